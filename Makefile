@@ -1,0 +1,34 @@
+# The test command of the README: `make test` installs what the tests need
+# (PostgreSQL, Chromium, staticcheck) where missing, checks formatting, vets,
+# lints, and runs every test, unit and integration.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: test deps check unit web-check fuzz-smoke bench demo
+
+test: deps check unit
+
+deps:
+	./scripts/install-test-deps.sh
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+unit:
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Short runs of every fuzz target on top of its seed corpus (the seed corpus
+# alone already runs in `make unit`).
+fuzz-smoke:
+	./scripts/fuzz-smoke.sh 10s
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+demo:
+	$(GO) run ./cmd/deconflict demo

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh machine of this kind, and
+# nothing that is already there: Go tools from the module proxy, PostgreSQL
+# and Chromium from Debian's packages.
+set -euo pipefail
+export PATH=/usr/local/go/bin:$HOME/go/bin:$PATH
+STATICCHECK_VERSION=${STATICCHECK_VERSION:-v0.8.2}
+
+if ! command -v staticcheck >/dev/null 2>&1; then
+  echo "installing staticcheck $STATICCHECK_VERSION"
+  GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+
+need=()
+[[ -x /usr/lib/postgresql/15/bin/initdb ]] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if ((${#need[@]})); then
+  if [[ $(id -u) != 0 ]]; then SUDO=sudo; else SUDO=; fi
+  echo "installing from Debian: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+echo "test dependencies ready"
