@@ -1,0 +1,209 @@
+// Package store owns durable state: the storage interface that every other
+// package persists through, and its record types. Implementations live in
+// sub-packages (sqlite, the embedded default; postgres, for several
+// replicas); storetest holds the conformance suite that every implementation
+// must pass.
+//
+// The interface is deliberately plain: records are flat structs with a few
+// indexed columns and an opaque JSON body owned by the package that writes
+// it. Nothing here knows what a volume's footprint or a message's text
+// means, so no domain package has to be imported below the flow, and the
+// SQL stays what both PostgreSQL and CockroachDB accept.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every implementation. Callers test them with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a uniqueness or version precondition failed (the row was
+	// changed by someone else); nothing was written.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Store is one durable store. Update runs fn in one transaction at
+// serializable isolation (or with the locks that make it equivalent): either
+// all its writes commit, or none. On a serialization failure the
+// implementation rolls back and runs fn again, a bounded number of times, so
+// fn must not have side effects outside the Tx before it returns. A nil
+// return from Update means the writes are durable (committed and synced).
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
+
+// Tx is the set of operations available inside one transaction. In View,
+// write methods return an error.
+type Tx interface {
+	// Parties and credentials.
+	CreateParty(p Party) error // ErrConflict when the name exists
+	UpdateParty(p Party) error // ErrNotFound when absent
+	PartyByName(name string) (Party, error)
+	ListParties() ([]Party, error)
+	// Credential lookups: a token is only ever stored as its hash.
+	PutCredential(c Credential) error
+	CredentialByHash(tokenHash []byte) (Credential, error)
+	ListCredentials(party string) ([]Credential, error)
+
+	// Rules: versions are 1, 2, 3, ...; PutRules refuses a version that is
+	// not exactly one past the latest (ErrConflict).
+	PutRules(r RulesRecord) error
+	LatestRules() (RulesRecord, error) // ErrNotFound before the first version
+
+	// Volumes. LockVolumes serialises every writer of volumes, across
+	// processes too, for the rest of the transaction: a strategic check
+	// runs after it, so two writers never both commit volumes that conflict
+	// without one seeing the other.
+	LockVolumes() error
+	// PutVolume inserts (when prevVersion is "") or replaces the volume
+	// whose stored version equals prevVersion; otherwise ErrConflict.
+	// It assigns v.ChangeSeq (one sequence over all volume writes) and
+	// returns it.
+	PutVolume(v Volume, prevVersion string) (changeSeq int64, err error)
+	GetVolume(id string) (Volume, error)
+	// VolumesChangedSince returns the latest state of every volume written
+	// with ChangeSeq > seq, ordered by ChangeSeq, at most limit.
+	VolumesChangedSince(seq int64, limit int) ([]Volume, error)
+
+	// Events: ids are global, start at 1, and have no gaps (one counter in
+	// the store, incremented inside the transaction).
+	AppendEvent(e Event) (id int64, err error)
+	// EventsAfter returns events with ID > afterID in id order, at most limit.
+	EventsAfter(afterID int64, limit int) ([]Event, error)
+	LastEventID() (int64, error)
+
+	// Audit: the hash chain itself is computed by package audit; the store
+	// keeps records in sequence order and refuses a Seq that is not exactly
+	// one past the last (ErrConflict).
+	AppendAudit(r AuditRecord) error
+	LastAudit() (AuditRecord, error) // ErrNotFound when the log is empty
+	AuditFrom(seq int64, limit int) ([]AuditRecord, error)
+	PutCheckpoint(c Checkpoint) error
+	CheckpointsFrom(seq int64) ([]Checkpoint, error)
+
+	// Hotline messages and acknowledgments.
+	PutMessage(m Message) error // insert or replace by ID
+	GetMessage(id string) (Message, error)
+	// MessagesFor lists messages whose sender or recipients include party,
+	// optionally only one thread ("" = all), created at or after since, in
+	// creation order, at most limit.
+	MessagesFor(party, thread string, since time.Time, limit int) ([]Message, error)
+	// OpenMessagesDue lists messages in state open or escalated whose
+	// current deadline is at or before t.
+	OpenMessagesDue(t time.Time, limit int) ([]Message, error)
+	// PutAck records one party's acknowledgment; inserted is false (and
+	// nothing changes) when that party had already acknowledged it.
+	PutAck(a Ack) (inserted bool, err error)
+	AcksFor(messageID string) ([]Ack, error)
+
+	// Meta is a small key/value space for implementation-independent
+	// bookkeeping (e.g. the last event id a replica has applied).
+	GetMeta(key string) ([]byte, error) // ErrNotFound when absent
+	PutMeta(key string, value []byte) error
+}
+
+// Party is one participant in the airspace, or the operator of the service.
+type Party struct {
+	Name     string
+	Operator bool
+	Created  time.Time
+	Disabled bool
+}
+
+// Credential is one bearer token of a party, stored as its SHA-256 hash.
+type Credential struct {
+	TokenHash []byte
+	Party     string
+	Created   time.Time
+	Revoked   bool
+	RevokedAt time.Time
+}
+
+// RulesRecord is one version of the agreed rules; Body is the JSON of
+// rules.Rules.
+type RulesRecord struct {
+	Version int64
+	Created time.Time
+	Actor   string
+	Body    []byte
+}
+
+// Volume is the stored form of a 4D volume. The bounding box and time
+// columns let a backend pre-filter; Body (JSON, owned by package volume)
+// carries the footprint, details and everything else.
+type Volume struct {
+	ID        string
+	Party     string
+	Version   string
+	State     string
+	Priority  int
+	MinLatDeg float64
+	MinLonDeg float64
+	MaxLatDeg float64
+	MaxLonDeg float64
+	AltLowerM float64
+	AltUpperM float64
+	Start     time.Time
+	End       time.Time
+	ChangeSeq int64
+	Body      []byte
+}
+
+// Event is one entry of the event stream. Audience lists the parties it
+// concerns; a single "*" means every party.
+type Event struct {
+	ID       int64
+	Time     time.Time
+	Kind     string
+	Audience []string
+	Body     []byte
+}
+
+// AuditRecord is one link of the hash chain. Content is canonical JSON
+// produced by package audit; PrevHash and Hash are SHA-256.
+type AuditRecord struct {
+	Seq      int64
+	Time     time.Time
+	Actor    string
+	Kind     string
+	Content  []byte
+	PrevHash []byte
+	Hash     []byte
+}
+
+// Checkpoint is a signature over the chain up to and including Seq.
+type Checkpoint struct {
+	Seq       int64
+	Hash      []byte
+	Signature []byte
+	Time      time.Time
+}
+
+// Message is one hotline item. State is "open", "acknowledged" or
+// "escalated"; Deadline is the deadline currently running (the
+// acknowledgment deadline, then the escalation deadline). Body is the JSON
+// owned by package hotline.
+type Message struct {
+	ID       string
+	From     string
+	To       []string
+	Thread   string
+	Kind     string
+	State    string
+	Created  time.Time
+	Deadline time.Time
+	Body     []byte
+}
+
+// Ack is one recipient's acknowledgment of a message.
+type Ack struct {
+	MessageID string
+	Party     string
+	Time      time.Time
+	Body      []byte
+}
