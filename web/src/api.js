@@ -1,0 +1,62 @@
+// Talks to the deconflict HTTP API (docs/WIRE.md). The token lives in
+// sessionStorage only and travels in the Authorization header, never in a URL.
+
+const TOKEN_KEY = 'deconflict.token';
+
+export function savedToken() {
+  return sessionStorage.getItem(TOKEN_KEY) || '';
+}
+
+export function saveToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export class APIError extends Error {
+  constructor(status, problem) {
+    const detail = problem && (problem.detail || problem.title);
+    super(detail ? `${detail}${problem.field ? ` (${problem.field})` : ''}` : `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+export async function request(path, { method = 'GET', body, signal } = {}) {
+  const headers = { Authorization: `Bearer ${savedToken()}`, Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal,
+    cache: 'no-store',
+    credentials: 'omit',
+  });
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!res.ok) throw new APIError(res.status, data);
+  return data;
+}
+
+export const api = {
+  me: () => request('/v1/me'),
+  rules: () => request('/v1/rules'),
+  tracks: (bbox, signal) => request(`/v1/tracks?bbox=${bbox.map((v) => v.toFixed(4)).join(',')}`, { signal }),
+  volumes: (from, to) =>
+    request(`/v1/volumes?bbox=-180,-85,180,85&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`),
+  alerts: () => request('/v1/alerts'),
+  messages: () => request('/v1/hotline/messages'),
+  send: (msg) => request('/v1/hotline/messages', { method: 'POST', body: msg }),
+  ack: (id, reply) =>
+    request(`/v1/hotline/messages/${encodeURIComponent(id)}/ack`, { method: 'POST', body: reply ? { reply } : {} }),
+};

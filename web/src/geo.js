@@ -1,0 +1,73 @@
+// Web Mercator in world units (x and y in [0, 1], y down), and the unit
+// conversions the console shows. Inside the page everything is meters,
+// seconds and degrees, as on the wire; feet and flight levels exist only in
+// the labels.
+
+const EARTH_RADIUS_M = 6371008.8;
+const MAX_LAT = 85.05112878;
+
+export function projX(lonDeg) {
+  return (lonDeg + 180) / 360;
+}
+
+export function projY(latDeg) {
+  const lat = (Math.max(-MAX_LAT, Math.min(MAX_LAT, latDeg)) * Math.PI) / 180;
+  return (1 - Math.log(Math.tan(lat) + 1 / Math.cos(lat)) / Math.PI) / 2;
+}
+
+export function unprojX(x) {
+  return x * 360 - 180;
+}
+
+export function unprojY(y) {
+  return (Math.atan(Math.sinh(Math.PI * (1 - 2 * y))) * 180) / Math.PI;
+}
+
+// World units per second for a velocity east/north in m/s at a latitude.
+export function worldVelocity(latDeg, velEastMps, velNorthMps) {
+  const k = 1 / (2 * Math.PI * EARTH_RADIUS_M * Math.cos((latDeg * Math.PI) / 180));
+  return [velEastMps * k, -velNorthMps * k];
+}
+
+// Moves a point by a distance east and north in meters (flat-earth step,
+// good enough for drawing over a few hundred kilometres).
+export function offset(lonDeg, latDeg, eastM, northM) {
+  const lat = latDeg + (northM / EARTH_RADIUS_M) * (180 / Math.PI);
+  const lon = lonDeg + (eastM / (EARTH_RADIUS_M * Math.cos((latDeg * Math.PI) / 180))) * (180 / Math.PI);
+  return [lon, lat];
+}
+
+export function circleRing(lonDeg, latDeg, radiusM, n = 64) {
+  const ring = [];
+  for (let i = 0; i <= n; i++) {
+    const a = (i / n) * 2 * Math.PI;
+    ring.push(offset(lonDeg, latDeg, radiusM * Math.sin(a), radiusM * Math.cos(a)));
+  }
+  return ring;
+}
+
+const M_PER_FT = 0.3048;
+
+export function flightLevel(altM) {
+  return Math.round(altM / M_PER_FT / 100);
+}
+
+export function formatAlt(altM) {
+  return `${Math.round(altM)} m (FL${String(flightLevel(altM)).padStart(3, '0')})`;
+}
+
+export function formatDistance(m) {
+  return m >= 10000 ? `${(m / 1000).toFixed(1)} km` : `${Math.round(m)} m`;
+}
+
+export function formatDuration(s) {
+  const sign = s < 0 ? '-' : '';
+  const t = Math.abs(Math.round(s));
+  const m = Math.floor(t / 60);
+  return `${sign}${m}:${String(t % 60).padStart(2, '0')}`;
+}
+
+export function formatTime(ms) {
+  if (!Number.isFinite(ms)) return '?';
+  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')}Z`;
+}

@@ -1,0 +1,613 @@
+// The map: Web Mercator drawn on two canvases, with no tiles and no network.
+// The base canvas (land, coasts, borders, volumes) is redrawn only when the
+// view or the volumes change; the live canvas (tracks, trails, predicted
+// conflicts) every animation frame, with one path per party and style so
+// that 5,000 aircraft cost a handful of draw calls rather than DOM nodes.
+
+import { feature, mesh } from 'topojson-client';
+import { projX, projY, unprojX, unprojY, worldVelocity, circleRing, formatAlt, formatDuration, formatTime } from './geo.js';
+import { level, markPath } from './palette.js';
+
+const TRAIL_POINTS = 8;
+const HEADING_S = 60;
+const MIN_SCALE = 256;
+const MAX_SCALE = 256 * 2 ** 16;
+
+export class MapView {
+  constructor({ container, base, live, tooltip, styles }) {
+    this.container = container;
+    this.base = base;
+    this.live = live;
+    this.tooltip = tooltip;
+    this.styles = styles;
+    this.baseCtx = base.getContext('2d');
+    this.liveCtx = live.getContext('2d');
+    // Start over the Levant.
+    this.cx = projX(37.5);
+    this.cy = projY(35);
+    this.scale = 256 * 2 ** 6.5;
+    this.width = 0;
+    this.height = 0;
+    this.dpr = 1;
+    this.land = [];
+    this.coasts = [];
+    this.borders = [];
+    this.volumes = [];
+    this.volumeTime = Date.now();
+    this.tracks = new Map();
+    this.alerts = [];
+    this.focus = null;
+    this.baseDirty = true;
+    this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0 };
+    this.frameCosts = [];
+    this.screen = new Float32Array(0);
+    this.screenTracks = [];
+    this.resize();
+    new ResizeObserver(() => this.resize()).observe(container);
+    this.bindInput();
+  }
+
+  setAtlas(topo) {
+    const project = (ring) => {
+      const pts = new Float64Array(ring.length * 2);
+      let minX = Infinity;
+      let minY = Infinity;
+      let maxX = -Infinity;
+      let maxY = -Infinity;
+      ring.forEach(([lon, lat], i) => {
+        const x = projX(lon);
+        const y = projY(lat);
+        pts[2 * i] = x;
+        pts[2 * i + 1] = y;
+        minX = Math.min(minX, x);
+        minY = Math.min(minY, y);
+        maxX = Math.max(maxX, x);
+        maxY = Math.max(maxY, y);
+      });
+      return { pts, minX, minY, maxX, maxY };
+    };
+    const land = feature(topo, topo.objects.land);
+    const polys = [];
+    for (const f of land.features || [land]) {
+      const g = f.geometry;
+      const list = g.type === 'Polygon' ? [g.coordinates] : g.coordinates;
+      for (const poly of list) polys.push(poly.map(project));
+    }
+    this.land = polys;
+    this.coasts = mesh(topo, topo.objects.land).coordinates.map(project);
+    this.borders = mesh(topo, topo.objects.countries, (a, b) => a !== b).coordinates.map(project);
+    this.baseDirty = true;
+  }
+
+  setVolumes(volumes, timeMs) {
+    this.volumes = volumes.map((v) => {
+      const fp = v.footprint || {};
+      let rings = [];
+      if (fp.type === 'Circle' && Array.isArray(fp.center)) {
+        rings = [circleRing(fp.center[0], fp.center[1], fp.radius_m || 0)];
+      } else if (fp.type === 'Polygon' && Array.isArray(fp.coordinates)) {
+        rings = fp.coordinates;
+      } else if (fp.type === 'MultiPolygon' && Array.isArray(fp.coordinates)) {
+        rings = fp.coordinates.flat();
+      }
+      const projected = rings.map((r) => r.map(([lon, lat]) => [projX(lon), projY(lat)]));
+      return { v, rings: projected, start: Date.parse(v.start), end: Date.parse(v.end) };
+    });
+    this.volumeTime = timeMs;
+    this.baseDirty = true;
+  }
+
+  setVolumeTime(timeMs) {
+    this.volumeTime = timeMs;
+    this.baseDirty = true;
+  }
+
+  // Replaces the track picture, keeping each aircraft's short trail.
+  setTracks(list) {
+    const next = new Map();
+    for (const t of list) {
+      const key = `${t.party}/${t.aircraft}`;
+      const prev = this.tracks.get(key);
+      const x = projX(t.lon);
+      const y = projY(t.lat);
+      const [vx, vy] = worldVelocity(t.lat, t.vel_east_mps || 0, t.vel_north_mps || 0);
+      const timeMs = Date.parse(t.time);
+      let trail = prev ? prev.trail : [];
+      if (!prev || prev.x !== x || prev.y !== y) {
+        trail = trail.concat([[x, y]]);
+        if (trail.length > TRAIL_POINTS) trail = trail.slice(trail.length - TRAIL_POINTS);
+      }
+      next.set(key, { t, key, x, y, vx, vy, timeMs: Number.isFinite(timeMs) ? timeMs : Date.now(), trail });
+    }
+    this.tracks = next;
+  }
+
+  setAlerts(alerts) {
+    this.alerts = alerts;
+  }
+
+  resize() {
+    const r = this.container.getBoundingClientRect();
+    this.dpr = window.devicePixelRatio || 1;
+    this.width = Math.max(1, Math.round(r.width));
+    this.height = Math.max(1, Math.round(r.height));
+    for (const c of [this.base, this.live]) {
+      c.width = Math.round(this.width * this.dpr);
+      c.height = Math.round(this.height * this.dpr);
+      c.style.width = `${this.width}px`;
+      c.style.height = `${this.height}px`;
+    }
+    this.baseDirty = true;
+  }
+
+  toScreen(x, y) {
+    return [(x - this.cx) * this.scale + this.width / 2, (y - this.cy) * this.scale + this.height / 2];
+  }
+
+  toWorld(sx, sy) {
+    return [(sx - this.width / 2) / this.scale + this.cx, (sy - this.height / 2) / this.scale + this.cy];
+  }
+
+  // [minLon, minLat, maxLon, maxLat] of the view, with a margin.
+  viewBBox() {
+    const [x0, y0] = this.toWorld(-this.width * 0.25, -this.height * 0.25);
+    const [x1, y1] = this.toWorld(this.width * 1.25, this.height * 1.25);
+    const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
+    return [clamp(unprojX(x0), -180, 180), clamp(unprojY(y1), -85, 85), clamp(unprojX(x1), -180, 180), clamp(unprojY(y0), -85, 85)];
+  }
+
+  panBy(dx, dy) {
+    this.cx -= dx / this.scale;
+    this.cy -= dy / this.scale;
+    this.cx = Math.max(0, Math.min(1, this.cx));
+    this.cy = Math.max(0, Math.min(1, this.cy));
+    this.baseDirty = true;
+  }
+
+  zoomBy(factor, sx = this.width / 2, sy = this.height / 2) {
+    const [wx, wy] = this.toWorld(sx, sy);
+    this.scale = Math.max(MIN_SCALE, Math.min(MAX_SCALE, this.scale * factor));
+    this.cx = wx - (sx - this.width / 2) / this.scale;
+    this.cy = wy - (sy - this.height / 2) / this.scale;
+    this.baseDirty = true;
+  }
+
+  centerOn(lon, lat, minScale = 256 * 2 ** 8) {
+    this.cx = projX(lon);
+    this.cy = projY(lat);
+    this.scale = Math.max(this.scale, minScale);
+    this.baseDirty = true;
+  }
+
+  fit() {
+    let minX = Infinity;
+    let minY = Infinity;
+    let maxX = -Infinity;
+    let maxY = -Infinity;
+    const add = (x, y) => {
+      minX = Math.min(minX, x);
+      minY = Math.min(minY, y);
+      maxX = Math.max(maxX, x);
+      maxY = Math.max(maxY, y);
+    };
+    for (const tr of this.tracks.values()) add(tr.x, tr.y);
+    for (const vol of this.volumes) for (const r of vol.rings) for (const [x, y] of r) add(x, y);
+    if (!Number.isFinite(minX)) return;
+    this.cx = (minX + maxX) / 2;
+    this.cy = (minY + maxY) / 2;
+    const span = Math.max(maxX - minX, maxY - minY, 1e-4);
+    this.scale = Math.max(MIN_SCALE, Math.min(MAX_SCALE, (0.8 * Math.min(this.width, this.height)) / span));
+    this.baseDirty = true;
+  }
+
+  bindInput() {
+    const el = this.container;
+    let drag = null;
+    el.addEventListener('pointerdown', (e) => {
+      drag = { x: e.clientX, y: e.clientY, id: e.pointerId };
+      el.setPointerCapture(e.pointerId);
+    });
+    el.addEventListener('pointermove', (e) => {
+      if (drag && drag.id === e.pointerId) {
+        this.panBy(e.clientX - drag.x, e.clientY - drag.y);
+        drag.x = e.clientX;
+        drag.y = e.clientY;
+        this.hideTooltip();
+        return;
+      }
+      const r = el.getBoundingClientRect();
+      this.hover(e.clientX - r.left, e.clientY - r.top);
+    });
+    const end = () => {
+      drag = null;
+    };
+    el.addEventListener('pointerup', end);
+    el.addEventListener('pointercancel', end);
+    el.addEventListener('pointerleave', () => this.hideTooltip());
+    el.addEventListener(
+      'wheel',
+      (e) => {
+        e.preventDefault();
+        const r = el.getBoundingClientRect();
+        this.zoomBy(e.deltaY < 0 ? 1.25 : 0.8, e.clientX - r.left, e.clientY - r.top);
+      },
+      { passive: false },
+    );
+    el.addEventListener('keydown', (e) => {
+      const step = 80;
+      const keys = {
+        ArrowLeft: () => this.panBy(step, 0),
+        ArrowRight: () => this.panBy(-step, 0),
+        ArrowUp: () => this.panBy(0, step),
+        ArrowDown: () => this.panBy(0, -step),
+        '+': () => this.zoomBy(1.5),
+        '=': () => this.zoomBy(1.5),
+        '-': () => this.zoomBy(1 / 1.5),
+        0: () => this.fit(),
+      };
+      const f = keys[e.key];
+      if (f) {
+        e.preventDefault();
+        f();
+      }
+    });
+  }
+
+  hideTooltip() {
+    this.tooltip.hidden = true;
+  }
+
+  hover(sx, sy) {
+    const lines = [];
+    let best = null;
+    let bestD = 10 * 10;
+    for (let i = 0; i < this.screenTracks.length; i++) {
+      const dx = this.screen[2 * i] - sx;
+      const dy = this.screen[2 * i + 1] - sy;
+      const d = dx * dx + dy * dy;
+      if (d < bestD) {
+        bestD = d;
+        best = this.screenTracks[i];
+      }
+    }
+    if (best) {
+      const t = best.t;
+      const speed = Math.hypot(t.vel_east_mps || 0, t.vel_north_mps || 0);
+      lines.push(`${t.callsign || t.aircraft} (${t.aircraft}) · ${t.party}`);
+      lines.push(`${formatAlt(t.alt_m)} · ${Math.round(speed)} m/s · ${formatTime(best.timeMs)}`);
+    }
+    const [wx, wy] = this.toWorld(sx, sy);
+    for (const vol of this.activeVolumes()) {
+      if (vol.rings.length && pointInRing(wx, wy, vol.rings[0])) {
+        const v = vol.v;
+        lines.push(`Volume ${v.id} · ${v.party} · ${v.state}`);
+        lines.push(`${formatAlt(v.alt_lower_m)} to ${formatAlt(v.alt_upper_m)}`);
+        lines.push(`${formatTime(vol.start)} to ${formatTime(vol.end)}`);
+      }
+    }
+    if (!lines.length) {
+      this.hideTooltip();
+      return;
+    }
+    this.tooltip.textContent = lines.join('\n');
+    this.tooltip.hidden = false;
+    const x = Math.min(sx + 14, this.width - 260);
+    const y = Math.min(sy + 14, this.height - 90);
+    this.tooltip.style.transform = `translate(${Math.max(0, x)}px, ${Math.max(0, y)}px)`;
+  }
+
+  activeVolumes() {
+    const t = this.volumeTime;
+    return this.volumes.filter((vol) => vol.start <= t && t < vol.end && vol.v.state !== 'withdrawn' && vol.v.state !== 'cancelled');
+  }
+
+  // Draws one frame: the base layer when it is stale, the live layer always.
+  frame(nowMs) {
+    const started = performance.now();
+    if (this.baseDirty) {
+      this.drawBase();
+      this.baseDirty = false;
+    }
+    this.drawLive(nowMs);
+    const cost = performance.now() - started;
+    this.frameCosts.push(cost);
+    if (this.frameCosts.length > 600) this.frameCosts.splice(0, this.frameCosts.length - 600);
+    return cost;
+  }
+
+  strokeLines(ctx, lines) {
+    const [vx0, vy0] = this.toWorld(0, 0);
+    const [vx1, vy1] = this.toWorld(this.width, this.height);
+    for (const l of lines) {
+      if (l.maxX < vx0 || l.minX > vx1 || l.maxY < vy0 || l.minY > vy1) continue;
+      this.addLine(ctx, l.pts, false);
+    }
+  }
+
+  // Adds a projected line to the path, dropping points less than a pixel
+  // apart so that the whole world costs little when zoomed out.
+  addLine(ctx, pts, close) {
+    let lx = NaN;
+    let ly = NaN;
+    const n = pts.length / 2;
+    for (let i = 0; i < n; i++) {
+      const sx = (pts[2 * i] - this.cx) * this.scale + this.width / 2;
+      const sy = (pts[2 * i + 1] - this.cy) * this.scale + this.height / 2;
+      if (i === 0) {
+        ctx.moveTo(sx, sy);
+      } else if (Math.abs(sx - lx) + Math.abs(sy - ly) >= 1 || i === n - 1) {
+        ctx.lineTo(sx, sy);
+      } else {
+        continue;
+      }
+      lx = sx;
+      ly = sy;
+    }
+    if (close) ctx.closePath();
+  }
+
+  drawBase() {
+    const ctx = this.baseCtx;
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.fillStyle = '#0b1620';
+    ctx.fillRect(0, 0, this.width, this.height);
+
+    const [vx0, vy0] = this.toWorld(0, 0);
+    const [vx1, vy1] = this.toWorld(this.width, this.height);
+    ctx.beginPath();
+    for (const poly of this.land) {
+      const outer = poly[0];
+      if (outer.maxX < vx0 || outer.minX > vx1 || outer.maxY < vy0 || outer.minY > vy1) continue;
+      for (const ring of poly) this.addLine(ctx, ring.pts, true);
+    }
+    ctx.fillStyle = '#1f2a33';
+    ctx.fill('evenodd');
+
+    this.drawGraticule(ctx);
+
+    ctx.beginPath();
+    this.strokeLines(ctx, this.coasts);
+    ctx.strokeStyle = '#8fa3b3';
+    ctx.lineWidth = 1.2;
+    ctx.setLineDash([]);
+    ctx.stroke();
+
+    ctx.beginPath();
+    this.strokeLines(ctx, this.borders);
+    ctx.strokeStyle = '#7c8b96';
+    ctx.lineWidth = 1;
+    ctx.setLineDash([4, 3]);
+    ctx.stroke();
+    ctx.setLineDash([]);
+
+    let drawn = 0;
+    ctx.font = '12px system-ui, sans-serif';
+    for (const vol of this.activeVolumes()) {
+      const own = vol.v.party === this.styles.own;
+      const colour = this.styles.colour(vol.v.party);
+      ctx.beginPath();
+      for (const ring of vol.rings) {
+        ring.forEach(([x, y], i) => {
+          const [sx, sy] = this.toScreen(x, y);
+          if (i === 0) ctx.moveTo(sx, sy);
+          else ctx.lineTo(sx, sy);
+        });
+        ctx.closePath();
+      }
+      ctx.globalAlpha = 0.16;
+      ctx.fillStyle = colour;
+      ctx.fill('evenodd');
+      ctx.globalAlpha = 1;
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = 2;
+      // Own volumes solid, others dashed: the pattern tells them apart too.
+      ctx.setLineDash(own ? [] : [8, 4]);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      if (vol.rings.length && vol.rings[0].length) {
+        const [sx, sy] = this.toScreen(vol.rings[0][0][0], vol.rings[0][0][1]);
+        ctx.fillStyle = colour;
+        ctx.fillText(`${vol.v.party} FL${fl(vol.v.alt_lower_m)}–FL${fl(vol.v.alt_upper_m)}`, sx + 4, sy - 4);
+      }
+      drawn++;
+    }
+    this.drawn.volumes = drawn;
+  }
+
+  drawGraticule(ctx) {
+    const [x0, y0] = this.toWorld(0, 0);
+    const [x1, y1] = this.toWorld(this.width, this.height);
+    const spanDeg = unprojX(x1) - unprojX(x0);
+    const step = spanDeg > 90 ? 30 : spanDeg > 30 ? 10 : spanDeg > 8 ? 2 : spanDeg > 3 ? 1 : 0.25;
+    ctx.beginPath();
+    for (let lon = Math.ceil(unprojX(x0) / step) * step; lon <= unprojX(x1); lon += step) {
+      const [sx] = this.toScreen(projX(lon), 0);
+      ctx.moveTo(sx, 0);
+      ctx.lineTo(sx, this.height);
+    }
+    for (let lat = Math.ceil(unprojY(y1) / step) * step; lat <= unprojY(y0); lat += step) {
+      const [, sy] = this.toScreen(0, projY(lat));
+      ctx.moveTo(0, sy);
+      ctx.lineTo(this.width, sy);
+    }
+    ctx.strokeStyle = 'rgba(143,163,179,0.15)';
+    ctx.lineWidth = 1;
+    ctx.stroke();
+  }
+
+  drawLive(nowMs) {
+    const ctx = this.liveCtx;
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.clearRect(0, 0, this.width, this.height);
+
+    const groups = new Map();
+    const n = this.tracks.size;
+    if (this.screen.length < 2 * n) this.screen = new Float32Array(2 * n);
+    this.screenTracks.length = 0;
+    const byParty = {};
+    const half = { w: this.width / 2, h: this.height / 2 };
+    for (const tr of this.tracks.values()) {
+      const dt = Math.max(0, Math.min(30, (nowMs - tr.timeMs) / 1000));
+      const x = tr.x + tr.vx * dt;
+      const y = tr.y + tr.vy * dt;
+      const sx = (x - this.cx) * this.scale + half.w;
+      const sy = (y - this.cy) * this.scale + half.h;
+      if (sx < -20 || sy < -20 || sx > this.width + 20 || sy > this.height + 20) continue;
+      let g = groups.get(tr.t.party);
+      if (!g) {
+        g = [];
+        groups.set(tr.t.party, g);
+      }
+      g.push([tr, sx, sy]);
+      const i = this.screenTracks.length;
+      this.screen[2 * i] = sx;
+      this.screen[2 * i + 1] = sy;
+      this.screenTracks.push(tr);
+      byParty[tr.t.party] = (byParty[tr.t.party] || 0) + 1;
+    }
+
+    const few = this.screenTracks.length <= 400;
+    for (const [party, g] of groups) {
+      const colour = this.styles.colour(party);
+      const shape = this.styles.shape(party);
+      // Trails.
+      ctx.beginPath();
+      for (const [tr, sx, sy] of g) {
+        if (tr.trail.length < 2) continue;
+        tr.trail.forEach(([x, y], i) => {
+          const px = (x - this.cx) * this.scale + half.w;
+          const py = (y - this.cy) * this.scale + half.h;
+          if (i === 0) ctx.moveTo(px, py);
+          else ctx.lineTo(px, py);
+        });
+        ctx.lineTo(sx, sy);
+      }
+      ctx.globalAlpha = 0.45;
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = 1;
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+      // Heading vectors: where the aircraft will be in a minute.
+      ctx.beginPath();
+      for (const [tr, sx, sy] of g) {
+        let hx = tr.vx * HEADING_S * this.scale;
+        let hy = tr.vy * HEADING_S * this.scale;
+        const len = Math.hypot(hx, hy);
+        if (len < 1e-6) continue;
+        const k = Math.max(10, Math.min(80, len)) / len;
+        hx *= k;
+        hy *= k;
+        ctx.moveTo(sx, sy);
+        ctx.lineTo(sx + hx, sy + hy);
+      }
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+      // Marks.
+      ctx.beginPath();
+      for (const [tr, sx, sy] of g) {
+        markPath(ctx, shape, sx, sy, 5, Math.atan2(tr.vx, -tr.vy));
+      }
+      ctx.fillStyle = colour;
+      ctx.fill();
+      ctx.strokeStyle = '#0b1620';
+      ctx.lineWidth = 1;
+      ctx.stroke();
+      if (few) {
+        ctx.font = '11px system-ui, sans-serif';
+        ctx.fillStyle = colour;
+        for (const [tr, sx, sy] of g) ctx.fillText(tr.t.callsign || tr.t.aircraft, sx + 8, sy + 12);
+      }
+    }
+
+    this.drawConflicts(ctx, nowMs);
+
+    if (this.focus && nowMs - this.focus.at < 4000) {
+      const [sx, sy] = this.toScreen(projX(this.focus.lon), projY(this.focus.lat));
+      ctx.beginPath();
+      ctx.arc(sx, sy, 24 + ((nowMs - this.focus.at) / 100) % 12, 0, Math.PI * 2);
+      ctx.strokeStyle = '#FFFFFF';
+      ctx.lineWidth = 2;
+      ctx.stroke();
+    }
+    this.drawn.tracks = this.screenTracks.length;
+    this.drawn.byParty = byParty;
+  }
+
+  // A predicted conflict: each aircraft's path from now to closest approach,
+  // in the colour and line pattern of the alert level, with a countdown to
+  // loss of separation.
+  drawConflicts(ctx, nowMs) {
+    let count = 0;
+    for (const a of this.alerts) {
+      if (a.kind !== 'conflict' || a.state === 'cleared' || !Array.isArray(a.aircraft)) continue;
+      const lv = level(a.level);
+      const alertMs = Date.parse(a.time);
+      const elapsed = Number.isFinite(alertMs) ? (nowMs - alertMs) / 1000 : 0;
+      const cpaIn = (a.t_cpa_s || 0) - elapsed;
+      const losIn = (a.t_in_s || 0) - elapsed;
+      const ends = [];
+      ctx.setLineDash(lv.dash);
+      ctx.strokeStyle = lv.colour;
+      ctx.lineWidth = lv.width;
+      for (const ac of a.aircraft) {
+        const live = this.tracks.get(`${ac.party}/${ac.aircraft}`);
+        let x;
+        let y;
+        let vx;
+        let vy;
+        if (live) {
+          const dt = Math.max(0, Math.min(30, (nowMs - live.timeMs) / 1000));
+          x = live.x + live.vx * dt;
+          y = live.y + live.vy * dt;
+          vx = live.vx;
+          vy = live.vy;
+        } else {
+          [vx, vy] = worldVelocity(ac.lat, ac.vel_east_mps || 0, ac.vel_north_mps || 0);
+          x = projX(ac.lon) + vx * Math.max(0, elapsed);
+          y = projY(ac.lat) + vy * Math.max(0, elapsed);
+        }
+        const ahead = Math.max(0, cpaIn);
+        const [sx, sy] = this.toScreen(x, y);
+        const [ex, ey] = this.toScreen(x + vx * ahead, y + vy * ahead);
+        ctx.beginPath();
+        ctx.moveTo(sx, sy);
+        ctx.lineTo(ex, ey);
+        ctx.stroke();
+        ends.push([ex, ey]);
+      }
+      ctx.setLineDash([]);
+      ctx.beginPath();
+      for (const [ex, ey] of ends) markPath(ctx, lv.mark, ex, ey, 6);
+      ctx.fillStyle = lv.colour;
+      ctx.fill();
+      if (ends.length) {
+        const mx = ends.reduce((s, e) => s + e[0], 0) / ends.length;
+        const my = ends.reduce((s, e) => s + e[1], 0) / ends.length;
+        const text = `${lv.label} · LoS ${losIn > 0 ? `in ${formatDuration(losIn)}` : 'now'}`;
+        ctx.font = 'bold 13px system-ui, sans-serif';
+        const w = ctx.measureText(text).width;
+        ctx.fillStyle = 'rgba(11,22,32,0.85)';
+        ctx.fillRect(mx + 10, my - 24, w + 10, 20);
+        ctx.fillStyle = lv.colour;
+        ctx.fillText(text, mx + 15, my - 9);
+      }
+      count++;
+    }
+    this.drawn.conflicts = count;
+  }
+}
+
+function fl(altM) {
+  return String(Math.round(altM / 0.3048 / 100)).padStart(3, '0');
+}
+
+function pointInRing(x, y, ring) {
+  let inside = false;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+    const [xi, yi] = ring[i];
+    const [xj, yj] = ring[j];
+    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
