@@ -1,0 +1,255 @@
+// Package client is a small Go client of the deconflict HTTP API (the shapes
+// of docs/WIRE.md): positions, volumes, alerts, the hotline and the event
+// stream with resume. The feeds, the simulator, the demo and tests use it to
+// act as one party, exactly as any outside client would.
+//
+// Errors from the server come back as *Problem (RFC 9457); Retryable tells
+// apart what is worth sending again (network failures, 429, 5xx) from what
+// never will be (4xx).
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
+)
+
+// Client acts as one party against one server. It is safe for concurrent
+// use.
+type Client struct {
+	baseURL string
+	token   string
+	http    *http.Client
+}
+
+// New returns a client of the server at baseURL (e.g.
+// "http://127.0.0.1:8080") authenticating with token.
+func New(baseURL, token string) *Client {
+	return &Client{
+		baseURL: strings.TrimRight(baseURL, "/"),
+		token:   token,
+		// No overall timeout: the event stream is long-lived. Plain requests
+		// are bounded by their context.
+		http: &http.Client{},
+	}
+}
+
+// BaseURL returns the server address the client talks to.
+func (c *Client) BaseURL() string { return c.baseURL }
+
+// Problem is an error answer of the server (application/problem+json), or a
+// synthesized one when the body was not a problem document.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Field  string `json:"field,omitempty"`
+	// Missing lists, on a 409 about the awareness key, the other parties'
+	// volumes (reduced) that the key must name.
+	Missing []Volume `json:"missing,omitempty"`
+	// RetryAfter is the server's Retry-After on 429/503, zero when absent.
+	RetryAfter time.Duration `json:"-"`
+}
+
+func (p *Problem) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "server: %d", p.Status)
+	if p.Title != "" {
+		b.WriteString(" " + p.Title)
+	}
+	if p.Detail != "" {
+		b.WriteString(": " + p.Detail)
+	}
+	if p.Field != "" {
+		b.WriteString(" (field " + p.Field + ")")
+	}
+	return b.String()
+}
+
+// Retryable reports whether sending the same request again may succeed:
+// transport errors, 408, 429 and 5xx answers. Context cancellation is not
+// retryable.
+func Retryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.Status == http.StatusRequestTimeout || p.Status == http.StatusTooManyRequests || p.Status >= 500
+	}
+	return true
+}
+
+// StatusOf returns the HTTP status of a *Problem error, 0 for anything else.
+func StatusOf(err error) int {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.Status
+	}
+	return 0
+}
+
+// do sends one JSON request and decodes a JSON answer into out (when not
+// nil). Non-2xx answers become *Problem.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		buf, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("client: encoding %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, body)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return readProblem(resp)
+	}
+	if out == nil {
+		_, err := io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("client: decoding answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func readProblem(resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	p := &Problem{}
+	if err := json.Unmarshal(raw, p); err != nil || p.Status == 0 {
+		p = &Problem{Title: http.StatusText(resp.StatusCode), Detail: strings.TrimSpace(string(raw))}
+	}
+	p.Status = resp.StatusCode
+	if s := resp.Header.Get("Retry-After"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+			p.RetryAfter = time.Duration(n) * time.Second
+		}
+	}
+	return p
+}
+
+// Me returns the party the token acts as.
+func (c *Client) Me(ctx context.Context) (Me, error) {
+	var m Me
+	err := c.do(ctx, http.MethodGet, "/v1/me", nil, &m)
+	return m, err
+}
+
+// PostPositions sends one batch of reports (at most 10,000).
+func (c *Client) PostPositions(ctx context.Context, reports []Report) (PositionsResult, error) {
+	var r PositionsResult
+	err := c.do(ctx, http.MethodPost, "/v1/positions", struct {
+		Reports []Report `json:"reports"`
+	}{reports}, &r)
+	return r, err
+}
+
+// CreateVolume declares a new volume.
+func (c *Client) CreateVolume(ctx context.Context, in VolumeInput) (Volume, error) {
+	var v Volume
+	err := c.do(ctx, http.MethodPost, "/v1/volumes", in, &v)
+	return v, err
+}
+
+// UpdateVolume replaces volume id; in.Version must name the version
+// replaced.
+func (c *Client) UpdateVolume(ctx context.Context, id string, in VolumeInput) (Volume, error) {
+	var v Volume
+	err := c.do(ctx, http.MethodPut, "/v1/volumes/"+url.PathEscape(id), in, &v)
+	return v, err
+}
+
+// SetVolumeState moves volume id, at version, to state.
+func (c *Client) SetVolumeState(ctx context.Context, id, state, version string) (Volume, error) {
+	var v Volume
+	err := c.do(ctx, http.MethodPost, "/v1/volumes/"+url.PathEscape(id)+"/state",
+		map[string]string{"state": state, "version": version}, &v)
+	return v, err
+}
+
+// GetVolume returns one volume.
+func (c *Client) GetVolume(ctx context.Context, id string) (Volume, error) {
+	var v Volume
+	err := c.do(ctx, http.MethodGet, "/v1/volumes/"+url.PathEscape(id), nil, &v)
+	return v, err
+}
+
+// Alerts returns the open alerts concerning the caller.
+func (c *Client) Alerts(ctx context.Context) ([]Alert, error) {
+	var r struct {
+		Alerts []Alert `json:"alerts"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/alerts", nil, &r)
+	return r.Alerts, err
+}
+
+// PostMessage sends a hotline message.
+func (c *Client) PostMessage(ctx context.Context, m NewMessage) (Message, error) {
+	var out Message
+	err := c.do(ctx, http.MethodPost, "/v1/hotline/messages", m, &out)
+	return out, err
+}
+
+// Messages lists the hotline messages the caller sent or received, of one
+// thread ("" for all), created at or after since (zero for all).
+func (c *Client) Messages(ctx context.Context, thread string, since time.Time) ([]Message, error) {
+	q := url.Values{}
+	if thread != "" {
+		q.Set("thread", thread)
+	}
+	if !since.IsZero() {
+		q.Set("since", since.UTC().Format(time.RFC3339Nano))
+	}
+	path := "/v1/hotline/messages"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var r struct {
+		Messages []Message `json:"messages"`
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &r)
+	return r.Messages, err
+}
+
+// AckMessage acknowledges a hotline item, with an optional reply.
+func (c *Client) AckMessage(ctx context.Context, id, reply string) (Message, error) {
+	var m Message
+	var body any = struct{}{}
+	if reply != "" {
+		body = map[string]string{"reply": reply}
+	}
+	err := c.do(ctx, http.MethodPost, "/v1/hotline/messages/"+url.PathEscape(id)+"/ack", body, &m)
+	return m, err
+}
+
+// Rules returns the rules in force.
+func (c *Client) Rules(ctx context.Context) (rules.Rules, error) {
+	var r rules.Rules
+	err := c.do(ctx, http.MethodGet, "/v1/rules", nil, &r)
+	return r, err
+}

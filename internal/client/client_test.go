@@ -1,0 +1,255 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestPostPositionsSendsWireShape(t *testing.T) {
+	var gotAuth, gotPath string
+	var gotBody map[string][]map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth = r.Header.Get("Authorization")
+		gotPath = r.Method + " " + r.URL.Path
+		if err := json.NewDecoder(r.Body).Decode(&gotBody); err != nil {
+			t.Errorf("decoding body: %v", err)
+		}
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprint(w, `{"accepted":1,"rejected":[{"index":1,"error":"lat: out of range"}]}`)
+	}))
+	defer srv.Close()
+
+	c := New(srv.URL+"/", "tok")
+	when := time.Date(2026, 11, 24, 7, 0, 0, 0, time.UTC)
+	res, err := c.PostPositions(context.Background(), []Report{
+		{Aircraft: "RF-101", Callsign: "SU24-1", Time: when, LatDeg: 35.4, LonDeg: 35.95, AltM: 6000, VelEastMps: 200},
+		{Aircraft: "RF-102", Time: when, LatDeg: 95},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotAuth != "Bearer tok" || gotPath != "POST /v1/positions" {
+		t.Errorf("request = %q %q", gotAuth, gotPath)
+	}
+	items := gotBody["reports"]
+	if len(items) != 2 {
+		t.Fatalf("sent %d reports, want 2", len(items))
+	}
+	for _, k := range []string{"aircraft", "callsign", "time", "lat", "lon", "alt_m", "vel_east_mps", "vel_north_mps", "vel_up_mps"} {
+		if _, ok := items[0][k]; !ok {
+			t.Errorf("report lacks field %q: %v", k, items[0])
+		}
+	}
+	if items[0]["time"] != when.Format(time.RFC3339) || items[0]["lat"] != 35.4 {
+		t.Errorf("report = %v", items[0])
+	}
+	if res.Accepted != 1 || len(res.Rejected) != 1 || res.Rejected[0].Index != 1 {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+func TestProblemDecoding(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/volumes":
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprint(w, `{"type":"https://deconflict.dev/problems/missing-key","title":"awareness key incomplete","status":409,"missing":[{"id":"v1","party":"russia","version":"a"}]}`)
+		case "/v1/positions":
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusTooManyRequests)
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"status":400,"title":"bad","field":"reports[3].lat"}`)
+		}
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "tok")
+	ctx := context.Background()
+
+	_, err := c.CreateVolume(ctx, VolumeInput{Footprint: Circle(35, 36, 1000)})
+	var p *Problem
+	if !errors.As(err, &p) || p.Status != 409 || len(p.Missing) != 1 || p.Missing[0].ID != "v1" || p.Missing[0].Version != "a" {
+		t.Fatalf("409: err = %v (%+v)", err, p)
+	}
+	if Retryable(err) {
+		t.Error("409 must not be retryable")
+	}
+
+	_, err = c.PostPositions(ctx, nil)
+	if !errors.As(err, &p) || p.Status != 429 || p.RetryAfter != 3*time.Second || !Retryable(err) {
+		t.Fatalf("429: err = %v (%+v)", err, p)
+	}
+
+	_, err = c.Alerts(ctx)
+	if !errors.As(err, &p) || p.Field != "reports[3].lat" || !strings.Contains(err.Error(), "reports[3].lat") {
+		t.Fatalf("400: err = %v", err)
+	}
+	if StatusOf(err) != 400 || Retryable(err) {
+		t.Errorf("400: status %d retryable %v", StatusOf(err), Retryable(err))
+	}
+}
+
+func TestRetryableTransportError(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there any more
+	_, err := New(url, "t").Me(context.Background())
+	if err == nil || !Retryable(err) {
+		t.Fatalf("err = %v, want a retryable transport error", err)
+	}
+}
+
+// sseServer serves /v1/events from a fixed list of events, at most perConn
+// events per connection, honouring Last-Event-ID, and records the resume
+// points it was asked for.
+type sseServer struct {
+	mu      sync.Mutex
+	resumes []string
+	events  []Event
+	perConn int
+}
+
+func (s *sseServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.resumes = append(s.resumes, r.Header.Get("Last-Event-ID"))
+	s.mu.Unlock()
+	after, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
+	w.Header().Set("Content-Type", "text/event-stream")
+	fmt.Fprint(w, ": hello\n\n")
+	sent := 0
+	for _, ev := range s.events {
+		if ev.ID <= after || sent == s.perConn {
+			continue
+		}
+		data, _ := json.Marshal(ev)
+		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Kind, data)
+		sent++
+	}
+	// Returning closes the stream: the client must resume.
+}
+
+func TestEventsResumeWithoutGapOrDuplicate(t *testing.T) {
+	s := &sseServer{perConn: 2}
+	for i := int64(1); i <= 7; i++ {
+		s.events = append(s.events, Event{ID: i, Kind: "alert_raised", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))})
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var got []int64
+	err := New(srv.URL, "t").Events(ctx, 1, func(ev Event) error {
+		got = append(got, ev.ID)
+		var d struct{ N int64 }
+		if err := json.Unmarshal(ev.Data, &d); err != nil || d.N != ev.ID || ev.Kind != "alert_raised" {
+			t.Errorf("event %d: data %s kind %q", ev.ID, ev.Data, ev.Kind)
+		}
+		if ev.ID == 7 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[2 3 4 5 6 7]" {
+		t.Errorf("events seen = %v", got)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fmt.Sprint(s.resumes) != "[1 3 5]" {
+		t.Errorf("resume points = %q", s.resumes)
+	}
+}
+
+func TestEventsHandlerErrorEndsStream(t *testing.T) {
+	s := &sseServer{perConn: 10, events: []Event{{ID: 1, Kind: "message", Data: json.RawMessage(`{}`)}}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	boom := errors.New("boom")
+	err := New(srv.URL, "t").Events(context.Background(), 0, func(Event) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+}
+
+func TestEventsRefusedIsFinal(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	err := New(srv.URL, "bad").Events(context.Background(), 0, func(Event) error { return nil })
+	if StatusOf(err) != http.StatusUnauthorized {
+		t.Fatalf("err = %v, want 401", err)
+	}
+}
+
+func TestBackoffGrowsCappedAndJittered(t *testing.T) {
+	b := Backoff{Min: 100 * time.Millisecond, Max: time.Second}
+	for n := 0; n < 12; n++ {
+		ceil := min(b.Min<<n, b.Max)
+		seen := map[time.Duration]bool{}
+		for i := 0; i < 50; i++ {
+			d := b.Wait(n)
+			if d < ceil/2 || d > ceil {
+				t.Fatalf("Wait(%d) = %v, want within [%v, %v]", n, d, ceil/2, ceil)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 2 {
+			t.Errorf("Wait(%d) is not jittered: %v", n, seen)
+		}
+	}
+}
+
+func FuzzReadSSE(f *testing.F) {
+	f.Add("id: 1\nevent: alert_raised\ndata: {\"id\":1,\"kind\":\"alert_raised\",\"data\":{}}\n\n")
+	f.Add(": heartbeat\n\nid: 2\ndata: {\"kind\":\"message\"}\n\n")
+	f.Add("id: x\ndata: {}\n\n")
+	f.Add("data: {\"id\":3,\n data: \"kind\":\"ack\"}\n\n")
+	f.Add("data: not json\n\n")
+	f.Fuzz(func(t *testing.T, body string) {
+		var got []Event
+		if err := readSSE(strings.NewReader(body), func(ev Event) error {
+			got = append(got, ev)
+			return nil
+		}); err != nil {
+			return // malformed streams are refused with an error, never a panic
+		}
+		// Every event read back must survive being written out and read again.
+		var out strings.Builder
+		for _, ev := range got {
+			data, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatalf("re-encoding %+v: %v", ev, err)
+			}
+			fmt.Fprintf(&out, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Kind, data)
+		}
+		var again []Event
+		if err := readSSE(strings.NewReader(out.String()), func(ev Event) error {
+			again = append(again, ev)
+			return nil
+		}); err != nil {
+			t.Fatalf("re-reading %q: %v", out.String(), err)
+		}
+		if len(again) != len(got) {
+			t.Fatalf("round trip: %d events, want %d", len(again), len(got))
+		}
+		for i := range got {
+			if again[i].ID != got[i].ID || again[i].Kind != got[i].Kind {
+				t.Fatalf("round trip event %d: %+v, want %+v", i, again[i], got[i])
+			}
+		}
+	})
+}

@@ -1,0 +1,189 @@
+package client
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Report is one position report, as an item of POST /v1/positions. Angles
+// in degrees, lengths in meters, speeds in m/s (east, north, up).
+type Report struct {
+	Aircraft    string    `json:"aircraft"`
+	Callsign    string    `json:"callsign,omitempty"`
+	Time        time.Time `json:"time"`
+	LatDeg      float64   `json:"lat"`
+	LonDeg      float64   `json:"lon"`
+	AltM        float64   `json:"alt_m"`
+	VelEastMps  float64   `json:"vel_east_mps"`
+	VelNorthMps float64   `json:"vel_north_mps"`
+	VelUpMps    float64   `json:"vel_up_mps"`
+}
+
+// PositionsResult is the answer to POST /v1/positions.
+type PositionsResult struct {
+	Accepted int         `json:"accepted"`
+	Rejected []Rejection `json:"rejected"`
+}
+
+// Rejection names one report the server refused and why.
+type Rejection struct {
+	Index int    `json:"index"`
+	Error string `json:"error"`
+}
+
+// Footprint is a volume's horizontal extent: a GeoJSON Polygon
+// (Coordinates, rings of [lon, lat]) or a circle (Center [lon, lat] and
+// RadiusM).
+type Footprint struct {
+	Type        string         `json:"type"`
+	Coordinates [][][2]float64 `json:"coordinates,omitempty"`
+	Center      *[2]float64    `json:"center,omitempty"`
+	RadiusM     float64        `json:"radius_m,omitempty"`
+}
+
+// Circle returns a circular footprint.
+func Circle(latDeg, lonDeg, radiusM float64) Footprint {
+	return Footprint{Type: "Circle", Center: &[2]float64{lonDeg, latDeg}, RadiusM: radiusM}
+}
+
+// KeyEntry is one entry of the awareness key: another party's volume the
+// writer has seen, at the version it saw.
+type KeyEntry struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+}
+
+// VolumeRef names a volume at one version, as in a volume's conflicts or an
+// alert's volumes.
+type VolumeRef struct {
+	ID      string `json:"id"`
+	Party   string `json:"party"`
+	Version string `json:"version"`
+}
+
+// VolumeInput is the body of POST /v1/volumes and PUT /v1/volumes/{id}.
+// Version is the version being replaced (PUT only).
+type VolumeInput struct {
+	Footprint Footprint       `json:"footprint"`
+	AltLowerM float64         `json:"alt_lower_m"`
+	AltUpperM float64         `json:"alt_upper_m"`
+	Start     time.Time       `json:"start"`
+	End       time.Time       `json:"end"`
+	Priority  int             `json:"priority"`
+	State     string          `json:"state,omitempty"`
+	Details   json.RawMessage `json:"details,omitempty"`
+	Key       []KeyEntry      `json:"key"`
+	Version   string          `json:"version,omitempty"`
+}
+
+// Volume is a volume as the server returns it: in full to its owner, reduced
+// (no Details) to the other parties.
+type Volume struct {
+	ID        string          `json:"id"`
+	Party     string          `json:"party"`
+	Version   string          `json:"version"`
+	State     string          `json:"state"`
+	Priority  int             `json:"priority"`
+	Footprint Footprint       `json:"footprint"`
+	AltLowerM float64         `json:"alt_lower_m"`
+	AltUpperM float64         `json:"alt_upper_m"`
+	Start     time.Time       `json:"start"`
+	End       time.Time       `json:"end"`
+	Details   json.RawMessage `json:"details,omitempty"`
+	Conflicts []VolumeRef     `json:"conflicts,omitempty"`
+}
+
+// AlertAircraft is one aircraft of an alert with its state at the alert.
+type AlertAircraft struct {
+	Party       string  `json:"party"`
+	Aircraft    string  `json:"aircraft"`
+	Callsign    string  `json:"callsign"`
+	LatDeg      float64 `json:"lat"`
+	LonDeg      float64 `json:"lon"`
+	AltM        float64 `json:"alt_m"`
+	VelEastMps  float64 `json:"vel_east_mps"`
+	VelNorthMps float64 `json:"vel_north_mps"`
+	VelUpMps    float64 `json:"vel_up_mps"`
+}
+
+// Alert is a tactical or strategic alert.
+type Alert struct {
+	ID       string          `json:"id"`
+	Kind     string          `json:"kind"`
+	Level    string          `json:"level"`
+	State    string          `json:"state"`
+	Reason   string          `json:"reason,omitempty"`
+	Time     time.Time       `json:"time"`
+	TInS     float64         `json:"t_in_s"`
+	TOutS    float64         `json:"t_out_s"`
+	TCPAS    float64         `json:"t_cpa_s"`
+	DHCPAM   float64         `json:"d_h_cpa_m"`
+	DVCPAM   float64         `json:"d_v_cpa_m"`
+	Aircraft []AlertAircraft `json:"aircraft"`
+	Volumes  []VolumeRef     `json:"volumes,omitempty"`
+}
+
+// MessageRef ties a hotline message to a volume or an alert.
+type MessageRef struct {
+	VolumeID      string `json:"volume_id,omitempty"`
+	VolumeVersion string `json:"volume_version,omitempty"`
+	AlertID       string `json:"alert_id,omitempty"`
+}
+
+// NewMessage is the body of POST /v1/hotline/messages.
+type NewMessage struct {
+	To     []string    `json:"to"`
+	Kind   string      `json:"kind"`
+	Thread string      `json:"thread,omitempty"`
+	Text   string      `json:"text"`
+	Ref    *MessageRef `json:"ref,omitempty"`
+}
+
+// Ack is one party's acknowledgment of a message.
+type Ack struct {
+	Party string    `json:"party"`
+	Time  time.Time `json:"time"`
+	Reply string    `json:"reply,omitempty"`
+}
+
+// Message is a hotline item: a message between parties, or an alert or
+// volume conflict posted by the service itself (From "deconflict").
+type Message struct {
+	ID                 string      `json:"id"`
+	From               string      `json:"from"`
+	To                 []string    `json:"to"`
+	Thread             string      `json:"thread"`
+	Kind               string      `json:"kind"`
+	Text               string      `json:"text"`
+	Ref                *MessageRef `json:"ref,omitempty"`
+	Created            time.Time   `json:"created"`
+	Deadline           time.Time   `json:"deadline"`
+	EscalationDeadline time.Time   `json:"escalation_deadline"`
+	State              string      `json:"state"`
+	Acks               []Ack       `json:"acks"`
+}
+
+// AckedBy reports whether party has acknowledged the message.
+func (m Message) AckedBy(party string) bool {
+	for _, a := range m.Acks {
+		if a.Party == party {
+			return true
+		}
+	}
+	return false
+}
+
+// Me is the answer to GET /v1/me.
+type Me struct {
+	Party    string `json:"party"`
+	Operator bool   `json:"operator"`
+}
+
+// Event is one server-sent event of /v1/events. Data is the payload whose
+// shape depends on Kind (an alert, a message, a volume, ...).
+type Event struct {
+	ID   int64           `json:"id"`
+	Kind string          `json:"kind"`
+	Time time.Time       `json:"time"`
+	Data json.RawMessage `json:"data"`
+}
