@@ -1,0 +1,92 @@
+// Package volume owns strategic deconfliction: the 4D volumes that each
+// party declares (footprint, altitude band, time window), their states and
+// versions, the conflict test between volumes of different parties, the
+// awareness key that a writer must present, and the space-time index that
+// keeps the check fast. Volumes are persisted only through store.Tx; the
+// in-memory index is a cache rebuilt from the store.
+//
+// # Conflict
+//
+// Two live volumes (state not ended or cancelled) of different parties
+// conflict when all three hold:
+//
+//   - horizontally, the minimum distance between their footprints is below
+//     rules.HorizontalSepM (or one footprint overlaps or contains the other);
+//   - vertically, the gap between their altitude bands is below
+//     rules.VerticalSepM (bands exactly the separation apart are separated);
+//   - in time, their windows, each grown by rules.TimeBufferS on both sides
+//     (as package rules defines the buffer), overlap.
+//
+// Footprints are GeoJSON Polygons (one exterior ring whose edges are
+// great-circle arcs, so a ring may cross the antimeridian or surround a
+// pole) or circles (center and radius in meters, a real circle, not a
+// polygon). Geometry is done on the unit sphere with github.com/golang/geo/s2
+// and made conservative with respect to the WGS84 ellipsoid: in geodetic
+// coordinates the ellipsoid's line element lies between M_min and N_max times
+// the sphere's (M_min = b²/a ≈ 6,335,439 m, the meridional radius of
+// curvature at the equator; N_max = a²/b ≈ 6,399,594 m, the radius of
+// curvature at the poles), so a geodesic distance d and the spherical angle
+// θ between the same two points satisfy M_min·θ <= d <= N_max·θ. Every
+// length (separation, circle radius) is turned into an angle by dividing by
+// M_min: the check never misses a conflict that exists on the ellipsoid, and
+// it reports as conflicting only pairs whose true distance is below
+// (N_max/M_min)·(sep + radii) − radii, i.e. it over-reports by at most
+// N_max/M_min − 1 ≈ 1.013% of the separation plus the radii involved
+// (about 94 m at 5 NM between two polygons).
+//
+// A ring is read as the smaller of the two regions it bounds (footprints are
+// at most rules.MaxFootprintM across), so both windings are accepted as RFC
+// 7946 asks. Holes are refused: a declaration with a hole is a footprint the
+// party does not intend to use inside, and after growing by the separation
+// most holes close anyway; declare several volumes instead.
+//
+// # The awareness key and priority (modelled on ASTM F3548 operational intents)
+//
+// To create or change a volume V, its party sends the {id, version} of every
+// other party's live volume it knows to conflict with V. The registry then
+// applies, in this order:
+//
+//	condition                                           result
+//	--------------------------------------------------  ------------------------------------------
+//	bad input (FieldError)                              refused, nothing stored
+//	V belongs to another party                          refused (ErrForbidden)
+//	named version is not the stored one                 refused (ErrStaleVersion), never merged
+//	state change not in the transition table            refused (ErrIllegalTransition)
+//	new state ended or cancelled                        stored; no key needed, V stops counting
+//	a conflicting volume missing from the key, or       refused (*MissingKeyError listing exactly
+//	  present with another version                        the missing ones, reduced: no details)
+//	key complete; a conflicting volume has higher       refused (*PriorityError)
+//	  priority than V
+//	key complete; conflicts only with equal or lower    stored only if V's state is proposed or
+//	  priority                                            accepted; refused (ErrActivatedConflict) if
+//	                                                      activated. Both parties get a
+//	                                                      volume_conflict event per pair.
+//	key complete; no conflict                           stored in any live state
+//
+// Entries of the key that do not conflict are ignored. Conflicting volumes
+// are listed in Volume.Conflicts so that the owner sees what it accepted.
+//
+// # States
+//
+//	from \ to   proposed  accepted  activated  ended  cancelled
+//	(new)       yes       yes       yes        -      -
+//	proposed    -         yes       yes        -      yes
+//	accepted    -         -         yes        yes    yes
+//	activated   -         -         -          yes    yes
+//	ended       -         -         -          -      -
+//	cancelled   -         -         -          -      -
+//
+// Keeping the same state in an update is allowed for live states. Volumes
+// whose window (end plus the time buffer) has passed are ended by
+// Registry.EndExpired, which the service calls periodically.
+//
+// # Concurrency and the index
+//
+// Every write runs inside a store transaction: tx.LockVolumes (serialising
+// writers across processes), then the in-memory index catches up from
+// tx.VolumesChangedSince, then the check, then tx.PutVolume with the version
+// replaced. The index only ever learns what the store has committed: either
+// read back by the next catch-up, or handed to Registry.Apply after the
+// transaction committed. Several replicas sharing one database therefore stay
+// correct; the database is the truth.
+package volume

@@ -1,0 +1,248 @@
+package volume
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/golang/geo/s1"
+	"github.com/golang/geo/s2"
+)
+
+// Radii of curvature of WGS84 that bound the ellipsoid's metric against the
+// unit sphere's in geodetic coordinates (see the package doc).
+const (
+	minCurvatureRadiusM = 6335439.327 // b²/a: meridional, at the equator
+	maxCurvatureRadiusM = 6399593.626 // a²/b: at the poles
+	// meanEarthRadiusM is used only for limits (footprint width) and for
+	// conformance, where a 0.5% error is of no consequence.
+	meanEarthRadiusM = 6371008.8
+)
+
+// conservativeAngle turns a length into the largest spherical angle two
+// points can be apart while their ellipsoidal distance is still within it.
+func conservativeAngle(m float64) s1.Angle { return s1.Angle(m / minCurvatureRadiusM) }
+
+// shape is a compiled footprint on the unit sphere.
+type shape struct {
+	circle bool
+	center s2.Point // circles only
+	radius s1.Angle // circles only, conservative
+	loop   *s2.Loop // polygons only
+	bound  s2.Cap   // contains the whole footprint
+}
+
+// compile validates a footprint and turns it into a shape. Field names in
+// errors start with "footprint".
+func compile(fp Footprint, maxVertices int, maxWidthM float64) (*shape, error) {
+	switch fp.Type {
+	case "Circle":
+		return compileCircle(fp, maxWidthM)
+	case "Polygon":
+		return compilePolygon(fp, maxVertices, maxWidthM)
+	case "":
+		return nil, fieldErrorf("footprint.type", "missing: must be \"Polygon\" or \"Circle\"")
+	default:
+		return nil, fieldErrorf("footprint.type", "%q is not supported: must be \"Polygon\" or \"Circle\"", fp.Type)
+	}
+}
+
+func compileCircle(fp Footprint, maxWidthM float64) (*shape, error) {
+	if fp.Coordinates != nil {
+		return nil, fieldErrorf("footprint.coordinates", "not allowed in a Circle (use center and radius_m)")
+	}
+	c, err := position(fp.Center, "footprint.center")
+	if err != nil {
+		return nil, err
+	}
+	r := fp.RadiusM
+	if !finite(r) || r <= 0 {
+		return nil, fieldErrorf("footprint.radius_m", "must be a finite number of meters above zero, got %v", r)
+	}
+	if 2*r > maxWidthM {
+		return nil, fieldErrorf("footprint.radius_m", "footprint is %.0f m across, more than the %.0f m the rules allow", 2*r, maxWidthM)
+	}
+	ang := conservativeAngle(r)
+	return &shape{circle: true, center: c, radius: ang, bound: s2.CapFromCenterAngle(c, ang)}, nil
+}
+
+func compilePolygon(fp Footprint, maxVertices int, maxWidthM float64) (*shape, error) {
+	if fp.Center != nil || fp.RadiusM != 0 {
+		return nil, fieldErrorf("footprint", "center and radius_m belong to a Circle, not a Polygon")
+	}
+	switch {
+	case len(fp.Coordinates) == 0:
+		return nil, fieldErrorf("footprint.coordinates", "a Polygon needs one exterior ring")
+	case len(fp.Coordinates) > 1:
+		return nil, fieldErrorf("footprint.coordinates[1]", "holes are not supported: declare the footprint without them, or as several volumes")
+	}
+	const f = "footprint.coordinates[0]"
+	ring := fp.Coordinates[0]
+	if len(ring) < 4 {
+		return nil, fieldErrorf(f, "a ring needs at least 4 positions (3 distinct and the first repeated), got %d", len(ring))
+	}
+	if len(ring)-1 > maxVertices {
+		return nil, fieldErrorf(f, "%d vertices, more than the %d the rules allow", len(ring)-1, maxVertices)
+	}
+	pts := make([]s2.Point, len(ring))
+	for i, pos := range ring {
+		p, err := position(pos, fmt.Sprintf("%s[%d]", f, i))
+		if err != nil {
+			return nil, err
+		}
+		pts[i] = p
+	}
+	last := ring[len(ring)-1]
+	if ring[0][0] != last[0] || ring[0][1] != last[1] {
+		return nil, fieldErrorf(fmt.Sprintf("%s[%d]", f, len(ring)-1), "ring is not closed: the last position must equal the first")
+	}
+	pts = pts[:len(pts)-1]
+	n := len(pts)
+	for i := range pts {
+		if pts[i] == pts[(i+1)%n] {
+			return nil, fieldErrorf(fmt.Sprintf("%s[%d]", f, i+1), "repeats the previous position (the same point on the sphere)")
+		}
+	}
+	if i, j, ok := selfIntersection(pts); ok {
+		return nil, fieldErrorf(f, "ring intersects itself: edge %d (positions %d-%d) meets edge %d (positions %d-%d)", i, i, i+1, j, j, j+1)
+	}
+	loop := s2.LoopFromPoints(pts)
+	if loop.Area() > 2*math.Pi {
+		// Wound clockwise: the footprint is the smaller side.
+		loop.Invert()
+	}
+	bound := loop.CapBound()
+	if widthM := 2 * bound.Radius().Radians() * meanEarthRadiusM; widthM > maxWidthM {
+		// The cap bound may be up to twice too wide: measure exactly.
+		if w := diameter(pts) * meanEarthRadiusM; w > maxWidthM {
+			return nil, fieldErrorf(f, "footprint is %.0f m across, more than the %.0f m the rules allow", w, maxWidthM)
+		}
+	}
+	return &shape{loop: loop, bound: bound}, nil
+}
+
+// position checks one GeoJSON position [lon, lat] (or [lon, lat, alt]).
+func position(pos []float64, field string) (s2.Point, error) {
+	if len(pos) != 2 && len(pos) != 3 {
+		return s2.Point{}, fieldErrorf(field, "a position is [lon, lat] or [lon, lat, alt], got %d numbers", len(pos))
+	}
+	for _, x := range pos {
+		if !finite(x) {
+			return s2.Point{}, fieldErrorf(field, "NaN or infinite number")
+		}
+	}
+	lon, lat := pos[0], pos[1]
+	if lon < -180 || lon > 180 {
+		return s2.Point{}, fieldErrorf(field, "longitude %v outside [-180, 180]", lon)
+	}
+	if lat < -90 || lat > 90 {
+		return s2.Point{}, fieldErrorf(field, "latitude %v outside [-90, 90]", lat)
+	}
+	return s2.PointFromLatLng(s2.LatLngFromDegrees(lat, lon)), nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// selfIntersection finds two non-adjacent edges that touch or cross, or two
+// adjacent edges that fold back onto each other. Edge i runs from pts[i] to
+// pts[i+1].
+func selfIntersection(pts []s2.Point) (int, int, bool) {
+	n := len(pts)
+	for i := 0; i < n; i++ {
+		prev, cur, next := pts[(i+n-1)%n], pts[i], pts[(i+1)%n]
+		if prev == next {
+			return (i + n - 1) % n, i, true
+		}
+		if s2.RobustSign(prev, cur, next) == s2.Indeterminate && prev.Sub(cur.Vector).Dot(next.Sub(cur.Vector)) > 0 {
+			// Collinear and both neighbours on the same side: a spike.
+			return (i + n - 1) % n, i, true
+		}
+	}
+	for i := 0; i < n; i++ {
+		a, b := pts[i], pts[(i+1)%n]
+		for j := i + 2; j < n; j++ {
+			if i == 0 && j == n-1 {
+				continue // adjacent through the closing vertex
+			}
+			if s2.CrossingSign(a, b, pts[j], pts[(j+1)%n]) != s2.DoNotCross {
+				return i, j, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// diameter is the largest angle (radians) between two vertices, which for a
+// ring of great-circle edges smaller than a hemisphere is its width.
+func diameter(pts []s2.Point) float64 {
+	var d s1.Angle
+	for i := range pts {
+		for j := i + 1; j < len(pts); j++ {
+			d = max(d, pts[i].Distance(pts[j]))
+		}
+	}
+	return d.Radians()
+}
+
+// near reports whether the spherical distance between the two footprints is
+// below lim (overlap and containment count as distance zero).
+func (a *shape) near(b *shape, lim s1.Angle) bool {
+	if a.bound.Center().Distance(b.bound.Center()) >= a.bound.Radius()+b.bound.Radius()+lim {
+		return false
+	}
+	switch {
+	case a.circle && b.circle:
+		return a.center.Distance(b.center) < a.radius+b.radius+lim
+	case a.circle:
+		return loopNearPoint(b.loop, a.center, a.radius+lim)
+	case b.circle:
+		return loopNearPoint(a.loop, b.center, b.radius+lim)
+	default:
+		return loopsNear(a.loop, b.loop, lim)
+	}
+}
+
+// containsPoint reports whether p lies in the footprint.
+func (a *shape) containsPoint(p s2.Point) bool {
+	if a.circle {
+		return a.center.Distance(p) <= a.radius
+	}
+	return a.loop.ContainsPoint(p)
+}
+
+func loopNearPoint(l *s2.Loop, p s2.Point, lim s1.Angle) bool {
+	if l.ContainsPoint(p) {
+		return true
+	}
+	limit := s1.ChordAngleFromAngle(lim)
+	vs := l.Vertices()
+	for i := range vs {
+		if s2.IsDistanceLess(p, vs[i], vs[(i+1)%len(vs)], limit) {
+			return true
+		}
+	}
+	return false
+}
+
+func loopsNear(a, b *s2.Loop, lim s1.Angle) bool {
+	// Without crossing boundaries the loops are disjoint or nested; a
+	// vertex of one inside the other tells nesting apart.
+	if a.ContainsPoint(b.Vertex(0)) || b.ContainsPoint(a.Vertex(0)) {
+		return true
+	}
+	limit := s1.ChordAngleFromAngle(lim)
+	av, bv := a.Vertices(), b.Vertices()
+	for i := range av {
+		a0, a1 := av[i], av[(i+1)%len(av)]
+		for j := range bv {
+			b0, b1 := bv[j], bv[(j+1)%len(bv)]
+			if s2.CrossingSign(a0, a1, b0, b1) != s2.DoNotCross ||
+				s2.IsDistanceLess(a0, b0, b1, limit) || s2.IsDistanceLess(b0, a0, a1, limit) {
+				return true
+			}
+		}
+	}
+	// Every vertex was tested against every edge of the other loop above
+	// (a0 over all i, b0 over all j), so the minimum edge-to-edge distance
+	// of non-crossing edges has been seen.
+	return false
+}

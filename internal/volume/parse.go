@@ -1,0 +1,181 @@
+package volume
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
+)
+
+// Edge conversions, applied once in ParseInput. A flight level is a
+// pressure altitude in hundreds of feet; it is taken as that many feet
+// above mean sea level (standard atmosphere), which is what the parties
+// agree to compare.
+// TODO: use the converters of internal/geo once it lands.
+const (
+	metersPerFoot        = 0.3048
+	feetPerFlightLevel   = 100
+	metersPerFlightLevel = feetPerFlightLevel * metersPerFoot
+)
+
+// wireInput is the JSON body of a volume write. Pointers tell a missing
+// field from a zero one.
+type wireInput struct {
+	Footprint  *Footprint      `json:"footprint"`
+	AltLowerM  *float64        `json:"alt_lower_m"`
+	AltLowerFt *float64        `json:"alt_lower_ft"`
+	AltLowerFL *float64        `json:"alt_lower_fl"`
+	AltUpperM  *float64        `json:"alt_upper_m"`
+	AltUpperFt *float64        `json:"alt_upper_ft"`
+	AltUpperFL *float64        `json:"alt_upper_fl"`
+	Start      *string         `json:"start"`
+	End        *string         `json:"end"`
+	Priority   *int            `json:"priority"`
+	State      string          `json:"state"`
+	Details    json.RawMessage `json:"details"`
+	Key        []KeyEntry      `json:"key"`
+	Version    string          `json:"version"`
+}
+
+// ParseInput decodes the JSON body of a create (POST) or update (PUT) of a
+// volume, converting feet ("alt_lower_ft") and flight levels
+// ("alt_lower_fl") to meters. It checks the syntax and the units; Validate
+// checks the content against the rules. The state defaults to accepted.
+func ParseInput(data []byte) (Input, error) {
+	var w wireInput
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&w); err != nil {
+		return Input{}, jsonFieldError(err)
+	}
+	if dec.More() {
+		return Input{}, fieldErrorf("body", "trailing data after the JSON object")
+	}
+	var in Input
+	if w.Footprint == nil {
+		return Input{}, fieldErrorf("footprint", "missing")
+	}
+	in.Footprint = *w.Footprint
+	var err error
+	if in.AltLowerM, err = altitude("alt_lower", w.AltLowerM, w.AltLowerFt, w.AltLowerFL); err != nil {
+		return Input{}, err
+	}
+	if in.AltUpperM, err = altitude("alt_upper", w.AltUpperM, w.AltUpperFt, w.AltUpperFL); err != nil {
+		return Input{}, err
+	}
+	if in.Start, err = timestamp("start", w.Start); err != nil {
+		return Input{}, err
+	}
+	if in.End, err = timestamp("end", w.End); err != nil {
+		return Input{}, err
+	}
+	if w.Priority != nil {
+		in.Priority = *w.Priority
+	}
+	in.State = State(w.State)
+	if in.State == "" {
+		in.State = Accepted
+	}
+	if len(w.Details) > 0 && !bytes.Equal(bytes.TrimSpace(w.Details), []byte("null")) {
+		in.Details = w.Details
+	}
+	in.Key = w.Key
+	in.Version = w.Version
+	return in, nil
+}
+
+// altitude takes exactly one of the meter, feet and flight-level forms.
+func altitude(name string, m, ft, fl *float64) (float64, error) {
+	n := 0
+	var v float64
+	var field string
+	if m != nil {
+		n, v, field = n+1, *m, name+"_m"
+	}
+	if ft != nil {
+		n, v, field = n+1, *ft*metersPerFoot, name+"_ft"
+	}
+	if fl != nil {
+		n, v, field = n+1, *fl*metersPerFlightLevel, name+"_fl"
+	}
+	switch {
+	case n == 0:
+		return 0, fieldErrorf(name+"_m", "missing")
+	case n > 1:
+		return 0, fieldErrorf(name+"_m", "give exactly one of %[1]s_m, %[1]s_ft and %[1]s_fl", name)
+	case !finite(v) || math.Abs(v) > 1e6:
+		return 0, fieldErrorf(field, "must be a finite altitude, got %v", v)
+	}
+	return v, nil
+}
+
+func timestamp(field string, s *string) (time.Time, error) {
+	if s == nil {
+		return time.Time{}, fieldErrorf(field, "missing")
+	}
+	t, err := time.Parse(time.RFC3339, *s)
+	if err != nil {
+		return time.Time{}, fieldErrorf(field, "not an RFC 3339 time: %q", *s)
+	}
+	return t.UTC(), nil
+}
+
+func jsonFieldError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return fieldErrorf(field, "expected %s, got JSON %s", te.Type, te.Value)
+	}
+	return fieldErrorf("body", "invalid JSON: %v", err)
+}
+
+// Validate checks an input against the rules and the field constraints.
+// It names the first field at fault.
+func (in Input) Validate(rl rules.Rules) error {
+	_, err := in.compile(rl)
+	return err
+}
+
+func (in Input) compile(rl rules.Rules) (*shape, error) {
+	s, err := compile(in.Footprint, rl.MaxVertices, rl.MaxFootprintM)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !finite(in.AltLowerM):
+		return nil, fieldErrorf("alt_lower_m", "NaN or infinite number")
+	case !finite(in.AltUpperM):
+		return nil, fieldErrorf("alt_upper_m", "NaN or infinite number")
+	case in.AltLowerM > in.AltUpperM:
+		return nil, fieldErrorf("alt_lower_m", "lower altitude %v m is above the upper altitude %v m", in.AltLowerM, in.AltUpperM)
+	case in.Start.IsZero():
+		return nil, fieldErrorf("start", "missing")
+	case in.End.IsZero():
+		return nil, fieldErrorf("end", "missing")
+	case !in.End.After(in.Start):
+		return nil, fieldErrorf("end", "must be after start (%s)", in.Start.Format(time.RFC3339))
+	case in.End.Sub(in.Start).Seconds() > rl.MaxWindowS:
+		return nil, fieldErrorf("end", "window of %s is longer than the %s the rules allow",
+			in.End.Sub(in.Start), time.Duration(rl.MaxWindowS*float64(time.Second)))
+	case in.State != "" && !in.State.valid():
+		return nil, fieldErrorf("state", "%q is not one of proposed, accepted, activated, ended, cancelled", in.State)
+	}
+	if len(in.Details) > 0 && !json.Valid(in.Details) {
+		return nil, fieldErrorf("details", "not valid JSON")
+	}
+	for i, k := range in.Key {
+		if k.ID == "" {
+			return nil, fieldErrorf(fmt.Sprintf("key[%d].id", i), "missing")
+		}
+		if k.Version == "" {
+			return nil, fieldErrorf(fmt.Sprintf("key[%d].version", i), "missing")
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,481 @@
+package volume
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/golang/geo/s2"
+)
+
+// catchUpBatch is how many changed volumes one store read returns.
+const catchUpBatch = 1000
+
+// Registry is the strategic check of one service process: the write path
+// that runs inside the caller's store transaction, and the in-memory index
+// (a cache of the store) that makes checks and queries fast. It is safe for
+// concurrent use.
+type Registry struct {
+	mu      sync.RWMutex
+	idx     *Index
+	all     map[string]*Volume            // every volume seen, terminal ones too
+	live    map[string]map[string]*Volume // party -> id -> live volume
+	lastSeq int64                         // the store's changes up to here are applied
+}
+
+// NewRegistry returns an empty registry; call Load to fill it from the store.
+func NewRegistry(rl rules.Rules) *Registry {
+	return &Registry{idx: NewIndex(rl), all: map[string]*Volume{}, live: map[string]map[string]*Volume{}}
+}
+
+// Result is the outcome of one committed write, for the caller's audit and
+// events (see Events) and for Apply once the transaction has committed.
+type Result struct {
+	// Volume is the volume as stored (full, with details).
+	Volume Volume
+	// Previous is the version replaced; nil on creation.
+	Previous *Volume
+	// Conflicts are the other parties' volumes the write conflicts with,
+	// reduced. Each pair gets a volume_conflict event.
+	Conflicts []Volume
+}
+
+// Load rebuilds the index from the store (at start, or to resynchronise).
+func (r *Registry) Load(tx store.Tx) error {
+	r.mu.Lock()
+	r.idx = NewIndex(rulesOf(r.idx.p))
+	r.all = map[string]*Volume{}
+	r.live = map[string]map[string]*Volume{}
+	r.lastSeq = 0
+	r.mu.Unlock()
+	return r.catchUp(tx)
+}
+
+// rulesOf rebuilds the rule fields the index depends on.
+func rulesOf(p params) rules.Rules {
+	rl := rules.Default()
+	rl.HorizontalSepM = p.sepM
+	rl.VerticalSepM = p.vsepM
+	rl.TimeBufferS = float64(p.bufNs) / 1e9
+	rl.MaxVertices = p.maxVert
+	rl.MaxFootprintM = p.maxWM
+	return rl
+}
+
+// catchUp applies every volume the store changed since the last catch-up.
+func (r *Registry) catchUp(tx store.Tx) error {
+	for {
+		r.mu.RLock()
+		since := r.lastSeq
+		r.mu.RUnlock()
+		recs, err := tx.VolumesChangedSince(since, catchUpBatch)
+		if err != nil {
+			return fmt.Errorf("volume: reading changes: %w", err)
+		}
+		vs := make([]*Volume, 0, len(recs))
+		for _, rec := range recs {
+			v, err := Decode(rec)
+			if err != nil {
+				return err
+			}
+			vs = append(vs, v)
+		}
+		r.mu.Lock()
+		for _, v := range vs {
+			r.apply(v)
+			r.lastSeq = max(r.lastSeq, v.ChangeSeq)
+		}
+		r.mu.Unlock()
+		if len(recs) < catchUpBatch {
+			return nil
+		}
+	}
+}
+
+// apply records one committed state of a volume; older states than the one
+// held are ignored, so applying twice or out of order is harmless.
+func (r *Registry) apply(v *Volume) {
+	if old, ok := r.all[v.ID]; ok && old.ChangeSeq >= v.ChangeSeq {
+		return
+	}
+	r.all[v.ID] = v
+	r.idx.Put(v)
+	if v.State.Live() {
+		if r.live[v.Party] == nil {
+			r.live[v.Party] = map[string]*Volume{}
+		}
+		r.live[v.Party][v.ID] = v
+	} else {
+		delete(r.live[v.Party], v.ID)
+	}
+}
+
+// Apply hands the registry the results of a transaction that has committed,
+// so that reads see them at once. Never call it for a transaction that did
+// not commit; skipping it is safe (the next write reads them back).
+func (r *Registry) Apply(results ...Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, res := range results {
+		v := res.Volume
+		r.apply(&v)
+	}
+}
+
+// prepare locks the volumes of the store, catches up and adopts the rules.
+func (r *Registry) prepare(tx store.Tx, rl rules.Rules) error {
+	if err := tx.LockVolumes(); err != nil {
+		return fmt.Errorf("volume: locking: %w", err)
+	}
+	r.mu.Lock()
+	if !r.idx.sameRules(rl) {
+		idx := NewIndex(rl)
+		for _, v := range r.all {
+			idx.Put(v)
+		}
+		r.idx = idx
+	}
+	r.mu.Unlock()
+	return r.catchUp(tx)
+}
+
+// Create checks a new volume of party against the other parties' volumes
+// and stores it in tx. in.State "" means accepted.
+func (r *Registry) Create(tx store.Tx, party string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+	if in.State == "" {
+		in.State = Accepted
+	}
+	return r.write(tx, party, "", "", in, key, rl, now)
+}
+
+// Update replaces volume id, whose stored version must be prevVersion, with
+// in. in.State "" keeps the current state.
+func (r *Registry) Update(tx store.Tx, party, id, prevVersion string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+	if id == "" {
+		return Result{}, fieldErrorf("id", "missing")
+	}
+	if prevVersion == "" {
+		return Result{}, fieldErrorf("version", "missing: an update names the version it replaces")
+	}
+	return r.write(tx, party, id, prevVersion, in, key, rl, now)
+}
+
+// SetState moves volume id, whose stored version must be prevVersion, to
+// state to; a move to a live state runs the full check with key.
+func (r *Registry) SetState(tx store.Tx, party, id, prevVersion string, to State, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+	if !to.valid() {
+		return Result{}, fieldErrorf("state", "%q is not one of proposed, accepted, activated, ended, cancelled", to)
+	}
+	if prevVersion == "" {
+		return Result{}, fieldErrorf("version", "missing: a state change names the version it replaces")
+	}
+	rec, err := tx.GetVolume(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Result{}, ErrNotFound
+	} else if err != nil {
+		return Result{}, err
+	}
+	cur, err := Decode(rec)
+	if err != nil {
+		return Result{}, err
+	}
+	in := Input{Footprint: cur.Footprint, AltLowerM: cur.AltLowerM, AltUpperM: cur.AltUpperM,
+		Start: cur.Start, End: cur.End, Priority: cur.Priority, State: to, Details: cur.Details}
+	return r.write(tx, party, id, prevVersion, in, key, stored(rl), now)
+}
+
+// stored relaxes the declaration limits for a volume already stored: a
+// state change must not fail because the limits were tightened since.
+func stored(rl rules.Rules) rules.Rules {
+	rl.MaxVertices = math.MaxInt
+	rl.MaxFootprintM = math.Inf(1)
+	rl.MaxWindowS = math.Inf(1)
+	return rl
+}
+
+func (r *Registry) write(tx store.Tx, party, id, prevVersion string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+	if party == "" {
+		return Result{}, fieldErrorf("party", "missing")
+	}
+	s, err := in.compile(rl)
+	if err != nil {
+		return Result{}, err
+	}
+	for i, k := range key {
+		if k.ID == "" || k.Version == "" {
+			return Result{}, fieldErrorf(fmt.Sprintf("key[%d]", i), "needs both id and version")
+		}
+	}
+	if err := r.prepare(tx, rl); err != nil {
+		return Result{}, err
+	}
+	var prev *Volume
+	from := State("")
+	if id != "" {
+		rec, err := tx.GetVolume(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return Result{}, ErrNotFound
+		} else if err != nil {
+			return Result{}, err
+		}
+		if prev, err = Decode(rec); err != nil {
+			return Result{}, err
+		}
+		if prev.Party != party {
+			return Result{}, ErrForbidden
+		}
+		if prev.Version != prevVersion {
+			return Result{}, fmt.Errorf("%w: %s is at version %s, not %s", ErrStaleVersion, id, prev.Version, prevVersion)
+		}
+		from = prev.State
+		if in.State == "" {
+			in.State = from
+		}
+	} else {
+		id = newToken()
+	}
+	if in.State.Live() && !now.Before(in.End.Add(time.Duration(rl.TimeBufferS*float64(time.Second)))) {
+		return Result{}, fieldErrorf("end", "the window is already over at %s", now.UTC().Format(time.RFC3339))
+	}
+	if !CanTransition(from, in.State) {
+		return Result{}, fmt.Errorf("%w: %s -> %s", ErrIllegalTransition, displayState(from), in.State)
+	}
+	v := &Volume{
+		ID: id, Party: party, Version: newToken(), State: in.State, Priority: in.Priority,
+		Footprint: in.Footprint, AltLowerM: in.AltLowerM, AltUpperM: in.AltUpperM,
+		Start: in.Start.UTC(), End: in.End.UTC(), Details: in.Details, Conflicts: []Ref{}, shape: s,
+	}
+	var conflicts []Volume
+	if v.State.Live() {
+		r.mu.RLock()
+		found := r.idx.Conflicts(v)
+		r.mu.RUnlock()
+		if err := judge(v, found, key); err != nil {
+			return Result{}, err
+		}
+		for _, c := range found {
+			v.Conflicts = append(v.Conflicts, c.Ref())
+			conflicts = append(conflicts, c.Reduced())
+		}
+	}
+	rec, err := v.record()
+	if err != nil {
+		return Result{}, err
+	}
+	seq, err := tx.PutVolume(rec, prevVersion)
+	if errors.Is(err, store.ErrConflict) {
+		return Result{}, fmt.Errorf("%w: %s was changed concurrently", ErrStaleVersion, id)
+	} else if err != nil {
+		return Result{}, fmt.Errorf("volume: storing: %w", err)
+	}
+	v.ChangeSeq = seq
+	return Result{Volume: *v, Previous: prev, Conflicts: conflicts}, nil
+}
+
+func displayState(s State) string {
+	if s == "" {
+		return "(new)"
+	}
+	return string(s)
+}
+
+// judge applies the rule table of the package doc to the conflicts found.
+func judge(v *Volume, found []*Volume, key []KeyEntry) error {
+	known := make(map[string]string, len(key))
+	for _, k := range key {
+		known[k.ID] = k.Version
+	}
+	var missing, higher []Volume
+	for _, c := range found {
+		if known[c.ID] != c.Version {
+			missing = append(missing, c.Reduced())
+		}
+		if c.Priority > v.Priority {
+			higher = append(higher, c.Reduced())
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		return &MissingKeyError{Missing: missing}
+	case len(higher) > 0:
+		return &PriorityError{Higher: higher}
+	case len(found) > 0 && v.State == Activated:
+		return ErrActivatedConflict
+	}
+	return nil
+}
+
+// EndExpired ends, in tx, every live volume whose window plus the time
+// buffer is over at now. The caller emits the results' events and, after
+// the commit, hands them to Apply.
+func (r *Registry) EndExpired(tx store.Tx, rl rules.Rules, now time.Time) ([]Result, error) {
+	if err := r.prepare(tx, rl); err != nil {
+		return nil, err
+	}
+	buf := time.Duration(rl.TimeBufferS * float64(time.Second))
+	r.mu.RLock()
+	var due []*Volume
+	for _, byID := range r.live {
+		for _, v := range byID {
+			if !now.Before(v.End.Add(buf)) {
+				due = append(due, v)
+			}
+		}
+	}
+	r.mu.RUnlock()
+	sortByID(due)
+	var out []Result
+	for _, old := range due {
+		v := *old
+		v.Version = newToken()
+		v.State = Ended
+		rec, err := v.record()
+		if err != nil {
+			return nil, err
+		}
+		seq, err := tx.PutVolume(rec, old.Version)
+		if err != nil {
+			return nil, fmt.Errorf("volume: ending %s: %w", old.ID, err)
+		}
+		v.ChangeSeq = seq
+		prev := *old
+		out = append(out, Result{Volume: v, Previous: &prev})
+	}
+	return out, nil
+}
+
+// Get returns volume id as viewer sees it (reduced unless viewer owns it).
+func (r *Registry) Get(viewer, id string) (Volume, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v, ok := r.all[id]
+	if !ok {
+		return Volume{}, ErrNotFound
+	}
+	return v.ViewFor(viewer), nil
+}
+
+// Query returns the live volumes of all parties whose footprint meets area
+// (nil: anywhere), whose band meets [lowerM, upperM] and whose window meets
+// [from, to], each as viewer sees it, sorted by id.
+func (r *Registry) Query(viewer string, area *Footprint, lowerM, upperM float64, from, to time.Time) ([]Volume, error) {
+	var s *shape
+	if area != nil {
+		var err error
+		if s, err = compile(*area, math.MaxInt, math.Inf(1)); err != nil {
+			return nil, err
+		}
+	}
+	r.mu.RLock()
+	found := r.idx.query(s, lowerM, upperM, from.UnixNano(), to.UnixNano())
+	out := make([]Volume, len(found))
+	for i, v := range found {
+		out[i] = v.ViewFor(viewer)
+	}
+	r.mu.RUnlock()
+	return out, nil
+}
+
+// Conforms is the conformance check of the tactical side: whether a
+// position of party at t lies inside one of the party's active volumes
+// (footprint and altitude band). applies is false when the party has no
+// active volume at t, in which case conforming is meaningless (false).
+// Active means activated, or accepted, with t inside the window: a party
+// that flies what it declared and agreed is conforming even if it did not
+// activate, since activation is a formality the parties may skip.
+func (r *Registry) Conforms(party string, latDeg, lonDeg, altM float64, t time.Time) (conforming, applies bool) {
+	tNs := t.UnixNano()
+	p := s2.PointFromLatLng(s2.LatLngFromDegrees(latDeg, lonDeg))
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.idx.conformsAt(party, p, altM, tNs) {
+		return true, true
+	}
+	for _, v := range r.live[party] {
+		if active(v, tNs) {
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// Events returns the events of a committed write for the store's event
+// stream: volume_changed to the owner (data: the full volume) and one
+// volume_conflict per conflicting volume to both parties (data:
+// {"volumes":[this, other]}, both reduced).
+func (res Result) Events(now time.Time) ([]store.Event, error) {
+	body, err := json.Marshal(res.Volume)
+	if err != nil {
+		return nil, err
+	}
+	out := []store.Event{{Time: now, Kind: "volume_changed", Audience: []string{res.Volume.Party}, Body: body}}
+	for _, c := range res.Conflicts {
+		body, err := json.Marshal(ConflictData{Volumes: []Volume{res.Volume.Reduced(), c.Reduced()}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, store.Event{Time: now, Kind: "volume_conflict", Audience: []string{res.Volume.Party, c.Party}, Body: body})
+	}
+	return out, nil
+}
+
+// ConflictData is the data of a volume_conflict event.
+type ConflictData struct {
+	Volumes []Volume `json:"volumes"`
+}
+
+// record is the stored form of v. The bounding box is that of the
+// footprint; it crosses the antimeridian when MinLonDeg > MaxLonDeg.
+func (v *Volume) record() (store.Volume, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return store.Volume{}, fmt.Errorf("volume: encoding %s: %w", v.ID, err)
+	}
+	var rect s2.Rect
+	if v.shape.circle {
+		rect = v.shape.bound.RectBound()
+	} else {
+		rect = v.shape.loop.RectBound()
+	}
+	return store.Volume{
+		ID: v.ID, Party: v.Party, Version: v.Version, State: string(v.State), Priority: v.Priority,
+		MinLatDeg: rect.Lo().Lat.Degrees(), MinLonDeg: rect.Lo().Lng.Degrees(),
+		MaxLatDeg: rect.Hi().Lat.Degrees(), MaxLonDeg: rect.Hi().Lng.Degrees(),
+		AltLowerM: v.AltLowerM, AltUpperM: v.AltUpperM, Start: v.Start, End: v.End,
+		Body: body,
+	}, nil
+}
+
+// Decode reads a stored volume back. The declaration limits are not
+// checked again: the volume was valid under the rules of its time.
+func Decode(rec store.Volume) (*Volume, error) {
+	var v Volume
+	if err := json.Unmarshal(rec.Body, &v); err != nil {
+		return nil, fmt.Errorf("volume: decoding %s: %w", rec.ID, err)
+	}
+	s, err := compile(v.Footprint, math.MaxInt, math.Inf(1))
+	if err != nil {
+		return nil, fmt.Errorf("volume: decoding %s: %w", rec.ID, err)
+	}
+	v.shape = s
+	v.ChangeSeq = rec.ChangeSeq
+	if v.Conflicts == nil {
+		v.Conflicts = []Ref{}
+	}
+	return &v, nil
+}
+
+// newToken returns a random identifier, used for ids and versions: random
+// rather than a counter so that replicas never hand out the same one.
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
