@@ -8,7 +8,7 @@ STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: test deps check unit web-check fuzz-smoke bench demo
 
-test: deps check unit
+test: deps check web-check unit
 
 deps:
 	./scripts/install-test-deps.sh
@@ -18,6 +18,9 @@ check:
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	staticcheck ./...
+
+web-check:
+	./scripts/web-check.sh
 
 unit:
 	$(GO) test -count=1 -timeout 30m ./...
