@@ -1,0 +1,65 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
+)
+
+func (h *Handler) putRules(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	var in rules.Rules
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	out, err := h.svc.PutRules(r.Context(), p, in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) listParties(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	ps, err := h.svc.ListParties(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"parties": ps})
+}
+
+// tokenAnswer carries a token, shown this once.
+type tokenAnswer struct {
+	Party string `json:"party"`
+	Token string `json:"token"`
+}
+
+func (h *Handler) addParty(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	tok, err := h.svc.AddParty(r.Context(), p, in.Name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, tokenAnswer{Party: in.Name, Token: tok})
+}
+
+func (h *Handler) rotateParty(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	name := r.PathValue("name")
+	tok, err := h.svc.RotateParty(r.Context(), p, name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, tokenAnswer{Party: name, Token: tok})
+}
+
+func (h *Handler) revokeParty(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	name := r.PathValue("name")
+	if err := h.svc.RevokeParty(r.Context(), p, name); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"party": name, "revoked": true})
+}

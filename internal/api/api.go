@@ -1,0 +1,284 @@
+// Package api owns the HTTP interface of the service under /v1: routing,
+// authentication of bearer tokens, RFC 9457 problem+json errors, body and
+// time limits, per-party rate limits, request metrics, the server-sent
+// event stream with resume, and the OpenAPI 3.1 document that describes it
+// all (served at /v1/openapi.json and checked against the routes and the
+// responses by the tests).
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/service"
+)
+
+// Options tune the handler; zero values take the defaults.
+type Options struct {
+	// RequestTimeout bounds every request except event streams (default 30 s).
+	RequestTimeout time.Duration
+	// RatePerSecond and RateBurst size each party's token bucket (default
+	// 1000/s, burst 2000: an ingest client at 200,000 reports/s in batches
+	// of 1,000 needs 200/s).
+	RatePerSecond float64
+	RateBurst     float64
+	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
+	HeartbeatEvery time.Duration
+	// Console is mounted at "/" when not nil.
+	Console http.Handler
+	Logger  *slog.Logger
+}
+
+// Handler is the http.Handler of the whole API.
+type Handler struct {
+	svc   *service.Service
+	opt   Options
+	mux   *http.ServeMux
+	rate  *rateLimiter
+	log   *slog.Logger
+	start time.Time
+}
+
+// auth levels of a route.
+type authLevel int
+
+const (
+	public   authLevel = iota // no token
+	anyParty                  // any valid token, operator included
+	operator                  // the operator's token only
+)
+
+// route is one endpoint. The table of routes is the single source for the
+// mux and for the test that checks the OpenAPI document.
+type route struct {
+	method  string
+	path    string // ServeMux pattern path, e.g. /v1/volumes/{id}
+	auth    authLevel
+	maxBody int64
+	stream  bool // long-lived: no request time limit, no latency metric
+	h       func(w http.ResponseWriter, r *http.Request, p party.Principal) error
+}
+
+const (
+	smallBody     = 64 << 10
+	volumeBody    = 1 << 20
+	positionsBody = 4 << 20
+)
+
+func (h *Handler) routes() []route {
+	return []route{
+		{method: "GET", path: "/healthz", auth: public, h: h.healthz},
+		{method: "GET", path: "/readyz", auth: public, h: h.readyz},
+		{method: "GET", path: "/v1/openapi.json", auth: public, h: h.openapi},
+		{method: "GET", path: "/v1/me", auth: anyParty, h: h.me},
+		{method: "GET", path: "/v1/rules", auth: anyParty, h: h.getRules},
+		{method: "PUT", path: "/v1/rules", auth: operator, maxBody: smallBody, h: h.putRules},
+		{method: "GET", path: "/v1/parties", auth: operator, h: h.listParties},
+		{method: "POST", path: "/v1/parties", auth: operator, maxBody: smallBody, h: h.addParty},
+		{method: "POST", path: "/v1/parties/{name}/rotate", auth: operator, maxBody: smallBody, h: h.rotateParty},
+		{method: "POST", path: "/v1/parties/{name}/revoke", auth: operator, maxBody: smallBody, h: h.revokeParty},
+		{method: "POST", path: "/v1/positions", auth: anyParty, maxBody: positionsBody, h: h.postPositions},
+		{method: "GET", path: "/v1/events", auth: anyParty, stream: true, h: h.events},
+	}
+}
+
+// NewHandler returns the API over svc, with /metrics, /healthz, /readyz,
+// /v1/... and, when opt.Console is set, the console at /.
+func NewHandler(svc *service.Service, opt Options) *Handler {
+	if opt.RequestTimeout <= 0 {
+		opt.RequestTimeout = 30 * time.Second
+	}
+	if opt.RatePerSecond <= 0 {
+		opt.RatePerSecond = 1000
+	}
+	if opt.RateBurst <= 0 {
+		opt.RateBurst = 2 * opt.RatePerSecond
+	}
+	if opt.HeartbeatEvery <= 0 {
+		opt.HeartbeatEvery = 15 * time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{
+		svc:   svc,
+		opt:   opt,
+		mux:   http.NewServeMux(),
+		rate:  newRateLimiter(opt.RatePerSecond, opt.RateBurst),
+		log:   opt.Logger,
+		start: time.Now(),
+	}
+	for _, rt := range h.routes() {
+		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
+	}
+	h.mux.Handle("GET /metrics", promhttp.HandlerFor(svc.Metrics().Registry, promhttp.HandlerOpts{}))
+	// Anything else under /v1 is a problem+json 404, not the console.
+	h.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, problem(http.StatusNotFound, "not-found", "Not found", "no route "+r.Method+" "+r.URL.Path))
+	})
+	if opt.Console != nil {
+		h.mux.Handle("/", opt.Console)
+	}
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+// statusWriter remembers the status code for the request metric.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (h *Handler) wrap(rt route) http.Handler {
+	m := h.svc.Metrics()
+	pattern := rt.method + " " + rt.path
+	latency := m.RequestSeconds.WithLabelValues(rt.path)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			code := sw.code
+			if code == 0 {
+				code = http.StatusOK
+			}
+			m.Requests.WithLabelValues(rt.path, rt.method, strconv.Itoa(code)).Inc()
+			if !rt.stream {
+				latency.Observe(time.Since(start).Seconds())
+			}
+		}()
+		if err := h.serve(sw, r, rt); err != nil {
+			p := toProblem(err)
+			if p.Status >= 500 {
+				h.log.Error("request failed", "route", pattern, "err", err)
+			}
+			if sw.code == 0 {
+				writeProblem(sw, p)
+			}
+		}
+	})
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	var p party.Principal
+	if rt.auth != public {
+		tok, ok := party.BearerToken(r.Header.Get("Authorization"))
+		if !ok {
+			return errUnauthenticated
+		}
+		var err error
+		p, err = h.svc.Authenticate(r.Context(), tok)
+		if err != nil {
+			return err
+		}
+		if rt.auth == operator && !p.Operator {
+			return errForbidden
+		}
+		if wait, ok := h.rate.allow(p.Party, time.Now()); !ok {
+			pr := problem(http.StatusTooManyRequests, "rate-limited", "Too many requests",
+				"this party's request rate is above its limit; retry after the delay in Retry-After")
+			pr.retryAfterS = int(wait/time.Second) + 1
+			return pr
+		}
+	}
+	if r.Body != nil {
+		limit := rt.maxBody
+		if limit == 0 {
+			limit = smallBody
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
+	if !rt.stream {
+		ctx, cancel := context.WithTimeout(r.Context(), h.opt.RequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	return rt.h(w, r, p)
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// decode reads one JSON object from the body into v, refusing unknown
+// fields and trailing data, and naming the field at fault.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonProblem(err)
+	}
+	if dec.More() {
+		return badRequest("", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+func jsonProblem(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return badRequest(te.Field, "wrong type: expected "+te.Type.String())
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return badRequest("", "malformed JSON at byte "+strconv.FormatInt(se.Offset, 10)+": "+se.Error())
+	}
+	return badRequest("", "malformed JSON: "+err.Error())
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request, _ party.Principal) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request, _ party.Principal) error {
+	if err := h.svc.Ready(r.Context()); err != nil {
+		return problem(http.StatusServiceUnavailable, "not-ready", "Not ready", "the store does not answer")
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+}
+
+func (h *Handler) me(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"party": p.Party, "operator": p.Operator})
+}
+
+func (h *Handler) getRules(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	return writeJSON(w, http.StatusOK, h.svc.Rules())
+}

@@ -1,0 +1,232 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
+)
+
+func TestMeAndRules(t *testing.T) {
+	e := newEnv(t, Options{})
+	var me struct {
+		Party    string
+		Operator bool
+	}
+	e.mustDo("GET", "/v1/me", e.tokens["coalition"], nil, 200, &me)
+	if me.Party != "coalition" || me.Operator {
+		t.Fatalf("me = %+v", me)
+	}
+	e.mustDo("GET", "/v1/me", e.operator, nil, 200, &me)
+	if !me.Operator {
+		t.Fatalf("operator token: me = %+v", me)
+	}
+	var r rules.Rules
+	e.mustDo("GET", "/v1/rules", e.tokens["russia"], nil, 200, &r)
+	if r.Version != 1 || r.HorizontalSepM != rules.Default().HorizontalSepM {
+		t.Fatalf("rules = %+v", r)
+	}
+}
+
+func TestPutRulesOperatorOnlyAndAnnounced(t *testing.T) {
+	e := newEnv(t, Options{})
+	s1 := e.openStream(e.tokens["coalition"], "")
+	s2 := e.openStream(e.tokens["russia"], "")
+	r := rules.Default()
+	r.LookaheadS = 240
+	r.Levels[0].MaxTimeToLoSS = 240
+
+	code, body, _ := e.do("PUT", "/v1/rules", e.tokens["coalition"], r)
+	if code != http.StatusForbidden {
+		t.Fatalf("party PUT /v1/rules: %d %s", code, body)
+	}
+	var got rules.Rules
+	e.mustDo("PUT", "/v1/rules", e.operator, r, 200, &got)
+	if got.Version != 2 || got.LookaheadS != 240 {
+		t.Fatalf("new rules = %+v", got)
+	}
+	e.mustDo("GET", "/v1/rules", e.tokens["coalition"], nil, 200, &got)
+	if got.Version != 2 {
+		t.Fatalf("rules in force: version %d", got.Version)
+	}
+	for _, s := range []*stream{s1, s2} {
+		ev := s.next(t)
+		if ev.Kind != "rules_changed" || ev.Data.ID != ev.ID {
+			t.Fatalf("event %+v", ev)
+		}
+		var rr rules.Rules
+		if err := json.Unmarshal(ev.Data.Data, &rr); err != nil || rr.Version != 2 {
+			t.Fatalf("event data %s: %v", ev.Data.Data, err)
+		}
+	}
+
+	// Invalid rules name the field and change nothing.
+	r.VerticalSepM = -1
+	code, body, _ = e.do("PUT", "/v1/rules", e.operator, r)
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != 400 || p.Field != "vertical_sep_m" {
+		t.Fatalf("invalid rules: %d %s", code, body)
+	}
+	e.mustDo("GET", "/v1/rules", e.tokens["coalition"], nil, 200, &got)
+	if got.Version != 2 {
+		t.Fatalf("a refused rules change made version %d", got.Version)
+	}
+}
+
+func TestProblemJSON(t *testing.T) {
+	e := newEnv(t, Options{})
+	cases := []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+		slug, field               string
+	}{
+		{"no token", "GET", "/v1/me", "", nil, 401, "unauthenticated", ""},
+		{"malformed token", "GET", "/v1/me", "not-a-token", nil, 401, "unauthenticated", ""},
+		{"unknown route", "GET", "/v1/nothing", e.tokens["russia"], nil, 404, "not-found", ""},
+		{"bad json", "POST", "/v1/positions", e.tokens["russia"], `{"reports":[`, 400, "invalid-field", ""},
+		{"wrong type", "POST", "/v1/positions", e.tokens["russia"], `{"reports":[{"lat":"north"}]}`, 400, "invalid-field", "reports.lat"},
+		{"unknown field", "POST", "/v1/parties", e.operator, `{"name":"x","colour":"red"}`, 400, "invalid-field", ""},
+		{"bad party name", "POST", "/v1/parties", e.operator, `{"name":"Bad Name"}`, 400, "invalid-field", "name"},
+		{"existing party", "POST", "/v1/parties", e.operator, `{"name":"russia"}`, 409, "exists", ""},
+		{"bad cursor", "GET", "/v1/events?after=x", e.tokens["russia"], nil, 400, "invalid-field", "after"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body, hdr := e.do(c.method, c.path, c.token, c.body)
+			if code != c.status {
+				t.Fatalf("status %d, want %d: %s", code, c.status, body)
+			}
+			if ct := hdr.Get("Content-Type"); ct != "application/problem+json" {
+				t.Fatalf("content type %q", ct)
+			}
+			var p Problem
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Type != ProblemBase+c.slug || p.Status != c.status || p.Title == "" || p.Field != c.field {
+				t.Fatalf("problem %+v, want slug %s field %q", p, c.slug, c.field)
+			}
+		})
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	e := newEnv(t, Options{})
+	big := `{"name":"` + strings.Repeat("a", smallBody) + `"}`
+	code, body, _ := e.do("POST", "/v1/parties", e.operator, big)
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "body-too-large") {
+		t.Fatalf("%d %s", code, body)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t, Options{RatePerSecond: 0.01, RateBurst: 3})
+	// The env used the operator's bucket; a party starts with a full one.
+	tok := e.tokens["coalition"]
+	for i := range 3 {
+		e.mustDo("GET", "/v1/me", tok, nil, 200, nil)
+		_ = i
+	}
+	code, body, hdr := e.do("GET", "/v1/me", tok, nil)
+	if code != http.StatusTooManyRequests || !strings.Contains(string(body), "rate-limited") {
+		t.Fatalf("%d %s", code, body)
+	}
+	if s, err := strconv.Atoi(hdr.Get("Retry-After")); err != nil || s < 1 {
+		t.Fatalf("Retry-After %q", hdr.Get("Retry-After"))
+	}
+	// Another party has its own bucket.
+	e.mustDo("GET", "/v1/me", e.tokens["russia"], nil, 200, nil)
+}
+
+func TestPartyRevokeAndRotate(t *testing.T) {
+	e := newEnv(t, Options{})
+	old := e.tokens["russia"]
+	e.mustDo("GET", "/v1/me", old, nil, 200, nil) // now cached
+	var rot struct{ Token string }
+	e.mustDo("POST", "/v1/parties/russia/rotate", e.operator, nil, 200, &rot)
+	if code, _, _ := e.do("GET", "/v1/me", old, nil); code != 401 {
+		t.Fatalf("rotated-out token: %d", code)
+	}
+	e.mustDo("GET", "/v1/me", rot.Token, nil, 200, nil)
+	e.mustDo("POST", "/v1/parties/russia/revoke", e.operator, nil, 200, nil)
+	if code, _, _ := e.do("GET", "/v1/me", rot.Token, nil); code != 401 {
+		t.Fatalf("revoked token: %d", code)
+	}
+	var list struct {
+		Parties []struct {
+			Name         string
+			Disabled     bool
+			ActiveTokens int `json:"active_tokens"`
+		}
+	}
+	e.mustDo("GET", "/v1/parties", e.operator, nil, 200, &list)
+	found := false
+	for _, p := range list.Parties {
+		if p.Name == "russia" {
+			found = true
+			if !p.Disabled || p.ActiveTokens != 0 {
+				t.Fatalf("revoked party listed as %+v", p)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("russia not listed")
+	}
+	if code, _, _ := e.do("POST", "/v1/parties/nobody/revoke", e.operator, nil); code != 404 {
+		t.Fatalf("revoke unknown party: %d", code)
+	}
+}
+
+func TestPositionValidation(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC()
+	good := map[string]any{"aircraft": "RF-1", "callsign": "A", "time": now, "lat": 35.0, "lon": 36.0, "alt_m": 6000.0, "vel_east_mps": 200.0}
+	with := func(k string, v any) map[string]any {
+		m := map[string]any{}
+		for a, b := range good {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	reports := []map[string]any{
+		good,
+		with("lat", 91.0),
+		with("lon", -180.5),
+		with("time", now.Add(30*time.Second)),
+		with("time", now.Add(-2*time.Minute)),
+		with("aircraft", ""),
+		with("vel_up_mps", 1e6),
+		with("alt_m", 1e9),
+	}
+	wantField := []string{"", "lat", "lon", "time", "time", "aircraft", "vel_up_mps", "alt_m"}
+	var out positionsAnswer
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": reports}, 202, &out)
+	if out.Accepted != 1 || len(out.Rejected) != len(reports)-1 {
+		t.Fatalf("answer %+v", out)
+	}
+	for _, r := range out.Rejected {
+		prefix := fmt.Sprintf("reports[%d].%s:", r.Index, wantField[r.Index])
+		if !strings.HasPrefix(r.Error, prefix) {
+			t.Errorf("rejection %+v, want prefix %q", r, prefix)
+		}
+	}
+	many := make([]map[string]any, MaxReportsPerRequest+1)
+	for i := range many {
+		many[i] = good
+	}
+	code, body, _ := e.do("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": many})
+	if code != 400 || !strings.Contains(string(body), `"field":"reports"`) {
+		t.Fatalf("too many reports: %d %.300s", code, body)
+	}
+	if code, _, _ := e.do("POST", "/v1/positions", e.operator, map[string]any{"reports": reports[:1]}); code != 403 {
+		t.Fatalf("operator positions: %d", code)
+	}
+}

@@ -1,0 +1,189 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// env is one service behind a test HTTP server with two parties.
+type env struct {
+	t        *testing.T
+	st       store.Store
+	svc      *service.Service
+	srv      *httptest.Server
+	operator string
+	tokens   map[string]string // party -> token
+	checker  *schemaChecker
+}
+
+func newEnv(t *testing.T, opt Options) *env {
+	t.Helper()
+	return newEnvOn(t, newMemStore(), opt)
+}
+
+func newEnvOn(t *testing.T, st store.Store, opt Options) *env {
+	t.Helper()
+	ctx := context.Background()
+	svc, err := service.New(ctx, service.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(svc, opt)
+	e := &env{t: t, st: st, svc: svc, srv: httptest.NewServer(h), operator: svc.OperatorToken, tokens: map[string]string{}, checker: newSchemaChecker(t)}
+	t.Cleanup(func() {
+		svc.EndStreams()
+		e.srv.Close()
+		_ = svc.Close(context.Background())
+	})
+	for _, name := range []string{"coalition", "russia"} {
+		var out struct{ Token string }
+		e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": name}, http.StatusCreated, &out)
+		e.tokens[name] = out.Token
+	}
+	return e
+}
+
+// do sends one request and returns the status and body; every answer is
+// checked against the OpenAPI document.
+func (e *env) do(method, path, token string, body any) (int, []byte, http.Header) {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.checker.check(method, path, resp, out)
+	return resp.StatusCode, out, resp.Header
+}
+
+func (e *env) mustDo(method, path, token string, body any, want int, out any) []byte {
+	e.t.Helper()
+	code, b, _ := e.do(method, path, token, body)
+	if code != want {
+		e.t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+	return b
+}
+
+// sseEvent is one parsed event of a stream.
+type sseEvent struct {
+	ID   int64
+	Kind string
+	Data eventEnvelope
+}
+
+// stream is an open SSE connection.
+type stream struct {
+	resp   *http.Response
+	events chan sseEvent
+	cancel context.CancelFunc
+}
+
+func (e *env) openStream(token string, lastID string) *stream {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		cancel()
+		e.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		cancel()
+		e.t.Fatalf("events: status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	s := &stream{resp: resp, events: make(chan sseEvent, 1024), cancel: cancel}
+	go func() {
+		defer close(s.events)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var cur sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if cur.Kind != "" {
+					s.events <- cur
+				}
+				cur = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				cur.ID, _ = strconv.ParseInt(line[4:], 10, 64)
+			case strings.HasPrefix(line, "event: "):
+				cur.Kind = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				_ = json.Unmarshal([]byte(line[6:]), &cur.Data)
+			}
+		}
+	}()
+	e.t.Cleanup(s.close)
+	return s
+}
+
+func (s *stream) close() {
+	s.cancel()
+	s.resp.Body.Close()
+}
+
+// next waits for the next event; the timeout only guards against a hang.
+func (s *stream) next(t *testing.T) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if !ok {
+			t.Fatal("stream ended")
+		}
+		return ev
+	case <-time.After(20 * time.Second):
+		t.Fatal("no event within 20 s")
+	}
+	return sseEvent{}
+}

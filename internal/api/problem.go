@@ -1,0 +1,107 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// ProblemBase prefixes every problem type URI. The slugs after it are
+// stable: clients branch on them.
+const ProblemBase = "https://deconflict.dev/problems/"
+
+// Problem is an RFC 9457 problem detail, with the field at fault.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Field  string `json:"field,omitempty"`
+	// Missing lists the awareness-key entries a volume write lacked, in
+	// reduced form.
+	Missing any `json:"missing,omitempty"`
+
+	retryAfterS int
+}
+
+func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
+
+func problem(status int, slug, title, detail string) *Problem {
+	return &Problem{Type: ProblemBase + slug, Title: title, Status: status, Detail: detail}
+}
+
+func badRequest(field, detail string) *Problem {
+	p := problem(http.StatusBadRequest, "invalid-field", "Invalid field", detail)
+	p.Field = field
+	return p
+}
+
+// The problem slugs, one per kind of failure.
+var (
+	errUnauthenticated = problem(http.StatusUnauthorized, "unauthenticated", "Unauthenticated",
+		"a valid bearer token is required (Authorization: Bearer TOKEN)")
+	errForbidden = problem(http.StatusForbidden, "forbidden", "Forbidden",
+		"this party may not do this")
+)
+
+// writeProblem answers with p as application/problem+json.
+func writeProblem(w http.ResponseWriter, p *Problem) {
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Del("Content-Length")
+	if p.retryAfterS > 0 {
+		h.Set("Retry-After", strconv.Itoa(p.retryAfterS))
+	}
+	if p.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="deconflict"`)
+	}
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// toProblem maps an error of the layers below onto its problem.
+func toProblem(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var fe *service.FieldError
+	if errors.As(err, &fe) {
+		return badRequest(fe.Field, fe.Error())
+	}
+	var ne *party.NameError
+	if errors.As(err, &ne) {
+		return badRequest("name", ne.Error())
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return problem(http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+			"the body exceeds "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
+	}
+	if pp := domainProblem(err); pp != nil {
+		return pp
+	}
+	switch {
+	case errors.Is(err, service.ErrForbidden):
+		return errForbidden
+	case errors.Is(err, service.ErrNotFound), errors.Is(err, store.ErrNotFound), errors.Is(err, party.ErrUnknown):
+		return problem(http.StatusNotFound, "not-found", "Not found", err.Error())
+	case errors.Is(err, party.ErrExists):
+		return problem(http.StatusConflict, "exists", "Already exists", err.Error())
+	case errors.Is(err, party.ErrUnauthenticated):
+		return errUnauthenticated
+	case errors.Is(err, store.ErrConflict):
+		return problem(http.StatusConflict, "conflict", "Conflicting change", "the record was changed concurrently; read it again and retry")
+	case errors.Is(err, context.DeadlineExceeded):
+		return problem(http.StatusServiceUnavailable, "timeout", "Request took too long", "the request time limit was reached; nothing was committed unless the change is visible")
+	case errors.Is(err, context.Canceled):
+		return problem(http.StatusServiceUnavailable, "cancelled", "Request cancelled", "the request was cancelled")
+	}
+	return problem(http.StatusInternalServerError, "internal", "Internal error", "the server failed; the error is logged")
+}

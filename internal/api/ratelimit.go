@@ -1,0 +1,44 @@
+package api
+
+import (
+	"sync"
+	"time"
+)
+
+// rateLimiter is one token bucket per party: each request takes a token;
+// tokens refill at rate per second up to burst.
+type rateLimiter struct {
+	rate, burst float64
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate, burst float64) *rateLimiter {
+	return &rateLimiter{rate: rate, burst: burst, buckets: map[string]*bucket{}}
+}
+
+// allow takes a token for party at now, or says how long until one is there.
+func (l *rateLimiter) allow(party string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[party]
+	if !ok {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[party] = b
+	}
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens = min(l.burst, b.tokens+el*l.rate)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
+}

@@ -1,0 +1,166 @@
+package api
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// eventEnvelope is the data line of one SSE event (docs/WIRE.md).
+type eventEnvelope struct {
+	ID   int64           `json:"id"`
+	Kind string          `json:"kind"`
+	Time time.Time       `json:"time"`
+	Data json.RawMessage `json:"data"`
+}
+
+// cursor is where a stream resumes: the Last-Event-ID header, else the
+// after query parameter; ok is false when neither is given (the stream then
+// starts with the events published after it opened).
+func cursor(r *http.Request) (after int64, ok bool, err error) {
+	v, field := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
+	if v == "" {
+		v, field = r.URL.Query().Get("after"), "after"
+	}
+	if v == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false, badRequest(field, "must be a non-negative event id")
+	}
+	return n, true, nil
+}
+
+// events streams the events concerning the caller: first those stored after
+// the cursor, then live ones. The live subscription is taken before the
+// store is read, and live events at or below the last id sent are dropped,
+// so that nothing is lost between the two and nothing is sent twice.
+func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	after, given, err := cursor(r)
+	if err != nil {
+		return err
+	}
+	sub := h.svc.Subscribe(p)
+	defer sub.Close()
+	if !given {
+		after = sub.Start()
+	}
+	rc := http.NewResponseController(w)
+	// The server's read and write deadlines are for ordinary requests; a
+	// stream lives until the client or the server goes.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	flush := func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if _, err := bw.WriteString(": stream of " + p.Party + "\nretry: 1000\n\n"); err != nil {
+		return nil
+	}
+	if err := flush(); err != nil {
+		return nil
+	}
+	ctx := r.Context()
+	for {
+		batch, err := h.svc.EventsAfter(ctx, p, after, 1000)
+		if err != nil {
+			h.log.Warn("reading the event backlog", "err", err)
+			return nil
+		}
+		for _, e := range batch {
+			if err := writeEvent(bw, e); err != nil {
+				return nil
+			}
+			after = e.ID
+		}
+		if err := flush(); err != nil {
+			return nil
+		}
+		if len(batch) < 1000 {
+			break
+		}
+	}
+	beat := time.NewTicker(h.opt.HeartbeatEvery)
+	defer beat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-beat.C:
+			if _, err := bw.WriteString(": heartbeat\n\n"); err != nil {
+				return nil
+			}
+			if err := flush(); err != nil {
+				return nil
+			}
+		case e, ok := <-sub.Events():
+			if !ok {
+				// Cut off (too slow) or shutting down: the client resumes.
+				_ = flush()
+				return nil
+			}
+			if e.ID <= after {
+				continue
+			}
+			if err := writeEvent(bw, e); err != nil {
+				return nil
+			}
+			after = e.ID
+			// Write whatever else is already queued before one flush.
+			for drained := false; !drained; {
+				select {
+				case e, ok := <-sub.Events():
+					if !ok {
+						_ = flush()
+						return nil
+					}
+					if e.ID > after {
+						if err := writeEvent(bw, e); err != nil {
+							return nil
+						}
+						after = e.ID
+					}
+				default:
+					drained = true
+				}
+			}
+			if err := flush(); err != nil {
+				return nil
+			}
+		}
+	}
+}
+
+func writeEvent(w *bufio.Writer, e store.Event) error {
+	body := e.Body
+	if len(body) == 0 {
+		body = json.RawMessage("null")
+	}
+	data, err := json.Marshal(eventEnvelope{ID: e.ID, Kind: e.Kind, Time: e.Time.UTC(), Data: body})
+	if err != nil {
+		return err
+	}
+	w.WriteString("id: ")
+	w.WriteString(strconv.FormatInt(e.ID, 10))
+	w.WriteString("\nevent: ")
+	w.WriteString(e.Kind)
+	w.WriteString("\ndata: ")
+	w.Write(data)
+	_, err = w.WriteString("\n\n")
+	return err
+}

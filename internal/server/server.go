@@ -1,0 +1,116 @@
+// Package server owns the life of one deconflict server process: it wires a
+// store into the service and the HTTP API, listens, runs the periodic jobs,
+// and on cancellation shuts down gracefully (stop accepting, finish the
+// requests in flight, end the event streams, sign the final audit
+// checkpoint) before returning. `deconflict serve` and `deconflict demo`
+// both run it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/api"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// Config is one server. Store is opened (and closed) by the caller.
+type Config struct {
+	Store   store.Store
+	DataDir string
+	// Listen is host:port; port 0 picks a free one (see Ready).
+	Listen string
+	// Console is mounted at / when set (web.Handler()).
+	Console http.Handler
+	API     api.Options
+	Logger  *slog.Logger
+	// Ready, when set, is called once the server listens, with its base
+	// URL (http://host:port) and the service (to create parties).
+	Ready func(baseURL string, svc *service.Service)
+	// ShutdownTimeout bounds the graceful shutdown (default 10 s).
+	ShutdownTimeout time.Duration
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully and returns
+// nil; it returns an error when the server cannot start or fails.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	if svc.OperatorToken != "" {
+		cfg.Logger.Info("created the operator party; its token is in operator.token of the data directory")
+	}
+	opt := cfg.API
+	opt.Console = cfg.Console
+	if opt.Logger == nil {
+		opt.Logger = cfg.Logger
+	}
+	handler := api.NewHandler(svc, opt)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	// Event streams would hold Shutdown until its timeout: end them first.
+	srv.RegisterOnShutdown(svc.EndStreams)
+
+	jobsCtx, stopJobs := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		svc.Run(jobsCtx)
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	base := "http://" + ln.Addr().String()
+	cfg.Logger.Info("listening", "url", base)
+	if cfg.Ready != nil {
+		cfg.Ready(base, svc)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("server: %w", err)
+		}
+	}
+	cfg.Logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("server: shutdown: %w", err)
+	}
+	stopJobs()
+	wg.Wait()
+	// The final checkpoint after the last request has finished.
+	if err := svc.Close(sctx); err != nil && runErr == nil {
+		runErr = fmt.Errorf("server: closing the service: %w", err)
+	}
+	return runErr
+}

@@ -1,0 +1,88 @@
+package service
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the Prometheus collectors of one Service. Each Service has its
+// own registry, so that several can run in one process (tests, demo).
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Requests        *prometheus.CounterVec   // route, method, code
+	RequestSeconds  *prometheus.HistogramVec // route
+	ReportsAccepted prometheus.Counter
+	ReportsRejected prometheus.Counter
+	EventsPublished prometheus.Counter
+
+	sseClients func() int
+	tracks     func() int
+	alerts     func() map[string]int
+}
+
+func newMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deconflict_http_requests_total",
+			Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		RequestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "deconflict_http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern (event streams excluded).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
+		ReportsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "deconflict_position_reports_accepted_total",
+			Help: "Position reports accepted (the ingest rate is its rate()).",
+		}),
+		ReportsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "deconflict_position_reports_rejected_total",
+			Help: "Position reports rejected by validation.",
+		}),
+		EventsPublished: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "deconflict_events_total",
+			Help: "Events committed to the store and published.",
+		}),
+	}
+	m.Registry.MustRegister(m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.EventsPublished,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "deconflict_sse_clients",
+		Help: "Open event streams.",
+	}, func() float64 {
+		if m.sseClients == nil {
+			return 0
+		}
+		return float64(m.sseClients())
+	}))
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "deconflict_tracks",
+		Help: "Live tracks of all parties.",
+	}, func() float64 {
+		if m.tracks == nil {
+			return 0
+		}
+		return float64(m.tracks())
+	}))
+	m.Registry.MustRegister(alertsCollector{m})
+	return m
+}
+
+var alertsDesc = prometheus.NewDesc("deconflict_alerts_open", "Open alerts by level.", []string{"level"}, nil)
+
+// alertsCollector reads the open alerts by level at scrape time, so the
+// figure is exact without bookkeeping on the ingest path.
+type alertsCollector struct{ m *Metrics }
+
+func (c alertsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- alertsDesc }
+
+func (c alertsCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.m.alerts == nil {
+		return
+	}
+	for level, n := range c.m.alerts() {
+		ch <- prometheus.MustNewConstMetric(alertsDesc, prometheus.GaugeValue, float64(n), level)
+	}
+}

@@ -1,0 +1,437 @@
+// Package service is the composition core of the deconflict server: it owns
+// the live tactical engine and the volume index, and runs every write as one
+// store transaction that carries the domain change, its audit record and its
+// events together. Events are handed to live subscribers only after that
+// transaction has committed. It also runs the periodic jobs (track expiry,
+// end of volume windows, hotline escalation, audit checkpoints).
+//
+// The HTTP layer (package api) calls the methods of Service with the
+// authenticated party; Service decides what that party may do and see.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// Config is what a Service needs. Store is required; the rest has defaults.
+type Config struct {
+	Store store.Store
+	// DataDir holds files beside the store: operator.token and the audit
+	// signing key. Empty means no files are written (tests).
+	DataDir string
+	// Now is the wall clock; tests may pin it.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// TickEvery is the period of the housekeeping jobs (default 1 s).
+	TickEvery time.Duration
+}
+
+// Service is the running server state. It is safe for concurrent use.
+type Service struct {
+	st   store.Store
+	cfg  Config
+	now  func() time.Time
+	log  *slog.Logger
+	auth *party.Authenticator
+	hub  *hub
+	m    *Metrics
+
+	// wmu serialises writes so that events reach the hub in id order.
+	wmu sync.Mutex
+
+	rules atomic.Pointer[rules.Rules]
+
+	// OperatorToken is set when New created the operator (first start).
+	OperatorToken string
+}
+
+// Errors for the api layer to map onto HTTP statuses.
+var (
+	ErrForbidden = errors.New("forbidden")
+	ErrNotFound  = errors.New("not found")
+)
+
+// FieldError names the field of the input at fault.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// New opens the service over cfg.Store: it loads (or creates) the rules, the
+// operator party and the live indexes from the store.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("service: no store")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = time.Second
+	}
+	s := &Service{
+		st:   cfg.Store,
+		cfg:  cfg,
+		now:  cfg.Now,
+		log:  cfg.Logger,
+		auth: party.NewAuthenticator(cfg.Store, 0),
+		m:    newMetrics(),
+	}
+	var last int64
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		last, err = tx.LastEventID()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("service: reading the last event id: %w", err)
+	}
+	s.hub = newHub(last)
+	s.m.sseClients = s.hub.count
+	if err := s.loadRules(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.ensureOperator(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Metrics returns the Prometheus collectors of this service.
+func (s *Service) Metrics() *Metrics { return s.m }
+
+// Now is the service's wall clock.
+func (s *Service) Now() time.Time { return s.now() }
+
+// Ready reports whether the store answers.
+func (s *Service) Ready(ctx context.Context) error {
+	return s.st.View(ctx, func(tx store.Tx) error {
+		_, err := tx.LastEventID()
+		return err
+	})
+}
+
+// Run performs the periodic jobs until ctx is cancelled.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.TickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.tick(ctx)
+		}
+	}
+}
+
+// tick runs each housekeeping job once; a failing job is logged and tried
+// again at the next tick.
+func (s *Service) tick(ctx context.Context) {
+	for _, job := range s.jobs() {
+		if err := job.fn(ctx, s.now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("periodic job failed", "job", job.name, "err", err)
+		}
+	}
+}
+
+type job struct {
+	name string
+	fn   func(context.Context, time.Time) error
+}
+
+// EndStreams ends every live event stream (their clients resume later from
+// the store), so that a graceful shutdown does not wait for them.
+func (s *Service) EndStreams() { s.hub.closeAll() }
+
+// Close ends the live streams and runs the shutdown jobs (the final audit
+// checkpoint). Call it once, after the last request. The store is the
+// caller's to close.
+func (s *Service) Close(ctx context.Context) error {
+	s.hub.closeAll()
+	return s.shutdownJobs(ctx)
+}
+
+// Authenticate resolves a bearer token.
+func (s *Service) Authenticate(ctx context.Context, token string) (party.Principal, error) {
+	return s.auth.Authenticate(ctx, token, s.now())
+}
+
+// recTx records the events appended through it, whichever package appends
+// them, so that they can be published after the commit.
+type recTx struct {
+	store.Tx
+	events []store.Event
+}
+
+func (r *recTx) AppendEvent(e store.Event) (int64, error) {
+	id, err := r.Tx.AppendEvent(e)
+	if err != nil {
+		return 0, err
+	}
+	e.ID = id
+	r.events = append(r.events, e)
+	return id, nil
+}
+
+// write runs fn in one store transaction and, once it has committed,
+// publishes the events fn appended. The after hook, if any, runs after the
+// commit and before publication (to apply the change to in-memory state).
+func (s *Service) write(ctx context.Context, fn func(tx store.Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var rec *recTx
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		rec = &recTx{Tx: tx}
+		return fn(rec)
+	})
+	if err != nil {
+		return err
+	}
+	s.hub.publish(rec.events)
+	return nil
+}
+
+// appendEvent adds one event with data as its JSON body.
+func appendEvent(tx store.Tx, kind string, audience []string, data any, now time.Time) (int64, error) {
+	body, err := json.Marshal(data)
+	if err != nil {
+		return 0, fmt.Errorf("service: encoding %s event: %w", kind, err)
+	}
+	return tx.AppendEvent(store.Event{Time: now.UTC(), Kind: kind, Audience: audience, Body: body})
+}
+
+// everyone is the audience of events that concern all parties.
+var everyone = []string{"*"}
+
+func (s *Service) ensureOperator(ctx context.Context) error {
+	var token string
+	err := s.write(ctx, func(tx store.Tx) error {
+		token = ""
+		_, err := tx.PartyByName(party.OperatorName)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		token, err = party.Add(tx, party.OperatorName, true, s.now())
+		if err != nil {
+			return err
+		}
+		return s.audit(tx, "deconflict", "party_added", map[string]any{"party": party.OperatorName, "operator": true})
+	})
+	if err != nil {
+		return fmt.Errorf("service: creating the operator: %w", err)
+	}
+	if token == "" {
+		return nil
+	}
+	s.OperatorToken = token
+	if s.cfg.DataDir != "" {
+		path := filepath.Join(s.cfg.DataDir, "operator.token")
+		if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+			return fmt.Errorf("service: writing %s: %w", path, err)
+		}
+		s.log.Info("operator token written", "path", path)
+	}
+	return nil
+}
+
+// AddParty creates a party and returns its first token. Only the operator
+// may call it through the API; the CLI calls party.Add directly.
+func (s *Service) AddParty(ctx context.Context, actor party.Principal, name string) (string, error) {
+	if !actor.Operator {
+		return "", ErrForbidden
+	}
+	var token string
+	err := s.write(ctx, func(tx store.Tx) error {
+		var err error
+		token, err = party.Add(tx, name, false, s.now())
+		if err != nil {
+			return err
+		}
+		return s.audit(tx, actor.Party, "party_added", map[string]any{"party": name})
+	})
+	return token, err
+}
+
+// RotateParty replaces every token of the party by a new one.
+func (s *Service) RotateParty(ctx context.Context, actor party.Principal, name string) (string, error) {
+	if !actor.Operator {
+		return "", ErrForbidden
+	}
+	var token string
+	err := s.write(ctx, func(tx store.Tx) error {
+		var err error
+		token, err = party.Rotate(tx, name, s.now())
+		if err != nil {
+			return err
+		}
+		return s.audit(tx, actor.Party, "party_rotated", map[string]any{"party": name})
+	})
+	if err == nil {
+		s.auth.Forget(name)
+	}
+	return token, err
+}
+
+// RevokeParty revokes every token of the party.
+func (s *Service) RevokeParty(ctx context.Context, actor party.Principal, name string) error {
+	if !actor.Operator {
+		return ErrForbidden
+	}
+	if name == party.OperatorName {
+		return &FieldError{Field: "name", Msg: "the operator cannot revoke itself (rotate instead)"}
+	}
+	err := s.write(ctx, func(tx store.Tx) error {
+		if err := party.Revoke(tx, name, s.now()); err != nil {
+			return err
+		}
+		return s.audit(tx, actor.Party, "party_revoked", map[string]any{"party": name})
+	})
+	if err == nil {
+		s.auth.Forget(name)
+	}
+	return err
+}
+
+// ListParties lists the parties (operator only).
+func (s *Service) ListParties(ctx context.Context, actor party.Principal) ([]party.Info, error) {
+	if !actor.Operator {
+		return nil, ErrForbidden
+	}
+	var out []party.Info
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = party.List(tx)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) loadRules(ctx context.Context) error {
+	var r rules.Rules
+	err := s.write(ctx, func(tx store.Tx) error {
+		rec, err := tx.LatestRules()
+		if errors.Is(err, store.ErrNotFound) {
+			r = rules.Default()
+			body, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := tx.PutRules(store.RulesRecord{Version: r.Version, Created: s.now().UTC(), Actor: "deconflict", Body: body}); err != nil {
+				return err
+			}
+			return s.audit(tx, "deconflict", "rules_changed", r)
+		}
+		if err != nil {
+			return err
+		}
+		r = rules.Rules{}
+		if err := json.Unmarshal(rec.Body, &r); err != nil {
+			return fmt.Errorf("rules version %d: %w", rec.Version, err)
+		}
+		r.Version = rec.Version
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("service: loading the rules: %w", err)
+	}
+	s.rules.Store(&r)
+	return nil
+}
+
+// Rules returns the rules in force.
+func (s *Service) Rules() rules.Rules { return *s.rules.Load() }
+
+// PutRules makes r the next version of the rules (operator only): audited,
+// and announced to every party with a rules_changed event.
+func (s *Service) PutRules(ctx context.Context, actor party.Principal, r rules.Rules) (rules.Rules, error) {
+	if !actor.Operator {
+		return rules.Rules{}, ErrForbidden
+	}
+	if err := r.Validate(); err != nil {
+		var fe *rules.FieldError
+		if errors.As(err, &fe) {
+			return rules.Rules{}, &FieldError{Field: fe.Field, Msg: fe.Msg}
+		}
+		return rules.Rules{}, err
+	}
+	now := s.now()
+	err := s.write(ctx, func(tx store.Tx) error {
+		latest, err := tx.LatestRules()
+		if err != nil {
+			return err
+		}
+		r.Version = latest.Version + 1
+		body, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := tx.PutRules(store.RulesRecord{Version: r.Version, Created: now.UTC(), Actor: actor.Party, Body: body}); err != nil {
+			return err
+		}
+		if err := s.audit(tx, actor.Party, "rules_changed", r); err != nil {
+			return err
+		}
+		_, err = appendEvent(tx, "rules_changed", everyone, r, now)
+		return err
+	})
+	if err != nil {
+		return rules.Rules{}, err
+	}
+	s.rules.Store(&r)
+	s.applyRules(r)
+	return r, nil
+}
+
+// Subscribe starts a live stream of the events concerning the principal.
+// Subscribe before reading the backlog with EventsAfter, and drop live
+// events whose id was already sent, so that nothing falls in between.
+func (s *Service) Subscribe(p party.Principal) *Subscription {
+	return s.hub.subscribe(p.Party, p.Operator)
+}
+
+// EventsAfter returns up to limit stored events concerning p with id >
+// after, in id order.
+func (s *Service) EventsAfter(ctx context.Context, p party.Principal, after int64, limit int) ([]store.Event, error) {
+	var out []store.Event
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		for len(out) < limit {
+			batch, err := tx.EventsAfter(after, 1000)
+			if err != nil {
+				return err
+			}
+			if len(batch) == 0 {
+				return nil
+			}
+			for _, e := range batch {
+				if Concerns(e, p.Party, p.Operator) && len(out) < limit {
+					out = append(out, e)
+				}
+			}
+			after = batch[len(batch)-1].ID
+		}
+		return nil
+	})
+	return out, err
+}
