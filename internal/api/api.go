@@ -86,6 +86,11 @@ func (h *Handler) routes() []route {
 		{method: "POST", path: "/v1/parties/{name}/rotate", auth: operator, maxBody: smallBody, h: h.rotateParty},
 		{method: "POST", path: "/v1/parties/{name}/revoke", auth: operator, maxBody: smallBody, h: h.revokeParty},
 		{method: "POST", path: "/v1/positions", auth: anyParty, maxBody: positionsBody, h: h.postPositions},
+		{method: "POST", path: "/v1/volumes", auth: anyParty, maxBody: volumeBody, h: h.postVolume},
+		{method: "GET", path: "/v1/volumes", auth: anyParty, h: h.listVolumes},
+		{method: "GET", path: "/v1/volumes/{id}", auth: anyParty, h: h.getVolume},
+		{method: "PUT", path: "/v1/volumes/{id}", auth: anyParty, maxBody: volumeBody, h: h.putVolume},
+		{method: "POST", path: "/v1/volumes/{id}/state", auth: anyParty, maxBody: smallBody, h: h.postVolumeState},
 		{method: "GET", path: "/v1/events", auth: anyParty, stream: true, h: h.events},
 	}
 }

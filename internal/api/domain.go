@@ -1,8 +1,50 @@
 package api
 
+import (
+	"errors"
+	"net/http"
+
+	"github.com/deconflict/deconflict/internal/volume"
+)
+
 // domainProblem maps the errors of the domain packages (volumes, hotline)
 // onto problems; nil when err is not one of theirs.
 func domainProblem(err error) *Problem {
-	_ = err
+	var fe *volume.FieldError
+	if errors.As(err, &fe) {
+		return badRequest(fe.Field, fe.Error())
+	}
+	var mk *volume.MissingKeyError
+	if errors.As(err, &mk) {
+		p := problem(http.StatusConflict, "missing-key", "Awareness key incomplete",
+			"the volume conflicts with other parties' volumes missing or stale in the key; add them (see missing) and retry")
+		p.Field = "key"
+		p.Missing = mk.Missing
+		return p
+	}
+	var pe *volume.PriorityError
+	if errors.As(err, &pe) {
+		p := problem(http.StatusConflict, "higher-priority", "Conflicts with a higher-priority volume", pe.Error())
+		p.Conflicts = pe.Higher
+		return p
+	}
+	switch {
+	case errors.Is(err, volume.ErrNotFound):
+		return problem(http.StatusNotFound, "not-found", "Not found", err.Error())
+	case errors.Is(err, volume.ErrForbidden):
+		return problem(http.StatusForbidden, "forbidden", "Forbidden", err.Error())
+	case errors.Is(err, volume.ErrStaleVersion):
+		p := problem(http.StatusConflict, "stale-version", "Stale version", "the volume was changed since that version; read it again")
+		p.Field = "version"
+		return p
+	case errors.Is(err, volume.ErrIllegalTransition):
+		p := problem(http.StatusConflict, "illegal-transition", "Illegal state transition", err.Error())
+		p.Field = "state"
+		return p
+	case errors.Is(err, volume.ErrActivatedConflict):
+		p := problem(http.StatusConflict, "activated-conflict", "A conflicting volume may not be activated", err.Error())
+		p.Field = "state"
+		return p
+	}
 	return nil
 }

@@ -26,6 +26,8 @@ type Problem struct {
 	// Missing lists the awareness-key entries a volume write lacked, in
 	// reduced form.
 	Missing any `json:"missing,omitempty"`
+	// Conflicts lists the higher-priority volumes a write conflicts with.
+	Conflicts any `json:"conflicts,omitempty"`
 
 	retryAfterS int
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/volume"
 )
 
 // audit appends the audit record of a change inside the change's own
@@ -17,11 +18,27 @@ func (s *Service) audit(tx store.Tx, actor, kind string, content any) error {
 
 // jobs are the periodic housekeeping jobs, run in this order at each tick.
 func (s *Service) jobs() []job {
-	return []job{}
+	return []job{
+		{"end expired volumes", s.endExpiredVolumes},
+	}
 }
 
-// applyRules hands new rules to the live engines.
-func (s *Service) applyRules(r rules.Rules) { _ = r }
+// applyRules hands new rules to the live engines. The volume index is
+// built for one horizontal separation: rebuild it when that changes.
+func (s *Service) applyRules(ctx context.Context, old, r rules.Rules) error {
+	if old.HorizontalSepM != r.HorizontalSepM {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		return s.loadVolumes(ctx, r)
+	}
+	return nil
+}
+
+// volumeConflictItems posts the hotline items of a volume write's conflicts.
+func (s *Service) volumeConflictItems(tx store.Tx, res volume.Result, rl rules.Rules, now time.Time) error {
+	_, _, _, _ = tx, res, rl, now
+	return nil
+}
 
 // shutdownJobs runs what must happen once at shutdown.
 func (s *Service) shutdownJobs(ctx context.Context) error {

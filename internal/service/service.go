@@ -24,6 +24,7 @@ import (
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/volume"
 )
 
 // Config is what a Service needs. Store is required; the rest has defaults.
@@ -53,6 +54,7 @@ type Service struct {
 	wmu sync.Mutex
 
 	rules atomic.Pointer[rules.Rules]
+	vol   atomic.Pointer[volume.Registry]
 
 	// OperatorToken is set when New created the operator (first start).
 	OperatorToken string
@@ -110,6 +112,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if err := s.ensureOperator(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadVolumes(ctx, s.Rules()); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -193,9 +198,15 @@ func (r *recTx) AppendEvent(e store.Event) (int64, error) {
 }
 
 // write runs fn in one store transaction and, once it has committed,
-// publishes the events fn appended. The after hook, if any, runs after the
-// commit and before publication (to apply the change to in-memory state).
+// publishes the events fn appended.
 func (s *Service) write(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.writeThen(ctx, fn, nil)
+}
+
+// writeThen is write with a hook run after the commit and before the
+// events are published, to apply the change to in-memory state first (a
+// client that reacts to an event must be able to read what it announces).
+func (s *Service) writeThen(ctx context.Context, fn func(tx store.Tx) error, after func()) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var rec *recTx
@@ -206,7 +217,11 @@ func (s *Service) write(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	if after != nil {
+		after()
+	}
 	s.hub.publish(rec.events)
+	s.m.EventsPublished.Add(float64(len(rec.events)))
 	return nil
 }
 
@@ -399,8 +414,11 @@ func (s *Service) PutRules(ctx context.Context, actor party.Principal, r rules.R
 	if err != nil {
 		return rules.Rules{}, err
 	}
+	old := s.Rules()
 	s.rules.Store(&r)
-	s.applyRules(r)
+	if err := s.applyRules(ctx, old, r); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 

@@ -1,0 +1,198 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/volume"
+)
+
+func readVolumeInput(r *http.Request) (volume.Input, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return volume.Input{}, err
+	}
+	return volume.ParseInput(body)
+}
+
+func (h *Handler) postVolume(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	in, err := readVolumeInput(r)
+	if err != nil {
+		return err
+	}
+	v, err := h.svc.CreateVolume(r.Context(), p, in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/volumes/"+v.ID)
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+func (h *Handler) putVolume(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	in, err := readVolumeInput(r)
+	if err != nil {
+		return err
+	}
+	v, err := h.svc.UpdateVolume(r.Context(), p, r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (h *Handler) postVolumeState(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	var in struct {
+		State   volume.State      `json:"state"`
+		Version string            `json:"version"`
+		Key     []volume.KeyEntry `json:"key"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.State == "" {
+		return badRequest("state", "state: required")
+	}
+	v, err := h.svc.SetVolumeState(r.Context(), p, r.PathValue("id"), in.Version, in.State, in.Key)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (h *Handler) getVolume(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	v, err := h.svc.GetVolume(p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// farPast and farFuture bound a query window left open by the caller.
+var (
+	farPast   = time.Unix(0, 0).UTC()
+	farFuture = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	q := r.URL.Query()
+	var area *volume.Footprint
+	if s := q.Get("bbox"); s != "" {
+		b, err := parseBBox(s)
+		if err != nil {
+			return err
+		}
+		fp := b.polygon()
+		area = &fp
+	}
+	lower, upper := math.Inf(-1), math.Inf(1)
+	if s := q.Get("alt"); s != "" {
+		v, err := parseFloats(s, 2, "alt")
+		if err != nil {
+			return err
+		}
+		if v[0] > v[1] {
+			return badRequest("alt", "alt: lower above upper")
+		}
+		lower, upper = v[0], v[1]
+	}
+	from, to := farPast, farFuture
+	for _, t := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if s := q.Get(t.name); s != "" {
+			v, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return badRequest(t.name, t.name+": must be an RFC 3339 time")
+			}
+			*t.dst = v
+		}
+	}
+	if to.Before(from) {
+		return badRequest("to", "to: before from")
+	}
+	vs, err := h.svc.QueryVolumes(p, area, lower, upper, from, to)
+	if err != nil {
+		return err
+	}
+	if vs == nil {
+		vs = []volume.Volume{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"volumes": vs})
+}
+
+// bbox is minLon,minLat,maxLon,maxLat in degrees; minLon > maxLon crosses
+// the antimeridian.
+type bbox struct{ minLon, minLat, maxLon, maxLat float64 }
+
+func parseBBox(s string) (bbox, error) {
+	v, err := parseFloats(s, 4, "bbox")
+	if err != nil {
+		return bbox{}, err
+	}
+	b := bbox{v[0], v[1], v[2], v[3]}
+	switch {
+	case b.minLat < -90 || b.maxLat > 90 || b.minLat > b.maxLat:
+		return b, badRequest("bbox", "bbox: latitudes must be within [-90, 90] with min <= max")
+	case b.minLon < -180 || b.maxLon > 180 || b.minLon > 180 || b.maxLon < -180:
+		return b, badRequest("bbox", "bbox: longitudes must be within [-180, 180]")
+	}
+	return b, nil
+}
+
+func (b bbox) contains(latDeg, lonDeg float64) bool {
+	if latDeg < b.minLat || latDeg > b.maxLat {
+		return false
+	}
+	if b.minLon <= b.maxLon {
+		return lonDeg >= b.minLon && lonDeg <= b.maxLon
+	}
+	return lonDeg >= b.minLon || lonDeg <= b.maxLon
+}
+
+// polygon is the box as a GeoJSON ring, densified along the parallels so
+// that the great-circle edges stay close to the box.
+func (b bbox) polygon() volume.Footprint {
+	maxLon := b.maxLon
+	if maxLon < b.minLon {
+		maxLon += 360
+	}
+	const steps = 8
+	var ring [][]float64
+	wrap := func(lon float64) float64 {
+		if lon > 180 {
+			return lon - 360
+		}
+		return lon
+	}
+	for i := 0; i <= steps; i++ {
+		ring = append(ring, []float64{wrap(b.minLon + (maxLon-b.minLon)*float64(i)/steps), b.minLat})
+	}
+	for i := steps; i >= 0; i-- {
+		ring = append(ring, []float64{wrap(b.minLon + (maxLon-b.minLon)*float64(i)/steps), b.maxLat})
+	}
+	ring = append(ring, ring[0])
+	return volume.Footprint{Type: "Polygon", Coordinates: [][][]float64{ring}}
+}
+
+func parseFloats(s string, n int, field string) ([]float64, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != n {
+		return nil, badRequest(field, fmt.Sprintf("%s: %d comma-separated numbers expected", field, n))
+	}
+	out := make([]float64, n)
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, badRequest(field, fmt.Sprintf("%s: %q is not a finite number", field, p))
+		}
+		out[i] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,104 @@
+package api
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// circleVolume is a circle of radius 5 km at lat/lon, for the next two hours.
+func circleVolume(lat, lon float64, details string, key []map[string]string) map[string]any {
+	now := time.Now().UTC().Truncate(time.Second)
+	b := map[string]any{
+		"footprint":   map[string]any{"type": "Circle", "center": []float64{lon, lat}, "radius_m": 5000},
+		"alt_lower_m": 5000, "alt_upper_m": 7000,
+		"start": now, "end": now.Add(2 * time.Hour),
+		"priority": 0, "state": "accepted",
+		"details": map[string]string{"mission": details},
+	}
+	if key != nil {
+		b["key"] = key
+	}
+	return b
+}
+
+type wireVolume struct {
+	ID        string          `json:"id"`
+	Party     string          `json:"party"`
+	Version   string          `json:"version"`
+	State     string          `json:"state"`
+	Details   json.RawMessage `json:"details"`
+	Conflicts []struct{ ID string }
+}
+
+func TestVolumesKeyConflictAndReducedView(t *testing.T) {
+	e := newEnv(t, Options{})
+	sc := e.openStream(e.tokens["coalition"], "")
+	sr := e.openStream(e.tokens["russia"], "")
+
+	var a wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(35.4, 36.0, "strike-raqqa", nil), 201, &a)
+	if a.Party != "coalition" || a.Version == "" || !strings.Contains(string(a.Details), "strike-raqqa") {
+		t.Fatalf("created %+v", a)
+	}
+	if ev := sc.next(t); ev.Kind != "volume_changed" {
+		t.Fatalf("owner event %+v", ev)
+	}
+
+	// Another party sees it reduced.
+	var seen wireVolume
+	b := e.mustDo("GET", "/v1/volumes/"+a.ID, e.tokens["russia"], nil, 200, &seen)
+	if seen.ID != a.ID || strings.Contains(string(b), "strike-raqqa") || strings.Contains(string(b), "details") {
+		t.Fatalf("reduced view: %s", b)
+	}
+	b = e.mustDo("GET", "/v1/volumes?bbox=35,35,37,36&alt=0,10000", e.tokens["russia"], nil, 200, nil)
+	if !strings.Contains(string(b), a.ID) || strings.Contains(string(b), "strike-raqqa") {
+		t.Fatalf("query as another party: %s", b)
+	}
+
+	// A conflicting volume without the key: 409 listing exactly a, reduced.
+	code, body, _ := e.do("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35.42, 36.02, "cap", nil))
+	var p struct {
+		Type    string
+		Missing []wireVolume
+	}
+	_ = json.Unmarshal(body, &p)
+	if code != 409 || p.Type != ProblemBase+"missing-key" || len(p.Missing) != 1 || p.Missing[0].ID != a.ID || strings.Contains(string(body), "strike-raqqa") {
+		t.Fatalf("missing key: %d %s", code, body)
+	}
+	// With the key it is stored, and both parties hear of the conflict.
+	var r wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35.42, 36.02, "cap", []map[string]string{{"id": a.ID, "version": a.Version}}), 201, &r)
+	if len(r.Conflicts) != 1 || r.Conflicts[0].ID != a.ID {
+		t.Fatalf("conflicts %+v", r.Conflicts)
+	}
+	kinds := map[string][]string{}
+	for name, s := range map[string]*stream{"coalition": sc, "russia": sr} {
+		for {
+			ev := s.next(t)
+			kinds[name] = append(kinds[name], ev.Kind)
+			if ev.Kind == "volume_conflict" {
+				if strings.Contains(string(ev.Data.Data), "strike-raqqa") || strings.Contains(string(ev.Data.Data), `"cap"`) {
+					t.Fatalf("volume_conflict carries details: %s", ev.Data.Data)
+				}
+				break
+			}
+		}
+	}
+	if strings.Join(kinds["coalition"], ",") != "volume_conflict" || strings.Join(kinds["russia"], ",") != "volume_changed,volume_conflict" {
+		t.Fatalf("events: %v", kinds)
+	}
+
+	// Stale version and state changes.
+	upd := circleVolume(35.4, 36.0, "strike-raqqa-2", []map[string]string{{"id": r.ID, "version": r.Version}})
+	upd["version"] = "stale"
+	if code, body, _ := e.do("PUT", "/v1/volumes/"+a.ID, e.tokens["coalition"], upd); code != 409 || !strings.Contains(string(body), "stale-version") {
+		t.Fatalf("stale update: %d %s", code, body)
+	}
+	var ended wireVolume
+	e.mustDo("POST", "/v1/volumes/"+a.ID+"/state", e.tokens["coalition"], map[string]any{"state": "ended", "version": a.Version}, 200, &ended)
+	if ended.State != "ended" || ended.Version == a.Version {
+		t.Fatalf("ended %+v", ended)
+	}
+}

@@ -1,0 +1,153 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/volume"
+)
+
+// volumeAudit is the audit content of a volume write: the volume without
+// its details, and the hash of the details, so that the chain covers them
+// while an export for another party can omit them and still verify.
+type volumeAudit struct {
+	Volume        volume.Volume `json:"volume"`
+	DetailsSHA256 string        `json:"details_sha256,omitempty"`
+	Conflicts     []volume.Ref  `json:"conflicts,omitempty"`
+}
+
+func auditOfVolume(res volume.Result) volumeAudit {
+	a := volumeAudit{Volume: res.Volume.Reduced()}
+	if len(res.Volume.Details) > 0 {
+		h := sha256.Sum256(res.Volume.Details)
+		a.DetailsSHA256 = hex.EncodeToString(h[:])
+	}
+	for _, c := range res.Conflicts {
+		a.Conflicts = append(a.Conflicts, c.Ref())
+	}
+	return a
+}
+
+// commitVolume runs one registry write in a transaction together with its
+// audit record and events, and hands the result to the registry after the
+// commit.
+func (s *Service) commitVolume(ctx context.Context, actor, kind string, op func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error)) (volume.Volume, error) {
+	now := s.now()
+	rl := s.Rules()
+	var res volume.Result
+	err := s.writeThen(ctx, func(tx store.Tx) error {
+		var err error
+		res, err = op(tx, rl, now)
+		if err != nil {
+			return err
+		}
+		if err := s.audit(tx, actor, kind, auditOfVolume(res)); err != nil {
+			return err
+		}
+		evs, err := res.Events(now)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if _, err := tx.AppendEvent(e); err != nil {
+				return err
+			}
+		}
+		return s.volumeConflictItems(tx, res, rl, now)
+	}, func() { s.volumes().Apply(res) })
+	return res.Volume, err
+}
+
+// CreateVolume declares a new volume of the caller.
+func (s *Service) CreateVolume(ctx context.Context, p party.Principal, in volume.Input) (volume.Volume, error) {
+	if p.Operator {
+		return volume.Volume{}, ErrForbidden
+	}
+	return s.commitVolume(ctx, p.Party, "volume_created", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
+		return s.volumes().Create(tx, p.Party, in, in.Key, rl, now)
+	})
+}
+
+// UpdateVolume replaces the caller's volume id at version in.Version.
+func (s *Service) UpdateVolume(ctx context.Context, p party.Principal, id string, in volume.Input) (volume.Volume, error) {
+	if p.Operator {
+		return volume.Volume{}, ErrForbidden
+	}
+	if in.Version == "" {
+		return volume.Volume{}, &FieldError{Field: "version", Msg: "the version being replaced is required"}
+	}
+	return s.commitVolume(ctx, p.Party, "volume_updated", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
+		return s.volumes().Update(tx, p.Party, id, in.Version, in, in.Key, rl, now)
+	})
+}
+
+// SetVolumeState moves the caller's volume id (at version) to state.
+func (s *Service) SetVolumeState(ctx context.Context, p party.Principal, id, version string, state volume.State, key []volume.KeyEntry) (volume.Volume, error) {
+	if p.Operator {
+		return volume.Volume{}, ErrForbidden
+	}
+	if version == "" {
+		return volume.Volume{}, &FieldError{Field: "version", Msg: "the current version is required"}
+	}
+	return s.commitVolume(ctx, p.Party, "volume_state", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
+		return s.volumes().SetState(tx, p.Party, id, version, state, key, rl, now)
+	})
+}
+
+// GetVolume returns volume id as the caller may see it.
+func (s *Service) GetVolume(p party.Principal, id string) (volume.Volume, error) {
+	return s.volumes().Get(p.Party, id)
+}
+
+// QueryVolumes lists live volumes meeting the area, band and window, each
+// as the caller may see it.
+func (s *Service) QueryVolumes(p party.Principal, area *volume.Footprint, lowerM, upperM float64, from, to time.Time) ([]volume.Volume, error) {
+	return s.volumes().Query(p.Party, area, lowerM, upperM, from, to)
+}
+
+// endExpiredVolumes is the periodic job that ends volumes whose window is over.
+func (s *Service) endExpiredVolumes(ctx context.Context, now time.Time) error {
+	rl := s.Rules()
+	var results []volume.Result
+	return s.writeThen(ctx, func(tx store.Tx) error {
+		var err error
+		results, err = s.volumes().EndExpired(tx, rl, now)
+		if err != nil {
+			return err
+		}
+		for _, res := range results {
+			if err := s.audit(tx, "deconflict", "volume_ended", auditOfVolume(res)); err != nil {
+				return err
+			}
+			evs, err := res.Events(now)
+			if err != nil {
+				return err
+			}
+			for _, e := range evs {
+				if _, err := tx.AppendEvent(e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}, func() { s.volumes().Apply(results...) })
+}
+
+func (s *Service) volumes() *volume.Registry { return s.vol.Load() }
+
+// loadVolumes rebuilds the volume index from the store for rl (at start,
+// and when new rules change the separation the index is built for).
+func (s *Service) loadVolumes(ctx context.Context, rl rules.Rules) error {
+	reg := volume.NewRegistry(rl)
+	if err := s.st.View(ctx, reg.Load); err != nil {
+		return fmt.Errorf("service: loading volumes: %w", err)
+	}
+	s.vol.Store(reg)
+	return nil
+}
