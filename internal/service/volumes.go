@@ -2,9 +2,9 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/party"
