@@ -252,7 +252,7 @@ func (s *Service) ensureOperator(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return s.audit(tx, "deconflict", "party_added", map[string]any{"party": party.OperatorName, "operator": true})
+		return appendAudit(tx, "deconflict", "party_added", map[string]any{"party": party.OperatorName, "operator": true}, s.now())
 	})
 	if err != nil {
 		return fmt.Errorf("service: creating the operator: %w", err)
@@ -271,22 +271,12 @@ func (s *Service) ensureOperator(ctx context.Context) error {
 	return nil
 }
 
-// AddParty creates a party and returns its first token. Only the operator
-// may call it through the API; the CLI calls party.Add directly.
+// AddParty creates a party and returns its first token (operator only).
 func (s *Service) AddParty(ctx context.Context, actor party.Principal, name string) (string, error) {
 	if !actor.Operator {
 		return "", ErrForbidden
 	}
-	var token string
-	err := s.write(ctx, func(tx store.Tx) error {
-		var err error
-		token, err = party.Add(tx, name, false, s.now())
-		if err != nil {
-			return err
-		}
-		return s.audit(tx, actor.Party, "party_added", map[string]any{"party": name})
-	})
-	return token, err
+	return AddParty(ctx, s.st, actor.Party, name, false, s.now())
 }
 
 // RotateParty replaces every token of the party by a new one.
@@ -294,15 +284,7 @@ func (s *Service) RotateParty(ctx context.Context, actor party.Principal, name s
 	if !actor.Operator {
 		return "", ErrForbidden
 	}
-	var token string
-	err := s.write(ctx, func(tx store.Tx) error {
-		var err error
-		token, err = party.Rotate(tx, name, s.now())
-		if err != nil {
-			return err
-		}
-		return s.audit(tx, actor.Party, "party_rotated", map[string]any{"party": name})
-	})
+	token, err := RotateParty(ctx, s.st, actor.Party, name, s.now())
 	if err == nil {
 		s.auth.Forget(name)
 	}
@@ -314,15 +296,7 @@ func (s *Service) RevokeParty(ctx context.Context, actor party.Principal, name s
 	if !actor.Operator {
 		return ErrForbidden
 	}
-	if name == party.OperatorName {
-		return &FieldError{Field: "name", Msg: "the operator cannot revoke itself (rotate instead)"}
-	}
-	err := s.write(ctx, func(tx store.Tx) error {
-		if err := party.Revoke(tx, name, s.now()); err != nil {
-			return err
-		}
-		return s.audit(tx, actor.Party, "party_revoked", map[string]any{"party": name})
-	})
+	err := RevokeParty(ctx, s.st, actor.Party, name, s.now())
 	if err == nil {
 		s.auth.Forget(name)
 	}
@@ -334,8 +308,63 @@ func (s *Service) ListParties(ctx context.Context, actor party.Principal) ([]par
 	if !actor.Operator {
 		return nil, ErrForbidden
 	}
+	return ListParties(ctx, s.st)
+}
+
+// CreateParty creates a party and returns its token, for programs that run
+// the server in-process (demo, tests).
+func (s *Service) CreateParty(ctx context.Context, name string) (string, error) {
+	return AddParty(ctx, s.st, "deconflict", name, false, s.now())
+}
+
+// AddParty creates a party (or, with operator, the operator) in st with
+// its audit record, and returns its token. The CLI calls it on a store
+// that a running server may share; party changes carry no events.
+func AddParty(ctx context.Context, st store.Store, actor, name string, operator bool, now time.Time) (string, error) {
+	var token string
+	err := st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		token, err = party.Add(tx, name, operator, now)
+		if err != nil {
+			return err
+		}
+		return appendAudit(tx, actor, "party_added", map[string]any{"party": name, "operator": operator}, now)
+	})
+	return token, err
+}
+
+// RotateParty revokes every token of the party in st and issues a new one.
+// A server sharing st notices within its token cache time (5 s).
+func RotateParty(ctx context.Context, st store.Store, actor, name string, now time.Time) (string, error) {
+	var token string
+	err := st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		token, err = party.Rotate(tx, name, now)
+		if err != nil {
+			return err
+		}
+		return appendAudit(tx, actor, "party_rotated", map[string]any{"party": name}, now)
+	})
+	return token, err
+}
+
+// RevokeParty revokes every token of the party in st and disables it.
+func RevokeParty(ctx context.Context, st store.Store, actor, name string, now time.Time) error {
+	if name == party.OperatorName {
+		return &FieldError{Field: "name", Msg: "the operator cannot be revoked (rotate its token instead)"}
+	}
+	return st.Update(ctx, func(tx store.Tx) error {
+		if err := party.Revoke(tx, name, now); err != nil {
+			return err
+		}
+		return appendAudit(tx, actor, "party_revoked", map[string]any{"party": name}, now)
+	})
+}
+
+// ListParties lists the parties of st.
+func ListParties(ctx context.Context, st store.Store) ([]party.Info, error) {
 	var out []party.Info
-	err := s.st.View(ctx, func(tx store.Tx) error {
+	err := st.View(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = party.List(tx)
 		return err
