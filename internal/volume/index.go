@@ -118,21 +118,31 @@ func (x *Index) sameRules(rl rules.Rules) bool {
 
 // grownCovering covers every point within the separation of the footprint.
 func (x *Index) grownCovering(s *shape) []s2.CellID {
+	var cu s2.CellUnion
 	if s.circle {
-		return x.coverer.Covering(s2.CapFromCenterAngle(s.center, s.radius+x.p.lim))
+		cu = x.coverer.Covering(s2.CapFromCenterAngle(s.center, s.radius+x.p.lim))
+	} else {
+		cu = x.coverer.Covering(s.loop)
+		// One ring of neighbours at this level is at least a cell's
+		// minimum width, which the level was chosen to exceed the
+		// separation.
+		cu.ExpandAtLevel(x.level)
 	}
-	cu := x.coverer.Covering(s.loop)
-	// One ring of neighbours at this level is at least a cell's minimum
-	// width, which the level was chosen to exceed the separation.
-	cu.ExpandAtLevel(x.level)
+	// Normalising merges four siblings into their parent: bring every
+	// cell back to the index level so that lookups are exact matches.
+	cu.Denormalize(x.level, 1)
 	return cu
 }
 
 func (x *Index) covering(s *shape) []s2.CellID {
+	var cu s2.CellUnion
 	if s.circle {
-		return x.coverer.Covering(s.bound)
+		cu = x.coverer.Covering(s.bound)
+	} else {
+		cu = x.coverer.Covering(s.loop)
 	}
-	return x.coverer.Covering(s.loop)
+	cu.Denormalize(x.level, 1)
+	return cu
 }
 
 // Put inserts or replaces v (by id). Volumes that are not live are removed.
