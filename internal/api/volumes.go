@@ -146,16 +146,6 @@ func parseBBox(s string) (bbox, error) {
 	return b, nil
 }
 
-func (b bbox) contains(latDeg, lonDeg float64) bool {
-	if latDeg < b.minLat || latDeg > b.maxLat {
-		return false
-	}
-	if b.minLon <= b.maxLon {
-		return lonDeg >= b.minLon && lonDeg <= b.maxLon
-	}
-	return lonDeg >= b.minLon || lonDeg <= b.maxLon
-}
-
 // polygon is the box as a GeoJSON ring, densified along the parallels so
 // that the great-circle edges stay close to the box.
 func (b bbox) polygon() volume.Footprint {
