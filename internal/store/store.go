@@ -23,6 +23,8 @@ var (
 	// ErrConflict: a uniqueness or version precondition failed (the row was
 	// changed by someone else); nothing was written.
 	ErrConflict = errors.New("store: conflict")
+	// ErrReadOnly: a write method was called inside View.
+	ErrReadOnly = errors.New("store: write in a read-only transaction")
 )
 
 // Store is one durable store. Update runs fn in one transaction at
@@ -105,6 +107,53 @@ type Tx interface {
 	// bookkeeping (e.g. the last event id a replica has applied).
 	GetMeta(key string) ([]byte, error) // ErrNotFound when absent
 	PutMeta(key string, value []byte) error
+}
+
+// PartyEventReader is implemented by the Tx of a backend that indexes event
+// audiences (both sqlite and postgres do). It is a separate interface so that
+// test doubles of Tx need not implement it; call EventsAfterFor, which falls
+// back to filtering EventsAfter.
+type PartyEventReader interface {
+	// EventsAfterFor returns the events with ID > afterID whose audience
+	// includes party or "*", in id order, at most limit.
+	EventsAfterFor(party string, afterID int64, limit int) ([]Event, error)
+}
+
+// EventsAfterFor returns up to limit events after afterID that concern party
+// (their audience holds party or "*"), using the backend's audience index
+// when tx has one. The fallback reads EventsAfter in pages and filters, so it
+// may read far more than it returns.
+func EventsAfterFor(tx Tx, party string, afterID int64, limit int) ([]Event, error) {
+	if r, ok := tx.(PartyEventReader); ok {
+		return r.EventsAfterFor(party, afterID, limit)
+	}
+	var out []Event
+	for len(out) < limit {
+		page, err := tx.EventsAfter(afterID, 1000)
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			if Concerns(e, party) && len(out) < limit {
+				out = append(out, e)
+			}
+		}
+		afterID = page[len(page)-1].ID
+	}
+	return out, nil
+}
+
+// Concerns reports whether e's audience includes party or "*".
+func Concerns(e Event, party string) bool {
+	for _, a := range e.Audience {
+		if a == party || a == "*" {
+			return true
+		}
+	}
+	return false
 }
 
 // Party is one participant in the airspace, or the operator of the service.

@@ -1,0 +1,219 @@
+package sqlcore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Migration is one numbered step of the schema. Statements may use the
+// token BYTES for the dialect's byte-string type. Go, when set, runs after
+// the statements in the same transaction (for backfills that plain SQL
+// cannot express portably).
+type Migration struct {
+	Version    int
+	Name       string
+	Statements []string
+	Go         func(ctx context.Context, q Querier) error
+}
+
+// Migrations is the schema's history, in order. Never edit a released step:
+// add a new one.
+var Migrations = []Migration{
+	{
+		Version: 1,
+		Name:    "core tables",
+		Statements: []string{
+			`CREATE TABLE parties (
+				name TEXT PRIMARY KEY,
+				operator BOOLEAN NOT NULL,
+				created_ns BIGINT NOT NULL,
+				disabled BOOLEAN NOT NULL)`,
+			`CREATE TABLE credentials (
+				token_hash BYTES PRIMARY KEY,
+				party TEXT NOT NULL,
+				created_ns BIGINT NOT NULL,
+				revoked BOOLEAN NOT NULL,
+				revoked_at_ns BIGINT NOT NULL)`,
+			`CREATE INDEX credentials_party ON credentials (party)`,
+			`CREATE TABLE rules (
+				version BIGINT PRIMARY KEY,
+				created_ns BIGINT NOT NULL,
+				actor TEXT NOT NULL,
+				body BYTES NOT NULL)`,
+			`CREATE TABLE locks (name TEXT PRIMARY KEY)`,
+			`INSERT INTO locks (name) VALUES ('volumes')`,
+			`CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)`,
+			`INSERT INTO counters (name, value) VALUES ('event', 0), ('volume', 0)`,
+			`CREATE TABLE volumes (
+				id TEXT PRIMARY KEY,
+				party TEXT NOT NULL,
+				version TEXT NOT NULL,
+				state TEXT NOT NULL,
+				priority BIGINT NOT NULL,
+				min_lat_deg DOUBLE PRECISION NOT NULL,
+				min_lon_deg DOUBLE PRECISION NOT NULL,
+				max_lat_deg DOUBLE PRECISION NOT NULL,
+				max_lon_deg DOUBLE PRECISION NOT NULL,
+				alt_lower_m DOUBLE PRECISION NOT NULL,
+				alt_upper_m DOUBLE PRECISION NOT NULL,
+				start_ns BIGINT NOT NULL,
+				end_ns BIGINT NOT NULL,
+				change_seq BIGINT NOT NULL,
+				body BYTES NOT NULL)`,
+			`CREATE UNIQUE INDEX volumes_change_seq ON volumes (change_seq)`,
+			`CREATE TABLE events (
+				id BIGINT PRIMARY KEY,
+				time_ns BIGINT NOT NULL,
+				kind TEXT NOT NULL,
+				audience TEXT NOT NULL,
+				body BYTES NOT NULL)`,
+			`CREATE TABLE audit (
+				seq BIGINT PRIMARY KEY,
+				time_ns BIGINT NOT NULL,
+				actor TEXT NOT NULL,
+				kind TEXT NOT NULL,
+				content BYTES NOT NULL,
+				prev_hash BYTES NOT NULL,
+				hash BYTES NOT NULL)`,
+			`CREATE TABLE checkpoints (
+				seq BIGINT PRIMARY KEY,
+				hash BYTES NOT NULL,
+				signature BYTES NOT NULL,
+				time_ns BIGINT NOT NULL)`,
+			`CREATE TABLE messages (
+				id TEXT PRIMARY KEY,
+				sender TEXT NOT NULL,
+				recipients TEXT NOT NULL,
+				thread TEXT NOT NULL,
+				kind TEXT NOT NULL,
+				state TEXT NOT NULL,
+				created_ns BIGINT NOT NULL,
+				deadline_ns BIGINT NOT NULL,
+				body BYTES NOT NULL)`,
+			`CREATE INDEX messages_due ON messages (state, deadline_ns)`,
+			`CREATE TABLE message_parties (
+				party TEXT NOT NULL,
+				message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+				created_ns BIGINT NOT NULL,
+				PRIMARY KEY (party, message_id))`,
+			`CREATE INDEX message_parties_created ON message_parties (party, created_ns)`,
+			`CREATE TABLE acks (
+				message_id TEXT NOT NULL,
+				party TEXT NOT NULL,
+				time_ns BIGINT NOT NULL,
+				body BYTES NOT NULL,
+				PRIMARY KEY (message_id, party))`,
+			`CREATE TABLE meta (name TEXT PRIMARY KEY, value BYTES NOT NULL)`,
+		},
+	},
+	{
+		// The SSE stream of one party reads only its events: index the
+		// audience instead of decoding every event's JSON.
+		Version: 2,
+		Name:    "event audience index",
+		Statements: []string{
+			`CREATE TABLE event_audience (
+				party TEXT NOT NULL,
+				event_id BIGINT NOT NULL REFERENCES events (id),
+				PRIMARY KEY (party, event_id))`,
+		},
+		Go: backfillEventAudience,
+	},
+}
+
+// Latest is the version a freshly opened store is at.
+func Latest() int { return Migrations[len(Migrations)-1].Version }
+
+// EnsureMigrationsTable creates the bookkeeping table if it is missing. It
+// runs in its own transaction before Migrate so that Migrate can read it.
+const EnsureMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version BIGINT PRIMARY KEY,
+	name TEXT NOT NULL,
+	applied_ns BIGINT NOT NULL)`
+
+// CurrentVersion returns the highest applied migration, 0 for none.
+func CurrentVersion(ctx context.Context, q Querier) (int, error) {
+	rows, err := q.Query(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	defer rows.Close()
+	var v int64
+	if rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			return 0, fmt.Errorf("read schema version: %w", err)
+		}
+	}
+	return int(v), rows.Err()
+}
+
+// Migrate applies, inside the caller's transaction, every migration above
+// the current version up to and including upTo, and records each in
+// schema_migrations. It refuses a database newer than this binary.
+func Migrate(ctx context.Context, q Querier, d Dialect, upTo int) error {
+	cur, err := CurrentVersion(ctx, q)
+	if err != nil {
+		return err
+	}
+	if cur > Latest() {
+		return fmt.Errorf("store schema is at version %d, newer than this program's %d", cur, Latest())
+	}
+	for _, m := range Migrations {
+		if m.Version <= cur || m.Version > upTo {
+			continue
+		}
+		for _, s := range m.Statements {
+			s = strings.ReplaceAll(s, "BYTES", d.BytesType)
+			if _, err := q.Exec(ctx, s); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+		}
+		if m.Go != nil {
+			if err := m.Go(ctx, q); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
+			}
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_ns) VALUES (?, ?, ?)`,
+			int64(m.Version), m.Name, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("record migration %d: %w", m.Version, err)
+		}
+	}
+	return nil
+}
+
+func backfillEventAudience(ctx context.Context, q Querier) error {
+	type ev struct {
+		id       int64
+		audience string
+	}
+	var all []ev
+	rows, err := q.Query(ctx, `SELECT id, audience FROM events ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var e ev
+		if err := rows.Scan(&e.id, &e.audience); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, e := range all {
+		var aud []string
+		if err := json.Unmarshal([]byte(e.audience), &aud); err != nil {
+			return fmt.Errorf("event %d: audience: %w", e.id, err)
+		}
+		if err := insertAudience(ctx, q, e.id, aud); err != nil {
+			return err
+		}
+	}
+	return nil
+}

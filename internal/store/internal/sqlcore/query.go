@@ -1,0 +1,76 @@
+// Package sqlcore owns what the SQL backends of package store share: the
+// versioned schema migrations and the implementation of store.Tx over a
+// small query interface, so that SQLite and PostgreSQL run the same
+// statements and differ only in their driver, their dialect's column types
+// and how they lock.
+//
+// The SQL is kept to what SQLite, PostgreSQL and CockroachDB all accept:
+// plain tables, INSERT ... ON CONFLICT, UPDATE ... RETURNING, no stored
+// procedures, no advisory locks, no sequences (counters are rows).
+package sqlcore
+
+import (
+	"context"
+	"strconv"
+	"strings"
+)
+
+// Querier runs statements inside one open transaction. Statements are
+// written with "?" placeholders; a PostgreSQL Querier rewrites them with
+// Rebind.
+type Querier interface {
+	// Exec runs a statement and returns the number of rows it affected.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+}
+
+// Rows is the cursor both database/sql and pgx provide.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Dialect is what differs between the backends.
+type Dialect struct {
+	Name string
+	// BytesType is the column type of byte strings (BLOB, BYTEA).
+	BytesType string
+	// LockVolumesSQL serialises the writers of volumes for the rest of the
+	// transaction; empty when the backend has a single writer anyway.
+	LockVolumesSQL string
+}
+
+// SQLite and Postgres are the two dialects.
+var (
+	SQLite = Dialect{Name: "sqlite", BytesType: "BLOB"}
+	// Postgres also fits CockroachDB: SELECT ... FOR UPDATE takes a row lock
+	// on both.
+	Postgres = Dialect{
+		Name:           "postgres",
+		BytesType:      "BYTEA",
+		LockVolumesSQL: "SELECT name FROM locks WHERE name = 'volumes' FOR UPDATE",
+	}
+)
+
+// Rebind rewrites "?" placeholders as $1, $2, ... for PostgreSQL. The
+// statements of this package never contain "?" inside a literal.
+func Rebind(query string) string {
+	if !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}

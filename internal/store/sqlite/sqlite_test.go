@@ -1,0 +1,147 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"testing"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/internal/sqlcore"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+	"github.com/deconflict/deconflict/internal/store/storetest"
+)
+
+// dirs gives each test its own data directory, the same on every open, so
+// that the suite can close and reopen a store.
+var dirs sync.Map // *testing.T -> string
+
+func openFor(t *testing.T) store.Store {
+	t.Helper()
+	d, _ := dirs.LoadOrStore(t, t.TempDir())
+	s, err := sqlite.Open(context.Background(), d.(string))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, openFor)
+}
+
+func schemaVersions(t *testing.T, path string) []int64 {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestOpenMigratesToLatestOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for range 2 {
+		s, err := sqlite.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := s.Path()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got := schemaVersions(t, path)
+		if len(got) != sqlcore.Latest() {
+			t.Fatalf("schema_migrations holds %v, want 1..%d once each", got, sqlcore.Latest())
+		}
+		for i, v := range got {
+			if v != int64(i+1) {
+				t.Fatalf("schema_migrations holds %v, want 1..%d", got, sqlcore.Latest())
+			}
+		}
+	}
+}
+
+// TestMigrateFromPrevious checks that a store at version N-1 with data in
+// it migrates to N at Open, backfill included.
+func TestMigrateFromPrevious(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	prev := sqlcore.Latest() - 1
+	if err := sqlite.MigrateTo(ctx, dir, prev); err != nil {
+		t.Fatal(err)
+	}
+	// Events written by a binary at version N-1: no audience index yet.
+	db, err := sql.Open("sqlite", "file:"+dir+"/"+sqlite.FileName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, aud := range []string{`["blue"]`, `["red"]`, `["*"]`} {
+		if _, err := db.Exec(`UPDATE counters SET value = value + 1 WHERE name = 'event'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO events (id, time_ns, kind, audience, body) VALUES (?, 0, 'k', ?, x'')`, i+1, aud); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := schemaVersions(t, s.Path()); len(got) != sqlcore.Latest() || got[len(got)-1] != int64(sqlcore.Latest()) {
+		t.Fatalf("after Open, schema_migrations holds %v, want up to %d", got, sqlcore.Latest())
+	}
+	err = s.View(ctx, func(tx store.Tx) error {
+		got, err := store.EventsAfterFor(tx, "blue", 0, 10)
+		if err != nil {
+			return err
+		}
+		if len(got) != 2 || got[0].ID != 1 || got[1].ID != 3 {
+			t.Errorf("EventsAfterFor(blue) after migration = %+v, want events 1 and 3", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx store.Tx) error {
+		id, err := tx.AppendEvent(store.Event{Kind: "after", Audience: []string{"red"}})
+		if id != 4 {
+			t.Errorf("first event id after migration = %d, want 4", id)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		s, err := sqlite.Open(context.Background(), b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -1,0 +1,1156 @@
+// Package storetest owns the conformance suite of store.Store: every backend
+// runs Run from its own tests, so that all implementations behave the same
+// behind the interface.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// Run runs the whole suite. open must return a store for t that no other
+// test uses, and register its Close with t.Cleanup (Close must tolerate
+// being called twice). Calling open again with the same t must reopen the
+// same data: that is how durability across Close is checked.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open func(t *testing.T) store.Store)
+	}{
+		{"Parties", testParties},
+		{"Credentials", testCredentials},
+		{"Rules", testRules},
+		{"Volumes", testVolumes},
+		{"VolumesChangedSince", testVolumesChangedSince},
+		{"Events", testEvents},
+		{"EventsAfterFor", testEventsAfterFor},
+		{"RollbackLeavesNothing", testRollback},
+		{"PanicRollsBack", testPanic},
+		{"ConcurrentEventsGapFree", testConcurrentEvents},
+		{"ConcurrentMixedOutcomes", testConcurrentMixed},
+		{"Audit", testAudit},
+		{"Checkpoints", testCheckpoints},
+		{"Messages", testMessages},
+		{"OpenMessagesDue", testOpenMessagesDue},
+		{"Acks", testAcks},
+		{"Meta", testMeta},
+		{"ViewRefusesWrites", testViewRefusesWrites},
+		{"CanceledContext", testCanceled},
+		{"DurableAcrossReopen", testReopen},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+	}
+}
+
+var ctx = context.Background()
+
+// base is an arbitrary instant with nanoseconds, to check that times keep
+// their precision.
+var base = time.Date(2026, 3, 14, 9, 26, 53, 589793238, time.UTC)
+
+func update(t *testing.T, s store.Store, fn func(store.Tx) error) {
+	t.Helper()
+	if err := s.Update(ctx, fn); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+}
+
+func view(t *testing.T, s store.Store, fn func(store.Tx) error) {
+	t.Helper()
+	if err := s.View(ctx, fn); err != nil {
+		t.Fatalf("View: %v", err)
+	}
+}
+
+func wantErr(t *testing.T, what string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got error %v, want %v", what, err, target)
+	}
+}
+
+func appendEvents(t *testing.T, s store.Store, events ...store.Event) []int64 {
+	t.Helper()
+	var ids []int64
+	update(t, s, func(tx store.Tx) error {
+		ids = ids[:0]
+		for _, e := range events {
+			id, err := tx.AppendEvent(e)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids
+}
+
+func allEvents(t *testing.T, s store.Store) []store.Event {
+	t.Helper()
+	var out []store.Event
+	view(t, s, func(tx store.Tx) error {
+		var err error
+		out, err = tx.EventsAfter(0, 1<<30)
+		return err
+	})
+	return out
+}
+
+// checkGapFree fails unless events have ids 1..len(events) in order.
+func checkGapFree(t *testing.T, events []store.Event) {
+	t.Helper()
+	for i, e := range events {
+		if e.ID != int64(i+1) {
+			t.Fatalf("event %d of %d has id %d: ids are not 1..n without gaps", i, len(events), e.ID)
+		}
+	}
+}
+
+func testParties(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	a := store.Party{Name: "blue", Created: base}
+	op := store.Party{Name: "ops", Operator: true, Created: base.Add(time.Second)}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.CreateParty(a); err != nil {
+			return err
+		}
+		return tx.CreateParty(op)
+	})
+	var err error
+	_ = s.Update(ctx, func(tx store.Tx) error {
+		err = tx.CreateParty(store.Party{Name: "blue", Operator: true})
+		return nil
+	})
+	wantErr(t, "CreateParty of an existing name", err, store.ErrConflict)
+	err = s.Update(ctx, func(tx store.Tx) error { return tx.UpdateParty(store.Party{Name: "nobody"}) })
+	wantErr(t, "UpdateParty of a missing party", err, store.ErrNotFound)
+
+	a.Disabled = true
+	update(t, s, func(tx store.Tx) error { return tx.UpdateParty(a) })
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.PartyByName("blue")
+		if err != nil {
+			return err
+		}
+		if got.Name != a.Name || got.Operator != a.Operator || !got.Created.Equal(a.Created) || got.Disabled != a.Disabled {
+			t.Errorf("PartyByName = %+v, want %+v", got, a)
+		}
+		_, err = tx.PartyByName("nobody")
+		wantErr(t, "PartyByName of a missing party", err, store.ErrNotFound)
+		list, err := tx.ListParties()
+		if err != nil {
+			return err
+		}
+		if len(list) != 2 || list[0].Name != "blue" || list[1].Name != "ops" || !list[1].Operator {
+			t.Errorf("ListParties = %+v, want blue then ops (operator)", list)
+		}
+		return nil
+	})
+}
+
+func testCredentials(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	c1 := store.Credential{TokenHash: []byte{1, 2, 3}, Party: "blue", Created: base}
+	c2 := store.Credential{TokenHash: []byte{4, 5, 6}, Party: "blue", Created: base.Add(time.Minute)}
+	c3 := store.Credential{TokenHash: []byte{7}, Party: "red", Created: base}
+	update(t, s, func(tx store.Tx) error {
+		for _, c := range []store.Credential{c1, c2, c3} {
+			if err := tx.PutCredential(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	c1.Revoked, c1.RevokedAt = true, base.Add(time.Hour)
+	update(t, s, func(tx store.Tx) error { return tx.PutCredential(c1) })
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.CredentialByHash([]byte{1, 2, 3})
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got.TokenHash, c1.TokenHash) || got.Party != "blue" || !got.Revoked || !got.RevokedAt.Equal(c1.RevokedAt) || !got.Created.Equal(base) {
+			t.Errorf("CredentialByHash = %+v, want %+v", got, c1)
+		}
+		got, err = tx.CredentialByHash([]byte{4, 5, 6})
+		if err != nil {
+			return err
+		}
+		if got.Revoked || !got.RevokedAt.IsZero() {
+			t.Errorf("unrevoked credential reads back as %+v", got)
+		}
+		_, err = tx.CredentialByHash([]byte{9, 9})
+		wantErr(t, "CredentialByHash of an unknown hash", err, store.ErrNotFound)
+		list, err := tx.ListCredentials("blue")
+		if err != nil {
+			return err
+		}
+		if len(list) != 2 || !bytes.Equal(list[0].TokenHash, c1.TokenHash) || !bytes.Equal(list[1].TokenHash, c2.TokenHash) {
+			t.Errorf("ListCredentials(blue) = %+v, want c1, c2", list)
+		}
+		list, err = tx.ListCredentials("nobody")
+		if err != nil {
+			return err
+		}
+		if len(list) != 0 {
+			t.Errorf("ListCredentials(nobody) = %+v, want none", list)
+		}
+		return nil
+	})
+}
+
+func testRules(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	view(t, s, func(tx store.Tx) error {
+		_, err := tx.LatestRules()
+		wantErr(t, "LatestRules before any", err, store.ErrNotFound)
+		return nil
+	})
+	err := s.Update(ctx, func(tx store.Tx) error { return tx.PutRules(store.RulesRecord{Version: 2, Body: []byte("{}")}) })
+	wantErr(t, "PutRules version 2 first", err, store.ErrConflict)
+	for v := int64(1); v <= 3; v++ {
+		update(t, s, func(tx store.Tx) error {
+			return tx.PutRules(store.RulesRecord{Version: v, Created: base.Add(time.Duration(v) * time.Hour), Actor: "ops", Body: fmt.Appendf(nil, `{"v":%d}`, v)})
+		})
+	}
+	for _, v := range []int64{1, 3, 5, 0} {
+		err := s.Update(ctx, func(tx store.Tx) error { return tx.PutRules(store.RulesRecord{Version: v, Body: []byte("{}")}) })
+		wantErr(t, fmt.Sprintf("PutRules version %d after 3", v), err, store.ErrConflict)
+	}
+	view(t, s, func(tx store.Tx) error {
+		r, err := tx.LatestRules()
+		if err != nil {
+			return err
+		}
+		if r.Version != 3 || r.Actor != "ops" || string(r.Body) != `{"v":3}` || !r.Created.Equal(base.Add(3*time.Hour)) {
+			t.Errorf("LatestRules = %+v, want version 3", r)
+		}
+		return nil
+	})
+}
+
+func sampleVolume(id, version string, i int) store.Volume {
+	return store.Volume{
+		ID: id, Party: "blue", Version: version, State: "accepted", Priority: i % 5,
+		MinLatDeg: 35 + float64(i)/1000, MinLonDeg: 36.125, MaxLatDeg: 35.5 + float64(i)/1000, MaxLonDeg: 36.75,
+		AltLowerM: 1000.5, AltUpperM: 6000.25,
+		Start: base.Add(time.Duration(i) * time.Minute), End: base.Add(time.Duration(i)*time.Minute + time.Hour),
+		Body: fmt.Appendf(nil, `{"id":%q,"version":%q}`, id, version),
+	}
+}
+
+func sameVolume(a, b store.Volume) bool {
+	return a.ID == b.ID && a.Party == b.Party && a.Version == b.Version && a.State == b.State && a.Priority == b.Priority &&
+		a.MinLatDeg == b.MinLatDeg && a.MinLonDeg == b.MinLonDeg && a.MaxLatDeg == b.MaxLatDeg && a.MaxLonDeg == b.MaxLonDeg &&
+		a.AltLowerM == b.AltLowerM && a.AltUpperM == b.AltUpperM && a.Start.Equal(b.Start) && a.End.Equal(b.End) &&
+		a.ChangeSeq == b.ChangeSeq && bytes.Equal(a.Body, b.Body)
+}
+
+func putVolume(t *testing.T, s store.Store, v store.Volume, prev string) int64 {
+	t.Helper()
+	var seq int64
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.LockVolumes(); err != nil {
+			return err
+		}
+		var err error
+		seq, err = tx.PutVolume(v, prev)
+		return err
+	})
+	return seq
+}
+
+func testVolumes(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	v1 := sampleVolume("v1", "a", 1)
+	seq1 := putVolume(t, s, v1, "")
+	v1.ChangeSeq = seq1
+
+	refused := []struct {
+		what string
+		v    store.Volume
+		prev string
+	}{
+		{"insert of an existing id", sampleVolume("v1", "b", 2), ""},
+		{"replace with a stale version", sampleVolume("v1", "c", 3), "zzz"},
+		{"replace of a missing volume", sampleVolume("v9", "b", 3), "a"},
+	}
+	for _, r := range refused {
+		err := s.Update(ctx, func(tx store.Tx) error {
+			_, err := tx.PutVolume(r.v, r.prev)
+			return err
+		})
+		wantErr(t, "PutVolume "+r.what, err, store.ErrConflict)
+	}
+
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.GetVolume("v1")
+		if err != nil {
+			return err
+		}
+		if !sameVolume(got, v1) {
+			t.Errorf("GetVolume after refused writes = %+v, want %+v", got, v1)
+		}
+		_, err = tx.GetVolume("v9")
+		wantErr(t, "GetVolume of a missing id", err, store.ErrNotFound)
+		return nil
+	})
+
+	v1b := sampleVolume("v1", "b", 7)
+	seq2 := putVolume(t, s, v1b, "a")
+	if seq2 <= seq1 {
+		t.Fatalf("ChangeSeq went from %d to %d: not increasing", seq1, seq2)
+	}
+	v1b.ChangeSeq = seq2
+	seq3 := putVolume(t, s, sampleVolume("v2", "a", 8), "")
+	if seq3 <= seq2 {
+		t.Fatalf("ChangeSeq went from %d to %d: not increasing", seq2, seq3)
+	}
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.GetVolume("v1")
+		if err != nil {
+			return err
+		}
+		if !sameVolume(got, v1b) {
+			t.Errorf("GetVolume after replace = %+v, want %+v", got, v1b)
+		}
+		return nil
+	})
+}
+
+func testVolumesChangedSince(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	// Write 6 volumes, then rewrite some: each id must appear once, at its
+	// latest state, in ChangeSeq order.
+	versions := map[string]string{}
+	for i := range 6 {
+		id := fmt.Sprintf("v%d", i)
+		putVolume(t, s, sampleVolume(id, "1", i), "")
+		versions[id] = "1"
+	}
+	for _, i := range []int{3, 0, 3} {
+		id := fmt.Sprintf("v%d", i)
+		next := versions[id] + "+"
+		putVolume(t, s, sampleVolume(id, next, i), versions[id])
+		versions[id] = next
+	}
+	var all []store.Volume
+	view(t, s, func(tx store.Tx) error {
+		var err error
+		all, err = tx.VolumesChangedSince(0, 100)
+		return err
+	})
+	if len(all) != 6 {
+		t.Fatalf("VolumesChangedSince(0) returned %d volumes, want 6", len(all))
+	}
+	seen := map[string]bool{}
+	for i, v := range all {
+		if i > 0 && v.ChangeSeq <= all[i-1].ChangeSeq {
+			t.Fatalf("VolumesChangedSince not in ChangeSeq order: %d after %d", v.ChangeSeq, all[i-1].ChangeSeq)
+		}
+		if seen[v.ID] {
+			t.Fatalf("volume %s returned twice", v.ID)
+		}
+		seen[v.ID] = true
+		if v.Version != versions[v.ID] {
+			t.Errorf("volume %s at version %q, want latest %q", v.ID, v.Version, versions[v.ID])
+		}
+	}
+	if got := []string{all[4].ID, all[5].ID}; !slices.Equal(got, []string{"v0", "v3"}) {
+		t.Errorf("last two changed volumes are %v, want [v0 v3]", got)
+	}
+	view(t, s, func(tx store.Tx) error {
+		for _, c := range []struct {
+			after int64
+			limit int
+		}{{0, 2}, {all[1].ChangeSeq, 3}, {all[5].ChangeSeq, 10}, {all[2].ChangeSeq, 100}} {
+			got, err := tx.VolumesChangedSince(c.after, c.limit)
+			if err != nil {
+				return err
+			}
+			var want []store.Volume
+			for _, v := range all {
+				if v.ChangeSeq > c.after && len(want) < c.limit {
+					want = append(want, v)
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("VolumesChangedSince(%d, %d) returned %d, want %d", c.after, c.limit, len(got), len(want))
+			}
+			for i := range got {
+				if !sameVolume(got[i], want[i]) {
+					t.Errorf("VolumesChangedSince(%d, %d)[%d] = %+v, want %+v", c.after, c.limit, i, got[i], want[i])
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func sameEvent(a, b store.Event) bool {
+	return a.ID == b.ID && a.Time.Equal(b.Time) && a.Kind == b.Kind && slices.Equal(a.Audience, b.Audience) && bytes.Equal(a.Body, b.Body)
+}
+
+func testEvents(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	view(t, s, func(tx store.Tx) error {
+		last, err := tx.LastEventID()
+		if err != nil {
+			return err
+		}
+		if last != 0 {
+			t.Errorf("LastEventID of an empty store = %d, want 0", last)
+		}
+		return nil
+	})
+	var want []store.Event
+	for i := range 25 {
+		e := store.Event{Time: base.Add(time.Duration(i) * time.Second), Kind: fmt.Sprintf("k%d", i%3),
+			Audience: []string{"blue", "red"}[:1+i%2], Body: fmt.Appendf(nil, `{"n":%d}`, i)}
+		want = append(want, e)
+	}
+	ids := appendEvents(t, s, want[:10]...)
+	ids = append(ids, appendEvents(t, s, want[10:]...)...)
+	for i := range want {
+		want[i].ID = ids[i]
+	}
+	got := allEvents(t, s)
+	checkGapFree(t, got)
+	if len(got) != len(want) {
+		t.Fatalf("EventsAfter(0) returned %d events, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !sameEvent(got[i], want[i]) {
+			t.Errorf("event %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	view(t, s, func(tx store.Tx) error {
+		for _, c := range []struct {
+			after int64
+			limit int
+		}{{0, 1}, {5, 7}, {20, 100}, {25, 10}, {100, 10}} {
+			page, err := tx.EventsAfter(c.after, c.limit)
+			if err != nil {
+				return err
+			}
+			n := min(c.limit, max(0, 25-int(c.after)))
+			if len(page) != n {
+				t.Fatalf("EventsAfter(%d, %d) returned %d, want %d", c.after, c.limit, len(page), n)
+			}
+			for i, e := range page {
+				if e.ID != c.after+int64(i)+1 {
+					t.Fatalf("EventsAfter(%d, %d)[%d].ID = %d", c.after, c.limit, i, e.ID)
+				}
+			}
+		}
+		last, err := tx.LastEventID()
+		if err != nil {
+			return err
+		}
+		if last != 25 {
+			t.Errorf("LastEventID = %d, want 25", last)
+		}
+		return nil
+	})
+}
+
+func testEventsAfterFor(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	audiences := [][]string{{"blue"}, {"red"}, {"*"}, {"blue", "red"}, {"green"}, {"red", "*"}, {}, {"blue", "blue"}}
+	var events []store.Event
+	for i := range 40 {
+		events = append(events, store.Event{Time: base, Kind: "x", Audience: audiences[i%len(audiences)], Body: []byte("{}")})
+	}
+	appendEvents(t, s, events...)
+	all := allEvents(t, s)
+	view(t, s, func(tx store.Tx) error {
+		for _, party := range []string{"blue", "red", "green", "nobody"} {
+			for _, c := range []struct {
+				after int64
+				limit int
+			}{{0, 1000}, {0, 3}, {13, 5}, {39, 5}} {
+				var want []store.Event
+				for _, e := range all {
+					if e.ID > c.after && store.Concerns(e, party) && len(want) < c.limit {
+						want = append(want, e)
+					}
+				}
+				got, err := store.EventsAfterFor(tx, party, c.after, c.limit)
+				if err != nil {
+					return err
+				}
+				if len(got) != len(want) {
+					t.Fatalf("EventsAfterFor(%s, %d, %d) returned %d events, want %d", party, c.after, c.limit, len(got), len(want))
+				}
+				for i := range got {
+					if !sameEvent(got[i], want[i]) {
+						t.Errorf("EventsAfterFor(%s, %d, %d)[%d] = %+v, want %+v", party, c.after, c.limit, i, got[i], want[i])
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+var errBoom = errors.New("storetest: fn failed on purpose")
+
+func testRollback(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	appendEvents(t, s, store.Event{Time: base, Kind: "before", Audience: []string{"*"}})
+	putVolume(t, s, sampleVolume("keep", "1", 1), "")
+	var seqBefore int64
+	view(t, s, func(tx store.Tx) error {
+		v, err := tx.GetVolume("keep")
+		seqBefore = v.ChangeSeq
+		return err
+	})
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.CreateParty(store.Party{Name: "ghost", Created: base}); err != nil {
+			return err
+		}
+		for range 3 {
+			if _, err := tx.AppendEvent(store.Event{Time: base, Kind: "ghost", Audience: []string{"*"}}); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.PutVolume(sampleVolume("ghost", "1", 2), ""); err != nil {
+			return err
+		}
+		if _, err := tx.PutVolume(sampleVolume("keep", "2", 2), "1"); err != nil {
+			return err
+		}
+		if err := tx.AppendAudit(store.AuditRecord{Seq: 1, Time: base, Kind: "ghost"}); err != nil {
+			return err
+		}
+		if err := tx.PutMessage(store.Message{ID: "ghost", From: "blue", To: []string{"red"}, State: "open", Created: base, Deadline: base}); err != nil {
+			return err
+		}
+		if _, err := tx.PutAck(store.Ack{MessageID: "ghost", Party: "red", Time: base}); err != nil {
+			return err
+		}
+		if err := tx.PutMeta("ghost", []byte("x")); err != nil {
+			return err
+		}
+		// Reads inside the transaction see its own writes.
+		if last, err := tx.LastEventID(); err != nil || last != 4 {
+			t.Errorf("LastEventID inside the transaction = %d, %v; want 4", last, err)
+		}
+		return errBoom
+	})
+	wantErr(t, "Update whose fn fails", err, errBoom)
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.PartyByName("ghost"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("party of a rolled-back transaction: %v", err)
+		}
+		if _, err := tx.GetVolume("ghost"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("volume of a rolled-back transaction: %v", err)
+		}
+		if v, err := tx.GetVolume("keep"); err != nil || v.Version != "1" || v.ChangeSeq != seqBefore {
+			t.Errorf("replaced volume of a rolled-back transaction: %+v, %v", v, err)
+		}
+		if _, err := tx.LastAudit(); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("audit of a rolled-back transaction: %v", err)
+		}
+		if _, err := tx.GetMessage("ghost"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("message of a rolled-back transaction: %v", err)
+		}
+		if acks, err := tx.AcksFor("ghost"); err != nil || len(acks) != 0 {
+			t.Errorf("acks of a rolled-back transaction: %+v, %v", acks, err)
+		}
+		if _, err := tx.GetMeta("ghost"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("meta of a rolled-back transaction: %v", err)
+		}
+		if last, err := tx.LastEventID(); err != nil || last != 1 {
+			t.Errorf("LastEventID after rollback = %d, %v; want 1", last, err)
+		}
+		return nil
+	})
+	// The counter was rolled back too: the next id follows without a gap.
+	if ids := appendEvents(t, s, store.Event{Time: base, Kind: "after", Audience: []string{"*"}}); ids[0] != 2 {
+		t.Fatalf("first event id after a rolled-back transaction = %d, want 2", ids[0])
+	}
+	checkGapFree(t, allEvents(t, s))
+	if seq := putVolume(t, s, sampleVolume("next", "1", 3), ""); seq <= seqBefore {
+		t.Fatalf("ChangeSeq after rollback = %d, not above %d", seq, seqBefore)
+	}
+}
+
+func testPanic(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	func() {
+		defer func() {
+			if p := recover(); p != "storetest panic" {
+				t.Fatalf("recovered %v, want the fn's panic to reach the caller", p)
+			}
+		}()
+		_ = s.Update(ctx, func(tx store.Tx) error {
+			if _, err := tx.AppendEvent(store.Event{Time: base, Kind: "ghost"}); err != nil {
+				return err
+			}
+			panic("storetest panic")
+		})
+	}()
+	if ids := appendEvents(t, s, store.Event{Time: base, Kind: "after"}); ids[0] != 1 {
+		t.Fatalf("event id after a panicking Update = %d, want 1", ids[0])
+	}
+}
+
+func testConcurrentEvents(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	const workers, each = 8, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	got := make([][]int64, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				err := s.Update(ctx, func(tx store.Tx) error {
+					id, err := tx.AppendEvent(store.Event{Time: base, Kind: "c", Audience: []string{"*"}, Body: fmt.Appendf(nil, `{"w":%d,"i":%d}`, w, i)})
+					if err != nil {
+						return err
+					}
+					got[w] = append(got[w][:i], id)
+					return nil
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent Update: %v", err)
+	}
+	var ids []int64
+	for w := range workers {
+		if !slices.IsSorted(got[w]) {
+			t.Errorf("worker %d saw ids out of order: %v", w, got[w])
+		}
+		ids = append(ids, got[w]...)
+	}
+	slices.Sort(ids)
+	for i, id := range ids {
+		if id != int64(i+1) {
+			t.Fatalf("returned ids are not 1..%d: position %d holds %d", workers*each, i, id)
+		}
+	}
+	events := allEvents(t, s)
+	checkGapFree(t, events)
+	if len(events) != workers*each {
+		t.Fatalf("%d events stored, want %d", len(events), workers*each)
+	}
+}
+
+// testConcurrentMixed runs concurrent Updates of which every third fails
+// after writing: only the others' writes remain, still without a gap.
+func testConcurrentMixed(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	const workers, each = 6, 30
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	committed := map[string]bool{}
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				key := fmt.Sprintf("%d/%d", w, i)
+				fail := (w+i)%3 == 0
+				err := s.Update(ctx, func(tx store.Tx) error {
+					if _, err := tx.AppendEvent(store.Event{Time: base, Kind: key}); err != nil {
+						return err
+					}
+					if err := tx.PutMeta(key, []byte(key)); err != nil {
+						return err
+					}
+					if fail {
+						return errBoom
+					}
+					return nil
+				})
+				switch {
+				case fail && !errors.Is(err, errBoom):
+					t.Errorf("failing Update %s returned %v", key, err)
+				case !fail && err != nil:
+					t.Errorf("Update %s: %v", key, err)
+				case !fail:
+					mu.Lock()
+					committed[key] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	events := allEvents(t, s)
+	checkGapFree(t, events)
+	if len(events) != len(committed) {
+		t.Fatalf("%d events stored, want %d (one per successful Update)", len(events), len(committed))
+	}
+	view(t, s, func(tx store.Tx) error {
+		for _, e := range events {
+			if !committed[e.Kind] {
+				t.Errorf("event of failed Update %s was stored", e.Kind)
+			}
+		}
+		for w := range workers {
+			for i := range each {
+				key := fmt.Sprintf("%d/%d", w, i)
+				_, err := tx.GetMeta(key)
+				if committed[key] && err != nil {
+					t.Errorf("meta of committed Update %s: %v", key, err)
+				}
+				if !committed[key] && !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("meta of failed Update %s: %v, want not found", key, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func auditRecord(seq int64) store.AuditRecord {
+	return store.AuditRecord{Seq: seq, Time: base.Add(time.Duration(seq) * time.Millisecond), Actor: "blue", Kind: "volume",
+		Content: fmt.Appendf(nil, `{"seq":%d}`, seq), PrevHash: []byte{byte(seq - 1), 1}, Hash: []byte{byte(seq), 2}}
+}
+
+func sameAudit(a, b store.AuditRecord) bool {
+	return a.Seq == b.Seq && a.Time.Equal(b.Time) && a.Actor == b.Actor && a.Kind == b.Kind &&
+		bytes.Equal(a.Content, b.Content) && bytes.Equal(a.PrevHash, b.PrevHash) && bytes.Equal(a.Hash, b.Hash)
+}
+
+func testAudit(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	view(t, s, func(tx store.Tx) error {
+		_, err := tx.LastAudit()
+		wantErr(t, "LastAudit of an empty log", err, store.ErrNotFound)
+		return nil
+	})
+	err := s.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(auditRecord(2)) })
+	wantErr(t, "AppendAudit seq 2 first", err, store.ErrConflict)
+	for seq := int64(1); seq <= 10; seq++ {
+		update(t, s, func(tx store.Tx) error { return tx.AppendAudit(auditRecord(seq)) })
+	}
+	for _, seq := range []int64{10, 12, 1, 0} {
+		err := s.Update(ctx, func(tx store.Tx) error { return tx.AppendAudit(auditRecord(seq)) })
+		wantErr(t, fmt.Sprintf("AppendAudit seq %d after 10", seq), err, store.ErrConflict)
+	}
+	view(t, s, func(tx store.Tx) error {
+		last, err := tx.LastAudit()
+		if err != nil {
+			return err
+		}
+		if !sameAudit(last, auditRecord(10)) {
+			t.Errorf("LastAudit = %+v, want record 10", last)
+		}
+		for _, c := range []struct {
+			from  int64
+			limit int
+		}{{1, 100}, {0, 3}, {4, 4}, {10, 5}, {11, 5}} {
+			got, err := tx.AuditFrom(c.from, c.limit)
+			if err != nil {
+				return err
+			}
+			var want []store.AuditRecord
+			for seq := max(c.from, 1); seq <= 10 && len(want) < c.limit; seq++ {
+				want = append(want, auditRecord(seq))
+			}
+			if len(got) != len(want) {
+				t.Fatalf("AuditFrom(%d, %d) returned %d records, want %d", c.from, c.limit, len(got), len(want))
+			}
+			for i := range got {
+				if !sameAudit(got[i], want[i]) {
+					t.Errorf("AuditFrom(%d, %d)[%d] = %+v, want %+v", c.from, c.limit, i, got[i], want[i])
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func testCheckpoints(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	cp := func(seq int64, sig string) store.Checkpoint {
+		return store.Checkpoint{Seq: seq, Hash: []byte{byte(seq)}, Signature: []byte(sig), Time: base.Add(time.Duration(seq) * time.Second)}
+	}
+	update(t, s, func(tx store.Tx) error {
+		for _, c := range []store.Checkpoint{cp(20, "a"), cp(5, "b"), cp(10, "c")} {
+			if err := tx.PutCheckpoint(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.CheckpointsFrom(6)
+		if err != nil {
+			return err
+		}
+		want := []store.Checkpoint{cp(10, "c"), cp(20, "a")}
+		if len(got) != len(want) {
+			t.Fatalf("CheckpointsFrom(6) returned %d, want %d", len(got), len(want))
+		}
+		for i := range got {
+			if got[i].Seq != want[i].Seq || !bytes.Equal(got[i].Hash, want[i].Hash) || !bytes.Equal(got[i].Signature, want[i].Signature) || !got[i].Time.Equal(want[i].Time) {
+				t.Errorf("CheckpointsFrom(6)[%d] = %+v, want %+v", i, got[i], want[i])
+			}
+		}
+		got, err = tx.CheckpointsFrom(21)
+		if err != nil {
+			return err
+		}
+		if len(got) != 0 {
+			t.Errorf("CheckpointsFrom(21) = %+v, want none", got)
+		}
+		return nil
+	})
+}
+
+func message(id, from string, to []string, thread string, created time.Time) store.Message {
+	return store.Message{ID: id, From: from, To: to, Thread: thread, Kind: "notice", State: "open",
+		Created: created, Deadline: created.Add(time.Minute), Body: fmt.Appendf(nil, `{"text":%q}`, id)}
+}
+
+func sameMessage(a, b store.Message) bool {
+	return a.ID == b.ID && a.From == b.From && slices.Equal(a.To, b.To) && a.Thread == b.Thread && a.Kind == b.Kind &&
+		a.State == b.State && a.Created.Equal(b.Created) && a.Deadline.Equal(b.Deadline) && bytes.Equal(a.Body, b.Body)
+}
+
+func testMessages(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	msgs := []store.Message{
+		message("m1", "blue", []string{"red"}, "t1", base),
+		message("m2", "red", []string{"blue"}, "t1", base.Add(time.Second)),
+		message("m3", "red", []string{"green"}, "t2", base.Add(2*time.Second)),
+		message("m4", "green", []string{"blue", "red"}, "t2", base.Add(3*time.Second)),
+		message("m5", "blue", []string{"blue", "green"}, "", base.Add(4*time.Second)),
+	}
+	update(t, s, func(tx store.Tx) error {
+		for _, m := range msgs {
+			if err := tx.PutMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// Replace m3 by ID: now addressed to blue, acknowledged.
+	msgs[2].To = []string{"blue"}
+	msgs[2].State = "acknowledged"
+	update(t, s, func(tx store.Tx) error { return tx.PutMessage(msgs[2]) })
+
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.GetMessage("m3")
+		if err != nil {
+			return err
+		}
+		if !sameMessage(got, msgs[2]) {
+			t.Errorf("GetMessage after replace = %+v, want %+v", got, msgs[2])
+		}
+		_, err = tx.GetMessage("m9")
+		wantErr(t, "GetMessage of a missing id", err, store.ErrNotFound)
+		for _, c := range []struct {
+			party, thread string
+			since         time.Time
+			limit         int
+		}{
+			{"blue", "", time.Time{}, 100},
+			{"blue", "t2", time.Time{}, 100},
+			{"red", "", time.Time{}, 100},
+			{"green", "", time.Time{}, 100},
+			{"blue", "", base.Add(time.Second), 100},
+			{"blue", "", base.Add(time.Second), 2},
+			{"red", "t1", base.Add(time.Second), 100},
+			{"nobody", "", time.Time{}, 100},
+			{"blue", "", base.Add(time.Hour), 100},
+		} {
+			var want []store.Message
+			for _, m := range msgs {
+				if (m.From == c.party || slices.Contains(m.To, c.party)) && (c.thread == "" || m.Thread == c.thread) &&
+					!m.Created.Before(c.since) && len(want) < c.limit {
+					want = append(want, m)
+				}
+			}
+			got, err := tx.MessagesFor(c.party, c.thread, c.since, c.limit)
+			if err != nil {
+				return err
+			}
+			if len(got) != len(want) {
+				t.Fatalf("MessagesFor(%s, %q, %v, %d) returned %d, want %d", c.party, c.thread, c.since, c.limit, len(got), len(want))
+			}
+			for i := range got {
+				if !sameMessage(got[i], want[i]) {
+					t.Errorf("MessagesFor(%s, %q, %v, %d)[%d] = %s, want %s", c.party, c.thread, c.since, c.limit, i, got[i].ID, want[i].ID)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func testOpenMessagesDue(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	mk := func(id, state string, deadline time.Duration) store.Message {
+		m := message(id, "blue", []string{"red"}, "", base)
+		m.State, m.Deadline = state, base.Add(deadline)
+		return m
+	}
+	msgs := []store.Message{
+		mk("a", "open", 30*time.Second),
+		mk("b", "escalated", 10*time.Second),
+		mk("c", "acknowledged", 0),
+		mk("d", "open", time.Minute),
+		mk("e", "open", 20*time.Second),
+	}
+	update(t, s, func(tx store.Tx) error {
+		for _, m := range msgs {
+			if err := tx.PutMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
+		for _, c := range []struct {
+			at    time.Duration
+			limit int
+			want  []string
+		}{
+			{30 * time.Second, 100, []string{"b", "e", "a"}},
+			{30 * time.Second, 2, []string{"b", "e"}},
+			{5 * time.Second, 100, nil},
+			{time.Hour, 100, []string{"b", "e", "a", "d"}},
+		} {
+			got, err := tx.OpenMessagesDue(base.Add(c.at), c.limit)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, m := range got {
+				ids = append(ids, m.ID)
+			}
+			// Order among due messages is not part of the contract.
+			slices.Sort(ids)
+			want := slices.Clone(c.want)
+			slices.Sort(want)
+			if c.limit >= len(msgs) && !slices.Equal(ids, want) {
+				t.Errorf("OpenMessagesDue(+%v) = %v, want %v", c.at, ids, want)
+			}
+			if len(got) != len(c.want) {
+				t.Errorf("OpenMessagesDue(+%v, %d) returned %d, want %d", c.at, c.limit, len(got), len(c.want))
+			}
+			for _, m := range got {
+				if !slices.Contains(c.want, m.ID) && c.limit >= len(msgs) {
+					t.Errorf("OpenMessagesDue(+%v) returned %s", c.at, m.ID)
+				}
+				if m.State == "acknowledged" || m.Deadline.After(base.Add(c.at)) {
+					t.Errorf("OpenMessagesDue(+%v) returned %s (state %s, deadline %v)", c.at, m.ID, m.State, m.Deadline)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func testAcks(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutMessage(message("m1", "blue", []string{"red", "green"}, "", base))
+	})
+	put := func(a store.Ack) bool {
+		var inserted bool
+		update(t, s, func(tx store.Tx) error {
+			var err error
+			inserted, err = tx.PutAck(a)
+			return err
+		})
+		return inserted
+	}
+	first := store.Ack{MessageID: "m1", Party: "red", Time: base.Add(time.Second), Body: []byte(`{"n":1}`)}
+	if !put(first) {
+		t.Fatal("first PutAck: inserted = false")
+	}
+	if put(store.Ack{MessageID: "m1", Party: "red", Time: base.Add(time.Hour), Body: []byte(`{"n":2}`)}) {
+		t.Fatal("second PutAck by the same party: inserted = true")
+	}
+	if !put(store.Ack{MessageID: "m1", Party: "green", Time: base.Add(2 * time.Second)}) {
+		t.Fatal("PutAck by another party: inserted = false")
+	}
+	view(t, s, func(tx store.Tx) error {
+		acks, err := tx.AcksFor("m1")
+		if err != nil {
+			return err
+		}
+		if len(acks) != 2 {
+			t.Fatalf("AcksFor = %+v, want 2 acks", acks)
+		}
+		if acks[0].Party != "red" || !acks[0].Time.Equal(first.Time) || string(acks[0].Body) != `{"n":1}` || acks[0].MessageID != "m1" {
+			t.Errorf("first ack = %+v, want %+v unchanged by the second PutAck", acks[0], first)
+		}
+		if acks[1].Party != "green" {
+			t.Errorf("second ack = %+v, want green", acks[1])
+		}
+		acks, err = tx.AcksFor("m9")
+		if err != nil {
+			return err
+		}
+		if len(acks) != 0 {
+			t.Errorf("AcksFor(m9) = %+v, want none", acks)
+		}
+		return nil
+	})
+}
+
+func testMeta(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	view(t, s, func(tx store.Tx) error {
+		_, err := tx.GetMeta("k")
+		wantErr(t, "GetMeta of a missing key", err, store.ErrNotFound)
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error { return tx.PutMeta("k", []byte("v1")) })
+	update(t, s, func(tx store.Tx) error { return tx.PutMeta("k", []byte("v2")) })
+	update(t, s, func(tx store.Tx) error { return tx.PutMeta("empty", nil) })
+	view(t, s, func(tx store.Tx) error {
+		v, err := tx.GetMeta("k")
+		if err != nil || string(v) != "v2" {
+			t.Errorf("GetMeta(k) = %q, %v; want v2", v, err)
+		}
+		v, err = tx.GetMeta("empty")
+		if err != nil || len(v) != 0 {
+			t.Errorf("GetMeta(empty) = %q, %v; want empty", v, err)
+		}
+		return nil
+	})
+}
+
+func testViewRefusesWrites(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	update(t, s, func(tx store.Tx) error { return tx.PutMessage(message("m1", "blue", []string{"red"}, "", base)) })
+	writes := map[string]func(tx store.Tx) error{
+		"CreateParty":   func(tx store.Tx) error { return tx.CreateParty(store.Party{Name: "x"}) },
+		"UpdateParty":   func(tx store.Tx) error { return tx.UpdateParty(store.Party{Name: "x"}) },
+		"PutCredential": func(tx store.Tx) error { return tx.PutCredential(store.Credential{TokenHash: []byte{1}, Party: "x"}) },
+		"PutRules":      func(tx store.Tx) error { return tx.PutRules(store.RulesRecord{Version: 1}) },
+		"LockVolumes":   func(tx store.Tx) error { return tx.LockVolumes() },
+		"PutVolume": func(tx store.Tx) error {
+			_, err := tx.PutVolume(sampleVolume("x", "1", 1), "")
+			return err
+		},
+		"AppendEvent": func(tx store.Tx) error {
+			_, err := tx.AppendEvent(store.Event{Kind: "x"})
+			return err
+		},
+		"AppendAudit":   func(tx store.Tx) error { return tx.AppendAudit(auditRecord(1)) },
+		"PutCheckpoint": func(tx store.Tx) error { return tx.PutCheckpoint(store.Checkpoint{Seq: 1}) },
+		"PutMessage":    func(tx store.Tx) error { return tx.PutMessage(message("x", "blue", nil, "", base)) },
+		"PutAck": func(tx store.Tx) error {
+			_, err := tx.PutAck(store.Ack{MessageID: "m1", Party: "red"})
+			return err
+		},
+		"PutMeta": func(tx store.Tx) error { return tx.PutMeta("x", []byte("x")) },
+	}
+	for name, w := range writes {
+		err := s.View(ctx, w)
+		wantErr(t, "View "+name, err, store.ErrReadOnly)
+	}
+	view(t, s, func(tx store.Tx) error {
+		if ps, err := tx.ListParties(); err != nil || len(ps) != 0 {
+			t.Errorf("parties after refused writes: %+v, %v", ps, err)
+		}
+		if _, err := tx.LatestRules(); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("rules after refused writes: %v", err)
+		}
+		if vs, err := tx.VolumesChangedSince(0, 10); err != nil || len(vs) != 0 {
+			t.Errorf("volumes after refused writes: %+v, %v", vs, err)
+		}
+		if last, err := tx.LastEventID(); err != nil || last != 0 {
+			t.Errorf("LastEventID after refused writes: %d, %v", last, err)
+		}
+		if _, err := tx.LastAudit(); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("audit after refused writes: %v", err)
+		}
+		if cs, err := tx.CheckpointsFrom(0); err != nil || len(cs) != 0 {
+			t.Errorf("checkpoints after refused writes: %+v, %v", cs, err)
+		}
+		if acks, err := tx.AcksFor("m1"); err != nil || len(acks) != 0 {
+			t.Errorf("acks after refused writes: %+v, %v", acks, err)
+		}
+		if _, err := tx.GetMeta("x"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("meta after refused writes: %v", err)
+		}
+		return nil
+	})
+}
+
+func testCanceled(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	called := false
+	err := s.Update(cctx, func(tx store.Tx) error {
+		called = true
+		_, err := tx.AppendEvent(store.Event{Kind: "x"})
+		return err
+	})
+	if err == nil {
+		t.Fatal("Update with a canceled context succeeded")
+	}
+	if called {
+		t.Error("Update ran fn with a context canceled beforehand")
+	}
+	if events := allEvents(t, s); len(events) != 0 {
+		t.Fatalf("Update with a canceled context stored %d events", len(events))
+	}
+}
+
+func testReopen(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.CreateParty(store.Party{Name: "blue", Created: base}); err != nil {
+			return err
+		}
+		if _, err := tx.PutVolume(sampleVolume("v1", "1", 1), ""); err != nil {
+			return err
+		}
+		return tx.AppendAudit(auditRecord(1))
+	})
+	appendEvents(t, s, store.Event{Time: base, Kind: "a", Audience: []string{"*"}}, store.Event{Time: base, Kind: "b", Audience: []string{"blue"}})
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Update(ctx, func(store.Tx) error { return nil }); err == nil {
+		t.Error("Update after Close succeeded")
+	}
+	s = open(t)
+	view(t, s, func(tx store.Tx) error {
+		if _, err := tx.PartyByName("blue"); err != nil {
+			t.Errorf("party after reopen: %v", err)
+		}
+		if v, err := tx.GetVolume("v1"); err != nil || v.Version != "1" {
+			t.Errorf("volume after reopen: %+v, %v", v, err)
+		}
+		if a, err := tx.LastAudit(); err != nil || !sameAudit(a, auditRecord(1)) {
+			t.Errorf("audit after reopen: %+v, %v", a, err)
+		}
+		return nil
+	})
+	if ids := appendEvents(t, s, store.Event{Time: base, Kind: "c"}); ids[0] != 3 {
+		t.Fatalf("first event id after reopen = %d, want 3", ids[0])
+	}
+	checkGapFree(t, allEvents(t, s))
+}
