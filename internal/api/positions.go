@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"time"
@@ -87,24 +89,28 @@ func checkReport(r *positionReport, now time.Time) string {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.Principal) error {
-	if p.Operator {
-		return problem(http.StatusForbidden, "forbidden", "Forbidden", "the operator has no aircraft; post positions with a party's token")
-	}
+// parsePositions decodes a batch and splits it into the reports to ingest
+// and the rejections, each naming the report's index and field.
+func parsePositions(r io.Reader, now time.Time) ([]service.PositionReport, []int, []Rejection, error) {
 	var in positionBatch
-	if err := decode(r, &in); err != nil {
-		return err
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, nil, nil, jsonProblem(err)
+	}
+	if dec.More() {
+		return nil, nil, nil, badRequest("", "trailing data after the JSON object")
 	}
 	if len(in.Reports) > MaxReportsPerRequest {
-		return badRequest("reports", fmt.Sprintf("at most %d reports per request, got %d", MaxReportsPerRequest, len(in.Reports)))
+		return nil, nil, nil, badRequest("reports", fmt.Sprintf("at most %d reports per request, got %d", MaxReportsPerRequest, len(in.Reports)))
 	}
-	now := h.svc.Now()
-	out := positionsAnswer{Rejected: []Rejection{}}
+	rejected := []Rejection{}
 	ok := make([]service.PositionReport, 0, len(in.Reports))
+	index := make([]int, 0, len(in.Reports))
 	for i := range in.Reports {
 		rep := &in.Reports[i]
 		if why := checkReport(rep, now); why != "" {
-			out.Rejected = append(out.Rejected, Rejection{Index: i, Error: fmt.Sprintf("reports[%d].%s", i, why)})
+			rejected = append(rejected, Rejection{Index: i, Error: fmt.Sprintf("reports[%d].%s", i, why)})
 			continue
 		}
 		ok = append(ok, service.PositionReport{
@@ -112,11 +118,23 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 			LatDeg: rep.Lat, LonDeg: rep.Lon, AltM: rep.AltM,
 			VelEastMps: rep.VelEastMps, VelNorthMps: rep.VelNorthMps, VelUpMps: rep.VelUpMps,
 		})
+		index = append(index, i)
+	}
+	return ok, index, rejected, nil
+}
+
+func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	if p.Operator {
+		return problem(http.StatusForbidden, "forbidden", "Forbidden", "the operator has no aircraft; post positions with a party's token")
+	}
+	ok, index, rejected, err := parsePositions(r.Body, h.svc.Now())
+	if err != nil {
+		return err
 	}
 	n, err := h.svc.IngestPositions(r.Context(), p, ok)
 	if err != nil {
 		return err
 	}
-	out.Accepted = n
-	return writeJSON(w, http.StatusAccepted, out)
+	_ = index
+	return writeJSON(w, http.StatusAccepted, positionsAnswer{Accepted: n, Rejected: rejected})
 }

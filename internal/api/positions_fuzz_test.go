@@ -1,0 +1,61 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzPositionsIntake: any body either fails as a whole with a problem, or
+// splits into accepted and rejected reports that add up, every rejection
+// naming its index and field, every accepted report inside the limits.
+func FuzzPositionsIntake(f *testing.F) {
+	now := time.Date(2026, 11, 24, 7, 0, 0, 0, time.UTC)
+	ts := now.Format(time.RFC3339)
+	f.Add(`{"reports":[{"aircraft":"RF-101","callsign":"SU24-1","time":"` + ts + `","lat":35.4,"lon":35.95,"alt_m":6000,"vel_east_mps":200,"vel_north_mps":0,"vel_up_mps":0}]}`)
+	f.Add(`{"reports":[{"aircraft":"A","time":"` + ts + `","lat":91,"lon":0,"alt_m":0}]}`)
+	f.Add(`{"reports":[{"aircraft":"","time":"2000-01-01T00:00:00Z","lat":0,"lon":0,"alt_m":0}]}`)
+	f.Add(`{"reports":[]}`)
+	f.Add(`{"reports":[{"lat":"x"}]}`)
+	f.Add(`{"reports":null}`)
+	f.Add(`{"reports":[{"aircraft":"A","time":"` + ts + `","lat":1e308,"lon":-1e308,"alt_m":1e400}]}`)
+	f.Add(`[]`)
+	f.Add(`{"reports":[{}]} {}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		ok, index, rejected, err := parsePositions(strings.NewReader(body), now)
+		if err != nil {
+			if _, isProblem := err.(*Problem); !isProblem {
+				t.Fatalf("error is not a problem: %v", err)
+			}
+			return
+		}
+		if len(ok) != len(index) {
+			t.Fatalf("%d accepted, %d indexes", len(ok), len(index))
+		}
+		seen := map[int]bool{}
+		for _, i := range index {
+			seen[i] = true
+		}
+		for _, r := range rejected {
+			if seen[r.Index] {
+				t.Fatalf("report %d both accepted and rejected", r.Index)
+			}
+			seen[r.Index] = true
+			if !strings.HasPrefix(r.Error, fmt.Sprintf("reports[%d].", r.Index)) || !strings.Contains(r.Error, ":") {
+				t.Fatalf("rejection does not name its field: %+v", r)
+			}
+		}
+		for i := range len(seen) {
+			if !seen[i] {
+				t.Fatalf("report %d neither accepted nor rejected", i)
+			}
+		}
+		for _, r := range ok {
+			if r.Aircraft == "" || r.LatDeg < -90 || r.LatDeg > 90 || r.LonDeg < -180 || r.LonDeg > 180 ||
+				r.Time.After(now.Add(MaxFutureS*time.Second)) || r.Time.Before(now.Add(-MaxAgeS*time.Second)) {
+				t.Fatalf("accepted a report outside the limits: %+v", r)
+			}
+		}
+	})
+}
