@@ -463,22 +463,13 @@ func (s *Service) Subscribe(p party.Principal) *Subscription {
 func (s *Service) EventsAfter(ctx context.Context, p party.Principal, after int64, limit int) ([]store.Event, error) {
 	var out []store.Event
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		for len(out) < limit {
-			batch, err := tx.EventsAfter(after, 1000)
-			if err != nil {
-				return err
-			}
-			if len(batch) == 0 {
-				return nil
-			}
-			for _, e := range batch {
-				if Concerns(e, p.Party, p.Operator) && len(out) < limit {
-					out = append(out, e)
-				}
-			}
-			after = batch[len(batch)-1].ID
+		var err error
+		if p.Operator {
+			out, err = tx.EventsAfter(after, limit)
+		} else {
+			out, err = store.EventsAfterFor(tx, p.Party, after, limit)
 		}
-		return nil
+		return err
 	})
 	return out, err
 }

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+)
+
+// buildBinary compiles the real deconflict binary into a temp dir.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "deconflict")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	return bin
+}
+
+// runCLI runs the binary to completion and returns its stdout.
+func runCLI(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		t.Fatalf("deconflict %s: %v", strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// serverProc is one running `deconflict serve`.
+type serverProc struct {
+	cmd  *exec.Cmd
+	base string
+	done chan struct{}
+}
+
+func startServer(t *testing.T, bin, data string) *serverProc {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--no-console", "--log-level", "error")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serverProc{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, url, ok := strings.Cut(sc.Text(), "serving on "); ok {
+				addr <- strings.TrimSpace(url)
+			}
+		}
+	}()
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	select {
+	case p.base = <-addr:
+	case <-p.done:
+		t.Fatal("server exited before listening")
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start within 30 s")
+	}
+	return p
+}
+
+func (p *serverProc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// ledger is what clients were told succeeded.
+type ledger struct {
+	mu      sync.Mutex
+	volumes map[string]string // id -> version answered 201
+	events  []int64           // ids seen by the operator's stream, in order
+}
+
+func do(client *http.Client, method, url, token string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// TestKill9Durability starts the real binary, writes under load, kills it
+// with SIGKILL at random moments 20 times, restarts it each time, and
+// checks that every write answered 2xx is there and that the event ids
+// seen across all the restarts continue without a gap or a duplicate.
+func TestKill9Durability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	bin := buildBinary(t)
+	data := t.TempDir()
+	tokens := map[string]string{}
+	for _, p := range []string{"coalition", "russia"} {
+		tokens[p] = lastLine(runCLI(t, bin, "party", "add", p, "--data", data))
+	}
+	operator := lastLine(runCLI(t, bin, "party", "add", "operator", "--operator", "--data", data))
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	led := &ledger{volumes: map[string]string{}}
+	client := &http.Client{Timeout: 10 * time.Second}
+	var n int64 // volumes created so far, to place each on its own spot
+
+	const kills = 20
+	for round := 0; round <= kills; round++ {
+		srv := startServer(t, bin, data)
+		ctx, cancel := context.WithCancel(context.Background())
+		streamCtx, stopStream := context.WithCancel(context.Background())
+		var wg, swg sync.WaitGroup
+		// The operator's stream sees every event; it resumes where it was.
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			streamEvents(streamCtx, srv.base, operator, led)
+		}()
+		for w, party := range []string{"coalition", "russia", "coalition"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					led.mu.Lock()
+					n++
+					i := n
+					led.mu.Unlock()
+					// Every volume on its own spot: no conflicts, no key needed.
+					lat := -60 + float64(i%100)*1.2
+					lon := -170 + float64(i/100)*1.5 + float64(w)*0.01
+					now := time.Now().UTC()
+					body := map[string]any{
+						"footprint":   map[string]any{"type": "Circle", "center": []float64{lon, lat}, "radius_m": 1000},
+						"alt_lower_m": 1000, "alt_upper_m": 2000, "start": now, "end": now.Add(time.Hour),
+						"details": map[string]int64{"n": i},
+					}
+					code, b, err := do(client, "POST", srv.base+"/v1/volumes", tokens[party], body)
+					if err != nil || code != 201 {
+						continue
+					}
+					var v struct{ ID, Version string }
+					if json.Unmarshal(b, &v) == nil {
+						led.mu.Lock()
+						led.volumes[v.ID] = v.Version
+						led.mu.Unlock()
+					}
+					durabilityExtraWrites(ctx, client, srv.base, tokens, party)
+				}
+			}()
+		}
+		if round == kills {
+			// The last round ends cleanly: stop writing, let the stream
+			// catch up, then stop it.
+			time.Sleep(300 * time.Millisecond)
+			cancel()
+			wg.Wait()
+			time.Sleep(time.Second)
+			stopStream()
+			swg.Wait()
+			_ = srv.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-srv.done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("no exit within 20 s of SIGTERM")
+			}
+			if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Fatalf("exit status %d after SIGTERM", code)
+			}
+			break
+		}
+		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+		srv.kill()
+		cancel()
+		stopStream()
+		wg.Wait()
+		swg.Wait()
+	}
+
+	st, err := sqlite.Open(context.Background(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var last int64
+	err = st.View(context.Background(), func(tx store.Tx) error {
+		for id, version := range led.volumes {
+			v, err := tx.GetVolume(id)
+			if err != nil {
+				return fmt.Errorf("volume %s answered 201 is gone: %w", id, err)
+			}
+			if v.Version != version {
+				return fmt.Errorf("volume %s: version %s, answered %s", id, v.Version, version)
+			}
+		}
+		var err error
+		last, err = tx.LastEventID()
+		if err != nil {
+			return err
+		}
+		evs, err := tx.EventsAfter(0, int(last)+1)
+		if err != nil {
+			return err
+		}
+		for i, e := range evs {
+			if e.ID != int64(i+1) {
+				return fmt.Errorf("stored event %d has id %d", i+1, e.ID)
+			}
+		}
+		return durabilityExtraChecks(tx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(led.volumes) == 0 {
+		t.Fatal("no write succeeded: the test proved nothing")
+	}
+	for i, id := range led.events {
+		if id != int64(i+1) {
+			t.Fatalf("the stream saw id %d at position %d (gap or duplicate across restarts)", id, i+1)
+		}
+	}
+	if int64(len(led.events)) != last {
+		t.Fatalf("the stream saw %d events, the store holds %d", len(led.events), last)
+	}
+	t.Logf("%d kills, %d volumes acknowledged, %d events, all present", kills, len(led.volumes), last)
+}
+
+// streamEvents follows /v1/events with resume until ctx ends, appending
+// every id to the ledger.
+func streamEvents(ctx context.Context, base, token string, led *ledger) {
+	for ctx.Err() == nil {
+		led.mu.Lock()
+		var after int64
+		if len(led.events) > 0 {
+			after = led.events[len(led.events)-1]
+		}
+		led.mu.Unlock()
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(after, 10))
+		resp, err := (&http.Client{}).Do(req)
+		if err != nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		// An event counts once its blank line has arrived, as in a browser.
+		var id int64 = -1
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "id: "); ok {
+				id, _ = strconv.ParseInt(v, 10, 64)
+			}
+			if line == "" && id >= 0 {
+				led.mu.Lock()
+				led.events = append(led.events, id)
+				led.mu.Unlock()
+				id = -1
+			}
+		}
+		resp.Body.Close()
+	}
+}
