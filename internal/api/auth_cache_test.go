@@ -14,7 +14,7 @@ import (
 // another process) takes effect when the entry expires; Forget makes it
 // take effect at once.
 func TestAuthenticatorCache(t *testing.T) {
-	st := newMemStore()
+	st := openTestStore(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 24, 7, 0, 0, 0, time.UTC)
 	var tok string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
 // env is one service behind a test HTTP server with two parties.
@@ -30,7 +31,18 @@ type env struct {
 
 func newEnv(t *testing.T, opt Options) *env {
 	t.Helper()
-	return newEnvOn(t, newMemStore(), opt)
+	return newEnvOn(t, openTestStore(t), opt)
+}
+
+// openTestStore opens the embedded store in a fresh directory.
+func openTestStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func newEnvOn(t *testing.T, st store.Store, opt Options) *env {
