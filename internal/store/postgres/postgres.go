@@ -1,0 +1,292 @@
+// Package postgres owns the shared store of several replicas: store.Store on
+// PostgreSQL through pgx (pgxpool). The SQL is the one of the SQLite store
+// (package sqlcore), which CockroachDB also accepts.
+//
+// Update runs at SERIALIZABLE isolation. PostgreSQL then aborts one of two
+// transactions whose effects could not have happened one after the other
+// (SQLSTATE 40001), and either may be chosen as a deadlock victim (40P01):
+// Update rolls back and runs fn again, up to Options.MaxAttempts times, with
+// a jittered exponential backoff. Every Update that appends an event writes
+// the same counter row, so such retries are the normal path under
+// concurrency, not an exceptional one.
+//
+// LockVolumes locks the row 'volumes' of the locks table (SELECT ... FOR
+// UPDATE), which works on PostgreSQL and CockroachDB alike; together with
+// serializable isolation it guarantees that of two transactions that lock,
+// read and write volumes, the one that commits second has seen the first.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/internal/sqlcore"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DefaultMaxAttempts bounds how many times Update runs fn.
+const DefaultMaxAttempts = 10
+
+// Options tune a Store; the zero value is the default.
+type Options struct {
+	// MaxAttempts is how many times Update runs fn before it gives up on
+	// serialization failures and deadlocks (DefaultMaxAttempts when 0).
+	MaxAttempts int
+	// MaxConns is the size of the connection pool (pgxpool's default, or
+	// pool_max_conns in the URL, when 0).
+	MaxConns int32
+	// BaseBackoff is the first retry's maximum delay; each further retry
+	// doubles it, up to 100 times (2 ms when 0).
+	BaseBackoff time.Duration
+}
+
+// Store is the PostgreSQL implementation of store.Store.
+type Store struct {
+	pool *pgxpool.Pool
+	opt  Options
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to url (postgres://...), migrates the schema to the latest
+// version, and returns the store.
+func Open(ctx context.Context, url string) (*Store, error) {
+	return OpenOptions(ctx, url, Options{})
+}
+
+// OpenOptions is Open with options.
+func OpenOptions(ctx context.Context, url string, opt Options) (*Store, error) {
+	s, err := connect(ctx, url, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx, sqlcore.Latest()); err != nil {
+		s.pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// MigrateTo brings the database at url to schema version v (for tests of
+// the migrations: a store at version N-1 must migrate to N when opened).
+func MigrateTo(ctx context.Context, url string, v int) error {
+	s, err := connect(ctx, url, Options{})
+	if err != nil {
+		return err
+	}
+	defer s.pool.Close()
+	return s.migrate(ctx, v)
+}
+
+func connect(ctx context.Context, url string, opt Options) (*Store, error) {
+	if opt.MaxAttempts <= 0 {
+		opt.MaxAttempts = DefaultMaxAttempts
+	}
+	if opt.BaseBackoff <= 0 {
+		opt.BaseBackoff = 2 * time.Millisecond
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: store URL: %w", err)
+	}
+	if opt.MaxConns > 0 {
+		cfg.MaxConns = opt.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s:%d/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+	}
+	return &Store{pool: pool, opt: opt}, nil
+}
+
+// migrate applies the migrations in one serializable transaction. Replicas
+// starting together may race to create the same tables: the loser's
+// transaction fails with a duplicate or serialization error and is retried,
+// and then finds the schema already migrated.
+func (s *Store) migrate(ctx context.Context, upTo int) error {
+	var err error
+	for attempt := 1; attempt <= s.opt.MaxAttempts; attempt++ {
+		if _, err = s.pool.Exec(ctx, sqlcore.EnsureMigrationsTable); err == nil {
+			err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.Serializable}, func(tx pgx.Tx) error {
+				return sqlcore.Migrate(ctx, &querier{tx: tx}, sqlcore.Postgres, upTo)
+			})
+		}
+		if err == nil || !(retryable(err) || hasCode(err, "42P07", "23505")) {
+			break
+		}
+		if werr := s.backoff(ctx, attempt); werr != nil {
+			return werr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// Pool is the connection pool, for the packages that need PostgreSQL
+// beyond the store interface (e.g. LISTEN/NOTIFY between replicas).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool. It may be called more than once.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Update runs fn in a serializable transaction, retrying on serialization
+// failures and deadlocks (see the package comment). When it gives up, the
+// error wraps the last *pgconn.PgError.
+func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = ctx.Err(); err != nil {
+			return err
+		}
+		var again bool
+		again, err = s.updateOnce(ctx, fn)
+		if err == nil {
+			return nil
+		}
+		if !again {
+			return err
+		}
+		if attempt >= s.opt.MaxAttempts {
+			return fmt.Errorf("postgres: gave up after %d attempts: %w", attempt, err)
+		}
+		if werr := s.backoff(ctx, attempt); werr != nil {
+			return werr
+		}
+	}
+}
+
+// updateOnce runs one attempt; again reports whether the failure was a
+// serialization failure or deadlock, seen by fn or by the commit.
+func (s *Store) updateOnce(ctx context.Context, fn func(store.Tx) error) (again bool, err error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	if err != nil {
+		return retryable(err), fmt.Errorf("postgres: begin: %w", err)
+	}
+	q := &querier{tx: tx}
+	committed := false
+	defer func() {
+		if !committed {
+			// A rollback can only fail on a broken connection, which
+			// the pool then discards.
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := fn(sqlcore.NewTx(ctx, q, sqlcore.Postgres, false)); err != nil {
+		// fn may have swallowed the statement's error, after which
+		// PostgreSQL refuses every statement (25P02): retry all the same.
+		return retryable(err) || q.sawRetryable, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return retryable(err), fmt.Errorf("postgres: commit: %w", err)
+	}
+	committed = true
+	return false, nil
+}
+
+// View runs fn in a read-only transaction on one snapshot.
+func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("postgres: begin read: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	return fn(sqlcore.NewTx(ctx, &querier{tx: tx}, sqlcore.Postgres, true))
+}
+
+func (s *Store) backoff(ctx context.Context, attempt int) error {
+	limit := s.opt.BaseBackoff << min(attempt-1, 6)
+	d := rand.N(limit) + 1
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Retryable reports whether err is a serialization failure (40001) or a
+// deadlock (40P01): the transaction was rolled back and may be run again.
+func Retryable(err error) bool { return retryable(err) }
+
+func retryable(err error) bool { return hasCode(err, "40001", "40P01") }
+
+func hasCode(err error, codes ...string) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	for _, c := range codes {
+		if pe.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// querier adapts a pgx transaction to sqlcore.Querier.
+type querier struct {
+	tx           pgx.Tx
+	sawRetryable bool
+}
+
+var rebound sync.Map // "?" query -> "$n" query
+
+func rebind(q string) string {
+	if v, ok := rebound.Load(q); ok {
+		return v.(string)
+	}
+	r := sqlcore.Rebind(q)
+	rebound.Store(q, r)
+	return r
+}
+
+func (q *querier) note(err error) error {
+	if retryable(err) {
+		q.sawRetryable = true
+	}
+	return err
+}
+
+func (q *querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := q.tx.Exec(ctx, rebind(query), args...)
+	if err != nil {
+		return 0, q.note(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (q *querier) Query(ctx context.Context, query string, args ...any) (sqlcore.Rows, error) {
+	rows, err := q.tx.Query(ctx, rebind(query), args...)
+	if err != nil {
+		return nil, q.note(err)
+	}
+	return &pgRows{rows: rows, q: q}, nil
+}
+
+type pgRows struct {
+	rows pgx.Rows
+	q    *querier
+}
+
+func (r *pgRows) Next() bool             { return r.rows.Next() }
+func (r *pgRows) Scan(dest ...any) error { return r.rows.Scan(dest...) }
+func (r *pgRows) Err() error             { return r.q.note(r.rows.Err()) }
+func (r *pgRows) Close()                 { r.rows.Close() }

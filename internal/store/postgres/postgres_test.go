@@ -1,0 +1,283 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/internal/sqlcore"
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+	"github.com/deconflict/deconflict/internal/store/postgres"
+	"github.com/deconflict/deconflict/internal/store/storetest"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+var ctx = context.Background()
+
+// urls gives each test its own database, the same on every open, so that
+// the suite can close and reopen a store.
+var urls sync.Map // *testing.T -> string
+
+func openFor(t *testing.T) store.Store {
+	t.Helper()
+	u, ok := urls.Load(t)
+	if !ok {
+		u, _ = urls.LoadOrStore(t, pgtest.NewDatabase(t))
+	}
+	s, err := postgres.Open(ctx, u.(string))
+	if err != nil {
+		t.Fatalf("postgres.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, openFor)
+}
+
+func schemaVersions(t *testing.T, url string) []int64 {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestOpenMigratesToLatestOnce(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	for range 2 {
+		s, err := postgres.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		got := schemaVersions(t, url)
+		if len(got) != sqlcore.Latest() {
+			t.Fatalf("schema_migrations holds %v, want 1..%d once each", got, sqlcore.Latest())
+		}
+		for i, v := range got {
+			if v != int64(i+1) {
+				t.Fatalf("schema_migrations holds %v, want 1..%d", got, sqlcore.Latest())
+			}
+		}
+	}
+}
+
+// TestConcurrentOpen starts several replicas on an empty database at once:
+// they race to migrate, and all must end up open on one schema.
+func TestConcurrentOpen(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := postgres.Open(ctx, url)
+			if err == nil {
+				s.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("replica %d: Open: %v", i, err)
+		}
+	}
+	if got := schemaVersions(t, url); len(got) != sqlcore.Latest() {
+		t.Fatalf("schema_migrations holds %v after concurrent opens", got)
+	}
+}
+
+func TestMigrateFromPrevious(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	if err := postgres.MigrateTo(ctx, url, sqlcore.Latest()-1); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, aud := range []string{`["blue"]`, `["red"]`, `["*"]`} {
+		if _, err := conn.Exec(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'event'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO events (id, time_ns, kind, audience, body) VALUES ($1, 0, 'k', $2, '')`, i+1, aud); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close(ctx)
+
+	s, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := schemaVersions(t, url); len(got) != sqlcore.Latest() || got[len(got)-1] != int64(sqlcore.Latest()) {
+		t.Fatalf("after Open, schema_migrations holds %v, want up to %d", got, sqlcore.Latest())
+	}
+	err = s.View(ctx, func(tx store.Tx) error {
+		got, err := store.EventsAfterFor(tx, "blue", 0, 10)
+		if err != nil {
+			return err
+		}
+		if len(got) != 2 || got[0].ID != 1 || got[1].ID != 3 {
+			t.Errorf("EventsAfterFor(blue) after migration = %+v, want events 1 and 3", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLockVolumesSerialises runs many Updates at once that each lock the
+// volumes, read a counter kept in a volume and write it back incremented. If
+// two ever interleaved (both read the same value), an increment would be
+// lost.
+func TestLockVolumesSerialises(t *testing.T) {
+	s := openFor(t)
+	err := s.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.PutVolume(store.Volume{ID: "counter", Version: "0", Body: []byte("0")}, "")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 15
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				var read string
+				err := s.Update(ctx, func(tx store.Tx) error {
+					if err := tx.LockVolumes(); err != nil {
+						return err
+					}
+					v, err := tx.GetVolume("counter")
+					if err != nil {
+						return err
+					}
+					read = v.Version
+					next := v
+					next.Version = v.Version + "+"
+					next.Body = append(append([]byte(nil), v.Body...), 'x')
+					_, err = tx.PutVolume(next, v.Version)
+					return err
+				})
+				if err != nil {
+					t.Errorf("Update: %v", err)
+					return
+				}
+				mu.Lock()
+				if seen[read] {
+					t.Errorf("two committed Updates both read version %q: they interleaved", read)
+				}
+				seen[read] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	err = s.View(ctx, func(tx store.Tx) error {
+		v, err := tx.GetVolume("counter")
+		if err != nil {
+			return err
+		}
+		if want := 1 + writers*each; len(v.Body) != want {
+			t.Errorf("counter volume has %d marks, want %d: an Update was lost", len(v.Body), want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRetryBound: an fn that always fails with a serialization error is run
+// exactly MaxAttempts times, and that error surfaces.
+func TestRetryBound(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	for _, max := range []int{0, 1, 3} {
+		s, err := postgres.OpenOptions(ctx, url, postgres.Options{MaxAttempts: max})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := max
+		if want == 0 {
+			want = postgres.DefaultMaxAttempts
+		}
+		for _, code := range []string{"40001", "40P01"} {
+			var calls atomic.Int32
+			err = s.Update(ctx, func(tx store.Tx) error {
+				calls.Add(1)
+				if _, err := tx.AppendEvent(store.Event{Kind: "x"}); err != nil {
+					return err
+				}
+				return &pgconn.PgError{Code: code, Message: "injected"}
+			})
+			if got := int(calls.Load()); got != want {
+				t.Errorf("MaxAttempts %d, code %s: fn called %d times, want %d", max, code, got, want)
+			}
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != code || !postgres.Retryable(err) {
+				t.Errorf("MaxAttempts %d: Update returned %v, want the %s error", max, err, code)
+			}
+		}
+		// Another error is not retried.
+		var calls atomic.Int32
+		boom := errors.New("boom")
+		err = s.Update(ctx, func(tx store.Tx) error { calls.Add(1); return boom })
+		if !errors.Is(err, boom) || calls.Load() != 1 {
+			t.Errorf("plain error: Update returned %v after %d calls, want boom after 1", err, calls.Load())
+		}
+		s.Close()
+	}
+	// Nothing of the failed attempts remains.
+	s, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_ = s.View(ctx, func(tx store.Tx) error {
+		if last, err := tx.LastEventID(); err != nil || last != 0 {
+			t.Errorf("LastEventID after failed attempts = %d, %v; want 0", last, err)
+		}
+		return nil
+	})
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		s, err := postgres.Open(ctx, pgtest.NewDatabase(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}
