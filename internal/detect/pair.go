@@ -1,0 +1,126 @@
+// Package detect owns tactical conflict detection: the exact closed-form
+// prediction for one pair of aircraft (Pair) and, built on it, the
+// whole-airspace detection cycle.
+package detect
+
+import "math"
+
+// Vec3 is a vector in a local flat frame: X east, Y north, Z up. It holds
+// positions in meters or velocities in m/s, depending on the argument.
+type Vec3 struct{ X, Y, Z float64 }
+
+// Cylinder is the separation minimum around an aircraft: a conflict is a
+// horizontal distance below HorizontalM and, at the same time, a vertical
+// distance below VerticalM.
+type Cylinder struct{ HorizontalM, VerticalM float64 }
+
+// PairResult is the linear prediction for one pair over [0, lookahead].
+type PairResult struct {
+	// Conflict is true when some t in [0, lookahead] has horizontal distance
+	// < HorizontalM and vertical distance < VerticalM (both strict).
+	Conflict bool
+	// TInS and TOutS bound the conflict interval clipped to [0, lookahead];
+	// both are zero when there is no conflict.
+	TInS, TOutS float64
+	// TCPAS is the time of horizontal closest approach clamped to
+	// [0, lookahead]; 0 when the relative horizontal velocity is zero.
+	TCPAS float64
+	// DHCPAM and DVCPAM are the horizontal and vertical distances at TCPAS.
+	DHCPAM, DVCPAM float64
+}
+
+// Pair predicts, by straight-line extrapolation, whether the ownship and the
+// intruder lose separation sep within [0, lookaheadS] seconds, and when.
+// Positions are in meters and velocities in m/s in the same local frame.
+//
+// The result is symmetric: swapping ownship and intruder gives the same
+// numbers, since only the relative motion enters. It is computed in closed
+// form without allocation.
+func Pair(ownPos, ownVel, intPos, intVel Vec3, sep Cylinder, lookaheadS float64) PairResult {
+	rx, ry, rz := intPos.X-ownPos.X, intPos.Y-ownPos.Y, intPos.Z-ownPos.Z
+	vx, vy, vz := intVel.X-ownVel.X, intVel.Y-ownVel.Y, intVel.Z-ownVel.Z
+
+	var res PairResult
+	a := vx*vx + vy*vy
+	rv := rx*vx + ry*vy
+	if a > 0 {
+		res.TCPAS = clamp(-rv/a, 0, lookaheadS)
+	}
+	hx, hy := rx+vx*res.TCPAS, ry+vy*res.TCPAS
+	res.DHCPAM = math.Sqrt(hx*hx + hy*hy)
+	res.DVCPAM = math.Abs(rz + vz*res.TCPAS)
+
+	// The open intervals (hLo, hHi) and (vLo, vHi) are the times of
+	// horizontal and vertical loss; a conflict is their intersection with
+	// the closed [0, lookahead].
+	hLo, hHi, ok := horizontalInterval(rx, ry, a, rv, sep.HorizontalM)
+	if !ok {
+		return res
+	}
+	vLo, vHi, ok := verticalInterval(rz, vz, sep.VerticalM)
+	if !ok {
+		return res
+	}
+	lo, hi := math.Max(hLo, vLo), math.Min(hHi, vHi)
+	if !(lo < hi) || !(lo < lookaheadS) || !(hi > 0) || lookaheadS < 0 {
+		return res
+	}
+	res.Conflict = true
+	res.TInS = math.Max(lo, 0)
+	res.TOutS = math.Min(hi, lookaheadS)
+	return res
+}
+
+// horizontalInterval returns the open interval of t where
+// |r + v t|^2 < d^2, given a = |v|^2 and rv = r.v (horizontal components).
+// ok is false when the interval is empty, including tangency, where the
+// distance only touches d.
+func horizontalInterval(rx, ry, a, rv, d float64) (lo, hi float64, ok bool) {
+	c := rx*rx + ry*ry - d*d
+	if a == 0 {
+		if c < 0 {
+			return math.Inf(-1), math.Inf(1), true
+		}
+		return 0, 0, false
+	}
+	// Quadratic a t^2 + b t + c with b = 2 rv; work with half of b to save
+	// the factors of 2 and 4: disc/4 = rv^2 - a c.
+	disc := rv*rv - a*c
+	if !(disc > 0) {
+		return 0, 0, false
+	}
+	// Stable roots: q = -(b/2 + sign(b) sqrt(disc/4)), roots q/a and c/q, so
+	// neither root comes from subtracting nearly equal numbers.
+	s := math.Sqrt(disc)
+	q := -(rv + math.Copysign(s, rv))
+	t1, t2 := q/a, c/q
+	if t1 > t2 {
+		t1, t2 = t2, t1
+	}
+	return t1, t2, true
+}
+
+// verticalInterval returns the open interval of t where |rz + vz t| < h.
+func verticalInterval(rz, vz, h float64) (lo, hi float64, ok bool) {
+	if vz == 0 {
+		if math.Abs(rz) < h {
+			return math.Inf(-1), math.Inf(1), true
+		}
+		return 0, 0, false
+	}
+	t1, t2 := (-h-rz)/vz, (h-rz)/vz
+	if t1 > t2 {
+		t1, t2 = t2, t1
+	}
+	return t1, t2, t1 < t2
+}
+
+func clamp(x, lo, hi float64) float64 {
+	if x < lo {
+		return lo
+	}
+	if x > hi {
+		return hi
+	}
+	return x
+}
