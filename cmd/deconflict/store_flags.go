@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/postgres"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
@@ -28,17 +28,9 @@ func openStore(data, storeURL string) (store.Store, error) {
 		}
 		return sqlite.Open(ctx, data)
 	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
-		return openPostgres(ctx, storeURL)
+		return postgres.Open(ctx, storeURL)
 	}
 	return nil, usagef("--store: unsupported store URL %q (use postgres://... or leave empty for SQLite in --data)", storeURL)
-}
-
-// errNoPostgres is returned until a PostgreSQL backend is linked in.
-var errNoPostgres = errors.New("this build has no PostgreSQL store")
-
-// openPostgres is replaced by the PostgreSQL backend when it is linked in.
-var openPostgres = func(ctx context.Context, url string) (store.Store, error) {
-	return nil, errNoPostgres
 }
 
 // storeFlags are the flags naming the store, with DECONFLICT_DATA and

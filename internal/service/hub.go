@@ -68,6 +68,13 @@ func (h *hub) subscribe(party string, operator bool) *Subscription {
 	return s
 }
 
+// last is the id of the last event published.
+func (h *hub) last() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastID
+}
+
 func (h *hub) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

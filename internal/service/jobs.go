@@ -24,6 +24,7 @@ func appendAudit(tx store.Tx, actor, kind string, content any, now time.Time) er
 func (s *Service) jobs() []job {
 	return []job{
 		{"end expired volumes", s.endExpiredVolumes},
+		{"catch up events", func(ctx context.Context, _ time.Time) error { return s.CatchUpEvents(ctx) }},
 	}
 }
 

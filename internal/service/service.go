@@ -458,6 +458,29 @@ func (s *Service) Subscribe(p party.Principal) *Subscription {
 	return s.hub.subscribe(p.Party, p.Operator)
 }
 
+// CatchUpEvents publishes the events that reached the store without passing
+// through this process (another replica on a shared database, or a
+// command-line tool), in id order. It runs every tick; a replica may also
+// call it when the database notifies a new event.
+func (s *Service) CatchUpEvents(ctx context.Context) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for {
+		after := s.hub.last()
+		var evs []store.Event
+		err := s.st.View(ctx, func(tx store.Tx) error {
+			var err error
+			evs, err = tx.EventsAfter(after, 1000)
+			return err
+		})
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		s.hub.publish(evs)
+		s.m.EventsPublished.Add(float64(len(evs)))
+	}
+}
+
 // EventsAfter returns up to limit stored events concerning p with id >
 // after, in id order.
 func (s *Service) EventsAfter(ctx context.Context, p party.Principal, after int64, limit int) ([]store.Event, error) {
