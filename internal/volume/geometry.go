@@ -193,11 +193,11 @@ func (a *shape) near(b *shape, lim s1.Angle) bool {
 	case a.circle && b.circle:
 		return a.center.Distance(b.center) < a.radius+b.radius+lim
 	case a.circle:
-		return loopNearPoint(b.loop, a.center, a.radius+lim)
+		return loopNearPoint(b.loop, b.bound, a.center, a.radius+lim)
 	case b.circle:
-		return loopNearPoint(a.loop, b.center, b.radius+lim)
+		return loopNearPoint(a.loop, a.bound, b.center, b.radius+lim)
 	default:
-		return loopsNear(a.loop, b.loop, lim)
+		return loopsNear(a, b, lim)
 	}
 }
 
@@ -209,10 +209,9 @@ func (a *shape) containsPoint(p s2.Point) bool {
 	return a.loop.ContainsPoint(p)
 }
 
-func loopNearPoint(l *s2.Loop, p s2.Point, lim s1.Angle) bool {
-	if l.ContainsPoint(p) {
-		return true
-	}
+// loopNearPoint: the edges first, as the containment test costs more and
+// only matters when no edge is near; bound is a cap containing l.
+func loopNearPoint(l *s2.Loop, bound s2.Cap, p s2.Point, lim s1.Angle) bool {
 	limit := s1.ChordAngleFromAngle(lim)
 	vs := l.Vertices()
 	for i := range vs {
@@ -220,15 +219,11 @@ func loopNearPoint(l *s2.Loop, p s2.Point, lim s1.Angle) bool {
 			return true
 		}
 	}
-	return false
+	return bound.ContainsPoint(p) && l.ContainsPoint(p)
 }
 
-func loopsNear(a, b *s2.Loop, lim s1.Angle) bool {
-	// Without crossing boundaries the loops are disjoint or nested; a
-	// vertex of one inside the other tells nesting apart.
-	if a.ContainsPoint(b.Vertex(0)) || b.ContainsPoint(a.Vertex(0)) {
-		return true
-	}
+func loopsNear(as, bs *shape, lim s1.Angle) bool {
+	a, b := as.loop, bs.loop
 	limit := s1.ChordAngleFromAngle(lim)
 	av, bv := a.Vertices(), b.Vertices()
 	for i := range av {
@@ -242,7 +237,9 @@ func loopsNear(a, b *s2.Loop, lim s1.Angle) bool {
 		}
 	}
 	// Every vertex was tested against every edge of the other loop above
-	// (a0 over all i, b0 over all j), so the minimum edge-to-edge distance
-	// of non-crossing edges has been seen.
-	return false
+	// (a0 over all i, b0 over all j), so the minimum distance between
+	// boundaries is at least lim and they do not cross: the loops are
+	// disjoint or nested, and a vertex of one inside the other tells.
+	return (bs.bound.ContainsPoint(av[0]) && b.ContainsPoint(av[0])) ||
+		(as.bound.ContainsPoint(bv[0]) && a.ContainsPoint(bv[0]))
 }

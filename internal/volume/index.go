@@ -1,8 +1,11 @@
 package volume
 
 import (
+	"cmp"
+	"math"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/golang/geo/s1"
@@ -14,6 +17,10 @@ import (
 // grown by 5 NM touches a handful of cells, fine enough that a cluster of
 // operations spreads over several.
 const preferredLevel = 9
+
+// maxExpansions bounds the rings of neighbour cells that grow a polygon's
+// covering by the separation; the level is lowered until it suffices.
+const maxExpansions = 2
 
 // params are the rules as the conflict test uses them.
 type params struct {
@@ -41,15 +48,19 @@ func conflict(a, b *Volume, p params) bool {
 	if a.Party == b.Party || a.ID == b.ID || !a.State.Live() || !b.State.Live() {
 		return false
 	}
+	return closeInAltAndTime(a, b, p) && a.shape.near(b.shape, p.lim)
+}
+
+// closeInAltAndTime is the cheap half of the test: the altitude bands are
+// closer than the vertical separation and the windows, each grown by the
+// buffer, overlap.
+func closeInAltAndTime(a, b *Volume, p params) bool {
 	if !(a.AltLowerM < b.AltUpperM+p.vsepM && b.AltLowerM < a.AltUpperM+p.vsepM) {
 		return false
 	}
 	as, ae := a.Start.UnixNano()-p.bufNs, a.End.UnixNano()+p.bufNs
 	bs, be := b.Start.UnixNano()-p.bufNs, b.End.UnixNano()+p.bufNs
-	if !(as < be && bs < ae) {
-		return false
-	}
-	return a.shape.near(b.shape, p.lim)
+	return as < be && bs < ae
 }
 
 // Conflict reports whether two volumes conflict under the rules: different
@@ -80,32 +91,73 @@ func sortByID(vs []*Volume) {
 	sort.Slice(vs, func(i, j int) bool { return vs[i].ID < vs[j].ID })
 }
 
+// bucketNs is the length of the time buckets of the index: about the
+// length of a typical operation, so that a volume sits in a few buckets and
+// a check meets only the volumes of its own hours.
+const bucketNs = int64(time.Hour)
+
+// key is one space-time bucket: an S2 cell and an hour.
+type key struct {
+	cell   s2.CellID
+	bucket int64
+}
+
+// entry is one listing of a volume, with what the cheap filters need
+// inline so that they do not chase the pointer.
+type entry struct {
+	v              *Volume
+	startNs, endNs int64 // the window grown by the buffer
+	lowerM, upperM float64
+	first          int64 // first bucket of the volume
+	party          uint32
+}
+
 // Index is the space-time index of live volumes: every volume's footprint,
-// grown by the horizontal separation, is covered by S2 cells of one level;
-// a check collects the volumes sharing a cell with the new footprint's
-// covering, filters them by altitude and time, then runs the exact test.
+// grown by the horizontal separation, is covered by S2 cells of one level,
+// and its window, grown by the time buffer, by hour buckets; the volume is
+// listed under every (cell, hour) pair. A check collects the volumes
+// sharing a pair with the new volume, filters them by altitude and time,
+// then runs the exact test, so it finds exactly what a scan finds.
 // An Index is not safe for concurrent writes; Registry guards it.
 type Index struct {
 	p       params
 	level   int
+	rings   int // rings of neighbours that grow a polygon's covering
 	coverer *s2.RegionCoverer
-	cells   map[s2.CellID][]*Volume
+	buckets map[key][]entry
+	parties map[string]uint32 // party name -> small number, for entries
+	serial  uint64            // numbers volumes as they are put, to dedupe candidates
 	byID    map[string]*Volume
-	covers  map[string][]s2.CellID
+	keys    map[string][]key
 }
 
 // NewIndex returns an empty index for the rules' separation.
 func NewIndex(rl rules.Rules) *Index {
 	p := paramsOf(rl)
-	level := min(preferredLevel, s2.MinWidthMetric.MaxLevel(p.lim.Radians()))
+	level, rings := indexLevel(p.lim)
 	return &Index{
 		p:       p,
 		level:   level,
+		rings:   rings,
 		coverer: &s2.RegionCoverer{MinLevel: level, MaxLevel: level, LevelMod: 1, MaxCells: 1 << 20},
-		cells:   map[s2.CellID][]*Volume{},
+		buckets: map[key][]entry{},
+		parties: map[string]uint32{},
 		byID:    map[string]*Volume{},
-		covers:  map[string][]s2.CellID{},
+		keys:    map[string][]key{},
 	}
+}
+
+// indexLevel picks the finest level, at most preferredLevel, at which a
+// few rings of neighbour cells (each at least the level's minimum cell
+// width) reach past the separation.
+func indexLevel(lim s1.Angle) (level, rings int) {
+	for level = preferredLevel; level > 0; level-- {
+		rings = int(math.Ceil(lim.Radians() / s2.MinWidthMetric.Value(level)))
+		if rings <= maxExpansions {
+			return level, max(rings, 1)
+		}
+	}
+	return 0, max(rings, 1)
 }
 
 // Len is the number of live volumes in the index.
@@ -123,10 +175,11 @@ func (x *Index) grownCovering(s *shape) []s2.CellID {
 		cu = x.coverer.Covering(s2.CapFromCenterAngle(s.center, s.radius+x.p.lim))
 	} else {
 		cu = x.coverer.Covering(s.loop)
-		// One ring of neighbours at this level is at least a cell's
-		// minimum width, which the level was chosen to exceed the
-		// separation.
-		cu.ExpandAtLevel(x.level)
+		// Each ring of neighbours adds at least a cell's minimum
+		// width; the rings together exceed the separation.
+		for range x.rings {
+			cu.ExpandAtLevel(x.level)
+		}
 	}
 	// Normalising merges four siblings into their parent: bring every
 	// cell back to the index level so that lookups are exact matches.
@@ -145,6 +198,19 @@ func (x *Index) covering(s *shape) []s2.CellID {
 	return cu
 }
 
+// bucketRange returns the first and last hour buckets of [fromNs, toNs].
+func bucketRange(fromNs, toNs int64) (int64, int64) {
+	return floorDiv(fromNs, bucketNs), floorDiv(toNs, bucketNs)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
 // Put inserts or replaces v (by id). Volumes that are not live are removed.
 // The index keeps the pointer: v must not be changed afterwards.
 func (x *Index) Put(v *Volume) {
@@ -152,12 +218,37 @@ func (x *Index) Put(v *Volume) {
 	if !v.State.Live() || v.shape == nil {
 		return
 	}
+	// Both windows grow by the buffer, so a volume is listed over its
+	// window grown by the buffer and a check looks over its own window
+	// grown by the buffer: two windows that conflict share an instant
+	// there, hence a bucket.
+	e := entry{v: v, startNs: v.Start.UnixNano() - x.p.bufNs, endNs: v.End.UnixNano() + x.p.bufNs,
+		lowerM: v.AltLowerM, upperM: v.AltUpperM, party: x.partyNumber(v.Party)}
+	first, last := bucketRange(e.startNs, e.endNs)
+	e.first = first
 	cells := x.grownCovering(v.shape)
+	keys := make([]key, 0, len(cells)*int(last-first+1))
 	for _, c := range cells {
-		x.cells[c] = append(x.cells[c], v)
+		for b := first; b <= last; b++ {
+			k := key{c, b}
+			x.buckets[k] = append(x.buckets[k], e)
+			keys = append(keys, k)
+		}
 	}
+	x.serial++
+	v.serial = x.serial
 	x.byID[v.ID] = v
-	x.covers[v.ID] = cells
+	x.keys[v.ID] = keys
+}
+
+// partyNumber interns a party name.
+func (x *Index) partyNumber(party string) uint32 {
+	n, ok := x.parties[party]
+	if !ok {
+		n = uint32(len(x.parties)) + 1
+		x.parties[party] = n
+	}
+	return n
 }
 
 // Remove drops the volume with this id, if present.
@@ -166,35 +257,44 @@ func (x *Index) Remove(id string) {
 	if !ok {
 		return
 	}
-	for _, c := range x.covers[id] {
-		list := x.cells[c]
-		if i := slices.Index(list, old); i >= 0 {
+	for _, k := range x.keys[id] {
+		list := x.buckets[k]
+		if i := slices.IndexFunc(list, func(e entry) bool { return e.v == old }); i >= 0 {
 			list[i] = list[len(list)-1]
 			list = list[:len(list)-1]
 		}
 		if len(list) == 0 {
-			delete(x.cells, c)
+			delete(x.buckets, k)
 		} else {
-			x.cells[c] = list
+			x.buckets[k] = list
 		}
 	}
 	delete(x.byID, id)
-	delete(x.covers, id)
+	delete(x.keys, id)
 }
 
-// candidates returns the distinct volumes sharing a cell with the covering.
-func (x *Index) candidates(cover []s2.CellID, keep func(*Volume) bool) []*Volume {
+// candidates returns the distinct volumes listed under the cells and the
+// buckets of [fromNs, toNs] whose entry pre accepts. pre should be cheap:
+// it runs once per listing, before duplicates are removed.
+func (x *Index) candidates(cover []s2.CellID, fromNs, toNs int64, pre func(*entry) bool) []*Volume {
+	first, last := bucketRange(fromNs, toNs)
 	var out []*Volume
 	for _, c := range cover {
-		for _, v := range x.cells[c] {
-			if keep(v) {
-				out = append(out, v)
+		for b := first; b <= last; b++ {
+			list := x.buckets[key{c, b}]
+			for i := range list {
+				e := &list[i]
+				// A volume listed in several buckets of this cell is
+				// taken only in the first bucket both windows share.
+				if max(e.first, first) == b && pre(e) {
+					out = append(out, e.v)
+				}
 			}
 		}
 	}
 	if len(cover) > 1 {
-		sortByID(out)
-		out = slices.CompactFunc(out, func(a, b *Volume) bool { return a == b })
+		slices.SortFunc(out, func(a, b *Volume) int { return cmp.Compare(a.serial, b.serial) })
+		out = slices.Compact(out)
 	}
 	return out
 }
@@ -202,11 +302,14 @@ func (x *Index) candidates(cover []s2.CellID, keep func(*Volume) bool) []*Volume
 // Conflicts returns the live volumes of other parties that conflict with v,
 // sorted by id. v itself (same id) is never returned.
 func (x *Index) Conflicts(v *Volume) []*Volume {
-	if v.shape == nil {
+	if v.shape == nil || !v.State.Live() {
 		return nil
 	}
-	cands := x.candidates(x.covering(v.shape), func(o *Volume) bool {
-		return o.Party != v.Party && o.ID != v.ID
+	fromNs, toNs := v.Start.UnixNano()-x.p.bufNs, v.End.UnixNano()+x.p.bufNs
+	party := x.parties[v.Party] // 0 when the party has no volume yet
+	lo, hi := v.AltLowerM-x.p.vsepM, v.AltUpperM+x.p.vsepM
+	cands := x.candidates(x.covering(v.shape), fromNs, toNs, func(e *entry) bool {
+		return e.party != party && e.lowerM < hi && lo < e.upperM && e.startNs < toNs && fromNs < e.endNs
 	})
 	out := cands[:0]
 	for _, o := range cands {
@@ -226,9 +329,11 @@ func (x *Index) query(area *shape, lowerM, upperM float64, fromNs, toNs int64) [
 			o.Start.UnixNano() <= toNs && fromNs <= o.End.UnixNano() &&
 			(area == nil || area.near(o.shape, touching))
 	}
-	var out []*Volume
-	if area == nil || area.bound.Area() > 0.25*float64(len(x.byID))*s2.AvgAreaMetric.Value(x.level) {
-		// A large area costs more cells than scanning everything.
+	first, last := bucketRange(fromNs, toNs)
+	if area == nil || float64(last-first+1)*area.bound.Area() > 0.25*float64(len(x.byID))*s2.AvgAreaMetric.Value(x.level) {
+		// A large area or a long period costs more lookups than
+		// scanning everything.
+		var out []*Volume
 		for _, o := range x.byID {
 			if keep(o) {
 				out = append(out, o)
@@ -237,7 +342,9 @@ func (x *Index) query(area *shape, lowerM, upperM float64, fromNs, toNs int64) [
 		sortByID(out)
 		return out
 	}
-	return x.candidates(x.covering(area), keep)
+	out := x.candidates(x.covering(area), fromNs, toNs, func(e *entry) bool { return keep(e.v) })
+	sortByID(out)
+	return out
 }
 
 // touching is the distance below which a query area meets a footprint.
@@ -247,7 +354,8 @@ const touching = s1.Angle(1e-12)
 // at tNs and whose band contains altM.
 func (x *Index) conformsAt(party string, p s2.Point, altM float64, tNs int64) bool {
 	c := s2.CellIDFromLatLng(s2.LatLngFromPoint(p)).Parent(x.level)
-	for _, v := range x.cells[c] {
+	for _, e := range x.buckets[key{c, floorDiv(tNs, bucketNs)}] {
+		v := e.v
 		if v.Party == party && active(v, tNs) && v.AltLowerM <= altM && altM <= v.AltUpperM && v.shape.containsPoint(p) {
 			return true
 		}

@@ -479,3 +479,21 @@ func newToken() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// NewVolume compiles an input into a volume outside any store, for
+// benchmarks, generators and the tests of other packages. in.State ""
+// means accepted.
+func NewVolume(id, party string, in Input, rl rules.Rules) (*Volume, error) {
+	s, err := in.compile(rl)
+	if err != nil {
+		return nil, err
+	}
+	if in.State == "" {
+		in.State = Accepted
+	}
+	return &Volume{
+		ID: id, Party: party, Version: newToken(), State: in.State, Priority: in.Priority,
+		Footprint: in.Footprint, AltLowerM: in.AltLowerM, AltUpperM: in.AltUpperM,
+		Start: in.Start.UTC(), End: in.End.UTC(), Details: in.Details, Conflicts: []Ref{}, shape: s,
+	}, nil
+}

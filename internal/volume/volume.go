@@ -103,7 +103,8 @@ type Volume struct {
 	// ChangeSeq is the store's sequence number of the last write.
 	ChangeSeq int64 `json:"-"`
 
-	shape *shape
+	shape  *shape
+	serial uint64 // set by Index.Put
 }
 
 // Reduced returns the volume as other parties see it: without details.

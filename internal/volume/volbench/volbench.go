@@ -1,0 +1,303 @@
+// Package volbench measures the strategic check: the latency of a conflict
+// check against many stored volumes (the index against a scan of every
+// volume, in the same run), and the throughput of concurrent writers over
+// one busy area through a store, with a check afterwards that no conflict
+// was committed unannounced. It serves `go test -bench` and
+// `deconflict bench --volumes`.
+package volbench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/volume"
+	"github.com/deconflict/deconflict/internal/volume/synth"
+)
+
+// CheckReport is the outcome of Check. Durations are in microseconds.
+type CheckReport struct {
+	Volumes        int       `json:"volumes"`
+	Queries        int       `json:"queries"`
+	ScanQueries    int       `json:"scan_queries"`
+	IndexP50Us     float64   `json:"index_p50_us"`
+	IndexP99Us     float64   `json:"index_p99_us"`
+	ScanP50Us      float64   `json:"scan_p50_us"`
+	ScanP99Us      float64   `json:"scan_p99_us"`
+	SpeedupP50     float64   `json:"speedup_p50"`
+	MeanConflicts  float64   `json:"mean_conflicts"`
+	Mismatches     int       `json:"mismatches"`
+	BuildSeconds   float64   `json:"build_s"`
+	IndexLevel     int       `json:"-"`
+	ProgressWriter io.Writer `json:"-"`
+}
+
+// Check fills an index with n synthetic volumes, then times the conflict
+// check of queries new volumes through the index, and of scanQueries of
+// them by scanning every volume; the scanned ones are also compared with
+// the index's answer (Mismatches must be 0).
+func Check(n, queries, scanQueries int, progress io.Writer) (CheckReport, error) {
+	rl := rules.Default()
+	cfg := synth.DefaultConfig(n)
+	gen := synth.New(cfg)
+	idx := volume.NewIndex(rl)
+	all := make([]*volume.Volume, 0, n)
+	began := time.Now()
+	for i := 0; i < n; i++ {
+		op := gen.Next()
+		v, err := volume.NewVolume(synth.ID(i), op.Party, op.Input, rl)
+		if err != nil {
+			return CheckReport{}, fmt.Errorf("synthetic volume %d: %w", i, err)
+		}
+		idx.Put(v)
+		all = append(all, v)
+		if progress != nil && (i+1)%20000 == 0 {
+			fmt.Fprintf(progress, "volumes: indexed %d/%d\n", i+1, n)
+		}
+	}
+	rep := CheckReport{Volumes: n, Queries: queries, ScanQueries: scanQueries, BuildSeconds: time.Since(began).Seconds()}
+	probes := make([]*volume.Volume, queries)
+	for i := range probes {
+		op := gen.Next()
+		v, err := volume.NewVolume(fmt.Sprintf("probe-%d", i), op.Party, op.Input, rl)
+		if err != nil {
+			return CheckReport{}, err
+		}
+		probes[i] = v
+	}
+	idxTimes := make([]time.Duration, queries)
+	var found int
+	for i, p := range probes {
+		t := time.Now()
+		found += len(idx.Conflicts(p))
+		idxTimes[i] = time.Since(t)
+	}
+	rep.MeanConflicts = float64(found) / float64(queries)
+	scanTimes := make([]time.Duration, 0, scanQueries)
+	for i := 0; i < scanQueries && i < queries; i++ {
+		t := time.Now()
+		want := volume.ScanConflicts(all, probes[i], rl)
+		scanTimes = append(scanTimes, time.Since(t))
+		if !slices.Equal(refs(idx.Conflicts(probes[i])), refs(want)) {
+			rep.Mismatches++
+		}
+		if progress != nil && (i+1)%50 == 0 {
+			fmt.Fprintf(progress, "volumes: scanned %d/%d baseline checks\n", i+1, scanQueries)
+		}
+	}
+	rep.IndexP50Us, rep.IndexP99Us = percentile(idxTimes, 0.50), percentile(idxTimes, 0.99)
+	rep.ScanP50Us, rep.ScanP99Us = percentile(scanTimes, 0.50), percentile(scanTimes, 0.99)
+	if rep.IndexP50Us > 0 {
+		rep.SpeedupP50 = rep.ScanP50Us / rep.IndexP50Us
+	}
+	return rep, nil
+}
+
+func refs(vs []*volume.Volume) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.ID
+	}
+	return out
+}
+
+// percentile in microseconds (nearest rank).
+func percentile(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	i = min(max(i, 0), len(s)-1)
+	return float64(s[i]) / float64(time.Microsecond)
+}
+
+// DenseReport is the outcome of Dense.
+type DenseReport struct {
+	Writers         int     `json:"writers"`
+	Parties         int     `json:"parties"`
+	Seconds         float64 `json:"seconds"`
+	Writes          int64   `json:"writes"`
+	Accepted        int64   `json:"accepted"`
+	Refused         int64   `json:"refused"`
+	WritesPerSecond float64 `json:"writes_per_s"`
+	LiveVolumes     int     `json:"live_volumes"`
+	ConflictPairs   int     `json:"conflict_pairs"`
+	Unannounced     int     `json:"unannounced_conflicts"`
+}
+
+// Dense runs writers goroutines of the given parties for d, each creating
+// and updating volumes that overlap one sideM x sideM area, every write the
+// full check in its own store transaction together with its events (as the
+// service does). A refusal for a missing key is retried with the missing
+// volumes added, as a client would; every attempt counts as one write.
+// Afterwards it verifies from the store alone that every pair of
+// conflicting live volumes was announced by a volume_conflict event.
+func Dense(ctx context.Context, st store.Store, parties []string, writers int, d time.Duration, sideM float64) (DenseReport, error) {
+	rl := rules.Default()
+	reg := volume.NewRegistry(rl)
+	if err := st.View(ctx, reg.Load); err != nil {
+		return DenseReport{}, err
+	}
+	const lat, lon = 35.0, 36.0
+	var writes, accepted, refused atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	deadline := time.Now().Add(d)
+	began := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := synth.DefaultConfig(0)
+			cfg.Seed = uint64(w + 1)
+			cfg.Start = time.Now().Add(time.Hour).Truncate(time.Hour)
+			cfg.Span = 6 * time.Hour
+			gen := synth.New(cfg)
+			party := parties[w%len(parties)]
+			var mine []volume.Volume
+			var key []volume.KeyEntry
+			for n := 0; time.Now().Before(deadline); n++ {
+				in := gen.Dense(lat, lon, sideM)
+				var res volume.Result
+				err := st.Update(ctx, func(tx store.Tx) error {
+					var err error
+					if len(mine) > 0 && n%2 == 1 {
+						v := mine[n%len(mine)]
+						res, err = reg.Update(tx, party, v.ID, v.Version, in, key, rl, time.Now())
+					} else {
+						res, err = reg.Create(tx, party, in, key, rl, time.Now())
+					}
+					if err != nil {
+						return err
+					}
+					evs, err := res.Events(time.Now())
+					if err != nil {
+						return err
+					}
+					for _, ev := range evs {
+						if _, err := tx.AppendEvent(ev); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				writes.Add(1)
+				var mk *volume.MissingKeyError
+				switch {
+				case err == nil:
+					accepted.Add(1)
+					reg.Apply(res)
+					if res.Previous == nil {
+						mine = append(mine, res.Volume)
+					} else {
+						mine[n%len(mine)] = res.Volume
+					}
+					key = key[:0]
+				case errors.As(err, &mk):
+					refused.Add(1)
+					for _, m := range mk.Missing {
+						key = append(key, volume.KeyEntry{ID: m.ID, Version: m.Version})
+					}
+					if len(key) > 256 {
+						key = key[len(key)-256:]
+					}
+				case errors.Is(err, volume.ErrHigherPriority), errors.Is(err, volume.ErrActivatedConflict), errors.Is(err, volume.ErrStaleVersion):
+					refused.Add(1)
+				default:
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(began).Seconds()
+	if firstErr != nil {
+		return DenseReport{}, firstErr
+	}
+	rep := DenseReport{Writers: writers, Parties: len(parties), Seconds: elapsed, Writes: writes.Load(),
+		Accepted: accepted.Load(), Refused: refused.Load()}
+	rep.WritesPerSecond = float64(rep.Writes) / elapsed
+	var err error
+	rep.LiveVolumes, rep.ConflictPairs, rep.Unannounced, err = Verify(ctx, st, rl)
+	return rep, err
+}
+
+// Verify reads every volume and event from the store and counts the pairs
+// of live volumes that conflict, and among them those that no
+// volume_conflict event announced to both parties. It tests every pair.
+func Verify(ctx context.Context, st store.Store, rl rules.Rules) (live, pairs, unannounced int, err error) {
+	var vs []*volume.Volume
+	told := map[[2]string]bool{}
+	err = st.View(ctx, func(tx store.Tx) error {
+		for seq := int64(0); ; {
+			recs, err := tx.VolumesChangedSince(seq, 10000)
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				v, err := volume.Decode(r)
+				if err != nil {
+					return err
+				}
+				if v.State.Live() {
+					vs = append(vs, v)
+				}
+				seq = r.ChangeSeq
+			}
+			if len(recs) < 10000 {
+				break
+			}
+		}
+		for after := int64(0); ; {
+			evs, err := tx.EventsAfter(after, 10000)
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				after = ev.ID
+				if ev.Kind != "volume_conflict" {
+					continue
+				}
+				var d volume.ConflictData
+				if err := json.Unmarshal(ev.Body, &d); err != nil || len(d.Volumes) != 2 {
+					return fmt.Errorf("event %d: bad volume_conflict body", ev.ID)
+				}
+				a, b := d.Volumes[0], d.Volumes[1]
+				if slices.Contains(ev.Audience, a.Party) && slices.Contains(ev.Audience, b.Party) {
+					told[[2]string{a.ID, b.ID}], told[[2]string{b.ID, a.ID}] = true, true
+				}
+			}
+			if len(evs) < 10000 {
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].ID < vs[j].ID })
+	for i, a := range vs {
+		for _, b := range vs[i+1:] {
+			if volume.Conflict(*a, *b, rl) {
+				pairs++
+				if !told[[2]string{a.ID, b.ID}] {
+					unannounced++
+				}
+			}
+		}
+	}
+	return len(vs), pairs, unannounced, nil
+}

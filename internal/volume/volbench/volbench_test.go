@@ -1,0 +1,79 @@
+package volbench
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/volume"
+	"github.com/deconflict/deconflict/internal/volume/synth"
+)
+
+// On synthetic operations the index answers exactly what the scan answers.
+func TestCheckAgreesWithScan(t *testing.T) {
+	rep, err := Check(3000, 300, 300, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Mismatches != 0 {
+		t.Fatalf("%d of %d checks differ from the scan", rep.Mismatches, rep.ScanQueries)
+	}
+	if rep.MeanConflicts == 0 {
+		t.Fatal("no probe conflicted with anything: the workload exercises nothing")
+	}
+}
+
+var fixture struct {
+	once   sync.Once
+	idx    *volume.Index
+	all    []*volume.Volume
+	probes []*volume.Volume
+}
+
+// load builds 100,000 synthetic volumes once for all benchmarks.
+func load(b *testing.B) {
+	fixture.once.Do(func() {
+		rl := rules.Default()
+		gen := synth.New(synth.DefaultConfig(100_000))
+		fixture.idx = volume.NewIndex(rl)
+		for i := 0; i < 100_000; i++ {
+			op := gen.Next()
+			v, err := volume.NewVolume(synth.ID(i), op.Party, op.Input, rl)
+			if err != nil {
+				panic(err)
+			}
+			fixture.idx.Put(v)
+			fixture.all = append(fixture.all, v)
+		}
+		for i := 0; i < 1000; i++ {
+			op := gen.Next()
+			v, err := volume.NewVolume(fmt.Sprint("probe", i), op.Party, op.Input, rl)
+			if err != nil {
+				panic(err)
+			}
+			fixture.probes = append(fixture.probes, v)
+		}
+	})
+}
+
+// BenchmarkCheckIndex100k is one conflict check of a new volume against
+// 100,000 stored volumes through the index.
+func BenchmarkCheckIndex100k(b *testing.B) {
+	load(b)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		fixture.idx.Conflicts(fixture.probes[i%len(fixture.probes)])
+	}
+}
+
+// BenchmarkCheckScan100k is the baseline: the same check scanning every
+// volume.
+func BenchmarkCheckScan100k(b *testing.B) {
+	load(b)
+	rl := rules.Default()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		volume.ScanConflicts(fixture.all, fixture.probes[i%len(fixture.probes)], rl)
+	}
+}
