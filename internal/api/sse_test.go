@@ -1,10 +1,14 @@
 package api
 
 import (
+	"bufio"
+	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
 )
@@ -70,4 +74,42 @@ func TestEventsAfterQueryAndLiveOnly(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
+	// ?after= resumes like Last-Event-ID.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ = http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events?after=2", nil)
+	req.Header.Set("Authorization", "Bearer "+e.tokens["russia"])
+	resp, err = e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	var ids []string
+	for sc.Scan() && len(ids) < 2 {
+		if v, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+			ids = append(ids, v)
+		}
+	}
+	if strings.Join(ids, ",") != "3,4" {
+		t.Fatalf("after=2 gave ids %v", ids)
+	}
+}
+
+func TestEventsHeartbeat(t *testing.T) {
+	e := newEnv(t, Options{HeartbeatEvery: 20 * time.Millisecond})
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+e.tokens["russia"])
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if sc.Text() == ": heartbeat" {
+			return
+		}
+	}
+	t.Fatalf("stream ended without a heartbeat: %v", sc.Err())
 }
