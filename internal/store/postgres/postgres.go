@@ -5,10 +5,17 @@
 // Update runs at SERIALIZABLE isolation. PostgreSQL then aborts one of two
 // transactions whose effects could not have happened one after the other
 // (SQLSTATE 40001), and either may be chosen as a deadlock victim (40P01):
-// Update rolls back and runs fn again, up to Options.MaxAttempts times, with
-// a jittered exponential backoff. Every Update that appends an event writes
-// the same counter row, so such retries are the normal path under
-// concurrency, not an exceptional one.
+// Update rolls back and runs fn again, up to Options.MaxAttempts times in
+// all, with a jittered exponential backoff.
+//
+// Every write of the store updates a counter row (event ids, volume change
+// sequence), so concurrent writers conflict whatever they write. Within one
+// process, Updates are therefore group-committed like on SQLite: one writer
+// goroutine runs the Updates waiting at that moment each in a SAVEPOINT of
+// one transaction, so they never conflict with each other and share one
+// commit; only replicas conflict, and retry. When a batch of several hits a
+// serialization failure, each of its Updates is retried alone, so that one
+// fn that keeps failing cannot hold the others back.
 //
 // LockVolumes locks the row 'volumes' of the locks table (SELECT ... FOR
 // UPDATE), which works on PostgreSQL and CockroachDB alike; together with
@@ -49,9 +56,14 @@ type Options struct {
 
 // Store is the PostgreSQL implementation of store.Store.
 type Store struct {
-	pool *pgxpool.Pool
-	opt  Options
+	pool      *pgxpool.Pool
+	opt       Options
+	group     *sqlcore.Group
+	closeOnce sync.Once
 }
+
+// maxBatch bounds how many Updates share one transaction.
+const maxBatch = 64
 
 var _ store.Store = (*Store)(nil)
 
@@ -71,6 +83,7 @@ func OpenOptions(ctx context.Context, url string, opt Options) (*Store, error) {
 		s.pool.Close()
 		return nil, err
 	}
+	s.group = sqlcore.NewGroup(maxBatch, s.run)
 	return s, nil
 }
 
@@ -122,7 +135,7 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 				return sqlcore.Migrate(ctx, &querier{tx: tx}, sqlcore.Postgres, upTo)
 			})
 		}
-		if err == nil || !(retryable(err) || hasCode(err, "42P07", "23505")) {
+		if err == nil || !(retryable(err) || hasCode(err, "42P07", "42710", "23505")) {
 			break
 		}
 		if werr := s.backoff(ctx, attempt); werr != nil {
@@ -139,64 +152,153 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 // beyond the store interface (e.g. LISTEN/NOTIFY between replicas).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Close closes the pool. It may be called more than once.
+// Close waits for the Updates in progress, fails those still queued, and
+// closes the pool. It may be called more than once.
 func (s *Store) Close() error {
-	s.pool.Close()
+	s.closeOnce.Do(func() {
+		s.group.Close()
+		s.pool.Close()
+	})
 	return nil
 }
 
 // Update runs fn in a serializable transaction, retrying on serialization
 // failures and deadlocks (see the package comment). When it gives up, the
-// error wraps the last *pgconn.PgError.
+// error wraps the last *pgconn.PgError. fn must not call Update of the same
+// store: the writer is busy running it.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
-	var err error
-	for attempt := 1; ; attempt++ {
-		if err = ctx.Err(); err != nil {
-			return err
+	return s.group.Update(ctx, fn)
+}
+
+// run answers one batch: first all together, then, if that hits a
+// serialization failure, each alone with the attempts left.
+func (s *Store) run(batch []*sqlcore.Request) {
+	results, err := s.runOnce(batch)
+	if err == nil {
+		for i, r := range batch {
+			r.Answer(results[i])
 		}
-		var again bool
-		again, err = s.updateOnce(ctx, fn)
-		if err == nil {
-			return nil
+		return
+	}
+	for _, r := range batch {
+		one := []*sqlcore.Request{r}
+		var res []sqlcore.Result
+		rerr := err
+		for attempt := 2; rerr != nil; attempt++ {
+			if attempt > s.opt.MaxAttempts {
+				res = []sqlcore.Result{{Err: fmt.Errorf("postgres: gave up after %d attempts: %w", s.opt.MaxAttempts, rerr)}}
+				break
+			}
+			if werr := s.backoff(r.Ctx, attempt-1); werr != nil {
+				res = []sqlcore.Result{{Err: werr}}
+				break
+			}
+			res, rerr = s.runOnce(one)
 		}
-		if !again {
-			return err
-		}
-		if attempt >= s.opt.MaxAttempts {
-			return fmt.Errorf("postgres: gave up after %d attempts: %w", attempt, err)
-		}
-		if werr := s.backoff(ctx, attempt); werr != nil {
-			return werr
-		}
+		r.Answer(res[0])
 	}
 }
 
-// updateOnce runs one attempt; again reports whether the failure was a
-// serialization failure or deadlock, seen by fn or by the commit.
-func (s *Store) updateOnce(ctx context.Context, fn func(store.Tx) error) (again bool, err error) {
+// runOnce runs the batch in one transaction. A non-nil error means a
+// serialization failure or deadlock: nothing committed and the batch may be
+// run again; otherwise results holds each request's outcome.
+func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, retry error) {
+	ctx := context.Background()
+	results = make([]sqlcore.Result, len(batch))
+	fail := func(err error) []sqlcore.Result {
+		for i := range results {
+			results[i] = sqlcore.Result{Err: err}
+		}
+		return results
+	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
-		return retryable(err), fmt.Errorf("postgres: begin: %w", err)
+		if retryable(err) {
+			return nil, err
+		}
+		return fail(fmt.Errorf("postgres: begin: %w", err)), nil
 	}
-	q := &querier{tx: tx}
 	committed := false
 	defer func() {
 		if !committed {
-			// A rollback can only fail on a broken connection, which
-			// the pool then discards.
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+			// A rollback fails only on a broken connection, which the
+			// pool then discards.
+			_ = tx.Rollback(ctx)
 		}
 	}()
-	if err := fn(sqlcore.NewTx(ctx, q, sqlcore.Postgres, false)); err != nil {
-		// fn may have swallowed the statement's error, after which
-		// PostgreSQL refuses every statement (25P02): retry all the same.
-		return retryable(err) || q.sawRetryable, err
+	// A batch of one needs no savepoint: its failure rolls back the
+	// whole transaction.
+	single := len(batch) == 1
+	ok := 0
+	for i, r := range batch {
+		if err := r.Ctx.Err(); err != nil {
+			results[i] = sqlcore.Result{Err: err}
+			continue
+		}
+		if !single {
+			if _, err := tx.Exec(ctx, "SAVEPOINT u"); err != nil {
+				if retryable(err) {
+					return nil, err
+				}
+				return fail(fmt.Errorf("postgres: savepoint: %w", err)), nil
+			}
+		}
+		q := &querier{tx: tx}
+		// Statements ignore the caller's cancellation: pgx closes a
+		// connection whose query is cancelled, which would spoil the
+		// transaction the whole batch shares.
+		res := r.Call(sqlcore.NewTx(context.WithoutCancel(r.Ctx), q, sqlcore.Postgres, false))
+		if res.OK() {
+			res.Err = r.Ctx.Err()
+		}
+		if !res.OK() && (retryable(res.Err) || q.sawRetryable) {
+			// fn saw (and may have swallowed) a serialization failure:
+			// the transaction cannot commit.
+			if res.Err == nil || !retryable(res.Err) {
+				res.Err = q.lastRetryable
+			}
+			return nil, res.Err
+		}
+		results[i] = res
+		if !res.OK() {
+			if single {
+				return results, nil
+			}
+			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT u"); err != nil {
+				if retryable(err) {
+					return nil, err
+				}
+				return fail(fmt.Errorf("postgres: batch aborted: %w", err)), nil
+			}
+		}
+		if !single {
+			if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT u"); err != nil {
+				if retryable(err) {
+					return nil, err
+				}
+				return fail(fmt.Errorf("postgres: batch aborted: %w", err)), nil
+			}
+		}
+		if res.OK() {
+			ok++
+		}
+	}
+	if ok == 0 {
+		return results, nil
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return retryable(err), fmt.Errorf("postgres: commit: %w", err)
+		if retryable(err) {
+			return nil, err
+		}
+		for i := range results {
+			if results[i].OK() {
+				results[i].Err = fmt.Errorf("postgres: commit: %w", err)
+			}
+		}
+		return results, nil
 	}
 	committed = true
-	return false, nil
+	return results, nil
 }
 
 // View runs fn in a read-only transaction on one snapshot.
@@ -243,8 +345,9 @@ func hasCode(err error, codes ...string) bool {
 
 // querier adapts a pgx transaction to sqlcore.Querier.
 type querier struct {
-	tx           pgx.Tx
-	sawRetryable bool
+	tx            pgx.Tx
+	sawRetryable  bool
+	lastRetryable error
 }
 
 var rebound sync.Map // "?" query -> "$n" query
@@ -260,7 +363,7 @@ func rebind(q string) string {
 
 func (q *querier) note(err error) error {
 	if retryable(err) {
-		q.sawRetryable = true
+		q.sawRetryable, q.lastRetryable = true, err
 	}
 	return err
 }

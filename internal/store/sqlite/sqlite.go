@@ -30,7 +30,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/internal/sqlcore"
@@ -51,39 +50,18 @@ const readers = 4
 // Store is the SQLite implementation of store.Store.
 type Store struct {
 	path   string
-	wdb    *sql.DB // exactly one connection, used only by the writer goroutine
+	wdb    *sql.DB // exactly one connection, used only by the writer
 	rdb    *sql.DB
 	rstmts stmtCache
+	group  *sqlcore.Group
+	wconn  *sql.Conn
+	wstmts stmtCache
 
-	reqs     chan *request
-	quit     chan struct{}
-	done     chan struct{}
-	closeMu  sync.RWMutex
-	closed   bool
-	closeErr error
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ store.Store = (*Store)(nil)
-
-// request states: the writer and a caller whose context ends race to move a
-// request out of queued.
-const (
-	queued int32 = iota
-	taken
-	abandoned
-)
-
-type request struct {
-	ctx   context.Context
-	fn    func(store.Tx) error
-	state atomic.Int32
-	done  chan result
-}
-
-type result struct {
-	err   error
-	panic any
-}
 
 func dsn(path string, readOnly bool) string {
 	q := url.Values{}
@@ -138,11 +116,10 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		wdb:    wdb,
 		rdb:    rdb,
 		rstmts: stmtCache{prep: rdb.PrepareContext},
-		reqs:   make(chan *request, maxBatch),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
+		wconn:  conn,
+		wstmts: stmtCache{prep: conn.PrepareContext},
 	}
-	go s.writer(conn)
+	s.group = sqlcore.NewGroup(maxBatch, s.run)
 	return s, nil
 }
 
@@ -182,44 +159,8 @@ func (s *Store) Path() string { return s.path }
 // concurrent Updates share a commit). fn must not call Update or View of
 // the same store: the writer is busy running it.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return errClosed
-	}
-	r := &request{ctx: ctx, fn: fn, done: make(chan result, 1)}
-	select {
-	case s.reqs <- r:
-	case <-ctx.Done():
-		s.closeMu.RUnlock()
-		return ctx.Err()
-	}
-	s.closeMu.RUnlock()
-	select {
-	case res := <-r.done:
-		return res.unwrap()
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(queued, abandoned) {
-			return ctx.Err()
-		}
-		// The writer has fn already: its outcome is what the caller must
-		// learn, committed or not.
-		res := <-r.done
-		return res.unwrap()
-	}
+	return s.group.Update(ctx, fn)
 }
-
-func (r result) unwrap() error {
-	if r.panic != nil {
-		panic(r.panic)
-	}
-	return r.err
-}
-
-var errClosed = errors.New("sqlite: store is closed")
 
 // View runs fn in a read-only transaction on a consistent snapshot.
 func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
@@ -232,161 +173,88 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 // Close waits for the Updates already taken to commit, fails those still
-// queued, and closes the database.
+// queued, and closes the database. It may be called more than once.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return s.closeErr
-	}
-	s.closed = true
-	s.closeMu.Unlock()
-	close(s.quit)
-	<-s.done
-	s.rstmts.close()
-	err := errors.Join(s.rdb.Close(), s.wdb.Close())
-	s.closeErr = err
-	return err
-}
-
-// writer owns the write connection until Close.
-func (s *Store) writer(conn *sql.Conn) {
-	defer close(s.done)
-	w := &batchWriter{conn: conn, stmts: stmtCache{prep: conn.PrepareContext}}
-	defer func() {
-		w.stmts.close()
-		conn.Close()
-	}()
-	batch := make([]*request, 0, maxBatch)
-	for {
-		select {
-		case r := <-s.reqs:
-			batch = append(batch[:0], r)
-		case <-s.quit:
-			s.failQueued()
-			return
-		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		w.run(batch)
-	}
-}
-
-func (s *Store) failQueued() {
-	for {
-		select {
-		case r := <-s.reqs:
-			if r.state.CompareAndSwap(queued, taken) {
-				r.done <- result{err: errClosed}
-			}
-		default:
-			return
-		}
-	}
-}
-
-type batchWriter struct {
-	conn  *sql.Conn
-	stmts stmtCache
+	s.closeOnce.Do(func() {
+		s.group.Close()
+		s.wstmts.close()
+		s.rstmts.close()
+		s.closeErr = errors.Join(s.wconn.Close(), s.rdb.Close(), s.wdb.Close())
+	})
+	return s.closeErr
 }
 
 // run executes one batch in one transaction and answers every request.
-func (w *batchWriter) run(batch []*request) {
+func (s *Store) run(batch []*sqlcore.Request) {
 	ctx := context.Background()
-	live := batch[:0:0]
-	for _, r := range batch {
-		if r.state.CompareAndSwap(queued, taken) {
-			live = append(live, r)
+	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		for _, r := range batch {
+			r.Answer(sqlcore.Result{Err: fmt.Errorf("sqlite: begin: %w", err)})
 		}
-	}
-	if len(live) == 0 {
 		return
 	}
-	answer := func(err error) {
-		for _, r := range live {
-			r.done <- result{err: err}
-		}
-	}
-	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		answer(fmt.Errorf("sqlite: begin: %w", err))
-		return
-	}
-	results := make([]result, len(live))
+	results := make([]sqlcore.Result, len(batch))
 	ok := 0
-	for i, r := range live {
-		res, fatal := w.one(r)
+	for i, r := range batch {
+		res, fatal := s.one(r)
 		if fatal != nil {
 			// The savepoint could not be rolled back: the transaction
 			// is in an unknown state, so none of the batch commits.
-			_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
-			for j, r := range live {
+			_, _ = s.wconn.ExecContext(ctx, "ROLLBACK")
+			for j, r := range batch {
 				if j == i {
-					r.done <- res
+					r.Answer(res)
 					continue
 				}
-				r.done <- result{err: fmt.Errorf("sqlite: batch aborted: %w", fatal)}
+				r.Answer(sqlcore.Result{Err: fmt.Errorf("sqlite: batch aborted: %w", fatal)})
 			}
 			return
 		}
 		results[i] = res
-		if res.err == nil && res.panic == nil {
+		if res.OK() {
 			ok++
 		}
 	}
 	var commitErr error
 	if ok == 0 {
-		_, commitErr = w.conn.ExecContext(ctx, "ROLLBACK")
-	} else {
-		_, commitErr = w.conn.ExecContext(ctx, "COMMIT")
-		if commitErr != nil {
-			_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
-		}
+		_, commitErr = s.wconn.ExecContext(ctx, "ROLLBACK")
+	} else if _, commitErr = s.wconn.ExecContext(ctx, "COMMIT"); commitErr != nil {
+		_, _ = s.wconn.ExecContext(ctx, "ROLLBACK")
 	}
-	for i, r := range live {
+	for i, r := range batch {
 		res := results[i]
-		if commitErr != nil && res.err == nil && res.panic == nil {
-			res.err = fmt.Errorf("sqlite: commit: %w", commitErr)
+		if commitErr != nil && res.OK() {
+			res.Err = fmt.Errorf("sqlite: commit: %w", commitErr)
 		}
-		r.done <- res
+		r.Answer(res)
 	}
 }
 
 // one runs a request's fn inside a savepoint. fatal is set when the
 // savepoint could not be undone after a failure.
-func (w *batchWriter) one(r *request) (res result, fatal error) {
+func (s *Store) one(r *sqlcore.Request) (res sqlcore.Result, fatal error) {
 	ctx := context.Background()
-	if err := r.ctx.Err(); err != nil {
-		return result{err: err}, nil
+	if err := r.Ctx.Err(); err != nil {
+		return sqlcore.Result{Err: err}, nil
 	}
-	if _, err := w.conn.ExecContext(ctx, "SAVEPOINT u"); err != nil {
-		return result{err: fmt.Errorf("sqlite: savepoint: %w", err)}, err
+	if _, err := s.wconn.ExecContext(ctx, "SAVEPOINT u"); err != nil {
+		return sqlcore.Result{Err: fmt.Errorf("sqlite: savepoint: %w", err)}, err
 	}
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				res = result{panic: p}
-			}
-		}()
-		res.err = r.fn(sqlcore.NewTx(r.ctx, connQuerier{conn: w.conn, stmts: &w.stmts}, sqlcore.SQLite, false))
-	}()
-	if res.err == nil && res.panic == nil {
-		// A context that ended during fn may have cut a statement
-		// short: treat it as a failure of fn.
-		res.err = r.ctx.Err()
+	// Statements ignore the caller's cancellation: an interrupted write
+	// would roll back the transaction the whole batch shares.
+	q := connQuerier{conn: s.wconn, stmts: &s.wstmts}
+	res = r.Call(sqlcore.NewTx(context.WithoutCancel(r.Ctx), q, sqlcore.SQLite, false))
+	if res.OK() {
+		// The caller gave up while fn ran: undo fn rather than commit
+		// what the caller will be told failed.
+		res.Err = r.Ctx.Err()
 	}
-	if res.err != nil || res.panic != nil {
-		if _, err := w.conn.ExecContext(ctx, "ROLLBACK TO u"); err != nil {
+	if !res.OK() {
+		if _, err := s.wconn.ExecContext(ctx, "ROLLBACK TO u"); err != nil {
 			return res, err
 		}
 	}
-	if _, err := w.conn.ExecContext(ctx, "RELEASE u"); err != nil {
+	if _, err := s.wconn.ExecContext(ctx, "RELEASE u"); err != nil {
 		return res, err
 	}
 	return res, nil
