@@ -124,7 +124,9 @@ type Index struct {
 	level   int
 	rings   int // rings of neighbours that grow a polygon's covering
 	coverer *s2.RegionCoverer
-	buckets map[key][]entry
+	// buckets lists volumes by cell, then by hour: a cell with nothing in
+	// it costs one lookup whatever the window.
+	buckets map[s2.CellID]map[int64][]entry
 	parties map[string]uint32 // party name -> small number, for entries
 	serial  uint64            // numbers volumes as they are put, to dedupe candidates
 	byID    map[string]*Volume
@@ -140,7 +142,7 @@ func NewIndex(rl rules.Rules) *Index {
 		level:   level,
 		rings:   rings,
 		coverer: &s2.RegionCoverer{MinLevel: level, MaxLevel: level, LevelMod: 1, MaxCells: 1 << 20},
-		buckets: map[key][]entry{},
+		buckets: map[s2.CellID]map[int64][]entry{},
 		parties: map[string]uint32{},
 		byID:    map[string]*Volume{},
 		keys:    map[string][]key{},
@@ -230,9 +232,13 @@ func (x *Index) Put(v *Volume) {
 	keys := make([]key, 0, len(cells)*int(last-first+1))
 	for _, c := range cells {
 		for b := first; b <= last; b++ {
-			k := key{c, b}
-			x.buckets[k] = append(x.buckets[k], e)
-			keys = append(keys, k)
+			inner := x.buckets[c]
+			if inner == nil {
+				inner = map[int64][]entry{}
+				x.buckets[c] = inner
+			}
+			inner[b] = append(inner[b], e)
+			keys = append(keys, key{c, b})
 		}
 	}
 	x.serial++
@@ -258,15 +264,19 @@ func (x *Index) Remove(id string) {
 		return
 	}
 	for _, k := range x.keys[id] {
-		list := x.buckets[k]
+		inner := x.buckets[k.cell]
+		list := inner[k.bucket]
 		if i := slices.IndexFunc(list, func(e entry) bool { return e.v == old }); i >= 0 {
 			list[i] = list[len(list)-1]
 			list = list[:len(list)-1]
 		}
-		if len(list) == 0 {
-			delete(x.buckets, k)
-		} else {
-			x.buckets[k] = list
+		switch {
+		case len(list) > 0:
+			inner[k.bucket] = list
+		case len(inner) > 1:
+			delete(inner, k.bucket)
+		default:
+			delete(x.buckets, k.cell)
 		}
 	}
 	delete(x.byID, id)
@@ -279,17 +289,28 @@ func (x *Index) Remove(id string) {
 func (x *Index) candidates(cover []s2.CellID, fromNs, toNs int64, pre func(*entry) bool) []*Volume {
 	first, last := bucketRange(fromNs, toNs)
 	var out []*Volume
+	take := func(b int64, list []entry) {
+		for i := range list {
+			e := &list[i]
+			// A volume listed in several buckets of this cell is taken
+			// only in the first bucket both windows share.
+			if max(e.first, first) == b && pre(e) {
+				out = append(out, e.v)
+			}
+		}
+	}
 	for _, c := range cover {
-		for b := first; b <= last; b++ {
-			list := x.buckets[key{c, b}]
-			for i := range list {
-				e := &list[i]
-				// A volume listed in several buckets of this cell is
-				// taken only in the first bucket both windows share.
-				if max(e.first, first) == b && pre(e) {
-					out = append(out, e.v)
+		inner := x.buckets[c]
+		if int64(len(inner)) < last-first+1 {
+			for b, list := range inner {
+				if first <= b && b <= last {
+					take(b, list)
 				}
 			}
+			continue
+		}
+		for b := first; b <= last; b++ {
+			take(b, inner[b])
 		}
 	}
 	if len(cover) > 1 {
@@ -354,7 +375,7 @@ const touching = s1.Angle(1e-12)
 // at tNs and whose band contains altM.
 func (x *Index) conformsAt(party string, p s2.Point, altM float64, tNs int64) bool {
 	c := s2.CellIDFromLatLng(s2.LatLngFromPoint(p)).Parent(x.level)
-	for _, e := range x.buckets[key{c, floorDiv(tNs, bucketNs)}] {
+	for _, e := range x.buckets[c][floorDiv(tNs, bucketNs)] {
 		v := e.v
 		if v.Party == party && active(v, tNs) && v.AltLowerM <= altM && altM <= v.AltUpperM && v.shape.containsPoint(p) {
 			return true
