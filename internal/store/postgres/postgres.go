@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
@@ -60,6 +61,7 @@ type Store struct {
 	opt       Options
 	group     *sqlcore.Group
 	closeOnce sync.Once
+	retries   atomic.Int64
 }
 
 // maxBatch bounds how many Updates share one transaction.
@@ -148,6 +150,10 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 	return nil
 }
 
+// Retries counts the transactions rerun after a serialization failure or
+// deadlock since Open (for metrics).
+func (s *Store) Retries() int64 { return s.retries.Load() }
+
 // Pool is the connection pool, for the packages that need PostgreSQL
 // beyond the store interface (e.g. LISTEN/NOTIFY between replicas).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -189,6 +195,7 @@ func (s *Store) run(batch []*sqlcore.Request) {
 				res = []sqlcore.Result{{Err: fmt.Errorf("postgres: gave up after %d attempts: %w", s.opt.MaxAttempts, rerr)}}
 				break
 			}
+			s.retries.Add(1)
 			if werr := s.backoff(r.Ctx, attempt-1); werr != nil {
 				res = []sqlcore.Result{{Err: werr}}
 				break

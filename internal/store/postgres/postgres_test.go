@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,13 +152,28 @@ func TestMigrateFromPrevious(t *testing.T) {
 	}
 }
 
-// TestLockVolumesSerialises runs many Updates at once that each lock the
-// volumes, read a counter kept in a volume and write it back incremented. If
-// two ever interleaved (both read the same value), an increment would be
-// lost.
+// replicas opens n stores on one database, as n replicas would.
+func replicas(t *testing.T, n int) []store.Store {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	out := make([]store.Store, n)
+	for i := range out {
+		s, err := postgres.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out[i] = s
+	}
+	return out
+}
+
+// TestLockVolumesSerialises runs Updates through two replicas at once that
+// each lock the volumes, read a volume and write it back extended. If two
+// ever interleaved (both read the same version), one write would be lost.
 func TestLockVolumesSerialises(t *testing.T) {
-	s := openFor(t)
-	err := s.Update(ctx, func(tx store.Tx) error {
+	rs := replicas(t, 2)
+	err := rs[0].Update(ctx, func(tx store.Tx) error {
 		_, err := tx.PutVolume(store.Volume{ID: "counter", Version: "0", Body: []byte("0")}, "")
 		return err
 	})
@@ -168,7 +184,8 @@ func TestLockVolumesSerialises(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	seen := map[string]bool{}
-	for range writers {
+	for w := range writers {
+		s := rs[w%len(rs)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -203,13 +220,66 @@ func TestLockVolumesSerialises(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	err = s.View(ctx, func(tx store.Tx) error {
+	err = rs[1].View(ctx, func(tx store.Tx) error {
 		v, err := tx.GetVolume("counter")
 		if err != nil {
 			return err
 		}
 		if want := 1 + writers*each; len(v.Body) != want {
 			t.Errorf("counter volume has %d marks, want %d: an Update was lost", len(v.Body), want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEventIDsGapFreeAcrossReplicas appends events through two replicas at
+// once: the ids they get back are exactly 1..n.
+func TestEventIDsGapFreeAcrossReplicas(t *testing.T) {
+	rs := replicas(t, 2)
+	const workers, each = 6, 40
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var ids []int64
+	for w := range workers {
+		s := rs[w%len(rs)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				var id int64
+				err := s.Update(ctx, func(tx store.Tx) error {
+					var err error
+					id, err = tx.AppendEvent(store.Event{Kind: "x", Audience: []string{"*"}})
+					return err
+				})
+				if err != nil {
+					t.Errorf("Update: %v", err)
+					return
+				}
+				mu.Lock()
+				ids = append(ids, id)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("serialization retries: %d and %d", rs[0].(*postgres.Store).Retries(), rs[1].(*postgres.Store).Retries())
+	slices.Sort(ids)
+	for i, id := range ids {
+		if id != int64(i+1) {
+			t.Fatalf("ids returned by two replicas are not 1..%d: position %d holds %d", workers*each, i, id)
+		}
+	}
+	err := rs[0].View(ctx, func(tx store.Tx) error {
+		events, err := tx.EventsAfter(0, 10000)
+		if err != nil {
+			return err
+		}
+		if len(events) != workers*each || events[len(events)-1].ID != int64(workers*each) {
+			t.Errorf("%d events stored, last id %d; want %d", len(events), events[len(events)-1].ID, workers*each)
 		}
 		return nil
 	})
