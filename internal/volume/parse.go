@@ -8,18 +8,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
-)
-
-// Edge conversions, applied once in ParseInput. A flight level is a
-// pressure altitude in hundreds of feet; it is taken as that many feet
-// above mean sea level (standard atmosphere), which is what the parties
-// agree to compare.
-// TODO: use the converters of internal/geo once it lands.
-const (
-	metersPerFoot        = 0.3048
-	feetPerFlightLevel   = 100
-	metersPerFlightLevel = feetPerFlightLevel * metersPerFoot
 )
 
 // wireInput is the JSON body of a volume write. Pointers tell a missing
@@ -43,7 +33,8 @@ type wireInput struct {
 
 // ParseInput decodes the JSON body of a create (POST) or update (PUT) of a
 // volume, converting feet ("alt_lower_ft") and flight levels
-// ("alt_lower_fl") to meters. It checks the syntax and the units; Validate
+// ("alt_lower_fl", taken as their nominal altitude on the standard
+// atmosphere) to meters, once, here at the edge. It checks the syntax and the units; Validate
 // checks the content against the rules. The state defaults to accepted.
 func ParseInput(data []byte) (Input, error) {
 	var w wireInput
@@ -96,10 +87,10 @@ func altitude(name string, m, ft, fl *float64) (float64, error) {
 		n, v, field = n+1, *m, name+"_m"
 	}
 	if ft != nil {
-		n, v, field = n+1, *ft*metersPerFoot, name+"_ft"
+		n, v, field = n+1, geo.FeetToM(*ft), name+"_ft"
 	}
 	if fl != nil {
-		n, v, field = n+1, *fl*metersPerFlightLevel, name+"_fl"
+		n, v, field = n+1, geo.FlightLevelToM(*fl), name+"_fl"
 	}
 	switch {
 	case n == 0:

@@ -61,6 +61,7 @@ func TestParseInputUnits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The international foot is 0.3048 m exactly; FL95 is 9,500 ft.
 	if want := 3500 * 0.3048; math.Abs(in.AltLowerM-want) > 1e-9 {
 		t.Errorf("alt_lower_ft 3500 -> %v m, want %v", in.AltLowerM, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/golang/geo/s2"
@@ -390,9 +391,10 @@ func (r *Registry) Query(viewer string, area *Footprint, lowerM, upperM float64,
 // Active means activated, or accepted, with t inside the window: a party
 // that flies what it declared and agreed is conforming even if it did not
 // activate, since activation is a formality the parties may skip.
-func (r *Registry) Conforms(party string, latDeg, lonDeg, altM float64, t time.Time) (conforming, applies bool) {
+func (r *Registry) Conforms(party string, pos geo.LLA, t time.Time) (conforming, applies bool) {
 	tNs := t.UnixNano()
-	p := s2.PointFromLatLng(s2.LatLngFromDegrees(latDeg, lonDeg))
+	p := s2.PointFromLatLng(s2.LatLngFromDegrees(pos.LatDeg, pos.LonDeg))
+	altM := pos.AltM
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.idx.conformsAt(party, p, altM, tNs) {

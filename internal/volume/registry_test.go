@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 )
@@ -447,7 +448,7 @@ func TestQueryGetAndDetails(t *testing.T) {
 func TestConforms(t *testing.T) {
 	e := newEnv(t, newFakeStore())
 	in := area(0) // circle of 2 km at (30, 40), 1000-2000 m
-	if _, applies := e.reg.Conforms("a", 30, 40, 1500, t0.Add(time.Minute)); applies {
+	if _, applies := e.reg.Conforms("a", geo.LLA{LatDeg: 30, LonDeg: 40, AltM: 1500}, t0.Add(time.Minute)); applies {
 		t.Error("applies without any volume")
 	}
 	e.mustCreate("a", in)
@@ -465,12 +466,12 @@ func TestConforms(t *testing.T) {
 		{"before the window", lat, lon, 1500, t0.Add(-time.Minute), false, false},
 	}
 	for _, c := range cases {
-		conf, applies := e.reg.Conforms("a", c.lat, c.lon, c.altM, c.at)
+		conf, applies := e.reg.Conforms("a", geo.LLA{LatDeg: c.lat, LonDeg: c.lon, AltM: c.altM}, c.at)
 		if conf != c.conf || applies != c.applies {
 			t.Errorf("%s: conforming %v applies %v, want %v %v", c.name, conf, applies, c.conf, c.applies)
 		}
 	}
-	if _, applies := e.reg.Conforms("b", lat, lon, 1500, t0.Add(time.Minute)); applies {
+	if _, applies := e.reg.Conforms("b", geo.LLA{LatDeg: lat, LonDeg: lon, AltM: 1500}, t0.Add(time.Minute)); applies {
 		t.Error("another party's volume applies")
 	}
 }
