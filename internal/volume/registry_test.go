@@ -151,8 +151,10 @@ func refs(vs ...Volume) []string {
 	return out
 }
 
-func TestAwarenessKey(t *testing.T) {
-	e := newEnv(t, newFakeStore())
+func TestAwarenessKey(t *testing.T) { testAwarenessKey(t, newFakeStore()) }
+
+func testAwarenessKey(t *testing.T, st store.Store) {
+	e := newEnv(t, st)
 	a := e.mustCreate("a", area(0))
 	volsBefore, evsBefore := e.stored()
 
@@ -208,8 +210,10 @@ func TestAwarenessKey(t *testing.T) {
 	}
 }
 
-func TestPriorityRules(t *testing.T) {
-	e := newEnv(t, newFakeStore())
+func TestPriorityRules(t *testing.T) { testPriorityRules(t, newFakeStore()) }
+
+func testPriorityRules(t *testing.T, st store.Store) {
+	e := newEnv(t, st)
 	hi := area(0)
 	hi.Priority = 5
 	a := e.mustCreate("a", hi)
@@ -239,8 +243,10 @@ func TestPriorityRules(t *testing.T) {
 	e.mustCreate("b", in)
 }
 
-func TestOptimisticConcurrency(t *testing.T) {
-	e := newEnv(t, newFakeStore())
+func TestOptimisticConcurrency(t *testing.T) { testOptimisticConcurrency(t, newFakeStore()) }
+
+func testOptimisticConcurrency(t *testing.T, st store.Store) {
+	e := newEnv(t, st)
 	v1 := e.mustCreate("a", area(0))
 	changed := area(0)
 	changed.AltUpperM = 3000
@@ -337,8 +343,10 @@ func TestEndedAndCancelledStopCounting(t *testing.T) {
 	}
 }
 
-func TestEndExpired(t *testing.T) {
-	e := newEnv(t, newFakeStore())
+func TestEndExpired(t *testing.T) { testEndExpired(t, newFakeStore()) }
+
+func testEndExpired(t *testing.T, st store.Store) {
+	e := newEnv(t, st)
 	a := e.mustCreate("a", area(0))
 	later := area(1)
 	later.Start, later.End = t0.Add(2*time.Hour), t0.Add(3*time.Hour)
@@ -375,8 +383,10 @@ func TestEndExpired(t *testing.T) {
 
 // A transaction that rolls back leaves nothing behind, in the store or in
 // the index.
-func TestRollbackLeavesIndexClean(t *testing.T) {
-	e := newEnv(t, newFakeStore())
+func TestRollbackLeavesIndexClean(t *testing.T) { testRollbackLeavesIndexClean(t, newFakeStore()) }
+
+func testRollbackLeavesIndexClean(t *testing.T, st store.Store) {
+	e := newEnv(t, st)
 	boom := errors.New("audit failed")
 	err := e.st.Update(context.Background(), func(tx store.Tx) error {
 		if _, err := e.reg.Create(tx, "a", area(0), nil, e.rl, now); err != nil {
@@ -398,8 +408,9 @@ func TestRollbackLeavesIndexClean(t *testing.T) {
 
 // Two registries (two replicas) on one store: each sees the other's
 // commits before it checks, because the store is the truth.
-func TestReplicasShareTheStore(t *testing.T) {
-	st := newFakeStore()
+func TestReplicasShareTheStore(t *testing.T) { testReplicasShareTheStore(t, newFakeStore()) }
+
+func testReplicasShareTheStore(t *testing.T, st store.Store) {
 	r1, r2 := newEnv(t, st), newEnv(t, st)
 	a := r1.mustCreate("a", area(0))
 	_, err := r2.create("b", area(0))
@@ -588,7 +599,10 @@ func checkNoHiddenConflict(t testing.TB, e *env) (pairs int) {
 }
 
 func TestConcurrentWritersNeverHideConflicts(t *testing.T) {
-	st := newFakeStore()
+	testConcurrentWritersNeverHideConflicts(t, newFakeStore())
+}
+
+func testConcurrentWritersNeverHideConflicts(t *testing.T, st store.Store) {
 	e := newEnv(t, st)
 	// Two registries on one store, as two replicas of the service.
 	ok, refused := hammer(t, []*env{e, newEnv(t, st)}, 64, 8)
