@@ -145,3 +145,29 @@ func BenchmarkStore(b *testing.B) {
 		return s
 	})
 }
+
+// TestPragmas checks the settings that durability and concurrency rest on.
+func TestPragmas(t *testing.T) {
+	s := openFor(t).(*sqlite.Store)
+	for _, c := range []struct{ name, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+		{"busy_timeout", "10000"},
+		{"query_only", "0"},
+	} {
+		got, err := sqlite.WriterPragma(s, c.name)
+		if err != nil || got != c.want {
+			t.Errorf("writer PRAGMA %s = %q, %v; want %q", c.name, got, err, c.want)
+		}
+	}
+	for _, c := range []struct{ name, want string }{
+		{"journal_mode", "wal"},
+		{"query_only", "1"},
+	} {
+		got, err := sqlite.ReaderPragma(s, c.name)
+		if err != nil || got != c.want {
+			t.Errorf("reader PRAGMA %s = %q, %v; want %q", c.name, got, err, c.want)
+		}
+	}
+}
