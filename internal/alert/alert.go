@@ -1,0 +1,140 @@
+// Package alert owns the alert lifecycle: it turns what detection finds
+// (conflicts between pairs, nonconforming aircraft) into alerts with a stable
+// id and a level, and into transitions raised -> updated -> cleared.
+//
+// Hysteresis, so that noisy data does not make an alert flap:
+//   - Raise at once: a predicted loss of separation is never held back.
+//   - Clear (reason resolved) only once the conflict has been absent for
+//     ClearAfterS seconds (default 5 s, a handful of 1 Hz reports); if it
+//     comes back before that, the same alert continues with the same id.
+//     A stale track clears its alerts at once (reason stale): there is no
+//     data left to wait for.
+//   - Level: go up at once; go down only when the time to loss of
+//     separation is beyond the lower level's threshold by LevelMarginS
+//     (default 10 s).
+//   - Updated is emitted when the level changes, or when the predicted
+//     moment of loss or regain of separation (alert time + t_in or t_out)
+//     moves by more than TimingS (default 5 s), or the horizontal miss
+//     distance at closest approach moves by more than MissDistanceM
+//     (default 10 % of the horizontal separation). Smaller changes are
+//     absorbed: the published alert keeps its figures.
+//
+// The same pair keeps its alert id for as long as the alert stays open; a
+// new alert for the pair after a clear gets a new id. Ids are derived from
+// the kind, the aircraft and the time of raising, so they are unique across
+// restarts without shared state.
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// Kinds of tactical alerts (docs/WIRE.md "Alerts").
+const (
+	KindConflict      = "conflict"
+	KindNonconforming = "nonconforming"
+)
+
+// States of an alert transition.
+const (
+	StateRaised  = "raised"
+	StateUpdated = "updated"
+	StateCleared = "cleared"
+)
+
+// Reasons of a clear.
+const (
+	ReasonResolved = detect.ReasonResolved
+	ReasonStale    = detect.ReasonStale
+)
+
+// Aircraft is one aircraft of an alert as last reported.
+type Aircraft struct {
+	Party       string  `json:"party"`
+	Aircraft    string  `json:"aircraft"`
+	Callsign    string  `json:"callsign"`
+	LatDeg      float64 `json:"lat"`
+	LonDeg      float64 `json:"lon"`
+	AltM        float64 `json:"alt_m"`
+	VelEastMps  float64 `json:"vel_east_mps"`
+	VelNorthMps float64 `json:"vel_north_mps"`
+	VelUpMps    float64 `json:"vel_up_mps"`
+}
+
+// AircraftOf converts a track to its alert form.
+func AircraftOf(s *track.State) Aircraft {
+	return Aircraft{
+		Party:       s.Party,
+		Aircraft:    s.Aircraft,
+		Callsign:    s.Callsign,
+		LatDeg:      s.Pos.LatDeg,
+		LonDeg:      s.Pos.LonDeg,
+		AltM:        s.Pos.AltM,
+		VelEastMps:  s.VelEastMps,
+		VelNorthMps: s.VelNorthMps,
+		VelUpMps:    s.VelUpMps,
+	}
+}
+
+// Alert is an alert as of one transition: State says which. Times in
+// seconds are counted from Time, the moment the prediction refers to (the
+// later report of the pair). A nonconforming alert has one aircraft, no
+// level figures but the highest level, and concerns every party.
+type Alert struct {
+	ID       string     `json:"id"`
+	Kind     string     `json:"kind"`
+	Level    string     `json:"level"`
+	State    string     `json:"state"`
+	Reason   string     `json:"reason,omitempty"`
+	Time     time.Time  `json:"time"`
+	TInS     float64    `json:"t_in_s"`
+	TOutS    float64    `json:"t_out_s"`
+	TCPAS    float64    `json:"t_cpa_s"`
+	DHCPAM   float64    `json:"d_h_cpa_m"`
+	DVCPAM   float64    `json:"d_v_cpa_m"`
+	Aircraft []Aircraft `json:"aircraft"`
+}
+
+// Transition is one change of an alert, as published.
+type Transition = Alert
+
+// Parties returns the parties of the alert's aircraft, without repeats.
+func (a *Alert) Parties() []string {
+	var out []string
+	for _, ac := range a.Aircraft {
+		dup := false
+		for _, p := range out {
+			dup = dup || p == ac.Party
+		}
+		if !dup {
+			out = append(out, ac.Party)
+		}
+	}
+	return out
+}
+
+// ForEveryone reports whether every party must see the alert (a
+// nonconforming aircraft concerns all parties), not only those of its
+// aircraft.
+func (a *Alert) ForEveryone() bool { return a.Kind == KindNonconforming }
+
+// newID derives an alert id from what identifies it and when it was raised.
+func newID(kind string, keys []track.Key, raised time.Time) string {
+	h := sha256.New()
+	h.Write([]byte(kind))
+	for _, k := range keys {
+		h.Write([]byte{0})
+		h.Write([]byte(k.Party))
+		h.Write([]byte{0})
+		h.Write([]byte(k.Aircraft))
+	}
+	h.Write([]byte{0})
+	h.Write([]byte(strconv.FormatInt(raised.UnixNano(), 10)))
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}

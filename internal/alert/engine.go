@@ -1,0 +1,114 @@
+package alert
+
+import (
+	"sync"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// Engine is the tactical picture the service drives: the detection engine
+// and the alert lifecycle behind one mutex, so it is safe for concurrent
+// use. Ingest, Expire and Tick return the alert transitions to publish, in
+// the order they happened.
+type Engine struct {
+	mu     sync.Mutex
+	det    *detect.Engine
+	life   *Lifecycle
+	events []detect.Event // reused between calls: the hot path allocates little
+}
+
+// NewEngine makes an engine for the rules with the default grid and
+// hysteresis; conf may be nil (no conformance monitoring).
+func NewEngine(r rules.Rules, conf detect.Conformance) *Engine {
+	return NewEngineWith(r, DefaultHysteresis(r), 0, conf)
+}
+
+// NewEngineWith makes an engine with explicit hysteresis and grid cell size
+// (cellM <= 0: detect.DefaultCellM).
+func NewEngineWith(r rules.Rules, h Hysteresis, cellM float64, conf detect.Conformance) *Engine {
+	return &Engine{det: detect.NewEngine(r, cellM, conf), life: NewLifecycle(r, h)}
+}
+
+// Ingest applies a batch of reports at time now. A batch with an invalid
+// report is refused whole with a *detect.ReportError naming it, and changes
+// nothing.
+func (e *Engine) Ingest(reports []track.Report, now time.Time) ([]Transition, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var err error
+	e.events, err = e.det.Ingest(e.events[:0], reports, now)
+	if err != nil {
+		return nil, err
+	}
+	return e.life.Apply(nil, e.events, now), nil
+}
+
+// Expire drops the tracks stale at now (clearing their alerts with reason
+// stale) and clears the alerts whose hysteresis wait ended. The service
+// calls it periodically, about once a second.
+func (e *Engine) Expire(now time.Time) []Transition {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = e.det.Expire(e.events[:0], now)
+	return e.life.Apply(nil, e.events, now)
+}
+
+// Alerts returns the open alerts as last published, in id order.
+func (e *Engine) Alerts() []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.life.Open()
+}
+
+// Conflicts returns the current conflict set, sorted by pair.
+func (e *Engine) Conflicts() []detect.Conflict {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.det.Conflicts()
+}
+
+// Tracks returns the live tracks inside the box.
+func (e *Engine) Tracks(b detect.BBox) []track.State {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.det.Tracks(b)
+}
+
+// Stats is a snapshot of the engine's counters.
+type Stats struct {
+	Tracks    int            `json:"tracks"`
+	Conflicts int            `json:"conflicts"`
+	Alerts    int            `json:"alerts"`
+	Reports   track.Counters `json:"reports"`
+}
+
+// Stats returns the current counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Stats{
+		Tracks:    e.det.NumTracks(),
+		Conflicts: e.det.NumConflicts(),
+		Alerts:    len(e.life.conflicts) + len(e.life.nonconf),
+		Reports:   e.det.Counters(),
+	}
+}
+
+// FullCycle recomputes the whole conflict set from scratch through the
+// spatial index (for recovery checks and the benchmark); the engine's own
+// set is left as it is.
+func (e *Engine) FullCycle() []detect.Conflict {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.det.FullCycle()
+}
+
+// States returns a copy of every live track.
+func (e *Engine) States() []track.State {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.det.States()
+}

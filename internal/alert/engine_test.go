@@ -1,0 +1,134 @@
+package alert
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// closing returns two aircraft of different parties converging head-on at
+// the same level at position t seconds after t0.
+func closing(at time.Time, gapM float64) []track.Report {
+	c := geo.LLA{LatDeg: 35, LonDeg: 38, AltM: 9000}
+	f := geo.NewFrame(c)
+	a := f.FromENU(geo.ENU{EastM: -gapM / 2})
+	b := f.FromENU(geo.ENU{EastM: gapM / 2})
+	a.AltM, b.AltM = 9000, 9000
+	return []track.Report{
+		{Party: "blue", Aircraft: "b1", Callsign: "BLUE1", Pos: a, VelEastMps: 200, Time: at},
+		{Party: "red", Aircraft: "r1", Callsign: "RED1", Pos: b, VelEastMps: -200, Time: at},
+	}
+}
+
+func TestEngineAlertIDStableAcrossReports(t *testing.T) {
+	r := rules.Default()
+	e := NewEngine(r, nil)
+	out, err := e.Ingest(closing(t0, 80_000), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].State != StateRaised || out[0].Kind != KindConflict {
+		t.Fatalf("raise: %v", states(out))
+	}
+	id := out[0].ID
+	levels := map[string]bool{out[0].Level: true}
+	// Fly the encounter second by second: levels rise, the id stays.
+	for s := 1; s <= 150; s++ {
+		at := t0.Add(time.Duration(s) * time.Second)
+		out, err = e.Ingest(closing(at, 80_000-400*float64(s)), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range out {
+			if a.ID != id || a.State != StateUpdated {
+				t.Fatalf("second %d: %v, id %s want %s", s, states(out), a.ID, id)
+			}
+			levels[a.Level] = true
+		}
+	}
+	if !levels["advisory"] || !levels["caution"] || !levels["warning"] {
+		t.Fatalf("levels seen %v, want all three", levels)
+	}
+	// Both go silent: cleared stale.
+	out = e.Expire(t0.Add(150*time.Second + r.StaleAfter() + time.Second))
+	if len(out) != 1 || out[0].State != StateCleared || out[0].Reason != ReasonStale || out[0].ID != id {
+		t.Fatalf("stale: %v", states(out))
+	}
+}
+
+type outsideSouth struct{}
+
+func (outsideSouth) Conforms(party string, p geo.LLA, _ time.Time) (bool, bool) {
+	if party != "blue" {
+		return false, false
+	}
+	return p.LatDeg >= 0, true
+}
+
+func TestEngineNonconformingAlert(t *testing.T) {
+	r := rules.Default()
+	e := NewEngine(r, outsideSouth{})
+	rep := track.Report{Party: "blue", Aircraft: "b1", Pos: geo.LLA{LatDeg: -1, AltM: 3000}, Time: t0}
+	out, _ := e.Ingest([]track.Report{rep}, t0)
+	if len(out) != 1 || out[0].Kind != KindNonconforming || !out[0].ForEveryone() || out[0].State != StateRaised {
+		t.Fatalf("outside its volumes: %v", states(out))
+	}
+	id := out[0].ID
+	rep.Pos.LatDeg, rep.Time = 1, t0.Add(time.Second)
+	if out, _ = e.Ingest([]track.Report{rep}, rep.Time); len(out) != 0 {
+		t.Fatalf("cleared without hysteresis: %v", states(out))
+	}
+	out = e.Expire(t0.Add(10 * time.Second))
+	if len(out) != 1 || out[0].ID != id || out[0].State != StateCleared || out[0].Reason != ReasonResolved {
+		t.Fatalf("back inside: %v", states(out))
+	}
+}
+
+func TestEngineRefusesBadBatch(t *testing.T) {
+	e := NewEngine(rules.Default(), nil)
+	reps := closing(t0, 50_000)
+	reps[1].Aircraft = ""
+	if _, err := e.Ingest(reps, t0); err == nil || err.Error() != "reports[1].aircraft: must not be empty" {
+		t.Fatalf("error %v", err)
+	}
+	if s := e.Stats(); s.Tracks != 0 || s.Alerts != 0 {
+		t.Fatalf("refused batch changed the engine: %+v", s)
+	}
+}
+
+// TestEngineConcurrentUse is for the race detector: ingest, expiry and
+// reads from several goroutines.
+func TestEngineConcurrentUse(t *testing.T) {
+	e := NewEngine(rules.Default(), nil)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for s := 0; s < 50; s++ {
+				at := t0.Add(time.Duration(s) * time.Second)
+				reps := closing(at, 80_000-400*float64(s))
+				for i := range reps {
+					reps[i].Aircraft = fmt.Sprintf("%s-%d", reps[i].Aircraft, g)
+				}
+				if _, err := e.Ingest(reps, at); err != nil {
+					t.Error(err)
+					return
+				}
+				e.Expire(at)
+				e.Alerts()
+				e.Tracks(detect.World)
+			}
+		}(g)
+	}
+	wg.Wait()
+	if s := e.Stats(); s.Tracks != 8 {
+		t.Fatalf("tracks %d, want 8", s.Tracks)
+	}
+}

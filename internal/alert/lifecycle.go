@@ -1,0 +1,251 @@
+package alert
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// Hysteresis holds the thresholds of the rule in the package comment.
+type Hysteresis struct {
+	ClearAfterS   float64
+	LevelMarginS  float64
+	TimingS       float64
+	MissDistanceM float64
+}
+
+// DefaultHysteresis returns the documented defaults for the rules.
+func DefaultHysteresis(r rules.Rules) Hysteresis {
+	return Hysteresis{ClearAfterS: 5, LevelMarginS: 10, TimingS: 5, MissDistanceM: r.HorizontalSepM / 10}
+}
+
+type entry struct {
+	pub      Alert // as last published
+	levelIdx int
+	// absentSince is when the condition was last found gone; zero while
+	// it holds.
+	absentSince time.Time
+}
+
+// Lifecycle turns detection events into alert transitions. It is not safe
+// for concurrent use (Engine serialises it).
+type Lifecycle struct {
+	rules     rules.Rules
+	h         Hysteresis
+	conflicts map[detect.PairKey]*entry
+	nonconf   map[track.Key]*entry
+	// pending lists the entries whose condition is absent, waiting for
+	// ClearAfterS: kept apart so that a tick does not scan every alert.
+	pendingConf map[detect.PairKey]struct{}
+	pendingNC   map[track.Key]struct{}
+}
+
+// NewLifecycle makes an empty lifecycle.
+func NewLifecycle(r rules.Rules, h Hysteresis) *Lifecycle {
+	return &Lifecycle{
+		rules:       r,
+		h:           h,
+		conflicts:   make(map[detect.PairKey]*entry),
+		nonconf:     make(map[track.Key]*entry),
+		pendingConf: make(map[detect.PairKey]struct{}),
+		pendingNC:   make(map[track.Key]struct{}),
+	}
+}
+
+// levelIndex is the index in rules.Levels for a time to loss of
+// separation, -1 when beyond every level.
+func (l *Lifecycle) levelIndex(tInS float64) int {
+	lv, err := l.rules.LevelFor(tInS)
+	if err != nil {
+		return -1
+	}
+	for i := range l.rules.Levels {
+		if l.rules.Levels[i].Name == lv.Name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Apply appends to dst the transitions caused by the events at time now,
+// followed by the clears whose wait ended.
+func (l *Lifecycle) Apply(dst []Alert, events []detect.Event, now time.Time) []Alert {
+	for i := range events {
+		ev := &events[i]
+		switch ev.Kind {
+		case detect.ConflictPredicted:
+			dst = l.predicted(dst, &ev.Conflict, now)
+		case detect.ConflictEnded:
+			dst = l.conflictGone(dst, ev.Conflict.Key(), ev.Reason, now)
+		case detect.Nonconforming:
+			dst = l.nonconforming(dst, &ev.Track)
+		case detect.Conforming:
+			dst = l.conforming(dst, ev.Track.Key(), ev.Reason, now)
+		}
+	}
+	return l.Tick(dst, now)
+}
+
+func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []Alert {
+	key := c.Key()
+	idx := l.levelIndex(c.TInS)
+	if idx < 0 {
+		// Beyond every level: not worth an alert, as if absent.
+		return l.conflictGone(dst, key, ReasonResolved, now)
+	}
+	e, open := l.conflicts[key]
+	if !open {
+		a := conflictAlert(c, l.rules.Levels[idx].Name)
+		a.ID = newID(KindConflict, []track.Key{key.A, key.B}, c.Time)
+		a.State = StateRaised
+		l.conflicts[key] = &entry{pub: a, levelIdx: idx}
+		return append(dst, a)
+	}
+	if !e.absentSince.IsZero() {
+		e.absentSince = time.Time{}
+		delete(l.pendingConf, key)
+	}
+	if idx < e.levelIdx {
+		// Down-grade only past the margin.
+		idx = min(e.levelIdx, max(idx, l.levelIndex(c.TInS-l.h.LevelMarginS)))
+	}
+	if idx == e.levelIdx && !l.movedMaterially(&e.pub, c) {
+		return dst
+	}
+	a := conflictAlert(c, l.rules.Levels[idx].Name)
+	a.ID = e.pub.ID
+	a.State = StateUpdated
+	e.pub, e.levelIdx = a, idx
+	return append(dst, a)
+}
+
+// movedMaterially compares predicted absolute moments, which stay put for a
+// steady encounter while t_in counts down.
+func (l *Lifecycle) movedMaterially(pub *Alert, c *detect.Conflict) bool {
+	shift := c.Time.Sub(pub.Time).Seconds()
+	return math.Abs(shift+c.TInS-pub.TInS) > l.h.TimingS ||
+		math.Abs(shift+c.TOutS-pub.TOutS) > l.h.TimingS ||
+		math.Abs(c.DHCPAM-pub.DHCPAM) > l.h.MissDistanceM
+}
+
+func conflictAlert(c *detect.Conflict, level string) Alert {
+	return Alert{
+		Kind:     KindConflict,
+		Level:    level,
+		Time:     c.Time,
+		TInS:     c.TInS,
+		TOutS:    c.TOutS,
+		TCPAS:    c.TCPAS,
+		DHCPAM:   c.DHCPAM,
+		DVCPAM:   c.DVCPAM,
+		Aircraft: []Aircraft{AircraftOf(&c.A), AircraftOf(&c.B)},
+	}
+}
+
+func (l *Lifecycle) conflictGone(dst []Alert, key detect.PairKey, reason string, now time.Time) []Alert {
+	e, open := l.conflicts[key]
+	if !open {
+		return dst
+	}
+	if reason == ReasonStale {
+		delete(l.conflicts, key)
+		delete(l.pendingConf, key)
+		return append(dst, cleared(e.pub, ReasonStale, now))
+	}
+	if e.absentSince.IsZero() {
+		e.absentSince = now
+		l.pendingConf[key] = struct{}{}
+	}
+	return dst
+}
+
+func (l *Lifecycle) nonconforming(dst []Alert, s *track.State) []Alert {
+	key := s.Key()
+	if e, open := l.nonconf[key]; open {
+		// Still outside: the alert stands as raised; only a pending
+		// clear is called off.
+		if !e.absentSince.IsZero() {
+			e.absentSince = time.Time{}
+			delete(l.pendingNC, key)
+		}
+		return dst
+	}
+	a := Alert{
+		ID:       newID(KindNonconforming, []track.Key{key}, s.Time),
+		Kind:     KindNonconforming,
+		Level:    l.rules.Levels[0].Name,
+		State:    StateRaised,
+		Time:     s.Time,
+		Aircraft: []Aircraft{AircraftOf(s)},
+	}
+	l.nonconf[key] = &entry{pub: a}
+	return append(dst, a)
+}
+
+func (l *Lifecycle) conforming(dst []Alert, key track.Key, reason string, now time.Time) []Alert {
+	e, open := l.nonconf[key]
+	if !open {
+		return dst
+	}
+	if reason == ReasonStale {
+		delete(l.nonconf, key)
+		delete(l.pendingNC, key)
+		return append(dst, cleared(e.pub, ReasonStale, now))
+	}
+	if e.absentSince.IsZero() {
+		e.absentSince = now
+		l.pendingNC[key] = struct{}{}
+	}
+	return dst
+}
+
+func cleared(a Alert, reason string, now time.Time) Alert {
+	a.State = StateCleared
+	a.Reason = reason
+	a.Time = now
+	return a
+}
+
+// Tick appends the clears whose wait ended by now, in id order.
+func (l *Lifecycle) Tick(dst []Alert, now time.Time) []Alert {
+	if len(l.pendingConf) == 0 && len(l.pendingNC) == 0 {
+		return dst
+	}
+	start := len(dst)
+	for key := range l.pendingConf {
+		e := l.conflicts[key]
+		if now.Sub(e.absentSince).Seconds() >= l.h.ClearAfterS {
+			dst = append(dst, cleared(e.pub, ReasonResolved, now))
+			delete(l.conflicts, key)
+			delete(l.pendingConf, key)
+		}
+	}
+	for key := range l.pendingNC {
+		e := l.nonconf[key]
+		if now.Sub(e.absentSince).Seconds() >= l.h.ClearAfterS {
+			dst = append(dst, cleared(e.pub, ReasonResolved, now))
+			delete(l.nonconf, key)
+			delete(l.pendingNC, key)
+		}
+	}
+	slices.SortFunc(dst[start:], func(x, y Alert) int { return strings.Compare(x.ID, y.ID) })
+	return dst
+}
+
+// Open returns every open alert as last published, in id order.
+func (l *Lifecycle) Open() []Alert {
+	out := make([]Alert, 0, len(l.conflicts)+len(l.nonconf))
+	for _, e := range l.conflicts {
+		out = append(out, e.pub)
+	}
+	for _, e := range l.nonconf {
+		out = append(out, e.pub)
+	}
+	slices.SortFunc(out, func(x, y Alert) int { return strings.Compare(x.ID, y.ID) })
+	return out
+}

@@ -1,0 +1,180 @@
+package alert
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func state(party, id string) track.State {
+	return track.NewState(track.Report{Party: party, Aircraft: id, Pos: geo.LLA{LatDeg: 1, LonDeg: 2, AltM: 3}, Time: t0})
+}
+
+// predicted builds a detection event for the pair blue/1 ~ red/1 at time at.
+func predicted(at time.Time, tIn, tOut, missM float64) detect.Event {
+	c := detect.Conflict{A: state("blue", "1"), B: state("red", "1"), Time: at}
+	c.Conflict = true
+	c.TInS, c.TOutS, c.TCPAS, c.DHCPAM = tIn, tOut, (tIn+tOut)/2, missM
+	return detect.Event{Kind: detect.ConflictPredicted, Conflict: c}
+}
+
+func ended(reason string) detect.Event {
+	c := detect.Conflict{A: state("blue", "1"), B: state("red", "1")}
+	return detect.Event{Kind: detect.ConflictEnded, Reason: reason, Conflict: c}
+}
+
+func states(as []Alert) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.State+"/"+a.Level+"/"+a.Reason)
+	}
+	return out
+}
+
+func TestLifecycleRaiseUpdateClearWithStableID(t *testing.T) {
+	r := rules.Default()
+	h := DefaultHysteresis(r)
+	l := NewLifecycle(r, h)
+
+	out := l.Apply(nil, []detect.Event{predicted(t0, 200, 230, 1000)}, t0)
+	if len(out) != 1 || out[0].State != StateRaised || out[0].Level != "advisory" || out[0].ID == "" {
+		t.Fatalf("first prediction: %v", states(out))
+	}
+	id := out[0].ID
+	if got := out[0].Parties(); !slices.Equal(got, []string{"blue", "red"}) || out[0].ForEveryone() {
+		t.Fatalf("audience %v", got)
+	}
+
+	// A steady encounter a second later: t_in counts down, the predicted
+	// moment stays put, nothing to publish.
+	at := t0.Add(time.Second)
+	if out = l.Apply(nil, []detect.Event{predicted(at, 199, 229, 1000)}, at); len(out) != 0 {
+		t.Fatalf("steady encounter published %v", states(out))
+	}
+	// Timing moves by more than the threshold: updated, same id.
+	at = t0.Add(2 * time.Second)
+	out = l.Apply(nil, []detect.Event{predicted(at, 198-h.TimingS-1, 228, 1000)}, at)
+	if len(out) != 1 || out[0].State != StateUpdated || out[0].ID != id {
+		t.Fatalf("timing moved: %v (id %s, want %s)", states(out), out[0].ID, id)
+	}
+	// Level goes up at once.
+	at = t0.Add(3 * time.Second)
+	out = l.Apply(nil, []detect.Event{predicted(at, 100, 130, 1000)}, at)
+	if len(out) != 1 || out[0].Level != "caution" || out[0].ID != id {
+		t.Fatalf("into caution: %v", states(out))
+	}
+	// The conflict disappears: nothing until the clear wait is over.
+	at = t0.Add(4 * time.Second)
+	if out = l.Apply(nil, []detect.Event{ended(ReasonResolved)}, at); len(out) != 0 {
+		t.Fatalf("cleared at once: %v", states(out))
+	}
+	clearAt := at.Add(time.Duration(h.ClearAfterS * float64(time.Second)))
+	if out = l.Tick(nil, clearAt.Add(-time.Millisecond)); len(out) != 0 {
+		t.Fatalf("cleared before the wait: %v", states(out))
+	}
+	out = l.Tick(nil, clearAt)
+	if len(out) != 1 || out[0].State != StateCleared || out[0].Reason != ReasonResolved || out[0].ID != id {
+		t.Fatalf("after the wait: %v", states(out))
+	}
+	if len(l.Open()) != 0 {
+		t.Fatal("cleared alert still open")
+	}
+	// A new conflict of the same pair is a new alert.
+	at = clearAt.Add(time.Second)
+	out = l.Apply(nil, []detect.Event{predicted(at, 200, 230, 1000)}, at)
+	if len(out) != 1 || out[0].State != StateRaised || out[0].ID == id {
+		t.Fatalf("re-raise: %v, id %s (old %s)", states(out), out[0].ID, id)
+	}
+}
+
+func TestLifecycleDoesNotFlap(t *testing.T) {
+	r := rules.Default()
+	l := NewLifecycle(r, DefaultHysteresis(r))
+	out := l.Apply(nil, []detect.Event{predicted(t0, 100, 130, 9000)}, t0)
+	id := out[0].ID
+	// Noise flips the prediction on and off every second for a minute.
+	for s := 1; s <= 60; s++ {
+		at := t0.Add(time.Duration(s) * time.Second)
+		ev := ended(ReasonResolved)
+		if s%2 == 0 {
+			ev = predicted(at, 100-float64(s), 130-float64(s), 9000)
+		}
+		out = l.Apply(nil, []detect.Event{ev}, at)
+		for _, a := range out {
+			if a.State != StateUpdated || a.ID != id {
+				t.Fatalf("second %d: %v", s, states(out))
+			}
+		}
+	}
+	if open := l.Open(); len(open) != 1 || open[0].ID != id {
+		t.Fatalf("open alerts %v", states(open))
+	}
+}
+
+func TestLevelDowngradeNeedsMargin(t *testing.T) {
+	r := rules.Default()
+	h := DefaultHysteresis(r)
+	l := NewLifecycle(r, h)
+	warn := r.Levels[2].MaxTimeToLoSS // 60 s
+	out := l.Apply(nil, []detect.Event{predicted(t0, warn-1, warn+30, 1000)}, t0)
+	if out[0].Level != "warning" {
+		t.Fatalf("start: %v", states(out))
+	}
+	// Just past the warning threshold, within the margin: stays warning.
+	at := t0.Add(time.Second)
+	out = l.Apply(nil, []detect.Event{predicted(at, warn+h.LevelMarginS/2, warn+30, 1000)}, at)
+	for _, a := range out {
+		if a.Level != "warning" {
+			t.Fatalf("within margin: %v", states(out))
+		}
+	}
+	at = t0.Add(2 * time.Second)
+	out = l.Apply(nil, []detect.Event{predicted(at, warn+h.LevelMarginS+1, warn+30, 1000)}, at)
+	if len(out) != 1 || out[0].Level != "caution" {
+		t.Fatalf("past margin: %v", states(out))
+	}
+}
+
+func TestStaleClearsAtOnce(t *testing.T) {
+	r := rules.Default()
+	l := NewLifecycle(r, DefaultHysteresis(r))
+	id := l.Apply(nil, []detect.Event{predicted(t0, 100, 130, 1000)}, t0)[0].ID
+	out := l.Apply(nil, []detect.Event{ended(ReasonStale)}, t0.Add(time.Second))
+	if len(out) != 1 || out[0].State != StateCleared || out[0].Reason != ReasonStale || out[0].ID != id {
+		t.Fatalf("stale: %v", states(out))
+	}
+}
+
+func TestAlertJSONShape(t *testing.T) {
+	r := rules.Default()
+	l := NewLifecycle(r, DefaultHysteresis(r))
+	a := l.Apply(nil, []detect.Event{predicted(t0, 100, 130, 1000)}, t0)[0]
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range strings.Fields("id kind level state time t_in_s t_out_s t_cpa_s d_h_cpa_m d_v_cpa_m aircraft") {
+		if _, ok := m[k]; !ok {
+			t.Errorf("alert JSON lacks %q: %s", k, b)
+		}
+	}
+	ac := m["aircraft"].([]any)[0].(map[string]any)
+	for _, k := range strings.Fields("party aircraft callsign lat lon alt_m vel_east_mps vel_north_mps vel_up_mps") {
+		if _, ok := ac[k]; !ok {
+			t.Errorf("aircraft JSON lacks %q: %s", k, b)
+		}
+	}
+}

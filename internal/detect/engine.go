@@ -1,0 +1,472 @@
+// Whole-airspace detection: keeping the set of aircraft pairs predicted to lose separation within the lookahead
+// current as position reports arrive (Engine), computing it from scratch
+// through the spatial index (Engine.FullCycle) and by checking every pair
+// (BruteForce), all three through the one pair evaluation Evaluate.
+//
+// Why the prune never misses a pair. Evaluate looks at a pair over
+// [ref, ref+lookahead], where ref is the later of the two report times, and
+// only when the reports are at most the stale time S apart; each aircraft
+// flies a straight line in ECEF from its report. So every position Evaluate
+// can use lies on the segment from the aircraft's report position over the
+// next S+lookahead seconds. The pair geometry is a rotation plus a
+// translation of ECEF (an east-north-up frame), which keeps distances; a
+// conflict needs a horizontal distance below D and a vertical one below H at
+// the same instant, hence a straight-line distance below R = sqrt(D²+H²).
+// Each aircraft's index box is its segment's bounding box grown by R/2 plus
+// a margin on every side, so two boxes that do not overlap are more than R
+// apart along some axis at every instant: no conflict. The grid lists a box
+// in every cell it touches, so two overlapping boxes share the cell of the
+// lowest corner of their intersection and the query finds them. Evaluate
+// applies the same sphere test first (the closest approach of the two
+// straight lines), so it is part of the pair function, identical in all
+// three paths.
+
+package detect
+
+import (
+	"cmp"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// pruneMarginM absorbs rounding in the frame rotation (a few nanometers at
+// Earth radius) many times over.
+const pruneMarginM = 1.0
+
+// Params are the figures a pair evaluation depends on, taken from the rules.
+type Params struct {
+	Sep        Cylinder
+	LookaheadS float64
+	// MaxReportGapS: two tracks whose reports are further apart than this
+	// (the stale time) are not paired: the older one is stale relative to
+	// the newer.
+	MaxReportGapS float64
+	SameParty     bool
+}
+
+// ParamsFrom takes the pair parameters from the rules.
+func ParamsFrom(r rules.Rules) Params {
+	return Params{
+		Sep:           Cylinder{HorizontalM: r.HorizontalSepM, VerticalM: r.VerticalSepM},
+		LookaheadS:    r.LookaheadS,
+		MaxReportGapS: r.StaleAfterS,
+		SameParty:     r.SamePartyAlerts,
+	}
+}
+
+// pruneRadiusM is the distance beyond which no conflict is possible.
+func (p Params) pruneRadiusM() float64 {
+	return math.Hypot(p.Sep.HorizontalM, p.Sep.VerticalM) + pruneMarginM
+}
+
+// Box is the index box of a track under these parameters.
+func (p Params) Box(s *track.State) Box {
+	return sweptBox(s.ECEF, s.VelECEF, p.MaxReportGapS+p.LookaheadS, p.pruneRadiusM()/2+pruneMarginM)
+}
+
+// Conflict is a pair predicted to lose separation. A is the aircraft with
+// the smaller key (track.Key.Compare). Times in the result are seconds after
+// Time, the later of the two report times, to which the older track was
+// extrapolated.
+type Conflict struct {
+	A, B track.State
+	Time time.Time
+	PairResult
+}
+
+// PairKey identifies a pair, smaller key first.
+type PairKey struct{ A, B track.Key }
+
+// Key returns the pair's key.
+func (c *Conflict) Key() PairKey { return PairKey{c.A.Key(), c.B.Key()} }
+
+// Evaluate is the one pair function of the whole-airspace detection: the
+// engine, the full cycle and the brute force all call it. It reports the
+// conflict between the two tracks, if any, in a frame symmetric for the
+// pair (east-north-up at the midpoint), and gives the same result whichever
+// is passed first.
+func Evaluate(a, b *track.State, p Params) (Conflict, bool) {
+	if !p.SameParty && a.Party == b.Party {
+		return Conflict{}, false
+	}
+	if c := a.Key().Compare(b.Key()); c == 0 {
+		return Conflict{}, false
+	} else if c > 0 {
+		a, b = b, a
+	}
+	dt := b.Time.Sub(a.Time).Seconds()
+	if math.Abs(dt) > p.MaxReportGapS {
+		return Conflict{}, false
+	}
+	var pa, pb [3]float64
+	ref := b.Time
+	if dt >= 0 {
+		pa, pb = a.ECEFAt(dt), b.ECEF
+	} else {
+		pa, pb = a.ECEF, b.ECEFAt(-dt)
+		ref = a.Time
+	}
+	if !mayConflict(pa, a.VelECEF, pb, b.VelECEF, p) {
+		return Conflict{}, false
+	}
+	mid := geo.FromECEF(geo.ECEF{XM: (pa[0] + pb[0]) / 2, YM: (pa[1] + pb[1]) / 2, ZM: (pa[2] + pb[2]) / 2})
+	f := geo.NewFrame(mid)
+	ownPos, ownVel := inFrame(f, a, ref)
+	intPos, intVel := inFrame(f, b, ref)
+	res := Pair(ownPos, ownVel, intPos, intVel, p.Sep, p.LookaheadS)
+	if !res.Conflict {
+		return Conflict{}, false
+	}
+	return Conflict{A: *a, B: *b, Time: ref, PairResult: res}, true
+}
+
+// inFrame returns the track's position at time ref and its velocity in
+// frame f. Straight-line motion in ECEF is straight-line motion in any
+// east-north-up frame (a rotation plus a translation), so extrapolating in
+// the frame is the same motion the prune reasons about.
+func inFrame(f geo.Frame, s *track.State, ref time.Time) (pos, vel Vec3) {
+	dt := ref.Sub(s.Time).Seconds()
+	p := f.ToENU(s.Pos)
+	v := f.VelocityFrom(s.Pos, geo.ENU{EastM: s.VelEastMps, NorthM: s.VelNorthMps, UpM: s.VelUpMps})
+	return Vec3{p.EastM + v.EastM*dt, p.NorthM + v.NorthM*dt, p.UpM + v.UpM*dt}, Vec3{v.EastM, v.NorthM, v.UpM}
+}
+
+// mayConflict is the sphere test: false when the straight lines stay more
+// than the prune radius apart over the lookahead.
+func mayConflict(pa, va, pb, vb [3]float64, p Params) bool {
+	var r, w [3]float64
+	for k := 0; k < 3; k++ {
+		r[k] = pb[k] - pa[k]
+		w[k] = vb[k] - va[k]
+	}
+	rw := r[0]*w[0] + r[1]*w[1] + r[2]*w[2]
+	ww := w[0]*w[0] + w[1]*w[1] + w[2]*w[2]
+	t := 0.0
+	if ww > 0 {
+		t = min(max(-rw/ww, 0), p.LookaheadS)
+	}
+	var d2 float64
+	for k := 0; k < 3; k++ {
+		d := r[k] + w[k]*t
+		d2 += d * d
+	}
+	rad := p.pruneRadiusM()
+	return d2 <= rad*rad
+}
+
+// Engine keeps the conflict set current as reports arrive: a report
+// re-evaluates only the pairs of its aircraft, found through the grid. It is
+// not safe for concurrent use (alert.Engine wraps it with a mutex).
+type Engine struct {
+	params Params
+	tracks *track.Table
+	grid   *grid
+	conf   Conformance
+
+	// partners[id] lists the tracks id is in conflict with.
+	partners  [][]track.ID
+	conflicts map[uint64]*Conflict
+	nonconf   []bool
+}
+
+// DefaultCellM is the grid cell edge: about the length of an airliner's
+// swept box (250 m/s over the 330 s a box covers), which measured fastest
+// (see BENCHMARKS.md).
+const DefaultCellM = 100_000
+
+// NewEngine makes an engine for the rules. cellM <= 0 takes DefaultCellM;
+// conf may be nil (no conformance monitoring).
+func NewEngine(r rules.Rules, cellM float64, conf Conformance) *Engine {
+	if cellM <= 0 {
+		cellM = DefaultCellM
+	}
+	return &Engine{
+		params:    ParamsFrom(r),
+		tracks:    track.NewTable(r.StaleAfter()),
+		grid:      newGrid(cellM),
+		conf:      conf,
+		conflicts: make(map[uint64]*Conflict),
+	}
+}
+
+// Params returns the pair parameters in use.
+func (e *Engine) Params() Params { return e.params }
+
+func pairID(a, b track.ID) uint64 {
+	if a > b {
+		a, b = b, a
+	}
+	return uint64(uint32(a))<<32 | uint64(uint32(b))
+}
+
+func (e *Engine) growTo(n int) {
+	for len(e.partners) < n {
+		e.partners = append(e.partners, nil)
+		e.nonconf = append(e.nonconf, false)
+	}
+}
+
+// Ingest applies the reports in order at time now and appends to dst what
+// changed. A batch with an invalid report is refused whole, with an error
+// naming the report and field, before anything is applied.
+func (e *Engine) Ingest(dst []Event, reports []track.Report, now time.Time) ([]Event, error) {
+	for i := range reports {
+		if err := reports[i].Validate(); err != nil {
+			return dst, &ReportError{Index: i, Err: err}
+		}
+	}
+	for i := range reports {
+		dst = e.apply(dst, &reports[i], now)
+	}
+	return dst, nil
+}
+
+func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
+	id, outcome := e.tracks.Apply(*r, now)
+	if !outcome.Applied() {
+		return dst
+	}
+	e.growTo(e.tracks.Cap())
+	s, _ := e.tracks.Get(id)
+	e.grid.set(id, e.params.Box(s))
+
+	epoch := e.grid.nextEpoch()
+	// Re-evaluate the pairs already in conflict first: a pair can leave
+	// the candidates (its boxes no longer overlap) and must then be ended.
+	prev := e.partners[id]
+	for n := 0; n < len(prev); {
+		other := prev[n]
+		e.grid.stamp[other] = epoch
+		o, _ := e.tracks.Get(other)
+		key := pairID(id, other)
+		if c, ok := Evaluate(s, o, e.params); ok {
+			*e.conflicts[key] = c
+			dst = append(dst, Event{Kind: ConflictPredicted, Conflict: c})
+			n++
+			continue
+		}
+		old := e.conflicts[key]
+		delete(e.conflicts, key)
+		dst = append(dst, Event{Kind: ConflictEnded, Reason: ReasonResolved, Conflict: *old})
+		prev[n] = prev[len(prev)-1]
+		prev = prev[:len(prev)-1]
+		e.partners[other] = removeID(e.partners[other], id)
+	}
+	e.partners[id] = prev
+	e.grid.query(id, epoch, func(other track.ID) {
+		o, _ := e.tracks.Get(other)
+		c, ok := Evaluate(s, o, e.params)
+		if !ok {
+			return
+		}
+		cp := new(Conflict)
+		*cp = c
+		e.conflicts[pairID(id, other)] = cp
+		e.partners[id] = append(e.partners[id], other)
+		e.partners[other] = append(e.partners[other], id)
+		dst = append(dst, Event{Kind: ConflictPredicted, Conflict: c})
+	})
+
+	if e.conf != nil {
+		conforming, applies := e.conf.Conforms(s.Party, s.Pos, s.Time)
+		nc := applies && !conforming
+		switch {
+		case nc:
+			// Every report while nonconforming refreshes the alert's
+			// position, like a continuing conflict.
+			e.nonconf[id] = true
+			dst = append(dst, Event{Kind: Nonconforming, Track: *s})
+		case e.nonconf[id]:
+			e.nonconf[id] = false
+			dst = append(dst, Event{Kind: Conforming, Reason: ReasonResolved, Track: *s})
+		}
+	}
+	return dst
+}
+
+func removeID(list []track.ID, id track.ID) []track.ID {
+	for n, m := range list {
+		if m == id {
+			list[n] = list[len(list)-1]
+			return list[:len(list)-1]
+		}
+	}
+	return list
+}
+
+// Expire drops the tracks that are stale at now and appends the ends of
+// their conflicts and nonconformances, with reason stale.
+func (e *Engine) Expire(dst []Event, now time.Time) []Event {
+	e.tracks.Expire(now, func(id track.ID, s *track.State) {
+		for _, other := range e.partners[id] {
+			key := pairID(id, other)
+			c := e.conflicts[key]
+			delete(e.conflicts, key)
+			e.partners[other] = removeID(e.partners[other], id)
+			dst = append(dst, Event{Kind: ConflictEnded, Reason: ReasonStale, Conflict: *c})
+		}
+		e.partners[id] = e.partners[id][:0]
+		if e.nonconf[id] {
+			e.nonconf[id] = false
+			dst = append(dst, Event{Kind: Conforming, Reason: ReasonStale, Track: *s})
+		}
+		e.grid.remove(id)
+	})
+	return dst
+}
+
+// Conflicts returns the current conflict set, sorted by pair key.
+func (e *Engine) Conflicts() []Conflict {
+	out := make([]Conflict, 0, len(e.conflicts))
+	for _, c := range e.conflicts {
+		out = append(out, *c)
+	}
+	SortConflicts(out)
+	return out
+}
+
+// NumConflicts is the size of the current conflict set.
+func (e *Engine) NumConflicts() int { return len(e.conflicts) }
+
+// NumTracks is the number of live tracks.
+func (e *Engine) NumTracks() int { return e.tracks.Len() }
+
+// Counters returns the track table's report counters.
+func (e *Engine) Counters() track.Counters { return e.tracks.Counters() }
+
+// States returns a copy of every live track, in id order.
+func (e *Engine) States() []track.State {
+	out := make([]track.State, 0, e.tracks.Len())
+	e.tracks.Each(func(_ track.ID, s *track.State) { out = append(out, *s) })
+	return out
+}
+
+// Nonconforming returns the tracks currently outside their party's volumes.
+func (e *Engine) Nonconforming() []track.State {
+	var out []track.State
+	e.tracks.Each(func(id track.ID, s *track.State) {
+		if e.nonconf[id] {
+			out = append(out, *s)
+		}
+	})
+	return out
+}
+
+// Tracks returns the live tracks inside the box, in id order.
+func (e *Engine) Tracks(b BBox) []track.State {
+	var out []track.State
+	e.tracks.Each(func(_ track.ID, s *track.State) {
+		if b.Contains(s.Pos) {
+			out = append(out, *s)
+		}
+	})
+	return out
+}
+
+// FullCycle computes the whole conflict set from scratch through the index,
+// on all cores, sorted by pair key. It does not change the engine's set.
+func (e *Engine) FullCycle() []Conflict {
+	keys := e.grid.cellKeys()
+	workers := runtime.GOMAXPROCS(0)
+	parts := make([][]Conflict, workers)
+	var wg sync.WaitGroup
+	var next int64
+	var mu sync.Mutex
+	const chunk = 64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var out []Conflict
+			for {
+				mu.Lock()
+				lo := int(next)
+				next += chunk
+				mu.Unlock()
+				if lo >= len(keys) {
+					break
+				}
+				for _, c := range keys[lo:min(lo+chunk, len(keys))] {
+					e.grid.pairsInCell(c, func(a, b track.ID) {
+						sa, _ := e.tracks.Get(a)
+						sb, _ := e.tracks.Get(b)
+						if cf, ok := Evaluate(sa, sb, e.params); ok {
+							out = append(out, cf)
+						}
+					})
+				}
+			}
+			parts[w] = out
+		}(w)
+	}
+	wg.Wait()
+	var all []Conflict
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	SortConflicts(all)
+	return all
+}
+
+// BruteForce checks every pair of the tracks with Evaluate: the oracle of
+// the tests and the baseline of the benchmark. Sorted by pair key.
+func BruteForce(states []track.State, p Params) []Conflict {
+	var out []Conflict
+	for i := range states {
+		for j := i + 1; j < len(states); j++ {
+			if c, ok := Evaluate(&states[i], &states[j], p); ok {
+				out = append(out, c)
+			}
+		}
+	}
+	SortConflicts(out)
+	return out
+}
+
+// SortConflicts orders conflicts by pair key.
+func SortConflicts(cs []Conflict) {
+	slices.SortFunc(cs, func(x, y Conflict) int {
+		if c := x.A.Key().Compare(y.A.Key()); c != 0 {
+			return c
+		}
+		return x.B.Key().Compare(y.B.Key())
+	})
+}
+
+// SameConflicts reports whether two sorted conflict sets hold the same pairs
+// with bit-identical results, and if not, the first pair that differs.
+func SameConflicts(x, y []Conflict) (bool, string) {
+	n := min(len(x), len(y))
+	for i := 0; i < n; i++ {
+		if x[i].Key() != y[i].Key() {
+			k := x[i].Key()
+			if x[i].Key().less(y[i].Key()) {
+				return false, "only in first: " + k.String()
+			}
+			return false, "only in second: " + y[i].Key().String()
+		}
+		if x[i].PairResult != y[i].PairResult || !x[i].Time.Equal(y[i].Time) {
+			return false, "different result for " + x[i].Key().String()
+		}
+	}
+	if len(x) > n {
+		return false, "only in first: " + x[n].Key().String()
+	}
+	if len(y) > n {
+		return false, "only in second: " + y[n].Key().String()
+	}
+	return true, ""
+}
+
+func (k PairKey) less(o PairKey) bool {
+	return cmp.Or(k.A.Compare(o.A), k.B.Compare(o.B)) < 0
+}
+
+func (k PairKey) String() string { return k.A.String() + "~" + k.B.String() }

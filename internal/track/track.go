@@ -1,0 +1,153 @@
+// Package track owns the live state of every aircraft: position reports,
+// the per-aircraft track they update, dead-reckoning extrapolation and
+// staleness. A report that is older than (out of order) or as old as
+// (duplicate) the track's last applied report is ignored and counted, never
+// applied. A track with no report for the stale time is dropped.
+//
+// Nothing here reads the wall clock: every call takes the current time, so
+// that replays and tests are deterministic.
+package track
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/geo"
+)
+
+// Key identifies an aircraft: its id is unique within its party.
+type Key struct {
+	Party    string
+	Aircraft string
+}
+
+// Compare orders keys by party then aircraft id; pair results are always
+// computed with the smaller key first so that they do not depend on which
+// aircraft reported last.
+func (k Key) Compare(o Key) int {
+	if c := strings.Compare(k.Party, o.Party); c != 0 {
+		return c
+	}
+	return strings.Compare(k.Aircraft, o.Aircraft)
+}
+
+func (k Key) String() string { return k.Party + "/" + k.Aircraft }
+
+// Report is one position report of one aircraft.
+type Report struct {
+	Party string
+	// Aircraft is unique within the party; the ICAO 24-bit address in hex
+	// where known.
+	Aircraft string
+	Callsign string
+	Pos      geo.LLA
+	// Velocity over the ground in the local east-north-up frame at Pos.
+	VelEastMps  float64
+	VelNorthMps float64
+	VelUpMps    float64
+	Time        time.Time
+}
+
+// Key returns the aircraft the report is about.
+func (r Report) Key() Key { return Key{Party: r.Party, Aircraft: r.Aircraft} }
+
+// FromGroundTrack builds a report from the figures surveillance sources give:
+// ground speed in knots, true track in degrees clockwise from north and
+// vertical rate in feet per minute.
+func FromGroundTrack(party, aircraft, callsign string, pos geo.LLA, groundSpeedKt, trackDeg, verticalRateFtPerMin float64, at time.Time) Report {
+	speedMps := geo.KnotsToMps(groundSpeedKt)
+	rad := trackDeg * math.Pi / 180
+	return Report{
+		Party:       party,
+		Aircraft:    aircraft,
+		Callsign:    callsign,
+		Pos:         pos,
+		VelEastMps:  speedMps * math.Sin(rad),
+		VelNorthMps: speedMps * math.Cos(rad),
+		VelUpMps:    geo.FeetPerMinToMps(verticalRateFtPerMin),
+		Time:        at,
+	}
+}
+
+// Limits of a plausible report. Speeds well above anything that flies are
+// refused because they make the swept boxes of the spatial index useless
+// and are certainly a unit error.
+const (
+	MinAltM     = -1000
+	MaxAltM     = 100_000
+	MaxSpeedMps = 3000
+	maxIDLen    = 64
+)
+
+// FieldError names the report field at fault.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Validate returns a *FieldError naming the first unusable field.
+func (r Report) Validate() error {
+	switch {
+	case r.Party == "":
+		return &FieldError{"party", "must not be empty"}
+	case len(r.Party) > maxIDLen:
+		return &FieldError{"party", fmt.Sprintf("longer than %d bytes", maxIDLen)}
+	case r.Aircraft == "":
+		return &FieldError{"aircraft", "must not be empty"}
+	case len(r.Aircraft) > maxIDLen:
+		return &FieldError{"aircraft", fmt.Sprintf("longer than %d bytes", maxIDLen)}
+	case len(r.Callsign) > maxIDLen:
+		return &FieldError{"callsign", fmt.Sprintf("longer than %d bytes", maxIDLen)}
+	case !(r.Pos.LatDeg >= -90 && r.Pos.LatDeg <= 90):
+		return &FieldError{"lat", "must be within [-90, 90] degrees"}
+	case !(r.Pos.LonDeg >= -180 && r.Pos.LonDeg <= 180):
+		return &FieldError{"lon", "must be within [-180, 180] degrees"}
+	case !(r.Pos.AltM >= MinAltM && r.Pos.AltM <= MaxAltM):
+		return &FieldError{"alt_m", fmt.Sprintf("must be within [%d, %d] m", MinAltM, MaxAltM)}
+	case !finite(r.VelEastMps):
+		return &FieldError{"vel_east_mps", "must be a finite number"}
+	case !finite(r.VelNorthMps):
+		return &FieldError{"vel_north_mps", "must be a finite number"}
+	case !finite(r.VelUpMps):
+		return &FieldError{"vel_up_mps", "must be a finite number"}
+	case math.Sqrt(r.VelEastMps*r.VelEastMps+r.VelNorthMps*r.VelNorthMps+r.VelUpMps*r.VelUpMps) > MaxSpeedMps:
+		return &FieldError{"vel_east_mps", fmt.Sprintf("speed above %d m/s", MaxSpeedMps)}
+	case r.Time.IsZero():
+		return &FieldError{"time", "must be set"}
+	}
+	return nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// State is the track of one aircraft: its last applied report plus the same
+// position and velocity in Earth-centred, Earth-fixed coordinates, which is
+// what detection works in (no poles, no antimeridian).
+type State struct {
+	Report
+	ECEF    [3]float64 // meters, at Report.Time
+	VelECEF [3]float64 // m/s
+}
+
+// NewState derives the ECEF position and velocity of a report.
+func NewState(r Report) State {
+	r.Time = r.Time.Round(0) // drop the monotonic reading: times must compare the same after a round trip
+	s := State{Report: r}
+	s.ECEF, s.VelECEF = toECEF(r)
+	return s
+}
+
+// ECEFAt extrapolates the position linearly in ECEF to dtS seconds after
+// the report: over the half minute a track lives between reports, the
+// difference from flying a great circle is centimeters.
+func (s *State) ECEFAt(dtS float64) [3]float64 {
+	return [3]float64{
+		s.ECEF[0] + s.VelECEF[0]*dtS,
+		s.ECEF[1] + s.VelECEF[1]*dtS,
+		s.ECEF[2] + s.VelECEF[2]*dtS,
+	}
+}
