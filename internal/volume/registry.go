@@ -29,11 +29,15 @@ type Registry struct {
 	all     map[string]*Volume            // every volume seen, terminal ones too
 	live    map[string]map[string]*Volume // party -> id -> live volume
 	lastSeq int64                         // the store's changes up to here are applied
+	// committedSeq is the highest change sequence known to be committed
+	// (handed to Apply); every change at or below it is final.
+	committedSeq int64
+	decoded      map[string]*Volume // id@version -> decoded, since lastSeq
 }
 
 // NewRegistry returns an empty registry; call Load to fill it from the store.
 func NewRegistry(rl rules.Rules) *Registry {
-	return &Registry{idx: NewIndex(rl), all: map[string]*Volume{}, live: map[string]map[string]*Volume{}}
+	return &Registry{idx: NewIndex(rl), all: map[string]*Volume{}, live: map[string]map[string]*Volume{}, decoded: map[string]*Volume{}}
 }
 
 // Result is the outcome of one committed write, for the caller's audit and
@@ -55,8 +59,18 @@ func (r *Registry) Load(tx store.Tx) error {
 	r.all = map[string]*Volume{}
 	r.live = map[string]map[string]*Volume{}
 	r.lastSeq = 0
+	clear(r.decoded)
 	r.mu.Unlock()
-	return r.catchUp(tx)
+	_, err := r.catchUp(tx, true)
+	return err
+}
+
+// Sync brings the index up to date with what the store has committed; call
+// it in a read-only transaction (View), e.g. periodically on a replica that
+// also serves reads of volumes written by other replicas.
+func (r *Registry) Sync(tx store.Tx) error {
+	_, err := r.catchUp(tx, true)
+	return err
 }
 
 // rulesOf rebuilds the rule fields the index depends on.
@@ -70,34 +84,76 @@ func rulesOf(p params) rules.Rules {
 	return rl
 }
 
-// catchUp applies every volume the store changed since the last catch-up.
-func (r *Registry) catchUp(tx store.Tx) error {
-	for {
-		r.mu.RLock()
-		since := r.lastSeq
-		r.mu.RUnlock()
-		recs, err := tx.VolumesChangedSince(since, catchUpBatch)
+// catchUp reads every volume the store changed since the index's last
+// change. In a read-only transaction (committed is true) everything it reads
+// is committed and goes into the index. Inside a write, the store may be
+// running several Updates in one transaction (group commit), so what it reads
+// can include writes that will still roll back: only changes at or below the
+// highest sequence known to be committed (from Apply) go into the index;
+// the others are returned as the overlay, by id, for this transaction's
+// check alone, and the index's position only advances when nothing is
+// uncertain.
+func (r *Registry) catchUp(tx store.Tx, committed bool) (map[string]*Volume, error) {
+	r.mu.RLock()
+	since, known := r.lastSeq, r.committedSeq
+	r.mu.RUnlock()
+	var sure, unsure []*Volume
+	for seq := since; ; {
+		recs, err := tx.VolumesChangedSince(seq, catchUpBatch)
 		if err != nil {
-			return fmt.Errorf("volume: reading changes: %w", err)
+			return nil, fmt.Errorf("volume: reading changes: %w", err)
 		}
-		vs := make([]*Volume, 0, len(recs))
 		for _, rec := range recs {
-			v, err := Decode(rec)
+			v, err := r.decodeCached(rec)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			vs = append(vs, v)
+			if committed || rec.ChangeSeq <= known {
+				sure = append(sure, v)
+			} else {
+				unsure = append(unsure, v)
+			}
+			seq = rec.ChangeSeq
 		}
-		r.mu.Lock()
-		for _, v := range vs {
-			r.apply(v)
-			r.lastSeq = max(r.lastSeq, v.ChangeSeq)
-		}
-		r.mu.Unlock()
 		if len(recs) < catchUpBatch {
-			return nil
+			break
 		}
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, v := range sure {
+		r.apply(v)
+	}
+	if len(unsure) == 0 && len(sure) > 0 {
+		r.lastSeq = max(r.lastSeq, sure[len(sure)-1].ChangeSeq)
+		clear(r.decoded)
+	}
+	overlay := make(map[string]*Volume, len(unsure))
+	for _, v := range unsure {
+		overlay[v.ID] = v
+	}
+	return overlay, nil
+}
+
+// decodeCached decodes a stored volume, reusing the decoding of the same
+// version: inside a group commit the same uncommitted changes are read by
+// every write of the batch.
+func (r *Registry) decodeCached(rec store.Volume) (*Volume, error) {
+	k := rec.ID + "@" + rec.Version
+	r.mu.RLock()
+	v, ok := r.decoded[k]
+	r.mu.RUnlock()
+	if ok && v.ChangeSeq == rec.ChangeSeq {
+		return v, nil
+	}
+	v, err := Decode(rec)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.decoded[k] = v
+	r.mu.Unlock()
+	return v, nil
 }
 
 // apply records one committed state of a volume; older states than the one
@@ -127,13 +183,15 @@ func (r *Registry) Apply(results ...Result) {
 	for _, res := range results {
 		v := res.Volume
 		r.apply(&v)
+		r.committedSeq = max(r.committedSeq, v.ChangeSeq)
 	}
 }
 
-// prepare locks the volumes of the store, catches up and adopts the rules.
-func (r *Registry) prepare(tx store.Tx, rl rules.Rules) error {
+// prepare locks the volumes of the store, adopts the rules and catches up;
+// it returns the overlay of possibly uncommitted changes (see catchUp).
+func (r *Registry) prepare(tx store.Tx, rl rules.Rules) (map[string]*Volume, error) {
 	if err := tx.LockVolumes(); err != nil {
-		return fmt.Errorf("volume: locking: %w", err)
+		return nil, fmt.Errorf("volume: locking: %w", err)
 	}
 	r.mu.Lock()
 	if !r.idx.sameRules(rl) {
@@ -144,7 +202,7 @@ func (r *Registry) prepare(tx store.Tx, rl rules.Rules) error {
 		r.idx = idx
 	}
 	r.mu.Unlock()
-	return r.catchUp(tx)
+	return r.catchUp(tx, false)
 }
 
 // Create checks a new volume of party against the other parties' volumes
@@ -214,7 +272,8 @@ func (r *Registry) write(tx store.Tx, party, id, prevVersion string, in Input, k
 			return Result{}, fieldErrorf(fmt.Sprintf("key[%d]", i), "needs both id and version")
 		}
 	}
-	if err := r.prepare(tx, rl); err != nil {
+	overlay, err := r.prepare(tx, rl)
+	if err != nil {
 		return Result{}, err
 	}
 	var prev *Volume
@@ -255,9 +314,7 @@ func (r *Registry) write(tx store.Tx, party, id, prevVersion string, in Input, k
 	}
 	var conflicts []Volume
 	if v.State.Live() {
-		r.mu.RLock()
-		found := r.idx.Conflicts(v)
-		r.mu.RUnlock()
+		found := r.conflicts(v, overlay)
 		if err := judge(v, found, key); err != nil {
 			return Result{}, err
 		}
@@ -285,6 +342,26 @@ func displayState(s State) string {
 		return "(new)"
 	}
 	return string(s)
+}
+
+// conflicts is the index's answer corrected by the overlay: the overlay's
+// state of a volume replaces the index's.
+func (r *Registry) conflicts(v *Volume, overlay map[string]*Volume) []*Volume {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []*Volume
+	for _, o := range r.idx.Conflicts(v) {
+		if _, ok := overlay[o.ID]; !ok {
+			out = append(out, o)
+		}
+	}
+	for _, o := range overlay {
+		if conflict(v, o, r.idx.p) {
+			out = append(out, o)
+		}
+	}
+	sortByID(out)
+	return out
 }
 
 // judge applies the rule table of the package doc to the conflicts found.
@@ -317,20 +394,27 @@ func judge(v *Volume, found []*Volume, key []KeyEntry) error {
 // buffer is over at now. The caller emits the results' events and, after
 // the commit, hands them to Apply.
 func (r *Registry) EndExpired(tx store.Tx, rl rules.Rules, now time.Time) ([]Result, error) {
-	if err := r.prepare(tx, rl); err != nil {
+	overlay, err := r.prepare(tx, rl)
+	if err != nil {
 		return nil, err
 	}
 	buf := time.Duration(rl.TimeBufferS * float64(time.Second))
-	r.mu.RLock()
+	expired := func(v *Volume) bool { return v.State.Live() && !now.Before(v.End.Add(buf)) }
 	var due []*Volume
+	r.mu.RLock()
 	for _, byID := range r.live {
 		for _, v := range byID {
-			if !now.Before(v.End.Add(buf)) {
+			if _, ok := overlay[v.ID]; !ok && expired(v) {
 				due = append(due, v)
 			}
 		}
 	}
 	r.mu.RUnlock()
+	for _, v := range overlay {
+		if expired(v) {
+			due = append(due, v)
+		}
+	}
 	sortByID(due)
 	var out []Result
 	for _, old := range due {

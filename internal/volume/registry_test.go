@@ -408,6 +408,42 @@ func testRollbackLeavesIndexClean(t *testing.T, st store.Store) {
 
 // Two registries (two replicas) on one store: each sees the other's
 // commits before it checks, because the store is the truth.
+// With group commit, several writes share one transaction: a write sees
+// the earlier ones of its batch (they commit together or not at all), and
+// when the batch rolls back nothing of it stays in the index.
+func TestBatchMatesCountButDoNotStick(t *testing.T) {
+	testBatchMatesCountButDoNotStick(t, newFakeStore())
+}
+
+func testBatchMatesCountButDoNotStick(t *testing.T, st store.Store) {
+	e := newEnv(t, st)
+	abort := errors.New("batch aborted")
+	err := e.st.Update(context.Background(), func(tx store.Tx) error {
+		a, err := e.reg.Create(tx, "a", area(0), nil, e.rl, now)
+		if err != nil {
+			return err
+		}
+		_, err = e.reg.Create(tx, "b", area(0), nil, e.rl, now)
+		if got, want := missingIDs(t, err), refs(a.Volume); !slices.Equal(got, want) {
+			t.Errorf("batch-mate: missing %v, want %v", got, want)
+		}
+		if _, err := e.reg.Create(tx, "b", area(0), keyOf(a.Volume), e.rl, now); err != nil {
+			t.Errorf("batch-mate with the key: %v", err)
+		}
+		return abort
+	})
+	if !errors.Is(err, abort) {
+		t.Fatal(err)
+	}
+	res, err := e.create("b", area(0))
+	if err != nil || len(res.Conflicts) != 0 {
+		t.Errorf("after the rollback: %v, conflicts %v", err, res.Conflicts)
+	}
+	if _, err := e.create("a", area(0)); !errors.Is(err, ErrMissingKey) {
+		t.Errorf("the committed volume does not count: %v", err)
+	}
+}
+
 func TestReplicasShareTheStore(t *testing.T) { testReplicasShareTheStore(t, newFakeStore()) }
 
 func testReplicasShareTheStore(t *testing.T, st store.Store) {

@@ -23,6 +23,7 @@ func TestOnSQLite(t *testing.T) {
 	t.Run("optimistic concurrency", func(t *testing.T) { testOptimisticConcurrency(t, open(t)) })
 	t.Run("end expired", func(t *testing.T) { testEndExpired(t, open(t)) })
 	t.Run("rollback", func(t *testing.T) { testRollbackLeavesIndexClean(t, open(t)) })
+	t.Run("batch mates", func(t *testing.T) { testBatchMatesCountButDoNotStick(t, open(t)) })
 	t.Run("replicas", func(t *testing.T) { testReplicasShareTheStore(t, open(t)) })
 	t.Run("64 concurrent writers", func(t *testing.T) { testConcurrentWritersNeverHideConflicts(t, open(t)) })
 }
