@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/feed"
+)
+
+func init() {
+	register(command{
+		name:    "feed",
+		summary: "send a live feed to a server: SBS-1/BaseStation (TCP or file) or JSON lines",
+		run:     runFeed,
+	})
+}
+
+// clientFlags are the flags that say which server to talk to as which party.
+type clientFlags struct {
+	server, party, token, tokenFile string
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.server, "server", envOr("DECONFLICT_SERVER", "http://127.0.0.1:8080"), "server base URL (env DECONFLICT_SERVER)")
+	fs.StringVar(&c.party, "party", "", "party the reports belong to (picks its token in --token-file)")
+	fs.StringVar(&c.token, "token", os.Getenv("DECONFLICT_TOKEN"), "bearer token of the party (env DECONFLICT_TOKEN)")
+	fs.StringVar(&c.tokenFile, "token-file", "", "file with the token, or lines 'PARTY TOKEN'")
+}
+
+// client returns an API client for the party, checking (when the server
+// answers) that the token really is the party's.
+func (c *clientFlags) client(ctx context.Context, stderr io.Writer) (*client.Client, error) {
+	token := c.token
+	if c.tokenFile != "" {
+		tokens, err := loadTokenFile(c.tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		if t, ok := tokens[c.party]; ok {
+			token = t
+		} else if t, ok := tokens[""]; ok {
+			token = t
+		} else {
+			return nil, usagef("--token-file %s has no token for party %q", c.tokenFile, c.party)
+		}
+	}
+	if token == "" {
+		return nil, usagef("--token or --token-file is required")
+	}
+	cl := client.New(c.server, token)
+	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	me, err := cl.Me(mctx)
+	switch {
+	case err == nil && c.party != "" && me.Party != c.party:
+		return nil, usagef("the token acts as party %q, not %q", me.Party, c.party)
+	case err != nil && !client.Retryable(err):
+		return nil, fmt.Errorf("server %s refuses the token: %w", c.server, err)
+	case err != nil:
+		fmt.Fprintf(stderr, "server %s not reachable yet (%v); will keep trying\n", c.server, err)
+	}
+	return cl, nil
+}
+
+// loadTokenFile reads a token file: either one bare token (returned under
+// the party ""), or lines "PARTY TOKEN"; blank lines and # comments are
+// skipped.
+func loadTokenFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("--token-file: %v", err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		switch len(fields) {
+		case 1:
+			out[""] = fields[0]
+		case 2:
+			out[fields[0]] = fields[1]
+		default:
+			return nil, usagef("--token-file %s line %d: want 'PARTY TOKEN'", path, n)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, usagef("--token-file %s holds no token", path)
+	}
+	return out, nil
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runFeed(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signalContext()
+	defer stop()
+	return feedMain(ctx, args, stdout, stderr)
+}
+
+func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "sbs" && args[0] != "jsonl") {
+		fmt.Fprintln(stderr, "usage: deconflict feed sbs (--connect HOST:PORT | --file FILE) --party NAME --server URL (--token T | --token-file F)")
+		fmt.Fprintln(stderr, "       deconflict feed jsonl --file FILE|- --party NAME --server URL (--token T | --token-file F)")
+		return usagef("feed: the format (sbs or jsonl) comes first")
+	}
+	format := args[0]
+	fs := flag.NewFlagSet("feed "+format, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf clientFlags
+	cf.register(fs)
+	connect := fs.String("connect", "", "BaseStation source HOST:PORT (sbs only; e.g. dump1090's port 30003)")
+	file := fs.String("file", "", "read from FILE ('-' for standard input)")
+	batch := fs.Int("batch", feed.DefaultMaxBatch, "reports per POST (at most 10000)")
+	status := fs.Duration("status", 10*time.Second, "interval of the status lines")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if (*connect == "") == (*file == "") || (format == "jsonl" && *connect != "") {
+		return usagef("give exactly one source: --file, or --connect for sbs")
+	}
+	if *batch < 1 || *batch > 10_000 {
+		return usagef("--batch must be within 1..10000")
+	}
+	cl, err := cf.client(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	stats := &feed.Stats{}
+	p := startPipeline(ctx, cl, stats, *batch, *status, stdout, "feed")
+	switch {
+	case *connect != "":
+		dec := feed.NewSBSDecoder(stats)
+		err = feed.FollowTCP(ctx, *connect, client.Backoff{}, stats, func(line string) error {
+			if r, ok := dec.Live(line, time.Now()); ok {
+				return p.send(ctx, r)
+			}
+			return nil
+		})
+	case format == "sbs":
+		// A recorded BaseStation file plays at its own pace, re-stamped
+		// onto the wall clock, as if it were live.
+		err = withInput(*file, func(r io.Reader) error {
+			return feed.Replay(ctx, r, &feed.Pacer{Speed: 1}, stats, p.in)
+		})
+	default:
+		// JSON lines keep their own times: the producer is live.
+		err = withInput(*file, func(r io.Reader) error {
+			return feed.ReadLines(ctx, r, func(line string) error {
+				if strings.TrimSpace(line) == "" {
+					return nil
+				}
+				rep, perr := feed.ParseJSONLine([]byte(line))
+				if perr != nil {
+					stats.Skipped.Add(1)
+					fmt.Fprintf(stderr, "skipped: %v\n", perr)
+					return nil
+				}
+				return p.send(ctx, rep)
+			})
+		})
+	}
+	p.finish()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func withInput(name string, fn func(io.Reader) error) error {
+	if name == "-" {
+		return fn(os.Stdin)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return usagef("--file: %v", err)
+	}
+	defer f.Close()
+	return fn(f)
+}
+
+// pipeline is a running Sender with its periodic status lines.
+type pipeline struct {
+	in     chan client.Report
+	stats  *feed.Stats
+	out    io.Writer
+	name   string
+	done   chan struct{}
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+func startPipeline(ctx context.Context, cl *client.Client, stats *feed.Stats, batch int, every time.Duration, out io.Writer, name string) *pipeline {
+	// The sender outlives ctx by a moment so that what was read is flushed.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p := &pipeline{in: make(chan client.Report, 4*batch), stats: stats, out: out, name: name, done: make(chan struct{}), cancel: cancel}
+	s := &feed.Sender{Post: cl.PostPositions, Stats: stats, MaxBatch: batch}
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		s.Run(sctx, p.in)
+	}()
+	go func() {
+		defer p.wg.Done()
+		if every <= 0 {
+			return
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-t.C:
+				fmt.Fprintf(out, "%s %s: %s\n", time.Now().UTC().Format(time.TimeOnly), name, stats)
+			}
+		}
+	}()
+	return p
+}
+
+func (p *pipeline) send(ctx context.Context, r client.Report) error {
+	select {
+	case p.in <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// finish flushes what is queued (giving up after 10 s) and prints the
+// final counters.
+func (p *pipeline) finish() {
+	close(p.in)
+	close(p.done)
+	timer := time.AfterFunc(10*time.Second, p.cancel)
+	p.wg.Wait()
+	timer.Stop()
+	p.cancel()
+	fmt.Fprintf(p.out, "%s done: %s\n", p.name, p.stats)
+}

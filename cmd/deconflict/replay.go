@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/feed"
+)
+
+func init() {
+	register(command{
+		name:    "replay",
+		summary: "replay a recorded feed file (SBS or JSON lines) onto the wall clock",
+		run:     runReplay,
+	})
+}
+
+func runReplay(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signalContext()
+	defer stop()
+	return replayMain(ctx, args, stdout, stderr)
+}
+
+// speedFlag is a replay or simulation speed: a factor, or "max" (0) for as
+// fast as the server takes it.
+type speedFlag float64
+
+func (s *speedFlag) String() string {
+	if *s == 0 {
+		return "max"
+	}
+	return strconv.FormatFloat(float64(*s), 'g', -1, 64)
+}
+
+func (s *speedFlag) Set(v string) error {
+	if v == "max" {
+		*s = 0
+		return nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || math.IsInf(f, 0) || f > 1e6 {
+		return errors.New("want a factor above zero (e.g. 10) or max")
+	}
+	*s = speedFlag(f)
+	return nil
+}
+
+func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf clientFlags
+	cf.register(fs)
+	speed := speedFlag(1)
+	fs.Var(&speed, "speed", "file seconds per wall-clock second, or max")
+	batch := fs.Int("batch", feed.DefaultMaxBatch, "reports per POST (at most 10000)")
+	status := fs.Duration("status", 10*time.Second, "interval of the status lines")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("usage: deconflict replay FILE [--speed N|max] --server URL (--token T | --token-file F) [--party P]")
+	}
+	if *batch < 1 || *batch > 10_000 {
+		return usagef("--batch must be within 1..10000")
+	}
+	cl, err := cf.client(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	stats := &feed.Stats{}
+	p := startPipeline(ctx, cl, stats, *batch, *status, stdout, "replay")
+	err = withInput(pos[0], func(r io.Reader) error {
+		return feed.Replay(ctx, r, &feed.Pacer{Speed: float64(speed)}, stats, p.in)
+	})
+	p.finish()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,95 @@
+package feed
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/deconflict/deconflict/internal/client"
+)
+
+// FieldError names the field of a JSON-lines report at fault.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// ParseJSONLine reads one line holding one position report in the schema of
+// the items of POST /v1/positions. Unknown fields are allowed (the wire
+// shapes may grow); missing required fields, impossible coordinates and
+// non-finite numbers are errors naming the field.
+func ParseJSONLine(line []byte) (client.Report, error) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return client.Report{}, &FieldError{Field: "line", Msg: "empty"}
+	}
+	// Decode through pointers first so that "absent" and "zero" differ.
+	var in struct {
+		Aircraft    *string  `json:"aircraft"`
+		Callsign    string   `json:"callsign"`
+		Time        *string  `json:"time"`
+		Lat         *float64 `json:"lat"`
+		Lon         *float64 `json:"lon"`
+		AltM        *float64 `json:"alt_m"`
+		VelEastMps  float64  `json:"vel_east_mps"`
+		VelNorthMps float64  `json:"vel_north_mps"`
+		VelUpMps    float64  `json:"vel_up_mps"`
+	}
+	if err := json.Unmarshal(line, &in); err != nil {
+		field := "line"
+		if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
+			field = te.Field
+		}
+		return client.Report{}, &FieldError{Field: field, Msg: "not a report object: " + err.Error()}
+	}
+	switch {
+	case in.Aircraft == nil || *in.Aircraft == "":
+		return client.Report{}, &FieldError{Field: "aircraft", Msg: "required"}
+	case len(*in.Aircraft) > 64:
+		return client.Report{}, &FieldError{Field: "aircraft", Msg: "longer than 64 bytes"}
+	case len(in.Callsign) > 64:
+		return client.Report{}, &FieldError{Field: "callsign", Msg: "longer than 64 bytes"}
+	case in.Time == nil:
+		return client.Report{}, &FieldError{Field: "time", Msg: "required"}
+	case in.Lat == nil:
+		return client.Report{}, &FieldError{Field: "lat", Msg: "required"}
+	case in.Lon == nil:
+		return client.Report{}, &FieldError{Field: "lon", Msg: "required"}
+	case in.AltM == nil:
+		return client.Report{}, &FieldError{Field: "alt_m", Msg: "required"}
+	}
+	r := client.Report{
+		Aircraft: *in.Aircraft, Callsign: in.Callsign,
+		LatDeg: *in.Lat, LonDeg: *in.Lon, AltM: *in.AltM,
+		VelEastMps: in.VelEastMps, VelNorthMps: in.VelNorthMps, VelUpMps: in.VelUpMps,
+	}
+	if err := r.Time.UnmarshalText([]byte(*in.Time)); err != nil {
+		return client.Report{}, &FieldError{Field: "time", Msg: fmt.Sprintf("%.40q is not an RFC 3339 time", *in.Time)}
+	}
+	if r.LatDeg < -90 || r.LatDeg > 90 {
+		return client.Report{}, &FieldError{Field: "lat", Msg: fmt.Sprintf("%g outside [-90, 90]", r.LatDeg)}
+	}
+	if r.LonDeg < -180 || r.LonDeg > 180 {
+		return client.Report{}, &FieldError{Field: "lon", Msg: fmt.Sprintf("%g outside [-180, 180]", r.LonDeg)}
+	}
+	// encoding/json already refuses NaN and Inf literals; the bounds keep
+	// absurd magnitudes out.
+	for _, f := range []struct {
+		name  string
+		v, lo float64
+		hi    float64
+	}{
+		{"alt_m", r.AltM, -1000, 100_000},
+		{"vel_east_mps", r.VelEastMps, -3000, 3000},
+		{"vel_north_mps", r.VelNorthMps, -3000, 3000},
+		{"vel_up_mps", r.VelUpMps, -1000, 1000},
+	} {
+		if math.IsNaN(f.v) || f.v < f.lo || f.v > f.hi {
+			return client.Report{}, &FieldError{Field: f.name, Msg: fmt.Sprintf("%g outside [%g, %g]", f.v, f.lo, f.hi)}
+		}
+	}
+	return r, nil
+}

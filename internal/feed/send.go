@@ -1,0 +1,158 @@
+package feed
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/client"
+)
+
+// Stats are the counters of one feed. Safe for concurrent use.
+type Stats struct {
+	// Sent counts reports the server accepted.
+	Sent atomic.Int64
+	// Skipped counts input lines that were malformed (or carried no
+	// aircraft data) and were dropped.
+	Skipped atomic.Int64
+	// Undeliverable counts reports that never reached the server: refused
+	// by it (4xx, or rejected one by one), or given up after retries once
+	// they were too old for the server to accept.
+	Undeliverable atomic.Int64
+	// Retries counts failed POSTs that were tried again.
+	Retries atomic.Int64
+	// Reconnects counts connections to the source after the first.
+	Reconnects atomic.Int64
+}
+
+// String is the one-line status a feed prints periodically.
+func (s *Stats) String() string {
+	return fmt.Sprintf("sent=%d skipped=%d undeliverable=%d retries=%d reconnects=%d",
+		s.Sent.Load(), s.Skipped.Load(), s.Undeliverable.Load(), s.Retries.Load(), s.Reconnects.Load())
+}
+
+// PostFunc posts one batch of reports; (*client.Client).PostPositions is
+// one.
+type PostFunc func(ctx context.Context, reports []client.Report) (client.PositionsResult, error)
+
+// Defaults of a Sender.
+const (
+	DefaultMaxBatch   = 1000
+	DefaultFlushEvery = 250 * time.Millisecond
+	// DefaultMaxAge: the server refuses reports older than 60 s on its
+	// clock; a report this old is dropped instead of retried forever.
+	DefaultMaxAge = 55 * time.Second
+)
+
+// Sender batches reports and posts them, retrying with backoff while the
+// server is away.
+type Sender struct {
+	Post  PostFunc
+	Stats *Stats
+	// MaxBatch reports per POST (at most 10,000, the server's limit).
+	MaxBatch int
+	// FlushEvery bounds how long a report waits for its batch to fill.
+	FlushEvery time.Duration
+	// MaxAge: reports older than this (by their Time against Now) are not
+	// retried any more and count as undeliverable.
+	MaxAge  time.Duration
+	Backoff client.Backoff
+	// Now is the wall clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (s *Sender) defaults() {
+	if s.MaxBatch <= 0 || s.MaxBatch > 10_000 {
+		s.MaxBatch = DefaultMaxBatch
+	}
+	if s.FlushEvery <= 0 {
+		s.FlushEvery = DefaultFlushEvery
+	}
+	if s.MaxAge <= 0 {
+		s.MaxAge = DefaultMaxAge
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Stats == nil {
+		s.Stats = &Stats{}
+	}
+}
+
+// Run posts what arrives on in until in is closed (then it flushes and
+// returns nil) or ctx is done (what is still pending counts as
+// undeliverable and it returns ctx.Err()).
+func (s *Sender) Run(ctx context.Context, in <-chan client.Report) error {
+	s.defaults()
+	tick := time.NewTicker(s.FlushEvery)
+	defer tick.Stop()
+	batch := make([]client.Report, 0, s.MaxBatch)
+	flush := func() {
+		if len(batch) > 0 {
+			s.send(ctx, batch)
+			batch = batch[:0]
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			s.Stats.Undeliverable.Add(int64(len(batch)))
+			return ctx.Err()
+		case r, ok := <-in:
+			if !ok {
+				flush()
+				return ctx.Err()
+			}
+			batch = append(batch, r)
+			if len(batch) == s.MaxBatch {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+}
+
+// send posts one batch until it is delivered, refused, too old, or ctx ends.
+func (s *Sender) send(ctx context.Context, batch []client.Report) {
+	pending := batch
+	for attempt := 0; ; attempt++ {
+		res, err := s.Post(ctx, pending)
+		if err == nil {
+			s.Stats.Sent.Add(int64(res.Accepted))
+			s.Stats.Undeliverable.Add(int64(len(pending) - res.Accepted))
+			return
+		}
+		if !client.Retryable(err) || ctx.Err() != nil {
+			s.Stats.Undeliverable.Add(int64(len(pending)))
+			return
+		}
+		s.Stats.Retries.Add(1)
+		wait := s.Backoff.Wait(attempt)
+		if p, ok := err.(*client.Problem); ok && p.RetryAfter > wait {
+			wait = p.RetryAfter
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.Stats.Undeliverable.Add(int64(len(pending)))
+			return
+		case <-t.C:
+		}
+		// Keep only what the server would still take.
+		oldest := s.Now().Add(-s.MaxAge)
+		fresh := pending[:0:0]
+		for _, r := range pending {
+			if r.Time.After(oldest) {
+				fresh = append(fresh, r)
+			}
+		}
+		s.Stats.Undeliverable.Add(int64(len(pending) - len(fresh)))
+		if len(fresh) == 0 {
+			return
+		}
+		pending = fresh
+	}
+}

@@ -1,0 +1,212 @@
+package feed
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/client"
+)
+
+var fastBackoff = client.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}
+
+// flakyServer answers POST /v1/positions with 503 for the first fail
+// requests, then accepts everything except aircraft named "BAD", recording
+// the aircraft it accepted.
+type flakyServer struct {
+	mu       sync.Mutex
+	fail     int
+	status   int
+	calls    int
+	accepted []string
+}
+
+func (s *flakyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.calls <= s.fail {
+		w.WriteHeader(s.status)
+		return
+	}
+	var body struct{ Reports []client.Report }
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	res := client.PositionsResult{Rejected: []client.Rejection{}}
+	for i, rep := range body.Reports {
+		if rep.Aircraft == "BAD" {
+			res.Rejected = append(res.Rejected, client.Rejection{Index: i, Error: "aircraft: refused"})
+			continue
+		}
+		res.Accepted++
+		s.accepted = append(s.accepted, rep.Aircraft)
+	}
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(res)
+}
+
+func runSender(t *testing.T, srv http.Handler, reports []client.Report, now func() time.Time) *Stats {
+	t.Helper()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	stats := &Stats{}
+	s := &Sender{Post: client.New(hs.URL, "tok").PostPositions, Stats: stats, MaxBatch: 3, Backoff: fastBackoff, Now: now}
+	in := make(chan client.Report)
+	done := make(chan error)
+	go func() { done <- s.Run(context.Background(), in) }()
+	for _, r := range reports {
+		in <- r
+	}
+	close(in)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return stats
+}
+
+func reportsAt(now time.Time, names ...string) []client.Report {
+	var out []client.Report
+	for _, n := range names {
+		out = append(out, client.Report{Aircraft: n, Time: now, LatDeg: 35, LonDeg: 36, AltM: 5000})
+	}
+	return out
+}
+
+func TestSenderRetriesUntilTheServerRecovers(t *testing.T) {
+	srv := &flakyServer{fail: 3, status: http.StatusServiceUnavailable}
+	now := time.Now()
+	stats := runSender(t, srv, reportsAt(now, "A1", "A2", "A3", "A4", "BAD"), time.Now)
+	if got := strings.Join(srv.accepted, ","); got != "A1,A2,A3,A4" {
+		t.Errorf("server accepted %s", got)
+	}
+	if stats.Sent.Load() != 4 || stats.Undeliverable.Load() != 1 || stats.Retries.Load() != 3 {
+		t.Errorf("stats %s", stats)
+	}
+}
+
+func TestSenderGivesUpOnRefusalAndOnAge(t *testing.T) {
+	refused := runSender(t, &flakyServer{fail: 1000, status: http.StatusBadRequest}, reportsAt(time.Now(), "A1", "A2"), time.Now)
+	if refused.Sent.Load() != 0 || refused.Undeliverable.Load() != 2 || refused.Retries.Load() != 0 {
+		t.Errorf("after a 400: %s", refused)
+	}
+	// The server stays away; the sender's clock says the reports are old
+	// after the first failure: they are dropped, not retried forever.
+	t0 := time.Now()
+	var mu sync.Mutex
+	calls := 0
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return t0.Add(time.Duration(calls) * time.Minute)
+	}
+	aged := runSender(t, &flakyServer{fail: 1000, status: http.StatusBadGateway}, reportsAt(t0, "A1", "A2"), clock)
+	if aged.Sent.Load() != 0 || aged.Undeliverable.Load() != 2 || aged.Retries.Load() != 1 {
+		t.Errorf("server away: %s", aged)
+	}
+}
+
+// TestFollowTCPReconnects serves BaseStation lines from a listener that
+// drops every connection after two lines; the follower must come back each
+// time and see every line.
+func TestFollowTCPReconnects(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for i := 0; ; i += 2 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			w := bufio.NewWriter(c)
+			fmt.Fprintf(w, "line %d\r\nline %d\n", i, i+1)
+			w.Flush()
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stats := &Stats{}
+	var got []string
+	err = FollowTCP(ctx, ln.Addr().String(), fastBackoff, stats, func(line string) error {
+		got = append(got, line)
+		if len(got) == 6 {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "|") != "line 0|line 1|line 2|line 3|line 4|line 5" {
+		t.Errorf("lines %q", got)
+	}
+	if stats.Reconnects.Load() < 2 {
+		t.Errorf("reconnects = %d, want at least 2", stats.Reconnects.Load())
+	}
+}
+
+func TestFollowTCPWaitsForASourceThatIsNotThereYet(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nobody listens: the first dials fail
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stats := &Stats{}
+	got := make(chan string, 1)
+	go func() {
+		FollowTCP(ctx, addr, fastBackoff, stats, func(line string) error {
+			got <- line
+			cancel()
+			return nil
+		})
+	}()
+	for stats.Reconnects.Load() < 3 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port %s was taken meanwhile: %v", addr, err)
+	}
+	defer ln.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, sbsSamples[0]+"\n")
+	defer c.Close()
+	if line := <-got; line != sbsSamples[0] {
+		t.Errorf("line %q", line)
+	}
+}
+
+func TestReadLinesCountsOverlongAsMalformed(t *testing.T) {
+	long := strings.Repeat("x", maxLine+10)
+	var got []string
+	err := ReadLines(context.Background(), strings.NewReader("a\n"+long+"\nb"), func(l string) error {
+		got = append(got, l)
+		return nil
+	})
+	if err != nil || len(got) != 3 || got[0] != "a" || got[2] != "b" || len(got[1]) >= maxLine {
+		t.Fatalf("lines %d (%v)", len(got), err)
+	}
+	if _, err := ParseSBS(got[1]); err == nil {
+		t.Error("the head of an over-long line parsed")
+	}
+}

@@ -1,0 +1,277 @@
+package feed
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/client"
+)
+
+// maxLine bounds one input line; longer lines are malformed.
+const maxLine = 64 * 1024
+
+// ReadLines calls fn with each line of r (without its line ending) until r
+// ends, fn returns an error, or ctx is done. Over-long lines are passed as
+// truncated, so that the caller counts them as malformed.
+func ReadLines(ctx context.Context, r io.Reader, fn func(line string) error) error {
+	br := bufio.NewReaderSize(r, maxLine)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Keep the head (it will not parse) and swallow the rest.
+			line = bytes.Clone(line[:256])
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+		}
+		if len(line) > 0 {
+			if ferr := fn(string(bytes.TrimRight(line, "\r\n"))); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// FollowTCP connects to addr (a BaseStation port such as dump1090's 30003)
+// and calls fn for each line received. Whenever the connection cannot be
+// made, breaks or ends, it reconnects with backoff (reset once a connection
+// delivered data), counting reconnects in stats. It returns only when ctx
+// is done, or with fn's error.
+func FollowTCP(ctx context.Context, addr string, b client.Backoff, stats *Stats, fn func(line string) error) error {
+	var d net.Dialer
+	failures := 0
+	for first := true; ; first = false {
+		if !first {
+			stats.Reconnects.Add(1)
+		}
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			got := false
+			stop := context.AfterFunc(ctx, func() { conn.Close() })
+			err = ReadLines(ctx, conn, func(line string) error {
+				got = true
+				return fn(line)
+			})
+			stop()
+			conn.Close()
+			if err != nil && ctx.Err() == nil && !isNetErr(err) {
+				return err // the handler's own error
+			}
+			if got {
+				failures = 0
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := b.Sleep(ctx, failures); err != nil {
+			return nil
+		}
+		failures++
+	}
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// Format is the format of a feed file.
+type Format int
+
+const (
+	FormatSBS Format = iota
+	FormatJSONL
+)
+
+// DetectFormat guesses the format from the first non-blank line: JSON lines
+// start with '{'.
+func DetectFormat(firstLine string) Format {
+	if strings.HasPrefix(strings.TrimSpace(firstLine), "{") {
+		return FormatJSONL
+	}
+	return FormatSBS
+}
+
+// SBSDecoder turns BaseStation lines into reports: parse, count what is
+// skipped, assemble.
+type SBSDecoder struct {
+	Assembler *Assembler
+	Stats     *Stats
+	// last is the time of the last message that carried one, used for
+	// messages without a time when replaying.
+	last time.Time
+}
+
+// NewSBSDecoder returns a decoder counting into stats.
+func NewSBSDecoder(stats *Stats) *SBSDecoder {
+	return &SBSDecoder{Assembler: NewAssembler(), Stats: stats}
+}
+
+// Live decodes a line received now: the report is stamped with the time of
+// receipt, because a receiver's own timestamps are local time of unknown
+// zone.
+func (d *SBSDecoder) Live(line string, now time.Time) (client.Report, bool) {
+	m, ok := d.parse(line)
+	if !ok {
+		return client.Report{}, false
+	}
+	return d.Assembler.Add(m, now)
+}
+
+// Recorded decodes a line of a recorded file, in the file's own time (the
+// "generated" timestamp; the previous one when absent). The caller re-stamps
+// the report onto the wall clock.
+func (d *SBSDecoder) Recorded(line string) (client.Report, bool) {
+	m, ok := d.parse(line)
+	if !ok {
+		return client.Report{}, false
+	}
+	if !m.Generated.IsZero() {
+		d.last = m.Generated
+	}
+	if d.last.IsZero() {
+		d.Stats.Skipped.Add(1) // no time to place it at yet
+		return client.Report{}, false
+	}
+	return d.Assembler.Add(m, d.last)
+}
+
+func (d *SBSDecoder) parse(line string) (SBSMessage, bool) {
+	if strings.TrimSpace(line) == "" {
+		return SBSMessage{}, false
+	}
+	m, err := ParseSBS(line)
+	if err != nil {
+		d.Stats.Skipped.Add(1)
+		return SBSMessage{}, false
+	}
+	return m, true
+}
+
+// Pacer maps the times of a recorded source onto the wall clock: the first
+// source time is now, and later ones follow at Speed times real time. Speed
+// 0 means as fast as possible.
+type Pacer struct {
+	Speed float64
+	// Now and Sleep are the wall clock (time.Now and a timer when nil).
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+
+	started     bool
+	src0, wall0 time.Time
+	lastStamp   time.Time
+}
+
+// maxLead is how far ahead of the wall clock an as-fast-as-possible replay
+// may stamp (the server accepts reports up to 10 s in the future).
+const maxLead = 5 * time.Second
+
+// Stamp waits until the wall time that corresponds to source time src and
+// returns it. At Speed 0 it does not wait but returns strictly increasing
+// wall times (a microsecond apart when the clock has not moved), pausing
+// only if that would run more than a few seconds ahead of the wall clock,
+// so every stamp stays within the window a server accepts.
+func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Sleep == nil {
+		p.Sleep = sleepCtx
+	}
+	now := p.Now()
+	if !p.started {
+		p.started, p.src0, p.wall0 = true, src, now
+	}
+	if p.Speed <= 0 {
+		stamp := now
+		if !stamp.After(p.lastStamp) {
+			stamp = p.lastStamp.Add(time.Microsecond)
+		}
+		if ahead := stamp.Sub(now); ahead > maxLead {
+			if err := p.Sleep(ctx, ahead-maxLead); err != nil {
+				return time.Time{}, err
+			}
+		}
+		p.lastStamp = stamp
+		return stamp, nil
+	}
+	target := p.wall0.Add(time.Duration(float64(src.Sub(p.src0)) / p.Speed))
+	if d := target.Sub(now); d > 0 {
+		if err := p.Sleep(ctx, d); err != nil {
+			return time.Time{}, err
+		}
+	}
+	p.lastStamp = target
+	return target, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Replay reads a recorded feed (SBS or JSON lines, detected from the first
+// line) from r, re-stamps each report onto the wall clock through pacer and
+// sends it on out. Malformed lines are counted in stats and skipped. It
+// returns at the end of r or when ctx is done.
+func Replay(ctx context.Context, r io.Reader, pacer *Pacer, stats *Stats, out chan<- client.Report) error {
+	format, detected := FormatSBS, false
+	sbs := NewSBSDecoder(stats)
+	return ReadLines(ctx, r, func(line string) error {
+		if strings.TrimSpace(line) == "" {
+			return nil
+		}
+		if !detected {
+			format, detected = DetectFormat(line), true
+		}
+		var rep client.Report
+		switch format {
+		case FormatJSONL:
+			var err error
+			if rep, err = ParseJSONLine([]byte(line)); err != nil {
+				stats.Skipped.Add(1)
+				return nil
+			}
+		default:
+			var ok bool
+			if rep, ok = sbs.Recorded(line); !ok {
+				return nil
+			}
+		}
+		stamp, err := pacer.Stamp(ctx, rep.Time)
+		if err != nil {
+			return err
+		}
+		rep.Time = stamp
+		select {
+		case out <- rep:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+}

@@ -1,0 +1,134 @@
+package feed
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/client"
+)
+
+// fakeClock is a wall clock that only moves when the pacer sleeps.
+type fakeClock struct {
+	now    time.Time
+	slept  []time.Duration
+	frozen bool
+}
+
+func (c *fakeClock) Now() time.Time { return c.now }
+func (c *fakeClock) Sleep(_ context.Context, d time.Duration) error {
+	c.slept = append(c.slept, d)
+	if !c.frozen {
+		c.now = c.now.Add(d)
+	}
+	return nil
+}
+
+func TestPacerMapsSourceTimeAtSpeed(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}
+	p := &Pacer{Speed: 10, Now: clk.Now, Sleep: clk.Sleep}
+	src := time.Date(2015, 10, 7, 6, 0, 0, 0, time.UTC)
+	wall0 := clk.now
+	for _, offset := range []time.Duration{0, 10 * time.Second, 10 * time.Second, 25 * time.Second, 100 * time.Second} {
+		stamp, err := p.Stamp(context.Background(), src.Add(offset))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := wall0.Add(offset / 10); !stamp.Equal(want) || clk.now.Before(want) {
+			t.Errorf("source +%v: stamp %v (clock %v), want %v", offset, stamp, clk.now, want)
+		}
+	}
+}
+
+func TestPacerAsFastAsPossibleStaysInTheServerWindow(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC), frozen: true}
+	p := &Pacer{Now: clk.Now, Sleep: clk.Sleep}
+	var last time.Time
+	src := time.Date(2015, 10, 7, 6, 0, 0, 0, time.UTC)
+	for i := 0; i < 10; i++ {
+		stamp, err := p.Stamp(context.Background(), src.Add(time.Duration(i)*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !stamp.After(last) {
+			t.Fatalf("stamp %d %v not after %v", i, stamp, last)
+		}
+		if stamp.Sub(clk.now) > maxLead {
+			t.Fatalf("stamp %v runs %v ahead of the clock", stamp, stamp.Sub(clk.now))
+		}
+		last = stamp
+	}
+	if len(clk.slept) != 0 {
+		t.Errorf("slept %v with a frozen clock and a few stamps", clk.slept)
+	}
+	// Far more stamps than microseconds in the lead: the pacer must wait.
+	p.lastStamp = clk.now.Add(maxLead)
+	if _, err := p.Stamp(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	if len(clk.slept) != 1 {
+		t.Errorf("no wait when running %v ahead", maxLead)
+	}
+}
+
+func TestReplaySBSFileRestampsOntoTheWallClock(t *testing.T) {
+	// Two aircraft; the file's clock starts at 06:00:00.
+	file := strings.Join([]string{
+		"MSG,1,1,1,4CA2D6,1,2015/10/07,06:00:00.000,2015/10/07,06:00:00.000,RYR5KH,,,,,,,,0,0,0,0",
+		"MSG,4,1,1,4CA2D6,1,2015/10/07,06:00:00.200,2015/10/07,06:00:00.200,,,450,90,,,0,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:00.500,2015/10/07,06:00:00.500,,30000,,,36.0,37.0,,,0,0,0,0",
+		"this line is broken",
+		"MSG,4,1,1,71BE01,1,2015/10/07,06:00:01.000,2015/10/07,06:00:01.000,,,300,270,,,0,,0,0,0,0",
+		"MSG,3,1,1,71BE01,1,2015/10/07,06:00:02.500,2015/10/07,06:00:02.500,,20000,,,35.0,36.0,,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:10.500,2015/10/07,06:00:10.500,,30000,,,36.0,37.03,,,0,0,0,0",
+	}, "\n")
+	clk := &fakeClock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}
+	wall0 := clk.now
+	stats := &Stats{}
+	out := make(chan client.Report, 10)
+	err := Replay(context.Background(), strings.NewReader(file), &Pacer{Speed: 2, Now: clk.Now, Sleep: clk.Sleep}, stats, out)
+	close(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []client.Report
+	for r := range out {
+		got = append(got, r)
+	}
+	if len(got) != 3 || stats.Skipped.Load() != 1 {
+		t.Fatalf("%d reports, %d skipped; want 3 and 1", len(got), stats.Skipped.Load())
+	}
+	// First report is "now"; later ones follow at twice the file's pace.
+	want := []time.Duration{0, time.Second, 5 * time.Second}
+	for i, r := range got {
+		if !r.Time.Equal(wall0.Add(want[i])) {
+			t.Errorf("report %d (%s) stamped %v, want +%v", i, r.Aircraft, r.Time.Sub(wall0), want[i])
+		}
+	}
+	if got[0].Callsign != "RYR5KH" || got[1].Aircraft != "71BE01" {
+		t.Errorf("reports %+v", got)
+	}
+}
+
+func TestReplayJSONLines(t *testing.T) {
+	file := `{"aircraft":"A","time":"2015-10-07T06:00:00Z","lat":35,"lon":36,"alt_m":5000}
+{"aircraft":"A","time":"2015-10-07T06:00:30Z","lat":35.1,"lon":36,"alt_m":5000}
+
+{"aircraft":"A","time":"bad","lat":35.1,"lon":36,"alt_m":5000}
+`
+	clk := &fakeClock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}
+	stats := &Stats{}
+	out := make(chan client.Report, 10)
+	if err := Replay(context.Background(), strings.NewReader(file), &Pacer{Speed: 10, Now: clk.Now, Sleep: clk.Sleep}, stats, out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	var stamps []time.Duration
+	for r := range out {
+		stamps = append(stamps, r.Time.Sub(time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)))
+	}
+	if len(stamps) != 2 || stamps[0] != 0 || stamps[1] != 3*time.Second || stats.Skipped.Load() != 1 {
+		t.Errorf("stamps %v skipped %d", stamps, stats.Skipped.Load())
+	}
+}

@@ -1,0 +1,302 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/rules"
+)
+
+func builtinPlan(t *testing.T, seed uint64) *Plan {
+	t.Helper()
+	s, err := Builtin("syria-2015")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Plan(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBuiltinScenarioIsComplete(t *testing.T) {
+	if names := BuiltinNames(); !contains(names, "syria-2015") {
+		t.Fatalf("built-in scenarios %v", names)
+	}
+	p := builtinPlan(t, 1)
+	sc := p.Scenario
+	types := map[string]int{}
+	parties := map[string]int{}
+	for _, f := range p.Flights {
+		types[f.Type]++
+		parties[f.Party]++
+	}
+	if len(parties) != 2 || parties["coalition"] == 0 || parties["russia"] == 0 {
+		t.Errorf("flights per party %v", parties)
+	}
+	// Tankers, ISR and transports of both kinds must be flown.
+	for _, ty := range []string{"KC-135R", "RC-135V", "MQ-9A", "C-17A", "Il-20M", "Il-76MD", "Su-24M", "Su-34"} {
+		if types[ty] == 0 {
+			t.Errorf("no flight of type %s", ty)
+		}
+	}
+	if len(sc.Encounters) < 3 {
+		t.Errorf("%d designed encounters, want a handful", len(sc.Encounters))
+	}
+	noAck := 0
+	for _, party := range sc.Parties {
+		noAck += len(party.NoAck)
+	}
+	if noAck == 0 {
+		t.Error("no sortie is left unacknowledged: the demo would show no escalation")
+	}
+	if p.EndS-sc.DemoStartS < 6*3600 {
+		t.Errorf("the day ends %.0f s after the demo start", p.EndS-sc.DemoStartS)
+	}
+}
+
+func TestPlanIsDeterministicWithASeed(t *testing.T) {
+	a, b, c := builtinPlan(t, 7), builtinPlan(t, 7), builtinPlan(t, 8)
+	differs := false
+	for i, fa := range a.Flights {
+		fb, fc := b.Flights[i], c.Flight(fa.ID)
+		for ts := fa.StartS; ts < fa.EndS; ts += 600 {
+			sa, _ := fa.At(ts)
+			sb, _ := fb.At(ts)
+			sc, okc := fc.At(ts)
+			if sa != sb {
+				t.Fatalf("%s at %.0f: %+v then %+v with the same seed", fa.ID, ts, sa, sb)
+			}
+			fixed := a.Scenario.sortie(fa.Sortie).Fixed
+			if fixed && (!okc || sc != sa) {
+				t.Fatalf("fixed sortie %s moved with the seed", fa.ID)
+			}
+			if !fixed && sc != sa {
+				differs = true
+			}
+		}
+	}
+	if !differs {
+		t.Error("another seed changed nothing")
+	}
+}
+
+// TestKinematicsAreConsistent checks every flight of the day: it takes off
+// from and lands at a base, stays below its ceiling and above ground, and
+// its reported velocity is the derivative of its position.
+func TestKinematicsAreConsistent(t *testing.T) {
+	p := builtinPlan(t, 3)
+	types := map[string]AircraftType{}
+	for _, ty := range p.Scenario.AircraftTypes {
+		types[ty.Name] = ty
+	}
+	bases := map[string]Base{}
+	for _, b := range p.Scenario.Bases {
+		bases[b.Name] = b
+	}
+	for _, f := range p.Flights {
+		so := p.Scenario.sortie(f.Sortie)
+		home, land := bases[so.Base], bases[so.Base]
+		if so.LandAt != "" {
+			land = bases[so.LandAt]
+		}
+		first, _ := f.At(f.StartS)
+		last, _ := f.At(f.EndS)
+		if d := geo.GeodesicM(first.Pos, geo.LLA{LatDeg: home.LatDeg, LonDeg: home.LonDeg}); d > 1 || first.Pos.AltM != home.ElevM {
+			t.Errorf("%s takes off %.0f m from %s at %.0f m", f.ID, d, home.Name, first.Pos.AltM)
+		}
+		if d := geo.GeodesicM(last.Pos, geo.LLA{LatDeg: land.LatDeg, LonDeg: land.LonDeg}); d > 1 || math.Abs(last.Pos.AltM-land.ElevM) > 1 {
+			t.Errorf("%s lands %.0f m from %s at %.0f m", f.ID, d, land.Name, last.Pos.AltM)
+		}
+		if _, ok := f.At(f.StartS - 1); ok {
+			t.Errorf("%s airborne before take-off", f.ID)
+		}
+		ceiling := types[f.Type].CeilingM
+		const dt = 1.0
+		for ts := f.StartS; ts+dt <= f.EndS; ts += 97 {
+			s0, _ := f.At(ts)
+			s1, _ := f.At(ts + dt)
+			if s0.Pos.AltM > ceiling || s0.Pos.AltM < 0 {
+				t.Fatalf("%s at %.0f s: altitude %.0f m", f.ID, ts, s0.Pos.AltM)
+			}
+			// Finite difference in the local frame vs the reported velocity,
+			// except across a waypoint, where the aircraft turns at once.
+			if math.Hypot(s1.VelEastMps-s0.VelEastMps, s1.VelNorthMps-s0.VelNorthMps) > 3 {
+				continue
+			}
+			fr := geo.NewFrame(s0.Pos)
+			d := fr.ToENU(s1.Pos)
+			vx, vy := (s0.VelEastMps+s1.VelEastMps)/2, (s0.VelNorthMps+s1.VelNorthMps)/2
+			if math.Hypot(d.EastM/dt-vx, d.NorthM/dt-vy) > 2 {
+				t.Fatalf("%s at %.0f s: moved (%.1f, %.1f) m in %v s, velocity says (%.1f, %.1f)",
+					f.ID, ts, d.EastM, d.NorthM, dt, vx, vy)
+			}
+			if math.Abs((s1.Pos.AltM-s0.Pos.AltM)/dt-s0.VelUpMps) > 0.5 && s0.VelUpMps == s1.VelUpMps {
+				t.Fatalf("%s at %.0f s: climbed %.1f m in %v s, vertical velocity %.1f", f.ID, ts, s1.Pos.AltM-s0.Pos.AltM, dt, s0.VelUpMps)
+			}
+		}
+	}
+}
+
+func TestTimedWaypointsAreFlownThrough(t *testing.T) {
+	p := builtinPlan(t, 1)
+	n := 0
+	for _, f := range p.Flights {
+		for _, w := range p.Scenario.sortie(f.Sortie).Waypoints {
+			if w.AtS == nil {
+				continue
+			}
+			n++
+			st, ok := f.At(*w.AtS)
+			if !ok {
+				t.Fatalf("%s not airborne at %.0f", f.ID, *w.AtS)
+			}
+			if d := geo.GeodesicM(st.Pos, geo.LLA{LatDeg: w.LatDeg, LonDeg: w.LonDeg}); d > 5 {
+				t.Errorf("%s is %.0f m from its waypoint at %.0f s", f.ID, d, *w.AtS)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no timed waypoint in the scenario")
+	}
+}
+
+// TestVolumesContainTheFlight: flying as planned never leaves the declared
+// volumes (the strategic picture and conformance rely on it).
+func TestVolumesContainTheFlight(t *testing.T) {
+	p := builtinPlan(t, 5)
+	for _, f := range p.Flights {
+		vols := f.Volumes()
+		if len(vols) == 0 {
+			t.Fatalf("%s declares nothing", f.ID)
+		}
+		for _, v := range vols {
+			if 2*v.RadiusM > rules.Default().MaxFootprintM || v.ToS-v.FromS > rules.Default().MaxWindowS {
+				t.Fatalf("%s volume %d is beyond the rules' limits: %+v", f.ID, v.Index, v)
+			}
+		}
+		for ts := f.StartS; ts <= f.EndS; ts += 5 {
+			st, _ := f.At(ts)
+			inside := false
+			for _, v := range vols {
+				d := geo.GeodesicM(st.Pos, geo.LLA{LatDeg: v.LatDeg, LonDeg: v.LonDeg})
+				if d < v.RadiusM && st.Pos.AltM >= v.AltLowerM && st.Pos.AltM <= v.AltUpperM && ts >= v.FromS && ts <= v.ToS {
+					inside = true
+					break
+				}
+			}
+			if !inside {
+				t.Fatalf("%s at %.0f s (%+v) is outside all of its %d volumes", f.ID, ts, st.Pos, len(vols))
+			}
+		}
+	}
+}
+
+// pairAt runs the project's pair math on two flights at scenario time ts, in
+// the local frame at their midpoint.
+func pairAt(a, b *Flight, ts float64, r rules.Rules) (detect.PairResult, bool) {
+	sa, oka := a.At(ts)
+	sb, okb := b.At(ts)
+	if !oka || !okb {
+		return detect.PairResult{}, false
+	}
+	mid := geo.LLA{LatDeg: (sa.Pos.LatDeg + sb.Pos.LatDeg) / 2, LonDeg: (sa.Pos.LonDeg + sb.Pos.LonDeg) / 2,
+		AltM: (sa.Pos.AltM + sb.Pos.AltM) / 2}
+	fr := geo.NewFrame(mid)
+	vec := func(s State) (detect.Vec3, detect.Vec3) {
+		p := fr.ToENU(s.Pos)
+		v := fr.VelocityFrom(s.Pos, geo.ENU{EastM: s.VelEastMps, NorthM: s.VelNorthMps, UpM: s.VelUpMps})
+		return detect.Vec3{X: p.EastM, Y: p.NorthM, Z: p.UpM}, detect.Vec3{X: v.EastM, Y: v.NorthM, Z: v.UpM}
+	}
+	pa, va := vec(sa)
+	pb, vb := vec(sb)
+	return detect.Pair(pa, va, pb, vb, detect.Cylinder{HorizontalM: r.HorizontalSepM, VerticalM: r.VerticalSepM}, r.LookaheadS), true
+}
+
+// TestDesignedEncountersLoseSeparation checks every designed encounter with
+// the pair math: if nobody reacts the two aircraft really come within the
+// minima, and the prediction in the minutes before goes through every alert
+// level in order.
+func TestDesignedEncountersLoseSeparation(t *testing.T) {
+	r := rules.Default()
+	p := builtinPlan(t, 1)
+	for _, e := range p.Scenario.Encounters {
+		a, b := p.Flight(e.A), p.Flight(e.B)
+		if a == nil || b == nil || a.Party == b.Party {
+			t.Fatalf("encounter %s x %s: flights missing or of one party", e.A, e.B)
+		}
+		// Actual loss of separation near at_s.
+		lost := false
+		for ts := e.AtS - 60; ts <= e.AtS+60; ts++ {
+			res, ok := pairAt(a, b, ts, r)
+			if ok && res.Conflict && res.TInS == 0 {
+				lost = true
+				break
+			}
+		}
+		if !lost {
+			t.Errorf("%s x %s: no loss of separation around %.0f s", e.A, e.B, e.AtS)
+			continue
+		}
+		// Levels, as the prediction sees them from 6 minutes before.
+		var seen []string
+		for ts := e.AtS - 360; ts <= e.AtS; ts += 5 {
+			res, ok := pairAt(a, b, ts, r)
+			if !ok || !res.Conflict {
+				continue
+			}
+			lv, err := r.LevelFor(res.TInS)
+			if err != nil {
+				continue
+			}
+			if len(seen) == 0 || seen[len(seen)-1] != lv.Name {
+				seen = append(seen, lv.Name)
+			}
+		}
+		var want []string
+		for _, l := range r.Levels {
+			want = append(want, l.Name)
+		}
+		if fmt.Sprint(seen) != fmt.Sprint(want) {
+			t.Errorf("%s x %s: levels over the last 6 minutes %v, want %v in order", e.A, e.B, seen, want)
+		}
+		if e.AtS-p.Scenario.DemoStartS < r.LookaheadS || e.AtS-p.Scenario.DemoStartS > 1200 {
+			t.Errorf("%s x %s at %.0f s: not within the demo's first minutes", e.A, e.B, e.AtS)
+		}
+	}
+}
+
+func TestLoadNamesTheFieldAtFault(t *testing.T) {
+	good, err := builtin.ReadFile("scenarios/syria-2015.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ from, to, field string }{
+		{`"base": "Incirlik"`, `"base": "Nowhere"`, ".base"},
+		{`"type": "Su-34"`, `"type": "Su-57"`, ".type"},
+		{`"at_s": 22020}`, `"at_s": 21300}`, "sorties[0].waypoints[0].at_s"},
+		{`"report_every_s": 5`, `"report_every_s": 0`, "report_every_s"},
+		{`"lat": 37.002`, `"lat": 97.002`, "bases[0].lat"},
+		{`"no_ack": ["RU-SU24-STRIKE"]`, `"no_ack": ["RU-NOPE"]`, "parties[1].no_ack[0]"},
+	}
+	for _, c := range cases {
+		bad := strings.Replace(string(good), c.from, c.to, 1)
+		if bad == string(good) {
+			t.Fatalf("case %q does not apply", c.from)
+		}
+		_, err := Load(strings.NewReader(bad))
+		var fe *FieldError
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%s -> %s: err %v, want one naming %s", c.from, c.to, err, c.field)
+		}
+	}
+	if _, err := Load(strings.NewReader(`{"name":"x","typo":1}`)); err == nil || !strings.Contains(err.Error(), "typo") {
+		t.Errorf("unknown field: %v", err)
+	}
+}

@@ -1,0 +1,209 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/client"
+)
+
+// fakeServer records what the simulator does through the API: it answers
+// volumes (with one 409 for a missing key entry), positions, acks, and
+// streams a fixed set of hotline items to each party.
+type fakeServer struct {
+	mu        sync.Mutex
+	reports   map[string][]client.Report // by party
+	volumes   map[string][]client.VolumeInput
+	states    int
+	acks      map[string][]string // party -> message ids
+	ackedCond chan struct{}       // closed once wantAcks acks arrived
+	wantAcks  int
+	events    map[string][]client.Event
+	posted    bool
+}
+
+func partyOf(r *http.Request) string {
+	return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer tok-")
+}
+
+func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	party := partyOf(r)
+	switch {
+	case r.Method == "POST" && r.URL.Path == "/v1/volumes":
+		var in client.VolumeInput
+		json.NewDecoder(r.Body).Decode(&in)
+		s.mu.Lock()
+		s.volumes[party] = append(s.volumes[party], in)
+		n := len(s.volumes[party])
+		s.mu.Unlock()
+		if party == "coalition" && len(in.Key) == 0 {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprint(w, `{"status":409,"title":"awareness key incomplete","missing":[{"id":"ru-vol","party":"russia","version":"v7"}]}`)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(client.Volume{ID: fmt.Sprintf("%s-%d", party, n), Party: party, Version: "v1", State: "accepted"})
+	case r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/state"):
+		s.mu.Lock()
+		s.states++
+		s.mu.Unlock()
+		json.NewEncoder(w).Encode(client.Volume{})
+	case r.Method == "POST" && r.URL.Path == "/v1/positions":
+		var body struct{ Reports []client.Report }
+		json.NewDecoder(r.Body).Decode(&body)
+		s.mu.Lock()
+		first := !s.posted
+		s.posted = true
+		s.reports[party] = append(s.reports[party], body.Reports...)
+		s.mu.Unlock()
+		if first {
+			// Hold the run until the parties have acted on their events, so
+			// that the outcome does not depend on scheduling.
+			select {
+			case <-s.ackedCond:
+			case <-time.After(20 * time.Second):
+			}
+		}
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(client.PositionsResult{Accepted: len(body.Reports)})
+	case r.Method == "POST" && strings.HasPrefix(r.URL.Path, "/v1/hotline/messages/"):
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/hotline/messages/"), "/ack")
+		s.mu.Lock()
+		s.acks[party] = append(s.acks[party], id)
+		total := 0
+		for _, a := range s.acks {
+			total += len(a)
+		}
+		if total == s.wantAcks {
+			close(s.ackedCond)
+		}
+		s.mu.Unlock()
+		json.NewEncoder(w).Encode(client.Message{ID: id})
+	case r.Method == "GET" && r.URL.Path == "/v1/events":
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, ev := range s.events[party] {
+			data, _ := json.Marshal(ev)
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Kind, data)
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	case r.Method == "GET" && r.URL.Path == "/v1/alerts":
+		fmt.Fprint(w, `{"alerts":[]}`)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func alertEvent(id int64, alertID string, aircraft ...string) client.Event {
+	a := client.Alert{ID: alertID, Kind: "conflict", Level: "advisory", State: "raised", Time: time.Now()}
+	for _, ac := range aircraft {
+		a.Aircraft = append(a.Aircraft, client.AlertAircraft{Aircraft: ac})
+	}
+	data, _ := json.Marshal(a)
+	return client.Event{ID: id, Kind: "alert_raised", Time: time.Now(), Data: data}
+}
+
+func messageEvent(id int64, msgID, alertID string) client.Event {
+	m := client.Message{ID: msgID, From: "deconflict", To: []string{"coalition", "russia"}, Kind: "alert",
+		Ref: &client.MessageRef{AlertID: alertID}, State: "open"}
+	data, _ := json.Marshal(m)
+	return client.Event{ID: id, Kind: "message", Time: time.Now(), Data: data}
+}
+
+func TestRunnerDrivesTheAPIAsTheParties(t *testing.T) {
+	p := builtinPlan(t, 1)
+	sc := p.Scenario
+	evs := []client.Event{
+		alertEvent(1, "al-ignored", "CO-FA18-STRIKE", "RU-SU24-STRIKE"),
+		messageEvent(2, "m-ignored", "al-ignored"),
+		alertEvent(3, "al-1", "CO-F16-STRIKE", "RU-SU34-STRIKE"),
+		messageEvent(4, "m-1", "al-1"),
+	}
+	srv := &fakeServer{
+		reports: map[string][]client.Report{}, volumes: map[string][]client.VolumeInput{},
+		acks: map[string][]string{}, ackedCond: make(chan struct{}), wantAcks: 3,
+		events: map[string][]client.Event{"coalition": evs, "russia": evs},
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	clients := map[string]*client.Client{}
+	for _, party := range sc.Parties {
+		clients[party.Name] = client.New(hs.URL, "tok-"+party.Name)
+	}
+	from, until := sc.DemoStartS, sc.DemoStartS+120
+	r, err := NewRunner(p, clients, Options{Speed: 0, FromS: from, UntilS: until, AckDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	// Every airborne aircraft at every tick, stamped in order, on time.
+	wantReports := 0
+	for ts := from; ts <= until; ts += sc.ReportEveryS {
+		for _, f := range p.Flights {
+			if _, ok := f.At(ts); ok {
+				wantReports++
+			}
+		}
+	}
+	got := 0
+	for party, reps := range srv.reports {
+		last := map[string]time.Time{}
+		for _, rep := range reps {
+			got++
+			if f := p.Flight(rep.Aircraft); f == nil || f.Party != party {
+				t.Fatalf("%s reported aircraft %s", party, rep.Aircraft)
+			}
+			if !rep.Time.After(last[rep.Aircraft]) || rep.Time.Before(start) || rep.Time.After(end) {
+				t.Fatalf("%s stamped %v (previous %v, run %v..%v)", rep.Aircraft, rep.Time, last[rep.Aircraft], start, end)
+			}
+			last[rep.Aircraft] = rep.Time
+		}
+	}
+	if got != wantReports || r.Stats.ReportsSent.Load() != int64(wantReports) {
+		t.Errorf("reports: server got %d, sim counted %d, want %d", got, r.Stats.ReportsSent.Load(), wantReports)
+	}
+	// Volumes: the coalition's first request lacked the key entry; every
+	// retry carries it.
+	co := srv.volumes["coalition"]
+	if len(co) < 2 || len(co[0].Key) != 0 || len(co[1].Key) != 1 || co[1].Key[0] != (client.KeyEntry{ID: "ru-vol", Version: "v7"}) {
+		t.Fatalf("coalition volume requests: %d, first keys %v", len(co), co[:min(2, len(co))])
+	}
+	declared := int(r.Stats.VolumesDeclared.Load())
+	if declared == 0 || declared != len(srv.volumes["russia"])+len(co)/2 || srv.states != declared {
+		t.Errorf("declared %d, russia sent %d, coalition %d, state changes %d", declared, len(srv.volumes["russia"]), len(co), srv.states)
+	}
+	for _, v := range srv.volumes["russia"] {
+		if v.State != "accepted" || !v.End.After(v.Start) || v.Footprint.Type != "Circle" {
+			t.Fatalf("volume %+v", v)
+		}
+	}
+	// Acks: both acknowledge al-1; russia leaves its Su-24's alert alone.
+	for party := range srv.acks {
+		sort.Strings(srv.acks[party])
+	}
+	if fmt.Sprint(srv.acks["coalition"]) != "[m-1 m-ignored]" || fmt.Sprint(srv.acks["russia"]) != "[m-1]" {
+		t.Errorf("acks %v", srv.acks)
+	}
+	recs := r.Alerts()
+	if len(recs) != 2 || !recs[0].Acked["coalition"] || !recs[0].Acked["russia"] || recs[1].Acked["russia"] || !recs[1].Acked["coalition"] {
+		t.Errorf("alert records %+v", recs)
+	}
+}

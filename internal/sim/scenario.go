@@ -1,0 +1,356 @@
+package sim
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Scenario is one scenario file. See the package doc for the format.
+type Scenario struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Epoch is the scenario's time zero; every *_s field counts seconds
+	// from it. Only used to print scenario times; runs re-base onto now.
+	Epoch time.Time `json:"epoch"`
+	// DemoStartS is where `deconflict demo` starts: shortly before the first
+	// designed encounter, so that nobody waits through the quiet hours.
+	DemoStartS float64 `json:"demo_start_s"`
+	// ReportEveryS is the interval between two reports of an aircraft.
+	ReportEveryS  float64        `json:"report_every_s"`
+	Parties       []Party        `json:"parties"`
+	Bases         []Base         `json:"bases"`
+	AircraftTypes []AircraftType `json:"aircraft_types"`
+	Sorties       []Sortie       `json:"sorties"`
+	// Encounters are the designed losses of separation: the test of the
+	// scenario checks each with the pair math.
+	Encounters []Encounter `json:"encounters"`
+}
+
+// Party is one side of the scenario.
+type Party struct {
+	Name string `json:"name"`
+	// NoAck lists sorties whose tactical alerts this party deliberately
+	// leaves unacknowledged, so that they escalate.
+	NoAck []string `json:"no_ack,omitempty"`
+}
+
+// Base is an air base or a carrier (a fixed point for the scenario).
+type Base struct {
+	Name   string  `json:"name"`
+	Party  string  `json:"party"`
+	LatDeg float64 `json:"lat"`
+	LonDeg float64 `json:"lon"`
+	ElevM  float64 `json:"elev_m"`
+}
+
+// AircraftType holds the performance the kinematics use.
+type AircraftType struct {
+	Name       string  `json:"name"`
+	CruiseMps  float64 `json:"cruise_mps"`
+	ClimbMps   float64 `json:"climb_mps"`
+	CeilingM   float64 `json:"ceiling_m"`
+	MaxSpeedMp float64 `json:"max_mps,omitempty"`
+}
+
+// Point is a waypoint. AltM, when set, is the altitude flown toward on the
+// leg that ends here (else the sortie's). AtS, when set, is the time the
+// aircraft must be over the point: the leg's speed is chosen to make it,
+// which is how encounters are designed.
+type Point struct {
+	LatDeg float64  `json:"lat"`
+	LonDeg float64  `json:"lon"`
+	AltM   *float64 `json:"alt_m,omitempty"`
+	AtS    *float64 `json:"at_s,omitempty"`
+}
+
+// Orbit is a racetrack: two straight legs of LengthM along AxisDeg joined
+// by half circles of diameter WidthM, centred on Center.
+type Orbit struct {
+	LatDeg  float64 `json:"lat"`
+	LonDeg  float64 `json:"lon"`
+	AxisDeg float64 `json:"axis_deg"`
+	LengthM float64 `json:"length_m"`
+	WidthM  float64 `json:"width_m"`
+}
+
+// Sortie is one flight: from a base, through waypoints, then an orbit
+// (optional), then back to its base (or LandAt).
+type Sortie struct {
+	ID       string  `json:"id"`
+	Callsign string  `json:"callsign"`
+	Party    string  `json:"party"`
+	Type     string  `json:"type"`
+	Base     string  `json:"base"`
+	LandAt   string  `json:"land_at,omitempty"`
+	StartS   float64 `json:"start_s"`
+	// DurationS is the airborne time of an orbit sortie (the orbit is left
+	// in time to fly home); for a route it is optional and only checked.
+	DurationS float64 `json:"duration_s,omitempty"`
+	AltM      float64 `json:"alt_m"`
+	Waypoints []Point `json:"waypoints,omitempty"`
+	Orbit     *Orbit  `json:"orbit,omitempty"`
+	// Repeat flies the same sortie Count times, EveryS apart (ids and
+	// callsigns get a suffix -1, -2, ...).
+	Repeat *Repeat `json:"repeat,omitempty"`
+	// Volume shapes the volumes declared for the sortie.
+	Volume VolumeSpec `json:"volume"`
+	// Fixed sorties are not jittered by the seed (designed encounters).
+	Fixed bool `json:"fixed,omitempty"`
+}
+
+// Repeat is a sortie flown several times.
+type Repeat struct {
+	Count  int     `json:"count"`
+	EveryS float64 `json:"every_s"`
+}
+
+// VolumeSpec says how a sortie's flight path becomes declared volumes: a
+// chain of circles of RadiusM covering the whole path (take-off to
+// landing) with at least MarginM on each side, from the ground to the
+// highest altitude plus AltMarginM, over the airborne window widened by
+// LeadS before and TrailS after.
+type VolumeSpec struct {
+	None       bool    `json:"none,omitempty"`
+	RadiusM    float64 `json:"radius_m,omitempty"`
+	MarginM    float64 `json:"margin_m,omitempty"`
+	AltMarginM float64 `json:"alt_margin_m,omitempty"`
+	LeadS      float64 `json:"lead_s,omitempty"`
+	TrailS     float64 `json:"trail_s,omitempty"`
+	Priority   int     `json:"priority,omitempty"`
+}
+
+// Encounter is a designed loss of separation between the aircraft of two
+// sorties (ids as planned: with the -N suffix for repeated sorties) around
+// AtS.
+type Encounter struct {
+	A    string  `json:"a"`
+	B    string  `json:"b"`
+	AtS  float64 `json:"at_s"`
+	Note string  `json:"note,omitempty"`
+}
+
+// FieldError names the field of a scenario at fault, e.g.
+// "sorties[3].waypoints[1].at_s".
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return "scenario: " + e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+//go:embed scenarios/*.json
+var builtin embed.FS
+
+// BuiltinNames lists the scenarios compiled into the binary.
+func BuiltinNames() []string {
+	ents, _ := builtin.ReadDir("scenarios")
+	var names []string
+	for _, e := range ents {
+		names = append(names, strings.TrimSuffix(e.Name(), ".json"))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Builtin loads a scenario compiled into the binary, e.g. "syria-2015".
+func Builtin(name string) (*Scenario, error) {
+	b, err := builtin.ReadFile("scenarios/" + name + ".json")
+	if err != nil {
+		return nil, fmt.Errorf("sim: no built-in scenario %q (have %s)", name, strings.Join(BuiltinNames(), ", "))
+	}
+	return Load(bytes.NewReader(b))
+}
+
+// Load reads and validates a scenario file (JSON). Unknown fields are
+// errors: a typo in a scenario should not silently change the flight.
+func Load(r io.Reader) (*Scenario, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var s Scenario
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Validate checks references, ranges and that every timed waypoint can be
+// made at a plausible speed, naming the field at fault.
+func (s *Scenario) Validate() error {
+	if s.Name == "" {
+		return fieldErr("name", "required")
+	}
+	if !finite(s.ReportEveryS) || s.ReportEveryS <= 0 || s.ReportEveryS > 30 {
+		return fieldErr("report_every_s", "must be in (0, 30]")
+	}
+	if !finite(s.DemoStartS) || s.DemoStartS < 0 {
+		return fieldErr("demo_start_s", "must be zero or more")
+	}
+	parties := map[string]bool{}
+	for i, p := range s.Parties {
+		if p.Name == "" || parties[p.Name] {
+			return fieldErr(fmt.Sprintf("parties[%d].name", i), "empty or duplicate")
+		}
+		parties[p.Name] = true
+	}
+	if len(parties) < 2 {
+		return fieldErr("parties", "at least two parties are needed")
+	}
+	bases := map[string]bool{}
+	for i, b := range s.Bases {
+		f := fmt.Sprintf("bases[%d]", i)
+		if b.Name == "" || bases[b.Name] {
+			return fieldErr(f+".name", "empty or duplicate")
+		}
+		bases[b.Name] = true
+		if !parties[b.Party] {
+			return fieldErr(f+".party", "unknown party %q", b.Party)
+		}
+		if err := checkLatLon(f, b.LatDeg, b.LonDeg); err != nil {
+			return err
+		}
+	}
+	types := map[string]AircraftType{}
+	for i, t := range s.AircraftTypes {
+		f := fmt.Sprintf("aircraft_types[%d]", i)
+		if t.Name == "" {
+			return fieldErr(f+".name", "required")
+		}
+		for _, v := range []struct {
+			name string
+			v    float64
+		}{{"cruise_mps", t.CruiseMps}, {"climb_mps", t.ClimbMps}, {"ceiling_m", t.CeilingM}} {
+			if !finite(v.v) || v.v <= 0 {
+				return fieldErr(f+"."+v.name, "must be above zero")
+			}
+		}
+		types[t.Name] = t
+	}
+	ids := map[string]bool{}
+	for i, so := range s.Sorties {
+		f := fmt.Sprintf("sorties[%d]", i)
+		if so.ID == "" || ids[so.ID] {
+			return fieldErr(f+".id", "empty or duplicate")
+		}
+		ids[so.ID] = true
+		if !parties[so.Party] {
+			return fieldErr(f+".party", "unknown party %q", so.Party)
+		}
+		t, ok := types[so.Type]
+		if !ok {
+			return fieldErr(f+".type", "unknown aircraft type %q", so.Type)
+		}
+		if !bases[so.Base] {
+			return fieldErr(f+".base", "unknown base %q", so.Base)
+		}
+		if so.LandAt != "" && !bases[so.LandAt] {
+			return fieldErr(f+".land_at", "unknown base %q", so.LandAt)
+		}
+		if !finite(so.StartS) || so.StartS < 0 {
+			return fieldErr(f+".start_s", "must be zero or more")
+		}
+		if !finite(so.AltM) || so.AltM <= 0 || so.AltM > t.CeilingM {
+			return fieldErr(f+".alt_m", "must be above zero and at most the type's ceiling %g m", t.CeilingM)
+		}
+		if len(so.Waypoints) == 0 && so.Orbit == nil {
+			return fieldErr(f, "needs waypoints or an orbit")
+		}
+		for j, w := range so.Waypoints {
+			wf := fmt.Sprintf("%s.waypoints[%d]", f, j)
+			if err := checkLatLon(wf, w.LatDeg, w.LonDeg); err != nil {
+				return err
+			}
+			if w.AltM != nil && (!finite(*w.AltM) || *w.AltM <= 0 || *w.AltM > t.CeilingM) {
+				return fieldErr(wf+".alt_m", "must be above zero and at most the type's ceiling")
+			}
+			if w.AtS != nil && (!finite(*w.AtS) || *w.AtS <= so.StartS) {
+				return fieldErr(wf+".at_s", "must be after the sortie's start_s")
+			}
+		}
+		if o := so.Orbit; o != nil {
+			if err := checkLatLon(f+".orbit", o.LatDeg, o.LonDeg); err != nil {
+				return err
+			}
+			if !finite(o.LengthM) || o.LengthM < 0 || o.LengthM > 300_000 {
+				return fieldErr(f+".orbit.length_m", "must be in [0, 300000]")
+			}
+			if !finite(o.WidthM) || o.WidthM < 2000 || o.WidthM > 100_000 {
+				return fieldErr(f+".orbit.width_m", "must be in [2000, 100000]")
+			}
+			if !finite(so.DurationS) || so.DurationS <= 0 {
+				return fieldErr(f+".duration_s", "an orbit sortie needs its airborne duration")
+			}
+		}
+		if r := so.Repeat; r != nil && (r.Count < 1 || r.Count > 100 || !finite(r.EveryS) || r.EveryS <= 0) {
+			return fieldErr(f+".repeat", "count in [1, 100] and every_s above zero")
+		}
+		v := so.Volume
+		for _, x := range []struct {
+			name string
+			v    float64
+		}{{"radius_m", v.RadiusM}, {"margin_m", v.MarginM}, {"alt_margin_m", v.AltMarginM}, {"lead_s", v.LeadS}, {"trail_s", v.TrailS}} {
+			if !finite(x.v) || x.v < 0 {
+				return fieldErr(f+".volume."+x.name, "must be zero or more")
+			}
+		}
+		if v.RadiusM > 0 && v.RadiusM <= v.MarginM {
+			return fieldErr(f+".volume.radius_m", "must exceed margin_m")
+		}
+	}
+	for i, p := range s.Parties {
+		for j, id := range p.NoAck {
+			if !ids[id] {
+				return fieldErr(fmt.Sprintf("parties[%d].no_ack[%d]", i, j), "unknown sortie %q", id)
+			}
+		}
+	}
+	for i, e := range s.Encounters {
+		f := fmt.Sprintf("encounters[%d]", i)
+		if !ids[e.A] {
+			return fieldErr(f+".a", "unknown sortie %q", e.A)
+		}
+		if !ids[e.B] {
+			return fieldErr(f+".b", "unknown sortie %q", e.B)
+		}
+	}
+	// Timed waypoints must be reachable: Plan computes the legs.
+	if _, err := s.Plan(0); err != nil {
+		return err
+	}
+	return nil
+}
+
+func checkLatLon(field string, lat, lon float64) error {
+	if !finite(lat) || lat < -90 || lat > 90 {
+		return fieldErr(field+".lat", "%g outside [-90, 90]", lat)
+	}
+	if !finite(lon) || lon < -180 || lon > 180 {
+		return fieldErr(field+".lon", "%g outside [-180, 180]", lon)
+	}
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// sortie returns the scenario sortie with id, or a zero Sortie.
+func (s *Scenario) sortie(id string) Sortie {
+	for _, so := range s.Sorties {
+		if so.ID == id {
+			return so
+		}
+	}
+	return Sortie{}
+}
