@@ -234,8 +234,12 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 		}
 	}()
 	// A batch of one needs no savepoint: its failure rolls back the
-	// whole transaction.
+	// whole transaction. In a batch, the release of one fn's savepoint
+	// travels with the next one's creation (the simple protocol takes
+	// several statements), to save a round trip per fn; COMMIT releases
+	// the last.
 	single := len(batch) == 1
+	held := false
 	ok := 0
 	for i, r := range batch {
 		if err := r.Ctx.Err(); err != nil {
@@ -243,12 +247,17 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 			continue
 		}
 		if !single {
-			if _, err := tx.Exec(ctx, "SAVEPOINT u"); err != nil {
+			stmt := "SAVEPOINT u"
+			if held {
+				stmt = "RELEASE SAVEPOINT u; SAVEPOINT u"
+			}
+			if _, err := tx.Exec(ctx, stmt); err != nil {
 				if retryable(err) {
 					return nil, err
 				}
 				return fail(fmt.Errorf("postgres: savepoint: %w", err)), nil
 			}
+			held = true
 		}
 		q := &querier{tx: tx}
 		// Statements ignore the caller's cancellation: pgx closes a
@@ -267,28 +276,20 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 			return nil, res.Err
 		}
 		results[i] = res
-		if !res.OK() {
-			if single {
-				return results, nil
-			}
-			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT u"); err != nil {
-				if retryable(err) {
-					return nil, err
-				}
-				return fail(fmt.Errorf("postgres: batch aborted: %w", err)), nil
-			}
-		}
-		if !single {
-			if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT u"); err != nil {
-				if retryable(err) {
-					return nil, err
-				}
-				return fail(fmt.Errorf("postgres: batch aborted: %w", err)), nil
-			}
-		}
 		if res.OK() {
 			ok++
+			continue
 		}
+		if single {
+			return results, nil
+		}
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT u; RELEASE SAVEPOINT u"); err != nil {
+			if retryable(err) {
+				return nil, err
+			}
+			return fail(fmt.Errorf("postgres: batch aborted: %w", err)), nil
+		}
+		held = false
 	}
 	if ok == 0 {
 		return results, nil

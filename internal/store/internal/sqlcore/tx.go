@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
@@ -451,16 +452,30 @@ func audienceKeys(aud []string) []string {
 	if slices.Contains(aud, "*") {
 		return []string{"*"}
 	}
-	keys := slices.Clone(aud)
+	keys := append([]string{}, aud...)
 	slices.Sort(keys)
 	return slices.Compact(keys)
 }
 
 func insertAudience(ctx context.Context, q Querier, id int64, aud []string) error {
-	for _, p := range audienceKeys(aud) {
-		if _, err := q.Exec(ctx, `INSERT INTO event_audience (party, event_id) VALUES (?, ?)`, p, id); err != nil {
-			return fmt.Errorf("store: event %d audience: %w", id, err)
+	keys := audienceKeys(aud)
+	if len(keys) == 0 {
+		return nil
+	}
+	// One statement for all parties: on PostgreSQL each statement is a
+	// round trip.
+	var b strings.Builder
+	b.WriteString(`INSERT INTO event_audience (party, event_id) VALUES `)
+	args := make([]any, 0, 2*len(keys))
+	for i, p := range keys {
+		if i > 0 {
+			b.WriteString(", ")
 		}
+		b.WriteString("(?, ?)")
+		args = append(args, p, id)
+	}
+	if _, err := q.Exec(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("store: event %d audience: %w", id, err)
 	}
 	return nil
 }
@@ -472,6 +487,14 @@ func (t *Tx) AppendEvent(e store.Event) (int64, error) {
 	ts, err := encTime("event.Time", e.Time)
 	if err != nil {
 		return 0, err
+	}
+	if t.d.AppendEventSQL != "" {
+		var id int64
+		err := t.queryOne(t.d.AppendEventSQL, []any{ts, e.Kind, encList(e.Audience), nz(e.Body), audienceKeys(e.Audience)}, &id)
+		if err != nil {
+			return 0, fmt.Errorf("store: append event: %w", err)
+		}
+		return id, nil
 	}
 	id, err := t.bump("event")
 	if err != nil {
