@@ -3,7 +3,11 @@
 // whole-airspace detection cycle.
 package detect
 
-import "math"
+import (
+	"math"
+
+	"github.com/deconflict/deconflict/internal/geo"
+)
 
 // Vec3 is a vector in a local flat frame: X east, Y north, Z up. It holds
 // positions in meters or velocities in m/s, depending on the argument.
@@ -69,6 +73,24 @@ func Pair(ownPos, ownVel, intPos, intVel Vec3, sep Cylinder, lookaheadS float64)
 	res.TInS = math.Max(lo, 0)
 	res.TOutS = math.Min(hi, lookaheadS)
 	return res
+}
+
+// PairGeodetic is Pair for aircraft given in WGS84: both are projected into
+// the east-north-up frame of the ownship, and the intruder's velocity
+// (east, north, up in m/s at its own position) is rotated into that frame.
+// "Horizontal" and "vertical" are then those of the ownship's tangent plane,
+// so the result depends slightly on which aircraft is the ownship; for a
+// symmetric result, project both into the frame at their midpoint and call
+// Pair directly.
+func PairGeodetic(own geo.LLA, ownVel geo.ENU, intruder geo.LLA, intVel geo.ENU, sep Cylinder, lookaheadS float64) PairResult {
+	f := geo.NewFrame(own)
+	ip := f.ToENU(intruder)
+	iv := f.VelocityFrom(intruder, intVel)
+	return Pair(Vec3{},
+		Vec3{ownVel.EastM, ownVel.NorthM, ownVel.UpM},
+		Vec3{ip.EastM, ip.NorthM, ip.UpM},
+		Vec3{iv.EastM, iv.NorthM, iv.UpM},
+		sep, lookaheadS)
 }
 
 // horizontalInterval returns the open interval of t where
