@@ -88,7 +88,8 @@ func runBenchVolumes(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  speed-up at p50: %.0fx\n", c.SpeedupP50)
 	if d := res.Dense; d != nil {
 		fmt.Fprintf(stdout, "dense area, %d writers of %d parties on SQLite for %.1f s:\n", d.Writers, d.Parties, d.Seconds)
-		fmt.Fprintf(stdout, "  %.0f writes/s (%d writes: %d accepted, %d refused)\n", d.WritesPerSecond, d.Writes, d.Accepted, d.Refused)
+		fmt.Fprintf(stdout, "  %.0f writes/s (%d writes: %d accepted, %d refused: %d missing key, %d priority, %d other)\n",
+			d.WritesPerSecond, d.Writes, d.Accepted, d.Refused, d.RefusedKey, d.RefusedPriority, d.RefusedOther)
 		fmt.Fprintf(stdout, "  afterwards: %d live volumes, %d conflicting pairs, %d unannounced\n", d.LiveVolumes, d.ConflictPairs, d.Unannounced)
 	}
 	if res.Dense != nil && res.Dense.Unannounced > 0 {
@@ -117,7 +118,7 @@ func denseOnSQLite(dir string, writers, parties int, d time.Duration, sideM floa
 		names[i] = fmt.Sprintf("party%d", i+1)
 	}
 	fmt.Fprintf(stderr, "bench --volumes: %d writers over one %.0f m square for %s on SQLite in %s\n", writers, sideM, d, dir)
-	rep, err := volbench.Dense(ctx, st, names, writers, d, sideM)
+	rep, err := volbench.Dense(ctx, st, names, writers, d, 0, sideM)
 	if err != nil {
 		return volbench.DenseReport{}, err
 	}

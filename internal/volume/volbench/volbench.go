@@ -130,27 +130,31 @@ type DenseReport struct {
 	Writes          int64   `json:"writes"`
 	Accepted        int64   `json:"accepted"`
 	Refused         int64   `json:"refused"`
+	RefusedKey      int64   `json:"refused_missing_key"`
+	RefusedPriority int64   `json:"refused_priority"`
+	RefusedOther    int64   `json:"refused_other"`
 	WritesPerSecond float64 `json:"writes_per_s"`
 	LiveVolumes     int     `json:"live_volumes"`
 	ConflictPairs   int     `json:"conflict_pairs"`
 	Unannounced     int     `json:"unannounced_conflicts"`
 }
 
-// Dense runs writers goroutines of the given parties for d, each creating
+// Dense runs writers goroutines of the given parties for d (or until
+// maxWrites writes, when above zero), each creating
 // and updating volumes that overlap one sideM x sideM area, every write the
 // full check in its own store transaction together with its events (as the
 // service does). A refusal for a missing key is retried with the missing
 // volumes added, as a client would; every attempt counts as one write.
 // Afterwards it verifies from the store alone that every pair of
 // conflicting live volumes was announced by a volume_conflict event.
-func Dense(ctx context.Context, st store.Store, parties []string, writers int, d time.Duration, sideM float64) (DenseReport, error) {
+func Dense(ctx context.Context, st store.Store, parties []string, writers int, d time.Duration, maxWrites int64, sideM float64) (DenseReport, error) {
 	rl := rules.Default()
 	reg := volume.NewRegistry(rl)
 	if err := st.View(ctx, reg.Load); err != nil {
 		return DenseReport{}, err
 	}
 	const lat, lon = 35.0, 36.0
-	var writes, accepted, refused atomic.Int64
+	var writes, accepted, refusedKey, refusedPriority, refusedOther atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
 	deadline := time.Now().Add(d)
@@ -168,7 +172,7 @@ func Dense(ctx context.Context, st store.Store, parties []string, writers int, d
 			party := parties[w%len(parties)]
 			var mine []volume.Volume
 			var key []volume.KeyEntry
-			for n := 0; time.Now().Before(deadline); n++ {
+			for n := 0; time.Now().Before(deadline) && (maxWrites <= 0 || writes.Load() < maxWrites); n++ {
 				in := gen.Dense(lat, lon, sideM)
 				var res volume.Result
 				err := st.Update(ctx, func(tx store.Tx) error {
@@ -204,17 +208,20 @@ func Dense(ctx context.Context, st store.Store, parties []string, writers int, d
 					} else {
 						mine[n%len(mine)] = res.Volume
 					}
-					key = key[:0]
 				case errors.As(err, &mk):
-					refused.Add(1)
+					refusedKey.Add(1)
+					// Learn what was missing, as a client does; older
+					// entries of the same volumes are left to be ignored.
 					for _, m := range mk.Missing {
 						key = append(key, volume.KeyEntry{ID: m.ID, Version: m.Version})
 					}
-					if len(key) > 256 {
-						key = key[len(key)-256:]
+					if len(key) > 512 {
+						key = key[len(key)-512:]
 					}
-				case errors.Is(err, volume.ErrHigherPriority), errors.Is(err, volume.ErrActivatedConflict), errors.Is(err, volume.ErrStaleVersion):
-					refused.Add(1)
+				case errors.Is(err, volume.ErrHigherPriority):
+					refusedPriority.Add(1)
+				case errors.Is(err, volume.ErrActivatedConflict), errors.Is(err, volume.ErrStaleVersion):
+					refusedOther.Add(1)
 				default:
 					errOnce.Do(func() { firstErr = err })
 					return
@@ -228,7 +235,8 @@ func Dense(ctx context.Context, st store.Store, parties []string, writers int, d
 		return DenseReport{}, firstErr
 	}
 	rep := DenseReport{Writers: writers, Parties: len(parties), Seconds: elapsed, Writes: writes.Load(),
-		Accepted: accepted.Load(), Refused: refused.Load()}
+		Accepted: accepted.Load(), RefusedKey: refusedKey.Load(), RefusedPriority: refusedPriority.Load(), RefusedOther: refusedOther.Load()}
+	rep.Refused = rep.RefusedKey + rep.RefusedPriority + rep.RefusedOther
 	rep.WritesPerSecond = float64(rep.Writes) / elapsed
 	var err error
 	rep.LiveVolumes, rep.ConflictPairs, rep.Unannounced, err = Verify(ctx, st, rl)
