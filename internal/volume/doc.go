@@ -82,11 +82,28 @@
 //
 // # Concurrency and the index
 //
-// Every write runs inside a store transaction: tx.LockVolumes (serialising
-// writers across processes), then the in-memory index catches up from
-// tx.VolumesChangedSince, then the check, then tx.PutVolume with the version
-// replaced. The index only ever learns what the store has committed: either
-// read back by the next catch-up, or handed to Registry.Apply after the
-// transaction committed. Several replicas sharing one database therefore stay
-// correct; the database is the truth.
+// Every write runs inside the caller's store transaction: tx.LockVolumes
+// (serialising writers across processes), then a catch-up from
+// tx.VolumesChangedSince, then the check, then tx.PutVolume naming the
+// version replaced (a stale one is refused, never merged). The caller adds
+// its audit and events (Result.Events) in the same transaction and, after
+// the commit, hands the Result to Registry.Apply.
+//
+// The in-memory index is a cache of the store and only ever holds what is
+// known to be committed: what a read-only transaction reads (Load, Sync),
+// what Apply is given, and changes at or below the highest sequence Apply
+// has seen. A store may run several Updates in one transaction (group
+// commit); a write then also sees the earlier writes of its batch, which
+// it checks against as an overlay for that transaction only, so that a batch
+// that rolls back leaves nothing behind. Several replicas sharing one
+// database therefore stay correct: the database is the truth.
+//
+// The index covers each live volume's footprint, grown by the horizontal
+// separation, with S2 cells of one level (about 20 km, chosen from the
+// separation) and its window, grown by the time buffer, with hour buckets.
+// A check looks up the cells covering the new footprint over the hours of
+// its window, filters the listed volumes by party, altitude and time from
+// data held inline, removes duplicates, and runs the exact test on what is
+// left: it returns exactly what a scan of every volume returns (property
+// tested against ScanConflicts).
 package volume
