@@ -76,9 +76,10 @@
 //	ended       -         -         -          -      -
 //	cancelled   -         -         -          -      -
 //
-// Keeping the same state in an update is allowed for live states. Volumes
-// whose window (end plus the time buffer) has passed are ended by
-// Registry.EndExpired, which the service calls periodically.
+// Keeping the same state in an update is allowed for live states. The table
+// is what a party may ask for; the service itself ends every live volume,
+// proposed ones included, whose window (end plus the time buffer) has
+// passed, through Registry.EndExpired, which it calls periodically.
 //
 // # Concurrency and the index
 //

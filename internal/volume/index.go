@@ -166,8 +166,11 @@ func indexLevel(lim s1.Angle) (level, rings int) {
 func (x *Index) Len() int { return len(x.byID) }
 
 // sameRules reports whether the index was built for these rules' geometry.
+// Only the separation, the vertical separation and the buffer matter: the
+// declaration limits do not change what is indexed.
 func (x *Index) sameRules(rl rules.Rules) bool {
-	return paramsOf(rl) == x.p
+	p := paramsOf(rl)
+	return p.lim == x.p.lim && p.vsepM == x.p.vsepM && p.bufNs == x.p.bufNs
 }
 
 // grownCovering covers every point within the separation of the footprint.

@@ -648,3 +648,20 @@ func testConcurrentWritersNeverHideConflicts(t *testing.T, st store.Store) {
 		t.Fatalf("the test exercised nothing: %d committed, %d conflicting pairs", ok, pairs)
 	}
 }
+
+// A new version of the rules with a wider separation applies at once: the
+// index is rebuilt for it.
+func TestRulesChangeRebuildsIndex(t *testing.T) {
+	e := newEnv(t, newFakeStore())
+	a := e.mustCreate("a", area(0))
+	gapM := havAngle(30, 40, 31, 40)*meanEarthRadiusM - 2*2000
+	if res := e.mustCreate("b", area(1)); len(res.Conflicts) != 0 {
+		t.Fatalf("volumes %.0f m apart conflict under the default rules", gapM)
+	}
+	e.rl.Version++
+	e.rl.HorizontalSepM = 1.1 * gapM
+	_, err := e.create("b", area(1))
+	if got, want := missingIDs(t, err), refs(a); !slices.Equal(got, want) {
+		t.Errorf("after widening the separation: missing %v, want %v", got, want)
+	}
+}
