@@ -1,0 +1,313 @@
+// Package audit owns the record: the append-only, hash-chained log of every
+// state change, its Ed25519 checkpoints, its export as JSON lines (with other
+// parties' private details reduced to their hash) and the verification of
+// such an export.
+//
+// A record is (seq, time, actor, kind, content, prev_hash, hash). Content is
+// canonical JSON (compact, object keys sorted, numbers as written by
+// encoding/json) and hash is SHA-256 over an unambiguous binary encoding of
+// the other fields (see recordHash), so a verifier needs no JSON
+// canonicalisation of its own: it hashes the content bytes as exported.
+//
+// Private details (a volume's details, the text of a hotline message) are
+// put in content as a Sealed value. The chain covers only the salted
+// SHA-256 of the details and the list of parties allowed to read them; the
+// clear details and the salt are stored beside the content and exported only
+// to those readers (and to the operator). A salt is needed because details
+// are often guessable ("mission": "strike"): an unsalted hash would let
+// another party confirm a guess.
+//
+// Append must run in the same store transaction as the change it records:
+// then a change without its record, or a record without its change, cannot
+// commit. Log adds checkpoints: every Every records the head is signed in
+// that same transaction, and Checkpoint signs the head on demand (at
+// shutdown). An export ends with a signed head line stating the range it
+// covers, so that removing records at the end is detected even when they
+// follow the last checkpoint.
+package audit
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// DefaultEvery is how many records separate two automatic checkpoints.
+const DefaultEvery = 1000
+
+// HashSize is the size of every hash of the chain (SHA-256).
+const HashSize = sha256.Size
+
+// Domain-separation prefixes: a signature or hash made for one purpose can
+// never be replayed as another.
+const (
+	recordDomain     = "deconflict-audit-record-v1\x00"
+	checkpointDomain = "deconflict-audit-checkpoint-v1\x00"
+	headDomain       = "deconflict-audit-head-v1\x00"
+	sealDomain       = "deconflict-audit-sealed-v1\x00"
+)
+
+// Record is one decoded link of the chain.
+type Record struct {
+	Seq      int64
+	Time     time.Time
+	Actor    string
+	Kind     string
+	Content  json.RawMessage // canonical; what the hash covers
+	PrevHash []byte
+	Hash     []byte
+	// Sealed holds the clear private details referenced by Content.
+	Sealed []Revealed
+}
+
+// Revealed is the clear form of one Sealed value: what its readers see.
+type Revealed struct {
+	SHA256  string          `json:"sha256"`
+	Salt    string          `json:"salt"`
+	Readers []string        `json:"readers"`
+	Details json.RawMessage `json:"details"`
+}
+
+// Sealed marks private details inside audit content. Build it with Seal.
+type Sealed struct {
+	readers []string
+	details any
+}
+
+// Seal wraps details that only readers (and the operator) may see in an
+// export; everyone else sees their salted hash.
+func Seal(details any, readers ...string) Sealed {
+	return Sealed{readers: readers, details: details}
+}
+
+// randRead supplies salts; tests that need a reproducible export replace it.
+var randRead = rand.Read
+
+// sealMarker is the key under which a Sealed value marshals itself, so that
+// canonicalisation can find it in content of any shape. No other content
+// uses a key starting with '$'.
+const sealMarker = "$audit-sealed"
+
+// MarshalJSON emits the marker form that Append replaces by the reference.
+func (s Sealed) MarshalJSON() ([]byte, error) {
+	readers := s.readers
+	if readers == nil {
+		readers = []string{}
+	}
+	return json.Marshal(map[string]any{sealMarker: map[string]any{"readers": readers, "details": s.details}})
+}
+
+// ZeroHash is the prev_hash of the first record.
+var ZeroHash = make([]byte, HashSize)
+
+// envelope is the stored form of a record's content: the hashed content and
+// the clear details of its sealed parts.
+type envelope struct {
+	Content json.RawMessage `json:"content"`
+	Sealed  []Revealed      `json:"sealed,omitempty"`
+}
+
+// Append adds one record for a change made in tx, chained to the last one.
+// It does not checkpoint; use Log.Append where a signing key is at hand.
+func Append(tx store.Tx, actor, kind string, content any, now time.Time) (store.AuditRecord, error) {
+	if actor == "" {
+		return store.AuditRecord{}, errors.New("audit: actor is empty")
+	}
+	if kind == "" {
+		return store.AuditRecord{}, errors.New("audit: kind is empty")
+	}
+	canon, sealed, err := canonicalContent(content)
+	if err != nil {
+		return store.AuditRecord{}, fmt.Errorf("audit: %s: %w", kind, err)
+	}
+	prev := ZeroHash
+	seq := int64(1)
+	last, err := tx.LastAudit()
+	switch {
+	case err == nil:
+		prev, seq = last.Hash, last.Seq+1
+	case !errors.Is(err, store.ErrNotFound):
+		return store.AuditRecord{}, err
+	}
+	env, err := marshal(envelope{Content: canon, Sealed: sealed})
+	if err != nil {
+		return store.AuditRecord{}, err
+	}
+	// The stored time is what the hash covers: round-trip it through the
+	// store's precision (nanoseconds, UTC) before hashing.
+	t := time.Unix(0, now.UnixNano()).UTC()
+	rec := store.AuditRecord{Seq: seq, Time: t, Actor: actor, Kind: kind, Content: env, PrevHash: prev}
+	rec.Hash = recordHash(seq, t, actor, kind, canon, prev)
+	if err := tx.AppendAudit(rec); err != nil {
+		return store.AuditRecord{}, err
+	}
+	return rec, nil
+}
+
+// Decode reads a stored record back.
+func Decode(r store.AuditRecord) (Record, error) {
+	var env envelope
+	if err := json.Unmarshal(r.Content, &env); err != nil {
+		return Record{}, fmt.Errorf("audit: record %d: content: %w", r.Seq, err)
+	}
+	return Record{Seq: r.Seq, Time: r.Time.UTC(), Actor: r.Actor, Kind: r.Kind, Content: env.Content,
+		PrevHash: r.PrevHash, Hash: r.Hash, Sealed: env.Sealed}, nil
+}
+
+// recordHash is SHA-256 over the domain prefix, then seq, time (Unix ns),
+// actor, kind, content and prev_hash; the variable-length fields are
+// prefixed by their length, so no two different records encode alike.
+func recordHash(seq int64, t time.Time, actor, kind string, content, prev []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(recordDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(seq))
+	h.Write(n[:])
+	binary.BigEndian.PutUint64(n[:], uint64(t.UnixNano()))
+	h.Write(n[:])
+	for _, f := range [][]byte{[]byte(actor), []byte(kind), content, prev} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write(f)
+	}
+	return h.Sum(nil)
+}
+
+// Canonical returns the canonical JSON of v: compact, object keys sorted,
+// no HTML escaping. Canonical(Canonical(v)) == Canonical(v).
+func Canonical(v any) ([]byte, error) {
+	raw, err := marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := decodeTree(raw)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(tree)
+}
+
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+func decodeTree(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after JSON value")
+	}
+	return tree, nil
+}
+
+// canonicalContent canonicalises content, replacing every Sealed value by
+// its reference {"sealed":{"readers":[..],"sha256":".."}} and returning the
+// clear details beside it.
+func canonicalContent(content any) ([]byte, []Revealed, error) {
+	raw, err := marshal(content)
+	if err != nil {
+		return nil, nil, err
+	}
+	tree, err := decodeTree(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sealed []Revealed
+	tree, err = replaceSealed(tree, &sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	canon, err := marshal(tree)
+	return canon, sealed, err
+}
+
+func replaceSealed(v any, out *[]Revealed) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		if inner, ok := x[sealMarker]; ok && len(x) == 1 {
+			return seal(inner, out)
+		}
+		for k, e := range x {
+			r, err := replaceSealed(e, out)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = r
+		}
+	case []any:
+		for i, e := range x {
+			r, err := replaceSealed(e, out)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = r
+		}
+	}
+	return v, nil
+}
+
+func seal(inner any, out *[]Revealed) (any, error) {
+	m, ok := inner.(map[string]any)
+	if !ok {
+		return nil, errors.New("malformed sealed value")
+	}
+	var readers []string
+	rs, _ := m["readers"].([]any)
+	for _, r := range rs {
+		s, ok := r.(string)
+		if !ok {
+			return nil, errors.New("sealed readers must be strings")
+		}
+		readers = append(readers, s)
+	}
+	details, err := marshal(m["details"])
+	if err != nil {
+		return nil, err
+	}
+	var salt [16]byte
+	if _, err := randRead(salt[:]); err != nil {
+		return nil, err
+	}
+	sum := sealHash(salt[:], details)
+	rv := Revealed{SHA256: hex.EncodeToString(sum), Salt: hex.EncodeToString(salt[:]), Readers: readers, Details: details}
+	if rv.Readers == nil {
+		rv.Readers = []string{}
+	}
+	*out = append(*out, rv)
+	ref := map[string]any{"sealed": map[string]any{"readers": toAny(rv.Readers), "sha256": rv.SHA256}}
+	return ref, nil
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func sealHash(salt, details []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(sealDomain))
+	h.Write(salt)
+	h.Write(details)
+	return h.Sum(nil)
+}

@@ -1,0 +1,315 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// The export is JSON lines, each line one of (docs/WIRE.md "Audit"):
+//
+//	{"seq","time","actor","kind","content","prev_hash","hash","sealed":[..]}   a record
+//	{"checkpoint":{"seq","hash","signature"}}                               right after its record
+//	{"head":{"from","seq","hash","time","viewer","signature"}}              last line, always
+//
+// Hashes are lowercase hex, signatures standard base64, times RFC 3339 with
+// nanoseconds in UTC. "sealed" carries the clear details of the record's
+// Sealed parts that the viewer may read: {"sha256","salt","details"}.
+// Every line is in canonical form (what Export writes), and Verify refuses
+// any other spelling, so that no byte of an export can change unnoticed.
+
+type recordLine struct {
+	Seq      int64           `json:"seq"`
+	Time     string          `json:"time"`
+	Actor    string          `json:"actor"`
+	Kind     string          `json:"kind"`
+	Content  json.RawMessage `json:"content"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+	Sealed   []sealedLine    `json:"sealed,omitempty"`
+}
+
+type sealedLine struct {
+	SHA256  string          `json:"sha256"`
+	Salt    string          `json:"salt"`
+	Details json.RawMessage `json:"details"`
+}
+
+type checkpointLine struct {
+	Checkpoint checkpointBody `json:"checkpoint"`
+}
+
+type checkpointBody struct {
+	Seq       int64  `json:"seq"`
+	Hash      string `json:"hash"`
+	Signature string `json:"signature"`
+}
+
+type headLine struct {
+	Head headBody `json:"head"`
+}
+
+type headBody struct {
+	From      int64  `json:"from"`
+	Seq       int64  `json:"seq"`
+	Hash      string `json:"hash"`
+	Time      string `json:"time"`
+	Viewer    string `json:"viewer"`
+	Signature string `json:"signature"`
+}
+
+const timeLayout = time.RFC3339Nano
+
+// exportPage is how many records Export reads at a time.
+const exportPage = 1000
+
+// Export writes the records from seq fromSeq (1 when fromSeq < 1) to the
+// head as JSON lines, with their checkpoints, and ends with a head line
+// signed now. viewer is the party the export is for: sealed details are
+// included only where viewer is one of their readers; "" is the operator,
+// who sees everything. Run it in one (read) transaction so that the export
+// is one consistent snapshot.
+func (l *Log) Export(tx store.Tx, w io.Writer, viewer string, fromSeq int64, now time.Time) error {
+	if fromSeq < 1 {
+		fromSeq = 1
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	cps, err := tx.CheckpointsFrom(fromSeq)
+	if err != nil {
+		return err
+	}
+	lastSeq, lastHash := fromSeq-1, []byte(nil)
+	if lastSeq == 0 {
+		lastHash = ZeroHash
+	}
+	next := fromSeq
+	for {
+		page, err := tx.AuditFrom(next, exportPage)
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			rec, err := Decode(r)
+			if err != nil {
+				return err
+			}
+			if err := writeLine(bw, exportLine(rec, viewer)); err != nil {
+				return err
+			}
+			for len(cps) > 0 && cps[0].Seq <= rec.Seq {
+				if cps[0].Seq == rec.Seq {
+					cl := checkpointLine{checkpointBody{Seq: rec.Seq, Hash: hex.EncodeToString(cps[0].Hash), Signature: base64.StdEncoding.EncodeToString(cps[0].Signature)}}
+					if err := writeLine(bw, cl); err != nil {
+						return err
+					}
+				}
+				cps = cps[1:]
+			}
+			lastSeq, lastHash = rec.Seq, rec.Hash
+		}
+		if len(page) < exportPage {
+			break
+		}
+		next = page[len(page)-1].Seq + 1
+	}
+	if lastHash == nil {
+		// The export starts past the head: state the hash of the record
+		// before fromSeq, when there is one, so the head still anchors.
+		prev, err := tx.AuditFrom(fromSeq-1, 1)
+		if err != nil {
+			return err
+		}
+		if len(prev) == 1 {
+			lastSeq, lastHash = prev[0].Seq, prev[0].Hash
+		} else {
+			last, err := tx.LastAudit()
+			switch {
+			case err == nil:
+				lastSeq, lastHash = last.Seq, last.Hash
+			case errors.Is(err, store.ErrNotFound):
+				lastSeq, lastHash = 0, ZeroHash
+			default:
+				return err
+			}
+		}
+	}
+	t := time.Unix(0, now.UnixNano()).UTC()
+	hl := headLine{headBody{From: fromSeq, Seq: lastSeq, Hash: hex.EncodeToString(lastHash), Time: t.Format(timeLayout), Viewer: viewer,
+		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(l.key, headMessage(fromSeq, lastSeq, lastHash, t, viewer)))}}
+	if err := writeLine(bw, hl); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func exportLine(r Record, viewer string) recordLine {
+	out := recordLine{Seq: r.Seq, Time: r.Time.UTC().Format(timeLayout), Actor: r.Actor, Kind: r.Kind, Content: r.Content,
+		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash)}
+	for _, s := range r.Sealed {
+		if viewer == "" || slices.Contains(s.Readers, viewer) {
+			out.Sealed = append(out.Sealed, sealedLine{SHA256: s.SHA256, Salt: s.Salt, Details: s.Details})
+		}
+	}
+	return out
+}
+
+func writeLine(w io.Writer, v any) error {
+	b, err := marshal(v)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	_, err = w.Write(b)
+	return err
+}
+
+// Line is one parsed line of an export: exactly one of its fields is set.
+type Line struct {
+	Record     *Record
+	Checkpoint *store.Checkpoint
+	Head       *Head
+}
+
+// Head is the signed statement that ends an export.
+type Head struct {
+	From      int64
+	Seq       int64
+	Hash      []byte
+	Time      time.Time
+	Viewer    string
+	Signature []byte
+}
+
+// ParseLine parses one line of an export (without its newline). It
+// refuses a line that is not in the canonical form Export writes, naming
+// the field at fault.
+func ParseLine(b []byte) (Line, error) {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return Line{}, fmt.Errorf("not a JSON object: %w", err)
+	}
+	var (
+		out  Line
+		want any
+		err  error
+	)
+	switch {
+	case keys["checkpoint"] != nil:
+		var cl checkpointLine
+		if err := jsonUnmarshalStrict(b, &cl); err != nil {
+			return Line{}, fmt.Errorf("checkpoint: %w", err)
+		}
+		cp := store.Checkpoint{Seq: cl.Checkpoint.Seq}
+		if cp.Hash, err = parseHash("checkpoint.hash", cl.Checkpoint.Hash); err != nil {
+			return Line{}, err
+		}
+		if cp.Signature, err = parseSig("checkpoint.signature", cl.Checkpoint.Signature); err != nil {
+			return Line{}, err
+		}
+		out.Checkpoint, want = &cp, cl
+	case keys["head"] != nil:
+		var hl headLine
+		if err := jsonUnmarshalStrict(b, &hl); err != nil {
+			return Line{}, fmt.Errorf("head: %w", err)
+		}
+		h := Head{From: hl.Head.From, Seq: hl.Head.Seq, Viewer: hl.Head.Viewer}
+		if h.Hash, err = parseHash("head.hash", hl.Head.Hash); err != nil {
+			return Line{}, err
+		}
+		if h.Time, err = parseTime("head.time", hl.Head.Time); err != nil {
+			return Line{}, err
+		}
+		if h.Signature, err = parseSig("head.signature", hl.Head.Signature); err != nil {
+			return Line{}, err
+		}
+		out.Head, want = &h, hl
+	default:
+		var rl recordLine
+		if err := jsonUnmarshalStrict(b, &rl); err != nil {
+			return Line{}, fmt.Errorf("record: %w", err)
+		}
+		r := Record{Seq: rl.Seq, Actor: rl.Actor, Kind: rl.Kind, Content: rl.Content}
+		if r.Time, err = parseTime("time", rl.Time); err != nil {
+			return Line{}, err
+		}
+		if len(r.Content) == 0 {
+			return Line{}, errors.New("content: missing")
+		}
+		if r.PrevHash, err = parseHash("prev_hash", rl.PrevHash); err != nil {
+			return Line{}, err
+		}
+		if r.Hash, err = parseHash("hash", rl.Hash); err != nil {
+			return Line{}, err
+		}
+		for i, s := range rl.Sealed {
+			r.Sealed = append(r.Sealed, Revealed{SHA256: s.SHA256, Salt: s.Salt, Details: s.Details})
+			if _, err := parseHash(fmt.Sprintf("sealed[%d].sha256", i), s.SHA256); err != nil {
+				return Line{}, err
+			}
+			if salt, err := hex.DecodeString(s.Salt); err != nil || len(salt) == 0 || hex.EncodeToString(salt) != s.Salt {
+				return Line{}, fmt.Errorf("sealed[%d].salt: not hex", i)
+			}
+			if len(s.Details) == 0 {
+				return Line{}, fmt.Errorf("sealed[%d].details: missing", i)
+			}
+		}
+		out.Record, want = &r, rl
+	}
+	canon, err := marshal(want)
+	if err != nil {
+		return Line{}, err
+	}
+	if !bytes.Equal(canon, b) {
+		return Line{}, errors.New("not in canonical form (the line was re-spelled or altered)")
+	}
+	return out, nil
+}
+
+func jsonUnmarshalStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+func parseHash(field, s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != HashSize || hex.EncodeToString(b) != s {
+		return nil, fmt.Errorf("%s: not a SHA-256 in lowercase hex", field)
+	}
+	return b, nil
+}
+
+func parseSig(field, s string) ([]byte, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != ed25519.SignatureSize || base64.StdEncoding.EncodeToString(b) != s {
+		return nil, fmt.Errorf("%s: not an Ed25519 signature in base64", field)
+	}
+	return b, nil
+}
+
+func parseTime(field, s string) (time.Time, error) {
+	t, err := time.Parse(timeLayout, s)
+	if err != nil || t.UTC().Format(timeLayout) != s {
+		return time.Time{}, fmt.Errorf("%s: not an RFC 3339 time in UTC", field)
+	}
+	return t.UTC(), nil
+}
+
+func trimSpace(s string) string { return strings.TrimSpace(s) }

@@ -1,0 +1,230 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Summary describes an export that verified.
+type Summary struct {
+	From        int64 // first seq the export covers
+	Records     int64
+	FirstSeq    int64 // 0 when the export holds no record
+	LastSeq     int64
+	Checkpoints int
+	// LastCheckpointSeq is the last seq signed by a checkpoint (0: none);
+	// the records after it (UnsignedTail) are covered by the head alone.
+	LastCheckpointSeq int64
+	UnsignedTail      int64
+	// Redacted counts sealed details shown by their hash only.
+	Redacted int
+	Viewer   string
+	HeadTime time.Time
+}
+
+// Error is the first fault found in an export: the record (Seq) it
+// concerns, the line it was found on, and what is wrong.
+type Error struct {
+	Seq     int64 // 0 when no record can be named
+	Line    int
+	Problem string
+}
+
+func (e *Error) Error() string {
+	if e.Seq > 0 {
+		return fmt.Sprintf("record %d (line %d): %s", e.Seq, e.Line, e.Problem)
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Problem)
+}
+
+// maxLine bounds one line of an export; a volume with the largest
+// footprint allowed is far below it.
+const maxLine = 16 << 20
+
+// Verify checks an export read from r against the public key pub: every
+// line is canonical, sequence numbers follow each other, every prev_hash is
+// the hash of the record before, every hash is recomputed, revealed sealed
+// details match their hash, every checkpoint signs the record it follows,
+// and the export ends with a head line, signed, that states exactly the
+// range present. It stops at the first fault and returns it as *Error.
+func Verify(r io.Reader, pub ed25519.PublicKey) (Summary, error) {
+	v := verifier{pub: pub}
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			var long []byte
+			long = append(long, b...)
+			for errors.Is(err, bufio.ErrBufferFull) && len(long) <= maxLine {
+				b, err = br.ReadSlice('\n')
+				long = append(long, b...)
+			}
+			b = long
+			if len(b) > maxLine {
+				return Summary{}, v.fail(0, "line longer than %d bytes", maxLine)
+			}
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return Summary{}, err
+		}
+		if len(b) == 0 && errors.Is(err, io.EOF) {
+			break
+		}
+		v.line++
+		if b[len(b)-1] != '\n' {
+			return Summary{}, v.fail(v.lastSeq+1, "the last line is cut short (no newline): the export is truncated")
+		}
+		if ferr := v.take(b[:len(b)-1]); ferr != nil {
+			return Summary{}, ferr
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+	}
+	if v.head == nil {
+		if v.line == 0 {
+			return Summary{}, &Error{Line: 0, Problem: "empty export: no records and no signed head"}
+		}
+		return Summary{}, v.fail(v.lastSeq+1, "no signed head line at the end: the export is truncated after record %d (%d records after the last checkpoint at seq %d are signed by nothing)",
+			v.lastSeq, v.lastSeq-v.sum.LastCheckpointSeq, v.sum.LastCheckpointSeq)
+	}
+	s := v.sum
+	s.LastSeq = v.lastSeq
+	if s.Records > 0 {
+		s.UnsignedTail = s.LastSeq - max(s.LastCheckpointSeq, s.FirstSeq-1)
+	}
+	return s, nil
+}
+
+type verifier struct {
+	pub      ed25519.PublicKey
+	line     int
+	lastSeq  int64
+	lastHash []byte // nil before the first record
+	head     *Head
+	sum      Summary
+}
+
+func (v *verifier) fail(seq int64, format string, args ...any) *Error {
+	return &Error{Seq: seq, Line: v.line, Problem: fmt.Sprintf(format, args...)}
+}
+
+func (v *verifier) take(b []byte) *Error {
+	ln, err := ParseLine(b)
+	if err != nil {
+		seq := int64(0)
+		if v.lastHash != nil {
+			seq = v.lastSeq + 1
+		}
+		return v.fail(seq, "unreadable line (after record %d): %v", v.lastSeq, err)
+	}
+	if v.head != nil {
+		return v.fail(0, "line after the head line (the head must end the export)")
+	}
+	switch {
+	case ln.Record != nil:
+		return v.record(ln.Record)
+	case ln.Checkpoint != nil:
+		return v.checkpoint(ln.Checkpoint.Seq, ln.Checkpoint.Hash, ln.Checkpoint.Signature)
+	default:
+		return v.endHead(ln.Head)
+	}
+}
+
+func (v *verifier) record(r *Record) *Error {
+	if r.Seq < 1 {
+		return v.fail(0, "seq %d: sequence numbers start at 1", r.Seq)
+	}
+	if v.lastHash == nil {
+		v.sum.FirstSeq = r.Seq
+		if r.Seq == 1 && !bytes.Equal(r.PrevHash, ZeroHash) {
+			return v.fail(r.Seq, "prev_hash of the first record is not zero")
+		}
+	} else {
+		want := v.lastSeq + 1
+		switch {
+		case r.Seq < want:
+			return v.fail(want, "found record %d where record %d belongs: records out of order or repeated", r.Seq, want)
+		case r.Seq > want:
+			return v.fail(want, "missing or out of order: record %d follows record %d", r.Seq, v.lastSeq)
+		}
+		if !bytes.Equal(r.PrevHash, v.lastHash) {
+			return v.fail(r.Seq, "prev_hash %s is not the hash of record %d (%s)", short(r.PrevHash), v.lastSeq, short(v.lastHash))
+		}
+	}
+	if got := recordHash(r.Seq, r.Time, r.Actor, r.Kind, r.Content, r.PrevHash); !bytes.Equal(got, r.Hash) {
+		return v.fail(r.Seq, "hash mismatch: the record hashes to %s, not the stated %s (a field was altered)", short(got), short(r.Hash))
+	}
+	refs := bytes.Count(r.Content, []byte(`"sealed":{`))
+	for i, s := range r.Sealed {
+		salt, _ := hex.DecodeString(s.Salt)
+		if hex.EncodeToString(sealHash(salt, s.Details)) != s.SHA256 {
+			return v.fail(r.Seq, "sealed[%d]: details do not match their sha256 (altered)", i)
+		}
+		if !bytes.Contains(r.Content, []byte(`"sha256":"`+s.SHA256+`"`)) {
+			return v.fail(r.Seq, "sealed[%d]: sha256 %s is not referenced by the content", i, s.SHA256[:12])
+		}
+	}
+	v.sum.Redacted += max(refs-len(r.Sealed), 0)
+	v.sum.Records++
+	v.lastSeq, v.lastHash = r.Seq, r.Hash
+	return nil
+}
+
+func (v *verifier) checkpoint(seq int64, hash, sig []byte) *Error {
+	if v.lastHash == nil || seq != v.lastSeq {
+		return v.fail(seq, "checkpoint for record %d out of place (after record %d): a record was removed or moved", seq, v.lastSeq)
+	}
+	if !bytes.Equal(hash, v.lastHash) {
+		return v.fail(seq, "checkpoint hash %s is not the hash of record %d (%s)", short(hash), seq, short(v.lastHash))
+	}
+	if !ed25519.Verify(v.pub, checkpointMessage(seq, hash), sig) {
+		return v.fail(seq, "checkpoint signature does not verify with the given key (wrong key, or the checkpoint was altered)")
+	}
+	v.sum.Checkpoints++
+	v.sum.LastCheckpointSeq = seq
+	return nil
+}
+
+func (v *verifier) endHead(h *Head) *Error {
+	if !ed25519.Verify(v.pub, headMessage(h.From, h.Seq, h.Hash, h.Time, h.Viewer), h.Signature) {
+		return v.fail(0, "head signature does not verify with the given key (wrong key, or the head was altered)")
+	}
+	v.head = h
+	v.sum.From, v.sum.Viewer, v.sum.HeadTime = h.From, h.Viewer, h.Time
+	if v.lastHash == nil {
+		// No record: the head must state a range the export could not
+		// contain (it starts past the end of the log).
+		if h.Seq >= h.From {
+			return v.fail(h.From, "missing: the head covers records %d to %d but the export holds none", h.From, h.Seq)
+		}
+		return nil
+	}
+	if v.sum.FirstSeq != h.From {
+		if v.sum.FirstSeq > h.From {
+			return v.fail(h.From, "missing: the export is from record %d but starts at record %d", h.From, v.sum.FirstSeq)
+		}
+		return v.fail(v.sum.FirstSeq, "the export is from record %d but starts at record %d", h.From, v.sum.FirstSeq)
+	}
+	if h.Seq > v.lastSeq {
+		return v.fail(v.lastSeq+1, "missing: the head covers records up to %d but the export ends at record %d (truncated)", h.Seq, v.lastSeq)
+	}
+	if h.Seq < v.lastSeq || !bytes.Equal(h.Hash, v.lastHash) {
+		return v.fail(v.lastSeq, "the head (record %d, hash %s) does not match the last record (%d, %s)", h.Seq, short(h.Hash), v.lastSeq, short(v.lastHash))
+	}
+	return nil
+}
+
+func short(h []byte) string {
+	s := hex.EncodeToString(h)
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
