@@ -85,6 +85,7 @@ type Runner struct {
 	acked     map[string]bool   // party+"/"+message id
 	escalated map[string]bool   // message ids
 	conflicts map[string]bool   // volume conflict pairs seen
+	volFlight map[string]string // volume id -> flight id, for every volume the run declared
 
 	acks    sync.WaitGroup
 	closing bool // under mu: no new acknowledgments are scheduled
@@ -111,6 +112,7 @@ func NewRunner(p *Plan, clients map[string]*client.Client, opt Options) (*Runner
 		noAck:  map[string]map[string]bool{},
 		alerts: map[string]*AlertRecord{}, msgAlert: map[string]string{},
 		acked: map[string]bool{}, escalated: map[string]bool{}, conflicts: map[string]bool{},
+		volFlight: map[string]string{},
 	}
 	for _, party := range p.Scenario.Parties {
 		r.noAck[party.Name] = map[string]bool{}
@@ -147,6 +149,18 @@ func copySet(m map[string]bool) map[string]bool {
 		c[k] = v
 	}
 	return c
+}
+
+// FlightOfVolume returns the flight a volume declared by this run is for,
+// or nil.
+func (r *Runner) FlightOfVolume(volumeID string) *Flight {
+	r.mu.Lock()
+	id, ok := r.volFlight[volumeID]
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return r.plan.Flight(id)
 }
 
 // clock maps scenario time onto the wall clock.
@@ -187,6 +201,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		followers.Wait()
 	}()
 
+	r.Stats.setSimTime(from)
 	clk := &clock{speed: r.opt.Speed, s0: from, w0: r.opt.Now()}
 	declared := map[string]bool{}
 	declare := func(tS float64) error {
@@ -348,6 +363,9 @@ func (r *Runner) declare(ctx context.Context, clk *clock, f *Flight) error {
 			continue
 		}
 		r.Stats.VolumesDeclared.Add(1)
+		r.mu.Lock()
+		r.volFlight[vol.ID] = f.ID
+		r.mu.Unlock()
 		if _, err := c.SetVolumeState(ctx, vol.ID, "activated", vol.Version); err == nil {
 			r.Stats.VolumesActive.Add(1)
 		} else if ctx.Err() != nil {
