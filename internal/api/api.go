@@ -86,6 +86,8 @@ func (h *Handler) routes() []route {
 		{method: "POST", path: "/v1/parties/{name}/rotate", auth: operator, maxBody: smallBody, h: h.rotateParty},
 		{method: "POST", path: "/v1/parties/{name}/revoke", auth: operator, maxBody: smallBody, h: h.revokeParty},
 		{method: "POST", path: "/v1/positions", auth: anyParty, maxBody: positionsBody, h: h.postPositions},
+		{method: "GET", path: "/v1/tracks", auth: anyParty, h: h.getTracks},
+		{method: "GET", path: "/v1/alerts", auth: anyParty, h: h.getAlerts},
 		{method: "POST", path: "/v1/volumes", auth: anyParty, maxBody: volumeBody, h: h.postVolume},
 		{method: "GET", path: "/v1/volumes", auth: anyParty, h: h.listVolumes},
 		{method: "GET", path: "/v1/volumes/{id}", auth: anyParty, h: h.getVolume},

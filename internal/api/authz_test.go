@@ -123,6 +123,8 @@ func authzCases(e *env, f authzFixture) []matrixCase {
 		{name: "add party", method: "POST", path: "/v1/parties", body: func() any { return map[string]string{"name": "newcomer"} }, owner: "operator", ownerStatus: 201, otherStatus: 403},
 		{name: "rotate party", method: "POST", path: "/v1/parties/newcomer/rotate", owner: "operator", ownerStatus: 200, otherStatus: 403},
 		{name: "revoke party", method: "POST", path: "/v1/parties/newcomer/revoke", owner: "operator", ownerStatus: 200, otherStatus: 403},
+		{name: "tracks", method: "GET", path: "/v1/tracks", owner: "any", ownerStatus: 200, otherStatus: 200},
+		{name: "alerts", method: "GET", path: "/v1/alerts", owner: "any", ownerStatus: 200, otherStatus: 200},
 		{name: "positions", method: "POST", path: "/v1/positions", body: func() any { return map[string]any{"reports": []any{}} }, owner: "any", ownerStatus: 202, otherStatus: 202},
 		{name: "get own volume", method: "GET", path: "/v1/volumes/" + f.volID, owner: "coalition", ownerStatus: 200, otherStatus: 200, forbid: secret},
 		{name: "list volumes", method: "GET", path: "/v1/volumes", owner: "coalition", ownerStatus: 200, otherStatus: 200, forbid: secret},

@@ -2,10 +2,12 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/party"
@@ -131,10 +133,22 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 	if err != nil {
 		return err
 	}
-	n, err := h.svc.IngestPositions(r.Context(), p, ok)
+	// The engine refuses a batch whole for a report it cannot use; such a
+	// report is rejected alone and the rest ingested.
+	var n int
+	for {
+		n, err = h.svc.IngestPositions(r.Context(), p, ok)
+		var re *service.ReportError
+		if !errors.As(err, &re) || re.Index < 0 || re.Index >= len(ok) {
+			break
+		}
+		rejected = append(rejected, Rejection{Index: index[re.Index], Error: fmt.Sprintf("reports[%d].%s", index[re.Index], re.Msg)})
+		ok = slices.Delete(ok, re.Index, re.Index+1)
+		index = slices.Delete(index, re.Index, re.Index+1)
+	}
 	if err != nil {
 		return err
 	}
-	_ = index
+	slices.SortFunc(rejected, func(a, b Rejection) int { return a.Index - b.Index })
 	return writeJSON(w, http.StatusAccepted, positionsAnswer{Accepted: n, Rejected: rejected})
 }

@@ -2,9 +2,20 @@ package service
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
 // PositionReport is one validated report of a party's own aircraft.
@@ -20,13 +31,237 @@ type PositionReport struct {
 	VelUpMps    float64
 }
 
+// ReportError names the report (index into the batch given to
+// IngestPositions) that the engine refused; nothing of the batch was applied.
+type ReportError struct {
+	Index int
+	Msg   string
+}
+
+func (e *ReportError) Error() string { return fmt.Sprintf("reports[%d].%s", e.Index, e.Msg) }
+
+// tactical is the live tactical picture and the queue of its transitions
+// waiting to be committed. Transitions are queued under mu in the order the
+// engine produced them and committed in that order by whichever caller
+// holds commitMu (group commit: one store transaction carries the
+// transitions of every batch that arrived meanwhile).
+type tactical struct {
+	// eng is replaced (under mu) when the rules change; readers load it.
+	eng atomic.Pointer[alert.Engine]
+
+	mu      sync.Mutex // engine calls and the queue, in one order
+	pending []alert.Transition
+	waiters []chan error
+
+	commitMu sync.Mutex
+}
+
+// conformance adapts the volume registry to the tactical engine's hook.
+type conformance struct{ s *Service }
+
+func (c conformance) Conforms(party string, p geo.LLA, t time.Time) (bool, bool) {
+	return c.s.volumes().Conforms(party, p, t)
+}
+
+func (s *Service) newTactical(r rules.Rules) {
+	s.tac = &tactical{}
+	s.tac.eng.Store(alert.NewEngine(r, conformance{s}))
+	s.m.tracks = func() int { return s.tac.eng.Load().Stats().Tracks }
+	s.m.alerts = func() map[string]int {
+		out := map[string]int{}
+		for _, a := range s.tac.eng.Load().Alerts() {
+			out[a.Level]++
+		}
+		return out
+	}
+}
+
 // IngestPositions feeds a batch of the party's reports to the tactical
 // engine and commits the alert transitions they cause (events and audit
-// records) in one transaction before returning.
+// records) before returning: one store transaction per batch, or fewer when
+// batches arrive together.
 func (s *Service) IngestPositions(ctx context.Context, p party.Principal, reports []PositionReport) (int, error) {
 	if p.Operator {
 		return 0, ErrForbidden
 	}
-	s.m.ReportsAccepted.Add(float64(len(reports)))
-	return len(reports), nil
+	batch := make([]track.Report, len(reports))
+	for i, r := range reports {
+		batch[i] = track.Report{
+			Party: p.Party, Aircraft: r.Aircraft, Callsign: r.Callsign,
+			Pos:        geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg, AltM: r.AltM},
+			VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps,
+			Time: r.Time,
+		}
+	}
+	t := s.tac
+	t.mu.Lock()
+	trs, err := t.eng.Load().Ingest(batch, s.now())
+	if err != nil {
+		t.mu.Unlock()
+		var re *detect.ReportError
+		if errors.As(err, &re) {
+			return 0, &ReportError{Index: re.Index, Msg: re.Err.Error()}
+		}
+		return 0, err
+	}
+	s.m.ReportsAccepted.Add(float64(len(batch)))
+	done := s.enqueueLocked(trs)
+	t.mu.Unlock()
+	if done == nil {
+		return len(batch), nil
+	}
+	return len(batch), s.commitTransitions(ctx, done)
+}
+
+// enqueueLocked queues transitions (t.mu held) and returns the channel that
+// reports their commit, or nil when there is nothing to commit.
+func (s *Service) enqueueLocked(trs []alert.Transition) chan error {
+	if len(trs) == 0 {
+		return nil
+	}
+	t := s.tac
+	t.pending = append(t.pending, trs...)
+	done := make(chan error, 1)
+	t.waiters = append(t.waiters, done)
+	return done
+}
+
+// commitTransitions makes sure the transitions behind done are committed:
+// the first caller to get commitMu commits everything queued so far.
+func (s *Service) commitTransitions(ctx context.Context, done chan error) error {
+	t := s.tac
+	t.commitMu.Lock()
+	select {
+	case err := <-done:
+		t.commitMu.Unlock()
+		return err
+	default:
+	}
+	t.mu.Lock()
+	trs, waiters := t.pending, t.waiters
+	t.pending, t.waiters = nil, nil
+	t.mu.Unlock()
+	// The commit serves other callers too: it must not die with this
+	// request's context.
+	err := s.write(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		return s.persistTransitions(tx, trs)
+	})
+	if err != nil {
+		s.log.Error("committing alert transitions", "count", len(trs), "err", err)
+	}
+	for _, w := range waiters {
+		w <- err
+	}
+	t.commitMu.Unlock()
+	return <-done
+}
+
+// alertEventKind maps a transition's state onto its event kind.
+func alertEventKind(state string) string { return "alert_" + state }
+
+// persistTransitions appends the events and audit records of transitions,
+// and posts the new alerts to the hotline.
+func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition) error {
+	rl := s.Rules()
+	for i := range trs {
+		a := &trs[i]
+		audience := everyone
+		if !a.ForEveryone() {
+			audience = a.Parties()
+		}
+		body, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		now := a.Time
+		if now.IsZero() {
+			now = s.now()
+		}
+		kind := alertEventKind(a.State)
+		if _, err := tx.AppendEvent(store.Event{Time: now.UTC(), Kind: kind, Audience: audience, Body: body}); err != nil {
+			return err
+		}
+		if err := s.audit(tx, "deconflict", kind, a); err != nil {
+			return err
+		}
+		if err := s.alertItem(tx, a, audience, rl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expireTracks is the periodic job that drops stale tracks and clears
+// alerts whose hysteresis wait is over.
+func (s *Service) expireTracks(ctx context.Context, now time.Time) error {
+	t := s.tac
+	t.mu.Lock()
+	done := s.enqueueLocked(t.eng.Load().Expire(now))
+	t.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	return s.commitTransitions(ctx, done)
+}
+
+// Alerts returns the open tactical alerts concerning p.
+func (s *Service) Alerts(p party.Principal) []alert.Alert {
+	all := s.tac.eng.Load().Alerts()
+	out := all[:0]
+	for _, a := range all {
+		if p.Operator || a.ForEveryone() || containsString(a.Parties(), p.Party) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Tracks returns the live tracks of every party inside the box.
+func (s *Service) Tracks(b detect.BBox) []track.State { return s.tac.eng.Load().Tracks(b) }
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// retuneTactical replaces the tactical engine after a rules change (the
+// engine is built for one set of separation minima and lookahead): the
+// live tracks are fed to a new engine, the old engine's open alerts are
+// cleared with reason rules_changed, and the new engine's alerts raised,
+// all committed together.
+func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
+	t := s.tac
+	t.mu.Lock()
+	now := s.now()
+	states := t.eng.Load().Tracks(detect.World)
+	old := t.eng.Load().Alerts()
+	eng := alert.NewEngine(r, conformance{s})
+	reports := make([]track.Report, len(states))
+	for i := range states {
+		reports[i] = states[i].Report
+	}
+	raised, err := eng.Ingest(reports, now)
+	if err != nil {
+		t.mu.Unlock()
+		return err
+	}
+	trs := make([]alert.Transition, 0, len(old)+len(raised))
+	for _, a := range old {
+		a.State = alert.StateCleared
+		a.Reason = "rules_changed"
+		a.Time = now
+		trs = append(trs, a)
+	}
+	trs = append(trs, raised...)
+	t.eng.Store(eng)
+	done := s.enqueueLocked(trs)
+	t.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	return s.commitTransitions(ctx, done)
 }

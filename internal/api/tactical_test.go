@@ -1,0 +1,104 @@
+package api
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// report is one position report on the wire.
+func report(aircraft string, lat, lon, altM, velEastMps float64, at time.Time) map[string]any {
+	return map[string]any{"aircraft": aircraft, "callsign": "CS-" + aircraft, "time": at.UTC(), "lat": lat, "lon": lon,
+		"alt_m": altM, "vel_east_mps": velEastMps, "vel_north_mps": 0.0, "vel_up_mps": 0.0}
+}
+
+func TestConflictAlertReachesBothPartiesOnly(t *testing.T) {
+	e := newEnv(t, Options{})
+	var third struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
+	sc := e.openStream(e.tokens["coalition"], "")
+	sr := e.openStream(e.tokens["russia"], "")
+	sb := e.openStream(third.Token, "")
+
+	now := time.Now()
+	// Head on at the same altitude, 20 km apart, 400 m/s closure: loss of
+	// separation in about 27 s.
+	var out positionsAnswer
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("RF-1", 35.0, 36.1, 6000, -200, now)}}, 202, &out)
+	if out.Accepted != 1 {
+		t.Fatalf("%+v", out)
+	}
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("US-1", 35.0, 35.88, 6000, 200, now)}}, 202, &out)
+
+	var ids []string
+	for _, s := range []*stream{sc, sr} {
+		ev := s.next(t)
+		if ev.Kind != "alert_raised" {
+			t.Fatalf("first event %s", ev.Kind)
+		}
+		var a struct {
+			ID       string
+			Kind     string
+			Level    string
+			TInS     float64 `json:"t_in_s"`
+			Aircraft []struct{ Party, Aircraft string }
+		}
+		if err := json.Unmarshal(ev.Data.Data, &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.Kind != "conflict" || a.Level != "warning" || a.TInS <= 0 || a.TInS > 60 || len(a.Aircraft) != 2 {
+			t.Fatalf("alert %+v", a)
+		}
+		ids = append(ids, a.ID)
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("the two parties got different alerts: %v", ids)
+	}
+	for name, tok := range map[string]string{"coalition": e.tokens["coalition"], "russia": e.tokens["russia"]} {
+		b := e.mustDo("GET", "/v1/alerts", tok, nil, 200, nil)
+		if !strings.Contains(string(b), ids[0]) {
+			t.Fatalf("%s: alerts lack %s: %s", name, ids[0], b)
+		}
+	}
+	if b := e.mustDo("GET", "/v1/alerts", third.Token, nil, 200, nil); strings.Contains(string(b), ids[0]) {
+		t.Fatalf("a third party sees the alert: %s", b)
+	}
+	// The bystander's stream got nothing of it: the next thing it sees is
+	// a later event for everyone.
+	e.putRulesN(1)
+	if ev := sb.next(t); ev.Kind != "rules_changed" {
+		t.Fatalf("bystander saw %s", ev.Kind)
+	}
+
+	var tr struct {
+		Tracks []wireTrack
+	}
+	e.mustDo("GET", "/v1/tracks?bbox=35.5,34.5,36.5,35.5", e.tokens["russia"], nil, 200, &tr)
+	if len(tr.Tracks) != 2 {
+		t.Fatalf("tracks %+v", tr.Tracks)
+	}
+	e.mustDo("GET", "/v1/tracks?bbox=0,0,1,1", e.tokens["russia"], nil, 200, &tr)
+	if len(tr.Tracks) != 0 {
+		t.Fatalf("tracks outside the box: %+v", tr.Tracks)
+	}
+	if code, _, _ := e.do("GET", "/v1/tracks?bbox=1,2,3", e.tokens["russia"], nil); code != 400 {
+		t.Fatalf("bad bbox: %d", code)
+	}
+}
+
+func TestNonconformingAlertConcernsEveryone(t *testing.T) {
+	e := newEnv(t, Options{})
+	var third struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
+	// The coalition declares where it flies, then flies elsewhere.
+	var v wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(35.4, 36.0, "orbit", nil), 201, &v)
+	sb := e.openStream(third.Token, "")
+	now := time.Now()
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("US-9", 20.0, 20.0, 6000, 100, now)}}, 202, nil)
+	ev := sb.next(t)
+	if ev.Kind != "alert_raised" || !strings.Contains(string(ev.Data.Data), `"nonconforming"`) {
+		t.Fatalf("bystander got %s %s", ev.Kind, ev.Data.Data)
+	}
+}
