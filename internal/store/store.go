@@ -23,6 +23,10 @@ var (
 	// ErrConflict: a uniqueness or version precondition failed (the row was
 	// changed by someone else); nothing was written.
 	ErrConflict = errors.New("store: conflict")
+	// ErrInvalid: a value cannot be stored (e.g. a text field that is not
+	// valid UTF-8 or holds NUL); the error names the field; nothing was
+	// written.
+	ErrInvalid = errors.New("store: invalid value")
 	// ErrReadOnly: a write method was called inside View.
 	ErrReadOnly = errors.New("store: write in a read-only transaction")
 )

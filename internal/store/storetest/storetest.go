@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,9 +17,10 @@ import (
 	"github.com/deconflict/deconflict/internal/store"
 )
 
-// Run runs the whole suite. open must return a store for t that no other
-// test uses, and register its Close with t.Cleanup (Close must tolerate
-// being called twice). Calling open again with the same t must reopen the
+// Run runs the whole suite, its cases in parallel. open must return a store
+// for t that no other test uses, and register its Close with t.Cleanup
+// (Close must tolerate being called twice); it is called from several
+// goroutines at once. Calling open again with the same t must reopen the
 // same data: that is how durability across Close is checked.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
@@ -44,10 +46,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Meta", testMeta},
 		{"ViewRefusesWrites", testViewRefusesWrites},
 		{"CanceledContext", testCanceled},
+		{"InvalidValues", testInvalid},
 		{"DurableAcrossReopen", testReopen},
 	}
+	// The cases share nothing (each opens its own store), and run in
+	// parallel: on PostgreSQL most of their time is round trips.
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open)
+		})
 	}
 }
 
@@ -1092,6 +1100,75 @@ func testViewRefusesWrites(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		if _, err := tx.GetMeta("x"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("meta after refused writes: %v", err)
+		}
+		return nil
+	})
+}
+
+// testInvalid: values that some backend cannot store are refused by all,
+// with an error naming the field, and change nothing.
+func testInvalid(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	bad := []string{"nul\x00inside", "bad utf-8 \xff\xfe"}
+	far := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, b := range bad {
+		writes := []struct {
+			field string
+			fn    func(tx store.Tx) error
+		}{
+			{"party.Name", func(tx store.Tx) error { return tx.CreateParty(store.Party{Name: b}) }},
+			{"volume.ID", func(tx store.Tx) error { _, err := tx.PutVolume(sampleVolume(b, "1", 1), ""); return err }},
+			{"volume.Party", func(tx store.Tx) error {
+				v := sampleVolume("v", "1", 1)
+				v.Party = b
+				_, err := tx.PutVolume(v, "")
+				return err
+			}},
+			{"event.Kind", func(tx store.Tx) error { _, err := tx.AppendEvent(store.Event{Kind: b}); return err }},
+			{"event.Audience", func(tx store.Tx) error {
+				_, err := tx.AppendEvent(store.Event{Kind: "k", Audience: []string{"blue", b}})
+				return err
+			}},
+			{"message.To", func(tx store.Tx) error { return tx.PutMessage(message("m", "blue", []string{b}, "", base)) }},
+			{"ack.Party", func(tx store.Tx) error { _, err := tx.PutAck(store.Ack{MessageID: "m", Party: b}); return err }},
+			{"meta key", func(tx store.Tx) error { return tx.PutMeta(b, nil) }},
+		}
+		for _, w := range writes {
+			err := s.Update(ctx, w.fn)
+			wantErr(t, fmt.Sprintf("write of %q as %s", b, w.field), err, store.ErrInvalid)
+			if !strings.Contains(err.Error(), w.field) {
+				t.Errorf("error %q does not name the field %s", err, w.field)
+			}
+		}
+		view(t, s, func(tx store.Tx) error {
+			if _, err := tx.PartyByName(b); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("PartyByName(%q): %v, want not found", b, err)
+			}
+			if _, err := tx.GetVolume(b); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetVolume(%q): %v, want not found", b, err)
+			}
+			if _, err := tx.GetMeta(b); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetMeta(%q): %v, want not found", b, err)
+			}
+			if ms, err := tx.MessagesFor(b, "", time.Time{}, 10); err != nil || len(ms) != 0 {
+				t.Errorf("MessagesFor(%q): %v, %v", b, ms, err)
+			}
+			if es, err := store.EventsAfterFor(tx, b, 0, 10); err != nil || len(es) != 0 {
+				t.Errorf("EventsAfterFor(%q): %v, %v", b, es, err)
+			}
+			return nil
+		})
+	}
+	err := s.Update(ctx, func(tx store.Tx) error { _, err := tx.AppendEvent(store.Event{Kind: "k", Time: far}); return err })
+	if err == nil || !strings.Contains(err.Error(), "event.Time") {
+		t.Errorf("AppendEvent in the year 3000: %v, want an error naming event.Time", err)
+	}
+	view(t, s, func(tx store.Tx) error {
+		if last, err := tx.LastEventID(); err != nil || last != 0 {
+			t.Errorf("LastEventID after refused writes = %d, %v; want 0", last, err)
+		}
+		if vs, err := tx.VolumesChangedSince(0, 10); err != nil || len(vs) != 0 {
+			t.Errorf("volumes after refused writes: %+v, %v", vs, err)
 		}
 		return nil
 	})

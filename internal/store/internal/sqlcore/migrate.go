@@ -165,11 +165,12 @@ func Migrate(ctx context.Context, q Querier, d Dialect, upTo int) error {
 		if m.Version <= cur || m.Version > upTo {
 			continue
 		}
-		for _, s := range m.Statements {
-			s = strings.ReplaceAll(s, "BYTES", d.BytesType)
-			if _, err := q.Exec(ctx, s); err != nil {
-				return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
-			}
+		// One script per migration: one round trip, not one per
+		// statement (both drivers run several statements when there are
+		// no arguments).
+		script := strings.ReplaceAll(strings.Join(m.Statements, ";\n"), "BYTES", d.BytesType)
+		if _, err := q.Exec(ctx, script); err != nil {
+			return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
 		}
 		if m.Go != nil {
 			if err := m.Go(ctx, q); err != nil {

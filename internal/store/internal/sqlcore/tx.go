@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/deconflict/deconflict/internal/store"
 )
@@ -90,6 +91,33 @@ func decList(field, s string) ([]string, error) {
 	return l, nil
 }
 
+// validText reports whether s can be stored in a TEXT column of every
+// backend: PostgreSQL refuses invalid UTF-8 and NUL, which SQLite would
+// keep, and the backends must not differ.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// checkText returns store.ErrInvalid naming the first field (given as
+// name, value pairs) that validText refuses.
+func checkText(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !validText(pairs[i+1]) {
+			return fmt.Errorf("store: %s %q is not valid UTF-8 text without NUL: %w", pairs[i], pairs[i+1], store.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func checkList(field string, l []string) error {
+	for _, v := range l {
+		if err := checkText(field, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // queryAll runs a query and calls scan for each row.
 func (t *Tx) queryAll(query string, args []any, scan func(Rows) error) error {
 	rows, err := t.q.Query(t.ctx, query, args...)
@@ -151,6 +179,9 @@ func (t *Tx) CreateParty(p store.Party) error {
 	if err := t.writable("CreateParty"); err != nil {
 		return err
 	}
+	if err := checkText("party.Name", p.Name); err != nil {
+		return err
+	}
 	created, err := encTime("party.Created", p.Created)
 	if err != nil {
 		return err
@@ -170,6 +201,9 @@ func (t *Tx) UpdateParty(p store.Party) error {
 	if err := t.writable("UpdateParty"); err != nil {
 		return err
 	}
+	if !validText(p.Name) {
+		return fmt.Errorf("store: party %q: %w", p.Name, store.ErrNotFound)
+	}
 	created, err := encTime("party.Created", p.Created)
 	if err != nil {
 		return err
@@ -186,6 +220,9 @@ func (t *Tx) UpdateParty(p store.Party) error {
 }
 
 func (t *Tx) PartyByName(name string) (store.Party, error) {
+	if !validText(name) {
+		return store.Party{}, fmt.Errorf("store: party %q: %w", name, store.ErrNotFound)
+	}
 	var out store.Party
 	found := false
 	err := t.queryAll(`SELECT `+partyCols+` FROM parties WHERE name = ?`, []any{name}, func(r Rows) error {
@@ -234,6 +271,9 @@ func (t *Tx) PutCredential(c store.Credential) error {
 	if len(c.TokenHash) == 0 {
 		return errors.New("store: credential.TokenHash is empty")
 	}
+	if err := checkText("credential.Party", c.Party); err != nil {
+		return err
+	}
 	created, err := encTime("credential.Created", c.Created)
 	if err != nil {
 		return err
@@ -271,6 +311,9 @@ func (t *Tx) CredentialByHash(tokenHash []byte) (store.Credential, error) {
 
 // ListCredentials lists the credentials of party, oldest first.
 func (t *Tx) ListCredentials(party string) ([]store.Credential, error) {
+	if !validText(party) {
+		return nil, nil
+	}
 	var out []store.Credential
 	err := t.queryAll(`SELECT `+credCols+` FROM credentials WHERE party = ? ORDER BY created_ns, token_hash`, []any{party}, func(r Rows) error {
 		c, err := scanCred(r)
@@ -287,6 +330,9 @@ func (t *Tx) ListCredentials(party string) ([]store.Credential, error) {
 
 func (t *Tx) PutRules(r store.RulesRecord) error {
 	if err := t.writable("PutRules"); err != nil {
+		return err
+	}
+	if err := checkText("rules.Actor", r.Actor); err != nil {
 		return err
 	}
 	created, err := encTime("rules.Created", r.Created)
@@ -361,6 +407,12 @@ func (t *Tx) PutVolume(v store.Volume, prevVersion string) (int64, error) {
 	if v.ID == "" {
 		return 0, errors.New("store: volume.ID is empty")
 	}
+	if err := checkText("volume.ID", v.ID, "volume.Party", v.Party, "volume.Version", v.Version, "volume.State", v.State); err != nil {
+		return 0, err
+	}
+	if !validText(prevVersion) {
+		return 0, fmt.Errorf("store: volume %q: expected version %q: %w", v.ID, prevVersion, store.ErrConflict)
+	}
 	start, err := encTime("volume.Start", v.Start)
 	if err != nil {
 		return 0, err
@@ -411,6 +463,9 @@ func (t *Tx) PutVolume(v store.Volume, prevVersion string) (int64, error) {
 }
 
 func (t *Tx) GetVolume(id string) (store.Volume, error) {
+	if !validText(id) {
+		return store.Volume{}, fmt.Errorf("store: volume %q: %w", id, store.ErrNotFound)
+	}
 	var out store.Volume
 	found := false
 	err := t.queryAll(`SELECT `+volCols+` FROM volumes WHERE id = ?`, []any{id}, func(r Rows) error {
@@ -484,6 +539,12 @@ func (t *Tx) AppendEvent(e store.Event) (int64, error) {
 	if err := t.writable("AppendEvent"); err != nil {
 		return 0, err
 	}
+	if err := checkText("event.Kind", e.Kind); err != nil {
+		return 0, err
+	}
+	if err := checkList("event.Audience", e.Audience); err != nil {
+		return 0, err
+	}
 	ts, err := encTime("event.Time", e.Time)
 	if err != nil {
 		return 0, err
@@ -544,6 +605,9 @@ func (t *Tx) EventsAfterFor(party string, afterID int64, limit int) ([]store.Eve
 	if limit <= 0 {
 		return nil, nil
 	}
+	if !validText(party) {
+		return nil, nil
+	}
 	out := make([]store.Event, 0, min(limit, 1024))
 	err := t.queryAll(`SELECT e.id, e.time_ns, e.kind, e.audience, e.body
 		FROM event_audience a JOIN events e ON e.id = a.event_id
@@ -581,6 +645,9 @@ func scanAudit(r Rows) (store.AuditRecord, error) {
 
 func (t *Tx) AppendAudit(r store.AuditRecord) error {
 	if err := t.writable("AppendAudit"); err != nil {
+		return err
+	}
+	if err := checkText("audit.Actor", r.Actor, "audit.Kind", r.Kind); err != nil {
 		return err
 	}
 	ts, err := encTime("audit.Time", r.Time)
@@ -698,6 +765,12 @@ func (t *Tx) PutMessage(m store.Message) error {
 	if m.ID == "" {
 		return errors.New("store: message.ID is empty")
 	}
+	if err := checkText("message.ID", m.ID, "message.From", m.From, "message.Thread", m.Thread, "message.Kind", m.Kind, "message.State", m.State); err != nil {
+		return err
+	}
+	if err := checkList("message.To", m.To); err != nil {
+		return err
+	}
 	created, err := encTime("message.Created", m.Created)
 	if err != nil {
 		return err
@@ -730,6 +803,9 @@ func (t *Tx) PutMessage(m store.Message) error {
 }
 
 func (t *Tx) GetMessage(id string) (store.Message, error) {
+	if !validText(id) {
+		return store.Message{}, fmt.Errorf("store: message %q: %w", id, store.ErrNotFound)
+	}
 	var out store.Message
 	found := false
 	err := t.queryAll(`SELECT `+msgCols+` FROM messages m WHERE m.id = ?`, []any{id}, func(r Rows) error {
@@ -765,6 +841,9 @@ func (t *Tx) MessagesFor(party, thread string, since time.Time, limit int) ([]st
 	if limit <= 0 {
 		return nil, nil
 	}
+	if !validText(party) || !validText(thread) {
+		return nil, nil
+	}
 	from, err := encTime("since", since)
 	if err != nil {
 		return nil, err
@@ -798,6 +877,9 @@ func (t *Tx) PutAck(a store.Ack) (bool, error) {
 	if err := t.writable("PutAck"); err != nil {
 		return false, err
 	}
+	if err := checkText("ack.MessageID", a.MessageID, "ack.Party", a.Party); err != nil {
+		return false, err
+	}
 	ts, err := encTime("ack.Time", a.Time)
 	if err != nil {
 		return false, err
@@ -812,6 +894,9 @@ func (t *Tx) PutAck(a store.Ack) (bool, error) {
 
 // AcksFor lists a message's acknowledgments in the order they were made.
 func (t *Tx) AcksFor(messageID string) ([]store.Ack, error) {
+	if !validText(messageID) {
+		return nil, nil
+	}
 	var out []store.Ack
 	err := t.queryAll(`SELECT message_id, party, time_ns, body FROM acks WHERE message_id = ? ORDER BY time_ns, party`,
 		[]any{messageID}, func(r Rows) error {
@@ -831,6 +916,9 @@ func (t *Tx) AcksFor(messageID string) ([]store.Ack, error) {
 // ---- meta
 
 func (t *Tx) GetMeta(key string) ([]byte, error) {
+	if !validText(key) {
+		return nil, fmt.Errorf("store: meta %q: %w", key, store.ErrNotFound)
+	}
 	var v []byte
 	if err := t.queryOne(`SELECT value FROM meta WHERE name = ?`, []any{key}, &v); err != nil {
 		return nil, fmt.Errorf("store: meta %q: %w", key, err)
@@ -840,6 +928,9 @@ func (t *Tx) GetMeta(key string) ([]byte, error) {
 
 func (t *Tx) PutMeta(key string, value []byte) error {
 	if err := t.writable("PutMeta"); err != nil {
+		return err
+	}
+	if err := checkText("meta key", key); err != nil {
 		return err
 	}
 	_, err := t.q.Exec(t.ctx, `INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
