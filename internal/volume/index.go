@@ -131,6 +131,9 @@ type Index struct {
 	serial  uint64            // numbers volumes as they are put, to dedupe candidates
 	byID    map[string]*Volume
 	keys    map[string][]key
+	// scanAbove: a query whose cells times hours exceed this many times
+	// the number of volumes scans them all instead (tests raise it).
+	scanAbove float64
 }
 
 // NewIndex returns an empty index for the rules' separation.
@@ -138,14 +141,15 @@ func NewIndex(rl rules.Rules) *Index {
 	p := paramsOf(rl)
 	level, rings := indexLevel(p.lim)
 	return &Index{
-		p:       p,
-		level:   level,
-		rings:   rings,
-		coverer: &s2.RegionCoverer{MinLevel: level, MaxLevel: level, LevelMod: 1, MaxCells: 1 << 20},
-		buckets: map[s2.CellID]map[int64][]entry{},
-		parties: map[string]uint32{},
-		byID:    map[string]*Volume{},
-		keys:    map[string][]key{},
+		p:         p,
+		level:     level,
+		rings:     rings,
+		coverer:   &s2.RegionCoverer{MinLevel: level, MaxLevel: level, LevelMod: 1, MaxCells: 1 << 20},
+		buckets:   map[s2.CellID]map[int64][]entry{},
+		scanAbove: 0.25,
+		parties:   map[string]uint32{},
+		byID:      map[string]*Volume{},
+		keys:      map[string][]key{},
 	}
 }
 
@@ -345,16 +349,33 @@ func (x *Index) Conflicts(v *Volume) []*Volume {
 	return out
 }
 
+// region is the spatial filter of a query: what it covers at the index
+// level, its size (steradians) and the exact test against a footprint.
+type region struct {
+	cover  func(x *Index) []s2.CellID
+	sizeSr float64
+	meets  func(*shape) bool
+}
+
+// shapeArea is a query area given as a footprint.
+func shapeArea(a *shape) *region {
+	return &region{
+		cover:  func(x *Index) []s2.CellID { return x.covering(a) },
+		sizeSr: a.bound.Area(),
+		meets:  func(s *shape) bool { return a.near(s, touching) },
+	}
+}
+
 // query returns the live volumes whose footprint meets the area (nil: any),
 // whose band meets [lowerM, upperM] and whose window meets [fromNs, toNs].
-func (x *Index) query(area *shape, lowerM, upperM float64, fromNs, toNs int64) []*Volume {
+func (x *Index) query(a *region, lowerM, upperM float64, fromNs, toNs int64) []*Volume {
 	keep := func(o *Volume) bool {
 		return o.AltLowerM <= upperM && lowerM <= o.AltUpperM &&
 			o.Start.UnixNano() <= toNs && fromNs <= o.End.UnixNano() &&
-			(area == nil || area.near(o.shape, touching))
+			(a == nil || a.meets(o.shape))
 	}
 	first, last := bucketRange(fromNs, toNs)
-	if area == nil || float64(last-first+1)*area.bound.Area() > 0.25*float64(len(x.byID))*s2.AvgAreaMetric.Value(x.level) {
+	if a == nil || float64(last-first+1)*a.sizeSr > x.scanAbove*float64(len(x.byID))*s2.AvgAreaMetric.Value(x.level) {
 		// A large area or a long period costs more lookups than
 		// scanning everything.
 		var out []*Volume
@@ -366,7 +387,7 @@ func (x *Index) query(area *shape, lowerM, upperM float64, fromNs, toNs int64) [
 		sortByID(out)
 		return out
 	}
-	out := x.candidates(x.covering(area), fromNs, toNs, func(e *entry) bool { return keep(e.v) })
+	out := x.candidates(a.cover(x), fromNs, toNs, func(e *entry) bool { return keep(e.v) })
 	sortByID(out)
 	return out
 }

@@ -451,21 +451,38 @@ func (r *Registry) Get(viewer, id string) (Volume, error) {
 // (nil: anywhere), whose band meets [lowerM, upperM] and whose window meets
 // [from, to], each as viewer sees it, sorted by id.
 func (r *Registry) Query(viewer string, area *Footprint, lowerM, upperM float64, from, to time.Time) ([]Volume, error) {
-	var s *shape
+	var a *region
 	if area != nil {
-		var err error
-		if s, err = compile(*area, math.MaxInt, math.Inf(1)); err != nil {
+		s, err := compile(*area, math.MaxInt, math.Inf(1))
+		if err != nil {
 			return nil, err
 		}
+		a = shapeArea(s)
 	}
+	return r.query(viewer, a, lowerM, upperM, from, to), nil
+}
+
+// QueryBox is Query over a latitude/longitude box, the bbox of the API:
+// minLonDeg > maxLonDeg crosses the antimeridian, and a box spanning every
+// longitude is a band of latitudes. Unlike a polygon, the box's north and
+// south sides follow the parallels.
+func (r *Registry) QueryBox(viewer string, minLonDeg, minLatDeg, maxLonDeg, maxLatDeg, lowerM, upperM float64, from, to time.Time) ([]Volume, error) {
+	b, err := newBox(minLonDeg, minLatDeg, maxLonDeg, maxLatDeg)
+	if err != nil {
+		return nil, err
+	}
+	return r.query(viewer, b.region(), lowerM, upperM, from, to), nil
+}
+
+func (r *Registry) query(viewer string, a *region, lowerM, upperM float64, from, to time.Time) []Volume {
 	r.mu.RLock()
-	found := r.idx.query(s, lowerM, upperM, from.UnixNano(), to.UnixNano())
+	defer r.mu.RUnlock()
+	found := r.idx.query(a, lowerM, upperM, from.UnixNano(), to.UnixNano())
 	out := make([]Volume, len(found))
 	for i, v := range found {
 		out[i] = v.ViewFor(viewer)
 	}
-	r.mu.RUnlock()
-	return out, nil
+	return out
 }
 
 // Conforms is the conformance check of the tactical side: whether a
