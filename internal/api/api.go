@@ -93,6 +93,8 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: "/v1/volumes/{id}", auth: anyParty, h: h.getVolume},
 		{method: "PUT", path: "/v1/volumes/{id}", auth: anyParty, maxBody: volumeBody, h: h.putVolume},
 		{method: "POST", path: "/v1/volumes/{id}/state", auth: anyParty, maxBody: smallBody, h: h.postVolumeState},
+		{method: "GET", path: "/v1/audit", auth: anyParty, h: h.getAudit},
+		{method: "GET", path: "/v1/audit/key", auth: anyParty, h: h.getAuditKey},
 		{method: "GET", path: "/v1/events", auth: anyParty, stream: true, h: h.events},
 	}
 }

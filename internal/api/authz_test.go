@@ -138,6 +138,8 @@ func authzCases(e *env, f authzFixture) []matrixCase {
 			return map[string]any{"state": "cancelled", "version": e.volumeVersion(f.volID)}
 		}, owner: "coalition", ownerStatus: 200, otherStatus: 403, forbid: secret},
 		{name: "create volume", method: "POST", path: "/v1/volumes", body: func() any { lon += 1; return circleVolume(-20, lon, "x", nil) }, owner: "any", ownerStatus: 201, otherStatus: 201},
+		{name: "audit", method: "GET", path: "/v1/audit", owner: "coalition", ownerStatus: 200, otherStatus: 200, forbid: secret},
+		{name: "audit key", method: "GET", path: "/v1/audit/key", owner: "any", ownerStatus: 200, otherStatus: 200},
 		{name: "events", method: "GET", path: "/v1/events?after=0", owner: "any", ownerStatus: 200, otherStatus: 200, stream: true},
 	}
 	return append(cases, authzExtraCases(e, f)...)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/audit"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
@@ -14,12 +15,34 @@ import (
 // audit appends the audit record of a change inside the change's own
 // transaction.
 func (s *Service) audit(tx store.Tx, actor, kind string, content any) error {
-	return appendAudit(tx, actor, kind, content, s.now())
+	_, err := s.alog.Append(tx, actor, kind, content, s.now())
+	return err
 }
 
+// appendAudit records a change made outside a running service (the CLI on
+// a bare store): the record joins the chain, the next checkpoint of the
+// server signs it.
 func appendAudit(tx store.Tx, actor, kind string, content any, now time.Time) error {
-	_, _, _, _, _ = tx, actor, kind, content, now
-	return nil
+	_, err := audit.Append(tx, actor, kind, content, now)
+	return err
+}
+
+// checkpointEvery is how often the periodic job signs the head of the
+// audit chain when records were added since the last signature, so that
+// the unsigned tail after a crash stays short.
+const checkpointEvery = time.Minute
+
+// checkpointAudit signs the head of the audit chain when it is unsigned
+// and the last signature is older than checkpointEvery.
+func (s *Service) checkpointAudit(ctx context.Context, now time.Time) error {
+	if now.Sub(s.lastCheckpoint) < checkpointEvery {
+		return nil
+	}
+	s.lastCheckpoint = now
+	return s.write(ctx, func(tx store.Tx) error {
+		_, _, err := s.alog.Checkpoint(tx, now)
+		return err
+	})
 }
 
 // jobs are the periodic housekeeping jobs, run in this order at each tick.
@@ -27,6 +50,7 @@ func (s *Service) jobs() []job {
 	return []job{
 		{"expire tracks", s.expireTracks},
 		{"end expired volumes", s.endExpiredVolumes},
+		{"audit checkpoint", s.checkpointAudit},
 		{"catch up events", func(ctx context.Context, _ time.Time) error { return s.CatchUpEvents(ctx) }},
 	}
 }
@@ -58,9 +82,11 @@ func (s *Service) volumeConflictItems(tx store.Tx, res volume.Result, rl rules.R
 	return nil
 }
 
-// shutdownJobs runs what must happen once at shutdown.
+// shutdownJobs runs what must happen once at shutdown: the final audit
+// checkpoint, so that the whole chain is signed.
 func (s *Service) shutdownJobs(ctx context.Context) error {
-	_ = ctx
-	_ = time.Now
-	return nil
+	return s.write(ctx, func(tx store.Tx) error {
+		_, _, err := s.alog.Checkpoint(tx, s.now())
+		return err
+	})
 }

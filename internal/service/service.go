@@ -11,9 +11,11 @@ package service
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
@@ -56,6 +59,9 @@ type Service struct {
 	rules atomic.Pointer[rules.Rules]
 	vol   atomic.Pointer[volume.Registry]
 	tac   *tactical
+
+	alog           *audit.Log
+	lastCheckpoint time.Time // touched by the periodic job only
 
 	// OperatorToken is set when New created the operator (first start).
 	OperatorToken string
@@ -98,8 +104,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		auth: party.NewAuthenticator(cfg.Store, 0),
 		m:    newMetrics(),
 	}
+	key, err := signingKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.alog = audit.NewLog(key, audit.DefaultEvery)
+	s.lastCheckpoint = s.now()
 	var last int64
-	err := s.st.View(ctx, func(tx store.Tx) error {
+	err = s.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		last, err = tx.LastEventID()
 		return err
@@ -120,6 +132,36 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.newTactical(s.Rules())
 	return s, nil
+}
+
+// signingKey is the audit key of the data directory, or a key of this
+// process alone when there is no directory (tests).
+func signingKey(dir string) (ed25519.PrivateKey, error) {
+	if dir == "" {
+		_, key, err := ed25519.GenerateKey(nil)
+		return key, err
+	}
+	key, err := audit.LoadOrCreateKey(dir)
+	if err != nil {
+		return nil, fmt.Errorf("service: the audit signing key: %w", err)
+	}
+	return key, nil
+}
+
+// AuditKey describes the public key that verifies the audit checkpoints.
+func (s *Service) AuditKey() audit.KeyInfo { return audit.PublicKeyInfo(s.alog.PublicKey()) }
+
+// ExportAudit writes the audit log from seq on as JSON lines, as p may see
+// it: other parties' private details only as their hash (the operator sees
+// everything).
+func (s *Service) ExportAudit(ctx context.Context, p party.Principal, w io.Writer, fromSeq int64) error {
+	viewer := p.Party
+	if p.Operator {
+		viewer = ""
+	}
+	return s.st.View(ctx, func(tx store.Tx) error {
+		return s.alog.Export(tx, w, viewer, fromSeq, s.now())
+	})
 }
 
 // Metrics returns the Prometheus collectors of this service.

@@ -2,11 +2,10 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
@@ -14,19 +13,19 @@ import (
 )
 
 // volumeAudit is the audit content of a volume write: the volume without
-// its details, and the hash of the details, so that the chain covers them
-// while an export for another party can omit them and still verify.
+// its details, and the details sealed for their owner, so that the chain
+// covers them while an export for another party shows only their hash.
 type volumeAudit struct {
-	Volume        volume.Volume `json:"volume"`
-	DetailsSHA256 string        `json:"details_sha256,omitempty"`
-	Conflicts     []volume.Ref  `json:"conflicts,omitempty"`
+	Volume    volume.Volume `json:"volume"`
+	Details   *audit.Sealed `json:"details,omitempty"`
+	Conflicts []volume.Ref  `json:"conflicts,omitempty"`
 }
 
 func auditOfVolume(res volume.Result) volumeAudit {
 	a := volumeAudit{Volume: res.Volume.Reduced()}
 	if len(res.Volume.Details) > 0 {
-		h := sha256.Sum256(res.Volume.Details)
-		a.DetailsSHA256 = hex.EncodeToString(h[:])
+		sealed := audit.Seal(res.Volume.Details, res.Volume.Party)
+		a.Details = &sealed
 	}
 	for _, c := range res.Conflicts {
 		a.Conflicts = append(a.Conflicts, c.Ref())

@@ -1,0 +1,73 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/deconflict/deconflict/internal/audit"
+)
+
+// TestAuditExportPerViewer: every party gets an export of the whole chain
+// that verifies with the served key, with its own details in clear and the
+// others' only as a hash.
+func TestAuditExportPerViewer(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(35.4, 36.0, "coalition-secret", nil), 201, nil)
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(10, 10, "russia-secret", nil), 201, nil)
+
+	var key audit.KeyInfo
+	e.mustDo("GET", "/v1/audit/key", e.tokens["russia"], nil, 200, &key)
+	pub, err := audit.ParsePublicKey(key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		viewer      string
+		token       string
+		see, notSee []string
+	}{
+		{"coalition", e.tokens["coalition"], []string{"coalition-secret"}, []string{"russia-secret"}},
+		{"russia", e.tokens["russia"], []string{"russia-secret"}, []string{"coalition-secret"}},
+		{"operator", e.operator, []string{"coalition-secret", "russia-secret"}, nil},
+	}
+	var records int64
+	for _, c := range cases {
+		code, body, hdr := e.do("GET", "/v1/audit", c.token, nil)
+		if code != 200 || hdr.Get("Content-Type") != "application/x-ndjson" {
+			t.Fatalf("%s: %d %s", c.viewer, code, body)
+		}
+		for _, s := range c.see {
+			if !bytes.Contains(body, []byte(s)) {
+				t.Errorf("%s does not see %s", c.viewer, s)
+			}
+		}
+		for _, s := range c.notSee {
+			if bytes.Contains(body, []byte(s)) {
+				t.Errorf("%s sees %s", c.viewer, s)
+			}
+		}
+		sum, err := audit.Verify(bytes.NewReader(body), pub)
+		if err != nil {
+			t.Fatalf("%s: export does not verify: %v", c.viewer, err)
+		}
+		if records == 0 {
+			records = sum.Records
+		} else if sum.Records != records {
+			t.Fatalf("%s sees %d records, others %d", c.viewer, sum.Records, records)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+			if !json.Valid([]byte(line)) {
+				t.Fatalf("%s: line is not JSON: %s", c.viewer, line)
+			}
+		}
+	}
+	// parties added, rules v1 and two volumes at least.
+	if records < 5 {
+		t.Fatalf("only %d audit records", records)
+	}
+	if code, _, _ := e.do("GET", "/v1/audit?from=0", e.operator, nil); code != 400 {
+		t.Fatalf("from=0: %d", code)
+	}
+}
