@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
 )
@@ -201,4 +202,41 @@ func FuzzParseInput(f *testing.F) {
 			t.Fatalf("round trip changed the volume: %+v -> %+v", v, back)
 		}
 	})
+}
+
+// The full and reduced JSON of a volume are the shapes of docs/WIRE.md.
+func TestVolumeWireShape(t *testing.T) {
+	e := newEnv(t, newFakeStore())
+	v := e.mustCreate("a", area(0))
+	keys := func(x any) map[string]json.RawMessage {
+		b, err := json.Marshal(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	full := keys(v)
+	for _, k := range []string{"id", "party", "version", "state", "priority", "footprint", "alt_lower_m", "alt_upper_m", "start", "end", "details", "conflicts"} {
+		if _, ok := full[k]; !ok {
+			t.Errorf("full volume lacks %q", k)
+		}
+	}
+	if string(full["conflicts"]) != "[]" {
+		t.Errorf("conflicts %s, want an empty array", full["conflicts"])
+	}
+	red := keys(v.Reduced())
+	if _, ok := red["details"]; ok {
+		t.Error("reduced volume carries details")
+	}
+	if len(red) != len(full)-1 {
+		t.Errorf("reduced volume has %d fields, full %d", len(red), len(full))
+	}
+	var start time.Time
+	if err := json.Unmarshal(full["start"], &start); err != nil || !start.Equal(t0) {
+		t.Errorf("start %s (%v)", full["start"], err)
+	}
 }
