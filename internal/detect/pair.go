@@ -137,12 +137,13 @@ func verticalInterval(rz, vz, h float64) (lo, hi float64, ok bool) {
 	return t1, t2, t1 < t2
 }
 
+// clamp returns lo for -0 and NaN too, so that no "-0.000000" is printed.
 func clamp(x, lo, hi float64) float64 {
-	if x < lo {
-		return lo
-	}
 	if x > hi {
 		return hi
 	}
-	return x
+	if x > lo {
+		return x
+	}
+	return lo
 }

@@ -1,0 +1,358 @@
+// Package encounter owns the analysts' batch format for pairwise encounters:
+// reading a CSV of encounters (in a local flat frame or in WGS84), running
+// each through the pairwise conflict math of detect, and writing the
+// results in input order. It streams: memory stays flat however long the
+// file.
+package encounter
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
+)
+
+// Frame says how positions are given in the input.
+type Frame int
+
+const (
+	// Local: x east, y north, z up in meters, in one flat frame.
+	Local Frame = iota
+	// WGS84: latitude and longitude in degrees, altitude in meters; each
+	// pair is projected into the east-north-up frame of its ownship.
+	WGS84
+)
+
+func (f Frame) String() string {
+	if f == WGS84 {
+		return "wgs84"
+	}
+	return "local"
+}
+
+// ParseFrame parses "local" or "wgs84".
+func ParseFrame(s string) (Frame, error) {
+	switch s {
+	case "local":
+		return Local, nil
+	case "wgs84":
+		return WGS84, nil
+	}
+	return Local, fmt.Errorf("unknown frame %q: want local or wgs84", s)
+}
+
+// Encounter is one input row.
+type Encounter struct {
+	ID string
+	// OwnPos and IntPos are the positions in the Local frame, meters.
+	OwnPos, IntPos detect.Vec3
+	// OwnLLA and IntLLA are the positions in the WGS84 frame.
+	OwnLLA, IntLLA geo.LLA
+	// OwnVel and IntVel are east, north, up velocities in m/s: in the flat
+	// frame for Local, in each aircraft's own east-north-up frame for WGS84.
+	OwnVel, IntVel detect.Vec3
+	Sep            detect.Cylinder
+	LookaheadS     float64
+}
+
+// Result runs the pairwise conflict math on e, read in frame f.
+func (e *Encounter) Result(f Frame) detect.PairResult {
+	if f == WGS84 {
+		return detect.PairGeodetic(e.OwnLLA, enu(e.OwnVel), e.IntLLA, enu(e.IntVel), e.Sep, e.LookaheadS)
+	}
+	return detect.Pair(e.OwnPos, e.OwnVel, e.IntPos, e.IntVel, e.Sep, e.LookaheadS)
+}
+
+func enu(v detect.Vec3) geo.ENU { return geo.ENU{EastM: v.X, NorthM: v.Y, UpM: v.Z} }
+
+// InputError is a fault in the input, located by line (1 is the header)
+// and, where one is to blame, column.
+type InputError struct {
+	Line   int
+	Column string
+	Err    error
+}
+
+func (e *InputError) Error() string {
+	if e.Column != "" {
+		return fmt.Sprintf("line %d, column %s: %v", e.Line, e.Column, e.Err)
+	}
+	return fmt.Sprintf("line %d: %v", e.Line, e.Err)
+}
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+// A numeric column and where its value goes.
+type column struct {
+	name string
+	set  func(e *Encounter, v float64)
+	// check rejects values outside the column's domain; nil accepts any
+	// finite value.
+	check func(v float64) error
+	index int
+}
+
+func nonNegative(v float64) error {
+	if v < 0 {
+		return errors.New("must not be negative")
+	}
+	return nil
+}
+
+func latitude(v float64) error {
+	if v < -90 || v > 90 {
+		return errors.New("latitude must be within [-90, 90]")
+	}
+	return nil
+}
+
+func longitude(v float64) error {
+	if v < -180 || v > 180 {
+		return errors.New("longitude must be within [-180, 180]")
+	}
+	return nil
+}
+
+func columns(f Frame) []column {
+	cols := []column{
+		{name: "own_vx_mps", set: func(e *Encounter, v float64) { e.OwnVel.X = v }},
+		{name: "own_vy_mps", set: func(e *Encounter, v float64) { e.OwnVel.Y = v }},
+		{name: "own_vz_mps", set: func(e *Encounter, v float64) { e.OwnVel.Z = v }},
+		{name: "int_vx_mps", set: func(e *Encounter, v float64) { e.IntVel.X = v }},
+		{name: "int_vy_mps", set: func(e *Encounter, v float64) { e.IntVel.Y = v }},
+		{name: "int_vz_mps", set: func(e *Encounter, v float64) { e.IntVel.Z = v }},
+		{name: "D_m", set: func(e *Encounter, v float64) { e.Sep.HorizontalM = v }, check: nonNegative},
+		{name: "H_m", set: func(e *Encounter, v float64) { e.Sep.VerticalM = v }, check: nonNegative},
+		{name: "T_s", set: func(e *Encounter, v float64) { e.LookaheadS = v }, check: nonNegative},
+	}
+	if f == WGS84 {
+		return append(cols,
+			column{name: "own_lat", set: func(e *Encounter, v float64) { e.OwnLLA.LatDeg = v }, check: latitude},
+			column{name: "own_lon", set: func(e *Encounter, v float64) { e.OwnLLA.LonDeg = v }, check: longitude},
+			column{name: "own_alt_m", set: func(e *Encounter, v float64) { e.OwnLLA.AltM = v }},
+			column{name: "int_lat", set: func(e *Encounter, v float64) { e.IntLLA.LatDeg = v }, check: latitude},
+			column{name: "int_lon", set: func(e *Encounter, v float64) { e.IntLLA.LonDeg = v }, check: longitude},
+			column{name: "int_alt_m", set: func(e *Encounter, v float64) { e.IntLLA.AltM = v }},
+		)
+	}
+	return append(cols,
+		column{name: "own_x_m", set: func(e *Encounter, v float64) { e.OwnPos.X = v }},
+		column{name: "own_y_m", set: func(e *Encounter, v float64) { e.OwnPos.Y = v }},
+		column{name: "own_z_m", set: func(e *Encounter, v float64) { e.OwnPos.Z = v }},
+		column{name: "int_x_m", set: func(e *Encounter, v float64) { e.IntPos.X = v }},
+		column{name: "int_y_m", set: func(e *Encounter, v float64) { e.IntPos.Y = v }},
+		column{name: "int_z_m", set: func(e *Encounter, v float64) { e.IntPos.Z = v }},
+	)
+}
+
+// maxMagnitude bounds every number (m, m/s, s): far beyond anything that
+// flies, and small enough that no square in the pair math overflows.
+const maxMagnitude = 1e9
+
+// maxLineBytes bounds one row, so that a file without newlines cannot
+// take all memory.
+const maxLineBytes = 1 << 20
+
+// Reader reads encounters from a CSV whose header names the columns: id
+// and, for Local, own_x_m, own_y_m, own_z_m, int_x_m, int_y_m, int_z_m, or,
+// for WGS84, own_lat, own_lon, own_alt_m, int_lat, int_lon, int_alt_m; and
+// in both own_vx_mps, own_vy_mps, own_vz_mps, int_vx_mps, int_vy_mps,
+// int_vz_mps (east, north, up), D_m, H_m, T_s. Other columns are ignored,
+// in any order. Fields are plain: no quoting.
+type Reader struct {
+	sc      *bufio.Scanner
+	line    int
+	nFields int
+	idIndex int
+	cols    []column
+	fields  []string
+}
+
+// NewReader reads the header and returns a Reader positioned at the first
+// row.
+func NewReader(r io.Reader, f Frame) (*Reader, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
+	rd := &Reader{sc: sc, cols: columns(f)}
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return nil, rd.scanError(err)
+		}
+		return nil, &InputError{Line: 1, Err: errors.New("empty input: expected a header line")}
+	}
+	rd.line = 1
+	header := strings.TrimPrefix(strings.TrimSuffix(sc.Text(), "\r"), "\ufeff")
+	if strings.ContainsRune(header, '"') {
+		return nil, &InputError{Line: 1, Err: errors.New("quoted fields are not supported")}
+	}
+	names := strings.Split(header, ",")
+	at := make(map[string]int, len(names))
+	for i, n := range names {
+		n = strings.TrimSpace(n)
+		if _, dup := at[n]; dup {
+			return nil, &InputError{Line: 1, Column: n, Err: errors.New("appears twice in the header")}
+		}
+		at[n] = i
+	}
+	var missing []string
+	var ok bool
+	if rd.idIndex, ok = at["id"]; !ok {
+		missing = append(missing, "id")
+	}
+	for i := range rd.cols {
+		if rd.cols[i].index, ok = at[rd.cols[i].name]; !ok {
+			missing = append(missing, rd.cols[i].name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, &InputError{Line: 1, Err: fmt.Errorf("missing columns for frame %s: %s", f, strings.Join(missing, ", "))}
+	}
+	rd.nFields = len(names)
+	rd.fields = make([]string, 0, len(names))
+	return rd, nil
+}
+
+// Line is the line number of the row last read (1 is the header).
+func (r *Reader) Line() int { return r.line }
+
+func (r *Reader) scanError(err error) error {
+	if errors.Is(err, bufio.ErrTooLong) {
+		return &InputError{Line: r.line + 1, Err: fmt.Errorf("line longer than %d bytes", maxLineBytes)}
+	}
+	return fmt.Errorf("reading line %d: %w", r.line+1, err)
+}
+
+// Read fills e with the next row. It returns io.EOF after the last row, an
+// *InputError for a malformed row, or the underlying read error. Blank
+// lines are skipped.
+func (r *Reader) Read(e *Encounter) error {
+	for {
+		if !r.sc.Scan() {
+			if err := r.sc.Err(); err != nil {
+				return r.scanError(err)
+			}
+			return io.EOF
+		}
+		r.line++
+		if len(bytes.TrimSpace(r.sc.Bytes())) > 0 {
+			break
+		}
+	}
+	// One string per row; the fields are slices of it.
+	text := strings.TrimSuffix(r.sc.Text(), "\r")
+	if strings.ContainsRune(text, '"') {
+		return &InputError{Line: r.line, Err: errors.New("quoted fields are not supported")}
+	}
+	r.fields = r.fields[:0]
+	for {
+		i := strings.IndexByte(text, ',')
+		if i < 0 {
+			r.fields = append(r.fields, text)
+			break
+		}
+		r.fields = append(r.fields, text[:i])
+		text = text[i+1:]
+		if len(r.fields) > r.nFields {
+			break
+		}
+	}
+	if len(r.fields) != r.nFields {
+		return &InputError{Line: r.line, Err: fmt.Errorf("%s fields, the header has %d", countFields(r.fields, r.nFields), r.nFields)}
+	}
+	*e = Encounter{ID: strings.TrimSpace(r.fields[r.idIndex])}
+	if e.ID == "" {
+		return &InputError{Line: r.line, Column: "id", Err: errors.New("empty")}
+	}
+	for i := range r.cols {
+		c := &r.cols[i]
+		s := strings.TrimSpace(r.fields[c.index])
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return &InputError{Line: r.line, Column: c.name, Err: fmt.Errorf("%q is not a number", s)}
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return &InputError{Line: r.line, Column: c.name, Err: fmt.Errorf("%q is not a finite number", s)}
+		}
+		if math.Abs(v) > maxMagnitude {
+			return &InputError{Line: r.line, Column: c.name, Err: fmt.Errorf("%s is beyond ±%g", s, maxMagnitude)}
+		}
+		if c.check != nil {
+			if err := c.check(v); err != nil {
+				return &InputError{Line: r.line, Column: c.name, Err: fmt.Errorf("%s: %s", s, err)}
+			}
+		}
+		c.set(e, v)
+	}
+	return nil
+}
+
+// countFields describes a wrong field count; the split stops one past the
+// header's count, so beyond that it is "more than".
+func countFields(fields []string, want int) string {
+	if len(fields) > want {
+		return fmt.Sprintf("more than %d", want)
+	}
+	return strconv.Itoa(len(fields))
+}
+
+// Header is the first line of the output.
+const Header = "id,conflict,t_in_s,t_out_s,t_cpa_s,d_h_cpa_m,d_v_cpa_m"
+
+// AppendResult appends one output line (with its newline) for the row id:
+// six decimals, the interval fields empty when there is no conflict.
+func AppendResult(dst []byte, id string, r detect.PairResult) []byte {
+	dst = append(dst, id...)
+	if r.Conflict {
+		dst = append(dst, ",1,"...)
+		dst = strconv.AppendFloat(dst, r.TInS, 'f', 6, 64)
+		dst = append(dst, ',')
+		dst = strconv.AppendFloat(dst, r.TOutS, 'f', 6, 64)
+	} else {
+		dst = append(dst, ",0,,"...)
+	}
+	dst = append(dst, ',')
+	dst = strconv.AppendFloat(dst, r.TCPAS, 'f', 6, 64)
+	dst = append(dst, ',')
+	dst = strconv.AppendFloat(dst, r.DHCPAM, 'f', 6, 64)
+	dst = append(dst, ',')
+	dst = strconv.AppendFloat(dst, r.DVCPAM, 'f', 6, 64)
+	return append(dst, '\n')
+}
+
+// Run reads encounters from in and writes one result line per row to out,
+// in input order, after the Header. It returns the number of rows. On an
+// *InputError the output is incomplete: callers writing a file discard it.
+func Run(in io.Reader, out io.Writer, f Frame) (rows int, err error) {
+	rd, err := NewReader(in, f)
+	if err != nil {
+		return 0, err
+	}
+	w := bufio.NewWriterSize(out, 64<<10)
+	if _, err := w.WriteString(Header + "\n"); err != nil {
+		return 0, err
+	}
+	var e Encounter
+	buf := make([]byte, 0, 256)
+	for {
+		err := rd.Read(&e)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return rows, err
+		}
+		buf = AppendResult(buf[:0], e.ID, e.Result(f))
+		if _, err := w.Write(buf); err != nil {
+			return rows, err
+		}
+		rows++
+	}
+	return rows, w.Flush()
+}

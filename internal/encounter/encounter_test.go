@@ -1,0 +1,294 @@
+package encounter
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
+)
+
+// referenceDir finds ../shared/reference beside the repository root, where
+// CI places the independent reference encounters.
+func referenceDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+	ref := filepath.Join(dir, "..", "shared", "reference")
+	if _, err := os.Stat(filepath.Join(ref, "encounters.csv")); errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("reference encounters absent: %s/encounters.csv does not exist (CI places ../shared beside the clone)", ref)
+	}
+	return ref
+}
+
+// compareResults checks two result CSVs line by line: same ids in the same
+// order, the same conflict verdict and empty fields, numbers within tol.
+// Line endings may differ (the reference file has CRLF).
+func compareResults(t *testing.T, got, want string, tol float64) {
+	t.Helper()
+	got, want = strings.ReplaceAll(got, "\r\n", "\n"), strings.ReplaceAll(want, "\r\n", "\n")
+	g := strings.Split(strings.TrimSpace(got), "\n")
+	w := strings.Split(strings.TrimSpace(want), "\n")
+	if len(g) != len(w) {
+		t.Fatalf("%d output lines, want %d", len(g), len(w))
+	}
+	if g[0] != Header || w[0] != Header {
+		t.Fatalf("headers %q and %q, want %q", g[0], w[0], Header)
+	}
+	for i := 1; i < len(g); i++ {
+		gf, wf := strings.Split(g[i], ","), strings.Split(w[i], ",")
+		if len(gf) != 7 || len(wf) != 7 || gf[0] != wf[0] || gf[1] != wf[1] {
+			t.Fatalf("line %d: %q, want %q", i+1, g[i], w[i])
+		}
+		for j := 2; j < 7; j++ {
+			if (gf[j] == "") != (wf[j] == "") {
+				t.Fatalf("line %d field %d: %q, want %q", i+1, j+1, g[i], w[i])
+			}
+			if gf[j] == "" {
+				continue
+			}
+			if !strings.Contains(gf[j], ".") || len(gf[j])-strings.IndexByte(gf[j], '.')-1 != 6 {
+				t.Fatalf("line %d field %d: %q is not six decimals", i+1, j+1, gf[j])
+			}
+			gv, err1 := strconv.ParseFloat(gf[j], 64)
+			wv, err2 := strconv.ParseFloat(wf[j], 64)
+			if err1 != nil || err2 != nil || math.Abs(gv-wv) > tol {
+				t.Fatalf("line %d field %d: %q, want %q", i+1, j+1, g[i], w[i])
+			}
+		}
+	}
+}
+
+func TestRunMatchesReference(t *testing.T) {
+	ref := referenceDir(t)
+	in, err := os.Open(filepath.Join(ref, "encounters.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	want, err := os.ReadFile(filepath.Join(ref, "encounters_expected.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rows, err := Run(in, &out, Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != strings.Count(strings.TrimSpace(string(want)), "\n") {
+		t.Fatalf("%d rows", rows)
+	}
+	compareResults(t, out.String(), string(want), 1e-3)
+}
+
+// TestWGS84MatchesLocal places each reference encounter somewhere on earth
+// (including next to the antimeridian and a pole), with the ownship's
+// frame as the flat frame, and expects the local results from the wgs84
+// input.
+func TestWGS84MatchesLocal(t *testing.T) {
+	ref := referenceDir(t)
+	data, err := os.ReadFile(filepath.Join(ref, "encounters.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, origin := range []geo.LLA{{LatDeg: 35.4, LonDeg: 38.1}, {LatDeg: -12, LonDeg: 179.95}, {LatDeg: 89.5, LonDeg: -60}} {
+		rd, err := NewReader(bytes.NewReader(data), Local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var local, wgs bytes.Buffer
+		local.WriteString(Header + "\n")
+		wgs.WriteString("id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n")
+		var e Encounter
+		for {
+			if err := rd.Read(&e); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			f := geo.NewFrame(geo.LLA{LatDeg: origin.LatDeg, LonDeg: origin.LonDeg, AltM: e.OwnPos.Z})
+			// The ownship at the origin of the flat frame; the flat
+			// frame's axes are the ownship's east, north, up.
+			rel := geo.ENU{EastM: e.IntPos.X - e.OwnPos.X, NorthM: e.IntPos.Y - e.OwnPos.Y, UpM: e.IntPos.Z - e.OwnPos.Z}
+			own, intr := f.Origin(), f.FromENU(rel)
+			// The intruder reports its velocity in its own frame.
+			iv := geo.NewFrame(intr).VelocityFrom(own, geo.ENU{EastM: e.IntVel.X, NorthM: e.IntVel.Y, UpM: e.IntVel.Z})
+			fmt.Fprintf(&wgs, "%s,%.12f,%.12f,%.6f,%g,%g,%g,%.12f,%.12f,%.6f,%.12f,%.12f,%.12f,%g,%g,%g\n", e.ID,
+				own.LatDeg, own.LonDeg, own.AltM, e.OwnVel.X, e.OwnVel.Y, e.OwnVel.Z,
+				intr.LatDeg, intr.LonDeg, intr.AltM, iv.EastM, iv.NorthM, iv.UpM,
+				e.Sep.HorizontalM, e.Sep.VerticalM, e.LookaheadS)
+			local.Write(AppendResult(nil, e.ID, e.Result(Local)))
+		}
+		var out bytes.Buffer
+		if _, err := Run(&wgs, &out, WGS84); err != nil {
+			t.Fatal(err)
+		}
+		// Printing degrees to 12 decimals moves a point by 0.1 µm, and
+		// the round trip through ECEF by less than a micrometer: far below
+		// the 1e-3 of the reference.
+		compareResults(t, out.String(), local.String(), 1e-3)
+	}
+}
+
+func TestReaderErrors(t *testing.T) {
+	const header = "id,kind,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"
+	const good = "7,head_on,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n"
+	replace := func(col, val string) string {
+		names := strings.Split(strings.TrimSpace(header), ",")
+		fields := strings.Split(strings.TrimSpace(good), ",")
+		for i, n := range names {
+			if n == col {
+				fields[i] = val
+			}
+		}
+		return header + good + strings.Join(fields, ",") + "\n"
+	}
+	for _, c := range []struct {
+		name, in string
+		frame    Frame
+		line     int
+		column   string
+		msg      string
+	}{
+		{"empty", "", Local, 1, "", "empty input"},
+		{"missing columns", "id,own_x_m\n" + good, Local, 1, "", "missing columns for frame local: own_vx_mps"},
+		{"local file read as wgs84", header + good, WGS84, 1, "", "own_lat"},
+		{"duplicate column", strings.Replace(header, "kind", "D_m", 1) + good, Local, 1, "D_m", "twice"},
+		{"not a number", replace("own_y_m", "abc"), Local, 3, "own_y_m", `"abc" is not a number`},
+		{"empty number", replace("int_vz_mps", ""), Local, 3, "int_vz_mps", "not a number"},
+		{"NaN", replace("own_z_m", "NaN"), Local, 3, "own_z_m", "not a finite number"},
+		{"infinity", replace("int_x_m", "-Inf"), Local, 3, "int_x_m", "not a finite number"},
+		{"huge", replace("own_vx_mps", "1e300"), Local, 3, "own_vx_mps", "beyond"},
+		{"negative D", replace("D_m", "-1"), Local, 3, "D_m", "must not be negative"},
+		{"negative H", replace("H_m", "-0.5"), Local, 3, "H_m", "must not be negative"},
+		{"negative T", replace("T_s", "-300"), Local, 3, "T_s", "must not be negative"},
+		{"empty id", replace("id", " "), Local, 3, "id", "empty"},
+		{"too few fields", header + good + "8,x,1,2\n", Local, 3, "", "4 fields, the header has 17"},
+		{"too many fields", header + good + strings.TrimSpace(good) + ",1,2\n", Local, 3, "", "more than 17 fields"},
+		{"quoted", header + `"7",` + good[2:], Local, 2, "", "quoted"},
+		{"latitude", "id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n" +
+			"1,91,0,0,0,0,0,0,0,0,0,0,0,1,1,1\n", WGS84, 2, "own_lat", "within [-90, 90]"},
+		{"longitude", "id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n" +
+			"1,0,0,0,0,0,0,0,180.5,0,0,0,0,1,1,1\n", WGS84, 2, "int_lon", "within [-180, 180]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			_, err := Run(strings.NewReader(c.in), &out, c.frame)
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %v, want an InputError", err)
+			}
+			if ie.Line != c.line || ie.Column != c.column || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("error %q (line %d, column %q), want line %d, column %q, containing %q", err, ie.Line, ie.Column, c.line, c.column, c.msg)
+			}
+			if want := fmt.Sprintf("line %d", c.line); !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("error %q does not start with %q", err, want)
+			}
+		})
+	}
+}
+
+func TestReaderAcceptsVariants(t *testing.T) {
+	// Columns in any order, extra columns, CRLF, a byte order mark,
+	// spaces around fields and blank lines all read as the plain file.
+	plain := "id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n" +
+		"a,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n" +
+		"b,0,0,1000,100,0,0,20000,50000,1000,-100,0,0,9260,304.8,300\n"
+	variant := "\ufeffT_s,H_m,D_m,note,int_vz_mps,int_vy_mps,int_vx_mps,int_z_m,int_y_m,int_x_m,own_vz_mps,own_vy_mps,own_vx_mps,own_z_m,own_y_m,own_x_m,id\r\n" +
+		"300, 304.8 ,9260,x,0,0,-100,1000,0,20000,0,0,100,1000,0,0,a\r\n" +
+		"\r\n" +
+		"300,304.8,9260,y,0,0,-100,1000,50000,20000,0,0,100,1000,0,0,b\r\n"
+	var a, b bytes.Buffer
+	if _, err := Run(strings.NewReader(plain), &a, Local); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(strings.NewReader(variant), &b, Local); err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() {
+		t.Fatalf("plain:\n%s\nvariant:\n%s", a.String(), b.String())
+	}
+	// Both rows are evaluated, not just echoed: the first is head on.
+	if !strings.Contains(a.String(), "\na,1,") || !strings.Contains(a.String(), "\nb,0,,,") {
+		t.Fatalf("unexpected results:\n%s", a.String())
+	}
+}
+
+func TestAppendResultMatchesPair(t *testing.T) {
+	r := detect.Pair(detect.Vec3{}, detect.Vec3{X: 100}, detect.Vec3{X: 20_000}, detect.Vec3{X: -100}, detect.Cylinder{HorizontalM: 9260, VerticalM: 304.8}, 300)
+	line := string(AppendResult(nil, "x", r))
+	want := fmt.Sprintf("x,1,%.6f,%.6f,%.6f,%.6f,%.6f\n", r.TInS, r.TOutS, r.TCPAS, r.DHCPAM, r.DVCPAM)
+	if line != want {
+		t.Fatalf("%q, want %q", line, want)
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	const header = "id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"
+	f.Add(header+"1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n", false)
+	f.Add(header+"1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n2,1e3,-0,5,0,0,0,0,0,0,0,0,0,0,0,0\n", false)
+	f.Add(header+"1,0,0,NaN,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n", false)
+	f.Add(header+"1,0,0,0,0,0,0,0,0,0,0,0,0,-1,1,1\n", false)
+	f.Add(header+"1,2,3\n", false)
+	f.Add("id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"+
+		"1,35,38,9000,200,0,0,35,38.2,9000,-200,0,0,9260,304.8,300\n", true)
+	f.Add("id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"+
+		"1,89.99,179.9,9000,200,0,0,89.99,-179.9,9000,-200,0,0,9260,304.8,300\n", true)
+	f.Add("", false)
+	f.Add("\ufeffid\r\n\r\n", false)
+	f.Fuzz(func(t *testing.T, in string, wgs84 bool) {
+		frame := Local
+		if wgs84 {
+			frame = WGS84
+		}
+		var out bytes.Buffer
+		rows, err := Run(strings.NewReader(in), &out, frame)
+		if err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) || ie.Line < 1 || !strings.HasPrefix(err.Error(), "line ") {
+				t.Fatalf("error %v is not an InputError with a line", err)
+			}
+			return
+		}
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		if len(lines) != rows+1 || lines[0] != Header {
+			t.Fatalf("%d rows but output %q", rows, out.String())
+		}
+		for _, l := range lines[1:] {
+			fs := strings.Split(l, ",")
+			if len(fs) != 7 || (fs[1] != "0" && fs[1] != "1") || (fs[1] == "0") != (fs[2] == "") {
+				t.Fatalf("malformed output line %q", l)
+			}
+			for _, v := range fs[2:] {
+				if v == "" {
+					continue
+				}
+				x, err := strconv.ParseFloat(v, 64)
+				if err != nil || x < 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+					t.Fatalf("output field %q in %q", v, l)
+				}
+			}
+		}
+	})
+}
