@@ -60,11 +60,15 @@ var (
 	sharedErr  error
 	sharedOnce sync.Once
 	sharedMu   sync.Mutex
+	inMain     bool
 )
 
 // Main runs the tests of a package and stops the cluster afterwards, if one
 // was started. Call it from TestMain: os.Exit(pgtest.Main(m)).
 func Main(m *testing.M) int {
+	sharedMu.Lock()
+	inMain = true
+	sharedMu.Unlock()
 	code := m.Run()
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
@@ -80,6 +84,13 @@ func Main(m *testing.M) int {
 // Shared returns the cluster of this test binary, starting it on first use.
 func Shared(t testing.TB) *Cluster {
 	t.Helper()
+	sharedMu.Lock()
+	ok := inMain
+	sharedMu.Unlock()
+	if !ok {
+		// Without Main nothing would stop the server after the tests.
+		t.Fatal("pgtest: call pgtest.Main from the package's TestMain: func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }")
+	}
 	sharedOnce.Do(func() {
 		c, err := Start()
 		sharedMu.Lock()
@@ -252,26 +263,23 @@ func (c *Cluster) run(name string, args ...string) ([]byte, error) {
 
 // findBin finds the directory of initdb and pg_ctl: Debian's
 // /usr/lib/postgresql/<version>/bin (the newest), else PATH.
-func findBin() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+func findBin() (string, error) { return findBinIn("/usr/lib/postgresql/*/bin", os.Getenv("PATH")) }
+
+func findBinIn(pattern, path string) (string, error) {
+	dirs, _ := filepath.Glob(pattern)
 	slices.SortFunc(dirs, func(a, b string) int {
 		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(a)))
 		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(b)))
 		return vb - va
 	})
+	dirs = append(dirs, filepath.SplitList(path)...)
 	for _, d := range dirs {
-		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "pg_ctl")) {
+		if d != "" && isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "pg_ctl")) {
 			return d, nil
 		}
 	}
-	if p, err := exec.LookPath("initdb"); err == nil {
-		d := filepath.Dir(p)
-		if isExec(filepath.Join(d, "pg_ctl")) {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/*/bin or PATH: " +
-		"run scripts/install-test-deps.sh (it installs Debian's postgresql package), or set " + EnvURL + " to a server's URL")
+	return "", fmt.Errorf("PostgreSQL server binaries (initdb, pg_ctl) not found in %s or PATH: "+
+		"run scripts/install-test-deps.sh (it installs Debian's postgresql package), or set %s to a server's URL", pattern, EnvURL)
 }
 
 func isExec(p string) bool {
