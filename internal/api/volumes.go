@@ -81,14 +81,13 @@ var (
 
 func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Principal) error {
 	q := r.URL.Query()
-	var area *volume.Footprint
+	var box *bbox
 	if s := q.Get("bbox"); s != "" {
 		b, err := parseBBox(s)
 		if err != nil {
 			return err
 		}
-		fp := b.polygon()
-		area = &fp
+		box = &b
 	}
 	lower, upper := math.Inf(-1), math.Inf(1)
 	if s := q.Get("alt"); s != "" {
@@ -117,7 +116,13 @@ func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Pr
 	if to.Before(from) {
 		return badRequest("to", "to: before from")
 	}
-	vs, err := h.svc.QueryVolumes(p, area, lower, upper, from, to)
+	var vs []volume.Volume
+	var err error
+	if box != nil {
+		vs, err = h.svc.QueryVolumesBox(p, box.minLon, box.minLat, box.maxLon, box.maxLat, lower, upper, from, to)
+	} else {
+		vs, err = h.svc.QueryVolumes(p, nil, lower, upper, from, to)
+	}
 	if err != nil {
 		return err
 	}
@@ -144,31 +149,6 @@ func parseBBox(s string) (bbox, error) {
 		return b, badRequest("bbox", "bbox: longitudes must be within [-180, 180]")
 	}
 	return b, nil
-}
-
-// polygon is the box as a GeoJSON ring, densified along the parallels so
-// that the great-circle edges stay close to the box.
-func (b bbox) polygon() volume.Footprint {
-	maxLon := b.maxLon
-	if maxLon < b.minLon {
-		maxLon += 360
-	}
-	const steps = 8
-	var ring [][]float64
-	wrap := func(lon float64) float64 {
-		if lon > 180 {
-			return lon - 360
-		}
-		return lon
-	}
-	for i := 0; i <= steps; i++ {
-		ring = append(ring, []float64{wrap(b.minLon + (maxLon-b.minLon)*float64(i)/steps), b.minLat})
-	}
-	for i := steps; i >= 0; i-- {
-		ring = append(ring, []float64{wrap(b.minLon + (maxLon-b.minLon)*float64(i)/steps), b.maxLat})
-	}
-	ring = append(ring, ring[0])
-	return volume.Footprint{Type: "Polygon", Coordinates: [][][]float64{ring}}
 }
 
 func parseFloats(s string, n int, field string) ([]float64, error) {

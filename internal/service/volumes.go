@@ -110,6 +110,12 @@ func (s *Service) QueryVolumes(p party.Principal, area *volume.Footprint, lowerM
 	return s.volumes().Query(p.Party, area, lowerM, upperM, from, to)
 }
 
+// QueryVolumesBox is QueryVolumes over a latitude/longitude box (minLon >
+// maxLon crosses the antimeridian).
+func (s *Service) QueryVolumesBox(p party.Principal, minLon, minLat, maxLon, maxLat, lowerM, upperM float64, from, to time.Time) ([]volume.Volume, error) {
+	return s.volumes().QueryBox(p.Party, minLon, minLat, maxLon, maxLat, lowerM, upperM, from, to)
+}
+
 // endExpiredVolumes is the periodic job that ends volumes whose window is over.
 func (s *Service) endExpiredVolumes(ctx context.Context, now time.Time) error {
 	rl := s.Rules()
