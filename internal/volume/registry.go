@@ -135,6 +135,21 @@ func (r *Registry) catchUp(tx store.Tx, committed bool) (map[string]*Volume, err
 	return overlay, nil
 }
 
+// decodeKnown decodes a stored volume, or takes the registry's copy of the
+// same change when it has one.
+func (r *Registry) decodeKnown(rec store.Volume, overlay map[string]*Volume) (*Volume, error) {
+	if v, ok := overlay[rec.ID]; ok && v.ChangeSeq == rec.ChangeSeq && v.Version == rec.Version {
+		return v, nil
+	}
+	r.mu.RLock()
+	v, ok := r.all[rec.ID]
+	r.mu.RUnlock()
+	if ok && v.ChangeSeq == rec.ChangeSeq && v.Version == rec.Version {
+		return v, nil
+	}
+	return Decode(rec)
+}
+
 // decodeCached decodes a stored volume, reusing the decoding of the same
 // version: inside a group commit the same uncommitted changes are read by
 // every write of the batch.
@@ -285,7 +300,7 @@ func (r *Registry) write(tx store.Tx, party, id, prevVersion string, in Input, k
 		} else if err != nil {
 			return Result{}, err
 		}
-		if prev, err = Decode(rec); err != nil {
+		if prev, err = r.decodeKnown(rec, overlay); err != nil {
 			return Result{}, err
 		}
 		if prev.Party != party {
@@ -334,6 +349,10 @@ func (r *Registry) write(tx store.Tx, party, id, prevVersion string, in Input, k
 		return Result{}, fmt.Errorf("volume: storing: %w", err)
 	}
 	v.ChangeSeq = seq
+	if prev != nil {
+		cp := *prev // the registry's copy may be shared: hand out a copy
+		prev = &cp
+	}
 	return Result{Volume: *v, Previous: prev, Conflicts: conflicts}, nil
 }
 
@@ -519,11 +538,26 @@ func (res Result) Events(now time.Time) ([]store.Event, error) {
 		return nil, err
 	}
 	out := []store.Event{{Time: now, Kind: "volume_changed", Audience: []string{res.Volume.Party}, Body: body}}
+	if len(res.Conflicts) == 0 {
+		return out, nil
+	}
+	// The same reduced volume opens every volume_conflict body: encode it
+	// once (a write in a busy area may conflict with hundreds).
+	self, err := json.Marshal(res.Volume.Reduced())
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range res.Conflicts {
-		body, err := json.Marshal(ConflictData{Volumes: []Volume{res.Volume.Reduced(), c.Reduced()}})
+		other, err := json.Marshal(c.Reduced())
 		if err != nil {
 			return nil, err
 		}
+		body := make([]byte, 0, len(self)+len(other)+16)
+		body = append(body, `{"volumes":[`...)
+		body = append(body, self...)
+		body = append(body, ',')
+		body = append(body, other...)
+		body = append(body, "]}"...)
 		out = append(out, store.Event{Time: now, Kind: "volume_conflict", Audience: []string{res.Volume.Party, c.Party}, Body: body})
 	}
 	return out, nil
