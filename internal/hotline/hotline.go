@@ -1,0 +1,674 @@
+// Package hotline owns the acknowledged messages between parties: the
+// messages themselves, their acknowledgments, their deadlines and their
+// escalation. Alerts raised by detection and conflicts found by the
+// strategic check are hotline items too, sent by System.
+//
+// Every function that changes something runs inside the caller's store
+// transaction and, in that same transaction, appends the change's audit
+// record (through package audit) and its events (through tx.AppendEvent).
+// The events are returned with their ids set; the caller publishes them
+// after the commit and must not append them again. Delivery to each
+// recipient, in order and exactly once, is the event stream's: events have
+// global gap-free ids, and a recipient resumes after the last id it saw.
+//
+// Lifecycle of an item:
+//
+//	open --(every recipient acknowledged)--> acknowledged
+//	open --(ack deadline passed)--> escalated --(every recipient acknowledged)--> acknowledged
+//	escalated --(escalation deadline passed)--> escalated again, with a new escalation deadline
+//
+// The acknowledgment deadline comes from the rules (rules.AckDeadline of
+// the item's alert level; plain messages use the default). Each escalation
+// emits an `escalated` event to every party of the item and starts a new
+// escalation deadline (rules.EscalationDeadline) counted from the deadline
+// that passed: an item nobody acknowledges keeps escalating, once per
+// escalation deadline, because a safety message nobody answers must keep
+// being brought to attention. Escalations counts them.
+//
+// Threads: "volume:<id>" for items about a volume, "alert:<id>" for items
+// about an alert, otherwise the caller's own name for a free thread (or a
+// fresh "t-<random>" one when empty). A thread is not an access list: a
+// party reads exactly the messages it sent or received, in any thread, and
+// nothing else.
+package hotline
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// Kinds of items. Parties send notices, requests and replies; System sends
+// alerts and volume conflicts.
+const (
+	KindNotice         = "notice"
+	KindRequest        = "request"
+	KindReply          = "reply"
+	KindAlert          = "alert"
+	KindVolumeConflict = "volume_conflict"
+)
+
+// States of an item.
+const (
+	StateOpen         = "open"
+	StateAcknowledged = "acknowledged"
+	StateEscalated    = "escalated"
+)
+
+// Event kinds appended to the store's event stream (data: the Message).
+const (
+	EventMessage   = "message"
+	EventAck       = "ack"
+	EventEscalated = "escalated"
+)
+
+// System is the sender of the items the service raises itself.
+const System = "deconflict"
+
+// Limits on what a party sends.
+const (
+	MaxTextBytes   = 4096
+	MaxRecipients  = 32
+	MaxThreadBytes = 128
+	// DefaultListLimit and MaxListLimit bound one List.
+	DefaultListLimit = 500
+	MaxListLimit     = 5000
+)
+
+// Errors for the API to map onto statuses.
+var (
+	// ErrNotFound: no such message, or one the party may not read (the two
+	// are not distinguished, so that ids do not leak).
+	ErrNotFound = errors.New("hotline: message not found")
+	// ErrNotRecipient: the party may read the message but is not one of
+	// its recipients, so it has nothing to acknowledge (e.g. its sender).
+	ErrNotRecipient = errors.New("hotline: only a recipient acknowledges a message")
+)
+
+// FieldError names the field of the input at fault (JSON name).
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Ref ties an item to a volume (at a version) and/or an alert.
+type Ref struct {
+	VolumeID      string `json:"volume_id,omitempty"`
+	VolumeVersion string `json:"volume_version,omitempty"`
+	AlertID       string `json:"alert_id,omitempty"`
+}
+
+// NewMessage is what a party sends (body of POST /v1/hotline/messages).
+type NewMessage struct {
+	To     []string `json:"to"`
+	Kind   string   `json:"kind"`
+	Thread string   `json:"thread,omitempty"`
+	Text   string   `json:"text"`
+	Ref    *Ref     `json:"ref,omitempty"`
+}
+
+// Acknowledgment is one recipient's acknowledgment of an item.
+type Acknowledgment struct {
+	Party string    `json:"party"`
+	Time  time.Time `json:"time"`
+	Reply string    `json:"reply,omitempty"`
+}
+
+// Message is a hotline item as shown on the wire (docs/WIRE.md "Hotline").
+// Deadline is the acknowledgment deadline; EscalationDeadline is the
+// deadline of the next escalation once Deadline has passed.
+type Message struct {
+	ID                 string    `json:"id"`
+	From               string    `json:"from"`
+	To                 []string  `json:"to"`
+	Thread             string    `json:"thread"`
+	Kind               string    `json:"kind"`
+	Text               string    `json:"text"`
+	Ref                *Ref      `json:"ref,omitempty"`
+	Level              string    `json:"level,omitempty"`
+	Created            time.Time `json:"created"`
+	Deadline           time.Time `json:"deadline"`
+	EscalationDeadline time.Time `json:"escalation_deadline"`
+	State              string    `json:"state"`
+	Escalations        int       `json:"escalations"`
+	Acks               []Acknowledgment     `json:"acks"`
+}
+
+// Parties returns the sender (unless System) and the recipients.
+func (m *Message) Parties() []string {
+	var out []string
+	if m.From != System {
+		out = append(out, m.From)
+	}
+	for _, p := range m.To {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// involves reports whether party sent or received m.
+func (m *Message) involves(party string) bool {
+	return party == m.From || slices.Contains(m.To, party)
+}
+
+// AckedBy reports whether party has acknowledged m.
+func (m *Message) AckedBy(party string) bool {
+	return slices.ContainsFunc(m.Acks, func(a Acknowledgment) bool { return a.Party == party })
+}
+
+// body is the stored JSON of a message beside the store's columns.
+type body struct {
+	Text               string    `json:"text"`
+	Ref                *Ref      `json:"ref,omitempty"`
+	Level              string    `json:"level,omitempty"`
+	AckDeadline        time.Time `json:"ack_deadline"`
+	EscalationDeadline time.Time `json:"escalation_deadline"`
+	Escalations        int       `json:"escalations"`
+}
+
+type ackBody struct {
+	Reply string `json:"reply,omitempty"`
+}
+
+func (m *Message) record() (store.Message, error) {
+	b, err := json.Marshal(body{Text: m.Text, Ref: m.Ref, Level: m.Level, AckDeadline: m.Deadline,
+		EscalationDeadline: m.EscalationDeadline, Escalations: m.Escalations})
+	if err != nil {
+		return store.Message{}, err
+	}
+	current := m.Deadline
+	if m.State == StateEscalated {
+		current = m.EscalationDeadline
+	}
+	return store.Message{ID: m.ID, From: m.From, To: m.To, Thread: m.Thread, Kind: m.Kind, State: m.State,
+		Created: m.Created, Deadline: current, Body: b}, nil
+}
+
+// load reads a stored message and its acknowledgments.
+func load(tx store.Tx, rec store.Message) (Message, error) {
+	var b body
+	if err := json.Unmarshal(rec.Body, &b); err != nil {
+		return Message{}, fmt.Errorf("hotline: message %s: %w", rec.ID, err)
+	}
+	m := Message{ID: rec.ID, From: rec.From, To: rec.To, Thread: rec.Thread, Kind: rec.Kind, Text: b.Text, Ref: b.Ref,
+		Level: b.Level, Created: rec.Created, Deadline: b.AckDeadline, EscalationDeadline: b.EscalationDeadline,
+		State: rec.State, Escalations: b.Escalations, Acks: []Acknowledgment{}}
+	acks, err := tx.AcksFor(rec.ID)
+	if err != nil {
+		return Message{}, err
+	}
+	for _, a := range acks {
+		var ab ackBody
+		if len(a.Body) > 0 {
+			if err := json.Unmarshal(a.Body, &ab); err != nil {
+				return Message{}, fmt.Errorf("hotline: ack of %s by %s: %w", rec.ID, a.Party, err)
+			}
+		}
+		m.Acks = append(m.Acks, Acknowledgment{Party: a.Party, Time: a.Time.UTC(), Reply: ab.Reply})
+	}
+	return m, nil
+}
+
+func newID(prefix string) (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return prefix + hex.EncodeToString(b[:]), nil
+}
+
+// Post sends a party's message in tx: validated, stored with its deadline,
+// audited, and announced by a `message` event to the sender and the
+// recipients. Bad input returns a *FieldError and writes nothing.
+func Post(tx store.Tx, log *audit.Log, r rules.Rules, from string, in NewMessage, now time.Time) (Message, []store.Event, error) {
+	if from == "" || from == System {
+		return Message{}, nil, &FieldError{"from", "a party sends messages"}
+	}
+	switch in.Kind {
+	case KindNotice, KindRequest, KindReply:
+	case KindAlert, KindVolumeConflict:
+		return Message{}, nil, &FieldError{"kind", fmt.Sprintf("%q items are raised by the service, not sent", in.Kind)}
+	default:
+		return Message{}, nil, &FieldError{"kind", fmt.Sprintf("%q is not one of notice, request, reply", in.Kind)}
+	}
+	if err := checkText("text", in.Text, true); err != nil {
+		return Message{}, nil, err
+	}
+	to, err := checkRecipients(tx, from, in.To)
+	if err != nil {
+		return Message{}, nil, err
+	}
+	ref, err := checkRef(tx, in.Ref)
+	if err != nil {
+		return Message{}, nil, err
+	}
+	thread, err := threadFor(in.Thread, ref)
+	if err != nil {
+		return Message{}, nil, err
+	}
+	m := Message{From: from, To: to, Thread: thread, Kind: in.Kind, Text: in.Text, Ref: ref}
+	return post(tx, log, r, m, now)
+}
+
+// SystemItem is an item the service raises itself: an alert or a
+// strategic volume conflict, to be acknowledged by every party concerned.
+type SystemItem struct {
+	Kind  string   // KindAlert or KindVolumeConflict
+	To    []string // the parties concerned
+	Text  string
+	Ref   Ref
+	Level string // the alert level; it sets the deadline ("" = default)
+}
+
+// PostAlert raises the hotline item of an alert: from System to the alert's
+// parties, on thread "alert:<id>", with the deadline of its level (30 s at
+// the highest level by default). Post one per alert raised, and one when an
+// open alert goes up a level, so that the new level is acknowledged too.
+func PostAlert(tx store.Tx, log *audit.Log, r rules.Rules, alertID, level string, to []string, text string, now time.Time) (Message, []store.Event, error) {
+	if alertID == "" {
+		return Message{}, nil, &FieldError{"ref.alert_id", "required"}
+	}
+	return PostSystem(tx, log, r, SystemItem{Kind: KindAlert, To: to, Text: text, Ref: Ref{AlertID: alertID}, Level: level}, now)
+}
+
+// PostVolumeConflict raises the item of a strategic conflict found when
+// volume (the one written) was checked against other: to both owners, on
+// thread "volume:<volume.ID>", with the default deadline.
+func PostVolumeConflict(tx store.Tx, log *audit.Log, r rules.Rules, volumeID, volumeParty, volumeVersion, otherID, otherParty, otherVersion string, now time.Time) (Message, []store.Event, error) {
+	text := fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s)",
+		volumeID, volumeParty, volumeVersion, otherID, otherParty, otherVersion)
+	return PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{volumeParty, otherParty}, Text: text,
+		Ref: Ref{VolumeID: volumeID, VolumeVersion: volumeVersion}}, now)
+}
+
+// PostSystem raises any system item (PostAlert and PostVolumeConflict are
+// the usual entry points).
+func PostSystem(tx store.Tx, log *audit.Log, r rules.Rules, it SystemItem, now time.Time) (Message, []store.Event, error) {
+	if it.Kind != KindAlert && it.Kind != KindVolumeConflict {
+		return Message{}, nil, &FieldError{"kind", fmt.Sprintf("%q is not a system item kind", it.Kind)}
+	}
+	var to []string
+	for _, p := range it.To {
+		if p != "" && p != System && !slices.Contains(to, p) {
+			to = append(to, p)
+		}
+	}
+	if len(to) == 0 {
+		return Message{}, nil, &FieldError{"to", "no party to notify"}
+	}
+	if it.Text == "" {
+		it.Text = fmt.Sprintf("%s %s %s", it.Level, it.Kind, it.Ref.AlertID+it.Ref.VolumeID)
+	}
+	if err := checkText("text", it.Text, true); err != nil {
+		return Message{}, nil, err
+	}
+	ref := it.Ref
+	thread, err := threadFor("", &ref)
+	if err != nil {
+		return Message{}, nil, err
+	}
+	m := Message{From: System, To: to, Thread: thread, Kind: it.Kind, Text: it.Text, Ref: &ref, Level: it.Level}
+	return post(tx, log, r, m, now)
+}
+
+func post(tx store.Tx, log *audit.Log, r rules.Rules, m Message, now time.Time) (Message, []store.Event, error) {
+	var err error
+	if m.ID, err = newID("m-"); err != nil {
+		return Message{}, nil, err
+	}
+	m.Created = now.UTC()
+	m.Deadline = m.Created.Add(r.AckDeadline(m.Level))
+	m.EscalationDeadline = m.Deadline.Add(r.EscalationDeadline())
+	m.State = StateOpen
+	m.Acks = []Acknowledgment{}
+	rec, err := m.record()
+	if err != nil {
+		return Message{}, nil, err
+	}
+	if err := tx.PutMessage(rec); err != nil {
+		return Message{}, nil, err
+	}
+	content := map[string]any{
+		"id": m.ID, "from": m.From, "to": m.To, "thread": m.Thread, "kind": m.Kind, "ref": m.Ref, "level": m.Level,
+		"created": m.Created, "deadline": m.Deadline, "escalation_deadline": m.EscalationDeadline,
+		"text": audit.Seal(m.Text, m.Parties()...),
+	}
+	if _, err := log.Append(tx, m.From, "message_posted", content, now); err != nil {
+		return Message{}, nil, err
+	}
+	evs, err := appendEvents(tx, &m, EventMessage, now)
+	return m, evs, err
+}
+
+// appendEvents appends one event about m for every party of m.
+func appendEvents(tx store.Tx, m *Message, kind string, now time.Time) ([]store.Event, error) {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	e := store.Event{Time: now.UTC(), Kind: kind, Audience: m.Parties(), Body: data}
+	if e.ID, err = tx.AppendEvent(e); err != nil {
+		return nil, err
+	}
+	return []store.Event{e}, nil
+}
+
+// Ack records party's acknowledgment of message id, with an optional reply.
+// Acknowledging twice is harmless: the second call returns the message as
+// it is, records nothing and appends no event. When the last recipient
+// acknowledges, the item becomes acknowledged (and stops escalating).
+func Ack(tx store.Tx, log *audit.Log, id, party, reply string, now time.Time) (Message, []store.Event, error) {
+	if err := checkText("reply", reply, false); err != nil {
+		return Message{}, nil, err
+	}
+	m, err := get(tx, party, id)
+	if err != nil {
+		return Message{}, nil, err
+	}
+	if !slices.Contains(m.To, party) {
+		return Message{}, nil, ErrNotRecipient
+	}
+	if m.AckedBy(party) {
+		return m, nil, nil
+	}
+	ab, err := json.Marshal(ackBody{Reply: reply})
+	if err != nil {
+		return Message{}, nil, err
+	}
+	inserted, err := tx.PutAck(store.Ack{MessageID: id, Party: party, Time: now.UTC(), Body: ab})
+	if err != nil {
+		return Message{}, nil, err
+	}
+	if !inserted {
+		return m, nil, nil
+	}
+	m.Acks = append(m.Acks, Acknowledgment{Party: party, Time: now.UTC(), Reply: reply})
+	if allAcked(&m) {
+		m.State = StateAcknowledged
+	}
+	rec, err := m.record()
+	if err != nil {
+		return Message{}, nil, err
+	}
+	if err := tx.PutMessage(rec); err != nil {
+		return Message{}, nil, err
+	}
+	content := map[string]any{"id": id, "party": party, "state": m.State, "late": now.After(m.Deadline)}
+	if reply != "" {
+		content["reply"] = audit.Seal(reply, m.Parties()...)
+	}
+	if _, err := log.Append(tx, party, "message_acked", content, now); err != nil {
+		return Message{}, nil, err
+	}
+	evs, err := appendEvents(tx, &m, EventAck, now)
+	return m, evs, err
+}
+
+func allAcked(m *Message) bool {
+	for _, p := range m.To {
+		if !m.AckedBy(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// Escalate escalates every item whose running deadline is at or before now
+// without every recipient's acknowledgment (at most limit of them, most
+// overdue first; run it again while it returns limit items): state
+// escalated, Escalations+1, a new escalation deadline, an audit record and
+// an `escalated` event to every party of the item. The new deadline is the
+// one that passed plus the escalation deadline of the rules, so that the
+// schedule does not drift with the job's period, but at least now plus it
+// (after the service was down, say).
+//
+// Count the escalations in a metric only after the transaction committed
+// (see NewEscalationsCounter): the store may run fn more than once.
+func Escalate(tx store.Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([]Message, []store.Event, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	due, err := tx.OpenMessagesDue(now, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []Message
+	var evs []store.Event
+	for _, rec := range due {
+		m, err := load(tx, rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		if allAcked(&m) {
+			// Defensive: an item whose acks are all in is acknowledged.
+			continue
+		}
+		passed := rec.Deadline
+		next := passed.Add(r.EscalationDeadline())
+		if !next.After(now) {
+			next = now.UTC().Add(r.EscalationDeadline())
+		}
+		m.State = StateEscalated
+		m.Escalations++
+		m.EscalationDeadline = next
+		stored, err := m.record()
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := tx.PutMessage(stored); err != nil {
+			return nil, nil, err
+		}
+		var missing []string
+		for _, p := range m.To {
+			if !m.AckedBy(p) {
+				missing = append(missing, p)
+			}
+		}
+		content := map[string]any{"id": m.ID, "escalations": m.Escalations, "deadline_passed": passed.UTC(),
+			"escalation_deadline": m.EscalationDeadline, "unacknowledged": missing}
+		if _, err := log.Append(tx, System, "message_escalated", content, now); err != nil {
+			return nil, nil, err
+		}
+		e, err := appendEvents(tx, &m, EventEscalated, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, m)
+		evs = append(evs, e...)
+	}
+	return out, evs, nil
+}
+
+// Get returns message id as party may read it: ErrNotFound unless party
+// sent or received it. The operator ("" here) reads every message.
+func Get(tx store.Tx, party, id string) (Message, error) {
+	return get(tx, party, id)
+}
+
+func get(tx store.Tx, party, id string) (Message, error) {
+	rec, err := tx.GetMessage(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Message{}, ErrNotFound
+	}
+	if err != nil {
+		return Message{}, err
+	}
+	m, err := load(tx, rec)
+	if err != nil {
+		return Message{}, err
+	}
+	if party != "" && !m.involves(party) {
+		return Message{}, ErrNotFound
+	}
+	return m, nil
+}
+
+// List returns the messages party sent or received, optionally in one
+// thread ("" = all), created at or after since (zero = all), oldest first,
+// at most limit (DefaultListLimit when <= 0, capped at MaxListLimit).
+// A party never sees a message it is not part of, whatever the thread.
+func List(tx store.Tx, party, thread string, since time.Time, limit int) ([]Message, error) {
+	if party == "" {
+		return nil, &FieldError{"party", "required (the store lists messages per party)"}
+	}
+	if thread != "" {
+		if err := checkThread(thread); err != nil {
+			return nil, err
+		}
+	}
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	recs, err := tx.MessagesFor(party, thread, since, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, 0, len(recs))
+	for _, rec := range recs {
+		m, err := load(tx, rec)
+		if err != nil {
+			return nil, err
+		}
+		if !m.involves(party) {
+			continue // never trust the index with a permission
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func checkText(field, s string, required bool) error {
+	switch {
+	case !utf8.ValidString(s):
+		return &FieldError{field, "not valid UTF-8"}
+	case len(s) > MaxTextBytes:
+		return &FieldError{field, fmt.Sprintf("%d bytes, at most %d", len(s), MaxTextBytes)}
+	case required && strings.TrimSpace(s) == "":
+		return &FieldError{field, "required"}
+	case strings.ContainsRune(s, 0):
+		return &FieldError{field, "contains a NUL character"}
+	}
+	return nil
+}
+
+func checkRecipients(tx store.Tx, from string, to []string) ([]string, error) {
+	if len(to) == 0 {
+		return nil, &FieldError{"to", "at least one recipient"}
+	}
+	if len(to) > MaxRecipients {
+		return nil, &FieldError{"to", fmt.Sprintf("%d recipients, at most %d", len(to), MaxRecipients)}
+	}
+	out := make([]string, 0, len(to))
+	for i, p := range to {
+		field := fmt.Sprintf("to[%d]", i)
+		switch {
+		case p == from:
+			return nil, &FieldError{field, "a party does not message itself"}
+		case slices.Contains(out, p):
+			return nil, &FieldError{field, fmt.Sprintf("%q is listed twice", p)}
+		case p == System:
+			return nil, &FieldError{field, "the service itself takes no messages"}
+		}
+		pt, err := tx.PartyByName(p)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, &FieldError{field, fmt.Sprintf("no party %q", p)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if pt.Operator || pt.Disabled {
+			return nil, &FieldError{field, fmt.Sprintf("%q takes no messages", p)}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func checkRef(tx store.Tx, ref *Ref) (*Ref, error) {
+	if ref == nil || *ref == (Ref{}) {
+		return nil, nil
+	}
+	r := *ref
+	if r.VolumeVersion != "" && r.VolumeID == "" {
+		return nil, &FieldError{"ref.volume_id", "required with ref.volume_version"}
+	}
+	if r.VolumeID != "" {
+		if err := checkName("ref.volume_id", r.VolumeID); err != nil {
+			return nil, err
+		}
+		if _, err := tx.GetVolume(r.VolumeID); errors.Is(err, store.ErrNotFound) {
+			return nil, &FieldError{"ref.volume_id", fmt.Sprintf("no volume %q", r.VolumeID)}
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	if r.VolumeVersion != "" {
+		if err := checkName("ref.volume_version", r.VolumeVersion); err != nil {
+			return nil, err
+		}
+	}
+	if r.AlertID != "" {
+		if err := checkName("ref.alert_id", r.AlertID); err != nil {
+			return nil, err
+		}
+	}
+	return &r, nil
+}
+
+// threadFor is the thread of a message: the one given, else the thread of
+// what it refers to (the alert before the volume), else a new one.
+func threadFor(thread string, ref *Ref) (string, error) {
+	if thread != "" {
+		return thread, checkThread(thread)
+	}
+	switch {
+	case ref != nil && ref.AlertID != "":
+		return "alert:" + ref.AlertID, nil
+	case ref != nil && ref.VolumeID != "":
+		return "volume:" + ref.VolumeID, nil
+	}
+	return newID("t-")
+}
+
+func checkThread(s string) error {
+	if len(s) > MaxThreadBytes {
+		return &FieldError{"thread", fmt.Sprintf("%d bytes, at most %d", len(s), MaxThreadBytes)}
+	}
+	for _, c := range s {
+		if !nameChar(c) && c != ':' && c != '/' {
+			return &FieldError{"thread", fmt.Sprintf("character %q not allowed (letters, digits, . _ - : /)", c)}
+		}
+	}
+	return nil
+}
+
+func checkName(field, s string) error {
+	if len(s) > MaxThreadBytes {
+		return &FieldError{field, fmt.Sprintf("%d bytes, at most %d", len(s), MaxThreadBytes)}
+	}
+	for _, c := range s {
+		if !nameChar(c) {
+			return &FieldError{field, fmt.Sprintf("character %q not allowed", c)}
+		}
+	}
+	return nil
+}
+
+func nameChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
