@@ -130,20 +130,20 @@ type Acknowledgment struct {
 // Deadline is the acknowledgment deadline; EscalationDeadline is the
 // deadline of the next escalation once Deadline has passed.
 type Message struct {
-	ID                 string    `json:"id"`
-	From               string    `json:"from"`
-	To                 []string  `json:"to"`
-	Thread             string    `json:"thread"`
-	Kind               string    `json:"kind"`
-	Text               string    `json:"text"`
-	Ref                *Ref      `json:"ref,omitempty"`
-	Level              string    `json:"level,omitempty"`
-	Created            time.Time `json:"created"`
-	Deadline           time.Time `json:"deadline"`
-	EscalationDeadline time.Time `json:"escalation_deadline"`
-	State              string    `json:"state"`
-	Escalations        int       `json:"escalations"`
-	Acks               []Acknowledgment     `json:"acks"`
+	ID                 string           `json:"id"`
+	From               string           `json:"from"`
+	To                 []string         `json:"to"`
+	Thread             string           `json:"thread"`
+	Kind               string           `json:"kind"`
+	Text               string           `json:"text"`
+	Ref                *Ref             `json:"ref,omitempty"`
+	Level              string           `json:"level,omitempty"`
+	Created            time.Time        `json:"created"`
+	Deadline           time.Time        `json:"deadline"`
+	EscalationDeadline time.Time        `json:"escalation_deadline"`
+	State              string           `json:"state"`
+	Escalations        int              `json:"escalations"`
+	Acks               []Acknowledgment `json:"acks"`
 }
 
 // Parties returns the sender (unless System) and the recipients.
