@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/deconflict/deconflict/internal/encounter"
+)
+
+func init() {
+	register(command{
+		name:    "encounter",
+		summary: "pairwise conflict math for a CSV of encounters (analysts' batch tool)",
+		run:     runEncounter,
+	})
+}
+
+func runEncounter(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("encounter", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	in := fs.String("in", "", "input CSV of encounters (required)")
+	out := fs.String("out", "", "output CSV (default: standard output)")
+	frameName := fs.String("frame", "local", "coordinates of the input: local (x,y,z meters) or wgs84 (lat,lon,alt_m)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: deconflict encounter --in FILE.csv [--out FILE.csv] [--frame local|wgs84]")
+		fmt.Fprintln(stderr, "\nWrites id,conflict,t_in_s,t_out_s,t_cpa_s,d_h_cpa_m,d_v_cpa_m per input row, in input order.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *in == "" {
+		return usagef("--in FILE is required")
+	}
+	frame, err := encounter.ParseFrame(*frameName)
+	if err != nil {
+		return usagef("--frame: %v", err)
+	}
+	src, err := os.Open(*in)
+	if err != nil {
+		return usagef("--in: %v", err)
+	}
+	defer src.Close()
+
+	if *out == "" {
+		_, err := encounter.Run(src, stdout, frame)
+		return encounterError(*in, err)
+	}
+	return encounterToFile(src, *in, *out, frame)
+}
+
+// encounterToFile writes to a temporary file beside out and renames it into
+// place only when every row succeeded, so that a bad row leaves no partial
+// output (and an existing file untouched).
+func encounterToFile(src io.Reader, inName, out string, frame encounter.Frame) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := encounter.Run(src, tmp, frame); err != nil {
+		return encounterError(inName, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), out)
+}
+
+// encounterError makes faults in the input usage errors (exit status 2);
+// failures to read or write stay plain errors (exit status 1).
+func encounterError(inName string, err error) error {
+	var ie *encounter.InputError
+	if errors.As(err, &ie) {
+		return usagef("%s: %v", inName, err)
+	}
+	return err
+}
