@@ -8,7 +8,7 @@ import { api, savedToken, saveToken, forgetToken } from './api.js';
 import { EventStream } from './sse.js';
 import { MapView } from './map.js';
 import { PartyStyles, LEVELS, level, markPath } from './palette.js';
-import { formatDuration, formatTime, formatDistance, formatAlt } from './geo.js';
+import { formatDuration, formatTime, formatDistance, projX, projY, unprojX, unprojY } from './geo.js';
 
 const TRACK_POLL_MS = 1000;
 const VOLUME_POLL_MS = 15000;
@@ -286,50 +286,93 @@ function mustAck(m) {
   return m && state.me && (m.to || []).includes(state.me.party) && !(m.acks || []).some((k) => k.party === state.me.party);
 }
 
+// reconcile makes container hold one element per item, in order, reusing
+// the element of an item whose signature did not change. Rebuilding every
+// second would steal focus, break clicks in progress and make screen readers
+// announce the whole list again.
+function reconcile(container, items, key, signature, build) {
+  const existing = new Map([...container.children].map((e) => [e.dataset.key, e]));
+  const rows = items.map((item) => {
+    const k = String(key(item));
+    const sig = signature(item);
+    let e = existing.get(k);
+    if (!e || e.dataset.sig !== sig) {
+      const fresh = build(item);
+      fresh.dataset.key = k;
+      fresh.dataset.sig = sig;
+      if (e) {
+        const hadFocus = e.contains(document.activeElement);
+        const cls = hadFocus ? document.activeElement.className : '';
+        e.replaceWith(fresh);
+        if (hadFocus) (fresh.querySelector(cls ? `.${cls.split(' ')[0]}` : 'button') || fresh.querySelector('button'))?.focus();
+      }
+      e = fresh;
+    }
+    existing.delete(k);
+    return e;
+  });
+  for (const e of existing.values()) e.remove();
+  rows.forEach((e, i) => {
+    if (container.children[i] !== e) container.insertBefore(e, container.children[i] || null);
+  });
+}
+
+function alertPair(a) {
+  return (a.aircraft || []).map(aircraftLabel).join(' ↔ ') || (a.volumes || []).map((v) => `${v.id} (${v.party})`).join(' ↔ ');
+}
+
+function cpaText(a) {
+  return a.kind === 'conflict' ? `CPA ${formatDistance(a.d_h_cpa_m || 0)} / ${Math.round(a.d_v_cpa_m || 0)} m` : '';
+}
+
 function renderAlerts() {
   const list = $('alerts');
-  const active = document.activeElement;
-  const keep = active && list.contains(active) ? [active.closest('li')?.dataset.alertId, active.className] : null;
-  list.replaceChildren();
   const alerts = sortedAlerts();
+  reconcile(
+    list,
+    alerts,
+    (a) => a.id,
+    (a) => {
+      const m = alertMessage(a);
+      return JSON.stringify([a.level, a.kind, alertPair(a), m && m.state, ackSummary(m), mustAck(m)]);
+    },
+    (a) => {
+      const lv = level(a.level);
+      const m = alertMessage(a);
+      const escalated = m && m.state === 'escalated';
+      const pair = alertPair(a);
+      const badge = el('span', { class: 'badge' }, levelIcon(a.level), el('span', { text: lv.label }));
+      const main = el(
+        'button',
+        { type: 'button', class: 'alert-main', onclick: () => focusAlert(a.id) },
+        badge,
+        el('span', { class: 'pair', text: pair }),
+        el('span', { class: 'los', 'data-alert-los': String(a.id), text: losText(a) }),
+        a.kind === 'conflict' ? el('span', { class: 'cpa', text: cpaText(a) }) : null,
+        escalated ? el('span', { class: 'escalated-flag', text: 'ESCALATED' }) : null,
+        el('span', { class: 'visually-hidden', text: 'Show on map' }),
+      );
+      const ackBtn = mustAck(m)
+        ? el('button', { type: 'button', class: 'ack', 'aria-label': `Acknowledge ${lv.label} alert ${pair}`, onclick: () => acknowledge(m.id) }, 'Acknowledge')
+        : null;
+      return el(
+        'li',
+        { class: `alert level-${a.level}${escalated ? ' escalated' : ''}`, 'data-alert-id': String(a.id) },
+        main,
+        el('div', { class: 'alert-ack' }, el('span', { class: 'ack-state', text: ackSummary(m) }), ackBtn),
+      );
+    },
+  );
+  // Figures that change every update are written in place.
   for (const a of alerts) {
-    const lv = level(a.level);
-    const m = alertMessage(a);
-    const escalated = m && m.state === 'escalated';
-    const pair = (a.aircraft || []).map(aircraftLabel).join(' ↔ ') || (a.volumes || []).map((v) => `${v.id} (${v.party})`).join(' ↔ ');
-    const badge = el('span', { class: 'badge', 'aria-hidden': 'true' }, levelIcon(a.level), el('span', { text: lv.label }));
-    const main = el(
-      'button',
-      {
-        type: 'button',
-        class: 'alert-main',
-        'aria-label': `${lv.label} ${a.kind.replace('_', ' ')}: ${pair}. ${losText(a)}. ${escalated ? 'Escalated. ' : ''}Show on map.`,
-        onclick: () => focusAlert(a),
-      },
-      badge,
-      el('span', { class: 'pair', text: pair }),
-      el('span', { class: 'los', 'data-alert-los': a.id, text: losText(a) }),
-      a.kind === 'conflict' ? el('span', { class: 'cpa', text: `CPA ${formatDistance(a.d_h_cpa_m || 0)} / ${Math.round(a.d_v_cpa_m || 0)} m` }) : null,
-      escalated ? el('span', { class: 'escalated-flag', text: 'ESCALATED' }) : null,
-    );
-    const ackBtn = mustAck(m)
-      ? el('button', { type: 'button', class: 'ack', 'aria-label': `Acknowledge ${lv.label} alert ${pair}`, onclick: () => acknowledge(m.id) }, 'Acknowledge')
-      : null;
-    const li = el(
-      'li',
-      { class: `alert level-${a.level}${escalated ? ' escalated' : ''}`, 'data-alert-id': String(a.id) },
-      main,
-      el('div', { class: 'alert-ack' }, el('span', { class: 'ack-state', text: ackSummary(m) }), ackBtn),
-    );
-    list.append(li);
+    const li = list.querySelector(`li[data-key="${CSS.escape(String(a.id))}"]`);
+    const cpa = li && li.querySelector('.cpa');
+    if (cpa && cpa.textContent !== cpaText(a)) cpa.textContent = cpaText(a);
+    const los = li && li.querySelector('.los');
+    if (los && los.textContent !== losText(a)) los.textContent = losText(a);
   }
   $('alert-count').textContent = alerts.length ? `(${alerts.length})` : '';
   $('alerts-empty').hidden = alerts.length > 0;
-  if (keep && keep[0]) {
-    const li = list.querySelector(`li[data-alert-id="${CSS.escape(keep[0])}"]`);
-    const target = li && (li.querySelector(`.${keep[1].split(' ')[0]}`) || li.querySelector('button'));
-    if (target) target.focus();
-  }
 }
 
 function levelIcon(name) {
@@ -346,7 +389,9 @@ function levelIcon(name) {
   return c;
 }
 
-function focusAlert(a) {
+function focusAlert(id) {
+  const a = state.alerts.get(id);
+  if (!a) return;
   const pts = (a.aircraft || []).map((ac) => [ac.lon, ac.lat]);
   if (!pts.length) {
     const vol = state.volumes.find((v) => (a.volumes || []).some((r) => r.id === v.id));
@@ -384,42 +429,48 @@ function threads() {
   return [...by.entries()].sort((a, b) => Date.parse(b[1][b[1].length - 1].created) - Date.parse(a[1][a[1].length - 1].created));
 }
 
+function messageSig(m) {
+  return JSON.stringify([m.state, m.text, m.to, m.acks, mustAck(m)]);
+}
+
 function renderHotline() {
   const all = threads();
   if (!state.selectedThread && all.length) state.selectedThread = all[0][0];
-  const ul = $('threads');
-  const active = document.activeElement;
-  const keepThread = active && ul.contains(active) ? active.dataset.thread : null;
-  ul.replaceChildren();
-  for (const [name, msgs] of all) {
-    const open = msgs.filter(mustAck).length;
-    const escalated = msgs.some((m) => m.state === 'escalated');
-    const b = el(
-      'button',
-      {
-        type: 'button',
-        class: `thread${name === state.selectedThread ? ' selected' : ''}${escalated ? ' escalated' : ''}`,
-        'aria-pressed': String(name === state.selectedThread),
-        'data-thread': name,
-        onclick: () => {
-          state.selectedThread = name;
-          $('compose-thread').value = name;
-          renderHotline();
-        },
-      },
-      el('span', { class: 'thread-name', text: name }),
-      el('span', { class: 'thread-meta', text: `${msgs.length} msg${open ? ` · ${open} to acknowledge` : ''}${escalated ? ' · ESCALATED' : ''}` }),
-    );
-    ul.append(el('li', {}, b));
-  }
-  if (keepThread) ul.querySelector(`button[data-thread="${CSS.escape(keepThread)}"]`)?.focus();
+  reconcile(
+    $('threads'),
+    all,
+    ([name]) => name,
+    ([name, msgs]) => JSON.stringify([name === state.selectedThread, msgs.length, msgs.filter(mustAck).length, msgs.some((m) => m.state === 'escalated')]),
+    ([name, msgs]) => {
+      const open = msgs.filter(mustAck).length;
+      const escalated = msgs.some((m) => m.state === 'escalated');
+      return el(
+        'li',
+        {},
+        el(
+          'button',
+          {
+            type: 'button',
+            class: `thread${name === state.selectedThread ? ' selected' : ''}${escalated ? ' escalated' : ''}`,
+            'aria-pressed': String(name === state.selectedThread),
+            'data-thread': name,
+            onclick: () => {
+              state.selectedThread = name;
+              $('compose-thread').value = name;
+              renderHotline();
+            },
+          },
+          el('span', { class: 'thread-name', text: name }),
+          el('span', { class: 'thread-meta', text: `${msgs.length} msg${open ? ` · ${open} to acknowledge` : ''}${escalated ? ' · ESCALATED' : ''}` }),
+        ),
+      );
+    },
+  );
 
   const msgs = (all.find(([n]) => n === state.selectedThread) || [null, []])[1];
-  $('thread-title').textContent = state.selectedThread ? `Thread: ${state.selectedThread}` : 'No thread selected';
-  const ol = $('messages');
-  const keepAck = active && ol.contains(active) ? active.dataset.messageId : null;
-  ol.replaceChildren();
-  for (const m of msgs) {
+  const title = state.selectedThread ? `Thread: ${state.selectedThread}` : 'No thread selected';
+  if ($('thread-title').textContent !== title) $('thread-title').textContent = title;
+  reconcile($('messages'), msgs, (m) => m.id, messageSig, (m) => {
     const acks = el(
       'ul',
       { class: 'acks', 'aria-label': 'Acknowledgments' },
@@ -437,18 +488,21 @@ function renderHotline() {
     const ackBtn = mustAck(m)
       ? el('button', { type: 'button', class: 'ack', 'data-message-id': m.id, 'aria-label': `Acknowledge message from ${m.from}`, onclick: () => acknowledge(m.id) }, 'Acknowledge')
       : null;
-    ol.append(
+    return el(
+      'li',
+      { class: `message state-${m.state}`, 'data-message-id': m.id },
       el(
-        'li',
-        { class: `message state-${m.state}`, 'data-message-id': m.id },
-        el('p', { class: 'msg-head' }, el('strong', { text: m.from, colour: m.from === 'deconflict' ? '' : styles.colour(m.from) }), ` → ${(m.to || []).join(', ')} · ${m.kind} · ${formatTime(Date.parse(m.created)).slice(11)}`, m.state === 'escalated' ? el('span', { class: 'escalated-flag', text: 'ESCALATED' }) : null),
-        el('p', { class: 'msg-text', text: m.text || '' }),
-        acks,
-        ackBtn,
+        'p',
+        { class: 'msg-head' },
+        el('strong', { text: m.from, colour: m.from === 'deconflict' ? '' : styles.colour(m.from) }),
+        ` → ${(m.to || []).join(', ')} · ${m.kind} · ${formatTime(Date.parse(m.created)).slice(11)}`,
+        m.state === 'escalated' ? el('span', { class: 'escalated-flag', text: 'ESCALATED' }) : null,
       ),
+      el('p', { class: 'msg-text', text: m.text || '' }),
+      acks,
+      ackBtn,
     );
-  }
-  if (keepAck) ol.querySelector(`button[data-message-id="${CSS.escape(keepAck)}"]`)?.focus();
+  });
 }
 
 function renderKnownParties() {
@@ -523,9 +577,9 @@ function renderLegend() {
 }
 
 function tick() {
-  for (const span of document.querySelectorAll('[data-alert-los]')) {
-    const a = state.alerts.get(isNaN(Number(span.dataset.alertLos)) ? span.dataset.alertLos : Number(span.dataset.alertLos)) || state.alerts.get(span.dataset.alertLos);
-    if (a) span.textContent = losText(a);
+  for (const a of state.alerts.values()) {
+    const span = document.querySelector(`[data-alert-los="${CSS.escape(String(a.id))}"]`);
+    if (span && span.textContent !== losText(a)) span.textContent = losText(a);
   }
   if (state.sliderMin !== 0) renderSlider();
   else map.setVolumeTime(Date.now());
@@ -567,6 +621,7 @@ window.deconflict = {
       alerts: sortedAlerts().map((a) => ({ id: a.id, level: a.level, kind: a.kind, aircraft: (a.aircraft || []).map((x) => x.aircraft) })),
       messages: [...state.messages.values()].map((m) => ({ id: m.id, thread: m.thread, kind: m.kind, state: m.state, text: m.text, ref: m.ref, acks: (m.acks || []).map((k) => k.party) })),
       eventsApplied: state.eventsApplied,
+      view: map ? { lon: unprojX(map.cx), lat: unprojY(map.cy), scale: map.scale } : null,
     };
   },
   // Frame time over n animation frames: the drawing cost of each frame and
@@ -599,6 +654,12 @@ window.deconflict = {
     map.centerOn(lon, lat, 0);
     if (scale) map.scale = scale;
     map.baseDirty = true;
+  },
+  // Page coordinates of a place on the map, for pointer events in tests.
+  screenOf(lon, lat) {
+    const r = $('map').getBoundingClientRect();
+    const [sx, sy] = map.toScreen(projX(lon), projY(lat));
+    return { x: r.left + sx, y: r.top + sy };
   },
   dropConnection() {
     if (stream) stream.reconnect();

@@ -10,6 +10,7 @@ import { level, markPath } from './palette.js';
 
 const TRAIL_POINTS = 8;
 const HEADING_S = 60;
+const MARK_BATCH = 32;
 const MIN_SCALE = 256;
 const MAX_SCALE = 256 * 2 ** 16;
 
@@ -25,7 +26,7 @@ export class MapView {
     // Start over the Levant.
     this.cx = projX(37.5);
     this.cy = projY(35);
-    this.scale = 256 * 2 ** 6.5;
+    this.scale = 256 * 2 ** 7.5;
     this.width = 0;
     this.height = 0;
     this.dpr = 1;
@@ -503,16 +504,20 @@ export class MapView {
       ctx.strokeStyle = colour;
       ctx.lineWidth = 1.5;
       ctx.stroke();
-      // Marks.
-      ctx.beginPath();
-      for (const [tr, sx, sy] of g) {
-        markPath(ctx, shape, sx, sy, 5, Math.atan2(tr.vx, -tr.vy));
-      }
+      // Marks, in small batches: Skia fills one path of thousands of
+      // closed shapes far more slowly than many paths of a few dozen.
       ctx.fillStyle = colour;
-      ctx.fill();
       ctx.strokeStyle = '#0b1620';
       ctx.lineWidth = 1;
-      ctx.stroke();
+      for (let i = 0; i < g.length; i += MARK_BATCH) {
+        ctx.beginPath();
+        for (let j = i; j < Math.min(i + MARK_BATCH, g.length); j++) {
+          const [tr, sx, sy] = g[j];
+          markPath(ctx, shape, sx, sy, 5, Math.atan2(tr.vx, -tr.vy));
+        }
+        ctx.fill();
+        ctx.stroke();
+      }
       if (few) {
         ctx.font = '11px system-ui, sans-serif';
         ctx.fillStyle = colour;

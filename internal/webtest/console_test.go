@@ -1,0 +1,414 @@
+package webtest
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// aircraft is one simulated aircraft of the test feed, flying straight.
+type aircraft struct {
+	party, id, callsign string
+	lat, lon, altM      float64
+	velEastMps          float64
+	velNorthMps         float64
+	since               time.Time
+}
+
+func (a aircraft) report(now time.Time) map[string]any {
+	dt := now.Sub(a.since).Seconds()
+	const mPerDeg = 111320.0
+	lat := a.lat + a.velNorthMps*dt/mPerDeg
+	lon := a.lon + a.velEastMps*dt/(mPerDeg*math.Cos(a.lat*math.Pi/180))
+	return map[string]any{
+		"aircraft": a.id, "callsign": a.callsign, "time": now.UTC().Format(time.RFC3339Nano),
+		"lat": lat, "lon": lon, "alt_m": a.altM, "vel_east_mps": a.velEastMps, "vel_north_mps": a.velNorthMps, "vel_up_mps": 0.0,
+	}
+}
+
+// feeder reports every aircraft of the test every second, as a party's
+// feed would, so that no track goes stale while the test runs.
+type feeder struct {
+	t    *testing.T
+	be   *backend
+	mu   sync.Mutex
+	list []aircraft
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startFeeder(t *testing.T, be *backend) *feeder {
+	f := &feeder{t: t, be: be, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-f.stop:
+				return
+			case <-tick.C:
+				f.post()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(f.stop)
+		<-f.done
+	})
+	return f
+}
+
+func (f *feeder) add(list ...aircraft) {
+	f.mu.Lock()
+	now := time.Now()
+	for _, a := range list {
+		a.since = now
+		f.list = append(f.list, a)
+	}
+	f.mu.Unlock()
+	f.post()
+}
+
+func (f *feeder) post() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	by := map[string][]map[string]any{}
+	for _, a := range f.list {
+		by[a.party] = append(by[a.party], a.report(now))
+	}
+	for party, reports := range by {
+		f.be.call(f.t, party, "POST", "/v1/positions", map[string]any{"reports": reports}, nil)
+	}
+}
+
+const (
+	coalition = "coalition"
+	airgroup  = "airgroup"
+	// Private details of each party's volume: the other party's page must
+	// never receive them.
+	secretCoalition = "SECRET-COALITION-7f3a"
+	secretAirgroup  = "SECRET-AIRGROUP-19c2"
+)
+
+func TestConsoleInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	be := startBackend(t)
+	proxy := newCutProxy(be.url)
+	front := httptestServer(t, proxy)
+	browser := startBrowser(t)
+
+	now := time.Now().UTC()
+	window := map[string]any{"start": now.Add(-time.Hour).Format(time.RFC3339), "end": now.Add(3 * time.Hour).Format(time.RFC3339)}
+	be.call(t, coalition, "POST", "/v1/volumes", map[string]any{
+		"footprint":   map[string]any{"type": "Polygon", "coordinates": [][][]float64{{{36.0, 35.0}, {36.6, 35.0}, {36.6, 35.5}, {36.0, 35.5}, {36.0, 35.0}}}},
+		"alt_lower_m": 3000, "alt_upper_m": 9000, "start": window["start"], "end": window["end"], "priority": 0, "state": "accepted",
+		"details": map[string]any{"mission": secretCoalition}, "key": []any{},
+	}, nil)
+	be.call(t, airgroup, "POST", "/v1/volumes", map[string]any{
+		"footprint":   map[string]any{"type": "Circle", "center": []float64{37.8, 34.0}, "radius_m": 30000},
+		"alt_lower_m": 8000, "alt_upper_m": 12000, "start": window["start"], "end": window["end"], "priority": 0, "state": "accepted",
+		"details": map[string]any{"mission": secretAirgroup}, "key": []any{},
+	}, nil)
+
+	feed := startFeeder(t, be)
+	var traffic []aircraft
+	for i := range 3 {
+		traffic = append(traffic,
+			aircraft{party: coalition, id: fmt.Sprintf("CO-%d", i+1), callsign: fmt.Sprintf("VIPER%d", i+1), lat: 35.0 + 0.2*float64(i), lon: 36.0, altM: 6000, velEastMps: 200},
+			aircraft{party: airgroup, id: fmt.Sprintf("AG-%d", i+1), callsign: fmt.Sprintf("SU24-%d", i+1), lat: 34.0 + 0.2*float64(i), lon: 37.5, altM: 9500, velNorthMps: 150},
+		)
+	}
+	feed.add(traffic...)
+
+	a := openTab(t, browser, coalition, true)
+	b := openTab(t, browser, airgroup, true)
+
+	t.Run("login", func(t *testing.T) {
+		var rules struct {
+			Version int `json:"version"`
+		}
+		be.call(t, coalition, "GET", "/v1/rules", nil, &rules)
+		a.do(t, chromedp.Navigate(front.URL))
+		a.screenshot(t, "login.png")
+		// By mouse for one party, by keyboard for the other.
+		a.do(t, chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+		b.do(t, chromedp.Navigate(front.URL), chromedp.Focus(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), be.tokens[airgroup]+kb.Enter))
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(tb.party), 15*time.Second)
+			tb.waitFor(t, "the rules version", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d'`, rules.Version), 10*time.Second)
+			if loc := eval[string](t, tb, `location.href`); strings.Contains(loc, be.tokens[tb.party]) {
+				t.Errorf("%s: the token is in the URL %s", tb.party, loc)
+			}
+			if got := eval[string](t, tb, `sessionStorage.getItem('deconflict.token')`); got != be.tokens[tb.party] {
+				t.Errorf("%s: session storage has %q", tb.party, got)
+			}
+			if got := eval[string](t, tb, `localStorage.length + document.cookie`); got != "0" {
+				t.Errorf("%s: the page kept something outside session storage: %q", tb.party, got)
+			}
+		}
+	})
+
+	t.Run("sees the other party's aircraft", func(t *testing.T) {
+		a.waitFor(t, "airgroup aircraft drawn", `(deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3 && (deconflict.snapshot().drawn?.byParty.coalition || 0) >= 3`, 15*time.Second)
+		b.waitFor(t, "coalition aircraft drawn", `(deconflict.snapshot().drawn?.byParty.coalition || 0) >= 3 && (deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3`, 15*time.Second)
+		a.waitFor(t, "the track summary", `document.getElementById('track-summary').textContent.includes('airgroup 3')`, 5*time.Second)
+		a.waitFor(t, "both volumes drawn", `deconflict.snapshot().drawn?.volumes === 2`, 10*time.Second)
+	})
+
+	t.Run("volume tooltip and time slider", func(t *testing.T) {
+		pt := eval[map[string]float64](t, a, `deconflict.screenOf(37.8, 34.0)`)
+		a.do(t, chromedp.MouseEvent(chromedp.MouseMoved, pt["x"], pt["y"]))
+		a.waitFor(t, "the volume tooltip", `!document.getElementById('tooltip').hidden && document.getElementById('tooltip').textContent.includes('airgroup')`, 5*time.Second)
+		tip := eval[string](t, a, `document.getElementById('tooltip').textContent`)
+		if !strings.Contains(tip, "FL262") || !strings.Contains(tip, "FL394") || !strings.Contains(tip, now.Add(3*time.Hour).Format("15:04")) {
+			t.Errorf("tooltip of the airgroup volume lacks its band or window: %q", tip)
+		}
+		a.do(t, chromedp.SetValue(chromedp.ID("time-slider"), "300"), chromedp.Evaluate[chromedp.Void](`document.getElementById('time-slider').dispatchEvent(new Event('input'))`))
+		a.waitFor(t, "no volume active in 5 h", `deconflict.snapshot().drawn?.volumes === 0`, 5*time.Second)
+		a.do(t, chromedp.Click(chromedp.ID("time-now")))
+		a.waitFor(t, "volumes back at now", `deconflict.snapshot().drawn?.volumes === 2`, 5*time.Second)
+	})
+
+	var alertID string
+	t.Run("conflict appears from injected positions", func(t *testing.T) {
+		feed.add(
+			aircraft{party: coalition, id: "CO-9", callsign: "VIPER9", lat: 35.5, lon: 36.6, altM: 7500, velEastMps: 220},
+			aircraft{party: airgroup, id: "AG-9", callsign: "SU24-9", lat: 35.5, lon: 37.0, altM: 7500, velEastMps: -220},
+		)
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the conflict alert", `deconflict.snapshot().alerts.some(x => x.kind === 'conflict' && x.aircraft.includes('CO-9') && x.aircraft.includes('AG-9'))`, 20*time.Second)
+			tb.waitFor(t, "the alert row", `[...document.querySelectorAll('#alerts li')].some(li => li.textContent.includes('VIPER9') && li.textContent.includes('SU24-9') && /LoS (in \d+:\d\d|now)/.test(li.textContent))`, 5*time.Second)
+			tb.waitFor(t, "the predicted paths drawn", `deconflict.snapshot().drawn?.conflicts >= 1`, 5*time.Second)
+		}
+		alertID = eval[string](t, a, `String(deconflict.snapshot().alerts.find(x => x.aircraft.includes('CO-9')).id)`)
+		// Clicking the alert centres the map between the two aircraft.
+		a.do(t, chromedp.Evaluate[chromedp.Void](`deconflict.centerOn(30, 30, 0)`))
+		a.click(t, `#alerts li[data-alert-id="`+alertID+`"] .alert-main`)
+		view := eval[map[string]float64](t, a, `deconflict.snapshot().view`)
+		if math.Abs(view["lat"]-35.5) > 0.3 || math.Abs(view["lon"]-36.8) > 0.5 {
+			t.Errorf("after clicking the alert the map is centred on %v, want near 35.5N 36.8E", view)
+		}
+		a.screenshot(t, "console-conflict.png")
+	})
+
+	t.Run("acknowledgment reaches the other party", func(t *testing.T) {
+		row := `#alerts li[data-alert-id="` + alertID + `"]`
+		a.waitFor(t, "an Acknowledge button", `document.querySelector('`+row+` button.ack') !== null`, 10*time.Second)
+		a.click(t, row+` button.ack`)
+		a.waitFor(t, "the own acknowledgment", `document.querySelector('`+row+` .ack-state').textContent.includes('coalition: acknowledged')`, 10*time.Second)
+		b.waitFor(t, "coalition's acknowledgment on airgroup's page", `document.querySelector('`+row+` .ack-state').textContent.includes('coalition: acknowledged')`, 10*time.Second)
+		if eval[bool](t, a, `document.querySelector('`+row+` button.ack') !== null`) {
+			t.Errorf("coalition can still acknowledge what it acknowledged")
+		}
+		if !eval[bool](t, b, `document.querySelector('`+row+` button.ack') !== null`) {
+			t.Errorf("airgroup lost its own Acknowledge button when coalition acknowledged")
+		}
+	})
+
+	t.Run("hotline compose and acknowledge", func(t *testing.T) {
+		a.do(t, 
+			chromedp.SendKeys(chromedp.ID("compose-to"), airgroup),
+			chromedp.SendKeys(chromedp.ID("compose-thread"), "ops-1"),
+			chromedp.SendKeys(chromedp.ID("compose-text"), "Request: keep FL240 clear east of 37E"),
+			chromedp.Click(chromedp.CSS(`#compose button[type=submit]`)),
+		)
+		b.waitFor(t, "the thread", `document.querySelector('#threads button[data-thread="ops-1"]') !== null`, 10*time.Second)
+		b.click(t, `#threads button[data-thread="ops-1"]`)
+		b.waitFor(t, "the message", `document.getElementById('messages').textContent.includes('keep FL240 clear')`, 5*time.Second)
+		a.waitFor(t, "airgroup still to acknowledge", `document.getElementById('messages').textContent.includes('airgroup: waiting')`, 5*time.Second)
+		b.click(t, `#messages button.ack`)
+		a.waitFor(t, "airgroup's acknowledgment", `document.getElementById('messages').textContent.includes('airgroup: acknowledged')`, 10*time.Second)
+		b.screenshot(t, "console-hotline.png")
+	})
+
+	t.Run("resumes after a lost connection with nothing missing", func(t *testing.T) {
+		proxy.cut()
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the lost connection shown", `document.getElementById('conn').dataset.state === 'reconnecting'`, 10*time.Second)
+		}
+		a.screenshot(t, "console-reconnecting.png")
+		// While both pages are cut off: a message, a new conflict, and an
+		// acknowledgment by the other party.
+		be.call(t, airgroup, "POST", "/v1/hotline/messages", map[string]any{"to": []string{coalition}, "kind": "notice", "thread": "outage", "text": "sent while you were offline"}, nil)
+		feed.add(
+			aircraft{party: coalition, id: "CO-8", callsign: "VIPER8", lat: 34.6, lon: 36.3, altM: 5000, velEastMps: 200},
+			aircraft{party: airgroup, id: "AG-8", callsign: "SU24-8", lat: 34.6, lon: 36.9, altM: 5000, velEastMps: -200},
+		)
+		var msgs struct {
+			Messages []struct {
+				ID  any            `json:"id"`
+				Ref map[string]any `json:"ref"`
+			} `json:"messages"`
+		}
+		be.call(t, airgroup, "GET", "/v1/hotline/messages", nil, &msgs)
+		for _, m := range msgs.Messages {
+			if fmt.Sprint(m.Ref["alert_id"]) == alertID {
+				be.call(t, airgroup, "POST", fmt.Sprintf("/v1/hotline/messages/%v/ack", m.ID), map[string]any{}, nil)
+			}
+		}
+		proxy.restore()
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "live again", `document.getElementById('conn').dataset.state === 'live'`, 15*time.Second)
+		}
+		a.waitFor(t, "the message sent during the outage", `deconflict.snapshot().messages.some(m => m.text === 'sent while you were offline')`, 10*time.Second)
+		a.waitFor(t, "airgroup's acknowledgment made during the outage", `document.querySelector('#alerts li[data-alert-id="`+alertID+`"] .ack-state').textContent.includes('airgroup: acknowledged')`, 10*time.Second)
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the conflict raised during the outage", `deconflict.snapshot().alerts.some(x => x.aircraft.includes('CO-8') && x.aircraft.includes('AG-8'))`, 15*time.Second)
+			// The whole picture: the page's alerts and messages are the
+			// service's.
+			samePicture(t, tb, be)
+		}
+		resumed := false
+		for _, id := range proxy.resumeIDs() {
+			resumed = resumed || id != ""
+		}
+		if !resumed {
+			t.Errorf("no event stream request resumed with a Last-Event-ID: %q", proxy.resumeIDs())
+		}
+	})
+
+	t.Run("keyboard", func(t *testing.T) {
+		unnamed := eval[[]string](t, a, `[...document.querySelectorAll('button, input, select, textarea, [tabindex]')]
+			.filter(e => e.offsetParent !== null)
+			.filter(e => !(e.getAttribute('aria-label') || e.textContent.trim() || (e.id && document.querySelector('label[for="' + e.id + '"]'))))
+			.map(e => e.outerHTML.slice(0, 80))`)
+		if len(unnamed) > 0 {
+			t.Errorf("controls without an accessible name: %q", unnamed)
+		}
+		a.do(t, chromedp.Focus(chromedp.ID("zoom-fit")), chromedp.KeyEvent(kb.Tab))
+		focus := eval[map[string]string](t, a, `({id: document.activeElement.id, outline: getComputedStyle(document.activeElement).outlineStyle})`)
+		if focus["outline"] == "none" || focus["outline"] == "" {
+			t.Errorf("focus on %q is not visible (outline %q)", focus["id"], focus["outline"])
+		}
+		before := eval[map[string]float64](t, a, `deconflict.snapshot().view`)
+		a.do(t, chromedp.Focus(chromedp.ID("map")), chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent("+"))
+		after := eval[map[string]float64](t, a, `deconflict.snapshot().view`)
+		if after["lon"] <= before["lon"] || after["scale"] <= before["scale"] {
+			t.Errorf("arrow right and + on the map: view %v -> %v, want further east and closer", before, after)
+		}
+	})
+
+	t.Run("no private details of another party", func(t *testing.T) {
+		if len(a.received(secretCoalition)) == 0 || len(b.received(secretAirgroup)) == 0 {
+			t.Fatalf("the inspection saw no party's own volume details (coalition %v, airgroup %v): it inspects nothing",
+				a.received(secretCoalition), b.received(secretAirgroup))
+		}
+		if got := a.received(secretAirgroup); len(got) > 0 {
+			t.Errorf("coalition's page received airgroup's details in %v", got)
+		}
+		if got := b.received(secretCoalition); len(got) > 0 {
+			t.Errorf("airgroup's page received coalition's details in %v", got)
+		}
+		streamed := false
+		for _, u := range append(a.received(`"kind":"ack"`), b.received(`"kind":"ack"`)...) {
+			streamed = streamed || strings.Contains(u, "/v1/events")
+		}
+		if !streamed {
+			t.Errorf("the event streams were not inspected")
+		}
+	})
+
+	t.Run("laptop layout", func(t *testing.T) {
+		b.do(t, chromedp.EmulateViewport(1366, 768))
+		b.waitFor(t, "map and alerts side by side", `(() => { const m = document.getElementById('map').getBoundingClientRect(); const s = document.querySelector('.side').getBoundingClientRect(); return m.width > 600 && m.height > 400 && s.left >= m.right - 1 && s.right <= 1366; })()`, 5*time.Second)
+		b.screenshot(t, "console-laptop.png")
+		b.do(t, chromedp.EmulateViewport(1920, 1080))
+	})
+
+	t.Run("frame time with 5000 tracks", func(t *testing.T) {
+		// Only the measured page draws from here on.
+		chromedp.Cancel(a.ctx)
+		chromedp.Cancel(b.ctx)
+		p := openTab(t, browser, coalition, false)
+		p.do(t, chromedp.Navigate(front.URL), chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]+kb.Enter))
+		p.waitFor(t, "the test traffic", `(deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3`, 15*time.Second)
+		base := eval[frameStats](t, p, `deconflict.measureFrames(60)`)
+
+		rng := rand.New(rand.NewPCG(8, 5000))
+		var bulk []map[string]any
+		ts := time.Now().UTC()
+		for i := range 5000 {
+			heading := rng.Float64() * 2 * math.Pi
+			bulk = append(bulk, aircraft{
+				party: airgroup, id: fmt.Sprintf("BULK-%04d", i), callsign: fmt.Sprintf("B%04d", i),
+				lat: 33.8 + 2.8*rng.Float64(), lon: 35.2 + 4.2*rng.Float64(), altM: 12000 + 2000*rng.Float64(),
+				velEastMps: 200 * math.Sin(heading), velNorthMps: 200 * math.Cos(heading), since: ts,
+			}.report(ts))
+		}
+		be.call(t, airgroup, "POST", "/v1/positions", map[string]any{"reports": bulk}, nil)
+		p.waitFor(t, "5,000 more tracks drawn", `deconflict.snapshot().drawn?.tracks >= 5000`, 20*time.Second)
+		p.screenshot(t, "console-5000-tracks.png")
+		heavy := eval[frameStats](t, p, `deconflict.measureFrames(60)`)
+		if heavy.TracksDrawn < 5000 || heavy.Frames < 60 {
+			t.Fatalf("measured %d frames with %d tracks drawn", heavy.Frames, heavy.TracksDrawn)
+		}
+		t.Logf("frame time, %d tracks: draw mean %.2f ms p95 %.2f ms, interval mean %.1f ms p95 %.1f ms",
+			base.TracksDrawn, base.MeanCostMs, base.P95CostMs, base.MeanIntervalMs, base.P95IntervalMs)
+		t.Logf("frame time, %d tracks: draw mean %.2f ms p95 %.2f ms, interval mean %.1f ms p95 %.1f ms (draw %.1fx the baseline)",
+			heavy.TracksDrawn, heavy.MeanCostMs, heavy.P95CostMs, heavy.MeanIntervalMs, heavy.P95IntervalMs, heavy.MeanCostMs/math.Max(base.MeanCostMs, 0.01))
+	})
+}
+
+type frameStats struct {
+	Frames         int     `json:"frames"`
+	TracksDrawn    int     `json:"tracksDrawn"`
+	MeanCostMs     float64 `json:"meanCostMs"`
+	P95CostMs      float64 `json:"p95CostMs"`
+	MeanIntervalMs float64 `json:"meanIntervalMs"`
+	P95IntervalMs  float64 `json:"p95IntervalMs"`
+}
+
+// samePicture waits until the page shows exactly the open alerts and the
+// hotline messages that the service has for its party.
+func samePicture(t *testing.T, tb *tab, be *backend) {
+	t.Helper()
+	var lastPage, lastAPI string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var alerts struct {
+			Alerts []struct {
+				ID    any    `json:"id"`
+				State string `json:"state"`
+			} `json:"alerts"`
+		}
+		var msgs struct {
+			Messages []struct {
+				ID   any   `json:"id"`
+				Acks []any `json:"acks"`
+			} `json:"messages"`
+		}
+		be.call(t, tb.party, "GET", "/v1/alerts", nil, &alerts)
+		be.call(t, tb.party, "GET", "/v1/hotline/messages", nil, &msgs)
+		var want []string
+		for _, x := range alerts.Alerts {
+			if x.State != "cleared" {
+				want = append(want, fmt.Sprintf("alert %v", x.ID))
+			}
+		}
+		for _, m := range msgs.Messages {
+			want = append(want, fmt.Sprintf("message %v acks %d", m.ID, len(m.Acks)))
+		}
+		got := eval[[]string](t, tb, `[...deconflict.snapshot().alerts.map(a => 'alert ' + a.id), ...deconflict.snapshot().messages.map(m => 'message ' + m.id + ' acks ' + m.acks.length)]`)
+		sort.Strings(want)
+		sort.Strings(got)
+		if slices.Equal(want, got) {
+			return
+		}
+		lastPage, lastAPI = strings.Join(got, ", "), strings.Join(want, ", ")
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Errorf("%s: the page's picture differs from the service's\npage:    %s\nservice: %s", tb.party, lastPage, lastAPI)
+}

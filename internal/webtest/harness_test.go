@@ -1,0 +1,360 @@
+package webtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+var screenshotDir = flag.String("screenshots", "", "save the screenshots of the main views in this directory (e.g. ../../docs/screenshots)")
+
+// backend is a running API with the console, and a token per party.
+type backend struct {
+	url    string
+	tokens map[string]string // party -> token
+}
+
+// call makes one API request as a party, straight to the backend (not
+// through the proxy that the browser uses, so it works during an outage).
+func (b *backend) call(t *testing.T, party, method, path string, body, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		buf, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, b.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+b.tokens[party])
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		t.Fatalf("%s %s as %s: %d %s", method, path, party, res.StatusCode, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, data)
+		}
+	}
+}
+
+// cutProxy stands between the browser and the backend so that a test can
+// lose the connection (every request in flight aborted, new ones refused)
+// and regain it.
+type cutProxy struct {
+	rp *httputil.ReverseProxy
+
+	mu      sync.Mutex
+	down    bool
+	next    int
+	cancels map[int]context.CancelFunc
+	resumes []string // the Last-Event-ID of every /v1/events request
+}
+
+func newCutProxy(target string) *cutProxy {
+	u, err := url.Parse(target)
+	if err != nil {
+		panic(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	return &cutProxy{rp: rp, cancels: map[int]context.CancelFunc{}}
+}
+
+func (p *cutProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		http.Error(w, "connection lost (test)", http.StatusBadGateway)
+		return
+	}
+	if r.URL.Path == "/v1/events" {
+		p.resumes = append(p.resumes, r.Header.Get("Last-Event-ID"))
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	id := p.next
+	p.next++
+	p.cancels[id] = cancel
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.cancels, id)
+		p.mu.Unlock()
+		cancel()
+	}()
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, cancel := range p.cancels {
+		cancel()
+	}
+}
+
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
+}
+
+func (p *cutProxy) resumeIDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.resumes...)
+}
+
+// startBrowser starts headless Chromium as DESIGN.md says, with a fresh
+// profile, and returns a context that owns it.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("Chromium is not installed at %s (%v): run scripts/install-test-deps.sh", chromiumPath, err)
+	}
+	profile := t.TempDir()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// Both parties' pages must keep running while the other is in front.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1920, 1080),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
+	return ctx
+}
+
+// tab is one party's page with a record of every response body it received.
+type tab struct {
+	ctx   context.Context
+	party string
+
+	mu     sync.Mutex
+	bodies map[network.RequestID]*bytes.Buffer
+	urls   map[network.RequestID]string
+}
+
+// openTab opens a page for a party; with inspect, it records the body of
+// every response the page receives.
+func openTab(t *testing.T, browser context.Context, party string, inspect bool) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	tb := &tab{ctx: ctx, party: party, bodies: map[network.RequestID]*bytes.Buffer{}, urls: map[network.RequestID]string{}}
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !inspect {
+		return tb
+	}
+	total, per := int64(200<<20), int64(50<<20)
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{MaxTotalBufferSize: &total, MaxResourceBufferSize: &per}); err != nil {
+		t.Fatal(err)
+	}
+	// Subscribe before anything loads, then read in the background.
+	responses := chromedp.Events(ctx, network.ResponseReceived)
+	chunks := chromedp.Events(ctx, network.DataReceived)
+	finished := chromedp.Events(ctx, network.LoadingFinished)
+	go func() {
+		for ev, err := range responses {
+			if err != nil {
+				return
+			}
+			tb.mu.Lock()
+			tb.urls[ev.RequestID] = ev.Response.URL
+			tb.mu.Unlock()
+			if ev.Response.MimeType != "text/event-stream" {
+				continue
+			}
+			// A stream never finishes while the page is open: ask for its
+			// bytes as they come.
+			res, err := chromedp.Call(ctx, network.StreamResourceContent, network.StreamResourceContentParams{RequestID: ev.RequestID})
+			if err != nil {
+				continue
+			}
+			tb.add(ev.RequestID, res.BufferedData)
+		}
+	}()
+	go func() {
+		for ev, err := range chunks {
+			if err != nil {
+				return
+			}
+			if len(ev.Data) > 0 {
+				tb.add(ev.RequestID, ev.Data)
+			}
+		}
+	}()
+	go func() {
+		for ev, err := range finished {
+			if err != nil {
+				return
+			}
+			tb.mu.Lock()
+			_, streamed := tb.bodies[ev.RequestID]
+			tb.mu.Unlock()
+			if streamed {
+				continue
+			}
+			res, err := chromedp.Call(ctx, network.GetResponseBody, network.GetResponseBodyParams{RequestID: ev.RequestID})
+			if err != nil {
+				continue
+			}
+			tb.add(ev.RequestID, res.Body)
+		}
+	}()
+	return tb
+}
+
+func (tb *tab) add(id network.RequestID, data []byte) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	b := tb.bodies[id]
+	if b == nil {
+		b = &bytes.Buffer{}
+		tb.bodies[id] = b
+	}
+	b.Write(data)
+}
+
+// received returns the URLs of the responses whose bodies contain s.
+func (tb *tab) received(s string) []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	var urls []string
+	for id, b := range tb.bodies {
+		if bytes.Contains(b.Bytes(), []byte(s)) {
+			urls = append(urls, tb.urls[id])
+		}
+	}
+	return urls
+}
+
+func (tb *tab) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		page, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`location.href + ' ' + document.body.innerText.slice(0, 300)`))
+		t.Fatalf("%s: %v\npage: %s", tb.party, err, page)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, tb *tab, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 60*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: %s: %v", tb.party, expr, err)
+	}
+	return v
+}
+
+// click clicks an element in the page's own event loop: rows of the live
+// lists can be replaced between a DevTools query and a DevTools click.
+func (tb *tab) click(t *testing.T, selector string) {
+	t.Helper()
+	if !eval[bool](t, tb, `(() => { const e = document.querySelector(`+jsString(selector)+`); if (!e) return false; e.click(); return true; })()`) {
+		t.Fatalf("%s: nothing to click at %s", tb.party, selector)
+	}
+}
+
+// waitFor polls a JavaScript predicate until it is truthy.
+func (tb *tab) waitFor(t *testing.T, what, predicate string, timeout time.Duration) {
+	t.Helper()
+	_, err := chromedp.Run(tb.ctx, chromedp.Poll[chromedp.Void](predicate,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+	if err != nil {
+		snap, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`JSON.stringify(window.deconflict && window.deconflict.snapshot())`))
+		t.Fatalf("%s: waiting for %s: %v\npage state: %s", tb.party, what, err, snap)
+	}
+}
+
+func (tb *tab) screenshot(t *testing.T, name string) {
+	t.Helper()
+	if *screenshotDir == "" {
+		return
+	}
+	buf, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll(*screenshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*screenshotDir, name), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveFake runs the fake API with the console in front of it.
+func serveFake(t *testing.T, console http.Handler, tokens map[string]string) *backend {
+	t.Helper()
+	byToken := map[string]string{}
+	for party, tok := range tokens {
+		byToken[tok] = party
+	}
+	mux := http.NewServeMux()
+	newFakeAPI(byToken).routes(mux)
+	mux.Handle("/", console)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &backend{url: srv.URL, tokens: tokens}
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
