@@ -219,7 +219,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("hotline compose and acknowledge", func(t *testing.T) {
-		a.do(t, 
+		a.do(t,
 			chromedp.SendKeys(chromedp.ID("compose-to"), airgroup),
 			chromedp.SendKeys(chromedp.ID("compose-thread"), "ops-1"),
 			chromedp.SendKeys(chromedp.ID("compose-text"), "Request: keep FL240 clear east of 37E"),

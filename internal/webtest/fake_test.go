@@ -263,9 +263,9 @@ func (f *fakeAPI) detect(a, b map[string]any, ka, kb string) {
 			"id": f.id("msg"), "from": "deconflict", "to": parties, "thread": id, "kind": "alert",
 			"text": fmt.Sprintf("%s conflict %s / %s", lvl, a["callsign"], b["callsign"]),
 			"ref":  map[string]any{"alert_id": id}, "created": now.Format(time.RFC3339Nano),
-			"deadline": now.Add(time.Duration(f.rules.AckDeadlineS) * time.Second).Format(time.RFC3339Nano),
+			"deadline":            now.Add(time.Duration(f.rules.AckDeadlineS) * time.Second).Format(time.RFC3339Nano),
 			"escalation_deadline": now.Add(time.Duration(f.rules.AckDeadlineS+f.rules.EscalationS) * time.Second).Format(time.RFC3339Nano),
-			"state": "open", "acks": []any{},
+			"state":               "open", "acks": []any{},
 		})
 		f.messages[m["id"].(string)] = m
 		f.order = append(f.order, m["id"].(string))
@@ -366,10 +366,10 @@ func (f *fakeAPI) postMessage(w http.ResponseWriter, r *http.Request, party stri
 	now := time.Now().UTC()
 	m := clone(map[string]any{
 		"id": f.id("msg"), "from": party, "to": in.To, "thread": in.Thread, "kind": in.Kind, "text": in.Text, "ref": in.Ref,
-		"created":  now.Format(time.RFC3339Nano),
-		"deadline": now.Add(time.Duration(f.rules.AckDeadlineS) * time.Second).Format(time.RFC3339Nano),
+		"created":             now.Format(time.RFC3339Nano),
+		"deadline":            now.Add(time.Duration(f.rules.AckDeadlineS) * time.Second).Format(time.RFC3339Nano),
 		"escalation_deadline": now.Add(time.Duration(f.rules.AckDeadlineS+f.rules.EscalationS) * time.Second).Format(time.RFC3339Nano),
-		"state": "open", "acks": []any{},
+		"state":               "open", "acks": []any{},
 	})
 	f.messages[m["id"].(string)] = m
 	f.order = append(f.order, m["id"].(string))
