@@ -147,7 +147,7 @@ type Message struct {
 }
 
 // Parties returns the sender (unless System) and the recipients.
-func (m *Message) Parties() []string {
+func (m Message) Parties() []string {
 	var out []string
 	if m.From != System {
 		out = append(out, m.From)
@@ -161,12 +161,12 @@ func (m *Message) Parties() []string {
 }
 
 // involves reports whether party sent or received m.
-func (m *Message) involves(party string) bool {
+func (m Message) involves(party string) bool {
 	return party == m.From || slices.Contains(m.To, party)
 }
 
 // AckedBy reports whether party has acknowledged m.
-func (m *Message) AckedBy(party string) bool {
+func (m Message) AckedBy(party string) bool {
 	return slices.ContainsFunc(m.Acks, func(a Acknowledgment) bool { return a.Party == party })
 }
 
