@@ -1,10 +1,14 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/internal/sqlcore"
@@ -170,4 +174,71 @@ func TestPragmas(t *testing.T) {
 			t.Errorf("reader PRAGMA %s = %q, %v; want %q", c.name, got, err, c.want)
 		}
 	}
+}
+
+// FuzzTextRoundTrip feeds arbitrary names and bodies through the store:
+// whatever is accepted reads back byte for byte, and what is refused is
+// refused with ErrInvalid and leaves nothing behind.
+func FuzzTextRoundTrip(f *testing.F) {
+	f.Add("blue", []byte(`{"a":1}`))
+	f.Add("", []byte{})
+	f.Add("*", []byte{0, 1, 2, 255})
+	f.Add("nul\x00name", []byte("x"))
+	f.Add("bad\xffutf8", []byte(nil))
+	f.Add("ünïcødé ✈", []byte("\x00"))
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	f.Fuzz(func(t *testing.T, name string, body []byte) {
+		valid := utf8.ValidString(name) && !strings.ContainsRune(name, 0)
+		key := "fuzz/" + name
+		var before int64
+		err := s.Update(ctx, func(tx store.Tx) error {
+			var err error
+			if before, err = tx.LastEventID(); err != nil {
+				return err
+			}
+			if err := tx.PutMeta(key, body); err != nil {
+				return err
+			}
+			_, err = tx.AppendEvent(store.Event{Kind: name, Audience: []string{name}, Body: body})
+			return err
+		})
+		if !valid {
+			if !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("name %q: Update returned %v, want ErrInvalid", name, err)
+			}
+		} else if err != nil {
+			t.Fatalf("name %q: %v", name, err)
+		}
+		err = s.View(ctx, func(tx store.Tx) error {
+			got, err := tx.GetMeta(key)
+			if !valid {
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("refused key %q reads back: %q, %v", key, got, err)
+				}
+				if last, _ := tx.LastEventID(); last != before {
+					t.Errorf("refused Update moved the event counter from %d to %d", before, last)
+				}
+				return nil
+			}
+			if err != nil || !bytes.Equal(got, body) {
+				t.Errorf("GetMeta(%q) = %q, %v; want %q", key, got, err, body)
+			}
+			events, err := store.EventsAfterFor(tx, name, before, 10)
+			if err != nil {
+				return err
+			}
+			if len(events) != 1 || events[0].Kind != name || !bytes.Equal(events[0].Body, body) || len(events[0].Audience) != 1 || events[0].Audience[0] != name {
+				t.Errorf("event for %q reads back as %+v", name, events)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Rules", testRules},
 		{"Volumes", testVolumes},
 		{"VolumesChangedSince", testVolumesChangedSince},
+		{"VolumesModel", testVolumesModel},
 		{"Events", testEvents},
 		{"EventsAfterFor", testEventsAfterFor},
 		{"RollbackLeavesNothing", testRollback},
