@@ -209,6 +209,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 				other = e.tokens["coalition"]
 			case "any":
 				other = e.tokens["russia"]
+			case "russia":
+				owner, other = e.tokens["russia"], e.tokens["coalition"]
 			}
 			code, b := do(other)
 			if code != c.otherStatus {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/volume"
 )
 
@@ -13,6 +14,16 @@ func domainProblem(err error) *Problem {
 	var fe *volume.FieldError
 	if errors.As(err, &fe) {
 		return badRequest(fe.Field, fe.Error())
+	}
+	var hf *hotline.FieldError
+	if errors.As(err, &hf) {
+		return badRequest(hf.Field, hf.Error())
+	}
+	switch {
+	case errors.Is(err, hotline.ErrNotFound):
+		return problem(http.StatusNotFound, "not-found", "Not found", "no such message among those this party sent or received")
+	case errors.Is(err, hotline.ErrNotRecipient):
+		return problem(http.StatusForbidden, "not-recipient", "Not a recipient", "only a recipient acknowledges a message")
 	}
 	var mk *volume.MissingKeyError
 	if errors.As(err, &mk) {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +28,13 @@ type env struct {
 	operator string
 	tokens   map[string]string // party -> token
 	checker  *schemaChecker
+	// skew is added to the wall clock of the service, so that a test can
+	// move past a deadline without waiting.
+	skew atomic.Int64
 }
+
+// advance moves the service's clock forward.
+func (e *env) advance(d time.Duration) { e.skew.Add(int64(d)) }
 
 func newEnv(t *testing.T, opt Options) *env {
 	t.Helper()
@@ -48,12 +55,13 @@ func openTestStore(t *testing.T) store.Store {
 func newEnvOn(t *testing.T, st store.Store, opt Options) *env {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := service.New(ctx, service.Config{Store: st})
+	e := &env{t: t, st: st, tokens: map[string]string{}, checker: newSchemaChecker(t)}
+	svc, err := service.New(ctx, service.Config{Store: st, Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler(svc, opt)
-	e := &env{t: t, st: st, svc: svc, srv: httptest.NewServer(h), operator: svc.OperatorToken, tokens: map[string]string{}, checker: newSchemaChecker(t)}
+	e.svc, e.operator = svc, svc.OperatorToken
+	e.srv = httptest.NewServer(NewHandler(svc, opt))
 	t.Cleanup(func() {
 		svc.EndStreams()
 		e.srv.Close()

@@ -1,9 +1,14 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
 )
 
@@ -25,4 +30,67 @@ func (h *Handler) getAudit(w http.ResponseWriter, r *http.Request, p party.Princ
 
 func (h *Handler) getAuditKey(w http.ResponseWriter, r *http.Request, p party.Principal) error {
 	return writeJSON(w, http.StatusOK, h.svc.AuditKey())
+}
+
+func (h *Handler) postMessage(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	var in hotline.NewMessage
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	m, err := h.svc.PostMessage(r.Context(), p, in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, m)
+}
+
+func (h *Handler) listMessages(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	q := r.URL.Query()
+	var since time.Time
+	if s := q.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return badRequest("since", "since: must be an RFC 3339 time")
+		}
+		since = t
+	}
+	limit := 0
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return badRequest("limit", "limit: must be a positive integer")
+		}
+		limit = n
+	}
+	ms, err := h.svc.ListMessages(r.Context(), p, q.Get("thread"), since, limit)
+	if err != nil {
+		return err
+	}
+	if ms == nil {
+		ms = []hotline.Message{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"messages": ms})
+}
+
+// ackMessage acknowledges a message; the body ({"reply": ".."}) is optional.
+func (h *Handler) ackMessage(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	var in struct {
+		Reply string `json:"reply"`
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			return jsonProblem(err)
+		}
+	}
+	m, err := h.svc.AckMessage(r.Context(), p, r.PathValue("id"), in.Reply)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, m)
 }

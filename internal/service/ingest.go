@@ -54,6 +54,21 @@ type tactical struct {
 	waiters []chan error
 
 	commitMu sync.Mutex
+	// posted is the alert level last posted to the hotline per open alert;
+	// read and written only with commitMu held.
+	posted map[string]int
+}
+
+// applyPosted records, after a commit, the hotline levels the transaction
+// posted (-1: the alert cleared).
+func (t *tactical) applyPosted(p map[string]int) {
+	for id, lvl := range p {
+		if lvl < 0 {
+			delete(t.posted, id)
+		} else {
+			t.posted[id] = lvl
+		}
+	}
 }
 
 // conformance adapts the volume registry to the tactical engine's hook.
@@ -64,7 +79,7 @@ func (c conformance) Conforms(party string, p geo.LLA, t time.Time) (bool, bool)
 }
 
 func (s *Service) newTactical(r rules.Rules) {
-	s.tac = &tactical{}
+	s.tac = &tactical{posted: map[string]int{}}
 	s.tac.eng.Store(alert.NewEngine(r, conformance{s}))
 	s.m.tracks = func() int { return s.tac.eng.Load().Stats().Tracks }
 	s.m.alerts = func() map[string]int {
@@ -143,9 +158,14 @@ func (s *Service) commitTransitions(ctx context.Context, done chan error) error 
 	t.mu.Unlock()
 	// The commit serves other callers too: it must not die with this
 	// request's context.
+	var posted map[string]int
 	err := s.write(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		return s.persistTransitions(tx, trs)
+		posted = map[string]int{}
+		return s.persistTransitions(tx, trs, posted)
 	})
+	if err == nil {
+		t.applyPosted(posted)
+	}
 	if err != nil {
 		s.log.Error("committing alert transitions", "count", len(trs), "err", err)
 	}
@@ -161,7 +181,7 @@ func alertEventKind(state string) string { return "alert_" + state }
 
 // persistTransitions appends the events and audit records of transitions,
 // and posts the new alerts to the hotline.
-func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition) error {
+func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, posted map[string]int) error {
 	rl := s.Rules()
 	for i := range trs {
 		a := &trs[i]
@@ -184,7 +204,12 @@ func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition) error 
 		if err := s.audit(tx, "deconflict", kind, a); err != nil {
 			return err
 		}
-		if err := s.alertItem(tx, a, audience, rl); err != nil {
+		if _, seen := posted[a.ID]; !seen {
+			if lvl, ok := s.tac.posted[a.ID]; ok {
+				posted[a.ID] = lvl
+			}
+		}
+		if err := s.alertItem(tx, a, rl, posted); err != nil {
 			return err
 		}
 	}

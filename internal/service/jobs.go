@@ -3,13 +3,11 @@ package service
 import (
 	"context"
 
-	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/audit"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
-	"github.com/deconflict/deconflict/internal/volume"
 )
 
 // audit appends the audit record of a change inside the change's own
@@ -50,6 +48,7 @@ func (s *Service) jobs() []job {
 	return []job{
 		{"expire tracks", s.expireTracks},
 		{"end expired volumes", s.endExpiredVolumes},
+		{"escalate hotline items", s.escalate},
 		{"audit checkpoint", s.checkpointAudit},
 		{"catch up events", func(ctx context.Context, _ time.Time) error { return s.CatchUpEvents(ctx) }},
 	}
@@ -67,19 +66,6 @@ func (s *Service) applyRules(ctx context.Context, old, r rules.Rules) error {
 		}
 	}
 	return s.retuneTactical(ctx, r)
-}
-
-// alertItem posts a new tactical alert to the hotline, as an item both
-// parties must acknowledge.
-func (s *Service) alertItem(tx store.Tx, a *alert.Transition, audience []string, rl rules.Rules) error {
-	_, _, _, _ = tx, a, audience, rl
-	return nil
-}
-
-// volumeConflictItems posts the hotline items of a volume write's conflicts.
-func (s *Service) volumeConflictItems(tx store.Tx, res volume.Result, rl rules.Rules, now time.Time) error {
-	_, _, _, _ = tx, res, rl, now
-	return nil
 }
 
 // shutdownJobs runs what must happen once at shutdown: the final audit

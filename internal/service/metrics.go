@@ -1,6 +1,7 @@
 package service
 
 import (
+	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -15,6 +16,7 @@ type Metrics struct {
 	ReportsAccepted prometheus.Counter
 	ReportsRejected prometheus.Counter
 	EventsPublished prometheus.Counter
+	Escalations     prometheus.Counter
 
 	sseClients func() int
 	tracks     func() int
@@ -46,7 +48,8 @@ func newMetrics() *Metrics {
 			Help: "Events committed to the store and published.",
 		}),
 	}
-	m.Registry.MustRegister(m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.EventsPublished,
+	m.Escalations = hotline.NewEscalationsCounter()
+	m.Registry.MustRegister(m.Escalations, m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.EventsPublished,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deconflict_sse_clients",

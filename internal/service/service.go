@@ -192,6 +192,9 @@ func (s *Service) Run(ctx context.Context) {
 	}
 }
 
+// Tick runs every periodic job once, now (Run calls it every TickEvery).
+func (s *Service) Tick(ctx context.Context) { s.tick(ctx) }
+
 // tick runs each housekeeping job once; a failing job is logged and tried
 // again at the next tick.
 func (s *Service) tick(ctx context.Context) {

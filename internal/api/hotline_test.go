@@ -1,0 +1,122 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
+)
+
+type wireMessage struct {
+	ID     string
+	From   string
+	To     []string
+	Kind   string
+	State  string
+	Thread string
+	Ref    *struct {
+		AlertID  string `json:"alert_id"`
+		VolumeID string `json:"volume_id"`
+	}
+	Acks []struct{ Party, Reply string }
+}
+
+func TestHotlineMessageAckAndEvents(t *testing.T) {
+	e := newEnv(t, Options{})
+	sc := e.openStream(e.tokens["coalition"], "")
+	sr := e.openStream(e.tokens["russia"], "")
+	var m wireMessage
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "request", "text": "descend to FL200?"}, 201, &m)
+	if m.From != "coalition" || m.State != "open" || m.ID == "" {
+		t.Fatalf("%+v", m)
+	}
+	for _, s := range []*stream{sc, sr} {
+		if ev := s.next(t); ev.Kind != "message" || !strings.Contains(string(ev.Data.Data), m.ID) {
+			t.Fatalf("event %s %s", ev.Kind, ev.Data.Data)
+		}
+	}
+	var acked wireMessage
+	e.mustDo("POST", "/v1/hotline/messages/"+m.ID+"/ack", e.tokens["russia"], map[string]string{"reply": "wilco"}, 200, &acked)
+	if acked.State != "acknowledged" || len(acked.Acks) != 1 || acked.Acks[0].Reply != "wilco" {
+		t.Fatalf("%+v", acked)
+	}
+	for _, s := range []*stream{sc, sr} {
+		if ev := s.next(t); ev.Kind != "ack" {
+			t.Fatalf("event %s", ev.Kind)
+		}
+	}
+	// A second acknowledgment changes nothing and announces nothing.
+	before := fingerprint(t, e.st)
+	e.mustDo("POST", "/v1/hotline/messages/"+m.ID+"/ack", e.tokens["russia"], nil, 200, &acked)
+	if after := fingerprint(t, e.st); after != before || len(acked.Acks) != 1 {
+		t.Fatalf("second ack changed the store:\n%s\n%s", before, after)
+	}
+	var list struct{ Messages []wireMessage }
+	e.mustDo("GET", "/v1/hotline/messages?thread="+m.Thread, e.tokens["russia"], nil, 200, &list)
+	if len(list.Messages) != 1 || list.Messages[0].ID != m.ID {
+		t.Fatalf("list %+v", list)
+	}
+	if code, b, _ := e.do("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"nobody"}, "kind": "notice", "text": "x"}); code != 400 || !strings.Contains(string(b), `"field":"to`) {
+		t.Fatalf("unknown recipient: %d %s", code, b)
+	}
+	if code, _, _ := e.do("POST", "/v1/hotline/messages/nope/ack", e.tokens["russia"], nil); code != 404 {
+		t.Fatalf("unknown message: %d", code)
+	}
+}
+
+func TestHotlineEscalation(t *testing.T) {
+	e := newEnv(t, Options{})
+	sr := e.openStream(e.tokens["russia"], "")
+	var m wireMessage
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "request", "text": "confirm"}, 201, &m)
+	if ev := sr.next(t); ev.Kind != "message" {
+		t.Fatalf("%s", ev.Kind)
+	}
+	e.advance(time.Duration(rules.Default().AckDeadlineS+1) * time.Second)
+	e.svc.Tick(context.Background())
+	ev := sr.next(t)
+	var got wireMessage
+	_ = json.Unmarshal(ev.Data.Data, &got)
+	if ev.Kind != "escalated" || got.ID != m.ID || got.State != "escalated" {
+		t.Fatalf("event %s %s", ev.Kind, ev.Data.Data)
+	}
+}
+
+// TestAlertsAndVolumeConflictsAreHotlineItems: a tactical alert and a
+// strategic conflict each become an item that both parties must
+// acknowledge.
+func TestAlertsAndVolumeConflictsAreHotlineItems(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now()
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("RF-1", 35.0, 36.1, 6000, -200, now)}}, 202, nil)
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("US-1", 35.0, 35.88, 6000, 200, now)}}, 202, nil)
+	var alerts struct{ Alerts []struct{ ID string } }
+	e.mustDo("GET", "/v1/alerts", e.tokens["coalition"], nil, 200, &alerts)
+	if len(alerts.Alerts) != 1 {
+		t.Fatalf("alerts %+v", alerts)
+	}
+	var a wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(10, 10, "a", nil), 201, &a)
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(10.01, 10.01, "b", []map[string]string{{"id": a.ID, "version": a.Version}}), 201, nil)
+
+	for _, p := range []string{"coalition", "russia"} {
+		var list struct{ Messages []wireMessage }
+		e.mustDo("GET", "/v1/hotline/messages", e.tokens[p], nil, 200, &list)
+		kinds := map[string]bool{}
+		for _, m := range list.Messages {
+			kinds[m.Kind] = true
+			if m.From != "deconflict" {
+				t.Errorf("%s: item from %s", p, m.From)
+			}
+			if m.Kind == "alert" && (m.Ref == nil || m.Ref.AlertID != alerts.Alerts[0].ID) {
+				t.Errorf("%s: alert item %+v", p, m)
+			}
+		}
+		if !kinds["alert"] || !kinds["volume_conflict"] {
+			t.Fatalf("%s: items %+v", p, list.Messages)
+		}
+	}
+}

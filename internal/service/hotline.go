@@ -1,0 +1,160 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/hotline"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/volume"
+)
+
+// The hotline is between parties: the operator neither sends nor reads
+// messages through it (it reads them in the audit export).
+var errOperatorHotline = fmt.Errorf("%w: the operator has no hotline; use a party's token", ErrForbidden)
+
+// PostMessage sends a hotline message from the caller.
+func (s *Service) PostMessage(ctx context.Context, p party.Principal, in hotline.NewMessage) (hotline.Message, error) {
+	if p.Operator {
+		return hotline.Message{}, errOperatorHotline
+	}
+	var m hotline.Message
+	err := s.write(ctx, func(tx store.Tx) error {
+		var err error
+		m, _, err = hotline.Post(tx, s.alog, s.Rules(), p.Party, in, s.now())
+		return err
+	})
+	return m, err
+}
+
+// AckMessage records the caller's acknowledgment of message id
+// (idempotent: a second acknowledgment changes nothing).
+func (s *Service) AckMessage(ctx context.Context, p party.Principal, id, reply string) (hotline.Message, error) {
+	if p.Operator {
+		return hotline.Message{}, errOperatorHotline
+	}
+	var m hotline.Message
+	err := s.write(ctx, func(tx store.Tx) error {
+		var err error
+		m, _, err = hotline.Ack(tx, s.alog, id, p.Party, reply, s.now())
+		return err
+	})
+	return m, err
+}
+
+// ListMessages lists the messages the caller sent or received.
+func (s *Service) ListMessages(ctx context.Context, p party.Principal, thread string, since time.Time, limit int) ([]hotline.Message, error) {
+	if p.Operator {
+		return nil, errOperatorHotline
+	}
+	var out []hotline.Message
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = hotline.List(tx, p.Party, thread, since, limit)
+		return err
+	})
+	return out, err
+}
+
+// escalate is the periodic job that escalates hotline items whose deadline
+// passed without every acknowledgment.
+func (s *Service) escalate(ctx context.Context, now time.Time) error {
+	var n int
+	err := s.write(ctx, func(tx store.Tx) error {
+		ms, _, err := hotline.Escalate(tx, s.alog, s.Rules(), now, 1000)
+		n = len(ms)
+		return err
+	})
+	if err == nil {
+		s.m.Escalations.Add(float64(n))
+	}
+	return err
+}
+
+// volumeConflictItems raises the hotline item of each conflict a volume
+// write was accepted with, for both owners to acknowledge.
+func (s *Service) volumeConflictItems(tx store.Tx, res volume.Result, rl rules.Rules, now time.Time) error {
+	v := res.Volume
+	for _, c := range res.Conflicts {
+		if _, _, err := hotline.PostVolumeConflict(tx, s.alog, rl, v.ID, v.Party, v.Version, c.ID, c.Party, c.Version, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// alertItem raises the hotline item of a tactical alert: when it is raised,
+// and again when it goes up a level, so that the new level is acknowledged
+// too. posted holds the level last posted per open alert; the caller
+// applies it only once the transaction has committed.
+func (s *Service) alertItem(tx store.Tx, a *alert.Transition, rl rules.Rules, posted map[string]int) error {
+	level := levelIndex(rl, a.Level)
+	prev, open := posted[a.ID]
+	switch {
+	case a.State == alert.StateCleared:
+		posted[a.ID] = -1
+		return nil
+	case a.State == alert.StateRaised, !open:
+	case level > prev:
+	default:
+		return nil
+	}
+	posted[a.ID] = level
+	to := a.Parties()
+	if a.ForEveryone() {
+		var err error
+		if to, err = airspaceParties(tx); err != nil {
+			return err
+		}
+	}
+	text := alertText(a)
+	_, _, err := hotline.PostAlert(tx, s.alog, rl, a.ID, a.Level, to, text, a.Time)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func levelIndex(rl rules.Rules, name string) int {
+	for i, l := range rl.Levels {
+		if l.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// airspaceParties lists the parties that fly (not the operator, not
+// revoked): the recipients of an alert that concerns everyone.
+func airspaceParties(tx store.Tx) ([]string, error) {
+	ps, err := tx.ListParties()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range ps {
+		if !p.Operator && !p.Disabled {
+			out = append(out, p.Name)
+		}
+	}
+	return out, nil
+}
+
+func alertText(a *alert.Transition) string {
+	if a.Kind == alert.KindNonconforming && len(a.Aircraft) > 0 {
+		ac := a.Aircraft[0]
+		return fmt.Sprintf("%s alert: aircraft %s (%s) of %s is outside its party's active volumes",
+			a.Level, ac.Aircraft, ac.Callsign, ac.Party)
+	}
+	if len(a.Aircraft) == 2 {
+		x, y := a.Aircraft[0], a.Aircraft[1]
+		return fmt.Sprintf("%s alert: %s (%s) of %s and %s (%s) of %s lose separation in %.0f s (closest %.0f m horizontally, %.0f m vertically in %.0f s)",
+			a.Level, x.Aircraft, x.Callsign, x.Party, y.Aircraft, y.Callsign, y.Party, a.TInS, a.DHCPAM, a.DVCPAM, a.TCPAS)
+	}
+	return a.Level + " alert " + a.ID
+}
