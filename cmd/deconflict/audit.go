@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+func init() {
+	register(command{
+		name:    "audit",
+		summary: "export the audit log, verify an export, print the public key",
+		run:     runAudit,
+	})
+}
+
+const auditUsage = `usage:
+  deconflict audit export --data DIR [--store URL] [--party P] [--from SEQ] [--out FILE]
+      write the audit log as JSON lines (stdout by default), signed at its end.
+      --party P: as party P sees it (other parties' private details by hash only);
+      without it, the operator's full export.
+  deconflict audit verify FILE --key KEY
+      check every hash link and every signature of an export (FILE "-" is stdin).
+      KEY: a file holding the public key (base64, or the JSON of GET /v1/audit/key,
+      or the server's PEM signing key), or the base64 public key itself.
+      Exit status 0 with a summary when good, 1 naming the first bad record.
+  deconflict audit key --data DIR
+      print the public key of the data directory's signing key, as GET /v1/audit/key does.`
+
+func runAudit(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stdout, auditUsage)
+		return nil
+	}
+	verb, args := args[0], args[1:]
+	switch verb {
+	case "export":
+		return runAuditExport(args, stdout, stderr)
+	case "verify":
+		return runAuditVerify(args, stdout, stderr)
+	case "key":
+		return runAuditKey(args, stdout, stderr)
+	}
+	return usagef("unknown verb %q\n%s", verb, auditUsage)
+}
+
+// signingKeyFlag names the signing key, by default the one in --data.
+func signingKey(path, data string) (ed25519.PrivateKey, error) {
+	if path == "" {
+		if data == "" {
+			return nil, usagef("--data DIR (or --signing-key FILE) is required")
+		}
+		path = filepath.Join(data, audit.KeyFile)
+	}
+	key, err := audit.LoadKey(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no audit signing key at %s (the server creates it on its first start)", path)
+	}
+	return key, err
+}
+
+func runAuditExport(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	viewer := fs.String("party", "", "export as this party sees it (default: the operator's full export)")
+	from := fs.Int64("from", 1, "first sequence number")
+	out := fs.String("out", "", "output file (default stdout)")
+	keyPath := fs.String("signing-key", "", "signing key file (default DIR/"+audit.KeyFile+")")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("audit export takes no arguments, got %q", pos)
+	}
+	if *from < 1 {
+		return usagef("--from: %d is not a sequence number (they start at 1)", *from)
+	}
+	if *viewer == party.OperatorName {
+		*viewer = ""
+	}
+	key, err := signingKey(*keyPath, sf.data)
+	if err != nil {
+		return err
+	}
+	st, err := sf.open()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w := stdout
+	var f *os.File
+	if *out != "" {
+		if f, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	lg := audit.NewLog(key, 0)
+	err = st.View(context.Background(), func(tx store.Tx) error {
+		if *viewer != "" {
+			if _, err := tx.PartyByName(*viewer); errors.Is(err, store.ErrNotFound) {
+				return usagef("--party: no party %q", *viewer)
+			} else if err != nil {
+				return err
+			}
+		}
+		return lg.Export(tx, w, *viewer, *from, time.Now())
+	})
+	if err != nil {
+		return err
+	}
+	if f != nil {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	return nil
+}
+
+func runAuditVerify(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	keyArg := fs.String("key", "", "public key: a file (base64, /v1/audit/key JSON or the PEM signing key) or base64")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("audit verify needs exactly one FILE\n%s", auditUsage)
+	}
+	if *keyArg == "" {
+		return usagef("--key is required")
+	}
+	pub, err := publicKeyArg(*keyArg)
+	if err != nil {
+		return usageError{err}
+	}
+	var in io.Reader = os.Stdin
+	if pos[0] != "-" {
+		f, err := os.Open(pos[0])
+		if err != nil {
+			return usageError{err}
+		}
+		defer f.Close()
+		in = f
+	}
+	sum, err := audit.Verify(in, pub)
+	if err != nil {
+		return fmt.Errorf("BAD: %w", err)
+	}
+	viewer := sum.Viewer
+	if viewer == "" {
+		viewer = "the operator"
+	}
+	fmt.Fprintf(stdout, "OK: %d records (seq %d to %d), %d checkpoints, last signed by a checkpoint: seq %d, unsigned tail: %d records (covered by the head signed %s for %s), %d private details shown by hash only\n",
+		sum.Records, sum.FirstSeq, sum.LastSeq, sum.Checkpoints, sum.LastCheckpointSeq, sum.UnsignedTail,
+		sum.HeadTime.Format(time.RFC3339), viewer, sum.Redacted)
+	return nil
+}
+
+// publicKeyArg reads --key: a file when one exists at that path, else the
+// base64 key itself.
+func publicKeyArg(arg string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(arg)
+	if errors.Is(err, os.ErrNotExist) {
+		return audit.ParsePublicKey(arg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	if strings.Contains(string(b), "PRIVATE KEY") {
+		key, err := audit.LoadKey(arg)
+		if err != nil {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+		return key.Public().(ed25519.PublicKey), nil
+	}
+	pub, err := audit.ParsePublicKey(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("--key %s: %w", arg, err)
+	}
+	return pub, nil
+}
+
+func runAuditKey(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit key", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", os.Getenv("DECONFLICT_DATA"), "data directory (env DECONFLICT_DATA)")
+	keyPath := fs.String("signing-key", "", "signing key file (default DIR/"+audit.KeyFile+")")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("audit key takes no arguments")
+	}
+	key, err := signingKey(*keyPath, *data)
+	if err != nil {
+		return err
+	}
+	info := audit.PublicKeyInfo(key.Public().(ed25519.PublicKey))
+	fmt.Fprintf(stdout, "{\"alg\":%q,\"public_key\":%q}\n", info.Alg, info.PublicKey)
+	return nil
+}
