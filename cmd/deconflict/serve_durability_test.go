@@ -99,9 +99,12 @@ func (p *serverProc) kill() {
 
 // ledger is what clients were told succeeded.
 type ledger struct {
-	mu      sync.Mutex
-	volumes map[string]string // id -> version answered 201
-	events  []int64           // ids seen by the operator's stream, in order
+	mu       sync.Mutex
+	volumes  map[string]string // id -> version answered 201
+	messages map[string]bool   // id answered 201
+	acks     map[string]string // message id -> party whose ack was answered 200
+	toAck    []string          // messages to russia not yet acknowledged
+	events   []int64           // ids seen by the operator's stream, in order
 }
 
 func do(client *http.Client, method, url, token string, body any) (int, []byte, error) {
@@ -141,7 +144,7 @@ func TestKill9Durability(t *testing.T) {
 	operator := lastLine(runCLI(t, bin, "party", "add", "operator", "--operator", "--data", data))
 
 	rng := rand.New(rand.NewPCG(1, 2))
-	led := &ledger{volumes: map[string]string{}}
+	led := &ledger{volumes: map[string]string{}, messages: map[string]bool{}, acks: map[string]string{}}
 	client := &http.Client{Timeout: 10 * time.Second}
 	var n int64 // volumes created so far, to place each on its own spot
 
@@ -185,7 +188,7 @@ func TestKill9Durability(t *testing.T) {
 						led.volumes[v.ID] = v.Version
 						led.mu.Unlock()
 					}
-					durabilityExtraWrites(ctx, client, srv.base, tokens, party)
+					otherWrites(client, srv.base, tokens, party, i, led)
 				}
 			}()
 		}
@@ -247,7 +250,25 @@ func TestKill9Durability(t *testing.T) {
 				return fmt.Errorf("stored event %d has id %d", i+1, e.ID)
 			}
 		}
-		return durabilityExtraChecks(tx)
+		for id := range led.messages {
+			if _, err := tx.GetMessage(id); err != nil {
+				return fmt.Errorf("message %s answered 201 is gone: %w", id, err)
+			}
+		}
+		for id, party := range led.acks {
+			acks, err := tx.AcksFor(id)
+			if err != nil {
+				return err
+			}
+			found := false
+			for _, a := range acks {
+				found = found || a.Party == party
+			}
+			if !found {
+				return fmt.Errorf("the acknowledgment of %s by %s answered 200 is gone", id, party)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +284,11 @@ func TestKill9Durability(t *testing.T) {
 	if int64(len(led.events)) != last {
 		t.Fatalf("the stream saw %d events, the store holds %d", len(led.events), last)
 	}
-	t.Logf("%d kills, %d volumes acknowledged, %d events, all present", kills, len(led.volumes), last)
+	if len(led.messages) == 0 || len(led.acks) == 0 {
+		t.Fatal("no message or acknowledgment succeeded: the test proved nothing")
+	}
+	t.Logf("%d kills; answered 2xx and present: %d volumes, %d messages, %d acknowledgments; %d events without a gap",
+		kills, len(led.volumes), len(led.messages), len(led.acks), last)
 }
 
 // streamEvents follows /v1/events with resume until ctx ends, appending
@@ -302,4 +327,40 @@ func streamEvents(ctx context.Context, base, token string, led *ledger) {
 		}
 		resp.Body.Close()
 	}
+}
+
+// otherWrites adds to the load: positions, a hotline message to russia and,
+// as russia, the acknowledgment of an earlier one.
+func otherWrites(client *http.Client, base string, tokens map[string]string, party string, i int64, led *ledger) {
+	now := time.Now().UTC()
+	rep := map[string]any{"reports": []any{map[string]any{"aircraft": fmt.Sprintf("%s-%d", party, i%50), "time": now,
+		"lat": 30 + float64(i%50)*0.3, "lon": float64(i%7) * 5, "alt_m": 5000, "vel_east_mps": 150}}}
+	_, _, _ = do(client, "POST", base+"/v1/positions", tokens[party], rep)
+	if party == "coalition" {
+		code, b, err := do(client, "POST", base+"/v1/hotline/messages", tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "request", "text": fmt.Sprintf("request %d", i)})
+		var m struct{ ID string }
+		if err == nil && code == 201 && json.Unmarshal(b, &m) == nil {
+			led.mu.Lock()
+			led.messages[m.ID] = true
+			led.toAck = append(led.toAck, m.ID)
+			led.mu.Unlock()
+		}
+		return
+	}
+	led.mu.Lock()
+	if len(led.toAck) == 0 {
+		led.mu.Unlock()
+		return
+	}
+	id := led.toAck[0]
+	led.toAck = led.toAck[1:]
+	led.mu.Unlock()
+	code, _, err := do(client, "POST", base+"/v1/hotline/messages/"+id+"/ack", tokens["russia"], map[string]string{"reply": "ok"})
+	led.mu.Lock()
+	if err == nil && code == 200 {
+		led.acks[id] = "russia"
+	} else {
+		led.toAck = append(led.toAck, id) // try again later
+	}
+	led.mu.Unlock()
 }
