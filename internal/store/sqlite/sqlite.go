@@ -80,6 +80,9 @@ func dsn(path string, readOnly bool) string {
 // Open opens (creating it if needed) DIR/deconflict.db, brings its schema to
 // the latest version, and starts the writer.
 func Open(ctx context.Context, dir string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("sqlite: the data directory is not set")
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("sqlite: data directory: %w", err)
 	}

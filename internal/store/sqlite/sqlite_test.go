@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -241,4 +243,23 @@ func FuzzTextRoundTrip(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestOddDirectoryName: the directory goes into a file: URI, so characters
+// that mean something there must still name the directory itself.
+func TestOddDirectoryName(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a b?c#d%20e")
+	s, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
+		t.Fatalf("database not created inside %q: %v", dir, err)
+	}
+	if _, err := sqlite.Open(context.Background(), ""); err == nil || !strings.Contains(err.Error(), "data directory") {
+		t.Fatalf("Open(\"\") = %v, want an error about the data directory", err)
+	}
 }
