@@ -37,6 +37,12 @@ var (
 // implementation rolls back and runs fn again, a bounded number of times, so
 // fn must not have side effects outside the Tx before it returns. A nil
 // return from Update means the writes are durable (committed and synced).
+//
+// Both implementations group-commit: concurrent Updates may share one
+// database transaction, each fn in its own savepoint, run one after the
+// other, so the outcome is that of running them one at a time; an fn that
+// fails is undone alone. fn must therefore not call Update on the same
+// store (it would wait for itself).
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 	View(ctx context.Context, fn func(Tx) error) error
