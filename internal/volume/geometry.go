@@ -157,11 +157,21 @@ func selfIntersection(pts []s2.Point) (int, int, bool) {
 			return (i + n - 1) % n, i, true
 		}
 	}
+	// Edges that touch are within the sum of their caps' radii: one dot
+	// product rules most pairs of a large ring out.
+	cs, r := edgeCaps(pts)
+	cosReach := -1.0
+	if 2*r < math.Pi {
+		cosReach = math.Cos(2 * r.Radians())
+	}
 	for i := 0; i < n; i++ {
 		a, b := pts[i], pts[(i+1)%n]
 		for j := i + 2; j < n; j++ {
 			if i == 0 && j == n-1 {
 				continue // adjacent through the closing vertex
+			}
+			if cs[i].Dot(cs[j].Vector) < cosReach {
+				continue
 			}
 			if s2.CrossingSign(a, b, pts[j], pts[(j+1)%n]) != s2.DoNotCross {
 				return i, j, true
@@ -226,9 +236,22 @@ func loopsNear(as, bs *shape, lim s1.Angle) bool {
 	a, b := as.loop, bs.loop
 	limit := s1.ChordAngleFromAngle(lim)
 	av, bv := a.Vertices(), b.Vertices()
+	ac, ar := edgeCaps(av)
+	bc, br := edgeCaps(bv)
+	// Two edges whose bounding caps are further apart than the largest
+	// radii plus the limit can neither cross nor come within the limit:
+	// one dot product rules most pairs of large polygons out.
+	reach := ar + br + lim
+	cosReach := -1.0
+	if reach < math.Pi {
+		cosReach = math.Cos(reach.Radians())
+	}
 	for i := range av {
 		a0, a1 := av[i], av[(i+1)%len(av)]
 		for j := range bv {
+			if ac[i].Dot(bc[j].Vector) < cosReach {
+				continue
+			}
 			b0, b1 := bv[j], bv[(j+1)%len(bv)]
 			if s2.CrossingSign(a0, a1, b0, b1) != s2.DoNotCross ||
 				s2.IsDistanceLess(a0, b0, b1, limit) || s2.IsDistanceLess(b0, a0, a1, limit) {
@@ -236,10 +259,25 @@ func loopsNear(as, bs *shape, lim s1.Angle) bool {
 			}
 		}
 	}
-	// Every vertex was tested against every edge of the other loop above
-	// (a0 over all i, b0 over all j), so the minimum distance between
-	// boundaries is at least lim and they do not cross: the loops are
-	// disjoint or nested, and a vertex of one inside the other tells.
+	// Every vertex was tested against every edge of the other loop that
+	// could be near (a0 over all i, b0 over all j), so the boundaries do
+	// not cross and stay at least lim apart: the loops are disjoint or
+	// nested, and a vertex of one inside the other tells.
 	return (bs.bound.ContainsPoint(av[0]) && b.ContainsPoint(av[0])) ||
 		(as.bound.ContainsPoint(bv[0]) && a.ContainsPoint(bv[0]))
+}
+
+// edgeCaps returns the centre of each edge (edge i runs from vs[i] to
+// vs[i+1]) and the largest angle from a centre to its edge's ends, which
+// bounds the distance to every point of the edge.
+func edgeCaps(vs []s2.Point) ([]s2.Point, s1.Angle) {
+	cs := make([]s2.Point, len(vs))
+	var r s1.Angle
+	for i := range vs {
+		a, b := vs[i], vs[(i+1)%len(vs)]
+		cs[i] = s2.Point{Vector: a.Add(b.Vector).Normalize()}
+		r = max(r, cs[i].Distance(a), cs[i].Distance(b))
+	}
+	// Rounding in the centres must not rule out a pair at the limit.
+	return cs, r + 1e-12
 }

@@ -1,11 +1,14 @@
 package volume
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/golang/geo/s1"
+	"github.com/golang/geo/s2"
 	"pgregory.net/rapid"
 )
 
@@ -170,4 +173,82 @@ func TestAltitudeAndTimeSeparation(t *testing.T) {
 	if Conflict(*base, *ended, rl) {
 		t.Error("a cancelled volume still counts")
 	}
+}
+
+// star is a simple, generally non-convex ring: n vertices at increasing
+// bearings, each at its own distance from the centre.
+func star(t *rapid.T, label string, lat, lon float64, n int) Footprint {
+	pts := make([][2]float64, n)
+	for i := range pts {
+		r := rapid.Float64Range(2_000, 30_000).Draw(t, fmt.Sprintf("%s_r%d", label, i))
+		la, lo := destination(lat, lon, -360*float64(i)/float64(n), r/meanEarthRadiusM)
+		pts[i] = [2]float64{lo, la}
+	}
+	return polygon(pts...)
+}
+
+// allPairsNear is the plain oracle: every pair of edges, then nesting.
+func allPairsNear(as, bs *shape, lim s1.Angle) bool {
+	limit := s1.ChordAngleFromAngle(lim)
+	av, bv := as.loop.Vertices(), bs.loop.Vertices()
+	for i := range av {
+		for j := range bv {
+			a0, a1, b0, b1 := av[i], av[(i+1)%len(av)], bv[j], bv[(j+1)%len(bv)]
+			if s2.CrossingSign(a0, a1, b0, b1) != s2.DoNotCross ||
+				s2.IsDistanceLess(a0, b0, b1, limit) || s2.IsDistanceLess(b0, a0, a1, limit) {
+				return true
+			}
+		}
+	}
+	return bs.loop.ContainsPoint(av[0]) || as.loop.ContainsPoint(bv[0])
+}
+
+// The pruning of edge pairs by their bounding caps changes no answer, also
+// at the antimeridian and the poles.
+func TestPolygonPruningMatchesAllPairs(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		lat, lon := genCenter(t, "a")
+		// A star centred exactly on a pole would have all its bearings
+		// meet; near it, stars still surround the pole.
+		lat = math.Max(-89.9, math.Min(89.9, lat))
+		lat2, lon2 := destination(lat, lon, rapid.Float64Range(0, 360).Draw(t, "bearing"),
+			rapid.Float64Range(0, 80_000).Draw(t, "dist")/meanEarthRadiusM)
+		a := mkVol(t, "a", "p1", input(star(t, "a", lat, lon, rapid.IntRange(3, 90).Draw(t, "na")), 0, 1, t0, t0.Add(time.Hour)))
+		b := mkVol(t, "b", "p2", input(star(t, "b", lat2, lon2, rapid.IntRange(3, 90).Draw(t, "nb")), 0, 1, t0, t0.Add(time.Hour)))
+		lim := s1.Angle(rapid.Float64Range(0, 20_000).Draw(t, "lim") / meanEarthRadiusM)
+		if all, pruned := allPairsNear(a.shape, b.shape, lim), loopsNear(a.shape, b.shape, lim); all != pruned {
+			t.Fatalf("every pair: %v, pruned: %v", all, pruned)
+		}
+	})
+}
+
+// The pruned self-intersection test finds a crossing exactly when testing
+// every pair of edges does, on random rings (most of them tangled).
+func TestSelfIntersectionPruning(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		lat, lon := genCenter(t, "c")
+		lat = math.Max(-89.9, math.Min(89.9, lat))
+		n := rapid.IntRange(3, 40).Draw(t, "n")
+		pts := make([]s2.Point, n)
+		for i := range pts {
+			la, lo := destination(lat, lon, rapid.Float64Range(0, 360).Draw(t, "b"), rapid.Float64Range(0, 50_000).Draw(t, "d")/meanEarthRadiusM)
+			pts[i] = s2.PointFromLatLng(s2.LatLngFromDegrees(la, lo))
+		}
+		_, _, got := selfIntersection(pts)
+		want := false
+		for i := 0; i < n && !want; i++ {
+			prev, cur, next := pts[(i+n-1)%n], pts[i], pts[(i+1)%n]
+			if prev == next || (s2.RobustSign(prev, cur, next) == s2.Indeterminate && prev.Sub(cur.Vector).Dot(next.Sub(cur.Vector)) > 0) {
+				want = true
+			}
+			for j := i + 2; j < n && !want; j++ {
+				if !(i == 0 && j == n-1) && s2.CrossingSign(pts[i], pts[(i+1)%n], pts[j], pts[(j+1)%n]) != s2.DoNotCross {
+					want = true
+				}
+			}
+		}
+		if got != want {
+			t.Fatalf("pruned %v, every pair %v", got, want)
+		}
+	})
 }
