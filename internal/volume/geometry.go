@@ -13,8 +13,8 @@ import (
 const (
 	minCurvatureRadiusM = 6335439.327 // b²/a: meridional, at the equator
 	maxCurvatureRadiusM = 6399593.626 // a²/b: at the poles
-	// meanEarthRadiusM is used only for limits (footprint width) and for
-	// conformance, where a 0.5% error is of no consequence.
+	// meanEarthRadiusM is used only for the footprint width limit, where a
+	// 0.5% error is of no consequence.
 	meanEarthRadiusM = 6371008.8
 )
 
@@ -211,7 +211,9 @@ func (a *shape) near(b *shape, lim s1.Angle) bool {
 	}
 }
 
-// containsPoint reports whether p lies in the footprint.
+// containsPoint reports whether p lies in the footprint. A circle's radius
+// is the conservative angle, so conformance may accept a point up to about
+// 1% of the radius beyond it: it errs towards no alert.
 func (a *shape) containsPoint(p s2.Point) bool {
 	if a.circle {
 		return a.center.Distance(p) <= a.radius
