@@ -95,6 +95,8 @@ func TestProblemJSON(t *testing.T) {
 		{"unknown field", "POST", "/v1/parties", e.operator, `{"name":"x","colour":"red"}`, 400, "invalid-field", ""},
 		{"bad party name", "POST", "/v1/parties", e.operator, `{"name":"Bad Name"}`, 400, "invalid-field", "name"},
 		{"existing party", "POST", "/v1/parties", e.operator, `{"name":"russia"}`, 409, "exists", ""},
+		{"wrong method", "DELETE", "/v1/me", e.tokens["russia"], nil, 405, "method-not-allowed", ""},
+		{"wrong method with id", "DELETE", "/v1/volumes/x", e.tokens["russia"], nil, 405, "method-not-allowed", ""},
 		{"bad cursor", "GET", "/v1/events?after=x", e.tokens["russia"], nil, 400, "invalid-field", "after"},
 	}
 	for _, c := range cases {

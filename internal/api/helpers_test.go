@@ -130,6 +130,14 @@ func (e *env) mustDo(method, path, token string, body any, want int, out any) []
 	return b
 }
 
+// eventDataSchema names the schema of the data of each kind of event.
+var eventDataSchema = map[string]string{
+	"alert_raised": "Alert", "alert_updated": "Alert", "alert_cleared": "Alert",
+	"volume_changed": "Volume", "volume_conflict": "VolumeConflict",
+	"message": "Message", "ack": "Message", "escalated": "Message",
+	"rules_changed": "Rules",
+}
+
 // sseEvent is one parsed event of a stream.
 type sseEvent struct {
 	ID   int64
@@ -181,6 +189,10 @@ func (e *env) openStream(token string, lastID string) *stream {
 				cur.Kind = line[7:]
 			case strings.HasPrefix(line, "data: "):
 				_ = json.Unmarshal([]byte(line[6:]), &cur.Data)
+				e.checker.checkValue("Event", []byte(line[6:]))
+				if name, ok := eventDataSchema[cur.Kind]; ok {
+					e.checker.checkValue(name, cur.Data.Data)
+				}
 			}
 		}
 	}()

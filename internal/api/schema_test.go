@@ -109,6 +109,20 @@ func (c *schemaChecker) check(method, path string, resp *http.Response, body []b
 	}
 }
 
+// checkValue validates a JSON value against a named component schema.
+func (c *schemaChecker) checkValue(name string, b []byte) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		c.t.Errorf("%s: not JSON: %v", name, err)
+		return
+	}
+	if err := c.validate(map[string]any{"$ref": "#/components/schemas/" + name}, v, "$"); err != nil {
+		c.t.Errorf("%s: %v\n%.500s", name, err, b)
+	}
+}
+
 func (c *schemaChecker) resolve(s any) map[string]any {
 	m, _ := s.(map[string]any)
 	for m != nil {
