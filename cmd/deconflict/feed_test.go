@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/client"
+)
+
+// apiFake is a stand-in server for the feed commands: it answers /v1/me as
+// party, fails the first failFirst POSTs of positions with 503, and records
+// the reports it accepts.
+type apiFake struct {
+	party     string
+	failFirst int
+
+	mu      sync.Mutex
+	posts   int
+	reports []client.Report
+}
+
+func (f *apiFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/v1/me":
+		json.NewEncoder(w).Encode(client.Me{Party: f.party})
+	case "/v1/positions":
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.posts++
+		if f.posts <= f.failFirst {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		var body struct{ Reports []client.Report }
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		f.reports = append(f.reports, body.Reports...)
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(client.PositionsResult{Accepted: len(body.Reports)})
+	case "/v1/volumes":
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(client.Volume{ID: fmt.Sprint(time.Now().UnixNano()), Version: "1"})
+	case "/v1/events":
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	default:
+		if strings.HasSuffix(r.URL.Path, "/state") {
+			json.NewEncoder(w).Encode(client.Volume{})
+			return
+		}
+		http.NotFound(w, r)
+	}
+}
+
+func (f *apiFake) accepted() []client.Report {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]client.Report(nil), f.reports...)
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestFeedSBSFile(t *testing.T) {
+	fake := &apiFake{party: "coalition"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	file := writeFile(t, "rec.sbs", strings.Join([]string{
+		"MSG,1,1,1,4CA2D6,1,2015/10/07,06:00:00.000,2015/10/07,06:00:00.000,RYR5KH,,,,,,,,0,0,0,0",
+		"MSG,4,1,1,4CA2D6,1,2015/10/07,06:00:00.100,2015/10/07,06:00:00.100,,,450,90,,,0,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:00.200,2015/10/07,06:00:00.200,,30000,,,36.0,37.0,,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:00.700,2015/10/07,06:00:00.700,,30000,,,36.0,37.001,,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,broken",
+	}, "\n"))
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	err := feedMain(context.Background(), []string{"sbs", "--file", file, "--party", "coalition", "--server", srv.URL, "--token", "t", "--status", "0"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	got := fake.accepted()
+	if len(got) != 2 || got[0].Callsign != "RYR5KH" || got[1].LonDeg != 37.001 {
+		t.Fatalf("server got %+v", got)
+	}
+	// Re-stamped onto the wall clock at the file's own pace.
+	if d := got[1].Time.Sub(got[0].Time); got[0].Time.Before(start) || d != 500*time.Millisecond {
+		t.Errorf("stamps %v and %v (run started %v)", got[0].Time, got[1].Time, start)
+	}
+	if !strings.Contains(out.String(), "sent=2 skipped=1 undeliverable=0") {
+		t.Errorf("output %q", out.String())
+	}
+}
+
+// TestFeedSBSConnectSurvivesSourceAndServerOutages: the BaseStation source
+// drops the connection after every position, and the server answers 503
+// twice before it recovers; the feed reconnects, retries, and delivers
+// every report.
+func TestFeedSBSConnectSurvivesSourceAndServerOutages(t *testing.T) {
+	fake := &apiFake{party: "coalition", failFirst: 2}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const connections = 4
+	go func() {
+		for i := 0; i < connections; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "MSG,4,1,1,71BE01,1,,,,,,,420,45,,,0,,0,0,0,0\r\n")
+			fmt.Fprintf(c, "MSG,3,1,1,71BE01,1,,,,,,25000,,,35.%d,36.0,,,0,0,0,0\r\n", i+1)
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- feedMain(ctx, []string{"sbs", "--connect", ln.Addr().String(), "--party", "coalition",
+			"--server", srv.URL, "--token", "t", "--status", "0"}, &out, &errOut)
+	}()
+	for len(fake.accepted()) < connections && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	got := fake.accepted()
+	if len(got) != connections {
+		t.Fatalf("server accepted %d reports, want %d", len(got), connections)
+	}
+	for i, r := range got {
+		if want := fmt.Sprintf("35.%d", i+1); fmt.Sprint(r.LatDeg) != want {
+			t.Errorf("report %d at lat %v, want %s", i, r.LatDeg, want)
+		}
+	}
+	final := out.String()
+	if !strings.Contains(final, fmt.Sprintf("sent=%d skipped=0 undeliverable=0 retries=2", connections)) ||
+		strings.Contains(final, "reconnects=0") {
+		t.Errorf("final status %q", final)
+	}
+}
+
+func TestFeedJSONLAndArguments(t *testing.T) {
+	fake := &apiFake{party: "russia"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	now := time.Now().UTC()
+	lines := fmt.Sprintf("{\"aircraft\":\"RF-1\",\"time\":%q,\"lat\":35.4,\"lon\":35.9,\"alt_m\":6000}\nnot json\n", now.Format(time.RFC3339Nano))
+	file := writeFile(t, "r.jsonl", lines)
+	tokens := writeFile(t, "tokens", "coalition AAA\nrussia BBB\n")
+	var out, errOut bytes.Buffer
+	if err := feedMain(context.Background(), []string{"jsonl", "--file", file, "--party", "russia", "--server", srv.URL, "--token-file", tokens, "--status", "0"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.accepted(); len(got) != 1 || !got[0].Time.Equal(now) || got[0].Aircraft != "RF-1" {
+		t.Errorf("server got %+v", got)
+	}
+	if !strings.Contains(errOut.String(), "skipped") || !strings.Contains(out.String(), "sent=1 skipped=1") {
+		t.Errorf("output %q / %q", out.String(), errOut.String())
+	}
+
+	bad := [][]string{
+		{},
+		{"csv"},
+		{"sbs", "--token", "t", "--server", srv.URL},
+		{"sbs", "--file", file, "--connect", "x:1", "--token", "t", "--server", srv.URL},
+		{"jsonl", "--connect", "x:1", "--token", "t", "--server", srv.URL},
+		{"jsonl", "--file", file, "--server", srv.URL},
+		{"jsonl", "--file", file, "--party", "coalition", "--token", "t", "--server", srv.URL}, // the token is russia's
+		{"jsonl", "--file", file, "--party", "nobody", "--token-file", tokens, "--server", srv.URL},
+		{"jsonl", "--file", file, "--batch", "20000", "--token", "t", "--server", srv.URL},
+	}
+	for _, args := range bad {
+		err := feedMain(context.Background(), args, &out, &errOut)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("feed %q: err %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestReplayAsFastAsPossibleStaysInTheWindow(t *testing.T) {
+	fake := &apiFake{party: "coalition"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	var b strings.Builder
+	for i := 0; i < 200; i++ {
+		// Hours apart in the file: replayed at once, stamped near now.
+		fmt.Fprintf(&b, "{\"aircraft\":\"A\",\"time\":%q,\"lat\":35,\"lon\":36,\"alt_m\":5000}\n",
+			time.Date(2015, 10, 7, 0, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Hour).Format(time.RFC3339))
+	}
+	file := writeFile(t, "day.jsonl", b.String())
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	if err := replayMain(context.Background(), []string{file, "--speed", "max", "--server", srv.URL, "--token", "t", "--status", "0"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	got := fake.accepted()
+	if len(got) != 200 {
+		t.Fatalf("server got %d reports", len(got))
+	}
+	for i, r := range got {
+		if r.Time.Before(start) || r.Time.After(end.Add(5*time.Second)) || (i > 0 && !r.Time.After(got[i-1].Time)) {
+			t.Fatalf("report %d stamped %v (run %v..%v)", i, r.Time, start, end)
+		}
+	}
+	if err := replayMain(context.Background(), []string{file, "--speed", "-1", "--token", "t"}, &out, &errOut); err == nil {
+		t.Error("negative speed accepted")
+	}
+	if err := replayMain(context.Background(), []string{"--token", "t"}, &out, &errOut); err == nil {
+		t.Error("replay without a file accepted")
+	}
+}
+
+func TestSimCommandRunsAScenarioSlice(t *testing.T) {
+	fake := &apiFake{party: "coalition"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	tokens := writeFile(t, "tokens", "coalition AAA\nrussia BBB\n")
+	var out, errOut bytes.Buffer
+	args := []string{"--scenario", "syria-2015", "--speed", "max", "--server", srv.URL, "--token-file", tokens,
+		"--from", "demo", "--until", "06:02", "--ack-delay", "0s"}
+	if err := simMain(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if len(fake.accepted()) == 0 {
+		t.Fatal("no reports sent")
+	}
+	last := strings.TrimSpace(out.String())
+	if !strings.Contains(last, "sim 06:02:00") || !strings.Contains(last, fmt.Sprintf("reports %d", len(fake.accepted()))) {
+		t.Errorf("progress %q", last)
+	}
+	bad := [][]string{
+		{"--server", srv.URL},
+		{"--token-file", tokens, "--scenario", "mars-2040"},
+		{"--token-file", writeFile(t, "one", "coalition AAA\n")},
+		{"--token-file", tokens, "--from", "noon"},
+		{"--token-file", tokens, "--speed", "fast"},
+	}
+	for _, a := range bad {
+		var ue usageError
+		if err := simMain(context.Background(), a, &out, &errOut); !errors.As(err, &ue) {
+			t.Errorf("sim %q: err %v, want a usage error", a, err)
+		}
+	}
+}
