@@ -106,7 +106,8 @@ type key struct {
 // inline so that they do not chase the pointer.
 type entry struct {
 	v              *Volume
-	startNs, endNs int64 // the window grown by the buffer
+	serial         uint64 // the same in every listing of one Put
+	startNs, endNs int64  // the window grown by the buffer
 	lowerM, upperM float64
 	first          int64 // first bucket of the volume
 	party          uint32
@@ -231,7 +232,8 @@ func (x *Index) Put(v *Volume) {
 	// window grown by the buffer and a check looks over its own window
 	// grown by the buffer: two windows that conflict share an instant
 	// there, hence a bucket.
-	e := entry{v: v, startNs: v.Start.UnixNano() - x.p.bufNs, endNs: v.End.UnixNano() + x.p.bufNs,
+	x.serial++
+	e := entry{v: v, serial: x.serial, startNs: v.Start.UnixNano() - x.p.bufNs, endNs: v.End.UnixNano() + x.p.bufNs,
 		lowerM: v.AltLowerM, upperM: v.AltUpperM, party: x.partyNumber(v.Party)}
 	first, last := bucketRange(e.startNs, e.endNs)
 	e.first = first
@@ -248,8 +250,6 @@ func (x *Index) Put(v *Volume) {
 			keys = append(keys, key{c, b})
 		}
 	}
-	x.serial++
-	v.serial = x.serial
 	x.byID[v.ID] = v
 	x.keys[v.ID] = keys
 }
@@ -295,14 +295,18 @@ func (x *Index) Remove(id string) {
 // it runs once per listing, before duplicates are removed.
 func (x *Index) candidates(cover []s2.CellID, fromNs, toNs int64, pre func(*entry) bool) []*Volume {
 	first, last := bucketRange(fromNs, toNs)
-	var out []*Volume
+	type found struct {
+		serial uint64
+		v      *Volume
+	}
+	var all []found
 	take := func(b int64, list []entry) {
 		for i := range list {
 			e := &list[i]
 			// A volume listed in several buckets of this cell is taken
 			// only in the first bucket both windows share.
 			if max(e.first, first) == b && pre(e) {
-				out = append(out, e.v)
+				all = append(all, found{e.serial, e.v})
 			}
 		}
 	}
@@ -321,8 +325,13 @@ func (x *Index) candidates(cover []s2.CellID, fromNs, toNs int64, pre func(*entr
 		}
 	}
 	if len(cover) > 1 {
-		slices.SortFunc(out, func(a, b *Volume) int { return cmp.Compare(a.serial, b.serial) })
-		out = slices.Compact(out)
+		// A volume listed under several cells: keep it once.
+		slices.SortFunc(all, func(a, b found) int { return cmp.Compare(a.serial, b.serial) })
+		all = slices.CompactFunc(all, func(a, b found) bool { return a.serial == b.serial })
+	}
+	out := make([]*Volume, len(all))
+	for i, f := range all {
+		out[i] = f.v
 	}
 	return out
 }

@@ -103,8 +103,7 @@ type Volume struct {
 	// ChangeSeq is the store's sequence number of the last write.
 	ChangeSeq int64 `json:"-"`
 
-	shape  *shape
-	serial uint64 // set by Index.Put
+	shape *shape
 }
 
 // Reduced returns the volume as other parties see it: without details.
