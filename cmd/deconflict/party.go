@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -68,6 +69,10 @@ func runParty(args []string, stdout, stderr io.Writer) error {
 			return usagef("the operator is named %q", party.OperatorName)
 		}
 		tok, err := service.AddParty(ctx, st, actor, name, *operator, now)
+		var ne *party.NameError
+		if errors.As(err, &ne) {
+			return usageError{err}
+		}
 		if err != nil {
 			return err
 		}

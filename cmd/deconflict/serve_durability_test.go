@@ -268,6 +268,18 @@ func TestKill9Durability(t *testing.T) {
 				return fmt.Errorf("the acknowledgment of %s by %s answered 200 is gone", id, party)
 			}
 		}
+		// The clean shutdown of the last round signed the whole chain.
+		head, err := tx.LastAudit()
+		if err != nil {
+			return err
+		}
+		cps, err := tx.CheckpointsFrom(head.Seq)
+		if err != nil {
+			return err
+		}
+		if len(cps) == 0 {
+			return fmt.Errorf("audit record %d, the last, has no checkpoint after a graceful shutdown", head.Seq)
+		}
 		return nil
 	})
 	if err != nil {
