@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 
@@ -298,5 +299,30 @@ func TestLoadNamesTheFieldAtFault(t *testing.T) {
 	}
 	if _, err := Load(strings.NewReader(`{"name":"x","typo":1}`)); err == nil || !strings.Contains(err.Error(), "typo") {
 		t.Errorf("unknown field: %v", err)
+	}
+}
+
+// TestDocumentedExampleLoads keeps the example of docs/scenarios.md valid.
+func TestDocumentedExampleLoads(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/scenarios.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```json\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no JSON example in docs/scenarios.md")
+	}
+	s, err := Load(strings.NewReader(example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Plan(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.Encounters[0]
+	if res, ok := pairAt(p.Flight(e.A), p.Flight(e.B), e.AtS, rules.Default()); !ok || !res.Conflict || res.TInS != 0 {
+		t.Errorf("the example's encounter does not lose separation: %+v", res)
 	}
 }
