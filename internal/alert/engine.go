@@ -23,13 +23,13 @@ type Engine struct {
 // NewEngine makes an engine for the rules with the default grid and
 // hysteresis; conf may be nil (no conformance monitoring).
 func NewEngine(r rules.Rules, conf detect.Conformance) *Engine {
-	return NewEngineWith(r, DefaultHysteresis(r), 0, conf)
+	return NewEngineWith(r, DefaultHysteresis(r), detect.Grid{}, conf)
 }
 
-// NewEngineWith makes an engine with explicit hysteresis and grid cell size
-// (cellM <= 0: detect.DefaultCellM).
-func NewEngineWith(r rules.Rules, h Hysteresis, cellM float64, conf detect.Conformance) *Engine {
-	return &Engine{det: detect.NewEngine(r, cellM, conf), life: NewLifecycle(r, h)}
+// NewEngineWith makes an engine with explicit hysteresis and index grid
+// (zero values: the defaults).
+func NewEngineWith(r rules.Rules, h Hysteresis, g detect.Grid, conf detect.Conformance) *Engine {
+	return &Engine{det: detect.NewEngine(r, g, conf), life: NewLifecycle(r, h)}
 }
 
 // Ingest applies a batch of reports at time now. A batch with an invalid

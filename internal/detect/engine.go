@@ -7,19 +7,21 @@
 // [ref, ref+lookahead], where ref is the later of the two report times, and
 // only when the reports are at most the stale time S apart; each aircraft
 // flies a straight line in ECEF from its report. So every position Evaluate
-// can use lies on the segment from the aircraft's report position over the
-// next S+lookahead seconds. The pair geometry is a rotation plus a
-// translation of ECEF (an east-north-up frame), which keeps distances; a
-// conflict needs a horizontal distance below D and a vertical one below H at
-// the same instant, hence a straight-line distance below R = sqrt(D²+H²).
-// Each aircraft's index box is its segment's bounding box grown by R/2 plus
-// a margin on every side, so two boxes that do not overlap are more than R
-// apart along some axis at every instant: no conflict. The grid lists a box
-// in every cell it touches, so two overlapping boxes share the cell of the
-// lowest corner of their intersection and the query finds them. Evaluate
-// applies the same sphere test first (the closest approach of the two
-// straight lines), so it is part of the pair function, identical in all
-// three paths.
+// can use for an aircraft lies on its path over the S+lookahead seconds after
+// its report, at the same absolute instant for both aircraft. The pair
+// geometry is a rotation plus a translation of ECEF (an east-north-up
+// frame), which keeps distances; a conflict needs a horizontal distance
+// below D and a vertical one below H at the same instant, hence a
+// straight-line distance below R = sqrt(D²+H²) at that instant. The index
+// (grid) cuts each path at fixed absolute time-slice boundaries and lists
+// each piece's bounding box, grown by R/2 plus a margin, in every ECEF cube
+// it touches within its slice. At the instant of a conflict both aircraft
+// are in the same slice, their two pieces' grown boxes overlap (their
+// points are less than R apart), and both boxes touch the cube holding the
+// lowest corner of the overlap: the query over one aircraft's listed cells
+// finds the other. Evaluate applies the same sphere test first (the closest
+// approach of the two straight lines within the lookahead), so it is part
+// of the pair function, identical in all three paths.
 
 package detect
 
@@ -29,6 +31,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/geo"
@@ -66,10 +69,14 @@ func (p Params) pruneRadiusM() float64 {
 	return math.Hypot(p.Sep.HorizontalM, p.Sep.VerticalM) + pruneMarginM
 }
 
-// Box is the index box of a track under these parameters.
-func (p Params) Box(s *track.State) Box {
-	return sweptBox(s.ECEF, s.VelECEF, p.MaxReportGapS+p.LookaheadS, p.pruneRadiusM()/2+pruneMarginM)
-}
+// spanS is how long after its report a track's path can enter a pair
+// evaluation.
+func (p Params) spanS() float64 { return p.MaxReportGapS + p.LookaheadS }
+
+// growM is how much the index grows each path box: two boxes grown by half
+// the prune radius (plus a margin) that do not overlap are further apart
+// than the prune radius.
+func (p Params) growM() float64 { return p.pruneRadiusM()/2 + pruneMarginM }
 
 // Conflict is a pair predicted to lose separation. A is the aircraft with
 // the smaller key (track.Key.Compare). Times in the result are seconds after
@@ -96,25 +103,30 @@ func Evaluate(a, b *track.State, p Params) (Conflict, bool) {
 	if !p.SameParty && a.Party == b.Party {
 		return Conflict{}, false
 	}
-	if c := a.Key().Compare(b.Key()); c == 0 {
-		return Conflict{}, false
-	} else if c > 0 {
-		a, b = b, a
-	}
+	// The cheap tests come first and are symmetric in a and b (negating a
+	// difference is exact), so the order of the arguments cannot matter.
 	dt := b.Time.Sub(a.Time).Seconds()
 	if math.Abs(dt) > p.MaxReportGapS {
 		return Conflict{}, false
 	}
 	var pa, pb [3]float64
-	ref := b.Time
 	if dt >= 0 {
 		pa, pb = a.ECEFAt(dt), b.ECEF
 	} else {
 		pa, pb = a.ECEF, b.ECEFAt(-dt)
-		ref = a.Time
 	}
 	if !mayConflict(pa, a.VelECEF, pb, b.VelECEF, p) {
 		return Conflict{}, false
+	}
+	if c := a.Key().Compare(b.Key()); c == 0 {
+		return Conflict{}, false
+	} else if c > 0 {
+		a, b = b, a
+		pa, pb = pb, pa
+	}
+	ref := a.Time
+	if b.Time.After(ref) {
+		ref = b.Time
 	}
 	mid := geo.FromECEF(geo.ECEF{XM: (pa[0] + pb[0]) / 2, YM: (pa[1] + pb[1]) / 2, ZM: (pa[2] + pb[2]) / 2})
 	f := geo.NewFrame(mid)
@@ -174,23 +186,36 @@ type Engine struct {
 	partners  [][]track.ID
 	conflicts map[uint64]*Conflict
 	nonconf   []bool
+	stamp     []uint32
+	epoch     uint32
 }
 
-// DefaultCellM is the grid cell edge: about the length of an airliner's
-// swept box (250 m/s over the 330 s a box covers), which measured fastest
-// (see BENCHMARKS.md).
-const DefaultCellM = 100_000
+// Grid dimensions that measured fastest (see BENCHMARKS.md).
+const (
+	DefaultCellM  = 50_000
+	DefaultSliceS = 30
+)
 
-// NewEngine makes an engine for the rules. cellM <= 0 takes DefaultCellM;
-// conf may be nil (no conformance monitoring).
-func NewEngine(r rules.Rules, cellM float64, conf Conformance) *Engine {
-	if cellM <= 0 {
-		cellM = DefaultCellM
+// Grid sets the space-time grid: the edge of its ECEF cubes and the length
+// of its time slices. Zero values take the defaults.
+type Grid struct {
+	CellM  float64
+	SliceS float64
+}
+
+// NewEngine makes an engine for the rules; conf may be nil (no conformance
+// monitoring).
+func NewEngine(r rules.Rules, g Grid, conf Conformance) *Engine {
+	if g.CellM <= 0 {
+		g.CellM = DefaultCellM
+	}
+	if g.SliceS <= 0 {
+		g.SliceS = DefaultSliceS
 	}
 	return &Engine{
 		params:    ParamsFrom(r),
 		tracks:    track.NewTable(r.StaleAfter()),
-		grid:      newGrid(cellM),
+		grid:      newGrid(g.CellM, g.SliceS),
 		conf:      conf,
 		conflicts: make(map[uint64]*Conflict),
 	}
@@ -210,6 +235,7 @@ func (e *Engine) growTo(n int) {
 	for len(e.partners) < n {
 		e.partners = append(e.partners, nil)
 		e.nonconf = append(e.nonconf, false)
+		e.stamp = append(e.stamp, 0)
 	}
 }
 
@@ -235,15 +261,21 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 	}
 	e.growTo(e.tracks.Cap())
 	s, _ := e.tracks.Get(id)
-	e.grid.set(id, e.params.Box(s))
+	e.grid.set(id, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(), e.params.growM())
 
-	epoch := e.grid.nextEpoch()
+	e.epoch++
+	if e.epoch == 0 {
+		// Wrapped: stamps of the old round could match again.
+		clear(e.stamp)
+		e.epoch = 1
+	}
+	epoch := e.epoch
 	// Re-evaluate the pairs already in conflict first: a pair can leave
 	// the candidates (its boxes no longer overlap) and must then be ended.
 	prev := e.partners[id]
 	for n := 0; n < len(prev); {
 		other := prev[n]
-		e.grid.stamp[other] = epoch
+		e.stamp[other] = epoch
 		o, _ := e.tracks.Get(other)
 		key := pairID(id, other)
 		if c, ok := Evaluate(s, o, e.params); ok {
@@ -260,7 +292,7 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		e.partners[other] = removeID(e.partners[other], id)
 	}
 	e.partners[id] = prev
-	e.grid.query(id, epoch, func(other track.ID) {
+	e.grid.query(id, 0, e.stamp, epoch, func(other track.ID) {
 		o, _ := e.tracks.Get(other)
 		c, ok := Evaluate(s, o, e.params)
 		if !ok {
@@ -373,32 +405,35 @@ func (e *Engine) Tracks(b BBox) []track.State {
 // FullCycle computes the whole conflict set from scratch through the index,
 // on all cores, sorted by pair key. It does not change the engine's set.
 func (e *Engine) FullCycle() []Conflict {
-	keys := e.grid.cellKeys()
 	workers := runtime.GOMAXPROCS(0)
+	n := int32(e.tracks.Cap())
 	parts := make([][]Conflict, workers)
+	var next atomic.Int32
+	const chunk = 256
 	var wg sync.WaitGroup
-	var next int64
-	var mu sync.Mutex
-	const chunk = 64
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			stamp := make([]uint32, n)
+			var epoch uint32
 			var out []Conflict
 			for {
-				mu.Lock()
-				lo := int(next)
-				next += chunk
-				mu.Unlock()
-				if lo >= len(keys) {
+				lo := next.Add(chunk) - chunk
+				if lo >= n {
 					break
 				}
-				for _, c := range keys[lo:min(lo+chunk, len(keys))] {
-					e.grid.pairsInCell(c, func(a, b track.ID) {
-						sa, _ := e.tracks.Get(a)
-						sb, _ := e.tracks.Get(b)
-						if cf, ok := Evaluate(sa, sb, e.params); ok {
-							out = append(out, cf)
+				for id := lo; id < min(lo+chunk, n); id++ {
+					s, ok := e.tracks.Get(id)
+					if !ok {
+						continue
+					}
+					epoch++
+					// Each pair is handled from its smaller id.
+					e.grid.query(id, id+1, stamp, epoch, func(other track.ID) {
+						o, _ := e.tracks.Get(other)
+						if c, ok := Evaluate(s, o, e.params); ok {
+							out = append(out, c)
 						}
 					})
 				}

@@ -91,8 +91,11 @@ func TestIncrementalMatchesBruteForce(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		r := rules.Default()
 		r.SamePartyAlerts = rapid.Bool().Draw(t, "same_party")
-		cellM := rapid.SampledFrom([]float64{5_000, 40_000, DefaultCellM, 1_000_000}).Draw(t, "cell")
-		e := NewEngine(r, cellM, nil)
+		g := Grid{
+			CellM:  rapid.SampledFrom([]float64{10_000, 40_000, DefaultCellM, 1_000_000}).Draw(t, "cell"),
+			SliceS: rapid.SampledFrom([]float64{7, DefaultSliceS, 400}).Draw(t, "slice"),
+		}
+		e := NewEngine(r, g, nil)
 		pic := drawPicture(t)
 		n := rapid.IntRange(2, 24).Draw(t, "aircraft")
 		parties := []string{"blue", "red", "green"}
@@ -157,8 +160,13 @@ func TestPruneIsConservative(t *testing.T) {
 		if !mayConflict(pa, a.VelECEF, pb, b.VelECEF, p) {
 			t.Fatalf("sphere test pruned a conflict: %+v", res)
 		}
-		if !p.Box(&a).Overlaps(p.Box(&b)) {
-			t.Fatalf("boxes of a conflicting pair do not overlap: %+v", res)
+		g := newGrid(DefaultCellM, DefaultSliceS)
+		g.set(0, a.ECEF, a.VelECEF, a.Time.UnixNano(), p.spanS(), p.growM())
+		g.set(1, b.ECEF, b.VelECEF, b.Time.UnixNano(), p.spanS(), p.growM())
+		found := false
+		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
+		if !found {
+			t.Fatalf("the index does not pair a conflicting pair: %+v", res)
 		}
 		if _, ok := Evaluate(&a, &b, p); !ok {
 			t.Fatal("Evaluate lost a conflict")
@@ -190,7 +198,7 @@ func headOn(c geo.LLA, startM float64, at time.Time) (track.Report, track.Report
 
 func TestEngineEventsAndStaleness(t *testing.T) {
 	r := rules.Default()
-	e := NewEngine(r, 0, nil)
+	e := NewEngine(r, Grid{}, nil)
 	a, b := headOn(geo.LLA{LatDeg: 35, LonDeg: 38}, 60_000, t0)
 	evs, err := e.Ingest(nil, []track.Report{a, b}, t0)
 	if err != nil {
@@ -249,7 +257,7 @@ func TestSamePartySwitch(t *testing.T) {
 	r := rules.Default()
 	for _, same := range []bool{false, true} {
 		r.SamePartyAlerts = same
-		e := NewEngine(r, 0, nil)
+		e := NewEngine(r, Grid{}, nil)
 		if _, err := e.Ingest(nil, []track.Report{a, b}, t0); err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +268,7 @@ func TestSamePartySwitch(t *testing.T) {
 }
 
 func TestInvalidBatchChangesNothing(t *testing.T) {
-	e := NewEngine(rules.Default(), 0, nil)
+	e := NewEngine(rules.Default(), Grid{}, nil)
 	a, b := headOn(geo.LLA{LatDeg: 10, LonDeg: 10}, 40_000, t0)
 	b.Pos.LatDeg = 91
 	_, err := e.Ingest(nil, []track.Report{a, b}, t0)
@@ -291,7 +299,7 @@ func (f fakeConformance) Conforms(party string, p geo.LLA, _ time.Time) (bool, b
 
 func TestConformanceHook(t *testing.T) {
 	conf := fakeConformance{inside: map[string]bool{"blue": true}}
-	e := NewEngine(rules.Default(), 0, conf)
+	e := NewEngine(rules.Default(), Grid{}, conf)
 	north := track.Report{Party: "blue", Aircraft: "1", Pos: geo.LLA{LatDeg: 5, LonDeg: 0, AltM: 1000}, Time: t0}
 	south := north
 	south.Pos.LatDeg, south.Time = -5, t0.Add(time.Second)
@@ -321,7 +329,7 @@ func TestConformanceHook(t *testing.T) {
 }
 
 func TestTracksBBoxAcrossAntimeridian(t *testing.T) {
-	e := NewEngine(rules.Default(), 0, nil)
+	e := NewEngine(rules.Default(), Grid{}, nil)
 	var reps []track.Report
 	for i, lon := range []float64{179.5, -179.5, 0, 170} {
 		reps = append(reps, track.Report{Party: "p", Aircraft: fmt.Sprint(i), Pos: geo.LLA{LatDeg: 10, LonDeg: lon}, Time: t0})

@@ -1,94 +1,82 @@
 package detect
 
 import (
-	"slices"
+	"math"
 	"testing"
 
-	"github.com/deconflict/deconflict/internal/track"
 	"pgregory.net/rapid"
 )
 
-func drawBox(t *rapid.T, label string) Box {
-	var b Box
+// closestS returns the smallest distance between two straight-line motions
+// over the absolute time interval [fromS, toS] (seconds), where each starts
+// at its position p at its own start time.
+func closest(pa, va [3]float64, startA float64, pb, vb [3]float64, startB float64, fromS, toS float64) float64 {
+	// Relative position at time t: (pb + vb (t-startB)) - (pa + va (t-startA)).
+	var r0, w [3]float64
 	for k := 0; k < 3; k++ {
-		lo := rapid.Float64Range(-7e6, 7e6).Draw(t, label+"lo")
-		b.Min[k] = lo
-		b.Max[k] = lo + rapid.Float64Range(0, 300_000).Draw(t, label+"len")
+		r0[k] = (pb[k] - vb[k]*startB) - (pa[k] - va[k]*startA)
+		w[k] = vb[k] - va[k]
 	}
-	return b
+	dist := func(t float64) float64 {
+		var d2 float64
+		for k := 0; k < 3; k++ {
+			d := r0[k] + w[k]*t
+			d2 += d * d
+		}
+		return math.Sqrt(d2)
+	}
+	ww := w[0]*w[0] + w[1]*w[1] + w[2]*w[2]
+	best := math.Min(dist(fromS), dist(toS))
+	if ww > 0 {
+		t := -(r0[0]*w[0] + r0[1]*w[1] + r0[2]*w[2]) / ww
+		if t > fromS && t < toS {
+			best = math.Min(best, dist(t))
+		}
+	}
+	return best
 }
 
-// TestGridFindsExactlyTheOverlappingBoxes compares the grid's query and its
-// per-cell pair pass with a scan of every box, through moves and removals.
-func TestGridFindsExactlyTheOverlappingBoxes(t *testing.T) {
+// TestGridFindsEveryCloseApproach is the index's half of the no-miss
+// proof: two paths that come within the grow distance of each other at a
+// common instant are always paired by a query, whatever the cell and slice
+// sizes, and a query never returns a path whose whole-span box is apart.
+func TestGridFindsEveryCloseApproach(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		g := newGrid(rapid.SampledFrom([]float64{10_000, 100_000, 1_000_000}).Draw(t, "cell"))
-		n := rapid.IntRange(1, 30).Draw(t, "n")
-		live := map[track.ID]Box{}
-		// Boxes drawn near each other so that overlaps happen.
-		base := drawBox(t, "base")
-		near := func(label string) Box {
-			b := base
+		g := newGrid(rapid.SampledFrom([]float64{8_000, 20_000, 100_000, 1_000_000}).Draw(t, "cell"),
+			rapid.SampledFrom([]float64{10, 30, 1000}).Draw(t, "slice"))
+		const growM = 5_000
+		spanS := rapid.Float64Range(0, 400).Draw(t, "span")
+		drawPath := func(label string) ([3]float64, [3]float64, float64) {
+			var p, v [3]float64
 			for k := 0; k < 3; k++ {
-				d := rapid.Float64Range(-400_000, 400_000).Draw(t, label)
-				l := rapid.Float64Range(0, 250_000).Draw(t, label+"len")
-				b.Min[k] += d
-				b.Max[k] = b.Min[k] + l
+				p[k] = rapid.Float64Range(-60_000, 60_000).Draw(t, label+"p")
+				v[k] = rapid.Float64Range(-700, 700).Draw(t, label+"v")
 			}
-			return b
+			p[0] += 6_400_000
+			return p, v, float64(rapid.IntRange(-40, 40).Draw(t, label+"start"))
 		}
-		for i := 0; i < n; i++ {
-			b := near("box")
-			g.set(track.ID(i), b)
-			live[track.ID(i)] = b
+		pa, va, sa := drawPath("a")
+		pb, vb, sb := drawPath("b")
+		const baseNs = 1_767_225_600_000_000_000 // 2026-01-01: absolute slice boundaries matter
+		g.set(0, pa, va, baseNs+int64(sa*1e9), spanS, growM)
+		g.set(1, pb, vb, baseNs+int64(sb*1e9), spanS, growM)
+		found := false
+		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
+
+		from, to := math.Max(sa, sb), math.Min(sa, sb)+spanS
+		if from <= to && closest(pa, va, sa, pb, vb, sb, from, to) < 2*growM-1e-6 && !found {
+			t.Fatalf("paths within %v m at a common instant not paired", 2*growM)
 		}
-		ops := rapid.IntRange(0, 30).Draw(t, "ops")
-		for o := 0; o <= ops; o++ {
-			id := track.ID(rapid.IntRange(0, n-1).Draw(t, "id"))
-			if rapid.IntRange(0, 3).Draw(t, "remove") == 0 {
-				g.remove(id)
-				delete(live, id)
-			} else {
-				b := near("move")
-				g.set(id, b)
-				live[id] = b
-			}
-			for q, qb := range live {
-				var got, want []track.ID
-				g.query(q, g.nextEpoch(), func(m track.ID) { got = append(got, m) })
-				for m, mb := range live {
-					if m != q && mb.Overlaps(qb) {
-						want = append(want, m)
-					}
-				}
-				slices.Sort(got)
-				slices.Sort(want)
-				if !slices.Equal(got, want) {
-					t.Fatalf("query %d: grid %v, scan %v", q, got, want)
-				}
-			}
-			var got, want [][2]track.ID
-			for _, c := range g.cellKeys() {
-				g.pairsInCell(c, func(a, b track.ID) { got = append(got, [2]track.ID{min(a, b), max(a, b)}) })
-			}
-			for a, ab := range live {
-				for b, bb := range live {
-					if a < b && ab.Overlaps(bb) {
-						want = append(want, [2]track.ID{a, b})
-					}
-				}
-			}
-			cmp := func(x, y [2]track.ID) int {
-				if x[0] != y[0] {
-					return int(x[0] - y[0])
-				}
-				return int(x[1] - y[1])
-			}
-			slices.SortFunc(got, cmp)
-			slices.SortFunc(want, cmp)
-			if !slices.Equal(got, want) {
-				t.Fatalf("pair pass %v, scan %v", got, want)
-			}
+		whole := func(p, v [3]float64) Box { return segmentBox(p, v, 0, spanS, growM) }
+		if found && !whole(pa, va).Overlaps(whole(pb, vb)) {
+			t.Fatal("paired paths whose whole boxes are apart")
+		}
+		// Moving b away and removing it leave a clean grid.
+		g.remove(1)
+		found = false
+		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
+		if found {
+			t.Fatal("removed path still found")
 		}
 	})
 }

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
+	"github.com/deconflict/deconflict/internal/traffic"
+)
+
+func init() {
+	registerBenchMode(benchMode{
+		flag:    "",
+		summary: "whole-airspace detection (--scenario global|theatre --aircraft N): full cycle and updates against brute force",
+		run:     runBenchAirspace,
+	})
+}
+
+// airspaceResult is the one JSON object `deconflict bench --json` prints.
+type airspaceResult struct {
+	Scenario          string  `json:"scenario"`
+	Aircraft          int     `json:"aircraft"`
+	Seed              uint64  `json:"seed"`
+	CellKM            float64 `json:"cell_km"`
+	SliceS            float64 `json:"slice_s"`
+	GOMAXPROCS        int     `json:"gomaxprocs"`
+	Reports           int     `json:"reports"`
+	IngestReportsPerS float64 `json:"ingest_reports_per_s"`
+	Conflicts         int     `json:"conflicts"`
+	FullCycleMs       float64 `json:"full_cycle_ms"`
+	FullCycleRuns     int     `json:"full_cycle_runs"`
+	BruteForceMs      float64 `json:"brute_force_ms"`
+	BruteForceRuns    int     `json:"brute_force_runs"`
+	Speedup           float64 `json:"speedup"`
+	Updates           int     `json:"updates"`
+	UpdateP50Us       float64 `json:"update_p50_us"`
+	UpdateP99Us       float64 `json:"update_p99_us"`
+	Identical         bool    `json:"identical"`
+	Difference        string  `json:"difference,omitempty"`
+	PeakRSSMiB        float64 `json:"peak_rss_mib"`
+}
+
+func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scenario := fs.String("scenario", "global", "traffic scenario: "+strings.Join(traffic.Scenarios(), " or "))
+	n := fs.Int("aircraft", 25000, "number of aircraft")
+	seed := fs.Uint64("seed", 1, "seed of the traffic generator")
+	parties := fs.Int("parties", 4, "number of parties the aircraft belong to")
+	cellKM := fs.Float64("cell-km", detect.DefaultCellM/1000, "grid cell edge in km")
+	sliceS := fs.Float64("slice-s", detect.DefaultSliceS, "grid time slice in seconds")
+	repeats := fs.Int("repeats", 5, "full-cycle runs (the median is reported)")
+	bruteRuns := fs.Int("brute-force-samples", 0, "brute-force runs (median reported); 0 = 3 up to 30,000 aircraft, else 1")
+	updates := fs.Int("updates", 5000, "single-report updates timed")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	switch {
+	case *n < 2:
+		return usagef("--aircraft must be at least 2")
+	case *parties < 1:
+		return usagef("--parties must be at least 1")
+	case *cellKM <= 0:
+		return usagef("--cell-km must be above zero")
+	case *sliceS <= 0:
+		return usagef("--slice-s must be above zero")
+	case *repeats < 1:
+		return usagef("--repeats must be at least 1")
+	case *bruteRuns < 0:
+		return usagef("--brute-force-samples must not be negative")
+	case *updates < 1:
+		return usagef("--updates must be at least 1")
+	}
+	if *bruteRuns == 0 {
+		*bruteRuns = 3
+		if *n > 30000 {
+			*bruteRuns = 1
+		}
+	}
+	progress := func(format string, a ...any) {
+		fmt.Fprintf(stderr, "bench %s %d: "+format+"\n", append([]any{*scenario, *n}, a...)...)
+	}
+
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	reports, err := traffic.Generate(*scenario, traffic.Options{Aircraft: *n, Parties: *parties, Seed: *seed, Time: t0})
+	if err != nil {
+		return usageError{err}
+	}
+	r := rules.Default()
+	eng := alert.NewEngineWith(r, alert.DefaultHysteresis(r), detect.Grid{CellM: *cellKM * 1000, SliceS: *sliceS}, nil)
+
+	res := airspaceResult{Scenario: *scenario, Aircraft: *n, Seed: *seed, CellKM: *cellKM, SliceS: *sliceS, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	progress("ingesting %d reports", len(reports))
+	start := time.Now()
+	const batch = 1000
+	for lo := 0; lo < len(reports); lo += batch {
+		if _, err := eng.Ingest(reports[lo:min(lo+batch, len(reports))], t0); err != nil {
+			return err
+		}
+	}
+	res.IngestReportsPerS = float64(len(reports)) / time.Since(start).Seconds()
+	res.Reports = len(reports)
+
+	// One report in, alerts updated: each update moves a random aircraft
+	// one second along its velocity.
+	progress("timing %d single-report updates", *updates)
+	rng := rand.New(rand.NewPCG(*seed, 0x5eed))
+	latest := slices.Clone(reports)
+	lat := make([]time.Duration, *updates)
+	now := t0
+	for i := range lat {
+		k := rng.IntN(len(latest))
+		next := traffic.Advance(latest[k], time.Second)
+		latest[k] = next
+		if next.Time.After(now) {
+			now = next.Time
+		}
+		one := []track.Report{next}
+		s := time.Now()
+		if _, err := eng.Ingest(one, now); err != nil {
+			return err
+		}
+		lat[i] = time.Since(s)
+	}
+	res.Reports += len(lat)
+	res.Updates = len(lat)
+	slices.Sort(lat)
+	res.UpdateP50Us = float64(lat[len(lat)/2].Nanoseconds()) / 1e3
+	res.UpdateP99Us = float64(lat[len(lat)*99/100].Nanoseconds()) / 1e3
+
+	var full []detect.Conflict
+	var fullTimes []time.Duration
+	for i := 0; i < *repeats; i++ {
+		s := time.Now()
+		full = eng.FullCycle()
+		fullTimes = append(fullTimes, time.Since(s))
+		progress("full cycle %d/%d: %v, %d conflicts", i+1, *repeats, fullTimes[i].Round(time.Microsecond), len(full))
+	}
+	states := eng.States()
+	p := detect.ParamsFrom(r)
+	var brute []detect.Conflict
+	var bruteTimes []time.Duration
+	for i := 0; i < *bruteRuns; i++ {
+		progress("brute force %d/%d over %d pairs", i+1, *bruteRuns, len(states)*(len(states)-1)/2)
+		s := time.Now()
+		brute = detect.BruteForce(states, p)
+		bruteTimes = append(bruteTimes, time.Since(s))
+		progress("brute force %d/%d: %v", i+1, *bruteRuns, bruteTimes[i].Round(time.Millisecond))
+	}
+	incremental := eng.Conflicts()
+	res.Conflicts = len(incremental)
+	res.FullCycleRuns, res.BruteForceRuns = len(fullTimes), len(bruteTimes)
+	res.FullCycleMs = airspaceMs(airspaceMedian(fullTimes))
+	res.BruteForceMs = airspaceMs(airspaceMedian(bruteTimes))
+	res.Speedup = res.BruteForceMs / res.FullCycleMs
+	same1, diff1 := detect.SameConflicts(full, brute)
+	same2, diff2 := detect.SameConflicts(incremental, brute)
+	res.Identical = same1 && same2
+	switch {
+	case !same1:
+		res.Difference = "full cycle vs brute force: " + diff1
+	case !same2:
+		res.Difference = "incremental vs brute force: " + diff2
+	}
+	res.PeakRSSMiB = airspacePeakRSSMiB()
+
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		return enc.Encode(res)
+	}
+	w := bufio.NewWriter(stdout)
+	fmt.Fprintf(w, "scenario %s, %d aircraft (%d parties, seed %d), grid %g km x %g s, GOMAXPROCS %d\n", res.Scenario, res.Aircraft, *parties, res.Seed, res.CellKM, res.SliceS, res.GOMAXPROCS)
+	fmt.Fprintf(w, "%-34s %14s\n", "measure", "value")
+	row := func(name, v string) { fmt.Fprintf(w, "%-34s %14s\n", name, v) }
+	row("reports ingested", strconv.Itoa(res.Reports))
+	row("ingest (batches of 1000), reports/s", fmt.Sprintf("%.0f", res.IngestReportsPerS))
+	row("conflicts", strconv.Itoa(res.Conflicts))
+	row(fmt.Sprintf("full cycle, median of %d", res.FullCycleRuns), fmt.Sprintf("%.2f ms", res.FullCycleMs))
+	bruteLabel := fmt.Sprintf("brute force, median of %d", res.BruteForceRuns)
+	if res.BruteForceRuns == 1 {
+		bruteLabel = "brute force, measured once"
+	}
+	row(bruteLabel, fmt.Sprintf("%.1f ms", res.BruteForceMs))
+	row("speedup (brute / full)", fmt.Sprintf("%.1fx", res.Speedup))
+	row(fmt.Sprintf("update p50 (%d updates)", res.Updates), fmt.Sprintf("%.1f us", res.UpdateP50Us))
+	row("update p99", fmt.Sprintf("%.1f us", res.UpdateP99Us))
+	row("identical to brute force", strconv.FormatBool(res.Identical))
+	row("peak RSS", fmt.Sprintf("%.0f MiB", res.PeakRSSMiB))
+	if res.Difference != "" {
+		fmt.Fprintln(w, "difference:", res.Difference)
+	}
+	return w.Flush()
+}
+
+func airspaceMedian(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func airspaceMs(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+// peakRSSMiB reads the process's high-water resident set (VmHWM), which
+// covers what the Go runtime does not account for; 0 where /proc is absent.
+func airspacePeakRSSMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,241 @@
+// Package traffic owns the seeded synthetic traffic the benchmarks and the
+// property tests fly: "global" (world-like traffic around a few hundred
+// hubs and along the streams between them, at cruise levels) and "theatre"
+// (aircraft packed into a 600 km x 600 km box at every altitude up to
+// 12 km: the worst case for spatial pruning). The same options give the same
+// reports, on every machine.
+package traffic
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/track"
+	"github.com/golang/geo/s2"
+)
+
+// Options of a generated picture.
+type Options struct {
+	Aircraft int
+	// Parties the aircraft are spread over, round robin ("p1", "p2", ...);
+	// 0 means 4.
+	Parties int
+	Seed    uint64
+	// Time of every report.
+	Time time.Time
+}
+
+var generators = map[string]func(Options, *rand.Rand) []track.Report{
+	"global":  global,
+	"theatre": theatre,
+}
+
+// Scenarios lists the scenario names.
+func Scenarios() []string {
+	names := make([]string, 0, len(generators))
+	for n := range generators {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Generate makes one report per aircraft for the named scenario.
+func Generate(scenario string, o Options) ([]track.Report, error) {
+	gen, ok := generators[scenario]
+	if !ok {
+		return nil, fmt.Errorf("scenario: unknown %q (want one of %v)", scenario, Scenarios())
+	}
+	if o.Aircraft < 0 {
+		return nil, fmt.Errorf("aircraft: must not be negative")
+	}
+	if o.Parties <= 0 {
+		o.Parties = 4
+	}
+	if o.Time.IsZero() {
+		return nil, fmt.Errorf("time: must be set")
+	}
+	return gen(o, rand.New(rand.NewPCG(o.Seed, 0x7aff1c))), nil
+}
+
+func partyOf(i, parties int) string { return fmt.Sprintf("p%d", i%parties+1) }
+
+func aircraftID(i int) string { return fmt.Sprintf("%06x", 0x100000+i) }
+
+// region is a part of the world with airports, weighted by its share of
+// world traffic (roughly: North America, Europe and East Asia dominate).
+type region struct {
+	latDeg, lonDeg     float64
+	sdLatDeg, sdLonDeg float64
+	share              float64
+}
+
+var regions = []region{
+	{40, -95, 9, 18, 0.30},
+	{48, 10, 7, 14, 0.27},
+	{32, 115, 9, 12, 0.18},
+	{15, 95, 9, 12, 0.08},
+	{27, 48, 6, 8, 0.05},
+	{-15, -55, 12, 10, 0.05},
+	{5, 20, 12, 15, 0.03},
+	{-30, 145, 8, 10, 0.04},
+}
+
+const hubs = 300
+
+type hub struct {
+	pos    geo.LLA
+	weight float64
+}
+
+func makeHubs(rng *rand.Rand) ([]hub, []float64) {
+	hs := make([]hub, hubs)
+	cum := make([]float64, hubs)
+	total := 0.0
+	for i := range hs {
+		x := rng.Float64()
+		reg := regions[len(regions)-1]
+		for _, r := range regions {
+			if x < r.share {
+				reg = r
+				break
+			}
+			x -= r.share
+		}
+		lat := math.Max(-55, math.Min(70, reg.latDeg+rng.NormFloat64()*reg.sdLatDeg))
+		lon := math.Remainder(reg.lonDeg+rng.NormFloat64()*reg.sdLonDeg, 360)
+		// A few very busy hubs and a long tail (Zipf-like).
+		w := 1 / math.Pow(float64(i+1), 0.8)
+		hs[i] = hub{pos: geo.LLA{LatDeg: lat, LonDeg: lon}, weight: w}
+		total += w
+		cum[i] = total
+	}
+	for i := range cum {
+		cum[i] /= total
+	}
+	return hs, cum
+}
+
+func pickHub(rng *rand.Rand, cum []float64) int {
+	i, _ := slices.BinarySearch(cum, rng.Float64())
+	return min(i, len(cum)-1)
+}
+
+// global: a quarter of the aircraft climb out of or descend into a hub
+// (within 150 km, altitude growing with distance), the rest cruise along
+// the great circle between two hubs at a semicircular flight level.
+func global(o Options, rng *rand.Rand) []track.Report {
+	hs, cum := makeHubs(rng)
+	out := make([]track.Report, 0, o.Aircraft)
+	for i := 0; i < o.Aircraft; i++ {
+		var pos geo.LLA
+		var speedMps, trackDeg, vsMps float64
+		if rng.Float64() < 0.25 {
+			h := hs[pickHub(rng, cum)]
+			bearing := rng.Float64() * 360
+			distM := 3_000 + rng.Float64()*147_000
+			pos = geo.Destination(h.pos, bearing, distM)
+			pos.AltM = math.Min(distM*0.07, 11_000) * (0.8 + 0.4*rng.Float64())
+			speedMps = 70 + math.Min(distM/150_000, 1)*160 + rng.Float64()*20
+			if rng.Float64() < 0.5 {
+				trackDeg = bearing // departing
+				vsMps = 5 + rng.Float64()*10
+			} else {
+				trackDeg = math.Mod(bearing+180, 360) // arriving
+				vsMps = -(3 + rng.Float64()*7)
+			}
+			trackDeg = math.Mod(trackDeg+rng.NormFloat64()*15+360, 360)
+		} else {
+			a := pickHub(rng, cum)
+			b := pickHub(rng, cum)
+			for b == a {
+				b = pickHub(rng, cum)
+			}
+			frac := 0.05 + 0.9*rng.Float64()
+			pa := s2.PointFromLatLng(s2.LatLngFromDegrees(hs[a].pos.LatDeg, hs[a].pos.LonDeg))
+			pb := s2.PointFromLatLng(s2.LatLngFromDegrees(hs[b].pos.LatDeg, hs[b].pos.LonDeg))
+			here := s2.LatLngFromPoint(s2.Interpolate(frac, pa, pb))
+			ahead := s2.LatLngFromPoint(s2.Interpolate(math.Min(frac+0.001, 1), pa, pb))
+			pos = geo.LLA{LatDeg: here.Lat.Degrees(), LonDeg: here.Lng.Degrees()}
+			next := geo.LLA{LatDeg: ahead.Lat.Degrees(), LonDeg: ahead.Lng.Degrees()}
+			d := geo.NewFrame(pos).ToENU(next)
+			trackDeg = math.Mod(math.Atan2(d.EastM, d.NorthM)*180/math.Pi+360, 360)
+			// Semicircular rule: eastbound odd, westbound even levels,
+			// FL290 to FL410.
+			fl := 290 + 20*rng.IntN(7)
+			if trackDeg >= 180 {
+				fl = 300 + 20*rng.IntN(6)
+			}
+			pos.AltM = geo.FlightLevelToM(float64(fl))
+			speedMps = 215 + rng.Float64()*45
+			if rng.Float64() < 0.05 {
+				vsMps = (rng.Float64() - 0.5) * 10 // step climb or descent
+			}
+		}
+		rad := trackDeg * math.Pi / 180
+		out = append(out, track.Report{
+			Party:       partyOf(i, o.Parties),
+			Aircraft:    aircraftID(i),
+			Callsign:    fmt.Sprintf("GLB%d", i),
+			Pos:         pos,
+			VelEastMps:  speedMps * math.Sin(rad),
+			VelNorthMps: speedMps * math.Cos(rad),
+			VelUpMps:    vsMps,
+			Time:        o.Time,
+		})
+	}
+	return out
+}
+
+// TheatreCentre is the centre of the theatre box.
+var TheatreCentre = geo.LLA{LatDeg: 35, LonDeg: 38.5}
+
+// TheatreHalfSideM is half the side of the theatre box.
+const TheatreHalfSideM = 300_000
+
+// theatre: uniform in the box and over 0-12 km, a fifth fast jets (up to
+// Mach 2), the rest transports and helicopters, headings at random.
+func theatre(o Options, rng *rand.Rand) []track.Report {
+	f := geo.NewFrame(TheatreCentre)
+	out := make([]track.Report, 0, o.Aircraft)
+	for i := 0; i < o.Aircraft; i++ {
+		pos := f.FromENU(geo.ENU{
+			EastM:  (rng.Float64()*2 - 1) * TheatreHalfSideM,
+			NorthM: (rng.Float64()*2 - 1) * TheatreHalfSideM,
+		})
+		pos.AltM = rng.Float64() * 12_000
+		speedMps := 40 + rng.Float64()*220
+		if rng.Float64() < 0.2 {
+			speedMps = 200 + rng.Float64()*490
+		}
+		rad := rng.Float64() * 2 * math.Pi
+		out = append(out, track.Report{
+			Party:       partyOf(i, o.Parties),
+			Aircraft:    aircraftID(i),
+			Callsign:    fmt.Sprintf("THR%d", i),
+			Pos:         pos,
+			VelEastMps:  speedMps * math.Sin(rad),
+			VelNorthMps: speedMps * math.Cos(rad),
+			VelUpMps:    (rng.Float64() - 0.5) * 30,
+			Time:        o.Time,
+		})
+	}
+	return out
+}
+
+// Advance dead-reckons a report dt later: straight on in ECEF, with the
+// velocity re-expressed in the new position's east-north-up frame, so that
+// the detector's own extrapolation of the old report agrees with it.
+func Advance(r track.Report, dt time.Duration) track.Report {
+	s := track.NewState(r)
+	p := s.ECEFAt(dt.Seconds())
+	next := r
+	next.Pos = geo.FromECEF(geo.ECEF{XM: p[0], YM: p[1], ZM: p[2]})
+	next.VelEastMps, next.VelNorthMps, next.VelUpMps = track.VelocityENU(next.Pos, s.VelECEF)
+	next.Time = r.Time.Add(dt)
+	return next
+}
