@@ -139,7 +139,8 @@ func global(o Options, rng *rand.Rand) []track.Report {
 			bearing := rng.Float64() * 360
 			distM := 3_000 + rng.Float64()*147_000
 			pos = geo.Destination(h.pos, bearing, distM)
-			pos.AltM = math.Min(distM*0.07, 11_000) * (0.8 + 0.4*rng.Float64())
+			// Below the cruise levels: about 7 % climb gradient, capped.
+			pos.AltM = math.Min(distM*0.07*(0.8+0.4*rng.Float64()), 8_500)
 			speedMps = 70 + math.Min(distM/150_000, 1)*160 + rng.Float64()*20
 			if rng.Float64() < 0.5 {
 				trackDeg = bearing // departing
