@@ -139,9 +139,13 @@ type DenseReport struct {
 	Unannounced     int     `json:"unannounced_conflicts"`
 }
 
+// maxOwn is how many live volumes one dense-area writer keeps.
+const maxOwn = 8
+
 // Dense runs writers goroutines of the given parties for d (or until
-// maxWrites writes, when above zero), each creating
-// and updating volumes that overlap one sideM x sideM area, every write the
+// maxWrites writes, when above zero), each creating, updating and
+// cancelling (at most maxOwn live at a time) volumes that overlap one
+// sideM x sideM area, every write the
 // full check in its own store transaction together with its events (as the
 // service does). A refusal for a missing key is retried with the missing
 // volumes added, as a client would; every attempt counts as one write.
@@ -174,13 +178,24 @@ func Dense(ctx context.Context, st store.Store, parties []string, writers int, d
 			var key []volume.KeyEntry
 			for n := 0; time.Now().Before(deadline) && (maxWrites <= 0 || writes.Load() < maxWrites); n++ {
 				in := gen.Dense(lat, lon, sideM)
+				// Each writer keeps at most maxOwn live volumes: past
+				// that it cancels its oldest before creating, as
+				// operations end; otherwise it updates or creates.
+				i := n % max(len(mine), 1)
+				cancel := len(mine) >= maxOwn && n%3 == 0
+				update := !cancel && len(mine) > 0 && (len(mine) >= maxOwn || n%2 == 1)
+				if cancel {
+					i = 0
+				}
 				var res volume.Result
 				err := st.Update(ctx, func(tx store.Tx) error {
 					var err error
-					if len(mine) > 0 && n%2 == 1 {
-						v := mine[n%len(mine)]
-						res, err = reg.Update(tx, party, v.ID, v.Version, in, key, rl, time.Now())
-					} else {
+					switch {
+					case cancel:
+						res, err = reg.SetState(tx, party, mine[i].ID, mine[i].Version, volume.Cancelled, nil, rl, time.Now())
+					case update:
+						res, err = reg.Update(tx, party, mine[i].ID, mine[i].Version, in, key, rl, time.Now())
+					default:
 						res, err = reg.Create(tx, party, in, key, rl, time.Now())
 					}
 					if err != nil {
@@ -203,10 +218,13 @@ func Dense(ctx context.Context, st store.Store, parties []string, writers int, d
 				case err == nil:
 					accepted.Add(1)
 					reg.Apply(res)
-					if res.Previous == nil {
+					switch {
+					case cancel:
+						mine = mine[1:]
+					case update:
+						mine[i] = res.Volume
+					default:
 						mine = append(mine, res.Volume)
-					} else {
-						mine[n%len(mine)] = res.Volume
 					}
 				case errors.As(err, &mk):
 					refusedKey.Add(1)
