@@ -195,19 +195,18 @@ type Head struct {
 // refuses a line that is not in the canonical form Export writes, naming
 // the field at fault.
 func ParseLine(b []byte) (Line, error) {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(b, &keys); err != nil {
-		return Line{}, fmt.Errorf("not a JSON object: %w", err)
-	}
+	// Only the canonical spelling is accepted (checked at the end), so the
+	// kind of line shows in its first bytes; and an unknown or re-cased
+	// field, which Unmarshal would ignore or accept, fails that check.
 	var (
 		out  Line
 		want any
 		err  error
 	)
 	switch {
-	case keys["checkpoint"] != nil:
+	case bytes.HasPrefix(b, []byte(`{"checkpoint":`)):
 		var cl checkpointLine
-		if err := jsonUnmarshalStrict(b, &cl); err != nil {
+		if err := json.Unmarshal(b, &cl); err != nil {
 			return Line{}, fmt.Errorf("checkpoint: %w", err)
 		}
 		cp := store.Checkpoint{Seq: cl.Checkpoint.Seq}
@@ -218,9 +217,9 @@ func ParseLine(b []byte) (Line, error) {
 			return Line{}, err
 		}
 		out.Checkpoint, want = &cp, cl
-	case keys["head"] != nil:
+	case bytes.HasPrefix(b, []byte(`{"head":`)):
 		var hl headLine
-		if err := jsonUnmarshalStrict(b, &hl); err != nil {
+		if err := json.Unmarshal(b, &hl); err != nil {
 			return Line{}, fmt.Errorf("head: %w", err)
 		}
 		h := Head{From: hl.Head.From, Seq: hl.Head.Seq, Viewer: hl.Head.Viewer}
@@ -236,7 +235,7 @@ func ParseLine(b []byte) (Line, error) {
 		out.Head, want = &h, hl
 	default:
 		var rl recordLine
-		if err := jsonUnmarshalStrict(b, &rl); err != nil {
+		if err := json.Unmarshal(b, &rl); err != nil {
 			return Line{}, fmt.Errorf("record: %w", err)
 		}
 		r := Record{Seq: rl.Seq, Actor: rl.Actor, Kind: rl.Kind, Content: rl.Content}

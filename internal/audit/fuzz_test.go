@@ -2,8 +2,11 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"testing"
+
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // exportSeeds builds the same export in every process of a fuzzing run
@@ -20,10 +23,58 @@ func exportSeeds(f *testing.F) ([]byte, *Log) {
 		}
 		return len(b), nil
 	}
-	st := openStore(f)
+	// An in-memory log rather than SQLite: the fuzzing workers instrument
+	// every package for coverage, which makes the SQLite engine crawl.
+	st := &memStore{}
 	l := NewLog(testKey(f, 9), 2)
 	fill(f, st, l, 5)
 	return export(f, st, l, "alpha", 1), l
+}
+
+// memStore keeps just the audit tables, in memory, for the fuzz targets.
+type memStore struct {
+	store.Tx // nil: only the audit methods below are used
+	recs     []store.AuditRecord
+	cps      []store.Checkpoint
+}
+
+func (m *memStore) Update(_ context.Context, fn func(store.Tx) error) error { return fn(m) }
+func (m *memStore) View(_ context.Context, fn func(store.Tx) error) error   { return fn(m) }
+func (m *memStore) Close() error                                            { return nil }
+
+func (m *memStore) AppendAudit(r store.AuditRecord) error {
+	if r.Seq != int64(len(m.recs))+1 {
+		return store.ErrConflict
+	}
+	m.recs = append(m.recs, r)
+	return nil
+}
+
+func (m *memStore) LastAudit() (store.AuditRecord, error) {
+	if len(m.recs) == 0 {
+		return store.AuditRecord{}, store.ErrNotFound
+	}
+	return m.recs[len(m.recs)-1], nil
+}
+
+func (m *memStore) AuditFrom(seq int64, limit int) ([]store.AuditRecord, error) {
+	i := min(max(seq-1, 0), int64(len(m.recs)))
+	return m.recs[i:min(i+int64(limit), int64(len(m.recs)))], nil
+}
+
+func (m *memStore) PutCheckpoint(c store.Checkpoint) error {
+	m.cps = append(m.cps, c)
+	return nil
+}
+
+func (m *memStore) CheckpointsFrom(seq int64) ([]store.Checkpoint, error) {
+	var out []store.Checkpoint
+	for _, c := range m.cps {
+		if c.Seq >= seq {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // FuzzParseLine: a line that parses re-encodes to exactly itself (the
