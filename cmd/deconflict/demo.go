@@ -201,7 +201,7 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 		runCtx, cancel = context.WithTimeout(ctx, opt.For)
 		defer cancel()
 	}
-	pr := &eventPrinter{out: out, plan: plan, seen: map[string]bool{}}
+	pr := &eventPrinter{out: out, plan: plan, seen: map[string]bool{}, level: map[string]string{}}
 	runner, err := sim.NewRunner(plan, clients, sim.Options{
 		Speed: opt.Speed, FromS: sc.DemoStartS, UntilS: opt.UntilS, AckDelay: opt.AckDelay,
 		OnEvent: pr.print,
@@ -266,7 +266,8 @@ type eventPrinter struct {
 	runner *sim.Runner
 	mu     sync.Mutex
 	seen   map[string]bool
-	closed bool // set when the run is over: late lines are dropped
+	level  map[string]string // alert id -> last level printed
+	closed bool              // set when the run is over: late lines are dropped
 }
 
 func (p *eventPrinter) close() {
@@ -289,6 +290,16 @@ func (p *eventPrinter) line(s string) {
 	fmt.Fprintf(p.out, "%s %s\n", clock, s)
 }
 
+// levelChanged keeps the alert lines to what matters: raised, a change of
+// level, cleared; not every refinement of the timing.
+func (p *eventPrinter) levelChanged(kind string, a client.Alert) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	last, seen := p.level[a.ID]
+	p.level[a.ID] = a.Level
+	return kind != "alert_updated" || !seen || last != a.Level
+}
+
 func (p *eventPrinter) once(key string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -303,13 +314,13 @@ func (p *eventPrinter) print(_ string, ev client.Event) {
 	switch ev.Kind {
 	case "alert_raised", "alert_updated", "alert_cleared":
 		var a client.Alert
-		if json.Unmarshal(ev.Data, &a) != nil || !p.once(fmt.Sprint(ev.ID)) {
+		if json.Unmarshal(ev.Data, &a) != nil || !p.once(fmt.Sprint(ev.ID)) || !p.levelChanged(ev.Kind, a) {
 			return
 		}
 		p.line(describeAlert(ev.Kind, a))
 	case "escalated":
 		var m client.Message
-		if json.Unmarshal(ev.Data, &m) != nil || !p.once("esc/"+fmt.Sprint(ev.ID)) {
+		if json.Unmarshal(ev.Data, &m) != nil || !p.once("esc/"+m.ID) {
 			return
 		}
 		var missing []string
@@ -318,7 +329,19 @@ func (p *eventPrinter) print(_ string, ev client.Event) {
 				missing = append(missing, to)
 			}
 		}
-		p.line(fmt.Sprintf("ESCALATED %s %s: not acknowledged in time by %s", m.Kind, m.Thread, strings.Join(missing, ", ")))
+		about := m.Thread
+		if m.Ref != nil && m.Ref.AlertID != "" && p.runner != nil {
+			if a, ok := p.runner.Alert(m.Ref.AlertID); ok {
+				var names []string
+				for _, id := range a.Aircraft {
+					if f := p.plan.Flight(id); f != nil {
+						names = append(names, fmt.Sprintf("%s (%s)", f.Callsign, f.Party))
+					}
+				}
+				about = strings.Join(names, " x ")
+			}
+		}
+		p.line(fmt.Sprintf("ESCALATED %s %s: not acknowledged in time by %s", m.Kind, about, strings.Join(missing, ", ")))
 	case "volume_conflict":
 		var vols []client.Volume
 		if json.Unmarshal(ev.Data, &vols) != nil {

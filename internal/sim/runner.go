@@ -143,6 +143,19 @@ func (r *Runner) Alerts() []AlertRecord {
 	return out
 }
 
+// Alert returns what the run saw of one alert.
+func (r *Runner) Alert(id string) (AlertRecord, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, ok := r.alerts[id]
+	if !ok {
+		return AlertRecord{}, false
+	}
+	c := *a
+	c.Parties, c.Levels, c.Acked = copySet(a.Parties), copySet(a.Levels), copySet(a.Acked)
+	return c, true
+}
+
 func copySet(m map[string]bool) map[string]bool {
 	c := make(map[string]bool, len(m))
 	for k, v := range m {
