@@ -1,17 +1,74 @@
 package webtest
 
 import (
+	"context"
+	"flag"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/deconflict/deconflict/internal/server"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
 	"github.com/deconflict/deconflict/internal/web"
 )
 
-// startBackend runs the API and the console in this process.
+var useFake = flag.Bool("fake", false, "test the console against the fake API of fake_test.go instead of the real server")
+
+// startBackend runs the API and the console in this process: the real
+// server on the embedded store in a temporary directory, with two parties.
 func startBackend(t *testing.T) *backend {
 	t.Helper()
-	return serveFake(t, web.Handler(), map[string]string{coalition: "tok-coalition-51d0", airgroup: "tok-airgroup-8e2b"})
+	if *useFake {
+		return serveFake(t, web.Handler(), map[string]string{coalition: "tok-coalition-51d0", airgroup: "tok-airgroup-8e2b"})
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	type ready struct {
+		url string
+		svc *service.Service
+	}
+	readyCh := make(chan ready, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Run(ctx, server.Config{
+			Store:   st,
+			DataDir: dir,
+			Listen:  "127.0.0.1:0",
+			Console: web.Handler(),
+			Ready:   func(url string, svc *service.Service) { readyCh <- ready{url, svc} },
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+		st.Close()
+	})
+	var r ready
+	select {
+	case r = <-readyCh:
+	case err := <-done:
+		t.Fatalf("server did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start within 30 s")
+	}
+	be := &backend{url: r.url, tokens: map[string]string{}}
+	for _, name := range []string{coalition, airgroup} {
+		tok, err := r.svc.CreateParty(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		be.tokens[name] = tok
+	}
+	return be
 }
 
 func httptestServer(t *testing.T, h http.Handler) *httptest.Server {

@@ -344,10 +344,17 @@ func TestConsoleInBrowser(t *testing.T) {
 			heading := rng.Float64() * 2 * math.Pi
 			bulk = append(bulk, aircraft{
 				party: airgroup, id: fmt.Sprintf("BULK-%04d", i), callsign: fmt.Sprintf("B%04d", i),
-				lat: 33.8 + 2.8*rng.Float64(), lon: 35.2 + 4.2*rng.Float64(), altM: 12000 + 2000*rng.Float64(),
+				lat: 34.0 + 2.4*rng.Float64(), lon: 35.6 + 3.4*rng.Float64(), altM: 12000 + 2000*rng.Float64(),
 				velEastMps: 200 * math.Sin(heading), velNorthMps: 200 * math.Cos(heading), since: ts,
 			}.report(ts))
 		}
+		// Declared, so that they fly inside a volume of their own and the
+		// figure is about drawing, not about thousands of conformance alerts.
+		be.call(t, airgroup, "POST", "/v1/volumes", map[string]any{
+			"footprint":   map[string]any{"type": "Polygon", "coordinates": [][][]float64{{{35.5, 33.9}, {39.1, 33.9}, {39.1, 36.5}, {35.5, 36.5}, {35.5, 33.9}}}},
+			"alt_lower_m": 11500, "alt_upper_m": 14500, "start": window["start"], "end": window["end"], "priority": 0, "state": "activated",
+			"details": map[string]any{"mission": secretAirgroup}, "key": []any{},
+		}, nil)
 		be.call(t, airgroup, "POST", "/v1/positions", map[string]any{"reports": bulk}, nil)
 		p.waitFor(t, "5,000 more tracks drawn", `deconflict.snapshot().drawn?.tracks >= 5000`, 20*time.Second)
 		p.screenshot(t, "console-5000-tracks.png")

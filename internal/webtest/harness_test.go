@@ -313,10 +313,15 @@ func (tb *tab) click(t *testing.T, selector string) {
 // waitFor polls a JavaScript predicate until it is truthy.
 func (tb *tab) waitFor(t *testing.T, what, predicate string, timeout time.Duration) {
 	t.Helper()
-	_, err := chromedp.Run(tb.ctx, chromedp.Poll[chromedp.Void](predicate,
+	// The page enforces the timeout; the context is for a page that hangs.
+	ctx, cancel := context.WithTimeout(tb.ctx, timeout+15*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate,
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
 	if err != nil {
-		snap, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`JSON.stringify(window.deconflict && window.deconflict.snapshot())`))
+		sctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+		defer cancel()
+		snap, _ := chromedp.Run(sctx, chromedp.Evaluate[string](`JSON.stringify(window.deconflict && window.deconflict.snapshot())`))
 		t.Fatalf("%s: waiting for %s: %v\npage state: %s", tb.party, what, err, snap)
 	}
 }

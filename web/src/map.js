@@ -11,6 +11,9 @@ import { level, markPath } from './palette.js';
 const TRAIL_POINTS = 8;
 const HEADING_S = 60;
 const MARK_BATCH = 32;
+// With nothing new, the live layer is redrawn ten times a second: enough for
+// dead-reckoned motion and countdowns, and a wall screen stays cool.
+const IDLE_REDRAW_MS = 100;
 const MIN_SCALE = 256;
 const MAX_SCALE = 256 * 2 ** 16;
 
@@ -39,6 +42,8 @@ export class MapView {
     this.alerts = [];
     this.focus = null;
     this.baseDirty = true;
+    this.liveDirty = true;
+    this.lastLive = 0;
     this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0 };
     this.frameCosts = [];
     this.screen = new Float32Array(0);
@@ -121,10 +126,12 @@ export class MapView {
       next.set(key, { t, key, x, y, vx, vy, timeMs: Number.isFinite(timeMs) ? timeMs : Date.now(), trail });
     }
     this.tracks = next;
+    this.liveDirty = true;
   }
 
   setAlerts(alerts) {
     this.alerts = alerts;
+    this.liveDirty = true;
   }
 
   resize() {
@@ -302,14 +309,20 @@ export class MapView {
     return this.volumes.filter((vol) => vol.start <= t && t < vol.end && vol.v.state !== 'withdrawn' && vol.v.state !== 'cancelled');
   }
 
-  // Draws one frame: the base layer when it is stale, the live layer always.
+  // Draws one frame: the base layer when it is stale, the live layer when
+  // something changed or it is due. Returns the time spent, or -1 when there
+  // was nothing to draw.
   frame(nowMs) {
+    const animating = this.focus && nowMs - this.focus.at < 4000;
+    if (!this.baseDirty && !this.liveDirty && !animating && nowMs - this.lastLive < IDLE_REDRAW_MS) return -1;
     const started = performance.now();
     if (this.baseDirty) {
       this.drawBase();
       this.baseDirty = false;
     }
     this.drawLive(nowMs);
+    this.liveDirty = false;
+    this.lastLive = nowMs;
     const cost = performance.now() - started;
     this.frameCosts.push(cost);
     if (this.frameCosts.length > 600) this.frameCosts.splice(0, this.frameCosts.length - 600);
