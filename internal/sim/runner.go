@@ -324,12 +324,18 @@ func (r *Runner) post(ctx context.Context, tS float64, stamp time.Time) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if !client.Retryable(err) || attempt == 3 {
+			if !client.Retryable(err) || attempt == 5 {
 				r.Stats.ReportsRejected.Add(int64(len(batch)))
 				r.logf("sim: %s: positions: %v", p, err)
 				break
 			}
-			if err := b.Sleep(ctx, attempt); err != nil {
+			// As fast as the server takes it: when it asks to slow down, do.
+			wait := b.Wait(attempt)
+			var prob *client.Problem
+			if errors.As(err, &prob) && prob.RetryAfter > wait {
+				wait = prob.RetryAfter
+			}
+			if err := sleep(ctx, wait); err != nil {
 				return err
 			}
 		}

@@ -207,3 +207,64 @@ func TestRunnerDrivesTheAPIAsTheParties(t *testing.T) {
 		t.Errorf("alert records %+v", recs)
 	}
 }
+
+// TestRunnerSlowsDownWhenAsked: a 429 with Retry-After is waited out and the
+// batch sent again, not dropped.
+func TestRunnerSlowsDownWhenAsked(t *testing.T) {
+	p := builtinPlan(t, 1)
+	var mu sync.Mutex
+	calls, accepted := 0, 0
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/positions":
+			var body struct{ Reports []client.Report }
+			json.NewDecoder(r.Body).Decode(&body)
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			if calls == 1 {
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			accepted += len(body.Reports)
+			w.WriteHeader(http.StatusAccepted)
+			json.NewEncoder(w).Encode(client.PositionsResult{Accepted: len(body.Reports)})
+		case "/v1/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		default:
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"id":"v","version":"1"}`)
+		}
+	}))
+	defer hs.Close()
+	clients := map[string]*client.Client{}
+	for _, party := range p.Scenario.Parties {
+		clients[party.Name] = client.New(hs.URL, "tok-"+party.Name)
+	}
+	from := p.Scenario.DemoStartS
+	r, err := NewRunner(p, clients, Options{FromS: from, UntilS: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, f := range p.Flights {
+		if _, ok := f.At(from); ok {
+			want++
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if accepted != want || r.Stats.ReportsSent.Load() != int64(want) || r.Stats.ReportsRejected.Load() != 0 {
+		t.Errorf("accepted %d, sim counted %d sent and %d rejected, want %d sent", accepted, r.Stats.ReportsSent.Load(), r.Stats.ReportsRejected.Load(), want)
+	}
+	if time.Since(start) < time.Second {
+		t.Error("the Retry-After of the 429 was not waited out")
+	}
+}
