@@ -108,25 +108,44 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 			Time: r.Time,
 		}
 	}
+	// The engine is taken a chunk at a time, so that a small batch (one
+	// report that creates a conflict) does not wait behind whole large ones.
 	t := s.tac
-	t.mu.Lock()
-	trs, err := t.eng.Load().Ingest(batch, s.now())
-	if err != nil {
-		t.mu.Unlock()
-		var re *detect.ReportError
-		if errors.As(err, &re) {
-			return 0, &ReportError{Index: re.Index, Msg: re.Err.Error()}
+	var dones []chan error
+	for lo := 0; lo < len(batch); lo += ingestChunk {
+		hi := min(lo+ingestChunk, len(batch))
+		t.mu.Lock()
+		trs, err := t.eng.Load().Ingest(batch[lo:hi], s.now())
+		if err != nil {
+			// The chunks before were applied: commit what they caused. A
+			// caller that retries without the bad report sends them again,
+			// which the engine ignores as duplicates.
+			t.mu.Unlock()
+			for _, done := range dones {
+				_ = s.commitTransitions(ctx, done)
+			}
+			var re *detect.ReportError
+			if errors.As(err, &re) {
+				return lo, &ReportError{Index: lo + re.Index, Msg: re.Err.Error()}
+			}
+			return lo, err
 		}
-		return 0, err
+		if done := s.enqueueLocked(trs); done != nil {
+			dones = append(dones, done)
+		}
+		t.mu.Unlock()
+		s.m.ReportsAccepted.Add(float64(hi - lo))
 	}
-	s.m.ReportsAccepted.Add(float64(len(batch)))
-	done := s.enqueueLocked(trs)
-	t.mu.Unlock()
-	if done == nil {
-		return len(batch), nil
+	for _, done := range dones {
+		if err := s.commitTransitions(ctx, done); err != nil {
+			return len(batch), err
+		}
 	}
-	return len(batch), s.commitTransitions(ctx, done)
+	return len(batch), nil
 }
+
+// ingestChunk is how many reports go to the engine per turn of its lock.
+const ingestChunk = 250
 
 // enqueueLocked queues transitions (t.mu held) and returns the channel that
 // reports their commit, or nil when there is nothing to commit.
