@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -130,8 +131,9 @@ func (s *Sender) send(ctx context.Context, batch []client.Report) {
 		}
 		s.Stats.Retries.Add(1)
 		wait := s.Backoff.Wait(attempt)
-		if p, ok := err.(*client.Problem); ok && p.RetryAfter > wait {
-			wait = p.RetryAfter
+		var prob *client.Problem
+		if errors.As(err, &prob) && prob.RetryAfter > wait {
+			wait = prob.RetryAfter
 		}
 		t := time.NewTimer(wait)
 		select {
