@@ -281,6 +281,9 @@ func TestTamperingIsDetectedAndNamed(t *testing.T) {
 		{"cut the last line short", func() []byte {
 			return good[:len(good)-10]
 		}, nil, n + 1, "truncated"},
+		{"delete a checkpoint line", func() []byte {
+			return join(without(lastCp))
+		}, nil, 0, "checkpoints were removed"},
 		{"swap the key", func() []byte { return good }, NewLog(testKey(t, 6), 1).PublicKey(), every, "signature does not verify"},
 		{"forge a record with its own hashes", func() []byte {
 			// Whoever rewrites a record and recomputes its hash breaks the

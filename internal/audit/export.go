@@ -21,7 +21,7 @@ import (
 //
 //	{"seq","time","actor","kind","content","prev_hash","hash","sealed":[..]}   a record
 //	{"checkpoint":{"seq","hash","signature"}}                               right after its record
-//	{"head":{"from","seq","hash","time","viewer","signature"}}              last line, always
+//	{"head":{"from","seq","hash","checkpoints","time","viewer","signature"}} last line, always
 //
 // Hashes are lowercase hex, signatures standard base64, times RFC 3339 with
 // nanoseconds in UTC. "sealed" carries the clear details of the record's
@@ -61,12 +61,13 @@ type headLine struct {
 }
 
 type headBody struct {
-	From      int64  `json:"from"`
-	Seq       int64  `json:"seq"`
-	Hash      string `json:"hash"`
-	Time      string `json:"time"`
-	Viewer    string `json:"viewer"`
-	Signature string `json:"signature"`
+	From        int64  `json:"from"`
+	Seq         int64  `json:"seq"`
+	Hash        string `json:"hash"`
+	Checkpoints int64  `json:"checkpoints"`
+	Time        string `json:"time"`
+	Viewer      string `json:"viewer"`
+	Signature   string `json:"signature"`
 }
 
 const timeLayout = time.RFC3339Nano
@@ -90,6 +91,7 @@ func (l *Log) Export(tx store.Tx, w io.Writer, viewer string, fromSeq int64, now
 		return err
 	}
 	lastSeq, lastHash := fromSeq-1, []byte(nil)
+	var written int64 // checkpoint lines, stated in the head so none can be dropped
 	if lastSeq == 0 {
 		lastHash = ZeroHash
 	}
@@ -113,6 +115,7 @@ func (l *Log) Export(tx store.Tx, w io.Writer, viewer string, fromSeq int64, now
 					if err := writeLine(bw, cl); err != nil {
 						return err
 					}
+					written++
 				}
 				cps = cps[1:]
 			}
@@ -145,8 +148,8 @@ func (l *Log) Export(tx store.Tx, w io.Writer, viewer string, fromSeq int64, now
 		}
 	}
 	t := time.Unix(0, now.UnixNano()).UTC()
-	hl := headLine{headBody{From: fromSeq, Seq: lastSeq, Hash: hex.EncodeToString(lastHash), Time: t.Format(timeLayout), Viewer: viewer,
-		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(l.key, headMessage(fromSeq, lastSeq, lastHash, t, viewer)))}}
+	hl := headLine{headBody{From: fromSeq, Seq: lastSeq, Hash: hex.EncodeToString(lastHash), Checkpoints: written, Time: t.Format(timeLayout), Viewer: viewer,
+		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(l.key, headMessage(fromSeq, lastSeq, lastHash, written, t, viewer)))}}
 	if err := writeLine(bw, hl); err != nil {
 		return err
 	}
@@ -183,12 +186,13 @@ type Line struct {
 
 // Head is the signed statement that ends an export.
 type Head struct {
-	From      int64
-	Seq       int64
-	Hash      []byte
-	Time      time.Time
-	Viewer    string
-	Signature []byte
+	From        int64
+	Seq         int64
+	Hash        []byte
+	Checkpoints int64 // checkpoint lines in the export
+	Time        time.Time
+	Viewer      string
+	Signature   []byte
 }
 
 // ParseLine parses one line of an export (without its newline). It
@@ -222,7 +226,7 @@ func ParseLine(b []byte) (Line, error) {
 		if err := json.Unmarshal(b, &hl); err != nil {
 			return Line{}, fmt.Errorf("head: %w", err)
 		}
-		h := Head{From: hl.Head.From, Seq: hl.Head.Seq, Viewer: hl.Head.Viewer}
+		h := Head{From: hl.Head.From, Seq: hl.Head.Seq, Checkpoints: hl.Head.Checkpoints, Viewer: hl.Head.Viewer}
 		if h.Hash, err = parseHash("head.hash", hl.Head.Hash); err != nil {
 			return Line{}, err
 		}

@@ -83,11 +83,13 @@ func checkpointMessage(seq int64, hash []byte) []byte {
 }
 
 // headMessage is what the head line of an export signs: the range it
-// covers, the hash of its last record, when and for whom it was made.
-func headMessage(from, seq int64, hash []byte, t time.Time, viewer string) []byte {
+// covers, the hash of its last record, how many checkpoint lines it holds,
+// when and for whom it was made.
+func headMessage(from, seq int64, hash []byte, checkpoints int64, t time.Time, viewer string) []byte {
 	b := []byte(headDomain)
 	b = binary.BigEndian.AppendUint64(b, uint64(from))
 	b = binary.BigEndian.AppendUint64(b, uint64(seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(checkpoints))
 	b = binary.BigEndian.AppendUint64(b, uint64(len(hash)))
 	b = append(b, hash...)
 	b = binary.BigEndian.AppendUint64(b, uint64(t.UnixNano()))

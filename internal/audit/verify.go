@@ -193,7 +193,7 @@ func (v *verifier) checkpoint(seq int64, hash, sig []byte) *Error {
 }
 
 func (v *verifier) endHead(h *Head) *Error {
-	if !ed25519.Verify(v.pub, headMessage(h.From, h.Seq, h.Hash, h.Time, h.Viewer), h.Signature) {
+	if !ed25519.Verify(v.pub, headMessage(h.From, h.Seq, h.Hash, h.Checkpoints, h.Time, h.Viewer), h.Signature) {
 		return v.fail(0, "head signature does not verify with the given key (wrong key, or the head was altered)")
 	}
 	v.head = h
@@ -217,6 +217,9 @@ func (v *verifier) endHead(h *Head) *Error {
 	}
 	if h.Seq < v.lastSeq || !bytes.Equal(h.Hash, v.lastHash) {
 		return v.fail(v.lastSeq, "the head (record %d, hash %s) does not match the last record (%d, %s)", h.Seq, short(h.Hash), v.lastSeq, short(v.lastHash))
+	}
+	if h.Checkpoints != int64(v.sum.Checkpoints) {
+		return v.fail(0, "the head counts %d checkpoint lines but the export holds %d: checkpoints were removed", h.Checkpoints, v.sum.Checkpoints)
 	}
 	return nil
 }
