@@ -1,24 +1,37 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
+	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/api"
+	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/server"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
+	"github.com/deconflict/deconflict/internal/track"
+	"github.com/deconflict/deconflict/internal/traffic"
 	"github.com/deconflict/deconflict/internal/volume"
 )
 
@@ -197,4 +210,504 @@ func fillVolumes(dir string, n int, progress func(string, ...any)) error {
 		return errors.New("fill: count mismatch")
 	}
 	return nil
+}
+
+func init() {
+	registerBenchMode(benchMode{
+		flag:    "--http",
+		summary: "HTTP position ingest (reports/s) and report-to-SSE alert latency against the in-process engine",
+		run:     runBenchHTTP,
+	})
+}
+
+// benchAircraft is one simulated aircraft of the HTTP benchmark.
+type benchAircraft struct {
+	party, id               string
+	latDeg, lonDeg, altM    float64
+	velEastMps, velNorthMps float64
+}
+
+// benchTraffic generates n aircraft of two parties (coalition and russia)
+// with the seeded generator of the airspace benchmarks, so that both
+// benchmarks fly the same kind of traffic.
+func benchTraffic(scenario string, n int, seed uint64) ([]benchAircraft, error) {
+	reports, err := traffic.Generate(scenario, traffic.Options{Aircraft: n, Parties: 2, Seed: seed, Time: time.Now()})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]benchAircraft, len(reports))
+	for i, r := range reports {
+		party := "coalition"
+		if i%2 == 1 {
+			party = "russia"
+		}
+		out[i] = benchAircraft{
+			party: party, id: r.Party + "-" + r.Aircraft,
+			latDeg: r.Pos.LatDeg, lonDeg: r.Pos.LonDeg, altM: r.Pos.AltM,
+			velEastMps: r.VelEastMps, velNorthMps: r.VelNorthMps,
+		}
+	}
+	return out, nil
+}
+
+// appendReport writes one report as JSON (docs/WIRE.md) without
+// reflection, so that the client costs little next to the server on the
+// same machine.
+func appendReport(b []byte, a *benchAircraft, t time.Time) []byte {
+	b = append(b, `{"aircraft":"`...)
+	b = append(b, a.id...)
+	b = append(b, `","time":"`...)
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","lat":`...)
+	b = strconv.AppendFloat(b, a.latDeg, 'f', 6, 64)
+	b = append(b, `,"lon":`...)
+	b = strconv.AppendFloat(b, a.lonDeg, 'f', 6, 64)
+	b = append(b, `,"alt_m":`...)
+	b = strconv.AppendFloat(b, a.altM, 'f', 1, 64)
+	b = append(b, `,"vel_east_mps":`...)
+	b = strconv.AppendFloat(b, a.velEastMps, 'f', 2, 64)
+	b = append(b, `,"vel_north_mps":`...)
+	b = strconv.AppendFloat(b, a.velNorthMps, 'f', 2, 64)
+	b = append(b, `,"vel_up_mps":0}`...)
+	return b
+}
+
+func batchBody(buf []byte, as []benchAircraft, t time.Time) []byte {
+	buf = append(buf[:0], `{"reports":[`...)
+	for i := range as {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendReport(buf, &as[i], t)
+	}
+	return append(buf, "]}"...)
+}
+
+// advance dead-reckons the aircraft by dtS seconds.
+func advance(as []benchAircraft, dtS float64) {
+	for i := range as {
+		a := &as[i]
+		a.latDeg += a.velNorthMps * dtS / 111_195
+		a.lonDeg += a.velEastMps * dtS / (111_195 * math.Cos(a.latDeg*math.Pi/180))
+	}
+}
+
+type httpBenchResult struct {
+	Scenario            string  `json:"scenario"`
+	Aircraft            int     `json:"aircraft"`
+	Batch               int     `json:"batch"`
+	Clients             int     `json:"clients"`
+	DurationS           float64 `json:"duration_s"`
+	HTTPReportsPerS     float64 `json:"http_reports_per_s"`
+	BaselineReportsPerS float64 `json:"baseline_engine_reports_per_s"`
+	HTTPOverBaseline    float64 `json:"http_over_baseline"`
+	AlertsAtEnd         int     `json:"open_alerts_at_end"`
+	IdleP50Ms           float64 `json:"idle_latency_p50_ms"`
+	IdleP99Ms           float64 `json:"idle_latency_p99_ms"`
+	LatencySamples      int     `json:"latency_samples"`
+	LatencyP50Ms        float64 `json:"latency_p50_ms"`
+	LatencyP99Ms        float64 `json:"latency_p99_ms"`
+	LatencyMaxMs        float64 `json:"latency_max_ms"`
+	LatencyUnderLoad    bool    `json:"latency_under_load"`
+	// LoadDuringLatencyPerS is the ingest rate kept up while latency is
+	// measured under load.
+	LoadDuringLatencyPerS float64 `json:"load_during_latency_reports_per_s"`
+}
+
+func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench --http", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Bool("http", true, "select this mode")
+	n := fs.Int("aircraft", 25_000, "tracks in the airspace")
+	scenario := fs.String("scenario", "global", "traffic: "+strings.Join(traffic.Scenarios(), " or "))
+	batch := fs.Int("batch", 1000, "reports per request")
+	clients := fs.Int("clients", 4, "concurrent ingest clients")
+	dur := fs.Duration("duration", 10*time.Second, "length of the ingest measurement")
+	samples := fs.Int("samples", 200, "conflicts created for the latency measurement")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *n < 2 || *batch < 1 || *clients < 1 || *samples < 1 {
+		return usagef("--aircraft >= 2, --batch, --clients and --samples >= 1")
+	}
+	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "bench --http: "+format+"\n", a...) }
+
+	res := httpBenchResult{Scenario: *scenario, Aircraft: *n, Batch: *batch, Clients: *clients, LatencyUnderLoad: true}
+	// The latency encounters are numbered across both measurements, so
+	// that each is a new pair with a new alert.
+	var encounter int
+
+	// Baseline: the same batches straight into the engine, no HTTP, no JSON.
+	progress("baseline: in-process engine ingest of %d aircraft", *n)
+	base, err := benchTraffic(*scenario, *n, 1)
+	if err != nil {
+		return usageError{err}
+	}
+	res.BaselineReportsPerS = baselineIngest(base, *batch, *dur/2)
+
+	dir, err := os.MkdirTemp("", "deconflict-bench-http-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type ready struct {
+		base   string
+		tokens map[string]string
+		err    error
+	}
+	readyC := make(chan ready, 1)
+	runErr := make(chan error, 1)
+	go func() {
+		runErr <- server.Run(ctx, server.Config{
+			Store: st, DataDir: dir, Listen: "127.0.0.1:0",
+			// The benchmark measures the service, not the rate limiter.
+			API: apiOptionsForBench(),
+			Ready: func(base string, svc *service.Service) {
+				r := ready{base: base, tokens: map[string]string{}}
+				for _, p := range []string{"coalition", "russia"} {
+					tok, err := svc.CreateParty(context.Background(), p)
+					if err != nil {
+						r.err = err
+					}
+					r.tokens[p] = tok
+				}
+				readyC <- r
+			},
+		})
+	}()
+	var rd ready
+	select {
+	case rd = <-readyC:
+	case err := <-runErr:
+		return fmt.Errorf("server: %v", err)
+	}
+	if rd.err != nil {
+		return rd.err
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+	fleet, err := benchTraffic(*scenario, *n, 1)
+	if err != nil {
+		return err
+	}
+	byParty := map[string][]benchAircraft{}
+	for _, a := range fleet {
+		byParty[a.party] = append(byParty[a.party], a)
+	}
+	// Warm up: every aircraft reported once, so that the ingest phase runs
+	// with all tracks live.
+	progress("loading %d tracks", *n)
+	for p, as := range byParty {
+		for i := 0; i < len(as); i += *batch {
+			j := min(i+*batch, len(as))
+			if err := postBatch(client, rd.base, rd.tokens[p], batchBody(nil, as[i:j], time.Now())); err != nil {
+				return err
+			}
+		}
+	}
+
+	progress("latency with %d tracks and no other load", *n)
+	idle, err := measureLatency(ctx, client, rd.base, rd.tokens, max(*samples/2, 1), &encounter)
+	if err != nil {
+		return err
+	}
+	slices.Sort(idle)
+	res.IdleP50Ms, res.IdleP99Ms = ms(idle[len(idle)/2]), ms(idle[min(len(idle)-1, len(idle)*99/100)])
+
+	// Ingest: each client owns a slice of one party's aircraft and reports
+	// it over and over, dead-reckoned to the wall clock.
+	progress("ingest for %v with %d clients", *dur, *clients)
+	var sent atomic.Int64
+	// paceNsPerReport, when set, slows the clients to a target rate.
+	var paceNsPerReport atomic.Int64
+	var wg sync.WaitGroup
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	errC := make(chan error, *clients)
+	start := time.Now()
+	for c := 0; c < *clients; c++ {
+		p := "coalition"
+		if c%2 == 1 {
+			p = "russia"
+		}
+		own := byParty[p]
+		per := (len(own) + (*clients+1)/2 - 1) / ((*clients + 1) / 2)
+		lo := min((c/2)*per, len(own))
+		mine := slices.Clone(own[lo:min(lo+per, len(own))])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			last := time.Now()
+			for i := 0; loadCtx.Err() == nil && len(mine) > 0; i = (i + *batch) % len(mine) {
+				now := time.Now()
+				if i == 0 {
+					advance(mine, now.Sub(last).Seconds())
+					last = now
+				}
+				j := min(i+*batch, len(mine))
+				buf = batchBody(buf, mine[i:j], now)
+				if err := postBatch(client, rd.base, rd.tokens[p], buf); err != nil {
+					if loadCtx.Err() == nil {
+						errC <- err
+					}
+					return
+				}
+				sent.Add(int64(j - i))
+				if pace := paceNsPerReport.Load(); pace > 0 {
+					// Paced: each client keeps its share of the target rate.
+					next := now.Add(time.Duration(pace * int64(j-i) * int64(*clients)))
+					time.Sleep(time.Until(next))
+				}
+			}
+		}()
+	}
+	time.Sleep(*dur)
+	elapsed := time.Since(start)
+	res.DurationS = elapsed.Seconds()
+	res.HTTPReportsPerS = float64(sent.Load()) / elapsed.Seconds()
+	select {
+	case err := <-errC:
+		return err
+	default:
+	}
+	// Latency is measured under a sustained load the server keeps up with
+	// (half the rate just measured), not under saturation, where it only
+	// measures the length of the queue.
+	res.LoadDuringLatencyPerS = res.HTTPReportsPerS / 2
+	paceNsPerReport.Store(int64(float64(time.Second) / res.LoadDuringLatencyPerS))
+	progress("ingest: %.0f reports/s; measuring latency under a load of %.0f reports/s", res.HTTPReportsPerS, res.LoadDuringLatencyPerS)
+
+	lat, err := measureLatency(ctx, client, rd.base, rd.tokens, *samples, &encounter)
+	stopLoad()
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	slices.Sort(lat)
+	res.LatencySamples = len(lat)
+	res.LatencyP50Ms = ms(lat[len(lat)/2])
+	res.LatencyP99Ms = ms(lat[min(len(lat)-1, len(lat)*99/100)])
+	res.LatencyMaxMs = ms(lat[len(lat)-1])
+	if res.BaselineReportsPerS > 0 {
+		res.HTTPOverBaseline = res.HTTPReportsPerS / res.BaselineReportsPerS
+	}
+	var alerts struct{ Alerts []json.RawMessage }
+	if b, err := get(client, rd.base+"/v1/alerts", rd.tokens["coalition"]); err == nil {
+		_ = json.Unmarshal(b, &alerts)
+		res.AlertsAtEnd = len(alerts.Alerts)
+	}
+	cancel()
+	if err := <-runErr; err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "HTTP ingest, scenario %s, %d tracks, batches of %d, %d clients, %.1f s\n", res.Scenario, res.Aircraft, res.Batch, res.Clients, res.DurationS)
+	fmt.Fprintf(stdout, "  over HTTP (JSON, auth, validation, detection, commit): %10.0f reports/s\n", res.HTTPReportsPerS)
+	fmt.Fprintf(stdout, "  baseline (engine in process, no HTTP):                %10.0f reports/s\n", res.BaselineReportsPerS)
+	fmt.Fprintf(stdout, "  ratio HTTP / baseline:                                %10.2f\n", res.HTTPOverBaseline)
+	fmt.Fprintf(stdout, "report -> alert_raised at both parties' SSE clients:\n")
+	fmt.Fprintf(stdout, "  no other load:        p50 %7.2f ms   p99 %7.2f ms\n", res.IdleP50Ms, res.IdleP99Ms)
+	fmt.Fprintf(stdout, "  under %.0f reports/s:  p50 %7.2f ms   p99 %7.2f ms   max %.2f ms (%d conflicts)\n", res.LoadDuringLatencyPerS, res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs, res.LatencySamples)
+	return nil
+}
+
+// baselineIngest feeds the engine the same kind of batches in process for
+// about d and returns reports/s.
+func baselineIngest(traffic []benchAircraft, batch int, d time.Duration) float64 {
+	eng := alert.NewEngine(rules.Default(), nil)
+	reports := make([]track.Report, len(traffic))
+	fill := func(now time.Time) {
+		for i := range traffic {
+			a := &traffic[i]
+			reports[i] = track.Report{Party: a.party, Aircraft: a.id, Pos: geo.LLA{LatDeg: a.latDeg, LonDeg: a.lonDeg, AltM: a.altM},
+				VelEastMps: a.velEastMps, VelNorthMps: a.velNorthMps, Time: now}
+		}
+	}
+	now := time.Now()
+	fill(now)
+	for i := 0; i < len(reports); i += batch {
+		_, _ = eng.Ingest(reports[i:min(i+batch, len(reports))], now)
+	}
+	var n int
+	start := time.Now()
+	for time.Since(start) < d {
+		now := time.Now()
+		advance(traffic, 1)
+		fill(now)
+		for i := 0; i < len(reports); i += batch {
+			_, _ = eng.Ingest(reports[i:min(i+batch, len(reports))], now)
+			n += min(batch, len(reports)-i)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func apiOptionsForBench() (o api.Options) {
+	o.RatePerSecond = 1e6
+	return o
+}
+
+func postBatch(client *http.Client, base, token string, body []byte) error {
+	req, err := http.NewRequest("POST", base+"/v1/positions", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("POST /v1/positions: %d %s", resp.StatusCode, b)
+	}
+	var out struct{ Rejected []json.RawMessage }
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	if len(out.Rejected) > 0 {
+		return fmt.Errorf("POST /v1/positions rejected %d reports, e.g. %s", len(out.Rejected), out.Rejected[0])
+	}
+	return nil
+}
+
+func get(client *http.Client, url, token string) ([]byte, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+// raisedWatcher follows one party's event stream and signals the arrival
+// of alert_raised events by aircraft id.
+type raisedWatcher struct {
+	mu      sync.Mutex
+	waiting map[string]chan struct{}
+}
+
+func (w *raisedWatcher) expect(aircraft string) chan struct{} {
+	c := make(chan struct{})
+	w.mu.Lock()
+	w.waiting[aircraft] = c
+	w.mu.Unlock()
+	return c
+}
+
+func watchRaised(ctx context.Context, base, token string) (*raisedWatcher, error) {
+	w := &raisedWatcher{waiting: map[string]chan struct{}{}}
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("events: %d", resp.StatusCode)
+	}
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			data, ok := strings.CutPrefix(line, "data: ")
+			if !ok || !strings.Contains(data, `"alert_raised"`) {
+				continue
+			}
+			var ev struct {
+				Data struct {
+					Aircraft []struct{ Aircraft string }
+				}
+			}
+			if json.Unmarshal([]byte(data), &ev) != nil {
+				continue
+			}
+			w.mu.Lock()
+			for _, a := range ev.Data.Aircraft {
+				if c, ok := w.waiting[a.Aircraft]; ok {
+					close(c)
+					delete(w.waiting, a.Aircraft)
+				}
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w, nil
+}
+
+// measureLatency creates samples head-on encounters away from the crowd:
+// a russia aircraft is reported first, then a coalition aircraft 20 km
+// away flying at it, and the time from sending that report to the
+// alert_raised event reaching both parties' streams is one sample.
+func measureLatency(ctx context.Context, client *http.Client, base string, tokens map[string]string, samples int, encounter *int) ([]time.Duration, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wc, err := watchRaised(sctx, base, tokens["coalition"])
+	if err != nil {
+		return nil, err
+	}
+	wr, err := watchRaised(sctx, base, tokens["russia"])
+	if err != nil {
+		return nil, err
+	}
+	var out []time.Duration
+	for k := 0; k < samples; k++ {
+		i := *encounter
+		*encounter++
+		// Each encounter in its own spot.
+		lat := -10 + float64(i%40)*0.5
+		lon := 10 + float64(i/40)*0.5
+		other := benchAircraft{party: "russia", id: "LR" + strconv.Itoa(i), latDeg: lat, lonDeg: lon, altM: 6000, velEastMps: -200}
+		own := benchAircraft{party: "coalition", id: "LC" + strconv.Itoa(i), latDeg: lat, lonDeg: lon - 0.18, altM: 6000, velEastMps: 200}
+		if err := postBatch(client, base, tokens["russia"], batchBody(nil, []benchAircraft{other}, time.Now())); err != nil {
+			return nil, err
+		}
+		gotC, gotR := wc.expect(own.id), wr.expect(own.id)
+		t0 := time.Now()
+		if err := postBatch(client, base, tokens["coalition"], batchBody(nil, []benchAircraft{own}, t0)); err != nil {
+			return nil, err
+		}
+		for _, c := range []chan struct{}{gotC, gotR} {
+			select {
+			case <-c:
+			case <-time.After(10 * time.Second):
+				return nil, errors.New("no alert_raised within 10 s: detection or the stream is broken")
+			}
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out, nil
 }
