@@ -1,8 +1,11 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"sync"
@@ -350,4 +353,60 @@ func BenchmarkStore(b *testing.B) {
 		b.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestAuditChainAcrossReplicas: replicas that each extend the audit chain
+// from the last record they read (as package audit does) build one chain:
+// seq 1..n, each record linked to the one before.
+func TestAuditChainAcrossReplicas(t *testing.T) {
+	rs := replicas(t, 2)
+	const workers, each = 4, 15
+	var wg sync.WaitGroup
+	for w := range workers {
+		s := rs[w%len(rs)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				err := s.Update(ctx, func(tx store.Tx) error {
+					prev, err := tx.LastAudit()
+					switch {
+					case errors.Is(err, store.ErrNotFound):
+						prev = store.AuditRecord{Hash: []byte("genesis")}
+					case err != nil:
+						return err
+					}
+					h := sha256.Sum256(append(append([]byte{}, prev.Hash...), fmt.Sprintf("%d/%d", w, i)...))
+					return tx.AppendAudit(store.AuditRecord{Seq: prev.Seq + 1, Actor: fmt.Sprint(w), Kind: "k",
+						Content: []byte(fmt.Sprintf("%d/%d", w, i)), PrevHash: prev.Hash, Hash: h[:]})
+				})
+				if err != nil {
+					t.Errorf("Update: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	err := rs[1].View(ctx, func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(1, 10000)
+		if err != nil {
+			return err
+		}
+		if len(recs) != workers*each {
+			t.Fatalf("%d audit records, want %d", len(recs), workers*each)
+		}
+		prevHash := []byte("genesis")
+		for i, r := range recs {
+			h := sha256.Sum256(append(append([]byte{}, prevHash...), r.Content...))
+			if r.Seq != int64(i+1) || !bytes.Equal(r.PrevHash, prevHash) || !bytes.Equal(r.Hash, h[:]) {
+				t.Fatalf("record %d (seq %d) does not extend the chain", i, r.Seq)
+			}
+			prevHash = r.Hash
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
