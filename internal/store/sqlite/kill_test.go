@@ -54,10 +54,13 @@ func TestKillDurability(t *testing.T) {
 		n := 0
 		killed := false
 		for sc.Scan() {
-			id, body, ok := strings.Cut(sc.Text(), " ")
+			// Only the child's "committed" lines count; the test
+			// framework may print others.
+			rest, ok := strings.CutPrefix(sc.Text(), "committed ")
 			if !ok {
 				continue
 			}
+			id, body, _ := strings.Cut(rest, " ")
 			v, err := strconv.ParseInt(id, 10, 64)
 			if err != nil {
 				t.Fatalf("child printed %q", sc.Text())
@@ -161,7 +164,7 @@ func killChild(dir string) {
 					os.Exit(2)
 				}
 				mu.Lock()
-				fmt.Fprintf(os.Stdout, "%d %s\n", id, body)
+				fmt.Fprintf(os.Stdout, "committed %d %s\n", id, body)
 				mu.Unlock()
 			}
 		}()

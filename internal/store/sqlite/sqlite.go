@@ -159,8 +159,9 @@ func migrate(ctx context.Context, db *sql.DB, upTo int) error {
 func (s *Store) Path() string { return s.path }
 
 // Update runs fn in a write transaction (see the package comment for how
-// concurrent Updates share a commit). fn must not call Update or View of
-// the same store: the writer is busy running it.
+// concurrent Updates share a commit). fn must not call Update of the same
+// store: the writer is busy running it. (A View from fn works, but does not
+// see fn's uncommitted writes.)
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	return s.group.Update(ctx, fn)
 }

@@ -11,10 +11,12 @@ import (
 
 // Group is the group commit both backends use: Update calls are queued to
 // one writer goroutine, which takes every request waiting at that moment
-// and hands them to run as one batch, to be run in one transaction. Every
-// write of a store conflicts with every other on the counter rows anyway,
-// so one writer loses no parallelism, and one commit (one fsync, one round
-// trip) serves many Updates.
+// and hands them to run as one batch, to be run in one transaction. SQLite
+// has one writer anyway, and on PostgreSQL nearly every write updates the
+// same counter rows (event ids, volume change sequence), so concurrent
+// transactions would only abort each other: one writer loses little
+// parallelism, and one commit (one fsync, one round trip) serves many
+// Updates.
 type Group struct {
 	reqs    chan *Request
 	quit    chan struct{}
