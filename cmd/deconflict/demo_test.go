@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/sim"
+)
+
+// TestDemoAlertsAcknowledgesAndEscalatesTheDesignedEncounters runs the demo
+// headless over the scenario's busy quarter of an hour (at 25x: about 35 s
+// of wall time) and checks, through what each party received, that every
+// designed encounter was found and alerted to both sides at every level,
+// acknowledged by both unless a party deliberately ignores it (then it
+// escalated), that strategic conflicts were reported, and that the audit
+// log verifies.
+func TestDemoAlertsAcknowledgesAndEscalatesTheDesignedEncounters(t *testing.T) {
+	sc, err := sim.Builtin("syria-2015")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastS := 0.0
+	for _, e := range sc.Encounters {
+		lastS = max(lastS, e.AtS)
+	}
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sum, err := demo(ctx, demoOptions{
+		Scenario: "syria-2015", Speed: 25, Seed: 1, AckDelay: 200 * time.Millisecond,
+		Listen: "127.0.0.1:0", UntilS: lastS + 60, Out: &out,
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	printSummary(&out, sum)
+	t.Log(out.String())
+
+	noAck := map[string]map[string]bool{}
+	for _, p := range sc.Parties {
+		noAck[p.Name] = map[string]bool{}
+		for _, id := range p.NoAck {
+			noAck[p.Name][id] = true
+		}
+	}
+	escalatedOnPurpose := 0
+	for _, e := range sc.Encounters {
+		pair := []string{e.A, e.B}
+		sort.Strings(pair)
+		var found *sim.AlertRecord
+		for i, a := range sum.Alerts {
+			if a.Kind == "conflict" && fmt.Sprint(a.Aircraft) == fmt.Sprint(pair) {
+				found = &sum.Alerts[i]
+			}
+		}
+		if found == nil {
+			t.Errorf("encounter %s x %s: no conflict alert", e.A, e.B)
+			continue
+		}
+		for _, level := range []string{"advisory", "caution", "warning"} {
+			if !found.Levels[level] {
+				t.Errorf("encounter %s x %s: never at level %s (levels %v)", e.A, e.B, level, found.Levels)
+			}
+		}
+		for _, p := range sc.Parties {
+			if !found.Parties[p.Name] {
+				t.Errorf("encounter %s x %s: not alerted to %s", e.A, e.B, p.Name)
+			}
+			ignores := noAck[p.Name][e.A] || noAck[p.Name][e.B]
+			switch {
+			case ignores && found.Acked[p.Name]:
+				t.Errorf("encounter %s x %s: acknowledged by %s, which ignores it", e.A, e.B, p.Name)
+			case ignores && !found.Escalated:
+				t.Errorf("encounter %s x %s: left unacknowledged by %s but not escalated", e.A, e.B, p.Name)
+			case ignores:
+				escalatedOnPurpose++
+			case !found.Acked[p.Name]:
+				t.Errorf("encounter %s x %s: not acknowledged by %s", e.A, e.B, p.Name)
+			}
+		}
+	}
+	if escalatedOnPurpose == 0 {
+		t.Error("no designed escalation")
+	}
+	if sum.Escalations < 1 || sum.VolumeConflicts < 1 || sum.Volumes < 1 || sum.Reports < 1 || sum.Rejected != 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	if sum.AuditErr != nil || sum.Audit.Records < 1 {
+		t.Errorf("audit: %v (%d records)", sum.AuditErr, sum.Audit.Records)
+	}
+	for _, want := range []string{"console: http://127.0.0.1:", "login as coalition", "login as russia", "ALERT raised", "ESCALATED", "STRATEGIC", "summary:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the demo printed no %q", want)
+		}
+	}
+}
