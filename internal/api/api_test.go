@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -230,5 +232,26 @@ func TestPositionValidation(t *testing.T) {
 	}
 	if code, _, _ := e.do("POST", "/v1/positions", e.operator, map[string]any{"reports": reports[:1]}); code != 403 {
 		t.Fatalf("operator positions: %d", code)
+	}
+}
+
+// TestRequestTimeLimit: a request that runs out of its time limit is
+// answered with a problem, not left hanging.
+func TestRequestTimeLimit(t *testing.T) {
+	e := newEnv(t, Options{})
+	// The same service behind a handler whose time limit is already over.
+	slow := httptest.NewServer(NewHandler(e.svc, Options{RequestTimeout: time.Nanosecond}))
+	defer slow.Close()
+	req, _ := http.NewRequest("GET", slow.URL+"/v1/hotline/messages", nil)
+	req.Header.Set("Authorization", "Bearer "+e.tokens["coalition"])
+	resp, err := slow.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	code, hdr := resp.StatusCode, resp.Header
+	if code != http.StatusServiceUnavailable || hdr.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(body), "timeout") {
+		t.Fatalf("%d %s", code, body)
 	}
 }

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+)
+
+// TestRunServesAndShutsDownGracefully: the first start writes the operator
+// token (0600), the server answers, a party made in Ready can use the API,
+// and cancelling the context shuts down cleanly with the chain signed.
+func TestRunServesAndShutsDownGracefully(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type ready struct {
+		base, token string
+		err         error
+	}
+	readyC := make(chan ready, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0",
+			Ready: func(base string, svc *service.Service) {
+				tok, err := svc.CreateParty(context.Background(), "coalition")
+				readyC <- ready{base, tok, err}
+			}})
+	}()
+	var r ready
+	select {
+	case r = <-readyC:
+	case err := <-done:
+		t.Fatalf("Run returned before Ready: %v", err)
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "operator.token"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("operator.token: %v %v", fi, err)
+	}
+	req, _ := http.NewRequest("GET", r.base+"/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"coalition"`) {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	// A second start on the same directory does not make a new operator.
+	before, _ := os.ReadFile(filepath.Join(dir, "operator.token"))
+	svc, err := service.New(context.Background(), service.Config{Store: st, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "operator.token"))
+	if svc.OperatorToken != "" || string(before) != string(after) {
+		t.Fatal("a restart replaced the operator token")
+	}
+}
