@@ -60,7 +60,7 @@ func startBackend(t *testing.T) *backend {
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not start within 30 s")
 	}
-	be := &backend{url: r.url, tokens: map[string]string{}}
+	be := &backend{url: r.url, tokens: map[string]string{}, operator: r.svc.OperatorToken}
 	for _, name := range []string{coalition, airgroup} {
 		tok, err := r.svc.CreateParty(ctx, name)
 		if err != nil {

@@ -321,6 +321,31 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("escalated items stand out", func(t *testing.T) {
+		if be.operator == "" {
+			t.Skip("the fake API has no operator and no deadlines")
+		}
+		// Deadlines of a second: the open items escalate at the next tick.
+		var r map[string]any
+		be.call(t, coalition, "GET", "/v1/rules", nil, &r)
+		version := r["version"].(float64)
+		r["ack_deadline_s"], r["ack_deadline_highest_s"], r["escalation_deadline_s"] = 1, 1, 1
+		be.call(t, "operator", "PUT", "/v1/rules", r, &r)
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the new rules version", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d'`, int(version)+1), 10*time.Second)
+		}
+		be.call(t, coalition, "POST", "/v1/hotline/messages", map[string]any{"to": []string{airgroup}, "kind": "request", "thread": "ops-2", "text": "Confirm SU24 flight levels"}, nil)
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the escalated message", `deconflict.snapshot().messages.some(m => m.text === 'Confirm SU24 flight levels' && m.state === 'escalated')`, 15*time.Second)
+			tb.waitFor(t, "the escalated thread marked", `document.querySelector('#threads button[data-thread="ops-2"]').classList.contains('escalated') && document.querySelector('#threads button[data-thread="ops-2"]').textContent.includes('ESCALATED')`, 5*time.Second)
+		}
+		// The conflict raised during the outage was never acknowledged.
+		a.waitFor(t, "an escalated alert row", `[...document.querySelectorAll('#alerts li.escalated')].some(li => li.textContent.includes('VIPER8') && li.textContent.includes('ESCALATED'))`, 15*time.Second)
+		a.click(t, `#threads button[data-thread="ops-2"]`)
+		a.waitFor(t, "the late recipient shown", `document.querySelector('#messages .acks .late') !== null`, 5*time.Second)
+		a.screenshot(t, "console-escalated.png")
+	})
+
 	t.Run("laptop layout", func(t *testing.T) {
 		b.do(t, chromedp.EmulateViewport(1366, 768))
 		b.waitFor(t, "map and alerts side by side", `(() => { const m = document.getElementById('map').getBoundingClientRect(); const s = document.querySelector('.side').getBoundingClientRect(); return m.width > 600 && m.height > 400 && s.left >= m.right - 1 && s.right <= 1366; })()`, 5*time.Second)

@@ -27,8 +27,9 @@ var screenshotDir = flag.String("screenshots", "", "save the screenshots of the 
 
 // backend is a running API with the console, and a token per party.
 type backend struct {
-	url    string
-	tokens map[string]string // party -> token
+	url      string
+	tokens   map[string]string // party -> token
+	operator string            // the operator's token; empty for the fake
 }
 
 // call makes one API request as a party, straight to the backend (not
@@ -47,7 +48,11 @@ func (b *backend) call(t *testing.T, party, method, path string, body, out any) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+b.tokens[party])
+	tok := b.tokens[party]
+	if party == "operator" {
+		tok = b.operator
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
