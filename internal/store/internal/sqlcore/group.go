@@ -140,24 +140,35 @@ func (g *Group) loop(maxBatch int, run func([]*Request)) {
 			batch = append(batch, r)
 		}
 	}
+	// drain fails what is still queued. No Update can be sending any more
+	// (closed is set under the lock they hold while sending).
+	drain := func() {
+		for {
+			select {
+			case r := <-g.reqs:
+				if r.state.CompareAndSwap(queued, taken) {
+					r.Answer(Result{Err: ErrClosed})
+				}
+			default:
+				return
+			}
+		}
+	}
 	for {
 		batch = batch[:0]
+		// Close takes precedence over queued requests.
+		select {
+		case <-g.quit:
+			drain()
+			return
+		default:
+		}
 		select {
 		case r := <-g.reqs:
 			take(r)
 		case <-g.quit:
-			// No Update can be sending any more (closed is set under
-			// the lock they hold while sending).
-			for {
-				select {
-				case r := <-g.reqs:
-					if r.state.CompareAndSwap(queued, taken) {
-						r.Answer(Result{Err: ErrClosed})
-					}
-				default:
-					return
-				}
-			}
+			drain()
+			return
 		}
 	fill:
 		for len(batch) < maxBatch {
