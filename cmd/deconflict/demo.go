@@ -55,6 +55,7 @@ type demoSummary struct {
 	Reports         int64
 	Rejected        int64
 	Volumes         int64
+	VolumesActive   int64
 	KeyRetries      int64
 	VolumeConflicts int64
 	Acks            int64
@@ -227,7 +228,8 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 	sum := demoSummary{
 		Wall: wall, FromS: sc.DemoStartS, ToS: runner.Stats.SimTimeS(), Scenario: sc,
 		Reports: runner.Stats.ReportsSent.Load(), Rejected: runner.Stats.ReportsRejected.Load(),
-		Volumes: runner.Stats.VolumesDeclared.Load(), KeyRetries: runner.Stats.KeyRetries.Load(),
+		Volumes: runner.Stats.VolumesDeclared.Load(), VolumesActive: runner.Stats.VolumesActive.Load(),
+		KeyRetries: runner.Stats.KeyRetries.Load(),
 		VolumeConflicts: runner.Stats.VolumeConflicts.Load(), Acks: runner.Stats.Acks.Load(),
 		Escalations: runner.Stats.Escalations.Load(), Alerts: runner.Alerts(), AlertsByLevel: map[string]int{},
 	}
@@ -402,7 +404,8 @@ func printSummary(w io.Writer, s demoSummary) {
 	}
 	fmt.Fprintf(w, "\nsummary: %s of wall time, scenario %s to %s\n", s.Wall.Round(time.Second), clock(s.FromS), clock(s.ToS))
 	fmt.Fprintf(w, "  reports          %d sent, %d rejected\n", s.Reports, s.Rejected)
-	fmt.Fprintf(w, "  volumes          %d declared (%d awareness-key retries)\n", s.Volumes, s.KeyRetries)
+	fmt.Fprintf(w, "  volumes          %d declared, %d activated (the others conflict and stay accepted), %d awareness-key retries\n",
+		s.Volumes, s.VolumesActive, s.KeyRetries)
 	tactical := 0
 	for _, a := range s.Alerts {
 		if a.Kind == "conflict" {

@@ -64,6 +64,8 @@
 // stamped with the wall clock when it is sent (strictly increasing), which
 // keeps every report within the window a server accepts (not older than
 // 60 s, not more than 10 s ahead), and volumes claim the next 23 hours.
+// Quiet periods, when no aircraft is airborne, are skipped: the clock is
+// re-based onto the next take-off.
 //
 // Volumes are declared 30 scenario minutes before they start (those of
 // flights already airborne before the clock starts), in state accepted with

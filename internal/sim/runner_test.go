@@ -268,3 +268,72 @@ func TestRunnerSlowsDownWhenAsked(t *testing.T) {
 		t.Error("the Retry-After of the 429 was not waited out")
 	}
 }
+
+// TestRunnerSkipsQuietPeriods: from midnight, when nothing flies until the
+// first take-off, the run jumps there instead of streaming nothing for
+// hours of scenario time.
+func TestRunnerSkipsQuietPeriods(t *testing.T) {
+	p := builtinPlan(t, 1)
+	first := p.Flights[0].StartS
+	if first < 3600 {
+		t.Fatalf("the scenario starts flying at %.0f s: nothing to skip", first)
+	}
+	var mu sync.Mutex
+	posts := 0
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/positions":
+			var body struct{ Reports []client.Report }
+			json.NewDecoder(r.Body).Decode(&body)
+			mu.Lock()
+			posts++
+			mu.Unlock()
+			w.WriteHeader(http.StatusAccepted)
+			json.NewEncoder(w).Encode(client.PositionsResult{Accepted: len(body.Reports)})
+		case "/v1/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		default:
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"id":"v","version":"1"}`)
+		}
+	}))
+	defer hs.Close()
+	clients := map[string]*client.Client{}
+	for _, party := range p.Scenario.Parties {
+		clients[party.Name] = client.New(hs.URL, "tok-"+party.Name)
+	}
+	// A wall clock that moves only when the runner waits for it.
+	var clockMu sync.Mutex
+	wall := time.Now()
+	now := func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		return wall
+	}
+	slept := time.Duration(0)
+	fakeSleep := func(_ context.Context, d time.Duration) error {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		wall = wall.Add(d)
+		slept += d
+		return nil
+	}
+	until := first + 20
+	r, err := NewRunner(p, clients, Options{Speed: 10, FromS: 0, UntilS: until, Now: now, Sleep: fakeSleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.Stats.SimTimeS() < first || r.Stats.ReportsSent.Load() == 0 {
+		t.Errorf("reached %.0f s, sent %d reports", r.Stats.SimTimeS(), r.Stats.ReportsSent.Load())
+	}
+	// Streaming the 20 s after the first take-off at 10x takes 2 s of wall
+	// time; the hours before it must not have been waited through.
+	if slept > 3*time.Second {
+		t.Errorf("waited %v of wall time for %.0f s of scenario", slept, until)
+	}
+}
