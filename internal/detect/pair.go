@@ -47,31 +47,65 @@ func Pair(ownPos, ownVel, intPos, intVel Vec3, sep Cylinder, lookaheadS float64)
 	var res PairResult
 	a := vx*vx + vy*vy
 	rv := rx*vx + ry*vy
+	// Divisions dominate the cost: divide once, multiply after.
+	var invA float64
 	if a > 0 {
-		res.TCPAS = clamp(-rv/a, 0, lookaheadS)
+		invA = 1 / a
+		res.TCPAS = clamp(-rv*invA, 0, lookaheadS)
 	}
 	hx, hy := rx+vx*res.TCPAS, ry+vy*res.TCPAS
 	res.DHCPAM = math.Sqrt(hx*hx + hy*hy)
 	res.DVCPAM = math.Abs(rz + vz*res.TCPAS)
 
-	// The open intervals (hLo, hHi) and (vLo, vHi) are the times of
-	// horizontal and vertical loss; a conflict is their intersection with
-	// the closed [0, lookahead].
-	hLo, hHi, ok := horizontalInterval(rx, ry, a, rv, sep.HorizontalM)
-	if !ok {
-		return res
+	// The conflict is the intersection of the open interval (lo, hi) of
+	// vertical loss |rz + vz t| < H, the open interval of horizontal loss
+	// |r + v t| < D, and the closed [0, lookahead]. The vertical one is
+	// cheaper, so it goes first and may end the work early.
+	lo, hi := math.Inf(-1), math.Inf(1)
+	h := sep.VerticalM
+	if vz == 0 {
+		if !(math.Abs(rz) < h) {
+			return res
+		}
+	} else {
+		inv := 1 / vz
+		lo, hi = (-h-rz)*inv, (h-rz)*inv
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		if !(lo < hi && lo < lookaheadS && hi > 0) {
+			return res
+		}
 	}
-	vLo, vHi, ok := verticalInterval(rz, vz, sep.VerticalM)
-	if !ok {
-		return res
+
+	// Horizontal: a t^2 + 2 rv t + c < 0.
+	c := rx*rx + ry*ry - sep.HorizontalM*sep.HorizontalM
+	if a == 0 {
+		if !(c < 0) {
+			return res
+		}
+	} else {
+		// A quarter of the discriminant; not positive means the distance
+		// never goes below D (touching at tangency is no conflict).
+		disc := rv*rv - a*c
+		if !(disc > 0) {
+			return res
+		}
+		// Stable roots: q = -(b/2 + sign(b) sqrt(disc/4)) gives q/a and
+		// c/q, neither computed by subtracting nearly equal numbers.
+		q := -(rv + math.Copysign(math.Sqrt(disc), rv))
+		t1, t2 := q*invA, c/q
+		if t1 > t2 {
+			t1, t2 = t2, t1
+		}
+		lo, hi = max(lo, t1), min(hi, t2)
 	}
-	lo, hi := math.Max(hLo, vLo), math.Min(hHi, vHi)
-	if !(lo < hi) || !(lo < lookaheadS) || !(hi > 0) || lookaheadS < 0 {
+	if !(lo < hi && lo < lookaheadS && hi > 0) || lookaheadS < 0 {
 		return res
 	}
 	res.Conflict = true
-	res.TInS = math.Max(lo, 0)
-	res.TOutS = math.Min(hi, lookaheadS)
+	res.TInS = max(lo, 0)
+	res.TOutS = min(hi, lookaheadS)
 	return res
 }
 
@@ -91,50 +125,6 @@ func PairGeodetic(own geo.LLA, ownVel geo.ENU, intruder geo.LLA, intVel geo.ENU,
 		Vec3{ip.EastM, ip.NorthM, ip.UpM},
 		Vec3{iv.EastM, iv.NorthM, iv.UpM},
 		sep, lookaheadS)
-}
-
-// horizontalInterval returns the open interval of t where
-// |r + v t|^2 < d^2, given a = |v|^2 and rv = r.v (horizontal components).
-// ok is false when the interval is empty, including tangency, where the
-// distance only touches d.
-func horizontalInterval(rx, ry, a, rv, d float64) (lo, hi float64, ok bool) {
-	c := rx*rx + ry*ry - d*d
-	if a == 0 {
-		if c < 0 {
-			return math.Inf(-1), math.Inf(1), true
-		}
-		return 0, 0, false
-	}
-	// Quadratic a t^2 + b t + c with b = 2 rv; work with half of b to save
-	// the factors of 2 and 4: disc/4 = rv^2 - a c.
-	disc := rv*rv - a*c
-	if !(disc > 0) {
-		return 0, 0, false
-	}
-	// Stable roots: q = -(b/2 + sign(b) sqrt(disc/4)), roots q/a and c/q, so
-	// neither root comes from subtracting nearly equal numbers.
-	s := math.Sqrt(disc)
-	q := -(rv + math.Copysign(s, rv))
-	t1, t2 := q/a, c/q
-	if t1 > t2 {
-		t1, t2 = t2, t1
-	}
-	return t1, t2, true
-}
-
-// verticalInterval returns the open interval of t where |rz + vz t| < h.
-func verticalInterval(rz, vz, h float64) (lo, hi float64, ok bool) {
-	if vz == 0 {
-		if math.Abs(rz) < h {
-			return math.Inf(-1), math.Inf(1), true
-		}
-		return 0, 0, false
-	}
-	t1, t2 := (-h-rz)/vz, (h-rz)/vz
-	if t1 > t2 {
-		t1, t2 = t2, t1
-	}
-	return t1, t2, t1 < t2
 }
 
 // clamp returns lo for -0 and NaN too, so that no "-0.000000" is printed.
