@@ -229,7 +229,7 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 		Wall: wall, FromS: sc.DemoStartS, ToS: runner.Stats.SimTimeS(), Scenario: sc,
 		Reports: runner.Stats.ReportsSent.Load(), Rejected: runner.Stats.ReportsRejected.Load(),
 		Volumes: runner.Stats.VolumesDeclared.Load(), VolumesActive: runner.Stats.VolumesActive.Load(),
-		KeyRetries: runner.Stats.KeyRetries.Load(),
+		KeyRetries:      runner.Stats.KeyRetries.Load(),
 		VolumeConflicts: runner.Stats.VolumeConflicts.Load(), Acks: runner.Stats.Acks.Load(),
 		Escalations: runner.Stats.Escalations.Load(), Alerts: runner.Alerts(), AlertsByLevel: map[string]int{},
 	}
