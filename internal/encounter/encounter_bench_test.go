@@ -1,0 +1,36 @@
+package encounter
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchInput is n synthetic rows in the reference layout (with its kind
+// column), about half of them in conflict.
+func benchInput(n int) []byte {
+	rng := rand.New(rand.NewPCG(3, 4))
+	u := func(k float64) float64 { return (rng.Float64()*2 - 1) * k }
+	var b bytes.Buffer
+	b.WriteString("id,kind,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n")
+	for i := range n {
+		fmt.Fprintf(&b, "%d,random,0.0,0.0,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,9260.0,304.8,300.0\n", i,
+			9000+u(300), u(250), u(250), u(5), u(40_000), u(40_000), 9000+u(300), u(250), u(250), u(5))
+	}
+	return b.Bytes()
+}
+
+func BenchmarkRun(b *testing.B) {
+	const rows = 10_000
+	in := benchInput(rows)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Run(bytes.NewReader(in), io.Discard, Local); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
