@@ -627,7 +627,7 @@ func (w *raisedWatcher) expect(aircraft string) chan struct{} {
 
 func watchRaised(ctx context.Context, base, token string) (*raisedWatcher, error) {
 	w := &raisedWatcher{waiting: map[string]chan struct{}{}}
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events?live=1", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

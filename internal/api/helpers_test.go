@@ -154,8 +154,13 @@ type stream struct {
 
 func (e *env) openStream(token string, lastID string) *stream {
 	e.t.Helper()
+	return e.openStreamPath(token, "/v1/events", lastID)
+}
+
+func (e *env) openStreamPath(token, path, lastID string) *stream {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)

@@ -21,8 +21,7 @@ type eventEnvelope struct {
 }
 
 // cursor is where a stream resumes: the Last-Event-ID header, else the
-// after query parameter; ok is false when neither is given (the stream then
-// starts with the events published after it opened).
+// after query parameter; ok is false when neither is given.
 func cursor(r *http.Request) (after int64, ok bool, err error) {
 	v, field := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
 	if v == "" {
@@ -49,9 +48,13 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 	}
 	sub := h.svc.Subscribe(p)
 	defer sub.Close()
-	if !given {
+	if !given && r.URL.Query().Get("live") != "" {
+		// ?live=1 without a cursor: only what happens from now on (a
+		// client that has just loaded a snapshot of the state).
 		after = sub.Start()
 	}
+	// Without a cursor the stream starts at the first event: a client
+	// that has never seen anything misses nothing.
 	rc := http.NewResponseController(w)
 	// The server's read and write deadlines are for ordinary requests; a
 	// stream lives until the client or the server goes.

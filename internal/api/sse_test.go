@@ -60,9 +60,13 @@ func TestEventsAfterQueryAndLiveOnly(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.putRulesN(3)
 	s := e.openStream(e.tokens["russia"], "")
+	if ev := s.next(t); ev.ID != 1 {
+		t.Fatalf("a stream without a cursor starts at the first event; got id %d first", ev.ID)
+	}
+	live := e.openStreamPath(e.tokens["russia"], "/v1/events?live=1", "")
 	e.putRulesN(1)
-	if ev := s.next(t); ev.ID != 4 {
-		t.Fatalf("a stream without a cursor starts live; got id %d first", ev.ID)
+	if ev := live.next(t); ev.ID != 4 {
+		t.Fatalf("?live=1 starts with what happens next; got id %d first", ev.ID)
 	}
 	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/events?after=2", nil)
 	req.Header.Set("Authorization", "Bearer "+e.tokens["russia"])
