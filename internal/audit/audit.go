@@ -24,6 +24,23 @@
 // shutdown). An export ends with a signed head line stating the range it
 // covers, so that removing records at the end is detected even when they
 // follow the last checkpoint.
+//
+// The exact encodings, for an independent verifier (u64 is 8 bytes big
+// endian, lp(x) is u64(len(x)) followed by x):
+//
+//	hash       = SHA-256("deconflict-audit-record-v1\x00" u64(seq) u64(unix ns of time)
+//	                     lp(actor) lp(kind) lp(content) lp(prev_hash))
+//	checkpoint = Ed25519("deconflict-audit-checkpoint-v1\x00" u64(seq) hash)
+//	head       = Ed25519("deconflict-audit-head-v1\x00" u64(from) u64(seq) u64(checkpoints)
+//	                     lp(hash) u64(unix ns of time) lp(viewer))
+//	sealed     = SHA-256("deconflict-audit-sealed-v1\x00" salt details)
+//
+// Integration: the server keeps one Log (NewLog(LoadOrCreateKey(dataDir),
+// DefaultEvery)), calls Log.Append inside every write transaction, and
+// Log.Checkpoint periodically and at shutdown; GET /v1/audit runs
+// Log.Export in a read transaction with the caller's party as viewer ("" for
+// the operator), GET /v1/audit/key returns PublicKeyInfo. Verify checks an
+// export offline with the public key only.
 package audit
 
 import (

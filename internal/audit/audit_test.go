@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -466,5 +468,50 @@ func TestKeyFile(t *testing.T) {
 		if _, err := ParsePublicKey(bad); err == nil {
 			t.Errorf("ParsePublicKey(%q) accepted", bad)
 		}
+	}
+}
+
+// TestDocumentedEncoding recomputes a record's hash and its checkpoint's
+// signature from the formulas of the package comment, as an independent
+// verifier would.
+func TestDocumentedEncoding(t *testing.T) {
+	st := openStore(t)
+	l := NewLog(testKey(t, 10), 2)
+	fill(t, st, l, 2)
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(1, 10)
+		if err != nil || len(recs) != 2 {
+			t.Fatalf("records %v (%v)", recs, err)
+		}
+		u64 := func(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+		lp := func(b, x []byte) []byte { return append(u64(b, uint64(len(x))), x...) }
+		for _, r := range recs {
+			d, err := Decode(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := []byte("deconflict-audit-record-v1\x00")
+			msg = u64(msg, uint64(r.Seq))
+			msg = u64(msg, uint64(r.Time.UnixNano()))
+			msg = lp(msg, []byte(r.Actor))
+			msg = lp(msg, []byte(r.Kind))
+			msg = lp(msg, d.Content)
+			msg = lp(msg, r.PrevHash)
+			if h := sha256.Sum256(msg); !bytes.Equal(h[:], r.Hash) {
+				t.Fatalf("record %d: the documented hash differs", r.Seq)
+			}
+		}
+		cps, err := tx.CheckpointsFrom(1)
+		if err != nil || len(cps) != 1 {
+			t.Fatalf("checkpoints %v (%v)", cps, err)
+		}
+		msg := u64([]byte("deconflict-audit-checkpoint-v1\x00"), uint64(cps[0].Seq))
+		if !ed25519.Verify(l.PublicKey(), append(msg, recs[1].Hash...), cps[0].Signature) {
+			t.Fatal("the checkpoint does not verify by the documented formula")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
