@@ -5,7 +5,7 @@
 // stream, which resumes from the last event id after a lost connection.
 
 import { api, savedToken, saveToken, forgetToken } from './api.js';
-import { EventStream } from './sse.js';
+import { EventStream, EventParser } from './sse.js';
 import { MapView } from './map.js';
 import { PartyStyles, LEVELS, level, markPath } from './palette.js';
 import { formatDuration, formatTime, formatDistance, projX, projY, unprojX, unprojY } from './geo.js';
@@ -682,6 +682,13 @@ window.deconflict = {
     const r = $('map').getBoundingClientRect();
     const [sx, sy] = map.toScreen(projX(lon), projY(lat));
     return { x: r.left + sx, y: r.top + sy };
+  },
+  // Parses an event stream given as chunks, for the parser's tests.
+  parseEventStream(chunks) {
+    const out = [];
+    const p = new EventParser((ev) => out.push(ev));
+    for (const c of chunks) p.push(c);
+    return out;
   },
   dropConnection() {
     if (stream) stream.reconnect();

@@ -6,6 +6,8 @@
 
 import { savedToken } from './api.js';
 
+const SILENCE_MS = 45000;
+
 export class EventStream {
   constructor({ url, onEvent, onState, lastEventId = '' }) {
     this.url = url;
@@ -62,10 +64,21 @@ export class EventStream {
     this.onState('live', 0);
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     const parser = new EventParser((ev) => this.dispatch(ev));
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      parser.push(value);
+    // The server writes a heartbeat comment every 15 s; a connection that
+    // stays silent much longer is dead even if no error reached us.
+    let heard = Date.now();
+    const watchdog = setInterval(() => {
+      if (Date.now() - heard > SILENCE_MS) this.controller.abort();
+    }, 5000);
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        heard = Date.now();
+        parser.push(value);
+      }
+    } finally {
+      clearInterval(watchdog);
     }
   }
 
