@@ -122,8 +122,8 @@ func (s Sealed) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{sealMarker: map[string]any{"readers": readers, "details": s.details}})
 }
 
-// ZeroHash is the prev_hash of the first record.
-var ZeroHash = make([]byte, HashSize)
+// zeroHash is the prev_hash of the first record (never written to).
+var zeroHash = make([]byte, HashSize)
 
 // envelope is the stored form of a record's content: the hashed content and
 // the clear details of its sealed parts.
@@ -145,7 +145,7 @@ func Append(tx store.Tx, actor, kind string, content any, now time.Time) (store.
 	if err != nil {
 		return store.AuditRecord{}, fmt.Errorf("audit: %s: %w", kind, err)
 	}
-	prev := ZeroHash
+	prev := zeroHash
 	seq := int64(1)
 	last, err := tx.LastAudit()
 	switch {

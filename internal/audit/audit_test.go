@@ -108,7 +108,7 @@ func TestChainExportVerifies(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		prev := ZeroHash
+		prev := zeroHash
 		for _, r := range recs {
 			if !bytes.Equal(r.PrevHash, prev) {
 				return fmt.Errorf("record %d: prev_hash is not the previous hash", r.Seq)

@@ -93,7 +93,7 @@ func (l *Log) Export(tx store.Tx, w io.Writer, viewer string, fromSeq int64, now
 	lastSeq, lastHash := fromSeq-1, []byte(nil)
 	var written int64 // checkpoint lines, stated in the head so none can be dropped
 	if lastSeq == 0 {
-		lastHash = ZeroHash
+		lastHash = zeroHash
 	}
 	next := fromSeq
 	for {
@@ -141,7 +141,7 @@ func (l *Log) Export(tx store.Tx, w io.Writer, viewer string, fromSeq int64, now
 			case err == nil:
 				lastSeq, lastHash = last.Seq, last.Hash
 			case errors.Is(err, store.ErrNotFound):
-				lastSeq, lastHash = 0, ZeroHash
+				lastSeq, lastHash = 0, zeroHash
 			default:
 				return err
 			}

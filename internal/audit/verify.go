@@ -143,7 +143,7 @@ func (v *verifier) record(r *Record) *Error {
 	}
 	if v.lastHash == nil {
 		v.sum.FirstSeq = r.Seq
-		if r.Seq == 1 && !bytes.Equal(r.PrevHash, ZeroHash) {
+		if r.Seq == 1 && !bytes.Equal(r.PrevHash, zeroHash) {
 			return v.fail(r.Seq, "prev_hash of the first record is not zero")
 		}
 	} else {
