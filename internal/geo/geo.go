@@ -77,7 +77,10 @@ func FromECEF(e ECEF) LLA {
 	r := (p + q - e4) / 6
 	evolute := 8*r*r*r + e4*p*q
 	var latRad, altM float64
-	if evolute > 0 || q != 0 {
+	// Inside the evolute, a point within nanometers of the equatorial
+	// plane takes the equatorial solution: the general one would divide
+	// quantities that underflow.
+	if evolute > 0 || q > 1e-30 {
 		var u float64
 		if evolute > 0 {
 			// Outside the evolute of the meridian ellipse, which lies
@@ -105,12 +108,15 @@ func FromECEF(e ECEF) LLA {
 		altM = (k + e2 - 1) / k * hyp
 		latRad = 2 * math.Atan2(e.ZM, hyp+d)
 	} else {
-		// In the equatorial plane inside the evolute (near the centre).
-		rad1 := math.Sqrt(1 - e2)
-		rad2 := math.Sqrt(e2 - p)
-		ecc := math.Sqrt(e2)
-		altM = -SemiMajorM * rad1 * rad2 / ecc
-		latRad = rad2 / (ecc*rad2 + rad1*math.Sqrt(p))
+		// In the equatorial plane within a·e² (43 km) of the centre: the
+		// nearest surface points are off the equator, at the latitudes
+		// whose normals cross the axis plane at distance w, that is
+		// w = N·e²·cos(lat), and the height is -N(1-e²). Of the two
+		// mirror solutions, the northern one.
+		// sin² and cos² of that latitude share the denominator e²(e²-p).
+		latRad = math.Atan2(math.Sqrt(e4-p), math.Sqrt(p*(1-e2)))
+		sinLat := math.Sin(latRad)
+		altM = -SemiMajorM / math.Sqrt(1-e2*sinLat*sinLat) * (1 - e2)
 	}
 	return LLA{
 		LatDeg: deg(latRad),
