@@ -437,3 +437,36 @@ func TestAPartyReadsOnlyItsMessages(t *testing.T) {
 		}
 	}
 }
+
+// Acknowledgments arriving at once, including the same party's twice (a
+// client retrying on another connection), are each recorded exactly once.
+func TestConcurrentAcks(t *testing.T) {
+	e := newEnv(t, "")
+	m, _ := e.post("alpha", NewMessage{To: []string{"bravo", "charlie", "delta"}, Kind: KindRequest, Text: "all confirm"}, t0)
+	before := e.lastEventID()
+	parties := []string{"bravo", "charlie", "delta", "bravo", "charlie", "delta"}
+	errs := make(chan error, len(parties))
+	for _, p := range parties {
+		go func() {
+			_, _, err := e.ack(m.ID, p, "", t0.Add(time.Second))
+			errs <- err
+		}()
+	}
+	for range parties {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got Message
+	e.view(func(tx store.Tx) error {
+		var err error
+		got, err = Get(tx, "alpha", m.ID)
+		return err
+	})
+	if got.State != StateAcknowledged || len(got.Acks) != 3 {
+		t.Fatalf("after concurrent acks: %+v", got)
+	}
+	if n := e.lastEventID() - before; n != 3 || e.auditKinds()["message_acked"] != 3 {
+		t.Fatalf("%d ack events and %d ack records, want 3 each", n, e.auditKinds()["message_acked"])
+	}
+}
