@@ -85,6 +85,10 @@ func runBenchVolumes(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "conflict check, %d volumes (GOMAXPROCS %d, load %s):\n", c.Volumes, res.GOMAXPROCS, res.LoadAverage)
 	fmt.Fprintf(stdout, "  index: p50 %.1f us  p99 %.1f us  (%d checks, %.1f conflicts each on average)\n", c.IndexP50Us, c.IndexP99Us, c.Queries, c.MeanConflicts)
 	fmt.Fprintf(stdout, "  scan:  p50 %.1f us  p99 %.1f us  (%d checks, same answers)\n", c.ScanP50Us, c.ScanP99Us, c.ScanQueries)
+	if c.IndexCPUP50Us > 0 {
+		fmt.Fprintf(stdout, "  thread CPU time: index p50 %.1f us  p99 %.1f us; scan p50 %.1f us  p99 %.1f us\n",
+			c.IndexCPUP50Us, c.IndexCPUP99Us, c.ScanCPUP50Us, c.ScanCPUP99Us)
+	}
 	fmt.Fprintf(stdout, "  speed-up at p50: %.0fx\n", c.SpeedupP50)
 	if d := res.Dense; d != nil {
 		fmt.Fprintf(stdout, "dense area, %d writers of %d parties on SQLite for %.1f s:\n", d.Writers, d.Parties, d.Seconds)
