@@ -204,9 +204,22 @@ function onEvent(kind, ev) {
   }
 }
 
+// putMessage stores a message; an alert can have several hotline items (a
+// new one when its level rises), and the alert row shows the newest.
 function putMessage(m) {
   state.messages.set(m.id, m);
-  if (m.ref && m.ref.alert_id !== undefined && m.ref.alert_id !== null && m.ref.alert_id !== '') messageByAlert.set(String(m.ref.alert_id), m);
+  const ref = m.ref && m.ref.alert_id;
+  if (ref === undefined || ref === null || ref === '') return;
+  const prev = messageByAlert.get(String(ref));
+  if (!prev || prev.id === m.id || Date.parse(m.created) >= Date.parse(prev.created)) messageByAlert.set(String(ref), m);
+}
+
+function threadLabel(name, msgs) {
+  const ref = msgs[0] && msgs[0].ref && msgs[0].ref.alert_id;
+  const a = ref !== undefined && ref !== null ? state.alerts.get(String(ref)) : null;
+  if (!a) return name;
+  const who = (a.aircraft || []).map((x) => x.callsign || x.aircraft).join(' ↔ ') || (a.volumes || []).map((v) => v.id).join(' ↔ ');
+  return `${level(a.level).label.toLowerCase()} ${a.kind.replace('_', ' ')}: ${who}`;
 }
 
 function apply(kind, ev) {
@@ -273,10 +286,20 @@ function alertMessage(a) {
   return messageByAlert.get(String(a.id)) || null;
 }
 
+const parsedTimes = new WeakMap();
+function timeMs(a) {
+  let t = parsedTimes.get(a);
+  if (t === undefined) {
+    t = Date.parse(a.time) || 0;
+    parsedTimes.set(a, t);
+  }
+  return t;
+}
+
 function sortedAlerts() {
   return [...state.alerts.values()]
     .filter((a) => a.state !== 'cleared')
-    .sort((a, b) => level(b.level).rank - level(a.level).rank || Date.parse(b.time) - Date.parse(a.time) || String(b.id).localeCompare(String(a.id)));
+    .sort((a, b) => level(b.level).rank - level(a.level).rank || timeMs(b) - timeMs(a) || String(b.id).localeCompare(String(a.id)));
 }
 
 function losText(a) {
@@ -460,7 +483,7 @@ function renderHotline() {
     $('threads'),
     all.slice(0, MAX_THREADS),
     ([name]) => name,
-    ([name, msgs]) => JSON.stringify([name === state.selectedThread, msgs.length, msgs.filter(mustAck).length, msgs.some((m) => m.state === 'escalated')]),
+    ([name, msgs]) => JSON.stringify([threadLabel(name, msgs), name === state.selectedThread, msgs.length, msgs.filter(mustAck).length, msgs.some((m) => m.state === 'escalated')]),
     ([name, msgs]) => {
       const open = msgs.filter(mustAck).length;
       const escalated = msgs.some((m) => m.state === 'escalated');
@@ -480,7 +503,7 @@ function renderHotline() {
               renderHotline();
             },
           },
-          el('span', { class: 'thread-name', text: name }),
+          el('span', { class: 'thread-name', text: threadLabel(name, msgs) }),
           el('span', { class: 'thread-meta', text: `${msgs.length} msg${open ? ` · ${open} to acknowledge` : ''}${escalated ? ' · ESCALATED' : ''}` }),
         ),
       );
@@ -488,7 +511,7 @@ function renderHotline() {
   );
 
   const msgs = (all.find(([n]) => n === state.selectedThread) || [null, []])[1];
-  const title = state.selectedThread ? `Thread: ${state.selectedThread}` : 'No thread selected';
+  const title = state.selectedThread ? `Thread: ${threadLabel(state.selectedThread, msgs)}` : 'No thread selected';
   if ($('thread-title').textContent !== title) $('thread-title').textContent = title;
   reconcile($('messages'), msgs, (m) => m.id, messageSig, (m) => {
     const acks = el(
