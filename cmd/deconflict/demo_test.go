@@ -13,7 +13,7 @@ import (
 )
 
 // TestDemoAlertsAcknowledgesAndEscalatesTheDesignedEncounters runs the demo
-// headless over the scenario's busy quarter of an hour (at 25x: about 35 s
+// headless over the scenario's busy quarter of an hour (at 40x: about 22 s
 // of wall time) and checks, through what each party received, that every
 // designed encounter was found and alerted to both sides at every level,
 // acknowledged by both unless a party deliberately ignores it (then it
@@ -32,7 +32,7 @@ func TestDemoAlertsAcknowledgesAndEscalatesTheDesignedEncounters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	sum, err := demo(ctx, demoOptions{
-		Scenario: "syria-2015", Speed: 25, Seed: 1, AckDelay: 200 * time.Millisecond,
+		Scenario: "syria-2015", Speed: 40, Seed: 1, AckDelay: 200 * time.Millisecond,
 		Listen: "127.0.0.1:0", UntilS: lastS + 60, Out: &out,
 	})
 	if err != nil {
