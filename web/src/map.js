@@ -202,7 +202,7 @@ export class MapView {
       maxY = Math.max(maxY, y);
     };
     for (const tr of this.tracks.values()) add(tr.x, tr.y);
-    for (const vol of this.volumes) for (const r of vol.rings) for (const [x, y] of r) add(x, y);
+    for (const vol of this.activeVolumes()) for (const r of vol.rings) for (const [x, y] of r) add(x, y);
     if (!Number.isFinite(minX)) return;
     this.cx = (minX + maxX) / 2;
     this.cy = (minY + maxY) / 2;
@@ -399,6 +399,9 @@ export class MapView {
 
     let drawn = 0;
     ctx.font = '12px system-ui, sans-serif';
+    // Labels that would overlap one already drawn are left out; hovering
+    // still tells everything.
+    const labels = [];
     for (const vol of this.activeVolumes()) {
       const own = vol.v.party === this.styles.own;
       const colour = this.styles.colour(vol.v.party);
@@ -423,8 +426,13 @@ export class MapView {
       ctx.setLineDash([]);
       if (vol.rings.length && vol.rings[0].length) {
         const [sx, sy] = this.toScreen(vol.rings[0][0][0], vol.rings[0][0][1]);
-        ctx.fillStyle = colour;
-        ctx.fillText(`${vol.v.party} FL${fl(vol.v.alt_lower_m)}–FL${fl(vol.v.alt_upper_m)}`, sx + 4, sy - 4);
+        const text = `${vol.v.party} FL${fl(vol.v.alt_lower_m)}–FL${fl(vol.v.alt_upper_m)}`;
+        const box = [sx + 4, sy - 16, sx + 8 + ctx.measureText(text).width, sy];
+        if (!labels.some((b) => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) {
+          labels.push(box);
+          ctx.fillStyle = colour;
+          ctx.fillText(text, sx + 4, sy - 4);
+        }
       }
       drawn++;
     }
