@@ -63,7 +63,7 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	cellKM := fs.Float64("cell-km", detect.DefaultCellM/1000, "grid cell edge in km")
 	sliceS := fs.Float64("slice-s", detect.DefaultSliceS, "grid time slice in seconds")
 	repeats := fs.Int("repeats", 5, "full-cycle runs (the median is reported)")
-	bruteRuns := fs.Int("brute-force-samples", 0, "brute-force runs (median reported); 0 = 3 up to 30,000 aircraft, else 1")
+	bruteRuns := fs.Int("brute-force-samples", 0, "brute-force runs (median reported); 0 = 3 up to 12,000 aircraft, else 1")
 	updates := fs.Int("updates", 5000, "single-report updates timed")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := fs.Parse(args); err != nil {
@@ -87,7 +87,7 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	}
 	if *bruteRuns == 0 {
 		*bruteRuns = 3
-		if *n > 30000 {
+		if *n > 12000 {
 			*bruteRuns = 1
 		}
 	}

@@ -193,7 +193,7 @@ type Engine struct {
 // Grid dimensions that measured fastest (see BENCHMARKS.md).
 const (
 	DefaultCellM  = 50_000
-	DefaultSliceS = 30
+	DefaultSliceS = 60
 )
 
 // Grid sets the space-time grid: the edge of its ECEF cubes and the length

@@ -32,17 +32,24 @@ func segmentBox(p, v [3]float64, t0S, t1S, grow float64) Box {
 	return b
 }
 
-// cellBias keeps cell coordinates positive so that three of them pack into
-// one uint64 (21 bits each): the Earth spans a few thousand cells at the
-// smallest sensible cell size.
-const cellBias = 1 << 20
-
-// cellKey is one cell of the space-time grid: a time slice (absolute, in
-// slices since the Unix epoch) and a cube of ECEF space.
-type cellKey struct {
-	slice int64
-	cell  uint64
+// foldKey makes the map key of a cell of the space-time grid: a time slice
+// (absolute, in slices since the Unix epoch) and a cube of ECEF space
+// (coordinates i, j, k). It keeps 16 bits of each. Cube coordinates span
+// fewer than 2^16 values when cells are at least minCellM (the Earth plus
+// the longest box is under 16,000 km across), so distinct cubes of a slice
+// get distinct keys; slices 2^16 apart share keys, which only merges lists
+// of different aircraft (one aircraft spans fewer than 2^16 slices when
+// slices are at least minSliceS): a merged list just adds candidates that
+// the box test drops, so the prune stays conservative.
+func foldKey(slice int64, i, j, k int32) uint64 {
+	return uint64(uint16(slice))<<48 | uint64(uint16(i))<<32 | uint64(uint16(j))<<16 | uint64(uint16(k))
 }
+
+// Smallest grid dimensions foldKey is exact for.
+const (
+	minCellM  = 1000
+	minSliceS = 1
+)
 
 // box32 is a Box rounded outwards to float32: half the memory, so twice
 // the members per cache line in the scans that dominate a full cycle. At
@@ -90,10 +97,29 @@ type member struct {
 }
 
 // membership is where an aircraft is listed (an index into grid.lists),
-// with its box there.
+// with its box there. slice and cell order memberships the way set makes
+// them, so that a move can be applied as a merge of the old and new lists.
 type membership struct {
-	list int32
-	box  box32
+	list    int32
+	box     box32
+	slice   int64
+	i, j, k int32
+}
+
+func (m *membership) before(o *membership) bool {
+	switch {
+	case m.slice != o.slice:
+		return m.slice < o.slice
+	case m.i != o.i:
+		return m.i < o.i
+	case m.j != o.j:
+		return m.j < o.j
+	}
+	return m.k < o.k
+}
+
+func (m *membership) sameCell(o *membership) bool {
+	return m.slice == o.slice && m.i == o.i && m.j == o.j && m.k == o.k
 }
 
 // grid is a uniform space-time grid: ECEF cubes of cellM meters by time
@@ -112,25 +138,24 @@ type grid struct {
 	sliceNs int64
 	// index finds a cell's list; memberships refer to lists by position
 	// so that queries, the hot path of the full cycle, hash nothing.
-	index    map[cellKey]int32
+	index    map[uint64]int32
 	lists    [][]member
-	listKeys []cellKey
+	listKeys []uint64
 	free     []int32
-	// Per aircraft, by id: where it is listed.
-	in   [][]membership
-	live []bool
+	// Per aircraft, by id: where it is listed, ordered by (slice, cell).
+	in      [][]membership
+	live    []bool
+	scratch []membership
 }
 
 func newGrid(cellM float64, slice float64) *grid {
-	return &grid{cellM: cellM, sliceNs: int64(slice * 1e9), index: make(map[cellKey]int32)}
+	cellM = max(cellM, minCellM)
+	slice = max(slice, minSliceS)
+	return &grid{cellM: cellM, sliceNs: int64(slice * 1e9), index: make(map[uint64]int32)}
 }
 
 func (g *grid) cellCoord(x float64) int64 {
-	return int64(math.Floor(x/g.cellM)) + cellBias
-}
-
-func packCell(i, j, k int64) uint64 {
-	return uint64(i)<<42 | uint64(j)<<21 | uint64(k)
+	return int64(math.Floor(x / g.cellM))
 }
 
 func floorDiv(a, b int64) int64 {
@@ -143,39 +168,62 @@ func floorDiv(a, b int64) int64 {
 
 // set lists aircraft id flying from pos (ECEF, at unix time startNs) at vel
 // for spanS seconds, grown by grow meters, replacing its previous listing.
+// A report moves an aircraft a little, so most of its cells stay: those
+// only get the new box, and only the cells it enters or leaves touch the
+// map.
 func (g *grid) set(id int32, pos, vel [3]float64, startNs int64, spanS, grow float64) {
 	for int(id) >= len(g.in) {
 		g.in = append(g.in, nil)
 		g.live = append(g.live, false)
 	}
-	g.remove(id)
-	g.live[id] = true
-	ms := g.in[id][:0]
+	next := g.scratch[:0]
 	endNs := startNs + int64(spanS*1e9)
 	for s := floorDiv(startNs, g.sliceNs); s*g.sliceNs <= endNs; s++ {
 		t0 := max(startNs, s*g.sliceNs)
 		t1 := min(endNs, (s+1)*g.sliceNs)
-		b := segmentBox(pos, vel, float64(t0-startNs)/1e9, float64(t1-startNs)/1e9, grow)
-		b32 := toBox32(b)
-		i0, i1 := g.cellCoord(b.Min[0]), g.cellCoord(b.Max[0])
-		j0, j1 := g.cellCoord(b.Min[1]), g.cellCoord(b.Max[1])
-		k0, k1 := g.cellCoord(b.Min[2]), g.cellCoord(b.Max[2])
+		b := toBox32(segmentBox(pos, vel, float64(t0-startNs)/1e9, float64(t1-startNs)/1e9, grow))
+		i0, i1 := g.cellCoord(float64(b.min[0])), g.cellCoord(float64(b.max[0]))
+		j0, j1 := g.cellCoord(float64(b.min[1])), g.cellCoord(float64(b.max[1]))
+		k0, k1 := g.cellCoord(float64(b.min[2])), g.cellCoord(float64(b.max[2]))
 		for i := i0; i <= i1; i++ {
 			for j := j0; j <= j1; j++ {
 				for k := k0; k <= k1; k++ {
-					l := g.list(cellKey{slice: s, cell: packCell(i, j, k)})
-					g.lists[l] = append(g.lists[l], member{id: id, box: b32})
-					ms = append(ms, membership{list: l, box: b32})
+					next = append(next, membership{list: -1, box: b, slice: s, i: int32(i), j: int32(j), k: int32(k)})
 				}
 			}
 		}
 	}
-	g.in[id] = ms
+	var old []membership
+	if g.live[id] {
+		old = g.in[id]
+	}
+	o := 0
+	for n := range next {
+		m := &next[n]
+		for o < len(old) && old[o].before(m) {
+			g.unlist(old[o].list, id)
+			o++
+		}
+		if o < len(old) && old[o].sameCell(m) {
+			m.list = old[o].list
+			g.rebox(m.list, id, m.box)
+			o++
+			continue
+		}
+		m.list = g.listFor(foldKey(m.slice, m.i, m.j, m.k))
+		g.lists[m.list] = append(g.lists[m.list], member{id: id, box: m.box})
+	}
+	for ; o < len(old); o++ {
+		g.unlist(old[o].list, id)
+	}
+	g.in[id] = append(g.in[id][:0], next...)
+	g.scratch = next
+	g.live[id] = true
 }
 
-// list returns the position of the cell's list, making an empty one when
-// the cell has none.
-func (g *grid) list(key cellKey) int32 {
+// listFor returns the position of the list of the cell with the key,
+// making an empty one when the cell has none.
+func (g *grid) listFor(key uint64) int32 {
 	if l, ok := g.index[key]; ok {
 		return l
 	}
@@ -193,28 +241,42 @@ func (g *grid) list(key cellKey) int32 {
 	return l
 }
 
+func (g *grid) rebox(l int32, id int32, b box32) {
+	list := g.lists[l]
+	for n := range list {
+		if list[n].id == id {
+			list[n].box = b
+			return
+		}
+	}
+}
+
+func (g *grid) unlist(l int32, id int32) {
+	list := g.lists[l]
+	for n := range list {
+		if list[n].id == id {
+			last := len(list) - 1
+			list[n] = list[last]
+			list = list[:last]
+			break
+		}
+	}
+	g.lists[l] = list
+	if len(list) == 0 {
+		// Slices pass: an emptied cell is forgotten so that the grid does
+		// not grow with time.
+		delete(g.index, g.listKeys[l])
+		g.free = append(g.free, l)
+	}
+}
+
 // remove takes aircraft id out of the grid.
 func (g *grid) remove(id int32) {
 	if int(id) >= len(g.live) || !g.live[id] {
 		return
 	}
 	for _, m := range g.in[id] {
-		list := g.lists[m.list]
-		for n := range list {
-			if list[n].id == id {
-				last := len(list) - 1
-				list[n] = list[last]
-				list = list[:last]
-				break
-			}
-		}
-		g.lists[m.list] = list
-		if len(list) == 0 {
-			// Slices pass: an emptied cell is forgotten so that the
-			// grid does not grow with time.
-			delete(g.index, g.listKeys[m.list])
-			g.free = append(g.free, m.list)
-		}
+		g.unlist(m.list, id)
 	}
 	g.in[id] = g.in[id][:0]
 	g.live[id] = false
