@@ -210,6 +210,7 @@ func Start() (*Cluster, error) {
 			return nil, err
 		}
 	}
+	c.watch()
 	data := filepath.Join(c.dir, "data")
 	if out, err := c.run("initdb", "-D", data, "-U", "app", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"); err != nil {
 		os.RemoveAll(c.dir)
@@ -249,6 +250,31 @@ func (c *Cluster) Stop() error {
 		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
 	}
 	return rmErr
+}
+
+// watchdogScript stops the cluster and removes its directory once the
+// test process ($1) is gone, so that a test binary killed by a timeout or a
+// panic does not leave a server running on the shared machine. After a
+// normal Stop it finds nothing left to do.
+const watchdogScript = `while [ -d /proc/$1 ]; do sleep 1; done
+"$2/pg_ctl" -D "$3/data" -m immediate -w stop >/dev/null 2>&1
+rm -rf "$3"`
+
+func (c *Cluster) watch() {
+	if _, err := os.Stat("/proc/self"); err != nil {
+		return // no /proc to watch the test process with
+	}
+	cmd := exec.Command("/bin/sh", "-c", watchdogScript, "pgtest-watchdog", strconv.Itoa(os.Getpid()), c.bin, c.dir)
+	cmd.Dir = c.dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C"}
+	// Its own session, so that a ^C to the test's process group does
+	// not take the watchdog down before it has done its job.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: c.cred}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest: no watchdog for the test cluster:", err)
+		return
+	}
+	_ = cmd.Process.Release()
 }
 
 func (c *Cluster) run(name string, args ...string) ([]byte, error) {
