@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
@@ -233,64 +235,79 @@ func (r *Reader) scanError(err error) error {
 // *InputError for a malformed row, or the underlying read error. Blank
 // lines are skipped.
 func (r *Reader) Read(e *Encounter) error {
+	text, line, err := r.next()
+	if err != nil {
+		return err
+	}
+	r.fields, err = r.parse(text, line, r.fields, e)
+	return err
+}
+
+// next returns the next non-blank line and its number, without parsing it.
+func (r *Reader) next() (string, int, error) {
 	for {
 		if !r.sc.Scan() {
 			if err := r.sc.Err(); err != nil {
-				return r.scanError(err)
+				return "", 0, r.scanError(err)
 			}
-			return io.EOF
+			return "", 0, io.EOF
 		}
 		r.line++
 		if len(bytes.TrimSpace(r.sc.Bytes())) > 0 {
-			break
+			// One string per row; the fields are slices of it.
+			return strings.TrimSuffix(r.sc.Text(), "\r"), r.line, nil
 		}
 	}
-	// One string per row; the fields are slices of it.
-	text := strings.TrimSuffix(r.sc.Text(), "\r")
+}
+
+// parse reads one row into e. It only reads the Reader's header layout,
+// so several goroutines may parse at once, each with its own fields
+// scratch slice, which it returns for reuse.
+func (r *Reader) parse(text string, line int, fields []string, e *Encounter) ([]string, error) {
 	if strings.ContainsRune(text, '"') {
-		return &InputError{Line: r.line, Err: errors.New("quoted fields are not supported")}
+		return fields, &InputError{Line: line, Err: errors.New("quoted fields are not supported")}
 	}
-	r.fields = r.fields[:0]
+	fields = fields[:0]
 	for {
 		i := strings.IndexByte(text, ',')
 		if i < 0 {
-			r.fields = append(r.fields, text)
+			fields = append(fields, text)
 			break
 		}
-		r.fields = append(r.fields, text[:i])
+		fields = append(fields, text[:i])
 		text = text[i+1:]
-		if len(r.fields) > r.nFields {
+		if len(fields) > r.nFields {
 			break
 		}
 	}
-	if len(r.fields) != r.nFields {
-		return &InputError{Line: r.line, Err: fmt.Errorf("%s fields, the header has %d", countFields(r.fields, r.nFields), r.nFields)}
+	if len(fields) != r.nFields {
+		return fields, &InputError{Line: line, Err: fmt.Errorf("%s fields, the header has %d", countFields(fields, r.nFields), r.nFields)}
 	}
-	*e = Encounter{ID: strings.TrimSpace(r.fields[r.idIndex])}
+	*e = Encounter{ID: strings.TrimSpace(fields[r.idIndex])}
 	if e.ID == "" {
-		return &InputError{Line: r.line, Column: "id", Err: errors.New("empty")}
+		return fields, &InputError{Line: line, Column: "id", Err: errors.New("empty")}
 	}
 	for i := range r.cols {
 		c := &r.cols[i]
-		s := strings.TrimSpace(r.fields[c.index])
+		s := strings.TrimSpace(fields[c.index])
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return &InputError{Line: r.line, Column: c.name, Err: fmt.Errorf("%q is not a number", s)}
+			return fields, &InputError{Line: line, Column: c.name, Err: fmt.Errorf("%q is not a number", s)}
 		}
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return &InputError{Line: r.line, Column: c.name, Err: fmt.Errorf("%q is not a finite number", s)}
+			return fields, &InputError{Line: line, Column: c.name, Err: fmt.Errorf("%q is not a finite number", s)}
 		}
 		if math.Abs(v) > maxMagnitude {
-			return &InputError{Line: r.line, Column: c.name, Err: fmt.Errorf("%s is beyond ±%g", s, maxMagnitude)}
+			return fields, &InputError{Line: line, Column: c.name, Err: fmt.Errorf("%s is beyond ±%g", s, maxMagnitude)}
 		}
 		if c.check != nil {
 			if err := c.check(v); err != nil {
-				return &InputError{Line: r.line, Column: c.name, Err: fmt.Errorf("%s: %s", s, err)}
+				return fields, &InputError{Line: line, Column: c.name, Err: fmt.Errorf("%s: %s", s, err)}
 			}
 		}
 		c.set(e, v)
 	}
-	return nil
+	return fields, nil
 }
 
 // countFields describes a wrong field count; the split stops one past the
@@ -326,9 +343,31 @@ func AppendResult(dst []byte, id string, r detect.PairResult) []byte {
 	return append(dst, '\n')
 }
 
+// batchRows is the number of rows handed to a worker at once: large
+// enough to amortise the channel operations, small enough that the rows
+// in flight stay a few megabytes.
+const batchRows = 1024
+
+// batch is a run of consecutive rows, parsed and evaluated by one worker.
+type batch struct {
+	lines   []string
+	lineNos []int
+	out     []byte
+	// err is the first fault of the batch: a malformed row (set by the
+	// worker) or, after the rows, a read error (set by the producer).
+	err  error
+	done chan struct{}
+}
+
 // Run reads encounters from in and writes one result line per row to out,
 // in input order, after the Header. It returns the number of rows. On an
-// *InputError the output is incomplete: callers writing a file discard it.
+// *InputError (the first bad row in input order) the output is incomplete:
+// callers writing a file discard it.
+//
+// Parsing dominates the cost, so batches of rows are parsed and evaluated
+// by one worker per CPU while a single producer reads lines and the caller's
+// goroutine writes the batches back in order. At most a few batches per
+// worker are in flight: memory stays flat whatever the input size.
 func Run(in io.Reader, out io.Writer, f Frame) (rows int, err error) {
 	rd, err := NewReader(in, f)
 	if err != nil {
@@ -338,21 +377,86 @@ func Run(in io.Reader, out io.Writer, f Frame) (rows int, err error) {
 	if _, err := w.WriteString(Header + "\n"); err != nil {
 		return 0, err
 	}
-	var e Encounter
-	buf := make([]byte, 0, 256)
-	for {
-		err := rd.Read(&e)
-		if err == io.EOF {
-			break
+
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan *batch, workers)
+	order := make(chan *batch, 2*workers)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(jobs)
+		defer close(order)
+		for {
+			b := &batch{done: make(chan struct{})}
+			var readErr error
+			for len(b.lines) < batchRows {
+				text, line, err := rd.next()
+				if err != nil {
+					readErr = err
+					break
+				}
+				b.lines = append(b.lines, text)
+				b.lineNos = append(b.lineNos, line)
+			}
+			if readErr != io.EOF {
+				b.err = readErr
+			}
+			if len(b.lines) == 0 && b.err == nil {
+				return
+			}
+			select {
+			case order <- b:
+			case <-stop:
+				return
+			}
+			select {
+			case jobs <- b:
+			case <-stop:
+				return
+			}
+			if readErr != nil {
+				return
+			}
 		}
-		if err != nil {
+	}()
+
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var e Encounter
+			var fields []string
+			for b := range jobs {
+				for i, text := range b.lines {
+					var err error
+					fields, err = rd.parse(text, b.lineNos[i], fields, &e)
+					if err != nil {
+						b.err = err
+						break
+					}
+					b.out = AppendResult(b.out, e.ID, e.Result(f))
+				}
+				close(b.done)
+			}
+		}()
+	}
+
+	for b := range order {
+		<-b.done
+		// A bad row or read error ends the run; the rows parsed before it
+		// in this batch would only make a partial output longer.
+		if b.err != nil {
+			return rows, b.err
+		}
+		if _, err := w.Write(b.out); err != nil {
 			return rows, err
 		}
-		buf = AppendResult(buf[:0], e.ID, e.Result(f))
-		if _, err := w.Write(buf); err != nil {
-			return rows, err
-		}
-		rows++
+		rows += len(b.lines)
 	}
 	return rows, w.Flush()
 }

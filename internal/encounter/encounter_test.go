@@ -292,3 +292,64 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// TestRunReportsFirstBadRowAcrossBatches: rows are parsed in parallel
+// batches, but the error reported is the first in input order.
+func TestRunReportsFirstBadRowAcrossBatches(t *testing.T) {
+	const n = 5 * batchRows
+	var b strings.Builder
+	b.WriteString("id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n")
+	badLines := map[int]bool{4000: true, 2500: true} // line numbers; header is line 1
+	for i := range n {
+		h := "304.8"
+		if badLines[i+2] {
+			h = "-1"
+		}
+		fmt.Fprintf(&b, "%d,0,0,1000,100,0,0,%d,0,1000,-100,0,0,9260,%s,300\n", i, 20_000+i, h)
+	}
+	var out bytes.Buffer
+	_, err := Run(strings.NewReader(b.String()), &out, Local)
+	var ie *InputError
+	if !errors.As(err, &ie) || ie.Line != 2500 || ie.Column != "H_m" {
+		t.Fatalf("error %v, want line 2500, column H_m", err)
+	}
+
+	// Without the bad rows every row comes back, in order.
+	good := strings.ReplaceAll(b.String(), ",-1,", ",304.8,")
+	out.Reset()
+	rows, err := Run(strings.NewReader(good), &out, Local)
+	if err != nil || rows != n {
+		t.Fatalf("%d rows, error %v", rows, err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	for i, l := range lines[1:] {
+		if !strings.HasPrefix(l, strconv.Itoa(i)+",") {
+			t.Fatalf("output line %d is %q", i+2, l)
+		}
+	}
+}
+
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func TestRunReadError(t *testing.T) {
+	in := "id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n" +
+		strings.Repeat("1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n", 3000)
+	broken := errors.New("disk on fire")
+	_, err := Run(&failingReader{data: []byte(in), err: broken}, io.Discard, Local)
+	var ie *InputError
+	if !errors.Is(err, broken) || errors.As(err, &ie) {
+		t.Fatalf("error %v, want the read error and not an input error", err)
+	}
+}
