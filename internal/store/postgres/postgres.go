@@ -21,6 +21,12 @@
 // UPDATE), which works on PostgreSQL and CockroachDB alike; together with
 // serializable isolation it guarantees that of two transactions that lock,
 // read and write volumes, the one that commits second has seen the first.
+//
+// CockroachDB: everything used here (SERIALIZABLE, SELECT ... FOR UPDATE,
+// INSERT ... ON CONFLICT, data-modifying WITH, unnest, SAVEPOINT/RELEASE,
+// and never ROLLBACK TO SAVEPOINT after a retry error) is documented as
+// supported there, but it cannot be installed on this machine, so only
+// PostgreSQL is tested.
 package postgres
 
 import (
