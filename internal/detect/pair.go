@@ -35,7 +35,8 @@ type PairResult struct {
 
 // Pair predicts, by straight-line extrapolation, whether the ownship and the
 // intruder lose separation sep within [0, lookaheadS] seconds, and when.
-// Positions are in meters and velocities in m/s in the same local frame.
+// Positions are in meters and velocities in m/s in the same local frame;
+// lookaheadS must not be negative.
 //
 // The result is symmetric: swapping ownship and intruder gives the same
 // numbers, since only the relative motion enters. It is computed in closed
