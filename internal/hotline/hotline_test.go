@@ -40,6 +40,12 @@ func newEnv(t testing.TB, dir string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newEnvOn(t, st)
+}
+
+// newEnvOn is newEnv on a given store.
+func newEnvOn(t testing.TB, st store.Store) *env {
+	t.Helper()
 	r := rules.Default()
 	r.AckDeadlineS, r.AckDeadlineHighestS, r.EscalationDeadlineS = 90, 20, 45
 	e := &env{t: t, st: st, log: audit.NewLog(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)), 10), r: r}
