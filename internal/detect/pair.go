@@ -94,7 +94,12 @@ func Pair(ownPos, ownVel, intPos, intVel Vec3, sep Cylinder, lookaheadS float64)
 		}
 		// Stable roots: q = -(b/2 + sign(b) sqrt(disc/4)) gives q/a and
 		// c/q, neither computed by subtracting nearly equal numbers.
-		q := -(rv + math.Copysign(math.Sqrt(disc), rv))
+		// The sign test treats -0 as +0, so that swapping the aircraft
+		// (which may flip the sign of a zero rv) takes the same branch.
+		q := -(rv + math.Sqrt(disc))
+		if rv < 0 {
+			q = math.Sqrt(disc) - rv
+		}
 		t1, t2 := q*invA, c/q
 		if t1 > t2 {
 			t1, t2 = t2, t1

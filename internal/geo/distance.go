@@ -9,10 +9,11 @@ import (
 // GreatCircleM is the great-circle distance in meters between a and b on a
 // sphere of the mean earth radius, ignoring altitude. It is within about
 // 0.5 % of the ellipsoidal distance and cheaper; use GeodesicM where that
-// matters.
+// matters. The angle comes from the unit vectors (atan2 of cross and dot
+// products), which unlike the haversine stays exact next to antipodes.
 func GreatCircleM(a, b LLA) float64 {
-	pa := s2.LatLngFromDegrees(a.LatDeg, a.LonDeg)
-	pb := s2.LatLngFromDegrees(b.LatDeg, b.LonDeg)
+	pa := s2.PointFromLatLng(s2.LatLngFromDegrees(a.LatDeg, a.LonDeg))
+	pb := s2.PointFromLatLng(s2.LatLngFromDegrees(b.LatDeg, b.LonDeg))
 	return pa.Distance(pb).Radians() * MeanRadiusM
 }
 
