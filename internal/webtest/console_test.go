@@ -141,11 +141,11 @@ func TestConsoleInBrowser(t *testing.T) {
 			Version int `json:"version"`
 		}
 		be.call(t, coalition, "GET", "/v1/rules", nil, &rules)
-		a.do(t, chromedp.Navigate(front.URL))
+		a.do(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(front.URL))
 		a.screenshot(t, "login.png")
 		// By mouse for one party, by keyboard for the other.
 		a.do(t, chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
-		b.do(t, chromedp.Navigate(front.URL), chromedp.Focus(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), be.tokens[airgroup]+kb.Enter))
+		b.do(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(front.URL), chromedp.Focus(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), be.tokens[airgroup]+kb.Enter))
 		for _, tb := range []*tab{a, b} {
 			tb.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(tb.party), 15*time.Second)
 			tb.waitFor(t, "the rules version", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d'`, rules.Version), 10*time.Second)
@@ -344,6 +344,27 @@ func TestConsoleInBrowser(t *testing.T) {
 		a.click(t, `#threads button[data-thread="ops-2"]`)
 		a.waitFor(t, "the late recipient shown", `document.querySelector('#messages .acks .late') !== null`, 5*time.Second)
 		a.screenshot(t, "console-escalated.png")
+	})
+
+	t.Run("no script errors and nothing blocked", func(t *testing.T) {
+		for _, tb := range []*tab{a, b} {
+			if errs := eval[[]string](t, tb, `deconflict.snapshot().errors`); len(errs) > 0 {
+				t.Errorf("%s: %q", tb.party, errs)
+			}
+		}
+	})
+
+	t.Run("alerts sorted most severe, then newest, first", func(t *testing.T) {
+		order := eval[[]string](t, a, `[...document.querySelectorAll('#alerts li')].map(li => li.className.match(/level-(\w+)/)[1])`)
+		rank := map[string]int{"advisory": 1, "caution": 2, "warning": 3}
+		if len(order) < 2 {
+			t.Fatalf("want several alerts to check their order, have %q", order)
+		}
+		for i := 1; i < len(order); i++ {
+			if rank[order[i]] > rank[order[i-1]] {
+				t.Errorf("alert %d (%s) is listed below a less severe one (%s): %q", i, order[i], order[i-1], order)
+			}
+		}
 	})
 
 	t.Run("laptop layout", func(t *testing.T) {

@@ -36,6 +36,13 @@ const state = {
 };
 
 const styles = new PartyStyles();
+
+// Anything that goes wrong in the page is kept for the browser tests, which
+// fail on it: script errors and anything the security policy blocked.
+const pageErrors = [];
+window.addEventListener('error', (e) => pageErrors.push(`error: ${e.message}`));
+window.addEventListener('unhandledrejection', (e) => pageErrors.push(`unhandled rejection: ${e.reason}`));
+document.addEventListener('securitypolicyviolation', (e) => pageErrors.push(`blocked by ${e.violatedDirective}: ${e.blockedURI}`));
 let map = null;
 let stream = null;
 let pending = null; // events that arrive while a snapshot loads
@@ -664,6 +671,7 @@ window.deconflict = {
       alerts: sortedAlerts().map((a) => ({ id: a.id, level: a.level, kind: a.kind, aircraft: (a.aircraft || []).map((x) => x.aircraft) })),
       messages: [...state.messages.values()].map((m) => ({ id: m.id, thread: m.thread, kind: m.kind, state: m.state, text: m.text, ref: m.ref, acks: (m.acks || []).map((k) => k.party) })),
       eventsApplied: state.eventsApplied,
+      errors: pageErrors.slice(),
       view: map ? { lon: unprojX(map.cx), lat: unprojY(map.cy), scale: map.scale } : null,
     };
   },
