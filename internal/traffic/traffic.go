@@ -108,8 +108,9 @@ func makeHubs(rng *rand.Rand) ([]hub, []float64) {
 		}
 		lat := math.Max(-55, math.Min(70, reg.latDeg+rng.NormFloat64()*reg.sdLatDeg))
 		lon := math.Remainder(reg.lonDeg+rng.NormFloat64()*reg.sdLonDeg, 360)
-		// A few very busy hubs and a long tail (Zipf-like).
-		w := 1 / math.Pow(float64(i+1), 0.8)
+		// A few busy hubs and a long tail (Zipf-like: the busiest has
+		// about ten times the traffic of the 100th).
+		w := 1 / math.Pow(float64(i+1), 0.5)
 		hs[i] = hub{pos: geo.LLA{LatDeg: lat, LonDeg: lon}, weight: w}
 		total += w
 		cum[i] = total
@@ -126,7 +127,7 @@ func pickHub(rng *rand.Rand, cum []float64) int {
 }
 
 // global: a quarter of the aircraft climb out of or descend into a hub
-// (within 150 km, altitude growing with distance), the rest cruise along
+// (within 200 km, altitude growing with distance), the rest cruise along
 // the great circle between two hubs at a semicircular flight level.
 func global(o Options, rng *rand.Rand) []track.Report {
 	hs, cum := makeHubs(rng)
@@ -137,11 +138,11 @@ func global(o Options, rng *rand.Rand) []track.Report {
 		if rng.Float64() < 0.25 {
 			h := hs[pickHub(rng, cum)]
 			bearing := rng.Float64() * 360
-			distM := 3_000 + rng.Float64()*147_000
+			distM := 3_000 + rng.Float64()*197_000
 			pos = geo.Destination(h.pos, bearing, distM)
 			// Below the cruise levels: about 7 % climb gradient, capped.
 			pos.AltM = math.Min(distM*0.07*(0.8+0.4*rng.Float64()), 8_500)
-			speedMps = 70 + math.Min(distM/150_000, 1)*160 + rng.Float64()*20
+			speedMps = 70 + math.Min(distM/200_000, 1)*160 + rng.Float64()*20
 			if rng.Float64() < 0.5 {
 				trackDeg = bearing // departing
 				vsMps = 5 + rng.Float64()*10
@@ -165,6 +166,8 @@ func global(o Options, rng *rand.Rand) []track.Report {
 			next := geo.LLA{LatDeg: ahead.Lat.Degrees(), LonDeg: ahead.Lng.Degrees()}
 			d := geo.NewFrame(pos).ToENU(next)
 			trackDeg = math.Mod(math.Atan2(d.EastM, d.NorthM)*180/math.Pi+360, 360)
+			// Routes between two hubs are several airways wide.
+			pos = geo.Destination(pos, trackDeg+90, rng.NormFloat64()*15_000)
 			// Semicircular rule: eastbound odd, westbound even levels,
 			// FL290 to FL410.
 			fl := 290 + 20*rng.IntN(7)
