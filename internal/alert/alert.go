@@ -85,7 +85,8 @@ func AircraftOf(s *track.State) Aircraft {
 // Alert is an alert as of one transition: State says which. Times in
 // seconds are counted from Time, the moment the prediction refers to (the
 // later report of the pair). A nonconforming alert has one aircraft, no
-// level figures but the highest level, and concerns every party.
+// timing figures, the least severe level (being outside one's volumes is
+// not by itself a predicted loss of separation), and concerns every party.
 type Alert struct {
 	ID       string     `json:"id"`
 	Kind     string     `json:"kind"`
