@@ -95,7 +95,9 @@ func vincentyInverse(a, b LLA) (float64, bool) {
 // over points m of a closed curve separating a from b, of d(a,m) + d(m,b).
 // The curve is the image of the great circle halfway between the two
 // points' normals, so both legs are about a quarter of the earth long and
-// Vincenty converges on them.
+// Vincenty converges on them. The circle comes from the difference of the
+// normals, well-conditioned for the far-apart points it serves (not for
+// points a few centimeters apart).
 func geodesicThroughSeparator(a, b LLA) float64 {
 	na, nb := normal(a), normal(b)
 	n := unit(sub(na, nb))
