@@ -156,6 +156,9 @@ func TestExportFromSeq(t *testing.T) {
 		if sum.Records != want || sum.From != from {
 			t.Fatalf("from %d: summary %+v, want %d records", from, sum, want)
 		}
+		if anchored := sum.Anchor != nil; anchored != (from > 1 && want > 0) {
+			t.Fatalf("from %d: anchor %x", from, sum.Anchor)
+		}
 	}
 }
 

@@ -26,6 +26,10 @@ type Summary struct {
 	Redacted int
 	Viewer   string
 	HeadTime time.Time
+	// Anchor is the prev_hash of the first record when the export starts
+	// after seq 1: the link to the record before it is not checked here
+	// (compare it with that record's hash in an earlier export).
+	Anchor []byte
 }
 
 // Error is the first fault found in an export: the record (Seq) it
@@ -145,6 +149,9 @@ func (v *verifier) record(r *Record) *Error {
 		v.sum.FirstSeq = r.Seq
 		if r.Seq == 1 && !bytes.Equal(r.PrevHash, zeroHash) {
 			return v.fail(r.Seq, "prev_hash of the first record is not zero")
+		}
+		if r.Seq > 1 {
+			v.sum.Anchor = r.PrevHash
 		}
 	} else {
 		want := v.lastSeq + 1
