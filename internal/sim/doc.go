@@ -41,7 +41,8 @@
 //
 // Determinism: the same scenario and seed give the same flights. The seed
 // jitters sorties that are not fixed: take-off up to 5 minutes late, cruise
-// speed within 3%, the phase of their orbit. Fixed sorties fly as written.
+// speed within 3%, the phase of their orbit. Fixed sorties, and sorties
+// with a timed waypoint, fly as written.
 //
 // # Volumes
 //

@@ -72,7 +72,8 @@ const (
 
 // Plan expands the scenario for a seed. The seed jitters what is not fixed
 // (take-off times by up to 5 minutes, cruise speed by +-3%, the phase of
-// orbits); fixed sorties (the designed encounters) fly exactly as written.
+// orbits); fixed sorties (the designed encounters), and sorties with a
+// timed waypoint, fly exactly as written.
 func (s *Scenario) Plan(seed uint64) (*Plan, error) {
 	bases := map[string]Base{}
 	for _, b := range s.Bases {
@@ -137,7 +138,13 @@ func planFlight(so Sortie, id, callsign string, offsetS float64, t AircraftType,
 	cruise := t.CruiseMps
 	start := so.StartS + offsetS
 	phase := 0.0
-	if !so.Fixed {
+	// A time over a waypoint is a promise: a sortie that makes one is not
+	// jittered, or the seed could make it unreachable.
+	timed := false
+	for _, w := range so.Waypoints {
+		timed = timed || w.AtS != nil
+	}
+	if !so.Fixed && !timed {
 		start += rng.Float64() * 300
 		cruise *= 0.97 + 0.06*rng.Float64()
 		phase = rng.Float64()

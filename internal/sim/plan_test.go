@@ -326,3 +326,37 @@ func TestDocumentedExampleLoads(t *testing.T) {
 		t.Errorf("the example's encounter does not lose separation: %+v", res)
 	}
 }
+
+func FuzzLoad(f *testing.F) {
+	good, err := builtin.ReadFile("scenarios/syria-2015.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(good))
+	f.Add(`{"name":"x","report_every_s":5,"parties":[{"name":"a"},{"name":"b"}],"bases":[{"name":"B","party":"a","lat":35,"lon":36}],` +
+		`"aircraft_types":[{"name":"t","cruise_mps":200,"climb_mps":20,"ceiling_m":10000}],` +
+		`"sorties":[{"id":"s","party":"a","type":"t","base":"B","start_s":10,"alt_m":5000,"waypoints":[{"lat":35.5,"lon":36.5,"at_s":400}]}]}`)
+	f.Add(`{"name":"x","report_every_s":5,"parties":[{"name":"a"},{"name":"b"}],"bases":[{"name":"B","party":"a","lat":89.9,"lon":179.9}],` +
+		`"aircraft_types":[{"name":"t","cruise_mps":200,"climb_mps":20,"ceiling_m":10000}],` +
+		`"sorties":[{"id":"s","party":"a","type":"t","base":"B","start_s":0,"alt_m":5000,"duration_s":3600,"orbit":{"lat":89.5,"lon":-179.5,"axis_deg":10,"length_m":0,"width_m":2000}}]}`)
+	f.Add(`{"name":""}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		s, err := Load(strings.NewReader(doc))
+		if err != nil {
+			return
+		}
+		p, err := s.Plan(3)
+		if err != nil {
+			t.Fatalf("a scenario that validated does not plan: %v", err)
+		}
+		for _, fl := range p.Flights {
+			for _, ts := range []float64{fl.StartS, (fl.StartS + fl.EndS) / 2, fl.EndS} {
+				st, ok := fl.At(ts)
+				if !ok || math.IsNaN(st.Pos.LatDeg) || math.IsNaN(st.Pos.AltM) || math.IsNaN(st.VelEastMps) {
+					t.Fatalf("%s at %v: %+v %v", fl.ID, ts, st, ok)
+				}
+			}
+		}
+	})
+}
