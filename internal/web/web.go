@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -151,7 +152,7 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Content-Encoding", "gzip")
 		body = a.gzipped
 	}
-	hdr.Set("Content-Length", fmt.Sprint(len(body)))
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return

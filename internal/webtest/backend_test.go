@@ -2,7 +2,6 @@ package webtest
 
 import (
 	"context"
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -14,15 +13,10 @@ import (
 	"github.com/deconflict/deconflict/internal/web"
 )
 
-var useFake = flag.Bool("fake", false, "test the console against the fake API of fake_test.go instead of the real server")
-
 // startBackend runs the API and the console in this process: the real
 // server on the embedded store in a temporary directory, with two parties.
 func startBackend(t *testing.T) *backend {
 	t.Helper()
-	if *useFake {
-		return serveFake(t, web.Handler(), map[string]string{coalition: "tok-coalition-51d0", airgroup: "tok-airgroup-8e2b"})
-	}
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlite.Open(ctx, dir)

@@ -322,9 +322,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("escalated items stand out", func(t *testing.T) {
-		if be.operator == "" {
-			t.Skip("the fake API has no operator and no deadlines")
-		}
 		// Deadlines of a second: the open items escalate at the next tick.
 		var r map[string]any
 		be.call(t, coalition, "GET", "/v1/rules", nil, &r)
@@ -423,10 +420,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			}.report(time.Now()))
 		}
 		be.call(t, airgroup, "POST", "/v1/positions", map[string]any{"reports": flood}, nil)
-		if be.operator != "" {
-			p.waitFor(t, "the alerts of the flood", `deconflict.snapshot().alerts.length >= 300`, 30*time.Second)
-			p.waitFor(t, "the list capped", `document.querySelectorAll('#alerts li').length === 100 && /\d+ less urgent alerts not listed/.test(document.getElementById('alerts-more').textContent)`, 10*time.Second)
-		}
+		p.waitFor(t, "the alerts of the flood", `deconflict.snapshot().alerts.length >= 300`, 30*time.Second)
+		p.waitFor(t, "the list capped", `document.querySelectorAll('#alerts li').length === 100 && /\d+ less urgent alerts not listed/.test(document.getElementById('alerts-more').textContent)`, 10*time.Second)
 		after := eval[frameStats](t, p, `deconflict.measureFrames(30)`)
 		t.Logf("frame time, %d tracks and %d alerts: draw mean %.2f ms, interval mean %.1f ms",
 			after.TracksDrawn, eval[int](t, p, `deconflict.snapshot().alerts.length`), after.MeanCostMs, after.MeanIntervalMs)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -29,7 +28,7 @@ var screenshotDir = flag.String("screenshots", "", "save the screenshots of the 
 type backend struct {
 	url      string
 	tokens   map[string]string // party -> token
-	operator string            // the operator's token; empty for the fake
+	operator string            // the operator's token
 }
 
 // call makes one API request as a party, straight to the backend (not
@@ -346,21 +345,6 @@ func (tb *tab) screenshot(t *testing.T, name string) {
 	if err := os.WriteFile(filepath.Join(*screenshotDir, name), buf, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// serveFake runs the fake API with the console in front of it.
-func serveFake(t *testing.T, console http.Handler, tokens map[string]string) *backend {
-	t.Helper()
-	byToken := map[string]string{}
-	for party, tok := range tokens {
-		byToken[tok] = party
-	}
-	mux := http.NewServeMux()
-	newFakeAPI(byToken).routes(mux)
-	mux.Handle("/", console)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &backend{url: srv.URL, tokens: tokens}
 }
 
 func jsString(s string) string {
