@@ -381,6 +381,9 @@ func Run(in io.Reader, out io.Writer, f Frame) (rows int, err error) {
 	workers := runtime.GOMAXPROCS(0)
 	jobs := make(chan *batch, workers)
 	order := make(chan *batch, 2*workers)
+	// Written batches come back for reuse, so that their buffers are
+	// allocated once per run, not once per batch.
+	free := make(chan *batch, 3*workers+1)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -392,7 +395,14 @@ func Run(in io.Reader, out io.Writer, f Frame) (rows int, err error) {
 		defer close(jobs)
 		defer close(order)
 		for {
-			b := &batch{done: make(chan struct{})}
+			var b *batch
+			select {
+			case b = <-free:
+				b.lines, b.lineNos, b.out = b.lines[:0], b.lineNos[:0], b.out[:0]
+			default:
+				b = &batch{}
+			}
+			b.done = make(chan struct{})
 			var readErr error
 			for len(b.lines) < batchRows {
 				text, line, err := rd.next()
@@ -457,6 +467,10 @@ func Run(in io.Reader, out io.Writer, f Frame) (rows int, err error) {
 			return rows, err
 		}
 		rows += len(b.lines)
+		select {
+		case free <- b:
+		default:
+		}
 	}
 	return rows, w.Flush()
 }
