@@ -17,6 +17,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed dist
@@ -52,7 +53,7 @@ var contentTypes = map[string]string{
 // allowed; unknown paths are 404 (the page is a single document, there is
 // no client-side routing to fall back to).
 func Handler() http.Handler {
-	assets, err := load(dist)
+	assets, err := loadDist()
 	if err != nil {
 		// The files are embedded at build time, so this cannot fail at run
 		// time unless the build itself is broken.
@@ -60,6 +61,9 @@ func Handler() http.Handler {
 	}
 	return handler{assets: assets}
 }
+
+// loadDist reads and compresses the embedded files once per process.
+var loadDist = sync.OnceValues(func() (map[string]*asset, error) { return load(dist) })
 
 func load(fsys fs.FS) (map[string]*asset, error) {
 	sub, err := fs.Sub(fsys, "dist")

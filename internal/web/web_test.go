@@ -111,7 +111,7 @@ func TestMethodsAndMissingFiles(t *testing.T) {
 
 func TestConditionalAndCompressed(t *testing.T) {
 	h := Handler()
-	assets, err := load(dist)
+	assets, err := loadDist()
 	if err != nil {
 		t.Fatal(err)
 	}
