@@ -152,8 +152,11 @@ func timeStart(dir string) (time.Duration, int, error) {
 	return took, served, err
 }
 
+// fillPerTx is how many volumes one fill transaction stores.
+const fillPerTx = 100
+
 // fillVolumes stores n volumes of four parties through the volume registry,
-// 1,000 per transaction: circles of 2 to 10 km and polygons, spread over the
+// fillPerTx per transaction: circles of 2 to 10 km and polygons, spread over the
 // world in four longitude bands (one per party, so that none needs a key),
 // windows over the next day.
 func fillVolumes(dir string, n int, progress func(string, ...any)) error {
@@ -171,7 +174,7 @@ func fillVolumes(dir string, n int, progress func(string, ...any)) error {
 		var results []volume.Result
 		err := st.Update(context.Background(), func(tx store.Tx) error {
 			results = results[:0]
-			for i := made; i < min(made+1000, n); i++ {
+			for i := made; i < min(made+fillPerTx, n); i++ {
 				p := i % 4
 				lon := -180 + float64(p)*90 + 2 + rng.Float64()*86
 				lat := -60 + rng.Float64()*120
