@@ -430,6 +430,7 @@ function levelIcon(name) {
   c.width = 16;
   c.height = 16;
   c.className = 'icon';
+  c.setAttribute('aria-hidden', 'true');
   const ctx = c.getContext('2d');
   const lv = level(name);
   ctx.beginPath();
@@ -615,6 +616,7 @@ function renderLegend() {
     c.width = 16;
     c.height = 16;
     c.className = 'icon';
+    c.setAttribute('aria-hidden', 'true');
     const ctx = c.getContext('2d');
     ctx.beginPath();
     markPath(ctx, styles.shape(p), 8, 8, 5);
