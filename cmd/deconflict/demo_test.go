@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,4 +99,50 @@ func TestDemoAlertsAcknowledgesAndEscalatesTheDesignedEncounters(t *testing.T) {
 			t.Errorf("the demo printed no %q", want)
 		}
 	}
+}
+
+// TestDemoStopsCleanlyOnInterrupt: Ctrl-C (the context ending) in the
+// middle of the run stops the simulator and the server, and the record of
+// what happened until then still verifies.
+func TestDemoStopsCleanlyOnInterrupt(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out lockedBuffer
+	go func() {
+		// Interrupt once the first alert is on screen.
+		for ctx.Err() == nil && !strings.Contains(out.String(), "ALERT raised") {
+			time.Sleep(50 * time.Millisecond)
+		}
+		cancel()
+	}()
+	sum, err := demo(ctx, demoOptions{Scenario: "syria-2015", Speed: 20, Seed: 2, AckDelay: 100 * time.Millisecond,
+		Listen: "127.0.0.1:0", Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if sum.AuditErr != nil || sum.Audit.Records < 1 || len(sum.Alerts) < 1 || sum.Reports < 1 {
+		t.Errorf("after the interrupt: audit %v (%d records), %d alerts, %d reports\n%s",
+			sum.AuditErr, sum.Audit.Records, len(sum.Alerts), sum.Reports, out.String())
+	}
+	if !strings.Contains(out.String(), "stopping the server") {
+		t.Errorf("no orderly stop:\n%s", out.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while the demo writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
