@@ -29,6 +29,10 @@ type shape struct {
 	radius s1.Angle // circles only, conservative
 	loop   *s2.Loop // polygons only
 	bound  s2.Cap   // contains the whole footprint
+	// edge i's centre and the largest edge half-length (see edgeCaps),
+	// kept to rule out far pairs of edges quickly; polygons only.
+	edgeCentres []s2.Point
+	edgeReach   s1.Angle
 }
 
 // compile validates a footprint and turns it into a shape. Field names in
@@ -117,7 +121,8 @@ func compilePolygon(fp Footprint, maxVertices int, maxWidthM float64) (*shape, e
 			return nil, fieldErrorf(f, "footprint is %.0f m across, more than the %.0f m the rules allow", w, maxWidthM)
 		}
 	}
-	return &shape{loop: loop, bound: bound}, nil
+	cs, r := edgeCaps(loop.Vertices())
+	return &shape{loop: loop, bound: bound, edgeCentres: cs, edgeReach: r}, nil
 }
 
 // position checks one GeoJSON position [lon, lat] (or [lon, lat, alt]).
@@ -238,8 +243,8 @@ func loopsNear(as, bs *shape, lim s1.Angle) bool {
 	a, b := as.loop, bs.loop
 	limit := s1.ChordAngleFromAngle(lim)
 	av, bv := a.Vertices(), b.Vertices()
-	ac, ar := edgeCaps(av)
-	bc, br := edgeCaps(bv)
+	ac, ar := as.edgeCentres, as.edgeReach
+	bc, br := bs.edgeCentres, bs.edgeReach
 	// Two edges whose bounding caps are further apart than the largest
 	// radii plus the limit can neither cross nor come within the limit:
 	// one dot product rules most pairs of large polygons out.
