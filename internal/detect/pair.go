@@ -96,9 +96,10 @@ func Pair(ownPos, ownVel, intPos, intVel Vec3, sep Cylinder, lookaheadS float64)
 		// c/q, neither computed by subtracting nearly equal numbers.
 		// The sign test treats -0 as +0, so that swapping the aircraft
 		// (which may flip the sign of a zero rv) takes the same branch.
-		q := -(rv + math.Sqrt(disc))
+		sq := math.Sqrt(disc)
+		q := -(rv + sq)
 		if rv < 0 {
-			q = math.Sqrt(disc) - rv
+			q = sq - rv
 		}
 		t1, t2 := q*invA, c/q
 		if t1 > t2 {
