@@ -39,6 +39,9 @@ func runParty(args []string, stdout, stderr io.Writer) error {
 	sf.register(fs)
 	operator := fs.Bool("operator", false, "add: create the operator (its name is "+party.OperatorName+")")
 	pos, err := parseInterspersed(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // report is one position report on the wire.
@@ -100,5 +102,49 @@ func TestNonconformingAlertConcernsEveryone(t *testing.T) {
 	ev := sb.next(t)
 	if ev.Kind != "alert_raised" || !strings.Contains(string(ev.Data.Data), `"nonconforming"`) {
 		t.Fatalf("bystander got %s %s", ev.Kind, ev.Data.Data)
+	}
+}
+
+// TestRulesChangeRetunesDetection: new rules rebuild the tactical picture:
+// the open alerts are cleared (reason rules_changed) and the conflicts that
+// still exist under the new rules raised again.
+func TestRulesChangeRetunesDetection(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now()
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("RF-1", 35.0, 36.1, 6000, -200, now)}}, 202, nil)
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("US-1", 35.0, 35.88, 6000, 200, now)}}, 202, nil)
+	s := e.openStream(e.tokens["coalition"], "")
+	first := s.next(t)
+	if first.Kind != "alert_raised" {
+		t.Fatalf("%s", first.Kind)
+	}
+	if item := s.next(t); item.Kind != "message" || !strings.Contains(string(item.Data.Data), `"alert"`) {
+		t.Fatalf("no hotline item after the alert: %s %s", item.Kind, item.Data.Data)
+	}
+	if first.Kind != "alert_raised" {
+		t.Fatalf("%s", first.Kind)
+	}
+	r := rules.Default()
+	r.VerticalSepM = 100 // still a conflict: both at 6000 m
+	e.mustDo("PUT", "/v1/rules", e.operator, r, 200, nil)
+	var kinds []string
+	var cleared struct{ ID, Reason string }
+	for len(kinds) < 3 {
+		ev := s.next(t)
+		if ev.Kind == "message" {
+			continue // the hotline items of the alerts
+		}
+		kinds = append(kinds, ev.Kind)
+		if ev.Kind == "alert_cleared" {
+			_ = json.Unmarshal(ev.Data.Data, &cleared)
+		}
+	}
+	if strings.Join(kinds, ",") != "rules_changed,alert_cleared,alert_raised" {
+		t.Fatalf("events after the rules change: %v", kinds)
+	}
+	var a struct{ ID string }
+	_ = json.Unmarshal(first.Data.Data, &a)
+	if cleared.ID != a.ID || cleared.Reason != "rules_changed" {
+		t.Fatalf("cleared %+v, want %s rules_changed", cleared, a.ID)
 	}
 }
