@@ -73,17 +73,25 @@ func (c *clientFlags) client(ctx context.Context, stderr io.Writer) (*client.Cli
 	return cl, nil
 }
 
-// loadTokenFile reads a token file: either one bare token (returned under
-// the party ""), or lines "PARTY TOKEN"; blank lines and # comments are
-// skipped.
+// loadTokenFile reads a token file (see parseTokens).
 func loadTokenFile(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, usagef("--token-file: %v", err)
 	}
 	defer f.Close()
+	tokens, err := parseTokens(f)
+	if err != nil {
+		return nil, usagef("--token-file %s: %v", path, err)
+	}
+	return tokens, nil
+}
+
+// parseTokens reads either one bare token (returned under the party ""),
+// or lines "PARTY TOKEN"; blank lines and # comments are skipped.
+func parseTokens(r io.Reader) (map[string]string, error) {
 	out := map[string]string{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -96,14 +104,14 @@ func loadTokenFile(path string) (map[string]string, error) {
 		case 2:
 			out[fields[0]] = fields[1]
 		default:
-			return nil, usagef("--token-file %s line %d: want 'PARTY TOKEN'", path, n)
+			return nil, fmt.Errorf("line %d: want 'PARTY TOKEN'", n)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
-		return nil, usagef("--token-file %s holds no token", path)
+		return nil, errors.New("no token in it")
 	}
 	return out, nil
 }

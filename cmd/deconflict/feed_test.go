@@ -274,3 +274,32 @@ func TestSimCommandRunsAScenarioSlice(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseTokens(f *testing.F) {
+	f.Add("coalition AAA\nrussia BBB\n")
+	f.Add("# demo tokens\n\n  justonetoken  \n")
+	f.Add("a b c\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, text string) {
+		tokens, err := parseTokens(strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		// Written back one per line, the same tokens come out.
+		var b strings.Builder
+		for party, tok := range tokens {
+			if party == "" {
+				fmt.Fprintln(&b, tok)
+			} else {
+				fmt.Fprintln(&b, party, tok)
+			}
+			if strings.ContainsAny(party+tok, " \t\n") || tok == "" {
+				t.Fatalf("party %q token %q", party, tok)
+			}
+		}
+		again, err := parseTokens(strings.NewReader(b.String()))
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(tokens) {
+			t.Fatalf("round trip: %v, %v -> %v", err, tokens, again)
+		}
+	})
+}
