@@ -3,6 +3,7 @@ package volbench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -64,9 +65,26 @@ func load(b *testing.B) {
 // 100,000 stored volumes through the index.
 func BenchmarkCheckIndex100k(b *testing.B) {
 	load(b)
-	b.ResetTimer()
+	cpu := cpuMeter(b)
 	for i := 0; b.Loop(); i++ {
 		fixture.idx.Conflicts(fixture.probes[i%len(fixture.probes)])
+	}
+	cpu()
+}
+
+// cpuMeter resets the timer and returns a function that reports the thread
+// CPU time per operation next to ns/op, which on a loaded machine also
+// counts the time spent waiting for a core.
+func cpuMeter(b *testing.B) func() {
+	runtime.LockOSThread()
+	c0, ok := threadCPU()
+	b.ResetTimer()
+	return func() {
+		b.StopTimer()
+		if c1, ok1 := threadCPU(); ok && ok1 && b.N > 0 {
+			b.ReportMetric(float64(c1-c0)/1e3/float64(b.N), "cpu-us/op")
+		}
+		runtime.UnlockOSThread()
 	}
 }
 
@@ -75,10 +93,11 @@ func BenchmarkCheckIndex100k(b *testing.B) {
 func BenchmarkCheckScan100k(b *testing.B) {
 	load(b)
 	rl := rules.Default()
-	b.ResetTimer()
+	cpu := cpuMeter(b)
 	for i := 0; b.Loop(); i++ {
 		volume.ScanConflicts(fixture.all, fixture.probes[i%len(fixture.probes)], rl)
 	}
+	cpu()
 }
 
 // BenchmarkDenseWritesSQLite: 16 writers of four parties over one 1 km
