@@ -79,7 +79,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&opt.Seed, "seed", 1, "seed of the scenario's variations")
 	fs.DurationVar(&opt.AckDelay, "ack-delay", 0, "wall time the parties take to acknowledge (default: 10 scenario seconds, at most 1 s)")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))

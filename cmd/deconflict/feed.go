@@ -142,7 +142,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	batch := fs.Int("batch", feed.DefaultMaxBatch, "reports per POST (at most 10000)")
 	status := fs.Duration("status", 10*time.Second, "interval of the status lines")
 	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err}
+		return flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))

@@ -50,6 +50,19 @@ func (s *speedFlag) Set(v string) error {
 	return nil
 }
 
+// flagError turns a flag parsing error into a usage error, except a request
+// for help (-h), which is answered and is no error.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	return usageError{err}
+}
+
 func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -61,7 +74,7 @@ func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	status := fs.Duration("status", 10*time.Second, "interval of the status lines")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return err
+		return flagError(err)
 	}
 	if len(pos) != 1 {
 		return usagef("usage: deconflict replay FILE [--speed N|max] --server URL (--token T | --token-file F) [--party P]")

@@ -87,7 +87,7 @@ func simMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	from := fs.String("from", "0", "scenario time to start at: seconds, HH:MM or demo")
 	until := fs.String("until", "", "scenario time to stop at (default: when the last aircraft lands)")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
