@@ -90,9 +90,12 @@ func (b *box32) overlaps(o *box32) bool {
 		b.min[2] <= o.max[2] && o.min[2] <= b.max[2]
 }
 
-// member is one aircraft's part of the path in one time slice.
+// member is one aircraft's part of the path in one time slice; mi is the
+// index of the matching membership in the aircraft's list, so that a member
+// moved within its cell's list can tell its owner where it went.
 type member struct {
 	id  int32
+	mi  int32
 	box box32
 }
 
@@ -101,6 +104,7 @@ type member struct {
 // them, so that a move can be applied as a merge of the old and new lists.
 type membership struct {
 	list    int32
+	pos     int32 // of the member in the list
 	box     box32
 	slice   int64
 	i, j, k int32
@@ -201,20 +205,21 @@ func (g *grid) set(id int32, pos, vel [3]float64, startNs int64, spanS, grow flo
 	for n := range next {
 		m := &next[n]
 		for o < len(old) && old[o].before(m) {
-			g.unlist(old[o].list, id)
+			g.unlist(&old[o])
 			o++
 		}
 		if o < len(old) && old[o].sameCell(m) {
-			m.list = old[o].list
-			g.rebox(m.list, id, m.box)
+			m.list, m.pos = old[o].list, old[o].pos
+			g.lists[m.list][m.pos] = member{id: id, mi: int32(n), box: m.box}
 			o++
 			continue
 		}
 		m.list = g.listFor(foldKey(m.slice, m.i, m.j, m.k))
-		g.lists[m.list] = append(g.lists[m.list], member{id: id, box: m.box})
+		m.pos = int32(len(g.lists[m.list]))
+		g.lists[m.list] = append(g.lists[m.list], member{id: id, mi: int32(n), box: m.box})
 	}
 	for ; o < len(old); o++ {
-		g.unlist(old[o].list, id)
+		g.unlist(&old[o])
 	}
 	g.in[id] = append(g.in[id][:0], next...)
 	g.scratch = next
@@ -241,32 +246,25 @@ func (g *grid) listFor(key uint64) int32 {
 	return l
 }
 
-func (g *grid) rebox(l int32, id int32, b box32) {
-	list := g.lists[l]
-	for n := range list {
-		if list[n].id == id {
-			list[n].box = b
-			return
-		}
+// unlist takes a membership's member out of its list. The list's last
+// member fills the hole and its owner is told its new position: an aircraft
+// is listed at most once per list (cell keys are exact within the span of
+// one aircraft), so the owner is never the aircraft being changed.
+func (g *grid) unlist(m *membership) {
+	list := g.lists[m.list]
+	last := int32(len(list) - 1)
+	if m.pos != last {
+		moved := list[last]
+		list[m.pos] = moved
+		g.in[moved.id][moved.mi].pos = m.pos
 	}
-}
-
-func (g *grid) unlist(l int32, id int32) {
-	list := g.lists[l]
-	for n := range list {
-		if list[n].id == id {
-			last := len(list) - 1
-			list[n] = list[last]
-			list = list[:last]
-			break
-		}
-	}
-	g.lists[l] = list
+	list = list[:last]
+	g.lists[m.list] = list
 	if len(list) == 0 {
 		// Slices pass: an emptied cell is forgotten so that the grid does
 		// not grow with time.
-		delete(g.index, g.listKeys[l])
-		g.free = append(g.free, l)
+		delete(g.index, g.listKeys[m.list])
+		g.free = append(g.free, m.list)
 	}
 }
 
@@ -275,8 +273,8 @@ func (g *grid) remove(id int32) {
 	if int(id) >= len(g.live) || !g.live[id] {
 		return
 	}
-	for _, m := range g.in[id] {
-		g.unlist(m.list, id)
+	for i := range g.in[id] {
+		g.unlist(&g.in[id][i])
 	}
 	g.in[id] = g.in[id][:0]
 	g.live[id] = false
