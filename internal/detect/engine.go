@@ -451,15 +451,30 @@ func (e *Engine) FullCycle() []Conflict {
 }
 
 // BruteForce checks every pair of the tracks with Evaluate: the oracle of
-// the tests and the baseline of the benchmark. Sorted by pair key.
+// the tests and the baseline of the benchmark. It uses all cores, like
+// FullCycle, so that the two compare like for like. Sorted by pair key.
 func BruteForce(states []track.State, p Params) []Conflict {
-	var out []Conflict
-	for i := range states {
-		for j := i + 1; j < len(states); j++ {
-			if c, ok := Evaluate(&states[i], &states[j], p); ok {
-				out = append(out, c)
+	workers := runtime.GOMAXPROCS(0)
+	parts := make([][]Conflict, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			// Rows interleaved between workers: row i has n-i-1 pairs.
+			for i := w; i < len(states); i += workers {
+				for j := i + 1; j < len(states); j++ {
+					if c, ok := Evaluate(&states[i], &states[j], p); ok {
+						parts[w] = append(parts[w], c)
+					}
+				}
 			}
-		}
+		}(w)
+	}
+	wg.Wait()
+	var out []Conflict
+	for _, part := range parts {
+		out = append(out, part...)
 	}
 	SortConflicts(out)
 	return out
