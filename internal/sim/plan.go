@@ -149,7 +149,7 @@ func planFlight(so Sortie, id, callsign string, offsetS float64, t AircraftType,
 		cruise *= 0.97 + 0.06*rng.Float64()
 		phase = rng.Float64()
 	}
-	maxSpeed := t.MaxSpeedMp
+	maxSpeed := t.MaxSpeedMps
 	if maxSpeed <= 0 {
 		maxSpeed = maxSpeedFactor * t.CruiseMps
 	}

@@ -52,11 +52,11 @@ type Base struct {
 
 // AircraftType holds the performance the kinematics use.
 type AircraftType struct {
-	Name       string  `json:"name"`
-	CruiseMps  float64 `json:"cruise_mps"`
-	ClimbMps   float64 `json:"climb_mps"`
-	CeilingM   float64 `json:"ceiling_m"`
-	MaxSpeedMp float64 `json:"max_mps,omitempty"`
+	Name        string  `json:"name"`
+	CruiseMps   float64 `json:"cruise_mps"`
+	ClimbMps    float64 `json:"climb_mps"`
+	CeilingM    float64 `json:"ceiling_m"`
+	MaxSpeedMps float64 `json:"max_mps,omitempty"`
 }
 
 // Point is a waypoint. AltM, when set, is the altitude flown toward on the
