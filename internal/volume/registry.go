@@ -53,6 +53,8 @@ type Result struct {
 }
 
 // Load rebuilds the index from the store (at start, or to resynchronise).
+// Call it in a read-only transaction (View): it takes everything it reads
+// as committed.
 func (r *Registry) Load(tx store.Tx) error {
 	r.mu.Lock()
 	r.idx = NewIndex(rulesOf(r.idx.p))
@@ -66,8 +68,10 @@ func (r *Registry) Load(tx store.Tx) error {
 }
 
 // Sync brings the index up to date with what the store has committed; call
-// it in a read-only transaction (View), e.g. periodically on a replica that
-// also serves reads of volumes written by other replicas.
+// it in a read-only transaction (View). A replica's reads (Get, Query,
+// Conforms) see other replicas' writes only after a Sync or its own next
+// write, and a periodic Sync also keeps the catch-up of writes short when
+// group commit keeps some of them uncertain; call it every few seconds.
 func (r *Registry) Sync(tx store.Tx) error {
 	_, err := r.catchUp(tx, true)
 	return err
