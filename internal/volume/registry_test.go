@@ -665,3 +665,19 @@ func TestRulesChangeRebuildsIndex(t *testing.T) {
 		t.Errorf("after widening the separation: missing %v, want %v", got, want)
 	}
 }
+
+// A replica's reads see another replica's writes after a Sync.
+func TestSyncShowsOtherReplicasWrites(t *testing.T) {
+	st := newFakeStore()
+	r1, r2 := newEnv(t, st), newEnv(t, st)
+	a := r1.mustCreate("a", area(0))
+	if _, err := r2.reg.Get("a", a.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("replica 2 sees %s before syncing: %v", a.ID, err)
+	}
+	if err := st.View(context.Background(), r2.reg.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := r2.reg.Get("b", a.ID); err != nil || v.Version != a.Version || v.Details != nil {
+		t.Errorf("after Sync replica 2 has %+v (%v)", v, err)
+	}
+}
