@@ -143,6 +143,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		be.call(t, coalition, "GET", "/v1/rules", nil, &rules)
 		a.do(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(front.URL))
 		a.screenshot(t, "login.png")
+		a.do(t, chromedp.Evaluate[chromedp.Void](`document.getElementById('token').value = 'not-a-token'; document.getElementById('login-form').requestSubmit()`))
+		a.waitFor(t, "the refusal", `document.getElementById('login-error').textContent.includes('not valid')`, 10*time.Second)
+		if got := eval[string](t, a, `String(sessionStorage.getItem('deconflict.token'))`); got != "null" {
+			t.Errorf("a refused token stays in session storage: %q", got)
+		}
+		a.do(t, chromedp.Evaluate[chromedp.Void](`document.getElementById('token').value = ''`))
 		// By mouse for one party, by keyboard for the other.
 		a.do(t, chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
 		b.do(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(front.URL), chromedp.Focus(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), be.tokens[airgroup]+kb.Enter))
