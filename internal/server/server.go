@@ -47,7 +47,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
-	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, Logger: cfg.Logger})
+	rep, err := newReplication(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, Logger: cfg.Logger, Peers: rep.peers()})
 	if err != nil {
 		return err
 	}
@@ -82,6 +86,11 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() {
 		defer wg.Done()
 		svc.Run(jobsCtx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rep.run(jobsCtx, svc)
 	}()
 
 	serveErr := make(chan error, 1)

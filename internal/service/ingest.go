@@ -134,6 +134,7 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 			dones = append(dones, done)
 		}
 		t.mu.Unlock()
+		s.publishPositions(batch[lo:hi])
 		s.m.ReportsAccepted.Add(float64(hi - lo))
 	}
 	for _, done := range dones {
@@ -150,7 +151,7 @@ const ingestChunk = 250
 // enqueueLocked queues transitions (t.mu held) and returns the channel that
 // reports their commit, or nil when there is nothing to commit.
 func (s *Service) enqueueLocked(trs []alert.Transition) chan error {
-	if len(trs) == 0 {
+	if len(trs) == 0 || !s.leadsDetection() {
 		return nil
 	}
 	t := s.tac

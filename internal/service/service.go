@@ -41,6 +41,9 @@ type Config struct {
 	Logger *slog.Logger
 	// TickEvery is the period of the housekeeping jobs (default 1 s).
 	TickEvery time.Duration
+	// Peers, for replicas on a shared database, relays positions and
+	// decides which replica commits alert transitions (see replica.go).
+	Peers Peers
 }
 
 // Service is the running server state. It is safe for concurrent use.

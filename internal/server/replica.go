@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/replica"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store/postgres"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// DetectionLeaseTTL is how long the detection lease outlives its holder:
+// after a replica dies, another one commits alert transitions again within
+// about this time (plus one renewal period, TTL/5).
+const DetectionLeaseTTL = 10 * time.Second
+
+// replication is what a replica on a shared PostgreSQL runs besides the
+// service: the position relay, the event wake-up and the detection lease.
+// It is nil on the embedded store.
+type replication struct {
+	relay *replica.Relay
+	lease *replica.Lease
+	log   *slog.Logger
+}
+
+// newReplication prepares replication when the store is PostgreSQL.
+func newReplication(ctx context.Context, cfg Config) (*replication, error) {
+	pg, ok := cfg.Store.(*postgres.Store)
+	if !ok {
+		return nil, nil
+	}
+	if err := replica.Install(ctx, pg.Pool()); err != nil {
+		return nil, err
+	}
+	name, err := replicaName()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("replica on a shared store", "replica", name)
+	return &replication{
+		relay: replica.NewRelay(pg.Pool(), name, cfg.Logger),
+		lease: replica.NewLease(pg, "detect", name, DetectionLeaseTTL, nil),
+		log:   cfg.Logger,
+	}, nil
+}
+
+// replicaName is unique among the replicas: host, process and a random
+// suffix (a restarted process must not inherit its predecessor's lease).
+func replicaName() (string, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "host"
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:])), nil
+}
+
+// peers is what the service is configured with (nil on the embedded store).
+func (r *replication) peers() service.Peers {
+	if r == nil {
+		return nil
+	}
+	return r
+}
+
+func (r *replication) PublishPositions(reports []track.Report) { r.relay.Publish(reports) }
+func (r *replication) LeadsDetection() bool                    { return r.lease.Held() }
+
+// run relays and keeps the lease until ctx is cancelled, then hands the
+// lease over.
+func (r *replication) run(ctx context.Context, svc *service.Service) {
+	if r == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		r.lease.Run(ctx, func(err error) { r.log.Warn("detection lease", "err", err) }, func(held bool) {
+			r.log.Info("detection lease", "held", held)
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		err := r.relay.Run(ctx, replica.Handlers{
+			Positions: func(ctx context.Context, reports []track.Report) {
+				if err := svc.IngestRelayed(ctx, reports); err != nil && ctx.Err() == nil {
+					r.log.Warn("relayed positions", "err", err)
+				}
+			},
+			Events: func(ctx context.Context) {
+				if err := svc.CatchUpEvents(ctx); err != nil && ctx.Err() == nil {
+					r.log.Warn("catching up events", "err", err)
+				}
+			},
+		})
+		if err != nil {
+			r.log.Error("replica relay stopped", "err", err)
+		}
+	}()
+	wg.Wait()
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.lease.Release(rctx); err != nil {
+		r.log.Warn("releasing the detection lease", "err", err)
+	}
+}
