@@ -170,6 +170,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("sees the other party's aircraft", func(t *testing.T) {
 		a.waitFor(t, "airgroup aircraft drawn", `(deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3 && (deconflict.snapshot().drawn?.byParty.coalition || 0) >= 3`, 110*time.Second)
 		b.waitFor(t, "coalition aircraft drawn", `(deconflict.snapshot().drawn?.byParty.coalition || 0) >= 3 && (deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3`, 110*time.Second)
+		// Every aircraft of the test moves: each has its heading vector, and
+		// after a few reports a trail.
+		a.waitFor(t, "heading vectors and trails", `deconflict.snapshot().drawn.headings === deconflict.snapshot().drawn.tracks && deconflict.snapshot().drawn.trails >= 6`, 15*time.Second)
 		a.waitFor(t, "the track summary", `document.getElementById('track-summary').textContent.includes('airgroup 3')`, 10*time.Second)
 		a.waitFor(t, "both volumes drawn", `deconflict.snapshot().drawn?.volumes === 2`, 10*time.Second)
 	})

@@ -492,6 +492,8 @@ export class MapView {
     }
 
     const few = this.screenTracks.length <= 400;
+    let trails = 0;
+    let headings = 0;
     for (const [party, g] of groups) {
       const colour = this.styles.colour(party);
       const shape = this.styles.shape(party);
@@ -499,6 +501,7 @@ export class MapView {
       ctx.beginPath();
       for (const [tr, sx, sy] of g) {
         if (tr.trail.length < 2) continue;
+        trails++;
         tr.trail.forEach(([x, y], i) => {
           const px = (x - this.cx) * this.scale + half.w;
           const py = (y - this.cy) * this.scale + half.h;
@@ -519,6 +522,7 @@ export class MapView {
         let hy = tr.vy * HEADING_S * this.scale;
         const len = Math.hypot(hx, hy);
         if (len < 1e-6) continue;
+        headings++;
         const k = Math.max(10, Math.min(80, len)) / len;
         hx *= k;
         hy *= k;
@@ -560,6 +564,8 @@ export class MapView {
       ctx.stroke();
     }
     this.drawn.tracks = this.screenTracks.length;
+    this.drawn.trails = trails;
+    this.drawn.headings = headings;
     this.drawn.byParty = byParty;
   }
 
