@@ -1,0 +1,118 @@
+package replica
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/track"
+	"pgregory.net/rapid"
+)
+
+func genReport(t *rapid.T) track.Report {
+	return track.Report{
+		Party:    rapid.StringMatching(`[a-z]{1,12}`).Draw(t, "party"),
+		Aircraft: rapid.String().Draw(t, "aircraft"),
+		Callsign: rapid.StringN(0, 8, -1).Draw(t, "callsign"),
+		Pos: geo.LLA{
+			LatDeg: rapid.Float64Range(-90, 90).Draw(t, "lat"),
+			LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon"),
+			AltM:   rapid.Float64Range(-500, 30000).Draw(t, "alt"),
+		},
+		VelEastMps:  rapid.Float64Range(-1000, 1000).Draw(t, "ve"),
+		VelNorthMps: rapid.Float64Range(-1000, 1000).Draw(t, "vn"),
+		VelUpMps:    rapid.Float64Range(-100, 100).Draw(t, "vu"),
+		Time:        time.Unix(0, rapid.Int64Range(0, 4e18).Draw(t, "nanos")).UTC(),
+	}
+}
+
+// TestEncodePositionsRoundTrip: every payload fits in a notification, and
+// decoding the payloads in order gives back exactly the reports, with their
+// origin.
+func TestEncodePositionsRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		reports := rapid.SliceOfN(rapid.Custom(genReport), 0, 400).Draw(t, "reports")
+		origin := rapid.StringN(1, 40, -1).Draw(t, "origin")
+		payloads, err := EncodePositions(origin, reports)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []track.Report
+		for i, p := range payloads {
+			if len(p) > MaxPayload {
+				t.Fatalf("payload %d has %d bytes, limit %d", i, len(p), MaxPayload)
+			}
+			o, rs, err := DecodePositions(p)
+			if err != nil {
+				t.Fatalf("payload %d: %v", i, err)
+			}
+			if o != origin {
+				t.Fatalf("payload %d: origin %q, want %q", i, o, origin)
+			}
+			if len(rs) == 0 {
+				t.Fatalf("payload %d is empty", i)
+			}
+			got = append(got, rs...)
+		}
+		if len(got) != len(reports) {
+			t.Fatalf("%d reports decoded, %d encoded", len(got), len(reports))
+		}
+		for i := range reports {
+			if got[i] != reports[i] {
+				t.Fatalf("report %d: got %+v, want %+v", i, got[i], reports[i])
+			}
+		}
+	})
+}
+
+func TestEncodePositionsRefusesAnOversizedReport(t *testing.T) {
+	r := track.Report{Party: "p", Aircraft: strings.Repeat("x", MaxPayload), Time: time.Unix(1, 0)}
+	if _, err := EncodePositions("a", []track.Report{r}); err == nil || !strings.Contains(err.Error(), "report 0") {
+		t.Fatalf("err = %v, want one naming report 0", err)
+	}
+}
+
+func TestDecodePositionsNamesTheField(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"o":"a","r":[["p","x","c",1,"north",0,0,0,0,0]]}`, "lat"},
+		{`{"o":"a","r":[["p","x","c",1,0,0,0,0,0]]}`, "fields"},
+		{`{"r":[]}`, "o: missing origin"},
+		{`nope`, "position payload"},
+	} {
+		_, _, err := DecodePositions(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodePositions(%s) = %v, want an error mentioning %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func FuzzDecodePositions(f *testing.F) {
+	seed, _ := EncodePositions("a", []track.Report{{Party: "p", Aircraft: "x", Callsign: "c", Pos: geo.LLA{LatDeg: 35, LonDeg: 36, AltM: 6000}, VelEastMps: 200, Time: time.Unix(1, 5)}})
+	f.Add(seed[0])
+	f.Add(`{"o":"a","r":[]}`)
+	f.Add(`{"o":"a","r":[["p","x","c",1,0,0,0,0,0,0],[]]}`)
+	f.Add(`{"o":"","r":null}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		origin, reports, err := DecodePositions(s)
+		if err != nil {
+			return
+		}
+		// What decodes re-encodes to payloads that decode to the same.
+		payloads, err := EncodePositions(origin, reports)
+		if err != nil {
+			return // a report too long for one notification
+		}
+		var again []track.Report
+		for _, p := range payloads {
+			_, rs, err := DecodePositions(p)
+			if err != nil {
+				t.Fatalf("re-encoded payload does not decode: %v", err)
+			}
+			again = append(again, rs...)
+		}
+		if len(again) != len(reports) {
+			t.Fatalf("%d reports after a round trip, %d before", len(again), len(reports))
+		}
+	})
+}

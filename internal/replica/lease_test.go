@@ -1,0 +1,152 @@
+package replica
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"pgregory.net/rapid"
+)
+
+// metaStore is a store with only the meta space, which is all a Lease
+// touches; Update applies fn's writes only when fn succeeds.
+type metaStore struct {
+	mu   sync.Mutex
+	meta map[string][]byte
+}
+
+type metaTx struct {
+	store.Tx // every other method: not used by Lease
+	meta     map[string][]byte
+}
+
+func (t *metaTx) GetMeta(k string) ([]byte, error) {
+	v, ok := t.meta[k]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return v, nil
+}
+
+func (t *metaTx) PutMeta(k string, v []byte) error {
+	t.meta[k] = append([]byte(nil), v...)
+	return nil
+}
+
+func (s *metaStore) Update(_ context.Context, fn func(store.Tx) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx := &metaTx{meta: maps.Clone(s.meta)}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	s.meta = tx.meta
+	return nil
+}
+
+func (s *metaStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Update(ctx, fn)
+}
+
+func (s *metaStore) Close() error { return nil }
+
+// clock is a manual monotonic clock shared by the replicas of a test.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+// TestLeaseNeverHeldByTwo drives two replicas' leases through random
+// schedules of tries, pauses (a replica that stops trying has stalled or
+// died) and releases: at no instant do both count themselves the holder,
+// and a replica that keeps trying after the other has gone quiet for a TTL
+// gets the lease.
+func TestLeaseNeverHeldByTwo(t *testing.T) {
+	const ttl = 10 * time.Second
+	rapid.Check(t, func(rt *rapid.T) {
+		ctx := context.Background()
+		st := &metaStore{meta: map[string][]byte{}}
+		c := &clock{t: time.Unix(1e9, 0)}
+		ls := []*Lease{
+			NewLease(st, "detect", "a", ttl, c.now),
+			NewLease(st, "detect", "b", ttl, c.now),
+		}
+		check := func(when string) {
+			if ls[0].Held() && ls[1].Held() {
+				rt.Fatalf("both replicas hold the lease %s at %v", when, c.t)
+			}
+		}
+		steps := rapid.IntRange(1, 60).Draw(rt, "steps")
+		for range steps {
+			i := rapid.IntRange(0, 1).Draw(rt, "replica")
+			switch rapid.IntRange(0, 3).Draw(rt, "action") {
+			case 0, 1:
+				if _, err := ls[i].Try(ctx); err != nil {
+					rt.Fatal(err)
+				}
+				check("after a try")
+			case 2:
+				c.t = c.t.Add(time.Duration(rapid.Int64Range(0, int64(ttl)).Draw(rt, "advance")))
+				check("after time passed")
+			case 3:
+				if err := ls[i].Release(ctx); err != nil {
+					rt.Fatal(err)
+				}
+				check("after a release")
+			}
+		}
+		// Replica a goes quiet; b keeps trying and takes over within a TTL
+		// and one period.
+		for k := 0; k <= 6 && !ls[1].Held(); k++ {
+			if _, err := ls[1].Try(ctx); err != nil {
+				rt.Fatal(err)
+			}
+			check("during the takeover")
+			if !ls[1].Held() {
+				c.t = c.t.Add(ttl / 5)
+			}
+		}
+		if !ls[1].Held() {
+			rt.Fatalf("b does not hold the lease %v after a went quiet (record holder %q)", 6*ttl/5, ls[1].Holder())
+		}
+	})
+}
+
+// TestLeaseOnTheStore checks the lease against the real shared store: the
+// first replica takes it, the second waits, and takes it after the first
+// releases it or stops renewing.
+func TestLeaseOnTheStore(t *testing.T) {
+	st := openPG(t)
+	ctx := context.Background()
+	c := &clock{t: time.Unix(1e9, 0)}
+	a := NewLease(st, "detect", "a", time.Second, c.now)
+	b := NewLease(st, "detect", "b", time.Second, c.now)
+	mustTry := func(l *Lease, want bool) {
+		t.Helper()
+		got, err := l.Try(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want || l.Held() != want {
+			t.Fatalf("%s: Try = %v, Held = %v, want %v (holder %q)", l.holder, got, l.Held(), want, l.Holder())
+		}
+	}
+	mustTry(a, true)
+	mustTry(b, false)
+	if b.Holder() != "a" {
+		t.Fatalf("b sees holder %q, want a", b.Holder())
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustTry(b, true)
+	mustTry(a, false)
+	c.t = c.t.Add(2 * time.Second) // b stalls for longer than the TTL
+	if b.Held() {
+		t.Fatal("b still counts itself the holder after its TTL")
+	}
+	mustTry(a, true)
+	mustTry(b, false)
+}
