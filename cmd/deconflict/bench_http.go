@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -59,6 +60,8 @@ func runBenchStartup(args []string, stdout, stderr io.Writer) error {
 	fs.Bool("startup", true, "select this mode")
 	n := fs.Int("volumes", 100_000, "volumes in the data directory")
 	runs := fs.Int("runs", 3, "starts measured on each directory (median)")
+	keep := fs.String("dir", "", "data directory holding the volumes: filled when it has no store yet, kept afterwards (default: a temp dir)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the starts with volumes to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
@@ -74,18 +77,37 @@ func runBenchStartup(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(empty)
-	full, err := os.MkdirTemp("", "deconflict-start-full-")
-	if err != nil {
+	full := *keep
+	fill := true
+	if full == "" {
+		if full, err = os.MkdirTemp("", "deconflict-start-full-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(full)
+	} else if _, err := os.Stat(filepath.Join(full, sqlite.FileName)); err == nil {
+		fill = false
+	} else if err := os.MkdirAll(full, 0o700); err != nil {
 		return err
 	}
-	defer os.RemoveAll(full)
-
-	progress("filling a data directory with %d volumes", *n)
-	t0 := time.Now()
-	if err := fillVolumes(full, *n, progress); err != nil {
-		return err
+	if fill {
+		progress("filling a data directory with %d volumes", *n)
+		t0 := time.Now()
+		if err := fillVolumes(full, *n, progress); err != nil {
+			return err
+		}
+		res.FillS = time.Since(t0).Seconds()
 	}
-	res.FillS = time.Since(t0).Seconds()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var emptyT, fullT []time.Duration
 	for i := 0; i < *runs; i++ {
