@@ -1,6 +1,7 @@
 package webtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -153,7 +154,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		a.do(t, chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
 		b.do(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(front.URL), chromedp.Focus(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), be.tokens[airgroup]+kb.Enter))
 		for _, tb := range []*tab{a, b} {
-			tb.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(tb.party), 110*time.Second)
+			tb.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(tb.party), 15*time.Second)
 			tb.waitFor(t, "the rules version", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d'`, rules.Version), 10*time.Second)
 			if loc := eval[string](t, tb, `location.href`); strings.Contains(loc, be.tokens[tb.party]) {
 				t.Errorf("%s: the token is in the URL %s", tb.party, loc)
@@ -168,8 +169,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("sees the other party's aircraft", func(t *testing.T) {
-		a.waitFor(t, "airgroup aircraft drawn", `(deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3 && (deconflict.snapshot().drawn?.byParty.coalition || 0) >= 3`, 110*time.Second)
-		b.waitFor(t, "coalition aircraft drawn", `(deconflict.snapshot().drawn?.byParty.coalition || 0) >= 3 && (deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3`, 110*time.Second)
+		a.waitFor(t, "airgroup aircraft drawn", `(deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3 && (deconflict.snapshot().drawn?.byParty.coalition || 0) >= 3`, 15*time.Second)
+		b.waitFor(t, "coalition aircraft drawn", `(deconflict.snapshot().drawn?.byParty.coalition || 0) >= 3 && (deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3`, 15*time.Second)
 		// Every aircraft of the test moves: each has its heading vector, and
 		// after a few reports a trail.
 		a.waitFor(t, "heading vectors and trails", `deconflict.snapshot().drawn.headings === deconflict.snapshot().drawn.tracks && deconflict.snapshot().drawn.trails >= 6`, 15*time.Second)
@@ -263,19 +264,25 @@ func TestConsoleInBrowser(t *testing.T) {
 			} `json:"messages"`
 		}
 		be.call(t, airgroup, "GET", "/v1/hotline/messages", nil, &msgs)
+		var acked []string
 		for _, m := range msgs.Messages {
 			if fmt.Sprint(m.Ref["alert_id"]) == alertID {
 				be.call(t, airgroup, "POST", fmt.Sprintf("/v1/hotline/messages/%v/ack", m.ID), map[string]any{}, nil)
+				acked = append(acked, fmt.Sprint(m.ID))
 			}
 		}
+		if len(acked) == 0 {
+			t.Fatalf("airgroup has no hotline item for alert %s", alertID)
+		}
+		ackedJS, _ := json.Marshal(acked)
 		proxy.restore()
 		for _, tb := range []*tab{a, b} {
-			tb.waitFor(t, "live again", `document.getElementById('conn').dataset.state === 'live'`, 110*time.Second)
+			tb.waitFor(t, "live again", `document.getElementById('conn').dataset.state === 'live'`, 15*time.Second)
 		}
 		a.waitFor(t, "the message sent during the outage", `deconflict.snapshot().messages.some(m => m.text === 'sent while you were offline')`, 10*time.Second)
-		a.waitFor(t, "airgroup's acknowledgment made during the outage", `document.querySelector('#alerts li[data-alert-id="`+alertID+`"] .ack-state').textContent.includes('airgroup: acknowledged')`, 10*time.Second)
+		a.waitFor(t, "airgroup's acknowledgments made during the outage", `(() => { const acked = `+string(ackedJS)+`; return acked.every(id => deconflict.snapshot().messages.some(m => String(m.id) === id && m.acks.includes('airgroup'))); })()`, 10*time.Second)
 		for _, tb := range []*tab{a, b} {
-			tb.waitFor(t, "the conflict raised during the outage", `deconflict.snapshot().alerts.some(x => x.aircraft.includes('CO-8') && x.aircraft.includes('AG-8'))`, 110*time.Second)
+			tb.waitFor(t, "the conflict raised during the outage", `deconflict.snapshot().alerts.some(x => x.aircraft.includes('CO-8') && x.aircraft.includes('AG-8'))`, 15*time.Second)
 			// The whole picture: the page's alerts and messages are the
 			// service's.
 			samePicture(t, tb, be)
@@ -342,11 +349,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		be.call(t, coalition, "POST", "/v1/hotline/messages", map[string]any{"to": []string{airgroup}, "kind": "request", "thread": "ops-2", "text": "Confirm SU24 flight levels"}, nil)
 		for _, tb := range []*tab{a, b} {
-			tb.waitFor(t, "the escalated message", `deconflict.snapshot().messages.some(m => m.text === 'Confirm SU24 flight levels' && m.state === 'escalated')`, 110*time.Second)
+			tb.waitFor(t, "the escalated message", `deconflict.snapshot().messages.some(m => m.text === 'Confirm SU24 flight levels' && m.state === 'escalated')`, 15*time.Second)
 			tb.waitFor(t, "the escalated thread marked", `document.querySelector('#threads button[data-thread="ops-2"]').classList.contains('escalated') && document.querySelector('#threads button[data-thread="ops-2"]').textContent.includes('ESCALATED')`, 10*time.Second)
 		}
 		// The conflict raised during the outage was never acknowledged.
-		a.waitFor(t, "an escalated alert row", `[...document.querySelectorAll('#alerts li.escalated')].some(li => li.textContent.includes('VIPER8') && li.textContent.includes('ESCALATED'))`, 110*time.Second)
+		a.waitFor(t, "an escalated alert row", `[...document.querySelectorAll('#alerts li.escalated')].some(li => li.textContent.includes('VIPER8') && li.textContent.includes('ESCALATED'))`, 15*time.Second)
 		a.click(t, `#threads button[data-thread="ops-2"]`)
 		a.waitFor(t, "the late recipient shown", `document.querySelector('#messages .acks .late') !== null`, 10*time.Second)
 		a.screenshot(t, "console-escalated.png")
@@ -386,7 +393,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Cancel(b.ctx)
 		p := openTab(t, browser, coalition, false)
 		p.do(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(front.URL), chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]+kb.Enter))
-		p.waitFor(t, "the test traffic", `(deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3`, 110*time.Second)
+		p.waitFor(t, "the test traffic", `(deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3`, 15*time.Second)
 		base := eval[frameStats](t, p, `deconflict.measureFrames(60)`)
 
 		rng := rand.New(rand.NewPCG(8, 5000))
