@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/replica"
 	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/postgres"
 	"github.com/deconflict/deconflict/internal/track"
 )
@@ -28,6 +31,12 @@ type replication struct {
 	relay *replica.Relay
 	lease *replica.Lease
 	log   *slog.Logger
+	st    *postgres.Store
+
+	// The open alerts of the store, read incrementally at each takeover.
+	amu    sync.Mutex
+	cursor int64
+	open   map[string][]byte
 }
 
 // newReplication prepares replication when the store is PostgreSQL.
@@ -48,6 +57,8 @@ func newReplication(ctx context.Context, cfg Config) (*replication, error) {
 		relay: replica.NewRelay(pg.Pool(), name, cfg.Logger),
 		lease: replica.NewLease(pg, "detect", name, DetectionLeaseTTL, nil),
 		log:   cfg.Logger,
+		st:    pg,
+		open:  map[string][]byte{},
 	}, nil
 }
 
@@ -88,6 +99,14 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 		defer wg.Done()
 		r.lease.Run(ctx, func(err error) { r.log.Warn("detection lease", "err", err) }, func(held bool) {
 			r.log.Info("detection lease", "held", held)
+			if held {
+				// Not in the lease's goroutine: the renewals go on.
+				go func() {
+					if err := svc.ReconcileDetection(ctx, r.openAlerts); err != nil && ctx.Err() == nil {
+						r.log.Error("taking over detection", "err", err)
+					}
+				}()
+			}
 		})
 	}()
 	go func() {
@@ -113,5 +132,40 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 	defer cancel()
 	if err := r.lease.Release(rctx); err != nil {
 		r.log.Warn("releasing the detection lease", "err", err)
+	}
+}
+
+// openAlerts returns the alerts open in the store (id -> JSON of the last
+// transition), reading the events appended since the last call.
+func (r *replication) openAlerts(ctx context.Context) (map[string][]byte, error) {
+	r.amu.Lock()
+	defer r.amu.Unlock()
+	for {
+		var evs []store.Event
+		err := r.st.View(ctx, func(tx store.Tx) error {
+			var err error
+			evs, err = tx.EventsAfter(r.cursor, 1000)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(evs) == 0 {
+			return maps.Clone(r.open), nil
+		}
+		for _, e := range evs {
+			r.cursor = e.ID
+			var a struct{ ID string }
+			switch e.Kind {
+			case "alert_raised", "alert_updated":
+				if err := json.Unmarshal(e.Body, &a); err == nil {
+					r.open[a.ID] = e.Body
+				}
+			case "alert_cleared":
+				if err := json.Unmarshal(e.Body, &a); err == nil {
+					delete(r.open, a.ID)
+				}
+			}
+		}
 	}
 }

@@ -2,7 +2,11 @@ package service
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/track"
 )
 
@@ -61,4 +65,101 @@ func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) err
 		}
 	}
 	return first
+}
+
+// ReconcileDetection is called when this replica has just taken the
+// detection lease. While another replica led, this engine's transitions
+// were dropped, and the leader may have died before committing its last
+// ones: this commits the difference between the engine's open alerts and
+// those open in the store — raised for the alerts only the engine has,
+// cleared (reason stale: nobody tracks them any more) for those only the
+// store has. openInStore returns the open alerts of the store (id -> the
+// JSON of its last transition); it is read while no transition can
+// commit, so that nothing is written twice.
+func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(context.Context) (map[string][]byte, error)) error {
+	t := s.tac
+	t.commitMu.Lock()
+	defer t.commitMu.Unlock()
+	stored, err := openInStore(ctx)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	queued := map[string]bool{}
+	for _, tr := range t.pending {
+		queued[tr.ID] = true
+	}
+	engine := t.eng.Load().Alerts()
+	t.mu.Unlock()
+	now := s.now()
+	var trs []alert.Transition
+	inEngine := map[string]bool{}
+	for _, a := range engine {
+		inEngine[a.ID] = true
+		if _, ok := stored[a.ID]; ok || queued[a.ID] {
+			continue
+		}
+		a.State = alert.StateRaised
+		trs = append(trs, a)
+	}
+	for id, body := range stored {
+		if inEngine[id] || queued[id] {
+			continue
+		}
+		var a alert.Alert
+		if err := json.Unmarshal(body, &a); err != nil {
+			return fmt.Errorf("service: stored alert %s: %w", id, err)
+		}
+		a.State = alert.StateCleared
+		a.Reason = alert.ReasonStale
+		a.Time = now
+		trs = append(trs, a)
+	}
+	if len(trs) == 0 {
+		return nil
+	}
+	var posted map[string]int
+	err = s.write(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		posted = map[string]int{}
+		return s.persistTransitions(tx, trs, posted)
+	})
+	if err != nil {
+		return err
+	}
+	t.applyPosted(posted)
+	s.log.Info("took over detection", "transitions", len(trs))
+	return nil
+}
+
+// publishCommitted hands the events of a transaction that has just
+// committed (s.wmu held) to the live streams. On a shared database the ids
+// just before them may have been committed by another replica and not be
+// published here yet: they are read from the store first, so that a live
+// stream never skips an id. If that read fails, nothing is published now;
+// the periodic catch-up publishes everything in order later.
+func (s *Service) publishCommitted(ctx context.Context, evs []store.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	if s.cfg.Peers != nil {
+		ctx = context.WithoutCancel(ctx)
+		for after := s.hub.last(); after < evs[0].ID-1; after = s.hub.last() {
+			var missed []store.Event
+			err := s.st.View(ctx, func(tx store.Tx) error {
+				var err error
+				missed, err = tx.EventsAfter(after, int(min(evs[0].ID-1-after, 1000)))
+				return err
+			})
+			if err != nil || len(missed) == 0 {
+				if err != nil {
+					s.log.Warn("reading the events of other replicas", "err", err)
+				}
+				return
+			}
+			s.hub.publish(missed)
+			s.m.EventsPublished.Add(float64(len(missed)))
+		}
+	}
+	s.hub.publish(evs)
+	s.m.EventsPublished.Add(float64(len(evs)))
 }

@@ -270,8 +270,7 @@ func (s *Service) writeThen(ctx context.Context, fn func(tx store.Tx) error, aft
 	if after != nil {
 		after()
 	}
-	s.hub.publish(rec.events)
-	s.m.EventsPublished.Add(float64(len(rec.events)))
+	s.publishCommitted(ctx, rec.events)
 	return nil
 }
 

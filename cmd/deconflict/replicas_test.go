@@ -1,0 +1,503 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+	"github.com/deconflict/deconflict/internal/store/postgres"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// startReplica runs `deconflict serve` on the shared PostgreSQL at url.
+// The replicas share the data directory for the audit signing key.
+func startReplica(t *testing.T, bin, data, url string) *serverProc {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--store", url, "--data", data, "--listen", "127.0.0.1:0", "--no-console", "--log-level", "warn")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serverProc{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, u, ok := strings.Cut(sc.Text(), "serving on "); ok {
+				addr <- strings.TrimSpace(u)
+			}
+		}
+	}()
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.kill)
+	select {
+	case p.base = <-addr:
+	case <-p.done:
+		t.Fatal("replica exited before listening")
+	case <-time.After(60 * time.Second):
+		t.Fatal("replica did not start within 60 s")
+	}
+	return p
+}
+
+// sseEvent is one event as a client received it.
+type sseEvent struct {
+	ID   int64
+	Kind string
+	Data json.RawMessage
+}
+
+// follower is one client's event stream that fails over between replicas:
+// when its stream ends or cannot connect, it resumes on the next replica
+// with Last-Event-ID.
+type follower struct {
+	token string
+	mu    sync.Mutex
+	bases []string
+	cur   int
+	seen  []sseEvent
+	note  chan struct{}
+}
+
+func newFollower(token string, bases ...string) *follower {
+	return &follower{token: token, bases: bases, note: make(chan struct{}, 1)}
+}
+
+func (f *follower) run(ctx context.Context) {
+	client := &http.Client{}
+	for ctx.Err() == nil {
+		f.mu.Lock()
+		base := f.bases[f.cur]
+		var after int64
+		if len(f.seen) > 0 {
+			after = f.seen[len(f.seen)-1].ID
+		}
+		f.mu.Unlock()
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(after, 10))
+		resp, err := client.Do(req)
+		if err == nil && resp.StatusCode != 200 {
+			resp.Body.Close()
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if err != nil {
+			f.mu.Lock()
+			f.cur = (f.cur + 1) % len(f.bases)
+			f.mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		ev := sseEvent{ID: -1}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				ev.ID, _ = strconv.ParseInt(line[4:], 10, 64)
+			case strings.HasPrefix(line, "event: "):
+				ev.Kind = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.Data = json.RawMessage(line[6:])
+			case line == "" && ev.ID >= 0:
+				f.mu.Lock()
+				f.seen = append(f.seen, ev)
+				f.mu.Unlock()
+				select {
+				case f.note <- struct{}{}:
+				default:
+				}
+				ev = sseEvent{ID: -1}
+			}
+		}
+		resp.Body.Close()
+	}
+}
+
+func (f *follower) events() []sseEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.seen)
+}
+
+// waitFor waits until cond holds over the events seen, failing with what
+// after a generous time (the machine may be loaded).
+func (f *follower) waitFor(t *testing.T, what string, limit time.Duration, cond func([]sseEvent) bool) {
+	t.Helper()
+	deadline := time.After(limit)
+	for !cond(f.events()) {
+		select {
+		case <-f.note:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			evs := f.events()
+			t.Fatalf("after %v still waiting for %s (%d events seen)", limit, what, len(evs))
+		}
+	}
+}
+
+// raisedFor reports whether evs hold an alert_raised of a conflict between
+// the two aircraft.
+func raisedFor(evs []sseEvent, a, b string) bool {
+	for _, e := range evs {
+		if e.Kind != "alert_raised" {
+			continue
+		}
+		var env struct {
+			Data struct {
+				Aircraft []struct{ Aircraft string }
+			}
+		}
+		if json.Unmarshal(e.Data, &env) != nil {
+			continue
+		}
+		var names []string
+		for _, ac := range env.Data.Aircraft {
+			names = append(names, ac.Aircraft)
+		}
+		if slices.Contains(names, a) && slices.Contains(names, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// headOn sends the reports of two aircraft of different parties 22 km apart
+// closing at 400 m/s at the same altitude: a conflict within a minute.
+func headOn(t *testing.T, client *http.Client, baseA, tokenA, acA, baseB, tokenB, acB string, latDeg float64) {
+	t.Helper()
+	now := time.Now().UTC()
+	send := func(base, token, ac string, lon, ve float64) {
+		body := map[string]any{"reports": []any{map[string]any{"aircraft": ac, "time": now,
+			"lat": latDeg, "lon": lon, "alt_m": 6000, "vel_east_mps": ve}}}
+		for attempt := 0; ; attempt++ {
+			code, b, err := do(client, "POST", base+"/v1/positions", token, body)
+			if err == nil && code == 202 {
+				return
+			}
+			if attempt == 20 {
+				t.Fatalf("positions of %s to %s: %d %s %v", ac, base, code, b, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	send(baseA, tokenA, acA, 10, 200)
+	send(baseB, tokenB, acB, 10.2, -200)
+}
+
+// TestTwoReplicasOnPostgres runs two real replicas on one PostgreSQL:
+// positions sent to one raise alerts seen by clients of the other; volumes
+// written through both at once never both commit in conflict; under load
+// the leader is killed with SIGKILL, the clients resume on the survivor
+// with Last-Event-ID, which takes over detection; every write answered 2xx
+// is in the store, and each party's client saw exactly the party's events
+// of the store, in order, with no gap or duplicate across the failover.
+func TestTwoReplicasOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary on PostgreSQL")
+	}
+	url := pgtest.NewDatabase(t)
+	bin := buildBinary(t)
+	data := t.TempDir()
+	tokens := map[string]string{}
+	for _, p := range []string{"coalition", "russia"} {
+		tokens[p] = lastLine(runCLI(t, bin, "party", "add", p, "--store", url, "--data", data))
+	}
+	operator := lastLine(runCLI(t, bin, "party", "add", "operator", "--operator", "--store", url, "--data", data))
+
+	a := startReplica(t, bin, data, url) // the first takes the detection lease
+	b := startReplica(t, bin, data, url)
+	client := &http.Client{Timeout: 20 * time.Second}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	coalition := newFollower(tokens["coalition"], a.base, b.base)
+	russia := newFollower(tokens["russia"], b.base, a.base)
+	op := newFollower(operator, b.base, a.base)
+	var swg sync.WaitGroup
+	for _, f := range []*follower{coalition, russia, op} {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			f.run(ctx)
+		}()
+	}
+
+	// Both aircraft reported to replica a: russia's client on b sees the alert.
+	headOn(t, client, a.base, tokens["coalition"], "C-1", a.base, tokens["russia"], "R-1", -10)
+	russia.waitFor(t, "russia's client on b to see the alert of C-1/R-1 reported to a", 60*time.Second,
+		func(evs []sseEvent) bool { return raisedFor(evs, "C-1", "R-1") })
+	// One aircraft reported to each replica: the relay joins them.
+	headOn(t, client, a.base, tokens["coalition"], "C-2", b.base, tokens["russia"], "R-2", -11)
+	for _, f := range []*follower{coalition, russia} {
+		f.waitFor(t, "the alert of C-2 (to a) and R-2 (to b)", 60*time.Second,
+			func(evs []sseEvent) bool { return raisedFor(evs, "C-2", "R-2") })
+	}
+
+	led := &ledger{volumes: map[string]string{}, messages: map[string]bool{}, acks: map[string]string{}}
+	raceVolumes(t, client, a.base, b.base, tokens, led)
+
+	// Load through both replicas; a writer whose replica died moves on.
+	var (
+		wmu  sync.Mutex
+		n    int64
+		dead = map[string]bool{}
+	)
+	wctx, stopWriters := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for w, start := range []struct{ party, base string }{
+		{"coalition", a.base}, {"russia", a.base}, {"coalition", b.base}, {"russia", b.base},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			base := start.base
+			for wctx.Err() == nil {
+				wmu.Lock()
+				n++
+				i := n
+				if dead[base] {
+					base = b.base
+				}
+				wmu.Unlock()
+				lat := -60 + float64(i%100)*1.2
+				lon := -170 + float64(i/100)*1.5 + float64(w)*0.01
+				now := time.Now().UTC()
+				body := map[string]any{
+					"footprint":   map[string]any{"type": "Circle", "center": []float64{lon, lat}, "radius_m": 1000},
+					"alt_lower_m": 1000, "alt_upper_m": 2000, "start": now, "end": now.Add(time.Hour),
+				}
+				code, rb, err := do(client, "POST", base+"/v1/volumes", tokens[start.party], body)
+				if err != nil || code != 201 {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				var v struct{ ID, Version string }
+				if json.Unmarshal(rb, &v) == nil {
+					led.mu.Lock()
+					led.volumes[v.ID] = v.Version
+					led.mu.Unlock()
+				}
+				otherWrites(client, base, tokens, start.party, i, led)
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	a.kill()
+	wmu.Lock()
+	dead[a.base] = true
+	wmu.Unlock()
+	// The survivor takes over detection once the lease lapses: both
+	// parties see the alert of a new encounter reported to it.
+	headOn(t, client, b.base, tokens["coalition"], "C-3", b.base, tokens["russia"], "R-3", -12)
+	for _, f := range []*follower{coalition, russia} {
+		f.waitFor(t, "the alert of C-3/R-3 after the leader was killed", 90*time.Second,
+			func(evs []sseEvent) bool { return raisedFor(evs, "C-3", "R-3") })
+	}
+	stopWriters()
+	wg.Wait()
+
+	st, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var last int64
+	wantFor := map[string][]store.Event{}
+	// The clients catch up with the store.
+	for _, c := range []struct {
+		party string
+		f     *follower
+	}{{"coalition", coalition}, {"russia", russia}, {"", op}} {
+		var want []store.Event
+		err := st.View(context.Background(), func(tx store.Tx) error {
+			var err error
+			last, err = tx.LastEventID()
+			if err != nil {
+				return err
+			}
+			if c.party == "" {
+				want, err = tx.EventsAfter(0, int(last)+1)
+			} else {
+				want, err = store.EventsAfterFor(tx, c.party, 0, int(last)+1)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantFor[c.party] = want
+		c.f.waitFor(t, fmt.Sprintf("the client of %q to reach the store's last event %d", c.party, want[len(want)-1].ID), 60*time.Second,
+			func(evs []sseEvent) bool { return len(evs) > 0 && evs[len(evs)-1].ID >= want[len(want)-1].ID })
+		got := c.f.events()
+		for i := range min(len(got), len(want)) {
+			if got[i].ID != want[i].ID || got[i].Kind != want[i].Kind {
+				t.Fatalf("client of %q: event %d is %d %s, the store has %d %s (gap, duplicate or disorder across the failover)",
+					c.party, i, got[i].ID, got[i].Kind, want[i].ID, want[i].Kind)
+			}
+		}
+		if len(got) < len(want) {
+			t.Fatalf("client of %q saw %d events, the store holds %d for it", c.party, len(got), len(want))
+		}
+	}
+	for i, e := range wantFor[""] {
+		if e.ID != int64(i+1) {
+			t.Fatalf("stored event %d has id %d: ids are not gap-free", i+1, e.ID)
+		}
+	}
+	// The events concerning both parties reached both clients in the same
+	// order with the same ids, whichever replica each was connected to.
+	common := func(evs []sseEvent, other []store.Event) []int64 {
+		ids := map[int64]bool{}
+		for _, e := range other {
+			ids[e.ID] = true
+		}
+		var out []int64
+		for _, e := range evs {
+			if ids[e.ID] {
+				out = append(out, e.ID)
+			}
+		}
+		return out
+	}
+	if c, r := common(coalition.events(), wantFor["russia"]), common(russia.events(), wantFor["coalition"]); !slices.Equal(c, r) {
+		t.Fatalf("the events shared by both parties differ between their clients: %d vs %d", len(c), len(r))
+	}
+	// One alert, one raise: the detection lease kept the replicas from both
+	// writing the transitions of one conflict.
+	raised := map[string]int{}
+	alerts := 0
+	for _, e := range wantFor[""] {
+		if e.Kind != "alert_raised" {
+			continue
+		}
+		var a struct{ ID string }
+		if err := json.Unmarshal(e.Body, &a); err != nil {
+			t.Fatal(err)
+		}
+		raised[a.ID]++
+		alerts++
+		if raised[a.ID] > 1 {
+			t.Fatalf("alert %s raised %d times", a.ID, raised[a.ID])
+		}
+	}
+	err = st.View(context.Background(), func(tx store.Tx) error {
+		for id, version := range led.volumes {
+			v, err := tx.GetVolume(id)
+			if err != nil {
+				return fmt.Errorf("volume %s answered 201 is gone: %w", id, err)
+			}
+			if v.Version != version {
+				return fmt.Errorf("volume %s: version %s, answered %s", id, v.Version, version)
+			}
+		}
+		for id := range led.messages {
+			if _, err := tx.GetMessage(id); err != nil {
+				return fmt.Errorf("message %s answered 201 is gone: %w", id, err)
+			}
+		}
+		for id, party := range led.acks {
+			acks, err := tx.AcksFor(id)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(acks, func(a store.Ack) bool { return a.Party == party }) {
+				return fmt.Errorf("the acknowledgment of %s by %s answered 200 is gone", id, party)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(led.volumes) == 0 || len(led.messages) == 0 {
+		t.Fatal("no write succeeded under load: the test proved nothing")
+	}
+	cancel()
+	swg.Wait()
+	t.Logf("answered 2xx and present: %d volumes, %d messages, %d acknowledgments; %d events without a gap, %d alerts raised once each",
+		len(led.volumes), len(led.messages), len(led.acks), last, alerts)
+}
+
+// raceVolumes has the two parties declare the same airspace at the same
+// instant, each through its own replica, without an awareness key: in every
+// round exactly one volume commits, and the other is refused naming it.
+func raceVolumes(t *testing.T, client *http.Client, baseA, baseB string, tokens map[string]string, led *ledger) {
+	t.Helper()
+	type answer struct {
+		code int
+		body []byte
+		err  error
+	}
+	for round := range 8 {
+		now := time.Now().UTC()
+		body := map[string]any{
+			"footprint":   map[string]any{"type": "Circle", "center": []float64{100 + float64(round), 50}, "radius_m": 5000},
+			"alt_lower_m": 1000, "alt_upper_m": 3000, "start": now, "end": now.Add(time.Hour),
+		}
+		var answers [2]answer
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, w := range []struct{ party, base string }{{"coalition", baseA}, {"russia", baseB}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				code, b, err := do(client, "POST", w.base+"/v1/volumes", tokens[w.party], body)
+				answers[i] = answer{code, b, err}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		var created []string
+		for i, an := range answers {
+			if an.err != nil {
+				t.Fatalf("round %d, writer %d: %v", round, i, an.err)
+			}
+			if an.code == 201 {
+				var v struct{ ID, Version string }
+				if err := json.Unmarshal(an.body, &v); err != nil {
+					t.Fatal(err)
+				}
+				created = append(created, v.ID)
+				led.mu.Lock()
+				led.volumes[v.ID] = v.Version
+				led.mu.Unlock()
+			}
+		}
+		if len(created) != 1 {
+			t.Fatalf("round %d: %d of two conflicting volumes written at once through two replicas were created (%d %s / %d %s)",
+				round, len(created), answers[0].code, answers[0].body, answers[1].code, answers[1].body)
+		}
+		for _, an := range answers {
+			if an.code == 201 {
+				continue
+			}
+			var p struct{ Missing []struct{ ID string } }
+			if an.code != 409 || json.Unmarshal(an.body, &p) != nil || len(p.Missing) != 1 || p.Missing[0].ID != created[0] {
+				t.Fatalf("round %d: the refused writer got %d %s, want 409 naming %s", round, an.code, an.body, created[0])
+			}
+		}
+	}
+}
