@@ -194,9 +194,13 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	var alertID string
 	t.Run("conflict appears from injected positions", func(t *testing.T) {
+		// Head on, 32 km apart, closing at 440 m/s: loss of separation in
+		// about 50 s, a warning from the start, so that its level (and with
+		// it the hotline item to acknowledge) stays the same while the test
+		// runs.
 		feed.add(
-			aircraft{party: coalition, id: "CO-9", callsign: "VIPER9", lat: 35.5, lon: 36.6, altM: 7500, velEastMps: 220},
-			aircraft{party: airgroup, id: "AG-9", callsign: "SU24-9", lat: 35.5, lon: 37.0, altM: 7500, velEastMps: -220},
+			aircraft{party: coalition, id: "CO-9", callsign: "VIPER9", lat: 35.5, lon: 36.625, altM: 7500, velEastMps: 220},
+			aircraft{party: airgroup, id: "AG-9", callsign: "SU24-9", lat: 35.5, lon: 36.975, altM: 7500, velEastMps: -220},
 		)
 		for _, tb := range []*tab{a, b} {
 			tb.waitFor(t, "the conflict alert", `deconflict.snapshot().alerts.some(x => x.kind === 'conflict' && x.aircraft.includes('CO-9') && x.aircraft.includes('AG-9'))`, 20*time.Second)
