@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/server"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+	"github.com/deconflict/deconflict/internal/store/postgres"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+)
+
+func init() {
+	registerBenchMode(benchMode{
+		flag:    "--replicas",
+		summary: "HTTP ingest and report-to-SSE alert latency: two replicas on PostgreSQL next to one on SQLite",
+		run:     runBenchReplicas,
+	})
+}
+
+// replicaBenchSide is the measurement of one deployment.
+type replicaBenchSide struct {
+	Deployment      string  `json:"deployment"`
+	Replicas        int     `json:"replicas"`
+	IngestReportsPS float64 `json:"ingest_reports_per_s"`
+	IdleP50Ms       float64 `json:"idle_latency_p50_ms"`
+	IdleP99Ms       float64 `json:"idle_latency_p99_ms"`
+	LoadReportsPS   float64 `json:"load_during_latency_reports_per_s"`
+	LoadP50Ms       float64 `json:"latency_p50_ms"`
+	LoadP99Ms       float64 `json:"latency_p99_ms"`
+	Samples         int     `json:"latency_samples"`
+}
+
+type replicaBenchParams struct {
+	aircraft, batch, clients, samples int
+	dur                               time.Duration
+	progress                          func(string, ...any)
+}
+
+func runBenchReplicas(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench --replicas", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Bool("replicas", true, "select this mode")
+	storeURL := fs.String("store", os.Getenv("DECONFLICT_BENCH_STORE"), "an EMPTY PostgreSQL database (postgres://...); empty starts a throwaway cluster with the PostgreSQL binaries installed here (env DECONFLICT_BENCH_STORE)")
+	p := replicaBenchParams{}
+	fs.IntVar(&p.aircraft, "aircraft", 10_000, "tracks in the airspace")
+	fs.IntVar(&p.batch, "batch", 1000, "reports per request")
+	fs.IntVar(&p.clients, "clients", 4, "concurrent ingest clients, spread over the replicas")
+	fs.DurationVar(&p.dur, "duration", 10*time.Second, "length of each ingest measurement")
+	fs.IntVar(&p.samples, "samples", 100, "conflicts created for each latency measurement")
+	asJSON := fs.Bool("json", false, "print one JSON array")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if p.aircraft < 2 || p.batch < 1 || p.clients < 1 || p.samples < 1 {
+		return usagef("--aircraft >= 2, --batch, --clients and --samples >= 1")
+	}
+	p.progress = func(format string, a ...any) { fmt.Fprintf(stderr, "bench --replicas: "+format+"\n", a...) }
+
+	// Baseline, in the same process: one replica on the embedded store.
+	dir, err := os.MkdirTemp("", "deconflict-bench-replicas-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	lite, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		return err
+	}
+	defer lite.Close()
+	p.progress("one replica on SQLite")
+	one, err := benchDeployment("1 replica, SQLite", []store.Store{lite}, dir, p)
+	if err != nil {
+		return err
+	}
+
+	url := *storeURL
+	if url == "" {
+		p.progress("starting a throwaway PostgreSQL")
+		c, err := pgtest.Start()
+		if err != nil {
+			return fmt.Errorf("no --store given and no PostgreSQL to start: %w", err)
+		}
+		defer c.Stop()
+		if _, url, err = c.CreateDatabase(context.Background()); err != nil {
+			return err
+		}
+	}
+	var stores []store.Store
+	for range 2 {
+		// One pool each, as two processes would have.
+		st, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		stores = append(stores, st)
+	}
+	p.progress("two replicas on PostgreSQL")
+	two, err := benchDeployment("2 replicas, PostgreSQL", stores, dir, p)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode([]replicaBenchSide{one, two})
+	}
+	fmt.Fprintf(stdout, "%d tracks, batches of %d, %d clients spread over the replicas, %v per ingest run\n", p.aircraft, p.batch, p.clients, p.dur)
+	fmt.Fprintf(stdout, "%-24s %14s %22s %30s\n", "", "ingest", "latency, no load", "latency under half that load")
+	for _, s := range []replicaBenchSide{one, two} {
+		fmt.Fprintf(stdout, "%-24s %10.0f r/s   p50 %6.1f p99 %6.1f ms   p50 %6.1f p99 %6.1f ms at %.0f r/s\n",
+			s.Deployment, s.IngestReportsPS, s.IdleP50Ms, s.IdleP99Ms, s.LoadP50Ms, s.LoadP99Ms, s.LoadReportsPS)
+	}
+	if one.IngestReportsPS > 0 {
+		fmt.Fprintf(stdout, "ratio ingest 2 replicas on PostgreSQL / 1 on SQLite: %.2f\n", two.IngestReportsPS/one.IngestReportsPS)
+	}
+	return nil
+}
+
+// benchDeployment runs one in-process server per store (the replicas of
+// one deployment), and measures ingest and latency through them: the
+// clients are spread over the replicas, and in each encounter the two
+// aircraft are reported to different replicas and each party's stream is
+// on a different replica.
+func benchDeployment(name string, stores []store.Store, dataDir string, p replicaBenchParams) (replicaBenchSide, error) {
+	res := replicaBenchSide{Deployment: name, Replicas: len(stores)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var bases []string
+	var tokens map[string]string
+	var runWG sync.WaitGroup
+	defer runWG.Wait()
+	defer cancel()
+	for i, st := range stores {
+		ready := make(chan error, 1)
+		runWG.Add(1)
+		go func() {
+			defer runWG.Done()
+			err := server.Run(ctx, server.Config{
+				Store: st, DataDir: dataDir, Listen: "127.0.0.1:0", API: apiOptionsForBench(),
+				Ready: func(base string, svc *service.Service) {
+					var err error
+					if i == 0 {
+						tokens = map[string]string{}
+						for _, party := range []string{"coalition", "russia"} {
+							tok, e := svc.CreateParty(context.Background(), party)
+							err = errors.Join(err, e)
+							tokens[party] = tok
+						}
+					}
+					bases = append(bases, base)
+					ready <- err
+				},
+			})
+			if err != nil {
+				ready <- err
+			}
+		}()
+		if err := <-ready; err != nil {
+			return res, err
+		}
+	}
+	if len(stores) > 1 {
+		// The first replica takes the detection lease at once; give the
+		// relays a moment to listen.
+		time.Sleep(time.Second)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	fleet, err := benchTraffic("global", p.aircraft, 1)
+	if err != nil {
+		return res, err
+	}
+	byParty := map[string][]benchAircraft{}
+	for _, a := range fleet {
+		byParty[a.party] = append(byParty[a.party], a)
+	}
+	p.progress("%s: loading %d tracks", name, p.aircraft)
+	for party, as := range byParty {
+		for i := 0; i < len(as); i += p.batch {
+			j := min(i+p.batch, len(as))
+			if err := postBatch(client, bases[(i/p.batch)%len(bases)], tokens[party], batchBody(nil, as[i:j], time.Now())); err != nil {
+				return res, err
+			}
+		}
+	}
+	var encounter int
+	idle, err := replicaLatency(ctx, client, bases, tokens, max(p.samples/2, 1), &encounter)
+	if err != nil {
+		return res, err
+	}
+	res.IdleP50Ms, res.IdleP99Ms = pct(idle, 50), pct(idle, 99)
+
+	p.progress("%s: ingest for %v", name, p.dur)
+	var sent atomic.Int64
+	var pace atomic.Int64 // ns per report over all clients; 0 = flat out
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	errC := make(chan error, p.clients)
+	var wg sync.WaitGroup
+	half := (p.clients + 1) / 2
+	start := time.Now()
+	for c := range p.clients {
+		party := "coalition"
+		if c%2 == 1 {
+			party = "russia"
+		}
+		own := byParty[party]
+		per := (len(own) + half - 1) / half
+		lo := min((c/2)*per, len(own))
+		mine := slices.Clone(own[lo:min(lo+per, len(own))])
+		base := bases[c%len(bases)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			last := time.Now()
+			for i := 0; loadCtx.Err() == nil && len(mine) > 0; i = (i + p.batch) % len(mine) {
+				now := time.Now()
+				if i == 0 {
+					advance(mine, now.Sub(last).Seconds())
+					last = now
+				}
+				j := min(i+p.batch, len(mine))
+				buf = batchBody(buf, mine[i:j], now)
+				if err := postBatch(client, base, tokens[party], buf); err != nil {
+					if loadCtx.Err() == nil {
+						errC <- err
+					}
+					return
+				}
+				sent.Add(int64(j - i))
+				if ns := pace.Load(); ns > 0 {
+					time.Sleep(time.Until(now.Add(time.Duration(ns * int64(j-i) * int64(p.clients)))))
+				}
+			}
+		}()
+	}
+	time.Sleep(p.dur)
+	res.IngestReportsPS = float64(sent.Load()) / time.Since(start).Seconds()
+	select {
+	case err := <-errC:
+		return res, err
+	default:
+	}
+	res.LoadReportsPS = res.IngestReportsPS / 2
+	pace.Store(int64(float64(time.Second) / res.LoadReportsPS))
+	p.progress("%s: %.0f reports/s; latency under %.0f reports/s", name, res.IngestReportsPS, res.LoadReportsPS)
+	lat, err := replicaLatency(ctx, client, bases, tokens, p.samples, &encounter)
+	stopLoad()
+	wg.Wait()
+	if err != nil {
+		return res, err
+	}
+	res.LoadP50Ms, res.LoadP99Ms, res.Samples = pct(lat, 50), pct(lat, 99), len(lat)
+	return res, nil
+}
+
+// pct is the q-th percentile of the durations, in milliseconds.
+func pct(d []time.Duration, q int) float64 {
+	slices.Sort(d)
+	return ms(d[min(len(d)-1, len(d)*q/100)])
+}
+
+// replicaLatency creates head-on encounters away from the crowd: the
+// russia aircraft is reported to the last replica, then the coalition
+// aircraft to the first; one sample is the time from sending the second
+// report to the alert_raised event at both parties' streams, coalition's
+// on the first replica and russia's on the last.
+func replicaLatency(ctx context.Context, client *http.Client, bases []string, tokens map[string]string, samples int, encounter *int) ([]time.Duration, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	first, last := bases[0], bases[len(bases)-1]
+	wc, err := watchRaised(sctx, first, tokens["coalition"])
+	if err != nil {
+		return nil, err
+	}
+	wr, err := watchRaised(sctx, last, tokens["russia"])
+	if err != nil {
+		return nil, err
+	}
+	var out []time.Duration
+	for range samples {
+		i := *encounter
+		*encounter++
+		lat := -10 + float64(i%40)*0.5
+		lon := 10 + float64(i/40)*0.5
+		other := benchAircraft{party: "russia", id: "LR" + strconv.Itoa(i), latDeg: lat, lonDeg: lon, altM: 6000, velEastMps: -200}
+		own := benchAircraft{party: "coalition", id: "LC" + strconv.Itoa(i), latDeg: lat, lonDeg: lon - 0.18, altM: 6000, velEastMps: 200}
+		if err := postBatch(client, last, tokens["russia"], batchBody(nil, []benchAircraft{other}, time.Now())); err != nil {
+			return nil, err
+		}
+		if len(bases) > 1 {
+			// The first report's relay is not part of the measure.
+			time.Sleep(20 * time.Millisecond)
+		}
+		gotC, gotR := wc.expect(own.id), wr.expect(own.id)
+		t0 := time.Now()
+		if err := postBatch(client, first, tokens["coalition"], batchBody(nil, []benchAircraft{own}, t0)); err != nil {
+			return nil, err
+		}
+		for _, c := range []chan struct{}{gotC, gotR} {
+			select {
+			case <-c:
+			case <-time.After(10 * time.Second):
+				return nil, errors.New("no alert_raised within 10 s at both parties' streams")
+			}
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out, nil
+}
