@@ -1,0 +1,213 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// testPeers records what the service relays and says whether it leads.
+type testPeers struct {
+	leads     atomic.Bool
+	mu        sync.Mutex
+	published []track.Report
+}
+
+func (p *testPeers) PublishPositions(r []track.Report) {
+	p.mu.Lock()
+	p.published = append(p.published, r...)
+	p.mu.Unlock()
+}
+
+func (p *testPeers) LeadsDetection() bool { return p.leads.Load() }
+
+func newReplicaService(t *testing.T, st store.Store, peers Peers) *Service {
+	t.Helper()
+	s, err := New(context.Background(), Config{Store: st, Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// headOnPair is a coalition and a russia aircraft 20 km apart, closing.
+func headOnPair(now time.Time) (c, r PositionReport) {
+	c = PositionReport{Aircraft: "C1", Time: now, LatDeg: 35, LonDeg: 36, AltM: 6000, VelEastMps: 200}
+	r = PositionReport{Aircraft: "R1", Time: now, LatDeg: 35, LonDeg: 36.2, AltM: 6000, VelEastMps: -200}
+	return c, r
+}
+
+// alertEvents lists the alert events of the store as kind/id pairs.
+func alertEvents(t *testing.T, st store.Store) []string {
+	t.Helper()
+	var out []string
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		evs, err := tx.EventsAfter(0, 100000)
+		for _, e := range evs {
+			var a struct{ ID string }
+			if len(e.Kind) > 6 && e.Kind[:6] == "alert_" && json.Unmarshal(e.Body, &a) == nil {
+				out = append(out, e.Kind+" "+a.ID)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// openInStore is the open alerts of the store, from its events.
+func openInStore(st store.Store) func(context.Context) (map[string][]byte, error) {
+	return func(ctx context.Context) (map[string][]byte, error) {
+		open := map[string][]byte{}
+		err := st.View(ctx, func(tx store.Tx) error {
+			evs, err := tx.EventsAfter(0, 100000)
+			for _, e := range evs {
+				var a struct{ ID string }
+				if json.Unmarshal(e.Body, &a) != nil {
+					continue
+				}
+				switch e.Kind {
+				case "alert_raised", "alert_updated":
+					open[a.ID] = e.Body
+				case "alert_cleared":
+					delete(open, a.ID)
+				}
+			}
+			return err
+		})
+		return open, err
+	}
+}
+
+// TestFollowerKeepsThePictureAndTheLeaderWritesIt: a replica that does
+// not lead detection relays its reports and tracks the conflict but writes
+// no alert; when it takes the lead it writes the alert once; a replica
+// that takes the lead without the tracks clears what the store still has
+// open.
+func TestFollowerKeepsThePictureAndTheLeaderWritesIt(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	peers := &testPeers{}
+	s := newReplicaService(t, st, peers)
+	now := time.Now().UTC()
+	c, r := headOnPair(now)
+	if _, err := s.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	// The other aircraft arrives through the relay, as from another replica.
+	relayed := track.Report{Party: "russia", Aircraft: r.Aircraft, Time: r.Time, VelEastMps: r.VelEastMps}
+	relayed.Pos.LatDeg, relayed.Pos.LonDeg, relayed.Pos.AltM = r.LatDeg, r.LonDeg, r.AltM
+	if err := s.IngestRelayed(ctx, []track.Report{relayed}); err != nil {
+		t.Fatal(err)
+	}
+	if len(peers.published) != 1 || peers.published[0].Aircraft != "C1" || peers.published[0].Party != "coalition" {
+		t.Fatalf("relayed to the peers: %+v, want the coalition report only (not the relayed one)", peers.published)
+	}
+	open := s.Alerts(party.Principal{Operator: true})
+	if len(open) != 1 {
+		t.Fatalf("the follower's engine has %d alerts, want the conflict", len(open))
+	}
+	if got := alertEvents(t, st); len(got) != 0 {
+		t.Fatalf("a follower wrote alert events: %v", got)
+	}
+
+	peers.leads.Store(true)
+	for range 2 { // the second finds nothing to do
+		if err := s.ReconcileDetection(ctx, openInStore(st)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"alert_raised " + open[0].ID}
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("after the takeover the store has %v, want %v", got, want)
+	}
+
+	// A leader without the tracks (say, a replica just started) clears it.
+	other := newReplicaService(t, st, &testPeers{})
+	if err := other.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "alert_cleared "+open[0].ID)
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("after the second takeover the store has %v, want %v", got, want)
+	}
+}
+
+// TestEmbeddedStoreNeedsNoLease: without Peers the service writes its
+// transitions itself.
+func TestEmbeddedStoreNeedsNoLease(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := newReplicaService(t, st, nil)
+	c, r := headOnPair(time.Now().UTC())
+	if _, err := s.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+		t.Fatal(err)
+	}
+	got := alertEvents(t, st)
+	if len(got) != 1 || got[0][:12] != "alert_raised" {
+		t.Fatalf("alert events %v, want one raise", got)
+	}
+}
+
+// TestLiveStreamNeverSkipsAnotherReplicasEvent: when a replica commits an
+// event whose id follows one committed by another replica that it has not
+// published yet, its live streams get the other's event first.
+func TestLiveStreamNeverSkipsAnotherReplicasEvent(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := newReplicaService(t, st, &testPeers{})
+	b := newReplicaService(t, st, &testPeers{})
+	op := party.Principal{Party: party.OperatorName, Operator: true}
+	sub := b.Subscribe(op)
+	defer sub.Close()
+	if _, err := a.PutRules(ctx, op, a.Rules()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PutRules(ctx, op, a.Rules()); err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	err = st.View(ctx, func(tx store.Tx) error {
+		last, err = tx.LastEventID()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := sub.Start() + 1; want <= last; want++ {
+		select {
+		case e := <-sub.Events():
+			if e.ID != want {
+				t.Fatalf("the live stream of b got event %d, want %d (the one a committed first)", e.ID, want)
+			}
+		default:
+			t.Fatalf("the live stream of b lacks event %d of %d", want, last)
+		}
+	}
+}
