@@ -208,6 +208,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			tb.waitFor(t, "the predicted paths drawn", `deconflict.snapshot().drawn?.conflicts >= 1`, 10*time.Second)
 		}
 		alertID = eval[string](t, a, `String(deconflict.snapshot().alerts.find(x => x.aircraft.includes('CO-9')).id)`)
+		a.waitFor(t, "the two aircraft on the map", `(deconflict.snapshot().drawn?.byParty.coalition || 0) >= 4 && (deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 4`, 10*time.Second)
 		// Clicking the alert centres the map between the two aircraft.
 		a.do(t, chromedp.Evaluate[chromedp.Void](`deconflict.centerOn(30, 30, 0)`))
 		a.click(t, `#alerts li[data-alert-id="`+alertID+`"] .alert-main`)

@@ -183,7 +183,7 @@ export class MapView {
     this.baseDirty = true;
   }
 
-  centerOn(lon, lat, minScale = 256 * 2 ** 8) {
+  centerOn(lon, lat, minScale = 256 * 2 ** 9.5) {
     this.cx = projX(lon);
     this.cy = projY(lat);
     this.scale = Math.max(this.scale, minScale);
