@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -434,6 +435,17 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	if len(led.volumes) == 0 || len(led.messages) == 0 {
 		t.Fatal("no write succeeded under load: the test proved nothing")
 	}
+	// The subcommands work on the shared store too: the audit chain that
+	// both replicas appended to exports and verifies as one.
+	exported := filepath.Join(t.TempDir(), "audit.jsonl")
+	runCLI(t, bin, "audit", "export", "--store", url, "--data", data, "--out", exported)
+	var key struct {
+		PublicKey string `json:"public_key"`
+	}
+	if err := json.Unmarshal([]byte(lastLine(runCLI(t, bin, "audit", "key", "--data", data))), &key); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(lastLine(runCLI(t, bin, "audit", "verify", exported, "--key", key.PublicKey)))
 	cancel()
 	swg.Wait()
 	t.Logf("answered 2xx and present: %d volumes, %d messages, %d acknowledgments; %d events without a gap, %d alerts raised once each",
