@@ -35,6 +35,7 @@ type airspaceResult struct {
 	Scenario          string  `json:"scenario"`
 	Aircraft          int     `json:"aircraft"`
 	Seed              uint64  `json:"seed"`
+	Hubs              int     `json:"hubs,omitempty"`
 	CellKM            float64 `json:"cell_km"`
 	SliceS            float64 `json:"slice_s"`
 	GOMAXPROCS        int     `json:"gomaxprocs"`
@@ -65,6 +66,7 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("aircraft", 25000, "number of aircraft")
 	seed := fs.Uint64("seed", 1, "seed of the traffic generator")
 	parties := fs.Int("parties", 4, "number of parties the aircraft belong to")
+	hubs := fs.Int("hubs", traffic.DefaultHubs, "hubs of the global scenario")
 	cellKM := fs.Float64("cell-km", detect.DefaultCellM/1000, "grid cell edge in km")
 	sliceS := fs.Float64("slice-s", detect.DefaultSliceS, "grid time slice in seconds")
 	repeats := fs.Int("repeats", 5, "full-cycle runs (the median is reported)")
@@ -77,6 +79,8 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case *n < 2:
 		return usagef("--aircraft must be at least 2")
+	case *hubs < 2:
+		return usagef("--hubs must be at least 2")
 	case *parties < 1:
 		return usagef("--parties must be at least 1")
 	case *cellKM <= 0:
@@ -101,14 +105,14 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	}
 
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	reports, err := traffic.Generate(*scenario, traffic.Options{Aircraft: *n, Parties: *parties, Seed: *seed, Time: t0})
+	reports, err := traffic.Generate(*scenario, traffic.Options{Aircraft: *n, Parties: *parties, Seed: *seed, Time: t0, Hubs: *hubs})
 	if err != nil {
 		return usageError{err}
 	}
 	r := rules.Default()
 	eng := alert.NewEngineWith(r, alert.DefaultHysteresis(r), detect.Grid{CellM: *cellKM * 1000, SliceS: *sliceS}, nil)
 
-	res := airspaceResult{Scenario: *scenario, Aircraft: *n, Seed: *seed, CellKM: *cellKM, SliceS: *sliceS, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	res := airspaceResult{Scenario: *scenario, Aircraft: *n, Seed: *seed, Hubs: *hubs, CellKM: *cellKM, SliceS: *sliceS, GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	progress("ingesting %d reports", len(reports))
 	start := time.Now()
 	const batch = 1000
@@ -213,7 +217,7 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(res)
 	}
 	w := bufio.NewWriter(stdout)
-	fmt.Fprintf(w, "scenario %s, %d aircraft (%d parties, seed %d), grid %g km x %g s, GOMAXPROCS %d\n", res.Scenario, res.Aircraft, *parties, res.Seed, res.CellKM, res.SliceS, res.GOMAXPROCS)
+	fmt.Fprintf(w, "scenario %s, %d aircraft (%d parties, %d hubs, seed %d), grid %g km x %g s, GOMAXPROCS %d\n", res.Scenario, res.Aircraft, *parties, res.Hubs, res.Seed, res.CellKM, res.SliceS, res.GOMAXPROCS)
 	fmt.Fprintf(w, "%-34s %14s\n", "measure", "value")
 	row := func(name, v string) { fmt.Fprintf(w, "%-34s %14s\n", name, v) }
 	row("reports ingested", strconv.Itoa(res.Reports))

@@ -7,6 +7,7 @@
 package traffic
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -27,6 +28,10 @@ type Options struct {
 	Seed    uint64
 	// Time of every report.
 	Time time.Time
+	// Hubs of the global scenario; 0 means DefaultHubs. More aircraft
+	// over the same hubs make every hub busier; more hubs with them keep
+	// the busiest areas as busy as they are.
+	Hubs int
 }
 
 var generators = map[string]func(Options, *rand.Rand) []track.Report{
@@ -55,6 +60,9 @@ func Generate(scenario string, o Options) ([]track.Report, error) {
 	}
 	if o.Parties <= 0 {
 		o.Parties = 4
+	}
+	if o.Hubs < 0 || o.Hubs == 1 {
+		return nil, fmt.Errorf("hubs: must be 0 (default) or at least 2")
 	}
 	if o.Time.IsZero() {
 		return nil, fmt.Errorf("time: must be set")
@@ -85,14 +93,16 @@ var regions = []region{
 	{-30, 145, 8, 10, 0.04},
 }
 
-const hubs = 300
+// DefaultHubs is the number of hubs of the global scenario: about the
+// world's busy airports at today's traffic (some 25,000 aircraft).
+const DefaultHubs = 300
 
 type hub struct {
 	pos    geo.LLA
 	weight float64
 }
 
-func makeHubs(rng *rand.Rand) ([]hub, []float64) {
+func makeHubs(rng *rand.Rand, hubs int) ([]hub, []float64) {
 	hs := make([]hub, hubs)
 	cum := make([]float64, hubs)
 	total := 0.0
@@ -130,7 +140,7 @@ func pickHub(rng *rand.Rand, cum []float64) int {
 // (within 200 km, altitude growing with distance), the rest cruise along
 // the great circle between two hubs at a semicircular flight level.
 func global(o Options, rng *rand.Rand) []track.Report {
-	hs, cum := makeHubs(rng)
+	hs, cum := makeHubs(rng, cmp.Or(o.Hubs, DefaultHubs))
 	out := make([]track.Report, 0, o.Aircraft)
 	for i := 0; i < o.Aircraft; i++ {
 		var pos geo.LLA
