@@ -285,7 +285,7 @@ func (tb *tab) received(s string) []string {
 
 func (tb *tab) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, 45*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		page, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`location.href + ' ' + document.body.innerText.slice(0, 300)`))
@@ -317,6 +317,10 @@ func (tb *tab) click(t *testing.T, selector string) {
 // waitFor polls a JavaScript predicate until it is truthy.
 func (tb *tab) waitFor(t *testing.T, what, predicate string, timeout time.Duration) {
 	t.Helper()
+	// The waits are limits for a page that never gets there, not
+	// performance figures: double them so that a loaded CI machine does not
+	// turn a slow page into a failure.
+	timeout *= 2
 	// The page enforces the timeout; the context is for a page that hangs.
 	ctx, cancel := context.WithTimeout(tb.ctx, timeout+15*time.Second)
 	defer cancel()
