@@ -14,6 +14,8 @@ fi
 need=()
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# npm rebuilds the console to check the committed build (scripts/web-check.sh).
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if ((${#need[@]})); then
   if [[ $(id -u) != 0 ]]; then SUDO=sudo; else SUDO=; fi
   echo "installing from Debian: ${need[*]}"
