@@ -33,6 +33,9 @@ type replication struct {
 	log   *slog.Logger
 	st    *postgres.Store
 
+	smu       sync.Mutex
+	rulesSeen int64 // the store's rules version at the last sync
+
 	// The open alerts of the store, read incrementally at each takeover.
 	amu    sync.Mutex
 	cursor int64
@@ -94,7 +97,22 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 		return
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		// Also without notifications: a quiet store still brings a rules
+		// change made elsewhere in at the second look.
+		t := time.NewTicker(syncEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.sync(ctx, svc)
+			}
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		r.lease.Run(ctx, func(err error) { r.log.Warn("detection lease", "err", err) }, func(held bool) {
@@ -102,6 +120,9 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 			if held {
 				// Not in the lease's goroutine: the renewals go on.
 				go func() {
+					// Most of the store's alerts are read before
+					// ReconcileDetection holds the commits back.
+					_, _ = r.openAlerts(ctx)
 					if err := svc.ReconcileDetection(ctx, r.openAlerts); err != nil && ctx.Err() == nil {
 						r.log.Error("taking over detection", "err", err)
 					}
@@ -121,6 +142,7 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 				if err := svc.CatchUpEvents(ctx); err != nil && ctx.Err() == nil {
 					r.log.Warn("catching up events", "err", err)
 				}
+				r.sync(ctx, svc)
 			},
 		})
 		if err != nil {
@@ -133,6 +155,24 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 	if err := r.lease.Release(rctx); err != nil {
 		r.log.Warn("releasing the detection lease", "err", err)
 	}
+}
+
+// syncEvery is the period of the sync from the store when no notification
+// comes.
+const syncEvery = 2 * time.Second
+
+// sync brings the service's volume index and rules up to the store.
+func (r *replication) sync(ctx context.Context, svc *service.Service) {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	v, err := svc.SyncFromStore(ctx, r.rulesSeen)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("syncing from the store", "err", err)
+		}
+		return
+	}
+	r.rulesSeen = v
 }
 
 // openAlerts returns the alerts open in the store (id -> JSON of the last

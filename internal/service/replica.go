@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/track"
 )
@@ -162,4 +163,42 @@ func (s *Service) publishCommitted(ctx context.Context, evs []store.Event) {
 	}
 	s.hub.publish(evs)
 	s.m.EventsPublished.Add(float64(len(evs)))
+}
+
+// SyncFromStore brings what this replica keeps in memory up to what the
+// other replicas committed: the volume index (its reads and the
+// conformance checks of the engine) and the rules. A rules version newer
+// than this replica's is adopted (the engine retuned, the volume index
+// rebuilt when the separation changed) only when it is at most adoptUpTo:
+// the caller passes the version returned by its previous call, so that a
+// version is adopted at the second look, by which time a PutRules of this
+// replica has long applied its own version (adopting it again would retune
+// twice). It returns the store's latest rules version.
+func (s *Service) SyncFromStore(ctx context.Context, adoptUpTo int64) (int64, error) {
+	var rec store.RulesRecord
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		if err := s.volumes().Sync(tx); err != nil {
+			return err
+		}
+		var err error
+		rec, err = tx.LatestRules()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	cur := s.rules.Load()
+	if rec.Version <= cur.Version || rec.Version > adoptUpTo {
+		return rec.Version, nil
+	}
+	var r rules.Rules
+	if err := json.Unmarshal(rec.Body, &r); err != nil {
+		return rec.Version, fmt.Errorf("service: rules version %d: %w", rec.Version, err)
+	}
+	r.Version = rec.Version
+	if !s.rules.CompareAndSwap(cur, &r) {
+		return rec.Version, nil // changed meanwhile: look again next time
+	}
+	s.log.Info("rules changed through another replica", "version", r.Version)
+	return rec.Version, s.applyRules(ctx, *cur, r)
 }

@@ -211,3 +211,44 @@ func TestLiveStreamNeverSkipsAnotherReplicasEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesChangedThroughAnotherReplica: a replica adopts the rules another
+// replica committed at its second look, and the replica that made the
+// change does not apply it again.
+func TestRulesChangedThroughAnotherReplica(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := newReplicaService(t, st, &testPeers{})
+	b := newReplicaService(t, st, &testPeers{})
+	op := party.Principal{Party: party.OperatorName, Operator: true}
+	r := a.Rules()
+	r.HorizontalSepM *= 2
+	changed, err := a.PutRules(ctx, op, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := b.SyncFromStore(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != changed.Version || b.Rules().Version == v {
+		t.Fatalf("first look: store version %d (want %d), b at %d (want it unchanged)", v, changed.Version, b.Rules().Version)
+	}
+	if _, err := b.SyncFromStore(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Rules(); got.Version != changed.Version || got.HorizontalSepM != changed.HorizontalSepM {
+		t.Fatalf("second look: b has version %d with %v m, want %d with %v m", got.Version, got.HorizontalSepM, changed.Version, changed.HorizontalSepM)
+	}
+	before := a.rules.Load()
+	if _, err := a.SyncFromStore(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if a.rules.Load() != before {
+		t.Fatal("the replica that changed the rules applied them again")
+	}
+}
