@@ -21,7 +21,7 @@ import (
 
 // env is one service behind a test HTTP server with two parties.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	st       store.Store
 	svc      *service.Service
 	srv      *httptest.Server
@@ -36,13 +36,13 @@ type env struct {
 // advance moves the service's clock forward.
 func (e *env) advance(d time.Duration) { e.skew.Add(int64(d)) }
 
-func newEnv(t *testing.T, opt Options) *env {
+func newEnv(t testing.TB, opt Options) *env {
 	t.Helper()
 	return newEnvOn(t, openTestStore(t), opt)
 }
 
 // openTestStore opens the embedded store in a fresh directory.
-func openTestStore(t *testing.T) store.Store {
+func openTestStore(t testing.TB) store.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -52,7 +52,7 @@ func openTestStore(t *testing.T) store.Store {
 	return st
 }
 
-func newEnvOn(t *testing.T, st store.Store, opt Options) *env {
+func newEnvOn(t testing.TB, st store.Store, opt Options) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, st: st, tokens: map[string]string{}, checker: newSchemaChecker(t)}

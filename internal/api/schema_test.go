@@ -18,14 +18,14 @@ import (
 // list of types), required, properties, additionalProperties=false, items,
 // enum, maxItems.
 type schemaChecker struct {
-	t   *testing.T
+	t   testing.TB
 	doc map[string]any
 
 	mu      sync.Mutex
 	checked map[string]bool // "METHOD template status" seen
 }
 
-func newSchemaChecker(t *testing.T) *schemaChecker {
+func newSchemaChecker(t testing.TB) *schemaChecker {
 	var doc map[string]any
 	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
 		t.Fatalf("openapi.json: %v", err)
