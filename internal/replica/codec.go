@@ -1,11 +1,14 @@
 package replica
 
 import (
-	"encoding/json"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/track"
 )
 
@@ -13,94 +16,154 @@ import (
 // PostgreSQL limit is 8000 bytes, less a margin.
 const MaxPayload = 7900
 
-// wireReport is a report as a JSON array (party, aircraft, callsign, time
-// in Unix nanoseconds, lat, lon, alt_m, vel_east_mps, vel_north_mps,
-// vel_up_mps): about half the size of an object, so more reports fit in
-// one notification.
-type wireReport track.Report
+// The payload is base64 (a notification carries text) of a binary record:
+// a format version, the origin replica, then the reports one after the
+// other, each as its three names (length-prefixed), its time in Unix
+// nanoseconds (varint) and six float64 (lat, lon, alt_m, vel_east_mps,
+// vel_north_mps, vel_up_mps). It is about the size of compact JSON, and
+// several times cheaper to write and read: both replicas do it for every
+// report, so it counts in the ingest rate.
+const codecVersion = 1
 
-func (w wireReport) MarshalJSON() ([]byte, error) {
-	return json.Marshal([]any{w.Party, w.Aircraft, w.Callsign, w.Time.UnixNano(),
-		w.Pos.LatDeg, w.Pos.LonDeg, w.Pos.AltM, w.VelEastMps, w.VelNorthMps, w.VelUpMps})
-}
-
-var reportFields = [...]string{"party", "aircraft", "callsign", "time", "lat", "lon", "alt_m", "vel_east_mps", "vel_north_mps", "vel_up_mps"}
-
-func (w *wireReport) UnmarshalJSON(b []byte) error {
-	var raw []json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	if len(raw) != len(reportFields) {
-		return fmt.Errorf("%d fields, want %d", len(raw), len(reportFields))
-	}
-	var nanos int64
-	dst := []any{&w.Party, &w.Aircraft, &w.Callsign, &nanos,
-		&w.Pos.LatDeg, &w.Pos.LonDeg, &w.Pos.AltM, &w.VelEastMps, &w.VelNorthMps, &w.VelUpMps}
-	for i, d := range dst {
-		if err := json.Unmarshal(raw[i], d); err != nil {
-			return fmt.Errorf("%s: %w", reportFields[i], err)
-		}
-	}
-	w.Time = time.Unix(0, nanos).UTC()
-	return nil
-}
-
-// payload is one notification of the position channel.
-type payload struct {
-	Origin  string       `json:"o"`
-	Reports []wireReport `json:"r"`
-}
+var enc = base64.RawStdEncoding
 
 // EncodePositions splits reports into notification payloads of at most
 // MaxPayload bytes, in order, each naming the origin replica. A report that
 // alone exceeds the limit (absurdly long names) is an error.
 func EncodePositions(origin string, reports []track.Report) ([]string, error) {
-	head, err := json.Marshal(origin)
-	if err != nil {
-		return nil, err
-	}
-	prefix := `{"o":` + string(head) + `,"r":[`
-	const suffix = `]}`
+	head := binary.AppendUvarint([]byte{codecVersion}, uint64(len(origin)))
+	head = append(head, origin...)
 	var out []string
-	buf := []byte(prefix)
+	buf := append([]byte(nil), head...)
 	n := 0
+	var rec []byte
 	for i := range reports {
-		b, err := json.Marshal(wireReport(reports[i]))
-		if err != nil {
-			return nil, fmt.Errorf("replica: encoding report %d: %w", i, err)
-		}
-		if len(prefix)+len(b)+len(suffix) > MaxPayload {
+		rec = appendReport(rec[:0], &reports[i])
+		if enc.EncodedLen(len(head)+len(rec)) > MaxPayload {
 			return nil, fmt.Errorf("replica: report %d (aircraft %q) does not fit in one notification", i, reports[i].Aircraft)
 		}
-		if len(buf)+1+len(b)+len(suffix) > MaxPayload {
-			out = append(out, string(append(buf, suffix...)))
-			buf, n = []byte(prefix), 0
+		if enc.EncodedLen(len(buf)+len(rec)) > MaxPayload {
+			out = append(out, enc.EncodeToString(buf))
+			buf, n = append(buf[:0], head...), 0
 		}
-		if n > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, b...)
+		buf = append(buf, rec...)
 		n++
 	}
 	if n > 0 {
-		out = append(out, string(append(buf, suffix...)))
+		out = append(out, enc.EncodeToString(buf))
 	}
 	return out, nil
 }
 
+func appendReport(b []byte, r *track.Report) []byte {
+	for _, s := range []string{r.Party, r.Aircraft, r.Callsign} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.AppendVarint(b, r.Time.UnixNano())
+	for _, f := range []float64{r.Pos.LatDeg, r.Pos.LonDeg, r.Pos.AltM, r.VelEastMps, r.VelNorthMps, r.VelUpMps} {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+	}
+	return b
+}
+
+// reader reads the fields of a payload, remembering the first failure.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(field, msg string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: %s", field, msg)
+	}
+}
+
+func (r *reader) uvarint(field string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(field, "truncated or overlong length")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) str(field string) string {
+	n := r.uvarint(field)
+	if r.err != nil {
+		return ""
+	}
+	if n > uint64(len(r.b)) {
+		r.fail(field, "truncated")
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *reader) varint(field string) int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail(field, "truncated or overlong")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) f64(field string) float64 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 8 {
+		r.fail(field, "truncated")
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+	r.b = r.b[8:]
+	return v
+}
+
 // DecodePositions parses one payload of EncodePositions.
 func DecodePositions(s string) (origin string, reports []track.Report, err error) {
-	var p payload
-	if err := json.Unmarshal([]byte(s), &p); err != nil {
+	b, err := enc.DecodeString(s)
+	if err != nil {
 		return "", nil, fmt.Errorf("replica: position payload: %w", err)
 	}
-	if p.Origin == "" {
-		return "", nil, errors.New("replica: position payload: o: missing origin")
+	if len(b) == 0 || b[0] != codecVersion {
+		return "", nil, errors.New("replica: position payload: version: not 1")
 	}
-	reports = make([]track.Report, len(p.Reports))
-	for i, w := range p.Reports {
-		reports[i] = track.Report(w)
+	r := &reader{b: b[1:]}
+	origin = r.str("origin")
+	if r.err == nil && origin == "" {
+		r.fail("origin", "missing")
 	}
-	return p.Origin, reports, nil
+	for r.err == nil && len(r.b) > 0 {
+		var t track.Report
+		t.Party = r.str("party")
+		t.Aircraft = r.str("aircraft")
+		t.Callsign = r.str("callsign")
+		nanos := r.varint("time")
+		t.Pos = geo.LLA{LatDeg: r.f64("lat"), LonDeg: r.f64("lon"), AltM: r.f64("alt_m")}
+		t.VelEastMps = r.f64("vel_east_mps")
+		t.VelNorthMps = r.f64("vel_north_mps")
+		t.VelUpMps = r.f64("vel_up_mps")
+		if r.err != nil {
+			return "", nil, fmt.Errorf("replica: position payload: reports[%d].%w", len(reports), r.err)
+		}
+		t.Time = time.Unix(0, nanos).UTC()
+		reports = append(reports, t)
+	}
+	if r.err != nil {
+		return "", nil, fmt.Errorf("replica: position payload: %w", r.err)
+	}
+	return origin, reports, nil
 }
