@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,14 +95,22 @@ func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 // parsePositions decodes a batch and splits it into the reports to ingest
 // and the rejections, each naming the report's index and field.
 func parsePositions(r io.Reader, now time.Time) ([]service.PositionReport, []int, []Rejection, error) {
-	var in positionBatch
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	body, err := io.ReadAll(r)
+	if err != nil {
 		return nil, nil, nil, jsonProblem(err)
 	}
-	if dec.More() {
-		return nil, nil, nil, badRequest("", "trailing data after the JSON object")
+	var in positionBatch
+	if reports, ok := decodeBatchFast(body); ok {
+		in.Reports = reports
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			return nil, nil, nil, jsonProblem(err)
+		}
+		if dec.More() {
+			return nil, nil, nil, badRequest("", "trailing data after the JSON object")
+		}
 	}
 	if len(in.Reports) > MaxReportsPerRequest {
 		return nil, nil, nil, badRequest("reports", fmt.Sprintf("at most %d reports per request, got %d", MaxReportsPerRequest, len(in.Reports)))
