@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -448,6 +449,34 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	t.Log(lastLine(runCLI(t, bin, "audit", "verify", exported, "--key", key.PublicKey)))
 	cancel()
 	swg.Wait()
+
+	// A clean stop hands the detection lease over at once.
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the replica did not exit within 30 s of SIGTERM")
+	}
+	if code := b.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM", code)
+	}
+	err = st.View(context.Background(), func(tx store.Tx) error {
+		raw, err := tx.GetMeta("lease/detect")
+		if err != nil {
+			return err
+		}
+		var l struct{ Holder string }
+		if err := json.Unmarshal(raw, &l); err != nil {
+			return err
+		}
+		if l.Holder != "" {
+			return fmt.Errorf("the detection lease is still held by %q after the last replica stopped cleanly", l.Holder)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("answered 2xx and present: %d volumes, %d messages, %d acknowledgments; %d events without a gap, %d alerts raised once each",
 		len(led.volumes), len(led.messages), len(led.acks), last, alerts)
 }
