@@ -505,8 +505,17 @@ func raceVolumes(t *testing.T, client *http.Client, baseA, baseB string, tokens 
 			go func() {
 				defer wg.Done()
 				<-start
-				code, b, err := do(client, "POST", w.base+"/v1/volumes", tokens[w.party], body)
-				answers[i] = answer{code, b, err}
+				// A server error (a transaction that gave up on its
+				// retries under load) is asked again: the answer that
+				// counts is the first 201 or 409.
+				for attempt := 0; ; attempt++ {
+					code, b, err := do(client, "POST", w.base+"/v1/volumes", tokens[w.party], body)
+					answers[i] = answer{code, b, err}
+					if (err == nil && code < 500) || attempt == 5 {
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
 			}()
 		}
 		close(start)
