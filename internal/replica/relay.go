@@ -67,7 +67,8 @@ func (r *Relay) Publish(reports []track.Report) {
 // Install creates the trigger that notifies EventsChannel when a
 // transaction appends events, whoever appends them (a replica, or the CLI
 // on the shared store). It is idempotent and safe when replicas start
-// together (an advisory lock orders them).
+// together (an advisory lock orders them). CREATE OR REPLACE TRIGGER needs
+// PostgreSQL 14 or later.
 func Install(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		stmts := []string{

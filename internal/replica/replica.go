@@ -8,9 +8,10 @@
 // Why LISTEN/NOTIFY (github.com/jackc/pgxlisten) rather than a table tailed
 // by id or NATS: the replicas already share PostgreSQL, so nothing else has
 // to be run; a notification reaches every listener as soon as the
-// transaction that sent it commits (well under a millisecond on loopback),
-// where tailing a table costs a query per replica per poll and adds half the
-// poll period to every delivery. Notifications are not durable, and that
+// transaction that sent it commits (a report to one replica reaches the
+// SSE clients of the other as an alert in about 4 ms at the median, see
+// BENCHMARKS.md), where tailing a table costs a query per replica per poll
+// and adds half the poll period to every delivery. Notifications are not durable, and that
 // fits both uses: position reports are perishable (the next report of the
 // aircraft replaces them, and a replica that missed some while reconnecting
 // has the next ones a few seconds later), and events are durable in the
