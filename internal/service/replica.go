@@ -93,11 +93,21 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	engine := t.eng.Load().Alerts()
 	t.mu.Unlock()
 	now := s.now()
+	rl := s.Rules()
 	var trs []alert.Transition
 	inEngine := map[string]bool{}
 	for _, a := range engine {
 		inEngine[a.ID] = true
-		if _, ok := stored[a.ID]; ok || queued[a.ID] {
+		if body, ok := stored[a.ID]; ok {
+			// The old leader posted it to the hotline: only a higher
+			// level than the stored one is posted again.
+			var last alert.Alert
+			if _, seen := t.posted[a.ID]; !seen && json.Unmarshal(body, &last) == nil {
+				t.posted[a.ID] = levelIndex(rl, last.Level)
+			}
+			continue
+		}
+		if queued[a.ID] {
 			continue
 		}
 		a.State = alert.StateRaised

@@ -66,6 +66,25 @@ func alertEvents(t *testing.T, st store.Store) []string {
 	return out
 }
 
+// alertItems counts the hotline items posted for alerts.
+func alertItems(t *testing.T, st store.Store) int {
+	t.Helper()
+	var n int
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		ms, err := tx.MessagesFor("coalition", "", time.Time{}, 1000)
+		for _, m := range ms {
+			if m.Kind == "alert" {
+				n++
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // openInStore is the open alerts of the store, from its events.
 func openInStore(st store.Store) func(context.Context) (map[string][]byte, error) {
 	return func(ctx context.Context) (map[string][]byte, error) {
@@ -136,6 +155,49 @@ func TestFollowerKeepsThePictureAndTheLeaderWritesIt(t *testing.T) {
 	if got := alertEvents(t, st); !slices.Equal(got, want) {
 		t.Fatalf("after the takeover the store has %v, want %v", got, want)
 	}
+	if n := alertItems(t, st); n != 1 {
+		t.Fatalf("%d hotline items for the alert, want 1", n)
+	}
+
+	// A replica that follows, with the same picture, takes over in turn:
+	// the alert is in the store, nothing is raised or posted again, not
+	// even when the engine updates it later.
+	peers2 := &testPeers{}
+	third := newReplicaService(t, st, peers2)
+	if _, err := third.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if err := third.IngestRelayed(ctx, []track.Report{relayed}); err != nil {
+		t.Fatal(err)
+	}
+	peers2.leads.Store(true)
+	if err := third.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	c.Time, relayed.Time = c.Time.Add(time.Second), relayed.Time.Add(time.Second)
+	// Farther apart: the alert goes down to advisory (an update, which
+	// posts nothing when the hotline already has the alert).
+	c.LonDeg, relayed.Pos.LonDeg = 35.65, 36.55
+	if _, err := third.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if err := third.IngestRelayed(ctx, []track.Report{relayed}); err != nil {
+		t.Fatal(err)
+	}
+	got := alertEvents(t, st)
+	if len(got) < 2 || got[0] != want[0] {
+		t.Fatalf("after the second takeover and the move the store has %v, want the raise and updates", got)
+	}
+	for _, e := range got[1:] {
+		if e != "alert_updated "+open[0].ID {
+			t.Fatalf("after the second takeover and the move the store has %v, want only updates after the raise", got)
+		}
+	}
+	if n := alertItems(t, st); n != 1 {
+		t.Fatalf("%d hotline items for the alert after a takeover, want 1", n)
+	}
+	peers2.leads.Store(false)
+	want = alertEvents(t, st)
 
 	// A leader without the tracks (say, a replica just started) clears it.
 	other := newReplicaService(t, st, &testPeers{})
