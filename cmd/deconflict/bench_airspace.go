@@ -185,7 +185,11 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	for i := 0; i < *bruteRuns; i++ {
 		progress("brute force %d/%d over %d pairs", i+1, *bruteRuns, len(states)*(len(states)-1)/2)
 		s, c := time.Now(), airspaceCPU()
+		stop := airspaceTicker(30*time.Second, func(d time.Duration) {
+			progress("brute force %d/%d still running, %v", i+1, *bruteRuns, d.Round(time.Second))
+		})
 		brute = detect.BruteForce(states, p)
+		stop()
 		bruteTimes = append(bruteTimes, time.Since(s))
 		bruteCPU = append(bruteCPU, airspaceCPU()-c)
 		progress("brute force %d/%d: %v", i+1, *bruteRuns, bruteTimes[i].Round(time.Millisecond))
@@ -242,6 +246,31 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(w, "difference:", res.Difference)
 	}
 	return w.Flush()
+}
+
+// airspaceTicker calls fn with the time elapsed every period until the
+// returned stop is called, so that long runs show they are alive.
+func airspaceTicker(period time.Duration, fn func(time.Duration)) (stop func()) {
+	start := time.Now()
+	t := time.NewTicker(period)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-t.C:
+				fn(time.Since(start))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		t.Stop()
+		close(done)
+		<-finished
+	}
 }
 
 // airspaceCPU is the CPU time the process used so far: on a shared
