@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// The bench modes are measured by hand on large sizes; these runs at small
+// sizes keep their plumbing honest: the JSON they print has the fields the
+// issue names, and the exactness checks inside them hold.
+func TestBenchAirspaceReportsIdenticalConflictSets(t *testing.T) {
+	for _, scenario := range []string{"global", "theatre"} {
+		var out, errOut bytes.Buffer
+		code := runMain([]string{"bench", "--scenario", scenario, "--aircraft", "400",
+			"--updates", "10", "--repeats", "1", "--brute-force-samples", "1", "--json"}, &out, &errOut)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", scenario, code, errOut.String())
+		}
+		var got map[string]any
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatalf("%s: output is not one JSON object: %v\n%s", scenario, err, out.String())
+		}
+		for _, field := range []string{"scenario", "aircraft", "reports", "conflicts", "full_cycle_ms",
+			"brute_force_ms", "speedup", "update_p50_us", "update_p99_us", "identical"} {
+			if _, ok := got[field]; !ok {
+				t.Errorf("%s: no %q in %s", scenario, field, out.String())
+			}
+		}
+		if got["identical"] != true {
+			t.Errorf("%s: the engine's conflict set differs from brute force: %s", scenario, out.String())
+		}
+		if got["scenario"] != scenario || got["aircraft"] != float64(400) {
+			t.Errorf("%s: echoed the wrong run: %s", scenario, out.String())
+		}
+	}
+}
+
+func TestBenchVolumesFindsNoUnannouncedConflict(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := runMain([]string{"bench", "--volumes", "2000", "--writers", "2", "--seconds", "1", "--json"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var got struct {
+		Check struct {
+			Volumes    int `json:"volumes"`
+			Mismatches int `json:"mismatches"`
+		} `json:"check"`
+		Dense struct {
+			Writes       int `json:"writes"`
+			Unannounced  int `json:"unannounced_conflicts"`
+			ConflictPair int `json:"conflict_pairs"`
+		} `json:"dense"`
+	}
+	if err := json.NewDecoder(strings.NewReader(out.String())).Decode(&got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	if got.Check.Volumes != 2000 || got.Check.Mismatches != 0 {
+		t.Errorf("index and scan disagree, or wrong size: %+v", got.Check)
+	}
+	if got.Dense.Writes == 0 || got.Dense.Unannounced != 0 {
+		t.Errorf("dense writes: %+v", got.Dense)
+	}
+}
