@@ -61,7 +61,7 @@ func TestQueryBoxMatchesScan(t *testing.T) {
 		for i := 0; i < rapid.IntRange(1, 30).Draw(t, "n"); i++ {
 			v := genVolume(t, fmt.Sprintf("v%02d", i))
 			e.reg.mu.Lock()
-			e.reg.apply(v)
+			e.reg.apply(v, nil)
 			e.reg.mu.Unlock()
 			all = append(all, v)
 		}

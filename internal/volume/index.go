@@ -223,7 +223,11 @@ func floorDiv(a, b int64) int64 {
 
 // Put inserts or replaces v (by id). Volumes that are not live are removed.
 // The index keeps the pointer: v must not be changed afterwards.
-func (x *Index) Put(v *Volume) {
+func (x *Index) Put(v *Volume) { x.put(v, nil) }
+
+// put is Put with v's grown covering computed beforehand (nil: compute it
+// here), so that a Load can cover volumes in parallel.
+func (x *Index) put(v *Volume, cells []s2.CellID) {
 	x.Remove(v.ID)
 	if !v.State.Live() || v.shape == nil {
 		return
@@ -237,15 +241,17 @@ func (x *Index) Put(v *Volume) {
 		lowerM: v.AltLowerM, upperM: v.AltUpperM, party: x.partyNumber(v.Party)}
 	first, last := bucketRange(e.startNs, e.endNs)
 	e.first = first
-	cells := x.grownCovering(v.shape)
+	if cells == nil {
+		cells = x.grownCovering(v.shape)
+	}
 	keys := make([]key, 0, len(cells)*int(last-first+1))
 	for _, c := range cells {
+		inner := x.buckets[c]
+		if inner == nil {
+			inner = make(map[int64][]entry, last-first+1)
+			x.buckets[c] = inner
+		}
 		for b := first; b <= last; b++ {
-			inner := x.buckets[c]
-			if inner == nil {
-				inner = map[int64][]entry{}
-				x.buckets[c] = inner
-			}
 			inner[b] = append(inner[b], e)
 			keys = append(keys, key{c, b})
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"time"
 
@@ -99,34 +100,33 @@ func rulesOf(p params) rules.Rules {
 // uncertain.
 func (r *Registry) catchUp(tx store.Tx, committed bool) (map[string]*Volume, error) {
 	r.mu.RLock()
-	since, known := r.lastSeq, r.committedSeq
+	since, known, idx := r.lastSeq, r.committedSeq, r.idx
 	r.mu.RUnlock()
+	batches, err := r.readChanges(tx, since, committed, idx)
+	if err != nil {
+		return nil, err
+	}
 	var sure, unsure []*Volume
-	for seq := since; ; {
-		recs, err := tx.VolumesChangedSince(seq, catchUpBatch)
-		if err != nil {
-			return nil, fmt.Errorf("volume: reading changes: %w", err)
-		}
-		for _, rec := range recs {
-			v, err := r.decodeCached(rec)
-			if err != nil {
-				return nil, err
-			}
-			if committed || rec.ChangeSeq <= known {
+	var sureCells [][]s2.CellID
+	for _, b := range batches {
+		for i, v := range b.vols {
+			if committed || v.ChangeSeq <= known {
 				sure = append(sure, v)
+				sureCells = append(sureCells, b.cells[i])
 			} else {
 				unsure = append(unsure, v)
 			}
-			seq = rec.ChangeSeq
-		}
-		if len(recs) < catchUpBatch {
-			break
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, v := range sure {
-		r.apply(v)
+	if r.idx != idx {
+		// The rules changed meanwhile: the cells were computed for the
+		// old index.
+		clear(sureCells)
+	}
+	for i, v := range sure {
+		r.apply(v, sureCells[i])
 	}
 	if len(unsure) == 0 && len(sure) > 0 {
 		r.lastSeq = max(r.lastSeq, sure[len(sure)-1].ChangeSeq)
@@ -137,6 +137,98 @@ func (r *Registry) catchUp(tx store.Tx, committed bool) (map[string]*Volume, err
 		overlay[v.ID] = v
 	}
 	return overlay, nil
+}
+
+// changeBatch is one read of changed volumes, decoded, with the index cells
+// of each live one (nil for the others).
+type changeBatch struct {
+	recs  []store.Volume
+	vols  []*Volume
+	cells [][]s2.CellID
+	err   error
+}
+
+// readChanges reads the changes after since in batches and decodes them.
+// Decoding and covering are most of the cost of a Load (100,000 volumes at
+// start), so once a read comes back full the batches are decoded by one
+// worker per CPU while the store is read further; the index itself is
+// filled afterwards, under the lock, by the caller. The batches keep the
+// store's order.
+func (r *Registry) readChanges(tx store.Tx, since int64, committed bool, idx *Index) ([]*changeBatch, error) {
+	first, err := tx.VolumesChangedSince(since, catchUpBatch)
+	if err != nil {
+		return nil, fmt.Errorf("volume: reading changes: %w", err)
+	}
+	if len(first) < catchUpBatch {
+		// The usual catch-up of a write: a few changes, no workers.
+		b := &changeBatch{recs: first}
+		r.decodeBatch(b, committed, idx)
+		return []*changeBatch{b}, b.err
+	}
+	work := make(chan *changeBatch)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				r.decodeBatch(b, committed, idx)
+			}
+		}()
+	}
+	var batches []*changeBatch
+	recs := first
+	for {
+		b := &changeBatch{recs: recs}
+		batches = append(batches, b)
+		work <- b
+		if len(recs) < catchUpBatch {
+			break
+		}
+		if recs, err = tx.VolumesChangedSince(recs[len(recs)-1].ChangeSeq, catchUpBatch); err != nil {
+			err = fmt.Errorf("volume: reading changes: %w", err)
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range batches {
+		if b.err != nil {
+			return nil, b.err
+		}
+	}
+	return batches, nil
+}
+
+// decodeBatch decodes b.recs and covers each live volume for idx. Stored
+// volumes were validated when written, so Decode does not check the limits
+// again.
+func (r *Registry) decodeBatch(b *changeBatch, committed bool, idx *Index) {
+	b.vols = make([]*Volume, len(b.recs))
+	b.cells = make([][]s2.CellID, len(b.recs))
+	for i, rec := range b.recs {
+		var v *Volume
+		var err error
+		if committed {
+			// Everything read is final and applied at once: the cache
+			// of uncertain decodings has nothing to gain.
+			v, err = Decode(rec)
+		} else {
+			v, err = r.decodeCached(rec)
+		}
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.vols[i] = v
+		if v.State.Live() {
+			b.cells[i] = idx.grownCovering(v.shape)
+		}
+	}
+	b.recs = nil
 }
 
 // decodeKnown decodes a stored volume, or takes the registry's copy of the
@@ -177,12 +269,13 @@ func (r *Registry) decodeCached(rec store.Volume) (*Volume, error) {
 
 // apply records one committed state of a volume; older states than the one
 // held are ignored, so applying twice or out of order is harmless.
-func (r *Registry) apply(v *Volume) {
+// cells are v's grown covering for r.idx, or nil to compute them.
+func (r *Registry) apply(v *Volume, cells []s2.CellID) {
 	if old, ok := r.all[v.ID]; ok && old.ChangeSeq >= v.ChangeSeq {
 		return
 	}
 	r.all[v.ID] = v
-	r.idx.Put(v)
+	r.idx.put(v, cells)
 	if v.State.Live() {
 		if r.live[v.Party] == nil {
 			r.live[v.Party] = map[string]*Volume{}
@@ -201,7 +294,7 @@ func (r *Registry) Apply(results ...Result) {
 	defer r.mu.Unlock()
 	for _, res := range results {
 		v := res.Volume
-		r.apply(&v)
+		r.apply(&v, nil)
 		r.committedSeq = max(r.committedSeq, v.ChangeSeq)
 	}
 }
