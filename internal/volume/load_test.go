@@ -11,6 +11,9 @@ import (
 
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/golang/geo/s1"
+	"github.com/golang/geo/s2"
+	"pgregory.net/rapid"
 )
 
 // changesTx serves a fixed list of stored volumes, in change order, the
@@ -156,3 +159,35 @@ func loadBench(b *testing.B, n int, serial bool) {
 func BenchmarkLoad10k(b *testing.B)        { loadBench(b, 10_000, false) }
 func BenchmarkLoad100k(b *testing.B)       { loadBench(b, 100_000, false) }
 func BenchmarkLoad100kSerial(b *testing.B) { loadBench(b, 100_000, true) }
+
+// capCovering lists every cell the RegionCoverer lists for a cap, and
+// only cells that meet the cap, also over a pole, the antimeridian and the
+// corners of the cube faces.
+func TestCapCoveringMatchesCoverer(t *testing.T) {
+	x := NewIndex(rules.Default())
+	spots := append(slices.Clone(hotspots), [2]float64{35.26439, 45}, [2]float64{-35.26439, -135}, [2]float64{0, 45})
+	rapid.Check(t, func(t *rapid.T) {
+		h := spots[rapid.IntRange(0, len(spots)-1).Draw(t, "spot")]
+		lat, lon := destination(h[0], h[1], rapid.Float64Range(0, 360).Draw(t, "bearing"),
+			rapid.Float64Range(0, 30_000).Draw(t, "off")/meanEarthRadiusM)
+		c := s2.CapFromCenterAngle(s2.PointFromLatLng(s2.LatLngFromDegrees(lat, lon)),
+			s1.Angle(rapid.Float64Range(0, 200_000).Draw(t, "r")/meanEarthRadiusM))
+		got := x.capCovering(c)
+		want := x.coverer.Covering(c)
+		want.Denormalize(x.level, 1)
+		for _, id := range want {
+			if !slices.Contains(got, id) {
+				t.Fatalf("cap at %v,%v radius %v: cell %v of the coverer missing from %v", lat, lon, c.Radius(), id, got)
+			}
+		}
+		grown := c.Expanded(capSlack)
+		for _, id := range got {
+			if id.Level() != x.level || !grown.IntersectsCell(s2.CellFromCellID(id)) {
+				t.Fatalf("cap at %v,%v: cell %v does not meet it", lat, lon, id)
+			}
+		}
+		if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
+			t.Fatalf("cells not sorted or repeated: %v", got)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/geo"
@@ -102,34 +103,33 @@ func (r *Registry) catchUp(tx store.Tx, committed bool) (map[string]*Volume, err
 	r.mu.RLock()
 	since, known, idx := r.lastSeq, r.committedSeq, r.idx
 	r.mu.RUnlock()
-	batches, err := r.readChanges(tx, since, committed, idx)
+	var unsure []*Volume
+	var lastSure int64 // 0: nothing applied
+	err := r.readChanges(tx, since, committed, idx, func(b *changeBatch) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for i, v := range b.vols {
+			if !committed && v.ChangeSeq > known {
+				unsure = append(unsure, v)
+				continue
+			}
+			cells := b.cells[i]
+			if r.idx != idx {
+				// The rules changed meanwhile: the cells were
+				// computed for the old index.
+				cells = nil
+			}
+			r.apply(v, cells)
+			lastSure = v.ChangeSeq
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	var sure, unsure []*Volume
-	var sureCells [][]s2.CellID
-	for _, b := range batches {
-		for i, v := range b.vols {
-			if committed || v.ChangeSeq <= known {
-				sure = append(sure, v)
-				sureCells = append(sureCells, b.cells[i])
-			} else {
-				unsure = append(unsure, v)
-			}
-		}
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.idx != idx {
-		// The rules changed meanwhile: the cells were computed for the
-		// old index.
-		clear(sureCells)
-	}
-	for i, v := range sure {
-		r.apply(v, sureCells[i])
-	}
-	if len(unsure) == 0 && len(sure) > 0 {
-		r.lastSeq = max(r.lastSeq, sure[len(sure)-1].ChangeSeq)
+	if len(unsure) == 0 && lastSure > 0 {
+		r.lastSeq = max(r.lastSeq, lastSure)
 		clear(r.decoded)
 	}
 	overlay := make(map[string]*Volume, len(unsure))
@@ -146,61 +146,81 @@ type changeBatch struct {
 	vols  []*Volume
 	cells [][]s2.CellID
 	err   error
+	done  chan struct{} // closed once decoded
 }
 
-// readChanges reads the changes after since in batches and decodes them.
-// Decoding and covering are most of the cost of a Load (100,000 volumes at
-// start), so once a read comes back full the batches are decoded by one
-// worker per CPU while the store is read further; the index itself is
-// filled afterwards, under the lock, by the caller. The batches keep the
-// store's order.
-func (r *Registry) readChanges(tx store.Tx, since int64, committed bool, idx *Index) ([]*changeBatch, error) {
+// readChanges reads the changes after since in batches, decodes them and
+// hands each batch to use, in the store's order. Decoding and covering are
+// most of the cost of a Load (100,000 volumes at start), so once a read
+// comes back full, one goroutine reads the store, one worker per CPU
+// decodes, and use (the index insert, which is serial) runs here on the
+// batches as they are ready. A batch that fails to decode stops the reading
+// and is returned; the batches before it have been used.
+func (r *Registry) readChanges(tx store.Tx, since int64, committed bool, idx *Index, use func(*changeBatch)) error {
 	first, err := tx.VolumesChangedSince(since, catchUpBatch)
 	if err != nil {
-		return nil, fmt.Errorf("volume: reading changes: %w", err)
+		return fmt.Errorf("volume: reading changes: %w", err)
 	}
 	if len(first) < catchUpBatch {
 		// The usual catch-up of a write: a few changes, no workers.
 		b := &changeBatch{recs: first}
 		r.decodeBatch(b, committed, idx)
-		return []*changeBatch{b}, b.err
+		if b.err != nil {
+			return b.err
+		}
+		use(b)
+		return nil
 	}
+	workers := runtime.GOMAXPROCS(0)
 	work := make(chan *changeBatch)
+	// The bound on batches in flight keeps the memory of a Load to a few
+	// batches beyond the index itself.
+	ordered := make(chan *changeBatch, 2*workers)
+	var failed atomic.Bool
+	var readErr error
+	go func() {
+		defer close(ordered)
+		defer close(work)
+		recs := first
+		for !failed.Load() {
+			b := &changeBatch{recs: recs, done: make(chan struct{})}
+			ordered <- b
+			work <- b
+			if len(recs) < catchUpBatch {
+				return
+			}
+			if recs, readErr = tx.VolumesChangedSince(recs[len(recs)-1].ChangeSeq, catchUpBatch); readErr != nil {
+				readErr = fmt.Errorf("volume: reading changes: %w", readErr)
+				return
+			}
+		}
+	}()
 	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for b := range work {
 				r.decodeBatch(b, committed, idx)
+				close(b.done)
 			}
 		}()
 	}
-	var batches []*changeBatch
-	recs := first
-	for {
-		b := &changeBatch{recs: recs}
-		batches = append(batches, b)
-		work <- b
-		if len(recs) < catchUpBatch {
-			break
+	for b := range ordered {
+		<-b.done
+		if err == nil && b.err != nil {
+			err = b.err
+			failed.Store(true)
 		}
-		if recs, err = tx.VolumesChangedSince(recs[len(recs)-1].ChangeSeq, catchUpBatch); err != nil {
-			err = fmt.Errorf("volume: reading changes: %w", err)
-			break
+		if err == nil {
+			use(b)
 		}
 	}
-	close(work)
 	wg.Wait()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for _, b := range batches {
-		if b.err != nil {
-			return nil, b.err
-		}
-	}
-	return batches, nil
+	return readErr
 }
 
 // decodeBatch decodes b.recs and covers each live volume for idx. Stored
