@@ -2,14 +2,21 @@
 // PostgreSQL through pgx (pgxpool). The SQL is the one of the SQLite store
 // (package sqlcore), which CockroachDB also accepts.
 //
-// Update runs at SERIALIZABLE isolation. PostgreSQL then aborts one of two
-// transactions whose effects could not have happened one after the other
-// (SQLSTATE 40001), and either may be chosen as a deadlock victim (40P01):
+// Every write of the store updates a counter row (event ids, volume change
+// sequence), so concurrent writers conflict whatever they write. At
+// SERIALIZABLE isolation two replicas under load then abort each other's
+// transactions over and over (SQLSTATE 40001), and a writer could exhaust
+// its retries. So an Update transaction instead begins by locking the
+// writers' row (the 'event' counter, SELECT ... FOR UPDATE) at READ
+// COMMITTED: writers of all replicas take turns, and since every statement
+// after the lock reads what was committed before it, each transaction sees
+// every earlier one whole — the same outcome as serial execution, with no
+// aborts. Deadlocks (40P01) and serialization failures (40001, which a
+// CockroachDB that upgrades the isolation may still raise) are retried:
 // Update rolls back and runs fn again, up to Options.MaxAttempts times in
 // all, with a jittered exponential backoff.
 //
-// Every write of the store updates a counter row (event ids, volume change
-// sequence), so concurrent writers conflict whatever they write. Within one
+// Within one
 // process, Updates are therefore group-committed like on SQLite: one writer
 // goroutine runs the Updates waiting at that moment each in a SAVEPOINT of
 // one transaction, so they never conflict with each other and share one
@@ -18,11 +25,11 @@
 // fn that keeps failing cannot hold the others back.
 //
 // LockVolumes locks the row 'volumes' of the locks table (SELECT ... FOR
-// UPDATE), which works on PostgreSQL and CockroachDB alike; together with
-// serializable isolation it guarantees that of two transactions that lock,
-// read and write volumes, the one that commits second has seen the first.
+// UPDATE), which works on PostgreSQL and CockroachDB alike; it guarantees
+// that of two transactions that lock, read and write volumes, the one that
+// commits second has seen the first, even without the writers' lock.
 //
-// CockroachDB: everything used here (SERIALIZABLE, SELECT ... FOR UPDATE,
+// CockroachDB: everything used here (READ COMMITTED, SELECT ... FOR UPDATE,
 // INSERT ... ON CONFLICT, data-modifying WITH, unnest, SAVEPOINT/RELEASE,
 // and never ROLLBACK TO SAVEPOINT after a retry error) is documented as
 // supported there, but it cannot be installed on this machine, so only
@@ -44,6 +51,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// writersLockSQL makes the writers of every replica take turns (see the
+// package doc).
+const writersLockSQL = "SELECT value FROM counters WHERE name = 'event' FOR UPDATE"
 
 // DefaultMaxAttempts bounds how many times Update runs fn.
 const DefaultMaxAttempts = 10
@@ -224,7 +235,7 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 		}
 		return results
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		if retryable(err) {
 			return nil, err
@@ -239,6 +250,12 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 			_ = tx.Rollback(ctx)
 		}
 	}()
+	if _, err := tx.Exec(ctx, writersLockSQL); err != nil {
+		if retryable(err) {
+			return nil, err
+		}
+		return fail(fmt.Errorf("postgres: writers' lock: %w", err)), nil
+	}
 	// A batch of one needs no savepoint: its failure rolls back the
 	// whole transaction. In a batch, the release of one fn's savepoint
 	// travels with the next one's creation (the simple protocol takes
