@@ -21,7 +21,7 @@ import (
 func init() {
 	register(command{
 		name:    "serve",
-		summary: "run the server: HTTP API, event streams and console over the embedded store",
+		summary: "run the server: HTTP API, event streams and console over the embedded store or PostgreSQL",
 		run:     runServe,
 	})
 }
