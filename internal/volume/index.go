@@ -214,21 +214,26 @@ const capSlack = s1.Angle(1e-9)
 const floodCells = 256
 
 // capCovering lists the cells of the index level that meet c: a flood from
-// the cell of its centre over neighbouring cells, since the cells meeting a
-// cap are connected. It lists what the RegionCoverer lists (property
-// tested), several times cheaper than the coverer's descent from the cube
-// faces, which was most of the cost of loading the stored volumes.
+// the cell of its centre over cells sharing an edge. A cap smaller than a
+// hemisphere is convex, so the cells meeting it are connected that way (two
+// that meet only at a corner both meet a third across an edge, or the cap
+// holds the corner and so meets all the cells around it). It lists what the
+// RegionCoverer lists (property tested), several times cheaper than the
+// coverer's descent from the cube faces, which was most of the cost of
+// loading the stored volumes.
 func (x *Index) capCovering(c s2.Cap) []s2.CellID {
-	if c.Area() > floodCells*s2.AvgAreaMetric.Value(x.level) {
+	if c.Area() > floodCells*s2.AvgAreaMetric.Value(x.level) || c.Radius() >= math.Pi/2 {
 		cu := x.coverer.Covering(c)
 		cu.Denormalize(x.level, 1)
 		return cu
 	}
 	c = c.Expanded(capSlack)
-	out := []s2.CellID{s2.CellIDFromLatLng(s2.LatLngFromPoint(c.Center())).Parent(x.level)}
-	seen := slices.Clone(out)
+	out := make([]s2.CellID, 1, 16)
+	out[0] = s2.CellIDFromLatLng(s2.LatLngFromPoint(c.Center())).Parent(x.level)
+	var seenBuf [64]s2.CellID
+	seen := append(seenBuf[:0], out[0])
 	for i := 0; i < len(out); i++ {
-		for _, n := range out[i].AllNeighbors(x.level) {
+		for _, n := range out[i].EdgeNeighbors() {
 			if slices.Contains(seen, n) {
 				continue
 			}

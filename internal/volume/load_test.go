@@ -126,8 +126,9 @@ func TestLoadReportsUndecodableVolume(t *testing.T) {
 	}
 }
 
-// loadBench loads n stored volumes per iteration; serial is the former
-// way (decode and put one after the other), the baseline of the same run.
+// loadBench loads n stored volumes per iteration. serial is the baseline
+// of the same run, the way Load worked before: decode and insert one
+// volume after the other, circles covered by the RegionCoverer.
 func loadBench(b *testing.B, n int, serial bool) {
 	recs := loadRecords(b, n, 3)
 	rl := rules.Default()
@@ -141,7 +142,13 @@ func loadBench(b *testing.B, n int, serial bool) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				idx.Put(v)
+				var cells []s2.CellID
+				if v.State.Live() && v.shape.circle {
+					cu := idx.coverer.Covering(s2.CapFromCenterAngle(v.shape.center, v.shape.radius+idx.p.lim))
+					cu.Denormalize(idx.level, 1)
+					cells = cu
+				}
+				idx.put(v, cells)
 			}
 			continue
 		}
