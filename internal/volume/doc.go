@@ -106,5 +106,9 @@
 // its window, filters the listed volumes by party, altitude and time from
 // data held inline, removes duplicates, and runs the exact test on what is
 // left: it returns exactly what a scan of every volume returns (property
-// tested against ScanConflicts).
+// tested against ScanConflicts). Circles are covered by a flood over
+// neighbouring cells, cheaper than the RegionCoverer and listing every cell
+// it lists (property tested). Load (the start of a service) decodes and
+// covers the stored volumes on every CPU while the store is read, and
+// inserts them into the index in store order as they are ready.
 package volume
