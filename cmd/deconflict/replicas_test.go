@@ -1,19 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,45 +23,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // The replicas share the data directory for the audit signing key.
 func startReplica(t *testing.T, bin, data, url string) *serverProc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--store", url, "--data", data, "--listen", "127.0.0.1:0", "--no-console", "--log-level", "warn")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serverProc{cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if _, u, ok := strings.Cut(sc.Text(), "serving on "); ok {
-				addr <- strings.TrimSpace(u)
-			}
-		}
-	}()
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(p.kill)
-	select {
-	case p.base = <-addr:
-	case <-p.done:
-		t.Fatal("replica exited before listening")
-	case <-time.After(60 * time.Second):
-		t.Fatal("replica did not start within 60 s")
-	}
-	return p
-}
-
-// sseEvent is one event as a client received it.
-type sseEvent struct {
-	ID   int64
-	Kind string
-	Data json.RawMessage
+	return startServe(t, bin, 60*time.Second, "--store", url, "--data", data, "--log-level", "warn")
 }
 
 // follower is one client's event stream that fails over between replicas:
@@ -95,10 +52,7 @@ func (f *follower) run(ctx context.Context) {
 			after = f.seen[len(f.seen)-1].ID
 		}
 		f.mu.Unlock()
-		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)
-		req.Header.Set("Authorization", "Bearer "+f.token)
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(after, 10))
-		resp, err := client.Do(req)
+		resp, err := getEvents(ctx, client, base, f.token, after)
 		if err == nil && resp.StatusCode != 200 {
 			resp.Body.Close()
 			err = fmt.Errorf("status %d", resp.StatusCode)
@@ -110,29 +64,15 @@ func (f *follower) run(ctx context.Context) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		ev := sseEvent{ID: -1}
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "id: "):
-				ev.ID, _ = strconv.ParseInt(line[4:], 10, 64)
-			case strings.HasPrefix(line, "event: "):
-				ev.Kind = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				ev.Data = json.RawMessage(line[6:])
-			case line == "" && ev.ID >= 0:
-				f.mu.Lock()
-				f.seen = append(f.seen, ev)
-				f.mu.Unlock()
-				select {
-				case f.note <- struct{}{}:
-				default:
-				}
-				ev = sseEvent{ID: -1}
+		readEvents(resp.Body, func(ev sseEvent) {
+			f.mu.Lock()
+			f.seen = append(f.seen, ev)
+			f.mu.Unlock()
+			select {
+			case f.note <- struct{}{}:
+			default:
 			}
-		}
+		})
 		resp.Body.Close()
 	}
 }
@@ -257,7 +197,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 			func(evs []sseEvent) bool { return raisedFor(evs, "C-2", "R-2") })
 	}
 
-	led := &ledger{volumes: map[string]string{}, messages: map[string]bool{}, acks: map[string]string{}}
+	led := newLedger()
 	raceVolumes(t, client, a.base, b.base, tokens, led)
 
 	// Load through both replicas; a writer whose replica died moves on.
@@ -283,23 +223,9 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 					base = b.base
 				}
 				wmu.Unlock()
-				lat := -60 + float64(i%100)*1.2
-				lon := -170 + float64(i/100)*1.5 + float64(w)*0.01
-				now := time.Now().UTC()
-				body := map[string]any{
-					"footprint":   map[string]any{"type": "Circle", "center": []float64{lon, lat}, "radius_m": 1000},
-					"alt_lower_m": 1000, "alt_upper_m": 2000, "start": now, "end": now.Add(time.Hour),
-				}
-				code, rb, err := do(client, "POST", base+"/v1/volumes", tokens[start.party], body)
-				if err != nil || code != 201 {
+				if !postVolume(client, base, tokens[start.party], i, w, led) {
 					time.Sleep(20 * time.Millisecond)
 					continue
-				}
-				var v struct{ ID, Version string }
-				if json.Unmarshal(rb, &v) == nil {
-					led.mu.Lock()
-					led.volumes[v.ID] = v.Version
-					led.mu.Unlock()
 				}
 				otherWrites(client, base, tokens, start.party, i, led)
 			}
@@ -404,32 +330,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 			t.Fatalf("alert %s raised %d times", a.ID, raised[a.ID])
 		}
 	}
-	err = st.View(context.Background(), func(tx store.Tx) error {
-		for id, version := range led.volumes {
-			v, err := tx.GetVolume(id)
-			if err != nil {
-				return fmt.Errorf("volume %s answered 201 is gone: %w", id, err)
-			}
-			if v.Version != version {
-				return fmt.Errorf("volume %s: version %s, answered %s", id, v.Version, version)
-			}
-		}
-		for id := range led.messages {
-			if _, err := tx.GetMessage(id); err != nil {
-				return fmt.Errorf("message %s answered 201 is gone: %w", id, err)
-			}
-		}
-		for id, party := range led.acks {
-			acks, err := tx.AcksFor(id)
-			if err != nil {
-				return err
-			}
-			if !slices.ContainsFunc(acks, func(a store.Ack) bool { return a.Party == party }) {
-				return fmt.Errorf("the acknowledgment of %s by %s answered 200 is gone", id, party)
-			}
-		}
-		return nil
-	})
+	err = st.View(context.Background(), func(tx store.Tx) error { return led.verify(tx) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,15 +352,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	swg.Wait()
 
 	// A clean stop hands the detection lease over at once.
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the replica did not exit within 30 s of SIGTERM")
-	}
-	if code := b.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("exit status %d after SIGTERM", code)
-	}
+	b.stop(t, 30*time.Second)
 	err = st.View(context.Background(), func(tx store.Tx) error {
 		raw, err := tx.GetMeta("lease/detect")
 		if err != nil {
