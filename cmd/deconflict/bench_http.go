@@ -1,29 +1,22 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
-	"github.com/deconflict/deconflict/internal/api"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
@@ -97,17 +90,11 @@ func runBenchStartup(args []string, stdout, stderr io.Writer) error {
 		}
 		res.FillS = time.Since(t0).Seconds()
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 
 	var emptyT, fullT []time.Duration
 	for i := 0; i < *runs; i++ {
@@ -141,8 +128,6 @@ func runBenchStartup(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  ratio:                     %8.1f\n", res.Ratio)
 	return nil
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // svcOperator reads every volume (reduced) in the start measurement.
 var svcOperator = party.Principal{Party: party.OperatorName, Operator: true}
@@ -245,78 +230,6 @@ func init() {
 	})
 }
 
-// benchAircraft is one simulated aircraft of the HTTP benchmark.
-type benchAircraft struct {
-	party, id               string
-	latDeg, lonDeg, altM    float64
-	velEastMps, velNorthMps float64
-}
-
-// benchTraffic generates n aircraft of two parties (coalition and russia)
-// with the seeded generator of the airspace benchmarks, so that both
-// benchmarks fly the same kind of traffic.
-func benchTraffic(scenario string, n int, seed uint64) ([]benchAircraft, error) {
-	reports, err := traffic.Generate(scenario, traffic.Options{Aircraft: n, Parties: 2, Seed: seed, Time: time.Now()})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]benchAircraft, len(reports))
-	for i, r := range reports {
-		party := "coalition"
-		if i%2 == 1 {
-			party = "russia"
-		}
-		out[i] = benchAircraft{
-			party: party, id: r.Party + "-" + r.Aircraft,
-			latDeg: r.Pos.LatDeg, lonDeg: r.Pos.LonDeg, altM: r.Pos.AltM,
-			velEastMps: r.VelEastMps, velNorthMps: r.VelNorthMps,
-		}
-	}
-	return out, nil
-}
-
-// appendReport writes one report as JSON (docs/WIRE.md) without
-// reflection, so that the client costs little next to the server on the
-// same machine.
-func appendReport(b []byte, a *benchAircraft, t time.Time) []byte {
-	b = append(b, `{"aircraft":"`...)
-	b = append(b, a.id...)
-	b = append(b, `","time":"`...)
-	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","lat":`...)
-	b = strconv.AppendFloat(b, a.latDeg, 'f', 6, 64)
-	b = append(b, `,"lon":`...)
-	b = strconv.AppendFloat(b, a.lonDeg, 'f', 6, 64)
-	b = append(b, `,"alt_m":`...)
-	b = strconv.AppendFloat(b, a.altM, 'f', 1, 64)
-	b = append(b, `,"vel_east_mps":`...)
-	b = strconv.AppendFloat(b, a.velEastMps, 'f', 2, 64)
-	b = append(b, `,"vel_north_mps":`...)
-	b = strconv.AppendFloat(b, a.velNorthMps, 'f', 2, 64)
-	b = append(b, `,"vel_up_mps":0}`...)
-	return b
-}
-
-func batchBody(buf []byte, as []benchAircraft, t time.Time) []byte {
-	buf = append(buf[:0], `{"reports":[`...)
-	for i := range as {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = appendReport(buf, &as[i], t)
-	}
-	return append(buf, "]}"...)
-}
-
-// advance dead-reckons the aircraft by dtS seconds.
-func advance(as []benchAircraft, dtS float64) {
-	for i := range as {
-		a := &as[i]
-		a.latDeg += a.velNorthMps * dtS / 111_195
-		a.lonDeg += a.velEastMps * dtS / (111_195 * math.Cos(a.latDeg*math.Pi/180))
-	}
-}
-
 type httpBenchResult struct {
 	Scenario            string  `json:"scenario"`
 	Aircraft            int     `json:"aircraft"`
@@ -354,17 +267,11 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if *n < 2 || *batch < 1 || *clients < 1 || *samples < 1 {
 		return usagef("--aircraft >= 2, --batch, --clients and --samples >= 1")
 	}
@@ -435,104 +342,48 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	byParty := map[string][]benchAircraft{}
-	for _, a := range fleet {
-		byParty[a.party] = append(byParty[a.party], a)
-	}
+	byParty := groupByParty(fleet)
 	// Warm up: every aircraft reported once, so that the ingest phase runs
 	// with all tracks live.
 	progress("loading %d tracks", *n)
-	for p, as := range byParty {
-		for i := 0; i < len(as); i += *batch {
-			j := min(i+*batch, len(as))
-			if err := postBatch(client, rd.base, rd.tokens[p], batchBody(nil, as[i:j], time.Now())); err != nil {
-				return err
-			}
-		}
+	if err := loadTracks(client, []string{rd.base}, rd.tokens, byParty, *batch); err != nil {
+		return err
 	}
 
 	progress("latency with %d tracks and no other load", *n)
-	idle, err := measureLatency(ctx, client, rd.base, rd.tokens, max(*samples/2, 1), &encounter)
+	idle, err := measureLatency(ctx, client, []string{rd.base}, rd.tokens, max(*samples/2, 1), &encounter)
 	if err != nil {
 		return err
 	}
-	slices.Sort(idle)
-	res.IdleP50Ms, res.IdleP99Ms = ms(idle[len(idle)/2]), ms(idle[min(len(idle)-1, len(idle)*99/100)])
+	res.IdleP50Ms, res.IdleP99Ms = pct(idle, 50), pct(idle, 99)
 
 	// Ingest: each client owns a slice of one party's aircraft and reports
 	// it over and over, dead-reckoned to the wall clock.
 	progress("ingest for %v with %d clients", *dur, *clients)
-	var sent atomic.Int64
-	// paceNsPerReport, when set, slows the clients to a target rate.
-	var paceNsPerReport atomic.Int64
-	var wg sync.WaitGroup
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	errC := make(chan error, *clients)
-	start := time.Now()
-	for c := 0; c < *clients; c++ {
-		p := "coalition"
-		if c%2 == 1 {
-			p = "russia"
-		}
-		own := byParty[p]
-		per := (len(own) + (*clients+1)/2 - 1) / ((*clients + 1) / 2)
-		lo := min((c/2)*per, len(own))
-		mine := slices.Clone(own[lo:min(lo+per, len(own))])
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf []byte
-			last := time.Now()
-			for i := 0; loadCtx.Err() == nil && len(mine) > 0; i = (i + *batch) % len(mine) {
-				now := time.Now()
-				if i == 0 {
-					advance(mine, now.Sub(last).Seconds())
-					last = now
-				}
-				j := min(i+*batch, len(mine))
-				buf = batchBody(buf, mine[i:j], now)
-				if err := postBatch(client, rd.base, rd.tokens[p], buf); err != nil {
-					if loadCtx.Err() == nil {
-						errC <- err
-					}
-					return
-				}
-				sent.Add(int64(j - i))
-				if pace := paceNsPerReport.Load(); pace > 0 {
-					// Paced: each client keeps its share of the target rate.
-					next := now.Add(time.Duration(pace * int64(j-i) * int64(*clients)))
-					time.Sleep(time.Until(next))
-				}
-			}
-		}()
-	}
+	load := startIngest(ctx, client, []string{rd.base}, rd.tokens, byParty, *clients, *batch)
+	defer load.cancel()
 	time.Sleep(*dur)
-	elapsed := time.Since(start)
+	elapsed := time.Since(load.start)
 	res.DurationS = elapsed.Seconds()
-	res.HTTPReportsPerS = float64(sent.Load()) / elapsed.Seconds()
-	select {
-	case err := <-errC:
+	res.HTTPReportsPerS = float64(load.sent.Load()) / elapsed.Seconds()
+	if err := load.err(); err != nil {
 		return err
-	default:
 	}
 	// Latency is measured under a sustained load the server keeps up with
 	// (half the rate just measured), not under saturation, where it only
 	// measures the length of the queue.
 	res.LoadDuringLatencyPerS = res.HTTPReportsPerS / 2
-	paceNsPerReport.Store(int64(float64(time.Second) / res.LoadDuringLatencyPerS))
+	load.pace(res.LoadDuringLatencyPerS)
 	progress("ingest: %.0f reports/s; measuring latency under a load of %.0f reports/s", res.HTTPReportsPerS, res.LoadDuringLatencyPerS)
 
-	lat, err := measureLatency(ctx, client, rd.base, rd.tokens, *samples, &encounter)
-	stopLoad()
-	wg.Wait()
+	lat, err := measureLatency(ctx, client, []string{rd.base}, rd.tokens, *samples, &encounter)
+	load.stop()
 	if err != nil {
 		return err
 	}
-	slices.Sort(lat)
 	res.LatencySamples = len(lat)
-	res.LatencyP50Ms = ms(lat[len(lat)/2])
-	res.LatencyP99Ms = ms(lat[min(len(lat)-1, len(lat)*99/100)])
+	res.LatencyP50Ms = pct(lat, 50)
+	res.LatencyP99Ms = pct(lat, 99)
 	res.LatencyMaxMs = ms(lat[len(lat)-1])
 	if res.BaselineReportsPerS > 0 {
 		res.HTTPOverBaseline = res.HTTPReportsPerS / res.BaselineReportsPerS
@@ -590,37 +441,6 @@ func baselineIngest(traffic []benchAircraft, batch int, d time.Duration) float64
 	return float64(n) / time.Since(start).Seconds()
 }
 
-func apiOptionsForBench() (o api.Options) {
-	o.RatePerSecond = 1e6
-	return o
-}
-
-func postBatch(client *http.Client, base, token string, body []byte) error {
-	req, err := http.NewRequest("POST", base+"/v1/positions", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("POST /v1/positions: %d %s", resp.StatusCode, b)
-	}
-	var out struct{ Rejected []json.RawMessage }
-	if err := json.Unmarshal(b, &out); err != nil {
-		return err
-	}
-	if len(out.Rejected) > 0 {
-		return fmt.Errorf("POST /v1/positions rejected %d reports, e.g. %s", len(out.Rejected), out.Rejected[0])
-	}
-	return nil
-}
-
 func get(client *http.Client, url, token string) ([]byte, error) {
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
@@ -633,106 +453,4 @@ func get(client *http.Client, url, token string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
-}
-
-// raisedWatcher follows one party's event stream and signals the arrival
-// of alert_raised events by aircraft id.
-type raisedWatcher struct {
-	mu      sync.Mutex
-	waiting map[string]chan struct{}
-}
-
-func (w *raisedWatcher) expect(aircraft string) chan struct{} {
-	c := make(chan struct{})
-	w.mu.Lock()
-	w.waiting[aircraft] = c
-	w.mu.Unlock()
-	return c
-}
-
-func watchRaised(ctx context.Context, base, token string) (*raisedWatcher, error) {
-	w := &raisedWatcher{waiting: map[string]chan struct{}{}}
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events?live=1", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != 200 {
-		resp.Body.Close()
-		return nil, fmt.Errorf("events: %d", resp.StatusCode)
-	}
-	go func() {
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			data, ok := strings.CutPrefix(line, "data: ")
-			if !ok || !strings.Contains(data, `"alert_raised"`) {
-				continue
-			}
-			var ev struct {
-				Data struct {
-					Aircraft []struct{ Aircraft string }
-				}
-			}
-			if json.Unmarshal([]byte(data), &ev) != nil {
-				continue
-			}
-			w.mu.Lock()
-			for _, a := range ev.Data.Aircraft {
-				if c, ok := w.waiting[a.Aircraft]; ok {
-					close(c)
-					delete(w.waiting, a.Aircraft)
-				}
-			}
-			w.mu.Unlock()
-		}
-	}()
-	return w, nil
-}
-
-// measureLatency creates samples head-on encounters away from the crowd:
-// a russia aircraft is reported first, then a coalition aircraft 20 km
-// away flying at it, and the time from sending that report to the
-// alert_raised event reaching both parties' streams is one sample.
-func measureLatency(ctx context.Context, client *http.Client, base string, tokens map[string]string, samples int, encounter *int) ([]time.Duration, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wc, err := watchRaised(sctx, base, tokens["coalition"])
-	if err != nil {
-		return nil, err
-	}
-	wr, err := watchRaised(sctx, base, tokens["russia"])
-	if err != nil {
-		return nil, err
-	}
-	var out []time.Duration
-	for k := 0; k < samples; k++ {
-		i := *encounter
-		*encounter++
-		// Each encounter in its own spot.
-		lat := -10 + float64(i%40)*0.5
-		lon := 10 + float64(i/40)*0.5
-		other := benchAircraft{party: "russia", id: "LR" + strconv.Itoa(i), latDeg: lat, lonDeg: lon, altM: 6000, velEastMps: -200}
-		own := benchAircraft{party: "coalition", id: "LC" + strconv.Itoa(i), latDeg: lat, lonDeg: lon - 0.18, altM: 6000, velEastMps: 200}
-		if err := postBatch(client, base, tokens["russia"], batchBody(nil, []benchAircraft{other}, time.Now())); err != nil {
-			return nil, err
-		}
-		gotC, gotR := wc.expect(own.id), wr.expect(own.id)
-		t0 := time.Now()
-		if err := postBatch(client, base, tokens["coalition"], batchBody(nil, []benchAircraft{own}, t0)); err != nil {
-			return nil, err
-		}
-		for _, c := range []chan struct{}{gotC, gotR} {
-			select {
-			case <-c:
-			case <-time.After(10 * time.Second):
-				return nil, errors.New("no alert_raised within 10 s: detection or the stream is broken")
-			}
-		}
-		out = append(out, time.Since(t0))
-	}
-	return out, nil
 }

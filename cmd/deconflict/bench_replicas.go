@@ -9,10 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/server"
@@ -182,142 +179,34 @@ func benchDeployment(name string, stores []store.Store, dataDir string, p replic
 	if err != nil {
 		return res, err
 	}
-	byParty := map[string][]benchAircraft{}
-	for _, a := range fleet {
-		byParty[a.party] = append(byParty[a.party], a)
-	}
+	byParty := groupByParty(fleet)
 	p.progress("%s: loading %d tracks", name, p.aircraft)
-	for party, as := range byParty {
-		for i := 0; i < len(as); i += p.batch {
-			j := min(i+p.batch, len(as))
-			if err := postBatch(client, bases[(i/p.batch)%len(bases)], tokens[party], batchBody(nil, as[i:j], time.Now())); err != nil {
-				return res, err
-			}
-		}
+	if err := loadTracks(client, bases, tokens, byParty, p.batch); err != nil {
+		return res, err
 	}
 	var encounter int
-	idle, err := replicaLatency(ctx, client, bases, tokens, max(p.samples/2, 1), &encounter)
+	idle, err := measureLatency(ctx, client, bases, tokens, max(p.samples/2, 1), &encounter)
 	if err != nil {
 		return res, err
 	}
 	res.IdleP50Ms, res.IdleP99Ms = pct(idle, 50), pct(idle, 99)
 
 	p.progress("%s: ingest for %v", name, p.dur)
-	var sent atomic.Int64
-	var pace atomic.Int64 // ns per report over all clients; 0 = flat out
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	errC := make(chan error, p.clients)
-	var wg sync.WaitGroup
-	half := (p.clients + 1) / 2
-	start := time.Now()
-	for c := range p.clients {
-		party := "coalition"
-		if c%2 == 1 {
-			party = "russia"
-		}
-		own := byParty[party]
-		per := (len(own) + half - 1) / half
-		lo := min((c/2)*per, len(own))
-		mine := slices.Clone(own[lo:min(lo+per, len(own))])
-		base := bases[c%len(bases)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf []byte
-			last := time.Now()
-			for i := 0; loadCtx.Err() == nil && len(mine) > 0; i = (i + p.batch) % len(mine) {
-				now := time.Now()
-				if i == 0 {
-					advance(mine, now.Sub(last).Seconds())
-					last = now
-				}
-				j := min(i+p.batch, len(mine))
-				buf = batchBody(buf, mine[i:j], now)
-				if err := postBatch(client, base, tokens[party], buf); err != nil {
-					if loadCtx.Err() == nil {
-						errC <- err
-					}
-					return
-				}
-				sent.Add(int64(j - i))
-				if ns := pace.Load(); ns > 0 {
-					time.Sleep(time.Until(now.Add(time.Duration(ns * int64(j-i) * int64(p.clients)))))
-				}
-			}
-		}()
-	}
+	load := startIngest(ctx, client, bases, tokens, byParty, p.clients, p.batch)
+	defer load.cancel()
 	time.Sleep(p.dur)
-	res.IngestReportsPS = float64(sent.Load()) / time.Since(start).Seconds()
-	select {
-	case err := <-errC:
+	res.IngestReportsPS = load.rate()
+	if err := load.err(); err != nil {
 		return res, err
-	default:
 	}
 	res.LoadReportsPS = res.IngestReportsPS / 2
-	pace.Store(int64(float64(time.Second) / res.LoadReportsPS))
+	load.pace(res.LoadReportsPS)
 	p.progress("%s: %.0f reports/s; latency under %.0f reports/s", name, res.IngestReportsPS, res.LoadReportsPS)
-	lat, err := replicaLatency(ctx, client, bases, tokens, p.samples, &encounter)
-	stopLoad()
-	wg.Wait()
+	lat, err := measureLatency(ctx, client, bases, tokens, p.samples, &encounter)
+	load.stop()
 	if err != nil {
 		return res, err
 	}
 	res.LoadP50Ms, res.LoadP99Ms, res.Samples = pct(lat, 50), pct(lat, 99), len(lat)
 	return res, nil
-}
-
-// pct is the q-th percentile of the durations, in milliseconds.
-func pct(d []time.Duration, q int) float64 {
-	slices.Sort(d)
-	return ms(d[min(len(d)-1, len(d)*q/100)])
-}
-
-// replicaLatency creates head-on encounters away from the crowd: the
-// russia aircraft is reported to the last replica, then the coalition
-// aircraft to the first; one sample is the time from sending the second
-// report to the alert_raised event at both parties' streams, coalition's
-// on the first replica and russia's on the last.
-func replicaLatency(ctx context.Context, client *http.Client, bases []string, tokens map[string]string, samples int, encounter *int) ([]time.Duration, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	first, last := bases[0], bases[len(bases)-1]
-	wc, err := watchRaised(sctx, first, tokens["coalition"])
-	if err != nil {
-		return nil, err
-	}
-	wr, err := watchRaised(sctx, last, tokens["russia"])
-	if err != nil {
-		return nil, err
-	}
-	var out []time.Duration
-	for range samples {
-		i := *encounter
-		*encounter++
-		lat := -10 + float64(i%40)*0.5
-		lon := 10 + float64(i/40)*0.5
-		other := benchAircraft{party: "russia", id: "LR" + strconv.Itoa(i), latDeg: lat, lonDeg: lon, altM: 6000, velEastMps: -200}
-		own := benchAircraft{party: "coalition", id: "LC" + strconv.Itoa(i), latDeg: lat, lonDeg: lon - 0.18, altM: 6000, velEastMps: 200}
-		if err := postBatch(client, last, tokens["russia"], batchBody(nil, []benchAircraft{other}, time.Now())); err != nil {
-			return nil, err
-		}
-		if len(bases) > 1 {
-			// The first report's relay is not part of the measure.
-			time.Sleep(20 * time.Millisecond)
-		}
-		gotC, gotR := wc.expect(own.id), wr.expect(own.id)
-		t0 := time.Now()
-		if err := postBatch(client, first, tokens["coalition"], batchBody(nil, []benchAircraft{own}, t0)); err != nil {
-			return nil, err
-		}
-		for _, c := range []chan struct{}{gotC, gotR} {
-			select {
-			case <-c:
-			case <-time.After(10 * time.Second):
-				return nil, errors.New("no alert_raised within 10 s at both parties' streams")
-			}
-		}
-		out = append(out, time.Since(t0))
-	}
-	return out, nil
 }
