@@ -2,63 +2,16 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
 
-// encounterReference returns the paths of the reference encounters and
-// their expected results, beside the repository root.
-func encounterReference(t *testing.T) (in, expected string) {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "reference"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, expected = filepath.Join(dir, "encounters.csv"), filepath.Join(dir, "encounters_expected.csv")
-	if _, err := os.Stat(in); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("reference encounters absent: %s does not exist (CI places ../shared beside the clone)", in)
-	}
-	return in, expected
-}
-
-// encounterSameResults compares result CSVs: ids, verdicts and empty fields
-// exactly, numbers within 1e-3, line endings aside.
-func encounterSameResults(t *testing.T, got, want string) {
-	t.Helper()
-	g := strings.Split(strings.TrimSpace(strings.ReplaceAll(got, "\r\n", "\n")), "\n")
-	w := strings.Split(strings.TrimSpace(strings.ReplaceAll(want, "\r\n", "\n")), "\n")
-	if len(g) != len(w) || g[0] != w[0] {
-		t.Fatalf("%d lines (header %q), want %d (header %q)", len(g), g[0], len(w), w[0])
-	}
-	for i := 1; i < len(g); i++ {
-		gf, wf := strings.Split(g[i], ","), strings.Split(w[i], ",")
-		if len(gf) != len(wf) || gf[0] != wf[0] || gf[1] != wf[1] {
-			t.Fatalf("line %d: %q, want %q", i+1, g[i], w[i])
-		}
-		for j := 2; j < len(gf); j++ {
-			if gf[j] == "" || wf[j] == "" {
-				if gf[j] != wf[j] {
-					t.Fatalf("line %d: %q, want %q", i+1, g[i], w[i])
-				}
-				continue
-			}
-			gv, err1 := strconv.ParseFloat(gf[j], 64)
-			wv, err2 := strconv.ParseFloat(wf[j], 64)
-			if err1 != nil || err2 != nil || math.Abs(gv-wv) > 1e-3 {
-				t.Fatalf("line %d: %q, want %q", i+1, g[i], w[i])
-			}
-		}
-	}
-}
-
 func TestEncounterReferenceToFileAndStdout(t *testing.T) {
-	in, expected := encounterReference(t)
+	in, expected := reference.Encounters(t)
 	want, err := os.ReadFile(expected)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +29,7 @@ func TestEncounterReferenceToFileAndStdout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	encounterSameResults(t, string(got), string(want))
+	reference.CompareResults(t, string(got), string(want), 1e-3)
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Fatalf("directory holds %d entries, want only the output", len(entries))
 	}

@@ -2,42 +2,15 @@ package detect
 
 import (
 	"encoding/csv"
-	"errors"
-	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 	"pgregory.net/rapid"
 )
-
-// referenceDir finds ../shared/reference beside the repository root, where
-// CI places the independent reference encounters.
-func referenceDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	ref := filepath.Join(dir, "..", "shared", "reference")
-	if _, err := os.Stat(filepath.Join(ref, "encounters.csv")); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("reference encounters absent: %s/encounters.csv does not exist (CI places ../shared beside the clone)", ref)
-	}
-	return ref
-}
 
 // readCSV reads a whole small CSV into maps keyed by header name.
 func readCSV(t testing.TB, path string) []map[string]string {
@@ -72,9 +45,9 @@ func num(t testing.TB, row map[string]string, col string) float64 {
 }
 
 func TestPairMatchesReference(t *testing.T) {
-	ref := referenceDir(t)
-	in := readCSV(t, filepath.Join(ref, "encounters.csv"))
-	want := readCSV(t, filepath.Join(ref, "encounters_expected.csv"))
+	inPath, wantPath := reference.Encounters(t)
+	in := readCSV(t, inPath)
+	want := readCSV(t, wantPath)
 	if len(in) != len(want) || len(in) == 0 {
 		t.Fatalf("%d encounters but %d expected rows", len(in), len(want))
 	}

@@ -5,89 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
 
-// referenceDir finds ../shared/reference beside the repository root, where
-// CI places the independent reference encounters.
-func referenceDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	ref := filepath.Join(dir, "..", "shared", "reference")
-	if _, err := os.Stat(filepath.Join(ref, "encounters.csv")); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("reference encounters absent: %s/encounters.csv does not exist (CI places ../shared beside the clone)", ref)
-	}
-	return ref
-}
-
-// compareResults checks two result CSVs line by line: same ids in the same
-// order, the same conflict verdict and empty fields, numbers within tol.
-// Line endings may differ (the reference file has CRLF).
+// compareResults checks two result CSVs as reference.CompareResults does,
+// and that they have the header of this package.
 func compareResults(t *testing.T, got, want string, tol float64) {
 	t.Helper()
-	got, want = strings.ReplaceAll(got, "\r\n", "\n"), strings.ReplaceAll(want, "\r\n", "\n")
-	g := strings.Split(strings.TrimSpace(got), "\n")
-	w := strings.Split(strings.TrimSpace(want), "\n")
-	if len(g) != len(w) {
-		t.Fatalf("%d output lines, want %d", len(g), len(w))
+	if header, _, _ := strings.Cut(got, "\n"); header != Header {
+		t.Fatalf("header %q, want %q", header, Header)
 	}
-	if g[0] != Header || w[0] != Header {
-		t.Fatalf("headers %q and %q, want %q", g[0], w[0], Header)
-	}
-	for i := 1; i < len(g); i++ {
-		gf, wf := strings.Split(g[i], ","), strings.Split(w[i], ",")
-		if len(gf) != 7 || len(wf) != 7 || gf[0] != wf[0] || gf[1] != wf[1] {
-			t.Fatalf("line %d: %q, want %q", i+1, g[i], w[i])
-		}
-		for j := 2; j < 7; j++ {
-			if (gf[j] == "") != (wf[j] == "") {
-				t.Fatalf("line %d field %d: %q, want %q", i+1, j+1, g[i], w[i])
-			}
-			if gf[j] == "" {
-				continue
-			}
-			if !strings.Contains(gf[j], ".") || len(gf[j])-strings.IndexByte(gf[j], '.')-1 != 6 {
-				t.Fatalf("line %d field %d: %q is not six decimals", i+1, j+1, gf[j])
-			}
-			gv, err1 := strconv.ParseFloat(gf[j], 64)
-			wv, err2 := strconv.ParseFloat(wf[j], 64)
-			if err1 != nil || err2 != nil || math.Abs(gv-wv) > tol {
-				t.Fatalf("line %d field %d: %q, want %q", i+1, j+1, g[i], w[i])
-			}
-		}
-	}
+	reference.CompareResults(t, got, want, tol)
 }
 
 func TestRunMatchesReference(t *testing.T) {
-	ref := referenceDir(t)
-	in, err := os.Open(filepath.Join(ref, "encounters.csv"))
+	inPath, wantPath := reference.Encounters(t)
+	in, err := os.Open(inPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	want, err := os.ReadFile(filepath.Join(ref, "encounters_expected.csv"))
+	want, err := os.ReadFile(wantPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +53,8 @@ func TestRunMatchesReference(t *testing.T) {
 // frame as the flat frame, and expects the local results from the wgs84
 // input.
 func TestWGS84MatchesLocal(t *testing.T) {
-	ref := referenceDir(t)
-	data, err := os.ReadFile(filepath.Join(ref, "encounters.csv"))
+	inPath, _ := reference.Encounters(t)
+	data, err := os.ReadFile(inPath)
 	if err != nil {
 		t.Fatal(err)
 	}

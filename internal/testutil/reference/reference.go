@@ -1,0 +1,78 @@
+// Package reference gives tests the independent reference encounters that
+// CI places beside the clone (../shared/reference) and compares encounter
+// result CSVs with their expected results. It is imported by tests only.
+package reference
+
+import (
+	"errors"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Encounters returns the paths of the reference encounters and of their
+// expected results, found beside the repository root above the working
+// directory; it skips the test when they are absent.
+func Encounters(t testing.TB) (in, expected string) {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+	ref := filepath.Join(dir, "..", "shared", "reference")
+	in, expected = filepath.Join(ref, "encounters.csv"), filepath.Join(ref, "encounters_expected.csv")
+	if _, err := os.Stat(in); errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("reference encounters absent: %s does not exist (CI places ../shared beside the clone)", in)
+	}
+	return in, expected
+}
+
+// CompareResults checks two result CSVs line by line: the same header, the
+// same ids in the same order, the same conflict verdict and empty fields,
+// numbers with six decimals and within tol. Line endings may differ (the
+// reference file has CRLF).
+func CompareResults(t testing.TB, got, want string, tol float64) {
+	t.Helper()
+	got, want = strings.ReplaceAll(got, "\r\n", "\n"), strings.ReplaceAll(want, "\r\n", "\n")
+	g := strings.Split(strings.TrimSpace(got), "\n")
+	w := strings.Split(strings.TrimSpace(want), "\n")
+	if len(g) != len(w) || g[0] != w[0] {
+		t.Fatalf("%d lines (header %q), want %d (header %q)", len(g), g[0], len(w), w[0])
+	}
+	for i := 1; i < len(g); i++ {
+		gf, wf := strings.Split(g[i], ","), strings.Split(w[i], ",")
+		if len(gf) != 7 || len(wf) != 7 || gf[0] != wf[0] || gf[1] != wf[1] {
+			t.Fatalf("line %d: %q, want %q", i+1, g[i], w[i])
+		}
+		for j := 2; j < 7; j++ {
+			if (gf[j] == "") != (wf[j] == "") {
+				t.Fatalf("line %d field %d: %q, want %q", i+1, j+1, g[i], w[i])
+			}
+			if gf[j] == "" {
+				continue
+			}
+			if !strings.Contains(gf[j], ".") || len(gf[j])-strings.IndexByte(gf[j], '.')-1 != 6 {
+				t.Fatalf("line %d field %d: %q is not six decimals", i+1, j+1, gf[j])
+			}
+			gv, err1 := strconv.ParseFloat(gf[j], 64)
+			wv, err2 := strconv.ParseFloat(wf[j], 64)
+			if err1 != nil || err2 != nil || math.Abs(gv-wv) > tol {
+				t.Fatalf("line %d field %d: %q, want %q", i+1, j+1, g[i], w[i])
+			}
+		}
+	}
+}
