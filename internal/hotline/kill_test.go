@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
+	"github.com/deconflict/deconflict/internal/testutil/childproc"
 )
 
 const killEnv = "DECONFLICT_HOTLINE_KILL_DIR"
@@ -63,16 +63,7 @@ func TestKill9(t *testing.T) {
 	}
 	dir := t.TempDir()
 	e := newEnv(t, dir) // creates the parties
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killEnv+"="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := childproc.Start(t, "TestKill9Child", killEnv+"="+dir)
 	posted, acked := map[string]bool{}, map[string]bool{}
 	sc := bufio.NewScanner(out)
 	for sc.Scan() && len(acked) < 60 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
+	"github.com/deconflict/deconflict/internal/testutil/childproc"
 )
 
 // killChildEnv, when set to a directory, turns the test binary into the
@@ -40,16 +40,7 @@ func TestKillDurability(t *testing.T) {
 		// random short delay so that the kill lands anywhere in a commit.
 		after := 20 + rng.IntN(300)
 		delay := time.Duration(rng.IntN(3000)) * time.Microsecond
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKillDurability$")
-		cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, out := childproc.Start(t, "TestKillDurability", killChildEnv+"="+dir)
 		sc := bufio.NewScanner(out)
 		n := 0
 		killed := false
@@ -75,7 +66,7 @@ func TestKillDurability(t *testing.T) {
 				killed = true
 			}
 		}
-		err = cmd.Wait()
+		err := cmd.Wait()
 		if !killed {
 			t.Fatalf("round %d: child ended before being killed (%v)", round, err)
 		}
