@@ -74,14 +74,7 @@ func TestOpenMigratesToLatestOnce(t *testing.T) {
 		}
 		s.Close()
 		got := schemaVersions(t, url)
-		if len(got) != sqlcore.Latest() {
-			t.Fatalf("schema_migrations holds %v, want 1..%d once each", got, sqlcore.Latest())
-		}
-		for i, v := range got {
-			if v != int64(i+1) {
-				t.Fatalf("schema_migrations holds %v, want 1..%d", got, sqlcore.Latest())
-			}
-		}
+		storetest.CheckSchemaVersions(t, got, sqlcore.Latest())
 	}
 }
 
@@ -122,7 +115,7 @@ func TestMigrateFromPrevious(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, aud := range []string{`["blue"]`, `["red"]`, `["*"]`} {
+	for i, aud := range storetest.MigrationAudiences {
 		if _, err := conn.Exec(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'event'`); err != nil {
 			t.Fatal(err)
 		}
@@ -137,22 +130,7 @@ func TestMigrateFromPrevious(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got := schemaVersions(t, url); len(got) != sqlcore.Latest() || got[len(got)-1] != int64(sqlcore.Latest()) {
-		t.Fatalf("after Open, schema_migrations holds %v, want up to %d", got, sqlcore.Latest())
-	}
-	err = s.View(ctx, func(tx store.Tx) error {
-		got, err := store.EventsAfterFor(tx, "blue", 0, 10)
-		if err != nil {
-			return err
-		}
-		if len(got) != 2 || got[0].ID != 1 || got[1].ID != 3 {
-			t.Errorf("EventsAfterFor(blue) after migration = %+v, want events 1 and 3", got)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	storetest.CheckMigrated(t, s, schemaVersions(t, url), sqlcore.Latest())
 }
 
 // replicas opens n stores on one database, as n replicas would.
