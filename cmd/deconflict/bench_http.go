@@ -290,51 +290,18 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	}
 	res.BaselineReportsPerS = baselineIngest(base, *batch, *dur/2)
 
-	dir, err := os.MkdirTemp("", "deconflict-bench-http-")
+	dir, st, closeStore, err := tempSQLite("deconflict-bench-http-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	st, err := sqlite.Open(context.Background(), dir)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer closeStore()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type ready struct {
-		base   string
-		tokens map[string]string
-		err    error
-	}
-	readyC := make(chan ready, 1)
-	runErr := make(chan error, 1)
-	go func() {
-		runErr <- server.Run(ctx, server.Config{
-			Store: st, DataDir: dir, Listen: "127.0.0.1:0",
-			// The benchmark measures the service, not the rate limiter.
-			API: apiOptionsForBench(),
-			Ready: func(base string, svc *service.Service) {
-				r := ready{base: base, tokens: map[string]string{}}
-				for _, p := range []string{"coalition", "russia"} {
-					tok, err := svc.CreateParty(context.Background(), p)
-					if err != nil {
-						r.err = err
-					}
-					r.tokens[p] = tok
-				}
-				readyC <- r
-			},
-		})
-	}()
-	var rd ready
-	select {
-	case rd = <-readyC:
-	case err := <-runErr:
-		return fmt.Errorf("server: %v", err)
-	}
-	if rd.err != nil {
-		return rd.err
+	bases, tokens, waitServer, err := benchServers(ctx, []store.Store{st}, dir)
+	if err != nil {
+		cancel()
+		_ = waitServer()
+		return err
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
@@ -346,12 +313,12 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	// Warm up: every aircraft reported once, so that the ingest phase runs
 	// with all tracks live.
 	progress("loading %d tracks", *n)
-	if err := loadTracks(client, []string{rd.base}, rd.tokens, byParty, *batch); err != nil {
+	if err := loadTracks(client, bases, tokens, byParty, *batch); err != nil {
 		return err
 	}
 
 	progress("latency with %d tracks and no other load", *n)
-	idle, err := measureLatency(ctx, client, []string{rd.base}, rd.tokens, max(*samples/2, 1), &encounter)
+	idle, err := measureLatency(ctx, client, bases, tokens, max(*samples/2, 1), &encounter)
 	if err != nil {
 		return err
 	}
@@ -360,7 +327,7 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	// Ingest: each client owns a slice of one party's aircraft and reports
 	// it over and over, dead-reckoned to the wall clock.
 	progress("ingest for %v with %d clients", *dur, *clients)
-	load := startIngest(ctx, client, []string{rd.base}, rd.tokens, byParty, *clients, *batch)
+	load := startIngest(ctx, client, bases, tokens, byParty, *clients, *batch)
 	defer load.cancel()
 	time.Sleep(*dur)
 	elapsed := time.Since(load.start)
@@ -376,7 +343,7 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	load.pace(res.LoadDuringLatencyPerS)
 	progress("ingest: %.0f reports/s; measuring latency under a load of %.0f reports/s", res.HTTPReportsPerS, res.LoadDuringLatencyPerS)
 
-	lat, err := measureLatency(ctx, client, []string{rd.base}, rd.tokens, *samples, &encounter)
+	lat, err := measureLatency(ctx, client, bases, tokens, *samples, &encounter)
 	load.stop()
 	if err != nil {
 		return err
@@ -389,12 +356,12 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 		res.HTTPOverBaseline = res.HTTPReportsPerS / res.BaselineReportsPerS
 	}
 	var alerts struct{ Alerts []json.RawMessage }
-	if b, err := get(client, rd.base+"/v1/alerts", rd.tokens["coalition"]); err == nil {
+	if b, err := get(client, bases[0]+"/v1/alerts", tokens["coalition"]); err == nil {
 		_ = json.Unmarshal(b, &alerts)
 		res.AlertsAtEnd = len(alerts.Alerts)
 	}
 	cancel()
-	if err := <-runErr; err != nil {
+	if err := waitServer(); err != nil {
 		return err
 	}
 	if *asJSON {

@@ -3,21 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
-	"github.com/deconflict/deconflict/internal/server"
-	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
 	"github.com/deconflict/deconflict/internal/store/postgres"
-	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
 func init() {
@@ -68,16 +63,11 @@ func runBenchReplicas(args []string, stdout, stderr io.Writer) error {
 	p.progress = func(format string, a ...any) { fmt.Fprintf(stderr, "bench --replicas: "+format+"\n", a...) }
 
 	// Baseline, in the same process: one replica on the embedded store.
-	dir, err := os.MkdirTemp("", "deconflict-bench-replicas-")
+	dir, lite, closeLite, err := tempSQLite("deconflict-bench-replicas-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	lite, err := sqlite.Open(context.Background(), dir)
-	if err != nil {
-		return err
-	}
-	defer lite.Close()
+	defer closeLite()
 	p.progress("one replica on SQLite")
 	one, err := benchDeployment("1 replica, SQLite", []store.Store{lite}, dir, p)
 	if err != nil {
@@ -135,39 +125,13 @@ func benchDeployment(name string, stores []store.Store, dataDir string, p replic
 	res := replicaBenchSide{Deployment: name, Replicas: len(stores)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var bases []string
-	var tokens map[string]string
-	var runWG sync.WaitGroup
-	defer runWG.Wait()
-	defer cancel()
-	for i, st := range stores {
-		ready := make(chan error, 1)
-		runWG.Add(1)
-		go func() {
-			defer runWG.Done()
-			err := server.Run(ctx, server.Config{
-				Store: st, DataDir: dataDir, Listen: "127.0.0.1:0", API: apiOptionsForBench(),
-				Ready: func(base string, svc *service.Service) {
-					var err error
-					if i == 0 {
-						tokens = map[string]string{}
-						for _, party := range []string{"coalition", "russia"} {
-							tok, e := svc.CreateParty(context.Background(), party)
-							err = errors.Join(err, e)
-							tokens[party] = tok
-						}
-					}
-					bases = append(bases, base)
-					ready <- err
-				},
-			})
-			if err != nil {
-				ready <- err
-			}
-		}()
-		if err := <-ready; err != nil {
-			return res, err
-		}
+	bases, tokens, wait, err := benchServers(ctx, stores, dataDir)
+	defer func() {
+		cancel()
+		_ = wait()
+	}()
+	if err != nil {
+		return res, err
 	}
 	if len(stores) > 1 {
 		// The first replica takes the detection lease at once; give the

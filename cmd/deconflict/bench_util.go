@@ -20,6 +20,10 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/api"
+	"github.com/deconflict/deconflict/internal/server"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
 	"github.com/deconflict/deconflict/internal/traffic"
 )
 
@@ -371,4 +375,68 @@ func measureLatency(ctx context.Context, client *http.Client, bases []string, to
 		out = append(out, time.Since(t0))
 	}
 	return out, nil
+}
+
+// tempSQLite opens a store in a new temporary data directory; done closes
+// it and removes the directory.
+func tempSQLite(prefix string) (dir string, st *sqlite.Store, done func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	st, err = sqlite.Open(context.Background(), dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, nil, err
+	}
+	return dir, st, func() {
+		st.Close()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// benchServers runs one in-process server per store until ctx ends: the
+// replicas of one deployment, sharing dataDir (the audit signing key). The
+// parties coalition and russia are created through the first. wait waits
+// for the servers to stop and returns their errors; call it after ending
+// ctx, also when benchServers fails.
+func benchServers(ctx context.Context, stores []store.Store, dataDir string) (bases []string, tokens map[string]string, wait func() error, err error) {
+	var wg sync.WaitGroup
+	errs := make([]error, len(stores))
+	wait = func() error {
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	for i, st := range stores {
+		ready := make(chan error, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = server.Run(ctx, server.Config{
+				Store: st, DataDir: dataDir, Listen: "127.0.0.1:0",
+				// The benchmark measures the service, not the rate limiter.
+				API: apiOptionsForBench(),
+				Ready: func(base string, svc *service.Service) {
+					var err error
+					if i == 0 {
+						tokens = map[string]string{}
+						for _, party := range []string{"coalition", "russia"} {
+							tok, e := svc.CreateParty(context.Background(), party)
+							err = errors.Join(err, e)
+							tokens[party] = tok
+						}
+					}
+					bases = append(bases, base)
+					ready <- err
+				},
+			})
+			if errs[i] != nil {
+				ready <- fmt.Errorf("server: %w", errs[i])
+			}
+		}()
+		if err := <-ready; err != nil {
+			return nil, nil, wait, err
+		}
+	}
+	return bases, tokens, wait, nil
 }
