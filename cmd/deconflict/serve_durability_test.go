@@ -67,9 +67,23 @@ func TestKill9Durability(t *testing.T) {
 			// The last round ends cleanly: stop writing, append one last
 			// event of our own (a new rules version), wait for the stream
 			// to reach it, then stop the stream.
+			// Write for a moment, and on a machine too loaded to have
+			// completed any message or acknowledgment between the kills,
+			// until one of each has (the checks below need them).
 			time.Sleep(300 * time.Millisecond)
+			for wait := time.Now().Add(60 * time.Second); time.Now().Before(wait); time.Sleep(50 * time.Millisecond) {
+				led.mu.Lock()
+				enough := len(led.messages) > 0 && len(led.acks) > 0
+				led.mu.Unlock()
+				if enough {
+					break
+				}
+			}
 			cancel()
 			wg.Wait()
+			// A patient client: this write must succeed for the test to
+			// mean anything, and a loaded machine may be slow to answer.
+			client := &http.Client{Timeout: 60 * time.Second}
 			code, b, err := do(client, "PUT", srv.base+"/v1/rules", operator, json.RawMessage(currentRules(t, client, srv.base, operator)))
 			if err != nil || code != 200 {
 				t.Fatalf("PUT /v1/rules: %d %s %v", code, b, err)
