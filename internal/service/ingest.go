@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -254,7 +255,7 @@ func (s *Service) Alerts(p party.Principal) []alert.Alert {
 	all := s.tac.eng.Load().Alerts()
 	out := all[:0]
 	for _, a := range all {
-		if p.Operator || a.ForEveryone() || containsString(a.Parties(), p.Party) {
+		if p.Operator || a.ForEveryone() || slices.Contains(a.Parties(), p.Party) {
 			out = append(out, a)
 		}
 	}
@@ -263,15 +264,6 @@ func (s *Service) Alerts(p party.Principal) []alert.Alert {
 
 // Tracks returns the live tracks of every party inside the box.
 func (s *Service) Tracks(b detect.BBox) []track.State { return s.tac.eng.Load().Tracks(b) }
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 // retuneTactical replaces the tactical engine after a rules change (the
 // engine is built for one set of separation minima and lookahead): the
