@@ -253,3 +253,18 @@ func FuzzReadSSE(f *testing.F) {
 		}
 	})
 }
+
+func TestSleepReturnsOnCancelWithoutWaitingTheDuration(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// An hour: were the cancellation ignored, the test would hang, not pass.
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sleep on a cancelled context = %v, want context.Canceled", err)
+	}
+	if err := (Backoff{Min: time.Hour, Max: time.Hour}).Sleep(ctx, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Backoff.Sleep on a cancelled context = %v, want context.Canceled", err)
+	}
+	if err := Sleep(context.Background(), time.Nanosecond); err != nil {
+		t.Fatalf("Sleep that runs out = %v, want nil", err)
+	}
+}

@@ -44,7 +44,14 @@ func (b Backoff) Wait(n int) time.Duration {
 // Sleep waits for Wait(n) or until ctx is done, whichever comes first, and
 // returns ctx.Err() in the second case.
 func (b Backoff) Sleep(ctx context.Context, n int) error {
-	t := time.NewTimer(b.Wait(n))
+	return Sleep(ctx, b.Wait(n))
+}
+
+// Sleep waits for d or until ctx is done, whichever comes first, and returns
+// ctx.Err() in the second case. The feeds and the simulator pace with it so
+// that an interrupt never waits out a long sleep.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

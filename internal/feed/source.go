@@ -194,7 +194,7 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 		p.Now = time.Now
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleepCtx
+		p.Sleep = client.Sleep
 	}
 	now := p.Now()
 	if !p.started {
@@ -221,17 +221,6 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 	}
 	p.lastStamp = target
 	return target, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Replay reads a recorded feed (SBS or JSON lines, detected from the first

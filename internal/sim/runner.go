@@ -104,7 +104,7 @@ func NewRunner(p *Plan, clients map[string]*client.Client, opt Options) (*Runner
 		opt.Now = time.Now
 	}
 	if opt.Sleep == nil {
-		opt.Sleep = sleep
+		opt.Sleep = client.Sleep
 	}
 	if opt.DeclareAheadS <= 0 {
 		opt.DeclareAheadS = 1800
@@ -306,17 +306,6 @@ func (r *Runner) nextTakeOff(tS float64) float64 {
 	return next
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // post sends every airborne aircraft's state at tS, one batch per party.
 func (r *Runner) post(ctx context.Context, tS float64, stamp time.Time) error {
 	batches := map[string][]client.Report{}
@@ -363,7 +352,7 @@ func (r *Runner) post(ctx context.Context, tS float64, stamp time.Time) error {
 			if errors.As(err, &prob) && prob.RetryAfter > wait {
 				wait = prob.RetryAfter
 			}
-			if err := sleep(ctx, wait); err != nil {
+			if err := client.Sleep(ctx, wait); err != nil {
 				return err
 			}
 		}
@@ -539,7 +528,7 @@ func (r *Runner) scheduleAck(ctx context.Context, party string, m client.Message
 	r.mu.Unlock()
 	go func() {
 		defer r.acks.Done()
-		if err := sleep(ctx, r.opt.AckDelay); err != nil {
+		if err := client.Sleep(ctx, r.opt.AckDelay); err != nil {
 			return
 		}
 		if r.ignores(ctx, party, m) {
