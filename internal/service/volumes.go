@@ -34,6 +34,24 @@ func auditOfVolume(res volume.Result) volumeAudit {
 	return a
 }
 
+// recordVolume appends the audit record and the events of one registry
+// write to its transaction.
+func (s *Service) recordVolume(tx store.Tx, actor, kind string, res volume.Result, now time.Time) error {
+	if err := s.audit(tx, actor, kind, auditOfVolume(res)); err != nil {
+		return err
+	}
+	evs, err := res.Events(now)
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		if _, err := tx.AppendEvent(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // commitVolume runs one registry write in a transaction together with its
 // audit record and events, and hands the result to the registry after the
 // commit.
@@ -47,17 +65,8 @@ func (s *Service) commitVolume(ctx context.Context, actor, kind string, op func(
 		if err != nil {
 			return err
 		}
-		if err := s.audit(tx, actor, kind, auditOfVolume(res)); err != nil {
+		if err := s.recordVolume(tx, actor, kind, res, now); err != nil {
 			return err
-		}
-		evs, err := res.Events(now)
-		if err != nil {
-			return err
-		}
-		for _, e := range evs {
-			if _, err := tx.AppendEvent(e); err != nil {
-				return err
-			}
 		}
 		return s.volumeConflictItems(tx, res, rl, now)
 	}, func() { s.volumes().Apply(res) })
@@ -128,17 +137,8 @@ func (s *Service) endExpiredVolumes(ctx context.Context, now time.Time) error {
 			return err
 		}
 		for _, res := range results {
-			if err := s.audit(tx, "deconflict", "volume_ended", auditOfVolume(res)); err != nil {
+			if err := s.recordVolume(tx, "deconflict", "volume_ended", res, now); err != nil {
 				return err
-			}
-			evs, err := res.Events(now)
-			if err != nil {
-				return err
-			}
-			for _, e := range evs {
-				if _, err := tx.AppendEvent(e); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
