@@ -139,8 +139,8 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cf.register(fs)
 	connect := fs.String("connect", "", "BaseStation source HOST:PORT (sbs only; e.g. dump1090's port 30003)")
 	file := fs.String("file", "", "read from FILE ('-' for standard input)")
-	batch := fs.Int("batch", feed.DefaultMaxBatch, "reports per POST (at most 10000)")
-	status := fs.Duration("status", 10*time.Second, "interval of the status lines")
+	var pf pipelineFlags
+	pf.register(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return flagError(err)
 	}
@@ -150,15 +150,15 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*connect == "") == (*file == "") || (format == "jsonl" && *connect != "") {
 		return usagef("give exactly one source: --file, or --connect for sbs")
 	}
-	if *batch < 1 || *batch > 10_000 {
-		return usagef("--batch must be within 1..10000")
+	if err := pf.check(); err != nil {
+		return err
 	}
 	cl, err := cf.client(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	stats := &feed.Stats{}
-	p := startPipeline(ctx, cl, stats, *batch, *status, stdout, "feed")
+	p := startPipeline(ctx, cl, stats, pf, stdout, "feed")
 	switch {
 	case *connect != "":
 		dec := feed.NewSBSDecoder(stats)
@@ -221,11 +221,31 @@ type pipeline struct {
 	cancel context.CancelFunc
 }
 
-func startPipeline(ctx context.Context, cl *client.Client, stats *feed.Stats, batch int, every time.Duration, out io.Writer, name string) *pipeline {
+// pipelineFlags are the sending flags that feed and replay share.
+type pipelineFlags struct {
+	batch  int
+	status time.Duration
+}
+
+func (pf *pipelineFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&pf.batch, "batch", feed.DefaultMaxBatch, fmt.Sprintf("reports per POST (at most %d)", feed.BatchLimit))
+	fs.DurationVar(&pf.status, "status", 10*time.Second, "interval of the status lines")
+}
+
+// check refuses a batch the server would not take: the Sender would
+// otherwise fall back to its default without a word.
+func (pf *pipelineFlags) check() error {
+	if pf.batch < 1 || pf.batch > feed.BatchLimit {
+		return usagef("--batch must be within 1..%d", feed.BatchLimit)
+	}
+	return nil
+}
+
+func startPipeline(ctx context.Context, cl *client.Client, stats *feed.Stats, pf pipelineFlags, out io.Writer, name string) *pipeline {
 	// The sender outlives ctx by a moment so that what was read is flushed.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p := &pipeline{in: make(chan client.Report, 4*batch), stats: stats, out: out, name: name, done: make(chan struct{}), cancel: cancel}
-	s := &feed.Sender{Post: cl.PostPositions, Stats: stats, MaxBatch: batch}
+	p := &pipeline{in: make(chan client.Report, 4*pf.batch), stats: stats, out: out, name: name, done: make(chan struct{}), cancel: cancel}
+	s := &feed.Sender{Post: cl.PostPositions, Stats: stats, MaxBatch: pf.batch}
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
@@ -233,10 +253,10 @@ func startPipeline(ctx context.Context, cl *client.Client, stats *feed.Stats, ba
 	}()
 	go func() {
 		defer p.wg.Done()
-		if every <= 0 {
+		if pf.status <= 0 {
 			return
 		}
-		t := time.NewTicker(every)
+		t := time.NewTicker(pf.status)
 		defer t.Stop()
 		for {
 			select {

@@ -240,6 +240,10 @@ func TestReplayAsFastAsPossibleStaysInTheWindow(t *testing.T) {
 	if err := replayMain(context.Background(), []string{"--token", "t"}, &out, &errOut); err == nil {
 		t.Error("replay without a file accepted")
 	}
+	var ue usageError
+	if err := replayMain(context.Background(), []string{file, "--batch", "0", "--token", "t", "--server", srv.URL}, &out, &errOut); !errors.As(err, &ue) {
+		t.Errorf("replay --batch 0: err %v, want a usage error", err)
+	}
 }
 
 func TestSimCommandRunsAScenarioSlice(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"time"
 
 	"github.com/deconflict/deconflict/internal/feed"
 )
@@ -70,8 +69,8 @@ func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cf.register(fs)
 	speed := speedFlag(1)
 	fs.Var(&speed, "speed", "file seconds per wall-clock second, or max")
-	batch := fs.Int("batch", feed.DefaultMaxBatch, "reports per POST (at most 10000)")
-	status := fs.Duration("status", 10*time.Second, "interval of the status lines")
+	var pf pipelineFlags
+	pf.register(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(err)
@@ -79,15 +78,15 @@ func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(pos) != 1 {
 		return usagef("usage: deconflict replay FILE [--speed N|max] --server URL (--token T | --token-file F) [--party P]")
 	}
-	if *batch < 1 || *batch > 10_000 {
-		return usagef("--batch must be within 1..10000")
+	if err := pf.check(); err != nil {
+		return err
 	}
 	cl, err := cf.client(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	stats := &feed.Stats{}
-	p := startPipeline(ctx, cl, stats, *batch, *status, stdout, "replay")
+	p := startPipeline(ctx, cl, stats, pf, stdout, "replay")
 	err = withInput(pos[0], func(r io.Reader) error {
 		return feed.Replay(ctx, r, &feed.Pacer{Speed: float64(speed)}, stats, p.in)
 	})

@@ -37,6 +37,9 @@ func (s *Stats) String() string {
 // one.
 type PostFunc func(ctx context.Context, reports []client.Report) (client.PositionsResult, error)
 
+// BatchLimit is the most reports the server takes in one POST.
+const BatchLimit = 10_000
+
 // Defaults of a Sender.
 const (
 	DefaultMaxBatch   = 1000
@@ -51,7 +54,7 @@ const (
 type Sender struct {
 	Post  PostFunc
 	Stats *Stats
-	// MaxBatch reports per POST (at most 10,000, the server's limit).
+	// MaxBatch reports per POST (at most BatchLimit).
 	MaxBatch int
 	// FlushEvery bounds how long a report waits for its batch to fill.
 	FlushEvery time.Duration
@@ -64,7 +67,7 @@ type Sender struct {
 }
 
 func (s *Sender) defaults() {
-	if s.MaxBatch <= 0 || s.MaxBatch > 10_000 {
+	if s.MaxBatch <= 0 || s.MaxBatch > BatchLimit {
 		s.MaxBatch = DefaultMaxBatch
 	}
 	if s.FlushEvery <= 0 {
