@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
@@ -314,5 +313,3 @@ func parseTime(field, s string) (time.Time, error) {
 	}
 	return t.UTC(), nil
 }
-
-func trimSpace(s string) string { return strings.TrimSpace(s) }

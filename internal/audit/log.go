@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
@@ -202,7 +203,7 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 		}
 		s = info.PublicKey
 	}
-	b, err := base64.StdEncoding.DecodeString(trimSpace(s))
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
 	if err != nil {
 		return nil, fmt.Errorf("key: not base64: %w", err)
 	}
