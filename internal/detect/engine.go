@@ -26,7 +26,6 @@
 package detect
 
 import (
-	"cmp"
 	"math"
 	"runtime"
 	"slices"
@@ -482,12 +481,7 @@ func BruteForce(states []track.State, p Params) []Conflict {
 
 // SortConflicts orders conflicts by pair key.
 func SortConflicts(cs []Conflict) {
-	slices.SortFunc(cs, func(x, y Conflict) int {
-		if c := x.A.Key().Compare(y.A.Key()); c != 0 {
-			return c
-		}
-		return x.B.Key().Compare(y.B.Key())
-	})
+	slices.SortFunc(cs, func(x, y Conflict) int { return x.Key().compare(y.Key()) })
 }
 
 // SameConflicts reports whether two sorted conflict sets hold the same pairs
@@ -495,12 +489,11 @@ func SortConflicts(cs []Conflict) {
 func SameConflicts(x, y []Conflict) (bool, string) {
 	n := min(len(x), len(y))
 	for i := 0; i < n; i++ {
-		if x[i].Key() != y[i].Key() {
-			k := x[i].Key()
-			if x[i].Key().less(y[i].Key()) {
-				return false, "only in first: " + k.String()
+		if kx, ky := x[i].Key(), y[i].Key(); kx != ky {
+			if kx.compare(ky) < 0 {
+				return false, "only in first: " + kx.String()
 			}
-			return false, "only in second: " + y[i].Key().String()
+			return false, "only in second: " + ky.String()
 		}
 		if x[i].PairResult != y[i].PairResult || !x[i].Time.Equal(y[i].Time) {
 			return false, "different result for " + x[i].Key().String()
@@ -515,8 +508,13 @@ func SameConflicts(x, y []Conflict) (bool, string) {
 	return true, ""
 }
 
-func (k PairKey) less(o PairKey) bool {
-	return cmp.Or(k.A.Compare(o.A), k.B.Compare(o.B)) < 0
+// compare orders pairs by their first key, then their second: the order of
+// SortConflicts, which SameConflicts relies on to tell which set lacks a pair.
+func (k PairKey) compare(o PairKey) int {
+	if c := k.A.Compare(o.A); c != 0 {
+		return c
+	}
+	return k.B.Compare(o.B)
 }
 
 func (k PairKey) String() string { return k.A.String() + "~" + k.B.String() }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -352,4 +353,37 @@ func kinds(evs []Event) []string {
 		out = append(out, e.Kind.String()+"/"+e.Reason)
 	}
 	return out
+}
+
+// TestSameConflictsNamesTheMissingPair checks the ordering SortConflicts and
+// SameConflicts share: with one pair dropped from either side, the message
+// names that pair and the side that holds it.
+func TestSameConflictsNamesTheMissingPair(t *testing.T) {
+	pair := func(pa, a, pb, b string) Conflict {
+		return Conflict{
+			A: track.State{Report: track.Report{Party: pa, Aircraft: a}},
+			B: track.State{Report: track.Report{Party: pb, Aircraft: b}},
+		}
+	}
+	set := []Conflict{pair("b", "1", "c", "1"), pair("a", "2", "b", "1"), pair("a", "1", "b", "1"), pair("a", "1", "a", "2")}
+	SortConflicts(set)
+	// With one-letter ids the printed keys sort the same way as the keys.
+	for i := 1; i < len(set); i++ {
+		if set[i-1].Key().String() >= set[i].Key().String() {
+			t.Fatalf("not sorted: %v before %v", set[i-1].Key(), set[i].Key())
+		}
+	}
+	if same, diff := SameConflicts(set, slices.Clone(set)); !same {
+		t.Fatalf("a set differs from its copy: %s", diff)
+	}
+	for i := range set {
+		without := slices.Delete(slices.Clone(set), i, i+1)
+		name := set[i].Key().String()
+		if same, diff := SameConflicts(set, without); same || diff != "only in first: "+name {
+			t.Errorf("dropping %s from the second: same=%v, %q", name, same, diff)
+		}
+		if same, diff := SameConflicts(without, set); same || diff != "only in second: "+name {
+			t.Errorf("dropping %s from the first: same=%v, %q", name, same, diff)
+		}
+	}
 }
