@@ -38,6 +38,11 @@ func TestHotlineMessageAckAndEvents(t *testing.T) {
 			t.Fatalf("event %s %s", ev.Kind, ev.Data.Data)
 		}
 	}
+	// A body with trailing data is refused like any other, and acknowledges
+	// nothing (the acknowledgment below is still the first).
+	if code, b, _ := e.do("POST", "/v1/hotline/messages/"+m.ID+"/ack", e.tokens["russia"], `{"reply": "roger"} {}`); code != 400 {
+		t.Fatalf("ack with trailing data: %d %s", code, b)
+	}
 	var acked wireMessage
 	e.mustDo("POST", "/v1/hotline/messages/"+m.ID+"/ack", e.tokens["russia"], map[string]string{"reply": "wilco"}, 200, &acked)
 	if acked.State != "acknowledged" || len(acked.Acks) != 1 || acked.Acks[0].Reply != "wilco" {

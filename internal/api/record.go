@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -82,10 +81,8 @@ func (h *Handler) ackMessage(w http.ResponseWriter, r *http.Request, p party.Pri
 		return err
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			return jsonProblem(err)
+		if err := decodeFrom(bytes.NewReader(body), &in); err != nil {
+			return err
 		}
 	}
 	m, err := h.svc.AckMessage(r.Context(), p, r.PathValue("id"), in.Reply)
