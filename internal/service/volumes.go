@@ -40,16 +40,7 @@ func (s *Service) recordVolume(tx store.Tx, actor, kind string, res volume.Resul
 	if err := s.audit(tx, actor, kind, auditOfVolume(res)); err != nil {
 		return err
 	}
-	evs, err := res.Events(now)
-	if err != nil {
-		return err
-	}
-	for _, e := range evs {
-		if _, err := tx.AppendEvent(e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return res.AppendEvents(tx, now)
 }
 
 // commitVolume runs one registry write in a transaction together with its

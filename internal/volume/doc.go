@@ -87,7 +87,7 @@
 // (serialising writers across processes), then a catch-up from
 // tx.VolumesChangedSince, then the check, then tx.PutVolume naming the
 // version replaced (a stale one is refused, never merged). The caller adds
-// its audit and events (Result.Events) in the same transaction and, after
+// its audit and events (Result.AppendEvents) in the same transaction and, after
 // the commit, hands the Result to Registry.Apply.
 //
 // The in-memory index is a cache of the store and only ever holds what is

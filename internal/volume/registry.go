@@ -43,7 +43,7 @@ func NewRegistry(rl rules.Rules) *Registry {
 }
 
 // Result is the outcome of one committed write, for the caller's audit and
-// events (see Events) and for Apply once the transaction has committed.
+// events (see AppendEvents) and for Apply once the transaction has committed.
 type Result struct {
 	// Volume is the volume as stored (full, with details).
 	Volume Volume
@@ -645,11 +645,24 @@ func (r *Registry) Conforms(party string, pos geo.LLA, t time.Time) (conforming,
 	return false, false
 }
 
-// Events returns the events of a committed write for the store's event
-// stream: volume_changed to the owner (data: the full volume) and one
-// volume_conflict per conflicting volume to both parties (data:
-// {"volumes":[this, other]}, both reduced).
-func (res Result) Events(now time.Time) ([]store.Event, error) {
+// AppendEvents appends the events of the write to the store's event stream
+// in the write's own transaction: volume_changed to the owner (data: the
+// full volume) and one volume_conflict per conflicting volume to both
+// parties (data: {"volumes":[this, other]}, both reduced).
+func (res Result) AppendEvents(tx store.Tx, now time.Time) error {
+	evs, err := res.events(now)
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		if _, err := tx.AppendEvent(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (res Result) events(now time.Time) ([]store.Event, error) {
 	body, err := json.Marshal(res.Volume)
 	if err != nil {
 		return nil, err

@@ -43,16 +43,7 @@ func (e *env) do(write func(tx store.Tx) (Result, error)) (Result, error) {
 		if res, err = write(tx); err != nil {
 			return err
 		}
-		evs, err := res.Events(now)
-		if err != nil {
-			return err
-		}
-		for _, ev := range evs {
-			if _, err := tx.AppendEvent(ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		return res.AppendEvents(tx, now)
 	})
 	if err == nil {
 		e.reg.Apply(res)

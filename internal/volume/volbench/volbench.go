@@ -232,16 +232,7 @@ func Dense(ctx context.Context, st store.Store, parties []string, writers int, d
 					if err != nil {
 						return err
 					}
-					evs, err := res.Events(time.Now())
-					if err != nil {
-						return err
-					}
-					for _, ev := range evs {
-						if _, err := tx.AppendEvent(ev); err != nil {
-							return err
-						}
-					}
-					return nil
+					return res.AppendEvents(tx, time.Now())
 				})
 				writes.Add(1)
 				var mk *volume.MissingKeyError
