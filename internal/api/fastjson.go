@@ -165,13 +165,15 @@ func (p *fastParser) report(r *positionReport) bool {
 				r.Callsign = string(v)
 			}
 		case "time":
+			p.space()
 			start := p.i
 			if _, ok := p.str(); !ok {
 				return false
 			}
-			// Exactly what encoding/json calls for a time.Time.
+			// Exactly what encoding/json calls for a time.Time: the quoted
+			// string.
 			var t time.Time
-			if err := t.UnmarshalJSON(trimSpaceLeft(p.b[start:p.i])); err != nil {
+			if err := t.UnmarshalJSON(p.b[start:p.i]); err != nil {
 				return false
 			}
 			r.Time = t
@@ -209,11 +211,4 @@ func (r *positionReport) floatField(name string) *float64 {
 		return &r.VelUpMps
 	}
 	return nil
-}
-
-func trimSpaceLeft(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
-		b = b[1:]
-	}
-	return b
 }

@@ -33,6 +33,7 @@ func FuzzFastBatchDecoder(f *testing.F) {
 		`{"reports":[{"lat":1e400}]}`,
 		`{"reports":[{"time":"2026-11-24T07:00:00.123456789+02:00"}]}`,
 		`{"reports":[{"time":"2026-13-24T07:00:00Z"}]}`,
+		"{\"reports\":[{\"time\": \t\r\n\"2026-11-24T07:00:00Z\" }]}",
 		`{"reports":[{"aircraft":null}]}`,
 		`{"reports":[{"colour":"red"}]}`,
 		`{"reports":[{}]}{}`,
