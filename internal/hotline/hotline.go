@@ -375,7 +375,7 @@ func Ack(tx store.Tx, log *audit.Log, id, party, reply string, now time.Time) (M
 	if err := checkText("reply", reply, false); err != nil {
 		return Message{}, nil, err
 	}
-	m, err := get(tx, party, id)
+	m, err := Get(tx, party, id)
 	if err != nil {
 		return Message{}, nil, err
 	}
@@ -496,10 +496,6 @@ func Escalate(tx store.Tx, log *audit.Log, r rules.Rules, now time.Time, limit i
 // Get returns message id as party may read it: ErrNotFound unless party
 // sent or received it. The operator ("" here) reads every message.
 func Get(tx store.Tx, party, id string) (Message, error) {
-	return get(tx, party, id)
-}
-
-func get(tx store.Tx, party, id string) (Message, error) {
 	rec, err := tx.GetMessage(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Message{}, ErrNotFound
