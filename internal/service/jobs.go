@@ -2,10 +2,9 @@ package service
 
 import (
 	"context"
-
-	"github.com/deconflict/deconflict/internal/audit"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 )
@@ -37,6 +36,11 @@ func (s *Service) checkpointAudit(ctx context.Context, now time.Time) error {
 		return nil
 	}
 	s.lastCheckpoint = now
+	return s.signAudit(ctx, now)
+}
+
+// signAudit signs the head of the audit chain.
+func (s *Service) signAudit(ctx context.Context, now time.Time) error {
 	return s.write(ctx, func(tx store.Tx) error {
 		_, _, err := s.alog.Checkpoint(tx, now)
 		return err
@@ -71,8 +75,5 @@ func (s *Service) applyRules(ctx context.Context, old, r rules.Rules) error {
 // shutdownJobs runs what must happen once at shutdown: the final audit
 // checkpoint, so that the whole chain is signed.
 func (s *Service) shutdownJobs(ctx context.Context) error {
-	return s.write(ctx, func(tx store.Tx) error {
-		_, _, err := s.alog.Checkpoint(tx, s.now())
-		return err
-	})
+	return s.signAudit(ctx, s.now())
 }
