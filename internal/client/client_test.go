@@ -89,6 +89,18 @@ func TestProblemDecoding(t *testing.T) {
 	if !errors.As(err, &p) || p.Status != 429 || p.RetryAfter != 3*time.Second || !Retryable(err) {
 		t.Fatalf("429: err = %v (%+v)", err, p)
 	}
+	// The server's 3 s outweighs a shorter backoff, not a longer one; an
+	// error without Retry-After leaves the backoff alone.
+	short, long := Backoff{Min: time.Millisecond, Max: time.Millisecond}, Backoff{Min: time.Minute, Max: time.Minute}
+	if got := short.After(0, err); got != p.RetryAfter {
+		t.Errorf("short backoff after a 429: %v, want the server's %v", got, p.RetryAfter)
+	}
+	if got := long.After(0, err); got < 30*time.Second {
+		t.Errorf("long backoff after a 429: %v, want the backoff (30 s..1 min)", got)
+	}
+	if got := long.After(0, errors.New("connection refused")); got < 30*time.Second || got > time.Minute {
+		t.Errorf("long backoff after a transport error: %v, want 30 s..1 min", got)
+	}
 
 	_, err = c.Alerts(ctx)
 	if !errors.As(err, &p) || p.Field != "reports[3].lat" || !strings.Contains(err.Error(), "reports[3].lat") {

@@ -41,6 +41,18 @@ func (b Backoff) Wait(n int) time.Duration {
 	return half + rand.N(half+1)
 }
 
+// After is how long to wait before attempt n after err: Wait(n), or the
+// server's Retry-After when err carries a longer one, since a server that
+// asks to slow down means it.
+func (b Backoff) After(n int, err error) time.Duration {
+	wait := b.Wait(n)
+	var prob *Problem
+	if errors.As(err, &prob) && prob.RetryAfter > wait {
+		wait = prob.RetryAfter
+	}
+	return wait
+}
+
 // Sleep waits for Wait(n) or until ctx is done, whichever comes first, and
 // returns ctx.Err() in the second case.
 func (b Backoff) Sleep(ctx context.Context, n int) error {

@@ -2,7 +2,6 @@ package feed
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -133,18 +132,9 @@ func (s *Sender) send(ctx context.Context, batch []client.Report) {
 			return
 		}
 		s.Stats.Retries.Add(1)
-		wait := s.Backoff.Wait(attempt)
-		var prob *client.Problem
-		if errors.As(err, &prob) && prob.RetryAfter > wait {
-			wait = prob.RetryAfter
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if client.Sleep(ctx, s.Backoff.After(attempt, err)) != nil {
 			s.Stats.Undeliverable.Add(int64(len(pending)))
 			return
-		case <-t.C:
 		}
 		// Keep only what the server would still take.
 		oldest := s.Now().Add(-s.MaxAge)

@@ -346,13 +346,7 @@ func (r *Runner) post(ctx context.Context, tS float64, stamp time.Time) error {
 				r.logf("sim: %s: positions: %v", p, err)
 				break
 			}
-			// As fast as the server takes it: when it asks to slow down, do.
-			wait := b.Wait(attempt)
-			var prob *client.Problem
-			if errors.As(err, &prob) && prob.RetryAfter > wait {
-				wait = prob.RetryAfter
-			}
-			if err := client.Sleep(ctx, wait); err != nil {
+			if err := client.Sleep(ctx, b.After(attempt, err)); err != nil {
 				return err
 			}
 		}
