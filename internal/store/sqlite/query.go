@@ -11,26 +11,78 @@ import (
 // stmtCache keeps one prepared statement per query text, so that the
 // statements of the hot paths are compiled once per connection.
 type stmtCache struct {
-	prep func(ctx context.Context, query string) (*sql.Stmt, error)
-	mu   sync.Mutex
-	m    map[string]*sql.Stmt
+	prep    func(ctx context.Context, query string) (*sql.Stmt, error)
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool // queries being prepared in the background
+	closed  bool
 }
 
+// get returns the statement for query, preparing it first if needed. It is
+// for the writer, whose statements are prepared on its own connection; the
+// lock is not held while preparing, so a slow prepare blocks no other query.
 func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st, ok := c.m[query]; ok {
+	st, ok := c.m[query]
+	c.mu.Unlock()
+	if ok {
 		return st, nil
 	}
 	st, err := c.prep(ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	return c.keep(query, st), nil
+}
+
+// cached returns the statement for query, or nil when it is not prepared
+// yet; then it starts preparing it in the background. Readers use this:
+// preparing on the pool needs a free connection, and a reader that waited
+// for one while its own transaction holds a connection would deadlock as
+// soon as every reader of the pool did the same. Such a reader runs its
+// query unprepared instead, once.
+func (c *stmtCache) cached(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok || c.closed {
+		return st
+	}
+	if !c.pending[query] {
+		if c.pending == nil {
+			c.pending = make(map[string]bool)
+		}
+		c.pending[query] = true
+		go func() {
+			st, err := c.prep(context.Background(), query)
+			c.mu.Lock()
+			delete(c.pending, query)
+			c.mu.Unlock()
+			if err == nil {
+				c.keep(query, st)
+			}
+		}()
+	}
+	return nil
+}
+
+// keep caches st for query and returns the cached statement (st, or one
+// another caller prepared meanwhile, in which case st is closed).
+func (c *stmtCache) keep(query string, st *sql.Stmt) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		st.Close()
+		return prev
+	}
+	if c.closed {
+		// The store is closing: the statement serves this one call.
+		return st
+	}
 	if c.m == nil {
 		c.m = make(map[string]*sql.Stmt)
 	}
 	c.m[query] = st
-	return st, nil
+	return st
 }
 
 func (c *stmtCache) close() {
@@ -40,6 +92,7 @@ func (c *stmtCache) close() {
 		st.Close()
 	}
 	c.m = nil
+	c.closed = true
 }
 
 // connQuerier runs statements on the writer's connection, inside the
@@ -80,14 +133,19 @@ type txQuerier struct {
 	stmts *stmtCache
 }
 
+// stmt is the pool's prepared statement for query, or nil (run it
+// unprepared) when there is no cache or it is not prepared yet.
+func (q txQuerier) stmt(query string) *sql.Stmt {
+	if q.stmts == nil {
+		return nil
+	}
+	return q.stmts.cached(query)
+}
+
 func (q txQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	var res sql.Result
 	var err error
-	if q.stmts != nil {
-		var st *sql.Stmt
-		if st, err = q.stmts.get(ctx, query); err != nil {
-			return 0, err
-		}
+	if st := q.stmt(query); st != nil {
 		res, err = q.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	} else {
 		res, err = q.tx.ExecContext(ctx, query, args...)
@@ -101,11 +159,7 @@ func (q txQuerier) Exec(ctx context.Context, query string, args ...any) (int64, 
 func (q txQuerier) Query(ctx context.Context, query string, args ...any) (sqlcore.Rows, error) {
 	var rows *sql.Rows
 	var err error
-	if q.stmts != nil {
-		var st *sql.Stmt
-		if st, err = q.stmts.get(ctx, query); err != nil {
-			return nil, err
-		}
+	if st := q.stmt(query); st != nil {
 		rows, err = q.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	} else {
 		rows, err = q.tx.QueryContext(ctx, query, args...)
