@@ -111,17 +111,14 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 	}
 	// The engine is taken a chunk at a time, so that a small batch (one
 	// report that creates a conflict) does not wait behind whole large ones.
-	t := s.tac
 	var dones []chan error
 	for lo := 0; lo < len(batch); lo += ingestChunk {
 		hi := min(lo+ingestChunk, len(batch))
-		t.mu.Lock()
-		trs, err := t.eng.Load().Ingest(batch[lo:hi], s.now())
+		done, err := s.applyChunk(batch[lo:hi])
 		if err != nil {
 			// The chunks before were applied: commit what they caused. A
 			// caller that retries without the bad report sends them again,
 			// which the engine ignores as duplicates.
-			t.mu.Unlock()
 			for _, done := range dones {
 				_ = s.commitTransitions(ctx, done)
 			}
@@ -131,10 +128,9 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 			}
 			return lo, err
 		}
-		if done := s.enqueueLocked(trs); done != nil {
+		if done != nil {
 			dones = append(dones, done)
 		}
-		t.mu.Unlock()
 		s.publishPositions(batch[lo:hi])
 		s.m.ReportsAccepted.Add(float64(hi - lo))
 	}
@@ -148,6 +144,20 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 
 // ingestChunk is how many reports go to the engine per turn of its lock.
 const ingestChunk = 250
+
+// applyChunk feeds one chunk of reports to the engine and queues the
+// transitions it causes, in one turn of the engine's lock; done (nil when
+// nothing was queued) reports their commit.
+func (s *Service) applyChunk(reports []track.Report) (done chan error, err error) {
+	t := s.tac
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	trs, err := t.eng.Load().Ingest(reports, s.now())
+	if err != nil {
+		return nil, err
+	}
+	return s.enqueueLocked(trs), nil
+}
 
 // enqueueLocked queues transitions (t.mu held) and returns the channel that
 // reports their commit, or nil when there is nothing to commit.

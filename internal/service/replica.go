@@ -43,21 +43,17 @@ func (s *Service) publishPositions(reports []track.Report) {
 // live picture. When this replica leads detection it commits the
 // transitions they cause, like for its own reports.
 func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) error {
-	t := s.tac
 	var dones []chan error
 	for lo := 0; lo < len(reports); lo += ingestChunk {
 		hi := min(lo+ingestChunk, len(reports))
-		t.mu.Lock()
-		trs, err := t.eng.Load().Ingest(reports[lo:hi], s.now())
+		done, err := s.applyChunk(reports[lo:hi])
 		if err != nil {
-			t.mu.Unlock()
 			s.log.Warn("relayed position reports refused", "err", err)
 			continue
 		}
-		if done := s.enqueueLocked(trs); done != nil {
+		if done != nil {
 			dones = append(dones, done)
 		}
-		t.mu.Unlock()
 	}
 	var first error
 	for _, done := range dones {
