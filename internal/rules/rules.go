@@ -10,6 +10,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/geo"
 )
 
 // Level is one alert level: a conflict whose loss of separation starts within
@@ -46,17 +48,12 @@ type Rules struct {
 	MaxVertices   int     `json:"max_vertices"`
 }
 
-const (
-	metersPerNauticalMile = 1852.0
-	metersPerFoot         = 0.3048
-)
-
 // Default returns version 1 of the rules with the conventional figures.
 func Default() Rules {
 	return Rules{
 		Version:        1,
-		HorizontalSepM: 5 * metersPerNauticalMile,
-		VerticalSepM:   1000 * metersPerFoot,
+		HorizontalSepM: geo.NMToM(5),
+		VerticalSepM:   geo.FeetToM(1000),
 		TimeBufferS:    60,
 		LookaheadS:     300,
 		Levels: []Level{
