@@ -16,6 +16,11 @@ type stmtCache struct {
 	m       map[string]*sql.Stmt
 	pending map[string]bool // queries being prepared in the background
 	closed  bool
+	// background counts the prepares under way, which close cancels and
+	// waits for: none may open a connection once the store is closed.
+	background sync.WaitGroup
+	stop       context.CancelFunc
+	stopped    context.Context
 }
 
 // get returns the statement for query, preparing it first if needed. It is
@@ -52,13 +57,22 @@ func (c *stmtCache) cached(query string) *sql.Stmt {
 			c.pending = make(map[string]bool)
 		}
 		c.pending[query] = true
+		if c.stopped == nil {
+			c.stopped, c.stop = context.WithCancel(context.Background())
+		}
+		ctx := c.stopped
+		c.background.Add(1)
 		go func() {
-			st, err := c.prep(context.Background(), query)
+			defer c.background.Done()
+			st, err := c.prep(ctx, query)
 			c.mu.Lock()
 			delete(c.pending, query)
 			c.mu.Unlock()
-			if err == nil {
-				c.keep(query, st)
+			if err != nil {
+				return
+			}
+			if kept := c.keep(query, st); kept == st && ctx.Err() != nil {
+				st.Close() // prepared as the store closed: nobody will use it
 			}
 		}()
 	}
@@ -75,7 +89,8 @@ func (c *stmtCache) keep(query string, st *sql.Stmt) *sql.Stmt {
 		return prev
 	}
 	if c.closed {
-		// The store is closing: the statement serves this one call.
+		// The store is closing: the statement serves this one call (a
+		// background prepare's is closed at once).
 		return st
 	}
 	if c.m == nil {
@@ -87,12 +102,18 @@ func (c *stmtCache) keep(query string, st *sql.Stmt) *sql.Stmt {
 
 func (c *stmtCache) close() {
 	c.mu.Lock()
+	c.closed = true
+	if c.stop != nil {
+		c.stop()
+	}
+	c.mu.Unlock()
+	c.background.Wait()
+	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, st := range c.m {
 		st.Close()
 	}
 	c.m = nil
-	c.closed = true
 }
 
 // connQuerier runs statements on the writer's connection, inside the
