@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/service"
 )
@@ -72,7 +73,7 @@ func runParty(args []string, stdout, stderr io.Writer) error {
 			return usagef("the operator is named %q", party.OperatorName)
 		}
 		tok, err := service.AddParty(ctx, st, actor, name, *operator, now)
-		var ne *party.NameError
+		var ne *fielderr.Error
 		if errors.As(err, &ne) {
 			return usageError{err}
 		}

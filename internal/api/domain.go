@@ -11,14 +11,6 @@ import (
 // domainProblem maps the errors of the domain packages (volumes, hotline)
 // onto problems; nil when err is not one of theirs.
 func domainProblem(err error) *Problem {
-	var fe *volume.FieldError
-	if errors.As(err, &fe) {
-		return badRequest(fe.Field, fe.Error())
-	}
-	var hf *hotline.FieldError
-	if errors.As(err, &hf) {
-		return badRequest(hf.Field, hf.Error())
-	}
 	switch {
 	case errors.Is(err, hotline.ErrNotFound):
 		return problem(http.StatusNotFound, "not-found", "Not found", "no such message among those this party sent or received")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
@@ -73,13 +74,9 @@ func toProblem(err error) *Problem {
 	if errors.As(err, &p) {
 		return p
 	}
-	var fe *service.FieldError
+	var fe *fielderr.Error
 	if errors.As(err, &fe) {
 		return badRequest(fe.Field, fe.Error())
-	}
-	var ne *party.NameError
-	if errors.As(err, &ne) {
-		return badRequest("name", ne.Error())
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

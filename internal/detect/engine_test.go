@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"pgregory.net/rapid"
+
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/track"
-	"pgregory.net/rapid"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -274,7 +276,7 @@ func TestInvalidBatchChangesNothing(t *testing.T) {
 	b.Pos.LatDeg = 91
 	_, err := e.Ingest(nil, []track.Report{a, b}, t0)
 	var re *ReportError
-	var fe *track.FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &re) || re.Index != 1 || !errors.As(err, &fe) || fe.Field != "lat" {
 		t.Fatalf("error %v, want reports[1].lat", err)
 	}

@@ -3,19 +3,11 @@ package feed
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math"
 
 	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/fielderr"
 )
-
-// FieldError names the field of a JSON-lines report at fault.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // ParseJSONLine reads one line holding one position report in the schema of
 // the items of POST /v1/positions. Unknown fields are allowed (the wire
@@ -24,7 +16,7 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 func ParseJSONLine(line []byte) (client.Report, error) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
-		return client.Report{}, &FieldError{Field: "line", Msg: "empty"}
+		return client.Report{}, fielderr.New("line", "empty")
 	}
 	// Decode through pointers first so that "absent" and "zero" differ.
 	var in struct {
@@ -43,23 +35,23 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
 			field = te.Field
 		}
-		return client.Report{}, &FieldError{Field: field, Msg: "not a report object: " + err.Error()}
+		return client.Report{}, fielderr.New(field, "not a report object: "+err.Error())
 	}
 	switch {
 	case in.Aircraft == nil || *in.Aircraft == "":
-		return client.Report{}, &FieldError{Field: "aircraft", Msg: "required"}
+		return client.Report{}, fielderr.New("aircraft", "required")
 	case len(*in.Aircraft) > 64:
-		return client.Report{}, &FieldError{Field: "aircraft", Msg: "longer than 64 bytes"}
+		return client.Report{}, fielderr.New("aircraft", "longer than 64 bytes")
 	case len(in.Callsign) > 64:
-		return client.Report{}, &FieldError{Field: "callsign", Msg: "longer than 64 bytes"}
+		return client.Report{}, fielderr.New("callsign", "longer than 64 bytes")
 	case in.Time == nil:
-		return client.Report{}, &FieldError{Field: "time", Msg: "required"}
+		return client.Report{}, fielderr.New("time", "required")
 	case in.Lat == nil:
-		return client.Report{}, &FieldError{Field: "lat", Msg: "required"}
+		return client.Report{}, fielderr.New("lat", "required")
 	case in.Lon == nil:
-		return client.Report{}, &FieldError{Field: "lon", Msg: "required"}
+		return client.Report{}, fielderr.New("lon", "required")
 	case in.AltM == nil:
-		return client.Report{}, &FieldError{Field: "alt_m", Msg: "required"}
+		return client.Report{}, fielderr.New("alt_m", "required")
 	}
 	r := client.Report{
 		Aircraft: *in.Aircraft, Callsign: in.Callsign,
@@ -67,13 +59,13 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		VelEastMps: in.VelEastMps, VelNorthMps: in.VelNorthMps, VelUpMps: in.VelUpMps,
 	}
 	if err := r.Time.UnmarshalText([]byte(*in.Time)); err != nil {
-		return client.Report{}, &FieldError{Field: "time", Msg: fmt.Sprintf("%.40q is not an RFC 3339 time", *in.Time)}
+		return client.Report{}, fielderr.Errorf("time", "%.40q is not an RFC 3339 time", *in.Time)
 	}
 	if r.LatDeg < -90 || r.LatDeg > 90 {
-		return client.Report{}, &FieldError{Field: "lat", Msg: fmt.Sprintf("%g outside [-90, 90]", r.LatDeg)}
+		return client.Report{}, fielderr.Errorf("lat", "%g outside [-90, 90]", r.LatDeg)
 	}
 	if r.LonDeg < -180 || r.LonDeg > 180 {
-		return client.Report{}, &FieldError{Field: "lon", Msg: fmt.Sprintf("%g outside [-180, 180]", r.LonDeg)}
+		return client.Report{}, fielderr.Errorf("lon", "%g outside [-180, 180]", r.LonDeg)
 	}
 	// encoding/json already refuses NaN and Inf literals; the bounds keep
 	// absurd magnitudes out.
@@ -88,7 +80,7 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		{"vel_up_mps", r.VelUpMps, -1000, 1000},
 	} {
 		if math.IsNaN(f.v) || f.v < f.lo || f.v > f.hi {
-			return client.Report{}, &FieldError{Field: f.name, Msg: fmt.Sprintf("%g outside [%g, %g]", f.v, f.lo, f.hi)}
+			return client.Report{}, fielderr.Errorf(f.name, "%g outside [%g, %g]", f.v, f.lo, f.hi)
 		}
 	}
 	return r, nil

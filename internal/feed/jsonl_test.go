@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/fielderr"
 )
 
 func TestParseJSONLine(t *testing.T) {
@@ -42,9 +44,9 @@ func TestParseJSONLineErrorsNameTheField(t *testing.T) {
 	}
 	for line, field := range cases {
 		_, err := ParseJSONLine([]byte(line))
-		var fe *FieldError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || fe.Field != field {
-			t.Errorf("%s: err %v, want a FieldError on %q", line, err, field)
+			t.Errorf("%s: err %v, want a *fielderr.Error on %q", line, err, field)
 		}
 	}
 }
@@ -58,7 +60,7 @@ func FuzzParseJSONLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		r, err := ParseJSONLine([]byte(line))
 		if err != nil {
-			var fe *FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) || fe.Field == "" {
 				t.Fatalf("error %v does not name a field", err)
 			}

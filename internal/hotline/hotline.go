@@ -44,6 +44,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 )
@@ -94,14 +95,6 @@ var (
 	// its recipients, so it has nothing to acknowledge (e.g. its sender).
 	ErrNotRecipient = errors.New("hotline: only a recipient acknowledges a message")
 )
-
-// FieldError names the field of the input at fault (JSON name).
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // Ref ties an item to a volume (at a version) and/or an alert.
 type Ref struct {
@@ -233,17 +226,17 @@ func newID(prefix string) (string, error) {
 
 // Post sends a party's message in tx: validated, stored with its deadline,
 // audited, and announced by a `message` event to the sender and the
-// recipients. Bad input returns a *FieldError and writes nothing.
+// recipients. Bad input returns a *fielderr.Error and writes nothing.
 func Post(tx store.Tx, log *audit.Log, r rules.Rules, from string, in NewMessage, now time.Time) (Message, []store.Event, error) {
 	if from == "" || from == System {
-		return Message{}, nil, &FieldError{"from", "a party sends messages"}
+		return Message{}, nil, fielderr.New("from", "a party sends messages")
 	}
 	switch in.Kind {
 	case KindNotice, KindRequest, KindReply:
 	case KindAlert, KindVolumeConflict:
-		return Message{}, nil, &FieldError{"kind", fmt.Sprintf("%q items are raised by the service, not sent", in.Kind)}
+		return Message{}, nil, fielderr.Errorf("kind", "%q items are raised by the service, not sent", in.Kind)
 	default:
-		return Message{}, nil, &FieldError{"kind", fmt.Sprintf("%q is not one of notice, request, reply", in.Kind)}
+		return Message{}, nil, fielderr.Errorf("kind", "%q is not one of notice, request, reply", in.Kind)
 	}
 	if err := checkText("text", in.Text, true); err != nil {
 		return Message{}, nil, err
@@ -280,7 +273,7 @@ type SystemItem struct {
 // open alert goes up a level, so that the new level is acknowledged too.
 func PostAlert(tx store.Tx, log *audit.Log, r rules.Rules, alertID, level string, to []string, text string, now time.Time) (Message, []store.Event, error) {
 	if alertID == "" {
-		return Message{}, nil, &FieldError{"ref.alert_id", "required"}
+		return Message{}, nil, fielderr.New("ref.alert_id", "required")
 	}
 	return PostSystem(tx, log, r, SystemItem{Kind: KindAlert, To: to, Text: text, Ref: Ref{AlertID: alertID}, Level: level}, now)
 }
@@ -299,7 +292,7 @@ func PostVolumeConflict(tx store.Tx, log *audit.Log, r rules.Rules, volumeID, vo
 // the usual entry points).
 func PostSystem(tx store.Tx, log *audit.Log, r rules.Rules, it SystemItem, now time.Time) (Message, []store.Event, error) {
 	if it.Kind != KindAlert && it.Kind != KindVolumeConflict {
-		return Message{}, nil, &FieldError{"kind", fmt.Sprintf("%q is not a system item kind", it.Kind)}
+		return Message{}, nil, fielderr.Errorf("kind", "%q is not a system item kind", it.Kind)
 	}
 	var to []string
 	for _, p := range it.To {
@@ -308,7 +301,7 @@ func PostSystem(tx store.Tx, log *audit.Log, r rules.Rules, it SystemItem, now t
 		}
 	}
 	if len(to) == 0 {
-		return Message{}, nil, &FieldError{"to", "no party to notify"}
+		return Message{}, nil, fielderr.New("to", "no party to notify")
 	}
 	if it.Text == "" {
 		it.Text = fmt.Sprintf("%s %s %s", it.Level, it.Kind, it.Ref.AlertID+it.Ref.VolumeID)
@@ -519,7 +512,7 @@ func Get(tx store.Tx, party, id string) (Message, error) {
 // A party never sees a message it is not part of, whatever the thread.
 func List(tx store.Tx, party, thread string, since time.Time, limit int) ([]Message, error) {
 	if party == "" {
-		return nil, &FieldError{"party", "required (the store lists messages per party)"}
+		return nil, fielderr.New("party", "required (the store lists messages per party)")
 	}
 	if thread != "" {
 		if err := checkThread(thread); err != nil {
@@ -551,44 +544,44 @@ func List(tx store.Tx, party, thread string, since time.Time, limit int) ([]Mess
 func checkText(field, s string, required bool) error {
 	switch {
 	case !utf8.ValidString(s):
-		return &FieldError{field, "not valid UTF-8"}
+		return fielderr.New(field, "not valid UTF-8")
 	case len(s) > MaxTextBytes:
-		return &FieldError{field, fmt.Sprintf("%d bytes, at most %d", len(s), MaxTextBytes)}
+		return fielderr.Errorf(field, "%d bytes, at most %d", len(s), MaxTextBytes)
 	case required && strings.TrimSpace(s) == "":
-		return &FieldError{field, "required"}
+		return fielderr.New(field, "required")
 	case strings.ContainsRune(s, 0):
-		return &FieldError{field, "contains a NUL character"}
+		return fielderr.New(field, "contains a NUL character")
 	}
 	return nil
 }
 
 func checkRecipients(tx store.Tx, from string, to []string) ([]string, error) {
 	if len(to) == 0 {
-		return nil, &FieldError{"to", "at least one recipient"}
+		return nil, fielderr.New("to", "at least one recipient")
 	}
 	if len(to) > MaxRecipients {
-		return nil, &FieldError{"to", fmt.Sprintf("%d recipients, at most %d", len(to), MaxRecipients)}
+		return nil, fielderr.Errorf("to", "%d recipients, at most %d", len(to), MaxRecipients)
 	}
 	out := make([]string, 0, len(to))
 	for i, p := range to {
 		field := fmt.Sprintf("to[%d]", i)
 		switch {
 		case p == from:
-			return nil, &FieldError{field, "a party does not message itself"}
+			return nil, fielderr.New(field, "a party does not message itself")
 		case slices.Contains(out, p):
-			return nil, &FieldError{field, fmt.Sprintf("%q is listed twice", p)}
+			return nil, fielderr.Errorf(field, "%q is listed twice", p)
 		case p == System:
-			return nil, &FieldError{field, "the service itself takes no messages"}
+			return nil, fielderr.New(field, "the service itself takes no messages")
 		}
 		pt, err := tx.PartyByName(p)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, &FieldError{field, fmt.Sprintf("no party %q", p)}
+			return nil, fielderr.Errorf(field, "no party %q", p)
 		}
 		if err != nil {
 			return nil, err
 		}
 		if pt.Operator || pt.Disabled {
-			return nil, &FieldError{field, fmt.Sprintf("%q takes no messages", p)}
+			return nil, fielderr.Errorf(field, "%q takes no messages", p)
 		}
 		out = append(out, p)
 	}
@@ -601,14 +594,14 @@ func checkRef(tx store.Tx, ref *Ref) (*Ref, error) {
 	}
 	r := *ref
 	if r.VolumeVersion != "" && r.VolumeID == "" {
-		return nil, &FieldError{"ref.volume_id", "required with ref.volume_version"}
+		return nil, fielderr.New("ref.volume_id", "required with ref.volume_version")
 	}
 	if r.VolumeID != "" {
 		if err := checkName("ref.volume_id", r.VolumeID); err != nil {
 			return nil, err
 		}
 		if _, err := tx.GetVolume(r.VolumeID); errors.Is(err, store.ErrNotFound) {
-			return nil, &FieldError{"ref.volume_id", fmt.Sprintf("no volume %q", r.VolumeID)}
+			return nil, fielderr.Errorf("ref.volume_id", "no volume %q", r.VolumeID)
 		} else if err != nil {
 			return nil, err
 		}
@@ -643,11 +636,11 @@ func threadFor(thread string, ref *Ref) (string, error) {
 
 func checkThread(s string) error {
 	if len(s) > MaxThreadBytes {
-		return &FieldError{"thread", fmt.Sprintf("%d bytes, at most %d", len(s), MaxThreadBytes)}
+		return fielderr.Errorf("thread", "%d bytes, at most %d", len(s), MaxThreadBytes)
 	}
 	for _, c := range s {
 		if !nameChar(c) && c != ':' && c != '/' {
-			return &FieldError{"thread", fmt.Sprintf("character %q not allowed (letters, digits, . _ - : /)", c)}
+			return fielderr.Errorf("thread", "character %q not allowed (letters, digits, . _ - : /)", c)
 		}
 	}
 	return nil
@@ -655,11 +648,11 @@ func checkThread(s string) error {
 
 func checkName(field, s string) error {
 	if len(s) > MaxThreadBytes {
-		return &FieldError{field, fmt.Sprintf("%d bytes, at most %d", len(s), MaxThreadBytes)}
+		return fielderr.Errorf(field, "%d bytes, at most %d", len(s), MaxThreadBytes)
 	}
 	for _, c := range s {
 		if !nameChar(c) {
-			return &FieldError{field, fmt.Sprintf("character %q not allowed", c)}
+			return fielderr.Errorf(field, "character %q not allowed", c)
 		}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
@@ -180,7 +181,7 @@ func TestPostRefusesBadInput(t *testing.T) {
 			_, _, err := Post(tx, e.log, e.r, c.from, c.in, t0)
 			return err
 		})
-		var fe *FieldError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || fe.Field != c.field {
 			t.Errorf("%+v: got %v, want an error on %s", c.in, err, c.field)
 		}
@@ -350,7 +351,7 @@ func TestAckIsIdempotentAndRecordedOnce(t *testing.T) {
 	if _, _, err := e.ack("m-nope", "bravo", "", t0); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown id: %v", err)
 	}
-	var fe *FieldError
+	var fe *fielderr.Error
 	if _, _, err := e.ack(m.ID, "bravo", "\xff", t0); !errors.As(err, &fe) || fe.Field != "reply" {
 		t.Errorf("bad reply: %v", err)
 	}

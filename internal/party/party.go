@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/store"
 )
 
@@ -43,29 +44,24 @@ type Principal struct {
 	Operator bool
 }
 
-// NameError names what is wrong with a proposed party name.
-type NameError struct{ Msg string }
-
-func (e *NameError) Error() string { return "name: " + e.Msg }
-
 // ValidateName accepts 1 to 64 characters of lower-case letters, digits,
 // '-' and '_', starting with a letter: names appear in URLs, audit records
 // and SSE audiences, so they must never need escaping.
 func ValidateName(name string) error {
 	if name == "" || len(name) > 64 {
-		return &NameError{"must be 1 to 64 characters"}
+		return fielderr.New("name", "must be 1 to 64 characters")
 	}
 	if name[0] < 'a' || name[0] > 'z' {
-		return &NameError{"must start with a lower-case letter"}
+		return fielderr.New("name", "must start with a lower-case letter")
 	}
 	for _, c := range name {
 		ok := (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'
 		if !ok {
-			return &NameError{fmt.Sprintf("character %q not allowed (use a-z, 0-9, '-', '_')", c)}
+			return fielderr.Errorf("name", "character %q not allowed (use a-z, 0-9, '-', '_')", c)
 		}
 	}
 	if name == "deconflict" || name == "*" {
-		return &NameError{"is reserved"}
+		return fielderr.New("name", "is reserved")
 	}
 	return nil
 }
@@ -101,12 +97,12 @@ func wellFormed(token string) bool {
 func Add(tx store.Tx, name string, operator bool, now time.Time) (string, error) {
 	if operator {
 		if name != OperatorName {
-			return "", &NameError{"the operator party is named " + OperatorName}
+			return "", fielderr.New("name", "the operator party is named "+OperatorName)
 		}
 	} else if err := ValidateName(name); err != nil {
 		return "", err
 	} else if name == OperatorName {
-		return "", &NameError{"is reserved for the operator"}
+		return "", fielderr.New("name", "is reserved for the operator")
 	}
 	err := tx.CreateParty(store.Party{Name: name, Operator: operator, Created: now.UTC()})
 	if errors.Is(err, store.ErrConflict) {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 )
 
@@ -90,45 +91,37 @@ func (r Rules) Validate() error {
 	}
 	for _, p := range positive {
 		if math.IsNaN(p.v) || math.IsInf(p.v, 0) || p.v <= 0 {
-			return &FieldError{Field: p.name, Msg: "must be a finite number above zero"}
+			return fielderr.New(p.name, "must be a finite number above zero")
 		}
 	}
 	if math.IsNaN(r.TimeBufferS) || math.IsInf(r.TimeBufferS, 0) || r.TimeBufferS < 0 {
-		return &FieldError{Field: "time_buffer_s", Msg: "must be a finite number, zero or more"}
+		return fielderr.New("time_buffer_s", "must be a finite number, zero or more")
 	}
 	if r.MaxVertices < 4 {
-		return &FieldError{Field: "max_vertices", Msg: "must be at least 4"}
+		return fielderr.New("max_vertices", "must be at least 4")
 	}
 	if len(r.Levels) == 0 {
-		return &FieldError{Field: "levels", Msg: "at least one alert level is needed"}
+		return fielderr.New("levels", "at least one alert level is needed")
 	}
 	seen := map[string]bool{}
 	for i, l := range r.Levels {
 		f := fmt.Sprintf("levels[%d]", i)
 		if l.Name == "" {
-			return &FieldError{Field: f + ".name", Msg: "must not be empty"}
+			return fielderr.New(f+".name", "must not be empty")
 		}
 		if seen[l.Name] {
-			return &FieldError{Field: f + ".name", Msg: "duplicate level name " + l.Name}
+			return fielderr.New(f+".name", "duplicate level name "+l.Name)
 		}
 		seen[l.Name] = true
 		if math.IsNaN(l.MaxTimeToLoSS) || l.MaxTimeToLoSS <= 0 || l.MaxTimeToLoSS > r.LookaheadS {
-			return &FieldError{Field: f + ".max_time_to_los_s", Msg: "must be above zero and at most lookahead_s"}
+			return fielderr.New(f+".max_time_to_los_s", "must be above zero and at most lookahead_s")
 		}
 		if i > 0 && l.MaxTimeToLoSS >= r.Levels[i-1].MaxTimeToLoSS {
-			return &FieldError{Field: f + ".max_time_to_los_s", Msg: "levels must be ordered from least to most severe (decreasing time)"}
+			return fielderr.New(f+".max_time_to_los_s", "levels must be ordered from least to most severe (decreasing time)")
 		}
 	}
 	return nil
 }
-
-// FieldError names the rule field at fault.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // ErrNoLevel is returned by LevelFor when the time to loss of separation is
 // beyond every level.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/fielderr"
 )
 
 func TestDefaultIsValidAndConventional(t *testing.T) {
@@ -64,7 +66,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		r := Default()
 		mutate(&r)
 		err := r.Validate()
-		var fe *FieldError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || fe.Field != field {
 			t.Errorf("mutating %s: got %v", field, err)
 		}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
@@ -72,17 +73,9 @@ type Service struct {
 
 // Errors for the api layer to map onto HTTP statuses.
 var (
-	ErrForbidden = errors.New("forbidden")
-	ErrNotFound  = errors.New("not found")
+	ErrForbidden = errors.New("service: forbidden")
+	ErrNotFound  = errors.New("service: not found")
 )
-
-// FieldError names the field of the input at fault.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // New opens the service over cfg.Store: it loads (or creates) the rules, the
 // operator party and the live indexes from the store.
@@ -400,7 +393,7 @@ func RotateParty(ctx context.Context, st store.Store, actor, name string, now ti
 // RevokeParty revokes every token of the party in st and disables it.
 func RevokeParty(ctx context.Context, st store.Store, actor, name string, now time.Time) error {
 	if name == party.OperatorName {
-		return &FieldError{Field: "name", Msg: "the operator cannot be revoked (rotate its token instead)"}
+		return fielderr.New("name", "the operator cannot be revoked (rotate its token instead)")
 	}
 	return st.Update(ctx, func(tx store.Tx) error {
 		if err := party.Revoke(tx, name, now); err != nil {
@@ -463,10 +456,6 @@ func (s *Service) PutRules(ctx context.Context, actor party.Principal, r rules.R
 		return rules.Rules{}, ErrForbidden
 	}
 	if err := r.Validate(); err != nil {
-		var fe *rules.FieldError
-		if errors.As(err, &fe) {
-			return rules.Rules{}, &FieldError{Field: fe.Field, Msg: fe.Msg}
-		}
 		return rules.Rules{}, err
 	}
 	now := s.now()

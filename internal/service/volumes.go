@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
@@ -80,7 +81,7 @@ func (s *Service) UpdateVolume(ctx context.Context, p party.Principal, id string
 		return volume.Volume{}, ErrForbidden
 	}
 	if in.Version == "" {
-		return volume.Volume{}, &FieldError{Field: "version", Msg: "the version being replaced is required"}
+		return volume.Volume{}, fielderr.New("version", "the version being replaced is required")
 	}
 	return s.commitVolume(ctx, p.Party, "volume_updated", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Update(tx, p.Party, id, in.Version, in, in.Key, rl, now)
@@ -93,7 +94,7 @@ func (s *Service) SetVolumeState(ctx context.Context, p party.Principal, id, ver
 		return volume.Volume{}, ErrForbidden
 	}
 	if version == "" {
-		return volume.Volume{}, &FieldError{Field: "version", Msg: "the current version is required"}
+		return volume.Volume{}, fielderr.New("version", "the current version is required")
 	}
 	return s.commitVolume(ctx, p.Party, "volume_state", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().SetState(tx, p.Party, id, version, state, key, rl, now)

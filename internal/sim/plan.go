@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sort"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 )
 
@@ -99,7 +100,7 @@ func (s *Scenario) Plan(seed uint64) (*Plan, error) {
 			rng := rand.New(rand.NewPCG(seed, hashID(id)))
 			f, err := planFlight(so, id, cs, float64(k)*every, types[so.Type], bases, rng)
 			if err != nil {
-				var fe *FieldError
+				var fe *fielderr.Error
 				if errors.As(err, &fe) {
 					return nil, fieldErr(fmt.Sprintf("sorties[%d].%s", i, fe.Field), "%s (flight %s)", fe.Msg, id)
 				}

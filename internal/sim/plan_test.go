@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
 )
@@ -292,7 +293,7 @@ func TestLoadNamesTheFieldAtFault(t *testing.T) {
 			t.Fatalf("case %q does not apply", c.from)
 		}
 		_, err := Load(strings.NewReader(bad))
-		var fe *FieldError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("%s -> %s: err %v, want one naming %s", c.from, c.to, err, c.field)
 		}

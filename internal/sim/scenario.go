@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/fielderr"
 )
 
 // Scenario is one scenario file. See the package doc for the format.
@@ -136,17 +138,11 @@ type Encounter struct {
 	Note string  `json:"note,omitempty"`
 }
 
-// FieldError names the field of a scenario at fault, e.g.
-// "sorties[3].waypoints[1].at_s".
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return "scenario: " + e.Field + ": " + e.Msg }
-
+// fieldErr refuses the field of a scenario at fault, e.g.
+// "sorties[3].waypoints[1].at_s": a *fielderr.Error, said to be the
+// scenario's.
 func fieldErr(field, format string, args ...any) error {
-	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	return fmt.Errorf("scenario: %w", fielderr.Errorf(field, format, args...))
 }
 
 //go:embed scenarios/*.json

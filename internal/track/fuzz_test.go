@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 )
 
@@ -20,8 +21,8 @@ func FuzzReportValidate(f *testing.F) {
 		r := Report{Party: party, Aircraft: aircraft, Callsign: callsign, Pos: geo.LLA{LatDeg: lat, LonDeg: lon, AltM: alt},
 			VelEastMps: ve, VelNorthMps: vn, VelUpMps: vu, Time: time.Unix(1_767_225_600, dtNs)}
 		if err := r.Validate(); err != nil {
-			if _, ok := err.(*FieldError); !ok {
-				t.Fatalf("error %T %v is not a *FieldError", err, err)
+			if _, ok := err.(*fielderr.Error); !ok {
+				t.Fatalf("error %T %v is not a *fielderr.Error", err, err)
 			}
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 )
 
@@ -114,9 +115,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		r := good
 		spoil(&r)
 		err := r.Validate()
-		var fe *FieldError
+		var fe *fielderr.Error
 		if !errors.As(err, &fe) || fe.Field != field {
-			t.Errorf("spoiled %s: error %v, want a FieldError on %s", field, err, field)
+			t.Errorf("spoiled %s: error %v, want a *fielderr.Error on %s", field, err, field)
 		}
 	}
 }

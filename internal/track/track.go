@@ -9,11 +9,11 @@
 package track
 
 import (
-	"fmt"
 	"math"
 	"strings"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 )
 
@@ -81,43 +81,35 @@ const (
 	maxIDLen    = 64
 )
 
-// FieldError names the report field at fault.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
-// Validate returns a *FieldError naming the first unusable field.
+// Validate returns a *fielderr.Error naming the first unusable field.
 func (r Report) Validate() error {
 	switch {
 	case r.Party == "":
-		return &FieldError{"party", "must not be empty"}
+		return fielderr.New("party", "must not be empty")
 	case len(r.Party) > maxIDLen:
-		return &FieldError{"party", fmt.Sprintf("longer than %d bytes", maxIDLen)}
+		return fielderr.Errorf("party", "longer than %d bytes", maxIDLen)
 	case r.Aircraft == "":
-		return &FieldError{"aircraft", "must not be empty"}
+		return fielderr.New("aircraft", "must not be empty")
 	case len(r.Aircraft) > maxIDLen:
-		return &FieldError{"aircraft", fmt.Sprintf("longer than %d bytes", maxIDLen)}
+		return fielderr.Errorf("aircraft", "longer than %d bytes", maxIDLen)
 	case len(r.Callsign) > maxIDLen:
-		return &FieldError{"callsign", fmt.Sprintf("longer than %d bytes", maxIDLen)}
+		return fielderr.Errorf("callsign", "longer than %d bytes", maxIDLen)
 	case !(r.Pos.LatDeg >= -90 && r.Pos.LatDeg <= 90):
-		return &FieldError{"lat", "must be within [-90, 90] degrees"}
+		return fielderr.New("lat", "must be within [-90, 90] degrees")
 	case !(r.Pos.LonDeg >= -180 && r.Pos.LonDeg <= 180):
-		return &FieldError{"lon", "must be within [-180, 180] degrees"}
+		return fielderr.New("lon", "must be within [-180, 180] degrees")
 	case !(r.Pos.AltM >= MinAltM && r.Pos.AltM <= MaxAltM):
-		return &FieldError{"alt_m", fmt.Sprintf("must be within [%d, %d] m", MinAltM, MaxAltM)}
+		return fielderr.Errorf("alt_m", "must be within [%d, %d] m", MinAltM, MaxAltM)
 	case !finite(r.VelEastMps):
-		return &FieldError{"vel_east_mps", "must be a finite number"}
+		return fielderr.New("vel_east_mps", "must be a finite number")
 	case !finite(r.VelNorthMps):
-		return &FieldError{"vel_north_mps", "must be a finite number"}
+		return fielderr.New("vel_north_mps", "must be a finite number")
 	case !finite(r.VelUpMps):
-		return &FieldError{"vel_up_mps", "must be a finite number"}
+		return fielderr.New("vel_up_mps", "must be a finite number")
 	case math.Sqrt(r.VelEastMps*r.VelEastMps+r.VelNorthMps*r.VelNorthMps+r.VelUpMps*r.VelUpMps) > MaxSpeedMps:
-		return &FieldError{"vel_east_mps", fmt.Sprintf("speed above %d m/s", MaxSpeedMps)}
+		return fielderr.Errorf("vel_east_mps", "speed above %d m/s", MaxSpeedMps)
 	case r.Time.IsZero():
-		return &FieldError{"time", "must be set"}
+		return fielderr.New("time", "must be set")
 	}
 	return nil
 }

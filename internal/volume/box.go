@@ -6,6 +6,8 @@ import (
 	"github.com/golang/geo/r1"
 	"github.com/golang/geo/s1"
 	"github.com/golang/geo/s2"
+
+	"github.com/deconflict/deconflict/internal/fielderr"
 )
 
 // parallelStepDeg is the longest chord standing in for a stretch of a
@@ -28,11 +30,11 @@ func newBox(minLon, minLat, maxLon, maxLat float64) (*box, error) {
 		lim  float64
 	}{{"bbox.min_lon", minLon, 180}, {"bbox.max_lon", maxLon, 180}, {"bbox.min_lat", minLat, 90}, {"bbox.max_lat", maxLat, 90}} {
 		if !finite(c.v) || math.Abs(c.v) > c.lim {
-			return nil, fieldErrorf(c.name, "%v is outside [-%v, %v]", c.v, c.lim, c.lim)
+			return nil, fielderr.Errorf(c.name, "%v is outside [-%v, %v]", c.v, c.lim, c.lim)
 		}
 	}
 	if minLat > maxLat {
-		return nil, fieldErrorf("bbox.min_lat", "above max_lat")
+		return nil, fielderr.Errorf("bbox.min_lat", "above max_lat")
 	}
 	lng := s1.IntervalFromEndpoints(minLon*math.Pi/180, maxLon*math.Pi/180)
 	if minLon == -180 && maxLon == 180 {

@@ -48,7 +48,7 @@
 //
 //	condition                                           result
 //	--------------------------------------------------  ------------------------------------------
-//	bad input (FieldError)                              refused, nothing stored
+//	bad input (*fielderr.Error)                         refused, nothing stored
 //	V belongs to another party                          refused (ErrForbidden)
 //	named version is not the stored one                 refused (ErrStaleVersion), never merged
 //	state change not in the transition table            refused (ErrIllegalTransition)

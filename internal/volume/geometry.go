@@ -6,6 +6,8 @@ import (
 
 	"github.com/golang/geo/s1"
 	"github.com/golang/geo/s2"
+
+	"github.com/deconflict/deconflict/internal/fielderr"
 )
 
 // Radii of curvature of WGS84 that bound the ellipsoid's metric against the
@@ -44,15 +46,15 @@ func compile(fp Footprint, maxVertices int, maxWidthM float64) (*shape, error) {
 	case "Polygon":
 		return compilePolygon(fp, maxVertices, maxWidthM)
 	case "":
-		return nil, fieldErrorf("footprint.type", "missing: must be \"Polygon\" or \"Circle\"")
+		return nil, fielderr.Errorf("footprint.type", "missing: must be \"Polygon\" or \"Circle\"")
 	default:
-		return nil, fieldErrorf("footprint.type", "%q is not supported: must be \"Polygon\" or \"Circle\"", fp.Type)
+		return nil, fielderr.Errorf("footprint.type", "%q is not supported: must be \"Polygon\" or \"Circle\"", fp.Type)
 	}
 }
 
 func compileCircle(fp Footprint, maxWidthM float64) (*shape, error) {
 	if fp.Coordinates != nil {
-		return nil, fieldErrorf("footprint.coordinates", "not allowed in a Circle (use center and radius_m)")
+		return nil, fielderr.Errorf("footprint.coordinates", "not allowed in a Circle (use center and radius_m)")
 	}
 	c, err := position(fp.Center, "footprint.center")
 	if err != nil {
@@ -60,10 +62,10 @@ func compileCircle(fp Footprint, maxWidthM float64) (*shape, error) {
 	}
 	r := fp.RadiusM
 	if !finite(r) || r <= 0 {
-		return nil, fieldErrorf("footprint.radius_m", "must be a finite number of meters above zero, got %v", r)
+		return nil, fielderr.Errorf("footprint.radius_m", "must be a finite number of meters above zero, got %v", r)
 	}
 	if 2*r > maxWidthM {
-		return nil, fieldErrorf("footprint.radius_m", "footprint is %.0f m across, more than the %.0f m the rules allow", 2*r, maxWidthM)
+		return nil, fielderr.Errorf("footprint.radius_m", "footprint is %.0f m across, more than the %.0f m the rules allow", 2*r, maxWidthM)
 	}
 	ang := conservativeAngle(r)
 	return &shape{circle: true, center: c, radius: ang, bound: s2.CapFromCenterAngle(c, ang)}, nil
@@ -71,21 +73,21 @@ func compileCircle(fp Footprint, maxWidthM float64) (*shape, error) {
 
 func compilePolygon(fp Footprint, maxVertices int, maxWidthM float64) (*shape, error) {
 	if fp.Center != nil || fp.RadiusM != 0 {
-		return nil, fieldErrorf("footprint", "center and radius_m belong to a Circle, not a Polygon")
+		return nil, fielderr.Errorf("footprint", "center and radius_m belong to a Circle, not a Polygon")
 	}
 	switch {
 	case len(fp.Coordinates) == 0:
-		return nil, fieldErrorf("footprint.coordinates", "a Polygon needs one exterior ring")
+		return nil, fielderr.Errorf("footprint.coordinates", "a Polygon needs one exterior ring")
 	case len(fp.Coordinates) > 1:
-		return nil, fieldErrorf("footprint.coordinates[1]", "holes are not supported: declare the footprint without them, or as several volumes")
+		return nil, fielderr.Errorf("footprint.coordinates[1]", "holes are not supported: declare the footprint without them, or as several volumes")
 	}
 	const f = "footprint.coordinates[0]"
 	ring := fp.Coordinates[0]
 	if len(ring) < 4 {
-		return nil, fieldErrorf(f, "a ring needs at least 4 positions (3 distinct and the first repeated), got %d", len(ring))
+		return nil, fielderr.Errorf(f, "a ring needs at least 4 positions (3 distinct and the first repeated), got %d", len(ring))
 	}
 	if len(ring)-1 > maxVertices {
-		return nil, fieldErrorf(f, "%d vertices, more than the %d the rules allow", len(ring)-1, maxVertices)
+		return nil, fielderr.Errorf(f, "%d vertices, more than the %d the rules allow", len(ring)-1, maxVertices)
 	}
 	pts := make([]s2.Point, len(ring))
 	for i, pos := range ring {
@@ -97,17 +99,17 @@ func compilePolygon(fp Footprint, maxVertices int, maxWidthM float64) (*shape, e
 	}
 	last := ring[len(ring)-1]
 	if ring[0][0] != last[0] || ring[0][1] != last[1] {
-		return nil, fieldErrorf(fmt.Sprintf("%s[%d]", f, len(ring)-1), "ring is not closed: the last position must equal the first")
+		return nil, fielderr.Errorf(fmt.Sprintf("%s[%d]", f, len(ring)-1), "ring is not closed: the last position must equal the first")
 	}
 	pts = pts[:len(pts)-1]
 	n := len(pts)
 	for i := range pts {
 		if pts[i] == pts[(i+1)%n] {
-			return nil, fieldErrorf(fmt.Sprintf("%s[%d]", f, i+1), "repeats the previous position (the same point on the sphere)")
+			return nil, fielderr.Errorf(fmt.Sprintf("%s[%d]", f, i+1), "repeats the previous position (the same point on the sphere)")
 		}
 	}
 	if i, j, ok := selfIntersection(pts); ok {
-		return nil, fieldErrorf(f, "ring intersects itself: edge %d (positions %d-%d) meets edge %d (positions %d-%d)", i, i, i+1, j, j, j+1)
+		return nil, fielderr.Errorf(f, "ring intersects itself: edge %d (positions %d-%d) meets edge %d (positions %d-%d)", i, i, i+1, j, j, j+1)
 	}
 	loop := s2.LoopFromPoints(pts)
 	if loop.Area() > 2*math.Pi {
@@ -118,7 +120,7 @@ func compilePolygon(fp Footprint, maxVertices int, maxWidthM float64) (*shape, e
 	if widthM := 2 * bound.Radius().Radians() * meanEarthRadiusM; widthM > maxWidthM {
 		// The cap bound may be up to twice too wide: measure exactly.
 		if w := diameter(pts) * meanEarthRadiusM; w > maxWidthM {
-			return nil, fieldErrorf(f, "footprint is %.0f m across, more than the %.0f m the rules allow", w, maxWidthM)
+			return nil, fielderr.Errorf(f, "footprint is %.0f m across, more than the %.0f m the rules allow", w, maxWidthM)
 		}
 	}
 	cs, r := edgeCaps(loop.Vertices())
@@ -128,19 +130,19 @@ func compilePolygon(fp Footprint, maxVertices int, maxWidthM float64) (*shape, e
 // position checks one GeoJSON position [lon, lat] (or [lon, lat, alt]).
 func position(pos []float64, field string) (s2.Point, error) {
 	if len(pos) != 2 && len(pos) != 3 {
-		return s2.Point{}, fieldErrorf(field, "a position is [lon, lat] or [lon, lat, alt], got %d numbers", len(pos))
+		return s2.Point{}, fielderr.Errorf(field, "a position is [lon, lat] or [lon, lat, alt], got %d numbers", len(pos))
 	}
 	for _, x := range pos {
 		if !finite(x) {
-			return s2.Point{}, fieldErrorf(field, "NaN or infinite number")
+			return s2.Point{}, fielderr.Errorf(field, "NaN or infinite number")
 		}
 	}
 	lon, lat := pos[0], pos[1]
 	if lon < -180 || lon > 180 {
-		return s2.Point{}, fieldErrorf(field, "longitude %v outside [-180, 180]", lon)
+		return s2.Point{}, fielderr.Errorf(field, "longitude %v outside [-180, 180]", lon)
 	}
 	if lat < -90 || lat > 90 {
-		return s2.Point{}, fieldErrorf(field, "latitude %v outside [-90, 90]", lat)
+		return s2.Point{}, fielderr.Errorf(field, "latitude %v outside [-90, 90]", lat)
 	}
 	return s2.PointFromLatLng(s2.LatLngFromDegrees(lat, lon)), nil
 }

@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/golang/geo/s1"
 	"github.com/golang/geo/s2"
 	"pgregory.net/rapid"
+
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // genCenter draws a point anywhere, near the antimeridian, or near a pole.

@@ -7,9 +7,10 @@ import (
 	"sort"
 	"time"
 
-	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/golang/geo/s1"
 	"github.com/golang/geo/s2"
+
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // preferredLevel is the S2 level of the index cells when the separation

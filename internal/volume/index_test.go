@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deconflict/deconflict/internal/rules"
 	"pgregory.net/rapid"
+
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // Hot spots where random volumes gather: an ordinary place, the

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deconflict/deconflict/internal/rules"
-	"github.com/deconflict/deconflict/internal/store"
 	"github.com/golang/geo/s1"
 	"github.com/golang/geo/s2"
 	"pgregory.net/rapid"
+
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // changesTx serves a fixed list of stored volumes, in change order, the

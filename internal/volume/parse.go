@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
 )
@@ -43,11 +44,11 @@ func ParseInput(data []byte) (Input, error) {
 		return Input{}, jsonFieldError(err)
 	}
 	if dec.More() {
-		return Input{}, fieldErrorf("body", "trailing data after the JSON object")
+		return Input{}, fielderr.Errorf("body", "trailing data after the JSON object")
 	}
 	var in Input
 	if w.Footprint == nil {
-		return Input{}, fieldErrorf("footprint", "missing")
+		return Input{}, fielderr.Errorf("footprint", "missing")
 	}
 	in.Footprint = *w.Footprint
 	var err error
@@ -94,22 +95,22 @@ func altitude(name string, m, ft, fl *float64) (float64, error) {
 	}
 	switch {
 	case n == 0:
-		return 0, fieldErrorf(name+"_m", "missing")
+		return 0, fielderr.Errorf(name+"_m", "missing")
 	case n > 1:
-		return 0, fieldErrorf(name+"_m", "give exactly one of %[1]s_m, %[1]s_ft and %[1]s_fl", name)
+		return 0, fielderr.Errorf(name+"_m", "give exactly one of %[1]s_m, %[1]s_ft and %[1]s_fl", name)
 	case !finite(v) || math.Abs(v) > 1e6:
-		return 0, fieldErrorf(field, "must be a finite altitude, got %v", v)
+		return 0, fielderr.Errorf(field, "must be a finite altitude, got %v", v)
 	}
 	return v, nil
 }
 
 func timestamp(field string, s *string) (time.Time, error) {
 	if s == nil {
-		return time.Time{}, fieldErrorf(field, "missing")
+		return time.Time{}, fielderr.Errorf(field, "missing")
 	}
 	t, err := time.Parse(time.RFC3339, *s)
 	if err != nil {
-		return time.Time{}, fieldErrorf(field, "not an RFC 3339 time: %q", *s)
+		return time.Time{}, fielderr.Errorf(field, "not an RFC 3339 time: %q", *s)
 	}
 	return t.UTC(), nil
 }
@@ -121,9 +122,9 @@ func jsonFieldError(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		return fieldErrorf(field, "expected %s, got JSON %s", te.Type, te.Value)
+		return fielderr.Errorf(field, "expected %s, got JSON %s", te.Type, te.Value)
 	}
-	return fieldErrorf("body", "invalid JSON: %v", err)
+	return fielderr.Errorf("body", "invalid JSON: %v", err)
 }
 
 // Validate checks an input against the rules and the field constraints.
@@ -140,32 +141,32 @@ func (in Input) compile(rl rules.Rules) (*shape, error) {
 	}
 	switch {
 	case !finite(in.AltLowerM):
-		return nil, fieldErrorf("alt_lower_m", "NaN or infinite number")
+		return nil, fielderr.Errorf("alt_lower_m", "NaN or infinite number")
 	case !finite(in.AltUpperM):
-		return nil, fieldErrorf("alt_upper_m", "NaN or infinite number")
+		return nil, fielderr.Errorf("alt_upper_m", "NaN or infinite number")
 	case in.AltLowerM > in.AltUpperM:
-		return nil, fieldErrorf("alt_lower_m", "lower altitude %v m is above the upper altitude %v m", in.AltLowerM, in.AltUpperM)
+		return nil, fielderr.Errorf("alt_lower_m", "lower altitude %v m is above the upper altitude %v m", in.AltLowerM, in.AltUpperM)
 	case in.Start.IsZero():
-		return nil, fieldErrorf("start", "missing")
+		return nil, fielderr.Errorf("start", "missing")
 	case in.End.IsZero():
-		return nil, fieldErrorf("end", "missing")
+		return nil, fielderr.Errorf("end", "missing")
 	case !in.End.After(in.Start):
-		return nil, fieldErrorf("end", "must be after start (%s)", in.Start.Format(time.RFC3339))
+		return nil, fielderr.Errorf("end", "must be after start (%s)", in.Start.Format(time.RFC3339))
 	case in.End.Sub(in.Start).Seconds() > rl.MaxWindowS:
-		return nil, fieldErrorf("end", "window of %s is longer than the %s the rules allow",
+		return nil, fielderr.Errorf("end", "window of %s is longer than the %s the rules allow",
 			in.End.Sub(in.Start), time.Duration(rl.MaxWindowS*float64(time.Second)))
 	case in.State != "" && !in.State.valid():
-		return nil, fieldErrorf("state", "%q is not one of proposed, accepted, activated, ended, cancelled", in.State)
+		return nil, fielderr.Errorf("state", "%q is not one of proposed, accepted, activated, ended, cancelled", in.State)
 	}
 	if len(in.Details) > 0 && !json.Valid(in.Details) {
-		return nil, fieldErrorf("details", "not valid JSON")
+		return nil, fielderr.Errorf("details", "not valid JSON")
 	}
 	for i, k := range in.Key {
 		if k.ID == "" {
-			return nil, fieldErrorf(fmt.Sprintf("key[%d].id", i), "missing")
+			return nil, fielderr.Errorf(fmt.Sprintf("key[%d].id", i), "missing")
 		}
 		if k.Version == "" {
-			return nil, fieldErrorf(fmt.Sprintf("key[%d].version", i), "missing")
+			return nil, fielderr.Errorf(fmt.Sprintf("key[%d].version", i), "missing")
 		}
 	}
 	return s, nil

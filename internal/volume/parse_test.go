@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/rules"
 )
 
@@ -76,11 +77,11 @@ func TestParseInputUnits(t *testing.T) {
 }
 
 func fieldOf(err error) string {
-	var fe *FieldError
+	var fe *fielderr.Error
 	if errors.As(err, &fe) {
 		return fe.Field
 	}
-	return fmt.Sprintf("(not a FieldError: %v)", err)
+	return fmt.Sprintf("(not a *fielderr.Error: %v)", err)
 }
 
 // Every kind of bad input is refused with the field that is wrong.
@@ -160,7 +161,7 @@ func TestValidateNonFinite(t *testing.T) {
 	}
 }
 
-// FuzzParseInput: the intake never panics, every refusal is a FieldError,
+// FuzzParseInput: the intake never panics, every refusal is a *fielderr.Error,
 // and what it accepts survives a round trip through the stored form.
 func FuzzParseInput(f *testing.F) {
 	f.Add([]byte(goodBody))
@@ -178,7 +179,7 @@ func FuzzParseInput(f *testing.F) {
 			err = in.Validate(rl)
 		}
 		if err != nil {
-			var fe *FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) || fe.Field == "" {
 				t.Fatalf("refusal without a field: %v", err)
 			}

@@ -12,10 +12,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/golang/geo/s2"
+
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
-	"github.com/golang/geo/s2"
 )
 
 // catchUpBatch is how many changed volumes one store read returns.
@@ -350,10 +352,10 @@ func (r *Registry) Create(tx store.Tx, party string, in Input, key []KeyEntry, r
 // in. in.State "" keeps the current state.
 func (r *Registry) Update(tx store.Tx, party, id, prevVersion string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
 	if id == "" {
-		return Result{}, fieldErrorf("id", "missing")
+		return Result{}, fielderr.Errorf("id", "missing")
 	}
 	if prevVersion == "" {
-		return Result{}, fieldErrorf("version", "missing: an update names the version it replaces")
+		return Result{}, fielderr.Errorf("version", "missing: an update names the version it replaces")
 	}
 	return r.write(tx, party, id, prevVersion, in, key, rl, now)
 }
@@ -362,10 +364,10 @@ func (r *Registry) Update(tx store.Tx, party, id, prevVersion string, in Input, 
 // state to; a move to a live state runs the full check with key.
 func (r *Registry) SetState(tx store.Tx, party, id, prevVersion string, to State, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
 	if !to.valid() {
-		return Result{}, fieldErrorf("state", "%q is not one of proposed, accepted, activated, ended, cancelled", to)
+		return Result{}, fielderr.Errorf("state", "%q is not one of proposed, accepted, activated, ended, cancelled", to)
 	}
 	if prevVersion == "" {
-		return Result{}, fieldErrorf("version", "missing: a state change names the version it replaces")
+		return Result{}, fielderr.Errorf("version", "missing: a state change names the version it replaces")
 	}
 	rec, err := tx.GetVolume(id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -393,7 +395,7 @@ func stored(rl rules.Rules) rules.Rules {
 
 func (r *Registry) write(tx store.Tx, party, id, prevVersion string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
 	if party == "" {
-		return Result{}, fieldErrorf("party", "missing")
+		return Result{}, fielderr.Errorf("party", "missing")
 	}
 	s, err := in.compile(rl)
 	if err != nil {
@@ -401,7 +403,7 @@ func (r *Registry) write(tx store.Tx, party, id, prevVersion string, in Input, k
 	}
 	for i, k := range key {
 		if k.ID == "" || k.Version == "" {
-			return Result{}, fieldErrorf(fmt.Sprintf("key[%d]", i), "needs both id and version")
+			return Result{}, fielderr.Errorf(fmt.Sprintf("key[%d]", i), "needs both id and version")
 		}
 	}
 	overlay, err := r.prepare(tx, rl)
@@ -434,7 +436,7 @@ func (r *Registry) write(tx store.Tx, party, id, prevVersion string, in Input, k
 		id = newToken()
 	}
 	if in.State.Live() && !now.Before(in.End.Add(time.Duration(rl.TimeBufferS*float64(time.Second)))) {
-		return Result{}, fieldErrorf("end", "the window is already over at %s", now.UTC().Format(time.RFC3339))
+		return Result{}, fielderr.Errorf("end", "the window is already over at %s", now.UTC().Format(time.RFC3339))
 	}
 	if !CanTransition(from, in.State) {
 		return Result{}, fmt.Errorf("%w: %s -> %s", ErrIllegalTransition, displayState(from), in.State)

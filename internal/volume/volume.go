@@ -140,19 +140,6 @@ type Input struct {
 	Version string     `json:"version,omitempty"`
 }
 
-// FieldError names the input field at fault, by its JSON path
-// (e.g. "footprint.coordinates[0][3]").
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
-func fieldErrorf(field, format string, args ...any) *FieldError {
-	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
-}
-
 // Errors of the write path. Test them with errors.Is / errors.As.
 var (
 	ErrNotFound          = errors.New("volume: not found")
