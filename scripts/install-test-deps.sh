@@ -22,4 +22,12 @@ if ((${#need[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# Independent implementations of the standards the project speaks, which the
+# Go tests run against (internal/testutil/nodejs): pinned by its lock file.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+npmdir="$root/internal/testutil/nodejs/npm"
+if [[ ! -f "$npmdir/node_modules/.package-lock.json" || "$npmdir/package-lock.json" -nt "$npmdir/node_modules/.package-lock.json" ]]; then
+  echo "installing the npm packages of internal/testutil/nodejs/npm"
+  (cd "$npmdir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
 echo "test dependencies ready"
