@@ -294,6 +294,10 @@ func jsonProblem(err error) error {
 	if errors.As(err, &te) {
 		return badRequest(te.Field, "wrong type: expected "+te.Type.String())
 	}
+	// encoding/json names an unknown field only in its message.
+	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
+		return badRequest(strings.TrimSuffix(name, `"`), "unknown field")
+	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		return badRequest("", "malformed JSON at byte "+strconv.FormatInt(se.Offset, 10)+": "+se.Error())

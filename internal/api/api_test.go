@@ -94,7 +94,10 @@ func TestProblemJSON(t *testing.T) {
 		{"unknown route", "GET", "/v1/nothing", e.tokens["russia"], nil, 404, "not-found", ""},
 		{"bad json", "POST", "/v1/positions", e.tokens["russia"], `{"reports":[`, 400, "invalid-field", ""},
 		{"wrong type", "POST", "/v1/positions", e.tokens["russia"], `{"reports":[{"lat":"north"}]}`, 400, "invalid-field", "reports.lat"},
-		{"unknown field", "POST", "/v1/parties", e.operator, `{"name":"x","colour":"red"}`, 400, "invalid-field", ""},
+		{"unknown field", "POST", "/v1/parties", e.operator, `{"name":"x","colour":"red"}`, 400, "invalid-field", "colour"},
+		{"unknown volume field", "POST", "/v1/volumes", e.tokens["russia"], withField(circleVolume(35, 36, "x", nil), "priorty", 5), 400, "invalid-field", "priorty"},
+		{"zero-area polygon", "POST", "/v1/volumes", e.tokens["russia"], withField(circleVolume(35, 36, "x", nil), "footprint",
+			map[string]any{"type": "Polygon", "coordinates": [][][]float64{{{0, 0}, {1, 0}, {2, 0}, {0, 0}}}}), 400, "invalid-field", "footprint.coordinates[0]"},
 		{"bad party name", "POST", "/v1/parties", e.operator, `{"name":"Bad Name"}`, 400, "invalid-field", "name"},
 		{"existing party", "POST", "/v1/parties", e.operator, `{"name":"russia"}`, 409, "exists", ""},
 		{"wrong method", "DELETE", "/v1/me", e.tokens["russia"], nil, 405, "method-not-allowed", ""},
@@ -119,6 +122,12 @@ func TestProblemJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withField returns body with one field set.
+func withField(body map[string]any, field string, value any) map[string]any {
+	body[field] = value
+	return body
 }
 
 func TestBodyLimit(t *testing.T) {

@@ -116,6 +116,9 @@ func compilePolygon(fp Footprint, maxVertices int, maxWidthM float64) (*shape, e
 		// Wound clockwise: the footprint is the smaller side.
 		loop.Invert()
 	}
+	if areaM2 := loop.Area() * meanEarthRadiusM * meanEarthRadiusM; areaM2 < minFootprintAreaM2 {
+		return nil, fielderr.Errorf(f, "the ring encloses %.3g m², less than %d m²: its positions are (nearly) on one line", areaM2, minFootprintAreaM2)
+	}
 	bound := loop.CapBound()
 	if widthM := 2 * bound.Radius().Radians() * meanEarthRadiusM; widthM > maxWidthM {
 		// The cap bound may be up to twice too wide: measure exactly.
@@ -149,6 +152,15 @@ func position(pos []float64, field string) (s2.Point, error) {
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
+// spikeAngle is the smallest angle between the two edges at a vertex: a
+// smaller one is a ring folding back onto itself (1e-9 rad is 0.1 mm of
+// width 100 km from the vertex).
+const spikeAngle = 1e-9
+
+// minFootprintAreaM2 is the least area of a footprint: a polygon whose
+// vertices all lie on one line, or nearly, encloses nothing and is refused.
+const minFootprintAreaM2 = 1
+
 // selfIntersection finds two non-adjacent edges that touch or cross, or two
 // adjacent edges that fold back onto each other. Edge i runs from pts[i] to
 // pts[i+1].
@@ -159,8 +171,10 @@ func selfIntersection(pts []s2.Point) (int, int, bool) {
 		if prev == next {
 			return (i + n - 1) % n, i, true
 		}
-		if s2.RobustSign(prev, cur, next) == s2.Indeterminate && prev.Sub(cur.Vector).Dot(next.Sub(cur.Vector)) > 0 {
-			// Collinear and both neighbours on the same side: a spike.
+		if s2.Angle(prev, cur, next) < spikeAngle {
+			// Both neighbours in the same direction: the ring folds
+			// back onto itself (a spike). RobustSign cannot tell:
+			// it breaks exact collinearity by symbolic perturbation.
 			return (i + n - 1) % n, i, true
 		}
 	}

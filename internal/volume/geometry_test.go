@@ -239,7 +239,7 @@ func TestSelfIntersectionPruning(t *testing.T) {
 		want := false
 		for i := 0; i < n && !want; i++ {
 			prev, cur, next := pts[(i+n-1)%n], pts[i], pts[(i+1)%n]
-			if prev == next || (s2.RobustSign(prev, cur, next) == s2.Indeterminate && prev.Sub(cur.Vector).Dot(next.Sub(cur.Vector)) > 0) {
+			if prev == next || s2.Angle(prev, cur, next) < spikeAngle {
 				want = true
 			}
 			for j := i + 2; j < n && !want; j++ {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
@@ -16,20 +17,20 @@ import (
 // wireInput is the JSON body of a volume write. Pointers tell a missing
 // field from a zero one.
 type wireInput struct {
-	Footprint  *Footprint      `json:"footprint"`
-	AltLowerM  *float64        `json:"alt_lower_m"`
-	AltLowerFt *float64        `json:"alt_lower_ft"`
-	AltLowerFL *float64        `json:"alt_lower_fl"`
-	AltUpperM  *float64        `json:"alt_upper_m"`
-	AltUpperFt *float64        `json:"alt_upper_ft"`
-	AltUpperFL *float64        `json:"alt_upper_fl"`
-	Start      *string         `json:"start"`
-	End        *string         `json:"end"`
-	Priority   *int            `json:"priority"`
-	State      string          `json:"state"`
-	Details    json.RawMessage `json:"details"`
-	Key        []KeyEntry      `json:"key"`
-	Version    string          `json:"version"`
+	Footprint  json.RawMessage   `json:"footprint"`
+	AltLowerM  *float64          `json:"alt_lower_m"`
+	AltLowerFt *float64          `json:"alt_lower_ft"`
+	AltLowerFL *float64          `json:"alt_lower_fl"`
+	AltUpperM  *float64          `json:"alt_upper_m"`
+	AltUpperFt *float64          `json:"alt_upper_ft"`
+	AltUpperFL *float64          `json:"alt_upper_fl"`
+	Start      *string           `json:"start"`
+	End        *string           `json:"end"`
+	Priority   *int              `json:"priority"`
+	State      string            `json:"state"`
+	Details    json.RawMessage   `json:"details"`
+	Key        []json.RawMessage `json:"key"`
+	Version    string            `json:"version"`
 }
 
 // ParseInput decodes the JSON body of a create (POST) or update (PUT) of a
@@ -39,18 +40,23 @@ type wireInput struct {
 // checks the content against the rules. The state defaults to accepted.
 func ParseInput(data []byte) (Input, error) {
 	var w wireInput
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&w); err != nil {
-		return Input{}, jsonFieldError(err)
-	}
-	if dec.More() {
-		return Input{}, fielderr.Errorf("body", "trailing data after the JSON object")
+	if err := decodeStrict(data, &w, ""); err != nil {
+		return Input{}, err
 	}
 	var in Input
-	if w.Footprint == nil {
+	if len(w.Footprint) == 0 || bytes.Equal(w.Footprint, []byte("null")) {
 		return Input{}, fielderr.Errorf("footprint", "missing")
 	}
-	in.Footprint = *w.Footprint
+	if err := decodeStrict(w.Footprint, &in.Footprint, "footprint."); err != nil {
+		return Input{}, err
+	}
+	for i, raw := range w.Key {
+		var k KeyEntry
+		if err := decodeStrict(raw, &k, fmt.Sprintf("key[%d].", i)); err != nil {
+			return Input{}, err
+		}
+		in.Key = append(in.Key, k)
+	}
 	var err error
 	if in.AltLowerM, err = altitude("alt_lower", w.AltLowerM, w.AltLowerFt, w.AltLowerFL); err != nil {
 		return Input{}, err
@@ -74,7 +80,6 @@ func ParseInput(data []byte) (Input, error) {
 	if len(w.Details) > 0 && !bytes.Equal(bytes.TrimSpace(w.Details), []byte("null")) {
 		in.Details = w.Details
 	}
-	in.Key = w.Key
 	in.Version = w.Version
 	return in, nil
 }
@@ -115,14 +120,38 @@ func timestamp(field string, s *string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-func jsonFieldError(err error) error {
+// decodeStrict decodes exactly one JSON value into v, refusing fields v
+// does not have (a misspelt "priorty" must not pass for a default). prefix
+// is the JSON path of data within the body ("" for the body itself), for
+// the field named in errors.
+func decodeStrict(data []byte, v any, prefix string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonFieldError(err, prefix)
+	}
+	if dec.More() {
+		return fielderr.Errorf("body", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+func jsonFieldError(err error, prefix string) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		field := te.Field
+		field := prefix + te.Field
+		if te.Field == "" {
+			field = strings.TrimSuffix(prefix, ".")
+		}
 		if field == "" {
 			field = "body"
 		}
 		return fielderr.Errorf(field, "expected %s, got JSON %s", te.Type, te.Value)
+	}
+	// encoding/json reports an unknown field only in its message.
+	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
+		name = strings.TrimSuffix(name, `"`)
+		return fielderr.Errorf(prefix+name, "unknown field")
 	}
 	return fielderr.Errorf("body", "invalid JSON: %v", err)
 }

@@ -122,6 +122,11 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"bad state", "state", `"flying"`, "state"},
 		{"priority not an integer", "priority", `1.5`, "priority"},
 		{"key entry without version", "key", `[{"id":"a"}]`, "key[0].version"},
+		{"unknown field", "priorty", `5`, "priorty"},
+		{"unknown footprint field", "footprint", `{"type":"Circle","center":[36,35],"radius_m":1000,"radius":9}`, "footprint.radius"},
+		{"zero-area ring on the equator", "footprint", ring("[0,0]", "[1,0]", "[2,0]", "[0,0]"), "footprint.coordinates[0]"},
+		{"zero-area ring on a meridian", "footprint", ring("[36,35]", "[36,36]", "[36,35.5]", "[36,35]"), "footprint.coordinates[0]"},
+		{"sliver of no area", "footprint", ring("[36,35]", "[36.1,35]", "[36.1,35.0000000001]", "[36,35]"), "footprint.coordinates[0]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
