@@ -134,7 +134,7 @@ type envelope struct {
 
 // Append adds one record for a change made in tx, chained to the last one.
 // It does not checkpoint; use Log.Append where a signing key is at hand.
-func Append(tx store.Tx, actor, kind string, content any, now time.Time) (store.AuditRecord, error) {
+func Append(tx store.Audit, actor, kind string, content any, now time.Time) (store.AuditRecord, error) {
 	if actor == "" {
 		return store.AuditRecord{}, errors.New("audit: actor is empty")
 	}

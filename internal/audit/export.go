@@ -80,7 +80,7 @@ const exportPage = 1000
 // included only where viewer is one of their readers; "" is the operator,
 // who sees everything. Run it in one (read) transaction so that the export
 // is one consistent snapshot.
-func (l *Log) Export(tx store.Tx, w io.Writer, viewer string, fromSeq int64, now time.Time) error {
+func (l *Log) Export(tx store.Audit, w io.Writer, viewer string, fromSeq int64, now time.Time) error {
 	if fromSeq < 1 {
 		fromSeq = 1
 	}

@@ -38,7 +38,7 @@ func (l *Log) PublicKey() ed25519.PublicKey { return l.key.Public().(ed25519.Pub
 // Append appends one record (see the package function Append) and, when its
 // seq is a multiple of the checkpoint interval, signs it in the same
 // transaction.
-func (l *Log) Append(tx store.Tx, actor, kind string, content any, now time.Time) (store.AuditRecord, error) {
+func (l *Log) Append(tx store.Audit, actor, kind string, content any, now time.Time) (store.AuditRecord, error) {
 	rec, err := Append(tx, actor, kind, content, now)
 	if err != nil || l == nil {
 		return rec, err
@@ -53,7 +53,7 @@ func (l *Log) Append(tx store.Tx, actor, kind string, content any, now time.Time
 
 // Checkpoint signs the current head of the chain unless it is signed
 // already (run it at shutdown). ok is false when the log is empty.
-func (l *Log) Checkpoint(tx store.Tx, now time.Time) (cp store.Checkpoint, ok bool, err error) {
+func (l *Log) Checkpoint(tx store.Audit, now time.Time) (cp store.Checkpoint, ok bool, err error) {
 	last, err := tx.LastAudit()
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Checkpoint{}, false, nil

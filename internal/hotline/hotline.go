@@ -191,8 +191,20 @@ func (m *Message) record() (store.Message, error) {
 		Created: m.Created, Deadline: current, Body: b}, nil
 }
 
+// Tx is what a hotline write needs of a store transaction: the messages
+// themselves, the events and audit records a change writes, and the parties
+// and volumes a new message is checked against. Reads need only
+// store.Messages.
+type Tx interface {
+	store.Messages
+	store.Events
+	store.Audit
+	store.Parties
+	store.Volumes
+}
+
 // load reads a stored message and its acknowledgments.
-func load(tx store.Tx, rec store.Message) (Message, error) {
+func load(tx store.Messages, rec store.Message) (Message, error) {
 	var b body
 	if err := json.Unmarshal(rec.Body, &b); err != nil {
 		return Message{}, fmt.Errorf("hotline: message %s: %w", rec.ID, err)
@@ -227,7 +239,7 @@ func newID(prefix string) (string, error) {
 // Post sends a party's message in tx: validated, stored with its deadline,
 // audited, and announced by a `message` event to the sender and the
 // recipients. Bad input returns a *fielderr.Error and writes nothing.
-func Post(tx store.Tx, log *audit.Log, r rules.Rules, from string, in NewMessage, now time.Time) (Message, []store.Event, error) {
+func Post(tx Tx, log *audit.Log, r rules.Rules, from string, in NewMessage, now time.Time) (Message, []store.Event, error) {
 	if from == "" || from == System {
 		return Message{}, nil, fielderr.New("from", "a party sends messages")
 	}
@@ -271,7 +283,7 @@ type SystemItem struct {
 // parties, on thread "alert:<id>", with the deadline of its level (30 s at
 // the highest level by default). Post one per alert raised, and one when an
 // open alert goes up a level, so that the new level is acknowledged too.
-func PostAlert(tx store.Tx, log *audit.Log, r rules.Rules, alertID, level string, to []string, text string, now time.Time) (Message, []store.Event, error) {
+func PostAlert(tx Tx, log *audit.Log, r rules.Rules, alertID, level string, to []string, text string, now time.Time) (Message, []store.Event, error) {
 	if alertID == "" {
 		return Message{}, nil, fielderr.New("ref.alert_id", "required")
 	}
@@ -281,7 +293,7 @@ func PostAlert(tx store.Tx, log *audit.Log, r rules.Rules, alertID, level string
 // PostVolumeConflict raises the item of a strategic conflict found when
 // volume (the one written) was checked against other: to both owners, on
 // thread "volume:<volume.ID>", with the default deadline.
-func PostVolumeConflict(tx store.Tx, log *audit.Log, r rules.Rules, volumeID, volumeParty, volumeVersion, otherID, otherParty, otherVersion string, now time.Time) (Message, []store.Event, error) {
+func PostVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, volumeID, volumeParty, volumeVersion, otherID, otherParty, otherVersion string, now time.Time) (Message, []store.Event, error) {
 	text := fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s)",
 		volumeID, volumeParty, volumeVersion, otherID, otherParty, otherVersion)
 	return PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{volumeParty, otherParty}, Text: text,
@@ -290,7 +302,7 @@ func PostVolumeConflict(tx store.Tx, log *audit.Log, r rules.Rules, volumeID, vo
 
 // PostSystem raises any system item (PostAlert and PostVolumeConflict are
 // the usual entry points).
-func PostSystem(tx store.Tx, log *audit.Log, r rules.Rules, it SystemItem, now time.Time) (Message, []store.Event, error) {
+func PostSystem(tx Tx, log *audit.Log, r rules.Rules, it SystemItem, now time.Time) (Message, []store.Event, error) {
 	if it.Kind != KindAlert && it.Kind != KindVolumeConflict {
 		return Message{}, nil, fielderr.Errorf("kind", "%q is not a system item kind", it.Kind)
 	}
@@ -318,7 +330,7 @@ func PostSystem(tx store.Tx, log *audit.Log, r rules.Rules, it SystemItem, now t
 	return post(tx, log, r, m, now)
 }
 
-func post(tx store.Tx, log *audit.Log, r rules.Rules, m Message, now time.Time) (Message, []store.Event, error) {
+func post(tx Tx, log *audit.Log, r rules.Rules, m Message, now time.Time) (Message, []store.Event, error) {
 	var err error
 	if m.ID, err = newID("m-"); err != nil {
 		return Message{}, nil, err
@@ -348,7 +360,7 @@ func post(tx store.Tx, log *audit.Log, r rules.Rules, m Message, now time.Time) 
 }
 
 // appendEvents appends one event about m for every party of m.
-func appendEvents(tx store.Tx, m *Message, kind string, now time.Time) ([]store.Event, error) {
+func appendEvents(tx store.Events, m *Message, kind string, now time.Time) ([]store.Event, error) {
 	data, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -364,7 +376,7 @@ func appendEvents(tx store.Tx, m *Message, kind string, now time.Time) ([]store.
 // Acknowledging twice is harmless: the second call returns the message as
 // it is, records nothing and appends no event. When the last recipient
 // acknowledges, the item becomes acknowledged (and stops escalating).
-func Ack(tx store.Tx, log *audit.Log, id, party, reply string, now time.Time) (Message, []store.Event, error) {
+func Ack(tx Tx, log *audit.Log, id, party, reply string, now time.Time) (Message, []store.Event, error) {
 	if err := checkText("reply", reply, false); err != nil {
 		return Message{}, nil, err
 	}
@@ -431,7 +443,7 @@ func allAcked(m *Message) bool {
 //
 // Count the escalations in a metric only after the transaction committed
 // (see NewEscalationsCounter): the store may run fn more than once.
-func Escalate(tx store.Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([]Message, []store.Event, error) {
+func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([]Message, []store.Event, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -488,7 +500,7 @@ func Escalate(tx store.Tx, log *audit.Log, r rules.Rules, now time.Time, limit i
 
 // Get returns message id as party may read it: ErrNotFound unless party
 // sent or received it. The operator ("" here) reads every message.
-func Get(tx store.Tx, party, id string) (Message, error) {
+func Get(tx store.Messages, party, id string) (Message, error) {
 	rec, err := tx.GetMessage(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Message{}, ErrNotFound
@@ -510,7 +522,7 @@ func Get(tx store.Tx, party, id string) (Message, error) {
 // thread ("" = all), created at or after since (zero = all), oldest first,
 // at most limit (DefaultListLimit when <= 0, capped at MaxListLimit).
 // A party never sees a message it is not part of, whatever the thread.
-func List(tx store.Tx, party, thread string, since time.Time, limit int) ([]Message, error) {
+func List(tx store.Messages, party, thread string, since time.Time, limit int) ([]Message, error) {
 	if party == "" {
 		return nil, fielderr.New("party", "required (the store lists messages per party)")
 	}
@@ -555,7 +567,7 @@ func checkText(field, s string, required bool) error {
 	return nil
 }
 
-func checkRecipients(tx store.Tx, from string, to []string) ([]string, error) {
+func checkRecipients(tx store.Parties, from string, to []string) ([]string, error) {
 	if len(to) == 0 {
 		return nil, fielderr.New("to", "at least one recipient")
 	}
@@ -588,7 +600,7 @@ func checkRecipients(tx store.Tx, from string, to []string) ([]string, error) {
 	return out, nil
 }
 
-func checkRef(tx store.Tx, ref *Ref) (*Ref, error) {
+func checkRef(tx store.Volumes, ref *Ref) (*Ref, error) {
 	if ref == nil || *ref == (Ref{}) {
 		return nil, nil
 	}

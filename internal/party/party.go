@@ -94,7 +94,7 @@ func wellFormed(token string) bool {
 
 // Add creates a party with one token inside tx and returns the token. The
 // operator is the party named OperatorName with Operator set.
-func Add(tx store.Tx, name string, operator bool, now time.Time) (string, error) {
+func Add(tx store.Parties, name string, operator bool, now time.Time) (string, error) {
 	if operator {
 		if name != OperatorName {
 			return "", fielderr.New("name", "the operator party is named "+OperatorName)
@@ -114,7 +114,7 @@ func Add(tx store.Tx, name string, operator bool, now time.Time) (string, error)
 	return issue(tx, name, now)
 }
 
-func issue(tx store.Tx, name string, now time.Time) (string, error) {
+func issue(tx store.Parties, name string, now time.Time) (string, error) {
 	token, hash, err := NewToken()
 	if err != nil {
 		return "", err
@@ -126,7 +126,7 @@ func issue(tx store.Tx, name string, now time.Time) (string, error) {
 }
 
 // Rotate revokes every current token of the party and issues a new one.
-func Rotate(tx store.Tx, name string, now time.Time) (string, error) {
+func Rotate(tx store.Parties, name string, now time.Time) (string, error) {
 	p, err := get(tx, name)
 	if err != nil {
 		return "", err
@@ -146,7 +146,7 @@ func Rotate(tx store.Tx, name string, now time.Time) (string, error) {
 
 // Revoke revokes every token of the party and disables it; its records
 // stay. Callers holding an Authenticator must call its Forget afterwards.
-func Revoke(tx store.Tx, name string, now time.Time) error {
+func Revoke(tx store.Parties, name string, now time.Time) error {
 	p, err := get(tx, name)
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func Revoke(tx store.Tx, name string, now time.Time) error {
 	return tx.UpdateParty(p)
 }
 
-func get(tx store.Tx, name string) (store.Party, error) {
+func get(tx store.Parties, name string) (store.Party, error) {
 	p, err := tx.PartyByName(name)
 	if errors.Is(err, store.ErrNotFound) {
 		return p, fmt.Errorf("%w: %s", ErrUnknown, name)
@@ -166,7 +166,7 @@ func get(tx store.Tx, name string) (store.Party, error) {
 	return p, err
 }
 
-func revokeAll(tx store.Tx, name string, now time.Time) error {
+func revokeAll(tx store.Parties, name string, now time.Time) error {
 	creds, err := tx.ListCredentials(name)
 	if err != nil {
 		return err
@@ -194,7 +194,7 @@ type Info struct {
 }
 
 // List returns every party with its count of usable tokens.
-func List(tx store.Tx) ([]Info, error) {
+func List(tx store.Parties) ([]Info, error) {
 	ps, err := tx.ListParties()
 	if err != nil {
 		return nil, err

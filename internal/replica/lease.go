@@ -149,7 +149,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	})
 }
 
-func readLease(tx store.Tx, key string) (leaseRecord, error) {
+func readLease(tx store.Meta, key string) (leaseRecord, error) {
 	var rec leaseRecord
 	b, err := tx.GetMeta(key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -164,7 +164,7 @@ func readLease(tx store.Tx, key string) (leaseRecord, error) {
 	return rec, nil
 }
 
-func writeLease(tx store.Tx, key string, rec leaseRecord) error {
+func writeLease(tx store.Meta, key string, rec leaseRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err

@@ -148,7 +148,7 @@ func (s *Service) loadVolumes(ctx context.Context, rl rules.Rules) error {
 	// the start time with 100,000 volumes). Collect less often while
 	// loading.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	if err := s.st.View(ctx, reg.Load); err != nil {
+	if err := s.st.View(ctx, func(tx store.Tx) error { return reg.Load(tx) }); err != nil {
 		return fmt.Errorf("service: loading volumes: %w", err)
 	}
 	s.vol.Store(reg)

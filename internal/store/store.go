@@ -49,10 +49,24 @@ type Store interface {
 	Close() error
 }
 
-// Tx is the set of operations available inside one transaction. In View,
-// write methods return an error.
+// Tx is the set of operations available inside one transaction: every
+// role below. In View, write methods return an error.
+//
+// A package depends only on the roles it uses (party on Parties, audit on
+// Audit, the volume registry on Volumes, ...), so its test doubles implement
+// those alone, and a method added to one role touches only its users.
 type Tx interface {
-	// Parties and credentials.
+	Parties
+	Rules
+	Volumes
+	Events
+	Audit
+	Messages
+	Meta
+}
+
+// Parties stores parties and their credentials.
+type Parties interface {
 	CreateParty(p Party) error // ErrConflict when the name exists
 	UpdateParty(p Party) error // ErrNotFound when absent
 	PartyByName(name string) (Party, error)
@@ -61,16 +75,22 @@ type Tx interface {
 	PutCredential(c Credential) error
 	CredentialByHash(tokenHash []byte) (Credential, error)
 	ListCredentials(party string) ([]Credential, error)
+}
 
-	// Rules: versions are 1, 2, 3, ...; PutRules refuses a version that is
-	// not exactly one past the latest (ErrConflict).
+// Rules stores the versions of the agreed rules: versions are 1, 2, 3, ...;
+// PutRules refuses a version that is not exactly one past the latest
+// (ErrConflict).
+type Rules interface {
 	PutRules(r RulesRecord) error
 	LatestRules() (RulesRecord, error) // ErrNotFound before the first version
+}
 
-	// Volumes. LockVolumes serialises every writer of volumes, across
-	// processes too, for the rest of the transaction: a strategic check
-	// runs after it, so two writers never both commit volumes that conflict
-	// without one seeing the other.
+// Volumes stores 4D volumes.
+type Volumes interface {
+	// LockVolumes serialises every writer of volumes, across processes
+	// too, for the rest of the transaction: a strategic check runs after
+	// it, so two writers never both commit volumes that conflict without
+	// one seeing the other.
 	LockVolumes() error
 	// PutVolume inserts (when prevVersion is "") or replaces the volume
 	// whose stored version equals prevVersion; otherwise ErrConflict.
@@ -81,24 +101,30 @@ type Tx interface {
 	// VolumesChangedSince returns the latest state of every volume written
 	// with ChangeSeq > seq, ordered by ChangeSeq, at most limit.
 	VolumesChangedSince(seq int64, limit int) ([]Volume, error)
+}
 
-	// Events: ids are global, start at 1, and have no gaps (one counter in
-	// the store, incremented inside the transaction).
+// Events stores the event stream: ids are global, start at 1, and have no
+// gaps (one counter in the store, incremented inside the transaction).
+type Events interface {
 	AppendEvent(e Event) (id int64, err error)
 	// EventsAfter returns events with ID > afterID in id order, at most limit.
 	EventsAfter(afterID int64, limit int) ([]Event, error)
 	LastEventID() (int64, error)
+}
 
-	// Audit: the hash chain itself is computed by package audit; the store
-	// keeps records in sequence order and refuses a Seq that is not exactly
-	// one past the last (ErrConflict).
+// Audit stores the audit record. The hash chain itself is computed by
+// package audit; the store keeps records in sequence order and refuses a Seq
+// that is not exactly one past the last (ErrConflict).
+type Audit interface {
 	AppendAudit(r AuditRecord) error
 	LastAudit() (AuditRecord, error) // ErrNotFound when the log is empty
 	AuditFrom(seq int64, limit int) ([]AuditRecord, error)
 	PutCheckpoint(c Checkpoint) error
 	CheckpointsFrom(seq int64) ([]Checkpoint, error)
+}
 
-	// Hotline messages and acknowledgments.
+// Messages stores hotline messages and their acknowledgments.
+type Messages interface {
 	PutMessage(m Message) error // insert or replace by ID
 	GetMessage(id string) (Message, error)
 	// MessagesFor lists messages whose sender or recipients include party,
@@ -112,17 +138,20 @@ type Tx interface {
 	// nothing changes) when that party had already acknowledged it.
 	PutAck(a Ack) (inserted bool, err error)
 	AcksFor(messageID string) ([]Ack, error)
+}
 
-	// Meta is a small key/value space for implementation-independent
-	// bookkeeping (e.g. the last event id a replica has applied).
+// Meta is a small key/value space for implementation-independent
+// bookkeeping (e.g. the last event id a replica has applied, the detection
+// lease).
+type Meta interface {
 	GetMeta(key string) ([]byte, error) // ErrNotFound when absent
 	PutMeta(key string, value []byte) error
 }
 
 // PartyEventReader is implemented by the Tx of a backend that indexes event
 // audiences (both sqlite and postgres do). It is a separate interface so that
-// test doubles of Tx need not implement it; call EventsAfterFor, which falls
-// back to filtering EventsAfter.
+// test doubles of Events need not implement it; call EventsAfterFor, which
+// falls back to filtering EventsAfter.
 type PartyEventReader interface {
 	// EventsAfterFor returns the events with ID > afterID whose audience
 	// includes party or "*", in id order, at most limit.
@@ -133,7 +162,7 @@ type PartyEventReader interface {
 // (their audience holds party or "*"), using the backend's audience index
 // when tx has one. The fallback reads EventsAfter in pages and filters, so it
 // may read far more than it returns.
-func EventsAfterFor(tx Tx, party string, afterID int64, limit int) ([]Event, error) {
+func EventsAfterFor(tx Events, party string, afterID int64, limit int) ([]Event, error) {
 	if r, ok := tx.(PartyEventReader); ok {
 		return r.EventsAfterFor(party, afterID, limit)
 	}

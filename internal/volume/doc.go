@@ -2,7 +2,7 @@
 // party declares (footprint, altitude band, time window), their states and
 // versions, the conflict test between volumes of different parties, the
 // awareness key that a writer must present, and the space-time index that
-// keeps the check fast. Volumes are persisted only through store.Tx; the
+// keeps the check fast. Volumes are persisted only through store.Volumes; the
 // in-memory index is a cache rebuilt from the store.
 //
 // # Conflict

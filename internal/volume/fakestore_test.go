@@ -3,15 +3,40 @@ package volume
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
 )
 
-// fakeStore is a small in-memory store.Store for the tests of this package:
+// volumeTx is what the registry's writes need of a transaction: the volumes
+// role, and the events role for Result.AppendEvents.
+type volumeTx interface {
+	store.Volumes
+	store.Events
+}
+
+// txStore runs transactions offering volumeTx: the tests run on the fake
+// below and on the real stores through realStore.
+type txStore interface {
+	Update(ctx context.Context, fn func(volumeTx) error) error
+	View(ctx context.Context, fn func(volumeTx) error) error
+}
+
+// realStore runs the tests on a real store.
+type realStore struct{ st store.Store }
+
+func (s realStore) Update(ctx context.Context, fn func(volumeTx) error) error {
+	return s.st.Update(ctx, func(tx store.Tx) error { return fn(tx) })
+}
+
+func (s realStore) View(ctx context.Context, fn func(volumeTx) error) error {
+	return s.st.View(ctx, func(tx store.Tx) error { return fn(tx) })
+}
+
+// fakeStore is a small in-memory txStore for the tests of this package:
 // one writer at a time, and a transaction works on a copy that replaces the
 // state only when fn returns nil, so rollbacks really roll back.
 type fakeStore struct {
@@ -23,26 +48,17 @@ type fakeState struct {
 	volumes map[string]store.Volume
 	seq     int64
 	events  []store.Event
-	meta    map[string][]byte
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{state: fakeState{volumes: map[string]store.Volume{}, meta: map[string][]byte{}}}
+	return &fakeStore{state: fakeState{volumes: map[string]store.Volume{}}}
 }
 
 func (s fakeState) clone() fakeState {
-	c := fakeState{volumes: make(map[string]store.Volume, len(s.volumes)), seq: s.seq,
-		events: slices.Clone(s.events), meta: map[string][]byte{}}
-	for k, v := range s.volumes {
-		c.volumes[k] = v
-	}
-	for k, v := range s.meta {
-		c.meta[k] = v
-	}
-	return c
+	return fakeState{volumes: maps.Clone(s.volumes), seq: s.seq, events: slices.Clone(s.events)}
 }
 
-func (f *fakeStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+func (f *fakeStore) Update(ctx context.Context, fn func(volumeTx) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	tx := &fakeTx{st: f.state.clone(), write: true}
@@ -53,54 +69,18 @@ func (f *fakeStore) Update(ctx context.Context, fn func(store.Tx) error) error {
 	return nil
 }
 
-func (f *fakeStore) View(ctx context.Context, fn func(store.Tx) error) error {
+func (f *fakeStore) View(ctx context.Context, fn func(volumeTx) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return fn(&fakeTx{st: f.state.clone()})
 }
 
-func (f *fakeStore) Close() error { return nil }
-
-var errFakeUnsupported = errors.New("fake store: not used by package volume")
 var errReadOnly = errors.New("fake store: write in a read-only transaction")
 
 type fakeTx struct {
 	st    fakeState
 	write bool
 }
-
-func (t *fakeTx) CreateParty(store.Party) error           { return errFakeUnsupported }
-func (t *fakeTx) UpdateParty(store.Party) error           { return errFakeUnsupported }
-func (t *fakeTx) PartyByName(string) (store.Party, error) { return store.Party{}, errFakeUnsupported }
-func (t *fakeTx) ListParties() ([]store.Party, error)     { return nil, errFakeUnsupported }
-func (t *fakeTx) PutCredential(store.Credential) error    { return errFakeUnsupported }
-func (t *fakeTx) CredentialByHash([]byte) (store.Credential, error) {
-	return store.Credential{}, errFakeUnsupported
-}
-func (t *fakeTx) ListCredentials(string) ([]store.Credential, error) { return nil, errFakeUnsupported }
-func (t *fakeTx) PutRules(store.RulesRecord) error                   { return errFakeUnsupported }
-func (t *fakeTx) LatestRules() (store.RulesRecord, error) {
-	return store.RulesRecord{}, errFakeUnsupported
-}
-func (t *fakeTx) AppendAudit(store.AuditRecord) error { return errFakeUnsupported }
-func (t *fakeTx) LastAudit() (store.AuditRecord, error) {
-	return store.AuditRecord{}, errFakeUnsupported
-}
-func (t *fakeTx) AuditFrom(int64, int) ([]store.AuditRecord, error) { return nil, errFakeUnsupported }
-func (t *fakeTx) PutCheckpoint(store.Checkpoint) error              { return errFakeUnsupported }
-func (t *fakeTx) CheckpointsFrom(int64) ([]store.Checkpoint, error) { return nil, errFakeUnsupported }
-func (t *fakeTx) PutMessage(store.Message) error                    { return errFakeUnsupported }
-func (t *fakeTx) GetMessage(string) (store.Message, error) {
-	return store.Message{}, errFakeUnsupported
-}
-func (t *fakeTx) OpenMessagesDue(time.Time, int) ([]store.Message, error) {
-	return nil, errFakeUnsupported
-}
-func (t *fakeTx) MessagesFor(string, string, time.Time, int) ([]store.Message, error) {
-	return nil, errFakeUnsupported
-}
-func (t *fakeTx) PutAck(store.Ack) (bool, error)      { return false, errFakeUnsupported }
-func (t *fakeTx) AcksFor(string) ([]store.Ack, error) { return nil, errFakeUnsupported }
 
 func (t *fakeTx) LockVolumes() error {
 	if !t.write {
@@ -167,20 +147,4 @@ func (t *fakeTx) EventsAfter(afterID int64, limit int) ([]store.Event, error) {
 
 func (t *fakeTx) LastEventID() (int64, error) { return int64(len(t.st.events)), nil }
 
-func (t *fakeTx) GetMeta(key string) ([]byte, error) {
-	v, ok := t.st.meta[key]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return v, nil
-}
-
-func (t *fakeTx) PutMeta(key string, value []byte) error {
-	if !t.write {
-		return errReadOnly
-	}
-	t.st.meta[key] = slices.Clone(value)
-	return nil
-}
-
-var _ store.Store = (*fakeStore)(nil)
+var _ txStore = (*fakeStore)(nil)

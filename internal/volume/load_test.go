@@ -18,10 +18,10 @@ import (
 )
 
 // changesTx serves a fixed list of stored volumes, in change order, the
-// way a store's VolumesChangedSince does; the rest of store.Tx is not
+// way a store's VolumesChangedSince does; the rest of store.Volumes is not
 // used by Load.
 type changesTx struct {
-	store.Tx
+	store.Volumes
 	recs []store.Volume
 }
 

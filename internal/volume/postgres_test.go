@@ -5,7 +5,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
 	"github.com/deconflict/deconflict/internal/store/postgres"
 )
@@ -20,13 +19,13 @@ func TestOnPostgresReplicas(t *testing.T) {
 		t.Skip("starts a PostgreSQL cluster")
 	}
 	url := pgtest.NewDatabase(t)
-	open := func() store.Store {
+	open := func() txStore {
 		st, err := postgres.Open(context.Background(), url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		return st
+		return realStore{st}
 	}
 	st1, st2 := open(), open()
 	t.Run("replicas", func(t *testing.T) {

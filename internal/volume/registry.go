@@ -59,7 +59,7 @@ type Result struct {
 // Load rebuilds the index from the store (at start, or to resynchronise).
 // Call it in a read-only transaction (View): it takes everything it reads
 // as committed.
-func (r *Registry) Load(tx store.Tx) error {
+func (r *Registry) Load(tx store.Volumes) error {
 	r.mu.Lock()
 	r.idx = NewIndex(rulesOf(r.idx.p))
 	r.all = map[string]*Volume{}
@@ -76,7 +76,7 @@ func (r *Registry) Load(tx store.Tx) error {
 // Conforms) see other replicas' writes only after a Sync or its own next
 // write, and a periodic Sync also keeps the catch-up of writes short when
 // group commit keeps some of them uncertain; call it every few seconds.
-func (r *Registry) Sync(tx store.Tx) error {
+func (r *Registry) Sync(tx store.Volumes) error {
 	_, err := r.catchUp(tx, true)
 	return err
 }
@@ -101,7 +101,7 @@ func rulesOf(p params) rules.Rules {
 // the others are returned as the overlay, by id, for this transaction's
 // check alone, and the index's position only advances when nothing is
 // uncertain.
-func (r *Registry) catchUp(tx store.Tx, committed bool) (map[string]*Volume, error) {
+func (r *Registry) catchUp(tx store.Volumes, committed bool) (map[string]*Volume, error) {
 	r.mu.RLock()
 	since, known, idx := r.lastSeq, r.committedSeq, r.idx
 	r.mu.RUnlock()
@@ -158,7 +158,7 @@ type changeBatch struct {
 // decodes, and use (the index insert, which is serial) runs here on the
 // batches as they are ready. A batch that fails to decode stops the reading
 // and is returned; the batches before it have been used.
-func (r *Registry) readChanges(tx store.Tx, since int64, committed bool, idx *Index, use func(*changeBatch)) error {
+func (r *Registry) readChanges(tx store.Volumes, since int64, committed bool, idx *Index, use func(*changeBatch)) error {
 	first, err := tx.VolumesChangedSince(since, catchUpBatch)
 	if err != nil {
 		return fmt.Errorf("volume: reading changes: %w", err)
@@ -323,7 +323,7 @@ func (r *Registry) Apply(results ...Result) {
 
 // prepare locks the volumes of the store, adopts the rules and catches up;
 // it returns the overlay of possibly uncommitted changes (see catchUp).
-func (r *Registry) prepare(tx store.Tx, rl rules.Rules) (map[string]*Volume, error) {
+func (r *Registry) prepare(tx store.Volumes, rl rules.Rules) (map[string]*Volume, error) {
 	if err := tx.LockVolumes(); err != nil {
 		return nil, fmt.Errorf("volume: locking: %w", err)
 	}
@@ -341,7 +341,7 @@ func (r *Registry) prepare(tx store.Tx, rl rules.Rules) (map[string]*Volume, err
 
 // Create checks a new volume of party against the other parties' volumes
 // and stores it in tx. in.State "" means accepted.
-func (r *Registry) Create(tx store.Tx, party string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+func (r *Registry) Create(tx store.Volumes, party string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
 	if in.State == "" {
 		in.State = Accepted
 	}
@@ -350,7 +350,7 @@ func (r *Registry) Create(tx store.Tx, party string, in Input, key []KeyEntry, r
 
 // Update replaces volume id, whose stored version must be prevVersion, with
 // in. in.State "" keeps the current state.
-func (r *Registry) Update(tx store.Tx, party, id, prevVersion string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+func (r *Registry) Update(tx store.Volumes, party, id, prevVersion string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
 	if id == "" {
 		return Result{}, fielderr.Errorf("id", "missing")
 	}
@@ -362,7 +362,7 @@ func (r *Registry) Update(tx store.Tx, party, id, prevVersion string, in Input, 
 
 // SetState moves volume id, whose stored version must be prevVersion, to
 // state to; a move to a live state runs the full check with key.
-func (r *Registry) SetState(tx store.Tx, party, id, prevVersion string, to State, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+func (r *Registry) SetState(tx store.Volumes, party, id, prevVersion string, to State, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
 	if !to.valid() {
 		return Result{}, fielderr.Errorf("state", "%q is not one of proposed, accepted, activated, ended, cancelled", to)
 	}
@@ -393,7 +393,7 @@ func stored(rl rules.Rules) rules.Rules {
 	return rl
 }
 
-func (r *Registry) write(tx store.Tx, party, id, prevVersion string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+func (r *Registry) write(tx store.Volumes, party, id, prevVersion string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
 	if party == "" {
 		return Result{}, fielderr.Errorf("party", "missing")
 	}
@@ -531,7 +531,7 @@ func judge(v *Volume, found []*Volume, key []KeyEntry) error {
 // EndExpired ends, in tx, every live volume whose window plus the time
 // buffer is over at now. The caller emits the results' events and, after
 // the commit, hands them to Apply.
-func (r *Registry) EndExpired(tx store.Tx, rl rules.Rules, now time.Time) ([]Result, error) {
+func (r *Registry) EndExpired(tx store.Volumes, rl rules.Rules, now time.Time) ([]Result, error) {
 	overlay, err := r.prepare(tx, rl)
 	if err != nil {
 		return nil, err
@@ -651,7 +651,7 @@ func (r *Registry) Conforms(party string, pos geo.LLA, t time.Time) (conforming,
 // in the write's own transaction: volume_changed to the owner (data: the
 // full volume) and one volume_conflict per conflicting volume to both
 // parties (data: {"volumes":[this, other]}, both reduced).
-func (res Result) AppendEvents(tx store.Tx, now time.Time) error {
+func (res Result) AppendEvents(tx store.Events, now time.Time) error {
 	evs, err := res.events(now)
 	if err != nil {
 		return err

@@ -21,14 +21,14 @@ var now = t0.Add(-time.Hour)
 
 type env struct {
 	t   testing.TB
-	st  store.Store
+	st  txStore
 	reg *Registry
 	rl  rules.Rules
 }
 
-func newEnv(t testing.TB, st store.Store) *env {
+func newEnv(t testing.TB, st txStore) *env {
 	e := &env{t: t, st: st, reg: NewRegistry(rules.Default()), rl: rules.Default()}
-	if err := st.View(context.Background(), e.reg.Load); err != nil {
+	if err := st.View(context.Background(), func(tx volumeTx) error { return e.reg.Load(tx) }); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -36,9 +36,9 @@ func newEnv(t testing.TB, st store.Store) *env {
 
 // do runs one write the way the service does: in one transaction with its
 // events, then hands the result to the registry after the commit.
-func (e *env) do(write func(tx store.Tx) (Result, error)) (Result, error) {
+func (e *env) do(write func(tx volumeTx) (Result, error)) (Result, error) {
 	var res Result
-	err := e.st.Update(context.Background(), func(tx store.Tx) error {
+	err := e.st.Update(context.Background(), func(tx volumeTx) error {
 		var err error
 		if res, err = write(tx); err != nil {
 			return err
@@ -52,15 +52,15 @@ func (e *env) do(write func(tx store.Tx) (Result, error)) (Result, error) {
 }
 
 func (e *env) create(party string, in Input, key ...KeyEntry) (Result, error) {
-	return e.do(func(tx store.Tx) (Result, error) { return e.reg.Create(tx, party, in, key, e.rl, now) })
+	return e.do(func(tx volumeTx) (Result, error) { return e.reg.Create(tx, party, in, key, e.rl, now) })
 }
 
 func (e *env) update(party string, v Volume, in Input, key ...KeyEntry) (Result, error) {
-	return e.do(func(tx store.Tx) (Result, error) { return e.reg.Update(tx, party, v.ID, v.Version, in, key, e.rl, now) })
+	return e.do(func(tx volumeTx) (Result, error) { return e.reg.Update(tx, party, v.ID, v.Version, in, key, e.rl, now) })
 }
 
 func (e *env) setState(party string, v Volume, to State, key ...KeyEntry) (Result, error) {
-	return e.do(func(tx store.Tx) (Result, error) {
+	return e.do(func(tx volumeTx) (Result, error) {
 		return e.reg.SetState(tx, party, v.ID, v.Version, to, key, e.rl, now)
 	})
 }
@@ -79,7 +79,7 @@ func (e *env) stored() ([]*Volume, []store.Event) {
 	e.t.Helper()
 	var vs []*Volume
 	var evs []store.Event
-	err := e.st.View(context.Background(), func(tx store.Tx) error {
+	err := e.st.View(context.Background(), func(tx volumeTx) error {
 		recs, err := tx.VolumesChangedSince(0, 1<<30)
 		if err != nil {
 			return err
@@ -144,7 +144,7 @@ func refs(vs ...Volume) []string {
 
 func TestAwarenessKey(t *testing.T) { testAwarenessKey(t, newFakeStore()) }
 
-func testAwarenessKey(t *testing.T, st store.Store) {
+func testAwarenessKey(t *testing.T, st txStore) {
 	e := newEnv(t, st)
 	a := e.mustCreate("a", area(0))
 	volsBefore, evsBefore := e.stored()
@@ -203,7 +203,7 @@ func testAwarenessKey(t *testing.T, st store.Store) {
 
 func TestPriorityRules(t *testing.T) { testPriorityRules(t, newFakeStore()) }
 
-func testPriorityRules(t *testing.T, st store.Store) {
+func testPriorityRules(t *testing.T, st txStore) {
 	e := newEnv(t, st)
 	hi := area(0)
 	hi.Priority = 5
@@ -236,7 +236,7 @@ func testPriorityRules(t *testing.T, st store.Store) {
 
 func TestOptimisticConcurrency(t *testing.T) { testOptimisticConcurrency(t, newFakeStore()) }
 
-func testOptimisticConcurrency(t *testing.T, st store.Store) {
+func testOptimisticConcurrency(t *testing.T, st txStore) {
 	e := newEnv(t, st)
 	v1 := e.mustCreate("a", area(0))
 	changed := area(0)
@@ -336,7 +336,7 @@ func TestEndedAndCancelledStopCounting(t *testing.T) {
 
 func TestEndExpired(t *testing.T) { testEndExpired(t, newFakeStore()) }
 
-func testEndExpired(t *testing.T, st store.Store) {
+func testEndExpired(t *testing.T, st txStore) {
 	e := newEnv(t, st)
 	a := e.mustCreate("a", area(0))
 	later := area(1)
@@ -345,7 +345,7 @@ func testEndExpired(t *testing.T, st store.Store) {
 	buf := time.Duration(e.rl.TimeBufferS * float64(time.Second))
 	run := func(at time.Time) []Result {
 		var out []Result
-		err := e.st.Update(context.Background(), func(tx store.Tx) error {
+		err := e.st.Update(context.Background(), func(tx volumeTx) error {
 			var err error
 			out, err = e.reg.EndExpired(tx, e.rl, at)
 			return err
@@ -376,10 +376,10 @@ func testEndExpired(t *testing.T, st store.Store) {
 // the index.
 func TestRollbackLeavesIndexClean(t *testing.T) { testRollbackLeavesIndexClean(t, newFakeStore()) }
 
-func testRollbackLeavesIndexClean(t *testing.T, st store.Store) {
+func testRollbackLeavesIndexClean(t *testing.T, st txStore) {
 	e := newEnv(t, st)
 	boom := errors.New("audit failed")
-	err := e.st.Update(context.Background(), func(tx store.Tx) error {
+	err := e.st.Update(context.Background(), func(tx volumeTx) error {
 		if _, err := e.reg.Create(tx, "a", area(0), nil, e.rl, now); err != nil {
 			return err
 		}
@@ -406,10 +406,10 @@ func TestBatchMatesCountButDoNotStick(t *testing.T) {
 	testBatchMatesCountButDoNotStick(t, newFakeStore())
 }
 
-func testBatchMatesCountButDoNotStick(t *testing.T, st store.Store) {
+func testBatchMatesCountButDoNotStick(t *testing.T, st txStore) {
 	e := newEnv(t, st)
 	abort := errors.New("batch aborted")
-	err := e.st.Update(context.Background(), func(tx store.Tx) error {
+	err := e.st.Update(context.Background(), func(tx volumeTx) error {
 		a, err := e.reg.Create(tx, "a", area(0), nil, e.rl, now)
 		if err != nil {
 			return err
@@ -437,7 +437,7 @@ func testBatchMatesCountButDoNotStick(t *testing.T, st store.Store) {
 
 func TestReplicasShareTheStore(t *testing.T) { testReplicasShareTheStore(t, newFakeStore()) }
 
-func testReplicasShareTheStore(t *testing.T, st store.Store) {
+func testReplicasShareTheStore(t *testing.T, st txStore) {
 	r1, r2 := newEnv(t, st), newEnv(t, st)
 	a := r1.mustCreate("a", area(0))
 	_, err := r2.create("b", area(0))
@@ -629,7 +629,7 @@ func TestConcurrentWritersNeverHideConflicts(t *testing.T) {
 	testConcurrentWritersNeverHideConflicts(t, newFakeStore())
 }
 
-func testConcurrentWritersNeverHideConflicts(t *testing.T, st store.Store) {
+func testConcurrentWritersNeverHideConflicts(t *testing.T, st txStore) {
 	e := newEnv(t, st)
 	// Two registries on one store, as two replicas of the service.
 	ok, refused := hammer(t, []*env{e, newEnv(t, st)}, 64, 8)
@@ -665,7 +665,7 @@ func TestSyncShowsOtherReplicasWrites(t *testing.T) {
 	if _, err := r2.reg.Get("a", a.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("replica 2 sees %s before syncing: %v", a.ID, err)
 	}
-	if err := st.View(context.Background(), r2.reg.Sync); err != nil {
+	if err := st.View(context.Background(), func(tx volumeTx) error { return r2.reg.Sync(tx) }); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := r2.reg.Get("b", a.ID); err != nil || v.Version != a.Version || v.Details != nil {

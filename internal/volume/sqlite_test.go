@@ -4,19 +4,18 @@ import (
 	"context"
 	"testing"
 
-	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
 // The registry's guarantees on the embedded store the service runs on.
 func TestOnSQLite(t *testing.T) {
-	open := func(t *testing.T) store.Store {
+	open := func(t *testing.T) txStore {
 		st, err := sqlite.Open(context.Background(), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		return st
+		return realStore{st}
 	}
 	t.Run("awareness key", func(t *testing.T) { testAwarenessKey(t, open(t)) })
 	t.Run("priority", func(t *testing.T) { testPriorityRules(t, open(t)) })

@@ -185,7 +185,7 @@ const maxOwn = 8
 func Dense(ctx context.Context, st store.Store, parties []string, writers int, d time.Duration, maxWrites int64, sideM float64) (DenseReport, error) {
 	rl := rules.Default()
 	reg := volume.NewRegistry(rl)
-	if err := st.View(ctx, reg.Load); err != nil {
+	if err := st.View(ctx, func(tx store.Tx) error { return reg.Load(tx) }); err != nil {
 		return DenseReport{}, err
 	}
 	const lat, lon = 35.0, 36.0

@@ -7,6 +7,10 @@
 // The SQL is kept to what SQLite, PostgreSQL and CockroachDB all accept:
 // plain tables, INSERT ... ON CONFLICT, UPDATE ... RETURNING, no stored
 // procedures, no advisory locks, no sequences (counters are rows).
+//
+// tx.go holds the transaction and the encoding helpers every statement
+// shares; each role of store.Tx has its own file (parties.go, rules.go,
+// volumes.go, events.go, audit.go, messages.go, meta.go).
 package sqlcore
 
 import (

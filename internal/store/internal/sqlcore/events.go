@@ -1,0 +1,143 @@
+package sqlcore
+
+// This file implements the store.Events role (and store.PartyEventReader):
+// the event stream and its audience index.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// audienceKeys is what the audience index holds: "*" alone when the event
+// concerns everyone, so a party's query never returns an event twice.
+func audienceKeys(aud []string) []string {
+	if slices.Contains(aud, "*") {
+		return []string{"*"}
+	}
+	keys := append([]string{}, aud...)
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+func insertAudience(ctx context.Context, q Querier, id int64, aud []string) error {
+	keys := audienceKeys(aud)
+	if len(keys) == 0 {
+		return nil
+	}
+	// One statement for all parties: on PostgreSQL each statement is a
+	// round trip.
+	var b strings.Builder
+	b.WriteString(`INSERT INTO event_audience (party, event_id) VALUES `)
+	args := make([]any, 0, 2*len(keys))
+	for i, p := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?)")
+		args = append(args, p, id)
+	}
+	if _, err := q.Exec(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("store: event %d audience: %w", id, err)
+	}
+	return nil
+}
+
+func (t *Tx) AppendEvent(e store.Event) (int64, error) {
+	if err := t.writable("AppendEvent"); err != nil {
+		return 0, err
+	}
+	if err := checkText("event.Kind", e.Kind); err != nil {
+		return 0, err
+	}
+	if err := checkList("event.Audience", e.Audience); err != nil {
+		return 0, err
+	}
+	ts, err := encTime("event.Time", e.Time)
+	if err != nil {
+		return 0, err
+	}
+	if t.d.AppendEventSQL != "" {
+		var id int64
+		err := t.queryOne(t.d.AppendEventSQL, []any{ts, e.Kind, encList(e.Audience), nz(e.Body), audienceKeys(e.Audience)}, &id)
+		if err != nil {
+			return 0, fmt.Errorf("store: append event: %w", err)
+		}
+		return id, nil
+	}
+	id, err := t.bump("event")
+	if err != nil {
+		return 0, err
+	}
+	if _, err := t.q.Exec(t.ctx, `INSERT INTO events (id, time_ns, kind, audience, body) VALUES (?, ?, ?, ?, ?)`,
+		id, ts, e.Kind, encList(e.Audience), nz(e.Body)); err != nil {
+		return 0, fmt.Errorf("store: append event: %w", err)
+	}
+	if err := insertAudience(t.ctx, t.q, id, e.Audience); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+func scanEvent(r Rows) (store.Event, error) {
+	var e store.Event
+	var ts int64
+	var aud string
+	if err := r.Scan(&e.ID, &ts, &e.Kind, &aud, &e.Body); err != nil {
+		return e, err
+	}
+	e.Time = decTime(ts)
+	var err error
+	e.Audience, err = decList("event audience", aud)
+	return e, err
+}
+
+func (t *Tx) EventsAfter(afterID int64, limit int) ([]store.Event, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	out := make([]store.Event, 0, min(limit, 1024))
+	err := t.queryAll(`SELECT id, time_ns, kind, audience, body FROM events WHERE id > ? ORDER BY id LIMIT ?`,
+		[]any{afterID, int64(limit)}, func(r Rows) error {
+			e, err := scanEvent(r)
+			out = append(out, e)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: events after %d: %w", afterID, err)
+	}
+	return out, nil
+}
+
+func (t *Tx) EventsAfterFor(party string, afterID int64, limit int) ([]store.Event, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	if !validText(party) {
+		return nil, nil
+	}
+	out := make([]store.Event, 0, min(limit, 1024))
+	err := t.queryAll(`SELECT e.id, e.time_ns, e.kind, e.audience, e.body
+		FROM event_audience a JOIN events e ON e.id = a.event_id
+		WHERE a.party IN (?, '*') AND a.event_id > ? ORDER BY a.event_id LIMIT ?`,
+		[]any{party, afterID, int64(limit)}, func(r Rows) error {
+			e, err := scanEvent(r)
+			out = append(out, e)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: events of %q after %d: %w", party, afterID, err)
+	}
+	return out, nil
+}
+
+func (t *Tx) LastEventID() (int64, error) {
+	var v int64
+	if err := t.queryOne(`SELECT value FROM counters WHERE name = 'event'`, nil, &v); err != nil {
+		return 0, fmt.Errorf("store: last event id: %w", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,183 @@
+package sqlcore
+
+// This file implements the store.Messages role: hotline messages and
+// acknowledgments.
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+const msgCols = `m.id, m.sender, m.recipients, m.thread, m.kind, m.state, m.created_ns, m.deadline_ns, m.body`
+
+func scanMessage(r Rows) (store.Message, error) {
+	var m store.Message
+	var to string
+	var created, deadline int64
+	if err := r.Scan(&m.ID, &m.From, &to, &m.Thread, &m.Kind, &m.State, &created, &deadline, &m.Body); err != nil {
+		return m, err
+	}
+	m.Created, m.Deadline = decTime(created), decTime(deadline)
+	var err error
+	m.To, err = decList("message recipients", to)
+	return m, err
+}
+
+func (t *Tx) PutMessage(m store.Message) error {
+	if err := t.writable("PutMessage"); err != nil {
+		return err
+	}
+	if m.ID == "" {
+		return errors.New("store: message.ID is empty")
+	}
+	if err := checkText("message.ID", m.ID, "message.From", m.From, "message.Thread", m.Thread, "message.Kind", m.Kind, "message.State", m.State); err != nil {
+		return err
+	}
+	if err := checkList("message.To", m.To); err != nil {
+		return err
+	}
+	created, err := encTime("message.Created", m.Created)
+	if err != nil {
+		return err
+	}
+	deadline, err := encTime("message.Deadline", m.Deadline)
+	if err != nil {
+		return err
+	}
+	_, err = t.q.Exec(t.ctx, `INSERT INTO messages (id, sender, recipients, thread, kind, state, created_ns, deadline_ns, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET sender = excluded.sender, recipients = excluded.recipients,
+		thread = excluded.thread, kind = excluded.kind, state = excluded.state, created_ns = excluded.created_ns,
+		deadline_ns = excluded.deadline_ns, body = excluded.body`,
+		m.ID, m.From, encList(m.To), m.Thread, m.Kind, m.State, created, deadline, nz(m.Body))
+	if err != nil {
+		return fmt.Errorf("store: put message %q: %w", m.ID, err)
+	}
+	if _, err := t.q.Exec(t.ctx, `DELETE FROM message_parties WHERE message_id = ?`, m.ID); err != nil {
+		return fmt.Errorf("store: put message %q: %w", m.ID, err)
+	}
+	parties := append([]string{m.From}, m.To...)
+	slices.Sort(parties)
+	for _, p := range slices.Compact(parties) {
+		if _, err := t.q.Exec(t.ctx, `INSERT INTO message_parties (party, message_id, created_ns) VALUES (?, ?, ?)`,
+			p, m.ID, created); err != nil {
+			return fmt.Errorf("store: put message %q: %w", m.ID, err)
+		}
+	}
+	return nil
+}
+
+func (t *Tx) GetMessage(id string) (store.Message, error) {
+	if !validText(id) {
+		return store.Message{}, fmt.Errorf("store: message %q: %w", id, store.ErrNotFound)
+	}
+	var out store.Message
+	found := false
+	err := t.queryAll(`SELECT `+msgCols+` FROM messages m WHERE m.id = ?`, []any{id}, func(r Rows) error {
+		m, err := scanMessage(r)
+		out, found = m, true
+		return err
+	})
+	if err != nil {
+		return store.Message{}, fmt.Errorf("store: message %q: %w", id, err)
+	}
+	if !found {
+		return store.Message{}, fmt.Errorf("store: message %q: %w", id, store.ErrNotFound)
+	}
+	return out, nil
+}
+
+func (t *Tx) messages(op, query string, args []any) ([]store.Message, error) {
+	var out []store.Message
+	err := t.queryAll(query, args, func(r Rows) error {
+		m, err := scanMessage(r)
+		out = append(out, m)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", op, err)
+	}
+	return out, nil
+}
+
+// MessagesFor orders by creation time, then id, so equal times keep a
+// stable order.
+func (t *Tx) MessagesFor(party, thread string, since time.Time, limit int) ([]store.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	if !validText(party) || !validText(thread) {
+		return nil, nil
+	}
+	from, err := encTime("since", since)
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + msgCols + ` FROM message_parties p JOIN messages m ON m.id = p.message_id
+		WHERE p.party = ? AND p.created_ns >= ?`
+	args := []any{party, from}
+	if thread != "" {
+		q += ` AND m.thread = ?`
+		args = append(args, thread)
+	}
+	q += ` ORDER BY p.created_ns, m.id LIMIT ?`
+	return t.messages("messages for "+party, q, append(args, int64(limit)))
+}
+
+// OpenMessagesDue orders by deadline, then id: the most overdue first.
+func (t *Tx) OpenMessagesDue(at time.Time, limit int) ([]store.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	ts, err := encTime("at", at)
+	if err != nil {
+		return nil, err
+	}
+	return t.messages("open messages due", `SELECT `+msgCols+` FROM messages m
+		WHERE m.state IN ('open', 'escalated') AND m.deadline_ns <= ? ORDER BY m.deadline_ns, m.id LIMIT ?`,
+		[]any{ts, int64(limit)})
+}
+
+func (t *Tx) PutAck(a store.Ack) (bool, error) {
+	if err := t.writable("PutAck"); err != nil {
+		return false, err
+	}
+	if err := checkText("ack.MessageID", a.MessageID, "ack.Party", a.Party); err != nil {
+		return false, err
+	}
+	ts, err := encTime("ack.Time", a.Time)
+	if err != nil {
+		return false, err
+	}
+	n, err := t.q.Exec(t.ctx, `INSERT INTO acks (message_id, party, time_ns, body) VALUES (?, ?, ?, ?)
+		ON CONFLICT (message_id, party) DO NOTHING`, a.MessageID, a.Party, ts, nz(a.Body))
+	if err != nil {
+		return false, fmt.Errorf("store: ack of %q by %q: %w", a.MessageID, a.Party, err)
+	}
+	return n == 1, nil
+}
+
+// AcksFor lists a message's acknowledgments in the order they were made.
+func (t *Tx) AcksFor(messageID string) ([]store.Ack, error) {
+	if !validText(messageID) {
+		return nil, nil
+	}
+	var out []store.Ack
+	err := t.queryAll(`SELECT message_id, party, time_ns, body FROM acks WHERE message_id = ? ORDER BY time_ns, party`,
+		[]any{messageID}, func(r Rows) error {
+			var a store.Ack
+			var ts int64
+			err := r.Scan(&a.MessageID, &a.Party, &ts, &a.Body)
+			a.Time = decTime(ts)
+			out = append(out, a)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: acks of %q: %w", messageID, err)
+	}
+	return out, nil
+}
