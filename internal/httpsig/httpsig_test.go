@@ -99,7 +99,10 @@ func TestVerifyRefusesNamingTheField(t *testing.T) {
 			r.Header.Set("Signature-Input", strings.Replace(r.Header.Get("Signature-Input"), `keyid="`, `keyid="x`, 1))
 		}, t0, FieldKeyID, "no party has this key"},
 		{"altered method", func(_ fixture, r *http.Request, _ *[]byte) { r.Method = "PUT" }, t0, FieldSignature, "does not verify"},
-		{"altered uri", func(_ fixture, r *http.Request, _ *[]byte) { r.RequestURI = "/v1/volumes/other"; r.URL.Path = "/v1/volumes/other" }, t0, FieldSignature, "does not verify"},
+		{"altered uri", func(_ fixture, r *http.Request, _ *[]byte) {
+			r.RequestURI = "/v1/volumes/other"
+			r.URL.Path = "/v1/volumes/other"
+		}, t0, FieldSignature, "does not verify"},
 		{"altered nonce", func(_ fixture, r *http.Request, _ *[]byte) {
 			r.Header.Set("Signature-Input", strings.Replace(r.Header.Get("Signature-Input"), `nonce="`, `nonce="x`, 1))
 		}, t0, FieldSignature, "does not verify"},
