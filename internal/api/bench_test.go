@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -51,4 +52,100 @@ func BenchmarkPositionsHTTP(b *testing.B) {
 		post(b, data)
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "reports/s")
+}
+
+// hostileBatches are the costliest batches of 10,000 reports found, each
+// built against the intake's weak spots; clean is the baseline.
+var hostileBatches = []struct {
+	name string
+	// report writes report i of the batch at now.
+	report func(buf *bytes.Buffer, i int, now string)
+}{
+	{"clean", func(buf *bytes.Buffer, i int, now string) {
+		fmt.Fprintf(buf, `{"aircraft":"A%d","time":%q,"lat":%g,"lon":%g,"alt_m":6000,"vel_east_mps":200}`,
+			i, now, 20+float64(i%100)*0.2, 20+float64(i/100)*0.2)
+	}},
+	// Every other report has a speed above the engine's limit with each
+	// component within it: each used to restart the batch.
+	{"speeding", func(buf *bytes.Buffer, i int, now string) {
+		v := 200
+		if i%2 == 1 {
+			v = 2000
+		}
+		fmt.Fprintf(buf, `{"aircraft":"A%d","time":%q,"lat":%g,"lon":%g,"alt_m":6000,"vel_east_mps":%d,"vel_north_mps":%d,"vel_up_mps":%d}`,
+			i, now, 20+float64(i%100)*0.2, 20+float64(i/100)*0.2, v, v, v)
+	}},
+	// The same aircraft and time 10,000 times.
+	{"duplicates", func(buf *bytes.Buffer, i int, now string) {
+		fmt.Fprintf(buf, `{"aircraft":"A0","time":%q,"lat":20,"lon":20,"alt_m":6000,"vel_east_mps":200}`, now)
+	}},
+	// Reports missing a required number, and refused for a bad time.
+	{"refused", func(buf *bytes.Buffer, i int, now string) {
+		if i%2 == 0 {
+			fmt.Fprintf(buf, `{"aircraft":"A%d","time":%q,"lon":20,"alt_m":6000}`, i, now)
+		} else {
+			fmt.Fprintf(buf, `{"aircraft":"A%d","time":"1999-01-01T00:00:00Z","lat":20,"lon":20,"alt_m":6000}`, i)
+		}
+	}},
+	// Ids and callsigns at their longest, escaped so that the fast decoder
+	// falls back to encoding/json.
+	{"slow-decoding", func(buf *bytes.Buffer, i int, now string) {
+		id := fmt.Sprintf("\\u0041%062d", i)
+		fmt.Fprintf(buf, `{"aircraft":"%s","callsign":"\u00c9CALLSIGN-%05d","time":%q,"lat":%g,"lon":%g,"alt_m":6000,"vel_east_mps":200}`,
+			id, i, now, 20+float64(i%100)*0.2, 20+float64(i/100)*0.2)
+	}},
+	// Every aircraft of the batch at one point: one cell of the detection
+	// grid holds them all.
+	{"stacked", func(buf *bytes.Buffer, i int, now string) {
+		fmt.Fprintf(buf, `{"aircraft":"A%d","time":%q,"lat":20,"lon":20,"alt_m":6000,"vel_east_mps":200}`, i, now)
+	}},
+}
+
+// BenchmarkPositionsHostileBatches posts each batch of hostileBatches to
+// the handler (no network) in turn, each to a fresh service, at every
+// iteration, and reports the cost per report of each as a ratio to the
+// clean batch measured in the same iteration (<name>-x), and the clean cost
+// (clean-ns/report).
+func BenchmarkPositionsHostileBatches(b *testing.B) {
+	const batch = MaxReportsPerRequest
+	type target struct {
+		h     *Handler
+		token string
+	}
+	targets := make([]target, len(hostileBatches))
+	for i := range targets {
+		e := newEnv(b, Options{RatePerSecond: 1e9})
+		targets[i] = target{NewHandler(e.svc, Options{RatePerSecond: 1e9}), e.tokens["coalition"]}
+	}
+	spent := make([]time.Duration, len(hostileBatches))
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		for k, hb := range hostileBatches {
+			b.StopTimer()
+			now := time.Now().UTC().Format(time.RFC3339Nano)
+			var buf bytes.Buffer
+			buf.WriteString(`{"reports":[`)
+			for i := range batch {
+				if i > 0 {
+					buf.WriteByte(',')
+				}
+				hb.report(&buf, i, now)
+			}
+			buf.WriteString("]}")
+			req := httptest.NewRequest("POST", "/v1/positions", &buf)
+			req.Header.Set("Authorization", "Bearer "+targets[k].token)
+			rec := httptest.NewRecorder()
+			b.StartTimer()
+			start := time.Now()
+			targets[k].h.ServeHTTP(rec, req)
+			spent[k] += time.Since(start)
+			if rec.Code != http.StatusAccepted {
+				b.Fatalf("%s: status %d %.300s", hb.name, rec.Code, rec.Body.String())
+			}
+		}
+	}
+	b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N*batch), "clean-ns/report")
+	for k := 1; k < len(hostileBatches); k++ {
+		b.ReportMetric(float64(spent[k])/float64(spent[0]), hostileBatches[k].name+"-x")
+	}
 }

@@ -198,10 +198,13 @@ func (p *fastParser) report(r *positionReport) bool {
 func (r *positionReport) floatField(name string) *float64 {
 	switch name {
 	case "lat":
+		r.has |= hasLat
 		return &r.Lat
 	case "lon":
+		r.has |= hasLon
 		return &r.Lon
 	case "alt_m":
+		r.has |= hasAltM
 		return &r.AltM
 	case "vel_east_mps":
 		return &r.VelEastMps

@@ -1,21 +1,14 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"reflect"
 	"testing"
 )
 
 // slowBatch decodes like the general path.
 func slowBatch(b []byte) ([]positionReport, bool) {
-	var in positionBatch
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || dec.More() {
-		return nil, false
-	}
-	return in.Reports, true
+	reports, err := decodeBatch(b)
+	return reports, err == nil
 }
 
 // FuzzFastBatchDecoder: whenever the fast decoder accepts a body,

@@ -224,3 +224,21 @@ func (s *stream) next(t *testing.T) sseEvent {
 	}
 	return sseEvent{}
 }
+
+// metrics returns the Prometheus text of the handler, read with the
+// operator's token.
+func (e *env) metrics() string {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+e.operator)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
+}

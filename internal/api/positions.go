@@ -6,44 +6,99 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
-	"slices"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
-// Limits of the position intake.
+// Limits of the position intake. What a report itself may hold is the
+// engine's rule (track.Report.Validate), checked here once at the edge.
 const (
 	MaxReportsPerRequest = 10_000
 	// MaxFutureS and MaxAgeS bound a report's time against the wall clock.
 	MaxFutureS = 10
 	MaxAgeS    = 60
-	// Bounds that no real aircraft exceeds; beyond them a report is garbage.
-	minAltM      = -1_000
-	maxAltM      = 40_000
-	maxSpeedMps  = 3_000
-	maxIDLength  = 64
-	maxCallsignL = 16
 )
 
 // positionReport is one report on the wire (docs/WIRE.md "Positions").
+// has records which of the required numbers were present.
 type positionReport struct {
+	Aircraft    string
+	Callsign    string
+	Time        time.Time
+	Lat         float64
+	Lon         float64
+	AltM        float64
+	VelEastMps  float64
+	VelNorthMps float64
+	VelUpMps    float64
+	has         presence
+}
+
+// presence is a set of the required numeric fields of a report: a missing
+// latitude must not read as the equator.
+type presence uint8
+
+const (
+	hasLat presence = 1 << iota
+	hasLon
+	hasAltM
+)
+
+// wireReport is a report as encoding/json decodes it (the general path):
+// pointers tell a missing or null number from a zero.
+type wireReport struct {
 	Aircraft    string    `json:"aircraft"`
 	Callsign    string    `json:"callsign"`
 	Time        time.Time `json:"time"`
-	Lat         float64   `json:"lat"`
-	Lon         float64   `json:"lon"`
-	AltM        float64   `json:"alt_m"`
+	Lat         *float64  `json:"lat"`
+	Lon         *float64  `json:"lon"`
+	AltM        *float64  `json:"alt_m"`
 	VelEastMps  float64   `json:"vel_east_mps"`
 	VelNorthMps float64   `json:"vel_north_mps"`
 	VelUpMps    float64   `json:"vel_up_mps"`
 }
 
-type positionBatch struct {
-	Reports []positionReport `json:"reports"`
+type wireBatch struct {
+	Reports []wireReport `json:"reports"`
+}
+
+func (w *wireReport) report() positionReport {
+	r := positionReport{Aircraft: w.Aircraft, Callsign: w.Callsign, Time: w.Time,
+		VelEastMps: w.VelEastMps, VelNorthMps: w.VelNorthMps, VelUpMps: w.VelUpMps}
+	if w.Lat != nil {
+		r.Lat, r.has = *w.Lat, r.has|hasLat
+	}
+	if w.Lon != nil {
+		r.Lon, r.has = *w.Lon, r.has|hasLon
+	}
+	if w.AltM != nil {
+		r.AltM, r.has = *w.AltM, r.has|hasAltM
+	}
+	return r
+}
+
+// decodeBatch decodes a position batch with encoding/json: unknown fields
+// and trailing data are refused.
+func decodeBatch(body []byte) ([]positionReport, error) {
+	var in wireBatch
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, jsonProblem(err)
+	}
+	if dec.More() {
+		return nil, badRequest("", "trailing data after the JSON object")
+	}
+	out := make([]positionReport, len(in.Reports))
+	for i := range in.Reports {
+		out[i] = in.Reports[i].report()
+	}
+	return out, nil
 }
 
 // Rejection is one refused report of a batch.
@@ -57,77 +112,79 @@ type positionsAnswer struct {
 	Rejected []Rejection `json:"rejected"`
 }
 
-// checkReport returns why r cannot be accepted at now, naming the field.
-func checkReport(r *positionReport, now time.Time) string {
+// checkReport returns the report as the engine takes it, or why it cannot
+// be accepted at now, naming the field: the required fields, the time
+// against the wall clock, then the engine's own rule.
+func checkReport(partyName string, r *positionReport, now time.Time) (track.Report, string) {
 	switch {
-	case r.Aircraft == "":
-		return "aircraft: must not be empty"
-	case len(r.Aircraft) > maxIDLength:
-		return fmt.Sprintf("aircraft: at most %d bytes", maxIDLength)
-	case len(r.Callsign) > maxCallsignL:
-		return fmt.Sprintf("callsign: at most %d bytes", maxCallsignL)
+	case r.has&hasLat == 0:
+		return track.Report{}, "lat: required"
+	case r.has&hasLon == 0:
+		return track.Report{}, "lon: required"
+	case r.has&hasAltM == 0:
+		return track.Report{}, "alt_m: required"
 	case r.Time.IsZero():
-		return "time: missing (RFC 3339)"
+		return track.Report{}, "time: required (RFC 3339)"
 	case r.Time.After(now.Add(MaxFutureS * time.Second)):
-		return fmt.Sprintf("time: more than %d s in the future", MaxFutureS)
+		return track.Report{}, fmt.Sprintf("time: more than %d s in the future", MaxFutureS)
 	case r.Time.Before(now.Add(-MaxAgeS * time.Second)):
-		return fmt.Sprintf("time: more than %d s old", MaxAgeS)
-	case !finite(r.Lat) || r.Lat < -90 || r.Lat > 90:
-		return "lat: must be within [-90, 90]"
-	case !finite(r.Lon) || r.Lon < -180 || r.Lon > 180:
-		return "lon: must be within [-180, 180]"
-	case !finite(r.AltM) || r.AltM < minAltM || r.AltM > maxAltM:
-		return fmt.Sprintf("alt_m: must be within [%d, %d]", minAltM, maxAltM)
+		return track.Report{}, fmt.Sprintf("time: more than %d s old", MaxAgeS)
 	}
-	for _, v := range []struct {
-		name string
-		mps  float64
-	}{{"vel_east_mps", r.VelEastMps}, {"vel_north_mps", r.VelNorthMps}, {"vel_up_mps", r.VelUpMps}} {
-		if !finite(v.mps) || math.Abs(v.mps) > maxSpeedMps {
-			return fmt.Sprintf("%s: must be within [-%d, %d]", v.name, maxSpeedMps, maxSpeedMps)
-		}
+	tr := track.Report{Party: partyName, Aircraft: r.Aircraft, Callsign: r.Callsign, Time: r.Time,
+		Pos:        geo.LLA{LatDeg: r.Lat, LonDeg: r.Lon, AltM: r.AltM},
+		VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps}
+	if err := tr.Validate(); err != nil {
+		return track.Report{}, err.Error()
 	}
-	return ""
+	return tr, ""
 }
 
-func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+// sighting is an aircraft at an instant: a batch holds at most one report
+// of each.
+type sighting struct {
+	aircraft string
+	unixNano int64
+}
 
-// parsePositions decodes a batch and splits it into the reports to ingest
-// and the rejections, each naming the report's index and field.
-func parsePositions(r io.Reader, now time.Time) ([]service.PositionReport, []int, []Rejection, error) {
+// parsePositions decodes a batch of partyName's reports and splits it into
+// the reports to ingest and the rejections, each naming the report's index
+// and field. index[i] is the position in the batch of ok[i].
+func parsePositions(r io.Reader, partyName string, now time.Time) (ok []service.PositionReport, index []int, rejected []Rejection, err error) {
 	body, err := io.ReadAll(r)
 	if err != nil {
 		return nil, nil, nil, jsonProblem(err)
 	}
-	var in positionBatch
-	if reports, ok := decodeBatchFast(body); ok {
-		in.Reports = reports
-	} else {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			return nil, nil, nil, jsonProblem(err)
-		}
-		if dec.More() {
-			return nil, nil, nil, badRequest("", "trailing data after the JSON object")
+	reports, fast := decodeBatchFast(body)
+	if !fast {
+		if reports, err = decodeBatch(body); err != nil {
+			return nil, nil, nil, err
 		}
 	}
-	if len(in.Reports) > MaxReportsPerRequest {
-		return nil, nil, nil, badRequest("reports", fmt.Sprintf("at most %d reports per request, got %d", MaxReportsPerRequest, len(in.Reports)))
+	if len(reports) > MaxReportsPerRequest {
+		return nil, nil, nil, badRequest("reports", fmt.Sprintf("at most %d reports per request, got %d", MaxReportsPerRequest, len(reports)))
 	}
-	rejected := []Rejection{}
-	ok := make([]service.PositionReport, 0, len(in.Reports))
-	index := make([]int, 0, len(in.Reports))
-	for i := range in.Reports {
-		rep := &in.Reports[i]
-		if why := checkReport(rep, now); why != "" {
+	rejected = []Rejection{}
+	ok = make([]service.PositionReport, 0, len(reports))
+	index = make([]int, 0, len(reports))
+	first := make(map[sighting]int, len(reports))
+	for i := range reports {
+		tr, why := checkReport(partyName, &reports[i], now)
+		if why == "" {
+			key := sighting{tr.Aircraft, tr.Time.UnixNano()}
+			if j, dup := first[key]; dup {
+				why = fmt.Sprintf("time: reports[%d] is already of aircraft %q at this time (one report per aircraft and time)", j, tr.Aircraft)
+			} else {
+				first[key] = i
+			}
+		}
+		if why != "" {
 			rejected = append(rejected, Rejection{Index: i, Error: fmt.Sprintf("reports[%d].%s", i, why)})
 			continue
 		}
 		ok = append(ok, service.PositionReport{
-			Aircraft: rep.Aircraft, Callsign: rep.Callsign, Time: rep.Time,
-			LatDeg: rep.Lat, LonDeg: rep.Lon, AltM: rep.AltM,
-			VelEastMps: rep.VelEastMps, VelNorthMps: rep.VelNorthMps, VelUpMps: rep.VelUpMps,
+			Aircraft: tr.Aircraft, Callsign: tr.Callsign, Time: tr.Time,
+			LatDeg: tr.Pos.LatDeg, LonDeg: tr.Pos.LonDeg, AltM: tr.Pos.AltM,
+			VelEastMps: tr.VelEastMps, VelNorthMps: tr.VelNorthMps, VelUpMps: tr.VelUpMps,
 		})
 		index = append(index, i)
 	}
@@ -138,26 +195,21 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 	if p.Operator {
 		return problem(http.StatusForbidden, "forbidden", "Forbidden", "the operator has no aircraft; post positions with a party's token")
 	}
-	ok, index, rejected, err := parsePositions(r.Body, h.svc.Now())
+	ok, index, rejected, err := parsePositions(r.Body, p.Party, h.svc.Now())
 	if err != nil {
 		return err
 	}
-	// The engine refuses a batch whole for a report it cannot use; such a
-	// report is rejected alone and the rest ingested.
-	var n int
-	for {
-		n, err = h.svc.IngestPositions(r.Context(), p, ok)
-		var re *service.ReportError
-		if !errors.As(err, &re) || re.Index < 0 || re.Index >= len(ok) {
-			break
-		}
-		rejected = append(rejected, Rejection{Index: index[re.Index], Error: fmt.Sprintf("reports[%d].%s", index[re.Index], re.Msg)})
-		ok = slices.Delete(ok, re.Index, re.Index+1)
-		index = slices.Delete(index, re.Index, re.Index+1)
+	h.svc.Metrics().ReportsRejected.Add(float64(len(rejected)))
+	// Every report left passed the engine's own rule above: the engine
+	// takes the batch in one pass.
+	n, err := h.svc.IngestPositions(r.Context(), p, ok)
+	var re *service.ReportError
+	if errors.As(err, &re) && re.Index >= 0 && re.Index < len(index) {
+		h.log.Error("the engine refused a report the edge accepted", "report", index[re.Index], "err", re.Msg)
+		return badRequest(fmt.Sprintf("reports[%d]", index[re.Index]), re.Error())
 	}
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(rejected, func(a, b Rejection) int { return a.Index - b.Index })
 	return writeJSON(w, http.StatusAccepted, positionsAnswer{Accepted: n, Rejected: rejected})
 }

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
 // FuzzPositionsIntake: any body either fails as a whole with a problem, or
@@ -22,8 +25,12 @@ func FuzzPositionsIntake(f *testing.F) {
 	f.Add(`{"reports":[{"aircraft":"A","time":"` + ts + `","lat":1e308,"lon":-1e308,"alt_m":1e400}]}`)
 	f.Add(`[]`)
 	f.Add(`{"reports":[{}]} {}`)
+	f.Add(`{"reports":[{"aircraft":"A","time":"` + ts + `","lat":1,"lon":2,"alt_m":3,"vel_east_mps":2000,"vel_north_mps":2000,"vel_up_mps":2000}]}`)
+	f.Add(`{"reports":[{"aircraft":"A","time":"` + ts + `","lat":1,"lon":2,"alt_m":3},{"aircraft":"A","time":"` + ts + `","lat":1,"lon":2,"alt_m":3}]}`)
+	f.Add(`{"reports":[{"aircraft":"A","time":"` + ts + `","lon":2,"alt_m":3},{"aircraft":"B","time":"` + ts + `","lat":null,"lon":2,"alt_m":3}]}`)
+	f.Add(`{"reports":[{"aircraft":"A","callsign":"SU\u000024","time":"` + ts + `","lat":1,"lon":2,"alt_m":3}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		ok, index, rejected, err := parsePositions(strings.NewReader(body), now)
+		ok, index, rejected, err := parsePositions(strings.NewReader(body), "coalition", now)
 		if err != nil {
 			if _, isProblem := err.(*Problem); !isProblem {
 				t.Fatalf("error is not a problem: %v", err)
@@ -51,11 +58,24 @@ func FuzzPositionsIntake(f *testing.F) {
 				t.Fatalf("report %d neither accepted nor rejected", i)
 			}
 		}
+		sightings := map[sighting]bool{}
 		for _, r := range ok {
 			if r.Aircraft == "" || r.LatDeg < -90 || r.LatDeg > 90 || r.LonDeg < -180 || r.LonDeg > 180 ||
 				r.Time.After(now.Add(MaxFutureS*time.Second)) || r.Time.Before(now.Add(-MaxAgeS*time.Second)) {
 				t.Fatalf("accepted a report outside the limits: %+v", r)
 			}
+			// The engine never refuses what the edge accepted.
+			tr := track.Report{Party: "coalition", Aircraft: r.Aircraft, Callsign: r.Callsign, Time: r.Time,
+				Pos:        geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg, AltM: r.AltM},
+				VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps}
+			if err := tr.Validate(); err != nil {
+				t.Fatalf("accepted a report the engine refuses: %v: %+v", err, r)
+			}
+			key := sighting{r.Aircraft, r.Time.UnixNano()}
+			if sightings[key] {
+				t.Fatalf("accepted two reports of %q at %v", r.Aircraft, r.Time)
+			}
+			sightings[key] = true
 		}
 	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/printable"
 )
 
 // Key identifies an aircraft: its id is unique within its party.
@@ -71,29 +72,33 @@ func FromGroundTrack(party, aircraft, callsign string, pos geo.LLA, groundSpeedK
 	}
 }
 
-// Limits of a plausible report. Speeds well above anything that flies are
+// Limits of a plausible report, the one rule that the API applies at the
+// edge and the engine again. Speeds well above anything that flies are
 // refused because they make the swept boxes of the spatial index useless
 // and are certainly a unit error.
 const (
-	MinAltM     = -1000
-	MaxAltM     = 100_000
-	MaxSpeedMps = 3000
-	maxIDLen    = 64
+	MinAltM        = -1000
+	MaxAltM        = 40_000
+	MaxSpeedMps    = 3000
+	MaxIDBytes     = 64
+	MaxCallsignLen = 16
 )
 
-// Validate returns a *fielderr.Error naming the first unusable field.
+// Validate returns a *fielderr.Error naming the first unusable field. Ids
+// and callsigns must pass printable.Check: they end up in texts the
+// service writes to other parties.
 func (r Report) Validate() error {
 	switch {
 	case r.Party == "":
 		return fielderr.New("party", "must not be empty")
-	case len(r.Party) > maxIDLen:
-		return fielderr.Errorf("party", "longer than %d bytes", maxIDLen)
+	case len(r.Party) > MaxIDBytes:
+		return fielderr.Errorf("party", "longer than %d bytes", MaxIDBytes)
 	case r.Aircraft == "":
 		return fielderr.New("aircraft", "must not be empty")
-	case len(r.Aircraft) > maxIDLen:
-		return fielderr.Errorf("aircraft", "longer than %d bytes", maxIDLen)
-	case len(r.Callsign) > maxIDLen:
-		return fielderr.Errorf("callsign", "longer than %d bytes", maxIDLen)
+	case len(r.Aircraft) > MaxIDBytes:
+		return fielderr.Errorf("aircraft", "longer than %d bytes", MaxIDBytes)
+	case len(r.Callsign) > MaxCallsignLen:
+		return fielderr.Errorf("callsign", "longer than %d bytes", MaxCallsignLen)
 	case !(r.Pos.LatDeg >= -90 && r.Pos.LatDeg <= 90):
 		return fielderr.New("lat", "must be within [-90, 90] degrees")
 	case !(r.Pos.LonDeg >= -180 && r.Pos.LonDeg <= 180):
@@ -106,12 +111,35 @@ func (r Report) Validate() error {
 		return fielderr.New("vel_north_mps", "must be a finite number")
 	case !finite(r.VelUpMps):
 		return fielderr.New("vel_up_mps", "must be a finite number")
-	case math.Sqrt(r.VelEastMps*r.VelEastMps+r.VelNorthMps*r.VelNorthMps+r.VelUpMps*r.VelUpMps) > MaxSpeedMps:
-		return fielderr.Errorf("vel_east_mps", "speed above %d m/s", MaxSpeedMps)
 	case r.Time.IsZero():
 		return fielderr.New("time", "must be set")
 	}
+	if speed := math.Sqrt(r.VelEastMps*r.VelEastMps + r.VelNorthMps*r.VelNorthMps + r.VelUpMps*r.VelUpMps); speed > MaxSpeedMps {
+		return fielderr.Errorf(r.fastestComponent(), "the speed over all three components is %.0f m/s, above %d m/s", speed, MaxSpeedMps)
+	}
+	if err := printable.Check(r.Party); err != nil {
+		return fielderr.New("party", err.Error())
+	}
+	if err := printable.Check(r.Aircraft); err != nil {
+		return fielderr.New("aircraft", err.Error())
+	}
+	if err := printable.Check(r.Callsign); err != nil {
+		return fielderr.New("callsign", err.Error())
+	}
 	return nil
+}
+
+// fastestComponent names the velocity field of the largest magnitude: the
+// one to blame when the speed is too high.
+func (r Report) fastestComponent() string {
+	name, largest := "vel_east_mps", math.Abs(r.VelEastMps)
+	if v := math.Abs(r.VelNorthMps); v > largest {
+		name, largest = "vel_north_mps", v
+	}
+	if math.Abs(r.VelUpMps) > largest {
+		name = "vel_up_mps"
+	}
+	return name
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

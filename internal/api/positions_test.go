@@ -1,0 +1,99 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPositionsMissingNumbersAndDuplicates: a report without lat, lon or
+// alt_m (or with null) is refused naming the field, not read as 0; a second
+// report of the same aircraft at the same time in one batch is refused
+// naming the first, and the count of accepted reports is what the engine
+// applied.
+func TestPositionsMissingNumbersAndDuplicates(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	without := func(aircraft, field string) map[string]any {
+		r := report(aircraft, 35, 36, 6000, 100, now)
+		delete(r, field)
+		return r
+	}
+	nulled := report("N-1", 35, 36, 6000, 100, now)
+	nulled["alt_m"] = nil
+	reports := []any{
+		report("OK-1", 35, 36, 6000, 100, now),
+		without("NO-LAT", "lat"),
+		without("NO-LON", "lon"),
+		without("NO-ALT", "alt_m"),
+		nulled,
+		report("OK-1", 35.5, 36.5, 7000, 100, now), // same aircraft, same time
+		report("OK-1", 35.1, 36, 6000, 100, now.Add(time.Second)),
+	}
+	wantField := map[int]string{1: "lat", 2: "lon", 3: "alt_m", 4: "alt_m", 5: "time"}
+	var out positionsAnswer
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": reports}, 202, &out)
+	if out.Accepted != 2 || len(out.Rejected) != len(wantField) {
+		t.Fatalf("answer %+v, want 2 accepted and %d rejected", out, len(wantField))
+	}
+	for _, r := range out.Rejected {
+		prefix := fmt.Sprintf("reports[%d].%s:", r.Index, wantField[r.Index])
+		if !strings.HasPrefix(r.Error, prefix) {
+			t.Errorf("rejection %+v, want prefix %q", r, prefix)
+		}
+	}
+	if dup := out.Rejected[len(out.Rejected)-1]; !strings.Contains(dup.Error, "reports[0]") {
+		t.Errorf("the duplicate's rejection does not name the first report: %+v", dup)
+	}
+	// The track is the later report; nothing was read as 0, 0, 0 m.
+	var tracks struct {
+		Tracks []struct {
+			Aircraft string
+			Lat      float64
+			AltM     float64 `json:"alt_m"`
+		}
+	}
+	e.mustDo("GET", "/v1/tracks?bbox=-180,-90,180,90", e.tokens["coalition"], nil, 200, &tracks)
+	if len(tracks.Tracks) != 1 || tracks.Tracks[0].Aircraft != "OK-1" || tracks.Tracks[0].Lat != 35.1 {
+		t.Fatalf("tracks %+v, want OK-1 alone at its second report", tracks.Tracks)
+	}
+}
+
+// TestPositionsRefusedByTheEngineRuleAtTheEdge: a report whose velocity
+// components are each within bounds but whose speed is not is refused at
+// the edge with the engine's rule, naming the fastest component, and the
+// rest of the batch goes to the engine once: the count of reports the
+// engine took equals the accepted ones (a refused report used to restart
+// the batch, and the reports before it were processed again).
+func TestPositionsRefusedByTheEngineRuleAtTheEdge(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC()
+	const n = 1000
+	bad := map[int]bool{300: true, 600: true, 900: true}
+	reports := make([]any, n)
+	for i := range reports {
+		r := report(fmt.Sprintf("A%d", i), 30+float64(i%50)*0.2, 30+float64(i/50)*0.2, 6000, 200, now)
+		if bad[i] {
+			r["vel_east_mps"], r["vel_north_mps"], r["vel_up_mps"] = 2000.0, -2100.0, 2000.0
+		}
+		reports[i] = r
+	}
+	var out positionsAnswer
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": reports}, 202, &out)
+	if out.Accepted != n-len(bad) || len(out.Rejected) != len(bad) {
+		t.Fatalf("accepted %d, rejected %+v", out.Accepted, out.Rejected)
+	}
+	for _, r := range out.Rejected {
+		if !bad[r.Index] || !strings.HasPrefix(r.Error, fmt.Sprintf("reports[%d].vel_north_mps:", r.Index)) {
+			t.Errorf("rejection %+v", r)
+		}
+	}
+	metrics := e.metrics()
+	if want := fmt.Sprintf("deconflict_position_reports_accepted_total %d\n", n-len(bad)); !strings.Contains(metrics, want) {
+		t.Errorf("metrics lack %q: reports were processed again", want)
+	}
+	if want := fmt.Sprintf("deconflict_position_reports_rejected_total %d\n", len(bad)); !strings.Contains(metrics, want) {
+		t.Errorf("metrics lack %q", want)
+	}
+}
