@@ -28,8 +28,10 @@
 // The exact encodings, for an independent verifier (u64 is 8 bytes big
 // endian, lp(x) is u64(len(x)) followed by x):
 //
-//	hash       = SHA-256("deconflict-audit-record-v1\x00" u64(seq) u64(unix ns of time)
-//	                     lp(actor) lp(kind) lp(content) lp(prev_hash))
+//	leaf       = "deconflict-audit-record-v1\x00" u64(seq) u64(unix ns of time)
+//	             lp(actor) lp(kind) lp(content) lp(prev_hash)
+//	hash       = SHA-256(leaf)
+//	leaf hash  = SHA-256(0x00 leaf)   (RFC 6962; leaf index seq-1 of the log's Merkle tree)
 //	checkpoint = Ed25519("deconflict-audit-checkpoint-v1\x00" u64(seq) hash)
 //	head       = Ed25519("deconflict-audit-head-v1\x00" u64(from) u64(seq) u64(checkpoints)
 //	                     lp(hash) u64(unix ns of time) lp(viewer))
@@ -179,23 +181,33 @@ func Decode(r store.AuditRecord) (Record, error) {
 		PrevHash: r.PrevHash, Hash: r.Hash, Sealed: env.Sealed}, nil
 }
 
-// recordHash is SHA-256 over the domain prefix, then seq, time (Unix ns),
-// actor, kind, content and prev_hash; the variable-length fields are
-// prefixed by their length, so no two different records encode alike.
+// recordHash is SHA-256 over the record's leaf data (LeafData).
 func recordHash(seq int64, t time.Time, actor, kind string, content, prev []byte) []byte {
-	h := sha256.New()
-	h.Write([]byte(recordDomain))
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(seq))
-	h.Write(n[:])
-	binary.BigEndian.PutUint64(n[:], uint64(t.UnixNano()))
-	h.Write(n[:])
+	sum := sha256.Sum256(LeafData(seq, t, actor, kind, content, prev))
+	return sum[:]
+}
+
+// LeafData is a record's unambiguous binary encoding: the domain prefix,
+// then seq, time (Unix ns), actor, kind, content and prev_hash, the
+// variable-length fields prefixed by their length, so no two different
+// records encode alike. Its SHA-256 is the record's hash (the chain); it is
+// also the record's leaf in the transparency log (leaf index seq-1, leaf
+// hash SHA-256(0x00 || LeafData), RFC 6962).
+func LeafData(seq int64, t time.Time, actor, kind string, content, prev []byte) []byte {
+	b := make([]byte, 0, len(recordDomain)+16+32+len(actor)+len(kind)+len(content)+len(prev))
+	b = append(b, recordDomain...)
+	b = binary.BigEndian.AppendUint64(b, uint64(seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(t.UnixNano()))
 	for _, f := range [][]byte{[]byte(actor), []byte(kind), content, prev} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
-		h.Write(n[:])
-		h.Write(f)
+		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
+		b = append(b, f...)
 	}
-	return h.Sum(nil)
+	return b
+}
+
+// Leaf is r's leaf data in the transparency log (see LeafData).
+func (r Record) Leaf() []byte {
+	return LeafData(r.Seq, r.Time, r.Actor, r.Kind, r.Content, r.PrevHash)
 }
 
 // Canonical returns the canonical JSON of v: compact, object keys sorted,

@@ -1,0 +1,150 @@
+package translog
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
+)
+
+func newLogKey(t *testing.T, origin string) *LogKey {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(nil)
+	k, err := NewLogKey(origin, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newWitness(t *testing.T, name string) (note.Signer, string) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(nil, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := fnote.NewSignerForCosignatureV1(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cvkey, err := fnote.VKeyToCosignatureV1(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, cvkey
+}
+
+func TestCheckpointNoteFormat(t *testing.T) {
+	k := newLogKey(t, "deconflict.example/log")
+	root := mth([][]byte{leafData(0), leafData(1)})
+	signed, err := k.Sign(2, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// C2SP tlog-checkpoint: origin, size, base64 root, then the signed-note
+	// blank line and the log's signature line named by the origin.
+	want := "deconflict.example/log\n2\n" + base64.StdEncoding.EncodeToString(root[:]) + "\n\n— deconflict.example/log "
+	if !strings.HasPrefix(string(signed), want) {
+		t.Fatalf("checkpoint note:\n%s\nwant prefix:\n%s", signed, want)
+	}
+	// The verifier key reads with x/mod's note and verifies the note.
+	v, err := note.NewVerifier(k.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := note.Open(signed, note.VerifierList(v)); err != nil {
+		t.Fatal(err)
+	}
+	cp, cosigs, err := Open(signed, k.Origin(), v)
+	if err != nil || cp.Size != 2 || cp.Root != root || cp.Origin != k.Origin() || len(cosigs) != 0 {
+		t.Fatalf("Open = %+v %v %v", cp, cosigs, err)
+	}
+	if _, _, err := Open(signed, "other.example/log", v); err == nil {
+		t.Fatal("a checkpoint of another origin opened")
+	}
+	other := newLogKey(t, "deconflict.example/log")
+	if _, _, err := Open(signed, k.Origin(), other.Verifier()); err == nil {
+		t.Fatal("a checkpoint opened with another log key")
+	}
+	altered := strings.Replace(string(signed), "\n2\n", "\n3\n", 1)
+	if _, _, err := Open([]byte(altered), k.Origin(), v); err == nil {
+		t.Fatal("an altered checkpoint opened")
+	}
+}
+
+func TestCosignatures(t *testing.T) {
+	k := newLogKey(t, "deconflict.example/log")
+	root := mth([][]byte{leafData(0)})
+	signed, err := k.Sign(1, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coalition, coalitionVKey := newWitness(t, "coalition.example/witness")
+	russia, russiaVKey := newWitness(t, "russia.example/witness")
+	stranger, _ := newWitness(t, "stranger.example/witness")
+	var lines []string
+	for _, w := range []note.Signer{coalition, russia, stranger} {
+		n, err := note.Open(signed, note.VerifierList(k.Verifier()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cosigned, err := note.Sign(&note.Note{Text: n.Text}, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, SignatureLines(cosigned)...)
+	}
+	published := AddSignatures(signed, lines...)
+	published = AddSignatures(published, lines...) // no duplicates
+	if got := len(SignatureLines(published)); got != 4 {
+		t.Fatalf("%d signature lines, want 4:\n%s", got, published)
+	}
+	wc, err := WitnessVerifier(coalitionVKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr, err := WitnessVerifier(russiaVKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-time.Minute)
+	_, cosigs, err := Open(published, k.Origin(), k.Verifier(), wc, wr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cosigs) != 2 {
+		t.Fatalf("cosignatures %v: want coalition's and russia's (the stranger's is ignored)", cosigs)
+	}
+	for _, name := range []string{"coalition.example/witness", "russia.example/witness"} {
+		c, ok := cosigs[name]
+		if !ok || c.Time.Before(start) || !strings.HasPrefix(c.Line, "— "+name+" ") {
+			t.Errorf("cosignature of %s: %+v", name, c)
+		}
+	}
+	// A cosignature line moved onto another checkpoint does not verify.
+	signed2, _ := k.Sign(2, mth([][]byte{leafData(0), leafData(1)}))
+	moved := AddSignatures(signed2, cosigs["coalition.example/witness"].Line)
+	if _, cs, err := Open(moved, k.Origin(), k.Verifier(), wc); err == nil && len(cs) != 0 {
+		t.Fatal("a cosignature of size 1 verifies on size 2")
+	}
+	// A witness key that is not a key is refused.
+	if _, err := WitnessVerifier("coalition+00000000+AAAA"); err == nil {
+		t.Fatal("a malformed witness key was accepted")
+	}
+}
+
+func TestDefaultOriginStable(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(nil)
+	a, b := DefaultOrigin(pub), DefaultOrigin(pub)
+	if a != b || strings.ContainsAny(a, " +") {
+		t.Fatalf("%q %q", a, b)
+	}
+	pub2, _, _ := ed25519.GenerateKey(nil)
+	if DefaultOrigin(pub2) == a {
+		t.Fatal("two keys, one origin")
+	}
+}

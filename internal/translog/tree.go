@@ -1,0 +1,374 @@
+// Package translog owns the record as a transparency log: the audit
+// records are the leaves of an RFC 6962/9162 Merkle tree (leaf i is the
+// record with seq i+1, its leaf data the record's own hashed encoding, see
+// audit.LeafData), the log's checkpoints are C2SP tlog-checkpoint notes
+// signed as C2SP signed-notes with the log's Ed25519 key, witnesses add
+// C2SP tlog-cosignature lines, and inclusion and consistency proofs let a
+// party check what it holds against a checkpoint.
+//
+// The tree hashing, proofs and notes are those of golang.org/x/mod/sumdb
+// (tlog, note) and github.com/transparency-dev/formats (checkpoint text,
+// cosignature/v1); this package only stores the tree and puts them
+// together.
+//
+// The tree is derived data: every hash follows from the records, so the
+// stored hashes (a HashStore, in a file beside the database by default) are
+// an index that is rebuilt from the records when it is missing or behind.
+package translog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Hash is a node of the tree (SHA-256).
+type Hash = tlog.Hash
+
+// LeafHash is the RFC 6962 hash of a leaf: SHA-256(0x00 || data).
+func LeafHash(data []byte) Hash { return tlog.RecordHash(data) }
+
+// HashStore keeps the tree's stored hashes in tlog's storage order (see
+// tlog.StoredHashIndex): hash i of the store is storage index i.
+type HashStore interface {
+	tlog.HashReader
+	// Count is how many hashes are stored.
+	Count() int64
+	// Append stores hashes at storage indexes Count() on.
+	Append(hashes []Hash) error
+	// Truncate keeps the first count hashes.
+	Truncate(count int64) error
+}
+
+// Tree is a Merkle tree over a HashStore. It is safe for concurrent use:
+// appends are serialized, readers see a consistent size.
+type Tree struct {
+	mu    sync.RWMutex
+	store HashStore
+	size  int64
+}
+
+// NewTree opens the tree held by store; a store ending in the middle of a
+// leaf's hashes (a crash while appending) is cut back to the last whole
+// leaf.
+func NewTree(store HashStore) (*Tree, error) {
+	count := store.Count()
+	// The largest size whose stored hashes all fit.
+	lo, hi := int64(0), count
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if tlog.StoredHashCount(mid) <= count {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	if want := tlog.StoredHashCount(lo); want != count {
+		if err := store.Truncate(want); err != nil {
+			return nil, err
+		}
+	}
+	return &Tree{store: store, size: lo}, nil
+}
+
+// Size is the number of leaves.
+func (t *Tree) Size() int64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.size
+}
+
+// overlay reads hashes appended in this batch before they are stored.
+type overlay struct {
+	store   HashStore
+	base    int64
+	pending []Hash
+}
+
+func (o *overlay) ReadHashes(indexes []int64) ([]Hash, error) {
+	out := make([]Hash, len(indexes))
+	var missing []int64
+	for i, x := range indexes {
+		if x >= o.base {
+			if x-o.base >= int64(len(o.pending)) {
+				return nil, fmt.Errorf("translog: hash %d is not stored yet", x)
+			}
+			out[i] = o.pending[x-o.base]
+		} else {
+			missing = append(missing, x)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := o.store.ReadHashes(missing)
+	if err != nil {
+		return nil, err
+	}
+	j := 0
+	for i, x := range indexes {
+		if x < o.base {
+			out[i] = got[j]
+			j++
+		}
+	}
+	return out, nil
+}
+
+// AppendLeafHashes appends leaves given by their leaf hashes, in order,
+// and returns the new size.
+func (t *Tree) AppendLeafHashes(leaves []Hash) (int64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := &overlay{store: t.store, base: t.store.Count()}
+	n := t.size
+	for _, h := range leaves {
+		hs, err := tlog.StoredHashesForRecordHash(n, h, o)
+		if err != nil {
+			return t.size, err
+		}
+		o.pending = append(o.pending, hs...)
+		n++
+	}
+	if err := t.store.Append(o.pending); err != nil {
+		// Whatever part was written is cut back when the tree reopens;
+		// here, cut it now so the store matches the size.
+		_ = t.store.Truncate(o.base)
+		return t.size, err
+	}
+	t.size = n
+	return n, nil
+}
+
+// Append appends leaves given by their data (see LeafHash).
+func (t *Tree) Append(leaves ...[]byte) (int64, error) {
+	hs := make([]Hash, len(leaves))
+	for i, l := range leaves {
+		hs[i] = LeafHash(l)
+	}
+	return t.AppendLeafHashes(hs)
+}
+
+// Truncate cuts the tree back to size leaves (used when the records it was
+// built from turn out to differ from those in the store: it is rebuilt
+// from there).
+func (t *Tree) Truncate(size int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if size >= t.size {
+		return nil
+	}
+	if err := t.store.Truncate(tlog.StoredHashCount(size)); err != nil {
+		return err
+	}
+	t.size = size
+	return nil
+}
+
+// ErrSize reports a size or index beyond the tree.
+var ErrSize = errors.New("translog: beyond the tree's size")
+
+// LeafHashAt is the leaf hash of leaf index.
+func (t *Tree) LeafHashAt(index int64) (Hash, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if index < 0 || index >= t.size {
+		return Hash{}, fmt.Errorf("%w: leaf %d, size %d", ErrSize, index, t.size)
+	}
+	hs, err := t.store.ReadHashes([]int64{tlog.StoredHashIndex(0, index)})
+	if err != nil {
+		return Hash{}, err
+	}
+	return hs[0], nil
+}
+
+// Root is the root hash of the tree of the first size leaves.
+func (t *Tree) Root(size int64) (Hash, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if size < 0 || size > t.size {
+		return Hash{}, fmt.Errorf("%w: size %d, tree %d", ErrSize, size, t.size)
+	}
+	return tlog.TreeHash(size, t.store)
+}
+
+// InclusionProof proves that leaf index is in the tree of size leaves
+// (RFC 9162 section 2.1.3).
+func (t *Tree) InclusionProof(index, size int64) ([]Hash, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if size < 1 || size > t.size || index < 0 || index >= size {
+		return nil, fmt.Errorf("%w: leaf %d of size %d, tree %d", ErrSize, index, size, t.size)
+	}
+	return tlog.ProveRecord(size, index, t.store)
+}
+
+// ConsistencyProof proves that the tree of from leaves is a prefix of the
+// tree of size leaves (RFC 9162 section 2.1.4).
+func (t *Tree) ConsistencyProof(from, size int64) ([]Hash, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if from < 0 || from > size || size > t.size {
+		return nil, fmt.Errorf("%w: from %d to %d, tree %d", ErrSize, from, size, t.size)
+	}
+	if from == 0 || from == size {
+		return []Hash{}, nil
+	}
+	return tlog.ProveTree(size, from, t.store)
+}
+
+// VerifyInclusion checks proof that the leaf with hash leaf is leaf index
+// of the tree of size leaves whose root is root.
+func VerifyInclusion(leaf Hash, index, size int64, root Hash, proof []Hash) error {
+	return tlog.CheckRecord(proof, size, root, index, leaf)
+}
+
+// VerifyConsistency checks proof that the tree of from leaves with root
+// fromRoot is a prefix of the tree of size leaves with root root.
+func VerifyConsistency(from int64, fromRoot Hash, size int64, root Hash, proof []Hash) error {
+	if from == 0 {
+		if len(proof) != 0 {
+			return errors.New("translog: a consistency proof from size 0 is empty")
+		}
+		return nil
+	}
+	if from == size {
+		if len(proof) != 0 || fromRoot != root {
+			return errors.New("translog: two trees of the same size have different roots")
+		}
+		return nil
+	}
+	return tlog.CheckTree(proof, size, root, from, fromRoot)
+}
+
+// MemHashes is a HashStore in memory (tests, tools).
+type MemHashes struct {
+	mu     sync.RWMutex
+	hashes []Hash
+}
+
+func (m *MemHashes) ReadHashes(indexes []int64) ([]Hash, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Hash, len(indexes))
+	for i, x := range indexes {
+		if x < 0 || x >= int64(len(m.hashes)) {
+			return nil, fmt.Errorf("translog: hash %d not stored (%d are)", x, len(m.hashes))
+		}
+		out[i] = m.hashes[x]
+	}
+	return out, nil
+}
+
+func (m *MemHashes) Count() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return int64(len(m.hashes))
+}
+
+func (m *MemHashes) Append(hs []Hash) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hashes = append(m.hashes, hs...)
+	return nil
+}
+
+func (m *MemHashes) Truncate(count int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if count < int64(len(m.hashes)) {
+		m.hashes = m.hashes[:count]
+	}
+	return nil
+}
+
+// FileHashes is a HashStore in one file: hash i at byte offset 32*i. It is
+// an index rebuilt from the records, so it is not synced on every append.
+type FileHashes struct {
+	mu    sync.RWMutex
+	f     *os.File
+	count int64
+}
+
+// OpenFileHashes opens (creating, mode 0600) the hash file at path; a
+// trailing partial hash is cut off.
+func OpenFileHashes(path string) (*FileHashes, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	count := fi.Size() / tlog.HashSize
+	if fi.Size()%tlog.HashSize != 0 {
+		if err := f.Truncate(count * tlog.HashSize); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return &FileHashes{f: f, count: count}, nil
+}
+
+func (h *FileHashes) ReadHashes(indexes []int64) ([]Hash, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]Hash, len(indexes))
+	for i, x := range indexes {
+		if x < 0 || x >= h.count {
+			return nil, fmt.Errorf("translog: hash %d not stored (%d are)", x, h.count)
+		}
+		if _, err := h.f.ReadAt(out[i][:], x*tlog.HashSize); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("translog: reading hash %d: %w", x, err)
+		}
+	}
+	return out, nil
+}
+
+func (h *FileHashes) Count() int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.count
+}
+
+func (h *FileHashes) Append(hs []Hash) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := make([]byte, 0, len(hs)*tlog.HashSize)
+	for _, x := range hs {
+		b = append(b, x[:]...)
+	}
+	if _, err := h.f.WriteAt(b, h.count*tlog.HashSize); err != nil {
+		return err
+	}
+	h.count += int64(len(hs))
+	return nil
+}
+
+func (h *FileHashes) Truncate(count int64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if count >= h.count {
+		return nil
+	}
+	if err := h.f.Truncate(count * tlog.HashSize); err != nil {
+		return err
+	}
+	h.count = count
+	return nil
+}
+
+// Sync flushes the file to disk.
+func (h *FileHashes) Sync() error { return h.f.Sync() }
+
+// Close closes the file.
+func (h *FileHashes) Close() error { return h.f.Close() }

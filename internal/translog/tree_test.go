@@ -1,0 +1,176 @@
+package translog
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"pgregory.net/rapid"
+)
+
+// mth is RFC 6962 section 2.1's definition of the Merkle tree hash, written
+// out as the oracle: MTH({}) = SHA-256(), MTH({d0}) = SHA-256(0x00 d0),
+// MTH(D[n]) = SHA-256(0x01 MTH(D[0:k]) MTH(D[k:n])) with k the largest
+// power of two below n.
+func mth(leaves [][]byte) Hash {
+	switch len(leaves) {
+	case 0:
+		return sha256.Sum256(nil)
+	case 1:
+		return sha256.Sum256(append([]byte{0}, leaves[0]...))
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	l, r := mth(leaves[:k]), mth(leaves[k:])
+	return sha256.Sum256(append(append([]byte{1}, l[:]...), r[:]...))
+}
+
+func leafData(i int) []byte { return []byte(fmt.Sprintf("record %d", i)) }
+
+func bs(hs []Hash) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
+}
+
+// TestTreeAgainstOracleAndIndependentVerifier builds trees of every size
+// up to 70 in batches of random sizes and checks each root against the
+// RFC's definition, and every inclusion and consistency proof with the
+// verifier of github.com/transparency-dev/merkle, an implementation
+// independent of the x/mod/sumdb/tlog the tree uses.
+func TestTreeAgainstOracleAndIndependentVerifier(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(1, 70).Draw(rt, "leaves")
+		tree, err := NewTree(&MemHashes{})
+		if err != nil {
+			rt.Fatal(err)
+		}
+		var leaves [][]byte
+		for len(leaves) < n {
+			batch := rapid.IntRange(1, n-len(leaves)).Draw(rt, "batch")
+			var add [][]byte
+			for range batch {
+				add = append(add, leafData(len(leaves)+len(add)))
+			}
+			if _, err := tree.Append(add...); err != nil {
+				rt.Fatal(err)
+			}
+			leaves = append(leaves, add...)
+		}
+		h := rfc6962.DefaultHasher
+		roots := make([]Hash, n+1)
+		for size := 0; size <= n; size++ {
+			root, err := tree.Root(int64(size))
+			if err != nil {
+				rt.Fatal(err)
+			}
+			if want := mth(leaves[:size]); root != want {
+				rt.Fatalf("root of size %d: %x, RFC 6962 says %x", size, root, want)
+			}
+			roots[size] = root
+		}
+		size := rapid.IntRange(1, n).Draw(rt, "size")
+		index := rapid.IntRange(0, size-1).Draw(rt, "index")
+		p, err := tree.InclusionProof(int64(index), int64(size))
+		if err != nil {
+			rt.Fatal(err)
+		}
+		leaf := h.HashLeaf(leaves[index])
+		if err := proof.VerifyInclusion(h, uint64(index), uint64(size), leaf, bs(p), roots[size][:]); err != nil {
+			rt.Fatalf("inclusion of %d in %d: independent verifier: %v", index, size, err)
+		}
+		if err := VerifyInclusion(LeafHash(leaves[index]), int64(index), int64(size), roots[size], p); err != nil {
+			rt.Fatalf("inclusion: %v", err)
+		}
+		if got, _ := tree.LeafHashAt(int64(index)); !bytes.Equal(got[:], leaf) {
+			rt.Fatalf("leaf hash %d", index)
+		}
+		from := rapid.IntRange(0, size).Draw(rt, "from")
+		c, err := tree.ConsistencyProof(int64(from), int64(size))
+		if err != nil {
+			rt.Fatal(err)
+		}
+		if err := proof.VerifyConsistency(h, uint64(from), uint64(size), bs(c), roots[from][:], roots[size][:]); err != nil {
+			rt.Fatalf("consistency %d to %d: independent verifier: %v", from, size, err)
+		}
+		if err := VerifyConsistency(int64(from), roots[from], int64(size), roots[size], c); err != nil {
+			rt.Fatalf("consistency: %v", err)
+		}
+		// A proof against a forked history fails.
+		if from > 0 && from < size {
+			forked := append([][]byte{}, leaves[:size]...)
+			forked[from-1] = []byte("rewritten")
+			if err := VerifyConsistency(int64(from), roots[from], int64(size), mth(forked), c); err == nil {
+				rt.Fatalf("consistency %d to %d verifies against a forked root", from, size)
+			}
+		}
+	})
+}
+
+func TestFileHashesReopenAndTornTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tree")
+	fh, err := OpenFileHashes(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := NewTree(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves [][]byte
+	for i := range 37 {
+		leaves = append(leaves, leafData(i))
+	}
+	if _, err := tree.Append(leaves...); err != nil {
+		t.Fatal(err)
+	}
+	// A crash in the middle of a leaf's hashes: a partial hash and one hash
+	// of the next leaf too many.
+	if err := fh.Append([]Hash{{1}}); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write([]byte{1, 2, 3})
+	f.Close()
+	fh, err = OpenFileHashes(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	tree, err = NewTree(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree.Size() != 37 {
+		t.Fatalf("reopened size %d, want 37", tree.Size())
+	}
+	root, _ := tree.Root(37)
+	if root != mth(leaves) {
+		t.Fatal("reopened root differs")
+	}
+	if _, err := tree.Append(leafData(37)); err != nil {
+		t.Fatal(err)
+	}
+	if root, _ := tree.Root(38); root != mth(append(leaves, leafData(37))) {
+		t.Fatal("root after appending to the reopened tree differs")
+	}
+	if err := tree.Truncate(10); err != nil {
+		t.Fatal(err)
+	}
+	if root, _ := tree.Root(10); root != mth(leaves[:10]) || tree.Size() != 10 {
+		t.Fatal("truncate")
+	}
+	if _, err := tree.InclusionProof(10, 11); err == nil {
+		t.Fatal("a proof beyond the tree was made")
+	}
+}
