@@ -1,6 +1,6 @@
-// Package reference gives tests the independent reference encounters that
-// CI places beside the clone (../shared/reference) and compares encounter
-// result CSVs with their expected results. It is imported by tests only.
+// Package reference gives tests the independent reference data that CI
+// places beside the clone (../shared): the reference encounters, compared
+// with their expected results, and the OpenAir recordings. It is imported by tests only.
 package reference
 
 import (
@@ -19,6 +19,30 @@ import (
 // directory; it skips the test when they are absent.
 func Encounters(t testing.TB) (in, expected string) {
 	t.Helper()
+	ref := filepath.Join(sharedDir(t), "reference")
+	in, expected = filepath.Join(ref, "encounters.csv"), filepath.Join(ref, "encounters_expected.csv")
+	if _, err := os.Stat(in); errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("reference encounters absent: %s does not exist (CI places ../shared beside the clone)", in)
+	}
+	return in, expected
+}
+
+// OpenAir returns the folder of openAIP's OpenAir test files and their
+// GeoJSON outputs (../shared/recordings/openair); it skips the test when
+// the folder is absent.
+func OpenAir(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(sharedDir(t), "recordings", "openair")
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("OpenAir recordings absent: %s does not exist (CI places ../shared beside the clone)", dir)
+	}
+	return dir
+}
+
+// sharedDir is ../shared beside the repository root above the working
+// directory.
+func sharedDir(t testing.TB) string {
+	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -33,12 +57,7 @@ func Encounters(t testing.TB) (in, expected string) {
 		}
 		dir = parent
 	}
-	ref := filepath.Join(dir, "..", "shared", "reference")
-	in, expected = filepath.Join(ref, "encounters.csv"), filepath.Join(ref, "encounters_expected.csv")
-	if _, err := os.Stat(in); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("reference encounters absent: %s does not exist (CI places ../shared beside the clone)", in)
-	}
-	return in, expected
+	return filepath.Join(dir, "..", "shared")
 }
 
 // CompareResults checks two result CSVs line by line: the same header, the
