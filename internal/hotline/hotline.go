@@ -41,10 +41,10 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 )
@@ -553,16 +553,18 @@ func List(tx store.Messages, party, thread string, since time.Time, limit int) (
 	return out, nil
 }
 
+// checkText refuses texts that are too long, blank when required, or hold
+// a control or invisible formatting character (printable.CheckText: line
+// feeds are allowed).
 func checkText(field, s string, required bool) error {
+	if err := printable.CheckText(s); err != nil {
+		return fielderr.New(field, err.Error())
+	}
 	switch {
-	case !utf8.ValidString(s):
-		return fielderr.New(field, "not valid UTF-8")
 	case len(s) > MaxTextBytes:
 		return fielderr.Errorf(field, "%d bytes, at most %d", len(s), MaxTextBytes)
 	case required && strings.TrimSpace(s) == "":
 		return fielderr.New(field, "required")
-	case strings.ContainsRune(s, 0):
-		return fielderr.New(field, "contains a NUL character")
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/volume"
@@ -145,16 +146,21 @@ func airspaceParties(tx store.Tx) ([]string, error) {
 	return out, nil
 }
 
+// alertText is the text of an alert's hotline item. The aircraft ids and
+// callsigns were checked at the edge (track.Report.Validate), and are
+// escaped here all the same: the commit of alert transitions must never
+// fail for what a party sent, because it carries other parties' alerts.
 func alertText(a *alert.Transition) string {
 	if a.Kind == alert.KindNonconforming && len(a.Aircraft) > 0 {
 		ac := a.Aircraft[0]
 		return fmt.Sprintf("%s alert: aircraft %s (%s) of %s is outside its party's active volumes",
-			a.Level, ac.Aircraft, ac.Callsign, ac.Party)
+			a.Level, printable.Escape(ac.Aircraft), printable.Escape(ac.Callsign), ac.Party)
 	}
 	if len(a.Aircraft) == 2 {
 		x, y := a.Aircraft[0], a.Aircraft[1]
 		return fmt.Sprintf("%s alert: %s (%s) of %s and %s (%s) of %s lose separation in %.0f s (closest %.0f m horizontally, %.0f m vertically in %.0f s)",
-			a.Level, x.Aircraft, x.Callsign, x.Party, y.Aircraft, y.Callsign, y.Party, a.TInS, a.DHCPAM, a.DVCPAM, a.TCPAS)
+			a.Level, printable.Escape(x.Aircraft), printable.Escape(x.Callsign), x.Party,
+			printable.Escape(y.Aircraft), printable.Escape(y.Callsign), y.Party, a.TInS, a.DHCPAM, a.DVCPAM, a.TCPAS)
 	}
 	return a.Level + " alert " + a.ID
 }

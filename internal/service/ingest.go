@@ -42,8 +42,8 @@ type ReportError struct {
 func (e *ReportError) Error() string { return fmt.Sprintf("reports[%d].%s", e.Index, e.Msg) }
 
 // tactical is the live tactical picture and the queue of its transitions
-// waiting to be committed. Transitions are queued under mu in the order the
-// engine produced them and committed in that order by whichever caller
+// waiting to be committed (commit.go). Transitions are queued under mu in
+// the order the engine produced them and committed by whichever caller
 // holds commitMu (group commit: one store transaction carries the
 // transitions of every batch that arrived meanwhile).
 type tactical struct {
@@ -51,13 +51,16 @@ type tactical struct {
 	eng atomic.Pointer[alert.Engine]
 
 	mu      sync.Mutex // engine calls and the queue, in one order
-	pending []alert.Transition
-	waiters []chan error
+	pending []queued
 
 	commitMu sync.Mutex
 	// posted is the alert level last posted to the hotline per open alert;
 	// read and written only with commitMu held.
 	posted map[string]int
+	// failures counts the failed commit attempts in a row, and retryAt is
+	// when the next may start (commitMu held).
+	failures int
+	retryAt  time.Time
 }
 
 // applyPosted records, after a commit, the hotline levels the transaction
@@ -111,16 +114,16 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 	}
 	// The engine is taken a chunk at a time, so that a small batch (one
 	// report that creates a conflict) does not wait behind whole large ones.
-	var dones []chan error
+	var waiters []*commitWaiter
 	for lo := 0; lo < len(batch); lo += ingestChunk {
 		hi := min(lo+ingestChunk, len(batch))
-		done, err := s.applyChunk(batch[lo:hi])
+		w, err := s.applyChunk(batch[lo:hi], true)
 		if err != nil {
-			// The chunks before were applied: commit what they caused. A
-			// caller that retries without the bad report sends them again,
-			// which the engine ignores as duplicates.
-			for _, done := range dones {
-				_ = s.commitTransitions(ctx, done)
+			// The edge checks every report with the engine's rule, so this
+			// is not expected. The chunks before were applied: commit what
+			// they caused.
+			for _, w := range waiters {
+				_ = s.commitTransitions(ctx, w)
 			}
 			var re *detect.ReportError
 			if errors.As(err, &re) {
@@ -128,14 +131,14 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 			}
 			return lo, err
 		}
-		if done != nil {
-			dones = append(dones, done)
+		if w != nil {
+			waiters = append(waiters, w)
 		}
 		s.publishPositions(batch[lo:hi])
 		s.m.ReportsAccepted.Add(float64(hi - lo))
 	}
-	for _, done := range dones {
-		if err := s.commitTransitions(ctx, done); err != nil {
+	for _, w := range waiters {
+		if err := s.commitTransitions(ctx, w); err != nil {
 			return len(batch), err
 		}
 	}
@@ -146,9 +149,10 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 const ingestChunk = 250
 
 // applyChunk feeds one chunk of reports to the engine and queues the
-// transitions it causes, in one turn of the engine's lock; done (nil when
-// nothing was queued) reports their commit.
-func (s *Service) applyChunk(reports []track.Report) (done chan error, err error) {
+// transitions it causes, in one turn of the engine's lock; with wait, the
+// waiter (nil when nothing was queued) is released once they are
+// committed.
+func (s *Service) applyChunk(reports []track.Report, wait bool) (*commitWaiter, error) {
 	t := s.tac
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -156,55 +160,7 @@ func (s *Service) applyChunk(reports []track.Report) (done chan error, err error
 	if err != nil {
 		return nil, err
 	}
-	return s.enqueueLocked(trs), nil
-}
-
-// enqueueLocked queues transitions (t.mu held) and returns the channel that
-// reports their commit, or nil when there is nothing to commit.
-func (s *Service) enqueueLocked(trs []alert.Transition) chan error {
-	if len(trs) == 0 || !s.leadsDetection() {
-		return nil
-	}
-	t := s.tac
-	t.pending = append(t.pending, trs...)
-	done := make(chan error, 1)
-	t.waiters = append(t.waiters, done)
-	return done
-}
-
-// commitTransitions makes sure the transitions behind done are committed:
-// the first caller to get commitMu commits everything queued so far.
-func (s *Service) commitTransitions(ctx context.Context, done chan error) error {
-	t := s.tac
-	t.commitMu.Lock()
-	select {
-	case err := <-done:
-		t.commitMu.Unlock()
-		return err
-	default:
-	}
-	t.mu.Lock()
-	trs, waiters := t.pending, t.waiters
-	t.pending, t.waiters = nil, nil
-	t.mu.Unlock()
-	// The commit serves other callers too: it must not die with this
-	// request's context.
-	var posted map[string]int
-	err := s.write(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		posted = map[string]int{}
-		return s.persistTransitions(tx, trs, posted)
-	})
-	if err == nil {
-		t.applyPosted(posted)
-	}
-	if err != nil {
-		s.log.Error("committing alert transitions", "count", len(trs), "err", err)
-	}
-	for _, w := range waiters {
-		w <- err
-	}
-	t.commitMu.Unlock()
-	return <-done
+	return s.enqueueLocked(trs, wait), nil
 }
 
 // alertEventKind maps a transition's state onto its event kind.
@@ -248,16 +204,14 @@ func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, posted
 }
 
 // expireTracks is the periodic job that drops stale tracks and clears
-// alerts whose hysteresis wait is over.
+// alerts whose hysteresis wait is over. It queues the transitions and
+// tries their commit once (commitQueuedJob retries a failure).
 func (s *Service) expireTracks(ctx context.Context, now time.Time) error {
 	t := s.tac
 	t.mu.Lock()
-	done := s.enqueueLocked(t.eng.Load().Expire(now))
+	s.enqueueLocked(t.eng.Load().Expire(now), false)
 	t.mu.Unlock()
-	if done == nil {
-		return nil
-	}
-	return s.commitTransitions(ctx, done)
+	return s.commitQueuedJob(ctx, now)
 }
 
 // Alerts returns the open tactical alerts concerning p.
@@ -305,10 +259,7 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	}
 	trs = append(trs, raised...)
 	t.eng.Store(eng)
-	done := s.enqueueLocked(trs)
+	w := s.enqueueLocked(trs, true)
 	t.mu.Unlock()
-	if done == nil {
-		return nil
-	}
-	return s.commitTransitions(ctx, done)
+	return s.commitTransitions(ctx, w)
 }

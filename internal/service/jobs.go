@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
@@ -72,8 +73,20 @@ func (s *Service) applyRules(ctx context.Context, old, r rules.Rules) error {
 	return s.retuneTactical(ctx, r)
 }
 
-// shutdownJobs runs what must happen once at shutdown: the final audit
-// checkpoint, so that the whole chain is signed.
+// shutdownJobs runs what must happen once at shutdown: the commit of the
+// alert transitions still queued (retried until ctx ends), then the final
+// audit checkpoint, so that the whole chain is signed.
 func (s *Service) shutdownJobs(ctx context.Context) error {
+	for s.tac.queuedTransitions() > 0 {
+		wait, err := s.commitQueued(ctx)
+		if err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("service: %d alert transitions not committed at shutdown: %w", s.tac.queuedTransitions(), err)
+		case <-time.After(wait):
+		}
+	}
 	return s.signAudit(ctx, s.now())
 }

@@ -40,28 +40,17 @@ func (s *Service) publishPositions(reports []track.Report) {
 
 // IngestRelayed feeds reports that another replica accepted (and
 // validated) to the tactical engine, so that every replica keeps the same
-// live picture. When this replica leads detection it commits the
-// transitions they cause, like for its own reports.
+// live picture. When this replica leads detection it queues the
+// transitions they cause and tries their commit once; a failed commit is
+// retried by the periodic job, so that the relay never waits on the store.
 func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) error {
-	var dones []chan error
 	for lo := 0; lo < len(reports); lo += ingestChunk {
 		hi := min(lo+ingestChunk, len(reports))
-		done, err := s.applyChunk(reports[lo:hi])
-		if err != nil {
+		if _, err := s.applyChunk(reports[lo:hi], false); err != nil {
 			s.log.Warn("relayed position reports refused", "err", err)
-			continue
-		}
-		if done != nil {
-			dones = append(dones, done)
 		}
 	}
-	var first error
-	for _, done := range dones {
-		if err := s.commitTransitions(ctx, done); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	return s.commitQueuedJob(ctx, s.now())
 }
 
 // ReconcileDetection is called when this replica has just taken the
@@ -82,9 +71,9 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 		return err
 	}
 	t.mu.Lock()
-	queued := map[string]bool{}
-	for _, tr := range t.pending {
-		queued[tr.ID] = true
+	inQueue := map[string]bool{}
+	for _, q := range t.pending {
+		inQueue[q.tr.ID] = true
 	}
 	engine := t.eng.Load().Alerts()
 	t.mu.Unlock()
@@ -103,14 +92,14 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 			}
 			continue
 		}
-		if queued[a.ID] {
+		if inQueue[a.ID] {
 			continue
 		}
 		a.State = alert.StateRaised
 		trs = append(trs, a)
 	}
 	for id, body := range stored {
-		if inEngine[id] || queued[id] {
+		if inEngine[id] || inQueue[id] {
 			continue
 		}
 		var a alert.Alert
@@ -125,15 +114,18 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	if len(trs) == 0 {
 		return nil
 	}
-	var posted map[string]int
-	err = s.write(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		posted = map[string]int{}
-		return s.persistTransitions(tx, trs, posted)
-	})
-	if err != nil {
+	// Ahead of everything queued, and committed like the rest: retried
+	// until it succeeds.
+	first := make([]queued, len(trs))
+	for i, tr := range trs {
+		first[i] = queued{tr: tr}
+	}
+	t.mu.Lock()
+	t.pending = append(first, t.pending...)
+	t.mu.Unlock()
+	if _, err := s.commitQueuedLocked(ctx); err != nil {
 		return err
 	}
-	t.applyPosted(posted)
 	s.log.Info("took over detection", "transitions", len(trs))
 	return nil
 }

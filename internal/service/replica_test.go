@@ -200,7 +200,9 @@ func TestFollowerKeepsThePictureAndTheLeaderWritesIt(t *testing.T) {
 	want = alertEvents(t, st)
 
 	// A leader without the tracks (say, a replica just started) clears it.
-	other := newReplicaService(t, st, &testPeers{})
+	leader := &testPeers{}
+	leader.leads.Store(true)
+	other := newReplicaService(t, st, leader)
 	if err := other.ReconcileDetection(ctx, openInStore(st)); err != nil {
 		t.Fatal(err)
 	}

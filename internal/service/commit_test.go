@@ -1,0 +1,234 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+)
+
+// faultyStore wraps a store with two injected failures: while down, every
+// Update fails; while poison is set, appending an event whose body holds
+// it fails (and with it the transaction).
+type faultyStore struct {
+	store.Store
+	down   atomic.Bool
+	poison atomic.Pointer[string]
+}
+
+var errInjected = errors.New("injected store failure")
+
+func (f *faultyStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if f.down.Load() {
+		return errInjected
+	}
+	return f.Store.Update(ctx, func(tx store.Tx) error { return fn(poisonTx{tx, f}) })
+}
+
+type poisonTx struct {
+	store.Tx
+	f *faultyStore
+}
+
+func (p poisonTx) AppendEvent(e store.Event) (int64, error) {
+	if s := p.f.poison.Load(); s != nil && bytes.Contains(e.Body, []byte(*s)) {
+		return 0, errInjected
+	}
+	return p.Tx.AppendEvent(e)
+}
+
+// newFaultyService is a service over a faulty embedded store with the
+// parties coalition, russia, airgroup and navy.
+func newFaultyService(t *testing.T) (*Service, *faultyStore) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &faultyStore{Store: st}
+	s, err := New(ctx, Config{Store: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"coalition", "russia", "airgroup", "navy"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, f
+}
+
+// ingest posts one party's reports, giving up waiting for the commit
+// after wait; it returns the error.
+func ingest(s *Service, partyName string, wait time.Duration, reports ...PositionReport) error {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, err := s.IngestPositions(ctx, party.Principal{Party: partyName}, reports)
+	return err
+}
+
+// closing is a head-on pair 20 km apart at latDeg: a conflict within a
+// minute.
+func closing(a, b string, latDeg float64, now time.Time) (PositionReport, PositionReport) {
+	return PositionReport{Aircraft: a, Callsign: "CS-" + a, Time: now, LatDeg: latDeg, LonDeg: 36, AltM: 6000, VelEastMps: 200},
+		PositionReport{Aircraft: b, Callsign: "CS-" + b, Time: now, LatDeg: latDeg, LonDeg: 36.2, AltM: 6000, VelEastMps: -200}
+}
+
+// alertReached checks that the alert between the aircraft reached both
+// parties the way every alert must: an alert_raised event for both, a
+// hotline item to both, and an audit record. It returns what is missing.
+func alertReached(t *testing.T, st store.Store, acA, acB string, parties [2]string) []string {
+	t.Helper()
+	var missing []string
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		evs, err := tx.EventsAfter(0, 100000)
+		if err != nil {
+			return err
+		}
+		var id string
+		for _, e := range evs {
+			var a struct {
+				ID       string
+				Aircraft []struct{ Aircraft string }
+			}
+			if e.Kind != "alert_raised" || json.Unmarshal(e.Body, &a) != nil || len(a.Aircraft) != 2 {
+				continue
+			}
+			if names := []string{a.Aircraft[0].Aircraft, a.Aircraft[1].Aircraft}; slices.Contains(names, acA) && slices.Contains(names, acB) {
+				id = a.ID
+				for _, p := range parties {
+					if !store.Concerns(e, p) {
+						missing = append(missing, "the event for "+p)
+					}
+				}
+			}
+		}
+		if id == "" {
+			missing = append(missing, "the alert_raised event")
+			return nil
+		}
+		for _, p := range parties {
+			ms, err := tx.MessagesFor(p, "alert:"+id, time.Time{}, 10)
+			if err != nil {
+				return err
+			}
+			if len(ms) == 0 {
+				missing = append(missing, "the hotline item to "+p)
+			}
+		}
+		recs, err := tx.AuditFrom(1, 100000)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(recs, func(r store.AuditRecord) bool {
+			return r.Kind == "alert_raised" && bytes.Contains(r.Content, []byte(id))
+		}) {
+			missing = append(missing, "the audit record")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return missing
+}
+
+// tickUntilCommitted runs the periodic jobs until no alert transition is
+// queued; the limit only guards against a hang.
+func tickUntilCommitted(t *testing.T, s *Service) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for s.tac.queuedTransitions() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d alert transitions still queued", s.tac.queuedTransitions())
+		}
+		s.Tick(context.Background())
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAlertCommitSurvivesAStoreFailure: while the store fails, the alerts
+// of two unrelated pairs of parties are raised; the requests give up
+// waiting, but the transitions stay queued and, once the store is back,
+// every alert reaches both of its parties (event, hotline item, audit
+// record).
+func TestAlertCommitSurvivesAStoreFailure(t *testing.T) {
+	s, f := newFaultyService(t)
+	now := time.Now().UTC()
+	c1, r1 := closing("C1", "R1", 35, now)
+	a1, n1 := closing("A1", "N1", 40, now)
+	for _, in := range []struct {
+		party string
+		r     PositionReport
+	}{{"russia", r1}, {"navy", n1}} {
+		if err := ingest(s, in.party, 10*time.Second, in.r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.down.Store(true)
+	for _, in := range []struct {
+		party string
+		r     PositionReport
+	}{{"coalition", c1}, {"airgroup", a1}} {
+		if err := ingest(s, in.party, 300*time.Millisecond, in.r); err == nil {
+			t.Fatalf("the %s report was answered as committed while the store was down", in.party)
+		}
+	}
+	if got := alertEvents(t, f.Store); len(got) != 0 {
+		t.Fatalf("alert events while the store was down: %v", got)
+	}
+	f.down.Store(false)
+	tickUntilCommitted(t, s)
+	for _, pair := range []struct {
+		a, b    string
+		parties [2]string
+	}{{"C1", "R1", [2]string{"coalition", "russia"}}, {"A1", "N1", [2]string{"airgroup", "navy"}}} {
+		if missing := alertReached(t, f.Store, pair.a, pair.b, pair.parties); len(missing) > 0 {
+			t.Errorf("the alert of %s/%s lacks %v after the store recovered", pair.a, pair.b, missing)
+		}
+	}
+}
+
+// TestOneAlertsFailureIsNotAnothers: two alerts of one batch, of different
+// pairs of parties, share a commit; one of them cannot be written (its
+// event is refused). The other still reaches both its parties at once;
+// the first follows as soon as it can be written.
+func TestOneAlertsFailureIsNotAnothers(t *testing.T) {
+	s, f := newFaultyService(t)
+	now := time.Now().UTC()
+	c1, r1 := closing("C1", "R1", 35, now)
+	c2, n2 := closing("C2", "N2", 40, now)
+	r1.Callsign = "POISON"
+	poison := "POISON"
+	if err := ingest(s, "russia", 10*time.Second, r1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ingest(s, "navy", 10*time.Second, n2); err != nil {
+		t.Fatal(err)
+	}
+	f.poison.Store(&poison)
+	if err := ingest(s, "coalition", 500*time.Millisecond, c1, c2); err == nil {
+		t.Fatal("the batch was answered as committed with one of its alerts unwritable")
+	}
+	if missing := alertReached(t, f.Store, "C2", "N2", [2]string{"coalition", "navy"}); len(missing) > 0 {
+		t.Fatalf("the alert of C2/N2 lacks %v while another alert of its commit cannot be written", missing)
+	}
+	if missing := alertReached(t, f.Store, "C1", "R1", [2]string{"coalition", "russia"}); len(missing) == 0 {
+		t.Fatal("the unwritable alert was written")
+	}
+	f.poison.Store(nil)
+	tickUntilCommitted(t, s)
+	if missing := alertReached(t, f.Store, "C1", "R1", [2]string{"coalition", "russia"}); len(missing) > 0 {
+		t.Fatalf("the alert of C1/R1 lacks %v once it could be written", missing)
+	}
+}
