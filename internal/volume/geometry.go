@@ -178,20 +178,17 @@ func selfIntersection(pts []s2.Point) (int, int, bool) {
 			return (i + n - 1) % n, i, true
 		}
 	}
-	// Edges that touch are within the sum of their caps' radii: one dot
-	// product rules most pairs of a large ring out.
+	// Edges that touch are within the sum of their caps' radii: one chord
+	// length rules most pairs of a large ring out.
 	cs, r := edgeCaps(pts)
-	cosReach := -1.0
-	if 2*r < math.Pi {
-		cosReach = math.Cos(2 * r.Radians())
-	}
+	reach := s1.ChordAngleFromAngle(2 * r)
 	for i := 0; i < n; i++ {
 		a, b := pts[i], pts[(i+1)%n]
 		for j := i + 2; j < n; j++ {
 			if i == 0 && j == n-1 {
 				continue // adjacent through the closing vertex
 			}
-			if cs[i].Dot(cs[j].Vector) < cosReach {
+			if s2.ChordAngleBetweenPoints(cs[i], cs[j]) > reach {
 				continue
 			}
 			if s2.CrossingSign(a, b, pts[j], pts[(j+1)%n]) != s2.DoNotCross {
@@ -263,16 +260,15 @@ func loopsNear(as, bs *shape, lim s1.Angle) bool {
 	bc, br := bs.edgeCentres, bs.edgeReach
 	// Two edges whose bounding caps are further apart than the largest
 	// radii plus the limit can neither cross nor come within the limit:
-	// one dot product rules most pairs of large polygons out.
-	reach := ar + br + lim
-	cosReach := -1.0
-	if reach < math.Pi {
-		cosReach = math.Cos(reach.Radians())
-	}
+	// one chord length rules most pairs of large polygons out. (Chords,
+	// not the cosines of angles: for edges of a few centimetres the cosine
+	// of their reach is 1 within rounding, and a dot product a rounding
+	// below it would rule out edges that touch.)
+	reach := s1.ChordAngleFromAngle(ar + br + lim)
 	for i := range av {
 		a0, a1 := av[i], av[(i+1)%len(av)]
 		for j := range bv {
-			if ac[i].Dot(bc[j].Vector) < cosReach {
+			if s2.ChordAngleBetweenPoints(ac[i], bc[j]) > reach {
 				continue
 			}
 			b0, b1 := bv[j], bv[(j+1)%len(bv)]
