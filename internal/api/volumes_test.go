@@ -2,9 +2,12 @@ package api
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // circleVolume is a circle of radius 5 km at lat/lon, for the next two hours.
@@ -100,5 +103,48 @@ func TestVolumesKeyConflictAndReducedView(t *testing.T) {
 	e.mustDo("POST", "/v1/volumes/"+a.ID+"/state", e.tokens["coalition"], map[string]any{"state": "ended", "version": a.Version}, 200, &ended)
 	if ended.State != "ended" || ended.Version == a.Version {
 		t.Fatalf("ended %+v", ended)
+	}
+}
+
+// No party can deny the airspace to the others on its own: the attack
+// that made every other party's write fail with higher-priority (priority
+// 2^63-1 on a 200 km circle from -1,000 to 30,000 m) is refused field by
+// field, and priority is only what the agreed rules grant.
+func TestPriorityAndExtentAreAgreedNotChosen(t *testing.T) {
+	e := newEnv(t, Options{})
+	attack := circleVolume(35, 36, "deny", nil)
+	attack["priority"] = int64(math.MaxInt64)
+	attack["footprint"] = map[string]any{"type": "Circle", "center": []float64{36, 35}, "radius_m": 200_000}
+	attack["alt_lower_m"], attack["alt_upper_m"] = -1000, 30_000
+	if code, body, _ := e.do("POST", "/v1/volumes", e.tokens["coalition"], attack); code != 400 {
+		t.Fatalf("the attack: %d %s", code, body)
+	}
+	for _, c := range []struct {
+		field string
+		value any
+	}{
+		{"priority", int64(math.MaxInt64)},
+		{"priority", 1},
+		{"footprint", map[string]any{"type": "Circle", "center": []float64{36, 35}, "radius_m": 200_000}},
+		{"alt_lower_m", -1000},
+		{"alt_upper_m", 999_999},
+		{"alt_upper_m", 25_000}, // a band of 20,000 m
+	} {
+		body := withField(circleVolume(35, 36, "x", nil), c.field, c.value)
+		code, b, _ := e.do("POST", "/v1/volumes", e.tokens["coalition"], body)
+		var p Problem
+		_ = json.Unmarshal(b, &p)
+		if code != 400 || p.Field != c.field {
+			t.Errorf("%s %v: %d %s", c.field, c.value, code, b)
+		}
+	}
+	// Once the rules grant it, a party uses priority up to its grant.
+	var r rules.Rules
+	e.mustDo("GET", "/v1/rules", e.tokens["russia"], nil, 200, &r)
+	r.PriorityMax = map[string]int{"coalition": 2}
+	e.mustDo("PUT", "/v1/rules", e.operator, r, 200, nil)
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], withField(circleVolume(35, 36, "medevac", nil), "priority", 2), 201, nil)
+	if code, b, _ := e.do("POST", "/v1/volumes", e.tokens["russia"], withField(circleVolume(40, 40, "x", nil), "priority", 1)); code != 400 {
+		t.Errorf("a party without a grant: %d %s", code, b)
 	}
 }

@@ -1,13 +1,18 @@
 // Package rules owns the agreed rules between the parties: separation
 // minima, time buffer and lookahead, alert levels, acknowledgment deadlines
-// and the limits on declarations. The rules are data: versioned, visible to
-// every party, and changed only as a whole new version.
+// and the limits on declarations, and the priorities each party may use.
+// The rules are data: versioned, visible to every party, and changed only
+// as a whole new version. Every figure has an upper bound (Validate), and
+// the durations derived from them saturate rather than overflow.
 package rules
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -47,7 +52,22 @@ type Rules struct {
 	MaxWindowS    float64 `json:"max_window_s"`
 	MaxFootprintM float64 `json:"max_footprint_m"`
 	MaxVertices   int     `json:"max_vertices"`
+	// MaxFootprintAreaM2 bounds a footprint's area and MaxAltRangeM the
+	// height of its altitude band: a volume declares an intended use, it
+	// does not claim a region.
+	MaxFootprintAreaM2 float64 `json:"max_footprint_area_m2"`
+	MaxAltRangeM       float64 `json:"max_alt_range_m"`
+	// PriorityMax is the highest priority each party may give its
+	// volumes; a party not listed may use priority 0 only. Priority is
+	// granted by the agreed rules, never chosen by a party.
+	PriorityMax map[string]int `json:"priority_max,omitempty"`
 }
+
+// MaxPriority is the highest priority the rules can grant.
+const MaxPriority = 1000
+
+// MaxPriorityFor is the highest priority party may give its volumes.
+func (r Rules) MaxPriorityFor(party string) int { return r.PriorityMax[party] }
 
 // Default returns version 1 of the rules with the conventional figures.
 func Default() Rules {
@@ -69,45 +89,87 @@ func Default() Rules {
 		MaxWindowS:          24 * 3600,
 		MaxFootprintM:       500_000,
 		MaxVertices:         1000,
+		MaxFootprintAreaM2:  100_000e6, // 100,000 km²
+		MaxAltRangeM:        15_000,
 	}
 }
+
+// Decode reads a stored or sent version of the rules. Fields that an older
+// version did not have take their default, so that the rules stored
+// before a field existed still load.
+func Decode(body []byte) (Rules, error) {
+	r := Default()
+	r.Levels = nil
+	if err := json.Unmarshal(body, &r); err != nil {
+		return Rules{}, err
+	}
+	return r, nil
+}
+
+// The upper bounds of the rules: beyond them a figure is a mistake (or an
+// attack: a time buffer of 1e15 s overflowed the time arithmetic and ended
+// every volume), and every figure within them keeps the time arithmetic of
+// the service far from overflow (time.Duration holds 292 years).
+const (
+	maxSepM       = 200_000 // 108 NM
+	maxVSepM      = 5_000
+	maxTimeS      = 86_400 // buffers, deadlines: a day
+	maxHorizonS   = 3_600  // lookahead, staleness: an hour
+	maxWindowS    = 31 * 86_400
+	maxWidthM     = 2_000_000
+	maxAreaM2     = 1e12 // 1,000,000 km²
+	maxAltRangeM  = 30_500
+	maxVertices   = 10_000
+	maxLevels     = 16
+	maxNameLen    = 64
+	maxPriorities = 1_000
+)
 
 // Validate reports the first field that makes the rules unusable, naming it
 // by its JSON name.
 func (r Rules) Validate() error {
-	positive := []struct {
-		name string
-		v    float64
+	bounded := []struct {
+		name     string
+		v        float64
+		zeroOK   bool
+		maxValue float64
 	}{
-		{"horizontal_sep_m", r.HorizontalSepM},
-		{"vertical_sep_m", r.VerticalSepM},
-		{"lookahead_s", r.LookaheadS},
-		{"stale_after_s", r.StaleAfterS},
-		{"ack_deadline_s", r.AckDeadlineS},
-		{"ack_deadline_highest_s", r.AckDeadlineHighestS},
-		{"escalation_deadline_s", r.EscalationDeadlineS},
-		{"max_window_s", r.MaxWindowS},
-		{"max_footprint_m", r.MaxFootprintM},
+		{"horizontal_sep_m", r.HorizontalSepM, false, maxSepM},
+		{"vertical_sep_m", r.VerticalSepM, false, maxVSepM},
+		{"time_buffer_s", r.TimeBufferS, true, maxTimeS},
+		{"lookahead_s", r.LookaheadS, false, maxHorizonS},
+		{"stale_after_s", r.StaleAfterS, false, maxHorizonS},
+		{"ack_deadline_s", r.AckDeadlineS, false, maxTimeS},
+		{"ack_deadline_highest_s", r.AckDeadlineHighestS, false, maxTimeS},
+		{"escalation_deadline_s", r.EscalationDeadlineS, false, maxTimeS},
+		{"max_window_s", r.MaxWindowS, false, maxWindowS},
+		{"max_footprint_m", r.MaxFootprintM, false, maxWidthM},
+		{"max_footprint_area_m2", r.MaxFootprintAreaM2, false, maxAreaM2},
+		{"max_alt_range_m", r.MaxAltRangeM, false, maxAltRangeM},
 	}
-	for _, p := range positive {
-		if math.IsNaN(p.v) || math.IsInf(p.v, 0) || p.v <= 0 {
-			return fielderr.New(p.name, "must be a finite number above zero")
+	for _, b := range bounded {
+		switch {
+		case math.IsNaN(b.v) || math.IsInf(b.v, 0):
+			return fielderr.New(b.name, "must be a finite number")
+		case b.zeroOK && b.v < 0:
+			return fielderr.New(b.name, "must be zero or more")
+		case !b.zeroOK && b.v <= 0:
+			return fielderr.New(b.name, "must be above zero")
+		case b.v > b.maxValue:
+			return fielderr.Errorf(b.name, "must be at most %g", b.maxValue)
 		}
 	}
-	if math.IsNaN(r.TimeBufferS) || math.IsInf(r.TimeBufferS, 0) || r.TimeBufferS < 0 {
-		return fielderr.New("time_buffer_s", "must be a finite number, zero or more")
+	if r.MaxVertices < 4 || r.MaxVertices > maxVertices {
+		return fielderr.Errorf("max_vertices", "must be from 4 to %d", maxVertices)
 	}
-	if r.MaxVertices < 4 {
-		return fielderr.New("max_vertices", "must be at least 4")
-	}
-	if len(r.Levels) == 0 {
-		return fielderr.New("levels", "at least one alert level is needed")
+	if len(r.Levels) == 0 || len(r.Levels) > maxLevels {
+		return fielderr.Errorf("levels", "from 1 to %d alert levels are needed", maxLevels)
 	}
 	seen := map[string]bool{}
 	for i, l := range r.Levels {
 		f := fmt.Sprintf("levels[%d]", i)
-		if l.Name == "" {
-			return fielderr.New(f+".name", "must not be empty")
+		if l.Name == "" || len(l.Name) > maxNameLen {
+			return fielderr.Errorf(f+".name", "must be 1 to %d bytes", maxNameLen)
 		}
 		if seen[l.Name] {
 			return fielderr.New(f+".name", "duplicate level name "+l.Name)
@@ -118,6 +180,18 @@ func (r Rules) Validate() error {
 		}
 		if i > 0 && l.MaxTimeToLoSS >= r.Levels[i-1].MaxTimeToLoSS {
 			return fielderr.New(f+".max_time_to_los_s", "levels must be ordered from least to most severe (decreasing time)")
+		}
+	}
+	if len(r.PriorityMax) > maxPriorities {
+		return fielderr.Errorf("priority_max", "at most %d parties", maxPriorities)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.PriorityMax)) {
+		p, f := r.PriorityMax[name], "priority_max."+name
+		if name == "" || len(name) > maxNameLen {
+			return fielderr.Errorf(f, "a party name is 1 to %d bytes", maxNameLen)
+		}
+		if p < 0 || p > MaxPriority {
+			return fielderr.Errorf(f, "must be from 0 to %d", MaxPriority)
 		}
 	}
 	return nil
@@ -159,4 +233,23 @@ func (r Rules) StaleAfter() time.Duration { return seconds(r.StaleAfterS) }
 // Lookahead is the tactical prediction horizon.
 func (r Rules) Lookahead() time.Duration { return seconds(r.LookaheadS) }
 
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// TimeBuffer is how far every volume's window is grown on both sides.
+func (r Rules) TimeBuffer() time.Duration { return seconds(r.TimeBufferS) }
+
+// MaxWindow is the longest window a volume may declare.
+func (r Rules) MaxWindow() time.Duration { return seconds(r.MaxWindowS) }
+
+// seconds converts seconds to a Duration, saturating at the largest one
+// (292 years): a figure too large for a Duration must never wrap around to
+// a negative one (Validate keeps the rules far below, but rules of the
+// past and of callers that do not validate pass here too). NaN and
+// negative figures are zero.
+func seconds(s float64) time.Duration {
+	switch {
+	case !(s > 0):
+		return 0
+	case s >= float64(math.MaxInt64)/float64(time.Second):
+		return math.MaxInt64
+	}
+	return time.Duration(s * float64(time.Second))
+}

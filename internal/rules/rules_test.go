@@ -3,6 +3,9 @@ package rules
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +88,97 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 	if back.HorizontalSepM != r.HorizontalSepM || len(back.Levels) != 3 || back.Levels[2] != r.Levels[2] {
 		t.Errorf("round trip changed the rules: %+v", back)
+	}
+}
+
+// Every figure of the rules has an upper bound: rules with a time buffer
+// of 1e15 s were accepted, overflowed the time arithmetic and ended every
+// volume.
+func TestEveryFieldIsBounded(t *testing.T) {
+	cases := []struct {
+		field  string
+		mutate func(*Rules)
+	}{
+		{"horizontal_sep_m", func(r *Rules) { r.HorizontalSepM = 1e9 }},
+		{"vertical_sep_m", func(r *Rules) { r.VerticalSepM = 1e9 }},
+		{"time_buffer_s", func(r *Rules) { r.TimeBufferS = 1e15 }},
+		{"lookahead_s", func(r *Rules) { r.LookaheadS = 1e12 }},
+		{"stale_after_s", func(r *Rules) { r.StaleAfterS = 1e12 }},
+		{"ack_deadline_s", func(r *Rules) { r.AckDeadlineS = 1e12 }},
+		{"ack_deadline_highest_s", func(r *Rules) { r.AckDeadlineHighestS = 1e12 }},
+		{"escalation_deadline_s", func(r *Rules) { r.EscalationDeadlineS = 1e12 }},
+		{"max_window_s", func(r *Rules) { r.MaxWindowS = 1e18 }},
+		{"max_footprint_m", func(r *Rules) { r.MaxFootprintM = 1e12 }},
+		{"max_footprint_area_m2", func(r *Rules) { r.MaxFootprintAreaM2 = 1e20 }},
+		{"max_alt_range_m", func(r *Rules) { r.MaxAltRangeM = 1e6 }},
+		{"max_vertices", func(r *Rules) { r.MaxVertices = 1 << 40 }},
+		{"levels", func(r *Rules) {
+			for i := range 100 {
+				r.Levels = append(r.Levels, Level{Name: fmt.Sprint("l", i), MaxTimeToLoSS: 59 - float64(i)*0.1})
+			}
+		}},
+		{"levels[0].name", func(r *Rules) { r.Levels[0].Name = strings.Repeat("x", 1000) }},
+		{"priority_max.coalition", func(r *Rules) { r.PriorityMax = map[string]int{"coalition": math.MaxInt} }},
+		{"priority_max.coalition", func(r *Rules) { r.PriorityMax = map[string]int{"coalition": -1} }},
+		{"priority_max", func(r *Rules) {
+			r.PriorityMax = map[string]int{}
+			for i := range 5000 {
+				r.PriorityMax[fmt.Sprint("p", i)] = 1
+			}
+		}},
+		{"max_footprint_area_m2", func(r *Rules) { r.MaxFootprintAreaM2 = 0 }},
+		{"max_alt_range_m", func(r *Rules) { r.MaxAltRangeM = math.NaN() }},
+	}
+	for _, c := range cases {
+		r := Default()
+		c.mutate(&r)
+		err := r.Validate()
+		var fe *fielderr.Error
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: got %v", c.field, err)
+		}
+	}
+	// The bounds themselves are accepted.
+	r := Default()
+	r.TimeBufferS, r.LookaheadS, r.MaxWindowS, r.PriorityMax = 86_400, 3_600, 31*86_400, map[string]int{"coalition": MaxPriority}
+	if err := r.Validate(); err != nil {
+		t.Errorf("rules at their bounds: %v", err)
+	}
+}
+
+// Durations saturate instead of wrapping around to negative ones, whatever
+// figure reaches them.
+func TestDurationsSaturate(t *testing.T) {
+	r := Default()
+	r.TimeBufferS, r.MaxWindowS, r.LookaheadS = 1e15, 1e18, math.Inf(1)
+	for name, d := range map[string]time.Duration{"time buffer": r.TimeBuffer(), "max window": r.MaxWindow(), "lookahead": r.Lookahead()} {
+		if d != math.MaxInt64 {
+			t.Errorf("%s: %v, want the largest Duration", name, d)
+		}
+	}
+	r.TimeBufferS = math.NaN()
+	if d := r.TimeBuffer(); d != 0 {
+		t.Errorf("NaN time buffer: %v", d)
+	}
+}
+
+// Rules stored before a field existed load with that field's default.
+func TestDecodeFillsNewFields(t *testing.T) {
+	old := `{"version":3,"horizontal_sep_m":5000,"vertical_sep_m":300,"time_buffer_s":60,"lookahead_s":300,
+	 "levels":[{"name":"only","max_time_to_los_s":100}],"stale_after_s":30,"same_party_alerts":false,
+	 "ack_deadline_s":120,"ack_deadline_highest_s":30,"escalation_deadline_s":120,
+	 "max_window_s":86400,"max_footprint_m":500000,"max_vertices":1000}`
+	r, err := Decode([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.HorizontalSepM != 5000 || len(r.Levels) != 1 || r.Levels[0].Name != "only" {
+		t.Errorf("stored fields lost: %+v", r)
+	}
+	if d := Default(); r.MaxFootprintAreaM2 != d.MaxFootprintAreaM2 || r.MaxAltRangeM != d.MaxAltRangeM || r.PriorityMax != nil {
+		t.Errorf("new fields: %+v", r)
+	}
+	if err := r.Validate(); err != nil {
+		t.Error(err)
 	}
 }

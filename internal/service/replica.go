@@ -189,8 +189,8 @@ func (s *Service) SyncFromStore(ctx context.Context, adoptUpTo int64) (int64, er
 	if rec.Version <= cur.Version || rec.Version > adoptUpTo {
 		return rec.Version, nil
 	}
-	var r rules.Rules
-	if err := json.Unmarshal(rec.Body, &r); err != nil {
+	r, err := rules.Decode(rec.Body)
+	if err != nil {
 		return rec.Version, fmt.Errorf("service: rules version %d: %w", rec.Version, err)
 	}
 	r.Version = rec.Version

@@ -432,8 +432,7 @@ func (s *Service) loadRules(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r = rules.Rules{}
-		if err := json.Unmarshal(rec.Body, &r); err != nil {
+		if r, err = rules.Decode(rec.Body); err != nil {
 			return fmt.Errorf("rules version %d: %w", rec.Version, err)
 		}
 		r.Version = rec.Version

@@ -48,7 +48,8 @@
 //
 //	condition                                           result
 //	--------------------------------------------------  ------------------------------------------
-//	bad input (*fielderr.Error)                         refused, nothing stored
+//	bad input (*fielderr.Error), or a priority above    refused, nothing stored
+//	  what the rules grant V's party (live states)
 //	V belongs to another party                          refused (ErrForbidden)
 //	named version is not the stored one                 refused (ErrStaleVersion), never merged
 //	state change not in the transition table            refused (ErrIllegalTransition)
@@ -63,7 +64,12 @@
 //	                                                      volume_conflict event per pair.
 //	key complete; no conflict                           stored in any live state
 //
-// Entries of the key that do not conflict are ignored. Conflicting volumes
+// Priority is granted by the agreed rules (rules.PriorityMax per party, 0
+// for a party not listed), never chosen by a party. When the rules withdraw
+// a grant, the volumes written under it keep their stored priority but
+// count, in the comparison above, with at most what their party is granted
+// now: a rules change never ends or shrinks a volume, and new rules apply
+// to new writes. Entries of the key that do not conflict are ignored. Conflicting volumes
 // are listed in Volume.Conflicts so that the owner sees what it accepted.
 //
 // # States

@@ -35,6 +35,9 @@ type shape struct {
 	// kept to rule out far pairs of edges quickly; polygons only.
 	edgeCentres []s2.Point
 	edgeReach   s1.Angle
+	// areaM2 is the area on the sphere of the earth's mean radius
+	// (within 0.5% of the ellipsoid's), for the rules' area limit.
+	areaM2 float64
 }
 
 // compile validates a footprint and turns it into a shape. Field names in
@@ -68,7 +71,8 @@ func compileCircle(fp Footprint, maxWidthM float64) (*shape, error) {
 		return nil, fielderr.Errorf("footprint.radius_m", "footprint is %.0f m across, more than the %.0f m the rules allow", 2*r, maxWidthM)
 	}
 	ang := conservativeAngle(r)
-	return &shape{circle: true, center: c, radius: ang, bound: s2.CapFromCenterAngle(c, ang)}, nil
+	areaM2 := s2.CapFromCenterAngle(c, s1.Angle(r/meanEarthRadiusM)).Area() * meanEarthRadiusM * meanEarthRadiusM
+	return &shape{circle: true, center: c, radius: ang, bound: s2.CapFromCenterAngle(c, ang), areaM2: areaM2}, nil
 }
 
 func compilePolygon(fp Footprint, maxVertices int, maxWidthM float64) (*shape, error) {
@@ -116,7 +120,8 @@ func compilePolygon(fp Footprint, maxVertices int, maxWidthM float64) (*shape, e
 		// Wound clockwise: the footprint is the smaller side.
 		loop.Invert()
 	}
-	if areaM2 := loop.Area() * meanEarthRadiusM * meanEarthRadiusM; areaM2 < minFootprintAreaM2 {
+	areaM2 := loop.Area() * meanEarthRadiusM * meanEarthRadiusM
+	if areaM2 < minFootprintAreaM2 {
 		return nil, fielderr.Errorf(f, "the ring encloses %.3g m², less than %d m²: its positions are (nearly) on one line", areaM2, minFootprintAreaM2)
 	}
 	bound := loop.CapBound()
@@ -127,7 +132,7 @@ func compilePolygon(fp Footprint, maxVertices int, maxWidthM float64) (*shape, e
 		}
 	}
 	cs, r := edgeCaps(loop.Vertices())
-	return &shape{loop: loop, bound: bound, edgeCentres: cs, edgeReach: r}, nil
+	return &shape{loop: loop, bound: bound, edgeCentres: cs, edgeReach: r, areaM2: areaM2}, nil
 }
 
 // position checks one GeoJSON position [lon, lat] (or [lon, lat, alt]).

@@ -37,11 +37,28 @@ func paramsOf(rl rules.Rules) params {
 	return params{
 		lim:     conservativeAngle(rl.HorizontalSepM),
 		vsepM:   rl.VerticalSepM,
-		bufNs:   int64(rl.TimeBufferS * 1e9),
+		bufNs:   rl.TimeBuffer().Nanoseconds(),
 		sepM:    rl.HorizontalSepM,
 		maxVert: rl.MaxVertices,
 		maxWM:   rl.MaxFootprintM,
 	}
+}
+
+// grownWindowNs is v's window grown by bufNs on both sides, in Unix
+// nanoseconds, saturating instead of wrapping around.
+func grownWindowNs(v *Volume, bufNs int64) (startNs, endNs int64) {
+	startNs, endNs = v.Start.UnixNano(), v.End.UnixNano()
+	if startNs < math.MinInt64+bufNs {
+		startNs = math.MinInt64
+	} else {
+		startNs -= bufNs
+	}
+	if endNs > math.MaxInt64-bufNs {
+		endNs = math.MaxInt64
+	} else {
+		endNs += bufNs
+	}
+	return startNs, endNs
 }
 
 // conflict is the exact test between two volumes (see the package doc).
@@ -59,8 +76,8 @@ func closeInAltAndTime(a, b *Volume, p params) bool {
 	if !(a.AltLowerM < b.AltUpperM+p.vsepM && b.AltLowerM < a.AltUpperM+p.vsepM) {
 		return false
 	}
-	as, ae := a.Start.UnixNano()-p.bufNs, a.End.UnixNano()+p.bufNs
-	bs, be := b.Start.UnixNano()-p.bufNs, b.End.UnixNano()+p.bufNs
+	as, ae := grownWindowNs(a, p.bufNs)
+	bs, be := grownWindowNs(b, p.bufNs)
 	return as < be && bs < ae
 }
 
@@ -277,7 +294,8 @@ func (x *Index) put(v *Volume, cells []s2.CellID) {
 	// grown by the buffer: two windows that conflict share an instant
 	// there, hence a bucket.
 	x.serial++
-	e := entry{v: v, serial: x.serial, startNs: v.Start.UnixNano() - x.p.bufNs, endNs: v.End.UnixNano() + x.p.bufNs,
+	startNs, endNs := grownWindowNs(v, x.p.bufNs)
+	e := entry{v: v, serial: x.serial, startNs: startNs, endNs: endNs,
 		lowerM: v.AltLowerM, upperM: v.AltUpperM, party: x.partyNumber(v.Party)}
 	first, last := bucketRange(e.startNs, e.endNs)
 	e.first = first
@@ -388,7 +406,7 @@ func (x *Index) Conflicts(v *Volume) []*Volume {
 	if v.shape == nil || !v.State.Live() {
 		return nil
 	}
-	fromNs, toNs := v.Start.UnixNano()-x.p.bufNs, v.End.UnixNano()+x.p.bufNs
+	fromNs, toNs := grownWindowNs(v, x.p.bufNs)
 	party := x.parties[v.Party] // 0 when the party has no volume yet
 	lo, hi := v.AltLowerM-x.p.vsepM, v.AltUpperM+x.p.vsepM
 	cands := x.candidates(x.covering(v.shape), fromNs, toNs, func(e *entry) bool {

@@ -5,13 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/wiretime"
+)
+
+// The altitudes a volume may use, whatever the rules: from below the
+// lowest land (the Dead Sea shore is at -430 m) to above where aircraft
+// fly.
+const (
+	MinAltitudeM = -500
+	MaxAltitudeM = 30_000
 )
 
 // wireInput is the JSON body of a volume write. Pointers tell a missing
@@ -103,8 +111,8 @@ func altitude(name string, m, ft, fl *float64) (float64, error) {
 		return 0, fielderr.Errorf(name+"_m", "missing")
 	case n > 1:
 		return 0, fielderr.Errorf(name+"_m", "give exactly one of %[1]s_m, %[1]s_ft and %[1]s_fl", name)
-	case !finite(v) || math.Abs(v) > 1e6:
-		return 0, fielderr.Errorf(field, "must be a finite altitude, got %v", v)
+	case !finite(v) || v < MinAltitudeM || v > MaxAltitudeM:
+		return 0, fielderr.Errorf(field, "%v m is outside %v m to %v m", v, MinAltitudeM, MaxAltitudeM)
 	}
 	return v, nil
 }
@@ -113,11 +121,7 @@ func timestamp(field string, s *string) (time.Time, error) {
 	if s == nil {
 		return time.Time{}, fielderr.Errorf(field, "missing")
 	}
-	t, err := time.Parse(time.RFC3339, *s)
-	if err != nil {
-		return time.Time{}, fielderr.Errorf(field, "not an RFC 3339 time: %q", *s)
-	}
-	return t.UTC(), nil
+	return wiretime.Parse(field, *s)
 }
 
 // decodeStrict decodes exactly one JSON value into v, refusing fields v
@@ -173,17 +177,33 @@ func (in Input) compile(rl rules.Rules) (*shape, error) {
 		return nil, fielderr.Errorf("alt_lower_m", "NaN or infinite number")
 	case !finite(in.AltUpperM):
 		return nil, fielderr.Errorf("alt_upper_m", "NaN or infinite number")
+	case in.AltLowerM < MinAltitudeM || in.AltLowerM > MaxAltitudeM:
+		return nil, fielderr.Errorf("alt_lower_m", "%v m is outside %v m to %v m", in.AltLowerM, MinAltitudeM, MaxAltitudeM)
+	case in.AltUpperM < MinAltitudeM || in.AltUpperM > MaxAltitudeM:
+		return nil, fielderr.Errorf("alt_upper_m", "%v m is outside %v m to %v m", in.AltUpperM, MinAltitudeM, MaxAltitudeM)
 	case in.AltLowerM > in.AltUpperM:
 		return nil, fielderr.Errorf("alt_lower_m", "lower altitude %v m is above the upper altitude %v m", in.AltLowerM, in.AltUpperM)
+	case in.AltUpperM-in.AltLowerM > rl.MaxAltRangeM:
+		return nil, fielderr.Errorf("alt_upper_m", "the band is %v m high, more than the %v m the rules allow", in.AltUpperM-in.AltLowerM, rl.MaxAltRangeM)
+	case s.areaM2 > rl.MaxFootprintAreaM2:
+		return nil, fielderr.Errorf("footprint", "the footprint covers %.0f km², more than the %.0f km² the rules allow", s.areaM2/1e6, rl.MaxFootprintAreaM2/1e6)
 	case in.Start.IsZero():
 		return nil, fielderr.Errorf("start", "missing")
 	case in.End.IsZero():
 		return nil, fielderr.Errorf("end", "missing")
+	}
+	if err := wiretime.Check("start", in.Start); err != nil {
+		return nil, err
+	}
+	if err := wiretime.Check("end", in.End); err != nil {
+		return nil, err
+	}
+	switch {
 	case !in.End.After(in.Start):
 		return nil, fielderr.Errorf("end", "must be after start (%s)", in.Start.Format(time.RFC3339))
-	case in.End.Sub(in.Start).Seconds() > rl.MaxWindowS:
+	case in.End.Sub(in.Start) > rl.MaxWindow():
 		return nil, fielderr.Errorf("end", "window of %s is longer than the %s the rules allow",
-			in.End.Sub(in.Start), time.Duration(rl.MaxWindowS*float64(time.Second)))
+			in.End.Sub(in.Start), rl.MaxWindow())
 	case in.State != "" && !in.State.valid():
 		return nil, fielderr.Errorf("state", "%q is not one of proposed, accepted, activated, ended, cancelled", in.State)
 	}

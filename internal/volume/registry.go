@@ -390,6 +390,8 @@ func stored(rl rules.Rules) rules.Rules {
 	rl.MaxVertices = math.MaxInt
 	rl.MaxFootprintM = math.Inf(1)
 	rl.MaxWindowS = math.Inf(1)
+	rl.MaxFootprintAreaM2 = math.Inf(1)
+	rl.MaxAltRangeM = math.Inf(1)
 	return rl
 }
 
@@ -399,6 +401,9 @@ func (r *Registry) write(tx store.Volumes, party, id, prevVersion string, in Inp
 	}
 	s, err := in.compile(rl)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := checkPriority(in, party, rl); err != nil {
 		return Result{}, err
 	}
 	for i, k := range key {
@@ -435,7 +440,7 @@ func (r *Registry) write(tx store.Volumes, party, id, prevVersion string, in Inp
 	} else {
 		id = newToken()
 	}
-	if in.State.Live() && !now.Before(in.End.Add(time.Duration(rl.TimeBufferS*float64(time.Second)))) {
+	if in.State.Live() && !now.Before(in.End.Add(rl.TimeBuffer())) {
 		return Result{}, fielderr.Errorf("end", "the window is already over at %s", now.UTC().Format(time.RFC3339))
 	}
 	if !CanTransition(from, in.State) {
@@ -449,7 +454,7 @@ func (r *Registry) write(tx store.Volumes, party, id, prevVersion string, in Inp
 	var conflicts []Volume
 	if v.State.Live() {
 		found := r.conflicts(v, overlay)
-		if err := judge(v, found, key); err != nil {
+		if err := judge(v, found, key, rl); err != nil {
 			return Result{}, err
 		}
 		for _, c := range found {
@@ -502,8 +507,30 @@ func (r *Registry) conflicts(v *Volume, overlay map[string]*Volume) []*Volume {
 	return out
 }
 
+// checkPriority refuses a live volume whose priority the rules do not
+// grant its party. An end or a cancellation is never refused for it.
+func checkPriority(in Input, party string, rl rules.Rules) error {
+	if in.State != "" && !in.State.Live() {
+		return nil
+	}
+	switch maxP := rl.MaxPriorityFor(party); {
+	case in.Priority < 0:
+		return fielderr.Errorf("priority", "must be 0 or more, got %d", in.Priority)
+	case in.Priority > maxP:
+		return fielderr.Errorf("priority", "%d is above %d, the highest the rules grant %s", in.Priority, maxP, party)
+	}
+	return nil
+}
+
+// effectivePriority is v's priority as far as the rules in force still
+// grant it to its party: a volume written under earlier rules keeps its
+// stored priority, but does not outrank others beyond what is agreed now.
+func effectivePriority(v *Volume, rl rules.Rules) int {
+	return min(v.Priority, rl.MaxPriorityFor(v.Party))
+}
+
 // judge applies the rule table of the package doc to the conflicts found.
-func judge(v *Volume, found []*Volume, key []KeyEntry) error {
+func judge(v *Volume, found []*Volume, key []KeyEntry, rl rules.Rules) error {
 	known := make(map[string]string, len(key))
 	for _, k := range key {
 		known[k.ID] = k.Version
@@ -513,7 +540,7 @@ func judge(v *Volume, found []*Volume, key []KeyEntry) error {
 		if known[c.ID] != c.Version {
 			missing = append(missing, c.Reduced())
 		}
-		if c.Priority > v.Priority {
+		if effectivePriority(c, rl) > effectivePriority(v, rl) {
 			higher = append(higher, c.Reduced())
 		}
 	}
@@ -536,7 +563,7 @@ func (r *Registry) EndExpired(tx store.Volumes, rl rules.Rules, now time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	buf := time.Duration(rl.TimeBufferS * float64(time.Second))
+	buf := rl.TimeBuffer()
 	expired := func(v *Volume) bool { return v.State.Live() && !now.Before(v.End.Add(buf)) }
 	var due []*Volume
 	r.mu.RLock()

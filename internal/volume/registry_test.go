@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -27,7 +28,7 @@ type env struct {
 }
 
 func newEnv(t testing.TB, st txStore) *env {
-	e := &env{t: t, st: st, reg: NewRegistry(rules.Default()), rl: rules.Default()}
+	e := &env{t: t, st: st, reg: NewRegistry(rules.Default()), rl: testRules()}
 	if err := st.View(context.Background(), func(tx volumeTx) error { return e.reg.Load(tx) }); err != nil {
 		t.Fatal(err)
 	}
@@ -201,10 +202,35 @@ func testAwarenessKey(t *testing.T, st txStore) {
 	}
 }
 
+// testRules are the default rules granting the parties of the tests
+// (a, b, c, p0..p3) priorities up to 10.
+func testRules() rules.Rules {
+	rl := rules.Default()
+	rl.PriorityMax = map[string]int{}
+	for _, p := range []string{"a", "b", "c", "p0", "p1", "p2", "p3"} {
+		rl.PriorityMax[p] = 10
+	}
+	return rl
+}
+
 func TestPriorityRules(t *testing.T) { testPriorityRules(t, newFakeStore()) }
 
 func testPriorityRules(t *testing.T, st txStore) {
 	e := newEnv(t, st)
+	// Priority is what the rules grant a party, nothing above: by default
+	// nothing at all.
+	e.rl = rules.Default()
+	e.rl.PriorityMax = map[string]int{"a": 5, "b": 7}
+	for _, c := range []struct {
+		party    string
+		priority int
+	}{{"c", 1}, {"a", 6}, {"b", 8}, {"b", -1}, {"c", math.MaxInt}} {
+		in := area(0)
+		in.Priority = c.priority
+		if _, err := e.create(c.party, in); fieldOf(err) != "priority" {
+			t.Errorf("%s at priority %d: %v", c.party, c.priority, err)
+		}
+	}
 	hi := area(0)
 	hi.Priority = 5
 	a := e.mustCreate("a", hi)
@@ -232,6 +258,24 @@ func testPriorityRules(t *testing.T, st txStore) {
 	in := area(3)
 	in.State = Activated
 	e.mustCreate("b", in)
+
+	// When the rules withdraw a party's priority, its volumes stay as
+	// they are, but outrank nobody beyond what is granted now.
+	e.rl.PriorityMax = nil
+	if got, err := e.reg.Get("a", a.ID); err != nil || got.Priority != 5 || got.State != Accepted {
+		t.Fatalf("a's volume after the rules changed: %+v, %v", got, err)
+	}
+	var mk *MissingKeyError
+	if _, err := e.create("c", area(0)); !errors.As(err, &mk) {
+		t.Fatalf("no key: %v", err)
+	}
+	if _, err := e.create("c", area(0), keyOf(mk.Missing...)...); err != nil {
+		t.Errorf("priority 0 against a priority no longer granted: %v", err)
+	}
+	// Ending or cancelling is never refused for the priority.
+	if _, err := e.setState("a", a, Cancelled); err != nil {
+		t.Errorf("cancelling a volume whose priority is no longer granted: %v", err)
+	}
 }
 
 func TestOptimisticConcurrency(t *testing.T) { testOptimisticConcurrency(t, newFakeStore()) }

@@ -184,6 +184,11 @@ const maxOwn = 8
 // conflicting live volumes was announced by a volume_conflict event.
 func Dense(ctx context.Context, st store.Store, parties []string, writers int, d time.Duration, maxWrites int64, sideM float64) (DenseReport, error) {
 	rl := rules.Default()
+	// The generated volumes have priorities up to 2: grant them.
+	rl.PriorityMax = map[string]int{}
+	for _, p := range parties {
+		rl.PriorityMax[p] = 2
+	}
 	reg := volume.NewRegistry(rl)
 	if err := st.View(ctx, func(tx store.Tx) error { return reg.Load(tx) }); err != nil {
 		return DenseReport{}, err
