@@ -50,3 +50,32 @@ func BenchmarkPair(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
 }
+
+var lossSink Loss
+
+// BenchmarkLoss is the call a bands computation makes per candidate
+// velocity: the interval alone of a relative motion, for each detector on
+// the pairs of BenchmarkPair (DO-365 Phase I corrective well clear for
+// do365_wcv).
+func BenchmarkLoss(b *testing.B) {
+	ps := benchPairs(1024)
+	for _, d := range []struct {
+		name string
+		det  Detector
+	}{
+		{"cylinder", Cylinder{HorizontalM: 9260, VerticalM: 304.8}},
+		{"do365_wcv", DO365PhaseICorrective()},
+	} {
+		b.Run(d.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0 := cpuTime(b)
+			i := 0
+			for b.Loop() {
+				p := &ps[i&1023]
+				lossSink = d.det.Loss(p.ip.Sub(p.op), p.iv.Sub(p.ov), 0, 300)
+				i++
+			}
+			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}

@@ -27,6 +27,22 @@ func Encounters(t testing.TB) (in, expected string) {
 	return in, expected
 }
 
+// DAIDALUSDO365 returns the paths of the DAIDALUS DO-365B reference
+// encounters (../shared/reference/daidalus_do365, described by its
+// README.md) and of DAIDALUS's outputs for them. Unlike Encounters it fails
+// the test when they are absent: agreement with DAIDALUS is what CI checks.
+func DAIDALUSDO365(t testing.TB) (in, expected string) {
+	t.Helper()
+	dir := filepath.Join(sharedDir(t), "reference", "daidalus_do365")
+	in, expected = filepath.Join(dir, "encounters.csv"), filepath.Join(dir, "expected.csv")
+	for _, p := range []string{in, expected} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("DAIDALUS reference: %v (CI places ../shared beside the clone)", err)
+		}
+	}
+	return in, expected
+}
+
 // OpenAir returns the folder of openAIP's OpenAir test files and their
 // GeoJSON outputs (../shared/recordings/openair); it skips the test when
 // the folder is absent.
@@ -86,6 +102,84 @@ func CompareResults(t testing.TB, got, want string, tol float64) {
 			}
 			if !strings.Contains(gf[j], ".") || len(gf[j])-strings.IndexByte(gf[j], '.')-1 != 6 {
 				t.Fatalf("line %d field %d: %q is not six decimals", i+1, j+1, gf[j])
+			}
+			gv, err1 := strconv.ParseFloat(gf[j], 64)
+			wv, err2 := strconv.ParseFloat(wf[j], 64)
+			if err1 != nil || err2 != nil || math.Abs(gv-wv) > tol {
+				t.Fatalf("line %d field %d: %q, want %q", i+1, j+1, g[i], w[i])
+			}
+		}
+	}
+}
+
+// DO365BoundarySensitive returns the ids of the DAIDALUS reference rows
+// marked boundary_sensitive: their answer depends on the last bit of an
+// input, so either verdict is right (README section 7).
+func DO365BoundarySensitive(t testing.TB) map[string]bool {
+	t.Helper()
+	_, expected := DAIDALUSDO365(t)
+	data, err := os.ReadFile(expected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(string(data), "\r\n", "\n")), "\n")
+	header := strings.Split(lines[0], ",")
+	col := -1
+	for i, h := range header {
+		if h == "boundary_sensitive" {
+			col = i
+		}
+	}
+	if col < 0 {
+		t.Fatal("expected.csv has no boundary_sensitive column")
+	}
+	out := map[string]bool{}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if f[col] == "1" {
+			out[f[0]] = true
+		}
+	}
+	return out
+}
+
+// CompareDO365 checks a DO-365 result CSV (the detection and alert columns
+// of the DAIDALUS reference: id, then conflict, t_in, t_out for the
+// corrective and the preventive detector, then alert_level) against
+// another, or against expected.csv itself, whose further columns are
+// ignored: the same ids in the same order, the same verdicts, levels and
+// empty fields, times with six decimals and within tol. Rows in eitherWay
+// may differ in anything but their id.
+func CompareDO365(t testing.TB, got, want string, tol float64, eitherWay map[string]bool) {
+	t.Helper()
+	const cols = 8
+	g := strings.Split(strings.TrimSpace(strings.ReplaceAll(got, "\r\n", "\n")), "\n")
+	w := strings.Split(strings.TrimSpace(strings.ReplaceAll(want, "\r\n", "\n")), "\n")
+	if len(g) != len(w) || g[0] != strings.Join(strings.Split(w[0], ",")[:cols], ",") {
+		t.Fatalf("%d lines (header %q), want %d (header %q)", len(g), g[0], len(w), w[0])
+	}
+	for i := 1; i < len(g); i++ {
+		gf, wf := strings.Split(g[i], ","), strings.Split(w[i], ",")
+		if len(gf) != cols || len(wf) < cols || gf[0] != wf[0] {
+			t.Fatalf("line %d: %q, want %q", i+1, g[i], w[i])
+		}
+		if eitherWay[gf[0]] {
+			continue
+		}
+		for _, j := range []int{1, 4, 7} {
+			if gf[j] != wf[j] {
+				t.Fatalf("line %d field %d: %q, want %q", i+1, j+1, g[i], w[i])
+			}
+		}
+		for _, j := range []int{2, 3, 5, 6} {
+			if (gf[j] == "") != (wf[j] == "") {
+				t.Fatalf("line %d field %d: %q, want %q", i+1, j+1, g[i], w[i])
+			}
+			if gf[j] == "" {
+				continue
+			}
+			if !strings.Contains(gf[j], ".") || len(gf[j])-strings.IndexByte(gf[j], '.')-1 != 6 || strings.HasPrefix(gf[j], "-") {
+				t.Fatalf("line %d field %d: %q is not six decimals without a sign", i+1, j+1, gf[j])
 			}
 			gv, err1 := strconv.ParseFloat(gf[j], 64)
 			wv, err2 := strconv.ParseFloat(wf[j], 64)
