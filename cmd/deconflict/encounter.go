@@ -14,7 +14,7 @@ import (
 func init() {
 	register(command{
 		name:    "encounter",
-		summary: "pairwise conflict math for a CSV of encounters (analysts' batch tool)",
+		summary: "pairwise conflict detection for a CSV of encounters (analysts' batch tool)",
 		run:     runEncounter,
 	})
 }
@@ -25,9 +25,12 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 	in := fs.String("in", "", "input CSV of encounters (required)")
 	out := fs.String("out", "", "output CSV (default: standard output)")
 	frameName := fs.String("frame", "local", "coordinates of the input: local (x,y,z meters) or wgs84 (lat,lon,alt_m)")
+	detectorName := fs.String("detector", "cylinder", "cylinder (each row's D_m, H_m, T_s) or do365_wcv (DO-365B Phase I well clear and alert level)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: deconflict encounter --in FILE.csv [--out FILE.csv] [--frame local|wgs84]")
-		fmt.Fprintln(stderr, "\nWrites id,conflict,t_in_s,t_out_s,t_cpa_s,d_h_cpa_m,d_v_cpa_m per input row, in input order.")
+		fmt.Fprintln(stderr, "usage: deconflict encounter --in FILE.csv [--out FILE.csv] [--frame local|wgs84] [--detector cylinder|do365_wcv]")
+		fmt.Fprintln(stderr, "\nWrites, per input row and in input order,")
+		fmt.Fprintln(stderr, "  cylinder:  "+encounter.Header)
+		fmt.Fprintln(stderr, "  do365_wcv: "+encounter.DO365Header)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -46,6 +49,10 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("--frame: %v", err)
 	}
+	det, err := encounter.ParseDetector(*detectorName)
+	if err != nil {
+		return usagef("--detector: %v", err)
+	}
 	src, err := os.Open(*in)
 	if err != nil {
 		return usagef("--in: %v", err)
@@ -53,16 +60,16 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 	defer src.Close()
 
 	if *out == "" {
-		_, err := encounter.Run(src, stdout, frame)
+		_, err := encounter.Run(src, stdout, frame, det)
 		return encounterError(*in, err)
 	}
-	return encounterToFile(src, *in, *out, frame)
+	return encounterToFile(src, *in, *out, frame, det)
 }
 
 // encounterToFile writes to a temporary file beside out and renames it into
 // place only when every row succeeded, so that a bad row leaves no partial
 // output (and an existing file untouched).
-func encounterToFile(src io.Reader, inName, out string, frame encounter.Frame) (err error) {
+func encounterToFile(src io.Reader, inName, out string, frame encounter.Frame, det encounter.Detector) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
@@ -73,7 +80,7 @@ func encounterToFile(src io.Reader, inName, out string, frame encounter.Frame) (
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := encounter.Run(src, tmp, frame); err != nil {
+	if _, err := encounter.Run(src, tmp, frame, det); err != nil {
 		return encounterError(inName, err)
 	}
 	if err := tmp.Chmod(0o644); err != nil {

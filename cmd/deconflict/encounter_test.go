@@ -43,6 +43,27 @@ func TestEncounterReferenceToFileAndStdout(t *testing.T) {
 	}
 }
 
+// TestEncounterDO365Reference is the analysts' command on the DAIDALUS
+// reference: the README's encounters.csv in, the detection and alert
+// columns of its expected.csv out, in input order.
+func TestEncounterDO365Reference(t *testing.T) {
+	in, expected := reference.DAIDALUSDO365(t)
+	want, err := os.ReadFile(expected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out.csv")
+	var stdout, stderr bytes.Buffer
+	if code := runMain([]string{"encounter", "--detector", "do365_wcv", "--in", in, "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reference.CompareDO365(t, string(got), string(want), 1e-3, reference.DO365BoundarySensitive(t))
+}
+
 func TestEncounterErrors(t *testing.T) {
 	const header = "id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"
 	const good = "1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n"
@@ -60,6 +81,8 @@ func TestEncounterErrors(t *testing.T) {
 		{"wrong field count", header + good + "2,0,0\n", nil, []string{"line 3", "3 fields, the header has 16"}},
 		{"local file as wgs84", header + good, []string{"--frame", "wgs84"}, []string{"line 1", "own_lat"}},
 		{"unknown frame", header + good, []string{"--frame", "ecef"}, []string{"--frame", "ecef"}},
+		{"unknown detector", header + good, []string{"--detector", "tcas"}, []string{"--detector", "tcas", "do365_wcv"}},
+		{"do365 needs positions", "id,own_x_m\n1,2\n", []string{"--detector", "do365_wcv"}, []string{"line 1", "detector do365_wcv", "int_vz_mps"}},
 		{"stray argument", header + good, []string{"extra"}, []string{"unexpected argument"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

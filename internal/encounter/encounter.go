@@ -1,8 +1,8 @@
 // Package encounter owns the analysts' batch format for pairwise encounters:
 // reading a CSV of encounters (in a local flat frame or in WGS84), running
-// each through the pairwise conflict math of detect, and writing the
-// results in input order. It streams: memory stays flat however long the
-// file.
+// each through a detector of detect (the separation cylinder of each row,
+// or DO-365 well clear with its alert level), and writing the results in
+// input order. It streams: memory stays flat however long the file.
 package encounter
 
 import (
@@ -50,6 +50,39 @@ func ParseFrame(s string) (Frame, error) {
 	return Local, fmt.Errorf("unknown frame %q: want local or wgs84", s)
 }
 
+// Detector selects the detection a run applies, and so the columns it reads
+// and writes.
+type Detector int
+
+const (
+	// Cylinder: detect.Pair with each row's separation cylinder and
+	// lookahead (columns D_m, H_m, T_s); the output is Header.
+	Cylinder Detector = iota
+	// DO365WCV: DO-365B Phase I well clear without SUM (detect.DO365BPhaseI,
+	// its thresholds and 180 s lookahead, so no parameter columns); the
+	// output is DO365Header: the corrective and preventive intervals and
+	// the alert level, as DAIDALUS computes them.
+	DO365WCV
+)
+
+func (d Detector) String() string {
+	if d == DO365WCV {
+		return "do365_wcv"
+	}
+	return "cylinder"
+}
+
+// ParseDetector parses "cylinder" or "do365_wcv".
+func ParseDetector(s string) (Detector, error) {
+	switch s {
+	case "cylinder":
+		return Cylinder, nil
+	case "do365_wcv":
+		return DO365WCV, nil
+	}
+	return Cylinder, fmt.Errorf("unknown detector %q: want cylinder or do365_wcv", s)
+}
+
 // Encounter is one input row.
 type Encounter struct {
 	ID string
@@ -60,8 +93,10 @@ type Encounter struct {
 	// OwnVel and IntVel are east, north, up velocities in m/s: in the flat
 	// frame for Local, in each aircraft's own east-north-up frame for WGS84.
 	OwnVel, IntVel detect.Vec3
-	Sep            detect.Cylinder
-	LookaheadS     float64
+	// Sep and LookaheadS are the row's parameters for the Cylinder
+	// detector; zero for DO365WCV.
+	Sep        detect.Cylinder
+	LookaheadS float64
 }
 
 // Result runs the pairwise conflict math on e, read in frame f.
@@ -70,6 +105,19 @@ func (e *Encounter) Result(f Frame) detect.PairResult {
 		return detect.PairGeodetic(e.OwnLLA, enu(e.OwnVel), e.IntLLA, enu(e.IntVel), e.Sep, e.LookaheadS)
 	}
 	return detect.Pair(e.OwnPos, e.OwnVel, e.IntPos, e.IntVel, e.Sep, e.LookaheadS)
+}
+
+// Relative returns the intruder's position and velocity relative to the
+// ownship (intruder minus ownship), read in frame f: for WGS84 in the
+// east-north-up frame of the ownship, as PairGeodetic projects them.
+func (e *Encounter) Relative(f Frame) (pos, vel detect.Vec3) {
+	if f == WGS84 {
+		fr := geo.NewFrame(e.OwnLLA)
+		ip := fr.ToENU(e.IntLLA)
+		iv := fr.VelocityFrom(e.IntLLA, enu(e.IntVel))
+		return detect.Vec3{X: ip.EastM, Y: ip.NorthM, Z: ip.UpM}, detect.Vec3{X: iv.EastM, Y: iv.NorthM, Z: iv.UpM}.Sub(e.OwnVel)
+	}
+	return e.IntPos.Sub(e.OwnPos), e.IntVel.Sub(e.OwnVel)
 }
 
 func enu(v detect.Vec3) geo.ENU { return geo.ENU{EastM: v.X, NorthM: v.Y, UpM: v.Z} }
@@ -122,7 +170,7 @@ func longitude(v float64) error {
 	return nil
 }
 
-func columns(f Frame) []column {
+func columns(f Frame, d Detector) []column {
 	cols := []column{
 		{name: "own_vx_mps", set: func(e *Encounter, v float64) { e.OwnVel.X = v }},
 		{name: "own_vy_mps", set: func(e *Encounter, v float64) { e.OwnVel.Y = v }},
@@ -130,9 +178,13 @@ func columns(f Frame) []column {
 		{name: "int_vx_mps", set: func(e *Encounter, v float64) { e.IntVel.X = v }},
 		{name: "int_vy_mps", set: func(e *Encounter, v float64) { e.IntVel.Y = v }},
 		{name: "int_vz_mps", set: func(e *Encounter, v float64) { e.IntVel.Z = v }},
-		{name: "D_m", set: func(e *Encounter, v float64) { e.Sep.HorizontalM = v }, check: nonNegative},
-		{name: "H_m", set: func(e *Encounter, v float64) { e.Sep.VerticalM = v }, check: nonNegative},
-		{name: "T_s", set: func(e *Encounter, v float64) { e.LookaheadS = v }, check: nonNegative},
+	}
+	if d == Cylinder {
+		cols = append(cols,
+			column{name: "D_m", set: func(e *Encounter, v float64) { e.Sep.HorizontalM = v }, check: nonNegative},
+			column{name: "H_m", set: func(e *Encounter, v float64) { e.Sep.VerticalM = v }, check: nonNegative},
+			column{name: "T_s", set: func(e *Encounter, v float64) { e.LookaheadS = v }, check: nonNegative},
+		)
 	}
 	if f == WGS84 {
 		return append(cols,
@@ -166,8 +218,9 @@ const maxLineBytes = 1 << 20
 // and, for Local, own_x_m, own_y_m, own_z_m, int_x_m, int_y_m, int_z_m, or,
 // for WGS84, own_lat, own_lon, own_alt_m, int_lat, int_lon, int_alt_m; and
 // in both own_vx_mps, own_vy_mps, own_vz_mps, int_vx_mps, int_vy_mps,
-// int_vz_mps (east, north, up), D_m, H_m, T_s. Other columns are ignored,
-// in any order. Fields are plain: no quoting.
+// int_vz_mps (east, north, up), and for the Cylinder detector D_m, H_m,
+// T_s. Other columns are ignored, in any order. Fields are plain: no
+// quoting.
 type Reader struct {
 	sc      *bufio.Scanner
 	line    int
@@ -179,10 +232,10 @@ type Reader struct {
 
 // NewReader reads the header and returns a Reader positioned at the first
 // row.
-func NewReader(r io.Reader, f Frame) (*Reader, error) {
+func NewReader(r io.Reader, f Frame, d Detector) (*Reader, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
-	rd := &Reader{sc: sc, cols: columns(f)}
+	rd := &Reader{sc: sc, cols: columns(f, d)}
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {
 			return nil, rd.scanError(err)
@@ -214,7 +267,7 @@ func NewReader(r io.Reader, f Frame) (*Reader, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, &InputError{Line: 1, Err: fmt.Errorf("missing columns for frame %s: %s", f, strings.Join(missing, ", "))}
+		return nil, &InputError{Line: 1, Err: fmt.Errorf("missing columns for frame %s and detector %s: %s", f, d, strings.Join(missing, ", "))}
 	}
 	rd.nFields = len(names)
 	rd.fields = make([]string, 0, len(names))
@@ -343,6 +396,46 @@ func AppendResult(dst []byte, id string, r detect.PairResult) []byte {
 	return append(dst, '\n')
 }
 
+// DO365Header is the first line of the output of the DO365WCV detector: the
+// detection and alert columns of the DAIDALUS reference's expected.csv.
+const DO365Header = "id,corrective_conflict,corrective_t_in_s,corrective_t_out_s,preventive_conflict,preventive_t_in_s,preventive_t_out_s,alert_level"
+
+// do365 is the alerter of the DO365WCV detector; its preventive and
+// corrective levels give the two intervals written.
+var do365 = detect.DO365BPhaseI()
+
+// AppendDO365Result appends one DO365Header line (with its newline) for the
+// row id: the corrective and preventive intervals over the lookahead (six
+// decimals, empty when there is no conflict) and the alert level.
+func AppendDO365Result(dst []byte, id string, corrective, preventive detect.Loss, level int) []byte {
+	dst = append(dst, id...)
+	for _, l := range []detect.Loss{corrective, preventive} {
+		if !l.Conflict {
+			dst = append(dst, ",0,,"...)
+			continue
+		}
+		dst = append(dst, ",1,"...)
+		// +0 turns a -0 into 0, which prints without a sign.
+		dst = strconv.AppendFloat(dst, l.TInS+0, 'f', 6, 64)
+		dst = append(dst, ',')
+		dst = strconv.AppendFloat(dst, l.TOutS+0, 'f', 6, 64)
+	}
+	dst = append(dst, ',')
+	dst = strconv.AppendInt(dst, int64(level), 10)
+	return append(dst, '\n')
+}
+
+// AppendRow appends the output line of e for detector d, read in frame f.
+func AppendRow(dst []byte, e *Encounter, f Frame, d Detector) []byte {
+	if d == Cylinder {
+		return AppendResult(dst, e.ID, e.Result(f))
+	}
+	r, v := e.Relative(f)
+	preventive := do365.Levels[detect.DO365Preventive-1].Detector.Loss(r, v, 0, do365.LookaheadS)
+	corrective := do365.Levels[detect.DO365Corrective-1].Detector.Loss(r, v, 0, do365.LookaheadS)
+	return AppendDO365Result(dst, e.ID, corrective, preventive, do365.Level(r, v))
+}
+
 // batchRows is the number of rows handed to a worker at once: large
 // enough to amortise the channel operations, small enough that the rows
 // in flight stay a few megabytes.
@@ -359,8 +452,9 @@ type batch struct {
 	done chan struct{}
 }
 
-// Run reads encounters from in and writes one result line per row to out,
-// in input order, after the Header. It returns the number of rows. On an
+// Run reads encounters from in and writes one result line per row of
+// detector d to out, in input order, after its header (Header or
+// DO365Header). It returns the number of rows. On an
 // *InputError (the first bad row in input order) the output is incomplete:
 // callers writing a file discard it.
 //
@@ -368,13 +462,17 @@ type batch struct {
 // by one worker per CPU while a single producer reads lines and the caller's
 // goroutine writes the batches back in order. At most a few batches per
 // worker are in flight: memory stays flat whatever the input size.
-func Run(in io.Reader, out io.Writer, f Frame) (rows int, err error) {
-	rd, err := NewReader(in, f)
+func Run(in io.Reader, out io.Writer, f Frame, d Detector) (rows int, err error) {
+	rd, err := NewReader(in, f, d)
 	if err != nil {
 		return 0, err
 	}
 	w := bufio.NewWriterSize(out, 64<<10)
-	if _, err := w.WriteString(Header + "\n"); err != nil {
+	header := Header
+	if d == DO365WCV {
+		header = DO365Header
+	}
+	if _, err := w.WriteString(header + "\n"); err != nil {
 		return 0, err
 	}
 
@@ -449,7 +547,7 @@ func Run(in io.Reader, out io.Writer, f Frame) (rows int, err error) {
 						b.err = err
 						break
 					}
-					b.out = AppendResult(b.out, e.ID, e.Result(f))
+					b.out = AppendRow(b.out, &e, f, d)
 				}
 				close(b.done)
 			}

@@ -31,7 +31,7 @@ func BenchmarkRun(b *testing.B) {
 	b.ReportAllocs()
 	cpu0 := cpuTime(b)
 	for b.Loop() {
-		if _, err := Run(bytes.NewReader(in), io.Discard, Local); err != nil {
+		if _, err := Run(bytes.NewReader(in), io.Discard, Local, Cylinder); err != nil {
 			b.Fatal(err)
 		}
 	}

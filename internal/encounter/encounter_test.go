@@ -38,7 +38,7 @@ func TestRunMatchesReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	rows, err := Run(in, &out, Local)
+	rows, err := Run(in, &out, Local, Cylinder)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +46,41 @@ func TestRunMatchesReference(t *testing.T) {
 		t.Fatalf("%d rows", rows)
 	}
 	compareResults(t, out.String(), string(want), 1e-3)
+}
+
+// TestDO365MatchesDAIDALUS runs the DAIDALUS reference encounters through
+// the do365_wcv detector and expects DAIDALUS's detection and alert columns
+// (rows marked boundary_sensitive may go either way).
+func TestDO365MatchesDAIDALUS(t *testing.T) {
+	inPath, wantPath := reference.DAIDALUSDO365(t)
+	in, err := os.Open(inPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	want, err := os.ReadFile(wantPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rows, err := Run(in, &out, Local, DO365WCV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 400 {
+		t.Fatalf("%d rows", rows)
+	}
+	if header, _, _ := strings.Cut(out.String(), "\n"); header != DO365Header {
+		t.Fatalf("header %q", header)
+	}
+	reference.CompareDO365(t, out.String(), string(want), 1e-3, reference.DO365BoundarySensitive(t))
+	// The reference has rows at every level and with conflicts that are
+	// not alerted: the comparison above covered each kind of line.
+	for _, s := range []string{",0,,,0,,,0\n", ",1,0.000000,", ",3\n", ",2\n", ",1\n"} {
+		if !strings.Contains(out.String(), s) {
+			t.Fatalf("no output line contains %q", s)
+		}
+	}
 }
 
 // TestWGS84MatchesLocal places each reference encounter somewhere on earth
@@ -59,7 +94,7 @@ func TestWGS84MatchesLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, origin := range []geo.LLA{{LatDeg: 35.4, LonDeg: 38.1}, {LatDeg: -12, LonDeg: 179.95}, {LatDeg: 89.5, LonDeg: -60}} {
-		rd, err := NewReader(bytes.NewReader(data), Local)
+		rd, err := NewReader(bytes.NewReader(data), Local, Cylinder)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,13 +122,23 @@ func TestWGS84MatchesLocal(t *testing.T) {
 			local.Write(AppendResult(nil, e.ID, e.Result(Local)))
 		}
 		var out bytes.Buffer
-		if _, err := Run(&wgs, &out, WGS84); err != nil {
+		if _, err := Run(bytes.NewReader(wgs.Bytes()), &out, WGS84, Cylinder); err != nil {
 			t.Fatal(err)
 		}
 		// Printing degrees to 12 decimals moves a point by 0.1 µm, and
 		// the round trip through ECEF by less than a micrometer: far below
 		// the 1e-3 of the reference.
 		compareResults(t, out.String(), local.String(), 1e-3)
+
+		// The same rows through do365_wcv: its thresholds, not the rows'.
+		var localDO, wgsDO bytes.Buffer
+		if _, err := Run(bytes.NewReader(data), &localDO, Local, DO365WCV); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(bytes.NewReader(wgs.Bytes()), &wgsDO, WGS84, DO365WCV); err != nil {
+			t.Fatal(err)
+		}
+		reference.CompareDO365(t, wgsDO.String(), localDO.String(), 1e-3, nil)
 	}
 }
 
@@ -118,7 +163,7 @@ func TestReaderErrors(t *testing.T) {
 		msg      string
 	}{
 		{"empty", "", Local, 1, "", "empty input"},
-		{"missing columns", "id,own_x_m\n" + good, Local, 1, "", "missing columns for frame local: own_vx_mps"},
+		{"missing columns", "id,own_x_m\n" + good, Local, 1, "", "missing columns for frame local and detector cylinder: own_vx_mps"},
 		{"local file read as wgs84", header + good, WGS84, 1, "", "own_lat"},
 		{"duplicate column", strings.Replace(header, "kind", "D_m", 1) + good, Local, 1, "D_m", "twice"},
 		{"not a number", replace("own_y_m", "abc"), Local, 3, "own_y_m", `"abc" is not a number`},
@@ -140,7 +185,7 @@ func TestReaderErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := Run(strings.NewReader(c.in), &out, c.frame)
+			_, err := Run(strings.NewReader(c.in), &out, c.frame, Cylinder)
 			var ie *InputError
 			if !errors.As(err, &ie) {
 				t.Fatalf("error %v, want an InputError", err)
@@ -166,10 +211,10 @@ func TestReaderAcceptsVariants(t *testing.T) {
 		"\r\n" +
 		"300,304.8,9260,y,0,0,-100,1000,50000,20000,0,0,100,1000,0,0,b\r\n"
 	var a, b bytes.Buffer
-	if _, err := Run(strings.NewReader(plain), &a, Local); err != nil {
+	if _, err := Run(strings.NewReader(plain), &a, Local, Cylinder); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Run(strings.NewReader(variant), &b, Local); err != nil {
+	if _, err := Run(strings.NewReader(variant), &b, Local, Cylinder); err != nil {
 		t.Fatal(err)
 	}
 	if a.String() != b.String() {
@@ -192,24 +237,30 @@ func TestAppendResultMatchesPair(t *testing.T) {
 
 func FuzzReader(f *testing.F) {
 	const header = "id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"
-	f.Add(header+"1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n", false)
-	f.Add(header+"1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n2,1e3,-0,5,0,0,0,0,0,0,0,0,0,0,0,0\n", false)
-	f.Add(header+"1,0,0,NaN,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n", false)
-	f.Add(header+"1,0,0,0,0,0,0,0,0,0,0,0,0,-1,1,1\n", false)
-	f.Add(header+"1,2,3\n", false)
+	f.Add(header+"1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n", false, false)
+	f.Add(header+"1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n2,1e3,-0,5,0,0,0,0,0,0,0,0,0,0,0,0\n", false, false)
+	f.Add(header+"1,0,0,NaN,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n", false, false)
+	f.Add(header+"1,0,0,0,0,0,0,0,0,0,0,0,0,-1,1,1\n", false, false)
+	f.Add(header+"1,2,3\n", false, false)
 	f.Add("id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"+
-		"1,35,38,9000,200,0,0,35,38.2,9000,-200,0,0,9260,304.8,300\n", true)
+		"1,35,38,9000,200,0,0,35,38.2,9000,-200,0,0,9260,304.8,300\n", true, false)
 	f.Add("id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"+
-		"1,89.99,179.9,9000,200,0,0,89.99,-179.9,9000,-200,0,0,9260,304.8,300\n", true)
-	f.Add("", false)
-	f.Add("\ufeffid\r\n\r\n", false)
-	f.Fuzz(func(t *testing.T, in string, wgs84 bool) {
-		frame := Local
+		"1,89.99,179.9,9000,200,0,0,89.99,-179.9,9000,-200,0,0,9260,304.8,300\n", true, false)
+	f.Add("id,kind,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps\n"+
+		"dev-0012,already_inside,0,0,1000,100,0,0,500,0,1050,-100,0,0\n", false, true)
+	f.Add(header+"1,0,0,1000,0,0,0,1222.32,0,1137.16,0,0,0,9260,304.8,300\n", false, true)
+	f.Add("", false, false)
+	f.Add("\ufeffid\r\n\r\n", false, false)
+	f.Fuzz(func(t *testing.T, in string, wgs84, do365 bool) {
+		frame, det, header, fields := Local, Cylinder, Header, 7
 		if wgs84 {
 			frame = WGS84
 		}
+		if do365 {
+			det, header, fields = DO365WCV, DO365Header, 8
+		}
 		var out bytes.Buffer
-		rows, err := Run(strings.NewReader(in), &out, frame)
+		rows, err := Run(strings.NewReader(in), &out, frame, det)
 		if err != nil {
 			var ie *InputError
 			if !errors.As(err, &ie) || ie.Line < 1 || !strings.HasPrefix(err.Error(), "line ") {
@@ -218,12 +269,15 @@ func FuzzReader(f *testing.F) {
 			return
 		}
 		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-		if len(lines) != rows+1 || lines[0] != Header {
+		if len(lines) != rows+1 || lines[0] != header {
 			t.Fatalf("%d rows but output %q", rows, out.String())
 		}
 		for _, l := range lines[1:] {
 			fs := strings.Split(l, ",")
-			if len(fs) != 7 || (fs[1] != "0" && fs[1] != "1") || (fs[1] == "0") != (fs[2] == "") {
+			if len(fs) != fields || (fs[1] != "0" && fs[1] != "1") || (fs[1] == "0") != (fs[2] == "") {
+				t.Fatalf("malformed output line %q", l)
+			}
+			if do365 && ((fs[4] != "0" && fs[4] != "1") || (fs[4] == "0") != (fs[5] == "") || len(fs[7]) != 1 || fs[7] < "0" || fs[7] > "3") {
 				t.Fatalf("malformed output line %q", l)
 			}
 			for _, v := range fs[2:] {
@@ -254,7 +308,7 @@ func TestRunReportsFirstBadRowAcrossBatches(t *testing.T) {
 		fmt.Fprintf(&b, "%d,0,0,1000,100,0,0,%d,0,1000,-100,0,0,9260,%s,300\n", i, 20_000+i, h)
 	}
 	var out bytes.Buffer
-	_, err := Run(strings.NewReader(b.String()), &out, Local)
+	_, err := Run(strings.NewReader(b.String()), &out, Local, Cylinder)
 	var ie *InputError
 	if !errors.As(err, &ie) || ie.Line != 2500 || ie.Column != "H_m" {
 		t.Fatalf("error %v, want line 2500, column H_m", err)
@@ -263,7 +317,7 @@ func TestRunReportsFirstBadRowAcrossBatches(t *testing.T) {
 	// Without the bad rows every row comes back, in order.
 	good := strings.ReplaceAll(b.String(), ",-1,", ",304.8,")
 	out.Reset()
-	rows, err := Run(strings.NewReader(good), &out, Local)
+	rows, err := Run(strings.NewReader(good), &out, Local, Cylinder)
 	if err != nil || rows != n {
 		t.Fatalf("%d rows, error %v", rows, err)
 	}
@@ -293,7 +347,7 @@ func TestRunReadError(t *testing.T) {
 	in := "id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n" +
 		strings.Repeat("1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n", 3000)
 	broken := errors.New("disk on fire")
-	_, err := Run(&failingReader{data: []byte(in), err: broken}, io.Discard, Local)
+	_, err := Run(&failingReader{data: []byte(in), err: broken}, io.Discard, Local, Cylinder)
 	var ie *InputError
 	if !errors.Is(err, broken) || errors.As(err, &ie) {
 		t.Fatalf("error %v, want the read error and not an input error", err)
