@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,7 +15,6 @@ import (
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
-	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
 func init() {
@@ -25,11 +22,6 @@ func init() {
 		name:    "audit",
 		summary: "export the audit log, verify an export, print the public key",
 		run:     runAudit,
-	})
-	registerBenchMode(benchMode{
-		flag:    "--audit",
-		summary: "audit log: append, export and verify throughput against raw store writes, raw reads and plain SHA-256",
-		run:     runBenchAudit,
 	})
 }
 
@@ -229,142 +221,4 @@ func runAuditKey(args []string, stdout, stderr io.Writer) error {
 	info := audit.PublicKeyInfo(key.Public().(ed25519.PublicKey))
 	fmt.Fprintf(stdout, "{\"alg\":%q,\"public_key\":%q}\n", info.Alg, info.PublicKey)
 	return nil
-}
-
-// runBenchAudit times the audit log on the embedded store against in-process
-// baselines: appending (canonical JSON, sealing, hashing, checkpoints)
-// against inserting ready-made records, exporting against reading the rows,
-// and verifying against hashing the export's bytes once.
-func runBenchAudit(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench --audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Bool("audit", true, "select this mode")
-	n := fs.Int("records", 20000, "records to append")
-	batch := fs.Int("batch", 100, "records per transaction")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	if *n < 1 || *batch < 1 {
-		return usagef("--records and --batch must be positive")
-	}
-	ctx := context.Background()
-	tmp, err := os.MkdirTemp("", "deconflict-bench-audit-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	open := func(name string) (store.Store, error) { return sqlite.Open(ctx, filepath.Join(tmp, name)) }
-	_, key, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		return err
-	}
-	lg := audit.NewLog(key, audit.DefaultEvery)
-	t0 := time.Date(2026, 11, 24, 7, 0, 0, 0, time.UTC)
-	content := func(i int) any {
-		return map[string]any{"id": fmt.Sprintf("v-%d", i), "party": "alpha", "alt_lower_m": 3000, "alt_upper_m": 6000,
-			"footprint": map[string]any{"type": "Circle", "center": []float64{36.2, 35.1}, "radius_m": 20000},
-			"details":   audit.Seal(map[string]any{"mission": "survey", "n": i}, "alpha")}
-	}
-	appendAll := func(st store.Store, one func(tx store.Tx, i int) error) (time.Duration, error) {
-		start := time.Now()
-		for i := 0; i < *n; i += *batch {
-			err := st.Update(ctx, func(tx store.Tx) error {
-				for j := i; j < min(i+*batch, *n); j++ {
-					if err := one(tx, j); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return 0, err
-			}
-		}
-		return time.Since(start), nil
-	}
-
-	base, err := open("baseline")
-	if err != nil {
-		return err
-	}
-	defer base.Close()
-	raw, err := audit.Canonical(content(0))
-	if err != nil {
-		return err
-	}
-	fake := make([]byte, audit.HashSize)
-	baseAppend, err := appendAll(base, func(tx store.Tx, i int) error {
-		return tx.AppendAudit(store.AuditRecord{Seq: int64(i + 1), Time: t0, Actor: "alpha", Kind: "volume_created", Content: raw, PrevHash: fake, Hash: fake})
-	})
-	if err != nil {
-		return err
-	}
-	st, err := open("audit")
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	projAppend, err := appendAll(st, func(tx store.Tx, i int) error {
-		_, err := lg.Append(tx, "alpha", "volume_created", content(i), t0.Add(time.Duration(i)*time.Millisecond))
-		return err
-	})
-	if err != nil {
-		return err
-	}
-
-	var exp bytes.Buffer
-	start := time.Now()
-	if err := st.View(ctx, func(tx store.Tx) error { return lg.Export(tx, &exp, "bravo", 1, time.Now()) }); err != nil {
-		return err
-	}
-	projExport := time.Since(start)
-	start = time.Now()
-	rows := 0
-	err = st.View(ctx, func(tx store.Tx) error {
-		for next := int64(1); ; {
-			page, err := tx.AuditFrom(next, 1000)
-			if err != nil || len(page) == 0 {
-				return err
-			}
-			rows += len(page)
-			next = page[len(page)-1].Seq + 1
-		}
-	})
-	if err != nil {
-		return err
-	}
-	baseExport := time.Since(start)
-
-	start = time.Now()
-	sum, err := audit.Verify(bytes.NewReader(exp.Bytes()), lg.PublicKey())
-	if err != nil {
-		return err
-	}
-	projVerify := time.Since(start)
-	start = time.Now()
-	h := sha256.Sum256(exp.Bytes())
-	baseVerify := time.Since(start)
-	_ = h
-
-	mb := float64(exp.Len()) / 1e6
-	fmt.Fprintf(stdout, "audit log on SQLite: %d records, %d per transaction, export %.1f MB, %d checkpoints, load %s\n", *n, *batch, mb, sum.Checkpoints, auditLoadAverage())
-	line := func(what string, proj, base time.Duration, unit string, work float64) {
-		fmt.Fprintf(stdout, "  %-8s %10.0f %s/s   baseline %10.0f %s/s   time ratio %.2fx\n", what,
-			work/proj.Seconds(), unit, work/base.Seconds(), unit, proj.Seconds()/base.Seconds())
-	}
-	line("append", projAppend, baseAppend, "rec", float64(*n))
-	line("export", projExport, baseExport, "rec", float64(rows))
-	line("verify", projVerify, baseVerify, "MB", mb)
-	fmt.Fprintln(stdout, "  baselines: append = raw AppendAudit of a ready record; export = reading the rows; verify = one SHA-256 over the export's bytes")
-	return nil
-}
-
-// auditLoadAverage is the 1-minute load of the machine, printed with the
-// figures since the machine is shared.
-func auditLoadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	return strings.SplitN(string(b), " ", 2)[0]
 }

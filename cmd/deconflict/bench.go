@@ -1,16 +1,24 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/bench"
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/traffic"
 )
 
-// benchMode is one family of measurements of `deconflict bench`. Each mode
-// times the project's way of doing something and, in the same process, a
-// plain baseline (brute force, full scan, ...), and prints both with their
-// ratio.
+// benchMode is one family of measurements of `deconflict bench` (package
+// bench does the measuring): its flags, parsed here.
 type benchMode struct {
 	// flag selects the mode when present among the arguments, e.g. "--volumes".
 	// The default mode has flag "".
@@ -34,6 +42,16 @@ func init() {
 		summary: "measure detection, volume checks and HTTP ingest against in-process baselines",
 		run:     runBench,
 	})
+	for _, m := range []benchMode{
+		{"", "whole-airspace detection (--scenario global|theatre --aircraft N): full cycle and updates against brute force", runBenchAirspace},
+		{"--volumes", "strategic volume checks (--volumes N): index against a scan of N volumes, and dense-area writes on SQLite", runBenchVolumes},
+		{"--startup", "server start time on a data directory holding N volumes, against an empty one", runBenchStartup},
+		{"--http", "HTTP position ingest (reports/s) and report-to-SSE alert latency against the in-process engine", runBenchHTTP},
+		{"--replicas", "HTTP ingest and report-to-SSE alert latency: two replicas on PostgreSQL next to one on SQLite", runBenchReplicas},
+		{"--audit", "audit log: append, export and verify throughput against raw store writes, raw reads and plain SHA-256", runBenchAudit},
+	} {
+		registerBenchMode(m)
+	}
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
@@ -73,4 +91,219 @@ func printBenchHelp(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-12s %s\n", name, benchModes[f].summary)
 	}
+}
+
+// progressTo prints a mode's progress lines on w.
+func progressTo(w io.Writer, prefix string) bench.Progress {
+	return func(format string, a ...any) { fmt.Fprintf(w, prefix+format+"\n", a...) }
+}
+
+// textWriter is a result that writes itself for a person.
+type textWriter interface{ WriteText(io.Writer) error }
+
+// printResult writes res as one JSON object or as text.
+func printResult(stdout io.Writer, asJSON bool, res textWriter) error {
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	return res.WriteText(stdout)
+}
+
+func knownScenario(s string) error {
+	if !slices.Contains(traffic.Scenarios(), s) {
+		return usagef("scenario: unknown %q (want one of %v)", s, traffic.Scenarios())
+	}
+	return nil
+}
+
+func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o bench.AirspaceOptions
+	fs.StringVar(&o.Scenario, "scenario", "global", "traffic scenario: "+strings.Join(traffic.Scenarios(), " or "))
+	fs.IntVar(&o.Aircraft, "aircraft", 25000, "number of aircraft")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the traffic generator")
+	fs.IntVar(&o.Parties, "parties", 4, "number of parties the aircraft belong to")
+	fs.IntVar(&o.Hubs, "hubs", traffic.DefaultHubs, "hubs of the global scenario")
+	fs.Float64Var(&o.CellKM, "cell-km", detect.DefaultCellM/1000, "grid cell edge in km")
+	fs.Float64Var(&o.SliceS, "slice-s", detect.DefaultSliceS, "grid time slice in seconds")
+	fs.IntVar(&o.Repeats, "repeats", 5, "full-cycle runs (the median is reported)")
+	fs.IntVar(&o.BruteForceRuns, "brute-force-samples", 0, "brute-force runs (median reported); 0 = 3 up to 12,000 aircraft, else 1")
+	fs.IntVar(&o.Updates, "updates", 5000, "single-report updates timed")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	switch {
+	case o.Aircraft < 2:
+		return usagef("--aircraft must be at least 2")
+	case o.Hubs < 2:
+		return usagef("--hubs must be at least 2")
+	case o.Parties < 1:
+		return usagef("--parties must be at least 1")
+	case o.CellKM <= 0:
+		return usagef("--cell-km must be above zero")
+	case o.SliceS <= 0:
+		return usagef("--slice-s must be above zero")
+	case o.Repeats < 1:
+		return usagef("--repeats must be at least 1")
+	case o.BruteForceRuns < 0:
+		return usagef("--brute-force-samples must not be negative")
+	case o.Updates < 1:
+		return usagef("--updates must be at least 1")
+	}
+	if err := knownScenario(o.Scenario); err != nil {
+		return err
+	}
+	res, err := bench.Airspace(o, progressTo(stderr, "bench "))
+	if err != nil {
+		return err
+	}
+	return printResult(stdout, *asJSON, res)
+}
+
+func runBenchVolumes(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench --volumes", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o bench.VolumesOptions
+	fs.IntVar(&o.Volumes, "volumes", 100_000, "number of stored volumes for the check benchmark")
+	fs.IntVar(&o.Queries, "queries", 5000, "conflict checks timed through the index")
+	fs.IntVar(&o.ScanQueries, "scan-queries", 200, "conflict checks timed by scanning every volume (the baseline)")
+	fs.IntVar(&o.Writers, "writers", 16, "concurrent writers of the dense-area benchmark (0 skips it)")
+	fs.IntVar(&o.Parties, "parties", 4, "parties of the dense-area writers (at least 2)")
+	fs.Float64Var(&o.Seconds, "seconds", 10, "duration of the dense-area benchmark")
+	fs.Float64Var(&o.SideM, "side-m", 1000, "side of the busy square every dense-area volume overlaps")
+	fs.StringVar(&o.Dir, "dir", "", "directory of the SQLite store of the dense-area benchmark (default: a fresh temporary one)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	switch {
+	case o.Volumes < 1:
+		return usagef("--volumes must be at least 1")
+	case o.Queries < 1 || o.ScanQueries < 1:
+		return usagef("--queries and --scan-queries must be at least 1")
+	case o.Writers < 0:
+		return usagef("--writers must not be negative")
+	case o.Parties < 2:
+		return usagef("--parties must be at least 2")
+	case o.Seconds <= 0 || o.SideM <= 0:
+		return usagef("--seconds and --side-m must be above zero")
+	}
+	res, err := bench.Volumes(o, stderr)
+	if err != nil && res.Dense == nil {
+		return err
+	}
+	// A conflict committed unannounced is reported with the figures.
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if e := enc.Encode(res); e != nil {
+			return e
+		}
+	} else if e := res.WriteText(stdout); e != nil {
+		return e
+	}
+	return err
+}
+
+func runBenchStartup(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench --startup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Bool("startup", true, "select this mode")
+	var o bench.StartupOptions
+	fs.IntVar(&o.Volumes, "volumes", 100_000, "volumes in the data directory")
+	fs.IntVar(&o.Runs, "runs", 3, "starts measured on each directory (median)")
+	fs.StringVar(&o.Dir, "dir", "", "data directory holding the volumes: filled when it has no store yet, kept afterwards (default: a temp dir)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the starts with volumes to this file")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if o.Volumes < 0 || o.Runs < 1 {
+		return usagef("--volumes >= 0 and --runs >= 1")
+	}
+	res, err := bench.Startup(o, progressTo(stderr, "bench --startup: "))
+	if err != nil {
+		return err
+	}
+	return printResult(stdout, *asJSON, res)
+}
+
+func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench --http", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Bool("http", true, "select this mode")
+	var o bench.HTTPOptions
+	fs.IntVar(&o.Aircraft, "aircraft", 25_000, "tracks in the airspace")
+	fs.StringVar(&o.Scenario, "scenario", "global", "traffic: "+strings.Join(traffic.Scenarios(), " or "))
+	fs.IntVar(&o.Batch, "batch", 1000, "reports per request")
+	fs.IntVar(&o.Clients, "clients", 4, "concurrent ingest clients")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of the ingest measurement")
+	fs.IntVar(&o.Samples, "samples", 200, "conflicts created for the latency measurement")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if o.Aircraft < 2 || o.Batch < 1 || o.Clients < 1 || o.Samples < 1 {
+		return usagef("--aircraft >= 2, --batch, --clients and --samples >= 1")
+	}
+	if err := knownScenario(o.Scenario); err != nil {
+		return err
+	}
+	res, err := bench.HTTP(context.Background(), o, progressTo(stderr, "bench --http: "))
+	if err != nil {
+		return err
+	}
+	return printResult(stdout, *asJSON, res)
+}
+
+func runBenchReplicas(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench --replicas", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Bool("replicas", true, "select this mode")
+	var o bench.ReplicasOptions
+	fs.StringVar(&o.StoreURL, "store", os.Getenv("DECONFLICT_BENCH_STORE"), "an EMPTY PostgreSQL database (postgres://...); empty starts a throwaway cluster with the PostgreSQL binaries installed here (env DECONFLICT_BENCH_STORE)")
+	fs.IntVar(&o.Aircraft, "aircraft", 10_000, "tracks in the airspace")
+	fs.IntVar(&o.Batch, "batch", 1000, "reports per request")
+	fs.IntVar(&o.Clients, "clients", 4, "concurrent ingest clients, spread over the replicas")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each ingest measurement")
+	fs.IntVar(&o.Samples, "samples", 100, "conflicts created for each latency measurement")
+	asJSON := fs.Bool("json", false, "print one JSON array")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if o.Aircraft < 2 || o.Batch < 1 || o.Clients < 1 || o.Samples < 1 {
+		return usagef("--aircraft >= 2, --batch, --clients and --samples >= 1")
+	}
+	sides, err := bench.Replicas(context.Background(), o, progressTo(stderr, "bench --replicas: "))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(sides)
+	}
+	return bench.WriteReplicasText(stdout, o, sides)
+}
+
+func runBenchAudit(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench --audit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Bool("audit", true, "select this mode")
+	var o bench.AuditOptions
+	fs.IntVar(&o.Records, "records", 20000, "records to append")
+	fs.IntVar(&o.Batch, "batch", 100, "records per transaction")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if o.Records < 1 || o.Batch < 1 {
+		return usagef("--records and --batch must be positive")
+	}
+	res, err := bench.Audit(o)
+	if err != nil {
+		return err
+	}
+	return printResult(stdout, *asJSON, res)
 }

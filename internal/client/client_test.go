@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -278,5 +280,84 @@ func TestSleepReturnsOnCancelWithoutWaitingTheDuration(t *testing.T) {
 	}
 	if err := Sleep(context.Background(), time.Nanosecond); err != nil {
 		t.Fatalf("Sleep that runs out = %v, want nil", err)
+	}
+}
+
+// FromNow asks for the live stream only until an event has been seen, then
+// resumes after that event like any other stream; WithHTTPClient carries
+// the requests through the given client.
+func TestEventsFromNowThenResume(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.RawQuery+"|"+r.Header.Get("Last-Event-ID"))
+		n := len(asked)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		switch n {
+		case 1: // breaks before any event
+		case 2:
+			fmt.Fprint(w, "id: 41\nevent: message\ndata: {\"id\":41,\"kind\":\"message\",\"data\":{}}\n\n")
+		default:
+			fmt.Fprint(w, "id: 42\nevent: message\ndata: {\"id\":42,\"kind\":\"message\",\"data\":{}}\n\n")
+		}
+	}))
+	defer srv.Close()
+	var trips atomic.Int64
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		trips.Add(1)
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	var got []int64
+	err := New(srv.URL, "t").WithHTTPClient(hc).Events(context.Background(), FromNow, func(ev Event) error {
+		got = append(got, ev.ID)
+		if ev.ID == 42 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[41 42]" {
+		t.Errorf("events seen = %v", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "[live=1| live=1| |41]"; fmt.Sprint(asked) != want {
+		t.Errorf("requests (query|Last-Event-ID) = %v, want %s", asked, want)
+	}
+	if trips.Load() != int64(len(asked)) {
+		t.Errorf("%d requests went through the given HTTP client, want %d", trips.Load(), len(asked))
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// PostPositionsJSON sends the body it is given, byte for byte, as a JSON
+// request, and decodes the answer like PostPositions.
+func TestPostPositionsJSONSendsTheBodyAsIs(t *testing.T) {
+	body := []byte(`{"reports":[{"aircraft":"RF-101","time":"2026-11-24T07:00:00Z","lat":35.4,"lon":35.95,"alt_m":6000}]}`)
+	var got []byte
+	var gotType string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.ReadAll(r.Body)
+		gotType = r.Method + " " + r.URL.Path + " " + r.Header.Get("Content-Type")
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprint(w, `{"accepted":1,"rejected":[]}`)
+	}))
+	defer srv.Close()
+	res, err := New(srv.URL, "tok").PostPositionsJSON(context.Background(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(body) || gotType != "POST /v1/positions application/json" {
+		t.Errorf("sent %q %s", gotType, got)
+	}
+	if res.Accepted != 1 || len(res.Rejected) != 0 {
+		t.Errorf("result = %+v", res)
 	}
 }

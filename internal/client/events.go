@@ -76,8 +76,16 @@ func Sleep(ctx context.Context, d time.Duration) error {
 // ErrStop, returned by an event handler, ends Events without error.
 var ErrStop = errors.New("client: stop the event stream")
 
+// FromNow, as the afterID of Events, starts the stream at the next event
+// (GET /v1/events?live=1), for a client that has just read the state it
+// needs and wants only what happens from then on. Once an event has been
+// seen the stream resumes after it as usual; a stream that breaks before
+// its first event starts from now again.
+const FromNow int64 = -1
+
 // Events follows GET /v1/events from the event after afterID (0 for the
-// whole backlog the server keeps) and calls fn for each event in order.
+// whole backlog the server keeps, FromNow for none of it) and calls fn for
+// each event in order.
 // When the stream breaks it reconnects with backoff and resumes with
 // Last-Event-ID, so fn sees every event once, in id order. It returns when
 // ctx is done (nil), when fn returns ErrStop (nil) or another error (that
@@ -120,7 +128,11 @@ func (e handlerError) Error() string { return e.err.Error() }
 func (e handlerError) Unwrap() error { return e.err }
 
 func (c *Client) streamOnce(ctx context.Context, last *int64, fn func(Event) error) (progressed bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+"/v1/events", nil)
+	path := "/v1/events"
+	if *last == FromNow {
+		path += "?live=1"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+path, nil)
 	if err != nil {
 		return false, fmt.Errorf("client: %w", err)
 	}

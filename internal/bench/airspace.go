@@ -1,0 +1,223 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
+	"github.com/deconflict/deconflict/internal/traffic"
+)
+
+// AirspaceOptions sizes the whole-airspace detection measurement.
+type AirspaceOptions struct {
+	Scenario string // one of traffic.Scenarios()
+	Aircraft int
+	Seed     uint64
+	Parties  int // parties the aircraft belong to
+	Hubs     int // hubs of the global scenario
+	CellKM   float64
+	SliceS   float64
+	// Repeats is the number of full cycles timed (the median is reported).
+	Repeats int
+	// BruteForceRuns is the number of brute-force runs timed; 0 means 3 up
+	// to 12,000 aircraft, else 1.
+	BruteForceRuns int
+	// Updates is the number of single-report updates timed.
+	Updates int
+}
+
+// AirspaceResult is the one JSON object `deconflict bench --json` prints.
+type AirspaceResult struct {
+	Scenario          string  `json:"scenario"`
+	Aircraft          int     `json:"aircraft"`
+	Seed              uint64  `json:"seed"`
+	Parties           int     `json:"-"`
+	Hubs              int     `json:"hubs,omitempty"`
+	CellKM            float64 `json:"cell_km"`
+	SliceS            float64 `json:"slice_s"`
+	GOMAXPROCS        int     `json:"gomaxprocs"`
+	Reports           int     `json:"reports"`
+	IngestReportsPerS float64 `json:"ingest_reports_per_s"`
+	SteadyReportsPerS float64 `json:"steady_ingest_reports_per_s"`
+	Conflicts         int     `json:"conflicts"`
+	FullCycleMs       float64 `json:"full_cycle_ms"`
+	FullCycleRuns     int     `json:"full_cycle_runs"`
+	FullCycleCPUMs    float64 `json:"full_cycle_cpu_ms"`
+	BruteForceMs      float64 `json:"brute_force_ms"`
+	BruteForceRuns    int     `json:"brute_force_runs"`
+	BruteForceCPUMs   float64 `json:"brute_force_cpu_ms"`
+	LoadAverage       string  `json:"load_average,omitempty"`
+	Speedup           float64 `json:"speedup"`
+	Updates           int     `json:"updates"`
+	UpdateP50Us       float64 `json:"update_p50_us"`
+	UpdateP99Us       float64 `json:"update_p99_us"`
+	Identical         bool    `json:"identical"`
+	Difference        string  `json:"difference,omitempty"`
+	PeakRSSMiB        float64 `json:"peak_rss_mib"`
+}
+
+// Airspace measures whole-airspace detection on generated traffic: a first
+// ingest, single-report updates, a steady second round, then full cycles
+// against brute force over every pair, whose conflict sets must be
+// identical (Identical, else Difference says how they differ).
+func Airspace(o AirspaceOptions, progress Progress) (AirspaceResult, error) {
+	if o.BruteForceRuns == 0 {
+		o.BruteForceRuns = 3
+		if o.Aircraft > 12000 {
+			o.BruteForceRuns = 1
+		}
+	}
+	say := func(format string, a ...any) {
+		progress("%s %d: "+format, append([]any{o.Scenario, o.Aircraft}, a...)...)
+	}
+
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	reports, err := traffic.Generate(o.Scenario, traffic.Options{Aircraft: o.Aircraft, Parties: o.Parties, Seed: o.Seed, Time: t0, Hubs: o.Hubs})
+	if err != nil {
+		return AirspaceResult{}, err
+	}
+	r := rules.Default()
+	eng := alert.NewEngineWith(r, alert.DefaultHysteresis(r), detect.Grid{CellM: o.CellKM * 1000, SliceS: o.SliceS}, nil)
+
+	res := AirspaceResult{Scenario: o.Scenario, Aircraft: o.Aircraft, Seed: o.Seed, Parties: o.Parties, Hubs: o.Hubs,
+		CellKM: o.CellKM, SliceS: o.SliceS, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	say("ingesting %d reports", len(reports))
+	start := time.Now()
+	const batch = 1000
+	for lo := 0; lo < len(reports); lo += batch {
+		if _, err := eng.Ingest(reports[lo:min(lo+batch, len(reports))], t0); err != nil {
+			return res, err
+		}
+	}
+	res.IngestReportsPerS = float64(len(reports)) / time.Since(start).Seconds()
+	res.Reports = len(reports)
+
+	// One report in, alerts updated: each update moves a random aircraft
+	// one second along its velocity.
+	say("timing %d single-report updates", o.Updates)
+	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed))
+	latest := slices.Clone(reports)
+	lat := make([]time.Duration, o.Updates)
+	now := t0
+	for i := range lat {
+		k := rng.IntN(len(latest))
+		next := traffic.Advance(latest[k], time.Second)
+		latest[k] = next
+		if next.Time.After(now) {
+			now = next.Time
+		}
+		one := []track.Report{next}
+		s := time.Now()
+		if _, err := eng.Ingest(one, now); err != nil {
+			return res, err
+		}
+		lat[i] = time.Since(s)
+	}
+	res.Reports += len(lat)
+	res.Updates = len(lat)
+	res.UpdateP50Us = us(percentile(lat, 50))
+	res.UpdateP99Us = us(percentile(lat, 99))
+
+	// Steady state: every aircraft reports again one second on, in
+	// batches like the HTTP ingest receives.
+	say("ingesting a second round of %d reports", len(latest))
+	for k := range latest {
+		latest[k] = traffic.Advance(latest[k], time.Second)
+		if latest[k].Time.After(now) {
+			now = latest[k].Time
+		}
+	}
+	start = time.Now()
+	for lo := 0; lo < len(latest); lo += batch {
+		if _, err := eng.Ingest(latest[lo:min(lo+batch, len(latest))], now); err != nil {
+			return res, err
+		}
+	}
+	res.SteadyReportsPerS = float64(len(latest)) / time.Since(start).Seconds()
+	res.Reports += len(latest)
+
+	var full []detect.Conflict
+	var fullTimes, fullCPU []time.Duration
+	for i := 0; i < o.Repeats; i++ {
+		s, c := time.Now(), cpuTime()
+		full = eng.FullCycle()
+		fullTimes = append(fullTimes, time.Since(s))
+		fullCPU = append(fullCPU, cpuTime()-c)
+		say("full cycle %d/%d: %v, %d conflicts", i+1, o.Repeats, fullTimes[i].Round(time.Microsecond), len(full))
+	}
+	states := eng.States()
+	p := detect.ParamsFrom(r)
+	var brute []detect.Conflict
+	var bruteTimes, bruteCPU []time.Duration
+	for i := 0; i < o.BruteForceRuns; i++ {
+		say("brute force %d/%d over %d pairs", i+1, o.BruteForceRuns, len(states)*(len(states)-1)/2)
+		s, c := time.Now(), cpuTime()
+		stop := every(30*time.Second, func(d time.Duration) {
+			say("brute force %d/%d still running, %v", i+1, o.BruteForceRuns, d.Round(time.Second))
+		})
+		brute = detect.BruteForce(states, p)
+		stop()
+		bruteTimes = append(bruteTimes, time.Since(s))
+		bruteCPU = append(bruteCPU, cpuTime()-c)
+		say("brute force %d/%d: %v", i+1, o.BruteForceRuns, bruteTimes[i].Round(time.Millisecond))
+	}
+	incremental := eng.Conflicts()
+	res.Conflicts = len(incremental)
+	res.FullCycleRuns, res.BruteForceRuns = len(fullTimes), len(bruteTimes)
+	res.FullCycleMs = ms(median(fullTimes))
+	res.BruteForceMs = ms(median(bruteTimes))
+	res.FullCycleCPUMs = ms(median(fullCPU))
+	res.BruteForceCPUMs = ms(median(bruteCPU))
+	res.LoadAverage = LoadAverage()
+	res.Speedup = res.BruteForceMs / res.FullCycleMs
+	same1, diff1 := detect.SameConflicts(full, brute)
+	same2, diff2 := detect.SameConflicts(incremental, brute)
+	res.Identical = same1 && same2
+	switch {
+	case !same1:
+		res.Difference = "full cycle vs brute force: " + diff1
+	case !same2:
+		res.Difference = "incremental vs brute force: " + diff2
+	}
+	res.PeakRSSMiB = peakRSSMiB()
+	return res, nil
+}
+
+// WriteText writes the result as a table.
+func (res AirspaceResult) WriteText(out io.Writer) error {
+	w := bufio.NewWriter(out)
+	fmt.Fprintf(w, "scenario %s, %d aircraft (%d parties, %d hubs, seed %d), grid %g km x %g s, GOMAXPROCS %d\n", res.Scenario, res.Aircraft, res.Parties, res.Hubs, res.Seed, res.CellKM, res.SliceS, res.GOMAXPROCS)
+	fmt.Fprintf(w, "%-34s %14s\n", "measure", "value")
+	row := func(name, v string) { fmt.Fprintf(w, "%-34s %14s\n", name, v) }
+	row("reports ingested", strconv.Itoa(res.Reports))
+	row("first ingest (batches of 1000), /s", fmt.Sprintf("%.0f", res.IngestReportsPerS))
+	row("steady ingest (batches of 1000), /s", fmt.Sprintf("%.0f", res.SteadyReportsPerS))
+	row("conflicts", strconv.Itoa(res.Conflicts))
+	row(fmt.Sprintf("full cycle, median of %d", res.FullCycleRuns), fmt.Sprintf("%.2f ms", res.FullCycleMs))
+	bruteLabel := fmt.Sprintf("brute force, median of %d", res.BruteForceRuns)
+	if res.BruteForceRuns == 1 {
+		bruteLabel = "brute force, measured once"
+	}
+	row(bruteLabel, fmt.Sprintf("%.1f ms", res.BruteForceMs))
+	row("full cycle CPU (both cores)", fmt.Sprintf("%.2f ms", res.FullCycleCPUMs))
+	row("brute force CPU", fmt.Sprintf("%.1f ms", res.BruteForceCPUMs))
+	row("speedup (brute / full)", fmt.Sprintf("%.1fx", res.Speedup))
+	row(fmt.Sprintf("update p50 (%d updates)", res.Updates), fmt.Sprintf("%.1f us", res.UpdateP50Us))
+	row("update p99", fmt.Sprintf("%.1f us", res.UpdateP99Us))
+	row("identical to brute force", strconv.FormatBool(res.Identical))
+	row("peak RSS", fmt.Sprintf("%.0f MiB", res.PeakRSSMiB))
+	row("load average at the end", res.LoadAverage)
+	if res.Difference != "" {
+		fmt.Fprintln(w, "difference:", res.Difference)
+	}
+	return w.Flush()
+}

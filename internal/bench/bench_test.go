@@ -1,0 +1,52 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// The measurements run by hand on large sizes; these runs at small sizes
+// keep their plumbing honest. Timings are not asserted, only that every
+// part measured something and the checks inside held.
+
+func quiet(string, ...any) {}
+
+func TestHTTPMeasuresIngestAndEveryLatencySample(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a server for a few seconds")
+	}
+	res, err := HTTP(context.Background(), HTTPOptions{Scenario: "global", Aircraft: 300, Batch: 100, Clients: 2,
+		Duration: time.Second, Samples: 6}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.HTTPReportsPerS <= 0 || res.BaselineReportsPerS <= 0 || res.LatencySamples != 6 {
+		t.Errorf("result %+v", res)
+	}
+	// Every encounter raised an alert at both parties' streams, and the
+	// coalition sees its 3 + 6 encounters still open at the end.
+	if res.IdleP50Ms <= 0 || res.LatencyMaxMs < res.LatencyP50Ms || res.AlertsAtEnd < 9 {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestStartupServesEveryStoredVolume(t *testing.T) {
+	res, err := Startup(StartupOptions{Volumes: 150, Runs: 1}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.VolumesServed != 150 || res.EmptyStartMs <= 0 || res.FullStartMs <= 0 {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestAuditExportsAndVerifiesEveryRecord(t *testing.T) {
+	res, err := Audit(AuditOptions{Records: 300, Batch: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExportedRows != 300 || res.ExportMB <= 0 || res.VerifyS <= 0 {
+		t.Errorf("result %+v", res)
+	}
+}

@@ -1,0 +1,107 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/deconflict/deconflict/internal/api"
+	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/server"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+)
+
+// deployment is in-process servers on the stores of one deployment (its
+// replicas), and the parties coalition and russia as clients of each.
+type deployment struct {
+	bases []string
+	// parties holds, by party, one client per replica (in the order of
+	// bases).
+	parties map[string][]*client.Client
+	wait    func() error
+}
+
+// replica is party's client of replica i (modulo their number).
+func (d *deployment) replica(party string, i int) *client.Client {
+	cs := d.parties[party]
+	return cs[i%len(cs)]
+}
+
+// startDeployment runs one in-process server per store until ctx ends: the
+// replicas of one deployment, sharing dataDir (the audit signing key). The
+// parties coalition and russia are created through the first. d.wait waits
+// for the servers to stop and returns their errors; call it after ending
+// ctx, also when startDeployment fails.
+func startDeployment(ctx context.Context, stores []store.Store, dataDir string) (*deployment, error) {
+	var wg sync.WaitGroup
+	errs := make([]error, len(stores))
+	d := &deployment{parties: map[string][]*client.Client{}}
+	d.wait = func() error {
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	tokens := map[string]string{}
+	// One HTTP client for all the parties' clients: it keeps enough idle
+	// connections for the concurrent ingest clients, so that connection
+	// set-up is not measured.
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	for i, st := range stores {
+		ready := make(chan error, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = server.Run(ctx, server.Config{
+				Store: st, DataDir: dataDir, Listen: "127.0.0.1:0",
+				// The measurement is of the service, not the rate limiter.
+				API: api.Options{RatePerSecond: 1e6},
+				Ready: func(base string, svc *service.Service) {
+					var err error
+					if i == 0 {
+						for _, party := range []string{"coalition", "russia"} {
+							tok, e := svc.CreateParty(context.Background(), party)
+							err = errors.Join(err, e)
+							tokens[party] = tok
+						}
+					}
+					d.bases = append(d.bases, base)
+					ready <- err
+				},
+			})
+			if errs[i] != nil {
+				ready <- fmt.Errorf("server: %w", errs[i])
+			}
+		}()
+		if err := <-ready; err != nil {
+			return d, err
+		}
+	}
+	for party, tok := range tokens {
+		for _, base := range d.bases {
+			d.parties[party] = append(d.parties[party], client.New(base, tok).WithHTTPClient(hc))
+		}
+	}
+	return d, nil
+}
+
+// tempSQLite opens a store in a new temporary data directory; done closes
+// it and removes the directory.
+func tempSQLite(prefix string) (dir string, st *sqlite.Store, done func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	st, err = sqlite.Open(context.Background(), dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, nil, err
+	}
+	return dir, st, func() {
+		st.Close()
+		os.RemoveAll(dir)
+	}, nil
+}

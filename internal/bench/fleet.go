@@ -1,0 +1,91 @@
+package bench
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/traffic"
+)
+
+// aircraft is one simulated aircraft of the HTTP measurements.
+type aircraft struct {
+	party, id               string
+	latDeg, lonDeg, altM    float64
+	velEastMps, velNorthMps float64
+}
+
+// batchBody writes the body of POST /v1/positions reporting as at t into
+// buf[:0]: the shape of docs/WIRE.md, written without reflection, because
+// the load generator shares the machine with the server it measures and
+// encoding/json would cost it about four times as much (a test checks the
+// body against encoding/json's decoding).
+func batchBody(buf []byte, as []aircraft, t time.Time) []byte {
+	buf = append(buf[:0], `{"reports":[`...)
+	for i := range as {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = as[i].appendReport(buf, t)
+	}
+	return append(buf, "]}"...)
+}
+
+// appendReport appends a's report at t as one JSON object.
+func (a *aircraft) appendReport(b []byte, t time.Time) []byte {
+	b = append(b, `{"aircraft":"`...)
+	b = append(b, a.id...) // letters, digits and '-': nothing to escape
+	b = append(b, `","time":"`...)
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","lat":`...)
+	b = strconv.AppendFloat(b, a.latDeg, 'f', 6, 64)
+	b = append(b, `,"lon":`...)
+	b = strconv.AppendFloat(b, a.lonDeg, 'f', 6, 64)
+	b = append(b, `,"alt_m":`...)
+	b = strconv.AppendFloat(b, a.altM, 'f', 1, 64)
+	b = append(b, `,"vel_east_mps":`...)
+	b = strconv.AppendFloat(b, a.velEastMps, 'f', 2, 64)
+	b = append(b, `,"vel_north_mps":`...)
+	b = strconv.AppendFloat(b, a.velNorthMps, 'f', 2, 64)
+	return append(b, `,"vel_up_mps":0}`...)
+}
+
+// fleet generates n aircraft of two parties (coalition and russia) with
+// the seeded generator of the airspace measurement, so that both fly the
+// same kind of traffic.
+func fleet(scenario string, n int, seed uint64) ([]aircraft, error) {
+	rs, err := traffic.Generate(scenario, traffic.Options{Aircraft: n, Parties: 2, Seed: seed, Time: time.Now()})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]aircraft, len(rs))
+	for i, r := range rs {
+		party := "coalition"
+		if i%2 == 1 {
+			party = "russia"
+		}
+		out[i] = aircraft{
+			party: party, id: r.Party + "-" + r.Aircraft,
+			latDeg: r.Pos.LatDeg, lonDeg: r.Pos.LonDeg, altM: r.Pos.AltM,
+			velEastMps: r.VelEastMps, velNorthMps: r.VelNorthMps,
+		}
+	}
+	return out, nil
+}
+
+func groupByParty(as []aircraft) map[string][]aircraft {
+	byParty := map[string][]aircraft{}
+	for _, a := range as {
+		byParty[a.party] = append(byParty[a.party], a)
+	}
+	return byParty
+}
+
+// advance dead-reckons the aircraft by dtS seconds.
+func advance(as []aircraft, dtS float64) {
+	for i := range as {
+		a := &as[i]
+		a.latDeg += a.velNorthMps * dtS / 111_195
+		a.lonDeg += a.velEastMps * dtS / (111_195 * math.Cos(a.latDeg*math.Pi/180))
+	}
+}
