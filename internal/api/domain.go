@@ -16,6 +16,11 @@ func domainProblem(err error) *Problem {
 		return problem(http.StatusNotFound, "not-found", "Not found", "no such message among those this party sent or received")
 	case errors.Is(err, hotline.ErrNotRecipient):
 		return problem(http.StatusForbidden, "not-recipient", "Not a recipient", "only a recipient acknowledges a message")
+	case errors.Is(err, hotline.ErrNotMember):
+		p := problem(http.StatusForbidden, "not-member", "Not a member of the thread",
+			"the thread has begun without this party: post into a thread it sent or received a message in, or start a new one")
+		p.Field = "thread"
+		return p
 	}
 	var mk *volume.MissingKeyError
 	if errors.As(err, &mk) {

@@ -125,3 +125,21 @@ func TestAlertsAndVolumeConflictsAreHotlineItems(t *testing.T) {
 		}
 	}
 }
+
+// TestHotlineThreadMembership: a party that is not on a thread cannot post
+// into it (403 naming the thread), nor start an alert thread (400).
+func TestHotlineThreadMembership(t *testing.T) {
+	e := newEnv(t, Options{})
+	var third struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "ops", "text": "c to r"}, 201, nil)
+	code, b, _ := e.do("POST", "/v1/hotline/messages", third.Token, map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "ops", "text": "b to r"})
+	if code != 403 || !strings.Contains(string(b), `"field":"thread"`) || !strings.Contains(string(b), "not-member") {
+		t.Fatalf("posting into a thread of others: %d %s", code, b)
+	}
+	code, b, _ = e.do("POST", "/v1/hotline/messages", third.Token, map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "alert:x", "text": "b to r"})
+	if code != 400 || !strings.Contains(string(b), `"field":"thread"`) {
+		t.Fatalf("starting an alert thread: %d %s", code, b)
+	}
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "reply", "thread": "ops", "text": "r to c"}, 201, nil)
+}

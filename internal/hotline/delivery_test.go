@@ -114,8 +114,11 @@ func TestListIsExactlyOwnMessages(t *testing.T) {
 		var sent []Message
 		n := rapid.IntRange(1, 8).Draw(rt, "n")
 		e.update(func(tx store.Tx) error {
+			// The first sender starts the thread; later ones are its
+			// members (they sent or received a message in it).
+			members := parties
 			for i := range n {
-				from := rapid.SampledFrom(parties).Draw(rt, fmt.Sprintf("from%d", i))
+				from := rapid.SampledFrom(members).Draw(rt, fmt.Sprintf("from%d", i))
 				var others []string
 				for _, p := range parties {
 					if p != from {
@@ -129,6 +132,14 @@ func TestListIsExactlyOwnMessages(t *testing.T) {
 					return err
 				}
 				sent = append(sent, m)
+				if i == 0 {
+					members = nil
+				}
+				for _, p := range append([]string{from}, to...) {
+					if !slices.Contains(members, p) {
+						members = append(members, p)
+					}
+				}
 			}
 			return nil
 		})

@@ -26,10 +26,14 @@
 // being brought to attention. Escalations counts them.
 //
 // Threads: "volume:<id>" for items about a volume, "alert:<id>" for items
-// about an alert, otherwise the caller's own name for a free thread (or a
-// fresh "t-<random>" one when empty). A thread is not an access list: a
-// party reads exactly the messages it sent or received, in any thread, and
-// nothing else.
+// about an alert, otherwise the name the sender gives (or a fresh
+// "t-<random>" one when empty). A party posts only into a thread it is a
+// member of (it sent or received a message there), or starts a new one;
+// the alert threads are started by the service alone, a volume's thread by
+// the service or the volume's owner. What a message refers to must exist
+// and concern the sender (its own volume, or a volume or alert the service
+// told it about). A party reads exactly the messages it sent or received,
+// in any thread, and nothing else.
 package hotline
 
 import (
@@ -94,6 +98,9 @@ var (
 	// ErrNotRecipient: the party may read the message but is not one of
 	// its recipients, so it has nothing to acknowledge (e.g. its sender).
 	ErrNotRecipient = errors.New("hotline: only a recipient acknowledges a message")
+	// ErrNotMember: the thread has begun without the party; it may post
+	// only into threads it sent or received a message in.
+	ErrNotMember = errors.New("hotline: the thread is not one of this party's")
 )
 
 // Ref ties an item to a volume (at a version) and/or an alert.
@@ -257,12 +264,15 @@ func Post(tx Tx, log *audit.Log, r rules.Rules, from string, in NewMessage, now 
 	if err != nil {
 		return Message{}, nil, err
 	}
-	ref, err := checkRef(tx, in.Ref)
+	ref, err := checkRef(tx, from, in.Ref)
 	if err != nil {
 		return Message{}, nil, err
 	}
 	thread, err := threadFor(in.Thread, ref)
 	if err != nil {
+		return Message{}, nil, err
+	}
+	if err := checkThreadAccess(tx, from, thread); err != nil {
 		return Message{}, nil, err
 	}
 	m := Message{From: from, To: to, Thread: thread, Kind: in.Kind, Text: in.Text, Ref: ref}
@@ -602,7 +612,12 @@ func checkRecipients(tx store.Parties, from string, to []string) ([]string, erro
 	return out, nil
 }
 
-func checkRef(tx store.Volumes, ref *Ref) (*Ref, error) {
+// checkRef checks what a party's message refers to: the volume or alert
+// must exist and concern the sender, which is the case when the sender
+// owns the volume or the service told it about the volume or alert (an
+// item in its thread). Whether something exists that does not concern the
+// sender is not revealed.
+func checkRef(tx Tx, from string, ref *Ref) (*Ref, error) {
 	if ref == nil || *ref == (Ref{}) {
 		return nil, nil
 	}
@@ -614,10 +629,18 @@ func checkRef(tx store.Volumes, ref *Ref) (*Ref, error) {
 		if err := checkName("ref.volume_id", r.VolumeID); err != nil {
 			return nil, err
 		}
-		if _, err := tx.GetVolume(r.VolumeID); errors.Is(err, store.ErrNotFound) {
-			return nil, fielderr.Errorf("ref.volume_id", "no volume %q", r.VolumeID)
-		} else if err != nil {
+		v, err := tx.GetVolume(r.VolumeID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
+		}
+		concerns := err == nil && v.Party == from
+		if err == nil && !concerns {
+			if concerns, err = member(tx, from, volumeThread(r.VolumeID)); err != nil {
+				return nil, err
+			}
+		}
+		if !concerns {
+			return nil, fielderr.Errorf("ref.volume_id", "no volume %q of this party or that it was told about", r.VolumeID)
 		}
 	}
 	if r.VolumeVersion != "" {
@@ -629,8 +652,63 @@ func checkRef(tx store.Volumes, ref *Ref) (*Ref, error) {
 		if err := checkName("ref.alert_id", r.AlertID); err != nil {
 			return nil, err
 		}
+		concerns, err := member(tx, from, alertThread(r.AlertID))
+		if err != nil {
+			return nil, err
+		}
+		if !concerns {
+			return nil, fielderr.Errorf("ref.alert_id", "no alert %q concerning this party", r.AlertID)
+		}
 	}
 	return &r, nil
+}
+
+// The threads of the service's items.
+const (
+	alertThreadPrefix  = "alert:"
+	volumeThreadPrefix = "volume:"
+)
+
+func alertThread(alertID string) string   { return alertThreadPrefix + alertID }
+func volumeThread(volumeID string) string { return volumeThreadPrefix + volumeID }
+
+// member reports whether party sent or received a message in thread.
+func member(tx store.Messages, party, thread string) (bool, error) {
+	ms, err := tx.MessagesFor(party, thread, time.Time{}, 1)
+	return len(ms) > 0, err
+}
+
+// checkThreadAccess lets a party post into a thread it is a member of, or
+// start a new one; the alert and volume threads are the service's: only
+// the owner of a volume may start its thread, and nobody an alert's.
+func checkThreadAccess(tx Tx, from, thread string) error {
+	begun, err := tx.ThreadExists(thread)
+	if err != nil {
+		return err
+	}
+	if begun {
+		ok, err := member(tx, from, thread)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotMember
+		}
+		return nil
+	}
+	switch {
+	case strings.HasPrefix(thread, alertThreadPrefix):
+		return fielderr.Errorf("thread", "%q is reserved for the service's alert items", thread)
+	case strings.HasPrefix(thread, volumeThreadPrefix):
+		v, err := tx.GetVolume(strings.TrimPrefix(thread, volumeThreadPrefix))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err != nil || v.Party != from {
+			return fielderr.Errorf("thread", "%q is reserved for the service's items and the volume's owner", thread)
+		}
+	}
+	return nil
 }
 
 // threadFor is the thread of a message: the one given, else the thread of
@@ -641,9 +719,9 @@ func threadFor(thread string, ref *Ref) (string, error) {
 	}
 	switch {
 	case ref != nil && ref.AlertID != "":
-		return "alert:" + ref.AlertID, nil
+		return alertThread(ref.AlertID), nil
 	case ref != nil && ref.VolumeID != "":
-		return "volume:" + ref.VolumeID, nil
+		return volumeThread(ref.VolumeID), nil
 	}
 	return newID("t-")
 }

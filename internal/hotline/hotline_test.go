@@ -368,7 +368,7 @@ func mustJSON(t *testing.T, v any) string {
 func TestAPartyReadsOnlyItsMessages(t *testing.T) {
 	e := newEnv(t, "")
 	ab, _ := e.post("alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "outage", Text: "a to b"}, t0)
-	ca, _ := e.post("charlie", NewMessage{To: []string{"alpha"}, Kind: KindNotice, Thread: "outage", Text: "c to a"}, t0.Add(time.Second))
+	ca, _ := e.post("alpha", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "outage", Text: "a to c"}, t0.Add(time.Second))
 	bc, _ := e.post("bravo", NewMessage{To: []string{"charlie", "alpha"}, Kind: KindNotice, Thread: "other", Text: "b to c, a"}, t0.Add(2*time.Second))
 	ids := func(ms []Message) []string {
 		var out []string
@@ -424,8 +424,8 @@ func TestAPartyReadsOnlyItsMessages(t *testing.T) {
 		shown  []string
 		hidden []string
 	}{
-		{"delta", nil, []string{"a to b", "c to a", "b to c, a"}},
-		{"bravo", []string{"a to b", "b to c, a"}, []string{"c to a"}},
+		{"delta", nil, []string{"a to b", "a to c", "b to c, a"}},
+		{"bravo", []string{"a to b", "b to c, a"}, []string{"a to c"}},
 	} {
 		var out bytes.Buffer
 		e.view(func(tx store.Tx) error { return e.log.Export(tx, &out, c.viewer, 1, t0.Add(time.Hour)) })

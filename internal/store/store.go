@@ -131,6 +131,8 @@ type Messages interface {
 	// optionally only one thread ("" = all), created at or after since, in
 	// creation order, at most limit.
 	MessagesFor(party, thread string, since time.Time, limit int) ([]Message, error)
+	// ThreadExists reports whether any message is in the thread.
+	ThreadExists(thread string) (bool, error)
 	// OpenMessagesDue lists messages in state open or escalated whose
 	// current deadline is at or before t.
 	OpenMessagesDue(t time.Time, limit int) ([]Message, error)

@@ -108,7 +108,7 @@ func TestConcurrentOpen(t *testing.T) {
 
 func TestMigrateFromPrevious(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	if err := postgres.MigrateTo(ctx, url, sqlcore.Latest()-1); err != nil {
+	if err := postgres.MigrateTo(ctx, url, storetest.MigrationFrom); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := pgx.Connect(ctx, url)

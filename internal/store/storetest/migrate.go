@@ -7,10 +7,15 @@ import (
 	"github.com/deconflict/deconflict/internal/store"
 )
 
+// MigrationFrom is the schema version a backend's migration test starts
+// at: the last one without the event audience index, so that its backfill
+// is checked along with every later migration.
+const MigrationFrom = 1
+
 // MigrationAudiences are the audiences of the events 1, 2 and 3 that a
-// backend's migration test writes, with the SQL of the previous schema
-// version, before it opens (and so migrates) the store; CheckMigrated then
-// checks the outcome.
+// backend's migration test writes, with the SQL of schema version
+// MigrationFrom, before it opens (and so migrates) the store;
+// CheckMigrated then checks the outcome.
 var MigrationAudiences = []string{`["blue"]`, `["red"]`, `["*"]`}
 
 // CheckSchemaVersions fails unless versions, the rows of a backend's
@@ -28,7 +33,7 @@ func CheckSchemaVersions(t testing.TB, versions []int64, latest int) {
 }
 
 // CheckMigrated checks a store opened on the events of MigrationAudiences
-// written at the previous schema version: its schema_migrations (versions)
+// written at schema version MigrationFrom: its schema_migrations (versions)
 // reach latest, and the audience of the old events is backfilled, so that
 // blue reads events 1 and 3.
 func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {

@@ -915,6 +915,15 @@ func testMessages(t *testing.T, open func(*testing.T) store.Store) {
 				}
 			}
 		}
+		for thread, want := range map[string]bool{"t1": true, "t2": true, "t3": false, "T1": false, "t1\x00": false} {
+			got, err := tx.ThreadExists(thread)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				t.Errorf("ThreadExists(%q) = %v, want %v", thread, got, want)
+			}
+		}
 		return nil
 	})
 }

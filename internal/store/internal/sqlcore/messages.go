@@ -128,6 +128,22 @@ func (t *Tx) MessagesFor(party, thread string, since time.Time, limit int) ([]st
 	return t.messages("messages for "+party, q, append(args, int64(limit)))
 }
 
+// ThreadExists looks for one message of the thread (index messages_thread).
+func (t *Tx) ThreadExists(thread string) (bool, error) {
+	if !validText(thread) {
+		return false, nil
+	}
+	var one int64
+	err := t.queryOne(`SELECT 1 FROM messages WHERE thread = ? LIMIT 1`, []any{thread}, &one)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: thread %s: %w", thread, err)
+	}
+	return true, nil
+}
+
 // OpenMessagesDue orders by deadline, then id: the most overdue first.
 func (t *Tx) OpenMessagesDue(at time.Time, limit int) ([]store.Message, error) {
 	if limit <= 0 {

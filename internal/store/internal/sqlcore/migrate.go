@@ -122,6 +122,15 @@ var Migrations = []Migration{
 		},
 		Go: backfillEventAudience,
 	},
+	{
+		// The hotline asks whether a thread has begun before a party
+		// starts one of that name.
+		Version: 3,
+		Name:    "message thread index",
+		Statements: []string{
+			`CREATE INDEX messages_thread ON messages (thread)`,
+		},
+	},
 }
 
 // Latest is the version a freshly opened store is at.
