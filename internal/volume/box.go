@@ -84,6 +84,9 @@ func (b *box) meets(s *shape) bool {
 	if s.circle {
 		return b.rect.DistanceToLatLng(s2.LatLngFromPoint(s.center)) <= s.radius
 	}
+	if s.spine != nil {
+		return b.meetsTube(s)
+	}
 	if !b.rect.Intersects(s.loop.RectBound()) {
 		return false
 	}
@@ -103,6 +106,30 @@ func (b *box) meets(s *shape) bool {
 		a0, a1 := vs[i], vs[(i+1)%len(vs)]
 		for _, e := range b.boundary {
 			if s2.CrossingSign(a0, a1, e[0], e[1]) != s2.DoNotCross {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// meetsTube reports whether an orbit or a corridor and the box share a
+// point: a spine vertex within the radius of the box, or a spine edge
+// within the radius of the box's boundary (which also catches a box lying
+// wholly inside the tube).
+func (b *box) meetsTube(s *shape) bool {
+	if !b.rect.Intersects(s.bound.RectBound()) {
+		return false
+	}
+	for _, v := range s.spine {
+		if b.rect.DistanceToLatLng(s2.LatLngFromPoint(v)) <= s.radius {
+			return true
+		}
+	}
+	limit := s1.ChordAngleFromAngle(s.radius).Successor()
+	for i := 0; i+1 < len(s.spine); i++ {
+		for _, e := range b.boundary {
+			if edgesWithin(s.spine[i], s.spine[i+1], e[0], e[1], limit) {
 				return true
 			}
 		}

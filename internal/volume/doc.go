@@ -19,8 +19,14 @@
 //
 // Footprints are GeoJSON Polygons (one exterior ring whose edges are
 // great-circle arcs, so a ring may cross the antimeridian or surround a
-// pole) or circles (center and radius in meters, a real circle, not a
-// polygon). Geometry is done on the unit sphere with github.com/golang/geo/s2
+// pole), circles (center and radius in meters, a real circle, not a
+// polygon), or the shapes of an airspace control order: orbits (a
+// racetrack: two turn centres and the full width) and corridors (a line of
+// great-circle legs and the full width). An orbit or a corridor is every
+// point within half its width of its spine (the segment between the turn
+// centres, or the line), ends rounded, so its distance to anything is the
+// spine's distance less the half width: the test is exact on the sphere,
+// with half widths treated as radii in the bound below. Geometry is done on the unit sphere with github.com/golang/geo/s2
 // and made conservative with respect to the WGS84 ellipsoid: in geodetic
 // coordinates the ellipsoid's line element lies between M_min and N_max times
 // the sphere's (M_min = b²/a ≈ 6,335,439 m, the meridional radius of
@@ -31,8 +37,8 @@
 // M_min: the check never misses a conflict that exists on the ellipsoid, and
 // it reports as conflicting only pairs whose true distance is below
 // (N_max/M_min)·(sep + radii) − radii, i.e. it over-reports by at most
-// N_max/M_min − 1 ≈ 1.013% of the separation plus the radii involved
-// (about 94 m at 5 NM between two polygons).
+// N_max/M_min − 1 ≈ 1.013% of the separation plus the radii (and half
+// widths) involved (about 94 m at 5 NM between two polygons).
 //
 // A ring is read as the smaller of the two regions it bounds (footprints are
 // at most rules.MaxFootprintM across), so both windings are accepted as RFC
@@ -114,7 +120,9 @@
 // left: it returns exactly what a scan of every volume returns (property
 // tested against ScanConflicts). Circles are covered by a flood over
 // neighbouring cells, cheaper than the RegionCoverer and listing every cell
-// it lists (property tested). Load (the start of a service) decodes and
+// it lists (property tested); orbits and corridors by the cells of their
+// spine grown by rings of neighbours that reach past the half width (and
+// the separation). Load (the start of a service) decodes and
 // covers the stored volumes on every CPU while the store is read, and
 // inserts them into the index in store order as they are ready.
 package volume

@@ -28,7 +28,9 @@ func conservativeAngle(m float64) s1.Angle { return s1.Angle(m / minCurvatureRad
 type shape struct {
 	circle bool
 	center s2.Point // circles only
-	radius s1.Angle // circles only, conservative
+	// spine is an orbit's or a corridor's line (see tube.go); nil otherwise.
+	spine  []s2.Point
+	radius s1.Angle // circles, orbits and corridors, conservative
 	loop   *s2.Loop // polygons only
 	bound  s2.Cap   // contains the whole footprint
 	// edge i's centre and the largest edge half-length (see edgeCaps),
@@ -43,15 +45,30 @@ type shape struct {
 // compile validates a footprint and turns it into a shape. Field names in
 // errors start with "footprint".
 func compile(fp Footprint, maxVertices int, maxWidthM float64) (*shape, error) {
+	const types = `"Polygon", "Circle", "Orbit" or "Corridor"`
+	if fp.Type != "Orbit" && fp.Type != "Corridor" {
+		switch {
+		case fp.Points != nil:
+			return nil, fielderr.Errorf("footprint.points", "belongs to an Orbit, not a %s", fp.Type)
+		case fp.Line != nil:
+			return nil, fielderr.Errorf("footprint.line", "belongs to a Corridor, not a %s", fp.Type)
+		case fp.WidthM != 0:
+			return nil, fielderr.Errorf("footprint.width_m", "belongs to an Orbit or a Corridor, not a %s", fp.Type)
+		}
+	}
 	switch fp.Type {
 	case "Circle":
 		return compileCircle(fp, maxWidthM)
 	case "Polygon":
 		return compilePolygon(fp, maxVertices, maxWidthM)
+	case "Orbit":
+		return compileOrbit(fp, maxWidthM)
+	case "Corridor":
+		return compileCorridor(fp, maxVertices, maxWidthM)
 	case "":
-		return nil, fielderr.Errorf("footprint.type", "missing: must be \"Polygon\" or \"Circle\"")
+		return nil, fielderr.Errorf("footprint.type", "missing: must be %s", types)
 	default:
-		return nil, fielderr.Errorf("footprint.type", "%q is not supported: must be \"Polygon\" or \"Circle\"", fp.Type)
+		return nil, fielderr.Errorf("footprint.type", "%q is not supported: must be %s", fp.Type, types)
 	}
 }
 
@@ -225,21 +242,26 @@ func (a *shape) near(b *shape, lim s1.Angle) bool {
 	switch {
 	case a.circle && b.circle:
 		return a.center.Distance(b.center) < a.radius+b.radius+lim
-	case a.circle:
-		return loopNearPoint(b.loop, b.bound, a.center, a.radius+lim)
-	case b.circle:
-		return loopNearPoint(a.loop, a.bound, b.center, b.radius+lim)
+	case a.loop == nil && b.loop == nil:
+		return spinesNear(a.spineOf(), b.spineOf(), a.radius+b.radius+lim)
+	case a.loop == nil:
+		return loopNearSpine(b.loop, b.bound, a.spineOf(), a.radius+lim)
+	case b.loop == nil:
+		return loopNearSpine(a.loop, a.bound, b.spineOf(), b.radius+lim)
 	default:
 		return loopsNear(a, b, lim)
 	}
 }
 
-// containsPoint reports whether p lies in the footprint. A circle's radius
-// is the conservative angle, so conformance may accept a point up to about
-// 1% of the radius beyond it: it errs towards no alert.
+// containsPoint reports whether p lies in the footprint. A circle's or a
+// tube's radius is the conservative angle, so conformance may accept a
+// point up to about 1% of the radius beyond it: it errs towards no alert.
 func (a *shape) containsPoint(p s2.Point) bool {
-	if a.circle {
+	switch {
+	case a.circle:
 		return a.center.Distance(p) <= a.radius
+	case a.spine != nil:
+		return tubeContains(a.spine, a.radius, p)
 	}
 	return a.loop.ContainsPoint(p)
 }

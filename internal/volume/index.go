@@ -201,6 +201,9 @@ func (x *Index) grownCovering(s *shape) []s2.CellID {
 	if s.circle {
 		return x.capCovering(s2.CapFromCenterAngle(s.center, s.radius+x.p.lim))
 	}
+	if s.spine != nil {
+		return x.tubeCovering(s, s.radius+x.p.lim)
+	}
 	cu := x.coverer.Covering(s.loop)
 	// Each ring of neighbours adds at least a cell's minimum width; the
 	// rings together exceed the separation.
@@ -217,7 +220,23 @@ func (x *Index) covering(s *shape) []s2.CellID {
 	if s.circle {
 		return x.capCovering(s.bound)
 	}
+	if s.spine != nil {
+		return x.tubeCovering(s, s.radius)
+	}
 	cu := x.coverer.Covering(s.loop)
+	cu.Denormalize(x.level, 1)
+	return cu
+}
+
+// tubeCovering covers every point within reach of an orbit's or a
+// corridor's spine: the cells of the spine's edges, grown by rings of
+// neighbours that together reach past it.
+func (x *Index) tubeCovering(s *shape, reach s1.Angle) []s2.CellID {
+	line := s2.Polyline(s.spine)
+	cu := x.coverer.Covering(&line)
+	for range tubeRings(x.level, reach+capSlack) {
+		cu.ExpandAtLevel(x.level)
+	}
 	cu.Denormalize(x.level, 1)
 	return cu
 }

@@ -22,10 +22,13 @@ func genVolume(t *rapid.T, id string) *Volume {
 		rapid.Float64Range(0, 40_000).Draw(t, id+"_off")/meanEarthRadiusM)
 	var fp Footprint
 	r := rapid.Float64Range(100, 15_000).Draw(t, id+"_r")
-	if rapid.Bool().Draw(t, id+"_circle") {
+	switch rapid.IntRange(0, 3).Draw(t, id+"_kind") {
+	case 0:
 		fp = circle(lat, lon, r)
-	} else {
+	case 1:
 		fp = regular(lat, lon, r, rapid.IntRange(3, 8).Draw(t, id+"_n"), rapid.Float64Range(0, 360).Draw(t, id+"_rot"))
+	default:
+		fp = genTube(t, id, lat, lon, 2*r)
 	}
 	lo := rapid.Float64Range(0, 3000).Draw(t, id+"_lo")
 	hi := lo + rapid.Float64Range(10, 2000).Draw(t, id+"_h")

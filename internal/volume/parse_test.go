@@ -183,6 +183,8 @@ func FuzzParseInput(f *testing.F) {
 	f.Add([]byte(`{"footprint":{"type":"Polygon","coordinates":[[[179.9,1],[-179.9,1],[-179.9,-1],[179.9,-1],[179.9,1]]]},"alt_lower_ft":0,"alt_upper_ft":5000,"start":"2026-11-24T08:00:00Z","end":"2026-11-24T09:00:00Z"}`))
 	f.Add([]byte(`{"footprint":{"type":"Polygon","coordinates":[[[36,35],[36.1,35.1],[36.1,35],[36,35.1],[36,35]]]}}`))
 	f.Add([]byte(`{"footprint":{"type":"Polygon","coordinates":[[[1e999,35]]]}}`))
+	f.Add([]byte(`{"footprint":{"type":"Orbit","points":[[179.9,35],[-179.9,35]],"width_m":9000},"alt_lower_m":0,"alt_upper_m":100,"start":"2026-11-24T08:00:00Z","end":"2026-11-24T09:00:00Z"}`))
+	f.Add([]byte(`{"footprint":{"type":"Corridor","line":[[36,35],[36.1,35.1],[36.2,35]],"width_m":2000},"alt_lower_m":0,"alt_upper_m":100,"start":"2026-11-24T08:00:00Z","end":"2026-11-24T09:00:00Z"}`))
 	f.Add([]byte(`{"footprint":null,"alt_lower_m":"x"}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {

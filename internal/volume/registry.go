@@ -735,7 +735,7 @@ func (v *Volume) record() (store.Volume, error) {
 		return store.Volume{}, fmt.Errorf("volume: encoding %s: %w", v.ID, err)
 	}
 	var rect s2.Rect
-	if v.shape.circle {
+	if v.shape.loop == nil {
 		rect = v.shape.bound.RectBound()
 	} else {
 		rect = v.shape.loop.RectBound()

@@ -61,13 +61,20 @@ func CanTransition(from, to State) bool {
 
 // Footprint is the horizontal extent of a volume on the wire: a GeoJSON
 // Polygon (RFC 7946; positions are [lon, lat] or [lon, lat, alt], the
-// altitude being ignored) or a circle {"type":"Circle","center":[lon,lat],
-// "radius_m":R}.
+// altitude being ignored), a circle {"type":"Circle","center":[lon,lat],
+// "radius_m":R}, or one of the shapes of an airspace control order: an
+// orbit (a racetrack) {"type":"Orbit","points":[[lon,lat],[lon,lat]],
+// "width_m":W} given by its two turn centres and its full width, or a
+// corridor (a route with a width) {"type":"Corridor","line":[[lon,lat],…],
+// "width_m":W}: every point within W/2 of the line, ends rounded.
 type Footprint struct {
 	Type        string        `json:"type"`
 	Coordinates [][][]float64 `json:"coordinates,omitempty"`
 	Center      []float64     `json:"center,omitempty"`
 	RadiusM     float64       `json:"radius_m,omitempty"`
+	Points      [][]float64   `json:"points,omitempty"`
+	Line        [][]float64   `json:"line,omitempty"`
+	WidthM      float64       `json:"width_m,omitempty"`
 }
 
 // KeyEntry names one volume, at one version, that the writer knows about.
