@@ -1,0 +1,50 @@
+package asterix
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkDecodeReference decodes the reference recording's CAT062 block
+// (7 system tracks of some 20 items each) over and over and reports
+// records per second on one core. The goal is at least 1,000,000.
+func BenchmarkDecodeReference(b *testing.B) {
+	data := readFile(b, filepath.Join(referenceDir, "fj_cat062.ast"))
+	block, _, r := NextBlock(data)
+	if r != ReasonNone {
+		b.Fatal(r)
+	}
+	var d Decoder
+	records := 0
+	b.SetBytes(int64(len(block)))
+	b.ReportAllocs()
+	for b.Loop() {
+		recs, err := d.Block(block)
+		if err != nil {
+			b.Fatal(err)
+		}
+		records += len(recs)
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkStreamRecording runs a whole 30-minute FINAL recording of CAT062
+// and CAT065 from memory through framing, blocks and records.
+func BenchmarkStreamRecording(b *testing.B) {
+	data := readFile(b, "../../../shared/recordings/asterix/jade_062_065_30min.ff")
+	records := int64(0)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		fr, _, err := NewFrameReader(bytes.NewReader(data), FramingFinal)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var s Stream
+		if err := s.Recording(fr, func(*Block) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+		records += s.Stats.Records[Cat062].Load() + s.Stats.Records[Cat065].Load()
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
