@@ -79,11 +79,11 @@ var keptItems = map[Item]bool{
 	i048SourceID: true, i048TimeOfDay: true, i048Polar: true, i048Mode3A: true, i048FlightLevel: true,
 	i048Address: true, i048Identification: true, i048TrackNumber: true, i048PolarVelocity: true,
 	i048Capability: true,
-	i062SourceID: true, i062TimeOfTrack: true, i062Position: true, i062Velocity: true, i062Mode3A: true,
+	i062SourceID:   true, i062TimeOfTrack: true, i062Position: true, i062Velocity: true, i062Mode3A: true,
 	i062Identification: true, i062DerivedData: true, i062TrackNumber: true, i062TrackStatus: true,
 	i062MeasuredFL: true, i062GeometricAlt: true, i062BarometricAlt: true, i062VerticalRate: true,
 	i062FlightPlan: true,
-	i065SourceID: true, i065MessageType: true, i065TimeOfDay: true,
+	i065SourceID:   true, i065MessageType: true, i065TimeOfDay: true,
 }
 
 func init() {
