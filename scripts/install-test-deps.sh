@@ -12,7 +12,20 @@ if ! command -v staticcheck >/dev/null 2>&1; then
   GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
 
+# litewitness and witnessctl of filippo.io/torchwood: an independent C2SP
+# tlog-witness the witness tests push to. v0.10.0 needs Go 1.27; the go
+# command fetches that toolchain from the module proxy for this build only
+# (the project itself stays on its own Go).
+TORCHWOOD_VERSION=${TORCHWOOD_VERSION:-v0.10.0}
+gobin="$(go env GOPATH)/bin"
+if [[ ! -x "$gobin/litewitness" || ! -x "$gobin/witnessctl" ]]; then
+  echo "installing litewitness and witnessctl $TORCHWOOD_VERSION (GOTOOLCHAIN=go1.27.3)"
+  GOTOOLCHAIN=go1.27.3 GOFLAGS= go install "filippo.io/torchwood/cmd/litewitness@$TORCHWOOD_VERSION" "filippo.io/torchwood/cmd/witnessctl@$TORCHWOOD_VERSION"
+fi
+
 need=()
+# litewitness takes its key from an ssh-agent.
+command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # npm rebuilds the console to check the committed build (scripts/web-check.sh).

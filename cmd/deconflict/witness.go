@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/witness"
+)
+
+func init() {
+	register(command{
+		name:    "witness",
+		summary: "run a party's C2SP tlog-witness that cosigns the server's record",
+		run:     runWitness,
+	})
+}
+
+const witnessUsage = `usage:
+  deconflict witness --listen ADDR --key FILE --state DIR --log-vkey VKEY [--name NAME]
+      serve the C2SP tlog-witness protocol (POST /add-checkpoint) for the log
+      whose signed-note verifier key is VKEY (GET /v1/log/key of the server;
+      repeat --log-vkey for several logs). The witness cosigns a checkpoint
+      only when it is consistent with the last one it cosigned, which it
+      keeps in DIR; a refused checkpoint is kept in DIR/evidence.
+      KEY: an Ed25519 PKCS#8 PEM file (deconflict key new). The witness's
+      verifier key, which the agreed rules name, is printed at start.`
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return fmt.Sprint(*s) }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runWitness(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(stdout, witnessUsage)
+		return nil
+	}
+	fs := flag.NewFlagSet("witness", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:7380", "address to listen on")
+	keyPath := fs.String("key", "", "the witness's Ed25519 private key (PKCS#8 PEM)")
+	state := fs.String("state", "", "directory keeping the latest cosigned checkpoint of each log")
+	name := fs.String("name", "", "the witness's name in its cosignatures (default: witness/<key id>)")
+	var logs stringList
+	fs.Var(&logs, "log-vkey", "signed-note verifier key of a log to witness (repeatable)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) != 0:
+		return usagef("witness takes no arguments, got %q\n%s", pos, witnessUsage)
+	case *keyPath == "" || *state == "":
+		return usagef("--key FILE and --state DIR are required\n%s", witnessUsage)
+	case len(logs) == 0:
+		return usagef("--log-vkey VKEY is required (the server's GET /v1/log/key)\n%s", witnessUsage)
+	}
+	key, err := partykey.ReadFile(*keyPath)
+	if err != nil {
+		return err
+	}
+	if *name == "" {
+		*name = "witness/" + partykey.ID(partykey.Public(key))[:16]
+	}
+	if err := os.MkdirAll(*state, 0o700); err != nil {
+		return err
+	}
+	srv, err := witness.NewServer(*name, key, *state, logs)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "witness %s listening on http://%s\n", srv.Name(), l.Addr())
+	fmt.Fprintf(stdout, "vkey %s\n", srv.VerifierKey())
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(l) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
