@@ -30,7 +30,7 @@ func (h *Handler) getTracks(w http.ResponseWriter, r *http.Request, p party.Prin
 		if err != nil {
 			return err
 		}
-		box = detect.BBox{MinLatDeg: b.minLat, MinLonDeg: b.minLon, MaxLatDeg: b.maxLat, MaxLonDeg: b.maxLon}
+		box = detect.BBox{MinLatDeg: b.MinLatDeg, MinLonDeg: b.MinLonDeg, MaxLatDeg: b.MaxLatDeg, MaxLonDeg: b.MaxLonDeg}
 	}
 	states := h.svc.Tracks(box)
 	out := make([]wireTrack, len(states))

@@ -81,7 +81,7 @@ var (
 
 func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Principal) error {
 	q := r.URL.Query()
-	var box *bbox
+	var box *volume.Box
 	if s := q.Get("bbox"); s != "" {
 		b, err := parseBBox(s)
 		if err != nil {
@@ -116,12 +116,13 @@ func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Pr
 	if to.Before(from) {
 		return badRequest("to", "to: before from")
 	}
+	extent := volume.Extent{LowerM: lower, UpperM: upper, From: from, To: to}
 	var vs []volume.Volume
 	var err error
 	if box != nil {
-		vs, err = h.svc.QueryVolumesBox(p, box.minLon, box.minLat, box.maxLon, box.maxLat, lower, upper, from, to)
+		vs, err = h.svc.QueryVolumesBox(p, *box, extent)
 	} else {
-		vs, err = h.svc.QueryVolumes(p, nil, lower, upper, from, to)
+		vs, err = h.svc.QueryVolumes(p, nil, extent)
 	}
 	if err != nil {
 		return err
@@ -132,20 +133,18 @@ func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Pr
 	return writeJSON(w, http.StatusOK, map[string]any{"volumes": vs})
 }
 
-// bbox is minLon,minLat,maxLon,maxLat in degrees; minLon > maxLon crosses
-// the antimeridian.
-type bbox struct{ minLon, minLat, maxLon, maxLat float64 }
-
-func parseBBox(s string) (bbox, error) {
+// parseBBox reads minLon,minLat,maxLon,maxLat in degrees; minLon > maxLon
+// crosses the antimeridian.
+func parseBBox(s string) (volume.Box, error) {
 	v, err := parseFloats(s, 4, "bbox")
 	if err != nil {
-		return bbox{}, err
+		return volume.Box{}, err
 	}
-	b := bbox{v[0], v[1], v[2], v[3]}
+	b := volume.Box{MinLonDeg: v[0], MinLatDeg: v[1], MaxLonDeg: v[2], MaxLatDeg: v[3]}
 	switch {
-	case b.minLat < -90 || b.maxLat > 90 || b.minLat > b.maxLat:
+	case b.MinLatDeg < -90 || b.MaxLatDeg > 90 || b.MinLatDeg > b.MaxLatDeg:
 		return b, badRequest("bbox", "bbox: latitudes must be within [-90, 90] with min <= max")
-	case b.minLon < -180 || b.maxLon > 180 || b.minLon > 180 || b.maxLon < -180:
+	case b.MinLonDeg < -180 || b.MaxLonDeg > 180 || b.MinLonDeg > 180 || b.MaxLonDeg < -180:
 		return b, badRequest("bbox", "bbox: longitudes must be within [-180, 180]")
 	}
 	return b, nil

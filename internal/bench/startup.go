@@ -134,7 +134,7 @@ func timeStart(dir string) (time.Duration, int, error) {
 		Store: st, DataDir: dir, Listen: "127.0.0.1:0",
 		Ready: func(_ string, svc *service.Service) {
 			took = time.Since(t0)
-			vs, err := svc.QueryVolumes(operator, nil, -1e9, 1e9, time.Unix(0, 0), time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC))
+			vs, err := svc.QueryVolumes(operator, nil, volume.Extent{LowerM: -1e9, UpperM: 1e9, From: time.Unix(0, 0), To: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)})
 			if err == nil {
 				served = len(vs)
 			}

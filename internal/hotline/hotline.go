@@ -289,32 +289,33 @@ type SystemItem struct {
 	Level string // the alert level; it sets the deadline ("" = default)
 }
 
-// PostAlert raises the hotline item of an alert: from System to the alert's
-// parties, on thread "alert:<id>", with the deadline of its level (30 s at
-// the highest level by default). Post one per alert raised, and one when an
-// open alert goes up a level, so that the new level is acknowledged too.
-func PostAlert(tx Tx, log *audit.Log, r rules.Rules, alertID, level string, to []string, text string, now time.Time) (Message, []store.Event, error) {
-	if alertID == "" {
-		return Message{}, nil, fielderr.New("ref.alert_id", "required")
-	}
-	return PostSystem(tx, log, r, SystemItem{Kind: KindAlert, To: to, Text: text, Ref: Ref{AlertID: alertID}, Level: level}, now)
+// VolumeVersion names one version of a party's volume.
+type VolumeVersion struct {
+	ID, Party, Version string
 }
 
 // PostVolumeConflict raises the item of a strategic conflict found when
-// volume (the one written) was checked against other: to both owners, on
-// thread "volume:<volume.ID>", with the default deadline.
-func PostVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, volumeID, volumeParty, volumeVersion, otherID, otherParty, otherVersion string, now time.Time) (Message, []store.Event, error) {
+// written (the volume just written) was checked against other: to both
+// owners, on thread "volume:<written.ID>", with the default deadline.
+func PostVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, written, other VolumeVersion, now time.Time) (Message, []store.Event, error) {
 	text := fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s)",
-		volumeID, volumeParty, volumeVersion, otherID, otherParty, otherVersion)
-	return PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{volumeParty, otherParty}, Text: text,
-		Ref: Ref{VolumeID: volumeID, VolumeVersion: volumeVersion}}, now)
+		written.ID, written.Party, written.Version, other.ID, other.Party, other.Version)
+	return PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{written.Party, other.Party}, Text: text,
+		Ref: Ref{VolumeID: written.ID, VolumeVersion: written.Version}}, now)
 }
 
-// PostSystem raises any system item (PostAlert and PostVolumeConflict are
-// the usual entry points).
+// PostSystem raises a system item, from System to the parties concerned.
+// An alert's item (Ref.AlertID required) goes on thread "alert:<id>" with
+// the deadline of its level (30 s at the highest level by default): post
+// one per alert raised, and one when an open alert goes up a level, so that
+// the new level is acknowledged too. A volume conflict's item is posted by
+// PostVolumeConflict.
 func PostSystem(tx Tx, log *audit.Log, r rules.Rules, it SystemItem, now time.Time) (Message, []store.Event, error) {
-	if it.Kind != KindAlert && it.Kind != KindVolumeConflict {
+	switch {
+	case it.Kind != KindAlert && it.Kind != KindVolumeConflict:
 		return Message{}, nil, fielderr.Errorf("kind", "%q is not a system item kind", it.Kind)
+	case it.Kind == KindAlert && it.Ref.AlertID == "":
+		return Message{}, nil, fielderr.New("ref.alert_id", "required")
 	}
 	var to []string
 	for _, p := range it.To {

@@ -224,7 +224,7 @@ func TestDeadlinesComeFromTheRules(t *testing.T) {
 		var a Message
 		e.update(func(tx store.Tx) error {
 			var err error
-			a, _, err = PostAlert(tx, e.log, e.r, "al-"+level, level, []string{"alpha", "bravo", "alpha"}, "", t0)
+			a, _, err = PostSystem(tx, e.log, e.r, SystemItem{Kind: KindAlert, To: []string{"alpha", "bravo", "alpha"}, Ref: Ref{AlertID: "al-" + level}, Level: level}, t0)
 			return err
 		})
 		want := sec(e.r.AckDeadlineS)
@@ -242,7 +242,7 @@ func TestDeadlinesComeFromTheRules(t *testing.T) {
 	var vcEvs []store.Event
 	e.update(func(tx store.Tx) error {
 		var err error
-		vc, vcEvs, err = PostVolumeConflict(tx, e.log, e.r, "v1", "alpha", "3", "v9", "charlie", "1", t0)
+		vc, vcEvs, err = PostVolumeConflict(tx, e.log, e.r, VolumeVersion{"v1", "alpha", "3"}, VolumeVersion{"v9", "charlie", "1"}, t0)
 		return err
 	})
 	if vc.Kind != KindVolumeConflict || vc.Thread != "volume:v1" || vc.Ref.VolumeID != "v1" || !sameSet(vc.To, []string{"alpha", "charlie"}) ||
@@ -476,4 +476,34 @@ func TestConcurrentAcks(t *testing.T) {
 	if n := e.lastEventID() - before; n != 3 || e.auditKinds()["message_acked"] != 3 {
 		t.Fatalf("%d ack events and %d ack records, want 3 each", n, e.auditKinds()["message_acked"])
 	}
+}
+
+// A system item is refused, naming the field, when its kind is not a
+// system kind, an alert's item names no alert, or no party is left to
+// notify; nothing is stored.
+func TestPostSystemRefusesBadItems(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	for _, c := range []struct {
+		it    SystemItem
+		field string
+	}{
+		{SystemItem{Kind: KindNotice, To: []string{"alpha"}, Ref: Ref{AlertID: "al-1"}}, "kind"},
+		{SystemItem{Kind: KindAlert, To: []string{"alpha"}}, "ref.alert_id"},
+		{SystemItem{Kind: KindAlert, To: []string{System, ""}, Ref: Ref{AlertID: "al-1"}}, "to"},
+	} {
+		err := e.st.Update(context.Background(), func(tx store.Tx) error {
+			_, _, err := PostSystem(tx, e.log, e.r, c.it, t0)
+			return err
+		})
+		var fe *fielderr.Error
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%+v: err %v, want a refusal of %s", c.it, err, c.field)
+		}
+	}
+	e.view(func(tx store.Tx) error {
+		if ms, err := tx.MessagesFor("alpha", "", time.Time{}, 10); err != nil || len(ms) != 0 {
+			t.Errorf("stored %d messages (%v), want none", len(ms), err)
+		}
+		return nil
+	})
 }

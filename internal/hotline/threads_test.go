@@ -25,11 +25,11 @@ func TestPostingNeedsTheThreadAndTheReference(t *testing.T) {
 				return err
 			}
 		}
-		if _, _, err := PostVolumeConflict(tx, e.log, e.r, "vol-c", "charlie", "1", "vol-d", "delta", "1", t0); err != nil {
+		if _, _, err := PostVolumeConflict(tx, e.log, e.r, VolumeVersion{"vol-c", "charlie", "1"}, VolumeVersion{"vol-d", "delta", "1"}, t0); err != nil {
 			return err
 		}
 		// An alert between bravo and charlie.
-		_, _, err := PostAlert(tx, e.log, e.r, "al-1", "warning", []string{"bravo", "charlie"}, "warning alert", t0)
+		_, _, err := PostSystem(tx, e.log, e.r, SystemItem{Kind: KindAlert, To: []string{"bravo", "charlie"}, Text: "warning alert", Ref: Ref{AlertID: "al-1"}, Level: "warning"}, t0)
 		return err
 	})
 	ops, _ := e.post("bravo", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "ops", Text: "b to c"}, t0)

@@ -81,8 +81,9 @@ func (s *Service) escalate(ctx context.Context, now time.Time) error {
 // write was accepted with, for both owners to acknowledge.
 func (s *Service) volumeConflictItems(tx store.Tx, res volume.Result, rl rules.Rules, now time.Time) error {
 	v := res.Volume
+	written := hotline.VolumeVersion{ID: v.ID, Party: v.Party, Version: v.Version}
 	for _, c := range res.Conflicts {
-		if _, _, err := hotline.PostVolumeConflict(tx, s.alog, rl, v.ID, v.Party, v.Version, c.ID, c.Party, c.Version, now); err != nil {
+		if _, _, err := hotline.PostVolumeConflict(tx, s.alog, rl, written, hotline.VolumeVersion{ID: c.ID, Party: c.Party, Version: c.Version}, now); err != nil {
 			return err
 		}
 	}
@@ -113,8 +114,8 @@ func (s *Service) alertItem(tx store.Tx, a *alert.Transition, rl rules.Rules, po
 			return err
 		}
 	}
-	text := alertText(a)
-	_, _, err := hotline.PostAlert(tx, s.alog, rl, a.ID, a.Level, to, text, a.Time)
+	it := hotline.SystemItem{Kind: hotline.KindAlert, To: to, Text: alertText(a), Ref: hotline.Ref{AlertID: a.ID}, Level: a.Level}
+	_, _, err := hotline.PostSystem(tx, s.alog, rl, it, a.Time)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}

@@ -108,14 +108,14 @@ func (s *Service) GetVolume(p party.Principal, id string) (volume.Volume, error)
 
 // QueryVolumes lists live volumes meeting the area, band and window, each
 // as the caller may see it.
-func (s *Service) QueryVolumes(p party.Principal, area *volume.Footprint, lowerM, upperM float64, from, to time.Time) ([]volume.Volume, error) {
-	return s.volumes().Query(p.Party, area, lowerM, upperM, from, to)
+func (s *Service) QueryVolumes(p party.Principal, area *volume.Footprint, e volume.Extent) ([]volume.Volume, error) {
+	return s.volumes().Query(p.Party, area, e)
 }
 
 // QueryVolumesBox is QueryVolumes over a latitude/longitude box (minLon >
 // maxLon crosses the antimeridian).
-func (s *Service) QueryVolumesBox(p party.Principal, minLon, minLat, maxLon, maxLat, lowerM, upperM float64, from, to time.Time) ([]volume.Volume, error) {
-	return s.volumes().QueryBox(p.Party, minLon, minLat, maxLon, maxLat, lowerM, upperM, from, to)
+func (s *Service) QueryVolumesBox(p party.Principal, b volume.Box, e volume.Extent) ([]volume.Volume, error) {
+	return s.volumes().QueryBox(p.Party, b, e)
 }
 
 // endExpiredVolumes is the periodic job that ends volumes whose window is over.

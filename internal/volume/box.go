@@ -15,15 +15,24 @@ import (
 // strays from the parallel by at most about 8 m.
 const parallelStepDeg = 0.25
 
-// box is a latitude/longitude box for queries.
-type box struct {
+// Box is a latitude/longitude box in degrees, the bbox of the API:
+// MinLonDeg > MaxLonDeg crosses the antimeridian, and a box spanning every
+// longitude (-180 to 180) is a band of latitudes. Unlike a polygon, its
+// north and south sides follow the parallels.
+type Box struct {
+	MinLonDeg, MinLatDeg, MaxLonDeg, MaxLatDeg float64
+}
+
+// boxShape is a Box made ready to meet footprints.
+type boxShape struct {
 	rect s2.Rect
 	// boundary is the box's outline as great-circle segments: the two
 	// meridian sides exactly, the parallels as short chords.
 	boundary [][2]s2.Point
 }
 
-func newBox(minLon, minLat, maxLon, maxLat float64) (*box, error) {
+func newBox(in Box) (*boxShape, error) {
+	minLon, minLat, maxLon, maxLat := in.MinLonDeg, in.MinLatDeg, in.MaxLonDeg, in.MaxLatDeg
 	for _, c := range []struct {
 		name string
 		v    float64
@@ -40,7 +49,7 @@ func newBox(minLon, minLat, maxLon, maxLat float64) (*box, error) {
 	if minLon == -180 && maxLon == 180 {
 		lng = s1.FullInterval()
 	}
-	b := &box{rect: s2.Rect{Lat: r1.Interval{Lo: minLat * math.Pi / 180, Hi: maxLat * math.Pi / 180}, Lng: lng}}
+	b := &boxShape{rect: s2.Rect{Lat: r1.Interval{Lo: minLat * math.Pi / 180, Hi: maxLat * math.Pi / 180}, Lng: lng}}
 	span := maxLon - minLon
 	if span < 0 {
 		span += 360
@@ -67,7 +76,7 @@ func newBox(minLon, minLat, maxLon, maxLat float64) (*box, error) {
 	return b, nil
 }
 
-func (b *box) region() *region {
+func (b *boxShape) region() *region {
 	return &region{
 		cover: func(x *Index) []s2.CellID {
 			cu := x.coverer.Covering(b.rect)
@@ -80,7 +89,7 @@ func (b *box) region() *region {
 }
 
 // meets reports whether a footprint and the box share a point.
-func (b *box) meets(s *shape) bool {
+func (b *boxShape) meets(s *shape) bool {
 	if s.circle {
 		return b.rect.DistanceToLatLng(s2.LatLngFromPoint(s.center)) <= s.radius
 	}
@@ -117,7 +126,7 @@ func (b *box) meets(s *shape) bool {
 // point: a spine vertex within the radius of the box, or a spine edge
 // within the radius of the box's boundary (which also catches a box lying
 // wholly inside the tube).
-func (b *box) meetsTube(s *shape) bool {
+func (b *boxShape) meetsTube(s *shape) bool {
 	if !b.rect.Intersects(s.bound.RectBound()) {
 		return false
 	}

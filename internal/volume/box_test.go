@@ -38,7 +38,7 @@ func TestBoxMeets(t *testing.T) {
 	}
 	for _, c := range cases {
 		v := mkVol(t, "v", "p", input(c.fp, 0, 100, t0, hour))
-		b, err := newBox(c.minLon, c.minLat, c.maxLon, c.maxLat)
+		b, err := newBox(Box{MinLonDeg: c.minLon, MinLatDeg: c.minLat, MaxLonDeg: c.maxLon, MaxLatDeg: c.maxLat})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -47,7 +47,7 @@ func TestBoxMeets(t *testing.T) {
 		}
 	}
 	for _, bad := range [][4]float64{{-181, 0, 0, 1}, {0, 2, 1, 1}, {0, 0, 1, math.NaN()}, {0, -91, 1, 0}} {
-		if _, err := newBox(bad[0], bad[1], bad[2], bad[3]); fieldOf(err)[:4] != "bbox" {
+		if _, err := newBox(Box{MinLonDeg: bad[0], MinLatDeg: bad[1], MaxLonDeg: bad[2], MaxLatDeg: bad[3]}); fieldOf(err)[:4] != "bbox" {
 			t.Errorf("box %v: %v", bad, err)
 		}
 	}
@@ -73,7 +73,7 @@ func TestQueryBoxMatchesScan(t *testing.T) {
 		maxLon := minLon + rapid.Float64Range(0, 2).Draw(t, "e")
 		wrap := func(l float64) float64 { return math.Mod(l+540, 360) - 180 }
 		minLon, maxLon = wrap(minLon), wrap(maxLon)
-		b, err := newBox(minLon, minLat, maxLon, maxLat)
+		b, err := newBox(Box{MinLonDeg: minLon, MinLatDeg: minLat, MaxLonDeg: maxLon, MaxLatDeg: maxLat})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestQueryBoxMatchesScan(t *testing.T) {
 			}
 		}
 		slices.Sort(want)
-		got, err := e.reg.QueryBox("x", minLon, minLat, maxLon, maxLat, -1e6, 1e6, t0.Add(-time.Hour), t0.Add(10*time.Hour))
+		got, err := e.reg.QueryBox("x", Box{MinLonDeg: minLon, MinLatDeg: minLat, MaxLonDeg: maxLon, MaxLatDeg: maxLat}, Extent{LowerM: -1e6, UpperM: 1e6, From: t0.Add(-time.Hour), To: t0.Add(10 * time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -107,7 +107,7 @@ func TestLoadMatchesScan(t *testing.T) {
 	if conflicting == 0 {
 		t.Fatal("no probe conflicts: the test data does not exercise the index")
 	}
-	vs, err := reg.Query("p0", nil, -1e9, 1e9, t0.Add(-48*time.Hour), t0.Add(48*time.Hour))
+	vs, err := reg.Query("p0", nil, Extent{LowerM: -1e9, UpperM: 1e9, From: t0.Add(-48 * time.Hour), To: t0.Add(48 * time.Hour)})
 	if err != nil || len(vs) != live {
 		t.Fatalf("query of everything: %d volumes, %v; want %d", len(vs), err, live)
 	}

@@ -23,10 +23,17 @@ func (r *Registry) Get(viewer, id string) (Volume, error) {
 	return v.ViewFor(viewer), nil
 }
 
+// Extent is what a query meets besides an area: the altitude band
+// [LowerM, UpperM] over the window [From, To].
+type Extent struct {
+	LowerM, UpperM float64
+	From, To       time.Time
+}
+
 // Query returns the live volumes of all parties whose footprint meets area
-// (nil: anywhere), whose band meets [lowerM, upperM] and whose window meets
-// [from, to], each as viewer sees it, sorted by id.
-func (r *Registry) Query(viewer string, area *Footprint, lowerM, upperM float64, from, to time.Time) ([]Volume, error) {
+// (nil: anywhere) and whose band and window meet e, each as viewer sees it,
+// sorted by id.
+func (r *Registry) Query(viewer string, area *Footprint, e Extent) ([]Volume, error) {
 	var a *region
 	if area != nil {
 		s, err := compile(*area, math.MaxInt, math.Inf(1))
@@ -35,25 +42,22 @@ func (r *Registry) Query(viewer string, area *Footprint, lowerM, upperM float64,
 		}
 		a = shapeArea(s)
 	}
-	return r.query(viewer, a, lowerM, upperM, from, to), nil
+	return r.query(viewer, a, e), nil
 }
 
-// QueryBox is Query over a latitude/longitude box, the bbox of the API:
-// minLonDeg > maxLonDeg crosses the antimeridian, and a box spanning every
-// longitude is a band of latitudes. Unlike a polygon, the box's north and
-// south sides follow the parallels.
-func (r *Registry) QueryBox(viewer string, minLonDeg, minLatDeg, maxLonDeg, maxLatDeg, lowerM, upperM float64, from, to time.Time) ([]Volume, error) {
-	b, err := newBox(minLonDeg, minLatDeg, maxLonDeg, maxLatDeg)
+// QueryBox is Query over a latitude/longitude box (see Box).
+func (r *Registry) QueryBox(viewer string, b Box, e Extent) ([]Volume, error) {
+	s, err := newBox(b)
 	if err != nil {
 		return nil, err
 	}
-	return r.query(viewer, b.region(), lowerM, upperM, from, to), nil
+	return r.query(viewer, s.region(), e), nil
 }
 
-func (r *Registry) query(viewer string, a *region, lowerM, upperM float64, from, to time.Time) []Volume {
+func (r *Registry) query(viewer string, a *region, e Extent) []Volume {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	found := r.idx.query(a, lowerM, upperM, from.UnixNano(), to.UnixNano())
+	found := r.idx.query(a, e.LowerM, e.UpperM, e.From.UnixNano(), e.To.UnixNano())
 	out := make([]Volume, len(found))
 	for i, v := range found {
 		out[i] = v.ViewFor(viewer)

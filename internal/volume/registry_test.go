@@ -432,7 +432,7 @@ func testRollbackLeavesIndexClean(t *testing.T, st txStore) {
 	if !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
-	if vs, _ := e.reg.Query("a", nil, -1e6, 1e6, t0.Add(-24*time.Hour), t0.Add(24*time.Hour)); len(vs) != 0 {
+	if vs, _ := e.reg.Query("a", nil, Extent{LowerM: -1e6, UpperM: 1e6, From: t0.Add(-24 * time.Hour), To: t0.Add(24 * time.Hour)}); len(vs) != 0 {
 		t.Errorf("index kept a rolled-back volume: %v", vs)
 	}
 	res, err := e.create("b", area(0))
@@ -490,7 +490,7 @@ func testReplicasShareTheStore(t *testing.T, st txStore) {
 	}
 	b := r2.mustCreate("b", area(0), keyOf(a)...)
 	r3 := newEnv(t, st)
-	got, err := r3.reg.Query("x", nil, -1e6, 1e6, t0.Add(-time.Hour), t0.Add(2*time.Hour))
+	got, err := r3.reg.Query("x", nil, Extent{LowerM: -1e6, UpperM: 1e6, From: t0.Add(-time.Hour), To: t0.Add(2 * time.Hour)})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("loaded registry sees %d volumes (%v)", len(got), err)
 	}
@@ -514,14 +514,14 @@ func TestQueryGetAndDetails(t *testing.T) {
 		t.Errorf("get unknown: %v", err)
 	}
 	bbox := polygon([2]float64{39.5, 29.5}, [2]float64{40.5, 29.5}, [2]float64{40.5, 30.5}, [2]float64{39.5, 30.5})
-	got, err := e.reg.Query("b", &bbox, 0, 5000, t0, t0.Add(time.Minute))
+	got, err := e.reg.Query("b", &bbox, Extent{LowerM: 0, UpperM: 5000, From: t0, To: t0.Add(time.Minute)})
 	if err != nil || len(got) != 1 || got[0].ID != a.ID || got[0].Details != nil {
 		t.Errorf("query near a: %+v (%v)", got, err)
 	}
-	if got, _ := e.reg.Query("b", &bbox, 3000, 5000, t0, t0.Add(time.Minute)); len(got) != 0 {
+	if got, _ := e.reg.Query("b", &bbox, Extent{LowerM: 3000, UpperM: 5000, From: t0, To: t0.Add(time.Minute)}); len(got) != 0 {
 		t.Errorf("query above the band found %d", len(got))
 	}
-	all, _ := e.reg.Query("b", nil, 0, 5000, t0, t0.Add(time.Minute))
+	all, _ := e.reg.Query("b", nil, Extent{LowerM: 0, UpperM: 5000, From: t0, To: t0.Add(time.Minute)})
 	if len(all) != 2 || all[0].ID > all[1].ID || !slices.ContainsFunc(all, func(v Volume) bool { return v.ID == far.ID && v.Details != nil }) {
 		t.Errorf("query everywhere: %+v", all)
 	}
