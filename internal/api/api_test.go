@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -262,5 +263,62 @@ func TestRequestTimeLimit(t *testing.T) {
 	code, hdr := resp.StatusCode, resp.Header
 	if code != http.StatusServiceUnavailable || hdr.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(body), "timeout") {
 		t.Fatalf("%d %s", code, body)
+	}
+}
+
+// Rules without upper bounds wiped out every volume (a time buffer of 1e15
+// s overflowed and the next housekeeping ended every live volume). Every
+// figure is bounded, and no rules change ends, shrinks or deletes a
+// volume: the owners of the volumes that break the new rules are told.
+func TestRulesChangeNeverEndsVolumes(t *testing.T) {
+	e := newEnv(t, Options{})
+	var a, b wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(35, 36, "x", nil), 201, &a)
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(20, 20, "y", nil), 201, &b)
+	sc := e.openStream(e.tokens["coalition"], "")
+
+	for field, value := range map[string]float64{"time_buffer_s": 1e15, "lookahead_s": 1e12, "max_window_s": 1e18} {
+		var r map[string]any
+		e.mustDo("GET", "/v1/rules", e.operator, nil, 200, &r)
+		r[field] = value
+		code, body, _ := e.do("PUT", "/v1/rules", e.operator, r)
+		var p Problem
+		_ = json.Unmarshal(body, &p)
+		if code != 400 || p.Field != field {
+			t.Errorf("%s %g: %d %s", field, value, code, body)
+		}
+	}
+	e.svc.Tick(context.Background())
+
+	// Rules at their bounds, tighter than the volumes: nothing ends.
+	r := rules.Default()
+	r.TimeBufferS, r.MaxWindowS, r.MaxAltRangeM = 86_400, 3_600, 500
+	var got rules.Rules
+	e.mustDo("PUT", "/v1/rules", e.operator, r, 200, &got)
+	e.svc.Tick(context.Background())
+	e.advance(3 * time.Hour) // past the end of both windows, within the buffer
+	e.svc.Tick(context.Background())
+	for _, v := range []wireVolume{a, b} {
+		var now wireVolume
+		e.mustDo("GET", "/v1/volumes/"+v.ID, e.tokens["coalition"], nil, 200, &now)
+		if now.State != "accepted" || now.Version != v.Version {
+			t.Errorf("volume %s of %s after the rules changed: %+v", v.ID, v.Party, now)
+		}
+	}
+	// The owner hears that its volume breaks the new rules.
+	for {
+		ev := sc.next(t)
+		if ev.Kind != "volume_flagged" {
+			continue
+		}
+		var f struct {
+			Volume       struct{ ID, Party, Version string }
+			RulesVersion int64 `json:"rules_version"`
+			Field        string
+		}
+		if err := json.Unmarshal(ev.Data.Data, &f); err != nil || f.Volume.ID != a.ID || f.RulesVersion != got.Version || f.Field != "alt_upper_m" {
+			t.Fatalf("flag %s (%v)", ev.Data.Data, err)
+		}
+		break
 	}
 }

@@ -125,6 +125,9 @@ const (
 	maxPriorities = 1_000
 )
 
+// MaxTimeBuffer is the largest time buffer Validate accepts.
+const MaxTimeBuffer = maxTimeS * time.Second
+
 // Validate reports the first field that makes the rules unusable, naming it
 // by its JSON name.
 func (r Rules) Validate() error {

@@ -449,7 +449,10 @@ func (s *Service) loadRules(ctx context.Context) error {
 func (s *Service) Rules() rules.Rules { return *s.rules.Load() }
 
 // PutRules makes r the next version of the rules (operator only): audited,
-// and announced to every party with a rules_changed event.
+// and announced to every party with a rules_changed event. New rules apply
+// to new writes: no volume is ended, shrunk or deleted for them, and the
+// owner of each live volume that breaks them gets a volume_flagged event
+// (and the record an audit record) naming the field at fault.
 func (s *Service) PutRules(ctx context.Context, actor party.Principal, r rules.Rules) (rules.Rules, error) {
 	if !actor.Operator {
 		return rules.Rules{}, ErrForbidden
@@ -474,8 +477,10 @@ func (s *Service) PutRules(ctx context.Context, actor party.Principal, r rules.R
 		if err := s.audit(tx, actor.Party, "rules_changed", r); err != nil {
 			return err
 		}
-		_, err = appendEvent(tx, "rules_changed", everyone, r, now)
-		return err
+		if _, err = appendEvent(tx, "rules_changed", everyone, r, now); err != nil {
+			return err
+		}
+		return s.flagVolumes(tx, r, now)
 	})
 	if err != nil {
 		return rules.Rules{}, err

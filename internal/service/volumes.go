@@ -139,6 +139,34 @@ func (s *Service) endExpiredVolumes(ctx context.Context, now time.Time) error {
 
 func (s *Service) volumes() *volume.Registry { return s.vol.Load() }
 
+// VolumeFlag is the data of a volume_flagged event, sent to the owner of a
+// live volume that breaks rules adopted after it was written. The volume
+// stays as it is; the owner decides what to do with it.
+type VolumeFlag struct {
+	Volume       volume.Ref `json:"volume"`
+	RulesVersion int64      `json:"rules_version"`
+	Field        string     `json:"field"`
+	Reason       string     `json:"reason"`
+}
+
+// flagVolumes tells, in tx, the owner of every live volume that breaks rl.
+func (s *Service) flagVolumes(tx store.Tx, rl rules.Rules, now time.Time) error {
+	flags, err := s.volumes().Breaking(tx, rl)
+	if err != nil {
+		return err
+	}
+	for _, f := range flags {
+		data := VolumeFlag{Volume: f.Volume.Ref(), RulesVersion: rl.Version, Field: f.Reason.Field, Reason: f.Reason.Msg}
+		if _, err := appendEvent(tx, "volume_flagged", []string{f.Volume.Party}, data, now); err != nil {
+			return err
+		}
+		if err := s.audit(tx, "deconflict", "volume_flagged", data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // loadVolumes rebuilds the volume index from the store for rl (at start,
 // and when new rules change the separation the index is built for).
 func (s *Service) loadVolumes(ctx context.Context, rl rules.Rules) error {

@@ -37,7 +37,7 @@ func paramsOf(rl rules.Rules) params {
 	return params{
 		lim:     conservativeAngle(rl.HorizontalSepM),
 		vsepM:   rl.VerticalSepM,
-		bufNs:   rl.TimeBuffer().Nanoseconds(),
+		bufNs:   min(rl.TimeBuffer(), rules.MaxTimeBuffer).Nanoseconds(), // see checkRules
 		sepM:    rl.HorizontalSepM,
 		maxVert: rl.MaxVertices,
 		maxWM:   rl.MaxFootprintM,

@@ -416,6 +416,85 @@ func testEndExpired(t *testing.T, st txStore) {
 	}
 }
 
+// Rules whose time buffer does not fit a Duration (1e15 s, stored before
+// the rules had bounds) end no volume: it wrapped around to a negative
+// buffer and ended every live volume of every party. The registry refuses
+// to work under rules that fail their validation; writes wait for valid
+// rules.
+func TestEndExpiredWithHugeBufferEndsNothing(t *testing.T) {
+	e := newEnv(t, newFakeStore())
+	a := e.mustCreate("a", area(0))
+	b := e.mustCreate("b", area(3))
+	for _, buf := range []float64{1e15, 1e300, math.Inf(1)} {
+		rl := e.rl
+		rl.TimeBufferS = buf
+		var out []Result
+		err := e.st.Update(context.Background(), func(tx volumeTx) error {
+			var err error
+			out, err = e.reg.EndExpired(tx, rl, a.Start.Add(time.Minute))
+			return err
+		})
+		if len(out) != 0 {
+			t.Errorf("time buffer %g s: ended %d volumes (%v)", buf, len(out), err)
+		}
+		e.reg.Apply(out...)
+		for _, v := range []Volume{a, b} {
+			if got, _ := e.reg.Get(v.Party, v.ID); got.State != Accepted {
+				t.Errorf("time buffer %g s: %s is %s", buf, v.ID, got.State)
+			}
+		}
+	}
+	// Under such rules, a fresh index still loads at once.
+	rl := e.rl
+	rl.TimeBufferS = 1e15
+	reg := NewRegistry(rl)
+	if err := e.st.View(context.Background(), func(tx volumeTx) error { return reg.Load(tx) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rules adopted after a volume was written never change it; Breaking lists
+// the live volumes that break the new rules, with the field at fault, for
+// their owners.
+func TestBreakingFlagsWithoutChanging(t *testing.T) {
+	e := newEnv(t, newFakeStore())
+	wide := area(0)
+	wide.Footprint = circle(30, 40, 5000) // 78.5 km²; the others 12.6 km²
+	long := area(3)
+	long.End = long.Start.Add(20 * time.Hour)
+	high := area(6)
+	high.Priority = 4
+	fine := area(9)
+	fine.End = fine.Start.Add(time.Hour)
+	vs := map[string]Volume{"wide": e.mustCreate("a", wide), "long": e.mustCreate("b", long), "high": e.mustCreate("c", high), "fine": e.mustCreate("a", fine)}
+	tight := e.rl
+	tight.MaxWindowS = 10 * 3600
+	tight.PriorityMax = map[string]int{"c": 2}
+	tight.MaxFootprintAreaM2 = 30e6
+	var flags []Flag
+	err := e.st.Update(context.Background(), func(tx volumeTx) error {
+		var err error
+		flags, err = e.reg.Breaking(tx, tight)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range flags {
+		got[f.Volume.ID] = f.Reason.Field
+	}
+	want := map[string]string{vs["wide"].ID: "footprint", vs["long"].ID: "end", vs["high"].ID: "priority"}
+	for name, v := range vs {
+		if got[v.ID] != want[v.ID] {
+			t.Errorf("%s: flagged for %q, want %q", name, got[v.ID], want[v.ID])
+		}
+		if stored, err := e.reg.Get(v.Party, v.ID); err != nil || stored.Version != v.Version || stored.State != v.State {
+			t.Errorf("%s changed: %+v, %v", name, stored, err)
+		}
+	}
+}
+
 // A transaction that rolls back leaves nothing behind, in the store or in
 // the index.
 func TestRollbackLeavesIndexClean(t *testing.T) { testRollbackLeavesIndexClean(t, newFakeStore()) }

@@ -21,6 +21,9 @@ func (r *Registry) Create(tx store.Volumes, party string, in Input, key []KeyEnt
 	if in.State == "" {
 		in.State = Accepted
 	}
+	if err := checkRules(rl); err != nil {
+		return Result{}, err
+	}
 	return r.write(tx, party, "", "", in, key, rl, now)
 }
 
@@ -33,6 +36,9 @@ func (r *Registry) Update(tx store.Volumes, party, id, prevVersion string, in In
 	if prevVersion == "" {
 		return Result{}, fielderr.Errorf("version", "missing: an update names the version it replaces")
 	}
+	if err := checkRules(rl); err != nil {
+		return Result{}, err
+	}
 	return r.write(tx, party, id, prevVersion, in, key, rl, now)
 }
 
@@ -44,6 +50,9 @@ func (r *Registry) SetState(tx store.Volumes, party, id, prevVersion string, to 
 	}
 	if prevVersion == "" {
 		return Result{}, fielderr.Errorf("version", "missing: a state change names the version it replaces")
+	}
+	if err := checkRules(rl); err != nil {
+		return Result{}, err
 	}
 	rec, err := tx.GetVolume(id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -58,6 +67,18 @@ func (r *Registry) SetState(tx store.Volumes, party, id, prevVersion string, to 
 	in := Input{Footprint: cur.Footprint, AltLowerM: cur.AltLowerM, AltUpperM: cur.AltUpperM,
 		Start: cur.Start, End: cur.End, Priority: cur.Priority, State: to, Details: cur.Details}
 	return r.write(tx, party, id, prevVersion, in, key, stored(rl), now)
+}
+
+// checkRules refuses to write under rules that fail their own validation
+// (rules stored before their bounds existed): a time buffer of 1e15 s
+// would end every volume, or fill the index with hour buckets. The index
+// clamps the buffer to its bound all the same, so that loading under such
+// rules stays cheap; the writes wait for valid rules.
+func checkRules(rl rules.Rules) error {
+	if err := rl.Validate(); err != nil {
+		return fmt.Errorf("volume: the rules in force (version %d) are unusable, adopt valid ones: %v", rl.Version, err)
+	}
+	return nil
 }
 
 // stored relaxes the declaration limits for a volume already stored: a
@@ -290,6 +311,9 @@ func judge(v *Volume, found []*Volume, key []KeyEntry, rl rules.Rules) error {
 // buffer is over at now. The caller emits the results' events and, after
 // the commit, hands them to Apply.
 func (r *Registry) EndExpired(tx store.Volumes, rl rules.Rules, now time.Time) ([]Result, error) {
+	if err := checkRules(rl); err != nil {
+		return nil, err
+	}
 	overlay, err := r.prepare(tx, rl)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,79 @@
+package volume
+
+// This file flags the stored volumes that break rules adopted after they
+// were written: a change of the rules never ends, shrinks or deletes a
+// volume.
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// Flag is a live volume that breaks rules it was not written under.
+type Flag struct {
+	// Volume is the volume as stored (full: for its owner).
+	Volume Volume
+	// Reason names the field of the volume at fault and why.
+	Reason *fielderr.Error
+}
+
+// Breaks reports how v breaks rl (the first field at fault), or nil. A
+// volume is checked against the rules when it is written; Breaks tells
+// which of those already stored break rules adopted since.
+func (v *Volume) Breaks(rl rules.Rules) *fielderr.Error {
+	in := Input{Footprint: v.Footprint, AltLowerM: v.AltLowerM, AltUpperM: v.AltUpperM,
+		Start: v.Start, End: v.End, Priority: v.Priority, State: v.State, Details: v.Details}
+	_, err := in.compile(rl)
+	if err == nil {
+		err = checkPriority(in, v.Party, rl)
+	}
+	var fe *fielderr.Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return nil
+}
+
+// Breaking lists, in tx and sorted by id, the live volumes that break rl:
+// the volumes to flag to their owners when rl is adopted. A change of the
+// rules never ends, shrinks or deletes a volume; it applies to new writes,
+// and the owners of the volumes that break it are told.
+func (r *Registry) Breaking(tx store.Volumes, rl rules.Rules) ([]Flag, error) {
+	if err := checkRules(rl); err != nil {
+		return nil, err
+	}
+	if err := tx.LockVolumes(); err != nil {
+		return nil, fmt.Errorf("volume: locking: %w", err)
+	}
+	overlay, err := r.catchUp(tx, false)
+	if err != nil {
+		return nil, err
+	}
+	var live []*Volume
+	r.mu.RLock()
+	for _, byID := range r.live {
+		for _, v := range byID {
+			if _, ok := overlay[v.ID]; !ok {
+				live = append(live, v)
+			}
+		}
+	}
+	r.mu.RUnlock()
+	for _, v := range overlay {
+		if v.State.Live() {
+			live = append(live, v)
+		}
+	}
+	sortByID(live)
+	var out []Flag
+	for _, v := range live {
+		if fe := v.Breaks(rl); fe != nil {
+			out = append(out, Flag{Volume: *v, Reason: fe})
+		}
+	}
+	return out, nil
+}
