@@ -32,7 +32,7 @@ func (h *Handler) getTracks(w http.ResponseWriter, r *http.Request, p party.Prin
 		}
 		box = detect.BBox{MinLatDeg: b.MinLatDeg, MinLonDeg: b.MinLonDeg, MaxLatDeg: b.MaxLatDeg, MaxLonDeg: b.MaxLonDeg}
 	}
-	states := h.svc.Tracks(box)
+	states := h.svc.Tracks(p, box)
 	out := make([]wireTrack, len(states))
 	for i, s := range states {
 		out[i] = wireTrack{

@@ -61,7 +61,26 @@ type Rules struct {
 	// volumes; a party not listed may use priority 0 only. Priority is
 	// granted by the agreed rules, never chosen by a party.
 	PriorityMax map[string]int `json:"priority_max,omitempty"`
+
+	// Need to know (package disclose): another party's aircraft is
+	// disclosed to a party while it is within DiscloseWithinM horizontally
+	// and DiscloseWithinAltM vertically of one of the party's aircraft or
+	// active volumes, while it is in an open alert that concerns the
+	// party, and DiscloseLingerS seconds after either stopped.
+	DiscloseWithinM    float64 `json:"disclose_within_m"`
+	DiscloseWithinAltM float64 `json:"disclose_within_alt_m"`
+	DiscloseLingerS    float64 `json:"disclose_linger_s"`
+	// VolumeVisibility is VolumesAll (every party sees every volume,
+	// reduced) or VolumesNeedToKnow (another party's volume only where
+	// safety needs it).
+	VolumeVisibility string `json:"volume_visibility"`
 }
+
+// Values of Rules.VolumeVisibility.
+const (
+	VolumesAll        = "all"
+	VolumesNeedToKnow = "need_to_know"
+)
 
 // MaxPriority is the highest priority the rules can grant.
 const MaxPriority = 1000
@@ -91,6 +110,10 @@ func Default() Rules {
 		MaxVertices:         1000,
 		MaxFootprintAreaM2:  100_000e6, // 100,000 km²
 		MaxAltRangeM:        15_000,
+		DiscloseWithinM:     geo.NMToM(50),
+		DiscloseWithinAltM:  geo.FeetToM(10_000),
+		DiscloseLingerS:     60,
+		VolumeVisibility:    VolumesAll,
 	}
 }
 
@@ -123,6 +146,11 @@ const (
 	maxLevels     = 16
 	maxNameLen    = 64
 	maxPriorities = 1_000
+	// Beyond 1,000 km every aircraft of a theatre sees every other one
+	// anyway (and the index that keeps disclosure current holds everything
+	// in one cell); 50 km of altitude covers everything that flies.
+	maxDiscloseWithinM    = 1_000_000
+	maxDiscloseWithinAltM = 50_000
 )
 
 // MaxTimeBuffer is the largest time buffer Validate accepts.
@@ -149,6 +177,9 @@ func (r Rules) Validate() error {
 		{"max_footprint_m", r.MaxFootprintM, false, maxWidthM},
 		{"max_footprint_area_m2", r.MaxFootprintAreaM2, false, maxAreaM2},
 		{"max_alt_range_m", r.MaxAltRangeM, false, maxAltRangeM},
+		{"disclose_within_m", r.DiscloseWithinM, true, maxDiscloseWithinM},
+		{"disclose_within_alt_m", r.DiscloseWithinAltM, true, maxDiscloseWithinAltM},
+		{"disclose_linger_s", r.DiscloseLingerS, true, maxTimeS},
 	}
 	for _, b := range bounded {
 		switch {
@@ -164,6 +195,9 @@ func (r Rules) Validate() error {
 	}
 	if r.MaxVertices < 4 || r.MaxVertices > maxVertices {
 		return fielderr.Errorf("max_vertices", "must be from 4 to %d", maxVertices)
+	}
+	if r.VolumeVisibility != VolumesAll && r.VolumeVisibility != VolumesNeedToKnow {
+		return fielderr.Errorf("volume_visibility", "must be %q or %q", VolumesAll, VolumesNeedToKnow)
 	}
 	if len(r.Levels) == 0 || len(r.Levels) > maxLevels {
 		return fielderr.Errorf("levels", "from 1 to %d alert levels are needed", maxLevels)
@@ -199,6 +233,7 @@ func (r Rules) Validate() error {
 	}
 	return nil
 }
+
 
 // ErrNoLevel is returned by LevelFor when the time to loss of separation is
 // beyond every level.

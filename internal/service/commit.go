@@ -68,6 +68,11 @@ func commitBackoff(failures int) time.Duration {
 // waiter released once they are committed (nil when there is nothing to
 // commit).
 func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter {
+	// The disclosure picture takes them first, on every replica, leading
+	// or not.
+	if pic := s.picture(); pic != nil && len(trs) > 0 {
+		pic.Alerts(trs, s.now())
+	}
 	if len(trs) == 0 || !s.leadsDetection() {
 		return nil
 	}

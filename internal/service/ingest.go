@@ -134,6 +134,7 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 		if w != nil {
 			waiters = append(waiters, w)
 		}
+		s.disclosePositions(batch[lo:hi])
 		s.publishPositions(batch[lo:hi])
 		s.m.ReportsAccepted.Add(float64(hi - lo))
 	}
@@ -211,6 +212,9 @@ func (s *Service) expireTracks(ctx context.Context, now time.Time) error {
 	t.mu.Lock()
 	s.enqueueLocked(t.eng.Load().Expire(now), false)
 	t.mu.Unlock()
+	if pic := s.picture(); pic != nil {
+		pic.Expire(now)
+	}
 	return s.commitQueuedJob(ctx, now)
 }
 
@@ -225,9 +229,6 @@ func (s *Service) Alerts(p party.Principal) []alert.Alert {
 	}
 	return out
 }
-
-// Tracks returns the live tracks of every party inside the box.
-func (s *Service) Tracks(b detect.BBox) []track.State { return s.tac.eng.Load().Tracks(b) }
 
 // retuneTactical replaces the tactical engine after a rules change (the
 // engine is built for one set of separation minima and lookahead): the
@@ -259,6 +260,7 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	}
 	trs = append(trs, raised...)
 	t.eng.Store(eng)
+	s.rebuildPicture(r, states, raised, now)
 	w := s.enqueueLocked(trs, true)
 	t.mu.Unlock()
 	return s.commitTransitions(ctx, w)

@@ -49,6 +49,7 @@ func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) err
 		if _, err := s.applyChunk(reports[lo:hi], false); err != nil {
 			s.log.Warn("relayed position reports refused", "err", err)
 		}
+		s.disclosePositions(reports[lo:hi])
 	}
 	return s.commitQueuedJob(ctx, s.now())
 }

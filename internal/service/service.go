@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/disclose"
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
@@ -45,6 +46,10 @@ type Config struct {
 	// Peers, for replicas on a shared database, relays positions and
 	// decides which replica commits alert transitions (see replica.go).
 	Peers Peers
+	// WithoutNeedToKnow turns need to know off: every party sees every
+	// track, as before the disclosure rules existed. It exists for the
+	// baseline of `deconflict bench --http` alone; no command sets it.
+	WithoutNeedToKnow bool
 }
 
 // Service is the running server state. It is safe for concurrent use.
@@ -63,6 +68,7 @@ type Service struct {
 	rules atomic.Pointer[rules.Rules]
 	vol   atomic.Pointer[volume.Registry]
 	tac   *tactical
+	disc  atomic.Pointer[disclose.Picture]
 
 	alog           *audit.Log
 	lastCheckpoint time.Time // touched by the periodic job only
@@ -123,6 +129,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.ensureOperator(ctx); err != nil {
 		return nil, err
 	}
+	s.newPicture(s.Rules())
 	if err := s.loadVolumes(ctx, s.Rules()); err != nil {
 		return nil, err
 	}

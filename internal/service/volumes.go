@@ -171,6 +171,7 @@ func (s *Service) flagVolumes(tx store.Tx, rl rules.Rules, now time.Time) error 
 // and when new rules change the separation the index is built for).
 func (s *Service) loadVolumes(ctx context.Context, rl rules.Rules) error {
 	reg := volume.NewRegistry(rl)
+	s.observeVolumes(reg)
 	// The index built here is kept: with the default GC target the
 	// collector would mark the growing heap again and again (a third of
 	// the start time with 100,000 volumes). Collect less often while

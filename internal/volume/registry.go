@@ -20,6 +20,8 @@ type Registry struct {
 	// (handed to Apply); every change at or below it is final.
 	committedSeq int64
 	decoded      map[string]*Volume // id@version -> decoded, since lastSeq
+	// observe, when set (Observe), is told every state apply takes in.
+	observe func(*Volume)
 }
 
 // NewRegistry returns an empty registry; call Load to fill it from the store.

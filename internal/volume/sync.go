@@ -268,6 +268,9 @@ func (r *Registry) apply(v *Volume, cells []s2.CellID) {
 	} else {
 		delete(r.live[v.Party], v.ID)
 	}
+	if r.observe != nil {
+		r.observe(v)
+	}
 }
 
 // prepare locks the volumes of the store, adopts the rules and catches up;

@@ -1,0 +1,198 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/geo"
+)
+
+// rawStream keeps every byte of one party's event stream.
+type rawStream struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (e *env) openRawStream(token string) *rawStream {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		cancel()
+		e.t.Fatalf("events: %v %v", resp, err)
+	}
+	s := &rawStream{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		defer resp.Body.Close()
+		b := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(b)
+			s.mu.Lock()
+			s.buf.Write(b[:n])
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	e.t.Cleanup(func() { cancel(); <-s.done })
+	return s
+}
+
+// waitFor waits until the stream holds marker, and returns every byte so
+// far.
+func (s *rawStream) waitFor(t *testing.T, marker string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		b := slices.Clone(s.buf.Bytes())
+		s.mu.Unlock()
+		if bytes.Contains(b, []byte(marker)) {
+			return b
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the stream never showed %q", marker)
+	return nil
+}
+
+// TestNeedToKnowAircraft is the table of issue 14 for the aircraft rule,
+// over REST (tracks and alerts) and the event stream: every byte of each
+// party's stream is scanned for the other party's aircraft id and
+// callsign wherever the rule hides them. Coalition's aircraft flies at
+// 35 N 36 E, 6,000 m; russia's is placed by the case.
+func TestNeedToKnowAircraft(t *testing.T) {
+	const (
+		coalID = "COAL-7Q"
+		russID = "RUSS-9Z"
+	)
+	base := geo.LLA{LatDeg: 35, LonDeg: 36, AltM: 6000}
+	east := func(distM, altM float64) geo.LLA {
+		p := geo.Destination(base, 90, distM)
+		p.AltM = altM
+		return p
+	}
+	type step struct {
+		after   time.Duration // from the first report
+		russPos geo.LLA
+		russVel float64 // east, m/s
+		coalVel float64
+	}
+	cases := []struct {
+		name  string
+		steps []step
+		// lookAt is when the parties look, from the first report.
+		lookAt time.Duration
+		want   bool
+		alert  bool
+	}{
+		{name: "far apart: hidden both ways", steps: []step{{russPos: east(200_000, 6000)}}, want: false},
+		{name: "within both distances: visible", steps: []step{{russPos: east(80_000, 7000)}}, want: true},
+		{name: "within distance, above the altitude limit: hidden", steps: []step{{russPos: east(80_000, 9500)}}, want: false},
+		// Head on from 100 km at 400 m/s closure: separation is lost in
+		// under 300 s, an alert while still beyond 50 NM.
+		{name: "in an alert beyond the distance: visible", steps: []step{{russPos: east(100_000, 6000), russVel: -200, coalVel: 200}}, want: true, alert: true},
+		{name: "left, within the linger: visible", steps: []step{
+			{russPos: east(80_000, 6000)}, {after: 5 * time.Second, russPos: east(300_000, 6000)},
+			{after: 50 * time.Second, russPos: east(300_000, 6000)}}, lookAt: 50 * time.Second, want: true},
+		{name: "left, after the linger: hidden", steps: []step{
+			{russPos: east(80_000, 6000)}, {after: 5 * time.Second, russPos: east(300_000, 6000)},
+			{after: 30 * time.Second, russPos: east(300_000, 6000)},
+			{after: 66 * time.Second, russPos: east(300_000, 6000)}}, lookAt: 66 * time.Second, want: false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, Options{})
+			sc := e.openRawStream(e.tokens["coalition"])
+			sr := e.openRawStream(e.tokens["russia"])
+			t0 := time.Now()
+			for _, s := range c.steps {
+				e.skew.Store(int64(s.after))
+				at := t0.Add(s.after)
+				e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report(coalID, base.LatDeg, base.LonDeg, base.AltM, s.coalVel, at)}}, 202, nil)
+				e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report(russID, s.russPos.LatDeg, s.russPos.LonDeg, s.russPos.AltM, s.russVel, at)}}, 202, nil)
+			}
+			e.skew.Store(int64(c.lookAt))
+			views := []struct{ viewer, own, other string }{{"coalition", coalID, russID}, {"russia", russID, coalID}}
+			for _, v := range views {
+				var tr struct{ Tracks []wireTrack }
+				e.mustDo("GET", "/v1/tracks", e.tokens[v.viewer], nil, 200, &tr)
+				var ids []string
+				for _, x := range tr.Tracks {
+					ids = append(ids, x.Aircraft)
+				}
+				slices.Sort(ids)
+				want := []string{v.own}
+				if c.want {
+					want = append(want, v.other)
+					slices.Sort(want)
+				}
+				if !slices.Equal(ids, want) {
+					t.Errorf("%s's tracks: %v, want %v", v.viewer, ids, want)
+				}
+				alerts := e.mustDo("GET", "/v1/alerts", e.tokens[v.viewer], nil, 200, nil)
+				if got := strings.Contains(string(alerts), v.other); got != c.alert {
+					t.Errorf("%s's alerts name %s: %v, want %v", v.viewer, v.other, got, c.alert)
+				}
+			}
+			var all struct{ Tracks []wireTrack }
+			e.mustDo("GET", "/v1/tracks", e.operator, nil, 200, &all)
+			if len(all.Tracks) != 2 {
+				t.Errorf("the operator sees %d tracks, want both", len(all.Tracks))
+			}
+			// A message each way marks the end of what the streams carry.
+			e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "end-of-case-c"}, 201, nil)
+			e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "text": "end-of-case-r"}, 201, nil)
+			for _, s := range []struct {
+				viewer string
+				raw    *rawStream
+				other  string
+			}{{"coalition", sc, russID}, {"russia", sr, coalID}} {
+				b := s.raw.waitFor(t, "end-of-case-r")
+				b = append(b, s.raw.waitFor(t, "end-of-case-c")...)
+				for _, secret := range []string{s.other, "CS-" + s.other} {
+					if found := bytes.Contains(b, []byte(secret)); found && !c.alert {
+						t.Errorf("%s's stream carries %q, which the rule hides:\n%s", s.viewer, secret, b)
+					} else if !found && c.alert {
+						t.Errorf("%s's stream lacks %q of the alert that concerns it", s.viewer, secret)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Metrics carry no aircraft id and no party name in their labels.
+func TestMetricsNameNoAircraft(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now()
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("COAL-M1", 35, 36, 6000, 0, now)}}, 202, nil)
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("RUSS-M1", 35, 36.1, 6000, 0, now)}}, 202, nil)
+	e.mustDo("GET", "/v1/tracks", e.tokens["russia"], nil, 200, nil)
+	req, _ := http.NewRequest("GET", e.srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+e.operator)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, secret := range []string{"COAL-M1", "RUSS-M1", "coalition", "russia"} {
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("/metrics names %q", secret)
+		}
+	}
+}

@@ -1,0 +1,47 @@
+package detect
+
+// Nearby is the engine's space-time grid (index.go) used as a plain spatial
+// index of cubes, for the packages that need the same neighbour search
+// outside conflict detection: package disclose keeps which aircraft and
+// volumes are near which with it. Every entry lives in one time slice (the
+// grid's time dimension is not used), so two entries are found together
+// exactly when their cubes overlap; the caller applies its exact test to
+// what a query returns. Not safe for concurrent use.
+type Nearby struct {
+	g     *grid
+	stamp []uint32
+	epoch uint32
+}
+
+// NewNearby makes an empty index of ECEF cubes of cellM meters. A cell
+// about as large as the cubes listed keeps each cube in at most eight
+// cells.
+func NewNearby(cellM float64) *Nearby {
+	return &Nearby{g: newGrid(cellM, minSliceS)}
+}
+
+// Set lists entry id (dense, from 0) as the cube of half-edge halfM
+// centred on posECEF (meters), replacing its previous listing.
+func (n *Nearby) Set(id int32, posECEF [3]float64, halfM float64) {
+	for int(id) >= len(n.stamp) {
+		n.stamp = append(n.stamp, 0)
+	}
+	// Every entry at time 0 with no extent in time: one slice for all.
+	n.g.set(id, posECEF, [3]float64{}, 0, 0, halfM)
+}
+
+// Remove takes entry id out of the index.
+func (n *Nearby) Remove(id int32) { n.g.remove(id) }
+
+// Query calls fn once for every other entry whose cube overlaps id's.
+func (n *Nearby) Query(id int32, fn func(other int32)) {
+	if int(id) >= len(n.g.live) || !n.g.live[id] {
+		return
+	}
+	n.epoch++
+	if n.epoch == 0 {
+		clear(n.stamp)
+		n.epoch = 1
+	}
+	n.g.query(id, 0, n.stamp, n.epoch, fn)
+}

@@ -1,0 +1,423 @@
+package disclose
+
+import (
+	"sync"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/track"
+	"github.com/deconflict/deconflict/internal/volume"
+)
+
+// Picture keeps, for every party, what of the others it may see: fed with
+// the same position reports as the detection engine (it keeps its own
+// track table with the same acceptance rules and stale time), with the
+// alert transitions, and with every committed volume; read by party. It is
+// safe for concurrent use: reads share a lock, feeding takes it alone.
+type Picture struct {
+	mu   sync.RWMutex
+	rule Rule
+
+	tracks *track.Table
+	index  *detect.Nearby
+
+	// By track id.
+	party []int32 // the owner's party number
+	point []Point
+	rows  [][]slot // by party number: how long the track is disclosed
+	// ownAt is the track's position in its owner's own list, plus one.
+	ownAt []int32
+
+	// By party number.
+	names  []string
+	number map[string]int32
+	own    [][]track.ID // the party's live tracks
+	shown  [][]track.ID // others' tracks with a slot listed for the party
+	// alerted counts the open alerts that disclose a track to the party;
+	// alertedAll the open alerts that concern everyone (nonconforming).
+	alerted    []map[track.Key]int32
+	alertedAll map[track.Key]int32
+	open       map[string]openAlert
+
+	volumes  map[string]*volEntry
+	volSlots []*volEntry // by slot; nil when free
+	volFree  []int32
+}
+
+// slot is what one party may see of one track.
+type slot struct {
+	untilNs int64 // disclosed up to this time (unix ns) by proximity or linger
+	at      int32 // position in the party's shown list, plus one; 0: not listed
+}
+
+type openAlert struct {
+	keys    []track.Key
+	parties []int32 // nil with all
+	all     bool
+}
+
+type volEntry struct {
+	v     *volume.Volume
+	party int32
+	slot  int32
+	// seen is, by party number, until when the volume is near one of the
+	// party's aircraft (unix ns).
+	seen []int64
+}
+
+// New makes an empty picture for the rule.
+func New(r Rule) *Picture {
+	return &Picture{
+		rule:       r,
+		tracks:     track.NewTable(r.StaleAfter),
+		index:      detect.NewNearby(2 * r.halfM),
+		number:     map[string]int32{},
+		alertedAll: map[track.Key]int32{},
+		open:       map[string]openAlert{},
+		volumes:    map[string]*volEntry{},
+	}
+}
+
+// Rule returns the rule the picture applies.
+func (p *Picture) Rule() Rule { return p.rule }
+
+// Grid ids: aircraft even, volumes odd, so that one index holds both.
+func aircraftEntry(id track.ID) int32 { return 2 * id }
+func volumeEntry(slot int32) int32    { return 2*slot + 1 }
+
+// num returns the party's number, giving it one (write lock held).
+func (p *Picture) num(party string) int32 {
+	if n, ok := p.number[party]; ok {
+		return n
+	}
+	n := int32(len(p.names))
+	p.number[party] = n
+	p.names = append(p.names, party)
+	p.own = append(p.own, nil)
+	p.shown = append(p.shown, nil)
+	p.alerted = append(p.alerted, map[track.Key]int32{})
+	return n
+}
+
+// Ingest applies reports the detection engine accepted (valid reports) at
+// now, and refreshes what each report finds near it.
+func (p *Picture) Ingest(reports []track.Report, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	nowNs := now.UnixNano()
+	until := nowNs + int64(p.rule.Linger)
+	for i := range reports {
+		id, outcome := p.tracks.Apply(reports[i], now)
+		if !outcome.Applied() {
+			continue
+		}
+		s, _ := p.tracks.Get(id)
+		if outcome == track.Created {
+			p.created(id, p.num(s.Party))
+		}
+		pn := p.party[id]
+		pt := PointOf(s.Pos)
+		p.point[id] = pt
+		p.index.Set(aircraftEntry(id), s.ECEF, p.rule.halfM)
+		p.index.Query(aircraftEntry(id), func(e int32) {
+			if e&1 == 0 {
+				other := e / 2
+				on := p.party[other]
+				if on != pn && p.rule.Near(pt, p.point[other]) {
+					p.refresh(other, pn, until)
+					p.refresh(id, on, until)
+				}
+				return
+			}
+			ve := p.volSlots[e/2]
+			if ve.party != pn && p.rule.NearVolume(ve.v, s.Pos, now) {
+				p.refresh(id, ve.party, until)
+				ve.see(pn, until)
+			}
+		})
+	}
+}
+
+// created sets up the per-track state of a new track (its id may be a
+// reused one whose state was cleared at expiry).
+func (p *Picture) created(id track.ID, pn int32) {
+	for int(id) >= len(p.party) {
+		p.party = append(p.party, 0)
+		p.point = append(p.point, Point{})
+		p.rows = append(p.rows, nil)
+		p.ownAt = append(p.ownAt, 0)
+	}
+	p.party[id] = pn
+	p.rows[id] = p.rows[id][:0]
+	p.own[pn] = append(p.own[pn], id)
+	p.ownAt[id] = int32(len(p.own[pn]))
+}
+
+// refresh discloses track id to party pn until untilNs at least.
+func (p *Picture) refresh(id track.ID, pn int32, untilNs int64) {
+	row := p.rows[id]
+	for int(pn) >= len(row) {
+		row = append(row, slot{})
+	}
+	p.rows[id] = row
+	sl := &row[pn]
+	if sl.untilNs < untilNs {
+		sl.untilNs = untilNs
+	}
+	if sl.at == 0 {
+		p.shown[pn] = append(p.shown[pn], id)
+		sl.at = int32(len(p.shown[pn]))
+	}
+}
+
+// unlist takes track id out of party pn's shown list.
+func (p *Picture) unlist(id track.ID, pn int32) {
+	sl := &p.rows[id][pn]
+	list := p.shown[pn]
+	i := sl.at - 1
+	last := list[len(list)-1]
+	list[i] = last
+	p.rows[last][pn].at = i + 1
+	p.shown[pn] = list[:len(list)-1]
+	sl.at = 0
+}
+
+func (ve *volEntry) see(pn int32, untilNs int64) {
+	for int(pn) >= len(ve.seen) {
+		ve.seen = append(ve.seen, 0)
+	}
+	ve.seen[pn] = max(ve.seen[pn], untilNs)
+}
+
+// Expire drops the tracks stale at now (as the engine does) and forgets
+// the disclosures whose time is over.
+func (p *Picture) Expire(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tracks.Expire(now, func(id track.ID, _ *track.State) {
+		p.index.Remove(aircraftEntry(id))
+		pn := p.party[id]
+		list := p.own[pn]
+		i := p.ownAt[id] - 1
+		last := list[len(list)-1]
+		list[i] = last
+		p.ownAt[last] = i + 1
+		p.own[pn] = list[:len(list)-1]
+		p.ownAt[id] = 0
+		for q := range p.rows[id] {
+			if p.rows[id][q].at != 0 {
+				p.unlist(id, int32(q))
+			}
+		}
+		p.rows[id] = p.rows[id][:0]
+	})
+	nowNs := now.UnixNano()
+	for q := range p.shown {
+		for i := 0; i < len(p.shown[q]); {
+			id := p.shown[q][i]
+			if p.rows[id][q].untilNs < nowNs {
+				p.unlist(id, int32(q)) // the last one moved to i
+				continue
+			}
+			i++
+		}
+	}
+}
+
+// Alerts applies alert transitions at now: an alert discloses its
+// aircraft to the parties it concerns while it is open, and for the
+// linger after it clears.
+func (p *Picture) Alerts(trs []alert.Transition, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	until := now.UnixNano() + int64(p.rule.Linger)
+	for i := range trs {
+		a := &trs[i]
+		_, isOpen := p.open[a.ID]
+		switch {
+		case a.State == alert.StateCleared && isOpen:
+			o := p.open[a.ID]
+			delete(p.open, a.ID)
+			p.count(o, -1)
+			for _, k := range o.keys {
+				id, live := p.tracks.Lookup(k)
+				if !live {
+					continue
+				}
+				if o.all {
+					for q := range p.names {
+						if int32(q) != p.party[id] {
+							p.refresh(id, int32(q), until)
+						}
+					}
+					continue
+				}
+				for _, q := range o.parties {
+					if q != p.party[id] {
+						p.refresh(id, q, until)
+					}
+				}
+			}
+		case a.State != alert.StateCleared && !isOpen:
+			o := openAlert{all: a.ForEveryone()}
+			for _, ac := range a.Aircraft {
+				o.keys = append(o.keys, track.Key{Party: ac.Party, Aircraft: ac.Aircraft})
+			}
+			if !o.all {
+				for _, name := range a.Parties() {
+					o.parties = append(o.parties, p.num(name))
+				}
+			}
+			p.open[a.ID] = o
+			p.count(o, 1)
+		}
+	}
+}
+
+// count adds d to the open-alert counts of o's tracks.
+func (p *Picture) count(o openAlert, d int32) {
+	bump := func(m map[track.Key]int32, k track.Key) {
+		if m[k] += d; m[k] <= 0 {
+			delete(m, k)
+		}
+	}
+	for _, k := range o.keys {
+		if o.all {
+			bump(p.alertedAll, k)
+			continue
+		}
+		for _, q := range o.parties {
+			if p.names[q] != k.Party {
+				bump(p.alerted[q], k)
+			}
+		}
+	}
+}
+
+// PutVolume takes in a committed state of a volume (volume.Registry.Observe).
+func (p *Picture) PutVolume(v *volume.Volume) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ve, ok := p.volumes[v.ID]
+	if ok && ve.v.ChangeSeq > v.ChangeSeq {
+		return
+	}
+	if v.State != volume.Accepted && v.State != volume.Activated {
+		if ok {
+			p.index.Remove(volumeEntry(ve.slot))
+			p.volSlots[ve.slot] = nil
+			p.volFree = append(p.volFree, ve.slot)
+			delete(p.volumes, v.ID)
+		}
+		return
+	}
+	if !ok {
+		ve = &volEntry{party: p.num(v.Party)}
+		if n := len(p.volFree); n > 0 {
+			ve.slot = p.volFree[n-1]
+			p.volFree = p.volFree[:n-1]
+			p.volSlots[ve.slot] = ve
+		} else {
+			ve.slot = int32(len(p.volSlots))
+			p.volSlots = append(p.volSlots, ve)
+		}
+		p.volumes[v.ID] = ve
+	}
+	ve.v = v
+	c, r := v.BoundingBall()
+	p.index.Set(volumeEntry(ve.slot), c, max(r+p.rule.volReachM-p.rule.halfM, 0)+1)
+}
+
+// Tracks returns the live tracks inside the box that party may see: its
+// own and those disclosed to it at now. The order is unspecified.
+func (p *Picture) Tracks(party string, box detect.BBox, now time.Time) []track.State {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	nowNs := now.UnixNano()
+	var out []track.State
+	add := func(id track.ID) {
+		if s, ok := p.tracks.Get(id); ok && box.Contains(s.Pos) {
+			out = append(out, *s)
+		}
+	}
+	pn, known := p.number[party]
+	var seen map[track.ID]bool
+	if known {
+		out = make([]track.State, 0, len(p.own[pn])+len(p.shown[pn]))
+		for _, id := range p.own[pn] {
+			add(id)
+		}
+		for _, id := range p.shown[pn] {
+			if p.rows[id][pn].untilNs >= nowNs {
+				add(id)
+			}
+		}
+	}
+	byAlert := func(m map[track.Key]int32) {
+		for k := range m {
+			id, live := p.tracks.Lookup(k)
+			if !live || k.Party == party || (known && p.shownAt(id, pn, nowNs)) || seen[id] {
+				continue
+			}
+			if seen == nil {
+				seen = map[track.ID]bool{}
+			}
+			seen[id] = true
+			add(id)
+		}
+	}
+	if known {
+		byAlert(p.alerted[pn])
+	}
+	byAlert(p.alertedAll)
+	return out
+}
+
+// shownAt reports whether track id is disclosed to pn by proximity or
+// linger at nowNs.
+func (p *Picture) shownAt(id track.ID, pn int32, nowNs int64) bool {
+	row := p.rows[id]
+	return int(pn) < len(row) && row[pn].untilNs >= nowNs
+}
+
+// Visible reports whether party may see the aircraft at now.
+func (p *Picture) Visible(party string, k track.Key, now time.Time) bool {
+	if k.Party == party {
+		return true
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.alertedAll[k] > 0 {
+		return true
+	}
+	pn, known := p.number[party]
+	if !known {
+		return false
+	}
+	if p.alerted[pn][k] > 0 {
+		return true
+	}
+	id, live := p.tracks.Lookup(k)
+	return live && p.shownAt(id, pn, now.UnixNano())
+}
+
+// VolumeNear reports whether the volume (of another party) has been near
+// one of party's aircraft within the linger at now.
+func (p *Picture) VolumeNear(party, volumeID string, now time.Time) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	ve, ok := p.volumes[volumeID]
+	pn, known := p.number[party]
+	if !ok || !known || int(pn) >= len(ve.seen) {
+		return false
+	}
+	return ve.seen[pn] >= now.UnixNano()
+}
+
+// Len is the number of live tracks.
+func (p *Picture) Len() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.tracks.Len()
+}
