@@ -234,7 +234,6 @@ func (r Rules) Validate() error {
 	return nil
 }
 
-
 // ErrNoLevel is returned by LevelFor when the time to loss of separation is
 // beyond every level.
 var ErrNoLevel = errors.New("rules: no alert level for this time to loss of separation")

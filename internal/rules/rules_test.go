@@ -182,3 +182,29 @@ func TestDecodeFillsNewFields(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestDisclosureFields(t *testing.T) {
+	r := Default()
+	if r.DiscloseWithinM != 92_600 || r.DiscloseWithinAltM != 3048 || r.DiscloseLingerS != 60 || r.VolumeVisibility != VolumesAll {
+		t.Errorf("disclosure defaults %v m, %v m, %v s, %q", r.DiscloseWithinM, r.DiscloseWithinAltM, r.DiscloseLingerS, r.VolumeVisibility)
+	}
+	cases := map[string]func(*Rules){
+		"disclose_within_m":     func(r *Rules) { r.DiscloseWithinM = -1 },
+		"disclose_within_alt_m": func(r *Rules) { r.DiscloseWithinAltM = 60_000 },
+		"disclose_linger_s":     func(r *Rules) { r.DiscloseLingerS = 1e9 },
+		"volume_visibility":     func(r *Rules) { r.VolumeVisibility = "some" },
+	}
+	for field, mutate := range cases {
+		r := Default()
+		mutate(&r)
+		var fe *fielderr.Error
+		if err := r.Validate(); !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("mutating %s: got %v", field, err)
+		}
+	}
+	// Rules stored before the fields existed take their defaults.
+	old, err := Decode([]byte(`{"version":3,"horizontal_sep_m":9000}`))
+	if err != nil || old.DiscloseWithinM != 92_600 || old.VolumeVisibility != VolumesAll || old.HorizontalSepM != 9000 {
+		t.Errorf("decoding old rules: %+v, %v", old, err)
+	}
+}

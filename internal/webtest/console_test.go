@@ -129,7 +129,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	for i := range 3 {
 		traffic = append(traffic,
 			aircraft{party: coalition, id: fmt.Sprintf("CO-%d", i+1), callsign: fmt.Sprintf("VIPER%d", i+1), lat: 35.0 + 0.2*float64(i), lon: 36.0, altM: 6000, velEastMps: 200},
-			aircraft{party: airgroup, id: fmt.Sprintf("AG-%d", i+1), callsign: fmt.Sprintf("SU24-%d", i+1), lat: 34.0 + 0.2*float64(i), lon: 37.5, altM: 9500, velNorthMps: 150},
+			// Within 50 NM and 10,000 ft of the coalition's aircraft, so
+			// that each party's page shows the other's (need to know).
+			aircraft{party: airgroup, id: fmt.Sprintf("AG-%d", i+1), callsign: fmt.Sprintf("SU24-%d", i+1), lat: 34.6 + 0.2*float64(i), lon: 36.75, altM: 8500, velNorthMps: 150},
 		)
 	}
 	feed.add(traffic...)
@@ -396,8 +398,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		// Only the measured page draws from here on.
 		chromedp.Cancel(a.ctx)
 		chromedp.Cancel(b.ctx)
-		p := openTab(t, browser, coalition, false)
-		p.do(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(front.URL), chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]+kb.Enter))
+		// The airgroup's own page: every one of its aircraft is drawn,
+		// whatever need to know shows the coalition.
+		p := openTab(t, browser, airgroup, false)
+		p.do(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(front.URL), chromedp.SendKeys(chromedp.ID("token"), be.tokens[airgroup]+kb.Enter))
 		p.waitFor(t, "the test traffic", `(deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 3`, 15*time.Second)
 		base := eval[frameStats](t, p, `deconflict.measureFrames(60)`)
 
