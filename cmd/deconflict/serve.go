@@ -52,6 +52,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	rate := fs.Float64("rate", envFloat("DECONFLICT_RATE", 1000), "requests per second allowed to each party (env DECONFLICT_RATE)")
 	logLevel := fs.String("log-level", envOr("DECONFLICT_LOG_LEVEL", "info"), "debug, info, warn or error (env DECONFLICT_LOG_LEVEL)")
 	noConsole := fs.Bool("no-console", false, "do not serve the web console at /")
+	logOrigin := fs.String("log-origin", envOr("DECONFLICT_LOG_ORIGIN", ""), "name of the transparency log, first line of its checkpoints (default: derived from the data directory's signing key; env DECONFLICT_LOG_ORIGIN)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
 	} else if err != nil {
@@ -75,11 +76,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := server.Config{
-		Store:   st,
-		DataDir: sf.data,
-		Listen:  *listen,
-		API:     api.Options{RatePerSecond: *rate},
-		Logger:  log,
+		Store:     st,
+		DataDir:   sf.data,
+		LogOrigin: *logOrigin,
+		Listen:    *listen,
+		API:       api.Options{RatePerSecond: *rate},
+		Logger:    log,
 		Ready: func(base string, _ *service.Service) {
 			fmt.Fprintf(stdout, "deconflict serving on %s\n", base)
 		},

@@ -100,6 +100,11 @@ func (h *Handler) routes() []route {
 		{method: "POST", path: "/v1/hotline/messages/{id}/ack", auth: anyParty, maxBody: smallBody, h: h.ackMessage},
 		{method: "GET", path: "/v1/audit", auth: anyParty, h: h.getAudit},
 		{method: "GET", path: "/v1/audit/key", auth: anyParty, h: h.getAuditKey},
+		{method: "GET", path: "/v1/log/key", auth: anyParty, h: h.getLogKey},
+		{method: "GET", path: "/v1/log/checkpoint", auth: anyParty, h: h.getLogCheckpoint},
+		{method: "GET", path: "/v1/log/witnesses", auth: anyParty, h: h.getLogStatus},
+		{method: "GET", path: "/v1/log/proof/inclusion", auth: anyParty, h: h.getInclusionProof},
+		{method: "GET", path: "/v1/log/proof/consistency", auth: anyParty, h: h.getConsistencyProof},
 		{method: "GET", path: "/v1/events", auth: anyParty, stream: true, h: h.events},
 	}
 }

@@ -106,6 +106,9 @@ func setupAuthz(t *testing.T, e *env) authzFixture {
 	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "revoked-party"}, 201, &tok)
 	e.mustDo("POST", "/v1/parties/revoked-party/revoke", e.operator, nil, 200, nil)
 	f.revoked = tok.Token
+	if err := e.svc.PublishLog(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	f.extra = map[string]string{}
 	setupAuthzExtra(t, e, &f)
 	return f
@@ -140,6 +143,11 @@ func authzCases(e *env, f authzFixture) []matrixCase {
 		{name: "create volume", method: "POST", path: "/v1/volumes", body: func() any { lon += 1; return circleVolume(-20, lon, "x", nil) }, owner: "any", ownerStatus: 201, otherStatus: 201},
 		{name: "audit", method: "GET", path: "/v1/audit", owner: "coalition", ownerStatus: 200, otherStatus: 200, forbid: secret},
 		{name: "audit key", method: "GET", path: "/v1/audit/key", owner: "any", ownerStatus: 200, otherStatus: 200},
+		{name: "log key", method: "GET", path: "/v1/log/key", owner: "any", ownerStatus: 200, otherStatus: 200},
+		{name: "log checkpoint", method: "GET", path: "/v1/log/checkpoint", owner: "any", ownerStatus: 200, otherStatus: 200},
+		{name: "log witnesses", method: "GET", path: "/v1/log/witnesses", owner: "any", ownerStatus: 200, otherStatus: 200},
+		{name: "inclusion proof", method: "GET", path: "/v1/log/proof/inclusion?index=0&size=1", owner: "any", ownerStatus: 200, otherStatus: 200},
+		{name: "consistency proof", method: "GET", path: "/v1/log/proof/consistency?from=1&size=2", owner: "any", ownerStatus: 200, otherStatus: 200},
 		{name: "events", method: "GET", path: "/v1/events?after=0", owner: "any", ownerStatus: 200, otherStatus: 200, stream: true},
 	}
 	return append(cases, authzExtraCases(e, f)...)

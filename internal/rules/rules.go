@@ -12,12 +12,14 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/url"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
+	fnote "github.com/transparency-dev/formats/note"
 )
 
 // Level is one alert level: a conflict whose loss of separation starts within
@@ -74,6 +76,22 @@ type Rules struct {
 	// reduced) or VolumesNeedToKnow (another party's volume only where
 	// safety needs it).
 	VolumeVisibility string `json:"volume_visibility"`
+	// Witnesses are the parties' C2SP tlog-witnesses, to which the record
+	// pushes every checkpoint; WitnessMaxAgeS is how old a party's latest
+	// cosignature may be before its check reports the record STALE.
+	Witnesses      []Witness `json:"witnesses,omitempty"`
+	WitnessMaxAgeS float64   `json:"witness_max_age_s"`
+	// SignaturesRequired refuses every write of a party that has no key:
+	// when false, only parties with a key must sign.
+	SignaturesRequired bool `json:"signatures_required"`
+}
+
+// Witness is one party's witness: where the log pushes its checkpoints and
+// the cosignature verifier key its cosignatures verify with.
+type Witness struct {
+	Party string `json:"party"`
+	URL   string `json:"url"`
+	VKey  string `json:"vkey"`
 }
 
 // Values of Rules.VolumeVisibility.
@@ -114,6 +132,7 @@ func Default() Rules {
 		DiscloseWithinAltM:  geo.FeetToM(10_000),
 		DiscloseLingerS:     60,
 		VolumeVisibility:    VolumesAll,
+		WitnessMaxAgeS:      600,
 	}
 }
 
@@ -151,6 +170,7 @@ const (
 	// in one cell); 50 km of altitude covers everything that flies.
 	maxDiscloseWithinM    = 1_000_000
 	maxDiscloseWithinAltM = 50_000
+	maxWitnesses          = 64
 )
 
 // MaxTimeBuffer is the largest time buffer Validate accepts.
@@ -180,6 +200,7 @@ func (r Rules) Validate() error {
 		{"disclose_within_m", r.DiscloseWithinM, true, maxDiscloseWithinM},
 		{"disclose_within_alt_m", r.DiscloseWithinAltM, true, maxDiscloseWithinAltM},
 		{"disclose_linger_s", r.DiscloseLingerS, true, maxTimeS},
+		{"witness_max_age_s", r.WitnessMaxAgeS, false, maxTimeS},
 	}
 	for _, b := range bounded {
 		switch {
@@ -230,6 +251,28 @@ func (r Rules) Validate() error {
 		if p < 0 || p > MaxPriority {
 			return fielderr.Errorf(f, "must be from 0 to %d", MaxPriority)
 		}
+	}
+	if len(r.Witnesses) > maxWitnesses {
+		return fielderr.Errorf("witnesses", "at most %d witnesses", maxWitnesses)
+	}
+	names := map[string]bool{}
+	for i, w := range r.Witnesses {
+		f := fmt.Sprintf("witnesses[%d]", i)
+		if w.Party == "" || len(w.Party) > maxNameLen {
+			return fielderr.Errorf(f+".party", "a party name is 1 to %d bytes", maxNameLen)
+		}
+		u, err := url.Parse(w.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fielderr.New(f+".url", "must be an http or https URL without query (the witness's submission prefix)")
+		}
+		v, err := fnote.NewVerifierForCosignatureV1(w.VKey)
+		if err != nil {
+			return fielderr.Errorf(f+".vkey", "not a cosignature verifier key (<name>+<hash>+<base64>): %v", err)
+		}
+		if names[v.Name()] {
+			return fielderr.New(f+".vkey", "two witnesses with one name "+v.Name())
+		}
+		names[v.Name()] = true
 	}
 	return nil
 }

@@ -25,6 +25,8 @@ import (
 type Config struct {
 	Store   store.Store
 	DataDir string
+	// LogOrigin names the transparency log (service.Config.LogOrigin).
+	LogOrigin string
 	// Listen is host:port; port 0 picks a free one (see Ready).
 	Listen string
 	// Console is mounted at / when set (web.Handler()).
@@ -51,7 +53,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, Logger: cfg.Logger, Peers: rep.peers()})
+	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers()})
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,7 @@ func (s *Service) jobs() []job {
 		{"end expired volumes", s.endExpiredVolumes},
 		{"escalate hotline items", s.escalate},
 		{"audit checkpoint", s.checkpointAudit},
+		{"transparency log checkpoint", s.publishLog},
 		{"catch up events", func(ctx context.Context, _ time.Time) error { return s.CatchUpEvents(ctx) }},
 	}
 }
@@ -69,6 +70,9 @@ func (s *Service) applyRules(ctx context.Context, old, r rules.Rules) error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := s.setWitnesses(r); err != nil {
+		return err
 	}
 	return s.retuneTactical(ctx, r)
 }
@@ -88,5 +92,10 @@ func (s *Service) shutdownJobs(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
-	return s.signAudit(ctx, s.now())
+	if err := s.signAudit(ctx, s.now()); err != nil {
+		return err
+	}
+	// The last records get a checkpoint too; the witnesses have until ctx
+	// ends to cosign it.
+	return s.PublishLog(ctx)
 }

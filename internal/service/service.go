@@ -43,6 +43,9 @@ type Config struct {
 	Logger *slog.Logger
 	// TickEvery is the period of the housekeeping jobs (default 1 s).
 	TickEvery time.Duration
+	// LogOrigin names the transparency log (its checkpoints' first line);
+	// empty: a stable name derived from the signing key.
+	LogOrigin string
 	// Peers, for replicas on a shared database, relays positions and
 	// decides which replica commits alert transitions (see replica.go).
 	Peers Peers
@@ -72,6 +75,7 @@ type Service struct {
 
 	alog           *audit.Log
 	lastCheckpoint time.Time // touched by the periodic job only
+	tlog           *transLog
 
 	// OperatorToken is set when New created the operator (first start).
 	OperatorToken string
@@ -130,6 +134,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.newPicture(s.Rules())
+	if err := s.openTransLog(ctx, key, cfg.LogOrigin); err != nil {
+		return nil, err
+	}
 	if err := s.loadVolumes(ctx, s.Rules()); err != nil {
 		return nil, err
 	}
@@ -222,7 +229,8 @@ func (s *Service) EndStreams() { s.hub.closeAll() }
 // caller's to close.
 func (s *Service) Close(ctx context.Context) error {
 	s.hub.closeAll()
-	return s.shutdownJobs(ctx)
+	err := s.shutdownJobs(ctx)
+	return errors.Join(err, s.tlog.close(ctx))
 }
 
 // Authenticate resolves a bearer token.

@@ -1,0 +1,127 @@
+package api
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/translog"
+	"github.com/deconflict/deconflict/internal/witness"
+)
+
+func unhex(t *testing.T, s string) translog.Hash {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		t.Fatalf("hash %q", s)
+	}
+	return translog.Hash(b)
+}
+
+// TestLogEndpoints checks the transparency log over HTTP: a party's
+// witness named in the rules cosigns the published checkpoint, and the
+// inclusion and consistency proofs served verify against checkpoints.
+func TestLogEndpoints(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	var key struct{ Origin, VKey string }
+	e.mustDo("GET", "/v1/log/key", e.tokens["coalition"], nil, 200, &key)
+	logV, err := translog.LogVerifier(key.VKey)
+	if err != nil || logV.Name() != key.Origin {
+		t.Fatalf("log key %+v: %v", key, err)
+	}
+	_, wpriv, _ := ed25519.GenerateKey(nil)
+	ws, err := witness.NewServer("coalition.test/witness", wpriv, t.TempDir(), []string{key.VKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsrv := httptest.NewServer(ws)
+	defer wsrv.Close()
+	r := e.svc.Rules()
+	r.Witnesses = []rules.Witness{{Party: "coalition", URL: wsrv.URL, VKey: ws.VerifierKey()}}
+	e.mustDo("PUT", "/v1/rules", e.operator, r, 200, nil)
+	if err := e.svc.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wv, _ := translog.WitnessVerifier(ws.VerifierKey())
+	checkpoint := func() translog.Checkpoint {
+		t.Helper()
+		code, body, hdr := e.do("GET", "/v1/log/checkpoint", e.tokens["russia"], nil)
+		if code != 200 || hdr.Get("Content-Type") != "text/plain; charset=utf-8" {
+			t.Fatalf("checkpoint: %d %s", code, body)
+		}
+		cp, cosigs, err := translog.Open(body, key.Origin, logV, wv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := cosigs["coalition.test/witness"]; !ok {
+			t.Fatalf("the checkpoint lacks the coalition witness's cosignature:\n%s", body)
+		}
+		return cp
+	}
+	first := checkpoint()
+	for i := range 5 {
+		e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "msg", "thread": "t" + string(rune('a'+i))}, 201, nil)
+	}
+	if err := e.svc.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := checkpoint()
+	if second.Size <= first.Size {
+		t.Fatalf("sizes %d then %d", first.Size, second.Size)
+	}
+	var cons struct {
+		From, Size int64
+		Proof      []string
+	}
+	e.mustDo("GET", "/v1/log/proof/consistency?from="+strconv.FormatInt(first.Size, 10)+"&size="+strconv.FormatInt(second.Size, 10), e.tokens["russia"], nil, 200, &cons)
+	var proof []translog.Hash
+	for _, p := range cons.Proof {
+		proof = append(proof, unhex(t, p))
+	}
+	if err := translog.VerifyConsistency(first.Size, first.Root, second.Size, second.Root, proof); err != nil {
+		t.Fatalf("consistency proof: %v", err)
+	}
+	for index := range second.Size {
+		var inc struct {
+			Index, Size int64
+			LeafHash    string `json:"leaf_hash"`
+			Proof       []string
+		}
+		e.mustDo("GET", "/v1/log/proof/inclusion?index="+strconv.FormatInt(index, 10)+"&size="+strconv.FormatInt(second.Size, 10), e.tokens["coalition"], nil, 200, &inc)
+		var p []translog.Hash
+		for _, h := range inc.Proof {
+			p = append(p, unhex(t, h))
+		}
+		if err := translog.VerifyInclusion(unhex(t, inc.LeafHash), index, second.Size, second.Root, p); err != nil {
+			t.Fatalf("inclusion of %d: %v", index, err)
+		}
+	}
+	var st struct {
+		Size       int64
+		CosignedBy []string `json:"cosigned_by"`
+	}
+	e.mustDo("GET", "/v1/log/witnesses", e.tokens["russia"], nil, 200, &st)
+	if st.Size != second.Size || len(st.CosignedBy) != 1 || st.CosignedBy[0] != "coalition" {
+		t.Fatalf("status %+v", st)
+	}
+	for _, bad := range []string{
+		"/v1/log/proof/inclusion?index=-1&size=2",
+		"/v1/log/proof/inclusion?index=2&size=2",
+		"/v1/log/proof/inclusion?size=2",
+		"/v1/log/proof/consistency?from=3&size=2",
+		"/v1/log/proof/consistency?from=x&size=2",
+	} {
+		if code, body, _ := e.do("GET", bad, e.tokens["russia"], nil); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", bad, code, body)
+		}
+	}
+	if code, _, _ := e.do("GET", "/v1/log/proof/inclusion?index=0&size="+strconv.FormatInt(second.Size+100000, 10), e.tokens["russia"], nil); code != http.StatusNotFound {
+		t.Errorf("a proof beyond the tree: %d, want 404", code)
+	}
+}

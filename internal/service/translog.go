@@ -1,0 +1,343 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/translog"
+	"github.com/deconflict/deconflict/internal/witness"
+)
+
+// TreeFile is the name of the transparency log's stored hashes in the
+// data directory: an index of the audit records, rebuilt from them.
+const TreeFile = "log-tree.hashes"
+
+// witnessTimeout bounds one push to one witness: a witness that hangs
+// delays nothing but its own cosignature.
+const witnessTimeout = 5 * time.Second
+
+// transLog is the record as a transparency log (internal/translog): the
+// tree follows the audit records, a checkpoint is signed when it grew, and
+// pushed to the witnesses the rules name, in the background; the latest
+// checkpoint with the cosignatures collected is what is published.
+type transLog struct {
+	key    *translog.LogKey
+	tree   *translog.Tree
+	pusher *witness.Pusher
+	closer io.Closer // the tree's file, when it has one
+
+	mu        sync.Mutex
+	published []byte // the latest checkpoint with its cosignatures
+	cp        translog.Checkpoint
+	pushing   bool
+	pushDone  chan struct{} // closed when the push in flight ends
+	lastTry   time.Time
+}
+
+// LogStatus is what GET /v1/log/witnesses reports and the console shows.
+type LogStatus struct {
+	Origin     string           `json:"origin"`
+	Size       int64            `json:"size"`
+	Cosigned   []string         `json:"cosigned_by"`
+	Time       time.Time        `json:"time"`
+	Witnesses  []witness.Status `json:"witnesses"`
+	Checkpoint string           `json:"checkpoint"`
+}
+
+// openTransLog opens (or builds) the tree beside the store and catches it
+// up with the audit records.
+func (s *Service) openTransLog(ctx context.Context, key ed25519.PrivateKey, origin string) error {
+	if origin == "" {
+		origin = translog.DefaultOrigin(key.Public().(ed25519.PublicKey))
+	}
+	lk, err := translog.NewLogKey(origin, key)
+	if err != nil {
+		return fmt.Errorf("service: --log-origin: %w", err)
+	}
+	var (
+		hs     translog.HashStore = &translog.MemHashes{}
+		closer io.Closer
+	)
+	if s.cfg.DataDir != "" {
+		fh, err := translog.OpenFileHashes(filepath.Join(s.cfg.DataDir, TreeFile))
+		if err != nil {
+			return fmt.Errorf("service: the transparency log's tree: %w", err)
+		}
+		hs = fh
+		closer = fh
+	}
+	tree, err := translog.NewTree(hs)
+	if err != nil {
+		return err
+	}
+	tl := &transLog{key: lk, tree: tree, closer: closer}
+	tl.pusher, err = witness.NewPusher(lk.Verifier(), tree.ConsistencyProof, endpoints(s.Rules()), witnessTimeout)
+	if err != nil {
+		return err
+	}
+	s.tlog = tl
+	return s.syncTree(ctx)
+}
+
+func endpoints(r rules.Rules) []witness.Endpoint {
+	out := make([]witness.Endpoint, len(r.Witnesses))
+	for i, w := range r.Witnesses {
+		out[i] = witness.Endpoint{Party: w.Party, URL: w.URL, VKey: w.VKey}
+	}
+	return out
+}
+
+// treePage is how many records the tree reads at a time.
+const treePage = 4096
+
+// syncTree appends to the tree the audit records it does not hold yet. The
+// last leaf it holds is checked against its record first: a tree built
+// from records that are no longer in the store (a store restored from an
+// older copy) is cut back and rebuilt from there, as the records are the
+// truth here; the witnesses judge whether the result is consistent.
+func (s *Service) syncTree(ctx context.Context) error {
+	tree := s.tlog.tree
+	for {
+		size := tree.Size()
+		var page []store.AuditRecord
+		err := s.st.View(ctx, func(tx store.Tx) error {
+			from := size + 1
+			if size > 0 {
+				from = size // re-read the last leaf held, to check it
+			}
+			var err error
+			page, err = tx.AuditFrom(from, treePage)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if size > 0 {
+			if len(page) == 0 || page[0].Seq != size {
+				s.log.Error("transparency log: the store holds fewer records than the tree; rebuilding", "tree", size)
+				return s.rebuildTree(ctx)
+			}
+			held, err := tree.LeafHashAt(size - 1)
+			if err != nil {
+				return err
+			}
+			leaf, err := leafOf(page[0])
+			if err != nil {
+				return err
+			}
+			if translog.LeafHash(leaf) != held {
+				s.log.Error("transparency log: the last record in the tree differs from the store's; rebuilding", "seq", size)
+				return s.rebuildTree(ctx)
+			}
+			page = page[1:]
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		leaves := make([]translog.Hash, len(page))
+		for i, r := range page {
+			if r.Seq != size+int64(i)+1 {
+				return fmt.Errorf("service: audit record %d follows %d", r.Seq, size+int64(i))
+			}
+			leaf, err := leafOf(r)
+			if err != nil {
+				return err
+			}
+			leaves[i] = translog.LeafHash(leaf)
+		}
+		if _, err := tree.AppendLeafHashes(leaves); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Service) rebuildTree(ctx context.Context) error {
+	if err := s.tlog.tree.Truncate(0); err != nil {
+		return err
+	}
+	return s.syncTree(ctx)
+}
+
+func leafOf(r store.AuditRecord) ([]byte, error) {
+	rec, err := audit.Decode(r)
+	if err != nil {
+		return nil, err
+	}
+	return rec.Leaf(), nil
+}
+
+// publishLog is the periodic job: catch the tree up, sign a checkpoint
+// when it grew, and push it to the witnesses in the background.
+func (s *Service) publishLog(ctx context.Context, now time.Time) error {
+	if err := s.syncTree(ctx); err != nil {
+		return err
+	}
+	tl := s.tlog
+	size := tl.tree.Size()
+	tl.mu.Lock()
+	grew := tl.published == nil || size > tl.cp.Size
+	retry := len(tl.pusher.Status()) > 0 && now.Sub(tl.lastTry) >= checkpointEvery
+	if tl.pushing || (!grew && !retry) {
+		tl.mu.Unlock()
+		return nil
+	}
+	tl.pushing, tl.lastTry = true, now
+	done := make(chan struct{})
+	tl.pushDone = done
+	tl.mu.Unlock()
+	signed := tl.latestSigned()
+	if grew {
+		root, err := tl.tree.Root(size)
+		if err != nil {
+			tl.endPush(done)
+			return err
+		}
+		if signed, err = tl.key.Sign(size, root); err != nil {
+			tl.endPush(done)
+			return err
+		}
+		tl.mu.Lock()
+		tl.published, tl.cp = signed, translog.Checkpoint{Origin: tl.key.Origin(), Size: size, Root: root}
+		tl.mu.Unlock()
+	}
+	go func() {
+		defer tl.endPush(done)
+		lines := tl.pusher.Push(context.WithoutCancel(ctx), signed, size)
+		tl.mu.Lock()
+		defer tl.mu.Unlock()
+		if tl.cp.Size == size && len(lines) > 0 {
+			tl.published = translog.AddSignatures(tl.published, lines...)
+		}
+		for _, st := range tl.pusher.Status() {
+			if st.Failing != "" {
+				s.log.Warn("witness failing", "party", st.Party, "witness", st.Name, "err", st.Failing)
+			}
+		}
+	}()
+	return nil
+}
+
+func (tl *transLog) latestSigned() []byte {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return bytes.Clone(tl.published)
+}
+
+func (tl *transLog) endPush(done chan struct{}) {
+	tl.mu.Lock()
+	tl.pushing = false
+	tl.mu.Unlock()
+	close(done)
+}
+
+// waitPush waits for the push in flight, if any (tests, shutdown).
+func (tl *transLog) waitPush(ctx context.Context) {
+	tl.mu.Lock()
+	done, pushing := tl.pushDone, tl.pushing
+	tl.mu.Unlock()
+	if !pushing || done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// PublishLog signs and pushes a checkpoint of the log now, and waits for
+// the witnesses' answers (tests and the demo; the periodic job does not
+// wait).
+func (s *Service) PublishLog(ctx context.Context) error {
+	s.tlog.waitPush(ctx)
+	if err := s.publishLog(ctx, s.now()); err != nil {
+		return err
+	}
+	s.tlog.waitPush(ctx)
+	return nil
+}
+
+// LogKey is the log's origin and signed-note verifier key.
+func (s *Service) LogKey() (origin, vkey string) {
+	return s.tlog.key.Origin(), s.tlog.key.VerifierKey()
+}
+
+// ErrNoCheckpoint is returned before the first checkpoint is signed.
+var ErrNoCheckpoint = errors.New("service: no checkpoint yet")
+
+// LogCheckpoint is the latest checkpoint with every cosignature collected.
+func (s *Service) LogCheckpoint() ([]byte, error) {
+	b := s.tlog.latestSigned()
+	if b == nil {
+		return nil, ErrNoCheckpoint
+	}
+	return b, nil
+}
+
+// LogStatus reports the latest checkpoint and the witnesses.
+func (s *Service) LogStatus() LogStatus {
+	tl := s.tlog
+	tl.mu.Lock()
+	published, cp := bytes.Clone(tl.published), tl.cp
+	tl.mu.Unlock()
+	st := LogStatus{Origin: tl.key.Origin(), Size: cp.Size, Witnesses: tl.pusher.Status(), Checkpoint: string(published), Cosigned: []string{}}
+	if published != nil {
+		_, cosigs, err := translog.Open(published, tl.key.Origin(), tl.key.Verifier(), tl.pusher.Verifiers()...)
+		if err == nil {
+			for _, w := range st.Witnesses {
+				if c, ok := cosigs[w.Name]; ok {
+					st.Cosigned = append(st.Cosigned, w.Party)
+					if c.Time.After(st.Time) {
+						st.Time = c.Time
+					}
+				}
+			}
+		}
+	}
+	return st
+}
+
+// InclusionProof proves leaf index in the tree of size leaves.
+func (s *Service) InclusionProof(index, size int64) (leaf translog.Hash, proof []translog.Hash, err error) {
+	if leaf, err = s.tlog.tree.LeafHashAt(index); err != nil {
+		return leaf, nil, fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	proof, err = s.tlog.tree.InclusionProof(index, size)
+	if errors.Is(err, translog.ErrSize) {
+		err = fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	return leaf, proof, err
+}
+
+// ConsistencyProof proves the tree of from leaves a prefix of the tree of
+// size leaves.
+func (s *Service) ConsistencyProof(from, size int64) ([]translog.Hash, error) {
+	proof, err := s.tlog.tree.ConsistencyProof(from, size)
+	if errors.Is(err, translog.ErrSize) {
+		err = fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	return proof, err
+}
+
+// setWitnesses follows a change of the rules' witnesses.
+func (s *Service) setWitnesses(r rules.Rules) error {
+	return s.tlog.pusher.SetWitnesses(endpoints(r))
+}
+
+// close waits for the push in flight and closes the tree's file.
+func (tl *transLog) close(ctx context.Context) error {
+	tl.waitPush(ctx)
+	if tl.closer != nil {
+		return tl.closer.Close()
+	}
+	return nil
+}
