@@ -1,0 +1,146 @@
+// The alerts panel: the open alerts, most urgent first, each with its
+// level, the pair, the time to loss of separation, the closest approach and
+// who has acknowledged its hotline item. A click shows the alert on the map.
+
+import { $, el, reconcile, levelIcon } from './dom.js';
+import { level } from './palette.js';
+import { formatDuration, formatTime, formatDistance } from './geo.js';
+
+// The list shows the most urgent alerts; a flood (a misconfigured feed can
+// make thousands nonconforming) must not freeze the page.
+const MAX_ALERT_ROWS = 100;
+
+const parsedTimes = new WeakMap();
+function timeMs(a) {
+  let t = parsedTimes.get(a);
+  if (t === undefined) {
+    t = Date.parse(a.time) || 0;
+    parsedTimes.set(a, t);
+  }
+  return t;
+}
+
+function losText(a) {
+  if (a.kind !== 'conflict') return a.kind === 'volume_conflict' ? 'volume conflict' : 'outside its volumes';
+  const elapsed = (Date.now() - Date.parse(a.time)) / 1000;
+  const left = (a.t_in_s || 0) - elapsed;
+  return left > 0 ? `LoS in ${formatDuration(left)}` : 'LoS now';
+}
+
+function aircraftLabel(ac) {
+  return `${ac.callsign || ac.aircraft} (${ac.party})`;
+}
+
+function ackSummary(m) {
+  if (!m) return 'No hotline item yet';
+  return (m.to || [])
+    .map((p) => {
+      const ack = (m.acks || []).find((k) => k.party === p);
+      return ack ? `${p}: acknowledged ${formatTime(Date.parse(ack.time)).slice(11)}` : `${p}: waiting`;
+    })
+    .join(' · ');
+}
+
+function alertPair(a) {
+  return (a.aircraft || []).map(aircraftLabel).join(' ↔ ') || (a.volumes || []).map((v) => `${v.id} (${v.party})`).join(' ↔ ');
+}
+
+function cpaText(a) {
+  return a.kind === 'conflict' ? `CPA ${formatDistance(a.d_h_cpa_m || 0)} / ${Math.round(a.d_v_cpa_m || 0)} m` : '';
+}
+
+export class AlertsPanel {
+  // state is the ConsoleState, map the MapView the alerts are shown on,
+  // acknowledge(messageID) sends an acknowledgment.
+  constructor({ state, map, acknowledge }) {
+    this.state = state;
+    this.map = map;
+    this.acknowledge = acknowledge;
+  }
+
+  // sorted lists the open alerts, most urgent first, then newest.
+  sorted() {
+    return [...this.state.alerts.values()]
+      .filter((a) => a.state !== 'cleared')
+      .sort((a, b) => level(b.level).rank - level(a.level).rank || timeMs(b) - timeMs(a) || String(b.id).localeCompare(String(a.id)));
+  }
+
+  render() {
+    const state = this.state;
+    const list = $('alerts');
+    const all = this.sorted();
+    const alerts = all.slice(0, MAX_ALERT_ROWS);
+    reconcile(
+      list,
+      alerts,
+      (a) => a.id,
+      (a) => {
+        const m = state.alertMessage(a);
+        return JSON.stringify([a.level, a.kind, alertPair(a), m && m.state, ackSummary(m), state.mustAck(m)]);
+      },
+      (a) => {
+        const lv = level(a.level);
+        const m = state.alertMessage(a);
+        const escalated = m && m.state === 'escalated';
+        const pair = alertPair(a);
+        const badge = el('span', { class: 'badge' }, levelIcon(a.level), el('span', { text: lv.label }));
+        const main = el(
+          'button',
+          { type: 'button', class: 'alert-main', onclick: () => this.focus(a.id) },
+          badge,
+          el('span', { class: 'pair', text: pair }),
+          el('span', { class: 'los', 'data-alert-los': String(a.id), text: losText(a) }),
+          a.kind === 'conflict' ? el('span', { class: 'cpa', text: cpaText(a) }) : null,
+          escalated ? el('span', { class: 'escalated-flag', text: 'ESCALATED' }) : null,
+          el('span', { class: 'visually-hidden', text: 'Show on map' }),
+        );
+        const ackBtn = state.mustAck(m)
+          ? el('button', { type: 'button', class: 'ack', 'aria-label': `Acknowledge ${lv.label} alert ${pair}`, onclick: () => this.acknowledge(m.id) }, 'Acknowledge')
+          : null;
+        return el(
+          'li',
+          { class: `alert level-${a.level}${escalated ? ' escalated' : ''}`, 'data-alert-id': String(a.id) },
+          main,
+          el('div', { class: 'alert-ack' }, el('span', { class: 'ack-state', text: ackSummary(m) }), ackBtn),
+        );
+      },
+    );
+    // Figures that change every update are written in place.
+    for (const a of alerts) {
+      const li = list.querySelector(`li[data-key="${CSS.escape(String(a.id))}"]`);
+      const cpa = li && li.querySelector('.cpa');
+      if (cpa && cpa.textContent !== cpaText(a)) cpa.textContent = cpaText(a);
+      const los = li && li.querySelector('.los');
+      if (los && los.textContent !== losText(a)) los.textContent = losText(a);
+    }
+    $('alert-count').textContent = all.length ? `(${all.length})` : '';
+    $('alerts-empty').hidden = all.length > 0;
+    $('alerts-more').textContent = all.length > alerts.length ? `${all.length - alerts.length} less urgent alerts not listed.` : '';
+  }
+
+  // tick counts the times to loss of separation down, once a second.
+  tick() {
+    for (const span of document.querySelectorAll('[data-alert-los]')) {
+      const a = this.state.alerts.get(span.dataset.alertLos);
+      if (a && span.textContent !== losText(a)) span.textContent = losText(a);
+    }
+  }
+
+  // focus centres the map on alert id: its aircraft, or its volume.
+  focus(id) {
+    const a = this.state.alerts.get(String(id));
+    if (!a) return;
+    const pts = (a.aircraft || []).map((ac) => [ac.lon, ac.lat]);
+    if (!pts.length) {
+      const vol = this.state.volumes.find((v) => (a.volumes || []).some((r) => r.id === v.id));
+      const fp = vol && vol.footprint;
+      if (fp && fp.type === 'Circle') pts.push(fp.center);
+      else if (fp && fp.type === 'Polygon') pts.push(fp.coordinates[0][0]);
+    }
+    if (!pts.length) return;
+    const lon = pts.reduce((s, p) => s + p[0], 0) / pts.length;
+    const lat = pts.reduce((s, p) => s + p[1], 0) / pts.length;
+    this.map.centerOn(lon, lat);
+    this.map.focus = { lon, lat, at: Date.now() };
+  }
+}

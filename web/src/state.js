@@ -1,0 +1,46 @@
+// What the console knows of the service, shared by the panels: the party
+// logged in, the rules, open alerts, hotline messages (with the newest item
+// of each alert), volumes, and the state of the connection and the controls.
+// Events and snapshots write it; the panels read it when they render.
+
+export class ConsoleState {
+  constructor() {
+    this.me = null;
+    this.rules = null;
+    this.alerts = new Map(); // alert id -> alert
+    this.messages = new Map(); // message id -> message
+    this.messageByAlert = new Map(); // alert id -> its newest hotline item
+    this.volumes = [];
+    this.conn = 'offline';
+    this.attempt = 0;
+    this.trackPollOK = true;
+    this.sliderMin = 0;
+    this.selectedThread = '';
+    this.eventsApplied = 0;
+  }
+
+  // putMessage stores a message; an alert can have several hotline items (a
+  // new one when its level rises), and the alert row shows the newest.
+  putMessage(m) {
+    this.messages.set(m.id, m);
+    const ref = m.ref && m.ref.alert_id;
+    if (ref === undefined || ref === null || ref === '') return;
+    const prev = this.messageByAlert.get(String(ref));
+    if (!prev || prev.id === m.id || Date.parse(m.created) >= Date.parse(prev.created)) this.messageByAlert.set(String(ref), m);
+  }
+
+  clearMessages() {
+    this.messages.clear();
+    this.messageByAlert.clear();
+  }
+
+  // alertMessage is the newest hotline item of alert a, or null.
+  alertMessage(a) {
+    return this.messageByAlert.get(String(a.id)) || null;
+  }
+
+  // mustAck tells whether the party logged in has yet to acknowledge m.
+  mustAck(m) {
+    return m && this.me && (m.to || []).includes(this.me.party) && !(m.acks || []).some((k) => k.party === this.me.party);
+  }
+}
