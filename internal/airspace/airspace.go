@@ -34,6 +34,10 @@ type Airspace struct {
 	// Volume holds the volume fields a GeoJSON feature carries in its
 	// properties (see ReadGeoJSON); nil for OpenAir.
 	Volume *VolumeFields
+	// Err, when set, is why the file's airspace (or feature) cannot be
+	// read; it names the line or the feature. Only Name, Class and Line
+	// are then set.
+	Err error
 }
 
 // Activation is one activation interval; a zero Start or End is open

@@ -100,6 +100,9 @@ func TestOpenAirRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, err := ParseOpenAir(&buf)
+	if err == nil {
+		err = FirstError(back)
+	}
 	if err != nil {
 		t.Fatalf("%v\n%s", err, buf.String())
 	}
@@ -166,6 +169,9 @@ func TestGeoJSONRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, err := ReadGeoJSON(data)
+	if err == nil {
+		err = FirstError(back)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +213,12 @@ func TestGeoJSONRefusals(t *testing.T) {
 		"not feature": `{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			data := `{"type":"FeatureCollection","features":[` + good + "," + good + "," + bad + "]}"
-			_, err := ReadGeoJSON([]byte(data))
+			data := `{"type":"FeatureCollection","features":[` + good + "," + good + "," + bad + "," + good + "]}"
+			as, err := ReadGeoJSON([]byte(data))
+			if err != nil || len(as) != 4 || as[0].Err != nil || as[3].Err != nil {
+				t.Fatalf("%v %+v", err, as)
+			}
+			err = as[2].Err
 			var le *LineError
 			if !errors.As(err, &le) || le.Feature != 2 {
 				t.Fatalf("error %v, want one naming feature 2", err)
@@ -312,17 +322,30 @@ func FuzzParseOpenAir(f *testing.F) {
 			}
 			return
 		}
+		valid := as[:0:0]
 		for _, a := range as {
+			if a.Err != nil {
+				var le *LineError
+				if !errors.As(a.Err, &le) || le.Line < a.Line {
+					t.Fatalf("airspace error without a line in the airspace: %v (airspace at %d)", a.Err, a.Line)
+				}
+				continue
+			}
 			if a.Name == "" || a.Line < 1 {
 				t.Fatalf("airspace without a name or line: %+v", a)
 			}
 			_ = a.Shape.Outline()
+			valid = append(valid, a)
 		}
+		as = valid
 		var buf bytes.Buffer
 		if err := WriteOpenAir(&buf, as); err != nil {
 			t.Fatal(err)
 		}
 		back, err := ParseOpenAir(&buf)
+		if err == nil {
+			err = FirstError(back)
+		}
 		if err != nil {
 			t.Fatalf("reading back what was written: %v\n%s", err, buf.String())
 		}
@@ -345,7 +368,17 @@ func FuzzReadGeoJSON(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, err := WriteGeoJSON(as, 0, 20000)
+		valid := as[:0:0]
+		for i, a := range as {
+			var le *LineError
+			if a.Err != nil && (!errors.As(a.Err, &le) || le.Feature != i) {
+				t.Fatalf("feature %d refused without its index: %v", i, a.Err)
+			}
+			if a.Err == nil {
+				valid = append(valid, a)
+			}
+		}
+		out, err := WriteGeoJSON(valid, 0, 20000)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -83,7 +83,8 @@ type footprintJSON struct {
 // alt_lower_m|_ft|_fl and alt_upper_m|_ft|_fl (above mean sea level; flight
 // levels) or openAIP's lowerCeiling and upperCeiling; the volume fields
 // (start, end, priority, state, details, id) are kept in Airspace.Volume.
-// Anything else is refused with the feature's index.
+// Anything else refuses the feature: its Err names its index (the other
+// features are read on); a document that is not GeoJSON is refused whole.
 func ReadGeoJSON(data []byte) ([]Airspace, error) { return readGeoJSON(data, true) }
 
 // readGeoJSON is ReadGeoJSON; without requireShape, a feature without a
@@ -113,7 +114,7 @@ func readGeoJSON(data []byte, requireShape bool) ([]Airspace, error) {
 	for i, r := range raw {
 		a, err := readFeature(i, r, requireShape)
 		if err != nil {
-			return nil, err
+			a = Airspace{Name: a.Name, Line: i, Err: err}
 		}
 		out = append(out, a)
 	}

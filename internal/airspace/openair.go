@@ -35,8 +35,11 @@ const MaxOpenAirLineBytes = 4096
 // Lines starting with '*' are comments, and '*' starts a comment anywhere
 // else. Radii and widths are nautical miles. The centre (V X=) and the
 // direction (V D=, clockwise by default) hold until set again within one
-// airspace and are reset at each AC. Every error names its line: an
-// unknown record, a malformed value, a record before the first AC, a
+// airspace and are reset at each AC. Every error names its line. An error
+// before the first AC refuses the file (the error returned); an error in
+// an airspace refuses that airspace (its Err, the other fields but Name,
+// Class and Line left empty) and reading goes on at the next AC. Errors:
+// an unknown record, a malformed value, a record before the first AC, a
 // second AL, AH or AN, the name after the limits or the geometry, an arc or
 // circle without a centre, a polygon whose last point does not repeat its
 // first, fewer than three distinct points, a ring that crosses itself, a
@@ -53,11 +56,20 @@ func ParseOpenAir(r io.Reader) ([]Airspace, error) {
 		if line == 1 {
 			text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf"))
 		}
+		var err error
 		if !utf8.Valid(text) {
-			return nil, lineErrorf(line, "not UTF-8 text")
+			err = lineErrorf(line, "not UTF-8 text")
+		} else {
+			err = p.line(line, string(text))
 		}
-		if err := p.line(line, string(text)); err != nil {
-			return nil, err
+		if err != nil {
+			if p.cur == nil {
+				return nil, err // before the first AC: not an OpenAir file
+			}
+			// The airspace is refused; the file goes on at the next AC.
+			if p.cur.err == nil {
+				p.cur.err = err
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -66,10 +78,19 @@ func ParseOpenAir(r io.Reader) ([]Airspace, error) {
 		}
 		return nil, err
 	}
-	if err := p.finish(); err != nil {
-		return nil, err
-	}
+	p.finish()
 	return p.out, nil
+}
+
+// FirstError returns the first airspace's error, or nil: for callers that
+// take a file whole or not at all.
+func FirstError(as []Airspace) error {
+	for _, a := range as {
+		if a.Err != nil {
+			return a.Err
+		}
+	}
+	return nil
 }
 
 type openAirParser struct {
@@ -90,8 +111,9 @@ type block struct {
 	elems   []element
 	circle  *element
 	airway  []element
-	aaNONE  int // line of AA NONE
-	aaTimes int // line of the first AA interval
+	aaNONE  int   // line of AA NONE
+	aaTimes int   // line of the first AA interval
+	err     error // why the airspace is refused: the rest of it is skipped
 }
 
 // element is one DP point, or one DA/DB arc, of a polygon; or one DY point.
@@ -126,9 +148,7 @@ func (p *openAirParser) line(n int, text string) error {
 	case "SP", "SB", "AT", "TO", "TC":
 		return nil // display hints
 	case "AC":
-		if err := p.finish(); err != nil {
-			return err
-		}
+		p.finish()
 		if arg == "" || strings.ContainsAny(arg, " \t") {
 			return lineErrorf(n, "AC needs one airspace class (e.g. \"AC R\"), got %q", arg)
 		}
@@ -136,6 +156,9 @@ func (p *openAirParser) line(n int, text string) error {
 		return nil
 	}
 	b := p.cur
+	if b != nil && b.err != nil {
+		return nil // a refused airspace: skip to the next AC
+	}
 	if b == nil {
 		if rec == "V" || isKnown(rec) {
 			return lineErrorf(n, "%s before the first AC: every airspace begins with AC", rec)
@@ -517,14 +540,26 @@ func coordinate(s, hemispheres string, maxDeg float64) (float64, string, error) 
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-// finish closes the airspace being read.
-func (p *openAirParser) finish() error {
+// finish closes the airspace being read: checked and shaped, or refused
+// with the error that names its line.
+func (p *openAirParser) finish() {
 	b := p.cur
 	if b == nil {
-		return nil
+		return
 	}
 	p.cur = nil
-	a := &b.a
+	a := b.a
+	if b.err == nil {
+		b.err = b.complete(&a)
+	}
+	if b.err != nil {
+		a = Airspace{Name: b.a.Name, Class: b.a.Class, Line: b.a.Line, Err: b.err}
+	}
+	p.out = append(p.out, a)
+}
+
+// complete checks what a block must have and builds its shape.
+func (b *block) complete(a *Airspace) error {
 	var missing []string
 	if b.nameLine == 0 {
 		if b.firstNonHeader != 0 {
@@ -570,6 +605,5 @@ func (p *openAirParser) finish() error {
 		}
 		a.Shape = s
 	}
-	p.out = append(p.out, *a)
 	return nil
 }

@@ -130,7 +130,11 @@ func parseFile(t *testing.T, path string) ([]Airspace, error) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	return ParseOpenAir(f)
+	as, err := ParseOpenAir(f)
+	if err == nil {
+		err = FirstError(as)
+	}
+	return as, err
 }
 
 // TestMatchesOpenAIPOutput compares our reading of each file with openAIP's
@@ -190,6 +194,9 @@ func matchOpenAIPOutput(t *testing.T, modelTolerance float64) {
 				t.Fatal(err)
 			}
 			want, err := readGeoJSON(data, false)
+			if err == nil {
+				err = FirstError(want)
+			}
 			if err != nil {
 				t.Fatalf("reading openAIP's output: %v", err)
 			}

@@ -92,6 +92,7 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: "/v1/alerts", auth: anyParty, h: h.getAlerts},
 		{method: "POST", path: "/v1/volumes", auth: anyParty, maxBody: volumeBody, h: h.postVolume},
 		{method: "GET", path: "/v1/volumes", auth: anyParty, h: h.listVolumes},
+		{method: "POST", path: "/v1/volumes/preview", auth: anyParty, maxBody: importBody, h: h.previewVolumes},
 		{method: "GET", path: "/v1/volumes/{id}", auth: anyParty, h: h.getVolume},
 		{method: "PUT", path: "/v1/volumes/{id}", auth: anyParty, maxBody: volumeBody, h: h.putVolume},
 		{method: "POST", path: "/v1/volumes/{id}/state", auth: anyParty, maxBody: smallBody, h: h.postVolumeState},

@@ -24,6 +24,8 @@ type Problem struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail,omitempty"`
 	Field  string `json:"field,omitempty"`
+	// Line is the line at fault of a file sent whole (an OpenAir file).
+	Line int `json:"line,omitempty"`
 	// Missing lists the awareness-key entries a volume write lacked, in
 	// reduced form.
 	Missing any `json:"missing,omitempty"`

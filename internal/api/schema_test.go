@@ -38,23 +38,28 @@ func (c *schemaChecker) template(path string) (string, bool) {
 	path, _, _ = strings.Cut(path, "?")
 	segs := strings.Split(path, "/")
 	paths := c.doc["paths"].(map[string]any)
+	// The most specific template wins, as in the mux: /v1/volumes/preview
+	// over /v1/volumes/{id}.
+	best, bestLiterals := "", -1
 	for tpl := range paths {
 		ts := strings.Split(tpl, "/")
 		if len(ts) != len(segs) {
 			continue
 		}
-		match := true
+		match, literals := true, 0
 		for i := range ts {
-			if ts[i] != segs[i] && !(strings.HasPrefix(ts[i], "{") && segs[i] != "") {
+			if ts[i] == segs[i] {
+				literals++
+			} else if !(strings.HasPrefix(ts[i], "{") && segs[i] != "") {
 				match = false
 				break
 			}
 		}
-		if match {
-			return tpl, true
+		if match && literals > bestLiterals {
+			best, bestLiterals = tpl, literals
 		}
 	}
-	return "", false
+	return best, bestLiterals >= 0
 }
 
 func (c *schemaChecker) check(method, path string, resp *http.Response, body []byte) {

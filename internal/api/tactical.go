@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -24,6 +25,10 @@ type wireTrack struct {
 }
 
 func (h *Handler) getTracks(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "geojson" {
+		return badRequest("format", "format: "+strconv.Quote(format)+" is not json or geojson")
+	}
 	box := detect.World
 	if s := r.URL.Query().Get("bbox"); s != "" {
 		b, err := parseBBox(s)
@@ -40,6 +45,9 @@ func (h *Handler) getTracks(w http.ResponseWriter, r *http.Request, p party.Prin
 			Lat: s.Pos.LatDeg, Lon: s.Pos.LonDeg, AltM: s.Pos.AltM,
 			VelEastMps: s.VelEastMps, VelNorthMps: s.VelNorthMps, VelUpMps: s.VelUpMps,
 		}
+	}
+	if format == "geojson" {
+		return writeTracksGeoJSON(w, out)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"tracks": out})
 }

@@ -81,6 +81,10 @@ var (
 
 func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Principal) error {
 	q := r.URL.Query()
+	format, err := volumeFormat(r)
+	if err != nil {
+		return err
+	}
 	var box *volume.Box
 	if s := q.Get("bbox"); s != "" {
 		b, err := parseBBox(s)
@@ -118,7 +122,6 @@ func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Pr
 	}
 	extent := volume.Extent{LowerM: lower, UpperM: upper, From: from, To: to}
 	var vs []volume.Volume
-	var err error
 	if box != nil {
 		vs, err = h.svc.QueryVolumesBox(p, *box, extent)
 	} else {
@@ -129,6 +132,9 @@ func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Pr
 	}
 	if vs == nil {
 		vs = []volume.Volume{}
+	}
+	if format != "" && format != "json" {
+		return writeVolumesAs(w, format, vs)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"volumes": vs})
 }

@@ -281,3 +281,42 @@ func (c *Client) Rules(ctx context.Context) (rules.Rules, error) {
 	err := c.do(ctx, http.MethodGet, "/v1/rules", nil, &r)
 	return r, err
 }
+
+// PreviewVolumes sends an airspace file (format "openair" or "geojson") to
+// POST /v1/volumes/preview with the query (start, end, ground_m,
+// unlimited_m) and returns what each airspace would become; nothing is
+// written.
+func (c *Client) PreviewVolumes(ctx context.Context, format string, query url.Values, file []byte) ([]PreviewItem, error) {
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	q.Set("format", format)
+	var out struct {
+		Items []PreviewItem `json:"items"`
+	}
+	if file == nil {
+		file = []byte{}
+	}
+	err := c.send(ctx, "POST", "/v1/volumes/preview?"+q.Encode(), file, &out)
+	return out.Items, err
+}
+
+// VolumesAs returns the volumes the party may see in another format
+// (GET /v1/volumes?format=geojson|kml|openair), as the server writes it.
+func (c *Client) VolumesAs(ctx context.Context, format string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.baseURL+"/v1/volumes?format="+url.QueryEscape(format), nil)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: GET /v1/volumes: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, readProblem(resp)
+	}
+	return io.ReadAll(resp.Body)
+}

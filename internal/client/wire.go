@@ -39,6 +39,9 @@ type Footprint struct {
 	Coordinates [][][2]float64 `json:"coordinates,omitempty"`
 	Center      *[2]float64    `json:"center,omitempty"`
 	RadiusM     float64        `json:"radius_m,omitempty"`
+	Points      [][2]float64   `json:"points,omitempty"`  // Orbit: the two turn centres
+	Line        [][2]float64   `json:"line,omitempty"`    // Corridor
+	WidthM      float64        `json:"width_m,omitempty"` // Orbit, Corridor: the full width
 }
 
 // Circle returns a circular footprint.
@@ -186,4 +189,22 @@ type Event struct {
 	Kind string          `json:"kind"`
 	Time time.Time       `json:"time"`
 	Data json.RawMessage `json:"data"`
+}
+
+// PreviewItem is what one airspace of a file would become (see
+// POST /v1/volumes/preview): Status "ok", "conflicting" or "refused".
+type PreviewItem struct {
+	Index   int    `json:"index"`
+	Line    int    `json:"line"`
+	Feature *int   `json:"feature"`
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason"`
+	Field   string `json:"field"`
+	// Input is the volume write to send (ok and conflicting items).
+	Input     *VolumeInput `json:"input"`
+	Conflicts []Volume     `json:"conflicts"`
+	// Alternatives are conflict-free variants of a conflicting item, once
+	// the server computes them.
+	Alternatives []VolumeInput `json:"alternatives"`
 }

@@ -183,3 +183,13 @@ func (s *Service) loadVolumes(ctx context.Context, rl rules.Rules) error {
 	s.vol.Store(reg)
 	return nil
 }
+
+// PreviewVolume reports, without writing, whether the caller's would-be
+// volume passes validation and which other parties' volumes it would
+// conflict with (reduced): the dry run of an import.
+func (s *Service) PreviewVolume(p party.Principal, in volume.Input) ([]volume.Volume, error) {
+	if p.Operator {
+		return nil, ErrForbidden
+	}
+	return s.volumes().Preview(p.Party, in, s.Rules())
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/client"
+)
+
+func init() {
+	register(command{
+		name:    "volumes",
+		summary: "import airspace files (GeoJSON, OpenAir) as volumes, or export the volumes as GeoJSON, KML or OpenAir",
+		run:     runVolumes,
+	})
+}
+
+func runVolumes(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signalContext()
+	defer stop()
+	if len(args) == 0 || (args[0] != "import" && args[0] != "export") {
+		fmt.Fprintln(stderr, "usage: deconflict volumes import --file F (--geojson | --openair) --party NAME --server URL (--token T | --token-file F) [--start T --end T] [--ground-m M] [--unlimited-m M] [--dry-run]")
+		fmt.Fprintln(stderr, "       deconflict volumes export --format geojson|kml|openair --party NAME --server URL (--token T | --token-file F) [--out FILE]")
+		return usagef("volumes: import or export comes first")
+	}
+	if args[0] == "import" {
+		return volumesImport(ctx, args[1:], stdout, stderr)
+	}
+	return volumesExport(ctx, args[1:], stdout, stderr)
+}
+
+// volumesImport asks the server what each airspace of the file would
+// become (POST /v1/volumes/preview, which writes nothing), then declares
+// each one that conflicts with nothing, one POST /v1/volumes each, and
+// reports every item: declared, conflicting (with whom, and the
+// alternatives once the server offers them) or refused (reason and line).
+func volumesImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("volumes import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf clientFlags
+	cf.register(fs)
+	file := fs.String("file", "", "the airspace file")
+	geojson := fs.Bool("geojson", false, "the file is GeoJSON (RFC 7946): one volume per feature, the volume fields as properties")
+	openair := fs.Bool("openair", false, "the file is OpenAir: one volume per airspace (per activation interval)")
+	start := fs.String("start", "", "RFC 3339: the window of airspaces without activation times; activation intervals are cut to --start/--end")
+	end := fs.String("end", "", "RFC 3339: see --start")
+	groundM := fs.Float64("ground-m", 0, "ground elevation in meters under heights above ground (AGL)")
+	unlimitedM := fs.Float64("unlimited-m", 0, "altitude in meters of an unlimited upper limit (default FL660)")
+	dryRun := fs.Bool("dry-run", false, "report what would be declared, declare nothing")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *file == "" || *geojson == *openair {
+		return usagef("volumes import: --file and exactly one of --geojson and --openair are required")
+	}
+	format := "openair"
+	if *geojson {
+		format = "geojson"
+	}
+	q := url.Values{}
+	for _, t := range []struct{ name, v string }{{"start", *start}, {"end", *end}} {
+		if t.v == "" {
+			continue
+		}
+		if _, err := time.Parse(time.RFC3339, t.v); err != nil {
+			return usagef("volumes import: --%s %q is not an RFC 3339 time", t.name, t.v)
+		}
+		q.Set(t.name, t.v)
+	}
+	if *groundM != 0 {
+		q.Set("ground_m", strconv.FormatFloat(*groundM, 'f', -1, 64))
+	}
+	if *unlimitedM != 0 {
+		q.Set("unlimited_m", strconv.FormatFloat(*unlimitedM, 'f', -1, 64))
+	}
+	data, err := os.ReadFile(*file)
+	if err != nil {
+		return usagef("volumes import: %v", err)
+	}
+	cl, err := cf.client(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	items, err := cl.PreviewVolumes(ctx, format, q, data)
+	if err != nil {
+		var p *client.Problem
+		if errors.As(err, &p) && p.Status == 400 {
+			return usagef("volumes import: %s: %s", *file, p.Detail)
+		}
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHERE\tNAME\tRESULT\tDETAIL")
+	counts := map[string]int{}
+	for _, it := range items {
+		result, detail := it.Status, ""
+		switch it.Status {
+		case "ok":
+			result = "would declare"
+			if !*dryRun {
+				v, err := cl.CreateVolume(ctx, *it.Input)
+				result, detail = declareOutcome(v, err)
+				if result == "" {
+					return fmt.Errorf("volumes import: %s: %w", where(it), err)
+				}
+			}
+		case "conflicting":
+			detail = conflictDetail(it.Conflicts, it.Alternatives)
+		case "refused":
+			detail = it.Reason
+		}
+		counts[result]++
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", where(it), it.Name, result, detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var parts []string
+	for _, k := range []string{"declared", "would declare", "conflicting", "refused"} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+	}
+	fmt.Fprintf(stdout, "%d items: %s\n", len(items), strings.Join(parts, ", "))
+	if n := counts["conflicting"] + counts["refused"]; n > 0 {
+		return fmt.Errorf("volumes import: %d of %d items not declared", n, len(items))
+	}
+	return nil
+}
+
+// declareOutcome reads the answer to one declaration: "" for an error
+// that is not about the item (the import stops there).
+func declareOutcome(v client.Volume, err error) (result, detail string) {
+	var p *client.Problem
+	switch {
+	case err == nil:
+		return "declared", fmt.Sprintf("id %s version %s state %s", v.ID, v.Version, v.State)
+	case errors.As(err, &p) && p.Status == 409:
+		// Someone declared a conflicting volume since the preview.
+		return "conflicting", conflictDetail(p.Missing, nil) + " " + p.Detail
+	case errors.As(err, &p) && p.Status == 400:
+		return "refused", p.Detail
+	}
+	return "", ""
+}
+
+func where(it client.PreviewItem) string {
+	if it.Feature != nil {
+		return "feature " + strconv.Itoa(*it.Feature)
+	}
+	return "line " + strconv.Itoa(it.Line)
+}
+
+func conflictDetail(with []client.Volume, alternatives []client.VolumeInput) string {
+	var ids []string
+	for _, v := range with {
+		ids = append(ids, fmt.Sprintf("%s's %s@%s", v.Party, v.ID, v.Version))
+	}
+	s := "with " + strings.Join(ids, ", ")
+	for _, a := range alternatives {
+		s += fmt.Sprintf("; alternative %.0f-%.0f m %s to %s", a.AltLowerM, a.AltUpperM,
+			a.Start.UTC().Format(time.RFC3339), a.End.UTC().Format(time.RFC3339))
+	}
+	return s
+}
+
+// volumesExport writes the volumes the party may see (its own in full,
+// the others' reduced) in the format asked.
+func volumesExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("volumes export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf clientFlags
+	cf.register(fs)
+	format := fs.String("format", "geojson", "geojson, kml or openair")
+	out := fs.String("out", "", "file to write (default: standard output)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	switch *format {
+	case "geojson", "kml", "openair":
+	default:
+		return usagef("volumes export: --format %q is not geojson, kml or openair", *format)
+	}
+	cl, err := cf.client(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	data, err := cl.VolumesAs(ctx, *format)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err = stdout.Write(data)
+		return err
+	}
+	return os.WriteFile(*out, data, 0o644)
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/airspace"
+	"github.com/deconflict/deconflict/internal/api"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+	"github.com/deconflict/deconflict/internal/testutil/reference"
+)
+
+// apiServer runs the real API on a fresh embedded store and returns its URL
+// and a token file with the parties' tokens.
+func apiServer(t *testing.T, parties ...string) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(ctx, service.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.NewHandler(svc, api.Options{}))
+	t.Cleanup(func() {
+		svc.EndStreams()
+		srv.Close()
+		_ = svc.Close(context.Background())
+		st.Close()
+	})
+	var lines []string
+	for _, name := range parties {
+		tok, err := svc.AddParty(ctx, party.Principal{Party: "operator", Operator: true}, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, name+" "+tok)
+	}
+	return srv.URL, writeFile(t, "tokens", strings.Join(lines, "\n")+"\n")
+}
+
+// TestVolumesImportOpenAIPFiles imports openAIP's OpenAir test files: the
+// valid ones are declared (same count as the parser reads), the invalid
+// ones refused naming the line; a second import of the same file reports
+// the conflicts with what the other party declared; export gives back the
+// volumes in every format.
+func TestVolumesImportOpenAIPFiles(t *testing.T) {
+	dir := reference.OpenAir(t)
+	url, tokens := apiServer(t, "coalition", "russia")
+	start := time.Now().UTC().Truncate(time.Second)
+	end := start.Add(2 * time.Hour)
+	run := func(party string, args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		args = append(args, "--party", party, "--server", url, "--token-file", tokens)
+		err := runVolumes(args, &out, &errOut)
+		return out.String() + errOut.String(), err
+	}
+	window := []string{"--start", start.Format(time.RFC3339), "--end", end.Format(time.RFC3339)}
+
+	out, err := run("coalition", append([]string{"import", "--openair", "--file", filepath.Join(dir, "arc-cw.txt")}, window...)...)
+	if err != nil || !strings.Contains(out, "ED-R56 Kummersdorf MON-FRI") || !strings.Contains(out, "1 items: 1 declared") {
+		t.Fatalf("arc-cw: %v\n%s", err, out)
+	}
+	// The same airspace declared by the other party conflicts; a dry run
+	// says so without declaring.
+	out, err = run("russia", append([]string{"import", "--openair", "--dry-run", "--file", filepath.Join(dir, "arc-cw.txt")}, window...)...)
+	if err == nil || !strings.Contains(out, "conflicting") || !strings.Contains(out, "with coalition's ") {
+		t.Fatalf("conflicting dry run: %v\n%s", err, out)
+	}
+	// The invalid files are refused with the line at fault.
+	for name, line := range map[string]string{
+		"circular-invalid.txt":                  "line 11",
+		"ceiling-definitions-al-greater-ah.txt": "line 10",
+		"invalid-coordinates.txt":               "line 14",
+		"start-end-coordinates-not-equal.txt":   "line 2",
+	} {
+		out, err := run("coalition", append([]string{"import", "--openair", "--file", filepath.Join(dir, name)}, window...)...)
+		if err == nil || !strings.Contains(out, line+" ") || !strings.Contains(out, "refused") {
+			t.Errorf("%s: %v\n%s", name, err, out)
+		}
+	}
+	// The activation times of the extended format become the windows: of
+	// the four, two lie in the first day of 2025, the one open at its start
+	// is cut to that day, the one starting in March is outside it.
+	out, err = run("coalition", "import", "--openair", "--dry-run", "--file", filepath.Join(dir, "activation-times.txt"),
+		"--start", "2025-01-01T00:00:00Z", "--end", "2025-01-02T00:00:00Z")
+	if err != nil || !strings.Contains(out, "3 items: 3 would declare") {
+		t.Fatalf("activation times: %v\n%s", err, out)
+	}
+	// Without a window, an airspace without activation times is refused.
+	out, err = run("coalition", "import", "--openair", "--file", filepath.Join(dir, "polygon.txt"))
+	if err == nil || !strings.Contains(out, "--start") {
+		t.Fatalf("no window: %v\n%s", err, out)
+	}
+
+	// Export: GeoJSON, KML and OpenAir of what coalition sees.
+	for _, f := range []string{"geojson", "kml", "openair"} {
+		path := filepath.Join(t.TempDir(), "out."+f)
+		if out, err := run("coalition", "export", "--format", f, "--out", path); err != nil {
+			t.Fatalf("export %s: %v\n%s", f, err, out)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var as []airspace.Airspace
+		switch f {
+		case "geojson":
+			as, err = airspace.ReadGeoJSON(data)
+		case "openair":
+			as, err = airspace.ParseOpenAir(bytes.NewReader(data))
+		default:
+			if !bytes.Contains(data, []byte("ED-R56")) && !bytes.Contains(data, []byte("<Placemark>")) {
+				t.Fatalf("kml without the volume:\n%s", data)
+			}
+			continue
+		}
+		if err != nil || len(as) != 1 || airspace.FirstError(as) != nil {
+			t.Fatalf("export %s read back: %v %+v", f, err, as)
+		}
+	}
+	// The GeoJSON export imports again (as another party: it conflicts).
+	path := filepath.Join(t.TempDir(), "export.geojson")
+	if _, err := run("coalition", "export", "--format", "geojson", "--out", path); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run("russia", "import", "--geojson", "--dry-run", "--file", path)
+	if err == nil || !strings.Contains(out, "feature 0") || !strings.Contains(out, "conflicting") {
+		t.Fatalf("geojson round trip: %v\n%s", err, out)
+	}
+	if _, err := run("coalition", "import", "--file", path); err == nil {
+		t.Fatal("an import without --geojson or --openair was accepted")
+	}
+}

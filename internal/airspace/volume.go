@@ -1,0 +1,221 @@
+package airspace
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/paulmach/orb"
+
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/volume"
+)
+
+// DefaultUnlimitedM is the altitude that stands for an unlimited upper
+// limit (OpenAir UNL) when none is given: FL660, the top of the airspace
+// that air traffic services control in Europe.
+var DefaultUnlimitedM = geo.FlightLevelToM(660)
+
+// ImportOptions say what an airspace file does not.
+type ImportOptions struct {
+	// Start and End bound the window of interest: an airspace without
+	// activation times (or active by NOTAM) is declared for it, open ends
+	// of activation intervals are closed by it, and intervals are cut to
+	// it. Zero is unbounded.
+	Start, End time.Time
+	// GroundM is the ground elevation under heights above ground (AGL).
+	GroundM float64
+	// UnlimitedM is the altitude of an unlimited upper limit.
+	UnlimitedM float64
+}
+
+// Item is one volume to declare: an airspace gives one per activation
+// interval (one when it has none).
+type Item struct {
+	Index int    // the airspace's position in the file
+	Line  int    // its OpenAir line, or its GeoJSON feature index
+	Name  string // its name
+	Input volume.Input
+	// Err says why the airspace cannot become this volume (nil: it can,
+	// as far as the file goes; the volume's own validation comes next).
+	Err error
+}
+
+// Items turns airspaces into volume inputs, in file order.
+func Items(as []Airspace, opt ImportOptions) []Item {
+	if opt.UnlimitedM == 0 {
+		opt.UnlimitedM = DefaultUnlimitedM
+	}
+	var out []Item
+	for i, a := range as {
+		base := Item{Index: i, Line: a.Line, Name: a.Name}
+		if a.Err != nil {
+			base.Err = a.Err
+			out = append(out, base)
+			continue
+		}
+		in := volume.Input{
+			Footprint: Footprint(a.Shape),
+			AltLowerM: a.Lower.Meters(opt.GroundM, opt.UnlimitedM),
+			AltUpperM: a.Upper.Meters(opt.GroundM, opt.UnlimitedM),
+			State:     volume.Accepted,
+		}
+		if v := a.Volume; v != nil {
+			if v.Priority != nil {
+				in.Priority = *v.Priority
+			}
+			if v.State != "" {
+				in.State = volume.State(v.State)
+			}
+			in.Details = v.Details
+		}
+		if in.Details == nil {
+			in.Details = details(a)
+		}
+		windows, err := windowsOf(a, opt)
+		if err != nil {
+			base.Err = err
+			out = append(out, base)
+			continue
+		}
+		for _, w := range windows {
+			it := base
+			it.Input = in
+			it.Input.Start, it.Input.End = w.Start, w.End
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// details are the private details of an imported volume: where it came
+// from and what the file called it.
+func details(a Airspace) json.RawMessage {
+	d := map[string]any{"source_line": a.Line}
+	if a.Name != "" {
+		d["name"] = a.Name
+	}
+	if a.Class != "" {
+		d["class"] = a.Class
+	}
+	if a.Type != "" {
+		d["type"] = a.Type
+	}
+	if a.Lower.Datum == GND && a.Lower != Surface || a.Upper.Datum == GND {
+		d["limits"] = a.Lower.String() + " to " + a.Upper.String()
+	}
+	b, _ := json.Marshal(d)
+	return b
+}
+
+func windowsOf(a Airspace, opt ImportOptions) ([]Activation, error) {
+	errf := func(format string, args ...any) error {
+		if a.Volume != nil || a.Line == 0 {
+			return featureErrorf(a.Line, format, args...)
+		}
+		return lineErrorf(a.Line, format, args...)
+	}
+	var acts []Activation
+	switch {
+	case a.Volume != nil && (a.Volume.Start != nil || a.Volume.End != nil):
+		var w Activation
+		if a.Volume.Start != nil {
+			w.Start = *a.Volume.Start
+		}
+		if a.Volume.End != nil {
+			w.End = *a.Volume.End
+		}
+		acts = []Activation{w}
+	case len(a.Activations) > 0:
+		acts = a.Activations
+	default:
+		acts = []Activation{{}}
+	}
+	var out []Activation
+	for _, w := range acts {
+		if w.Start.IsZero() || !opt.Start.IsZero() && w.Start.Before(opt.Start) {
+			w.Start = opt.Start
+		}
+		if w.End.IsZero() || !opt.End.IsZero() && w.End.After(opt.End) {
+			w.End = opt.End
+		}
+		switch {
+		case w.Start.IsZero() && w.End.IsZero():
+			return nil, errf("no time window: the file gives none, give --start and --end")
+		case w.Start.IsZero():
+			return nil, errf("no start: the file gives none, give --start")
+		case w.End.IsZero():
+			return nil, errf("no end: the file gives none, give --end")
+		case !w.End.After(w.Start):
+			continue // outside the window of interest
+		}
+		out = append(out, Activation{Start: w.Start.UTC(), End: w.End.UTC()})
+	}
+	if len(out) == 0 {
+		return nil, errf("no activation time falls between --start and --end")
+	}
+	return out, nil
+}
+
+// Footprint returns the shape as a volume footprint.
+func Footprint(s Shape) volume.Footprint {
+	pos := func(p orb.Point) []float64 { return []float64{p[0], p[1]} }
+	line := func(l []orb.Point) [][]float64 {
+		out := make([][]float64, len(l))
+		for i, p := range l {
+			out[i] = pos(p)
+		}
+		return out
+	}
+	switch s.Type {
+	case CircleShape:
+		return volume.Footprint{Type: "Circle", Center: pos(s.Center), RadiusM: s.RadiusM}
+	case OrbitShape:
+		return volume.Footprint{Type: "Orbit", Points: line(s.Line), WidthM: s.WidthM}
+	case CorridorShape:
+		return volume.Footprint{Type: "Corridor", Line: line(s.Line), WidthM: s.WidthM}
+	default:
+		return volume.Footprint{Type: "Polygon", Coordinates: [][][]float64{line(s.Ring)}}
+	}
+}
+
+// FromVolume returns a volume as an airspace, for export: named by its id,
+// its band as limits in meters above mean sea level, its window as its
+// one activation interval and its volume fields kept.
+func FromVolume(v volume.Volume) (Airspace, error) {
+	fp := v.Footprint
+	s, err := ShapeFromFootprint(fp.Type, fp.Coordinates, fp.Center, fp.RadiusM, fp.Points, fp.Line, fp.WidthM)
+	if err != nil {
+		return Airspace{}, fmt.Errorf("volume %s: %w", v.ID, err)
+	}
+	start, end := v.Start.UTC(), v.End.UTC()
+	prio := v.Priority
+	return Airspace{
+		Name:        v.ID,
+		Class:       "UNC",
+		Lower:       Limit{Value: v.AltLowerM, Unit: Meters, Datum: MSL},
+		Upper:       Limit{Value: v.AltUpperM, Unit: Meters, Datum: MSL},
+		Shape:       s,
+		Activations: []Activation{{Start: start, End: end}},
+		Volume: &VolumeFields{ID: v.ID, Party: v.Party, Version: v.Version, State: string(v.State),
+			Priority: &prio, Start: &start, End: &end, Details: v.Details},
+	}, nil
+}
+
+var ringField = regexp.MustCompile(`^footprint\.(?:coordinates\[0\]|line|points)\[(\d+)\]`)
+
+// LineOf returns the OpenAir line (or GeoJSON feature index) that a volume
+// field error about this airspace's input points at: the line of a ring
+// position when the field names one, else the airspace's own.
+func (a Airspace) LineOf(field string) int {
+	if m := ringField.FindStringSubmatch(field); m != nil && a.Shape.Type == PolygonShape {
+		if i, err := strconv.Atoi(m[1]); err == nil {
+			if l := a.Shape.LineOf(i); l != 0 {
+				return l
+			}
+		}
+	}
+	return a.Line
+}

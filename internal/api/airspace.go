@@ -1,0 +1,246 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+
+	"github.com/deconflict/deconflict/internal/airspace"
+	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/volume"
+)
+
+// Media types of the airspace formats.
+const (
+	geoJSONType = "application/geo+json"
+	kmlType     = "application/vnd.google-earth.kml+xml"
+	openAirType = "text/plain; charset=utf-8"
+	// importBody bounds an airspace file sent for a preview.
+	importBody = 8 << 20
+)
+
+// volumeFormat checks the format query parameter of GET /v1/volumes.
+func volumeFormat(r *http.Request) (string, error) {
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json", "geojson", "kml", "openair":
+		return f, nil
+	default:
+		return "", badRequest("format", "format: "+strconv.Quote(f)+" is not json, geojson, kml or openair")
+	}
+}
+
+// writeVolumesAs writes volumes as a GeoJSON FeatureCollection, a KML
+// document or an OpenAir file (see package airspace).
+func writeVolumesAs(w http.ResponseWriter, format string, vs []volume.Volume) error {
+	as := make([]airspace.Airspace, 0, len(vs))
+	for _, v := range vs {
+		a, err := airspace.FromVolume(v)
+		if err != nil {
+			return err
+		}
+		as = append(as, a)
+	}
+	var buf bytes.Buffer
+	var ctype string
+	switch format {
+	case "geojson":
+		b, err := airspace.WriteGeoJSON(as, 0, airspace.DefaultUnlimitedM)
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+		ctype = geoJSONType
+	case "kml":
+		if err := airspace.WriteKML(&buf, "deconflict volumes", as, 0, airspace.DefaultUnlimitedM); err != nil {
+			return err
+		}
+		ctype = kmlType
+	default:
+		if err := airspace.WriteOpenAir(&buf, as); err != nil {
+			return err
+		}
+		ctype = openAirType
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// writeTracksGeoJSON writes tracks as a FeatureCollection of Points (with
+// the altitude as the third coordinate) and their wire fields as
+// properties.
+func writeTracksGeoJSON(w http.ResponseWriter, tracks []wireTrack) error {
+	fc := geojson.NewFeatureCollection()
+	for _, t := range tracks {
+		f := geojson.NewFeature(orb.Point{t.Lon, t.Lat})
+		f.ID = t.Party + "/" + t.Aircraft
+		f.Properties = geojson.Properties{
+			"party": t.Party, "aircraft": t.Aircraft, "callsign": t.Callsign, "time": t.Time.Format(time.RFC3339Nano),
+			"alt_m": t.AltM, "vel_east_mps": t.VelEastMps, "vel_north_mps": t.VelNorthMps, "vel_up_mps": t.VelUpMps,
+		}
+		fc.Append(f)
+	}
+	b, err := fc.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", geoJSONType)
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// previewItem is one volume an airspace file would declare.
+type previewItem struct {
+	Index int `json:"index"`          // the airspace's position in the file
+	Line  int `json:"line,omitempty"` // OpenAir: the line at fault, or the airspace's AC line
+	// Feature is the GeoJSON feature index (GeoJSON files only).
+	Feature *int   `json:"feature,omitempty"`
+	Name    string `json:"name"`
+	// Status: "ok" (would be declared as it is), "conflicting" (conflicts
+	// with other parties' volumes: declaring it needs their keys) or
+	// "refused" (reason, field and line say why).
+	Status string          `json:"status"`
+	Reason string          `json:"reason,omitempty"`
+	Field  string          `json:"field,omitempty"`
+	Input  *volumeWrite    `json:"input,omitempty"`
+	Conf   []volume.Volume `json:"conflicts,omitempty"`
+	// Alternatives will list conflict-free shifts of a conflicting item
+	// once the service computes strategic alternatives (issue 17); until
+	// then it is always absent.
+	Alternatives []volumeWrite `json:"alternatives,omitempty"`
+}
+
+// volumeWrite is the body of POST /v1/volumes for an item.
+type volumeWrite struct {
+	Footprint volume.Footprint `json:"footprint"`
+	AltLowerM float64          `json:"alt_lower_m"`
+	AltUpperM float64          `json:"alt_upper_m"`
+	Start     time.Time        `json:"start"`
+	End       time.Time        `json:"end"`
+	Priority  int              `json:"priority"`
+	State     volume.State     `json:"state"`
+	Details   any              `json:"details,omitempty"`
+}
+
+// previewVolumes reads an airspace file (OpenAir or GeoJSON) and answers,
+// without writing anything, what each airspace would become: the volume
+// write to send, refused (with the reason and line or feature), or
+// conflicting (with the other parties' volumes it meets).
+func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format != "openair" && format != "geojson" {
+		return badRequest("format", "format: must be openair or geojson")
+	}
+	var opt airspace.ImportOptions
+	for _, t := range []struct {
+		name string
+		dst  *time.Time
+	}{{"start", &opt.Start}, {"end", &opt.End}} {
+		if s := q.Get(t.name); s != "" {
+			v, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return badRequest(t.name, t.name+": must be an RFC 3339 time")
+			}
+			*t.dst = v.UTC()
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *float64
+	}{{"ground_m", &opt.GroundM}, {"unlimited_m", &opt.UnlimitedM}} {
+		if s := q.Get(f.name); s != "" {
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > 1e5 {
+				return badRequest(f.name, f.name+": must be a number of meters")
+			}
+			*f.dst = v
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	var as []airspace.Airspace
+	if format == "openair" {
+		as, err = airspace.ParseOpenAir(bytes.NewReader(body))
+	} else {
+		as, err = airspace.ReadGeoJSON(body)
+	}
+	if err != nil {
+		return fileProblem(err)
+	}
+	items := airspace.Items(as, opt)
+	out := make([]previewItem, 0, len(items))
+	for _, it := range items {
+		a := as[it.Index]
+		pi := previewItem{Index: it.Index, Line: it.Line, Name: it.Name}
+		if format == "geojson" {
+			f := it.Line
+			pi.Line, pi.Feature = 0, &f
+		}
+		if it.Err != nil {
+			pi.Status, pi.Reason = "refused", it.Err.Error()
+			if le := (*airspace.LineError)(nil); errors.As(it.Err, &le) && le.Line > 0 {
+				pi.Line = le.Line
+			}
+			out = append(out, pi)
+			continue
+		}
+		in := it.Input
+		pi.Input = &volumeWrite{Footprint: in.Footprint, AltLowerM: in.AltLowerM, AltUpperM: in.AltUpperM,
+			Start: in.Start, End: in.End, Priority: in.Priority, State: in.State, Details: rawJSON(in.Details)}
+		conflicts, err := h.svc.PreviewVolume(p, in)
+		var fe *fielderr.Error
+		switch {
+		case errors.As(err, &fe):
+			pi.Status, pi.Reason, pi.Field = "refused", fe.Error(), fe.Field
+			if format == "openair" {
+				pi.Line = a.LineOf(fe.Field)
+			}
+		case err != nil:
+			return err
+		case len(conflicts) > 0:
+			pi.Status, pi.Conf = "conflicting", conflicts
+		default:
+			pi.Status = "ok"
+		}
+		out = append(out, pi)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+// rawJSON keeps details as JSON when re-encoded, nil when absent.
+func rawJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.RawMessage(b)
+}
+
+// fileProblem is the 400 answer to an airspace file that cannot be read:
+// field "file" with the line (OpenAir), or "features[i]" (GeoJSON).
+func fileProblem(err error) *Problem {
+	var le *airspace.LineError
+	if errors.As(err, &le) {
+		if le.Line == 0 && le.Feature >= 0 {
+			return badRequest("features["+strconv.Itoa(le.Feature)+"]", err.Error())
+		}
+		p := badRequest("file", err.Error())
+		p.Line = le.Line
+		return p
+	}
+	return badRequest("file", err.Error())
+}

@@ -1,0 +1,218 @@
+package api
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/airspace"
+)
+
+// GET /v1/volumes?format=geojson|kml|openair renders what the caller may
+// see: others' volumes without details, every shape, and it reads back.
+func TestVolumesAsGeoJSONKMLOpenAir(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC().Truncate(time.Second)
+	orbit := map[string]any{
+		"footprint":   map[string]any{"type": "Orbit", "points": [][]float64{{36.0, 35.0}, {36.4, 35.1}}, "width_m": 9000},
+		"alt_lower_m": 3000, "alt_upper_m": 4000, "start": now, "end": now.Add(time.Hour),
+		"details": map[string]string{"mission": "secret-orbit"},
+	}
+	var a wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], orbit, 201, &a)
+	var b wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(40, 30, "own-circle", nil), 201, &b)
+
+	gj := e.mustDo("GET", "/v1/volumes?format=geojson", e.tokens["russia"], nil, 200, nil)
+	if strings.Contains(string(gj), "secret-orbit") || !strings.Contains(string(gj), "own-circle") {
+		t.Fatalf("geojson shows others' details or hides the caller's own: %s", gj)
+	}
+	as, err := airspace.ReadGeoJSON(gj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 2 {
+		t.Fatalf("%d features, want 2", len(as))
+	}
+	for _, x := range as {
+		if x.Volume == nil || x.Volume.ID == "" || x.Volume.Party == "" || x.Volume.Version == "" || x.Volume.State == "" ||
+			x.Volume.Start == nil || x.Volume.End == nil {
+			t.Fatalf("feature without the volume's fields: %+v", x)
+		}
+		if x.Volume.ID == a.ID && (x.Shape.Type != airspace.OrbitShape || x.Shape.WidthM != 9000 || x.Lower.Value != 3000 || x.Upper.Value != 4000) {
+			t.Fatalf("orbit read back as %+v", x)
+		}
+	}
+	var fc struct {
+		Type     string `json:"type"`
+		Features []struct {
+			Geometry struct {
+				Type string `json:"type"`
+			} `json:"geometry"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(gj, &fc); err != nil || fc.Type != "FeatureCollection" || fc.Features[0].Geometry.Type != "Polygon" {
+		t.Fatalf("not a FeatureCollection of polygons: %v %s", err, gj)
+	}
+
+	kml := e.mustDo("GET", "/v1/volumes?format=kml", e.tokens["coalition"], nil, 200, nil)
+	var doc struct {
+		Placemarks []struct {
+			Name string `xml:"name"`
+		} `xml:"Document>Placemark"`
+	}
+	if err := xml.Unmarshal(kml, &doc); err != nil || len(doc.Placemarks) != 2 {
+		t.Fatalf("kml: %v %d placemarks\n%s", err, len(doc.Placemarks), kml)
+	}
+	if !strings.Contains(string(kml), "<altitudeMode>absolute</altitudeMode>") || !strings.Contains(string(kml), "<TimeSpan>") {
+		t.Fatalf("kml without absolute altitudes or time spans: %s", kml)
+	}
+
+	oa := e.mustDo("GET", "/v1/volumes?format=openair", e.tokens["coalition"], nil, 200, nil)
+	back, err := airspace.ParseOpenAir(strings.NewReader(string(oa)))
+	if err != nil || len(back) != 2 {
+		t.Fatalf("openair: %v %d\n%s", err, len(back), oa)
+	}
+	code, body, _ := e.do("GET", "/v1/volumes?format=shp", e.tokens["coalition"], nil)
+	if code != 400 || !strings.Contains(string(body), `"field":"format"`) {
+		t.Fatalf("unknown format: %d %s", code, body)
+	}
+}
+
+func TestTracksAsGeoJSON(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC()
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []map[string]any{{
+		"aircraft": "c1", "callsign": "VIPER1", "time": now, "lat": 35.5, "lon": 36.5, "alt_m": 6000,
+		"vel_east_mps": 200, "vel_north_mps": 0, "vel_up_mps": 0,
+	}}}, 202, nil)
+	// The party's own aircraft (others' it sees only within the
+	// disclosure rules, as in the JSON form).
+	b := e.mustDo("GET", "/v1/tracks?format=geojson", e.tokens["coalition"], nil, 200, nil)
+	var fc struct {
+		Type     string `json:"type"`
+		Features []struct {
+			Geometry struct {
+				Type        string    `json:"type"`
+				Coordinates []float64 `json:"coordinates"`
+			} `json:"geometry"`
+			Properties map[string]any `json:"properties"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(b, &fc); err != nil || fc.Type != "FeatureCollection" || len(fc.Features) != 1 {
+		t.Fatalf("%v %s", err, b)
+	}
+	f := fc.Features[0]
+	if f.Geometry.Type != "Point" || f.Geometry.Coordinates[0] != 36.5 || f.Geometry.Coordinates[1] != 35.5 ||
+		f.Properties["party"] != "coalition" || f.Properties["callsign"] != "VIPER1" || f.Properties["alt_m"] != 6000.0 {
+		t.Fatalf("track feature %+v", f)
+	}
+	code, _, _ := e.do("GET", "/v1/tracks?format=kml", e.tokens["russia"], nil)
+	if code != 400 {
+		t.Fatalf("tracks as kml: %d", code)
+	}
+}
+
+const previewOpenAir = `AC R
+AN FREE
+AL GND
+AH FL100
+DP 10:00:00 N 010:00:00 E
+DP 10:00:00 N 010:10:00 E
+DP 10:10:00 N 010:10:00 E
+DP 10:00:00 N 010:00:00 E
+
+AC R
+AN NEAR-RUSSIA
+AL 1000ft AMSL
+AH FL200
+V X=40:00:00 N 030:00:00 E
+DC 2
+
+AC R
+AN TWISTED
+AL GND
+AH FL100
+DP 20:00:00 N 020:00:00 E
+DP 20:00:00 N 020:10:00 E
+DP 20:10:00 N 020:00:00 E
+DP 20:10:00 N 020:10:00 E
+DP 20:00:00 N 020:00:00 E
+`
+
+// POST /v1/volumes/preview: each airspace's volume write, its conflicts,
+// or its refusal with the line; nothing is written.
+func TestPreviewOpenAir(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(40, 30, "theirs", nil), 201, nil)
+	now := time.Now().UTC().Truncate(time.Second)
+	path := fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	var got struct {
+		Items []struct {
+			Line   int    `json:"line"`
+			Name   string `json:"name"`
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+			Input  *struct {
+				AltUpperM float64 `json:"alt_upper_m"`
+			}
+			Conflicts []wireVolume `json:"conflicts"`
+		} `json:"items"`
+	}
+	e.mustDo("POST", path, e.tokens["coalition"], previewOpenAir, 200, &got)
+	if len(got.Items) != 3 {
+		t.Fatalf("%d items", len(got.Items))
+	}
+	if it := got.Items[0]; it.Status != "ok" || it.Input == nil || it.Input.AltUpperM < 3047 || it.Input.AltUpperM > 3049 {
+		t.Fatalf("free item %+v", it)
+	}
+	if it := got.Items[1]; it.Status != "conflicting" || len(it.Conflicts) != 1 || it.Conflicts[0].Party != "russia" || len(it.Conflicts[0].Details) != 0 {
+		t.Fatalf("conflicting item %+v", it)
+	}
+	if it := got.Items[2]; it.Status != "refused" || it.Line != 25 || !strings.Contains(it.Reason, "crosses") {
+		t.Fatalf("refused item %+v", it)
+	}
+	b := e.mustDo("GET", "/v1/volumes", e.tokens["coalition"], nil, 200, nil)
+	if strings.Contains(string(b), `"party":"coalition"`) {
+		t.Fatalf("a preview wrote a volume: %s", b)
+	}
+	// An unknown record refuses its airspace, naming the line; before
+	// any airspace, it refuses the file.
+	e.mustDo("POST", path, e.tokens["coalition"], "AC R\nAN X\nAL GND\nAH FL10\nXX nonsense\n", 200, &got)
+	if len(got.Items) != 1 || got.Items[0].Status != "refused" || got.Items[0].Line != 5 || !strings.Contains(got.Items[0].Reason, `unknown record "XX"`) {
+		t.Fatalf("unknown record: %+v", got.Items)
+	}
+	code, body, _ := e.do("POST", path, e.tokens["coalition"], "* a comment\nXX nonsense\nAC R\n")
+	if code != 400 || !strings.Contains(string(body), `"line":2`) || !strings.Contains(string(body), `"field":"file"`) {
+		t.Fatalf("unknown record before any airspace: %d %s", code, body)
+	}
+	var gj struct {
+		Items []struct {
+			Feature *int   `json:"feature"`
+			Status  string `json:"status"`
+			Reason  string `json:"reason"`
+		} `json:"items"`
+	}
+	e.mustDo("POST", "/v1/volumes/preview?format=geojson", e.tokens["coalition"],
+		`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"alt_lower_m":0,"alt_upper_m":10},"geometry":{"type":"Point","coordinates":[1,2]}}]}`, 200, &gj)
+	if len(gj.Items) != 1 || gj.Items[0].Status != "refused" || gj.Items[0].Feature == nil || *gj.Items[0].Feature != 0 ||
+		!strings.HasPrefix(gj.Items[0].Reason, "feature 0: ") {
+		t.Fatalf("point feature: %+v", gj)
+	}
+	code, body, _ = e.do("POST", "/v1/volumes/preview?format=geojson", e.tokens["coalition"], `{"type":"Topology"}`)
+	if code != 400 || !strings.Contains(string(body), `"field":"file"`) {
+		t.Fatalf("not GeoJSON: %d %s", code, body)
+	}
+	code, _, _ = e.do("POST", "/v1/volumes/preview?format=shp", e.tokens["coalition"], "x")
+	if code != 400 {
+		t.Fatalf("unknown format: %d", code)
+	}
+	// Without a window, an airspace without activation times is refused.
+	e.mustDo("POST", "/v1/volumes/preview?format=openair", e.tokens["coalition"], previewOpenAir, 200, &got)
+	if got.Items[0].Status != "refused" || !strings.Contains(got.Items[0].Reason, "--start") {
+		t.Fatalf("no window: %+v", got.Items[0])
+	}
+}
