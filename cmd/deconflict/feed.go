@@ -21,7 +21,7 @@ import (
 func init() {
 	register(command{
 		name:    "feed",
-		summary: "send a live feed to a server: SBS-1/BaseStation (TCP or file) or JSON lines",
+		summary: "send a live feed to a server: SBS-1/BaseStation (TCP or file), ASTERIX (UDP or recording) or JSON lines",
 		run:     runFeed,
 	})
 }
@@ -127,10 +127,14 @@ func runFeed(args []string, stdout, stderr io.Writer) error {
 }
 
 func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "asterix" {
+		return feedASTERIX(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "sbs" && args[0] != "jsonl") {
 		fmt.Fprintln(stderr, "usage: deconflict feed sbs (--connect HOST:PORT | --file FILE) --party NAME --server URL (--token T | --token-file F)")
 		fmt.Fprintln(stderr, "       deconflict feed jsonl --file FILE|- --party NAME --server URL (--token T | --token-file F)")
-		return usagef("feed: the format (sbs or jsonl) comes first")
+		fmt.Fprintln(stderr, "       "+feedASTERIXUsage)
+		return usagef("feed: the format (sbs, jsonl or asterix) comes first")
 	}
 	format := args[0]
 	fs := flag.NewFlagSet("feed "+format, flag.ContinueOnError)
@@ -214,6 +218,7 @@ func withInput(name string, fn func(io.Reader) error) error {
 type pipeline struct {
 	in     chan client.Report
 	stats  *feed.Stats
+	more   []fmt.Stringer
 	out    io.Writer
 	name   string
 	done   chan struct{}
@@ -241,10 +246,12 @@ func (pf *pipelineFlags) check() error {
 	return nil
 }
 
-func startPipeline(ctx context.Context, cl *client.Client, stats *feed.Stats, pf pipelineFlags, out io.Writer, name string) *pipeline {
+// startPipeline starts the sender and the status lines, which print the
+// feed's counters and those of more (a decoder's).
+func startPipeline(ctx context.Context, cl *client.Client, stats *feed.Stats, pf pipelineFlags, out io.Writer, name string, more ...fmt.Stringer) *pipeline {
 	// The sender outlives ctx by a moment so that what was read is flushed.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p := &pipeline{in: make(chan client.Report, 4*pf.batch), stats: stats, out: out, name: name, done: make(chan struct{}), cancel: cancel}
+	p := &pipeline{in: make(chan client.Report, 4*pf.batch), stats: stats, more: more, out: out, name: name, done: make(chan struct{}), cancel: cancel}
 	s := &feed.Sender{Post: cl.PostPositions, Stats: stats, MaxBatch: pf.batch}
 	p.wg.Add(2)
 	go func() {
@@ -263,11 +270,20 @@ func startPipeline(ctx context.Context, cl *client.Client, stats *feed.Stats, pf
 			case <-p.done:
 				return
 			case <-t.C:
-				fmt.Fprintf(out, "%s %s: %s\n", time.Now().UTC().Format(time.TimeOnly), name, stats)
+				fmt.Fprintf(out, "%s %s: %s\n", time.Now().UTC().Format(time.TimeOnly), name, p.status())
 			}
 		}
 	}()
 	return p
+}
+
+// status is the line of counters.
+func (p *pipeline) status() string {
+	line := p.stats.String()
+	for _, m := range p.more {
+		line += " " + m.String()
+	}
+	return line
 }
 
 func (p *pipeline) send(ctx context.Context, r client.Report) error {
@@ -288,5 +304,5 @@ func (p *pipeline) finish() {
 	p.wg.Wait()
 	timer.Stop()
 	p.cancel()
-	fmt.Fprintf(p.out, "%s done: %s\n", p.name, p.stats)
+	fmt.Fprintf(p.out, "%s done: %s\n", p.name, p.status())
 }

@@ -154,15 +154,18 @@ func (p *fastParser) report(r *positionReport) bool {
 			return false
 		}
 		switch string(k) {
-		case "aircraft", "callsign":
+		case "aircraft", "callsign", "alt_source":
 			v, ok := p.str()
 			if !ok {
 				return false
 			}
-			if string(k) == "aircraft" {
+			switch string(k) {
+			case "aircraft":
 				r.Aircraft = string(v)
-			} else {
+			case "callsign":
 				r.Callsign = string(v)
+			default:
+				r.AltSource = string(v)
 			}
 		case "time":
 			p.space()

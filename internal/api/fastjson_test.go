@@ -17,6 +17,8 @@ func FuzzFastBatchDecoder(f *testing.F) {
 	seeds := []string{
 		`{"reports":[{"aircraft":"RF-101","callsign":"SU24-1","time":"2026-11-24T07:00:00Z","lat":35.4,"lon":35.95,"alt_m":6000,"vel_east_mps":200,"vel_north_mps":0,"vel_up_mps":0}]}`,
 		`{"reports":[]}`,
+		`{"reports":[{"aircraft":"4CA2D6","alt_source":"geometric","time":"2026-11-24T07:00:00Z","lat":35.4,"lon":35.95,"alt_m":6000}]}`,
+		`{"reports":[{"alt_source":7}]}`,
 		` { "reports" : [ { } , {"lat":-0.5e-3,"lat":1E+2} ] } `,
 		`{"reports":[{"aircraft":"a\u0041"}]}`,
 		`{"reports":[{"Lat":1}]}`,

@@ -33,6 +33,7 @@ type positionReport struct {
 	Lat         float64
 	Lon         float64
 	AltM        float64
+	AltSource   string
 	VelEastMps  float64
 	VelNorthMps float64
 	VelUpMps    float64
@@ -58,6 +59,7 @@ type wireReport struct {
 	Lat         *float64  `json:"lat"`
 	Lon         *float64  `json:"lon"`
 	AltM        *float64  `json:"alt_m"`
+	AltSource   string    `json:"alt_source"`
 	VelEastMps  float64   `json:"vel_east_mps"`
 	VelNorthMps float64   `json:"vel_north_mps"`
 	VelUpMps    float64   `json:"vel_up_mps"`
@@ -68,7 +70,7 @@ type wireBatch struct {
 }
 
 func (w *wireReport) report() positionReport {
-	r := positionReport{Aircraft: w.Aircraft, Callsign: w.Callsign, Time: w.Time,
+	r := positionReport{Aircraft: w.Aircraft, Callsign: w.Callsign, AltSource: w.AltSource, Time: w.Time,
 		VelEastMps: w.VelEastMps, VelNorthMps: w.VelNorthMps, VelUpMps: w.VelUpMps}
 	if w.Lat != nil {
 		r.Lat, r.has = *w.Lat, r.has|hasLat
@@ -131,7 +133,7 @@ func checkReport(partyName string, r *positionReport, now time.Time) (track.Repo
 		return track.Report{}, fmt.Sprintf("time: more than %d s old", MaxAgeS)
 	}
 	tr := track.Report{Party: partyName, Aircraft: r.Aircraft, Callsign: r.Callsign, Time: r.Time,
-		Pos:        geo.LLA{LatDeg: r.Lat, LonDeg: r.Lon, AltM: r.AltM},
+		Pos: geo.LLA{LatDeg: r.Lat, LonDeg: r.Lon, AltM: r.AltM}, AltSource: r.AltSource,
 		VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps}
 	if err := tr.Validate(); err != nil {
 		return track.Report{}, err.Error()
@@ -183,7 +185,7 @@ func parsePositions(r io.Reader, partyName string, now time.Time) (ok []service.
 		}
 		ok = append(ok, service.PositionReport{
 			Aircraft: tr.Aircraft, Callsign: tr.Callsign, Time: tr.Time,
-			LatDeg: tr.Pos.LatDeg, LonDeg: tr.Pos.LonDeg, AltM: tr.Pos.AltM,
+			LatDeg: tr.Pos.LatDeg, LonDeg: tr.Pos.LonDeg, AltM: tr.Pos.AltM, AltSource: tr.AltSource,
 			VelEastMps: tr.VelEastMps, VelNorthMps: tr.VelNorthMps, VelUpMps: tr.VelUpMps,
 		})
 		index = append(index, i)

@@ -97,3 +97,40 @@ func TestPositionsRefusedByTheEngineRuleAtTheEdge(t *testing.T) {
 		t.Errorf("metrics lack %q", want)
 	}
 }
+
+// TestPositionsAltitudeSource: a report may say what its altitude is
+// (alt_source geometric or barometric, as the ASTERIX feed does); the track
+// keeps it; any other value is refused naming the field.
+func TestPositionsAltitudeSource(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	geometric := report("GEO-1", 35, 36, 6000, 100, now)
+	geometric["alt_source"] = "geometric"
+	barometric := report("BARO-1", 35.2, 36, 6000, 100, now)
+	barometric["alt_source"] = "barometric"
+	wrong := report("WRONG-1", 35.4, 36, 6000, 100, now)
+	wrong["alt_source"] = "radar"
+	var out positionsAnswer
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{geometric, barometric, wrong, report("NONE-1", 35.6, 36, 6000, 100, now)}}, 202, &out)
+	if out.Accepted != 3 || len(out.Rejected) != 1 || !strings.HasPrefix(out.Rejected[0].Error, "reports[2].alt_source:") {
+		t.Fatalf("answer %+v", out)
+	}
+	var tracks struct {
+		Tracks []struct {
+			Aircraft  string
+			AltSource *string `json:"alt_source"`
+		}
+	}
+	e.mustDo("GET", "/v1/tracks?bbox=-180,-90,180,90", e.tokens["coalition"], nil, 200, &tracks)
+	got := map[string]string{}
+	for _, tr := range tracks.Tracks {
+		if tr.AltSource != nil {
+			got[tr.Aircraft] = *tr.AltSource
+		} else {
+			got[tr.Aircraft] = "(absent)"
+		}
+	}
+	if got["GEO-1"] != "geometric" || got["BARO-1"] != "barometric" || got["NONE-1"] != "(absent)" || len(got) != 3 {
+		t.Fatalf("tracks %v", got)
+	}
+}

@@ -19,6 +19,7 @@ type wireTrack struct {
 	Lat         float64   `json:"lat"`
 	Lon         float64   `json:"lon"`
 	AltM        float64   `json:"alt_m"`
+	AltSource   string    `json:"alt_source,omitempty"`
 	VelEastMps  float64   `json:"vel_east_mps"`
 	VelNorthMps float64   `json:"vel_north_mps"`
 	VelUpMps    float64   `json:"vel_up_mps"`
@@ -42,7 +43,7 @@ func (h *Handler) getTracks(w http.ResponseWriter, r *http.Request, p party.Prin
 	for i, s := range states {
 		out[i] = wireTrack{
 			Party: s.Party, Aircraft: s.Aircraft, Callsign: s.Callsign, Time: s.Time.UTC(),
-			Lat: s.Pos.LatDeg, Lon: s.Pos.LonDeg, AltM: s.Pos.AltM,
+			Lat: s.Pos.LatDeg, Lon: s.Pos.LonDeg, AltM: s.Pos.AltM, AltSource: s.AltSource,
 			VelEastMps: s.VelEastMps, VelNorthMps: s.VelNorthMps, VelUpMps: s.VelUpMps,
 		}
 	}

@@ -8,15 +8,19 @@ import (
 // Report is one position report, as an item of POST /v1/positions. Angles
 // in degrees, lengths in meters, speeds in m/s (east, north, up).
 type Report struct {
-	Aircraft    string    `json:"aircraft"`
-	Callsign    string    `json:"callsign,omitempty"`
-	Time        time.Time `json:"time"`
-	LatDeg      float64   `json:"lat"`
-	LonDeg      float64   `json:"lon"`
-	AltM        float64   `json:"alt_m"`
-	VelEastMps  float64   `json:"vel_east_mps"`
-	VelNorthMps float64   `json:"vel_north_mps"`
-	VelUpMps    float64   `json:"vel_up_mps"`
+	Aircraft string    `json:"aircraft"`
+	Callsign string    `json:"callsign,omitempty"`
+	Time     time.Time `json:"time"`
+	LatDeg   float64   `json:"lat"`
+	LonDeg   float64   `json:"lon"`
+	AltM     float64   `json:"alt_m"`
+	// AltSource says what AltM is: "geometric" (height above the WGS-84
+	// ellipsoid) or "barometric" (a pressure altitude or flight level
+	// converted); empty when the source does not tell.
+	AltSource   string  `json:"alt_source,omitempty"`
+	VelEastMps  float64 `json:"vel_east_mps"`
+	VelNorthMps float64 `json:"vel_north_mps"`
+	VelUpMps    float64 `json:"vel_up_mps"`
 }
 
 // PositionsResult is the answer to POST /v1/positions.

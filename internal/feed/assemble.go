@@ -21,43 +21,69 @@ const (
 	forgetAfter = 5 * time.Minute
 )
 
-// Assembler turns the stream of BaseStation messages, each about one part of
-// an aircraft's state, into complete position reports, per ICAO address.
+// Assembler turns a stream of messages, each about one part of an
+// aircraft's state, into complete position reports, per aircraft. It is
+// fed Updates (Add converts a BaseStation message into one; the ASTERIX
+// feed maps each record to one).
 //
-// What each message contributes: type 1 the callsign; type 3 position (and
-// altitude); type 4 ground speed, track and vertical rate; types 2, 5, 6, 7
-// altitude; type 8 nothing but liveness.
+// What each BaseStation message contributes: type 1 the callsign; type 3
+// position (and altitude); type 4 ground speed, track and vertical rate;
+// types 2, 5, 6, 7 altitude; type 8 nothing but liveness.
 //
-// When a report is emitted: on every type 3 message with a position, if the
+// When a report is emitted: on every update with a position, if the
 // aircraft is not flagged on the ground (ground traffic is not deconflicted),
-// its altitude is known (in the message, or from another message at most
+// its altitude is known (in the update, or from another at most
 // MaxAltitudeAge older), and a velocity is known:
-//   - the latest type 4 velocity, if it is at most MaxVelocityAge older than
-//     the position; otherwise
+//   - the latest velocity, if it is at most MaxVelocityAge older than the
+//     position; otherwise
 //   - a velocity derived from the previous position, if that one is at most
 //     MaxDeriveGap older (and not older than a stale velocity would be);
 //     otherwise no report: an aircraft with no velocity cannot be predicted,
 //     and pretending it hovers would hide conflicts.
 //
-// Times are whatever the caller passes to Add (the message's own time for a
+// Times are whatever the caller passes (the message's own time for a
 // recorded file, the time of receipt for a live source); only differences
-// between them are used. Units are converted here and nowhere else: feet to
-// meters, knots to m/s, feet per minute to m/s, with the converters of geo.
+// between them are used. Units are converted by the caller, at the edge of
+// its format: an Update is in meters and m/s.
 type Assembler struct {
 	MaxVelocityAge time.Duration
 	MaxAltitudeAge time.Duration
 	MaxDeriveGap   time.Duration
 
-	aircraft map[string]*sbsState
+	aircraft map[string]*aircraftState
 	adds     int
 }
 
-type sbsState struct {
+// Update is one message's contribution to an aircraft's state, in SI
+// units. The Has flags say which parts it carries.
+type Update struct {
+	Aircraft string
+	Callsign string
+
+	HasAlt bool
+	AltM   float64
+	// AltSource says what AltM is ("geometric" or "barometric"), when the
+	// format tells.
+	AltSource string
+
+	HasVelocity             bool
+	VelEastMps, VelNorthMps float64
+	HasVerticalRate         bool
+	VelUpMps                float64
+
+	HasPosition    bool
+	LatDeg, LonDeg float64
+
+	OnGround bool
+}
+
+type aircraftState struct {
 	callsign string
 	lastSeen time.Time
 
-	altM  float64
-	altAt time.Time
+	altM      float64
+	altSource string
+	altAt     time.Time
 
 	velEastMps, velNorthMps, velUpMps float64
 	velAt                             time.Time
@@ -73,62 +99,79 @@ func NewAssembler() *Assembler {
 		MaxVelocityAge: DefaultMaxVelocityAge,
 		MaxAltitudeAge: DefaultMaxAltitudeAge,
 		MaxDeriveGap:   DefaultMaxDeriveGap,
-		aircraft:       map[string]*sbsState{},
+		aircraft:       map[string]*aircraftState{},
 	}
 }
 
-// Add folds one message received at time at into its aircraft's state and
-// returns a report when the message completes one (see the type's doc).
+// Add folds one BaseStation message received at time at into its
+// aircraft's state and returns a report when the message completes one (see
+// the type's doc). Feet, knots and feet per minute become meters and m/s
+// here.
 func (a *Assembler) Add(m SBSMessage, at time.Time) (client.Report, bool) {
-	a.adds++
-	if a.adds%4096 == 0 {
-		a.forget(at)
-	}
-	s := a.aircraft[m.ICAO]
-	if s == nil {
-		s = &sbsState{}
-		a.aircraft[m.ICAO] = s
-	}
-	s.lastSeen = at
-	if m.Callsign != "" {
-		s.callsign = m.Callsign
-	}
+	u := Update{Aircraft: m.ICAO, Callsign: m.Callsign, OnGround: m.OnGround,
+		HasPosition: m.HasPosition && m.Type == 3, LatDeg: m.LatDeg, LonDeg: m.LonDeg}
 	if m.HasAlt {
-		s.altM = geo.FeetToM(m.AltFt)
-		s.altAt = at
+		u.HasAlt, u.AltM = true, geo.FeetToM(m.AltFt)
 	}
 	if m.HasVelocity {
 		gs := geo.KnotsToMps(m.GroundSpeedKt)
 		rad := m.TrackDeg * math.Pi / 180
-		s.velEastMps = gs * math.Sin(rad)
-		s.velNorthMps = gs * math.Cos(rad)
-		s.velUpMps = 0
+		u.HasVelocity, u.VelEastMps, u.VelNorthMps = true, gs*math.Sin(rad), gs*math.Cos(rad)
 		if m.HasVerticalRate {
-			s.velUpMps = geo.FeetPerMinToMps(m.VerticalRateFpm)
+			u.HasVerticalRate, u.VelUpMps = true, geo.FeetPerMinToMps(m.VerticalRateFpm)
+		}
+	}
+	return a.Update(u, at)
+}
+
+// Update folds u, heard at time at, into its aircraft's state and returns a
+// report when it completes one (see the type's doc).
+func (a *Assembler) Update(u Update, at time.Time) (client.Report, bool) {
+	a.adds++
+	if a.adds%4096 == 0 {
+		a.forget(at)
+	}
+	s := a.aircraft[u.Aircraft]
+	if s == nil {
+		s = &aircraftState{}
+		a.aircraft[u.Aircraft] = s
+	}
+	s.lastSeen = at
+	if u.Callsign != "" {
+		s.callsign = u.Callsign
+	}
+	if u.HasAlt {
+		s.altM, s.altSource, s.altAt = u.AltM, u.AltSource, at
+	}
+	if u.HasVelocity {
+		s.velEastMps, s.velNorthMps, s.velUpMps = u.VelEastMps, u.VelNorthMps, 0
+		if u.HasVerticalRate {
+			s.velUpMps = u.VelUpMps
 		}
 		s.velAt = at
 	}
-	if !m.HasPosition || m.Type != 3 {
+	if !u.HasPosition {
 		return client.Report{}, false
 	}
 	prevLat, prevLon, prevAlt, prevAt := s.latDeg, s.lonDeg, s.posAltM, s.posAt
 	altKnown := !s.altAt.IsZero() && at.Sub(s.altAt) <= a.MaxAltitudeAge
-	s.latDeg, s.lonDeg = m.LatDeg, m.LonDeg
+	s.latDeg, s.lonDeg = u.LatDeg, u.LonDeg
 	if altKnown {
 		s.posAltM, s.posAt = s.altM, at
 	} else {
 		s.posAt = time.Time{} // a position without altitude cannot seed a derived velocity
 	}
-	if m.OnGround || !altKnown {
+	if u.OnGround || !altKnown {
 		return client.Report{}, false
 	}
 	r := client.Report{
-		Aircraft: m.ICAO,
-		Callsign: s.callsign,
-		Time:     at,
-		LatDeg:   m.LatDeg,
-		LonDeg:   m.LonDeg,
-		AltM:     s.altM,
+		Aircraft:  u.Aircraft,
+		Callsign:  s.callsign,
+		Time:      at,
+		LatDeg:    u.LatDeg,
+		LonDeg:    u.LonDeg,
+		AltM:      s.altM,
+		AltSource: s.altSource,
 	}
 	switch {
 	case !s.velAt.IsZero() && at.Sub(s.velAt) <= a.MaxVelocityAge && at.Sub(s.velAt) >= -a.MaxVelocityAge:
@@ -137,7 +180,7 @@ func (a *Assembler) Add(m SBSMessage, at time.Time) (client.Report, bool) {
 		// The displacement in the local frame of the earlier position.
 		dt := at.Sub(prevAt).Seconds()
 		from := geo.LLA{LatDeg: prevLat, LonDeg: prevLon, AltM: prevAlt}
-		d := geo.NewFrame(from).ToENU(geo.LLA{LatDeg: m.LatDeg, LonDeg: m.LonDeg, AltM: s.altM})
+		d := geo.NewFrame(from).ToENU(geo.LLA{LatDeg: u.LatDeg, LonDeg: u.LonDeg, AltM: s.altM})
 		r.VelEastMps, r.VelNorthMps = d.EastM/dt, d.NorthM/dt
 		r.VelUpMps = (s.altM - prevAlt) / dt
 	default:

@@ -1,16 +1,18 @@
 // Package feed owns the input formats of position reports and the plumbing
 // that carries them to the server: the SBS-1 / BaseStation text that ADS-B
-// decoders (dump1090, readsb) serve on TCP port 30003, JSON lines of
-// position reports (the items of POST /v1/positions), batching and
+// decoders (dump1090, readsb) serve on TCP port 30003, EUROCONTROL ASTERIX
+// (CAT062, CAT021 and CAT048 records decoded by internal/asterix, from UDP
+// or a recording), JSON lines of position reports (the items of POST /v1/positions), batching and
 // posting with retries, reconnecting to a live source, and pacing a
 // recorded file onto the wall clock.
 //
 // Units are converted here, at the edge, and nowhere later: BaseStation
-// carries feet, knots and feet per minute; reports leave this package in
-// meters and m/s.
+// and ASTERIX carry feet, flight levels, knots, nautical miles and feet per
+// minute; reports leave this package in meters and m/s.
 //
 // Nothing in a feed is fatal: a malformed line is counted (Stats.Skipped)
-// and skipped; a source that goes away is reconnected with capped, jittered
+// and skipped, a malformed ASTERIX block counted per reason
+// (asterix.Stats) and skipped; a source that goes away is reconnected with capped, jittered
 // exponential backoff; a server that goes away is retried until the reports
 // are too old for it to accept (Stats.Undeliverable).
 package feed

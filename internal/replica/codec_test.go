@@ -12,9 +12,10 @@ import (
 
 func genReport(t *rapid.T) track.Report {
 	return track.Report{
-		Party:    rapid.StringMatching(`[a-z]{1,12}`).Draw(t, "party"),
-		Aircraft: rapid.String().Draw(t, "aircraft"),
-		Callsign: rapid.StringN(0, 8, -1).Draw(t, "callsign"),
+		Party:     rapid.StringMatching(`[a-z]{1,12}`).Draw(t, "party"),
+		Aircraft:  rapid.String().Draw(t, "aircraft"),
+		Callsign:  rapid.StringN(0, 8, -1).Draw(t, "callsign"),
+		AltSource: rapid.SampledFrom([]string{"", track.AltGeometric, track.AltBarometric}).Draw(t, "alt_source"),
 		Pos: geo.LLA{
 			LatDeg: rapid.Float64Range(-90, 90).Draw(t, "lat"),
 			LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon"),
@@ -84,13 +85,35 @@ func TestDecodePositionsNamesTheField(t *testing.T) {
 		{cut(1), "reports[0].vel_up_mps: truncated"},
 		{cut(8 * 5), "reports[0].lon: truncated"},
 		{enc.EncodeToString([]byte{codecVersion, 0}), "origin: missing"},
-		{enc.EncodeToString([]byte{2, 1, 'a'}), "version"},
+		{enc.EncodeToString([]byte{3, 1, 'a'}), "version"},
 		{"not base64!", "position payload"},
 	} {
 		_, _, err := DecodePositions(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("DecodePositions(%q) = %v, want an error mentioning %q", tc.in, err, tc.want)
 		}
+	}
+}
+
+// TestDecodePositionsVersion1: payloads of replicas not yet upgraded (no
+// altitude source) still decode.
+func TestDecodePositionsVersion1(t *testing.T) {
+	want := track.Report{Party: "p", Aircraft: "x", Callsign: "c", Pos: geo.LLA{LatDeg: 35, LonDeg: 36, AltM: 6000}, VelEastMps: 200, Time: time.Unix(1, 5).UTC()}
+	v2, err := EncodePositions("a", []track.Report{want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := enc.DecodeString(v2[0])
+	// Version 2 adds the empty altitude source (one zero length) after the
+	// callsign: 1 version, 2 origin, 2+2+2 names.
+	v1 := append([]byte{1}, raw[1:9]...)
+	if raw[9] != 0 {
+		t.Fatalf("layout changed: % x", raw)
+	}
+	v1 = append(v1, raw[10:]...)
+	origin, got, err := DecodePositions(enc.EncodeToString(v1))
+	if err != nil || origin != "a" || len(got) != 1 || got[0] != want {
+		t.Fatalf("%q %+v %v", origin, got, err)
 	}
 }
 

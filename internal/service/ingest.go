@@ -21,12 +21,14 @@ import (
 
 // PositionReport is one validated report of a party's own aircraft.
 type PositionReport struct {
-	Aircraft    string
-	Callsign    string
-	Time        time.Time
-	LatDeg      float64
-	LonDeg      float64
-	AltM        float64
+	Aircraft string
+	Callsign string
+	Time     time.Time
+	LatDeg   float64
+	LonDeg   float64
+	AltM     float64
+	// AltSource is track.AltGeometric, track.AltBarometric or "".
+	AltSource   string
 	VelEastMps  float64
 	VelNorthMps float64
 	VelUpMps    float64
@@ -107,7 +109,7 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 	for i, r := range reports {
 		batch[i] = track.Report{
 			Party: p.Party, Aircraft: r.Aircraft, Callsign: r.Callsign,
-			Pos:        geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg, AltM: r.AltM},
+			Pos: geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg, AltM: r.AltM}, AltSource: r.AltSource,
 			VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps,
 			Time: r.Time,
 		}

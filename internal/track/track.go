@@ -44,6 +44,9 @@ type Report struct {
 	Aircraft string
 	Callsign string
 	Pos      geo.LLA
+	// AltSource says what Pos.AltM is: AltGeometric, AltBarometric, or ""
+	// when the source did not say.
+	AltSource string
 	// Velocity over the ground in the local east-north-up frame at Pos.
 	VelEastMps  float64
 	VelNorthMps float64
@@ -72,6 +75,12 @@ func FromGroundTrack(party, aircraft, callsign string, pos geo.LLA, groundSpeedK
 	}
 }
 
+// Altitude sources a report may name.
+const (
+	AltGeometric  = "geometric"  // height above the WGS-84 ellipsoid
+	AltBarometric = "barometric" // a pressure altitude or flight level converted
+)
+
 // Limits of a plausible report, the one rule that the API applies at the
 // edge and the engine again. Speeds well above anything that flies are
 // refused because they make the swept boxes of the spatial index useless
@@ -99,6 +108,8 @@ func (r Report) Validate() error {
 		return fielderr.Errorf("aircraft", "longer than %d bytes", MaxIDBytes)
 	case len(r.Callsign) > MaxCallsignLen:
 		return fielderr.Errorf("callsign", "longer than %d bytes", MaxCallsignLen)
+	case r.AltSource != "" && r.AltSource != AltGeometric && r.AltSource != AltBarometric:
+		return fielderr.Errorf("alt_source", "must be %q or %q (or absent)", AltGeometric, AltBarometric)
 	case !(r.Pos.LatDeg >= -90 && r.Pos.LatDeg <= 90):
 		return fielderr.New("lat", "must be within [-90, 90] degrees")
 	case !(r.Pos.LonDeg >= -180 && r.Pos.LonDeg <= 180):

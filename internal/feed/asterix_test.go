@@ -1,0 +1,188 @@
+package feed
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/asterix"
+	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/geo"
+	"pgregory.net/rapid"
+)
+
+const asterixRef = "../../../shared/reference/asterix/fj_cat062.ast"
+
+func readShared(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (../shared must sit beside the repository)", err)
+	}
+	return b
+}
+
+// replayAll replays a recording as fast as possible on a fake clock and
+// returns the reports.
+func replayAll(t *testing.T, d *ASTERIXDecoder, data []byte) []client.Report {
+	t.Helper()
+	fr, _, err := asterix.NewFrameReader(bytes.NewReader(data), asterix.FramingAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	pacer := &Pacer{Speed: 1, Now: func() time.Time { return wall },
+		Sleep: func(_ context.Context, d time.Duration) error { wall = wall.Add(d); return nil }}
+	out := make(chan client.Report, 1<<20)
+	if err := d.Replay(context.Background(), fr, pacer, out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	var reps []client.Report
+	for r := range out {
+		reps = append(reps, r)
+	}
+	return reps
+}
+
+func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
+
+// TestASTERIXReferenceReports: the seven system tracks of the reference
+// recording become seven reports with the values of its expected CSV in SI
+// units, the geometric altitude, and the ICAO address (or the track number
+// for the track without one).
+func TestASTERIXReferenceReports(t *testing.T) {
+	d := NewASTERIXDecoder(nil)
+	reps := replayAll(t, d, readShared(t, asterixRef))
+	if len(reps) != 7 {
+		t.Fatalf("%d reports: %s", len(reps), d)
+	}
+	first := reps[0]
+	if first.Aircraft != "406EC8" || first.Callsign != "BCS4907" || first.AltSource != AltGeometric ||
+		!near(first.LatDeg, 49.280285239219666, 1e-12) || !near(first.LonDeg, 6.495441198348999, 1e-12) ||
+		!near(first.AltM, geo.FeetToM(26287.5), 1e-9) || first.VelEastMps != -104 || first.VelNorthMps != 197 || first.VelUpMps != 0 {
+		t.Errorf("first report %+v", first)
+	}
+	if reps[4].Aircraft != "TRK062-6-128-6077" || reps[4].Callsign != "" {
+		t.Errorf("track without address: %+v", reps[4])
+	}
+	if !near(reps[6].VelUpMps, geo.FeetPerMinToMps(-1912.5), 1e-12) {
+		t.Errorf("vertical rate %+v", reps[6])
+	}
+	for _, r := range reps {
+		if !r.Time.Equal(reps[0].Time) {
+			t.Errorf("times %v and %v: one time of track for the block", r.Time, reps[0].Time)
+		}
+	}
+}
+
+// TestASTERIXCategoriesMapped: CAT021 reports carry the ground vector and
+// the geometric height when there is one; CAT048 reports need the radar
+// and carry the Mode C level as barometric; service messages are counted.
+func TestASTERIXCategoriesMapped(t *testing.T) {
+	d := NewASTERIXDecoder(nil)
+	reps := replayAll(t, d, readShared(t, "../../../shared/recordings/asterix/zr_cat21.ast"))
+	if len(reps) == 0 {
+		t.Fatalf("no CAT021 report: %s", d)
+	}
+	for _, r := range reps {
+		if r.AltSource == "" || math.Hypot(r.VelEastMps, r.VelNorthMps) == 0 {
+			t.Errorf("CAT021 report %+v", r)
+		}
+	}
+
+	gps := readShared(t, "../../../shared/recordings/asterix/cc_parsegps.gps")
+	d = NewASTERIXDecoder(nil)
+	if reps := replayAll(t, d, gps); len(reps) != 0 || d.Stats.NoRadar.Load() == 0 || d.Stats.Service.Load() != 3 {
+		t.Fatalf("CAT048 without a radar: %d reports, %s", len(reps), d)
+	}
+	radar := geo.LLA{LatDeg: 45.8, LonDeg: 16.0, AltM: 200}
+	d = NewASTERIXDecoder(&radar)
+	reps = replayAll(t, d, gps)
+	if len(reps) == 0 {
+		t.Fatalf("CAT048 with a radar: no report: %s", d)
+	}
+	for _, r := range reps {
+		if r.AltSource != AltBarometric || geo.GreatCircleM(radar, geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg}) > geo.NMToM(256) {
+			t.Errorf("CAT048 report %+v", r)
+		}
+	}
+}
+
+// TestPolarToWGS84: the position found from slant range, azimuth and
+// height is at that slant range from the radar (measured in ECEF on the
+// ellipsoid), at that azimuth and height.
+func TestPolarToWGS84(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		radar := geo.LLA{
+			LatDeg: rapid.Float64Range(-70, 70).Draw(t, "lat"),
+			LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon"),
+			AltM:   rapid.Float64Range(0, 2000).Draw(t, "radar_alt"),
+		}
+		rangeM := rapid.Float64Range(1_000, geo.NMToM(250)).Draw(t, "range")
+		az := rapid.Float64Range(0, 360).Draw(t, "azimuth")
+		alt := rapid.Float64Range(0, 15_000).Draw(t, "alt")
+		// A slant range shorter than the height difference has no solution.
+		if rangeM < math.Abs(alt-radar.AltM)*1.01 {
+			t.Skip("no such target")
+		}
+		p := PolarToWGS84(radar, rangeM, az, &alt)
+		a, b := geo.ToECEF(radar), geo.ToECEF(p)
+		slant := math.Sqrt((a.XM-b.XM)*(a.XM-b.XM) + (a.YM-b.YM)*(a.YM-b.YM) + (a.ZM-b.ZM)*(a.ZM-b.ZM))
+		// The sphere stands for the ellipsoid: 0.5 % of the range.
+		if math.Abs(slant-rangeM) > 0.005*rangeM+10 || p.AltM != alt {
+			t.Fatalf("slant %.0f m, want %.0f; altitude %g", slant, rangeM, p.AltM)
+		}
+		e := geo.NewFrame(radar).ToENU(p)
+		bearing := math.Mod(math.Atan2(e.EastM, e.NorthM)*180/math.Pi+360, 360)
+		if d := math.Abs(math.Mod(bearing-az+540, 360) - 180); d > 0.2 {
+			t.Fatalf("bearing %.3f, want %.3f", bearing, az)
+		}
+	})
+}
+
+// TestASTERIXLive: a datagram's time of day is the report's time when it
+// is near the clock; far from it, the time of receipt is, and counted.
+// Corrupt datagrams are counted and change nothing.
+func TestASTERIXLive(t *testing.T) {
+	ref := readShared(t, asterixRef)
+	tod := 76810.3984375
+	day := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
+	todTime := day.Add(time.Duration(tod * float64(time.Second)))
+	var got []client.Report
+	emit := func(r client.Report) error { got = append(got, r); return nil }
+
+	d := NewASTERIXDecoder(nil)
+	for _, garbage := range [][]byte{ref[:40], {62, 0, 2}, {0xff}, append(bytes.Clone(ref), 62)} {
+		if err := d.Live(garbage, todTime, emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d.Stream.Stats.MalformedTotal() != 4 || len(got) != 7 {
+		// The last datagram holds the whole reference block, then one octet.
+		t.Fatalf("%d reports, %s", len(got), d)
+	}
+	got = nil
+	now := todTime.Add(2 * time.Second)
+	if err := d.Live(ref, now, emit); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 7 || !got[0].Time.Equal(todTime) {
+		t.Fatalf("reports %v at %v, want at %v", len(got), got[0].Time, todTime)
+	}
+	got = nil
+	later := todTime.Add(10 * time.Minute)
+	if err := d.Live(ref, later, emit); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 7 || !got[0].Time.Equal(later) || d.Stats.ClockOff.Load() != 7 {
+		t.Fatalf("reports %v, clock off %d", got, d.Stats.ClockOff.Load())
+	}
+	// Just after midnight, a record of 23:59:59 belongs to the day before.
+	if t0 := onNearestDay(86399*time.Second, day.Add(time.Second)); !t0.Equal(day.Add(-time.Second)) {
+		t.Errorf("over midnight: %v", t0)
+	}
+}
