@@ -89,6 +89,9 @@ func writeTracksGeoJSON(w http.ResponseWriter, tracks []wireTrack) error {
 			"party": t.Party, "aircraft": t.Aircraft, "callsign": t.Callsign, "time": t.Time.Format(time.RFC3339Nano),
 			"alt_m": t.AltM, "vel_east_mps": t.VelEastMps, "vel_north_mps": t.VelNorthMps, "vel_up_mps": t.VelUpMps,
 		}
+		if t.AltSource != "" {
+			f.Properties["alt_source"] = t.AltSource
+		}
 		fc.Append(f)
 	}
 	b, err := fc.MarshalJSON()
