@@ -7,6 +7,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/deconflict/deconflict/internal/jsonlimit"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/service"
 )
@@ -280,7 +282,14 @@ func decode(r *http.Request, v any) error {
 
 // decodeFrom reads exactly one JSON object, without unknown fields, into v.
 func decodeFrom(rd io.Reader, v any) error {
-	dec := json.NewDecoder(rd)
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		return jsonProblem(err)
+	}
+	if err := jsonlimit.Check(b); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)

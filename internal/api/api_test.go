@@ -104,6 +104,14 @@ func TestProblemJSON(t *testing.T) {
 		{"wrong method", "DELETE", "/v1/me", e.tokens["russia"], nil, 405, "method-not-allowed", ""},
 		{"wrong method with id", "DELETE", "/v1/volumes/x", e.tokens["russia"], nil, 405, "method-not-allowed", ""},
 		{"bad cursor", "GET", "/v1/events?after=x", e.tokens["russia"], nil, 400, "invalid-field", "after"},
+		{"since in year 9999", "GET", "/v1/hotline/messages?since=9999-01-01T00:00:00Z", e.tokens["russia"], nil, 400, "invalid-field", "since"},
+		{"since in year 1600", "GET", "/v1/hotline/messages?since=1600-01-01T00:00:00Z", e.tokens["russia"], nil, 400, "invalid-field", "since"},
+		{"from in year 9999", "GET", "/v1/volumes?from=9999-01-01T00:00:00Z", e.tokens["russia"], nil, 400, "invalid-field", "from"},
+		{"to in year 1600", "GET", "/v1/volumes?to=1600-01-01T00:00:00Z", e.tokens["russia"], nil, 400, "invalid-field", "to"},
+		{"volume in year 9999", "POST", "/v1/volumes", e.tokens["russia"], withField(withField(circleVolume(35, 36, "x", nil), "start", "9999-01-01T00:00:00Z"), "end", "9999-01-01T01:00:00Z"), 400, "invalid-field", "start"},
+		{"details nested 10,000 deep", "POST", "/v1/volumes", e.tokens["russia"], `{"details":` + strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000) + `}`, 400, "invalid-field", "details"},
+		{"details nested 9,000 deep in a valid volume", "POST", "/v1/volumes", e.tokens["russia"], withField(circleVolume(35, 36, "x", nil), "details", json.RawMessage(strings.Repeat("[", 9_000)+strings.Repeat("]", 9_000))), 400, "invalid-field", "details"},
+		{"nested body", "POST", "/v1/parties", e.operator, `{"name":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, 400, "invalid-field", "name"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/wiretime"
 )
 
 // getAudit streams the audit log as JSON lines from ?from= (default 1):
@@ -47,9 +48,9 @@ func (h *Handler) listMessages(w http.ResponseWriter, r *http.Request, p party.P
 	q := r.URL.Query()
 	var since time.Time
 	if s := q.Get("since"); s != "" {
-		t, err := time.Parse(time.RFC3339, s)
+		t, err := wiretime.Parse("since", s)
 		if err != nil {
-			return badRequest("since", "since: must be an RFC 3339 time")
+			return err
 		}
 		since = t
 	}

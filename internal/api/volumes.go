@@ -11,6 +11,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/volume"
+	"github.com/deconflict/deconflict/internal/wiretime"
 )
 
 func readVolumeInput(r *http.Request) (volume.Input, error) {
@@ -110,9 +111,9 @@ func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Pr
 		dst  *time.Time
 	}{{"from", &from}, {"to", &to}} {
 		if s := q.Get(t.name); s != "" {
-			v, err := time.Parse(time.RFC3339, s)
+			v, err := wiretime.Parse(t.name, s)
 			if err != nil {
-				return badRequest(t.name, t.name+": must be an RFC 3339 time")
+				return err
 			}
 			*t.dst = v
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/jsonlimit"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/wiretime"
 )
@@ -47,6 +48,9 @@ type wireInput struct {
 // atmosphere) to meters, once, here at the edge. It checks the syntax and the units; Validate
 // checks the content against the rules. The state defaults to accepted.
 func ParseInput(data []byte) (Input, error) {
+	if err := jsonlimit.Check(data); err != nil {
+		return Input{}, err
+	}
 	var w wireInput
 	if err := decodeStrict(data, &w, ""); err != nil {
 		return Input{}, err
