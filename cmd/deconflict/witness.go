@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/logcheck"
 	"github.com/deconflict/deconflict/internal/partykey"
 	"github.com/deconflict/deconflict/internal/witness"
 )
@@ -33,7 +34,15 @@ const witnessUsage = `usage:
       only when it is consistent with the last one it cosigned, which it
       keeps in DIR; a refused checkpoint is kept in DIR/evidence.
       KEY: an Ed25519 PKCS#8 PEM file (deconflict key new). The witness's
-      verifier key, which the agreed rules name, is printed at start.`
+      verifier key, which the agreed rules name, is printed at start.
+  deconflict witness check --server URL --token-file F --state DIR [--party P]
+      one check of the server's record by the party whose token F holds, beside
+      its witness (same DIR): the published checkpoint is signed by the log's
+      key (pinned at the first check), cosigned by the party's witness within
+      the rules' witness_max_age_s, consistent with what the witness holds, and
+      the records since the last check rebuild exactly its tree with an intact
+      hash chain. Exit 0 when all hold; exit 3 with a line starting with
+      INCONSISTENT: or STALE: naming the evidence, which is kept in DIR/check.`
 
 // stringList is a repeatable flag.
 type stringList []string
@@ -45,6 +54,9 @@ func runWitness(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 		fmt.Fprintln(stdout, witnessUsage)
 		return nil
+	}
+	if len(args) > 0 && args[0] == "check" {
+		return runWitnessCheck(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("witness", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -104,5 +116,44 @@ func runWitness(args []string, stdout, stderr io.Writer) error {
 	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	return nil
+}
+
+func runWitnessCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("witness check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", "", "base URL of the deconflict server")
+	tokenFile := fs.String("token-file", "", "file with the party's token, or lines 'PARTY TOKEN'")
+	partyName := fs.String("party", "", "the party whose token to take from --token-file")
+	state := fs.String("state", "", "the party's witness state directory")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || *server == "" || *tokenFile == "" || *state == "" {
+		return usagef("--server, --token-file and --state are required\n%s", witnessUsage)
+	}
+	tokens, err := loadTokenFile(*tokenFile)
+	if err != nil {
+		return err
+	}
+	token, ok := tokens[*partyName]
+	if !ok {
+		return usagef("--token-file %s has no token for party %q", *tokenFile, *partyName)
+	}
+	c := &logcheck.Checker{Server: *server, Token: token, Dir: *state}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := c.Check(ctx)
+	var f *logcheck.Finding
+	if errors.As(err, &f) {
+		fmt.Fprintln(stdout, f.Error())
+		return exitError{code: 3, err: f}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "OK: checkpoint of size %d cosigned by %s at %s; %d new records verified (from %d)\n",
+		res.Size, res.Witness, res.CosignedAt.UTC().Format(time.RFC3339), res.NewRecords, res.CheckedSince)
 	return nil
 }

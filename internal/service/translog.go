@@ -16,6 +16,7 @@ import (
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/translog"
 	"github.com/deconflict/deconflict/internal/witness"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // TreeFile is the name of the transparency log's stored hashes in the
@@ -177,7 +178,12 @@ func leafOf(r store.AuditRecord) ([]byte, error) {
 }
 
 // publishLog is the periodic job: catch the tree up, sign a checkpoint
-// when it grew, and push it to the witnesses in the background.
+// when it grew, and push it to the witnesses in the background. The
+// checkpoint is published once the witnesses answered (or failed), so what
+// is published carries the cosignatures that could be had. The latest
+// checkpoint is pushed again every repushEvery even when the tree did not
+// grow, so the witnesses' cosignatures stay fresher than the rules'
+// witness_max_age_s.
 func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 	if err := s.syncTree(ctx); err != nil {
 		return err
@@ -186,16 +192,16 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 	size := tl.tree.Size()
 	tl.mu.Lock()
 	grew := tl.published == nil || size > tl.cp.Size
-	retry := len(tl.pusher.Status()) > 0 && now.Sub(tl.lastTry) >= checkpointEvery
-	if tl.pushing || (!grew && !retry) {
+	repush := len(tl.pusher.Status()) > 0 && now.Sub(tl.lastTry) >= repushEvery(s.Rules())
+	if tl.pushing || (!grew && !repush) {
 		tl.mu.Unlock()
 		return nil
 	}
 	tl.pushing, tl.lastTry = true, now
 	done := make(chan struct{})
 	tl.pushDone = done
+	signed, cp := bytes.Clone(tl.published), tl.cp
 	tl.mu.Unlock()
-	signed := tl.latestSigned()
 	if grew {
 		root, err := tl.tree.Root(size)
 		if err != nil {
@@ -206,17 +212,18 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 			tl.endPush(done)
 			return err
 		}
-		tl.mu.Lock()
-		tl.published, tl.cp = signed, translog.Checkpoint{Origin: tl.key.Origin(), Size: size, Root: root}
-		tl.mu.Unlock()
+		cp = translog.Checkpoint{Origin: tl.key.Origin(), Size: size, Root: root}
+	} else {
+		// Re-pushed: the witnesses' fresh cosignatures replace the old.
+		signed = tl.logSigned(signed)
 	}
 	go func() {
 		defer tl.endPush(done)
-		lines := tl.pusher.Push(context.WithoutCancel(ctx), signed, size)
+		lines := tl.pusher.Push(context.WithoutCancel(ctx), signed, cp.Size)
 		tl.mu.Lock()
 		defer tl.mu.Unlock()
-		if tl.cp.Size == size && len(lines) > 0 {
-			tl.published = translog.AddSignatures(tl.published, lines...)
+		if tl.published == nil || cp.Size >= tl.cp.Size {
+			tl.published, tl.cp = translog.AddSignatures(signed, lines...), cp
 		}
 		for _, st := range tl.pusher.Status() {
 			if st.Failing != "" {
@@ -225,6 +232,25 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 		}
 	}()
 	return nil
+}
+
+// repushEvery is how often an unchanged checkpoint is pushed again: a
+// third of the cosignatures' allowed age, at most checkpointEvery.
+func repushEvery(r rules.Rules) time.Duration {
+	return min(checkpointEvery, time.Duration(r.WitnessMaxAgeS*float64(time.Second)/3))
+}
+
+// logSigned keeps only the log's own signature of a published checkpoint.
+func (tl *transLog) logSigned(published []byte) []byte {
+	n, err := note.Open(published, note.VerifierList(tl.key.Verifier()))
+	if err != nil {
+		return published
+	}
+	out := []byte(n.Text + "\n")
+	for _, sig := range n.Sigs {
+		out = append(out, "— "+sig.Name+" "+sig.Base64+"\n"...)
+	}
+	return out
 }
 
 func (tl *transLog) latestSigned() []byte {

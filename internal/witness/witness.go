@@ -94,7 +94,28 @@ func NewServer(name string, key ed25519.PrivateKey, dir string, logVKeys []strin
 			return nil, err
 		}
 	}
+	// The party's checker, sharing the directory, finds the witness's
+	// key here.
+	if err := writeFileAtomic(filepath.Join(dir, VKeyFile), []byte(vkey+"\n")); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// VKeyFile holds the witness's verifier key in its state directory.
+const VKeyFile = "witness.vkey"
+
+// ReadState reads what a witness keeps in dir for the log of origin: its
+// verifier key and the latest checkpoint it cosigned (ok false: none).
+func ReadState(dir, origin string, logVerifier note.Verifier) (vkey string, signed []byte, cp translog.Checkpoint, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, VKeyFile))
+	if err != nil {
+		return "", nil, cp, false, fmt.Errorf("witness: no witness state in %s: %w", dir, err)
+	}
+	vkey = strings.TrimSpace(string(b))
+	s := &Server{dir: dir, logs: map[string]note.Verifier{origin: logVerifier}}
+	signed, cp, ok, err = s.latest(origin)
+	return vkey, signed, cp, ok, err
 }
 
 // VerifierKey is the witness's cosignature/v1 verifier key.

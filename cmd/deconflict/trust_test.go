@@ -1,0 +1,272 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// The tests of this file run the real binary: a server, the coalition's
+// own witness (deconflict witness) and its check (deconflict witness
+// check), and play an operator who bends the record. Each bend must be
+// caught by the check, naming the evidence.
+
+type trustEnv struct {
+	t         *testing.T
+	bin, data string
+	srv       *serverProc
+	tokens    map[string]string
+	operator  string
+	tokenFile string // the coalition's token
+	wstate    string
+	wargs     []string
+	wcmd      *exec.Cmd
+	wurl      string
+	wvkey     string
+	client    *http.Client
+}
+
+func newTrustEnv(t *testing.T) *trustEnv {
+	e := &trustEnv{t: t, bin: buildBinary(t), data: t.TempDir(), tokens: map[string]string{}, client: &http.Client{Timeout: 30 * time.Second}}
+	for _, p := range []string{"coalition", "russia"} {
+		e.tokens[p] = lastLine(runCLI(t, e.bin, "party", "add", p, "--data", e.data))
+	}
+	e.tokenFile = filepath.Join(t.TempDir(), "coalition.token")
+	if err := os.WriteFile(e.tokenFile, []byte(e.tokens["coalition"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	op, err := os.ReadFile(filepath.Join(e.data, "operator.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.operator = strings.TrimSpace(string(op))
+	var key struct{ VKey string }
+	e.getJSON("/v1/log/key", e.tokens["coalition"], &key)
+	wkey := filepath.Join(t.TempDir(), "coalition-witness.pem")
+	runCLI(t, e.bin, "key", "new", "--out", wkey)
+	e.wstate = filepath.Join(t.TempDir(), "witness")
+	e.wargs = []string{"--key", wkey, "--state", e.wstate, "--log-vkey", key.VKey, "--name", "coalition.test/witness"}
+	e.wcmd, e.wurl, e.wvkey = startWitness(t, e.bin, e.wargs...)
+	e.setRules(func(r map[string]any) {
+		r["witnesses"] = []map[string]string{{"party": "coalition", "url": e.wurl, "vkey": e.wvkey}}
+	})
+	return e
+}
+
+func (e *trustEnv) start() {
+	e.srv = startServe(e.t, e.bin, 60*time.Second, "--data", e.data)
+}
+
+func (e *trustEnv) stop() { e.srv.stop(e.t, 60*time.Second) }
+
+func (e *trustEnv) getJSON(path, token string, out any) {
+	e.t.Helper()
+	code, body, err := do(e.client, "GET", e.srv.base+path, token, nil)
+	if err != nil || code != 200 {
+		e.t.Fatalf("GET %s: %d %s %v", path, code, body, err)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *trustEnv) setRules(edit func(map[string]any)) {
+	e.t.Helper()
+	var r map[string]any
+	e.getJSON("/v1/rules", e.operator, &r)
+	edit(r)
+	if code, body, err := do(e.client, "PUT", e.srv.base+"/v1/rules", e.operator, r); err != nil || code != 200 {
+		e.t.Fatalf("PUT /v1/rules: %d %s %v", code, body, err)
+	}
+}
+
+// exchange posts a message from coalition and russia's acknowledgment.
+func (e *trustEnv) exchange(text string) {
+	e.t.Helper()
+	code, body, err := do(e.client, "POST", e.srv.base+"/v1/hotline/messages", e.tokens["coalition"],
+		map[string]any{"to": []string{"russia"}, "kind": "request", "thread": "t-" + text, "text": text})
+	if err != nil || code != 201 {
+		e.t.Fatalf("post message: %d %s %v", code, body, err)
+	}
+	var m struct{ ID string }
+	_ = json.Unmarshal(body, &m)
+	code, body, err = do(e.client, "POST", e.srv.base+"/v1/hotline/messages/"+m.ID+"/ack", e.tokens["russia"], map[string]string{"reply": "roger " + text})
+	if err != nil || code != 200 {
+		e.t.Fatalf("ack: %d %s %v", code, body, err)
+	}
+}
+
+// cosigned waits until the published checkpoint covers every record and
+// carries the coalition witness's cosignature.
+func (e *trustEnv) cosigned() int64 {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var st struct {
+			Size       int64
+			CosignedBy []string `json:"cosigned_by"`
+		}
+		e.getJSON("/v1/log/witnesses", e.tokens["coalition"], &st)
+		code, body, _ := do(e.client, "GET", e.srv.base+"/v1/audit", e.tokens["coalition"], nil)
+		records := int64(0)
+		if code == 200 {
+			for _, l := range strings.Split(string(body), "\n") {
+				if strings.HasPrefix(l, `{"seq":`) {
+					records++
+				}
+			}
+		}
+		if st.Size == records && len(st.CosignedBy) == 1 {
+			return st.Size
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no cosigned checkpoint of all %d records (status %+v)", records, st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// check runs `deconflict witness check` and returns its exit status and
+// output.
+func (e *trustEnv) check() (int, string) {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, "witness", "check", "--server", e.srv.base, "--token-file", e.tokenFile, "--state", e.wstate)
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out) + string(ee.Stderr)
+	}
+	e.t.Fatal(err)
+	return 0, ""
+}
+
+func (e *trustEnv) mustCheckOK() {
+	e.t.Helper()
+	if code, out := e.check(); code != 0 || !strings.HasPrefix(out, "OK: ") {
+		e.t.Fatalf("check: exit %d\n%s", code, out)
+	}
+}
+
+// TestOperatorEditsStoredAck: the operator moves the time of an
+// acknowledgment in the database ("acknowledged at 08:35Z"); the check
+// names the record.
+func TestOperatorEditsStoredAck(t *testing.T) {
+	e := newTrustEnv(t)
+	e.exchange("one")
+	e.cosigned()
+	e.mustCheckOK()
+	e.exchange("two")
+	e.cosigned()
+	db, err := sql.Open("sqlite", filepath.Join(e.data, "deconflict.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var seq int64
+	if err := db.QueryRow(`SELECT max(seq) FROM audit WHERE kind = 'message_acked'`).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE audit SET time_ns = time_ns - 600000000000 WHERE seq = ?`, seq); err != nil {
+		t.Fatal(err)
+	}
+	code, out := e.check()
+	if code != 3 || !strings.HasPrefix(out, "INCONSISTENT: ") || !strings.Contains(out, fmt.Sprintf("record %d", seq)) {
+		t.Fatalf("check after the edit of record %d: exit %d\n%s", seq, code, out)
+	}
+	ev, _ := filepath.Glob(filepath.Join(e.wstate, "check", "evidence", "*"))
+	if len(ev) == 0 {
+		t.Fatal("no evidence kept")
+	}
+}
+
+// TestOperatorRestoresOlderCopy: the operator restores an older copy of
+// the data directory and continues with other writes (same log key, two
+// histories); the witness refuses the fork and the check names the two
+// checkpoints.
+func TestOperatorRestoresOlderCopy(t *testing.T) {
+	e := newTrustEnv(t)
+	e.exchange("one")
+	e.cosigned()
+	e.mustCheckOK()
+	e.stop()
+	backup := filepath.Join(t.TempDir(), "backup")
+	// cp -a keeps the modes (the signing key must stay 0600).
+	if out, err := exec.Command("cp", "-a", e.data, backup).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	e.start()
+	e.exchange("two")
+	e.exchange("three")
+	e.cosigned()
+	e.mustCheckOK()
+	e.stop()
+	if err := os.RemoveAll(e.data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(backup, e.data); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	e.exchange("forged")
+	e.exchange("history")
+	e.exchange("here")
+	// The server publishes its fork; the witness refuses to cosign it.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, out := e.check()
+		if code == 3 && strings.HasPrefix(out, "INCONSISTENT: ") && strings.Contains(out, "conflict") {
+			t.Logf("%s", out)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fork was not caught: exit %d\n%s", code, out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	var st struct {
+		Witnesses []struct{ Failing string }
+	}
+	e.getJSON("/v1/log/witnesses", e.tokens["russia"], &st)
+	if len(st.Witnesses) != 1 || st.Witnesses[0].Failing == "" {
+		t.Fatalf("the server does not report the witness refusing: %+v", st)
+	}
+}
+
+// TestOperatorStopsPushing: the operator stops pushing to the coalition's
+// witness; once its cosignature is older than witness_max_age_s the check
+// reports STALE.
+func TestOperatorStopsPushing(t *testing.T) {
+	e := newTrustEnv(t)
+	e.setRules(func(r map[string]any) { r["witness_max_age_s"] = 3 })
+	e.exchange("one")
+	e.cosigned()
+	e.mustCheckOK()
+	e.setRules(func(r map[string]any) { r["witnesses"] = []any{} })
+	e.exchange("two")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, out := e.check()
+		if code == 3 && strings.HasPrefix(out, "STALE: ") {
+			t.Logf("%s", out)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stop was not caught: exit %d\n%s", code, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

@@ -1,0 +1,345 @@
+// Package logcheck owns a party's check of the published record, run on
+// the party's premises beside its witness (deconflict witness check): the
+// log's checkpoint is signed by the log's key (pinned at the first check),
+// carries a fresh cosignature of the party's own witness, is consistent
+// with what that witness holds, and the records exported since the last
+// check rebuild exactly the tree the checkpoint commits to, with an intact
+// hash chain. A failure is a Finding: INCONSISTENT (with the evidence,
+// kept in the state directory: the conflicting checkpoints or the first
+// record that differs) or STALE (no fresh cosignature for longer than the
+// rules allow).
+package logcheck
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/translog"
+	"github.com/deconflict/deconflict/internal/witness"
+)
+
+// Kinds of Finding.
+const (
+	Inconsistent = "INCONSISTENT"
+	Stale        = "STALE"
+)
+
+// Finding is what a failed check found.
+type Finding struct {
+	Kind     string // Inconsistent or Stale
+	What     string
+	Evidence string // file in the state directory holding the evidence
+}
+
+func (f *Finding) Error() string {
+	s := f.Kind + ": " + f.What
+	if f.Evidence != "" {
+		s += " (evidence: " + f.Evidence + ")"
+	}
+	return s
+}
+
+// Result describes a check that passed.
+type Result struct {
+	Size         int64 // the checkpoint verified
+	NewRecords   int64 // records verified by this check
+	Witness      string
+	CosignedAt   time.Time
+	CheckedSince int64 // the tree size the previous check had reached
+}
+
+// Checker checks one server's log.
+type Checker struct {
+	Server string // base URL
+	Token  string
+	Dir    string // the witness's state directory; the checker keeps its own under Dir/check
+	HTTP   *http.Client
+	Now    func() time.Time
+}
+
+const checkDir = "check"
+
+func (c *Checker) path(name string) string { return filepath.Join(c.Dir, checkDir, name) }
+
+func (c *Checker) get(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.Server, "/")+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return b, nil
+}
+
+func (c *Checker) getJSON(ctx context.Context, path string, out any) error {
+	b, err := c.get(ctx, path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+// evidence keeps parts in a new file of the state directory and returns
+// its path.
+func (c *Checker) evidence(kind string, parts ...string) string {
+	dir := c.path("evidence")
+	_ = os.MkdirAll(dir, 0o700)
+	name := filepath.Join(dir, c.Now().UTC().Format("20060102T150405.000Z")+"-"+strings.ToLower(kind)+".txt")
+	_ = os.WriteFile(name, []byte(strings.Join(parts, "\n")), 0o600)
+	return name
+}
+
+// Check runs one check. A *Finding is a detected fault; any other error is
+// a failure to check (server unreachable, bad state directory).
+func (c *Checker) Check(ctx context.Context) (Result, error) {
+	if c.HTTP == nil {
+		c.HTTP = &http.Client{Timeout: 60 * time.Second}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if err := os.MkdirAll(c.path(""), 0o700); err != nil {
+		return Result{}, err
+	}
+	var key struct {
+		Origin string `json:"origin"`
+		VKey   string `json:"vkey"`
+	}
+	if err := c.getJSON(ctx, "/v1/log/key", &key); err != nil {
+		return Result{}, err
+	}
+	// The log's key is pinned at the first check: a log presenting another
+	// key is another log.
+	pinned, err := os.ReadFile(c.path("log.vkey"))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.WriteFile(c.path("log.vkey"), []byte(key.VKey+"\n"), 0o600); err != nil {
+			return Result{}, err
+		}
+	case err != nil:
+		return Result{}, err
+	case strings.TrimSpace(string(pinned)) != key.VKey:
+		return Result{}, &Finding{Kind: Inconsistent, What: fmt.Sprintf("the log's key changed from %s to %s", strings.TrimSpace(string(pinned)), key.VKey),
+			Evidence: c.evidence(Inconsistent, "pinned "+string(pinned), "served "+key.VKey)}
+	}
+	logV, err := translog.LogVerifier(key.VKey)
+	if err != nil {
+		return Result{}, err
+	}
+	witnessVKey, heldSigned, held, holds, err := witness.ReadState(c.Dir, key.Origin, logV)
+	if err != nil {
+		return Result{}, err
+	}
+	wv, err := translog.WitnessVerifier(witnessVKey)
+	if err != nil {
+		return Result{}, err
+	}
+	var rules struct {
+		WitnessMaxAgeS float64 `json:"witness_max_age_s"`
+	}
+	if err := c.getJSON(ctx, "/v1/rules", &rules); err != nil {
+		return Result{}, err
+	}
+	signed, err := c.get(ctx, "/v1/log/checkpoint")
+	if err != nil {
+		return Result{}, err
+	}
+	cp, cosigs, err := translog.Open(signed, key.Origin, logV, wv)
+	if err != nil {
+		return Result{}, &Finding{Kind: Inconsistent, What: "the published checkpoint does not verify with the log's key: " + err.Error(),
+			Evidence: c.evidence(Inconsistent, string(signed))}
+	}
+	// Consistency with what the party's own witness holds: the same tree
+	// or a later one that extends it.
+	if holds {
+		conflict := func(why string) error {
+			return &Finding{Kind: Inconsistent, What: fmt.Sprintf("the published checkpoint (size %d, root %x) and the one the witness cosigned (size %d, root %x) conflict: %s",
+				cp.Size, cp.Root[:8], held.Size, held.Root[:8], why), Evidence: c.evidence(Inconsistent, "published:", string(signed), "held by the witness:", string(heldSigned))}
+		}
+		switch {
+		case cp.Size < held.Size:
+			return Result{}, conflict("the log is smaller than it was (records removed, or an older copy restored)")
+		case cp.Size == held.Size && cp.Root != held.Root:
+			return Result{}, conflict("two trees of the same size (a fork)")
+		case cp.Size > held.Size:
+			proof, err := c.consistency(ctx, held.Size, cp.Size)
+			if err != nil {
+				return Result{}, err
+			}
+			if err := translog.VerifyConsistency(held.Size, held.Root, cp.Size, cp.Root, proof); err != nil {
+				return Result{}, conflict("the log does not extend the checkpoint the witness cosigned (a fork)")
+			}
+		}
+	}
+	// A fresh cosignature of the party's own witness: on the published
+	// checkpoint, or (while a new checkpoint is being cosigned) on the one
+	// the witness holds, which the published one was just shown to extend.
+	maxAge := time.Duration(rules.WitnessMaxAgeS * float64(time.Second))
+	co, onPublished := cosigs[wv.Name()]
+	last := co.Time
+	if !onPublished && holds {
+		if _, hc, err := translog.Open(heldSigned, key.Origin, logV, wv); err == nil {
+			last = hc[wv.Name()].Time
+		}
+	}
+	if last.IsZero() || c.Now().Sub(last) > maxAge {
+		when := "never"
+		if !last.IsZero() {
+			when = last.UTC().Format(time.RFC3339)
+		}
+		what := fmt.Sprintf("no cosignature of %s for longer than %s: the published checkpoint (size %d) is not cosigned by it, and it last cosigned at %s", wv.Name(), maxAge, cp.Size, when)
+		if onPublished {
+			what = fmt.Sprintf("the latest cosignature of %s, on the published checkpoint (size %d), is from %s, older than %s: the log stopped pushing to it", wv.Name(), cp.Size, when, maxAge)
+		}
+		return Result{}, &Finding{Kind: Stale, What: what, Evidence: c.evidence(Stale, what, string(signed))}
+	}
+	res, err := c.records(ctx, cp, signed)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Witness, res.CosignedAt = wv.Name(), last
+	return res, nil
+}
+
+func (c *Checker) consistency(ctx context.Context, from, size int64) ([]translog.Hash, error) {
+	var out struct {
+		Proof []string `json:"proof"`
+	}
+	if err := c.getJSON(ctx, "/v1/log/proof/consistency?from="+strconv.FormatInt(from, 10)+"&size="+strconv.FormatInt(size, 10), &out); err != nil {
+		return nil, err
+	}
+	proof := make([]translog.Hash, len(out.Proof))
+	for i, s := range out.Proof {
+		b, err := hex.DecodeString(s)
+		if err != nil || len(b) != len(translog.Hash{}) {
+			return nil, fmt.Errorf("consistency proof: %q is not a hash", s)
+		}
+		proof[i] = translog.Hash(b)
+	}
+	return proof, nil
+}
+
+// records fetches the records after the last check, checks their chain,
+// rebuilds the tree with them and compares it with the checkpoint.
+func (c *Checker) records(ctx context.Context, cp translog.Checkpoint, signed []byte) (Result, error) {
+	fh, err := translog.OpenFileHashes(c.path("tree.hashes"))
+	if err != nil {
+		return Result{}, err
+	}
+	defer fh.Close()
+	tree, err := translog.NewTree(fh)
+	if err != nil {
+		return Result{}, err
+	}
+	checked := tree.Size()
+	res := Result{Size: cp.Size, CheckedSince: checked}
+	if checked > cp.Size {
+		return Result{}, &Finding{Kind: Inconsistent, What: fmt.Sprintf("the published checkpoint has size %d but this party already verified %d records", cp.Size, checked),
+			Evidence: c.evidence(Inconsistent, string(signed))}
+	}
+	if checked == cp.Size {
+		return res, nil
+	}
+	var keyInfo audit.KeyInfo
+	if err := c.getJSON(ctx, "/v1/audit/key", &keyInfo); err != nil {
+		return Result{}, err
+	}
+	pub, err := audit.ParsePublicKey(keyInfo.PublicKey)
+	if err != nil {
+		return Result{}, err
+	}
+	export, err := c.get(ctx, "/v1/audit?from="+strconv.FormatInt(checked+1, 10))
+	if err != nil {
+		return Result{}, err
+	}
+	// The chain: every hash recomputed, every link, the signed head.
+	if _, err := audit.Verify(bytes.NewReader(export), pub); err != nil {
+		var ae *audit.Error
+		what := "the export does not verify: " + err.Error()
+		if errors.As(err, &ae) && ae.Seq > 0 {
+			what = fmt.Sprintf("record %d: %s", ae.Seq, ae.Problem)
+		}
+		return Result{}, &Finding{Kind: Inconsistent, What: what, Evidence: c.evidence(Inconsistent, what, string(export))}
+	}
+	// The leaves, in order, up to the checkpoint's size.
+	var leaves []translog.Hash
+	lines := map[int64][]byte{}
+	for _, line := range bytes.Split(export, []byte("\n")) {
+		if len(line) == 0 || int64(len(leaves)) == cp.Size-checked {
+			continue
+		}
+		ln, err := audit.ParseLine(line)
+		if err != nil {
+			return Result{}, err
+		}
+		if ln.Record == nil {
+			continue
+		}
+		if ln.Record.Seq != checked+int64(len(leaves))+1 {
+			return Result{}, fmt.Errorf("the export gave record %d where %d was expected", ln.Record.Seq, checked+int64(len(leaves))+1)
+		}
+		leaves = append(leaves, translog.LeafHash(ln.Record.Leaf()))
+		lines[ln.Record.Seq] = line
+	}
+	if int64(len(leaves)) < cp.Size-checked {
+		return Result{}, &Finding{Kind: Inconsistent, What: fmt.Sprintf("the checkpoint commits to %d records but the export ends at record %d", cp.Size, checked+int64(len(leaves))),
+			Evidence: c.evidence(Inconsistent, string(signed))}
+	}
+	if _, err := tree.AppendLeafHashes(leaves); err != nil {
+		return Result{}, err
+	}
+	root, err := tree.Root(cp.Size)
+	if err != nil {
+		return Result{}, err
+	}
+	if root != cp.Root {
+		// Find the first record that differs: the largest size whose
+		// rebuilt prefix the checkpoint's tree still extends.
+		lo, hi := checked, cp.Size-1 // the prefix of size lo is known good
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			r, err := tree.Root(mid)
+			if err != nil {
+				return Result{}, err
+			}
+			proof, err := c.consistency(ctx, mid, cp.Size)
+			if err == nil && translog.VerifyConsistency(mid, r, cp.Size, cp.Root, proof) == nil {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		_ = tree.Truncate(checked)
+		seq := lo + 1
+		what := fmt.Sprintf("record %d as exported is not the record the cosigned checkpoint of size %d commits to (altered after it was logged)", seq, cp.Size)
+		return Result{}, &Finding{Kind: Inconsistent, What: what, Evidence: c.evidence(Inconsistent, what, "record: "+string(lines[seq]), "checkpoint:", string(signed))}
+	}
+	if err := fh.Sync(); err != nil {
+		return Result{}, err
+	}
+	res.NewRecords = cp.Size - checked
+	return res, nil
+}
