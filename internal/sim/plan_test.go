@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,7 +29,7 @@ func builtinPlan(t *testing.T, seed uint64) *Plan {
 }
 
 func TestBuiltinScenarioIsComplete(t *testing.T) {
-	if names := BuiltinNames(); !contains(names, "syria-2015") {
+	if names := BuiltinNames(); !slices.Contains(names, "syria-2015") {
 		t.Fatalf("built-in scenarios %v", names)
 	}
 	p := builtinPlan(t, 1)

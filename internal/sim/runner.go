@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -140,9 +142,7 @@ func (r *Runner) Alerts() []AlertRecord {
 	defer r.mu.Unlock()
 	out := make([]AlertRecord, 0, len(r.alerts))
 	for _, a := range r.alerts {
-		c := *a
-		c.Parties, c.Levels, c.Acked = copySet(a.Parties), copySet(a.Levels), copySet(a.Acked)
-		out = append(out, c)
+		out = append(out, a.clone())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -156,16 +156,13 @@ func (r *Runner) Alert(id string) (AlertRecord, bool) {
 	if !ok {
 		return AlertRecord{}, false
 	}
-	c := *a
-	c.Parties, c.Levels, c.Acked = copySet(a.Parties), copySet(a.Levels), copySet(a.Acked)
-	return c, true
+	return a.clone(), true
 }
 
-func copySet(m map[string]bool) map[string]bool {
-	c := make(map[string]bool, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
+// clone is a copy of a that shares none of its sets.
+func (a *AlertRecord) clone() AlertRecord {
+	c := *a
+	c.Parties, c.Levels, c.Acked = maps.Clone(a.Parties), maps.Clone(a.Levels), maps.Clone(a.Acked)
 	return c
 }
 
@@ -493,19 +490,10 @@ func (r *Runner) handle(ctx context.Context, party string, ev client.Event) {
 			}
 		}
 		r.mu.Unlock()
-		if m.From != party && contains(m.To, party) && !m.AckedBy(party) {
+		if m.From != party && slices.Contains(m.To, party) && !m.AckedBy(party) {
 			r.scheduleAck(ctx, party, m)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // scheduleAck acknowledges m for party after the ack delay, unless the
