@@ -235,19 +235,15 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Bool("http", true, "select this mode")
 	var o bench.HTTPOptions
-	fs.IntVar(&o.Aircraft, "aircraft", 25_000, "tracks in the airspace")
+	loadFlags(fs, &o.LoadOptions, 25_000, 200)
 	fs.StringVar(&o.Scenario, "scenario", "global", "traffic: "+strings.Join(traffic.Scenarios(), " or "))
-	fs.IntVar(&o.Batch, "batch", 1000, "reports per request")
-	fs.IntVar(&o.Clients, "clients", 4, "concurrent ingest clients")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of the ingest measurement")
-	fs.IntVar(&o.Samples, "samples", 200, "conflicts created for the latency measurement")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if o.Aircraft < 2 || o.Batch < 1 || o.Clients < 1 || o.Samples < 1 {
-		return usagef("--aircraft >= 2, --batch, --clients and --samples >= 1")
+	if err := checkLoad(o.LoadOptions); err != nil {
+		return err
 	}
 	if err := knownScenario(o.Scenario); err != nil {
 		return err
@@ -259,23 +255,36 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	return printResult(stdout, *asJSON, res)
 }
 
+// loadFlags registers the flags of the HTTP load, with the mode's default
+// number of aircraft and of latency samples.
+func loadFlags(fs *flag.FlagSet, o *bench.LoadOptions, aircraft, samples int) {
+	fs.IntVar(&o.Aircraft, "aircraft", aircraft, "tracks in the airspace")
+	fs.IntVar(&o.Batch, "batch", 1000, "reports per request")
+	fs.IntVar(&o.Clients, "clients", 4, "concurrent ingest clients, spread over the replicas")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each ingest measurement")
+	fs.IntVar(&o.Samples, "samples", samples, "conflicts created for each latency measurement")
+}
+
+func checkLoad(o bench.LoadOptions) error {
+	if o.Aircraft < 2 || o.Batch < 1 || o.Clients < 1 || o.Samples < 1 {
+		return usagef("--aircraft >= 2, --batch, --clients and --samples >= 1")
+	}
+	return nil
+}
+
 func runBenchReplicas(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench --replicas", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Bool("replicas", true, "select this mode")
 	var o bench.ReplicasOptions
 	fs.StringVar(&o.StoreURL, "store", os.Getenv("DECONFLICT_BENCH_STORE"), "an EMPTY PostgreSQL database (postgres://...); empty starts a throwaway cluster with the PostgreSQL binaries installed here (env DECONFLICT_BENCH_STORE)")
-	fs.IntVar(&o.Aircraft, "aircraft", 10_000, "tracks in the airspace")
-	fs.IntVar(&o.Batch, "batch", 1000, "reports per request")
-	fs.IntVar(&o.Clients, "clients", 4, "concurrent ingest clients, spread over the replicas")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each ingest measurement")
-	fs.IntVar(&o.Samples, "samples", 100, "conflicts created for each latency measurement")
+	loadFlags(fs, &o.LoadOptions, 10_000, 100)
 	asJSON := fs.Bool("json", false, "print one JSON array")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if o.Aircraft < 2 || o.Batch < 1 || o.Clients < 1 || o.Samples < 1 {
-		return usagef("--aircraft >= 2, --batch, --clients and --samples >= 1")
+	if err := checkLoad(o.LoadOptions); err != nil {
+		return err
 	}
 	sides, err := bench.Replicas(context.Background(), o, progressTo(stderr, "bench --replicas: "))
 	if err != nil {

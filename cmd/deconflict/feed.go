@@ -154,15 +154,11 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*connect == "") == (*file == "") || (format == "jsonl" && *connect != "") {
 		return usagef("give exactly one source: --file, or --connect for sbs")
 	}
-	if err := pf.check(); err != nil {
-		return err
-	}
-	cl, err := cf.client(ctx, stderr)
+	p, err := pf.start(ctx, &cf, stdout, stderr, "feed")
 	if err != nil {
 		return err
 	}
-	stats := &feed.Stats{}
-	p := startPipeline(ctx, cl, stats, pf, stdout, "feed")
+	stats := p.stats
 	switch {
 	case *connect != "":
 		dec := feed.NewSBSDecoder(stats)
@@ -195,11 +191,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			})
 		})
 	}
-	p.finish()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	return p.finish(err)
 }
 
 func withInput(name string, fn func(io.Reader) error) error {
@@ -244,6 +236,20 @@ func (pf *pipelineFlags) check() error {
 		return usagef("--batch must be within 1..%d", feed.BatchLimit)
 	}
 	return nil
+}
+
+// start checks the flags, makes the party's client and starts sending;
+// the status lines print the feed's counters and those of more (a
+// decoder's).
+func (pf *pipelineFlags) start(ctx context.Context, cf *clientFlags, stdout, stderr io.Writer, name string, more ...fmt.Stringer) (*pipeline, error) {
+	if err := pf.check(); err != nil {
+		return nil, err
+	}
+	cl, err := cf.client(ctx, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return startPipeline(ctx, cl, &feed.Stats{}, *pf, stdout, name, more...), nil
 }
 
 // startPipeline starts the sender and the status lines, which print the
@@ -295,9 +301,10 @@ func (p *pipeline) send(ctx context.Context, r client.Report) error {
 	}
 }
 
-// finish flushes what is queued (giving up after 10 s) and prints the
-// final counters.
-func (p *pipeline) finish() {
+// finish flushes what is queued (giving up after 10 s), prints the final
+// counters and returns err, the reading's, unless it is the cancellation
+// that ended it.
+func (p *pipeline) finish(err error) error {
 	close(p.in)
 	close(p.done)
 	timer := time.AfterFunc(10*time.Second, p.cancel)
@@ -305,4 +312,8 @@ func (p *pipeline) finish() {
 	timer.Stop()
 	p.cancel()
 	fmt.Fprintf(p.out, "%s done: %s\n", p.name, p.status())
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -87,9 +86,6 @@ func feedASTERIX(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return usagef("--iface: %v", err)
 		}
 	}
-	if err := pf.check(); err != nil {
-		return err
-	}
 	dec := feed.NewASTERIXDecoder(radarPos)
 	var conn *net.UDPConn
 	if *udp != "" {
@@ -98,12 +94,10 @@ func feedASTERIX(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		defer conn.Close()
 	}
-	cl, err := cf.client(ctx, stderr)
+	p, err := pf.start(ctx, &cf, stdout, stderr, "feed asterix", dec)
 	if err != nil {
 		return err
 	}
-	stats := &feed.Stats{}
-	p := startPipeline(ctx, cl, stats, pf, stdout, "feed asterix", dec)
 	if conn != nil {
 		fmt.Fprintf(stderr, "feed asterix: listening on %s\n", conn.LocalAddr())
 		err = feed.FollowUDP(ctx, conn, func(datagram []byte, at time.Time) error {
@@ -118,11 +112,7 @@ func feedASTERIX(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return dec.Replay(ctx, fr, &feed.Pacer{Speed: *speed}, p.in)
 		})
 	}
-	p.finish()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	return p.finish(err)
 }
 
 // parseRadar reads LAT,LON,ALT_M.

@@ -78,21 +78,12 @@ func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(pos) != 1 {
 		return usagef("usage: deconflict replay FILE [--speed N|max] --server URL (--token T | --token-file F) [--party P]")
 	}
-	if err := pf.check(); err != nil {
-		return err
-	}
-	cl, err := cf.client(ctx, stderr)
+	p, err := pf.start(ctx, &cf, stdout, stderr, "replay")
 	if err != nil {
 		return err
 	}
-	stats := &feed.Stats{}
-	p := startPipeline(ctx, cl, stats, pf, stdout, "replay")
 	err = withInput(pos[0], func(r io.Reader) error {
-		return feed.Replay(ctx, r, &feed.Pacer{Speed: float64(speed)}, stats, p.in)
+		return feed.Replay(ctx, r, &feed.Pacer{Speed: float64(speed)}, p.stats, p.in)
 	})
-	p.finish()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	return p.finish(err)
 }

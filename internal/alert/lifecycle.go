@@ -148,20 +148,7 @@ func conflictAlert(c *detect.Conflict, level string) Alert {
 }
 
 func (l *Lifecycle) conflictGone(dst []Alert, key detect.PairKey, reason string, now time.Time) []Alert {
-	e, open := l.conflicts[key]
-	if !open {
-		return dst
-	}
-	if reason == ReasonStale {
-		delete(l.conflicts, key)
-		delete(l.pendingConf, key)
-		return append(dst, cleared(e.pub, ReasonStale, now))
-	}
-	if e.absentSince.IsZero() {
-		e.absentSince = now
-		l.pendingConf[key] = struct{}{}
-	}
-	return dst
+	return gone(dst, l.conflicts, l.pendingConf, key, reason, now)
 }
 
 func (l *Lifecycle) nonconforming(dst []Alert, s *track.State) []Alert {
@@ -188,18 +175,25 @@ func (l *Lifecycle) nonconforming(dst []Alert, s *track.State) []Alert {
 }
 
 func (l *Lifecycle) conforming(dst []Alert, key track.Key, reason string, now time.Time) []Alert {
-	e, open := l.nonconf[key]
-	if !open {
+	return gone(dst, l.nonconf, l.pendingNC, key, reason, now)
+}
+
+// gone handles the end of what raised the open alert under key in open: a
+// stale track clears it at once; otherwise its clearing waits out the
+// hysteresis, from the first time it was seen gone, in pending.
+func gone[K comparable](dst []Alert, open map[K]*entry, pending map[K]struct{}, key K, reason string, now time.Time) []Alert {
+	e, ok := open[key]
+	if !ok {
 		return dst
 	}
 	if reason == ReasonStale {
-		delete(l.nonconf, key)
-		delete(l.pendingNC, key)
+		delete(open, key)
+		delete(pending, key)
 		return append(dst, cleared(e.pub, ReasonStale, now))
 	}
 	if e.absentSince.IsZero() {
 		e.absentSince = now
-		l.pendingNC[key] = struct{}{}
+		pending[key] = struct{}{}
 	}
 	return dst
 }

@@ -16,8 +16,8 @@ func TestHTTPMeasuresIngestAndEveryLatencySample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a server for a few seconds")
 	}
-	res, err := HTTP(context.Background(), HTTPOptions{Scenario: "global", Aircraft: 300, Batch: 100, Clients: 2,
-		Duration: time.Second, Samples: 6}, quiet)
+	res, err := HTTP(context.Background(), HTTPOptions{Scenario: "global",
+		LoadOptions: LoadOptions{Aircraft: 300, Batch: 100, Clients: 2, Duration: time.Second, Samples: 6}}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,14 +13,20 @@ import (
 	"github.com/deconflict/deconflict/internal/track"
 )
 
+// LoadOptions sizes the load of the HTTP measurements (HTTP and
+// Replicas).
+type LoadOptions struct {
+	Aircraft int           // tracks in the airspace
+	Batch    int           // reports per request
+	Clients  int           // concurrent ingest clients, spread over the replicas
+	Duration time.Duration // length of an ingest measurement
+	Samples  int           // conflicts created for a latency measurement under load
+}
+
 // HTTPOptions sizes the HTTP ingest and latency measurement.
 type HTTPOptions struct {
 	Scenario string // traffic, one of traffic.Scenarios()
-	Aircraft int    // tracks in the airspace
-	Batch    int    // reports per request
-	Clients  int    // concurrent ingest clients
-	Duration time.Duration
-	Samples  int // conflicts created for the latency measurement under load
+	LoadOptions
 	// CPUProfile, when set, receives a CPU profile of the whole run.
 	CPUProfile string
 }

@@ -16,11 +16,7 @@ type ReplicasOptions struct {
 	// StoreURL is an EMPTY PostgreSQL database (postgres://...); "" starts
 	// a throwaway cluster with the PostgreSQL binaries installed here.
 	StoreURL string
-	Aircraft int // tracks in the airspace
-	Batch    int // reports per request
-	Clients  int // concurrent ingest clients, spread over the replicas
-	Duration time.Duration
-	Samples  int // conflicts created for each latency measurement
+	LoadOptions
 }
 
 // ReplicaSide is the measurement of one deployment; `deconflict bench

@@ -49,18 +49,24 @@ export function reconcile(container, items, key, signature, build) {
   });
 }
 
-// levelIcon is the mark of an alert level, as a 16 px canvas.
-export function levelIcon(name) {
+// markIcon is a 16 px canvas holding one mark (see palette.js) of colour,
+// centred at (8, cy) with radius r.
+export function markIcon(mark, colour, cy, r) {
   const c = document.createElement('canvas');
   c.width = 16;
   c.height = 16;
   c.className = 'icon';
   c.setAttribute('aria-hidden', 'true');
   const ctx = c.getContext('2d');
-  const lv = level(name);
   ctx.beginPath();
-  markPath(ctx, lv.mark, 8, 8.5, 5.5);
-  ctx.fillStyle = lv.colour;
+  markPath(ctx, mark, 8, cy, r);
+  ctx.fillStyle = colour;
   ctx.fill();
   return c;
+}
+
+// levelIcon is the mark of an alert level.
+export function levelIcon(name) {
+  const lv = level(name);
+  return markIcon(lv.mark, lv.colour, 8.5, 5.5);
 }

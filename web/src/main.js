@@ -13,8 +13,8 @@ import { MapView } from './map.js';
 import { AlertsPanel } from './alerts.js';
 import { HotlinePanel } from './hotline.js';
 import { ConsoleState } from './state.js';
-import { $, el, levelIcon } from './dom.js';
-import { PartyStyles, LEVELS, markPath } from './palette.js';
+import { $, el, levelIcon, markIcon } from './dom.js';
+import { PartyStyles, LEVELS } from './palette.js';
 import { formatDuration, formatTime, projX, projY, unprojX, unprojY } from './geo.js';
 
 const TRACK_POLL_MS = 1000;
@@ -281,16 +281,7 @@ function renderLegend() {
   const ul = $('legend');
   const items = [];
   for (const p of styles.order) {
-    const c = document.createElement('canvas');
-    c.width = 16;
-    c.height = 16;
-    c.className = 'icon';
-    c.setAttribute('aria-hidden', 'true');
-    const ctx = c.getContext('2d');
-    ctx.beginPath();
-    markPath(ctx, styles.shape(p), 8, 8, 5);
-    ctx.fillStyle = styles.colour(p);
-    ctx.fill();
+    const c = markIcon(styles.shape(p), styles.colour(p), 8, 5);
     items.push(el('li', {}, c, el('span', { text: p === styles.own ? `${p} (you)` : p })));
   }
   for (const name of Object.keys(LEVELS)) items.push(el('li', {}, levelIcon(name), el('span', { text: LEVELS[name].label.toLowerCase() })));
