@@ -503,7 +503,7 @@ func (s Statement) Verify(pub ed25519.PublicKey) error {
 }
 
 // ErrDigestMismatch reports a body that is not the one a statement signed.
-var ErrDigestMismatch = errors.New("the body does not match the signed content digest")
+var ErrDigestMismatch = errors.New("httpsig: the body does not match the signed content digest")
 
 // CheckBody checks that body is the one s signed (by its content digest);
 // a statement without a body checks only an empty body.
