@@ -3,14 +3,21 @@ package feed
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/asterix"
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/track"
 	"pgregory.net/rapid"
 )
 
@@ -185,4 +192,93 @@ func TestASTERIXLive(t *testing.T) {
 	if t0 := onNearestDay(86399*time.Second, day.Add(time.Second)); !t0.Equal(day.Add(-time.Second)) {
 		t.Errorf("over midnight: %v", t0)
 	}
+}
+
+// BenchmarkASTERIXFeed runs a 30-minute CAT062 recording (34,957 tracks)
+// through the whole feed as fast as it goes: framing, decoding, assembly,
+// batching, JSON encoding and POSTs to a loopback server that reads each
+// batch and accepts it. Its reports/s is what the feed can offer a server;
+// BENCHMARKS.md compares it with what the server ingests.
+func BenchmarkASTERIXFeed(b *testing.B) {
+	data := readShared(b, "../../../shared/recordings/asterix/jade_062_30min.ff")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(client.PositionsResult{Accepted: bytes.Count(body, []byte(`"aircraft":`))})
+	}))
+	defer srv.Close()
+	cl := client.New(srv.URL, "t")
+	sent := int64(0)
+	var ru0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	for b.Loop() {
+		fr, _, err := asterix.NewFrameReader(bytes.NewReader(data), asterix.FramingFinal)
+		if err != nil {
+			b.Fatal(err)
+		}
+		stats := &Stats{}
+		s := &Sender{Post: cl.PostPositions, Stats: stats, MaxBatch: DefaultMaxBatch, MaxAge: time.Hour}
+		in := make(chan client.Report, 4*DefaultMaxBatch)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(context.Background(), in) }()
+		d := NewASTERIXDecoder(nil)
+		wall := time.Now()
+		pacer := &Pacer{Now: func() time.Time { wall = wall.Add(time.Microsecond); return wall },
+			Sleep: func(context.Context, time.Duration) error { return nil }}
+		if err := d.Replay(context.Background(), fr, pacer, in); err != nil {
+			b.Fatal(err)
+		}
+		close(in)
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		if stats.Undeliverable.Load() != 0 {
+			b.Fatalf("undeliverable: %s", stats)
+		}
+		sent += stats.Sent.Load()
+	}
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "reports/s")
+	b.ReportMetric(float64(sent)/cpu.Seconds(), "reports/cpu-s")
+}
+
+// FuzzASTERIXLive: no datagram stops or crashes the live feed, and every
+// report it makes passes the server's rule for a report.
+func FuzzASTERIXLive(f *testing.F) {
+	ref := readShared(f, asterixRef)
+	f.Add(ref)
+	f.Add(readShared(f, "../../../shared/recordings/asterix/jas_cat021ed2.1.bin"))
+	f.Add(readShared(f, "../../../shared/recordings/asterix/jas_cat048ed1.23.bin"))
+	f.Add(ref[:50])
+	radar := geo.LLA{LatDeg: 45, LonDeg: 16, AltM: 300}
+	now := time.Date(2026, 3, 4, 21, 20, 10, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, datagram []byte) {
+		d := NewASTERIXDecoder(&radar)
+		err := d.Live(datagram, now, func(r client.Report) error {
+			tr := track.Report{Party: "p", Aircraft: r.Aircraft, Callsign: r.Callsign, AltSource: r.AltSource,
+				Pos:        geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg, AltM: r.AltM},
+				VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps, Time: r.Time}
+			if err := tr.Validate(); err != nil && !isRangeError(err) {
+				t.Fatalf("report %+v: %v", r, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// isRangeError tells a value out of the plausible ranges (which arbitrary
+// octets produce, and the server refuses) from a malformed report.
+func isRangeError(err error) bool {
+	s := err.Error()
+	for _, f := range []string{"alt_m", "vel_east_mps", "vel_north_mps", "vel_up_mps", "lat", "lon"} {
+		if strings.HasPrefix(s, f+":") {
+			return true
+		}
+	}
+	return false
 }
