@@ -136,6 +136,8 @@ export class AlertsPanel {
       const fp = vol && vol.footprint;
       if (fp && fp.type === 'Circle') pts.push(fp.center);
       else if (fp && fp.type === 'Polygon') pts.push(fp.coordinates[0][0]);
+      else if (fp && fp.type === 'Orbit') pts.push(...fp.points);
+      else if (fp && fp.type === 'Corridor') pts.push(fp.line[0]);
     }
     if (!pts.length) return;
     const lon = pts.reduce((s, p) => s + p[0], 0) / pts.length;

@@ -24,13 +24,15 @@ export class APIError extends Error {
   }
 }
 
-export async function request(path, { method = 'GET', body, signal } = {}) {
+// request sends body as JSON, or text as it is (an uploaded file).
+export async function request(path, { method = 'GET', body, text: raw, signal } = {}) {
   const headers = { Authorization: `Bearer ${savedToken()}`, Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (raw !== undefined) headers['Content-Type'] = 'text/plain';
   const res = await fetch(path, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body),
     signal,
     cache: 'no-store',
     credentials: 'omit',
@@ -54,6 +56,11 @@ export const api = {
   tracks: (bbox, signal) => request(`/v1/tracks?bbox=${bbox.map((v) => v.toFixed(4)).join(',')}`, { signal }),
   volumes: (from, to) =>
     request(`/v1/volumes?bbox=-180,-85,180,85&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`),
+  // What an airspace file (format openair or geojson) would declare;
+  // query holds start and end. Nothing is written.
+  preview: (format, query, text) =>
+    request(`/v1/volumes/preview?${new URLSearchParams({ format, ...query })}`, { method: 'POST', text }),
+  createVolume: (input) => request('/v1/volumes', { method: 'POST', body: input }),
   alerts: () => request('/v1/alerts'),
   messages: () => request('/v1/hotline/messages'),
   send: (msg) => request('/v1/hotline/messages', { method: 'POST', body: msg }),

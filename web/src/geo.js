@@ -46,6 +46,44 @@ export function circleRing(lonDeg, latDeg, radiusM, n = 64) {
   return ring;
 }
 
+// The rings that draw an orbit or a corridor: every point within halfM of
+// its line, one capsule (two half circles joined) per leg, drawn together.
+export function tubeRings(line, halfM, n = 32) {
+  if (line.length === 1) return [circleRing(line[0][0], line[0][1], halfM, 2 * n)];
+  const rings = [];
+  for (let i = 0; i + 1 < line.length; i++) {
+    const [lon0, lat0] = line[i];
+    const [lon1, lat1] = line[i + 1];
+    // Bearing of the leg in a flat frame at its start.
+    const east = (lon1 - lon0) * Math.cos((lat0 * Math.PI) / 180);
+    const north = lat1 - lat0;
+    const b = Math.atan2(east, north);
+    const ring = [];
+    for (let k = 0; k <= n; k++) {
+      const a = b + Math.PI / 2 - (k / n) * Math.PI; // right side, round the end, left side
+      ring.push(offset(lon1, lat1, halfM * Math.sin(a), halfM * Math.cos(a)));
+    }
+    for (let k = 0; k <= n; k++) {
+      const a = b - Math.PI / 2 - (k / n) * Math.PI;
+      ring.push(offset(lon0, lat0, halfM * Math.sin(a), halfM * Math.cos(a)));
+    }
+    ring.push(ring[0]);
+    rings.push(ring);
+  }
+  return rings;
+}
+
+// The rings of a footprint of any type, [lon, lat] positions.
+export function footprintRings(fp) {
+  if (!fp) return [];
+  if (fp.type === 'Circle' && Array.isArray(fp.center)) return [circleRing(fp.center[0], fp.center[1], fp.radius_m || 0)];
+  if (fp.type === 'Polygon' && Array.isArray(fp.coordinates)) return fp.coordinates;
+  if (fp.type === 'MultiPolygon' && Array.isArray(fp.coordinates)) return fp.coordinates.flat();
+  if (fp.type === 'Orbit' && Array.isArray(fp.points)) return tubeRings(fp.points, (fp.width_m || 0) / 2);
+  if (fp.type === 'Corridor' && Array.isArray(fp.line)) return tubeRings(fp.line, (fp.width_m || 0) / 2);
+  return [];
+}
+
 const M_PER_FT = 0.3048;
 
 export function flightLevel(altM) {

@@ -4,14 +4,16 @@
 // acknowledgments, escalations and volume changes arrive on the event
 // stream, which resumes from the last event id after a lost connection.
 // This file logs in, loads and streams into the shared ConsoleState
-// (state.js) and wires the panels: the map (map.js), the alerts (alerts.js)
-// and the hotline (hotline.js), each of which renders from that state.
+// (state.js) and wires the panels: the map (map.js), the alerts (alerts.js),
+// the hotline (hotline.js), each of which renders from that state, and the
+// import of airspace files (importer.js).
 
 import { api, savedToken, saveToken, forgetToken } from './api.js';
 import { EventStream, EventParser } from './sse.js';
 import { MapView } from './map.js';
 import { AlertsPanel } from './alerts.js';
 import { HotlinePanel } from './hotline.js';
+import { ImportPanel } from './importer.js';
 import { ConsoleState } from './state.js';
 import { $, el, levelIcon, markIcon } from './dom.js';
 import { PartyStyles, LEVELS } from './palette.js';
@@ -35,6 +37,7 @@ document.addEventListener('securitypolicyviolation', (e) => pageErrors.push(`blo
 let map = null;
 let alerts = null;
 let hotline = null;
+let importer = null;
 let stream = null;
 let pending = null; // events that arrive while a snapshot loads
 let trackTimer = 0;
@@ -72,6 +75,7 @@ function start() {
   map = new MapView({ container: $('map'), base: $('map-base'), live: $('map-live'), tooltip: $('tooltip'), styles });
   hotline = new HotlinePanel({ state, styles, refresh });
   alerts = new AlertsPanel({ state, map, acknowledge: (id) => hotline.acknowledge(id) });
+  importer = new ImportPanel({ map, onDeclared: loadVolumes });
   loadAtlas();
   bindControls();
   renderLegend();
@@ -327,6 +331,7 @@ window.deconflict = {
       lastEventId: stream ? stream.lastEventId : '',
       tracks: map ? map.tracks.size : 0,
       drawn: map ? map.drawn : null,
+      importItems: importer ? importer.items.map((it, i) => ({ name: it.name, status: (importer.results.get(i) || it).status, line: it.line })) : [],
       alerts: (alerts ? alerts.sorted() : []).map((a) => ({ id: a.id, level: a.level, kind: a.kind, aircraft: (a.aircraft || []).map((x) => x.aircraft) })),
       messages: [...state.messages.values()].map((m) => ({ id: m.id, thread: m.thread, kind: m.kind, state: m.state, text: m.text, ref: m.ref, acks: (m.acks || []).map((k) => k.party) })),
       eventsApplied: state.eventsApplied,

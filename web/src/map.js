@@ -5,7 +5,7 @@
 // that 5,000 aircraft cost a handful of draw calls rather than DOM nodes.
 
 import { feature, mesh } from 'topojson-client';
-import { projX, projY, unprojX, unprojY, worldVelocity, circleRing, formatAlt, formatDuration, formatTime } from './geo.js';
+import { projX, projY, unprojX, unprojY, worldVelocity, footprintRings, formatAlt, formatDuration, formatTime } from './geo.js';
 import { level, markPath } from './palette.js';
 
 const TRAIL_POINTS = 8;
@@ -40,6 +40,7 @@ export class MapView {
     this.coasts = [];
     this.borders = [];
     this.volumes = [];
+    this.preview = [];
     this.volumeTime = Date.now();
     this.tracks = new Map();
     this.alerts = [];
@@ -47,7 +48,7 @@ export class MapView {
     this.baseDirty = true;
     this.liveDirty = true;
     this.lastLive = 0;
-    this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0 };
+    this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0, preview: 0 };
     this.frameCosts = [];
     this.screen = new Float32Array(0);
     this.screenTracks = [];
@@ -90,19 +91,23 @@ export class MapView {
 
   setVolumes(volumes, timeMs) {
     this.volumes = volumes.map((v) => {
-      const fp = v.footprint || {};
-      let rings = [];
-      if (fp.type === 'Circle' && Array.isArray(fp.center)) {
-        rings = [circleRing(fp.center[0], fp.center[1], fp.radius_m || 0)];
-      } else if (fp.type === 'Polygon' && Array.isArray(fp.coordinates)) {
-        rings = fp.coordinates;
-      } else if (fp.type === 'MultiPolygon' && Array.isArray(fp.coordinates)) {
-        rings = fp.coordinates.flat();
-      }
-      const projected = rings.map((r) => r.map(([lon, lat]) => [projX(lon), projY(lat)]));
+      const projected = footprintRings(v.footprint).map((r) => r.map(([lon, lat]) => [projX(lon), projY(lat)]));
       return { v, rings: projected, start: Date.parse(v.start), end: Date.parse(v.end) };
     });
     this.volumeTime = timeMs;
+    this.baseDirty = true;
+  }
+
+  // The volumes a dropped file would declare, drawn over the others until
+  // the import is confirmed or cancelled: items of POST /v1/volumes/preview
+  // with an input (ok or conflicting).
+  setPreview(items) {
+    this.preview = items
+      .filter((it) => it.input)
+      .map((it) => ({
+        it,
+        rings: footprintRings(it.input.footprint).map((r) => r.map(([lon, lat]) => [projX(lon), projY(lat)])),
+      }));
     this.baseDirty = true;
   }
 
@@ -191,18 +196,24 @@ export class MapView {
   }
 
   fit() {
+    const pts = [];
+    for (const tr of this.tracks.values()) pts.push([tr.x, tr.y]);
+    for (const vol of this.activeVolumes()) for (const r of vol.rings) for (const p of r) pts.push(p);
+    this.fitWorld(pts);
+  }
+
+  // Centres and scales the view on points in world units.
+  fitWorld(pts) {
     let minX = Infinity;
     let minY = Infinity;
     let maxX = -Infinity;
     let maxY = -Infinity;
-    const add = (x, y) => {
+    for (const [x, y] of pts) {
       minX = Math.min(minX, x);
       minY = Math.min(minY, y);
       maxX = Math.max(maxX, x);
       maxY = Math.max(maxY, y);
-    };
-    for (const tr of this.tracks.values()) add(tr.x, tr.y);
-    for (const vol of this.activeVolumes()) for (const r of vol.rings) for (const [x, y] of r) add(x, y);
+    }
     if (!Number.isFinite(minX)) return;
     this.cx = (minX + maxX) / 2;
     this.cy = (minY + maxY) / 2;
@@ -437,6 +448,42 @@ export class MapView {
       drawn++;
     }
     this.drawn.volumes = drawn;
+    this.drawPreview(ctx);
+  }
+
+  // Preview volumes: white dashes for those that would be declared, the
+  // warning colour (and denser dashes) for those that conflict.
+  drawPreview(ctx) {
+    let n = 0;
+    for (const p of this.preview) {
+      const conflicting = p.it.status === 'conflicting';
+      const colour = conflicting ? '#d55e00' : '#ffffff';
+      ctx.beginPath();
+      for (const ring of p.rings) {
+        ring.forEach(([x, y], i) => {
+          const [sx, sy] = this.toScreen(x, y);
+          if (i === 0) ctx.moveTo(sx, sy);
+          else ctx.lineTo(sx, sy);
+        });
+        ctx.closePath();
+      }
+      ctx.globalAlpha = 0.12;
+      ctx.fillStyle = colour;
+      ctx.fill('nonzero');
+      ctx.globalAlpha = 1;
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = 2;
+      ctx.setLineDash(conflicting ? [3, 3] : [10, 5]);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      if (p.rings.length && p.rings[0].length) {
+        const [sx, sy] = this.toScreen(p.rings[0][0][0], p.rings[0][0][1]);
+        ctx.fillStyle = colour;
+        ctx.fillText(`${p.it.name}${conflicting ? ' (conflict)' : ''}`, sx + 4, sy + 14);
+      }
+      n++;
+    }
+    this.drawn.preview = n;
   }
 
   drawGraticule(ctx) {

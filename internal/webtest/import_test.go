@@ -1,0 +1,112 @@
+package webtest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// importFile has one airspace free of conflicts, one over the airgroup's
+// volume (a conflict) and one with an unknown record (refused, line 21).
+const importFile = `AC R
+AN FREE AREA
+AL FL100
+AH FL150
+DP 35:00:00 N 040:00:00 E
+DP 35:00:00 N 040:20:00 E
+DP 35:20:00 N 040:20:00 E
+DP 35:00:00 N 040:00:00 E
+
+AC R
+AN OVER AIRGROUP
+AL FL270
+AH FL350
+V X=34:00:00 N 037:48:00 E
+DC 5
+
+AC R
+AN BROKEN
+AL GND
+AH FL50
+XX what is this
+DP 30:00:00 N 030:00:00 E
+`
+
+// TestConsoleImportsDroppedFile drops an OpenAir file onto the map: the
+// console previews its volumes (drawn on the map, listed with the conflict
+// and the refusal and its line), declares on confirm only the one that
+// conflicts with nothing, and draws it as a volume.
+func TestConsoleImportsDroppedFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	be := startBackend(t)
+	front := httptestServer(t, newCutProxy(be.url))
+	browser := startBrowser(t)
+	now := time.Now().UTC()
+	be.call(t, airgroup, "POST", "/v1/volumes", map[string]any{
+		"footprint":   map[string]any{"type": "Circle", "center": []float64{37.8, 34.0}, "radius_m": 30000},
+		"alt_lower_m": 8000, "alt_upper_m": 12000, "start": now.Add(-time.Hour).Format(time.RFC3339), "end": now.Add(3 * time.Hour).Format(time.RFC3339),
+		"priority": 0, "state": "accepted", "key": []any{},
+	}, nil)
+
+	a := openTab(t, browser, coalition, false)
+	a.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(front.URL))
+	a.do(t, chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	a.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(coalition), 15*time.Second)
+	a.waitFor(t, "the airgroup volume", `deconflict.snapshot().drawn?.volumes === 1`, 15*time.Second)
+	if !eval[bool](t, a, `document.getElementById('import-panel').hidden && getComputedStyle(document.getElementById('import-panel')).display === 'none'`) {
+		t.Error("the import panel shows before any file")
+	}
+
+	a.do(t, chromedp.Evaluate[chromedp.Void](`(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File([`+jsString(importFile)+`], 'airspace.txt', { type: 'text/plain' }));
+		document.getElementById('map').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+	})()`))
+	a.waitFor(t, "the preview of three airspaces", `deconflict.snapshot().importItems.length === 3`, 15*time.Second)
+	got := eval[[]map[string]any](t, a, `deconflict.snapshot().importItems`)
+	want := []struct {
+		name, status string
+		line         float64
+	}{{"FREE AREA", "ok", 1}, {"OVER AIRGROUP", "conflicting", 10}, {"BROKEN", "refused", 21}}
+	for i, w := range want {
+		if got[i]["name"] != w.name || got[i]["status"] != w.status || got[i]["line"] != w.line {
+			t.Errorf("item %d: %v, want %+v", i, got[i], w)
+		}
+	}
+	a.waitFor(t, "both previewable volumes drawn", `deconflict.snapshot().drawn?.preview === 2`, 10*time.Second)
+	list := eval[string](t, a, `document.getElementById('import-items').textContent`)
+	if !strings.Contains(list, "with airgroup") || !strings.Contains(list, `unknown record "XX"`) || !strings.Contains(list, "line 21") {
+		t.Errorf("the list does not show the conflict and the refusal with its line: %q", list)
+	}
+	if b := eval[string](t, a, `document.getElementById('import-declare').textContent`); b != "Declare 1 volume" {
+		t.Errorf("declare button %q", b)
+	}
+	a.screenshot(t, "import-preview.png")
+
+	a.click(t, "#import-declare")
+	a.waitFor(t, "the free airspace declared", `deconflict.snapshot().importItems[0].status === 'declared'`, 15*time.Second)
+	a.waitFor(t, "the new volume drawn, the preview gone", `deconflict.snapshot().drawn?.volumes === 2 && deconflict.snapshot().drawn?.preview === 0`, 20*time.Second)
+	var vs struct {
+		Volumes []struct {
+			Party     string `json:"party"`
+			AltLowerM float64
+		} `json:"volumes"`
+	}
+	be.call(t, coalition, "GET", "/v1/volumes", nil, &vs)
+	n := 0
+	for _, v := range vs.Volumes {
+		if v.Party == coalition {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d coalition volumes declared, want 1 (the conflicting and refused ones stay out)", n)
+	}
+	if errs := eval[[]string](t, a, `deconflict.snapshot().errors`); len(errs) > 0 {
+		t.Fatalf("page errors: %v", errs)
+	}
+}

@@ -1,0 +1,168 @@
+// Importing an airspace file: a GeoJSON or OpenAir file dropped onto the map
+// (or chosen with the Import button) is sent to POST /v1/volumes/preview,
+// which writes nothing; the volumes it would declare are drawn on the map
+// and listed with their conflicts and refusals (reason and line); Declare
+// sends each one that conflicts with nothing as an ordinary volume write,
+// and the list then says what became of each.
+
+import { api } from './api.js';
+import { $, el } from './dom.js';
+import { formatTime } from './geo.js';
+
+const DEFAULT_WINDOW_MS = 2 * 3600 * 1000;
+
+export class ImportPanel {
+  // map: the MapView; onDeclared: called once volumes were declared.
+  constructor({ map, onDeclared }) {
+    this.map = map;
+    this.onDeclared = onDeclared;
+    this.file = null; // { name, format, text }
+    this.items = [];
+    this.results = new Map(); // item index in this.items -> { status, detail }
+    this.busy = false;
+    this.bind();
+  }
+
+  bind() {
+    const target = $('map');
+    target.addEventListener('dragover', (e) => {
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+      target.classList.add('drop');
+    });
+    target.addEventListener('dragleave', () => target.classList.remove('drop'));
+    target.addEventListener('drop', (e) => {
+      e.preventDefault();
+      target.classList.remove('drop');
+      const f = e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files[0];
+      if (f) this.load(f);
+    });
+    $('import-open').addEventListener('click', () => $('import-file').click());
+    $('import-file').addEventListener('change', (e) => {
+      const f = e.target.files && e.target.files[0];
+      if (f) this.load(f);
+      e.target.value = '';
+    });
+    $('import-declare').addEventListener('click', () => this.declare());
+    $('import-cancel').addEventListener('click', () => this.close());
+    $('import-window').addEventListener('change', () => this.preview());
+  }
+
+  async load(file) {
+    const text = await file.text();
+    // GeoJSON is a JSON object; anything else is read as OpenAir.
+    const format = /\.(geo)?json$/i.test(file.name) || text.trimStart().startsWith('{') ? 'geojson' : 'openair';
+    this.file = { name: file.name, format, text };
+    const start = new Date(Math.floor(Date.now() / 60000) * 60000);
+    $('import-start').value = start.toISOString().slice(0, 16);
+    $('import-end').value = new Date(start.getTime() + DEFAULT_WINDOW_MS).toISOString().slice(0, 16);
+    $('import-panel').hidden = false;
+    await this.preview();
+  }
+
+  // The window for airspaces without activation times, as the inputs say
+  // (UTC, minutes).
+  window() {
+    const t = (id) => {
+      const v = $(id).value;
+      const d = v ? new Date(`${v}:00Z`) : null;
+      return d && !Number.isNaN(d.getTime()) ? d.toISOString().replace('.000Z', 'Z') : '';
+    };
+    const q = {};
+    if (t('import-start')) q.start = t('import-start');
+    if (t('import-end')) q.end = t('import-end');
+    return q;
+  }
+
+  async preview() {
+    if (!this.file) return;
+    this.results.clear();
+    $('import-title').textContent = `Import ${this.file.name}`;
+    $('import-error').textContent = '';
+    try {
+      const res = await api.preview(this.file.format, this.window(), this.file.text);
+      this.items = (res && res.items) || [];
+    } catch (err) {
+      this.items = [];
+      $('import-error').textContent = err.problem && err.problem.line ? `Line ${err.problem.line}: ${err.message}` : err.message;
+    }
+    this.map.setPreview(this.items);
+    if (this.items.some((it) => it.input)) this.fitPreview();
+    this.render();
+  }
+
+  fitPreview() {
+    const pts = [];
+    for (const p of this.map.preview) for (const r of p.rings) for (const q of r) pts.push(q);
+    if (pts.length) this.map.fitWorld(pts);
+  }
+
+  render() {
+    const ok = this.items.filter((it) => it.status === 'ok').length;
+    const rows = this.items.map((it, i) => {
+      const r = this.results.get(i);
+      const status = r ? r.status : it.status === 'ok' ? 'would declare' : it.status;
+      let detail = r ? r.detail : '';
+      if (!r && it.status === 'refused') detail = it.reason;
+      if (!r && it.status === 'conflicting') {
+        detail = `with ${(it.conflicts || []).map((c) => `${c.party} ${c.id}`).join(', ')}`;
+      }
+      if (!r && it.input) detail = `${detail ? `${detail}; ` : ''}${formatTime(Date.parse(it.input.start))} to ${formatTime(Date.parse(it.input.end))}`;
+      const where = it.feature !== undefined && it.feature !== null ? `feature ${it.feature}` : `line ${it.line}`;
+      return el(
+        'li',
+        { class: `import-item status-${status.replace(' ', '-')}` },
+        el('span', { class: 'where', text: where }),
+        el('strong', { text: it.name || '(no name)' }),
+        el('span', { class: 'status', text: status }),
+        el('span', { class: 'detail', text: detail }),
+      );
+    });
+    $('import-items').replaceChildren(...rows);
+    const counts = {};
+    for (let i = 0; i < this.items.length; i++) {
+      const r = this.results.get(i);
+      const s = r ? r.status : this.items[i].status;
+      counts[s] = (counts[s] || 0) + 1;
+    }
+    $('import-summary').textContent = Object.keys(counts)
+      .map((k) => `${counts[k]} ${k === 'ok' ? 'to declare' : k}`)
+      .join(', ');
+    const done = this.results.size > 0;
+    $('import-declare').disabled = this.busy || done || ok === 0;
+    $('import-declare').textContent = ok === 1 ? 'Declare 1 volume' : `Declare ${ok} volumes`;
+    $('import-cancel').textContent = done ? 'Close' : 'Cancel';
+  }
+
+  async declare() {
+    if (this.busy) return;
+    this.busy = true;
+    this.render();
+    let declared = 0;
+    for (let i = 0; i < this.items.length; i++) {
+      const it = this.items[i];
+      if (it.status !== 'ok') continue;
+      try {
+        const v = await api.createVolume(it.input);
+        this.results.set(i, { status: 'declared', detail: `${v.id} (${v.state})` });
+        declared++;
+      } catch (err) {
+        const conflict = err.status === 409;
+        this.results.set(i, { status: conflict ? 'conflicting' : 'refused', detail: err.message });
+      }
+      this.render();
+    }
+    this.busy = false;
+    this.map.setPreview([]);
+    this.render();
+    if (declared) this.onDeclared();
+  }
+
+  close() {
+    this.file = null;
+    this.items = [];
+    this.results.clear();
+    this.map.setPreview([]);
+    $('import-panel').hidden = true;
+  }
+}
