@@ -184,7 +184,7 @@ func fillVolumes(dir string, n int, progress Progress) error {
 				} else {
 					in.Footprint = volume.Footprint{Type: "Circle", Center: []float64{lon, lat}, RadiusM: r}
 				}
-				res, err := reg.Create(tx, "party"+strconv.Itoa(p), in, nil, rl, now)
+				res, err := reg.Create(tx, "party"+strconv.Itoa(p), in, rl, now)
 				if err != nil {
 					return fmt.Errorf("volume %d: %w", i, err)
 				}

@@ -71,7 +71,7 @@ func (s *Service) CreateVolume(ctx context.Context, p party.Principal, in volume
 		return volume.Volume{}, ErrForbidden
 	}
 	return s.commitVolume(ctx, p.Party, "volume_created", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
-		return s.volumes().Create(tx, p.Party, in, in.Key, rl, now)
+		return s.volumes().Create(tx, p.Party, in, rl, now)
 	})
 }
 
@@ -84,7 +84,7 @@ func (s *Service) UpdateVolume(ctx context.Context, p party.Principal, id string
 		return volume.Volume{}, fielderr.New("version", "the version being replaced is required")
 	}
 	return s.commitVolume(ctx, p.Party, "volume_updated", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
-		return s.volumes().Update(tx, p.Party, id, in.Version, in, in.Key, rl, now)
+		return s.volumes().Update(tx, p.Party, id, in, rl, now)
 	})
 }
 

@@ -53,11 +53,13 @@ func (e *env) do(write func(tx volumeTx) (Result, error)) (Result, error) {
 }
 
 func (e *env) create(party string, in Input, key ...KeyEntry) (Result, error) {
-	return e.do(func(tx volumeTx) (Result, error) { return e.reg.Create(tx, party, in, key, e.rl, now) })
+	in.Key = key
+	return e.do(func(tx volumeTx) (Result, error) { return e.reg.Create(tx, party, in, e.rl, now) })
 }
 
 func (e *env) update(party string, v Volume, in Input, key ...KeyEntry) (Result, error) {
-	return e.do(func(tx volumeTx) (Result, error) { return e.reg.Update(tx, party, v.ID, v.Version, in, key, e.rl, now) })
+	in.Key, in.Version = key, v.Version
+	return e.do(func(tx volumeTx) (Result, error) { return e.reg.Update(tx, party, v.ID, in, e.rl, now) })
 }
 
 func (e *env) setState(party string, v Volume, to State, key ...KeyEntry) (Result, error) {
@@ -503,7 +505,7 @@ func testRollbackLeavesIndexClean(t *testing.T, st txStore) {
 	e := newEnv(t, st)
 	boom := errors.New("audit failed")
 	err := e.st.Update(context.Background(), func(tx volumeTx) error {
-		if _, err := e.reg.Create(tx, "a", area(0), nil, e.rl, now); err != nil {
+		if _, err := e.reg.Create(tx, "a", area(0), e.rl, now); err != nil {
 			return err
 		}
 		return boom
@@ -533,15 +535,17 @@ func testBatchMatesCountButDoNotStick(t *testing.T, st txStore) {
 	e := newEnv(t, st)
 	abort := errors.New("batch aborted")
 	err := e.st.Update(context.Background(), func(tx volumeTx) error {
-		a, err := e.reg.Create(tx, "a", area(0), nil, e.rl, now)
+		a, err := e.reg.Create(tx, "a", area(0), e.rl, now)
 		if err != nil {
 			return err
 		}
-		_, err = e.reg.Create(tx, "b", area(0), nil, e.rl, now)
+		_, err = e.reg.Create(tx, "b", area(0), e.rl, now)
 		if got, want := missingIDs(t, err), refs(a.Volume); !slices.Equal(got, want) {
 			t.Errorf("batch-mate: missing %v, want %v", got, want)
 		}
-		if _, err := e.reg.Create(tx, "b", area(0), keyOf(a.Volume), e.rl, now); err != nil {
+		keyed := area(0)
+		keyed.Key = keyOf(a.Volume)
+		if _, err := e.reg.Create(tx, "b", keyed, e.rl, now); err != nil {
 			t.Errorf("batch-mate with the key: %v", err)
 		}
 		return abort

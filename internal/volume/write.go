@@ -15,31 +15,33 @@ import (
 	"github.com/deconflict/deconflict/internal/store"
 )
 
-// Create checks a new volume of party against the other parties' volumes
-// and stores it in tx. in.State "" means accepted.
-func (r *Registry) Create(tx store.Volumes, party string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+// Create checks a new volume of party, with its awareness key in.Key,
+// against the other parties' volumes and stores it in tx. in.State ""
+// means accepted; in.Version is ignored.
+func (r *Registry) Create(tx store.Volumes, party string, in Input, rl rules.Rules, now time.Time) (Result, error) {
 	if in.State == "" {
 		in.State = Accepted
 	}
 	if err := checkRules(rl); err != nil {
 		return Result{}, err
 	}
-	return r.write(tx, party, "", "", in, key, rl, now)
+	in.Version = ""
+	return r.write(tx, party, "", in, rl, now)
 }
 
-// Update replaces volume id, whose stored version must be prevVersion, with
-// in. in.State "" keeps the current state.
-func (r *Registry) Update(tx store.Volumes, party, id, prevVersion string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+// Update replaces volume id, whose stored version must be in.Version, with
+// in (awareness key in.Key). in.State "" keeps the current state.
+func (r *Registry) Update(tx store.Volumes, party, id string, in Input, rl rules.Rules, now time.Time) (Result, error) {
 	if id == "" {
 		return Result{}, fielderr.Errorf("id", "missing")
 	}
-	if prevVersion == "" {
+	if in.Version == "" {
 		return Result{}, fielderr.Errorf("version", "missing: an update names the version it replaces")
 	}
 	if err := checkRules(rl); err != nil {
 		return Result{}, err
 	}
-	return r.write(tx, party, id, prevVersion, in, key, rl, now)
+	return r.write(tx, party, id, in, rl, now)
 }
 
 // SetState moves volume id, whose stored version must be prevVersion, to
@@ -65,8 +67,8 @@ func (r *Registry) SetState(tx store.Volumes, party, id, prevVersion string, to 
 		return Result{}, err
 	}
 	in := Input{Footprint: cur.Footprint, AltLowerM: cur.AltLowerM, AltUpperM: cur.AltUpperM,
-		Start: cur.Start, End: cur.End, Priority: cur.Priority, State: to, Details: cur.Details}
-	return r.write(tx, party, id, prevVersion, in, key, stored(rl), now)
+		Start: cur.Start, End: cur.End, Priority: cur.Priority, State: to, Details: cur.Details, Key: key, Version: prevVersion}
+	return r.write(tx, party, id, in, stored(rl), now)
 }
 
 // checkRules refuses to write under rules that fail their own validation
@@ -93,8 +95,10 @@ func stored(rl rules.Rules) rules.Rules {
 }
 
 // write runs the rule table of the package doc, row by row, each row a
-// named check, then stores the volume naming the version it replaces.
-func (r *Registry) write(tx store.Volumes, party, id, prevVersion string, in Input, key []KeyEntry, rl rules.Rules, now time.Time) (Result, error) {
+// named check, then stores the volume naming the version it replaces
+// (in.Version, "" for a new one) with the awareness key in.Key.
+func (r *Registry) write(tx store.Volumes, party, id string, in Input, rl rules.Rules, now time.Time) (Result, error) {
+	prevVersion, key := in.Version, in.Key
 	s, err := checkInput(party, in, key, rl)
 	if err != nil {
 		return Result{}, err

@@ -230,9 +230,13 @@ func Dense(ctx context.Context, st store.Store, parties []string, writers int, d
 					case cancel:
 						res, err = reg.SetState(tx, party, mine[i].ID, mine[i].Version, volume.Cancelled, nil, rl, time.Now())
 					case update:
-						res, err = reg.Update(tx, party, mine[i].ID, mine[i].Version, in, key, rl, time.Now())
+						u := in
+						u.Key, u.Version = key, mine[i].Version
+						res, err = reg.Update(tx, party, mine[i].ID, u, rl, time.Now())
 					default:
-						res, err = reg.Create(tx, party, in, key, rl, time.Now())
+						c := in
+						c.Key = key
+						res, err = reg.Create(tx, party, c, rl, time.Now())
 					}
 					if err != nil {
 						return err
