@@ -34,6 +34,15 @@ func envOr(name, def string) string {
 	return def
 }
 
+func envInt(name string, def int) int {
+	if v, ok := os.LookupEnv(name); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
 func envFloat(name string, def float64) float64 {
 	if v, ok := os.LookupEnv(name); ok {
 		if f, err := strconv.ParseFloat(v, 64); err == nil {
@@ -52,6 +61,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	rate := fs.Float64("rate", envFloat("DECONFLICT_RATE", 1000), "requests per second allowed to each party (env DECONFLICT_RATE)")
 	logLevel := fs.String("log-level", envOr("DECONFLICT_LOG_LEVEL", "info"), "debug, info, warn or error (env DECONFLICT_LOG_LEVEL)")
 	noConsole := fs.Bool("no-console", false, "do not serve the web console at /")
+	maxStreams := fs.Int("max-streams", envInt("DECONFLICT_MAX_STREAMS", api.DefaultMaxStreamsPerParty), "event streams each party may have open at once; more are refused with 429 (env DECONFLICT_MAX_STREAMS)")
+	metricsListen := fs.String("metrics-listen", envOr("DECONFLICT_METRICS_LISTEN", ""), "also serve /metrics without a token on this address (on --listen it needs the operator's token; env DECONFLICT_METRICS_LISTEN)")
 	logOrigin := fs.String("log-origin", envOr("DECONFLICT_LOG_ORIGIN", ""), "name of the transparency log, first line of its checkpoints (default: derived from the data directory's signing key; env DECONFLICT_LOG_ORIGIN)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -60,6 +71,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *maxStreams < 1 {
+		return usagef("--max-streams: must be at least 1, got %d", *maxStreams)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -76,12 +90,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := server.Config{
-		Store:     st,
-		DataDir:   sf.data,
-		LogOrigin: *logOrigin,
-		Listen:    *listen,
-		API:       api.Options{RatePerSecond: *rate},
-		Logger:    log,
+		Store:         st,
+		DataDir:       sf.data,
+		LogOrigin:     *logOrigin,
+		Listen:        *listen,
+		MetricsListen: *metricsListen,
+		API:           api.Options{RatePerSecond: *rate, MaxStreamsPerParty: *maxStreams},
+		Logger:        log,
 		Ready: func(base string, _ *service.Service) {
 			fmt.Fprintf(stdout, "deconflict serving on %s\n", base)
 		},

@@ -11,11 +11,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -36,6 +38,10 @@ type Options struct {
 	RateBurst     float64
 	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
 	HeartbeatEvery time.Duration
+	// MaxStreamsPerParty caps the event streams one party (the operator
+	// included) may have open at once (default DefaultMaxStreamsPerParty);
+	// beyond it a stream is refused with 429 and Retry-After.
+	MaxStreamsPerParty int
 	// Console is mounted at "/" when not nil.
 	Console http.Handler
 	Logger  *slog.Logger
@@ -47,9 +53,18 @@ type Handler struct {
 	opt   Options
 	mux   *http.ServeMux
 	rate  *rateLimiter
+	live  *live
 	log   *slog.Logger
 	start time.Time
 }
+
+// DefaultMaxStreamsPerParty is the default cap on a party's open event
+// streams: a console per operator position and a few programs fit well
+// within it.
+const DefaultMaxStreamsPerParty = 32
+
+// streamRetryAfterS is the Retry-After of a stream refused at the cap.
+const streamRetryAfterS = 10
 
 // auth levels of a route.
 type authLevel int
@@ -112,8 +127,8 @@ func (h *Handler) routes() []route {
 	}
 }
 
-// NewHandler returns the API over svc, with /metrics, /healthz, /readyz,
-// /v1/... and, when opt.Console is set, the console at /.
+// NewHandler returns the API over svc, with /metrics (operator token),
+// /healthz, /readyz, /v1/... and, when opt.Console is set, the console at /.
 func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.RequestTimeout <= 0 {
 		opt.RequestTimeout = 30 * time.Second
@@ -127,6 +142,9 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.HeartbeatEvery <= 0 {
 		opt.HeartbeatEvery = 15 * time.Second
 	}
+	if opt.MaxStreamsPerParty <= 0 {
+		opt.MaxStreamsPerParty = DefaultMaxStreamsPerParty
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -135,13 +153,16 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		opt:   opt,
 		mux:   http.NewServeMux(),
 		rate:  newRateLimiter(opt.RatePerSecond, opt.RateBurst),
+		live:  newLive(opt.MaxStreamsPerParty),
 		log:   opt.Logger,
 		start: time.Now(),
 	}
 	for _, rt := range h.routes() {
 		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
 	}
-	h.mux.Handle("GET /metrics", promhttp.HandlerFor(svc.Metrics().Registry, promhttp.HandlerOpts{}))
+	h.mux.Handle("GET /metrics", h.operatorOnly(MetricsHandler(svc)))
+	// A revoked or rotated token ends its streams and requests at once.
+	svc.OnCredentialsChanged(func(partyName string) { go h.credentialsChanged(partyName) })
 	// Anything else under /v1 is a problem+json 404 or 405, not the console.
 	h.mux.HandleFunc("/v1/", h.noRoute)
 	if opt.Console != nil {
@@ -226,27 +247,82 @@ func (h *Handler) wrap(rt route) http.Handler {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {
-	var p party.Principal
-	if rt.auth != public {
-		tok, ok := party.BearerToken(r.Header.Get("Authorization"))
-		if !ok {
-			return errUnauthenticated
+	if rt.auth == public {
+		return h.serveAs(w, r, rt, party.Principal{})
+	}
+	// Tokens and what a party may see must not stay in any cache.
+	w.Header().Set("Cache-Control", "no-store")
+	tok, ok := party.BearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		return errUnauthenticated
+	}
+	changes := h.live.changesSeen()
+	p, err := h.svc.Authenticate(r.Context(), tok)
+	if err != nil {
+		return err
+	}
+	if rt.auth == operator && !p.Operator {
+		return errForbidden
+	}
+	if wait, ok := h.rate.allow(p.Party, time.Now()); !ok {
+		pr := problem(http.StatusTooManyRequests, "rate-limited", "Too many requests",
+			"this party's request rate is above its limit; retry after the delay in Retry-After")
+		pr.retryAfterS = int(wait/time.Second) + 1
+		return pr
+	}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	rc := http.NewResponseController(w)
+	body := &watchedBody{ReadCloser: r.Body}
+	if r.Body != nil {
+		r.Body = body
+	}
+	lr, ok := h.live.begin(p.Party, tok, rt.stream, func(cause error) {
+		cancel(cause)
+		// A handler blocked reading the body does not watch its context.
+		// (Only then: a read deadline that hits the server's own read
+		// between requests would cancel the connection's later requests.)
+		if body.reading.Load() {
+			_ = rc.SetReadDeadline(time.Now())
 		}
-		var err error
-		p, err = h.svc.Authenticate(r.Context(), tok)
-		if err != nil {
+	})
+	if !ok {
+		pr := problem(http.StatusTooManyRequests, "too-many-streams", "Too many event streams",
+			fmt.Sprintf("this party has %d event streams open, its limit; close one or retry after the delay in Retry-After", h.opt.MaxStreamsPerParty))
+		pr.retryAfterS = streamRetryAfterS
+		return pr
+	}
+	defer h.live.finish(p.Party, lr, rt.stream)
+	if h.live.changesSeen() != changes {
+		// Credentials changed while this request authenticated: it may
+		// have been let in by a token just revoked.
+		if _, err := h.svc.Authenticate(ctx, tok); err != nil {
 			return err
 		}
-		if rt.auth == operator && !p.Operator {
-			return errForbidden
-		}
-		if wait, ok := h.rate.allow(p.Party, time.Now()); !ok {
-			pr := problem(http.StatusTooManyRequests, "rate-limited", "Too many requests",
-				"this party's request rate is above its limit; retry after the delay in Retry-After")
-			pr.retryAfterS = int(wait/time.Second) + 1
-			return pr
-		}
 	}
+	err = h.serveAs(w, r.WithContext(ctx), rt, p)
+	if errors.Is(context.Cause(ctx), errCredentialsChanged) {
+		// The connection may have lost its read: it is not reused.
+		w.Header().Set("Connection", "close")
+		return errUnauthenticated
+	}
+	return err
+}
+
+// watchedBody tells whether a handler is blocked reading the request body.
+type watchedBody struct {
+	io.ReadCloser
+	reading atomic.Bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.reading.Store(true)
+	defer b.reading.Store(false)
+	return b.ReadCloser.Read(p)
+}
+
+// serveAs runs the route's handler as p, within the body and time limits.
+func (h *Handler) serveAs(w http.ResponseWriter, r *http.Request, rt route, p party.Principal) error {
 	if r.Body != nil {
 		limit := rt.maxBody
 		if limit == 0 {
@@ -260,6 +336,36 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		r = r.WithContext(ctx)
 	}
 	return rt.h(w, r, p)
+}
+
+// MetricsHandler serves the Prometheus metrics of svc without
+// authentication, for a listener of its own (serve --metrics-listen); the
+// API serves them at /metrics to the operator only.
+func MetricsHandler(svc *service.Service) http.Handler {
+	return promhttp.HandlerFor(svc.Metrics().Registry, promhttp.HandlerOpts{})
+}
+
+// operatorOnly lets the operator's token through to next, and answers
+// everyone else with a problem.
+func (h *Handler) operatorOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		tok, ok := party.BearerToken(r.Header.Get("Authorization"))
+		if !ok {
+			writeProblem(w, errUnauthenticated)
+			return
+		}
+		p, err := h.svc.Authenticate(r.Context(), tok)
+		if err != nil {
+			writeProblem(w, toProblem(err))
+			return
+		}
+		if !p.Operator {
+			writeProblem(w, problem(http.StatusForbidden, "forbidden", "Forbidden", "the metrics are the operator's"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // writeJSON answers with v as JSON.

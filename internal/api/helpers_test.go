@@ -135,7 +135,7 @@ var eventDataSchema = map[string]string{
 	"alert_raised": "Alert", "alert_updated": "Alert", "alert_cleared": "Alert",
 	"volume_changed": "Volume", "volume_conflict": "VolumeConflict",
 	"message": "Message", "ack": "Message", "escalated": "Message",
-	"rules_changed": "Rules", "volume_flagged": "VolumeFlag",
+	"rules_changed": "Rules", "volume_flagged": "VolumeFlag", "credentials_changed": "CredentialsChange",
 }
 
 // sseEvent is one parsed event of a stream.

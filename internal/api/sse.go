@@ -79,10 +79,15 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 		return nil
 	}
 	ctx := r.Context()
+	// The backlog a page at a time: a stream holds one page at most,
+	// however long the history it replays.
+	var batch []store.Event
 	for {
-		batch, err := h.svc.EventsAfter(ctx, p, after, 1000)
+		batch, err = h.svc.EventsAfter(ctx, p, after, replayPage)
 		if err != nil {
-			h.log.Warn("reading the event backlog", "err", err)
+			if ctx.Err() == nil {
+				h.log.Warn("reading the event backlog", "err", err)
+			}
 			return nil
 		}
 		for _, e := range batch {
@@ -94,7 +99,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 		if err := flush(); err != nil {
 			return nil
 		}
-		if len(batch) < 1000 {
+		if len(batch) < replayPage {
 			break
 		}
 	}
@@ -111,43 +116,28 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 			if err := flush(); err != nil {
 				return nil
 			}
-		case e, ok := <-sub.Events():
-			if !ok {
-				// Cut off (too slow) or shutting down: the client resumes.
-				_ = flush()
-				return nil
-			}
-			if e.ID <= after {
-				continue
-			}
-			if err := writeEvent(bw, e); err != nil {
-				return nil
-			}
-			after = e.ID
-			// Write whatever else is already queued before one flush.
-			for drained := false; !drained; {
-				select {
-				case e, ok := <-sub.Events():
-					if !ok {
-						_ = flush()
-						return nil
-					}
-					if e.ID > after {
-						if err := writeEvent(bw, e); err != nil {
-							return nil
-						}
-						after = e.ID
-					}
-				default:
-					drained = true
+		case <-sub.Ready():
+			var open bool
+			batch, open = sub.Take(batch[:0])
+			for _, e := range batch {
+				if e.ID <= after {
+					continue
 				}
+				if err := writeEvent(bw, e); err != nil {
+					return nil
+				}
+				after = e.ID
 			}
-			if err := flush(); err != nil {
+			if err := flush(); err != nil || !open {
+				// Cut off (too slow) or shutting down: the client resumes.
 				return nil
 			}
 		}
 	}
 }
+
+// replayPage is how many stored events a stream reads at a time.
+const replayPage = 200
 
 func writeEvent(w *bufio.Writer, e store.Event) error {
 	body := e.Body

@@ -29,6 +29,10 @@ type Config struct {
 	LogOrigin string
 	// Listen is host:port; port 0 picks a free one (see Ready).
 	Listen string
+	// MetricsListen, when set, is a host:port that serves the Prometheus
+	// metrics at /metrics without a token, for a scraper on a network
+	// of the operator's; on Listen they need the operator's token.
+	MetricsListen string
 	// Console is mounted at / when set (web.Handler()).
 	Console http.Handler
 	API     api.Options
@@ -81,6 +85,24 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Event streams would hold Shutdown until its timeout: end them first.
 	srv.RegisterOnShutdown(svc.EndStreams)
+	var metricsSrv *http.Server
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server: listen on %s for the metrics: %w", cfg.MetricsListen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", api.MetricsHandler(svc))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+		go func() {
+			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				cfg.Logger.Error("metrics listener stopped", "err", err)
+			}
+		}()
+		cfg.Logger.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 
 	jobsCtx, stopJobs := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -116,6 +138,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && runErr == nil {
 		runErr = fmt.Errorf("server: shutdown: %w", err)
+	}
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
 	}
 	stopJobs()
 	wg.Wait()

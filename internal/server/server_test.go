@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -75,5 +76,52 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	after, _ := os.ReadFile(filepath.Join(dir, "operator.token"))
 	if svc.OperatorToken != "" || string(before) != string(after) {
 		t.Fatal("a restart replaced the operator token")
+	}
+}
+
+// TestMetricsListener: with MetricsListen the metrics are served there
+// without a token, and on the API's address only to the operator.
+func TestMetricsListener(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	base := make(chan string, 1)
+	go func() {
+		done <- Run(ctx, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0", MetricsListen: metricsAddr,
+			Ready: func(b string, _ *service.Service) { base <- b }})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var apiBase string
+	select {
+	case apiBase = <-base:
+	case err := <-done:
+		t.Fatalf("Run returned before Ready: %v", err)
+	}
+	for url, want := range map[string]int{"http://" + metricsAddr + "/metrics": 200, apiBase + "/metrics": 401} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 200 && !strings.Contains(string(b), "deconflict_sse_clients")) {
+			t.Errorf("%s without a token: %d %.100s, want %d", url, resp.StatusCode, b, want)
+		}
 	}
 }

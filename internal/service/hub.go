@@ -19,23 +19,44 @@ type hub struct {
 	lastID int64
 }
 
-// Subscription is one live event stream of one party.
+// Subscription is one live event stream of one party. Its queue grows
+// only with what the subscriber has not taken yet (event headers; bodies
+// are shared with every other subscriber), up to subscriberBuffer: an idle
+// subscription costs a few hundred bytes, however many there are.
 type Subscription struct {
 	party    string
 	operator bool
-	c        chan store.Event
 	h        *hub
-	once     sync.Once
 	start    int64
+
+	ready  chan struct{} // capacity 1: something was queued, or the end
+	mu     sync.Mutex
+	queue  []store.Event
+	closed bool
 }
 
 // Start is the id of the last event published before the subscription
-// began: every later event reaches Events.
+// began: every later event concerning the subscriber is queued.
 func (s *Subscription) Start() int64 { return s.start }
 
-// Events delivers the events concerning the subscriber; it is closed when
-// the subscription is cut off (too slow) or cancelled.
-func (s *Subscription) Events() <-chan store.Event { return s.c }
+// Ready is signalled when events were queued or the subscription ended;
+// then call Take.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Take appends the queued events to dst, in id order, and reports whether
+// the subscription is still open: false once it was cut off (too slow) or
+// closed, after which nothing more is queued.
+func (s *Subscription) Take(dst []store.Event) ([]store.Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dst = append(dst, s.queue...)
+	if cap(s.queue) > 256 {
+		s.queue = nil // a burst is over: give its memory back
+	} else {
+		s.queue = s.queue[:0]
+	}
+	return dst, !s.closed
+}
 
 // Close ends the subscription.
 func (s *Subscription) Close() {
@@ -44,11 +65,36 @@ func (s *Subscription) Close() {
 	s.closeLocked()
 }
 
+// closeLocked ends the subscription (h.mu held).
 func (s *Subscription) closeLocked() {
-	s.once.Do(func() {
-		delete(s.h.subs, s)
-		close(s.c)
-	})
+	delete(s.h.subs, s)
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// offer queues e, or cuts the subscription off when it lags by
+// subscriberBuffer events (h.mu held).
+func (s *Subscription) offer(e store.Event) {
+	s.mu.Lock()
+	full := len(s.queue) >= subscriberBuffer
+	if !full && !s.closed {
+		s.queue = append(s.queue, e)
+	}
+	s.mu.Unlock()
+	if full {
+		s.closeLocked()
+		return
+	}
+	s.signal()
 }
 
 func newHub(lastID int64) *hub {
@@ -56,11 +102,11 @@ func newHub(lastID int64) *hub {
 }
 
 // subscriberBuffer is how many events a subscriber may lag behind before it
-// is cut off.
+// is cut off (its client resumes from the store).
 const subscriberBuffer = 4096
 
 func (h *hub) subscribe(party string, operator bool) *Subscription {
-	s := &Subscription{party: party, operator: operator, c: make(chan store.Event, subscriberBuffer), h: h}
+	s := &Subscription{party: party, operator: operator, ready: make(chan struct{}, 1), h: h}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	s.start = h.lastID
@@ -93,13 +139,8 @@ func (h *hub) publish(events []store.Event) {
 		}
 		h.lastID = e.ID
 		for s := range h.subs {
-			if !Concerns(e, s.party, s.operator) {
-				continue
-			}
-			select {
-			case s.c <- e:
-			default:
-				s.closeLocked()
+			if Concerns(e, s.party, s.operator) {
+				s.offer(e)
 			}
 		}
 	}

@@ -21,14 +21,11 @@ func TestHubAudienceOrderAndDuplicates(t *testing.T) {
 	h.publish([]store.Event{ev(9, "*"), ev(11, "a"), ev(12, "b"), ev(13, "*"), ev(12, "a")})
 	got := func(s *Subscription) []int64 {
 		var ids []int64
-		for {
-			select {
-			case e := <-s.Events():
-				ids = append(ids, e.ID)
-			default:
-				return ids
-			}
+		evs, _ := s.Take(nil)
+		for _, e := range evs {
+			ids = append(ids, e.ID)
 		}
+		return ids
 	}
 	check := func(name string, s *Subscription, want ...int64) {
 		ids := got(s)
@@ -55,12 +52,10 @@ func TestHubCutsOffSlowSubscriber(t *testing.T) {
 		evs = append(evs, ev(i, "a"))
 	}
 	h.publish(evs)
-	n := 0
-	for range slow.Events() {
-		n++
-	}
-	if n != subscriberBuffer {
-		t.Fatalf("received %d before the cut, want %d", n, subscriberBuffer)
+	<-slow.Ready()
+	got, open := slow.Take(nil)
+	if open || len(got) != subscriberBuffer {
+		t.Fatalf("received %d before the cut (still open: %v), want %d and the end", len(got), open, subscriberBuffer)
 	}
 	if h.count() != 0 {
 		t.Fatalf("%d subscribers left", h.count())

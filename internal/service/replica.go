@@ -156,12 +156,10 @@ func (s *Service) publishCommitted(ctx context.Context, evs []store.Event) {
 				}
 				return
 			}
-			s.hub.publish(missed)
-			s.m.EventsPublished.Add(float64(len(missed)))
+			s.deliver(missed)
 		}
 	}
-	s.hub.publish(evs)
-	s.m.EventsPublished.Add(float64(len(evs)))
+	s.deliver(evs)
 }
 
 // SyncFromStore brings what this replica keeps in memory up to what the

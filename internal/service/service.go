@@ -25,7 +25,6 @@ import (
 
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/disclose"
-	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
@@ -76,6 +75,9 @@ type Service struct {
 	alog           *audit.Log
 	lastCheckpoint time.Time // touched by the periodic job only
 	tlog           *transLog
+
+	credMu        sync.Mutex
+	credListeners []func(partyName string)
 
 	// OperatorToken is set when New created the operator (first start).
 	OperatorToken string
@@ -336,30 +338,6 @@ func (s *Service) AddParty(ctx context.Context, actor party.Principal, name stri
 	return AddParty(ctx, s.st, actor.Party, name, false, s.now())
 }
 
-// RotateParty replaces every token of the party by a new one.
-func (s *Service) RotateParty(ctx context.Context, actor party.Principal, name string) (string, error) {
-	if !actor.Operator {
-		return "", ErrForbidden
-	}
-	token, err := RotateParty(ctx, s.st, actor.Party, name, s.now())
-	if err == nil {
-		s.auth.Forget(name)
-	}
-	return token, err
-}
-
-// RevokeParty revokes every token of the party.
-func (s *Service) RevokeParty(ctx context.Context, actor party.Principal, name string) error {
-	if !actor.Operator {
-		return ErrForbidden
-	}
-	err := RevokeParty(ctx, s.st, actor.Party, name, s.now())
-	if err == nil {
-		s.auth.Forget(name)
-	}
-	return err
-}
-
 // ListParties lists the parties (operator only).
 func (s *Service) ListParties(ctx context.Context, actor party.Principal) ([]party.Info, error) {
 	if !actor.Operator {
@@ -388,34 +366,6 @@ func AddParty(ctx context.Context, st store.Store, actor, name string, operator 
 		return appendAudit(tx, actor, "party_added", map[string]any{"party": name, "operator": operator}, now)
 	})
 	return token, err
-}
-
-// RotateParty revokes every token of the party in st and issues a new one.
-// A server sharing st notices within its token cache time (5 s).
-func RotateParty(ctx context.Context, st store.Store, actor, name string, now time.Time) (string, error) {
-	var token string
-	err := st.Update(ctx, func(tx store.Tx) error {
-		var err error
-		token, err = party.Rotate(tx, name, now)
-		if err != nil {
-			return err
-		}
-		return appendAudit(tx, actor, "party_rotated", map[string]any{"party": name}, now)
-	})
-	return token, err
-}
-
-// RevokeParty revokes every token of the party in st and disables it.
-func RevokeParty(ctx context.Context, st store.Store, actor, name string, now time.Time) error {
-	if name == party.OperatorName {
-		return fielderr.New("name", "the operator cannot be revoked (rotate its token instead)")
-	}
-	return st.Update(ctx, func(tx store.Tx) error {
-		if err := party.Revoke(tx, name, now); err != nil {
-			return err
-		}
-		return appendAudit(tx, actor, "party_revoked", map[string]any{"party": name}, now)
-	})
 }
 
 // ListParties lists the parties of st.
@@ -533,9 +483,16 @@ func (s *Service) CatchUpEvents(ctx context.Context) error {
 		if err != nil || len(evs) == 0 {
 			return err
 		}
-		s.hub.publish(evs)
-		s.m.EventsPublished.Add(float64(len(evs)))
+		s.deliver(evs)
 	}
+}
+
+// deliver hands committed events, in id order, to the live streams (s.wmu
+// held), and acts on those that change credentials.
+func (s *Service) deliver(evs []store.Event) {
+	s.hub.publish(evs)
+	s.m.EventsPublished.Add(float64(len(evs)))
+	s.noticeCredentials(evs)
 }
 
 // EventsAfter returns up to limit stored events concerning p with id >

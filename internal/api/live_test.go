@@ -1,0 +1,158 @@
+package api
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// getEvents opens an event stream and returns the response, whatever its
+// status.
+func (e *env) getEvents(token string) *http.Response {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events?live=1", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// TestStreamCapPerParty: a party's event streams beyond its cap are
+// refused with 429 and Retry-After; other parties are not affected, and a
+// closed stream frees its place.
+func TestStreamCapPerParty(t *testing.T) {
+	e := newEnv(t, Options{MaxStreamsPerParty: 3})
+	var open []*stream
+	for range 3 {
+		open = append(open, e.openStreamPath(e.tokens["coalition"], "/v1/events?live=1", ""))
+	}
+	resp := e.getEvents(e.tokens["coalition"])
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+		resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(b), "too-many-streams") {
+		t.Fatalf("a stream beyond the cap: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	e.openStreamPath(e.tokens["russia"], "/v1/events?live=1", "").close()
+	open[0].close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := e.getEvents(e.tokens["coalition"])
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed stream did not free its place: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPrivateAnswersAreNotStored: every answer to a request with a token,
+// problems included, carries Cache-Control: no-store.
+func TestPrivateAnswersAreNotStored(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, c := range []struct{ method, path, token string }{
+		{"GET", "/v1/me", e.tokens["coalition"]},
+		{"GET", "/v1/hotline/messages", e.tokens["coalition"]},
+		{"POST", "/v1/parties/russia/rotate", e.operator},
+		{"GET", "/v1/me", ""},
+		{"GET", "/v1/parties", e.tokens["coalition"]},
+	} {
+		code, _, hdr := e.do(c.method, c.path, c.token, nil)
+		if hdr.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s %s: %d with Cache-Control %q", c.method, c.path, code, hdr.Get("Cache-Control"))
+		}
+	}
+}
+
+// ended waits until the stream's connection ends; the limit only guards
+// against a hang (the stream is idle: no heartbeat comes within it).
+func ended(t *testing.T, s *stream, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case _, ok := <-s.events:
+			if !ok {
+				return time.Since(start)
+			}
+		case <-timeout:
+			t.Fatalf("%s: the stream is still open", what)
+		}
+	}
+}
+
+// TestRevocationEndsStreamsAndRequests: rotating a party's token ends its
+// open streams and a request still reading its body; the party's new
+// token and other parties' streams go on; revoking ends the new token's.
+func TestRevocationEndsStreamsAndRequests(t *testing.T) {
+	e := newEnv(t, Options{HeartbeatEvery: time.Hour})
+	old := e.tokens["russia"]
+	s1 := e.openStream(old, "")
+	s2 := e.openStreamPath(old, "/v1/events?live=1", "")
+	other := e.openStreamPath(e.tokens["coalition"], "/v1/events?live=1", "")
+
+	// A request of the old token whose body is still coming.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/positions", pr)
+	req.Header.Set("Authorization", "Bearer "+old)
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			slow <- -1
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	if _, err := pw.Write([]byte(`{"reports":[`)); err != nil {
+		t.Fatal(err)
+	}
+
+	var rot struct{ Token string }
+	e.mustDo("POST", "/v1/parties/russia/rotate", e.operator, nil, 200, &rot)
+	for i, s := range []*stream{s1, s2} {
+		t.Logf("stream %d of the rotated token ended after %v", i, ended(t, s, "a stream of a rotated token"))
+	}
+	select {
+	case code := <-slow:
+		if code != http.StatusUnauthorized && code != -1 {
+			t.Fatalf("the request of the rotated token was answered %d", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the request of the rotated token still runs")
+	}
+	if resp := e.getEvents(old); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a new stream with the rotated token: %d", resp.StatusCode)
+	}
+	// The other party's stream and the new token live on.
+	fresh := e.openStreamPath(rot.Token, "/v1/events?live=1", "")
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "still there?"}, 201, nil)
+	for _, s := range []*stream{other, fresh} {
+		if ev := s.next(t); ev.Kind != "message" {
+			t.Fatalf("event %s", ev.Kind)
+		}
+	}
+	e.mustDo("POST", "/v1/parties/russia/revoke", e.operator, nil, 200, nil)
+	ended(t, fresh, "a stream of a revoked party")
+	var rules map[string]any
+	e.mustDo("GET", "/v1/rules", e.operator, nil, 200, &rules)
+	delete(rules, "version")
+	e.mustDo("PUT", "/v1/rules", e.operator, rules, 200, nil)
+	if ev := other.next(t); ev.Kind != "rules_changed" {
+		t.Fatalf("the other party's stream after the revocation: %s", ev.Kind)
+	}
+}
+

@@ -1,0 +1,187 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/api"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+	"github.com/deconflict/deconflict/internal/store/postgres"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// started runs a server on st until the test ends and returns its base
+// URL; ready is called with its service once it listens.
+func started(t *testing.T, st store.Store, dir string, ready func(*service.Service)) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	base := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0",
+			// Idle streams: no heartbeat comes within the test.
+			API: api.Options{HeartbeatEvery: time.Hour},
+			Ready: func(b string, svc *service.Service) {
+				if ready != nil {
+					ready(svc)
+				}
+				base <- b
+			}})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case b := <-base:
+		return b
+	case err := <-done:
+		t.Fatalf("Run returned before Ready: %v", err)
+	}
+	return ""
+}
+
+// openEvents opens an event stream and returns a channel closed when the
+// stream ends.
+func openEvents(t *testing.T, base, token string) <-chan struct{} {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events?live=1", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d", resp.StatusCode)
+	}
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+		}
+	}()
+	return ended
+}
+
+// waitEnded waits for a stream to end and returns how long it took; the
+// limit only guards against a hang.
+func waitEnded(t *testing.T, ended <-chan struct{}, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	select {
+	case <-ended:
+		return time.Since(start)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: the stream is still open", what)
+	}
+	return 0
+}
+
+// TestRevocationByTheCLIEndsStreams: the CLI revokes a party on the
+// embedded store a server has open (another handle on the same file); the
+// server ends the party's open stream at its next tick, and other
+// parties' streams go on.
+func TestRevocationByTheCLIEndsStreams(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() }) // after the server has stopped
+	tokens := map[string]string{}
+	base := started(t, st, dir, func(svc *service.Service) {
+		for _, p := range []string{"coalition", "russia"} {
+			tok, err := svc.CreateParty(context.Background(), p)
+			if err != nil {
+				t.Error(err)
+			}
+			tokens[p] = tok
+		}
+	})
+	revoked := openEvents(t, base, tokens["coalition"])
+	other := openEvents(t, base, tokens["russia"])
+
+	cli, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := service.RevokeParty(context.Background(), cli, "operator", "coalition", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the stream of the revoked party ended %v after the CLI's revocation", waitEnded(t, revoked, "revoked by the CLI"))
+	select {
+	case <-other:
+		t.Fatal("another party's stream ended too")
+	default:
+	}
+}
+
+// TestRevocationEndsStreamsOnEveryReplica: two replicas on one
+// PostgreSQL; the operator rotates a party's token through one, and the
+// party's stream on the other ends.
+func TestRevocationEndsStreamsOnEveryReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two replicas on PostgreSQL")
+	}
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	open := func() store.Store {
+		st, err := postgres.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	dir := t.TempDir()
+	stA, stB := open(), open()
+	baseA := started(t, stA, dir, nil)
+	baseB := started(t, stB, dir, nil)
+	token, err := service.AddParty(ctx, stA, "operator", "coalition", false, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator, err := os.ReadFile(filepath.Join(dir, "operator.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB := openEvents(t, baseB, token)
+	req, _ := http.NewRequest("POST", baseA+"/v1/parties/coalition/rotate", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(operator)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("rotate through replica a: %d", resp.StatusCode)
+	}
+	t.Logf("the stream on replica b ended %v after the rotation through replica a", waitEnded(t, onB, "rotated through the other replica"))
+	req, _ = http.NewRequest("GET", baseB+"/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the old token on replica b: %d", resp.StatusCode)
+	}
+}
