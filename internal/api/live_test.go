@@ -155,4 +155,3 @@ func TestRevocationEndsStreamsAndRequests(t *testing.T) {
 		t.Fatalf("the other party's stream after the revocation: %s", ev.Kind)
 	}
 }
-
