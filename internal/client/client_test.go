@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -233,6 +234,10 @@ func FuzzReadSSE(f *testing.F) {
 	f.Add("id: x\ndata: {}\n\n")
 	f.Add("data: {\"id\":3,\n data: \"kind\":\"ack\"}\n\n")
 	f.Add("data: not json\n\n")
+	f.Add("id: 5\r\nevent: ack\r\ndata: {\"id\":5,\r\ndata: \"data\":{\"a\":\"b\"}}\r\n\r\n")
+	f.Add("id: 6\revent: ack\rdata: {\"id\":6}\r\r")
+	f.Add("data\ndata:{\"id\":7}\n\nid: 8\ndata: {\"id\":8}")
+	f.Add("id: 4\nevent: message\ndata: {\"id\":4,\"kind\":\"message\",\"time\":\"2026-11-24T07:00:00.5+02:00\",\"data\":{\"text\":\"<climb> & \\u00e9\",\"n\":[1,2.5e3,null]}}\n\n")
 	f.Fuzz(func(t *testing.T, body string) {
 		var got []Event
 		if err := readSSE(strings.NewReader(body), func(ev Event) error {
@@ -240,6 +245,22 @@ func FuzzReadSSE(f *testing.F) {
 			return nil
 		}); err != nil {
 			return // malformed streams are refused with an error, never a panic
+		}
+		// The events are those a plain reading of the stream by the
+		// rules of the event-stream format gives, data and all.
+		want := referenceSSE(body)
+		if len(got) != len(want) {
+			t.Fatalf("read %d events, the format gives %d: %q", len(got), len(want), want)
+		}
+		for i, data := range want {
+			var ev Event
+			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+				t.Fatalf("event %d was read, but its data %q is not JSON: %v", i, data, err)
+			}
+			if (ev.ID != 0 && got[i].ID != ev.ID) || (ev.Kind != "" && got[i].Kind != ev.Kind) ||
+				!got[i].Time.Equal(ev.Time) || !sameJSON(t, got[i].Data, ev.Data) {
+				t.Fatalf("event %d read as %+v (data %s), its data line says %s", i, got[i], got[i].Data, data)
+			}
 		}
 		// Every event read back must survive being written out and read again.
 		var out strings.Builder
@@ -261,11 +282,63 @@ func FuzzReadSSE(f *testing.F) {
 			t.Fatalf("round trip: %d events, want %d", len(again), len(got))
 		}
 		for i := range got {
-			if again[i].ID != got[i].ID || again[i].Kind != got[i].Kind {
-				t.Fatalf("round trip event %d: %+v, want %+v", i, again[i], got[i])
+			if again[i].ID != got[i].ID || again[i].Kind != got[i].Kind || !again[i].Time.Equal(got[i].Time) ||
+				!sameJSON(t, again[i].Data, got[i].Data) {
+				t.Fatalf("round trip event %d: %+v (data %s), want %+v (data %s)", i, again[i], again[i].Data, got[i], got[i].Data)
 			}
 		}
 	})
+}
+
+// referenceSSE returns the data of each event of an event stream, read by
+// the rules of the HTML standard's event-stream format (lines end in CRLF,
+// LF or CR; data lines join with LF; one space after the colon is
+// dropped; an event without data, or unfinished at the end, is no event).
+func referenceSSE(body string) []string {
+	body = strings.ReplaceAll(body, "\r\n", "\n")
+	body = strings.ReplaceAll(body, "\r", "\n")
+	lines := strings.Split(body, "\n")
+	lines = lines[:len(lines)-1] // the text after the last line end is no line
+	var out []string
+	var data strings.Builder
+	for _, line := range lines {
+		if line == "" {
+			if data.Len() > 0 {
+				out = append(out, strings.TrimSuffix(data.String(), "\n"))
+			}
+			data.Reset()
+			continue
+		}
+		field, value, found := strings.Cut(line, ":")
+		if found && field == "" {
+			continue // a comment
+		}
+		value = strings.TrimPrefix(value, " ")
+		if field == "data" {
+			data.WriteString(value + "\n")
+		}
+	}
+	return out
+}
+
+// sameJSON reports whether two JSON texts hold the same value (encoding
+// may differ in spacing and escapes); absent data is null.
+func sameJSON(t *testing.T, a, b json.RawMessage) bool {
+	t.Helper()
+	if len(a) == 0 {
+		a = json.RawMessage("null")
+	}
+	if len(b) == 0 {
+		b = json.RawMessage("null")
+	}
+	var va, vb any
+	if err := json.Unmarshal(a, &va); err != nil {
+		t.Fatalf("data %q: %v", a, err)
+	}
+	if err := json.Unmarshal(b, &vb); err != nil {
+		t.Fatalf("data %q: %v", b, err)
+	}
+	return reflect.DeepEqual(va, vb)
 }
 
 func TestSleepReturnsOnCancelWithoutWaitingTheDuration(t *testing.T) {

@@ -175,13 +175,15 @@ func (c *Client) streamOnce(ctx context.Context, last *int64, fn func(Event) err
 func readSSE(r io.Reader, fn func(Event) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	sc.Split(scanSSELines)
 	var id int64
 	var kind string
 	var data strings.Builder
+	sawData := false // a data line, even an empty one, makes an event
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" {
-			if data.Len() > 0 {
+			if sawData {
 				ev, err := decodeEvent(id, kind, data.String())
 				if err != nil {
 					return err
@@ -190,7 +192,7 @@ func readSSE(r io.Reader, fn func(Event) error) error {
 					return err
 				}
 			}
-			id, kind = 0, ""
+			id, kind, sawData = 0, "", false
 			data.Reset()
 			continue
 		}
@@ -209,13 +211,40 @@ func readSSE(r io.Reader, fn func(Event) error) error {
 		case "event":
 			kind = value
 		case "data":
-			if data.Len() > 0 {
+			if sawData {
 				data.WriteByte('\n')
 			}
 			data.WriteString(value)
+			sawData = true
 		}
 	}
 	return sc.Err()
+}
+
+// scanSSELines splits an event stream into lines: they end in CRLF, LF or
+// a lone CR (bufio.ScanLines knows no lone CR).
+func scanSSELines(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	for i, c := range data {
+		switch c {
+		case '\n':
+			return i + 1, data[:i], nil
+		case '\r':
+			if i+1 < len(data) {
+				if data[i+1] == '\n' {
+					return i + 2, data[:i], nil
+				}
+				return i + 1, data[:i], nil
+			}
+			if atEOF {
+				return i + 1, data[:i], nil
+			}
+			return 0, nil, nil // a LF may follow
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 func decodeEvent(id int64, kind, data string) (Event, error) {
