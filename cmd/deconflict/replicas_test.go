@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,7 +170,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	}
 	operator := lastLine(runCLI(t, bin, "party", "add", "operator", "--operator", "--store", url, "--data", data))
 
-	a := startReplica(t, bin, data, url) // the first takes the detection lease
+	a := startReplica(t, bin, data, url)
 	b := startReplica(t, bin, data, url)
 	client := &http.Client{Timeout: 20 * time.Second}
 
@@ -200,6 +202,15 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	led := newLedger()
 	raceVolumes(t, client, a.base, b.base, tokens, led)
 
+	st, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// The replica killed below is the one that holds the detection lease,
+	// whichever that is: the failover of detection is what is tested.
+	leader, survivor := detectionLeader(t, st, a, b)
+
 	// Load through both replicas; a writer whose replica died moves on.
 	var (
 		wmu  sync.Mutex
@@ -220,7 +231,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 				n++
 				i := n
 				if dead[base] {
-					base = b.base
+					base = survivor.base
 				}
 				wmu.Unlock()
 				if !postVolume(client, base, tokens[start.party], i, w, led) {
@@ -232,13 +243,16 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 		}()
 	}
 	time.Sleep(2 * time.Second)
-	a.kill()
+	if got, _ := detectionLeader(t, st, a, b); got != leader {
+		t.Fatal("the detection lease changed hands under load, before the leader was killed")
+	}
+	leader.kill()
 	wmu.Lock()
-	dead[a.base] = true
+	dead[leader.base] = true
 	wmu.Unlock()
 	// The survivor takes over detection once the lease lapses: both
 	// parties see the alert of a new encounter reported to it.
-	headOn(t, client, b.base, tokens["coalition"], "C-3", b.base, tokens["russia"], "R-3", -12)
+	headOn(t, client, survivor.base, tokens["coalition"], "C-3", survivor.base, tokens["russia"], "R-3", -12)
 	for _, f := range []*follower{coalition, russia} {
 		f.waitFor(t, "the alert of C-3/R-3 after the leader was killed", 90*time.Second,
 			func(evs []sseEvent) bool { return raisedFor(evs, "C-3", "R-3") })
@@ -246,11 +260,6 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	stopWriters()
 	wg.Wait()
 
-	st, err := postgres.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	var last int64
 	wantFor := map[string][]store.Event{}
 	// The clients catch up with the store.
@@ -352,7 +361,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	swg.Wait()
 
 	// A clean stop hands the detection lease over at once.
-	b.stop(t, 30*time.Second)
+	survivor.stop(t, 30*time.Second)
 	err = st.View(context.Background(), func(tx store.Tx) error {
 		raw, err := tx.GetMeta("lease/detect")
 		if err != nil {
@@ -372,6 +381,47 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	}
 	t.Logf("answered 2xx and present: %d volumes, %d messages, %d acknowledgments; %d events without a gap, %d alerts raised once each",
 		len(led.volumes), len(led.messages), len(led.acks), last, alerts)
+}
+
+// detectionLeader returns the replica that holds the detection lease (its
+// holder's name carries the process id) and the other one, waiting for the
+// lease to be taken; the limit only guards against a hang.
+func detectionLeader(t *testing.T, st store.Store, a, b *serverProc) (leader, other *serverProc) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var holder string
+		err := st.View(context.Background(), func(tx store.Tx) error {
+			raw, err := tx.GetMeta("lease/detect")
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			var l struct{ Holder string }
+			if err := json.Unmarshal(raw, &l); err != nil {
+				return err
+			}
+			holder = l.Holder
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range [][2]*serverProc{{a, b}, {b, a}} {
+			if strings.Contains(holder, fmt.Sprintf("-%d-", c[0].cmd.Process.Pid)) {
+				return c[0], c[1]
+			}
+		}
+		if holder != "" {
+			t.Fatalf("the detection lease is held by %q, neither replica (pids %d, %d)", holder, a.cmd.Process.Pid, b.cmd.Process.Pid)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no replica took the detection lease")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // raceVolumes has the two parties declare the same airspace at the same
