@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/partykey"
 	"github.com/deconflict/deconflict/internal/rules"
 )
 
@@ -35,12 +36,17 @@ type tokenAnswer struct {
 
 func (h *Handler) addParty(w http.ResponseWriter, r *http.Request, p party.Principal) error {
 	var in struct {
-		Name string `json:"name"`
+		Name       string   `json:"name"`
+		PublicKeys []string `json:"public_keys"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	tok, err := h.svc.AddParty(r.Context(), p, in.Name)
+	keys, err := party.ParsePublicKeys("public_keys", in.PublicKeys)
+	if err != nil {
+		return err
+	}
+	tok, err := h.svc.AddParty(r.Context(), p, in.Name, keys...)
 	if err != nil {
 		return err
 	}
@@ -62,4 +68,40 @@ func (h *Handler) revokeParty(w http.ResponseWriter, r *http.Request, p party.Pr
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"party": name, "revoked": true})
+}
+
+func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	ks, err := h.svc.Keys(r.Context(), p, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"keys": ks})
+}
+
+// addKey registers another key of the requesting party; signed by one of
+// its current keys when it has one.
+func (h *Handler) addKey(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	var in struct {
+		PublicKey string `json:"public_key"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	pub, err := partykey.Parse(in.PublicKey)
+	if err != nil {
+		return badRequest("public_key", err.Error())
+	}
+	k, err := h.svc.AddKey(r.Context(), p, r.PathValue("name"), pub)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, k)
+}
+
+func (h *Handler) retireKey(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	k, err := h.svc.RetireKey(r.Context(), p, r.PathValue("name"), r.PathValue("keyid"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, k)
 }

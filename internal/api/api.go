@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/jsonlimit"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/service"
@@ -45,6 +46,11 @@ type Options struct {
 	// Console is mounted at "/" when not nil.
 	Console http.Handler
 	Logger  *slog.Logger
+	// PublicURL is the scheme and authority parties reach the API at
+	// ("https://deconflict.example"), when a proxy stands between: signed
+	// requests cover the target URI the party sent to. Empty: rebuilt from
+	// each request.
+	PublicURL string
 }
 
 // Handler is the http.Handler of the whole API.
@@ -56,6 +62,8 @@ type Handler struct {
 	live  *live
 	log   *slog.Logger
 	start time.Time
+	// nonces refuses replayed signatures (signed.go).
+	nonces *httpsig.NonceCache
 }
 
 // DefaultMaxStreamsPerParty is the default cap on a party's open event
@@ -103,6 +111,9 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: "/v1/parties", auth: operator, h: h.listParties},
 		{method: "POST", path: "/v1/parties", auth: operator, maxBody: smallBody, h: h.addParty},
 		{method: "POST", path: "/v1/parties/{name}/rotate", auth: operator, maxBody: smallBody, h: h.rotateParty},
+		{method: "GET", path: "/v1/parties/{name}/keys", auth: anyParty, h: h.listKeys},
+		{method: "POST", path: "/v1/parties/{name}/keys", auth: anyParty, maxBody: smallBody, h: h.addKey},
+		{method: "POST", path: "/v1/parties/{name}/keys/{keyid}/retire", auth: anyParty, maxBody: smallBody, h: h.retireKey},
 		{method: "POST", path: "/v1/parties/{name}/revoke", auth: operator, maxBody: smallBody, h: h.revokeParty},
 		{method: "POST", path: "/v1/positions", auth: anyParty, maxBody: positionsBody, h: h.postPositions},
 		{method: "GET", path: "/v1/tracks", auth: anyParty, h: h.getTracks},
@@ -149,13 +160,14 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		svc:   svc,
-		opt:   opt,
-		mux:   http.NewServeMux(),
-		rate:  newRateLimiter(opt.RatePerSecond, opt.RateBurst),
-		live:  newLive(opt.MaxStreamsPerParty),
-		log:   opt.Logger,
-		start: time.Now(),
+		svc:    svc,
+		opt:    opt,
+		mux:    http.NewServeMux(),
+		rate:   newRateLimiter(opt.RatePerSecond, opt.RateBurst),
+		live:   newLive(opt.MaxStreamsPerParty),
+		log:    opt.Logger,
+		start:  time.Now(),
+		nonces: httpsig.NewNonceCache(),
 	}
 	for _, rt := range h.routes() {
 		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
@@ -334,6 +346,12 @@ func (h *Handler) serveAs(w http.ResponseWriter, r *http.Request, rt route, p pa
 		ctx, cancel := context.WithTimeout(r.Context(), h.opt.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
+	}
+	if rt.auth != public {
+		var err error
+		if r, err = h.checkSignature(r, p); err != nil {
+			return err
+		}
 	}
 	return rt.h(w, r, p)
 }

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"crypto/ed25519"
+
 	"context"
 	"fmt"
+	"github.com/deconflict/deconflict/internal/partykey"
 	"net/http"
 	"slices"
 	"strings"
@@ -153,7 +156,16 @@ func authzCases(e *env, f authzFixture) []matrixCase {
 		{name: "consistency proof", method: "GET", path: "/v1/log/proof/consistency?from=1&size=2", owner: "any", ownerStatus: 200, otherStatus: 200},
 		{name: "events", method: "GET", path: "/v1/events?after=0", owner: "any", ownerStatus: 200, otherStatus: 200, stream: true},
 	}
-	return append(cases, authzExtraCases(e, f)...)
+	cases = append(cases, authzExtraCases(e, f)...)
+	// Last: once russia has a key, its writes must be signed.
+	return append(cases,
+		matrixCase{name: "list keys", method: "GET", path: "/v1/parties/russia/keys", owner: "russia", ownerStatus: 200, otherStatus: 403},
+		matrixCase{name: "add key", method: "POST", path: "/v1/parties/russia/keys", body: func() any {
+			pub, _, _ := ed25519.GenerateKey(nil)
+			return map[string]string{"public_key": partykey.Format(pub)}
+		}, owner: "russia", ownerStatus: 201, otherStatus: 403},
+		matrixCase{name: "retire key unsigned", method: "POST", path: "/v1/parties/russia/keys/x/retire", owner: "russia", ownerStatus: 401, otherStatus: 403},
+	)
 }
 
 // volumeVersion reads the current version of a volume as its owner.

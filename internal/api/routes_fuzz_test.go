@@ -69,17 +69,25 @@ func FuzzRoutes(f *testing.F) {
 			{"", "", `{"to":["russia"],"kind":"notice","text":"hello","ref":{"volume_id":"` + vol.ID + `"}}`},
 			{"", "", `{"to":["russia"],"kind":"notice","thread":"volume:` + vol.ID + `","text":"x"}`},
 		},
-		"GET /v1/hotline/messages":           {{"", "since=" + ts + "&limit=5&thread=t", ""}, {"", "since=9999-01-01T00:00:00Z", ""}, {"", "limit=-1", ""}},
-		"POST /v1/hotline/messages/{id}/ack": {{msg.ID, "", `{"reply":"ok"}`}, {msg.ID, "", ``}},
-		"GET /v1/audit":                      {{"", "from=1", ""}, {"", "from=-9223372036854775808", ""}},
-		"GET /v1/audit/key":                  {{"", "", ""}},
-		"GET /v1/events":                     {{"", "after=0", ""}, {"", "after=99999999999", ""}},
-		"GET /v1/me":                         {{"", "", ""}},
-		"GET /v1/rules":                      {{"", "", ""}},
-		"GET /v1/parties":                    {{"", "", ""}},
-		"GET /healthz":                       {{"", "", ""}},
-		"GET /readyz":                        {{"", "", ""}},
-		"GET /v1/openapi.json":               {{"", "", ""}},
+		"GET /v1/hotline/messages":                    {{"", "since=" + ts + "&limit=5&thread=t", ""}, {"", "since=9999-01-01T00:00:00Z", ""}, {"", "limit=-1", ""}},
+		"POST /v1/hotline/messages/{id}/ack":          {{msg.ID, "", `{"reply":"ok"}`}, {msg.ID, "", ``}},
+		"GET /v1/audit":                               {{"", "from=1", ""}, {"", "from=-9223372036854775808", ""}},
+		"GET /v1/audit/key":                           {{"", "", ""}},
+		"GET /v1/log/key":                             {{"", "", ""}},
+		"GET /v1/log/checkpoint":                      {{"", "", ""}},
+		"GET /v1/log/witnesses":                       {{"", "", ""}},
+		"GET /v1/log/proof/inclusion":                 {{"", "index=0&size=1", ""}, {"", "index=9223372036854775807&size=9223372036854775807", ""}},
+		"GET /v1/log/proof/consistency":               {{"", "from=1&size=2", ""}, {"", "from=0&size=9223372036854775807", ""}},
+		"GET /v1/parties/{name}/keys":                 {{"coalition", "", ""}},
+		"POST /v1/parties/{name}/keys":                {{"coalition", "", `{"public_key":"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="}`}, {"coalition", "", `{"public_key":"ed25519:AAAA"}`}},
+		"POST /v1/parties/{name}/keys/{keyid}/retire": {{"coalition", "", ``}},
+		"GET /v1/events":                              {{"", "after=0", ""}, {"", "after=99999999999", ""}},
+		"GET /v1/me":                                  {{"", "", ""}},
+		"GET /v1/rules":                               {{"", "", ""}},
+		"GET /v1/parties":                             {{"", "", ""}},
+		"GET /healthz":                                {{"", "", ""}},
+		"GET /readyz":                                 {{"", "", ""}},
+		"GET /v1/openapi.json":                        {{"", "", ""}},
 	}
 	for i, rt := range routes {
 		key := rt.method + " " + rt.path
@@ -108,7 +116,7 @@ func FuzzRoutes(f *testing.F) {
 			param = "other"
 		}
 		path := rt.path
-		for _, name := range []string{"{id}", "{name}"} {
+		for _, name := range []string{"{id}", "{name}", "{keyid}"} {
 			path = strings.ReplaceAll(path, name, url.PathEscape(param))
 		}
 		if path == "/v1/parties/./rotate" || strings.Contains(path, "/../") {

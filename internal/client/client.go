@@ -11,6 +11,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/httpsig"
+	"github.com/deconflict/deconflict/internal/partykey"
 	"github.com/deconflict/deconflict/internal/rules"
 )
 
@@ -30,6 +33,9 @@ type Client struct {
 	baseURL string
 	token   string
 	http    *http.Client
+	// key, when set, signs every write (RFC 9421, internal/httpsig).
+	key   ed25519.PrivateKey
+	keyID string
 }
 
 // New returns a client of the server at baseURL (e.g.
@@ -50,6 +56,15 @@ func New(baseURL, token string) *Client {
 func (c *Client) WithHTTPClient(hc *http.Client) *Client {
 	d := *c
 	d.http = hc
+	return &d
+}
+
+// WithKey returns a copy of c that signs every write (POST, PUT, DELETE)
+// with the party's own key, as a server requires of a party that
+// registered a public key.
+func (c *Client) WithKey(key ed25519.PrivateKey) *Client {
+	d := *c
+	d.key, d.keyID = key, partykey.ID(partykey.Public(key))
 	return &d
 }
 
@@ -138,6 +153,11 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.key != nil && method != http.MethodGet {
+		if err := httpsig.Sign(req, body, c.key, c.keyID, time.Now()); err != nil {
+			return fmt.Errorf("client: signing %s %s: %w", method, path, err)
+		}
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("client: %s %s: %w", method, path, err)

@@ -75,6 +75,7 @@ type Service struct {
 	alog           *audit.Log
 	lastCheckpoint time.Time // touched by the periodic job only
 	tlog           *transLog
+	keys           keyCache
 
 	credMu        sync.Mutex
 	credListeners []func(partyName string)
@@ -272,6 +273,9 @@ func (s *Service) writeThen(ctx context.Context, fn func(tx store.Tx) error, aft
 	var rec *recTx
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		rec = &recTx{Tx: tx}
+		if err := s.recordStatement(ctx, rec); err != nil {
+			return err
+		}
 		return fn(rec)
 	})
 	if err != nil {
@@ -331,11 +335,11 @@ func (s *Service) ensureOperator(ctx context.Context) error {
 }
 
 // AddParty creates a party and returns its first token (operator only).
-func (s *Service) AddParty(ctx context.Context, actor party.Principal, name string) (string, error) {
+func (s *Service) AddParty(ctx context.Context, actor party.Principal, name string, keys ...ed25519.PublicKey) (string, error) {
 	if !actor.Operator {
 		return "", ErrForbidden
 	}
-	return AddParty(ctx, s.st, actor.Party, name, false, s.now())
+	return AddParty(ctx, s.st, actor.Party, name, false, s.now(), keys...)
 }
 
 // ListParties lists the parties (operator only).
@@ -355,7 +359,7 @@ func (s *Service) CreateParty(ctx context.Context, name string) (string, error) 
 // AddParty creates a party (or, with operator, the operator) in st with
 // its audit record, and returns its token. The CLI calls it on a store
 // that a running server may share; party changes carry no events.
-func AddParty(ctx context.Context, st store.Store, actor, name string, operator bool, now time.Time) (string, error) {
+func AddParty(ctx context.Context, st store.Store, actor, name string, operator bool, now time.Time, keys ...ed25519.PublicKey) (string, error) {
 	var token string
 	err := st.Update(ctx, func(tx store.Tx) error {
 		var err error
@@ -363,7 +367,10 @@ func AddParty(ctx context.Context, st store.Store, actor, name string, operator 
 		if err != nil {
 			return err
 		}
-		return appendAudit(tx, actor, "party_added", map[string]any{"party": name, "operator": operator}, now)
+		if err := appendAudit(tx, actor, "party_added", map[string]any{"party": name, "operator": operator}, now); err != nil {
+			return err
+		}
+		return addKeys(tx, actor, name, keys, now)
 	})
 	return token, err
 }

@@ -87,7 +87,21 @@ func (s *Service) openTransLog(ctx context.Context, key ed25519.PrivateKey, orig
 		return err
 	}
 	s.tlog = tl
-	return s.syncTree(ctx)
+	if err := s.syncTree(ctx); err != nil {
+		return err
+	}
+	// A checkpoint from the start, so one is always published; the first
+	// tick pushes it to the witnesses.
+	size := tree.Size()
+	root, err := tree.Root(size)
+	if err != nil {
+		return err
+	}
+	if tl.published, err = lk.Sign(size, root); err != nil {
+		return err
+	}
+	tl.cp = translog.Checkpoint{Origin: origin, Size: size, Root: root}
+	return nil
 }
 
 func endpoints(r rules.Rules) []witness.Endpoint {
@@ -191,8 +205,8 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 	tl := s.tlog
 	size := tl.tree.Size()
 	tl.mu.Lock()
-	grew := tl.published == nil || size > tl.cp.Size
-	repush := len(tl.pusher.Status()) > 0 && now.Sub(tl.lastTry) >= repushEvery(s.Rules())
+	grew := size > tl.cp.Size
+	repush := len(tl.pusher.Status()) > 0 && (tl.lastTry.IsZero() || now.Sub(tl.lastTry) >= repushEvery(s.Rules()))
 	if tl.pushing || (!grew && !repush) {
 		tl.mu.Unlock()
 		return nil
@@ -222,7 +236,7 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 		lines := tl.pusher.Push(context.WithoutCancel(ctx), signed, cp.Size)
 		tl.mu.Lock()
 		defer tl.mu.Unlock()
-		if tl.published == nil || cp.Size >= tl.cp.Size {
+		if cp.Size >= tl.cp.Size {
 			tl.published, tl.cp = translog.AddSignatures(signed, lines...), cp
 		}
 		for _, st := range tl.pusher.Status() {
@@ -297,17 +311,8 @@ func (s *Service) LogKey() (origin, vkey string) {
 	return s.tlog.key.Origin(), s.tlog.key.VerifierKey()
 }
 
-// ErrNoCheckpoint is returned before the first checkpoint is signed.
-var ErrNoCheckpoint = errors.New("service: no checkpoint yet")
-
 // LogCheckpoint is the latest checkpoint with every cosignature collected.
-func (s *Service) LogCheckpoint() ([]byte, error) {
-	b := s.tlog.latestSigned()
-	if b == nil {
-		return nil, ErrNoCheckpoint
-	}
-	return b, nil
-}
+func (s *Service) LogCheckpoint() []byte { return s.tlog.latestSigned() }
 
 // LogStatus reports the latest checkpoint and the witnesses.
 func (s *Service) LogStatus() LogStatus {
