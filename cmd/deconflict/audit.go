@@ -30,10 +30,12 @@ const auditUsage = `usage:
       write the audit log as JSON lines (stdout by default), signed at its end.
       --party P: as party P sees it (other parties' private details by hash only);
       without it, the operator's full export.
-  deconflict audit verify FILE --key KEY
+  deconflict audit verify FILE|--file FILE --key KEY [--party-keys KEYS]
       check every hash link and every signature of an export (FILE "-" is stdin).
       KEY: a file holding the public key (base64, or the JSON of GET /v1/audit/key,
       or the server's PEM signing key), or the base64 public key itself.
+      KEYS: lines 'NAME ed25519:<base64>'; every record of such a party (once a key
+      of it is registered) must follow a statement it signed that verifies.
       Exit status 0 with a summary when good, 1 naming the first bad record.
   deconflict audit key --data DIR
       print the public key of the data directory's signing key, as GET /v1/audit/key does.`
@@ -137,12 +139,29 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	keyArg := fs.String("key", "", "public key: a file (base64, /v1/audit/key JSON or the PEM signing key) or base64")
+	file := fs.String("file", "", "the export to verify (or give it as the argument)")
+	partyKeysFile := fs.String("party-keys", "", "file of lines 'NAME ed25519:<base64>': check every signed statement of these parties")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
+	if *file != "" {
+		pos = append(pos, *file)
+	}
 	if len(pos) != 1 {
 		return usagef("audit verify needs exactly one FILE\n%s", auditUsage)
+	}
+	var partyKeys audit.PartyKeys
+	if *partyKeysFile != "" {
+		f, err := os.Open(*partyKeysFile)
+		if err != nil {
+			return usageError{err}
+		}
+		partyKeys, err = audit.ParsePartyKeys(f)
+		f.Close()
+		if err != nil {
+			return usagef("--party-keys %s: %v", *partyKeysFile, err)
+		}
 	}
 	if *keyArg == "" {
 		return usagef("--key is required")
@@ -160,7 +179,12 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		in = f
 	}
-	sum, err := audit.Verify(in, pub)
+	var sum audit.Summary
+	if partyKeys != nil {
+		sum, err = audit.VerifyWithPartyKeys(in, pub, partyKeys)
+	} else {
+		sum, err = audit.Verify(in, pub)
+	}
 	if err != nil {
 		return fmt.Errorf("BAD: %w", err)
 	}
@@ -171,6 +195,9 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "OK: %d records (seq %d to %d), %d checkpoints, last signed by a checkpoint: seq %d, unsigned tail: %d records (covered by the head signed %s for %s), %d private details shown by hash only\n",
 		sum.Records, sum.FirstSeq, sum.LastSeq, sum.Checkpoints, sum.LastCheckpointSeq, sum.UnsignedTail,
 		sum.HeadTime.Format(time.RFC3339), viewer, sum.Redacted)
+	if partyKeys != nil {
+		fmt.Fprintf(stdout, "OK: %d signed statements verified with the parties' keys, and every record of a party with a key follows one\n", sum.Statements)
+	}
 	if sum.Anchor != nil {
 		fmt.Fprintf(stdout, "note: the export starts at record %d; its link to record %d (prev_hash %x) is not checked here: compare it with that record's hash in an earlier export\n",
 			sum.FirstSeq, sum.FirstSeq-1, sum.Anchor)

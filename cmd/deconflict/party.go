@@ -23,7 +23,9 @@ func init() {
 }
 
 const partyUsage = `usage:
-  deconflict party add NAME [--operator] --data DIR   create a party; prints its token alone on the last line
+  deconflict party add NAME [--operator] [--public-key ed25519:KEY]... --data DIR
+                                                     create a party; prints its token alone on the last line;
+                                                     with a public key, every write of the party must be signed
   deconflict party rotate NAME --data DIR             revoke the party's tokens and print a new one
   deconflict party revoke NAME --data DIR             revoke every token of the party
   deconflict party list --data DIR                    list parties`
@@ -39,6 +41,8 @@ func runParty(args []string, stdout, stderr io.Writer) error {
 	var sf storeFlags
 	sf.register(fs)
 	operator := fs.Bool("operator", false, "add: create the operator (its name is "+party.OperatorName+")")
+	var publicKeys stringList
+	fs.Var(&publicKeys, "public-key", "add: the party's Ed25519 public key, ed25519:<base64> (deconflict key new prints it; repeatable): its writes must then be signed")
 	pos, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -72,7 +76,11 @@ func runParty(args []string, stdout, stderr io.Writer) error {
 		if *operator && name != party.OperatorName {
 			return usagef("the operator is named %q", party.OperatorName)
 		}
-		tok, err := service.AddParty(ctx, st, actor, name, *operator, now)
+		keys, err := party.ParsePublicKeys("--public-key", publicKeys)
+		if err != nil {
+			return usageError{err}
+		}
+		tok, err := service.AddParty(ctx, st, actor, name, *operator, now, keys...)
 		var ne *fielderr.Error
 		if errors.As(err, &ne) {
 			return usageError{err}

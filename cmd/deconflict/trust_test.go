@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -13,6 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
 	_ "modernc.org/sqlite"
 )
 
@@ -34,12 +41,35 @@ type trustEnv struct {
 	wurl      string
 	wvkey     string
 	client    *http.Client
+	// coalitionKey signs the coalition's writes (newTrustEnvKeyed), and
+	// partyKeys lists its public key for the checks.
+	coalitionKey ed25519.PrivateKey
+	partyKeys    string
 }
 
-func newTrustEnv(t *testing.T) *trustEnv {
+func newTrustEnv(t *testing.T) *trustEnv { return newTrustEnvKeyed(t, false) }
+
+// newTrustEnvKeyed, with keyed, gives the coalition its own signing key:
+// its writes are signed, and its checks verify its statements.
+func newTrustEnvKeyed(t *testing.T, keyed bool) *trustEnv {
 	e := &trustEnv{t: t, bin: buildBinary(t), data: t.TempDir(), tokens: map[string]string{}, client: &http.Client{Timeout: 30 * time.Second}}
+	addArgs := map[string][]string{}
+	if keyed {
+		keyFile := filepath.Join(t.TempDir(), "coalition.pem")
+		pub := lastLine(runCLI(t, e.bin, "key", "new", "--out", keyFile))
+		key, err := partykey.ReadFile(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.coalitionKey = key
+		addArgs["coalition"] = []string{"--public-key", pub}
+		e.partyKeys = filepath.Join(t.TempDir(), "party-keys")
+		if err := os.WriteFile(e.partyKeys, []byte("coalition "+pub+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, p := range []string{"coalition", "russia"} {
-		e.tokens[p] = lastLine(runCLI(t, e.bin, "party", "add", p, "--data", e.data))
+		e.tokens[p] = lastLine(runCLI(t, e.bin, append([]string{"party", "add", p, "--data", e.data}, addArgs[p]...)...))
 	}
 	e.tokenFile = filepath.Join(t.TempDir(), "coalition.token")
 	if err := os.WriteFile(e.tokenFile, []byte(e.tokens["coalition"]+"\n"), 0o600); err != nil {
@@ -91,17 +121,19 @@ func (e *trustEnv) setRules(edit func(map[string]any)) {
 	}
 }
 
-// exchange posts a message from coalition and russia's acknowledgment.
+// exchange posts a message from coalition (signed when it has a key) and
+// russia's acknowledgment.
 func (e *trustEnv) exchange(text string) {
 	e.t.Helper()
-	code, body, err := do(e.client, "POST", e.srv.base+"/v1/hotline/messages", e.tokens["coalition"],
-		map[string]any{"to": []string{"russia"}, "kind": "request", "thread": "t-" + text, "text": text})
-	if err != nil || code != 201 {
-		e.t.Fatalf("post message: %d %s %v", code, body, err)
+	c := client.New(e.srv.base, e.tokens["coalition"])
+	if e.coalitionKey != nil {
+		c = c.WithKey(e.coalitionKey)
 	}
-	var m struct{ ID string }
-	_ = json.Unmarshal(body, &m)
-	code, body, err = do(e.client, "POST", e.srv.base+"/v1/hotline/messages/"+m.ID+"/ack", e.tokens["russia"], map[string]string{"reply": "roger " + text})
+	m, err := c.PostMessage(context.Background(), client.NewMessage{To: []string{"russia"}, Kind: "request", Thread: "t-" + text, Text: text})
+	if err != nil {
+		e.t.Fatalf("post message: %v", err)
+	}
+	code, body, err := do(e.client, "POST", e.srv.base+"/v1/hotline/messages/"+m.ID+"/ack", e.tokens["russia"], map[string]string{"reply": "roger " + text})
 	if err != nil || code != 200 {
 		e.t.Fatalf("ack: %d %s %v", code, body, err)
 	}
@@ -141,7 +173,11 @@ func (e *trustEnv) cosigned() int64 {
 // output.
 func (e *trustEnv) check() (int, string) {
 	e.t.Helper()
-	cmd := exec.Command(e.bin, "witness", "check", "--server", e.srv.base, "--token-file", e.tokenFile, "--state", e.wstate)
+	args := []string{"witness", "check", "--server", e.srv.base, "--token-file", e.tokenFile, "--state", e.wstate}
+	if e.partyKeys != "" {
+		args = append(args, "--party-keys", e.partyKeys)
+	}
+	cmd := exec.Command(e.bin, args...)
 	out, err := cmd.Output()
 	var ee *exec.ExitError
 	switch {
@@ -237,12 +273,20 @@ func TestOperatorRestoresOlderCopy(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	var st struct {
-		Witnesses []struct{ Failing string }
-	}
-	e.getJSON("/v1/log/witnesses", e.tokens["russia"], &st)
-	if len(st.Witnesses) != 1 || st.Witnesses[0].Failing == "" {
-		t.Fatalf("the server does not report the witness refusing: %+v", st)
+	// And the server itself reports the witness refusing its checkpoints.
+	for {
+		var st struct {
+			Witnesses []struct{ Failing string }
+		}
+		e.getJSON("/v1/log/witnesses", e.tokens["russia"], &st)
+		if len(st.Witnesses) == 1 && st.Witnesses[0].Failing != "" {
+			t.Logf("witness failing: %s", st.Witnesses[0].Failing)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server does not report the witness refusing: %+v", st)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
 
@@ -268,5 +312,67 @@ func TestOperatorStopsPushing(t *testing.T) {
 			t.Fatalf("the stop was not caught: exit %d\n%s", code, out)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestOperatorRecordsUnsignedStatement: the operator writes into the record
+// an acknowledgment "by the coalition" that the coalition never signed.
+// The chain and the tree are intact (the record was appended properly),
+// but no signed statement of the coalition covers it: the coalition's
+// check and an offline audit verify with its key both name the record.
+func TestOperatorRecordsUnsignedStatement(t *testing.T) {
+	e := newTrustEnvKeyed(t, true)
+	e.exchange("one")
+	e.cosigned()
+	e.mustCheckOK()
+	// An unsigned write of the coalition is refused by the server.
+	code, body, _ := do(e.client, "POST", e.srv.base+"/v1/hotline/messages", e.tokens["coalition"],
+		map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "unsigned"})
+	if code != http.StatusUnauthorized || !strings.Contains(string(body), `"field":"signature"`) {
+		t.Fatalf("unsigned write of a party with a key: %d %s", code, body)
+	}
+	// The operator appends to the record behind the server's back.
+	st, err := sqlite.Open(context.Background(), e.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forged int64
+	err = st.Update(context.Background(), func(tx store.Tx) error {
+		rec, err := audit.Append(tx, "coalition", "message_acked", map[string]any{"id": "m-1", "party": "coalition", "reply": "we were warned"}, time.Now())
+		forged = rec.Seq
+		return err
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cosigned()
+	code2, out := e.check()
+	if code2 != 3 || !strings.HasPrefix(out, "INCONSISTENT: ") || !strings.Contains(out, fmt.Sprintf("record %d", forged)) || !strings.Contains(out, "without coalition's signature") {
+		t.Fatalf("check after the forged record %d: exit %d\n%s", forged, code2, out)
+	}
+	// Offline, from the coalition's export and keys.
+	export := filepath.Join(t.TempDir(), "export.jsonl")
+	code, body, err = do(e.client, "GET", e.srv.base+"/v1/audit", e.tokens["coalition"], nil)
+	if err != nil || code != 200 {
+		t.Fatalf("export: %d %v", code, err)
+	}
+	if err := os.WriteFile(export, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var key struct {
+		PublicKey string `json:"public_key"`
+	}
+	e.getJSON("/v1/audit/key", e.tokens["coalition"], &key)
+	cmd := exec.Command(e.bin, "audit", "verify", "--file", export, "--key", key.PublicKey, "--party-keys", e.partyKeys)
+	out2, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out2), fmt.Sprintf("record %d", forged)) {
+		t.Fatalf("audit verify --party-keys: %v\n%s", err, out2)
+	}
+	// Without the forged record (an export up to it) the statements verify.
+	cmd = exec.Command(e.bin, "audit", "verify", "--file", export, "--key", key.PublicKey)
+	if out3, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the chain itself verifies: %v\n%s", err, out3)
 	}
 }

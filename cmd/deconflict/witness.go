@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/logcheck"
 	"github.com/deconflict/deconflict/internal/partykey"
 	"github.com/deconflict/deconflict/internal/witness"
@@ -35,13 +36,14 @@ const witnessUsage = `usage:
       keeps in DIR; a refused checkpoint is kept in DIR/evidence.
       KEY: an Ed25519 PKCS#8 PEM file (deconflict key new). The witness's
       verifier key, which the agreed rules name, is printed at start.
-  deconflict witness check --server URL --token-file F --state DIR [--party P]
+  deconflict witness check --server URL --token-file F --state DIR [--party P] [--party-keys KEYS]
       one check of the server's record by the party whose token F holds, beside
       its witness (same DIR): the published checkpoint is signed by the log's
       key (pinned at the first check), cosigned by the party's witness within
       the rules' witness_max_age_s, consistent with what the witness holds, and
       the records since the last check rebuild exactly its tree with an intact
-      hash chain. Exit 0 when all hold; exit 3 with a line starting with
+      hash chain; with KEYS ('NAME ed25519:<base64>' lines, the party's own keys),
+      every record of the party is covered by a statement it signed. Exit 0 when all hold; exit 3 with a line starting with
       INCONSISTENT: or STALE: naming the evidence, which is kept in DIR/check.`
 
 // stringList is a repeatable flag.
@@ -126,6 +128,7 @@ func runWitnessCheck(args []string, stdout, stderr io.Writer) error {
 	tokenFile := fs.String("token-file", "", "file with the party's token, or lines 'PARTY TOKEN'")
 	partyName := fs.String("party", "", "the party whose token to take from --token-file")
 	state := fs.String("state", "", "the party's witness state directory")
+	partyKeysFile := fs.String("party-keys", "", "file of lines 'NAME ed25519:<base64>' (the party's own keys): each of its records must be covered by a statement it signed")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -142,6 +145,17 @@ func runWitnessCheck(args []string, stdout, stderr io.Writer) error {
 		return usagef("--token-file %s has no token for party %q", *tokenFile, *partyName)
 	}
 	c := &logcheck.Checker{Server: *server, Token: token, Dir: *state}
+	if *partyKeysFile != "" {
+		f, err := os.Open(*partyKeysFile)
+		if err != nil {
+			return usageError{err}
+		}
+		c.PartyKeys, err = audit.ParsePartyKeys(f)
+		f.Close()
+		if err != nil {
+			return usagef("--party-keys %s: %v", *partyKeysFile, err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := c.Check(ctx)

@@ -76,8 +76,6 @@ func FuzzRoutes(f *testing.F) {
 		"GET /v1/log/key":                             {{"", "", ""}},
 		"GET /v1/log/checkpoint":                      {{"", "", ""}},
 		"GET /v1/log/witnesses":                       {{"", "", ""}},
-		"GET /v1/log/proof/inclusion":                 {{"", "index=0&size=1", ""}, {"", "index=9223372036854775807&size=9223372036854775807", ""}},
-		"GET /v1/log/proof/consistency":               {{"", "from=1&size=2", ""}, {"", "from=0&size=9223372036854775807", ""}},
 		"GET /v1/parties/{name}/keys":                 {{"coalition", "", ""}},
 		"POST /v1/parties/{name}/keys":                {{"coalition", "", `{"public_key":"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="}`}, {"coalition", "", `{"public_key":"ed25519:AAAA"}`}},
 		"POST /v1/parties/{name}/keys/{keyid}/retire": {{"coalition", "", ``}},

@@ -22,6 +22,8 @@ type Summary struct {
 	// the records after it (UnsignedTail) are covered by the head alone.
 	LastCheckpointSeq int64
 	UnsignedTail      int64
+	// Statements counts the signed statements verified (VerifyWithPartyKeys).
+	Statements int
 	// Redacted counts sealed details shown by their hash only.
 	Redacted int
 	Viewer   string
@@ -58,7 +60,19 @@ const maxLine = 16 << 20
 // and the export ends with a head line, signed, that states exactly the
 // range present. It stops at the first fault and returns it as *Error.
 func Verify(r io.Reader, pub ed25519.PublicKey) (Summary, error) {
-	v := verifier{pub: pub}
+	return verify(r, pub, nil)
+}
+
+// VerifyWithPartyKeys is Verify, and also checks the parties' signed
+// statements against their keys (see KindStatement): it names the first
+// record of a party with keys that follows no signed statement of the
+// party, or whose statement does not verify.
+func VerifyWithPartyKeys(r io.Reader, pub ed25519.PublicKey, keys PartyKeys) (Summary, error) {
+	return verify(r, pub, newStatements(keys))
+}
+
+func verify(r io.Reader, pub ed25519.PublicKey, stmts *statements) (Summary, error) {
+	v := verifier{pub: pub, stmts: stmts}
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		b, err := br.ReadSlice('\n')
@@ -98,6 +112,11 @@ func Verify(r io.Reader, pub ed25519.PublicKey) (Summary, error) {
 		return Summary{}, v.fail(v.lastSeq+1, "no signed head line at the end: the export is truncated after record %d (%d records after the last checkpoint at seq %d are signed by nothing)",
 			v.lastSeq, v.lastSeq-v.sum.LastCheckpointSeq, v.sum.LastCheckpointSeq)
 	}
+	if v.stmts != nil {
+		if seq, problem := v.stmts.end(); problem != "" {
+			return Summary{}, v.fail(seq, "%s", problem)
+		}
+	}
 	s := v.sum
 	s.LastSeq = v.lastSeq
 	if s.Records > 0 {
@@ -108,6 +127,7 @@ func Verify(r io.Reader, pub ed25519.PublicKey) (Summary, error) {
 
 type verifier struct {
 	pub      ed25519.PublicKey
+	stmts    *statements // nil: statements not checked
 	line     int
 	lastSeq  int64
 	lastHash []byte // nil before the first record
@@ -177,6 +197,12 @@ func (v *verifier) record(r *Record) *Error {
 		if !bytes.Contains(r.Content, []byte(`"sha256":"`+s.SHA256+`"`)) {
 			return v.fail(r.Seq, "sealed[%d]: sha256 %s is not referenced by the content", i, s.SHA256[:12])
 		}
+	}
+	if v.stmts != nil {
+		if seq, problem := v.stmts.take(r); problem != "" {
+			return v.fail(seq, "%s", problem)
+		}
+		v.sum.Statements = v.stmts.verified
 	}
 	v.sum.Redacted += max(refs-len(r.Sealed), 0)
 	v.sum.Records++

@@ -4,7 +4,8 @@
 // carries a fresh cosignature of the party's own witness, is consistent
 // with what that witness holds, and the records exported since the last
 // check rebuild exactly the tree the checkpoint commits to, with an intact
-// hash chain. A failure is a Finding: INCONSISTENT (with the evidence,
+// hash chain and, given the party's keys, every record of the party covered
+// by a statement it signed. A failure is a Finding: INCONSISTENT (with the evidence,
 // kept in the state directory: the conflicting checkpoints or the first
 // record that differs) or STALE (no fresh cosignature for longer than the
 // rules allow).
@@ -13,6 +14,7 @@ package logcheck
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -67,6 +69,10 @@ type Checker struct {
 	Dir    string // the witness's state directory; the checker keeps its own under Dir/check
 	HTTP   *http.Client
 	Now    func() time.Time
+	// PartyKeys, when set, are the keys of the party (and any other whose
+	// keys it knows): every record of theirs must be covered by a signed
+	// statement that verifies (audit.VerifyWithPartyKeys).
+	PartyKeys audit.PartyKeys
 }
 
 const checkDir = "check"
@@ -276,7 +282,13 @@ func (c *Checker) records(ctx context.Context, cp translog.Checkpoint, signed []
 		return Result{}, err
 	}
 	// The chain: every hash recomputed, every link, the signed head.
-	if _, err := audit.Verify(bytes.NewReader(export), pub); err != nil {
+	verify := audit.Verify
+	if c.PartyKeys != nil {
+		verify = func(r io.Reader, pub ed25519.PublicKey) (audit.Summary, error) {
+			return audit.VerifyWithPartyKeys(r, pub, c.PartyKeys)
+		}
+	}
+	if _, err := verify(bytes.NewReader(export), pub); err != nil {
 		var ae *audit.Error
 		what := "the export does not verify: " + err.Error()
 		if errors.As(err, &ae) && ae.Seq > 0 {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/partykey"
@@ -15,17 +16,18 @@ import (
 // Signed writes: a party that registered a public key signs every write
 // (internal/httpsig); the api verifies the signature with SigningKeys and
 // hands the statement over in the request's context (WithStatement), and
-// the write's transaction records it first, as a "statement" record of the
-// party, before the records of what the write changed. An offline verifier
-// then finds every record of the party right after one of its signed
-// statements (audit.VerifyStatements).
+// the write's transaction records it last, as a "statement" record of the
+// party naming the records of what the write changed (covers). An offline
+// verifier then finds every record of the party covered by one of its
+// signed statements (audit.VerifyWithPartyKeys).
 
 // KindStatement is the kind of the audit record of a signed request.
-const KindStatement = "statement"
+const KindStatement = audit.KindStatement
 
 // StatementContent is the content of a statement record.
 type StatementContent struct {
 	Statement httpsig.Statement `json:"statement"`
+	Covers    audit.Covers      `json:"covers"`
 }
 
 type statementKey struct{}
@@ -40,13 +42,14 @@ func WithStatement(ctx context.Context, partyName string, st httpsig.Statement) 
 	return context.WithValue(ctx, statementKey{}, signedBy{partyName, st})
 }
 
-// recordStatement appends the statement ctx carries, if any, to tx.
-func (s *Service) recordStatement(ctx context.Context, tx store.Tx) error {
+// recordStatement appends the statement ctx carries, if any, after the
+// records the write appended.
+func (s *Service) recordStatement(ctx context.Context, tx *recTx) error {
 	sb, ok := ctx.Value(statementKey{}).(signedBy)
 	if !ok {
 		return nil
 	}
-	return s.audit(tx, sb.party, KindStatement, StatementContent{Statement: sb.st})
+	return s.audit(tx, sb.party, KindStatement, StatementContent{Statement: sb.st, Covers: audit.Covers{From: tx.firstAudit, To: tx.lastAudit}})
 }
 
 // keysTTL bounds how long another replica's key change may go unseen.

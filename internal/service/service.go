@@ -246,6 +246,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (party.Princip
 type recTx struct {
 	store.Tx
 	events []store.Event
+	// firstAudit and lastAudit are the seqs of the audit records
+	// appended through it (0: none).
+	firstAudit, lastAudit int64
+}
+
+func (r *recTx) AppendAudit(rec store.AuditRecord) error {
+	if err := r.Tx.AppendAudit(rec); err != nil {
+		return err
+	}
+	if r.firstAudit == 0 {
+		r.firstAudit = rec.Seq
+	}
+	r.lastAudit = rec.Seq
+	return nil
 }
 
 func (r *recTx) AppendEvent(e store.Event) (int64, error) {
@@ -273,10 +287,10 @@ func (s *Service) writeThen(ctx context.Context, fn func(tx store.Tx) error, aft
 	var rec *recTx
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		rec = &recTx{Tx: tx}
-		if err := s.recordStatement(ctx, rec); err != nil {
+		if err := fn(rec); err != nil {
 			return err
 		}
-		return fn(rec)
+		return s.recordStatement(ctx, rec)
 	})
 	if err != nil {
 		return err
