@@ -149,10 +149,10 @@ func (p *openAirParser) line(n int, text string) error {
 		return nil // display hints
 	case "AC":
 		p.finish()
+		p.cur = &block{a: Airspace{Class: arg, Line: n}}
 		if arg == "" || strings.ContainsAny(arg, " \t") {
 			return lineErrorf(n, "AC needs one airspace class (e.g. \"AC R\"), got %q", arg)
 		}
-		p.cur = &block{a: Airspace{Class: arg, Line: n}}
 		return nil
 	}
 	b := p.cur

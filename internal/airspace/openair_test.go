@@ -322,3 +322,67 @@ func vertexToRingM(a, b orb.Ring) float64 {
 	}
 	return worst
 }
+
+// TestOpenAirBadInput: each malformed airspace is refused naming the line
+// at fault, and the airspaces around it are still read.
+func TestOpenAirBadInput(t *testing.T) {
+	const good = "AC R\nAN GOOD\nAL GND\nAH FL100\nV X=52:00:00 N 013:00:00 E\nDC 1\n"
+	for name, c := range map[string]struct {
+		block string
+		line  int // within the block, 1 = its AC
+		want  string
+	}{
+		"unknown record":        {"AC R\nAN X\nAL GND\nAH FL100\nZZ 1\nDP 52:00:00 N 013:00:00 E\n", 5, `unknown record "ZZ"`},
+		"DA without a centre":   {"AC R\nAN X\nAL GND\nAH FL100\nDP 52:00:00 N 013:00:00 E\nDA 2,0,90\n", 6, "without a centre"},
+		"DB without a centre":   {"AC R\nAN X\nAL GND\nAH FL100\nDB 52:00:00 N 013:00:00 E, 52:01:00 N 013:00:00 E\n", 5, "without a centre"},
+		"DC without a centre":   {"AC R\nAN X\nAL GND\nAH FL100\nDC 2\n", 5, "without a centre"},
+		"DY without a width":    {"AC R\nAN X\nAL GND\nAH FL100\nDY 52:00:00 N 013:00:00 E\n", 5, "V W="},
+		"bad direction":         {"AC R\nAN X\nAL GND\nAH FL100\nV D=x\n", 5, "V D="},
+		"unknown variable":      {"AC R\nAN X\nAL GND\nAH FL100\nV Q=1\n", 5, "unknown variable"},
+		"bad limit":             {"AC R\nAN X\nAL sometimes\nAH FL100\n", 3, "unknown altitude"},
+		"UNL as lower limit":    {"AC R\nAN X\nAL UNL\nAH FL100\n", 3, "upper limit"},
+		"second AH":             {"AC R\nAN X\nAL GND\nAH FL100\nAH FL200\n", 5, "second AH"},
+		"bad latitude":          {"AC R\nAN X\nAL GND\nAH FL100\nDP 95:00:00 N 013:00:00 E\n", 5, "latitude"},
+		"bad hemisphere":        {"AC R\nAN X\nAL GND\nAH FL100\nDP 52:00:00 E 013:00:00 N\n", 5, "hemisphere"},
+		"trailing text":         {"AC R\nAN X\nAL GND\nAH FL100\nDP 52:00:00 N 013:00:00 E 7\n", 5, "unexpected"},
+		"circle and polygon":    {"AC R\nAN X\nAL GND\nAH FL100\nV X=52:00:00 N 013:00:00 E\nDC 1\nDP 52:00:00 N 013:00:00 E\n", 7, "one shape"},
+		"zero radius":           {"AC R\nAN X\nAL GND\nAH FL100\nV X=52:00:00 N 013:00:00 E\nDC 0\n", 6, "radius"},
+		"bad DA":                {"AC R\nAN X\nAL GND\nAH FL100\nV X=52:00:00 N 013:00:00 E\nDA 2,0\n", 6, "DA needs"},
+		"no shape":              {"AC R\nAN X\nAL GND\nAH FL100\n", 1, "no a shape"},
+		"not closed":            {"AC R\nAN X\nAL GND\nAH FL100\nDP 52:00:00 N 013:00:00 E\nDP 52:00:00 N 013:10:00 E\nDP 52:10:00 N 013:10:00 E\n", 1, "not closed"},
+		"AA NONE and times":     {"AC R\nAN X\nAL GND\nAH FL100\nAA NONE\nAA 2025-01-01T00:00Z/2025-01-02T00:00Z\n", 6, "NOTAM"},
+		"bad activation time":   {"AC R\nAN X\nAL GND\nAH FL100\nAA 2025-13-01T00:00Z/NONE\n", 5, "ISO 8601"},
+		"one airway point":      {"AC R\nAN X\nAL GND\nAH FL100\nV W=2\nDY 52:00:00 N 013:00:00 E\n", 6, "two DY"},
+		"frequency":             {"AC R\nAN X\nAF 1234\nAL GND\nAH FL100\n", 3, "frequency"},
+		"class with two tokens": {"AC R X\nAN X\nAL GND\nAH FL100\n", 1, "one airspace class"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := good + c.block + good
+			as, err := ParseOpenAir(strings.NewReader(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(as) != 3 || as[0].Err != nil || as[2].Err != nil || as[0].Name != "GOOD" || as[2].Name != "GOOD" {
+				t.Fatalf("the good airspaces around are not read: %+v", as)
+			}
+			var le *LineError
+			if !errors.As(as[1].Err, &le) {
+				t.Fatalf("accepted: %+v", as[1])
+			}
+			if wantLine := 6 + c.line; le.Line != wantLine || !strings.Contains(le.Msg, c.want) {
+				t.Fatalf("error %v, want line %d with %q", le, wantLine, c.want)
+			}
+		})
+	}
+	// Before the first AC, the file is refused.
+	for _, src := range []string{"AN X\n" + good, "QQ\n" + good, "V X=52:00:00 N 013:00:00 E\n" + good} {
+		if _, err := ParseOpenAir(strings.NewReader(src)); err == nil || !strings.HasPrefix(err.Error(), "line 1: ") {
+			t.Errorf("%q: %v", src, err)
+		}
+	}
+	// A line longer than the limit refuses the file, naming it.
+	long := good + "AC R\nAN " + strings.Repeat("x", MaxOpenAirLineBytes) + "\n"
+	if _, err := ParseOpenAir(strings.NewReader(long)); err == nil || !strings.Contains(err.Error(), "line 8") {
+		t.Errorf("long line: %v", err)
+	}
+}
