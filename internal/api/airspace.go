@@ -17,6 +17,7 @@ import (
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/volume"
+	"github.com/deconflict/deconflict/internal/wiretime"
 )
 
 // Media types of the airspace formats.
@@ -153,11 +154,11 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 		dst  *time.Time
 	}{{"start", &opt.Start}, {"end", &opt.End}} {
 		if s := q.Get(t.name); s != "" {
-			v, err := time.Parse(time.RFC3339, s)
+			v, err := wiretime.Parse(t.name, s)
 			if err != nil {
-				return badRequest(t.name, t.name+": must be an RFC 3339 time")
+				return err
 			}
-			*t.dst = v.UTC()
+			*t.dst = v
 		}
 	}
 	for _, f := range []struct {
