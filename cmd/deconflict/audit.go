@@ -192,9 +192,9 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 	if viewer == "" {
 		viewer = "the operator"
 	}
-	fmt.Fprintf(stdout, "OK: %d records (seq %d to %d), %d checkpoints, last signed by a checkpoint: seq %d, unsigned tail: %d records (covered by the head signed %s for %s), %d private details shown by hash only\n",
+	fmt.Fprintf(stdout, "OK: %d records (seq %d to %d), %d checkpoints, last signed by a checkpoint: seq %d, unsigned tail: %d records (covered by the head signed %s for %s), %d records shown by their commitment only, %d private details shown by hash only\n",
 		sum.Records, sum.FirstSeq, sum.LastSeq, sum.Checkpoints, sum.LastCheckpointSeq, sum.UnsignedTail,
-		sum.HeadTime.Format(time.RFC3339), viewer, sum.Redacted)
+		sum.HeadTime.Format(time.RFC3339), viewer, sum.Hidden, sum.Redacted)
 	if partyKeys != nil {
 		fmt.Fprintf(stdout, "OK: %d signed statements verified with the parties' keys, and every record of a party with a key follows one\n", sum.Statements)
 	}

@@ -39,7 +39,7 @@ func auditDataDir(t *testing.T, n int) string {
 			if err := tx.CreateParty(store.Party{Name: p, Created: now}); err != nil {
 				return err
 			}
-			if _, err := lg.Append(tx, "operator", "party_added", map[string]any{"party": p}, now); err != nil {
+			if _, err := lg.Append(tx, "operator", "party_added", audit.For(p), map[string]any{"party": p}, now); err != nil {
 				return err
 			}
 		}
@@ -131,8 +131,11 @@ func TestAuditExportForAParty(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("export: %d %s", code, stderr)
 	}
-	if strings.Contains(stdout, "alpha-charlie") || !strings.Contains(stdout, "text alpha-bravo 0") {
-		t.Fatalf("bravo's export shows the wrong texts:\n%s", stdout)
+	// Nothing of what bravo may not see through the API: not the texts,
+	// and not the messages between alpha and charlie at all (ids, thread,
+	// kind, times, readers), nor charlie's registration.
+	if strings.Contains(stdout, "charlie") || !strings.Contains(stdout, "text alpha-bravo 0") {
+		t.Fatalf("bravo's export shows the wrong records:\n%s", stdout)
 	}
 	_, keyJSON, _ := runCmd("audit", "key", "--data", dir)
 	var info audit.KeyInfo
@@ -140,8 +143,15 @@ func TestAuditExportForAParty(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum, err := audit.Verify(strings.NewReader(stdout), mustPub(t, info.PublicKey))
-	if err != nil || sum.Viewer != "bravo" || sum.FirstSeq != 2 || sum.Redacted != 3 {
+	if err != nil || sum.Viewer != "bravo" || sum.FirstSeq != 2 || sum.Hidden != 4 || sum.Redacted != 0 {
 		t.Fatalf("bravo's export: %+v %v", sum, err)
+	}
+	file := filepath.Join(t.TempDir(), "bravo.jsonl")
+	if err := os.WriteFile(file, []byte(stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := runCmd("audit", "verify", file, "--key", info.PublicKey); code != 0 || !strings.Contains(out, "4 records shown by their commitment only") {
+		t.Fatalf("audit verify of bravo's export: %d %s%s", code, out, stderr)
 	}
 }
 

@@ -338,7 +338,7 @@ func TestOperatorRecordsUnsignedStatement(t *testing.T) {
 	}
 	var forged int64
 	err = st.Update(context.Background(), func(tx store.Tx) error {
-		rec, err := audit.Append(tx, "coalition", "message_acked", map[string]any{"id": "m-1", "party": "coalition", "reply": "we were warned"}, time.Now())
+		rec, err := audit.Append(tx, "coalition", "message_acked", audit.Everyone, map[string]any{"id": "m-1", "party": "coalition", "reply": "we were warned"}, time.Now())
 		forged = rec.Seq
 		return err
 	})

@@ -71,3 +71,45 @@ func TestAuditExportPerViewer(t *testing.T) {
 		t.Fatalf("from=0: %d", code)
 	}
 }
+
+// A party's export shows only what the party may see through the API:
+// the hotline traffic between two other parties (thread, message id, kind,
+// times, readers, acknowledgment) and the registration of another party
+// appear only as commitments, and the chain still verifies.
+func TestAuditExportHidesOtherPartiesMetadata(t *testing.T) {
+	e := newEnv(t, Options{})
+	var out struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "syria"}, 201, &out)
+	var m struct{ ID string }
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"syria"}, "kind": "request", "thread": "khmeimim-corridor", "text": "x"}, 201, &m)
+	e.mustDo("POST", "/v1/hotline/messages/"+m.ID+"/ack", out.Token, map[string]any{"reply": "y"}, 200, nil)
+
+	var key audit.KeyInfo
+	e.mustDo("GET", "/v1/audit/key", e.tokens["coalition"], nil, 200, &key)
+	pub, err := audit.ParsePublicKey(key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := e.do("GET", "/v1/audit", e.tokens["coalition"], nil)
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	for _, s := range []string{"khmeimim-corridor", m.ID, "syria", "message_posted", "message_acked"} {
+		if bytes.Contains(body, []byte(s)) {
+			t.Errorf("coalition's export shows %q", s)
+		}
+	}
+	if _, err := audit.Verify(bytes.NewReader(body), pub); err != nil {
+		t.Fatalf("coalition's export does not verify: %v", err)
+	}
+	// The parties of the thread see it.
+	for _, tok := range []string{e.tokens["russia"], out.Token, e.operator} {
+		_, body, _ := e.do("GET", "/v1/audit", tok, nil)
+		if !bytes.Contains(body, []byte("khmeimim-corridor")) || !bytes.Contains(body, []byte("message_acked")) {
+			t.Errorf("a party of the thread does not see it:\n%s", body)
+		}
+		if _, err := audit.Verify(bytes.NewReader(body), pub); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

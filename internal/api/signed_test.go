@@ -130,7 +130,7 @@ func TestSignedWrites(t *testing.T) {
 	}
 	// The operator records a statement of delta without its signature.
 	err = e.st.Update(context.Background(), func(tx store.Tx) error {
-		_, err := audit.Append(tx, "delta", "message_acked", map[string]any{"id": m.ID, "party": "delta"}, time.Now())
+		_, err := audit.Append(tx, "delta", "message_acked", audit.Everyone, map[string]any{"id": m.ID, "party": "delta"}, time.Now())
 		return err
 	})
 	if err != nil {

@@ -3,11 +3,22 @@
 // parties' private details reduced to their hash) and the verification of
 // such an export.
 //
-// A record is (seq, time, actor, kind, content, prev_hash, hash). Content is
-// canonical JSON (compact, object keys sorted, numbers as written by
-// encoding/json) and hash is SHA-256 over an unambiguous binary encoding of
-// the other fields (see recordHash), so a verifier needs no JSON
-// canonicalisation of its own: it hashes the content bytes as exported.
+// A record is (seq, time, actor, kind, content, salt, prev_hash, hash).
+// Content is canonical JSON (compact, object keys sorted, numbers as written
+// by encoding/json). The chain covers time, actor, kind and content through
+// their commitment, a SHA-256 salted with the record's own random salt, and
+// hash is SHA-256 over seq, the commitment and prev_hash (see the encodings
+// below), so a verifier needs no JSON canonicalisation of its own: it hashes
+// the content bytes as exported.
+//
+// Each record names its readers (Readers): the parties who may see it
+// through the API (every party for the rules and the volumes, the parties
+// of an alert or a hotline thread, the party concerned by a change of its
+// credentials). An export for a party shows the records it may read in
+// full and every other record as {seq, commitment, prev_hash, hash} only:
+// the chain still verifies link by link, and the salt keeps a reader from
+// confirming a guess of what a hidden record says. Records written before
+// commitments existed (v1, no salt) are shown in full to every viewer.
 //
 // Private details (a volume's details, the text of a hotline message) are
 // put in content as a Sealed value. The chain covers only the salted
@@ -28,8 +39,11 @@
 // The exact encodings, for an independent verifier (u64 is 8 bytes big
 // endian, lp(x) is u64(len(x)) followed by x):
 //
-//	leaf       = "deconflict-audit-record-v1\x00" u64(seq) u64(unix ns of time)
-//	             lp(actor) lp(kind) lp(content) lp(prev_hash)
+//	commitment = SHA-256("deconflict-audit-commitment-v2\x00" lp(salt) u64(unix ns of time)
+//	                     lp(actor) lp(kind) lp(content))
+//	leaf       = "deconflict-audit-record-v2\x00" u64(seq) lp(commitment) lp(prev_hash)
+//	             (v1 records: "deconflict-audit-record-v1\x00" u64(seq) u64(unix ns of time)
+//	             lp(actor) lp(kind) lp(content) lp(prev_hash))
 //	hash       = SHA-256(leaf)
 //	leaf hash  = SHA-256(0x00 leaf)   (RFC 6962; leaf index seq-1 of the log's Merkle tree)
 //	checkpoint = Ed25519("deconflict-audit-checkpoint-v1\x00" u64(seq) hash)
@@ -54,6 +68,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
@@ -69,6 +84,8 @@ const HashSize = sha256.Size
 // never be replayed as another.
 const (
 	recordDomain     = "deconflict-audit-record-v1\x00"
+	recordDomainV2   = "deconflict-audit-record-v2\x00"
+	commitmentDomain = "deconflict-audit-commitment-v2\x00"
 	checkpointDomain = "deconflict-audit-checkpoint-v1\x00"
 	headDomain       = "deconflict-audit-head-v1\x00"
 	sealDomain       = "deconflict-audit-sealed-v1\x00"
@@ -76,15 +93,25 @@ const (
 
 // Record is one decoded link of the chain.
 type Record struct {
-	Seq      int64
-	Time     time.Time
-	Actor    string
-	Kind     string
-	Content  json.RawMessage // canonical; what the hash covers
-	PrevHash []byte
-	Hash     []byte
+	Seq int64
+	// Time, Actor, Kind and Content are zero in a record hidden from the
+	// viewer of an export.
+	Time    time.Time
+	Actor   string
+	Kind    string
+	Content json.RawMessage // canonical
+	// Salt is the random salt of the commitment: nil in a hidden record
+	// and in a v1 record.
+	Salt []byte
+	// Commitment is what the chain covers of time, actor, kind and
+	// content (nil in a v1 record).
+	Commitment []byte
+	PrevHash   []byte
+	Hash       []byte
 	// Sealed holds the clear private details referenced by Content.
 	Sealed []Revealed
+	// Readers may read the record in an export (stored, not in an export).
+	Readers Readers
 }
 
 // Revealed is the clear form of one Sealed value: what its readers see.
@@ -127,16 +154,43 @@ func (s Sealed) MarshalJSON() ([]byte, error) {
 // zeroHash is the prev_hash of the first record (never written to).
 var zeroHash = make([]byte, HashSize)
 
-// envelope is the stored form of a record's content: the hashed content and
-// the clear details of its sealed parts.
+// envelope is the stored form of a record's content: the hashed content,
+// the clear details of its sealed parts, the salt of its commitment (hex;
+// empty in v1 records) and its readers.
 type envelope struct {
 	Content json.RawMessage `json:"content"`
 	Sealed  []Revealed      `json:"sealed,omitempty"`
+	Salt    string          `json:"salt,omitempty"`
+	Readers []string        `json:"readers,omitempty"`
 }
 
-// Append adds one record for a change made in tx, chained to the last one.
-// It does not checkpoint; use Log.Append where a signing key is at hand.
-func Append(tx store.Audit, actor, kind string, content any, now time.Time) (store.AuditRecord, error) {
+// Readers names who may read a record in an export besides the operator:
+// parties, or Everyone.
+type Readers []string
+
+// everyoneName is the reader that stands for every party.
+const everyoneName = "*"
+
+// Everyone is the readers of a record every party may see through the API
+// (the rules, the volumes).
+var Everyone = Readers{everyoneName}
+
+// For is the readers of a record only the given parties may see.
+func For(parties ...string) Readers { return Readers(parties) }
+
+// canRead reports whether viewer ("" for the operator) may read a record
+// with these readers.
+func (rs Readers) canRead(viewer string) bool {
+	return viewer == "" || slices.Contains(rs, everyoneName) || slices.Contains(rs, viewer)
+}
+
+// saltSize is the size of a record's salt.
+const saltSize = 16
+
+// Append adds one record for a change made in tx, chained to the last one,
+// readable in exports by readers (and the operator). It does not
+// checkpoint; use Log.Append where a signing key is at hand.
+func Append(tx store.Audit, actor, kind string, readers Readers, content any, now time.Time) (store.AuditRecord, error) {
 	if actor == "" {
 		return store.AuditRecord{}, errors.New("audit: actor is empty")
 	}
@@ -156,7 +210,14 @@ func Append(tx store.Audit, actor, kind string, content any, now time.Time) (sto
 	case !errors.Is(err, store.ErrNotFound):
 		return store.AuditRecord{}, err
 	}
-	env, err := marshal(envelope{Content: canon, Sealed: sealed})
+	salt := make([]byte, saltSize)
+	if _, err := randRead(salt); err != nil {
+		return store.AuditRecord{}, err
+	}
+	if readers == nil {
+		readers = Readers{}
+	}
+	env, err := marshal(envelope{Content: canon, Sealed: sealed, Salt: hex.EncodeToString(salt), Readers: readers})
 	if err != nil {
 		return store.AuditRecord{}, err
 	}
@@ -164,7 +225,9 @@ func Append(tx store.Audit, actor, kind string, content any, now time.Time) (sto
 	// store's precision (nanoseconds, UTC) before hashing.
 	t := time.Unix(0, now.UnixNano()).UTC()
 	rec := store.AuditRecord{Seq: seq, Time: t, Actor: actor, Kind: kind, Content: env, PrevHash: prev}
-	rec.Hash = recordHash(seq, t, actor, kind, canon, prev)
+	r := Record{Seq: seq, Time: t, Actor: actor, Kind: kind, Content: canon, Salt: salt, PrevHash: prev}
+	r.Commitment = r.commit()
+	rec.Hash = r.computeHash()
 	if err := tx.AppendAudit(rec); err != nil {
 		return store.AuditRecord{}, err
 	}
@@ -177,17 +240,45 @@ func Decode(r store.AuditRecord) (Record, error) {
 	if err := json.Unmarshal(r.Content, &env); err != nil {
 		return Record{}, fmt.Errorf("audit: record %d: content: %w", r.Seq, err)
 	}
-	return Record{Seq: r.Seq, Time: r.Time.UTC(), Actor: r.Actor, Kind: r.Kind, Content: env.Content,
-		PrevHash: r.PrevHash, Hash: r.Hash, Sealed: env.Sealed}, nil
+	rec := Record{Seq: r.Seq, Time: r.Time.UTC(), Actor: r.Actor, Kind: r.Kind, Content: env.Content,
+		PrevHash: r.PrevHash, Hash: r.Hash, Sealed: env.Sealed, Readers: env.Readers}
+	if env.Salt != "" {
+		salt, err := hex.DecodeString(env.Salt)
+		if err != nil || len(salt) != saltSize {
+			return Record{}, fmt.Errorf("audit: record %d: salt %q is not %d bytes of hex", r.Seq, env.Salt, saltSize)
+		}
+		rec.Salt = salt
+		rec.Commitment = rec.commit()
+	}
+	return rec, nil
 }
 
-// recordHash is SHA-256 over the record's leaf data (LeafData).
-func recordHash(seq int64, t time.Time, actor, kind string, content, prev []byte) []byte {
-	sum := sha256.Sum256(LeafData(seq, t, actor, kind, content, prev))
+// commit is the commitment of a record with its salt (see the encodings
+// in the package doc).
+func (r Record) commit() []byte {
+	b := make([]byte, 0, len(commitmentDomain)+24+len(r.Salt)+len(r.Actor)+len(r.Kind)+len(r.Content))
+	b = append(b, commitmentDomain...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(r.Salt)))
+	b = append(b, r.Salt...)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Time.UnixNano()))
+	for _, f := range [][]byte{[]byte(r.Actor), []byte(r.Kind), r.Content} {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	sum := sha256.Sum256(b)
 	return sum[:]
 }
 
-// LeafData is a record's unambiguous binary encoding: the domain prefix,
+// computeHash is the hash the record's fields give: SHA-256 of its leaf.
+func (r Record) computeHash() []byte {
+	sum := sha256.Sum256(r.Leaf())
+	return sum[:]
+}
+
+// Hidden reports whether the record is shown by its commitment only.
+func (r Record) Hidden() bool { return r.Commitment != nil && r.Salt == nil }
+
+// LeafData is a v1 record's unambiguous binary encoding: the domain prefix,
 // then seq, time (Unix ns), actor, kind, content and prev_hash, the
 // variable-length fields prefixed by their length, so no two different
 // records encode alike. Its SHA-256 is the record's hash (the chain); it is
@@ -205,9 +296,21 @@ func LeafData(seq int64, t time.Time, actor, kind string, content, prev []byte) 
 	return b
 }
 
-// Leaf is r's leaf data in the transparency log (see LeafData).
+// Leaf is r's leaf data in the transparency log, and what its hash is the
+// SHA-256 of: from its commitment (v2, also when the record is hidden), or
+// from its fields (v1, LeafData).
 func (r Record) Leaf() []byte {
-	return LeafData(r.Seq, r.Time, r.Actor, r.Kind, r.Content, r.PrevHash)
+	if r.Commitment == nil {
+		return LeafData(r.Seq, r.Time, r.Actor, r.Kind, r.Content, r.PrevHash)
+	}
+	b := make([]byte, 0, len(recordDomainV2)+24+len(r.Commitment)+len(r.PrevHash))
+	b = append(b, recordDomainV2...)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Seq))
+	for _, f := range [][]byte{r.Commitment, r.PrevHash} {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
 }
 
 // Canonical returns the canonical JSON of v: compact, object keys sorted,

@@ -6,11 +6,13 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +50,8 @@ type volumeContent struct {
 }
 
 // fill appends n records, every third one carrying details sealed for
-// alternately alpha and bravo, one record per transaction.
+// alternately alpha and bravo, and every third one from the third on
+// readable by charlie alone, one record per transaction.
 func fill(t testing.TB, st store.Store, l *Log, n int) {
 	t.Helper()
 	for i := range n {
@@ -60,7 +63,11 @@ func fill(t testing.TB, st store.Store, l *Log, n int) {
 				content = volumeContent{ID: fmt.Sprintf("v%d", i), Party: owner, AltM: 1000.5 + float64(i),
 					Details: Seal(json.RawMessage(fmt.Sprintf(`{"mission":"secret-%s-%d"}`, owner, i)), owner), Note: "x"}
 			}
-			_, err := l.Append(tx, "alpha", "test_change", content, now)
+			readers := Everyone
+			if i%3 == 2 {
+				readers = For("charlie")
+			}
+			_, err := l.Append(tx, "alpha", "test_change", readers, content, now)
 			return err
 		})
 		if err != nil {
@@ -301,7 +308,8 @@ func TestTamperingIsDetectedAndNamed(t *testing.T) {
 			}
 			r := ln.Record
 			r.Content = json.RawMessage(`{"i":1,"text":"something else"}`)
-			r.Hash = recordHash(r.Seq, r.Time, r.Actor, r.Kind, r.Content, r.PrevHash)
+			r.Commitment = r.commit()
+			r.Hash = r.computeHash()
 			b, err := marshal(exportLine(*r, ""))
 			if err != nil {
 				t.Fatal(err)
@@ -381,7 +389,7 @@ func TestSealedHashCoversDetails(t *testing.T) {
 	var recs []Record
 	err := st.Update(context.Background(), func(tx store.Tx) error {
 		for range 2 {
-			r, err := l.Append(tx, "alpha", "volume_created", map[string]any{"details": Seal("same details", "alpha")}, t0)
+			r, err := l.Append(tx, "alpha", "volume_created", Everyone, map[string]any{"details": Seal("same details", "alpha")}, t0)
 			if err != nil {
 				return err
 			}
@@ -423,7 +431,7 @@ func TestAppendRefusesBadInput(t *testing.T) {
 			{"a", "", 1, "kind"},
 			{"a", "k", func() {}, "k"},
 		} {
-			_, err := Append(tx, c.actor, c.kind, c.content, t0)
+			_, err := Append(tx, c.actor, c.kind, Everyone, c.content, t0)
 			if err == nil || !strings.Contains(err.Error(), c.field) {
 				return fmt.Errorf("Append(%q, %q): %v, want an error naming %s", c.actor, c.kind, err, c.field)
 			}
@@ -489,16 +497,26 @@ func TestDocumentedEncoding(t *testing.T) {
 		u64 := func(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
 		lp := func(b, x []byte) []byte { return append(u64(b, uint64(len(x))), x...) }
 		for _, r := range recs {
-			d, err := Decode(r)
-			if err != nil {
+			var env struct {
+				Content json.RawMessage
+				Salt    string
+			}
+			if err := json.Unmarshal(r.Content, &env); err != nil {
 				t.Fatal(err)
 			}
-			msg := []byte("deconflict-audit-record-v1\x00")
+			salt, err := hex.DecodeString(env.Salt)
+			if err != nil || len(salt) != 16 {
+				t.Fatalf("record %d: salt %q", r.Seq, env.Salt)
+			}
+			c := lp([]byte("deconflict-audit-commitment-v2\x00"), salt)
+			c = u64(c, uint64(r.Time.UnixNano()))
+			c = lp(c, []byte(r.Actor))
+			c = lp(c, []byte(r.Kind))
+			c = lp(c, env.Content)
+			commitment := sha256.Sum256(c)
+			msg := []byte("deconflict-audit-record-v2\x00")
 			msg = u64(msg, uint64(r.Seq))
-			msg = u64(msg, uint64(r.Time.UnixNano()))
-			msg = lp(msg, []byte(r.Actor))
-			msg = lp(msg, []byte(r.Kind))
-			msg = lp(msg, d.Content)
+			msg = lp(msg, commitment[:])
 			msg = lp(msg, r.PrevHash)
 			if h := sha256.Sum256(msg); !bytes.Equal(h[:], r.Hash) {
 				t.Fatalf("record %d: the documented hash differs", r.Seq)
@@ -516,5 +534,110 @@ func TestDocumentedEncoding(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A party's export shows the records it may read in full and every other
+// one by its commitment alone, and still verifies link by link; the
+// operator's export shows everything.
+func TestPartyExportHidesWhatItMayNotRead(t *testing.T) {
+	st := openStore(t)
+	l := NewLog(testKey(t, 11), 3)
+	records := []struct {
+		readers Readers
+		text    string
+	}{
+		{Everyone, "rules for all"},
+		{For("bravo", "charlie"), "thread bravo-charlie"},
+		{For("alpha", "bravo"), "thread alpha-bravo"},
+		{For("charlie"), "charlie's key rotated"},
+		{nil, "for the operator alone"},
+		{Everyone, "a volume"},
+	}
+	for i, r := range records {
+		err := st.Update(context.Background(), func(tx store.Tx) error {
+			_, err := l.Append(tx, "deconflict", fmt.Sprintf("kind_%d", i), r.readers, map[string]string{"text": r.text}, t0.Add(time.Duration(i)*time.Second))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for viewer, visible := range map[string][]int{"alpha": {0, 2, 5}, "bravo": {0, 1, 2, 5}, "charlie": {0, 1, 3, 5}, "": {0, 1, 2, 3, 4, 5}} {
+		out := export(t, st, l, viewer, 1)
+		sum, err := Verify(bytes.NewReader(out), l.PublicKey())
+		if err != nil {
+			t.Fatalf("%q: %v", viewer, err)
+		}
+		if sum.Records != int64(len(records)) || sum.Hidden != int64(len(records)-len(visible)) {
+			t.Errorf("%q: summary %+v", viewer, sum)
+		}
+		for i, r := range records {
+			shown := bytes.Contains(out, []byte(r.text)) || bytes.Contains(out, []byte(fmt.Sprintf("kind_%d", i)))
+			if shown != slices.Contains(visible, i) {
+				t.Errorf("%q: record %d (%s) shown %v", viewer, i+1, r.text, shown)
+			}
+		}
+		// A hidden line is the commitment and the links, nothing else:
+		// neither time nor actor nor kind.
+		for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
+			ln, err := ParseLine(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ln.Record != nil && ln.Record.Hidden() && (!ln.Record.Time.IsZero() || ln.Record.Actor != "" || bytes.Contains(line, []byte("deconflict"))) {
+				t.Errorf("%q: hidden line %s", viewer, line)
+			}
+		}
+	}
+	// Altering a hidden record's commitment breaks its hash.
+	out := export(t, st, l, "alpha", 1)
+	lines := bytes.SplitAfter(out, []byte("\n"))
+	i := recordLineIndex(t, lines, 2)
+	var m map[string]any
+	if err := json.Unmarshal(lines[i], &m); err != nil || m["commitment"] == nil {
+		t.Fatalf("record 2 of alpha's export: %s", lines[i])
+	}
+	c := []byte(m["commitment"].(string))
+	c[0] ^= 1
+	if c[0] > 'f' || (c[0] > '9' && c[0] < 'a') {
+		c[0] = '0'
+	}
+	lines[i] = bytes.Replace(lines[i], []byte(m["commitment"].(string)), c, 1)
+	if _, err := Verify(bytes.NewReader(bytes.Join(lines, nil)), l.PublicKey()); err == nil || !strings.Contains(err.Error(), "hash mismatch") {
+		t.Fatalf("altered commitment: %v", err)
+	}
+}
+
+// Records written before commitments existed (v1) still verify, shown in
+// full, in the same export as the records after them.
+func TestV1RecordsStillVerify(t *testing.T) {
+	st := openStore(t)
+	l := NewLog(testKey(t, 12), 100)
+	err := st.Update(context.Background(), func(tx store.Tx) error {
+		prev := zeroHash
+		for seq := int64(1); seq <= 2; seq++ {
+			content := []byte(fmt.Sprintf(`{"old":%d}`, seq))
+			at := t0.Add(time.Duration(seq) * time.Second)
+			sum := sha256.Sum256(LeafData(seq, at, "deconflict", "rules_changed", content, prev))
+			env, _ := json.Marshal(map[string]json.RawMessage{"content": content})
+			if err := tx.AppendAudit(store.AuditRecord{Seq: seq, Time: at, Actor: "deconflict", Kind: "rules_changed", Content: env, PrevHash: prev, Hash: sum[:]}); err != nil {
+				return err
+			}
+			prev = sum[:]
+		}
+		_, err := l.Append(tx, "deconflict", "party_added", For("bravo"), map[string]string{"party": "bravo"}, t0.Add(time.Hour))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := export(t, st, l, "alpha", 1)
+	sum, err := Verify(bytes.NewReader(out), l.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Records != 3 || sum.Hidden != 1 || !bytes.Contains(out, []byte(`{"old":2}`)) {
+		t.Fatalf("summary %+v\n%s", sum, out)
 	}
 }

@@ -17,7 +17,7 @@ func BenchmarkAppend(b *testing.B) {
 		err := st.Update(context.Background(), func(tx store.Tx) error {
 			for range 100 {
 				i++
-				if _, err := l.Append(tx, "alpha", "volume_created", volumeContent{ID: "v", Party: "alpha", AltM: float64(i), Details: Seal(map[string]int{"n": i}, "alpha")}, t0); err != nil {
+				if _, err := l.Append(tx, "alpha", "volume_created", Everyone, volumeContent{ID: "v", Party: "alpha", AltM: float64(i), Details: Seal(map[string]int{"n": i}, "alpha")}, t0); err != nil {
 					return err
 				}
 			}

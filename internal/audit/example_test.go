@@ -35,7 +35,7 @@ func ExampleVerify() {
 	err = st.Update(context.Background(), func(tx store.Tx) error {
 		for i, party := range []string{"alpha", "bravo", "bravo"} {
 			content := map[string]any{"volume": fmt.Sprintf("v%d", i), "details": audit.Seal(map[string]any{"mission": "survey"}, party)}
-			if _, err := log.Append(tx, party, "volume_created", content, t0.Add(time.Duration(i)*time.Second)); err != nil {
+			if _, err := log.Append(tx, party, "volume_created", audit.Everyone, content, t0.Add(time.Duration(i)*time.Second)); err != nil {
 				return err
 			}
 		}

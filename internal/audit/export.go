@@ -28,15 +28,23 @@ import (
 // Every line is in canonical form (what Export writes), and Verify refuses
 // any other spelling, so that no byte of an export can change unnoticed.
 
+// A record the viewer may not read is shown by its commitment alone:
+//
+//	{"seq","commitment","prev_hash","hash"}
+//
+// and a record it may read carries its "salt" (v2), from which the
+// verifier recomputes the commitment; a v1 record has neither.
 type recordLine struct {
-	Seq      int64           `json:"seq"`
-	Time     string          `json:"time"`
-	Actor    string          `json:"actor"`
-	Kind     string          `json:"kind"`
-	Content  json.RawMessage `json:"content"`
-	PrevHash string          `json:"prev_hash"`
-	Hash     string          `json:"hash"`
-	Sealed   []sealedLine    `json:"sealed,omitempty"`
+	Seq        int64           `json:"seq"`
+	Time       string          `json:"time,omitempty"`
+	Actor      string          `json:"actor,omitempty"`
+	Kind       string          `json:"kind,omitempty"`
+	Content    json.RawMessage `json:"content,omitempty"`
+	Salt       string          `json:"salt,omitempty"`
+	Commitment string          `json:"commitment,omitempty"`
+	PrevHash   string          `json:"prev_hash"`
+	Hash       string          `json:"hash"`
+	Sealed     []sealedLine    `json:"sealed,omitempty"`
 }
 
 type sealedLine struct {
@@ -156,8 +164,15 @@ func (l *Log) Export(tx store.Audit, w io.Writer, viewer string, fromSeq int64, 
 }
 
 func exportLine(r Record, viewer string) recordLine {
+	if r.Hidden() || (r.Salt != nil && !r.Readers.canRead(viewer)) {
+		return recordLine{Seq: r.Seq, Commitment: hex.EncodeToString(r.Commitment),
+			PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash)}
+	}
 	out := recordLine{Seq: r.Seq, Time: r.Time.UTC().Format(timeLayout), Actor: r.Actor, Kind: r.Kind, Content: r.Content,
 		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash)}
+	if r.Salt != nil {
+		out.Salt = hex.EncodeToString(r.Salt)
+	}
 	for _, s := range r.Sealed {
 		if viewer == "" || slices.Contains(s.Readers, viewer) {
 			out.Sealed = append(out.Sealed, sealedLine{SHA256: s.SHA256, Salt: s.Salt, Details: s.Details})
@@ -242,17 +257,34 @@ func ParseLine(b []byte) (Line, error) {
 			return Line{}, fmt.Errorf("record: %w", err)
 		}
 		r := Record{Seq: rl.Seq, Actor: rl.Actor, Kind: rl.Kind, Content: rl.Content}
+		if r.PrevHash, err = parseHash("prev_hash", rl.PrevHash); err != nil {
+			return Line{}, err
+		}
+		if r.Hash, err = parseHash("hash", rl.Hash); err != nil {
+			return Line{}, err
+		}
+		if rl.Commitment != "" {
+			// Hidden from the viewer: the commitment and the links only.
+			if rl.Time != "" || rl.Actor != "" || rl.Kind != "" || len(rl.Content) > 0 || rl.Salt != "" || len(rl.Sealed) > 0 {
+				return Line{}, errors.New("commitment: a hidden record carries nothing else")
+			}
+			if r.Commitment, err = parseHash("commitment", rl.Commitment); err != nil {
+				return Line{}, err
+			}
+			out.Record, want = &r, rl
+			break
+		}
 		if r.Time, err = parseTime("time", rl.Time); err != nil {
 			return Line{}, err
 		}
 		if len(r.Content) == 0 {
 			return Line{}, errors.New("content: missing")
 		}
-		if r.PrevHash, err = parseHash("prev_hash", rl.PrevHash); err != nil {
-			return Line{}, err
-		}
-		if r.Hash, err = parseHash("hash", rl.Hash); err != nil {
-			return Line{}, err
+		if rl.Salt != "" {
+			if r.Salt, err = hex.DecodeString(rl.Salt); err != nil || len(r.Salt) != saltSize || hex.EncodeToString(r.Salt) != rl.Salt {
+				return Line{}, fmt.Errorf("salt: not %d bytes in lowercase hex", saltSize)
+			}
+			r.Commitment = r.commit()
 		}
 		for i, s := range rl.Sealed {
 			r.Sealed = append(r.Sealed, Revealed{SHA256: s.SHA256, Salt: s.Salt, Details: s.Details})

@@ -38,8 +38,8 @@ func (l *Log) PublicKey() ed25519.PublicKey { return l.key.Public().(ed25519.Pub
 // Append appends one record (see the package function Append) and, when its
 // seq is a multiple of the checkpoint interval, signs it in the same
 // transaction.
-func (l *Log) Append(tx store.Audit, actor, kind string, content any, now time.Time) (store.AuditRecord, error) {
-	rec, err := Append(tx, actor, kind, content, now)
+func (l *Log) Append(tx store.Audit, actor, kind string, readers Readers, content any, now time.Time) (store.AuditRecord, error) {
+	rec, err := Append(tx, actor, kind, readers, content, now)
 	if err != nil || l == nil {
 		return rec, err
 	}

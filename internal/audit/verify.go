@@ -26,6 +26,9 @@ type Summary struct {
 	Statements int
 	// Redacted counts sealed details shown by their hash only.
 	Redacted int
+	// Hidden counts the records shown by their commitment only: those the
+	// viewer may not read.
+	Hidden   int64
 	Viewer   string
 	HeadTime time.Time
 	// Anchor is the prev_hash of the first record when the export starts
@@ -185,7 +188,10 @@ func (v *verifier) record(r *Record) *Error {
 			return v.fail(r.Seq, "prev_hash %s is not the hash of record %d (%s)", short(r.PrevHash), v.lastSeq, short(v.lastHash))
 		}
 	}
-	if got := recordHash(r.Seq, r.Time, r.Actor, r.Kind, r.Content, r.PrevHash); !bytes.Equal(got, r.Hash) {
+	if r.Hidden() {
+		v.sum.Hidden++
+	}
+	if got := r.computeHash(); !bytes.Equal(got, r.Hash) {
 		return v.fail(r.Seq, "hash mismatch: the record hashes to %s, not the stated %s (a field was altered)", short(got), short(r.Hash))
 	}
 	refs := bytes.Count(r.Content, []byte(`"sealed":{`))

@@ -104,7 +104,7 @@ func Audit(o AuditOptions) (AuditResult, error) {
 	}
 	defer st.Close()
 	projAppend, err := appendAll(st, func(tx store.Tx, i int) error {
-		_, err := lg.Append(tx, "alpha", "volume_created", content(i), t0.Add(time.Duration(i)*time.Millisecond))
+		_, err := lg.Append(tx, "alpha", "volume_created", audit.Everyone, content(i), t0.Add(time.Duration(i)*time.Millisecond))
 		return err
 	})
 	if err != nil {

@@ -363,7 +363,7 @@ func post(tx Tx, log *audit.Log, r rules.Rules, m Message, now time.Time) (Messa
 		"created": m.Created, "deadline": m.Deadline, "escalation_deadline": m.EscalationDeadline,
 		"text": audit.Seal(m.Text, m.Parties()...),
 	}
-	if _, err := log.Append(tx, m.From, "message_posted", content, now); err != nil {
+	if _, err := log.Append(tx, m.From, "message_posted", audit.For(m.Parties()...), content, now); err != nil {
 		return Message{}, nil, err
 	}
 	evs, err := appendEvents(tx, &m, EventMessage, now)
@@ -427,7 +427,7 @@ func Ack(tx Tx, log *audit.Log, id, party, reply string, now time.Time) (Message
 	if reply != "" {
 		content["reply"] = audit.Seal(reply, m.Parties()...)
 	}
-	if _, err := log.Append(tx, party, "message_acked", content, now); err != nil {
+	if _, err := log.Append(tx, party, "message_acked", audit.For(m.Parties()...), content, now); err != nil {
 		return Message{}, nil, err
 	}
 	evs, err := appendEvents(tx, &m, EventAck, now)
@@ -496,7 +496,7 @@ func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([
 		}
 		content := map[string]any{"id": m.ID, "escalations": m.Escalations, "deadline_passed": passed.UTC(),
 			"escalation_deadline": m.EscalationDeadline, "unacknowledged": missing}
-		if _, err := log.Append(tx, System, "message_escalated", content, now); err != nil {
+		if _, err := log.Append(tx, System, "message_escalated", audit.For(m.Parties()...), content, now); err != nil {
 			return nil, nil, err
 		}
 		e, err := appendEvents(tx, &m, EventEscalated, now)

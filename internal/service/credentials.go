@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
@@ -116,7 +117,7 @@ func rotateParty(tx store.Tx, actor, name string, now time.Time) (string, error)
 	if err != nil {
 		return "", err
 	}
-	if err := appendAudit(tx, actor, "party_rotated", map[string]any{"party": name}, now); err != nil {
+	if err := appendAudit(tx, actor, "party_rotated", audit.For(name), map[string]any{"party": name}, now); err != nil {
 		return "", err
 	}
 	_, err = appendEvent(tx, EventCredentialsChanged, []string{name}, CredentialsChange{Party: name, Change: "rotated"}, now)
@@ -127,7 +128,7 @@ func revokeParty(tx store.Tx, actor, name string, now time.Time) error {
 	if err := party.Revoke(tx, name, now); err != nil {
 		return err
 	}
-	if err := appendAudit(tx, actor, "party_revoked", map[string]any{"party": name}, now); err != nil {
+	if err := appendAudit(tx, actor, "party_revoked", audit.For(name), map[string]any{"party": name}, now); err != nil {
 		return err
 	}
 	_, err := appendEvent(tx, EventCredentialsChanged, []string{name}, CredentialsChange{Party: name, Change: "revoked"}, now)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/party"
@@ -191,7 +192,11 @@ func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, posted
 		if _, err := tx.AppendEvent(store.Event{Time: now.UTC(), Kind: kind, Audience: audience, Body: body}); err != nil {
 			return err
 		}
-		if err := s.audit(tx, "deconflict", kind, a); err != nil {
+		readers := audit.For(a.Parties()...)
+		if a.ForEveryone() {
+			readers = audit.Everyone
+		}
+		if err := s.audit(tx, "deconflict", kind, readers, a); err != nil {
 			return err
 		}
 		if _, seen := posted[a.ID]; !seen {

@@ -11,17 +11,18 @@ import (
 )
 
 // audit appends the audit record of a change inside the change's own
-// transaction.
-func (s *Service) audit(tx store.Tx, actor, kind string, content any) error {
-	_, err := s.alog.Append(tx, actor, kind, content, s.now())
+// transaction, readable in a party's export by readers: the parties that
+// may see the change through the API.
+func (s *Service) audit(tx store.Tx, actor, kind string, readers audit.Readers, content any) error {
+	_, err := s.alog.Append(tx, actor, kind, readers, content, s.now())
 	return err
 }
 
 // appendAudit records a change made outside a running service (the CLI on
 // a bare store): the record joins the chain, the next checkpoint of the
 // server signs it.
-func appendAudit(tx store.Tx, actor, kind string, content any, now time.Time) error {
-	_, err := audit.Append(tx, actor, kind, content, now)
+func appendAudit(tx store.Tx, actor, kind string, readers audit.Readers, content any, now time.Time) error {
+	_, err := audit.Append(tx, actor, kind, readers, content, now)
 	return err
 }
 

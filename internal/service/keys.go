@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/ed25519"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +50,38 @@ func (s *Service) recordStatement(ctx context.Context, tx *recTx) error {
 	if !ok {
 		return nil
 	}
-	return s.audit(tx, sb.party, KindStatement, StatementContent{Statement: sb.st, Covers: audit.Covers{From: tx.firstAudit, To: tx.lastAudit}})
+	readers, err := coveredReaders(tx, sb.party)
+	if err != nil {
+		return err
+	}
+	return s.audit(tx, sb.party, KindStatement, readers, StatementContent{Statement: sb.st, Covers: audit.Covers{From: tx.firstAudit, To: tx.lastAudit}})
+}
+
+// coveredReaders is who may read a statement: whoever may read one of the
+// records it covers (and its author), so that a party that sees a signed
+// change also sees the signature, and one that may not see the change
+// does not learn of the request either.
+func coveredReaders(tx *recTx, author string) (audit.Readers, error) {
+	readers := audit.For(author)
+	if tx.firstAudit == 0 {
+		return readers, nil
+	}
+	recs, err := tx.AuditFrom(tx.firstAudit, int(tx.lastAudit-tx.firstAudit+1))
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		d, err := audit.Decode(r)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range d.Readers {
+			if !slices.Contains(readers, p) {
+				readers = append(readers, p)
+			}
+		}
+	}
+	return readers, nil
 }
 
 // keysTTL bounds how long another replica's key change may go unseen.
@@ -106,7 +138,7 @@ func addKeys(tx store.Tx, actor, name string, keys []ed25519.PublicKey, now time
 		if err != nil {
 			return err
 		}
-		if err := appendAudit(tx, actor, "party_key_added", map[string]any{"party": name, "keyid": k.ID, "public_key": k.PublicKey}, now); err != nil {
+		if err := appendAudit(tx, actor, "party_key_added", audit.Everyone, map[string]any{"party": name, "keyid": k.ID, "public_key": k.PublicKey}, now); err != nil {
 			return err
 		}
 	}
@@ -146,7 +178,7 @@ func (s *Service) AddKey(ctx context.Context, actor party.Principal, name string
 		if k, err = party.AddKey(tx, name, pub, s.now()); err != nil {
 			return err
 		}
-		return s.audit(tx, name, "party_key_added", map[string]any{"party": name, "keyid": k.ID, "public_key": k.PublicKey})
+		return s.audit(tx, name, "party_key_added", audit.Everyone, map[string]any{"party": name, "keyid": k.ID, "public_key": k.PublicKey})
 	})
 	s.forgetKeys(name)
 	return k, err
@@ -163,7 +195,7 @@ func (s *Service) RetireKey(ctx context.Context, actor party.Principal, name, ke
 		if k, err = party.RetireKey(tx, name, keyID, s.now()); err != nil {
 			return err
 		}
-		return s.audit(tx, name, "party_key_retired", map[string]any{"party": name, "keyid": k.ID})
+		return s.audit(tx, name, "party_key_retired", audit.Everyone, map[string]any{"party": name, "keyid": k.ID})
 	})
 	s.forgetKeys(name)
 	return k, err

@@ -329,7 +329,7 @@ func (s *Service) ensureOperator(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return appendAudit(tx, "deconflict", "party_added", map[string]any{"party": party.OperatorName, "operator": true}, s.now())
+		return appendAudit(tx, "deconflict", "party_added", audit.For(), map[string]any{"party": party.OperatorName, "operator": true}, s.now())
 	})
 	if err != nil {
 		return fmt.Errorf("service: creating the operator: %w", err)
@@ -381,7 +381,7 @@ func AddParty(ctx context.Context, st store.Store, actor, name string, operator 
 		if err != nil {
 			return err
 		}
-		if err := appendAudit(tx, actor, "party_added", map[string]any{"party": name, "operator": operator}, now); err != nil {
+		if err := appendAudit(tx, actor, "party_added", audit.For(name), map[string]any{"party": name, "operator": operator}, now); err != nil {
 			return err
 		}
 		return addKeys(tx, actor, name, keys, now)
@@ -413,7 +413,7 @@ func (s *Service) loadRules(ctx context.Context) error {
 			if err := tx.PutRules(store.RulesRecord{Version: r.Version, Created: s.now().UTC(), Actor: "deconflict", Body: body}); err != nil {
 				return err
 			}
-			return s.audit(tx, "deconflict", "rules_changed", r)
+			return s.audit(tx, "deconflict", "rules_changed", audit.Everyone, r)
 		}
 		if err != nil {
 			return err
@@ -460,7 +460,7 @@ func (s *Service) PutRules(ctx context.Context, actor party.Principal, r rules.R
 		if err := tx.PutRules(store.RulesRecord{Version: r.Version, Created: now.UTC(), Actor: actor.Party, Body: body}); err != nil {
 			return err
 		}
-		if err := s.audit(tx, actor.Party, "rules_changed", r); err != nil {
+		if err := s.audit(tx, actor.Party, "rules_changed", audit.Everyone, r); err != nil {
 			return err
 		}
 		if _, err = appendEvent(tx, "rules_changed", everyone, r, now); err != nil {

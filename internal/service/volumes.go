@@ -38,7 +38,7 @@ func auditOfVolume(res volume.Result) volumeAudit {
 // recordVolume appends the audit record and the events of one registry
 // write to its transaction.
 func (s *Service) recordVolume(tx store.Tx, actor, kind string, res volume.Result, now time.Time) error {
-	if err := s.audit(tx, actor, kind, auditOfVolume(res)); err != nil {
+	if err := s.audit(tx, actor, kind, audit.Everyone, auditOfVolume(res)); err != nil {
 		return err
 	}
 	return res.AppendEvents(tx, now)
@@ -160,7 +160,7 @@ func (s *Service) flagVolumes(tx store.Tx, rl rules.Rules, now time.Time) error 
 		if _, err := appendEvent(tx, "volume_flagged", []string{f.Volume.Party}, data, now); err != nil {
 			return err
 		}
-		if err := s.audit(tx, "deconflict", "volume_flagged", data); err != nil {
+		if err := s.audit(tx, "deconflict", "volume_flagged", audit.For(f.Volume.Party), data); err != nil {
 			return err
 		}
 	}
