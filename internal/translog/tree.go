@@ -1,7 +1,7 @@
 // Package translog owns the record as a transparency log: the audit
 // records are the leaves of an RFC 6962/9162 Merkle tree (leaf i is the
 // record with seq i+1, its leaf data the record's own hashed encoding, see
-// audit.LeafData), the log's checkpoints are C2SP tlog-checkpoint notes
+// audit.Record.Leaf), the log's checkpoints are C2SP tlog-checkpoint notes
 // signed as C2SP signed-notes with the log's Ed25519 key, witnesses add
 // C2SP tlog-cosignature lines, and inclusion and consistency proofs let a
 // party check what it holds against a checkpoint.
