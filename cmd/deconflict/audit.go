@@ -195,6 +195,12 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "OK: %d records (seq %d to %d), %d checkpoints, last signed by a checkpoint: seq %d, unsigned tail: %d records (covered by the head signed %s for %s), %d records shown by their commitment only, %d private details shown by hash only\n",
 		sum.Records, sum.FirstSeq, sum.LastSeq, sum.Checkpoints, sum.LastCheckpointSeq, sum.UnsignedTail,
 		sum.HeadTime.Format(time.RFC3339), viewer, sum.Hidden, sum.Redacted)
+	switch {
+	case sum.LogVerified:
+		fmt.Fprintf(stdout, "OK: the records rebuild the transparency log checkpoint of size %d that ends the export (%d cosignatures on it)\n", sum.LogSize, sum.LogSignatures)
+	case sum.LogSize > 0:
+		fmt.Fprintf(stdout, "note: %s\n", sum.LogNote)
+	}
 	if partyKeys != nil {
 		fmt.Fprintf(stdout, "OK: %d signed statements verified with the parties' keys, and every record of a party with a key follows one\n", sum.Statements)
 	}

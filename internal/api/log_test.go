@@ -1,6 +1,9 @@
 package api
 
 import (
+	"bytes"
+	"strings"
+
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -8,6 +11,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+
+	"github.com/deconflict/deconflict/internal/audit"
 
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/translog"
@@ -101,6 +106,21 @@ func TestLogEndpoints(t *testing.T) {
 		if err := translog.VerifyInclusion(unhex(t, inc.LeafHash), index, second.Size, second.Root, p); err != nil {
 			t.Fatalf("inclusion of %d: %v", index, err)
 		}
+	}
+	// The export ends with the checkpoint, cosigned, and its records
+	// rebuild the checkpoint's root.
+	export := e.mustDo("GET", "/v1/audit", e.tokens["russia"], nil, 200, nil)
+	lines := strings.Split(strings.TrimSpace(string(export)), "\n")
+	if !strings.HasPrefix(lines[len(lines)-1], `{"log_checkpoint":`) || !strings.Contains(lines[1], `"leaf_index":1,`) {
+		t.Fatalf("export lines: first %s, last %s", lines[1], lines[len(lines)-1])
+	}
+	pub, _ := audit.ParsePublicKey(e.svc.AuditKey().PublicKey)
+	sum, err := audit.Verify(bytes.NewReader(export), pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.LogVerified || sum.LogSize < second.Size || sum.LogSignatures != 1 {
+		t.Fatalf("summary %+v", sum)
 	}
 	var st struct {
 		Size       int64

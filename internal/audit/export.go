@@ -20,7 +20,8 @@ import (
 //
 //	{"seq","time","actor","kind","content","prev_hash","hash","sealed":[..]}   a record
 //	{"checkpoint":{"seq","hash","signature"}}                               right after its record
-//	{"head":{"from","seq","hash","checkpoints","time","viewer","signature"}} last line, always
+//	{"head":{"from","seq","hash","checkpoints","time","viewer","signature"}} after the records
+//	{"log_checkpoint":"<C2SP signed note>"}                                  optional, last
 //
 // Hashes are lowercase hex, signatures standard base64, times RFC 3339 with
 // nanoseconds in UTC. "sealed" carries the clear details of the record's
@@ -36,6 +37,7 @@ import (
 // verifier recomputes the commitment; a v1 record has neither.
 type recordLine struct {
 	Seq        int64           `json:"seq"`
+	LeafIndex  int64           `json:"leaf_index"` // in the transparency log: seq - 1
 	Time       string          `json:"time,omitempty"`
 	Actor      string          `json:"actor,omitempty"`
 	Kind       string          `json:"kind,omitempty"`
@@ -165,10 +167,10 @@ func (l *Log) Export(tx store.Audit, w io.Writer, viewer string, fromSeq int64, 
 
 func exportLine(r Record, viewer string) recordLine {
 	if r.Hidden() || (r.Salt != nil && !r.Readers.canRead(viewer)) {
-		return recordLine{Seq: r.Seq, Commitment: hex.EncodeToString(r.Commitment),
+		return recordLine{Seq: r.Seq, LeafIndex: r.Seq - 1, Commitment: hex.EncodeToString(r.Commitment),
 			PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash)}
 	}
-	out := recordLine{Seq: r.Seq, Time: r.Time.UTC().Format(timeLayout), Actor: r.Actor, Kind: r.Kind, Content: r.Content,
+	out := recordLine{Seq: r.Seq, LeafIndex: r.Seq - 1, Time: r.Time.UTC().Format(timeLayout), Actor: r.Actor, Kind: r.Kind, Content: r.Content,
 		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash)}
 	if r.Salt != nil {
 		out.Salt = hex.EncodeToString(r.Salt)
@@ -196,6 +198,19 @@ type Line struct {
 	Record     *Record
 	Checkpoint *store.Checkpoint
 	Head       *Head
+	// LogCheckpoint is the transparency log's checkpoint the export was
+	// cut at (a C2SP signed note with its cosignatures).
+	LogCheckpoint *[]byte
+}
+
+type logCheckpointLine struct {
+	LogCheckpoint string `json:"log_checkpoint"`
+}
+
+// WriteLogCheckpoint ends an export with the transparency log's signed
+// checkpoint (after the head line).
+func WriteLogCheckpoint(w io.Writer, signed []byte) error {
+	return writeLine(w, logCheckpointLine{LogCheckpoint: string(signed)})
 }
 
 // Head is the signed statement that ends an export.
@@ -235,6 +250,13 @@ func ParseLine(b []byte) (Line, error) {
 			return Line{}, err
 		}
 		out.Checkpoint, want = &cp, cl
+	case bytes.HasPrefix(b, []byte(`{"log_checkpoint":`)):
+		var cl logCheckpointLine
+		if err := json.Unmarshal(b, &cl); err != nil {
+			return Line{}, fmt.Errorf("log_checkpoint: %w", err)
+		}
+		note := []byte(cl.LogCheckpoint)
+		out.LogCheckpoint, want = &note, cl
 	case bytes.HasPrefix(b, []byte(`{"head":`)):
 		var hl headLine
 		if err := json.Unmarshal(b, &hl); err != nil {
@@ -257,6 +279,9 @@ func ParseLine(b []byte) (Line, error) {
 			return Line{}, fmt.Errorf("record: %w", err)
 		}
 		r := Record{Seq: rl.Seq, Actor: rl.Actor, Kind: rl.Kind, Content: rl.Content}
+		if rl.LeafIndex != rl.Seq-1 {
+			return Line{}, fmt.Errorf("leaf_index: %d is not seq-1 (%d)", rl.LeafIndex, rl.Seq-1)
+		}
 		if r.PrevHash, err = parseHash("prev_hash", rl.PrevHash); err != nil {
 			return Line{}, err
 		}

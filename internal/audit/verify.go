@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"strings"
+
 	"bufio"
 	"bytes"
 	"crypto/ed25519"
@@ -9,6 +11,9 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/translog"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Summary describes an export that verified.
@@ -22,6 +27,14 @@ type Summary struct {
 	// the records after it (UnsignedTail) are covered by the head alone.
 	LastCheckpointSeq int64
 	UnsignedTail      int64
+	// LogSize is the size of the log checkpoint ending the export (0:
+	// none), LogSignatures how many cosignatures it carries, LogVerified
+	// whether its root was recomputed from the records and matched (else
+	// LogNote says why not).
+	LogSize       int64
+	LogSignatures int
+	LogVerified   bool
+	LogNote       string
 	// Statements counts the signed statements verified (VerifyWithPartyKeys).
 	Statements int
 	// Redacted counts sealed details shown by their hash only.
@@ -120,6 +133,11 @@ func verify(r io.Reader, pub ed25519.PublicKey, stmts *statements) (Summary, err
 			return Summary{}, v.fail(seq, "%s", problem)
 		}
 	}
+	if v.logCheckpoint != nil {
+		if ferr := v.checkLog(); ferr != nil {
+			return Summary{}, ferr
+		}
+	}
 	s := v.sum
 	s.LastSeq = v.lastSeq
 	if s.Records > 0 {
@@ -136,6 +154,9 @@ type verifier struct {
 	lastHash []byte // nil before the first record
 	head     *Head
 	sum      Summary
+	// leaves are the records' leaf hashes, to check the log checkpoint.
+	leaves        []translog.Hash
+	logCheckpoint []byte
 }
 
 func (v *verifier) fail(seq int64, format string, args ...any) *Error {
@@ -151,8 +172,15 @@ func (v *verifier) take(b []byte) *Error {
 		}
 		return v.fail(seq, "unreadable line (after record %d): %v", v.lastSeq, err)
 	}
+	if ln.LogCheckpoint != nil {
+		if v.head == nil || v.logCheckpoint != nil {
+			return v.fail(0, "log_checkpoint line out of place (one, right after the head line)")
+		}
+		v.logCheckpoint = *ln.LogCheckpoint
+		return nil
+	}
 	if v.head != nil {
-		return v.fail(0, "line after the head line (the head must end the export)")
+		return v.fail(0, "line after the head line (only the log checkpoint may follow it)")
 	}
 	switch {
 	case ln.Record != nil:
@@ -210,6 +238,7 @@ func (v *verifier) record(r *Record) *Error {
 		}
 		v.sum.Statements = v.stmts.verified
 	}
+	v.leaves = append(v.leaves, translog.LeafHash(r.Leaf()))
 	v.sum.Redacted += max(refs-len(r.Sealed), 0)
 	v.sum.Records++
 	v.lastSeq, v.lastHash = r.Seq, r.Hash
@@ -269,4 +298,45 @@ func short(h []byte) string {
 		return s[:12]
 	}
 	return s
+}
+
+// checkLog verifies the log checkpoint that ends an export: signed by the
+// same key, and, when the export holds the records from seq 1 up to its
+// size, their tree has exactly its root.
+func (v *verifier) checkLog() *Error {
+	origin, _, _ := strings.Cut(string(v.logCheckpoint), "\n")
+	vkey, err := note.NewEd25519VerifierKey(origin, v.pub)
+	if err != nil {
+		return v.fail(0, "log checkpoint: origin %q: %v", origin, err)
+	}
+	logV, err := translog.LogVerifier(vkey)
+	if err != nil {
+		return v.fail(0, "log checkpoint: %v", err)
+	}
+	cp, _, err := translog.Open(v.logCheckpoint, origin, logV)
+	if err != nil {
+		return v.fail(0, "log checkpoint does not verify with the given key: %v", err)
+	}
+	v.sum.LogSize = cp.Size
+	v.sum.LogSignatures = len(translog.SignatureLines(v.logCheckpoint)) - 1
+	if v.sum.FirstSeq != 1 || cp.Size > v.lastSeq {
+		v.sum.LogNote = fmt.Sprintf("the export holds records %d to %d: the root of the log checkpoint (size %d) is not recomputed", v.sum.FirstSeq, v.lastSeq, cp.Size)
+		return nil
+	}
+	tree, err := translog.NewTree(&translog.MemHashes{})
+	if err != nil {
+		return v.fail(0, "%v", err)
+	}
+	if _, err := tree.AppendLeafHashes(v.leaves[:cp.Size]); err != nil {
+		return v.fail(0, "%v", err)
+	}
+	root, err := tree.Root(cp.Size)
+	if err != nil {
+		return v.fail(0, "%v", err)
+	}
+	if root != cp.Root {
+		return v.fail(0, "the records 1 to %d do not make the tree the log checkpoint commits to (root %x, recomputed %x): a record was altered after it was logged", cp.Size, cp.Root[:8], root[:8])
+	}
+	v.sum.LogVerified = true
+	return nil
 }

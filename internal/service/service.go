@@ -172,9 +172,25 @@ func (s *Service) ExportAudit(ctx context.Context, p party.Principal, w io.Write
 	if p.Operator {
 		viewer = ""
 	}
-	return s.st.View(ctx, func(tx store.Tx) error {
+	var last int64
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		switch rec, err := tx.LastAudit(); {
+		case err == nil:
+			last = rec.Seq
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
 		return s.alog.Export(tx, w, viewer, fromSeq, s.now())
 	})
+	if err != nil {
+		return err
+	}
+	// The export ends with the log's checkpoint it was cut at.
+	signed, err := s.logCheckpointAt(ctx, last)
+	if err != nil {
+		return err
+	}
+	return audit.WriteLogCheckpoint(w, signed)
 }
 
 // Metrics returns the Prometheus collectors of this service.

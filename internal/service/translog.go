@@ -372,3 +372,27 @@ func (tl *transLog) close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// logCheckpointAt returns the published checkpoint, with its
+// cosignatures, when it covers no more than size records; otherwise (the
+// export was cut before it) a checkpoint of exactly size records, signed
+// now.
+func (s *Service) logCheckpointAt(ctx context.Context, size int64) ([]byte, error) {
+	tl := s.tlog
+	tl.mu.Lock()
+	published, cp := bytes.Clone(tl.published), tl.cp
+	tl.mu.Unlock()
+	if cp.Size <= size {
+		return published, nil
+	}
+	if tl.tree.Size() < size {
+		if err := s.syncTree(ctx); err != nil {
+			return nil, err
+		}
+	}
+	root, err := tl.tree.Root(size)
+	if err != nil {
+		return nil, err
+	}
+	return tl.key.Sign(size, root)
+}
