@@ -304,15 +304,34 @@ func runBenchAudit(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Records, "records", 20000, "records to append")
 	fs.IntVar(&o.Batch, "batch", 100, "records per transaction")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	trust := fs.Bool("trust", true, "also measure the transparency log and signatures (tree on append, signed ingest, proofs, witness check)")
+	var to bench.TrustOptions
+	fs.IntVar(&to.SignedBatch, "signed-batch", 1000, "reports per signed position batch")
+	fs.IntVar(&to.Batches, "signed-batches", 20, "position batches per party and round")
+	fs.IntVar(&to.ProofRecords, "proof-records", 10_000_000, "tree size for the inclusion proof timing")
+	fs.IntVar(&to.Proofs, "proofs", 10_000, "inclusion proofs timed")
+	fs.IntVar(&to.CheckRecords, "check-records", 1_000_000, "records a party's witness check catches up with")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	if o.Records < 1 || o.Batch < 1 {
 		return usagef("--records and --batch must be positive")
 	}
+	if *trust && (to.SignedBatch < 1 || to.Batches < 1 || to.ProofRecords < 1 || to.Proofs < 1 || to.CheckRecords < 1) {
+		return usagef("--signed-batch, --signed-batches, --proof-records, --proofs and --check-records must be positive")
+	}
 	res, err := bench.Audit(o)
 	if err != nil {
 		return err
 	}
-	return printResult(stdout, *asJSON, res)
+	if err := printResult(stdout, *asJSON, res); err != nil || !*trust {
+		return err
+	}
+	to.Records, to.Batch = o.Records, o.Batch
+	progress := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	tr, err := bench.Trust(to, progress)
+	if err != nil {
+		return err
+	}
+	return printResult(stdout, *asJSON, tr)
 }

@@ -1,0 +1,367 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/api"
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/logcheck"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/translog"
+	"github.com/deconflict/deconflict/internal/witness"
+)
+
+// TrustOptions sizes the measurements of the trust machinery (issue
+// "trust no operator"): the Merkle tree on append, signed ingest, proofs
+// at size, and a party's check catching up.
+type TrustOptions struct {
+	Records      int // records appended, with and without the tree
+	Batch        int // records per transaction
+	SignedBatch  int // reports per position batch
+	Batches      int // position batches per party and round
+	ProofRecords int // tree size for the inclusion proof timing
+	Proofs       int // inclusion proofs timed
+	CheckRecords int // records a party's check catches up with
+}
+
+// TrustResult holds each figure next to its baseline of the same run.
+type TrustResult struct {
+	Records             int     `json:"records"`
+	AppendPerS          float64 `json:"append_per_s"`
+	AppendTreePerS      float64 `json:"append_with_tree_per_s"`
+	SignedBatch         int     `json:"signed_batch"`
+	UnsignedReportsPerS float64 `json:"unsigned_reports_per_s"`
+	SignedReportsPerS   float64 `json:"signed_reports_per_s"`
+	ProofRecords        int     `json:"proof_records"`
+	ProofBuildS         float64 `json:"proof_tree_build_s"`
+	ProofP50Us          float64 `json:"inclusion_proof_p50_us"`
+	ProofP99Us          float64 `json:"inclusion_proof_p99_us"`
+	CheckRecords        int     `json:"check_records"`
+	CheckS              float64 `json:"check_catch_up_s"`
+	LoadAverage         string  `json:"load_average"`
+}
+
+// Trust runs the four measurements.
+func Trust(o TrustOptions, progress Progress) (TrustResult, error) {
+	res := TrustResult{Records: o.Records, SignedBatch: o.SignedBatch, ProofRecords: o.ProofRecords, CheckRecords: o.CheckRecords}
+	var err error
+	progress("append: %d records, with and without the Merkle tree", o.Records)
+	if res.AppendPerS, res.AppendTreePerS, err = appendWithTree(o); err != nil {
+		return res, err
+	}
+	progress("ingest over HTTP: batches of %d, unsigned and signed", o.SignedBatch)
+	if res.UnsignedReportsPerS, res.SignedReportsPerS, err = signedIngest(o); err != nil {
+		return res, err
+	}
+	progress("inclusion proofs at %d records", o.ProofRecords)
+	if res.ProofBuildS, res.ProofP50Us, res.ProofP99Us, err = proofsAtSize(o); err != nil {
+		return res, err
+	}
+	progress("a party's check catching up %d records", o.CheckRecords)
+	if res.CheckS, err = checkCatchUp(o, progress); err != nil {
+		return res, err
+	}
+	res.LoadAverage = LoadAverage()
+	return res, nil
+}
+
+func benchContent(i int) any {
+	return map[string]any{"id": fmt.Sprintf("m-%d", i), "party": "alpha", "to": []string{"bravo"}, "kind": "notice",
+		"text": audit.Seal(map[string]any{"text": "position report"}, "alpha", "bravo")}
+}
+
+// appendWithTree appends the records through the audit log, once alone and
+// once with every record's leaf added to a file-backed Merkle tree after
+// each transaction (what the server's tree does behind the writes).
+func appendWithTree(o TrustOptions) (plain, withTree float64, err error) {
+	run := func(tree bool) (float64, error) {
+		dir, st, done, err := tempSQLite("deconflict-bench-trust-")
+		if err != nil {
+			return 0, err
+		}
+		defer done()
+		_, key, _ := ed25519.GenerateKey(nil)
+		lg := audit.NewLog(key, audit.DefaultEvery)
+		var t *translog.Tree
+		if tree {
+			fh, err := translog.OpenFileHashes(filepath.Join(dir, "tree"))
+			if err != nil {
+				return 0, err
+			}
+			defer fh.Close()
+			if t, err = translog.NewTree(fh); err != nil {
+				return 0, err
+			}
+		}
+		ctx := context.Background()
+		t0 := time.Now()
+		start := time.Now()
+		for i := 0; i < o.Records; i += o.Batch {
+			var leaves []translog.Hash
+			err := st.Update(ctx, func(tx store.Tx) error {
+				leaves = leaves[:0]
+				for j := i; j < min(i+o.Batch, o.Records); j++ {
+					rec, err := lg.Append(tx, "alpha", "message_posted", audit.Everyone, benchContent(j), t0.Add(time.Duration(j)*time.Millisecond))
+					if err != nil {
+						return err
+					}
+					if tree {
+						r, err := audit.Decode(rec)
+						if err != nil {
+							return err
+						}
+						leaves = append(leaves, translog.LeafHash(r.Leaf()))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return 0, err
+			}
+			if tree {
+				if _, err := t.AppendLeafHashes(leaves); err != nil {
+					return 0, err
+				}
+			}
+		}
+		return float64(o.Records) / time.Since(start).Seconds(), nil
+	}
+	if plain, err = run(false); err != nil {
+		return
+	}
+	withTree, err = run(true)
+	return
+}
+
+// signedIngest posts position batches over HTTP for a party without a key
+// and one with a key (every batch signed), in alternating rounds.
+func signedIngest(o TrustOptions) (unsigned, signed float64, err error) {
+	dir, st, done, err := tempSQLite("deconflict-bench-signed-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer done()
+	ctx := context.Background()
+	svc, err := service.New(ctx, service.Config{Store: st, DataDir: dir})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer svc.Close(ctx)
+	srv := httptest.NewServer(api.NewHandler(svc, api.Options{RatePerSecond: 1e6}))
+	defer srv.Close()
+	op := party.Principal{Party: party.OperatorName, Operator: true}
+	key, _ := partykey.Generate()
+	plainTok, err := svc.AddParty(ctx, op, "plain")
+	if err != nil {
+		return 0, 0, err
+	}
+	signerTok, err := svc.AddParty(ctx, op, "signer", partykey.Public(key))
+	if err != nil {
+		return 0, 0, err
+	}
+	clients := map[string]*client.Client{
+		"plain":  client.New(srv.URL, plainTok),
+		"signer": client.New(srv.URL, signerTok).WithKey(key),
+	}
+	t0 := time.Now()
+	batch := func(name string, round int) []client.Report {
+		rs := make([]client.Report, o.SignedBatch)
+		for i := range rs {
+			// Spread over the globe so the engine has little pair work.
+			lat := -60 + 120*float64(i)/float64(o.SignedBatch)
+			lon := -170 + 340*rand.Float64()
+			rs[i] = client.Report{Aircraft: fmt.Sprintf("%s-%d", name, i), Time: t0.Add(time.Duration(round) * time.Second),
+				LatDeg: lat, LonDeg: lon, AltM: 9000, VelEastMps: 200}
+		}
+		return rs
+	}
+	elapsed := map[string]time.Duration{}
+	reports := map[string]int{}
+	for round := range 2 * o.Batches {
+		for _, name := range []string{"plain", "signer"} {
+			if round%2 == 1 {
+				name = map[string]string{"plain": "signer", "signer": "plain"}[name]
+			}
+			b := batch(name, round)
+			start := time.Now()
+			r, err := clients[name].PostPositions(ctx, b)
+			if err != nil {
+				return 0, 0, fmt.Errorf("%s: %w", name, err)
+			}
+			elapsed[name] += time.Since(start)
+			reports[name] += r.Accepted
+		}
+	}
+	return float64(reports["plain"]) / elapsed["plain"].Seconds(), float64(reports["signer"]) / elapsed["signer"].Seconds(), nil
+}
+
+// proofsAtSize builds a file-backed tree of ProofRecords leaves and times
+// inclusion proofs of random leaves against its full size.
+func proofsAtSize(o TrustOptions) (buildS, p50, p99 float64, err error) {
+	dir, err := os.MkdirTemp("", "deconflict-bench-proofs-")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	fh, err := translog.OpenFileHashes(filepath.Join(dir, "tree"))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer fh.Close()
+	tree, err := translog.NewTree(fh)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	start := time.Now()
+	const chunk = 1 << 16
+	leaves := make([]translog.Hash, 0, chunk)
+	var n [8]byte
+	for i := 0; i < o.ProofRecords; i++ {
+		binary.BigEndian.PutUint64(n[:], uint64(i))
+		leaves = append(leaves, sha256.Sum256(n[:]))
+		if len(leaves) == chunk || i == o.ProofRecords-1 {
+			if _, err := tree.AppendLeafHashes(leaves); err != nil {
+				return 0, 0, 0, err
+			}
+			leaves = leaves[:0]
+		}
+	}
+	buildS = time.Since(start).Seconds()
+	size := tree.Size()
+	root, err := tree.Root(size)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	times := make([]time.Duration, o.Proofs)
+	for i := range times {
+		idx := rand.Int64N(size)
+		start := time.Now()
+		leaf, err := tree.LeafHashAt(idx)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		p, err := tree.InclusionProof(idx, size)
+		times[i] = time.Since(start)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if err := translog.VerifyInclusion(leaf, idx, size, root, p); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	slices.Sort(times)
+	return buildS, us(percentile(times, 50)), us(percentile(times, 99)), nil
+}
+
+// checkCatchUp fills a server's record with CheckRecords records, lets the
+// party's witness cosign it, and times one `witness check` that catches up
+// with all of them (export over HTTP, chain, tree rebuilt, root compared).
+func checkCatchUp(o TrustOptions, progress Progress) (float64, error) {
+	dir, st, done, err := tempSQLite("deconflict-bench-check-")
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	ctx := context.Background()
+	_, key, _ := ed25519.GenerateKey(nil)
+	lg := audit.NewLog(key, audit.DefaultEvery)
+	t0 := time.Now().Add(-time.Hour)
+	for i := 0; i < o.CheckRecords; i += 1000 {
+		err := st.Update(ctx, func(tx store.Tx) error {
+			for j := i; j < min(i+1000, o.CheckRecords); j++ {
+				if _, err := lg.Append(tx, "alpha", "message_posted", audit.Everyone, benchContent(j), t0.Add(time.Duration(j)*time.Microsecond)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	progress("  %d records written; starting the server (it builds its tree)", o.CheckRecords)
+	if err := os.WriteFile(filepath.Join(dir, audit.KeyFile), mustPEM(key), 0o600); err != nil {
+		return 0, err
+	}
+	svc, err := service.New(ctx, service.Config{Store: st, DataDir: dir})
+	if err != nil {
+		return 0, err
+	}
+	defer svc.Close(ctx)
+	srv := httptest.NewServer(api.NewHandler(svc, api.Options{RatePerSecond: 1e6}))
+	defer srv.Close()
+	op := party.Principal{Party: party.OperatorName, Operator: true}
+	tok, err := svc.AddParty(ctx, op, "alpha")
+	if err != nil {
+		return 0, err
+	}
+	_, vkey := svc.LogKey()
+	wdir, err := os.MkdirTemp("", "deconflict-bench-witness-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(wdir)
+	_, wkey, _ := ed25519.GenerateKey(nil)
+	ws, err := witness.NewServer("alpha.bench/witness", wkey, wdir, []string{vkey})
+	if err != nil {
+		return 0, err
+	}
+	wsrv := httptest.NewServer(ws)
+	defer wsrv.Close()
+	r := svc.Rules()
+	r.Witnesses = []rules.Witness{{Party: "alpha", URL: wsrv.URL, VKey: ws.VerifierKey()}}
+	if _, err := svc.PutRules(ctx, op, r); err != nil {
+		return 0, err
+	}
+	if err := svc.PublishLog(ctx); err != nil {
+		return 0, err
+	}
+	c := &logcheck.Checker{Server: srv.URL, Token: tok, Dir: wdir}
+	start := time.Now()
+	got, err := c.Check(ctx)
+	if err != nil {
+		return 0, err
+	}
+	took := time.Since(start).Seconds()
+	if got.NewRecords < int64(o.CheckRecords) {
+		return 0, fmt.Errorf("the check verified %d records, want %d", got.NewRecords, o.CheckRecords)
+	}
+	return took, nil
+}
+
+func mustPEM(key ed25519.PrivateKey) []byte {
+	b, err := partykey.EncodePEM(key)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// WriteText writes the figures with their baselines and the issue's bars.
+func (res TrustResult) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "trust machinery, load %s\n", res.LoadAverage)
+	fmt.Fprintf(w, "  append %d records: %.0f rec/s with the Merkle tree, %.0f rec/s without: ratio %.2f (bar: at least 0.5)\n",
+		res.Records, res.AppendTreePerS, res.AppendPerS, res.AppendTreePerS/res.AppendPerS)
+	fmt.Fprintf(w, "  position batches of %d over HTTP: %.0f reports/s signed, %.0f unsigned: ratio %.2f (bar: at least 0.9)\n",
+		res.SignedBatch, res.SignedReportsPerS, res.UnsignedReportsPerS, res.SignedReportsPerS/res.UnsignedReportsPerS)
+	fmt.Fprintf(w, "  inclusion proof at %d records (tree built in %.1f s): p50 %.1f us, p99 %.1f us (bar: p99 at most 1 ms)\n",
+		res.ProofRecords, res.ProofBuildS, res.ProofP50Us, res.ProofP99Us)
+	_, err := fmt.Fprintf(w, "  witness check catching up %d new records: %.1f s (bar: at most 60 s)\n", res.CheckRecords, res.CheckS)
+	return err
+}
