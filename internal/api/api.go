@@ -435,7 +435,10 @@ func jsonProblem(err error) error {
 	}
 	// encoding/json names an unknown field only in its message.
 	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
-		return badRequest(strings.TrimSuffix(name, `"`), "unknown field")
+		if name = strings.TrimSuffix(name, `"`); name == "" {
+			return badRequest("body", `unknown field ""`) // a member named ""
+		}
+		return badRequest(name, "unknown field")
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {

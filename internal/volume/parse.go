@@ -159,6 +159,14 @@ func jsonFieldError(err error, prefix string) error {
 	// encoding/json reports an unknown field only in its message.
 	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
 		name = strings.TrimSuffix(name, `"`)
+		if name == "" {
+			// A member named "": the object holding it is at fault.
+			field := strings.TrimSuffix(prefix, ".")
+			if field == "" {
+				field = "body"
+			}
+			return fielderr.Errorf(field, `unknown field ""`)
+		}
 		return fielderr.Errorf(prefix+name, "unknown field")
 	}
 	return fielderr.Errorf("body", "invalid JSON: %v", err)

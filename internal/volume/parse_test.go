@@ -256,3 +256,17 @@ func TestVolumeWireShape(t *testing.T) {
 		t.Errorf("start %s (%v)", full["start"], err)
 	}
 }
+
+// A member named "" is refused naming the object that holds it.
+func TestEmptyMemberNameNamesItsObject(t *testing.T) {
+	for body, field := range map[string]string{
+		`{"":0}`: "body",
+		`{"footprint":{"type":"Circle","center":[1,2],"radius_m":5,"":1}}`: "footprint",
+	} {
+		_, err := ParseInput([]byte(body))
+		var fe *fielderr.Error
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: %v, want a refusal naming %s", body, err, field)
+		}
+	}
+}
