@@ -22,8 +22,14 @@ check:
 web-check:
 	./scripts/web-check.sh
 
+# The packages with concurrency run a second time under the race detector,
+# their property tests with fewer cases (internal/testutil/racerapid).
+RACE_PKGS := ./internal/service/... ./internal/api/... ./internal/alert/... \
+	./internal/detect/... ./internal/store/... ./internal/hotline/... ./internal/replica/...
+
 unit:
 	$(GO) test -count=1 -timeout 30m ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
 
 # Short runs of every fuzz target on top of its seed corpus (the seed corpus
 # alone already runs in `make unit`).

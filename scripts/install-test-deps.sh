@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine of this kind, and
 # nothing that is already there: Go tools from the module proxy, PostgreSQL,
-# Chromium and tshark (the independent ASTERIX decoder that the decoder's
-# tests compare with) from Debian's packages.
+# Chromium, tshark (the independent ASTERIX decoder that the decoder's
+# tests compare with) and gcc (for the race detector) from Debian's packages.
 set -euo pipefail
 export PATH=/usr/local/go/bin:$HOME/go/bin:$PATH
 STATICCHECK_VERSION=${STATICCHECK_VERSION:-v0.8.2}
@@ -31,6 +31,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # npm rebuilds the console to check the committed build (scripts/web-check.sh).
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+# The race detector (go test -race in make unit) needs cgo's C compiler.
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if ((${#need[@]})); then
   if [[ $(id -u) != 0 ]]; then SUDO=sudo; else SUDO=; fi
   echo "installing from Debian: ${need[*]}"

@@ -9,6 +9,8 @@ import (
 
 	"github.com/deconflict/deconflict/internal/store"
 	"pgregory.net/rapid"
+
+	_ "github.com/deconflict/deconflict/internal/testutil/racerapid" // fewer cases under -race
 )
 
 // readFor reads every event for party after id, in pages of size page, as

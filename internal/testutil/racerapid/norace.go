@@ -1,0 +1,5 @@
+//go:build !race
+
+package racerapid
+
+const raceEnabled = false
