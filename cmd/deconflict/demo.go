@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,11 +22,14 @@ import (
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/server"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/sim"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/web"
+	"github.com/deconflict/deconflict/internal/witness"
 )
 
 func init() {
@@ -64,7 +69,9 @@ type demoSummary struct {
 	Alerts          []sim.AlertRecord
 	Audit           audit.Summary
 	AuditErr        error
-	Scenario        *sim.Scenario
+	// Witnesses are the parties' witnesses as the log saw them at the end.
+	Witnesses []witness.Status
+	Scenario  *sim.Scenario
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
@@ -177,9 +184,32 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 	if err := os.WriteFile(tokenFile, []byte(tokenLines.String()), 0o600); err != nil {
 		return demoSummary{}, err
 	}
+	// Each party runs its own witness (here, inside the demo process),
+	// which cosigns the record's checkpoints while they stay consistent.
+	_, logVKey := info.svc.LogKey()
+	var witnesses []rules.Witness
+	for _, p := range sc.Parties {
+		wkey, err := partykey.Generate()
+		if err != nil {
+			return demoSummary{}, err
+		}
+		ws, err := witness.NewServer(p.Name+".demo/witness", wkey, filepath.Join(dir, "witness-"+p.Name), []string{logVKey})
+		if err != nil {
+			return demoSummary{}, err
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return demoSummary{}, err
+		}
+		hs := &http.Server{Handler: ws, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(l) }()
+		defer hs.Close()
+		witnesses = append(witnesses, rules.Witness{Party: p.Name, URL: "http://" + l.Addr().String(), VKey: ws.VerifierKey()})
+	}
 	// Time runs opt.Speed times faster than real time, and so must the
 	// deadlines to acknowledge, or nothing would ever escalate.
 	r := info.svc.Rules()
+	r.Witnesses = witnesses
 	scale := func(s float64) float64 { return max(1, s/opt.Speed) }
 	r.AckDeadlineS, r.AckDeadlineHighestS, r.EscalationDeadlineS = scale(r.AckDeadlineS), scale(r.AckDeadlineHighestS), scale(r.EscalationDeadlineS)
 	operator := party.Principal{Party: party.OperatorName, Operator: true}
@@ -226,7 +256,8 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 	}
 
 	sum := demoSummary{
-		Wall: wall, FromS: sc.DemoStartS, ToS: runner.Stats.SimTimeS(), Scenario: sc,
+		Witnesses: info.svc.LogStatus().Witnesses,
+		Wall:      wall, FromS: sc.DemoStartS, ToS: runner.Stats.SimTimeS(), Scenario: sc,
 		Reports: runner.Stats.ReportsSent.Load(), Rejected: runner.Stats.ReportsRejected.Load(),
 		Volumes: runner.Stats.VolumesDeclared.Load(), VolumesActive: runner.Stats.VolumesActive.Load(),
 		KeyRetries:      runner.Stats.KeyRetries.Load(),
@@ -426,5 +457,12 @@ func printSummary(w io.Writer, s demoSummary) {
 		fmt.Fprintf(w, "  audit            FAILED: %v\n", s.AuditErr)
 	} else {
 		fmt.Fprintf(w, "  audit            %d records verified (hash chain, %d signed checkpoints, signed head)\n", s.Audit.Records, s.Audit.Checkpoints)
+	}
+	for _, st := range s.Witnesses {
+		state := "cosigning"
+		if st.Failing != "" {
+			state = "failing: " + st.Failing
+		}
+		fmt.Fprintf(w, "  witness %-9s %d checkpoints cosigned, the latest of size %d (%s)\n", st.Party, st.Cosigned, st.Size, state)
 	}
 }

@@ -94,7 +94,16 @@ func TestDemoAlertsAcknowledgesAndEscalatesTheDesignedEncounters(t *testing.T) {
 	if sum.AuditErr != nil || sum.Audit.Records < 1 {
 		t.Errorf("audit: %v (%d records)", sum.AuditErr, sum.Audit.Records)
 	}
-	for _, want := range []string{"console: http://127.0.0.1:", "login as coalition", "login as russia", "ALERT raised", "ESCALATED", "STRATEGIC", "summary:"} {
+	// Each party's witness cosigned the record, up to its last checkpoint.
+	if len(sum.Witnesses) != 2 {
+		t.Fatalf("witnesses %+v", sum.Witnesses)
+	}
+	for _, w := range sum.Witnesses {
+		if w.Cosigned < 1 || w.Failing != "" || w.Size != int64(sum.Audit.Records) {
+			t.Errorf("witness of %s: %+v (the record has %d records)", w.Party, w, sum.Audit.Records)
+		}
+	}
+	for _, want := range []string{"console: http://127.0.0.1:", "login as coalition", "login as russia", "ALERT raised", "ESCALATED", "STRATEGIC", "summary:", "witness coalition", "checkpoints cosigned"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the demo printed no %q", want)
 		}

@@ -149,6 +149,8 @@ type Status struct {
 	LastCosigned time.Time
 	// Failing is the last push's error ("" when it succeeded).
 	Failing string
+	// Cosigned counts the checkpoints the witness cosigned for this log.
+	Cosigned int
 }
 
 // Proofs makes consistency proofs of the log's tree.
@@ -250,6 +252,7 @@ func (p *Pusher) Push(ctx context.Context, signed []byte, size int64) []string {
 					st.Failing = err.Error()
 				} else {
 					st.Failing, st.Size, st.LastCosigned = "", size, time.Now()
+					st.Cosigned++
 				}
 			}
 			p.mu.Unlock()
