@@ -32,7 +32,7 @@ func runAsterix(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "../shared/reference/asterix/README.md; a summary of blocks, records and malformed input goes to stderr.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return flagError(err)
 	}
 	if fs.NArg() > 0 {

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -131,7 +130,7 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.BruteForceRuns, "brute-force-samples", 0, "brute-force runs (median reported); 0 = 3 up to 12,000 aircraft, else 1")
 	fs.IntVar(&o.Updates, "updates", 5000, "single-report updates timed")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return usageError{err}
 	}
 	switch {
@@ -175,7 +174,7 @@ func runBenchVolumes(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.SideM, "side-m", 1000, "side of the busy square every dense-area volume overlaps")
 	fs.StringVar(&o.Dir, "dir", "", "directory of the SQLite store of the dense-area benchmark (default: a fresh temporary one)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return usageError{err}
 	}
 	switch {
@@ -217,7 +216,7 @@ func runBenchStartup(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Dir, "dir", "", "data directory holding the volumes: filled when it has no store yet, kept afterwards (default: a temp dir)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the starts with volumes to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return usageError{err}
 	}
 	if o.Volumes < 0 || o.Runs < 1 {
@@ -239,7 +238,7 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Scenario, "scenario", "global", "traffic: "+strings.Join(traffic.Scenarios(), " or "))
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return usageError{err}
 	}
 	if err := checkLoad(o.LoadOptions); err != nil {
@@ -277,10 +276,12 @@ func runBenchReplicas(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Bool("replicas", true, "select this mode")
 	var o bench.ReplicasOptions
-	fs.StringVar(&o.StoreURL, "store", os.Getenv("DECONFLICT_BENCH_STORE"), "an EMPTY PostgreSQL database (postgres://...); empty starts a throwaway cluster with the PostgreSQL binaries installed here (env DECONFLICT_BENCH_STORE)")
+	// Not --store: DECONFLICT_STORE, set for a server, must never point
+	// the benchmark at the server's database.
+	fs.StringVar(&o.StoreURL, "bench-store", "", "an EMPTY PostgreSQL database (postgres://...); empty starts a throwaway cluster with the PostgreSQL binaries installed here (env DECONFLICT_BENCH_STORE)")
 	loadFlags(fs, &o.LoadOptions, 10_000, 100)
 	asJSON := fs.Bool("json", false, "print one JSON array")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return usageError{err}
 	}
 	if err := checkLoad(o.LoadOptions); err != nil {
@@ -311,7 +312,7 @@ func runBenchAudit(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&to.ProofRecords, "proof-records", 10_000_000, "tree size for the inclusion proof timing")
 	fs.IntVar(&to.Proofs, "proofs", 10_000, "inclusion proofs timed")
 	fs.IntVar(&to.CheckRecords, "check-records", 1_000_000, "records a party's witness check catches up with")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return usageError{err}
 	}
 	if o.Records < 1 || o.Batch < 1 {

@@ -85,7 +85,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&speed, "speed", "scenario seconds per wall-clock second")
 	fs.Uint64Var(&opt.Seed, "seed", 1, "seed of the scenario's variations")
 	fs.DurationVar(&opt.AckDelay, "ack-delay", 0, "wall time the parties take to acknowledge (default: 10 scenario seconds, at most 1 s)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return flagError(err)
 	}
 	if fs.NArg() > 0 {

@@ -33,7 +33,7 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "  do365_wcv: "+encounter.DO365Header)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}

@@ -145,7 +145,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	file := fs.String("file", "", "read from FILE ('-' for standard input)")
 	var pf pipelineFlags
 	pf.register(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return flagError(err)
 	}
 	if fs.NArg() > 0 {

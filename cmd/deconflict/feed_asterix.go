@@ -43,7 +43,7 @@ func feedASTERIX(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var pf pipelineFlags
 	pf.register(fs)
 	statusSet := false
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return flagError(err)
 	}
 	fs.Visit(func(f *flag.Flag) { statusSet = statusSet || f.Name == "status" })

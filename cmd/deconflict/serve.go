@@ -64,7 +64,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	maxStreams := fs.Int("max-streams", envInt("DECONFLICT_MAX_STREAMS", api.DefaultMaxStreamsPerParty), "event streams each party may have open at once; more are refused with 429 (env DECONFLICT_MAX_STREAMS)")
 	metricsListen := fs.String("metrics-listen", envOr("DECONFLICT_METRICS_LISTEN", ""), "also serve /metrics without a token on this address (on --listen it needs the operator's token; env DECONFLICT_METRICS_LISTEN)")
 	logOrigin := fs.String("log-origin", envOr("DECONFLICT_LOG_ORIGIN", ""), "name of the transparency log, first line of its checkpoints (default: derived from the data directory's signing key; env DECONFLICT_LOG_ORIGIN)")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+	if err := parseFlags(fs, args); errors.Is(err, flag.ErrHelp) {
 		return nil
 	} else if err != nil {
 		return usageError{err}

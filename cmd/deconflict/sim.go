@@ -86,7 +86,7 @@ func simMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ackDelay := fs.Duration("ack-delay", 2*time.Second, "wall time a party takes to acknowledge a hotline item")
 	from := fs.String("from", "0", "scenario time to start at: seconds, HH:MM or demo")
 	until := fs.String("until", "", "scenario time to stop at (default: when the last aircraft lands)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return flagError(err)
 	}
 	if fs.NArg() > 0 {

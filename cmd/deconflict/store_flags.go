@@ -19,13 +19,17 @@ import (
 // export) share it so that they all find the same store.
 func openStore(data, storeURL string) (store.Store, error) {
 	ctx := context.Background()
+	// The data directory holds the signing keys and the operator's token
+	// whatever the store: create it (for its owner alone) when missing.
+	if data != "" {
+		if err := os.MkdirAll(data, 0o700); err != nil {
+			return nil, fmt.Errorf("creating the data directory: %w", err)
+		}
+	}
 	switch {
 	case storeURL == "" || storeURL == "sqlite":
 		if data == "" {
 			return nil, usagef("--data DIR is required (or DECONFLICT_DATA)")
-		}
-		if err := os.MkdirAll(data, 0o700); err != nil {
-			return nil, fmt.Errorf("creating the data directory: %w", err)
 		}
 		return sqlite.Open(ctx, data)
 	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
@@ -53,12 +57,14 @@ func (s *storeFlags) open() (store.Store, error) { return openStore(s.data, s.st
 // positional ones.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
+	parse := parseFlags // the environment once, then the rest of the line
 	for {
-		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		if err := parse(fs, args); errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		} else if err != nil {
 			return nil, usageError{err}
 		}
+		parse = (*flag.FlagSet).Parse
 		args = fs.Args()
 		if len(args) == 0 {
 			return pos, nil

@@ -56,7 +56,7 @@ func volumesImport(ctx context.Context, args []string, stdout, stderr io.Writer)
 	groundM := fs.Float64("ground-m", 0, "ground elevation in meters under heights above ground (AGL)")
 	unlimitedM := fs.Float64("unlimited-m", 0, "altitude in meters of an unlimited upper limit (default FL660)")
 	dryRun := fs.Bool("dry-run", false, "report what would be declared, declare nothing")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return usageError{err}
 	}
 	if *file == "" || *geojson == *openair {
@@ -182,7 +182,7 @@ func volumesExport(ctx context.Context, args []string, stdout, stderr io.Writer)
 	cf.register(fs)
 	format := fs.String("format", "geojson", "geojson, kml or openair")
 	out := fs.String("out", "", "file to write (default: standard output)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return usageError{err}
 	}
 	switch *format {

@@ -83,7 +83,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("sqlite: the data directory is not set")
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
@@ -129,7 +129,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 // MigrateTo brings the database in dir to schema version v (for tests of
 // the migrations: a store at version N-1 must migrate to N when opened).
 func MigrateTo(ctx context.Context, dir string, v int) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), false))

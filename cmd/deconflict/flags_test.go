@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+)
+
+// invocations reach the flag set of every (sub)command: an unknown flag
+// makes each parse its flags and stop.
+var invocations = [][]string{
+	{"asterix", "dump"},
+	{"audit", "export"}, {"audit", "verify"}, {"audit", "key"},
+	{"bench"}, {"bench", "--audit"}, {"bench", "--http"}, {"bench", "--replicas"}, {"bench", "--startup"}, {"bench", "--volumes"},
+	{"demo"},
+	{"encounter"},
+	{"feed", "sbs"}, {"feed", "jsonl"}, {"feed", "asterix"},
+	{"key", "new"},
+	{"party", "add"}, {"party", "list"}, {"party", "rotate"}, {"party", "revoke"},
+	{"replay"},
+	{"serve"},
+	{"sim"},
+	{"volumes", "import"}, {"volumes", "export"},
+	{"witness"}, {"witness", "check"},
+}
+
+// TestEveryFlagFromTheEnvironment walks the flag set of every command and
+// checks that each flag can be set as DECONFLICT_<FLAG>, and that the
+// command line wins. It also checks that the walk is complete: every
+// registered command is invoked, and every flag set the sources create is
+// reached.
+func TestEveryFlagFromTheEnvironment(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, envPrefix) {
+			t.Setenv(name, "") // restored at the end
+			os.Unsetenv(name)
+		}
+	}
+	var sets []*flag.FlagSet
+	flagSetParsed = func(fs *flag.FlagSet) { sets = append(sets, fs) }
+	defer func() { flagSetParsed = nil }()
+
+	invoked := map[string]bool{}
+	for _, inv := range invocations {
+		invoked[inv[0]] = true
+		before := len(sets)
+		var out, errOut bytes.Buffer
+		runMain(append(append([]string{}, inv...), "--no-such-flag-at-all"), &out, &errOut)
+		if len(sets) == before {
+			t.Errorf("%v parses no flags through parseFlags: %s", inv, errOut.String())
+		}
+	}
+	for name := range commands {
+		if !invoked[name] {
+			t.Errorf("command %s is not in the invocations of this test", name)
+		}
+	}
+	walked := map[string]bool{}
+	for _, fs := range sets {
+		walked[fs.Name()] = true
+	}
+	for _, src := range flagSetNamesInSources(t) {
+		found := false
+		for name := range walked {
+			found = found || name == src.name || (src.prefix && strings.HasPrefix(name, src.name))
+		}
+		if !found {
+			t.Errorf("the flag set %q created in %s is not reached by the invocations of this test", src.name, src.at)
+		}
+	}
+
+	n := 0
+	for _, fs := range sets {
+		fs.VisitAll(func(f *flag.Flag) {
+			n++
+			checkFlagFromEnv(t, fs, f)
+		})
+	}
+	if n < 100 {
+		t.Fatalf("only %d flags walked", n)
+	}
+}
+
+// checkFlagFromEnv sets f's environment variable and parses fs again.
+func checkFlagFromEnv(t *testing.T, fs *flag.FlagSet, f *flag.Flag) {
+	t.Helper()
+	env := envName(f.Name)
+	val, known := newValue(f)
+	if !known {
+		// A value of its own kind: a value it refuses must be refused
+		// naming the variable, which shows the variable reaches it.
+		t.Setenv(env, "☃ not a value")
+		err := parseFlags(fs, nil)
+		os.Unsetenv(env)
+		if err == nil && !strings.Contains(f.Value.String(), "not a value") {
+			t.Errorf("%s --%s: %s neither taken nor refused", fs.Name(), f.Name, env)
+		} else if err != nil && !strings.Contains(err.Error(), env) {
+			t.Errorf("%s --%s: the refusal does not name %s: %v", fs.Name(), f.Name, env, err)
+		}
+		return
+	}
+	t.Setenv(env, val)
+	defer os.Unsetenv(env)
+	if err := parseFlags(fs, nil); err != nil {
+		t.Errorf("%s: %s=%s: %v", fs.Name(), env, val, err)
+		return
+	}
+	if got := f.Value.String(); got != val {
+		t.Errorf("%s: %s=%s gave --%s %s", fs.Name(), env, val, f.Name, got)
+	}
+	if _, isString := f.Value.(flag.Getter).Get().(string); isString {
+		if err := parseFlags(fs, []string{"--" + f.Name + "=from-the-command-line"}); err != nil || f.Value.String() != "from-the-command-line" {
+			t.Errorf("%s --%s: the command line does not win over %s (%v)", fs.Name(), f.Name, env, err)
+		}
+	}
+}
+
+// newValue is a value for f other than its current one, as its flag
+// would print it, when f is of a standard kind.
+func newValue(f *flag.Flag) (string, bool) {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "", false
+	}
+	switch v := g.Get().(type) {
+	case bool:
+		return strconv.FormatBool(!v), true
+	case string:
+		return "from-the-environment", true
+	case int:
+		return strconv.Itoa(v + 1), true
+	case int64:
+		return strconv.FormatInt(v+1, 10), true
+	case uint:
+		return strconv.FormatUint(uint64(v+1), 10), true
+	case uint64:
+		return strconv.FormatUint(v+1, 10), true
+	case float64:
+		return strconv.FormatFloat(v+1.5, 'g', -1, 64), true
+	case time.Duration:
+		return (v + time.Second).String(), true
+	}
+	return "", false
+}
+
+type flagSetSource struct {
+	name   string
+	prefix bool // the name is built from this prefix
+	at     string
+}
+
+// flagSetNamesInSources lists the names given to flag.NewFlagSet in the
+// command's sources.
+func flagSetNamesInSources(t *testing.T) []flagSetSource {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []flagSetSource
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || sel.Sel.Name != "NewFlagSet" || len(call.Args) == 0 {
+				return true
+			}
+			src := flagSetSource{at: fset.Position(call.Pos()).String()}
+			arg := call.Args[0]
+			if bin, ok := arg.(*ast.BinaryExpr); ok {
+				arg, src.prefix = bin.X, true
+			}
+			lit, ok := arg.(*ast.BasicLit)
+			if !ok {
+				t.Fatalf("%s: flag set named by %T; name it by a string literal", src.at, arg)
+			}
+			src.name, _ = strconv.Unquote(lit.Value)
+			out = append(out, src)
+			return true
+		})
+	}
+	if len(out) == 0 {
+		t.Fatal("no flag set found in the sources")
+	}
+	return out
+}
+
+// A variable that does not fit its flag is refused naming the variable.
+func TestFlagFromTheEnvironmentRefused(t *testing.T) {
+	t.Setenv("DECONFLICT_RATE", "fast")
+	code, _, stderr := runCmd("serve", "--data", t.TempDir())
+	if code != 2 || !strings.Contains(stderr, "DECONFLICT_RATE") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+// Every command creates its data directory, for its owner alone, when it
+// is missing, whatever the store (serve on PostgreSQL failed writing its
+// signing key into a missing directory).
+func TestDataDirectoryCreated(t *testing.T) {
+	for _, storeURL := range []string{"", pgtest.NewDatabase(t)} {
+		data := filepath.Join(t.TempDir(), "not", "yet")
+		args := []string{"party", "add", "alpha", "--data", data}
+		if storeURL != "" {
+			args = append(args, "--store", storeURL)
+		}
+		if code, _, stderr := runCmd(args...); code != 0 {
+			t.Fatalf("%v: %d %s", args, code, stderr)
+		}
+		fi, err := os.Stat(data)
+		if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+			t.Errorf("store %q: data directory %v (%v), want mode 0700", storeURL, fi, err)
+		}
+	}
+}
