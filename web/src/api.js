@@ -1,5 +1,9 @@
 // Talks to the deconflict HTTP API (docs/WIRE.md). The token lives in
 // sessionStorage only and travels in the Authorization header, never in a URL.
+// Writes are signed in the browser with the party's own key when one was
+// imported (sign.js).
+
+import { keyOf, signatureHeaders } from './sign.js';
 
 const TOKEN_KEY = 'deconflict.token';
 
@@ -13,6 +17,13 @@ export function saveToken(token) {
 
 export function forgetToken() {
   sessionStorage.removeItem(TOKEN_KEY);
+}
+
+// signingParty is the party whose stored key signs the writes.
+let signingParty = '';
+
+export function signAs(party) {
+  signingParty = party;
 }
 
 export class APIError extends Error {
@@ -29,10 +40,15 @@ export async function request(path, { method = 'GET', body, text: raw, signal } 
   const headers = { Authorization: `Bearer ${savedToken()}`, Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (raw !== undefined) headers['Content-Type'] = 'text/plain';
+  const payload = raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body);
+  if (method !== 'GET' && signingParty) {
+    const key = await keyOf(signingParty);
+    if (key) Object.assign(headers, await signatureHeaders(key, method, new URL(path, location.href).href, payload));
+  }
   const res = await fetch(path, {
     method,
     headers,
-    body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body),
+    body: payload,
     signal,
     cache: 'no-store',
     credentials: 'omit',
@@ -64,6 +80,7 @@ export const api = {
   alerts: () => request('/v1/alerts'),
   messages: () => request('/v1/hotline/messages'),
   send: (msg) => request('/v1/hotline/messages', { method: 'POST', body: msg }),
+  logStatus: () => request('/v1/log/witnesses'),
   ack: (id, reply) =>
     request(`/v1/hotline/messages/${encodeURIComponent(id)}/ack`, { method: 'POST', body: reply ? { reply } : {} }),
 };

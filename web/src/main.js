@@ -8,7 +8,8 @@
 // the hotline (hotline.js), each of which renders from that state, and the
 // import of airspace files (importer.js).
 
-import { api, savedToken, saveToken, forgetToken } from './api.js';
+import { api, savedToken, saveToken, forgetToken, signAs } from './api.js';
+import { importKey, keyOf } from './sign.js';
 import { EventStream, EventParser } from './sse.js';
 import { MapView } from './map.js';
 import { AlertsPanel } from './alerts.js';
@@ -71,6 +72,15 @@ function start() {
   $('party-name').textContent = state.me.party + (state.me.operator ? ' (operator)' : '');
   $('party-name').style.color = styles.colour(state.me.party);
   document.title = `deconflict · ${state.me.party}`;
+  if (!state.me.operator) {
+    signAs(state.me.party);
+    $('signing').hidden = false;
+    keyOf(state.me.party).then((k) => {
+      if (k) $('key-status').textContent = `keyid ${k.keyid.slice(0, 10)}…`;
+    });
+  }
+  loadLogStatus();
+  setInterval(loadLogStatus, LOG_POLL_MS);
 
   map = new MapView({ container: $('map'), base: $('map-base'), live: $('map-live'), tooltip: $('tooltip'), styles });
   hotline = new HotlinePanel({ state, styles, refresh });
@@ -98,6 +108,47 @@ async function loadAtlas() {
   } catch {
     // The map still works without outlines.
   }
+}
+
+// ---- the record ------------------------------------------------------------
+
+const LOG_POLL_MS = 5000;
+
+// loadLogStatus shows who cosigned the latest checkpoint of the record, and
+// a red banner for each party whose witness does not verify it (refusing,
+// unreachable, or no fresh cosignature within the rules' witness_max_age_s).
+async function loadLogStatus() {
+  let st;
+  try {
+    st = await api.logStatus();
+  } catch {
+    return;
+  }
+  const line = $('record-status');
+  line.hidden = false;
+  const when = st.time && !st.time.startsWith('0001') ? `${new Date(st.time).toISOString().slice(11, 19)}Z` : '';
+  line.textContent = st.cosigned_by.length
+    ? `record cosigned by ${st.cosigned_by.join(', ')} at size ${st.size}, ${when}`
+    : `record at size ${st.size}, cosigned by no witness`;
+  const maxAgeMs = ((state.rules && state.rules.witness_max_age_s) || 600) * 1000;
+  const unverified = st.witnesses
+    .filter((w) => w.Failing || !w.LastCosigned || w.LastCosigned.startsWith('0001') || Date.now() - Date.parse(w.LastCosigned) > maxAgeMs)
+    .map((w) => w.Party);
+  const banner = $('record-banner');
+  banner.hidden = unverified.length === 0;
+  banner.textContent = unverified.map((p) => `record not verified by ${p}`).join(' · ');
+}
+
+async function onKeyFile(ev) {
+  const file = ev.target.files && ev.target.files[0];
+  if (!file) return;
+  try {
+    const keyid = await importKey(state.me.party, await file.text());
+    $('key-status').textContent = `keyid ${keyid.slice(0, 10)}…`;
+  } catch (err) {
+    $('key-status').textContent = `not an Ed25519 PKCS#8 key: ${err.message}`;
+  }
+  ev.target.value = '';
 }
 
 async function loadRules() {
@@ -400,5 +451,6 @@ $('login-form').addEventListener('submit', (e) => {
   if (token) login(token);
 });
 $('logout').addEventListener('click', logout);
+$('key-file').addEventListener('change', onKeyFile);
 
 if (savedToken()) login(savedToken());

@@ -1,0 +1,97 @@
+package webtest
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/witness"
+)
+
+// TestConsoleSignsWrites: the coalition registers a key; the console
+// imports its PKCS#8 PEM file into a non-extractable WebCrypto key kept in
+// IndexedDB, and a message sent from the console is signed in the browser
+// (the server refuses unsigned writes of a party with a key) and recorded
+// as the coalition's signed statement. A witness that answers nothing puts
+// the red banner up.
+func TestConsoleSignsWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	be := startBackend(t)
+	browser := startBrowser(t)
+	key, err := partykey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, _ := partykey.EncodePEM(key)
+	keyID := partykey.ID(partykey.Public(key))
+	be.call(t, coalition, "POST", "/v1/parties/coalition/keys", map[string]string{"public_key": partykey.Format(partykey.Public(key))}, nil)
+
+	a := openTab(t, browser, coalition, false)
+	a.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(be.url))
+	a.do(t, chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	a.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(coalition), 15*time.Second)
+	a.waitFor(t, "the record status", `document.getElementById('record-status').textContent.startsWith('record ')`, 15*time.Second)
+	a.do(t, chromedp.Evaluate[chromedp.Void](`(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File([`+jsString(string(pemBytes))+`], 'coalition.pem'));
+		const input = document.getElementById('key-file');
+		input.files = dt.files;
+		input.dispatchEvent(new Event('change'));
+	})()`))
+	a.waitFor(t, "the imported key", `document.getElementById('key-status').textContent === `+jsString("keyid "+keyID[:10]+"…"), 15*time.Second)
+	// The key kept in IndexedDB cannot be read back.
+	a.waitFor(t, "a non-extractable stored key", `new Promise((resolve) => {
+		const req = indexedDB.open('deconflict-keys');
+		req.onsuccess = () => {
+			const get = req.result.transaction('keys').objectStore('keys').get('coalition');
+			get.onsuccess = () => resolve(get.result && get.result.key.extractable === false && get.result.key.algorithm.name === 'Ed25519');
+		};
+	})`, 10*time.Second)
+
+	a.do(t,
+		chromedp.SendKeys(chromedp.ID("compose-to"), airgroup),
+		chromedp.SendKeys(chromedp.ID("compose-thread"), "signed-thread"),
+		chromedp.SendKeys(chromedp.ID("compose-text"), "signed in the browser"),
+		chromedp.Click(chromedp.CSS(`#compose button[type=submit]`)),
+	)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", be.url+"/v1/audit", nil)
+		req.Header.Set("Authorization", "Bearer "+be.tokens[coalition])
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		s := string(body)
+		if strings.Contains(s, `"kind":"statement"`) && strings.Contains(s, `"keyid":"`+keyID+`"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no signed statement of the coalition in the record; compose error %q", eval[string](t, a, `document.getElementById('compose-error').textContent`))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// A witness nobody answers at: the banner names its party.
+	var r rules.Rules
+	be.call(t, "operator", "GET", "/v1/rules", nil, &r)
+	wkey, _ := partykey.Generate()
+	_, vkey, err := witness.CosignerKeys("airgroup.test/witness", wkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Witnesses = []rules.Witness{{Party: airgroup, URL: "http://127.0.0.1:1", VKey: vkey}}
+	be.call(t, "operator", "PUT", "/v1/rules", r, nil)
+	a.waitFor(t, "the red banner", `!document.getElementById('record-banner').hidden && document.getElementById('record-banner').textContent === 'record not verified by airgroup'`, 30*time.Second)
+	a.screenshot(t, "console-record-banner")
+}
