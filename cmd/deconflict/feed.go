@@ -183,7 +183,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				}
 				rep, perr := feed.ParseJSONLine([]byte(line))
 				if perr != nil {
-					stats.Skipped.Add(1)
+					stats.Skip(feed.JSONSkipReason(perr))
 					fmt.Fprintf(stderr, "skipped: %v\n", perr)
 					return nil
 				}
@@ -312,6 +312,9 @@ func (p *pipeline) finish(err error) error {
 	timer.Stop()
 	p.cancel()
 	fmt.Fprintf(p.out, "%s done: %s\n", p.name, p.status())
+	if why := p.stats.SkippedSummary(); why != "" {
+		fmt.Fprintf(p.out, "%s %s\n", p.name, why)
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -10,8 +10,13 @@
 // and ASTERIX carry feet, flight levels, knots, nautical miles and feet per
 // minute; reports leave this package in meters and m/s.
 //
-// Nothing in a feed is fatal: a malformed line is counted (Stats.Skipped)
-// and skipped, a malformed ASTERIX block counted per reason
+// A recorded BaseStation file is read in its own time (the "generated"
+// timestamps), or, when its lines carry no time (some receivers and
+// libraries leave those fields empty), in order at the time of reading.
+//
+// Nothing in a feed is fatal: a malformed line is counted by reason
+// (Stats.Skip; the feed ends with one line of the counts by reason) and
+// skipped, a malformed ASTERIX block counted per reason
 // (asterix.Stats) and skipped; a source that goes away is reconnected with capped, jittered
 // exponential backoff; a server that goes away is retried until the reports
 // are too old for it to accept (Stats.Undeliverable).

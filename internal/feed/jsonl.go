@@ -3,6 +3,8 @@ package feed
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 
 	"github.com/deconflict/deconflict/internal/client"
@@ -84,4 +86,14 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		}
 	}
 	return r, nil
+}
+
+// JSONSkipReason names why a JSON line was skipped, the same for every
+// line skipped for the same field.
+func JSONSkipReason(err error) string {
+	var fe *fielderr.Error
+	if errors.As(err, &fe) {
+		return fmt.Sprintf("bad %s", fe.Field)
+	}
+	return "malformed"
 }

@@ -1,8 +1,13 @@
 package feed
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +19,7 @@ type Stats struct {
 	// Sent counts reports the server accepted.
 	Sent atomic.Int64
 	// Skipped counts input lines that were malformed (or carried no
-	// aircraft data) and were dropped.
+	// aircraft data) and were dropped; Skip counts them by reason too.
 	Skipped atomic.Int64
 	// Undeliverable counts reports that never reached the server: refused
 	// by it (4xx, or rejected one by one), or given up after retries once
@@ -24,6 +29,43 @@ type Stats struct {
 	Retries atomic.Int64
 	// Reconnects counts connections to the source after the first.
 	Reconnects atomic.Int64
+
+	mu       sync.Mutex
+	byReason map[string]int64
+}
+
+// Skip counts one input line dropped for reason (a short, stable phrase:
+// the lines skipped for the same cause share it).
+func (s *Stats) Skip(reason string) {
+	s.Skipped.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byReason == nil {
+		s.byReason = map[string]int64{}
+	}
+	s.byReason[reason]++
+}
+
+// SkippedSummary is one line saying why lines were skipped, counts by
+// reason, the most frequent first; "" when none was.
+func (s *Stats) SkippedSummary() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.byReason) == 0 {
+		return ""
+	}
+	reasons := slices.Collect(maps.Keys(s.byReason))
+	slices.SortFunc(reasons, func(a, b string) int {
+		if c := cmp.Compare(s.byReason[b], s.byReason[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%d %s", s.byReason[r], r)
+	}
+	return fmt.Sprintf("skipped %d lines: %s", s.Skipped.Load(), strings.Join(parts, ", "))
 }
 
 // String is the one-line status a feed prints periodically.

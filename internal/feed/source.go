@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -115,10 +116,29 @@ func DetectFormat(firstLine string) Format {
 type SBSDecoder struct {
 	Assembler *Assembler
 	Stats     *Stats
+	// Now is the wall clock (time.Now when nil), the time of a recorded
+	// file whose lines carry none.
+	Now func() time.Time
 	// last is the time of the last message that carried one, used for
 	// messages without a time when replaying.
 	last time.Time
+	// clock is how a recorded file is timed, set by its first message.
+	clock recordClock
 }
+
+// recordClock is how a recorded file is timed.
+type recordClock int
+
+const (
+	clockUnknown recordClock = iota
+	// clockFile: the file's own "generated" times (the previous one for
+	// a line without).
+	clockFile
+	// clockReading: the file's lines carry no time (some receivers and
+	// libraries leave the date and time fields empty): it is read in
+	// order, each line at the time it is read.
+	clockReading
+)
 
 // NewSBSDecoder returns a decoder counting into stats.
 func NewSBSDecoder(stats *Stats) *SBSDecoder {
@@ -136,20 +156,31 @@ func (d *SBSDecoder) Live(line string, now time.Time) (client.Report, bool) {
 	return d.Assembler.Add(m, now)
 }
 
-// Recorded decodes a line of a recorded file, in the file's own time (the
-// "generated" timestamp; the previous one when absent). The caller re-stamps
-// the report onto the wall clock.
+// Recorded decodes a line of a recorded file. A file whose first message
+// carries a time is read in its own time (the "generated" timestamp; the
+// previous one when absent); a file whose first message carries none is
+// read in order at the time of reading (Now). The caller re-stamps the
+// report onto the wall clock.
 func (d *SBSDecoder) Recorded(line string) (client.Report, bool) {
 	m, ok := d.parse(line)
 	if !ok {
 		return client.Report{}, false
 	}
+	if d.clock == clockUnknown {
+		d.clock = clockFile
+		if m.Generated.IsZero() {
+			d.clock = clockReading
+		}
+	}
+	if d.clock == clockReading {
+		now := time.Now
+		if d.Now != nil {
+			now = d.Now
+		}
+		return d.Assembler.Add(m, now())
+	}
 	if !m.Generated.IsZero() {
 		d.last = m.Generated
-	}
-	if d.last.IsZero() {
-		d.Stats.Skipped.Add(1) // no time to place it at yet
-		return client.Report{}, false
 	}
 	return d.Assembler.Add(m, d.last)
 }
@@ -160,10 +191,25 @@ func (d *SBSDecoder) parse(line string) (SBSMessage, bool) {
 	}
 	m, err := ParseSBS(line)
 	if err != nil {
-		d.Stats.Skipped.Add(1)
+		d.Stats.Skip(sbsSkipReason(err))
 		return SBSMessage{}, false
 	}
 	return m, true
+}
+
+// sbsSkipReason names why a BaseStation line was skipped, the same for
+// every line skipped for the same cause.
+func sbsSkipReason(err error) string {
+	var se *SBSError
+	switch {
+	case errors.Is(err, ErrNotMSG):
+		return "not MSG lines (no aircraft data)"
+	case errors.As(err, &se) && se.Name == "field count":
+		return "with the wrong number of fields"
+	case errors.As(err, &se):
+		return fmt.Sprintf("bad field %d (%s)", se.Field, se.Name)
+	}
+	return "malformed"
 }
 
 // Pacer maps the times of a recorded source onto the wall clock: the first
@@ -230,6 +276,7 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 func Replay(ctx context.Context, r io.Reader, pacer *Pacer, stats *Stats, out chan<- client.Report) error {
 	format, detected := FormatSBS, false
 	sbs := NewSBSDecoder(stats)
+	sbs.Now = pacer.Now // a file without times is read on the pacer's clock
 	return ReadLines(ctx, r, func(line string) error {
 		if strings.TrimSpace(line) == "" {
 			return nil
@@ -242,7 +289,7 @@ func Replay(ctx context.Context, r io.Reader, pacer *Pacer, stats *Stats, out ch
 		case FormatJSONL:
 			var err error
 			if rep, err = ParseJSONLine([]byte(line)); err != nil {
-				stats.Skipped.Add(1)
+				stats.Skip(JSONSkipReason(err))
 				return nil
 			}
 		default:

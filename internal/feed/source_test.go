@@ -132,3 +132,56 @@ func TestReplayJSONLines(t *testing.T) {
 		t.Errorf("stamps %v skipped %d", stamps, stats.Skipped.Load())
 	}
 }
+
+// A recorded BaseStation file whose lines have empty date and time fields
+// (some receivers and libraries write them so) is read in order at the
+// time of reading: every line was skipped ("sent=0 skipped=4184").
+func TestReplaySBSWithoutTimes(t *testing.T) {
+	file := strings.Join([]string{
+		"MSG,1,1,1,4CA2D6,1,,,,,RYR5KH,,,,,,,,0,0,0,0",
+		"MSG,4,1,1,4CA2D6,1,,,,,,,450,90,,,0,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,1,,,,,,30000,,,36.0,37.0,,,0,0,0,0",
+		"MSG,4,1,1,71BE01,1,,,,,,,300,270,,,0,,0,0,0,0",
+		"MSG,3,1,1,71BE01,1,,,,,,20000,,,35.0,36.0,,,0,0,0,0",
+		"STA,,1,1,71BE01,1,,,,,",
+		"MSG,3,1,1,4CA2D6,1,,,,,,30000,,,36.0,37.03,,,0,0,0,0",
+		"MSG,3,1,1,ZZZZZZ,1,,,,,,30000,,,36.0,37.03,,,0,0,0,0",
+	}, "\n")
+	clk := &fakeClock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}
+	stats := &Stats{}
+	out := make(chan client.Report, 10)
+	if err := Replay(context.Background(), strings.NewReader(file), &Pacer{Speed: 1, Now: clk.Now, Sleep: clk.Sleep}, stats, out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	var got []string
+	for r := range out {
+		got = append(got, r.Aircraft)
+		if !r.Time.Equal(clk.now) {
+			t.Errorf("%s stamped %v, want the time of reading %v", r.Aircraft, r.Time, clk.now)
+		}
+	}
+	if strings.Join(got, ",") != "4CA2D6,71BE01,4CA2D6" {
+		t.Errorf("reports %v, want the three positions in order", got)
+	}
+	if stats.Skipped.Load() != 2 {
+		t.Errorf("%d skipped, want 2 (the STA line and the bad address)", stats.Skipped.Load())
+	}
+	if want := "skipped 2 lines: 1 bad field 5 (hex ident), 1 not MSG lines (no aircraft data)"; stats.SkippedSummary() != want {
+		t.Errorf("summary %q, want %q", stats.SkippedSummary(), want)
+	}
+}
+
+// The summary of skipped lines counts them by reason, most frequent first.
+func TestSkippedSummary(t *testing.T) {
+	s := &Stats{}
+	if s.SkippedSummary() != "" {
+		t.Fatal("a summary with nothing skipped")
+	}
+	for _, r := range []string{"b", "a", "b", "c", "a", "b"} {
+		s.Skip(r)
+	}
+	if got, want := s.SkippedSummary(), "skipped 6 lines: 3 b, 2 a, 1 c"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
