@@ -26,11 +26,13 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output CSV (default: standard output)")
 	frameName := fs.String("frame", "local", "coordinates of the input: local (x,y,z meters) or wgs84 (lat,lon,alt_m)")
 	detectorName := fs.String("detector", "cylinder", "cylinder (each row's D_m, H_m, T_s) or do365_wcv (DO-365B Phase I well clear and alert level)")
+	bands := fs.Bool("bands", false, "with --detector do365_wcv: add the ownship's DAIDALUS instantaneous bands ("+encounter.BandsColumns+")")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: deconflict encounter --in FILE.csv [--out FILE.csv] [--frame local|wgs84] [--detector cylinder|do365_wcv]")
+		fmt.Fprintln(stderr, "usage: deconflict encounter --in FILE.csv [--out FILE.csv] [--frame local|wgs84] [--detector cylinder|do365_wcv [--bands]]")
 		fmt.Fprintln(stderr, "\nWrites, per input row and in input order,")
 		fmt.Fprintln(stderr, "  cylinder:  "+encounter.Header)
 		fmt.Fprintln(stderr, "  do365_wcv: "+encounter.DO365Header)
+		fmt.Fprintln(stderr, "  --bands:   the do365_wcv columns, then "+encounter.BandsColumns)
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -53,6 +55,15 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("--detector: %v", err)
 	}
+	if *bands && det != encounter.DO365WCV {
+		return usagef("--bands needs --detector do365_wcv")
+	}
+	run := func(src io.Reader, dst io.Writer) (int, error) {
+		if *bands {
+			return encounter.RunBands(src, dst, frame)
+		}
+		return encounter.Run(src, dst, frame, det)
+	}
 	src, err := os.Open(*in)
 	if err != nil {
 		return usagef("--in: %v", err)
@@ -60,16 +71,16 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 	defer src.Close()
 
 	if *out == "" {
-		_, err := encounter.Run(src, stdout, frame, det)
+		_, err := run(src, stdout)
 		return encounterError(*in, err)
 	}
-	return encounterToFile(src, *in, *out, frame, det)
+	return encounterToFile(src, *in, *out, run)
 }
 
 // encounterToFile writes to a temporary file beside out and renames it into
 // place only when every row succeeded, so that a bad row leaves no partial
 // output (and an existing file untouched).
-func encounterToFile(src io.Reader, inName, out string, frame encounter.Frame, det encounter.Detector) (err error) {
+func encounterToFile(src io.Reader, inName, out string, run func(io.Reader, io.Writer) (int, error)) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
@@ -80,7 +91,7 @@ func encounterToFile(src io.Reader, inName, out string, frame encounter.Frame, d
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := encounter.Run(src, tmp, frame, det); err != nil {
+	if _, err := run(src, tmp); err != nil {
 		return encounterError(inName, err)
 	}
 	if err := tmp.Chmod(0o644); err != nil {

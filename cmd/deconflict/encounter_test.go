@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deconflict/deconflict/internal/encounter"
 	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
 
@@ -64,6 +65,34 @@ func TestEncounterDO365Reference(t *testing.T) {
 	reference.CompareDO365(t, string(got), string(want), 1e-3, reference.DO365BoundarySensitive(t))
 }
 
+// TestEncounterDO365Bands is the same with --bands: the detection and
+// alert columns as before, then DAIDALUS's four band columns, agreeing
+// with the reference (reference.CompareDO365Bands).
+func TestEncounterDO365Bands(t *testing.T) {
+	in, expected := reference.DAIDALUSDO365(t)
+	want, err := os.ReadFile(expected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := runMain([]string{"encounter", "--detector", "do365_wcv", "--bands", "--in", in}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	header, _, _ := strings.Cut(stdout.String(), "\n")
+	if header != encounter.DO365Header+","+encounter.BandsColumns {
+		t.Fatalf("header %q", header)
+	}
+	// The detection columns alone, then the bands.
+	var detection strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		f := strings.Split(line, ",")
+		detection.WriteString(strings.Join(f[:8], ",") + "\n")
+	}
+	sensitive := reference.DO365BoundarySensitive(t)
+	reference.CompareDO365(t, detection.String(), string(want), 1e-3, sensitive)
+	reference.CompareDO365Bands(t, stdout.String(), sensitive)
+}
+
 func TestEncounterErrors(t *testing.T) {
 	const header = "id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"
 	const good = "1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n"
@@ -84,6 +113,7 @@ func TestEncounterErrors(t *testing.T) {
 		{"unknown detector", header + good, []string{"--detector", "tcas"}, []string{"--detector", "tcas", "do365_wcv"}},
 		{"do365 needs positions", "id,own_x_m\n1,2\n", []string{"--detector", "do365_wcv"}, []string{"line 1", "detector do365_wcv", "int_vz_mps"}},
 		{"stray argument", header + good, []string{"extra"}, []string{"unexpected argument"}},
+		{"bands of the cylinder", header + good, []string{"--bands"}, []string{"--bands needs --detector do365_wcv"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -1,8 +1,10 @@
 // Package encounter owns the analysts' batch format for pairwise encounters:
 // reading a CSV of encounters (in a local flat frame or in WGS84), running
 // each through a detector of detect (the separation cylinder of each row,
-// or DO-365 well clear with its alert level), and writing the results in
-// input order. It streams: memory stays flat however long the file.
+// or DO-365 well clear with its alert level and, on request, DAIDALUS's
+// instantaneous bands of the ownship from package resolve), and writing
+// the results in input order. It streams: memory stays flat however long
+// the file.
 package encounter
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/resolve"
 )
 
 // Frame says how positions are given in the input.
@@ -425,15 +428,52 @@ func AppendDO365Result(dst []byte, id string, corrective, preventive detect.Loss
 	return append(dst, '\n')
 }
 
-// AppendRow appends the output line of e for detector d, read in frame f.
-func AppendRow(dst []byte, e *Encounter, f Frame, d Detector) []byte {
+// BandsColumns are the columns the bands add to DO365Header: the
+// ownship's track, ground-speed, vertical-speed and altitude bands in the
+// band string format of the DAIDALUS reference (README section 2).
+const BandsColumns = "track_bands_deg,gs_bands_mps,vs_bands_mps,alt_bands_m"
+
+// Bands computation of the DO-365 detector: DAIDALUS's DO-365B Phase I
+// configuration (resolve.DO365, resolve.DefaultConfig).
+var (
+	bandsSep = resolve.DO365()
+	bandsCfg = resolve.DefaultConfig()
+)
+
+// AppendRow appends the output line of e for detector d, read in frame f;
+// with bands (DO365WCV only), the four band columns after the others.
+func AppendRow(dst []byte, e *Encounter, f Frame, d Detector, bands bool) []byte {
 	if d == Cylinder {
 		return AppendResult(dst, e.ID, e.Result(f))
 	}
 	r, v := e.Relative(f)
 	preventive := do365.Levels[detect.DO365Preventive-1].Detector.Loss(r, v, 0, do365.LookaheadS)
 	corrective := do365.Levels[detect.DO365Corrective-1].Detector.Loss(r, v, 0, do365.LookaheadS)
-	return AppendDO365Result(dst, e.ID, corrective, preventive, do365.Level(r, v))
+	dst = AppendDO365Result(dst, e.ID, corrective, preventive, do365.Level(r, v))
+	if !bands {
+		return dst
+	}
+	own, intr := e.local(f)
+	b := resolve.Compute(own, []resolve.Intruder{{Aircraft: intr, Sep: &bandsSep}}, &bandsCfg)
+	dst = dst[:len(dst)-1] // the newline
+	for _, rs := range [][]resolve.Range{b.TrackDeg, b.GsMps, b.VsMps, b.AltM} {
+		dst = append(dst, ',')
+		dst = resolve.AppendDAIDALUS(dst, rs)
+	}
+	return append(dst, '\n')
+}
+
+// local returns both aircraft in one flat frame with altitude up: the
+// input frame for Local; for WGS84 the east-north-up frame of the ownship
+// raised to its altitude, so that altitude bands are altitudes.
+func (e *Encounter) local(f Frame) (own, intr resolve.Aircraft) {
+	if f == Local {
+		return resolve.Aircraft{Pos: e.OwnPos, Vel: e.OwnVel}, resolve.Aircraft{Pos: e.IntPos, Vel: e.IntVel}
+	}
+	r, v := e.Relative(f)
+	base := detect.Vec3{Z: e.OwnLLA.AltM}
+	return resolve.Aircraft{Pos: base, Vel: e.OwnVel},
+		resolve.Aircraft{Pos: detect.Vec3{X: r.X, Y: r.Y, Z: r.Z + base.Z}, Vel: detect.Vec3{X: v.X + e.OwnVel.X, Y: v.Y + e.OwnVel.Y, Z: v.Z + e.OwnVel.Z}}
 }
 
 // batchRows is the number of rows handed to a worker at once: large
@@ -454,15 +494,26 @@ type batch struct {
 
 // Run reads encounters from in and writes one result line per row of
 // detector d to out, in input order, after its header (Header or
-// DO365Header). It returns the number of rows. On an
-// *InputError (the first bad row in input order) the output is incomplete:
-// callers writing a file discard it.
+// DO365Header). It returns the number of rows. On an *InputError (the
+// first bad row in input order) the output is incomplete: callers writing
+// a file discard it.
+func Run(in io.Reader, out io.Writer, f Frame, d Detector) (rows int, err error) {
+	return run(in, out, f, d, false)
+}
+
+// RunBands is Run with the DO365WCV detector and the ownship's bands: the
+// columns of DO365Header, then BandsColumns.
+func RunBands(in io.Reader, out io.Writer, f Frame) (rows int, err error) {
+	return run(in, out, f, DO365WCV, true)
+}
+
+// run is Run, with the bands columns when bands is set.
 //
 // Parsing dominates the cost, so batches of rows are parsed and evaluated
 // by one worker per CPU while a single producer reads lines and the caller's
 // goroutine writes the batches back in order. At most a few batches per
 // worker are in flight: memory stays flat whatever the input size.
-func Run(in io.Reader, out io.Writer, f Frame, d Detector) (rows int, err error) {
+func run(in io.Reader, out io.Writer, f Frame, d Detector, bands bool) (rows int, err error) {
 	rd, err := NewReader(in, f, d)
 	if err != nil {
 		return 0, err
@@ -471,6 +522,9 @@ func Run(in io.Reader, out io.Writer, f Frame, d Detector) (rows int, err error)
 	header := Header
 	if d == DO365WCV {
 		header = DO365Header
+	}
+	if bands {
+		header += "," + BandsColumns
 	}
 	if _, err := w.WriteString(header + "\n"); err != nil {
 		return 0, err
@@ -547,7 +601,7 @@ func Run(in io.Reader, out io.Writer, f Frame, d Detector) (rows int, err error)
 						b.err = err
 						break
 					}
-					b.out = AppendRow(b.out, &e, f, d)
+					b.out = AppendRow(b.out, &e, f, d, bands)
 				}
 				close(b.done)
 			}

@@ -142,6 +142,43 @@ func TestWGS84MatchesLocal(t *testing.T) {
 	}
 }
 
+// TestBandsWGS84 runs the DAIDALUS reference through --bands with the
+// encounters placed on the earth, the ownship's east-north-up frame as
+// the flat frame: the bands agree with DAIDALUS's as in the flat frame.
+func TestBandsWGS84(t *testing.T) {
+	inPath, _ := reference.DAIDALUSDO365(t)
+	data, err := os.ReadFile(inPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := NewReader(bytes.NewReader(data), Local, DO365WCV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wgs bytes.Buffer
+	wgs.WriteString("id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps\n")
+	var e Encounter
+	for {
+		if err := rd.Read(&e); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		f := geo.NewFrame(geo.LLA{LatDeg: 35.4, LonDeg: 38.1, AltM: e.OwnPos.Z})
+		rel := geo.ENU{EastM: e.IntPos.X - e.OwnPos.X, NorthM: e.IntPos.Y - e.OwnPos.Y, UpM: e.IntPos.Z - e.OwnPos.Z}
+		own, intr := f.Origin(), f.FromENU(rel)
+		iv := geo.NewFrame(intr).VelocityFrom(own, geo.ENU{EastM: e.IntVel.X, NorthM: e.IntVel.Y, UpM: e.IntVel.Z})
+		fmt.Fprintf(&wgs, "%s,%.12f,%.12f,%.6f,%g,%g,%g,%.12f,%.12f,%.6f,%.12f,%.12f,%.12f\n", e.ID,
+			own.LatDeg, own.LonDeg, own.AltM, e.OwnVel.X, e.OwnVel.Y, e.OwnVel.Z,
+			intr.LatDeg, intr.LonDeg, intr.AltM, iv.EastM, iv.NorthM, iv.UpM)
+	}
+	var out bytes.Buffer
+	if _, err := RunBands(bytes.NewReader(wgs.Bytes()), &out, WGS84); err != nil {
+		t.Fatal(err)
+	}
+	reference.CompareDO365Bands(t, out.String(), reference.DO365BoundarySensitive(t))
+}
+
 func TestReaderErrors(t *testing.T) {
 	const header = "id,kind,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"
 	const good = "7,head_on,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n"

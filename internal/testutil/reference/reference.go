@@ -5,6 +5,7 @@ package reference
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -188,4 +189,193 @@ func CompareDO365(t testing.TB, got, want string, tol float64, eitherWay map[str
 			}
 		}
 	}
+}
+
+// DAIDALUS's band candidates in the DO-365 reference (README sections 3.1
+// and 6.1): steps of 1°, 5 kt, 100 fpm and 100 ft; ground speed 10 to
+// 700 kt, vertical speed ±6000 fpm, altitude 100 to 50,000 ft.
+var (
+	do365BandColumns = [4]string{"track_bands_deg", "gs_bands_mps", "vs_bands_mps", "alt_bands_m"}
+	do365Steps       = [4]float64{1, 5.0 * (1852.0 / 3600.0), 100.0 * (0.3048 / 60.0), 100 * 0.3048}
+	do365Spans       = [4][2]float64{{0, 360}, {10.0 * (1852.0 / 3600.0), 700.0 * (1852.0 / 3600.0)}, {-6000.0 * (0.3048 / 60.0), 6000.0 * (0.3048 / 60.0)}, {100 * 0.3048, 50000 * 0.3048}}
+	do365Regions     = map[string]int{"NONE": 0, "FAR": 1, "MID": 2, "NEAR": 3, "RECOVERY": 4}
+)
+
+// band is one item of a band string: low:high:REGION.
+type band struct {
+	lo, hi float64
+	region int
+}
+
+func parseBandString(s string) ([]band, error) {
+	var out []band
+	for _, item := range strings.Split(s, ";") {
+		f := strings.Split(item, ":")
+		if len(f) != 3 {
+			return nil, errors.New("band " + strconv.Quote(item) + " is not low:high:REGION")
+		}
+		lo, err1 := strconv.ParseFloat(f[0], 64)
+		hi, err2 := strconv.ParseFloat(f[1], 64)
+		r, ok := do365Regions[f[2]]
+		if err1 != nil || err2 != nil || !ok || !(lo < hi) {
+			return nil, errors.New("band " + strconv.Quote(item) + " is not low:high:REGION")
+		}
+		for _, v := range f[:2] {
+			if !strings.Contains(v, ".") || len(v)-strings.IndexByte(v, '.')-1 != 6 || v == "-0.000000" {
+				return nil, errors.New("band " + strconv.Quote(item) + ": not six decimals")
+			}
+		}
+		if n := len(out); n > 0 && out[n-1].hi != lo {
+			return nil, errors.New("band string " + strconv.Quote(s) + " has a gap")
+		}
+		out = append(out, band{lo, hi, r})
+	}
+	return out, nil
+}
+
+// regionAt is the most severe region of the bands holding x (an edge
+// belongs to both its bands).
+func regionAt(bs []band, x float64) int {
+	r := -1
+	for _, b := range bs {
+		if b.lo <= x && x <= b.hi {
+			r = max(r, b.region)
+		}
+	}
+	return r
+}
+
+// do365Candidates are the values DAIDALUS tests in dimension d for an
+// ownship with velocity (vx, vy, vz) (README section 6.1), within the
+// dimension's span: val + k·step, the altitude grid from its lowest.
+func do365Candidates(d int, vx, vy, vz float64) []float64 {
+	lo, hi := do365Spans[d][0], do365Spans[d][1]
+	var val float64
+	switch d {
+	case 0:
+		val = math.Mod(math.Atan2(vx, vy)*180/math.Pi+360, 360)
+		lo, hi = val-180, val+180
+	case 1:
+		val = math.Hypot(vx, vy)
+	case 2:
+		val = vz
+	case 3:
+		val = lo
+	}
+	var out []float64
+	for k := -1000; k <= 1000; k++ {
+		x := val + float64(k)*do365Steps[d]
+		if x < lo || x > hi {
+			continue
+		}
+		if d == 0 {
+			x = math.Mod(x+360, 360)
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// CompareDO365Bands checks the band columns of got (a CSV with an id
+// column and the four band columns of the DAIDALUS reference, rows in the
+// reference's order) against DAIDALUS's, with the README's behavioural
+// check (section 7): well-formed band strings covering each span, and at
+// every candidate DAIDALUS tests the same region, except within one step
+// of an edge of DAIDALUS's bands. So every edge is within one step of
+// DAIDALUS's and the regions between are equal, while ranges narrower than
+// a step may come and go between DAIDALUS's candidates. Rows in eitherWay
+// may differ; it returns how many of their dimensions did.
+func CompareDO365Bands(t testing.TB, got string, eitherWay map[string]bool) (differ int) {
+	t.Helper()
+	in, expected := DAIDALUSDO365(t)
+	read := func(name, text string) ([]string, []map[string]string) {
+		lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(text, "\r\n", "\n")), "\n")
+		header := strings.Split(lines[0], ",")
+		var rows []map[string]string
+		for i, l := range lines[1:] {
+			f := strings.Split(l, ",")
+			if len(f) != len(header) {
+				t.Fatalf("%s line %d: %d fields, the header has %d", name, i+2, len(f), len(header))
+			}
+			m := map[string]string{}
+			for j, h := range header {
+				m[h] = f[j]
+			}
+			rows = append(rows, m)
+		}
+		return lines, rows
+	}
+	file := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	_, inputs := read("encounters.csv", file(in))
+	_, want := read("expected.csv", file(expected))
+	_, rows := read("output", got)
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, the reference has %d", len(rows), len(want))
+	}
+	for i, row := range rows {
+		id := want[i]["id"]
+		if row["id"] != id {
+			t.Fatalf("row %d: id %q, want %q", i+1, row["id"], id)
+		}
+		num := func(k string) float64 {
+			v, err := strconv.ParseFloat(inputs[i][k], 64)
+			if err != nil {
+				t.Fatalf("encounters.csv %s %s: %v", id, k, err)
+			}
+			return v
+		}
+		vx, vy, vz := num("own_vx_mps"), num("own_vy_mps"), num("own_vz_mps")
+		for d, col := range do365BandColumns {
+			g, err := parseBandString(row[col])
+			if err != nil {
+				t.Fatalf("%s %s: %v", id, col, err)
+			}
+			w, err := parseBandString(want[i][col])
+			if err != nil {
+				t.Fatalf("expected.csv %s %s: %v", id, col, err)
+			}
+			if g[0].lo != do365Spans[d][0] || g[len(g)-1].hi != do365Spans[d][1] {
+				// The printed ends: six decimals of the span.
+				lo, _ := strconv.ParseFloat(strconv.FormatFloat(do365Spans[d][0], 'f', 6, 64), 64)
+				hi, _ := strconv.ParseFloat(strconv.FormatFloat(do365Spans[d][1], 'f', 6, 64), 64)
+				if g[0].lo != lo || g[len(g)-1].hi != hi {
+					t.Fatalf("%s %s: %q does not span %v", id, col, row[col], do365Spans[d])
+				}
+			}
+			var edges []float64
+			for j := 1; j < len(w); j++ {
+				if w[j].region != w[j-1].region {
+					edges = append(edges, w[j].lo)
+				}
+			}
+			step := do365Steps[d]
+			for _, x := range do365Candidates(d, vx, vy, vz) {
+				if regionAt(g, x) == regionAt(w, x) {
+					continue
+				}
+				near := false
+				for _, e := range edges {
+					near = near || math.Abs(x-e) <= step*(1+1e-9)+2e-6
+				}
+				if near {
+					continue
+				}
+				msg := fmt.Sprintf("%s %s: at %f the region differs\n got  %s\n want %s", id, col, x, row[col], want[i][col])
+				if eitherWay[id] {
+					differ++
+					t.Log("boundary sensitive, either answer is right: " + msg)
+				} else {
+					t.Error(msg)
+				}
+				break
+			}
+		}
+	}
+	return differ
 }

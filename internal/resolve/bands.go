@@ -1,0 +1,396 @@
+package resolve
+
+import (
+	"math"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
+)
+
+// Separation is how the ownship is kept apart from one intruder: the
+// pair's alerter, the region each of its levels paints, and the cylinders
+// of the recovery search.
+type Separation struct {
+	Alerter detect.Alerter
+	// Regions has one region per level of Alerter: the band a conflict
+	// found by that level's detector paints (RegionNone: none).
+	Regions []Region
+	// Recovery is the cylinder recovery starts from (DAIDALUS's
+	// min_horizontal_recovery and min_vertical_recovery) and NMAC the
+	// smallest it shrinks to (horizontal_nmac, vertical_nmac).
+	Recovery, NMAC detect.Cylinder
+}
+
+// levelFor is the index of the first level painting region r, -1 when
+// none does.
+func (s *Separation) levelFor(r Region) int {
+	for i, lr := range s.Regions {
+		if lr == r {
+			return i
+		}
+	}
+	return -1
+}
+
+// DO365 is DAIDALUS's DO-365B Phase I configuration without SUM
+// (set_DO_365B(true, false)): its alerter, the preventive level painting
+// no band, corrective MID and warning NEAR; recovery from the corrective
+// well clear (0.66 NM, 450 ft) down to the NMAC cylinder (500 ft, 100 ft).
+func DO365() Separation {
+	a := detect.DO365BPhaseI()
+	return Separation{
+		Alerter:  a,
+		Regions:  []Region{RegionNone, RegionMid, RegionNear},
+		Recovery: detect.Cylinder{HorizontalM: geo.NMToM(0.66), VerticalM: geo.FeetToM(450)},
+		NMAC:     nmac,
+	}
+}
+
+// nmac is DAIDALUS's near-mid-air-collision cylinder (500 ft, 100 ft).
+var nmac = detect.Cylinder{HorizontalM: geo.FeetToM(500), VerticalM: geo.FeetToM(100)}
+
+// CylinderSeparation is the separation of a cylinder watched over
+// lookaheadS with alert levels by alerting time, from the least severe:
+// every level's detector is the cylinder; the most severe level paints
+// NEAR, the one before it MID (the corrective region) and any before that
+// FAR. Recovery starts from the cylinder and shrinks down to DAIDALUS's
+// NMAC cylinder, or the cylinder itself when smaller.
+func CylinderSeparation(cyl detect.Cylinder, lookaheadS float64, alertingTimesS ...float64) Separation {
+	s := Separation{
+		Alerter:  detect.Alerter{LookaheadS: lookaheadS},
+		Recovery: cyl,
+		NMAC:     detect.Cylinder{HorizontalM: min(cyl.HorizontalM, nmac.HorizontalM), VerticalM: min(cyl.VerticalM, nmac.VerticalM)},
+	}
+	n := len(alertingTimesS)
+	for i, t := range alertingTimesS {
+		s.Alerter.Levels = append(s.Alerter.Levels, detect.AlertLevel{Detector: cyl, AlertingTimeS: t})
+		switch i {
+		case n - 1:
+			s.Regions = append(s.Regions, RegionNear)
+		case n - 2:
+			s.Regions = append(s.Regions, RegionMid)
+		default:
+			s.Regions = append(s.Regions, RegionFar)
+		}
+	}
+	return s
+}
+
+// Aircraft is a position (meters) and velocity (m/s) in one local flat
+// frame: x east, y north, z up.
+type Aircraft struct {
+	Pos, Vel detect.Vec3
+}
+
+// Intruder is an aircraft the bands are tested against, with the
+// separation of its pair with the ownship.
+type Intruder struct {
+	Aircraft
+	Sep *Separation
+}
+
+// Config bounds the candidates of each dimension and sets the recovery
+// search; DefaultConfig has DAIDALUS's DO-365B values.
+type Config struct {
+	MinGsMps, MaxGsMps   float64
+	MinVsMps, MaxVsMps   float64
+	MinAltM, MaxAltM     float64
+	MinAirspeedMps       float64
+	CorrectiveRegion     Region
+	RecoveryStabilityS   float64
+	CollisionAvoidFactor float64
+	// Steps are, by dimension (track in degrees, ground speed m/s,
+	// vertical speed m/s, altitude m), the narrowest range a manoeuvre can
+	// use, DAIDALUS's candidate steps: a set of free candidates counts as
+	// free (it stops saturation, it can be a recovery set) only by its
+	// ranges at least one step wide, as DAIDALUS gives no band to a free
+	// candidate whose neighbours conflict.
+	Steps [4]float64
+	// Samples is the number of candidates per dimension tested for a
+	// detector that is not detect.Bounded.
+	Samples int
+}
+
+// DefaultConfig returns DAIDALUS's DO-365B ranges (reference README
+// section 3.1): ground speed 10 to 700 kt, vertical speed ±6000 fpm,
+// altitude 100 to 50,000 ft, minimum airspeed 10 kt, corrective region
+// MID, recovery stability 3 s, collision-avoidance factor 0.1.
+func DefaultConfig() Config {
+	kt := 1852.0 / 3600.0
+	fpm := 0.3048 / 60.0
+	return Config{
+		MinGsMps: 10.0 * kt, MaxGsMps: 700.0 * kt,
+		MinVsMps: -6000.0 * fpm, MaxVsMps: 6000.0 * fpm,
+		MinAltM: 100 * 0.3048, MaxAltM: 50000 * 0.3048,
+		MinAirspeedMps:       10.0 * kt,
+		CorrectiveRegion:     RegionMid,
+		RecoveryStabilityS:   3,
+		CollisionAvoidFactor: 0.1,
+		Steps:                [4]float64{1, 5.0 * kt, 100.0 * fpm, 100 * 0.3048},
+		Samples:              720,
+	}
+}
+
+// step is the narrowest usable range of dimension d, in its internal unit
+// (track in radians).
+func (c *Config) step(d dim) float64 {
+	if d == dimTrack {
+		return c.Steps[d] * math.Pi / 180
+	}
+	return c.Steps[d]
+}
+
+// span of dimension d's candidates.
+func (c *Config) span(d dim) (lo, hi float64) {
+	switch d {
+	case dimTrack:
+		return 0, 2 * math.Pi
+	case dimGs:
+		return c.MinGsMps, c.MaxGsMps
+	case dimVs:
+		return c.MinVsMps, c.MaxVsMps
+	}
+	return c.MinAltM, c.MaxAltM
+}
+
+// member is an intruder contributing to one region of one dimension: the
+// detector of its level for the region, over [0, horizonS].
+type member struct {
+	in       *Intruder
+	det      detect.Detector
+	horizonS float64
+}
+
+// computation is the state of one Compute.
+type computation struct {
+	cfg     *Config
+	own     ownship
+	traffic []Intruder
+	regions []Region // painted by some intruder, most severe first
+	// conflict[r][i]: intruder i's current state holds its level for r.
+	conflict [RegionRecovery][]bool
+	// inside: the ownship is inside the corrective volume of a conflict
+	// aircraft of the corrective region now (its loss starts at 0).
+	inside bool
+	sc     scratch
+}
+
+// Compute returns the bands of the ownship against the traffic. Intruders
+// with a nil Sep are ignored.
+func Compute(own Aircraft, traffic []Intruder, cfg *Config) Bands {
+	c := &computation{cfg: cfg, own: newOwnship(own.Pos, own.Vel, cfg.MinAirspeedMps), traffic: traffic}
+	c.classify()
+	var b Bands
+	var rec [numDims]float64
+	b.TrackDeg, rec[dimTrack] = c.dimension(dimTrack)
+	b.GsMps, rec[dimGs] = c.dimension(dimGs)
+	b.VsMps, rec[dimVs] = c.dimension(dimVs)
+	b.AltM, rec[dimAlt] = c.dimension(dimAlt)
+	for i := range b.TrackDeg {
+		b.TrackDeg[i].Low *= 180 / math.Pi
+		b.TrackDeg[i].High *= 180 / math.Pi
+	}
+	for _, t := range rec {
+		b.RecoveryTimeS = max(b.RecoveryTimeS, t)
+	}
+	return b
+}
+
+// classify finds the regions painted and, for each intruder, whether it is
+// a conflict aircraft of each (DaidalusCore::conflict_aircraft).
+func (c *computation) classify() {
+	var painted [RegionRecovery]bool
+	for r := RegionFar; r < RegionRecovery; r++ {
+		c.conflict[r] = make([]bool, len(c.traffic))
+	}
+	for i := range c.traffic {
+		in := &c.traffic[i]
+		if in.Sep == nil {
+			continue
+		}
+		rp, rv := in.Pos.Sub(c.own.pos), in.Vel.Sub(c.own.vel)
+		for li, r := range in.Sep.Regions {
+			if r == RegionNone || r >= RegionRecovery || in.Sep.levelFor(r) != li {
+				continue
+			}
+			painted[r] = true
+			lvl := &in.Sep.Alerter.Levels[li]
+			loss := lvl.Detector.Loss(rp, rv, 0, in.Sep.Alerter.LookaheadS)
+			if lvl.Holds(loss) {
+				c.conflict[r][i] = true
+				if r == c.cfg.CorrectiveRegion && loss.TInS == 0 {
+					c.inside = true
+				}
+			}
+		}
+	}
+	for r := RegionNear; r > RegionNone; r-- {
+		if painted[r] {
+			c.regions = append(c.regions, r)
+		}
+	}
+}
+
+// members returns the intruders contributing to region r in dimension d,
+// and the union of their conflicting candidates.
+func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans) {
+	var ms []member
+	var red []span
+	for i := range c.traffic {
+		in := &c.traffic[i]
+		if in.Sep == nil {
+			continue
+		}
+		li := in.Sep.levelFor(r)
+		if li < 0 {
+			continue
+		}
+		lvl := &in.Sep.Alerter.Levels[li]
+		horizon := in.Sep.Alerter.LookaheadS
+		if !c.conflict[r][i] {
+			horizon = min(horizon, lvl.AlertingTimeS)
+		}
+		t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
+		n := len(red)
+		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
+		if c.conflict[r][i] || len(red) > n {
+			ms = append(ms, member{in: in, det: lvl.Detector, horizonS: horizon})
+		}
+	}
+	return ms, unite(red)
+}
+
+// dimension computes the bands of one dimension (track in radians) and
+// its recovery time (0 when not in recovery).
+func (c *computation) dimension(d dim) ([]Range, float64) {
+	spanLo, spanHi := c.cfg.span(d)
+	lo, hi := c.domain(d)
+	var layers []layer
+	recovery := false
+	var recSet spans
+	var recTime float64
+	for _, r := range c.regions {
+		ms, red := c.members(d, r, lo, hi)
+		// Free ranges narrower than a step are not offered.
+		green := red.complement(lo, hi).wide(c.cfg.step(d))
+		saturated := len(green) == 0
+		switch {
+		case saturated && r >= c.cfg.CorrectiveRegion:
+			recovery = true
+			corrective := ms
+			if r != c.cfg.CorrectiveRegion {
+				corrective, _ = c.members(d, c.cfg.CorrectiveRegion, lo, hi)
+			}
+			recSet, recTime = c.recovery(d, corrective, lo, hi)
+			if r == c.cfg.CorrectiveRegion {
+				// The corrective region is painted outside the recovery
+				// set; a more severe one that saturated covers all.
+				layers = append(layers, layer{region: r, free: recSet})
+			} else {
+				layers = append(layers, layer{region: r, free: nil})
+			}
+		case r == c.cfg.CorrectiveRegion && c.inside:
+			recovery = true
+			recSet = green
+			layers = append(layers, layer{region: r, free: green})
+		default:
+			layers = append(layers, layer{region: r, free: green})
+		}
+		if recovery || saturated {
+			break
+		}
+	}
+	for i := range layers {
+		layers[i].free = layers[i].free.clamp(spanLo, spanHi)
+	}
+	return paint(spanLo, spanHi, layers, recovery, recSet.clamp(spanLo, spanHi)), recTime
+}
+
+// domain is the extent of the candidates of dimension d: its span, and,
+// for ground speed, vertical speed and altitude, as DAIDALUS does, out to
+// the first step at or beyond each limit from the current value (from the
+// lowest altitude for altitude), so that a free range is usable when it
+// is one step wide there, even if the limit cuts it narrower.
+func (c *computation) domain(d dim) (lo, hi float64) {
+	lo, hi = c.cfg.span(d)
+	step := c.cfg.step(d)
+	if d == dimTrack || step <= 0 {
+		return lo, hi
+	}
+	val := lo
+	switch d {
+	case dimGs:
+		val = math.Hypot(c.own.vel.X, c.own.vel.Y)
+	case dimVs:
+		val = c.own.vel.Z
+	}
+	if val >= lo {
+		lo = val - math.Ceil((val-lo)/step)*step
+	}
+	if val <= hi {
+		hi = val + math.Ceil((hi-val)/step)*step
+	}
+	return lo, hi
+}
+
+// layer paints region on the complement of free.
+type layer struct {
+	region Region
+	free   spans
+}
+
+// paint colours [lo, hi]: each value takes the most severe region whose
+// layer does not call it free; in recovery, the recovery set is RECOVERY
+// and so is what no layer paints (ColorValue and BandsRange of DAIDALUS).
+func paint(lo, hi float64, layers []layer, recovery bool, recSet spans) []Range {
+	cuts := []float64{lo, hi}
+	for _, l := range layers {
+		for _, s := range l.free {
+			cuts = append(cuts, s.lo, s.hi)
+		}
+	}
+	for _, s := range recSet {
+		cuts = append(cuts, s.lo, s.hi)
+	}
+	sortUnique(&cuts)
+	// Pieces a billionth of the span wide are rounding between two cuts
+	// that are one: they join their neighbour.
+	hair := (hi - lo) * 1e-9
+	var out []Range
+	for i := 0; i+1 < len(cuts); i++ {
+		a, b := cuts[i], cuts[i+1]
+		if a < lo || b > hi {
+			continue
+		}
+		n := len(out)
+		if b-a <= hair {
+			if n > 0 {
+				out[n-1].High = b
+			}
+			continue
+		}
+		mid := a + (b-a)/2
+		region := RegionNone
+		for _, l := range layers {
+			if l.region > region && !l.free.contains(mid) {
+				region = l.region
+			}
+		}
+		if recovery {
+			if recSet.contains(mid) || region == RegionNone {
+				region = RegionRecovery
+			}
+		}
+		switch {
+		case n == 0:
+			a = lo
+		case out[n-1].Region == region:
+			out[n-1].High = b
+			continue
+		default:
+			a = out[n-1].High
+		}
+		out = append(out, Range{Low: a, High: b, Region: region})
+	}
+	return out
+}

@@ -1,0 +1,235 @@
+package resolve
+
+import (
+	"math"
+	"slices"
+
+	"github.com/deconflict/deconflict/internal/detect"
+)
+
+// dim is one dimension of manoeuvre: a one-parameter family of ownship
+// states, each flown straight from now.
+type dim uint8
+
+const (
+	// dimTrack: the track angle θ in radians clockwise from north, at the
+	// ground speed trackSpeed, the vertical speed kept.
+	dimTrack dim = iota
+	// dimGs: the ground speed along the current track, the vertical speed
+	// kept.
+	dimGs
+	// dimVs: the vertical speed, the horizontal velocity kept.
+	dimVs
+	// dimAlt: the altitude, reached at once and flown level (DAIDALUS's
+	// instantaneous altitude bands), the horizontal velocity kept.
+	dimAlt
+	numDims
+)
+
+// ownship is the aircraft the bands are for, with what the families derive
+// from its state.
+type ownship struct {
+	pos, vel detect.Vec3
+	// trackSpeed is the ground speed of track candidates: the current one,
+	// at least the minimum airspeed (DAIDALUS's DaidalusDirBands).
+	trackSpeed float64
+	// ux, uy is the unit vector of the current track (north when the
+	// aircraft does not move horizontally): the direction of ground-speed
+	// candidates.
+	ux, uy float64
+}
+
+func newOwnship(pos, vel detect.Vec3, minAirspeedMps float64) ownship {
+	o := ownship{pos: pos, vel: vel, ux: 0, uy: 1}
+	gs := math.Hypot(vel.X, vel.Y)
+	if gs > 0 {
+		o.ux, o.uy = vel.X/gs, vel.Y/gs
+	}
+	o.trackSpeed = max(gs, minAirspeedMps)
+	return o
+}
+
+// state is the ownship's position and velocity for the candidate x of
+// dimension d.
+func (o *ownship) state(d dim, x float64) (pos, vel detect.Vec3) {
+	pos, vel = o.pos, o.vel
+	switch d {
+	case dimTrack:
+		sin, cos := math.Sincos(x)
+		vel.X, vel.Y = o.trackSpeed*sin, o.trackSpeed*cos
+	case dimGs:
+		vel.X, vel.Y = x*o.ux, x*o.uy
+	case dimVs:
+		vel.Z = x
+	case dimAlt:
+		pos.Z, vel.Z = x, 0
+	}
+	return pos, vel
+}
+
+// test is one detection a candidate is submitted to: the detector over
+// [fromS, toS] against one intruder. With atStart, the candidate
+// conflicts only when the loss starts (almost) at fromS: DAIDALUS's test
+// of a window of (almost) zero length, made over [fromS, fromS+1].
+type test struct {
+	det        detect.Detector
+	pos, vel   detect.Vec3 // the intruder's
+	fromS, toS float64
+	atStart    bool
+}
+
+// conflicts runs the test on the ownship state.
+func (t *test) conflicts(ownPos, ownVel detect.Vec3) bool {
+	loss := t.det.Loss(t.pos.Sub(ownPos), t.vel.Sub(ownVel), t.fromS, t.toS)
+	if t.atStart {
+		return loss.Conflict && detect.AlmostEquals(loss.TInS, t.fromS)
+	}
+	return loss.Conflict
+}
+
+// scratch holds the buffers a computation reuses.
+type scratch struct {
+	xs     []float64
+	curves []detect.Curve
+}
+
+// red appends to dst the candidates of dimension d within [lo, hi] that
+// conflict under t, as spans: the values between two consecutive
+// boundaries share the verdict of the value midway.
+func (o *ownship) red(dst []span, sc *scratch, d dim, lo, hi float64, t *test, samples int) []span {
+	xs := append(sc.xs[:0], lo, hi)
+	if b, ok := t.det.(detect.Bounded); ok {
+		xs = o.boundaries(xs, sc, d, b, t)
+	} else {
+		for i := 1; i < samples; i++ {
+			xs = append(xs, lo+(hi-lo)*float64(i)/float64(samples))
+		}
+	}
+	slices.Sort(xs)
+	sc.xs = xs
+	start := len(dst)
+	prev := lo
+	for _, x := range xs {
+		if x <= prev {
+			continue
+		}
+		if x > hi {
+			x = hi
+		}
+		pos, vel := o.state(d, prev+(x-prev)/2)
+		if t.conflicts(pos, vel) {
+			if n := len(dst); n > start && dst[n-1].hi == prev {
+				dst[n-1].hi = x
+			} else {
+				dst = append(dst, span{prev, x})
+			}
+		}
+		prev = x
+		if x == hi {
+			break
+		}
+	}
+	return dst
+}
+
+// boundaries appends the candidates of dimension d at which the verdict of
+// t may change, from what the detector names in the relative frame.
+func (o *ownship) boundaries(xs []float64, sc *scratch, d dim, b detect.Bounded, t *test) []float64 {
+	relPos, relVel := t.pos.Sub(o.pos), t.vel.Sub(o.vel)
+	from, to := t.fromS, t.toS
+	if t.atStart {
+		to = from + 1
+	}
+	switch d {
+	case dimTrack, dimGs:
+		sc.curves = b.HorizontalBoundaries(sc.curves[:0], relPos, relVel.Z, from, to)
+		for _, c := range sc.curves {
+			if d == dimTrack {
+				xs = o.onTrackCircle(xs, c, t.vel)
+			} else {
+				xs = o.onGsLine(xs, c, t.vel)
+			}
+		}
+	case dimVs:
+		n := len(xs)
+		xs = b.VerticalSpeedBoundaries(xs, relPos, relVel, from, to)
+		// Relative vertical speed = intruder's − ownship's.
+		for i := n; i < len(xs); i++ {
+			xs[i] = t.vel.Z - xs[i]
+		}
+	case dimAlt:
+		relVel.Z = t.vel.Z // the ownship flies level
+		n := len(xs)
+		xs = b.AltitudeBoundaries(xs, relPos, relVel, from, to)
+		for i := n; i < len(xs); i++ {
+			xs[i] = t.pos.Z - xs[i]
+		}
+	}
+	return xs
+}
+
+// onTrackCircle appends the track angles (radians in [0, 2π)) at which
+// the relative velocity w − g·(sin θ, cos θ) lies on the curve c, w being
+// the intruder's horizontal velocity and g the track speed. On the curve
+// A|v|² + B·v + C = 0 this is P·(sin θ, cos θ) = K with
+// P = g(2A·w + B) and K = A(|w|² + g²) + B·w + C, so
+// θ = φ ± acos(K/|P|) with φ = atan2(Px, Py). A curve the circle only
+// touches (|K| ≈ |P|) gives its point of contact.
+func (o *ownship) onTrackCircle(xs []float64, c detect.Curve, intVel detect.Vec3) []float64 {
+	g := o.trackSpeed
+	wx, wy := intVel.X, intVel.Y
+	px, py := g*(2*c.A*wx+c.BX), g*(2*c.A*wy+c.BY)
+	k := c.A*(wx*wx+wy*wy+g*g) + c.BX*wx + c.BY*wy + c.C
+	p := math.Hypot(px, py)
+	if p == 0 {
+		return xs
+	}
+	ratio := k / p
+	if math.Abs(ratio) > 1+1e-9 {
+		return xs
+	}
+	ratio = max(-1, min(1, ratio))
+	phi := math.Atan2(px, py)
+	a := math.Acos(ratio)
+	return append(xs, wrapAngle(phi+a), wrapAngle(phi-a))
+}
+
+// onGsLine appends the ground speeds g at which the relative velocity
+// w − g·u lies on c: A·g² − (2A·w·u + B·u)·g + A|w|² + B·w + C = 0. A
+// curve the line only touches gives its point of contact.
+func (o *ownship) onGsLine(xs []float64, c detect.Curve, intVel detect.Vec3) []float64 {
+	wx, wy := intVel.X, intVel.Y
+	wu := wx*o.ux + wy*o.uy
+	bu := c.BX*o.ux + c.BY*o.uy
+	qa := c.A
+	qb := -(2*c.A*wu + bu)
+	qc := c.A*(wx*wx+wy*wy) + c.BX*wx + c.BY*wy + c.C
+	if qa == 0 {
+		if qb != 0 {
+			xs = append(xs, -qc/qb)
+		}
+		return xs
+	}
+	disc := qb*qb - 4*qa*qc
+	vertex := -qb / (2 * qa)
+	if disc < 0 {
+		if disc > -1e-9*qb*qb {
+			xs = append(xs, vertex)
+		}
+		return xs
+	}
+	sq := math.Sqrt(disc)
+	return append(xs, (-qb-sq)/(2*qa), (-qb+sq)/(2*qa), vertex)
+}
+
+// wrapAngle reduces an angle in radians to [0, 2π).
+func wrapAngle(a float64) float64 {
+	a = math.Mod(a, 2*math.Pi)
+	if a < 0 {
+		a += 2 * math.Pi
+	}
+	if a >= 2*math.Pi {
+		a = 0
+	}
+	return a
+}

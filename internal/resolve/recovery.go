@@ -1,0 +1,116 @@
+package resolve
+
+import (
+	"slices"
+
+	"github.com/deconflict/deconflict/internal/detect"
+)
+
+// recovery is DAIDALUS's compute_recovery_bands for dimension d over the
+// members of the corrective region (package comment, Recovery): the
+// recovery set and the time from which it regains separation; an empty
+// set when even the smallest cylinders cannot be avoided.
+func (c *computation) recovery(d dim, ms []member, lo, hi float64) (spans, float64) {
+	if len(ms) == 0 {
+		return nil, 0
+	}
+	// The near-mid-air-collision cylinders: if no candidate avoids them,
+	// there is nothing to recover to.
+	step := c.cfg.step(d)
+	if !c.cylinderRed(d, ms, lo, hi, 0).complement(lo, hi).usable(step) {
+		return nil, 0
+	}
+	lookahead := 0.0
+	for _, m := range ms {
+		lookahead = max(lookahead, m.in.Sep.Alerter.LookaheadS)
+	}
+	factor := 1.0
+	for c.shrinkable(ms, factor) {
+		if c.cylinderRed(d, ms, lo, hi, factor).complement(lo, hi).usable(step) {
+			// Binary search of the earliest time from which some
+			// candidate recovers, to half a second.
+			pr, pg, p := 0.0, lookahead+1, lookahead
+			for pg-pr > 0.5 {
+				if !c.recoveryGreen(d, ms, lo, hi, factor, p).usable(step) {
+					pr = p
+				} else {
+					pg = p
+				}
+				p = (pr + pg) / 2
+			}
+			t := pr
+			if pg <= lookahead {
+				t = min(lookahead, pg+c.cfg.RecoveryStabilityS)
+			}
+			if g := c.recoveryGreen(d, ms, lo, hi, factor, t).wide(step); len(g) > 0 {
+				return g, t
+			}
+		}
+		factor *= 1 - c.cfg.CollisionAvoidFactor
+	}
+	return nil, 0
+}
+
+// cylinder is member m's recovery cylinder shrunk by factor, never below
+// its NMAC cylinder; factor 0 gives the NMAC cylinder.
+func cylinder(m *member, factor float64) detect.Cylinder {
+	s := m.in.Sep
+	return detect.Cylinder{
+		HorizontalM: max(s.NMAC.HorizontalM, factor*s.Recovery.HorizontalM),
+		VerticalM:   max(s.NMAC.VerticalM, factor*s.Recovery.VerticalM),
+	}
+}
+
+// shrinkable reports whether some member's cylinder at factor is still
+// larger than its NMAC cylinder.
+func (c *computation) shrinkable(ms []member, factor float64) bool {
+	for i := range ms {
+		cyl, nmac := cylinder(&ms[i], factor), ms[i].in.Sep.NMAC
+		if cyl.HorizontalM > nmac.HorizontalM || cyl.VerticalM > nmac.VerticalM {
+			return true
+		}
+	}
+	return false
+}
+
+// cylinderRed is the union of the candidates in conflict with the
+// members' cylinders at factor over their horizons.
+func (c *computation) cylinderRed(d dim, ms []member, lo, hi, factor float64) spans {
+	var red []span
+	for i := range ms {
+		m := &ms[i]
+		t := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: m.horizonS}
+		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
+	}
+	return unite(red)
+}
+
+// recoveryGreen is the set of candidates that recover from time b: for
+// each member, no corrective conflict over [b, horizon] and no cylinder
+// conflict over [0, b]; past a member's horizon, no cylinder conflict
+// within it. A window [b, horizon] of (almost) zero length is tested as
+// DAIDALUS does, by whether a loss starts at b.
+func (c *computation) recoveryGreen(d dim, ms []member, lo, hi, factor, b float64) spans {
+	var red []span
+	for i := range ms {
+		m := &ms[i]
+		cyl := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: min(b, m.horizonS)}
+		red = c.own.red(red, &c.sc, d, lo, hi, &cyl, c.cfg.Samples)
+		if b > m.horizonS {
+			continue
+		}
+		t := test{det: m.det, pos: m.in.Pos, vel: m.in.Vel, fromS: b, toS: m.horizonS}
+		if detect.AlmostEquals(b, m.horizonS) {
+			t.atStart = true
+			t.toS = b + 1
+		}
+		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
+	}
+	return unite(red).complement(lo, hi)
+}
+
+// sortUnique sorts the values and drops repeats.
+func sortUnique(xs *[]float64) {
+	slices.Sort(*xs)
+	*xs = slices.Compact(*xs)
+}
