@@ -196,3 +196,30 @@ func TestMetricsNameNoAircraft(t *testing.T) {
 		}
 	}
 }
+
+// An alert between two parties reaches a third party's audit export only
+// as hashes: its aircraft ids, callsigns and positions are sealed for the
+// two (their own exports show them), and the chain still verifies.
+func TestNeedToKnowAuditExport(t *testing.T) {
+	e := newEnv(t, Options{})
+	var third struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
+	sc := e.openStream(e.tokens["coalition"], "")
+	now := time.Now()
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("RUSS-A1", 35.0, 36.1, 6000, -200, now)}}, 202, nil)
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("COAL-A1", 35.0, 35.88, 6000, 200, now)}}, 202, nil)
+	if ev := sc.next(t); ev.Kind != "alert_raised" {
+		t.Fatalf("first event %s", ev.Kind)
+	}
+	for viewer, tok := range map[string]string{"bystander": third.Token, "coalition": e.tokens["coalition"], "russia": e.tokens["russia"]} {
+		b := e.mustDo("GET", "/v1/audit", tok, nil, 200, nil)
+		if !bytes.Contains(b, []byte(`"kind":"alert_raised"`)) {
+			t.Fatalf("%s's export lacks the alert record", viewer)
+		}
+		for _, secret := range []string{"RUSS-A1", "COAL-A1", "CS-RUSS-A1"} {
+			if got, want := bytes.Contains(b, []byte(secret)), viewer != "bystander"; got != want {
+				t.Errorf("%s's export names %s: %v, want %v", viewer, secret, got, want)
+			}
+		}
+	}
+}
