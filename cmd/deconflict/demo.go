@@ -206,15 +206,29 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 		defer hs.Close()
 		witnesses = append(witnesses, rules.Witness{Party: p.Name, URL: "http://" + l.Addr().String(), VKey: ws.VerifierKey()})
 	}
-	// Time runs opt.Speed times faster than real time, and so must the
-	// deadlines to acknowledge, or nothing would ever escalate.
-	r := info.svc.Rules()
+	// The scenario's rules and the witnesses, with the deadlines to
+	// acknowledge scaled: time runs opt.Speed times faster than real time,
+	// and so must they, or nothing would ever escalate. The operator
+	// proposes them and every party accepts, as the rules by agreement ask.
+	r, err := rules.Amend(info.svc.Rules(), sc.Rules)
+	if err != nil {
+		return demoSummary{}, fmt.Errorf("the scenario's rules: %w", err)
+	}
 	r.Witnesses = witnesses
 	scale := func(s float64) float64 { return max(1, s/opt.Speed) }
 	r.AckDeadlineS, r.AckDeadlineHighestS, r.EscalationDeadlineS = scale(r.AckDeadlineS), scale(r.AckDeadlineHighestS), scale(r.EscalationDeadlineS)
 	operator := party.Principal{Party: party.OperatorName, Operator: true}
-	if r, err = info.svc.PutRules(ctx, operator, r); err != nil {
-		return demoSummary{}, fmt.Errorf("setting the demo's rules: %w", err)
+	prop, err := info.svc.ProposeRules(ctx, operator, r)
+	if err != nil {
+		return demoSummary{}, fmt.Errorf("proposing the demo's rules: %w", err)
+	}
+	for _, p := range sc.Parties {
+		if _, err := clients[p.Name].AcceptRules(ctx, prop.Version); err != nil {
+			return demoSummary{}, fmt.Errorf("%s accepting the demo's rules: %w", p.Name, err)
+		}
+	}
+	if r = info.svc.Rules(); r.Version != prop.Version {
+		return demoSummary{}, fmt.Errorf("the demo's rules (version %d) are not in force after every party accepted", prop.Version)
 	}
 
 	fmt.Fprintf(out, "deconflict demo: scenario %s at %gx, data in %s\n", sc.Name, opt.Speed, dir)

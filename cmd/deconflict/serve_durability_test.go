@@ -65,7 +65,7 @@ func TestKill9Durability(t *testing.T) {
 		}
 		if round == kills {
 			// The last round ends cleanly: stop writing, append one last
-			// event of our own (a new rules version), wait for the stream
+			// event of our own (a proposal of the rules), wait for the stream
 			// to reach it, then stop the stream.
 			// Write for a moment, and on a machine too loaded to have
 			// completed any message or acknowledgment between the kills,
@@ -85,7 +85,7 @@ func TestKill9Durability(t *testing.T) {
 			// mean anything, and a loaded machine may be slow to answer.
 			client := &http.Client{Timeout: 60 * time.Second}
 			code, b, err := do(client, "PUT", srv.base+"/v1/rules", operator, json.RawMessage(currentRules(t, client, srv.base, operator)))
-			if err != nil || code != 200 {
+			if err != nil || code != 202 {
 				t.Fatalf("PUT /v1/rules: %d %s %v", code, b, err)
 			}
 			deadline := time.Now().Add(60 * time.Second)
@@ -175,7 +175,7 @@ func TestKill9Durability(t *testing.T) {
 		kills, len(led.volumes), len(led.messages), len(led.acks), last)
 }
 
-// currentRules reads the rules in force, to put them back as a new version.
+// currentRules reads the rules in force, to propose them again.
 func currentRules(t *testing.T, client *http.Client, base, token string) []byte {
 	t.Helper()
 	code, b, err := do(client, "GET", base+"/v1/rules", token, nil)
@@ -203,7 +203,7 @@ func streamEvents(ctx context.Context, base, token string, led *ledger) {
 		readEvents(resp.Body, func(e sseEvent) {
 			led.mu.Lock()
 			led.events = append(led.events, e.ID)
-			if e.Kind == "rules_changed" {
+			if e.Kind == "rules_proposed" {
 				led.marker = e.ID
 			}
 			led.mu.Unlock()

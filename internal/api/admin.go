@@ -5,20 +5,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/partykey"
-	"github.com/deconflict/deconflict/internal/rules"
 )
-
-func (h *Handler) putRules(w http.ResponseWriter, r *http.Request, p party.Principal) error {
-	var in rules.Rules
-	if err := decode(r, &in); err != nil {
-		return err
-	}
-	out, err := h.svc.PutRules(r.Context(), p, in)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, out)
-}
 
 func (h *Handler) listParties(w http.ResponseWriter, r *http.Request, p party.Principal) error {
 	ps, err := h.svc.ListParties(r.Context(), p)

@@ -49,9 +49,8 @@ func TestPutRulesOperatorOnlyAndAnnounced(t *testing.T) {
 		t.Fatalf("party PUT /v1/rules: %d %s", code, body)
 	}
 	var got rules.Rules
-	e.mustDo("PUT", "/v1/rules", e.operator, r, 200, &got)
-	if got.Version != 2 || got.LookaheadS != 240 {
-		t.Fatalf("new rules = %+v", got)
+	if p := e.agreeRules(r); p.Version != 2 || p.Rules.LookaheadS != 240 {
+		t.Fatalf("new rules = %+v", p)
 	}
 	e.mustDo("GET", "/v1/rules", e.tokens["coalition"], nil, 200, &got)
 	if got.Version != 2 {
@@ -59,7 +58,10 @@ func TestPutRulesOperatorOnlyAndAnnounced(t *testing.T) {
 	}
 	for _, s := range []*stream{s1, s2} {
 		ev := s.next(t)
-		if ev.Kind != "rules_changed" || ev.Data.ID != ev.ID {
+		for ev.Kind != "rules_changed" {
+			ev = s.next(t) // the proposal, its hotline item, the answers
+		}
+		if ev.Data.ID != ev.ID {
 			t.Fatalf("event %+v", ev)
 		}
 		var rr rules.Rules
@@ -301,8 +303,7 @@ func TestRulesChangeNeverEndsVolumes(t *testing.T) {
 	// Rules at their bounds, tighter than the volumes: nothing ends.
 	r := rules.Default()
 	r.TimeBufferS, r.MaxWindowS, r.MaxAltRangeM = 86_400, 3_600, 500
-	var got rules.Rules
-	e.mustDo("PUT", "/v1/rules", e.operator, r, 200, &got)
+	got := e.agreeRules(r)
 	e.svc.Tick(context.Background())
 	e.advance(3 * time.Hour) // past the end of both windows, within the buffer
 	e.svc.Tick(context.Background())

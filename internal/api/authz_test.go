@@ -124,7 +124,7 @@ func authzCases(e *env, f authzFixture) []matrixCase {
 	cases := []matrixCase{
 		{name: "me", method: "GET", path: "/v1/me", owner: "any", ownerStatus: 200, otherStatus: 200},
 		{name: "rules", method: "GET", path: "/v1/rules", owner: "any", ownerStatus: 200, otherStatus: 200},
-		{name: "put rules", method: "PUT", path: "/v1/rules", body: func() any { return rules.Default() }, owner: "operator", ownerStatus: 200, otherStatus: 403},
+		{name: "put rules", method: "PUT", path: "/v1/rules", body: func() any { return rules.Default() }, owner: "operator", ownerStatus: 202, otherStatus: 403},
 		{name: "list parties", method: "GET", path: "/v1/parties", owner: "operator", ownerStatus: 200, otherStatus: 403},
 		{name: "add party", method: "POST", path: "/v1/parties", body: func() any { return map[string]string{"name": "newcomer"} }, owner: "operator", ownerStatus: 201, otherStatus: 403},
 		{name: "rotate party", method: "POST", path: "/v1/parties/newcomer/rotate", owner: "operator", ownerStatus: 200, otherStatus: 403},

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
@@ -130,12 +131,35 @@ func (e *env) mustDo(method, path, token string, body any, want int, out any) []
 	return b
 }
 
+// agreeRules proposes rules (the fields given over those in force) and has
+// every party of the env, and those whose tokens are given, accept; the
+// proposal must then be in force.
+func (e *env) agreeRules(body any, tokens ...string) rules.Proposal {
+	e.t.Helper()
+	var p rules.Proposal
+	e.mustDo("PUT", "/v1/rules", e.operator, body, 202, &p)
+	for _, name := range []string{"coalition", "russia"} {
+		if tok, ok := e.tokens[name]; ok {
+			tokens = append(tokens, tok)
+		}
+	}
+	for _, tok := range tokens {
+		e.mustDo("POST", "/v1/rules/"+strconv.FormatInt(p.Version, 10)+"/accept", tok, nil, 200, &p)
+	}
+	var r rules.Rules
+	e.mustDo("GET", "/v1/rules", e.operator, nil, 200, &r)
+	if p.State != rules.ProposalActive || r.Version != p.Version {
+		e.t.Fatalf("proposal %d is %s after every party accepted; rules in force: version %d", p.Version, p.State, r.Version)
+	}
+	return p
+}
+
 // eventDataSchema names the schema of the data of each kind of event.
 var eventDataSchema = map[string]string{
 	"alert_raised": "Alert", "alert_updated": "Alert", "alert_cleared": "Alert",
 	"volume_changed": "Volume", "volume_conflict": "VolumeConflict",
 	"message": "Message", "ack": "Message", "escalated": "Message",
-	"rules_changed": "Rules", "volume_flagged": "VolumeFlag", "credentials_changed": "CredentialsChange",
+	"rules_changed": "Rules", "volume_flagged": "VolumeFlag", "credentials_changed": "CredentialsChange", "rules_proposed": "RulesProposal", "rules_answered": "RulesProposal",
 }
 
 // sseEvent is one parsed event of a stream.

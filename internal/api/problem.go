@@ -93,6 +93,8 @@ func toProblem(err error) *Problem {
 		return errForbidden
 	case errors.Is(err, service.ErrNotFound), errors.Is(err, store.ErrNotFound), errors.Is(err, party.ErrUnknown):
 		return problem(http.StatusNotFound, "not-found", "Not found", err.Error())
+	case errors.Is(err, service.ErrProposalClosed):
+		return problem(http.StatusConflict, "proposal-closed", "Proposal closed or answered", err.Error())
 	case errors.Is(err, party.ErrExists):
 		return problem(http.StatusConflict, "exists", "Already exists", err.Error())
 	case errors.Is(err, party.ErrUnauthenticated):

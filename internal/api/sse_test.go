@@ -9,15 +9,14 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/deconflict/deconflict/internal/rules"
 )
 
-// putRulesN makes n new rules versions, each one event for everyone.
-func (e *env) putRulesN(n int) {
+// notesN posts n hotline notices from coalition to russia: n events,
+// each for both parties.
+func (e *env) notesN(n int) {
 	e.t.Helper()
 	for range n {
-		e.mustDo("PUT", "/v1/rules", e.operator, rules.Default(), 200, nil)
+		e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "n"}, 201, nil)
 	}
 }
 
@@ -27,7 +26,7 @@ func (e *env) putRulesN(n int) {
 func TestEventsResumeNoGapNoDuplicate(t *testing.T) {
 	e := newEnv(t, Options{})
 	const before, during = 20, 60
-	e.putRulesN(before)
+	e.notesN(before)
 
 	first := e.openStream(e.tokens["coalition"], "0")
 	var seen []int64
@@ -41,7 +40,7 @@ func TestEventsResumeNoGapNoDuplicate(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for range during {
-			e.do("PUT", "/v1/rules", e.operator, rules.Default())
+			e.do("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "n"})
 		}
 	}()
 	second := e.openStream(e.tokens["coalition"], strconv.FormatInt(seen[len(seen)-1], 10))
@@ -58,13 +57,13 @@ func TestEventsResumeNoGapNoDuplicate(t *testing.T) {
 
 func TestEventsAfterQueryAndLiveOnly(t *testing.T) {
 	e := newEnv(t, Options{})
-	e.putRulesN(3)
+	e.notesN(3)
 	s := e.openStream(e.tokens["russia"], "")
 	if ev := s.next(t); ev.ID != 1 {
 		t.Fatalf("a stream without a cursor starts at the first event; got id %d first", ev.ID)
 	}
 	live := e.openStreamPath(e.tokens["russia"], "/v1/events?live=1", "")
-	e.putRulesN(1)
+	e.notesN(1)
 	if ev := live.next(t); ev.ID != 4 {
 		t.Fatalf("?live=1 starts with what happens next; got id %d first", ev.ID)
 	}

@@ -68,8 +68,8 @@ func TestConflictAlertReachesBothPartiesOnly(t *testing.T) {
 	}
 	// The bystander's stream got nothing of it: the next thing it sees is
 	// a later event for everyone.
-	e.putRulesN(1)
-	if ev := sb.next(t); ev.Kind != "rules_changed" {
+	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{}, 202, nil)
+	if ev := sb.next(t); ev.Kind != "rules_proposed" {
 		t.Fatalf("bystander saw %s", ev.Kind)
 	}
 
@@ -126,13 +126,14 @@ func TestRulesChangeRetunesDetection(t *testing.T) {
 	}
 	r := rules.Default()
 	r.VerticalSepM = 100 // still a conflict: both at 6000 m
-	e.mustDo("PUT", "/v1/rules", e.operator, r, 200, nil)
+	e.agreeRules(r)
 	var kinds []string
 	var cleared struct{ ID, Reason string }
 	for len(kinds) < 3 {
 		ev := s.next(t)
-		if ev.Kind == "message" {
-			continue // the hotline items of the alerts
+		switch ev.Kind {
+		case "message", "ack", "rules_proposed", "rules_answered":
+			continue // the hotline items, the proposal and its answers
 		}
 		kinds = append(kinds, ev.Kind)
 		if ev.Kind == "alert_cleared" {

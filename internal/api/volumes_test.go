@@ -142,7 +142,7 @@ func TestPriorityAndExtentAreAgreedNotChosen(t *testing.T) {
 	var r rules.Rules
 	e.mustDo("GET", "/v1/rules", e.tokens["russia"], nil, 200, &r)
 	r.PriorityMax = map[string]int{"coalition": 2}
-	e.mustDo("PUT", "/v1/rules", e.operator, r, 200, nil)
+	e.agreeRules(r)
 	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], withField(circleVolume(35, 36, "medevac", nil), "priority", 2), 201, nil)
 	if code, b, _ := e.do("POST", "/v1/volumes", e.tokens["russia"], withField(circleVolume(40, 40, "x", nil), "priority", 1)); code != 400 {
 		t.Errorf("a party without a grant: %d %s", code, b)

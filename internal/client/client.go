@@ -340,3 +340,36 @@ func (c *Client) VolumesAs(ctx context.Context, format string) ([]byte, error) {
 	}
 	return io.ReadAll(resp.Body)
 }
+
+// ProposeRules proposes a change of the rules (the operator's token):
+// fields is a JSON object of the rules fields that change. The answer is
+// the proposal, which comes into force once every party accepted it.
+func (c *Client) ProposeRules(ctx context.Context, fields []byte) (rules.Proposal, error) {
+	var p rules.Proposal
+	err := c.send(ctx, http.MethodPut, "/v1/rules", fields, &p)
+	return p, err
+}
+
+// RulesProposals lists the open proposals.
+func (c *Client) RulesProposals(ctx context.Context) ([]rules.Proposal, error) {
+	var r struct {
+		Proposals []rules.Proposal `json:"proposals"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/rules/proposals", nil, &r)
+	return r.Proposals, err
+}
+
+// AcceptRules accepts the proposal of a version of the rules.
+func (c *Client) AcceptRules(ctx context.Context, version int64) (rules.Proposal, error) {
+	var p rules.Proposal
+	err := c.do(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/accept", struct{}{}, &p)
+	return p, err
+}
+
+// RejectRules rejects the proposal of a version of the rules, which
+// closes it.
+func (c *Client) RejectRules(ctx context.Context, version int64, reason string) (rules.Proposal, error) {
+	var p rules.Proposal
+	err := c.do(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/reject", map[string]string{"reason": reason}, &p)
+	return p, err
+}

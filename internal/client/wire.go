@@ -135,6 +135,7 @@ type MessageRef struct {
 	VolumeID      string `json:"volume_id,omitempty"`
 	VolumeVersion string `json:"volume_version,omitempty"`
 	AlertID       string `json:"alert_id,omitempty"`
+	RulesVersion  int64  `json:"rules_version,omitempty"`
 }
 
 // NewMessage is the body of POST /v1/hotline/messages.

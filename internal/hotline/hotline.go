@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,9 @@ const (
 	KindReply          = "reply"
 	KindAlert          = "alert"
 	KindVolumeConflict = "volume_conflict"
+	// KindRulesProposal asks a party to answer a proposed change of the
+	// rules (its acknowledgment comes with the answer).
+	KindRulesProposal = "rules_proposal"
 )
 
 // States of an item.
@@ -108,6 +112,8 @@ type Ref struct {
 	VolumeID      string `json:"volume_id,omitempty"`
 	VolumeVersion string `json:"volume_version,omitempty"`
 	AlertID       string `json:"alert_id,omitempty"`
+	// RulesVersion names a proposed version of the rules.
+	RulesVersion int64 `json:"rules_version,omitempty"`
 }
 
 // NewMessage is what a party sends (body of POST /v1/hotline/messages).
@@ -304,6 +310,16 @@ func PostVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, written, other Vol
 		Ref: Ref{VolumeID: written.ID, VolumeVersion: written.Version}}, now)
 }
 
+// PostRulesProposal asks parties to answer the proposal of the rules'
+// version: on thread "rules:<version>", with the default deadline.
+func PostRulesProposal(tx Tx, log *audit.Log, r rules.Rules, version int64, to []string, text string, now time.Time) (Message, []store.Event, error) {
+	return PostSystem(tx, log, r, SystemItem{Kind: KindRulesProposal, To: to, Text: text, Ref: Ref{RulesVersion: version}}, now)
+}
+
+// RulesThread is the thread of the items about the proposal of a version
+// of the rules.
+func RulesThread(version int64) string { return rulesThreadPrefix + strconv.FormatInt(version, 10) }
+
 // PostSystem raises a system item, from System to the parties concerned.
 // An alert's item (Ref.AlertID required) goes on thread "alert:<id>" with
 // the deadline of its level (30 s at the highest level by default): post
@@ -312,8 +328,10 @@ func PostVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, written, other Vol
 // PostVolumeConflict.
 func PostSystem(tx Tx, log *audit.Log, r rules.Rules, it SystemItem, now time.Time) (Message, []store.Event, error) {
 	switch {
-	case it.Kind != KindAlert && it.Kind != KindVolumeConflict:
+	case it.Kind != KindAlert && it.Kind != KindVolumeConflict && it.Kind != KindRulesProposal:
 		return Message{}, nil, fielderr.Errorf("kind", "%q is not a system item kind", it.Kind)
+	case it.Kind == KindRulesProposal && it.Ref.RulesVersion < 1:
+		return Message{}, nil, fielderr.New("ref.rules_version", "required")
 	case it.Kind == KindAlert && it.Ref.AlertID == "":
 		return Message{}, nil, fielderr.New("ref.alert_id", "required")
 	}
@@ -567,6 +585,11 @@ func List(tx store.Messages, party, thread string, since time.Time, limit int) (
 // checkText refuses texts that are too long, blank when required, or hold
 // a control or invisible formatting character (printable.CheckText: line
 // feeds are allowed).
+// CheckReply checks a text a party adds to an answer (an acknowledgment's
+// reply, a reason) as the hotline checks replies: at most MaxTextBytes,
+// printable.
+func CheckReply(field, s string) error { return checkText(field, s, false) }
+
 func checkText(field, s string, required bool) error {
 	if err := printable.CheckText(s); err != nil {
 		return fielderr.New(field, err.Error())
@@ -668,6 +691,7 @@ func checkRef(tx Tx, from string, ref *Ref) (*Ref, error) {
 const (
 	alertThreadPrefix  = "alert:"
 	volumeThreadPrefix = "volume:"
+	rulesThreadPrefix  = "rules:"
 )
 
 func alertThread(alertID string) string   { return alertThreadPrefix + alertID }
@@ -700,6 +724,8 @@ func checkThreadAccess(tx Tx, from, thread string) error {
 	switch {
 	case strings.HasPrefix(thread, alertThreadPrefix):
 		return fielderr.Errorf("thread", "%q is reserved for the service's alert items", thread)
+	case strings.HasPrefix(thread, rulesThreadPrefix):
+		return fielderr.Errorf("thread", "%q is reserved for the service's items about the rules", thread)
 	case strings.HasPrefix(thread, volumeThreadPrefix):
 		v, err := tx.GetVolume(strings.TrimPrefix(thread, volumeThreadPrefix))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -723,6 +749,8 @@ func threadFor(thread string, ref *Ref) (string, error) {
 		return alertThread(ref.AlertID), nil
 	case ref != nil && ref.VolumeID != "":
 		return volumeThread(ref.VolumeID), nil
+	case ref != nil && ref.RulesVersion > 0:
+		return RulesThread(ref.RulesVersion), nil
 	}
 	return newID("t-")
 }

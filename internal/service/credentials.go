@@ -87,7 +87,19 @@ func (s *Service) RevokeParty(ctx context.Context, actor party.Principal, name s
 	if name == party.OperatorName {
 		return errRevokeOperator
 	}
-	return s.write(ctx, func(tx store.Tx) error { return revokeParty(tx, actor.Party, name, s.now()) })
+	ch := &rulesChange{}
+	err := s.write(ctx, func(tx store.Tx) error {
+		*ch = rulesChange{}
+		if err := revokeParty(tx, actor.Party, name, s.now()); err != nil {
+			return err
+		}
+		// A proposal that waited only for this party comes into force.
+		return settleOpen(tx, s, ch, s.now())
+	})
+	if err != nil {
+		return err
+	}
+	return s.adopt(ctx, ch)
 }
 
 // RotateParty revokes every token of the party in st and issues a new one

@@ -250,10 +250,10 @@ func TestLiveStreamNeverSkipsAnotherReplicasEvent(t *testing.T) {
 	op := party.Principal{Party: party.OperatorName, Operator: true}
 	sub := b.Subscribe(op)
 	defer sub.Close()
-	if _, err := a.PutRules(ctx, op, a.Rules()); err != nil {
+	if _, err := a.ProposeRules(ctx, op, a.Rules()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.PutRules(ctx, op, a.Rules()); err != nil {
+	if _, err := b.ProposeRules(ctx, op, a.Rules()); err != nil {
 		t.Fatal(err)
 	}
 	var last int64
@@ -291,7 +291,7 @@ func TestRulesChangedThroughAnotherReplica(t *testing.T) {
 	op := party.Principal{Party: party.OperatorName, Operator: true}
 	r := a.Rules()
 	r.HorizontalSepM *= 2
-	changed, err := a.PutRules(ctx, op, r)
+	changed, err := a.ProposeRules(ctx, op, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,8 +305,8 @@ func TestRulesChangedThroughAnotherReplica(t *testing.T) {
 	if _, err := b.SyncFromStore(ctx, v); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.Rules(); got.Version != changed.Version || got.HorizontalSepM != changed.HorizontalSepM {
-		t.Fatalf("second look: b has version %d with %v m, want %d with %v m", got.Version, got.HorizontalSepM, changed.Version, changed.HorizontalSepM)
+	if got := b.Rules(); got.Version != changed.Version || got.HorizontalSepM != changed.Rules.HorizontalSepM {
+		t.Fatalf("second look: b has version %d with %v m, want %d with %v m", got.Version, got.HorizontalSepM, changed.Version, changed.Rules.HorizontalSepM)
 	}
 	before := a.rules.Load()
 	if _, err := a.SyncFromStore(ctx, v); err != nil {

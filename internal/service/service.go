@@ -144,6 +144,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.newTactical(s.Rules())
+	// A party revoked while the service was down (the command line) may
+	// have been the last one a proposal waited for.
+	if err := s.settleProposals(ctx); err != nil {
+		return nil, fmt.Errorf("service: settling the rules proposals: %w", err)
+	}
 	return s, nil
 }
 
@@ -397,10 +402,27 @@ func AddParty(ctx context.Context, st store.Store, actor, name string, operator 
 		if err != nil {
 			return err
 		}
-		if err := appendAudit(tx, actor, "party_added", audit.For(name), map[string]any{"party": name, "operator": operator}, now); err != nil {
+		content := map[string]any{"party": name, "operator": operator}
+		if !operator {
+			// The party joins under the rules in force (its creation
+			// accepts them) and must answer the open proposals.
+			cur, err := tx.LatestRules()
+			if err == nil {
+				content["rules_version"] = cur.Version
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if err := appendAudit(tx, actor, "party_added", audit.For(name), content, now); err != nil {
 			return err
 		}
-		return addKeys(tx, actor, name, keys, now)
+		if err := addKeys(tx, actor, name, keys, now); err != nil {
+			return err
+		}
+		if operator {
+			return nil
+		}
+		return askNewParty(tx, nil, name, now)
 	})
 	return token, err
 }
@@ -449,51 +471,6 @@ func (s *Service) loadRules(ctx context.Context) error {
 
 // Rules returns the rules in force.
 func (s *Service) Rules() rules.Rules { return *s.rules.Load() }
-
-// PutRules makes r the next version of the rules (operator only): audited,
-// and announced to every party with a rules_changed event. New rules apply
-// to new writes: no volume is ended, shrunk or deleted for them, and the
-// owner of each live volume that breaks them gets a volume_flagged event
-// (and the record an audit record) naming the field at fault.
-func (s *Service) PutRules(ctx context.Context, actor party.Principal, r rules.Rules) (rules.Rules, error) {
-	if !actor.Operator {
-		return rules.Rules{}, ErrForbidden
-	}
-	if err := r.Validate(); err != nil {
-		return rules.Rules{}, err
-	}
-	now := s.now()
-	err := s.write(ctx, func(tx store.Tx) error {
-		latest, err := tx.LatestRules()
-		if err != nil {
-			return err
-		}
-		r.Version = latest.Version + 1
-		body, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		if err := tx.PutRules(store.RulesRecord{Version: r.Version, Created: now.UTC(), Actor: actor.Party, Body: body}); err != nil {
-			return err
-		}
-		if err := s.audit(tx, actor.Party, "rules_changed", audit.Everyone, r); err != nil {
-			return err
-		}
-		if _, err = appendEvent(tx, "rules_changed", everyone, r, now); err != nil {
-			return err
-		}
-		return s.flagVolumes(tx, r, now)
-	})
-	if err != nil {
-		return rules.Rules{}, err
-	}
-	old := s.Rules()
-	s.rules.Store(&r)
-	if err := s.applyRules(ctx, old, r); err != nil {
-		return r, err
-	}
-	return r, nil
-}
 
 // Subscribe starts a live stream of the events concerning the principal.
 // Subscribe before reading the backlog with EventsAfter, and drop live

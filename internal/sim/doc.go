@@ -20,6 +20,7 @@
 //	                        orbit?: {lat, lon, axis_deg, length_m, width_m},
 //	                        repeat?: {count, every_s}, volume?: {...}, fixed?}
 //	encounters[]           {a, b, at_s, note}: the designed losses of separation
+//	rules                  optional rules fields over the defaults (PUT /v1/rules)
 //
 // All *_s fields are seconds from the epoch, lengths meters, speeds m/s,
 // angles degrees. Unknown fields are errors; every error names its field

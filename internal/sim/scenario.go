@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // Scenario is one scenario file. See the package doc for the format.
@@ -33,6 +35,10 @@ type Scenario struct {
 	// Encounters are the designed losses of separation: the test of the
 	// scenario checks each with the pair math.
 	Encounters []Encounter `json:"encounters"`
+	// Rules are the fields of the agreed rules the scenario runs under,
+	// over the defaults, as PUT /v1/rules takes them (`deconflict demo`
+	// proposes them and has every party accept).
+	Rules map[string]json.RawMessage `json:"rules,omitempty"`
 }
 
 // Party is one side of the scenario.
@@ -194,6 +200,19 @@ func (s *Scenario) Validate() error {
 	}
 	if !finite(s.DemoStartS) || s.DemoStartS < 0 {
 		return fieldErr("demo_start_s", "must be zero or more")
+	}
+	if len(s.Rules) > 0 {
+		r, err := rules.Amend(rules.Default(), s.Rules)
+		if err == nil {
+			err = r.Validate()
+		}
+		var fe *fielderr.Error
+		if errors.As(err, &fe) {
+			return fieldErr("rules."+fe.Field, "%s", fe.Msg)
+		}
+		if err != nil {
+			return fieldErr("rules", "%s", err.Error())
+		}
 	}
 	parties := map[string]bool{}
 	for i, p := range s.Parties {

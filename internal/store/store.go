@@ -77,12 +77,21 @@ type Parties interface {
 	ListCredentials(party string) ([]Credential, error)
 }
 
-// Rules stores the versions of the agreed rules: versions are 1, 2, 3, ...;
-// PutRules refuses a version that is not exactly one past the latest
-// (ErrConflict).
+// Rules stores the versions of the agreed rules in force and the proposed
+// ones. A version number names one proposal and, once every party accepted
+// it, the rules in force: PutRules refuses a version that is not above the
+// latest in force (ErrConflict); versions of proposals that were rejected
+// never come into force, so the versions in force may have gaps.
 type Rules interface {
 	PutRules(r RulesRecord) error
 	LatestRules() (RulesRecord, error) // ErrNotFound before the first version
+	// PutRulesProposal inserts or replaces the proposal of its version.
+	PutRulesProposal(p RulesProposal) error
+	// GetRulesProposal returns one proposal (ErrNotFound when absent).
+	GetRulesProposal(version int64) (RulesProposal, error)
+	// RulesProposals lists the proposals in a state ("" for all), in
+	// version order.
+	RulesProposals(state string) ([]RulesProposal, error)
 }
 
 // Volumes stores 4D volumes.
@@ -220,6 +229,17 @@ type RulesRecord struct {
 	Version int64
 	Created time.Time
 	Actor   string
+	Body    []byte
+}
+
+// RulesProposal is one proposed version of the rules. State is indexed
+// ("proposed", "active", "rejected", "superseded"); Body is JSON owned by
+// package rules (the proposal with its answers).
+type RulesProposal struct {
+	Version int64
+	Created time.Time
+	Actor   string
+	State   string
 	Body    []byte
 }
 

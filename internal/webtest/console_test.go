@@ -350,7 +350,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		be.call(t, coalition, "GET", "/v1/rules", nil, &r)
 		version := r["version"].(float64)
 		r["ack_deadline_s"], r["ack_deadline_highest_s"], r["escalation_deadline_s"] = 1, 1, 1
-		be.call(t, "operator", "PUT", "/v1/rules", r, &r)
+		// Proposed by the operator, accepted by both parties.
+		var prop struct{ Version int64 }
+		be.call(t, "operator", "PUT", "/v1/rules", r, &prop)
+		for _, party := range []string{coalition, airgroup} {
+			be.call(t, party, "POST", fmt.Sprintf("/v1/rules/%d/accept", prop.Version), nil, nil)
+		}
 		for _, tb := range []*tab{a, b} {
 			tb.waitFor(t, "the new rules version", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d'`, int(version)+1), 10*time.Second)
 		}

@@ -232,24 +232,69 @@ func testRules(t *testing.T, open func(*testing.T) store.Store) {
 		wantErr(t, "LatestRules before any", err, store.ErrNotFound)
 		return nil
 	})
-	err := s.Update(ctx, func(tx store.Tx) error { return tx.PutRules(store.RulesRecord{Version: 2, Body: []byte("{}")}) })
-	wantErr(t, "PutRules version 2 first", err, store.ErrConflict)
-	for v := int64(1); v <= 3; v++ {
+	// Versions in force rise, with gaps where proposals were rejected.
+	for _, v := range []int64{1, 2, 4} {
 		update(t, s, func(tx store.Tx) error {
 			return tx.PutRules(store.RulesRecord{Version: v, Created: base.Add(time.Duration(v) * time.Hour), Actor: "ops", Body: fmt.Appendf(nil, `{"v":%d}`, v)})
 		})
 	}
-	for _, v := range []int64{1, 3, 5, 0} {
+	for _, v := range []int64{1, 3, 4, 0} {
 		err := s.Update(ctx, func(tx store.Tx) error { return tx.PutRules(store.RulesRecord{Version: v, Body: []byte("{}")}) })
-		wantErr(t, fmt.Sprintf("PutRules version %d after 3", v), err, store.ErrConflict)
+		wantErr(t, fmt.Sprintf("PutRules version %d after 4", v), err, store.ErrConflict)
 	}
 	view(t, s, func(tx store.Tx) error {
 		r, err := tx.LatestRules()
 		if err != nil {
 			return err
 		}
-		if r.Version != 3 || r.Actor != "ops" || string(r.Body) != `{"v":3}` || !r.Created.Equal(base.Add(3*time.Hour)) {
-			t.Errorf("LatestRules = %+v, want version 3", r)
+		if r.Version != 4 || r.Actor != "ops" || string(r.Body) != `{"v":4}` || !r.Created.Equal(base.Add(4*time.Hour)) {
+			t.Errorf("LatestRules = %+v, want version 4", r)
+		}
+		return nil
+	})
+
+	// Proposals: inserted, replaced by version, listed by state in
+	// version order.
+	view(t, s, func(tx store.Tx) error {
+		_, err := tx.GetRulesProposal(5)
+		wantErr(t, "GetRulesProposal before any", err, store.ErrNotFound)
+		ps, err := tx.RulesProposals("")
+		if err != nil || len(ps) != 0 {
+			t.Errorf("RulesProposals before any = %+v, %v", ps, err)
+		}
+		return nil
+	})
+	for _, p := range []store.RulesProposal{
+		{Version: 7, Created: base, Actor: "ops", State: "proposed", Body: []byte(`{"n":7}`)},
+		{Version: 5, Created: base, Actor: "ops", State: "rejected", Body: []byte(`{"n":5}`)},
+		{Version: 6, Created: base, Actor: "ops", State: "proposed", Body: []byte(`{"n":6}`)},
+	} {
+		update(t, s, func(tx store.Tx) error { return tx.PutRulesProposal(p) })
+	}
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutRulesProposal(store.RulesProposal{Version: 6, Created: base.Add(time.Minute), Actor: "ops", State: "active", Body: []byte(`{"n":6,"done":true}`)})
+	})
+	err := s.Update(ctx, func(tx store.Tx) error {
+		return tx.PutRulesProposal(store.RulesProposal{Version: 8, Actor: "ops", State: "bad\x00state"})
+	})
+	wantErr(t, "PutRulesProposal with a NUL", err, store.ErrInvalid)
+	view(t, s, func(tx store.Tx) error {
+		p, err := tx.GetRulesProposal(6)
+		if err != nil || p.State != "active" || string(p.Body) != `{"n":6,"done":true}` || !p.Created.Equal(base.Add(time.Minute)) || p.Actor != "ops" {
+			t.Errorf("GetRulesProposal(6) = %+v, %v", p, err)
+		}
+		for state, want := range map[string][]int64{"": {5, 6, 7}, "proposed": {7}, "active": {6}, "superseded": nil} {
+			ps, err := tx.RulesProposals(state)
+			if err != nil {
+				return err
+			}
+			var got []int64
+			for _, p := range ps {
+				got = append(got, p.Version)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("RulesProposals(%q) = %v, want %v", state, got, want)
+			}
 		}
 		return nil
 	})
@@ -1072,7 +1117,10 @@ func testViewRefusesWrites(t *testing.T, open func(*testing.T) store.Store) {
 		"UpdateParty":   func(tx store.Tx) error { return tx.UpdateParty(store.Party{Name: "x"}) },
 		"PutCredential": func(tx store.Tx) error { return tx.PutCredential(store.Credential{TokenHash: []byte{1}, Party: "x"}) },
 		"PutRules":      func(tx store.Tx) error { return tx.PutRules(store.RulesRecord{Version: 1}) },
-		"LockVolumes":   func(tx store.Tx) error { return tx.LockVolumes() },
+		"PutRulesProposal": func(tx store.Tx) error {
+			return tx.PutRulesProposal(store.RulesProposal{Version: 1, Actor: "x", State: "proposed"})
+		},
+		"LockVolumes": func(tx store.Tx) error { return tx.LockVolumes() },
 		"PutVolume": func(tx store.Tx) error {
 			_, err := tx.PutVolume(sampleVolume("x", "1", 1), "")
 			return err

@@ -131,6 +131,21 @@ var Migrations = []Migration{
 			`CREATE INDEX messages_thread ON messages (thread)`,
 		},
 	},
+	{
+		// Rules by agreement: a change of the rules is a proposal that
+		// the parties answer; the open ones are listed by state.
+		Version: 4,
+		Name:    "rules proposals",
+		Statements: []string{
+			`CREATE TABLE rules_proposals (
+				version BIGINT PRIMARY KEY,
+				created_ns BIGINT NOT NULL,
+				actor TEXT NOT NULL,
+				state TEXT NOT NULL,
+				body BYTES NOT NULL)`,
+			`CREATE INDEX rules_proposals_state ON rules_proposals (state, version)`,
+		},
+	},
 }
 
 // Latest is the version a freshly opened store is at.

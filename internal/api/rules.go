@@ -1,0 +1,104 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
+)
+
+// putRules proposes a change of the rules (operator): the body's fields
+// replace those of the rules in force, a field left out keeps its value;
+// 202 with the proposal, which comes into force once every party accepted.
+func (h *Handler) putRules(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return jsonProblem(err)
+	}
+	in, err := amendRules(h.svc.Rules(), body)
+	if err != nil {
+		return err
+	}
+	prop, err := h.svc.ProposeRules(r.Context(), p, in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, prop)
+}
+
+// amendRules reads a body of rules fields over base: each field given
+// replaces base's as a whole, unknown fields are refused by name.
+func amendRules(base rules.Rules, body []byte) (rules.Rules, error) {
+	var given map[string]json.RawMessage
+	if err := decodeFrom(bytes.NewReader(body), &given); err != nil {
+		return rules.Rules{}, err
+	}
+	if given == nil {
+		return rules.Rules{}, badRequest("", "the body must be a JSON object of rules fields")
+	}
+	return rules.Amend(base, given)
+}
+
+func (h *Handler) listRulesProposals(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	ps, err := h.svc.RulesProposals(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"proposals": ps})
+}
+
+// proposalVersion reads the {version} of the path.
+func proposalVersion(r *http.Request) (int64, error) {
+	v, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
+	if err != nil || v < 1 {
+		return 0, badRequest("version", "must be a rules version, 1 or more")
+	}
+	return v, nil
+}
+
+func (h *Handler) acceptRules(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	v, err := proposalVersion(r)
+	if err != nil {
+		return err
+	}
+	// The body is optional: nothing, or an empty object.
+	if b, err := io.ReadAll(r.Body); err != nil {
+		return jsonProblem(err)
+	} else if len(bytes.TrimSpace(b)) > 0 {
+		var in struct{}
+		if err := decodeFrom(bytes.NewReader(b), &in); err != nil {
+			return err
+		}
+	}
+	prop, err := h.svc.AnswerRules(r.Context(), p, v, true, "")
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, prop)
+}
+
+func (h *Handler) rejectRules(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	v, err := proposalVersion(r)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if b, err := io.ReadAll(r.Body); err != nil {
+		return jsonProblem(err)
+	} else if len(bytes.TrimSpace(b)) > 0 {
+		if err := decodeFrom(bytes.NewReader(b), &in); err != nil {
+			return err
+		}
+	}
+	prop, err := h.svc.AnswerRules(r.Context(), p, v, false, in.Reason)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, prop)
+}

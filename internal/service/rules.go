@@ -1,0 +1,474 @@
+package service
+
+// This file holds the rules by agreement (package rules, proposal.go): the
+// operator proposes, every party of the airspace answers, and a proposal
+// that every party accepted becomes the rules in force, in the transaction
+// of the last acceptance.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/hotline"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// Errors of the rules by agreement, for the API to map.
+var (
+	// ErrProposalClosed: the proposal is no longer open, or the party's
+	// answer stands (it accepted already).
+	ErrProposalClosed = errors.New("service: the proposal is closed or already answered")
+)
+
+// inForce reads the rules in force from the store.
+func inForce(tx store.Rules) (rules.Rules, error) {
+	rec, err := tx.LatestRules()
+	if err != nil {
+		return rules.Rules{}, err
+	}
+	r, err := rules.Decode(rec.Body)
+	if err != nil {
+		return rules.Rules{}, fmt.Errorf("service: rules version %d: %w", rec.Version, err)
+	}
+	r.Version = rec.Version
+	return r, nil
+}
+
+func decodeProposal(rec store.RulesProposal) (rules.Proposal, error) {
+	var p rules.Proposal
+	if err := json.Unmarshal(rec.Body, &p); err != nil {
+		return rules.Proposal{}, fmt.Errorf("service: rules proposal %d: %w", rec.Version, err)
+	}
+	return p, nil
+}
+
+func putProposal(tx store.Rules, p rules.Proposal) error {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return tx.PutRulesProposal(store.RulesProposal{Version: p.Version, Created: p.Created, Actor: p.ProposedBy, State: p.State, Body: body})
+}
+
+// nextRulesVersion is one above every version in force or proposed.
+func nextRulesVersion(tx store.Rules, cur int64) (int64, error) {
+	ps, err := tx.RulesProposals("")
+	if err != nil {
+		return 0, err
+	}
+	next := cur + 1
+	if n := len(ps); n > 0 && ps[n-1].Version >= next {
+		next = ps[n-1].Version + 1
+	}
+	return next, nil
+}
+
+// rulesChange is what a transaction that brought rules into force hands
+// to the in-memory state after its commit.
+type rulesChange struct {
+	activated *rules.Rules
+}
+
+// adopt applies rules that came into force to the live engines.
+func (s *Service) adopt(ctx context.Context, ch *rulesChange) error {
+	if ch.activated == nil {
+		return nil
+	}
+	r := *ch.activated
+	old := s.Rules()
+	if r.Version <= old.Version {
+		return nil
+	}
+	s.rules.Store(&r)
+	return s.applyRules(ctx, old, r)
+}
+
+// ProposeRules proposes r as the next version of the rules (operator
+// only): a proposal every party of the airspace must answer, with a hotline
+// item to each, audited and announced with a rules_proposed event. With no
+// party to ask it comes into force at once.
+func (s *Service) ProposeRules(ctx context.Context, actor party.Principal, r rules.Rules) (rules.Proposal, error) {
+	if !actor.Operator {
+		return rules.Proposal{}, ErrForbidden
+	}
+	if err := r.Validate(); err != nil {
+		return rules.Proposal{}, err
+	}
+	now := s.now()
+	var p rules.Proposal
+	ch := &rulesChange{}
+	err := s.write(ctx, func(tx store.Tx) error {
+		*ch = rulesChange{}
+		base, err := inForce(tx)
+		if err != nil {
+			return err
+		}
+		version, err := nextRulesVersion(tx, base.Version)
+		if err != nil {
+			return err
+		}
+		if p, err = rules.Propose(version, base, r, actor.Party, now); err != nil {
+			return err
+		}
+		asked, err := airspaceParties(tx)
+		if err != nil {
+			return err
+		}
+		p.Settle(asked, base.Version, now)
+		if err := putProposal(tx, p); err != nil {
+			return err
+		}
+		if err := s.audit(tx, actor.Party, "rules_proposed", audit.Everyone, p); err != nil {
+			return err
+		}
+		if _, err := appendEvent(tx, "rules_proposed", everyone, p, now); err != nil {
+			return err
+		}
+		if len(asked) > 0 {
+			if _, _, err := hotline.PostRulesProposal(tx, s.alog, base, p.Version, asked, proposalText(p), now); err != nil {
+				return err
+			}
+		}
+		if p.State == rules.ProposalActive {
+			return s.activate(tx, p, asked, ch, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return rules.Proposal{}, err
+	}
+	return p, s.adopt(ctx, ch)
+}
+
+// proposalText is the hotline item of a proposal: what changes, field by
+// field (the JSON of the values; texts the parties wrote are quoted by it).
+func proposalText(p rules.Proposal) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rules version %d proposed by %s (against version %d):", p.Version, p.ProposedBy, p.Base)
+	if len(p.Changes) == 0 {
+		b.WriteString(" no field changes")
+	}
+	for i, c := range p.Changes {
+		if i > 0 {
+			b.WriteString(";")
+		}
+		fmt.Fprintf(&b, " %s %s -> %s", c.Field, c.Old, c.New)
+	}
+	b.WriteString(". Answer with accept or reject.")
+	text := b.String()
+	if len(text) > hotline.MaxTextBytes {
+		text = fmt.Sprintf("rules version %d proposed by %s changes %d fields (the whole change is in GET /v1/rules/proposals). Answer with accept or reject.",
+			p.Version, p.ProposedBy, len(p.Changes))
+	}
+	return text
+}
+
+// activate brings proposal p (every asked party accepted) into force in
+// tx: the rules version, its audit record and rules_changed event, the
+// flags of volumes that break it, and every other open proposal
+// superseded (it was made against rules no longer in force).
+func (s *Service) activate(tx store.Tx, p rules.Proposal, asked []string, ch *rulesChange, now time.Time) error {
+	r := p.Rules
+	r.Version = p.Version
+	body, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := tx.PutRules(store.RulesRecord{Version: r.Version, Created: now.UTC(), Actor: p.ProposedBy, Body: body}); err != nil {
+		return err
+	}
+	if err := s.audit(tx, "deconflict", "rules_changed", audit.Everyone, map[string]any{"rules": r, "accepted_by": p.AcceptedBy}); err != nil {
+		return err
+	}
+	if _, err := appendEvent(tx, "rules_changed", everyone, r, now); err != nil {
+		return err
+	}
+	if err := s.flagVolumes(tx, r, now); err != nil {
+		return err
+	}
+	open, err := tx.RulesProposals(rules.ProposalOpen)
+	if err != nil {
+		return err
+	}
+	for _, rec := range open {
+		if rec.Version == p.Version {
+			continue
+		}
+		q, err := decodeProposal(rec)
+		if err != nil {
+			return err
+		}
+		if !q.Settle(asked, r.Version, now) {
+			continue
+		}
+		if err := s.recordSettled(tx, q, asked, ch, now); err != nil {
+			return err
+		}
+	}
+	ch.activated = &r
+	return nil
+}
+
+// recordSettled stores a proposal whose state Settle changed, with its
+// audit record and event, and brings it into force when it became active.
+func (s *Service) recordSettled(tx store.Tx, p rules.Proposal, asked []string, ch *rulesChange, now time.Time) error {
+	if err := putProposal(tx, p); err != nil {
+		return err
+	}
+	if err := s.audit(tx, "deconflict", "rules_proposal_closed", audit.Everyone, map[string]any{"version": p.Version, "state": p.State, "accepted_by": p.AcceptedBy}); err != nil {
+		return err
+	}
+	if _, err := appendEvent(tx, "rules_answered", everyone, p, now); err != nil {
+		return err
+	}
+	if p.State == rules.ProposalActive {
+		return s.activate(tx, p, asked, ch, now)
+	}
+	return nil
+}
+
+// AnswerRules records the calling party's answer to the proposal of a
+// version: accepting it, or rejecting it (which closes it). The party's
+// hotline item about the proposal is acknowledged with the answer. The
+// acceptance that completes the proposal brings it into force.
+func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version int64, accept bool, reason string) (rules.Proposal, error) {
+	if p.Operator {
+		return rules.Proposal{}, fmt.Errorf("%w: the operator proposes; the parties answer", ErrForbidden)
+	}
+	if err := hotline.CheckReply("reason", reason); err != nil {
+		return rules.Proposal{}, err
+	}
+	now := s.now()
+	var prop rules.Proposal
+	ch := &rulesChange{}
+	err := s.write(ctx, func(tx store.Tx) error {
+		*ch = rulesChange{}
+		rec, err := tx.GetRulesProposal(version)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if prop, err = decodeProposal(rec); err != nil {
+			return err
+		}
+		asked, err := airspaceParties(tx)
+		if err != nil {
+			return err
+		}
+		cur, err := tx.LatestRules()
+		if err != nil {
+			return err
+		}
+		changed, err := prop.Answer(p.Party, accept, reason, asked, now)
+		switch {
+		case errors.Is(err, rules.ErrNotAsked):
+			return fmt.Errorf("%w: %v", ErrForbidden, err)
+		case errors.Is(err, rules.ErrProposalClosed), errors.Is(err, rules.ErrAnswered):
+			prop.Settle(asked, cur.Version, now)
+			return fmt.Errorf("%w: %v", ErrProposalClosed, err)
+		case err != nil:
+			return err
+		}
+		if !changed {
+			prop.Settle(asked, cur.Version, now)
+			return nil
+		}
+		kind, content := "rules_accepted", map[string]any{"version": version, "party": p.Party}
+		if !accept {
+			kind = "rules_rejected"
+			content["reason"] = audit.Seal(reason, asked...)
+		}
+		if err := s.audit(tx, p.Party, kind, audit.Everyone, content); err != nil {
+			return err
+		}
+		if err := s.ackRulesItem(tx, p.Party, version, accept, reason, now); err != nil {
+			return err
+		}
+		settled := prop.Settle(asked, cur.Version, now)
+		if err := putProposal(tx, prop); err != nil {
+			return err
+		}
+		if _, err := appendEvent(tx, "rules_answered", everyone, prop, now); err != nil {
+			return err
+		}
+		if settled && prop.State == rules.ProposalActive {
+			return s.activate(tx, prop, asked, ch, now)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrProposalClosed) {
+			return prop, err
+		}
+		return rules.Proposal{}, err
+	}
+	return prop, s.adopt(ctx, ch)
+}
+
+// ackRulesItem acknowledges party's hotline items about the proposal of
+// version with its answer.
+func (s *Service) ackRulesItem(tx store.Tx, party string, version int64, accept bool, reason string, now time.Time) error {
+	items, err := tx.MessagesFor(party, hotline.RulesThread(version), time.Time{}, hotline.MaxListLimit)
+	if err != nil {
+		return err
+	}
+	reply := "accepted"
+	if !accept {
+		reply = "rejected"
+		if reason != "" {
+			reply += ": " + reason
+		}
+	}
+	for _, it := range items {
+		if it.From != hotline.System {
+			continue
+		}
+		if _, _, err := hotline.Ack(tx, s.alog, it.ID, party, reply, now); err != nil && !errors.Is(err, hotline.ErrNotRecipient) {
+			return err
+		}
+	}
+	return nil
+}
+
+// RulesProposals lists the open proposals, each with who accepted and who
+// must still answer.
+func (s *Service) RulesProposals(ctx context.Context) ([]rules.Proposal, error) {
+	out := []rules.Proposal{}
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		recs, err := tx.RulesProposals(rules.ProposalOpen)
+		if err != nil {
+			return err
+		}
+		asked, err := airspaceParties(tx)
+		if err != nil {
+			return err
+		}
+		cur, err := tx.LatestRules()
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			p, err := decodeProposal(rec)
+			if err != nil {
+				return err
+			}
+			// Settled for the view only: a change of state is written by
+			// settleProposals.
+			p.Settle(asked, cur.Version, s.now())
+			if p.State == rules.ProposalOpen {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RulesProposal returns one proposal, open or closed.
+func (s *Service) RulesProposal(ctx context.Context, version int64) (rules.Proposal, error) {
+	var p rules.Proposal
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		rec, err := tx.GetRulesProposal(version)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if p, err = decodeProposal(rec); err != nil {
+			return err
+		}
+		asked, err := airspaceParties(tx)
+		if err != nil {
+			return err
+		}
+		cur, err := tx.LatestRules()
+		if err != nil {
+			return err
+		}
+		p.Settle(asked, cur.Version, s.now())
+		return nil
+	})
+	return p, err
+}
+
+// settleProposals settles every open proposal against the parties asked
+// now (after a revocation, at start): one whose last waiting party was
+// revoked comes into force.
+func (s *Service) settleProposals(ctx context.Context) error {
+	now := s.now()
+	ch := &rulesChange{}
+	err := s.write(ctx, func(tx store.Tx) error {
+		*ch = rulesChange{}
+		return settleOpen(tx, s, ch, now)
+	})
+	if err != nil {
+		return err
+	}
+	return s.adopt(ctx, ch)
+}
+
+func settleOpen(tx store.Tx, s *Service, ch *rulesChange, now time.Time) error {
+	recs, err := tx.RulesProposals(rules.ProposalOpen)
+	if err != nil {
+		return err
+	}
+	asked, err := airspaceParties(tx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		cur, err := tx.LatestRules()
+		if err != nil {
+			return err
+		}
+		p, err := decodeProposal(rec)
+		if err != nil {
+			return err
+		}
+		if p.State != rules.ProposalOpen || !p.Settle(asked, cur.Version, now) {
+			continue
+		}
+		if err := s.recordSettled(tx, p, asked, ch, now); err != nil {
+			return err
+		}
+		if ch.activated != nil {
+			// The others were settled by the activation.
+			return nil
+		}
+	}
+	return nil
+}
+
+// askNewParty posts the hotline items of the open proposals to a party
+// just created (in its creation's transaction): it joined under the rules
+// in force and must answer what is still open, like everyone.
+func askNewParty(tx store.Tx, log *audit.Log, name string, now time.Time) error {
+	recs, err := tx.RulesProposals(rules.ProposalOpen)
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	cur, err := inForce(tx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		p, err := decodeProposal(rec)
+		if err != nil {
+			return err
+		}
+		if _, _, err := hotline.PostRulesProposal(tx, log, cur, p.Version, []string{name}, proposalText(p), now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
