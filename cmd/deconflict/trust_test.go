@@ -116,8 +116,20 @@ func (e *trustEnv) setRules(edit func(map[string]any)) {
 	var r map[string]any
 	e.getJSON("/v1/rules", e.operator, &r)
 	edit(r)
-	if code, body, err := do(e.client, "PUT", e.srv.base+"/v1/rules", e.operator, r); err != nil || code != 200 {
+	code, body, err := do(e.client, "PUT", e.srv.base+"/v1/rules", e.operator, r)
+	if err != nil || code != 202 {
 		e.t.Fatalf("PUT /v1/rules: %d %s %v", code, body, err)
+	}
+	// A proposal: every party accepts it.
+	var p struct{ Version int64 }
+	if err := json.Unmarshal(body, &p); err != nil {
+		e.t.Fatal(err)
+	}
+	for party, tok := range e.tokens {
+		code, body, err := do(e.client, "POST", fmt.Sprintf("%s/v1/rules/%d/accept", e.srv.base, p.Version), tok, nil)
+		if err != nil || code != 200 {
+			e.t.Fatalf("%s accepting rules %d: %d %s %v", party, p.Version, code, body, err)
+		}
 	}
 }
 

@@ -168,7 +168,7 @@ func (s *Service) publishCommitted(ctx context.Context, evs []store.Event) {
 // than this replica's is adopted (the engine retuned, the volume index
 // rebuilt when the separation changed) only when it is at most adoptUpTo:
 // the caller passes the version returned by its previous call, so that a
-// version is adopted at the second look, by which time a PutRules of this
+// version is adopted at the second look, by which time an activation by this
 // replica has long applied its own version (adopting it again would retune
 // twice). It returns the store's latest rules version.
 func (s *Service) SyncFromStore(ctx context.Context, adoptUpTo int64) (int64, error) {
