@@ -49,7 +49,7 @@ func TestLogEndpoints(t *testing.T) {
 	defer wsrv.Close()
 	r := e.svc.Rules()
 	r.Witnesses = []rules.Witness{{Party: "coalition", URL: wsrv.URL, VKey: ws.VerifierKey()}}
-	e.mustDo("PUT", "/v1/rules", e.operator, r, 200, nil)
+	e.agreeRules(r)
 	if err := e.svc.PublishLog(ctx); err != nil {
 		t.Fatal(err)
 	}
