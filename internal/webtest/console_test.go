@@ -362,7 +362,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		be.call(t, coalition, "POST", "/v1/hotline/messages", map[string]any{"to": []string{airgroup}, "kind": "request", "thread": "ops-2", "text": "Confirm SU24 flight levels"}, nil)
 		for _, tb := range []*tab{a, b} {
 			tb.waitFor(t, "the escalated message", `deconflict.snapshot().messages.some(m => m.text === 'Confirm SU24 flight levels' && m.state === 'escalated')`, 15*time.Second)
-			tb.waitFor(t, "the escalated thread marked", `document.querySelector('#threads button[data-thread="ops-2"]').classList.contains('escalated') && document.querySelector('#threads button[data-thread="ops-2"]').textContent.includes('ESCALATED')`, 10*time.Second)
+			tb.waitFor(t, "the escalated thread marked", `(document.querySelector('#threads button[data-thread="ops-2"]')?.classList.contains('escalated') ?? false) && document.querySelector('#threads button[data-thread="ops-2"]').textContent.includes('ESCALATED')`, 10*time.Second)
 		}
 		// The conflict raised during the outage was never acknowledged.
 		a.waitFor(t, "an escalated alert row", `[...document.querySelectorAll('#alerts li.escalated')].some(li => li.textContent.includes('VIPER8') && li.textContent.includes('ESCALATED'))`, 15*time.Second)
