@@ -223,3 +223,97 @@ func TestNeedToKnowAuditExport(t *testing.T) {
 		}
 	}
 }
+
+// TestNeedToKnowVolumes is the table of issue 14 for volumes under
+// volume_visibility need_to_know: russia declares a volume at 35 N 37 E
+// (5 km circle, 5,000 to 7,000 m); what coalition sees of it by
+// bounding box, by id, on its event stream and when it writes.
+func TestNeedToKnowVolumes(t *testing.T) {
+	base := geo.LLA{LatDeg: 35, LonDeg: 37}
+	from := func(distM, altM float64) geo.LLA {
+		p := geo.Destination(base, 270, distM)
+		p.AltM = altM
+		return p
+	}
+	type aircraft struct {
+		after time.Duration
+		pos   geo.LLA
+	}
+	cases := []struct {
+		name       string
+		visibility string
+		flights    []aircraft // coalition's aircraft C1
+		conflict   bool       // coalition declares a volume that conflicts
+		lookAt     time.Duration
+		want       bool
+	}{
+		{name: "all: visible anywhere", visibility: "all", want: true},
+		{name: "far from everything of coalition: hidden", visibility: "need_to_know", flights: []aircraft{{pos: from(300_000, 6000)}}, want: false},
+		{name: "conflicts with a coalition volume: visible", visibility: "need_to_know", conflict: true, want: true},
+		{name: "near a coalition aircraft: visible", visibility: "need_to_know", flights: []aircraft{{pos: from(60_000, 6000)}}, want: true},
+		{name: "near, above the altitude limit: hidden", visibility: "need_to_know", flights: []aircraft{{pos: from(60_000, 11_000)}}, want: false},
+		{name: "aircraft left, within the linger: visible", visibility: "need_to_know",
+			flights: []aircraft{{pos: from(60_000, 6000)}, {after: 5 * time.Second, pos: from(300_000, 6000)}}, lookAt: 40 * time.Second, want: true},
+		{name: "aircraft left, after the linger: hidden", visibility: "need_to_know",
+			flights: []aircraft{{pos: from(60_000, 6000)}, {after: 5 * time.Second, pos: from(300_000, 6000)}, {after: 50 * time.Second, pos: from(300_000, 6000)}}, lookAt: 70 * time.Second, want: false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, Options{})
+			if c.visibility != "all" {
+				e.agreeRules(map[string]any{"volume_visibility": c.visibility})
+			}
+			sc := e.openRawStream(e.tokens["coalition"])
+			var v wireVolume
+			e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(base.LatDeg, base.LonDeg, "russia-secret", nil), 201, &v)
+			if c.conflict {
+				// The first write is refused, naming russia's volume in
+				// its 409: the one place a hidden volume is shown.
+				b := circleVolume(base.LatDeg, base.LonDeg+0.05, "coal", nil)
+				code, body, _ := e.do("POST", "/v1/volumes", e.tokens["coalition"], b)
+				if code != 409 || !strings.Contains(string(body), v.ID) {
+					t.Fatalf("conflicting write: %d %s", code, body)
+				}
+				b["key"] = []map[string]string{{"id": v.ID, "version": v.Version}}
+				e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], b, 201, nil)
+			}
+			t0 := time.Now()
+			for _, f := range c.flights {
+				e.skew.Store(int64(f.after))
+				e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("C1", f.pos.LatDeg, f.pos.LonDeg, f.pos.AltM, 0, t0.Add(f.after))}}, 202, nil)
+			}
+			e.skew.Store(int64(c.lookAt))
+			var list struct{ Volumes []wireVolume }
+			e.mustDo("GET", "/v1/volumes?bbox=30,30,40,40", e.tokens["coalition"], nil, 200, &list)
+			listed := false
+			for _, x := range list.Volumes {
+				listed = listed || x.ID == v.ID
+			}
+			if listed != c.want {
+				t.Errorf("listed by bounding box: %v, want %v", listed, c.want)
+			}
+			code, body, _ := e.do("GET", "/v1/volumes/"+v.ID, e.tokens["coalition"], nil)
+			if want := map[bool]int{true: 200, false: 404}[c.want]; code != want {
+				t.Errorf("GET by id: %d, want %d: %s", code, want, body)
+			}
+			if strings.Contains(string(body), "russia-secret") {
+				t.Errorf("the details leak: %s", body)
+			}
+			// Writing on it: 403 when visible, 404 as if absent when not.
+			upd := circleVolume(base.LatDeg, base.LonDeg, "x", nil)
+			upd["version"] = v.Version
+			code, body, _ = e.do("PUT", "/v1/volumes/"+v.ID, e.tokens["coalition"], upd)
+			if want := map[bool]int{true: 403, false: 404}[c.want]; code != want {
+				t.Errorf("PUT on it: %d, want %d: %s", code, want, body)
+			}
+			// Russia always sees its own; the operator everything.
+			e.mustDo("GET", "/v1/volumes/"+v.ID, e.tokens["russia"], nil, 200, nil)
+			e.mustDo("GET", "/v1/volumes/"+v.ID, e.operator, nil, 200, nil)
+			e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "text": "end-of-volume-case"}, 201, nil)
+			raw := sc.waitFor(t, "end-of-volume-case")
+			if found := bytes.Contains(raw, []byte(v.ID)); found && !c.want {
+				t.Errorf("coalition's stream names the hidden volume:\n%s", raw)
+			}
+		})
+	}
+}

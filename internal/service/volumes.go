@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -83,9 +84,10 @@ func (s *Service) UpdateVolume(ctx context.Context, p party.Principal, id string
 	if in.Version == "" {
 		return volume.Volume{}, fielderr.New("version", "the version being replaced is required")
 	}
-	return s.commitVolume(ctx, p.Party, "volume_updated", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
+	v, err := s.commitVolume(ctx, p.Party, "volume_updated", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Update(tx, p.Party, id, in, rl, now)
 	})
+	return v, s.hideForeign(p, id, err)
 }
 
 // SetVolumeState moves the caller's volume id (at version) to state.
@@ -96,26 +98,82 @@ func (s *Service) SetVolumeState(ctx context.Context, p party.Principal, id, ver
 	if version == "" {
 		return volume.Volume{}, fielderr.New("version", "the current version is required")
 	}
-	return s.commitVolume(ctx, p.Party, "volume_state", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
+	v, err := s.commitVolume(ctx, p.Party, "volume_state", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().SetState(tx, p.Party, id, version, state, key, rl, now)
 	})
+	return v, s.hideForeign(p, id, err)
 }
 
-// GetVolume returns volume id as the caller may see it.
+// GetVolume returns volume id as the caller may see it; a volume it may
+// not see (volume_visibility need_to_know) is not found, as if it did not
+// exist.
 func (s *Service) GetVolume(p party.Principal, id string) (volume.Volume, error) {
-	return s.volumes().Get(p.Party, id)
+	v, err := s.volumes().Get(p.Party, id)
+	if err == nil && !s.volumeVisible(p, v, s.Rules(), s.now()) {
+		return volume.Volume{}, volume.ErrNotFound
+	}
+	return v, err
 }
 
 // QueryVolumes lists live volumes meeting the area, band and window, each
-// as the caller may see it.
+// as the caller may see it, and only those it may see.
 func (s *Service) QueryVolumes(p party.Principal, area *volume.Footprint, e volume.Extent) ([]volume.Volume, error) {
-	return s.volumes().Query(p.Party, area, e)
+	vs, err := s.volumes().Query(p.Party, area, e)
+	return s.visibleVolumes(p, vs), err
 }
 
 // QueryVolumesBox is QueryVolumes over a latitude/longitude box (minLon >
 // maxLon crosses the antimeridian).
 func (s *Service) QueryVolumesBox(p party.Principal, b volume.Box, e volume.Extent) ([]volume.Volume, error) {
-	return s.volumes().QueryBox(p.Party, b, e)
+	vs, err := s.volumes().QueryBox(p.Party, b, e)
+	return s.visibleVolumes(p, vs), err
+}
+
+// volumeVisible is need to know for volumes: under volume_visibility
+// need_to_know, another party's volume is visible to a party only when it
+// conflicts with one of the party's live volumes (separation and time
+// buffer included) or has been near one of its aircraft within the linger
+// (package disclose); under "all", and for the operator, every volume is.
+// What a 409 names in answer to a party's own write is shown there
+// whatever this says: the party needs it to complete its key.
+func (s *Service) volumeVisible(p party.Principal, v volume.Volume, rl rules.Rules, now time.Time) bool {
+	if p.Operator || rl.VolumeVisibility != rules.VolumesNeedToKnow || v.Party == p.Party {
+		return true
+	}
+	if s.volumes().ConflictsWithParty(v, p.Party) {
+		return true
+	}
+	pic := s.picture()
+	return pic != nil && pic.VolumeNear(p.Party, v.ID, now)
+}
+
+// visibleVolumes keeps the volumes p may see.
+func (s *Service) visibleVolumes(p party.Principal, vs []volume.Volume) []volume.Volume {
+	rl, now := s.Rules(), s.now()
+	if p.Operator || rl.VolumeVisibility != rules.VolumesNeedToKnow {
+		return vs
+	}
+	conflicting := s.volumes().ConflictingWith(p.Party)
+	pic := s.picture()
+	out := vs[:0]
+	for _, v := range vs {
+		if v.Party == p.Party || conflicting[v.ID] || (pic != nil && pic.VolumeNear(p.Party, v.ID, now)) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// hideForeign answers a write on another party's volume that the caller
+// may not see as if the volume did not exist: a 403 would tell it exists.
+func (s *Service) hideForeign(p party.Principal, id string, err error) error {
+	if !errors.Is(err, volume.ErrForbidden) {
+		return err
+	}
+	if v, gerr := s.volumes().Get(p.Party, id); gerr == nil && !s.volumeVisible(p, v, s.Rules(), s.now()) {
+		return volume.ErrNotFound
+	}
+	return err
 }
 
 // endExpiredVolumes is the periodic job that ends volumes whose window is over.

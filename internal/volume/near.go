@@ -84,6 +84,21 @@ func (r *Registry) ConflictsWithParty(v Volume, party string) bool {
 	return false
 }
 
+// ConflictingWith returns the ids of the other parties' live volumes that
+// conflict with a live volume of party: what need to know shows of them.
+// Its cost follows the party's own volumes, not all volumes.
+func (r *Registry) ConflictingWith(party string) map[string]bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[string]bool{}
+	for _, own := range r.live[party] {
+		for _, o := range r.idx.Conflicts(own) {
+			out[o.ID] = true
+		}
+	}
+	return out
+}
+
 // Observe makes the registry call fn with every committed state of a
 // volume it takes in (Load, Sync, a write's catch-up, Apply), in the order
 // it takes them, with its lock held: fn must be quick and must not call the
