@@ -150,8 +150,8 @@ func TestRevocationEndsStreamsAndRequests(t *testing.T) {
 	var rules map[string]any
 	e.mustDo("GET", "/v1/rules", e.operator, nil, 200, &rules)
 	delete(rules, "version")
-	e.mustDo("PUT", "/v1/rules", e.operator, rules, 200, nil)
-	if ev := other.next(t); ev.Kind != "rules_changed" {
+	e.mustDo("PUT", "/v1/rules", e.operator, rules, 202, nil)
+	if ev := other.next(t); ev.Kind != "rules_proposed" {
 		t.Fatalf("the other party's stream after the revocation: %s", ev.Kind)
 	}
 }
