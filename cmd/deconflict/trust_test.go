@@ -126,9 +126,12 @@ func (e *trustEnv) setRules(edit func(map[string]any)) {
 		e.t.Fatal(err)
 	}
 	for party, tok := range e.tokens {
-		code, body, err := do(e.client, "POST", fmt.Sprintf("%s/v1/rules/%d/accept", e.srv.base, p.Version), tok, nil)
-		if err != nil || code != 200 {
-			e.t.Fatalf("%s accepting rules %d: %d %s %v", party, p.Version, code, body, err)
+		c := client.New(e.srv.base, tok)
+		if party == "coalition" && e.coalitionKey != nil {
+			c = c.WithKey(e.coalitionKey)
+		}
+		if _, err := c.AcceptRules(context.Background(), p.Version); err != nil {
+			e.t.Fatalf("%s accepting rules %d: %v", party, p.Version, err)
 		}
 	}
 }
