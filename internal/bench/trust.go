@@ -326,7 +326,12 @@ func checkCatchUp(o TrustOptions, progress Progress) (float64, error) {
 	defer wsrv.Close()
 	r := svc.Rules()
 	r.Witnesses = []rules.Witness{{Party: "alpha", URL: wsrv.URL, VKey: ws.VerifierKey()}}
-	if _, err := svc.PutRules(ctx, op, r); err != nil {
+	// Proposed by the operator, accepted by alpha, the one party.
+	prop, err := svc.ProposeRules(ctx, op, r)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := svc.AnswerRules(ctx, party.Principal{Party: "alpha"}, prop.Version, true, ""); err != nil {
 		return 0, err
 	}
 	if err := svc.PublishLog(ctx); err != nil {
