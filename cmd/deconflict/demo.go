@@ -171,12 +171,25 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 	clients := map[string]*client.Client{}
 	tokens := map[string]string{}
 	var tokenLines strings.Builder
+	keyFiles := map[string]string{}
+	partyKeys := audit.PartyKeys{}
 	for _, p := range sc.Parties {
-		tok, err := info.svc.CreateParty(ctx, p.Name)
+		// Each party signs its writes with its own key (the console
+		// imports the same file to sign in the browser).
+		key, err := partykey.Generate()
+		if err != nil {
+			return demoSummary{}, err
+		}
+		keyFiles[p.Name] = filepath.Join(dir, p.Name+"-key.pem")
+		if err := partykey.WriteFile(keyFiles[p.Name], key); err != nil {
+			return demoSummary{}, err
+		}
+		partyKeys[p.Name] = map[string]ed25519.PublicKey{partykey.ID(partykey.Public(key)): partykey.Public(key)}
+		tok, err := info.svc.CreateParty(ctx, p.Name, partykey.Public(key))
 		if err != nil {
 			return demoSummary{}, fmt.Errorf("creating party %s: %w", p.Name, err)
 		}
-		clients[p.Name] = client.New(info.base, tok)
+		clients[p.Name] = client.New(info.base, tok).WithKey(key)
 		tokens[p.Name] = tok
 		fmt.Fprintf(&tokenLines, "%s %s\n", p.Name, tok)
 	}
@@ -234,7 +247,7 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 	fmt.Fprintf(out, "deconflict demo: scenario %s at %gx, data in %s\n", sc.Name, opt.Speed, dir)
 	fmt.Fprintf(out, "console: %s/  (paste a token to log in)\n", info.base)
 	for _, p := range sc.Parties {
-		fmt.Fprintf(out, "  login as %-10s %s\n", p.Name, tokens[p.Name])
+		fmt.Fprintf(out, "  login as %-10s %s  (signing key for the console: %s)\n", p.Name, tokens[p.Name], keyFiles[p.Name])
 	}
 	fmt.Fprintf(out, "tokens for `deconflict sim|feed --token-file`: %s\n", tokenFile)
 	fmt.Fprintf(out, "deadlines scaled to the speed: acknowledge within %gs (%s: %gs), escalation after %gs more\n",
@@ -284,13 +297,13 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 		}
 	}
 	// After Ctrl-C ctx is done, but the record is still worth checking.
-	sum.Audit, sum.AuditErr = verifyAudit(context.WithoutCancel(ctx), st, dir)
+	sum.Audit, sum.AuditErr = verifyAudit(context.WithoutCancel(ctx), st, dir, partyKeys)
 	return sum, nil
 }
 
 // verifyAudit exports the whole audit log of the stopped server and checks
-// it with its public key, as an analyst would.
-func verifyAudit(ctx context.Context, st store.Store, dir string) (audit.Summary, error) {
+// it with its public key and the parties' keys, as an analyst would.
+func verifyAudit(ctx context.Context, st store.Store, dir string, partyKeys audit.PartyKeys) (audit.Summary, error) {
 	key, err := audit.LoadOrCreateKey(dir)
 	if err != nil {
 		return audit.Summary{}, err
@@ -302,7 +315,7 @@ func verifyAudit(ctx context.Context, st store.Store, dir string) (audit.Summary
 	if err != nil {
 		return audit.Summary{}, fmt.Errorf("exporting the audit log: %w", err)
 	}
-	return audit.Verify(&buf, key.Public().(ed25519.PublicKey))
+	return audit.VerifyWithPartyKeys(&buf, key.Public().(ed25519.PublicKey), partyKeys)
 }
 
 // eventPrinter prints each alert change, escalation and strategic conflict
@@ -470,7 +483,7 @@ func printSummary(w io.Writer, s demoSummary) {
 	if s.AuditErr != nil {
 		fmt.Fprintf(w, "  audit            FAILED: %v\n", s.AuditErr)
 	} else {
-		fmt.Fprintf(w, "  audit            %d records verified (hash chain, %d signed checkpoints, signed head)\n", s.Audit.Records, s.Audit.Checkpoints)
+		fmt.Fprintf(w, "  audit            %d records verified (hash chain, %d signed checkpoints, signed head, %d statements signed by the parties)\n", s.Audit.Records, s.Audit.Checkpoints, s.Audit.Statements)
 	}
 	for _, st := range s.Witnesses {
 		state := "cosigning"

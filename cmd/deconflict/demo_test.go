@@ -94,6 +94,9 @@ func TestDemoAlertsAcknowledgesAndEscalatesTheDesignedEncounters(t *testing.T) {
 	if sum.AuditErr != nil || sum.Audit.Records < 1 {
 		t.Errorf("audit: %v (%d records)", sum.AuditErr, sum.Audit.Records)
 	}
+	if sum.Audit.Statements < 1 {
+		t.Errorf("no statement signed by the parties verified: %+v", sum.Audit)
+	}
 	// Each party's witness cosigned the record, up to its last checkpoint.
 	if len(sum.Witnesses) != 2 {
 		t.Fatalf("witnesses %+v", sum.Witnesses)

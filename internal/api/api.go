@@ -130,7 +130,8 @@ func (h *Handler) routes() []route {
 		{method: "POST", path: "/v1/hotline/messages", auth: anyParty, maxBody: smallBody, h: h.postMessage},
 		{method: "GET", path: "/v1/hotline/messages", auth: anyParty, h: h.listMessages},
 		{method: "POST", path: "/v1/hotline/messages/{id}/ack", auth: anyParty, maxBody: smallBody, h: h.ackMessage},
-		{method: "GET", path: "/v1/audit", auth: anyParty, h: h.getAudit},
+		// An export of millions of records takes longer than a request.
+		{method: "GET", path: "/v1/audit", auth: anyParty, stream: true, h: h.getAudit},
 		{method: "GET", path: "/v1/audit/key", auth: anyParty, h: h.getAuditKey},
 		{method: "GET", path: "/v1/log/key", auth: anyParty, h: h.getLogKey},
 		{method: "GET", path: "/v1/log/checkpoint", auth: anyParty, h: h.getLogCheckpoint},

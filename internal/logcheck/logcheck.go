@@ -122,7 +122,8 @@ func (c *Checker) evidence(kind string, parts ...string) string {
 // a failure to check (server unreachable, bad state directory).
 func (c *Checker) Check(ctx context.Context) (Result, error) {
 	if c.HTTP == nil {
-		c.HTTP = &http.Client{Timeout: 60 * time.Second}
+		// Catching up with a million records is one long export.
+		c.HTTP = &http.Client{Timeout: 10 * time.Minute}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -387,8 +387,8 @@ func (s *Service) ListParties(ctx context.Context, actor party.Principal) ([]par
 
 // CreateParty creates a party and returns its token, for programs that run
 // the server in-process (demo, tests).
-func (s *Service) CreateParty(ctx context.Context, name string) (string, error) {
-	return AddParty(ctx, s.st, "deconflict", name, false, s.now())
+func (s *Service) CreateParty(ctx context.Context, name string, keys ...ed25519.PublicKey) (string, error) {
+	return AddParty(ctx, s.st, "deconflict", name, false, s.now(), keys...)
 }
 
 // AddParty creates a party (or, with operator, the operator) in st with
