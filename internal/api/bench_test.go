@@ -2,12 +2,18 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // BenchmarkPositionsHTTP posts batches of 1,000 reports over loopback to a
@@ -159,4 +165,65 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkFullHistoryStreams opens 150 event streams (30 of each of five
+// parties) that replay a history of 20,000 events of 1 KB from the start,
+// with clients that read nothing, and reports the Go heap they hold per
+// stream once their replay is under way (heap-KiB/stream).
+func BenchmarkFullHistoryStreams(b *testing.B) {
+	const events, perParty = 20_000, 30
+	parties := []string{"p1", "p2", "p3", "p4", "p5"}
+	st := openTestStore(b)
+	body := []byte(`{"text":"` + strings.Repeat("x", 1000) + `"}`)
+	for lo := 0; lo < events; lo += 1000 {
+		err := st.Update(context.Background(), func(tx store.Tx) error {
+			for range 1000 {
+				if _, err := tx.AppendEvent(store.Event{Time: time.Now().UTC(), Kind: "message", Audience: []string{"*"}, Body: body}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	e := newEnvOn(b, st, Options{RatePerSecond: 1e9, HeartbeatEvery: time.Hour})
+	tokens := map[string]string{}
+	for _, p := range parties {
+		var out struct{ Token string }
+		e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": p}, http.StatusCreated, &out)
+		tokens[p] = out.Token
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	b.ResetTimer()
+	for range b.N {
+		before := heap()
+		var bodies []io.ReadCloser
+		for _, p := range parties {
+			for range perParty {
+				req, _ := http.NewRequest("GET", e.srv.URL+"/v1/events", nil)
+				req.Header.Set("Authorization", "Bearer "+tokens[p])
+				resp, err := e.srv.Client().Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("stream: %d", resp.StatusCode)
+				}
+				bodies = append(bodies, resp.Body)
+			}
+		}
+		time.Sleep(2 * time.Second) // every stream reads its first pages and blocks on its client
+		b.ReportMetric(float64(heap()-before)/1024/float64(len(bodies)), "heap-KiB/stream")
+		for _, rc := range bodies {
+			rc.Close()
+		}
+	}
 }
