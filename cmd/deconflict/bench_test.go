@@ -13,7 +13,10 @@ import (
 func TestBenchAirspaceReportsIdenticalConflictSets(t *testing.T) {
 	for _, scenario := range []string{"global", "theatre"} {
 		var out, errOut bytes.Buffer
-		code := runMain([]string{"bench", "--scenario", scenario, "--aircraft", "400",
+		// 400 aircraft over the 300 hubs of the full-size global scenario
+		// meet nobody: 5 hubs keep the density of the full size (N/83), so
+		// that "identical" compares conflict sets that are not empty.
+		code := runMain([]string{"bench", "--scenario", scenario, "--aircraft", "400", "--hubs", "5",
 			"--updates", "10", "--repeats", "1", "--brute-force-samples", "1", "--json"}, &out, &errOut)
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", scenario, code, errOut.String())
@@ -27,6 +30,9 @@ func TestBenchAirspaceReportsIdenticalConflictSets(t *testing.T) {
 			if _, ok := got[field]; !ok {
 				t.Errorf("%s: no %q in %s", scenario, field, out.String())
 			}
+		}
+		if c, _ := got["conflicts"].(float64); c < 1 {
+			t.Errorf("%s: %v conflicts: identical sets of nothing prove nothing: %s", scenario, got["conflicts"], out.String())
 		}
 		if got["identical"] != true {
 			t.Errorf("%s: the engine's conflict set differs from brute force: %s", scenario, out.String())
