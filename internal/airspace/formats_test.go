@@ -44,7 +44,7 @@ func referenceDir(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join("..", "..", "..", "shared", "recordings", "openair")
 	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("OpenAir recordings absent: %v", err)
+		t.Fatalf("OpenAir recordings: %v (CI places ../shared beside the clone)", err)
 	}
 	return dir
 }
@@ -307,9 +307,11 @@ func TestKML(t *testing.T) {
 
 func FuzzParseOpenAir(f *testing.F) {
 	for _, name := range []string{"arc-cw-ccw.txt", "airway.txt", "circular.txt", "activation-times.txt", "skipped-tokens.txt", "arc-angle-single-vx.txt"} {
-		if data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "recordings", "openair", name)); err == nil {
-			f.Add(data)
+		data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "recordings", "openair", name))
+		if err != nil {
+			f.Fatalf("seed %s: %v (CI places ../shared beside the clone)", name, err)
 		}
+		f.Add(data)
 	}
 	f.Add([]byte("AC R\nAN x\nAL GND\nAH UNL\nV X=52:00:00 N 013:00:00 E\nDC 0.5\n"))
 	f.Add([]byte("AC R\nAN x\nAL FL 95\nAH 1000M AGL\nV D=-\nV X=52:00:00N 013:00:00E\nDA 2,0,90\nDP 52:00:00N 013:00:00E\n"))
@@ -357,9 +359,11 @@ func FuzzParseOpenAir(f *testing.F) {
 
 func FuzzReadGeoJSON(f *testing.F) {
 	for _, name := range []string{"arc-cw-result.json", "activation-times-result.json", "awy-result.json"} {
-		if data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "recordings", "openair", name)); err == nil {
-			f.Add(data)
+		data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "recordings", "openair", name))
+		if err != nil {
+			f.Fatalf("seed %s: %v (CI places ../shared beside the clone)", name, err)
 		}
+		f.Add(data)
 	}
 	f.Add([]byte(`{"type":"Feature","properties":{"alt_lower_fl":10,"alt_upper_ft":9000,"radius_m":500},"geometry":{"type":"Point","coordinates":[1,2]}}`))
 	f.Add([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"alt_lower_m":0,"alt_upper_m":1,"footprint":{"type":"Corridor","line":[[0,0],[1,1]],"width_m":100}},"geometry":null}]}`))

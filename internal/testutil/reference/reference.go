@@ -6,7 +6,6 @@ package reference
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,13 +16,16 @@ import (
 
 // Encounters returns the paths of the reference encounters and of their
 // expected results, found beside the repository root above the working
-// directory; it skips the test when they are absent.
+// directory. It fails the test when they are absent: agreement with the
+// reference is what CI checks, and a skipped check passes unseen.
 func Encounters(t testing.TB) (in, expected string) {
 	t.Helper()
 	ref := filepath.Join(sharedDir(t), "reference")
 	in, expected = filepath.Join(ref, "encounters.csv"), filepath.Join(ref, "encounters_expected.csv")
-	if _, err := os.Stat(in); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("reference encounters absent: %s does not exist (CI places ../shared beside the clone)", in)
+	for _, p := range []string{in, expected} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("reference encounters: %v (CI places ../shared beside the clone)", err)
+		}
 	}
 	return in, expected
 }
@@ -45,13 +47,13 @@ func DAIDALUSDO365(t testing.TB) (in, expected string) {
 }
 
 // OpenAir returns the folder of openAIP's OpenAir test files and their
-// GeoJSON outputs (../shared/recordings/openair); it skips the test when
+// GeoJSON outputs (../shared/recordings/openair); it fails the test when
 // the folder is absent.
 func OpenAir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(sharedDir(t), "recordings", "openair")
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("OpenAir recordings absent: %s does not exist (CI places ../shared beside the clone)", dir)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("OpenAir recordings: %v (CI places ../shared beside the clone)", err)
 	}
 	return dir
 }
