@@ -180,6 +180,33 @@ func TestConsoleInBrowser(t *testing.T) {
 		a.waitFor(t, "both volumes drawn", `deconflict.snapshot().drawn?.volumes === 2`, 10*time.Second)
 	})
 
+	t.Run("shows only disclosed tracks", func(t *testing.T) {
+		// An airgroup aircraft inside the coalition's view, in its own
+		// volume (so no alert concerns everyone), more than 10,000 ft
+		// above every coalition aircraft and volume: need to know hides
+		// it from the coalition, its own page shows it.
+		feed.add(aircraft{party: airgroup, id: "AG-HIDDEN", callsign: "HIDDEN1", lat: 34.0, lon: 37.8, altM: 11800})
+		a.do(t, chromedp.Evaluate[chromedp.Void](`deconflict.centerOn(37.8, 34.0)`))
+		b.do(t, chromedp.Evaluate[chromedp.Void](`deconflict.centerOn(37.8, 34.0)`))
+		b.waitFor(t, "its own hidden aircraft drawn", `deconflict.snapshot().trackKeys.includes('airgroup/AG-HIDDEN')`, 15*time.Second)
+		// A few more polls of the coalition's page, then look.
+		time.Sleep(3 * time.Second)
+		if eval[bool](t, a, `deconflict.snapshot().trackKeys.includes('airgroup/AG-HIDDEN')`) {
+			t.Errorf("coalition's page draws AG-HIDDEN, which need to know hides from it")
+		}
+		if !eval[bool](t, a, `deconflict.snapshot().trackKeys.some(k => k.startsWith('airgroup/'))`) {
+			t.Errorf("coalition's page draws no airgroup aircraft at all: the check proves nothing")
+		}
+		for _, secret := range []string{"AG-HIDDEN", "HIDDEN1"} {
+			if got := a.received(secret); len(got) > 0 {
+				t.Errorf("coalition's page received %q in %v", secret, got)
+			}
+		}
+		if len(b.received("AG-HIDDEN")) == 0 {
+			t.Errorf("airgroup's page never received its own AG-HIDDEN: the inspection saw nothing")
+		}
+	})
+
 	t.Run("volume tooltip and time slider", func(t *testing.T) {
 		pt := eval[map[string]float64](t, a, `deconflict.screenOf(37.8, 34.0)`)
 		a.do(t, chromedp.MouseEvent(chromedp.MouseMoved, pt["x"], pt["y"]))
@@ -344,11 +371,42 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("rules proposals answered in the console", func(t *testing.T) {
+		var r map[string]any
+		be.call(t, coalition, "GET", "/v1/rules", nil, &r)
+		version := int(r["version"].(float64))
+		var prop struct{ Version int }
+		be.call(t, "operator", "PUT", "/v1/rules", map[string]any{"disclose_linger_s": 45}, &prop)
+		row := fmt.Sprintf(`#proposals li[data-version="%d"]`, prop.Version)
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the proposal, field by field", `(() => { const r = document.querySelector('`+row+` tr[data-field="disclose_linger_s"]'); return !document.getElementById('rules-panel').hidden && r && r.querySelector('.old').textContent === '60' && r.querySelector('.new').textContent === '→ 45'; })()`, 15*time.Second)
+		}
+		a.click(t, fmt.Sprintf(`button[data-accept="%d"]`, prop.Version))
+		b.waitFor(t, "the coalition's answer", `(() => { const li = document.querySelector('`+row+`'); return li && li.textContent.includes('coalition: accepted') && li.textContent.includes('airgroup: waiting'); })()`, 15*time.Second)
+		a.waitFor(t, "no buttons once answered", `document.querySelector('button[data-accept="`+fmt.Sprint(prop.Version)+`"]') === null`, 10*time.Second)
+		b.screenshot(t, "console-rules-proposal.png")
+		b.click(t, fmt.Sprintf(`button[data-accept="%d"]`, prop.Version))
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the new rules in force", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d' && document.getElementById('rules-panel').hidden`, prop.Version), 15*time.Second)
+		}
+		// A rejection closes a proposal: the rules stay as they are.
+		be.call(t, "operator", "PUT", "/v1/rules", map[string]any{"disclose_linger_s": 10}, &prop)
+		row = fmt.Sprintf(`#proposals li[data-version="%d"]`, prop.Version)
+		b.waitFor(t, "the second proposal", `document.querySelector('`+row+`') !== null`, 15*time.Second)
+		b.do(t, chromedp.SetValue(chromedp.ID(fmt.Sprintf("rules-reason-%d", prop.Version)), "not during the exercise"))
+		b.click(t, fmt.Sprintf(`button[data-reject="%d"]`, prop.Version))
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the rejected proposal gone", `document.getElementById('rules-panel').hidden`, 15*time.Second)
+		}
+		if got := eval[string](t, a, `document.getElementById('rules-version').textContent`); got != fmt.Sprintf("v%d", version+1) {
+			t.Errorf("rules version after the rejection: %s, want v%d", got, version+1)
+		}
+	})
+
 	t.Run("escalated items stand out", func(t *testing.T) {
 		// Deadlines of a second: the open items escalate at the next tick.
 		var r map[string]any
 		be.call(t, coalition, "GET", "/v1/rules", nil, &r)
-		version := r["version"].(float64)
 		r["ack_deadline_s"], r["ack_deadline_highest_s"], r["escalation_deadline_s"] = 1, 1, 1
 		// Proposed by the operator, accepted by both parties.
 		var prop struct{ Version int64 }
@@ -357,7 +415,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			be.call(t, party, "POST", fmt.Sprintf("/v1/rules/%d/accept", prop.Version), nil, nil)
 		}
 		for _, tb := range []*tab{a, b} {
-			tb.waitFor(t, "the new rules version", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d'`, int(version)+1), 10*time.Second)
+			tb.waitFor(t, "the new rules version", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d'`, prop.Version), 10*time.Second)
 		}
 		be.call(t, coalition, "POST", "/v1/hotline/messages", map[string]any{"to": []string{airgroup}, "kind": "request", "thread": "ops-2", "text": "Confirm SU24 flight levels"}, nil)
 		for _, tb := range []*tab{a, b} {

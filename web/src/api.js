@@ -69,6 +69,9 @@ export async function request(path, { method = 'GET', body, text: raw, signal } 
 export const api = {
   me: () => request('/v1/me'),
   rules: () => request('/v1/rules'),
+  proposals: () => request('/v1/rules/proposals'),
+  acceptRules: (version) => request(`/v1/rules/${encodeURIComponent(version)}/accept`, { method: 'POST', body: {} }),
+  rejectRules: (version, reason) => request(`/v1/rules/${encodeURIComponent(version)}/reject`, { method: 'POST', body: reason ? { reason } : {} }),
   tracks: (bbox, signal) => request(`/v1/tracks?bbox=${bbox.map((v) => v.toFixed(4)).join(',')}`, { signal }),
   volumes: (from, to) =>
     request(`/v1/volumes?bbox=-180,-85,180,85&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`),

@@ -5,8 +5,9 @@
 // stream, which resumes from the last event id after a lost connection.
 // This file logs in, loads and streams into the shared ConsoleState
 // (state.js) and wires the panels: the map (map.js), the alerts (alerts.js),
-// the hotline (hotline.js), each of which renders from that state, and the
-// import of airspace files (importer.js).
+// the hotline (hotline.js), the proposals of the rules (rules.js), each of
+// which renders from that state, and the import of airspace files
+// (importer.js).
 
 import { api, savedToken, saveToken, forgetToken, signAs } from './api.js';
 import { importKey, keyOf } from './sign.js';
@@ -15,6 +16,7 @@ import { MapView } from './map.js';
 import { AlertsPanel } from './alerts.js';
 import { HotlinePanel } from './hotline.js';
 import { ImportPanel } from './importer.js';
+import { RulesPanel } from './rules.js';
 import { ConsoleState } from './state.js';
 import { $, el, levelIcon, markIcon } from './dom.js';
 import { PartyStyles, LEVELS } from './palette.js';
@@ -39,6 +41,7 @@ let map = null;
 let alerts = null;
 let hotline = null;
 let importer = null;
+let rulesPanel = null;
 let stream = null;
 let pending = null; // events that arrive while a snapshot loads
 let trackTimer = 0;
@@ -86,10 +89,12 @@ function start() {
   hotline = new HotlinePanel({ state, styles, refresh });
   alerts = new AlertsPanel({ state, map, acknowledge: (id) => hotline.acknowledge(id) });
   importer = new ImportPanel({ map, onDeclared: loadVolumes });
+  rulesPanel = new RulesPanel({ state });
   loadAtlas();
   bindControls();
   renderLegend();
   loadRules();
+  rulesPanel.load();
   loadVolumes();
   setInterval(loadVolumes, VOLUME_POLL_MS);
   pollTracks();
@@ -204,6 +209,7 @@ async function pollTracks() {
 
 async function loadSnapshot() {
   pending = [];
+  rulesPanel.load();
   try {
     const [alerts, messages] = await Promise.all([api.alerts(), api.messages()]);
     state.alerts.clear();
@@ -273,6 +279,10 @@ function apply(kind, ev) {
         $('rules-version').textContent = `v${data.version}`;
       }
       break;
+    case 'rules_proposed':
+    case 'rules_answered':
+      rulesPanel.put(data);
+      break;
     default:
       break;
   }
@@ -282,6 +292,7 @@ function refresh() {
   map.setAlerts([...state.alerts.values()]);
   alerts.render();
   hotline.render();
+  rulesPanel.render();
 }
 
 // ---- connection -------------------------------------------------------------
@@ -378,9 +389,11 @@ window.deconflict = {
     return {
       party: state.me && state.me.party,
       rulesVersion: state.rules && state.rules.version,
+      proposals: rulesPanel ? [...rulesPanel.proposals.values()].map((p) => ({ version: p.version, waitingFor: p.waiting_for, acceptedBy: p.accepted_by })) : [],
       conn: state.conn,
       lastEventId: stream ? stream.lastEventId : '',
       tracks: map ? map.tracks.size : 0,
+      trackKeys: map ? [...map.tracks.keys()] : [],
       drawn: map ? map.drawn : null,
       importItems: importer ? importer.items.map((it, i) => ({ name: it.name, status: (importer.results.get(i) || it).status, line: it.line })) : [],
       alerts: (alerts ? alerts.sorted() : []).map((a) => ({ id: a.id, level: a.level, kind: a.kind, aircraft: (a.aircraft || []).map((x) => x.aircraft) })),

@@ -1,0 +1,112 @@
+// The rules panel: the open proposals of a change of the agreed rules, what
+// each changes field by field (old -> new), who has answered, who is
+// awaited, and, for a party that is awaited, Accept and Reject. A proposal
+// comes into force only when every party has accepted it (docs/WIRE.md).
+
+import { api } from './api.js';
+import { $, el, reconcile } from './dom.js';
+import { formatTime } from './geo.js';
+
+// show renders a field's JSON value compactly.
+function show(v) {
+  const s = JSON.stringify(v);
+  return s === undefined ? '—' : s.length > 80 ? `${s.slice(0, 77)}…` : s;
+}
+
+export class RulesPanel {
+  // state is the ConsoleState; onChange runs after an answer was sent.
+  constructor({ state }) {
+    this.state = state;
+    this.proposals = new Map(); // version -> open proposal
+    this.errors = new Map(); // version -> the last refusal of an answer
+  }
+
+  async load() {
+    try {
+      const res = await api.proposals();
+      this.proposals.clear();
+      for (const p of (res && res.proposals) || []) this.proposals.set(p.version, p);
+    } catch {
+      // Kept as it was; the next event or login loads again.
+    }
+    this.render();
+  }
+
+  // put takes a proposal from an event or an answer: open ones are listed,
+  // closed ones leave the list.
+  put(p) {
+    if (!p || p.version === undefined) return;
+    if (p.state === 'proposed') this.proposals.set(p.version, p);
+    else this.proposals.delete(p.version);
+  }
+
+  awaited(p) {
+    const me = this.state.me;
+    return me && !me.operator && (p.waiting_for || []).includes(me.party);
+  }
+
+  async answer(version, accept) {
+    const reasonInput = document.getElementById(`rules-reason-${version}`);
+    try {
+      const p = accept ? await api.acceptRules(version) : await api.rejectRules(version, reasonInput ? reasonInput.value.trim() : '');
+      this.errors.delete(version);
+      this.put(p);
+    } catch (err) {
+      this.errors.set(version, err.message);
+    }
+    this.render();
+  }
+
+  render() {
+    const list = [...this.proposals.values()].sort((a, b) => a.version - b.version);
+    $('rules-panel').hidden = list.length === 0;
+    $('rules-count').textContent = list.length ? String(list.length) : '';
+    reconcile(
+      $('proposals'),
+      list,
+      (p) => p.version,
+      (p) => JSON.stringify([p.answers, p.waiting_for, this.awaited(p), this.errors.get(p.version) || '']),
+      (p) => {
+        const changes = el(
+          'table',
+          { class: 'changes' },
+          el('caption', { class: 'visually-hidden', text: `Changes of version ${p.version}` }),
+          el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Field' }), el('th', { scope: 'col', text: 'In force' }), el('th', { scope: 'col', text: 'Proposed' }))),
+          el(
+            'tbody',
+            {},
+            ...(p.changes || []).map((c) => el('tr', { 'data-field': c.field }, el('th', { scope: 'row', text: c.field }), el('td', { class: 'old', text: show(c.old) }), el('td', { class: 'new', text: `→ ${show(c.new)}` }))),
+          ),
+        );
+        const answers = el(
+          'ul',
+          { class: 'answers', 'aria-label': 'Answers' },
+          ...(p.answers || []).map((a) =>
+            el('li', { class: a.accepted ? 'accepted' : 'rejected', text: `${a.party}: ${a.accepted ? 'accepted' : 'rejected'} ${formatTime(Date.parse(a.time)).slice(11)}${a.reason ? ` — “${a.reason}”` : ''}` }),
+          ),
+          ...(p.waiting_for || []).map((w) => el('li', { class: 'waiting', text: `${w}: waiting` })),
+        );
+        const actions = this.awaited(p)
+          ? el(
+              'div',
+              { class: 'rules-actions' },
+              el('button', { type: 'button', class: 'ack', 'data-accept': String(p.version), onclick: () => this.answer(p.version, true) }, `Accept version ${p.version}`),
+              el('label', { for: `rules-reason-${p.version}`, class: 'visually-hidden', text: 'Reason for rejecting' }),
+              el('input', { id: `rules-reason-${p.version}`, placeholder: 'reason (optional)' }),
+              el('button', { type: 'button', 'data-reject': String(p.version), onclick: () => this.answer(p.version, false) }, `Reject version ${p.version}`),
+            )
+          : null;
+        const err = this.errors.get(p.version);
+        return el(
+          'li',
+          { class: 'proposal', 'data-version': String(p.version) },
+          el('p', { class: 'msg-head' }, el('strong', { text: `Version ${p.version}` }), ` proposed by ${p.proposed_by} against v${p.base_version} · ${formatTime(Date.parse(p.created)).slice(11)}`),
+          changes,
+          answers,
+          actions,
+          err ? el('p', { class: 'error', role: 'alert', text: err }) : null,
+        );
+      },
+    );
+  }
+}
