@@ -3,6 +3,12 @@
 // distances, and the conversions of aviation units (feet, nautical miles,
 // knots, feet per minute, flight levels) that are done only at the edges of
 // the system.
+//
+// The geodesy is checked against implementations independent of this
+// package (reference_test.go): GeographicLib's own JavaScript port for the
+// geodesics on the ellipsoid and on the sphere, proj4js for the
+// earth-centred coordinates; their values, and the script and pinned
+// versions that computed them, are in testdata/reference.
 package geo
 
 import "math"
