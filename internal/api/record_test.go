@@ -113,3 +113,32 @@ func TestAuditExportHidesOtherPartiesMetadata(t *testing.T) {
 		}
 	}
 }
+
+// Under volume_visibility need_to_know, a party's export shows another
+// party's volume records only when the volume conflicts with one of its
+// own (it was told); the chain still verifies.
+func TestAuditExportNeedToKnowVolumes(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.agreeRules(map[string]any{"volume_visibility": "need_to_know"})
+	var far, near wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(10, 10, "far-away", nil), 201, &far)
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, "over-syria", nil), 201, &near)
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(35, 36.02, "coalition", []map[string]string{{"id": near.ID, "version": near.Version}}), 201, nil)
+
+	var key audit.KeyInfo
+	e.mustDo("GET", "/v1/audit/key", e.tokens["coalition"], nil, 200, &key)
+	pub, err := audit.ParsePublicKey(key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ := e.do("GET", "/v1/audit", e.tokens["coalition"], nil)
+	if bytes.Contains(body, []byte(far.ID)) {
+		t.Error("coalition's export shows russia's volume it may not see")
+	}
+	if !bytes.Contains(body, []byte(near.ID)) {
+		t.Error("coalition's export lacks russia's volume that conflicts with its own")
+	}
+	if _, err := audit.Verify(bytes.NewReader(body), pub); err != nil {
+		t.Fatal(err)
+	}
+}

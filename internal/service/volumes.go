@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
@@ -36,10 +37,27 @@ func auditOfVolume(res volume.Result) volumeAudit {
 	return a
 }
 
+// volumeReaders is who may read the audit record of a volume write: every
+// party when every party sees every volume; under need to know, the owner
+// and the parties whose volumes it conflicts with (told of the conflict),
+// the parties that may see it through the API when it is written.
+func volumeReaders(res volume.Result, rl rules.Rules) audit.Readers {
+	if rl.VolumeVisibility != rules.VolumesNeedToKnow {
+		return audit.Everyone
+	}
+	readers := audit.For(res.Volume.Party)
+	for _, c := range res.Conflicts {
+		if !slices.Contains(readers, c.Party) {
+			readers = append(readers, c.Party)
+		}
+	}
+	return readers
+}
+
 // recordVolume appends the audit record and the events of one registry
 // write to its transaction.
-func (s *Service) recordVolume(tx store.Tx, actor, kind string, res volume.Result, now time.Time) error {
-	if err := s.audit(tx, actor, kind, audit.Everyone, auditOfVolume(res)); err != nil {
+func (s *Service) recordVolume(tx store.Tx, actor, kind string, res volume.Result, rl rules.Rules, now time.Time) error {
+	if err := s.audit(tx, actor, kind, volumeReaders(res, rl), auditOfVolume(res)); err != nil {
 		return err
 	}
 	return res.AppendEvents(tx, now)
@@ -58,7 +76,7 @@ func (s *Service) commitVolume(ctx context.Context, actor, kind string, op func(
 		if err != nil {
 			return err
 		}
-		if err := s.recordVolume(tx, actor, kind, res, now); err != nil {
+		if err := s.recordVolume(tx, actor, kind, res, rl, now); err != nil {
 			return err
 		}
 		return s.volumeConflictItems(tx, res, rl, now)
@@ -187,7 +205,7 @@ func (s *Service) endExpiredVolumes(ctx context.Context, now time.Time) error {
 			return err
 		}
 		for _, res := range results {
-			if err := s.recordVolume(tx, "deconflict", "volume_ended", res, now); err != nil {
+			if err := s.recordVolume(tx, "deconflict", "volume_ended", res, rl, now); err != nil {
 				return err
 			}
 		}
