@@ -1,6 +1,7 @@
 package webtest
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/partykey"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/witness"
@@ -91,7 +93,16 @@ func TestConsoleSignsWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Witnesses = []rules.Witness{{Party: airgroup, URL: "http://127.0.0.1:1", VKey: vkey}}
-	be.call(t, "operator", "PUT", "/v1/rules", r, nil)
+	var proposal struct{ Version int64 }
+	be.call(t, "operator", "PUT", "/v1/rules", r, &proposal)
+	// Rules change by agreement: both parties accept (the coalition signs).
+	ctx := context.Background()
+	if _, err := client.New(be.url, be.tokens[coalition]).WithKey(key).AcceptRules(ctx, proposal.Version); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.New(be.url, be.tokens[airgroup]).AcceptRules(ctx, proposal.Version); err != nil {
+		t.Fatal(err)
+	}
 	a.waitFor(t, "the red banner", `!document.getElementById('record-banner').hidden && document.getElementById('record-banner').textContent === 'record not verified by airgroup'`, 30*time.Second)
 	a.screenshot(t, "console-record-banner")
 }
