@@ -28,6 +28,7 @@ var invocations = [][]string{
 	{"key", "new"},
 	{"party", "add"}, {"party", "list"}, {"party", "rotate"}, {"party", "revoke"},
 	{"replay"},
+	{"rules", "show"},
 	{"serve"},
 	{"sim"},
 	{"volumes", "import"}, {"volumes", "export"},
