@@ -22,8 +22,9 @@ check:
 web-check:
 	./scripts/web-check.sh
 
-# The packages with concurrency run a second time under the race detector,
-# their property tests with fewer cases (internal/testutil/racerapid).
+# The packages with concurrency run a second time under the race detector;
+# the long single-goroutine property tests that import
+# internal/testutil/racerapid (the hotline's model) run fewer cases there.
 RACE_PKGS := ./internal/service/... ./internal/api/... ./internal/alert/... \
 	./internal/detect/... ./internal/store/... ./internal/hotline/... ./internal/replica/...
 

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"pgregory.net/rapid"
-
-	_ "github.com/deconflict/deconflict/internal/testutil/racerapid" // fewer cases under -race
 )
 
 // drawDetector draws either detector with integer thresholds, so that the

@@ -8,8 +8,6 @@ import (
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/track"
 	"pgregory.net/rapid"
-
-	_ "github.com/deconflict/deconflict/internal/testutil/racerapid" // fewer cases under -race
 )
 
 func genReport(t *rapid.T) track.Report {
