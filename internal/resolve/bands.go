@@ -352,7 +352,7 @@ func paint(lo, hi float64, layers []layer, recovery bool, recSet spans) []Range 
 	for _, s := range recSet {
 		cuts = append(cuts, s.lo, s.hi)
 	}
-	sortUnique(&cuts)
+	cuts = sortUnique(cuts)
 	// Pieces a billionth of the span wide are rounding between two cuts
 	// that are one: they join their neighbour.
 	hair := (hi - lo) * 1e-9

@@ -110,7 +110,7 @@ func (c *computation) recoveryGreen(d dim, ms []member, lo, hi, factor, b float6
 }
 
 // sortUnique sorts the values and drops repeats.
-func sortUnique(xs *[]float64) {
-	slices.Sort(*xs)
-	*xs = slices.Compact(*xs)
+func sortUnique(xs []float64) []float64 {
+	slices.Sort(xs)
+	return slices.Compact(xs)
 }

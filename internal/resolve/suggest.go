@@ -1,0 +1,364 @@
+package resolve
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
+)
+
+// Coordinated suggestions. For a pair in conflict, Suggest picks one
+// manoeuvre per aircraft, by convention so that the two agree without
+// talking: either both turn right (each by zero or more degrees), or the
+// higher one climbs while the lower one descends (each by zero or more
+// steps), as the rules of the air have it for aircraft converging head
+// on. Among these it takes the pair of manoeuvres that is smallest (the
+// longer of the two manoeuvre times at standard rates, then their sum)
+// such that, both flown at once as Kinematics says (straight for the
+// reaction time, then turning or changing altitude at the standard rate,
+// then straight and level), the pair is conflict-free over its lookahead
+// and neither aircraft comes into conflict with any of its other
+// intruders it was clear of. The check simulates both paths: each is cut
+// into straight pieces (turns into chords of at most 10°) and the pair's
+// detectors are run piece by piece on the relative motion, which is exact
+// for the simulated paths since every detector decides from the relative
+// position and velocity at each instant.
+
+// Kinematics is how suggestions are flown and how large they may be.
+type Kinematics struct {
+	// ReactionS is how long an aircraft flies on before it starts the
+	// manoeuvre.
+	ReactionS float64
+	// TurnRateDegPerS and VerticalRateMps are the standard rates.
+	TurnRateDegPerS float64
+	VerticalRateMps float64
+	// TurnStepDeg and AltStepM are the steps of the candidates, and
+	// MaxTurnDeg and MaxClimbM their largest size.
+	TurnStepDeg, MaxTurnDeg float64
+	AltStepM, MaxClimbM     float64
+	// MinAltM and MaxAltM bound the altitudes suggested.
+	MinAltM, MaxAltM float64
+}
+
+// DefaultKinematics: a reaction time of 10 s, a rate-one turn (3°/s), a
+// vertical rate of 1,500 fpm, turns of up to 90° in steps of 1°, altitude
+// changes of up to 10,000 ft in steps of 100 ft between 100 and 50,000 ft.
+func DefaultKinematics() Kinematics {
+	return Kinematics{
+		ReactionS:       10,
+		TurnRateDegPerS: 3,
+		VerticalRateMps: geo.FeetToM(1500) / 60,
+		TurnStepDeg:     1, MaxTurnDeg: 90,
+		AltStepM: geo.FeetToM(100), MaxClimbM: geo.FeetToM(10000),
+		MinAltM: geo.FeetToM(100), MaxAltM: geo.FeetToM(50000),
+	}
+}
+
+// Manoeuvre kinds.
+const (
+	KindMaintain = "maintain"
+	KindTurn     = "turn"
+	KindClimb    = "climb"
+	KindDescend  = "descend"
+)
+
+// Manoeuvre is what one aircraft is suggested to do.
+type Manoeuvre struct {
+	// Kind is maintain (fly on: the other aircraft manoeuvres), turn,
+	// climb or descend.
+	Kind string `json:"kind"`
+	// TurnDeg is the change of track, positive to the right, and TrackDeg
+	// the track to fly (degrees clockwise from true north).
+	TurnDeg  float64 `json:"turn_deg"`
+	TrackDeg float64 `json:"track_deg"`
+	// ClimbM is the change of altitude, positive up, and AltM the altitude
+	// to fly level at (meters).
+	ClimbM float64 `json:"climb_m"`
+	AltM   float64 `json:"alt_m"`
+}
+
+// Party is one aircraft of the pair and the other traffic it must not
+// come into conflict with.
+type Party struct {
+	Aircraft
+	Others []Intruder
+}
+
+// Suggestion is the coordinated pair of manoeuvres.
+type Suggestion struct {
+	A, B Manoeuvre
+	// CostS is the longer manoeuvre time of the two at standard rates.
+	CostS float64
+}
+
+// Suggest finds the coordinated suggestion for the pair a, b separated by
+// sep (in a local flat frame, z up); ok is false when no manoeuvre within
+// the Kinematics' limits clears the pair without a new conflict.
+func Suggest(a, b *Party, sep *Separation, k *Kinematics) (Suggestion, bool) {
+	s := &suggester{a: a, b: b, sep: sep, k: k}
+	s.clearA = s.clearOf(a)
+	s.clearB = s.clearOf(b)
+	turn, turnOK := s.search(s.turnCandidates, math.Inf(1))
+	limit := math.Inf(1)
+	if turnOK {
+		// A change of altitude must be strictly smaller to be preferred.
+		limit = math.Nextafter(turn.CostS, 0)
+	}
+	if vert, ok := s.search(s.verticalCandidates, limit); ok {
+		return vert, true
+	}
+	return turn, turnOK
+}
+
+// suggester is the state of one Suggest.
+type suggester struct {
+	a, b   *Party
+	sep    *Separation
+	k      *Kinematics
+	clearA []bool // by index of a.Others: a is clear of it now
+	clearB []bool
+	// cache of each aircraft's verdicts against its others, by candidate.
+	okA, okB map[int]bool
+}
+
+// clearOf reports, for each of p's other intruders, whether p is clear of
+// it now (no level of its alerter finds a loss over the lookahead).
+func (s *suggester) clearOf(p *Party) []bool {
+	out := make([]bool, len(p.Others))
+	for i := range p.Others {
+		o := &p.Others[i]
+		if o.Sep == nil {
+			continue
+		}
+		out[i] = !conflicts(straight(p.Aircraft), straight(o.Aircraft), o.Sep)
+	}
+	return out
+}
+
+// candidates lists the manoeuvres of one sense: for a, for b, with their
+// manoeuvre times; index 0 is no manoeuvre.
+type candidates func() (ma, mb []Manoeuvre, ta, tb []float64)
+
+func (s *suggester) turnCandidates() (ma, mb []Manoeuvre, ta, tb []float64) {
+	for _, p := range []*Party{s.a, s.b} {
+		track := math.Mod(math.Atan2(p.Vel.X, p.Vel.Y)*180/math.Pi+360, 360)
+		var ms []Manoeuvre
+		var ts []float64
+		for turn := 0.0; turn <= s.k.MaxTurnDeg; turn += s.k.TurnStepDeg {
+			m := Manoeuvre{Kind: KindTurn, TurnDeg: turn, TrackDeg: math.Mod(track+turn, 360), AltM: p.Pos.Z}
+			if turn == 0 {
+				m.Kind = KindMaintain
+			}
+			ms, ts = append(ms, m), append(ts, turn/s.k.TurnRateDegPerS)
+		}
+		if p == s.a {
+			ma, ta = ms, ts
+		} else {
+			mb, tb = ms, ts
+		}
+	}
+	return ma, mb, ta, tb
+}
+
+func (s *suggester) verticalCandidates() (ma, mb []Manoeuvre, ta, tb []float64) {
+	// The higher aircraft climbs; at equal altitudes, a.
+	up := s.a.Pos.Z >= s.b.Pos.Z
+	for _, p := range []*Party{s.a, s.b} {
+		sign := -1.0
+		if (p == s.a) == up {
+			sign = 1
+		}
+		track := math.Mod(math.Atan2(p.Vel.X, p.Vel.Y)*180/math.Pi+360, 360)
+		var ms []Manoeuvre
+		var ts []float64
+		for climb := 0.0; climb <= s.k.MaxClimbM; climb += s.k.AltStepM {
+			alt := p.Pos.Z + sign*climb
+			if alt < s.k.MinAltM || alt > s.k.MaxAltM {
+				break
+			}
+			m := Manoeuvre{Kind: KindClimb, ClimbM: sign * climb, AltM: alt, TrackDeg: track}
+			switch {
+			case climb == 0:
+				m.Kind = KindMaintain
+			case sign < 0:
+				m.Kind = KindDescend
+			}
+			ms, ts = append(ms, m), append(ts, climb/s.k.VerticalRateMps)
+		}
+		if p == s.a {
+			ma, ta = ms, ts
+		} else {
+			mb, tb = ms, ts
+		}
+	}
+	return ma, mb, ta, tb
+}
+
+// search returns the smallest feasible pair of one sense, up to a cost
+// limit: by the longer manoeuvre time, then by the sum. The pair of no
+// manoeuvres comes first: a pair already clear needs none.
+func (s *suggester) search(cands candidates, limitS float64) (Suggestion, bool) {
+	ma, mb, ta, tb := cands()
+	s.okA, s.okB = map[int]bool{}, map[int]bool{}
+	pathsA, pathsB := make([]path, len(ma)), make([]path, len(mb))
+	// The distinct manoeuvre times, each the longer of a pair.
+	levels := append(append([]float64(nil), ta...), tb...)
+	levels = sortUnique(levels)
+	type pair struct {
+		i, j int
+		sum  float64
+	}
+	var pairs []pair
+	// upTo is the number of leading times (sorted) at most c.
+	upTo := func(ts []float64, c float64) int {
+		n, _ := slices.BinarySearch(ts, math.Nextafter(c, math.Inf(1)))
+		return n
+	}
+	for _, c := range levels {
+		if c > limitS {
+			break
+		}
+		pairs = pairs[:0]
+		na, nb := upTo(ta, c), upTo(tb, c)
+		for i := range na {
+			for j := range nb {
+				if ta[i] == c || tb[j] == c {
+					pairs = append(pairs, pair{i, j, ta[i] + tb[j]})
+				}
+			}
+		}
+		slices.SortStableFunc(pairs, func(x, y pair) int { return cmp.Compare(x.sum, y.sum) })
+		for _, p := range pairs {
+			if pathsA[p.i] == nil {
+				pathsA[p.i] = s.flown(s.a, ma[p.i])
+			}
+			if pathsB[p.j] == nil {
+				pathsB[p.j] = s.flown(s.b, mb[p.j])
+			}
+			if conflicts(pathsA[p.i], pathsB[p.j], s.sep) {
+				continue
+			}
+			if s.clearWith(s.a, s.clearA, s.okA, p.i, pathsA[p.i]) && s.clearWith(s.b, s.clearB, s.okB, p.j, pathsB[p.j]) {
+				return Suggestion{A: ma[p.i], B: mb[p.j], CostS: c}, true
+			}
+		}
+	}
+	return Suggestion{}, false
+}
+
+// clearWith reports whether the flown path of candidate i keeps p clear of
+// every other intruder it was clear of (cached by candidate).
+func (s *suggester) clearWith(p *Party, clear []bool, cache map[int]bool, i int, path path) bool {
+	if ok, seen := cache[i]; seen {
+		return ok
+	}
+	ok := true
+	for n := range p.Others {
+		o := &p.Others[n]
+		if clear[n] && conflicts(path, straight(o.Aircraft), o.Sep) {
+			ok = false
+			break
+		}
+	}
+	cache[i] = ok
+	return ok
+}
+
+// flown is the path of p flying manoeuvre m as the Kinematics say.
+func (s *suggester) flown(p *Party, m Manoeuvre) path {
+	k := s.k
+	segs := path{{pos: p.Pos, vel: p.Vel}}
+	at := func(t float64) detect.Vec3 {
+		last := segs[len(segs)-1]
+		dt := t - last.t
+		return detect.Vec3{X: last.pos.X + last.vel.X*dt, Y: last.pos.Y + last.vel.Y*dt, Z: last.pos.Z + last.vel.Z*dt}
+	}
+	switch {
+	case m.Kind == KindTurn:
+		gs := math.Hypot(p.Vel.X, p.Vel.Y)
+		heading := math.Atan2(p.Vel.X, p.Vel.Y) * 180 / math.Pi
+		t := k.ReactionS
+		for done := 0.0; done < m.TurnDeg; {
+			chunk := min(10, m.TurnDeg-done)
+			mid := (heading + done + chunk/2) * math.Pi / 180
+			sin, cos := math.Sincos(mid)
+			segs = append(segs, segment{t: t, pos: at(t), vel: detect.Vec3{X: gs * sin, Y: gs * cos, Z: p.Vel.Z}})
+			done += chunk
+			t += chunk / k.TurnRateDegPerS
+		}
+		sin, cos := math.Sincos((heading + m.TurnDeg) * math.Pi / 180)
+		segs = append(segs, segment{t: t, pos: at(t), vel: detect.Vec3{X: gs * sin, Y: gs * cos, Z: p.Vel.Z}})
+	case m.Kind == KindClimb || m.Kind == KindDescend:
+		t := k.ReactionS
+		start := at(t)
+		dz := m.AltM - start.Z
+		vz := math.Copysign(k.VerticalRateMps, dz)
+		segs = append(segs, segment{t: t, pos: start, vel: detect.Vec3{X: p.Vel.X, Y: p.Vel.Y, Z: vz}})
+		t += math.Abs(dz) / k.VerticalRateMps
+		segs = append(segs, segment{t: t, pos: at(t), vel: detect.Vec3{X: p.Vel.X, Y: p.Vel.Y}})
+	}
+	return segs
+}
+
+// segment is a straight piece of a path from time t on.
+type segment struct {
+	t        float64
+	pos, vel detect.Vec3
+}
+
+// path is an aircraft's simulated flight: straight pieces in time order,
+// the last one flown on for ever.
+type path []segment
+
+// straight is the path of an aircraft flying on.
+func straight(a Aircraft) path { return path{{pos: a.Pos, vel: a.Vel}} }
+
+// state is the position and velocity on the path at time t.
+func (p path) state(t float64) (detect.Vec3, detect.Vec3) {
+	i := len(p) - 1
+	for i > 0 && p[i].t > t {
+		i--
+	}
+	s := p[i]
+	dt := t - s.t
+	return detect.Vec3{X: s.pos.X + s.vel.X*dt, Y: s.pos.Y + s.vel.Y*dt, Z: s.pos.Z + s.vel.Z*dt}, s.vel
+}
+
+// conflicts reports whether any level of sep's alerter finds a loss of
+// separation between the two paths within its lookahead: the relative
+// motion is straight between the times where either path bends, and each
+// piece is run through the detectors over its own length.
+func conflicts(a, b path, sep *Separation) bool {
+	look := sep.Alerter.LookaheadS
+	var cuts [64]float64
+	ts := cuts[:0]
+	for _, s := range a {
+		if s.t > 0 && s.t < look {
+			ts = append(ts, s.t)
+		}
+	}
+	for _, s := range b {
+		if s.t > 0 && s.t < look {
+			ts = append(ts, s.t)
+		}
+	}
+	ts = append(ts, 0, look)
+	ts = sortUnique(ts)
+	for n := 0; n+1 < len(ts); n++ {
+		t0, t1 := ts[n], ts[n+1]
+		pa, va := a.state(t0)
+		pb, vb := b.state(t0)
+		rp, rv := pb.Sub(pa), vb.Sub(va)
+		for i := range sep.Alerter.Levels {
+			if i > 0 && sep.Alerter.Levels[i].Detector == sep.Alerter.Levels[i-1].Detector {
+				continue
+			}
+			if sep.Alerter.Levels[i].Detector.Loss(rp, rv, 0, t1-t0).Conflict {
+				return true
+			}
+		}
+	}
+	return false
+}
