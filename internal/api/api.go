@@ -121,6 +121,7 @@ func (h *Handler) routes() []route {
 		{method: "POST", path: "/v1/positions", auth: anyParty, maxBody: positionsBody, h: h.postPositions},
 		{method: "GET", path: "/v1/tracks", auth: anyParty, h: h.getTracks},
 		{method: "GET", path: "/v1/alerts", auth: anyParty, h: h.getAlerts},
+		{method: "GET", path: "/v1/alerts/{id}/resolution", auth: anyParty, h: h.getResolution},
 		{method: "POST", path: "/v1/volumes", auth: anyParty, maxBody: volumeBody, h: h.postVolume},
 		{method: "GET", path: "/v1/volumes", auth: anyParty, h: h.listVolumes},
 		{method: "POST", path: "/v1/volumes/preview", auth: anyParty, maxBody: importBody, h: h.previewVolumes},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
@@ -31,6 +32,8 @@ type Problem struct {
 	Missing any `json:"missing,omitempty"`
 	// Conflicts lists the higher-priority volumes a write conflicts with.
 	Conflicts any `json:"conflicts,omitempty"`
+	// ClearedAt is when an alert asked about cleared.
+	ClearedAt *time.Time `json:"cleared_at,omitempty"`
 
 	retryAfterS int
 }
@@ -87,6 +90,14 @@ func toProblem(err error) *Problem {
 	}
 	if pp := domainProblem(err); pp != nil {
 		return pp
+	}
+	var ce *service.AlertClearedError
+	if errors.As(err, &ce) {
+		p := problem(http.StatusGone, "alert-cleared", "Alert cleared",
+			"the alert cleared at "+ce.ClearedAt.UTC().Format(time.RFC3339Nano)+"; there is nothing left to resolve")
+		at := ce.ClearedAt.UTC()
+		p.ClearedAt = &at
+		return p
 	}
 	switch {
 	case errors.Is(err, service.ErrForbidden):

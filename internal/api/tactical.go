@@ -60,3 +60,14 @@ func (h *Handler) getAlerts(w http.ResponseWriter, r *http.Request, p party.Prin
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"alerts": as})
 }
+
+// getResolution answers the resolution of an alert for the caller: the
+// bands and suggestion of its own aircraft in it. 404 when no alert of
+// that id concerns one of its aircraft, 410 with the time when it cleared.
+func (h *Handler) getResolution(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	res, err := h.svc.Resolution(p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}

@@ -73,6 +73,11 @@ func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter
 	if pic := s.picture(); pic != nil && len(trs) > 0 {
 		pic.Alerts(trs, s.now())
 	}
+	for i := range trs {
+		if trs[i].State == alert.StateCleared {
+			s.cleared.add(&trs[i])
+		}
+	}
 	if len(trs) == 0 || !s.leadsDetection() {
 		return nil
 	}
@@ -215,10 +220,13 @@ func (s *Service) commitGroup(ctx context.Context, qs []queued) error {
 	for i, q := range qs {
 		trs[i] = q.tr
 	}
+	// Resolutions are computed before the transaction, from the live
+	// picture: a transaction waits for nothing but the store.
+	resolutions := s.resolutions(trs)
 	var posted map[string]int
 	err := s.write(ctx, func(tx store.Tx) error {
 		posted = map[string]int{}
-		return s.persistTransitions(tx, trs, posted)
+		return s.persistTransitions(tx, trs, resolutions, posted)
 	})
 	if err != nil {
 		return err

@@ -171,25 +171,19 @@ func (s *Service) applyChunk(reports []track.Report, wait bool) (*commitWaiter, 
 func alertEventKind(state string) string { return "alert_" + state }
 
 // persistTransitions appends the events and audit records of transitions,
-// and posts the new alerts to the hotline.
-func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, posted map[string]int) error {
+// and posts the new alerts to the hotline. A transition with a resolution
+// (by alert id in resolutions) is one event per party of its aircraft,
+// each with that party's part of the resolution.
+func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, resolutions map[string]*Resolution, posted map[string]int) error {
 	rl := s.Rules()
 	for i := range trs {
 		a := &trs[i]
-		audience := everyone
-		if !a.ForEveryone() {
-			audience = a.Parties()
-		}
-		body, err := json.Marshal(a)
-		if err != nil {
-			return err
-		}
 		now := a.Time
 		if now.IsZero() {
 			now = s.now()
 		}
 		kind := alertEventKind(a.State)
-		if _, err := tx.AppendEvent(store.Event{Time: now.UTC(), Kind: kind, Audience: audience, Body: body}); err != nil {
+		if err := appendAlertEvents(tx, a, kind, now, resolutions[a.ID]); err != nil {
 			return err
 		}
 		readers := audit.For(a.Parties()...)
@@ -209,6 +203,66 @@ func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, posted
 		}
 	}
 	return nil
+}
+
+// alertEvent is the data of an alert event: the alert, and for a raised
+// or updated conflict the recipient's part of its resolution.
+type alertEvent struct {
+	*alert.Alert
+	Resolution *Resolution `json:"resolution,omitempty"`
+}
+
+// appendAlertEvents appends the event of one transition: for everyone
+// concerned at once, or with a resolution one per party.
+func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, res *Resolution) error {
+	if res == nil {
+		audience := everyone
+		if !a.ForEveryone() {
+			audience = a.Parties()
+		}
+		body, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		_, err = tx.AppendEvent(store.Event{Time: now.UTC(), Kind: kind, Audience: audience, Body: body})
+		return err
+	}
+	for _, p := range a.Parties() {
+		part := res.forParty(p)
+		body, err := json.Marshal(alertEvent{Alert: a, Resolution: &part})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.AppendEvent(store.Event{Time: now.UTC(), Kind: kind, Audience: []string{p}, Body: body}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolutions computes, once per alert, the resolution of the raised and
+// updated conflict transitions (none with Config.WithoutResolution).
+func (s *Service) resolutions(trs []alert.Transition) map[string]*Resolution {
+	if s.cfg.WithoutResolution {
+		return nil
+	}
+	var out map[string]*Resolution
+	now := s.now()
+	for i := range trs {
+		a := &trs[i]
+		if a.Kind != alert.KindConflict || a.State == alert.StateCleared {
+			continue
+		}
+		if _, done := out[a.ID]; done {
+			continue
+		}
+		if out == nil {
+			out = map[string]*Resolution{}
+		}
+		r := s.resolve(a, now)
+		out[a.ID] = &r
+	}
+	return out
 }
 
 // expireTracks is the periodic job that drops stale tracks and clears

@@ -52,6 +52,11 @@ type Config struct {
 	// track, as before the disclosure rules existed. It exists for the
 	// baseline of `deconflict bench --http` alone; no command sets it.
 	WithoutNeedToKnow bool
+	// WithoutResolution leaves the resolution out of the events of
+	// raised and updated conflict alerts (one event per transition, for
+	// all its parties, as before resolutions existed). It exists for the
+	// baseline of `deconflict bench --http` alone; no command sets it.
+	WithoutResolution bool
 }
 
 // Service is the running server state. It is safe for concurrent use.
@@ -71,6 +76,10 @@ type Service struct {
 	vol   atomic.Pointer[volume.Registry]
 	tac   *tactical
 	disc  atomic.Pointer[disclose.Picture]
+	// resolvers is the resolution set-up of the rules in force, cleared
+	// the alerts that cleared lately (resolution.go).
+	resolvers atomic.Pointer[resolver]
+	cleared   clearedAlerts
 
 	alog           *audit.Log
 	lastCheckpoint time.Time // touched by the periodic job only

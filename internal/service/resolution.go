@@ -1,0 +1,316 @@
+package service
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/resolve"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// This file wires tactical resolution (package resolve) into the
+// service: for an open alert, the bands of each of its aircraft and one
+// coordinated suggestion per aircraft, computed from the live picture on
+// request (Resolution) and for every raised or updated conflict alert
+// into the events of each party (commit.go).
+//
+// Need to know: the bands and the suggestion of an aircraft are computed
+// against the aircraft its party may see (its own others and those
+// disclosed to it, package disclose), the alert's other aircraft among
+// them, so that no band or suggestion encodes an aircraft the party may
+// not see; a party gets the resolution of its own aircraft only, and the
+// other party's aircraft appears only as the intruder. Detection, which
+// sees everything, still raises an alert for any conflict a manoeuvre
+// would lead into with an aircraft the party does not see (beyond the
+// disclosure distances), and that alert discloses it. The two aircraft's
+// suggestions are chosen together: a party's suggestion can depend on
+// what constrains the other aircraft (its manoeuvre must also be clear of
+// the traffic its party sees), which tells the party no more than that
+// a smaller coordinated manoeuvre was not possible.
+
+// Resolution is what the service tells a party about getting out of an
+// alert: for each of the alert's aircraft that belongs to the party (all
+// of them for the operator), its bands and its suggestion.
+type Resolution struct {
+	AlertID string `json:"alert_id"`
+	// Time is the moment the bands and suggestions refer to: every track
+	// is extrapolated to it.
+	Time     time.Time            `json:"time"`
+	Aircraft []AircraftResolution `json:"aircraft"`
+}
+
+// AircraftResolution is the resolution of one aircraft.
+type AircraftResolution struct {
+	Party    string `json:"party"`
+	Aircraft string `json:"aircraft"`
+	Callsign string `json:"callsign"`
+	// Intruder is the other aircraft of a conflict alert.
+	Intruder *ResolutionIntruder `json:"intruder,omitempty"`
+	Bands    resolve.Bands       `json:"bands"`
+	// Suggestion is the aircraft's part of the coordinated manoeuvre
+	// (conflict alerts only); absent when none within the limits clears
+	// the pair without a new conflict.
+	Suggestion *resolve.Manoeuvre `json:"suggestion,omitempty"`
+}
+
+// ResolutionIntruder names the other aircraft of the alert, as the alert
+// does.
+type ResolutionIntruder struct {
+	Party    string `json:"party"`
+	Aircraft string `json:"aircraft"`
+	Callsign string `json:"callsign"`
+}
+
+// AlertClearedError is the answer for an alert that is no longer open.
+type AlertClearedError struct{ ClearedAt time.Time }
+
+func (e *AlertClearedError) Error() string {
+	return "service: the alert cleared at " + e.ClearedAt.UTC().Format(time.RFC3339)
+}
+
+// Resolution returns the resolution of the open alert id for p: the
+// bands and suggestion of p's own aircraft in it. ErrNotFound when no
+// alert of that id concerns one of p's aircraft (open or cleared); an
+// *AlertClearedError when it concerned p and has cleared.
+func (s *Service) Resolution(p party.Principal, id string) (Resolution, error) {
+	var found *alert.Alert
+	for _, a := range s.tac.eng.Load().Alerts() {
+		if a.ID == id {
+			found = &a
+			break
+		}
+	}
+	if found == nil {
+		if c, ok := s.cleared.get(id); ok && (p.Operator || slices.Contains(c.parties, p.Party)) {
+			return Resolution{}, &AlertClearedError{ClearedAt: c.at}
+		}
+		return Resolution{}, ErrNotFound
+	}
+	if !p.Operator && !slices.Contains(found.Parties(), p.Party) {
+		return Resolution{}, ErrNotFound
+	}
+	res := s.resolve(found, s.now())
+	if !p.Operator {
+		res = res.forParty(p.Party)
+	}
+	return res, nil
+}
+
+// forParty keeps the aircraft of party.
+func (r Resolution) forParty(party string) Resolution {
+	out := r
+	out.Aircraft = nil
+	for _, a := range r.Aircraft {
+		if a.Party == party {
+			out.Aircraft = append(out.Aircraft, a)
+		}
+	}
+	return out
+}
+
+// resolver holds what resolutions are computed with, for one version of
+// the rules.
+type resolver struct {
+	version    int64
+	sep        resolve.Separation
+	cfg        resolve.Config
+	kinematics resolve.Kinematics
+	// reachM is how far an intruder can be from the ownship and still
+	// conflict with one of its candidates, leaving out the speeds: a
+	// conflict needs the two within reachM plus the distance both fly
+	// over the lookahead.
+	reachM, lookaheadS float64
+}
+
+// resolverFor returns the resolver of the rules in force.
+func (s *Service) resolverFor(r rules.Rules) *resolver {
+	if rv := s.resolvers.Load(); rv != nil && rv.version == r.Version {
+		return rv
+	}
+	cyl := detect.Cylinder{HorizontalM: r.HorizontalSepM, VerticalM: r.VerticalSepM}
+	times := make([]float64, len(r.Levels))
+	for i, l := range r.Levels {
+		times[i] = l.MaxTimeToLoSS
+	}
+	rv := &resolver{
+		version:    r.Version,
+		sep:        resolve.CylinderSeparation(cyl, r.LookaheadS, times...),
+		cfg:        resolve.DefaultConfig(),
+		kinematics: resolve.DefaultKinematics(),
+		reachM:     math.Hypot(cyl.HorizontalM, cyl.VerticalM),
+		lookaheadS: r.LookaheadS,
+	}
+	s.resolvers.Store(rv)
+	return rv
+}
+
+// separation is the separation of the pair of tracks a and b.
+func (rv *resolver) separation(_, _ *track.State) *resolve.Separation { return &rv.sep }
+
+// resolve computes the resolution of every aircraft of the alert at now.
+func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
+	rv := s.resolverFor(s.Rules())
+	res := Resolution{AlertID: a.ID, Time: now.UTC()}
+	keys := make([]track.Key, len(a.Aircraft))
+	centres := make([][3]float64, len(a.Aircraft))
+	for i, ac := range a.Aircraft {
+		keys[i] = track.Key{Party: ac.Party, Aircraft: ac.Aircraft}
+		e := geo.ToECEF(geo.LLA{LatDeg: ac.LatDeg, LonDeg: ac.LonDeg, AltM: ac.AltM})
+		centres[i] = [3]float64{e.XM, e.YM, e.ZM}
+	}
+	// The tracks that can matter to an aircraft of the alert: within
+	// reach over the lookahead at the fastest candidate ground speed and
+	// the track's own speed, from where the alert last placed the
+	// aircraft (plus how far it flew since, at the fastest candidate).
+	age := max(0, now.Sub(a.Time).Seconds())
+	ownMax := rv.cfg.MaxGsMps + 2*math.Abs(rv.cfg.MaxVsMps)
+	near := s.tac.eng.Load().Select(func(st *track.State) bool {
+		v := math.Sqrt(st.VelECEF[0]*st.VelECEF[0] + st.VelECEF[1]*st.VelECEF[1] + st.VelECEF[2]*st.VelECEF[2])
+		r := rv.reachM + (ownMax+v)*(rv.lookaheadS+age) + v*max(0, now.Sub(st.Time).Seconds())
+		for _, c := range centres {
+			dx, dy, dz := st.ECEF[0]-c[0], st.ECEF[1]-c[1], st.ECEF[2]-c[2]
+			if dx*dx+dy*dy+dz*dz <= r*r {
+				return true
+			}
+		}
+		return false
+	})
+	own := make([]*track.State, len(keys))
+	for i := range near {
+		for n, k := range keys {
+			if near[i].Key() == k {
+				own[n] = &near[i]
+			}
+		}
+	}
+	pic := s.picture()
+	visible := func(party string, st *track.State) bool {
+		return pic == nil || st.Party == party || pic.Visible(party, st.Key(), now)
+	}
+	// The suggestion of a conflict, in the frame of the pair's midpoint.
+	var sugg resolve.Suggestion
+	suggested := false
+	if a.Kind == alert.KindConflict && len(own) == 2 && own[0] != nil && own[1] != nil {
+		f := geo.NewFrame(midpoint(own[0], own[1], now))
+		parties := [2]resolve.Party{}
+		for n := range 2 {
+			me, other := own[n], own[1-n]
+			parties[n].Aircraft = inFrame(f, me, now)
+			for i := range near {
+				st := &near[i]
+				if st.Key() == me.Key() || st.Key() == other.Key() || !visible(me.Party, st) {
+					continue
+				}
+				parties[n].Others = append(parties[n].Others, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: rv.separation(me, st)})
+			}
+		}
+		sugg, suggested = resolve.Suggest(&parties[0], &parties[1], rv.separation(own[0], own[1]), &rv.kinematics)
+	}
+	for n, ac := range a.Aircraft {
+		me := own[n]
+		out := AircraftResolution{Party: ac.Party, Aircraft: ac.Aircraft, Callsign: ac.Callsign}
+		if a.Kind == alert.KindConflict && len(a.Aircraft) == 2 {
+			o := a.Aircraft[1-n]
+			out.Intruder = &ResolutionIntruder{Party: o.Party, Aircraft: o.Aircraft, Callsign: o.Callsign}
+		}
+		if me == nil {
+			// The track went stale since: nothing to resolve with.
+			res.Aircraft = append(res.Aircraft, out)
+			continue
+		}
+		// Bands in the aircraft's own east-north-up frame, its altitude
+		// up: the frame's origin is on the ellipsoid below it.
+		f := geo.NewFrame(geo.LLA{LatDeg: me.Pos.LatDeg, LonDeg: me.Pos.LonDeg})
+		var intruders []resolve.Intruder
+		for i := range near {
+			st := &near[i]
+			if st.Key() == me.Key() || !visible(me.Party, st) {
+				continue
+			}
+			intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: rv.separation(me, st)})
+		}
+		ownAc := inFrame(f, me, now)
+		out.Bands = resolve.Compute(ownAc, intruders, &rv.cfg)
+		if suggested {
+			m := sugg.A
+			if n == 1 {
+				m = sugg.B
+			}
+			// The new track and altitude from the aircraft's own track
+			// and altitude (the pair's frame tilts away from each
+			// aircraft's vertical and north).
+			track := math.Mod(math.Atan2(ownAc.Vel.X, ownAc.Vel.Y)*180/math.Pi+360, 360)
+			m.TrackDeg = math.Mod(track+m.TurnDeg+360, 360)
+			m.AltM = ownAc.Pos.Z + m.ClimbM
+			out.Suggestion = &m
+		}
+		res.Aircraft = append(res.Aircraft, out)
+	}
+	return res
+}
+
+// midpoint is the point halfway between two tracks at now.
+func midpoint(a, b *track.State, now time.Time) geo.LLA {
+	pa, pb := a.ECEFAt(now.Sub(a.Time).Seconds()), b.ECEFAt(now.Sub(b.Time).Seconds())
+	return geo.FromECEF(geo.ECEF{XM: (pa[0] + pb[0]) / 2, YM: (pa[1] + pb[1]) / 2, ZM: (pa[2] + pb[2]) / 2})
+}
+
+// inFrame is the track extrapolated to now in frame f: the straight line
+// in earth-centred space the detection engine extrapolates along, which
+// is a straight line in any east-north-up frame.
+func inFrame(f geo.Frame, s *track.State, now time.Time) resolve.Aircraft {
+	dt := now.Sub(s.Time).Seconds()
+	p := f.ToENU(s.Pos)
+	v := f.VelocityFrom(s.Pos, geo.ENU{EastM: s.VelEastMps, NorthM: s.VelNorthMps, UpM: s.VelUpMps})
+	return resolve.Aircraft{
+		Pos: detect.Vec3{X: p.EastM + v.EastM*dt, Y: p.NorthM + v.NorthM*dt, Z: p.UpM + v.UpM*dt},
+		Vel: detect.Vec3{X: v.EastM, Y: v.NorthM, Z: v.UpM},
+	}
+}
+
+// clearedAlerts remembers, for a while, when recent alerts cleared and
+// whom they concerned, so that a resolution asked for too late is
+// answered 410 with the time rather than 404.
+type clearedAlerts struct {
+	mu    sync.Mutex
+	byID  map[string]clearedAlert
+	order []string // oldest first
+}
+
+type clearedAlert struct {
+	at      time.Time
+	parties []string
+}
+
+// clearedKept bounds the alerts remembered.
+const clearedKept = 100_000
+
+func (c *clearedAlerts) add(a *alert.Alert) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byID == nil {
+		c.byID = map[string]clearedAlert{}
+	}
+	if _, ok := c.byID[a.ID]; !ok {
+		c.order = append(c.order, a.ID)
+	}
+	c.byID[a.ID] = clearedAlert{at: a.Time, parties: a.Parties()}
+	for len(c.order) > clearedKept {
+		delete(c.byID, c.order[0])
+		c.order = c.order[1:]
+	}
+}
+
+func (c *clearedAlerts) get(id string) (clearedAlert, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.byID[id]
+	return a, ok
+}
