@@ -96,6 +96,7 @@ func alertReached(t *testing.T, st store.Store, acA, acB string, parties [2]stri
 			return err
 		}
 		var id string
+		reached := map[string]bool{}
 		for _, e := range evs {
 			var a struct {
 				ID       string
@@ -107,15 +108,18 @@ func alertReached(t *testing.T, st store.Store, acA, acB string, parties [2]stri
 			if names := []string{a.Aircraft[0].Aircraft, a.Aircraft[1].Aircraft}; slices.Contains(names, acA) && slices.Contains(names, acB) {
 				id = a.ID
 				for _, p := range parties {
-					if !store.Concerns(e, p) {
-						missing = append(missing, "the event for "+p)
-					}
+					reached[p] = reached[p] || store.Concerns(e, p)
 				}
 			}
 		}
 		if id == "" {
 			missing = append(missing, "the alert_raised event")
 			return nil
+		}
+		for _, p := range parties {
+			if !reached[p] {
+				missing = append(missing, "the event for "+p)
+			}
 		}
 		for _, p := range parties {
 			ms, err := tx.MessagesFor(p, "alert:"+id, time.Time{}, 10)
