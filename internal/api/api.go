@@ -39,9 +39,10 @@ type Options struct {
 	RateBurst     float64
 	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
 	HeartbeatEvery time.Duration
-	// MaxStreamsPerParty caps the event streams one party (the operator
-	// included) may have open at once (default DefaultMaxStreamsPerParty);
-	// beyond it a stream is refused with 429 and Retry-After.
+	// MaxStreamsPerParty caps the long-lived requests (event streams and
+	// audit exports) one party, the operator included, may have open at
+	// once (default DefaultMaxStreamsPerParty); beyond it one more is
+	// refused with 429 and Retry-After.
 	MaxStreamsPerParty int
 	// Console is mounted at "/" when not nil.
 	Console http.Handler
@@ -305,7 +306,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 	})
 	if !ok {
 		pr := problem(http.StatusTooManyRequests, "too-many-streams", "Too many event streams",
-			fmt.Sprintf("this party has %d event streams open, its limit; close one or retry after the delay in Retry-After", h.opt.MaxStreamsPerParty))
+			fmt.Sprintf("this party has %d long-lived requests open (event streams and audit exports), its limit; close one or retry after the delay in Retry-After", h.opt.MaxStreamsPerParty))
 		pr.retryAfterS = streamRetryAfterS
 		return pr
 	}
