@@ -236,6 +236,8 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	var o bench.HTTPOptions
 	loadFlags(fs, &o.LoadOptions, 25_000, 200)
 	fs.StringVar(&o.Scenario, "scenario", "global", "traffic: "+strings.Join(traffic.Scenarios(), " or "))
+	fs.IntVar(&o.ObserverAircraft, "observer-aircraft", 200, "aircraft of the party whose GET /v1/tracks is timed")
+	fs.IntVar(&o.TracksSamples, "tracks-samples", 500, "GET /v1/tracks timed")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := parseFlags(fs, args); err != nil {
@@ -243,6 +245,9 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := checkLoad(o.LoadOptions); err != nil {
 		return err
+	}
+	if o.ObserverAircraft < 1 || o.TracksSamples < 1 {
+		return usagef("--observer-aircraft and --tracks-samples >= 1")
 	}
 	if err := knownScenario(o.Scenario); err != nil {
 		return err

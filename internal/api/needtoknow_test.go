@@ -120,10 +120,14 @@ func TestNeedToKnowAircraft(t *testing.T) {
 			sr := e.openRawStream(e.tokens["russia"])
 			t0 := time.Now()
 			for _, s := range c.steps {
-				e.skew.Store(int64(s.after))
-				at := t0.Add(s.after)
-				e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report(coalID, base.LatDeg, base.LonDeg, base.AltM, s.coalVel, at)}}, 202, nil)
-				e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report(russID, s.russPos.LatDeg, s.russPos.LonDeg, s.russPos.AltM, s.russVel, at)}}, 202, nil)
+				// Each aircraft's disclosure is decided at its own reports:
+				// both report twice a second apart, as feeds do.
+				for _, dt := range []time.Duration{0, time.Second} {
+					e.skew.Store(int64(s.after + dt))
+					at := t0.Add(s.after + dt)
+					e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report(coalID, base.LatDeg, base.LonDeg, base.AltM, s.coalVel, at)}}, 202, nil)
+					e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report(russID, s.russPos.LatDeg, s.russPos.LonDeg, s.russPos.AltM, s.russVel, at)}}, 202, nil)
+				}
 			}
 			e.skew.Store(int64(c.lookAt))
 			views := []struct{ viewer, own, other string }{{"coalition", coalID, russID}, {"russia", russID, coalID}}

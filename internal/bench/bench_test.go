@@ -16,7 +16,7 @@ func TestHTTPMeasuresIngestAndEveryLatencySample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a server for a few seconds")
 	}
-	res, err := HTTP(context.Background(), HTTPOptions{Scenario: "global",
+	res, err := HTTP(context.Background(), HTTPOptions{Scenario: "global", ObserverAircraft: 20, TracksSamples: 10,
 		LoadOptions: LoadOptions{Aircraft: 300, Batch: 100, Clients: 2, Duration: time.Second, Samples: 6}}, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +28,13 @@ func TestHTTPMeasuresIngestAndEveryLatencySample(t *testing.T) {
 	// coalition sees its 3 + 6 encounters still open at the end.
 	if res.IdleP50Ms <= 0 || res.LatencyMaxMs < res.LatencyP50Ms || res.AlertsAtEnd < 9 {
 		t.Errorf("result %+v", res)
+	}
+	// Need to know: the observer sees its own 20 and, of the world's
+	// traffic, only what flies near them; without it, everything.
+	if res.IngestWithoutNeedToKnowPerS <= 0 || res.NeedToKnowOverWithout <= 0 || res.TracksP99Ms <= 0 ||
+		res.TracksAnswered < 20 || res.TracksWithoutNeedToKnow != 320 || res.TracksAnswered >= res.TracksWithoutNeedToKnow ||
+		res.LargePartyTracksAnswered < 150 {
+		t.Errorf("need to know figures %+v", res)
 	}
 }
 

@@ -32,12 +32,21 @@ func (d *deployment) replica(party string, i int) *client.Client {
 	return cs[i%len(cs)]
 }
 
+// deploymentOptions vary a deployment from the service's defaults.
+type deploymentOptions struct {
+	// withoutNeedToKnow runs the servers without need to know (the
+	// baseline of its cost).
+	withoutNeedToKnow bool
+	// parties are created besides coalition and russia.
+	parties []string
+}
+
 // startDeployment runs one in-process server per store until ctx ends: the
 // replicas of one deployment, sharing dataDir (the audit signing key). The
-// parties coalition and russia are created through the first. d.wait waits
-// for the servers to stop and returns their errors; call it after ending
-// ctx, also when startDeployment fails.
-func startDeployment(ctx context.Context, stores []store.Store, dataDir string) (*deployment, error) {
+// parties coalition and russia (and o.parties) are created through the
+// first. d.wait waits for the servers to stop and returns their errors;
+// call it after ending ctx, also when startDeployment fails.
+func startDeployment(ctx context.Context, stores []store.Store, dataDir string, o deploymentOptions) (*deployment, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(stores))
 	d := &deployment{parties: map[string][]*client.Client{}}
@@ -58,11 +67,12 @@ func startDeployment(ctx context.Context, stores []store.Store, dataDir string) 
 			errs[i] = server.Run(ctx, server.Config{
 				Store: st, DataDir: dataDir, Listen: "127.0.0.1:0",
 				// The measurement is of the service, not the rate limiter.
-				API: api.Options{RatePerSecond: 1e6},
+				API:               api.Options{RatePerSecond: 1e6},
+				WithoutNeedToKnow: o.withoutNeedToKnow,
 				Ready: func(base string, svc *service.Service) {
 					var err error
 					if i == 0 {
-						for _, party := range []string{"coalition", "russia"} {
+						for _, party := range append([]string{"coalition", "russia"}, o.parties...) {
 							tok, e := svc.CreateParty(context.Background(), party)
 							err = errors.Join(err, e)
 							tokens[party] = tok

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -27,6 +28,10 @@ type LoadOptions struct {
 type HTTPOptions struct {
 	Scenario string // traffic, one of traffic.Scenarios()
 	LoadOptions
+	// ObserverAircraft is the fleet of the party whose GET /v1/tracks is
+	// timed TracksSamples times.
+	ObserverAircraft int
+	TracksSamples    int
 	// CPUProfile, when set, receives a CPU profile of the whole run.
 	CPUProfile string
 }
@@ -52,13 +57,40 @@ type HTTPResult struct {
 	// LoadDuringLatencyPerS is the ingest rate kept up while latency is
 	// measured under load.
 	LoadDuringLatencyPerS float64 `json:"load_during_latency_reports_per_s"`
-	LoadAverage           string  `json:"load_average"`
+
+	// Need to know: HTTPReportsPerS is ingest with it (the service as it
+	// runs); IngestWithoutNeedToKnowPerS the same load on a server without
+	// it, the two measured alternately in the same run.
+	IngestWithoutNeedToKnowPerS float64 `json:"ingest_without_need_to_know_reports_per_s"`
+	NeedToKnowOverWithout       float64 `json:"need_to_know_over_without"`
+	// The same per CPU second of the process (server and load clients).
+	IngestPerCPUS                  float64 `json:"ingest_reports_per_cpu_s"`
+	IngestWithoutNeedToKnowPerCPUS float64 `json:"ingest_without_need_to_know_reports_per_cpu_s"`
+	NeedToKnowOverWithoutCPU       float64 `json:"need_to_know_over_without_cpu"`
+	// GET /v1/tracks of the observer party (ObserverAircraft of its own
+	// among the Aircraft of the others): the tracks it was answered and
+	// the time per request, with need to know and, for comparison,
+	// without (where it gets every track).
+	ObserverAircraft             int     `json:"observer_aircraft"`
+	TracksAnswered               int     `json:"tracks_answered"`
+	TracksP50Ms                  float64 `json:"tracks_p50_ms"`
+	TracksP99Ms                  float64 `json:"tracks_p99_ms"`
+	TracksWithoutNeedToKnow      int     `json:"tracks_answered_without_need_to_know"`
+	TracksWithoutNeedToKnowP99Ms float64 `json:"tracks_p99_ms_without_need_to_know"`
+	// The same for coalition, which flies half the traffic itself.
+	LargePartyTracksAnswered int     `json:"large_party_tracks_answered"`
+	LargePartyTracksP99Ms    float64 `json:"large_party_tracks_p99_ms"`
+	TracksSamples            int     `json:"tracks_samples"`
+
+	LoadAverage string `json:"load_average"`
 }
 
 // HTTP measures position ingest through the real server in process
-// (embedded SQLite, JSON, auth, validation, detection, commit) against the
-// same batches fed straight into the engine, and the time from a report to
-// the alert_raised event at both parties' event streams, first with no
+// (embedded SQLite, JSON, auth, validation, detection, need to know,
+// commit) against the same batches fed straight into the engine and
+// against a server without need to know (by turns, in the same run), GET
+// /v1/tracks of one party among all the tracks, and the time from a report
+// to the alert_raised event at both parties' event streams, first with no
 // other load, then under half the ingest rate just measured.
 func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, error) {
 	stopProfile, err := StartCPUProfile(o.CPUProfile)
@@ -79,30 +111,83 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 	}
 	res.BaselineReportsPerS = baselineIngest(base, o.Batch, o.Duration/2)
 
-	dir, st, closeStore, err := tempSQLite("deconflict-bench-http-")
+	// Two servers in this process: the service as it runs (need to know)
+	// and the same without need to know, the baseline of its cost.
+	start := func(prefix string, opt deploymentOptions) (*deployment, context.CancelFunc, func(), error) {
+		dir, st, closeStore, err := tempSQLite(prefix)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		dctx, stop := context.WithCancel(ctx)
+		d, err := startDeployment(dctx, []store.Store{st}, dir, opt)
+		var once sync.Once
+		done := func() {
+			once.Do(func() {
+				stop()
+				_ = d.wait()
+				closeStore()
+			})
+		}
+		if err != nil {
+			done()
+			return nil, nil, nil, err
+		}
+		return d, stop, done, nil
+	}
+	d, stopOn, doneOn, err := start("deconflict-bench-http-", deploymentOptions{parties: []string{observerParty}})
 	if err != nil {
 		return res, err
 	}
-	defer closeStore()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	d, err := startDeployment(ctx, []store.Store{st}, dir)
+	defer doneOn()
+	off, _, doneOff, err := start("deconflict-bench-http-off-", deploymentOptions{withoutNeedToKnow: true, parties: []string{observerParty}})
 	if err != nil {
-		cancel()
-		_ = d.wait()
 		return res, err
 	}
+	defer doneOff()
 
-	aircraft, err := fleet(o.Scenario, o.Aircraft, 1)
+	traffic, err := fleet(o.Scenario, o.Aircraft, 1)
 	if err != nil {
 		return res, err
 	}
-	byParty := groupByParty(aircraft)
-	// Warm up: every aircraft reported once, so that the ingest phase runs
-	// with all tracks live.
-	progress("loading %d tracks", o.Aircraft)
-	if err := loadTracks(ctx, d, byParty, o.Batch); err != nil {
-		return res, err
+	byParty := groupByParty(traffic)
+	observers := observerFleet(o.ObserverAircraft)
+	res.ObserverAircraft, res.TracksSamples = len(observers), o.TracksSamples
+	// Each server: every aircraft reported once, so that what follows runs
+	// with all tracks live, then the tracks of one party timed at once
+	// (before any goes stale).
+	for _, side := range []struct {
+		name string
+		d    *deployment
+		on   bool
+	}{{"with need to know", d, true}, {"without need to know", off, false}} {
+		progress("%s: loading %d tracks and %d of the observer", side.name, o.Aircraft, len(observers))
+		if err := loadTracks(ctx, side.d, byParty, o.Batch); err != nil {
+			return res, err
+		}
+		if err := loadTracks(ctx, side.d, map[string][]aircraft{observerParty: observers}, o.Batch); err != nil {
+			return res, err
+		}
+		// Without need to know the answer holds every track: fewer
+		// requests, each slow, keep the tracks live while they run.
+		samples := o.TracksSamples
+		if !side.on {
+			samples = max(samples/10, 10)
+		}
+		progress("%s: GET /v1/tracks of the observer, %d times", side.name, samples)
+		v, err := measureTracks(ctx, side.d.replica(observerParty, 0), samples)
+		if err != nil {
+			return res, err
+		}
+		if side.on {
+			res.TracksAnswered, res.TracksP50Ms, res.TracksP99Ms = v.tracks, ms(percentile(v.times, 50)), ms(percentile(v.times, 99))
+			large, err := measureTracks(ctx, side.d.replica("coalition", 0), max(o.TracksSamples/10, 10))
+			if err != nil {
+				return res, err
+			}
+			res.LargePartyTracksAnswered, res.LargePartyTracksP99Ms = large.tracks, ms(percentile(large.times, 99))
+		} else {
+			res.TracksWithoutNeedToKnow, res.TracksWithoutNeedToKnowP99Ms = v.tracks, ms(percentile(v.times, 99))
+		}
 	}
 
 	progress("latency with %d tracks and no other load", o.Aircraft)
@@ -113,17 +198,30 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 	res.IdleP50Ms, res.IdleP99Ms = ms(percentile(idle, 50)), ms(percentile(idle, 99))
 
 	// Ingest: each client owns a slice of one party's aircraft and reports
-	// it over and over, dead-reckoned to the wall clock.
-	progress("ingest for %v with %d clients", o.Duration, o.Clients)
+	// it over and over, dead-reckoned to the wall clock; without and with
+	// need to know by turns, twice, so that a change of the machine's load
+	// weighs on both alike.
+	progress("ingest for 2 x %v without and with need to know, by turns, %d clients", o.Duration, o.Clients)
+	var phases [2]phase
+	for range 2 {
+		for i, side := range []*deployment{off, d} {
+			ph, err := ingestPhase(ctx, side, byParty, o.Clients, o.Batch, o.Duration/2)
+			if err != nil {
+				return res, err
+			}
+			phases[i].add(ph)
+		}
+	}
+	doneOff()
+	res.DurationS = phases[1].wall.Seconds()
+	res.IngestWithoutNeedToKnowPerS = float64(phases[0].sent) / phases[0].wall.Seconds()
+	res.HTTPReportsPerS = float64(phases[1].sent) / phases[1].wall.Seconds()
+	res.NeedToKnowOverWithout = res.HTTPReportsPerS / res.IngestWithoutNeedToKnowPerS
+	res.IngestPerCPUS = float64(phases[1].sent) / phases[1].cpu.Seconds()
+	res.IngestWithoutNeedToKnowPerCPUS = float64(phases[0].sent) / phases[0].cpu.Seconds()
+	res.NeedToKnowOverWithoutCPU = res.IngestPerCPUS / res.IngestWithoutNeedToKnowPerCPUS
 	load := startIngest(ctx, d, byParty, o.Clients, o.Batch)
 	defer load.cancel()
-	time.Sleep(o.Duration)
-	elapsed := time.Since(load.start)
-	res.DurationS = elapsed.Seconds()
-	res.HTTPReportsPerS = float64(load.sent.Load()) / elapsed.Seconds()
-	if err := load.err(); err != nil {
-		return res, err
-	}
 	// Latency is measured under a sustained load the server keeps up with
 	// (half the rate just measured), not under saturation, where it only
 	// measures the length of the queue.
@@ -147,7 +245,7 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 		res.AlertsAtEnd = len(alerts)
 	}
 	res.LoadAverage = LoadAverage()
-	cancel()
+	stopOn()
 	if err := d.wait(); err != nil {
 		return res, err
 	}
@@ -160,6 +258,14 @@ func (res HTTPResult) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "  over HTTP (JSON, auth, validation, detection, commit): %10.0f reports/s\n", res.HTTPReportsPerS)
 	fmt.Fprintf(w, "  baseline (engine in process, no HTTP):                %10.0f reports/s\n", res.BaselineReportsPerS)
 	fmt.Fprintf(w, "  ratio HTTP / baseline:                                %10.2f\n", res.HTTPOverBaseline)
+	fmt.Fprintf(w, "need to know (the same load by turns, one run):\n")
+	fmt.Fprintf(w, "  without need to know:                                 %10.0f reports/s\n", res.IngestWithoutNeedToKnowPerS)
+	fmt.Fprintf(w, "  ratio with / without:                                 %10.2f\n", res.NeedToKnowOverWithout)
+	fmt.Fprintf(w, "  per CPU second: with %.0f, without %.0f reports, ratio %.2f\n", res.IngestPerCPUS, res.IngestWithoutNeedToKnowPerCPUS, res.NeedToKnowOverWithoutCPU)
+	fmt.Fprintf(w, "GET /v1/tracks of a party flying %d of the %d tracks (%d requests):\n", res.ObserverAircraft, res.Aircraft+res.ObserverAircraft, res.TracksSamples)
+	fmt.Fprintf(w, "  need to know:          %6d tracks   p50 %7.2f ms   p99 %7.2f ms\n", res.TracksAnswered, res.TracksP50Ms, res.TracksP99Ms)
+	fmt.Fprintf(w, "  without need to know:  %6d tracks                  p99 %7.2f ms\n", res.TracksWithoutNeedToKnow, res.TracksWithoutNeedToKnowP99Ms)
+	fmt.Fprintf(w, "  coalition (flies half the traffic): %d tracks, p99 %.2f ms\n", res.LargePartyTracksAnswered, res.LargePartyTracksP99Ms)
 	fmt.Fprintf(w, "report -> alert_raised at both parties' SSE clients:\n")
 	fmt.Fprintf(w, "  no other load:        p50 %7.2f ms   p99 %7.2f ms\n", res.IdleP50Ms, res.IdleP99Ms)
 	_, err := fmt.Fprintf(w, "  under %.0f reports/s:  p50 %7.2f ms   p99 %7.2f ms   max %.2f ms (%d conflicts)\n", res.LoadDuringLatencyPerS, res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyMaxMs, res.LatencySamples)

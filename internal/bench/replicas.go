@@ -102,7 +102,7 @@ func measureDeployment(ctx context.Context, name string, stores []store.Store, d
 	res := ReplicaSide{Deployment: name, Replicas: len(stores)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d, err := startDeployment(ctx, stores, dataDir)
+	d, err := startDeployment(ctx, stores, dataDir, deploymentOptions{})
 	defer func() {
 		cancel()
 		_ = d.wait()

@@ -373,3 +373,26 @@ func (c *Client) RejectRules(ctx context.Context, version int64, reason string) 
 	err := c.do(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/reject", map[string]string{"reason": reason}, &p)
 	return p, err
 }
+
+// TracksJSON returns GET /v1/tracks (query: its query string, "" for
+// none) as the server wrote it: the tracks the party may see.
+func (c *Client) TracksJSON(ctx context.Context, query string) ([]byte, error) {
+	path := "/v1/tracks"
+	if query != "" {
+		path += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", c.baseURL+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: GET /v1/tracks: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, readProblem(resp)
+	}
+	return io.ReadAll(resp.Body)
+}

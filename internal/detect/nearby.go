@@ -45,3 +45,33 @@ func (n *Nearby) Query(id int32, fn func(other int32)) {
 	}
 	n.g.query(id, 0, n.stamp, n.epoch, fn)
 }
+
+// QueryUntil is Query that stops as soon as fn returns false: for callers
+// that need only some of the neighbours (one of each party, say).
+func (n *Nearby) QueryUntil(id int32, fn func(other int32) bool) {
+	g := n.g
+	if int(id) >= len(g.live) || !g.live[id] {
+		return
+	}
+	n.epoch++
+	if n.epoch == 0 {
+		clear(n.stamp)
+		n.epoch = 1
+	}
+	epoch := n.epoch
+	n.stamp[id] = epoch
+	for mi := range g.in[id] {
+		m := &g.in[id][mi]
+		list := g.lists[m.list]
+		for oi := range list {
+			o := &list[oi]
+			if !o.box.overlaps(&m.box) || n.stamp[o.id] == epoch {
+				continue
+			}
+			n.stamp[o.id] = epoch
+			if !fn(o.id) {
+				return
+			}
+		}
+	}
+}

@@ -20,7 +20,11 @@ type Picture struct {
 	rule Rule
 
 	tracks *track.Table
-	index  *detect.Nearby
+	// index lists the aircraft (by track id); volIndex the volumes and,
+	// while there are volumes, the aircraft (aircraftEntry, volumeEntry).
+	index    *detect.Nearby
+	volIndex *detect.Nearby
+	inVol    []bool // by track id: listed in volIndex
 
 	// By track id.
 	party []int32 // the owner's party number
@@ -28,6 +32,17 @@ type Picture struct {
 	rows  [][]slot // by party number: how long the track is disclosed
 	// ownAt is the track's position in its owner's own list, plus one.
 	ownAt []int32
+	// allUntil is until when a track is disclosed to every party, known or
+	// not, after an alert that concerned everyone (nonconforming) cleared;
+	// allAt is its position in lingerAll, plus one.
+	allUntil  []int64
+	allAt     []int32
+	lingerAll []track.ID
+	// foundAt marks, by party number, the parties a query has found
+	// (equal to epoch); withTracks counts the parties with live tracks.
+	foundAt    []uint32
+	epoch      uint32
+	withTracks int
 
 	// By party number.
 	names  []string
@@ -71,7 +86,8 @@ func New(r Rule) *Picture {
 	return &Picture{
 		rule:       r,
 		tracks:     track.NewTable(r.StaleAfter),
-		index:      detect.NewNearby(2 * r.halfM),
+		index:      detect.NewNearby(4 * r.halfM),
+		volIndex:   detect.NewNearby(4 * r.halfM),
 		number:     map[string]int32{},
 		alertedAll: map[track.Key]int32{},
 		open:       map[string]openAlert{},
@@ -82,7 +98,7 @@ func New(r Rule) *Picture {
 // Rule returns the rule the picture applies.
 func (p *Picture) Rule() Rule { return p.rule }
 
-// Grid ids: aircraft even, volumes odd, so that one index holds both.
+// Ids in volIndex: aircraft even, volumes odd, so that one index holds both.
 func aircraftEntry(id track.ID) int32 { return 2 * id }
 func volumeEntry(slot int32) int32    { return 2*slot + 1 }
 
@@ -97,16 +113,20 @@ func (p *Picture) num(party string) int32 {
 	p.own = append(p.own, nil)
 	p.shown = append(p.shown, nil)
 	p.alerted = append(p.alerted, map[track.Key]int32{})
+	p.foundAt = append(p.foundAt, 0)
 	return n
 }
 
 // Ingest applies reports the detection engine accepted (valid reports) at
-// now, and refreshes what each report finds near it.
+// now. Each applied report of an aircraft X refreshes, until now plus the
+// linger, the disclosure of X to every other party with an aircraft near
+// it (one such aircraft per party suffices: the query stops once every
+// party with tracks was found) and to the owners of the volumes near it,
+// and marks those volumes as near X's party.
 func (p *Picture) Ingest(reports []track.Report, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	nowNs := now.UnixNano()
-	until := nowNs + int64(p.rule.Linger)
+	until := now.UnixNano() + int64(p.rule.Linger)
 	for i := range reports {
 		id, outcome := p.tracks.Apply(reports[i], now)
 		if !outcome.Applied() {
@@ -119,15 +139,39 @@ func (p *Picture) Ingest(reports []track.Report, now time.Time) {
 		pn := p.party[id]
 		pt := PointOf(s.Pos)
 		p.point[id] = pt
-		p.index.Set(aircraftEntry(id), s.ECEF, p.rule.halfM)
-		p.index.Query(aircraftEntry(id), func(e int32) {
-			if e&1 == 0 {
-				other := e / 2
+		p.index.Set(id, s.ECEF, p.rule.halfM)
+		p.epoch++
+		if p.epoch == 0 {
+			clear(p.foundAt)
+			p.epoch = 1
+		}
+		epoch := p.epoch
+		// Every other party with live tracks, at most.
+		need := p.withTracks - 1
+		found := 0
+		if need > 0 {
+			p.index.QueryUntil(id, func(other int32) bool {
 				on := p.party[other]
-				if on != pn && p.rule.Near(pt, p.point[other]) {
-					p.refresh(other, pn, until)
-					p.refresh(id, on, until)
+				if on == pn || p.foundAt[on] == epoch || !p.rule.Near(pt, p.point[other]) {
+					return true
 				}
+				p.foundAt[on] = epoch
+				p.refresh(id, on, until)
+				found++
+				return found < need
+			})
+		}
+		if len(p.volumes) == 0 {
+			if p.inVol[id] {
+				p.volIndex.Remove(aircraftEntry(id))
+				p.inVol[id] = false
+			}
+			continue
+		}
+		p.volIndex.Set(aircraftEntry(id), s.ECEF, p.rule.halfM)
+		p.inVol[id] = true
+		p.volIndex.Query(aircraftEntry(id), func(e int32) {
+			if e&1 == 0 {
 				return
 			}
 			ve := p.volSlots[e/2]
@@ -147,9 +191,15 @@ func (p *Picture) created(id track.ID, pn int32) {
 		p.point = append(p.point, Point{})
 		p.rows = append(p.rows, nil)
 		p.ownAt = append(p.ownAt, 0)
+		p.inVol = append(p.inVol, false)
+		p.allUntil = append(p.allUntil, 0)
+		p.allAt = append(p.allAt, 0)
 	}
 	p.party[id] = pn
 	p.rows[id] = p.rows[id][:0]
+	if len(p.own[pn]) == 0 {
+		p.withTracks++
+	}
 	p.own[pn] = append(p.own[pn], id)
 	p.ownAt[id] = int32(len(p.own[pn]))
 }
@@ -183,6 +233,16 @@ func (p *Picture) unlist(id track.ID, pn int32) {
 	sl.at = 0
 }
 
+// unlistAll takes track id out of lingerAll.
+func (p *Picture) unlistAll(id track.ID) {
+	i := p.allAt[id] - 1
+	last := p.lingerAll[len(p.lingerAll)-1]
+	p.lingerAll[i] = last
+	p.allAt[last] = i + 1
+	p.lingerAll = p.lingerAll[:len(p.lingerAll)-1]
+	p.allAt[id] = 0
+}
+
 func (ve *volEntry) see(pn int32, untilNs int64) {
 	for int(pn) >= len(ve.seen) {
 		ve.seen = append(ve.seen, 0)
@@ -196,7 +256,11 @@ func (p *Picture) Expire(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.tracks.Expire(now, func(id track.ID, _ *track.State) {
-		p.index.Remove(aircraftEntry(id))
+		p.index.Remove(id)
+		if p.inVol[id] {
+			p.volIndex.Remove(aircraftEntry(id))
+			p.inVol[id] = false
+		}
 		pn := p.party[id]
 		list := p.own[pn]
 		i := p.ownAt[id] - 1
@@ -205,14 +269,28 @@ func (p *Picture) Expire(now time.Time) {
 		p.ownAt[last] = i + 1
 		p.own[pn] = list[:len(list)-1]
 		p.ownAt[id] = 0
+		if len(p.own[pn]) == 0 {
+			p.withTracks--
+		}
 		for q := range p.rows[id] {
 			if p.rows[id][q].at != 0 {
 				p.unlist(id, int32(q))
 			}
 		}
 		p.rows[id] = p.rows[id][:0]
+		if p.allAt[id] != 0 {
+			p.unlistAll(id)
+		}
+		p.allUntil[id] = 0
 	})
 	nowNs := now.UnixNano()
+	for i := 0; i < len(p.lingerAll); {
+		if id := p.lingerAll[i]; p.allUntil[id] < nowNs {
+			p.unlistAll(id) // the last one moved to i
+			continue
+		}
+		i++
+	}
 	for q := range p.shown {
 		for i := 0; i < len(p.shown[q]); {
 			id := p.shown[q][i]
@@ -246,10 +324,10 @@ func (p *Picture) Alerts(trs []alert.Transition, now time.Time) {
 					continue
 				}
 				if o.all {
-					for q := range p.names {
-						if int32(q) != p.party[id] {
-							p.refresh(id, int32(q), until)
-						}
+					p.allUntil[id] = max(p.allUntil[id], until)
+					if p.allAt[id] == 0 {
+						p.lingerAll = append(p.lingerAll, id)
+						p.allAt[id] = int32(len(p.lingerAll))
 					}
 					continue
 				}
@@ -305,7 +383,7 @@ func (p *Picture) PutVolume(v *volume.Volume) {
 	}
 	if v.State != volume.Accepted && v.State != volume.Activated {
 		if ok {
-			p.index.Remove(volumeEntry(ve.slot))
+			p.volIndex.Remove(volumeEntry(ve.slot))
 			p.volSlots[ve.slot] = nil
 			p.volFree = append(p.volFree, ve.slot)
 			delete(p.volumes, v.ID)
@@ -326,7 +404,7 @@ func (p *Picture) PutVolume(v *volume.Volume) {
 	}
 	ve.v = v
 	c, r := v.BoundingBall()
-	p.index.Set(volumeEntry(ve.slot), c, max(r+p.rule.volReachM-p.rule.halfM, 0)+1)
+	p.volIndex.Set(volumeEntry(ve.slot), c, max(r+p.rule.volReachM-p.rule.halfM, 0)+1)
 }
 
 // Tracks returns the live tracks inside the box that party may see: its
@@ -371,6 +449,16 @@ func (p *Picture) Tracks(party string, box detect.BBox, now time.Time) []track.S
 		byAlert(p.alerted[pn])
 	}
 	byAlert(p.alertedAll)
+	for _, id := range p.lingerAll {
+		if p.allUntil[id] < nowNs || p.names[p.party[id]] == party || (known && p.shownAt(id, pn, nowNs)) || seen[id] {
+			continue
+		}
+		if seen == nil {
+			seen = map[track.ID]bool{}
+		}
+		seen[id] = true
+		add(id)
+	}
 	return out
 }
 
@@ -391,6 +479,11 @@ func (p *Picture) Visible(party string, k track.Key, now time.Time) bool {
 	if p.alertedAll[k] > 0 {
 		return true
 	}
+	id, live := p.tracks.Lookup(k)
+	nowNs := now.UnixNano()
+	if live && p.allUntil[id] >= nowNs {
+		return true
+	}
 	pn, known := p.number[party]
 	if !known {
 		return false
@@ -398,8 +491,7 @@ func (p *Picture) Visible(party string, k track.Key, now time.Time) bool {
 	if p.alerted[pn][k] > 0 {
 		return true
 	}
-	id, live := p.tracks.Lookup(k)
-	return live && p.shownAt(id, pn, now.UnixNano())
+	return live && p.shownAt(id, pn, nowNs)
 }
 
 // VolumeNear reports whether the volume (of another party) has been near

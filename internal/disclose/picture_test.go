@@ -28,12 +28,14 @@ type oracle struct {
 	volumes map[string]*volume.Volume
 	seen    map[string]map[string]time.Time // volume id -> party -> until
 	open    map[string]alert.Alert
-	known   map[string]bool // parties that have appeared
+	// allUntil: disclosed to every party after an alert that concerned
+	// everyone cleared.
+	allUntil map[track.Key]time.Time
 }
 
 func newOracle(r Rule) *oracle {
 	return &oracle{rule: r, tracks: map[track.Key]track.Report{}, until: map[track.Key]map[string]time.Time{},
-		volumes: map[string]*volume.Volume{}, seen: map[string]map[string]time.Time{}, open: map[string]alert.Alert{}, known: map[string]bool{}}
+		volumes: map[string]*volume.Volume{}, seen: map[string]map[string]time.Time{}, open: map[string]alert.Alert{}, allUntil: map[track.Key]time.Time{}}
 }
 
 func (o *oracle) disclose(k track.Key, party string, until time.Time) {
@@ -46,7 +48,6 @@ func (o *oracle) disclose(k track.Key, party string, until time.Time) {
 }
 
 func (o *oracle) report(r track.Report, now time.Time) {
-	o.known[r.Party] = true
 	k := r.Key()
 	if now.Sub(r.Time) > o.rule.StaleAfter {
 		return
@@ -57,12 +58,8 @@ func (o *oracle) report(r track.Report, now time.Time) {
 	o.tracks[k] = r
 	until := now.Add(o.rule.Linger)
 	pr := PointOf(r.Pos)
-	for ok, other := range o.tracks {
-		if other.Party == r.Party {
-			continue
-		}
-		if o.rule.Near(pr, PointOf(other.Pos)) {
-			o.disclose(ok, r.Party, until)
+	for _, other := range o.tracks {
+		if other.Party != r.Party && o.rule.Near(pr, PointOf(other.Pos)) {
 			o.disclose(k, other.Party, until)
 		}
 	}
@@ -84,6 +81,7 @@ func (o *oracle) expire(now time.Time) {
 		if now.Sub(r.Time) > o.rule.StaleAfter {
 			delete(o.tracks, k)
 			delete(o.until, k)
+			delete(o.allUntil, k)
 		}
 	}
 }
@@ -99,8 +97,14 @@ func (o *oracle) alerts(trs []alert.Transition, now time.Time) {
 				if _, live := o.tracks[k]; !live {
 					continue
 				}
-				for q := range o.known {
-					if q != k.Party && (old.ForEveryone() || slices.Contains(old.Parties(), q)) {
+				if old.ForEveryone() {
+					if u := now.Add(o.rule.Linger); u.After(o.allUntil[k]) {
+						o.allUntil[k] = u
+					}
+					continue
+				}
+				for _, q := range old.Parties() {
+					if q != k.Party {
 						o.disclose(k, q, now.Add(o.rule.Linger))
 					}
 				}
@@ -108,15 +112,11 @@ func (o *oracle) alerts(trs []alert.Transition, now time.Time) {
 		}
 		if a.State != alert.StateCleared && !isOpen {
 			o.open[a.ID] = a
-			for _, p := range a.Parties() {
-				o.known[p] = true
-			}
 		}
 	}
 }
 
 func (o *oracle) putVolume(v *volume.Volume) {
-	o.known[v.Party] = true
 	if v.State != volume.Accepted && v.State != volume.Activated {
 		delete(o.volumes, v.ID)
 		delete(o.seen, v.ID)
@@ -138,6 +138,9 @@ func (o *oracle) visible(party string, k track.Key, now time.Time) bool {
 				return true
 			}
 		}
+	}
+	if u, ok := o.allUntil[k]; ok && !u.Before(now) {
+		return true
 	}
 	u, ok := o.until[k][party]
 	return ok && !u.Before(now)
@@ -364,6 +367,9 @@ func TestDisclosureCases(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := New(r)
+			// Each aircraft's disclosure is decided at its own reports:
+			// both report twice, as feeds do every few seconds.
+			p.Ingest([]track.Report{rep(a, base, t0.Add(-time.Second)), rep(b, c.pos, t0.Add(-time.Second))}, t0.Add(-time.Second))
 			p.Ingest([]track.Report{rep(a, base, t0), rep(b, c.pos, t0)}, t0)
 			now := t0
 			if c.leave > 0 {

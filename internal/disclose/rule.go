@@ -8,11 +8,11 @@
 // An aircraft X of party B is disclosed to party A (A ≠ B, not the
 // operator, who sees everything) when one of these holds:
 //
-//   - proximity: at a position report of X or of one of A's aircraft Y, the
-//     two last reported positions of X and Y were within both
-//     rules.DiscloseWithinM horizontally (great circle on the mean earth
-//     radius, geo.GreatCircleM) and rules.DiscloseWithinAltM vertically,
-//     at most rules.DiscloseLingerS seconds ago;
+//   - proximity: at a position report of X, at most rules.DiscloseLingerS
+//     seconds ago, X was within both rules.DiscloseWithinM horizontally
+//     (great circle on the mean earth radius, geo.GreatCircleM) and
+//     rules.DiscloseWithinAltM vertically of the last reported position of
+//     a live aircraft of A;
 //   - volumes: at a position report of X, X was near a volume of A that was
 //     accepted or activated and whose window, grown by the time buffer,
 //     meets [now, now + lookahead] (near: within DiscloseWithinM of the
@@ -22,20 +22,25 @@
 //     A's aircraft; a nonconforming alert concerns every party), or was
 //     until at most DiscloseLingerS ago.
 //
-// Every qualification is evaluated at a position report (or, for alerts,
-// at the alert's transition) and lasts DiscloseLingerS after the last one
-// that found it, so that a track does not flicker at the boundary and the
-// cost is paid at ingest, not per request: qualification between two
-// reports is what the last report found. Own aircraft are always visible
-// to their owner. A volume V of A is near a party B's aircraft under the
-// same test and linger, the basis of need_to_know volume visibility.
+// Every qualification is evaluated at X's own position reports (or, for
+// alerts, at the alert's transition) and lasts DiscloseLingerS after the
+// last one that found it, so that a track does not flicker at the boundary
+// and the cost is paid at ingest, not per request: between two reports of
+// X, its disclosure is what its last report found (an aircraft reports
+// every few seconds; a track without a report for the stale time is gone
+// anyway). A report needs one aircraft of each other party near it, so its
+// query of the index stops once every party with tracks was found. Own
+// aircraft are always visible to their owner. A volume V of A is near a
+// party B's aircraft under the same test and linger, at B's aircraft's
+// reports: the basis of need_to_know volume visibility.
 //
 // # The index
 //
 // The proximity test runs only on the pairs that the engine's space-time
 // grid (detect.Nearby, the grid of the whole-airspace detection) returns:
-// each aircraft is listed as a cube around its earth-centred position, each
-// volume as a cube around a ball that contains it. In geodetic coordinates
+// each aircraft is listed as a cube around its earth-centred position; a
+// second grid lists each volume as a cube around a ball that contains it,
+// and, while there are volumes, the aircraft again. In geodetic coordinates
 // the ellipsoid's metric at height h is at most (a²/b + h) times the unit
 // sphere's, so two positions whose great-circle angle is θ and whose
 // heights differ by Δh are at most (a²/b + h_max)·θ + Δh apart in

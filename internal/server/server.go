@@ -42,6 +42,10 @@ type Config struct {
 	Ready func(baseURL string, svc *service.Service)
 	// ShutdownTimeout bounds the graceful shutdown (default 10 s).
 	ShutdownTimeout time.Duration
+	// WithoutNeedToKnow runs the service without need to know (every
+	// party sees every track): the baseline of `deconflict bench --http`
+	// alone; no command sets it.
+	WithoutNeedToKnow bool
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully and returns
@@ -57,7 +61,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers()})
+	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), WithoutNeedToKnow: cfg.WithoutNeedToKnow})
 	if err != nil {
 		return err
 	}
