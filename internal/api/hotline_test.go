@@ -21,7 +21,17 @@ type wireMessage struct {
 		AlertID  string `json:"alert_id"`
 		VolumeID string `json:"volume_id"`
 	}
-	Acks []struct{ Party, Reply string }
+	Acks    []struct{ Party, Reply string }
+	Subject *struct {
+		Aircraft []struct{ Party, Aircraft, Callsign string }
+		Volumes  []struct {
+			ID, Party, Version string
+			AltLowerM          float64   `json:"alt_lower_m"`
+			AltUpperM          float64   `json:"alt_upper_m"`
+			Start              time.Time `json:"start"`
+			End                time.Time `json:"end"`
+		}
+	}
 }
 
 func TestHotlineMessageAckAndEvents(t *testing.T) {
@@ -118,6 +128,27 @@ func TestAlertsAndVolumeConflictsAreHotlineItems(t *testing.T) {
 			}
 			if m.Kind == "alert" && (m.Ref == nil || m.Ref.AlertID != alerts.Alerts[0].ID) {
 				t.Errorf("%s: alert item %+v", p, m)
+			}
+			// Each item names its subject for people: the callsigns of
+			// the alert's aircraft, both volumes of the conflict with
+			// their owners and bands.
+			switch {
+			case m.Subject == nil:
+				t.Errorf("%s: %s item without a subject", p, m.Kind)
+			case m.Kind == "alert":
+				var got []string
+				for _, ac := range m.Subject.Aircraft {
+					got = append(got, ac.Party+"/"+ac.Aircraft+"/"+ac.Callsign)
+				}
+				if strings.Join(got, " ") != "russia/RF-1/CS-RF-1 coalition/US-1/CS-US-1" && strings.Join(got, " ") != "coalition/US-1/CS-US-1 russia/RF-1/CS-RF-1" {
+					t.Errorf("%s: alert subject %q", p, got)
+				}
+			case m.Kind == "volume_conflict":
+				vs := m.Subject.Volumes
+				if len(vs) != 2 || vs[0].Party != "russia" || vs[1].ID != a.ID || vs[1].Party != "coalition" ||
+					vs[0].AltLowerM != 5000 || vs[1].AltUpperM != 7000 || vs[1].End.Sub(vs[1].Start) != 2*time.Hour {
+					t.Errorf("%s: volume conflict subject %+v", p, vs)
+				}
 			}
 		}
 		if !kinds["alert"] || !kinds["volume_conflict"] {

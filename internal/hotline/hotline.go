@@ -116,6 +116,38 @@ type Ref struct {
 	RulesVersion int64 `json:"rules_version,omitempty"`
 }
 
+// Subject names what a system item is about in the words of the people
+// who read it: the callsigns of an alert's aircraft, or the parties,
+// altitude bands and windows of the volumes in a strategic conflict. It
+// holds nothing its recipients are not already shown (the alert, or the
+// volume_conflict event with both reduced volumes), so that a console can
+// name a thread for people after the alert or the volume is gone.
+type Subject struct {
+	Aircraft []SubjectAircraft `json:"aircraft,omitempty"`
+	// Volumes: the volume the thread is about first, then the one it
+	// conflicts with.
+	Volumes []SubjectVolume `json:"volumes,omitempty"`
+}
+
+// SubjectAircraft is one aircraft of an alert, as its party reports it.
+type SubjectAircraft struct {
+	Party    string `json:"party"`
+	Aircraft string `json:"aircraft"`
+	Callsign string `json:"callsign,omitempty"`
+}
+
+// SubjectVolume is one volume of a strategic conflict: whose, at which
+// version, its altitude band and its window.
+type SubjectVolume struct {
+	ID        string    `json:"id"`
+	Party     string    `json:"party"`
+	Version   string    `json:"version"`
+	AltLowerM float64   `json:"alt_lower_m"`
+	AltUpperM float64   `json:"alt_upper_m"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+}
+
 // NewMessage is what a party sends (body of POST /v1/hotline/messages).
 type NewMessage struct {
 	To     []string `json:"to"`
@@ -143,6 +175,7 @@ type Message struct {
 	Kind               string           `json:"kind"`
 	Text               string           `json:"text"`
 	Ref                *Ref             `json:"ref,omitempty"`
+	Subject            *Subject         `json:"subject,omitempty"`
 	Level              string           `json:"level,omitempty"`
 	Created            time.Time        `json:"created"`
 	Deadline           time.Time        `json:"deadline"`
@@ -180,6 +213,7 @@ func (m Message) AckedBy(party string) bool {
 type body struct {
 	Text               string    `json:"text"`
 	Ref                *Ref      `json:"ref,omitempty"`
+	Subject            *Subject  `json:"subject,omitempty"`
 	Level              string    `json:"level,omitempty"`
 	AckDeadline        time.Time `json:"ack_deadline"`
 	EscalationDeadline time.Time `json:"escalation_deadline"`
@@ -191,7 +225,7 @@ type ackBody struct {
 }
 
 func (m *Message) record() (store.Message, error) {
-	b, err := json.Marshal(body{Text: m.Text, Ref: m.Ref, Level: m.Level, AckDeadline: m.Deadline,
+	b, err := json.Marshal(body{Text: m.Text, Ref: m.Ref, Subject: m.Subject, Level: m.Level, AckDeadline: m.Deadline,
 		EscalationDeadline: m.EscalationDeadline, Escalations: m.Escalations})
 	if err != nil {
 		return store.Message{}, err
@@ -223,7 +257,7 @@ func load(tx store.Messages, rec store.Message) (Message, error) {
 		return Message{}, fmt.Errorf("hotline: message %s: %w", rec.ID, err)
 	}
 	m := Message{ID: rec.ID, From: rec.From, To: rec.To, Thread: rec.Thread, Kind: rec.Kind, Text: b.Text, Ref: b.Ref,
-		Level: b.Level, Created: rec.Created, Deadline: b.AckDeadline, EscalationDeadline: b.EscalationDeadline,
+		Subject: b.Subject, Level: b.Level, Created: rec.Created, Deadline: b.AckDeadline, EscalationDeadline: b.EscalationDeadline,
 		State: rec.State, Escalations: b.Escalations, Acks: []Acknowledgment{}}
 	acks, err := tx.AcksFor(rec.ID)
 	if err != nil {
@@ -293,21 +327,21 @@ type SystemItem struct {
 	Text  string
 	Ref   Ref
 	Level string // the alert level; it sets the deadline ("" = default)
-}
-
-// VolumeVersion names one version of a party's volume.
-type VolumeVersion struct {
-	ID, Party, Version string
+	// Subject names the item for people; only what every recipient is
+	// shown already (see Subject).
+	Subject *Subject
 }
 
 // PostVolumeConflict raises the item of a strategic conflict found when
 // written (the volume just written) was checked against other: to both
-// owners, on thread "volume:<written.ID>", with the default deadline.
-func PostVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, written, other VolumeVersion, now time.Time) (Message, []store.Event, error) {
+// owners, on thread "volume:<written.ID>", with the default deadline. Its
+// subject is both volumes, which the volume_conflict event shows both
+// owners anyway.
+func PostVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, written, other SubjectVolume, now time.Time) (Message, []store.Event, error) {
 	text := fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s)",
 		written.ID, written.Party, written.Version, other.ID, other.Party, other.Version)
 	return PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{written.Party, other.Party}, Text: text,
-		Ref: Ref{VolumeID: written.ID, VolumeVersion: written.Version}}, now)
+		Ref: Ref{VolumeID: written.ID, VolumeVersion: written.Version}, Subject: &Subject{Volumes: []SubjectVolume{written, other}}}, now)
 }
 
 // PostRulesProposal asks parties to answer the proposal of the rules'
@@ -355,7 +389,7 @@ func PostSystem(tx Tx, log *audit.Log, r rules.Rules, it SystemItem, now time.Ti
 	if err != nil {
 		return Message{}, nil, err
 	}
-	m := Message{From: System, To: to, Thread: thread, Kind: it.Kind, Text: it.Text, Ref: &ref, Level: it.Level}
+	m := Message{From: System, To: to, Thread: thread, Kind: it.Kind, Text: it.Text, Ref: &ref, Subject: it.Subject, Level: it.Level}
 	return post(tx, log, r, m, now)
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -238,16 +239,36 @@ func TestDeadlinesComeFromTheRules(t *testing.T) {
 			t.Errorf("alert item %+v", a)
 		}
 	}
+	written := SubjectVolume{ID: "v1", Party: "alpha", Version: "3", AltLowerM: 6705.6, AltUpperM: 7315.2, Start: t0, End: t0.Add(2 * time.Hour)}
+	other := SubjectVolume{ID: "v9", Party: "charlie", Version: "1", AltLowerM: 7000, AltUpperM: 7600, Start: t0.Add(time.Hour), End: t0.Add(3 * time.Hour)}
 	var vc Message
 	var vcEvs []store.Event
 	e.update(func(tx store.Tx) error {
 		var err error
-		vc, vcEvs, err = PostVolumeConflict(tx, e.log, e.r, VolumeVersion{"v1", "alpha", "3"}, VolumeVersion{"v9", "charlie", "1"}, t0)
+		vc, vcEvs, err = PostVolumeConflict(tx, e.log, e.r, written, other, t0)
 		return err
 	})
 	if vc.Kind != KindVolumeConflict || vc.Thread != "volume:v1" || vc.Ref.VolumeID != "v1" || !sameSet(vc.To, []string{"alpha", "charlie"}) ||
 		!sameSet(vcEvs[0].Audience, []string{"alpha", "charlie"}) || vc.Deadline.Sub(vc.Created) != sec(e.r.AckDeadlineS) {
 		t.Fatalf("volume conflict item %+v, events %+v", vc, vcEvs)
+	}
+	// The subject names both volumes for people, on the item, in its event
+	// and when read back.
+	want := Subject{Volumes: []SubjectVolume{written, other}}
+	var evMsg Message
+	if err := json.Unmarshal(vcEvs[0].Body, &evMsg); err != nil {
+		t.Fatal(err)
+	}
+	var stored Message
+	e.view(func(tx store.Tx) error {
+		var err error
+		stored, err = Get(tx, "charlie", vc.ID)
+		return err
+	})
+	for name, got := range map[string]*Subject{"item": vc.Subject, "event": evMsg.Subject, "stored": stored.Subject} {
+		if got == nil || !reflect.DeepEqual(*got, want) {
+			t.Errorf("%s: subject %+v, want %+v", name, got, want)
+		}
 	}
 }
 

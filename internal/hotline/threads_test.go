@@ -25,7 +25,7 @@ func TestPostingNeedsTheThreadAndTheReference(t *testing.T) {
 				return err
 			}
 		}
-		if _, _, err := PostVolumeConflict(tx, e.log, e.r, VolumeVersion{"vol-c", "charlie", "1"}, VolumeVersion{"vol-d", "delta", "1"}, t0); err != nil {
+		if _, _, err := PostVolumeConflict(tx, e.log, e.r, SubjectVolume{ID: "vol-c", Party: "charlie", Version: "1"}, SubjectVolume{ID: "vol-d", Party: "delta", Version: "1"}, t0); err != nil {
 			return err
 		}
 		// An alert between bravo and charlie.

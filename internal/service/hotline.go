@@ -80,14 +80,30 @@ func (s *Service) escalate(ctx context.Context, now time.Time) error {
 // volumeConflictItems raises the hotline item of each conflict a volume
 // write was accepted with, for both owners to acknowledge.
 func (s *Service) volumeConflictItems(tx store.Tx, res volume.Result, rl rules.Rules, now time.Time) error {
-	v := res.Volume
-	written := hotline.VolumeVersion{ID: v.ID, Party: v.Party, Version: v.Version}
-	for _, c := range res.Conflicts {
-		if _, _, err := hotline.PostVolumeConflict(tx, s.alog, rl, written, hotline.VolumeVersion{ID: c.ID, Party: c.Party, Version: c.Version}, now); err != nil {
+	written := subjectVolume(&res.Volume)
+	for i := range res.Conflicts {
+		if _, _, err := hotline.PostVolumeConflict(tx, s.alog, rl, written, subjectVolume(&res.Conflicts[i]), now); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// subjectVolume is what a volume conflict's item says of a volume for
+// people: whose, its band and its window, as the reduced volume shows them.
+func subjectVolume(v *volume.Volume) hotline.SubjectVolume {
+	return hotline.SubjectVolume{ID: v.ID, Party: v.Party, Version: v.Version,
+		AltLowerM: v.AltLowerM, AltUpperM: v.AltUpperM, Start: v.Start.UTC(), End: v.End.UTC()}
+}
+
+// alertSubject names an alert's aircraft for people, as the alert itself
+// shows them to the item's recipients.
+func alertSubject(a *alert.Transition) *hotline.Subject {
+	sub := &hotline.Subject{}
+	for _, ac := range a.Aircraft {
+		sub.Aircraft = append(sub.Aircraft, hotline.SubjectAircraft{Party: ac.Party, Aircraft: ac.Aircraft, Callsign: ac.Callsign})
+	}
+	return sub
 }
 
 // alertItem raises the hotline item of a tactical alert: when it is raised,
@@ -114,7 +130,7 @@ func (s *Service) alertItem(tx store.Tx, a *alert.Transition, rl rules.Rules, po
 			return err
 		}
 	}
-	it := hotline.SystemItem{Kind: hotline.KindAlert, To: to, Text: alertText(a), Ref: hotline.Ref{AlertID: a.ID}, Level: a.Level}
+	it := hotline.SystemItem{Kind: hotline.KindAlert, To: to, Text: alertText(a), Ref: hotline.Ref{AlertID: a.ID}, Level: a.Level, Subject: alertSubject(a)}
 	_, _, err := hotline.PostSystem(tx, s.alog, rl, it, a.Time)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
