@@ -45,7 +45,14 @@ const atlas = fs.readFileSync(path.join(here, 'node_modules', 'world-atlas', 'co
 const atlasName = `countries-50m-${createHash('sha256').update(atlas).digest('hex').slice(0, 8)}.json`;
 fs.writeFileSync(path.join(outdir, atlasName), atlas);
 
+// The tab's icon: without one, every page load asks for /favicon.ico and
+// gets a 404.
+const favicon = fs.readFileSync(path.join(here, 'src', 'favicon.svg'));
+const faviconName = `favicon-${createHash('sha256').update(favicon).digest('hex').slice(0, 8)}.svg`;
+fs.writeFileSync(path.join(outdir, faviconName), favicon);
+
 const html = fs.readFileSync(path.join(here, 'src', 'index.html'), 'utf8')
+  .replaceAll('{{FAVICON}}', faviconName)
   .replaceAll('{{APP_JS}}', outputs.app)
   .replaceAll('{{STYLE_CSS}}', outputs.style)
   .replaceAll('{{ATLAS_JSON}}', atlasName);

@@ -14,8 +14,9 @@ import (
 )
 
 // startBackend runs the API and the console in this process: the real
-// server on the embedded store in a temporary directory, with two parties.
-func startBackend(t *testing.T) *backend {
+// server on the embedded store in a temporary directory, with the parties
+// named (coalition and airgroup when none is).
+func startBackend(t *testing.T, parties ...string) *backend {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -54,8 +55,11 @@ func startBackend(t *testing.T) *backend {
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not start within 30 s")
 	}
-	be := &backend{url: r.url, tokens: map[string]string{}, operator: r.svc.OperatorToken}
-	for _, name := range []string{coalition, airgroup} {
+	be := &backend{url: r.url, tokens: map[string]string{}, operator: r.svc.OperatorToken, svc: r.svc}
+	if len(parties) == 0 {
+		parties = []string{coalition, airgroup}
+	}
+	for _, name := range parties {
 		tok, err := r.svc.CreateParty(ctx, name)
 		if err != nil {
 			t.Fatal(err)

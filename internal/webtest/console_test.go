@@ -146,6 +146,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		be.call(t, coalition, "GET", "/v1/rules", nil, &rules)
 		a.do(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(front.URL))
 		a.screenshot(t, "login.png")
+		checkAccessible(t, a, "login")
+		// The one request of the page that is meant to fail: the refused
+		// token below.
+		if f := a.failedRequests(); len(f) > 0 {
+			t.Errorf("the login page: failed requests %q", f)
+		}
 		a.do(t, chromedp.Evaluate[chromedp.Void](`document.getElementById('token').value = 'not-a-token'; document.getElementById('login-form').requestSubmit()`))
 		a.waitFor(t, "the refusal", `document.getElementById('login-error').textContent.includes('not valid')`, 10*time.Second)
 		if got := eval[string](t, a, `String(sessionStorage.getItem('deconflict.token'))`); got != "null" {
@@ -207,6 +213,41 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("loads with no failed request and no script error", func(t *testing.T) {
+		// Everything a page loads by now: the page, its script, style, icon
+		// and atlas, the party, the rules, volumes, tracks and events.
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "live", `document.getElementById('conn').dataset.state === 'live'`, 10*time.Second)
+			failed := tb.failedRequests()
+			if tb == a {
+				// The token refused on purpose at login.
+				failed = slices.DeleteFunc(failed, func(f string) bool { return f == "401 "+front.URL+"/v1/me" })
+			}
+			if len(failed) > 0 {
+				t.Errorf("%s: failed requests %q", tb.party, failed)
+			}
+			if errs := eval[[]string](t, tb, `deconflict.snapshot().errors`); len(errs) > 0 {
+				t.Errorf("%s: script errors %q", tb.party, errs)
+			}
+			// Headless Chromium asks for no icon, but a browser does: the
+			// page names its own (else /favicon.ico would answer 404), and
+			// it is served.
+			icon := eval[string](t, tb, `fetch('/').then(r => r.text()).then(html => {
+				const href = new DOMParser().parseFromString(html, 'text/html').querySelector('link[rel="icon"]')?.getAttribute('href');
+				return href ? fetch(href).then(r => r.status + ' ' + r.headers.get('content-type')) : 'no icon';
+			})`)
+			if icon != "200 image/svg+xml" {
+				t.Errorf("%s: the page's icon: %s", tb.party, icon)
+			}
+			asked := strings.Join(tb.requested(), " ")
+			for _, want := range []string{"/app-", "/style-", "/countries-50m-", "/v1/me", "/v1/rules", "/v1/volumes", "/v1/tracks", "/v1/events"} {
+				if !strings.Contains(asked, want) {
+					t.Errorf("%s: the page never asked for %s (it asked for %s): the check above saw nothing of it", tb.party, want, asked)
+				}
+			}
+		}
+	})
+
 	t.Run("volume tooltip and time slider", func(t *testing.T) {
 		pt := eval[map[string]float64](t, a, `deconflict.screenOf(37.8, 34.0)`)
 		a.do(t, chromedp.MouseEvent(chromedp.MouseMoved, pt["x"], pt["y"]))
@@ -223,6 +264,14 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	var alertID string
 	t.Run("conflict appears from injected positions", func(t *testing.T) {
+		// The coalition's operator turns the sound on (it is off by
+		// default); the airgroup's leaves it off.
+		for _, tb := range []*tab{a, b} {
+			if eval[bool](t, tb, `document.getElementById('sound').checked`) {
+				t.Errorf("%s: the sound is on by default", tb.party)
+			}
+		}
+		a.do(t, chromedp.Click(chromedp.ID("sound")))
 		// Head on, 32 km apart, closing at 440 m/s: loss of separation in
 		// about 50 s, a warning from the start, so that its level (and with
 		// it the hotline item to acknowledge) stays the same while the test
@@ -237,6 +286,20 @@ func TestConsoleInBrowser(t *testing.T) {
 			tb.waitFor(t, "the predicted paths drawn", `deconflict.snapshot().drawn?.conflicts >= 1`, 10*time.Second)
 		}
 		alertID = eval[string](t, a, `String(deconflict.snapshot().alerts.find(x => x.aircraft.includes('CO-9')).id)`)
+		// A new warning is announced in the live region, with a sound only
+		// where it was turned on.
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the warning announced", `deconflict.snapshot().announced.some(s => s.startsWith('WARNING') && s.includes('VIPER9') && s.includes('SU24-9'))`, 10*time.Second)
+			tb.waitFor(t, "the live region", `document.getElementById('announcer').textContent.includes('VIPER9')`, 10*time.Second)
+		}
+		if got := eval[int](t, a, `deconflict.snapshot().beeps`); got < 1 {
+			t.Errorf("coalition turned the sound on and heard %d beeps for a new warning", got)
+		}
+		if got := eval[int](t, b, `deconflict.snapshot().beeps`); got != 0 {
+			t.Errorf("airgroup left the sound off and heard %d beeps", got)
+		}
+		// Each row counts down to the deadline of its acknowledgment.
+		a.waitFor(t, "the deadline on the row", `/deadline in \d+:\d\d/.test(document.querySelector('#alerts li[data-alert-id="`+alertID+`"] .deadline').textContent)`, 10*time.Second)
 		a.waitFor(t, "the two aircraft on the map", `(deconflict.snapshot().drawn?.byParty.coalition || 0) >= 4 && (deconflict.snapshot().drawn?.byParty.airgroup || 0) >= 4`, 10*time.Second)
 		// Clicking the alert centres the map between the two aircraft.
 		a.do(t, chromedp.Evaluate[chromedp.Void](`deconflict.centerOn(30, 30, 0)`))
@@ -246,12 +309,30 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("after clicking the alert the map is centred on %v, want near 35.5N 36.8E", view)
 		}
 		a.screenshot(t, "console-conflict.png")
+		checkAccessible(t, a, "map with alerts")
 	})
 
-	t.Run("acknowledgment reaches the other party", func(t *testing.T) {
+	t.Run("the title counts what waits for my acknowledgment", func(t *testing.T) {
+		for _, tb := range []*tab{a, b} {
+			titleCounts(t, tb, be)
+		}
+	})
+
+	t.Run("acknowledgment by keyboard reaches the other party", func(t *testing.T) {
 		row := `#alerts li[data-alert-id="` + alertID + `"]`
 		a.waitFor(t, "an Acknowledge button", `document.querySelector('`+row+` button.ack') !== null`, 10*time.Second)
-		a.click(t, row+` button.ack`)
+		before := eval[int](t, a, `deconflict.snapshot().waiting`)
+		// Without the mouse: into the list, down to the alert with the
+		// arrow keys (which highlights it on the map), A to acknowledge.
+		a.do(t, chromedp.Focus(chromedp.CSS(`#alerts li:first-child .alert-main`)))
+		for i := 0; i < 20 && eval[string](t, a, `String(document.activeElement.closest('li[data-alert-id]')?.dataset.alertId)`) != alertID; i++ {
+			a.do(t, chromedp.KeyEvent(kb.ArrowDown))
+		}
+		if got := eval[string](t, a, `String(document.activeElement.closest('li[data-alert-id]')?.dataset.alertId)`); got != alertID {
+			t.Fatalf("the arrow keys never reached alert %s (focus on %s)", alertID, got)
+		}
+		a.waitFor(t, "the focused alert highlighted on the map", `deconflict.snapshot().selectedAlert === `+jsString(alertID)+` && deconflict.snapshot().drawn.dimmed > 0`, 10*time.Second)
+		a.do(t, chromedp.KeyEvent("a"))
 		a.waitFor(t, "the own acknowledgment", `document.querySelector('`+row+` .ack-state').textContent.includes('coalition: acknowledged')`, 10*time.Second)
 		b.waitFor(t, "coalition's acknowledgment on airgroup's page", `document.querySelector('`+row+` .ack-state').textContent.includes('coalition: acknowledged')`, 10*time.Second)
 		if eval[bool](t, a, `document.querySelector('`+row+` button.ack') !== null`) {
@@ -260,6 +341,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		if !eval[bool](t, b, `document.querySelector('`+row+` button.ack') !== null`) {
 			t.Errorf("airgroup lost its own Acknowledge button when coalition acknowledged")
 		}
+		a.waitFor(t, "one item fewer in the title", fmt.Sprintf(`deconflict.snapshot().waiting < %d`, before), 10*time.Second)
+		titleCounts(t, a, be)
+		// The focus stays in the list, on the alert acknowledged.
+		if got := eval[string](t, a, `String(document.activeElement.closest('li[data-alert-id]')?.dataset.alertId)`); got != alertID {
+			t.Errorf("after acknowledging, the focus is on %q, not on the alert", got)
+		}
+		a.do(t, chromedp.KeyEvent(kb.Escape))
+		a.waitFor(t, "nothing highlighted after Escape", `deconflict.snapshot().selectedAlert === '' && deconflict.snapshot().drawn.dimmed === 0`, 10*time.Second)
 	})
 
 	t.Run("hotline compose and acknowledge", func(t *testing.T) {
@@ -276,6 +365,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.click(t, `#messages button.ack`)
 		a.waitFor(t, "airgroup's acknowledgment", `document.getElementById('messages').textContent.includes('airgroup: acknowledged')`, 10*time.Second)
 		b.screenshot(t, "console-hotline.png")
+		checkAccessible(t, b, "hotline thread")
 	})
 
 	t.Run("resumes after a lost connection with nothing missing", func(t *testing.T) {
@@ -338,6 +428,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if len(unnamed) > 0 {
 			t.Errorf("controls without an accessible name: %q", unnamed)
 		}
+		checkReachable(t, a)
 		a.do(t, chromedp.Focus(chromedp.ID("zoom-fit")), chromedp.KeyEvent(kb.Tab))
 		focus := eval[map[string]string](t, a, `({id: document.activeElement.id, outline: getComputedStyle(document.activeElement).outlineStyle})`)
 		if focus["outline"] == "none" || focus["outline"] == "" {
@@ -427,6 +518,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		a.click(t, `#threads button[data-thread="ops-2"]`)
 		a.waitFor(t, "the late recipient shown", `document.querySelector('#messages .acks .late') !== null`, 10*time.Second)
 		a.screenshot(t, "console-escalated.png")
+		checkAccessible(t, a, "escalated items")
+		for _, tb := range []*tab{a, b} {
+			checkThreadNames(t, tb)
+		}
 	})
 
 	t.Run("no script errors and nothing blocked", func(t *testing.T) {
@@ -567,4 +662,127 @@ func samePicture(t *testing.T, tb *tab, be *backend) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Errorf("%s: the page's picture differs from the service's\npage:    %s\nservice: %s", tb.party, lastPage, lastAPI)
+}
+
+// titleCounts waits until the page's title counts exactly the items the
+// service says wait for the party's acknowledgment, and its tab icon
+// carries the count when there are any.
+func titleCounts(t *testing.T, tb *tab, be *backend) {
+	t.Helper()
+	var want, got, icon string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var msgs struct {
+			Messages []struct {
+				To    []string `json:"to"`
+				State string   `json:"state"`
+				Acks  []struct {
+					Party string `json:"party"`
+				} `json:"acks"`
+			} `json:"messages"`
+		}
+		be.call(t, tb.party, "GET", "/v1/hotline/messages", nil, &msgs)
+		n := 0
+		for _, m := range msgs.Messages {
+			acked := slices.ContainsFunc(m.Acks, func(k struct {
+				Party string `json:"party"`
+			}) bool {
+				return k.Party == tb.party
+			})
+			if m.State != "acknowledged" && slices.Contains(m.To, tb.party) && !acked {
+				n++
+			}
+		}
+		want = "deconflict · " + tb.party
+		if n > 0 {
+			want = fmt.Sprintf("(%d) %s", n, want)
+		}
+		got = eval[string](t, tb, `document.title`)
+		icon = eval[string](t, tb, `document.querySelector('link[rel="icon"]').href`)
+		if got == want && (n == 0) == !strings.HasPrefix(icon, "data:image/png") {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Errorf("%s: title %q, want %q (icon %.40s)", tb.party, got, want, icon)
+}
+
+// checkThreadNames checks what the hotline's thread list says: every
+// thread named for people, never by an alert's or a volume's id, with its
+// state, what needs action first, and the done threads folded apart.
+func checkThreadNames(t *testing.T, tb *tab) {
+	t.Helper()
+	type row struct {
+		Name, State, Class string
+		Done               bool
+	}
+	rows := eval[[]row](t, tb, `[...document.querySelectorAll('#threads button.thread, #threads-done-list button.thread')].map(b => ({
+		name: b.querySelector('.thread-name').textContent, state: b.querySelector('.thread-state').textContent,
+		class: b.className, done: b.closest('#threads-done') !== null }))`)
+	if len(rows) == 0 {
+		t.Fatalf("%s: no thread listed", tb.party)
+	}
+	rank := map[string]int{"action": 0, "escalated": 1, "waiting": 2, "done": 3}
+	last := 0
+	for i, r := range rows {
+		if idLike.MatchString(r.Name) || r.Name == "" {
+			t.Errorf("%s: thread %d is named %q", tb.party, i, r.Name)
+		}
+		if r.State == "" {
+			t.Errorf("%s: thread %q says nothing of its state", tb.party, r.Name)
+		}
+		st := ""
+		for k := range rank {
+			if strings.Contains(" "+r.Class+" ", " state-"+k+" ") {
+				st = k
+			}
+		}
+		if st == "" {
+			t.Errorf("%s: thread %q has no state class: %q", tb.party, r.Name, r.Class)
+			continue
+		}
+		if (st == "done") != r.Done {
+			t.Errorf("%s: thread %q (%s) is %s the folded done list", tb.party, r.Name, st, map[bool]string{true: "in", false: "outside"}[r.Done])
+		}
+		if rank[st] < last {
+			t.Errorf("%s: thread %q (%s) is listed below a thread that needs less action", tb.party, r.Name, st)
+		}
+		last = rank[st]
+	}
+	if title := strings.TrimPrefix(eval[string](t, tb, `document.getElementById('thread-title').textContent`), "Thread: "); idLike.MatchString(title) {
+		t.Errorf("%s: the open thread is titled %q", tb.party, title)
+	}
+}
+
+// checkReachable presses Tab through the whole page and checks that every
+// visible control gets the focus on the way.
+func checkReachable(t *testing.T, tb *tab) {
+	t.Helper()
+	n := eval[int](t, tb, `(() => {
+		const all = [...document.querySelectorAll('button, input, select, textarea, summary, a[href], [tabindex]:not([tabindex="-1"])')]
+			.filter(e => !e.disabled && e.checkVisibility({visibilityProperty: true, contentVisibilityAuto: true}));
+		all.forEach((e, i) => { e.dataset.reach = String(i); });
+		document.activeElement?.blur();
+		return all.length;
+	})()`)
+	if n == 0 {
+		t.Fatalf("%s: no control on the page", tb.party)
+	}
+	seen := map[string]bool{}
+	for range 2*n + 20 {
+		tb.do(t, chromedp.KeyEvent(kb.Tab))
+		seen[eval[string](t, tb, `String(document.activeElement?.dataset.reach)`)] = true
+	}
+	missed := eval[[]string](t, tb, `[...document.querySelectorAll('[data-reach]')].filter(e => !`+jsString(joinKeys(seen))+`.split(' ').includes(e.dataset.reach) && e.checkVisibility({visibilityProperty: true})).map(e => e.outerHTML.slice(0, 100))`)
+	if len(missed) > 0 {
+		t.Errorf("%s: Tab never reaches %q", tb.party, missed)
+	}
+}
+
+func joinKeys(m map[string]bool) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return strings.Join(ks, " ")
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/deconflict/deconflict/internal/service"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -29,6 +32,7 @@ type backend struct {
 	url      string
 	tokens   map[string]string // party -> token
 	operator string            // the operator's token
+	svc      *service.Service
 }
 
 // call makes one API request as a party, straight to the backend (not
@@ -177,18 +181,21 @@ func startBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
-// tab is one party's page with a record of every response body it received.
+// tab is one party's page with a record of every request that failed and,
+// when inspected, of every response body it received.
 type tab struct {
 	ctx   context.Context
 	party string
 
-	mu     sync.Mutex
-	bodies map[network.RequestID]*bytes.Buffer
-	urls   map[network.RequestID]string
+	mu       sync.Mutex
+	bodies   map[network.RequestID]*bytes.Buffer
+	urls     map[network.RequestID]string
+	failures []string // "STATUS URL" or "ERROR URL", in order
 }
 
-// openTab opens a page for a party; with inspect, it records the body of
-// every response the page receives.
+// openTab opens a page for a party, recording every request that fails
+// (an answer of 400 or more, or no answer) ; with inspect, it also records
+// the body of every response the page receives.
 func openTab(t *testing.T, browser context.Context, party string, inspect bool) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
@@ -197,15 +204,58 @@ func openTab(t *testing.T, browser context.Context, party string, inspect bool) 
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !inspect {
-		return tb
+	var params network.EnableParams
+	if inspect {
+		total, per := int64(200<<20), int64(50<<20)
+		params = network.EnableParams{MaxTotalBufferSize: &total, MaxResourceBufferSize: &per}
 	}
-	total, per := int64(200<<20), int64(50<<20)
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{MaxTotalBufferSize: &total, MaxResourceBufferSize: &per}); err != nil {
+	if _, err := chromedp.Call(ctx, network.Enable, params); err != nil {
 		t.Fatal(err)
 	}
 	// Subscribe before anything loads, then read in the background.
 	responses := chromedp.Events(ctx, network.ResponseReceived)
+	failed := chromedp.Events(ctx, network.LoadingFailed)
+	requests := chromedp.Events(ctx, network.RequestWillBeSent)
+	go func() {
+		for ev, err := range requests {
+			if err != nil {
+				return
+			}
+			tb.mu.Lock()
+			tb.urls[ev.RequestID] = ev.Request.URL
+			tb.mu.Unlock()
+		}
+	}()
+	go func() {
+		for ev, err := range failed {
+			if err != nil {
+				return
+			}
+			// A request the page itself cancelled (an event stream it
+			// reconnects, a poll it replaced) is not a failure.
+			if ev.Canceled {
+				continue
+			}
+			tb.mu.Lock()
+			tb.failures = append(tb.failures, ev.ErrorText+" "+tb.urls[ev.RequestID])
+			tb.mu.Unlock()
+		}
+	}()
+	if !inspect {
+		go func() {
+			for ev, err := range responses {
+				if err != nil {
+					return
+				}
+				if ev.Response.Status >= 400 {
+					tb.mu.Lock()
+					tb.failures = append(tb.failures, fmt.Sprintf("%d %s", ev.Response.Status, ev.Response.URL))
+					tb.mu.Unlock()
+				}
+			}
+		}()
+		return tb
+	}
 	chunks := chromedp.Events(ctx, network.DataReceived)
 	finished := chromedp.Events(ctx, network.LoadingFinished)
 	go func() {
@@ -215,6 +265,9 @@ func openTab(t *testing.T, browser context.Context, party string, inspect bool) 
 			}
 			tb.mu.Lock()
 			tb.urls[ev.RequestID] = ev.Response.URL
+			if ev.Response.Status >= 400 {
+				tb.failures = append(tb.failures, fmt.Sprintf("%d %s", ev.Response.Status, ev.Response.URL))
+			}
 			tb.mu.Unlock()
 			if ev.Response.MimeType != "text/event-stream" {
 				continue
@@ -257,6 +310,24 @@ func openTab(t *testing.T, browser context.Context, party string, inspect bool) 
 		}
 	}()
 	return tb
+}
+
+// failedRequests returns the requests that failed so far.
+func (tb *tab) failedRequests() []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return append([]string(nil), tb.failures...)
+}
+
+// requested returns the URLs the page asked for so far.
+func (tb *tab) requested() []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	var out []string
+	for _, u := range tb.urls {
+		out = append(out, u)
+	}
+	return out
 }
 
 func (tb *tab) add(id network.RequestID, data []byte) {

@@ -1,10 +1,14 @@
 // The alerts panel: the open alerts, most urgent first, each with its
-// level, the pair, the time to loss of separation, the closest approach and
-// who has acknowledged its hotline item. A click shows the alert on the map.
+// level, the pair, the time to loss of separation, the closest approach,
+// who has acknowledged its hotline item and the time left to do so. A click
+// shows the alert on the map; the keyboard moves between alerts (arrow
+// keys, Home, End) and acknowledges the focused one (A); the focused or
+// clicked alert is highlighted on the map, the rest dimmed (Escape ends it).
 
 import { $, el, reconcile, levelIcon } from './dom.js';
 import { level } from './palette.js';
 import { formatDuration, formatTime, formatDistance } from './geo.js';
+import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
 
 // The list shows the most urgent alerts; a flood (a misconfigured feed can
 // make thousands nonconforming) must not freeze the page.
@@ -45,6 +49,11 @@ function alertPair(a) {
   return (a.aircraft || []).map(aircraftLabel).join(' ↔ ') || (a.volumes || []).map((v) => `${v.id} (${v.party})`).join(' ↔ ');
 }
 
+// describeAlert names an alert for people, as it is announced.
+export function describeAlert(a) {
+  return `${alertPair(a)}, ${losText(a)}`;
+}
+
 function cpaText(a) {
   return a.kind === 'conflict' ? `CPA ${formatDistance(a.d_h_cpa_m || 0)} / ${Math.round(a.d_v_cpa_m || 0)} m` : '';
 }
@@ -56,6 +65,66 @@ export class AlertsPanel {
     this.state = state;
     this.map = map;
     this.acknowledge = acknowledge;
+    this.selected = '';
+    $('alerts').addEventListener('keydown', (e) => this.onKey(e));
+    $('alerts').addEventListener('focusin', (e) => {
+      const li = e.target.closest('li[data-alert-id]');
+      if (li) this.select(li.dataset.alertId);
+    });
+  }
+
+  // onKey moves the focus between alerts and acknowledges the focused one.
+  onKey(e) {
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    const rows = [...$('alerts').querySelectorAll('li[data-alert-id]')];
+    const li = e.target.closest('li[data-alert-id]');
+    const i = rows.indexOf(li);
+    const go = (j) => {
+      e.preventDefault();
+      const row = rows[Math.max(0, Math.min(rows.length - 1, j))];
+      if (row) row.querySelector('.alert-main').focus();
+    };
+    switch (e.key) {
+      case 'ArrowDown':
+      case 'j':
+        go(i + 1);
+        break;
+      case 'ArrowUp':
+      case 'k':
+        go(i - 1);
+        break;
+      case 'Home':
+        go(0);
+        break;
+      case 'End':
+        go(rows.length - 1);
+        break;
+      case 'a':
+      case 'A': {
+        e.preventDefault();
+        const a = li && this.state.alerts.get(li.dataset.alertId);
+        const m = a && this.state.alertMessage(a);
+        if (m && this.state.mustAck(m)) this.acknowledge(m.id);
+        break;
+      }
+      case 'Escape':
+        e.preventDefault();
+        this.select('');
+        break;
+      default:
+    }
+  }
+
+  // select highlights alert id on the map ('' for none).
+  select(id) {
+    this.selected = id && this.state.alerts.has(String(id)) ? String(id) : '';
+    this.map.selectAlert(this.selected ? this.state.alerts.get(this.selected) : null);
+    for (const li of $('alerts').querySelectorAll('li[data-alert-id]')) {
+      const on = li.dataset.alertId === this.selected;
+      li.classList.toggle('selected', on);
+      if (on) li.setAttribute('aria-current', 'true');
+      else li.removeAttribute('aria-current');
+    }
   }
 
   // sorted lists the open alerts, most urgent first, then newest.
@@ -76,7 +145,7 @@ export class AlertsPanel {
       (a) => a.id,
       (a) => {
         const m = state.alertMessage(a);
-        return JSON.stringify([a.level, a.kind, alertPair(a), m && m.state, ackSummary(m), state.mustAck(m)]);
+        return JSON.stringify([a.level, a.kind, alertPair(a), m && m.id, m && m.state, m && m.escalations, ackSummary(m), state.mustAck(m)]);
       },
       (a) => {
         const lv = level(a.level);
@@ -97,11 +166,15 @@ export class AlertsPanel {
         const ackBtn = state.mustAck(m)
           ? el('button', { type: 'button', class: 'ack', 'aria-label': `Acknowledge ${lv.label} alert ${pair}`, onclick: () => this.acknowledge(m.id) }, 'Acknowledge')
           : null;
+        const d = runningDeadline(m, state.rules);
+        const deadline = d ? el('span', deadlineAttrs(d)) : null;
+        if (deadline) renderDeadline(deadline, Date.now());
+        const selected = String(a.id) === this.selected;
         return el(
           'li',
-          { class: `alert level-${a.level}${escalated ? ' escalated' : ''}`, 'data-alert-id': String(a.id) },
+          { class: `alert level-${a.level}${escalated ? ' escalated' : ''}${selected ? ' selected' : ''}`, 'data-alert-id': String(a.id), ...(selected ? { 'aria-current': 'true' } : {}) },
           main,
-          el('div', { class: 'alert-ack' }, el('span', { class: 'ack-state', text: ackSummary(m) }), ackBtn),
+          el('div', { class: 'alert-ack' }, el('span', { class: 'ack-state', text: ackSummary(m) }), deadline, ackBtn),
         );
       },
     );
@@ -113,6 +186,8 @@ export class AlertsPanel {
       const los = li && li.querySelector('.los');
       if (los && los.textContent !== losText(a)) los.textContent = losText(a);
     }
+    if (this.selected && !state.alerts.has(this.selected)) this.select('');
+    else if (this.selected) this.map.selectAlert(state.alerts.get(this.selected));
     $('alert-count').textContent = all.length ? `(${all.length})` : '';
     $('alerts-empty').hidden = all.length > 0;
     $('alerts-more').textContent = all.length > alerts.length ? `${all.length - alerts.length} less urgent alerts not listed.` : '';
@@ -126,10 +201,12 @@ export class AlertsPanel {
     }
   }
 
-  // focus centres the map on alert id: its aircraft, or its volume.
+  // focus centres the map on alert id (its aircraft, or its volume) and
+  // highlights it.
   focus(id) {
     const a = this.state.alerts.get(String(id));
     if (!a) return;
+    this.select(a.id);
     const pts = (a.aircraft || []).map((ac) => [ac.lon, ac.lat]);
     if (!pts.length) {
       const vol = this.state.volumes.find((v) => (a.volumes || []).some((r) => r.id === v.id));

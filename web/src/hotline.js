@@ -1,10 +1,14 @@
-// The hotline panel: threads, newest first, the messages of the selected
-// one with who has acknowledged them, acknowledging, and writing a message.
+// The hotline panel: threads named for people and ordered with what needs
+// action first (threads.js), done ones collapsed; the messages of the
+// selected thread with who has acknowledged them and the time left to each
+// deadline; acknowledging, and writing a message.
 
 import { api } from './api.js';
 import { $, el, reconcile } from './dom.js';
 import { level } from './palette.js';
 import { formatTime } from './geo.js';
+import { threadKey, threadName, threadStatus, orderThreads, itemText } from './threads.js';
+import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
 
 const MAX_THREADS = 100;
 
@@ -17,67 +21,88 @@ export class HotlinePanel {
     this.refresh = refresh;
   }
 
-  // threads groups the messages by thread, each in order of creation, the
-  // threads with the newest message first.
-  threads() {
+  // threads lists the threads ({key, name, msgs, status}), messages in
+  // order of creation, the threads in the order of orderThreads.
+  threads(now = Date.now()) {
+    const state = this.state;
     const by = new Map();
-    for (const m of this.state.messages.values()) {
-      const t = m.thread || (m.ref && m.ref.alert_id !== undefined ? `alert ${m.ref.alert_id}` : m.id);
-      if (!by.has(t)) by.set(t, []);
-      by.get(t).push(m);
+    for (const m of state.messages.values()) {
+      const k = threadKey(m);
+      if (!by.has(k)) by.set(k, []);
+      by.get(k).push(m);
     }
-    for (const list of by.values()) list.sort((a, b) => Date.parse(a.created) - Date.parse(b.created));
-    return [...by.entries()].sort((a, b) => Date.parse(b[1][b[1].length - 1].created) - Date.parse(a[1][a[1].length - 1].created));
+    const me = state.me && state.me.party;
+    const known = { alerts: state.alerts, volumes: state.volumes };
+    const out = [];
+    for (const [key, msgs] of by) {
+      msgs.sort((a, b) => Date.parse(a.created) - Date.parse(b.created));
+      out.push({ key, msgs, name: threadName(key, msgs, known, now), status: threadStatus(msgs, me, (m) => state.mustAck(m)) });
+    }
+    return orderThreads(out);
   }
 
-  threadLabel(name, msgs) {
-    const ref = msgs[0] && msgs[0].ref && msgs[0].ref.alert_id;
-    const a = ref !== undefined && ref !== null ? this.state.alerts.get(String(ref)) : null;
-    if (!a) return name;
-    const who = (a.aircraft || []).map((x) => x.callsign || x.aircraft).join(' ↔ ') || (a.volumes || []).map((v) => v.id).join(' ↔ ');
-    return `${level(a.level).label.toLowerCase()} ${a.kind.replace('_', ' ')}: ${who}`;
+  threadButton(t) {
+    const state = this.state;
+    const selected = t.key === state.selectedThread;
+    const lvl = [...t.msgs].reverse().find((m) => m.level)?.level;
+    const d = t.status.next ? runningDeadline(t.status.next, state.rules) : null;
+    const deadline = d ? el('span', deadlineAttrs(d)) : null;
+    if (deadline) renderDeadline(deadline, Date.now());
+    return el(
+      'li',
+      {},
+      el(
+        'button',
+        {
+          type: 'button',
+          class: `thread state-${t.status.key}${selected ? ' selected' : ''}${t.status.escalated ? ' escalated' : ''}`,
+          'aria-pressed': String(selected),
+          'data-thread': t.key,
+          onclick: () => this.select(t),
+        },
+        el('span', { class: 'thread-name', text: t.name }),
+        el('span', { class: 'thread-state', text: t.status.label }),
+        el('span', { class: 'thread-meta' }, `${t.msgs.length} msg${t.msgs.length > 1 ? 's' : ''}${lvl ? ` · ${level(lvl).label.toLowerCase()}` : ''}`, deadline ? ' · ' : null, deadline),
+      ),
+    );
+  }
+
+  select(t) {
+    const state = this.state;
+    state.selectedThread = t.key;
+    state.threadChosen = true;
+    $('compose-thread').value = t.key;
+    const me = state.me && state.me.party;
+    const others = new Set();
+    for (const m of t.msgs) for (const p of [m.from, ...(m.to || [])]) if (p !== me && p !== 'deconflict') others.add(p);
+    if (others.size && !$('compose-to').value.trim()) $('compose-to').value = [...others].join(', ');
+    this.render();
   }
 
   render() {
     const state = this.state;
     const mustAck = (m) => state.mustAck(m);
     const all = this.threads();
-    if (!state.selectedThread && all.length) state.selectedThread = all[0][0];
-    reconcile(
-      $('threads'),
-      all.slice(0, MAX_THREADS),
-      ([name]) => name,
-      ([name, msgs]) => JSON.stringify([this.threadLabel(name, msgs), name === state.selectedThread, msgs.length, msgs.filter(mustAck).length, msgs.some((m) => m.state === 'escalated')]),
-      ([name, msgs]) => {
-        const open = msgs.filter(mustAck).length;
-        const escalated = msgs.some((m) => m.state === 'escalated');
-        return el(
-          'li',
-          {},
-          el(
-            'button',
-            {
-              type: 'button',
-              class: `thread${name === state.selectedThread ? ' selected' : ''}${escalated ? ' escalated' : ''}`,
-              'aria-pressed': String(name === state.selectedThread),
-              'data-thread': name,
-              onclick: () => {
-                state.selectedThread = name;
-                $('compose-thread').value = name;
-                this.render();
-              },
-            },
-            el('span', { class: 'thread-name', text: this.threadLabel(name, msgs) }),
-            el('span', { class: 'thread-meta', text: `${msgs.length} msg${open ? ` · ${open} to acknowledge` : ''}${escalated ? ' · ESCALATED' : ''}` }),
-          ),
-        );
-      },
-    );
+    // Until the operator picks a thread, the most urgent one is open.
+    if (!state.threadChosen || !all.some((t) => t.key === state.selectedThread)) state.selectedThread = all.length ? all[0].key : '';
+    const active = all.filter((t) => t.status.key !== 'done');
+    const done = all.filter((t) => t.status.key === 'done');
+    // The signature leaves the countdown out: it ticks in place.
+    const sig = (t) => JSON.stringify([t.name, t.key === state.selectedThread, t.msgs.length, t.status.label, t.status.next && t.status.next.id, t.status.next && t.status.next.state]);
+    reconcile($('threads'), active.slice(0, MAX_THREADS), (t) => t.key, sig, (t) => this.threadButton(t));
+    reconcile($('threads-done-list'), done.slice(0, MAX_THREADS), (t) => t.key, sig, (t) => this.threadButton(t));
+    const summary = `Done (${done.length})`;
+    if ($('threads-done-summary').textContent !== summary) $('threads-done-summary').textContent = summary;
+    $('threads-done').hidden = done.length === 0;
+    $('threads-empty').hidden = active.length > 0;
 
-    const msgs = (all.find(([n]) => n === state.selectedThread) || [null, []])[1];
-    const title = state.selectedThread ? `Thread: ${this.threadLabel(state.selectedThread, msgs)}` : 'No thread selected';
+    const current = all.find((t) => t.key === state.selectedThread);
+    const msgs = current ? current.msgs : [];
+    const title = current ? `Thread: ${current.name}` : 'No thread selected';
     if ($('thread-title').textContent !== title) $('thread-title').textContent = title;
-    const messageSig = (m) => JSON.stringify([m.state, m.text, m.to, m.acks, mustAck(m)]);
+    const context = current ? `Replying in “${current.name}”` : 'A new thread';
+    if ($('compose-context').textContent !== context) $('compose-context').textContent = context;
+    const messageSig = (m) => JSON.stringify([m.state, m.escalations, m.text, m.to, m.acks, mustAck(m)]);
     reconcile($('messages'), msgs, (m) => m.id, messageSig, (m) => {
       const acks = el(
         'ul',
@@ -85,11 +110,16 @@ export class HotlinePanel {
         ...(m.to || []).map((p) => {
           const ack = (m.acks || []).find((k) => k.party === p);
           const late = !ack && m.state === 'escalated';
+          const d = ack ? null : runningDeadline(m, state.rules);
+          const deadline = d ? el('span', deadlineAttrs(d)) : null;
+          if (deadline) renderDeadline(deadline, Date.now());
           return el(
             'li',
             { class: ack ? 'acked' : late ? 'late' : 'waiting' },
             el('span', { class: 'ack-mark', 'aria-hidden': 'true', text: ack ? '✓' : late ? '!' : '…' }),
-            `${p}: ${ack ? `acknowledged ${formatTime(Date.parse(ack.time)).slice(11)}${ack.reply ? ` — “${ack.reply}”` : ''}` : late ? 'not acknowledged, escalated' : `waiting (deadline ${formatTime(Date.parse(m.deadline)).slice(11)})`}`,
+            `${p}: ${ack ? `acknowledged ${formatTime(Date.parse(ack.time)).slice(11)}${ack.reply ? ` — “${ack.reply}”` : ''}` : late ? 'not acknowledged, escalated' : 'waiting'}`,
+            deadline ? ' · ' : null,
+            deadline,
           );
         }),
       );
@@ -106,7 +136,8 @@ export class HotlinePanel {
           ` → ${(m.to || []).join(', ')} · ${m.kind} · ${formatTime(Date.parse(m.created)).slice(11)}`,
           m.state === 'escalated' ? el('span', { class: 'escalated-flag', text: 'ESCALATED' }) : null,
         ),
-        el('p', { class: 'msg-text', text: m.text || '' }),
+        el('p', { class: 'msg-text', text: itemText(m) || m.text || '' }),
+        itemText(m) ? el('details', { class: 'msg-record' }, el('summary', { text: 'As recorded' }), el('p', { text: m.text || '' })) : null,
         acks,
         ackBtn,
       );
@@ -138,7 +169,8 @@ export class HotlinePanel {
     try {
       const m = await api.send(msg);
       if (m && m.id !== undefined) this.state.putMessage(m);
-      this.state.selectedThread = msg.thread;
+      this.state.selectedThread = m && m.id !== undefined ? threadKey(m) : msg.thread;
+      this.state.threadChosen = true;
       f.text.value = '';
       $('compose-error').textContent = '';
       this.refresh();

@@ -13,11 +13,13 @@ import { api, savedToken, saveToken, forgetToken, signAs } from './api.js';
 import { importKey, keyOf } from './sign.js';
 import { EventStream, EventParser } from './sse.js';
 import { MapView } from './map.js';
-import { AlertsPanel } from './alerts.js';
+import { AlertsPanel, describeAlert } from './alerts.js';
 import { HotlinePanel } from './hotline.js';
 import { ImportPanel } from './importer.js';
 import { RulesPanel } from './rules.js';
 import { ConsoleState } from './state.js';
+import { Attention } from './attention.js';
+import { tickDeadlines, runningDeadline, countdown } from './deadline.js';
 import { $, el, levelIcon, markIcon } from './dom.js';
 import { PartyStyles, LEVELS } from './palette.js';
 import { formatDuration, formatTime, projX, projY, unprojX, unprojY } from './geo.js';
@@ -42,6 +44,7 @@ let alerts = null;
 let hotline = null;
 let importer = null;
 let rulesPanel = null;
+let attention = null;
 let stream = null;
 let pending = null; // events that arrive while a snapshot loads
 let trackTimer = 0;
@@ -84,8 +87,11 @@ function start() {
   }
   loadLogStatus();
   setInterval(loadLogStatus, LOG_POLL_MS);
+  attention = new Attention({ state, describe: describeAlert });
+  attention.setTitle(`deconflict · ${state.me.party}`);
+  $('sound-label').hidden = false;
 
-  map = new MapView({ container: $('map'), base: $('map-base'), live: $('map-live'), tooltip: $('tooltip'), styles });
+  map = new MapView({ container: $('map'), base: $('map-base'), live: $('map-live'), tooltip: $('tooltip'), details: $('map-details'), styles });
   hotline = new HotlinePanel({ state, styles, refresh });
   alerts = new AlertsPanel({ state, map, acknowledge: (id) => hotline.acknowledge(id) });
   importer = new ImportPanel({ map, onDeclared: loadVolumes });
@@ -256,7 +262,11 @@ function apply(kind, ev) {
   switch (kind) {
     case 'alert_raised':
     case 'alert_updated':
-      if (data && data.id !== undefined) state.alerts.set(String(data.id), data);
+      if (data && data.id !== undefined) {
+        const prev = state.alerts.get(String(data.id));
+        state.alerts.set(String(data.id), data);
+        attention.alertChanged(prev, data, Date.parse(ev.time));
+      }
       break;
     case 'alert_cleared':
       if (data && data.id !== undefined) state.alerts.delete(String(data.id));
@@ -293,6 +303,7 @@ function refresh() {
   alerts.render();
   hotline.render();
   rulesPanel.render();
+  attention.update();
 }
 
 // ---- connection -------------------------------------------------------------
@@ -340,6 +351,14 @@ function bindControls() {
     renderSlider();
   });
   $('compose').addEventListener('submit', (e) => hotline.compose(e));
+  const filter = () => map.setFilter({ own: $('show-own').checked, others: $('show-others').checked, conflictingOnly: $('show-conflicting').checked });
+  for (const id of ['show-own', 'show-others', 'show-conflicting']) $(id).addEventListener('change', filter);
+  $('map-details-close').addEventListener('click', () => map.unpick());
+  $('map').addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape') return;
+    map.unpick();
+    alerts.select('');
+  });
   renderSlider();
 }
 
@@ -356,6 +375,8 @@ function renderLegend() {
 
 function tick() {
   alerts.tick();
+  tickDeadlines(document, Date.now());
+  map.renderDetails();
   if (state.sliderMin !== 0) renderSlider();
   else map.setVolumeTime(Date.now());
   const d = map.drawn.byParty;
@@ -400,6 +421,11 @@ window.deconflict = {
       messages: [...state.messages.values()].map((m) => ({ id: m.id, thread: m.thread, kind: m.kind, state: m.state, text: m.text, ref: m.ref, acks: (m.acks || []).map((k) => k.party) })),
       eventsApplied: state.eventsApplied,
       errors: pageErrors.slice(),
+      title: document.title,
+      waiting: attention ? attention.waiting() : 0,
+      announced: attention ? attention.announced.slice() : [],
+      beeps: attention ? attention.beeps : 0,
+      selectedAlert: alerts ? alerts.selected : '',
       view: map ? { lon: unprojX(map.cx), lat: unprojY(map.cy), scale: map.scale } : null,
     };
   },
@@ -443,6 +469,22 @@ window.deconflict = {
     const r = $('map').getBoundingClientRect();
     const [sx, sy] = map.toScreen(projX(lon), projY(lat));
     return { x: r.left + sx, y: r.top + sy };
+  },
+  // The hotline's threads named, stated and ordered as the panel shows
+  // them, for messages as the API gives them, seen by party me.
+  nameThreads(messages, me, alertList = [], volumes = [], nowMs = Date.now()) {
+    const s = new ConsoleState();
+    s.me = { party: me };
+    for (const m of messages) s.putMessage(m);
+    for (const a of alertList) s.alerts.set(String(a.id), a);
+    s.volumes = volumes;
+    const panel = new HotlinePanel({ state: s, styles, refresh() {} });
+    return panel.threads(nowMs).map((t) => ({ key: t.key, name: t.name, state: t.status.key, label: t.status.label }));
+  },
+  // The countdown to message m's running deadline at nowMs.
+  countdown(m, rules, nowMs) {
+    const d = runningDeadline(m, rules);
+    return d ? countdown(d, nowMs) : null;
   },
   // Parses an event stream given as chunks, for the parser's tests.
   parseEventStream(chunks) {

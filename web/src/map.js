@@ -3,10 +3,16 @@
 // view or the volumes change; the live canvas (tracks, trails, predicted
 // conflicts) every animation frame, with one path per party and style so
 // that 5,000 aircraft cost a handful of draw calls rather than DOM nodes.
+// Labels are placed each frame without overlap (labels.js). Filters show
+// own, others' or only conflicting traffic and volumes; the selected
+// alert's aircraft and volumes stand out and the rest is dimmed; a click
+// picks an aircraft or a volume and shows its details.
 
 import { feature, mesh } from 'topojson-client';
 import { projX, projY, unprojX, unprojY, worldVelocity, footprintRings, formatAlt, formatDuration, formatTime } from './geo.js';
 import { level, markPath } from './palette.js';
+import { LabelPlacer, aroundPoint, aroundRing } from './labels.js';
+import { volumeText } from './threads.js';
 
 const TRAIL_POINTS = 8;
 const HEADING_S = 60;
@@ -16,13 +22,18 @@ const MARK_BATCH = 32;
 const IDLE_REDRAW_MS = 100;
 const MIN_SCALE = 256;
 const MAX_SCALE = 256 * 2 ** 16;
+// What is not selected while an alert is, drawn this opaque.
+const DIM_ALPHA = 0.25;
+// A press that moves less than this is a click (a pick), not a drag.
+const CLICK_PX = 4;
 
 export class MapView {
-  constructor({ container, base, live, tooltip, styles }) {
+  constructor({ container, base, live, tooltip, details, styles }) {
     this.container = container;
     this.base = base;
     this.live = live;
     this.tooltip = tooltip;
+    this.details = details;
     this.styles = styles;
     // willReadFrequently keeps the canvases on the CPU. Measured in headless
     // Chromium (software GL), thousands of small paths draw about twice as
@@ -48,7 +59,14 @@ export class MapView {
     this.baseDirty = true;
     this.liveDirty = true;
     this.lastLive = 0;
-    this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0, preview: 0 };
+    this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0, preview: 0, labels: [], dimmed: 0 };
+    this.labeler = new LabelPlacer();
+    this.textWidths = new Map();
+    this.filter = { own: true, others: true, conflictingOnly: false };
+    this.selectedAlertId = '';
+    this.picked = null; // {kind: 'track', key} or {kind: 'volume', id}
+    this.alerted = new Set(); // party/aircraft of every open alert
+    this.conflicting = new Set(); // ids of volumes in a conflict or alert
     this.frameCosts = [];
     this.screen = new Float32Array(0);
     this.screenTracks = [];
@@ -95,7 +113,83 @@ export class MapView {
       return { v, rings: projected, start: Date.parse(v.start), end: Date.parse(v.end) };
     });
     this.volumeTime = timeMs;
+    this.findConflicting();
     this.baseDirty = true;
+  }
+
+  // findConflicting marks what the "conflicting only" filter shows: the
+  // aircraft of every open alert, the volumes in a strategic conflict or
+  // named by an alert, and the volumes an alerted aircraft flies in.
+  findConflicting() {
+    this.alerted = new Set();
+    const ids = new Set();
+    const points = [];
+    for (const a of this.alerts) {
+      if (a.state === 'cleared') continue;
+      for (const ac of a.aircraft || []) {
+        this.alerted.add(`${ac.party}/${ac.aircraft}`);
+        points.push([projX(ac.lon), projY(ac.lat)]);
+      }
+      for (const r of a.volumes || []) ids.add(r.id);
+    }
+    for (const vol of this.volumes) {
+      const cs = vol.v.conflicts || [];
+      if (cs.length) ids.add(vol.v.id);
+      for (const c of cs) ids.add(c.id);
+      if (vol.rings.length && points.some(([x, y]) => pointInRing(x, y, vol.rings[0]))) ids.add(vol.v.id);
+    }
+    this.conflicting = ids;
+  }
+
+  // setFilter shows own and others' traffic and volumes, or only what is
+  // in conflict: {own, others, conflictingOnly}.
+  setFilter(f) {
+    this.filter = { ...this.filter, ...f };
+    this.baseDirty = true;
+    this.liveDirty = true;
+  }
+
+  // selectAlert highlights alert a (null: none): its aircraft, and its
+  // volumes and those its aircraft fly in; everything else is dimmed.
+  selectAlert(a) {
+    const id = a ? String(a.id) : '';
+    if (id === this.selectedAlertId) return;
+    this.selectedAlertId = id;
+    this.baseDirty = true;
+    this.liveDirty = true;
+  }
+
+  // selection is what the selected alert highlights, or null.
+  selection() {
+    if (!this.selectedAlertId) return null;
+    const a = this.alerts.find((x) => String(x.id) === this.selectedAlertId && x.state !== 'cleared');
+    if (!a) return null;
+    const keys = new Set((a.aircraft || []).map((ac) => `${ac.party}/${ac.aircraft}`));
+    const volumes = new Set((a.volumes || []).map((r) => r.id));
+    for (const ac of a.aircraft || []) {
+      const live = this.tracks.get(`${ac.party}/${ac.aircraft}`);
+      const x = live ? live.x : projX(ac.lon);
+      const y = live ? live.y : projY(ac.lat);
+      for (const vol of this.volumes) if (vol.rings.length && pointInRing(x, y, vol.rings[0])) volumes.add(vol.v.id);
+    }
+    return { keys, volumes };
+  }
+
+  trackShown(tr) {
+    const own = tr.t.party === this.styles.own;
+    if (!(own ? this.filter.own : this.filter.others)) return false;
+    return !this.filter.conflictingOnly || this.alerted.has(tr.key);
+  }
+
+  volumeShown(vol) {
+    const own = vol.v.party === this.styles.own;
+    if (!(own ? this.filter.own : this.filter.others)) return false;
+    return !this.filter.conflictingOnly || this.conflicting.has(vol.v.id);
+  }
+
+  // visibleVolumes are the active volumes the filters show.
+  visibleVolumes() {
+    return this.activeVolumes().filter((vol) => this.volumeShown(vol));
   }
 
   // The volumes a dropped file would declare, drawn over the others until
@@ -139,6 +233,9 @@ export class MapView {
 
   setAlerts(alerts) {
     this.alerts = alerts;
+    this.findConflicting();
+    // The dimming and the conflicting filter follow the alerts.
+    if (this.selectedAlertId || this.filter.conflictingOnly) this.baseDirty = true;
     this.liveDirty = true;
   }
 
@@ -226,7 +323,7 @@ export class MapView {
     const el = this.container;
     let drag = null;
     el.addEventListener('pointerdown', (e) => {
-      drag = { x: e.clientX, y: e.clientY, id: e.pointerId };
+      drag = { x: e.clientX, y: e.clientY, id: e.pointerId, x0: e.clientX, y0: e.clientY };
       el.setPointerCapture(e.pointerId);
     });
     el.addEventListener('pointermove', (e) => {
@@ -243,7 +340,13 @@ export class MapView {
     const end = () => {
       drag = null;
     };
-    el.addEventListener('pointerup', end);
+    el.addEventListener('pointerup', (e) => {
+      if (drag && drag.id === e.pointerId && Math.abs(e.clientX - drag.x0) + Math.abs(e.clientY - drag.y0) < CLICK_PX) {
+        const r = el.getBoundingClientRect();
+        this.pick(e.clientX - r.left, e.clientY - r.top);
+      }
+      end();
+    });
     el.addEventListener('pointercancel', end);
     el.addEventListener('pointerleave', () => this.hideTooltip());
     el.addEventListener(
@@ -279,8 +382,8 @@ export class MapView {
     this.tooltip.hidden = true;
   }
 
-  hover(sx, sy) {
-    const lines = [];
+  // nearestTrack is the drawn aircraft within 10 px of a screen point.
+  nearestTrack(sx, sy) {
     let best = null;
     let bestD = 10 * 10;
     for (let i = 0; i < this.screenTracks.length; i++) {
@@ -292,21 +395,59 @@ export class MapView {
         best = this.screenTracks[i];
       }
     }
-    if (best) {
-      const t = best.t;
-      const speed = Math.hypot(t.vel_east_mps || 0, t.vel_north_mps || 0);
-      lines.push(`${t.callsign || t.aircraft} (${t.aircraft}) · ${t.party}`);
-      lines.push(`${formatAlt(t.alt_m)} · ${Math.round(speed)} m/s · ${formatTime(best.timeMs)}`);
-    }
+    return best;
+  }
+
+  volumesAt(sx, sy) {
     const [wx, wy] = this.toWorld(sx, sy);
-    for (const vol of this.activeVolumes()) {
-      if (vol.rings.length && pointInRing(wx, wy, vol.rings[0])) {
-        const v = vol.v;
-        lines.push(`Volume ${v.id} · ${v.party} · ${v.state}`);
-        lines.push(`${formatAlt(v.alt_lower_m)} to ${formatAlt(v.alt_upper_m)}`);
-        lines.push(`${formatTime(vol.start)} to ${formatTime(vol.end)}`);
-      }
-    }
+    return this.visibleVolumes().filter((vol) => vol.rings.length && pointInRing(wx, wy, vol.rings[0]));
+  }
+
+  trackLines(tr) {
+    const t = tr.t;
+    const speed = Math.hypot(t.vel_east_mps || 0, t.vel_north_mps || 0);
+    return [`${t.callsign || t.aircraft} (${t.aircraft}) · ${t.party}`, `${formatAlt(t.alt_m)} · ${Math.round(speed)} m/s · ${formatTime(tr.timeMs)}`];
+  }
+
+  volumeLines(vol) {
+    const v = vol.v;
+    return [`Volume ${volumeText(v)} · ${v.state}`, `${formatAlt(v.alt_lower_m)} to ${formatAlt(v.alt_upper_m)}`, `${formatTime(vol.start)} to ${formatTime(vol.end)}`];
+  }
+
+  // pick selects the aircraft or else the volume at a screen point (a
+  // click), or nothing, and shows its details until the next pick.
+  pick(sx, sy) {
+    const tr = this.nearestTrack(sx, sy);
+    const vols = tr ? [] : this.volumesAt(sx, sy);
+    this.picked = tr ? { kind: 'track', key: tr.key } : vols.length ? { kind: 'volume', id: vols[vols.length - 1].v.id } : null;
+    this.renderDetails();
+    this.baseDirty = true;
+  }
+
+  renderDetails() {
+    if (!this.details) return;
+    const p = this.picked;
+    let lines = null;
+    if (p && p.kind === 'track' && this.tracks.get(p.key)) lines = this.trackLines(this.tracks.get(p.key));
+    const vol = p && p.kind === 'volume' ? this.volumes.find((x) => x.v.id === p.id) : null;
+    if (vol) lines = this.volumeLines(vol);
+    const body = this.details.querySelector('.details-text');
+    this.details.hidden = !lines;
+    const text = lines ? lines.join('\n') : '';
+    if (body.textContent !== text) body.textContent = text;
+  }
+
+  unpick() {
+    this.picked = null;
+    this.renderDetails();
+    this.baseDirty = true;
+  }
+
+  hover(sx, sy) {
+    const lines = [];
+    const best = this.nearestTrack(sx, sy);
+    if (best) lines.push(...this.trackLines(best));
+    for (const vol of this.volumesAt(sx, sy)) lines.push(...this.volumeLines(vol));
     if (!lines.length) {
       this.hideTooltip();
       return;
@@ -409,13 +550,13 @@ export class MapView {
     ctx.setLineDash([]);
 
     let drawn = 0;
-    ctx.font = '12px system-ui, sans-serif';
-    // Labels that would overlap one already drawn are left out; hovering
-    // still tells everything.
-    const labels = [];
-    for (const vol of this.activeVolumes()) {
+    const sel = this.selection();
+    const picked = this.picked && this.picked.kind === 'volume' ? this.picked.id : '';
+    for (const vol of this.visibleVolumes()) {
       const own = vol.v.party === this.styles.own;
       const colour = this.styles.colour(vol.v.party);
+      const lit = (sel && sel.volumes.has(vol.v.id)) || vol.v.id === picked;
+      const alpha = sel && !lit ? DIM_ALPHA : 1;
       ctx.beginPath();
       for (const ring of vol.rings) {
         ring.forEach(([x, y], i) => {
@@ -425,26 +566,24 @@ export class MapView {
         });
         ctx.closePath();
       }
-      ctx.globalAlpha = 0.16;
+      ctx.globalAlpha = (lit ? 0.3 : 0.07) * alpha;
       ctx.fillStyle = colour;
       ctx.fill('evenodd');
-      ctx.globalAlpha = 1;
+      ctx.globalAlpha = alpha;
       ctx.strokeStyle = colour;
-      ctx.lineWidth = 2;
+      ctx.lineWidth = lit ? 3.5 : 1.5;
       // Own volumes solid, others dashed: the pattern tells them apart too.
       ctx.setLineDash(own ? [] : [8, 4]);
       ctx.stroke();
-      ctx.setLineDash([]);
-      if (vol.rings.length && vol.rings[0].length) {
-        const [sx, sy] = this.toScreen(vol.rings[0][0][0], vol.rings[0][0][1]);
-        const text = `${vol.v.party} FL${fl(vol.v.alt_lower_m)}–FL${fl(vol.v.alt_upper_m)}`;
-        const box = [sx + 4, sy - 16, sx + 8 + ctx.measureText(text).width, sy];
-        if (!labels.some((b) => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) {
-          labels.push(box);
-          ctx.fillStyle = colour;
-          ctx.fillText(text, sx + 4, sy - 4);
-        }
+      if (lit) {
+        // A white edge inside the highlight: not colour alone.
+        ctx.strokeStyle = '#ffffff';
+        ctx.lineWidth = 1;
+        ctx.setLineDash([]);
+        ctx.stroke();
       }
+      ctx.setLineDash([]);
+      ctx.globalAlpha = 1;
       drawn++;
     }
     this.drawn.volumes = drawn;
@@ -512,25 +651,33 @@ export class MapView {
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.clearRect(0, 0, this.width, this.height);
 
+    const sel = this.selection();
     const groups = new Map();
     const n = this.tracks.size;
     if (this.screen.length < 2 * n) this.screen = new Float32Array(2 * n);
     this.screenTracks.length = 0;
     const byParty = {};
     const half = { w: this.width / 2, h: this.height / 2 };
+    let dimmed = 0;
     for (const tr of this.tracks.values()) {
+      if (!this.trackShown(tr)) continue;
       const dt = Math.max(0, Math.min(30, (nowMs - tr.timeMs) / 1000));
       const x = tr.x + tr.vx * dt;
       const y = tr.y + tr.vy * dt;
       const sx = (x - this.cx) * this.scale + half.w;
       const sy = (y - this.cy) * this.scale + half.h;
       if (sx < -20 || sy < -20 || sx > this.width + 20 || sy > this.height + 20) continue;
-      let g = groups.get(tr.t.party);
+      // One group per party and emphasis, so that a frame stays a few
+      // paths whatever the number of aircraft.
+      const dim = sel !== null && !sel.keys.has(tr.key);
+      if (dim) dimmed++;
+      const gk = `${dim ? 1 : 0}${tr.t.party}`;
+      let g = groups.get(gk);
       if (!g) {
-        g = [];
-        groups.set(tr.t.party, g);
+        g = { party: tr.t.party, dim, list: [] };
+        groups.set(gk, g);
       }
-      g.push([tr, sx, sy]);
+      g.list.push([tr, sx, sy]);
       const i = this.screenTracks.length;
       this.screen[2 * i] = sx;
       this.screen[2 * i + 1] = sy;
@@ -541,7 +688,10 @@ export class MapView {
     const few = this.screenTracks.length <= 400;
     let trails = 0;
     let headings = 0;
-    for (const [party, g] of groups) {
+    // Dimmed groups first, so that what is highlighted is drawn on top.
+    const ordered = [...groups.values()].sort((a, b) => Number(b.dim) - Number(a.dim));
+    for (const { party, dim, list: g } of ordered) {
+      const alpha = dim ? DIM_ALPHA : 1;
       const colour = this.styles.colour(party);
       const shape = this.styles.shape(party);
       // Trails.
@@ -557,11 +707,11 @@ export class MapView {
         });
         ctx.lineTo(sx, sy);
       }
-      ctx.globalAlpha = 0.45;
+      ctx.globalAlpha = 0.45 * alpha;
       ctx.strokeStyle = colour;
       ctx.lineWidth = 1;
       ctx.stroke();
-      ctx.globalAlpha = 1;
+      ctx.globalAlpha = alpha;
       // Heading vectors: where the aircraft will be in a minute.
       ctx.beginPath();
       for (const [tr, sx, sy] of g) {
@@ -593,14 +743,22 @@ export class MapView {
         ctx.fill();
         ctx.stroke();
       }
-      if (few) {
-        ctx.font = '11px system-ui, sans-serif';
-        ctx.fillStyle = colour;
-        for (const [tr, sx, sy] of g) ctx.fillText(tr.t.callsign || tr.t.aircraft, sx + 8, sy + 12);
-      }
+      ctx.globalAlpha = 1;
     }
+    // The selected alert's aircraft and the picked one: a white ring.
+    const picked = this.picked && this.picked.kind === 'track' ? this.picked.key : '';
+    ctx.beginPath();
+    for (let i = 0; i < this.screenTracks.length; i++) {
+      const tr = this.screenTracks[i];
+      if (!(sel && sel.keys.has(tr.key)) && tr.key !== picked) continue;
+      ctx.moveTo(this.screen[2 * i] + 11, this.screen[2 * i + 1]);
+      ctx.arc(this.screen[2 * i], this.screen[2 * i + 1], 11, 0, Math.PI * 2);
+    }
+    ctx.strokeStyle = '#ffffff';
+    ctx.lineWidth = 2;
+    ctx.stroke();
 
-    this.drawConflicts(ctx, nowMs);
+    const conflictLabels = this.drawConflicts(ctx, nowMs, sel);
 
     if (this.focus && nowMs - this.focus.at < 4000) {
       const [sx, sy] = this.toScreen(projX(this.focus.lon), projY(this.focus.lat));
@@ -610,25 +768,112 @@ export class MapView {
       ctx.lineWidth = 2;
       ctx.stroke();
     }
+    this.drawLabels(ctx, conflictLabels, few, sel);
     this.drawn.tracks = this.screenTracks.length;
     this.drawn.trails = trails;
     this.drawn.headings = headings;
     this.drawn.byParty = byParty;
+    this.drawn.dimmed = dimmed;
+  }
+
+  textWidth(ctx, font, text) {
+    const k = `${font}|${text}`;
+    let w = this.textWidths.get(k);
+    if (w === undefined) {
+      if (this.textWidths.size > 5000) this.textWidths.clear();
+      ctx.font = font;
+      w = ctx.measureText(text).width;
+      this.textWidths.set(k, w);
+    }
+    return w;
+  }
+
+  // drawLabels places and draws every label of the frame, most important
+  // first, none over another or over an aircraft mark (labels.js):
+  // predicted conflicts, the selected alert's aircraft, own callsigns,
+  // others' callsigns, then volumes (full, then only the band).
+  drawLabels(ctx, conflictLabels, few, sel) {
+    const placer = this.labeler;
+    placer.reset(this.width, this.height);
+    if (few) {
+      for (let i = 0; i < this.screenTracks.length; i++) placer.block(this.screen[2 * i] - 6, this.screen[2 * i + 1] - 6, this.screen[2 * i] + 6, this.screen[2 * i + 1] + 6);
+    }
+    const halo = (text, x, y, colour, font) => {
+      ctx.font = font;
+      ctx.lineJoin = 'round';
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = '#0b1620';
+      ctx.strokeText(text, x, y);
+      ctx.fillStyle = colour;
+      ctx.fillText(text, x, y);
+    };
+    ctx.textBaseline = 'top';
+    const conflictFont = 'bold 13px system-ui, sans-serif';
+    for (const c of conflictLabels) {
+      const at = placer.place(c.texts, [10, 30, 60].flatMap((gap) => aroundPoint(c.x, c.y, gap)), (t) => this.textWidth(ctx, conflictFont, t), 15, 3);
+      if (!at) continue;
+      ctx.fillStyle = 'rgba(11,22,32,0.85)';
+      ctx.fillRect(at.x, at.y, at.w, at.h);
+      ctx.font = conflictFont;
+      ctx.fillStyle = c.colour;
+      ctx.fillText(at.text, at.x + at.pad, at.y + at.pad);
+    }
+    if (few) {
+      const trackFont = '11px system-ui, sans-serif';
+      const order = [];
+      for (let i = 0; i < this.screenTracks.length; i++) {
+        const tr = this.screenTracks[i];
+        const rank = sel && sel.keys.has(tr.key) ? 0 : sel ? 3 : tr.t.party === this.styles.own ? 1 : 2;
+        order.push([rank, i]);
+      }
+      order.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      for (const [rank, i] of order) {
+        const tr = this.screenTracks[i];
+        const name = tr.t.callsign || tr.t.aircraft;
+        const at = placer.place([name], aroundPoint(this.screen[2 * i], this.screen[2 * i + 1], 8), (t) => this.textWidth(ctx, trackFont, t), 12, 1);
+        if (!at) continue;
+        ctx.globalAlpha = rank === 3 ? DIM_ALPHA * 2 : 1;
+        halo(at.text, at.x + at.pad, at.y + at.pad, this.styles.colour(tr.t.party), trackFont);
+        ctx.globalAlpha = 1;
+      }
+    }
+    const volumeFont = '12px system-ui, sans-serif';
+    const vols = this.visibleVolumes();
+    // The selected alert's volumes first, then own, then others'.
+    const rank = (vol) => (sel && sel.volumes.has(vol.v.id) ? 0 : vol.v.party === this.styles.own ? 1 : 2);
+    vols.sort((a, b) => rank(a) - rank(b));
+    for (const vol of vols) {
+      if (!vol.rings.length || !vol.rings[0].length) continue;
+      if (sel && !sel.volumes.has(vol.v.id)) continue;
+      const v = vol.v;
+      const band = `FL${fl(v.alt_lower_m)}–${fl(v.alt_upper_m)}`;
+      const texts = [`${v.party} FL${fl(v.alt_lower_m)}–FL${fl(v.alt_upper_m)}`, band];
+      const ring = vol.rings[0].map(([x, y]) => this.toScreen(x, y));
+      const at = placer.place(texts, aroundRing(ring, this.width, this.height), (t) => this.textWidth(ctx, volumeFont, t), 13, 1, 8);
+      if (at) halo(at.text, at.x + at.pad, at.y + at.pad, this.styles.colour(v.party), volumeFont);
+    }
+    ctx.textBaseline = 'alphabetic';
+    this.drawn.labels = placer.placed;
   }
 
   // A predicted conflict: each aircraft's path from now to closest approach,
-  // in the colour and line pattern of the alert level, with a countdown to
-  // loss of separation.
-  drawConflicts(ctx, nowMs) {
+  // in the colour and line pattern of the alert level. Returns the labels
+  // to place (the level and the countdown to loss of separation), most
+  // severe first; with an alert selected, the others are dimmed.
+  drawConflicts(ctx, nowMs, sel) {
     let count = 0;
+    const labels = [];
     for (const a of this.alerts) {
       if (a.kind !== 'conflict' || a.state === 'cleared' || !Array.isArray(a.aircraft)) continue;
+      if (!a.aircraft.every((ac) => this.alertedShown(ac))) continue;
       const lv = level(a.level);
+      const lit = !sel || String(a.id) === this.selectedAlertId;
       const alertMs = Date.parse(a.time);
       const elapsed = Number.isFinite(alertMs) ? (nowMs - alertMs) / 1000 : 0;
       const cpaIn = (a.t_cpa_s || 0) - elapsed;
       const losIn = (a.t_in_s || 0) - elapsed;
       const ends = [];
+      ctx.globalAlpha = lit ? 1 : DIM_ALPHA;
       ctx.setLineDash(lv.dash);
       ctx.strokeStyle = lv.colour;
       ctx.lineWidth = lv.width;
@@ -663,20 +908,22 @@ export class MapView {
       for (const [ex, ey] of ends) markPath(ctx, lv.mark, ex, ey, 6);
       ctx.fillStyle = lv.colour;
       ctx.fill();
-      if (ends.length) {
+      ctx.globalAlpha = 1;
+      if (ends.length && lit) {
         const mx = ends.reduce((s, e) => s + e[0], 0) / ends.length;
         const my = ends.reduce((s, e) => s + e[1], 0) / ends.length;
-        const text = `${lv.label} · LoS ${losIn > 0 ? `in ${formatDuration(losIn)}` : 'now'}`;
-        ctx.font = 'bold 13px system-ui, sans-serif';
-        const w = ctx.measureText(text).width;
-        ctx.fillStyle = 'rgba(11,22,32,0.85)';
-        ctx.fillRect(mx + 10, my - 24, w + 10, 20);
-        ctx.fillStyle = lv.colour;
-        ctx.fillText(text, mx + 15, my - 9);
+        const when = `LoS ${losIn > 0 ? `in ${formatDuration(losIn)}` : 'now'}`;
+        labels.push({ x: mx, y: my, colour: lv.colour, rank: lv.rank, texts: [`${lv.label} · ${when}`, when] });
       }
       count++;
     }
     this.drawn.conflicts = count;
+    return labels.sort((a, b) => b.rank - a.rank);
+  }
+
+  // alertedShown tells whether the filters show an alert's aircraft.
+  alertedShown(ac) {
+    return ac.party === this.styles.own ? this.filter.own : this.filter.others;
   }
 }
 

@@ -16,6 +16,7 @@ export class ConsoleState {
     this.trackPollOK = true;
     this.sliderMin = 0;
     this.selectedThread = '';
+    this.threadChosen = false; // the operator picked selectedThread
     this.eventsApplied = 0;
   }
 

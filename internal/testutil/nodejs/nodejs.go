@@ -1,6 +1,8 @@
 // Package nodejs runs independent implementations of the standards the
 // project speaks (npm packages pinned in npm/package-lock.json) from Go
-// tests: a test hands node a script and reads its output. The packages are
+// tests: a test hands node a script and reads its output. The same pinned
+// packages hold axe-core, the accessibility checker the browser tests
+// inject into the console (Modules gives its path). The packages are
 // installed by scripts/install-test-deps.sh (npm ci); a test run without
 // them installs them itself, and fails, never skips, when node or npm is
 // missing.
@@ -36,7 +38,11 @@ func Modules(t testing.TB) string {
 	d := dir()
 	modules := filepath.Join(d, "node_modules")
 	installOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(modules, ".package-lock.json")); err == nil {
+		// Installed, and from the lock file as it is now (a package
+		// added since needs npm ci again).
+		installed, err := os.Stat(filepath.Join(modules, ".package-lock.json"))
+		lock, lerr := os.Stat(filepath.Join(d, "package-lock.json"))
+		if err == nil && lerr == nil && !lock.ModTime().After(installed.ModTime()) {
 			return
 		}
 		npm, err := exec.LookPath("npm")

@@ -1,0 +1,172 @@
+package webtest
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/sim"
+)
+
+var demoFor = flag.Duration("demo-for", 2*time.Minute, "how long the demo scenario runs before the console is checked (and photographed)")
+
+// demoRun is the built-in scenario running against a backend as `deconflict
+// demo` runs it: deadlines scaled to the speed, the parties' operations
+// cells acknowledging after a delay.
+type demoRun struct {
+	be     *backend
+	runner *sim.Runner
+	done   chan error
+}
+
+func startDemo(t *testing.T, speed float64) *demoRun {
+	t.Helper()
+	sc, err := sim.Builtin("syria-2015")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := sc.Plan(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range sc.Parties {
+		names = append(names, p.Name)
+	}
+	be := startBackend(t, names...)
+	ctx, cancel := context.WithCancel(context.Background())
+	clients := map[string]*client.Client{}
+	for _, n := range names {
+		clients[n] = client.New(be.url, be.tokens[n])
+	}
+	// The scenario's rules with the deadlines scaled, proposed by the
+	// operator and accepted by every party, as the demo does.
+	r, err := rules.Amend(be.svc.Rules(), sc.Rules)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	scale := func(s float64) float64 { return max(1, s/speed) }
+	r.AckDeadlineS, r.AckDeadlineHighestS, r.EscalationDeadlineS = scale(r.AckDeadlineS), scale(r.AckDeadlineHighestS), scale(r.EscalationDeadlineS)
+	prop, err := be.svc.ProposeRules(ctx, party.Principal{Party: party.OperatorName, Operator: true}, r)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if _, err := clients[n].AcceptRules(ctx, prop.Version); err != nil {
+			cancel()
+			t.Fatalf("%s accepting the demo's rules: %v", n, err)
+		}
+	}
+	runner, err := sim.NewRunner(plan, clients, sim.Options{
+		Speed: speed, FromS: sc.DemoStartS, AckDelay: min(time.Second, time.Duration(10/speed*float64(time.Second))),
+		Logf: func(format string, args ...any) { t.Logf("demo: "+format, args...) },
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	d := &demoRun{be: be, runner: runner, done: make(chan error, 1)}
+	go func() { d.done <- runner.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-d.done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("demo scenario: %v", err)
+		}
+	})
+	return d
+}
+
+// TestConsoleDuringDemo looks at the console as a new operator of russia
+// would during `deconflict demo`, after the scenario has run a while
+// (-demo-for; with -screenshots it photographs the demo for the README):
+// the threads are named for people and ordered, the map's labels do not
+// overlap, the title counts what waits, nothing failed to load, and
+// axe-core finds no serious violation.
+func TestConsoleDuringDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	d := startDemo(t, 10)
+	browser := startBrowser(t)
+	r := openTab(t, browser, "russia", false)
+	r.do(t, chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(d.be.url), chromedp.SendKeys(chromedp.ID("token"), d.be.tokens["russia"]+kb.Enter))
+	r.waitFor(t, "the party name", `document.getElementById('party-name').textContent === 'russia'`, 15*time.Second)
+	time.Sleep(*demoFor)
+	r.waitFor(t, "threads and volumes", `document.querySelectorAll('#threads button.thread, #threads-done-list button.thread').length >= 5 && deconflict.snapshot().drawn.volumes >= 5`, 30*time.Second)
+	r.screenshot(t, "console-demo.png")
+
+	t.Run("threads named for people, what needs action first", func(t *testing.T) {
+		checkThreadNames(t, r)
+	})
+
+	t.Run("labels do not overlap", func(t *testing.T) {
+		type box struct {
+			X0, Y0, X1, Y1 float64
+			Text           string
+		}
+		for _, view := range []string{"as it opens", "zoomed out"} {
+			if view == "zoomed out" {
+				r.do(t, chromedp.Click(chromedp.ID("zoom-out")))
+				r.waitFor(t, "a frame at the new scale", `deconflict.snapshot().view.scale < 256 * 2 ** 7.5`, 10*time.Second)
+			}
+			// A frame drawn after the view settled.
+			eval[frameStats](t, r, `deconflict.measureFrames(2)`)
+			boxes := eval[[]box](t, r, `deconflict.snapshot().drawn.labels`)
+			size := eval[map[string]float64](t, r, `({w: document.getElementById('map').clientWidth, h: document.getElementById('map').clientHeight})`)
+			volumes := 0
+			for i, a := range boxes {
+				if strings.Contains(a.Text, "FL") {
+					volumes++
+				}
+				if a.X0 < 0 || a.Y0 < 0 || a.X1 > size["w"] || a.Y1 > size["h"] {
+					t.Errorf("%s: label %q at %+v leaves the map (%v)", view, a.Text, a, size)
+				}
+				for _, b := range boxes[i+1:] {
+					if a.X0 < b.X1 && b.X0 < a.X1 && a.Y0 < b.Y1 && b.Y0 < a.Y1 {
+						t.Errorf("%s: labels %q %+v and %q %+v overlap", view, a.Text, a, b.Text, b)
+					}
+				}
+			}
+			t.Logf("%s: %d labels, %d of volumes, %d volumes drawn", view, len(boxes), volumes, eval[int](t, r, `deconflict.snapshot().drawn.volumes`))
+			if len(boxes) < 5 || volumes == 0 {
+				t.Errorf("%s: only %d labels (%d of volumes): the check saw next to nothing", view, len(boxes), volumes)
+			}
+		}
+		r.do(t, chromedp.Click(chromedp.ID("zoom-in")))
+	})
+
+	t.Run("filters", func(t *testing.T) {
+		all := eval[int](t, r, `deconflict.snapshot().drawn.volumes`)
+		r.do(t, chromedp.Click(chromedp.ID("show-others")))
+		r.waitFor(t, "only own traffic and volumes", `Object.keys(deconflict.snapshot().drawn.byParty).every(p => p === 'russia') && deconflict.snapshot().drawn.volumes < `+jsonNumber(int64(all)), 10*time.Second)
+		r.do(t, chromedp.Click(chromedp.ID("show-others")), chromedp.Click(chromedp.ID("show-conflicting")))
+		r.waitFor(t, "only what conflicts", `deconflict.snapshot().drawn.volumes < `+jsonNumber(int64(all)), 10*time.Second)
+		r.do(t, chromedp.Click(chromedp.ID("show-conflicting")))
+		r.waitFor(t, "everything again", `deconflict.snapshot().drawn.volumes === `+jsonNumber(int64(all)), 10*time.Second)
+	})
+
+	t.Run("title counts what waits", func(t *testing.T) {
+		titleCounts(t, r, d.be)
+	})
+
+	t.Run("no failed request, no script error, no serious accessibility violation", func(t *testing.T) {
+		if f := r.failedRequests(); len(f) > 0 {
+			t.Errorf("failed requests: %q", f)
+		}
+		if errs := eval[[]string](t, r, `deconflict.snapshot().errors`); len(errs) > 0 {
+			t.Errorf("script errors: %q", errs)
+		}
+		checkAccessible(t, r, "demo")
+	})
+}
