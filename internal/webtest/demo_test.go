@@ -17,7 +17,7 @@ import (
 	"github.com/deconflict/deconflict/internal/sim"
 )
 
-var demoFor = flag.Duration("demo-for", 2*time.Minute, "how long the demo scenario runs before the console is checked (and photographed)")
+var demoFor = flag.Duration("demo-for", time.Minute, "how long the demo scenario runs before the console is checked and photographed (the screenshots in docs/ use 2m)")
 
 // demoRun is the built-in scenario running against a backend as `deconflict
 // demo` runs it: deadlines scaled to the speed, the parties' operations
