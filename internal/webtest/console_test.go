@@ -476,6 +476,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.waitFor(t, "the coalition's answer", `(() => { const li = document.querySelector('`+row+`'); return li && li.textContent.includes('coalition: accepted') && li.textContent.includes('airgroup: waiting'); })()`, 15*time.Second)
 		a.waitFor(t, "no buttons once answered", `document.querySelector('button[data-accept="`+fmt.Sprint(prop.Version)+`"]') === null`, 10*time.Second)
 		b.screenshot(t, "console-rules-proposal.png")
+		checkAccessible(t, b, "rules proposal")
 		b.click(t, fmt.Sprintf(`button[data-accept="%d"]`, prop.Version))
 		for _, tb := range []*tab{a, b} {
 			tb.waitFor(t, "the new rules in force", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d' && document.getElementById('rules-panel').hidden`, prop.Version), 15*time.Second)
@@ -564,7 +565,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		base := eval[frameStats](t, p, `deconflict.measureFrames(60)`)
 
 		rng := rand.New(rand.NewPCG(8, 5000))
-		var bulk []map[string]any
+		var bulk []aircraft
 		ts := time.Now().UTC()
 		for i := range 5000 {
 			heading := rng.Float64() * 2 * math.Pi
@@ -572,7 +573,15 @@ func TestConsoleInBrowser(t *testing.T) {
 				party: airgroup, id: fmt.Sprintf("BULK-%04d", i), callsign: fmt.Sprintf("B%04d", i),
 				lat: 34.0 + 2.4*rng.Float64(), lon: 35.6 + 3.4*rng.Float64(), altM: 12000 + 2000*rng.Float64(),
 				velEastMps: 200 * math.Sin(heading), velNorthMps: 200 * math.Cos(heading), since: ts,
-			}.report(ts))
+			})
+		}
+		reports := func() []map[string]any {
+			now := time.Now()
+			out := make([]map[string]any, len(bulk))
+			for i, a := range bulk {
+				out[i] = a.report(now)
+			}
+			return out
 		}
 		// Declared, so that they fly inside a volume of their own and the
 		// figure is about drawing, not about thousands of conformance alerts.
@@ -581,7 +590,30 @@ func TestConsoleInBrowser(t *testing.T) {
 			"alt_lower_m": 11500, "alt_upper_m": 14500, "start": window["start"], "end": window["end"], "priority": 0, "state": "activated",
 			"details": map[string]any{"mission": secretAirgroup}, "key": []any{},
 		}, nil)
-		be.call(t, airgroup, "POST", "/v1/positions", map[string]any{"reports": bulk}, nil)
+		be.call(t, airgroup, "POST", "/v1/positions", map[string]any{"reports": reports()}, nil)
+		// Reported again every 10 s, well within the 30 s after which a
+		// track goes stale: on a loaded machine, waiting for the page and
+		// measuring can take longer than that.
+		stopBulk, bulkDone := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(bulkDone)
+			tick := time.NewTicker(10 * time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stopBulk:
+					return
+				case <-tick.C:
+					if err := be.post(airgroup, "/v1/positions", map[string]any{"reports": reports()}); err != nil {
+						t.Errorf("reporting the 5,000 tracks again: %v", err)
+					}
+				}
+			}
+		}()
+		defer func() {
+			close(stopBulk)
+			<-bulkDone
+		}()
 		p.waitFor(t, "5,000 more tracks drawn", `deconflict.snapshot().drawn?.tracks >= 5000`, 20*time.Second)
 		p.screenshot(t, "console-5000-tracks.png")
 		heavy := eval[frameStats](t, p, `deconflict.measureFrames(45)`)

@@ -75,6 +75,31 @@ func (b *backend) call(t *testing.T, party, method, path string, body, out any) 
 	}
 }
 
+// post sends body as a party to the backend and returns what went wrong,
+// for goroutines other than the test's, which must not stop the test.
+func (b *backend) post(party, path string, body any) error {
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest("POST", b.url+path, bytes.NewReader(buf))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.tokens[party])
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		return fmt.Errorf("POST %s as %s: %d %s", path, party, res.StatusCode, data)
+	}
+	return nil
+}
+
 // cutProxy stands between the browser and the backend so that a test can
 // lose the connection (every request in flight aborted, new ones refused)
 // and regain it.
