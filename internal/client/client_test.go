@@ -237,6 +237,7 @@ func FuzzReadSSE(f *testing.F) {
 	f.Add("id: 5\r\nevent: ack\r\ndata: {\"id\":5,\r\ndata: \"data\":{\"a\":\"b\"}}\r\n\r\n")
 	f.Add("id: 6\revent: ack\rdata: {\"id\":6}\r\r")
 	f.Add("data\ndata:{\"id\":7}\n\nid: 8\ndata: {\"id\":8}")
+	f.Add("event:\x81\ndata:{}\n\r")
 	f.Add("id: 4\nevent: message\ndata: {\"id\":4,\"kind\":\"message\",\"time\":\"2026-11-24T07:00:00.5+02:00\",\"data\":{\"text\":\"<climb> & \\u00e9\",\"n\":[1,2.5e3,null]}}\n\n")
 	f.Fuzz(func(t *testing.T, body string) {
 		var got []Event

@@ -181,7 +181,8 @@ func readSSE(r io.Reader, fn func(Event) error) error {
 	var data strings.Builder
 	sawData := false // a data line, even an empty one, makes an event
 	for sc.Scan() {
-		line := sc.Text()
+		// The format is UTF-8, invalid bytes read as U+FFFD.
+		line := strings.ToValidUTF8(sc.Text(), "\uFFFD")
 		if line == "" {
 			if sawData {
 				ev, err := decodeEvent(id, kind, data.String())
