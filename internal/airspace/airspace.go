@@ -167,11 +167,19 @@ const (
 // in degrees (orb.Point's X is the longitude).
 type Shape struct {
 	Type ShapeType
-	// Ring is a Polygon's closed ring (first position repeated last).
+	// Ring is a Polygon's closed ring (first position repeated last); for
+	// OpenAir, with its arcs as OpenAir readers draw them (see the package
+	// doc).
 	Ring orb.Ring
 	// RingLines gives, for each position of Ring, the OpenAir line it comes
 	// from (0 where unknown), so that a refused ring names its line.
 	RingLines []int
+	// Enclosure, for an OpenAir polygon with arcs, is a closed ring that
+	// holds the airspace read on the WGS84 ellipsoid (see the package
+	// doc): the ring declared as the volume's footprint. Nil otherwise,
+	// the footprint being Ring. EnclosureLines are its OpenAir lines.
+	Enclosure      orb.Ring
+	EnclosureLines []int
 	// Center and RadiusM describe a Circle.
 	Center  orb.Point
 	RadiusM float64
@@ -181,10 +189,23 @@ type Shape struct {
 	WidthM float64
 }
 
-// LineOf returns the OpenAir line of ring position i, or 0.
+// FootprintRing is the ring declared as a Polygon's volume footprint:
+// Enclosure when there is one, else Ring.
+func (s Shape) FootprintRing() orb.Ring {
+	if s.Enclosure != nil {
+		return s.Enclosure
+	}
+	return s.Ring
+}
+
+// LineOf returns the OpenAir line of position i of FootprintRing, or 0.
 func (s Shape) LineOf(i int) int {
-	if i >= 0 && i < len(s.RingLines) {
-		return s.RingLines[i]
+	lines := s.RingLines
+	if s.Enclosure != nil {
+		lines = s.EnclosureLines
+	}
+	if i >= 0 && i < len(lines) {
+		return lines[i]
 	}
 	return 0
 }

@@ -348,7 +348,7 @@ func (s Shape) FootprintJSON() map[string]any {
 	case CorridorShape:
 		return map[string]any{"type": "Corridor", "line": line(s.Line), "width_m": s.WidthM}
 	default:
-		return map[string]any{"type": "Polygon", "coordinates": [][][]float64{line(orb.LineString(s.Ring))}}
+		return map[string]any{"type": "Polygon", "coordinates": [][][]float64{line(orb.LineString(s.FootprintRing()))}}
 	}
 }
 

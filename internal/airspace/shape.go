@@ -9,8 +9,7 @@ import (
 )
 
 // ArcToleranceM is how far at most the polygon that stands for an arc or a
-// circle lies outside the true curve (it never lies inside where the
-// airspace is: see the package doc).
+// circle lies from the curve it follows (see the package doc).
 const ArcToleranceM = 20.0
 
 // maxArcStepDeg keeps small circles round: at least 36 vertices a turn.
@@ -20,32 +19,39 @@ func lla(p orb.Point) geo.LLA { return geo.LLA{LatDeg: p[1], LonDeg: p[0]} }
 
 func point(p geo.LLA) orb.Point { return orb.Point{p.LonDeg, p.LatDeg} }
 
-// earth is the model on which arcs and offsets are laid out: WGS84. Tests
-// swap in a sphere to compare with software that uses one.
-var earth = struct {
-	bearingDistance func(a, b orb.Point) (bearingDeg, distM float64)
-	destination     func(from orb.Point, bearingDeg, distM float64) orb.Point
-}{ellipsoidBearingDistance, ellipsoidDestination}
+// sphere is a spherical earth of the given radius, on which shapes are laid
+// out with great-circle bearings and distances.
+type sphere struct{ radiusM float64 }
 
-func bearingDistance(a, b orb.Point) (float64, float64) { return earth.bearingDistance(a, b) }
+// Spheres that shapes are laid out on (see the package doc): drawing is the
+// OpenAir readers' sphere of the mean radius (turf's, openAIP's); outside
+// and inside put a length as far from, or as near to, its origin as the
+// WGS84 ellipsoid can (the smallest and largest radius of curvature).
+var (
+	drawing = sphere{geo.MeanRadiusM}
+	outside = sphere{geo.MinCurvatureRadiusM}
+	inside  = sphere{geo.MaxCurvatureRadiusM}
+)
 
-func destination(from orb.Point, bearingDeg, distM float64) orb.Point {
-	return earth.destination(from, bearingDeg, distM)
+// bearingDistance returns the initial great-circle bearing (degrees
+// clockwise from true north) and the great-circle distance from a to b.
+func (s sphere) bearingDistance(a, b orb.Point) (bearingDeg, distM float64) {
+	lat1, lat2 := a[1]*math.Pi/180, b[1]*math.Pi/180
+	dLon := (b[0] - a[0]) * math.Pi / 180
+	y := math.Sin(dLon) * math.Cos(lat2)
+	x := math.Cos(lat1)*math.Sin(lat2) - math.Sin(lat1)*math.Cos(lat2)*math.Cos(dLon)
+	bearingDeg = math.Mod(math.Atan2(y, x)*180/math.Pi+360, 360)
+	return bearingDeg, geo.GreatCircleM(lla(a), lla(b)) / geo.MeanRadiusM * s.radiusM
 }
 
-// ellipsoidBearingDistance returns the initial bearing (degrees clockwise
-// from true north) and the geodesic distance from a to b. The bearing is
-// the direction of b in a's tangent plane, which for the distances of
-// airspace arcs (below a few hundred kilometers) differs from the geodesic
-// azimuth by far less than a vertex step.
-func ellipsoidBearingDistance(a, b orb.Point) (bearingDeg, distM float64) {
-	v := geo.NewFrame(lla(a)).ToENU(lla(b))
-	bearingDeg = math.Mod(math.Atan2(v.EastM, v.NorthM)*180/math.Pi+360, 360)
-	return bearingDeg, geo.GeodesicM(lla(a), lla(b))
-}
-
-func ellipsoidDestination(from orb.Point, bearingDeg, distM float64) orb.Point {
-	return point(geo.Destination(lla(from), bearingDeg, distM))
+// destination returns the point reached from from along the great circle
+// of initial bearing bearingDeg after distM meters.
+func (s sphere) destination(from orb.Point, bearingDeg, distM float64) orb.Point {
+	lat1, lon1 := from[1]*math.Pi/180, from[0]*math.Pi/180
+	brg, ang := bearingDeg*math.Pi/180, distM/s.radiusM
+	lat2 := math.Asin(math.Sin(lat1)*math.Cos(ang) + math.Cos(lat1)*math.Sin(ang)*math.Cos(brg))
+	lon2 := lon1 + math.Atan2(math.Sin(brg)*math.Sin(ang)*math.Cos(lat1), math.Cos(ang)-math.Sin(lat1)*math.Sin(lat2))
+	return orb.Point{geo.NormalizeLonDeg(lon2 * 180 / math.Pi), lat2 * 180 / math.Pi}
 }
 
 // arcSteps returns the number of steps for a sweep (degrees) of a curve of
@@ -60,52 +66,76 @@ func arcSteps(sweepDeg, radiusM float64) int {
 	return max(1, int(math.Ceil(math.Abs(sweepDeg)/stepDeg-1e-9)))
 }
 
-// arc returns the vertices of an arc around center from bearing b1 at
-// radius r1 to bearing b2 at radius r2 (the radius varies linearly with the
-// angle when the two differ, as DB's overdefined end points may), clockwise
-// when cw. The first and last vertices are the arc's ends. When outward,
-// the vertices between are those of the tangent polygon (see the package
-// doc), so the polygon contains the disc side of the arc; otherwise they lie
-// on the arc. A sweep of zero is a full turn when full is set.
-func arc(center orb.Point, b1, r1, b2, r2 float64, cw, outward, full bool) []orb.Point {
-	sweep := math.Mod(b2-b1+720, 360)
-	if !cw {
-		sweep = math.Mod(b1-b2+720, 360)
+// arcSpec is an arc of a circle: its centre, the bearings of its ends
+// (degrees clockwise from true north) and its direction; a zero sweep is a
+// full turn when full is set.
+type arcSpec struct {
+	center   orb.Point
+	b1, b2   float64
+	cw, full bool
+}
+
+// sweepDeg is the angle the arc turns through, in (0, 360] (0 for a zero
+// sweep that is not full).
+func (a arcSpec) sweepDeg() float64 {
+	sweep := math.Mod(a.b2-a.b1+720, 360)
+	if !a.cw {
+		sweep = math.Mod(a.b1-a.b2+720, 360)
 	}
-	if sweep < 1e-9 && full {
+	if sweep < 1e-9 && a.full {
 		sweep = 360
 	}
-	sign := 1.0
-	if !cw {
-		sign = -1
+	return sweep
+}
+
+// arc returns n+1 vertices of an arc on sphere s, at the radius that
+// radiusAt gives for each fraction of the sweep (0 at b1, 1 at b2). The
+// first and last vertices are the arc's ends. When tangent is set, the n
+// vertices between are those of the tangent polygon, each on a radius
+// grown by 1/cos(step/2) so that every chord touches the curve from
+// outside (the polygon holds the disc); otherwise the n-1 vertices between
+// lie on the curve.
+func (s sphere) arc(a arcSpec, n int, tangent bool, radiusAt func(frac float64) float64) []orb.Point {
+	sweep := a.sweepDeg()
+	if !a.cw {
+		sweep = -sweep
 	}
-	n := arcSteps(sweep, max(r1, r2))
-	step := sweep / float64(n)
-	radius := func(frac float64) float64 { return r1 + (r2-r1)*frac }
-	pts := []orb.Point{destination(center, b1, r1)}
-	if outward {
-		grow := 1 / math.Cos(step/2*math.Pi/180)
+	at := func(frac, grow float64) orb.Point {
+		return s.destination(a.center, a.b1+frac*sweep, radiusAt(frac)*grow)
+	}
+	pts := []orb.Point{at(0, 1)}
+	if tangent {
+		grow := 1 / math.Cos(sweep/float64(n)/2*math.Pi/180)
 		for k := 0; k < n; k++ {
-			frac := (float64(k) + 0.5) / float64(n)
-			pts = append(pts, destination(center, b1+sign*(float64(k)+0.5)*step, radius(frac)*grow))
+			pts = append(pts, at((float64(k)+0.5)/float64(n), grow))
 		}
 	} else {
 		for k := 1; k < n; k++ {
-			frac := float64(k) / float64(n)
-			pts = append(pts, destination(center, b1+sign*float64(k)*step, radius(frac)))
+			pts = append(pts, at(float64(k)/float64(n), 1))
 		}
 	}
-	return append(pts, destination(center, b2, r2))
+	return append(pts, s.destination(a.center, a.b2, radiusAt(1)))
 }
 
-// Outline returns a closed ring that contains the shape and lies within
-// ArcToleranceM of it (for a Polygon, its own ring), wound counterclockwise
-// as RFC 7946 recommends.
+// circle returns the tangent polygon around a circle on sphere s, closed.
+func (s sphere) circle(center orb.Point, radiusM float64) orb.Ring {
+	a := arcSpec{center: center, cw: true, full: true}
+	pts := s.arc(a, arcSteps(360, radiusM), true, constant(radiusM))
+	pts[len(pts)-1] = pts[1]
+	return orb.Ring(pts[1:])
+}
+
+// constant is a radius that does not change along an arc.
+func constant(r float64) func(float64) float64 { return func(float64) float64 { return r } }
+
+// Outline returns a closed ring for maps, wound counterclockwise as RFC
+// 7946 recommends: a Polygon's own ring (as OpenAir readers draw it), and
+// around a circle, orbit or corridor, drawn on the mean sphere, a polygon
+// that contains it and lies within ArcToleranceM of it.
 func (s Shape) Outline() orb.Ring {
 	switch s.Type {
 	case CircleShape:
-		pts := arc(s.Center, 0, s.RadiusM, 0, s.RadiusM, true, true, true)
-		return counterclockwise(orb.Ring(pts[1:len(pts)-1]).Clone(), true)
+		return counterclockwise(drawing.circle(s.Center, s.RadiusM), false)
 	case CorridorShape, OrbitShape:
 		return counterclockwise(corridorOutline(s.Line, s.WidthM/2), true)
 	default:
@@ -146,19 +176,20 @@ func signedAreaM2(r orb.Ring) float64 {
 }
 
 // corridorOutline is the boundary of the points within half meters of a
-// line, walked counterclockwise: the right-hand side forwards, a round cap,
-// the left-hand side backwards, a round cap. Outer sides of bends follow an
-// arc around the vertex, inner sides meet at the mitre point (exact while
-// the segments are longer than the bend takes back; the outline is for
-// maps, the conflict geometry of a corridor being exact).
+// line, walked counterclockwise on the mean sphere: the right-hand side
+// forwards, a round cap, the left-hand side backwards, a round cap. Outer
+// sides of bends follow an arc around the vertex, inner sides meet at the
+// mitre point (exact while the segments are longer than the bend takes
+// back; the outline is for maps, the conflict geometry of a corridor being
+// exact).
 func corridorOutline(line orb.LineString, half float64) orb.Ring {
 	n := len(line)
 	if n == 0 {
 		return nil
 	}
 	if n == 1 {
-		pts := arc(line[0], 0, half, 0, half, true, true, true)
-		return orb.Ring(pts[1 : len(pts)-1])
+		c := drawing.circle(line[0], half)
+		return c[:len(c)-1]
 	}
 	rev := make(orb.LineString, n)
 	for i := range line {
@@ -178,24 +209,28 @@ func rightSide(line orb.LineString, half float64) orb.Ring {
 	n := len(line)
 	var pts orb.Ring
 	var arrive float64 // heading on arrival at line[i]
+	roundAt := func(p orb.Point, from, to float64) []orb.Point {
+		a := arcSpec{center: p, b1: from, b2: to}
+		return drawing.arc(a, arcSteps(a.sweepDeg(), half), true, constant(half))
+	}
 	for i := 0; i < n-1; i++ {
-		out, _ := bearingDistance(line[i], line[i+1])
+		out, _ := drawing.bearingDistance(line[i], line[i+1])
 		switch turn := math.Mod(out-arrive+540, 360) - 180; {
 		case i == 0 || turn == 0:
-			pts = append(pts, destination(line[i], out+90, half))
+			pts = append(pts, drawing.destination(line[i], out+90, half))
 		case turn > 0:
 			// A right turn: the right side is inside the bend, where the
 			// two offset lines meet at the mitre point.
 			turn = min(turn, 170)
-			pts = append(pts, destination(line[i], arrive+90+turn/2, half/math.Cos(turn/2*math.Pi/180)))
+			pts = append(pts, drawing.destination(line[i], arrive+90+turn/2, half/math.Cos(turn/2*math.Pi/180)))
 		default:
 			// A left turn: the right side rounds the outside of the bend.
-			pts = append(pts, arc(line[i], arrive+90, half, out+90, half, false, true, false)...)
+			pts = append(pts, roundAt(line[i], arrive+90, out+90)...)
 		}
-		back, _ := bearingDistance(line[i+1], line[i])
+		back, _ := drawing.bearingDistance(line[i+1], line[i])
 		arrive = math.Mod(back+180, 360)
 	}
-	return append(pts, arc(line[n-1], arrive+90, half, arrive-90, half, false, true, false)...)
+	return append(pts, roundAt(line[n-1], arrive+90, arrive-90)...)
 }
 
 // dedupe drops consecutive equal positions.

@@ -177,7 +177,7 @@ func Footprint(s Shape) volume.Footprint {
 	case CorridorShape:
 		return volume.Footprint{Type: "Corridor", Line: line(s.Line), WidthM: s.WidthM}
 	default:
-		return volume.Footprint{Type: "Polygon", Coordinates: [][][]float64{line(s.Ring)}}
+		return volume.Footprint{Type: "Polygon", Coordinates: [][][]float64{line(s.FootprintRing())}}
 	}
 }
 

@@ -78,7 +78,7 @@ type Rule struct {
 }
 
 // maxCurvatureRadiusM is a²/b, the largest radius of curvature of WGS84.
-const maxCurvatureRadiusM = geo.SemiMajorM * geo.SemiMajorM / geo.SemiMinorM
+const maxCurvatureRadiusM = geo.MaxCurvatureRadiusM
 
 // RuleFrom takes the disclosure rule from the rules.
 func RuleFrom(r rules.Rules) Rule {

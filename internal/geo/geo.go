@@ -23,6 +23,14 @@ const (
 	SemiMinorM = SemiMajorM * (1 - Flattening)
 	// MeanRadiusM is the IUGG mean radius (2a+b)/3, used for great circles.
 	MeanRadiusM = 6371008.8
+	// MinCurvatureRadiusM (b²/a, the meridional radius of curvature at the
+	// equator) and MaxCurvatureRadiusM (a²/b, at the poles) bound the
+	// ellipsoid's metric against a sphere's in geodetic coordinates: two
+	// points a spherical angle θ apart are between MinCurvatureRadiusM·θ and
+	// MaxCurvatureRadiusM·θ apart on the ellipsoid. Conservative geometry
+	// on the sphere divides lengths by one or the other.
+	MinCurvatureRadiusM = SemiMinorM * SemiMinorM / SemiMajorM
+	MaxCurvatureRadiusM = SemiMajorM * SemiMajorM / SemiMinorM
 
 	e2 = Flattening * (2 - Flattening) // first eccentricity squared
 )

@@ -8,16 +8,17 @@ import (
 	"github.com/golang/geo/s2"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/geo"
 )
 
 // Radii of curvature of WGS84 that bound the ellipsoid's metric against the
 // unit sphere's in geodetic coordinates (see the package doc).
 const (
-	minCurvatureRadiusM = 6335439.327 // b²/a: meridional, at the equator
-	maxCurvatureRadiusM = 6399593.626 // a²/b: at the poles
+	minCurvatureRadiusM = geo.MinCurvatureRadiusM // b²/a ≈ 6,335,439 m: meridional, at the equator
+	maxCurvatureRadiusM = geo.MaxCurvatureRadiusM // a²/b ≈ 6,399,594 m: at the poles
 	// meanEarthRadiusM is used only for the footprint width limit, where a
 	// 0.5% error is of no consequence.
-	meanEarthRadiusM = 6371008.8
+	meanEarthRadiusM = geo.MeanRadiusM
 )
 
 // conservativeAngle turns a length into the largest spherical angle two
