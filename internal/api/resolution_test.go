@@ -174,6 +174,13 @@ func TestResolutionNeedToKnow(t *testing.T) {
 	if err := json.Unmarshal(ev.Data.Data, &a); err != nil || ev.Kind != "alert_raised" {
 		t.Fatalf("%s %v", ev.Kind, err)
 	}
+	// The bystander's next reports, now that the coalition's aircraft
+	// flies: an aircraft's disclosure is decided at its own reports.
+	later := now.Add(time.Second)
+	e.mustDo("POST", "/v1/positions", third.Token, map[string]any{"reports": []any{
+		report("BY-NEAR", 35.0, 36.1-200.0/91_000, 8500, -200, later),
+		report("BY-FAR", 35.0, 36.1-200.0/91_000, 9500, -200, later),
+	}}, 202, nil)
 	var res wireResolution
 	e.mustDo("GET", "/v1/alerts/"+a.ID+"/resolution", e.tokens["coalition"], nil, http.StatusOK, &res)
 	alt := res.Aircraft[0].Bands.AltM
