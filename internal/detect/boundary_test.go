@@ -77,12 +77,22 @@ func TestHorizontalBoundaries(t *testing.T) {
 		to := from + rapid.Float64Range(0.001, 240).Draw(t, "len")
 		v1, v2 := drawBoxed(t, "v1", 400, 1), drawBoxed(t, "v2", 400, 1)
 		if rapid.Bool().Draw(t, "aimed") {
-			// Towards a velocity that meets the intruder within the
-			// window, so that the walk crosses the region of conflict.
-			tc := from + rapid.Float64Range(0.01, 1).Draw(t, "at")*(to-from)
-			if tc >= 1 {
-				v2 = Vec3{X: -pos.X / tc, Y: -pos.Y / tc}
-			}
+			// A walk that must cross: the intruder is farther than any
+			// detector's horizontal threshold (10 km at most), v1 flies
+			// straight away from it (never closer, so never in
+			// conflict) and v2 meets it within the window in all three
+			// dimensions (the vertical speed, common to the walk, closes
+			// the altitude at the same instant), so v2 is in conflict.
+			// The window is long enough that v2 stays a speed of this
+			// scale.
+			to = max(to, from+30)
+			tc := max(from+rapid.Float64Range(0.01, 1).Draw(t, "at")*(to-from), 30)
+			bearing := rapid.Float64Range(0, 2*math.Pi).Draw(t, "bearing")
+			r := rapid.Float64Range(10500, 20000).Draw(t, "range")
+			pos = Vec3{X: r * math.Cos(bearing), Y: r * math.Sin(bearing), Z: -vz * tc}
+			away := rapid.Float64Range(0, 400).Draw(t, "away")
+			v1 = Vec3{X: away * math.Cos(bearing), Y: away * math.Sin(bearing)}
+			v2 = Vec3{X: -pos.X / tc, Y: -pos.Y / tc}
 		}
 		crossed := false
 		defer func() {
