@@ -54,7 +54,7 @@ func volumesImport(ctx context.Context, args []string, stdout, stderr io.Writer)
 	start := fs.String("start", "", "RFC 3339: the window of airspaces without activation times; activation intervals are cut to --start/--end")
 	end := fs.String("end", "", "RFC 3339: see --start")
 	groundM := fs.Float64("ground-m", 0, "ground elevation in meters under heights above ground (AGL)")
-	unlimitedM := fs.Float64("unlimited-m", 0, "altitude in meters of an unlimited upper limit (default FL660)")
+	unlimitedM := fs.Float64("unlimited-m", 0, "altitude in meters of an unlimited upper limit (UNL; default FL660, 20,117 m, a band from GND higher than the default rules' max_alt_range_m of 15,000 m allow: such airspace is refused until this is at most its lower limit plus max_alt_range_m)")
 	dryRun := fs.Bool("dry-run", false, "report what would be declared, declare nothing")
 	if err := parseFlags(fs, args); err != nil {
 		return usageError{err}

@@ -142,3 +142,25 @@ func TestVolumesImportOpenAIPFiles(t *testing.T) {
 		t.Fatal("an import without --geojson or --openair was accepted")
 	}
 }
+
+// TestVolumesImportUnlimited: openAIP's GND-UNL test airspace is refused
+// under the default rules, the report naming the AH line, the rules' band
+// limit and the --unlimited-m that imports it; with that flag it is
+// declared up to that altitude.
+func TestVolumesImportUnlimited(t *testing.T) {
+	file := filepath.Join(reference.OpenAir(t), "laser-beam.txt") // AL GND, AH UNL
+	url, tokens := apiServer(t, "coalition")
+	start := time.Now().UTC().Truncate(time.Second)
+	args := []string{"import", "--openair", "--file", file, "--start", start.Format(time.RFC3339),
+		"--end", start.Add(time.Hour).Format(time.RFC3339), "--party", "coalition", "--server", url, "--token-file", tokens}
+	var out bytes.Buffer
+	err := runVolumes(args, &out, &out)
+	if err == nil || !strings.Contains(out.String(), "line 4 ") || !strings.Contains(out.String(), "refused") ||
+		!strings.Contains(out.String(), "max_alt_range_m is 15000 m") || !strings.Contains(out.String(), "--unlimited-m 15000 or lower") {
+		t.Fatalf("GND-UNL under the default rules: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := runVolumes(append(args, "--unlimited-m", "15000"), &out, &out); err != nil || !strings.Contains(out.String(), "1 items: 1 declared") {
+		t.Fatalf("GND-UNL with --unlimited-m 15000: %v\n%s", err, out.String())
+	}
+}

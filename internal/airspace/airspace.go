@@ -31,6 +31,9 @@ type Airspace struct {
 	// Line is the OpenAir line of the AC record, or the GeoJSON feature
 	// index, that the airspace starts at.
 	Line int
+	// LowerLine and UpperLine are the OpenAir lines of AL and AH (0 for
+	// GeoJSON).
+	LowerLine, UpperLine int
 	// Volume holds the volume fields a GeoJSON feature carries in its
 	// properties (see ReadGeoJSON); nil for OpenAir.
 	Volume *VolumeFields

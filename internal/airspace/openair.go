@@ -549,6 +549,7 @@ func (p *openAirParser) finish() {
 	}
 	p.cur = nil
 	a := b.a
+	a.LowerLine, a.UpperLine = b.lowerLine, b.upperLine
 	if b.err == nil {
 		b.err = b.complete(&a)
 	}

@@ -3,8 +3,10 @@ package airspace
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -208,7 +210,8 @@ var ringField = regexp.MustCompile(`^footprint\.(?:coordinates\[0\]|line|points)
 
 // LineOf returns the OpenAir line (or GeoJSON feature index) that a volume
 // field error about this airspace's input points at: the line of a ring
-// position when the field names one, else the airspace's own.
+// position when the field names one, of AL or AH when it names a limit,
+// else the airspace's own.
 func (a Airspace) LineOf(field string) int {
 	if m := ringField.FindStringSubmatch(field); m != nil && a.Shape.Type == PolygonShape {
 		if i, err := strconv.Atoi(m[1]); err == nil {
@@ -217,5 +220,33 @@ func (a Airspace) LineOf(field string) int {
 			}
 		}
 	}
+	switch {
+	case strings.HasPrefix(field, "alt_lower_") && a.LowerLine != 0:
+		return a.LowerLine
+	case strings.HasPrefix(field, "alt_upper_") && a.UpperLine != 0:
+		return a.UpperLine
+	}
 	return a.Line
 }
+
+// UnlimitedAdvice says, for an airspace with an unlimited upper limit
+// (OpenAir UNL) whose volume input in has a band higher than maxBandM (the
+// rules' max_alt_range_m), what UNL was taken as and how to import the
+// airspace; "" otherwise. An unlimited upper limit stands for an altitude
+// (ImportOptions.UnlimitedM, FL660 by default) that from the ground makes
+// a band higher than the default rules allow.
+func (a Airspace) UnlimitedAdvice(in volume.Input, maxBandM float64) string {
+	if !a.Upper.Unlimited || in.AltUpperM-in.AltLowerM <= maxBandM {
+		return ""
+	}
+	where := ""
+	if a.UpperLine != 0 {
+		where = fmt.Sprintf(" (line %d)", a.UpperLine)
+	}
+	return fmt.Sprintf("the upper limit UNL%s is taken as %s m (FL660 unless --unlimited-m, the preview's unlimited_m, says otherwise) "+
+		"and the rules' max_alt_range_m is %s m: import it with --unlimited-m %s or lower (its lower limit plus max_alt_range_m), "+
+		"or agree rules with a higher max_alt_range_m",
+		where, formatMeters(in.AltUpperM), formatMeters(maxBandM), formatMeters(math.Floor(in.AltLowerM+maxBandM)))
+}
+
+func formatMeters(m float64) string { return strconv.FormatFloat(math.Round(m*10)/10, 'f', -1, 64) }

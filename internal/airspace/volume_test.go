@@ -3,6 +3,7 @@ package airspace
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +70,43 @@ func TestImportDeclaresTheEnclosure(t *testing.T) {
 	items = Items(as, opt)
 	if got, want := len(items[0].Input.Footprint.Coordinates[0]), len(as[0].Shape.Ring); got != want {
 		t.Fatalf("footprint of %d positions, the ring has %d", got, want)
+	}
+}
+
+// TestUnlimitedAdvice: a GND-UNL airspace, UNL taken as FL660, is higher
+// than the default rules' 15,000 m band; the advice names the AH line, the
+// altitude UNL was taken as, the rules' limit and the --unlimited-m that
+// imports it. Below the limit, or without UNL, there is no advice; a limit
+// error names the AL or AH line.
+func TestUnlimitedAdvice(t *testing.T) {
+	src := "AC Q\nAN Lampedusa\nAL GND\nAH UNL\nV X=35:31:06 N 012:37:50 E\nDC 1\n" +
+		"AC R\nAN Capped\nAL GND\nAH FL100\nV X=35:31:06 N 012:37:50 E\nDC 1\n"
+	as, err := ParseOpenAir(strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	items := Items(as, ImportOptions{Start: start, End: start.Add(time.Hour)})
+	advice := as[0].UnlimitedAdvice(items[0].Input, 15000)
+	for _, want := range []string{"UNL (line 4)", "taken as 20116.8 m", "FL660", "max_alt_range_m is 15000 m", "--unlimited-m 15000 or lower"} {
+		if !strings.Contains(advice, want) {
+			t.Errorf("advice %q lacks %q", advice, want)
+		}
+	}
+	if got := as[0].UnlimitedAdvice(items[0].Input, 25000); got != "" {
+		t.Errorf("advice below the limit: %q", got)
+	}
+	if got := as[1].UnlimitedAdvice(items[1].Input, 1000); got != "" {
+		t.Errorf("advice without UNL: %q", got)
+	}
+	for field, want := range map[string]int{"alt_upper_m": 4, "alt_lower_m": 3, "footprint.radius_m": 1} {
+		if got := as[0].LineOf(field); got != want {
+			t.Errorf("LineOf(%q) = %d, want %d", field, got, want)
+		}
+	}
+	// With UNL taken at 15,000 m, the band fits.
+	items = Items(as, ImportOptions{Start: start, End: start.Add(time.Hour), UnlimitedM: 15000})
+	if items[0].Input.AltUpperM != 15000 || as[0].UnlimitedAdvice(items[0].Input, 15000) != "" {
+		t.Errorf("--unlimited-m 15000: upper %v", items[0].Input.AltUpperM)
 	}
 }

@@ -211,6 +211,9 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 		switch {
 		case errors.As(err, &fe):
 			pi.Status, pi.Reason, pi.Field = "refused", fe.Error(), fe.Field
+			if advice := a.UnlimitedAdvice(in, h.svc.Rules().MaxAltRangeM); advice != "" && fe.Field == "alt_upper_m" {
+				pi.Reason += ": " + advice
+			}
 			if format == "openair" {
 				pi.Line = a.LineOf(fe.Field)
 			}

@@ -216,3 +216,39 @@ func TestPreviewOpenAir(t *testing.T) {
 		t.Fatalf("no window: %+v", got.Items[0])
 	}
 }
+
+// POST /v1/volumes/preview of a GND-UNL airspace under the default rules
+// (bands of 15,000 m at most, UNL taken as FL660): refused on its AH line,
+// the reason saying what UNL was taken as, the rules' limit and how to
+// import it; with unlimited_m=15000 it would be declared.
+func TestPreviewUnlimitedAirspace(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC().Truncate(time.Second)
+	path := fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	const src = "AC Q\nAN Lampedusa(LaserBeam)\nAL GND\nAH UNL\nV X=35:31:06 N 012:37:50 E\nDC 0.5\n"
+	var got struct {
+		Items []struct {
+			Line   int    `json:"line"`
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+			Field  string `json:"field"`
+			Input  *struct {
+				AltUpperM float64 `json:"alt_upper_m"`
+			} `json:"input"`
+		} `json:"items"`
+	}
+	e.mustDo("POST", path, e.tokens["coalition"], src, 200, &got)
+	it := got.Items[0]
+	if it.Status != "refused" || it.Line != 4 || it.Field != "alt_upper_m" {
+		t.Fatalf("GND-UNL: %+v", it)
+	}
+	for _, want := range []string{"UNL (line 4)", "FL660", "max_alt_range_m is 15000 m", "--unlimited-m 15000 or lower", "unlimited_m"} {
+		if !strings.Contains(it.Reason, want) {
+			t.Errorf("reason %q lacks %q", it.Reason, want)
+		}
+	}
+	e.mustDo("POST", path+"&unlimited_m=15000", e.tokens["coalition"], src, 200, &got)
+	if it := got.Items[0]; it.Status != "ok" || it.Input == nil || it.Input.AltUpperM != 15000 {
+		t.Fatalf("GND-UNL with unlimited_m=15000: %+v", it)
+	}
+}
