@@ -120,10 +120,9 @@ type previewItem struct {
 	Field  string          `json:"field,omitempty"`
 	Input  *volumeWrite    `json:"input,omitempty"`
 	Conf   []volume.Volume `json:"conflicts,omitempty"`
-	// Alternatives will list conflict-free shifts of a conflicting item
-	// once the service computes strategic alternatives (issue 17); until
-	// then it is always absent.
-	Alternatives []volumeWrite `json:"alternatives,omitempty"`
+	// Alternatives are the nearest conflict-free variants of a
+	// conflicting item (its band moved, its window moved, or both).
+	Alternatives []volume.Alternative `json:"alternatives,omitempty"`
 }
 
 // volumeWrite is the body of POST /v1/volumes for an item.
@@ -221,6 +220,9 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 			return err
 		case len(conflicts) > 0:
 			pi.Status, pi.Conf = "conflicting", conflicts
+			if pi.Alternatives, err = h.svc.VolumeAlternatives(p, "", in); err != nil {
+				return err
+			}
 		default:
 			pi.Status = "ok"
 		}

@@ -126,6 +126,7 @@ func (h *Handler) routes() []route {
 		{method: "POST", path: "/v1/volumes", auth: anyParty, maxBody: volumeBody, h: h.postVolume},
 		{method: "GET", path: "/v1/volumes", auth: anyParty, h: h.listVolumes},
 		{method: "POST", path: "/v1/volumes/preview", auth: anyParty, maxBody: importBody, h: h.previewVolumes},
+		{method: "POST", path: "/v1/volumes/alternatives", auth: anyParty, maxBody: volumeBody, h: h.postAlternatives},
 		{method: "GET", path: "/v1/volumes/{id}", auth: anyParty, h: h.getVolume},
 		{method: "PUT", path: "/v1/volumes/{id}", auth: anyParty, maxBody: volumeBody, h: h.putVolume},
 		{method: "POST", path: "/v1/volumes/{id}/state", auth: anyParty, maxBody: smallBody, h: h.postVolumeState},

@@ -28,12 +28,18 @@ func domainProblem(err error) *Problem {
 			"the volume conflicts with other parties' volumes missing or stale in the key; add them (see missing) and retry")
 		p.Field = "key"
 		p.Missing = mk.Missing
+		if len(mk.Alternatives) > 0 {
+			p.Alternatives = mk.Alternatives
+		}
 		return p
 	}
 	var pe *volume.PriorityError
 	if errors.As(err, &pe) {
 		p := problem(http.StatusConflict, "higher-priority", "Conflicts with a higher-priority volume", pe.Error())
 		p.Conflicts = pe.Higher
+		if len(pe.Alternatives) > 0 {
+			p.Alternatives = pe.Alternatives
+		}
 		return p
 	}
 	switch {

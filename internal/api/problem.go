@@ -32,6 +32,9 @@ type Problem struct {
 	Missing any `json:"missing,omitempty"`
 	// Conflicts lists the higher-priority volumes a write conflicts with.
 	Conflicts any `json:"conflicts,omitempty"`
+	// Alternatives are the nearest conflict-free variants of a volume
+	// write refused for a conflict.
+	Alternatives any `json:"alternatives,omitempty"`
 	// ClearedAt is when an alert asked about cleared.
 	ClearedAt *time.Time `json:"cleared_at,omitempty"`
 

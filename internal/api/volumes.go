@@ -32,7 +32,53 @@ func (h *Handler) postVolume(w http.ResponseWriter, r *http.Request, p party.Pri
 		return err
 	}
 	w.Header().Set("Location", "/v1/volumes/"+v.ID)
-	return writeJSON(w, http.StatusCreated, v)
+	return h.writeVolume(w, http.StatusCreated, p, v, in)
+}
+
+// writtenVolume is the answer to a write: the volume, and when it was
+// accepted though it conflicts, its nearest conflict-free variants.
+type writtenVolume struct {
+	volume.Volume
+	Alternatives []volume.Alternative `json:"alternatives,omitempty"`
+}
+
+// writeVolume answers a write that succeeded with the volume and, when
+// it conflicts, its alternatives.
+func (h *Handler) writeVolume(w http.ResponseWriter, status int, p party.Principal, v volume.Volume, in volume.Input) error {
+	out := writtenVolume{Volume: v}
+	if len(v.Conflicts) > 0 && v.State.Live() {
+		alts, err := h.svc.VolumeAlternatives(p, v.ID, in)
+		if err != nil {
+			return err
+		}
+		out.Alternatives = alts
+	}
+	return writeJSON(w, status, out)
+}
+
+// postAlternatives answers, writing nothing, the volumes a would-be
+// volume conflicts with and its nearest conflict-free variants; an invalid
+// volume gets the same 400 as a write.
+func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	in, err := readVolumeInput(r)
+	if err != nil {
+		return err
+	}
+	conflicts, err := h.svc.PreviewVolume(p, in)
+	if err != nil {
+		return err
+	}
+	alts, err := h.svc.VolumeAlternatives(p, "", in)
+	if err != nil {
+		return err
+	}
+	if conflicts == nil {
+		conflicts = []volume.Volume{}
+	}
+	if alts == nil {
+		alts = []volume.Alternative{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"conflicts": conflicts, "alternatives": alts})
 }
 
 func (h *Handler) putVolume(w http.ResponseWriter, r *http.Request, p party.Principal) error {
@@ -44,7 +90,7 @@ func (h *Handler) putVolume(w http.ResponseWriter, r *http.Request, p party.Prin
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, v)
+	return h.writeVolume(w, http.StatusOK, p, v, in)
 }
 
 func (h *Handler) postVolumeState(w http.ResponseWriter, r *http.Request, p party.Principal) error {
@@ -63,7 +109,10 @@ func (h *Handler) postVolumeState(w http.ResponseWriter, r *http.Request, p part
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, v)
+	return h.writeVolume(w, http.StatusOK, p, v, volume.Input{
+		Footprint: v.Footprint, AltLowerM: v.AltLowerM, AltUpperM: v.AltUpperM,
+		Start: v.Start, End: v.End, Priority: v.Priority, State: v.State, Details: v.Details,
+	})
 }
 
 func (h *Handler) getVolume(w http.ResponseWriter, r *http.Request, p party.Principal) error {

@@ -84,14 +84,46 @@ func (s *Service) commitVolume(ctx context.Context, actor, kind string, op func(
 	return res.Volume, err
 }
 
-// CreateVolume declares a new volume of the caller.
+// CreateVolume declares a new volume of the caller. A refusal for a
+// conflict (missing key, higher priority) carries the write's
+// alternatives.
 func (s *Service) CreateVolume(ctx context.Context, p party.Principal, in volume.Input) (volume.Volume, error) {
 	if p.Operator {
 		return volume.Volume{}, ErrForbidden
 	}
-	return s.commitVolume(ctx, p.Party, "volume_created", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
+	v, err := s.commitVolume(ctx, p.Party, "volume_created", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Create(tx, p.Party, in, rl, now)
 	})
+	return v, s.withAlternatives(p, "", in, err)
+}
+
+// VolumeAlternatives returns the nearest conflict-free variants of the
+// caller's write in (of its volume id, "" for a new one; see
+// volume.Registry.Alternatives), considering the volumes it may see and
+// those the write conflicts with; none when it conflicts with nothing. An
+// invalid write is refused as the write would be.
+func (s *Service) VolumeAlternatives(p party.Principal, id string, in volume.Input) ([]volume.Alternative, error) {
+	if p.Operator {
+		return nil, ErrForbidden
+	}
+	rl, now := s.Rules(), s.now()
+	return s.volumes().Alternatives(p.Party, id, in, rl, now, func(v *volume.Volume) bool {
+		return s.volumeVisible(p, *v, rl, now)
+	})
+}
+
+// withAlternatives adds the alternatives of the write to a refusal for a
+// conflict; any other outcome passes unchanged.
+func (s *Service) withAlternatives(p party.Principal, id string, in volume.Input, err error) error {
+	var mk *volume.MissingKeyError
+	var pe *volume.PriorityError
+	switch {
+	case errors.As(err, &mk):
+		mk.Alternatives, _ = s.VolumeAlternatives(p, id, in)
+	case errors.As(err, &pe):
+		pe.Alternatives, _ = s.VolumeAlternatives(p, id, in)
+	}
+	return err
 }
 
 // UpdateVolume replaces the caller's volume id at version in.Version.
@@ -105,7 +137,7 @@ func (s *Service) UpdateVolume(ctx context.Context, p party.Principal, id string
 	v, err := s.commitVolume(ctx, p.Party, "volume_updated", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Update(tx, p.Party, id, in, rl, now)
 	})
-	return v, s.hideForeign(p, id, err)
+	return v, s.withAlternatives(p, id, in, s.hideForeign(p, id, err))
 }
 
 // SetVolumeState moves the caller's volume id (at version) to state.
@@ -119,7 +151,18 @@ func (s *Service) SetVolumeState(ctx context.Context, p party.Principal, id, ver
 	v, err := s.commitVolume(ctx, p.Party, "volume_state", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().SetState(tx, p.Party, id, version, state, key, rl, now)
 	})
-	return v, s.hideForeign(p, id, err)
+	err = s.hideForeign(p, id, err)
+	if !errors.Is(err, volume.ErrMissingKey) && !errors.Is(err, volume.ErrHigherPriority) {
+		return v, err
+	}
+	if cur, gerr := s.volumes().Get(p.Party, id); gerr == nil && cur.Party == p.Party {
+		// The volume as it is, in the state asked for.
+		err = s.withAlternatives(p, id, volume.Input{
+			Footprint: cur.Footprint, AltLowerM: cur.AltLowerM, AltUpperM: cur.AltUpperM,
+			Start: cur.Start, End: cur.End, Priority: cur.Priority, State: state, Details: cur.Details,
+		}, err)
+	}
+	return v, err
 }
 
 // GetVolume returns volume id as the caller may see it; a volume it may

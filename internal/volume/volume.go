@@ -166,6 +166,9 @@ var (
 // or stale, in the key, reduced (no details).
 type MissingKeyError struct {
 	Missing []Volume
+	// Alternatives are the nearest conflict-free variants of the write
+	// (Registry.Alternatives), when the caller asked for them.
+	Alternatives []Alternative
 }
 
 func (e *MissingKeyError) Error() string {
@@ -183,6 +186,9 @@ func (e *MissingKeyError) Is(target error) bool { return target == ErrMissingKey
 // reduced.
 type PriorityError struct {
 	Higher []Volume
+	// Alternatives are the nearest conflict-free variants of the write
+	// (Registry.Alternatives), when the caller asked for them.
+	Alternatives []Alternative
 }
 
 func (e *PriorityError) Error() string {

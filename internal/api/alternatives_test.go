@@ -1,0 +1,145 @@
+package api
+
+import (
+	"net/http"
+	"testing"
+)
+
+// wireAlternative is an alternative on the wire, as far as tests read it.
+type wireAlternative struct {
+	Change    string
+	ClimbM    float64 `json:"climb_m"`
+	ShiftS    float64 `json:"shift_s"`
+	AltLowerM float64 `json:"alt_lower_m"`
+	AltUpperM float64 `json:"alt_upper_m"`
+}
+
+// TestAlternativesOfAConflictingWrite: russia holds 5,000-7,000 m over a
+// circle; the coalition's write over the same circle conflicts. The 409
+// missing key carries alternatives, the nearest first; each declares
+// without conflict as it is; POST /v1/volumes/alternatives answers the
+// same without storing anything; a write accepted with the key carries
+// them too; an invalid write gets the write's own 400.
+func TestAlternativesOfAConflictingWrite(t *testing.T) {
+	e := newEnv(t, Options{})
+	var theirs wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, "russian", nil), 201, &theirs)
+
+	mine := circleVolume(35, 36.02, "ours", nil)
+	var refused struct {
+		Type         string
+		Missing      []wireVolume
+		Alternatives []wireAlternative
+	}
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], mine, http.StatusConflict, &refused)
+	if len(refused.Missing) != 1 || len(refused.Alternatives) == 0 {
+		t.Fatalf("409 %+v", refused)
+	}
+	byChange := map[string]wireAlternative{}
+	for _, a := range refused.Alternatives {
+		key := a.Change
+		if a.ClimbM > 0 || a.ShiftS > 0 {
+			key += "+"
+		} else {
+			key += "-"
+		}
+		byChange[key] = a
+	}
+	// Up: right above 7,000 m plus 1,000 ft; down: 1,000 ft below 5,000 m,
+	// the same thickness.
+	sep := 304.8
+	if a := byChange["altitude+"]; a.AltLowerM != 7000+sep || a.AltUpperM != 9000+sep || a.ClimbM != 2000+sep {
+		t.Fatalf("upward alternative %+v", a)
+	}
+	if a := byChange["altitude-"]; a.AltUpperM != 5000-sep || a.AltLowerM != 3000-sep {
+		t.Fatalf("downward alternative %+v", a)
+	}
+	if a := byChange["time+"]; a.ShiftS != 2*3600+2*60 {
+		t.Fatalf("later alternative %+v: want the length of russia's window plus two buffers", a)
+	}
+
+	// Nothing was stored by asking.
+	var planned struct {
+		Conflicts    []wireVolume
+		Alternatives []wireAlternative
+	}
+	before := fingerprint(t, e.st)
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], mine, http.StatusOK, &planned)
+	if after := fingerprint(t, e.st); after != before {
+		t.Fatalf("asking for alternatives changed the store:\n%s\n%s", before, after)
+	}
+	if len(planned.Conflicts) != 1 || len(planned.Alternatives) != len(refused.Alternatives) {
+		t.Fatalf("alternatives answer %+v, the 409 had %+v", planned, refused)
+	}
+
+	// Each declares as it is, conflicting with nothing.
+	var raw struct{ Alternatives []map[string]any }
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], mine, http.StatusOK, &raw)
+	for i, a := range raw.Alternatives {
+		delete(a, "change")
+		delete(a, "climb_m")
+		delete(a, "shift_s")
+		a["state"] = "proposed"
+		var v wireVolume
+		e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], a, http.StatusCreated, &v)
+		if len(v.Conflicts) != 0 {
+			t.Fatalf("alternative %d conflicts once declared: %+v", i, v)
+		}
+		e.mustDo("POST", "/v1/volumes/"+v.ID+"/state", e.tokens["coalition"], map[string]any{"state": "cancelled", "version": v.Version}, 200, nil)
+	}
+
+	// Declared with the key, it is accepted though it conflicts: the
+	// answer carries the alternatives too.
+	keyed := circleVolume(35, 36.02, "ours", []map[string]string{{"id": theirs.ID, "version": theirs.Version}})
+	var accepted struct {
+		Conflicts    []any
+		Alternatives []wireAlternative
+	}
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], keyed, http.StatusCreated, &accepted)
+	if len(accepted.Conflicts) != 1 || len(accepted.Alternatives) == 0 {
+		t.Fatalf("accepted with conflicts: %+v", accepted)
+	}
+
+	// An invalid volume: the same 400 as the write.
+	bad := circleVolume(35, 36.02, "ours", nil)
+	bad["alt_upper_m"] = 1000
+	_, wrote, _ := e.do("POST", "/v1/volumes", e.tokens["coalition"], bad)
+	code, asked, _ := e.do("POST", "/v1/volumes/alternatives", e.tokens["coalition"], bad)
+	if code != http.StatusBadRequest || string(asked) != string(wrote) {
+		t.Fatalf("alternatives of an invalid volume: %d %s; the write said %s", code, asked, wrote)
+	}
+}
+
+// TestAlternativesNeedToKnow: under volume_visibility need_to_know, the
+// alternatives of a write consider the volumes the writer may see and
+// those its write conflicts with, and no other: a third party's volume
+// right above russia's, which the coalition neither conflicts with nor
+// may see, does not move the upward alternative (it would tell the
+// coalition where that volume is).
+func TestAlternativesNeedToKnow(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.agreeRules(map[string]any{"volume_visibility": "need_to_know"})
+	var third struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, "russian", nil), 201, nil)
+	above := circleVolume(35, 36, "hidden", nil)
+	above["alt_lower_m"], above["alt_upper_m"] = 7400, 9000
+	e.mustDo("POST", "/v1/volumes", third.Token, above, 201, nil)
+
+	var planned struct{ Alternatives []wireAlternative }
+	mine := circleVolume(35, 36.02, "ours", nil)
+	mine["alt_lower_m"], mine["alt_upper_m"] = 6000, 6500
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], mine, http.StatusOK, &planned)
+	found := false
+	for _, a := range planned.Alternatives {
+		if a.Change == "altitude" && a.ClimbM > 0 {
+			found = true
+			if a.AltLowerM != 7000+304.8 {
+				t.Fatalf("the upward alternative %+v moved for a volume the coalition may not see", a)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no upward alternative in %+v", planned.Alternatives)
+	}
+}

@@ -1,0 +1,388 @@
+package volume
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/wiretime"
+)
+
+// Strategic alternatives: for a write that conflicts, the nearest
+// conflict-free variants of the same volume that change its altitude band
+// (moved up or down, the same thickness), its window (moved later or
+// earlier, the same duration), or both.
+//
+// Only the band and the window move, so whether a variant conflicts with
+// another volume O turns on two intervals: the shift of the band δ
+// conflicts exactly on the open interval (O.lower − vsep − U, O.upper +
+// vsep − L), and the shift of the window τ on the open interval
+// (O.start − E − 2·buffer, O.end − S + 2·buffer) (band [L, U], window
+// [S, E]; the conflict test's strict inequalities), provided O is near
+// horizontally, which no shift changes. The smallest shift upwards is then
+// the band's own position or one starting exactly at an obstacle's upper
+// limit plus the separation (no other value can be the first free one),
+// and likewise downwards, later and earlier: a handful of candidates, each
+// checked with the conflict test itself, the first free one being exact
+// and minimal. Both at once: of the candidate pairs, the one with the
+// smallest change counted in the rules' own units (vertical separations
+// and time buffers), offered when it is smaller than each single change
+// in its directions.
+//
+// Which volumes count: those of other parties that are live, near
+// horizontally (the separation included) and either visible to the
+// writer (the caller says, by the visibility rules) or conflicting with
+// the write as asked, which the answer to the write names anyway. So an
+// alternative reveals nothing the writer may not see; under need-to-know
+// visibility it may still conflict with a volume the writer cannot see,
+// and writing it then gets the 409 that names that volume, as any write.
+// Windows are searched within AlternativesHorizon of the window asked.
+
+// AlternativesHorizon bounds how far a window is moved in search of a
+// free one.
+const AlternativesHorizon = 7 * 24 * time.Hour
+
+// Kinds of Alternative.
+const (
+	ChangeAltitude     = "altitude"
+	ChangeTime         = "time"
+	ChangeAltitudeTime = "altitude_time"
+)
+
+// Alternative is one conflict-free variant of a volume write: the write
+// itself (Input, without key or version) and what changed.
+type Alternative struct {
+	// Change is altitude, time or altitude_time.
+	Change string `json:"change"`
+	// ClimbM is how far the band moved (up positive), ShiftS how far the
+	// window moved (later positive).
+	ClimbM float64 `json:"climb_m"`
+	ShiftS float64 `json:"shift_s"`
+	Input
+}
+
+// Alternatives returns the nearest conflict-free variants of the write in
+// by party (of volume id, "" for a new one), as described above, ordered
+// by the size of their change in the rules' units; none when the write
+// does not conflict. visible says whether the writer may see a volume.
+// An invalid input is refused with the same error as the write.
+func (r *Registry) Alternatives(party, id string, in Input, rl rules.Rules, now time.Time, visible func(*Volume) bool) ([]Alternative, error) {
+	if party == "" {
+		return nil, fielderr.Errorf("party", "missing")
+	}
+	if id == "" {
+		id = "(new)"
+	}
+	v, err := NewVolume(id, party, in, rl)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPriority(in, party, rl); err != nil {
+		return nil, err
+	}
+	if !v.State.Live() {
+		return nil, nil
+	}
+	// The index under the lock; visible, which may read the registry
+	// too, after it.
+	r.mu.RLock()
+	p := r.idx.p
+	conflicting := r.idx.Conflicts(v)
+	horizonNs := AlternativesHorizon.Nanoseconds()
+	fromNs, toNs := grownWindowNs(v, p.bufNs+horizonNs)
+	var near []*Volume
+	if len(conflicting) > 0 {
+		near = r.idx.nearby(v, fromNs, toNs)
+	}
+	r.mu.RUnlock()
+	if len(conflicting) == 0 {
+		return nil, nil
+	}
+	var obstacles []*Volume
+	for _, o := range near {
+		if slices.Contains(conflicting, o) || visible(o) {
+			obstacles = append(obstacles, o)
+		}
+	}
+	s := &shifter{v: v, p: p, obstacles: obstacles, rl: rl, now: now, in: in}
+	return s.alternatives(), nil
+}
+
+// nearby returns the live volumes of other parties whose footprint is
+// within the separation of v's, at any altitude, whose window grown by the
+// buffer meets [fromNs, toNs].
+func (x *Index) nearby(v *Volume, fromNs, toNs int64) []*Volume {
+	party := x.parties[v.Party]
+	cands := x.candidates(x.covering(v.shape), fromNs, toNs, func(e *entry) bool {
+		return e.party != party && e.startNs < toNs && fromNs < e.endNs
+	})
+	out := cands[:0]
+	for _, o := range cands {
+		if o.ID != v.ID && o.State.Live() && v.shape.near(o.shape, x.p.lim) {
+			out = append(out, o)
+		}
+	}
+	sortByID(out)
+	return out
+}
+
+// shifter searches the shifts of one volume.
+type shifter struct {
+	v         *Volume
+	in        Input
+	p         params
+	rl        rules.Rules
+	now       time.Time
+	obstacles []*Volume
+}
+
+// variant is a candidate: the band's lower limit and the window's start.
+type variant struct {
+	lowerM  float64
+	startNs int64
+}
+
+func (s *shifter) thickness() float64 { return s.v.AltUpperM - s.v.AltLowerM }
+func (s *shifter) durationNs() int64  { return s.v.End.UnixNano() - s.v.Start.UnixNano() }
+
+// volume is v moved to the variant.
+func (s *shifter) volume(c variant) *Volume {
+	m := *s.v
+	m.AltLowerM, m.AltUpperM = c.lowerM, c.lowerM+s.thickness()
+	m.Start = time.Unix(0, c.startNs).UTC()
+	m.End = time.Unix(0, c.startNs+s.durationNs()).UTC()
+	return &m
+}
+
+// allowed reports whether the variant is a valid write: its band within
+// the altitudes a volume may have, its window within the times accepted,
+// not over yet, and within the horizon.
+func (s *shifter) allowed(c variant) bool {
+	m := s.volume(c)
+	if m.AltLowerM < MinAltitudeM || m.AltUpperM > MaxAltitudeM {
+		return false
+	}
+	if wiretime.Check("start", m.Start) != nil || wiretime.Check("end", m.End) != nil {
+		return false
+	}
+	if !s.now.Before(m.End.Add(s.rl.TimeBuffer())) {
+		return false
+	}
+	shift := c.startNs - s.v.Start.UnixNano()
+	return shift <= AlternativesHorizon.Nanoseconds() && -shift <= AlternativesHorizon.Nanoseconds()
+}
+
+// free reports whether the variant conflicts with no obstacle: the
+// conflict test's altitude and time half (the obstacles are near
+// horizontally, whatever the shift).
+func (s *shifter) free(c variant) bool {
+	m := s.volume(c)
+	for _, o := range s.obstacles {
+		if closeInAltAndTime(m, o, s.p) {
+			return false
+		}
+	}
+	return true
+}
+
+// settle returns the variant if it is allowed and free, or, when it
+// starts exactly at an obstacle's edge and rounding in the sum of the
+// lower limit and the thickness puts it a hair inside, the variant moved
+// outwards by the few units in the last place that take it out.
+func (s *shifter) settle(c variant) (variant, bool) {
+	l := s.v.AltLowerM
+	for range 4 {
+		if !s.allowed(c) {
+			return c, false
+		}
+		if s.free(c) {
+			return c, true
+		}
+		if c.lowerM == l {
+			return c, false
+		}
+		c.lowerM = math.Nextafter(c.lowerM, math.Copysign(math.Inf(1), c.lowerM-l))
+	}
+	return c, false
+}
+
+// candidates of each direction, nearest first: the current position and
+// each obstacle's edge beyond it.
+func (s *shifter) lowers(up bool) []float64 {
+	l, h, sep := s.v.AltLowerM, s.thickness(), s.p.vsepM
+	out := []float64{l}
+	for _, o := range s.obstacles {
+		if c := o.AltUpperM + sep; up && c > l {
+			out = append(out, c)
+		}
+		// Downwards, the band's upper limit goes to the obstacle's lower
+		// limit less the separation.
+		if c := o.AltLowerM - sep - h; !up && c < l {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b float64) int {
+		da, db := math.Abs(a-l), math.Abs(b-l)
+		switch {
+		case da < db:
+			return -1
+		case da > db:
+			return 1
+		}
+		return 0
+	})
+	return slices.Compact(out)
+}
+
+func (s *shifter) starts(later bool) []int64 {
+	st, dur, buf := s.v.Start.UnixNano(), s.durationNs(), s.p.bufNs
+	out := []int64{st}
+	for _, o := range s.obstacles {
+		if c := o.End.UnixNano() + 2*buf; later && c > st {
+			out = append(out, c)
+		}
+		if c := o.Start.UnixNano() - 2*buf - dur; !later && c < st {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b int64) int {
+		da, db := a-st, b-st
+		if da < 0 {
+			da = -da
+		}
+		if db < 0 {
+			db = -db
+		}
+		return int(sign64(da - db))
+	})
+	return slices.Compact(out)
+}
+
+func sign64(x int64) int64 {
+	switch {
+	case x < 0:
+		return -1
+	case x > 0:
+		return 1
+	}
+	return 0
+}
+
+// cost is the size of a variant's change in the rules' units: vertical
+// separations plus time buffers (a second when the rules have none).
+func (s *shifter) cost(c variant) float64 {
+	bufS := max(s.p.bufNs, int64(time.Second))
+	return math.Abs(c.lowerM-s.v.AltLowerM)/s.p.vsepM + math.Abs(float64(c.startNs-s.v.Start.UnixNano()))/float64(bufS)
+}
+
+// alternatives computes the singles of each direction and the
+// combinations of each pair of directions.
+func (s *shifter) alternatives() []Alternative {
+	st, l := s.v.Start.UnixNano(), s.v.AltLowerM
+	var out []Alternative
+	single := map[string]*variant{}
+	first := func(cands []variant) *variant {
+		for _, c := range cands {
+			if c, ok := s.settle(c); ok {
+				return &c
+			}
+		}
+		return nil
+	}
+	for _, up := range []bool{true, false} {
+		var cs []variant
+		for _, lower := range s.lowers(up) {
+			cs = append(cs, variant{lower, st})
+		}
+		single[dir("alt", up)] = first(cs)
+	}
+	for _, later := range []bool{true, false} {
+		var cs []variant
+		for _, start := range s.starts(later) {
+			cs = append(cs, variant{l, start})
+		}
+		single[dir("time", later)] = first(cs)
+	}
+	for _, k := range []string{"alt+", "alt-", "time+", "time-"} {
+		if c := single[k]; c != nil {
+			out = append(out, s.alternative(*c))
+		}
+	}
+	for _, up := range []bool{true, false} {
+		for _, later := range []bool{true, false} {
+			var best *variant
+			bestCost := math.Inf(1)
+			for _, c := range []*variant{single[dir("alt", up)], single[dir("time", later)]} {
+				if c != nil {
+					bestCost = min(bestCost, s.cost(*c))
+				}
+			}
+			// Both lists go outwards, so the cost grows along each: stop
+			// a list where it cannot beat the best.
+			starts := s.starts(later)
+			for _, lower := range s.lowers(up)[1:] {
+				altCost := s.cost(variant{lower, st})
+				if altCost >= bestCost {
+					break
+				}
+				for _, start := range starts[1:] {
+					c := variant{lower, start}
+					cost := s.cost(c)
+					if cost >= bestCost {
+						break
+					}
+					if c, ok := s.settle(c); ok {
+						best, bestCost = &c, cost
+						break
+					}
+				}
+			}
+			if best != nil {
+				out = append(out, s.alternative(*best))
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Alternative) int {
+		ca := s.cost(variant{a.AltLowerM, a.Start.UnixNano()})
+		cb := s.cost(variant{b.AltLowerM, b.Start.UnixNano()})
+		switch {
+		case ca < cb:
+			return -1
+		case ca > cb:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func dir(what string, positive bool) string {
+	if positive {
+		return what + "+"
+	}
+	return what + "-"
+}
+
+// alternative is the write of a variant.
+func (s *shifter) alternative(c variant) Alternative {
+	m := s.volume(c)
+	in := s.in
+	in.Key, in.Version = nil, ""
+	in.AltLowerM, in.AltUpperM, in.Start, in.End = m.AltLowerM, m.AltUpperM, m.Start, m.End
+	a := Alternative{
+		ClimbM: c.lowerM - s.v.AltLowerM,
+		ShiftS: float64(c.startNs-s.v.Start.UnixNano()) / 1e9,
+		Input:  in,
+	}
+	switch {
+	case a.ClimbM != 0 && a.ShiftS != 0:
+		a.Change = ChangeAltitudeTime
+	case a.ClimbM != 0:
+		a.Change = ChangeAltitude
+	default:
+		a.Change = ChangeTime
+	}
+	return a
+}

@@ -1,0 +1,213 @@
+package volume
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/deconflict/deconflict/internal/rules"
+)
+
+// scene is a registry holding other parties' volumes around one point
+// and a write of party "a" there.
+type scene struct {
+	r   *Registry
+	all []*Volume
+	in  Input
+	rl  rules.Rules
+	now time.Time
+	v   *Volume // the write, compiled
+}
+
+// drawScene places a few volumes of parties b and c near (35, 36): circles
+// from 1 to 20 km across within 30 km, bands anywhere from the ground to
+// 6 km, windows of minutes to hours within six hours of the write's.
+func drawScene(t *rapid.T) *scene {
+	rl := rules.Default()
+	// Now is before every window: every shift considered is a valid write.
+	sc := &scene{r: NewRegistry(rl), rl: rl, now: t0.Add(-24 * time.Hour)}
+	place := func(name string) (Footprint, float64, float64, time.Time, time.Time) {
+		lat, lon := destination(35, 36, rapid.Float64Range(0, 360).Draw(t, name+"_bearing"), rapid.Float64Range(0, 30000).Draw(t, name+"_dist")/meanEarthRadiusM)
+		fp := circle(lat, lon, rapid.Float64Range(500, 10000).Draw(t, name+"_radius"))
+		lower := rapid.Float64Range(0, 6000).Draw(t, name+"_lower")
+		upper := lower + rapid.Float64Range(0, 1500).Draw(t, name+"_thick")
+		start := t0.Add(time.Duration(rapid.Int64Range(-6*3600, 6*3600).Draw(t, name+"_start")) * time.Second)
+		end := start.Add(time.Duration(rapid.Int64Range(60, 4*3600).Draw(t, name+"_len")) * time.Second)
+		return fp, lower, upper, start, end
+	}
+	for i := range rapid.IntRange(1, 8).Draw(t, "volumes") {
+		fp, lo, hi, st, en := place(fmt.Sprint("v", i))
+		party := []string{"b", "c"}[i%2]
+		v := mkVol(t, fmt.Sprint("v", i), party, input(fp, lo, hi, st, en))
+		sc.r.idx.Put(v)
+		sc.all = append(sc.all, v)
+	}
+	fp, lo, hi, st, en := place("write")
+	sc.in = input(fp, lo, hi, st, en)
+	sc.v = mkVol(t, "(new)", "a", sc.in)
+	return sc
+}
+
+// conflictsAt is the oracle: the write moved by climb meters and shift
+// seconds, checked against every volume with the plain scan.
+func (sc *scene) conflictsAt(t *rapid.T, climbM float64, shiftS int64) bool {
+	v := *sc.v
+	v.AltLowerM += climbM
+	v.AltUpperM += climbM
+	v.Start = v.Start.Add(time.Duration(shiftS) * time.Second)
+	v.End = v.End.Add(time.Duration(shiftS) * time.Second)
+	return len(ScanConflicts(sc.all, &v, sc.rl)) > 0
+}
+
+// TestAlternativesExhaustive compares the alternatives with an exhaustive
+// search at 1 m and 1 s steps: each single change is conflict-free (by the
+// plain scan of every volume) and no whole number of meters or seconds
+// smaller in its direction is; a change of both is conflict-free and no
+// point of the 1 m by 1 s grid with a smaller cost in its directions is.
+func TestAlternativesExhaustive(t *testing.T) {
+	var offered int
+	kinds := map[string]int{}
+	defer func() {
+		if offered < 20 || kinds[ChangeAltitude] == 0 || kinds[ChangeTime] == 0 || kinds[ChangeAltitudeTime] == 0 {
+			t.Errorf("only %d draws had alternatives, of each kind %v", offered, kinds)
+		}
+		t.Logf("%d draws had alternatives, of each kind %v", offered, kinds)
+	}()
+	rapid.Check(t, func(t *rapid.T) {
+		sc := drawScene(t)
+		alts, err := sc.r.Alternatives("a", "", sc.in, sc.rl, sc.now, func(*Volume) bool { return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		conflicting := sc.conflictsAt(t, 0, 0)
+		if !conflicting {
+			if len(alts) > 0 {
+				t.Fatalf("alternatives %+v for a write without conflict", alts)
+			}
+			return
+		}
+		offered++
+		vsep, buf := sc.rl.VerticalSepM, sc.rl.TimeBufferS
+		seen := map[string]bool{}
+		for _, a := range alts {
+			if a.AltUpperM-a.AltLowerM-(sc.in.AltUpperM-sc.in.AltLowerM) > 1e-6 || a.End.Sub(a.Start) != sc.in.End.Sub(sc.in.Start) {
+				t.Fatalf("%+v does not keep the thickness and the duration", a)
+			}
+			if a.ClimbM != a.AltLowerM-sc.in.AltLowerM || a.ShiftS != a.Start.Sub(sc.in.Start).Seconds() {
+				t.Fatalf("%+v: the sizes do not say the change", a)
+			}
+			v := mkVol(t, "(new)", "a", a.Input)
+			if c := ScanConflicts(sc.all, v, sc.rl); len(c) > 0 {
+				t.Fatalf("alternative %+v conflicts with %s", a, c[0].ID)
+			}
+			up, later := a.ClimbM > 0, a.ShiftS > 0
+			kinds[a.Change]++
+			switch a.Change {
+			case ChangeAltitude:
+				seen[dir("alt", up)] = true
+				// No whole meter smaller in that direction is free.
+				for m := 0.0; m < math.Abs(a.ClimbM)-1e-6; m++ {
+					if !sc.conflictsAt(t, math.Copysign(m, a.ClimbM), 0) {
+						t.Fatalf("%+v, but a climb of %v m is free", a, math.Copysign(m, a.ClimbM))
+					}
+				}
+			case ChangeTime:
+				seen[dir("time", later)] = true
+				for s := int64(0); float64(s) < math.Abs(a.ShiftS)-1e-9; s++ {
+					if !sc.conflictsAt(t, 0, int64(math.Copysign(float64(s), a.ShiftS))) {
+						t.Fatalf("%+v, but a shift of %v s is free", a, math.Copysign(float64(s), a.ShiftS))
+					}
+				}
+			case ChangeAltitudeTime:
+				// The grid points of lower cost in these directions: all
+				// of them when they are few, else a random sample.
+				cost := math.Abs(a.ClimbM)/vsep + math.Abs(a.ShiftS)/buf
+				maxM, maxS := math.Floor(cost*vsep), math.Floor(cost*buf)
+				check := func(m, s float64) {
+					if m/vsep+s/buf < cost-1e-9 && !sc.conflictsAt(t, math.Copysign(m, a.ClimbM), int64(math.Copysign(s, a.ShiftS))) {
+						t.Fatalf("%+v (cost %v), but climbing %v m and shifting %v s is free", a, cost, math.Copysign(m, a.ClimbM), math.Copysign(s, a.ShiftS))
+					}
+				}
+				if (maxM+1)*(maxS+1) <= 200_000 {
+					for m := 0.0; m <= maxM; m++ {
+						for s := 0.0; s <= maxS && m/vsep+s/buf < cost; s++ {
+							check(m, s)
+						}
+					}
+				} else {
+					for range 20_000 {
+						check(float64(rapid.IntRange(0, int(maxM)).Draw(t, "m")), float64(rapid.IntRange(0, int(maxS)).Draw(t, "s")))
+					}
+				}
+			}
+		}
+		// A direction without a single alternative has no free change
+		// within reach: the ceiling, the floor or the horizon stop it.
+		for _, up := range []bool{true, false} {
+			if seen[dir("alt", up)] {
+				continue
+			}
+			sign := 1.0
+			if !up {
+				sign = -1
+			}
+			for m := 0.0; ; m++ {
+				lo, hi := sc.in.AltLowerM+sign*m, sc.in.AltUpperM+sign*m
+				if lo < MinAltitudeM || hi > MaxAltitudeM {
+					break
+				}
+				if !sc.conflictsAt(t, sign*m, 0) {
+					t.Fatalf("no alternative %s, but %v m is free", dir("alt", up), sign*m)
+				}
+			}
+		}
+	})
+}
+
+// TestAlternativesSeeOnlyWhatTheWriterMay: the write conflicts with A;
+// right above A's band lies B, which the write does not conflict with.
+// When the writer may not see B, the upward alternative ignores it (and so
+// tells nothing of it): it sits right above A, though that meets B; when
+// it may, the alternative clears B too. A counts either way: the answer to
+// the write names it.
+func TestAlternativesSeeOnlyWhatTheWriterMay(t *testing.T) {
+	rl := rules.Default()
+	r := NewRegistry(rl)
+	end := t0.Add(time.Hour)
+	a := mkVol(t, "A", "b", input(circle(35, 36, 2000), 1000, 2000, t0, end))
+	b := mkVol(t, "B", "c", input(circle(35, 36, 2000), 2400, 3000, t0, end))
+	r.idx.Put(a)
+	r.idx.Put(b)
+	in := input(circle(35, 36.01, 2000), 1500, 1600, t0, end)
+	now := t0.Add(-time.Hour)
+	up := func(visible func(*Volume) bool) Alternative {
+		alts, err := r.Alternatives("a", "", in, rl, now, visible)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range alts {
+			if x.Change == ChangeAltitude && x.ClimbM > 0 {
+				return x
+			}
+		}
+		t.Fatalf("no upward alternative in %+v", alts)
+		return Alternative{}
+	}
+	blind := up(func(v *Volume) bool { return false })
+	if want := 2000 + rl.VerticalSepM; blind.AltLowerM != want {
+		t.Fatalf("seeing nothing, the band moves to %v, want right above A at %v", blind.AltLowerM, want)
+	}
+	seeing := up(func(v *Volume) bool { return true })
+	if want := 3000 + rl.VerticalSepM; seeing.AltLowerM != want {
+		t.Fatalf("seeing B, the band moves to %v, want right above B at %v", seeing.AltLowerM, want)
+	}
+	// An invalid write is refused as the write would be.
+	bad := in
+	bad.AltUpperM = bad.AltLowerM - 1
+	if _, err := r.Alternatives("a", "", bad, rl, now, func(*Volume) bool { return true }); err == nil {
+		t.Fatal("an invalid write has alternatives")
+	}
+}
