@@ -146,7 +146,7 @@ func declareOutcome(v client.Volume, err error) (result, detail string) {
 		return "declared", fmt.Sprintf("id %s version %s state %s", v.ID, v.Version, v.State)
 	case errors.As(err, &p) && p.Status == 409:
 		// Someone declared a conflicting volume since the preview.
-		return "conflicting", conflictDetail(p.Missing, nil) + " " + p.Detail
+		return "conflicting", conflictDetail(p.Missing, p.Alternatives) + " " + p.Detail
 	case errors.As(err, &p) && p.Status == 400:
 		return "refused", p.Detail
 	}
@@ -160,15 +160,22 @@ func where(it client.PreviewItem) string {
 	return "line " + strconv.Itoa(it.Line)
 }
 
-func conflictDetail(with []client.Volume, alternatives []client.VolumeInput) string {
+func conflictDetail(with []client.Volume, alternatives []client.Alternative) string {
 	var ids []string
 	for _, v := range with {
 		ids = append(ids, fmt.Sprintf("%s's %s@%s", v.Party, v.ID, v.Version))
 	}
 	s := "with " + strings.Join(ids, ", ")
 	for _, a := range alternatives {
-		s += fmt.Sprintf("; alternative %.0f-%.0f m %s to %s", a.AltLowerM, a.AltUpperM,
-			a.Start.UTC().Format(time.RFC3339), a.End.UTC().Format(time.RFC3339))
+		s += fmt.Sprintf("; alternative %.0f-%.0f m %s to %s (%s", a.AltLowerM, a.AltUpperM,
+			a.Start.UTC().Format(time.RFC3339), a.End.UTC().Format(time.RFC3339), a.Change)
+		if a.ClimbM != 0 {
+			s += fmt.Sprintf(" %+.0f m", a.ClimbM)
+		}
+		if a.ShiftS != 0 {
+			s += fmt.Sprintf(" %+.0f s", a.ShiftS)
+		}
+		s += ")"
 	}
 	return s
 }

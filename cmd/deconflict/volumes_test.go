@@ -77,6 +77,10 @@ func TestVolumesImportOpenAIPFiles(t *testing.T) {
 	if err == nil || !strings.Contains(out, "conflicting") || !strings.Contains(out, "with coalition's ") {
 		t.Fatalf("conflicting dry run: %v\n%s", err, out)
 	}
+	// With its alternatives: the band moved up or down, the window later.
+	if !strings.Contains(out, "; alternative ") || !strings.Contains(out, start.Add(2*time.Hour+2*time.Minute).Format(time.RFC3339)) {
+		t.Fatalf("the conflicting item lacks its alternatives:\n%s", out)
+	}
 	// The invalid files are refused with the line at fault.
 	for name, line := range map[string]string{
 		"circular-invalid.txt":                  "line 11",

@@ -147,6 +147,7 @@ func authzCases(e *env, f authzFixture) []matrixCase {
 		{name: "preview volumes", method: "POST", path: "/v1/volumes/preview?format=openair", body: func() any {
 			return "AC R\nAN X\nAL GND\nAH FL100\nV X=35:24:00 N 036:00:00 E\nDC 1\n"
 		}, owner: "any", ownerStatus: 200, otherStatus: 200, forbid: secret},
+		{name: "volume alternatives", method: "POST", path: "/v1/volumes/alternatives", body: func() any { return circleVolume(35.4, 36.0, "x", nil) }, owner: "any", ownerStatus: 200, otherStatus: 200, forbid: secret},
 		{name: "audit", method: "GET", path: "/v1/audit", owner: "coalition", ownerStatus: 200, otherStatus: 200, forbid: secret},
 		{name: "audit key", method: "GET", path: "/v1/audit/key", owner: "any", ownerStatus: 200, otherStatus: 200},
 		{name: "log key", method: "GET", path: "/v1/log/key", owner: "any", ownerStatus: 200, otherStatus: 200},

@@ -82,6 +82,9 @@ type Problem struct {
 	// Missing lists, on a 409 about the awareness key, the other parties'
 	// volumes (reduced) that the key must name.
 	Missing []Volume `json:"missing,omitempty"`
+	// Alternatives lists, on a 409 for a conflict, the write's nearest
+	// conflict-free variants.
+	Alternatives []Alternative `json:"alternatives,omitempty"`
 	// RetryAfter is the server's Retry-After on 429/503, zero when absent.
 	RetryAfter time.Duration `json:"-"`
 }
@@ -222,6 +225,17 @@ func (c *Client) CreateVolume(ctx context.Context, in VolumeInput) (Volume, erro
 	var v Volume
 	err := c.do(ctx, http.MethodPost, "/v1/volumes", in, &v)
 	return v, err
+}
+
+// VolumeAlternatives asks, storing nothing, which volumes in would
+// conflict with and for its nearest conflict-free variants.
+func (c *Client) VolumeAlternatives(ctx context.Context, in VolumeInput) (conflicts []Volume, alternatives []Alternative, err error) {
+	var out struct {
+		Conflicts    []Volume      `json:"conflicts"`
+		Alternatives []Alternative `json:"alternatives"`
+	}
+	err = c.do(ctx, http.MethodPost, "/v1/volumes/alternatives", in, &out)
+	return out.Conflicts, out.Alternatives, err
 }
 
 // UpdateVolume replaces volume id; in.Version must name the version

@@ -83,6 +83,17 @@ type VolumeInput struct {
 	Version   string          `json:"version,omitempty"`
 }
 
+// Alternative is a conflict-free variant of a volume write, ready to send
+// (see POST /v1/volumes/alternatives): the band moved (Change "altitude",
+// by ClimbM), the window moved ("time", by ShiftS) or both
+// ("altitude_time").
+type Alternative struct {
+	Change string  `json:"change"`
+	ClimbM float64 `json:"climb_m"`
+	ShiftS float64 `json:"shift_s"`
+	VolumeInput
+}
+
 // Volume is a volume as the server returns it: in full to its owner, reduced
 // (no Details) to the other parties.
 type Volume struct {
@@ -209,7 +220,7 @@ type PreviewItem struct {
 	// Input is the volume write to send (ok and conflicting items).
 	Input     *VolumeInput `json:"input"`
 	Conflicts []Volume     `json:"conflicts"`
-	// Alternatives are conflict-free variants of a conflicting item, once
-	// the server computes them.
-	Alternatives []VolumeInput `json:"alternatives"`
+	// Alternatives are the nearest conflict-free variants of a
+	// conflicting item.
+	Alternatives []Alternative `json:"alternatives"`
 }
