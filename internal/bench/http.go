@@ -111,40 +111,6 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 	}
 	res.BaselineReportsPerS = baselineIngest(base, o.Batch, o.Duration/2)
 
-	// Two servers in this process: the service as it runs (need to know)
-	// and the same without need to know, the baseline of its cost.
-	start := func(prefix string, opt deploymentOptions) (*deployment, context.CancelFunc, func(), error) {
-		dir, st, closeStore, err := tempSQLite(prefix)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		dctx, stop := context.WithCancel(ctx)
-		d, err := startDeployment(dctx, []store.Store{st}, dir, opt)
-		var once sync.Once
-		done := func() {
-			once.Do(func() {
-				stop()
-				_ = d.wait()
-				closeStore()
-			})
-		}
-		if err != nil {
-			done()
-			return nil, nil, nil, err
-		}
-		return d, stop, done, nil
-	}
-	d, stopOn, doneOn, err := start("deconflict-bench-http-", deploymentOptions{parties: []string{observerParty}})
-	if err != nil {
-		return res, err
-	}
-	defer doneOn()
-	off, _, doneOff, err := start("deconflict-bench-http-off-", deploymentOptions{withoutNeedToKnow: true, parties: []string{observerParty}})
-	if err != nil {
-		return res, err
-	}
-	defer doneOff()
-
 	traffic, err := fleet(o.Scenario, o.Aircraft, 1)
 	if err != nil {
 		return res, err
@@ -152,43 +118,99 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 	byParty := groupByParty(traffic)
 	observers := observerFleet(o.ObserverAircraft)
 	res.ObserverAircraft, res.TracksSamples = len(observers), o.TracksSamples
-	// Each server: every aircraft reported once, so that what follows runs
-	// with all tracks live, then the tracks of one party timed at once
-	// (before any goes stale).
-	for _, side := range []struct {
-		name string
-		d    *deployment
-		on   bool
-	}{{"with need to know", d, true}, {"without need to know", off, false}} {
-		progress("%s: loading %d tracks and %d of the observer", side.name, o.Aircraft, len(observers))
-		if err := loadTracks(ctx, side.d, byParty, o.Batch); err != nil {
-			return res, err
-		}
-		if err := loadTracks(ctx, side.d, map[string][]aircraft{observerParty: observers}, o.Batch); err != nil {
-			return res, err
-		}
-		// Without need to know the answer holds every track: fewer
-		// requests, each slow, keep the tracks live while they run.
-		samples := o.TracksSamples
-		if !side.on {
-			samples = max(samples/10, 10)
-		}
-		progress("%s: GET /v1/tracks of the observer, %d times", side.name, samples)
-		v, err := measureTracks(ctx, side.d.replica(observerParty, 0), samples)
-		if err != nil {
-			return res, err
-		}
-		if side.on {
-			res.TracksAnswered, res.TracksP50Ms, res.TracksP99Ms = v.tracks, ms(percentile(v.times, 50)), ms(percentile(v.times, 99))
-			large, err := measureTracks(ctx, side.d.replica("coalition", 0), max(o.TracksSamples/10, 10))
+	withObserver := map[string][]aircraft{observerParty: observers}
+
+	// Ingest: each client owns a slice of one party's aircraft and reports
+	// it over and over, dead-reckoned to the wall clock. Without and with
+	// need to know by turns, twice, each turn on a server of its own in
+	// this process (started, loaded with every track, warmed up, measured,
+	// stopped),
+	// so that a change of the machine's load weighs on both alike and
+	// neither server's housekeeping runs in the other's turn.
+	progress("ingest for 2 x %v without and with need to know, by turns, %d clients", o.Duration, o.Clients)
+	var phases [2]phase
+	for range 2 {
+		for i, without := range []bool{true, false} {
+			d, done, err := startOne(ctx, deploymentOptions{withoutNeedToKnow: without})
 			if err != nil {
 				return res, err
 			}
-			res.LargePartyTracksAnswered, res.LargePartyTracksP99Ms = large.tracks, ms(percentile(large.times, 99))
-		} else {
-			res.TracksWithoutNeedToKnow, res.TracksWithoutNeedToKnowP99Ms = v.tracks, ms(percentile(v.times, 99))
+			if err := loadTracks(ctx, d, byParty, o.Batch); err != nil {
+				done()
+				return res, err
+			}
+			// The first round of reports raises every alert of the
+			// airspace at once (and commits them): warm up past it,
+			// unmeasured.
+			if err := warmUp(ctx, d, byParty, o.Clients, o.Batch, o.Duration/2, 2*len(traffic)); err != nil {
+				done()
+				return res, err
+			}
+			ph, err := ingestPhase(ctx, d, byParty, o.Clients, o.Batch, o.Duration/2)
+			done()
+			if err != nil {
+				return res, err
+			}
+			phases[i].add(ph)
 		}
 	}
+	res.DurationS = phases[1].wall.Seconds()
+	res.IngestWithoutNeedToKnowPerS = float64(phases[0].sent) / phases[0].wall.Seconds()
+	res.HTTPReportsPerS = float64(phases[1].sent) / phases[1].wall.Seconds()
+	res.NeedToKnowOverWithout = res.HTTPReportsPerS / res.IngestWithoutNeedToKnowPerS
+	res.IngestPerCPUS = float64(phases[1].sent) / phases[1].cpu.Seconds()
+	res.IngestWithoutNeedToKnowPerCPUS = float64(phases[0].sent) / phases[0].cpu.Seconds()
+	res.NeedToKnowOverWithoutCPU = res.IngestPerCPUS / res.IngestWithoutNeedToKnowPerCPUS
+
+	// GET /v1/tracks of the observer among every track, without need to
+	// know (it gets everything) and with it, then the latencies, on the
+	// server with need to know.
+	off, doneOff, err := startOne(ctx, deploymentOptions{withoutNeedToKnow: true, parties: []string{observerParty}})
+	if err != nil {
+		return res, err
+	}
+	if err := loadTracks(ctx, off, byParty, o.Batch); err == nil {
+		err = loadTracks(ctx, off, withObserver, o.Batch)
+	}
+	if err != nil {
+		doneOff()
+		return res, err
+	}
+	// Without need to know the answer holds every track: fewer requests,
+	// each slow, keep the tracks live while they run.
+	progress("without need to know: GET /v1/tracks of the observer, %d times", max(o.TracksSamples/10, 10))
+	v, err := measureTracks(ctx, off.replica(observerParty, 0), max(o.TracksSamples/10, 10))
+	doneOff()
+	if err != nil {
+		return res, err
+	}
+	res.TracksWithoutNeedToKnow, res.TracksWithoutNeedToKnowP99Ms = v.tracks, ms(percentile(v.times, 99))
+
+	d, doneOn, err := startOne(ctx, deploymentOptions{parties: []string{observerParty}})
+	if err != nil {
+		return res, err
+	}
+	defer doneOn()
+	// Twice, so that every aircraft's last report found the others there
+	// (an aircraft's disclosure is decided at its own reports).
+	for range 2 {
+		if err := loadTracks(ctx, d, byParty, o.Batch); err != nil {
+			return res, err
+		}
+		if err := loadTracks(ctx, d, withObserver, o.Batch); err != nil {
+			return res, err
+		}
+	}
+	progress("with need to know: GET /v1/tracks of the observer, %d times", o.TracksSamples)
+	if v, err = measureTracks(ctx, d.replica(observerParty, 0), o.TracksSamples); err != nil {
+		return res, err
+	}
+	res.TracksAnswered, res.TracksP50Ms, res.TracksP99Ms = v.tracks, ms(percentile(v.times, 50)), ms(percentile(v.times, 99))
+	large, err := measureTracks(ctx, d.replica("coalition", 0), max(o.TracksSamples/10, 10))
+	if err != nil {
+		return res, err
+	}
+	res.LargePartyTracksAnswered, res.LargePartyTracksP99Ms = large.tracks, ms(percentile(large.times, 99))
 
 	progress("latency with %d tracks and no other load", o.Aircraft)
 	idle, err := measureLatency(ctx, d, max(o.Samples/2, 1), &encounter)
@@ -197,29 +219,6 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 	}
 	res.IdleP50Ms, res.IdleP99Ms = ms(percentile(idle, 50)), ms(percentile(idle, 99))
 
-	// Ingest: each client owns a slice of one party's aircraft and reports
-	// it over and over, dead-reckoned to the wall clock; without and with
-	// need to know by turns, twice, so that a change of the machine's load
-	// weighs on both alike.
-	progress("ingest for 2 x %v without and with need to know, by turns, %d clients", o.Duration, o.Clients)
-	var phases [2]phase
-	for range 2 {
-		for i, side := range []*deployment{off, d} {
-			ph, err := ingestPhase(ctx, side, byParty, o.Clients, o.Batch, o.Duration/2)
-			if err != nil {
-				return res, err
-			}
-			phases[i].add(ph)
-		}
-	}
-	doneOff()
-	res.DurationS = phases[1].wall.Seconds()
-	res.IngestWithoutNeedToKnowPerS = float64(phases[0].sent) / phases[0].wall.Seconds()
-	res.HTTPReportsPerS = float64(phases[1].sent) / phases[1].wall.Seconds()
-	res.NeedToKnowOverWithout = res.HTTPReportsPerS / res.IngestWithoutNeedToKnowPerS
-	res.IngestPerCPUS = float64(phases[1].sent) / phases[1].cpu.Seconds()
-	res.IngestWithoutNeedToKnowPerCPUS = float64(phases[0].sent) / phases[0].cpu.Seconds()
-	res.NeedToKnowOverWithoutCPU = res.IngestPerCPUS / res.IngestWithoutNeedToKnowPerCPUS
 	load := startIngest(ctx, d, byParty, o.Clients, o.Batch)
 	defer load.cancel()
 	// Latency is measured under a sustained load the server keeps up with
@@ -245,11 +244,33 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 		res.AlertsAtEnd = len(alerts)
 	}
 	res.LoadAverage = LoadAverage()
-	stopOn()
-	if err := d.wait(); err != nil {
-		return res, err
+	return res, doneOn()
+}
+
+// startOne starts a deployment of one server on a fresh embedded store;
+// done stops it, removes the store and returns the server's error (once).
+func startOne(ctx context.Context, opt deploymentOptions) (*deployment, func() error, error) {
+	dir, st, closeStore, err := tempSQLite("deconflict-bench-http-")
+	if err != nil {
+		return nil, nil, err
 	}
-	return res, nil
+	dctx, stop := context.WithCancel(ctx)
+	d, err := startDeployment(dctx, []store.Store{st}, dir, opt)
+	var once sync.Once
+	var werr error
+	done := func() error {
+		once.Do(func() {
+			stop()
+			werr = d.wait()
+			closeStore()
+		})
+		return werr
+	}
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return d, done, nil
 }
 
 // WriteText writes the result for a person.

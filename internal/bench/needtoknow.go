@@ -93,3 +93,20 @@ func ingestPhase(ctx context.Context, d *deployment, byParty map[string][]aircra
 	load.stop()
 	return phase{sent: sent, wall: elapsed, cpu: cpu}, load.err()
 }
+
+// warmUp runs the ingest load on d for at least minDur and until it sent
+// minReports (at most 20 times minDur).
+func warmUp(ctx context.Context, d *deployment, byParty map[string][]aircraft, clients, batch int, minDur time.Duration, minReports int) error {
+	load := startIngest(ctx, d, byParty, clients, batch)
+	defer load.stop()
+	for {
+		time.Sleep(100 * time.Millisecond)
+		el := time.Since(load.start)
+		if el >= minDur && load.sent.Load() >= int64(minReports) || el >= 20*minDur {
+			return load.err()
+		}
+		if err := load.err(); err != nil {
+			return err
+		}
+	}
+}
