@@ -169,7 +169,8 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 	if err != nil {
 		return res, err
 	}
-	if err := loadTracks(ctx, off, byParty, o.Batch); err == nil {
+	err = loadTracks(ctx, off, byParty, o.Batch)
+	if err == nil {
 		err = loadTracks(ctx, off, withObserver, o.Batch)
 	}
 	if err != nil {

@@ -71,12 +71,6 @@ func (s *Service) Tracks(p party.Principal, b detect.BBox) []track.State {
 	return pic.Tracks(p.Party, b, s.now())
 }
 
-// TrackVisible reports whether p may see the aircraft now.
-func (s *Service) TrackVisible(p party.Principal, k track.Key) bool {
-	pic := s.picture()
-	return p.Operator || pic == nil || pic.Visible(p.Party, k, s.now())
-}
-
 // disclosePositions feeds reports the engine accepted to the picture, out
 // of the engine's lock: the two run side by side on different chunks.
 func (s *Service) disclosePositions(reports []track.Report) {
