@@ -20,7 +20,7 @@ import (
 func init() {
 	register(command{
 		name:    "audit",
-		summary: "export the audit log, verify an export, print the public key",
+		summary: "export the audit log, verify an export, print the public key, write the timeline of an alert",
 		run:     runAudit,
 	})
 }
@@ -38,7 +38,11 @@ const auditUsage = `usage:
       of it is registered) must follow a statement it signed that verifies.
       Exit status 0 with a summary when good, 1 naming the first bad record.
   deconflict audit key --data DIR
-      print the public key of the data directory's signing key, as GET /v1/audit/key does.`
+      print the public key of the data directory's signing key, as GET /v1/audit/key does.
+  deconflict audit timeline --file EXPORT --html OUT.html [--alert ID | --thread NAME] [--key KEY]
+      write the timeline of one alert or hotline thread as a self-contained HTML page
+      (who said what when, acknowledgments, escalations, the map at each step);
+      --list prints the alerts and threads of the export.`
 
 func runAudit(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -53,6 +57,8 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		return runAuditVerify(args, stdout, stderr)
 	case "key":
 		return runAuditKey(args, stdout, stderr)
+	case "timeline":
+		return runAuditTimeline(args, stdout, stderr)
 	}
 	return usagef("unknown verb %q\n%s", verb, auditUsage)
 }

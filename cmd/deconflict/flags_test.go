@@ -20,7 +20,7 @@ import (
 // makes each parse its flags and stop.
 var invocations = [][]string{
 	{"asterix", "dump"},
-	{"audit", "export"}, {"audit", "verify"}, {"audit", "key"},
+	{"audit", "export"}, {"audit", "verify"}, {"audit", "key"}, {"audit", "timeline"},
 	{"bench"}, {"bench", "--audit"}, {"bench", "--http"}, {"bench", "--replicas"}, {"bench", "--startup"}, {"bench", "--volumes"},
 	{"demo"},
 	{"encounter"},

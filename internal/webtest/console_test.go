@@ -1,10 +1,13 @@
 package webtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +17,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/deconflict/deconflict/internal/timeline"
 )
 
 // aircraft is one simulated aircraft of the test feed, flying straight.
@@ -522,6 +527,59 @@ func TestConsoleInBrowser(t *testing.T) {
 		checkAccessible(t, a, "escalated items")
 		for _, tb := range []*tab{a, b} {
 			checkThreadNames(t, tb)
+		}
+	})
+
+	t.Run("the timeline of the record, in a browser", func(t *testing.T) {
+		export := be.raw(t, "operator", "/v1/audit")
+		exp, err := timeline.Read(bytes.NewReader(export))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The one an investigation starts from, and the alert
+		// acknowledged by keyboard.
+		worst, err := exp.Pick("", "")
+		if err != nil || worst.Escalations == 0 {
+			t.Fatalf("the default subject %+v (%v): it should be one that escalated", worst, err)
+		}
+		acked, err := exp.Pick(alertID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []timeline.Subject{worst, acked} {
+			tl := exp.Build(s)
+			var page bytes.Buffer
+			if err := tl.WriteHTML(&page, timeline.Verification{}, timeline.Source{File: "operator.jsonl", Generated: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(t.TempDir(), "timeline.html")
+			if err := os.WriteFile(file, page.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p := openTab(t, browser, "investigator", false)
+			p.do(t, chromedp.EmulateViewport(1280, 900), chromedp.Navigate("file://"+file))
+			if got := eval[int](t, p, `document.querySelectorAll('li.step').length`); got != len(tl.Steps) || got == 0 {
+				t.Errorf("%s: %d steps shown, want %d", s.Name, got, len(tl.Steps))
+			}
+			if got := eval[int](t, p, `document.querySelectorAll('li.step svg').length`); got != len(tl.Steps) {
+				t.Errorf("%s: %d maps shown for %d steps", s.Name, got, len(tl.Steps))
+			}
+			if s.ID == alertID && !eval[bool](t, p, `document.body.textContent.includes('coalition acknowledged the warning alert item')`) {
+				t.Errorf("the timeline of the alert does not show coalition's acknowledgment: %s", eval[string](t, p, `document.body.innerText.slice(0, 2000)`))
+			}
+			if f := p.failedRequests(); len(f) > 0 {
+				t.Errorf("%s: the page failed to load %q", s.Name, f)
+			}
+			// Only the page itself: it stands alone.
+			for _, u := range p.requested() {
+				if !strings.HasPrefix(u, "file://") {
+					t.Errorf("%s: the page asked for %s", s.Name, u)
+				}
+			}
+			checkAccessible(t, p, "audit timeline of "+s.Name)
+			if s.ID == alertID {
+				p.screenshot(t, "audit-timeline.png")
+			}
 		}
 	})
 

@@ -75,6 +75,30 @@ func (b *backend) call(t *testing.T, party, method, path string, body, out any) 
 	}
 }
 
+// raw GETs path as a party (or the operator) and returns the body as it is.
+func (b *backend) raw(t *testing.T, party, path string) []byte {
+	t.Helper()
+	req, err := http.NewRequest("GET", b.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := b.tokens[party]
+	if party == "operator" {
+		tok = b.operator
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET %s as %s: %d %v %.200s", path, party, res.StatusCode, err, data)
+	}
+	return data
+}
+
 // post sends body as a party to the backend and returns what went wrong,
 // for goroutines other than the test's, which must not stop the test.
 func (b *backend) post(party, path string, body any) error {

@@ -1,0 +1,665 @@
+// Package timeline owns the account of one alert or one hotline thread
+// that a person reads after the fact, where an investigation starts: built
+// from an audit export (only the records its viewer may read), step by
+// step, who said what when, the alert's levels, acknowledgments (in time
+// or late, with their replies) and escalations, each step with the map of
+// the aircraft and volumes as the record showed them then; written as one
+// self-contained HTML page (html.go) that needs no script, no network and
+// no other file.
+//
+// It reads what the service writes (package audit's export, the alert
+// transitions of package alert, the hotline records of package hotline,
+// the volume records of package service); it verifies nothing itself:
+// `deconflict audit timeline --key` verifies the export first.
+package timeline
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/volume"
+)
+
+// maxLineBytes bounds one line of an export (a record with its details).
+const maxLineBytes = 64 << 20
+
+// Export is what an audit export shows its viewer.
+type Export struct {
+	// Viewer is the party the export was cut for ("" for the operator's).
+	Viewer string
+	// Records are the readable records, in seq order.
+	Records []audit.Record
+	// Hidden counts the records shown by their commitment only.
+	Hidden int
+	// HeadTime is when the export was signed (zero without a head).
+	HeadTime time.Time
+
+	// Indexes into Records.
+	alerts   map[string][]int // alert id -> its transitions
+	messages map[string]*message
+	threads  map[string][]*message // in order of posting
+	msgRecs  map[string][]int      // message id -> its posting, acknowledgments, escalations
+	volumes  map[string][]int      // volume id -> its records
+}
+
+// message is a hotline item as its records tell it.
+type message struct {
+	seq                int64
+	ID                 string          `json:"id"`
+	From               string          `json:"from"`
+	To                 []string        `json:"to"`
+	Thread             string          `json:"thread"`
+	Kind               string          `json:"kind"`
+	Level              string          `json:"level"`
+	Created            time.Time       `json:"created"`
+	Deadline           time.Time       `json:"deadline"`
+	EscalationDeadline time.Time       `json:"escalation_deadline"`
+	Text               json.RawMessage `json:"text"`
+	Ref                *struct {
+		AlertID  string `json:"alert_id"`
+		VolumeID string `json:"volume_id"`
+	} `json:"ref"`
+	text string // the text in clear, or a note that it is sealed
+}
+
+// ackContent is a message_acked record.
+type ackContent struct {
+	ID    string          `json:"id"`
+	Party string          `json:"party"`
+	State string          `json:"state"`
+	Late  bool            `json:"late"`
+	Reply json.RawMessage `json:"reply"`
+}
+
+// escalationContent is a message_escalated record.
+type escalationContent struct {
+	ID                 string    `json:"id"`
+	Escalations        int       `json:"escalations"`
+	DeadlinePassed     time.Time `json:"deadline_passed"`
+	EscalationDeadline time.Time `json:"escalation_deadline"`
+	Unacknowledged     []string  `json:"unacknowledged"`
+}
+
+// volumeContent is the record of a volume write.
+type volumeContent struct {
+	Volume    volume.Volume `json:"volume"`
+	Conflicts []volume.Ref  `json:"conflicts"`
+}
+
+// Read parses an export (the JSON lines of `deconflict audit export` or
+// GET /v1/audit) and indexes what a timeline is made of.
+func Read(r io.Reader) (*Export, error) {
+	e := &Export{alerts: map[string][]int{}, messages: map[string]*message{}, threads: map[string][]*message{},
+		msgRecs: map[string][]int{}, volumes: map[string][]int{}}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
+	n := 0
+	for sc.Scan() {
+		n++
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		line, err := audit.ParseLine(sc.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		switch {
+		case line.Head != nil:
+			e.Viewer, e.HeadTime = line.Head.Viewer, line.Head.Time
+		case line.Record != nil && line.Record.Hidden():
+			e.Hidden++
+		case line.Record != nil:
+			if err := e.add(*line.Record); err != nil {
+				return nil, fmt.Errorf("line %d (seq %d): %w", n, line.Record.Seq, err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(e.Records) == 0 && e.Hidden == 0 {
+		return nil, errors.New("no audit record in the export")
+	}
+	return e, nil
+}
+
+func (e *Export) add(r audit.Record) error {
+	i := len(e.Records)
+	e.Records = append(e.Records, r)
+	switch {
+	case strings.HasPrefix(r.Kind, "alert_"):
+		var a alert.Alert
+		if err := json.Unmarshal(r.Content, &a); err != nil {
+			return fmt.Errorf("%s: %w", r.Kind, err)
+		}
+		e.alerts[a.ID] = append(e.alerts[a.ID], i)
+	case r.Kind == "message_posted":
+		m := &message{seq: r.Seq}
+		if err := json.Unmarshal(r.Content, m); err != nil {
+			return fmt.Errorf("%s: %w", r.Kind, err)
+		}
+		m.text = clear(r, m.Text)
+		e.messages[m.ID] = m
+		e.threads[m.Thread] = append(e.threads[m.Thread], m)
+		e.msgRecs[m.ID] = append(e.msgRecs[m.ID], i)
+	case r.Kind == "message_acked" || r.Kind == "message_escalated":
+		var ref struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(r.Content, &ref); err != nil {
+			return fmt.Errorf("%s: %w", r.Kind, err)
+		}
+		e.msgRecs[ref.ID] = append(e.msgRecs[ref.ID], i)
+	case strings.HasPrefix(r.Kind, "volume_") && r.Kind != "volume_flagged":
+		var v volumeContent
+		if err := json.Unmarshal(r.Content, &v); err != nil {
+			return fmt.Errorf("%s: %w", r.Kind, err)
+		}
+		e.volumes[v.Volume.ID] = append(e.volumes[v.Volume.ID], i)
+	}
+	return nil
+}
+
+// clear is a text of a record in clear: as it is, or the sealed details
+// its viewer may read, or a note saying it is sealed.
+func clear(r audit.Record, raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var sealed struct {
+		Sealed struct {
+			SHA256 string `json:"sha256"`
+		} `json:"sealed"`
+	}
+	if json.Unmarshal(raw, &sealed) == nil && sealed.Sealed.SHA256 != "" {
+		for _, rv := range r.Sealed {
+			if rv.SHA256 == sealed.Sealed.SHA256 && json.Unmarshal(rv.Details, &s) == nil {
+				return s
+			}
+		}
+		return "(sealed: this export's viewer may not read it; SHA-256 " + sealed.Sealed.SHA256[:16] + "…)"
+	}
+	return string(raw)
+}
+
+// Subject is what a timeline can be about: an alert (with its hotline
+// thread) or another thread.
+type Subject struct {
+	// Kind is "alert" or "thread".
+	Kind string
+	// ID is the alert's id, or the thread's name.
+	ID string
+	// Name says what it is about for people.
+	Name        string
+	First, Last time.Time
+	Steps       int
+	Escalations int
+	// Level is the highest alert level reached ("" when none).
+	Level string
+}
+
+const alertThreadPrefix = "alert:"
+
+// Subjects lists every alert and every thread other than an alert's, in
+// order of their first record.
+func (e *Export) Subjects() []Subject {
+	var out []Subject
+	for id := range e.alerts {
+		out = append(out, e.subject("alert", id))
+	}
+	for th := range e.threads {
+		if id, ok := strings.CutPrefix(th, alertThreadPrefix); ok {
+			if _, known := e.alerts[id]; known {
+				continue
+			}
+		}
+		out = append(out, e.subject("thread", th))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].First.Equal(out[j].First) {
+			return out[i].First.Before(out[j].First)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func (e *Export) subject(kind, id string) Subject {
+	s := Subject{Kind: kind, ID: id, Name: e.name(kind, id)}
+	for _, st := range e.steps(kind, id) {
+		if s.First.IsZero() {
+			s.First = st.Time
+		}
+		s.Last = st.Time
+		s.Steps++
+		if st.Kind == "escalation" {
+			s.Escalations++
+		}
+		if levelRank(st.Level) > levelRank(s.Level) {
+			s.Level = st.Level
+		}
+	}
+	return s
+}
+
+// levelRank orders the alert levels of the default rules; others rank 0.
+func levelRank(l string) int {
+	return map[string]int{"advisory": 1, "caution": 2, "warning": 3}[l]
+}
+
+// Pick finds the subject named by an alert id or a thread (at most one of
+// them), or with neither the one an investigation would start from: the
+// one that escalated most, then the one that reached the highest level,
+// then the one with most steps, then the earliest.
+func (e *Export) Pick(alertID, thread string) (Subject, error) {
+	switch {
+	case alertID != "" && thread != "":
+		return Subject{}, errors.New("an alert or a thread, not both")
+	case alertID != "":
+		if _, ok := e.alerts[alertID]; !ok {
+			if _, ok := e.threads[alertThreadPrefix+alertID]; !ok {
+				return Subject{}, fmt.Errorf("no alert %q in the export (or none its viewer may read)", alertID)
+			}
+		}
+		return e.subject("alert", alertID), nil
+	case thread != "":
+		if id, ok := strings.CutPrefix(thread, alertThreadPrefix); ok {
+			return e.Pick(id, "")
+		}
+		if _, ok := e.threads[thread]; !ok {
+			return Subject{}, fmt.Errorf("no thread %q in the export (or none its viewer may read)", thread)
+		}
+		return e.subject("thread", thread), nil
+	}
+	all := e.Subjects()
+	if len(all) == 0 {
+		return Subject{}, errors.New("the export holds no alert and no hotline thread its viewer may read")
+	}
+	best := all[0]
+	for _, s := range all[1:] {
+		switch {
+		case s.Escalations != best.Escalations:
+			if s.Escalations > best.Escalations {
+				best = s
+			}
+		case levelRank(s.Level) != levelRank(best.Level):
+			if levelRank(s.Level) > levelRank(best.Level) {
+				best = s
+			}
+		case s.Steps > best.Steps:
+			best = s
+		}
+	}
+	return best, nil
+}
+
+// name says what an alert or a thread is about, as the console names its
+// threads: callsigns of an alert's aircraft, a volume's party, band and
+// window.
+func (e *Export) name(kind, id string) string {
+	if kind == "thread" {
+		if vid, ok := strings.CutPrefix(id, "volume:"); ok {
+			return e.volumeThreadName(vid)
+		}
+		if ms := e.threads[id]; len(ms) > 0 && strings.HasPrefix(id, "t-") {
+			return fmt.Sprintf("%s from %s: %s", ms[0].Kind, ms[0].From, excerpt(ms[0].text, 60))
+		}
+		return "Thread " + id
+	}
+	idx := e.alerts[id]
+	if len(idx) == 0 {
+		return "Alert " + id
+	}
+	var a alert.Alert
+	_ = json.Unmarshal(e.Records[idx[0]].Content, &a)
+	var names []string
+	for _, ac := range a.Aircraft {
+		names = append(names, aircraftName(ac))
+	}
+	if a.Kind == alert.KindNonconforming && len(names) == 1 {
+		return "Outside its volumes: " + names[0]
+	}
+	return "Conflict " + strings.Join(names, " ↔ ")
+}
+
+func (e *Export) volumeThreadName(id string) string {
+	v, ok := e.volumeAt(id, 1<<62)
+	if !ok {
+		return "Volume thread " + id
+	}
+	name := "Volume " + VolumeName(v.Volume)
+	var others []string
+	for _, c := range v.Conflicts {
+		if o, ok := e.volumeAt(c.ID, 1<<62); ok {
+			others = append(others, VolumeName(o.Volume))
+		} else {
+			others = append(others, "a volume of "+c.Party)
+		}
+	}
+	if len(others) > 0 {
+		name = "Volume conflict: " + VolumeName(v.Volume) + " ↔ " + strings.Join(others, ", ")
+	}
+	return name
+}
+
+// volumeAt is the latest record of volume id at or before seq.
+func (e *Export) volumeAt(id string, seq int64) (volumeContent, bool) {
+	var out volumeContent
+	found := false
+	for _, i := range e.volumes[id] {
+		r := e.Records[i]
+		if r.Seq > seq {
+			break
+		}
+		var v volumeContent
+		if json.Unmarshal(r.Content, &v) == nil {
+			out, found = v, true
+		}
+	}
+	return out, found
+}
+
+// aircraftName is an aircraft as people call it: "VIPER9 (coalition)".
+func aircraftName(ac alert.Aircraft) string {
+	n := ac.Callsign
+	if n == "" {
+		n = ac.Aircraft
+	}
+	return fmt.Sprintf("%s (%s)", n, ac.Party)
+}
+
+// VolumeName is a volume as people call it: its party, altitude band and
+// window, "coalition FL220–FL240 06:00–08:00Z".
+func VolumeName(v volume.Volume) string {
+	return fmt.Sprintf("%s %s %s", v.Party, bandText(v.AltLowerM, v.AltUpperM), windowText(v.Start, v.End))
+}
+
+func flText(altM float64) string {
+	return fmt.Sprintf("FL%03.0f", geo.MToFlightLevel(altM))
+}
+
+func bandText(lowerM, upperM float64) string {
+	return flText(lowerM) + "–" + flText(upperM)
+}
+
+// windowText is a window in UTC, "06:00–08:00Z", with "+1" when it ends
+// the next day.
+func windowText(start, end time.Time) string {
+	start, end = start.UTC(), end.UTC()
+	days := int(end.Truncate(24*time.Hour).Sub(start.Truncate(24*time.Hour)).Hours() / 24)
+	s := start.Format("15:04") + "–" + end.Format("15:04") + "Z"
+	if days > 0 {
+		s += fmt.Sprintf("+%d", days)
+	}
+	return s
+}
+
+func excerpt(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return strings.TrimSpace(string(r[:n-1])) + "…"
+	}
+	return s
+}
+
+// Step is one thing that happened.
+type Step struct {
+	Seq  int64
+	Time time.Time
+	// Who did it: a party, or "deconflict" for the service.
+	Who string
+	// Kind: alert, message, ack, escalation or volume.
+	Kind string
+	// What happened, in one sentence, and the details beside it.
+	What  string
+	Notes []string
+	// Level is the alert level of the step ("" when none); Late marks an
+	// acknowledgment after its deadline.
+	Level string
+	Late  bool
+	// Scene is the map as the record showed it then.
+	Scene Scene
+}
+
+// Timeline is the account of one subject.
+type Timeline struct {
+	Subject Subject
+	Viewer  string
+	Hidden  int
+	Steps   []Step
+	// Parties in the order their colours are given.
+	Parties []string
+}
+
+// Build makes the timeline of a subject of the export.
+func (e *Export) Build(s Subject) *Timeline {
+	tl := &Timeline{Subject: s, Viewer: e.Viewer, Hidden: e.Hidden, Steps: e.steps(s.Kind, s.ID)}
+	if e.Viewer != "" {
+		tl.Parties = append(tl.Parties, e.Viewer)
+	}
+	for _, st := range tl.Steps {
+		for _, ac := range st.Scene.Aircraft {
+			if !slices.Contains(tl.Parties, ac.Party) {
+				tl.Parties = append(tl.Parties, ac.Party)
+			}
+		}
+		for _, v := range st.Scene.Volumes {
+			if !slices.Contains(tl.Parties, v.Party) {
+				tl.Parties = append(tl.Parties, v.Party)
+			}
+		}
+	}
+	return tl
+}
+
+// steps are the steps of a subject in the order of the record, each with
+// its scene.
+func (e *Export) steps(kind, id string) []Step {
+	thread := id
+	var alertID string
+	if kind == "alert" {
+		alertID, thread = id, alertThreadPrefix+id
+	}
+	msgs := map[string]*message{}
+	for _, m := range e.threads[thread] {
+		msgs[m.ID] = m
+	}
+	vols := map[string]bool{}
+	if vid, ok := strings.CutPrefix(thread, "volume:"); ok {
+		vols[vid] = true
+		if v, ok := e.volumeAt(vid, 1<<62); ok {
+			for _, c := range v.Conflicts {
+				vols[c.ID] = true
+			}
+		}
+	}
+	for _, m := range msgs {
+		if m.Ref != nil && m.Ref.VolumeID != "" {
+			vols[m.Ref.VolumeID] = true
+		}
+	}
+	// The records of the subject, in the order of the record.
+	var idx []int
+	idx = append(idx, e.alerts[alertID]...)
+	for id := range msgs {
+		idx = append(idx, e.msgRecs[id]...)
+	}
+	for id := range vols {
+		idx = append(idx, e.volumes[id]...)
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	var steps []Step
+	sc := scene{}
+	for _, i := range idx {
+		r := e.Records[i]
+		var st *Step
+		switch {
+		case strings.HasPrefix(r.Kind, "alert_"):
+			var a alert.Alert
+			if json.Unmarshal(r.Content, &a) != nil {
+				continue
+			}
+			sc.alert(a)
+			st = alertStep(r, a)
+		case r.Kind == "message_posted":
+			var m message
+			if json.Unmarshal(r.Content, &m) != nil {
+				continue
+			}
+			st = messageStep(r, msgs[m.ID])
+		case r.Kind == "message_acked":
+			var a ackContent
+			if json.Unmarshal(r.Content, &a) != nil {
+				continue
+			}
+			st = ackStep(r, a, msgs[a.ID])
+		case r.Kind == "message_escalated":
+			var x escalationContent
+			if json.Unmarshal(r.Content, &x) != nil {
+				continue
+			}
+			st = escalationStep(r, x, msgs[x.ID])
+		default:
+			var v volumeContent
+			if json.Unmarshal(r.Content, &v) != nil {
+				continue
+			}
+			sc.volume(v.Volume)
+			st = volumeStep(r, v, e)
+		}
+		st.Seq, st.Time, st.Who = r.Seq, r.Time.UTC(), r.Actor
+		st.Scene = sc.snapshot()
+		steps = append(steps, *st)
+	}
+	return steps
+}
+
+func alertStep(r audit.Record, a alert.Alert) *Step {
+	var names []string
+	for _, ac := range a.Aircraft {
+		names = append(names, aircraftName(ac))
+	}
+	st := &Step{Kind: "alert", Level: a.Level}
+	switch r.Kind {
+	case "alert_raised":
+		st.What = fmt.Sprintf("Alert raised at level %s: %s", a.Level, strings.Join(names, " ↔ "))
+	case "alert_updated":
+		st.What = fmt.Sprintf("Alert now at level %s: %s", a.Level, strings.Join(names, " ↔ "))
+	case "alert_cleared":
+		st.What = fmt.Sprintf("Alert cleared (%s): %s", a.Reason, strings.Join(names, " ↔ "))
+	default:
+		st.What = fmt.Sprintf("Alert %s: %s", strings.TrimPrefix(r.Kind, "alert_"), strings.Join(names, " ↔ "))
+	}
+	if a.Kind == alert.KindConflict && r.Kind != "alert_cleared" {
+		st.Notes = append(st.Notes, fmt.Sprintf("Loss of separation predicted in %.0f s; closest approach %.0f m horizontally, %.0f m vertically, in %.0f s",
+			a.TInS, a.DHCPAM, a.DVCPAM, a.TCPAS))
+	}
+	if a.Kind == alert.KindNonconforming {
+		st.Notes = append(st.Notes, "Outside every active volume of its party")
+	}
+	for _, ac := range a.Aircraft {
+		st.Notes = append(st.Notes, fmt.Sprintf("%s at %.3f°N %.3f°E, %s, %.0f kt", aircraftName(ac), ac.LatDeg, ac.LonDeg,
+			flText(ac.AltM), geo.MpsToKnots(hypot(ac.VelEastMps, ac.VelNorthMps))))
+	}
+	return st
+}
+
+func messageStep(r audit.Record, m *message) *Step {
+	st := &Step{Kind: "message", Level: m.Level}
+	what := map[string]string{"alert": "Alert item", "volume_conflict": "Strategic conflict item"}[m.Kind]
+	if what == "" {
+		what = strings.ToUpper(m.Kind[:1]) + m.Kind[1:]
+	}
+	if m.Level != "" {
+		what += " (" + m.Level + ")"
+	}
+	st.What = fmt.Sprintf("%s from %s to %s: “%s”", what, m.From, strings.Join(m.To, ", "), m.text)
+	st.Notes = append(st.Notes, fmt.Sprintf("To acknowledge by %s (in %s)", clock(m.Deadline), m.Deadline.Sub(m.Created).Round(time.Second)))
+	return st
+}
+
+func ackStep(r audit.Record, a ackContent, m *message) *Step {
+	st := &Step{Kind: "ack", Late: a.Late, Level: m.Level}
+	when := "in time"
+	if a.Late {
+		when = fmt.Sprintf("LATE (deadline %s)", clock(m.Deadline))
+	}
+	st.What = fmt.Sprintf("%s acknowledged %s, %s", a.Party, itemName(m), when)
+	if reply := clear(r, a.Reply); reply != "" {
+		st.Notes = append(st.Notes, "Reply: “"+reply+"”")
+	}
+	if a.State == "acknowledged" {
+		st.Notes = append(st.Notes, "Every recipient has now acknowledged it")
+	}
+	return st
+}
+
+func escalationStep(r audit.Record, x escalationContent, m *message) *Step {
+	st := &Step{Kind: "escalation", Level: m.Level}
+	st.What = fmt.Sprintf("ESCALATED (%s time): %s not acknowledged by %s before %s", ordinal(x.Escalations), itemName(m),
+		strings.Join(x.Unacknowledged, ", "), clock(x.DeadlinePassed))
+	st.Notes = append(st.Notes, "Next escalation at "+clock(x.EscalationDeadline)+" unless acknowledged")
+	return st
+}
+
+func volumeStep(r audit.Record, v volumeContent, e *Export) *Step {
+	st := &Step{Kind: "volume"}
+	verb := map[string]string{"volume_created": "declared", "volume_updated": "changed", "volume_state": "set to " + string(v.Volume.State)}[r.Kind]
+	if verb == "" {
+		verb = strings.TrimPrefix(r.Kind, "volume_")
+	}
+	st.What = fmt.Sprintf("Volume %s %s (%s)", VolumeName(v.Volume), verb, v.Volume.State)
+	for _, c := range v.Conflicts {
+		other := "a volume of " + c.Party
+		if o, ok := e.volumeAt(c.ID, r.Seq); ok {
+			other = VolumeName(o.Volume)
+		}
+		st.Notes = append(st.Notes, "Conflicts with "+other)
+	}
+	return st
+}
+
+// itemName names a hotline item in a sentence.
+func itemName(m *message) string {
+	switch m.Kind {
+	case "alert":
+		if m.Level != "" {
+			return "the " + m.Level + " alert item"
+		}
+		return "the alert item"
+	case "volume_conflict":
+		return "the strategic conflict item"
+	}
+	return fmt.Sprintf("the %s of %s sent %s", m.Kind, m.From, clock(m.Created))
+}
+
+func clock(t time.Time) string { return t.UTC().Format("15:04:05Z") }
+
+func ordinal(n int) string {
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+		return fmt.Sprintf("%dth", n)
+	case n%10 == 1:
+		return fmt.Sprintf("%dst", n)
+	case n%10 == 2:
+		return fmt.Sprintf("%dnd", n)
+	case n%10 == 3:
+		return fmt.Sprintf("%drd", n)
+	}
+	return fmt.Sprintf("%dth", n)
+}

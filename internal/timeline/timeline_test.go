@@ -1,0 +1,169 @@
+package timeline
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// step is what a test expects of a Step.
+type step struct {
+	who, kind string
+	has       []string // in What or the notes
+	late      bool
+	aircraft  int // in the scene
+}
+
+func TestTimelineOfAnEscalatedAlert(t *testing.T) {
+	rec := runScenario(t)
+	for _, c := range []struct {
+		viewer string
+		export []byte
+	}{{"", rec.exportAll}, {"russia", rec.exportRuss}} {
+		e, err := Read(bytes.NewReader(c.export))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Viewer != c.viewer {
+			t.Errorf("viewer %q, want %q", e.Viewer, c.viewer)
+		}
+		if hidden := e.Hidden > 0; hidden != (c.viewer == "russia") {
+			t.Errorf("%q: %d records hidden", c.viewer, e.Hidden)
+		}
+		// Every alert and thread, named for people.
+		subjects := map[string]Subject{}
+		for _, s := range e.Subjects() {
+			subjects[s.Kind+" "+s.ID] = s
+		}
+		alert, ok := subjects["alert "+rec.alertID]
+		if !ok || alert.Name != "Conflict VIPER9 (coalition) ↔ SU24-1 (russia)" || alert.Escalations != 1 || alert.Level != "warning" {
+			t.Errorf("%q: the alert is %+v", c.viewer, alert)
+		}
+		vt := subjects["thread volume:"+rec.volumeB.ID]
+		if vt.Name != "Volume conflict: russia FL230–FL250 07:00–09:00Z ↔ coalition FL220–FL240 06:00–08:00Z" {
+			t.Errorf("%q: the volume thread is %+v", c.viewer, vt)
+		}
+		_, sees := subjects["thread "+bystanderThread(e)]
+		if sees != (c.viewer == "") {
+			t.Errorf("%q sees the coalition's thread with the bystander: %v", c.viewer, sees)
+		}
+		// With nothing chosen, the alert that escalated.
+		picked, err := e.Pick("", "")
+		if err != nil || picked.ID != rec.alertID {
+			t.Fatalf("%q: picked %+v (%v)", c.viewer, picked, err)
+		}
+		if byThread, err := e.Pick("", "alert:"+rec.alertID); err != nil || byThread.Kind != "alert" || byThread.ID != rec.alertID {
+			t.Errorf("%q: --thread alert:ID is %+v (%v)", c.viewer, byThread, err)
+		}
+		for _, bad := range [][2]string{{"nope", ""}, {"", "nope"}, {rec.alertID, "x"}} {
+			if _, err := e.Pick(bad[0], bad[1]); err == nil {
+				t.Errorf("%q: Pick(%q, %q) found something", c.viewer, bad[0], bad[1])
+			}
+		}
+
+		tl := e.Build(picked)
+		want := []step{
+			{"deconflict", "alert", []string{"Alert raised at level caution", "VIPER9 (coalition) ↔ SU24-1 (russia)", "Loss of separation predicted in"}, false, 2},
+			{"deconflict", "message", []string{"Alert item (caution) from deconflict to coalition, russia", "VIPER9", "To acknowledge by 06:02:00Z"}, false, 2},
+			{"coalition", "ack", []string{"coalition acknowledged the caution alert item, in time", "Reply: “seen, VIPER9 turning”"}, false, 2},
+			{"deconflict", "alert", []string{"Alert now at level warning"}, false, 2},
+			{"deconflict", "message", []string{"Alert item (warning)", "in 30s"}, false, 2},
+			{"deconflict", "escalation", []string{"ESCALATED (1st time): the warning alert item not acknowledged by coalition, russia before 06:01:26Z", "Next escalation at 06:03:26Z"}, false, 2},
+			{"russia", "ack", []string{"russia acknowledged the caution alert item, in time", "Every recipient has now acknowledged it", "late, sorry"}, false, 2},
+			{"russia", "ack", []string{"russia acknowledged the warning alert item, LATE (deadline 06:01:26Z)"}, true, 2},
+			{"russia", "message", []string{"Notice from russia to coalition", "SU24-1 climbing to FL250"}, false, 2},
+		}
+		if len(tl.Steps) != len(want) {
+			for _, st := range tl.Steps {
+				t.Logf("%s %s %s", st.Who, st.Kind, st.What)
+			}
+			t.Fatalf("%q: %d steps, want %d", c.viewer, len(tl.Steps), len(want))
+		}
+		for i, w := range want {
+			st := tl.Steps[i]
+			text := st.What + " | " + strings.Join(st.Notes, " | ")
+			if st.Who != w.who || st.Kind != w.kind || st.Late != w.late || len(st.Scene.Aircraft) != w.aircraft {
+				t.Errorf("%q step %d: %s %s late %v with %d aircraft: %s", c.viewer, i, st.Who, st.Kind, st.Late, len(st.Scene.Aircraft), text)
+			}
+			for _, h := range w.has {
+				if !strings.Contains(text, h) {
+					t.Errorf("%q step %d lacks %q: %s", c.viewer, i, h, text)
+				}
+			}
+			if i > 0 && st.Seq <= tl.Steps[i-1].Seq {
+				t.Errorf("%q step %d: record %d after record %d", c.viewer, i, st.Seq, tl.Steps[i-1].Seq)
+			}
+		}
+		// The map follows the aircraft: at the warning they have moved
+		// from where the alert was raised, which is their trail.
+		warn := tl.Steps[3].Scene
+		for _, a := range warn.Aircraft {
+			if len(a.Trail) != 1 || a.Trail[0] == a.At || a.Ahead == a.At {
+				t.Errorf("%q: at the warning %s is at %v, trail %v, ahead %v", c.viewer, a.Name, a.At, a.Trail, a.Ahead)
+			}
+		}
+		// Closing head on: the predicted positions at the closest approach
+		// lie between the two aircraft, close together.
+		if a, b := warn.Aircraft[0].Ahead, warn.Aircraft[1].Ahead; absf(a[0]-b[0]) > 0.01 || a[0] < warn.Aircraft[0].At[0] || a[0] > warn.Aircraft[1].At[0] {
+			t.Errorf("%q: closest approach at %v and %v from %v and %v", c.viewer, a, b, warn.Aircraft[0].At, warn.Aircraft[1].At)
+		}
+
+		var page bytes.Buffer
+		if err := tl.WriteHTML(&page, Verification{}, Source{File: "export.jsonl", Generated: t0}); err != nil {
+			t.Fatal(err)
+		}
+		checkPage(t, page.String(), len(want))
+		if !strings.Contains(page.String(), "Not verified") {
+			t.Errorf("%q: an unverified page does not say so", c.viewer)
+		}
+		if strings.Contains(page.String(), "SECRET-COALITION") {
+			t.Errorf("%q: the page shows a volume's private details", c.viewer)
+		}
+		if c.viewer == "russia" && !strings.Contains(page.String(), "records of the export are hidden from this viewer") {
+			t.Errorf("the page of russia's export does not say that records are hidden from it")
+		}
+	}
+}
+
+func bystanderThread(e *Export) string {
+	for th, ms := range e.threads {
+		for _, m := range ms {
+			if m.From == "coalition" && len(m.To) == 1 && m.To[0] == "bystander" {
+				return th
+			}
+		}
+	}
+	return "(none)"
+}
+
+func absf(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// checkPage checks that a page stands alone (no script, nothing fetched
+// from anywhere) and has one map per step, with what came from parties
+// escaped.
+func checkPage(t *testing.T, page string, steps int) {
+	t.Helper()
+	for _, bad := range []*regexp.Regexp{
+		regexp.MustCompile(`(?i)<script`), regexp.MustCompile(`(?i)\s(src|href|action|srcset)=`),
+		regexp.MustCompile(`(?i)url\(`), regexp.MustCompile(`(?i)@import`), regexp.MustCompile(`(?i)<(iframe|object|embed|link|img)`),
+	} {
+		if loc := bad.FindStringIndex(page); loc != nil {
+			t.Errorf("the page is not self-contained: %q at %d", page[loc[0]:min(len(page), loc[1]+40)], loc[0])
+		}
+	}
+	if n := strings.Count(page, `<li id="seq-`); n != steps {
+		t.Errorf("%d steps in the page, want %d", n, steps)
+	}
+	if n := strings.Count(page, "<svg "); n != steps {
+		t.Errorf("%d maps in the page, want one per step (%d)", n, steps)
+	}
+	if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("the text of a message is not in the page escaped")
+	}
+}
