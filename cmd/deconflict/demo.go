@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -50,7 +51,10 @@ type demoOptions struct {
 	Seed     uint64
 	AckDelay time.Duration
 	UntilS   float64 // scenario time to stop at (0: the end of the day)
-	Out      io.Writer
+	// NoResolution runs the same traffic with planners and pilots that
+	// ignore the service's resolutions.
+	NoResolution bool
+	Out          io.Writer
 }
 
 // demoSummary is what a demo run did, for the final lines and for tests.
@@ -63,6 +67,14 @@ type demoSummary struct {
 	VolumesActive   int64
 	KeyRetries      int64
 	VolumeConflicts int64
+	// Resolution: whether planners and pilots acted on resolutions, the
+	// strategic conflicts met and resolved through alternatives, the
+	// manoeuvres flown, and the pairs that really lost separation.
+	Resolution         bool
+	StrategicConflicts int64
+	StrategicResolved  int64
+	Manoeuvres         int64
+	Losses             int64
 	Acks            int64
 	Escalations     int64
 	AlertsByLevel   map[string]int // alerts that reached each level
@@ -85,6 +97,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&speed, "speed", "scenario seconds per wall-clock second")
 	fs.Uint64Var(&opt.Seed, "seed", 1, "seed of the scenario's variations")
 	fs.DurationVar(&opt.AckDelay, "ack-delay", 0, "wall time the parties take to acknowledge (default: 10 scenario seconds, at most 1 s)")
+	fs.BoolVar(&opt.NoResolution, "no-resolution", false, "the same traffic with planners and pilots that ignore alternatives and suggestions")
 	if err := parseFlags(fs, args); err != nil {
 		return flagError(err)
 	}
@@ -244,7 +257,11 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 		return demoSummary{}, fmt.Errorf("the demo's rules (version %d) are not in force after every party accepted", prop.Version)
 	}
 
-	fmt.Fprintf(out, "deconflict demo: scenario %s at %gx, data in %s\n", sc.Name, opt.Speed, dir)
+	resolution := "planners take alternatives, pilots follow suggestions"
+	if opt.NoResolution {
+		resolution = "resolutions ignored"
+	}
+	fmt.Fprintf(out, "deconflict demo: scenario %s at %gx (%s), data in %s\n", sc.Name, opt.Speed, resolution, dir)
 	fmt.Fprintf(out, "console: %s/  (paste a token to log in)\n", info.base)
 	for _, p := range sc.Parties {
 		fmt.Fprintf(out, "  login as %-10s %s  (signing key for the console: %s)\n", p.Name, tokens[p.Name], keyFiles[p.Name])
@@ -261,7 +278,7 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 	}
 	pr := &eventPrinter{out: out, plan: plan, seen: map[string]bool{}, level: map[string]string{}}
 	runner, err := sim.NewRunner(plan, clients, sim.Options{
-		Speed: opt.Speed, FromS: sc.DemoStartS, UntilS: opt.UntilS, AckDelay: opt.AckDelay,
+		Speed: opt.Speed, FromS: sc.DemoStartS, UntilS: opt.UntilS, AckDelay: opt.AckDelay, Resolve: !opt.NoResolution,
 		OnEvent: pr.print,
 		Logf:    func(format string, args ...any) { pr.line("note: " + fmt.Sprintf(format, args...)) },
 	})
@@ -290,6 +307,9 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 		KeyRetries:      runner.Stats.KeyRetries.Load(),
 		VolumeConflicts: runner.Stats.VolumeConflicts.Load(), Acks: runner.Stats.Acks.Load(),
 		Escalations: runner.Stats.Escalations.Load(), Alerts: runner.Alerts(), AlertsByLevel: map[string]int{},
+		Resolution:         !opt.NoResolution,
+		StrategicConflicts: runner.Stats.StrategicConflicts.Load(), StrategicResolved: runner.Stats.StrategicResolved.Load(),
+		Manoeuvres: runner.Stats.Manoeuvres.Load(), Losses: runner.Stats.LossesOfSeparation.Load(),
 	}
 	for _, a := range sum.Alerts {
 		for l := range a.Levels {
@@ -375,10 +395,22 @@ func (p *eventPrinter) print(_ string, ev client.Event) {
 	switch ev.Kind {
 	case "alert_raised", "alert_updated", "alert_cleared":
 		var a client.Alert
-		if json.Unmarshal(ev.Data, &a) != nil || !p.once(fmt.Sprint(ev.ID)) || !p.levelChanged(ev.Kind, a) {
+		if json.Unmarshal(ev.Data, &a) != nil {
 			return
 		}
-		p.line(describeAlert(ev.Kind, a))
+		// A transition with a resolution is one event per party: print the
+		// transition once, and each party's suggestion.
+		if p.once(fmt.Sprint(a.ID, ev.Kind, a.Level, a.Time.UnixNano())) && p.levelChanged(ev.Kind, a) {
+			p.line(describeAlert(ev.Kind, a))
+		}
+		if a.Resolution == nil {
+			return
+		}
+		for _, ar := range a.Resolution.Aircraft {
+			if s := ar.Suggestion; s != nil && s.Kind != client.ManoeuvreMaintain && p.once(fmt.Sprint("sugg", a.ID, ar.Aircraft, s.Kind, s.TurnDeg, s.ClimbM)) {
+				p.line(describeSuggestion(ar, a.Level))
+			}
+		}
 	case "escalated":
 		var m client.Message
 		if json.Unmarshal(ev.Data, &m) != nil || !p.once("esc/"+m.ID) {
@@ -457,6 +489,19 @@ func describeAlert(kind string, a client.Alert) string {
 	return head
 }
 
+// describeSuggestion is one aircraft's suggestion as a line.
+func describeSuggestion(ar client.AircraftResolution, level string) string {
+	s := ar.Suggestion
+	what := ""
+	switch s.Kind {
+	case client.ManoeuvreTurn:
+		what = fmt.Sprintf("turn right %.0f° to track %03.0f", s.TurnDeg, s.TrackDeg)
+	case client.ManoeuvreClimb, client.ManoeuvreDescend:
+		what = fmt.Sprintf("%s %.0f ft to %.0f ft", s.Kind, math.Abs(geo.MToFeet(s.ClimbM)), geo.MToFeet(s.AltM))
+	}
+	return fmt.Sprintf("SUGGEST %-8s %s (%s): %s", level, ar.Callsign, ar.Party, what)
+}
+
 func printSummary(w io.Writer, s demoSummary) {
 	clock := func(t float64) string {
 		return s.Scenario.Epoch.Add(time.Duration(t * float64(time.Second))).UTC().Format("15:04:05")
@@ -478,6 +523,13 @@ func printSummary(w io.Writer, s demoSummary) {
 	}
 	sort.Strings(levels)
 	fmt.Fprintf(w, "  alerts by level  %s (%d alerts)\n", strings.Join(levels, ", "), len(s.Alerts))
+	if s.Resolution {
+		fmt.Fprintf(w, "  resolution       %d strategic conflicts raised, %d resolved by an alternative; %d suggestions flown\n",
+			s.StrategicConflicts, s.StrategicResolved, s.Manoeuvres)
+	} else {
+		fmt.Fprintf(w, "  resolution       off: alternatives and suggestions ignored\n")
+	}
+	fmt.Fprintf(w, "  losses of separation %d\n", s.Losses)
 	fmt.Fprintf(w, "  acknowledgments  %d\n", s.Acks)
 	fmt.Fprintf(w, "  escalations      %d\n", s.Escalations)
 	if s.AuditErr != nil {

@@ -15,7 +15,8 @@ import (
 
 // TestDemoAlertsAcknowledgesAndEscalatesTheDesignedEncounters runs the demo
 // headless over the scenario's busy quarter of an hour (at 40x: about 22 s
-// of wall time) and checks, through what each party received, that every
+// of wall time), planners and pilots ignoring resolutions (with them the
+// designed encounters are resolved before they happen), and checks, through what each party received, that every
 // designed encounter was found and alerted to both sides at every level,
 // acknowledged by both unless a party deliberately ignores it (then it
 // escalated), that strategic conflicts were reported, and that the audit
@@ -34,7 +35,7 @@ func TestDemoAlertsAcknowledgesAndEscalatesTheDesignedEncounters(t *testing.T) {
 	defer cancel()
 	sum, err := demo(ctx, demoOptions{
 		Scenario: "syria-2015", Speed: 40, Seed: 1, AckDelay: 200 * time.Millisecond,
-		Listen: "127.0.0.1:0", UntilS: lastS + 60, Out: &out,
+		Listen: "127.0.0.1:0", UntilS: lastS + 60, Out: &out, NoResolution: true,
 	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
@@ -157,4 +158,49 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestDemoResolutionPreventsLossesOfSeparation runs the demo's busy
+// quarter of an hour twice at high speed, the same traffic: with planners
+// taking the alternatives of conflicting declarations and pilots flying
+// their aircraft's suggestions at caution, no pair of aircraft of the two
+// parties comes closer than the separation minima; with both ignoring
+// them (--no-resolution), the designed encounters lose separation.
+func TestDemoResolutionPreventsLossesOfSeparation(t *testing.T) {
+	sc, err := sim.Builtin("syria-2015")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastS := 0.0
+	for _, e := range sc.Encounters {
+		lastS = max(lastS, e.AtS)
+	}
+	run := func(noResolution bool) demoSummary {
+		var out bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		sum, err := demo(ctx, demoOptions{
+			Scenario: "syria-2015", Speed: 40, Seed: 1, AckDelay: 200 * time.Millisecond,
+			Listen: "127.0.0.1:0", UntilS: lastS + 120, Out: &out, NoResolution: noResolution,
+		})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		printSummary(&out, sum)
+		t.Logf("no resolution %v:\n%s", noResolution, out.String())
+		return sum
+	}
+	with, without := run(false), run(true)
+	if with.Losses != 0 {
+		t.Errorf("with resolutions, %d pairs lost separation", with.Losses)
+	}
+	if without.Losses == 0 {
+		t.Error("without resolutions no pair lost separation: the scenario proves nothing")
+	}
+	if with.StrategicConflicts == 0 || with.StrategicResolved == 0 {
+		t.Errorf("with resolutions, %d strategic conflicts raised and %d resolved: want some of each", with.StrategicConflicts, with.StrategicResolved)
+	}
+	if with.AuditErr != nil || without.AuditErr != nil {
+		t.Errorf("audit: %v, %v", with.AuditErr, without.AuditErr)
+	}
 }

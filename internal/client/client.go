@@ -227,6 +227,15 @@ func (c *Client) CreateVolume(ctx context.Context, in VolumeInput) (Volume, erro
 	return v, err
 }
 
+// AlertResolution returns the resolution of an alert for the caller's own
+// aircraft: a *Problem 404 when it concerns none of them, 410 when it
+// cleared.
+func (c *Client) AlertResolution(ctx context.Context, id string) (Resolution, error) {
+	var r Resolution
+	err := c.do(ctx, http.MethodGet, "/v1/alerts/"+url.PathEscape(id)+"/resolution", nil, &r)
+	return r, err
+}
+
 // VolumeAlternatives asks, storing nothing, which volumes in would
 // conflict with and for its nearest conflict-free variants.
 func (c *Client) VolumeAlternatives(ctx context.Context, in VolumeInput) (conflicts []Volume, alternatives []Alternative, err error) {

@@ -139,6 +139,61 @@ type Alert struct {
 	DVCPAM   float64         `json:"d_v_cpa_m"`
 	Aircraft []AlertAircraft `json:"aircraft"`
 	Volumes  []VolumeRef     `json:"volumes,omitempty"`
+	// Resolution is, in the events of a raised or updated conflict, the
+	// recipient's part of the alert's resolution.
+	Resolution *Resolution `json:"resolution,omitempty"`
+}
+
+// Resolution is the resolution of an alert for the caller's own aircraft
+// (GET /v1/alerts/{id}/resolution).
+type Resolution struct {
+	AlertID  string               `json:"alert_id"`
+	Time     time.Time            `json:"time"`
+	Aircraft []AircraftResolution `json:"aircraft"`
+}
+
+// AircraftResolution is one aircraft's bands and suggestion.
+type AircraftResolution struct {
+	Party      string     `json:"party"`
+	Aircraft   string     `json:"aircraft"`
+	Callsign   string     `json:"callsign"`
+	Bands      Bands      `json:"bands"`
+	Suggestion *Manoeuvre `json:"suggestion,omitempty"`
+}
+
+// Bands are an aircraft's conflict-free ranges in each dimension.
+type Bands struct {
+	TrackDeg      []BandRange `json:"track_deg"`
+	GsMps         []BandRange `json:"gs_mps"`
+	VsMps         []BandRange `json:"vs_mps"`
+	AltM          []BandRange `json:"alt_m"`
+	RecoveryTimeS float64     `json:"recovery_time_s,omitempty"`
+}
+
+// BandRange is one band: Low to High in Region (NONE is free).
+type BandRange struct {
+	Low    float64 `json:"low"`
+	High   float64 `json:"high"`
+	Region string  `json:"region"`
+}
+
+// Kinds of Manoeuvre.
+const (
+	ManoeuvreMaintain = "maintain"
+	ManoeuvreTurn     = "turn"
+	ManoeuvreClimb    = "climb"
+	ManoeuvreDescend  = "descend"
+)
+
+// Manoeuvre is an aircraft's part of a coordinated suggestion: Kind
+// maintain, turn (TurnDeg to the right, to TrackDeg), climb or descend
+// (by ClimbM, to AltM).
+type Manoeuvre struct {
+	Kind     string  `json:"kind"`
+	TurnDeg  float64 `json:"turn_deg"`
+	TrackDeg float64 `json:"track_deg"`
+	ClimbM   float64 `json:"climb_m"`
+	AltM     float64 `json:"alt_m"`
 }
 
 // MessageRef ties a hotline message to a volume or an alert.

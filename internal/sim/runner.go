@@ -29,6 +29,10 @@ type Options struct {
 	// DeclareAheadS is how long before a flight's first volume starts the
 	// party declares its volumes (default 30 minutes of scenario time).
 	DeclareAheadS float64
+	// Resolve makes the run act on resolutions: planners take the
+	// alternatives of conflicting declarations and pilots follow the
+	// suggestions of their aircraft's alerts (resolution.go).
+	Resolve bool
 	// OnEvent, when set, sees every event each party receives.
 	OnEvent func(party string, ev client.Event)
 	// Logf, when set, receives notes on what went wrong and was handled.
@@ -53,6 +57,16 @@ type Stats struct {
 	Acks            atomic.Int64
 	Escalations     atomic.Int64
 	AlertsSeen      atomic.Int64
+	// StrategicConflicts counts declarations refused for a conflict in a
+	// run with resolutions, StrategicResolved those of them declared
+	// through an alternative; Manoeuvres counts the suggestions pilots
+	// started to fly.
+	StrategicConflicts atomic.Int64
+	StrategicResolved  atomic.Int64
+	Manoeuvres         atomic.Int64
+	// LossesOfSeparation counts the pairs of aircraft of different parties
+	// that were closer than the separation minima at some report.
+	LossesOfSeparation atomic.Int64
 }
 
 // SimTimeS is the scenario time the run has reached.
@@ -93,6 +107,16 @@ type Runner struct {
 
 	acks    sync.WaitGroup
 	closing bool // under mu: no new acknowledgments are scheduled
+
+	// What flights do beyond their plan, and what happened (under mu;
+	// resolution.go): altitude shifts of pieces declared through an
+	// alternative, manoeuvres flown, pairs that lost separation.
+	shifts     map[string][]altShift
+	manoeuvres map[string]*manoeuvre
+	losses     map[string]bool
+	types      map[string]AircraftType
+	// sepH and sepV are the separation minima of the server's rules.
+	sepH, sepV float64
 }
 
 // NewRunner prepares a run. Every party of the scenario needs a client.
@@ -120,6 +144,11 @@ func NewRunner(p *Plan, clients map[string]*client.Client, opt Options) (*Runner
 		alerts: map[string]*AlertRecord{}, msgAlert: map[string]string{},
 		acked: map[string]bool{}, escalated: map[string]bool{}, conflicts: map[string]bool{},
 		volFlight: map[string]string{},
+		shifts:    map[string][]altShift{}, manoeuvres: map[string]*manoeuvre{}, losses: map[string]bool{},
+		types: map[string]AircraftType{},
+	}
+	for _, t := range p.Scenario.AircraftTypes {
+		r.types[t.Name] = t
 	}
 	for _, party := range p.Scenario.Parties {
 		r.noAck[party.Name] = map[string]bool{}
@@ -216,6 +245,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		followers.Wait()
 	}()
 
+	// The separation minima that losses of separation are counted against.
+	if rl, err := r.clients[sc.Parties[0].Name].Rules(ctx); err == nil {
+		r.sepH, r.sepV = rl.HorizontalSepM, rl.VerticalSepM
+	} else if ctx.Err() != nil {
+		return ctx.Err()
+	} else {
+		r.logf("sim: reading the rules: %v; losses of separation are not counted", err)
+	}
 	r.Stats.setSimTime(from)
 	clk := &clock{speed: r.opt.Speed, s0: from, w0: r.opt.Now()}
 	declared := map[string]bool{}
@@ -306,17 +343,20 @@ func (r *Runner) nextTakeOff(tS float64) float64 {
 // post sends every airborne aircraft's state at tS, one batch per party.
 func (r *Runner) post(ctx context.Context, tS float64, stamp time.Time) error {
 	batches := map[string][]client.Report{}
+	states := map[string]State{}
 	for _, f := range r.plan.Flights {
-		st, ok := f.At(tS)
+		st, ok := r.stateAt(f, tS)
 		if !ok {
 			continue
 		}
+		states[f.ID] = st
 		batches[f.Party] = append(batches[f.Party], client.Report{
 			Aircraft: f.ID, Callsign: f.Callsign, Time: stamp.UTC(),
 			LatDeg: st.Pos.LatDeg, LonDeg: st.Pos.LonDeg, AltM: st.Pos.AltM,
 			VelEastMps: st.VelEastMps, VelNorthMps: st.VelNorthMps, VelUpMps: st.VelUpMps,
 		})
 	}
+	r.separationWatch(states)
 	parties := make([]string, 0, len(batches))
 	for p := range batches {
 		parties = append(parties, p)
@@ -380,7 +420,7 @@ func (r *Runner) declare(ctx context.Context, clk *clock, f *Flight) error {
 			Start: start.UTC().Truncate(time.Second), End: end.UTC().Truncate(time.Second).Add(time.Second),
 			Priority: v.Priority, State: "accepted", Details: details, Key: []client.KeyEntry{},
 		}
-		vol, err := r.createWithKey(ctx, c, in)
+		vol, err := r.createResolving(ctx, c, in, f, v)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -466,6 +506,7 @@ func (r *Runner) handle(ctx context.Context, party string, ev client.Event) {
 			rec.Cleared = true
 		}
 		r.mu.Unlock()
+		r.pilot(party, ev.Kind, &a)
 	case "volume_conflict":
 		r.mu.Lock()
 		if !r.conflicts[string(ev.Data)] {

@@ -27,11 +27,15 @@ type Scenario struct {
 	// designed encounter, so that nobody waits through the quiet hours.
 	DemoStartS float64 `json:"demo_start_s"`
 	// ReportEveryS is the interval between two reports of an aircraft.
-	ReportEveryS  float64        `json:"report_every_s"`
-	Parties       []Party        `json:"parties"`
-	Bases         []Base         `json:"bases"`
-	AircraftTypes []AircraftType `json:"aircraft_types"`
-	Sorties       []Sortie       `json:"sorties"`
+	ReportEveryS float64 `json:"report_every_s"`
+	// PilotReactionS is how long a pilot takes to start flying the
+	// suggestion of an alert about their aircraft (default 10 s), in runs
+	// that follow resolutions.
+	PilotReactionS float64        `json:"pilot_reaction_s,omitempty"`
+	Parties        []Party        `json:"parties"`
+	Bases          []Base         `json:"bases"`
+	AircraftTypes  []AircraftType `json:"aircraft_types"`
+	Sorties        []Sortie       `json:"sorties"`
 	// Encounters are the designed losses of separation: the test of the
 	// scenario checks each with the pair math.
 	Encounters []Encounter `json:"encounters"`
@@ -194,6 +198,9 @@ func Load(r io.Reader) (*Scenario, error) {
 func (s *Scenario) Validate() error {
 	if s.Name == "" {
 		return fieldErr("name", "required")
+	}
+	if !finite(s.PilotReactionS) || s.PilotReactionS < 0 || s.PilotReactionS > 300 {
+		return fieldErr("pilot_reaction_s", "must be within [0, 300]")
 	}
 	if !finite(s.ReportEveryS) || s.ReportEveryS <= 0 || s.ReportEveryS > 30 {
 		return fieldErr("report_every_s", "must be in (0, 30]")
