@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
 
 // TestAsterixDumpReference: the command prints the rows of the reference
 // recording (the package's own test checks every value) and the summary.
 func TestAsterixDumpReference(t *testing.T) {
-	ref := "../../../shared/reference/asterix/fj_cat062"
+	ref := filepath.Join(reference.ASTERIX(t), "fj_cat062")
 	var stdout, stderr bytes.Buffer
 	if code := runMain([]string{"asterix", "dump", "--file", ref + ".ast"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())

@@ -5,10 +5,12 @@ import (
 	"context"
 	"net"
 	"net/http/httptest"
-	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
 
 // TestFeedASTERIXFile: a recording is replayed to the server, every track
@@ -18,7 +20,7 @@ func TestFeedASTERIXFile(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	var out, errOut bytes.Buffer
-	err := feedMain(context.Background(), []string{"asterix", "--file", "../../../shared/reference/asterix/fj_cat062.ast",
+	err := feedMain(context.Background(), []string{"asterix", "--file", filepath.Join(reference.ASTERIX(t), "fj_cat062.ast"),
 		"--party", "coalition", "--server", srv.URL, "--token", "t", "--speed", "0"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
@@ -56,10 +58,7 @@ func TestFeedASTERIXUDP(t *testing.T) {
 	fake := &apiFake{party: "coalition"}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	ref, err := os.ReadFile("../../../shared/reference/asterix/fj_cat062.ast")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := reference.ReadFile(t, filepath.Join(reference.ASTERIX(t), "fj_cat062.ast"))
 	probe, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

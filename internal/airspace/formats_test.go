@@ -95,20 +95,7 @@ func sameLimits(t *testing.T, got, want Airspace) {
 // to the same airspaces (positions to the hundredth of a second).
 func TestOpenAirRoundTrip(t *testing.T) {
 	all := readAll(t)
-	var buf bytes.Buffer
-	if err := WriteOpenAir(&buf, all); err != nil {
-		t.Fatal(err)
-	}
-	back, err := ParseOpenAir(&buf)
-	if err == nil {
-		err = FirstError(back)
-	}
-	if err != nil {
-		t.Fatalf("%v\n%s", err, buf.String())
-	}
-	if len(back) != len(all) {
-		t.Fatalf("%d airspaces back, wrote %d", len(back), len(all))
-	}
+	back := writeReadOpenAir(t, all)
 	for i := range all {
 		if back[i].Name != all[i].Name || back[i].Class != all[i].Class || back[i].Type != all[i].Type ||
 			back[i].ByNOTAM != all[i].ByNOTAM || len(back[i].Activations) != len(all[i].Activations) ||
@@ -168,10 +155,7 @@ func TestGeoJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := ReadGeoJSON(data)
-	if err == nil {
-		err = FirstError(back)
-	}
+	back, err := whole(ReadGeoJSON(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,20 +324,7 @@ func FuzzParseOpenAir(f *testing.F) {
 			valid = append(valid, a)
 		}
 		as = valid
-		var buf bytes.Buffer
-		if err := WriteOpenAir(&buf, as); err != nil {
-			t.Fatal(err)
-		}
-		back, err := ParseOpenAir(&buf)
-		if err == nil {
-			err = FirstError(back)
-		}
-		if err != nil {
-			t.Fatalf("reading back what was written: %v\n%s", err, buf.String())
-		}
-		if len(back) != len(as) {
-			t.Fatalf("%d airspaces back, wrote %d", len(back), len(as))
-		}
+		writeReadOpenAir(t, as)
 	})
 }
 
@@ -390,4 +361,30 @@ func FuzzReadGeoJSON(f *testing.F) {
 			t.Fatal("invalid JSON written")
 		}
 	})
+}
+
+// writeReadOpenAir writes airspaces as OpenAir and reads them back, whole.
+func writeReadOpenAir(t testing.TB, as []Airspace) []Airspace {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := WriteOpenAir(&buf, as); err != nil {
+		t.Fatal(err)
+	}
+	back, err := whole(ParseOpenAir(bytes.NewReader(buf.Bytes())))
+	if err != nil {
+		t.Fatalf("reading back what was written: %v\n%s", err, buf.String())
+	}
+	if len(back) != len(as) {
+		t.Fatalf("%d airspaces back, wrote %d", len(back), len(as))
+	}
+	return back
+}
+
+// whole passes on what a reader read, with the first refused airspace's
+// error as its error: for tests that take a file whole.
+func whole(as []Airspace, err error) ([]Airspace, error) {
+	if err == nil {
+		err = FirstError(as)
+	}
+	return as, err
 }

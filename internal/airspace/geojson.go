@@ -9,6 +9,9 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
+
+	"github.com/deconflict/deconflict/internal/volume"
+	"github.com/deconflict/deconflict/internal/wiretime"
 )
 
 // MaxGeoJSONFeatures bounds the features of one file.
@@ -23,12 +26,10 @@ type featureProps struct {
 	Class string `json:"class"`
 	Type  string `json:"type"`
 
-	AltLowerM  *float64 `json:"alt_lower_m"`
-	AltLowerFt *float64 `json:"alt_lower_ft"`
-	AltLowerFL *float64 `json:"alt_lower_fl"`
-	AltUpperM  *float64 `json:"alt_upper_m"`
-	AltUpperFt *float64 `json:"alt_upper_ft"`
-	AltUpperFL *float64 `json:"alt_upper_fl"`
+	volume.WriteFields
+	ID      string `json:"id"`
+	Party   string `json:"party"`
+	Version string `json:"version"`
 
 	LowerCeiling *ceiling `json:"lowerCeiling"`
 	UpperCeiling *ceiling `json:"upperCeiling"`
@@ -39,20 +40,11 @@ type featureProps struct {
 	} `json:"activationTimes"`
 	ByNotam bool `json:"byNotam"`
 
-	ID       string          `json:"id"`
-	Party    string          `json:"party"`
-	Version  string          `json:"version"`
-	Start    *string         `json:"start"`
-	End      *string         `json:"end"`
-	Priority *int            `json:"priority"`
-	State    string          `json:"state"`
-	Details  json.RawMessage `json:"details"`
-
 	// Footprint is the exact shape (the geometry being its outline), as
 	// WriteGeoJSON writes circles, orbits and corridors.
-	Footprint json.RawMessage `json:"footprint"`
-	RadiusM   *float64        `json:"radius_m"`
-	WidthM    *float64        `json:"width_m"`
+	Footprint *volume.Footprint `json:"footprint"`
+	RadiusM   *float64          `json:"radius_m"`
+	WidthM    *float64          `json:"width_m"`
 }
 
 // ceiling is openAIP's limit: {"value": 40000, "unit": "FT", "referenceDatum": "MSL"}.
@@ -61,17 +53,6 @@ type ceiling struct {
 	Value          *float64 `json:"value"`
 	Unit           string   `json:"unit"`
 	ReferenceDatum string   `json:"referenceDatum"`
-}
-
-// footprintJSON is the volume API's footprint object.
-type footprintJSON struct {
-	Type        string        `json:"type"`
-	Coordinates [][][]float64 `json:"coordinates,omitempty"`
-	Center      []float64     `json:"center,omitempty"`
-	RadiusM     float64       `json:"radius_m,omitempty"`
-	Points      [][]float64   `json:"points,omitempty"`
-	Line        [][]float64   `json:"line,omitempty"`
-	WidthM      float64       `json:"width_m,omitempty"`
 }
 
 // ReadGeoJSON reads an RFC 7946 FeatureCollection (or one Feature) into
@@ -139,25 +120,34 @@ func readFeature(i int, data []byte, requireShape bool) (Airspace, error) {
 			return Airspace{}, err
 		}
 	}
-	if a.Lower, err = featureLimit(i, "lower", p.AltLowerM, p.AltLowerFt, p.AltLowerFL, p.LowerCeiling); err != nil {
+	if a.Lower, err = featureLimit(i, "lower", p.Lower, p.LowerCeiling); err != nil {
 		return Airspace{}, err
 	}
-	if a.Upper, err = featureLimit(i, "upper", p.AltUpperM, p.AltUpperFt, p.AltUpperFL, p.UpperCeiling); err != nil {
+	if a.Upper, err = featureLimit(i, "upper", p.Upper, p.UpperCeiling); err != nil {
 		return Airspace{}, err
 	}
 	if lo, hi, ok := comparable(a.Lower, a.Upper); ok && lo > hi {
 		return Airspace{}, featureErrorf(i, "the lower limit %s is above the upper limit %s", a.Lower, a.Upper)
 	}
+	// Times are read as the volume API reads them (wiretime), naming the
+	// property at fault.
+	propertyTime := func(field, s string) (time.Time, error) {
+		tm, err := wiretime.Parse(field, s)
+		if err != nil {
+			return time.Time{}, featureErrorf(i, "properties.%v", err)
+		}
+		return tm.UTC(), nil
+	}
 	for k, t := range p.ActivationTimes {
 		var act Activation
 		if t.Start != "" {
-			if act.Start, err = time.Parse(time.RFC3339, t.Start); err != nil {
-				return Airspace{}, featureErrorf(i, "activationTimes[%d].start: not an RFC 3339 time: %q", k, t.Start)
+			if act.Start, err = propertyTime(fmt.Sprintf("activationTimes[%d].start", k), t.Start); err != nil {
+				return Airspace{}, err
 			}
 		}
 		if t.End != "" {
-			if act.End, err = time.Parse(time.RFC3339, t.End); err != nil {
-				return Airspace{}, featureErrorf(i, "activationTimes[%d].end: not an RFC 3339 time: %q", k, t.End)
+			if act.End, err = propertyTime(fmt.Sprintf("activationTimes[%d].end", k), t.End); err != nil {
+				return Airspace{}, err
 			}
 		}
 		a.Activations = append(a.Activations, act)
@@ -174,11 +164,10 @@ func readFeature(i int, data []byte, requireShape bool) (Airspace, error) {
 		if t.in == nil {
 			continue
 		}
-		tm, err := time.Parse(time.RFC3339, *t.in)
+		tm, err := propertyTime(t.name, *t.in)
 		if err != nil {
-			return Airspace{}, featureErrorf(i, "properties.%s: not an RFC 3339 time: %q", t.name, *t.in)
+			return Airspace{}, err
 		}
-		tm = tm.UTC()
 		*t.out = &tm
 	}
 	if len(p.Details) > 0 && !bytes.Equal(bytes.TrimSpace(p.Details), []byte("null")) {
@@ -192,12 +181,8 @@ func readFeature(i int, data []byte, requireShape bool) (Airspace, error) {
 }
 
 func featureShape(i int, g orb.Geometry, p featureProps) (Shape, error) {
-	if len(p.Footprint) > 0 && !bytes.Equal(bytes.TrimSpace(p.Footprint), []byte("null")) {
-		var fp footprintJSON
-		if err := json.Unmarshal(p.Footprint, &fp); err != nil {
-			return Shape{}, featureErrorf(i, "properties.footprint: %v", err)
-		}
-		s, err := ShapeFromFootprint(fp.Type, fp.Coordinates, fp.Center, fp.RadiusM, fp.Points, fp.Line, fp.WidthM)
+	if p.Footprint != nil {
+		s, err := ShapeFromFootprint(*p.Footprint)
 		if err != nil {
 			return Shape{}, featureErrorf(i, "properties.footprint: %v", err)
 		}
@@ -231,11 +216,11 @@ func featureShape(i int, g orb.Geometry, p featureProps) (Shape, error) {
 	}
 }
 
-// ShapeFromFootprint makes a Shape from the fields of a volume footprint
-// object (see package volume): Polygon coordinates, Circle center and
-// radius_m, Orbit points and width_m, Corridor line and width_m. It checks
-// only the form; the values are the volume's to validate.
-func ShapeFromFootprint(typ string, coords [][][]float64, center []float64, radiusM float64, points, line [][]float64, widthM float64) (Shape, error) {
+// ShapeFromFootprint makes a Shape from a volume footprint: Polygon
+// coordinates, Circle center and radius_m, Orbit points and width_m,
+// Corridor line and width_m. It checks only the form; the values are the
+// volume's to validate.
+func ShapeFromFootprint(fp volume.Footprint) (Shape, error) {
 	pt := func(p []float64) (orb.Point, error) {
 		if len(p) < 2 {
 			return orb.Point{}, fmt.Errorf("a position is [lon, lat], got %v", p)
@@ -252,45 +237,43 @@ func ShapeFromFootprint(typ string, coords [][][]float64, center []float64, radi
 		}
 		return out, nil
 	}
-	switch typ {
+	switch fp.Type {
 	case "Polygon":
-		if len(coords) != 1 {
-			return Shape{}, fmt.Errorf("a Polygon needs exactly one ring, got %d", len(coords))
+		if len(fp.Coordinates) != 1 {
+			return Shape{}, fmt.Errorf("a Polygon needs exactly one ring, got %d", len(fp.Coordinates))
 		}
-		r, err := pts(coords[0])
+		r, err := pts(fp.Coordinates[0])
 		return Shape{Type: PolygonShape, Ring: r}, err
 	case "Circle":
-		c, err := pt(center)
-		return Shape{Type: CircleShape, Center: c, RadiusM: radiusM}, err
+		c, err := pt(fp.Center)
+		return Shape{Type: CircleShape, Center: c, RadiusM: fp.RadiusM}, err
 	case "Orbit":
-		l, err := pts(points)
-		return Shape{Type: OrbitShape, Line: l, WidthM: widthM}, err
+		l, err := pts(fp.Points)
+		return Shape{Type: OrbitShape, Line: l, WidthM: fp.WidthM}, err
 	case "Corridor":
-		l, err := pts(line)
-		return Shape{Type: CorridorShape, Line: l, WidthM: widthM}, err
+		l, err := pts(fp.Line)
+		return Shape{Type: CorridorShape, Line: l, WidthM: fp.WidthM}, err
 	default:
-		return Shape{}, fmt.Errorf("type %q: want Polygon, Circle, Orbit or Corridor", typ)
+		return Shape{}, fmt.Errorf("type %q: want Polygon, Circle, Orbit or Corridor", fp.Type)
 	}
 }
 
-func featureLimit(i int, which string, m, ft, fl *float64, c *ceiling) (Limit, error) {
-	n := 0
+func featureLimit(i int, which string, get func() (volume.Limit, bool, error), c *ceiling) (Limit, error) {
+	vl, given, err := get()
+	if err != nil {
+		return Limit{}, featureErrorf(i, "properties.%v", err)
+	}
 	var l Limit
-	if m != nil {
-		n, l = n+1, Limit{Value: *m, Unit: Meters, Datum: MSL}
-	}
-	if ft != nil {
-		n, l = n+1, Limit{Value: *ft, Unit: Feet, Datum: MSL}
-	}
-	if fl != nil {
-		n, l = n+1, Limit{Value: *fl, Unit: FlightLevel, Datum: STD}
+	switch vl.Unit() {
+	case "m":
+		l = Limit{Value: vl.Value, Unit: Meters, Datum: MSL}
+	case "ft":
+		l = Limit{Value: vl.Value, Unit: Feet, Datum: MSL}
+	case "fl":
+		l = Limit{Value: vl.Value, Unit: FlightLevel, Datum: STD}
 	}
 	switch {
-	case n > 1:
-		return Limit{}, featureErrorf(i, "properties: give one of alt_%[1]s_m, alt_%[1]s_ft and alt_%[1]s_fl", which)
-	case n == 1 && !finite(l.Value):
-		return Limit{}, featureErrorf(i, "properties: the %s limit is not a finite number", which)
-	case c == nil && n == 0:
+	case c == nil && !given:
 		return Limit{}, featureErrorf(i, "properties: no %[1]s limit (alt_%[1]s_m, alt_%[1]s_ft, alt_%[1]s_fl or %[1]sCeiling)", which)
 	case c == nil:
 		return l, nil
@@ -300,56 +283,21 @@ func featureLimit(i int, which string, m, ft, fl *float64, c *ceiling) (Limit, e
 	if c.Value == nil || !finite(*c.Value) {
 		return Limit{}, featureErrorf(i, "properties.%sCeiling: no finite value", which)
 	}
-	cl := Limit{Value: *c.Value, Unlimited: c.Unlimited}
-	switch c.Unit {
-	case "FT":
-		cl.Unit = Feet
-	case "M":
-		cl.Unit = Meters
-	case "FL":
-		cl.Unit = FlightLevel
-	default:
+	// openAIP's unit and datum names are those of Unit and Datum.
+	cl := Limit{Value: *c.Value, Unit: Unit(c.Unit), Datum: Datum(c.ReferenceDatum), Unlimited: c.Unlimited}
+	if cl.Unit != Feet && cl.Unit != Meters && cl.Unit != FlightLevel {
 		return Limit{}, featureErrorf(i, "properties.%sCeiling.unit: %q is not FT, M or FL", which, c.Unit)
 	}
-	switch c.ReferenceDatum {
-	case "MSL":
-		cl.Datum = MSL
-	case "GND":
-		cl.Datum = GND
-	case "STD":
-		cl.Datum = STD
-	default:
+	if cl.Datum != MSL && cl.Datum != GND && cl.Datum != STD {
 		return Limit{}, featureErrorf(i, "properties.%sCeiling.referenceDatum: %q is not MSL, GND or STD", which, c.ReferenceDatum)
 	}
 	if cl.Unlimited {
 		cl = Limit{Unlimited: true}
 	}
-	if n == 1 && !cl.Unlimited && cl.Datum != GND && math.Abs(cl.Meters(0, 0)-l.Meters(0, 0)) > 0.5 {
+	if given && !cl.Unlimited && cl.Datum != GND && math.Abs(cl.Meters(0, 0)-l.Meters(0, 0)) > 0.5 {
 		return Limit{}, featureErrorf(i, "properties: %sCeiling (%s) and alt_%s (%s) disagree", which, cl, which, l)
 	}
 	return cl, nil
-}
-
-// FootprintJSON returns the shape as the volume API's footprint object.
-func (s Shape) FootprintJSON() map[string]any {
-	pos := func(p orb.Point) []float64 { return []float64{p[0], p[1]} }
-	line := func(l orb.LineString) [][]float64 {
-		out := make([][]float64, len(l))
-		for i, p := range l {
-			out[i] = pos(p)
-		}
-		return out
-	}
-	switch s.Type {
-	case CircleShape:
-		return map[string]any{"type": "Circle", "center": pos(s.Center), "radius_m": s.RadiusM}
-	case OrbitShape:
-		return map[string]any{"type": "Orbit", "points": line(s.Line), "width_m": s.WidthM}
-	case CorridorShape:
-		return map[string]any{"type": "Corridor", "line": line(s.Line), "width_m": s.WidthM}
-	default:
-		return map[string]any{"type": "Polygon", "coordinates": [][][]float64{line(orb.LineString(s.FootprintRing()))}}
-	}
 }
 
 // WriteGeoJSON returns an RFC 7946 FeatureCollection of the airspaces: each
@@ -365,21 +313,13 @@ func WriteGeoJSON(items []Airspace, groundM, unlimitedM float64) ([]byte, error)
 	for _, a := range items {
 		f := geojson.NewFeature(orb.Polygon{a.Shape.Outline()})
 		p := f.Properties
-		if a.Name != "" {
-			p["name"] = a.Name
-		}
-		if a.Class != "" {
-			p["class"] = a.Class
-		}
-		if a.Type != "" {
-			p["type"] = a.Type
-		}
+		a.label(p)
 		p["lowerCeiling"] = ceilingOf(a.Lower, unlimitedM)
 		p["upperCeiling"] = ceilingOf(a.Upper, unlimitedM)
 		p["alt_lower_m"] = a.Lower.Meters(groundM, unlimitedM)
 		p["alt_upper_m"] = a.Upper.Meters(groundM, unlimitedM)
 		if a.Shape.Type != PolygonShape {
-			p["footprint"] = a.Shape.FootprintJSON()
+			p["footprint"] = Footprint(a.Shape)
 		}
 		if len(a.Activations) > 0 {
 			acts := make([]map[string]string, len(a.Activations))

@@ -130,11 +130,7 @@ func parseFile(t *testing.T, path string) ([]Airspace, error) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	as, err := ParseOpenAir(f)
-	if err == nil {
-		err = FirstError(as)
-	}
-	return as, err
+	return whole(ParseOpenAir(f))
 }
 
 // TestMatchesOpenAIPOutput compares our reading of each file with openAIP's
@@ -174,10 +170,7 @@ func TestMatchesOpenAIPOutput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := readGeoJSON(data, false)
-			if err == nil {
-				err = FirstError(want)
-			}
+			want, err := whole(readGeoJSON(data, false))
 			if err != nil {
 				t.Fatalf("reading openAIP's output: %v", err)
 			}

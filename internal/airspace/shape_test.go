@@ -81,6 +81,19 @@ func TestCircleOutlineContainsCircle(t *testing.T) {
 	})
 }
 
+// parseSource reads an OpenAir text whole.
+func parseSource(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, src string) []Airspace {
+	t.Helper()
+	as, err := whole(ParseOpenAir(strings.NewReader(src)))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	return as
+}
+
 // arcCase is a pie slice read from OpenAir: the centre, an arc, the centre.
 type arcCase struct {
 	center orb.Point
@@ -119,13 +132,7 @@ func drawArcCase(t *rapid.T, db bool) arcCase {
 	}
 	src := fmt.Sprintf("AC R\nAN slice\nAL GND\nAH FL100\nDP %s\nV D=%s\nV X=%s\n%s\nDP %s\n",
 		formatPoint(c), dir, formatPoint(c), arc, formatPoint(c))
-	as, err := ParseOpenAir(strings.NewReader(src))
-	if err == nil {
-		err = FirstError(as)
-	}
-	if err != nil {
-		t.Fatalf("%v\n%s", err, src)
-	}
+	as := parseSource(t, src)
 	ac.ring = as[0].Shape
 	return ac
 }
@@ -234,13 +241,7 @@ func TestNotchArc(t *testing.T) {
 			"DP " + formatPoint(nw) + "\nDP " + formatPoint(ne) + "\n" +
 			"V D=-\nV X=" + formatPoint(center) + "\nDB " + formatPoint(ne) + ", " + formatPoint(se) + "\n" +
 			"DP " + formatPoint(sw) + "\nDP " + formatPoint(nw) + "\n"
-		as, err := ParseOpenAir(strings.NewReader(src))
-		if err == nil {
-			err = FirstError(as)
-		}
-		if err != nil {
-			t.Fatalf("%v\n%s", err, src)
-		}
+		as := parseSource(t, src)
 		ring := as[0].Shape.Ring
 		_, r1 := drawing.bearingDistance(center, ne)
 		_, r2 := drawing.bearingDistance(center, se)

@@ -92,19 +92,20 @@ func Items(as []Airspace, opt ImportOptions) []Item {
 	return out
 }
 
+// label puts in m the airspace's name, class and type, those it has.
+func (a Airspace) label(m map[string]any) {
+	for k, v := range map[string]string{"name": a.Name, "class": a.Class, "type": a.Type} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+}
+
 // details are the private details of an imported volume: where it came
 // from and what the file called it.
 func details(a Airspace) json.RawMessage {
 	d := map[string]any{"source_line": a.Line}
-	if a.Name != "" {
-		d["name"] = a.Name
-	}
-	if a.Class != "" {
-		d["class"] = a.Class
-	}
-	if a.Type != "" {
-		d["type"] = a.Type
-	}
+	a.label(d)
 	if a.Lower.Datum == GND && a.Lower != Surface || a.Upper.Datum == GND {
 		d["limits"] = a.Lower.String() + " to " + a.Upper.String()
 	}
@@ -188,7 +189,7 @@ func Footprint(s Shape) volume.Footprint {
 // one activation interval and its volume fields kept.
 func FromVolume(v volume.Volume) (Airspace, error) {
 	fp := v.Footprint
-	s, err := ShapeFromFootprint(fp.Type, fp.Coordinates, fp.Center, fp.RadiusM, fp.Points, fp.Line, fp.WidthM)
+	s, err := ShapeFromFootprint(fp)
 	if err != nil {
 		return Airspace{}, fmt.Errorf("volume %s: %w", v.ID, err)
 	}

@@ -6,25 +6,14 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
-
-const referenceDir = "../../../shared/reference/asterix"
-
-// readFile reads a file of ../shared the tests depend on.
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (../shared must sit beside the repository)", err)
-	}
-	return b
-}
 
 // referenceTolerance is the README's tolerance per column (text and
 // integer columns are compared exactly).
@@ -45,7 +34,7 @@ func latLonTolerance(posItem string) float64 {
 // recording's expected values, within the tolerances of its README.
 func TestReferenceRecording(t *testing.T) {
 	var out bytes.Buffer
-	stats, framing, err := Dump(bytes.NewReader(readFile(t, filepath.Join(referenceDir, "fj_cat062.ast"))), FramingAuto, &out)
+	stats, framing, err := Dump(bytes.NewReader(reference.ReadFile(t, filepath.Join(reference.ASTERIX(t), "fj_cat062.ast"))), FramingAuto, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +42,12 @@ func TestReferenceRecording(t *testing.T) {
 		t.Fatalf("framing %v, %s", framing, stats)
 	}
 	got := parseCSV(t, out.Bytes())
-	want := parseCSV(t, readFile(t, filepath.Join(referenceDir, "fj_cat062.expected.csv")))
+	want := parseCSV(t, reference.ReadFile(t, filepath.Join(reference.ASTERIX(t), "fj_cat062.expected.csv")))
 	if len(got) != len(want) || len(want) != 7 {
 		t.Fatalf("%d rows, want %d (7)", len(got), len(want))
 	}
 	header := strings.Split(strings.SplitN(out.String(), "\n", 2)[0], ",")
-	wantHeader := strings.Split(strings.SplitN(string(readFile(t, filepath.Join(referenceDir, "fj_cat062.expected.csv"))), "\n", 2)[0], ",")
+	wantHeader := strings.Split(strings.SplitN(string(reference.ReadFile(t, filepath.Join(reference.ASTERIX(t), "fj_cat062.expected.csv"))), "\n", 2)[0], ",")
 	if strings.Join(header, ",") != strings.Join(wantHeader, ",") {
 		t.Fatalf("columns\n%v\nwant\n%v", header, wantHeader)
 	}
@@ -96,7 +85,7 @@ func TestEveryRecordingDecodes(t *testing.T) {
 	for _, path := range recordings(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var out bytes.Buffer
-			stats, framing, err := Dump(bytes.NewReader(readFile(t, path)), FramingAuto, &out)
+			stats, framing, err := Dump(bytes.NewReader(reference.ReadFile(t, path)), FramingAuto, &out)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +126,7 @@ func block(cat byte, records ...[]byte) []byte {
 }
 
 func TestMalformedBlocks(t *testing.T) {
-	ref := readFile(t, filepath.Join(referenceDir, "fj_cat062.ast"))
+	ref := reference.ReadFile(t, filepath.Join(reference.ASTERIX(t), "fj_cat062.ast"))
 	// A CAT062 record with I062/010 and I062/040: FSPEC 0x81 0x10.
 	good := []byte{0x81, 0x08, 6, 128, 0x12, 0x34}
 	cases := []struct {
@@ -233,7 +222,7 @@ func TestPayloadGoesOnAfterMalformed(t *testing.T) {
 // and is malformed otherwise; never a panic.
 func TestEveryCutOfARealBlock(t *testing.T) {
 	for _, path := range recordings(t) {
-		data := readFile(t, path)
+		data := reference.ReadFile(t, path)
 		fr, _, err := NewFrameReader(bytes.NewReader(data), FramingAuto)
 		if err != nil {
 			t.Fatal(err)
@@ -391,7 +380,7 @@ func TestGPSFraming(t *testing.T) {
 // set called for every item gives the same records.
 func TestKeptItemsComplete(t *testing.T) {
 	for _, path := range recordings(t) {
-		fr, _, err := NewFrameReader(bytes.NewReader(readFile(t, path)), FramingAuto)
+		fr, _, err := NewFrameReader(bytes.NewReader(reference.ReadFile(t, path)), FramingAuto)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
 
 // cpuTime is the CPU time used by the process: on the shared machine wall
@@ -23,7 +25,7 @@ func cpuTime(b *testing.B) time.Duration {
 // records per second of wall time and per second of CPU time on one core
 // (run it with -cpu 1). The goal is at least 1,000,000.
 func BenchmarkDecodeReference(b *testing.B) {
-	data := readFile(b, filepath.Join(referenceDir, "fj_cat062.ast"))
+	data := reference.ReadFile(b, filepath.Join(reference.ASTERIX(b), "fj_cat062.ast"))
 	block, _, r := NextBlock(data)
 	if r != ReasonNone {
 		b.Fatal(r)
@@ -47,7 +49,7 @@ func BenchmarkDecodeReference(b *testing.B) {
 // BenchmarkStreamRecording runs a whole 30-minute FINAL recording of CAT062
 // and CAT065 from memory through framing, blocks and records.
 func BenchmarkStreamRecording(b *testing.B) {
-	data := readFile(b, "../../../shared/recordings/asterix/jade_062_065_30min.ff")
+	data := reference.ReadFile(b, filepath.Join(reference.ASTERIXRecordings(b), "jade_062_065_30min.ff"))
 	records := int64(0)
 	b.SetBytes(int64(len(data)))
 	cpu0 := cpuTime(b)

@@ -194,18 +194,9 @@ func NewFrameReader(r io.Reader, f Framing) (FrameReader, Framing, error) {
 type rawReader struct{ r *bufio.Reader }
 
 func (rr *rawReader) Next() (Frame, error) {
-	head, err := rr.r.Peek(3)
-	if len(head) == 0 && errors.Is(err, io.EOF) {
-		return Frame{}, io.EOF
-	}
-	if len(head) < 3 {
-		n, _ := rr.r.Discard(len(head))
-		return Frame{}, &FrameError{Reason: ReasonTrailingBytes, Skipped: n, Msg: "recording ends inside a block header"}
-	}
-	n := int(binary.BigEndian.Uint16(head[1:3]))
-	if n < 3 {
-		skipped := resync(rr.r, 1, func(b []byte) bool { return plausibleBlock(b) })
-		return Frame{}, &FrameError{Reason: ReasonBadBlockLength, Skipped: skipped, Msg: fmt.Sprintf("block length %d", n)}
+	n, err := blockLength(rr.r)
+	if err != nil {
+		return Frame{}, err
 	}
 	block, err := rr.r.Peek(n)
 	if len(block) < n {
@@ -215,6 +206,27 @@ func (rr *rawReader) Next() (Frame, error) {
 	// The payload stays valid until the next Peek, which is the next call.
 	rr.r.Discard(n)
 	return Frame{Payload: block}, nil
+}
+
+// blockLength returns the length of the data block that r starts with,
+// read from its header (CAT, LEN) without consuming it: io.EOF at the end
+// of the input, a FrameError (the octets passed over counted) for a
+// header cut short or a length below the header's own three octets.
+func blockLength(r *bufio.Reader) (int, error) {
+	head, err := r.Peek(3)
+	if len(head) == 0 && errors.Is(err, io.EOF) {
+		return 0, io.EOF
+	}
+	if len(head) < 3 {
+		n, _ := r.Discard(len(head))
+		return 0, &FrameError{Reason: ReasonTrailingBytes, Skipped: n, Msg: "recording ends inside a block header"}
+	}
+	n := int(binary.BigEndian.Uint16(head[1:3]))
+	if n < 3 {
+		skipped := resync(r, 1, func(b []byte) bool { return plausibleBlock(b) })
+		return 0, &FrameError{Reason: ReasonBadBlockLength, Skipped: skipped, Msg: fmt.Sprintf("block length %d", n)}
+	}
+	return n, nil
 }
 
 // resync discards octets from r, starting with skip of them, until ok
@@ -291,18 +303,9 @@ func (gr *gpsReader) Next() (Frame, error) {
 			return Frame{}, &FrameError{Reason: ReasonBadFrame, Skipped: n, Msg: "recording shorter than the GPS file header"}
 		}
 	}
-	head, err := gr.r.Peek(3)
-	if len(head) == 0 && errors.Is(err, io.EOF) {
-		return Frame{}, io.EOF
-	}
-	if len(head) < 3 {
-		n, _ := gr.r.Discard(len(head))
-		return Frame{}, &FrameError{Reason: ReasonTrailingBytes, Skipped: n, Msg: "recording ends inside a block header"}
-	}
-	n := int(binary.BigEndian.Uint16(head[1:3]))
-	if n < 3 {
-		skipped := resync(gr.r, 1, func(b []byte) bool { return plausibleBlock(b) })
-		return Frame{}, &FrameError{Reason: ReasonBadBlockLength, Skipped: skipped, Msg: fmt.Sprintf("block length %d", n)}
+	n, err := blockLength(gr.r)
+	if err != nil {
+		return Frame{}, err
 	}
 	rec, _ := gr.r.Peek(n + gpsTrailerLen)
 	if len(rec) < n+gpsTrailerLen {

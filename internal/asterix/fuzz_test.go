@@ -7,20 +7,22 @@ import (
 	"io"
 	"path/filepath"
 	"testing"
+
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
 
 // seedBlocks adds the first blocks of every recording to a fuzz corpus.
 func seedBlocks(f *testing.F, add func(block []byte)) {
-	paths, err := filepath.Glob("../../../shared/recordings/asterix/*.*")
+	paths, err := filepath.Glob(filepath.Join(reference.ASTERIXRecordings(f), "*.*"))
 	if err != nil || len(paths) < 20 {
 		f.Fatalf("the recordings of ../shared/recordings/asterix: %v (%d)", err, len(paths))
 	}
-	paths = append(paths, filepath.Join(referenceDir, "fj_cat062.ast"))
+	paths = append(paths, filepath.Join(reference.ASTERIX(f), "fj_cat062.ast"))
 	for _, p := range paths {
 		if filepath.Ext(p) == ".md" {
 			continue
 		}
-		fr, _, err := NewFrameReader(bytes.NewReader(readFile(f, p)), FramingAuto)
+		fr, _, err := NewFrameReader(bytes.NewReader(reference.ReadFile(f, p)), FramingAuto)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -117,7 +119,7 @@ func FuzzPayload(f *testing.F) {
 // progress at every step (so corrupt recordings never hang a replay).
 func FuzzFrameReader(f *testing.F) {
 	for _, name := range []string{"cc_cat_062_065.pcap", "jade_062_one2.ff", "jade_nats_048.ff", "cc_cat21_re.ast", "jas_cat048ed1.23.bin"} {
-		data := readFile(f, filepath.Join("../../../shared/recordings/asterix", name))
+		data := reference.ReadFile(f, filepath.Join(reference.ASTERIXRecordings(f), name))
 		for fr := FramingAuto; fr <= FramingGPS; fr++ {
 			f.Add(data, uint8(fr))
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -406,7 +407,7 @@ func compareRows(t *testing.T, name string, got, want []map[string]string) {
 
 func recordings(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob("../../../shared/recordings/asterix/*.*")
+	files, err := filepath.Glob(filepath.Join(reference.ASTERIXRecordings(t), "*.*"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +420,7 @@ func recordings(t *testing.T) []string {
 	if len(out) < 20 {
 		t.Fatalf("want the twenty recordings of ../shared/recordings/asterix, found %d", len(out))
 	}
-	return append(out, "../../../shared/reference/asterix/fj_cat062.ast")
+	return append(out, filepath.Join(reference.ASTERIX(t), "fj_cat062.ast"))
 }
 
 // tsharkFails names the recordings where tshark 4.0.17 is known to fail on

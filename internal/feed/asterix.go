@@ -206,28 +206,34 @@ func onNearestDay(tod time.Duration, ref time.Time) time.Time {
 // without one) the time of receipt is.
 func (d *ASTERIXDecoder) Live(datagram []byte, now time.Time, emit func(client.Report) error) error {
 	return d.Stream.Payload(&asterix.Frame{Payload: datagram, Time: now}, func(b *asterix.Block) error {
-		for i := range b.Records {
-			r := &b.Records[i]
-			u, ok := d.update(r)
-			if !ok {
-				continue
-			}
-			at := now
+		return d.reports(b, func(r *asterix.Record) time.Time {
 			if tod, ok := recordTimeOfDay(r); ok {
 				if t := onNearestDay(tod, now); t.Sub(now).Abs() <= MaxClockOffset {
-					at = t
-				} else {
-					d.Stats.ClockOff.Add(1)
+					return t
 				}
+				d.Stats.ClockOff.Add(1)
 			}
-			if rep, ok := d.Assembler.Update(u, at); ok {
-				if err := emit(rep); err != nil {
-					return err
-				}
+			return now
+		}, emit)
+	})
+}
+
+// reports feeds the records of a block to the assembler, each at the time
+// at gives it, and calls emit with each report completed.
+func (d *ASTERIXDecoder) reports(b *asterix.Block, at func(*asterix.Record) time.Time, emit func(client.Report) error) error {
+	for i := range b.Records {
+		r := &b.Records[i]
+		u, ok := d.update(r)
+		if !ok {
+			continue
+		}
+		if rep, ok := d.Assembler.Update(u, at(r)); ok {
+			if err := emit(rep); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // replayEpoch is the date recorded times of day are placed on before the
@@ -253,36 +259,18 @@ func (d *ASTERIXDecoder) Replay(ctx context.Context, fr asterix.FrameReader, pac
 		return last
 	}
 	return d.Stream.Recording(fr, func(b *asterix.Block) error {
-		for i := range b.Records {
-			r := &b.Records[i]
-			u, ok := d.update(r)
-			if !ok {
-				continue
-			}
-			at := last
+		return d.reports(b, func(r *asterix.Record) time.Time {
 			if tod, ok := recordTimeOfDay(r); ok {
-				at = src(tod)
-			} else if b.Frame.HasTimeOfDay {
-				at = src(b.Frame.TimeOfDay)
-			} else if !b.Frame.Time.IsZero() {
-				at = src(b.Frame.Time.Sub(b.Frame.Time.Truncate(24 * time.Hour)))
+				return src(tod)
 			}
-			rep, ok := d.Assembler.Update(u, at)
-			if !ok {
-				continue
+			switch {
+			case b.Frame.HasTimeOfDay:
+				return src(b.Frame.TimeOfDay)
+			case !b.Frame.Time.IsZero():
+				return src(b.Frame.Time.Sub(b.Frame.Time.Truncate(24 * time.Hour)))
 			}
-			stamp, err := pacer.Stamp(ctx, rep.Time)
-			if err != nil {
-				return err
-			}
-			rep.Time = stamp
-			select {
-			case out <- rep:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
+			return last
+		}, func(rep client.Report) error { return sendPaced(ctx, pacer, out, rep) })
 	})
 }
 

@@ -8,7 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,19 +17,21 @@ import (
 	"github.com/deconflict/deconflict/internal/asterix"
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 	"github.com/deconflict/deconflict/internal/track"
 	"pgregory.net/rapid"
 )
 
-const asterixRef = "../../../shared/reference/asterix/fj_cat062.ast"
-
-func readShared(t testing.TB, path string) []byte {
+// asterixRef reads the ASTERIX reference recording.
+func asterixRef(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (../shared must sit beside the repository)", err)
-	}
-	return b
+	return reference.ReadFile(t, filepath.Join(reference.ASTERIX(t), "fj_cat062.ast"))
+}
+
+// asterixRecording reads one of the real ASTERIX recordings.
+func asterixRecording(t testing.TB, name string) []byte {
+	t.Helper()
+	return reference.ReadFile(t, filepath.Join(reference.ASTERIXRecordings(t), name))
 }
 
 // replayAll replays a recording as fast as possible on a fake clock and
@@ -63,7 +65,7 @@ func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 // for the track without one).
 func TestASTERIXReferenceReports(t *testing.T) {
 	d := NewASTERIXDecoder(nil)
-	reps := replayAll(t, d, readShared(t, asterixRef))
+	reps := replayAll(t, d, asterixRef(t))
 	if len(reps) != 7 {
 		t.Fatalf("%d reports: %s", len(reps), d)
 	}
@@ -91,7 +93,7 @@ func TestASTERIXReferenceReports(t *testing.T) {
 // and carry the Mode C level as barometric; service messages are counted.
 func TestASTERIXCategoriesMapped(t *testing.T) {
 	d := NewASTERIXDecoder(nil)
-	reps := replayAll(t, d, readShared(t, "../../../shared/recordings/asterix/zr_cat21.ast"))
+	reps := replayAll(t, d, asterixRecording(t, "zr_cat21.ast"))
 	if len(reps) == 0 {
 		t.Fatalf("no CAT021 report: %s", d)
 	}
@@ -101,7 +103,7 @@ func TestASTERIXCategoriesMapped(t *testing.T) {
 		}
 	}
 
-	gps := readShared(t, "../../../shared/recordings/asterix/cc_parsegps.gps")
+	gps := asterixRecording(t, "cc_parsegps.gps")
 	d = NewASTERIXDecoder(nil)
 	if reps := replayAll(t, d, gps); len(reps) != 0 || d.Stats.NoRadar.Load() == 0 || d.Stats.Service.Load() != 3 {
 		t.Fatalf("CAT048 without a radar: %d reports, %s", len(reps), d)
@@ -155,7 +157,7 @@ func TestPolarToWGS84(t *testing.T) {
 // is near the clock; far from it, the time of receipt is, and counted.
 // Corrupt datagrams are counted and change nothing.
 func TestASTERIXLive(t *testing.T) {
-	ref := readShared(t, asterixRef)
+	ref := asterixRef(t)
 	tod := 76810.3984375
 	day := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
 	todTime := day.Add(time.Duration(tod * float64(time.Second)))
@@ -200,7 +202,7 @@ func TestASTERIXLive(t *testing.T) {
 // batch and accepts it. Its reports/s is what the feed can offer a server;
 // BENCHMARKS.md compares it with what the server ingests.
 func BenchmarkASTERIXFeed(b *testing.B) {
-	data := readShared(b, "../../../shared/recordings/asterix/jade_062_30min.ff")
+	data := asterixRecording(b, "jade_062_30min.ff")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.WriteHeader(http.StatusAccepted)
@@ -247,10 +249,10 @@ func BenchmarkASTERIXFeed(b *testing.B) {
 // FuzzASTERIXLive: no datagram stops or crashes the live feed, and every
 // report it makes passes the server's rule for a report.
 func FuzzASTERIXLive(f *testing.F) {
-	ref := readShared(f, asterixRef)
+	ref := asterixRef(f)
 	f.Add(ref)
-	f.Add(readShared(f, "../../../shared/recordings/asterix/jas_cat021ed2.1.bin"))
-	f.Add(readShared(f, "../../../shared/recordings/asterix/jas_cat048ed1.23.bin"))
+	f.Add(asterixRecording(f, "jas_cat021ed2.1.bin"))
+	f.Add(asterixRecording(f, "jas_cat048ed1.23.bin"))
 	f.Add(ref[:50])
 	radar := geo.LLA{LatDeg: 45, LonDeg: 16, AltM: 300}
 	now := time.Date(2026, 3, 4, 21, 20, 10, 0, time.UTC)

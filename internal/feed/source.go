@@ -298,16 +298,22 @@ func Replay(ctx context.Context, r io.Reader, pacer *Pacer, stats *Stats, out ch
 				return nil
 			}
 		}
-		stamp, err := pacer.Stamp(ctx, rep.Time)
-		if err != nil {
-			return err
-		}
-		rep.Time = stamp
-		select {
-		case out <- rep:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return sendPaced(ctx, pacer, out, rep)
 	})
+}
+
+// sendPaced waits for the wall time pacer maps the report's time to, and
+// sends the report on out stamped with it.
+func sendPaced(ctx context.Context, pacer *Pacer, out chan<- client.Report, rep client.Report) error {
+	stamp, err := pacer.Stamp(ctx, rep.Time)
+	if err != nil {
+		return err
+	}
+	rep.Time = stamp
+	select {
+	case out <- rep:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

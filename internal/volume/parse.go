@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
@@ -23,23 +24,86 @@ const (
 	MaxAltitudeM = 30_000
 )
 
-// wireInput is the JSON body of a volume write. Pointers tell a missing
-// field from a zero one.
+// wireInput is the JSON body of a volume write.
 type wireInput struct {
-	Footprint  json.RawMessage   `json:"footprint"`
-	AltLowerM  *float64          `json:"alt_lower_m"`
-	AltLowerFt *float64          `json:"alt_lower_ft"`
-	AltLowerFL *float64          `json:"alt_lower_fl"`
-	AltUpperM  *float64          `json:"alt_upper_m"`
-	AltUpperFt *float64          `json:"alt_upper_ft"`
-	AltUpperFL *float64          `json:"alt_upper_fl"`
-	Start      *string           `json:"start"`
-	End        *string           `json:"end"`
-	Priority   *int              `json:"priority"`
-	State      string            `json:"state"`
-	Details    json.RawMessage   `json:"details"`
-	Key        []json.RawMessage `json:"key"`
-	Version    string            `json:"version"`
+	Footprint json.RawMessage `json:"footprint"`
+	WriteFields
+	Key     []json.RawMessage `json:"key"`
+	Version string            `json:"version"`
+}
+
+// WriteFields are the members of a volume write other than its footprint,
+// key and version, as JSON has them (pointers tell a missing member from a
+// zero one). They are also the properties of a GeoJSON feature that stands
+// for a volume (package airspace).
+type WriteFields struct {
+	AltLowerM  *float64        `json:"alt_lower_m"`
+	AltLowerFt *float64        `json:"alt_lower_ft"`
+	AltLowerFL *float64        `json:"alt_lower_fl"`
+	AltUpperM  *float64        `json:"alt_upper_m"`
+	AltUpperFt *float64        `json:"alt_upper_ft"`
+	AltUpperFL *float64        `json:"alt_upper_fl"`
+	Start      *string         `json:"start"`
+	End        *string         `json:"end"`
+	Priority   *int            `json:"priority"`
+	State      string          `json:"state"`
+	Details    json.RawMessage `json:"details"`
+}
+
+// Limit is one limit of the altitude band as written: the member that
+// gives it ("alt_lower_ft") and its value in that member's unit.
+type Limit struct {
+	Field string
+	Value float64
+}
+
+// Unit is the unit of the limit's member: "m", "ft" or "fl" (a flight
+// level).
+func (l Limit) Unit() string { return l.Field[strings.LastIndexByte(l.Field, '_')+1:] }
+
+// Meters is the limit in meters, a flight level taken as its nominal
+// altitude on the standard atmosphere.
+func (l Limit) Meters() float64 {
+	switch l.Unit() {
+	case "ft":
+		return geo.FeetToM(l.Value)
+	case "fl":
+		return geo.FlightLevelToM(l.Value)
+	}
+	return l.Value
+}
+
+// Lower and Upper return the limit given in meters, feet or flight levels;
+// ok is false when none of the three members is. A limit given twice, or
+// not a finite number, is a field error.
+func (w WriteFields) Lower() (l Limit, ok bool, err error) {
+	return oneLimit("alt_lower", w.AltLowerM, w.AltLowerFt, w.AltLowerFL)
+}
+
+// Upper: see Lower.
+func (w WriteFields) Upper() (l Limit, ok bool, err error) {
+	return oneLimit("alt_upper", w.AltUpperM, w.AltUpperFt, w.AltUpperFL)
+}
+
+func oneLimit(name string, m, ft, fl *float64) (Limit, bool, error) {
+	var ls []Limit
+	for _, f := range []struct {
+		unit string
+		v    *float64
+	}{{"m", m}, {"ft", ft}, {"fl", fl}} {
+		if f.v != nil {
+			ls = append(ls, Limit{Field: name + "_" + f.unit, Value: *f.v})
+		}
+	}
+	switch {
+	case len(ls) == 0:
+		return Limit{}, false, nil
+	case len(ls) > 1:
+		return Limit{}, true, fielderr.Errorf(name+"_m", "give exactly one of %[1]s_m, %[1]s_ft and %[1]s_fl", name)
+	case !finite(ls[0].Value):
+		return Limit{}, true, fielderr.Errorf(ls[0].Field, "%v is not a finite number", ls[0].Value)
+	}
+	return ls[0], true, nil
 }
 
 // ParseInput decodes the JSON body of a create (POST) or update (PUT) of a
@@ -70,10 +134,10 @@ func ParseInput(data []byte) (Input, error) {
 		in.Key = append(in.Key, k)
 	}
 	var err error
-	if in.AltLowerM, err = altitude("alt_lower", w.AltLowerM, w.AltLowerFt, w.AltLowerFL); err != nil {
+	if in.AltLowerM, err = altitude("alt_lower", w.Lower); err != nil {
 		return Input{}, err
 	}
-	if in.AltUpperM, err = altitude("alt_upper", w.AltUpperM, w.AltUpperFt, w.AltUpperFL); err != nil {
+	if in.AltUpperM, err = altitude("alt_upper", w.Upper); err != nil {
 		return Input{}, err
 	}
 	if in.Start, err = timestamp("start", w.Start); err != nil {
@@ -96,29 +160,20 @@ func ParseInput(data []byte) (Input, error) {
 	return in, nil
 }
 
-// altitude takes exactly one of the meter, feet and flight-level forms.
-func altitude(name string, m, ft, fl *float64) (float64, error) {
-	n := 0
-	var v float64
-	var field string
-	if m != nil {
-		n, v, field = n+1, *m, name+"_m"
-	}
-	if ft != nil {
-		n, v, field = n+1, geo.FeetToM(*ft), name+"_ft"
-	}
-	if fl != nil {
-		n, v, field = n+1, geo.FlightLevelToM(*fl), name+"_fl"
-	}
+// altitude takes the limit that get returns, in meters within the
+// altitudes a volume may use.
+func altitude(name string, get func() (Limit, bool, error)) (float64, error) {
+	l, ok, err := get()
 	switch {
-	case n == 0:
+	case err != nil:
+		return 0, err
+	case !ok:
 		return 0, fielderr.Errorf(name+"_m", "missing")
-	case n > 1:
-		return 0, fielderr.Errorf(name+"_m", "give exactly one of %[1]s_m, %[1]s_ft and %[1]s_fl", name)
-	case !finite(v) || v < MinAltitudeM || v > MaxAltitudeM:
-		return 0, fielderr.Errorf(field, "%v m is outside %v m to %v m", v, MinAltitudeM, MaxAltitudeM)
 	}
-	return v, nil
+	if v := l.Meters(); !finite(v) || v < MinAltitudeM || v > MaxAltitudeM {
+		return 0, fielderr.Errorf(l.Field, "%v m is outside %v m to %v m", v, MinAltitudeM, MaxAltitudeM)
+	}
+	return l.Meters(), nil
 }
 
 func timestamp(field string, s *string) (time.Time, error) {
@@ -147,7 +202,7 @@ func decodeStrict(data []byte, v any, prefix string) error {
 func jsonFieldError(err error, prefix string) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		field := prefix + te.Field
+		field := prefix + jsonPath(te.Field)
 		if te.Field == "" {
 			field = strings.TrimSuffix(prefix, ".")
 		}
@@ -170,6 +225,20 @@ func jsonFieldError(err error, prefix string) error {
 		return fielderr.Errorf(prefix+name, "unknown field")
 	}
 	return fielderr.Errorf("body", "invalid JSON: %v", err)
+}
+
+// jsonPath drops from encoding/json's path of a member the names of the
+// embedded Go structs it passes through (WriteFields): those start with a
+// capital letter, the members of the API never do.
+func jsonPath(path string) string {
+	parts := strings.Split(path, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p == "" || !unicode.IsUpper(rune(p[0])) {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
 }
 
 // Validate checks an input against the rules and the field constraints.

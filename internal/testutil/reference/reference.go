@@ -1,6 +1,7 @@
 // Package reference gives tests the independent reference data that CI
 // places beside the clone (../shared): the reference encounters, compared
-// with their expected results, and the OpenAir recordings. It is imported by tests only.
+// with their expected results, the OpenAir and ASTERIX recordings. It is
+// imported by tests only.
 package reference
 
 import (
@@ -51,11 +52,44 @@ func DAIDALUSDO365(t testing.TB) (in, expected string) {
 // the folder is absent.
 func OpenAir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(sharedDir(t), "recordings", "openair")
+	return Dir(t, "recordings", "openair")
+}
+
+// ASTERIX returns the folder of the ASTERIX reference recording and its
+// expected values (../shared/reference/asterix), failing the test when it
+// is absent.
+func ASTERIX(t testing.TB) string {
+	t.Helper()
+	return Dir(t, "reference", "asterix")
+}
+
+// ASTERIXRecordings returns the folder of the real ASTERIX recordings
+// (../shared/recordings/asterix), failing the test when it is absent.
+func ASTERIXRecordings(t testing.TB) string {
+	t.Helper()
+	return Dir(t, "recordings", "asterix")
+}
+
+// Dir returns the folder of ../shared named by the path elements, failing
+// the test when it is absent.
+func Dir(t testing.TB, elem ...string) string {
+	t.Helper()
+	dir := filepath.Join(append([]string{sharedDir(t)}, elem...)...)
 	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("OpenAir recordings: %v (CI places ../shared beside the clone)", err)
+		t.Fatalf("%s: %v (CI places ../shared beside the clone)", filepath.Join(elem...), err)
 	}
 	return dir
+}
+
+// ReadFile reads a file the test depends on (of ../shared, found with the
+// functions above), failing the test when it cannot.
+func ReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (CI places ../shared beside the clone)", err)
+	}
+	return b
 }
 
 // sharedDir is ../shared beside the repository root above the working

@@ -36,9 +36,14 @@ func TestMissingReferenceFails(t *testing.T) {
 	}
 	t.Chdir(repo)
 	for name, get := range map[string]func(testing.TB){
-		"Encounters":    func(tb testing.TB) { Encounters(tb) },
-		"OpenAir":       func(tb testing.TB) { OpenAir(tb) },
-		"DAIDALUSDO365": func(tb testing.TB) { DAIDALUSDO365(tb) },
+		"Encounters":        func(tb testing.TB) { Encounters(tb) },
+		"OpenAir":           func(tb testing.TB) { OpenAir(tb) },
+		"DAIDALUSDO365":     func(tb testing.TB) { DAIDALUSDO365(tb) },
+		"ASTERIX":           func(tb testing.TB) { ASTERIX(tb) },
+		"ASTERIXRecordings": func(tb testing.TB) { ASTERIXRecordings(tb) },
+		"ReadFile": func(tb testing.TB) {
+			ReadFile(tb, filepath.Join("..", "shared", "reference", "asterix", "fj_cat062.ast"))
+		},
 	} {
 		r := &recorder{TB: t}
 		get(r)
@@ -53,6 +58,8 @@ func TestReferencePresent(t *testing.T) {
 	r := &recorder{TB: t}
 	in, expected := Encounters(r)
 	OpenAir(r)
+	ReadFile(r, filepath.Join(ASTERIX(r), "fj_cat062.ast"))
+	ASTERIXRecordings(r)
 	if r.fatal != "" || r.skip != "" {
 		t.Fatalf("the reference of ../shared: %s%s", r.fatal, r.skip)
 	}
