@@ -168,9 +168,8 @@ func (p *projection) outline(v volume.Volume) [][2]float64 {
 	if o, ok := p.outlines[key]; ok {
 		return o
 	}
-	fp := v.Footprint
 	var out [][2]float64
-	if s, err := airspace.ShapeFromFootprint(fp.Type, fp.Coordinates, fp.Center, fp.RadiusM, fp.Points, fp.Line, fp.WidthM); err == nil {
+	if s, err := airspace.ShapeFromFootprint(v.Footprint); err == nil {
 		for _, q := range s.Outline() {
 			out = append(out, [2]float64{q[0], q[1]})
 		}
