@@ -705,6 +705,9 @@ type frameStats struct {
 	Frames         int     `json:"frames"`
 	TracksDrawn    int     `json:"tracksDrawn"`
 	MeanCostMs     float64 `json:"meanCostMs"`
+	P50CostMs      float64 `json:"p50CostMs"`
+	P50LabelMs     float64 `json:"p50LabelMs"`
+	P95LabelMs     float64 `json:"p95LabelMs"`
 	P95CostMs      float64 `json:"p95CostMs"`
 	MeanIntervalMs float64 `json:"meanIntervalMs"`
 	P95IntervalMs  float64 `json:"p95IntervalMs"`

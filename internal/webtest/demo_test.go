@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +146,23 @@ func TestConsoleDuringDemo(t *testing.T) {
 			}
 		}
 		r.do(t, chromedp.Click(chromedp.ID("zoom-in")))
+	})
+
+	t.Run("what placing the labels costs", func(t *testing.T) {
+		// The demo's view with and without labels, by turns in one run:
+		// the median drawing time of a frame (the map pans every frame, so
+		// both layers are drawn each time), and of the labels alone.
+		load, _ := os.ReadFile("/proc/loadavg")
+		for range 3 {
+			eval[bool](t, r, `(deconflict.labels(false), true)`)
+			off := eval[frameStats](t, r, `deconflict.measureFrames(60)`)
+			eval[bool](t, r, `(deconflict.labels(true), true)`)
+			on := eval[frameStats](t, r, `deconflict.measureFrames(60)`)
+			t.Logf("demo view, %d tracks, %d volumes, %d labels: frame median %.2f ms with labels, %.2f ms without (%.2fx); labels median %.2f ms, p95 %.2f ms",
+				on.TracksDrawn, eval[int](t, r, `deconflict.snapshot().drawn.volumes`), eval[int](t, r, `deconflict.snapshot().drawn.labels.length`),
+				on.P50CostMs, off.P50CostMs, on.P50CostMs/math.Max(off.P50CostMs, 0.01), on.P50LabelMs, on.P95LabelMs)
+		}
+		t.Logf("load average before: %s", strings.TrimSpace(string(load)))
 	})
 
 	t.Run("filters", func(t *testing.T) {

@@ -436,6 +436,7 @@ window.deconflict = {
   measureFrames(n, maxMs = 20000) {
     return new Promise((resolve) => {
       map.frameCosts = [];
+      map.labelCosts = [];
       const stamps = [];
       const began = performance.now();
       const step = (t) => {
@@ -446,18 +447,28 @@ window.deconflict = {
           return;
         }
         const costs = map.frameCosts.slice();
+        const labels = map.labelCosts.slice();
         const intervals = stamps.slice(1).map((x, i) => x - stamps[i]);
         resolve({
           frames: intervals.length,
           tracksDrawn: map.drawn.tracks,
           meanCostMs: costs.reduce((s, x) => s + x, 0) / Math.max(1, costs.length),
+          p50CostMs: percentile(costs, 0.5),
           p95CostMs: percentile(costs, 0.95),
+          // The part of each frame spent placing and drawing labels.
+          p50LabelMs: percentile(labels, 0.5),
+          p95LabelMs: percentile(labels, 0.95),
           meanIntervalMs: intervals.reduce((s, x) => s + x, 0) / Math.max(1, intervals.length),
           p95IntervalMs: percentile(intervals, 0.95),
         });
       };
       requestAnimationFrame(step);
     });
+  },
+  // Labels on or off, to measure what placing them costs.
+  labels(on) {
+    map.labelsOn = on;
+    if (!on) map.drawn.labels = [];
   },
   centerOn(lon, lat, scale) {
     map.centerOn(lon, lat, 0);

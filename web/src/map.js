@@ -61,6 +61,8 @@ export class MapView {
     this.lastLive = 0;
     this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0, preview: 0, labels: [], dimmed: 0 };
     this.labeler = new LabelPlacer();
+    // Off only to measure what placing labels costs (a test hook).
+    this.labelsOn = true;
     this.textWidths = new Map();
     this.filter = { own: true, others: true, conflictingOnly: false };
     this.selectedAlertId = '';
@@ -68,6 +70,7 @@ export class MapView {
     this.alerted = new Set(); // party/aircraft of every open alert
     this.conflicting = new Set(); // ids of volumes in a conflict or alert
     this.frameCosts = [];
+    this.labelCosts = [];
     this.screen = new Float32Array(0);
     this.screenTracks = [];
     this.resize();
@@ -768,7 +771,12 @@ export class MapView {
       ctx.lineWidth = 2;
       ctx.stroke();
     }
-    this.drawLabels(ctx, conflictLabels, few, sel);
+    if (this.labelsOn) {
+      const t0 = performance.now();
+      this.drawLabels(ctx, conflictLabels, few, sel);
+      this.labelCosts.push(performance.now() - t0);
+      if (this.labelCosts.length > 600) this.labelCosts.splice(0, this.labelCosts.length - 600);
+    }
     this.drawn.tracks = this.screenTracks.length;
     this.drawn.trails = trails;
     this.drawn.headings = headings;
