@@ -3,12 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
@@ -55,23 +61,32 @@ func TestFeedASTERIXFile(t *testing.T) {
 // among them, become reports; the corrupt ones are counted per reason and
 // do not stop the feed.
 func TestFeedASTERIXUDP(t *testing.T) {
-	fake := &apiFake{party: "coalition"}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	ref := reference.ReadFile(t, filepath.Join(reference.ASTERIX(t), "fj_cat062.ast"))
 	probe, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := probe.LocalAddr().String()
 	probe.Close()
+	feedOverUDP(t, addr, nil, func() (net.Conn, error) { return net.Dial("udp", addr) })
+}
 
+// feedOverUDP runs feed asterix listening on addr (with the extra flags),
+// sends it, through the connection dial makes once the feed listens, the
+// reference block among corrupt datagrams, and checks that its 14 reports
+// reach the server and the corrupt datagrams are counted per reason.
+func feedOverUDP(t *testing.T, addr string, extra []string, dial func() (net.Conn, error)) {
+	t.Helper()
+	fake := &apiFake{party: "coalition"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	ref := reference.ReadFile(t, filepath.Join(reference.ASTERIX(t), "fj_cat062.ast"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errOut lockedBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- feedMain(ctx, []string{"asterix", "--udp", addr, "--party", "coalition", "--server", srv.URL, "--token", "t"}, &out, &errOut)
+		args := append([]string{"asterix", "--udp", addr, "--party", "coalition", "--server", srv.URL, "--token", "t"}, extra...)
+		done <- feedMain(ctx, args, &out, &errOut)
 	}()
 	for !strings.Contains(errOut.String(), "listening on") {
 		select {
@@ -80,7 +95,7 @@ func TestFeedASTERIXUDP(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	conn, err := net.Dial("udp", addr)
+	conn, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +116,135 @@ func TestFeedASTERIXUDP(t *testing.T) {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
 	if got := fake.accepted(); len(got) != 14 {
-		t.Fatalf("server got %d reports", len(got))
+		t.Fatalf("server got %d reports\n%s%s", len(got), out.String(), errOut.String())
 	}
 	for _, want := range []string{"malformed_truncated_block=1", "malformed_bad_block_length=1", "malformed_trailing_bytes=1", "cat062=14/2"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %s: %q", want, out.String())
 		}
 	}
+}
+
+// netnsChildEnv marks the child process that runs a test in network
+// namespaces of its own.
+const netnsChildEnv = "DECONFLICT_TEST_IN_NETNS"
+
+// TestFeedASTERIXMulticast: the feed joins a multicast group on the
+// interface --iface names, and decodes and posts what is sent to the
+// group; the kernel lists its membership on that interface. So that no
+// datagram leaves the test, the test runs again in a child process cloned
+// into new user and network namespaces, where the loopback interface is
+// brought up with multicast on and is the only one. Where namespaces
+// cannot be made, it says why and runs on the host's network instead,
+// joining the group on the interface the system chooses.
+func TestFeedASTERIXMulticast(t *testing.T) {
+	const group = "239.255.62.1:8600"
+	if os.Getenv(netnsChildEnv) == "" {
+		err := runInNetNS(t)
+		if err == nil {
+			return
+		}
+		t.Logf("no network namespace for the test (%v): multicast on the host's network", err)
+		feedOverUDP(t, group, nil, func() (net.Conn, error) { return net.Dial("udp4", group) })
+		return
+	}
+	lo := loopbackWithMulticast(t)
+	feedOverUDP(t, group, []string{"--iface", lo.Name}, func() (net.Conn, error) {
+		// 239.255.62.1 is 01 3E FF EF in the kernel's (little-endian) hex.
+		igmp, err := os.ReadFile("/proc/net/igmp")
+		if err != nil {
+			return nil, err
+		}
+		if !joinedOn(string(igmp), lo.Name, "013EFFEF") {
+			t.Errorf("the group is not joined on %s:\n%s", lo.Name, igmp)
+		}
+		d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInet4Addr(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_IF, [4]byte{127, 0, 0, 1})
+			}); err != nil {
+				return err
+			}
+			return serr
+		}}
+		return d.Dial("udp4", group)
+	})
+}
+
+// runInNetNS runs the calling test again in a child process cloned into
+// new user and network namespaces (a network namespace alone when the
+// user namespace is refused and the process may make it), failing the test
+// when the child fails. It returns an error only when no child could be
+// started.
+func runInNetNS(t *testing.T) error {
+	t.Helper()
+	var startErr error
+	for _, flags := range []uintptr{syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET, syscall.CLONE_NEWNET} {
+		cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), netnsChildEnv+"=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
+		if flags&syscall.CLONE_NEWUSER != 0 {
+			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
+			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
+		}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			startErr = errors.Join(startErr, err)
+			continue
+		}
+		err := cmd.Wait()
+		t.Logf("in its own network namespace:\n%s", out.String())
+		if err != nil || !strings.Contains(out.String(), "--- PASS: "+t.Name()) {
+			t.Fatalf("the test in its own network namespace: %v", err)
+		}
+		return nil
+	}
+	return startErr
+}
+
+// loopbackWithMulticast brings the loopback interface of a fresh network
+// namespace up with multicast on, and returns it.
+func loopbackWithMulticast(t *testing.T) *net.Interface {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		t.Fatal(err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP | unix.IFF_MULTICAST)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		t.Fatalf("lo up with multicast: %v", err)
+	}
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ifs, _ := net.Interfaces(); len(ifs) != 1 || lo.Flags&net.FlagMulticast == 0 {
+		t.Fatalf("want only lo, with multicast: %v", ifs)
+	}
+	return lo
+}
+
+// joinedOn reports whether /proc/net/igmp lists the group (in the
+// kernel's hex) under the interface.
+func joinedOn(igmp, iface, group string) bool {
+	in := false
+	for _, line := range strings.Split(igmp, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && !strings.HasPrefix(line, "\t") && !strings.HasPrefix(line, " ") && f[0] != "Idx":
+			in = f[1] == iface
+		case in && len(f) > 0 && f[0] == group:
+			return true
+		}
+	}
+	return false
 }
