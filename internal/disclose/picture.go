@@ -25,6 +25,8 @@ type Picture struct {
 	index    *detect.Nearby
 	volIndex *detect.Nearby
 	inVol    []bool // by track id: listed in volIndex
+	// listedAt is where each aircraft's cube was last listed (ECEF).
+	listedAt [][3]float64
 
 	// By track id.
 	party []int32 // the owner's party number
@@ -98,6 +100,15 @@ func New(r Rule) *Picture {
 // Rule returns the rule the picture applies.
 func (p *Picture) Rule() Rule { return p.rule }
 
+// slackM is how far an aircraft may move before its listing in the
+// indexes is renewed (its cubes are grown by as much).
+const slackM = 2000
+
+func dist2(a, b [3]float64) float64 {
+	d0, d1, d2 := a[0]-b[0], a[1]-b[1], a[2]-b[2]
+	return d0*d0 + d1*d1 + d2*d2
+}
+
 // Ids in volIndex: aircraft even, volumes odd, so that one index holds both.
 func aircraftEntry(id track.ID) int32 { return 2 * id }
 func volumeEntry(slot int32) int32    { return 2*slot + 1 }
@@ -139,7 +150,16 @@ func (p *Picture) Ingest(reports []track.Report, now time.Time) {
 		pn := p.party[id]
 		pt := PointOf(s.Pos)
 		p.point[id] = pt
-		p.index.Set(id, s.ECEF, p.rule.halfM)
+		// The cube listed is grown by slackM around where it was last
+		// listed: while the aircraft stays within slackM of that place
+		// the listed cube still holds its true one (so no pair is
+		// missed), and the listing, the dearest part of a report, is
+		// left as it is.
+		moved := outcome == track.Created || dist2(s.ECEF, p.listedAt[id]) > slackM*slackM
+		if moved {
+			p.listedAt[id] = s.ECEF
+			p.index.Set(id, s.ECEF, p.rule.halfM+slackM)
+		}
 		p.epoch++
 		if p.epoch == 0 {
 			clear(p.foundAt)
@@ -168,8 +188,10 @@ func (p *Picture) Ingest(reports []track.Report, now time.Time) {
 			}
 			continue
 		}
-		p.volIndex.Set(aircraftEntry(id), s.ECEF, p.rule.halfM)
-		p.inVol[id] = true
+		if moved || !p.inVol[id] {
+			p.volIndex.Set(aircraftEntry(id), p.listedAt[id], p.rule.halfM+slackM)
+			p.inVol[id] = true
+		}
 		p.volIndex.Query(aircraftEntry(id), func(e int32) {
 			if e&1 == 0 {
 				return
@@ -192,6 +214,7 @@ func (p *Picture) created(id track.ID, pn int32) {
 		p.rows = append(p.rows, nil)
 		p.ownAt = append(p.ownAt, 0)
 		p.inVol = append(p.inVol, false)
+		p.listedAt = append(p.listedAt, [3]float64{})
 		p.allUntil = append(p.allUntil, 0)
 		p.allAt = append(p.allAt, 0)
 	}
@@ -404,6 +427,10 @@ func (p *Picture) PutVolume(v *volume.Volume) {
 	}
 	ve.v = v
 	c, r := v.BoundingBall()
+	// An aircraft near the volume is within r plus the reach of its
+	// centre, and its listed cube (half halfM + slackM) is centred within
+	// slackM of it: the two cubes overlap when this one's half makes up
+	// the rest.
 	p.volIndex.Set(volumeEntry(ve.slot), c, max(r+p.rule.volReachM-p.rule.halfM, 0)+1)
 }
 
