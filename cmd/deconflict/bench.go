@@ -238,6 +238,7 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Scenario, "scenario", "global", "traffic: "+strings.Join(traffic.Scenarios(), " or "))
 	fs.IntVar(&o.ObserverAircraft, "observer-aircraft", 200, "aircraft of the party whose GET /v1/tracks is timed")
 	fs.IntVar(&o.TracksSamples, "tracks-samples", 500, "GET /v1/tracks timed")
+	fs.IntVar(&o.NeedToKnowRounds, "need-to-know-rounds", 3, "turns of ingest without and with need to know")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := parseFlags(fs, args); err != nil {
@@ -246,8 +247,8 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	if err := checkLoad(o.LoadOptions); err != nil {
 		return err
 	}
-	if o.ObserverAircraft < 1 || o.TracksSamples < 1 {
-		return usagef("--observer-aircraft and --tracks-samples >= 1")
+	if o.ObserverAircraft < 1 || o.TracksSamples < 1 || o.NeedToKnowRounds < 1 {
+		return usagef("--observer-aircraft, --tracks-samples and --need-to-know-rounds >= 1")
 	}
 	if err := knownScenario(o.Scenario); err != nil {
 		return err

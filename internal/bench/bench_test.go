@@ -16,7 +16,7 @@ func TestHTTPMeasuresIngestAndEveryLatencySample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a server for a few seconds")
 	}
-	res, err := HTTP(context.Background(), HTTPOptions{Scenario: "global", ObserverAircraft: 20, TracksSamples: 10,
+	res, err := HTTP(context.Background(), HTTPOptions{Scenario: "global", ObserverAircraft: 20, TracksSamples: 10, NeedToKnowRounds: 1,
 		LoadOptions: LoadOptions{Aircraft: 300, Batch: 100, Clients: 2, Duration: time.Second, Samples: 6}}, quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,9 @@ type LoadOptions struct {
 type HTTPOptions struct {
 	Scenario string // traffic, one of traffic.Scenarios()
 	LoadOptions
+	// NeedToKnowRounds is how many turns of ingest without and with need
+	// to know are measured (each Duration/2, after a warm-up).
+	NeedToKnowRounds int
 	// ObserverAircraft is the fleet of the party whose GET /v1/tracks is
 	// timed TracksSamples times.
 	ObserverAircraft int
@@ -67,6 +70,11 @@ type HTTPResult struct {
 	IngestPerCPUS                  float64 `json:"ingest_reports_per_cpu_s"`
 	IngestWithoutNeedToKnowPerCPUS float64 `json:"ingest_without_need_to_know_reports_per_cpu_s"`
 	NeedToKnowOverWithoutCPU       float64 `json:"need_to_know_over_without_cpu"`
+	// Each round is one turn without and one with; the medians of the
+	// rounds' ratios next to the pooled ones above.
+	NeedToKnowRounds         int     `json:"need_to_know_rounds"`
+	NeedToKnowRatioMedian    float64 `json:"need_to_know_ratio_median"`
+	NeedToKnowRatioCPUMedian float64 `json:"need_to_know_ratio_cpu_median"`
 	// GET /v1/tracks of the observer party (ObserverAircraft of its own
 	// among the Aircraft of the others): the tracks it was answered and
 	// the time per request, with need to know and, for comparison,
@@ -127,9 +135,12 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 	// stopped),
 	// so that a change of the machine's load weighs on both alike and
 	// neither server's housekeeping runs in the other's turn.
-	progress("ingest for 2 x %v without and with need to know, by turns, %d clients", o.Duration, o.Clients)
+	rounds := max(o.NeedToKnowRounds, 1)
+	progress("ingest for %d x %v without and with need to know, by turns, %d clients", rounds, o.Duration/2, o.Clients)
 	var phases [2]phase
-	for range 2 {
+	var ratios, cpuRatios []float64
+	for round := range rounds {
+		var turn [2]phase
 		for i, without := range []bool{true, false} {
 			d, done, err := startOne(ctx, deploymentOptions{withoutNeedToKnow: without})
 			if err != nil {
@@ -151,15 +162,23 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 			if err != nil {
 				return res, err
 			}
+			turn[i] = ph
 			phases[i].add(ph)
 		}
+		ratios = append(ratios, turn[1].rate()/turn[0].rate())
+		cpuRatios = append(cpuRatios, turn[1].perCPU()/turn[0].perCPU())
+		progress("round %d: %.0f reports/s without, %.0f with need to know (ratio %.2f; per CPU second %.2f)",
+			round+1, turn[0].rate(), turn[1].rate(), ratios[round], cpuRatios[round])
 	}
+	res.NeedToKnowRounds = rounds
+	res.NeedToKnowRatioMedian = medianOf(ratios)
+	res.NeedToKnowRatioCPUMedian = medianOf(cpuRatios)
 	res.DurationS = phases[1].wall.Seconds()
-	res.IngestWithoutNeedToKnowPerS = float64(phases[0].sent) / phases[0].wall.Seconds()
-	res.HTTPReportsPerS = float64(phases[1].sent) / phases[1].wall.Seconds()
+	res.IngestWithoutNeedToKnowPerS = phases[0].rate()
+	res.HTTPReportsPerS = phases[1].rate()
 	res.NeedToKnowOverWithout = res.HTTPReportsPerS / res.IngestWithoutNeedToKnowPerS
-	res.IngestPerCPUS = float64(phases[1].sent) / phases[1].cpu.Seconds()
-	res.IngestWithoutNeedToKnowPerCPUS = float64(phases[0].sent) / phases[0].cpu.Seconds()
+	res.IngestPerCPUS = phases[1].perCPU()
+	res.IngestWithoutNeedToKnowPerCPUS = phases[0].perCPU()
 	res.NeedToKnowOverWithoutCPU = res.IngestPerCPUS / res.IngestWithoutNeedToKnowPerCPUS
 
 	// GET /v1/tracks of the observer among every track, without need to
@@ -284,6 +303,7 @@ func (res HTTPResult) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "  without need to know:                                 %10.0f reports/s\n", res.IngestWithoutNeedToKnowPerS)
 	fmt.Fprintf(w, "  ratio with / without:                                 %10.2f\n", res.NeedToKnowOverWithout)
 	fmt.Fprintf(w, "  per CPU second: with %.0f, without %.0f reports, ratio %.2f\n", res.IngestPerCPUS, res.IngestWithoutNeedToKnowPerCPUS, res.NeedToKnowOverWithoutCPU)
+	fmt.Fprintf(w, "  median of %d rounds: ratio %.2f, per CPU second %.2f\n", res.NeedToKnowRounds, res.NeedToKnowRatioMedian, res.NeedToKnowRatioCPUMedian)
 	fmt.Fprintf(w, "GET /v1/tracks of a party flying %d of the %d tracks (%d requests):\n", res.ObserverAircraft, res.Aircraft+res.ObserverAircraft, res.TracksSamples)
 	fmt.Fprintf(w, "  need to know:          %6d tracks   p50 %7.2f ms   p99 %7.2f ms\n", res.TracksAnswered, res.TracksP50Ms, res.TracksP99Ms)
 	fmt.Fprintf(w, "  without need to know:  %6d tracks                  p99 %7.2f ms\n", res.TracksWithoutNeedToKnow, res.TracksWithoutNeedToKnowP99Ms)

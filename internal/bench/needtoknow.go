@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/client"
@@ -74,6 +75,23 @@ func measureTracks(ctx context.Context, c *client.Client, n int) (tracksView, er
 type phase struct {
 	sent      int64
 	wall, cpu time.Duration
+}
+
+func (p phase) rate() float64   { return float64(p.sent) / p.wall.Seconds() }
+func (p phase) perCPU() float64 { return float64(p.sent) / p.cpu.Seconds() }
+
+// medianOf is the median of xs (the mean of the middle two).
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func (p *phase) add(o phase) {
