@@ -75,12 +75,12 @@ type demoSummary struct {
 	StrategicResolved  int64
 	Manoeuvres         int64
 	Losses             int64
-	Acks            int64
-	Escalations     int64
-	AlertsByLevel   map[string]int // alerts that reached each level
-	Alerts          []sim.AlertRecord
-	Audit           audit.Summary
-	AuditErr        error
+	Acks               int64
+	Escalations        int64
+	AlertsByLevel      map[string]int // alerts that reached each level
+	Alerts             []sim.AlertRecord
+	Audit              audit.Summary
+	AuditErr           error
 	// Witnesses are the parties' witnesses as the log saw them at the end.
 	Witnesses []witness.Status
 	Scenario  *sim.Scenario
