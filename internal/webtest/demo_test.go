@@ -165,6 +165,31 @@ func TestConsoleDuringDemo(t *testing.T) {
 		t.Logf("load average before: %s", strings.TrimSpace(string(load)))
 	})
 
+	t.Run("a click shows the details", func(t *testing.T) {
+		// The map keeps moving: find an aircraft and click it in one go.
+		var at struct {
+			X, Y     float64
+			Callsign string
+		}
+		ok := false
+		for i := 0; i < 10 && !ok; i++ {
+			at = eval[struct {
+				X, Y     float64
+				Callsign string
+			}](t, r, `deconflict.drawnAircraft(`+jsonNumber(int64(i))+`) || {x: -1, y: -1, callsign: ''}`)
+			if at.X < 0 {
+				break
+			}
+			r.do(t, chromedp.MouseClickXY(at.X, at.Y))
+			ok = eval[bool](t, r, `!document.getElementById('map-details').hidden && document.getElementById('map-details').textContent.includes(`+jsString(at.Callsign)+`)`)
+		}
+		if !ok {
+			t.Fatalf("clicking aircraft shows no details (last tried %+v): %q", at, eval[string](t, r, `document.getElementById('map-details').textContent`))
+		}
+		r.do(t, chromedp.Click(chromedp.ID("map-details-close")))
+		r.waitFor(t, "the details closed", `document.getElementById('map-details').hidden`, 10*time.Second)
+	})
+
 	t.Run("filters", func(t *testing.T) {
 		all := eval[int](t, r, `deconflict.snapshot().drawn.volumes`)
 		r.do(t, chromedp.Click(chromedp.ID("show-others")))

@@ -465,6 +465,12 @@ window.deconflict = {
       requestAnimationFrame(step);
     });
   },
+  // Where the i-th aircraft drawn is on the page, for clicks in tests.
+  drawnAircraft(i) {
+    const r = $('map').getBoundingClientRect();
+    const tr = map.screenTracks[i];
+    return tr ? { x: r.left + map.screen[2 * i], y: r.top + map.screen[2 * i + 1], callsign: tr.t.callsign || tr.t.aircraft } : null;
+  },
   // Labels on or off, to measure what placing them costs.
   labels(on) {
     map.labelsOn = on;
