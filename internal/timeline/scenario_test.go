@@ -41,7 +41,8 @@ type recorded struct {
 	volumeB    volume.Volume // russia's, written second: its thread holds the conflict
 	exportAll  []byte        // the operator's export
 	exportRuss []byte        // russia's export
-	key        []byte        // the audit public key (base64 JSON of GET /v1/audit/key)
+
+	rulesVersion int64
 }
 
 var t0 = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
@@ -143,6 +144,19 @@ func runScenario(t *testing.T) *recorded {
 	if _, err := svc.PostMessage(ctx, co, hotlineNotice("bystander", "", "tanker on station")); err != nil {
 		t.Fatal(err)
 	}
+	// A proposal of the rules, which both parties accept.
+	r := svc.Rules()
+	r.DiscloseLingerS = 45
+	prop, err := svc.ProposeRules(ctx, party.Principal{Party: party.OperatorName, Operator: true}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []party.Principal{co, ru} {
+		if _, err := svc.AnswerRules(ctx, p, prop.Version, true, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.rulesVersion = prop.Version
 	var all, russ bytes.Buffer
 	if err := svc.ExportAudit(ctx, party.Principal{Party: party.OperatorName, Operator: true}, &all, 1); err != nil {
 		t.Fatal(err)
@@ -151,8 +165,6 @@ func runScenario(t *testing.T) *recorded {
 		t.Fatal(err)
 	}
 	rec.exportAll, rec.exportRuss = all.Bytes(), russ.Bytes()
-	k, _ := json.Marshal(svc.AuditKey())
-	rec.key = k
 	return rec
 }
 

@@ -315,6 +315,9 @@ func (e *Export) name(kind, id string) string {
 		if vid, ok := strings.CutPrefix(id, "volume:"); ok {
 			return e.volumeThreadName(vid)
 		}
+		if v, ok := strings.CutPrefix(id, "rules:"); ok {
+			return "Rules proposal v" + v
+		}
 		if ms := e.threads[id]; len(ms) > 0 && strings.HasPrefix(id, "t-") {
 			return fmt.Sprintf("%s from %s: %s", ms[0].Kind, ms[0].From, excerpt(ms[0].text, 60))
 		}

@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -43,6 +44,10 @@ func TestTimelineOfAnEscalatedAlert(t *testing.T) {
 		vt := subjects["thread volume:"+rec.volumeB.ID]
 		if vt.Name != "Volume conflict: russia FL230–FL250 07:00–09:00Z ↔ coalition FL220–FL240 06:00–08:00Z" {
 			t.Errorf("%q: the volume thread is %+v", c.viewer, vt)
+		}
+		rt := subjects[fmt.Sprintf("thread rules:%d", rec.rulesVersion)]
+		if rt.Name != fmt.Sprintf("Rules proposal v%d", rec.rulesVersion) || rt.Steps != 3 {
+			t.Errorf("%q: the rules proposal's thread is %+v, want its item and the two answers", c.viewer, rt)
 		}
 		_, sees := subjects["thread "+bystanderThread(e)]
 		if sees != (c.viewer == "") {

@@ -75,7 +75,11 @@ func TestThreadNamesInBrowser(t *testing.T) {
 	later := msg("m8", "alert:dddd2348af10cd417d30593", "deconflict", both, "open", 20*time.Second)
 	later["subject"] = a1["subject"]
 
-	msgs, _ := json.Marshal([]any{a1, v1, v2, w, tn, gone, esc, later})
+	// A proposal of the rules russia answered.
+	rp := msg("m9", "rules:7", "deconflict", both, "acknowledged", -7*time.Minute, "coalition", "russia")
+	rp["kind"] = "rules_proposal"
+
+	msgs, _ := json.Marshal([]any{a1, v1, v2, w, tn, gone, esc, later, rp})
 	// Tomorrow, and past midnight: the date and the day it ends say so.
 	vols, _ := json.Marshal([]any{volume(knownVolID, "coalition", 100, 150, 41*time.Hour, 43*time.Hour)})
 	got := eval[[]namedThread](t, page, `deconflict.nameThreads(`+string(msgs)+`, 'russia', [], `+string(vols)+`, Date.parse(`+jsString(at(0))+`))`)
@@ -89,6 +93,7 @@ func TestThreadNamesInBrowser(t *testing.T) {
 		{Key: "volume:" + knownVolID, Name: "Volume coalition FL100–FL150 25 Nov 23:00–01:00Z+1", State: "done"},
 		{Key: "t-0123456789abcdef01234567", Name: "notice from coalition: Tanker on station over the Mediterranean until…", State: "done"},
 		{Key: "alert:ffff2348af10cd417d30593", Name: "Alert raised at 05:55Z", State: "done"},
+		{Key: "rules:7", Name: "Rules proposal v7", State: "done"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("threads %+v, want %d of them", got, len(want))

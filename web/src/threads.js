@@ -96,6 +96,7 @@ export function threadName(key, msgs, known = {}, nowMs = Date.now()) {
     const tail = list.length === 1 ? volumeText(list[0], nowMs) : `${list.length} volumes of ${[...new Set(list.map((v) => v.party))].join(', ')}`;
     return `Volume conflict: ${head} ↔ ${tail}`;
   }
+  if (/^rules:\d+$/.test(key)) return `Rules proposal v${key.slice('rules:'.length)}`;
   // A thread a party named keeps its name; one the service named for it
   // (t-<random>) is called by its first message.
   if (/^t-[0-9a-f]{8,}$/.test(key) || key.startsWith('message:')) {
