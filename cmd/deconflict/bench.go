@@ -48,6 +48,7 @@ func init() {
 		{"--http", "HTTP position ingest (reports/s) and report-to-SSE alert latency against the in-process engine", runBenchHTTP},
 		{"--replicas", "HTTP ingest and report-to-SSE alert latency: two replicas on PostgreSQL next to one on SQLite", runBenchReplicas},
 		{"--audit", "audit log: append, export and verify throughput against raw store writes, raw reads and plain SHA-256", runBenchAudit},
+		{"--resolution", "tactical resolution: bands of one aircraft against its 20 nearest (CPU time) against testing every candidate, and HTTP ingest with resolutions against without", runBenchResolution},
 	} {
 		registerBenchMode(m)
 	}
@@ -254,6 +255,37 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	res, err := bench.HTTP(context.Background(), o, progressTo(stderr, "bench --http: "))
+	if err != nil {
+		return err
+	}
+	return printResult(stdout, *asJSON, res)
+}
+
+func runBenchResolution(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench --resolution", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Bool("resolution", true, "select this mode")
+	var o bench.ResolutionOptions
+	loadFlags(fs, &o.LoadOptions, 25_000, 1)
+	fs.StringVar(&o.Scenario, "scenario", "global", "traffic: "+strings.Join(traffic.Scenarios(), " or "))
+	fs.IntVar(&o.Scenes, "scenes", 500, "aircraft whose bands are computed")
+	fs.IntVar(&o.Intruders, "intruders", 20, "nearest aircraft each one's bands are computed against")
+	fs.DurationVar(&o.OnDemandEvery, "on-demand-every", 5*time.Second, "during the ingest with resolutions, ask for each open alert's resolution this often (0: events only)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return usageError{err}
+	}
+	if err := checkLoad(o.LoadOptions); err != nil {
+		return err
+	}
+	if o.Scenes < 1 || o.Intruders < 1 || o.Intruders >= o.Aircraft {
+		return usagef("--scenes >= 1, --intruders >= 1 and below --aircraft")
+	}
+	if err := knownScenario(o.Scenario); err != nil {
+		return err
+	}
+	res, err := bench.Resolution(context.Background(), o, progressTo(stderr, "bench --resolution: "))
 	if err != nil {
 		return err
 	}

@@ -57,3 +57,20 @@ func TestAuditExportsAndVerifiesEveryRecord(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 }
+
+func TestResolutionMeasuresBandsAndIngest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs servers for a few seconds")
+	}
+	res, err := Resolution(context.Background(), ResolutionOptions{Scenario: "theatre", Scenes: 20, Intruders: 20, OnDemandEvery: 200 * time.Millisecond,
+		LoadOptions: LoadOptions{Aircraft: 300, Batch: 100, Clients: 2, Duration: time.Second, Samples: 1}}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BandsCPUP50Us <= 0 || res.GridCPUP50Us <= 0 || res.BandsOverGrid <= 0 || res.MedianReachKm <= 0 {
+		t.Errorf("bands figures %+v", res)
+	}
+	if res.IngestWithPerS <= 0 || res.IngestWithoutPerS <= 0 || res.WithOverWithout <= 0 || res.OnDemand == 0 || res.OpenAlerts == 0 {
+		t.Errorf("ingest figures %+v", res)
+	}
+}

@@ -37,6 +37,9 @@ type deploymentOptions struct {
 	// withoutNeedToKnow runs the servers without need to know (the
 	// baseline of its cost).
 	withoutNeedToKnow bool
+	// withoutResolution leaves resolutions out of alert events (the
+	// baseline of their cost).
+	withoutResolution bool
 	// parties are created besides coalition and russia.
 	parties []string
 }
@@ -69,6 +72,7 @@ func startDeployment(ctx context.Context, stores []store.Store, dataDir string, 
 				// The measurement is of the service, not the rate limiter.
 				API:               api.Options{RatePerSecond: 1e6},
 				WithoutNeedToKnow: o.withoutNeedToKnow,
+				WithoutResolution: o.withoutResolution,
 				Ready: func(base string, svc *service.Service) {
 					var err error
 					if i == 0 {

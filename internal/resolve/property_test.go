@@ -213,5 +213,7 @@ func narrowFree(own resolve.Aircraft, traffic []resolve.Intruder, cfg *resolve.C
 			width += step / 100
 		}
 	}
-	return width < step
+	// The walk measures to a sample at each end, so a range within two
+	// samples of a step wide may be either.
+	return width < step*1.02
 }

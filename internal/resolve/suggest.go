@@ -124,17 +124,45 @@ type suggester struct {
 }
 
 // clearOf reports, for each of p's other intruders, whether p is clear of
-// it now (no level of its alerter finds a loss over the lookahead).
+// it now (no level of its alerter finds a loss over the lookahead) and
+// within reach of some manoeuvre: an intruder that no manoeuvre can bring
+// within its separation (out of reach) needs no check.
 func (s *suggester) clearOf(p *Party) []bool {
 	out := make([]bool, len(p.Others))
+	// The fastest p flies in any manoeuvre: its speed, its vertical speed
+	// turned into the standard rate.
+	speed := math.Hypot(math.Hypot(p.Vel.X, p.Vel.Y), max(math.Abs(p.Vel.Z), s.k.VerticalRateMps))
 	for i := range p.Others {
 		o := &p.Others[i]
-		if o.Sep == nil {
+		if o.Sep == nil || outOfReach(p.Aircraft, speed, o) {
 			continue
 		}
 		out[i] = !conflicts(straight(p.Aircraft), straight(o.Aircraft), o.Sep)
 	}
 	return out
+}
+
+// outOfReach reports whether no path of an aircraft at a from a.Pos at
+// most speedMps fast can come within the separation of intruder o over
+// o's lookahead: the two start further apart than they can close, plus
+// the detectors' reach. Only detectors whose reach is known (the cylinder,
+// well clear) are judged; any other is never out of reach.
+func outOfReach(a Aircraft, speedMps float64, o *Intruder) bool {
+	look := o.Sep.Alerter.LookaheadS
+	closing := speedMps + math.Sqrt(o.Vel.X*o.Vel.X+o.Vel.Y*o.Vel.Y+o.Vel.Z*o.Vel.Z)
+	reach := 0.0
+	for _, l := range o.Sep.Alerter.Levels {
+		switch d := l.Detector.(type) {
+		case detect.Cylinder:
+			reach = max(reach, math.Hypot(d.HorizontalM, d.VerticalM))
+		case detect.WCV:
+			reach = max(reach, math.Hypot(d.DTHRM, d.ZTHRM)+closing*max(d.TTHRS, d.TCOAS))
+		default:
+			return false
+		}
+	}
+	r := o.Pos.Sub(a.Pos)
+	return math.Sqrt(r.X*r.X+r.Y*r.Y+r.Z*r.Z)-closing*look > reach+1
 }
 
 // candidates lists the manoeuvres of one sense: for a, for b, with their

@@ -46,6 +46,10 @@ type Config struct {
 	// party sees every track): the baseline of `deconflict bench --http`
 	// alone; no command sets it.
 	WithoutNeedToKnow bool
+	// WithoutResolution leaves the resolutions out of alert events: the
+	// baseline of `deconflict bench --resolution` alone; no command sets
+	// it.
+	WithoutResolution bool
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully and returns
@@ -61,7 +65,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), WithoutNeedToKnow: cfg.WithoutNeedToKnow})
+	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), WithoutNeedToKnow: cfg.WithoutNeedToKnow, WithoutResolution: cfg.WithoutResolution})
 	if err != nil {
 		return err
 	}

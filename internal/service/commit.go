@@ -37,6 +37,9 @@ import (
 type queued struct {
 	tr alert.Transition
 	w  *commitWaiter
+	// res is the transition's resolution being computed (resolution.go),
+	// nil when it gets none.
+	res *pendingResolution
 }
 
 // commitWaiter is released when every transition of one batch has
@@ -87,7 +90,7 @@ func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter
 		w = &commitWaiter{left: len(trs), done: make(chan struct{})}
 	}
 	for _, tr := range trs {
-		t.pending = append(t.pending, queued{tr: tr, w: w})
+		t.pending = append(t.pending, queued{tr: tr, w: w, res: s.startResolution(&tr)})
 	}
 	return w
 }
@@ -220,9 +223,10 @@ func (s *Service) commitGroup(ctx context.Context, qs []queued) error {
 	for i, q := range qs {
 		trs[i] = q.tr
 	}
-	// Resolutions are computed before the transaction, from the live
-	// picture: a transaction waits for nothing but the store.
-	resolutions := s.resolutions(trs)
+	// Resolutions were started when the transitions were queued and are
+	// computed meanwhile from the live picture; the commit takes those
+	// ready in time (a transaction waits for nothing but the store).
+	resolutions := s.resolutions(qs)
 	var posted map[string]int
 	err := s.write(ctx, func(tx store.Tx) error {
 		posted = map[string]int{}

@@ -240,27 +240,25 @@ func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, 
 	return nil
 }
 
-// resolutions computes, once per alert, the resolution of the raised and
-// updated conflict transitions (none with Config.WithoutResolution).
-func (s *Service) resolutions(trs []alert.Transition) map[string]*Resolution {
-	if s.cfg.WithoutResolution {
-		return nil
-	}
+// resolutions collects, by alert id, the resolutions of the queued
+// transitions that have one, waiting at most resolutionWait for each still
+// being computed: an alert is never held back for long by its resolution
+// (one not ready is left out of its events, and asked for on demand).
+func (s *Service) resolutions(qs []queued) map[string]*Resolution {
 	var out map[string]*Resolution
-	now := s.now()
-	for i := range trs {
-		a := &trs[i]
-		if a.Kind != alert.KindConflict || a.State == alert.StateCleared {
+	deadline := time.Now().Add(resolutionWait)
+	for _, q := range qs {
+		if q.res == nil {
 			continue
 		}
-		if _, done := out[a.ID]; done {
-			continue
+		if r := q.res.wait(deadline); r != nil {
+			if out == nil {
+				out = map[string]*Resolution{}
+			}
+			out[q.tr.ID] = r
+		} else {
+			s.log.Warn("the resolution of an alert was not ready in time for its events", "alert", q.tr.ID)
 		}
-		if out == nil {
-			out = map[string]*Resolution{}
-		}
-		r := s.resolve(a, now)
-		out[a.ID] = &r
 	}
 	return out
 }

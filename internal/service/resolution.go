@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -313,4 +314,52 @@ func (c *clearedAlerts) get(id string) (clearedAlert, bool) {
 	defer c.mu.Unlock()
 	a, ok := c.byID[id]
 	return a, ok
+}
+
+// resolutionWait bounds how long a commit waits for a resolution still
+// being computed.
+const resolutionWait = 250 * time.Millisecond
+
+// pendingResolution is the resolution of one transition being computed.
+type pendingResolution struct {
+	done chan struct{}
+	res  *Resolution
+	// late is set when the commit went on without it: if not started
+	// yet, it is not computed at all.
+	late atomic.Bool
+}
+
+// wait returns the resolution, or nil when it is not ready by deadline.
+func (p *pendingResolution) wait(deadline time.Time) *Resolution {
+	select {
+	case <-p.done:
+		return p.res
+	case <-time.After(time.Until(deadline)):
+		p.late.Store(true)
+		return nil
+	}
+}
+
+// startResolution starts computing the resolution of a raised or updated
+// conflict (nil for any other transition, or with
+// Config.WithoutResolution), on a pool as wide as the machine, so that
+// it is computed while the commit's queue forms and the commit itself
+// waits for it the least.
+func (s *Service) startResolution(tr *alert.Transition) *pendingResolution {
+	if s.cfg.WithoutResolution || tr.Kind != alert.KindConflict || tr.State == alert.StateCleared {
+		return nil
+	}
+	p := &pendingResolution{done: make(chan struct{})}
+	a := *tr
+	go func() {
+		s.resolving <- struct{}{}
+		defer func() { <-s.resolving }()
+		defer close(p.done)
+		if p.late.Load() {
+			return
+		}
+		r := s.resolve(&a, s.now())
+		p.res = &r
+	}()
+	return p
 }

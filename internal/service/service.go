@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,7 @@ type Service struct {
 	// the alerts that cleared lately (resolution.go).
 	resolvers atomic.Pointer[resolver]
 	cleared   clearedAlerts
+	resolving chan struct{} // the pool computing resolutions, one token each
 
 	alog           *audit.Log
 	lastCheckpoint time.Time // touched by the periodic job only
@@ -121,6 +123,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		log:  cfg.Logger,
 		auth: party.NewAuthenticator(cfg.Store, 0),
 		m:    newMetrics(),
+
+		resolving: make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	key, err := signingKey(cfg.DataDir)
 	if err != nil {
