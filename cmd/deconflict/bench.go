@@ -49,6 +49,7 @@ func init() {
 		{"--replicas", "HTTP ingest and report-to-SSE alert latency: two replicas on PostgreSQL next to one on SQLite", runBenchReplicas},
 		{"--audit", "audit log: append, export and verify throughput against raw store writes, raw reads and plain SHA-256", runBenchAudit},
 		{"--resolution", "tactical resolution: bands of one aircraft against its 20 nearest (CPU time) against testing every candidate, and HTTP ingest with resolutions against without", runBenchResolution},
+		{"--asterix-feed", "an ASTERIX feed replaying a recording (--recording F) as fast as it goes against the HTTP ingest of the server it feeds", runBenchASTERIXFeed},
 	} {
 		registerBenchMode(m)
 	}
@@ -373,4 +374,32 @@ func runBenchAudit(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return printResult(stdout, *asJSON, tr)
+}
+
+func runBenchASTERIXFeed(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench --asterix-feed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Bool("asterix-feed", true, "select this mode")
+	var o bench.ASTERIXFeedOptions
+	fs.StringVar(&o.Recording, "recording", "", "an ASTERIX recording, e.g. ../shared/recordings/asterix/jade_062_30min.ff")
+	fs.IntVar(&o.Clients, "clients", 4, "concurrent clients measuring the server's ingest")
+	fs.IntVar(&o.Rounds, "rounds", 3, "runs of each measurement, alternated (medians reported)")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "least length of each measurement")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return usageError{err}
+	}
+	switch {
+	case o.Recording == "":
+		return usagef("--recording is required")
+	case o.Clients < 1 || o.Rounds < 1:
+		return usagef("--clients and --rounds must be at least 1")
+	case o.Duration <= 0:
+		return usagef("--duration must be above zero")
+	}
+	res, err := bench.ASTERIXFeed(context.Background(), o, progressTo(stderr, "bench --asterix-feed: "))
+	if err != nil {
+		return err
+	}
+	return printResult(stdout, *asJSON, res)
 }

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
 
 // The bench modes are measured by hand on large sizes; these runs at small
@@ -68,5 +71,28 @@ func TestBenchVolumesFindsNoUnannouncedConflict(t *testing.T) {
 	}
 	if got.Dense.Writes == 0 || got.Dense.Unannounced != 0 {
 		t.Errorf("dense writes: %+v", got.Dense)
+	}
+}
+
+// bench --asterix-feed prints the server's ingest, the feed's delivery and
+// their ratio; without a recording it is a usage error.
+func TestBenchASTERIXFeed(t *testing.T) {
+	var out, errOut bytes.Buffer
+	rec := filepath.Join(reference.ASTERIX(t), "fj_cat062.ast")
+	code := runMain([]string{"bench", "--asterix-feed", "--recording", rec, "--rounds", "1", "--duration", "200ms", "--json"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var got struct {
+		Server float64 `json:"server_ingest_reports_per_s"`
+		Feed   float64 `json:"feed_delivered_reports_per_s"`
+		Ratio  float64 `json:"feed_over_server"`
+		Load   string  `json:"load_average"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got.Server <= 0 || got.Feed <= 0 || got.Ratio <= 0 || got.Load == "" {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if code := runMain([]string{"bench", "--asterix-feed"}, &out, &errOut); code != 2 {
+		t.Errorf("no recording: exit %d", code)
 	}
 }

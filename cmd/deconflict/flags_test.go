@@ -21,7 +21,7 @@ import (
 var invocations = [][]string{
 	{"asterix", "dump"},
 	{"audit", "export"}, {"audit", "verify"}, {"audit", "key"}, {"audit", "timeline"},
-	{"bench"}, {"bench", "--audit"}, {"bench", "--http"}, {"bench", "--replicas"}, {"bench", "--resolution"}, {"bench", "--startup"}, {"bench", "--volumes"},
+	{"bench"}, {"bench", "--asterix-feed"}, {"bench", "--audit"}, {"bench", "--http"}, {"bench", "--replicas"}, {"bench", "--resolution"}, {"bench", "--startup"}, {"bench", "--volumes"},
 	{"demo"},
 	{"encounter"},
 	{"feed", "sbs"}, {"feed", "jsonl"}, {"feed", "asterix"},
