@@ -191,12 +191,6 @@ func ASTERIXFeed(ctx context.Context, o ASTERIXFeedOptions, progress Progress) (
 	return res, nil
 }
 
-func medianOf(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 // decodeRecording reads a recording once through the feed's decoder and
 // returns its framing and the reports it gives.
 func decodeRecording(ctx context.Context, data []byte) (asterix.Framing, []client.Report, error) {
