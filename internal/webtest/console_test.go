@@ -369,6 +369,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		a.waitFor(t, "airgroup still to acknowledge", `document.getElementById('messages').textContent.includes('airgroup: waiting')`, 10*time.Second)
 		b.click(t, `#messages button.ack`)
 		a.waitFor(t, "airgroup's acknowledgment", `document.getElementById('messages').textContent.includes('airgroup: acknowledged')`, 10*time.Second)
+		// A reply in the thread picked: the form names the thread and
+		// fills in whom to, with the thread's key out of sight.
+		b.waitFor(t, "the reply form", `document.getElementById('compose-thread-row').hidden && document.getElementById('compose-context').textContent === 'Replying in “ops-1”' && document.getElementById('compose-to').value === 'coalition'`, 10*time.Second)
+		b.do(t, chromedp.SendKeys(chromedp.ID("compose-text"), "Wilco, FL240 clear east of 37E"), chromedp.Click(chromedp.CSS(`#compose button[type=submit]`)))
+		a.waitFor(t, "the reply in the thread", `deconflict.snapshot().messages.some(m => m.thread === 'ops-1' && m.text === 'Wilco, FL240 clear east of 37E')`, 10*time.Second)
 		b.screenshot(t, "console-hotline.png")
 		checkAccessible(t, b, "hotline thread")
 	})
@@ -844,6 +849,9 @@ func checkThreadNames(t *testing.T, tb *tab) {
 	}
 	if title := strings.TrimPrefix(eval[string](t, tb, `document.getElementById('thread-title').textContent`), "Thread: "); idLike.MatchString(title) {
 		t.Errorf("%s: the open thread is titled %q", tb.party, title)
+	}
+	if v := eval[string](t, tb, `document.getElementById('compose-thread-row').hidden ? '' : document.getElementById('compose-thread').value`); idLike.MatchString(v) {
+		t.Errorf("%s: the message form shows the thread %q", tb.party, v)
 	}
 }
 

@@ -100,7 +100,13 @@ export class HotlinePanel {
     const msgs = current ? current.msgs : [];
     const title = current ? `Thread: ${current.name}` : 'No thread selected';
     if ($('thread-title').textContent !== title) $('thread-title').textContent = title;
-    const context = current ? `Replying in “${current.name}”` : 'A new thread';
+    // Replying in the thread picked, named for people; its key stays in
+    // the form, out of sight. Otherwise the form starts a thread.
+    const replying = state.threadChosen && current;
+    if (replying && $('compose-thread').value !== current.key) $('compose-thread').value = current.key;
+    $('compose-thread-row').hidden = Boolean(replying);
+    $('compose-new-thread').hidden = !replying;
+    const context = replying ? `Replying in “${current.name}”` : 'Starting a new thread: name it below.';
     if ($('compose-context').textContent !== context) $('compose-context').textContent = context;
     const messageSig = (m) => JSON.stringify([m.state, m.escalations, m.text, m.to, m.acks, mustAck(m)]);
     reconcile($('messages'), msgs, (m) => m.id, messageSig, (m) => {
@@ -142,6 +148,14 @@ export class HotlinePanel {
         ackBtn,
       );
     });
+  }
+
+  // newThread leaves the thread picked, so that the form starts one.
+  newThread() {
+    this.state.threadChosen = false;
+    $('compose-thread').value = '';
+    this.render();
+    $('compose-thread').focus();
   }
 
   // renderKnownParties offers the parties seen so far as recipients.

@@ -351,6 +351,7 @@ function bindControls() {
     renderSlider();
   });
   $('compose').addEventListener('submit', (e) => hotline.compose(e));
+  $('compose-new-thread').addEventListener('click', () => hotline.newThread());
   const filter = () => map.setFilter({ own: $('show-own').checked, others: $('show-others').checked, conflictingOnly: $('show-conflicting').checked });
   for (const id of ['show-own', 'show-others', 'show-conflicting']) $(id).addEventListener('change', filter);
   $('map-details-close').addEventListener('click', () => map.unpick());
