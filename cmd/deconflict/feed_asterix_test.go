@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,7 +60,8 @@ func TestFeedASTERIXFile(t *testing.T) {
 
 // TestFeedASTERIXUDP: datagrams sent to the feed's UDP port, corrupt ones
 // among them, become reports; the corrupt ones are counted per reason and
-// do not stop the feed.
+// do not stop the feed. The counts are in the status lines printed while
+// the feed runs (every --status, a minute by default), not only at the end.
 func TestFeedASTERIXUDP(t *testing.T) {
 	probe, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -67,14 +69,26 @@ func TestFeedASTERIXUDP(t *testing.T) {
 	}
 	addr := probe.LocalAddr().String()
 	probe.Close()
-	feedOverUDP(t, addr, nil, func() (net.Conn, error) { return net.Dial("udp", addr) })
+	out := feedOverUDP(t, addr, []string{"--status", "20ms"}, func() (net.Conn, error) { return net.Dial("udp", addr) })
+	running := false
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, " feed asterix: ") && strings.Contains(line, "malformed_truncated_block=1") &&
+			strings.Contains(line, "malformed_bad_block_length=1") && strings.Contains(line, "cat062=14/2") {
+			running = true
+		}
+	}
+	if !running {
+		t.Errorf("no status line while running counts the malformed datagrams:\n%s", out)
+	}
 }
 
 // feedOverUDP runs feed asterix listening on addr (with the extra flags),
 // sends it, through the connection dial makes once the feed listens, the
 // reference block among corrupt datagrams, and checks that its 14 reports
-// reach the server and the corrupt datagrams are counted per reason.
-func feedOverUDP(t *testing.T, addr string, extra []string, dial func() (net.Conn, error)) {
+// reach the server and the corrupt datagrams are counted per reason. With
+// --status among the extra flags, it waits for a status line that counts
+// them all before it stops the feed. It returns the feed's output.
+func feedOverUDP(t *testing.T, addr string, extra []string, dial func() (net.Conn, error)) string {
 	t.Helper()
 	fake := &apiFake{party: "coalition"}
 	srv := httptest.NewServer(fake)
@@ -111,6 +125,9 @@ func feedOverUDP(t *testing.T, addr string, extra []string, dial func() (net.Con
 	for len(fake.accepted()) < 14 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
+	for slices.Contains(extra, "--status") && !strings.Contains(out.String(), "cat062=14/2") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
@@ -123,6 +140,7 @@ func feedOverUDP(t *testing.T, addr string, extra []string, dial func() (net.Con
 			t.Errorf("output lacks %s: %q", want, out.String())
 		}
 	}
+	return out.String()
 }
 
 // netnsChildEnv marks the child process that runs a test in network

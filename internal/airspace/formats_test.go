@@ -13,17 +13,15 @@ import (
 	"time"
 
 	"github.com/paulmach/orb"
+
+	"github.com/deconflict/deconflict/internal/testutil/reference"
 )
 
 // readAll reads every OpenAir test file that is valid.
 func readAll(t *testing.T) []Airspace {
 	t.Helper()
-	dir := "testdata"
 	var all []Airspace
-	if d := referenceDir(t); d != "" {
-		dir = d
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
+	files, _ := filepath.Glob(filepath.Join(reference.OpenAir(t), "*.txt"))
 	for _, f := range files {
 		if w, ok := openAIPOutcome[filepath.Base(f)]; !ok || w.errLine != 0 {
 			continue
@@ -38,15 +36,6 @@ func readAll(t *testing.T) []Airspace {
 		t.Fatalf("only %d airspaces read", len(all))
 	}
 	return all
-}
-
-func referenceDir(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "recordings", "openair")
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("OpenAir recordings: %v (CI places ../shared beside the clone)", err)
-	}
-	return dir
 }
 
 func samePoint(a, b orb.Point, tolDeg float64) bool {
@@ -111,7 +100,7 @@ func TestOpenAirRoundTrip(t *testing.T) {
 // (in-output-openair.txt written out as expected-output-openair.txt), the
 // comment lines aside.
 func TestOpenAirOutputMatchesOpenAIP(t *testing.T) {
-	dir := referenceDir(t)
+	dir := reference.OpenAir(t)
 	in, err := parseFile(t, filepath.Join(dir, "in-output-openair.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -291,11 +280,7 @@ func TestKML(t *testing.T) {
 
 func FuzzParseOpenAir(f *testing.F) {
 	for _, name := range []string{"arc-cw-ccw.txt", "airway.txt", "circular.txt", "activation-times.txt", "skipped-tokens.txt", "arc-angle-single-vx.txt"} {
-		data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "recordings", "openair", name))
-		if err != nil {
-			f.Fatalf("seed %s: %v (CI places ../shared beside the clone)", name, err)
-		}
-		f.Add(data)
+		f.Add(reference.ReadFile(f, filepath.Join(reference.OpenAir(f), name)))
 	}
 	f.Add([]byte("AC R\nAN x\nAL GND\nAH UNL\nV X=52:00:00 N 013:00:00 E\nDC 0.5\n"))
 	f.Add([]byte("AC R\nAN x\nAL FL 95\nAH 1000M AGL\nV D=-\nV X=52:00:00N 013:00:00E\nDA 2,0,90\nDP 52:00:00N 013:00:00E\n"))
@@ -330,11 +315,7 @@ func FuzzParseOpenAir(f *testing.F) {
 
 func FuzzReadGeoJSON(f *testing.F) {
 	for _, name := range []string{"arc-cw-result.json", "activation-times-result.json", "awy-result.json"} {
-		data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "recordings", "openair", name))
-		if err != nil {
-			f.Fatalf("seed %s: %v (CI places ../shared beside the clone)", name, err)
-		}
-		f.Add(data)
+		f.Add(reference.ReadFile(f, filepath.Join(reference.OpenAir(f), name)))
 	}
 	f.Add([]byte(`{"type":"Feature","properties":{"alt_lower_fl":10,"alt_upper_ft":9000,"radius_m":500},"geometry":{"type":"Point","coordinates":[1,2]}}`))
 	f.Add([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"alt_lower_m":0,"alt_upper_m":1,"footprint":{"type":"Corridor","line":[[0,0],[1,1]],"width_m":100}},"geometry":null}]}`))

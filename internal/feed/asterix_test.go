@@ -90,7 +90,8 @@ func TestASTERIXReferenceReports(t *testing.T) {
 
 // TestASTERIXCategoriesMapped: CAT021 reports carry the ground vector and
 // the geometric height when there is one; CAT048 reports need the radar
-// and carry the Mode C level as barometric; service messages are counted.
+// and carry the Mode C level as barometric and I048/200 as their velocity;
+// service messages are counted.
 func TestASTERIXCategoriesMapped(t *testing.T) {
 	d := NewASTERIXDecoder(nil)
 	reps := replayAll(t, d, asterixRecording(t, "zr_cat21.ast"))
@@ -118,6 +119,31 @@ func TestASTERIXCategoriesMapped(t *testing.T) {
 		if r.AltSource != AltBarometric || geo.GreatCircleM(radar, geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg}) > geo.NMToM(256) {
 			t.Errorf("CAT048 report %+v", r)
 		}
+	}
+	// The first report is the first CAT048 record with a validated Mode C
+	// level: its velocity is I048/200's ground speed and heading, its
+	// altitude the level.
+	fr, _, err := asterix.NewFrameReader(bytes.NewReader(gps), asterix.FramingAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *asterix.Record
+	var s asterix.Stream
+	s.Recording(fr, func(b *asterix.Block) error {
+		for i := range b.Records {
+			if r := b.Records[i]; first == nil && r.Cat == asterix.Cat048 && r.FlightLevelValid && r.Has&asterix.HasPolarVelocity != 0 {
+				first = &r
+			}
+		}
+		return nil
+	})
+	if first == nil {
+		t.Fatal("no CAT048 record with a level and a velocity")
+	}
+	gs, hdg := geo.KnotsToMps(first.GroundSpeedKt()), first.HeadingDeg()*math.Pi/180
+	if r := reps[0]; !near(r.VelEastMps, gs*math.Sin(hdg), 1e-9) || !near(r.VelNorthMps, gs*math.Cos(hdg), 1e-9) || r.VelUpMps != 0 ||
+		!near(r.AltM, geo.FlightLevelToM(first.FlightLevelFL()), 1e-9) || gs == 0 {
+		t.Errorf("first CAT048 report %+v, from ground speed %g m/s heading %g deg at FL%g", r, gs, first.HeadingDeg(), first.FlightLevelFL())
 	}
 }
 
