@@ -63,6 +63,7 @@ type Tx interface {
 	Audit
 	Messages
 	Meta
+	Nonces
 }
 
 // Parties stores parties and their credentials.
@@ -157,6 +158,22 @@ type Messages interface {
 type Meta interface {
 	GetMeta(key string) ([]byte, error) // ErrNotFound when absent
 	PutMeta(key string, value []byte) error
+}
+
+// Nonces remembers the nonces of the parties' signed requests (RFC 9421)
+// until they expire, so that a signature replayed to any replica sharing
+// the store is refused. Recording a nonce in the transaction of the write
+// it signs makes the write and the use of its nonce one: of two replicas
+// given the same signed request, one commits and the other finds the
+// nonce used.
+type Nonces interface {
+	// UseNonce records nonce as used with keyID until expires, and
+	// reports whether it was fresh: false, and nothing changes, when it
+	// is recorded already and has not expired at now.
+	UseNonce(keyID, nonce string, now, expires time.Time) (fresh bool, err error)
+	// ForgetNonces deletes the nonces expired at now and returns how
+	// many there were.
+	ForgetNonces(now time.Time) (int64, error)
 }
 
 // PartyEventReader is implemented by the Tx of a backend that indexes event

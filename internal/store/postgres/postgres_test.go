@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/internal/sqlcore"
@@ -386,5 +387,48 @@ func TestAuditChainAcrossReplicas(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNoncesAcrossReplicas: replicas given the same nonces at once each
+// count every nonce fresh exactly once between them, whether their
+// transactions overlap or not.
+func TestNoncesAcrossReplicas(t *testing.T) {
+	rs := replicas(t, 2)
+	const nonces, tries = 50, 3
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fresh := map[string]int{}
+	now := time.Now()
+	for w := range 2 * tries {
+		s := rs[w%len(rs)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range nonces {
+				n := fmt.Sprintf("n%d", i)
+				var ok bool
+				err := s.Update(ctx, func(tx store.Tx) error {
+					var err error
+					ok, err = tx.UseNonce("key", n, now, now.Add(10*time.Minute))
+					return err
+				})
+				if err != nil {
+					t.Errorf("Update: %v", err)
+					return
+				}
+				if ok {
+					mu.Lock()
+					fresh[n]++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range nonces {
+		if n := fresh[fmt.Sprintf("n%d", i)]; n != 1 {
+			t.Errorf("nonce n%d was fresh %d times across %d uses on 2 replicas, want once", i, n, 2*tries)
+		}
 	}
 }

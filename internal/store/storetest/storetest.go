@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OpenMessagesDue", testOpenMessagesDue},
 		{"Acks", testAcks},
 		{"Meta", testMeta},
+		{"Nonces", testNonces},
 		{"ViewRefusesWrites", testViewRefusesWrites},
 		{"CanceledContext", testCanceled},
 		{"InvalidValues", testInvalid},
@@ -1109,6 +1111,88 @@ func testMeta(t *testing.T, open func(*testing.T) store.Store) {
 	})
 }
 
+// testNonces: a nonce is fresh once per key until it expires, whichever
+// transaction uses it; a failed transaction uses none; expired nonces are
+// forgotten.
+func testNonces(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	use := func(key, nonce string, now time.Time) bool {
+		t.Helper()
+		var fresh bool
+		update(t, s, func(tx store.Tx) error {
+			var err error
+			fresh, err = tx.UseNonce(key, nonce, now, now.Add(10*time.Minute))
+			return err
+		})
+		return fresh
+	}
+	if !use("k1", "n1", base) {
+		t.Fatal("a new nonce is not fresh")
+	}
+	if use("k1", "n1", base.Add(time.Minute)) {
+		t.Error("a nonce used a minute ago is fresh again")
+	}
+	if !use("k2", "n1", base.Add(time.Minute)) {
+		t.Error("the same nonce with another key is not fresh")
+	}
+	// A transaction that fails after using a nonce leaves it unused.
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if fresh, err := tx.UseNonce("k1", "n2", base, base.Add(10*time.Minute)); err != nil || !fresh {
+			t.Errorf("UseNonce(k1, n2) = %v, %v; want fresh", fresh, err)
+		}
+		return errors.New("refused")
+	})
+	if err == nil {
+		t.Fatal("the failing transaction committed")
+	}
+	if !use("k1", "n2", base) {
+		t.Error("a nonce used only in a transaction that failed is not fresh")
+	}
+	// Once expired, a nonce may be used again, and is forgotten.
+	if !use("k1", "n1", base.Add(11*time.Minute)) {
+		t.Error("an expired nonce is not fresh")
+	}
+	var forgot int64
+	update(t, s, func(tx store.Tx) error {
+		var err error
+		forgot, err = tx.ForgetNonces(base.Add(10*time.Minute + time.Second))
+		return err
+	})
+	// k1/n2 and k2/n1 expired at base+10m and base+11m: only the first.
+	if forgot != 1 {
+		t.Errorf("ForgetNonces forgot %d, want 1 (k1/n2)", forgot)
+	}
+	if !use("k1", "n2", base.Add(12*time.Minute)) {
+		t.Error("a forgotten nonce is not fresh")
+	}
+	if use("k1", "n1", base.Add(12*time.Minute)) {
+		t.Error("a nonce taken over after expiry is fresh again before its new expiry")
+	}
+	// Two transactions at once with the same nonce: exactly one is fresh.
+	var wg sync.WaitGroup
+	var freshCount atomic.Int32
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Update(ctx, func(tx store.Tx) error {
+				fresh, err := tx.UseNonce("k3", "race", base, base.Add(time.Minute))
+				if fresh {
+					freshCount.Add(1)
+				}
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if freshCount.Load() != 1 {
+		t.Errorf("%d of 8 concurrent uses of one nonce were fresh, want 1", freshCount.Load())
+	}
+}
+
 func testViewRefusesWrites(t *testing.T, open func(*testing.T) store.Store) {
 	s := open(t)
 	update(t, s, func(tx store.Tx) error { return tx.PutMessage(message("m1", "blue", []string{"red"}, "", base)) })
@@ -1137,6 +1221,14 @@ func testViewRefusesWrites(t *testing.T, open func(*testing.T) store.Store) {
 			return err
 		},
 		"PutMeta": func(tx store.Tx) error { return tx.PutMeta("x", []byte("x")) },
+		"UseNonce": func(tx store.Tx) error {
+			_, err := tx.UseNonce("k", "n", base, base.Add(time.Minute))
+			return err
+		},
+		"ForgetNonces": func(tx store.Tx) error {
+			_, err := tx.ForgetNonces(base)
+			return err
+		},
 	}
 	for name, w := range writes {
 		err := s.View(ctx, w)

@@ -146,6 +146,21 @@ var Migrations = []Migration{
 			`CREATE INDEX rules_proposals_state ON rules_proposals (state, version)`,
 		},
 	},
+	{
+		// The nonces of signed requests, shared by the replicas so that
+		// a signature replayed to another replica is refused; expired
+		// ones are deleted by expiry.
+		Version: 5,
+		Name:    "signature nonces",
+		Statements: []string{
+			`CREATE TABLE nonces (
+				keyid TEXT NOT NULL,
+				nonce TEXT NOT NULL,
+				expires_ns BIGINT NOT NULL,
+				PRIMARY KEY (keyid, nonce))`,
+			`CREATE INDEX nonces_expiry ON nonces (expires_ns)`,
+		},
+	},
 }
 
 // Latest is the version a freshly opened store is at.
