@@ -9,11 +9,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 )
 
@@ -27,15 +29,21 @@ func init() {
 
 const auditUsage = `usage:
   deconflict audit export --data DIR [--store URL] [--party P] [--from SEQ] [--out FILE]
-      write the audit log as JSON lines (stdout by default), signed at its end.
+      write the audit log as JSON lines (stdout by default), signed at its end, then
+      the transparency log checkpoint the server last published (with its
+      cosignatures) when the store holds one (else a note on stderr says why not).
       --party P: as party P sees it (other parties' private details by hash only);
       without it, the operator's full export.
-  deconflict audit verify FILE|--file FILE --key KEY [--party-keys KEYS]
+  deconflict audit verify FILE|--file FILE --key KEY [--party-keys KEYS] [--witness-keys WKEYS]
       check every hash link and every signature of an export (FILE "-" is stdin).
       KEY: a file holding the public key (base64, or the JSON of GET /v1/audit/key,
       or the server's PEM signing key), or the base64 public key itself.
       KEYS: lines 'NAME ed25519:<base64>'; every record of such a party (once a key
-      of it is registered) must follow a statement it signed that verifies.
+      of it is registered) must follow a statement it signed that verifies, and
+      the records a statement covers must say what its request asked.
+      WKEYS: lines 'PARTY VKEY' (the witnesses' cosignature keys; by default those
+      of the latest rules in the export): every cosignature on the log checkpoint
+      ending the export must be one of theirs and verify.
       Exit status 0 with a summary when good, 1 naming the first bad record.
   deconflict audit key --data DIR
       print the public key of the data directory's signing key, as GET /v1/audit/key does.
@@ -119,6 +127,7 @@ func runAuditExport(args []string, stdout, stderr io.Writer) error {
 		w = f
 	}
 	lg := audit.NewLog(key, 0)
+	var note string
 	err = st.View(context.Background(), func(tx store.Tx) error {
 		if *viewer != "" {
 			if _, err := tx.PartyByName(*viewer); errors.Is(err, store.ErrNotFound) {
@@ -127,10 +136,42 @@ func runAuditExport(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		return lg.Export(tx, w, *viewer, *from, time.Now())
+		var last int64
+		switch rec, err := tx.LastAudit(); {
+		case err == nil:
+			last = rec.Seq
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if err := lg.Export(tx, w, *viewer, *from, time.Now()); err != nil {
+			return err
+		}
+		// Like an export over HTTP, end with the log checkpoint the
+		// server last published, with its cosignatures.
+		signed, err := tx.GetMeta(service.LogCheckpointMeta)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			note = "no transparency log checkpoint in this store (a server on it publishes one when it starts and as the record grows): the export ends with its signed head"
+			return nil
+		case err != nil:
+			return err
+		}
+		size, err := checkpointSize(signed)
+		switch {
+		case err != nil:
+			note = fmt.Sprintf("the stored log checkpoint is unreadable (%v): the export ends with its signed head", err)
+		case size > last:
+			note = fmt.Sprintf("the stored log checkpoint covers %d records but the store holds %d (an older copy of the data?): the export ends with its signed head", size, last)
+		default:
+			return audit.WriteLogCheckpoint(w, signed)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if note != "" {
+		fmt.Fprintln(stderr, "note: "+note)
 	}
 	if f != nil {
 		if err := f.Sync(); err != nil {
@@ -147,6 +188,7 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 	keyArg := fs.String("key", "", "public key: a file (base64, /v1/audit/key JSON or the PEM signing key) or base64")
 	file := fs.String("file", "", "the export to verify (or give it as the argument)")
 	partyKeysFile := fs.String("party-keys", "", "file of lines 'NAME ed25519:<base64>': check every signed statement of these parties")
+	witnessKeysFile := fs.String("witness-keys", "", "file of lines 'PARTY VKEY' (each party's witness cosignature key): every cosignature on the final log checkpoint must be one of theirs and verify (default: the witnesses of the latest rules in the export)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -169,6 +211,18 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 			return usagef("--party-keys %s: %v", *partyKeysFile, err)
 		}
 	}
+	opts := audit.VerifyOptions{PartyKeys: partyKeys, Bind: service.BindStatement}
+	if *witnessKeysFile != "" {
+		f, err := os.Open(*witnessKeysFile)
+		if err != nil {
+			return usageError{err}
+		}
+		opts.WitnessKeys, err = audit.ParseWitnessKeys(f)
+		f.Close()
+		if err != nil {
+			return usagef("--witness-keys %s: %v", *witnessKeysFile, err)
+		}
+	}
 	if *keyArg == "" {
 		return usagef("--key is required")
 	}
@@ -185,12 +239,7 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		in = f
 	}
-	var sum audit.Summary
-	if partyKeys != nil {
-		sum, err = audit.VerifyWithPartyKeys(in, pub, partyKeys)
-	} else {
-		sum, err = audit.Verify(in, pub)
-	}
+	sum, err := audit.VerifyWith(in, pub, opts)
 	if err != nil {
 		return fmt.Errorf("BAD: %w", err)
 	}
@@ -206,9 +255,19 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "OK: the records rebuild the transparency log checkpoint of size %d that ends the export (%d cosignatures on it)\n", sum.LogSize, sum.LogSignatures)
 	case sum.LogSize > 0:
 		fmt.Fprintf(stdout, "note: %s\n", sum.LogNote)
+	default:
+		fmt.Fprintln(stdout, "note: the export does not end with a transparency log checkpoint")
+	}
+	switch {
+	case sum.LogSize == 0:
+	case sum.WitnessKeysFrom == "":
+		fmt.Fprintln(stdout, "note: no witness keys (none given with --witness-keys, none in the rules of the export): the cosignatures were not checked")
+	default:
+		fmt.Fprintf(stdout, "OK: every cosignature on the log checkpoint is of a witness the %s keys name and verifies: cosigned by %s\n",
+			map[string]string{"given": "--witness-keys", "rules": "export's rules"}[sum.WitnessKeysFrom], orNone(sum.LogCosignedBy))
 	}
 	if partyKeys != nil {
-		fmt.Fprintf(stdout, "OK: %d signed statements verified with the parties' keys, and every record of a party with a key follows one\n", sum.Statements)
+		fmt.Fprintf(stdout, "OK: %d signed statements verified with the parties' keys, each bound to what its records say, and every record of a party with a key follows one\n", sum.Statements)
 	}
 	if sum.Anchor != nil {
 		fmt.Fprintf(stdout, "note: the export starts at record %d; its link to record %d (prev_hash %x) is not checked here: compare it with that record's hash in an earlier export\n",
@@ -260,4 +319,21 @@ func runAuditKey(args []string, stdout, stderr io.Writer) error {
 	info := audit.PublicKeyInfo(key.Public().(ed25519.PublicKey))
 	fmt.Fprintf(stdout, "{\"alg\":%q,\"public_key\":%q}\n", info.Alg, info.PublicKey)
 	return nil
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// checkpointSize reads the tree size of a C2SP checkpoint note (its second
+// line), unverified: audit verify checks the note.
+func checkpointSize(signed []byte) (int64, error) {
+	lines := strings.SplitN(string(signed), "\n", 3)
+	if len(lines) < 3 {
+		return 0, errors.New("not a checkpoint note")
+	}
+	return strconv.ParseInt(lines[1], 10, 64)
 }

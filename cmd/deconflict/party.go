@@ -11,6 +11,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/service"
 )
 
@@ -23,9 +24,13 @@ func init() {
 }
 
 const partyUsage = `usage:
-  deconflict party add NAME [--operator] [--public-key ed25519:KEY]... --data DIR
+  deconflict party add NAME [--operator] [--public-key ed25519:KEY]... [--witness-url URL --witness-vkey VKEY] --data DIR
                                                      create a party; prints its token alone on the last line;
-                                                     with a public key, every write of the party must be signed
+                                                     with a public key, every write of the party must be signed;
+                                                     with a witness (its URL and cosignature verifier key), the
+                                                     rules name it: at once when the store has no rules yet (the
+                                                     initial rules), else as a proposal every party accepts
+                                                     (deconflict rules accept VERSION), the new party included
   deconflict party rotate NAME --data DIR             revoke the party's tokens and print a new one
   deconflict party revoke NAME --data DIR             revoke every token of the party
   deconflict party list --data DIR                    list parties`
@@ -43,6 +48,8 @@ func runParty(args []string, stdout, stderr io.Writer) error {
 	operator := fs.Bool("operator", false, "add: create the operator (its name is "+party.OperatorName+")")
 	var publicKeys stringList
 	fs.Var(&publicKeys, "public-key", "add: the party's Ed25519 public key, ed25519:<base64> (deconflict key new prints it; repeatable): its writes must then be signed")
+	witnessURL := fs.String("witness-url", "", "add: the URL of the party's witness (deconflict witness), to which the log pushes its checkpoints")
+	witnessVKey := fs.String("witness-vkey", "", "add: the cosignature verifier key of the party's witness (deconflict witness prints it)")
 	pos, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -80,7 +87,14 @@ func runParty(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return usageError{err}
 		}
-		tok, err := service.AddParty(ctx, st, actor, name, *operator, now, keys...)
+		np := service.NewParty{Name: name, Operator: *operator, Keys: keys}
+		switch {
+		case (*witnessURL == "") != (*witnessVKey == ""):
+			return usagef("--witness-url and --witness-vkey go together")
+		case *witnessURL != "":
+			np.Witness = &rules.Witness{URL: *witnessURL, VKey: *witnessVKey}
+		}
+		created, err := service.AddPartyWith(ctx, st, actor, np, now)
 		var ne *fielderr.Error
 		if errors.As(err, &ne) {
 			return usageError{err}
@@ -88,7 +102,15 @@ func runParty(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "party %s created; its token (shown once):\n%s\n", name, tok)
+		switch {
+		case np.Witness == nil:
+		case created.WitnessInForce:
+			fmt.Fprintf(stdout, "the witness of %s is named by the initial rules (version %d), in force\n", name, created.WitnessVersion)
+		default:
+			fmt.Fprintf(stdout, "the witness of %s is proposed as rules version %d: in force once every party accepted it (deconflict rules accept %d), %s included\n",
+				name, created.WitnessVersion, created.WitnessVersion, name)
+		}
+		fmt.Fprintf(stdout, "party %s created; its token (shown once):\n%s\n", name, created.Token)
 	case "rotate":
 		tok, err := service.RotateParty(ctx, st, actor, pos[0], now)
 		if err != nil {

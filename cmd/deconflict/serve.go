@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/deconflict/deconflict/internal/api"
@@ -63,6 +65,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	noConsole := fs.Bool("no-console", false, "do not serve the web console at /")
 	maxStreams := fs.Int("max-streams", envInt("DECONFLICT_MAX_STREAMS", api.DefaultMaxStreamsPerParty), "event streams each party may have open at once; more are refused with 429 (env DECONFLICT_MAX_STREAMS)")
 	metricsListen := fs.String("metrics-listen", envOr("DECONFLICT_METRICS_LISTEN", ""), "also serve /metrics without a token on this address (on --listen it needs the operator's token; env DECONFLICT_METRICS_LISTEN)")
+	publicURL := fs.String("public-url", "", "scheme and authority parties reach the API at, when not this listener's (a proxy or a load balancer in front of replicas): the target URI their signatures cover")
 	logOrigin := fs.String("log-origin", envOr("DECONFLICT_LOG_ORIGIN", ""), "name of the transparency log, first line of its checkpoints (default: derived from the data directory's signing key; env DECONFLICT_LOG_ORIGIN)")
 	if err := parseFlags(fs, args); errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -71,6 +74,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *publicURL != "" {
+		u, err := url.Parse(*publicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+			return usagef("--public-url: %q is not a scheme and authority (https://deconflict.example)", *publicURL)
+		}
 	}
 	if *maxStreams < 1 {
 		return usagef("--max-streams: must be at least 1, got %d", *maxStreams)
@@ -95,7 +104,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		LogOrigin:     *logOrigin,
 		Listen:        *listen,
 		MetricsListen: *metricsListen,
-		API:           api.Options{RatePerSecond: *rate, MaxStreamsPerParty: *maxStreams},
+		API:           api.Options{RatePerSecond: *rate, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
 		Logger:        log,
 		Ready: func(base string, _ *service.Service) {
 			fmt.Fprintf(stdout, "deconflict serving on %s\n", base)

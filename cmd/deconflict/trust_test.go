@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,9 +19,13 @@ import (
 
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
 	_ "modernc.org/sqlite"
 )
 
@@ -389,5 +395,200 @@ func TestOperatorRecordsUnsignedStatement(t *testing.T) {
 	cmd = exec.Command(e.bin, "audit", "verify", "--file", export, "--key", key.PublicKey)
 	if out3, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the chain itself verifies: %v\n%s", err, out3)
+	}
+}
+
+// TestOperatorReattachesSignedStatement: the operator holds back a genuine
+// request the coalition signed (its acknowledgment of one message) and
+// records it as the coalition's acknowledgment of another. The signature
+// verifies and the chain and tree are intact, but the statement does not
+// say what its record says: the coalition's check and an offline audit
+// verify name the record.
+func TestOperatorReattachesSignedStatement(t *testing.T) {
+	e := newTrustEnvKeyed(t, true)
+	ctx := context.Background()
+	russia := client.New(e.srv.base, e.tokens["russia"])
+	first, err := russia.PostMessage(ctx, client.NewMessage{To: []string{"coalition"}, Kind: "request", Text: "hold your altitude"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := russia.PostMessage(ctx, client.NewMessage{To: []string{"coalition"}, Kind: "notice", Text: "we are turning"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cosigned()
+	e.mustCheckOK()
+	// The coalition's signed acknowledgment of the first, held back.
+	body := []byte(`{"reply":"holding"}`)
+	req, err := http.NewRequest("POST", e.srv.base+"/v1/hotline/messages/"+first.ID+"/ack", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := partykey.Public(e.coalitionKey)
+	if err := httpsig.Sign(req, body, e.coalitionKey, partykey.ID(pub), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := (&httpsig.Verifier{Keys: func(string) (ed25519.PublicKey, error) { return pub, nil }}).Verify(req, body, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Recorded as the acknowledgment of the second.
+	db, err := sqlite.Open(ctx, e.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forged int64
+	err = db.Update(ctx, func(tx store.Tx) error {
+		rec, err := audit.Append(tx, "coalition", "message_acked", audit.For("coalition", "russia"),
+			map[string]any{"id": second.ID, "party": "coalition", "state": "acknowledged", "late": false, "reply": audit.Seal("holding", "coalition", "russia")}, time.Now())
+		if err != nil {
+			return err
+		}
+		forged = rec.Seq
+		sealed := audit.Seal(base64.StdEncoding.EncodeToString(body), "coalition", "russia")
+		_, err = audit.Append(tx, "coalition", audit.KindStatement, audit.For("coalition", "russia"),
+			service.StatementContent{Statement: st, Covers: audit.Covers{From: rec.Seq, To: rec.Seq}, Body: &sealed}, time.Now())
+		return err
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cosigned()
+	code, out := e.check()
+	if code != 3 || !strings.HasPrefix(out, "INCONSISTENT: ") || !strings.Contains(out, fmt.Sprintf("record %d", forged+1)) || !strings.Contains(out, "message "+second.ID+" differs from the request") {
+		t.Fatalf("check after the re-attached statement (records %d, %d): exit %d\n%s", forged, forged+1, code, out)
+	}
+	export := filepath.Join(t.TempDir(), "export.jsonl")
+	code, got, err := do(e.client, "GET", e.srv.base+"/v1/audit", e.tokens["coalition"], nil)
+	if err != nil || code != 200 {
+		t.Fatalf("export: %d %v", code, err)
+	}
+	if err := os.WriteFile(export, got, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var key struct {
+		PublicKey string `json:"public_key"`
+	}
+	e.getJSON("/v1/audit/key", e.tokens["coalition"], &key)
+	out2, err := exec.Command(e.bin, "audit", "verify", "--file", export, "--key", key.PublicKey, "--party-keys", e.partyKeys).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out2), "message "+second.ID+" differs from the request") {
+		t.Fatalf("audit verify --party-keys: %v\n%s", err, out2)
+	}
+}
+
+// TestAuditExportChecksCosignatures: an export cut from the store by the
+// CLI ends with the checkpoint the server published, cosigned by the
+// coalition's witness; audit verify checks each cosignature against the
+// witnesses' keys (from the rules in the export, or --witness-keys) and
+// names an unknown or a bad one.
+func TestAuditExportChecksCosignatures(t *testing.T) {
+	e := newTrustEnv(t)
+	e.exchange("one")
+	size := e.cosigned()
+	// The stored checkpoint follows the published one.
+	export := filepath.Join(t.TempDir(), "export.jsonl")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		runCLI(t, e.bin, "audit", "export", "--data", e.data, "--out", export)
+		b, err := os.ReadFile(export)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := strings.Split(strings.TrimSpace(string(b)), "\n")
+		var cp struct {
+			LogCheckpoint string `json:"log_checkpoint"`
+		}
+		_ = json.Unmarshal([]byte(ls[len(ls)-1]), &cp)
+		if f := strings.Split(cp.LogCheckpoint, "\n"); len(f) > 2 && f[1] == fmt.Sprint(size) && strings.Contains(cp.LogCheckpoint, "— coalition.test/witness ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the CLI's export does not end with the cosigned checkpoint of size %d:\n%s", size, b[max(0, len(b)-600):])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	keyFile := filepath.Join(e.data, audit.KeyFile)
+	verify := func(file string, extra ...string) (int, string) {
+		t.Helper()
+		out, err := exec.Command(e.bin, append([]string{"audit", "verify", "--file", file, "--key", keyFile}, extra...)...).CombinedOutput()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return 0, string(out)
+		case errors.As(err, &ee):
+			return ee.ExitCode(), string(out)
+		}
+		t.Fatal(err)
+		return 0, ""
+	}
+	if code, out := verify(export); code != 0 || !strings.Contains(out, "export's rules keys name and verifies: cosigned by coalition") {
+		t.Fatalf("audit verify of the CLI's export: exit %d\n%s", code, out)
+	}
+	b, _ := os.ReadFile(export)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var last struct {
+		LogCheckpoint string `json:"log_checkpoint"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	withCheckpoint := func(name, signed string) string {
+		t.Helper()
+		l, _ := json.Marshal(map[string]string{"log_checkpoint": signed})
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, []byte(strings.Join(append(lines[:len(lines)-1:len(lines)-1], string(l)), "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A cosignature by a witness no rules name.
+	skey, _, err := note.GenerateKey(nil, "stranger.test/witness")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := fnote.NewSignerForCosignatureV1(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := last.LogCheckpoint[:strings.Index(last.LogCheckpoint, "\n\n")+1]
+	cosigned, err := note.Sign(&note.Note{Text: text}, stranger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := withCheckpoint("unknown.jsonl", last.LogCheckpoint+string(cosigned[len(text)+1:]))
+	if code, out := verify(unknown); code != 1 || !strings.Contains(out, "stranger.test/witness") || !strings.Contains(out, "unknown") {
+		t.Fatalf("audit verify with an unknown cosignature: exit %d\n%s", code, out)
+	}
+	// The coalition witness's cosignature altered.
+	i := strings.Index(last.LogCheckpoint, "— coalition.test/witness ")
+	j := i + strings.Index(last.LogCheckpoint[i:], "\n")
+	bad := withCheckpoint("bad.jsonl", last.LogCheckpoint[:j-6]+"AAAA=="+last.LogCheckpoint[j:])
+	if code, out := verify(bad); code != 1 || !strings.Contains(out, "coalition.test/witness does not verify") {
+		t.Fatalf("audit verify with a bad cosignature: exit %d\n%s", code, out)
+	}
+	// Keys given in a file win over the rules: another key for the
+	// coalition's witness makes its cosignature unknown.
+	_, otherVKey, err := note.GenerateKey(nil, "coalition.test/witness")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cvkey, err := fnote.VKeyToCosignatureV1(otherVKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wkeys := filepath.Join(t.TempDir(), "witness-keys")
+	if err := os.WriteFile(wkeys, []byte("coalition "+cvkey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := verify(export, "--witness-keys", wkeys); code != 1 || !strings.Contains(out, "coalition.test/witness") {
+		t.Fatalf("audit verify --witness-keys with another key: exit %d\n%s", code, out)
+	}
+	if err := os.WriteFile(wkeys, []byte("coalition "+e.wvkey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := verify(export, "--witness-keys", wkeys); code != 0 || !strings.Contains(out, "--witness-keys keys name and verifies: cosigned by coalition") {
+		t.Fatalf("audit verify --witness-keys: exit %d\n%s", code, out)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/logcheck"
 	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/witness"
 )
 
@@ -43,7 +44,8 @@ const witnessUsage = `usage:
       the rules' witness_max_age_s, consistent with what the witness holds, and
       the records since the last check rebuild exactly its tree with an intact
       hash chain; with KEYS ('NAME ed25519:<base64>' lines, the party's own keys),
-      every record of the party is covered by a statement it signed. Exit 0 when all hold; exit 3 with a line starting with
+      every record of the party is covered by a statement it signed, and says
+      what the signed request asked. Exit 0 when all hold; exit 3 with a line starting with
       INCONSISTENT: or STALE: naming the evidence, which is kept in DIR/check.`
 
 // stringList is a repeatable flag.
@@ -144,7 +146,7 @@ func runWitnessCheck(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return usagef("--token-file %s has no token for party %q", *tokenFile, *partyName)
 	}
-	c := &logcheck.Checker{Server: *server, Token: token, Dir: *state}
+	c := &logcheck.Checker{Server: *server, Token: token, Dir: *state, Bind: service.BindStatement}
 	if *partyKeysFile != "" {
 		f, err := os.Open(*partyKeysFile)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
@@ -85,6 +86,11 @@ func toProblem(err error) *Problem {
 	var fe *fielderr.Error
 	if errors.As(err, &fe) {
 		return badRequest(fe.Field, fe.Error())
+	}
+	var se *httpsig.Error
+	if errors.As(err, &se) {
+		// A replay found by the store (the nonce used on another replica).
+		return signatureProblem(se.Field, se.Error())
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

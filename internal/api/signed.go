@@ -73,5 +73,5 @@ func (h *Handler) checkSignature(r *http.Request, p party.Principal) (*http.Requ
 	if err != nil {
 		return nil, err
 	}
-	return r.WithContext(service.WithStatement(r.Context(), p.Party, st)), nil
+	return r.WithContext(service.WithStatement(r.Context(), p.Party, st, body)), nil
 }

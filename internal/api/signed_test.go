@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 )
 
@@ -154,3 +156,200 @@ func operatorPrincipal() party.Principal {
 }
 
 func ioNop(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
+
+// TestStatementsBindTheirRecords: every signed write of a party, position
+// batches included, is a statement in the record, and each statement is
+// bound to what its records say: a genuine signed request held back by the
+// operator and re-attached to a forged record does not verify.
+func TestStatementsBindTheirRecords(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	key, _ := partykey.Generate()
+	var tok struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": []string{partykey.Format(partykey.Public(key))}}, 201, &tok)
+	delta := client.New(e.srv.URL, tok.Token).WithKey(key)
+	russia := client.New(e.srv.URL, e.tokens["russia"])
+
+	now := time.Now().UTC()
+	vol, err := delta.CreateVolume(ctx, client.VolumeInput{Footprint: client.Circle(35, 36, 1000), AltLowerM: 1000, AltUpperM: 2000,
+		Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), Details: json.RawMessage(`{"mission":"survey"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vol, err = delta.UpdateVolume(ctx, vol.ID, client.VolumeInput{Footprint: client.Circle(35, 36, 1500), AltLowerM: 1000, AltUpperM: 2500,
+		Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), Version: vol.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := delta.SetVolumeState(ctx, vol.ID, "activated", vol.Version); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := delta.PostMessage(ctx, client.NewMessage{To: []string{"russia"}, Kind: "notice", Text: "delta's words"}); err != nil {
+		t.Fatal(err)
+	}
+	m1, err := russia.PostMessage(ctx, client.NewMessage{To: []string{"delta"}, Kind: "request", Text: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := russia.PostMessage(ctx, client.NewMessage{To: []string{"delta"}, Kind: "request", Text: "second"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := delta.AckMessage(ctx, m1.ID, "understood"); err != nil {
+		t.Fatal(err)
+	}
+	const batches = 3
+	for i := range batches {
+		reports := []client.Report{{Aircraft: "d1", Time: time.Now().Add(time.Duration(i) * time.Millisecond), LatDeg: 35, LonDeg: 36, AltM: 3000}}
+		if _, err := delta.PostPositions(ctx, reports); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prop, err := client.New(e.srv.URL, e.operator).ProposeRules(ctx, []byte(`{"time_buffer_s":45}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := delta.AcceptRules(ctx, prop.Version); err != nil {
+		t.Fatal(err)
+	}
+
+	keys := audit.PartyKeys{"delta": {partykey.ID(partykey.Public(key)): partykey.Public(key)}}
+	pub, _ := audit.ParsePublicKey(e.svc.AuditKey().PublicKey)
+	verify := func(viewer party.Principal) (audit.Summary, error) {
+		t.Helper()
+		var export bytes.Buffer
+		if err := e.svc.ExportAudit(ctx, viewer, &export, 1); err != nil {
+			t.Fatal(err)
+		}
+		return audit.VerifyWith(bytes.NewReader(export.Bytes()), pub, audit.VerifyOptions{PartyKeys: keys, Bind: service.BindStatement})
+	}
+	// create, update, state, message, ack, 3 batches, accept.
+	const signed = 5 + batches + 1
+	for _, viewer := range []party.Principal{operatorPrincipal(), {Party: "delta"}} {
+		sum, err := verify(viewer)
+		if err != nil {
+			t.Fatalf("export for %q: %v", viewer.Party, err)
+		}
+		if sum.Statements != signed {
+			t.Errorf("export for %q: %d statements verified, want %d", viewer.Party, sum.Statements, signed)
+		}
+	}
+	// The batches are statements of their own, without their reports.
+	batchStatements := 0
+	err = e.st.View(ctx, func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(1, 10000)
+		for _, r := range recs {
+			d, _ := audit.Decode(r)
+			if d.Kind == audit.KindStatement && strings.Contains(string(d.Content), `/v1/positions"`) {
+				batchStatements++
+				if strings.Contains(string(d.Content), `"body"`) || strings.Contains(string(d.Content), `"reports"`) {
+					t.Errorf("a batch's statement holds its body: %s", d.Content)
+				}
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batchStatements != batches {
+		t.Errorf("%d statements of position batches, want %d", batchStatements, batches)
+	}
+
+	// The operator holds back delta's genuine signed acknowledgment of m1
+	// (delta signed it; it never reached the service) ...
+	held := func(path string, body []byte) httpsig.Statement {
+		t.Helper()
+		req := signedRequest(t, e, key, "POST", path, tok.Token, body)
+		v := httpsig.Verifier{Keys: func(string) (ed25519.PublicKey, error) { return partykey.Public(key), nil }}
+		st, err := v.Verify(req, body, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	heldAck := held("/v1/hotline/messages/"+m1.ID+"/ack", []byte(`{"reply":"understood"}`))
+	// ... and re-attaches it to a forged record.
+	forge := func(content map[string]any, st httpsig.Statement, body []byte) {
+		t.Helper()
+		err := e.st.Update(ctx, func(tx store.Tx) error {
+			rec, err := audit.Append(tx, "delta", "message_acked", audit.For("delta", "russia"), content, time.Now())
+			if err != nil {
+				return err
+			}
+			sealed := audit.Seal(base64.StdEncoding.EncodeToString(body), "delta", "russia")
+			_, err = audit.Append(tx, "delta", audit.KindStatement, audit.For("delta", "russia"),
+				service.StatementContent{Statement: st, Covers: audit.Covers{From: rec.Seq, To: rec.Seq}, Body: &sealed}, time.Now())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The signed acknowledgment of m1 covering an acknowledgment of m2.
+	forge(map[string]any{"id": m2.ID, "party": "delta", "state": "acknowledged", "late": false}, heldAck, []byte(`{"reply":"understood"}`))
+	for _, viewer := range []party.Principal{operatorPrincipal(), {Party: "delta"}, {Party: "russia"}} {
+		if _, err := verify(viewer); err == nil || !strings.Contains(err.Error(), "message "+m2.ID+" differs from the request") {
+			t.Errorf("export for %q: a genuine statement on a forged record verifies: %v", viewer.Party, err)
+		}
+	}
+}
+
+// TestStatementBindsTheBody: a genuine statement whose record says
+// something else than its body (the reply changed) does not verify where
+// the body is visible, and the body recorded must be the one signed.
+func TestStatementBindsTheBody(t *testing.T) {
+	cases := []struct {
+		name, reply string
+		body        []byte
+		want        string
+	}{
+		{"genuine", "no", []byte(`{"reply":"no"}`), ""},
+		{"reply changed", "yes", []byte(`{"reply":"no"}`), `reply "yes" differs from the request`},
+		{"body changed", "yes", []byte(`{"reply":"yes"}`), "the recorded body is not the one it signed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, Options{})
+			ctx := context.Background()
+			key, _ := partykey.Generate()
+			var tok struct{ Token string }
+			e.mustDo("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": []string{partykey.Format(partykey.Public(key))}}, 201, &tok)
+			m, err := client.New(e.srv.URL, e.tokens["russia"]).PostMessage(ctx, client.NewMessage{To: []string{"delta"}, Kind: "request", Text: "climb?"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			signedBody := []byte(`{"reply":"no"}`)
+			req := signedRequest(t, e, key, "POST", "/v1/hotline/messages/"+m.ID+"/ack", tok.Token, signedBody)
+			st, err := (&httpsig.Verifier{Keys: func(string) (ed25519.PublicKey, error) { return partykey.Public(key), nil }}).Verify(req, signedBody, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = e.st.Update(ctx, func(tx store.Tx) error {
+				rec, err := audit.Append(tx, "delta", "message_acked", audit.For("delta", "russia"),
+					map[string]any{"id": m.ID, "party": "delta", "reply": audit.Seal(c.reply, "delta", "russia")}, time.Now())
+				if err != nil {
+					return err
+				}
+				sealed := audit.Seal(base64.StdEncoding.EncodeToString(c.body), "delta", "russia")
+				_, err = audit.Append(tx, "delta", audit.KindStatement, audit.For("delta", "russia"),
+					service.StatementContent{Statement: st, Covers: audit.Covers{From: rec.Seq, To: rec.Seq}, Body: &sealed}, time.Now())
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := audit.PartyKeys{"delta": {partykey.ID(partykey.Public(key)): partykey.Public(key)}}
+			pub, _ := audit.ParsePublicKey(e.svc.AuditKey().PublicKey)
+			for _, viewer := range []party.Principal{operatorPrincipal(), {Party: "delta"}, {Party: "russia"}} {
+				var export bytes.Buffer
+				if err := e.svc.ExportAudit(ctx, viewer, &export, 1); err != nil {
+					t.Fatal(err)
+				}
+				_, err := audit.VerifyWith(bytes.NewReader(export.Bytes()), pub, audit.VerifyOptions{PartyKeys: keys, Bind: service.BindStatement})
+				if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+					t.Errorf("export for %q: %v, want %q", viewer.Party, err, c.want)
+				}
+			}
+		})
+	}
+}

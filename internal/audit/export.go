@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
@@ -176,7 +175,7 @@ func exportLine(r Record, viewer string) recordLine {
 		out.Salt = hex.EncodeToString(r.Salt)
 	}
 	for _, s := range r.Sealed {
-		if viewer == "" || slices.Contains(s.Readers, viewer) {
+		if Readers(s.Readers).canRead(viewer) {
 			out.Sealed = append(out.Sealed, sealedLine{SHA256: s.SHA256, Salt: s.Salt, Details: s.Details})
 		}
 	}

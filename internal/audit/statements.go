@@ -3,9 +3,11 @@ package audit
 import (
 	"bufio"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/deconflict/deconflict/internal/httpsig"
@@ -21,7 +23,14 @@ import (
 // kind "party_key_added" naming it), every record of that party must be
 // covered by the statement that follows it, and that statement must verify
 // with one of the party's keys; a signature (keyid and nonce) is never
-// used twice.
+// used twice. A statement that covers records also holds the request's
+// body ("body": the standard base64 of its bytes, sealed for the parties
+// who may read everything the write recorded): where the viewer may read
+// it, it must have the signed content digest, and a Binder checks that the
+// covered records say what the request asked, so that a genuine signed
+// request cannot be attached to records it did not cause. A statement that
+// covers nothing (a position batch, whose reports do not enter the record,
+// or a repeated acknowledgment) holds no body.
 
 // Covers is the range of records a statement is the signed request of.
 type Covers struct {
@@ -61,18 +70,66 @@ func ParsePartyKeys(r io.Reader) (PartyKeys, error) {
 	return out, sc.Err()
 }
 
+// Binder checks that the records a signed statement covers say what its
+// request asked (the package that writes them knows how each request is
+// recorded): for example, that an acknowledgment record names the message
+// whose URI the party signed. It returns why not.
+type Binder func(Bound) error
+
+// Bound is a verified statement with what it covers, as the viewer of an
+// export sees it.
+type Bound struct {
+	Party     string
+	Statement httpsig.Statement
+	// Body is the request's body, checked against the signed content
+	// digest; nil when the statement records none or when it is sealed
+	// from the viewer (BodySealed).
+	Body       []byte
+	BodySealed bool
+	// Records are the party's records the statement covers that the
+	// viewer may read, in order; Hidden counts the records of its range
+	// the viewer may not read (whose author it cannot tell).
+	Records []Record
+	Hidden  int
+}
+
+// statementContent is a statement record's content. Its "body" is the
+// request's body, standard base64 of its bytes, sealed for the parties who
+// may read all of what the write recorded.
+type statementContent struct {
+	Statement httpsig.Statement `json:"statement"`
+	Covers    Covers            `json:"covers"`
+	Body      json.RawMessage   `json:"body"`
+}
+
 // statements checks records in order against PartyKeys.
 type statements struct {
 	keys     PartyKeys
+	bind     Binder
 	enforced map[string]bool // parties with a key registered by now
 	started  bool
-	pending  map[string][]int64 // records of each party awaiting their statement
+	// recent are the records of each listed party since its last
+	// statement (those recorded before it had a key only the last
+	// maxUnenforced), hidden the seqs of hidden records since the
+	// last statement (at most maxHidden).
+	recent   map[string][]recentRecord
+	hidden   []int64
 	nonces   map[string]int64
 	verified int
 }
 
-func newStatements(keys PartyKeys) *statements {
-	return &statements{keys: keys, enforced: map[string]bool{}, pending: map[string][]int64{}, nonces: map[string]int64{}}
+type recentRecord struct {
+	rec      Record
+	enforced bool // must be covered by a statement
+}
+
+const (
+	maxUnenforced = 64
+	maxHidden     = 4096
+)
+
+func newStatements(keys PartyKeys, bind Binder) *statements {
+	return &statements{keys: keys, bind: bind, enforced: map[string]bool{}, recent: map[string][]recentRecord{}, nonces: map[string]int64{}}
 }
 
 // take checks one record and returns what is wrong ("" when nothing) and
@@ -96,21 +153,27 @@ func (s *statements) check(r *Record) (int64, string) {
 			}
 		}
 	}
+	if r.Hidden() {
+		s.hidden = append(s.hidden, r.Seq)
+		if len(s.hidden) > maxHidden {
+			s.hidden = s.hidden[len(s.hidden)-maxHidden:]
+		}
+		return 0, ""
+	}
 	defer s.noteKeys(r)
 	keys, listed := s.keys[r.Actor]
 	if !listed {
 		return 0, ""
 	}
 	if r.Kind != KindStatement {
-		if s.enforced[r.Actor] {
-			s.pending[r.Actor] = append(s.pending[r.Actor], r.Seq)
+		rs := append(s.recent[r.Actor], recentRecord{rec: *r, enforced: s.enforced[r.Actor]})
+		if !s.enforced[r.Actor] && len(rs) > maxUnenforced {
+			rs = rs[1:]
 		}
+		s.recent[r.Actor] = rs
 		return 0, ""
 	}
-	var c struct {
-		Statement httpsig.Statement `json:"statement"`
-		Covers    Covers            `json:"covers"`
-	}
+	var c statementContent
 	if err := json.Unmarshal(r.Content, &c); err != nil {
 		return 0, "statement: unreadable: " + err.Error()
 	}
@@ -129,14 +192,70 @@ func (s *statements) check(r *Record) (int64, string) {
 	if c.Covers.From != 0 && (c.Covers.To != r.Seq-1 || c.Covers.From > c.Covers.To) {
 		return 0, fmt.Sprintf("statement of %s covers records %d to %d, which do not end right before it", r.Actor, c.Covers.From, c.Covers.To)
 	}
-	for _, seq := range s.pending[r.Actor] {
-		if c.Covers.From == 0 || seq < c.Covers.From {
-			return seq, s.unsigned(seq, r.Actor)
+	b := Bound{Party: r.Actor, Statement: c.Statement}
+	for _, p := range s.recent[r.Actor] {
+		if c.Covers.From == 0 || p.rec.Seq < c.Covers.From {
+			if p.enforced {
+				return p.rec.Seq, s.unsigned(p.rec.Seq, r.Actor)
+			}
+			continue
+		}
+		b.Records = append(b.Records, p.rec)
+	}
+	s.recent[r.Actor] = nil
+	for _, seq := range s.hidden {
+		if c.Covers.From != 0 && seq >= c.Covers.From && seq <= c.Covers.To {
+			b.Hidden++
 		}
 	}
-	s.pending[r.Actor] = nil
+	s.hidden = s.hidden[:0]
+	if problem := s.body(r, &c, &b); problem != "" {
+		return 0, problem
+	}
+	if s.bind != nil {
+		if err := s.bind(b); err != nil {
+			return 0, fmt.Sprintf("statement of %s (%s %s) does not match the records it covers: %v", r.Actor, c.Statement.Method, c.Statement.TargetURI, err)
+		}
+	}
 	s.verified++
 	return 0, ""
+}
+
+// body reads the request body a statement records, when the viewer may,
+// and checks it against the signed content digest.
+func (s *statements) body(r *Record, c *statementContent, b *Bound) string {
+	if len(c.Body) == 0 {
+		if c.Covers.From != 0 {
+			return fmt.Sprintf("statement of %s covers records %d to %d but does not hold the body of the request it signed", r.Actor, c.Covers.From, c.Covers.To)
+		}
+		return ""
+	}
+	var ref struct {
+		Sealed struct {
+			SHA256 string `json:"sha256"`
+		} `json:"sealed"`
+	}
+	if err := json.Unmarshal(c.Body, &ref); err != nil || ref.Sealed.SHA256 == "" {
+		return fmt.Sprintf("statement of %s: body is not a sealed value", r.Actor)
+	}
+	i := slices.IndexFunc(r.Sealed, func(v Revealed) bool { return v.SHA256 == ref.Sealed.SHA256 })
+	if i < 0 {
+		b.BodySealed = true
+		return ""
+	}
+	var enc string
+	if err := json.Unmarshal(r.Sealed[i].Details, &enc); err != nil {
+		return fmt.Sprintf("statement of %s: body is not a base64 string", r.Actor)
+	}
+	body, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return fmt.Sprintf("statement of %s: body is not standard base64", r.Actor)
+	}
+	if err := c.Statement.CheckBody(body); err != nil {
+		return fmt.Sprintf("statement of %s: the recorded body is not the one it signed: %v", r.Actor, err)
+	}
+	b.Body = body
+	return ""
 }
 
 func (s *statements) unsigned(seq int64, actor string) string {
@@ -146,9 +265,11 @@ func (s *statements) unsigned(seq int64, actor string) string {
 // end reports a record still waiting for its statement at the end.
 func (s *statements) end() (int64, string) {
 	first, who := int64(0), ""
-	for actor, seqs := range s.pending {
-		if len(seqs) > 0 && (first == 0 || seqs[0] < first) {
-			first, who = seqs[0], actor
+	for actor, rs := range s.recent {
+		for _, p := range rs {
+			if p.enforced && (first == 0 || p.rec.Seq < first) {
+				first, who = p.rec.Seq, actor
+			}
 		}
 	}
 	if first == 0 {

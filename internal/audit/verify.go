@@ -1,15 +1,16 @@
 package audit
 
 import (
-	"strings"
-
 	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/translog"
@@ -35,6 +36,12 @@ type Summary struct {
 	LogSignatures int
 	LogVerified   bool
 	LogNote       string
+	// LogCosignedBy are the parties whose witness's cosignature on the
+	// log checkpoint verified with the witness keys, which came from
+	// WitnessKeysFrom ("given", "rules", or "" when there were none: the
+	// cosignatures were not checked).
+	LogCosignedBy   []string
+	WitnessKeysFrom string
 	// Statements counts the signed statements verified (VerifyWithPartyKeys).
 	Statements int
 	// Redacted counts sealed details shown by their hash only.
@@ -84,11 +91,65 @@ func Verify(r io.Reader, pub ed25519.PublicKey) (Summary, error) {
 // record of a party with keys that follows no signed statement of the
 // party, or whose statement does not verify.
 func VerifyWithPartyKeys(r io.Reader, pub ed25519.PublicKey, keys PartyKeys) (Summary, error) {
-	return verify(r, pub, newStatements(keys))
+	return VerifyWith(r, pub, VerifyOptions{PartyKeys: keys})
+}
+
+// VerifyOptions are the checks of VerifyWith beyond Verify's.
+type VerifyOptions struct {
+	// PartyKeys, when set, are the parties' keys: their signed
+	// statements are checked (VerifyWithPartyKeys).
+	PartyKeys PartyKeys
+	// Bind, with PartyKeys, checks that the records each statement
+	// covers say what its request asked.
+	Bind Binder
+	// WitnessKeys are the witnesses' cosignature verifier keys by party;
+	// when nil, those the export's latest rules name (if any). Every
+	// cosignature on the log checkpoint that ends the export must be one
+	// of theirs and verify.
+	WitnessKeys map[string]string
+}
+
+// ParseWitnessKeys reads lines "PARTY VKEY" (a witness's cosignature
+// verifier key, as the rules name it; blank lines and # comments skipped).
+func ParseWitnessKeys(r io.Reader) (map[string]string, error) {
+	out := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return nil, fmt.Errorf("line %d: want PARTY VKEY", n)
+		}
+		if _, err := translog.WitnessVerifier(f[1]); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		out[f[0]] = f[1]
+	}
+	return out, sc.Err()
+}
+
+// VerifyWith is Verify with the checks opts selects.
+func VerifyWith(r io.Reader, pub ed25519.PublicKey, opts VerifyOptions) (Summary, error) {
+	var stmts *statements
+	if opts.PartyKeys != nil {
+		stmts = newStatements(opts.PartyKeys, opts.Bind)
+	}
+	v := verifier{pub: pub, stmts: stmts, witnessKeys: opts.WitnessKeys}
+	if opts.WitnessKeys != nil {
+		v.sum.WitnessKeysFrom = "given"
+	}
+	return v.run(r)
 }
 
 func verify(r io.Reader, pub ed25519.PublicKey, stmts *statements) (Summary, error) {
 	v := verifier{pub: pub, stmts: stmts}
+	return v.run(r)
+}
+
+func (v *verifier) run(r io.Reader) (Summary, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		b, err := br.ReadSlice('\n')
@@ -157,6 +218,9 @@ type verifier struct {
 	// leaves are the records' leaf hashes, to check the log checkpoint.
 	leaves        []translog.Hash
 	logCheckpoint []byte
+	// witnessKeys are the witnesses' keys by party: given, or from the
+	// latest rules in the export.
+	witnessKeys map[string]string
 }
 
 func (v *verifier) fail(seq int64, format string, args ...any) *Error {
@@ -238,6 +302,9 @@ func (v *verifier) record(r *Record) *Error {
 		}
 		v.sum.Statements = v.stmts.verified
 	}
+	if r.Kind == "rules_changed" && v.sum.WitnessKeysFrom != "given" {
+		v.noteWitnesses(r)
+	}
 	v.leaves = append(v.leaves, translog.LeafHash(r.Leaf()))
 	v.sum.Redacted += max(refs-len(r.Sealed), 0)
 	v.sum.Records++
@@ -317,6 +384,31 @@ func (v *verifier) checkLog() *Error {
 	if err != nil {
 		return v.fail(0, "log checkpoint does not verify with the given key: %v", err)
 	}
+	if len(v.witnessKeys) > 0 {
+		parties := make([]string, 0, len(v.witnessKeys))
+		for p := range v.witnessKeys {
+			parties = append(parties, p)
+		}
+		slices.Sort(parties)
+		var ws []note.Verifier
+		byName := map[string]string{}
+		for _, p := range parties {
+			w, err := translog.WitnessVerifier(v.witnessKeys[p])
+			if err != nil {
+				return v.fail(0, "witness key of %s: %v", p, err)
+			}
+			ws = append(ws, w)
+			byName[w.Name()] = p
+		}
+		_, cosigs, err := translog.Cosigned(v.logCheckpoint, origin, logV, ws...)
+		if err != nil {
+			return v.fail(0, "log checkpoint (witness keys from %s): %v", v.sum.WitnessKeysFrom, err)
+		}
+		for name := range cosigs {
+			v.sum.LogCosignedBy = append(v.sum.LogCosignedBy, byName[name])
+		}
+		slices.Sort(v.sum.LogCosignedBy)
+	}
 	v.sum.LogSize = cp.Size
 	v.sum.LogSignatures = len(translog.SignatureLines(v.logCheckpoint)) - 1
 	if v.sum.FirstSeq != 1 || cp.Size > v.lastSeq {
@@ -339,4 +431,34 @@ func (v *verifier) checkLog() *Error {
 	}
 	v.sum.LogVerified = true
 	return nil
+}
+
+// noteWitnesses takes the witnesses of the rules a rules_changed record
+// puts in force (its content is the rules, or {"rules": ...}).
+func (v *verifier) noteWitnesses(r *Record) {
+	type witnesses struct {
+		Witnesses []struct {
+			Party string `json:"party"`
+			VKey  string `json:"vkey"`
+		} `json:"witnesses"`
+	}
+	var c struct {
+		witnesses
+		Rules *witnesses `json:"rules"`
+	}
+	if json.Unmarshal(r.Content, &c) != nil {
+		return
+	}
+	w := c.witnesses
+	if c.Rules != nil {
+		w = *c.Rules
+	}
+	v.witnessKeys = map[string]string{}
+	for _, x := range w.Witnesses {
+		v.witnessKeys[x.Party] = x.VKey
+	}
+	v.sum.WitnessKeysFrom = "rules"
+	if len(v.witnessKeys) == 0 {
+		v.sum.WitnessKeysFrom = ""
+	}
 }

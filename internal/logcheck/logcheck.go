@@ -14,7 +14,6 @@ package logcheck
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -73,6 +72,9 @@ type Checker struct {
 	// keys it knows): every record of theirs must be covered by a signed
 	// statement that verifies (audit.VerifyWithPartyKeys).
 	PartyKeys audit.PartyKeys
+	// Bind, with PartyKeys, checks that the records each statement covers
+	// say what its request asked (service.BindStatement).
+	Bind audit.Binder
 }
 
 const checkDir = "check"
@@ -283,13 +285,7 @@ func (c *Checker) records(ctx context.Context, cp translog.Checkpoint, signed []
 		return Result{}, err
 	}
 	// The chain: every hash recomputed, every link, the signed head.
-	verify := audit.Verify
-	if c.PartyKeys != nil {
-		verify = func(r io.Reader, pub ed25519.PublicKey) (audit.Summary, error) {
-			return audit.VerifyWithPartyKeys(r, pub, c.PartyKeys)
-		}
-	}
-	if _, err := verify(bytes.NewReader(export), pub); err != nil {
+	if _, err := audit.VerifyWith(bytes.NewReader(export), pub, audit.VerifyOptions{PartyKeys: c.PartyKeys, Bind: c.Bind}); err != nil {
 		var ae *audit.Error
 		what := "the export does not verify: " + err.Error()
 		if errors.As(err, &ae) && ae.Seq > 0 {

@@ -228,7 +228,9 @@ func (s *Service) commitGroup(ctx context.Context, qs []queued) error {
 	// ready in time (a transaction waits for nothing but the store).
 	resolutions := s.resolutions(qs)
 	var posted map[string]int
-	err := s.write(ctx, func(tx store.Tx) error {
+	// The transitions are the service's, whichever signed batch caused
+	// them: its statement is recorded with the batch (recordBatchStatement).
+	err := s.write(withoutStatement(ctx), func(tx store.Tx) error {
 		posted = map[string]int{}
 		return s.persistTransitions(tx, trs, resolutions, posted)
 	})

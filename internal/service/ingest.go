@@ -106,6 +106,9 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 	if p.Operator {
 		return 0, ErrForbidden
 	}
+	if err := s.recordBatchStatement(ctx); err != nil {
+		return 0, err
+	}
 	batch := make([]track.Report, len(reports))
 	for i, r := range reports {
 		batch[i] = track.Report{

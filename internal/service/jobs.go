@@ -56,6 +56,7 @@ func (s *Service) jobs() []job {
 		{"end expired volumes", s.endExpiredVolumes},
 		{"escalate hotline items", s.escalate},
 		{"audit checkpoint", s.checkpointAudit},
+		{"forget expired nonces", s.forgetNonces},
 		{"transparency log checkpoint", s.publishLog},
 		{"catch up events", func(ctx context.Context, _ time.Time) error { return s.CatchUpEvents(ctx) }},
 	}

@@ -3,86 +3,14 @@ package service
 import (
 	"context"
 	"crypto/ed25519"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
-	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/partykey"
 	"github.com/deconflict/deconflict/internal/store"
 )
-
-// Signed writes: a party that registered a public key signs every write
-// (internal/httpsig); the api verifies the signature with SigningKeys and
-// hands the statement over in the request's context (WithStatement), and
-// the write's transaction records it last, as a "statement" record of the
-// party naming the records of what the write changed (covers). An offline
-// verifier then finds every record of the party covered by one of its
-// signed statements (audit.VerifyWithPartyKeys).
-
-// KindStatement is the kind of the audit record of a signed request.
-const KindStatement = audit.KindStatement
-
-// StatementContent is the content of a statement record.
-type StatementContent struct {
-	Statement httpsig.Statement `json:"statement"`
-	Covers    audit.Covers      `json:"covers"`
-}
-
-type statementKey struct{}
-
-type signedBy struct {
-	party string
-	st    httpsig.Statement
-}
-
-// WithStatement marks ctx as carrying party's verified signed request.
-func WithStatement(ctx context.Context, partyName string, st httpsig.Statement) context.Context {
-	return context.WithValue(ctx, statementKey{}, signedBy{partyName, st})
-}
-
-// recordStatement appends the statement ctx carries, if any, after the
-// records the write appended.
-func (s *Service) recordStatement(ctx context.Context, tx *recTx) error {
-	sb, ok := ctx.Value(statementKey{}).(signedBy)
-	if !ok {
-		return nil
-	}
-	readers, err := coveredReaders(tx, sb.party)
-	if err != nil {
-		return err
-	}
-	return s.audit(tx, sb.party, KindStatement, readers, StatementContent{Statement: sb.st, Covers: audit.Covers{From: tx.firstAudit, To: tx.lastAudit}})
-}
-
-// coveredReaders is who may read a statement: whoever may read one of the
-// records it covers (and its author), so that a party that sees a signed
-// change also sees the signature, and one that may not see the change
-// does not learn of the request either.
-func coveredReaders(tx *recTx, author string) (audit.Readers, error) {
-	readers := audit.For(author)
-	if tx.firstAudit == 0 {
-		return readers, nil
-	}
-	recs, err := tx.AuditFrom(tx.firstAudit, int(tx.lastAudit-tx.firstAudit+1))
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range recs {
-		d, err := audit.Decode(r)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range d.Readers {
-			if !slices.Contains(readers, p) {
-				readers = append(readers, p)
-			}
-		}
-	}
-	return readers, nil
-}
 
 // keysTTL bounds how long another replica's key change may go unseen.
 const keysTTL = 2 * time.Second

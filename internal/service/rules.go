@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -471,4 +472,66 @@ func askNewParty(tx store.Tx, log *audit.Log, name string, now time.Time) error 
 		}
 	}
 	return nil
+}
+
+// nameWitness puts party w.Party's witness into the rules in tx, replacing
+// the one it had (AddPartyWith): the initial rules when none are in force,
+// else a proposal of actor that every party answers. It returns the
+// version and whether it is in force.
+func nameWitness(tx store.Tx, actor string, w rules.Witness, now time.Time) (int64, bool, error) {
+	base, err := inForce(tx)
+	initial := errors.Is(err, store.ErrNotFound)
+	if initial {
+		base = rules.Default()
+	} else if err != nil {
+		return 0, false, err
+	}
+	r := base
+	r.Witnesses = slices.DeleteFunc(slices.Clone(base.Witnesses), func(x rules.Witness) bool { return x.Party == w.Party })
+	r.Witnesses = append(r.Witnesses, w)
+	if err := r.Validate(); err != nil {
+		return 0, false, err
+	}
+	if initial {
+		r.Version = 1
+		body, err := json.Marshal(r)
+		if err != nil {
+			return 0, false, err
+		}
+		if err := tx.PutRules(store.RulesRecord{Version: r.Version, Created: now.UTC(), Actor: actor, Body: body}); err != nil {
+			return 0, false, err
+		}
+		if err := appendAudit(tx, actor, "rules_changed", audit.Everyone, map[string]any{"rules": r, "accepted_by": []string{}}, now); err != nil {
+			return 0, false, err
+		}
+		_, err = appendEvent(tx, "rules_changed", everyone, r, now)
+		return r.Version, true, err
+	}
+	version, err := nextRulesVersion(tx, base.Version)
+	if err != nil {
+		return 0, false, err
+	}
+	p, err := rules.Propose(version, base, r, actor, now)
+	if err != nil {
+		return 0, false, err
+	}
+	asked, err := airspaceParties(tx)
+	if err != nil {
+		return 0, false, err
+	}
+	// The new party is asked: a proposal always waits for someone.
+	p.Settle(asked, base.Version, now)
+	if err := putProposal(tx, p); err != nil {
+		return 0, false, err
+	}
+	if err := appendAudit(tx, actor, "rules_proposed", audit.Everyone, p, now); err != nil {
+		return 0, false, err
+	}
+	if _, err := appendEvent(tx, "rules_proposed", everyone, p, now); err != nil {
+		return 0, false, err
+	}
+	if _, _, err := hotline.PostRulesProposal(tx, nil, base, p.Version, asked, proposalText(p), now); err != nil {
+		return 0, false, err
+	}
+	return p.Version, false, nil
 }

@@ -26,6 +26,8 @@ import (
 
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/disclose"
+	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
@@ -85,6 +87,7 @@ type Service struct {
 
 	alog           *audit.Log
 	lastCheckpoint time.Time // touched by the periodic job only
+	lastNonceSweep time.Time // touched by the periodic job only
 	tlog           *transLog
 	keys           keyCache
 
@@ -321,12 +324,22 @@ func (s *Service) writeThen(ctx context.Context, fn func(tx store.Tx) error, aft
 	var rec *recTx
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		rec = &recTx{Tx: tx}
+		// A replayed request is refused before anything else.
+		if sb, signed := statementOf(ctx); signed {
+			if err := s.useNonce(tx, sb.st); err != nil {
+				return err
+			}
+		}
 		if err := fn(rec); err != nil {
 			return err
 		}
 		return s.recordStatement(ctx, rec)
 	})
 	if err != nil {
+		var se *httpsig.Error
+		if sb, signed := statementOf(ctx); signed && !errors.As(err, &se) {
+			s.useNonceAlone(ctx, sb)
+		}
 		return err
 	}
 	if after != nil {
@@ -408,36 +421,88 @@ func (s *Service) CreateParty(ctx context.Context, name string, keys ...ed25519.
 // its audit record, and returns its token. The CLI calls it on a store
 // that a running server may share; party changes carry no events.
 func AddParty(ctx context.Context, st store.Store, actor, name string, operator bool, now time.Time, keys ...ed25519.PublicKey) (string, error) {
-	var token string
+	created, err := AddPartyWith(ctx, st, actor, NewParty{Name: name, Operator: operator, Keys: keys}, now)
+	return created.Token, err
+}
+
+// NewParty is a party to create: its name, whether it is the operator, its
+// signing keys and its witness.
+type NewParty struct {
+	Name     string
+	Operator bool
+	Keys     []ed25519.PublicKey
+	// Witness, when set, names the party's witness (its Party is the
+	// party's name): see AddPartyWith.
+	Witness *rules.Witness
+}
+
+// CreatedParty is what AddPartyWith did: the party's first token and, for
+// a witness, the version of the rules naming it and whether it is in force
+// (the initial rules) or proposed.
+type CreatedParty struct {
+	Token          string
+	WitnessVersion int64
+	WitnessInForce bool
+}
+
+// AddPartyWith creates a party (AddParty) and, in the same transaction,
+// names its witness in the rules: while the store holds no rules yet (no
+// server has started on it) they are the initial rules, the defaults with
+// the witness, in force at once (there is nobody to agree with yet);
+// otherwise the witness is a proposal of actor, against the rules in
+// force, which every party of the airspace answers as any other, the new
+// party included (its signed acceptance confirms its own witness).
+func AddPartyWith(ctx context.Context, st store.Store, actor string, np NewParty, now time.Time) (CreatedParty, error) {
+	var out CreatedParty
+	if np.Witness != nil && np.Operator {
+		return out, fielderr.New("witness", "the operator has no witness; a party has")
+	}
 	err := st.Update(ctx, func(tx store.Tx) error {
+		out = CreatedParty{}
 		var err error
-		token, err = party.Add(tx, name, operator, now)
-		if err != nil {
+		if out.Token, err = addParty(tx, actor, np.Name, np.Operator, now, np.Keys...); err != nil {
 			return err
 		}
-		content := map[string]any{"party": name, "operator": operator}
-		if !operator {
-			// The party joins under the rules in force (its creation
-			// accepts them) and must answer the open proposals.
-			cur, err := tx.LatestRules()
-			if err == nil {
-				content["rules_version"] = cur.Version
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		if err := appendAudit(tx, actor, "party_added", audit.For(name), content, now); err != nil {
-			return err
-		}
-		if err := addKeys(tx, actor, name, keys, now); err != nil {
-			return err
-		}
-		if operator {
+		if np.Witness == nil {
 			return nil
 		}
-		return askNewParty(tx, nil, name, now)
+		w := *np.Witness
+		w.Party = np.Name
+		out.WitnessVersion, out.WitnessInForce, err = nameWitness(tx, actor, w, now)
+		return err
 	})
-	return token, err
+	return out, err
+}
+
+// addParty is AddParty in tx.
+func addParty(tx store.Tx, actor, name string, operator bool, now time.Time, keys ...ed25519.PublicKey) (string, error) {
+	token, err := party.Add(tx, name, operator, now)
+	if err != nil {
+		return "", err
+	}
+	content := map[string]any{"party": name, "operator": operator}
+	if !operator {
+		// The party joins under the rules in force (its creation
+		// accepts them) and must answer the open proposals.
+		cur, err := tx.LatestRules()
+		if err == nil {
+			content["rules_version"] = cur.Version
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	if err := appendAudit(tx, actor, "party_added", audit.For(name), content, now); err != nil {
+		return "", err
+	}
+	if err := addKeys(tx, actor, name, keys, now); err != nil {
+		return "", err
+	}
+	if !operator {
+		if err := askNewParty(tx, nil, name, now); err != nil {
+			return "", err
+		}
+	}
+	return token, nil
 }
 
 // ListParties lists the parties of st.

@@ -23,6 +23,11 @@ import (
 // data directory: an index of the audit records, rebuilt from them.
 const TreeFile = "log-tree.hashes"
 
+// LogCheckpointMeta is the store's meta key of the latest published
+// checkpoint with its cosignatures, kept so that an export cut from the
+// store without the server (deconflict audit export) ends with it too.
+const LogCheckpointMeta = "log/checkpoint"
+
 // witnessTimeout bounds one push to one witness: a witness that hangs
 // delays nothing but its own cosignature.
 const witnessTimeout = 5 * time.Second
@@ -101,7 +106,18 @@ func (s *Service) openTransLog(ctx context.Context, key ed25519.PrivateKey, orig
 		return err
 	}
 	tl.cp = translog.Checkpoint{Origin: origin, Size: size, Root: root}
+	s.keepCheckpoint(ctx, tl.published)
 	return nil
+}
+
+// keepCheckpoint stores the latest published checkpoint (best effort: the
+// server publishes it anyway; a store without it only makes the CLI's
+// export end without one).
+func (s *Service) keepCheckpoint(ctx context.Context, published []byte) {
+	err := s.st.Update(ctx, func(tx store.Tx) error { return tx.PutMeta(LogCheckpointMeta, published) })
+	if err != nil {
+		s.log.Warn("storing the published log checkpoint", "err", err)
+	}
 }
 
 func endpoints(r rules.Rules) []witness.Endpoint {
@@ -235,14 +251,19 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 		defer tl.endPush(done)
 		lines := tl.pusher.Push(context.WithoutCancel(ctx), signed, cp.Size)
 		tl.mu.Lock()
-		defer tl.mu.Unlock()
+		var published []byte
 		if cp.Size >= tl.cp.Size {
 			tl.published, tl.cp = translog.AddSignatures(signed, lines...), cp
+			published = bytes.Clone(tl.published)
 		}
+		tl.mu.Unlock()
 		for _, st := range tl.pusher.Status() {
 			if st.Failing != "" {
 				s.log.Warn("witness failing", "party", st.Party, "witness", st.Name, "err", st.Failing)
 			}
+		}
+		if published != nil {
+			s.keepCheckpoint(context.WithoutCancel(ctx), published)
 		}
 	}()
 	return nil

@@ -177,3 +177,24 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// Cosigned is Open for a verifier who knows every witness the checkpoint
+// should carry: besides the log's signature, every other signature on it
+// must be a cosignature of one of the witnesses that verifies. The error
+// names the first that is not: a signature by a key none of the witnesses
+// holds (unknown), or one of a witness's key that does not verify (bad).
+func Cosigned(signed []byte, origin string, logVerifier note.Verifier, witnesses ...note.Verifier) (Checkpoint, map[string]Cosignature, error) {
+	n, err := note.Open(signed, note.VerifierList(append([]note.Verifier{logVerifier}, witnesses...)...))
+	var bad *note.InvalidSignatureError
+	if errors.As(err, &bad) {
+		if bad.Name == logVerifier.Name() {
+			return Checkpoint{}, nil, fmt.Errorf("translog: checkpoint: the log's signature does not verify")
+		}
+		return Checkpoint{}, nil, fmt.Errorf("translog: checkpoint: the cosignature of %s does not verify with its key (a bad cosignature)", bad.Name)
+	}
+	if err == nil && len(n.UnverifiedSigs) > 0 {
+		s := n.UnverifiedSigs[0]
+		return Checkpoint{}, nil, fmt.Errorf("translog: checkpoint: a signature by %s (key hash %08x) is of no known witness (an unknown cosignature)", s.Name, s.Hash)
+	}
+	return Open(signed, origin, logVerifier, witnesses...)
+}

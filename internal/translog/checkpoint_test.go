@@ -125,6 +125,20 @@ func TestCosignatures(t *testing.T) {
 			t.Errorf("cosignature of %s: %+v", name, c)
 		}
 	}
+	// Cosigned names the stranger's signature, unknown to a verifier who
+	// knows every witness, and a cosignature that does not verify.
+	if _, _, err := Cosigned(published, k.Origin(), k.Verifier(), wc, wr); err == nil || !strings.Contains(err.Error(), "stranger.example/witness") || !strings.Contains(err.Error(), "unknown") {
+		t.Errorf("Cosigned with a stranger's signature: %v", err)
+	}
+	both := AddSignatures(signed, cosigs["coalition.example/witness"].Line, cosigs["russia.example/witness"].Line)
+	if _, cs, err := Cosigned(both, k.Origin(), k.Verifier(), wc, wr); err != nil || len(cs) != 2 {
+		t.Errorf("Cosigned with both witnesses' cosignatures: %v, %v", cs, err)
+	}
+	line := cosigs["russia.example/witness"].Line
+	forged := []byte(strings.Replace(string(both), line, line[:len(line)-6]+"AAAA=\n", 1))
+	if _, _, err := Cosigned(forged, k.Origin(), k.Verifier(), wc, wr); err == nil || !strings.Contains(err.Error(), "russia.example/witness does not verify") {
+		t.Errorf("Cosigned with a bad cosignature of russia's witness: %v", err)
+	}
 	// A cosignature line moved onto another checkpoint does not verify.
 	signed2, _ := k.Sign(2, mth([][]byte{leafData(0), leafData(1)}))
 	moved := AddSignatures(signed2, cosigs["coalition.example/witness"].Line)
