@@ -16,7 +16,7 @@ import (
 // startBackend runs the API and the console in this process: the real
 // server on the embedded store in a temporary directory, with the parties
 // named (coalition and airgroup when none is).
-func startBackend(t *testing.T, parties ...string) *backend {
+func startBackend(t testing.TB, parties ...string) *backend {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -69,7 +69,7 @@ func startBackend(t *testing.T, parties ...string) *backend {
 	return be
 }
 
-func httptestServer(t *testing.T, h http.Handler) *httptest.Server {
+func httptestServer(t testing.TB, h http.Handler) *httptest.Server {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv

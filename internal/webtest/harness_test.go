@@ -37,7 +37,7 @@ type backend struct {
 
 // call makes one API request as a party, straight to the backend (not
 // through the proxy that the browser uses, so it works during an outage).
-func (b *backend) call(t *testing.T, party, method, path string, body, out any) {
+func (b *backend) call(t testing.TB, party, method, path string, body, out any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -76,7 +76,7 @@ func (b *backend) call(t *testing.T, party, method, path string, body, out any) 
 }
 
 // raw GETs path as a party (or the operator) and returns the body as it is.
-func (b *backend) raw(t *testing.T, party, path string) []byte {
+func (b *backend) raw(t testing.TB, party, path string) []byte {
 	t.Helper()
 	req, err := http.NewRequest("GET", b.url+path, nil)
 	if err != nil {
@@ -194,7 +194,7 @@ func (p *cutProxy) resumeIDs() []string {
 
 // startBrowser starts headless Chromium as DESIGN.md says, with a fresh
 // profile, and returns a context that owns it.
-func startBrowser(t *testing.T) context.Context {
+func startBrowser(t testing.TB) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("Chromium is not installed at %s (%v): run scripts/install-test-deps.sh", chromiumPath, err)
@@ -245,7 +245,7 @@ type tab struct {
 // openTab opens a page for a party, recording every request that fails
 // (an answer of 400 or more, or no answer) ; with inspect, it also records
 // the body of every response the page receives.
-func openTab(t *testing.T, browser context.Context, party string, inspect bool) *tab {
+func openTab(t testing.TB, browser context.Context, party string, inspect bool) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
@@ -403,7 +403,7 @@ func (tb *tab) received(s string) []string {
 	return urls
 }
 
-func (tb *tab) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+func (tb *tab) do(t testing.TB, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, 45*time.Second)
 	defer cancel()
@@ -414,7 +414,7 @@ func (tb *tab) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 }
 
 // eval evaluates a JavaScript expression in the page.
-func eval[T any](t *testing.T, tb *tab, expr string) T {
+func eval[T any](t testing.TB, tb *tab, expr string) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, 60*time.Second)
 	defer cancel()
@@ -427,7 +427,7 @@ func eval[T any](t *testing.T, tb *tab, expr string) T {
 
 // click clicks an element in the page's own event loop: rows of the live
 // lists can be replaced between a DevTools query and a DevTools click.
-func (tb *tab) click(t *testing.T, selector string) {
+func (tb *tab) click(t testing.TB, selector string) {
 	t.Helper()
 	if !eval[bool](t, tb, `(() => { const e = document.querySelector(`+jsString(selector)+`); if (!e) return false; e.click(); return true; })()`) {
 		t.Fatalf("%s: nothing to click at %s", tb.party, selector)
@@ -435,7 +435,7 @@ func (tb *tab) click(t *testing.T, selector string) {
 }
 
 // waitFor polls a JavaScript predicate until it is truthy.
-func (tb *tab) waitFor(t *testing.T, what, predicate string, timeout time.Duration) {
+func (tb *tab) waitFor(t testing.TB, what, predicate string, timeout time.Duration) {
 	t.Helper()
 	// The waits are limits for a page that never gets there, not
 	// performance figures: double them so that a loaded CI machine does not
@@ -454,7 +454,7 @@ func (tb *tab) waitFor(t *testing.T, what, predicate string, timeout time.Durati
 	}
 }
 
-func (tb *tab) screenshot(t *testing.T, name string) {
+func (tb *tab) screenshot(t testing.TB, name string) {
 	t.Helper()
 	if *screenshotDir == "" {
 		return

@@ -437,6 +437,7 @@ window.deconflict = {
   measureFrames(n, maxMs = 20000) {
     return new Promise((resolve) => {
       map.frameCosts = [];
+      map.frameTracks = [];
       map.labelCosts = [];
       const stamps = [];
       const began = performance.now();
@@ -448,11 +449,15 @@ window.deconflict = {
           return;
         }
         const costs = map.frameCosts.slice();
+        const tracks = map.frameTracks.slice();
         const labels = map.labelCosts.slice();
         const intervals = stamps.slice(1).map((x, i) => x - stamps[i]);
         resolve({
           frames: intervals.length,
           tracksDrawn: map.drawn.tracks,
+          // The frames drawn, and the fewest tracks any of them drew.
+          framesDrawn: costs.length,
+          minTracksDrawn: tracks.length ? Math.min(...tracks) : 0,
           meanCostMs: costs.reduce((s, x) => s + x, 0) / Math.max(1, costs.length),
           p50CostMs: percentile(costs, 0.5),
           p95CostMs: percentile(costs, 0.95),
@@ -465,6 +470,15 @@ window.deconflict = {
       };
       requestAnimationFrame(step);
     });
+  },
+  // The party/aircraft keys of the tracks the last frame drew.
+  drawnTrackKeys() {
+    return map.screenTracks.map((tr) => tr.key);
+  },
+  // Renders every countdown on the page as at nowMs (the next tick puts
+  // them back at the present), to see how a deadline looks as it nears.
+  renderDeadlinesAt(nowMs) {
+    tickDeadlines(document, nowMs);
   },
   // Where the i-th aircraft drawn is on the page, for clicks in tests.
   drawnAircraft(i) {

@@ -59,7 +59,9 @@ export class MapView {
     this.baseDirty = true;
     this.liveDirty = true;
     this.lastLive = 0;
-    this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0, preview: 0, labels: [], dimmed: 0 };
+    // What the last frame drew; lit and litVolumes are what the selected
+    // alert highlights (empty without a selection).
+    this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0, volumeIds: [], litVolumes: [], preview: 0, labels: [], dimmed: 0, lit: [] };
     this.labeler = new LabelPlacer();
     // Off only to measure what placing labels costs (a test hook).
     this.labelsOn = true;
@@ -70,6 +72,7 @@ export class MapView {
     this.alerted = new Set(); // party/aircraft of every open alert
     this.conflicting = new Set(); // ids of volumes in a conflict or alert
     this.frameCosts = [];
+    this.frameTracks = []; // tracks drawn in each frame of frameCosts
     this.labelCosts = [];
     this.screen = new Float32Array(0);
     this.screenTracks = [];
@@ -483,7 +486,11 @@ export class MapView {
     this.lastLive = nowMs;
     const cost = performance.now() - started;
     this.frameCosts.push(cost);
-    if (this.frameCosts.length > 600) this.frameCosts.splice(0, this.frameCosts.length - 600);
+    this.frameTracks.push(this.drawn.tracks);
+    if (this.frameCosts.length > 600) {
+      this.frameCosts.splice(0, this.frameCosts.length - 600);
+      this.frameTracks.splice(0, this.frameTracks.length - 600);
+    }
     return cost;
   }
 
@@ -553,6 +560,8 @@ export class MapView {
     ctx.setLineDash([]);
 
     let drawn = 0;
+    const ids = [];
+    const litIds = [];
     const sel = this.selection();
     const picked = this.picked && this.picked.kind === 'volume' ? this.picked.id : '';
     for (const vol of this.visibleVolumes()) {
@@ -588,8 +597,12 @@ export class MapView {
       ctx.setLineDash([]);
       ctx.globalAlpha = 1;
       drawn++;
+      ids.push(vol.v.id);
+      if (sel && lit) litIds.push(vol.v.id);
     }
     this.drawn.volumes = drawn;
+    this.drawn.volumeIds = ids;
+    this.drawn.litVolumes = litIds;
     this.drawPreview(ctx);
   }
 
@@ -662,6 +675,7 @@ export class MapView {
     const byParty = {};
     const half = { w: this.width / 2, h: this.height / 2 };
     let dimmed = 0;
+    const lit = [];
     for (const tr of this.tracks.values()) {
       if (!this.trackShown(tr)) continue;
       const dt = Math.max(0, Math.min(30, (nowMs - tr.timeMs) / 1000));
@@ -674,6 +688,7 @@ export class MapView {
       // paths whatever the number of aircraft.
       const dim = sel !== null && !sel.keys.has(tr.key);
       if (dim) dimmed++;
+      else if (sel) lit.push(tr.key);
       const gk = `${dim ? 1 : 0}${tr.t.party}`;
       let g = groups.get(gk);
       if (!g) {
@@ -782,6 +797,7 @@ export class MapView {
     this.drawn.headings = headings;
     this.drawn.byParty = byParty;
     this.drawn.dimmed = dimmed;
+    this.drawn.lit = lit;
   }
 
   textWidth(ctx, font, text) {
