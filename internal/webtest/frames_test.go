@@ -131,8 +131,8 @@ func BenchmarkConsoleFrames(b *testing.B) {
 		with, without = append(with, on.P50CostMs), append(without, off.P50CostMs)
 		ratios = append(ratios, on.P50CostMs/math.Max(off.P50CostMs, 0.01))
 		intervals = append(intervals, on.MeanIntervalMs)
-		b.Logf("round %d: %d tracks: frame median %.2f ms (p95 %.2f), interval mean %.1f ms (p95 %.1f); hidden: frame median %.2f ms, interval mean %.1f ms",
-			len(with), on.TracksDrawn, on.P50CostMs, on.P95CostMs, on.MeanIntervalMs, on.P95IntervalMs, off.P50CostMs, off.MeanIntervalMs)
+		b.Logf("round %d: %d frames of %d tracks: frame median %.2f ms (p95 %.2f), interval mean %.1f ms (p95 %.1f); %d frames hidden: frame median %.2f ms, interval mean %.1f ms",
+			len(with), on.FramesDrawn, on.TracksDrawn, on.P50CostMs, on.P95CostMs, on.MeanIntervalMs, on.P95IntervalMs, off.FramesDrawn, off.P50CostMs, off.MeanIntervalMs)
 	}
 	b.ReportMetric(medianOf(with), "ms/frame-5000-tracks")
 	b.ReportMetric(medianOf(without), "ms/frame-hidden")
