@@ -9,7 +9,28 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/airspace"
+	"github.com/deconflict/deconflict/internal/testutil/nodejs"
 )
+
+// independentGeoJSONCheck fails the test when @placemarkio/check-geojson
+// (an independent RFC 7946 validator: types, positions, closed rings of
+// four positions or more, members where the RFC puts them) finds issues
+// in data.
+func independentGeoJSONCheck(t *testing.T, data []byte) {
+	t.Helper()
+	out := nodejs.Run(t, `
+const { getIssues } = require('@placemarkio/check-geojson');
+let s = ''; process.stdin.on('data', (d) => s += d).on('end', () => {
+  process.stdout.write(JSON.stringify(getIssues(s)));
+});`, data)
+	var issues []map[string]any
+	if err := json.Unmarshal(out, &issues); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(issues) > 0 {
+		t.Fatalf("check-geojson finds issues: %v\n%s", issues, data)
+	}
+}
 
 // GET /v1/volumes?format=geojson|kml|openair renders what the caller may
 // see: others' volumes without details, every shape, and it reads back.
@@ -57,6 +78,7 @@ func TestVolumesAsGeoJSONKMLOpenAir(t *testing.T) {
 	if err := json.Unmarshal(gj, &fc); err != nil || fc.Type != "FeatureCollection" || fc.Features[0].Geometry.Type != "Polygon" {
 		t.Fatalf("not a FeatureCollection of polygons: %v %s", err, gj)
 	}
+	independentGeoJSONCheck(t, gj)
 
 	kml := e.mustDo("GET", "/v1/volumes?format=kml", e.tokens["coalition"], nil, 200, nil)
 	var doc struct {
@@ -82,6 +104,8 @@ func TestVolumesAsGeoJSONKMLOpenAir(t *testing.T) {
 	}
 }
 
+// GET /v1/tracks?format=geojson: an RFC 7946 FeatureCollection of the
+// tracks the caller may see, one Point each with the track's fields.
 func TestTracksAsGeoJSON(t *testing.T) {
 	e := newEnv(t, Options{})
 	now := time.Now().UTC()
@@ -105,6 +129,7 @@ func TestTracksAsGeoJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &fc); err != nil || fc.Type != "FeatureCollection" || len(fc.Features) != 1 {
 		t.Fatalf("%v %s", err, b)
 	}
+	independentGeoJSONCheck(t, b)
 	f := fc.Features[0]
 	if f.Geometry.Type != "Point" || f.Geometry.Coordinates[0] != 36.5 || f.Geometry.Coordinates[1] != 35.5 ||
 		f.Properties["party"] != "coalition" || f.Properties["callsign"] != "VIPER1" || f.Properties["alt_m"] != 6000.0 {
