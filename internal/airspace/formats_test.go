@@ -208,6 +208,11 @@ func TestGeoJSONRefusals(t *testing.T) {
 	if err != nil || len(as) != 1 {
 		t.Fatalf("a single Feature: %v %v", as, err)
 	}
+	// A refused feature keeps its name for the report.
+	as, err = ReadGeoJSON([]byte(`{"type":"Feature","properties":{"name":"A POINT","alt_lower_m":0,"alt_upper_m":100},"geometry":{"type":"Point","coordinates":[1,2]}}`))
+	if err != nil || len(as) != 1 || as[0].Err == nil || as[0].Name != "A POINT" {
+		t.Fatalf("a refused feature: %+v %v", as, err)
+	}
 }
 
 // TestKML: the document is well-formed KML 2.2 with one Placemark per

@@ -95,6 +95,8 @@ func readGeoJSON(data []byte, requireShape bool) ([]Airspace, error) {
 	for i, r := range raw {
 		a, err := readFeature(i, r, requireShape)
 		if err != nil {
+			// A refused feature keeps its name, so that a report of it
+			// says which one it is.
 			a = Airspace{Name: a.Name, Line: i, Err: err}
 		}
 		out = append(out, a)
@@ -117,17 +119,17 @@ func readFeature(i int, data []byte, requireShape bool) (Airspace, error) {
 	var err error
 	if f.Geometry != nil || requireShape {
 		if a.Shape, err = featureShape(i, f.Geometry, p); err != nil {
-			return Airspace{}, err
+			return a, err
 		}
 	}
 	if a.Lower, err = featureLimit(i, "lower", p.Lower, p.LowerCeiling); err != nil {
-		return Airspace{}, err
+		return a, err
 	}
 	if a.Upper, err = featureLimit(i, "upper", p.Upper, p.UpperCeiling); err != nil {
-		return Airspace{}, err
+		return a, err
 	}
 	if lo, hi, ok := comparable(a.Lower, a.Upper); ok && lo > hi {
-		return Airspace{}, featureErrorf(i, "the lower limit %s is above the upper limit %s", a.Lower, a.Upper)
+		return a, featureErrorf(i, "the lower limit %s is above the upper limit %s", a.Lower, a.Upper)
 	}
 	// Times are read as the volume API reads them (wiretime), naming the
 	// property at fault.
@@ -142,12 +144,12 @@ func readFeature(i int, data []byte, requireShape bool) (Airspace, error) {
 		var act Activation
 		if t.Start != "" {
 			if act.Start, err = propertyTime(fmt.Sprintf("activationTimes[%d].start", k), t.Start); err != nil {
-				return Airspace{}, err
+				return a, err
 			}
 		}
 		if t.End != "" {
 			if act.End, err = propertyTime(fmt.Sprintf("activationTimes[%d].end", k), t.End); err != nil {
-				return Airspace{}, err
+				return a, err
 			}
 		}
 		a.Activations = append(a.Activations, act)
@@ -166,7 +168,7 @@ func readFeature(i int, data []byte, requireShape bool) (Airspace, error) {
 		}
 		tm, err := propertyTime(t.name, *t.in)
 		if err != nil {
-			return Airspace{}, err
+			return a, err
 		}
 		*t.out = &tm
 	}

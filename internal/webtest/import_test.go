@@ -34,10 +34,24 @@ XX what is this
 DP 30:00:00 N 030:00:00 E
 `
 
+// importGeoJSON has a polygon free of conflicts, a Point without a radius
+// (not polygon-like: refused, feature 1) and a route with a width (a
+// corridor) across the airgroup's volume.
+const importGeoJSON = `{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"name":"GEOJSON AREA","alt_lower_m":1000,"alt_upper_m":2000},
+ "geometry":{"type":"Polygon","coordinates":[[[41,36],[41.2,36],[41.2,36.2],[41,36]]]}},
+{"type":"Feature","properties":{"name":"A POINT","alt_lower_m":0,"alt_upper_m":100},
+ "geometry":{"type":"Point","coordinates":[39,33]}},
+{"type":"Feature","properties":{"name":"ROUTE OVER AIRGROUP","alt_lower_m":9000,"alt_upper_m":10000,"width_m":2000},
+ "geometry":{"type":"LineString","coordinates":[[37.4,34],[38.2,34]]}}
+]}`
+
 // TestConsoleImportsDroppedFile drops an OpenAir file onto the map: the
 // console previews its volumes (drawn on the map, listed with the conflict
 // and the refusal and its line), declares on confirm only the one that
-// conflicts with nothing, and draws it as a volume.
+// conflicts with nothing, and draws it as a volume. A GeoJSON file dropped
+// next is previewed and declared the same way, its refusal naming the
+// feature's index.
 func TestConsoleImportsDroppedFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -105,6 +119,41 @@ func TestConsoleImportsDroppedFile(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d coalition volumes declared, want 1 (the conflicting and refused ones stay out)", n)
+	}
+
+	// A GeoJSON file dropped next: its features are previewed the same
+	// way, a refusal naming the feature's index.
+	a.click(t, "#import-cancel")
+	a.waitFor(t, "the import panel closed", `document.getElementById('import-panel').hidden`, 10*time.Second)
+	a.do(t, chromedp.Evaluate[chromedp.Void](`(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File([`+jsString(importGeoJSON)+`], 'areas.geojson', { type: 'application/geo+json' }));
+		document.getElementById('map').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+	})()`))
+	a.waitFor(t, "the preview of three features", `deconflict.snapshot().importItems.length === 3 && deconflict.snapshot().importItems[0].name === 'GEOJSON AREA'`, 15*time.Second)
+	got = eval[[]map[string]any](t, a, `deconflict.snapshot().importItems`)
+	for i, w := range []struct{ name, status string }{{"GEOJSON AREA", "ok"}, {"A POINT", "refused"}, {"ROUTE OVER AIRGROUP", "conflicting"}} {
+		if got[i]["name"] != w.name || got[i]["status"] != w.status {
+			t.Errorf("feature %d: %v, want %+v", i, got[i], w)
+		}
+	}
+	a.waitFor(t, "the area and the route drawn", `deconflict.snapshot().drawn?.preview === 2`, 10*time.Second)
+	list = eval[string](t, a, `document.getElementById('import-items').textContent`)
+	if !strings.Contains(list, "feature 1A POINTrefusedfeature 1: ") || !strings.Contains(list, "ROUTE OVER AIRGROUPconflictingwith airgroup") {
+		t.Errorf("the list does not show the refused feature's index and the conflict: %q", list)
+	}
+	a.click(t, "#import-declare")
+	a.waitFor(t, "the GeoJSON area declared", `deconflict.snapshot().importItems[0].status === 'declared'`, 15*time.Second)
+	a.waitFor(t, "the new volume drawn", `deconflict.snapshot().drawn?.volumes === 3 && deconflict.snapshot().drawn?.preview === 0`, 20*time.Second)
+	be.call(t, coalition, "GET", "/v1/volumes", nil, &vs)
+	n = 0
+	for _, v := range vs.Volumes {
+		if v.Party == coalition {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d coalition volumes, want 2 (one from each file)", n)
 	}
 	if errs := eval[[]string](t, a, `deconflict.snapshot().errors`); len(errs) > 0 {
 		t.Fatalf("page errors: %v", errs)
