@@ -3,9 +3,11 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -319,5 +321,76 @@ func TestNeedToKnowVolumes(t *testing.T) {
 				t.Errorf("coalition's stream names the hidden volume:\n%s", raw)
 			}
 		})
+	}
+}
+
+// TestNeedToKnowProbesAnswerAsAbsent plays coalition as an attacker that
+// learned the id of russia's volume (it once saw it) and probes it once it
+// may no longer see it: under need_to_know every request that names the
+// id must answer exactly as it does for an id that never existed, so that
+// no status, field or text confirms the volume, its version or its
+// priority. Russia's volume has priority 2 (its grant), above anything
+// coalition may give a volume.
+func TestNeedToKnowProbesAnswerAsAbsent(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.agreeRules(map[string]any{"volume_visibility": "need_to_know", "priority_max": map[string]int{"russia": 2}})
+	body := circleVolume(35, 37, "russia-secret", nil)
+	body["priority"] = 2
+	var v wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], body, 201, &v)
+	const absent = "vol-never-existed-0000"
+	coal := e.tokens["coalition"]
+	write := circleVolume(20, 20, "probe", nil)
+	write["version"] = "v-guess"
+	probes := []struct {
+		name, method, path string
+		body               func(id string) any
+	}{
+		{"read", "GET", "/v1/volumes/{id}", func(string) any { return nil }},
+		{"replace", "PUT", "/v1/volumes/{id}", func(string) any { return write }},
+		{"replace at its version", "PUT", "/v1/volumes/{id}", func(string) any {
+			w := circleVolume(20, 20, "probe", nil)
+			w["version"] = v.Version
+			return w
+		}},
+		{"accept", "POST", "/v1/volumes/{id}/state", func(string) any { return map[string]any{"state": "accepted", "version": "v-guess"} }},
+		{"activate at its version", "POST", "/v1/volumes/{id}/state", func(string) any { return map[string]any{"state": "activated", "version": v.Version} }},
+		{"end", "POST", "/v1/volumes/{id}/state", func(string) any { return map[string]any{"state": "ended", "version": "v-guess"} }},
+		{"cancel at its version", "POST", "/v1/volumes/{id}/state", func(string) any { return map[string]any{"state": "cancelled", "version": v.Version} }},
+		{"hotline reference", "POST", "/v1/hotline/messages", func(id string) any {
+			return map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "probe", "ref": map[string]string{"volume_id": id}}
+		}},
+		{"key entry", "POST", "/v1/volumes", func(id string) any {
+			return circleVolume(20, 20, "probe", []map[string]string{{"id": id, "version": "v-guess"}})
+		}},
+	}
+	for _, p := range probes {
+		t.Run(p.name, func(t *testing.T) {
+			answer := func(id string) (int, string) {
+				code, b, _ := e.do(p.method, strings.ReplaceAll(p.path, "{id}", id), coal, p.body(id))
+				s := strings.ReplaceAll(string(b), id, "ID")
+				// A key entry's write succeeds with fresh ids either way.
+				if code == 201 {
+					var w wireVolume
+					_ = json.Unmarshal(b, &w)
+					s = "created, conflicts " + strconv.Itoa(len(w.Conflicts))
+				}
+				return code, s
+			}
+			hc, hb := answer(v.ID)
+			ac, ab := answer(absent)
+			if hc != ac || hb != ab {
+				t.Errorf("the hidden volume answers %d %s\nan absent one %d %s", hc, hb, ac, ab)
+			}
+			if strings.Contains(hb, "russia") || strings.Contains(hb, v.Version) {
+				t.Errorf("the answer names the owner or the version: %s", hb)
+			}
+		})
+	}
+	// Still there, unchanged, for its owner.
+	var after wireVolume
+	e.mustDo("GET", "/v1/volumes/"+v.ID, e.tokens["russia"], nil, 200, &after)
+	if after.Version != v.Version || after.State != "accepted" {
+		t.Errorf("the probes changed russia's volume: %+v", after)
 	}
 }

@@ -799,3 +799,20 @@ func TestSyncShowsOtherReplicasWrites(t *testing.T) {
 		t.Errorf("after Sync replica 2 has %+v (%v)", v, err)
 	}
 }
+
+// A state change by another party is refused for the owner before
+// anything of the volume is checked: its priority, above the caller's
+// grant, would otherwise be refused naming the priority, telling the
+// caller what the volume holds.
+func TestSetStateChecksOwnerFirst(t *testing.T) {
+	e := newEnv(t, newFakeStore())
+	e.rl.PriorityMax = map[string]int{"a": 3}
+	in := area(0)
+	in.Priority = 3
+	v := e.mustCreate("a", in)
+	for _, to := range []State{Accepted, Activated, Ended, Cancelled} {
+		if _, err := e.setState("b", v, to); !errors.Is(err, ErrForbidden) {
+			t.Errorf("%s by another party: %v, want %v", to, err, ErrForbidden)
+		}
+	}
+}

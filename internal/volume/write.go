@@ -66,6 +66,12 @@ func (r *Registry) SetState(tx store.Volumes, party, id, prevVersion string, to 
 	if err != nil {
 		return Result{}, err
 	}
+	// The owner first, as in write: the input below is the owner's, and
+	// checking it for the caller (its priority against the caller's
+	// grant) would tell another party what the volume holds.
+	if err := checkOwner(cur, party); err != nil {
+		return Result{}, err
+	}
 	in := Input{Footprint: cur.Footprint, AltLowerM: cur.AltLowerM, AltUpperM: cur.AltUpperM,
 		Start: cur.Start, End: cur.End, Priority: cur.Priority, State: to, Details: cur.Details, Key: key, Version: prevVersion}
 	return r.write(tx, party, id, in, stored(rl), now)
