@@ -503,11 +503,29 @@ func (p *Picture) Visible(party string, k track.Key, now time.Time) bool {
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	return p.visibleLocked(party, k, now.UnixNano())
+}
+
+// VisibleEach reports, for each of keys, whether party may see it at now
+// (Visible of each), appended to dst: one turn of the lock for many,
+// so that a resolution that asks about every aircraft near an alert
+// does not wait for the ingest at each of them.
+func (p *Picture) VisibleEach(dst []bool, party string, keys []track.Key, now time.Time) []bool {
+	nowNs := now.UnixNano()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, k := range keys {
+		dst = append(dst, k.Party == party || p.visibleLocked(party, k, nowNs))
+	}
+	return dst
+}
+
+// visibleLocked is Visible for another party's aircraft (lock held).
+func (p *Picture) visibleLocked(party string, k track.Key, nowNs int64) bool {
 	if p.alertedAll[k] > 0 {
 		return true
 	}
 	id, live := p.tracks.Lookup(k)
-	nowNs := now.UnixNano()
 	if live && p.allUntil[id] >= nowNs {
 		return true
 	}

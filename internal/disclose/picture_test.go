@@ -278,12 +278,19 @@ func TestPictureMatchesBruteForce(t *testing.T) {
 func check(rt *rapid.T, pic *Picture, or *oracle, parties []string, now time.Time) {
 	for _, party := range append(parties, "newcomer") {
 		want := map[track.Key]bool{}
+		var keys []track.Key
 		for k := range or.tracks {
 			if or.visible(party, k, now) {
 				want[k] = true
 			}
 			if got := pic.Visible(party, k, now); got != want[k] {
 				rt.Fatalf("Visible(%s, %v) = %v, the brute force says %v", party, k, got, want[k])
+			}
+			keys = append(keys, k)
+		}
+		for i, got := range pic.VisibleEach(nil, party, keys, now) {
+			if got != want[keys[i]] {
+				rt.Fatalf("VisibleEach(%s)[%v] = %v, the brute force says %v", party, keys[i], got, want[keys[i]])
 			}
 		}
 		got := map[track.Key]bool{}

@@ -191,10 +191,7 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 			}
 		}
 	}
-	pic := s.picture()
-	visible := func(party string, st *track.State) bool {
-		return pic == nil || st.Party == party || pic.Visible(party, st.Key(), now)
-	}
+	visible := s.visibleAmong(near, a, now)
 	// The suggestion of a conflict, in the frame of the pair's midpoint.
 	var sugg resolve.Suggestion
 	suggested := false
@@ -206,7 +203,7 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 			parties[n].Aircraft = inFrame(f, me, now)
 			for i := range near {
 				st := &near[i]
-				if st.Key() == me.Key() || st.Key() == other.Key() || !visible(me.Party, st) {
+				if st.Key() == me.Key() || st.Key() == other.Key() || !visible(me.Party, i) {
 					continue
 				}
 				parties[n].Others = append(parties[n].Others, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: rv.separation(me, st)})
@@ -232,7 +229,7 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 		var intruders []resolve.Intruder
 		for i := range near {
 			st := &near[i]
-			if st.Key() == me.Key() || !visible(me.Party, st) {
+			if st.Key() == me.Key() || !visible(me.Party, i) {
 				continue
 			}
 			intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: rv.separation(me, st)})
@@ -255,6 +252,27 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 		res.Aircraft = append(res.Aircraft, out)
 	}
 	return res
+}
+
+// visibleAmong returns whether the party of one of the alert's aircraft
+// may see near[i] at now (need to know), asked of the picture once per
+// party for all of near.
+func (s *Service) visibleAmong(near []track.State, a *alert.Alert, now time.Time) func(party string, i int) bool {
+	pic := s.picture()
+	if pic == nil {
+		return func(string, int) bool { return true }
+	}
+	keys := make([]track.Key, len(near))
+	for i := range near {
+		keys[i] = near[i].Key()
+	}
+	byParty := map[string][]bool{}
+	for _, ac := range a.Aircraft {
+		if _, ok := byParty[ac.Party]; !ok {
+			byParty[ac.Party] = pic.VisibleEach(make([]bool, 0, len(keys)), ac.Party, keys, now)
+		}
+	}
+	return func(party string, i int) bool { return byParty[party][i] }
 }
 
 // midpoint is the point halfway between two tracks at now.
