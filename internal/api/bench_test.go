@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/traffic"
 )
 
 // BenchmarkPositionsHTTP posts batches of 1,000 reports over loopback to a
@@ -226,4 +227,53 @@ func BenchmarkFullHistoryStreams(b *testing.B) {
 			rc.Close()
 		}
 	}
+}
+
+// BenchmarkTracksNeedToKnow is one party's GET /v1/tracks among 25,000
+// tracks of two others (global traffic), through the handler without the
+// network: the party flies 200 aircraft around 35 N 38 E, as the observer
+// of `deconflict bench --http` does, and sees its own and the few
+// disclosed to it. It reports the tracks answered.
+func BenchmarkTracksNeedToKnow(b *testing.B) {
+	e := newEnv(b, Options{RatePerSecond: 1e9})
+	e.addParty("observer")
+	now := time.Now()
+	reps, err := traffic.Generate("global", traffic.Options{Aircraft: 25_000, Parties: 2, Seed: 14, Time: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	byParty := map[string][]any{}
+	for i, r := range reps {
+		party := map[string]string{"p1": "coalition", "p2": "russia"}[r.Party]
+		byParty[party] = append(byParty[party], report(r.Aircraft, r.Pos.LatDeg, r.Pos.LonDeg, r.Pos.AltM, r.VelEastMps, now))
+		if i < 200 {
+			lat, lon := 35+float64(i%20)*0.25-2.5, 38+float64(i/20)*0.3-1.5
+			byParty["observer"] = append(byParty["observer"], report(fmt.Sprintf("OBS-%03d", i), lat, lon, 5000+float64(i%7)*900, 200, now))
+		}
+	}
+	// Twice: an aircraft's disclosure is decided at its own reports.
+	for range 2 {
+		for party, rs := range byParty {
+			for lo := 0; lo < len(rs); lo += 1000 {
+				e.mustDo("POST", "/v1/positions", e.tokens[party], map[string]any{"reports": rs[lo:min(lo+1000, len(rs))]}, 202, nil)
+			}
+		}
+	}
+	h := e.srv.Config.Handler
+	get := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/v1/tracks", nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["observer"])
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		return rec
+	}
+	n := strings.Count(get().Body.String(), `"aircraft"`)
+	b.ResetTimer()
+	for range b.N {
+		get()
+	}
+	b.ReportMetric(float64(n), "tracks")
 }
