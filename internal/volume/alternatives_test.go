@@ -127,6 +127,10 @@ func TestAlternativesExhaustive(t *testing.T) {
 				cost := math.Abs(a.ClimbM)/vsep + math.Abs(a.ShiftS)/buf
 				maxM, maxS := math.Floor(cost*vsep), math.Floor(cost*buf)
 				check := func(m, s float64) {
+					climb := math.Copysign(m, a.ClimbM)
+					if sc.in.AltLowerM+climb < MinAltitudeM || sc.in.AltUpperM+climb > MaxAltitudeM {
+						return // not a volume one may declare
+					}
 					if m/vsep+s/buf < cost-1e-9 && !sc.conflictsAt(t, math.Copysign(m, a.ClimbM), int64(math.Copysign(s, a.ShiftS))) {
 						t.Fatalf("%+v (cost %v), but climbing %v m and shifting %v s is free", a, cost, math.Copysign(m, a.ClimbM), math.Copysign(s, a.ShiftS))
 					}
