@@ -338,8 +338,20 @@ type SystemItem struct {
 // subject is both volumes, which the volume_conflict event shows both
 // owners anyway.
 func PostVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, written, other SubjectVolume, now time.Time) (Message, []store.Event, error) {
-	text := fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s)",
-		written.ID, written.Party, written.Version, other.ID, other.Party, other.Version)
+	return postVolumeConflict(tx, log, r, written, other, "", now)
+}
+
+// PostVolumeConflictUnderRules raises the item of a strategic conflict
+// that the rules r, just come into force, make between two stored volumes
+// (a separation or time buffer raised), as PostVolumeConflict does for one
+// found at a write, on thread "volume:<first.ID>".
+func PostVolumeConflictUnderRules(tx Tx, log *audit.Log, r rules.Rules, first, second SubjectVolume, now time.Time) (Message, []store.Event, error) {
+	return postVolumeConflict(tx, log, r, first, second, fmt.Sprintf(" under the rules of version %d", r.Version), now)
+}
+
+func postVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, written, other SubjectVolume, cause string, now time.Time) (Message, []store.Event, error) {
+	text := fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s)%s",
+		written.ID, written.Party, written.Version, other.ID, other.Party, other.Version, cause)
 	return PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{written.Party, other.Party}, Text: text,
 		Ref: Ref{VolumeID: written.ID, VolumeVersion: written.Version}, Subject: &Subject{Volumes: []SubjectVolume{written, other}}}, now)
 }

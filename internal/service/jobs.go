@@ -63,9 +63,11 @@ func (s *Service) jobs() []job {
 }
 
 // applyRules hands new rules to the live engines. The volume index is
-// built for one horizontal separation: rebuild it when that changes.
+// built for one separation and time buffer: rebuild it when they change,
+// so that what reads it between writes (need to know's conflicting
+// volumes) follows the new rules at once.
 func (s *Service) applyRules(ctx context.Context, old, r rules.Rules) error {
-	if old.HorizontalSepM != r.HorizontalSepM {
+	if old.HorizontalSepM != r.HorizontalSepM || old.VerticalSepM != r.VerticalSepM || old.TimeBufferS != r.TimeBufferS {
 		s.wmu.Lock()
 		err := s.loadVolumes(ctx, r)
 		s.wmu.Unlock()

@@ -173,11 +173,16 @@ func proposalText(p rules.Proposal) string {
 
 // activate brings proposal p (every asked party accepted) into force in
 // tx: the rules version, its audit record and rules_changed event, the
-// flags of volumes that break it, and every other open proposal
-// superseded (it was made against rules no longer in force).
+// flags of volumes that break it, the conflicts between volumes that only
+// the new rules make, and every other open proposal superseded (it was
+// made against rules no longer in force).
 func (s *Service) activate(tx store.Tx, p rules.Proposal, asked []string, ch *rulesChange, now time.Time) error {
 	r := p.Rules
 	r.Version = p.Version
+	old, err := inForce(tx)
+	if err != nil {
+		return err
+	}
 	body, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -192,6 +197,9 @@ func (s *Service) activate(tx store.Tx, p rules.Proposal, asked []string, ch *ru
 		return err
 	}
 	if err := s.flagVolumes(tx, r, now); err != nil {
+		return err
+	}
+	if err := s.reportNewConflicts(tx, old, r, now); err != nil {
 		return err
 	}
 	open, err := tx.RulesProposals(rules.ProposalOpen)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
@@ -280,6 +281,41 @@ func (s *Service) flagVolumes(tx store.Tx, rl rules.Rules, now time.Time) error 
 			return err
 		}
 		if err := s.audit(tx, "deconflict", "volume_flagged", audit.For(f.Volume.Party), data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RulesConflict is the data of a volume_conflict event and audit record for
+// two volumes that conflict only under the rules of RulesVersion (a
+// separation or time buffer raised): both owners hear of it as of a
+// conflict found at a write.
+type RulesConflict struct {
+	Volumes      []volume.Volume `json:"volumes"`
+	RulesVersion int64           `json:"rules_version"`
+}
+
+// reportNewConflicts tells, in tx, both owners of every pair of live
+// volumes that conflicts under rl but did not under old: a volume_conflict
+// event, an audit record (for the two owners, who alone hear of it through
+// the API) and a hotline item each, as a write that found the conflict
+// would have. The volumes stay as they are.
+func (s *Service) reportNewConflicts(tx store.Tx, old, rl rules.Rules, now time.Time) error {
+	pairs, err := s.volumes().NewConflicts(tx, old, rl)
+	if err != nil {
+		return err
+	}
+	for _, p := range pairs {
+		data := RulesConflict{Volumes: []volume.Volume{p.A.Reduced(), p.B.Reduced()}, RulesVersion: rl.Version}
+		owners := []string{p.A.Party, p.B.Party}
+		if _, err := appendEvent(tx, "volume_conflict", owners, data, now); err != nil {
+			return err
+		}
+		if err := s.audit(tx, "deconflict", "volume_conflict", audit.For(owners...), data); err != nil {
+			return err
+		}
+		if _, _, err := hotline.PostVolumeConflictUnderRules(tx, s.alog, rl, subjectVolume(&p.A), subjectVolume(&p.B), now); err != nil {
 			return err
 		}
 	}

@@ -160,7 +160,9 @@ func (e *Export) add(r audit.Record) error {
 			return fmt.Errorf("%s: %w", r.Kind, err)
 		}
 		e.msgRecs[ref.ID] = append(e.msgRecs[ref.ID], i)
-	case strings.HasPrefix(r.Kind, "volume_") && r.Kind != "volume_flagged":
+	case strings.HasPrefix(r.Kind, "volume_") && r.Kind != "volume_flagged" && r.Kind != "volume_conflict":
+		// A flag and a conflict brought by a rules change name volumes
+		// without being one of their states.
 		var v volumeContent
 		if err := json.Unmarshal(r.Content, &v); err != nil {
 			return fmt.Errorf("%s: %w", r.Kind, err)

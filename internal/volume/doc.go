@@ -75,7 +75,9 @@
 // a grant, the volumes written under it keep their stored priority but
 // count, in the comparison above, with at most what their party is granted
 // now: a rules change never ends or shrinks a volume, and new rules apply
-// to new writes. Entries of the key that do not conflict are ignored. Conflicting volumes
+// to new writes. Volumes that conflict only under new rules (a separation
+// or time buffer raised) stay as they are; NewConflicts lists the pairs
+// for their owners to hear of. Entries of the key that do not conflict are ignored. Conflicting volumes
 // are listed in Volume.Conflicts so that the owner sees what it accepted.
 //
 // # States

@@ -1,8 +1,8 @@
 package volume
 
 // This file flags the stored volumes that break rules adopted after they
-// were written: a change of the rules never ends, shrinks or deletes a
-// volume.
+// were written, and finds the pairs that conflict only under the new rules:
+// a change of the rules never ends, shrinks or deletes a volume.
 
 import (
 	"errors"
@@ -46,6 +46,61 @@ func (r *Registry) Breaking(tx store.Volumes, rl rules.Rules) ([]Flag, error) {
 	if err := checkRules(rl); err != nil {
 		return nil, err
 	}
+	live, err := r.liveIn(tx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Flag
+	for _, v := range live {
+		if fe := v.Breaks(rl); fe != nil {
+			out = append(out, Flag{Volume: *v, Reason: fe})
+		}
+	}
+	return out, nil
+}
+
+// Pair is two live volumes of different parties that conflict, A's id
+// before B's.
+type Pair struct {
+	A, B Volume
+}
+
+// NewConflicts lists, in tx, the pairs of live volumes that conflict under
+// rl but did not under old (a separation or time buffer raised), sorted by
+// A's then B's id: each is a new conflict for both owners to hear of, as
+// if one of them had just been written. The volumes themselves stay as
+// they are.
+func (r *Registry) NewConflicts(tx store.Volumes, old, rl rules.Rules) ([]Pair, error) {
+	if err := checkRules(rl); err != nil {
+		return nil, err
+	}
+	was, now := paramsOf(old), paramsOf(rl)
+	if now.lim <= was.lim && now.vsepM <= was.vsepM && now.bufNs <= was.bufNs {
+		// Conflict only grows with each of the three: nothing new.
+		return nil, nil
+	}
+	live, err := r.liveIn(tx)
+	if err != nil {
+		return nil, err
+	}
+	idx := NewIndex(rl)
+	for _, v := range live {
+		idx.Put(v)
+	}
+	var out []Pair
+	for _, a := range live {
+		for _, b := range idx.Conflicts(a) {
+			if a.ID < b.ID && !conflict(a, b, was) {
+				out = append(out, Pair{A: *a, B: *b})
+			}
+		}
+	}
+	return out, nil
+}
+
+// liveIn locks the volumes of tx and returns every live volume, the
+// index's corrected by what tx sees (the catch-up's overlay), sorted by id.
+func (r *Registry) liveIn(tx store.Volumes) ([]*Volume, error) {
 	if err := tx.LockVolumes(); err != nil {
 		return nil, fmt.Errorf("volume: locking: %w", err)
 	}
@@ -69,11 +124,5 @@ func (r *Registry) Breaking(tx store.Volumes, rl rules.Rules) ([]Flag, error) {
 		}
 	}
 	sortByID(live)
-	var out []Flag
-	for _, v := range live {
-		if fe := v.Breaks(rl); fe != nil {
-			out = append(out, Flag{Volume: *v, Reason: fe})
-		}
-	}
-	return out, nil
+	return live, nil
 }
