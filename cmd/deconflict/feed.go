@@ -16,6 +16,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/feed"
+	"github.com/deconflict/deconflict/internal/partykey"
 )
 
 func init() {
@@ -29,6 +30,9 @@ func init() {
 // clientFlags are the flags that say which server to talk to as which party.
 type clientFlags struct {
 	server, party, token, tokenFile string
+	// keyFile is the party's own signing key: every write is signed with
+	// it, as the server requires of a party that registered a public key.
+	keyFile string
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
@@ -36,6 +40,7 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.party, "party", "", "party the reports belong to (picks its token in --token-file)")
 	fs.StringVar(&c.token, "token", os.Getenv("DECONFLICT_TOKEN"), "bearer token of the party (env DECONFLICT_TOKEN)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "file with the token, or lines 'PARTY TOKEN'")
+	fs.StringVar(&c.keyFile, "key", "", "the party's Ed25519 signing key (PKCS#8 PEM, deconflict key new): signs every write")
 }
 
 // client returns an API client for the party, checking (when the server
@@ -59,6 +64,13 @@ func (c *clientFlags) client(ctx context.Context, stderr io.Writer) (*client.Cli
 		return nil, usagef("--token or --token-file is required")
 	}
 	cl := client.New(c.server, token)
+	if c.keyFile != "" {
+		key, err := partykey.ReadFile(c.keyFile)
+		if err != nil {
+			return nil, usagef("--key: %v", err)
+		}
+		cl = cl.WithKey(key)
+	}
 	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	me, err := cl.Me(mctx)
@@ -131,8 +143,8 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return feedASTERIX(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || (args[0] != "sbs" && args[0] != "jsonl") {
-		fmt.Fprintln(stderr, "usage: deconflict feed sbs (--connect HOST:PORT | --file FILE) --party NAME --server URL (--token T | --token-file F)")
-		fmt.Fprintln(stderr, "       deconflict feed jsonl --file FILE|- --party NAME --server URL (--token T | --token-file F)")
+		fmt.Fprintln(stderr, "usage: deconflict feed sbs (--connect HOST:PORT | --file FILE) --party NAME --server URL (--token T | --token-file F) [--key FILE]")
+		fmt.Fprintln(stderr, "       deconflict feed jsonl --file FILE|- --party NAME --server URL (--token T | --token-file F) [--key FILE]")
 		fmt.Fprintln(stderr, "       "+feedASTERIXUsage)
 		return usagef("feed: the format (sbs, jsonl or asterix) comes first")
 	}

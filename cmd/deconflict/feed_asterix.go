@@ -17,7 +17,7 @@ import (
 	"github.com/deconflict/deconflict/internal/geo"
 )
 
-const feedASTERIXUsage = "deconflict feed asterix (--udp ADDR | --file FILE) --party NAME --server URL (--token T | --token-file F) [--pcap] [--framing auto|raw|pcap|final|gps] [--radar LAT,LON,ALT_M] [--speed N] [--iface NAME]"
+const feedASTERIXUsage = "deconflict feed asterix (--udp ADDR | --file FILE) --party NAME --server URL (--token T | --token-file F) [--key FILE] [--pcap] [--framing auto|raw|pcap|final|gps] [--radar LAT,LON,ALT_M] [--speed N] [--iface NAME]"
 
 // feedASTERIX sends the position reports of an ASTERIX source: UDP
 // datagrams (unicast or a multicast group) or a recording replayed at its

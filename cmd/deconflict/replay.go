@@ -76,7 +76,7 @@ func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return flagError(err)
 	}
 	if len(pos) != 1 {
-		return usagef("usage: deconflict replay FILE [--speed N|max] --server URL (--token T | --token-file F) [--party P]")
+		return usagef("usage: deconflict replay FILE [--speed N|max] --server URL (--token T | --token-file F) [--key FILE] [--party P]")
 	}
 	p, err := pf.start(ctx, &cf, stdout, stderr, "replay")
 	if err != nil {

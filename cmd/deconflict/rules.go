@@ -29,10 +29,12 @@ const rulesUsage = `usage:
   deconflict rules propose --file F [--server URL --token-file F]
       propose the fields of the rules in F (a JSON object; fields left out
       keep their value) with the operator's token; every party must accept
-  deconflict rules accept VERSION [--server URL --token-file F --party P]
+  deconflict rules accept VERSION [--server URL --token-file F --party P --key FILE]
       accept the proposal of VERSION as the token's party
-  deconflict rules reject VERSION [--reason TEXT] [--server URL --token-file F --party P]
-      reject it (one rejection closes it)`
+  deconflict rules reject VERSION [--reason TEXT] [--server URL --token-file F --party P --key FILE]
+      reject it (one rejection closes it)
+  --key FILE (the party's signing key, deconflict key new) signs the write,
+  as the server requires of a party that registered a public key`
 
 func runRules(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/partykey"
 	"github.com/deconflict/deconflict/internal/sim"
 )
 
@@ -82,6 +85,7 @@ func simMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Var(&speed, "speed", "scenario seconds per wall-clock second, or max")
 	server := fs.String("server", envOr("DECONFLICT_SERVER", "http://127.0.0.1:8080"), "server base URL (env DECONFLICT_SERVER)")
 	tokenFile := fs.String("token-file", "", "file with one line 'PARTY TOKEN' per party of the scenario")
+	keysFile := fs.String("keys", "", "file with lines 'PARTY KEYFILE': the party's signing key (PKCS#8 PEM, deconflict key new; a path relative to this file) signs its writes")
 	seed := fs.Uint64("seed", 1, "seed of the scenario's variations")
 	ackDelay := fs.Duration("ack-delay", 2*time.Second, "wall time a party takes to acknowledge a hotline item")
 	from := fs.String("from", "0", "scenario time to start at: seconds, HH:MM or demo")
@@ -118,6 +122,10 @@ func simMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	keys, err := loadKeysFile(*keysFile)
+	if err != nil {
+		return err
+	}
 	clients := map[string]*client.Client{}
 	for _, p := range sc.Parties {
 		tok, ok := tokens[p.Name]
@@ -125,6 +133,14 @@ func simMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return usagef("--token-file has no token for party %q", p.Name)
 		}
 		clients[p.Name] = client.New(*server, tok)
+		if key, ok := keys[p.Name]; ok {
+			clients[p.Name] = clients[p.Name].WithKey(key)
+		}
+	}
+	for name := range keys {
+		if _, ok := clients[name]; !ok {
+			return usagef("--keys names party %q, which is not in the scenario", name)
+		}
 	}
 	r, err := sim.NewRunner(plan, clients, sim.Options{
 		Speed: float64(speed), FromS: fromS, UntilS: untilS, AckDelay: *ackDelay,
@@ -203,4 +219,37 @@ func progressLine(sc *sim.Scenario, st *sim.Stats, endS float64, bar bool) strin
 	n := int(t / endS * width)
 	n = max(0, min(width, n))
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "] " + counts
+}
+
+// loadKeysFile reads the parties' signing keys named in path (lines
+// "PARTY KEYFILE", as a token file; a relative KEYFILE is relative to
+// path's directory). No path, no keys.
+func loadKeysFile(path string) (map[string]ed25519.PrivateKey, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("--keys: %v", err)
+	}
+	defer f.Close()
+	files, err := parseTokens(f)
+	if err != nil {
+		return nil, usagef("--keys %s: %v", path, err)
+	}
+	keys := map[string]ed25519.PrivateKey{}
+	for party, file := range files {
+		if party == "" {
+			return nil, usagef("--keys %s: want lines 'PARTY KEYFILE'", path)
+		}
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(filepath.Dir(path), file)
+		}
+		key, err := partykey.ReadFile(file)
+		if err != nil {
+			return nil, usagef("--keys %s: party %s: %v", path, party, err)
+		}
+		keys[party] = key
+	}
+	return keys, nil
 }

@@ -28,7 +28,7 @@ func runVolumes(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signalContext()
 	defer stop()
 	if len(args) == 0 || (args[0] != "import" && args[0] != "export") {
-		fmt.Fprintln(stderr, "usage: deconflict volumes import --file F (--geojson | --openair) --party NAME --server URL (--token T | --token-file F) [--start T --end T] [--ground-m M] [--unlimited-m M] [--dry-run]")
+		fmt.Fprintln(stderr, "usage: deconflict volumes import --file F (--geojson | --openair) --party NAME --server URL (--token T | --token-file F) [--key FILE] [--start T --end T] [--ground-m M] [--unlimited-m M] [--dry-run]")
 		fmt.Fprintln(stderr, "       deconflict volumes export --format geojson|kml|openair --party NAME --server URL (--token T | --token-file F) [--out FILE]")
 		return usagef("volumes: import or export comes first")
 	}
