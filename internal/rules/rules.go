@@ -1,6 +1,9 @@
 // Package rules owns the agreed rules between the parties: separation
-// minima, time buffer and lookahead, alert levels, acknowledgment deadlines
-// and the limits on declarations, and the priorities each party may use.
+// minima, time buffer and lookahead, alert levels, the aircraft classes and
+// the separation table by class pair (a detector, its parameters, a
+// lookahead and alert levels for each pair of classes), acknowledgment
+// deadlines and the limits on declarations, and the priorities each party
+// may use.
 // The rules are data: versioned, visible to every party, and changed only
 // as a whole new version. Every figure has an upper bound (Validate), and
 // the durations derived from them saturate rather than overflow.
@@ -31,6 +34,13 @@ type Level struct {
 
 // Rules is one version of the agreed rules. Lengths are meters, times
 // seconds; the defaults are the aviation figures (5 NM, 1000 ft) converted.
+//
+// Tactical detection separates each pair of aircraft by the entry of
+// Separation for their two classes. HorizontalSepM and VerticalSepM are
+// the strategic separation of volumes; together with LookaheadS and
+// Levels they are also the manned-manned entry of the default table (and
+// of rules written before the table existed, see FillTable). Levels name
+// the level of nonconforming alerts (the first).
 type Rules struct {
 	Version int64 `json:"version"`
 
@@ -84,6 +94,11 @@ type Rules struct {
 	// SignaturesRequired refuses every write of a party that has no key:
 	// when false, only parties with a key must sign.
 	SignaturesRequired bool `json:"signatures_required"`
+	// Classes are the aircraft classes a position report may name; they
+	// include ClassManned and ClassUAS.
+	Classes []string `json:"classes"`
+	// Separation has exactly one entry for each pair of classes.
+	Separation []Separation `json:"separation"`
 }
 
 // Witness is one party's witness: where the log pushes its checkpoints and
@@ -106,9 +121,10 @@ const MaxPriority = 1000
 // MaxPriorityFor is the highest priority party may give its volumes.
 func (r Rules) MaxPriorityFor(party string) int { return r.PriorityMax[party] }
 
-// Default returns version 1 of the rules with the conventional figures.
+// Default returns version 1 of the rules with the conventional figures and
+// the default separation table (DefaultSeparation).
 func Default() Rules {
-	return Rules{
+	r := Rules{
 		Version:        1,
 		HorizontalSepM: geo.NMToM(5),
 		VerticalSepM:   geo.FeetToM(1000),
@@ -134,17 +150,21 @@ func Default() Rules {
 		VolumeVisibility:    VolumesAll,
 		WitnessMaxAgeS:      600,
 	}
+	r.FillTable()
+	return r
 }
 
 // Decode reads a stored or sent version of the rules. Fields that an older
 // version did not have take their default, so that the rules stored
-// before a field existed still load.
+// before a field existed still load; the classes and the separation table
+// are filled from the version's own figures (FillTable).
 func Decode(body []byte) (Rules, error) {
 	r := Default()
-	r.Levels = nil
+	r.Levels, r.Classes, r.Separation = nil, nil, nil
 	if err := json.Unmarshal(body, &r); err != nil {
 		return Rules{}, err
 	}
+	r.FillTable()
 	return r, nil
 }
 
@@ -240,6 +260,9 @@ func (r Rules) Validate() error {
 			return fielderr.New(f+".max_time_to_los_s", "levels must be ordered from least to most severe (decreasing time)")
 		}
 	}
+	if err := r.validateTable(); err != nil {
+		return err
+	}
 	if len(r.PriorityMax) > maxPriorities {
 		return fielderr.Errorf("priority_max", "at most %d parties", maxPriorities)
 	}
@@ -295,10 +318,48 @@ func (r Rules) LevelFor(timeToLoSS float64) (Level, error) {
 // Highest returns the most severe level.
 func (r Rules) Highest() Level { return r.Levels[len(r.Levels)-1] }
 
+// IsHighest reports whether the level is the most severe of Levels or of
+// some entry of the separation table.
+func (r Rules) IsHighest(level string) bool {
+	if level == "" {
+		return false
+	}
+	if len(r.Levels) > 0 && level == r.Highest().Name {
+		return true
+	}
+	for _, s := range r.Separation {
+		if len(s.Levels) > 0 && level == s.Levels[len(s.Levels)-1].Name {
+			return true
+		}
+	}
+	return false
+}
+
+// LevelRank is the position of a level name from the least severe (0):
+// its index in Levels, else in the first separation entry that has it;
+// -1 when no level has the name. The default rules rank advisory and
+// preventive 0, caution and corrective 1, warning 2.
+func (r Rules) LevelRank(level string) int {
+	for i, l := range r.Levels {
+		if l.Name == level {
+			return i
+		}
+	}
+	for _, s := range r.Separation {
+		for i, l := range s.Levels {
+			if l.Name == level {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
 // AckDeadline is how long a recipient has to acknowledge a hotline item at
-// the given alert level ("" for plain messages).
+// the given alert level ("" for plain messages): the shorter deadline for
+// a most severe level (IsHighest).
 func (r Rules) AckDeadline(level string) time.Duration {
-	if level != "" && level == r.Highest().Name {
+	if r.IsHighest(level) {
 		return seconds(r.AckDeadlineHighestS)
 	}
 	return seconds(r.AckDeadlineS)

@@ -111,7 +111,7 @@ func alertSubject(a *alert.Transition) *hotline.Subject {
 // too. posted holds the level last posted per open alert; the caller
 // applies it only once the transaction has committed.
 func (s *Service) alertItem(tx store.Tx, a *alert.Transition, rl rules.Rules, posted map[string]int) error {
-	level := levelIndex(rl, a.Level)
+	level := rl.LevelRank(a.Level)
 	prev, open := posted[a.ID]
 	switch {
 	case a.State == alert.StateCleared:
@@ -136,15 +136,6 @@ func (s *Service) alertItem(tx store.Tx, a *alert.Transition, rl rules.Rules, po
 		return nil
 	}
 	return err
-}
-
-func levelIndex(rl rules.Rules, name string) int {
-	for i, l := range rl.Levels {
-		if l.Name == name {
-			return i
-		}
-	}
-	return -1
 }
 
 // airspaceParties lists the parties that fly (not the operator, not

@@ -89,7 +89,7 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 			// level than the stored one is posted again.
 			var last alert.Alert
 			if _, seen := t.posted[a.ID]; !seen && json.Unmarshal(body, &last) == nil {
-				t.posted[a.ID] = levelIndex(rl, last.Level)
+				t.posted[a.ID] = rl.LevelRank(last.Level)
 			}
 			continue
 		}

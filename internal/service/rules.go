@@ -94,11 +94,14 @@ func (s *Service) adopt(ctx context.Context, ch *rulesChange) error {
 // ProposeRules proposes r as the next version of the rules (operator
 // only): a proposal every party of the airspace must answer, with a hotline
 // item to each, audited and announced with a rules_proposed event. With no
-// party to ask it comes into force at once.
+// party to ask it comes into force at once. Rules without classes or
+// separation table (the shape before the table existed) get the default
+// ones built from their own figures (rules.FillTable).
 func (s *Service) ProposeRules(ctx context.Context, actor party.Principal, r rules.Rules) (rules.Proposal, error) {
 	if !actor.Operator {
 		return rules.Proposal{}, ErrForbidden
 	}
+	r.FillTable()
 	if err := r.Validate(); err != nil {
 		return rules.Proposal{}, err
 	}

@@ -43,7 +43,11 @@ type Report struct {
 	// where known.
 	Aircraft string
 	Callsign string
-	Pos      geo.LLA
+	// Class is the aircraft's class as the rules name it ("manned",
+	// "uas", ...); whether the rules know it is the detection engine's
+	// check. Empty means "manned".
+	Class string
+	Pos   geo.LLA
 	// AltSource says what Pos.AltM is: AltGeometric, AltBarometric, or ""
 	// when the source did not say.
 	AltSource string
@@ -91,6 +95,7 @@ const (
 	MaxSpeedMps    = 3000
 	MaxIDBytes     = 64
 	MaxCallsignLen = 16
+	MaxClassBytes  = 32
 )
 
 // Validate returns a *fielderr.Error naming the first unusable field. Ids
@@ -110,6 +115,8 @@ func (r Report) Validate() error {
 		return fielderr.Errorf("callsign", "longer than %d bytes", MaxCallsignLen)
 	case r.AltSource != "" && r.AltSource != AltGeometric && r.AltSource != AltBarometric:
 		return fielderr.Errorf("alt_source", "must be %q or %q (or absent)", AltGeometric, AltBarometric)
+	case !classSyntax(r.Class):
+		return fielderr.Errorf("class", "at most %d bytes of a-z, 0-9, '-' and '_'", MaxClassBytes)
 	case !(r.Pos.LatDeg >= -90 && r.Pos.LatDeg <= 90):
 		return fielderr.New("lat", "must be within [-90, 90] degrees")
 	case !(r.Pos.LonDeg >= -180 && r.Pos.LonDeg <= 180):
@@ -151,6 +158,21 @@ func (r Report) fastestComponent() string {
 		name = "vel_up_mps"
 	}
 	return name
+}
+
+// classSyntax is the shape of a class name (empty for the default); the
+// rules' classes have the same shape.
+func classSyntax(c string) bool {
+	if len(c) > MaxClassBytes {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		if !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
