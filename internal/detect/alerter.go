@@ -7,6 +7,11 @@ type AlertLevel struct {
 	Name          string
 	Detector      Detector
 	AlertingTimeS float64
+	// Inclusive: the level holds when the loss starts at AlertingTimeS or
+	// before, compared exactly (the rules' max_time_to_los_s of cylinder
+	// entries). Otherwise it holds as DAIDALUS's LossData::conflictBefore
+	// says: the loss starts now, or almost strictly before AlertingTimeS.
+	Inclusive bool
 }
 
 // Alerter grades a pair by levels, each with its own detector and alerting
@@ -35,9 +40,15 @@ func (a *Alerter) Level(relPos, relVel Vec3) int {
 }
 
 // Holds reports whether a loss found by the level's detector puts the pair
-// at this level (LossData::conflictBefore(AlertingTimeS)).
-func (l *AlertLevel) Holds(loss Loss) bool {
-	return loss.Conflict && (loss.TInS == 0 || almostLess(loss.TInS, l.AlertingTimeS))
+// at this level (LossData::conflictBefore(AlertingTimeS), or t_in at most
+// AlertingTimeS when Inclusive).
+func (l *AlertLevel) Holds(loss Loss) bool { return l.holdsWithin(loss, l.AlertingTimeS) }
+
+func (l *AlertLevel) holdsWithin(loss Loss, alertingTimeS float64) bool {
+	if l.Inclusive {
+		return loss.Conflict && loss.TInS <= alertingTimeS
+	}
+	return loss.Conflict && (loss.TInS == 0 || almostLess(loss.TInS, alertingTimeS))
 }
 
 // DO-365B alert levels without SUM, as DAIDALUS numbers them.

@@ -24,6 +24,11 @@ type Detector interface {
 	// computed once and no closest approach to pay for. Detect's Loss is
 	// Loss(intPos−ownPos, intVel−ownVel, 0, lookaheadS).
 	Loss(relPos, relVel Vec3, fromS, toS float64) Loss
+	// Reach bounds where a loss can be: at an instant of loss of
+	// separation the relative position is within distM + |relVel|·timeS
+	// (up to the rounding of the tolerances a detector applies, far below
+	// a millimeter). The whole-airspace index is sized by it.
+	Reach() (distM, timeS float64)
 }
 
 var (

@@ -1,27 +1,42 @@
-// Whole-airspace detection: keeping the set of aircraft pairs predicted to lose separation within the lookahead
-// current as position reports arrive (Engine), computing it from scratch
-// through the spatial index (Engine.FullCycle) and by checking every pair
-// (BruteForce), all three through the one pair evaluation Evaluate.
+// Whole-airspace detection: keeping the set of aircraft pairs predicted to
+// lose separation within the lookahead current as position reports arrive
+// (Engine), computing it from scratch through the spatial index
+// (Engine.FullCycle) and by checking every pair (BruteForce), all three
+// through the one pair evaluation Evaluate. Each pair is judged by the
+// entry of the separation table for the classes of its two aircraft: its
+// detectors, lookahead and alert levels (Table, Entry).
 //
 // Why the prune never misses a pair. Evaluate looks at a pair over
-// [ref, ref+lookahead], where ref is the later of the two report times, and
-// only when the reports are at most the stale time S apart; each aircraft
-// flies a straight line in ECEF from its report. So every position Evaluate
-// can use for an aircraft lies on its path over the S+lookahead seconds after
-// its report, at the same absolute instant for both aircraft. The pair
-// geometry is a rotation plus a translation of ECEF (an east-north-up
-// frame), which keeps distances; a conflict needs a horizontal distance
-// below D and a vertical one below H at the same instant, hence a
-// straight-line distance below R = sqrt(D²+H²) at that instant. The index
-// (grid) cuts each path at fixed absolute time-slice boundaries and lists
-// each piece's bounding box, grown by R/2 plus a margin, in every ECEF cube
-// it touches within its slice. At the instant of a conflict both aircraft
-// are in the same slice, their two pieces' grown boxes overlap (their
-// points are less than R apart), and both boxes touch the cube holding the
-// lowest corner of the overlap: the query over one aircraft's listed cells
-// finds the other. Evaluate applies the same sphere test first (the closest
-// approach of the two straight lines within the lookahead), so it is part
-// of the pair function, identical in all three paths.
+// [ref, ref+L], where ref is the later of the two report times and L the
+// lookahead of the pair's entry, and only when the reports are at most the
+// stale time S apart; each aircraft flies a straight line in ECEF from its
+// report. So every position Evaluate can use for an aircraft lies on its
+// path over the S+L seconds after its report, at the same absolute instant
+// for both aircraft. The pair geometry is a rotation plus a translation of
+// ECEF (an east-north-up frame), which keeps distances. At an instant of
+// loss of separation the two aircraft are within R + |w|·T of each other,
+// where w is their relative velocity and (R, T) bound every detector of
+// the entry (Detector.Reach: for a cylinder R = hypot(D, H) and T = 0, for
+// DO-365 well clear R = hypot(DTHR, ZTHR) and T = max(TTHR, TCOA)); call
+// that, plus a margin for rounding, the prune radius. Since |w| is at most
+// the sum of the two speeds, the prune radius is at most g(a) + g(b) with
+// g(x) = (R + margin)/2 + margin + |v_x|·T for each aircraft x.
+//
+// Each entry has its own index (grid), holding the aircraft of its
+// classes: it cuts each path at fixed absolute time-slice boundaries and
+// lists each piece's bounding box, grown by the aircraft's g, in every
+// ECEF cube it touches within its slice. At the instant of a loss both
+// aircraft are in the same slice, their two pieces' grown boxes overlap
+// (their points are less than g(a) + g(b) apart), and both boxes touch the
+// cube holding the lowest corner of the overlap: the query over one
+// aircraft's listed cells finds the other. An entry between two classes
+// lists only its second class; an aircraft of the first is queried with
+// the pieces a listing would give it (grid.queryPath), which meet the
+// same cubes, or is paired with every listed aircraft when those are few.
+// Evaluate applies the same radius first (the closest
+// approach of the two straight lines within the lookahead, against the
+// prune radius of their relative speed), so it is part of the pair
+// function, identical in all three paths.
 
 package detect
 
@@ -33,49 +48,50 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/track"
 )
 
 // pruneMarginM absorbs rounding in the frame rotation (a few nanometers at
-// Earth radius) many times over.
+// Earth radius) and the tolerances of the detectors (Detector.Reach) many
+// times over.
 const pruneMarginM = 1.0
 
 // Params are the figures a pair evaluation depends on, taken from the rules.
 type Params struct {
-	Sep        Cylinder
-	LookaheadS float64
+	// Table is the compiled separation table: each pair's detectors,
+	// lookahead and levels.
+	Table *Table
 	// MaxReportGapS: two tracks whose reports are further apart than this
 	// (the stale time) are not paired: the older one is stale relative to
 	// the newer.
 	MaxReportGapS float64
 	SameParty     bool
+	// LevelMarginS is added to every level's time for
+	// Conflict.LevelWithMargin: the hysteresis of the alert lifecycle.
+	LevelMarginS float64
 }
 
-// ParamsFrom takes the pair parameters from the rules.
+// ParamsFrom takes the pair parameters from valid rules
+// (rules.Rules.Validate); it panics on a table that does not compile,
+// which validation refuses.
 func ParamsFrom(r rules.Rules) Params {
+	t, err := NewTable(r)
+	if err != nil {
+		panic(err)
+	}
 	return Params{
-		Sep:           Cylinder{HorizontalM: r.HorizontalSepM, VerticalM: r.VerticalSepM},
-		LookaheadS:    r.LookaheadS,
+		Table:         t,
 		MaxReportGapS: r.StaleAfterS,
 		SameParty:     r.SamePartyAlerts,
 	}
 }
 
-// pruneRadiusM is the distance beyond which no conflict is possible.
-func (p Params) pruneRadiusM() float64 {
-	return math.Hypot(p.Sep.HorizontalM, p.Sep.VerticalM) + pruneMarginM
-}
-
 // spanS is how long after its report a track's path can enter a pair
-// evaluation.
-func (p Params) spanS() float64 { return p.MaxReportGapS + p.LookaheadS }
-
-// growM is how much the index grows each path box: two boxes grown by half
-// the prune radius (plus a margin) that do not overlap are further apart
-// than the prune radius.
-func (p Params) growM() float64 { return p.pruneRadiusM()/2 + pruneMarginM }
+// evaluation of the entry.
+func (p *Params) spanS(e *Entry) float64 { return p.MaxReportGapS + e.LookaheadS }
 
 // Conflict is a pair predicted to lose separation. A is the aircraft with
 // the smaller key (track.Key.Compare). Times in the result are seconds after
@@ -84,8 +100,21 @@ func (p Params) growM() float64 { return p.pruneRadiusM()/2 + pruneMarginM }
 type Conflict struct {
 	A, B track.State
 	Time time.Time
+	// PairResult is the loss of the detector of the most severe level that
+	// holds, and the closest approach within the entry's lookahead.
 	PairResult
+	// Sep is the entry of the separation table for the two classes.
+	Sep *Entry
+	// Level is the most severe level of Sep that holds (1 is
+	// Sep.Levels[0]); a pair is a conflict when some level holds.
+	// LevelWithMargin is the level that would hold with every level's
+	// time grown by Params.LevelMarginS: the lifecycle lowers an alert's
+	// level only below it.
+	Level, LevelWithMargin int
 }
+
+// LevelName is the name of the conflict's level.
+func (c *Conflict) LevelName() string { return c.Sep.Levels[c.Level-1].Name }
 
 // PairKey identifies a pair, smaller key first.
 type PairKey struct{ A, B track.Key }
@@ -94,11 +123,20 @@ type PairKey struct{ A, B track.Key }
 func (c *Conflict) Key() PairKey { return PairKey{c.A.Key(), c.B.Key()} }
 
 // Evaluate is the one pair function of the whole-airspace detection: the
-// engine, the full cycle and the brute force all call it. It reports the
-// conflict between the two tracks, if any, in a frame symmetric for the
-// pair (east-north-up at the midpoint), and gives the same result whichever
-// is passed first.
+// engine, the full cycle and the brute force all call it. It judges the
+// two tracks by the entry of their classes, in a frame symmetric for the
+// pair (east-north-up at the midpoint), and gives the same result
+// whichever is passed first. A track of a class the table does not know
+// is in no conflict.
 func Evaluate(a, b *track.State, p Params) (Conflict, bool) {
+	e := p.Table.ForNames(a.Class, b.Class)
+	if e == nil {
+		return Conflict{}, false
+	}
+	return evaluate(a, b, e, &p)
+}
+
+func evaluate(a, b *track.State, e *Entry, p *Params) (Conflict, bool) {
 	if !p.SameParty && a.Party == b.Party {
 		return Conflict{}, false
 	}
@@ -114,7 +152,7 @@ func Evaluate(a, b *track.State, p Params) (Conflict, bool) {
 	} else {
 		pa, pb = a.ECEF, b.ECEFAt(-dt)
 	}
-	if !mayConflict(pa, a.VelECEF, pb, b.VelECEF, p) {
+	if !mayConflict(pa, a.VelECEF, pb, b.VelECEF, e) {
 		return Conflict{}, false
 	}
 	if c := a.Key().Compare(b.Key()); c == 0 {
@@ -131,11 +169,15 @@ func Evaluate(a, b *track.State, p Params) (Conflict, bool) {
 	f := geo.NewFrame(mid)
 	ownPos, ownVel := inFrame(f, a, ref)
 	intPos, intVel := inFrame(f, b, ref)
-	res := Pair(ownPos, ownVel, intPos, intVel, p.Sep, p.LookaheadS)
-	if !res.Conflict {
+	r, v := intPos.Sub(ownPos), intVel.Sub(ownVel)
+	level, withMargin, loss := e.Grade(r, v, p.LevelMarginS)
+	if level == 0 {
 		return Conflict{}, false
 	}
-	return Conflict{A: *a, B: *b, Time: ref, PairResult: res}, true
+	c := Conflict{A: *a, B: *b, Time: ref, Sep: e, Level: level, LevelWithMargin: max(level, withMargin)}
+	c.Loss = loss
+	c.TCPAS, c.DHCPAM, c.DVCPAM = closestApproach(r, v, e.LookaheadS)
+	return c, true
 }
 
 // inFrame returns the track's position at time ref and its velocity in
@@ -149,9 +191,10 @@ func inFrame(f geo.Frame, s *track.State, ref time.Time) (pos, vel Vec3) {
 	return Vec3{p.EastM + v.EastM*dt, p.NorthM + v.NorthM*dt, p.UpM + v.UpM*dt}, Vec3{v.EastM, v.NorthM, v.UpM}
 }
 
-// mayConflict is the sphere test: false when the straight lines stay more
-// than the prune radius apart over the lookahead.
-func mayConflict(pa, va, pb, vb [3]float64, p Params) bool {
+// mayConflict is the sphere test: false when the straight lines stay
+// further apart than the entry's prune radius for their relative speed
+// over its lookahead.
+func mayConflict(pa, va, pb, vb [3]float64, e *Entry) bool {
 	var r, w [3]float64
 	for k := 0; k < 3; k++ {
 		r[k] = pb[k] - pa[k]
@@ -161,25 +204,34 @@ func mayConflict(pa, va, pb, vb [3]float64, p Params) bool {
 	ww := w[0]*w[0] + w[1]*w[1] + w[2]*w[2]
 	t := 0.0
 	if ww > 0 {
-		t = min(max(-rw/ww, 0), p.LookaheadS)
+		t = min(max(-rw/ww, 0), e.LookaheadS)
 	}
 	var d2 float64
 	for k := 0; k < 3; k++ {
 		d := r[k] + w[k]*t
 		d2 += d * d
 	}
-	rad := p.pruneRadiusM()
+	rad := e.pruneRadiusM(0)
+	if e.reachTimeS > 0 {
+		rad = e.pruneRadiusM(math.Sqrt(ww))
+	}
 	return d2 <= rad*rad
 }
 
 // Engine keeps the conflict set current as reports arrive: a report
-// re-evaluates only the pairs of its aircraft, found through the grid. It is
-// not safe for concurrent use (alert.Engine wraps it with a mutex).
+// re-evaluates only the pairs of its aircraft, found through the grids of
+// the entries of its class. It is not safe for concurrent use
+// (alert.Engine wraps it with a mutex).
 type Engine struct {
 	params Params
 	tracks *track.Table
-	grid   *grid
-	conf   Conformance
+	// index[i] finds the pairs of table entry i.
+	index []*entryIndex
+	// class[id] is the class index of track id.
+	class []uint8
+	conf  Conformance
+	// scratch holds the pieces of a path queried on the fly.
+	scratch []membership
 
 	// partners[id] lists the tracks id is in conflict with.
 	partners  [][]track.ID
@@ -189,36 +241,102 @@ type Engine struct {
 	epoch     uint32
 }
 
-// Grid dimensions that measured fastest (see BENCHMARKS.md).
+// Grid dimensions that measured fastest for the default manned-manned
+// entry (see BENCHMARKS.md).
 const (
 	DefaultCellM  = 50_000
 	DefaultSliceS = 60
 )
 
-// Grid sets the space-time grid: the edge of its ECEF cubes and the length
-// of its time slices. Zero values take the defaults.
+// Grid sets the space-time grid of every entry: the edge of its ECEF cubes
+// and the length of its time slices. Zero values size each entry's grid
+// by its reach (gridFor).
 type Grid struct {
 	CellM  float64
 	SliceS float64
 }
 
-// NewEngine makes an engine for the rules; conf may be nil (no conformance
-// monitoring).
+// gridFor is the default grid of an entry: cubes about 5.4 times the reach
+// of a pair closing at 50 m/s (the ratio that measured fastest for the
+// manned cylinder, 50 km for 5 NM), within [1 km, 50 km], and slices of
+// one cube at 100 m/s, within [10 s, 60 s]: 50 km and 60 s for the manned
+// cylinder, 16 km and 60 s for DO-365 well clear, 1 km and 10 s for
+// drones 50 m apart.
+func gridFor(e *Entry) Grid {
+	cell := min(max(5.4*(e.reachM+50*e.reachTimeS), 1_000), DefaultCellM)
+	return Grid{CellM: cell, SliceS: min(max(cell/100, 10), DefaultSliceS)}
+}
+
+// NewEngine makes an engine for valid rules; conf may be nil (no
+// conformance monitoring).
 func NewEngine(r rules.Rules, g Grid, conf Conformance) *Engine {
-	if g.CellM <= 0 {
-		g.CellM = DefaultCellM
-	}
-	if g.SliceS <= 0 {
-		g.SliceS = DefaultSliceS
-	}
-	return &Engine{
-		params:    ParamsFrom(r),
+	p := ParamsFrom(r)
+	e := &Engine{
+		params:    p,
 		tracks:    track.NewTable(r.StaleAfter()),
-		grid:      newGrid(g.CellM, g.SliceS),
 		conf:      conf,
 		conflicts: make(map[uint64]*Conflict),
 	}
+	for _, ent := range p.Table.entries {
+		eg := g
+		if eg.CellM <= 0 || eg.SliceS <= 0 {
+			d := gridFor(ent)
+			eg.CellM, eg.SliceS = cmpOr(eg.CellM, d.CellM), cmpOr(eg.SliceS, d.SliceS)
+		}
+		e.index = append(e.index, &entryIndex{grid: newGrid(eg.CellM, eg.SliceS)})
+	}
+	return e
 }
+
+// entryIndex finds the pairs of one entry of the separation table. Its grid
+// lists the aircraft of the entry's class, or of its second class for an
+// entry between two classes; the aircraft of the first class of such an
+// entry are kept in plain and queried against the grid on the fly.
+type entryIndex struct {
+	grid  *grid
+	plain []track.ID
+	// plainAt[id] is the position of id in plain, -1 when absent.
+	plainAt []int32
+}
+
+func (x *entryIndex) addPlain(id track.ID) {
+	for int(id) >= len(x.plainAt) {
+		x.plainAt = append(x.plainAt, -1)
+	}
+	if x.plainAt[id] < 0 {
+		x.plainAt[id] = int32(len(x.plain))
+		x.plain = append(x.plain, id)
+	}
+}
+
+// remove takes id out of the grid and the plain list.
+func (x *entryIndex) remove(id track.ID) {
+	x.grid.remove(id)
+	if int(id) >= len(x.plainAt) || x.plainAt[id] < 0 {
+		return
+	}
+	at, last := x.plainAt[id], x.plain[len(x.plain)-1]
+	x.plain[at] = last
+	x.plainAt[last] = at
+	x.plain = x.plain[:len(x.plain)-1]
+	x.plainAt[id] = -1
+}
+
+// plainSide reports whether aircraft of class c are kept in plain for the
+// entry: its first class, when it has two.
+func plainSide(ent *Entry, c uint8) bool { return ent.twoSided() && c == ent.A }
+
+// cmpOr is x when positive, else the default d.
+func cmpOr(x, d float64) float64 {
+	if x > 0 {
+		return x
+	}
+	return d
+}
+
+// SetLevelMargin sets Params.LevelMarginS (the alert lifecycle's
+// hysteresis) before the first report.
+func (e *Engine) SetLevelMargin(s float64) { e.params.LevelMarginS = s }
 
 // Params returns the pair parameters in use.
 func (e *Engine) Params() Params { return e.params }
@@ -235,16 +353,21 @@ func (e *Engine) growTo(n int) {
 		e.partners = append(e.partners, nil)
 		e.nonconf = append(e.nonconf, false)
 		e.stamp = append(e.stamp, 0)
+		e.class = append(e.class, 0)
 	}
 }
 
 // Ingest applies the reports in order at time now and appends to dst what
-// changed. A batch with an invalid report is refused whole, with an error
-// naming the report and field, before anything is applied.
+// changed. A batch with an invalid report, or one of a class the rules do
+// not know, is refused whole, with an error naming the report and field,
+// before anything is applied.
 func (e *Engine) Ingest(dst []Event, reports []track.Report, now time.Time) ([]Event, error) {
 	for i := range reports {
 		if err := reports[i].Validate(); err != nil {
 			return dst, &ReportError{Index: i, Err: err}
+		}
+		if _, ok := e.params.Table.Class(reports[i].Class); !ok {
+			return dst, &ReportError{Index: i, Err: fielderr.Errorf("class", "unknown class %q (the rules know %v)", reports[i].Class, e.params.Table.classes)}
 		}
 	}
 	for i := range reports {
@@ -254,13 +377,34 @@ func (e *Engine) Ingest(dst []Event, reports []track.Report, now time.Time) ([]E
 }
 
 func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
-	id, outcome := e.tracks.Apply(*r, now)
+	rep := *r
+	if rep.Class == "" {
+		rep.Class = rules.ClassManned
+	}
+	id, outcome := e.tracks.Apply(rep, now)
 	if !outcome.Applied() {
 		return dst
 	}
 	e.growTo(e.tracks.Cap())
 	s, _ := e.tracks.Get(id)
-	e.grid.set(id, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(), e.params.growM())
+	cls, _ := e.params.Table.Class(s.Class)
+	if outcome == track.Updated && e.class[id] != cls {
+		// A new class: the entries of the old one forget the aircraft.
+		for _, x := range e.index {
+			x.remove(id)
+		}
+	}
+	e.class[id] = cls
+	speed := math.Sqrt(s.VelECEF[0]*s.VelECEF[0] + s.VelECEF[1]*s.VelECEF[1] + s.VelECEF[2]*s.VelECEF[2])
+	for _, ent := range e.params.Table.entries {
+		switch x := e.index[ent.index]; {
+		case !ent.Involves(cls):
+		case plainSide(ent, cls):
+			x.addPlain(id)
+		default:
+			x.grid.set(id, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed))
+		}
+	}
 
 	e.epoch++
 	if e.epoch == 0 {
@@ -277,7 +421,7 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		e.stamp[other] = epoch
 		o, _ := e.tracks.Get(other)
 		key := pairID(id, other)
-		if c, ok := Evaluate(s, o, e.params); ok {
+		if c, ok := evaluate(s, o, e.params.Table.For(cls, e.class[other]), &e.params); ok {
 			*e.conflicts[key] = c
 			dst = append(dst, Event{Kind: ConflictPredicted, Conflict: c})
 			n++
@@ -291,19 +435,43 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		e.partners[other] = removeID(e.partners[other], id)
 	}
 	e.partners[id] = prev
-	e.grid.query(id, 0, e.stamp, epoch, func(other track.ID) {
-		o, _ := e.tracks.Get(other)
-		c, ok := Evaluate(s, o, e.params)
-		if !ok {
-			return
+	e.stamp[id] = epoch
+	for _, ent := range e.params.Table.entries {
+		if !ent.Involves(cls) {
+			continue
 		}
-		cp := new(Conflict)
-		*cp = c
-		e.conflicts[pairID(id, other)] = cp
-		e.partners[id] = append(e.partners[id], other)
-		e.partners[other] = append(e.partners[other], id)
-		dst = append(dst, Event{Kind: ConflictPredicted, Conflict: c})
-	})
+		found := func(other track.ID) {
+			o, _ := e.tracks.Get(other)
+			c, ok := evaluate(s, o, ent, &e.params)
+			if !ok {
+				return
+			}
+			cp := new(Conflict)
+			*cp = c
+			e.conflicts[pairID(id, other)] = cp
+			e.partners[id] = append(e.partners[id], other)
+			e.partners[other] = append(e.partners[other], id)
+			dst = append(dst, Event{Kind: ConflictPredicted, Conflict: c})
+		}
+		x := e.index[ent.index]
+		switch {
+		case !ent.twoSided():
+			x.grid.query(id, 0, e.stamp, epoch, found)
+		case plainSide(ent, cls):
+			if x.grid.count > 0 {
+				e.scratch = x.grid.queryPath(e.scratch, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), e.stamp, epoch, found)
+			}
+		default:
+			// Listed: the aircraft of the other class are few, each is
+			// a candidate (Evaluate's sphere test comes first).
+			for _, other := range x.plain {
+				if e.stamp[other] != epoch {
+					e.stamp[other] = epoch
+					found(other)
+				}
+			}
+		}
+	}
 
 	if e.conf != nil {
 		conforming, applies := e.conf.Conforms(s.Party, s.Pos, s.Time)
@@ -348,7 +516,9 @@ func (e *Engine) Expire(dst []Event, now time.Time) []Event {
 			e.nonconf[id] = false
 			dst = append(dst, Event{Kind: Conforming, Reason: ReasonStale, Track: *s})
 		}
-		e.grid.remove(id)
+		for _, x := range e.index {
+			x.remove(id)
+		}
 	})
 	return dst
 }
@@ -401,46 +571,93 @@ func (e *Engine) Tracks(b BBox) []track.State {
 	return out
 }
 
-// FullCycle computes the whole conflict set from scratch through the index,
-// on all cores, sorted by pair key. It does not change the engine's set.
+// FullCycle computes the whole conflict set from scratch through the
+// index, on all cores, sorted by pair key. It does not change the engine's
+// set. Each entry's pairs are found once: within one class from the
+// smaller id of each pair; between two classes from each aircraft of the
+// first class, queried against the grid, or, when the grid lists few
+// aircraft, from each of those, against every aircraft of the first class.
 func (e *Engine) FullCycle() []Conflict {
 	workers := runtime.GOMAXPROCS(0)
 	n := int32(e.tracks.Cap())
 	parts := make([][]Conflict, workers)
-	var next atomic.Int32
-	const chunk = 256
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			stamp := make([]uint32, n)
-			var epoch uint32
-			var out []Conflict
-			for {
-				lo := next.Add(chunk) - chunk
-				if lo >= n {
-					break
-				}
-				for id := lo; id < min(lo+chunk, n); id++ {
-					s, ok := e.tracks.Get(id)
-					if !ok {
-						continue
-					}
-					epoch++
+	for _, ent := range e.params.Table.entries {
+		x := e.index[ent.index]
+		// What each worker goes through: ids (of the grid, or of plain).
+		var ids []track.ID
+		var from func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership
+		switch {
+		case !ent.twoSided():
+			from = func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership {
+				if x.grid.listed(id) {
 					// Each pair is handled from its smaller id.
-					e.grid.query(id, id+1, stamp, epoch, func(other track.ID) {
-						o, _ := e.tracks.Get(other)
-						if c, ok := Evaluate(s, o, e.params); ok {
-							out = append(out, c)
-						}
-					})
+					x.grid.query(id, id+1, stamp, epoch, fn)
 				}
+				return scratch
 			}
-			parts[w] = out
-		}(w)
+		case len(x.plain) == 0 || x.grid.count == 0:
+			continue
+		case x.grid.count <= fewListed:
+			from = func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership {
+				if x.grid.listed(id) {
+					for _, other := range x.plain {
+						fn(other)
+					}
+				}
+				return scratch
+			}
+		default:
+			ids = x.plain
+			from = func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership {
+				s, _ := e.tracks.Get(id)
+				v := s.VelECEF
+				grow := ent.growM(math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2]))
+				return x.grid.queryPath(scratch, s.ECEF, v, s.Time.UnixNano(), e.params.spanS(ent), grow, stamp, epoch, fn)
+			}
+		}
+		count := n
+		if ids != nil {
+			count = int32(len(ids))
+		}
+		var next atomic.Int32
+		const chunk = 256
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				stamp := make([]uint32, n)
+				var epoch uint32
+				var scratch []membership
+				out := parts[w]
+				for {
+					lo := next.Add(chunk) - chunk
+					if lo >= count {
+						break
+					}
+					for k := lo; k < min(lo+chunk, count); k++ {
+						id := k
+						if ids != nil {
+							id = ids[k]
+						}
+						s, ok := e.tracks.Get(id)
+						if !ok {
+							continue
+						}
+						epoch++
+						scratch = from(id, stamp, epoch, scratch, func(other track.ID) {
+							o, _ := e.tracks.Get(other)
+							if c, ok := evaluate(s, o, ent, &e.params); ok {
+								out = append(out, c)
+							}
+						})
+					}
+				}
+				parts[w] = out
+			}(w)
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	var all []Conflict
 	for _, p := range parts {
 		all = append(all, p...)
@@ -449,10 +666,25 @@ func (e *Engine) FullCycle() []Conflict {
 	return all
 }
 
-// BruteForce checks every pair of the tracks with Evaluate: the oracle of
-// the tests and the baseline of the benchmark. It uses all cores, like
-// FullCycle, so that the two compare like for like. Sorted by pair key.
+// fewListed is the number of aircraft in the grid of an entry between two
+// classes below which the full cycle pairs each with every aircraft of the
+// first class instead of querying the grid for those.
+const fewListed = 64
+
+// BruteForce checks every pair of the tracks with the entry of their
+// classes, through the pair function of Evaluate: the oracle of the tests
+// and the baseline of the benchmark. It uses all cores, like FullCycle, so
+// that the two compare like for like. Sorted by pair key. Tracks of classes
+// the table does not know are in no pair.
 func BruteForce(states []track.State, p Params) []Conflict {
+	class := make([]int, len(states))
+	for i := range states {
+		c, ok := p.Table.Class(states[i].Class)
+		class[i] = int(c)
+		if !ok {
+			class[i] = -1
+		}
+	}
 	workers := runtime.GOMAXPROCS(0)
 	parts := make([][]Conflict, workers)
 	var wg sync.WaitGroup
@@ -462,8 +694,14 @@ func BruteForce(states []track.State, p Params) []Conflict {
 			defer wg.Done()
 			// Rows interleaved between workers: row i has n-i-1 pairs.
 			for i := w; i < len(states); i += workers {
+				if class[i] < 0 {
+					continue
+				}
 				for j := i + 1; j < len(states); j++ {
-					if c, ok := Evaluate(&states[i], &states[j], p); ok {
+					if class[j] < 0 {
+						continue
+					}
+					if c, ok := evaluate(&states[i], &states[j], p.Table.For(uint8(class[i]), uint8(class[j])), &p); ok {
 						parts[w] = append(parts[w], c)
 					}
 				}
@@ -495,7 +733,8 @@ func SameConflicts(x, y []Conflict) (bool, string) {
 			}
 			return false, "only in second: " + ky.String()
 		}
-		if x[i].PairResult != y[i].PairResult || !x[i].Time.Equal(y[i].Time) {
+		if x[i].PairResult != y[i].PairResult || !x[i].Time.Equal(y[i].Time) ||
+			x[i].Sep.Index() != y[i].Sep.Index() || x[i].Level != y[i].Level || x[i].LevelWithMargin != y[i].LevelWithMargin {
 			return false, "different result for " + x[i].Key().String()
 		}
 	}

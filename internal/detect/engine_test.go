@@ -49,31 +49,48 @@ func drawPicture(t *rapid.T) picture {
 		c = geo.LLA{LatDeg: rapid.Float64Range(-30, 30).Draw(t, "lat"), LonDeg: rapid.Float64Range(-30, 30).Draw(t, "lon")}
 	}
 	p := picture{center: c}
-	if rapid.Bool().Draw(t, "clustered") {
+	switch rapid.IntRange(0, 2).Draw(t, "scale") {
+	case 0:
 		p.spreadM = rapid.Float64Range(1_000, 30_000).Draw(t, "spread")
 		p.altLoM = rapid.Float64Range(0, 12_000).Draw(t, "alt")
 		p.altHiM = p.altLoM + rapid.Float64Range(0, 1_500).Draw(t, "band")
-	} else {
+	case 1:
 		p.spreadM = rapid.Float64Range(50_000, 2_000_000).Draw(t, "spread")
 		p.altLoM, p.altHiM = 0, 20_000
+	case 2:
+		// A city: drones tens of meters apart, low.
+		p.spreadM = rapid.Float64Range(30, 3_000).Draw(t, "spread")
+		p.altLoM, p.altHiM = 0, rapid.Float64Range(0, 300).Draw(t, "ceiling")
 	}
 	return p
 }
 
-func (p picture) drawReport(t *rapid.T, party, id string, at time.Time) track.Report {
+// drawReport draws a report of the class: drones up to 50 m/s and 5 m/s
+// vertically, manned aircraft up to Mach 2 with the vertical rates of a
+// fighter.
+func (p picture) drawReport(t *rapid.T, party, id, class string, at time.Time) track.Report {
 	e := rapid.Float64Range(-p.spreadM, p.spreadM).Draw(t, "east")
 	n := rapid.Float64Range(-p.spreadM, p.spreadM).Draw(t, "north")
 	alt := rapid.Float64Range(p.altLoM, p.altHiM).Draw(t, "alt")
-	// Up to Mach 2 in any direction, vertical rates of a fighter.
-	speed := rapid.Float64Range(0, 700).Draw(t, "speed")
+	maxSpeed, maxVS := 700.0, 60.0
+	if class == rules.ClassUAS {
+		maxSpeed, maxVS = 50, 5
+	}
+	speed := rapid.Float64Range(0, maxSpeed).Draw(t, "speed")
 	hdg := rapid.Float64Range(0, 2*math.Pi).Draw(t, "heading")
 	return track.Report{
-		Party: party, Aircraft: id, Callsign: "C" + id,
+		Party: party, Aircraft: id, Callsign: "C" + id, Class: class,
 		Pos:        offset(p.center, e, n, alt),
 		VelEastMps: speed * math.Sin(hdg), VelNorthMps: speed * math.Cos(hdg),
-		VelUpMps: rapid.Float64Range(-60, 60).Draw(t, "vs"),
+		VelUpMps: rapid.Float64Range(-maxVS, maxVS).Draw(t, "vs"),
 		Time:     at,
 	}
+}
+
+// drawClass draws the class of an aircraft: mostly drones in a city
+// picture, a mix elsewhere; "" (manned by default) now and then.
+func drawClass(t *rapid.T) string {
+	return rapid.SampledFrom([]string{rules.ClassManned, rules.ClassUAS, rules.ClassUAS, ""}).Draw(t, "class")
 }
 
 func checkSame(t *rapid.T, step string, e *Engine) {
@@ -89,23 +106,45 @@ func checkSame(t *rapid.T, step string, e *Engine) {
 
 // TestIncrementalMatchesBruteForce is the exactness property: after every
 // report and every expiry, the event-driven set, the full cycle and the
-// brute force hold the same pairs with the same numbers.
+// brute force hold the same pairs with the same numbers, over mixed
+// classes (manned and drones, now and then changing class) and random
+// separation tables, where each pair is judged by its classes' entry.
 func TestIncrementalMatchesBruteForce(t *testing.T) {
+	conflicts := map[string]int{}
 	rapid.Check(t, func(t *rapid.T) {
 		r := rules.Default()
 		r.SamePartyAlerts = rapid.Bool().Draw(t, "same_party")
-		g := Grid{
-			CellM:  rapid.SampledFrom([]float64{10_000, 40_000, DefaultCellM, 1_000_000}).Draw(t, "cell"),
-			SliceS: rapid.SampledFrom([]float64{7, DefaultSliceS, 400}).Draw(t, "slice"),
+		random := rapid.Bool().Draw(t, "random table")
+		if random {
+			r = drawTable(t)
+		}
+		var g Grid
+		// An explicit grid sizes every entry alike: cells sized for jets
+		// with drones, or the reverse, are correct but slow, so the
+		// random tables keep the grids sized per entry.
+		if !random && rapid.Bool().Draw(t, "explicit grid") {
+			g = Grid{
+				CellM:  rapid.SampledFrom([]float64{10_000, 40_000, DefaultCellM, 1_000_000}).Draw(t, "cell"),
+				SliceS: rapid.SampledFrom([]float64{7, DefaultSliceS, 400}).Draw(t, "slice"),
+			}
 		}
 		e := NewEngine(r, g, nil)
 		pic := drawPicture(t)
 		n := rapid.IntRange(2, 24).Draw(t, "aircraft")
 		parties := []string{"blue", "red", "green"}
+		classes := make([]string, n)
+		for i := range classes {
+			classes[i] = drawClass(t)
+		}
 		now := t0
 		last := make([]time.Time, n)
+		defer func() {
+			for _, c := range e.Conflicts() {
+				conflicts[c.Sep.Rule.Classes[0]+"-"+c.Sep.Rule.Classes[1]]++
+			}
+		}()
 		for i := range n {
-			rep := pic.drawReport(t, parties[i%len(parties)], fmt.Sprint(i), now)
+			rep := pic.drawReport(t, parties[i%len(parties)], fmt.Sprint(i), classes[i], now)
 			if _, err := e.Ingest(nil, []track.Report{rep}, now); err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +164,10 @@ func TestIncrementalMatchesBruteForce(t *testing.T) {
 				if at.After(now) {
 					now = at
 				}
-				rep := pic.drawReport(t, parties[i%len(parties)], fmt.Sprint(i), at)
+				if rapid.IntRange(0, 19).Draw(t, "reclass") == 0 {
+					classes[i] = drawClass(t)
+				}
+				rep := pic.drawReport(t, parties[i%len(parties)], fmt.Sprint(i), classes[i], at)
 				if _, err := e.Ingest(nil, []track.Report{rep}, now); err != nil {
 					t.Fatal(err)
 				}
@@ -136,57 +178,218 @@ func TestIncrementalMatchesBruteForce(t *testing.T) {
 			checkSame(t, fmt.Sprintf("step %d", s), e)
 		}
 	})
+	// Every entry of the table had pairs in conflict at some step.
+	for _, k := range []string{"manned-manned", "manned-uas", "uas-uas"} {
+		if conflicts[k] == 0 {
+			t.Errorf("no %s conflicts drawn: the property was not exercised for them (%v)", k, conflicts)
+		}
+	}
+	t.Logf("conflicts at the end of the runs, by entry: %v", conflicts)
+}
+
+// drawTable draws rules with a random separation table: for each pair of
+// the classes manned and uas, a cylinder or a DO-365 well clear with
+// random thresholds (levels with their own detectors too), lookahead and
+// levels, so that the prune is checked for entries of every shape.
+func drawTable(t *rapid.T) rules.Rules {
+	r := rules.Default()
+	r.SamePartyAlerts = rapid.Bool().Draw(t, "same_party")
+	r.StaleAfterS = float64(rapid.IntRange(1, 60).Draw(t, "stale"))
+	for i := range r.Separation {
+		s := &r.Separation[i]
+		if rapid.IntRange(0, 2).Draw(t, "keep") == 0 {
+			continue
+		}
+		s.LookaheadS = float64(rapid.IntRange(1, 400).Draw(t, "lookahead"))
+		det := func() rules.Detector {
+			if s.Detector.Kind == rules.DetectorCylinder {
+				return rules.Cylinder(rapid.Float64Range(1, 20_000).Draw(t, "D"), rapid.Float64Range(1, 1_000).Draw(t, "H"))
+			}
+			return rules.DO365WCV(rapid.Float64Range(1, 5_000).Draw(t, "DTHR"), rapid.Float64Range(1, 500).Draw(t, "ZTHR"),
+				rapid.Float64Range(0, 120).Draw(t, "TTHR"), rapid.Float64Range(0, 120).Draw(t, "TCOA"))
+		}
+		if rapid.Bool().Draw(t, "switch kind") {
+			if s.Detector.Kind == rules.DetectorCylinder {
+				s.Detector.Kind = rules.DetectorDO365WCV
+			} else {
+				s.Detector.Kind = rules.DetectorCylinder
+			}
+		}
+		s.Detector = det()
+		s.Levels = nil
+		for k := range rapid.IntRange(1, 3).Draw(t, "levels") {
+			l := rules.SeparationLevel{Name: fmt.Sprint("l", k), MaxTimeToLoSS: s.LookaheadS / float64(k+1)}
+			if rapid.Bool().Draw(t, "own detector") {
+				d := det()
+				l.Detector = &d
+			}
+			s.Levels = append(s.Levels, l)
+		}
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatalf("drawn rules are not valid: %v", err)
+	}
+	return r
+}
+
+// gradeUnpruned is evaluate without the sphere test: what the pair math
+// says with nothing pruned.
+func gradeUnpruned(a, b *track.State, e *Entry) (Conflict, bool) {
+	if a.Key().Compare(b.Key()) > 0 {
+		a, b = b, a
+	}
+	dt := b.Time.Sub(a.Time).Seconds()
+	ref := b.Time
+	if dt < 0 {
+		ref = a.Time
+	}
+	pa, pb := a.ECEF, b.ECEF
+	if dt >= 0 {
+		pa = a.ECEFAt(dt)
+	} else {
+		pb = b.ECEFAt(-dt)
+	}
+	f := geo.NewFrame(geo.FromECEF(geo.ECEF{XM: (pa[0] + pb[0]) / 2, YM: (pa[1] + pb[1]) / 2, ZM: (pa[2] + pb[2]) / 2}))
+	op, ov := inFrame(f, a, ref)
+	ip, iv := inFrame(f, b, ref)
+	level, _, loss := e.Grade(ip.Sub(op), iv.Sub(ov), 0)
+	return Conflict{PairResult: PairResult{Loss: loss}, Level: level}, level > 0
 }
 
 // TestPruneIsConservative checks the two prunes against the pair math with
-// nothing pruned: whenever the full evaluation finds a conflict, the sphere
-// test passes and the two index boxes overlap.
+// nothing pruned, for every entry of random tables: whenever the full
+// evaluation finds a conflict, the sphere test passes and the two index
+// boxes of the entry's grid overlap. The pairs are drawn to pass close
+// (often only within the modified-tau reach of fast closing aircraft), so
+// that conflicts are common.
 func TestPruneIsConservative(t *testing.T) {
+	var found int
 	rapid.Check(t, func(t *rapid.T) {
-		r := rules.Default()
-		r.SamePartyAlerts = true
+		r := drawTable(t)
 		p := ParamsFrom(r)
-		pic := drawPicture(t)
-		pic.spreadM = min(pic.spreadM, 200_000)
-		a := track.NewState(pic.drawReport(t, "a", "1", t0))
-		b := track.NewState(pic.drawReport(t, "b", "2", t0.Add(time.Duration(rapid.IntRange(0, 30).Draw(t, "gap"))*time.Second)))
-		dt := b.Time.Sub(a.Time).Seconds()
-		pa, pb := a.ECEFAt(dt), b.ECEF
-		mid := geo.ECEF{XM: (pa[0] + pb[0]) / 2, YM: (pa[1] + pb[1]) / 2, ZM: (pa[2] + pb[2]) / 2}
-		f := geo.NewFrame(geo.FromECEF(mid))
-		op, ov := inFrame(f, &a, b.Time)
-		ip, iv := inFrame(f, &b, b.Time)
-		res := Pair(op, ov, ip, iv, p.Sep, p.LookaheadS)
-		if !res.Conflict {
+		ent := p.Table.Entries()[rapid.IntRange(0, len(p.Table.Entries())-1).Draw(t, "entry")]
+		center := geo.LLA{LatDeg: rapid.Float64Range(-89, 89).Draw(t, "lat"), LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon")}
+		alt := rapid.Float64Range(0, 12_000).Draw(t, "alt")
+		// b starts near where a will be at a random time of the
+		// lookahead, flying at it; both at any speed up to Mach 2.
+		speed := func(name string) float64 { return rapid.Float64Range(0, 700).Draw(t, name) }
+		hdg := rapid.Float64Range(0, 2*math.Pi).Draw(t, "heading")
+		sa := speed("speed a")
+		a := track.Report{Party: "a", Aircraft: "1", Class: p.Table.Classes()[ent.A], Time: t0,
+			Pos: offset(center, 0, 0, alt), VelEastMps: sa * math.Sin(hdg), VelNorthMps: sa * math.Cos(hdg), VelUpMps: rapid.Float64Range(-60, 60).Draw(t, "vs a")}
+		// The closest approach may come after the lookahead (and after
+		// the stale time that the index adds to it): a well clear
+		// violation starts up to TTHR before it.
+		meet := rapid.Float64Range(0, ent.LookaheadS+ent.reachTimeS).Draw(t, "meet")
+		if rapid.Bool().Draw(t, "late") {
+			meet = ent.LookaheadS + rapid.Float64Range(0, ent.reachTimeS).Draw(t, "after")
+		}
+		reach := ent.pruneRadiusM(2 * 700)
+		missE, missN := rapid.Float64Range(-reach, reach).Draw(t, "miss east"), rapid.Float64Range(-reach, reach).Draw(t, "miss north")
+		sb, hb := speed("speed b"), rapid.Float64Range(0, 2*math.Pi).Draw(t, "heading b")
+		vb := [3]float64{sb * math.Sin(hb), sb * math.Cos(hb), rapid.Float64Range(-60, 60).Draw(t, "vs b")}
+		be := a.VelEastMps*meet + missE - vb[0]*meet
+		bn := a.VelNorthMps*meet + missN - vb[1]*meet
+		bz := alt + a.VelUpMps*meet + rapid.Float64Range(-1_000, 1_000).Draw(t, "miss up") - vb[2]*meet
+		gap := rapid.SampledFrom([]int{0, int(r.StaleAfterS), rapid.IntRange(0, int(r.StaleAfterS)).Draw(t, "some gap")}).Draw(t, "gap")
+		b := track.Report{Party: "b", Aircraft: "2", Class: p.Table.Classes()[ent.B], Time: t0.Add(time.Duration(gap) * time.Second),
+			Pos: offset(center, be, bn, bz), VelEastMps: vb[0], VelNorthMps: vb[1], VelUpMps: vb[2]}
+		if b.Pos.AltM < track.MinAltM || b.Pos.AltM > track.MaxAltM {
 			return
 		}
-		if !mayConflict(pa, a.VelECEF, pb, b.VelECEF, p) {
-			t.Fatalf("sphere test pruned a conflict: %+v", res)
+		sta, stb := track.NewState(a), track.NewState(b)
+		c, ok := gradeUnpruned(&sta, &stb, ent)
+		if !ok {
+			return
 		}
-		g := newGrid(DefaultCellM, DefaultSliceS)
-		g.set(0, a.ECEF, a.VelECEF, a.Time.UnixNano(), p.spanS(), p.growM())
-		g.set(1, b.ECEF, b.VelECEF, b.Time.UnixNano(), p.spanS(), p.growM())
-		found := false
-		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
-		if !found {
-			t.Fatalf("the index does not pair a conflicting pair: %+v", res)
+		found++
+		dt := stb.Time.Sub(sta.Time).Seconds()
+		if !mayConflict(sta.ECEFAt(dt), sta.VelECEF, stb.ECEF, stb.VelECEF, ent) {
+			t.Fatalf("sphere test pruned a conflict: %+v", c)
 		}
-		if _, ok := Evaluate(&a, &b, p); !ok {
-			t.Fatal("Evaluate lost a conflict")
+		gd := gridFor(ent)
+		g := newGrid(gd.CellM, gd.SliceS)
+		grow := func(s *track.State) float64 {
+			v := s.VelECEF
+			return ent.growM(math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2]))
+		}
+		g.set(1, stb.ECEF, stb.VelECEF, stb.Time.UnixNano(), p.spanS(ent), grow(&stb))
+		hit := false
+		g.queryPath(nil, sta.ECEF, sta.VelECEF, sta.Time.UnixNano(), p.spanS(ent), grow(&sta), make([]uint32, 2), 1, func(int32) { hit = true })
+		if !hit {
+			t.Fatalf("the index does not pair a conflicting pair (on the fly): %+v", c)
+		}
+		g.set(0, sta.ECEF, sta.VelECEF, sta.Time.UnixNano(), p.spanS(ent), grow(&sta))
+		hit = false
+		g.query(0, 0, make([]uint32, 2), 1, func(int32) { hit = true })
+		if !hit {
+			t.Fatalf("the index does not pair a conflicting pair: %+v", c)
+		}
+		if got, ok := Evaluate(&sta, &stb, p); !ok || got.PairResult.Loss != c.Loss || got.Level != c.Level {
+			t.Fatalf("Evaluate %v %+v, the pair math %+v", ok, got, c)
 		}
 	})
+	if found < 10 {
+		t.Fatalf("only %d conflicts drawn: the property was hardly exercised", found)
+	}
+	t.Logf("%d conflicts checked", found)
 }
 
 func TestEvaluateIsSymmetric(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		p := ParamsFrom(rules.Default())
+		p := ParamsFrom(drawTable(t))
 		pic := drawPicture(t)
-		a := track.NewState(pic.drawReport(t, "a", "1", t0))
-		b := track.NewState(pic.drawReport(t, "b", "2", t0.Add(time.Duration(rapid.IntRange(-10, 10).Draw(t, "gap"))*time.Second)))
+		a := track.NewState(pic.drawReport(t, "a", "1", drawClass(t), t0))
+		b := track.NewState(pic.drawReport(t, "b", "2", drawClass(t), t0.Add(time.Duration(rapid.IntRange(-10, 10).Draw(t, "gap"))*time.Second)))
 		ab, okAB := Evaluate(&a, &b, p)
 		ba, okBA := Evaluate(&b, &a, p)
-		if okAB != okBA || ab.PairResult != ba.PairResult || ab.Key() != ba.Key() {
+		if okAB != okBA || ab.PairResult != ba.PairResult || ab.Key() != ba.Key() || ab.Level != ba.Level || ab.Sep != ba.Sep {
 			t.Fatalf("a,b gives %v %+v; b,a gives %v %+v", okAB, ab, okBA, ba)
+		}
+	})
+}
+
+// TestMannedOnlyAsBefore: with the default rules, a pair of manned
+// aircraft is judged as before the separation table existed: a conflict
+// exactly when Pair with the rules' top-level minima and lookahead finds
+// one in the pair frame (the same numbers), at the level LevelFor gives
+// its t_in (the alert lifecycle's old rule).
+func TestMannedOnlyAsBefore(t *testing.T) {
+	var conflicts int
+	defer func() {
+		if conflicts < 10 {
+			t.Errorf("only %d conflicts drawn", conflicts)
+		}
+	}()
+	rapid.Check(t, func(t *rapid.T) {
+		r := rules.Default()
+		p := ParamsFrom(r)
+		pic := drawPicture(t)
+		// Close enough that many pairs conflict.
+		pic.spreadM = min(pic.spreadM, 20_000)
+		pic.altHiM = min(pic.altHiM, pic.altLoM+600)
+		class := rapid.SampledFrom([]string{"", rules.ClassManned}).Draw(t, "class")
+		a := track.NewState(pic.drawReport(t, "a", "1", class, t0))
+		b := track.NewState(pic.drawReport(t, "b", "2", class, t0.Add(time.Duration(rapid.IntRange(0, 30).Draw(t, "gap"))*time.Second)))
+		got, ok := Evaluate(&a, &b, p)
+		pa := a.ECEFAt(b.Time.Sub(a.Time).Seconds())
+		f := geo.NewFrame(geo.FromECEF(geo.ECEF{XM: (pa[0] + b.ECEF[0]) / 2, YM: (pa[1] + b.ECEF[1]) / 2, ZM: (pa[2] + b.ECEF[2]) / 2}))
+		op, ov := inFrame(f, &a, b.Time)
+		ip, iv := inFrame(f, &b, b.Time)
+		want := Pair(op, ov, ip, iv, Cylinder{HorizontalM: r.HorizontalSepM, VerticalM: r.VerticalSepM}, r.LookaheadS)
+		if ok != want.Conflict {
+			t.Fatalf("Evaluate %v, Pair %+v", ok, want)
+		}
+		if !ok {
+			return
+		}
+		conflicts++
+		if got.PairResult != want {
+			t.Fatalf("Evaluate %+v, Pair %+v", got.PairResult, want)
+		}
+		lv, err := r.LevelFor(want.TInS)
+		if err != nil || got.LevelName() != lv.Name {
+			t.Fatalf("level %s, LevelFor gives %v %v", got.LevelName(), lv, err)
 		}
 	})
 }

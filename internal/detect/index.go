@@ -137,6 +137,12 @@ func (m *membership) sameCell(o *membership) bool {
 // a dense area from being paired with everything their path passes near at
 // other times; the slice length trades that against more listings per
 // aircraft.
+//
+// A grid serves one entry of the separation table. An entry between two
+// classes lists only the aircraft of its second class here; those of the
+// first are queried against it on the fly (queryPath) without being
+// listed. With the default classes the drones are listed and the few
+// manned aircraft, whose modified-tau reach makes big boxes, are not.
 type grid struct {
 	cellM   float64
 	sliceNs int64
@@ -149,6 +155,7 @@ type grid struct {
 	// Per aircraft, by id: where it is listed, ordered by (slice, cell).
 	in      [][]membership
 	live    []bool
+	count   int
 	scratch []membership
 }
 
@@ -180,26 +187,12 @@ func (g *grid) set(id int32, pos, vel [3]float64, startNs int64, spanS, grow flo
 		g.in = append(g.in, nil)
 		g.live = append(g.live, false)
 	}
-	next := g.scratch[:0]
-	endNs := startNs + int64(spanS*1e9)
-	for s := floorDiv(startNs, g.sliceNs); s*g.sliceNs <= endNs; s++ {
-		t0 := max(startNs, s*g.sliceNs)
-		t1 := min(endNs, (s+1)*g.sliceNs)
-		b := toBox32(segmentBox(pos, vel, float64(t0-startNs)/1e9, float64(t1-startNs)/1e9, grow))
-		i0, i1 := g.cellCoord(float64(b.min[0])), g.cellCoord(float64(b.max[0]))
-		j0, j1 := g.cellCoord(float64(b.min[1])), g.cellCoord(float64(b.max[1]))
-		k0, k1 := g.cellCoord(float64(b.min[2])), g.cellCoord(float64(b.max[2]))
-		for i := i0; i <= i1; i++ {
-			for j := j0; j <= j1; j++ {
-				for k := k0; k <= k1; k++ {
-					next = append(next, membership{list: -1, box: b, slice: s, i: int32(i), j: int32(j), k: int32(k)})
-				}
-			}
-		}
-	}
+	next := g.pieces(g.scratch[:0], pos, vel, startNs, spanS, grow)
 	var old []membership
 	if g.live[id] {
 		old = g.in[id]
+	} else {
+		g.count++
 	}
 	o := 0
 	for n := range next {
@@ -224,6 +217,29 @@ func (g *grid) set(id int32, pos, vel [3]float64, startNs int64, spanS, grow flo
 	g.in[id] = append(g.in[id][:0], next...)
 	g.scratch = next
 	g.live[id] = true
+}
+
+// pieces appends the memberships of a path (not yet listed: list -1), in
+// (slice, cell) order: each slice's piece of the path, its box grown by
+// grow, in every cube the box touches.
+func (g *grid) pieces(dst []membership, pos, vel [3]float64, startNs int64, spanS, grow float64) []membership {
+	endNs := startNs + int64(spanS*1e9)
+	for s := floorDiv(startNs, g.sliceNs); s*g.sliceNs <= endNs; s++ {
+		t0 := max(startNs, s*g.sliceNs)
+		t1 := min(endNs, (s+1)*g.sliceNs)
+		b := toBox32(segmentBox(pos, vel, float64(t0-startNs)/1e9, float64(t1-startNs)/1e9, grow))
+		i0, i1 := g.cellCoord(float64(b.min[0])), g.cellCoord(float64(b.max[0]))
+		j0, j1 := g.cellCoord(float64(b.min[1])), g.cellCoord(float64(b.max[1]))
+		k0, k1 := g.cellCoord(float64(b.min[2])), g.cellCoord(float64(b.max[2]))
+		for i := i0; i <= i1; i++ {
+			for j := j0; j <= j1; j++ {
+				for k := k0; k <= k1; k++ {
+					dst = append(dst, membership{list: -1, box: b, slice: s, i: int32(i), j: int32(j), k: int32(k)})
+				}
+			}
+		}
+	}
+	return dst
 }
 
 // listFor returns the position of the list of the cell with the key,
@@ -278,7 +294,11 @@ func (g *grid) remove(id int32) {
 	}
 	g.in[id] = g.in[id][:0]
 	g.live[id] = false
+	g.count--
 }
+
+// listed reports whether id is in the grid.
+func (g *grid) listed(id int32) bool { return int(id) < len(g.live) && g.live[id] }
 
 // query calls fn once for every other aircraft from minID up that shares
 // a cell with id with overlapping boxes there. stamp (indexed by id) and
@@ -299,4 +319,30 @@ func (g *grid) query(id int32, minID int32, stamp []uint32, epoch uint32, fn fun
 			fn(o.id)
 		}
 	}
+}
+
+// queryPath is query for a path that is not listed: the pieces of the path
+// from pos (ECEF, at unix time startNs) at vel over spanS seconds, grown by
+// grow, are found in the grid's cells as set would list them, and fn is
+// called once for every listed aircraft whose box overlaps one of them.
+// scratch is reused for the pieces and returned. Read-only on the grid.
+func (g *grid) queryPath(scratch []membership, pos, vel [3]float64, startNs int64, spanS, grow float64, stamp []uint32, epoch uint32, fn func(other int32)) []membership {
+	scratch = g.pieces(scratch[:0], pos, vel, startNs, spanS, grow)
+	for mi := range scratch {
+		m := &scratch[mi]
+		l, ok := g.index[foldKey(m.slice, m.i, m.j, m.k)]
+		if !ok {
+			continue
+		}
+		list := g.lists[l]
+		for oi := range list {
+			o := &list[oi]
+			if !o.box.overlaps(&m.box) || stamp[o.id] == epoch {
+				continue
+			}
+			stamp[o.id] = epoch
+			fn(o.id)
+		}
+	}
+	return scratch
 }

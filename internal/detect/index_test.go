@@ -37,14 +37,16 @@ func closest(pa, va [3]float64, startA float64, pb, vb [3]float64, startB float6
 }
 
 // TestGridFindsEveryCloseApproach is the index's half of the no-miss
-// proof: two paths that come within the grow distance of each other at a
-// common instant are always paired by a query, whatever the cell and slice
-// sizes, and a query never returns a path whose whole-span box is apart.
+// proof: two paths that come within the sum of their grow distances of
+// each other at a common instant are always paired by a query, whatever
+// the cell and slice sizes, whether the querying path is listed (query)
+// or not (queryPath), and a query never returns a path whose whole-span
+// box is apart.
 func TestGridFindsEveryCloseApproach(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		g := newGrid(rapid.SampledFrom([]float64{8_000, 20_000, 100_000, 1_000_000}).Draw(t, "cell"),
 			rapid.SampledFrom([]float64{10, 30, 1000}).Draw(t, "slice"))
-		const growM = 5_000
+		growA, growB := rapid.Float64Range(20, 10_000).Draw(t, "grow a"), rapid.Float64Range(20, 10_000).Draw(t, "grow b")
 		spanS := rapid.Float64Range(0, 400).Draw(t, "span")
 		drawPath := func(label string) ([3]float64, [3]float64, float64) {
 			var p, v [3]float64
@@ -58,25 +60,32 @@ func TestGridFindsEveryCloseApproach(t *testing.T) {
 		pa, va, sa := drawPath("a")
 		pb, vb, sb := drawPath("b")
 		const baseNs = 1_767_225_600_000_000_000 // 2026-01-01: absolute slice boundaries matter
-		g.set(0, pa, va, baseNs+int64(sa*1e9), spanS, growM)
-		g.set(1, pb, vb, baseNs+int64(sb*1e9), spanS, growM)
+		startA := baseNs + int64(sa*1e9)
+		g.set(1, pb, vb, baseNs+int64(sb*1e9), spanS, growB)
+		var onTheFly bool
+		g.queryPath(nil, pa, va, startA, spanS, growA, make([]uint32, 2), 1, func(o int32) { onTheFly = onTheFly || o == 1 })
+		g.set(0, pa, va, startA, spanS, growA)
 		found := false
 		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
+		if found != onTheFly {
+			t.Fatalf("the listed query found b %v, the query on the fly %v", found, onTheFly)
+		}
 
 		from, to := math.Max(sa, sb), math.Min(sa, sb)+spanS
-		if from <= to && closest(pa, va, sa, pb, vb, sb, from, to) < 2*growM-1e-6 && !found {
-			t.Fatalf("paths within %v m at a common instant not paired", 2*growM)
+		if from <= to && closest(pa, va, sa, pb, vb, sb, from, to) < growA+growB-1e-6 && !found {
+			t.Fatalf("paths within %v m at a common instant not paired", growA+growB)
 		}
-		whole := func(p, v [3]float64) Box { return segmentBox(p, v, 0, spanS, growM) }
-		if found && !whole(pa, va).Overlaps(whole(pb, vb)) {
+		whole := func(p, v [3]float64, grow float64) Box { return segmentBox(p, v, 0, spanS, grow) }
+		if found && !whole(pa, va, growA).Overlaps(whole(pb, vb, growB)) {
 			t.Fatal("paired paths whose whole boxes are apart")
 		}
-		// Moving b away and removing it leave a clean grid.
+		// Removing b leaves a clean grid.
 		g.remove(1)
 		found = false
 		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
-		if found {
-			t.Fatal("removed path still found")
+		g.queryPath(nil, pa, va, startA, spanS, growA, make([]uint32, 2), 2, func(o int32) { found = found || o == 1 })
+		if found || g.count != 1 {
+			t.Fatalf("removed path still found (%v) or counted (%d)", found, g.count)
 		}
 	})
 }

@@ -131,6 +131,11 @@ func (c Cylinder) Loss(relPos, relVel Vec3, fromS, toS float64) Loss {
 	return clip(max(lo, hlo), min(hi, hhi), fromS, toS)
 }
 
+// Reach is hypot(HorizontalM, VerticalM), at any speed: a loss needs the
+// horizontal distance below HorizontalM and the vertical below VerticalM
+// at the same instant.
+func (c Cylinder) Reach() (distM, timeS float64) { return math.Hypot(c.HorizontalM, c.VerticalM), 0 }
+
 // verticalLoss is the open interval (lo, hi) of the times t at which
 // |rz + vz·t| < h: the vertical loss of the cylinder (DAIDALUS's
 // Vertical::Theta_H at ε = −1 and +1). It is all of time when vz = 0 and
