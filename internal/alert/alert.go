@@ -15,9 +15,16 @@
 //   - Updated is emitted when the level changes, or when the predicted
 //     moment of loss or regain of separation (alert time + t_in or t_out)
 //     moves by more than TimingS (default 5 s), or the horizontal miss
-//     distance at closest approach moves by more than MissDistanceM
-//     (default 10 % of the horizontal separation). Smaller changes are
+//     distance at closest approach moves by more than MissDistanceShare
+//     (default 10 %) of the horizontal threshold of the pair's separation
+//     entry (5 NM between manned aircraft: 926 m). Smaller changes are
 //     absorbed: the published alert keeps its figures.
+//
+// The level of a conflict is the most severe level of the pair's entry in
+// the separation table that its detectors find (detect.Conflict.Level):
+// each pair of classes has its own levels (advisory, caution, warning
+// between manned aircraft; DO-365's preventive, corrective, warning
+// between a manned aircraft and a drone).
 //
 // The same pair keeps its alert id for as long as the alert stays open; a
 // new alert for the pair after a clear gets a new id. Ids are derived from
@@ -32,6 +39,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/track"
 )
 
@@ -59,6 +67,7 @@ type Aircraft struct {
 	Party       string  `json:"party"`
 	Aircraft    string  `json:"aircraft"`
 	Callsign    string  `json:"callsign"`
+	Class       string  `json:"class"`
 	LatDeg      float64 `json:"lat"`
 	LonDeg      float64 `json:"lon"`
 	AltM        float64 `json:"alt_m"`
@@ -73,6 +82,7 @@ func AircraftOf(s *track.State) Aircraft {
 		Party:       s.Party,
 		Aircraft:    s.Aircraft,
 		Callsign:    s.Callsign,
+		Class:       s.Class,
 		LatDeg:      s.Pos.LatDeg,
 		LonDeg:      s.Pos.LonDeg,
 		AltM:        s.Pos.AltM,
@@ -100,6 +110,19 @@ type Alert struct {
 	DHCPAM   float64    `json:"d_h_cpa_m"`
 	DVCPAM   float64    `json:"d_v_cpa_m"`
 	Aircraft []Aircraft `json:"aircraft"`
+	// Separation is, for a conflict, the separation the pair is judged
+	// by: the entry of the rules for the two classes, with the detector of
+	// the alert's level.
+	Separation *Separation `json:"separation,omitempty"`
+}
+
+// Separation is what an alert shows of the pair's entry in the rules'
+// separation table: the classes, the detector of the alert's level with
+// its thresholds, and the lookahead.
+type Separation struct {
+	Classes    []string       `json:"classes"`
+	Detector   rules.Detector `json:"detector"`
+	LookaheadS float64        `json:"lookahead_s"`
 }
 
 // Transition is one change of an alert, as published.

@@ -29,7 +29,9 @@ func NewEngine(r rules.Rules, conf detect.Conformance) *Engine {
 // NewEngineWith makes an engine with explicit hysteresis and index grid
 // (zero values: the defaults).
 func NewEngineWith(r rules.Rules, h Hysteresis, g detect.Grid, conf detect.Conformance) *Engine {
-	return &Engine{det: detect.NewEngine(r, g, conf), life: NewLifecycle(r, h)}
+	det := detect.NewEngine(r, g, conf)
+	det.SetLevelMargin(h.LevelMarginS)
+	return &Engine{det: det, life: NewLifecycle(r, h)}
 }
 
 // Ingest applies a batch of reports at time now. A batch with an invalid

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,5 +131,81 @@ func TestEngineConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if s := e.Stats(); s.Tracks != 8 {
 		t.Fatalf("tracks %d, want 8", s.Tracks)
+	}
+}
+
+// TestEngineDroneAndAirlinerByDO365 flies a drone and an airliner head on
+// at the same level: their pair is judged by the manned-uas entry of the
+// default rules, DO-365 well clear. The levels rise preventive, corrective,
+// warning, as DAIDALUS grades them (the detect tests check that grading
+// against DAIDALUS itself), and each alert shows the classes and the
+// detector of its level.
+func TestEngineDroneAndAirlinerByDO365(t *testing.T) {
+	r := rules.Default()
+	e := NewEngine(r, nil)
+	c := geo.LLA{LatDeg: 51.5, LonDeg: -0.1}
+	f := geo.NewFrame(c)
+	pair := func(at time.Time, gapM, aboveM float64) []track.Report {
+		a, b := f.FromENU(geo.ENU{EastM: -gapM / 2}), f.FromENU(geo.ENU{EastM: gapM / 2})
+		a.AltM, b.AltM = 120+aboveM, 120
+		return []track.Report{
+			{Party: "air", Aircraft: "a1", Class: rules.ClassManned, Pos: a, VelEastMps: 70, Time: at},
+			{Party: "drones", Aircraft: "d1", Class: rules.ClassUAS, Pos: b, VelEastMps: -20, Time: at},
+		}
+	}
+	// 90 m/s closure from 9 km: the modified tau reaches 35 s at
+	// 3,568 m, 60 s ahead. For 20 s the airliner is 170 m above the
+	// drone, within 700 ft but not 450 ft: preventive from 54 s ahead;
+	// then level with it: corrective, then warning below 25 s.
+	levels := map[string]bool{}
+	var id string
+	for s := 0; s <= 80; s++ {
+		at := t0.Add(time.Duration(s) * time.Second)
+		above := 0.0
+		if s < 20 {
+			above = 170
+		}
+		out, err := e.Ingest(pair(at, 9_000-90*float64(s), above), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range out {
+			if id == "" {
+				id = a.ID
+			}
+			if a.ID != id || a.Kind != KindConflict {
+				t.Fatalf("second %d: %v", s, states(out))
+			}
+			levels[a.Level] = true
+			sep := a.Separation
+			if sep == nil || sep.Classes[0] != rules.ClassManned || sep.Classes[1] != rules.ClassUAS || sep.Detector.Kind != rules.DetectorDO365WCV || sep.LookaheadS != 180 {
+				t.Fatalf("second %d: separation %+v", s, sep)
+			}
+			// The preventive level watches a taller volume (700 ft).
+			if zthr := *sep.Detector.ZTHRM; (a.Level == "preventive") != (zthr == geo.FeetToM(700)) {
+				t.Fatalf("level %s with ZTHR %v", a.Level, zthr)
+			}
+			if a.Aircraft[0].Class != rules.ClassManned || a.Aircraft[1].Class != rules.ClassUAS {
+				t.Fatalf("classes %+v", a.Aircraft)
+			}
+		}
+	}
+	if !levels["preventive"] || !levels["corrective"] || !levels["warning"] {
+		t.Fatalf("levels seen %v, want DO-365's three", levels)
+	}
+	if e.Stats().Alerts != 1 {
+		t.Fatalf("alerts %d", e.Stats().Alerts)
+	}
+}
+
+// TestEngineRefusesUnknownClass: a class the rules do not know refuses the
+// batch, naming the report and the field.
+func TestEngineRefusesUnknownClass(t *testing.T) {
+	e := NewEngine(rules.Default(), nil)
+	reps := closing(t0, 50_000)
+	reps[1].Class = "glider"
+	_, err := e.Ingest(reps, t0)
+	if err == nil || !strings.HasPrefix(err.Error(), `reports[1].class: unknown class "glider"`) {
+		t.Fatalf("error %v", err)
 	}
 }

@@ -13,19 +13,22 @@ import (
 
 // Hysteresis holds the thresholds of the rule in the package comment.
 type Hysteresis struct {
-	ClearAfterS   float64
-	LevelMarginS  float64
-	TimingS       float64
-	MissDistanceM float64
+	ClearAfterS  float64
+	LevelMarginS float64
+	TimingS      float64
+	// MissDistanceShare is the share of the pair's horizontal threshold
+	// (detect.Entry.HorizontalM) by which the miss distance must move.
+	MissDistanceShare float64
 }
 
 // DefaultHysteresis returns the documented defaults for the rules.
-func DefaultHysteresis(r rules.Rules) Hysteresis {
-	return Hysteresis{ClearAfterS: 5, LevelMarginS: 10, TimingS: 5, MissDistanceM: r.HorizontalSepM / 10}
+func DefaultHysteresis(rules.Rules) Hysteresis {
+	return Hysteresis{ClearAfterS: 5, LevelMarginS: 10, TimingS: 5, MissDistanceShare: 0.1}
 }
 
 type entry struct {
 	pub      Alert // as last published
+	sep      *detect.Entry
 	levelIdx int
 	// absentSince is when the condition was last found gone; zero while
 	// it holds.
@@ -57,21 +60,6 @@ func NewLifecycle(r rules.Rules, h Hysteresis) *Lifecycle {
 	}
 }
 
-// levelIndex is the index in rules.Levels for a time to loss of
-// separation, -1 when beyond every level.
-func (l *Lifecycle) levelIndex(tInS float64) int {
-	lv, err := l.rules.LevelFor(tInS)
-	if err != nil {
-		return -1
-	}
-	for i := range l.rules.Levels {
-		if l.rules.Levels[i].Name == lv.Name {
-			return i
-		}
-	}
-	return -1
-}
-
 // Apply appends to dst the transitions caused by the events at time now,
 // followed by the clears whose wait ended.
 func (l *Lifecycle) Apply(dst []Alert, events []detect.Event, now time.Time) []Alert {
@@ -93,34 +81,35 @@ func (l *Lifecycle) Apply(dst []Alert, events []detect.Event, now time.Time) []A
 
 func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []Alert {
 	key := c.Key()
-	idx := l.levelIndex(c.TInS)
-	if idx < 0 {
+	idx := c.Level - 1
+	if idx < 0 || c.Sep == nil {
 		// Beyond every level: not worth an alert, as if absent.
 		return l.conflictGone(dst, key, ReasonResolved, now)
 	}
 	e, open := l.conflicts[key]
 	if !open {
-		a := conflictAlert(c, l.rules.Levels[idx].Name)
+		a := conflictAlert(c, idx)
 		a.ID = newID(KindConflict, []track.Key{key.A, key.B}, c.Time)
 		a.State = StateRaised
-		l.conflicts[key] = &entry{pub: a, levelIdx: idx}
+		l.conflicts[key] = &entry{pub: a, sep: c.Sep, levelIdx: idx}
 		return append(dst, a)
 	}
 	if !e.absentSince.IsZero() {
 		e.absentSince = time.Time{}
 		delete(l.pendingConf, key)
 	}
-	if idx < e.levelIdx {
-		// Down-grade only past the margin.
-		idx = min(e.levelIdx, max(idx, l.levelIndex(c.TInS-l.h.LevelMarginS)))
+	if idx < e.levelIdx && e.sep == c.Sep {
+		// Down-grade only past the margin (levels of another entry,
+		// after a change of class, do not compare).
+		idx = min(e.levelIdx, max(idx, c.LevelWithMargin-1))
 	}
-	if idx == e.levelIdx && !l.movedMaterially(&e.pub, c) {
+	if idx == e.levelIdx && e.sep == c.Sep && !l.movedMaterially(&e.pub, c) {
 		return dst
 	}
-	a := conflictAlert(c, l.rules.Levels[idx].Name)
+	a := conflictAlert(c, idx)
 	a.ID = e.pub.ID
 	a.State = StateUpdated
-	e.pub, e.levelIdx = a, idx
+	e.pub, e.sep, e.levelIdx = a, c.Sep, idx
 	return append(dst, a)
 }
 
@@ -130,13 +119,14 @@ func (l *Lifecycle) movedMaterially(pub *Alert, c *detect.Conflict) bool {
 	shift := c.Time.Sub(pub.Time).Seconds()
 	return math.Abs(shift+c.TInS-pub.TInS) > l.h.TimingS ||
 		math.Abs(shift+c.TOutS-pub.TOutS) > l.h.TimingS ||
-		math.Abs(c.DHCPAM-pub.DHCPAM) > l.h.MissDistanceM
+		math.Abs(c.DHCPAM-pub.DHCPAM) > l.h.MissDistanceShare*c.Sep.HorizontalM()
 }
 
-func conflictAlert(c *detect.Conflict, level string) Alert {
+// conflictAlert is the alert of a conflict at level idx of its entry.
+func conflictAlert(c *detect.Conflict, idx int) Alert {
 	return Alert{
 		Kind:     KindConflict,
-		Level:    level,
+		Level:    c.Sep.Levels[idx].Name,
 		Time:     c.Time,
 		TInS:     c.TInS,
 		TOutS:    c.TOutS,
@@ -144,6 +134,11 @@ func conflictAlert(c *detect.Conflict, level string) Alert {
 		DHCPAM:   c.DHCPAM,
 		DVCPAM:   c.DVCPAM,
 		Aircraft: []Aircraft{AircraftOf(&c.A), AircraftOf(&c.B)},
+		Separation: &Separation{
+			Classes:    c.Sep.Rule.Classes,
+			Detector:   c.Sep.Rule.LevelDetector(idx),
+			LookaheadS: c.Sep.LookaheadS,
+		},
 	}
 }
 

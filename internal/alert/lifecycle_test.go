@@ -19,11 +19,16 @@ func state(party, id string) track.State {
 	return track.NewState(track.Report{Party: party, Aircraft: id, Pos: geo.LLA{LatDeg: 1, LonDeg: 2, AltM: 3}, Time: t0})
 }
 
-// predicted builds a detection event for the pair blue/1 ~ red/1 at time at.
+// mannedEntry is the manned-manned entry of the default rules.
+var mannedEntry = detect.ParamsFrom(rules.Default()).Table.ForNames(rules.ClassManned, rules.ClassManned)
+
+// predicted builds a detection event for the pair blue/1 ~ red/1 at time
+// at, graded as the engine grades it by the manned-manned entry.
 func predicted(at time.Time, tIn, tOut, missM float64) detect.Event {
-	c := detect.Conflict{A: state("blue", "1"), B: state("red", "1"), Time: at}
+	c := detect.Conflict{A: state("blue", "1"), B: state("red", "1"), Time: at, Sep: mannedEntry}
 	c.Conflict = true
 	c.TInS, c.TOutS, c.TCPAS, c.DHCPAM = tIn, tOut, (tIn+tOut)/2, missM
+	c.Level, c.LevelWithMargin = mannedEntry.GradeLoss(c.Loss, DefaultHysteresis(rules.Default()).LevelMarginS)
 	return detect.Event{Kind: detect.ConflictPredicted, Conflict: c}
 }
 
@@ -166,13 +171,13 @@ func TestAlertJSONShape(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range strings.Fields("id kind level state time t_in_s t_out_s t_cpa_s d_h_cpa_m d_v_cpa_m aircraft") {
+	for _, k := range strings.Fields("id kind level state time t_in_s t_out_s t_cpa_s d_h_cpa_m d_v_cpa_m aircraft separation") {
 		if _, ok := m[k]; !ok {
 			t.Errorf("alert JSON lacks %q: %s", k, b)
 		}
 	}
 	ac := m["aircraft"].([]any)[0].(map[string]any)
-	for _, k := range strings.Fields("party aircraft callsign lat lon alt_m vel_east_mps vel_north_mps vel_up_mps") {
+	for _, k := range strings.Fields("party aircraft callsign class lat lon alt_m vel_east_mps vel_north_mps vel_up_mps") {
 		if _, ok := ac[k]; !ok {
 			t.Errorf("aircraft JSON lacks %q: %s", k, b)
 		}
