@@ -84,6 +84,44 @@ func TestPutRulesOperatorOnlyAndAnnounced(t *testing.T) {
 	}
 }
 
+// TestPutRulesSeparationTable: a table that misses a pair of classes, or a
+// detector with a missing or out-of-range parameter, is refused naming the
+// field; rules in the shape before the table existed get the default
+// table.
+func TestPutRulesSeparationTable(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, c := range []struct {
+		field  string
+		mutate func(*rules.Rules)
+	}{
+		{"separation", func(r *rules.Rules) { r.Separation = r.Separation[:2] }},
+		{"separation[1].detector.tthr_s", func(r *rules.Rules) { r.Separation[1].Detector.TTHRS = nil }},
+		{"separation[1].detector.dthr_m", func(r *rules.Rules) { v := -5.0; r.Separation[1].Detector.DTHRM = &v }},
+		{"separation[0].detector.kind", func(r *rules.Rules) { r.Separation[0].Detector.Kind = "sphere" }},
+		{"classes", func(r *rules.Rules) { r.Classes = []string{"manned"} }},
+	} {
+		r := rules.Default()
+		c.mutate(&r)
+		code, body, _ := e.do("PUT", "/v1/rules", e.operator, r)
+		var p Problem
+		_ = json.Unmarshal(body, &p)
+		if code != 400 || p.Field != c.field {
+			t.Errorf("%s: %d %s", c.field, code, body)
+		}
+	}
+	old := map[string]any{}
+	b, _ := json.Marshal(rules.Default())
+	_ = json.Unmarshal(b, &old)
+	delete(old, "classes")
+	delete(old, "separation")
+	old["horizontal_sep_m"] = 5000.0
+	var got rules.Rules
+	e.mustDo("PUT", "/v1/rules", e.operator, old, 200, &got)
+	if mm := got.SeparationFor(rules.ClassManned, rules.ClassManned); got.Version != 2 || len(got.Separation) != 3 || *mm.Detector.HorizontalM != 5000 {
+		t.Fatalf("rules in the old shape became %+v", got)
+	}
+}
+
 func TestProblemJSON(t *testing.T) {
 	e := newEnv(t, Options{})
 	cases := []struct {

@@ -154,7 +154,7 @@ func (p *fastParser) report(r *positionReport) bool {
 			return false
 		}
 		switch string(k) {
-		case "aircraft", "callsign", "alt_source":
+		case "aircraft", "callsign", "alt_source", "class":
 			v, ok := p.str()
 			if !ok {
 				return false
@@ -166,6 +166,8 @@ func (p *fastParser) report(r *positionReport) bool {
 				r.Callsign = string(v)
 			default:
 				r.AltSource = string(v)
+			case "class":
+				r.Class = string(v)
 			}
 		case "time":
 			p.space()

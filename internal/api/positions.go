@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/track"
 )
@@ -29,6 +31,7 @@ const (
 type positionReport struct {
 	Aircraft    string
 	Callsign    string
+	Class       string
 	Time        time.Time
 	Lat         float64
 	Lon         float64
@@ -55,6 +58,7 @@ const (
 type wireReport struct {
 	Aircraft    string    `json:"aircraft"`
 	Callsign    string    `json:"callsign"`
+	Class       string    `json:"class"`
 	Time        time.Time `json:"time"`
 	Lat         *float64  `json:"lat"`
 	Lon         *float64  `json:"lon"`
@@ -70,7 +74,7 @@ type wireBatch struct {
 }
 
 func (w *wireReport) report() positionReport {
-	r := positionReport{Aircraft: w.Aircraft, Callsign: w.Callsign, AltSource: w.AltSource, Time: w.Time,
+	r := positionReport{Aircraft: w.Aircraft, Callsign: w.Callsign, AltSource: w.AltSource, Class: w.Class, Time: w.Time,
 		VelEastMps: w.VelEastMps, VelNorthMps: w.VelNorthMps, VelUpMps: w.VelUpMps}
 	if w.Lat != nil {
 		r.Lat, r.has = *w.Lat, r.has|hasLat
@@ -116,8 +120,9 @@ type positionsAnswer struct {
 
 // checkReport returns the report as the engine takes it, or why it cannot
 // be accepted at now, naming the field: the required fields, the time
-// against the wall clock, then the engine's own rule.
-func checkReport(partyName string, r *positionReport, now time.Time) (track.Report, string) {
+// against the wall clock, then the engine's own rule: the report's, and a
+// class the rules know (absent: manned).
+func checkReport(partyName string, r *positionReport, now time.Time, rl *rules.Rules) (track.Report, string) {
 	switch {
 	case r.has&hasLat == 0:
 		return track.Report{}, "lat: required"
@@ -132,11 +137,17 @@ func checkReport(partyName string, r *positionReport, now time.Time) (track.Repo
 	case r.Time.Before(now.Add(-MaxAgeS * time.Second)):
 		return track.Report{}, fmt.Sprintf("time: more than %d s old", MaxAgeS)
 	}
-	tr := track.Report{Party: partyName, Aircraft: r.Aircraft, Callsign: r.Callsign, Time: r.Time,
+	tr := track.Report{Party: partyName, Aircraft: r.Aircraft, Callsign: r.Callsign, Class: r.Class, Time: r.Time,
 		Pos: geo.LLA{LatDeg: r.Lat, LonDeg: r.Lon, AltM: r.AltM}, AltSource: r.AltSource,
 		VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps}
+	if tr.Class == "" {
+		tr.Class = rules.ClassManned
+	}
 	if err := tr.Validate(); err != nil {
 		return track.Report{}, err.Error()
+	}
+	if !rl.HasClass(tr.Class) {
+		return track.Report{}, fmt.Sprintf("class: unknown class %q (the rules know %s)", tr.Class, strings.Join(rl.Classes, ", "))
 	}
 	return tr, ""
 }
@@ -151,7 +162,7 @@ type sighting struct {
 // parsePositions decodes a batch of partyName's reports and splits it into
 // the reports to ingest and the rejections, each naming the report's index
 // and field. index[i] is the position in the batch of ok[i].
-func parsePositions(r io.Reader, partyName string, now time.Time) (ok []service.PositionReport, index []int, rejected []Rejection, err error) {
+func parsePositions(r io.Reader, partyName string, now time.Time, rl *rules.Rules) (ok []service.PositionReport, index []int, rejected []Rejection, err error) {
 	body, err := io.ReadAll(r)
 	if err != nil {
 		return nil, nil, nil, jsonProblem(err)
@@ -170,7 +181,7 @@ func parsePositions(r io.Reader, partyName string, now time.Time) (ok []service.
 	index = make([]int, 0, len(reports))
 	first := make(map[sighting]int, len(reports))
 	for i := range reports {
-		tr, why := checkReport(partyName, &reports[i], now)
+		tr, why := checkReport(partyName, &reports[i], now, rl)
 		if why == "" {
 			key := sighting{tr.Aircraft, tr.Time.UnixNano()}
 			if j, dup := first[key]; dup {
@@ -184,7 +195,7 @@ func parsePositions(r io.Reader, partyName string, now time.Time) (ok []service.
 			continue
 		}
 		ok = append(ok, service.PositionReport{
-			Aircraft: tr.Aircraft, Callsign: tr.Callsign, Time: tr.Time,
+			Aircraft: tr.Aircraft, Callsign: tr.Callsign, Class: tr.Class, Time: tr.Time,
 			LatDeg: tr.Pos.LatDeg, LonDeg: tr.Pos.LonDeg, AltM: tr.Pos.AltM, AltSource: tr.AltSource,
 			VelEastMps: tr.VelEastMps, VelNorthMps: tr.VelNorthMps, VelUpMps: tr.VelUpMps,
 		})
@@ -197,7 +208,8 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 	if p.Operator {
 		return problem(http.StatusForbidden, "forbidden", "Forbidden", "the operator has no aircraft; post positions with a party's token")
 	}
-	ok, index, rejected, err := parsePositions(r.Body, p.Party, h.svc.Now())
+	rl := h.svc.Rules()
+	ok, index, rejected, err := parsePositions(r.Body, p.Party, h.svc.Now(), &rl)
 	if err != nil {
 		return err
 	}

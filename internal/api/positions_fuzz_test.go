@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/track"
 )
 
@@ -29,8 +30,11 @@ func FuzzPositionsIntake(f *testing.F) {
 	f.Add(`{"reports":[{"aircraft":"A","time":"` + ts + `","lat":1,"lon":2,"alt_m":3},{"aircraft":"A","time":"` + ts + `","lat":1,"lon":2,"alt_m":3}]}`)
 	f.Add(`{"reports":[{"aircraft":"A","time":"` + ts + `","lon":2,"alt_m":3},{"aircraft":"B","time":"` + ts + `","lat":null,"lon":2,"alt_m":3}]}`)
 	f.Add(`{"reports":[{"aircraft":"A","callsign":"SU\u000024","time":"` + ts + `","lat":1,"lon":2,"alt_m":3}]}`)
+	f.Add(`{"reports":[{"aircraft":"A","class":"uas","time":"` + ts + `","lat":1,"lon":2,"alt_m":3},{"aircraft":"B","class":"glider","time":"` + ts + `","lat":1,"lon":2,"alt_m":3}]}`)
+	f.Add(`{"reports":[{"aircraft":"A","class":"UAS\u0000","time":"` + ts + `","lat":1,"lon":2,"alt_m":3}]}`)
+	rl := rules.Default()
 	f.Fuzz(func(t *testing.T, body string) {
-		ok, index, rejected, err := parsePositions(strings.NewReader(body), "coalition", now)
+		ok, index, rejected, err := parsePositions(strings.NewReader(body), "coalition", now, &rl)
 		if err != nil {
 			if _, isProblem := err.(*Problem); !isProblem {
 				t.Fatalf("error is not a problem: %v", err)
@@ -65,7 +69,10 @@ func FuzzPositionsIntake(f *testing.F) {
 				t.Fatalf("accepted a report outside the limits: %+v", r)
 			}
 			// The engine never refuses what the edge accepted.
-			tr := track.Report{Party: "coalition", Aircraft: r.Aircraft, Callsign: r.Callsign, Time: r.Time,
+			if !rl.HasClass(r.Class) {
+				t.Fatalf("accepted a class the rules do not know: %+v", r)
+			}
+			tr := track.Report{Party: "coalition", Aircraft: r.Aircraft, Callsign: r.Callsign, Class: r.Class, Time: r.Time,
 				Pos:        geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg, AltM: r.AltM},
 				VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps}
 			if err := tr.Validate(); err != nil {

@@ -134,3 +134,32 @@ func TestPositionsAltitudeSource(t *testing.T) {
 		t.Fatalf("tracks %v", got)
 	}
 }
+
+// TestPositionsClasses: a report may name its class; absent it is manned,
+// a class the rules do not know is refused naming reports[i].class, and the
+// track carries the class.
+func TestPositionsClasses(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	drone := report("D-1", 35, 36, 120, 20, now)
+	drone["class"] = "uas"
+	glider := report("G-1", 35, 36.1, 900, 30, now)
+	glider["class"] = "glider"
+	var out positionsAnswer
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("M-1", 35.2, 36, 3000, 100, now), drone, glider}}, 202, &out)
+	if out.Accepted != 2 || len(out.Rejected) != 1 || out.Rejected[0].Index != 2 ||
+		!strings.HasPrefix(out.Rejected[0].Error, `reports[2].class: unknown class "glider" (the rules know manned, uas)`) {
+		t.Fatalf("answer %+v", out)
+	}
+	var tracks struct {
+		Tracks []struct{ Aircraft, Class string }
+	}
+	e.mustDo("GET", "/v1/tracks", e.tokens["russia"], nil, 200, &tracks)
+	classes := map[string]string{}
+	for _, tr := range tracks.Tracks {
+		classes[tr.Aircraft] = tr.Class
+	}
+	if len(classes) != 2 || classes["M-1"] != "manned" || classes["D-1"] != "uas" {
+		t.Fatalf("tracks %+v", tracks.Tracks)
+	}
+}

@@ -15,6 +15,7 @@ type wireTrack struct {
 	Party       string    `json:"party"`
 	Aircraft    string    `json:"aircraft"`
 	Callsign    string    `json:"callsign"`
+	Class       string    `json:"class"`
 	Time        time.Time `json:"time"`
 	Lat         float64   `json:"lat"`
 	Lon         float64   `json:"lon"`
@@ -42,7 +43,7 @@ func (h *Handler) getTracks(w http.ResponseWriter, r *http.Request, p party.Prin
 	out := make([]wireTrack, len(states))
 	for i, s := range states {
 		out[i] = wireTrack{
-			Party: s.Party, Aircraft: s.Aircraft, Callsign: s.Callsign, Time: s.Time.UTC(),
+			Party: s.Party, Aircraft: s.Aircraft, Callsign: s.Callsign, Class: s.Class, Time: s.Time.UTC(),
 			Lat: s.Pos.LatDeg, Lon: s.Pos.LonDeg, AltM: s.Pos.AltM, AltSource: s.AltSource,
 			VelEastMps: s.VelEastMps, VelNorthMps: s.VelNorthMps, VelUpMps: s.VelUpMps,
 		}

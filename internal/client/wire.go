@@ -8,12 +8,15 @@ import (
 // Report is one position report, as an item of POST /v1/positions. Angles
 // in degrees, lengths in meters, speeds in m/s (east, north, up).
 type Report struct {
-	Aircraft string    `json:"aircraft"`
-	Callsign string    `json:"callsign,omitempty"`
-	Time     time.Time `json:"time"`
-	LatDeg   float64   `json:"lat"`
-	LonDeg   float64   `json:"lon"`
-	AltM     float64   `json:"alt_m"`
+	Aircraft string `json:"aircraft"`
+	Callsign string `json:"callsign,omitempty"`
+	// Class is the aircraft's class in the rules ("manned", "uas", ...);
+	// empty means manned.
+	Class  string    `json:"class,omitempty"`
+	Time   time.Time `json:"time"`
+	LatDeg float64   `json:"lat"`
+	LonDeg float64   `json:"lon"`
+	AltM   float64   `json:"alt_m"`
 	// AltSource says what AltM is: "geometric" (height above the WGS-84
 	// ellipsoid) or "barometric" (a pressure altitude or flight level
 	// converted); empty when the source does not tell.
@@ -116,6 +119,7 @@ type AlertAircraft struct {
 	Party       string  `json:"party"`
 	Aircraft    string  `json:"aircraft"`
 	Callsign    string  `json:"callsign"`
+	Class       string  `json:"class,omitempty"`
 	LatDeg      float64 `json:"lat"`
 	LonDeg      float64 `json:"lon"`
 	AltM        float64 `json:"alt_m"`
@@ -142,6 +146,10 @@ type Alert struct {
 	// Resolution is, in the events of a raised or updated conflict, the
 	// recipient's part of the alert's resolution.
 	Resolution *Resolution `json:"resolution,omitempty"`
+	// Separation is the entry of the rules the pair of a conflict is
+	// judged by, as the server shows it (classes, detector with its
+	// thresholds, lookahead_s).
+	Separation json.RawMessage `json:"separation,omitempty"`
 }
 
 // Resolution is the resolution of an alert for the caller's own aircraft

@@ -24,6 +24,7 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 	var in struct {
 		Aircraft    *string  `json:"aircraft"`
 		Callsign    string   `json:"callsign"`
+		Class       string   `json:"class"`
 		Time        *string  `json:"time"`
 		Lat         *float64 `json:"lat"`
 		Lon         *float64 `json:"lon"`
@@ -46,6 +47,8 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		return client.Report{}, fielderr.New("aircraft", "longer than 64 bytes")
 	case len(in.Callsign) > 64:
 		return client.Report{}, fielderr.New("callsign", "longer than 64 bytes")
+	case len(in.Class) > 32:
+		return client.Report{}, fielderr.New("class", "longer than 32 bytes")
 	case in.Time == nil:
 		return client.Report{}, fielderr.New("time", "required")
 	case in.Lat == nil:
@@ -56,7 +59,7 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		return client.Report{}, fielderr.New("alt_m", "required")
 	}
 	r := client.Report{
-		Aircraft: *in.Aircraft, Callsign: in.Callsign,
+		Aircraft: *in.Aircraft, Callsign: in.Callsign, Class: in.Class,
 		LatDeg: *in.Lat, LonDeg: *in.Lon, AltM: *in.AltM,
 		VelEastMps: in.VelEastMps, VelNorthMps: in.VelNorthMps, VelUpMps: in.VelUpMps,
 	}

@@ -10,14 +10,14 @@ import (
 )
 
 func TestParseJSONLine(t *testing.T) {
-	line := `{"aircraft":"RF-101","callsign":"SU24-1","time":"2026-11-24T07:00:00Z","lat":35.4,"lon":35.95,"alt_m":6000,"vel_east_mps":200,"vel_north_mps":-3.5,"vel_up_mps":1,"extra":"ignored"}`
+	line := `{"aircraft":"RF-101","callsign":"SU24-1","class":"uas","time":"2026-11-24T07:00:00Z","lat":35.4,"lon":35.95,"alt_m":6000,"vel_east_mps":200,"vel_north_mps":-3.5,"vel_up_mps":1,"extra":"ignored"}`
 	r, err := ParseJSONLine([]byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var raw map[string]any
 	_ = json.Unmarshal([]byte(line), &raw)
-	if r.Aircraft != raw["aircraft"] || r.Callsign != raw["callsign"] || r.LatDeg != raw["lat"] || r.LonDeg != raw["lon"] ||
+	if r.Aircraft != raw["aircraft"] || r.Callsign != raw["callsign"] || r.Class != raw["class"] || r.LatDeg != raw["lat"] || r.LonDeg != raw["lon"] ||
 		r.AltM != raw["alt_m"] || r.VelEastMps != raw["vel_east_mps"] || r.VelNorthMps != raw["vel_north_mps"] || r.VelUpMps != raw["vel_up_mps"] {
 		t.Errorf("report = %+v", r)
 	}
@@ -39,6 +39,7 @@ func TestParseJSONLineErrorsNameTheField(t *testing.T) {
 		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":"high"}`:              "alt_m",
 		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1e9}`:                 "alt_m",
 		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1,"vel_up_mps":5000}`: "vel_up_mps",
+		`{"aircraft":"A","class":7,"time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`:         "class",
 		`not json`: "line",
 		``:         "line",
 	}

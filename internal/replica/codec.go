@@ -18,13 +18,15 @@ const MaxPayload = 7900
 
 // The payload is base64 (a notification carries text) of a binary record:
 // a format version, the origin replica, then the reports one after the
-// other, each as its three names and its altitude source (length-prefixed;
-// version 1, still read, had no altitude source), its time in Unix
-// nanoseconds (varint) and six float64 (lat, lon, alt_m, vel_east_mps,
-// vel_north_mps, vel_up_mps). It is about the size of compact JSON, and
-// several times cheaper to write and read: both replicas do it for every
-// report, so it counts in the ingest rate.
-const codecVersion = 2
+// other, each as its four names (party, aircraft, callsign, altitude
+// source, class; length-prefixed), its time in Unix nanoseconds (varint)
+// and six float64 (lat, lon, alt_m, vel_east_mps, vel_north_mps,
+// vel_up_mps). It is about the size of compact JSON, and several times
+// cheaper to write and read: both replicas do it for every report, so it
+// counts in the ingest rate. Older versions are still read: version 2 had
+// no class (its reports are of the default class), version 1 no altitude
+// source either.
+const codecVersion = 3
 
 var enc = base64.RawStdEncoding
 
@@ -57,7 +59,7 @@ func EncodePositions(origin string, reports []track.Report) ([]string, error) {
 }
 
 func appendReport(b []byte, r *track.Report) []byte {
-	for _, s := range []string{r.Party, r.Aircraft, r.Callsign, r.AltSource} {
+	for _, s := range []string{r.Party, r.Aircraft, r.Callsign, r.AltSource, r.Class} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -139,8 +141,8 @@ func DecodePositions(s string) (origin string, reports []track.Report, err error
 	if err != nil {
 		return "", nil, fmt.Errorf("replica: position payload: %w", err)
 	}
-	if len(b) == 0 || (b[0] != 1 && b[0] != codecVersion) {
-		return "", nil, errors.New("replica: position payload: version: not 1 or 2")
+	if len(b) == 0 || b[0] < 1 || b[0] > codecVersion {
+		return "", nil, errors.New("replica: position payload: version: not 1, 2 or 3")
 	}
 	version := b[0]
 	r := &reader{b: b[1:]}
@@ -155,6 +157,9 @@ func DecodePositions(s string) (origin string, reports []track.Report, err error
 		t.Callsign = r.str("callsign")
 		if version >= 2 {
 			t.AltSource = r.str("alt_source")
+		}
+		if version >= 3 {
+			t.Class = r.str("class")
 		}
 		nanos := r.varint("time")
 		t.Pos = geo.LLA{LatDeg: r.f64("lat"), LonDeg: r.f64("lon"), AltM: r.f64("alt_m")}

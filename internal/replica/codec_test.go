@@ -16,6 +16,7 @@ func genReport(t *rapid.T) track.Report {
 		Aircraft:  rapid.String().Draw(t, "aircraft"),
 		Callsign:  rapid.StringN(0, 8, -1).Draw(t, "callsign"),
 		AltSource: rapid.SampledFrom([]string{"", track.AltGeometric, track.AltBarometric}).Draw(t, "alt_source"),
+		Class:     rapid.SampledFrom([]string{"", "manned", "uas"}).Draw(t, "class"),
 		Pos: geo.LLA{
 			LatDeg: rapid.Float64Range(-90, 90).Draw(t, "lat"),
 			LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon"),
@@ -85,7 +86,7 @@ func TestDecodePositionsNamesTheField(t *testing.T) {
 		{cut(1), "reports[0].vel_up_mps: truncated"},
 		{cut(8 * 5), "reports[0].lon: truncated"},
 		{enc.EncodeToString([]byte{codecVersion, 0}), "origin: missing"},
-		{enc.EncodeToString([]byte{3, 1, 'a'}), "version"},
+		{enc.EncodeToString([]byte{4, 1, 'a'}), "version"},
 		{"not base64!", "position payload"},
 	} {
 		_, _, err := DecodePositions(tc.in)
@@ -95,25 +96,28 @@ func TestDecodePositionsNamesTheField(t *testing.T) {
 	}
 }
 
-// TestDecodePositionsVersion1: payloads of replicas not yet upgraded (no
-// altitude source) still decode.
-func TestDecodePositionsVersion1(t *testing.T) {
+// TestDecodePositionsOlderVersions: payloads of replicas not yet upgraded
+// still decode: version 2 (no class: the default class) and version 1 (no
+// altitude source either).
+func TestDecodePositionsOlderVersions(t *testing.T) {
 	want := track.Report{Party: "p", Aircraft: "x", Callsign: "c", Pos: geo.LLA{LatDeg: 35, LonDeg: 36, AltM: 6000}, VelEastMps: 200, Time: time.Unix(1, 5).UTC()}
-	v2, err := EncodePositions("a", []track.Report{want})
+	v3, err := EncodePositions("a", []track.Report{want})
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := enc.DecodeString(v2[0])
-	// Version 2 adds the empty altitude source (one zero length) after the
-	// callsign: 1 version, 2 origin, 2+2+2 names.
-	v1 := append([]byte{1}, raw[1:9]...)
-	if raw[9] != 0 {
+	raw, _ := enc.DecodeString(v3[0])
+	// Version 3 has the empty altitude source and class (one zero length
+	// each) after the callsign: 1 version, 2 origin, 2+2+2 names.
+	if raw[9] != 0 || raw[10] != 0 {
 		t.Fatalf("layout changed: % x", raw)
 	}
-	v1 = append(v1, raw[10:]...)
-	origin, got, err := DecodePositions(enc.EncodeToString(v1))
-	if err != nil || origin != "a" || len(got) != 1 || got[0] != want {
-		t.Fatalf("%q %+v %v", origin, got, err)
+	v2 := append(append([]byte{2}, raw[1:10]...), raw[11:]...)
+	v1 := append(append([]byte{1}, raw[1:9]...), raw[11:]...)
+	for _, p := range [][]byte{v2, v1} {
+		origin, got, err := DecodePositions(enc.EncodeToString(p))
+		if err != nil || origin != "a" || len(got) != 1 || got[0] != want {
+			t.Fatalf("version %d: %q %+v %v", p[0], origin, got, err)
+		}
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 type PositionReport struct {
 	Aircraft string
 	Callsign string
+	Class    string
 	Time     time.Time
 	LatDeg   float64
 	LonDeg   float64
@@ -112,7 +113,7 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 	batch := make([]track.Report, len(reports))
 	for i, r := range reports {
 		batch[i] = track.Report{
-			Party: p.Party, Aircraft: r.Aircraft, Callsign: r.Callsign,
+			Party: p.Party, Aircraft: r.Aircraft, Callsign: r.Callsign, Class: r.Class,
 			Pos: geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg, AltM: r.AltM}, AltSource: r.AltSource,
 			VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps,
 			Time: r.Time,
@@ -293,10 +294,11 @@ func (s *Service) Alerts(p party.Principal) []alert.Alert {
 }
 
 // retuneTactical replaces the tactical engine after a rules change (the
-// engine is built for one set of separation minima and lookahead): the
-// live tracks are fed to a new engine, the old engine's open alerts are
-// cleared with reason rules_changed, and the new engine's alerts raised,
-// all committed together.
+// engine is built for one separation table): the live tracks are fed to a
+// new engine, the old engine's open alerts are cleared with reason
+// rules_changed, and the new engine's alerts raised, all committed
+// together. Tracks of a class the new rules no longer know are dropped
+// (their aircraft's next reports are refused naming the class).
 func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	t := s.tac
 	t.mu.Lock()
@@ -304,9 +306,11 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	states := t.eng.Load().Tracks(detect.World)
 	old := t.eng.Load().Alerts()
 	eng := alert.NewEngine(r, conformance{s})
-	reports := make([]track.Report, len(states))
+	reports := make([]track.Report, 0, len(states))
 	for i := range states {
-		reports[i] = states[i].Report
+		if r.HasClass(states[i].Class) {
+			reports = append(reports, states[i].Report)
+		}
 	}
 	raised, err := eng.Ingest(reports, now)
 	if err != nil {
