@@ -64,7 +64,14 @@ func TestDemoAlertsAcknowledgesAndEscalatesTheDesignedEncounters(t *testing.T) {
 			t.Errorf("encounter %s x %s: no conflict alert", e.A, e.B)
 			continue
 		}
-		for _, level := range []string{"advisory", "caution", "warning"} {
+		// Crewed pairs rise through the three levels of the cylinder;
+		// a drone and a crewed aircraft at the same height through
+		// DO-365's corrective and warning levels.
+		want := []string{"advisory", "caution", "warning"}
+		if drone(sc, e.A) != drone(sc, e.B) {
+			want = []string{"corrective", "warning"}
+		}
+		for _, level := range want {
 			if !found.Levels[level] {
 				t.Errorf("encounter %s x %s: never at level %s (levels %v)", e.A, e.B, level, found.Levels)
 			}
@@ -203,4 +210,19 @@ func TestDemoResolutionPreventsLossesOfSeparation(t *testing.T) {
 	if with.AuditErr != nil || without.AuditErr != nil {
 		t.Errorf("audit: %v, %v", with.AuditErr, without.AuditErr)
 	}
+}
+
+// drone reports whether the scenario's sortie flies a type of class uas.
+func drone(sc *sim.Scenario, sortie string) bool {
+	for _, so := range sc.Sorties {
+		if so.ID != sortie {
+			continue
+		}
+		for _, ty := range sc.AircraftTypes {
+			if ty.Name == so.Type {
+				return ty.Class == "uas"
+			}
+		}
+	}
+	return false
 }

@@ -32,9 +32,11 @@ type Flight struct {
 	Callsign string
 	Party    string
 	Type     string
-	StartS   float64 // take-off
-	EndS     float64 // landing
-	Volume   VolumeSpec
+	// Class is the aircraft type's class ("" for manned).
+	Class  string
+	StartS float64 // take-off
+	EndS   float64 // landing
+	Volume VolumeSpec
 
 	legs []leg
 	alt  []knot // altitude profile, piecewise linear in time
@@ -154,7 +156,7 @@ func planFlight(so Sortie, id, callsign string, offsetS float64, t AircraftType,
 	if maxSpeed <= 0 {
 		maxSpeed = maxSpeedFactor * t.CruiseMps
 	}
-	f := &Flight{ID: id, Sortie: so.ID, Callsign: callsign, Party: so.Party, Type: so.Type, StartS: start, Volume: so.Volume}
+	f := &Flight{ID: id, Sortie: so.ID, Callsign: callsign, Party: so.Party, Type: so.Type, Class: t.Class, StartS: start, Volume: so.Volume}
 	if f.Callsign == "" {
 		f.Callsign = id
 	}

@@ -351,7 +351,7 @@ func (r *Runner) post(ctx context.Context, tS float64, stamp time.Time) error {
 		}
 		states[f.ID] = st
 		batches[f.Party] = append(batches[f.Party], client.Report{
-			Aircraft: f.ID, Callsign: f.Callsign, Time: stamp.UTC(),
+			Aircraft: f.ID, Callsign: f.Callsign, Class: f.Class, Time: stamp.UTC(),
 			LatDeg: st.Pos.LatDeg, LonDeg: st.Pos.LonDeg, AltM: st.Pos.AltM,
 			VelEastMps: st.VelEastMps, VelNorthMps: st.VelNorthMps, VelUpMps: st.VelUpMps,
 		})

@@ -64,7 +64,10 @@ type Base struct {
 
 // AircraftType holds the performance the kinematics use.
 type AircraftType struct {
-	Name        string  `json:"name"`
+	Name string `json:"name"`
+	// Class is the class its reports carry ("manned" when empty, "uas"
+	// for drones): the rules separate each pair by its classes.
+	Class       string  `json:"class,omitempty"`
 	CruiseMps   float64 `json:"cruise_mps"`
 	ClimbMps    float64 `json:"climb_mps"`
 	CeilingM    float64 `json:"ceiling_m"`
@@ -251,6 +254,9 @@ func (s *Scenario) Validate() error {
 		if t.Name == "" {
 			return fieldErr(f+".name", "required")
 		}
+		if !validClass(t.Class) {
+			return fieldErr(f+".class", "at most 32 bytes of a-z, 0-9, '-' and '_'")
+		}
 		for _, v := range []struct {
 			name string
 			v    float64
@@ -375,4 +381,17 @@ func (s *Scenario) sortie(id string) Sortie {
 		}
 	}
 	return Sortie{}
+}
+
+// validClass is the shape of a class name in the rules (or empty).
+func validClass(c string) bool {
+	if len(c) > 32 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		if b := c[i]; !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
 }
