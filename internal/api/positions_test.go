@@ -154,7 +154,7 @@ func TestPositionsClasses(t *testing.T) {
 	var tracks struct {
 		Tracks []struct{ Aircraft, Class string }
 	}
-	e.mustDo("GET", "/v1/tracks", e.tokens["russia"], nil, 200, &tracks)
+	e.mustDo("GET", "/v1/tracks", e.tokens["coalition"], nil, 200, &tracks)
 	classes := map[string]string{}
 	for _, tr := range tracks.Tracks {
 		classes[tr.Aircraft] = tr.Class
