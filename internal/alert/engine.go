@@ -108,6 +108,14 @@ func (e *Engine) FullCycle() []detect.Conflict {
 	return e.det.FullCycle()
 }
 
+// Params returns the detection engine's pair parameters: what BruteForce
+// must be given to compare with FullCycle.
+func (e *Engine) Params() detect.Params {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.det.Params()
+}
+
 // States returns a copy of every live track.
 func (e *Engine) States() []track.State {
 	e.mu.Lock()

@@ -155,7 +155,7 @@ func Airspace(o AirspaceOptions, progress Progress) (AirspaceResult, error) {
 		say("full cycle %d/%d: %v, %d conflicts", i+1, o.Repeats, fullTimes[i].Round(time.Microsecond), len(full))
 	}
 	states := eng.States()
-	p := detect.ParamsFrom(r)
+	p := eng.Params()
 	var brute []detect.Conflict
 	var bruteTimes, bruteCPU []time.Duration
 	for i := 0; i < o.BruteForceRuns; i++ {
