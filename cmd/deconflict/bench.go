@@ -42,7 +42,7 @@ func init() {
 		run:     runBench,
 	})
 	for _, m := range []benchMode{
-		{"", "whole-airspace detection (--scenario global|theatre --aircraft N): full cycle and updates against brute force", runBenchAirspace},
+		{"", "whole-airspace detection (--scenario global|theatre|metro --aircraft N): full cycle and updates against brute force", runBenchAirspace},
 		{"--volumes", "strategic volume checks (--volumes N): index against a scan of N volumes, and dense-area writes on SQLite", runBenchVolumes},
 		{"--startup", "server start time on a data directory holding N volumes, against an empty one", runBenchStartup},
 		{"--http", "HTTP position ingest (reports/s) and report-to-SSE alert latency against the in-process engine", runBenchHTTP},
@@ -122,12 +122,12 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var o bench.AirspaceOptions
 	fs.StringVar(&o.Scenario, "scenario", "global", "traffic scenario: "+strings.Join(traffic.Scenarios(), " or "))
-	fs.IntVar(&o.Aircraft, "aircraft", 25000, "number of aircraft")
+	fs.IntVar(&o.Aircraft, "aircraft", 25000, "number of aircraft (metro: of drones, with 200 manned aircraft)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the traffic generator")
 	fs.IntVar(&o.Parties, "parties", 4, "number of parties the aircraft belong to")
-	fs.IntVar(&o.Hubs, "hubs", traffic.DefaultHubs, "hubs of the global scenario")
-	fs.Float64Var(&o.CellKM, "cell-km", detect.DefaultCellM/1000, "grid cell edge in km")
-	fs.Float64Var(&o.SliceS, "slice-s", detect.DefaultSliceS, "grid time slice in seconds")
+	fs.IntVar(&o.Hubs, "hubs", 0, fmt.Sprintf("hubs of the global scenario (default %d) or depots and hospitals of metro (default %d)", traffic.DefaultHubs, traffic.MetroHubs))
+	fs.Float64Var(&o.CellKM, "cell-km", 0, fmt.Sprintf("grid cell edge in km for every class pair (default: sized per pair, %g km between manned aircraft)", detect.DefaultCellM/1000.0))
+	fs.Float64Var(&o.SliceS, "slice-s", 0, fmt.Sprintf("grid time slice in seconds for every class pair (default: sized per pair, %g s between manned aircraft)", float64(detect.DefaultSliceS)))
 	fs.IntVar(&o.Repeats, "repeats", 5, "full-cycle runs (the median is reported)")
 	fs.IntVar(&o.BruteForceRuns, "brute-force-samples", 0, "brute-force runs (median reported); 0 = 3 up to 12,000 aircraft, else 1")
 	fs.IntVar(&o.Updates, "updates", 5000, "single-report updates timed")
@@ -138,14 +138,14 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case o.Aircraft < 2:
 		return usagef("--aircraft must be at least 2")
-	case o.Hubs < 2:
-		return usagef("--hubs must be at least 2")
+	case o.Hubs < 0 || o.Hubs == 1:
+		return usagef("--hubs must be 0 (the scenario's default) or at least 2")
 	case o.Parties < 1:
 		return usagef("--parties must be at least 1")
-	case o.CellKM <= 0:
-		return usagef("--cell-km must be above zero")
-	case o.SliceS <= 0:
-		return usagef("--slice-s must be above zero")
+	case o.CellKM < 0:
+		return usagef("--cell-km must not be negative")
+	case o.SliceS < 0:
+		return usagef("--slice-s must not be negative")
 	case o.Repeats < 1:
 		return usagef("--repeats must be at least 1")
 	case o.BruteForceRuns < 0:

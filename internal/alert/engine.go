@@ -116,6 +116,13 @@ func (e *Engine) Params() detect.Params {
 	return e.det.Params()
 }
 
+// Grids returns the grid of each entry of the separation table.
+func (e *Engine) Grids() []detect.Grid {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.det.Grids()
+}
+
 // States returns a copy of every live track.
 func (e *Engine) States() []track.State {
 	e.mu.Lock()

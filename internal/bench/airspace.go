@@ -2,12 +2,15 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -23,9 +26,12 @@ type AirspaceOptions struct {
 	Aircraft int
 	Seed     uint64
 	Parties  int // parties the aircraft belong to
-	Hubs     int // hubs of the global scenario
-	CellKM   float64
-	SliceS   float64
+	Hubs     int // hubs of the global and metro scenarios (0: the scenario's default)
+	// CellKM and SliceS set the grid of every entry of the separation
+	// table; zero sizes each by its reach (50 km x 60 s between manned
+	// aircraft).
+	CellKM float64
+	SliceS float64
 	// Repeats is the number of full cycles timed (the median is reported).
 	Repeats int
 	// BruteForceRuns is the number of brute-force runs timed; 0 means 3 up
@@ -44,6 +50,11 @@ type AirspaceResult struct {
 	Hubs              int     `json:"hubs,omitempty"`
 	CellKM            float64 `json:"cell_km"`
 	SliceS            float64 `json:"slice_s"`
+	// Grids are the grids of the entries of the separation table that the
+	// traffic's classes use ("manned-uas 16 km x 60 s").
+	Grids []string `json:"grids"`
+	// Classes is the class mix: aircraft by class.
+	Classes map[string]int `json:"classes"`
 	GOMAXPROCS        int     `json:"gomaxprocs"`
 	Reports           int     `json:"reports"`
 	IngestReportsPerS float64 `json:"ingest_reports_per_s"`
@@ -89,7 +100,24 @@ func Airspace(o AirspaceOptions, progress Progress) (AirspaceResult, error) {
 	eng := alert.NewEngineWith(r, alert.DefaultHysteresis(r), detect.Grid{CellM: o.CellKM * 1000, SliceS: o.SliceS}, nil)
 
 	res := AirspaceResult{Scenario: o.Scenario, Aircraft: o.Aircraft, Seed: o.Seed, Parties: o.Parties, Hubs: o.Hubs,
-		CellKM: o.CellKM, SliceS: o.SliceS, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+		CellKM: o.CellKM, SliceS: o.SliceS, GOMAXPROCS: runtime.GOMAXPROCS(0), Classes: map[string]int{}}
+	if res.Hubs == 0 {
+		switch o.Scenario {
+		case "global":
+			res.Hubs = traffic.DefaultHubs
+		case "metro":
+			res.Hubs = traffic.MetroHubs
+		}
+	}
+	for _, r := range reports {
+		res.Classes[cmp.Or(r.Class, rules.ClassManned)]++
+	}
+	for i, g := range eng.Grids() {
+		s := eng.Params().Table.Entries()[i].Rule
+		if res.Classes[s.Classes[0]] > 0 && res.Classes[s.Classes[1]] > 0 {
+			res.Grids = append(res.Grids, fmt.Sprintf("%s-%s %g km x %g s", s.Classes[0], s.Classes[1], g.CellM/1000, g.SliceS))
+		}
+	}
 	say("ingesting %d reports", len(reports))
 	start := time.Now()
 	const batch = 1000
@@ -195,7 +223,12 @@ func Airspace(o AirspaceOptions, progress Progress) (AirspaceResult, error) {
 // WriteText writes the result as a table.
 func (res AirspaceResult) WriteText(out io.Writer) error {
 	w := bufio.NewWriter(out)
-	fmt.Fprintf(w, "scenario %s, %d aircraft (%d parties, %d hubs, seed %d), grid %g km x %g s, GOMAXPROCS %d\n", res.Scenario, res.Aircraft, res.Parties, res.Hubs, res.Seed, res.CellKM, res.SliceS, res.GOMAXPROCS)
+	fmt.Fprintf(w, "scenario %s, %d aircraft (%d parties, %d hubs, seed %d), GOMAXPROCS %d\n", res.Scenario, res.Aircraft, res.Parties, res.Hubs, res.Seed, res.GOMAXPROCS)
+	classes := slices.Sorted(maps.Keys(res.Classes))
+	for i, c := range classes {
+		classes[i] = fmt.Sprintf("%s %d", c, res.Classes[c])
+	}
+	fmt.Fprintf(w, "classes: %s; grids: %s\n", strings.Join(classes, ", "), strings.Join(res.Grids, ", "))
 	fmt.Fprintf(w, "%-34s %14s\n", "measure", "value")
 	row := func(name, v string) { fmt.Fprintf(w, "%-34s %14s\n", name, v) }
 	row("reports ingested", strconv.Itoa(res.Reports))

@@ -24,11 +24,24 @@ type Detector interface {
 	// computed once and no closest approach to pay for. Detect's Loss is
 	// Loss(intPos−ownPos, intVel−ownVel, 0, lookaheadS).
 	Loss(relPos, relVel Vec3, fromS, toS float64) Loss
-	// Reach bounds where a loss can be: at an instant of loss of
-	// separation the relative position is within distM + |relVel|·timeS
-	// (up to the rounding of the tolerances a detector applies, far below
-	// a millimeter). The whole-airspace index is sized by it.
-	Reach() (distM, timeS float64)
+	// Reach bounds where a loss can be. The whole-airspace index and its
+	// prune are sized by it.
+	Reach() Reach
+}
+
+// Reach bounds the relative position of two aircraft at an instant of loss
+// of separation, in the pair's frame: the horizontal distance is within
+// HorizontalM + |relVel_h|·HorizontalS and the vertical within
+// VerticalM + |relVel_z|·VerticalS (up to the rounding of the tolerances a
+// detector applies, far below a millimeter).
+type Reach struct {
+	HorizontalM, VerticalM float64
+	HorizontalS, VerticalS float64
+}
+
+// union is the smallest reach that holds both.
+func (r Reach) union(o Reach) Reach {
+	return Reach{max(r.HorizontalM, o.HorizontalM), max(r.VerticalM, o.VerticalM), max(r.HorizontalS, o.HorizontalS), max(r.VerticalS, o.VerticalS)}
 }
 
 var (

@@ -15,12 +15,14 @@
 // for both aircraft. The pair geometry is a rotation plus a translation of
 // ECEF (an east-north-up frame), which keeps distances. At an instant of
 // loss of separation the two aircraft are within R + |w|·T of each other,
-// where w is their relative velocity and (R, T) bound every detector of
-// the entry (Detector.Reach: for a cylinder R = hypot(D, H) and T = 0, for
-// DO-365 well clear R = hypot(DTHR, ZTHR) and T = max(TTHR, TCOA)); call
-// that, plus a margin for rounding, the prune radius. Since |w| is at most
-// the sum of the two speeds, the prune radius is at most g(a) + g(b) with
-// g(x) = (R + margin)/2 + margin + |v_x|·T for each aircraft x.
+// where w is their relative velocity and R and T come from the reach of
+// the entry's detectors (Detector.Reach: horizontal H + |w|·TH, vertical
+// V + |w|·TV, so R = hypot(H, V) and T = max(TH, TV); for a cylinder H
+// and V are its minima and the times zero, for DO-365 well clear DTHR,
+// ZTHR, TTHR and TCOA); call that, plus a margin for rounding, the prune
+// radius. Since |w| is at most the sum of the two speeds, the prune radius
+// is at most g(a) + g(b) with g(x) = (R + margin)/2 + margin + |v_x|·T for
+// each aircraft x.
 //
 // Each entry has its own index (grid), holding the aircraft of its
 // classes: it cuts each path at fixed absolute time-slice boundaries and
@@ -29,14 +31,18 @@
 // aircraft are in the same slice, their two pieces' grown boxes overlap
 // (their points are less than g(a) + g(b) apart), and both boxes touch the
 // cube holding the lowest corner of the overlap: the query over one
-// aircraft's listed cells finds the other. An entry between two classes
+// aircraft's listed cells finds the other. Each piece also carries the band
+// of its distances from the Earth's centre, grown by the aircraft's share
+// of the vertical reach (Entry.growVM): at the instant of a loss the two
+// distances differ by less than the two shares, so the bands overlap too,
+// and a drone low over a city is not a candidate of the airliner 2 km above
+// it. An entry between two classes
 // lists only its second class; an aircraft of the first is queried with
 // the pieces a listing would give it (grid.queryPath), which meet the
 // same cubes, or is paired with every listed aircraft when those are few.
-// Evaluate applies the same radius first (the closest
-// approach of the two straight lines within the lookahead, against the
-// prune radius of their relative speed), so it is part of the pair
-// function, identical in all three paths.
+// Evaluate prunes first too (mayConflict: the reach, vertical and
+// horizontal apart, against the straight lines over the lookahead), as
+// part of the pair function, identical in all three paths.
 
 package detect
 
@@ -133,18 +139,23 @@ func Evaluate(a, b *track.State, p Params) (Conflict, bool) {
 	if e == nil {
 		return Conflict{}, false
 	}
-	return evaluate(a, b, e, &p)
+	var c Conflict
+	ok := evaluate(a, b, e, &p, &c)
+	return c, ok
 }
 
-func evaluate(a, b *track.State, e *Entry, p *Params) (Conflict, bool) {
+// evaluate is Evaluate with the pair's entry known, writing a conflict to
+// out (left as it is otherwise): a pair most often is no conflict, and a
+// Conflict is large to clear and copy.
+func evaluate(a, b *track.State, e *Entry, p *Params, out *Conflict) bool {
 	if !p.SameParty && a.Party == b.Party {
-		return Conflict{}, false
+		return false
 	}
 	// The cheap tests come first and are symmetric in a and b (negating a
 	// difference is exact), so the order of the arguments cannot matter.
 	dt := b.Time.Sub(a.Time).Seconds()
 	if math.Abs(dt) > p.MaxReportGapS {
-		return Conflict{}, false
+		return false
 	}
 	var pa, pb [3]float64
 	if dt >= 0 {
@@ -153,10 +164,10 @@ func evaluate(a, b *track.State, e *Entry, p *Params) (Conflict, bool) {
 		pa, pb = a.ECEF, b.ECEFAt(-dt)
 	}
 	if !mayConflict(pa, a.VelECEF, pb, b.VelECEF, e) {
-		return Conflict{}, false
+		return false
 	}
 	if c := a.Key().Compare(b.Key()); c == 0 {
-		return Conflict{}, false
+		return false
 	} else if c > 0 {
 		a, b = b, a
 		pa, pb = pb, pa
@@ -172,12 +183,12 @@ func evaluate(a, b *track.State, e *Entry, p *Params) (Conflict, bool) {
 	r, v := intPos.Sub(ownPos), intVel.Sub(ownVel)
 	level, withMargin, loss := e.Grade(r, v, p.LevelMarginS)
 	if level == 0 {
-		return Conflict{}, false
+		return false
 	}
-	c := Conflict{A: *a, B: *b, Time: ref, Sep: e, Level: level, LevelWithMargin: max(level, withMargin)}
-	c.Loss = loss
-	c.TCPAS, c.DHCPAM, c.DVCPAM = closestApproach(r, v, e.LookaheadS)
-	return c, true
+	*out = Conflict{A: *a, B: *b, Time: ref, Sep: e, Level: level, LevelWithMargin: max(level, withMargin)}
+	out.Loss = loss
+	out.TCPAS, out.DHCPAM, out.DVCPAM = closestApproach(r, v, e.LookaheadS)
+	return true
 }
 
 // inFrame returns the track's position at time ref and its velocity in
@@ -191,32 +202,60 @@ func inFrame(f geo.Frame, s *track.State, ref time.Time) (pos, vel Vec3) {
 	return Vec3{p.EastM + v.EastM*dt, p.NorthM + v.NorthM*dt, p.UpM + v.UpM*dt}, Vec3{v.EastM, v.NorthM, v.UpM}
 }
 
-// mayConflict is the sphere test: false when the straight lines stay
-// further apart than the entry's prune radius for their relative speed
-// over its lookahead.
+// mayConflict is the prune of the pair function: false when, over the
+// entry's lookahead, the two straight lines never come within the entry's
+// reach vertically, or never horizontally. Vertical and horizontal are
+// taken along the geocentric radius through the pair's midpoint, which is
+// within maxVerticalTiltRad of the vertical of the pair's frame (the
+// geodetic normal there): a relative position within horizontal distance H
+// and vertical distance V in the pair's frame is within H + (H+V)·tilt and
+// V + (H+V)·tilt in these. The reach grows with the relative speed |w|
+// (DO-365's TTHR and TCOA), bounded here by the speed itself.
 func mayConflict(pa, va, pb, vb [3]float64, e *Entry) bool {
-	var r, w [3]float64
+	var r, w, m [3]float64
 	for k := 0; k < 3; k++ {
 		r[k] = pb[k] - pa[k]
 		w[k] = vb[k] - va[k]
+		m[k] = pa[k] + pb[k]
 	}
-	rw := r[0]*w[0] + r[1]*w[1] + r[2]*w[2]
-	ww := w[0]*w[0] + w[1]*w[1] + w[2]*w[2]
+	wn := math.Sqrt(w[0]*w[0] + w[1]*w[1] + w[2]*w[2])
+	h := e.reach.HorizontalM + wn*e.reach.HorizontalS
+	v := e.reach.VerticalM + wn*e.reach.VerticalS
+	slack := (h+v)*maxVerticalTiltRad + pruneMarginM
+	mn := math.Sqrt(m[0]*m[0] + m[1]*m[1] + m[2]*m[2])
+	u := [3]float64{m[0] / mn, m[1] / mn, m[2] / mn}
+	rv := r[0]*u[0] + r[1]*u[1] + r[2]*u[2]
+	wv := w[0]*u[0] + w[1]*u[1] + w[2]*u[2]
+	// The least vertical distance over [0, L]: zero when the vertical
+	// offset changes sign.
+	end := rv + wv*e.LookaheadS
+	if (rv > 0) == (end > 0) && min(math.Abs(rv), math.Abs(end)) > v+slack {
+		return false
+	}
+	// The least horizontal distance over [0, L], at the horizontal closest
+	// approach clamped to the window.
+	var rh, wh [3]float64
+	for k := 0; k < 3; k++ {
+		rh[k] = r[k] - rv*u[k]
+		wh[k] = w[k] - wv*u[k]
+	}
 	t := 0.0
-	if ww > 0 {
-		t = min(max(-rw/ww, 0), e.LookaheadS)
+	if ww := wh[0]*wh[0] + wh[1]*wh[1] + wh[2]*wh[2]; ww > 0 {
+		t = min(max(-(rh[0]*wh[0]+rh[1]*wh[1]+rh[2]*wh[2])/ww, 0), e.LookaheadS)
 	}
 	var d2 float64
 	for k := 0; k < 3; k++ {
-		d := r[k] + w[k]*t
+		d := rh[k] + wh[k]*t
 		d2 += d * d
 	}
-	rad := e.pruneRadiusM(0)
-	if e.reachTimeS > 0 {
-		rad = e.pruneRadiusM(math.Sqrt(ww))
-	}
-	return d2 <= rad*rad
+	lim := h + slack
+	return d2 <= lim*lim
 }
+
+// maxVerticalTiltRad bounds the angle between the geodetic normal and the
+// geocentric radius on and near the WGS84 ellipsoid: 0.1924° at 45° of
+// latitude, rounded up.
+const maxVerticalTiltRad = 0.0034
 
 // Engine keeps the conflict set current as reports arrive: a report
 // re-evaluates only the pairs of its aircraft, found through the grids of
@@ -230,8 +269,10 @@ type Engine struct {
 	// class[id] is the class index of track id.
 	class []uint8
 	conf  Conformance
-	// scratch holds the pieces of a path queried on the fly.
+	// scratch holds the pieces of a path queried on the fly; found the
+	// conflict a candidate gives.
 	scratch []membership
+	found   Conflict
 
 	// partners[id] lists the tracks id is in conflict with.
 	partners  [][]track.ID
@@ -334,6 +375,15 @@ func cmpOr(x, d float64) float64 {
 	return d
 }
 
+// Grids returns the grid of each entry of the table, in its order.
+func (e *Engine) Grids() []Grid {
+	out := make([]Grid, len(e.index))
+	for i, x := range e.index {
+		out[i] = Grid{CellM: x.grid.cellM, SliceS: float64(x.grid.sliceNs) / 1e9}
+	}
+	return out
+}
+
 // SetLevelMargin sets Params.LevelMarginS (the alert lifecycle's
 // hysteresis) before the first report.
 func (e *Engine) SetLevelMargin(s float64) { e.params.LevelMarginS = s }
@@ -402,7 +452,7 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		case plainSide(ent, cls):
 			x.addPlain(id)
 		default:
-			x.grid.set(id, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed))
+			x.grid.set(id, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed))
 		}
 	}
 
@@ -421,9 +471,8 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		e.stamp[other] = epoch
 		o, _ := e.tracks.Get(other)
 		key := pairID(id, other)
-		if c, ok := evaluate(s, o, e.params.Table.For(cls, e.class[other]), &e.params); ok {
-			*e.conflicts[key] = c
-			dst = append(dst, Event{Kind: ConflictPredicted, Conflict: c})
+		if c := e.conflicts[key]; evaluate(s, o, e.params.Table.For(cls, e.class[other]), &e.params, c) {
+			dst = append(dst, Event{Kind: ConflictPredicted, Conflict: *c})
 			n++
 			continue
 		}
@@ -442,16 +491,15 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		}
 		found := func(other track.ID) {
 			o, _ := e.tracks.Get(other)
-			c, ok := evaluate(s, o, ent, &e.params)
-			if !ok {
+			if !evaluate(s, o, ent, &e.params, &e.found) {
 				return
 			}
 			cp := new(Conflict)
-			*cp = c
+			*cp = e.found
 			e.conflicts[pairID(id, other)] = cp
 			e.partners[id] = append(e.partners[id], other)
 			e.partners[other] = append(e.partners[other], id)
-			dst = append(dst, Event{Kind: ConflictPredicted, Conflict: c})
+			dst = append(dst, Event{Kind: ConflictPredicted, Conflict: *cp})
 		}
 		x := e.index[ent.index]
 		switch {
@@ -459,7 +507,7 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 			x.grid.query(id, 0, e.stamp, epoch, found)
 		case plainSide(ent, cls):
 			if x.grid.count > 0 {
-				e.scratch = x.grid.queryPath(e.scratch, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), e.stamp, epoch, found)
+				e.scratch = x.grid.queryPath(e.scratch, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed), e.stamp, epoch, found)
 			}
 		default:
 			// Listed: the aircraft of the other class are few, each is
@@ -611,8 +659,8 @@ func (e *Engine) FullCycle() []Conflict {
 			from = func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership {
 				s, _ := e.tracks.Get(id)
 				v := s.VelECEF
-				grow := ent.growM(math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2]))
-				return x.grid.queryPath(scratch, s.ECEF, v, s.Time.UnixNano(), e.params.spanS(ent), grow, stamp, epoch, fn)
+				speed := math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2])
+				return x.grid.queryPath(scratch, s.ECEF, v, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed), stamp, epoch, fn)
 			}
 		}
 		count := n
@@ -629,6 +677,7 @@ func (e *Engine) FullCycle() []Conflict {
 				stamp := make([]uint32, n)
 				var epoch uint32
 				var scratch []membership
+				var c Conflict
 				out := parts[w]
 				for {
 					lo := next.Add(chunk) - chunk
@@ -647,7 +696,7 @@ func (e *Engine) FullCycle() []Conflict {
 						epoch++
 						scratch = from(id, stamp, epoch, scratch, func(other track.ID) {
 							o, _ := e.tracks.Get(other)
-							if c, ok := evaluate(s, o, ent, &e.params); ok {
+							if evaluate(s, o, ent, &e.params, &c) {
 								out = append(out, c)
 							}
 						})
@@ -692,6 +741,7 @@ func BruteForce(states []track.State, p Params) []Conflict {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			var c Conflict
 			// Rows interleaved between workers: row i has n-i-1 pairs.
 			for i := w; i < len(states); i += workers {
 				if class[i] < 0 {
@@ -701,7 +751,7 @@ func BruteForce(states []track.State, p Params) []Conflict {
 					if class[j] < 0 {
 						continue
 					}
-					if c, ok := evaluate(&states[i], &states[j], p.Table.For(uint8(class[i]), uint8(class[j])), &p); ok {
+					if evaluate(&states[i], &states[j], p.Table.For(uint8(class[i]), uint8(class[j])), &p, &c) {
 						parts[w] = append(parts[w], c)
 					}
 				}

@@ -16,7 +16,7 @@ import (
 var benchSizes = []struct {
 	scenario string
 	n        int
-}{{"global", 5000}, {"global", 25000}, {"theatre", 2000}}
+}{{"global", 5000}, {"global", 25000}, {"theatre", 2000}, {"metro", 20000}}
 
 func benchEngine(b *testing.B, scenario string, n int) (*Engine, []track.Report) {
 	b.Helper()

@@ -267,72 +267,82 @@ func TestPruneIsConservative(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		r := drawTable(t)
 		p := ParamsFrom(r)
-		ent := p.Table.Entries()[rapid.IntRange(0, len(p.Table.Entries())-1).Draw(t, "entry")]
-		center := geo.LLA{LatDeg: rapid.Float64Range(-89, 89).Draw(t, "lat"), LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon")}
-		alt := rapid.Float64Range(0, 12_000).Draw(t, "alt")
-		// b starts near where a will be at a random time of the
-		// lookahead, flying at it; both at any speed up to Mach 2.
-		speed := func(name string) float64 { return rapid.Float64Range(0, 700).Draw(t, name) }
-		hdg := rapid.Float64Range(0, 2*math.Pi).Draw(t, "heading")
-		sa := speed("speed a")
-		a := track.Report{Party: "a", Aircraft: "1", Class: p.Table.Classes()[ent.A], Time: t0,
-			Pos: offset(center, 0, 0, alt), VelEastMps: sa * math.Sin(hdg), VelNorthMps: sa * math.Cos(hdg), VelUpMps: rapid.Float64Range(-60, 60).Draw(t, "vs a")}
-		// The closest approach may come after the lookahead (and after
-		// the stale time that the index adds to it): a well clear
-		// violation starts up to TTHR before it.
-		meet := rapid.Float64Range(0, ent.LookaheadS+ent.reachTimeS).Draw(t, "meet")
-		if rapid.Bool().Draw(t, "late") {
-			meet = ent.LookaheadS + rapid.Float64Range(0, ent.reachTimeS).Draw(t, "after")
-		}
-		reach := ent.pruneRadiusM(2 * 700)
-		missE, missN := rapid.Float64Range(-reach, reach).Draw(t, "miss east"), rapid.Float64Range(-reach, reach).Draw(t, "miss north")
-		sb, hb := speed("speed b"), rapid.Float64Range(0, 2*math.Pi).Draw(t, "heading b")
-		vb := [3]float64{sb * math.Sin(hb), sb * math.Cos(hb), rapid.Float64Range(-60, 60).Draw(t, "vs b")}
-		be := a.VelEastMps*meet + missE - vb[0]*meet
-		bn := a.VelNorthMps*meet + missN - vb[1]*meet
-		bz := alt + a.VelUpMps*meet + rapid.Float64Range(-1_000, 1_000).Draw(t, "miss up") - vb[2]*meet
-		gap := rapid.SampledFrom([]int{0, int(r.StaleAfterS), rapid.IntRange(0, int(r.StaleAfterS)).Draw(t, "some gap")}).Draw(t, "gap")
-		b := track.Report{Party: "b", Aircraft: "2", Class: p.Table.Classes()[ent.B], Time: t0.Add(time.Duration(gap) * time.Second),
-			Pos: offset(center, be, bn, bz), VelEastMps: vb[0], VelNorthMps: vb[1], VelUpMps: vb[2]}
-		if b.Pos.AltM < track.MinAltM || b.Pos.AltM > track.MaxAltM {
-			return
-		}
-		sta, stb := track.NewState(a), track.NewState(b)
-		c, ok := gradeUnpruned(&sta, &stb, ent)
-		if !ok {
-			return
-		}
-		found++
-		dt := stb.Time.Sub(sta.Time).Seconds()
-		if !mayConflict(sta.ECEFAt(dt), sta.VelECEF, stb.ECEF, stb.VelECEF, ent) {
-			t.Fatalf("sphere test pruned a conflict: %+v", c)
-		}
-		gd := gridFor(ent)
-		g := newGrid(gd.CellM, gd.SliceS)
-		grow := func(s *track.State) float64 {
-			v := s.VelECEF
-			return ent.growM(math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2]))
-		}
-		g.set(1, stb.ECEF, stb.VelECEF, stb.Time.UnixNano(), p.spanS(ent), grow(&stb))
-		hit := false
-		g.queryPath(nil, sta.ECEF, sta.VelECEF, sta.Time.UnixNano(), p.spanS(ent), grow(&sta), make([]uint32, 2), 1, func(int32) { hit = true })
-		if !hit {
-			t.Fatalf("the index does not pair a conflicting pair (on the fly): %+v", c)
-		}
-		g.set(0, sta.ECEF, sta.VelECEF, sta.Time.UnixNano(), p.spanS(ent), grow(&sta))
-		hit = false
-		g.query(0, 0, make([]uint32, 2), 1, func(int32) { hit = true })
-		if !hit {
-			t.Fatalf("the index does not pair a conflicting pair: %+v", c)
-		}
-		if got, ok := Evaluate(&sta, &stb, p); !ok || got.PairResult.Loss != c.Loss || got.Level != c.Level {
-			t.Fatalf("Evaluate %v %+v, the pair math %+v", ok, got, c)
+		// Several pairs per table: the table is the costly draw.
+		for range 20 {
+			found += checkPrune(t, r, p)
 		}
 	})
-	if found < 10 {
+	if found < 200 {
 		t.Fatalf("only %d conflicts drawn: the property was hardly exercised", found)
 	}
 	t.Logf("%d conflicts checked", found)
+}
+
+// checkPrune draws one pair of one entry of p near a loss of separation
+// and, if the pair math finds one, checks that the prunes keep it; it
+// returns 1 when there was a conflict to check.
+func checkPrune(t *rapid.T, r rules.Rules, p Params) int {
+	ent := p.Table.Entries()[rapid.IntRange(0, len(p.Table.Entries())-1).Draw(t, "entry")]
+	center := geo.LLA{LatDeg: rapid.Float64Range(-89, 89).Draw(t, "lat"), LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon")}
+	alt := rapid.Float64Range(0, 12_000).Draw(t, "alt")
+	// b starts near where a will be at a random time of the
+	// lookahead, flying at it; both at any speed up to Mach 2.
+	speed := func(name string) float64 { return rapid.Float64Range(0, 700).Draw(t, name) }
+	hdg := rapid.Float64Range(0, 2*math.Pi).Draw(t, "heading")
+	sa := speed("speed a")
+	a := track.Report{Party: "a", Aircraft: "1", Class: p.Table.Classes()[ent.A], Time: t0,
+		Pos: offset(center, 0, 0, alt), VelEastMps: sa * math.Sin(hdg), VelNorthMps: sa * math.Cos(hdg), VelUpMps: rapid.Float64Range(-60, 60).Draw(t, "vs a")}
+	// The closest approach may come after the lookahead (and after
+	// the stale time that the index adds to it): a well clear
+	// violation starts up to TTHR before it.
+	meet := rapid.Float64Range(0, ent.LookaheadS+ent.reachTimeS).Draw(t, "meet")
+	if rapid.Bool().Draw(t, "late") {
+		meet = ent.LookaheadS + rapid.Float64Range(0, ent.reachTimeS).Draw(t, "after")
+	}
+	reach := ent.pruneRadiusM(2 * 700)
+	missE, missN := rapid.Float64Range(-reach, reach).Draw(t, "miss east"), rapid.Float64Range(-reach, reach).Draw(t, "miss north")
+	sb, hb := speed("speed b"), rapid.Float64Range(0, 2*math.Pi).Draw(t, "heading b")
+	vb := [3]float64{sb * math.Sin(hb), sb * math.Cos(hb), rapid.Float64Range(-60, 60).Draw(t, "vs b")}
+	be := a.VelEastMps*meet + missE - vb[0]*meet
+	bn := a.VelNorthMps*meet + missN - vb[1]*meet
+	bz := alt + a.VelUpMps*meet + rapid.Float64Range(-1_000, 1_000).Draw(t, "miss up") - vb[2]*meet
+	gap := rapid.SampledFrom([]int{0, int(r.StaleAfterS), rapid.IntRange(0, int(r.StaleAfterS)).Draw(t, "some gap")}).Draw(t, "gap")
+	b := track.Report{Party: "b", Aircraft: "2", Class: p.Table.Classes()[ent.B], Time: t0.Add(time.Duration(gap) * time.Second),
+		Pos: offset(center, be, bn, bz), VelEastMps: vb[0], VelNorthMps: vb[1], VelUpMps: vb[2]}
+	if b.Pos.AltM < track.MinAltM || b.Pos.AltM > track.MaxAltM {
+		return 0
+	}
+	sta, stb := track.NewState(a), track.NewState(b)
+	c, ok := gradeUnpruned(&sta, &stb, ent)
+	if !ok {
+		return 0
+	}
+	dt := stb.Time.Sub(sta.Time).Seconds()
+	if !mayConflict(sta.ECEFAt(dt), sta.VelECEF, stb.ECEF, stb.VelECEF, ent) {
+		t.Fatalf("the prune (mayConflict) dropped a conflict: %+v", c.PairResult)
+	}
+	gd := gridFor(ent)
+	g := newGrid(gd.CellM, gd.SliceS)
+	speedOf := func(s *track.State) float64 {
+		v := s.VelECEF
+		return math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2])
+	}
+	g.set(1, stb.ECEF, stb.VelECEF, stb.Time.UnixNano(), p.spanS(ent), ent.growM(speedOf(&stb)), ent.growVM(speedOf(&stb)))
+	hit := false
+	g.queryPath(nil, sta.ECEF, sta.VelECEF, sta.Time.UnixNano(), p.spanS(ent), ent.growM(speedOf(&sta)), ent.growVM(speedOf(&sta)), make([]uint32, 2), 1, func(int32) { hit = true })
+	if !hit {
+		t.Fatalf("the index does not pair a conflicting pair (on the fly): %+v", c.PairResult)
+	}
+	g.set(0, sta.ECEF, sta.VelECEF, sta.Time.UnixNano(), p.spanS(ent), ent.growM(speedOf(&sta)), ent.growVM(speedOf(&sta)))
+	hit = false
+	g.query(0, 0, make([]uint32, 2), 1, func(int32) { hit = true })
+	if !hit {
+		t.Fatalf("the index does not pair a conflicting pair: %+v", c.PairResult)
+	}
+	if got, ok := Evaluate(&sta, &stb, p); !ok || got.PairResult.Loss != c.Loss || got.Level != c.Level {
+		t.Fatalf("Evaluate %v %+v, the pair math %+v", ok, got, c)
+	}
+	return 1
 }
 
 func TestEvaluateIsSymmetric(t *testing.T) {

@@ -55,8 +55,15 @@ const (
 // the members per cache line in the scans that dominate a full cycle. At
 // Earth radius a float32 step is half a meter, and rounding outwards only
 // grows the box, which keeps the prune conservative.
+//
+// It also holds a band of distance from the Earth's centre, rlo to rhi:
+// the radial extent of the path piece, grown by the aircraft's share of
+// the vertical reach (grid.set). An ECEF box cannot tell a drone at 100 m
+// from an airliner 2 km above it (the vertical is diagonal in ECEF), the
+// band can.
 type box32 struct {
 	min, max [3]float32
+	rlo, rhi float32
 }
 
 func down32(x float64) float32 {
@@ -87,7 +94,28 @@ func toBox32(b Box) box32 {
 func (b *box32) overlaps(o *box32) bool {
 	return b.min[0] <= o.max[0] && o.min[0] <= b.max[0] &&
 		b.min[1] <= o.max[1] && o.min[1] <= b.max[1] &&
-		b.min[2] <= o.max[2] && o.min[2] <= b.max[2]
+		b.min[2] <= o.max[2] && o.min[2] <= b.max[2] &&
+		b.rlo <= o.rhi && o.rlo <= b.rhi
+}
+
+// radialBand is the range of distances from the Earth's centre of the
+// segment from p+v*t0S to p+v*t1S, grown by grow meters: the largest at an
+// end (the distance is convex along a line), the smallest at an end or at
+// the point closest to the centre.
+func radialBand(p, v [3]float64, t0S, t1S, grow float64) (lo, hi float64) {
+	at := func(t float64) float64 {
+		x, y, z := p[0]+v[0]*t, p[1]+v[1]*t, p[2]+v[2]*t
+		return math.Sqrt(x*x + y*y + z*z)
+	}
+	r0, r1 := at(t0S), at(t1S)
+	lo, hi = min(r0, r1), max(r0, r1)
+	if vv := v[0]*v[0] + v[1]*v[1] + v[2]*v[2]; vv > 0 {
+		t := -(p[0]*v[0] + p[1]*v[1] + p[2]*v[2]) / vv
+		if t > t0S && t < t1S {
+			lo = min(lo, at(t))
+		}
+	}
+	return lo - grow, hi + grow
 }
 
 // member is one aircraft's part of the path in one time slice; mi is the
@@ -178,16 +206,17 @@ func floorDiv(a, b int64) int64 {
 }
 
 // set lists aircraft id flying from pos (ECEF, at unix time startNs) at vel
-// for spanS seconds, grown by grow meters, replacing its previous listing.
+// for spanS seconds, its boxes grown by grow meters and its radial bands by
+// growV, replacing its previous listing.
 // A report moves an aircraft a little, so most of its cells stay: those
 // only get the new box, and only the cells it enters or leaves touch the
 // map.
-func (g *grid) set(id int32, pos, vel [3]float64, startNs int64, spanS, grow float64) {
+func (g *grid) set(id int32, pos, vel [3]float64, startNs int64, spanS, grow, growV float64) {
 	for int(id) >= len(g.in) {
 		g.in = append(g.in, nil)
 		g.live = append(g.live, false)
 	}
-	next := g.pieces(g.scratch[:0], pos, vel, startNs, spanS, grow)
+	next := g.pieces(g.scratch[:0], pos, vel, startNs, spanS, grow, growV)
 	var old []membership
 	if g.live[id] {
 		old = g.in[id]
@@ -221,13 +250,16 @@ func (g *grid) set(id int32, pos, vel [3]float64, startNs int64, spanS, grow flo
 
 // pieces appends the memberships of a path (not yet listed: list -1), in
 // (slice, cell) order: each slice's piece of the path, its box grown by
-// grow, in every cube the box touches.
-func (g *grid) pieces(dst []membership, pos, vel [3]float64, startNs int64, spanS, grow float64) []membership {
+// grow and its radial band by growV, in every cube the box touches.
+func (g *grid) pieces(dst []membership, pos, vel [3]float64, startNs int64, spanS, grow, growV float64) []membership {
 	endNs := startNs + int64(spanS*1e9)
 	for s := floorDiv(startNs, g.sliceNs); s*g.sliceNs <= endNs; s++ {
 		t0 := max(startNs, s*g.sliceNs)
 		t1 := min(endNs, (s+1)*g.sliceNs)
-		b := toBox32(segmentBox(pos, vel, float64(t0-startNs)/1e9, float64(t1-startNs)/1e9, grow))
+		from, to := float64(t0-startNs)/1e9, float64(t1-startNs)/1e9
+		b := toBox32(segmentBox(pos, vel, from, to, grow))
+		lo, hi := radialBand(pos, vel, from, to, growV)
+		b.rlo, b.rhi = down32(lo), up32(hi)
 		i0, i1 := g.cellCoord(float64(b.min[0])), g.cellCoord(float64(b.max[0]))
 		j0, j1 := g.cellCoord(float64(b.min[1])), g.cellCoord(float64(b.max[1]))
 		k0, k1 := g.cellCoord(float64(b.min[2])), g.cellCoord(float64(b.max[2]))
@@ -326,8 +358,8 @@ func (g *grid) query(id int32, minID int32, stamp []uint32, epoch uint32, fn fun
 // grow, are found in the grid's cells as set would list them, and fn is
 // called once for every listed aircraft whose box overlaps one of them.
 // scratch is reused for the pieces and returned. Read-only on the grid.
-func (g *grid) queryPath(scratch []membership, pos, vel [3]float64, startNs int64, spanS, grow float64, stamp []uint32, epoch uint32, fn func(other int32)) []membership {
-	scratch = g.pieces(scratch[:0], pos, vel, startNs, spanS, grow)
+func (g *grid) queryPath(scratch []membership, pos, vel [3]float64, startNs int64, spanS, grow, growV float64, stamp []uint32, epoch uint32, fn func(other int32)) []membership {
+	scratch = g.pieces(scratch[:0], pos, vel, startNs, spanS, grow, growV)
 	for mi := range scratch {
 		m := &scratch[mi]
 		l, ok := g.index[foldKey(m.slice, m.i, m.j, m.k)]

@@ -7,10 +7,11 @@ import (
 	"pgregory.net/rapid"
 )
 
-// closestS returns the smallest distance between two straight-line motions
+// closest returns the smallest distance between two straight-line motions
 // over the absolute time interval [fromS, toS] (seconds), where each starts
-// at its position p at its own start time.
-func closest(pa, va [3]float64, startA float64, pb, vb [3]float64, startB float64, fromS, toS float64) float64 {
+// at its position p at its own start time, and the difference of their
+// distances from the Earth's centre then.
+func closest(pa, va [3]float64, startA float64, pb, vb [3]float64, startB float64, fromS, toS float64) (distM, radialM float64) {
 	// Relative position at time t: (pb + vb (t-startB)) - (pa + va (t-startA)).
 	var r0, w [3]float64
 	for k := 0; k < 3; k++ {
@@ -26,14 +27,25 @@ func closest(pa, va [3]float64, startA float64, pb, vb [3]float64, startB float6
 		return math.Sqrt(d2)
 	}
 	ww := w[0]*w[0] + w[1]*w[1] + w[2]*w[2]
-	best := math.Min(dist(fromS), dist(toS))
+	best := fromS
+	if dist(toS) < dist(fromS) {
+		best = toS
+	}
 	if ww > 0 {
 		t := -(r0[0]*w[0] + r0[1]*w[1] + r0[2]*w[2]) / ww
-		if t > fromS && t < toS {
-			best = math.Min(best, dist(t))
+		if t > fromS && t < toS && dist(t) < dist(best) {
+			best = t
 		}
 	}
-	return best
+	radius := func(p, v [3]float64, start float64) float64 {
+		var r2 float64
+		for k := 0; k < 3; k++ {
+			x := p[k] + v[k]*(best-start)
+			r2 += x * x
+		}
+		return math.Sqrt(r2)
+	}
+	return dist(best), math.Abs(radius(pb, vb, startB) - radius(pa, va, startA))
 }
 
 // TestGridFindsEveryCloseApproach is the index's half of the no-miss
@@ -47,6 +59,7 @@ func TestGridFindsEveryCloseApproach(t *testing.T) {
 		g := newGrid(rapid.SampledFrom([]float64{8_000, 20_000, 100_000, 1_000_000}).Draw(t, "cell"),
 			rapid.SampledFrom([]float64{10, 30, 1000}).Draw(t, "slice"))
 		growA, growB := rapid.Float64Range(20, 10_000).Draw(t, "grow a"), rapid.Float64Range(20, 10_000).Draw(t, "grow b")
+		growVA, growVB := rapid.Float64Range(5, 10_000).Draw(t, "grow radial a"), rapid.Float64Range(5, 10_000).Draw(t, "grow radial b")
 		spanS := rapid.Float64Range(0, 400).Draw(t, "span")
 		drawPath := func(label string) ([3]float64, [3]float64, float64) {
 			var p, v [3]float64
@@ -61,10 +74,10 @@ func TestGridFindsEveryCloseApproach(t *testing.T) {
 		pb, vb, sb := drawPath("b")
 		const baseNs = 1_767_225_600_000_000_000 // 2026-01-01: absolute slice boundaries matter
 		startA := baseNs + int64(sa*1e9)
-		g.set(1, pb, vb, baseNs+int64(sb*1e9), spanS, growB)
+		g.set(1, pb, vb, baseNs+int64(sb*1e9), spanS, growB, growVB)
 		var onTheFly bool
-		g.queryPath(nil, pa, va, startA, spanS, growA, make([]uint32, 2), 1, func(o int32) { onTheFly = onTheFly || o == 1 })
-		g.set(0, pa, va, startA, spanS, growA)
+		g.queryPath(nil, pa, va, startA, spanS, growA, growVA, make([]uint32, 2), 1, func(o int32) { onTheFly = onTheFly || o == 1 })
+		g.set(0, pa, va, startA, spanS, growA, growVA)
 		found := false
 		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
 		if found != onTheFly {
@@ -72,8 +85,10 @@ func TestGridFindsEveryCloseApproach(t *testing.T) {
 		}
 
 		from, to := math.Max(sa, sb), math.Min(sa, sb)+spanS
-		if from <= to && closest(pa, va, sa, pb, vb, sb, from, to) < growA+growB-1e-6 && !found {
-			t.Fatalf("paths within %v m at a common instant not paired", growA+growB)
+		if from <= to && !found {
+			if d, dr := closest(pa, va, sa, pb, vb, sb, from, to); d < growA+growB-1e-6 && dr < growVA+growVB-1e-3 {
+				t.Fatalf("paths within %v m (radially %v m) at a common instant not paired", growA+growB, growVA+growVB)
+			}
 		}
 		whole := func(p, v [3]float64, grow float64) Box { return segmentBox(p, v, 0, spanS, grow) }
 		if found && !whole(pa, va, growA).Overlaps(whole(pb, vb, growB)) {
@@ -83,7 +98,7 @@ func TestGridFindsEveryCloseApproach(t *testing.T) {
 		g.remove(1)
 		found = false
 		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
-		g.queryPath(nil, pa, va, startA, spanS, growA, make([]uint32, 2), 2, func(o int32) { found = found || o == 1 })
+		g.queryPath(nil, pa, va, startA, spanS, growA, growVA, make([]uint32, 2), 2, func(o int32) { found = found || o == 1 })
 		if found || g.count != 1 {
 			t.Fatalf("removed path still found (%v) or counted (%d)", found, g.count)
 		}

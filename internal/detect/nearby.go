@@ -1,5 +1,7 @@
 package detect
 
+import "math"
+
 // Nearby is the engine's space-time grid (index.go) used as a plain spatial
 // index of cubes, for the packages that need the same neighbour search
 // outside conflict detection: package disclose keeps which aircraft and
@@ -26,8 +28,9 @@ func (n *Nearby) Set(id int32, posECEF [3]float64, halfM float64) {
 	for int(id) >= len(n.stamp) {
 		n.stamp = append(n.stamp, 0)
 	}
-	// Every entry at time 0 with no extent in time: one slice for all.
-	n.g.set(id, posECEF, [3]float64{}, 0, 0, halfM)
+	// Every entry at time 0 with no extent in time: one slice for all; an
+	// infinite radial band, so that only the cubes decide.
+	n.g.set(id, posECEF, [3]float64{}, 0, 0, halfM, math.Inf(1))
 }
 
 // Remove takes entry id out of the index.

@@ -131,10 +131,10 @@ func (c Cylinder) Loss(relPos, relVel Vec3, fromS, toS float64) Loss {
 	return clip(max(lo, hlo), min(hi, hhi), fromS, toS)
 }
 
-// Reach is hypot(HorizontalM, VerticalM), at any speed: a loss needs the
-// horizontal distance below HorizontalM and the vertical below VerticalM
-// at the same instant.
-func (c Cylinder) Reach() (distM, timeS float64) { return math.Hypot(c.HorizontalM, c.VerticalM), 0 }
+// Reach is the cylinder itself, at any speed: a loss needs the horizontal
+// distance below HorizontalM and the vertical below VerticalM at the same
+// instant.
+func (c Cylinder) Reach() Reach { return Reach{HorizontalM: c.HorizontalM, VerticalM: c.VerticalM} }
 
 // verticalLoss is the open interval (lo, hi) of the times t at which
 // |rz + vz·t| < h: the vertical loss of the cylinder (DAIDALUS's

@@ -30,7 +30,10 @@ type Entry struct {
 	// the one of level i.
 	detectors []Detector
 	levelDet  []uint8
-	// reachM and reachTimeS bound every detector of the entry (Reach).
+	// reach bounds every detector of the entry; reachM and reachTimeS are
+	// its isotropic form for the index: hypot of the distances, and the
+	// larger time.
+	reach              Reach
 	reachM, reachTimeS float64
 	// index is the entry's position in Table.entries.
 	index int
@@ -88,12 +91,13 @@ func NewTable(r rules.Rules) (*Table, error) {
 			if k < 0 {
 				k = len(e.detectors)
 				e.detectors = append(e.detectors, d)
-				m, ts := d.Reach()
-				e.reachM, e.reachTimeS = max(e.reachM, m), max(e.reachTimeS, ts)
+				e.reach = e.reach.union(d.Reach())
 			}
 			e.levelDet = append(e.levelDet, uint8(k))
 			e.Levels = append(e.Levels, AlertLevel{Name: s.Levels[li].Name, Detector: d, AlertingTimeS: s.Levels[li].MaxTimeToLoSS, Inclusive: inclusive})
 		}
+		e.reachM = math.Hypot(e.reach.HorizontalM, e.reach.VerticalM)
+		e.reachTimeS = max(e.reach.HorizontalS, e.reach.VerticalS)
 		n := len(t.classes)
 		if t.byPair[int(a)*n+int(b)] != nil {
 			return nil, fmt.Errorf("detect: separation[%d] is a second entry for %s and %s", i, s.Classes[0], s.Classes[1])
@@ -218,10 +222,24 @@ func (e *Entry) HorizontalM() float64 {
 }
 
 // pruneRadiusM is the distance within which a pair must come, at the
-// instant of a loss of separation, for relative speed relSpeedMps (Reach,
-// plus a margin for rounding).
+// instant of a loss of separation, for relative speed relSpeedMps: the
+// reach made isotropic, plus a margin for rounding.
 func (e *Entry) pruneRadiusM(relSpeedMps float64) float64 {
 	return e.reachM + pruneMarginM + relSpeedMps*e.reachTimeS
+}
+
+// growVM is how much the entry's grid grows the radial band of an aircraft
+// flying at speedMps (box32). At an instant of loss the pair is within
+// V + |w|·TV vertically and H + |w|·TH horizontally in its frame (the
+// reach), so along the geocentric radius through its midpoint, within
+// maxVerticalTiltRad of the frame's vertical, within
+// V' + (H' + V')·tilt; and the difference of the two distances from the
+// centre is at most that component (|c+x| − |c−x| = 2c·x/(|c+x| + |c−x|)
+// for midpoint c and half-difference x). With |w| at most the sum of the
+// speeds, the bound is the sum of this share for each aircraft.
+func (e *Entry) growVM(speedMps float64) float64 {
+	return (e.reach.VerticalM/2+speedMps*e.reach.VerticalS)*(1+maxVerticalTiltRad) +
+		(e.reach.HorizontalM/2+speedMps*e.reach.HorizontalS)*maxVerticalTiltRad + pruneMarginM
 }
 
 // growM is how much the entry's grid grows the path boxes of an aircraft

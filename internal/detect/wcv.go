@@ -94,16 +94,17 @@ func (w WCV) Loss(relPos, relVel Vec3, fromS, toS float64) Loss {
 	return Loss{Conflict: true, TInS: tIn, TOutS: tOut}
 }
 
-// Reach is hypot(DTHR, ZTHR) plus max(TTHR, TCOA) seconds of relative
-// motion. In a violation the horizontal distance is at most DTHR + |v|·TTHR:
-// within DTHR, or closing with dcpa ≤ DTHR, where the path enters the DTHR
-// circle after c/(b + √(b² − a·c)) ≤ c/b = tau_mod ≤ TTHR seconds (with
-// a = |v|², b = −s·v > 0, c = |s|² − DTHR² > 0, b² ≥ a·c because
-// dcpa ≤ DTHR). The vertical distance is at most max(ZTHR, |vz|·TCOA).
-// DAIDALUS's tolerances widen this by the motion over a lookahead at a
-// speed it takes for zero (below 3.2e-7 m/s): about a millimeter.
-func (w WCV) Reach() (distM, timeS float64) {
-	return math.Hypot(w.DTHRM, w.ZTHRM), max(w.TTHRS, w.TCOAS)
+// Reach is DTHR plus TTHR seconds of relative horizontal motion, and ZTHR
+// plus TCOA seconds of relative vertical motion. In a violation the
+// horizontal distance is at most DTHR + |v|·TTHR: within DTHR, or closing
+// with dcpa ≤ DTHR, where the path enters the DTHR circle after
+// c/(b + √(b² − a·c)) ≤ c/b = tau_mod ≤ TTHR seconds (with a = |v|²,
+// b = −s·v > 0, c = |s|² − DTHR² > 0, b² ≥ a·c because dcpa ≤ DTHR). The
+// vertical distance is at most max(ZTHR, |vz|·TCOA). DAIDALUS's
+// tolerances widen this by the motion over a lookahead at a speed it takes
+// for zero (below 3.2e-7 m/s): about a millimeter.
+func (w WCV) Reach() Reach {
+	return Reach{HorizontalM: w.DTHRM, VerticalM: w.ZTHRM, HorizontalS: w.TTHRS, VerticalS: w.TCOAS}
 }
 
 // Violation is the test at an instant (WCV_tvar::violation): true when

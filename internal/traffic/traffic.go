@@ -1,8 +1,10 @@
 // Package traffic owns the seeded synthetic traffic the benchmarks and the
 // property tests fly: "global" (world-like traffic around a few hundred
-// hubs and along the streams between them, at cruise levels) and "theatre"
+// hubs and along the streams between them, at cruise levels), "theatre"
 // (aircraft packed into a 600 km x 600 km box at every altitude up to
-// 12 km: the worst case for spatial pruning). The same options give the same
+// 12 km: the worst case for spatial pruning) and "metro" (a city of drones
+// on delivery routes between depots and hospitals, with the airliners of
+// its airport and helicopters among them). The same options give the same
 // reports, on every machine.
 package traffic
 
@@ -30,13 +32,15 @@ type Options struct {
 	Time time.Time
 	// Hubs of the global scenario; 0 means DefaultHubs. More aircraft
 	// over the same hubs make every hub busier; more hubs with them keep
-	// the busiest areas as busy as they are.
+	// the busiest areas as busy as they are. For metro: the depots and
+	// hospitals, 0 meaning MetroHubs.
 	Hubs int
 }
 
 var generators = map[string]func(Options, *rand.Rand) []track.Report{
 	"global":  global,
 	"theatre": theatre,
+	"metro":   metro,
 }
 
 // Scenarios lists the scenario names.
@@ -237,6 +241,122 @@ func theatre(o Options, rng *rand.Rand) []track.Report {
 			VelUpMps:    (rng.Float64() - 0.5) * 30,
 			Time:        o.Time,
 		})
+	}
+	return out
+}
+
+// The metro scenario: a city MetroRadiusM around MetroCentre.
+var MetroCentre = geo.LLA{LatDeg: 48.86, LonDeg: 2.35}
+
+const (
+	MetroRadiusM = 50_000
+	// MetroManned is the number of manned aircraft flying among the drones:
+	// arrivals and departures of one airport, and helicopters.
+	MetroManned = 200
+	// MetroHubs is the default number of drone depots and hospitals.
+	MetroHubs = 150
+	// metroRouteM bounds a delivery route.
+	metroRouteM = 25_000
+)
+
+// metro: o.Aircraft drones (class uas) and MetroManned manned aircraft.
+// Four drones in five fly delivery routes between two hubs (depots and
+// hospitals, denser towards the centre, at most 25 km apart) at 5-50 m/s,
+// keeping to a lane of the route (a few tens of meters wide) at 30-150 m
+// above the ground, eastbound in the lower half and westbound in the upper,
+// climbing out of their origin and descending into their destination; the
+// fifth inspect something, slowly, anywhere. Of the manned aircraft, 60
+// arrive at and 60 depart from an airport 20 km north-east of the centre
+// (3° approach from the east, departures climbing west then turning), and
+// 80 helicopters cross the city at 150-600 m. The first o.Aircraft reports
+// are the drones.
+func metro(o Options, rng *rand.Rand) []track.Report {
+	f := geo.NewFrame(MetroCentre)
+	type point struct{ e, n float64 }
+	nh := cmp.Or(o.Hubs, MetroHubs)
+	hubs := make([]point, nh)
+	for i := range hubs {
+		// Denser towards the centre: uniform in radius, not in area.
+		r, a := 45_000*rng.Float64(), rng.Float64()*2*math.Pi
+		hubs[i] = point{r * math.Sin(a), r * math.Cos(a)}
+	}
+	out := make([]track.Report, 0, o.Aircraft+MetroManned)
+	add := func(i int, callsign, class string, e, n, altM, speedMps, trackDeg, vsMps float64) {
+		pos := f.FromENU(geo.ENU{EastM: e, NorthM: n})
+		pos.AltM = altM
+		rad := trackDeg * math.Pi / 180
+		out = append(out, track.Report{
+			Party:       partyOf(i, o.Parties),
+			Aircraft:    aircraftID(i),
+			Callsign:    callsign,
+			Class:       class,
+			Pos:         pos,
+			VelEastMps:  speedMps * math.Sin(rad),
+			VelNorthMps: speedMps * math.Cos(rad),
+			VelUpMps:    vsMps,
+			Time:        o.Time,
+		})
+	}
+	for i := 0; i < o.Aircraft; i++ {
+		cs := fmt.Sprintf("UAS%d", i)
+		if rng.Float64() < 0.2 {
+			r, a := MetroRadiusM*math.Sqrt(rng.Float64()), rng.Float64()*2*math.Pi
+			add(i, cs, "uas", r*math.Sin(a), r*math.Cos(a), 30+rng.Float64()*120, 5+rng.Float64()*10, rng.Float64()*360, (rng.Float64()-0.5)*2)
+			continue
+		}
+		a := hubs[rng.IntN(nh)]
+		var b point
+		for range 20 {
+			b = hubs[rng.IntN(nh)]
+			if d := math.Hypot(b.e-a.e, b.n-a.n); d > 500 && d < metroRouteM {
+				break
+			}
+		}
+		de, dn := b.e-a.e, b.n-a.n
+		length := math.Max(math.Hypot(de, dn), 1)
+		along := rng.Float64() * length
+		lateral := rng.NormFloat64() * 20
+		e := a.e + de*along/length + dn/length*lateral
+		n := a.n + dn*along/length - de/length*lateral
+		trackDeg := math.Mod(math.Atan2(de, dn)*180/math.Pi+360, 360)
+		alt := 30 + rng.Float64()*60
+		if trackDeg >= 180 {
+			alt += 60
+		}
+		vs := rng.NormFloat64() * 0.3
+		switch {
+		case along < 300:
+			alt = 30 + along/300*(alt-30)
+			vs = 2 + rng.Float64()*3
+		case length-along < 300:
+			alt = 30 + (length-along)/300*(alt-30)
+			vs = -(2 + rng.Float64()*3)
+		}
+		add(i, cs, "uas", e, n, alt, 5+rng.Float64()*45, trackDeg, vs)
+	}
+	const glide = 0.0524 // tan 3°
+	airport := point{18_000, 8_000}
+	for j := 0; j < MetroManned; j++ {
+		i := o.Aircraft + j
+		switch {
+		case j < 60:
+			d := 2_000 + rng.Float64()*48_000
+			speed := 65 + d/50_000*65
+			add(i, fmt.Sprintf("ARR%d", j), "manned", airport.e+d, airport.n+rng.NormFloat64()*(50+d/100),
+				d*glide, speed, 270+rng.NormFloat64()*2, -speed*glide)
+		case j < 120:
+			d := 1_000 + rng.Float64()*49_000
+			hdg := 270.0
+			if d > 8_000 {
+				hdg = 200 + rng.Float64()*140
+			}
+			rad := hdg * math.Pi / 180
+			add(i, fmt.Sprintf("DEP%d", j), "manned", airport.e-math.Min(d, 8_000)+(d-math.Min(d, 8_000))*math.Sin(rad),
+				airport.n+(d-math.Min(d, 8_000))*math.Cos(rad), math.Min(d*0.07, 6_000), 80+d/50_000*120, hdg, 5+rng.Float64()*7)
+		default:
+			r, a := MetroRadiusM*math.Sqrt(rng.Float64()), rng.Float64()*2*math.Pi
+			add(i, fmt.Sprintf("HEL%d", j), "manned", r*math.Sin(a), r*math.Cos(a), 150+rng.Float64()*450, 30+rng.Float64()*40, rng.Float64()*360, (rng.Float64()-0.5)*4)
+		}
 	}
 	return out
 }

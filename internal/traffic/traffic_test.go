@@ -137,3 +137,46 @@ func TestGenerateRefusesBadOptions(t *testing.T) {
 		t.Error("zero time accepted")
 	}
 }
+
+// TestMetroLooksLikeACity checks the shape the metro benchmark relies on:
+// the drones first, of class uas, 5-50 m/s at 30-150 m within the city;
+// then MetroManned manned aircraft, arrivals and departures of the airport
+// and helicopters low over the city.
+func TestMetroLooksLikeACity(t *testing.T) {
+	const n = 5000
+	reps, _ := Generate("metro", Options{Aircraft: n, Seed: 1, Time: t0})
+	if len(reps) != n+MetroManned {
+		t.Fatalf("%d reports, want %d drones and %d manned", len(reps), n, MetroManned)
+	}
+	f := geo.NewFrame(MetroCentre)
+	for i, r := range reps {
+		e := f.ToENU(geo.LLA{LatDeg: r.Pos.LatDeg, LonDeg: r.Pos.LonDeg})
+		speed := math.Hypot(r.VelEastMps, r.VelNorthMps)
+		if i < n {
+			if r.Class != "uas" || math.Hypot(e.EastM, e.NorthM) > MetroRadiusM+1 || r.Pos.AltM < 30 || r.Pos.AltM > 150 || speed < 5 || speed > 50 {
+				t.Fatalf("drone %d: %+v at %.0f m from the centre, %.1f m/s", i, r, math.Hypot(e.EastM, e.NorthM), speed)
+			}
+			continue
+		}
+		if r.Class != "manned" || r.Pos.AltM < 0 || r.Pos.AltM > 6_000 || speed < 30 || speed > 250 {
+			t.Fatalf("manned %d: %+v, %.1f m/s", i, r, speed)
+		}
+	}
+	// Drones keep to the lanes of their routes: with few hubs, many share
+	// a 100 m square with another.
+	reps, _ = Generate("metro", Options{Aircraft: n, Seed: 1, Time: t0, Hubs: 10})
+	squares := map[[2]int]int{}
+	for _, r := range reps[:n] {
+		e := f.ToENU(geo.LLA{LatDeg: r.Pos.LatDeg, LonDeg: r.Pos.LonDeg})
+		squares[[2]int{int(math.Floor(e.EastM / 100)), int(math.Floor(e.NorthM / 100))}]++
+	}
+	shared := 0
+	for _, c := range squares {
+		if c > 1 {
+			shared += c
+		}
+	}
+	if shared < n/10 {
+		t.Errorf("only %d of %d drones share a 100 m square: not route-like", shared, n)
+	}
+}
