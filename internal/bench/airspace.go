@@ -43,37 +43,37 @@ type AirspaceOptions struct {
 
 // AirspaceResult is the one JSON object `deconflict bench --json` prints.
 type AirspaceResult struct {
-	Scenario          string  `json:"scenario"`
-	Aircraft          int     `json:"aircraft"`
-	Seed              uint64  `json:"seed"`
-	Parties           int     `json:"-"`
-	Hubs              int     `json:"hubs,omitempty"`
-	CellKM            float64 `json:"cell_km"`
-	SliceS            float64 `json:"slice_s"`
+	Scenario string  `json:"scenario"`
+	Aircraft int     `json:"aircraft"`
+	Seed     uint64  `json:"seed"`
+	Parties  int     `json:"-"`
+	Hubs     int     `json:"hubs,omitempty"`
+	CellKM   float64 `json:"cell_km"`
+	SliceS   float64 `json:"slice_s"`
 	// Grids are the grids of the entries of the separation table that the
 	// traffic's classes use ("manned-uas 16 km x 60 s").
 	Grids []string `json:"grids"`
 	// Classes is the class mix: aircraft by class.
-	Classes map[string]int `json:"classes"`
-	GOMAXPROCS        int     `json:"gomaxprocs"`
-	Reports           int     `json:"reports"`
-	IngestReportsPerS float64 `json:"ingest_reports_per_s"`
-	SteadyReportsPerS float64 `json:"steady_ingest_reports_per_s"`
-	Conflicts         int     `json:"conflicts"`
-	FullCycleMs       float64 `json:"full_cycle_ms"`
-	FullCycleRuns     int     `json:"full_cycle_runs"`
-	FullCycleCPUMs    float64 `json:"full_cycle_cpu_ms"`
-	BruteForceMs      float64 `json:"brute_force_ms"`
-	BruteForceRuns    int     `json:"brute_force_runs"`
-	BruteForceCPUMs   float64 `json:"brute_force_cpu_ms"`
-	LoadAverage       string  `json:"load_average,omitempty"`
-	Speedup           float64 `json:"speedup"`
-	Updates           int     `json:"updates"`
-	UpdateP50Us       float64 `json:"update_p50_us"`
-	UpdateP99Us       float64 `json:"update_p99_us"`
-	Identical         bool    `json:"identical"`
-	Difference        string  `json:"difference,omitempty"`
-	PeakRSSMiB        float64 `json:"peak_rss_mib"`
+	Classes           map[string]int `json:"classes"`
+	GOMAXPROCS        int            `json:"gomaxprocs"`
+	Reports           int            `json:"reports"`
+	IngestReportsPerS float64        `json:"ingest_reports_per_s"`
+	SteadyReportsPerS float64        `json:"steady_ingest_reports_per_s"`
+	Conflicts         int            `json:"conflicts"`
+	FullCycleMs       float64        `json:"full_cycle_ms"`
+	FullCycleRuns     int            `json:"full_cycle_runs"`
+	FullCycleCPUMs    float64        `json:"full_cycle_cpu_ms"`
+	BruteForceMs      float64        `json:"brute_force_ms"`
+	BruteForceRuns    int            `json:"brute_force_runs"`
+	BruteForceCPUMs   float64        `json:"brute_force_cpu_ms"`
+	LoadAverage       string         `json:"load_average,omitempty"`
+	Speedup           float64        `json:"speedup"`
+	Updates           int            `json:"updates"`
+	UpdateP50Us       float64        `json:"update_p50_us"`
+	UpdateP99Us       float64        `json:"update_p99_us"`
+	Identical         bool           `json:"identical"`
+	Difference        string         `json:"difference,omitempty"`
+	PeakRSSMiB        float64        `json:"peak_rss_mib"`
 }
 
 // Airspace measures whole-airspace detection on generated traffic: a first
