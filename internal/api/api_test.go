@@ -86,8 +86,7 @@ func TestPutRulesOperatorOnlyAndAnnounced(t *testing.T) {
 
 // TestPutRulesSeparationTable: a table that misses a pair of classes, or a
 // detector with a missing or out-of-range parameter, is refused naming the
-// field; rules in the shape before the table existed get the default
-// table.
+// field; a valid table is proposed.
 func TestPutRulesSeparationTable(t *testing.T) {
 	e := newEnv(t, Options{})
 	for _, c := range []struct {
@@ -109,16 +108,13 @@ func TestPutRulesSeparationTable(t *testing.T) {
 			t.Errorf("%s: %d %s", c.field, code, body)
 		}
 	}
-	old := map[string]any{}
-	b, _ := json.Marshal(rules.Default())
-	_ = json.Unmarshal(b, &old)
-	delete(old, "classes")
-	delete(old, "separation")
-	old["horizontal_sep_m"] = 5000.0
-	var got rules.Rules
-	e.mustDo("PUT", "/v1/rules", e.operator, old, 200, &got)
-	if mm := got.SeparationFor(rules.ClassManned, rules.ClassManned); got.Version != 2 || len(got.Separation) != 3 || *mm.Detector.HorizontalM != 5000 {
-		t.Fatalf("rules in the old shape became %+v", got)
+	// A proposal may carry the table alone: the other fields stay.
+	sep := rules.Default().Separation
+	*sep[2].Detector.HorizontalM = 80
+	var prop rules.Proposal
+	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"separation": sep}, 202, &prop)
+	if uu := prop.Rules.SeparationFor(rules.ClassUAS, rules.ClassUAS); uu == nil || *uu.Detector.HorizontalM != 80 || prop.Rules.HorizontalSepM != rules.Default().HorizontalSepM {
+		t.Fatalf("proposal %+v", prop.Rules)
 	}
 }
 
