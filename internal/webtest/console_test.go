@@ -24,6 +24,7 @@ import (
 // aircraft is one simulated aircraft of the test feed, flying straight.
 type aircraft struct {
 	party, id, callsign string
+	class               string // "" for manned
 	lat, lon, altM      float64
 	velEastMps          float64
 	velNorthMps         float64
@@ -35,10 +36,14 @@ func (a aircraft) report(now time.Time) map[string]any {
 	const mPerDeg = 111320.0
 	lat := a.lat + a.velNorthMps*dt/mPerDeg
 	lon := a.lon + a.velEastMps*dt/(mPerDeg*math.Cos(a.lat*math.Pi/180))
-	return map[string]any{
+	r := map[string]any{
 		"aircraft": a.id, "callsign": a.callsign, "time": now.UTC().Format(time.RFC3339Nano),
 		"lat": lat, "lon": lon, "alt_m": a.altM, "vel_east_mps": a.velEastMps, "vel_north_mps": a.velNorthMps, "vel_up_mps": 0.0,
 	}
+	if a.class != "" {
+		r["class"] = a.class
+	}
+	return r
 }
 
 // feeder reports every aircraft of the test every second, as a party's
@@ -391,6 +396,37 @@ func TestConsoleInBrowser(t *testing.T) {
 		a.waitFor(t, "nothing highlighted after Escape", `deconflict.snapshot().selectedAlert === '' && deconflict.snapshot().drawn.dimmed === 0 && deconflict.snapshot().drawn.lit.length === 0`, 10*time.Second)
 	})
 
+	t.Run("a drone: its class, its mark and its DO-365 alert", func(t *testing.T) {
+		// An airgroup reconnaissance drone and a coalition jet head on at
+		// the same height, 10 km apart closing at 230 m/s: their pair is
+		// judged by DO-365 well clear (the manned-uas entry), whose
+		// modified tau is within 35 s at once.
+		feed.add(
+			aircraft{party: coalition, id: "CO-7", callsign: "VIPER7", lat: 35.2, lon: 36.2, altM: 6000, velEastMps: 200},
+			aircraft{party: airgroup, id: "AG-UAV", callsign: "FORPOST1", class: "uas", lat: 35.2, lon: 36.31, altM: 6000, velEastMps: -30},
+		)
+		for _, tb := range []*tab{a, b} {
+			tb.waitFor(t, "the drone's alert with its separation", `[...document.querySelectorAll('#alerts li')].some(li => li.textContent.includes('FORPOST1 UAS') && li.querySelector('.alert-sep') && li.querySelector('.alert-sep').textContent.includes('manned–uas: DO-365 well clear, DTHR 1222.32 m, ZTHR'))`, 20*time.Second)
+		}
+		a.waitFor(t, "the drone drawn smaller", `deconflict.snapshot().drawn?.drones >= 1`, 10*time.Second)
+		a.do(t, chromedp.Evaluate[chromedp.Void](`deconflict.centerOn(36.3, 35.2)`))
+		a.waitFor(t, "the drone on screen", `deconflict.snapshot().trackKeys.includes('airgroup/AG-UAV')`, 10*time.Second)
+		for attempt := 0; ; attempt++ {
+			// The drone moves: aim at where it is now.
+			tr := eval[map[string]float64](t, a, `deconflict.trackScreen('airgroup/AG-UAV')`)
+			a.do(t, chromedp.MouseEvent(chromedp.MouseMoved, tr["x"], tr["y"]))
+			tip := eval[string](t, a, `document.getElementById('tooltip').hidden ? '' : document.getElementById('tooltip').textContent`)
+			if strings.Contains(tip, "FORPOST1 (AG-UAV) · airgroup · uas") {
+				break
+			}
+			if attempt == 20 {
+				t.Fatalf("the drone's tooltip does not name its class: %q", tip)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		a.screenshot(t, "console-drone.png")
+	})
+
 	t.Run("hotline compose and acknowledge", func(t *testing.T) {
 		a.do(t,
 			chromedp.SendKeys(chromedp.ID("compose-to"), airgroup),
@@ -633,7 +669,8 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	t.Run("alerts sorted most severe, then newest, first", func(t *testing.T) {
 		order := eval[[]string](t, a, `[...document.querySelectorAll('#alerts li')].map(li => li.className.match(/level-(\w+)/)[1])`)
-		rank := map[string]int{"advisory": 1, "caution": 2, "warning": 3}
+		// DO-365's preventive and corrective rank with advisory and caution.
+		rank := map[string]int{"advisory": 1, "preventive": 1, "caution": 2, "corrective": 2, "warning": 3}
 		if len(order) < 2 {
 			t.Fatalf("want several alerts to check their order, have %q", order)
 		}

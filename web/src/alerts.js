@@ -6,7 +6,7 @@
 // clicked alert is highlighted on the map, the rest dimmed (Escape ends it).
 
 import { $, el, reconcile, levelIcon } from './dom.js';
-import { level } from './palette.js';
+import { level, classLabel } from './palette.js';
 import { formatDuration, formatTime, formatDistance } from './geo.js';
 import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
 
@@ -32,7 +32,23 @@ function losText(a) {
 }
 
 function aircraftLabel(ac) {
-  return `${ac.callsign || ac.aircraft} (${ac.party})`;
+  const c = classLabel(ac);
+  return `${ac.callsign || ac.aircraft}${c ? ` ${c}` : ''} (${ac.party})`;
+}
+
+const round = (x) => Math.round(x * 100) / 100;
+
+// separationText is the separation entry the pair of a conflict is judged
+// by: its classes, its detector and thresholds.
+export function separationText(a) {
+  const s = a.separation;
+  if (!s || !s.detector) return '';
+  const d = s.detector;
+  const classes = (s.classes || []).join('–');
+  if (d.kind === 'do365_wcv') {
+    return `${classes}: DO-365 well clear, DTHR ${round(d.dthr_m)} m, ZTHR ${round(d.zthr_m)} m, TTHR ${round(d.tthr_s)} s, TCOA ${round(d.tcoa_s)} s, ${round(s.lookahead_s)} s ahead`;
+  }
+  return `${classes}: ${round(d.horizontal_m)} m / ${round(d.vertical_m)} m, ${round(s.lookahead_s)} s ahead`;
 }
 
 function ackSummary(m) {
@@ -145,7 +161,7 @@ export class AlertsPanel {
       (a) => a.id,
       (a) => {
         const m = state.alertMessage(a);
-        return JSON.stringify([a.level, a.kind, alertPair(a), m && m.id, m && m.state, m && m.escalations, ackSummary(m), state.mustAck(m)]);
+        return JSON.stringify([a.level, a.kind, alertPair(a), separationText(a), m && m.id, m && m.state, m && m.escalations, ackSummary(m), state.mustAck(m)]);
       },
       (a) => {
         const lv = level(a.level);
@@ -174,6 +190,7 @@ export class AlertsPanel {
           'li',
           { class: `alert level-${a.level}${escalated ? ' escalated' : ''}${selected ? ' selected' : ''}`, 'data-alert-id': String(a.id), ...(selected ? { 'aria-current': 'true' } : {}) },
           main,
+          a.kind === 'conflict' && a.separation ? el('div', { class: 'alert-sep', text: separationText(a) }) : null,
           el('div', { class: 'alert-ack' }, el('span', { class: 'ack-state', text: ackSummary(m) }), deadline, ackBtn),
         );
       },

@@ -518,6 +518,16 @@ window.deconflict = {
     const d = runningDeadline(m, rules);
     return d ? countdown(d, nowMs) : null;
   },
+  // Page coordinates where a track (party/aircraft) is drawn now, for
+  // pointer events in tests; null when there is no such track.
+  trackScreen(key) {
+    const tr = map.tracks.get(key);
+    if (!tr) return null;
+    const dt = Math.max(0, Math.min(30, (Date.now() - tr.timeMs) / 1000));
+    const r = $('map').getBoundingClientRect();
+    const [sx, sy] = map.toScreen(tr.x + tr.vx * dt, tr.y + tr.vy * dt);
+    return { x: r.left + sx, y: r.top + sy };
+  },
   // Parses an event stream given as chunks, for the parser's tests.
   parseEventStream(chunks) {
     const out = [];

@@ -10,7 +10,7 @@
 
 import { feature, mesh } from 'topojson-client';
 import { projX, projY, unprojX, unprojY, worldVelocity, footprintRings, formatAlt, formatDuration, formatTime } from './geo.js';
-import { level, markPath } from './palette.js';
+import { level, markPath, isDrone, classLabel, MARK_RADIUS, DRONE_MARK_RADIUS } from './palette.js';
 import { LabelPlacer, aroundPoint, aroundRing } from './labels.js';
 import { volumeText } from './threads.js';
 
@@ -412,7 +412,7 @@ export class MapView {
   trackLines(tr) {
     const t = tr.t;
     const speed = Math.hypot(t.vel_east_mps || 0, t.vel_north_mps || 0);
-    return [`${t.callsign || t.aircraft} (${t.aircraft}) · ${t.party}`, `${formatAlt(t.alt_m)} · ${Math.round(speed)} m/s · ${formatTime(tr.timeMs)}`];
+    return [`${t.callsign || t.aircraft} (${t.aircraft}) · ${t.party} · ${t.class || 'manned'}`, `${formatAlt(t.alt_m)} · ${Math.round(speed)} m/s · ${formatTime(tr.timeMs)}`];
   }
 
   volumeLines(vol) {
@@ -706,6 +706,7 @@ export class MapView {
     const few = this.screenTracks.length <= 400;
     let trails = 0;
     let headings = 0;
+    let drones = 0;
     // Dimmed groups first, so that what is highlighted is drawn on top.
     const ordered = [...groups.values()].sort((a, b) => Number(b.dim) - Number(a.dim));
     for (const { party, dim, list: g } of ordered) {
@@ -756,7 +757,9 @@ export class MapView {
         ctx.beginPath();
         for (let j = i; j < Math.min(i + MARK_BATCH, g.length); j++) {
           const [tr, sx, sy] = g[j];
-          markPath(ctx, shape, sx, sy, 5, Math.atan2(tr.vx, -tr.vy));
+          const drone = isDrone(tr.t);
+          if (drone) drones++;
+          markPath(ctx, shape, sx, sy, drone ? DRONE_MARK_RADIUS : MARK_RADIUS, Math.atan2(tr.vx, -tr.vy));
         }
         ctx.fill();
         ctx.stroke();
@@ -795,6 +798,8 @@ export class MapView {
     this.drawn.tracks = this.screenTracks.length;
     this.drawn.trails = trails;
     this.drawn.headings = headings;
+    // Drones drawn with the smaller mark.
+    this.drawn.drones = drones;
     this.drawn.byParty = byParty;
     this.drawn.dimmed = dimmed;
     this.drawn.lit = lit;
@@ -853,7 +858,8 @@ export class MapView {
       order.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
       for (const [rank, i] of order) {
         const tr = this.screenTracks[i];
-        const name = tr.t.callsign || tr.t.aircraft;
+        const cls = classLabel(tr.t);
+        const name = cls ? `${tr.t.callsign || tr.t.aircraft} · ${cls}` : tr.t.callsign || tr.t.aircraft;
         const at = placer.place([name], aroundPoint(this.screen[2 * i], this.screen[2 * i + 1], 8), (t) => this.textWidth(ctx, trackFont, t), 12, 1);
         if (!at) continue;
         ctx.globalAlpha = rank === 3 ? DIM_ALPHA * 2 : 1;

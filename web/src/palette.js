@@ -6,11 +6,31 @@
 export const PARTY_COLOURS = ['#56B4E9', '#CC79A7', '#009E73', '#0072B2', '#FFFFFF'];
 export const PARTY_SHAPES = ['triangle', 'diamond', 'square', 'circle', 'cross'];
 
+// DO-365's preventive and corrective levels (between a drone and a manned
+// aircraft) look like advisory and caution, their rank between manned
+// aircraft; warning is the most severe of both.
 export const LEVELS = {
   advisory: { rank: 1, colour: '#F0E442', dash: [2, 5], width: 2, label: 'ADVISORY', mark: 'circle' },
+  preventive: { rank: 1, colour: '#F0E442', dash: [2, 5], width: 2, label: 'PREVENTIVE', mark: 'circle' },
   caution: { rank: 2, colour: '#E69F00', dash: [9, 5], width: 3, label: 'CAUTION', mark: 'triangle' },
+  corrective: { rank: 2, colour: '#E69F00', dash: [9, 5], width: 3, label: 'CORRECTIVE', mark: 'triangle' },
   warning: { rank: 3, colour: '#D55E00', dash: [], width: 4, label: 'WARNING', mark: 'octagon' },
 };
+
+// Marks of drones are drawn smaller than those of manned aircraft.
+export const MARK_RADIUS = 5;
+export const DRONE_MARK_RADIUS = 3;
+
+// isDrone tells a track (or an alert's aircraft) of class uas.
+export function isDrone(t) {
+  return t.class === 'uas';
+}
+
+// classLabel is how a class reads in labels: nothing for manned (the
+// default), the class otherwise.
+export function classLabel(t) {
+  return t.class && t.class !== 'manned' ? t.class.toUpperCase() : '';
+}
 
 export function level(name) {
   return LEVELS[name] || LEVELS.advisory;
