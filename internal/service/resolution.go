@@ -119,14 +119,19 @@ func (r Resolution) forParty(party string) Resolution {
 // resolver holds what resolutions are computed with, for one version of
 // the rules.
 type resolver struct {
-	version    int64
-	sep        resolve.Separation
+	version int64
+	// table is the rules' separation table and seps[i] the resolution's
+	// separation of its entry i: each pair is kept apart by the entry of
+	// its classes.
+	table      *detect.Table
+	seps       []resolve.Separation
 	cfg        resolve.Config
 	kinematics resolve.Kinematics
 	// reachM is how far an intruder can be from the ownship and still
 	// conflict with one of its candidates, leaving out the speeds: a
 	// conflict needs the two within reachM plus the distance both fly
-	// over the lookahead.
+	// over lookaheadS (the longest lookahead, with the time the modified
+	// tau of DO-365 looks further).
 	reachM, lookaheadS float64
 }
 
@@ -135,25 +140,77 @@ func (s *Service) resolverFor(r rules.Rules) *resolver {
 	if rv := s.resolvers.Load(); rv != nil && rv.version == r.Version {
 		return rv
 	}
-	cyl := detect.Cylinder{HorizontalM: r.HorizontalSepM, VerticalM: r.VerticalSepM}
-	times := make([]float64, len(r.Levels))
-	for i, l := range r.Levels {
-		times[i] = l.MaxTimeToLoSS
-	}
 	rv := &resolver{
 		version:    r.Version,
-		sep:        resolve.CylinderSeparation(cyl, r.LookaheadS, times...),
+		table:      detect.ParamsFrom(r).Table,
 		cfg:        resolve.DefaultConfig(),
 		kinematics: resolve.DefaultKinematics(),
-		reachM:     math.Hypot(cyl.HorizontalM, cyl.VerticalM),
-		lookaheadS: r.LookaheadS,
+	}
+	for _, e := range rv.table.Entries() {
+		rv.seps = append(rv.seps, separationOf(e))
+		for _, l := range e.Levels {
+			reach := l.Detector.Reach()
+			rv.reachM = max(rv.reachM, math.Hypot(reach.HorizontalM, reach.VerticalM))
+			rv.lookaheadS = max(rv.lookaheadS, e.LookaheadS+max(reach.HorizontalS, reach.VerticalS))
+		}
 	}
 	s.resolvers.Store(rv)
 	return rv
 }
 
-// separation is the separation of the pair of tracks a and b.
-func (rv *resolver) separation(_, _ *track.State) *resolve.Separation { return &rv.sep }
+// separationOf is the resolution's separation of an entry of the table.
+// An entry whose levels all watch one cylinder is as
+// resolve.CylinderSeparation has it (the separation of the rules before
+// the table). Otherwise the entry's own levels, as detection grades them:
+// its most severe level paints NEAR and the one before MID; the others
+// paint FAR in a cylinder entry and nothing in a DO-365 entry (DAIDALUS's
+// preventive level paints no band, resolve.DO365). Recovery starts from
+// the minima of the most severe level (the cylinder, or DTHR and ZTHR of
+// the well clear) and shrinks down to DAIDALUS's NMAC cylinder, or those
+// minima when smaller.
+func separationOf(e *detect.Entry) resolve.Separation {
+	last := e.Levels[len(e.Levels)-1].Detector
+	oneCylinder := true
+	for _, l := range e.Levels {
+		oneCylinder = oneCylinder && l.Detector == last
+	}
+	if cyl, ok := last.(detect.Cylinder); ok && oneCylinder {
+		times := make([]float64, len(e.Levels))
+		for i, l := range e.Levels {
+			times[i] = l.AlertingTimeS
+		}
+		return resolve.CylinderSeparation(cyl, e.LookaheadS, times...)
+	}
+	// Painted regions and recovery as a cylinder separation has them,
+	// with the entry's own levels.
+	var recovery detect.Cylinder
+	switch d := last.(type) {
+	case detect.Cylinder:
+		recovery = d
+	case detect.WCV:
+		recovery = detect.Cylinder{HorizontalM: d.DTHRM, VerticalM: d.ZTHRM}
+	}
+	times := make([]float64, len(e.Levels))
+	s := resolve.CylinderSeparation(recovery, e.LookaheadS, times...)
+	s.Alerter = detect.Alerter{LookaheadS: e.LookaheadS, Levels: e.Levels}
+	if e.Rule.Detector.Kind == rules.DetectorDO365WCV {
+		for i := range s.Regions[:max(0, len(s.Regions)-2)] {
+			s.Regions[i] = resolve.RegionNone
+		}
+	}
+	return s
+}
+
+// separation is the separation of the pair of tracks a and b: the entry of
+// their classes; nil for a class the rules no longer know (a track of the
+// rules before a change, which detection pairs with nothing either).
+func (rv *resolver) separation(a, b *track.State) *resolve.Separation {
+	e := rv.table.ForNames(a.Class, b.Class)
+	if e == nil {
+		return nil
+	}
+	return &rv.seps[e.Index()]
+}
 
 // resolve computes the resolution of every aircraft of the alert at now.
 func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
@@ -209,7 +266,9 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 				parties[n].Others = append(parties[n].Others, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: rv.separation(me, st)})
 			}
 		}
-		sugg, suggested = resolve.Suggest(&parties[0], &parties[1], rv.separation(own[0], own[1]), &rv.kinematics)
+		if sep := rv.separation(own[0], own[1]); sep != nil {
+			sugg, suggested = resolve.Suggest(&parties[0], &parties[1], sep, &rv.kinematics)
+		}
 	}
 	for n, ac := range a.Aircraft {
 		me := own[n]

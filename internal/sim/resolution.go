@@ -8,6 +8,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // Resolutions in a run (Options.Resolve). Planners and pilots act on what
@@ -34,9 +35,11 @@ import (
 //     blending back over two minutes.
 //
 // Losses of separation are what really happened: at every report, every
-// pair of airborne aircraft of different parties closer than the rules'
-// horizontal separation and vertical separation at once (Stats
-// LossesOfSeparation counts the pairs, each once).
+// pair of airborne aircraft of different parties closer than the minima of
+// the rules' separation entry for their classes, horizontally and
+// vertically at once: the cylinder of a cylinder entry, the well clear
+// thresholds of the most severe level (DTHR, ZTHR) of a DO-365 entry
+// (Stats LossesOfSeparation counts the pairs, each once).
 
 // Pilots' standard rates: those the service's suggestions are checked with
 // (resolve.DefaultKinematics).
@@ -294,10 +297,39 @@ func (r *Runner) createResolving(ctx context.Context, c *client.Client, in clien
 	return r.createWithKey(ctx, c, in)
 }
 
+// minimaOf is the horizontal and vertical minima of each pair of classes
+// of the rules (both orders), as losses of separation are counted.
+func minimaOf(rl rules.Rules) map[[2]string][2]float64 {
+	rl.FillTable()
+	out := map[[2]string][2]float64{}
+	for i := range rl.Separation {
+		s := &rl.Separation[i]
+		if len(s.Classes) != 2 || len(s.Levels) == 0 {
+			continue
+		}
+		d := s.LevelDetector(len(s.Levels) - 1)
+		m := [2]float64{rules.Param(d.HorizontalM), rules.Param(d.VerticalM)}
+		if d.Kind == rules.DetectorDO365WCV {
+			m = [2]float64{rules.Param(d.DTHRM), rules.Param(d.ZTHRM)}
+		}
+		out[[2]string{s.Classes[0], s.Classes[1]}] = m
+		out[[2]string{s.Classes[1], s.Classes[0]}] = m
+	}
+	return out
+}
+
+// classOf is a flight's class as the rules name it.
+func classOf(f *Flight) string {
+	if f.Class == "" {
+		return rules.ClassManned
+	}
+	return f.Class
+}
+
 // separationWatch counts the pairs of airborne aircraft of different
 // parties that are closer than the separation minima at tS.
 func (r *Runner) separationWatch(states map[string]State) {
-	if r.sepH <= 0 {
+	if r.minima == nil {
 		return
 	}
 	ids := make([]string, 0, len(states))
@@ -314,7 +346,8 @@ func (r *Runner) separationWatch(states map[string]State) {
 				continue
 			}
 			sb := states[b]
-			if math.Abs(sa.Pos.AltM-sb.Pos.AltM) >= r.sepV || geo.GreatCircleM(sa.Pos, sb.Pos) >= r.sepH {
+			m, ok := r.minima[[2]string{classOf(fa), classOf(fb)}]
+			if !ok || math.Abs(sa.Pos.AltM-sb.Pos.AltM) >= m[1] || geo.GreatCircleM(sa.Pos, sb.Pos) >= m[0] {
 				continue
 			}
 			key := a + " x " + b

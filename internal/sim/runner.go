@@ -115,8 +115,9 @@ type Runner struct {
 	manoeuvres map[string]*manoeuvre
 	losses     map[string]bool
 	types      map[string]AircraftType
-	// sepH and sepV are the separation minima of the server's rules.
-	sepH, sepV float64
+	// minima are the separation minima of the server's rules by pair of
+	// classes (minimaOf); nil when the rules could not be read.
+	minima map[[2]string][2]float64
 }
 
 // NewRunner prepares a run. Every party of the scenario needs a client.
@@ -247,7 +248,7 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	// The separation minima that losses of separation are counted against.
 	if rl, err := r.clients[sc.Parties[0].Name].Rules(ctx); err == nil {
-		r.sepH, r.sepV = rl.HorizontalSepM, rl.VerticalSepM
+		r.minima = minimaOf(rl)
 	} else if ctx.Err() != nil {
 		return ctx.Err()
 	} else {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // fakeServer records what the simulator does through the API: it answers
@@ -335,5 +338,49 @@ func TestRunnerSkipsQuietPeriods(t *testing.T) {
 	// time; the hours before it must not have been waited through.
 	if slept > 3*time.Second {
 		t.Errorf("waited %v of wall time for %.0f s of scenario", slept, until)
+	}
+}
+
+// TestSeparationWatchByClass counts losses of separation with the minima
+// of each pair's classes under the default rules: 1 km apart at one
+// altitude is a loss for two manned aircraft (5 NM) and for a manned
+// aircraft and a drone (DO-365's DTHR 0.66 NM), not for two drones (50 m);
+// 200 m apart and 100 m above, a loss only for the manned-uas pair (ZTHR
+// 450 ft); aircraft of one party never count.
+func TestSeparationWatchByClass(t *testing.T) {
+	flight := func(id, party, class string) *Flight {
+		return &Flight{ID: id, Callsign: id, Party: party, Class: class}
+	}
+	plan := &Plan{Flights: []*Flight{
+		flight("m1", "blue", ""), flight("m2", "red", ""),
+		flight("u1", "blue", rules.ClassUAS), flight("u2", "red", rules.ClassUAS),
+	}}
+	at := func(northM, altM float64) State {
+		return State{Pos: geo.LLA{LatDeg: 35 + northM/111_000, LonDeg: 36, AltM: altM}}
+	}
+	for _, tc := range []struct {
+		name  string
+		pos   map[string]State
+		pairs []string
+	}{
+		{"1 km apart", map[string]State{"m1": at(0, 3000), "u2": at(1000, 3000), "m2": at(20_000, 3000), "u1": at(21_000, 3000)},
+			[]string{"m1 x u2", "m2 x u1"}},
+		{"two of each close", map[string]State{"m1": at(0, 3000), "m2": at(1000, 3000), "u1": at(20_000, 3000), "u2": at(21_000, 3000)},
+			[]string{"m1 x m2"}},
+		{"drones 30 m apart", map[string]State{"u1": at(0, 3000), "u2": at(30, 3010)},
+			[]string{"u1 x u2"}},
+		{"200 m and 100 m above", map[string]State{"m1": at(0, 3000), "u2": at(200, 3100), "u1": at(50_000, 3000), "m2": at(50_200, 3300)},
+			[]string{"m1 x u2"}},
+	} {
+		r := &Runner{plan: plan, losses: map[string]bool{}, minima: minimaOf(rules.Default())}
+		r.separationWatch(tc.pos)
+		var got []string
+		for k := range r.losses {
+			got = append(got, k)
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, tc.pairs) || r.Stats.LossesOfSeparation.Load() != int64(len(tc.pairs)) {
+			t.Errorf("%s: losses %v (%d counted), want %v", tc.name, got, r.Stats.LossesOfSeparation.Load(), tc.pairs)
+		}
 	}
 }
