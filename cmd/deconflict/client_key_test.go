@@ -170,7 +170,7 @@ func TestClientCommandsSignWithKey(t *testing.T) {
 	geojson := writeFile(t, "volume.geojson", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"KEYED-1","alt_lower_m":1000,"alt_upper_m":2000},
 		"geometry":{"type":"Polygon","coordinates":[[[36.0,35.0],[36.1,35.0],[36.1,35.1],[36.0,35.1],[36.0,35.0]]]}}]}`)
 	step("volumes import", "coalition", "POST /v1/volumes", append([]string{"volumes", "import", "--geojson", "--file", geojson,
-		"--start", now.Add(time.Hour).Format(time.RFC3339), "--end", now.Add(2*time.Hour).Format(time.RFC3339)}, coalition...)...)
+		"--start", now.Add(time.Hour).Format(time.RFC3339), "--end", now.Add(2 * time.Hour).Format(time.RFC3339)}, coalition...)...)
 
 	change := writeFile(t, "change.json", `{"volume_visibility":"need_to_know"}`)
 	run(0, "rules", "propose", "--file", change, "--party", "operator")
