@@ -46,7 +46,8 @@ const auditUsage = `usage:
       ending the export must be one of theirs and verify.
       Exit status 0 with a summary when good, 1 naming the first bad record.
   deconflict audit key --data DIR
-      print the public key of the data directory's signing key, as GET /v1/audit/key does.
+      print the public key of the data directory's signing key, as GET /v1/audit/key does
+      (the directory and the key are created when missing, as the server's first start would).
   deconflict audit timeline --file EXPORT --html OUT.html [--alert ID | --thread NAME] [--key KEY]
       write the timeline of one alert or hotline thread as a self-contained HTML page
       (who said what when, acknowledgments, escalations, the map at each step);
@@ -312,13 +313,38 @@ func runAuditKey(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 0 {
 		return usagef("audit key takes no arguments")
 	}
-	key, err := signingKey(*keyPath, *data)
+	var key ed25519.PrivateKey
+	if *keyPath != "" || *data == "" {
+		key, err = signingKey(*keyPath, *data)
+	} else {
+		key, err = dataDirKey(*data, stderr)
+	}
 	if err != nil {
 		return err
 	}
 	info := audit.PublicKeyInfo(key.Public().(ed25519.PublicKey))
 	fmt.Fprintf(stdout, "{\"alg\":%q,\"public_key\":%q}\n", info.Alg, info.PublicKey)
 	return nil
+}
+
+// dataDirKey is the signing key of the data directory, which a new user's
+// first command may be asked for: the directory is created (for its owner
+// alone) and the key with it when missing, as the server would at its
+// first start, which then uses this key.
+func dataDirKey(data string, stderr io.Writer) (ed25519.PrivateKey, error) {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w", err)
+	}
+	path := filepath.Join(data, audit.KeyFile)
+	_, statErr := os.Stat(path)
+	key, err := audit.LoadOrCreateKey(data)
+	if err != nil {
+		return nil, err
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		fmt.Fprintf(stderr, "created the audit signing key %s (the server started on %s signs with it)\n", path, data)
+	}
+	return key, nil
 }
 
 func orNone(names []string) string {

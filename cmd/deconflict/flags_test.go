@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"flag"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
 )
 
@@ -233,5 +236,40 @@ func TestDataDirectoryCreated(t *testing.T) {
 		if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
 			t.Errorf("store %q: data directory %v (%v), want mode 0700", storeURL, fi, err)
 		}
+	}
+}
+
+// A new user's first command may be `audit key`: it creates the data
+// directory (0700) and the signing key (0600) the server then signs with,
+// and prints its public key, the same each time; a signing key file named
+// but missing is refused naming it.
+func TestAuditKeyCreatesDataDirectory(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "not", "yet")
+	code, first, stderr := runCmd("audit", "key", "--data", data)
+	if code != 0 || !strings.Contains(stderr, "created the audit signing key") {
+		t.Fatalf("audit key on a missing directory: %d %q %s", code, first, stderr)
+	}
+	fi, err := os.Stat(data)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data directory %v (%v), want mode 0700", fi, err)
+	}
+	if fi, err := os.Stat(filepath.Join(data, audit.KeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("signing key %v (%v), want mode 0600", fi, err)
+	}
+	// The key the server takes from the directory is the one printed.
+	key, err := audit.LoadOrCreateKey(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := audit.PublicKeyInfo(key.Public().(ed25519.PublicKey))
+	if want := fmt.Sprintf("{\"alg\":%q,\"public_key\":%q}\n", info.Alg, info.PublicKey); first != want {
+		t.Errorf("printed %q, the directory's key is %q", first, want)
+	}
+	if code, again, stderr := runCmd("audit", "key", "--data", data); code != 0 || again != first || stderr != "" {
+		t.Errorf("second audit key: %d %q %q", code, again, stderr)
+	}
+	missing := filepath.Join(t.TempDir(), "none.pem")
+	if code, _, stderr := runCmd("audit", "key", "--signing-key", missing); code == 0 || !strings.Contains(stderr, missing) {
+		t.Errorf("audit key --signing-key %s: %d %s", missing, code, stderr)
 	}
 }
