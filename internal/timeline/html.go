@@ -31,7 +31,7 @@ type Source struct {
 // white so that it reads (WCAG AA).
 var (
 	partyColours = []string{"#0072B2", "#CC3D8F", "#007A5A", "#6B4C9A", "#333333"}
-	levelColours = map[string]string{"advisory": "#8A7B00", "caution": "#B36B00", "warning": "#C0392B"}
+	levelColours = map[string]string{"advisory": "#7A6C00", "caution": "#A35F00", "warning": "#C0392B"}
 )
 
 const (
