@@ -272,7 +272,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		a.waitFor(t, "volumes back at now", `deconflict.snapshot().drawn?.volumes === 2`, 10*time.Second)
 	})
 
-	var alertID string
+	var alertID, meetingVolume string
 	t.Run("conflict appears from injected positions", func(t *testing.T) {
 		// The coalition's operator turns the sound on (it is off by
 		// default); the airgroup's leaves it off.
@@ -286,6 +286,18 @@ func TestConsoleInBrowser(t *testing.T) {
 		// about 50 s, a warning from the start, so that its level (and with
 		// it the hotline item to acknowledge) stays the same while the test
 		// runs.
+		// AG-9 flies in a volume of the airgroup's (5 NM clear of the
+		// coalition's, so that they do not conflict), lit with the two
+		// aircraft when the alert is selected.
+		var meeting struct {
+			ID string `json:"id"`
+		}
+		be.call(t, airgroup, "POST", "/v1/volumes", map[string]any{
+			"footprint":   map[string]any{"type": "Polygon", "coordinates": [][][]float64{{{36.75, 35.3}, {37.1, 35.3}, {37.1, 35.7}, {36.75, 35.7}, {36.75, 35.3}}}},
+			"alt_lower_m": 7000, "alt_upper_m": 8000, "start": window["start"], "end": window["end"], "priority": 0, "state": "accepted",
+			"details": map[string]any{"mission": secretAirgroup}, "key": []any{},
+		}, &meeting)
+		meetingVolume = meeting.ID
 		feed.add(
 			aircraft{party: coalition, id: "CO-9", callsign: "VIPER9", lat: 35.5, lon: 36.625, altM: 7500, velEastMps: 220},
 			aircraft{party: airgroup, id: "AG-9", callsign: "SU24-9", lat: 35.5, lon: 36.975, altM: 7500, velEastMps: -220},
@@ -373,10 +385,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		if got := eval[string](t, a, `String(document.activeElement.closest('li[data-alert-id]')?.dataset.alertId)`); got != alertID {
 			t.Fatalf("the arrow keys never reached alert %s (focus on %s)", alertID, got)
 		}
-		// Its two aircraft highlighted, every other one dimmed.
+		// Its two aircraft and the volume AG-9 flies in highlighted, every
+		// other one dimmed.
 		a.waitFor(t, "the focused alert highlighted on the map", `deconflict.snapshot().selectedAlert === `+jsString(alertID)+` && deconflict.snapshot().drawn.dimmed > 0 &&
 			JSON.stringify(deconflict.snapshot().drawn.lit.slice().sort()) === '["airgroup/AG-9","coalition/CO-9"]' &&
-			deconflict.snapshot().drawn.dimmed === deconflict.snapshot().drawn.tracks - 2`, 10*time.Second)
+			deconflict.snapshot().drawn.dimmed === deconflict.snapshot().drawn.tracks - 2 &&
+			JSON.stringify(deconflict.snapshot().drawn.litVolumes) === `+jsString(`["`+meetingVolume+`"]`)+` && deconflict.snapshot().drawn.volumes > 1`, 10*time.Second)
 		a.do(t, chromedp.KeyEvent("a"))
 		a.waitFor(t, "the own acknowledgment", `document.querySelector('`+row+` .ack-state').textContent.includes('coalition: acknowledged')`, 10*time.Second)
 		b.waitFor(t, "coalition's acknowledgment on airgroup's page", `document.querySelector('`+row+` .ack-state').textContent.includes('coalition: acknowledged')`, 10*time.Second)
@@ -393,7 +407,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("after acknowledging, the focus is on %q, not on the alert", got)
 		}
 		a.do(t, chromedp.KeyEvent(kb.Escape))
-		a.waitFor(t, "nothing highlighted after Escape", `deconflict.snapshot().selectedAlert === '' && deconflict.snapshot().drawn.dimmed === 0 && deconflict.snapshot().drawn.lit.length === 0`, 10*time.Second)
+		a.waitFor(t, "nothing highlighted after Escape", `deconflict.snapshot().selectedAlert === '' && deconflict.snapshot().drawn.dimmed === 0 && deconflict.snapshot().drawn.lit.length === 0 && deconflict.snapshot().drawn.litVolumes.length === 0`, 10*time.Second)
 	})
 
 	t.Run("a drone: its class, its mark and its DO-365 alert", func(t *testing.T) {
@@ -868,6 +882,11 @@ func checkThreadNames(t *testing.T, tb *tab) {
 			t.Errorf("%s: thread %q (%s) is listed below a thread that needs less action", tb.party, r.Name, st)
 		}
 		last = rank[st]
+	}
+	// The done threads folded away until asked for.
+	if slices.ContainsFunc(rows, func(r row) bool { return r.Done }) &&
+		!eval[bool](t, tb, `!document.getElementById('threads-done').hidden && !document.getElementById('threads-done').open && /^Done \(\d+\)$/.test(document.getElementById('threads-done-summary').textContent)`) {
+		t.Errorf("%s: the done threads are not folded under Done (n): %q", tb.party, eval[string](t, tb, `document.getElementById('threads-done').outerHTML.slice(0, 200)`))
 	}
 	if title := strings.TrimPrefix(eval[string](t, tb, `document.getElementById('thread-title').textContent`), "Thread: "); idLike.MatchString(title) {
 		t.Errorf("%s: the open thread is titled %q", tb.party, title)

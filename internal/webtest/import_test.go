@@ -100,6 +100,7 @@ func TestConsoleImportsDroppedFile(t *testing.T) {
 		t.Errorf("declare button %q", b)
 	}
 	a.screenshot(t, "import-preview.png")
+	checkAccessible(t, a, "import preview")
 
 	a.click(t, "#import-declare")
 	a.waitFor(t, "the free airspace declared", `deconflict.snapshot().importItems[0].status === 'declared'`, 15*time.Second)
@@ -157,5 +158,8 @@ func TestConsoleImportsDroppedFile(t *testing.T) {
 	}
 	if errs := eval[[]string](t, a, `deconflict.snapshot().errors`); len(errs) > 0 {
 		t.Fatalf("page errors: %v", errs)
+	}
+	if f := a.failedRequests(); len(f) > 0 {
+		t.Errorf("failed requests: %q", f)
 	}
 }
