@@ -181,7 +181,8 @@ func TestPolarToWGS84(t *testing.T) {
 
 // TestASTERIXLive: a datagram's time of day is the report's time when it
 // is near the clock; far from it, the time of receipt is, and counted.
-// Corrupt datagrams are counted and change nothing.
+// Corrupt datagrams are counted and change nothing; every block of a
+// datagram is decoded.
 func TestASTERIXLive(t *testing.T) {
 	ref := asterixRef(t)
 	tod := 76810.3984375
@@ -215,6 +216,15 @@ func TestASTERIXLive(t *testing.T) {
 	}
 	if len(got) != 7 || !got[0].Time.Equal(later) || d.Stats.ClockOff.Load() != 7 {
 		t.Fatalf("reports %v, clock off %d", got, d.Stats.ClockOff.Load())
+	}
+	// A datagram of two blocks: both are decoded.
+	got = nil
+	blocks := d.Stream.Stats.Blocks[asterix.Cat062].Load()
+	if err := d.Live(append(bytes.Clone(ref), ref...), now, emit); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 14 || d.Stream.Stats.Blocks[asterix.Cat062].Load() != blocks+2 {
+		t.Fatalf("two blocks in a datagram: %d reports, %s", len(got), d)
 	}
 	// Just after midnight, a record of 23:59:59 belongs to the day before.
 	if t0 := onNearestDay(86399*time.Second, day.Add(time.Second)); !t0.Equal(day.Add(-time.Second)) {
