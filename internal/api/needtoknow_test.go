@@ -26,8 +26,14 @@ type rawStream struct {
 
 func (e *env) openRawStream(token string) *rawStream {
 	e.t.Helper()
+	return e.openRawStreamAt(token, "/v1/events")
+}
+
+// openRawStreamAt is openRawStream at path (a replay: ?after=0).
+func (e *env) openRawStreamAt(token, path string) *rawStream {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := e.srv.Client().Do(req)
 	if err != nil || resp.StatusCode != 200 {
@@ -162,11 +168,15 @@ func TestNeedToKnowAircraft(t *testing.T) {
 			// A message each way marks the end of what the streams carry.
 			e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "end-of-case-c"}, 201, nil)
 			e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "text": "end-of-case-r"}, 201, nil)
+			// The same streams replayed from the first event, as a client
+			// that resumes does.
+			rc := e.openRawStreamAt(e.tokens["coalition"], "/v1/events?after=0")
+			rr := e.openRawStreamAt(e.tokens["russia"], "/v1/events?after=0")
 			for _, s := range []struct {
 				viewer string
 				raw    *rawStream
 				other  string
-			}{{"coalition", sc, russID}, {"russia", sr, coalID}} {
+			}{{"coalition", sc, russID}, {"russia", sr, coalID}, {"coalition (replay)", rc, russID}, {"russia (replay)", rr, coalID}} {
 				b := s.raw.waitFor(t, "end-of-case-r")
 				b = append(b, s.raw.waitFor(t, "end-of-case-c")...)
 				for _, secret := range []string{s.other, "CS-" + s.other} {
@@ -205,17 +215,31 @@ func TestMetricsNameNoAircraft(t *testing.T) {
 
 // An alert between two parties reaches a third party's audit export only
 // as hashes: the record, its aircraft ids, callsigns and positions are for
-// the two (their own exports show them).
+// the two (their own exports show them); the third party's event stream,
+// live or replayed, never names them.
 func TestNeedToKnowAuditExport(t *testing.T) {
 	e := newEnv(t, Options{})
 	var third struct{ Token string }
 	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
+	live := e.openRawStream(third.Token)
 	sc := e.openStream(e.tokens["coalition"], "")
 	now := time.Now()
 	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("RUSS-A1", 35.0, 36.1, 6000, -200, now)}}, 202, nil)
 	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("COAL-A1", 35.0, 35.88, 6000, 200, now)}}, 202, nil)
 	if ev := sc.next(t); ev.Kind != "alert_raised" {
 		t.Fatalf("first event %s", ev.Kind)
+	}
+	// Nor does the bystander's event stream carry it, live or replayed
+	// from the first event.
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"bystander"}, "kind": "notice", "text": "end-of-alert-case"}, 201, nil)
+	replay := e.openRawStreamAt(third.Token, "/v1/events?after=0")
+	for name, s := range map[string]*rawStream{"live": live, "replayed": replay} {
+		b := s.waitFor(t, "end-of-alert-case")
+		for _, secret := range []string{"RUSS-A1", "COAL-A1"} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("the bystander's %s stream names %s:\n%s", name, secret, b)
+			}
+		}
 	}
 	for viewer, tok := range map[string]string{"bystander": third.Token, "coalition": e.tokens["coalition"], "russia": e.tokens["russia"]} {
 		b := e.mustDo("GET", "/v1/audit", tok, nil, 200, nil)
