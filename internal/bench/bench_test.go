@@ -31,7 +31,7 @@ func TestHTTPMeasuresIngestAndEveryLatencySample(t *testing.T) {
 	}
 	// Need to know: the observer sees its own 20 and, of the world's
 	// traffic, only what flies near them; without it, everything.
-	if res.IngestWithoutNeedToKnowPerS <= 0 || res.NeedToKnowOverWithout <= 0 || res.TracksP99Ms <= 0 ||
+	if res.IngestWithoutNeedToKnowPerS <= 0 || res.NeedToKnowOverWithout <= 0 || res.TracksP99Ms <= 0 || res.TracksCPUMs <= 0 ||
 		res.TracksAnswered < 20 || res.TracksWithoutNeedToKnow != 320 || res.TracksAnswered >= res.TracksWithoutNeedToKnow ||
 		res.LargePartyTracksAnswered < 150 {
 		t.Errorf("need to know figures %+v", res)
