@@ -60,6 +60,10 @@ type Picture struct {
 	volumes  map[string]*volEntry
 	volSlots []*volEntry // by slot; nil when free
 	volFree  []int32
+	// volSeen is, by volume id and party name, until when the picture
+	// this one was rebuilt from had the volume near the party's
+	// aircraft: taken by PutVolume when the volume comes in.
+	volSeen map[string]map[string]int64
 }
 
 // slot is what one party may see of one track.
@@ -139,69 +143,155 @@ func (p *Picture) Ingest(reports []track.Report, now time.Time) {
 	defer p.mu.Unlock()
 	until := now.UnixNano() + int64(p.rule.Linger)
 	for i := range reports {
-		id, outcome := p.tracks.Apply(reports[i], now)
-		if !outcome.Applied() {
-			continue
+		if id, ok := p.apply(reports[i], now); ok {
+			p.assess(id, now, until)
 		}
-		s, _ := p.tracks.Get(id)
-		if outcome == track.Created {
-			p.created(id, p.num(s.Party))
+	}
+}
+
+// apply takes a report into the track table and the indexes (write lock
+// held); ok is false when the table refused it.
+func (p *Picture) apply(r track.Report, now time.Time) (track.ID, bool) {
+	id, outcome := p.tracks.Apply(r, now)
+	if !outcome.Applied() {
+		return id, false
+	}
+	s, _ := p.tracks.Get(id)
+	if outcome == track.Created {
+		p.created(id, p.num(s.Party))
+	}
+	p.point[id] = PointOf(s.Pos)
+	// The cube listed is grown by slackM around where it was last
+	// listed: while the aircraft stays within slackM of that place the
+	// listed cube still holds its true one (so no pair is missed), and
+	// the listing, the dearest part of a report, is left as it is.
+	if outcome == track.Created || dist2(s.ECEF, p.listedAt[id]) > slackM*slackM {
+		p.listedAt[id] = s.ECEF
+		p.index.Set(id, s.ECEF, p.rule.halfM+slackM)
+		if p.inVol[id] {
+			p.volIndex.Set(aircraftEntry(id), s.ECEF, p.rule.halfM+slackM)
 		}
-		pn := p.party[id]
-		pt := PointOf(s.Pos)
-		p.point[id] = pt
-		// The cube listed is grown by slackM around where it was last
-		// listed: while the aircraft stays within slackM of that place
-		// the listed cube still holds its true one (so no pair is
-		// missed), and the listing, the dearest part of a report, is
-		// left as it is.
-		moved := outcome == track.Created || dist2(s.ECEF, p.listedAt[id]) > slackM*slackM
-		if moved {
-			p.listedAt[id] = s.ECEF
-			p.index.Set(id, s.ECEF, p.rule.halfM+slackM)
-		}
-		p.epoch++
-		if p.epoch == 0 {
-			clear(p.foundAt)
-			p.epoch = 1
-		}
-		epoch := p.epoch
-		// Every other party with live tracks, at most.
-		need := p.withTracks - 1
-		found := 0
-		if need > 0 {
-			p.index.QueryUntil(id, func(other int32) bool {
-				on := p.party[other]
-				if on == pn || p.foundAt[on] == epoch || !p.rule.Near(pt, p.point[other]) {
-					return true
-				}
-				p.foundAt[on] = epoch
-				p.refresh(id, on, until)
-				found++
-				return found < need
-			})
-		}
-		if len(p.volumes) == 0 {
-			if p.inVol[id] {
-				p.volIndex.Remove(aircraftEntry(id))
-				p.inVol[id] = false
+	}
+	return id, true
+}
+
+// assess evaluates the rule at a report of track id (write lock held):
+// its disclosure to the parties near it, and the volumes near it.
+func (p *Picture) assess(id track.ID, now time.Time, until int64) {
+	s, _ := p.tracks.Get(id)
+	pn := p.party[id]
+	pt := p.point[id]
+	p.epoch++
+	if p.epoch == 0 {
+		clear(p.foundAt)
+		p.epoch = 1
+	}
+	epoch := p.epoch
+	// Every other party with live tracks, at most.
+	need := p.withTracks - 1
+	found := 0
+	if need > 0 {
+		p.index.QueryUntil(id, func(other int32) bool {
+			on := p.party[other]
+			if on == pn || p.foundAt[on] == epoch || !p.rule.Near(pt, p.point[other]) {
+				return true
 			}
-			continue
-		}
-		if moved || !p.inVol[id] {
-			p.volIndex.Set(aircraftEntry(id), p.listedAt[id], p.rule.halfM+slackM)
-			p.inVol[id] = true
-		}
-		p.volIndex.Query(aircraftEntry(id), func(e int32) {
-			if e&1 == 0 {
-				return
-			}
-			ve := p.volSlots[e/2]
-			if ve.party != pn && p.rule.NearVolume(ve.v, s.Pos, now) {
-				p.refresh(id, ve.party, until)
-				ve.see(pn, until)
-			}
+			p.foundAt[on] = epoch
+			p.refresh(id, on, until)
+			found++
+			return found < need
 		})
+	}
+	if len(p.volumes) == 0 {
+		if p.inVol[id] {
+			p.volIndex.Remove(aircraftEntry(id))
+			p.inVol[id] = false
+		}
+		return
+	}
+	if !p.inVol[id] {
+		p.volIndex.Set(aircraftEntry(id), p.listedAt[id], p.rule.halfM+slackM)
+		p.inVol[id] = true
+	}
+	p.volIndex.Query(aircraftEntry(id), func(e int32) {
+		if e&1 == 0 {
+			return
+		}
+		ve := p.volSlots[e/2]
+		if ve.party != pn && p.rule.NearVolume(ve.v, s.Pos, now) {
+			p.refresh(id, ve.party, until)
+			ve.see(pn, until)
+		}
+	})
+}
+
+// Rebuild makes the picture of a new rule from the tracks as last
+// reported (states), the open alerts and the live volumes at now: every
+// track is assessed once all are in place, as if each had just reported,
+// and what old (the picture of the rules before, nil for none) still
+// discloses at now lasts as long as it would have, so that a rules change
+// makes no track flicker.
+func Rebuild(r Rule, old *Picture, states []track.State, open []alert.Transition, volumes []*volume.Volume, now time.Time) *Picture {
+	p := New(r)
+	p.mu.Lock()
+	until := now.UnixNano() + int64(r.Linger)
+	ids := make([]track.ID, 0, len(states))
+	for i := range states {
+		if id, ok := p.apply(states[i].Report, now); ok {
+			ids = append(ids, id)
+		}
+	}
+	if old != nil {
+		p.carryOver(old, now)
+	}
+	for _, v := range volumes {
+		p.putVolume(v)
+	}
+	for _, id := range ids {
+		p.assess(id, now, until)
+	}
+	p.mu.Unlock()
+	p.Alerts(open, now)
+	return p
+}
+
+// carryOver keeps what old discloses by proximity, volumes or linger at
+// now (p's write lock held; old's read lock taken).
+func (p *Picture) carryOver(old *Picture, now time.Time) {
+	old.mu.RLock()
+	defer old.mu.RUnlock()
+	nowNs := now.UnixNano()
+	idOf := func(oldID track.ID) (track.ID, bool) {
+		s, ok := old.tracks.Get(oldID)
+		if !ok {
+			return 0, false
+		}
+		return p.tracks.Lookup(s.Key())
+	}
+	for q, list := range old.shown {
+		for _, oldID := range list {
+			u := old.rows[oldID][q].untilNs
+			if id, ok := idOf(oldID); ok && u >= nowNs {
+				p.refresh(id, p.num(old.names[q]), u)
+			}
+		}
+	}
+	for _, oldID := range old.lingerAll {
+		id, ok := idOf(oldID)
+		if u := old.allUntil[oldID]; ok && u >= nowNs {
+			p.lingerAllUntil(id, u)
+		}
+	}
+	p.volSeen = map[string]map[string]int64{}
+	for vid, ve := range old.volumes {
+		for q, u := range ve.seen {
+			if u >= nowNs {
+				if p.volSeen[vid] == nil {
+					p.volSeen[vid] = map[string]int64{}
+				}
+				p.volSeen[vid][old.names[q]] = u
+			}
+		}
 	}
 }
 
@@ -347,11 +437,7 @@ func (p *Picture) Alerts(trs []alert.Transition, now time.Time) {
 					continue
 				}
 				if o.all {
-					p.allUntil[id] = max(p.allUntil[id], until)
-					if p.allAt[id] == 0 {
-						p.lingerAll = append(p.lingerAll, id)
-						p.allAt[id] = int32(len(p.lingerAll))
-					}
+					p.lingerAllUntil(id, until)
 					continue
 				}
 				for _, q := range o.parties {
@@ -373,6 +459,15 @@ func (p *Picture) Alerts(trs []alert.Transition, now time.Time) {
 			p.open[a.ID] = o
 			p.count(o, 1)
 		}
+	}
+}
+
+// lingerAllUntil discloses track id to every party until untilNs at least.
+func (p *Picture) lingerAllUntil(id track.ID, untilNs int64) {
+	p.allUntil[id] = max(p.allUntil[id], untilNs)
+	if p.allAt[id] == 0 {
+		p.lingerAll = append(p.lingerAll, id)
+		p.allAt[id] = int32(len(p.lingerAll))
 	}
 }
 
@@ -400,6 +495,11 @@ func (p *Picture) count(o openAlert, d int32) {
 func (p *Picture) PutVolume(v *volume.Volume) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.putVolume(v)
+}
+
+// putVolume is PutVolume with the write lock held.
+func (p *Picture) putVolume(v *volume.Volume) {
 	ve, ok := p.volumes[v.ID]
 	if ok && ve.v.ChangeSeq > v.ChangeSeq {
 		return
@@ -424,6 +524,10 @@ func (p *Picture) PutVolume(v *volume.Volume) {
 			p.volSlots = append(p.volSlots, ve)
 		}
 		p.volumes[v.ID] = ve
+		for name, u := range p.volSeen[v.ID] {
+			ve.see(p.num(name), u)
+		}
+		delete(p.volSeen, v.ID)
 	}
 	ve.v = v
 	c, r := v.BoundingBall()

@@ -56,6 +56,12 @@ func (o *oracle) report(r track.Report, now time.Time) {
 		return
 	}
 	o.tracks[k] = r
+	o.assess(r, now)
+}
+
+// assess evaluates the rule at a report r of a live track.
+func (o *oracle) assess(r track.Report, now time.Time) {
+	k := r.Key()
 	until := now.Add(o.rule.Linger)
 	pr := PointOf(r.Pos)
 	for _, other := range o.tracks {
@@ -73,6 +79,17 @@ func (o *oracle) report(r track.Report, now time.Time) {
 				o.seen[v.ID][r.Party] = until
 			}
 		}
+	}
+}
+
+// rebuild is a rules change to r at now: the tracks too old for r's stale
+// time are gone, every other is assessed as if it had just reported (all
+// in place first), and what was disclosed stays until its time.
+func (o *oracle) rebuild(r Rule, now time.Time) {
+	o.rule = r
+	o.expire(now)
+	for _, tr := range o.tracks {
+		o.assess(tr, now)
 	}
 }
 
@@ -180,7 +197,7 @@ func TestPictureMatchesBruteForce(t *testing.T) {
 		alertN := 0
 		steps := rapid.IntRange(1, 60).Draw(rt, "steps")
 		for step := 0; step < steps; step++ {
-			switch op := rapid.IntRange(0, 9).Draw(rt, "op"); {
+			switch op := rapid.IntRange(0, 10).Draw(rt, "op"); {
 			case op <= 4: // a batch of reports
 				n := rapid.IntRange(1, 6).Draw(rt, "batch")
 				var batch []track.Report
@@ -269,6 +286,23 @@ func TestPictureMatchesBruteForce(t *testing.T) {
 				or.putVolume(v)
 			case op == 9:
 				check(rt, pic, or, parties, now)
+			case op == 10: // a rules change: the picture rebuilt
+				rule = NewRule(rapid.Float64Range(1000, 120_000).Draw(rt, "new_within_m"), rapid.Float64Range(100, 4000).Draw(rt, "new_within_alt_m"),
+					time.Duration(rapid.IntRange(0, 90).Draw(rt, "new_linger_s"))*time.Second, 300*time.Second, 60*time.Second, 30*time.Second)
+				var states []track.State
+				for _, r := range or.tracks {
+					states = append(states, track.State{Report: r})
+				}
+				var open []alert.Transition
+				for _, a := range or.open {
+					open = append(open, a)
+				}
+				var vols []*volume.Volume
+				for _, v := range or.volumes {
+					vols = append(vols, v)
+				}
+				pic = Rebuild(rule, pic, states, open, vols, now)
+				or.rebuild(rule, now)
 			}
 		}
 		check(rt, pic, or, parties, now)

@@ -34,6 +34,11 @@
 // party B's aircraft under the same test and linger, at B's aircraft's
 // reports: the basis of need_to_know volume visibility.
 //
+// A rules change rebuilds the picture for the new figures (Rebuild): every
+// live track is assessed once all are in place, as if each had just
+// reported, and what the old picture still disclosed lasts until its time,
+// so that a change of the rules makes no track flicker.
+//
 // # The index
 //
 // The proximity test runs only on the pairs that the engine's space-time

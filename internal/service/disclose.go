@@ -41,20 +41,16 @@ func (s *Service) observeVolumes(reg *volume.Registry) {
 }
 
 // rebuildPicture replaces the picture after a rules change (t.mu held):
-// the new one takes the engine's live tracks as reported now, its open
-// alerts and the live volumes. Lingering disclosures start again from what
-// the tracks show now.
+// the new one takes the engine's live tracks as last reported, its open
+// alerts and the live volumes, and keeps what the old one still
+// discloses (disclose.Rebuild), so that no track flickers.
 func (s *Service) rebuildPicture(r rules.Rules, states []track.State, open []alert.Alert, now time.Time) {
 	if s.cfg.WithoutNeedToKnow {
 		return
 	}
-	p := disclose.New(disclose.RuleFrom(r))
-	reports := make([]track.Report, len(states))
-	for i := range states {
-		reports[i] = states[i].Report
-	}
-	p.Ingest(reports, now)
-	p.Alerts(open, now)
+	var live []*volume.Volume
+	s.volumes().EachLive(func(v *volume.Volume) { live = append(live, v) })
+	p := disclose.Rebuild(disclose.RuleFrom(r), s.picture(), states, open, live, now)
 	s.disc.Store(p)
 	// Again after the swap: a volume committed meanwhile may have gone to
 	// the old picture only (PutVolume ignores what it already holds).
