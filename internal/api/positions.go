@@ -12,6 +12,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/track"
@@ -152,6 +153,23 @@ func checkReport(partyName string, r *positionReport, now time.Time, rl *rules.R
 	return tr, ""
 }
 
+// checkReportTexts refuses the whole batch, naming the first field, when a
+// report's aircraft id or callsign holds a control or invisible formatting
+// character (package printable): such text is refused at the edge with a
+// 400 and nothing of the batch is applied, whereas a report that breaks
+// the engine's other rules (limits, time, a duplicate) is rejected alone.
+func checkReportTexts(reports []positionReport) error {
+	for i := range reports {
+		for _, f := range [...]struct{ name, value string }{{"aircraft", reports[i].Aircraft}, {"callsign", reports[i].Callsign}} {
+			if err := printable.Check(f.value); err != nil {
+				field := fmt.Sprintf("reports[%d].%s", i, f.name)
+				return badRequest(field, fmt.Sprintf("%s: %v; nothing of the batch was accepted", field, err))
+			}
+		}
+	}
+	return nil
+}
+
 // sighting is an aircraft at an instant: a batch holds at most one report
 // of each.
 type sighting struct {
@@ -175,6 +193,9 @@ func parsePositions(r io.Reader, partyName string, now time.Time, rl *rules.Rule
 	}
 	if len(reports) > MaxReportsPerRequest {
 		return nil, nil, nil, badRequest("reports", fmt.Sprintf("at most %d reports per request, got %d", MaxReportsPerRequest, len(reports)))
+	}
+	if err := checkReportTexts(reports); err != nil {
+		return nil, nil, nil, err
 	}
 	rejected = []Rejection{}
 	ok = make([]service.PositionReport, 0, len(reports))

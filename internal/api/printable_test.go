@@ -1,7 +1,7 @@
 package api
 
 import (
-	"fmt"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -9,8 +9,9 @@ import (
 
 // TestControlCharactersRefusedAtTheEdge: aircraft ids, callsigns, hotline
 // threads, texts and replies holding a control or invisible formatting
-// character are refused naming the field, and change nothing; a line feed
-// in a text is fine.
+// character are refused with a 400 naming the field, and change nothing
+// (a position batch with one such report is refused as a whole); a line
+// feed in a text is fine.
 func TestControlCharactersRefusedAtTheEdge(t *testing.T) {
 	e := newEnv(t, Options{})
 	now := time.Now().UTC()
@@ -20,20 +21,39 @@ func TestControlCharactersRefusedAtTheEdge(t *testing.T) {
 	zeroWidth := report("C-3", 35, 36.2, 6000, 100, now)
 	zeroWidth["callsign"] = "SU\u200b24"
 	bom := report("\ufeffC-4", 35, 36.3, 6000, 100, now)
-	var out positionsAnswer
-	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{
-		nul, override, zeroWidth, bom, report("C-5", 35, 36.4, 6000, 100, now)}}, 202, &out)
-	wantField := []string{"callsign", "aircraft", "callsign", "aircraft"}
-	if out.Accepted != 1 || len(out.Rejected) != len(wantField) {
-		t.Fatalf("answer %+v, want the clean report alone accepted", out)
-	}
-	for i, r := range out.Rejected {
-		if prefix := fmt.Sprintf("reports[%d].%s:", i, wantField[i]); r.Index != i || !strings.HasPrefix(r.Error, prefix) {
-			t.Errorf("rejection %+v, want %q", r, prefix)
+	c1 := report("C-5", 35, 36.4, 6000, 100, now)
+	c1["callsign"] = "SU\u008524"
+	before := fingerprint(t, e.st)
+	for _, c := range []struct {
+		bad   map[string]any
+		field string
+	}{{nul, "callsign"}, {override, "aircraft"}, {zeroWidth, "callsign"}, {bom, "aircraft"}, {c1, "callsign"}} {
+		// The bad report among clean ones, one of which is refused alone
+		// (too fast) and would otherwise be a per-report rejection.
+		fast := report("C-7", 35, 36.6, 6000, 4000, now)
+		batch := []any{report("C-6", 35, 36.5, 6000, 100, now), fast, c.bad}
+		code, b, hdr := e.do("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch})
+		var p Problem
+		_ = json.Unmarshal(b, &p)
+		if code != 400 || hdr.Get("Content-Type") != "application/problem+json" || p.Field != "reports[2]."+c.field {
+			t.Errorf("batch with %q: %d %s, want 400 naming reports[2].%s", c.bad[c.field], code, b, c.field)
 		}
 	}
+	var tracks struct{ Tracks []map[string]any }
+	e.mustDo("GET", "/v1/tracks", e.tokens["coalition"], nil, 200, &tracks)
+	if after := fingerprint(t, e.st); after != before || len(tracks.Tracks) != 0 {
+		t.Fatalf("a refused batch was applied in part: %d tracks, store %q -> %q", len(tracks.Tracks), before, after)
+	}
+	// Without the bad report, the clean one is accepted and the fast one
+	// rejected alone.
+	var out positionsAnswer
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{
+		report("C-6", 35, 36.5, 6000, 100, now), report("C-7", 35, 36.6, 6000, 4000, now)}}, 202, &out)
+	if out.Accepted != 1 || len(out.Rejected) != 1 || out.Rejected[0].Index != 1 {
+		t.Fatalf("clean batch: %+v", out)
+	}
 
-	before := fingerprint(t, e.st)
+	before = fingerprint(t, e.st)
 	for _, c := range []struct {
 		body  map[string]any
 		field string

@@ -9,12 +9,14 @@ import (
 
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/printable"
 )
 
 // ParseJSONLine reads one line holding one position report in the schema of
 // the items of POST /v1/positions. Unknown fields are allowed (the wire
-// shapes may grow); missing required fields, impossible coordinates and
-// non-finite numbers are errors naming the field.
+// shapes may grow); missing required fields, impossible coordinates,
+// non-finite numbers and an aircraft id or callsign with a control or
+// invisible formatting character are errors naming the field.
 func ParseJSONLine(line []byte) (client.Report, error) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
@@ -57,6 +59,14 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		return client.Report{}, fielderr.New("lon", "required")
 	case in.AltM == nil:
 		return client.Report{}, fielderr.New("alt_m", "required")
+	}
+	// The server refuses a whole batch for one such text: the line is
+	// skipped here instead, so that it sinks no other report.
+	if err := printable.Check(*in.Aircraft); err != nil {
+		return client.Report{}, fielderr.New("aircraft", err.Error())
+	}
+	if err := printable.Check(in.Callsign); err != nil {
+		return client.Report{}, fielderr.New("callsign", err.Error())
 	}
 	r := client.Report{
 		Aircraft: *in.Aircraft, Callsign: in.Callsign, Class: in.Class,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/printable"
 )
 
 func TestParseJSONLine(t *testing.T) {
@@ -28,18 +29,20 @@ func TestParseJSONLine(t *testing.T) {
 
 func TestParseJSONLineErrorsNameTheField(t *testing.T) {
 	cases := map[string]string{
-		`{"time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`:                                  "aircraft",
-		`{"aircraft":"","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`:                    "aircraft",
-		`{"aircraft":"A","lat":1,"lon":1,"alt_m":1}`:                                                 "time",
-		`{"aircraft":"A","time":"yesterday","lat":1,"lon":1,"alt_m":1}`:                              "time",
-		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lon":1,"alt_m":1}`:                           "lat",
-		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":90.5,"lon":1,"alt_m":1}`:                "lat",
-		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":-200,"alt_m":1}`:                "lon",
-		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1}`:                             "alt_m",
-		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":"high"}`:              "alt_m",
-		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1e9}`:                 "alt_m",
-		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1,"vel_up_mps":5000}`: "vel_up_mps",
-		`{"aircraft":"A","class":7,"time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`:         "class",
+		`{"time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`:                                        "aircraft",
+		`{"aircraft":"","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`:                          "aircraft",
+		`{"aircraft":"A","lat":1,"lon":1,"alt_m":1}`:                                                       "time",
+		`{"aircraft":"A","time":"yesterday","lat":1,"lon":1,"alt_m":1}`:                                    "time",
+		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lon":1,"alt_m":1}`:                                 "lat",
+		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":90.5,"lon":1,"alt_m":1}`:                      "lat",
+		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":-200,"alt_m":1}`:                      "lon",
+		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1}`:                                   "alt_m",
+		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":"high"}`:                    "alt_m",
+		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1e9}`:                       "alt_m",
+		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1,"vel_up_mps":5000}`:       "vel_up_mps",
+		`{"aircraft":"A","class":7,"time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`:               "class",
+		`{"aircraft":"A","callsign":"SU\u000024","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`: "callsign",
+		`{"aircraft":"A\u202e","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`:                   "aircraft",
 		`not json`: "line",
 		``:         "line",
 	}
@@ -66,6 +69,10 @@ func FuzzParseJSONLine(f *testing.F) {
 				t.Fatalf("error %v does not name a field", err)
 			}
 			return
+		}
+		// The server would refuse the whole batch for such a text.
+		if printable.Check(r.Aircraft) != nil || printable.Check(r.Callsign) != nil {
+			t.Fatalf("accepted %q / %q, which the server refuses", r.Aircraft, r.Callsign)
 		}
 		out, err := json.Marshal(r)
 		if err != nil {
