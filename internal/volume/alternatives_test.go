@@ -62,6 +62,26 @@ func (sc *scene) conflictsAt(t *rapid.T, climbM float64, shiftS int64) bool {
 	return len(ScanConflicts(sc.all, &v, sc.rl)) > 0
 }
 
+// freeAt says whether the write moved by climb meters and shift seconds
+// is an alternative the search must find: a valid write by the write's own
+// validation (the band within the altitude floor and ceiling), not over
+// yet, within the horizon searched, and without conflict. A move below
+// the floor is no alternative, however free the airspace there.
+func (sc *scene) freeAt(t *rapid.T, climbM float64, shiftS int64) bool {
+	in := sc.in
+	in.AltLowerM += climbM
+	in.AltUpperM += climbM
+	shift := time.Duration(shiftS) * time.Second
+	in.Start, in.End = in.Start.Add(shift), in.End.Add(shift)
+	if _, err := NewVolume("(new)", "a", in, sc.rl); err != nil {
+		return false
+	}
+	if !sc.now.Before(in.End.Add(sc.rl.TimeBuffer())) || shift.Abs() > AlternativesHorizon {
+		return false
+	}
+	return !sc.conflictsAt(t, climbM, shiftS)
+}
+
 // TestAlternativesExhaustive compares the alternatives with an exhaustive
 // search at 1 m and 1 s steps: each single change is conflict-free (by the
 // plain scan of every volume) and no whole number of meters or seconds
@@ -110,14 +130,14 @@ func TestAlternativesExhaustive(t *testing.T) {
 				seen[dir("alt", up)] = true
 				// No whole meter smaller in that direction is free.
 				for m := 0.0; m < math.Abs(a.ClimbM)-1e-6; m++ {
-					if !sc.conflictsAt(t, math.Copysign(m, a.ClimbM), 0) {
+					if sc.freeAt(t, math.Copysign(m, a.ClimbM), 0) {
 						t.Fatalf("%+v, but a climb of %v m is free", a, math.Copysign(m, a.ClimbM))
 					}
 				}
 			case ChangeTime:
 				seen[dir("time", later)] = true
 				for s := int64(0); float64(s) < math.Abs(a.ShiftS)-1e-9; s++ {
-					if !sc.conflictsAt(t, 0, int64(math.Copysign(float64(s), a.ShiftS))) {
+					if sc.freeAt(t, 0, int64(math.Copysign(float64(s), a.ShiftS))) {
 						t.Fatalf("%+v, but a shift of %v s is free", a, math.Copysign(float64(s), a.ShiftS))
 					}
 				}
@@ -127,11 +147,7 @@ func TestAlternativesExhaustive(t *testing.T) {
 				cost := math.Abs(a.ClimbM)/vsep + math.Abs(a.ShiftS)/buf
 				maxM, maxS := math.Floor(cost*vsep), math.Floor(cost*buf)
 				check := func(m, s float64) {
-					climb := math.Copysign(m, a.ClimbM)
-					if sc.in.AltLowerM+climb < MinAltitudeM || sc.in.AltUpperM+climb > MaxAltitudeM {
-						return // not a volume one may declare
-					}
-					if m/vsep+s/buf < cost-1e-9 && !sc.conflictsAt(t, math.Copysign(m, a.ClimbM), int64(math.Copysign(s, a.ShiftS))) {
+					if m/vsep+s/buf < cost-1e-9 && sc.freeAt(t, math.Copysign(m, a.ClimbM), int64(math.Copysign(s, a.ShiftS))) {
 						t.Fatalf("%+v (cost %v), but climbing %v m and shifting %v s is free", a, cost, math.Copysign(m, a.ClimbM), math.Copysign(s, a.ShiftS))
 					}
 				}
@@ -163,7 +179,7 @@ func TestAlternativesExhaustive(t *testing.T) {
 				if lo < MinAltitudeM || hi > MaxAltitudeM {
 					break
 				}
-				if !sc.conflictsAt(t, sign*m, 0) {
+				if sc.freeAt(t, sign*m, 0) {
 					t.Fatalf("no alternative %s, but %v m is free", dir("alt", up), sign*m)
 				}
 			}
