@@ -2,7 +2,10 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // wireAlternative is an alternative on the wire, as far as tests read it.
@@ -141,5 +144,42 @@ func TestAlternativesNeedToKnow(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no upward alternative in %+v", planned.Alternatives)
+	}
+}
+
+// TestAlternativesOfAHigherPriorityRefusal: russia, granted priority 2 by
+// the rules, holds 5,000-7,000 m over a circle; the coalition's write
+// there, with a complete key, is refused 409 higher-priority, and that
+// answer carries the alternatives too, each of which declares without
+// conflict.
+func TestAlternativesOfAHigherPriorityRefusal(t *testing.T) {
+	e := newEnv(t, Options{})
+	var r rules.Rules
+	e.mustDo("GET", "/v1/rules", e.tokens["russia"], nil, 200, &r)
+	r.PriorityMax = map[string]int{"russia": 2}
+	e.agreeRules(r)
+	var theirs wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], withField(circleVolume(35, 36, "medevac", nil), "priority", 2), 201, &theirs)
+
+	mine := circleVolume(35, 36.02, "ours", []map[string]string{{"id": theirs.ID, "version": theirs.Version}})
+	var refused struct {
+		Type         string
+		Conflicts    []wireVolume
+		Alternatives []map[string]any
+	}
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], mine, http.StatusConflict, &refused)
+	if !strings.HasSuffix(refused.Type, "higher-priority") || len(refused.Conflicts) != 1 || len(refused.Alternatives) == 0 {
+		t.Fatalf("409 %+v", refused)
+	}
+	for i, a := range refused.Alternatives {
+		for _, k := range []string{"change", "climb_m", "shift_s"} {
+			delete(a, k)
+		}
+		var v wireVolume
+		e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], a, http.StatusCreated, &v)
+		if len(v.Conflicts) != 0 {
+			t.Fatalf("alternative %d conflicts once declared: %+v", i, v)
+		}
+		e.mustDo("POST", "/v1/volumes/"+v.ID+"/state", e.tokens["coalition"], map[string]any{"state": "cancelled", "version": v.Version}, 200, nil)
 	}
 }
