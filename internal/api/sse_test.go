@@ -116,3 +116,23 @@ func TestEventsHeartbeat(t *testing.T) {
 	}
 	t.Fatalf("stream ended without a heartbeat: %v", sc.Err())
 }
+
+// A stream replays the stored backlog a page at a time (replayPage events,
+// so that it holds one page at most however long the history): every
+// event arrives once and in order across the pages, an exact multiple of
+// the page included.
+func TestEventsReplayAcrossPages(t *testing.T) {
+	e := newEnv(t, Options{})
+	stored := 0
+	for _, n := range []int{2 * replayPage, 2*replayPage + 1} {
+		e.notesN(n - stored)
+		stored = n
+		s := e.openStream(e.tokens["russia"], "0")
+		for want := int64(1); want <= int64(n); want++ {
+			if got := s.next(t).ID; got != want {
+				t.Fatalf("backlog of %d: event %d, want %d", n, got, want)
+			}
+		}
+		s.close()
+	}
+}
