@@ -1,6 +1,7 @@
 // Package postgres owns the shared store of several replicas: store.Store on
 // PostgreSQL through pgx (pgxpool). The SQL is the one of the SQLite store
-// (package sqlcore), which CockroachDB also accepts.
+// (package sqlcore). Only PostgreSQL is supported and tested: the replicas
+// need LISTEN/NOTIFY (package replica), which CockroachDB lacks.
 //
 // Every write of the store updates a counter row (event ids, volume change
 // sequence), so concurrent writers conflict whatever they write. At
@@ -11,8 +12,7 @@
 // COMMITTED: writers of all replicas take turns, and since every statement
 // after the lock reads what was committed before it, each transaction sees
 // every earlier one whole — the same outcome as serial execution, with no
-// aborts. Deadlocks (40P01) and serialization failures (40001, which a
-// CockroachDB that upgrades the isolation may still raise) are retried:
+// aborts. Deadlocks (40P01) and serialization failures (40001) are retried:
 // Update rolls back and runs fn again, up to Options.MaxAttempts times in
 // all, with a jittered exponential backoff.
 //
@@ -25,15 +25,9 @@
 // fn that keeps failing cannot hold the others back.
 //
 // LockVolumes locks the row 'volumes' of the locks table (SELECT ... FOR
-// UPDATE), which works on PostgreSQL and CockroachDB alike; it guarantees
+// UPDATE); it guarantees
 // that of two transactions that lock, read and write volumes, the one that
 // commits second has seen the first, even without the writers' lock.
-//
-// CockroachDB: everything used here (READ COMMITTED, SELECT ... FOR UPDATE,
-// INSERT ... ON CONFLICT, data-modifying WITH, unnest, SAVEPOINT/RELEASE,
-// and never ROLLBACK TO SAVEPOINT after a retry error) is documented as
-// supported there, but it cannot be installed on this machine, so only
-// PostgreSQL is tested.
 package postgres
 
 import (
