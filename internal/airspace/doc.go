@@ -1,7 +1,7 @@
 // Package airspace owns the airspace files that operations centres and the
 // glider and drone world exchange: the OpenAir text format (read and
 // write), GeoJSON (RFC 7946, read and write, with github.com/paulmach/orb)
-// and KML 2.2 (write). It turns each file into a list of Airspace values
+// and KML 2.2 (write, with github.com/twpayne/go-kml). It turns each file into a list of Airspace values
 // (name, class, lower and upper limits as written, one horizontal shape,
 // activation times) and back, naming the line (OpenAir) or the feature
 // index (GeoJSON) of anything it refuses. It knows nothing of parties or

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -270,17 +271,38 @@ func TestKML(t *testing.T) {
 			t.Fatalf("altitude mode %q", p.AltitudeMode)
 		}
 	}
-	if !strings.HasSuffix(b.Multi[0].Coordinates, ",2000.0") || !strings.HasSuffix(b.Multi[1].Coordinates, ",1000.0") {
+	if !allAt(t, b.Multi[0].Coordinates, 2000) || !allAt(t, b.Multi[1].Coordinates, 1000) {
 		t.Fatalf("top %q bottom %q", b.Multi[0].Coordinates, b.Multi[1].Coordinates)
 	}
 	g := doc.Placemarks[1]
 	if len(g.Polygons) != 1 || g.Polygons[0].Extrude != 1 || g.Polygons[0].AltitudeMode != "absolute" ||
-		!strings.HasSuffix(g.Polygons[0].Coordinates, ",2895.6") {
+		!allAt(t, g.Polygons[0].Coordinates, 95*100*0.3048) {
 		t.Fatalf("surface block %+v", g.Polygons)
 	}
 	if doc.Placemarks[2].TimeSpan == nil || doc.Placemarks[2].TimeSpan.End != "" {
 		t.Fatalf("open activation %+v", doc.Placemarks[2].TimeSpan)
 	}
+}
+
+// allAt reports whether every lon,lat[,alt] tuple of a KML coordinates
+// element is at altM (an absent altitude is 0).
+func allAt(t *testing.T, coords string, altM float64) bool {
+	t.Helper()
+	tuples := strings.Fields(coords)
+	for _, tuple := range tuples {
+		v := strings.Split(tuple, ",")
+		alt := 0.0
+		if len(v) == 3 {
+			var err error
+			if alt, err = strconv.ParseFloat(v[2], 64); err != nil {
+				t.Fatalf("coordinates %q: %v", coords, err)
+			}
+		}
+		if len(v) < 2 || len(v) > 3 || math.Abs(alt-altM) > 1e-6 {
+			return false
+		}
+	}
+	return len(tuples) >= 4
 }
 
 func FuzzParseOpenAir(f *testing.F) {

@@ -1,129 +1,110 @@
 package airspace
 
 import (
-	"encoding/xml"
 	"fmt"
+	"image/color"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/paulmach/orb"
+	"github.com/twpayne/go-kml/v3"
 )
 
-// KML 2.2 (OGC 07-147r2) elements that WriteKML uses.
-type (
-	kmlRoot struct {
-		XMLName  xml.Name    `xml:"http://www.opengis.net/kml/2.2 kml"`
-		Document kmlDocument `xml:"Document"`
-	}
-	kmlDocument struct {
-		Name       string         `xml:"name"`
-		Styles     []kmlStyle     `xml:"Style"`
-		Placemarks []kmlPlacemark `xml:"Placemark"`
-	}
-	kmlStyle struct {
-		ID        string `xml:"id,attr"`
-		LineColor string `xml:"LineStyle>color"`
-		PolyColor string `xml:"PolyStyle>color"`
-	}
-	kmlPlacemark struct {
-		Name        string            `xml:"name"`
-		Description string            `xml:"description,omitempty"`
-		TimeSpan    *kmlTimeSpan      `xml:"TimeSpan,omitempty"`
-		StyleURL    string            `xml:"styleUrl"`
-		Polygon     *kmlPolygon       `xml:"Polygon,omitempty"`
-		Multi       *kmlMultiGeometry `xml:"MultiGeometry,omitempty"`
-	}
-	kmlTimeSpan struct {
-		Begin string `xml:"begin,omitempty"`
-		End   string `xml:"end,omitempty"`
-	}
-	kmlMultiGeometry struct {
-		Polygons []kmlPolygon `xml:"Polygon"`
-	}
-	kmlPolygon struct {
-		Extrude      int    `xml:"extrude"`
-		AltitudeMode string `xml:"altitudeMode"`
-		Coordinates  string `xml:"outerBoundaryIs>LinearRing>coordinates"`
-	}
+// KML colours are written alpha, blue, green, red (OGC 07-147r2, 16.9) and
+// not premultiplied; go-kml writes the RGBA() of a colour in that order, so
+// the values are given as they are to appear.
+var (
+	kmlLineColor = color.RGBA{R: 0xd0, G: 0x50, B: 0x20, A: 0xff}
+	kmlPolyColor = color.RGBA{R: 0xd0, G: 0x50, B: 0x20, A: 0x55}
 )
 
 // WriteKML writes the airspaces as a KML 2.2 document that Google Earth
-// opens: one Placemark per airspace (per activation interval when it has
+// opens (with github.com/twpayne/go-kml, whose elements follow the OGC
+// schema): one Placemark per airspace (per activation interval when it has
 // several), its altitude block drawn in 3D with altitudeMode absolute
 // (meters above mean sea level, ground taken at groundM and unlimited as
 // unlimitedM): a block from the surface is its top extruded to the ground,
 // any other block its top, bottom and one wall per edge. The time window
 // (a volume's start and end, or an activation interval) is a TimeSpan.
 func WriteKML(w io.Writer, title string, items []Airspace, groundM, unlimitedM float64) error {
-	doc := kmlRoot{Document: kmlDocument{
-		Name:   title,
-		Styles: []kmlStyle{{ID: "airspace", LineColor: "ff2050d0", PolyColor: "552050d0"}},
-	}}
+	doc := kml.Document(
+		kml.Name(title),
+		kml.SharedStyle("airspace", kml.LineStyle(kml.Color(kmlLineColor)), kml.PolyStyle(kml.Color(kmlPolyColor))),
+	)
 	for _, a := range items {
 		lo, hi := a.Lower.Meters(groundM, unlimitedM), a.Upper.Meters(groundM, unlimitedM)
 		outline := a.Shape.Outline()
-		pm := kmlPlacemark{Name: a.Name, Description: describe(a), StyleURL: "#airspace"}
-		if pm.Name == "" && a.Volume != nil {
-			pm.Name = a.Volume.ID
+		name := a.Name
+		if name == "" && a.Volume != nil {
+			name = a.Volume.ID
 		}
+		var geometry kml.Element
 		if a.Lower == Surface || lo <= 0 {
-			pm.Polygon = &kmlPolygon{Extrude: 1, AltitudeMode: "absolute", Coordinates: kmlCoordinates(outline, hi)}
+			geometry = kmlPolygon(true, kmlCoordinates(outline, hi))
 		} else {
-			m := &kmlMultiGeometry{}
-			m.Polygons = append(m.Polygons,
-				kmlPolygon{AltitudeMode: "absolute", Coordinates: kmlCoordinates(outline, hi)},
-				kmlPolygon{AltitudeMode: "absolute", Coordinates: kmlCoordinates(outline, lo)})
+			polygons := []kml.Element{kmlPolygon(false, kmlCoordinates(outline, hi)), kmlPolygon(false, kmlCoordinates(outline, lo))}
 			for i := 0; i+1 < len(outline); i++ {
 				wall := orb.Ring{outline[i], outline[i+1], outline[i+1], outline[i], outline[i]}
-				alts := []float64{lo, lo, hi, hi, lo}
-				m.Polygons = append(m.Polygons, kmlPolygon{AltitudeMode: "absolute", Coordinates: kmlCoordinatesAt(wall, alts)})
+				polygons = append(polygons, kmlPolygon(false, kmlCoordinatesAt(wall, []float64{lo, lo, hi, hi, lo})))
 			}
-			pm.Multi = m
+			geometry = kml.MultiGeometry(polygons...)
+		}
+		placemark := func(span kml.Element) kml.Element {
+			children := []kml.Element{kml.Name(name), kml.Description(describe(a))}
+			if span != nil {
+				children = append(children, span)
+			}
+			return kml.Placemark(append(children, kml.StyleURL("#airspace"), geometry)...)
 		}
 		spans := timeSpans(a)
 		if len(spans) == 0 {
-			doc.Document.Placemarks = append(doc.Document.Placemarks, pm)
+			doc.Add(placemark(nil))
 		}
 		for _, s := range spans {
-			p := pm
-			p.TimeSpan = s
-			doc.Document.Placemarks = append(doc.Document.Placemarks, p)
+			doc.Add(placemark(s))
 		}
 	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", " ")
-	if err := enc.Encode(doc); err != nil {
+	if err := kml.KML(doc).WriteIndent(w, "", " "); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
 }
 
-func timeSpans(a Airspace) []*kmlTimeSpan {
-	f := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
+// kmlPolygon is a Polygon at absolute altitudes, extruded to the ground
+// when extrude is set.
+func kmlPolygon(extrude bool, coords kml.Element) kml.Element {
+	return kml.Polygon(kml.Extrude(extrude), kml.AltitudeMode(kml.AltitudeModeAbsolute),
+		kml.OuterBoundaryIs(kml.LinearRing(coords)))
+}
+
+// timeSpans are the TimeSpans of an airspace: a volume's window, or one
+// per activation interval (an open end left out).
+func timeSpans(a Airspace) []kml.Element {
+	span := func(start, end time.Time) kml.Element {
+		var children []kml.Element
+		if !start.IsZero() {
+			children = append(children, kml.Begin(start.UTC()))
 		}
-		return t.UTC().Format(time.RFC3339)
+		if !end.IsZero() {
+			children = append(children, kml.End(end.UTC()))
+		}
+		return kml.TimeSpan(children...)
 	}
 	if v := a.Volume; v != nil && (v.Start != nil || v.End != nil) {
-		s := &kmlTimeSpan{}
+		var start, end time.Time
 		if v.Start != nil {
-			s.Begin = f(*v.Start)
+			start = *v.Start
 		}
 		if v.End != nil {
-			s.End = f(*v.End)
+			end = *v.End
 		}
-		return []*kmlTimeSpan{s}
+		return []kml.Element{span(start, end)}
 	}
-	var out []*kmlTimeSpan
+	var out []kml.Element
 	for _, t := range a.Activations {
-		out = append(out, &kmlTimeSpan{Begin: f(t.Start), End: f(t.End)})
+		out = append(out, span(t.Start, t.End))
 	}
 	return out
 }
@@ -151,7 +132,7 @@ func describe(a Airspace) string {
 	return b.String()
 }
 
-func kmlCoordinates(r orb.Ring, altM float64) string {
+func kmlCoordinates(r orb.Ring, altM float64) kml.Element {
 	alts := make([]float64, len(r))
 	for i := range alts {
 		alts[i] = altM
@@ -159,17 +140,10 @@ func kmlCoordinates(r orb.Ring, altM float64) string {
 	return kmlCoordinatesAt(r, alts)
 }
 
-func kmlCoordinatesAt(r orb.Ring, alts []float64) string {
-	var b strings.Builder
+func kmlCoordinatesAt(r orb.Ring, alts []float64) kml.Element {
+	coords := make([]kml.Coordinate, len(r))
 	for i, p := range r {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(strconv.FormatFloat(p[0], 'f', 7, 64))
-		b.WriteByte(',')
-		b.WriteString(strconv.FormatFloat(p[1], 'f', 7, 64))
-		b.WriteByte(',')
-		b.WriteString(strconv.FormatFloat(alts[i], 'f', 1, 64))
+		coords[i] = kml.Coordinate{Lon: p[0], Lat: p[1], Alt: alts[i]}
 	}
-	return b.String()
+	return kml.Coordinates(coords...)
 }
