@@ -124,7 +124,32 @@ func TestConsoleDuringDemo(t *testing.T) {
 			}
 			// A frame drawn after the view settled.
 			eval[frameStats](t, r, `deconflict.measureFrames(2)`)
-			boxes := eval[[]box](t, r, `deconflict.snapshot().drawn.labels`)
+			// The labels and the aircraft marks of one frame.
+			type mark struct {
+				X, Y     float64
+				Callsign string
+			}
+			frame := eval[struct {
+				Labels []box
+				Marks  []mark
+			}](t, r, `(() => {
+				const m = document.getElementById('map').getBoundingClientRect();
+				const marks = [];
+				for (let i = 0, a; (a = deconflict.drawnAircraft(i)); i++) marks.push({x: a.x - m.left, y: a.y - m.top, callsign: a.callsign});
+				return {labels: deconflict.snapshot().drawn.labels, marks};
+			})()`)
+			boxes := frame.Labels
+			// No label over an aircraft: its mark (12 px across) stays clear.
+			for _, a := range boxes {
+				for _, mk := range frame.Marks {
+					if a.X0 < mk.X+5 && mk.X-5 < a.X1 && a.Y0 < mk.Y+5 && mk.Y-5 < a.Y1 {
+						t.Errorf("%s: label %q %+v covers the mark of %s at (%.0f, %.0f)", view, a.Text, a, mk.Callsign, mk.X, mk.Y)
+					}
+				}
+			}
+			if len(frame.Marks) == 0 {
+				t.Errorf("%s: no aircraft drawn: the labels were checked against no mark", view)
+			}
 			size := eval[map[string]float64](t, r, `({w: document.getElementById('map').clientWidth, h: document.getElementById('map').clientHeight})`)
 			volumes := 0
 			for i, a := range boxes {
