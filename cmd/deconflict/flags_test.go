@@ -242,7 +242,8 @@ func TestDataDirectoryCreated(t *testing.T) {
 // A new user's first command may be `audit key`: it creates the data
 // directory (0700) and the signing key (0600) the server then signs with,
 // and prints its public key, the same each time; a signing key file named
-// but missing is refused naming it.
+// but missing is refused naming it, and so is an export of a directory
+// without a key.
 func TestAuditKeyCreatesDataDirectory(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "not", "yet")
 	code, first, stderr := runCmd("audit", "key", "--data", data)
@@ -267,6 +268,15 @@ func TestAuditKeyCreatesDataDirectory(t *testing.T) {
 	}
 	if code, again, stderr := runCmd("audit", "key", "--data", data); code != 0 || again != first || stderr != "" {
 		t.Errorf("second audit key: %d %q %q", code, again, stderr)
+	}
+	// An export must be signed by the server's own key: on a directory
+	// without one it fails, naming the file, and creates nothing.
+	empty := filepath.Join(t.TempDir(), "empty")
+	if code, _, stderr := runCmd("audit", "export", "--data", empty); code == 0 || !strings.Contains(stderr, filepath.Join(empty, audit.KeyFile)) {
+		t.Errorf("audit export on a directory without a key: %d %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(empty, audit.KeyFile)); err == nil {
+		t.Error("audit export created a signing key")
 	}
 	missing := filepath.Join(t.TempDir(), "none.pem")
 	if code, _, stderr := runCmd("audit", "key", "--signing-key", missing); code == 0 || !strings.Contains(stderr, missing) {
