@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -265,4 +266,25 @@ func joinedOn(igmp, iface, group string) bool {
 		}
 	}
 	return false
+}
+
+// FuzzParseRadar: --radar either gives a position within the ranges it
+// checks, which reads back the same when written out, or an error.
+func FuzzParseRadar(f *testing.F) {
+	for _, s := range []string{"45.8,16.0,200", " -33.9 , 151.2 , 10 ", "91,0,0", "45,16", "NaN,0,0", "1e400,0,0", "0x1p-2,0,0", "45,16,200,1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := parseRadar(s)
+		if err != nil {
+			return
+		}
+		if !(p.LatDeg >= -90 && p.LatDeg <= 90 && p.LonDeg >= -180 && p.LonDeg <= 180 && p.AltM >= -500 && p.AltM <= 10_000) {
+			t.Fatalf("%q accepted as %+v", s, p)
+		}
+		again, err := parseRadar(strconv.FormatFloat(p.LatDeg, 'g', -1, 64) + "," + strconv.FormatFloat(p.LonDeg, 'g', -1, 64) + "," + strconv.FormatFloat(p.AltM, 'g', -1, 64))
+		if err != nil || again != p {
+			t.Fatalf("%q read as %+v, written back read as %+v (%v)", s, p, again, err)
+		}
+	})
 }
