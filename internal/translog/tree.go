@@ -288,11 +288,23 @@ func (m *MemHashes) Truncate(count int64) error {
 
 // FileHashes is a HashStore in one file: hash i at byte offset 32*i. It is
 // an index rebuilt from the records, so it is not synced on every append.
+//
+// Where the system can (unix), the file is also mapped into memory,
+// read-only: a proof reads some 50 hashes scattered over the file, and
+// reading them from the mapping instead of with one system call each makes
+// an inclusion proof at 10 million records some ten times cheaper. Hashes
+// appended since the last mapping are read from the file until the
+// unmapped tail is worth mapping again (remapEvery).
 type FileHashes struct {
-	mu    sync.RWMutex
-	f     *os.File
-	count int64
+	mu     sync.RWMutex
+	f      *os.File
+	count  int64
+	mapped []byte // the file's first len(mapped) bytes, or nil
 }
+
+// remapEvery is how many bytes of hashes may be appended past the mapping
+// before the file is mapped again (64 KiB: some 1,000 leaves).
+const remapEvery = 64 << 10
 
 // OpenFileHashes opens (creating, mode 0600) the hash file at path; a
 // trailing partial hash is cut off.
@@ -313,7 +325,24 @@ func OpenFileHashes(path string) (*FileHashes, error) {
 			return nil, err
 		}
 	}
-	return &FileHashes{f: f, count: count}, nil
+	h := &FileHashes{f: f, count: count}
+	h.remap()
+	return h, nil
+}
+
+// remap maps the file's hashes anew (h.mu held for writing, or not yet
+// shared). A mapping that fails is no error: reads go to the file.
+func (h *FileHashes) remap() {
+	if h.mapped != nil {
+		_ = unmapFile(h.mapped)
+		h.mapped = nil
+	}
+	if h.count == 0 {
+		return
+	}
+	if m, err := mapFile(h.f, int(h.count*tlog.HashSize)); err == nil {
+		h.mapped = m
+	}
 }
 
 func (h *FileHashes) ReadHashes(indexes []int64) ([]Hash, error) {
@@ -323,6 +352,10 @@ func (h *FileHashes) ReadHashes(indexes []int64) ([]Hash, error) {
 	for i, x := range indexes {
 		if x < 0 || x >= h.count {
 			return nil, fmt.Errorf("translog: hash %d not stored (%d are)", x, h.count)
+		}
+		if end := (x + 1) * tlog.HashSize; end <= int64(len(h.mapped)) {
+			copy(out[i][:], h.mapped[end-tlog.HashSize:end])
+			continue
 		}
 		if _, err := h.f.ReadAt(out[i][:], x*tlog.HashSize); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -351,6 +384,9 @@ func (h *FileHashes) Append(hs []Hash) error {
 		return err
 	}
 	h.count += int64(len(hs))
+	if h.count*tlog.HashSize-int64(len(h.mapped)) >= remapEvery {
+		h.remap()
+	}
 	return nil
 }
 
@@ -360,10 +396,16 @@ func (h *FileHashes) Truncate(count int64) error {
 	if count >= h.count {
 		return nil
 	}
+	// Never keep a mapping past the end of the file: reading there faults.
+	if h.mapped != nil {
+		_ = unmapFile(h.mapped)
+		h.mapped = nil
+	}
 	if err := h.f.Truncate(count * tlog.HashSize); err != nil {
 		return err
 	}
 	h.count = count
+	h.remap()
 	return nil
 }
 
@@ -371,4 +413,12 @@ func (h *FileHashes) Truncate(count int64) error {
 func (h *FileHashes) Sync() error { return h.f.Sync() }
 
 // Close closes the file.
-func (h *FileHashes) Close() error { return h.f.Close() }
+func (h *FileHashes) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.mapped != nil {
+		_ = unmapFile(h.mapped)
+		h.mapped = nil
+	}
+	return h.f.Close()
+}

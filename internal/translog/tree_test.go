@@ -174,3 +174,77 @@ func TestFileHashesReopenAndTornTail(t *testing.T) {
 		t.Fatal("a proof beyond the tree was made")
 	}
 }
+
+// TestFileHashesMatchMemoryAcrossRemaps grows a file-backed tree in
+// batches of random sizes well past several remappings of its file, cuts
+// it back and grows it again, and checks after each step that every stored
+// hash, root and inclusion proof is what the same tree in memory gives.
+func TestFileHashesMatchMemoryAcrossRemaps(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("tree-%d", rapid.Int().Draw(rt, "file")))
+		fh, err := OpenFileHashes(path)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer fh.Close()
+		mem := &MemHashes{}
+		onFile, err := NewTree(fh)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		inMem, _ := NewTree(mem)
+		same := func(step string) {
+			if fh.Count() != mem.Count() {
+				rt.Fatalf("%s: %d hashes on file, %d in memory", step, fh.Count(), mem.Count())
+			}
+			idx := make([]int64, mem.Count())
+			for i := range idx {
+				idx[i] = int64(i)
+			}
+			a, err := fh.ReadHashes(idx)
+			if err != nil {
+				rt.Fatalf("%s: %v", step, err)
+			}
+			b, _ := mem.ReadHashes(idx)
+			for i := range a {
+				if a[i] != b[i] {
+					rt.Fatalf("%s: hash %d differs (mapped %d bytes)", step, i, len(fh.mapped))
+				}
+			}
+			size := inMem.Size()
+			if size == 0 {
+				return
+			}
+			leaf := rapid.Int64Range(0, size-1).Draw(rt, "leaf")
+			p1, err1 := onFile.InclusionProof(leaf, size)
+			p2, err2 := inMem.InclusionProof(leaf, size)
+			if err1 != nil || err2 != nil || fmt.Sprint(p1) != fmt.Sprint(p2) {
+				rt.Fatalf("%s: proofs of leaf %d differ (%v, %v)", step, leaf, err1, err2)
+			}
+		}
+		n := 0
+		for range rapid.IntRange(1, 6).Draw(rt, "steps") {
+			if rapid.Bool().Draw(rt, "truncate") && n > 0 {
+				to := rapid.IntRange(0, n-1).Draw(rt, "to")
+				if err := onFile.Truncate(int64(to)); err != nil {
+					rt.Fatal(err)
+				}
+				_ = inMem.Truncate(int64(to))
+				n = to
+				same("truncate")
+				continue
+			}
+			batch := rapid.IntRange(1, 3000).Draw(rt, "batch")
+			var add [][]byte
+			for i := range batch {
+				add = append(add, leafData(n+i))
+			}
+			if _, err := onFile.Append(add...); err != nil {
+				rt.Fatal(err)
+			}
+			_, _ = inMem.Append(add...)
+			n += batch
+			same("append")
+		}
+	})
+}

@@ -1,0 +1,13 @@
+//go:build !unix
+
+package translog
+
+import (
+	"errors"
+	"os"
+)
+
+// mapFile is not available here: FileHashes reads the file.
+func mapFile(*os.File, int) ([]byte, error) { return nil, errors.ErrUnsupported }
+
+func unmapFile([]byte) error { return nil }
