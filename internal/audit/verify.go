@@ -55,6 +55,9 @@ type Summary struct {
 	// after seq 1: the link to the record before it is not checked here
 	// (compare it with that record's hash in an earlier export).
 	Anchor []byte
+	// Leaves are the records' leaf hashes in the transparency log, in
+	// order (leaf FirstSeq-1 first), for a caller that rebuilds the tree.
+	Leaves []translog.Hash
 }
 
 // Error is the first fault found in an export: the record (Seq) it
@@ -201,6 +204,7 @@ func (v *verifier) run(r io.Reader) (Summary, error) {
 	}
 	s := v.sum
 	s.LastSeq = v.lastSeq
+	s.Leaves = v.leaves
 	if s.Records > 0 {
 		s.UnsignedTail = s.LastSeq - max(s.LastCheckpointSeq, s.FirstSeq-1)
 	}

@@ -284,8 +284,10 @@ func (c *Checker) records(ctx context.Context, cp translog.Checkpoint, signed []
 	if err != nil {
 		return Result{}, err
 	}
-	// The chain: every hash recomputed, every link, the signed head.
-	if _, err := audit.VerifyWith(bytes.NewReader(export), pub, audit.VerifyOptions{PartyKeys: c.PartyKeys, Bind: c.Bind}); err != nil {
+	// The chain: every hash recomputed, every link, the signed head; the
+	// verification gives the records' leaf hashes too.
+	sum, err := audit.VerifyWith(bytes.NewReader(export), pub, audit.VerifyOptions{PartyKeys: c.PartyKeys, Bind: c.Bind})
+	if err != nil {
 		var ae *audit.Error
 		what := "the export does not verify: " + err.Error()
 		if errors.As(err, &ae) && ae.Seq > 0 {
@@ -294,25 +296,10 @@ func (c *Checker) records(ctx context.Context, cp translog.Checkpoint, signed []
 		return Result{}, &Finding{Kind: Inconsistent, What: what, Evidence: c.evidence(Inconsistent, what, string(export))}
 	}
 	// The leaves, in order, up to the checkpoint's size.
-	var leaves []translog.Hash
-	lines := map[int64][]byte{}
-	for _, line := range bytes.Split(export, []byte("\n")) {
-		if len(line) == 0 || int64(len(leaves)) == cp.Size-checked {
-			continue
-		}
-		ln, err := audit.ParseLine(line)
-		if err != nil {
-			return Result{}, err
-		}
-		if ln.Record == nil {
-			continue
-		}
-		if ln.Record.Seq != checked+int64(len(leaves))+1 {
-			return Result{}, fmt.Errorf("the export gave record %d where %d was expected", ln.Record.Seq, checked+int64(len(leaves))+1)
-		}
-		leaves = append(leaves, translog.LeafHash(ln.Record.Leaf()))
-		lines[ln.Record.Seq] = line
+	if sum.Records > 0 && sum.FirstSeq != checked+1 {
+		return Result{}, fmt.Errorf("the export gave record %d where %d was expected", sum.FirstSeq, checked+1)
 	}
+	leaves := sum.Leaves[:min(int64(len(sum.Leaves)), cp.Size-checked)]
 	if int64(len(leaves)) < cp.Size-checked {
 		return Result{}, &Finding{Kind: Inconsistent, What: fmt.Sprintf("the checkpoint commits to %d records but the export ends at record %d", cp.Size, checked+int64(len(leaves))),
 			Evidence: c.evidence(Inconsistent, string(signed))}
@@ -344,11 +331,22 @@ func (c *Checker) records(ctx context.Context, cp translog.Checkpoint, signed []
 		_ = tree.Truncate(checked)
 		seq := lo + 1
 		what := fmt.Sprintf("record %d as exported is not the record the cosigned checkpoint of size %d commits to (altered after it was logged)", seq, cp.Size)
-		return Result{}, &Finding{Kind: Inconsistent, What: what, Evidence: c.evidence(Inconsistent, what, "record: "+string(lines[seq]), "checkpoint:", string(signed))}
+		return Result{}, &Finding{Kind: Inconsistent, What: what, Evidence: c.evidence(Inconsistent, what, "record: "+string(recordLine(export, seq)), "checkpoint:", string(signed))}
 	}
 	if err := fh.Sync(); err != nil {
 		return Result{}, err
 	}
 	res.NewRecords = cp.Size - checked
 	return res, nil
+}
+
+// recordLine is the line of record seq in an export (nil when none).
+func recordLine(export []byte, seq int64) []byte {
+	prefix := []byte(`{"seq":` + strconv.FormatInt(seq, 10) + `,`)
+	for _, line := range bytes.Split(export, []byte("\n")) {
+		if bytes.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	return nil
 }
