@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -364,6 +365,45 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		a.screenshot(t, "console-conflict.png")
 		checkAccessible(t, a, "map with alerts")
+	})
+
+	t.Run("the alert shows the resolution of the party's own aircraft", func(t *testing.T) {
+		// Each party's row shows its own aircraft's suggestion and bands,
+		// the other's aircraft only as the intruder; the suggestion is the
+		// one the API gives that party.
+		row := `#alerts li[data-alert-id="` + alertID + `"]`
+		for tb, own := range map[*tab][2]string{a: {"CO-9", "AG-9"}, b: {"AG-9", "CO-9"}} {
+			tb.waitFor(t, "the resolution under the alert", `document.querySelector('`+row+` .resolution-aircraft[data-aircraft="`+own[0]+`"] .suggestion') !== null`, 20*time.Second)
+			if eval[bool](t, tb, `document.querySelector('`+row+` .resolution-aircraft[data-aircraft="`+own[1]+`"]') !== null`) {
+				t.Errorf("%s's page shows the bands of the other party's %s", tb.party, own[1])
+			}
+			text := eval[string](t, tb, `document.querySelector('`+row+` .resolution').textContent`)
+			if !regexp.MustCompile(`(Turn (right|left) \d+° to track \d{3}°|Climb [\d,]+ m to|Descend [\d,]+ m to|Maintain)`).MatchString(text) {
+				t.Errorf("%s: the suggestion does not say what to do: %q", tb.party, text)
+			}
+			if !regexp.MustCompile(`Track.*free (\d{3}°–\d{3}°|none)`).MatchString(text) || !regexp.MustCompile(`Altitude.*free `).MatchString(text) {
+				t.Errorf("%s: the bands do not name the free ranges: %q", tb.party, text)
+			}
+			// The current track (east for CO-9, west for AG-9) is in
+			// conflict: a strip shows a conflicting segment.
+			if !eval[bool](t, tb, `document.querySelector('`+row+` [data-band="Track"] .band-warning, `+row+` [data-band="Track"] .band-caution, `+row+` [data-band="Track"] .band-advisory') !== null`) {
+				t.Errorf("%s: the track strip shows no conflicting range", tb.party)
+			}
+			var res struct {
+				Aircraft []struct {
+					Aircraft   string
+					Suggestion *struct{ Kind string }
+				}
+			}
+			be.call(t, tb.party, "GET", "/v1/alerts/"+alertID+"/resolution", nil, &res)
+			if len(res.Aircraft) != 1 || res.Aircraft[0].Aircraft != own[0] || res.Aircraft[0].Suggestion == nil {
+				t.Fatalf("%s: the API's resolution %+v", tb.party, res)
+			}
+			if got := eval[string](t, tb, `document.querySelector('`+row+` .suggestion').dataset.kind`); got != res.Aircraft[0].Suggestion.Kind {
+				t.Errorf("%s: the page suggests %q, the API %q", tb.party, got, res.Aircraft[0].Suggestion.Kind)
+			}
+		}
+		a.screenshot(t, "console-resolution.png")
 	})
 
 	t.Run("the title counts what waits for my acknowledgment", func(t *testing.T) {

@@ -49,9 +49,11 @@ const importGeoJSON = `{"type":"FeatureCollection","features":[
 // TestConsoleImportsDroppedFile drops an OpenAir file onto the map: the
 // console previews its volumes (drawn on the map, listed with the conflict
 // and the refusal and its line), declares on confirm only the one that
-// conflicts with nothing, and draws it as a volume. A GeoJSON file dropped
-// next is previewed and declared the same way, its refusal naming the
-// feature's index.
+// conflicts with nothing, and draws it as a volume. The conflicting one
+// lists its alternatives: pointing at one draws it on the map and moves the
+// time slider into its window, and a click declares it without conflict.
+// A GeoJSON file dropped next is previewed and declared the same way, its
+// refusal naming the feature's index.
 func TestConsoleImportsDroppedFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -70,7 +72,7 @@ func TestConsoleImportsDroppedFile(t *testing.T) {
 	a.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(front.URL))
 	a.do(t, chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
 	a.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(coalition), 15*time.Second)
-	a.waitFor(t, "the airgroup volume", `deconflict.snapshot().drawn?.volumes === 1`, 15*time.Second)
+	a.waitFor(t, "the airgroup volume", `deconflict.snapshot().drawn?.volumes === 0`, 15*time.Second)
 	if !eval[bool](t, a, `document.getElementById('import-panel').hidden && getComputedStyle(document.getElementById('import-panel')).display === 'none'`) {
 		t.Error("the import panel shows before any file")
 	}
@@ -122,6 +124,60 @@ func TestConsoleImportsDroppedFile(t *testing.T) {
 		t.Fatalf("%d coalition volumes declared, want 1 (the conflicting and refused ones stay out)", n)
 	}
 
+	// The conflicting airspace's alternatives, as the service offers them.
+	alts := `#import-items li[data-item="1"] button.alternative`
+	a.waitFor(t, "the alternatives of the conflicting airspace", `document.querySelectorAll('`+alts+`').length >= 2`, 10*time.Second)
+	offered := eval[[]string](t, a, `[...document.querySelectorAll('`+alts+`')].map(b => b.dataset.change + ' ' + b.textContent)`)
+	var later, up string
+	for _, o := range offered {
+		switch {
+		case strings.HasPrefix(o, "time ") && strings.Contains(o, "later"):
+			later = o
+		case strings.HasPrefix(o, "altitude ") && strings.Contains(o, "(up "):
+			up = o
+		}
+	}
+	// Over airgroup's 8,000-12,000 m until 3 h from now: up means a lower
+	// limit 1,000 ft above 12,000 m, later means after its window.
+	if later == "" || !strings.Contains(up, "12,305 m–") {
+		t.Fatalf("alternatives offered %q: want one later and one up to 12,305 m", offered)
+	}
+	// Pointing at the later one draws it and moves the slider past
+	// airgroup's window (and the two hours of the one just declared): no
+	// volume is drawn there but the alternative.
+	laterSel := alts + `[data-change="time"]`
+	a.do(t, chromedp.Focus(chromedp.CSS(laterSel)))
+	a.waitFor(t, "the alternative drawn", `deconflict.snapshot().drawn?.alternative.startsWith('alternative ')`, 10*time.Second)
+	a.waitFor(t, "the slider in the alternative's window", `deconflict.snapshot().sliderMin > 175 && document.getElementById('time-slider').value > 175 && deconflict.snapshot().drawn?.volumes === 0`, 10*time.Second)
+	a.screenshot(t, "import-alternative.png")
+	a.click(t, laterSel)
+	a.waitFor(t, "the alternative declared", `deconflict.snapshot().importItems[1].status === 'declared'`, 15*time.Second)
+	var after struct {
+		Volumes []struct {
+			Party     string `json:"party"`
+			Start     time.Time
+			Conflicts []any
+		} `json:"volumes"`
+	}
+	be.call(t, coalition, "GET", "/v1/volumes", nil, &after)
+	n = 0
+	for _, v := range after.Volumes {
+		if v.Party != coalition {
+			continue
+		}
+		n++
+		if len(v.Conflicts) > 0 {
+			t.Errorf("a declared volume conflicts: %+v", v)
+		}
+		if v.Start.After(now.Add(3 * time.Hour)) {
+			later = ""
+		}
+	}
+	if n != 2 || later != "" {
+		t.Fatalf("%d coalition volumes, the later alternative among them: %v (%+v)", n, later == "", after.Volumes)
+	}
+	a.click(t, "#time-now")
+
 	// A GeoJSON file dropped next: its features are previewed the same
 	// way, a refusal naming the feature's index.
 	a.click(t, "#import-cancel")
@@ -153,8 +209,8 @@ func TestConsoleImportsDroppedFile(t *testing.T) {
 			n++
 		}
 	}
-	if n != 2 {
-		t.Fatalf("%d coalition volumes, want 2 (one from each file)", n)
+	if n != 3 {
+		t.Fatalf("%d coalition volumes, want 3 (one from each file and the alternative)", n)
 	}
 	if errs := eval[[]string](t, a, `deconflict.snapshot().errors`); len(errs) > 0 {
 		t.Fatalf("page errors: %v", errs)

@@ -4,15 +4,26 @@
 // shows the alert on the map; the keyboard moves between alerts (arrow
 // keys, Home, End) and acknowledges the focused one (A); the focused or
 // clicked alert is highlighted on the map, the rest dimmed (Escape ends it).
+// A conflict alert of the party's own aircraft shows its resolution: the
+// suggestion and the bands of each own aircraft (resolution.js), from the
+// alert's events or, when they carry none or it is old, asked for.
 
 import { $, el, reconcile, levelIcon } from './dom.js';
 import { level, classLabel } from './palette.js';
 import { formatDuration, formatTime, formatDistance } from './geo.js';
 import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
+import { resolutionView, resolutionSignature } from './resolution.js';
 
 // The list shows the most urgent alerts; a flood (a misconfigured feed can
 // make thousands nonconforming) must not freeze the page.
 const MAX_ALERT_ROWS = 100;
+
+// Resolutions are shown (and asked for) for the most urgent alerts of the
+// party's own aircraft and the one selected, and asked for at most this
+// often per alert: aircraft move, so the bands age. A flood of alerts must
+// not grow the page by a resolution each.
+const MAX_RESOLVED_ROWS = 3;
+const RESOLUTION_REFRESH_MS = 5000;
 
 const parsedTimes = new WeakMap();
 function timeMs(a) {
@@ -76,11 +87,15 @@ function cpaText(a) {
 
 export class AlertsPanel {
   // state is the ConsoleState, map the MapView the alerts are shown on,
-  // acknowledge(messageID) sends an acknowledgment.
-  constructor({ state, map, acknowledge }) {
+  // acknowledge(messageID) sends an acknowledgment, resolution(alertID)
+  // asks for an alert's resolution.
+  constructor({ state, map, acknowledge, resolution }) {
     this.state = state;
     this.map = map;
     this.acknowledge = acknowledge;
+    this.askResolution = resolution;
+    this.resolutions = new Map(); // alert id -> { res, at, pending, done }
+    this.resolved = new Set(); // ids of the alerts whose resolution is shown
     this.selected = '';
     $('alerts').addEventListener('keydown', (e) => this.onKey(e));
     $('alerts').addEventListener('focusin', (e) => {
@@ -133,6 +148,7 @@ export class AlertsPanel {
 
   // select highlights alert id on the map ('' for none).
   select(id) {
+    const before = this.selected;
     this.selected = id && this.state.alerts.has(String(id)) ? String(id) : '';
     this.map.selectAlert(this.selected ? this.state.alerts.get(this.selected) : null);
     for (const li of $('alerts').querySelectorAll('li[data-alert-id]')) {
@@ -141,6 +157,8 @@ export class AlertsPanel {
       if (on) li.setAttribute('aria-current', 'true');
       else li.removeAttribute('aria-current');
     }
+    // The selected alert shows its resolution.
+    if (this.selected !== before && !this.rendering) this.render();
   }
 
   // sorted lists the open alerts, most urgent first, then newest.
@@ -150,18 +168,87 @@ export class AlertsPanel {
       .sort((a, b) => level(b.level).rank - level(a.level).rank || timeMs(b) - timeMs(a) || String(b.id).localeCompare(String(a.id)));
   }
 
+  // ownConflict tells whether a is a conflict alert of one of the party's
+  // own aircraft: only those have a resolution for the party.
+  ownConflict(a) {
+    const me = this.state.me;
+    return a.kind === 'conflict' && me && (a.aircraft || []).some((ac) => ac.party === me.party);
+  }
+
+  // resolution is the newest resolution known of alert a: its event's or
+  // the one asked for.
+  resolution(a) {
+    const asked = this.resolutions.get(String(a.id));
+    const mine = asked && asked.res;
+    const carried = a.resolution;
+    if (!mine) return carried || null;
+    if (!carried) return mine;
+    return Date.parse(carried.time) > Date.parse(mine.time) ? carried : mine;
+  }
+
+  // refreshResolutions asks for the resolution of each listed alert of
+  // the party's own aircraft whose resolution is missing or aged.
+  refreshResolutions(alerts) {
+    if (!this.askResolution) return;
+    const now = Date.now();
+    for (const id of this.resolutions.keys()) if (!this.state.alerts.has(id)) this.resolutions.delete(id);
+    for (const a of alerts) {
+      const id = String(a.id);
+      if (!this.resolved.has(id)) continue;
+      const r = this.resolutions.get(id) || {};
+      const known = this.resolution(a);
+      if (r.pending || r.done || (known && now - Math.max(r.at || 0, Date.parse(known.time) || 0) < RESOLUTION_REFRESH_MS)) continue;
+      r.pending = true;
+      r.at = now;
+      this.resolutions.set(id, r);
+      this.askResolution(id)
+        .then((res) => {
+          r.res = res;
+        })
+        .catch((err) => {
+          // 404 or 410: the alert is gone or no longer the party's.
+          if (err.status === 404 || err.status === 410) r.done = true;
+        })
+        .finally(() => {
+          r.pending = false;
+          r.at = Date.now();
+          this.render();
+        });
+    }
+  }
+
+  // resolvedOf picks the alerts whose resolution is shown: the most
+  // urgent of the party's own conflicts and the selected one.
+  resolvedOf(alerts) {
+    const own = alerts.filter((a) => this.ownConflict(a));
+    const ids = new Set(own.slice(0, MAX_RESOLVED_ROWS).map((a) => String(a.id)));
+    if (own.some((a) => String(a.id) === this.selected)) ids.add(this.selected);
+    return ids;
+  }
+
   render() {
+    this.rendering = true;
+    try {
+      this.renderList();
+    } finally {
+      this.rendering = false;
+    }
+  }
+
+  renderList() {
     const state = this.state;
     const list = $('alerts');
     const all = this.sorted();
     const alerts = all.slice(0, MAX_ALERT_ROWS);
+    this.resolved = this.resolvedOf(alerts);
     reconcile(
       list,
       alerts,
       (a) => a.id,
       (a) => {
         const m = state.alertMessage(a);
-        return JSON.stringify([a.level, a.kind, alertPair(a), separationText(a), m && m.id, m && m.state, m && m.escalations, ackSummary(m), state.mustAck(m)]);
+        const res = this.resolved.has(String(a.id)) ? this.resolution(a) : null;
+        return JSON.stringify([a.level, a.kind, alertPair(a), separationText(a), m && m.id, m && m.state, m && m.escalations, ackSummary(m), state.mustAck(m), resolutionSignature(res)]);
       },
       (a) => {
         const lv = level(a.level);
@@ -186,11 +273,13 @@ export class AlertsPanel {
         const deadline = d ? el('span', deadlineAttrs(d)) : null;
         if (deadline) renderDeadline(deadline, Date.now());
         const selected = String(a.id) === this.selected;
+        const res = this.resolved.has(String(a.id)) ? this.resolution(a) : null;
         return el(
           'li',
           { class: `alert level-${a.level}${escalated ? ' escalated' : ''}${selected ? ' selected' : ''}`, 'data-alert-id': String(a.id), ...(selected ? { 'aria-current': 'true' } : {}) },
           main,
           a.kind === 'conflict' && a.separation ? el('div', { class: 'alert-sep', text: separationText(a) }) : null,
+          res && res.aircraft && res.aircraft.length ? resolutionView(res) : null,
           el('div', { class: 'alert-ack' }, el('span', { class: 'ack-state', text: ackSummary(m) }), deadline, ackBtn),
         );
       },
@@ -203,6 +292,7 @@ export class AlertsPanel {
       const los = li && li.querySelector('.los');
       if (los && los.textContent !== losText(a)) los.textContent = losText(a);
     }
+    this.refreshResolutions(alerts);
     if (this.selected && !state.alerts.has(this.selected)) this.select('');
     else if (this.selected) this.map.selectAlert(state.alerts.get(this.selected));
     $('alert-count').textContent = all.length ? `(${all.length})` : '';

@@ -81,6 +81,10 @@ export const api = {
     request(`/v1/volumes/preview?${new URLSearchParams({ format, ...query })}`, { method: 'POST', text }),
   createVolume: (input) => request('/v1/volumes', { method: 'POST', body: input }),
   alerts: () => request('/v1/alerts'),
+  // The bands and suggestions of the party's own aircraft in an alert.
+  resolution: (id) => request(`/v1/alerts/${encodeURIComponent(id)}/resolution`),
+  // The nearest conflict-free variants of a volume write; nothing is written.
+  alternatives: (input) => request('/v1/volumes/alternatives', { method: 'POST', body: input }),
   messages: () => request('/v1/hotline/messages'),
   send: (msg) => request('/v1/hotline/messages', { method: 'POST', body: msg }),
   logStatus: () => request('/v1/log/witnesses'),

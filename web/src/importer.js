@@ -4,21 +4,29 @@
 // and listed with their conflicts and refusals (reason and line); Declare
 // sends each one that conflicts with nothing as an ordinary volume write,
 // and the list then says what became of each.
+//
+// A conflicting airspace (in the preview, or refused with a 409 when
+// declared) lists its alternatives, the nearest conflict-free variants the
+// service offers (the band moved up or down, the window later or earlier,
+// or both). Pointing at one draws it on the map and moves the time slider
+// into its window; one click declares it.
 
 import { api } from './api.js';
 import { $, el } from './dom.js';
-import { formatTime } from './geo.js';
+import { formatDuration, formatTime } from './geo.js';
 
 const DEFAULT_WINDOW_MS = 2 * 3600 * 1000;
 
 export class ImportPanel {
-  // map: the MapView; onDeclared: called once volumes were declared.
-  constructor({ map, onDeclared }) {
+  // map: the MapView; onDeclared: called once volumes were declared;
+  // showTime(ms): moves the time slider to a moment.
+  constructor({ map, onDeclared, showTime }) {
     this.map = map;
     this.onDeclared = onDeclared;
+    this.showTime = showTime;
     this.file = null; // { name, format, text }
     this.items = [];
-    this.results = new Map(); // item index in this.items -> { status, detail }
+    this.results = new Map(); // item index in this.items -> { status, detail, alternatives }
     this.busy = false;
     this.bind();
   }
@@ -109,13 +117,15 @@ export class ImportPanel {
       }
       if (!r && it.input) detail = `${detail ? `${detail}; ` : ''}${formatTime(Date.parse(it.input.start))} to ${formatTime(Date.parse(it.input.end))}`;
       const where = it.feature !== undefined && it.feature !== null ? `feature ${it.feature}` : `line ${it.line}`;
+      const alts = status === 'conflicting' ? (r ? r.alternatives : it.alternatives) || [] : [];
       return el(
         'li',
-        { class: `import-item status-${status.replace(' ', '-')}` },
+        { class: `import-item status-${status.replace(' ', '-')}`, 'data-item': String(i) },
         el('span', { class: 'where', text: where }),
         el('strong', { text: it.name || '(no name)' }),
         el('span', { class: 'status', text: status }),
         el('span', { class: 'detail', text: detail }),
+        alts.length ? this.alternativesList(i, alts) : null,
       );
     });
     $('import-items').replaceChildren(...rows);
@@ -148,7 +158,8 @@ export class ImportPanel {
         declared++;
       } catch (err) {
         const conflict = err.status === 409;
-        this.results.set(i, { status: conflict ? 'conflicting' : 'refused', detail: err.message });
+        const alternatives = (conflict && err.problem && err.problem.alternatives) || [];
+        this.results.set(i, { status: conflict ? 'conflicting' : 'refused', detail: err.message, alternatives });
       }
       this.render();
     }
@@ -158,11 +169,89 @@ export class ImportPanel {
     if (declared) this.onDeclared();
   }
 
+  // alternativesList offers the alternatives of item i, each a button that
+  // declares it.
+  alternativesList(i, alts) {
+    const show = (alt) => () => this.showAlternative(alt);
+    return el(
+      'ul',
+      { class: 'alternatives', 'aria-label': 'Conflict-free alternatives' },
+      ...alts.map((alt) =>
+        el(
+          'li',
+          {},
+          el(
+            'button',
+            {
+              type: 'button',
+              class: 'alternative',
+              'data-change': alt.change,
+              onclick: () => this.declareAlternative(i, alt),
+              onmouseenter: show(alt),
+              onfocus: show(alt),
+              onmouseleave: () => this.showAlternative(null),
+              onblur: () => this.showAlternative(null),
+            },
+            `Declare ${alternativeText(alt)}`,
+          ),
+        ),
+      ),
+    );
+  }
+
+  // showAlternative draws alt on the map and moves the time slider into
+  // its window (null: back to the preview alone).
+  showAlternative(alt) {
+    this.map.setAlternative(alt);
+    if (alt && this.showTime) this.showTime(Date.parse(alt.start));
+  }
+
+  // declareAlternative declares alt in place of item i.
+  async declareAlternative(i, alt) {
+    if (this.busy) return;
+    this.busy = true;
+    const input = { ...alt };
+    delete input.change;
+    delete input.climb_m;
+    delete input.shift_s;
+    try {
+      const v = await api.createVolume(input);
+      this.results.set(i, { status: 'declared', detail: `${v.id} (${v.state}), ${alternativeText(alt)}` });
+      this.onDeclared();
+    } catch (err) {
+      const conflict = err.status === 409;
+      const alternatives = (conflict && err.problem && err.problem.alternatives) || [];
+      this.results.set(i, { status: conflict ? 'conflicting' : 'refused', detail: err.message, alternatives });
+    }
+    this.busy = false;
+    this.map.setAlternative(null);
+    this.render();
+  }
+
   close() {
     this.file = null;
     this.items = [];
     this.results.clear();
     this.map.setPreview([]);
+    this.map.setAlternative(null);
     $('import-panel').hidden = true;
+  }
+}
+
+const meters = (x) => `${Math.round(x).toLocaleString('en-US')} m`;
+
+// alternativeText says what an alternative is and how far it moves.
+export function alternativeText(alt) {
+  const band = `${meters(alt.alt_lower_m)}–${meters(alt.alt_upper_m)}`;
+  const climb = `${alt.climb_m > 0 ? 'up' : 'down'} ${meters(Math.abs(alt.climb_m))}`;
+  const window = `${formatTime(Date.parse(alt.start))} to ${formatTime(Date.parse(alt.end))}`;
+  const shift = `${formatDuration(Math.abs(alt.shift_s))} ${alt.shift_s > 0 ? 'later' : 'earlier'}`;
+  switch (alt.change) {
+    case 'altitude':
+      return `${band} (${climb}), same window`;
+    case 'time':
+      return `${window} (${shift}), same band`;
+    default:
+      return `${band}, ${window} (${climb}, ${shift})`;
   }
 }

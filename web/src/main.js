@@ -93,8 +93,8 @@ function start() {
 
   map = new MapView({ container: $('map'), base: $('map-base'), live: $('map-live'), tooltip: $('tooltip'), details: $('map-details'), styles });
   hotline = new HotlinePanel({ state, styles, refresh });
-  alerts = new AlertsPanel({ state, map, acknowledge: (id) => hotline.acknowledge(id) });
-  importer = new ImportPanel({ map, onDeclared: loadVolumes });
+  alerts = new AlertsPanel({ state, map, acknowledge: (id) => hotline.acknowledge(id), resolution: (id) => api.resolution(id) });
+  importer = new ImportPanel({ map, onDeclared: loadVolumes, showTime: showVolumesAt });
   rulesPanel = new RulesPanel({ state });
   loadAtlas();
   bindControls();
@@ -335,6 +335,16 @@ function renderSlider() {
   $('time-slider').setAttribute('aria-valuetext', $('time-label').textContent);
 }
 
+// showVolumesAt moves the time slider to a moment (the slider's own steps
+// are 5 minutes; the map shows the moment itself).
+function showVolumesAt(ms) {
+  const slider = $('time-slider');
+  state.sliderMin = Math.max(Number(slider.min), Math.min(Number(slider.max), (ms - Date.now()) / 60000));
+  slider.value = String(Math.round(state.sliderMin / 5) * 5);
+  map.setVolumeTime(sliderTime());
+  renderSlider();
+}
+
 function bindControls() {
   $('zoom-in').addEventListener('click', () => map.zoomBy(1.5));
   $('zoom-out').addEventListener('click', () => map.zoomBy(1 / 1.5));
@@ -418,6 +428,7 @@ window.deconflict = {
       trackKeys: map ? [...map.tracks.keys()] : [],
       drawn: map ? map.drawn : null,
       importItems: importer ? importer.items.map((it, i) => ({ name: it.name, status: (importer.results.get(i) || it).status, line: it.line })) : [],
+      sliderMin: state.sliderMin,
       alerts: (alerts ? alerts.sorted() : []).map((a) => ({ id: a.id, level: a.level, kind: a.kind, aircraft: (a.aircraft || []).map((x) => x.aircraft) })),
       messages: [...state.messages.values()].map((m) => ({ id: m.id, thread: m.thread, kind: m.kind, state: m.state, text: m.text, ref: m.ref, acks: (m.acks || []).map((k) => k.party) })),
       eventsApplied: state.eventsApplied,

@@ -52,6 +52,7 @@ export class MapView {
     this.borders = [];
     this.volumes = [];
     this.preview = [];
+    this.alternative = null; // { alt, rings }: the alternative pointed at
     this.volumeTime = Date.now();
     this.tracks = new Map();
     this.alerts = [];
@@ -61,7 +62,7 @@ export class MapView {
     this.lastLive = 0;
     // What the last frame drew; lit and litVolumes are what the selected
     // alert highlights (empty without a selection).
-    this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0, volumeIds: [], litVolumes: [], preview: 0, labels: [], dimmed: 0, lit: [] };
+    this.drawn = { tracks: 0, byParty: {}, conflicts: 0, volumes: 0, volumeIds: [], litVolumes: [], preview: 0, alternative: '', labels: [], dimmed: 0, lit: [] };
     this.labeler = new LabelPlacer();
     // Off only to measure what placing labels costs (a test hook).
     this.labelsOn = true;
@@ -208,6 +209,15 @@ export class MapView {
         it,
         rings: footprintRings(it.input.footprint).map((r) => r.map(([lon, lat]) => [projX(lon), projY(lat)])),
       }));
+    this.baseDirty = true;
+  }
+
+  // The alternative of a conflicting import pointed at (an item of its
+  // alternatives), drawn over the preview; null for none.
+  setAlternative(alt) {
+    this.alternative = alt
+      ? { alt, rings: footprintRings(alt.footprint).map((r) => r.map(([lon, lat]) => [projX(lon), projY(lat)])) }
+      : null;
     this.baseDirty = true;
   }
 
@@ -639,6 +649,39 @@ export class MapView {
       n++;
     }
     this.drawn.preview = n;
+    this.drawAlternative(ctx);
+  }
+
+  // The alternative pointed at: bluish green, solid, labelled with its band
+  // and window (its footprint is the conflicting volume's own).
+  drawAlternative(ctx) {
+    const a = this.alternative;
+    this.drawn.alternative = '';
+    if (!a) return;
+    const colour = '#009e73';
+    ctx.beginPath();
+    for (const ring of a.rings) {
+      ring.forEach(([x, y], i) => {
+        const [sx, sy] = this.toScreen(x, y);
+        if (i === 0) ctx.moveTo(sx, sy);
+        else ctx.lineTo(sx, sy);
+      });
+      ctx.closePath();
+    }
+    ctx.globalAlpha = 0.18;
+    ctx.fillStyle = colour;
+    ctx.fill('nonzero');
+    ctx.globalAlpha = 1;
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = 3;
+    ctx.stroke();
+    const label = `alternative ${Math.round(a.alt.alt_lower_m)}–${Math.round(a.alt.alt_upper_m)} m, ${formatTime(Date.parse(a.alt.start))} to ${formatTime(Date.parse(a.alt.end))}`;
+    if (a.rings.length && a.rings[0].length) {
+      const [sx, sy] = this.toScreen(a.rings[0][0][0], a.rings[0][0][1]);
+      ctx.fillStyle = colour;
+      ctx.fillText(label, sx + 4, sy + 30);
+    }
+    this.drawn.alternative = label;
   }
 
   drawGraticule(ctx) {
