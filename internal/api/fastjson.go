@@ -164,10 +164,10 @@ func (p *fastParser) report(r *positionReport) bool {
 				r.Aircraft = string(v)
 			case "callsign":
 				r.Callsign = string(v)
-			default:
-				r.AltSource = string(v)
 			case "class":
 				r.Class = string(v)
+			default:
+				r.AltSource = string(v)
 			}
 		case "time":
 			p.space()
