@@ -131,6 +131,7 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Repeats, "repeats", 5, "full-cycle runs (the median is reported)")
 	fs.IntVar(&o.BruteForceRuns, "brute-force-samples", 0, "brute-force runs (median reported); 0 = 3 up to 12,000 aircraft, else 1")
 	fs.IntVar(&o.Updates, "updates", 5000, "single-report updates timed")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run up to the brute force to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parseFlags(fs, args); err != nil {
 		return usageError{err}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -39,6 +40,9 @@ type AirspaceOptions struct {
 	BruteForceRuns int
 	// Updates is the number of single-report updates timed.
 	Updates int
+	// CPUProfile, when set, receives a CPU profile of the run up to the
+	// brute force (ingest, updates, full cycles).
+	CPUProfile string
 }
 
 // AirspaceResult is the one JSON object `deconflict bench --json` prints.
@@ -118,6 +122,12 @@ func Airspace(o AirspaceOptions, progress Progress) (AirspaceResult, error) {
 			res.Grids = append(res.Grids, fmt.Sprintf("%s-%s %g km x %g s", s.Classes[0], s.Classes[1], g.CellM/1000, g.SliceS))
 		}
 	}
+	stopProfile, err := StartCPUProfile(o.CPUProfile)
+	if err != nil {
+		return res, err
+	}
+	stopProfile = sync.OnceFunc(stopProfile)
+	defer stopProfile()
 	say("ingesting %d reports", len(reports))
 	start := time.Now()
 	const batch = 1000
@@ -182,6 +192,7 @@ func Airspace(o AirspaceOptions, progress Progress) (AirspaceResult, error) {
 		fullCPU = append(fullCPU, cpuTime()-c)
 		say("full cycle %d/%d: %v, %d conflicts", i+1, o.Repeats, fullTimes[i].Round(time.Microsecond), len(full))
 	}
+	stopProfile()
 	states := eng.States()
 	p := eng.Params()
 	var brute []detect.Conflict

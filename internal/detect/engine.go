@@ -266,9 +266,12 @@ type Engine struct {
 	tracks *track.Table
 	// index[i] finds the pairs of table entry i.
 	index []*entryIndex
-	// class[id] is the class index of track id.
-	class []uint8
-	conf  Conformance
+	// class[id] is the class index of track id, party[id] the index of
+	// its party in parties (the grids keep each party's aircraft apart).
+	class   []uint8
+	party   []int32
+	parties map[string]int32
+	conf    Conformance
 	// scratch holds the pieces of a path queried on the fly; found the
 	// conflict a candidate gives.
 	scratch []membership
@@ -317,6 +320,7 @@ func NewEngine(r rules.Rules, g Grid, conf Conformance) *Engine {
 		tracks:    track.NewTable(r.StaleAfter()),
 		conf:      conf,
 		conflicts: make(map[uint64]*Conflict),
+		parties:   make(map[string]int32),
 	}
 	for _, ent := range p.Table.entries {
 		eg := g
@@ -324,7 +328,9 @@ func NewEngine(r rules.Rules, g Grid, conf Conformance) *Engine {
 			d := gridFor(ent)
 			eg.CellM, eg.SliceS = cmpOr(eg.CellM, d.CellM), cmpOr(eg.SliceS, d.SliceS)
 		}
-		e.index = append(e.index, &entryIndex{grid: newGrid(eg.CellM, eg.SliceS)})
+		g := newGrid(eg.CellM, eg.SliceS)
+		g.allParties = p.SameParty
+		e.index = append(e.index, &entryIndex{grid: g})
 	}
 	return e
 }
@@ -404,6 +410,7 @@ func (e *Engine) growTo(n int) {
 		e.nonconf = append(e.nonconf, false)
 		e.stamp = append(e.stamp, 0)
 		e.class = append(e.class, 0)
+		e.party = append(e.party, 0)
 	}
 }
 
@@ -445,6 +452,12 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		}
 	}
 	e.class[id] = cls
+	party, ok := e.parties[s.Party]
+	if !ok {
+		party = int32(len(e.parties))
+		e.parties[s.Party] = party
+	}
+	e.party[id] = party
 	speed := math.Sqrt(s.VelECEF[0]*s.VelECEF[0] + s.VelECEF[1]*s.VelECEF[1] + s.VelECEF[2]*s.VelECEF[2])
 	for _, ent := range e.params.Table.entries {
 		switch x := e.index[ent.index]; {
@@ -452,7 +465,7 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		case plainSide(ent, cls):
 			x.addPlain(id)
 		default:
-			x.grid.set(id, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed))
+			x.grid.set(id, party, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed))
 		}
 	}
 
@@ -507,7 +520,7 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 			x.grid.query(id, 0, e.stamp, epoch, found)
 		case plainSide(ent, cls):
 			if x.grid.count > 0 {
-				e.scratch = x.grid.queryPath(e.scratch, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed), e.stamp, epoch, found)
+				e.scratch = x.grid.queryPath(e.scratch, party, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed), e.stamp, epoch, found)
 			}
 		default:
 			// Listed: the aircraft of the other class are few, each is
@@ -660,7 +673,7 @@ func (e *Engine) FullCycle() []Conflict {
 				s, _ := e.tracks.Get(id)
 				v := s.VelECEF
 				speed := math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2])
-				return x.grid.queryPath(scratch, s.ECEF, v, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed), stamp, epoch, fn)
+				return x.grid.queryPath(scratch, e.party[id], s.ECEF, v, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed), stamp, epoch, fn)
 			}
 		}
 		count := n

@@ -106,12 +106,17 @@ func checkSame(t *rapid.T, step string, e *Engine) {
 
 // TestIncrementalMatchesBruteForce is the exactness property: after every
 // report and every expiry, the event-driven set, the full cycle and the
-// brute force hold the same pairs with the same numbers, over mixed
+// brute force hold the same pairs with the same numbers, with the grids'
+// cells mixed or split by party, over mixed
 // classes (manned and drones, now and then changing class) and random
 // separation tables, where each pair is judged by its classes' entry.
 func TestIncrementalMatchesBruteForce(t *testing.T) {
 	conflicts := map[string]int{}
+	defer func(at int) { groupAt = at }(groupAt)
 	rapid.Check(t, func(t *rapid.T) {
+		// Cells split by party at once, after a few, or (as in service)
+		// past more aircraft than a run draws.
+		groupAt = rapid.SampledFrom([]int{0, 1, 3, 64}).Draw(t, "group at")
 		r := rules.Default()
 		r.SamePartyAlerts = rapid.Bool().Draw(t, "same_party")
 		random := rapid.Bool().Draw(t, "random table")
@@ -327,13 +332,13 @@ func checkPrune(t *rapid.T, r rules.Rules, p Params) int {
 		v := s.VelECEF
 		return math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2])
 	}
-	g.set(1, stb.ECEF, stb.VelECEF, stb.Time.UnixNano(), p.spanS(ent), ent.growM(speedOf(&stb)), ent.growVM(speedOf(&stb)))
+	g.set(1, 1, stb.ECEF, stb.VelECEF, stb.Time.UnixNano(), p.spanS(ent), ent.growM(speedOf(&stb)), ent.growVM(speedOf(&stb)))
 	hit := false
-	g.queryPath(nil, sta.ECEF, sta.VelECEF, sta.Time.UnixNano(), p.spanS(ent), ent.growM(speedOf(&sta)), ent.growVM(speedOf(&sta)), make([]uint32, 2), 1, func(int32) { hit = true })
+	g.queryPath(nil, 0, sta.ECEF, sta.VelECEF, sta.Time.UnixNano(), p.spanS(ent), ent.growM(speedOf(&sta)), ent.growVM(speedOf(&sta)), make([]uint32, 2), 1, func(int32) { hit = true })
 	if !hit {
 		t.Fatalf("the index does not pair a conflicting pair (on the fly): %+v", c.PairResult)
 	}
-	g.set(0, sta.ECEF, sta.VelECEF, sta.Time.UnixNano(), p.spanS(ent), ent.growM(speedOf(&sta)), ent.growVM(speedOf(&sta)))
+	g.set(0, 0, sta.ECEF, sta.VelECEF, sta.Time.UnixNano(), p.spanS(ent), ent.growM(speedOf(&sta)), ent.growVM(speedOf(&sta)))
 	hit = false
 	g.query(0, 0, make([]uint32, 2), 1, func(int32) { hit = true })
 	if !hit {

@@ -120,19 +120,47 @@ func radialBand(p, v [3]float64, t0S, t1S, grow float64) (lo, hi float64) {
 
 // member is one aircraft's part of the path in one time slice; mi is the
 // index of the matching membership in the aircraft's list, so that a member
-// moved within its cell's list can tell its owner where it went.
+// moved within its group can tell its owner where it went.
 type member struct {
 	id  int32
 	mi  int32
 	box box32
 }
 
-// membership is where an aircraft is listed (an index into grid.lists),
-// with its box there. slice and cell order memberships the way set makes
-// them, so that a move can be applied as a merge of the old and new lists.
+// cell is the members of one cell of the grid. A cell starts as one
+// list of every party's members (mixed), which is what queries scan
+// fastest; when it grows past groupAt it is split into one group per
+// party, and a query skips its own party's group whole (a party's
+// aircraft are not paired with each other, unless the rules say so): a
+// party stacking its aircraft in one place then makes no work for its own
+// queries. A group emptied stays, with its capacity, until the cell
+// empties and starts mixed again.
+type cell struct {
+	mixed   []member
+	groups  []group
+	grouped bool
+	count   int32 // members in all
+}
+
+type group struct {
+	party   int32
+	members []member
+}
+
+// groupAt is the size of a mixed cell past which it is split by party: a
+// query scans at most this many members of its own party in one cell. A
+// variable so that the property tests split cells of a few aircraft.
+var groupAt = 64
+
+// membership is where an aircraft is listed (a cell of grid.cells, a group
+// there or -1 for the mixed list, and a position in it), with its box
+// there. slice and cell order
+// memberships the way set makes them, so that a move can be applied as a
+// merge of the old and new lists.
 type membership struct {
-	list    int32
-	pos     int32 // of the member in the list
+	cell    int32
+	group   int32
+	pos     int32 // of the member in the group
 	box     box32
 	slice   int64
 	i, j, k int32
@@ -174,17 +202,21 @@ func (m *membership) sameCell(o *membership) bool {
 type grid struct {
 	cellM   float64
 	sliceNs int64
-	// index finds a cell's list; memberships refer to lists by position
-	// so that queries, the hot path of the full cycle, hash nothing.
+	// index finds a cell; memberships refer to cells by position so that
+	// queries, the hot path of the full cycle, hash nothing.
 	index    map[uint64]int32
-	lists    [][]member
-	listKeys []uint64
+	cells    []cell
+	cellKeys []uint64
 	free     []int32
-	// Per aircraft, by id: where it is listed, ordered by (slice, cell).
-	in      [][]membership
-	live    []bool
-	count   int
-	scratch []membership
+	// Per aircraft, by id: where it is listed, ordered by (slice, cell),
+	// and its party.
+	in    [][]membership
+	party []int32
+	live  []bool
+	count int
+	// allParties makes queries pair aircraft of one party too.
+	allParties bool
+	scratch    []membership
 }
 
 func newGrid(cellM float64, slice float64) *grid {
@@ -205,17 +237,22 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// set lists aircraft id flying from pos (ECEF, at unix time startNs) at vel
-// for spanS seconds, its boxes grown by grow meters and its radial bands by
-// growV, replacing its previous listing.
+// set lists aircraft id of the party flying from pos (ECEF, at unix time
+// startNs) at vel for spanS seconds, its boxes grown by grow meters and its
+// radial bands by growV, replacing its previous listing.
 // A report moves an aircraft a little, so most of its cells stay: those
 // only get the new box, and only the cells it enters or leaves touch the
 // map.
-func (g *grid) set(id int32, pos, vel [3]float64, startNs int64, spanS, grow, growV float64) {
+func (g *grid) set(id, party int32, pos, vel [3]float64, startNs int64, spanS, grow, growV float64) {
 	for int(id) >= len(g.in) {
 		g.in = append(g.in, nil)
 		g.live = append(g.live, false)
+		g.party = append(g.party, 0)
 	}
+	if g.live[id] && g.party[id] != party {
+		g.remove(id)
+	}
+	g.party[id] = party
 	next := g.pieces(g.scratch[:0], pos, vel, startNs, spanS, grow, growV)
 	var old []membership
 	if g.live[id] {
@@ -231,14 +268,26 @@ func (g *grid) set(id int32, pos, vel [3]float64, startNs int64, spanS, grow, gr
 			o++
 		}
 		if o < len(old) && old[o].sameCell(m) {
-			m.list, m.pos = old[o].list, old[o].pos
-			g.lists[m.list][m.pos] = member{id: id, mi: int32(n), box: m.box}
+			m.cell, m.group, m.pos = old[o].cell, old[o].group, old[o].pos
+			*g.slot(m) = member{id: id, mi: int32(n), box: m.box}
 			o++
 			continue
 		}
-		m.list = g.listFor(foldKey(m.slice, m.i, m.j, m.k))
-		m.pos = int32(len(g.lists[m.list]))
-		g.lists[m.list] = append(g.lists[m.list], member{id: id, mi: int32(n), box: m.box})
+		m.cell = g.cellFor(foldKey(m.slice, m.i, m.j, m.k))
+		c := &g.cells[m.cell]
+		c.count++
+		if !c.grouped && len(c.mixed) < groupAt {
+			m.group, m.pos = -1, int32(len(c.mixed))
+			c.mixed = append(c.mixed, member{id: id, mi: int32(n), box: m.box})
+			continue
+		}
+		if !c.grouped {
+			g.split(c)
+		}
+		m.group = c.groupFor(party)
+		gr := &c.groups[m.group]
+		m.pos = int32(len(gr.members))
+		gr.members = append(gr.members, member{id: id, mi: int32(n), box: m.box})
 	}
 	for ; o < len(old); o++ {
 		g.unlist(&old[o])
@@ -248,7 +297,50 @@ func (g *grid) set(id int32, pos, vel [3]float64, startNs int64, spanS, grow, gr
 	g.live[id] = true
 }
 
-// pieces appends the memberships of a path (not yet listed: list -1), in
+// slot is the member of a membership.
+func (g *grid) slot(m *membership) *member {
+	c := &g.cells[m.cell]
+	if m.group < 0 {
+		return &c.mixed[m.pos]
+	}
+	return &c.groups[m.group].members[m.pos]
+}
+
+// split moves a mixed cell's members into one group per party, telling
+// each owner where its member went. The aircraft being set has no member
+// there (one per cell), so every owner's memberships are current.
+func (g *grid) split(c *cell) {
+	c.grouped = true
+	for _, o := range c.mixed {
+		gi := c.groupFor(g.party[o.id])
+		gr := &c.groups[gi]
+		in := &g.in[o.id][o.mi]
+		in.group, in.pos = gi, int32(len(gr.members))
+		gr.members = append(gr.members, o)
+	}
+	c.mixed = c.mixed[:0]
+}
+
+// groupFor returns the position of the party's group in the cell, making
+// one (reusing an emptied group's capacity) when it has none.
+func (c *cell) groupFor(party int32) int32 {
+	for i := range c.groups {
+		if c.groups[i].party == party {
+			return int32(i)
+		}
+	}
+	n := len(c.groups)
+	if n < cap(c.groups) {
+		c.groups = c.groups[:n+1]
+		c.groups[n].party = party
+		c.groups[n].members = c.groups[n].members[:0]
+	} else {
+		c.groups = append(c.groups, group{party: party})
+	}
+	return int32(n)
+}
+
+// pieces appends the memberships of a path (not yet listed: cell -1), in
 // (slice, cell) order: each slice's piece of the path, its box grown by
 // grow and its radial band by growV, in every cube the box touches.
 func (g *grid) pieces(dst []membership, pos, vel [3]float64, startNs int64, spanS, grow, growV float64) []membership {
@@ -266,7 +358,7 @@ func (g *grid) pieces(dst []membership, pos, vel [3]float64, startNs int64, span
 		for i := i0; i <= i1; i++ {
 			for j := j0; j <= j1; j++ {
 				for k := k0; k <= k1; k++ {
-					dst = append(dst, membership{list: -1, box: b, slice: s, i: int32(i), j: int32(j), k: int32(k)})
+					dst = append(dst, membership{cell: -1, box: b, slice: s, i: int32(i), j: int32(j), k: int32(k)})
 				}
 			}
 		}
@@ -274,45 +366,50 @@ func (g *grid) pieces(dst []membership, pos, vel [3]float64, startNs int64, span
 	return dst
 }
 
-// listFor returns the position of the list of the cell with the key,
-// making an empty one when the cell has none.
-func (g *grid) listFor(key uint64) int32 {
-	if l, ok := g.index[key]; ok {
-		return l
+// cellFor returns the position of the cell with the key, making an empty
+// one when there is none.
+func (g *grid) cellFor(key uint64) int32 {
+	if c, ok := g.index[key]; ok {
+		return c
 	}
-	var l int32
+	var c int32
 	if n := len(g.free); n > 0 {
-		l = g.free[n-1]
+		c = g.free[n-1]
 		g.free = g.free[:n-1]
-		g.listKeys[l] = key
+		g.cellKeys[c] = key
 	} else {
-		l = int32(len(g.lists))
-		g.lists = append(g.lists, nil)
-		g.listKeys = append(g.listKeys, key)
+		c = int32(len(g.cells))
+		g.cells = append(g.cells, cell{})
+		g.cellKeys = append(g.cellKeys, key)
 	}
-	g.index[key] = l
-	return l
+	g.index[key] = c
+	return c
 }
 
 // unlist takes a membership's member out of its list. The list's last
-// member fills the hole and its owner is told its new position: an aircraft
-// is listed at most once per list (cell keys are exact within the span of
-// one aircraft), so the owner is never the aircraft being changed.
+// member fills the hole and its owner is told its new position: an
+// aircraft is listed at most once per cell (cell keys are exact within the
+// span of one aircraft), so the owner is never the aircraft being changed.
 func (g *grid) unlist(m *membership) {
-	list := g.lists[m.list]
-	last := int32(len(list) - 1)
+	c := &g.cells[m.cell]
+	list := &c.mixed
+	if m.group >= 0 {
+		list = &c.groups[m.group].members
+	}
+	last := int32(len(*list) - 1)
 	if m.pos != last {
-		moved := list[last]
-		list[m.pos] = moved
+		moved := (*list)[last]
+		(*list)[m.pos] = moved
 		g.in[moved.id][moved.mi].pos = m.pos
 	}
-	list = list[:last]
-	g.lists[m.list] = list
-	if len(list) == 0 {
+	*list = (*list)[:last]
+	c.count--
+	if c.count == 0 {
 		// Slices pass: an emptied cell is forgotten so that the grid does
-		// not grow with time.
-		delete(g.index, g.listKeys[m.list])
-		g.free = append(g.free, m.list)
+		// not grow with time. Its lists keep their capacity for reuse.
+		c.mixed, c.groups, c.grouped = c.mixed[:0], c.groups[:0], false
+		delete(g.index, g.cellKeys[m.cell])
+		g.free = append(g.free, m.cell)
 	}
 }
 
@@ -333,47 +430,70 @@ func (g *grid) remove(id int32) {
 func (g *grid) listed(id int32) bool { return int(id) < len(g.live) && g.live[id] }
 
 // query calls fn once for every other aircraft from minID up that shares
-// a cell with id with overlapping boxes there. stamp (indexed by id) and
-// epoch deduplicate: aircraft whose stamp already equals epoch are skipped,
-// so the caller can exclude some by stamping them first. Read-only on the
-// grid, so several queries may run at once with their own stamps.
+// a cell with id with overlapping boxes there; in a cell split by party
+// (cell), id's own party is left out unless the grid pairs all parties.
+// stamp (indexed by id) and epoch deduplicate: aircraft whose stamp
+// already equals epoch are skipped, so the caller can exclude some by
+// stamping them first. Read-only on the grid, so several queries may run
+// at once with their own stamps.
 func (g *grid) query(id int32, minID int32, stamp []uint32, epoch uint32, fn func(other int32)) {
 	stamp[id] = epoch
+	party := g.party[id]
 	for mi := range g.in[id] {
 		m := &g.in[id][mi]
-		list := g.lists[m.list]
-		for oi := range list {
-			o := &list[oi]
-			if o.id < minID || !o.box.overlaps(&m.box) || stamp[o.id] == epoch {
-				continue
+		c := &g.cells[m.cell]
+		list := c.mixed
+		for gi := -1; gi < len(c.groups); gi++ {
+			if gi >= 0 {
+				if c.groups[gi].party == party && !g.allParties {
+					continue
+				}
+				list = c.groups[gi].members
 			}
-			stamp[o.id] = epoch
-			fn(o.id)
+			for oi := range list {
+				o := &list[oi]
+				if o.id < minID || !o.box.overlaps(&m.box) || stamp[o.id] == epoch {
+					continue
+				}
+				stamp[o.id] = epoch
+				fn(o.id)
+			}
 		}
 	}
 }
 
-// queryPath is query for a path that is not listed: the pieces of the path
-// from pos (ECEF, at unix time startNs) at vel over spanS seconds, grown by
-// grow, are found in the grid's cells as set would list them, and fn is
-// called once for every listed aircraft whose box overlaps one of them.
-// scratch is reused for the pieces and returned. Read-only on the grid.
-func (g *grid) queryPath(scratch []membership, pos, vel [3]float64, startNs int64, spanS, grow, growV float64, stamp []uint32, epoch uint32, fn func(other int32)) []membership {
+// queryPath is query for a path of the party that is not listed: the
+// pieces of the path from pos (ECEF, at unix time startNs) at vel over
+// spanS seconds, grown by grow, are found in the grid's cells as set would
+// list them, and fn is called once for every listed aircraft (of another
+// party in a cell split by party, unless the grid pairs all parties) whose
+// box overlaps one of them. scratch is reused for the pieces and returned.
+// Read-only on the grid.
+func (g *grid) queryPath(scratch []membership, party int32, pos, vel [3]float64, startNs int64, spanS, grow, growV float64, stamp []uint32, epoch uint32, fn func(other int32)) []membership {
 	scratch = g.pieces(scratch[:0], pos, vel, startNs, spanS, grow, growV)
 	for mi := range scratch {
 		m := &scratch[mi]
-		l, ok := g.index[foldKey(m.slice, m.i, m.j, m.k)]
+		ci, ok := g.index[foldKey(m.slice, m.i, m.j, m.k)]
 		if !ok {
 			continue
 		}
-		list := g.lists[l]
-		for oi := range list {
-			o := &list[oi]
-			if !o.box.overlaps(&m.box) || stamp[o.id] == epoch {
-				continue
+		c := &g.cells[ci]
+		list := c.mixed
+		for gi := -1; gi < len(c.groups); gi++ {
+			if gi >= 0 {
+				if c.groups[gi].party == party && !g.allParties {
+					continue
+				}
+				list = c.groups[gi].members
 			}
-			stamp[o.id] = epoch
-			fn(o.id)
+			for oi := range list {
+				o := &list[oi]
+				if !o.box.overlaps(&m.box) || stamp[o.id] == epoch {
+					continue
+				}
+				stamp[o.id] = epoch
+				fn(o.id)
+			}
 		}
 	}
 	return scratch

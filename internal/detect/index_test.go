@@ -74,10 +74,10 @@ func TestGridFindsEveryCloseApproach(t *testing.T) {
 		pb, vb, sb := drawPath("b")
 		const baseNs = 1_767_225_600_000_000_000 // 2026-01-01: absolute slice boundaries matter
 		startA := baseNs + int64(sa*1e9)
-		g.set(1, pb, vb, baseNs+int64(sb*1e9), spanS, growB, growVB)
+		g.set(1, 1, pb, vb, baseNs+int64(sb*1e9), spanS, growB, growVB)
 		var onTheFly bool
-		g.queryPath(nil, pa, va, startA, spanS, growA, growVA, make([]uint32, 2), 1, func(o int32) { onTheFly = onTheFly || o == 1 })
-		g.set(0, pa, va, startA, spanS, growA, growVA)
+		g.queryPath(nil, 0, pa, va, startA, spanS, growA, growVA, make([]uint32, 2), 1, func(o int32) { onTheFly = onTheFly || o == 1 })
+		g.set(0, 0, pa, va, startA, spanS, growA, growVA)
 		found := false
 		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
 		if found != onTheFly {
@@ -90,7 +90,9 @@ func TestGridFindsEveryCloseApproach(t *testing.T) {
 				t.Fatalf("paths within %v m (radially %v m) at a common instant not paired", growA+growB, growVA+growVB)
 			}
 		}
-		whole := func(p, v [3]float64, grow float64) Box { return segmentBox(p, v, 0, spanS, grow) }
+		// The grid's boxes are rounded outwards to float32, half a meter
+		// at Earth radius: paths whose boxes are closer may be paired.
+		whole := func(p, v [3]float64, grow float64) Box { return segmentBox(p, v, 0, spanS, grow+1) }
 		if found && !whole(pa, va, growA).Overlaps(whole(pb, vb, growB)) {
 			t.Fatal("paired paths whose whole boxes are apart")
 		}
@@ -98,9 +100,54 @@ func TestGridFindsEveryCloseApproach(t *testing.T) {
 		g.remove(1)
 		found = false
 		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
-		g.queryPath(nil, pa, va, startA, spanS, growA, growVA, make([]uint32, 2), 2, func(o int32) { found = found || o == 1 })
+		g.queryPath(nil, 0, pa, va, startA, spanS, growA, growVA, make([]uint32, 2), 2, func(o int32) { found = found || o == 1 })
 		if found || g.count != 1 {
 			t.Fatalf("removed path still found (%v) or counted (%d)", found, g.count)
 		}
 	})
+}
+
+// TestGridSkipsOwnParty: a query never goes through the aircraft of its
+// own party (they are not paired unless the rules say so), so a party that
+// stacks its aircraft at one point makes no work for its own queries; the
+// aircraft of other parties there are all found, and with allParties (the
+// rules' same_party_alerts) every aircraft is.
+func TestGridSkipsOwnParty(t *testing.T) {
+	for _, all := range []bool{false, true} {
+		g := newGrid(DefaultCellM, DefaultSliceS)
+		g.allParties = all
+		p := [3]float64{6_378_137, 0, 0}
+		const stacked = 1000
+		for id := range int32(stacked) {
+			g.set(id, 0, p, [3]float64{0, 100, 0}, 0, 60, 5_000, 5_000)
+		}
+		g.set(stacked, 1, p, [3]float64{0, -100, 0}, 0, 60, 5_000, 5_000)
+		stamp := make([]uint32, stacked+1)
+		for epoch, id := range []int32{0, stacked / 2} {
+			var got []int32
+			g.query(id, 0, stamp, uint32(2*epoch+1), func(o int32) { got = append(got, o) })
+			var onTheFly []int32
+			g.queryPath(nil, 0, p, [3]float64{0, 100, 0}, 0, 60, 5_000, 5_000, stamp, uint32(2*epoch+2), func(o int32) { onTheFly = append(onTheFly, o) })
+			want, wantOnTheFly := 1, 1
+			if all {
+				want, wantOnTheFly = stacked, stacked+1
+			}
+			if len(got) != want || len(onTheFly) != wantOnTheFly || (!all && (got[0] != stacked || onTheFly[0] != stacked)) {
+				t.Fatalf("all parties %v: query from %d found %d aircraft, on the fly %d; want %d and %d", all, id, len(got), len(onTheFly), want, wantOnTheFly)
+			}
+		}
+		// The other party's aircraft finds the whole stack.
+		n := 0
+		g.query(stacked, 0, stamp, 10, func(int32) { n++ })
+		if n != stacked {
+			t.Fatalf("all parties %v: the other party's query found %d of the %d stacked", all, n, stacked)
+		}
+		// Emptied groups go with their cell.
+		for id := range int32(stacked + 1) {
+			g.remove(id)
+		}
+		if len(g.index) != 0 || g.count != 0 {
+			t.Fatalf("all parties %v: %d cells and %d aircraft left after removing all", all, len(g.index), g.count)
+		}
+	}
 }

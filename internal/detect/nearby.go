@@ -19,7 +19,10 @@ type Nearby struct {
 // about as large as the cubes listed keeps each cube in at most eight
 // cells.
 func NewNearby(cellM float64) *Nearby {
-	return &Nearby{g: newGrid(cellM, minSliceS)}
+	g := newGrid(cellM, minSliceS)
+	// One party for all: every entry is everyone's neighbour.
+	g.allParties = true
+	return &Nearby{g: g}
 }
 
 // Set lists entry id (dense, from 0) as the cube of half-edge halfM
@@ -30,7 +33,7 @@ func (n *Nearby) Set(id int32, posECEF [3]float64, halfM float64) {
 	}
 	// Every entry at time 0 with no extent in time: one slice for all; an
 	// infinite radial band, so that only the cubes decide.
-	n.g.set(id, posECEF, [3]float64{}, 0, 0, halfM, math.Inf(1))
+	n.g.set(id, 0, posECEF, [3]float64{}, 0, 0, halfM, math.Inf(1))
 }
 
 // Remove takes entry id out of the index.
@@ -65,15 +68,21 @@ func (n *Nearby) QueryUntil(id int32, fn func(other int32) bool) {
 	n.stamp[id] = epoch
 	for mi := range g.in[id] {
 		m := &g.in[id][mi]
-		list := g.lists[m.list]
-		for oi := range list {
-			o := &list[oi]
-			if !o.box.overlaps(&m.box) || n.stamp[o.id] == epoch {
-				continue
+		c := &g.cells[m.cell]
+		list := c.mixed
+		for gi := -1; gi < len(c.groups); gi++ {
+			if gi >= 0 {
+				list = c.groups[gi].members
 			}
-			n.stamp[o.id] = epoch
-			if !fn(o.id) {
-				return
+			for oi := range list {
+				o := &list[oi]
+				if !o.box.overlaps(&m.box) || n.stamp[o.id] == epoch {
+					continue
+				}
+				n.stamp[o.id] = epoch
+				if !fn(o.id) {
+					return
+				}
 			}
 		}
 	}
