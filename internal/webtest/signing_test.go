@@ -2,8 +2,12 @@ package webtest
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +17,7 @@ import (
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/partykey"
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/translog"
 	"github.com/deconflict/deconflict/internal/witness"
 )
 
@@ -84,15 +89,29 @@ func TestConsoleSignsWrites(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	// A witness nobody answers at: the banner names its party.
+	// The coalition's own witness (in this process) and airgroup's, which
+	// nobody answers at: the browser verifies the coalition's cosignature,
+	// and the banner names airgroup.
 	var r rules.Rules
 	be.call(t, "operator", "GET", "/v1/rules", nil, &r)
+	var logKey struct {
+		Origin string `json:"origin"`
+		VKey   string `json:"vkey"`
+	}
+	be.call(t, coalition, "GET", "/v1/log/key", nil, &logKey)
+	cwKey, _ := partykey.Generate()
+	cw, err := witness.NewServer("coalition.test/witness", cwKey, t.TempDir(), []string{logKey.VKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cwSrv := httptest.NewServer(cw)
+	defer cwSrv.Close()
 	wkey, _ := partykey.Generate()
 	_, vkey, err := witness.CosignerKeys("airgroup.test/witness", wkey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Witnesses = []rules.Witness{{Party: airgroup, URL: "http://127.0.0.1:1", VKey: vkey}}
+	r.Witnesses = []rules.Witness{{Party: coalition, URL: cwSrv.URL, VKey: cw.VerifierKey()}, {Party: airgroup, URL: "http://127.0.0.1:1", VKey: vkey}}
 	var proposal struct{ Version int64 }
 	be.call(t, "operator", "PUT", "/v1/rules", r, &proposal)
 	// Rules change by agreement: both parties accept (the coalition signs).
@@ -104,5 +123,76 @@ func TestConsoleSignsWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.waitFor(t, "the red banner", `!document.getElementById('record-banner').hidden && document.getElementById('record-banner').textContent === 'record not verified by airgroup'`, 30*time.Second)
+	a.waitFor(t, "the coalition's cosignature, verified in the browser", `document.getElementById('record-status').textContent.startsWith('record cosigned by coalition at size ')`, 30*time.Second)
 	a.screenshot(t, "console-record-banner")
+
+	// The browser's verification agrees with the Go one (x/mod/sumdb/note,
+	// transparency-dev/formats) on the published checkpoint, on one whose
+	// coalition cosignature was altered, and on one whose log signature no
+	// longer matches its text.
+	req, _ := http.NewRequest("GET", be.url+"/v1/log/checkpoint", nil)
+	req.Header.Set("Authorization", "Bearer "+be.tokens[coalition])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	logV, err := translog.LogVerifier(logKey.VKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cwV, err := translog.WitnessVerifier(cw.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The coalition's cosignature line with one byte of its signature flipped.
+	var alteredCosig []byte
+	for _, line := range strings.SplitAfter(string(published), "\n") {
+		if rest, ok := strings.CutPrefix(line, "— coalition.test/witness "); ok {
+			blob, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			blob[len(blob)-1] ^= 1
+			line = "— coalition.test/witness " + base64.StdEncoding.EncodeToString(blob) + "\n"
+		}
+		alteredCosig = append(alteredCosig, line...)
+	}
+	lines := strings.SplitN(string(published), "\n", 3)
+	alteredSize := []byte(lines[0] + "\n" + lines[1] + "0\n" + lines[2])
+	witnesses := `[{"party":"coalition","vkey":` + jsString(cw.VerifierKey()) + `},{"party":"airgroup","vkey":` + jsString(vkey) + `}]`
+	for _, c := range []struct {
+		name string
+		note []byte
+	}{{"published", published}, {"altered cosignature", alteredCosig}, {"altered size", alteredSize}} {
+		_, goCosigs, goErr := translog.Cosigned(c.note, logKey.Origin, logV, cwV)
+		_, goByCoalition := goCosigs[cwV.Name()]
+		goByCoalition = goByCoalition && goErr == nil
+		goLogOK := true
+		if _, _, err := translog.Open(c.note, logKey.Origin, logV); err != nil {
+			goLogOK = false
+		}
+		js := eval[string](t, a, `window.deconflict.verifyCheckpoint(`+jsString(string(c.note))+`, `+jsString(logKey.VKey)+`, `+witnesses+`, 600, Date.now()).then((r) => JSON.stringify(r))`)
+		var got struct {
+			OK       bool `json:"ok"`
+			Cosigned []struct {
+				Party string `json:"party"`
+			} `json:"cosigned"`
+			Unverified []string `json:"unverified"`
+		}
+		if err := json.Unmarshal([]byte(js), &got); err != nil {
+			t.Fatal(err)
+		}
+		jsByCoalition := len(got.Cosigned) == 1 && got.Cosigned[0].Party == coalition
+		if got.OK != goLogOK || jsByCoalition != goByCoalition {
+			t.Errorf("%s: the browser says log signature %v, cosigned by coalition %v (%s); Go says %v, %v (%v)", c.name, got.OK, jsByCoalition, js, goLogOK, goByCoalition, goErr)
+		}
+		if !slices.Contains(got.Unverified, airgroup) {
+			t.Errorf("%s: airgroup's witness, which never cosigned, counted as verified: %s", c.name, js)
+		}
+	}
+	if !strings.Contains(string(published), "— coalition.test/witness ") {
+		t.Fatalf("the published checkpoint has no coalition cosignature:\n%s", published)
+	}
 }

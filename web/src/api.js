@@ -66,6 +66,18 @@ export async function request(path, { method = 'GET', body, text: raw, signal } 
   return data;
 }
 
+// requestText GETs a text/plain resource (a signed note).
+export async function requestText(path) {
+  const res = await fetch(path, {
+    headers: { Authorization: `Bearer ${savedToken()}`, Accept: 'text/plain' },
+    cache: 'no-store',
+    credentials: 'omit',
+  });
+  const text = await res.text();
+  if (!res.ok) throw new APIError(res.status, null);
+  return text;
+}
+
 export const api = {
   me: () => request('/v1/me'),
   rules: () => request('/v1/rules'),
@@ -88,6 +100,8 @@ export const api = {
   messages: () => request('/v1/hotline/messages'),
   send: (msg) => request('/v1/hotline/messages', { method: 'POST', body: msg }),
   logStatus: () => request('/v1/log/witnesses'),
+  logKey: () => request('/v1/log/key'),
+  logCheckpoint: () => requestText('/v1/log/checkpoint'),
   ack: (id, reply) =>
     request(`/v1/hotline/messages/${encodeURIComponent(id)}/ack`, { method: 'POST', body: reply ? { reply } : {} }),
 };

@@ -11,6 +11,7 @@
 
 import { api, savedToken, saveToken, forgetToken, signAs } from './api.js';
 import { importKey, keyOf } from './sign.js';
+import { verifyCheckpoint, pinLogKey } from './record.js';
 import { EventStream, EventParser } from './sse.js';
 import { MapView } from './map.js';
 import { AlertsPanel, describeAlert } from './alerts.js';
@@ -124,30 +125,46 @@ async function loadAtlas() {
 // ---- the record ------------------------------------------------------------
 
 const LOG_POLL_MS = 5000;
+let lastRecordCheck = null;
 
-// loadLogStatus shows who cosigned the latest checkpoint of the record, and
-// a red banner for each party whose witness does not verify it (refusing,
-// unreachable, or no fresh cosignature within the rules' witness_max_age_s).
+// loadLogStatus shows who cosigned the latest checkpoint of the record and
+// a red banner for each party whose witness has not verified it, as this
+// browser verifies them (record.js): the log's signature with the log key
+// pinned here, each witness's cosignature with the key the agreed rules
+// give it, fresh within the rules' witness_max_age_s.
 async function loadLogStatus() {
-  let st;
+  let key;
+  let note;
   try {
-    st = await api.logStatus();
+    [key, note] = await Promise.all([api.logKey(), api.logCheckpoint()]);
+    if (!state.rules) state.rules = await api.rules();
   } catch {
     return;
   }
+  const witnesses = (state.rules && state.rules.witnesses) || [];
+  const maxAgeS = (state.rules && state.rules.witness_max_age_s) || 600;
+  let res;
+  if (!pinLogKey(key.origin, key.vkey)) {
+    res = { ok: false, error: `the log's key changed (now ${key.vkey})`, unverified: witnesses.map((w) => w.party), cosigned: [] };
+  } else {
+    res = await verifyCheckpoint(note, key.vkey, witnesses, maxAgeS, Date.now());
+  }
+  lastRecordCheck = res;
   const line = $('record-status');
   line.hidden = false;
-  const when = st.time && !st.time.startsWith('0001') ? `${new Date(st.time).toISOString().slice(11, 19)}Z` : '';
-  line.textContent = st.cosigned_by.length
-    ? `record cosigned by ${st.cosigned_by.join(', ')} at size ${st.size}, ${when}`
-    : `record at size ${st.size}, cosigned by no witness`;
-  const maxAgeMs = ((state.rules && state.rules.witness_max_age_s) || 600) * 1000;
-  const unverified = st.witnesses
-    .filter((w) => w.Failing || !w.LastCosigned || w.LastCosigned.startsWith('0001') || Date.now() - Date.parse(w.LastCosigned) > maxAgeMs)
-    .map((w) => w.Party);
+  if (!res.ok) {
+    line.textContent = `record not verified: ${res.error}`;
+  } else if (res.cosigned.length) {
+    const latest = Math.max(...res.cosigned.map((c) => c.timeMs));
+    line.textContent = `record cosigned by ${res.cosigned.map((c) => c.party).join(', ')} at size ${res.size}, ${new Date(latest).toISOString().slice(11, 19)}Z`;
+  } else {
+    line.textContent = `record at size ${res.size}, cosigned by no witness`;
+  }
   const banner = $('record-banner');
-  banner.hidden = unverified.length === 0;
-  banner.textContent = unverified.map((p) => `record not verified by ${p}`).join(' · ');
+  banner.hidden = res.unverified.length === 0 && res.ok;
+  banner.textContent = res.unverified.length
+    ? res.unverified.map((p) => `record not verified by ${p}`).join(' · ')
+    : `record not verified: ${res.error}`;
 }
 
 async function onKeyFile(ev) {
@@ -417,6 +434,10 @@ function percentile(xs, p) {
 }
 
 window.deconflict = {
+  // verifyCheckpoint is record.js's check, for the tests to compare with
+  // the Go verifier; recordCheck the console's latest result.
+  verifyCheckpoint,
+  recordCheck: () => lastRecordCheck,
   snapshot() {
     return {
       party: state.me && state.me.party,
