@@ -248,6 +248,44 @@ func TestOperatorEditsStoredAck(t *testing.T) {
 	if len(ev) == 0 {
 		t.Fatal("no evidence kept")
 	}
+	// While it lasts, the coalition's witness cosigns nothing: every
+	// party sees in the published checkpoint that the coalition does not
+	// verify the record.
+	// (Putting the record back would not end it: the server has rebuilt
+	// its tree over the altered record, a history the witness never
+	// cosigned. The witness's own test shows the cosignatures resume when
+	// a check passes again.)
+	e.exchange("three")
+	e.withheld()
+}
+
+// withheld waits until the log published a checkpoint of every record
+// that the coalition's witness did not cosign, saying why.
+func (e *trustEnv) withheld() {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var st struct {
+			Size       int64
+			CosignedBy []string `json:"cosigned_by"`
+			Witnesses  []struct{ Party, Failing string }
+		}
+		e.getJSON("/v1/log/witnesses", e.tokens["coalition"], &st)
+		_, body, _ := do(e.client, "GET", e.srv.base+"/v1/audit", e.operator, nil)
+		records := int64(0)
+		for _, l := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(l, `{"seq":`) {
+				records++
+			}
+		}
+		if st.Size == records && len(st.CosignedBy) == 0 && len(st.Witnesses) == 1 && strings.Contains(st.Witnesses[0].Failing, "cosignatures withheld") {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the coalition's witness did not withhold its cosignature of all %d records (status %+v)", records, st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestOperatorRestoresOlderCopy: the operator restores an older copy of
@@ -372,6 +410,9 @@ func TestOperatorRecordsUnsignedStatement(t *testing.T) {
 	if code2 != 3 || !strings.HasPrefix(out, "INCONSISTENT: ") || !strings.Contains(out, fmt.Sprintf("record %d", forged)) || !strings.Contains(out, "without coalition's signature") {
 		t.Fatalf("check after the forged record %d: exit %d\n%s", forged, code2, out)
 	}
+	// From now on the coalition's witness withholds its cosignatures.
+	e.exchange("two")
+	e.withheld()
 	// Offline, from the coalition's export and keys.
 	export := filepath.Join(t.TempDir(), "export.jsonl")
 	code, body, err = do(e.client, "GET", e.srv.base+"/v1/audit", e.tokens["coalition"], nil)

@@ -8,7 +8,9 @@
 // by a statement it signed. A failure is a Finding: INCONSISTENT (with the evidence,
 // kept in the state directory: the conflicting checkpoints or the first
 // record that differs) or STALE (no fresh cosignature for longer than the
-// rules allow).
+// rules allow). While an INCONSISTENT finding lasts, the party's witness
+// cosigns nothing (witness.WithheldFile), so that every party sees in the
+// published checkpoints that this one does not verify the record.
 package logcheck
 
 import (
@@ -121,8 +123,27 @@ func (c *Checker) evidence(kind string, parts ...string) string {
 }
 
 // Check runs one check. A *Finding is a detected fault; any other error is
-// a failure to check (server unreachable, bad state directory).
+// a failure to check (server unreachable, bad state directory). An
+// INCONSISTENT finding also makes the party's witness withhold its
+// cosignatures (witness.WithheldFile) until a check passes again.
 func (c *Checker) Check(ctx context.Context) (Result, error) {
+	res, err := c.check(ctx)
+	withheld := filepath.Join(c.Dir, witness.WithheldFile)
+	var f *Finding
+	switch {
+	case err == nil:
+		if rerr := os.Remove(withheld); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return res, rerr
+		}
+	case errors.As(err, &f) && f.Kind == Inconsistent:
+		if werr := os.WriteFile(withheld, []byte(f.Error()+"\n"), 0o600); werr != nil {
+			return res, fmt.Errorf("%w (and keeping the finding for the witness: %v)", err, werr)
+		}
+	}
+	return res, err
+}
+
+func (c *Checker) check(ctx context.Context) (Result, error) {
 	if c.HTTP == nil {
 		// Catching up with a million records is one long export.
 		c.HTTP = &http.Client{Timeout: 10 * time.Minute}
@@ -214,7 +235,12 @@ func (c *Checker) Check(ctx context.Context) (Result, error) {
 			last = hc[wv.Name()].Time
 		}
 	}
-	if last.IsZero() || c.Now().Sub(last) > maxAge {
+	// While the witness withholds its cosignatures (an earlier check found
+	// the record bent), their age says nothing of the log: the records
+	// are checked again instead.
+	_, werr := os.Stat(filepath.Join(c.Dir, witness.WithheldFile))
+	withholding := werr == nil
+	if !withholding && (last.IsZero() || c.Now().Sub(last) > maxAge) {
 		when := "never"
 		if !last.IsZero() {
 			when = last.UTC().Format(time.RFC3339)

@@ -105,6 +105,14 @@ func NewServer(name string, key ed25519.PrivateKey, dir string, logVKeys []strin
 // VKeyFile holds the witness's verifier key in its state directory.
 const VKeyFile = "witness.vkey"
 
+// WithheldFile, in the state directory, holds what the party's own check
+// of the record (internal/logcheck, sharing the directory) found wrong with
+// it: while it exists the witness cosigns nothing, so that the checkpoints
+// the log publishes show every party that this one does not verify the
+// record, for as long as the fault lasts (the check removes the file when
+// the record verifies again).
+const WithheldFile = "withheld"
+
 // ReadState reads what a witness keeps in dir for the log of origin: its
 // verifier key and the latest checkpoint it cosigned (ok false: none).
 func ReadState(dir, origin string, logVerifier note.Verifier) (vkey string, signed []byte, cp translog.Checkpoint, ok bool, err error) {
@@ -286,6 +294,9 @@ func (s *Server) add(body []byte) (int, string) {
 	}
 	if req.OldSize > cp.Size {
 		return http.StatusBadRequest, fmt.Sprintf("old size %d is larger than the checkpoint's %d\n", req.OldSize, cp.Size)
+	}
+	if why, err := os.ReadFile(filepath.Join(s.dir, WithheldFile)); err == nil {
+		return http.StatusForbidden, "cosignatures withheld: the party's check of the record found: " + strings.TrimSpace(string(why)) + "\n"
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

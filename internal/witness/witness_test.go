@@ -268,3 +268,38 @@ func TestPushSurvivesBadWitnesses(t *testing.T) {
 		}
 	}
 }
+
+// TestWitnessWithholdsWhileTheCheckFindsFault: while the party's check
+// has left a finding (WithheldFile), the witness cosigns nothing and says
+// why (403); once the finding is gone it cosigns the log again from where
+// it was.
+func TestWitnessWithholdsWhileTheCheckFindsFault(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	lg := newTestLog(t, priv)
+	w, hs := newWitnessServer(t, "coalition.example/witness", lg.key.VerifierKey())
+	p, _ := NewPusher(lg.key.Verifier(), lg.tree.ConsistencyProof, []Endpoint{{Party: "coalition", URL: hs.URL, VKey: w.VerifierKey()}}, 5*time.Second)
+	signed, size := lg.grow(t, "leaf", 4)
+	if lines := p.Push(context.Background(), signed, size); len(lines) != 1 {
+		t.Fatal(p.Status())
+	}
+	finding := "INCONSISTENT: record 3 as exported is not the record the cosigned checkpoint of size 4 commits to"
+	if err := os.WriteFile(filepath.Join(w.dir, WithheldFile), []byte(finding+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signed, grown := lg.grow(t, "leaf", 3)
+	if lines := p.Push(context.Background(), signed, grown); len(lines) != 0 {
+		t.Fatal("the witness cosigned while its party's check found the record bent")
+	}
+	if st := p.Status()[0]; !strings.Contains(st.Failing, "403") || !strings.Contains(st.Failing, finding) {
+		t.Fatalf("status while withheld: %+v", st)
+	}
+	if _, held, _, _ := w.Latest(lg.key.Origin()); held.Size != size {
+		t.Fatalf("the witness moved on to size %d while withholding", held.Size)
+	}
+	if err := os.Remove(filepath.Join(w.dir, WithheldFile)); err != nil {
+		t.Fatal(err)
+	}
+	if lines := p.Push(context.Background(), signed, grown); len(lines) != 1 {
+		t.Fatalf("after the finding was cleared: %+v", p.Status())
+	}
+}
