@@ -84,6 +84,16 @@ const checkDir = "check"
 func (c *Checker) path(name string) string { return filepath.Join(c.Dir, checkDir, name) }
 
 func (c *Checker) get(ctx context.Context, path string) ([]byte, error) {
+	body, err := c.open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	return io.ReadAll(body)
+}
+
+// open GETs path and returns the body of a 200 answer to read as it comes.
+func (c *Checker) open(ctx context.Context, path string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.Server, "/")+path, nil)
 	if err != nil {
 		return nil, err
@@ -93,15 +103,12 @@ func (c *Checker) get(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
 	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
 		return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(b))
 	}
-	return b, nil
+	return resp.Body, nil
 }
 
 func (c *Checker) getJSON(ctx context.Context, path string, out any) error {
@@ -306,13 +313,23 @@ func (c *Checker) records(ctx context.Context, cp translog.Checkpoint, signed []
 	if err != nil {
 		return Result{}, err
 	}
-	export, err := c.get(ctx, "/v1/audit?from="+strconv.FormatInt(checked+1, 10))
+	body, err := c.open(ctx, "/v1/audit?from="+strconv.FormatInt(checked+1, 10))
 	if err != nil {
 		return Result{}, err
 	}
+	defer body.Close()
 	// The chain: every hash recomputed, every link, the signed head; the
-	// verification gives the records' leaf hashes too.
-	sum, err := audit.VerifyWith(bytes.NewReader(export), pub, audit.VerifyOptions{PartyKeys: c.PartyKeys, Bind: c.Bind})
+	// verification gives the records' leaf hashes too. It reads the export
+	// as the server writes it (a copy is kept for the evidence), so that
+	// on two cores the server's export and the check run side by side.
+	var kept bytes.Buffer
+	sum, err := audit.VerifyWith(io.TeeReader(body, &kept), pub, audit.VerifyOptions{PartyKeys: c.PartyKeys, Bind: c.Bind})
+	if err != nil {
+		if _, cerr := io.Copy(&kept, body); cerr != nil {
+			return Result{}, fmt.Errorf("reading the export: %w", cerr)
+		}
+	}
+	export := kept.Bytes()
 	if err != nil {
 		var ae *audit.Error
 		what := "the export does not verify: " + err.Error()
