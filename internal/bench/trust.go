@@ -53,14 +53,14 @@ type TrustResult struct {
 	// a loaded machine.
 	UnsignedReportsPerCPUS float64 `json:"unsigned_reports_per_cpu_s"`
 	SignedReportsPerCPUS   float64 `json:"signed_reports_per_cpu_s"`
-	ProofRecords        int     `json:"proof_records"`
-	ProofBuildS         float64 `json:"proof_tree_build_s"`
-	ProofP50Us          float64 `json:"inclusion_proof_p50_us"`
-	ProofP99Us          float64 `json:"inclusion_proof_p99_us"`
-	CheckRecords        int     `json:"check_records"`
-	CheckS              float64 `json:"check_catch_up_s"`
-	CheckCPUS           float64 `json:"check_catch_up_cpu_s"` // the process's CPU time (server export and check)
-	LoadAverage         string  `json:"load_average"`
+	ProofRecords           int     `json:"proof_records"`
+	ProofBuildS            float64 `json:"proof_tree_build_s"`
+	ProofP50Us             float64 `json:"inclusion_proof_p50_us"`
+	ProofP99Us             float64 `json:"inclusion_proof_p99_us"`
+	CheckRecords           int     `json:"check_records"`
+	CheckS                 float64 `json:"check_catch_up_s"`
+	CheckCPUS              float64 `json:"check_catch_up_cpu_s"` // the process's CPU time (server export and check)
+	LoadAverage            string  `json:"load_average"`
 }
 
 // Trust runs the four measurements.
