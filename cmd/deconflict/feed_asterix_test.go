@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -56,6 +57,45 @@ func TestFeedASTERIXFile(t *testing.T) {
 		} else if _, usage := err.(usageError); !usage {
 			t.Errorf("%v: %v is not a usage error", args, err)
 		}
+	}
+}
+
+// TestFeedASTERIXRadarAndFraming: CAT048 records become reports only with
+// --radar (without it they are counted as no_radar), at barometric
+// altitudes; a recording's framing can be named (--framing, --pcap) and a
+// wrong one is read as broken frames, counted, not decoded.
+func TestFeedASTERIXRadarAndFraming(t *testing.T) {
+	fake := &apiFake{party: "coalition"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	run := func(file string, extra ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		args := append([]string{"asterix", "--file", filepath.Join(reference.ASTERIXRecordings(t), file),
+			"--party", "coalition", "--server", srv.URL, "--token", "t", "--speed", "0"}, extra...)
+		if err := feedMain(context.Background(), args, &out, &errOut); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errOut.String())
+		}
+		return out.String()
+	}
+	if out := run("cc_parsegps.gps"); !strings.Contains(out, "sent=0 ") || strings.Contains(out, "no_radar=0") || len(fake.accepted()) != 0 {
+		t.Fatalf("CAT048 without --radar: %d reports\n%s", len(fake.accepted()), out)
+	}
+	out := run("cc_parsegps.gps", "--radar", "45.8,16.0,200", "--framing", "gps")
+	got := fake.accepted()
+	if len(got) == 0 || !strings.Contains(out, "no_radar=0") || !strings.Contains(out, "cat048=15/12") {
+		t.Fatalf("CAT048 with --radar: %d reports\n%s", len(got), out)
+	}
+	for _, r := range got {
+		if r.AltSource != "barometric" || math.Abs(r.LatDeg-45.8) > 5 || math.Abs(r.LonDeg-16) > 7 {
+			t.Errorf("CAT048 report %+v", r)
+		}
+	}
+	if out := run("cc_cat_062_065.pcap", "--pcap"); !strings.Contains(out, "cat062=2/1") {
+		t.Errorf("--pcap: %s", out)
+	}
+	if out := run("jade_062_one2.ff", "--framing", "raw"); strings.Contains(out, "cat062=") || !strings.Contains(out, "malformed_") {
+		t.Errorf("a FINAL recording read as raw: %s", out)
 	}
 }
 
