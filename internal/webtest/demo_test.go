@@ -6,6 +6,7 @@ import (
 	"flag"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -304,7 +305,13 @@ func TestConsoleDuringDemo(t *testing.T) {
 	})
 
 	t.Run("no failed request, no script error, no serious accessibility violation", func(t *testing.T) {
-		if f := r.failedRequests(); len(f) > 0 {
+		// A resolution asked for an alert that clears before the answer is
+		// a 410 the console expects (alerts.js: the row stops asking); any
+		// other failed request is a defect.
+		f := slices.DeleteFunc(r.failedRequests(), func(f string) bool {
+			return strings.HasPrefix(f, "410 ") && strings.HasSuffix(f, "/resolution") && strings.Contains(f, "/v1/alerts/")
+		})
+		if len(f) > 0 {
 			t.Errorf("failed requests: %q", f)
 		}
 		if errs := eval[[]string](t, r, `deconflict.snapshot().errors`); len(errs) > 0 {
