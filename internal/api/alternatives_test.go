@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
 )
@@ -26,7 +27,8 @@ type wireAlternative struct {
 func TestAlternativesOfAConflictingWrite(t *testing.T) {
 	e := newEnv(t, Options{})
 	var theirs wireVolume
-	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, "russian", nil), 201, &theirs)
+	russian := circleVolume(35, 36, "russian", nil)
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], russian, 201, &theirs)
 
 	mine := circleVolume(35, 36.02, "ours", nil)
 	var refused struct {
@@ -57,8 +59,11 @@ func TestAlternativesOfAConflictingWrite(t *testing.T) {
 	if a := byChange["altitude-"]; a.AltUpperM != 5000-sep || a.AltLowerM != 3000-sep {
 		t.Fatalf("downward alternative %+v", a)
 	}
-	if a := byChange["time+"]; a.ShiftS != 2*3600+2*60 {
-		t.Fatalf("later alternative %+v: want the length of russia's window plus two buffers", a)
+	// Both windows start at the second the volume was made: a second
+	// may have passed between the two.
+	later := russian["end"].(time.Time).Sub(mine["start"].(time.Time)) + 2*time.Minute
+	if a := byChange["time+"]; a.ShiftS != later.Seconds() {
+		t.Fatalf("later alternative %+v: want %v, to the end of russia's window plus two buffers", a, later)
 	}
 
 	// Nothing was stored by asking.
