@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -14,7 +15,7 @@ import (
 // sizes keep their plumbing honest: the JSON they print has the fields the
 // issue names, and the exactness checks inside them hold.
 func TestBenchAirspaceReportsIdenticalConflictSets(t *testing.T) {
-	for _, scenario := range []string{"global", "theatre"} {
+	for _, scenario := range []string{"global", "theatre", "metro"} {
 		var out, errOut bytes.Buffer
 		// 400 aircraft over the 300 hubs of the full-size global scenario
 		// meet nobody: 5 hubs keep the density of the full size (N/83), so
@@ -42,6 +43,18 @@ func TestBenchAirspaceReportsIdenticalConflictSets(t *testing.T) {
 		}
 		if got["scenario"] != scenario || got["aircraft"] != float64(400) {
 			t.Errorf("%s: echoed the wrong run: %s", scenario, out.String())
+		}
+		// The class mix and each used entry's grid: metro flies 400
+		// drones among its 200 manned aircraft, identical above over
+		// the three entries of the table.
+		classes, _ := got["classes"].(map[string]any)
+		grids, _ := got["grids"].([]any)
+		wantClasses, wantGrids := map[string]any{"manned": float64(400)}, 1
+		if scenario == "metro" {
+			wantClasses, wantGrids = map[string]any{"manned": float64(200), "uas": float64(400)}, 3
+		}
+		if !reflect.DeepEqual(classes, wantClasses) || len(grids) != wantGrids {
+			t.Errorf("%s: classes %v and grids %v, want %v and %d grids", scenario, classes, grids, wantClasses, wantGrids)
 		}
 	}
 }
