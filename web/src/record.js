@@ -1,7 +1,7 @@
 // The party's own check of the published record, in the browser: the
 // console does not take the server's word for who cosigned the record. It
 // verifies the log's checkpoint (a C2SP tlog-checkpoint, signed as a C2SP
-// signed note) with the log's key, pinned in this session the first time it
+// signed note) with the log's key, pinned in this browser the first time it
 // is seen, and every witness's C2SP tlog-cosignature (cosignature/v1) with
 // the witness keys of the agreed rules, using WebCrypto's Ed25519. A party
 // whose witness has no valid cosignature on the published checkpoint, or
@@ -104,14 +104,13 @@ export async function verifyCheckpoint(note, logVKey, witnesses, maxAgeS, nowMs)
 
 const PIN = 'deconflict.log-vkey';
 
-// pinLogKey keeps the first log key this session saw for origin (in
-// sessionStorage: the console keeps nothing beyond the session) and
+// pinLogKey keeps the first log key this browser saw for origin and
 // reports whether vkey is that key.
 export function pinLogKey(origin, vkey) {
   const k = `${PIN}:${location.host}:${origin}`;
-  const pinned = sessionStorage.getItem(k);
+  const pinned = localStorage.getItem(k);
   if (!pinned) {
-    sessionStorage.setItem(k, vkey);
+    localStorage.setItem(k, vkey);
     return true;
   }
   return pinned === vkey;
