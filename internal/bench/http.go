@@ -145,19 +145,8 @@ func HTTP(ctx context.Context, o HTTPOptions, progress Progress) (HTTPResult, er
 	for round := range rounds {
 		var turn [2]phase
 		for i, without := range []bool{true, false} {
-			d, done, err := startOne(ctx, deploymentOptions{withoutNeedToKnow: without})
+			d, done, err := startWarm(ctx, deploymentOptions{withoutNeedToKnow: without}, byParty, o.Clients, o.Batch, o.Duration/2)
 			if err != nil {
-				return res, err
-			}
-			if err := loadTracks(ctx, d, byParty, o.Batch); err != nil {
-				done()
-				return res, err
-			}
-			// The first round of reports raises every alert of the
-			// airspace at once (and commits them): warm up past it,
-			// unmeasured.
-			if err := warmUp(ctx, d, byParty, o.Clients, o.Batch, o.Duration/2, 2*len(traffic)); err != nil {
-				done()
 				return res, err
 			}
 			ph, err := ingestPhase(ctx, d, byParty, o.Clients, o.Batch, o.Duration/2)

@@ -137,3 +137,27 @@ func warmUp(ctx context.Context, d *deployment, byParty map[string][]aircraft, c
 		}
 	}
 }
+
+// startWarm starts a deployment, loads the tracks of byParty and warms it
+// up past the first round of reports, which raises every alert of the
+// airspace at once (and commits them), so that what is measured next is
+// the steady state. On error nothing is left running.
+func startWarm(ctx context.Context, opt deploymentOptions, byParty map[string][]aircraft, clients, batch int, minDur time.Duration) (*deployment, func() error, error) {
+	d, done, err := startOne(ctx, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	reports := 0
+	for _, fleet := range byParty {
+		reports += len(fleet)
+	}
+	if err := loadTracks(ctx, d, byParty, batch); err != nil {
+		done()
+		return nil, nil, err
+	}
+	if err := warmUp(ctx, d, byParty, clients, batch, minDur, 2*reports); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return d, done, nil
+}

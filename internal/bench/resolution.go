@@ -107,16 +107,8 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 	var onDemand []time.Duration
 	for range 2 {
 		for i, without := range []bool{true, false} {
-			d, done, err := startOne(ctx, deploymentOptions{withoutResolution: without})
+			d, done, err := startWarm(ctx, deploymentOptions{withoutResolution: without}, byParty, o.Clients, o.Batch, o.Duration/2)
 			if err != nil {
-				return res, err
-			}
-			if err := loadTracks(ctx, d, byParty, o.Batch); err != nil {
-				done()
-				return res, err
-			}
-			if err := warmUp(ctx, d, byParty, o.Clients, o.Batch, o.Duration/2, 2*len(traffic)); err != nil {
-				done()
 				return res, err
 			}
 			pctx, stopPoll := context.WithCancel(ctx)
