@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/feed"
+	"github.com/deconflict/deconflict/internal/namedlines"
 	"github.com/deconflict/deconflict/internal/partykey"
 )
 
@@ -103,23 +103,18 @@ func loadTokenFile(path string) (map[string]string, error) {
 // or lines "PARTY TOKEN"; blank lines and # comments are skipped.
 func parseTokens(r io.Reader) (map[string]string, error) {
 	out := map[string]string{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
+	err := namedlines.Each(r, func(fields []string) error {
 		switch len(fields) {
 		case 1:
 			out[""] = fields[0]
 		case 2:
 			out[fields[0]] = fields[1]
 		default:
-			return nil, fmt.Errorf("line %d: want 'PARTY TOKEN'", n)
+			return errors.New("want 'PARTY TOKEN'")
 		}
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {

@@ -1,16 +1,16 @@
 package audit
 
 import (
-	"bufio"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/deconflict/deconflict/internal/httpsig"
+	"github.com/deconflict/deconflict/internal/namedlines"
 	"github.com/deconflict/deconflict/internal/partykey"
 )
 
@@ -48,26 +48,24 @@ type PartyKeys map[string]map[string]ed25519.PublicKey
 // comments skipped; a party may have several lines).
 func ParsePartyKeys(r io.Reader) (PartyKeys, error) {
 	out := PartyKeys{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
+	err := namedlines.Each(r, func(f []string) error {
 		if len(f) != 2 {
-			return nil, fmt.Errorf("line %d: want NAME ed25519:<base64>", n)
+			return errors.New("want NAME ed25519:<base64>")
 		}
 		pub, err := partykey.Parse(f[1])
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			return err
 		}
 		if out[f[0]] == nil {
 			out[f[0]] = map[string]ed25519.PublicKey{}
 		}
 		out[f[0]][partykey.ID(pub)] = pub
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // Binder checks that the records a signed statement covers say what its

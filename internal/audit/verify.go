@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/namedlines"
 	"github.com/deconflict/deconflict/internal/translog"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -116,22 +117,20 @@ type VerifyOptions struct {
 // verifier key, as the rules name it; blank lines and # comments skipped).
 func ParseWitnessKeys(r io.Reader) (map[string]string, error) {
 	out := map[string]string{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
+	err := namedlines.Each(r, func(f []string) error {
 		if len(f) != 2 {
-			return nil, fmt.Errorf("line %d: want PARTY VKEY", n)
+			return errors.New("want PARTY VKEY")
 		}
 		if _, err := translog.WitnessVerifier(f[1]); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			return err
 		}
 		out[f[0]] = f[1]
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // VerifyWith is Verify with the checks opts selects.

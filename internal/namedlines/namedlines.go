@@ -1,0 +1,31 @@
+// Package namedlines reads the small text files operators keep beside the
+// service: one entry per line, whitespace-separated fields (for example
+// "PARTY ed25519:<base64>" or "PARTY TOKEN"), with blank lines and lines
+// starting with # skipped. It owns only that layout; what a field means is
+// the caller's.
+package namedlines
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Each calls fn with the fields of every entry of r, in order, and the
+// entry's 1-based line number. An error of fn stops the reading and is
+// returned prefixed with "line N: ", so that the operator can find the
+// entry at fault.
+func Each(r io.Reader, fn func(fields []string) error) error {
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		if err := fn(strings.Fields(text)); err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+	}
+	return sc.Err()
+}
