@@ -55,3 +55,28 @@ func ExampleEach() {
 	fmt.Println(len(tokens), tokens["russia"], err)
 	// Output: 2 t0ken <nil>
 }
+
+// FuzzEach checks that any input gives entries of non-empty fields without
+// white space, none starting a comment, and never more entries than lines.
+func FuzzEach(f *testing.F) {
+	f.Add("coalition ed25519:AAAA\n# c\n\nrussia t\n")
+	f.Add("\x00 \t\r\n#\n a\u00a0b \n")
+	f.Fuzz(func(t *testing.T, in string) {
+		entries := 0
+		_ = Each(strings.NewReader(in), func(fields []string) error {
+			entries++
+			if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+				t.Fatalf("entry %q from %q", fields, in)
+			}
+			for _, field := range fields {
+				if field == "" || strings.ContainsAny(field, " \t\n\r\v\f") {
+					t.Fatalf("field %q from %q", field, in)
+				}
+			}
+			return nil
+		})
+		if lines := strings.Count(in, "\n") + 1; entries > lines {
+			t.Fatalf("%d entries from %d lines", entries, lines)
+		}
+	})
+}
