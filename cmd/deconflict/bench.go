@@ -349,6 +349,7 @@ func runBenchAudit(args []string, stdout, stderr io.Writer) error {
 	var to bench.TrustOptions
 	fs.IntVar(&to.SignedBatch, "signed-batch", 1000, "reports per signed position batch")
 	fs.IntVar(&to.Batches, "signed-batches", 20, "position batches per party and round")
+	fs.IntVar(&to.SignedClients, "signed-clients", 4, "clients posting at once in the second measurement of signed ingest (the first: one)")
 	fs.IntVar(&to.ProofRecords, "proof-records", 10_000_000, "tree size for the inclusion proof timing")
 	fs.IntVar(&to.Proofs, "proofs", 10_000, "inclusion proofs timed")
 	fs.IntVar(&to.CheckRecords, "check-records", 1_000_000, "records a party's witness check catches up with")
@@ -358,8 +359,8 @@ func runBenchAudit(args []string, stdout, stderr io.Writer) error {
 	if o.Records < 1 || o.Batch < 1 {
 		return usagef("--records and --batch must be positive")
 	}
-	if *trust && (to.SignedBatch < 1 || to.Batches < 1 || to.ProofRecords < 1 || to.Proofs < 1 || to.CheckRecords < 1) {
-		return usagef("--signed-batch, --signed-batches, --proof-records, --proofs and --check-records must be positive")
+	if *trust && (to.SignedBatch < 1 || to.Batches < 1 || to.SignedClients < 1 || to.ProofRecords < 1 || to.Proofs < 1 || to.CheckRecords < 1) {
+		return usagef("--signed-batch, --signed-batches, --signed-clients, --proof-records, --proofs and --check-records must be positive")
 	}
 	res, err := bench.Audit(o)
 	if err != nil {

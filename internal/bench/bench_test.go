@@ -74,3 +74,19 @@ func TestResolutionMeasuresBandsAndIngest(t *testing.T) {
 		t.Errorf("ingest figures %+v", res)
 	}
 }
+
+// TestSignedIngestCountsOnlyAcceptedBatches: every batch of both parties
+// is accepted whole (a refused report fails the measurement: a bench that
+// posted reports ahead of the clock once measured refusals), sequentially
+// and from several clients at once.
+func TestSignedIngestCountsOnlyAcceptedBatches(t *testing.T) {
+	for _, clients := range []int{1, 3} {
+		r, err := signedIngest(TrustOptions{SignedBatch: 50, Batches: 15}, clients)
+		if err != nil {
+			t.Fatalf("%d clients: %v", clients, err)
+		}
+		if r.unsigned <= 0 || r.signed <= 0 || r.unsignedCPU <= 0 || r.signedCPU <= 0 {
+			t.Errorf("%d clients: %+v", clients, r)
+		}
+	}
+}

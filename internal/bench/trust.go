@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/api"
@@ -31,13 +33,16 @@ import (
 // "trust no operator"): the Merkle tree on append, signed ingest, proofs
 // at size, and a party's check catching up.
 type TrustOptions struct {
-	Records      int // records appended, with and without the tree
-	Batch        int // records per transaction
-	SignedBatch  int // reports per position batch
-	Batches      int // position batches per party and round
-	ProofRecords int // tree size for the inclusion proof timing
-	Proofs       int // inclusion proofs timed
-	CheckRecords int // records a party's check catches up with
+	Records     int // records appended, with and without the tree
+	Batch       int // records per transaction
+	SignedBatch int // reports per position batch
+	Batches     int // position batches per party and round
+	// SignedClients is how many clients post at once in the second
+	// measurement of signed ingest (the first posts from one client).
+	SignedClients int
+	ProofRecords  int // tree size for the inclusion proof timing
+	Proofs        int // inclusion proofs timed
+	CheckRecords  int // records a party's check catches up with
 }
 
 // TrustResult holds each figure next to its baseline of the same run.
@@ -53,28 +58,42 @@ type TrustResult struct {
 	// a loaded machine.
 	UnsignedReportsPerCPUS float64 `json:"unsigned_reports_per_cpu_s"`
 	SignedReportsPerCPUS   float64 `json:"signed_reports_per_cpu_s"`
-	ProofRecords           int     `json:"proof_records"`
-	ProofBuildS            float64 `json:"proof_tree_build_s"`
-	ProofP50Us             float64 `json:"inclusion_proof_p50_us"`
-	ProofP99Us             float64 `json:"inclusion_proof_p99_us"`
-	CheckRecords           int     `json:"check_records"`
-	CheckS                 float64 `json:"check_catch_up_s"`
-	CheckCPUS              float64 `json:"check_catch_up_cpu_s"` // the process's CPU time (server export and check)
-	LoadAverage            string  `json:"load_average"`
+	// The same with SignedClients clients posting at once.
+	SignedClients             int     `json:"signed_clients"`
+	UnsignedConcurrentPerS    float64 `json:"unsigned_concurrent_reports_per_s"`
+	SignedConcurrentPerS      float64 `json:"signed_concurrent_reports_per_s"`
+	UnsignedConcurrentPerCPUS float64 `json:"unsigned_concurrent_reports_per_cpu_s"`
+	SignedConcurrentPerCPUS   float64 `json:"signed_concurrent_reports_per_cpu_s"`
+	ProofRecords              int     `json:"proof_records"`
+	ProofBuildS               float64 `json:"proof_tree_build_s"`
+	ProofP50Us                float64 `json:"inclusion_proof_p50_us"`
+	ProofP99Us                float64 `json:"inclusion_proof_p99_us"`
+	CheckRecords              int     `json:"check_records"`
+	CheckS                    float64 `json:"check_catch_up_s"`
+	CheckCPUS                 float64 `json:"check_catch_up_cpu_s"` // the process's CPU time (server export and check)
+	LoadAverage               string  `json:"load_average"`
 }
 
 // Trust runs the four measurements.
 func Trust(o TrustOptions, progress Progress) (TrustResult, error) {
-	res := TrustResult{Records: o.Records, SignedBatch: o.SignedBatch, ProofRecords: o.ProofRecords, CheckRecords: o.CheckRecords}
+	res := TrustResult{Records: o.Records, SignedBatch: o.SignedBatch, SignedClients: o.SignedClients, ProofRecords: o.ProofRecords, CheckRecords: o.CheckRecords}
 	var err error
 	progress("append: %d records, with and without the Merkle tree", o.Records)
 	if res.AppendPerS, res.AppendTreePerS, err = appendWithTree(o); err != nil {
 		return res, err
 	}
 	progress("ingest over HTTP: batches of %d, unsigned and signed", o.SignedBatch)
-	if res.UnsignedReportsPerS, res.SignedReportsPerS, res.UnsignedReportsPerCPUS, res.SignedReportsPerCPUS, err = signedIngest(o); err != nil {
+	seq, err := signedIngest(o, 1)
+	if err != nil {
 		return res, err
 	}
+	res.UnsignedReportsPerS, res.SignedReportsPerS, res.UnsignedReportsPerCPUS, res.SignedReportsPerCPUS = seq.unsigned, seq.signed, seq.unsignedCPU, seq.signedCPU
+	progress("ingest over HTTP: batches of %d from %d clients at once, unsigned and signed", o.SignedBatch, o.SignedClients)
+	conc, err := signedIngest(o, o.SignedClients)
+	if err != nil {
+		return res, err
+	}
+	res.UnsignedConcurrentPerS, res.SignedConcurrentPerS, res.UnsignedConcurrentPerCPUS, res.SignedConcurrentPerCPUS = conc.unsigned, conc.signed, conc.unsignedCPU, conc.signedCPU
 	progress("inclusion proofs at %d records", o.ProofRecords)
 	if res.ProofBuildS, res.ProofP50Us, res.ProofP99Us, err = proofsAtSize(o); err != nil {
 		return res, err
@@ -155,18 +174,31 @@ func appendWithTree(o TrustOptions) (plain, withTree float64, err error) {
 	return
 }
 
+// ingestRates are the reports per second of wall clock and per CPU second
+// of the process (client and server) of unsigned and signed batches.
+type ingestRates struct {
+	unsigned, signed, unsignedCPU, signedCPU float64
+}
+
 // signedIngest posts position batches over HTTP for a party without a key
-// and one with a key (every batch signed), in alternating rounds.
-func signedIngest(o TrustOptions) (unsigned, signed, unsignedCPU, signedCPU float64, err error) {
+// and one with a key (every batch signed), in alternating rounds: in each
+// round every one of clients posts one batch of its own aircraft at once,
+// first for one party, then for the other (the order alternates), and the
+// round's wall clock and CPU time are counted to its party. With one
+// client the batches are sequential: each signed batch's wait for its
+// durable commit (nonce and statement) is on the clock; with several, as
+// when feeds post side by side, one batch's commit overlaps the others'
+// work.
+func signedIngest(o TrustOptions, clients int) (ingestRates, error) {
 	dir, st, done, err := tempSQLite("deconflict-bench-signed-")
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return ingestRates{}, err
 	}
 	defer done()
 	ctx := context.Background()
 	svc, err := service.New(ctx, service.Config{Store: st, DataDir: dir})
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return ingestRates{}, err
 	}
 	defer svc.Close(ctx)
 	srv := httptest.NewServer(api.NewHandler(svc, api.Options{RatePerSecond: 1e6}))
@@ -175,24 +207,28 @@ func signedIngest(o TrustOptions) (unsigned, signed, unsignedCPU, signedCPU floa
 	key, _ := partykey.Generate()
 	plainTok, err := svc.AddParty(ctx, op, "plain")
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return ingestRates{}, err
 	}
 	signerTok, err := svc.AddParty(ctx, op, "signer", partykey.Public(key))
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return ingestRates{}, err
 	}
-	clients := map[string]*client.Client{
+	parties := map[string]*client.Client{
 		"plain":  client.New(srv.URL, plainTok),
 		"signer": client.New(srv.URL, signerTok).WithKey(key),
 	}
-	t0 := time.Now()
-	batch := func(name string, round int) []client.Report {
+	batch := func(name string, c int) []client.Report {
+		// Every batch is of now: a report more than a few seconds ahead
+		// of the server's clock is refused (api.MaxFutureS), and a
+		// refused batch is not the ingest measured here.
+		now := time.Now()
 		rs := make([]client.Report, o.SignedBatch)
 		for i := range rs {
-			// Spread over the globe so the engine has little pair work.
-			lat := -60 + 120*float64(i)/float64(o.SignedBatch)
+			// Spread over the globe so the engine has little pair work;
+			// the clients' aircraft between one another's.
+			lat := -60 + 120*(float64(i)+float64(c)/float64(clients))/float64(o.SignedBatch)
 			lon := -170 + 340*rand.Float64()
-			rs[i] = client.Report{Aircraft: fmt.Sprintf("%s-%d", name, i), Time: t0.Add(time.Duration(round) * time.Second),
+			rs[i] = client.Report{Aircraft: fmt.Sprintf("%s-%d-%d", name, c, i), Time: now,
 				LatDeg: lat, LonDeg: lon, AltM: 9000, VelEastMps: 200}
 		}
 		return rs
@@ -201,23 +237,42 @@ func signedIngest(o TrustOptions) (unsigned, signed, unsignedCPU, signedCPU floa
 	cpu := map[string]time.Duration{}
 	reports := map[string]int{}
 	for round := range 2 * o.Batches {
-		for _, name := range []string{"plain", "signer"} {
-			if round%2 == 1 {
-				name = map[string]string{"plain": "signer", "signer": "plain"}[name]
+		order := []string{"plain", "signer"}
+		if round%2 == 1 {
+			order = []string{"signer", "plain"}
+		}
+		for _, name := range order {
+			batches := make([][]client.Report, clients)
+			for c := range batches {
+				batches[c] = batch(name, c)
 			}
-			b := batch(name, round)
+			errs := make([]error, clients)
+			var wg sync.WaitGroup
 			start, cpu0 := time.Now(), cpuTime()
-			r, err := clients[name].PostPositions(ctx, b)
-			if err != nil {
-				return 0, 0, 0, 0, fmt.Errorf("%s: %w", name, err)
+			for c := range batches {
+				wg.Go(func() {
+					r, err := parties[name].PostPositions(ctx, batches[c])
+					switch {
+					case err != nil:
+						errs[c] = fmt.Errorf("%s: %w", name, err)
+					case len(r.Rejected) > 0:
+						errs[c] = fmt.Errorf("%s: %d reports of a batch refused, the first: %s", name, len(r.Rejected), r.Rejected[0].Error)
+					}
+				})
 			}
+			wg.Wait()
 			elapsed[name] += time.Since(start)
 			cpu[name] += cpuTime() - cpu0
-			reports[name] += r.Accepted
+			if err := errors.Join(errs...); err != nil {
+				return ingestRates{}, err
+			}
+			reports[name] += clients * o.SignedBatch
 		}
 	}
-	return float64(reports["plain"]) / elapsed["plain"].Seconds(), float64(reports["signer"]) / elapsed["signer"].Seconds(),
-		float64(reports["plain"]) / cpu["plain"].Seconds(), float64(reports["signer"]) / cpu["signer"].Seconds(), nil
+	return ingestRates{
+		unsigned: float64(reports["plain"]) / elapsed["plain"].Seconds(), signed: float64(reports["signer"]) / elapsed["signer"].Seconds(),
+		unsignedCPU: float64(reports["plain"]) / cpu["plain"].Seconds(), signedCPU: float64(reports["signer"]) / cpu["signer"].Seconds(),
+	}, nil
 }
 
 // proofsAtSize builds a file-backed tree of ProofRecords leaves and times
@@ -372,9 +427,12 @@ func (res TrustResult) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "trust machinery, load %s\n", res.LoadAverage)
 	fmt.Fprintf(w, "  append %d records: %.0f rec/s with the Merkle tree, %.0f rec/s without: ratio %.2f (bar: at least 0.5)\n",
 		res.Records, res.AppendTreePerS, res.AppendPerS, res.AppendTreePerS/res.AppendPerS)
-	fmt.Fprintf(w, "  position batches of %d over HTTP: %.0f reports/s signed, %.0f unsigned: ratio %.2f (bar: at least 0.9); per CPU second %.0f and %.0f: ratio %.2f\n",
+	fmt.Fprintf(w, "  position batches of %d over HTTP from one client: %.0f reports/s signed, %.0f unsigned: ratio %.2f (bar: at least 0.9); per CPU second %.0f and %.0f: ratio %.2f\n",
 		res.SignedBatch, res.SignedReportsPerS, res.UnsignedReportsPerS, res.SignedReportsPerS/res.UnsignedReportsPerS,
 		res.SignedReportsPerCPUS, res.UnsignedReportsPerCPUS, res.SignedReportsPerCPUS/res.UnsignedReportsPerCPUS)
+	fmt.Fprintf(w, "  the same from %d clients at once: %.0f reports/s signed, %.0f unsigned: ratio %.2f; per CPU second %.0f and %.0f: ratio %.2f\n",
+		res.SignedClients, res.SignedConcurrentPerS, res.UnsignedConcurrentPerS, res.SignedConcurrentPerS/res.UnsignedConcurrentPerS,
+		res.SignedConcurrentPerCPUS, res.UnsignedConcurrentPerCPUS, res.SignedConcurrentPerCPUS/res.UnsignedConcurrentPerCPUS)
 	fmt.Fprintf(w, "  inclusion proof at %d records (tree built in %.1f s): p50 %.1f us, p99 %.1f us (bar: p99 at most 1 ms)\n",
 		res.ProofRecords, res.ProofBuildS, res.ProofP50Us, res.ProofP99Us)
 	_, err := fmt.Fprintf(w, "  witness check catching up %d new records: %.1f s, %.1f s of CPU (server export and check) (bar: at most 60 s)\n", res.CheckRecords, res.CheckS, res.CheckCPUS)
