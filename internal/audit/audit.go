@@ -53,7 +53,8 @@
 //
 // Integration: the server keeps one Log (NewLog(LoadOrCreateKey(dataDir),
 // DefaultEvery)), calls Log.Append inside every write transaction, and
-// Log.Checkpoint periodically and at shutdown; GET /v1/audit runs
+// Log.Checkpoint periodically and at shutdown, and makes the transparency
+// log's Merkle tree follow the records with Log.SyncTree; GET /v1/audit runs
 // Log.Export in a read transaction with the caller's party as viewer ("" for
 // the operator), GET /v1/audit/key returns PublicKeyInfo. Verify checks an
 // export offline with the public key only.
@@ -191,15 +192,21 @@ const saltSize = 16
 // readable in exports by readers (and the operator). It does not
 // checkpoint; use Log.Append where a signing key is at hand.
 func Append(tx store.Audit, actor, kind string, readers Readers, content any, now time.Time) (store.AuditRecord, error) {
+	rec, _, err := appendRecord(tx, actor, kind, readers, content, now)
+	return rec, err
+}
+
+// appendRecord is Append, also returning the record's leaf data.
+func appendRecord(tx store.Audit, actor, kind string, readers Readers, content any, now time.Time) (store.AuditRecord, []byte, error) {
 	if actor == "" {
-		return store.AuditRecord{}, errors.New("audit: actor is empty")
+		return store.AuditRecord{}, nil, errors.New("audit: actor is empty")
 	}
 	if kind == "" {
-		return store.AuditRecord{}, errors.New("audit: kind is empty")
+		return store.AuditRecord{}, nil, errors.New("audit: kind is empty")
 	}
 	canon, sealed, err := canonicalContent(content)
 	if err != nil {
-		return store.AuditRecord{}, fmt.Errorf("audit: %s: %w", kind, err)
+		return store.AuditRecord{}, nil, fmt.Errorf("audit: %s: %w", kind, err)
 	}
 	prev := zeroHash
 	seq := int64(1)
@@ -208,18 +215,18 @@ func Append(tx store.Audit, actor, kind string, readers Readers, content any, no
 	case err == nil:
 		prev, seq = last.Hash, last.Seq+1
 	case !errors.Is(err, store.ErrNotFound):
-		return store.AuditRecord{}, err
+		return store.AuditRecord{}, nil, err
 	}
 	salt := make([]byte, saltSize)
 	if _, err := randRead(salt); err != nil {
-		return store.AuditRecord{}, err
+		return store.AuditRecord{}, nil, err
 	}
 	if readers == nil {
 		readers = Readers{}
 	}
 	env, err := marshal(envelope{Content: canon, Sealed: sealed, Salt: hex.EncodeToString(salt), Readers: readers})
 	if err != nil {
-		return store.AuditRecord{}, err
+		return store.AuditRecord{}, nil, err
 	}
 	// The stored time is what the hash covers: round-trip it through the
 	// store's precision (nanoseconds, UTC) before hashing.
@@ -227,11 +234,13 @@ func Append(tx store.Audit, actor, kind string, readers Readers, content any, no
 	rec := store.AuditRecord{Seq: seq, Time: t, Actor: actor, Kind: kind, Content: env, PrevHash: prev}
 	r := Record{Seq: seq, Time: t, Actor: actor, Kind: kind, Content: canon, Salt: salt, PrevHash: prev}
 	r.Commitment = r.commit()
-	rec.Hash = r.computeHash()
+	leaf := r.Leaf()
+	sum := sha256.Sum256(leaf)
+	rec.Hash = sum[:]
 	if err := tx.AppendAudit(rec); err != nil {
-		return store.AuditRecord{}, err
+		return store.AuditRecord{}, nil, err
 	}
-	return rec, nil
+	return rec, leaf, nil
 }
 
 // Decode reads a stored record back.

@@ -16,11 +16,15 @@ import (
 	"github.com/deconflict/deconflict/internal/store"
 )
 
-// Log appends records and signs checkpoints with the server's key. A nil
+// Log appends records and signs checkpoints with the server's key, and
+// makes the transparency log's tree follow the records (SyncTree). A nil
 // *Log appends without ever checkpointing (a tool working on a bare store).
 type Log struct {
 	key   ed25519.PrivateKey
 	every int64
+	// leaves are the leaf hashes of the records this Log appended that
+	// the tree may not hold yet, so that its catch-up need not decode them.
+	leaves recentLeaves
 }
 
 // NewLog returns a log signing with key, checkpointing every `every`
@@ -39,10 +43,11 @@ func (l *Log) PublicKey() ed25519.PublicKey { return l.key.Public().(ed25519.Pub
 // seq is a multiple of the checkpoint interval, signs it in the same
 // transaction.
 func (l *Log) Append(tx store.Audit, actor, kind string, readers Readers, content any, now time.Time) (store.AuditRecord, error) {
-	rec, err := Append(tx, actor, kind, readers, content, now)
+	rec, leaf, err := appendRecord(tx, actor, kind, readers, content, now)
 	if err != nil || l == nil {
 		return rec, err
 	}
+	l.leaves.remember(rec, leaf)
 	if rec.Seq%l.every == 0 {
 		if err := tx.PutCheckpoint(l.checkpoint(rec, now)); err != nil {
 			return store.AuditRecord{}, err

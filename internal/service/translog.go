@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/translog"
@@ -128,83 +127,21 @@ func endpoints(r rules.Rules) []witness.Endpoint {
 	return out
 }
 
-// treePage is how many records the tree reads at a time.
-const treePage = 4096
-
-// syncTree appends to the tree the audit records it does not hold yet. The
-// last leaf it holds is checked against its record first: a tree built
-// from records that are no longer in the store (a store restored from an
-// older copy) is cut back and rebuilt from there, as the records are the
-// truth here; the witnesses judge whether the result is consistent.
+// syncTree appends to the tree the audit records it does not hold yet
+// (audit.Log.SyncTree: a tree that no longer matches the records, after a
+// store was restored from an older copy, is rebuilt from them).
 func (s *Service) syncTree(ctx context.Context) error {
-	tree := s.tlog.tree
-	for {
-		size := tree.Size()
-		var page []store.AuditRecord
-		err := s.st.View(ctx, func(tx store.Tx) error {
-			from := size + 1
-			if size > 0 {
-				from = size // re-read the last leaf held, to check it
-			}
-			var err error
-			page, err = tx.AuditFrom(from, treePage)
+	did, err := s.alog.SyncTree(s.tlog.tree, func(seq int64, limit int) (page []store.AuditRecord, err error) {
+		err = s.st.View(ctx, func(tx store.Tx) error {
+			page, err = tx.AuditFrom(seq, limit)
 			return err
 		})
-		if err != nil {
-			return err
-		}
-		if size > 0 {
-			if len(page) == 0 || page[0].Seq != size {
-				s.log.Error("transparency log: the store holds fewer records than the tree; rebuilding", "tree", size)
-				return s.rebuildTree(ctx)
-			}
-			held, err := tree.LeafHashAt(size - 1)
-			if err != nil {
-				return err
-			}
-			leaf, err := leafOf(page[0])
-			if err != nil {
-				return err
-			}
-			if translog.LeafHash(leaf) != held {
-				s.log.Error("transparency log: the last record in the tree differs from the store's; rebuilding", "seq", size)
-				return s.rebuildTree(ctx)
-			}
-			page = page[1:]
-		}
-		if len(page) == 0 {
-			return nil
-		}
-		leaves := make([]translog.Hash, len(page))
-		for i, r := range page {
-			if r.Seq != size+int64(i)+1 {
-				return fmt.Errorf("service: audit record %d follows %d", r.Seq, size+int64(i))
-			}
-			leaf, err := leafOf(r)
-			if err != nil {
-				return err
-			}
-			leaves[i] = translog.LeafHash(leaf)
-		}
-		if _, err := tree.AppendLeafHashes(leaves); err != nil {
-			return err
-		}
+		return page, err
+	})
+	if did.Rebuilt != "" {
+		s.log.Error("transparency log: the tree no longer matches the audit records; rebuilt from them", "why", did.Rebuilt, "size", s.tlog.tree.Size())
 	}
-}
-
-func (s *Service) rebuildTree(ctx context.Context) error {
-	if err := s.tlog.tree.Truncate(0); err != nil {
-		return err
-	}
-	return s.syncTree(ctx)
-}
-
-func leafOf(r store.AuditRecord) ([]byte, error) {
-	rec, err := audit.Decode(r)
-	if err != nil {
-		return nil, err
-	}
-	return rec.Leaf(), nil
+	return err
 }
 
 // publishLog is the periodic job: catch the tree up, sign a checkpoint
