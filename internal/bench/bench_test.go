@@ -90,3 +90,14 @@ func TestSignedIngestCountsOnlyAcceptedBatches(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendWithTreeMeasuresBothSides(t *testing.T) {
+	// appendWithTree itself fails unless the tree ends holding every record.
+	plain, withTree, plainCPU, withTreeCPU, err := appendWithTree(TrustOptions{Records: 1000, Batch: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain <= 0 || withTree <= 0 || plainCPU <= 0 || withTreeCPU <= 0 {
+		t.Errorf("records/s %.0f and %.0f, per CPU second %.0f and %.0f", plain, withTree, plainCPU, withTreeCPU)
+	}
+}
