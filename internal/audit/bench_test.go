@@ -107,6 +107,7 @@ func BenchmarkSyncTree(b *testing.B) {
 					b.Fatal(err)
 				}
 				l.leaves = recentLeaves{}
+				l.leaves.follow()
 				if remembered {
 					for i, rec := range stored {
 						l.leaves.remember(rec, leaves[i])

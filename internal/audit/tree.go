@@ -40,6 +40,9 @@ type TreeSync struct {
 // startup, which repairs a crash between a record's commit and its leaf's
 // write): checkpoints and proofs cover only what the tree holds.
 func (l *Log) SyncTree(tree *translog.Tree, read ReadRecords) (TreeSync, error) {
+	if l != nil {
+		l.leaves.follow()
+	}
 	var did TreeSync
 	for {
 		size := tree.Size()
@@ -134,14 +137,27 @@ type recentLeaf struct {
 	leaf translog.Hash
 }
 
-func (c *recentLeaves) remember(rec store.AuditRecord, leaf []byte) {
-	e := recentLeaf{leaf: translog.LeafHash(leaf)}
-	copy(e.hash[:], rec.Hash)
+// follow starts remembering: a Log remembers leaves only once a tree
+// follows it (SyncTree ran), so that one without a tree pays nothing.
+func (c *recentLeaves) follow() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.leaves == nil || len(c.leaves) >= maxRecentLeaves {
+	if c.leaves == nil {
 		c.leaves = make(map[int64]recentLeaf)
 	}
+}
+
+func (c *recentLeaves) remember(rec store.AuditRecord, leaf []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leaves == nil {
+		return
+	}
+	if len(c.leaves) >= maxRecentLeaves {
+		clear(c.leaves)
+	}
+	e := recentLeaf{leaf: translog.LeafHash(leaf)}
+	copy(e.hash[:], rec.Hash)
 	c.leaves[rec.Seq] = e
 }
 

@@ -243,6 +243,20 @@ func TestRememberedLeafIsTheDecodedOne(t *testing.T) {
 	m := &memAudit{}
 	lg := NewLog(testKey(t, 1), DefaultEvery)
 	tx := &memTx{m: m}
+	if _, err := lg.Append(tx, "alpha", "message_posted", Everyone, "before a tree follows", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := lg.leaves.take(tx.pending[0]); ok {
+		t.Fatal("a Log no tree follows remembers leaves")
+	}
+	tree, err := translog.NewTree(&translog.MemHashes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lg.SyncTree(tree, m.read); err != nil {
+		t.Fatal(err)
+	}
+	tx = &memTx{m: m}
 	rolledBack, err := lg.Append(tx, "alpha", "message_posted", Everyone, map[string]any{"text": Seal("x", "alpha")}, t0)
 	if err != nil {
 		t.Fatal(err)

@@ -158,6 +158,20 @@ func appendWithTree(o TrustOptions) (plain, withTree, plainCPU, withTreeCPU floa
 		}
 	}
 	ctx := context.Background()
+	syncTree := func(s *side) error {
+		_, err := s.lg.SyncTree(s.tree, func(seq int64, limit int) (page []store.AuditRecord, err error) {
+			err = s.st.View(ctx, func(tx store.Tx) error {
+				page, err = tx.AuditFrom(seq, limit)
+				return err
+			})
+			return page, err
+		})
+		return err
+	}
+	// As the server does at startup, before any write.
+	if err := syncTree(sides[1]); err != nil {
+		return 0, 0, 0, 0, err
+	}
 	t0 := time.Now()
 	round := func(s *side, records int) error {
 		start, cpu0 := time.Now(), cpuTime()
@@ -176,14 +190,7 @@ func appendWithTree(o TrustOptions) (plain, withTree, plainCPU, withTreeCPU floa
 			s.n = min(s.n+o.Batch, records)
 		}
 		if s.tree != nil {
-			_, err := s.lg.SyncTree(s.tree, func(seq int64, limit int) (page []store.AuditRecord, err error) {
-				err = s.st.View(ctx, func(tx store.Tx) error {
-					page, err = tx.AuditFrom(seq, limit)
-					return err
-				})
-				return page, err
-			})
-			if err != nil {
+			if err := syncTree(s); err != nil {
 				return err
 			}
 		}
