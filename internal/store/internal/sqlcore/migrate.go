@@ -161,6 +161,17 @@ var Migrations = []Migration{
 			`CREATE INDEX nonces_expiry ON nonces (expires_ns)`,
 		},
 	},
+	{
+		// PutMessage replaces a message's parties by its id, and every
+		// update of an alert puts its hotline item again: without this
+		// index each put scanned all of message_parties, whose primary
+		// key starts with the party.
+		Version: 6,
+		Name:    "message parties by message",
+		Statements: []string{
+			`CREATE INDEX message_parties_message ON message_parties (message_id)`,
+		},
+	},
 }
 
 // Latest is the version a freshly opened store is at.
