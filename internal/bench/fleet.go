@@ -5,12 +5,16 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/traffic"
 )
 
 // aircraft is one simulated aircraft of the HTTP measurements.
 type aircraft struct {
-	party, id               string
+	party, id string
+	// class is the aircraft's class in the rules; empty for manned, the
+	// class the service takes for a report without one.
+	class                   string
 	latDeg, lonDeg, altM    float64
 	velEastMps, velNorthMps float64
 }
@@ -35,6 +39,10 @@ func batchBody(buf []byte, as []aircraft, t time.Time) []byte {
 func (a *aircraft) appendReport(b []byte, t time.Time) []byte {
 	b = append(b, `{"aircraft":"`...)
 	b = append(b, a.id...) // letters, digits and '-': nothing to escape
+	if a.class != "" {
+		b = append(b, `","class":"`...)
+		b = append(b, a.class...) // a class name of the rules: nothing to escape
+	}
 	b = append(b, `","time":"`...)
 	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","lat":`...)
@@ -52,7 +60,8 @@ func (a *aircraft) appendReport(b []byte, t time.Time) []byte {
 
 // fleet generates n aircraft of two parties (coalition and russia) with
 // the seeded generator of the airspace measurement, so that both fly the
-// same kind of traffic.
+// same kind of traffic, each of its class (the drones of metro are
+// separated as drones, not as manned aircraft five miles apart).
 func fleet(scenario string, n int, seed uint64) ([]aircraft, error) {
 	rs, err := traffic.Generate(scenario, traffic.Options{Aircraft: n, Parties: 2, Seed: seed, Time: time.Now()})
 	if err != nil {
@@ -64,8 +73,12 @@ func fleet(scenario string, n int, seed uint64) ([]aircraft, error) {
 		if i%2 == 1 {
 			party = "russia"
 		}
+		class := r.Class
+		if class == rules.ClassManned {
+			class = ""
+		}
 		out[i] = aircraft{
-			party: party, id: r.Party + "-" + r.Aircraft,
+			party: party, id: r.Party + "-" + r.Aircraft, class: class,
 			latDeg: r.Pos.LatDeg, lonDeg: r.Pos.LonDeg, altM: r.Pos.AltM,
 			velEastMps: r.VelEastMps, velNorthMps: r.VelNorthMps,
 		}
