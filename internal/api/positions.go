@@ -181,22 +181,39 @@ type sighting struct {
 // the reports to ingest and the rejections, each naming the report's index
 // and field. index[i] is the position in the batch of ok[i].
 func parsePositions(r io.Reader, partyName string, now time.Time, rl *rules.Rules) (ok []service.PositionReport, index []int, rejected []Rejection, err error) {
-	body, err := io.ReadAll(r)
+	reports, err := decodePositions(r)
 	if err != nil {
-		return nil, nil, nil, jsonProblem(err)
+		return nil, nil, nil, err
+	}
+	ok, index, rejected = checkPositions(reports, partyName, now, rl)
+	return ok, index, rejected, nil
+}
+
+// decodePositions decodes a batch, or refuses the whole of it (400): not
+// JSON of a batch, too many reports, or a text that is not printable.
+func decodePositions(r io.Reader) ([]positionReport, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, jsonProblem(err)
 	}
 	reports, fast := decodeBatchFast(body)
 	if !fast {
 		if reports, err = decodeBatch(body); err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
 	}
 	if len(reports) > MaxReportsPerRequest {
-		return nil, nil, nil, badRequest("reports", fmt.Sprintf("at most %d reports per request, got %d", MaxReportsPerRequest, len(reports)))
+		return nil, badRequest("reports", fmt.Sprintf("at most %d reports per request, got %d", MaxReportsPerRequest, len(reports)))
 	}
 	if err := checkReportTexts(reports); err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
+	return reports, nil
+}
+
+// checkPositions splits a decoded batch into the reports to ingest and the
+// rejections (parsePositions).
+func checkPositions(reports []positionReport, partyName string, now time.Time, rl *rules.Rules) (ok []service.PositionReport, index []int, rejected []Rejection) {
 	rejected = []Rejection{}
 	ok = make([]service.PositionReport, 0, len(reports))
 	index = make([]int, 0, len(reports))
@@ -222,7 +239,7 @@ func parsePositions(r io.Reader, partyName string, now time.Time, rl *rules.Rule
 		})
 		index = append(index, i)
 	}
-	return ok, index, rejected, nil
+	return ok, index, rejected
 }
 
 func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.Principal) error {
@@ -230,14 +247,19 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 		return problem(http.StatusForbidden, "forbidden", "Forbidden", "the operator has no aircraft; post positions with a party's token")
 	}
 	rl := h.svc.Rules()
-	ok, index, rejected, err := parsePositions(r.Body, p.Party, h.svc.Now(), &rl)
+	reports, err := decodePositions(r.Body)
 	if err != nil {
 		return err
 	}
+	// The batch is well formed: the statement of a signed batch (its nonce
+	// and signature) is committed while its reports are checked, and the
+	// batch is applied once the commit succeeded (IngestPositions waits).
+	ctx := h.svc.StartBatchStatement(r.Context())
+	ok, index, rejected := checkPositions(reports, p.Party, h.svc.Now(), &rl)
 	h.svc.Metrics().ReportsRejected.Add(float64(len(rejected)))
 	// Every report left passed the engine's own rule above: the engine
 	// takes the batch in one pass.
-	n, err := h.svc.IngestPositions(r.Context(), p, ok)
+	n, err := h.svc.IngestPositions(ctx, p, ok)
 	var re *service.ReportError
 	if errors.As(err, &re) && re.Index >= 0 && re.Index < len(index) {
 		h.log.Error("the engine refused a report the edge accepted", "report", index[re.Index], "err", re.Msg)

@@ -50,14 +50,14 @@ func (h *Handler) checkSignature(r *http.Request, p party.Principal) (*http.Requ
 	}
 	var body []byte
 	if r.Body != nil {
-		if body, err = io.ReadAll(r.Body); err != nil {
+		if body, err = readBody(r.Body); err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				return nil, problem(http.StatusRequestEntityTooLarge, "too-large", "Request body too large", err.Error())
 			}
 			return nil, err
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = &readBodyCloser{Reader: bytes.NewReader(body), body: body}
 	}
 	v := &httpsig.Verifier{Nonces: h.nonces, BaseURL: h.opt.PublicURL, Keys: func(id string) (ed25519.PublicKey, error) {
 		if k, ok := keys[id]; ok {
@@ -74,4 +74,23 @@ func (h *Handler) checkSignature(r *http.Request, p party.Principal) (*http.Requ
 		return nil, err
 	}
 	return r.WithContext(service.WithStatement(r.Context(), p.Party, st, body)), nil
+}
+
+// readBodyCloser is a request body already read (to check its digest):
+// readBody hands its bytes on instead of copying them again.
+type readBodyCloser struct {
+	*bytes.Reader
+	body []byte
+}
+
+func (*readBodyCloser) Close() error { return nil }
+
+// readBody reads a request body whole: the bytes of one already read
+// (and not yet consumed) as they are, without a second copy.
+func readBody(r io.Reader) ([]byte, error) {
+	if rb, ok := r.(*readBodyCloser); ok && rb.Len() == len(rb.body) {
+		_, _ = rb.Seek(0, io.SeekEnd)
+		return rb.body, nil
+	}
+	return io.ReadAll(r)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -351,5 +352,61 @@ func TestStatementBindsTheBody(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSignedBatchRefusals: a signed position batch that is not well formed
+// is refused (400) before its statement is committed, and changes nothing,
+// the record included; a signed batch replayed to another replica (its
+// own nonce cache, the same store) is refused naming the nonce and changes
+// nothing either; the batch itself was accepted once, with one statement.
+func TestSignedBatchRefusals(t *testing.T) {
+	e := newEnv(t, Options{})
+	key, _ := partykey.Generate()
+	var tok struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": []string{partykey.Format(partykey.Public(key))}}, 201, &tok)
+
+	before := fingerprint(t, e.st)
+	for _, body := range []string{
+		`{"reports":[{"aircraft":"d1","time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","lat":35,"lon":36,"alt_m":3000}`, // cut short
+		`{"reports":[{"aircraft":"d\u00001","time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","lat":35,"lon":36,"alt_m":3000}]}`,
+	} {
+		if code, p := send(t, e, signedRequest(t, e, key, "POST", "/v1/positions", tok.Token, []byte(body))); code != http.StatusBadRequest {
+			t.Fatalf("malformed signed batch %s: %d %+v", body, code, p)
+		}
+	}
+	if after := fingerprint(t, e.st); after != before {
+		t.Fatalf("a refused signed batch changed the store: %s, was %s", after, before)
+	}
+
+	// The other replica is reached at the same public URL (behind one
+	// load balancer): the signature verifies there.
+	other := httptest.NewServer(NewHandler(e.svc, Options{PublicURL: e.srv.URL}))
+	defer other.Close()
+	batch := []byte(`{"reports":[{"aircraft":"d1","time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","lat":35,"lon":36,"alt_m":3000}]}`)
+	req := signedRequest(t, e, key, "POST", "/v1/positions", tok.Token, batch)
+	if code, p := send(t, e, req); code != http.StatusAccepted {
+		t.Fatalf("signed batch: %d %+v", code, p)
+	}
+	accepted := fingerprint(t, e.st)
+	if accepted == before {
+		t.Fatal("a signed batch recorded no statement")
+	}
+	replay := req.Clone(context.Background())
+	replay.URL.Host = strings.TrimPrefix(other.URL, "http://")
+	replay.Host = ""
+	replay.Body = ioNop(batch)
+	resp, err := other.Client().Do(replay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Problem
+	_ = json.NewDecoder(resp.Body).Decode(&p)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || p.Field != "nonce" {
+		t.Fatalf("batch replayed to another replica: %d %+v", resp.StatusCode, p)
+	}
+	if after := fingerprint(t, e.st); after != accepted {
+		t.Fatalf("a replayed signed batch changed the store: %s, was %s", after, accepted)
 	}
 }

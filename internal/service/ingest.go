@@ -102,13 +102,12 @@ func (s *Service) newTactical(r rules.Rules) {
 // IngestPositions feeds a batch of the party's reports to the tactical
 // engine and commits the alert transitions they cause (events and audit
 // records) before returning: one store transaction per batch, or fewer when
-// batches arrive together.
+// batches arrive together. A signed batch (ctx carries its statement) is
+// applied once its statement is committed (by StartBatchStatement, or
+// here).
 func (s *Service) IngestPositions(ctx context.Context, p party.Principal, reports []PositionReport) (int, error) {
 	if p.Operator {
 		return 0, ErrForbidden
-	}
-	if err := s.recordBatchStatement(ctx); err != nil {
-		return 0, err
 	}
 	batch := make([]track.Report, len(reports))
 	for i, r := range reports {
@@ -118,6 +117,11 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 			VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps,
 			Time: r.Time,
 		}
+	}
+	// A signed batch is applied only once its nonce and statement are
+	// committed: a replay is refused and changes nothing.
+	if err := s.commitBatchStatement(ctx); err != nil {
+		return 0, err
 	}
 	// The engine is taken a chunk at a time, so that a small batch (one
 	// report that creates a conflict) does not wait behind whole large ones.

@@ -138,6 +138,44 @@ func (s *Service) recordBatchStatement(ctx context.Context) error {
 	})
 }
 
+// StartBatchStatement starts the commit of the statement of the signed
+// position batch ctx carries (none: ctx is returned as it is) and returns
+// ctx carrying the commit in flight, for IngestPositions to wait for
+// before it applies the batch: a caller starts it once the batch is known
+// to be well formed (a malformed batch is refused and changes nothing,
+// its nonce and statement included) and checks the reports one by one
+// while the commit runs, instead of after it.
+func (s *Service) StartBatchStatement(ctx context.Context) context.Context {
+	if _, ok := statementOf(ctx); !ok {
+		return ctx
+	}
+	c := &batchCommit{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.err = s.recordBatchStatement(ctx)
+	}()
+	return context.WithValue(ctx, batchCommitKey{}, c)
+}
+
+// batchCommit is a batch statement's commit in flight: err is set once
+// done is closed.
+type batchCommit struct {
+	done chan struct{}
+	err  error
+}
+
+type batchCommitKey struct{}
+
+// commitBatchStatement records the statement of the signed position batch
+// ctx carries, or waits for the commit StartBatchStatement started.
+func (s *Service) commitBatchStatement(ctx context.Context) error {
+	if c, ok := ctx.Value(batchCommitKey{}).(*batchCommit); ok {
+		<-c.done
+		return c.err
+	}
+	return s.recordBatchStatement(ctx)
+}
+
 // statementReaders is who may read a statement: whoever may read one of
 // the records it covers (and its author), so that a party that sees a
 // signed change also sees the signature, and one that may not see the
