@@ -348,7 +348,7 @@ func runBenchAudit(args []string, stdout, stderr io.Writer) error {
 	trust := fs.Bool("trust", true, "also measure the transparency log and signatures (tree on append, signed ingest, proofs, witness check)")
 	var to bench.TrustOptions
 	fs.IntVar(&to.SignedBatch, "signed-batch", 1000, "reports per signed position batch")
-	fs.IntVar(&to.Batches, "signed-batches", 20, "position batches per party and round")
+	fs.IntVar(&to.Batches, "signed-batches", 100, "position batches each party posts (from each client), alternating with the other party")
 	fs.IntVar(&to.SignedClients, "signed-clients", 4, "clients posting at once in the second measurement of signed ingest (the first: one)")
 	fs.IntVar(&to.ProofRecords, "proof-records", 10_000_000, "tree size for the inclusion proof timing")
 	fs.IntVar(&to.Proofs, "proofs", 10_000, "inclusion proofs timed")

@@ -81,7 +81,7 @@ func TestResolutionMeasuresBandsAndIngest(t *testing.T) {
 // and from several clients at once.
 func TestSignedIngestCountsOnlyAcceptedBatches(t *testing.T) {
 	for _, clients := range []int{1, 3} {
-		r, err := signedIngest(TrustOptions{SignedBatch: 50, Batches: 15}, clients)
+		r, err := signedIngest(TrustOptions{SignedBatch: 50, Batches: 30}, clients)
 		if err != nil {
 			t.Fatalf("%d clients: %v", clients, err)
 		}
