@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,8 +107,9 @@ func oracleRoot(t fataler, leaves [][]byte) []byte {
 // TestSyncTreeFollowsTheRecords: whatever happens between the records and
 // the tree (records appended by this Log, whose leaf hashes it remembers,
 // and by others it did not see, transactions rolled back after the Log
-// remembered their records, crashes that lose the tree's unsynced tail or
-// cut it in the middle of a leaf, and with it the Log's memory, a store
+// remembered their records, crashes that lose the tree's file's tail, cut
+// it in the middle of a leaf or leave zeros where it was not synced, and
+// with it the Log's memory, a store
 // restored from an older copy and continued differently), after SyncTree
 // the tree holds exactly the stored records: its root is the one
 // transparency-dev/merkle computes from the records decoded, and an
@@ -160,7 +162,7 @@ func TestSyncTreeFollowsTheRecords(t *testing.T) {
 		}
 		steps := rapid.IntRange(1, 25).Draw(rt, "steps")
 		for range steps {
-			switch rapid.IntRange(0, 6).Draw(rt, "action") {
+			switch rapid.IntRange(0, 7).Draw(rt, "action") {
 			case 0, 1:
 				appendRecords(lg, rapid.IntRange(1, 12).Draw(rt, "records"), true)
 			case 2:
@@ -182,9 +184,26 @@ func TestSyncTreeFollowsTheRecords(t *testing.T) {
 				if err != nil {
 					rt.Fatal(err)
 				}
-				if keep := rapid.Int64Range(0, fi.Size()).Draw(rt, "tree bytes kept"); keep < fi.Size() {
+				keep := rapid.Int64Range(0, fi.Size()).Draw(rt, "tree bytes kept")
+				if keep < fi.Size() {
 					if err := os.Truncate(path, keep); err != nil {
 						rt.Fatal(err)
+					}
+				}
+				// And what was not synced may hold zeros, anywhere.
+				if b, err := os.ReadFile(path + translog.SyncedSuffix); err == nil && len(b) == 8 {
+					if synced := int64(binary.BigEndian.Uint64(b)) * int64(len(translog.Hash{})); synced < keep {
+						from := rapid.Int64Range(synced, keep).Draw(rt, "zeros from")
+						to := rapid.Int64Range(from, keep).Draw(rt, "zeros to")
+						f, err := os.OpenFile(path, os.O_WRONLY, 0)
+						if err != nil {
+							rt.Fatal(err)
+						}
+						_, err = f.WriteAt(make([]byte, to-from), from)
+						f.Close()
+						if err != nil {
+							rt.Fatal(err)
+						}
 					}
 				}
 				if fh, err = translog.OpenFileHashes(path); err != nil {
@@ -195,6 +214,10 @@ func TestSyncTreeFollowsTheRecords(t *testing.T) {
 				}
 				lg = NewLog(key, DefaultEvery)
 				sync() // at startup
+			case 7:
+				if err := fh.Sync(); err != nil {
+					rt.Fatal(err)
+				}
 			case 6:
 				if backup == nil || rapid.Bool().Draw(rt, "take a copy") {
 					backup = append([]store.AuditRecord(nil), m.committed...)

@@ -122,17 +122,18 @@ const appendRounds = 10
 // appendWithTree appends the records through the audit log, in
 // transactions of Batch, to two stores in alternating rounds: one alone
 // (today's append), one whose Merkle tree follows it the way the server's
-// does (audit.Log.SyncTree at the end of each round, the server's periodic job:
-// the new records read back a page at a time, their leaf hashes appended
-// to the file-backed tree). Each side's time is its appends plus, for the
-// tree's side, the catch-up; the tree holds every record at the end. It
-// returns records per second of each side, on the wall clock and per CPU
-// second of the process.
+// does (audit.Log.SyncTree at the end of each round, the server's periodic
+// job: the new records read back a page at a time, their leaf hashes
+// appended to the file-backed tree, which is then synced). Each side's
+// time is its appends plus, for the tree's side, the catch-up; the tree
+// holds every record at the end. It returns records per second of each
+// side, on the wall clock and per CPU second of the process.
 func appendWithTree(o TrustOptions) (plain, withTree, plainCPU, withTreeCPU float64, err error) {
 	type side struct {
 		st      store.Store
 		lg      *audit.Log
 		tree    *translog.Tree
+		file    *translog.FileHashes
 		n       int
 		elapsed time.Duration
 		cpu     time.Duration
@@ -152,6 +153,7 @@ func appendWithTree(o TrustOptions) (plain, withTree, plainCPU, withTreeCPU floa
 				return 0, 0, 0, 0, err
 			}
 			defer fh.Close()
+			sides[i].file = fh
 			if sides[i].tree, err = translog.NewTree(fh); err != nil {
 				return 0, 0, 0, 0, err
 			}
@@ -191,6 +193,9 @@ func appendWithTree(o TrustOptions) (plain, withTree, plainCPU, withTreeCPU floa
 		}
 		if s.tree != nil {
 			if err := syncTree(s); err != nil {
+				return err
+			}
+			if err := s.file.Sync(); err != nil { // as the server does before it signs a checkpoint
 				return err
 			}
 		}

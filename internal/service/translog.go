@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sync"
 	"time"
@@ -39,7 +38,7 @@ type transLog struct {
 	key    *translog.LogKey
 	tree   *translog.Tree
 	pusher *witness.Pusher
-	closer io.Closer // the tree's file, when it has one
+	file   *translog.FileHashes // the tree's file, when it has one
 
 	mu        sync.Mutex
 	published []byte // the latest checkpoint with its cosignatures
@@ -70,8 +69,8 @@ func (s *Service) openTransLog(ctx context.Context, key ed25519.PrivateKey, orig
 		return fmt.Errorf("service: --log-origin: %w", err)
 	}
 	var (
-		hs     translog.HashStore = &translog.MemHashes{}
-		closer io.Closer
+		hs   translog.HashStore = &translog.MemHashes{}
+		file *translog.FileHashes
 	)
 	if s.cfg.DataDir != "" {
 		fh, err := translog.OpenFileHashes(filepath.Join(s.cfg.DataDir, TreeFile))
@@ -79,13 +78,13 @@ func (s *Service) openTransLog(ctx context.Context, key ed25519.PrivateKey, orig
 			return fmt.Errorf("service: the transparency log's tree: %w", err)
 		}
 		hs = fh
-		closer = fh
+		file = fh
 	}
 	tree, err := translog.NewTree(hs)
 	if err != nil {
 		return err
 	}
-	tl := &transLog{key: lk, tree: tree, closer: closer}
+	tl := &transLog{key: lk, tree: tree, file: file}
 	tl.pusher, err = witness.NewPusher(lk.Verifier(), tree.ConsistencyProof, endpoints(s.Rules()), witnessTimeout)
 	if err != nil {
 		return err
@@ -170,6 +169,13 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 	signed, cp := bytes.Clone(tl.published), tl.cp
 	tl.mu.Unlock()
 	if grew {
+		// Synced at each checkpoint: across a power loss the tree's file
+		// keeps only what was synced, and the rest is appended again from
+		// the records at startup; this bounds that to one tick's records.
+		if err := tl.sync(); err != nil {
+			tl.endPush(done)
+			return err
+		}
 		root, err := tl.tree.Root(size)
 		if err != nil {
 			tl.endPush(done)
@@ -322,11 +328,20 @@ func (s *Service) setWitnesses(r rules.Rules) error {
 	return s.tlog.pusher.SetWitnesses(endpoints(r))
 }
 
-// close waits for the push in flight and closes the tree's file.
+// sync makes the tree's file durable so far (one fsync per checkpoint,
+// never in a write's path).
+func (tl *transLog) sync() error {
+	if tl.file == nil {
+		return nil
+	}
+	return tl.file.Sync()
+}
+
+// close waits for the push in flight, syncs and closes the tree's file.
 func (tl *transLog) close(ctx context.Context) error {
 	tl.waitPush(ctx)
-	if tl.closer != nil {
-		return tl.closer.Close()
+	if tl.file != nil {
+		return errors.Join(tl.file.Sync(), tl.file.Close())
 	}
 	return nil
 }

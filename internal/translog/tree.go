@@ -17,6 +17,7 @@
 package translog
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -287,7 +288,12 @@ func (m *MemHashes) Truncate(count int64) error {
 }
 
 // FileHashes is a HashStore in one file: hash i at byte offset 32*i. It is
-// an index rebuilt from the records, so it is not synced on every append.
+// an index rebuilt from the records, so it is not synced on every append:
+// Sync makes the hashes stored so far durable and records how many are in
+// a second file (path + SyncedSuffix). Opening keeps only those: past them,
+// after a power loss, a file system may keep a tail of zeros or stale
+// blocks that no check of the last leaf would notice, and the tree's owner
+// appends those leaves again from the records.
 //
 // Where the system can (unix), the file is also mapped into memory,
 // read-only: a proof reads some 50 hashes scattered over the file, and
@@ -300,34 +306,87 @@ type FileHashes struct {
 	f      *os.File
 	count  int64
 	mapped []byte // the file's first len(mapped) bytes, or nil
+	// syncedFile holds synced, the count of hashes known durable, as 8
+	// bytes big endian.
+	syncedFile *os.File
+	synced     int64
 }
+
+// SyncedSuffix names the file beside a FileHashes' file that holds how
+// many of its hashes were synced.
+const SyncedSuffix = ".synced"
 
 // remapEvery is how many bytes of hashes may be appended past the mapping
 // before the file is mapped again (64 KiB: some 1,000 leaves).
 const remapEvery = 64 << 10
 
-// OpenFileHashes opens (creating, mode 0600) the hash file at path; a
-// trailing partial hash is cut off.
-func OpenFileHashes(path string) (*FileHashes, error) {
+// OpenFileHashes opens (creating, mode 0600) the hash file at path and
+// keeps the hashes its last Sync made durable (a file from before the
+// synced count was kept is synced and kept whole).
+func OpenFileHashes(path string) (h *FileHashes, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
+	sf, err := os.OpenFile(path+SyncedSuffix, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	count := fi.Size() / tlog.HashSize
-	if fi.Size()%tlog.HashSize != 0 {
-		if err := f.Truncate(count * tlog.HashSize); err != nil {
+	defer func() {
+		if err != nil {
 			f.Close()
+			sf.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	count := fi.Size() / tlog.HashSize
+	h = &FileHashes{f: f, count: count, syncedFile: sf}
+	var b [8]byte
+	switch n, err := sf.ReadAt(b[:], 0); {
+	case n == len(b):
+		h.synced = int64(binary.BigEndian.Uint64(b[:]))
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, err
+	default:
+		// No count yet: a new file, or one from before counts were kept.
+		if err := f.Sync(); err != nil {
+			return nil, err
+		}
+		h.synced = count
+		if err := h.writeSynced(); err != nil {
 			return nil, err
 		}
 	}
-	h := &FileHashes{f: f, count: count}
+	if keep := min(count, h.synced); keep*tlog.HashSize != fi.Size() {
+		if err := f.Truncate(keep * tlog.HashSize); err != nil {
+			return nil, err
+		}
+		h.count = keep
+	}
+	if h.synced > h.count {
+		// Fewer hashes than were synced: the file was cut by hand, or
+		// replaced. Only what is there is durable.
+		h.synced = h.count
+		if err := h.writeSynced(); err != nil {
+			return nil, err
+		}
+	}
 	h.remap()
 	return h, nil
+}
+
+// writeSynced stores h.synced durably.
+func (h *FileHashes) writeSynced() error {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(h.synced))
+	if _, err := h.syncedFile.WriteAt(b[:], 0); err != nil {
+		return err
+	}
+	return h.syncedFile.Sync()
 }
 
 // remap maps the file's hashes anew (h.mu held for writing, or not yet
@@ -396,6 +455,14 @@ func (h *FileHashes) Truncate(count int64) error {
 	if count >= h.count {
 		return nil
 	}
+	// The synced count first: the hashes appended again past count are
+	// not durable until the next Sync.
+	if count < h.synced {
+		h.synced = count
+		if err := h.writeSynced(); err != nil {
+			return err
+		}
+	}
 	// Never keep a mapping past the end of the file: reading there faults.
 	if h.mapped != nil {
 		_ = unmapFile(h.mapped)
@@ -409,8 +476,20 @@ func (h *FileHashes) Truncate(count int64) error {
 	return nil
 }
 
-// Sync flushes the file to disk.
-func (h *FileHashes) Sync() error { return h.f.Sync() }
+// Sync makes the hashes stored so far durable, and records how many they
+// are.
+func (h *FileHashes) Sync() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.count == h.synced {
+		return nil
+	}
+	if err := h.f.Sync(); err != nil {
+		return err
+	}
+	h.synced = h.count
+	return h.writeSynced()
+}
 
 // Close closes the file.
 func (h *FileHashes) Close() error {
@@ -420,5 +499,5 @@ func (h *FileHashes) Close() error {
 		_ = unmapFile(h.mapped)
 		h.mapped = nil
 	}
-	return h.f.Close()
+	return errors.Join(h.f.Close(), h.syncedFile.Close())
 }

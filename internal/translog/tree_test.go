@@ -10,6 +10,7 @@ import (
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/tlog"
 	"pgregory.net/rapid"
 )
 
@@ -133,9 +134,12 @@ func TestFileHashesReopenAndTornTail(t *testing.T) {
 	if _, err := tree.Append(leaves...); err != nil {
 		t.Fatal(err)
 	}
-	// A crash in the middle of a leaf's hashes: a partial hash and one hash
-	// of the next leaf too many.
+	// A crash in the middle of a leaf's hashes: one hash of the next leaf
+	// too many, synced, and a partial hash.
 	if err := fh.Append([]Hash{{1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	fh.Close()
@@ -172,6 +176,112 @@ func TestFileHashesReopenAndTornTail(t *testing.T) {
 	}
 	if _, err := tree.InclusionProof(10, 11); err == nil {
 		t.Fatal("a proof beyond the tree was made")
+	}
+}
+
+// TestFileHashesKeepOnlyWhatWasSynced: after a power loss the hashes
+// appended since the last Sync may be garbage (zeros, stale blocks) even
+// where the file's length says they are there; reopened, the file keeps
+// only the synced ones, also after a truncation below them, and the tree
+// grows again from there to the right roots. A file from before the synced
+// count was kept is kept whole.
+func TestFileHashesKeepOnlyWhatWasSynced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tree")
+	var leaves [][]byte
+	for i := range 60 {
+		leaves = append(leaves, leafData(i))
+	}
+	open := func() (*FileHashes, *Tree) {
+		t.Helper()
+		fh, err := OpenFileHashes(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree, err := NewTree(fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fh, tree
+	}
+	// garble overwrites the hashes past the first keep with zeros, as a
+	// power loss may leave them.
+	garble := func(keep int64) {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt(make([]byte, fi.Size()-keep*tlog.HashSize), keep*tlog.HashSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantSize := func(tree *Tree, size int) {
+		t.Helper()
+		root, err := tree.Root(tree.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tree.Size() != int64(size) || root != mth(leaves[:size]) {
+			t.Fatalf("reopened: %d leaves, root %v; want %d leaves, root %v", tree.Size(), root, size, mth(leaves[:size]))
+		}
+	}
+
+	fh, tree := open()
+	if _, err := tree.Append(leaves[:20]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	synced := fh.Count()
+	if _, err := tree.Append(leaves[20:30]...); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	garble(synced)
+	fh, tree = open()
+	wantSize(tree, 20)
+	if _, err := tree.Append(leaves[20:40]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// Cut back below what was synced, grown again, not synced: a crash
+	// keeps only the part below the cut.
+	if err := tree.Truncate(15); err != nil {
+		t.Fatal(err)
+	}
+	cut := fh.Count()
+	if _, err := tree.Append(leaves[15:40]...); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	garble(cut)
+	fh, tree = open()
+	wantSize(tree, 15)
+	if _, err := tree.Append(leaves[15:60]...); err != nil {
+		t.Fatal(err)
+	}
+	wantSize(tree, 60)
+	if err := fh.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	// A file without its synced count (written before it was kept).
+	if err := os.Remove(path + SyncedSuffix); err != nil {
+		t.Fatal(err)
+	}
+	fh, tree = open()
+	defer fh.Close()
+	wantSize(tree, 60)
+	if b, err := os.ReadFile(path + SyncedSuffix); err != nil || len(b) != 8 {
+		t.Fatalf("the synced count was not written again: %x %v", b, err)
 	}
 }
 
