@@ -169,13 +169,6 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 	signed, cp := bytes.Clone(tl.published), tl.cp
 	tl.mu.Unlock()
 	if grew {
-		// Synced at each checkpoint: across a power loss the tree's file
-		// keeps only what was synced, and the rest is appended again from
-		// the records at startup; this bounds that to one tick's records.
-		if err := tl.sync(); err != nil {
-			tl.endPush(done)
-			return err
-		}
 		root, err := tl.tree.Root(size)
 		if err != nil {
 			tl.endPush(done)
@@ -192,6 +185,14 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 	}
 	go func() {
 		defer tl.endPush(done)
+		if grew {
+			// Synced at each new checkpoint, beside the tick: across a
+			// power loss the tree's file keeps only what was synced, and
+			// the rest is appended again from the records at startup.
+			if err := tl.sync(); err != nil {
+				s.log.Warn("syncing the transparency log's tree", "err", err)
+			}
+		}
 		lines := tl.pusher.Push(context.WithoutCancel(ctx), signed, cp.Size)
 		tl.mu.Lock()
 		var published []byte
@@ -328,8 +329,8 @@ func (s *Service) setWitnesses(r rules.Rules) error {
 	return s.tlog.pusher.SetWitnesses(endpoints(r))
 }
 
-// sync makes the tree's file durable so far (one fsync per checkpoint,
-// never in a write's path).
+// sync makes the tree's file durable so far (one fsync per new
+// checkpoint, in the background: no write, proof or tick waits for it).
 func (tl *transLog) sync() error {
 	if tl.file == nil {
 		return nil

@@ -306,8 +306,11 @@ type FileHashes struct {
 	f      *os.File
 	count  int64
 	mapped []byte // the file's first len(mapped) bytes, or nil
-	// syncedFile holds synced, the count of hashes known durable, as 8
-	// bytes big endian.
+	// syncMu serializes Sync and Truncate, and guards synced, the count
+	// of hashes known durable, and syncedFile, which holds it (8 bytes big
+	// endian). It is taken before mu, and a Sync's fsync holds mu not at
+	// all: proofs and appends go on meanwhile.
+	syncMu     sync.Mutex
 	syncedFile *os.File
 	synced     int64
 }
@@ -379,7 +382,8 @@ func OpenFileHashes(path string) (h *FileHashes, err error) {
 	return h, nil
 }
 
-// writeSynced stores h.synced durably.
+// writeSynced stores h.synced durably (h.syncMu held, or h not yet
+// shared).
 func (h *FileHashes) writeSynced() error {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(h.synced))
@@ -450,11 +454,8 @@ func (h *FileHashes) Append(hs []Hash) error {
 }
 
 func (h *FileHashes) Truncate(count int64) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if count >= h.count {
-		return nil
-	}
+	h.syncMu.Lock()
+	defer h.syncMu.Unlock()
 	// The synced count first: the hashes appended again past count are
 	// not durable until the next Sync.
 	if count < h.synced {
@@ -462,6 +463,11 @@ func (h *FileHashes) Truncate(count int64) error {
 		if err := h.writeSynced(); err != nil {
 			return err
 		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if count >= h.count {
+		return nil
 	}
 	// Never keep a mapping past the end of the file: reading there faults.
 	if h.mapped != nil {
@@ -477,22 +483,27 @@ func (h *FileHashes) Truncate(count int64) error {
 }
 
 // Sync makes the hashes stored so far durable, and records how many they
-// are.
+// are. Reads and appends go on while it waits for the disk.
 func (h *FileHashes) Sync() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.count == h.synced {
+	h.syncMu.Lock()
+	defer h.syncMu.Unlock()
+	count := h.Count()
+	if count <= h.synced {
 		return nil
 	}
+	// Every hash below count was written before count was (Append), and
+	// no Truncate runs until this returns.
 	if err := h.f.Sync(); err != nil {
 		return err
 	}
-	h.synced = h.count
+	h.synced = count
 	return h.writeSynced()
 }
 
 // Close closes the file.
 func (h *FileHashes) Close() error {
+	h.syncMu.Lock()
+	defer h.syncMu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.mapped != nil {

@@ -285,6 +285,75 @@ func TestFileHashesKeepOnlyWhatWasSynced(t *testing.T) {
 	}
 }
 
+// TestFileHashesSyncWhileGrowing: Syncs run while the tree grows and
+// proofs are read (run under -race by make test); reopened, the tree keeps
+// at least what the last Sync covered, with the right root.
+func TestFileHashesSyncWhileGrowing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tree")
+	fh, err := OpenFileHashes(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := NewTree(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves [][]byte
+	for i := range 400 {
+		leaves = append(leaves, leafData(i))
+	}
+	done := make(chan error, 2)
+	go func() {
+		for i := 0; i < len(leaves); i += 10 {
+			if _, err := tree.Append(leaves[i : i+10]...); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	go func() {
+		for range 200 {
+			if size := tree.Size(); size > 1 {
+				if _, err := tree.InclusionProof(size/2, size); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	var synced int64
+	for range 20 {
+		before := tree.Size() // the Sync covers at least these
+		if err := fh.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		synced = before
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	fh.Close()
+	fh, err = OpenFileHashes(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if tree, err = NewTree(fh); err != nil {
+		t.Fatal(err)
+	}
+	root, err := tree.Root(tree.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree.Size() < synced || root != mth(leaves[:tree.Size()]) {
+		t.Fatalf("reopened with %d leaves (%d were synced), root %v", tree.Size(), synced, root)
+	}
+}
+
 // TestFileHashesMatchMemoryAcrossRemaps grows a file-backed tree in
 // batches of random sizes well past several remappings of its file, cuts
 // it back and grows it again, and checks after each step that every stored
