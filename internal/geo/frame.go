@@ -44,6 +44,17 @@ func (f Frame) VelocityFrom(at LLA, v ENU) ENU {
 	return f.rotate(x, y, z)
 }
 
+// FromECEF returns the point e (ECEF) in this frame: ToENU for a point
+// already in earth-centred coordinates, without the trigonometry of its
+// latitude and longitude.
+func (f Frame) FromECEF(e ECEF) ENU {
+	return f.rotate(e.XM-f.o.XM, e.YM-f.o.YM, e.ZM-f.o.ZM)
+}
+
+// VelocityFromECEF rotates a velocity (m/s) given in ECEF axes into this
+// frame: VelocityFrom for a velocity already in earth-centred axes.
+func (f Frame) VelocityFromECEF(v ECEF) ENU { return f.rotate(v.XM, v.YM, v.ZM) }
+
 // rotate turns an ECEF difference vector into east-north-up components.
 func (f Frame) rotate(dx, dy, dz float64) ENU {
 	return ENU{

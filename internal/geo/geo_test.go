@@ -334,3 +334,24 @@ func TestFromECEFDeepInside(t *testing.T) {
 		t.Fatalf("centre comes back %v m off", d)
 	}
 }
+
+// FromECEF and VelocityFromECEF are ToENU and VelocityFrom for what is
+// already in earth-centred coordinates.
+func TestFrameFromECEF(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		f := NewFrame(drawLLA(t, "origin"))
+		at := drawLLA(t, "at")
+		v := ENU{
+			EastM:  rapid.Float64Range(-400, 400).Draw(t, "east"),
+			NorthM: rapid.Float64Range(-400, 400).Draw(t, "north"),
+			UpM:    rapid.Float64Range(-50, 50).Draw(t, "up"),
+		}
+		if got, want := f.FromECEF(ToECEF(at)), f.ToENU(at); enuDist(got, want) > 1e-6 {
+			t.Fatalf("FromECEF = %+v, ToENU = %+v", got, want)
+		}
+		x, y, z := NewFrame(at).unrotate(v)
+		if got, want := f.VelocityFromECEF(ECEF{XM: x, YM: y, ZM: z}), f.VelocityFrom(at, v); enuDist(got, want) > 1e-9 {
+			t.Fatalf("VelocityFromECEF = %+v, VelocityFrom = %+v", got, want)
+		}
+	})
+}
