@@ -251,6 +251,13 @@ func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans)
 			horizon = min(horizon, lvl.AlertingTimeS)
 		}
 		t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
+		if c.own.beyondReach(d, lo, hi, &t) {
+			// No candidate conflicts: red would find nothing.
+			if c.conflict[r][i] {
+				ms = append(ms, member{in: in, det: lvl.Detector, horizonS: horizon})
+			}
+			continue
+		}
 		n := len(red)
 		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
 		if c.conflict[r][i] || len(red) > n {

@@ -87,6 +87,63 @@ func (t *test) conflicts(ownPos, ownVel detect.Vec3) bool {
 	return loss.Conflict
 }
 
+// beyondReach reports whether no candidate of dimension d within [lo, hi]
+// can conflict under t, by the detector's Reach (where a loss can be at
+// all) rather than by its boundaries: a test of a few multiplications
+// that spares red most of the traffic of a busy airspace. It is
+// conservative: true only when every candidate is out of reach at every
+// instant of [t.fromS, t.toS]. What a dimension keeps of the ownship's
+// state is tested exactly (the vertical motion of track and ground-speed
+// candidates, the horizontal motion of vertical-speed and altitude
+// candidates); what it changes, by the fastest candidate.
+func (o *ownship) beyondReach(d dim, lo, hi float64, t *test) bool {
+	reach := t.det.Reach()
+	from, to := t.fromS, t.toS
+	if t.atStart {
+		to = from + 1
+	}
+	rel := t.pos.Sub(o.pos)
+	intH := math.Hypot(t.vel.X, t.vel.Y)
+	switch d {
+	case dimTrack, dimGs:
+		relVz := t.vel.Z - o.vel.Z
+		if nearestAbs(rel.Z, relVz, from, to) > reach.VerticalM+math.Abs(relVz)*reach.VerticalS {
+			return true
+		}
+		ownH := o.trackSpeed
+		if d == dimGs {
+			ownH = max(math.Abs(lo), math.Abs(hi))
+		}
+		closing := intH + ownH
+		return math.Hypot(rel.X, rel.Y)-closing*to > reach.HorizontalM+closing*reach.HorizontalS
+	case dimVs, dimAlt:
+		relVx, relVy := t.vel.X-o.vel.X, t.vel.Y-o.vel.Y
+		tc := from
+		if w2 := relVx*relVx + relVy*relVy; w2 > 0 {
+			tc = max(from, min(to, -(rel.X*relVx+rel.Y*relVy)/w2))
+		}
+		if math.Hypot(rel.X+relVx*tc, rel.Y+relVy*tc) > reach.HorizontalM+math.Hypot(relVx, relVy)*reach.HorizontalS {
+			return true
+		}
+		if d == dimAlt {
+			// Any altitude is a candidate.
+			return false
+		}
+		closing := math.Abs(t.vel.Z) + max(math.Abs(lo), math.Abs(hi))
+		return math.Abs(rel.Z)-closing*to > reach.VerticalM+closing*reach.VerticalS
+	}
+	return false
+}
+
+// nearestAbs is the least |x + v·t| over t in [from, to].
+func nearestAbs(x, v, from, to float64) float64 {
+	a, b := x+v*from, x+v*to
+	if (a <= 0) != (b <= 0) {
+		return 0
+	}
+	return min(math.Abs(a), math.Abs(b))
+}
+
 // scratch holds the buffers a computation reuses.
 type scratch struct {
 	xs     []float64

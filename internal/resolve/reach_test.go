@@ -1,0 +1,68 @@
+package resolve
+
+import (
+	"math"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/deconflict/deconflict/internal/detect"
+)
+
+// TestBeyondReachIsConservative: whenever beyondReach leaves an intruder
+// out of a dimension, no candidate of the dimension, sampled densely,
+// conflicts with it, for both kinds of detector, near and far traffic.
+func TestBeyondReachIsConservative(t *testing.T) {
+	cfg := DefaultConfig()
+	dets := []detect.Detector{
+		detect.Cylinder{HorizontalM: 1852, VerticalM: 150},
+		detect.Cylinder{HorizontalM: 50, VerticalM: 15},
+		DO365().Alerter.Levels[1].Detector,
+	}
+	pruned := 0
+	check := func(t *rapid.T) {
+		vel := func(name string) detect.Vec3 {
+			speed := rapid.Float64Range(0, 300).Draw(t, name+"_speed")
+			track := rapid.Float64Range(0, 2*math.Pi).Draw(t, name+"_track")
+			return detect.Vec3{X: speed * math.Sin(track), Y: speed * math.Cos(track), Z: rapid.Float64Range(-20, 20).Draw(t, name+"_vz")}
+		}
+		own := newOwnship(detect.Vec3{Z: rapid.Float64Range(30, 8000).Draw(t, "own_z")}, vel("own"), cfg.MinAirspeedMps)
+		intVel := vel("int")
+		horizon := rapid.SampledFrom([]float64{15, 60, 180}).Draw(t, "horizon")
+		// Around the distances the bounds decide at: up to a little
+		// beyond what the fastest candidate and the intruder close over
+		// the horizon, plus the detectors' reach.
+		far := (math.Hypot(intVel.X, intVel.Y)+cfg.MaxGsMps)*horizon + 2000
+		dist := far * rapid.Float64Range(0, 1.2).Draw(t, "far")
+		bearing := rapid.Float64Range(0, 2*math.Pi).Draw(t, "bearing")
+		pos := detect.Vec3{
+			X: dist * math.Sin(bearing),
+			Y: dist * math.Cos(bearing),
+			Z: own.pos.Z + (40*horizon+500)*rapid.Float64Range(-1.2, 1.2).Draw(t, "dz"),
+		}
+		tt := test{det: rapid.SampledFrom(dets).Draw(t, "detector"), pos: pos, vel: intVel, toS: horizon}
+		c := computation{cfg: &cfg, own: own}
+		for d := dimTrack; d < numDims; d++ {
+			lo, hi := c.domain(d)
+			if !own.beyondReach(d, lo, hi, &tt) {
+				continue
+			}
+			pruned++
+			const samples = 2000
+			for k := 0; k <= samples; k++ {
+				x := lo + (hi-lo)*float64(k)/samples
+				p, v := own.state(d, x)
+				if tt.conflicts(p, v) {
+					t.Fatalf("dimension %d: candidate %g conflicts with an intruder called beyond reach (%+v)", d, x, tt)
+				}
+			}
+		}
+	}
+	for range 10 {
+		rapid.Check(t, check)
+	}
+	t.Logf("%d dimensions of intruders beyond reach", pruned)
+	if pruned == 0 {
+		t.Fatal("no intruder was ever beyond reach: the test tested nothing")
+	}
+}
