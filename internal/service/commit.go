@@ -90,9 +90,28 @@ func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter
 		w = &commitWaiter{left: len(trs), done: make(chan struct{})}
 	}
 	for _, tr := range trs {
-		t.pending = append(t.pending, queued{tr: tr, w: w, res: s.startResolution(&tr)})
+		p := s.startResolution(&tr)
+		t.supersede(tr.ID, p)
+		t.pending = append(t.pending, queued{tr: tr, w: w, res: p})
 	}
 	return w
+}
+
+// supersede records p as the resolution of alert id's latest transition
+// (nil: it gets none) and marks the one before it, if any, superseded: it
+// is computed only if it started already (t.mu held).
+func (t *tactical) supersede(id string, p *pendingResolution) {
+	if old := t.latest[id]; old != nil {
+		old.superseded.Store(true)
+	}
+	if p == nil {
+		delete(t.latest, id)
+		return
+	}
+	if t.latest == nil {
+		t.latest = map[string]*pendingResolution{}
+	}
+	t.latest[id] = p
 }
 
 // release marks the transitions as committed (t.mu held).

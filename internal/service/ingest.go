@@ -56,6 +56,9 @@ type tactical struct {
 
 	mu      sync.Mutex // engine calls and the queue, in one order
 	pending []queued
+	// latest is, by alert, the resolution of its latest queued transition
+	// (mu held): a newer transition of the alert supersedes it.
+	latest map[string]*pendingResolution
 
 	commitMu sync.Mutex
 	// posted is the alert level last posted to the hotline per open alert;
@@ -251,12 +254,30 @@ func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, 
 // resolutions collects, by alert id, the resolutions of the queued
 // transitions that have one, waiting at most resolutionWait for each still
 // being computed: an alert is never held back for long by its resolution
-// (one not ready is left out of its events, and asked for on demand).
+// (one not ready is left out of its events, and asked for on demand). An
+// alert gets the resolution of its latest transition: one superseded by a
+// newer transition of the alert is taken only if it is ready, never waited
+// for (the newer one, in this commit or a later one, carries its own).
 func (s *Service) resolutions(qs []queued) map[string]*Resolution {
 	var out map[string]*Resolution
 	deadline := time.Now().Add(resolutionWait)
 	for _, q := range qs {
 		if q.res == nil {
+			continue
+		}
+		if q.res.superseded.Load() {
+			select {
+			case <-q.res.done:
+				if r := q.res.res; r != nil {
+					if out == nil {
+						out = map[string]*Resolution{}
+					}
+					if _, newer := out[q.tr.ID]; !newer {
+						out[q.tr.ID] = r
+					}
+				}
+			default:
+			}
 			continue
 		}
 		if r := q.res.wait(deadline); r != nil {

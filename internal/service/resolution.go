@@ -127,12 +127,14 @@ type resolver struct {
 	seps       []resolve.Separation
 	cfg        resolve.Config
 	kinematics resolve.Kinematics
-	// reachM is how far an intruder can be from the ownship and still
-	// conflict with one of its candidates, leaving out the speeds: a
-	// conflict needs the two within reachM plus the distance both fly
-	// over lookaheadS (the longest lookahead, with the time the modified
-	// tau of DO-365 looks further).
-	reachM, lookaheadS float64
+	// reachM[i] is how far an intruder can be from the ownship and
+	// still conflict with one of its candidates under entry i, leaving
+	// out the speeds: a conflict needs the two within reachM[i] plus the
+	// distance both fly over lookaheadS[i] (the entry's lookahead, with
+	// the time the modified tau of DO-365 looks further). By entry, so
+	// that two drones 50 m apart are not looked for as far as two
+	// airliners five miles apart.
+	reachM, lookaheadS []float64
 }
 
 // resolverFor returns the resolver of the rules in force.
@@ -148,11 +150,14 @@ func (s *Service) resolverFor(r rules.Rules) *resolver {
 	}
 	for _, e := range rv.table.Entries() {
 		rv.seps = append(rv.seps, separationOf(e))
+		var reachM, lookaheadS float64
 		for _, l := range e.Levels {
 			reach := l.Detector.Reach()
-			rv.reachM = max(rv.reachM, math.Hypot(reach.HorizontalM, reach.VerticalM))
-			rv.lookaheadS = max(rv.lookaheadS, e.LookaheadS+max(reach.HorizontalS, reach.VerticalS))
+			reachM = max(reachM, math.Hypot(reach.HorizontalM, reach.VerticalM))
+			lookaheadS = max(lookaheadS, e.LookaheadS+max(reach.HorizontalS, reach.VerticalS))
 		}
+		rv.reachM = append(rv.reachM, reachM)
+		rv.lookaheadS = append(rv.lookaheadS, lookaheadS)
 	}
 	s.resolvers.Store(rv)
 	return rv
@@ -218,22 +223,39 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 	res := Resolution{AlertID: a.ID, Time: now.UTC()}
 	keys := make([]track.Key, len(a.Aircraft))
 	centres := make([][3]float64, len(a.Aircraft))
+	classes := make([]uint8, len(a.Aircraft))
+	known := make([]bool, len(a.Aircraft))
+	// ownMaxMps is the fastest an aircraft of the alert flies in any
+	// candidate: the fastest candidate ground speed (or its own, when
+	// faster) and vertical speed.
+	ownMaxMps := 2 * math.Abs(rv.cfg.MaxVsMps)
 	for i, ac := range a.Aircraft {
 		keys[i] = track.Key{Party: ac.Party, Aircraft: ac.Aircraft}
 		e := geo.ToECEF(geo.LLA{LatDeg: ac.LatDeg, LonDeg: ac.LonDeg, AltM: ac.AltM})
 		centres[i] = [3]float64{e.XM, e.YM, e.ZM}
+		classes[i], known[i] = rv.table.Class(ac.Class)
+		ownMaxMps = max(ownMaxMps, 2*math.Abs(rv.cfg.MaxVsMps)+max(rv.cfg.MaxGsMps, math.Hypot(ac.VelEastMps, ac.VelNorthMps)))
 	}
 	// The tracks that can matter to an aircraft of the alert: within
-	// reach over the lookahead at the fastest candidate ground speed and
-	// the track's own speed, from where the alert last placed the
-	// aircraft (plus how far it flew since, at the fastest candidate).
+	// reach, under the separation of their pair, over its lookahead at the
+	// fastest candidate and the track's own speed, from where the alert
+	// last placed the aircraft (plus how far it flew since, at the
+	// fastest candidate), and the alert's aircraft themselves.
 	age := max(0, now.Sub(a.Time).Seconds())
-	ownMax := rv.cfg.MaxGsMps + 2*math.Abs(rv.cfg.MaxVsMps)
 	near := s.tac.eng.Load().Select(func(st *track.State) bool {
+		c, ok := rv.table.Class(st.Class)
+		if !ok {
+			return false
+		}
 		v := math.Sqrt(st.VelECEF[0]*st.VelECEF[0] + st.VelECEF[1]*st.VelECEF[1] + st.VelECEF[2]*st.VelECEF[2])
-		r := rv.reachM + (ownMax+v)*(rv.lookaheadS+age) + v*max(0, now.Sub(st.Time).Seconds())
-		for _, c := range centres {
-			dx, dy, dz := st.ECEF[0]-c[0], st.ECEF[1]-c[1], st.ECEF[2]-c[2]
+		staleS := max(0, now.Sub(st.Time).Seconds())
+		for n, centre := range centres {
+			if !known[n] {
+				continue
+			}
+			e := rv.table.For(classes[n], c).Index()
+			r := rv.reachM[e] + (ownMaxMps+v)*(rv.lookaheadS[e]+age) + v*staleS
+			dx, dy, dz := st.ECEF[0]-centre[0], st.ECEF[1]-centre[1], st.ECEF[2]-centre[2]
 			if dx*dx+dy*dy+dz*dz <= r*r {
 				return true
 			}
@@ -344,11 +366,11 @@ func midpoint(a, b *track.State, now time.Time) geo.LLA {
 // in earth-centred space the detection engine extrapolates along, which
 // is a straight line in any east-north-up frame.
 func inFrame(f geo.Frame, s *track.State, now time.Time) resolve.Aircraft {
-	dt := now.Sub(s.Time).Seconds()
-	p := f.ToENU(s.Pos)
-	v := f.VelocityFrom(s.Pos, geo.ENU{EastM: s.VelEastMps, NorthM: s.VelNorthMps, UpM: s.VelUpMps})
+	at := s.ECEFAt(now.Sub(s.Time).Seconds())
+	p := f.FromECEF(geo.ECEF{XM: at[0], YM: at[1], ZM: at[2]})
+	v := f.VelocityFromECEF(geo.ECEF{XM: s.VelECEF[0], YM: s.VelECEF[1], ZM: s.VelECEF[2]})
 	return resolve.Aircraft{
-		Pos: detect.Vec3{X: p.EastM + v.EastM*dt, Y: p.NorthM + v.NorthM*dt, Z: p.UpM + v.UpM*dt},
+		Pos: detect.Vec3{X: p.EastM, Y: p.NorthM, Z: p.UpM},
 		Vel: detect.Vec3{X: v.EastM, Y: v.NorthM, Z: v.UpM},
 	}
 }
@@ -401,9 +423,10 @@ const resolutionWait = 250 * time.Millisecond
 type pendingResolution struct {
 	done chan struct{}
 	res  *Resolution
-	// late is set when the commit went on without it: if not started
-	// yet, it is not computed at all.
-	late atomic.Bool
+	// late is set when the commit went on without it, superseded when a
+	// newer transition of the alert was queued with a resolution of its
+	// own: if not started yet, it is not computed at all.
+	late, superseded atomic.Bool
 }
 
 // wait returns the resolution, or nil when it is not ready by deadline.
@@ -432,7 +455,7 @@ func (s *Service) startResolution(tr *alert.Transition) *pendingResolution {
 		s.resolving <- struct{}{}
 		defer func() { <-s.resolving }()
 		defer close(p.done)
-		if p.late.Load() {
+		if p.late.Load() || p.superseded.Load() {
 			return
 		}
 		r := s.resolve(&a, s.now())

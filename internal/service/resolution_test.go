@@ -1,11 +1,16 @@
 package service
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
+	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/resolve"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/track"
@@ -47,10 +52,16 @@ func TestResolverSeparations(t *testing.T) {
 	if got := rv.separation(uas, unknown); got != nil {
 		t.Fatalf("unknown class: %+v, want none", got)
 	}
-	// The reach covers the DO-365 entry: its well clear's distance and
-	// the time its modified tau looks beyond its lookahead.
-	if rv.lookaheadS < 180 || rv.reachM < math.Hypot(1222.32, 137.16) {
-		t.Fatalf("reach %g m over %g s does not cover the manned-uas entry", rv.reachM, rv.lookaheadS)
+	// The reach of each entry covers its detectors: the DO-365 entry's
+	// well clear's distance and the time its modified tau looks beyond
+	// its lookahead; the drones' cylinder over their lookahead.
+	do365Entry := rv.table.ForNames(rules.ClassManned, rules.ClassUAS).Index()
+	if rv.lookaheadS[do365Entry] < 180+35 || rv.reachM[do365Entry] < math.Hypot(1222.32, 137.16) {
+		t.Fatalf("reach %g m over %g s does not cover the manned-uas entry", rv.reachM[do365Entry], rv.lookaheadS[do365Entry])
+	}
+	dronesEntry := rv.table.ForNames(rules.ClassUAS, rules.ClassUAS).Index()
+	if rv.lookaheadS[dronesEntry] != 60 || rv.reachM[dronesEntry] != math.Hypot(50, 15) {
+		t.Fatalf("reach %g m over %g s, want the drones' cylinder over 60 s", rv.reachM[dronesEntry], rv.lookaheadS[dronesEntry])
 	}
 }
 
@@ -83,5 +94,129 @@ func TestSeparationOfLevelDetectors(t *testing.T) {
 	}
 	if got.Recovery != wantDet[2] || got.Alerter.LookaheadS != s.LookaheadS {
 		t.Fatalf("recovery %+v over %g s", got.Recovery, got.Alerter.LookaheadS)
+	}
+}
+
+// TestResolutionConsidersEveryAircraftThatMatters compares the resolution
+// of every conflict alert in a busy mixed airspace (drones and manned
+// aircraft, reports of different ages, resolved a few seconds after the
+// alert) with the same computation against every live aircraft the party
+// may see, with no reach applied: the tracks the service leaves out
+// beyond the reach of each pair's separation change no band and no
+// suggestion.
+func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
+	s, _ := newFaultyService(t)
+	rng := rand.New(rand.NewPCG(17, 3))
+	base := time.Now().Add(-3 * time.Second)
+	centre := geo.LLA{LatDeg: 48.86, LonDeg: 2.35}
+	f := geo.NewFrame(centre)
+	for i := range 400 {
+		class, speed, alt := rules.ClassUAS, 5+rng.Float64()*45, 30+rng.Float64()*150
+		spread := 3_000.0
+		if i%5 == 0 {
+			class, speed, alt = rules.ClassManned, 40+rng.Float64()*220, 100+rng.Float64()*1500
+			spread = 30_000
+		}
+		heading := rng.Float64() * 2 * math.Pi
+		p := f.FromENU(geo.ENU{EastM: (rng.Float64()*2 - 1) * spread, NorthM: (rng.Float64()*2 - 1) * spread})
+		r := PositionReport{
+			Aircraft: fmt.Sprintf("A%03d", i), Callsign: fmt.Sprintf("CS%03d", i), Class: class,
+			Time:   base.Add(time.Duration(rng.IntN(3000)) * time.Millisecond),
+			LatDeg: p.LatDeg, LonDeg: p.LonDeg, AltM: alt,
+			VelEastMps: speed * math.Sin(heading), VelNorthMps: speed * math.Cos(heading), VelUpMps: (rng.Float64() - 0.5) * 4,
+		}
+		if err := ingest(s, []string{"coalition", "russia"}[i%2], 10*time.Second, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := s.now().Add(2 * time.Second)
+	rv := s.resolverFor(s.Rules())
+	cfg := resolve.DefaultConfig()
+	all := s.tac.eng.Load().States()
+	checked := 0
+	for _, a := range s.tac.eng.Load().Alerts() {
+		if a.Kind != alert.KindConflict || len(a.Aircraft) != 2 {
+			continue
+		}
+		got := s.resolve(&a, now)
+		visible := s.visibleAmong(all, &a, now)
+		var own [2]*track.State
+		for n, ac := range a.Aircraft {
+			for i := range all {
+				if all[i].Party == ac.Party && all[i].Aircraft == ac.Aircraft {
+					own[n] = &all[i]
+				}
+			}
+		}
+		// Every aircraft the party sees, in each aircraft's own frame.
+		for n := range 2 {
+			me := own[n]
+			fr := geo.NewFrame(geo.LLA{LatDeg: me.Pos.LatDeg, LonDeg: me.Pos.LonDeg})
+			var intruders []resolve.Intruder
+			for i := range all {
+				if all[i].Key() != me.Key() && visible(me.Party, i) {
+					intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(fr, &all[i], now), Sep: rv.separation(me, &all[i])})
+				}
+			}
+			want := resolve.Compute(inFrame(fr, me, now), intruders, &cfg)
+			if !reflect.DeepEqual(got.Aircraft[n].Bands, want) {
+				t.Fatalf("alert %s, aircraft %s: bands\n%+v\nagainst every aircraft\n%+v", a.ID, me.Aircraft, got.Aircraft[n].Bands, want)
+			}
+		}
+		// The coordinated suggestion, in the pair's frame.
+		fr := geo.NewFrame(midpoint(own[0], own[1], now))
+		var parties [2]resolve.Party
+		for n := range 2 {
+			me, other := own[n], own[1-n]
+			parties[n].Aircraft = inFrame(fr, me, now)
+			for i := range all {
+				if k := all[i].Key(); k != me.Key() && k != other.Key() && visible(me.Party, i) {
+					parties[n].Others = append(parties[n].Others, resolve.Intruder{Aircraft: inFrame(fr, &all[i], now), Sep: rv.separation(me, &all[i])})
+				}
+			}
+		}
+		want, ok := resolve.Suggest(&parties[0], &parties[1], rv.separation(own[0], own[1]), &rv.kinematics)
+		if ok != (got.Aircraft[0].Suggestion != nil) || ok && (got.Aircraft[0].Suggestion.TurnDeg != want.A.TurnDeg ||
+			got.Aircraft[0].Suggestion.ClimbM != want.A.ClimbM || got.Aircraft[1].Suggestion.TurnDeg != want.B.TurnDeg || got.Aircraft[1].Suggestion.ClimbM != want.B.ClimbM) {
+			t.Fatalf("alert %s: suggestions %+v %+v, against every aircraft %+v (%v)", a.ID, got.Aircraft[0].Suggestion, got.Aircraft[1].Suggestion, want, ok)
+		}
+		checked++
+	}
+	if checked < 20 {
+		t.Fatalf("only %d conflict alerts to check", checked)
+	}
+	t.Logf("%d conflict alerts, %d aircraft", checked, len(all))
+}
+
+// TestResolutionSuperseded: a newer transition of an alert supersedes the
+// resolution of the one before it, which the commit then takes only if
+// ready and never waits for; the alert's events carry the newest.
+func TestResolutionSuperseded(t *testing.T) {
+	s, _ := newFaultyService(t)
+	var tac tactical
+	older := &pendingResolution{done: make(chan struct{})}
+	newer := &pendingResolution{done: make(chan struct{}), res: &Resolution{AlertID: "A1"}}
+	close(newer.done)
+	tac.supersede("A1", older)
+	if older.superseded.Load() {
+		t.Fatal("the only resolution of an alert is superseded")
+	}
+	tac.supersede("A1", newer)
+	if !older.superseded.Load() || newer.superseded.Load() {
+		t.Fatalf("superseded: older %v, newer %v", older.superseded.Load(), newer.superseded.Load())
+	}
+	start := time.Now()
+	got := s.resolutions([]queued{{tr: alert.Transition{ID: "A1"}, res: older}, {tr: alert.Transition{ID: "A1"}, res: newer}})
+	if waited := time.Since(start); waited >= resolutionWait {
+		t.Fatalf("the commit waited %v for a superseded resolution", waited)
+	}
+	if got["A1"] != newer.res {
+		t.Fatalf("the alert's events carry %+v, want the newest", got["A1"])
+	}
+	// A transition without a resolution (the alert cleared) supersedes
+	// the last one too, and forgets the alert.
+	tac.supersede("A1", nil)
+	if !newer.superseded.Load() || len(tac.latest) != 0 {
+		t.Fatalf("after the clear: newer superseded %v, %d alerts remembered", newer.superseded.Load(), len(tac.latest))
 	}
 }
