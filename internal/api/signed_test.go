@@ -375,14 +375,27 @@ func TestSignedBatchRefusals(t *testing.T) {
 			t.Fatalf("malformed signed batch %s: %d %+v", body, code, p)
 		}
 	}
+	// A refused signature is answered first, whatever the body holds.
+	good := []byte(`{"reports":[{"aircraft":"d1","time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","lat":35,"lon":36,"alt_m":3000}]}`)
+	for _, altered := range [][]byte{[]byte(`{"reports":[`), bytes.Replace(good, []byte(`"lat":35`), []byte(`"lat":36`), 1)} {
+		req := signedRequest(t, e, key, "POST", "/v1/positions", tok.Token, good)
+		req.Body, req.ContentLength = ioNop(altered), int64(len(altered))
+		if code, p := send(t, e, req); code != http.StatusUnauthorized || p.Field != "content-digest" {
+			t.Fatalf("signed batch altered to %s: %d %+v", altered, code, p)
+		}
+	}
+	other, _ := partykey.Generate()
+	if code, p := send(t, e, signedRequest(t, e, other, "POST", "/v1/positions", tok.Token, good)); code != http.StatusUnauthorized || p.Field != "keyid" {
+		t.Fatalf("batch signed by another key: %d %+v", code, p)
+	}
 	if after := fingerprint(t, e.st); after != before {
 		t.Fatalf("a refused signed batch changed the store: %s, was %s", after, before)
 	}
 
 	// The other replica is reached at the same public URL (behind one
 	// load balancer): the signature verifies there.
-	other := httptest.NewServer(NewHandler(e.svc, Options{PublicURL: e.srv.URL}))
-	defer other.Close()
+	replica := httptest.NewServer(NewHandler(e.svc, Options{PublicURL: e.srv.URL}))
+	defer replica.Close()
 	batch := []byte(`{"reports":[{"aircraft":"d1","time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","lat":35,"lon":36,"alt_m":3000}]}`)
 	req := signedRequest(t, e, key, "POST", "/v1/positions", tok.Token, batch)
 	if code, p := send(t, e, req); code != http.StatusAccepted {
@@ -393,10 +406,10 @@ func TestSignedBatchRefusals(t *testing.T) {
 		t.Fatal("a signed batch recorded no statement")
 	}
 	replay := req.Clone(context.Background())
-	replay.URL.Host = strings.TrimPrefix(other.URL, "http://")
+	replay.URL.Host = strings.TrimPrefix(replica.URL, "http://")
 	replay.Host = ""
 	replay.Body = ioNop(batch)
-	resp, err := other.Client().Do(replay)
+	resp, err := replica.Client().Do(replay)
 	if err != nil {
 		t.Fatal(err)
 	}
