@@ -252,10 +252,28 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 		return err
 	}
 	// The batch is well formed: the statement of a signed batch (its nonce
-	// and signature) is committed while its reports are checked, and the
-	// batch is applied once the commit succeeded (IngestPositions waits).
-	ctx := h.svc.StartBatchStatement(r.Context())
-	ok, index, rejected := checkPositions(reports, p.Party, h.svc.Now(), &rl)
+	// and signature) is committed while its reports are checked (by a
+	// goroutine that runs while this one waits for the commit), and the
+	// batch is applied once the commit succeeded.
+	var ok []service.PositionReport
+	var index []int
+	var rejected []Rejection
+	check := func() { ok, index, rejected = checkPositions(reports, p.Party, h.svc.Now(), &rl) }
+	ctx := r.Context()
+	if service.Signed(ctx) {
+		checked := make(chan struct{})
+		go func() {
+			defer close(checked)
+			check()
+		}()
+		ctx, err = h.svc.CommitBatchStatement(ctx)
+		<-checked
+		if err != nil {
+			return err
+		}
+	} else {
+		check()
+	}
 	h.svc.Metrics().ReportsRejected.Add(float64(len(rejected)))
 	// Every report left passed the engine's own rule above: the engine
 	// takes the batch in one pass.

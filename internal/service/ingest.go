@@ -106,7 +106,7 @@ func (s *Service) newTactical(r rules.Rules) {
 // engine and commits the alert transitions they cause (events and audit
 // records) before returning: one store transaction per batch, or fewer when
 // batches arrive together. A signed batch (ctx carries its statement) is
-// applied once its statement is committed (by StartBatchStatement, or
+// applied once its statement is committed (by CommitBatchStatement, or
 // here).
 func (s *Service) IngestPositions(ctx context.Context, p party.Principal, reports []PositionReport) (int, error) {
 	if p.Operator {

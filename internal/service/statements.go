@@ -62,6 +62,12 @@ func withoutStatement(ctx context.Context) context.Context {
 	return context.WithValue(ctx, statementKey{}, nil)
 }
 
+// Signed reports whether ctx carries a verified signed request.
+func Signed(ctx context.Context) bool {
+	_, ok := statementOf(ctx)
+	return ok
+}
+
 func statementOf(ctx context.Context) (signedBy, bool) {
 	sb, ok := ctx.Value(statementKey{}).(signedBy)
 	return sb, ok
@@ -138,40 +144,31 @@ func (s *Service) recordBatchStatement(ctx context.Context) error {
 	})
 }
 
-// StartBatchStatement starts the commit of the statement of the signed
-// position batch ctx carries (none: ctx is returned as it is) and returns
-// ctx carrying the commit in flight, for IngestPositions to wait for
-// before it applies the batch: a caller starts it once the batch is known
-// to be well formed (a malformed batch is refused and changes nothing,
-// its nonce and statement included) and checks the reports one by one
-// while the commit runs, instead of after it.
-func (s *Service) StartBatchStatement(ctx context.Context) context.Context {
+// CommitBatchStatement commits the nonce and statement of the signed
+// position batch ctx carries (none: it returns ctx as it is) and returns
+// ctx marked as committed, so that IngestPositions applies the batch
+// without committing them again. A caller commits once the batch is known
+// to be well formed (a malformed batch is refused and changes nothing, its
+// nonce and statement included) and checks the reports one by one while
+// the commit runs, instead of after it. A replayed nonce is refused here
+// (*httpsig.Error naming the nonce).
+func (s *Service) CommitBatchStatement(ctx context.Context) (context.Context, error) {
 	if _, ok := statementOf(ctx); !ok {
-		return ctx
+		return ctx, nil
 	}
-	c := &batchCommit{done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		c.err = s.recordBatchStatement(ctx)
-	}()
-	return context.WithValue(ctx, batchCommitKey{}, c)
+	if err := s.recordBatchStatement(ctx); err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, batchCommittedKey{}, true), nil
 }
 
-// batchCommit is a batch statement's commit in flight: err is set once
-// done is closed.
-type batchCommit struct {
-	done chan struct{}
-	err  error
-}
-
-type batchCommitKey struct{}
+type batchCommittedKey struct{}
 
 // commitBatchStatement records the statement of the signed position batch
-// ctx carries, or waits for the commit StartBatchStatement started.
+// ctx carries, unless CommitBatchStatement did.
 func (s *Service) commitBatchStatement(ctx context.Context) error {
-	if c, ok := ctx.Value(batchCommitKey{}).(*batchCommit); ok {
-		<-c.done
-		return c.err
+	if committed, _ := ctx.Value(batchCommittedKey{}).(bool); committed {
+		return nil
 	}
 	return s.recordBatchStatement(ctx)
 }

@@ -11,10 +11,11 @@ import (
 )
 
 // TestSignedBatchAppliedOnlyOnceCommitted: a signed position batch whose
-// statement's commit was started ahead (StartBatchStatement) or not is
-// applied once its nonce and statement are committed, and not at all when
-// the nonce was already used (a replay to this or another replica: the
-// store holds the nonces) or the commit fails.
+// statement was committed ahead (CommitBatchStatement) or is committed by
+// IngestPositions itself is applied once its nonce and statement are
+// committed, and not at all when the nonce was already used (a replay to
+// this or another replica: the store holds the nonces) or the commit
+// fails.
 func TestSignedBatchAppliedOnlyOnceCommitted(t *testing.T) {
 	s, f := newFaultyService(t)
 	ctx := context.Background()
@@ -29,41 +30,52 @@ func TestSignedBatchAppliedOnlyOnceCommitted(t *testing.T) {
 	report := func(aircraft string) []PositionReport {
 		return []PositionReport{{Aircraft: aircraft, Class: "manned", Time: time.Now(), LatDeg: 35, LonDeg: 36, AltM: 3000}}
 	}
-	ahead := func(ctx context.Context) context.Context { return s.StartBatchStatement(ctx) }
-	inline := func(ctx context.Context) context.Context { return ctx }
-	for _, tc := range []struct {
-		name  string
-		start func(context.Context) context.Context
-	}{{"started ahead", ahead}, {"committed inline", inline}} {
-		t.Run(tc.name, func(t *testing.T) {
-			n := tracks()
-			nonce := "n-" + tc.name
-			if _, err := s.IngestPositions(tc.start(statement(nonce)), coalition, report("a-"+tc.name)); err != nil {
-				t.Fatal(err)
-			}
-			if tracks() != n+1 {
-				t.Fatalf("%d tracks after a signed batch of a new aircraft, want %d", tracks(), n+1)
-			}
-			// The same nonce on other reports: refused, naming the nonce,
-			// and nothing applied.
-			_, err := s.IngestPositions(tc.start(statement(nonce)), coalition, report("b-"+tc.name))
-			var se *httpsig.Error
-			if !errors.As(err, &se) || se.Field != httpsig.FieldNonce {
-				t.Fatalf("replayed nonce: %v, want a refusal naming the nonce", err)
-			}
-			if tracks() != n+1 {
-				t.Fatalf("a replayed batch was applied: %d tracks, want %d", tracks(), n+1)
-			}
-			// The commit fails: nothing applied.
-			f.down.Store(true)
-			_, err = s.IngestPositions(tc.start(statement(nonce+"-down")), coalition, report("c-"+tc.name))
-			f.down.Store(false)
-			if !errors.Is(err, errInjected) {
-				t.Fatalf("failed commit: %v, want the store's failure", err)
-			}
-			if tracks() != n+1 {
-				t.Fatalf("a batch whose statement was not committed was applied: %d tracks, want %d", tracks(), n+1)
-			}
-		})
+	refusedNonce := func(what string, err error) {
+		t.Helper()
+		var se *httpsig.Error
+		if !errors.As(err, &se) || se.Field != httpsig.FieldNonce {
+			t.Fatalf("%s: %v, want a refusal naming the nonce", what, err)
+		}
 	}
+	applied := func(what string, want int) {
+		t.Helper()
+		if got := tracks(); got != want {
+			t.Fatalf("%s: %d tracks, want %d", what, got, want)
+		}
+	}
+
+	// Committed ahead, then applied.
+	committed, err := s.CommitBatchStatement(statement("n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IngestPositions(committed, coalition, report("a1")); err != nil {
+		t.Fatal(err)
+	}
+	applied("a batch committed ahead", 1)
+	// Committed by IngestPositions.
+	if _, err := s.IngestPositions(statement("n2"), coalition, report("a2")); err != nil {
+		t.Fatal(err)
+	}
+	applied("a batch committed inline", 2)
+
+	// Replays of either nonce on other reports: refused ahead and inline,
+	// nothing applied.
+	for _, nonce := range []string{"n1", "n2"} {
+		_, err := s.CommitBatchStatement(statement(nonce))
+		refusedNonce("replayed nonce "+nonce+" committed ahead", err)
+		_, err = s.IngestPositions(statement(nonce), coalition, report("b-"+nonce))
+		refusedNonce("replayed nonce "+nonce+" committed inline", err)
+	}
+	applied("after replays", 2)
+
+	// The commit fails: nothing applied.
+	f.down.Store(true)
+	_, errAhead := s.CommitBatchStatement(statement("n3"))
+	_, errInline := s.IngestPositions(statement("n3"), coalition, report("c"))
+	f.down.Store(false)
+	if !errors.Is(errAhead, errInjected) || !errors.Is(errInline, errInjected) {
+		t.Fatalf("failed commit: %v and %v, want the store's failure", errAhead, errInline)
+	}
+	applied("after a failed commit", 2)
 }
