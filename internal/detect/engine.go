@@ -43,6 +43,15 @@
 // Evaluate prunes first too (mayConflict: the reach, vertical and
 // horizontal apart, against the straight lines over the lookahead), as
 // part of the pair function, identical in all three paths.
+//
+// A listing covers the S+L seconds after the report, since a partner may
+// report up to S later; a query needs less. The instant of a loss is at
+// most L after the later of the two reports, which is at most S after the
+// querying aircraft's and no later than the latest report the engine has
+// applied (Params.untilNs): a query goes through the cells of the slices
+// that start by then only. Tracks report every few seconds, so this is
+// about L after the report, two thirds of the listing with the default
+// rules.
 
 package detect
 
@@ -99,6 +108,24 @@ func ParamsFrom(r rules.Rules) Params {
 // evaluation of the entry.
 func (p *Params) spanS(e *Entry) float64 { return p.MaxReportGapS + e.LookaheadS }
 
+// untilNs is the latest unix time at which a track reported at reportNs
+// can be in a loss of separation of the entry with a track reported by
+// latestNs: a pair is looked at over [ref, ref+L], ref the later of the
+// two reports, which is at most the stale time after this one's and at
+// most latestNs. Tracks report every few seconds, so this is most often
+// the lookahead after the report, not the stale time plus the lookahead
+// that listings cover (a later report can come). A millisecond is added
+// for the rounding of times to seconds.
+func (p *Params) untilNs(e *Entry, reportNs, latestNs int64) int64 {
+	ref := min(reportNs+int64(p.MaxReportGapS*1e9), max(latestNs, reportNs))
+	return ref + int64(e.LookaheadS*1e9) + int64(time.Millisecond)
+}
+
+// querySpanS is untilNs as seconds after the report.
+func (p *Params) querySpanS(e *Entry, reportNs, latestNs int64) float64 {
+	return min(float64(p.untilNs(e, reportNs, latestNs)-reportNs)/1e9, p.spanS(e))
+}
+
 // Conflict is a pair predicted to lose separation. A is the aircraft with
 // the smaller key (track.Key.Compare). Times in the result are seconds after
 // Time, the later of the two report times, to which the older track was
@@ -151,6 +178,13 @@ func evaluate(a, b *track.State, e *Entry, p *Params, out *Conflict) bool {
 	if !p.SameParty && a.Party == b.Party {
 		return false
 	}
+	return evaluateParties(a, b, e, p, out)
+}
+
+// evaluateParties is evaluate for two tracks whose parties the caller has
+// found may be paired (the engine compares its party numbers, not the
+// names).
+func evaluateParties(a, b *track.State, e *Entry, p *Params, out *Conflict) bool {
 	// The cheap tests come first and are symmetric in a and b (negating a
 	// difference is exact), so the order of the arguments cannot matter.
 	dt := b.Time.Sub(a.Time).Seconds()
@@ -283,6 +317,9 @@ type Engine struct {
 	nonconf   []bool
 	stamp     []uint32
 	epoch     uint32
+	// latestNs is the latest report time (unix ns) applied: no live
+	// track reported later.
+	latestNs int64
 }
 
 // Grid dimensions that measured fastest for the default manned-manned
@@ -292,12 +329,14 @@ const (
 	DefaultSliceS = 60
 )
 
-// Grid sets the space-time grid of every entry: the edge of its ECEF cubes
-// and the length of its time slices. Zero values size each entry's grid
-// by its reach (gridFor).
+// Grid sets the space-time grid of every entry: the edge of its ECEF cubes,
+// the length of its time slices and the thickness of its shells of
+// distance from the Earth's centre. Zero values size each entry's grid by
+// its reach (gridFor); a negative ShellM means no shells.
 type Grid struct {
 	CellM  float64
 	SliceS float64
+	ShellM float64
 }
 
 // gridFor is the default grid of an entry: cubes about 5.4 times the reach
@@ -324,11 +363,14 @@ func NewEngine(r rules.Rules, g Grid, conf Conformance) *Engine {
 	}
 	for _, ent := range p.Table.entries {
 		eg := g
-		if eg.CellM <= 0 || eg.SliceS <= 0 {
+		if eg.CellM <= 0 || eg.SliceS <= 0 || eg.ShellM == 0 {
 			d := gridFor(ent)
 			eg.CellM, eg.SliceS = cmpOr(eg.CellM, d.CellM), cmpOr(eg.SliceS, d.SliceS)
+			if eg.ShellM == 0 {
+				eg.ShellM = d.ShellM
+			}
 		}
-		g := newGrid(eg.CellM, eg.SliceS)
+		g := newGrid(eg.CellM, eg.SliceS, eg.ShellM)
 		g.allParties = p.SameParty
 		e.index = append(e.index, &entryIndex{grid: g})
 	}
@@ -385,7 +427,7 @@ func cmpOr(x, d float64) float64 {
 func (e *Engine) Grids() []Grid {
 	out := make([]Grid, len(e.index))
 	for i, x := range e.index {
-		out[i] = Grid{CellM: x.grid.cellM, SliceS: float64(x.grid.sliceNs) / 1e9}
+		out[i] = Grid{CellM: x.grid.cellM, SliceS: float64(x.grid.sliceNs) / 1e9, ShellM: x.grid.shellM}
 	}
 	return out
 }
@@ -444,6 +486,8 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 	}
 	e.growTo(e.tracks.Cap())
 	s, _ := e.tracks.Get(id)
+	reportNs := s.Time.UnixNano()
+	e.latestNs = max(e.latestNs, reportNs)
 	cls, _ := e.params.Table.Class(s.Class)
 	if outcome == track.Updated && e.class[id] != cls {
 		// A new class: the entries of the old one forget the aircraft.
@@ -503,8 +547,11 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 			continue
 		}
 		found := func(other track.ID) {
+			if !e.params.SameParty && e.party[other] == party {
+				return
+			}
 			o, _ := e.tracks.Get(other)
-			if !evaluate(s, o, ent, &e.params, &e.found) {
+			if !evaluateParties(s, o, ent, &e.params, &e.found) {
 				return
 			}
 			cp := new(Conflict)
@@ -517,10 +564,10 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		x := e.index[ent.index]
 		switch {
 		case !ent.twoSided():
-			x.grid.query(id, 0, e.stamp, epoch, found)
+			x.grid.queryUntil(id, 0, e.params.untilNs(ent, reportNs, e.latestNs), e.stamp, epoch, found)
 		case plainSide(ent, cls):
 			if x.grid.count > 0 {
-				e.scratch = x.grid.queryPath(e.scratch, party, s.ECEF, s.VelECEF, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed), e.stamp, epoch, found)
+				e.scratch = x.grid.queryPath(e.scratch, party, s.ECEF, s.VelECEF, reportNs, e.params.querySpanS(ent, reportNs, e.latestNs), ent.growM(speed), ent.growVM(speed), e.stamp, epoch, found)
 			}
 		default:
 			// Listed: the aircraft of the other class are few, each is
@@ -638,10 +685,16 @@ func (e *Engine) Tracks(b BBox) []track.State {
 // smaller id of each pair; between two classes from each aircraft of the
 // first class, queried against the grid, or, when the grid lists few
 // aircraft, from each of those, against every aircraft of the first class.
+//
+// The workers keep what they find as small records without pointers
+// (cycleHit) and sort their own; the conflicts, each holding copies of two
+// tracks, are made once at the end, in order: appending them as found
+// would copy them again at every growth, with the garbage collector
+// watching every pointer they hold.
 func (e *Engine) FullCycle() []Conflict {
 	workers := runtime.GOMAXPROCS(0)
 	n := int32(e.tracks.Cap())
-	parts := make([][]Conflict, workers)
+	parts := make([][]cycleHit, workers)
 	for _, ent := range e.params.Table.entries {
 		x := e.index[ent.index]
 		// What each worker goes through: ids (of the grid, or of plain).
@@ -652,7 +705,8 @@ func (e *Engine) FullCycle() []Conflict {
 			from = func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership {
 				if x.grid.listed(id) {
 					// Each pair is handled from its smaller id.
-					x.grid.query(id, id+1, stamp, epoch, fn)
+					s, _ := e.tracks.Get(id)
+					x.grid.queryUntil(id, id+1, e.params.untilNs(ent, s.Time.UnixNano(), e.latestNs), stamp, epoch, fn)
 				}
 				return scratch
 			}
@@ -673,7 +727,8 @@ func (e *Engine) FullCycle() []Conflict {
 				s, _ := e.tracks.Get(id)
 				v := s.VelECEF
 				speed := math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2])
-				return x.grid.queryPath(scratch, e.party[id], s.ECEF, v, s.Time.UnixNano(), e.params.spanS(ent), ent.growM(speed), ent.growVM(speed), stamp, epoch, fn)
+				reportNs := s.Time.UnixNano()
+				return x.grid.queryPath(scratch, e.party[id], s.ECEF, v, reportNs, e.params.querySpanS(ent, reportNs, e.latestNs), ent.growM(speed), ent.growVM(speed), stamp, epoch, fn)
 			}
 		}
 		count := n
@@ -706,11 +761,21 @@ func (e *Engine) FullCycle() []Conflict {
 						if !ok {
 							continue
 						}
+						party := e.party[id]
 						epoch++
 						scratch = from(id, stamp, epoch, scratch, func(other track.ID) {
+							if !e.params.SameParty && e.party[other] == party {
+								// evaluate would say no, reading more
+								// of the other track to do so.
+								return
+							}
 							o, _ := e.tracks.Get(other)
-							if evaluate(s, o, ent, &e.params, &c) {
-								out = append(out, c)
+							if evaluateParties(s, o, ent, &e.params, &c) {
+								a, b := id, other
+								if c.A.Key() != s.Key() {
+									a, b = other, id
+								}
+								out = append(out, cycleHit{a: a, b: b, level: int32(c.Level), withMargin: int32(c.LevelWithMargin), entry: int32(ent.index), result: c.PairResult})
 							}
 						})
 					}
@@ -720,12 +785,74 @@ func (e *Engine) FullCycle() []Conflict {
 		}
 		wg.Wait()
 	}
-	var all []Conflict
-	for _, p := range parts {
-		all = append(all, p...)
+	return e.conflictsOf(parts)
+}
+
+// cycleHit is a conflict the full cycle found: the pair (a has the smaller
+// key), its entry, levels and result; the rest of the Conflict follows
+// from the two tracks.
+type cycleHit struct {
+	a, b              track.ID
+	entry             int32
+	level, withMargin int32
+	result            PairResult
+}
+
+// conflictsOf sorts each part by pair key (in parallel), merges them and
+// makes the conflicts, in parallel too.
+func (e *Engine) conflictsOf(parts [][]cycleHit) []Conflict {
+	less := func(x, y *cycleHit) int {
+		xa, _ := e.tracks.Get(x.a)
+		ya, _ := e.tracks.Get(y.a)
+		if c := xa.Key().Compare(ya.Key()); c != 0 {
+			return c
+		}
+		xb, _ := e.tracks.Get(x.b)
+		yb, _ := e.tracks.Get(y.b)
+		return xb.Key().Compare(yb.Key())
 	}
-	SortConflicts(all)
-	return all
+	var wg sync.WaitGroup
+	total := 0
+	for _, p := range parts {
+		total += len(p)
+		wg.Go(func() { slices.SortFunc(p, func(x, y cycleHit) int { return less(&x, &y) }) })
+	}
+	wg.Wait()
+	order := make([]*cycleHit, 0, total)
+	for len(parts) > 0 {
+		// The part whose head comes first; parts are few.
+		best := -1
+		for i := range parts {
+			if len(parts[i]) > 0 && (best < 0 || less(&parts[i][0], &parts[best][0]) < 0) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		order = append(order, &parts[best][0])
+		parts[best] = parts[best][1:]
+	}
+	out := make([]Conflict, total)
+	workers := runtime.GOMAXPROCS(0)
+	per := (total + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := min(w*per, total), min((w+1)*per, total)
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				h := order[i]
+				a, _ := e.tracks.Get(h.a)
+				b, _ := e.tracks.Get(h.b)
+				ref := a.Time
+				if b.Time.After(ref) {
+					ref = b.Time
+				}
+				out[i] = Conflict{A: *a, B: *b, Time: ref, PairResult: h.result, Sep: e.params.Table.entries[h.entry], Level: int(h.level), LevelWithMargin: int(h.withMargin)}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // fewListed is the number of aircraft in the grid of an entry between two

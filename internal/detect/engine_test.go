@@ -327,7 +327,7 @@ func checkPrune(t *rapid.T, r rules.Rules, p Params) int {
 		t.Fatalf("the prune (mayConflict) dropped a conflict: %+v", c.PairResult)
 	}
 	gd := gridFor(ent)
-	g := newGrid(gd.CellM, gd.SliceS)
+	g := newGrid(gd.CellM, gd.SliceS, gd.ShellM)
 	speedOf := func(s *track.State) float64 {
 		v := s.VelECEF
 		return math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2])

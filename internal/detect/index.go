@@ -32,23 +32,25 @@ func segmentBox(p, v [3]float64, t0S, t1S, grow float64) Box {
 	return b
 }
 
-// foldKey makes the map key of a cell of the space-time grid: a time slice
-// (absolute, in slices since the Unix epoch) and a cube of ECEF space
-// (coordinates i, j, k). It keeps 16 bits of each. Cube coordinates span
-// fewer than 2^16 values when cells are at least minCellM (the Earth plus
-// the longest box is under 16,000 km across), so distinct cubes of a slice
-// get distinct keys; slices 2^16 apart share keys, which only merges lists
-// of different aircraft (one aircraft spans fewer than 2^16 slices when
-// slices are at least minSliceS): a merged list just adds candidates that
-// the box test drops, so the prune stays conservative.
-func foldKey(slice int64, i, j, k int32) uint64 {
-	return uint64(uint16(slice))<<48 | uint64(uint16(i))<<32 | uint64(uint16(j))<<16 | uint64(uint16(k))
+// cellKey is the map key of a cell of the space-time grid: a time slice
+// (absolute, in slices since the Unix epoch), a cube of ECEF space
+// (coordinates i, j, k) and a shell of distance from the Earth's centre
+// (0 in a grid without shells). Every coordinate is kept whole, so
+// distinct cells have distinct keys whatever the grid's dimensions.
+type cellKey struct {
+	slice          int64
+	i, j, k, shell int32
 }
 
-// Smallest grid dimensions foldKey is exact for.
+// Smallest grid dimensions: a cube coordinate must fit an int32 (the
+// Earth plus the longest box, under 16,000 km across, in cubes of
+// minCellM), and an aircraft's span must not cut into more slices than a
+// query can afford.
 const (
-	minCellM  = 1000
+	minCellM  = 10
 	minSliceS = 1
+	// maxShell bounds a shell coordinate: shells beyond are one.
+	maxShell = 1 << 30
 )
 
 // box32 is a Box rounded outwards to float32: half the memory, so twice
@@ -154,45 +156,50 @@ var groupAt = 64
 
 // membership is where an aircraft is listed (a cell of grid.cells, a group
 // there or -1 for the mixed list, and a position in it), with its box
-// there. slice and cell order
-// memberships the way set makes them, so that a move can be applied as a
-// merge of the old and new lists.
+// there. The cell's key orders memberships the way set makes them, so
+// that a move can be applied as a merge of the old and new lists.
 type membership struct {
-	cell    int32
-	group   int32
-	pos     int32 // of the member in the group
-	box     box32
-	slice   int64
-	i, j, k int32
+	key   cellKey
+	cell  int32
+	group int32
+	pos   int32 // of the member in the group
+	box   box32
 }
 
 func (m *membership) before(o *membership) bool {
+	a, b := &m.key, &o.key
 	switch {
-	case m.slice != o.slice:
-		return m.slice < o.slice
-	case m.i != o.i:
-		return m.i < o.i
-	case m.j != o.j:
-		return m.j < o.j
+	case a.slice != b.slice:
+		return a.slice < b.slice
+	case a.i != b.i:
+		return a.i < b.i
+	case a.j != b.j:
+		return a.j < b.j
+	case a.k != b.k:
+		return a.k < b.k
 	}
-	return m.k < o.k
+	return a.shell < b.shell
 }
 
-func (m *membership) sameCell(o *membership) bool {
-	return m.slice == o.slice && m.i == o.i && m.j == o.j && m.k == o.k
-}
+func (m *membership) sameCell(o *membership) bool { return m.key == o.key }
 
 // grid is a uniform space-time grid: ECEF cubes of cellM meters by time
-// slices of sliceNs. An aircraft's path over the time a pair evaluation can
-// use (see Engine) is cut at the slice boundaries; each piece's box, grown
-// by half the prune radius, is listed in every cube of its slice it
-// touches. Two aircraft closer than the prune radius at some instant are,
-// at that instant, in the same slice with overlapping boxes there, so they
-// share a listed cell: a query over one aircraft's cells finds every
-// aircraft it can conflict with. Slicing time keeps fast aircraft crossing
-// a dense area from being paired with everything their path passes near at
-// other times; the slice length trades that against more listings per
-// aircraft.
+// slices of sliceNs, optionally cut again into shells of shellM meters of
+// distance from the Earth's centre. An aircraft's path over the time a
+// pair evaluation can use (see Engine) is cut at the slice boundaries;
+// each piece's box, grown by half the prune radius, is listed in every
+// cube of its slice it touches, and, with shells, in every shell its
+// radial band touches. Two aircraft closer than the prune radius at some
+// instant are, at that instant, in the same slice with overlapping boxes
+// and bands there, so they share a listed cell (the cube of the lowest
+// corner of the boxes' overlap, the shell of the higher of the bands'
+// lower ends): a query over one aircraft's cells finds every aircraft it
+// can conflict with. Slicing time keeps fast aircraft crossing a dense
+// area from being paired with everything their path passes near at other
+// times; the slice length trades that against more listings per
+// aircraft. Shells do for altitude what slices do for time: drones low
+// over a city share the cubes of every altitude they fly at (in ECEF the
+// vertical is diagonal, a cube spans all of them), not the shells.
 //
 // A grid serves one entry of the separation table. An entry between two
 // classes lists only the aircraft of its second class here; those of the
@@ -202,11 +209,13 @@ func (m *membership) sameCell(o *membership) bool {
 type grid struct {
 	cellM   float64
 	sliceNs int64
+	// shellM is the thickness of a shell; 0 for no shells.
+	shellM float64
 	// index finds a cell; memberships refer to cells by position so that
 	// queries, the hot path of the full cycle, hash nothing.
-	index    map[uint64]int32
+	index    map[cellKey]int32
 	cells    []cell
-	cellKeys []uint64
+	cellKeys []cellKey
 	free     []int32
 	// Per aircraft, by id: where it is listed, ordered by (slice, cell),
 	// and its party.
@@ -219,14 +228,26 @@ type grid struct {
 	scratch    []membership
 }
 
-func newGrid(cellM float64, slice float64) *grid {
+// newGrid makes an empty grid of cubes of cellM meters, slices of slice
+// seconds and shells of shellM meters (0: none).
+func newGrid(cellM, slice, shellM float64) *grid {
 	cellM = max(cellM, minCellM)
 	slice = max(slice, minSliceS)
-	return &grid{cellM: cellM, sliceNs: int64(slice * 1e9), index: make(map[uint64]int32)}
+	if shellM > 0 {
+		shellM = max(shellM, minCellM)
+	}
+	return &grid{cellM: cellM, sliceNs: int64(slice * 1e9), shellM: max(shellM, 0), index: make(map[cellKey]int32)}
 }
 
 func (g *grid) cellCoord(x float64) int64 {
 	return int64(math.Floor(x / g.cellM))
+}
+
+// shellOf is the shell of a distance from the Earth's centre, within
+// [0, maxShell]: a band reaching below the centre or far out in space
+// (never a path a report can make) is clamped, which only merges shells.
+func (g *grid) shellOf(r float32) int64 {
+	return int64(min(max(math.Floor(float64(r)/g.shellM), 0), maxShell))
 }
 
 func floorDiv(a, b int64) int64 {
@@ -273,7 +294,7 @@ func (g *grid) set(id, party int32, pos, vel [3]float64, startNs int64, spanS, g
 			o++
 			continue
 		}
-		m.cell = g.cellFor(foldKey(m.slice, m.i, m.j, m.k))
+		m.cell = g.cellFor(m.key)
 		c := &g.cells[m.cell]
 		c.count++
 		if !c.grouped && len(c.mixed) < groupAt {
@@ -355,10 +376,16 @@ func (g *grid) pieces(dst []membership, pos, vel [3]float64, startNs int64, span
 		i0, i1 := g.cellCoord(float64(b.min[0])), g.cellCoord(float64(b.max[0]))
 		j0, j1 := g.cellCoord(float64(b.min[1])), g.cellCoord(float64(b.max[1]))
 		k0, k1 := g.cellCoord(float64(b.min[2])), g.cellCoord(float64(b.max[2]))
+		var h0, h1 int64
+		if g.shellM > 0 {
+			h0, h1 = g.shellOf(b.rlo), g.shellOf(b.rhi)
+		}
 		for i := i0; i <= i1; i++ {
 			for j := j0; j <= j1; j++ {
 				for k := k0; k <= k1; k++ {
-					dst = append(dst, membership{cell: -1, box: b, slice: s, i: int32(i), j: int32(j), k: int32(k)})
+					for h := h0; h <= h1; h++ {
+						dst = append(dst, membership{cell: -1, box: b, key: cellKey{slice: s, i: int32(i), j: int32(j), k: int32(k), shell: int32(h)}})
+					}
 				}
 			}
 		}
@@ -368,7 +395,7 @@ func (g *grid) pieces(dst []membership, pos, vel [3]float64, startNs int64, span
 
 // cellFor returns the position of the cell with the key, making an empty
 // one when there is none.
-func (g *grid) cellFor(key uint64) int32 {
+func (g *grid) cellFor(key cellKey) int32 {
 	if c, ok := g.index[key]; ok {
 		return c
 	}
@@ -437,10 +464,21 @@ func (g *grid) listed(id int32) bool { return int(id) < len(g.live) && g.live[id
 // stamping them first. Read-only on the grid, so several queries may run
 // at once with their own stamps.
 func (g *grid) query(id int32, minID int32, stamp []uint32, epoch uint32, fn func(other int32)) {
+	g.queryUntil(id, minID, math.MaxInt64, stamp, epoch, fn)
+}
+
+// queryUntil is query over the part of id's path up to unix time untilNs:
+// the cells of the slices that start by then.
+func (g *grid) queryUntil(id int32, minID int32, untilNs int64, stamp []uint32, epoch uint32, fn func(other int32)) {
 	stamp[id] = epoch
 	party := g.party[id]
+	last := floorDiv(untilNs, g.sliceNs)
 	for mi := range g.in[id] {
 		m := &g.in[id][mi]
+		if m.key.slice > last {
+			// Memberships are ordered by slice: the rest start later.
+			break
+		}
 		c := &g.cells[m.cell]
 		list := c.mixed
 		for gi := -1; gi < len(c.groups); gi++ {
@@ -473,7 +511,7 @@ func (g *grid) queryPath(scratch []membership, party int32, pos, vel [3]float64,
 	scratch = g.pieces(scratch[:0], pos, vel, startNs, spanS, grow, growV)
 	for mi := range scratch {
 		m := &scratch[mi]
-		ci, ok := g.index[foldKey(m.slice, m.i, m.j, m.k)]
+		ci, ok := g.index[m.key]
 		if !ok {
 			continue
 		}

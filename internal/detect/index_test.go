@@ -55,56 +55,104 @@ func closest(pa, va [3]float64, startA float64, pb, vb [3]float64, startB float6
 // or not (queryPath), and a query never returns a path whose whole-span
 // box is apart.
 func TestGridFindsEveryCloseApproach(t *testing.T) {
+	close := map[float64]int{} // close approaches checked, by spread
 	rapid.Check(t, func(t *rapid.T) {
-		g := newGrid(rapid.SampledFrom([]float64{8_000, 20_000, 100_000, 1_000_000}).Draw(t, "cell"),
-			rapid.SampledFrom([]float64{10, 30, 1000}).Draw(t, "slice"))
-		growA, growB := rapid.Float64Range(20, 10_000).Draw(t, "grow a"), rapid.Float64Range(20, 10_000).Draw(t, "grow b")
-		growVA, growVB := rapid.Float64Range(5, 10_000).Draw(t, "grow radial a"), rapid.Float64Range(5, 10_000).Draw(t, "grow radial b")
-		spanS := rapid.Float64Range(0, 400).Draw(t, "span")
-		drawPath := func(label string) ([3]float64, [3]float64, float64) {
-			var p, v [3]float64
-			for k := 0; k < 3; k++ {
-				p[k] = rapid.Float64Range(-60_000, 60_000).Draw(t, label+"p")
-				v[k] = rapid.Float64Range(-700, 700).Draw(t, label+"v")
-			}
-			p[0] += 6_400_000
-			return p, v, float64(rapid.IntRange(-40, 40).Draw(t, label+"start"))
-		}
-		pa, va, sa := drawPath("a")
-		pb, vb, sb := drawPath("b")
-		const baseNs = 1_767_225_600_000_000_000 // 2026-01-01: absolute slice boundaries matter
-		startA := baseNs + int64(sa*1e9)
-		g.set(1, 1, pb, vb, baseNs+int64(sb*1e9), spanS, growB, growVB)
-		var onTheFly bool
-		g.queryPath(nil, 0, pa, va, startA, spanS, growA, growVA, make([]uint32, 2), 1, func(o int32) { onTheFly = onTheFly || o == 1 })
-		g.set(0, 0, pa, va, startA, spanS, growA, growVA)
-		found := false
-		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
-		if found != onTheFly {
-			t.Fatalf("the listed query found b %v, the query on the fly %v", found, onTheFly)
-		}
-
-		from, to := math.Max(sa, sb), math.Min(sa, sb)+spanS
-		if from <= to && !found {
-			if d, dr := closest(pa, va, sa, pb, vb, sb, from, to); d < growA+growB-1e-6 && dr < growVA+growVB-1e-3 {
-				t.Fatalf("paths within %v m (radially %v m) at a common instant not paired", growA+growB, growVA+growVB)
-			}
-		}
-		// The grid's boxes are rounded outwards to float32, half a meter
-		// at Earth radius: paths whose boxes are closer may be paired.
-		whole := func(p, v [3]float64, grow float64) Box { return segmentBox(p, v, 0, spanS, grow+1) }
-		if found && !whole(pa, va, growA).Overlaps(whole(pb, vb, growB)) {
-			t.Fatal("paired paths whose whole boxes are apart")
-		}
-		// Removing b leaves a clean grid.
-		g.remove(1)
-		found = false
-		g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
-		g.queryPath(nil, 0, pa, va, startA, spanS, growA, growVA, make([]uint32, 2), 2, func(o int32) { found = found || o == 1 })
-		if found || g.count != 1 {
-			t.Fatalf("removed path still found (%v) or counted (%d)", found, g.count)
+		// Jets in big cubes, or drones in small cubes and thin shells.
+		sc := rapid.SampledFrom([]gridScale{
+			{[]float64{8_000, 20_000, 100_000, 1_000_000}, []float64{10, 30, 1000}, []float64{0, 500, 5_000}, 10_000, 10_000, 60_000, 700, 400, 40},
+			{[]float64{100, 250, 1_000}, []float64{1, 5, 10, 30}, []float64{0, 10, 30, 120}, 200, 100, 2_000, 50, 100, 10},
+		}).Draw(t, "scale")
+		g := newGrid(rapid.SampledFrom(sc.cells).Draw(t, "cell"), rapid.SampledFrom(sc.slices).Draw(t, "slice"), rapid.SampledFrom(sc.shells).Draw(t, "shell"))
+		// Several pairs per grid: the grid is the costly draw.
+		for range 5 {
+			checkGridPair(t, g, sc, close)
 		}
 	})
+	if close[2_000] < 10 || close[60_000] < 10 {
+		t.Fatalf("close approaches checked, by spread: %v: the property was hardly exercised", close)
+	}
+	t.Logf("close approaches checked, by spread: %v", close)
+}
+
+// gridScale bounds the draws of TestGridFindsEveryCloseApproach: grid
+// dimensions to draw from, the largest grows, how far apart and how fast
+// the paths are, their longest span and how far apart their starts.
+type gridScale struct {
+	cells, slices, shells []float64
+	growM, growVM         float64
+	spreadM, speedMps     float64
+	spanS, startS         float64
+}
+
+// checkGridPair draws two paths within the scale, often passing close,
+// lists them in g and checks that the queries find each other when they
+// are close; it counts the close pairs in close, by spread, and leaves g
+// empty.
+func checkGridPair(t *rapid.T, g *grid, sc gridScale, close map[float64]int) {
+	growA, growB := rapid.Float64Range(20, sc.growM).Draw(t, "grow a"), rapid.Float64Range(20, sc.growM).Draw(t, "grow b")
+	growVA, growVB := rapid.Float64Range(5, sc.growVM).Draw(t, "grow radial a"), rapid.Float64Range(5, sc.growVM).Draw(t, "grow radial b")
+	spanS := rapid.Float64Range(0, sc.spanS).Draw(t, "span")
+	drawPath := func(label string) ([3]float64, [3]float64, float64) {
+		var p, v [3]float64
+		for k := 0; k < 3; k++ {
+			p[k] = rapid.Float64Range(-sc.spreadM, sc.spreadM).Draw(t, label+"p")
+			v[k] = rapid.Float64Range(-sc.speedMps, sc.speedMps).Draw(t, label+"v")
+		}
+		p[0] += 6_400_000
+		return p, v, float64(rapid.IntRange(-int(sc.startS), int(sc.startS)).Draw(t, label+"start"))
+	}
+	pa, va, sa := drawPath("a")
+	pb, vb, sb := drawPath("b")
+	if from, to := math.Max(sa, sb), math.Min(sa, sb)+spanS; from <= to && rapid.Bool().Draw(t, "near") {
+		// b passes near where a is at some instant of both spans
+		// (x is about radial here).
+		at := rapid.Float64Range(from, to).Draw(t, "at")
+		for k := 0; k < 3; k++ {
+			reach := growA + growB
+			if k == 0 {
+				reach = min(reach, growVA+growVB)
+			}
+			// Within reach/2 on each axis: closer than reach.
+			miss := rapid.Float64Range(-reach/2, reach/2).Draw(t, "miss")
+			pb[k] = pa[k] + va[k]*(at-sa) - vb[k]*(at-sb) + miss
+		}
+	}
+	const baseNs = 1_767_225_600_000_000_000 // 2026-01-01: absolute slice boundaries matter
+	startA := baseNs + int64(sa*1e9)
+	g.set(1, 1, pb, vb, baseNs+int64(sb*1e9), spanS, growB, growVB)
+	var onTheFly bool
+	g.queryPath(nil, 0, pa, va, startA, spanS, growA, growVA, make([]uint32, 2), 1, func(o int32) { onTheFly = onTheFly || o == 1 })
+	g.set(0, 0, pa, va, startA, spanS, growA, growVA)
+	found := false
+	g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
+	if found != onTheFly {
+		t.Fatalf("the listed query found b %v, the query on the fly %v", found, onTheFly)
+	}
+
+	from, to := math.Max(sa, sb), math.Min(sa, sb)+spanS
+	if from <= to {
+		if d, dr := closest(pa, va, sa, pb, vb, sb, from, to); d < growA+growB-1e-6 && dr < growVA+growVB-1e-3 {
+			if !found {
+				t.Fatalf("paths within %v m (radially %v m) at a common instant not paired", growA+growB, growVA+growVB)
+			}
+			close[sc.spreadM]++
+		}
+	}
+	// The grid's boxes are rounded outwards to float32, half a meter
+	// at Earth radius: paths whose boxes are closer may be paired.
+	whole := func(p, v [3]float64, grow float64) Box { return segmentBox(p, v, 0, spanS, grow+1) }
+	if found && !whole(pa, va, growA).Overlaps(whole(pb, vb, growB)) {
+		t.Fatal("paired paths whose whole boxes are apart")
+	}
+	// Removing b leaves a clean grid.
+	g.remove(1)
+	found = false
+	g.query(0, 0, make([]uint32, 2), 1, func(int32) { found = true })
+	g.queryPath(nil, 0, pa, va, startA, spanS, growA, growVA, make([]uint32, 2), 2, func(o int32) { found = found || o == 1 })
+	if found || g.count != 1 {
+		t.Fatalf("removed path still found (%v) or counted (%d)", found, g.count)
+	}
+	g.remove(0)
 }
 
 // TestGridSkipsOwnParty: a query never goes through the aircraft of its
@@ -114,7 +162,7 @@ func TestGridFindsEveryCloseApproach(t *testing.T) {
 // rules' same_party_alerts) every aircraft is.
 func TestGridSkipsOwnParty(t *testing.T) {
 	for _, all := range []bool{false, true} {
-		g := newGrid(DefaultCellM, DefaultSliceS)
+		g := newGrid(DefaultCellM, DefaultSliceS, 0)
 		g.allParties = all
 		p := [3]float64{6_378_137, 0, 0}
 		const stacked = 1000

@@ -19,7 +19,7 @@ type Nearby struct {
 // about as large as the cubes listed keeps each cube in at most eight
 // cells.
 func NewNearby(cellM float64) *Nearby {
-	g := newGrid(cellM, minSliceS)
+	g := newGrid(cellM, minSliceS, 0)
 	// One party for all: every entry is everyone's neighbour.
 	g.allParties = true
 	return &Nearby{g: g}
