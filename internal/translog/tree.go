@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -354,13 +355,22 @@ func OpenFileHashes(path string) (h *FileHashes, err error) {
 		h.synced = int64(binary.BigEndian.Uint64(b[:]))
 	case err != nil && !errors.Is(err, io.EOF):
 		return nil, err
+	case n > 0:
+		// A count cut short: nothing is known durable.
+		h.synced = 0
 	default:
-		// No count yet: a new file, or one from before counts were kept.
+		// No count yet: a new file, or one from before counts were kept
+		// (kept whole, as it was before).
 		if err := f.Sync(); err != nil {
 			return nil, err
 		}
 		h.synced = count
 		if err := h.writeSynced(); err != nil {
+			return nil, err
+		}
+		// The new count's name must outlive a power loss too: without
+		// it the next open would take the file for an old one.
+		if err := syncDir(filepath.Dir(path)); err != nil {
 			return nil, err
 		}
 	}
@@ -380,6 +390,15 @@ func OpenFileHashes(path string) (h *FileHashes, err error) {
 	}
 	h.remap()
 	return h, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // writeSynced stores h.synced durably (h.syncMu held, or h not yet

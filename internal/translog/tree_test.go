@@ -184,7 +184,7 @@ func TestFileHashesReopenAndTornTail(t *testing.T) {
 // where the file's length says they are there; reopened, the file keeps
 // only the synced ones, also after a truncation below them, and the tree
 // grows again from there to the right roots. A file from before the synced
-// count was kept is kept whole.
+// count was kept is kept whole; one whose count is cut short, not at all.
 func TestFileHashesKeepOnlyWhatWasSynced(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tree")
 	var leaves [][]byte
@@ -278,11 +278,18 @@ func TestFileHashesKeepOnlyWhatWasSynced(t *testing.T) {
 		t.Fatal(err)
 	}
 	fh, tree = open()
-	defer fh.Close()
 	wantSize(tree, 60)
 	if b, err := os.ReadFile(path + SyncedSuffix); err != nil || len(b) != 8 {
 		t.Fatalf("the synced count was not written again: %x %v", b, err)
 	}
+	fh.Close()
+	// A synced count cut short: nothing is known durable.
+	if err := os.WriteFile(path+SyncedSuffix, []byte{0, 0, 1}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fh, tree = open()
+	defer fh.Close()
+	wantSize(tree, 0)
 }
 
 // TestFileHashesSyncWhileGrowing: Syncs run while the tree grows and
