@@ -360,20 +360,25 @@ func (p path) state(t float64) (detect.Vec3, detect.Vec3) {
 // piece is run through the detectors over its own length.
 func conflicts(a, b path, sep *Separation) bool {
 	look := sep.Alerter.LookaheadS
+	// The times where either path bends, within (0, look): both paths
+	// are in time order, so a merge sorts them.
 	var cuts [64]float64
-	ts := cuts[:0]
-	for _, s := range a {
-		if s.t > 0 && s.t < look {
-			ts = append(ts, s.t)
+	ts := append(cuts[:0], 0)
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var t float64
+		if j == len(b) || i < len(a) && a[i].t <= b[j].t {
+			t, i = a[i].t, i+1
+		} else {
+			t, j = b[j].t, j+1
+		}
+		if t > ts[len(ts)-1] && t < look {
+			ts = append(ts, t)
 		}
 	}
-	for _, s := range b {
-		if s.t > 0 && s.t < look {
-			ts = append(ts, s.t)
-		}
+	if look > ts[len(ts)-1] {
+		ts = append(ts, look)
 	}
-	ts = append(ts, 0, look)
-	ts = sortUnique(ts)
 	for n := 0; n+1 < len(ts); n++ {
 		t0, t1 := ts[n], ts[n+1]
 		pa, va := a.state(t0)
