@@ -89,10 +89,10 @@ func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter
 	if wait {
 		w = &commitWaiter{left: len(trs), done: make(chan struct{})}
 	}
-	for _, tr := range trs {
-		p := s.startResolution(&tr)
-		t.supersede(tr.ID, p)
-		t.pending = append(t.pending, queued{tr: tr, w: w, res: p})
+	ps := s.startResolutions(trs)
+	for i, tr := range trs {
+		t.supersede(tr.ID, ps[i])
+		t.pending = append(t.pending, queued{tr: tr, w: w, res: ps[i]})
 	}
 	return w
 }

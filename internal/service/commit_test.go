@@ -47,7 +47,7 @@ func (p poisonTx) AppendEvent(e store.Event) (int64, error) {
 
 // newFaultyService is a service over a faulty embedded store with the
 // parties coalition, russia, airgroup and navy.
-func newFaultyService(t *testing.T) (*Service, *faultyStore) {
+func newFaultyService(t testing.TB) (*Service, *faultyStore) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())

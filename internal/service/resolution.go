@@ -220,48 +220,76 @@ func (rv *resolver) separation(a, b *track.State) *resolve.Separation {
 // resolve computes the resolution of every aircraft of the alert at now.
 func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 	rv := s.resolverFor(s.Rules())
-	res := Resolution{AlertID: a.ID, Time: now.UTC()}
-	keys := make([]track.Key, len(a.Aircraft))
-	centres := make([][3]float64, len(a.Aircraft))
-	classes := make([]uint8, len(a.Aircraft))
-	known := make([]bool, len(a.Aircraft))
-	// ownMaxMps is the fastest an aircraft of the alert flies in any
-	// candidate: the fastest candidate ground speed (or its own, when
-	// faster) and vertical speed.
-	ownMaxMps := 2 * math.Abs(rv.cfg.MaxVsMps)
-	for i, ac := range a.Aircraft {
-		keys[i] = track.Key{Party: ac.Party, Aircraft: ac.Aircraft}
-		e := geo.ToECEF(geo.LLA{LatDeg: ac.LatDeg, LonDeg: ac.LonDeg, AltM: ac.AltM})
-		centres[i] = [3]float64{e.XM, e.YM, e.ZM}
-		classes[i], known[i] = rv.table.Class(ac.Class)
-		ownMaxMps = max(ownMaxMps, 2*math.Abs(rv.cfg.MaxVsMps)+max(rv.cfg.MaxGsMps, math.Hypot(ac.VelEastMps, ac.VelNorthMps)))
+	return s.resolveAmong(rv, a, now, s.nearAlerts(rv, []*alert.Alert{a}, now)[0])
+}
+
+// nearAlerts returns, for each alert, the live tracks that can matter to
+// an aircraft of it: within reach, under the separation of their pair,
+// over its lookahead at the fastest candidate and the track's own speed,
+// from where the alert last placed the aircraft (plus how far it flew
+// since, at the fastest candidate); the alert's aircraft among them. One
+// pass over the tracks serves all the alerts, under the engine's lock
+// that ingest takes too.
+func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]track.State {
+	type centre struct {
+		alert int
+		ecef  [3]float64
+		class uint8
+		// ownMaxMps is the fastest the aircraft flies in any candidate:
+		// the fastest candidate ground speed (or its own, when faster)
+		// and vertical speed; ageS is the alert's age at now.
+		ownMaxMps, ageS float64
 	}
-	// The tracks that can matter to an aircraft of the alert: within
-	// reach, under the separation of their pair, over its lookahead at the
-	// fastest candidate and the track's own speed, from where the alert
-	// last placed the aircraft (plus how far it flew since, at the
-	// fastest candidate), and the alert's aircraft themselves.
-	age := max(0, now.Sub(a.Time).Seconds())
-	near := s.tac.eng.Load().Select(func(st *track.State) bool {
+	var centres []centre
+	for ai, a := range as {
+		for _, ac := range a.Aircraft {
+			c, ok := rv.table.Class(ac.Class)
+			if !ok {
+				continue
+			}
+			e := geo.ToECEF(geo.LLA{LatDeg: ac.LatDeg, LonDeg: ac.LonDeg, AltM: ac.AltM})
+			centres = append(centres, centre{
+				alert: ai, ecef: [3]float64{e.XM, e.YM, e.ZM}, class: c,
+				ownMaxMps: 2*math.Abs(rv.cfg.MaxVsMps) + max(rv.cfg.MaxGsMps, math.Hypot(ac.VelEastMps, ac.VelNorthMps)),
+				ageS:      max(0, now.Sub(a.Time).Seconds()),
+			})
+		}
+	}
+	out := make([][]track.State, len(as))
+	s.tac.eng.Load().Select(func(st *track.State) bool {
 		c, ok := rv.table.Class(st.Class)
 		if !ok {
 			return false
 		}
 		v := math.Sqrt(st.VelECEF[0]*st.VelECEF[0] + st.VelECEF[1]*st.VelECEF[1] + st.VelECEF[2]*st.VelECEF[2])
 		staleS := max(0, now.Sub(st.Time).Seconds())
-		for n, centre := range centres {
-			if !known[n] {
+		taken := -1 // the last alert the track was added to
+		for i := range centres {
+			ce := &centres[i]
+			if ce.alert == taken {
 				continue
 			}
-			e := rv.table.For(classes[n], c).Index()
-			r := rv.reachM[e] + (ownMaxMps+v)*(rv.lookaheadS[e]+age) + v*staleS
-			dx, dy, dz := st.ECEF[0]-centre[0], st.ECEF[1]-centre[1], st.ECEF[2]-centre[2]
+			e := rv.table.For(ce.class, c).Index()
+			r := rv.reachM[e] + (ce.ownMaxMps+v)*(rv.lookaheadS[e]+ce.ageS) + v*staleS
+			dx, dy, dz := st.ECEF[0]-ce.ecef[0], st.ECEF[1]-ce.ecef[1], st.ECEF[2]-ce.ecef[2]
 			if dx*dx+dy*dy+dz*dz <= r*r {
-				return true
+				out[ce.alert] = append(out[ce.alert], *st)
+				taken = ce.alert
 			}
 		}
 		return false
 	})
+	return out
+}
+
+// resolveAmong computes the resolution of every aircraft of the alert at
+// now, against the tracks near it (nearAlerts).
+func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near []track.State) Resolution {
+	res := Resolution{AlertID: a.ID, Time: now.UTC()}
+	keys := make([]track.Key, len(a.Aircraft))
+	for i, ac := range a.Aircraft {
+		keys[i] = track.Key{Party: ac.Party, Aircraft: ac.Aircraft}
+	}
 	own := make([]*track.State, len(keys))
 	for i := range near {
 		for n, k := range keys {
@@ -440,26 +468,59 @@ func (p *pendingResolution) wait(deadline time.Time) *Resolution {
 	}
 }
 
-// startResolution starts computing the resolution of a raised or updated
-// conflict (nil for any other transition, or with
-// Config.WithoutResolution), on a pool as wide as the machine, so that
-// it is computed while the commit's queue forms and the commit itself
-// waits for it the least.
-func (s *Service) startResolution(tr *alert.Transition) *pendingResolution {
-	if s.cfg.WithoutResolution || tr.Kind != alert.KindConflict || tr.State == alert.StateCleared {
-		return nil
+// startResolutions starts computing the resolutions of the raised or
+// updated conflicts among trs (nil for any other transition, or with
+// Config.WithoutResolution), by trs's index: one task on a pool as wide
+// as the machine, so that they are computed while the commit's queue
+// forms and the commit itself waits for them the least. The task finds
+// the tracks near all of them in one pass, then resolves them in order,
+// skipping those superseded or given up on meanwhile.
+func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution {
+	if s.cfg.WithoutResolution {
+		return make([]*pendingResolution, len(trs))
 	}
-	p := &pendingResolution{done: make(chan struct{})}
-	a := *tr
+	ps := make([]*pendingResolution, len(trs))
+	var todo []int
+	for i := range trs {
+		if tr := &trs[i]; tr.Kind == alert.KindConflict && tr.State != alert.StateCleared {
+			ps[i] = &pendingResolution{done: make(chan struct{})}
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return ps
+	}
+	alerts := make([]alert.Alert, len(todo))
+	pending := make([]*pendingResolution, len(todo))
+	for n, i := range todo {
+		alerts[n], pending[n] = trs[i], ps[i]
+	}
 	go func() {
 		s.resolving <- struct{}{}
 		defer func() { <-s.resolving }()
-		defer close(p.done)
-		if p.late.Load() || p.superseded.Load() {
+		// Each is released as soon as it is computed or skipped.
+		var live []*alert.Alert
+		var livePending []*pendingResolution
+		for n, p := range pending {
+			if p.late.Load() || p.superseded.Load() {
+				close(p.done)
+				continue
+			}
+			live, livePending = append(live, &alerts[n]), append(livePending, p)
+		}
+		if len(live) == 0 {
 			return
 		}
-		r := s.resolve(&a, s.now())
-		p.res = &r
+		rv := s.resolverFor(s.Rules())
+		now := s.now()
+		near := s.nearAlerts(rv, live, now)
+		for n, p := range livePending {
+			if !p.late.Load() && !p.superseded.Load() {
+				r := s.resolveAmong(rv, live[n], now, near[n])
+				p.res = &r
+			}
+			close(p.done)
+		}
 	}()
-	return p
+	return ps
 }

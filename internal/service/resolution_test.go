@@ -103,7 +103,8 @@ func TestSeparationOfLevelDetectors(t *testing.T) {
 // alert) with the same computation against every live aircraft the party
 // may see, with no reach applied: the tracks the service leaves out
 // beyond the reach of each pair's separation change no band and no
-// suggestion.
+// suggestion. Resolved in a batch (the tracks near all the alerts found
+// in one pass), each alert's resolution is the same as alone.
 func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 	s, _ := newFaultyService(t)
 	rng := rand.New(rand.NewPCG(17, 3))
@@ -133,12 +134,23 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 	rv := s.resolverFor(s.Rules())
 	cfg := resolve.DefaultConfig()
 	all := s.tac.eng.Load().States()
+	// The tracks near every alert, found in one pass as a batch of
+	// transitions has them.
+	open := s.tac.eng.Load().Alerts()
+	ptrs := make([]*alert.Alert, len(open))
+	for i := range open {
+		ptrs[i] = &open[i]
+	}
+	batch := s.nearAlerts(rv, ptrs, now)
 	checked := 0
-	for _, a := range s.tac.eng.Load().Alerts() {
+	for ai, a := range open {
 		if a.Kind != alert.KindConflict || len(a.Aircraft) != 2 {
 			continue
 		}
 		got := s.resolve(&a, now)
+		if inBatch := s.resolveAmong(rv, &a, now, batch[ai]); !reflect.DeepEqual(inBatch, got) {
+			t.Fatalf("alert %s: resolved alone\n%+v\nin a batch\n%+v", a.ID, got, inBatch)
+		}
 		visible := s.visibleAmong(all, &a, now)
 		var own [2]*track.State
 		for n, ac := range a.Aircraft {
