@@ -21,6 +21,30 @@ import (
 // data directory: an index of the audit records, rebuilt from them.
 const TreeFile = "log-tree.hashes"
 
+// maxTreeFiles bounds how many replicas sharing one data directory each
+// keep a tree file of their own.
+const maxTreeFiles = 16
+
+// openTreeFile opens the first tree file of the data directory no other
+// process holds: TreeFile, then log-tree.2.hashes and so on. Replicas may
+// share a data directory; each must keep its own file, because one
+// rebuilding the tree truncates it under the other's mapping. Any file
+// will do: the tree is an index of the records, checked against them and
+// rebuilt when it does not match (SyncTree).
+func openTreeFile(dir string) (*translog.FileHashes, error) {
+	for i := 1; i <= maxTreeFiles; i++ {
+		name := TreeFile
+		if i > 1 {
+			name = fmt.Sprintf("log-tree.%d.hashes", i)
+		}
+		fh, err := translog.OpenFileHashes(filepath.Join(dir, name))
+		if !errors.Is(err, translog.ErrInUse) {
+			return fh, err
+		}
+	}
+	return nil, fmt.Errorf("%d processes already keep a tree in %s: %w", maxTreeFiles, dir, translog.ErrInUse)
+}
+
 // LogCheckpointMeta is the store's meta key of the latest published
 // checkpoint with its cosignatures, kept so that an export cut from the
 // store without the server (deconflict audit export) ends with it too.
@@ -73,7 +97,7 @@ func (s *Service) openTransLog(ctx context.Context, key ed25519.PrivateKey, orig
 		file *translog.FileHashes
 	)
 	if s.cfg.DataDir != "" {
-		fh, err := translog.OpenFileHashes(filepath.Join(s.cfg.DataDir, TreeFile))
+		fh, err := openTreeFile(s.cfg.DataDir)
 		if err != nil {
 			return fmt.Errorf("service: the transparency log's tree: %w", err)
 		}

@@ -127,3 +127,61 @@ func logCheckpoint(t *testing.T, s *Service) translog.Checkpoint {
 }
 
 func logSize(t *testing.T, s *Service) int64 { return logCheckpoint(t, s).Size }
+
+// TestReplicasSharingADataDirectoryKeepTreesApart: replicas may share the
+// data directory (README). Each keeps a tree file of its own, because one
+// rebuilding its tree truncates the file under the other's mapping; both
+// trees follow the same records and sign the same root, and a replica
+// started once the first closed takes the first file again.
+func TestReplicasSharingADataDirectoryKeepTreesApart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	first, err := New(ctx, Config{Store: st, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := New(ctx, Config{Store: st, DataDir: dir})
+	if err != nil {
+		t.Fatalf("a second replica on the same data directory: %v", err)
+	}
+	for _, name := range []string{TreeFile, "log-tree.2.hashes"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatalf("tree file %s: %v", name, err)
+		}
+	}
+	if _, err := first.CreateParty(ctx, "coalition"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.CreateParty(ctx, "russia"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, s := range []*Service{first, second} {
+		if err := s.publishLog(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := logCheckpoint(t, first), logCheckpoint(t, second)
+	if a.Size != b.Size || a.Root != b.Root || a.Size == 0 {
+		t.Fatalf("the replicas' checkpoints differ: %d %x and %d %x", a.Size, a.Root, b.Size, b.Root)
+	}
+	third, err := New(ctx, Config{Store: st, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close(ctx)
+	if _, err := os.Stat(filepath.Join(dir, "log-tree.3.hashes")); !os.IsNotExist(err) {
+		t.Fatalf("a replica started alone did not take the first free tree file: %v", err)
+	}
+	if got := logSize(t, third); got != a.Size {
+		t.Fatalf("the restarted replica's checkpoint covers %d records, want %d", got, a.Size)
+	}
+}

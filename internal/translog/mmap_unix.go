@@ -3,6 +3,8 @@
 package translog
 
 import (
+	"errors"
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -15,3 +17,13 @@ func mapFile(f *os.File, size int) ([]byte, error) {
 }
 
 func unmapFile(b []byte) error { return unix.Munmap(b) }
+
+// lockFile takes an exclusive advisory lock on f, held until f is closed,
+// without waiting: a file another process holds gives ErrInUse.
+func lockFile(f *os.File) error {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return fmt.Errorf("%s: %w", f.Name(), ErrInUse)
+	}
+	return err
+}

@@ -324,12 +324,23 @@ const SyncedSuffix = ".synced"
 // before the file is mapped again (64 KiB: some 1,000 leaves).
 const remapEvery = 64 << 10
 
+// ErrInUse is returned by OpenFileHashes for a hash file another process
+// has open: two processes appending to one file, or one truncating what
+// the other has mapped, would corrupt it or crash the other.
+var ErrInUse = errors.New("translog: the hash file is in use by another process")
+
 // OpenFileHashes opens (creating, mode 0600) the hash file at path and
 // keeps the hashes its last Sync made durable (a file from before the
-// synced count was kept is synced and kept whole).
+// synced count was kept is synced and kept whole). The file stays locked
+// to this process until Close; if another process holds it, the error is
+// ErrInUse.
 func OpenFileHashes(path string) (h *FileHashes, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
 		return nil, err
 	}
 	sf, err := os.OpenFile(path+SyncedSuffix, os.O_RDWR|os.O_CREATE, 0o600)
