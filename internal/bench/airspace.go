@@ -55,7 +55,7 @@ type AirspaceResult struct {
 	CellKM   float64 `json:"cell_km"`
 	SliceS   float64 `json:"slice_s"`
 	// Grids are the grids of the entries of the separation table that the
-	// traffic's classes use ("manned-uas 16 km x 60 s").
+	// traffic's classes use ("manned-uas 16 km x 60 s x 274 m shells").
 	Grids []string `json:"grids"`
 	// Classes is the class mix: aircraft by class.
 	Classes           map[string]int `json:"classes"`
@@ -119,7 +119,11 @@ func Airspace(o AirspaceOptions, progress Progress) (AirspaceResult, error) {
 	for i, g := range eng.Grids() {
 		s := eng.Params().Table.Entries()[i].Rule
 		if res.Classes[s.Classes[0]] > 0 && res.Classes[s.Classes[1]] > 0 {
-			res.Grids = append(res.Grids, fmt.Sprintf("%s-%s %g km x %g s", s.Classes[0], s.Classes[1], g.CellM/1000, g.SliceS))
+			desc := fmt.Sprintf("%s-%s %g km x %g s", s.Classes[0], s.Classes[1], g.CellM/1000, g.SliceS)
+			if g.ShellM > 0 {
+				desc += fmt.Sprintf(" x %g m shells", g.ShellM)
+			}
+			res.Grids = append(res.Grids, desc)
 		}
 	}
 	stopProfile, err := StartCPUProfile(o.CPUProfile)

@@ -131,6 +131,7 @@ func TestIncrementalMatchesBruteForce(t *testing.T) {
 			g = Grid{
 				CellM:  rapid.SampledFrom([]float64{10_000, 40_000, DefaultCellM, 1_000_000}).Draw(t, "cell"),
 				SliceS: rapid.SampledFrom([]float64{7, DefaultSliceS, 400}).Draw(t, "slice"),
+				ShellM: rapid.SampledFrom([]float64{0, -1, 50, 1_000}).Draw(t, "shell"),
 			}
 		}
 		e := NewEngine(r, g, nil)
