@@ -185,19 +185,9 @@ func evaluate(a, b *track.State, e *Entry, p *Params, out *Conflict) bool {
 // found may be paired (the engine compares its party numbers, not the
 // names).
 func evaluateParties(a, b *track.State, e *Entry, p *Params, out *Conflict) bool {
-	// The cheap tests come first and are symmetric in a and b (negating a
-	// difference is exact), so the order of the arguments cannot matter.
-	dt := b.Time.Sub(a.Time).Seconds()
-	if math.Abs(dt) > p.MaxReportGapS {
-		return false
-	}
-	var pa, pb [3]float64
-	if dt >= 0 {
-		pa, pb = a.ECEFAt(dt), b.ECEF
-	} else {
-		pa, pb = a.ECEF, b.ECEFAt(-dt)
-	}
-	if !mayConflict(pa, a.VelECEF, pb, b.VelECEF, e) {
+	ka, kb := kinematicsOf(a), kinematicsOf(b)
+	pa, pb, ok := mayPair(&ka, &kb, e, p)
+	if !ok {
 		return false
 	}
 	if c := a.Key().Compare(b.Key()); c == 0 {
@@ -223,6 +213,44 @@ func evaluateParties(a, b *track.State, e *Entry, p *Params, out *Conflict) bool
 	out.Loss = loss
 	out.TCPAS, out.DHCPAM, out.DVCPAM = closestApproach(r, v, e.LookaheadS)
 	return true
+}
+
+// kinematics is what the cheap tests of the pair function read of a
+// track: 56 bytes where a track.State is 200, so that the full cycle can
+// drop most candidates without reading their tracks.
+type kinematics struct {
+	ecef, vel [3]float64 // meters, m/s
+	reportNs  int64      // unix time of the report
+}
+
+func kinematicsOf(s *track.State) kinematics {
+	return kinematics{ecef: s.ECEF, vel: s.VelECEF, reportNs: s.Time.UnixNano()}
+}
+
+// mayPair is the cheap part of the pair function: false when the reports
+// are more than the stale time apart or the prune (mayConflict) drops the
+// pair; else the two positions at the later report time. The tests are
+// symmetric in a and b (negating a difference is exact), so the order of
+// the arguments cannot matter. The difference of the report times is
+// that of time.Time.Sub for any time a report can carry.
+func mayPair(a, b *kinematics, e *Entry, p *Params) (pa, pb [3]float64, ok bool) {
+	dt := time.Duration(b.reportNs - a.reportNs).Seconds()
+	if math.Abs(dt) > p.MaxReportGapS {
+		return pa, pb, false
+	}
+	if dt >= 0 {
+		pa, pb = at(&a.ecef, &a.vel, dt), b.ecef
+	} else {
+		pa, pb = a.ecef, at(&b.ecef, &b.vel, -dt)
+	}
+	return pa, pb, mayConflict(pa, a.vel, pb, b.vel, e)
+}
+
+// at is track.State.ECEFAt. The conversions round each product, so that
+// no platform fuses a multiply-add in one caller and not in another: the
+// prefilter of the full cycle must compute what evaluate computes.
+func at(p, v *[3]float64, dtS float64) [3]float64 {
+	return [3]float64{p[0] + float64(v[0]*dtS), p[1] + float64(v[1]*dtS), p[2] + float64(v[2]*dtS)}
 }
 
 // inFrame returns the track's position at time ref and its velocity in
@@ -317,6 +345,8 @@ type Engine struct {
 	nonconf   []bool
 	stamp     []uint32
 	epoch     uint32
+	// kin[id] is kinematicsOf(track id), for the cheap tests.
+	kin []kinematics
 	// latestNs is the latest report time (unix ns) applied: no live
 	// track reported later.
 	latestNs int64
@@ -468,6 +498,7 @@ func (e *Engine) growTo(n int) {
 		e.stamp = append(e.stamp, 0)
 		e.class = append(e.class, 0)
 		e.party = append(e.party, 0)
+		e.kin = append(e.kin, kinematics{})
 	}
 }
 
@@ -503,6 +534,7 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 	s, _ := e.tracks.Get(id)
 	reportNs := s.Time.UnixNano()
 	e.latestNs = max(e.latestNs, reportNs)
+	e.kin[id] = kinematicsOf(s)
 	cls, _ := e.params.Table.Class(s.Class)
 	if outcome == track.Updated && e.class[id] != cls {
 		// A new class: the entries of the old one forget the aircraft.
@@ -782,6 +814,11 @@ func (e *Engine) FullCycle() []Conflict {
 							if !e.params.SameParty && e.party[other] == party {
 								// evaluate would say no, reading more
 								// of the other track to do so.
+								return
+							}
+							if _, _, ok := mayPair(&e.kin[id], &e.kin[other], ent, &e.params); !ok {
+								// So would its cheap tests, on the
+								// same numbers.
 								return
 							}
 							o, _ := e.tracks.Get(other)
