@@ -262,3 +262,44 @@ func BenchmarkFsyncBaseline(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fsyncs/s")
 }
+
+// TestPutMessageFindsPartiesByIndex: PutMessage replaces a message's
+// parties by its id, once per update of an alert's hotline item; SQLite
+// must find them through an index, not by scanning every message's
+// parties (which made busy traffic quadratic).
+func TestPutMessageFindsPartiesByIndex(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN DELETE FROM message_parties WHERE message_id = ?`, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(plan, "; ")
+	if !strings.Contains(joined, "message_parties_message") {
+		t.Fatalf("query plan %q does not use the index on message_id", joined)
+	}
+}
