@@ -250,15 +250,29 @@ func (s *suggester) search(cands candidates, limitS float64) (Suggestion, bool) 
 		}
 		pairs = pairs[:0]
 		na, nb := upTo(ta, c), upTo(tb, c)
+		// The pairs whose longer time is c, in the order of i then j:
+		// below fromA, a's time is under c and b's must be c (from
+		// fromB); from fromA on, a's is c and any b goes.
+		fromA, fromB := upTo(ta, math.Nextafter(c, math.Inf(-1))), upTo(tb, math.Nextafter(c, math.Inf(-1)))
 		for i := range na {
-			for j := range nb {
-				if ta[i] == c || tb[j] == c {
-					pairs = append(pairs, pair{i, j, ta[i] + tb[j]})
-				}
+			lo, hi := fromB, nb
+			if i >= fromA {
+				lo = 0
+			}
+			for j := lo; j < hi; j++ {
+				pairs = append(pairs, pair{i, j, ta[i] + tb[j]})
 			}
 		}
 		slices.SortStableFunc(pairs, func(x, y pair) int { return cmp.Compare(x.sum, y.sum) })
 		for _, p := range pairs {
+			// A candidate already found to conflict with another
+			// intruder fails in any pair: no need to fly the pair.
+			if ok, seen := s.okA[p.i]; seen && !ok {
+				continue
+			}
+			if ok, seen := s.okB[p.j]; seen && !ok {
+				continue
+			}
 			if pathsA[p.i] == nil {
 				pathsA[p.i] = s.flown(s.a, ma[p.i])
 			}

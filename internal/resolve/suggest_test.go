@@ -226,3 +226,16 @@ func BenchmarkSuggestHeadOn(b *testing.B) {
 		resolve.Suggest(&pa, &pb, &sep, &k)
 	}
 }
+
+// TestSuggestAlreadyClear: a pair already clear of each other is told to
+// fly on (the pair of no manoeuvres, at no cost).
+func TestSuggestAlreadyClear(t *testing.T) {
+	k := resolve.DefaultKinematics()
+	sep := resolve.CylinderSeparation(detect.Cylinder{HorizontalM: geo.NMToM(5), VerticalM: geo.FeetToM(1000)}, 300, 300, 120, 60)
+	a := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{Z: 6000}, Vel: detect.Vec3{Y: 200}}}
+	parallel := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{X: 30000, Z: 6000}, Vel: detect.Vec3{Y: 200}}}
+	sg, ok := resolve.Suggest(&a, &parallel, &sep, &k)
+	if !ok || sg.CostS != 0 || sg.A.Kind != resolve.KindMaintain || sg.B.Kind != resolve.KindMaintain {
+		t.Fatalf("a pair 30 km apart on parallel tracks: %+v (%v), want both to fly on", sg, ok)
+	}
+}
