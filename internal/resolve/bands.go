@@ -172,7 +172,10 @@ type computation struct {
 	// inside: the ownship is inside the corrective volume of a conflict
 	// aircraft of the corrective region now (its loss starts at 0).
 	inside bool
-	sc     scratch
+	// reachable lists, for the dimension being computed, the intruders
+	// some candidate of it may conflict with (reachableIn).
+	reachable []int
+	sc        scratch
 }
 
 // Compute returns the bands of the ownship against the traffic. Intruders
@@ -236,11 +239,8 @@ func (c *computation) classify() {
 func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans) {
 	var ms []member
 	var red []span
-	for i := range c.traffic {
+	for _, i := range c.reachable {
 		in := &c.traffic[i]
-		if in.Sep == nil {
-			continue
-		}
 		li := in.Sep.levelFor(r)
 		if li < 0 {
 			continue
@@ -267,11 +267,47 @@ func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans)
 	return ms, unite(red)
 }
 
+// reachableIn lists in c.reachable the intruders that matter to the
+// bands of dimension d within [lo, hi]: a conflict aircraft of some
+// region, or one that some candidate may conflict with over the whole
+// lookahead under the detector of a level painting a region (members
+// tests the others over shorter horizons, which only finds less). One
+// pass by the detectors' Reach, so that the passes of each region go
+// over the few intruders of a busy airspace that can matter.
+func (c *computation) reachableIn(d dim, lo, hi float64) {
+	c.reachable = c.reachable[:0]
+	for i := range c.traffic {
+		in := &c.traffic[i]
+		if in.Sep == nil {
+			continue
+		}
+		keep := false
+		for li, r := range in.Sep.Regions {
+			if r == RegionNone || r >= RegionRecovery || in.Sep.levelFor(r) != li {
+				continue
+			}
+			if c.conflict[r][i] {
+				keep = true
+				break
+			}
+			t := test{det: in.Sep.Alerter.Levels[li].Detector, pos: in.Pos, vel: in.Vel, toS: in.Sep.Alerter.LookaheadS}
+			if !c.own.beyondReach(d, lo, hi, &t) {
+				keep = true
+				break
+			}
+		}
+		if keep {
+			c.reachable = append(c.reachable, i)
+		}
+	}
+}
+
 // dimension computes the bands of one dimension (track in radians) and
 // its recovery time (0 when not in recovery).
 func (c *computation) dimension(d dim) ([]Range, float64) {
 	spanLo, spanHi := c.cfg.span(d)
 	lo, hi := c.domain(d)
+	c.reachableIn(d, lo, hi)
 	var layers []layer
 	recovery := false
 	var recSet spans
