@@ -55,7 +55,7 @@ type AirspaceResult struct {
 	CellKM   float64 `json:"cell_km"`
 	SliceS   float64 `json:"slice_s"`
 	// Grids are the grids of the entries of the separation table that the
-	// traffic's classes use ("manned-uas 16 km x 60 s x 274 m shells").
+	// traffic's classes use ("manned-uas 16 km x 60 s x 427 m shells").
 	Grids []string `json:"grids"`
 	// Classes is the class mix: aircraft by class.
 	Classes           map[string]int `json:"classes"`

@@ -377,7 +377,8 @@ type Grid struct {
 // drones 50 m apart.
 //
 // An entry between two classes gets shells twice its vertical reach (at
-// 50 m/s) thick, 274 m for DO-365 well clear: there the grid lists one
+// 50 m/s) thick, 427 m for the default manned-uas entry (the ZTHR of its
+// preventive level is 213 m): there the grid lists one
 // class (drones, low over a city) and the other is queried on the fly
 // (airliners, most of them far above), and a 16 km cube spans every
 // altitude. On metro 100,000 the shells cut the drones an airliner's
@@ -783,7 +784,10 @@ func (e *Engine) FullCycle() []Conflict {
 			count = int32(len(ids))
 		}
 		var next atomic.Int32
-		const chunk = 256
+		// Chunks of up to 256 ids, and at least eight per worker: the
+		// 200 manned aircraft of a city, each querying the drones' grid,
+		// would otherwise be one chunk on one core.
+		chunk := min(256, max(1, count/int32(8*workers)))
 		var wg sync.WaitGroup
 		for w := 0; w < workers; w++ {
 			wg.Add(1)
