@@ -468,13 +468,17 @@ func (p *pendingResolution) wait(deadline time.Time) *Resolution {
 	}
 }
 
+// resolveGroup is how many alerts one pass over the tracks serves.
+const resolveGroup = 8
+
 // startResolutions starts computing the resolutions of the raised or
 // updated conflicts among trs (nil for any other transition, or with
 // Config.WithoutResolution), by trs's index: one task on a pool as wide
 // as the machine, so that they are computed while the commit's queue
 // forms and the commit itself waits for them the least. The task finds
-// the tracks near all of them in one pass, then resolves them in order,
-// skipping those superseded or given up on meanwhile.
+// the tracks near each group of resolveGroup alerts in one pass, then
+// resolves them in order, skipping those superseded or given up on
+// meanwhile.
 func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution {
 	if s.cfg.WithoutResolution {
 		return make([]*pendingResolution, len(trs))
@@ -512,14 +516,20 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 			return
 		}
 		rv := s.resolverFor(s.Rules())
-		now := s.now()
-		near := s.nearAlerts(rv, live, now)
-		for n, p := range livePending {
-			if !p.late.Load() && !p.superseded.Load() {
-				r := s.resolveAmong(rv, live[n], now, near[n])
-				p.res = &r
+		for len(live) > 0 {
+			// A pass holds the engine's lock for every track times every
+			// alert of the group: groups of a few keep it short.
+			n := min(len(live), resolveGroup)
+			now := s.now()
+			near := s.nearAlerts(rv, live[:n], now)
+			for i, p := range livePending[:n] {
+				if !p.late.Load() && !p.superseded.Load() {
+					r := s.resolveAmong(rv, live[i], now, near[i])
+					p.res = &r
+				}
+				close(p.done)
 			}
-			close(p.done)
+			live, livePending = live[n:], livePending[n:]
 		}
 	}()
 	return ps
