@@ -130,6 +130,7 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.SliceS, "slice-s", 0, fmt.Sprintf("grid time slice in seconds for every class pair (default: sized per pair, %g s between manned aircraft)", float64(detect.DefaultSliceS)))
 	fs.IntVar(&o.Repeats, "repeats", 5, "full-cycle runs (the median is reported)")
 	fs.IntVar(&o.BruteForceRuns, "brute-force-samples", 0, "brute-force runs (median reported); 0 = 3 up to 12,000 aircraft, else 1")
+	fs.BoolVar(&o.SkipBruteForce, "skip-brute-force", false, "leave out the brute force (minutes at 100,000 aircraft); the conflict sets are then not compared")
 	fs.IntVar(&o.Updates, "updates", 5000, "single-report updates timed")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the run up to the brute force to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -151,6 +152,8 @@ func runBenchAirspace(args []string, stdout, stderr io.Writer) error {
 		return usagef("--repeats must be at least 1")
 	case o.BruteForceRuns < 0:
 		return usagef("--brute-force-samples must not be negative")
+	case o.SkipBruteForce && o.BruteForceRuns > 0:
+		return usagef("--skip-brute-force and --brute-force-samples exclude each other")
 	case o.Updates < 1:
 		return usagef("--updates must be at least 1")
 	}

@@ -38,8 +38,8 @@ func TestBenchAirspaceReportsIdenticalConflictSets(t *testing.T) {
 		if c, _ := got["conflicts"].(float64); c < 1 {
 			t.Errorf("%s: %v conflicts: identical sets of nothing prove nothing: %s", scenario, got["conflicts"], out.String())
 		}
-		if got["identical"] != true {
-			t.Errorf("%s: the engine's conflict set differs from brute force: %s", scenario, out.String())
+		if got["identical"] != true || got["compared_with_brute_force"] != true {
+			t.Errorf("%s: the engine's conflict set differs from brute force, or was not compared: %s", scenario, out.String())
 		}
 		if got["scenario"] != scenario || got["aircraft"] != float64(400) {
 			t.Errorf("%s: echoed the wrong run: %s", scenario, out.String())
@@ -56,6 +56,28 @@ func TestBenchAirspaceReportsIdenticalConflictSets(t *testing.T) {
 		if !reflect.DeepEqual(classes, wantClasses) || len(grids) != wantGrids {
 			t.Errorf("%s: classes %v and grids %v, want %v and %d grids", scenario, classes, grids, wantClasses, wantGrids)
 		}
+	}
+}
+
+// TestBenchAirspaceSkipsTheBruteForceAndSaysSo: --skip-brute-force leaves
+// the comparison out and the result says it was not compared, never that
+// the sets are identical.
+func TestBenchAirspaceSkipsTheBruteForceAndSaysSo(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := runMain([]string{"bench", "--scenario", "global", "--aircraft", "400", "--hubs", "5",
+		"--updates", "10", "--repeats", "1", "--skip-brute-force"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "not compared") || strings.Contains(out.String(), "brute force, measured once") ||
+		strings.Contains(errOut.String(), "brute force 1/") {
+		t.Errorf("a run without the brute force:\n%s\n%s", out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	code = runMain([]string{"bench", "--aircraft", "400", "--skip-brute-force", "--brute-force-samples", "2"}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "exclude each other") {
+		t.Errorf("--skip-brute-force with --brute-force-samples 2: exit %d, %s", code, errOut.String())
 	}
 }
 

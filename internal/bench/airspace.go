@@ -38,6 +38,10 @@ type AirspaceOptions struct {
 	// BruteForceRuns is the number of brute-force runs timed; 0 means 3 up
 	// to 12,000 aircraft, else 1.
 	BruteForceRuns int
+	// SkipBruteForce leaves the brute force out (minutes at 100,000
+	// aircraft, for runs that measure only the engine): the result then
+	// says the conflict sets were not compared.
+	SkipBruteForce bool
 	// Updates is the number of single-report updates timed.
 	Updates int
 	// CPUProfile, when set, receives a CPU profile of the run up to the
@@ -76,8 +80,11 @@ type AirspaceResult struct {
 	UpdateP50Us       float64        `json:"update_p50_us"`
 	UpdateP99Us       float64        `json:"update_p99_us"`
 	Identical         bool           `json:"identical"`
-	Difference        string         `json:"difference,omitempty"`
-	PeakRSSMiB        float64        `json:"peak_rss_mib"`
+	// Compared is false when the brute force was skipped: Identical then
+	// means nothing.
+	Compared   bool    `json:"compared_with_brute_force"`
+	Difference string  `json:"difference,omitempty"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
 }
 
 // Airspace measures whole-airspace detection on generated traffic: a first
@@ -85,7 +92,10 @@ type AirspaceResult struct {
 // against brute force over every pair, whose conflict sets must be
 // identical (Identical, else Difference says how they differ).
 func Airspace(o AirspaceOptions, progress Progress) (AirspaceResult, error) {
-	if o.BruteForceRuns == 0 {
+	switch {
+	case o.SkipBruteForce:
+		o.BruteForceRuns = 0
+	case o.BruteForceRuns == 0:
 		o.BruteForceRuns = 3
 		if o.Aircraft > 12000 {
 			o.BruteForceRuns = 1
@@ -217,10 +227,16 @@ func Airspace(o AirspaceOptions, progress Progress) (AirspaceResult, error) {
 	res.Conflicts = len(incremental)
 	res.FullCycleRuns, res.BruteForceRuns = len(fullTimes), len(bruteTimes)
 	res.FullCycleMs = ms(median(fullTimes))
-	res.BruteForceMs = ms(median(bruteTimes))
 	res.FullCycleCPUMs = ms(median(fullCPU))
-	res.BruteForceCPUMs = ms(median(bruteCPU))
 	res.LoadAverage = LoadAverage()
+	if o.SkipBruteForce {
+		res.Difference = "not compared: the brute force was skipped (--skip-brute-force)"
+		res.PeakRSSMiB = peakRSSMiB()
+		return res, nil
+	}
+	res.Compared = true
+	res.BruteForceMs = ms(median(bruteTimes))
+	res.BruteForceCPUMs = ms(median(bruteCPU))
 	res.Speedup = res.BruteForceMs / res.FullCycleMs
 	same1, diff1 := detect.SameConflicts(full, brute)
 	same2, diff2 := detect.SameConflicts(incremental, brute)
@@ -255,13 +271,21 @@ func (res AirspaceResult) WriteText(out io.Writer) error {
 	if res.BruteForceRuns == 1 {
 		bruteLabel = "brute force, measured once"
 	}
-	row(bruteLabel, fmt.Sprintf("%.1f ms", res.BruteForceMs))
+	if res.Compared {
+		row(bruteLabel, fmt.Sprintf("%.1f ms", res.BruteForceMs))
+	}
 	row("full cycle CPU (both cores)", fmt.Sprintf("%.2f ms", res.FullCycleCPUMs))
-	row("brute force CPU", fmt.Sprintf("%.1f ms", res.BruteForceCPUMs))
-	row("speedup (brute / full)", fmt.Sprintf("%.1fx", res.Speedup))
+	if res.Compared {
+		row("brute force CPU", fmt.Sprintf("%.1f ms", res.BruteForceCPUMs))
+		row("speedup (brute / full)", fmt.Sprintf("%.1fx", res.Speedup))
+	}
 	row(fmt.Sprintf("update p50 (%d updates)", res.Updates), fmt.Sprintf("%.1f us", res.UpdateP50Us))
 	row("update p99", fmt.Sprintf("%.1f us", res.UpdateP99Us))
-	row("identical to brute force", strconv.FormatBool(res.Identical))
+	identical := strconv.FormatBool(res.Identical)
+	if !res.Compared {
+		identical = "not compared"
+	}
+	row("identical to brute force", identical)
 	row("peak RSS", fmt.Sprintf("%.0f MiB", res.PeakRSSMiB))
 	row("load average at the end", res.LoadAverage)
 	if res.Difference != "" {
