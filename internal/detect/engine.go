@@ -729,8 +729,9 @@ func (e *Engine) Tracks(b BBox) []track.State {
 
 // FullCycle computes the whole conflict set from scratch through the
 // index, on all cores, sorted by pair key. It does not change the engine's
-// set. Each entry's pairs are found once: within one class from the
-// smaller id of each pair; between two classes from each aircraft of the
+// set. Each entry's pairs are found once: within one class by a pass over
+// the grid's cells, each pair in its reference cell (pairCells); between
+// two classes from each aircraft of the
 // first class, queried against the grid, or, when the grid lists few
 // aircraft, from each of those, against every aircraft of the first class.
 //
@@ -750,14 +751,8 @@ func (e *Engine) FullCycle() []Conflict {
 		var from func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership
 		switch {
 		case !ent.twoSided():
-			from = func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership {
-				if x.grid.listed(id) {
-					// Each pair is handled from its smaller id.
-					s, _ := e.tracks.Get(id)
-					x.grid.queryUntil(id, id+1, e.params.untilNs(ent, s.Time.UnixNano(), e.latestNs), stamp, epoch, fn)
-				}
-				return scratch
-			}
+			e.pairCells(ent, x.grid, parts)
+			continue
 		case len(x.plain) == 0 || x.grid.count == 0:
 			continue
 		case x.grid.count <= fewListed:
@@ -842,6 +837,67 @@ func (e *Engine) FullCycle() []Conflict {
 		wg.Wait()
 	}
 	return e.conflictsOf(parts)
+}
+
+// pairCells is the full cycle of an entry within one class: every cell
+// of its grid is gone through once, on all cores, and its members paired
+// in place (grid.pairsIn), each pair in its one reference cell. A pair is
+// looked at in the cells of the slices up to the earlier of the two
+// aircraft's untilNs only. The hits are appended to parts, one per
+// worker; conflictsOf sorts them, so the order in which the workers take
+// the cells does not matter.
+func (e *Engine) pairCells(ent *Entry, g *grid, parts [][]cycleHit) {
+	if g.count < 2 {
+		return
+	}
+	n := e.tracks.Cap()
+	lastSlice := make([]int64, n)
+	for id := range lastSlice {
+		if !g.listed(int32(id)) {
+			continue
+		}
+		reportNs := e.kin[id].reportNs
+		lastSlice[id] = floorDiv(e.params.untilNs(ent, reportNs, e.latestNs), g.sliceNs)
+	}
+	workers := len(parts)
+	cells := int32(len(g.cells))
+	chunk := min(256, max(1, cells/int32(8*workers)))
+	var next atomic.Int32
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Go(func() {
+			var c Conflict
+			var scratch []cellMember
+			out := parts[w]
+			pair := func(a, b track.ID) {
+				if !e.params.SameParty && e.party[a] == e.party[b] {
+					return
+				}
+				if _, _, ok := mayPair(&e.kin[a], &e.kin[b], ent, &e.params); !ok {
+					return
+				}
+				s, _ := e.tracks.Get(a)
+				o, _ := e.tracks.Get(b)
+				if evaluateParties(s, o, ent, &e.params, &c) {
+					if c.A.Key() != s.Key() {
+						a, b = b, a
+					}
+					out = append(out, cycleHit{a: a, b: b, level: int32(c.Level), withMargin: int32(c.LevelWithMargin), entry: int32(ent.index), result: c.PairResult})
+				}
+			}
+			for {
+				lo := next.Add(chunk) - chunk
+				if lo >= cells {
+					break
+				}
+				for ci := lo; ci < min(lo+chunk, cells); ci++ {
+					scratch = g.pairsIn(ci, lastSlice, scratch, pair)
+				}
+			}
+			parts[w] = out
+		})
+	}
+	wg.Wait()
 }
 
 // cycleHit is a conflict the full cycle found: the pair (a has the smaller

@@ -128,6 +128,12 @@ func checkGridPair(t *rapid.T, g *grid, sc gridScale, close map[float64]int) {
 	if found != onTheFly {
 		t.Fatalf("the listed query found b %v, the query on the fly %v", found, onTheFly)
 	}
+	// The cell pass of the full cycle finds the pair exactly when the
+	// query does (both test overlapping boxes in a shared cell), and in
+	// one cell only.
+	if n := pairsInAll(g); n != 0 && !found || n != 1 && found {
+		t.Fatalf("the cell pass found the pair %d times, the query %v", n, found)
+	}
 
 	from, to := math.Max(sa, sb), math.Min(sa, sb)+spanS
 	if from <= to {
@@ -184,6 +190,11 @@ func TestGridSkipsOwnParty(t *testing.T) {
 				t.Fatalf("all parties %v: query from %d found %d aircraft, on the fly %d; want %d and %d", all, id, len(got), len(onTheFly), want, wantOnTheFly)
 			}
 		}
+		// The cell pass pairs the other party's aircraft with the whole
+		// stack, and the stack within itself only with allParties.
+		if n, want := pairsInAll(g), stacked; n != want && !all || all && n != want+stacked*(stacked-1)/2 {
+			t.Fatalf("all parties %v: the cell pass found %d pairs", all, n)
+		}
 		// The other party's aircraft finds the whole stack.
 		n := 0
 		g.query(stacked, 0, stamp, 10, func(int32) { n++ })
@@ -198,4 +209,14 @@ func TestGridSkipsOwnParty(t *testing.T) {
 			t.Fatalf("all parties %v: %d cells and %d aircraft left after removing all", all, len(g.index), g.count)
 		}
 	}
+}
+
+// pairsInAll is the number of pairs the cell pass finds in the whole grid.
+func pairsInAll(g *grid) int {
+	n := 0
+	var scratch []cellMember
+	for ci := range g.cells {
+		scratch = g.pairsIn(int32(ci), nil, scratch, func(a, b int32) { n++ })
+	}
+	return n
 }
