@@ -841,11 +841,13 @@ func (e *Engine) FullCycle() []Conflict {
 
 // pairCells is the full cycle of an entry within one class: every cell
 // of its grid is gone through once, on all cores, and its members paired
-// in place (grid.pairsIn), each pair in its one reference cell. A pair is
-// looked at in the cells of the slices up to the earlier of the two
-// aircraft's untilNs only. The hits are appended to parts, one per
-// worker; conflictsOf sorts them, so the order in which the workers take
-// the cells does not matter.
+// in place (grid.pairsIn), each pair in its reference cell of each slice
+// where the two boxes overlap, in the slices up to the earlier of the two
+// aircraft's untilNs only. Those candidates are sorted by pair and the
+// repeats dropped, then each pair is evaluated once, on all cores, in the
+// order of its aircraft (their kinematics and tracks are read in order).
+// The hits are appended to parts, one per worker; conflictsOf sorts them,
+// so the order in which the workers take the cells does not matter.
 func (e *Engine) pairCells(ent *Entry, g *grid, parts [][]cycleHit) {
 	if g.count < 2 {
 		return
@@ -853,38 +855,21 @@ func (e *Engine) pairCells(ent *Entry, g *grid, parts [][]cycleHit) {
 	n := e.tracks.Cap()
 	lastSlice := make([]int64, n)
 	for id := range lastSlice {
-		if !g.listed(int32(id)) {
-			continue
+		if g.listed(int32(id)) {
+			lastSlice[id] = floorDiv(e.params.untilNs(ent, e.kin[id].reportNs, e.latestNs), g.sliceNs)
 		}
-		reportNs := e.kin[id].reportNs
-		lastSlice[id] = floorDiv(e.params.untilNs(ent, reportNs, e.latestNs), g.sliceNs)
 	}
 	workers := len(parts)
+	found := make([][]uint64, workers)
 	cells := int32(len(g.cells))
 	chunk := min(256, max(1, cells/int32(8*workers)))
 	var next atomic.Int32
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	for w := range workers {
 		wg.Go(func() {
-			var c Conflict
 			var scratch []cellMember
-			out := parts[w]
-			pair := func(a, b track.ID) {
-				if !e.params.SameParty && e.party[a] == e.party[b] {
-					return
-				}
-				if _, _, ok := mayPair(&e.kin[a], &e.kin[b], ent, &e.params); !ok {
-					return
-				}
-				s, _ := e.tracks.Get(a)
-				o, _ := e.tracks.Get(b)
-				if evaluateParties(s, o, ent, &e.params, &c) {
-					if c.A.Key() != s.Key() {
-						a, b = b, a
-					}
-					out = append(out, cycleHit{a: a, b: b, level: int32(c.Level), withMargin: int32(c.LevelWithMargin), entry: int32(ent.index), result: c.PairResult})
-				}
-			}
+			var out []uint64
+			pair := func(a, b track.ID) { out = append(out, pairID(a, b)) }
 			for {
 				lo := next.Add(chunk) - chunk
 				if lo >= cells {
@@ -894,10 +879,71 @@ func (e *Engine) pairCells(ent *Entry, g *grid, parts [][]cycleHit) {
 					scratch = g.pairsIn(ci, lastSlice, scratch, pair)
 				}
 			}
+			slices.Sort(out)
+			found[w] = slices.Compact(out)
+		})
+	}
+	wg.Wait()
+	pairs := mergeUnique(found)
+
+	count := int32(len(pairs))
+	chunk = min(1024, max(1, count/int32(8*workers)))
+	next.Store(0)
+	for w := range workers {
+		wg.Go(func() {
+			var c Conflict
+			out := parts[w]
+			for {
+				lo := next.Add(chunk) - chunk
+				if lo >= count {
+					break
+				}
+				for _, key := range pairs[lo:min(lo+chunk, count)] {
+					a, b := track.ID(key>>32), track.ID(uint32(key))
+					if !e.params.SameParty && e.party[a] == e.party[b] {
+						continue
+					}
+					if _, _, ok := mayPair(&e.kin[a], &e.kin[b], ent, &e.params); !ok {
+						continue
+					}
+					s, _ := e.tracks.Get(a)
+					o, _ := e.tracks.Get(b)
+					if evaluateParties(s, o, ent, &e.params, &c) {
+						if c.A.Key() != s.Key() {
+							a, b = b, a
+						}
+						out = append(out, cycleHit{a: a, b: b, level: int32(c.Level), withMargin: int32(c.LevelWithMargin), entry: int32(ent.index), result: c.PairResult})
+					}
+				}
+			}
 			parts[w] = out
 		})
 	}
 	wg.Wait()
+}
+
+// mergeUnique merges sorted lists without repeats into one.
+func mergeUnique(lists [][]uint64) []uint64 {
+	total := 0
+	for _, l := range lists {
+		total += len(l)
+	}
+	out := make([]uint64, 0, total)
+	for {
+		best := -1
+		for i := range lists {
+			if len(lists[i]) > 0 && (best < 0 || lists[i][0] < lists[best][0]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return out
+		}
+		if v := lists[best][0]; len(out) == 0 || out[len(out)-1] != v {
+			out = append(out, v)
+		}
+		lists[best] = lists[best][1:]
+	}
 }
 
 // cycleHit is a conflict the full cycle found: the pair (a has the smaller

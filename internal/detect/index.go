@@ -539,25 +539,25 @@ func (g *grid) queryPath(scratch []membership, party int32, pos, vel [3]float64,
 	return scratch
 }
 
-// cellMember is a member of a cell as pairsIn pairs it: its box, owner,
-// position in the owner's memberships, and group in the cell (-1 in a
-// mixed cell).
+// cellMember is a member of a cell as pairsIn pairs it: its box, owner
+// and group in the cell (-1 in a mixed cell).
 type cellMember struct {
-	box          box32
-	id, mi, part int32
+	box      box32
+	id, part int32
 }
 
-// pairsIn calls fn once for every pair of aircraft listed in cell ci
-// whose boxes (and bands) overlap there, when this cell is the pair's
-// reference cell: the slice is the earliest in which the two boxes
-// overlap, and the cell holds the lowest corner of the boxes' overlap in
-// that slice (and the shell the higher of the bands' lower ends). Both
-// boxes of a slice are listed in every cube (and shell) they touch, and
-// the overlap's corner lies in both, so each overlapping pair is found in
-// exactly one cell of the grid without a set of the pairs seen: the full
-// cycle can go through the cells once, pairing each cell's members in
-// place, where a query per aircraft goes through every cell it is listed
-// in and scans each pair from both sides.
+// pairsIn calls fn for every pair of aircraft listed in cell ci whose
+// boxes (and bands) overlap there, when this cell is the pair's reference
+// cell in its slice: the cell holding the lowest corner of the boxes'
+// overlap (and the shell of the higher of the bands' lower ends). Both
+// boxes are listed in every cube (and shell) of the slice they touch, and
+// the overlap's corner lies in both, so in each slice where the two boxes
+// overlap the pair is found in exactly one cell, without a set of the
+// pairs seen: the full cycle can go through the cells once, pairing each
+// cell's members in place, where a query per aircraft goes through every
+// cell it is listed in and scans each pair from both sides. A pair whose
+// boxes overlap in several slices is found once in each (the caller
+// removes the repeats).
 //
 // In a cell split by party, the members of one party are not paired with
 // each other unless the grid pairs all parties (fn must still tell the
@@ -578,7 +578,7 @@ func (g *grid) pairsIn(ci int32, lastSlice []int64, scratch []cellMember, fn fun
 		for i := range list {
 			m := &list[i]
 			if lastSlice == nil || key.slice <= lastSlice[m.id] {
-				ms = append(ms, cellMember{box: m.box, id: m.id, mi: m.mi, part: part})
+				ms = append(ms, cellMember{box: m.box, id: m.id, part: part})
 			}
 		}
 	}
@@ -601,73 +601,16 @@ func (g *grid) pairsIn(ci int32, lastSlice []int64, scratch []cellMember, fn fun
 			if (p.part >= 0 && p.part == q.part) || !p.box.overlaps(&q.box) {
 				continue
 			}
-			g.pairIn(&key, p, q, fn)
+			// The reference point: the lowest corner of the overlap, in
+			// the cube (and shell) that pieces gives it.
+			if g.cellCoord(float64(max(p.box.min[0], q.box.min[0]))) != int64(key.i) ||
+				g.cellCoord(float64(max(p.box.min[1], q.box.min[1]))) != int64(key.j) ||
+				g.cellCoord(float64(max(p.box.min[2], q.box.min[2]))) != int64(key.k) ||
+				g.shellM > 0 && g.shellOf(max(p.box.rlo, q.box.rlo)) != int64(key.shell) {
+				continue
+			}
+			fn(p.id, q.id)
 		}
 	}
 	return ms
-}
-
-// pairIn is pairsIn for two members of the cell with the key whose boxes
-// overlap.
-func (g *grid) pairIn(key *cellKey, p, q *cellMember, fn func(a, b int32)) {
-	// The reference point: the lowest corner of the overlap, in the cube
-	// (and shell) that pieces gives it.
-	if g.cellCoord(float64(max(p.box.min[0], q.box.min[0]))) != int64(key.i) ||
-		g.cellCoord(float64(max(p.box.min[1], q.box.min[1]))) != int64(key.j) ||
-		g.cellCoord(float64(max(p.box.min[2], q.box.min[2]))) != int64(key.k) {
-		return
-	}
-	if g.shellM > 0 && g.shellOf(max(p.box.rlo, q.box.rlo)) != int64(key.shell) {
-		return
-	}
-	if g.overlapBefore(key.slice, p, q) {
-		return
-	}
-	fn(p.id, q.id)
-}
-
-// overlapBefore reports whether the boxes of the members' owners overlap
-// in a slice before slice s, the members' slice. Memberships are ordered
-// by slice, and all of an aircraft's memberships in one slice carry that
-// slice's box.
-func (g *grid) overlapBefore(s int64, p, q *cellMember) bool {
-	ia, ib := g.in[p.id], g.in[q.id]
-	// Most often the pair overlapped in the slice just before: the
-	// memberships next to the members' own tell.
-	x, y := int(p.mi), int(q.mi)
-	for x >= 0 && ia[x].key.slice == s {
-		x--
-	}
-	for y >= 0 && ib[y].key.slice == s {
-		y--
-	}
-	if x < 0 || y < 0 {
-		return false
-	}
-	if ia[x].key.slice == s-1 && ib[y].key.slice == s-1 && ia[x].box.overlaps(&ib[y].box) {
-		return true
-	}
-	x, y = 0, 0
-	for x < len(ia) && y < len(ib) {
-		sa, sb := ia[x].key.slice, ib[y].key.slice
-		switch {
-		case sa >= s || sb >= s:
-			return false
-		case sa < sb:
-			x++
-		case sb < sa:
-			y++
-		default:
-			if ia[x].box.overlaps(&ib[y].box) {
-				return true
-			}
-			for x < len(ia) && ia[x].key.slice == sa {
-				x++
-			}
-			for y < len(ib) && ib[y].key.slice == sb {
-				y++
-			}
-		}
-	}
-	return false
 }
