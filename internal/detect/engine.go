@@ -59,6 +59,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -976,20 +977,24 @@ func (e *Engine) conflictsOf(parts [][]cycleHit) []Conflict {
 		wg.Go(func() { slices.SortFunc(p, func(x, y cycleHit) int { return less(&x, &y) }) })
 	}
 	wg.Wait()
-	order := make([]*cycleHit, 0, total)
-	for len(parts) > 0 {
-		// The part whose head comes first; parts are few.
-		best := -1
-		for i := range parts {
-			if len(parts[i]) > 0 && (best < 0 || less(&parts[i][0], &parts[best][0]) < 0) {
-				best = i
+	// The sorted parts are merged two by two, each merge cut in two
+	// halves that two goroutines make at once: a serial merge compares
+	// the keys of every pair of tracks once, from tracks all over memory.
+	for len(parts) > 1 {
+		merged := make([][]cycleHit, (len(parts)+1)/2)
+		for i := range merged {
+			if 2*i+1 == len(parts) {
+				merged[i] = parts[2*i]
+				continue
 			}
+			wg.Go(func() { merged[i] = mergeHits(parts[2*i], parts[2*i+1], less) })
 		}
-		if best < 0 {
-			break
-		}
-		order = append(order, &parts[best][0])
-		parts[best] = parts[best][1:]
+		wg.Wait()
+		parts = merged
+	}
+	var order []cycleHit
+	if len(parts) == 1 {
+		order = parts[0]
 	}
 	out := make([]Conflict, total)
 	workers := runtime.GOMAXPROCS(0)
@@ -998,7 +1003,7 @@ func (e *Engine) conflictsOf(parts [][]cycleHit) []Conflict {
 		lo, hi := min(w*per, total), min((w+1)*per, total)
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
-				h := order[i]
+				h := &order[i]
 				a, _ := e.tracks.Get(h.a)
 				b, _ := e.tracks.Get(h.b)
 				ref := a.Time
@@ -1009,6 +1014,38 @@ func (e *Engine) conflictsOf(parts [][]cycleHit) []Conflict {
 			}
 		})
 	}
+	wg.Wait()
+	return out
+}
+
+// mergeHits merges two sorted lists of hits, of distinct pairs, into a
+// new one: the first half by one goroutine, the second by another, each
+// from where a binary search finds the halfway point of the merge.
+func mergeHits(x, y []cycleHit, less func(x, y *cycleHit) int) []cycleHit {
+	out := make([]cycleHit, len(x)+len(y))
+	half := len(out) / 2
+	// i of x and half-i of y come first: the least i such that the
+	// (half-i)th of y is before the ith of x.
+	i := sort.Search(min(len(x), half), func(i int) bool {
+		j := half - i
+		return j <= len(y) && (j == 0 || less(&y[j-1], &x[i]) < 0)
+	})
+	i = max(i, half-len(y))
+	merge := func(dst, a, b []cycleHit) {
+		for len(a) > 0 && len(b) > 0 {
+			if less(&a[0], &b[0]) < 0 {
+				dst[0], a = a[0], a[1:]
+			} else {
+				dst[0], b = b[0], b[1:]
+			}
+			dst = dst[1:]
+		}
+		dst = dst[copy(dst, a):]
+		copy(dst, b)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { merge(out[:half], x[:i], y[:half-i]) })
+	merge(out[half:], x[i:], y[half-i:])
 	wg.Wait()
 	return out
 }
