@@ -64,6 +64,11 @@ type transLog struct {
 	pusher *witness.Pusher
 	file   *translog.FileHashes // the tree's file, when it has one
 
+	// syncMu makes catch-ups of the tree take turns: the tick's and a
+	// request's (logCheckpointAt) would otherwise read the same size and
+	// append the same leaves twice.
+	syncMu sync.Mutex
+
 	mu        sync.Mutex
 	published []byte // the latest checkpoint with its cosignatures
 	cp        translog.Checkpoint
@@ -154,6 +159,8 @@ func endpoints(r rules.Rules) []witness.Endpoint {
 // (audit.Log.SyncTree: a tree that no longer matches the records, after a
 // store was restored from an older copy, is rebuilt from them).
 func (s *Service) syncTree(ctx context.Context) error {
+	s.tlog.syncMu.Lock()
+	defer s.tlog.syncMu.Unlock()
 	did, err := s.alog.SyncTree(s.tlog.tree, func(seq int64, limit int) (page []store.AuditRecord, err error) {
 		err = s.st.View(ctx, func(tx store.Tx) error {
 			page, err = tx.AuditFrom(seq, limit)

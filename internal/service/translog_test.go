@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,5 +184,61 @@ func TestReplicasSharingADataDirectoryKeepTreesApart(t *testing.T) {
 	}
 	if got := logSize(t, third); got != a.Size {
 		t.Fatalf("the restarted replica's checkpoint covers %d records, want %d", got, a.Size)
+	}
+}
+
+// TestConcurrentTreeCatchUpsAppendEachRecordOnce: the tick's catch-up and a
+// request's (an export's checkpoint) may run at once; each record must
+// enter the tree once, not once per catch-up that read the same size.
+func TestConcurrentTreeCatchUpsAppendEachRecordOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := New(ctx, Config{Store: st, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	key, err := audit.LoadKey(filepath.Join(dir, audit.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := audit.NewLog(key, audit.DefaultEvery)
+	for round := range 20 {
+		err = st.Update(ctx, func(tx store.Tx) error {
+			for i := range 50 {
+				if _, err := lg.Append(tx, "coalition", "message_posted", audit.Everyone, map[string]any{"round": round, "i": i}, time.Now()); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if err := s.syncTree(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		var last store.AuditRecord
+		err = st.View(ctx, func(tx store.Tx) error {
+			last, err = tx.LastAudit()
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.tlog.tree.Size(); got != last.Seq {
+			t.Fatalf("round %d: the tree holds %d leaves for %d records", round, got, last.Seq)
+		}
 	}
 }
