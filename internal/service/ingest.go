@@ -261,32 +261,34 @@ func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, 
 func (s *Service) resolutions(qs []queued) map[string]*Resolution {
 	var out map[string]*Resolution
 	deadline := time.Now().Add(resolutionWait)
-	for _, q := range qs {
-		if q.res == nil {
+	// Latest first: an alert's earlier transitions in this commit are
+	// passed over, so that its events never carry a resolution of older
+	// positions while the newest is not ready.
+	seen := map[string]bool{}
+	for i := len(qs) - 1; i >= 0; i-- {
+		q := qs[i]
+		if seen[q.tr.ID] {
 			continue
 		}
+		seen[q.tr.ID] = true
+		if q.res == nil { // cleared, or not a conflict: nothing to resolve
+			continue
+		}
+		var r *Resolution
 		if q.res.superseded.Load() {
 			select {
 			case <-q.res.done:
-				if r := q.res.res; r != nil {
-					if out == nil {
-						out = map[string]*Resolution{}
-					}
-					if _, newer := out[q.tr.ID]; !newer {
-						out[q.tr.ID] = r
-					}
-				}
+				r = q.res.res
 			default:
 			}
-			continue
+		} else if r = q.res.wait(deadline); r == nil {
+			s.log.Warn("the resolution of an alert was not ready in time for its events", "alert", q.tr.ID)
 		}
-		if r := q.res.wait(deadline); r != nil {
+		if r != nil {
 			if out == nil {
 				out = map[string]*Resolution{}
 			}
 			out[q.tr.ID] = r
-		} else {
-			s.log.Warn("the resolution of an alert was not ready in time for its events", "alert", q.tr.ID)
 		}
 	}
 	return out
