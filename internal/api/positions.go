@@ -177,18 +177,6 @@ type sighting struct {
 	unixNano int64
 }
 
-// parsePositions decodes a batch of partyName's reports and splits it into
-// the reports to ingest and the rejections, each naming the report's index
-// and field. index[i] is the position in the batch of ok[i].
-func parsePositions(r io.Reader, partyName string, now time.Time, rl *rules.Rules) (ok []service.PositionReport, index []int, rejected []Rejection, err error) {
-	reports, err := decodePositions(r)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ok, index, rejected = checkPositions(reports, partyName, now, rl)
-	return ok, index, rejected, nil
-}
-
 // decodePositions decodes a batch, or refuses the whole of it (400): not
 // JSON of a batch, too many reports, or a text that is not printable.
 func decodePositions(r io.Reader) ([]positionReport, error) {
@@ -212,7 +200,7 @@ func decodePositions(r io.Reader) ([]positionReport, error) {
 }
 
 // checkPositions splits a decoded batch into the reports to ingest and the
-// rejections (parsePositions).
+// rejections.
 func checkPositions(reports []positionReport, partyName string, now time.Time, rl *rules.Rules) (ok []service.PositionReport, index []int, rejected []Rejection) {
 	rejected = []Rejection{}
 	ok = make([]service.PositionReport, 0, len(reports))

@@ -2,12 +2,14 @@ package api
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/track"
 )
 
@@ -85,4 +87,15 @@ func FuzzPositionsIntake(f *testing.F) {
 			sightings[key] = true
 		}
 	})
+}
+
+// parsePositions is the intake's path through the body, as the handler
+// takes it: decode (or refuse) the whole batch, then check each report.
+func parsePositions(r io.Reader, partyName string, now time.Time, rl *rules.Rules) (ok []service.PositionReport, index []int, rejected []Rejection, err error) {
+	reports, err := decodePositions(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ok, index, rejected = checkPositions(reports, partyName, now, rl)
+	return ok, index, rejected, nil
 }

@@ -195,7 +195,7 @@ func appendWithTree(o TrustOptions) (plain, withTree, plainCPU, withTreeCPU floa
 			if err := syncTree(s); err != nil {
 				return err
 			}
-			if err := s.file.Sync(); err != nil { // as the server does before it signs a checkpoint
+			if err := s.file.Sync(); err != nil { // as the server does at each new checkpoint, beside its push
 				return err
 			}
 		}
