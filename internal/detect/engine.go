@@ -804,30 +804,13 @@ func (e *Engine) FullCycle() []Conflict {
 						if ids != nil {
 							id = ids[k]
 						}
-						s, ok := e.tracks.Get(id)
-						if !ok {
+						if _, ok := e.tracks.Get(id); !ok {
 							continue
 						}
-						party := e.party[id]
 						epoch++
 						scratch = from(id, stamp, epoch, scratch, func(other track.ID) {
-							if !e.params.SameParty && e.party[other] == party {
-								// evaluate would say no, reading more
-								// of the other track to do so.
-								return
-							}
-							if _, _, ok := mayPair(&e.kin[id], &e.kin[other], ent, &e.params); !ok {
-								// So would its cheap tests, on the
-								// same numbers.
-								return
-							}
-							o, _ := e.tracks.Get(other)
-							if evaluateParties(s, o, ent, &e.params, &c) {
-								a, b := id, other
-								if c.A.Key() != s.Key() {
-									a, b = other, id
-								}
-								out = append(out, cycleHit{a: a, b: b, level: int32(c.Level), withMargin: int32(c.LevelWithMargin), entry: int32(ent.index), result: c.PairResult})
+							if h, ok := e.cycleHitOf(id, other, ent, &c); ok {
+								out = append(out, h)
 							}
 						})
 					}
@@ -838,6 +821,28 @@ func (e *Engine) FullCycle() []Conflict {
 		wg.Wait()
 	}
 	return e.conflictsOf(parts)
+}
+
+// cycleHitOf evaluates the full cycle's candidate pair (a, b) of entry
+// ent, c its scratch: pairs of one party and those mayPair's cheap tests
+// drop (on e.kin, the same numbers evaluate reads) end there without
+// reading the two tracks. The hit names the pair in key order.
+func (e *Engine) cycleHitOf(a, b track.ID, ent *Entry, c *Conflict) (cycleHit, bool) {
+	if !e.params.SameParty && e.party[a] == e.party[b] {
+		return cycleHit{}, false
+	}
+	if _, _, ok := mayPair(&e.kin[a], &e.kin[b], ent, &e.params); !ok {
+		return cycleHit{}, false
+	}
+	s, _ := e.tracks.Get(a)
+	o, _ := e.tracks.Get(b)
+	if !evaluateParties(s, o, ent, &e.params, c) {
+		return cycleHit{}, false
+	}
+	if c.A.Key() != s.Key() {
+		a, b = b, a
+	}
+	return cycleHit{a: a, b: b, level: int32(c.Level), withMargin: int32(c.LevelWithMargin), entry: int32(ent.index), result: c.PairResult}, true
 }
 
 // pairCells is the full cycle of an entry within one class: every cell
@@ -900,20 +905,8 @@ func (e *Engine) pairCells(ent *Entry, g *grid, parts [][]cycleHit) {
 					break
 				}
 				for _, key := range pairs[lo:min(lo+chunk, count)] {
-					a, b := track.ID(key>>32), track.ID(uint32(key))
-					if !e.params.SameParty && e.party[a] == e.party[b] {
-						continue
-					}
-					if _, _, ok := mayPair(&e.kin[a], &e.kin[b], ent, &e.params); !ok {
-						continue
-					}
-					s, _ := e.tracks.Get(a)
-					o, _ := e.tracks.Get(b)
-					if evaluateParties(s, o, ent, &e.params, &c) {
-						if c.A.Key() != s.Key() {
-							a, b = b, a
-						}
-						out = append(out, cycleHit{a: a, b: b, level: int32(c.Level), withMargin: int32(c.LevelWithMargin), entry: int32(ent.index), result: c.PairResult})
+					if h, ok := e.cycleHitOf(track.ID(key>>32), track.ID(uint32(key)), ent, &c); ok {
+						out = append(out, h)
 					}
 				}
 			}

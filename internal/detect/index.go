@@ -481,23 +481,30 @@ func (g *grid) queryUntil(id int32, minID int32, untilNs int64, stamp []uint32, 
 			// Memberships are ordered by slice: the rest start later.
 			break
 		}
-		c := &g.cells[m.cell]
-		list := c.mixed
-		for gi := -1; gi < len(c.groups); gi++ {
-			if gi >= 0 {
-				if c.groups[gi].party == party && !g.allParties {
-					continue
-				}
-				list = c.groups[gi].members
+		g.visitCell(&g.cells[m.cell], &m.box, party, minID, stamp, epoch, fn)
+	}
+}
+
+// visitCell calls fn once for every member of cell c from minID up whose
+// box overlaps b and whose stamp is not epoch yet (stamping it), leaving
+// out party's group of a cell split by party unless the grid pairs all
+// parties: the one walk of a cell that query and queryPath share.
+func (g *grid) visitCell(c *cell, b *box32, party, minID int32, stamp []uint32, epoch uint32, fn func(other int32)) {
+	list := c.mixed
+	for gi := -1; gi < len(c.groups); gi++ {
+		if gi >= 0 {
+			if c.groups[gi].party == party && !g.allParties {
+				continue
 			}
-			for oi := range list {
-				o := &list[oi]
-				if o.id < minID || !o.box.overlaps(&m.box) || stamp[o.id] == epoch {
-					continue
-				}
-				stamp[o.id] = epoch
-				fn(o.id)
+			list = c.groups[gi].members
+		}
+		for oi := range list {
+			o := &list[oi]
+			if o.id < minID || !o.box.overlaps(b) || stamp[o.id] == epoch {
+				continue
 			}
+			stamp[o.id] = epoch
+			fn(o.id)
 		}
 	}
 }
@@ -517,24 +524,7 @@ func (g *grid) queryPath(scratch []membership, party int32, pos, vel [3]float64,
 		if !ok {
 			continue
 		}
-		c := &g.cells[ci]
-		list := c.mixed
-		for gi := -1; gi < len(c.groups); gi++ {
-			if gi >= 0 {
-				if c.groups[gi].party == party && !g.allParties {
-					continue
-				}
-				list = c.groups[gi].members
-			}
-			for oi := range list {
-				o := &list[oi]
-				if !o.box.overlaps(&m.box) || stamp[o.id] == epoch {
-					continue
-				}
-				stamp[o.id] = epoch
-				fn(o.id)
-			}
-		}
+		g.visitCell(&g.cells[ci], &m.box, party, 0, stamp, epoch, fn)
 	}
 	return scratch
 }
