@@ -27,12 +27,7 @@ import (
 // the leaf hash computed from the stored record.
 func TestTreeRepairedAtStartupAfterACrash(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	dir, st := storeInDir(t)
 	s, err := New(ctx, Config{Store: st, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -47,22 +42,7 @@ func TestTreeRepairedAtStartupAfterACrash(t *testing.T) {
 	}
 	held := logSize(t, s)
 	// Records committed that the tree never saw.
-	key, err := audit.LoadKey(filepath.Join(dir, audit.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lg := audit.NewLog(key, audit.DefaultEvery)
-	err = st.Update(ctx, func(tx store.Tx) error {
-		for i := range 7 {
-			if _, err := lg.Append(tx, "coalition", "message_posted", audit.Everyone, map[string]any{"i": i}, time.Now()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	appendBehindTheService(t, dir, st, 7, 0)
 	path := filepath.Join(dir, TreeFile)
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -136,12 +116,7 @@ func logSize(t *testing.T, s *Service) int64 { return logCheckpoint(t, s).Size }
 // started once the first closed takes the first file again.
 func TestReplicasSharingADataDirectoryKeepTreesApart(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	dir, st := storeInDir(t)
 	first, err := New(ctx, Config{Store: st, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -192,34 +167,14 @@ func TestReplicasSharingADataDirectoryKeepTreesApart(t *testing.T) {
 // enter the tree once, not once per catch-up that read the same size.
 func TestConcurrentTreeCatchUpsAppendEachRecordOnce(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	dir, st := storeInDir(t)
 	s, err := New(ctx, Config{Store: st, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
-	key, err := audit.LoadKey(filepath.Join(dir, audit.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lg := audit.NewLog(key, audit.DefaultEvery)
 	for round := range 20 {
-		err = st.Update(ctx, func(tx store.Tx) error {
-			for i := range 50 {
-				if _, err := lg.Append(tx, "coalition", "message_posted", audit.Everyone, map[string]any{"round": round, "i": i}, time.Now()); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		appendBehindTheService(t, dir, st, 50, round)
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Go(func() {
@@ -240,5 +195,41 @@ func TestConcurrentTreeCatchUpsAppendEachRecordOnce(t *testing.T) {
 		if got := s.tlog.tree.Size(); got != last.Seq {
 			t.Fatalf("round %d: the tree holds %d leaves for %d records", round, got, last.Seq)
 		}
+	}
+}
+
+// storeInDir opens an embedded store in a fresh data directory, closed
+// when the test ends.
+func storeInDir(t *testing.T) (string, *sqlite.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return dir, st
+}
+
+// appendBehindTheService commits n audit records in one transaction with
+// the data directory's key, as a server that crashed before its tree saw
+// them or another replica would: the service's tree does not know them.
+func appendBehindTheService(t *testing.T, dir string, st store.Store, n, round int) {
+	t.Helper()
+	key, err := audit.LoadKey(filepath.Join(dir, audit.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := audit.NewLog(key, audit.DefaultEvery)
+	err = st.Update(context.Background(), func(tx store.Tx) error {
+		for i := range n {
+			if _, err := lg.Append(tx, "coalition", "message_posted", audit.Everyone, map[string]any{"round": round, "i": i}, time.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
