@@ -119,18 +119,8 @@ func TestTreeAgainstOracleAndIndependentVerifier(t *testing.T) {
 
 func TestFileHashesReopenAndTornTail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tree")
-	fh, err := OpenFileHashes(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := NewTree(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leaves [][]byte
-	for i := range 37 {
-		leaves = append(leaves, leafData(i))
-	}
+	fh, tree := openFileTree(t, path)
+	leaves := leavesData(37)
 	if _, err := tree.Append(leaves...); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +136,7 @@ func TestFileHashesReopenAndTornTail(t *testing.T) {
 	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	f.Write([]byte{1, 2, 3})
 	f.Close()
-	fh, err = OpenFileHashes(path)
+	fh, err := OpenFileHashes(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,18 +287,8 @@ func TestFileHashesKeepOnlyWhatWasSynced(t *testing.T) {
 // at least what the last Sync covered, with the right root.
 func TestFileHashesSyncWhileGrowing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tree")
-	fh, err := OpenFileHashes(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := NewTree(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leaves [][]byte
-	for i := range 400 {
-		leaves = append(leaves, leafData(i))
-	}
+	fh, tree := openFileTree(t, path)
+	leaves := leavesData(400)
 	done := make(chan error, 2)
 	go func() {
 		for i := 0; i < len(leaves); i += 10 {
@@ -344,14 +324,8 @@ func TestFileHashesSyncWhileGrowing(t *testing.T) {
 		}
 	}
 	fh.Close()
-	fh, err = OpenFileHashes(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fh, tree = openFileTree(t, path)
 	defer fh.Close()
-	if tree, err = NewTree(fh); err != nil {
-		t.Fatal(err)
-	}
 	root, err := tree.Root(tree.Size())
 	if err != nil {
 		t.Fatal(err)
@@ -433,4 +407,27 @@ func TestFileHashesMatchMemoryAcrossRemaps(t *testing.T) {
 			same("append")
 		}
 	})
+}
+
+// openFileTree opens a tree over the hash file at path.
+func openFileTree(t *testing.T, path string) (*FileHashes, *Tree) {
+	t.Helper()
+	fh, err := OpenFileHashes(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := NewTree(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fh, tree
+}
+
+// leavesData is the leaf data of leaves 0 to n-1 (leafData).
+func leavesData(n int) [][]byte {
+	leaves := make([][]byte, n)
+	for i := range leaves {
+		leaves[i] = leafData(i)
+	}
+	return leaves
 }
