@@ -164,14 +164,28 @@ func (e *trustEnv) exchange(text string) {
 // carries the coalition witness's cosignature.
 func (e *trustEnv) cosigned() int64 {
 	e.t.Helper()
+	return e.waitLog(e.tokens["coalition"], "no cosigned checkpoint of all the records", func(st logStatus, records int64) bool {
+		return st.Size == records && len(st.CosignedBy) == 1
+	})
+}
+
+// logStatus is what GET /v1/log/witnesses says.
+type logStatus struct {
+	Size       int64
+	CosignedBy []string `json:"cosigned_by"`
+	Witnesses  []struct{ Party, Failing string }
+}
+
+// waitLog polls the log's status and counts the audit records auditToken
+// may read until done holds for the two, and returns the log's size; after
+// 60 s it fails the test with what.
+func (e *trustEnv) waitLog(auditToken, what string, done func(st logStatus, records int64) bool) int64 {
+	e.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		var st struct {
-			Size       int64
-			CosignedBy []string `json:"cosigned_by"`
-		}
+		var st logStatus
 		e.getJSON("/v1/log/witnesses", e.tokens["coalition"], &st)
-		code, body, _ := do(e.client, "GET", e.srv.base+"/v1/audit", e.tokens["coalition"], nil)
+		code, body, _ := do(e.client, "GET", e.srv.base+"/v1/audit", auditToken, nil)
 		records := int64(0)
 		if code == 200 {
 			for _, l := range strings.Split(string(body), "\n") {
@@ -180,11 +194,11 @@ func (e *trustEnv) cosigned() int64 {
 				}
 			}
 		}
-		if st.Size == records && len(st.CosignedBy) == 1 {
+		if done(st, records) {
 			return st.Size
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("no cosigned checkpoint of all %d records (status %+v)", records, st)
+			e.t.Fatalf("%s (%d records; status %+v)", what, records, st)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -263,29 +277,9 @@ func TestOperatorEditsStoredAck(t *testing.T) {
 // that the coalition's witness did not cosign, saying why.
 func (e *trustEnv) withheld() {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var st struct {
-			Size       int64
-			CosignedBy []string `json:"cosigned_by"`
-			Witnesses  []struct{ Party, Failing string }
-		}
-		e.getJSON("/v1/log/witnesses", e.tokens["coalition"], &st)
-		_, body, _ := do(e.client, "GET", e.srv.base+"/v1/audit", e.operator, nil)
-		records := int64(0)
-		for _, l := range strings.Split(string(body), "\n") {
-			if strings.HasPrefix(l, `{"seq":`) {
-				records++
-			}
-		}
-		if st.Size == records && len(st.CosignedBy) == 0 && len(st.Witnesses) == 1 && strings.Contains(st.Witnesses[0].Failing, "cosignatures withheld") {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("the coalition's witness did not withhold its cosignature of all %d records (status %+v)", records, st)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	e.waitLog(e.operator, "the coalition's witness did not withhold its cosignature of all the records", func(st logStatus, records int64) bool {
+		return st.Size == records && len(st.CosignedBy) == 0 && len(st.Witnesses) == 1 && strings.Contains(st.Witnesses[0].Failing, "cosignatures withheld")
+	})
 }
 
 // TestOperatorRestoresOlderCopy: the operator restores an older copy of
