@@ -108,6 +108,15 @@ func (e *Engine) FullCycle() []detect.Conflict {
 	return e.det.FullCycle()
 }
 
+// FullCycleInto is FullCycle writing over dst, reusing its capacity
+// (detect.Engine.FullCycleInto): for a caller that runs cycle after
+// cycle.
+func (e *Engine) FullCycleInto(dst []detect.Conflict) []detect.Conflict {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.det.FullCycleInto(dst)
+}
+
 // Params returns the detection engine's pair parameters: what BruteForce
 // must be given to compare with FullCycle.
 func (e *Engine) Params() detect.Params {

@@ -59,9 +59,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
@@ -197,10 +195,20 @@ func evaluateParties(a, b *track.State, e *Entry, p *Params, out *Conflict) bool
 		a, b = b, a
 		pa, pb = pb, pa
 	}
-	ref := a.Time
-	if b.Time.After(ref) {
-		ref = b.Time
+	level, withMargin, res := judge(a, b, pa, pb, e, p)
+	if level == 0 {
+		return false
 	}
+	*out = Conflict{A: *a, B: *b, Time: laterReport(a, b), Sep: e, Level: level, LevelWithMargin: withMargin, PairResult: res}
+	return true
+}
+
+// judge is the pair function past its cheap tests (mayPair, which gave
+// pa and pb): a is the track of the smaller key. It returns the most
+// severe level that holds (0 for none), the level with the margin and
+// the pair's result.
+func judge(a, b *track.State, pa, pb [3]float64, e *Entry, p *Params) (level, withMargin int, res PairResult) {
+	ref := laterReport(a, b)
 	mid := geo.FromECEF(geo.ECEF{XM: (pa[0] + pb[0]) / 2, YM: (pa[1] + pb[1]) / 2, ZM: (pa[2] + pb[2]) / 2})
 	f := geo.NewFrame(mid)
 	ownPos, ownVel := inFrame(f, a, ref)
@@ -208,12 +216,20 @@ func evaluateParties(a, b *track.State, e *Entry, p *Params, out *Conflict) bool
 	r, v := intPos.Sub(ownPos), intVel.Sub(ownVel)
 	level, withMargin, loss := e.Grade(r, v, p.LevelMarginS)
 	if level == 0 {
-		return false
+		return 0, 0, PairResult{}
 	}
-	*out = Conflict{A: *a, B: *b, Time: ref, Sep: e, Level: level, LevelWithMargin: max(level, withMargin)}
-	out.Loss = loss
-	out.TCPAS, out.DHCPAM, out.DVCPAM = closestApproach(r, v, e.LookaheadS)
-	return true
+	res.Loss = loss
+	res.TCPAS, res.DHCPAM, res.DVCPAM = closestApproach(r, v, e.LookaheadS)
+	return level, max(level, withMargin), res
+}
+
+// laterReport is the later of the two tracks' report times, the time of
+// their pair's result.
+func laterReport(a, b *track.State) time.Time {
+	if b.Time.After(a.Time) {
+		return b.Time
+	}
+	return a.Time
 }
 
 // kinematics is what the cheap tests of the pair function read of a
@@ -351,6 +367,9 @@ type Engine struct {
 	// latestNs is the latest report time (unix ns) applied: no live
 	// track reported later.
 	latestNs int64
+	// cycle is the full cycle's working lists and key order, kept from
+	// one cycle to the next.
+	cycle cycleBuffers
 }
 
 // Grid dimensions that measured fastest for the default manned-manned
@@ -533,6 +552,9 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		return dst
 	}
 	e.growTo(e.tracks.Cap())
+	if outcome == track.Created {
+		e.cycle.joined(id, e.tracks.Len())
+	}
 	s, _ := e.tracks.Get(id)
 	reportNs := s.Time.UnixNano()
 	e.latestNs = max(e.latestNs, reportNs)
@@ -727,326 +749,6 @@ func (e *Engine) Tracks(b BBox) []track.State {
 	})
 	return out
 }
-
-// FullCycle computes the whole conflict set from scratch through the
-// index, on all cores, sorted by pair key. It does not change the engine's
-// set. Each entry's pairs are found once: within one class by a pass over
-// the grid's cells, each pair in its reference cell (pairCells); between
-// two classes from each aircraft of the
-// first class, queried against the grid, or, when the grid lists few
-// aircraft, from each of those, against every aircraft of the first class.
-//
-// The workers keep what they find as small records without pointers
-// (cycleHit) and sort their own; the conflicts, each holding copies of two
-// tracks, are made once at the end, in order: appending them as found
-// would copy them again at every growth, with the garbage collector
-// watching every pointer they hold.
-func (e *Engine) FullCycle() []Conflict {
-	workers := runtime.GOMAXPROCS(0)
-	n := int32(e.tracks.Cap())
-	parts := make([][]cycleHit, workers)
-	for _, ent := range e.params.Table.entries {
-		x := e.index[ent.index]
-		// What each worker goes through: ids (of the grid, or of plain).
-		var ids []track.ID
-		var from func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership
-		switch {
-		case !ent.twoSided():
-			e.pairCells(ent, x.grid, parts)
-			continue
-		case len(x.plain) == 0 || x.grid.count == 0:
-			continue
-		case x.grid.count <= fewListed:
-			from = func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership {
-				if x.grid.listed(id) {
-					for _, other := range x.plain {
-						fn(other)
-					}
-				}
-				return scratch
-			}
-		default:
-			ids = x.plain
-			from = func(id track.ID, stamp []uint32, epoch uint32, scratch []membership, fn func(track.ID)) []membership {
-				s, _ := e.tracks.Get(id)
-				v := s.VelECEF
-				speed := math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2])
-				reportNs := s.Time.UnixNano()
-				return x.grid.queryPath(scratch, e.party[id], s.ECEF, v, reportNs, e.params.querySpanS(ent, reportNs, e.latestNs), ent.growM(speed), ent.growVM(speed), stamp, epoch, fn)
-			}
-		}
-		count := n
-		if ids != nil {
-			count = int32(len(ids))
-		}
-		var next atomic.Int32
-		// Chunks of up to 256 ids, and at least eight per worker: the
-		// 200 manned aircraft of a city, each querying the drones' grid,
-		// would otherwise be one chunk on one core.
-		chunk := min(256, max(1, count/int32(8*workers)))
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				stamp := make([]uint32, n)
-				var epoch uint32
-				var scratch []membership
-				var c Conflict
-				out := parts[w]
-				for {
-					lo := next.Add(chunk) - chunk
-					if lo >= count {
-						break
-					}
-					for k := lo; k < min(lo+chunk, count); k++ {
-						id := k
-						if ids != nil {
-							id = ids[k]
-						}
-						if _, ok := e.tracks.Get(id); !ok {
-							continue
-						}
-						epoch++
-						scratch = from(id, stamp, epoch, scratch, func(other track.ID) {
-							if h, ok := e.cycleHitOf(id, other, ent, &c); ok {
-								out = append(out, h)
-							}
-						})
-					}
-				}
-				parts[w] = out
-			}(w)
-		}
-		wg.Wait()
-	}
-	return e.conflictsOf(parts)
-}
-
-// cycleHitOf evaluates the full cycle's candidate pair (a, b) of entry
-// ent, c its scratch: pairs of one party and those mayPair's cheap tests
-// drop (on e.kin, the same numbers evaluate reads) end there without
-// reading the two tracks. The hit names the pair in key order.
-func (e *Engine) cycleHitOf(a, b track.ID, ent *Entry, c *Conflict) (cycleHit, bool) {
-	if !e.params.SameParty && e.party[a] == e.party[b] {
-		return cycleHit{}, false
-	}
-	if _, _, ok := mayPair(&e.kin[a], &e.kin[b], ent, &e.params); !ok {
-		return cycleHit{}, false
-	}
-	s, _ := e.tracks.Get(a)
-	o, _ := e.tracks.Get(b)
-	if !evaluateParties(s, o, ent, &e.params, c) {
-		return cycleHit{}, false
-	}
-	if c.A.Key() != s.Key() {
-		a, b = b, a
-	}
-	return cycleHit{a: a, b: b, level: int32(c.Level), withMargin: int32(c.LevelWithMargin), entry: int32(ent.index), result: c.PairResult}, true
-}
-
-// pairCells is the full cycle of an entry within one class: every cell
-// of its grid is gone through once, on all cores, and its members paired
-// in place (grid.pairsIn), each pair in its reference cell of each slice
-// where the two boxes overlap, in the slices up to the earlier of the two
-// aircraft's untilNs only. Those candidates are sorted by pair and the
-// repeats dropped, then each pair is evaluated once, on all cores, in the
-// order of its aircraft (their kinematics and tracks are read in order).
-// The hits are appended to parts, one per worker; conflictsOf sorts them,
-// so the order in which the workers take the cells does not matter.
-func (e *Engine) pairCells(ent *Entry, g *grid, parts [][]cycleHit) {
-	if g.count < 2 {
-		return
-	}
-	n := e.tracks.Cap()
-	lastSlice := make([]int64, n)
-	for id := range lastSlice {
-		if g.listed(int32(id)) {
-			lastSlice[id] = floorDiv(e.params.untilNs(ent, e.kin[id].reportNs, e.latestNs), g.sliceNs)
-		}
-	}
-	workers := len(parts)
-	found := make([][]uint64, workers)
-	cells := int32(len(g.cells))
-	chunk := min(256, max(1, cells/int32(8*workers)))
-	var next atomic.Int32
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			var scratch []cellMember
-			var out []uint64
-			pair := func(a, b track.ID) { out = append(out, pairID(a, b)) }
-			for {
-				lo := next.Add(chunk) - chunk
-				if lo >= cells {
-					break
-				}
-				for ci := lo; ci < min(lo+chunk, cells); ci++ {
-					scratch = g.pairsIn(ci, lastSlice, scratch, pair)
-				}
-			}
-			slices.Sort(out)
-			found[w] = slices.Compact(out)
-		})
-	}
-	wg.Wait()
-	pairs := mergeUnique(found)
-
-	count := int32(len(pairs))
-	chunk = min(1024, max(1, count/int32(8*workers)))
-	next.Store(0)
-	for w := range workers {
-		wg.Go(func() {
-			var c Conflict
-			out := parts[w]
-			for {
-				lo := next.Add(chunk) - chunk
-				if lo >= count {
-					break
-				}
-				for _, key := range pairs[lo:min(lo+chunk, count)] {
-					if h, ok := e.cycleHitOf(track.ID(key>>32), track.ID(uint32(key)), ent, &c); ok {
-						out = append(out, h)
-					}
-				}
-			}
-			parts[w] = out
-		})
-	}
-	wg.Wait()
-}
-
-// mergeUnique merges sorted lists without repeats into one.
-func mergeUnique(lists [][]uint64) []uint64 {
-	total := 0
-	for _, l := range lists {
-		total += len(l)
-	}
-	out := make([]uint64, 0, total)
-	for {
-		best := -1
-		for i := range lists {
-			if len(lists[i]) > 0 && (best < 0 || lists[i][0] < lists[best][0]) {
-				best = i
-			}
-		}
-		if best < 0 {
-			return out
-		}
-		if v := lists[best][0]; len(out) == 0 || out[len(out)-1] != v {
-			out = append(out, v)
-		}
-		lists[best] = lists[best][1:]
-	}
-}
-
-// cycleHit is a conflict the full cycle found: the pair (a has the smaller
-// key), its entry, levels and result; the rest of the Conflict follows
-// from the two tracks.
-type cycleHit struct {
-	a, b              track.ID
-	entry             int32
-	level, withMargin int32
-	result            PairResult
-}
-
-// conflictsOf sorts each part by pair key (in parallel), merges them and
-// makes the conflicts, in parallel too.
-func (e *Engine) conflictsOf(parts [][]cycleHit) []Conflict {
-	less := func(x, y *cycleHit) int {
-		xa, _ := e.tracks.Get(x.a)
-		ya, _ := e.tracks.Get(y.a)
-		if c := xa.Key().Compare(ya.Key()); c != 0 {
-			return c
-		}
-		xb, _ := e.tracks.Get(x.b)
-		yb, _ := e.tracks.Get(y.b)
-		return xb.Key().Compare(yb.Key())
-	}
-	var wg sync.WaitGroup
-	total := 0
-	for _, p := range parts {
-		total += len(p)
-		wg.Go(func() { slices.SortFunc(p, func(x, y cycleHit) int { return less(&x, &y) }) })
-	}
-	wg.Wait()
-	// The sorted parts are merged two by two, each merge cut in two
-	// halves that two goroutines make at once: a serial merge compares
-	// the keys of every pair of tracks once, from tracks all over memory.
-	for len(parts) > 1 {
-		merged := make([][]cycleHit, (len(parts)+1)/2)
-		for i := range merged {
-			if 2*i+1 == len(parts) {
-				merged[i] = parts[2*i]
-				continue
-			}
-			wg.Go(func() { merged[i] = mergeHits(parts[2*i], parts[2*i+1], less) })
-		}
-		wg.Wait()
-		parts = merged
-	}
-	var order []cycleHit
-	if len(parts) == 1 {
-		order = parts[0]
-	}
-	out := make([]Conflict, total)
-	workers := runtime.GOMAXPROCS(0)
-	per := (total + workers - 1) / workers
-	for w := 0; w < workers; w++ {
-		lo, hi := min(w*per, total), min((w+1)*per, total)
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				h := &order[i]
-				a, _ := e.tracks.Get(h.a)
-				b, _ := e.tracks.Get(h.b)
-				ref := a.Time
-				if b.Time.After(ref) {
-					ref = b.Time
-				}
-				out[i] = Conflict{A: *a, B: *b, Time: ref, PairResult: h.result, Sep: e.params.Table.entries[h.entry], Level: int(h.level), LevelWithMargin: int(h.withMargin)}
-			}
-		})
-	}
-	wg.Wait()
-	return out
-}
-
-// mergeHits merges two sorted lists of hits, of distinct pairs, into a
-// new one: the first half by one goroutine, the second by another, each
-// from where a binary search finds the halfway point of the merge.
-func mergeHits(x, y []cycleHit, less func(x, y *cycleHit) int) []cycleHit {
-	out := make([]cycleHit, len(x)+len(y))
-	half := len(out) / 2
-	// i of x and half-i of y come first: the least i such that the
-	// (half-i)th of y is before the ith of x.
-	i := sort.Search(min(len(x), half), func(i int) bool {
-		j := half - i
-		return j <= len(y) && (j == 0 || less(&y[j-1], &x[i]) < 0)
-	})
-	i = max(i, half-len(y))
-	merge := func(dst, a, b []cycleHit) {
-		for len(a) > 0 && len(b) > 0 {
-			if less(&a[0], &b[0]) < 0 {
-				dst[0], a = a[0], a[1:]
-			} else {
-				dst[0], b = b[0], b[1:]
-			}
-			dst = dst[1:]
-		}
-		dst = dst[copy(dst, a):]
-		copy(dst, b)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { merge(out[:half], x[:i], y[:half-i]) })
-	merge(out[half:], x[i:], y[half-i:])
-	wg.Wait()
-	return out
-}
-
-// fewListed is the number of aircraft in the grid of an entry between two
-// classes below which the full cycle pairs each with every aircraft of the
-// first class instead of querying the grid for those.
-const fewListed = 64
 
 // BruteForce checks every pair of the tracks with the entry of their
 // classes, through the pair function of Evaluate: the oracle of the tests

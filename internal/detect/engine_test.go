@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -102,6 +101,13 @@ func checkSame(t *rapid.T, step string, e *Engine) {
 	}
 	if same, diff := SameConflicts(e.FullCycle(), brute); !same {
 		t.Fatalf("%s: full cycle vs brute force (%d): %s", step, len(brute), diff)
+	}
+	// Over a result that holds other conflicts, more than the set: none
+	// of them is left in it.
+	junk := Conflict{A: track.State{Report: track.Report{Party: "x", Aircraft: "1"}}, B: track.State{Report: track.Report{Party: "y", Aircraft: "1"}}}
+	old := slices.Repeat([]Conflict{junk}, len(brute)+3)
+	if same, diff := SameConflicts(e.FullCycleInto(old[:1]), brute); !same {
+		t.Fatalf("%s: full cycle over an old result vs brute force (%d): %s", step, len(brute), diff)
 	}
 }
 
@@ -608,33 +614,4 @@ func TestSameConflictsNamesTheMissingPair(t *testing.T) {
 			t.Errorf("dropping %s from the first: same=%v, %q", name, same, diff)
 		}
 	}
-}
-
-// TestMergeHits: the merge in two halves gives the sorted union of two
-// sorted lists of distinct pairs, whatever their lengths.
-func TestMergeHits(t *testing.T) {
-	less := func(x, y *cycleHit) int { return cmp.Compare(x.a, y.a) }
-	rapid.Check(t, func(t *rapid.T) {
-		all := rapid.SliceOfNDistinct(rapid.Int32Range(0, 1000), 0, 60, func(v int32) int32 { return v }).Draw(t, "pairs")
-		var x, y []cycleHit
-		for _, v := range all {
-			if rapid.Bool().Draw(t, "side") {
-				x = append(x, cycleHit{a: v})
-			} else {
-				y = append(y, cycleHit{a: v})
-			}
-		}
-		slices.SortFunc(x, func(p, q cycleHit) int { return less(&p, &q) })
-		slices.SortFunc(y, func(p, q cycleHit) int { return less(&p, &q) })
-		got := mergeHits(x, y, less)
-		slices.Sort(all)
-		if len(got) != len(all) {
-			t.Fatalf("merged %d hits of %d", len(got), len(all))
-		}
-		for i := range all {
-			if got[i].a != all[i] {
-				t.Fatalf("at %d: %d, want %d (%v)", i, got[i].a, all[i], got)
-			}
-		}
-	})
 }

@@ -529,6 +529,10 @@ func (g *grid) queryPath(scratch []membership, party int32, pos, vel [3]float64,
 	return scratch
 }
 
+// sortMembersFrom is the number of members of a cell from which pairsIn
+// sorts them by band.
+const sortMembersFrom = 8
+
 // cellMember is a member of a cell as pairsIn pairs it: its box, owner
 // and group in the cell (-1 in a mixed cell).
 type cellMember struct {
@@ -583,11 +587,19 @@ func (g *grid) pairsIn(ci int32, lastSlice []int64, scratch []cellMember, fn fun
 	if len(ms) < 2 {
 		return ms
 	}
-	slices.SortFunc(ms, func(x, y cellMember) int { return cmp.Compare(x.box.rlo, y.box.rlo) })
+	// A few members are paired each with each: sorting them costs more
+	// than the band tests it saves.
+	sorted := len(ms) >= sortMembersFrom
+	if sorted {
+		slices.SortFunc(ms, func(x, y cellMember) int { return cmp.Compare(x.box.rlo, y.box.rlo) })
+	}
 	for x := range ms {
 		p := &ms[x]
-		for y := x + 1; y < len(ms) && ms[y].box.rlo <= p.box.rhi; y++ {
+		for y := x + 1; y < len(ms); y++ {
 			q := &ms[y]
+			if sorted && q.box.rlo > p.box.rhi {
+				break
+			}
 			if (p.part >= 0 && p.part == q.part) || !p.box.overlaps(&q.box) {
 				continue
 			}

@@ -1,0 +1,179 @@
+package detect
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// TestBucketed: the items of all lists come out once each, grouped by
+// bucket in bucket order, and within a bucket in the lists' order.
+func TestBucketed(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		buckets := rapid.IntRange(1, 20).Draw(t, "buckets")
+		lists := rapid.SliceOfN(rapid.SliceOfN(rapid.IntRange(0, buckets-1), 0, 40), 1, 4).Draw(t, "lists")
+		// Tag each item with where it came from, to check the order.
+		type item struct{ bucket, list, at int }
+		in := make([][]item, len(lists))
+		var want []item
+		for w, l := range lists {
+			for i, k := range l {
+				in[w] = append(in[w], item{k, w, i})
+			}
+		}
+		for k := range buckets {
+			for w := range in {
+				for _, it := range in[w] {
+					if it.bucket == k {
+						want = append(want, it)
+					}
+				}
+			}
+		}
+		counts := make([][]int, len(in))
+		// Over a list and starts left from an earlier, larger call.
+		dst := slices.Repeat([]item{{-1, -1, -1}}, len(want)+5)
+		starts := slices.Repeat([]int{-1}, buckets+9)
+		got, starts := bucketed(in, dst[:2], starts, counts, buckets, func(it *item) int { return it.bucket })
+		if !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+		if len(starts) != buckets+1 || starts[0] != 0 || starts[buckets] != len(want) {
+			t.Fatalf("starts %v for %d items", starts, len(want))
+		}
+		for k := range buckets {
+			for _, it := range got[starts[k]:starts[k+1]] {
+				if it.bucket != k {
+					t.Fatalf("bucket %d holds %v (starts %v)", k, it, starts)
+				}
+			}
+		}
+	})
+}
+
+// TestKeyRanks: after tracks join (a few, or so many that all are sorted
+// again), expire and come back under a reused id, the ranks of the live
+// tracks order them as their keys do.
+func TestKeyRanks(t *testing.T) {
+	e := NewEngine(rules.Default(), Grid{}, nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	now := t0
+	report := func(i int) track.Report {
+		return track.Report{
+			Party: fmt.Sprint("p", i%3), Aircraft: fmt.Sprint(rng.IntN(1_000_000)), Class: rules.ClassUAS,
+			Pos:  geo.LLA{LatDeg: 48 + rng.Float64(), LonDeg: 2 + rng.Float64(), AltM: 100},
+			Time: now,
+		}
+	}
+	check := func(step string) {
+		t.Helper()
+		rank := e.keyRanks()
+		var live []track.ID
+		e.tracks.Each(func(id track.ID, _ *track.State) { live = append(live, id) })
+		if len(live) < 2 {
+			t.Fatalf("%s: %d live tracks", step, len(live))
+		}
+		slices.SortFunc(live, func(x, y track.ID) int {
+			a, _ := e.tracks.Get(x)
+			b, _ := e.tracks.Get(y)
+			return a.Key().Compare(b.Key())
+		})
+		for i := 1; i < len(live); i++ {
+			if rank[live[i-1]] >= rank[live[i]] {
+				a, _ := e.tracks.Get(live[i-1])
+				b, _ := e.tracks.Get(live[i])
+				t.Fatalf("%s: %v has rank %d, %v after it %d", step, a.Key(), rank[live[i-1]], b.Key(), rank[live[i]])
+			}
+		}
+	}
+	// batches of newcomers: a few (merged), more than there are tracks
+	// (sorted again), a few; then some expire and others take their ids.
+	for round, n := range []int{5, 300, 2_500, 40, 1} {
+		var reps []track.Report
+		for i := range n {
+			reps = append(reps, report(i))
+		}
+		if _, err := e.Ingest(nil, reps, now); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprint("round ", round))
+		if round == 1 {
+			check("again, nothing new")
+		}
+	}
+	// All but the last batch expire; newcomers take their ids.
+	last := now
+	now = now.Add(10 * time.Second)
+	var keep []track.Report
+	e.tracks.Each(func(id track.ID, s *track.State) {
+		if id%2 == 0 {
+			r := s.Report
+			r.Time = now
+			keep = append(keep, r)
+		}
+	})
+	for i := range 70 {
+		keep = append(keep, report(i))
+	}
+	if _, err := e.Ingest(nil, keep, now); err != nil {
+		t.Fatal(err)
+	}
+	e.Expire(nil, last.Add(rules.Default().StaleAfter()+time.Second))
+	for i := range 30 {
+		if _, err := e.Ingest(nil, []track.Report{report(i)}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("after expiry and reuse")
+}
+
+// TestFullCycleForgetsThePreviousCycle: a cycle after one that found many
+// conflicts, in lists it keeps, finds only those of the airspace now,
+// when passed the previous result too.
+func TestFullCycleForgetsThePreviousCycle(t *testing.T) {
+	e := NewEngine(rules.Default(), Grid{}, nil)
+	center := geo.LLA{LatDeg: 52, LonDeg: 13}
+	rng := rand.New(rand.NewPCG(5, 6))
+	reports := func(spreadM float64, at time.Time) []track.Report {
+		var out []track.Report
+		for i := range 300 {
+			class := rules.ClassUAS
+			if i%50 == 0 {
+				class = rules.ClassManned
+			}
+			out = append(out, track.Report{
+				Party: fmt.Sprint("p", i%2), Aircraft: fmt.Sprint(i), Class: class,
+				Pos:        offset(center, (rng.Float64()-0.5)*spreadM, (rng.Float64()-0.5)*spreadM, 100+rng.Float64()*50),
+				VelEastMps: rng.Float64()*20 - 10, VelNorthMps: rng.Float64()*20 - 10,
+				Time: at,
+			})
+		}
+		return out
+	}
+	if _, err := e.Ingest(nil, reports(400, t0), t0); err != nil {
+		t.Fatal(err)
+	}
+	crowded := e.FullCycle()
+	now := t0.Add(time.Second)
+	if _, err := e.Ingest(nil, reports(60_000, now), now); err != nil {
+		t.Fatal(err)
+	}
+	brute := BruteForce(e.States(), e.Params())
+	if len(crowded) < 4*len(brute)+100 {
+		t.Fatalf("the crowded airspace has %d conflicts, the spread one %d: the test needs many more in the first", len(crowded), len(brute))
+	}
+	if same, diff := SameConflicts(e.FullCycleInto(crowded), brute); !same {
+		t.Fatalf("second cycle vs brute force (%d): %s", len(brute), diff)
+	}
+	if same, diff := SameConflicts(e.FullCycle(), brute); !same {
+		t.Fatalf("third cycle vs brute force (%d): %s", len(brute), diff)
+	}
+}
