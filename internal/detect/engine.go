@@ -273,11 +273,14 @@ func at(p, v *[3]float64, dtS float64) [3]float64 {
 // inFrame returns the track's position at time ref and its velocity in
 // frame f. Straight-line motion in ECEF is straight-line motion in any
 // east-north-up frame (a rotation plus a translation), so extrapolating in
-// the frame is the same motion the prune reasons about.
+// the frame is the same motion the prune reasons about. The track's ECEF
+// position and velocity are what f.ToENU and f.VelocityFrom would compute
+// first from its report (track.NewState), so they are rotated as they
+// are, without the trigonometry of the track's latitude and longitude.
 func inFrame(f geo.Frame, s *track.State, ref time.Time) (pos, vel Vec3) {
 	dt := ref.Sub(s.Time).Seconds()
-	p := f.ToENU(s.Pos)
-	v := f.VelocityFrom(s.Pos, geo.ENU{EastM: s.VelEastMps, NorthM: s.VelNorthMps, UpM: s.VelUpMps})
+	p := f.FromECEF(geo.ECEF{XM: s.ECEF[0], YM: s.ECEF[1], ZM: s.ECEF[2]})
+	v := f.VelocityFromECEF(geo.ECEF{XM: s.VelECEF[0], YM: s.VelECEF[1], ZM: s.VelECEF[2]})
 	return Vec3{p.EastM + v.EastM*dt, p.NorthM + v.NorthM*dt, p.UpM + v.UpM*dt}, Vec3{v.EastM, v.NorthM, v.UpM}
 }
 

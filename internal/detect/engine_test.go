@@ -615,3 +615,28 @@ func TestSameConflictsNamesTheMissingPair(t *testing.T) {
 		}
 	}
 }
+
+// TestInFrameMatchesTheReport: inFrame rotates the track's ECEF position
+// and velocity; that is bit for bit what converting its report's position
+// and local velocity into the frame gives (track.NewState computes them
+// the same way), so the pair function gives the same numbers either way.
+func TestInFrameMatchesTheReport(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		r := track.Report{
+			Pos:        geo.LLA{LatDeg: rapid.Float64Range(-90, 90).Draw(t, "lat"), LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon"), AltM: rapid.Float64Range(-500, 20_000).Draw(t, "alt")},
+			VelEastMps: rapid.Float64Range(-700, 700).Draw(t, "east"), VelNorthMps: rapid.Float64Range(-700, 700).Draw(t, "north"), VelUpMps: rapid.Float64Range(-60, 60).Draw(t, "up"),
+			Time: t0,
+		}
+		s := track.NewState(r)
+		f := geo.NewFrame(geo.LLA{LatDeg: rapid.Float64Range(-90, 90).Draw(t, "frame lat"), LonDeg: rapid.Float64Range(-180, 180).Draw(t, "frame lon")})
+		p := f.ToENU(r.Pos)
+		v := f.VelocityFrom(r.Pos, geo.ENU{EastM: r.VelEastMps, NorthM: r.VelNorthMps, UpM: r.VelUpMps})
+		dt := rapid.Float64Range(0, 90).Draw(t, "dt")
+		pos, vel := inFrame(f, &s, t0.Add(time.Duration(dt*1e9)))
+		dt = time.Duration(dt * 1e9).Seconds()
+		want := Vec3{p.EastM + v.EastM*dt, p.NorthM + v.NorthM*dt, p.UpM + v.UpM*dt}
+		if pos != want || vel != (Vec3{v.EastM, v.NorthM, v.UpM}) {
+			t.Fatalf("inFrame %v %v, from the report %v %v", pos, vel, want, v)
+		}
+	})
+}
