@@ -84,9 +84,10 @@ func TestPutRulesOperatorOnlyAndAnnounced(t *testing.T) {
 	}
 }
 
-// TestPutRulesSeparationTable: a table that misses a pair of classes, or a
-// detector with a missing or out-of-range parameter, is refused naming the
-// field; a valid table is proposed.
+// TestPutRulesSeparationTable: a table that misses a pair of classes, a
+// detector with a missing or out-of-range parameter, or performance
+// limits missing a class or out of range, is refused naming the field; a
+// valid table is proposed.
 func TestPutRulesSeparationTable(t *testing.T) {
 	e := newEnv(t, Options{})
 	for _, c := range []struct {
@@ -98,6 +99,9 @@ func TestPutRulesSeparationTable(t *testing.T) {
 		{"separation[1].detector.dthr_m", func(r *rules.Rules) { v := -5.0; r.Separation[1].Detector.DTHRM = &v }},
 		{"separation[0].detector.kind", func(r *rules.Rules) { r.Separation[0].Detector.Kind = "sphere" }},
 		{"classes", func(r *rules.Rules) { r.Classes = []string{"manned"} }},
+		{"performance", func(r *rules.Rules) { r.Performance = r.Performance[:1] }},
+		{"performance[1].max_alt_m", func(r *rules.Rules) { r.Performance[1].MaxAltM = 10 }},
+		{"performance[0].turn_rate_deg_per_s", func(r *rules.Rules) { r.Performance[0].TurnRateDegPerS = -3 }},
 	} {
 		r := rules.Default()
 		c.mutate(&r)

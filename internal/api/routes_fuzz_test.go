@@ -43,7 +43,7 @@ func FuzzRoutes(f *testing.F) {
 	volumeBody, _ := json.Marshal(circleVolume(20, 20, "x", nil))
 	deep := `{"details":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`
 	seeds := map[string][]struct{ param, query, body string }{
-		"PUT /v1/rules":                  {{"", "", string(rulesBody)}, {"", "", strings.Replace(string(rulesBody), `"time_buffer_s":60`, `"time_buffer_s":1e15`, 1)}},
+		"PUT /v1/rules":                  {{"", "", string(rulesBody)}, {"", "", strings.Replace(string(rulesBody), `"time_buffer_s":60`, `"time_buffer_s":1e15`, 1)}, {"", "", `{"performance":[{"class":"uas","max_alt_m":-1}]}`}},
 		"POST /v1/parties":               {{"", "", `{"name":"zeta"}`}, {"", "", `{"name":"` + strings.Repeat("z", 300) + `"}`}},
 		"POST /v1/parties/{name}/rotate": {{"zeta", "", ``}},
 		"POST /v1/parties/{name}/revoke": {{"nobody", "", ``}},

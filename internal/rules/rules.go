@@ -2,8 +2,9 @@
 // minima, time buffer and lookahead, alert levels, the aircraft classes and
 // the separation table by class pair (a detector, its parameters, a
 // lookahead and alert levels for each pair of classes), acknowledgment
-// deadlines and the limits on declarations, and the priorities each party
-// may use.
+// deadlines and the limits on declarations, the priorities each party may
+// use, and what the aircraft of each class can fly (the limits of their
+// resolutions).
 // The rules are data: versioned, visible to every party, and changed only
 // as a whole new version. Every figure has an upper bound (Validate), and
 // the durations derived from them saturate rather than overflow.
@@ -99,6 +100,9 @@ type Rules struct {
 	Classes []string `json:"classes"`
 	// Separation has exactly one entry for each pair of classes.
 	Separation []Separation `json:"separation"`
+	// Performance has exactly one entry for each class: what its
+	// aircraft can fly, which bounds their resolutions.
+	Performance []Performance `json:"performance"`
 }
 
 // Witness is one party's witness: where the log pushes its checkpoints and
@@ -160,7 +164,7 @@ func Default() Rules {
 // are filled from the version's own figures (FillTable).
 func Decode(body []byte) (Rules, error) {
 	r := Default()
-	r.Levels, r.Classes, r.Separation = nil, nil, nil
+	r.Levels, r.Classes, r.Separation, r.Performance = nil, nil, nil, nil
 	if err := json.Unmarshal(body, &r); err != nil {
 		return Rules{}, err
 	}
@@ -261,6 +265,9 @@ func (r Rules) Validate() error {
 		}
 	}
 	if err := r.validateTable(); err != nil {
+		return err
+	}
+	if err := r.validatePerformance(); err != nil {
 		return err
 	}
 	if len(r.PriorityMax) > maxPriorities {

@@ -142,7 +142,9 @@ func DefaultSeparation(horizontalM, verticalM, lookaheadS float64, levels []Leve
 // (stored before the table existed, or sent in that older shape) the
 // default classes and the default table built from their own top-level
 // minima, lookahead and levels, so that they keep detecting exactly as
-// they did. A table that is present, even empty, is left as it is.
+// they did. A table that is present, even empty, is left as it is. So are
+// the performance limits: absent, each class gets its default
+// (fillPerformance).
 func (r *Rules) FillTable() {
 	if r.Classes == nil {
 		r.Classes = DefaultClasses()
@@ -150,6 +152,7 @@ func (r *Rules) FillTable() {
 	if r.Separation == nil {
 		r.Separation = DefaultSeparation(r.HorizontalSepM, r.VerticalSepM, r.LookaheadS, r.Levels)
 	}
+	r.fillPerformance()
 }
 
 // SeparationFor returns the entry for a pair of classes (in either order),
