@@ -107,18 +107,74 @@ func genTraffic(t *rapid.T, maxIntruders int) (resolve.Aircraft, []resolve.Intru
 	return own, traffic
 }
 
+// droneConfig is the bands' configuration of a small drone (the default
+// rules' uas class): ground speed 5-50 m/s, vertical speed ±5 m/s,
+// altitude 30-150 m in steps of 5 m.
+func droneConfig() resolve.Config {
+	c := resolve.DefaultConfig()
+	c.MinGsMps, c.MaxGsMps, c.MinAirspeedMps = 5, 50, 5
+	c.MinVsMps, c.MaxVsMps = -5, 5
+	c.MinAltM, c.MaxAltM = 30, 150
+	c.Steps[3] = 5
+	return c
+}
+
+// genDroneTraffic draws a drone and up to maxIntruders intruders around
+// it: drones kept 50 m and 15 m apart over 60 s, and manned aircraft
+// (helicopters, arrivals) by DO-365 well clear.
+func genDroneTraffic(t *rapid.T, maxIntruders int) (resolve.Aircraft, []resolve.Intruder) {
+	do365 := resolve.DO365()
+	drones := resolve.CylinderSeparation(detect.Cylinder{HorizontalM: 50, VerticalM: 15}, 60, 60, 30, 15)
+	vel := func(name string, lo, hi, vz float64) detect.Vec3 {
+		speed := rapid.Float64Range(lo, hi).Draw(t, name+"_speed")
+		track := rapid.Float64Range(0, 2*math.Pi).Draw(t, name+"_track")
+		return detect.Vec3{X: speed * math.Sin(track), Y: speed * math.Cos(track), Z: rapid.Float64Range(-vz, vz).Draw(t, name+"_vz")}
+	}
+	own := resolve.Aircraft{Pos: detect.Vec3{Z: rapid.Float64Range(30, 150).Draw(t, "own_z")}, Vel: vel("own", 2, 55, 4)}
+	traffic := make([]resolve.Intruder, rapid.IntRange(1, maxIntruders).Draw(t, "intruders"))
+	for i := range traffic {
+		if rapid.IntRange(0, 4).Draw(t, "manned") == 0 {
+			p := detect.Vec3{X: rapid.Float64Range(-6000, 6000).Draw(t, "x"), Y: rapid.Float64Range(-6000, 6000).Draw(t, "y"), Z: rapid.Float64Range(100, 600).Draw(t, "z")}
+			traffic[i] = resolve.Intruder{Aircraft: resolve.Aircraft{Pos: p, Vel: vel("man", 30, 120, 4)}, Sep: &do365}
+			continue
+		}
+		p := detect.Vec3{X: rapid.Float64Range(-1500, 1500).Draw(t, "x"), Y: rapid.Float64Range(-1500, 1500).Draw(t, "y"), Z: rapid.Float64Range(20, 160).Draw(t, "z")}
+		traffic[i] = resolve.Intruder{Aircraft: resolve.Aircraft{Pos: p, Vel: vel("int", 2, 55, 4)}, Sep: &drones}
+	}
+	return own, traffic
+}
+
 // TestBandsAgainstBruteForce checks bands of many aircraft against the
 // pair-by-pair evaluation of densely sampled candidates: every value
 // called free (NONE) conflicts with no intruder at any region, and every
 // value in a region's band conflicts in that region, unless it lies in a
 // free range narrower than one step (not offered, as by DAIDALUS). Points
-// within a hair of an edge may go either way.
+// within a hair of an edge may go either way. The ownship is an aircraft
+// with DAIDALUS's configuration, or a drone with a drone's.
 func TestBandsAgainstBruteForce(t *testing.T) {
-	cfg := resolve.DefaultConfig()
+	daidalus, drone := resolve.DefaultConfig(), droneConfig()
+	// Drawn drones whose bands hold some conflict: the check is not of
+	// free bands only.
+	var dronesInConflict int
+	defer func() {
+		if dronesInConflict < 10 {
+			t.Errorf("only %d drawn drones had a band in conflict", dronesInConflict)
+		}
+	}()
 	rapid.Check(t, func(t *rapid.T) {
-		own, traffic := genTraffic(t, 8)
+		cfg := daidalus
+		own, traffic := resolve.Aircraft{}, []resolve.Intruder(nil)
+		if rapid.Bool().Draw(t, "drone") {
+			cfg = drone
+			own, traffic = genDroneTraffic(t, 8)
+		} else {
+			own, traffic = genTraffic(t, 8)
+		}
 		b := resolve.Compute(own, traffic, &cfg)
 		dims := [4][]resolve.Range{b.TrackDeg, b.GsMps, b.VsMps, b.AltM}
+		if cfg.MaxGsMps == drone.MaxGsMps && (len(b.TrackDeg) > 1 || len(b.GsMps) > 1 || len(b.VsMps) > 1 || len(b.AltM) > 1) {
+			dronesInConflict++
+		}
 		for d, rs := range dims {
 			checkCover(t, d, rs, &cfg)
 			lo, hi := rs[0].Low, rs[len(rs)-1].High

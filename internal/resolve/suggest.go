@@ -94,10 +94,11 @@ type Suggestion struct {
 }
 
 // Suggest finds the coordinated suggestion for the pair a, b separated by
-// sep (in a local flat frame, z up); ok is false when no manoeuvre within
-// the Kinematics' limits clears the pair without a new conflict.
-func Suggest(a, b *Party, sep *Separation, k *Kinematics) (Suggestion, bool) {
-	s := &suggester{a: a, b: b, sep: sep, k: k}
+// sep (in a local flat frame, z up), each flying as its own Kinematics
+// (ka, kb) say; ok is false when no manoeuvre within their limits clears
+// the pair without a new conflict.
+func Suggest(a, b *Party, sep *Separation, ka, kb *Kinematics) (Suggestion, bool) {
+	s := &suggester{a: a, b: b, sep: sep, ka: ka, kb: kb}
 	s.clearA = s.clearOf(a)
 	s.clearB = s.clearOf(b)
 	turn, turnOK := s.search(s.turnCandidates, math.Inf(1))
@@ -116,11 +117,19 @@ func Suggest(a, b *Party, sep *Separation, k *Kinematics) (Suggestion, bool) {
 type suggester struct {
 	a, b   *Party
 	sep    *Separation
-	k      *Kinematics
+	ka, kb *Kinematics
 	clearA []bool // by index of a.Others: a is clear of it now
 	clearB []bool
 	// cache of each aircraft's verdicts against its others, by candidate.
 	okA, okB map[int]bool
+}
+
+// kinematics is how p flies.
+func (s *suggester) kinematics(p *Party) *Kinematics {
+	if p == s.a {
+		return s.ka
+	}
+	return s.kb
 }
 
 // clearOf reports, for each of p's other intruders, whether p is clear of
@@ -131,7 +140,7 @@ func (s *suggester) clearOf(p *Party) []bool {
 	out := make([]bool, len(p.Others))
 	// The fastest p flies in any manoeuvre: its speed, its vertical speed
 	// turned into the standard rate.
-	speed := math.Hypot(math.Hypot(p.Vel.X, p.Vel.Y), max(math.Abs(p.Vel.Z), s.k.VerticalRateMps))
+	speed := math.Hypot(math.Hypot(p.Vel.X, p.Vel.Y), max(math.Abs(p.Vel.Z), s.kinematics(p).VerticalRateMps))
 	for i := range p.Others {
 		o := &p.Others[i]
 		if o.Sep == nil || outOfReach(p.Aircraft, speed, o) {
@@ -171,15 +180,16 @@ type candidates func() (ma, mb []Manoeuvre, ta, tb []float64)
 
 func (s *suggester) turnCandidates() (ma, mb []Manoeuvre, ta, tb []float64) {
 	for _, p := range []*Party{s.a, s.b} {
+		k := s.kinematics(p)
 		track := math.Mod(math.Atan2(p.Vel.X, p.Vel.Y)*180/math.Pi+360, 360)
 		var ms []Manoeuvre
 		var ts []float64
-		for turn := 0.0; turn <= s.k.MaxTurnDeg; turn += s.k.TurnStepDeg {
+		for turn := 0.0; turn <= k.MaxTurnDeg; turn += k.TurnStepDeg {
 			m := Manoeuvre{Kind: KindTurn, TurnDeg: turn, TrackDeg: math.Mod(track+turn, 360), AltM: p.Pos.Z}
 			if turn == 0 {
 				m.Kind = KindMaintain
 			}
-			ms, ts = append(ms, m), append(ts, turn/s.k.TurnRateDegPerS)
+			ms, ts = append(ms, m), append(ts, turn/k.TurnRateDegPerS)
 		}
 		if p == s.a {
 			ma, ta = ms, ts
@@ -198,12 +208,13 @@ func (s *suggester) verticalCandidates() (ma, mb []Manoeuvre, ta, tb []float64) 
 		if (p == s.a) == up {
 			sign = 1
 		}
+		k := s.kinematics(p)
 		track := math.Mod(math.Atan2(p.Vel.X, p.Vel.Y)*180/math.Pi+360, 360)
 		var ms []Manoeuvre
 		var ts []float64
-		for climb := 0.0; climb <= s.k.MaxClimbM; climb += s.k.AltStepM {
+		for climb := 0.0; climb <= k.MaxClimbM; climb += k.AltStepM {
 			alt := p.Pos.Z + sign*climb
-			if alt < s.k.MinAltM || alt > s.k.MaxAltM {
+			if alt < k.MinAltM || alt > k.MaxAltM {
 				break
 			}
 			m := Manoeuvre{Kind: KindClimb, ClimbM: sign * climb, AltM: alt, TrackDeg: track}
@@ -213,7 +224,7 @@ func (s *suggester) verticalCandidates() (ma, mb []Manoeuvre, ta, tb []float64) 
 			case sign < 0:
 				m.Kind = KindDescend
 			}
-			ms, ts = append(ms, m), append(ts, climb/s.k.VerticalRateMps)
+			ms, ts = append(ms, m), append(ts, climb/k.VerticalRateMps)
 		}
 		if p == s.a {
 			ma, ta = ms, ts
@@ -308,9 +319,9 @@ func (s *suggester) clearWith(p *Party, clear []bool, cache map[int]bool, i int,
 	return ok
 }
 
-// flown is the path of p flying manoeuvre m as the Kinematics say.
+// flown is the path of p flying manoeuvre m as its Kinematics say.
 func (s *suggester) flown(p *Party, m Manoeuvre) path {
-	k := s.k
+	k := s.kinematics(p)
 	segs := path{{pos: p.Pos, vel: p.Vel}}
 	at := func(t float64) detect.Vec3 {
 		last := segs[len(segs)-1]

@@ -45,13 +45,14 @@ func (f *flight) step(t, dt float64, k *resolve.Kinematics) {
 
 // violated is a loss of separation now under any level of sep: inside a
 // cylinder (shrunk by the flown path's difference from straight pieces,
-// a few meters) or inside well clear.
+// a few meters: 30 m, or a tenth of a small cylinder) or inside well
+// clear.
 func violated(a, b *flight, sep *resolve.Separation) bool {
 	rp, rv := b.pos.Sub(a.pos), b.vel.Sub(a.vel)
 	for _, l := range sep.Alerter.Levels {
 		switch d := l.Detector.(type) {
 		case detect.Cylinder:
-			if math.Hypot(rp.X, rp.Y) < d.HorizontalM-30 && math.Abs(rp.Z) < d.VerticalM-1 {
+			if math.Hypot(rp.X, rp.Y) < d.HorizontalM-min(30, d.HorizontalM/10) && math.Abs(rp.Z) < d.VerticalM-1 {
 				return true
 			}
 		case detect.WCV:
@@ -70,40 +71,56 @@ func violated(a, b *flight, sep *resolve.Separation) bool {
 // aircraft following their manoeuvres at once, the pair keeps its
 // separation over the lookahead, and neither loses separation with any
 // other aircraft it was clear of. The senses are coordinated: both turn
-// right, or the higher climbs and the lower descends.
+// right, or the higher climbs and the lower descends. Each aircraft
+// flies as its own kinematics say (an airliner's, or a small drone's
+// between drones) and its manoeuvre stays within them.
 func TestSuggestionsSimulated(t *testing.T) {
-	k := resolve.DefaultKinematics()
+	manned := resolve.DefaultKinematics()
 	cyl := resolve.CylinderSeparation(detect.Cylinder{HorizontalM: geo.NMToM(5), VerticalM: geo.FeetToM(1000)}, 300, 300, 120, 60)
 	do365 := resolve.DO365()
-	var found int
+	drones := resolve.CylinderSeparation(detect.Cylinder{HorizontalM: 50, VerticalM: 15}, 60, 60, 30, 15)
+	var found, droneFound, droneVertical int
 	defer func() {
-		if found < 20 {
-			t.Errorf("only %d draws had a suggestion", found)
+		if found < 20 || droneFound < 5 {
+			t.Errorf("only %d draws had a suggestion, %d of drones", found, droneFound)
 		}
+		t.Logf("%d suggestions, %d of drones, %d of them vertical", found, droneFound, droneVertical)
 	}()
 	rapid.Check(t, func(t *rapid.T) {
-		sep := &cyl
+		sep, ka, kb := &cyl, &manned, &manned
 		speed := func(name string) float64 { return rapid.Float64Range(150, 260).Draw(t, name) }
-		if rapid.Bool().Draw(t, "do365") {
+		alt := rapid.Float64Range(3000, 9000).Draw(t, "alt")
+		// Scales the geometry: where b is missed and the others fly.
+		missM, missAltM, spreadM, spreadAltM, vzMps := 300.0, 60.0, 60000.0, 1500.0, 3.0
+		tc := rapid.Float64Range(60, 170).Draw(t, "t_meet")
+		kind := rapid.IntRange(0, 2).Draw(t, "kind")
+		switch kind {
+		case 1:
 			sep = &do365
 			speed = func(name string) float64 { return rapid.Float64Range(20, 120).Draw(t, name) }
+		case 2:
+			// Two drones each with a drone's kinematics, the other
+			// traffic drones too.
+			sep, ka, kb = &drones, &droneKinematics, &droneKinematics
+			speed = func(name string) float64 { return rapid.Float64Range(5, 50).Draw(t, name) }
+			alt = rapid.Float64Range(40, 140).Draw(t, "drone_alt")
+			missM, missAltM, spreadM, spreadAltM, vzMps = 30, 10, 3000, 60, 0.5
+			tc = rapid.Float64Range(20, 50).Draw(t, "drone_t_meet")
 		}
 		vel := func(name string, sp float64) detect.Vec3 {
 			tr := rapid.Float64Range(0, 2*math.Pi).Draw(t, name+"_track")
-			return detect.Vec3{X: sp * math.Sin(tr), Y: sp * math.Cos(tr), Z: rapid.Float64Range(-3, 3).Draw(t, name+"_vz")}
+			return detect.Vec3{X: sp * math.Sin(tr), Y: sp * math.Cos(tr), Z: rapid.Float64Range(-vzMps, vzMps).Draw(t, name+"_vz")}
 		}
-		alt := rapid.Float64Range(3000, 9000).Draw(t, "alt")
 		a := resolve.Aircraft{Pos: detect.Vec3{Z: alt}, Vel: vel("a", speed("a_speed"))}
 		// b meets a at tc, missed by an offset within the separation.
-		tc := rapid.Float64Range(60, 170).Draw(t, "t_meet")
 		bv := vel("b", speed("b_speed"))
 		meet := detect.Vec3{X: a.Pos.X + a.Vel.X*tc, Y: a.Pos.Y + a.Vel.Y*tc, Z: a.Pos.Z + a.Vel.Z*tc}
-		off := detect.Vec3{X: rapid.Float64Range(-300, 300).Draw(t, "off_x"), Y: rapid.Float64Range(-300, 300).Draw(t, "off_y"), Z: rapid.Float64Range(-60, 60).Draw(t, "off_z")}
+		off := detect.Vec3{X: rapid.Float64Range(-missM, missM).Draw(t, "off_x"), Y: rapid.Float64Range(-missM, missM).Draw(t, "off_y"), Z: rapid.Float64Range(-missAltM, missAltM).Draw(t, "off_z")}
 		b := resolve.Aircraft{Pos: detect.Vec3{X: meet.X - bv.X*tc + off.X, Y: meet.Y - bv.Y*tc + off.Y, Z: meet.Z - bv.Z*tc + off.Z}, Vel: bv}
 		var others []resolve.Aircraft
 		for range rapid.IntRange(0, 6).Draw(t, "others") {
 			others = append(others, resolve.Aircraft{
-				Pos: detect.Vec3{X: rapid.Float64Range(-60000, 60000).Draw(t, "ox"), Y: rapid.Float64Range(-60000, 60000).Draw(t, "oy"), Z: alt + rapid.Float64Range(-1500, 1500).Draw(t, "oz")},
+				Pos: detect.Vec3{X: rapid.Float64Range(-spreadM, spreadM).Draw(t, "ox"), Y: rapid.Float64Range(-spreadM, spreadM).Draw(t, "oy"), Z: alt + rapid.Float64Range(-spreadAltM, spreadAltM).Draw(t, "oz")},
 				Vel: vel("o", speed("o_speed")),
 			})
 		}
@@ -113,11 +130,27 @@ func TestSuggestionsSimulated(t *testing.T) {
 			ob = append(ob, resolve.Intruder{Aircraft: o, Sep: sep})
 		}
 		pa, pb := &resolve.Party{Aircraft: a, Others: oa}, &resolve.Party{Aircraft: b, Others: ob}
-		sg, ok := resolve.Suggest(pa, pb, sep, &k)
+		sg, ok := resolve.Suggest(pa, pb, sep, ka, kb)
 		if !ok {
 			return
 		}
 		found++
+		if kind == 2 {
+			droneFound++
+			if sg.A.ClimbM != 0 || sg.B.ClimbM != 0 {
+				droneVertical++
+			}
+		}
+		for _, m := range []struct {
+			m resolve.Manoeuvre
+			k *resolve.Kinematics
+		}{{sg.A, ka}, {sg.B, kb}} {
+			steps := math.Abs(m.m.ClimbM) / m.k.AltStepM
+			if m.m.TurnDeg > m.k.MaxTurnDeg || math.Abs(m.m.ClimbM) > m.k.MaxClimbM || math.Abs(steps-math.Round(steps)) > 1e-9 ||
+				m.m.ClimbM != 0 && (m.m.AltM < m.k.MinAltM || m.m.AltM > m.k.MaxAltM) {
+				t.Fatalf("%+v beyond its kinematics %+v", m.m, *m.k)
+			}
+		}
 		turning := sg.A.Kind == resolve.KindTurn || sg.B.Kind == resolve.KindTurn
 		vertical := sg.A.Kind == resolve.KindClimb || sg.A.Kind == resolve.KindDescend || sg.B.Kind == resolve.KindClimb || sg.B.Kind == resolve.KindDescend
 		if turning && vertical {
@@ -157,10 +190,10 @@ func TestSuggestionsSimulated(t *testing.T) {
 					t.Fatalf("at %.1f s b, following %+v, loses separation with other %d", now, sg.B, i)
 				}
 			}
-			fa.step(now, dt, &k)
-			fb.step(now, dt, &k)
+			fa.step(now, dt, ka)
+			fb.step(now, dt, kb)
 			for i := range fo {
-				fo[i].step(now, dt, &k)
+				fo[i].step(now, dt, ka)
 			}
 		}
 	})
@@ -173,7 +206,7 @@ func TestSuggestHeadOn(t *testing.T) {
 	sep := resolve.CylinderSeparation(detect.Cylinder{HorizontalM: geo.NMToM(5), VerticalM: geo.FeetToM(1000)}, 300, 300, 120, 60)
 	a := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{Z: 6000}, Vel: detect.Vec3{Y: 200}}}
 	b := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{Y: 48000, Z: 6000}, Vel: detect.Vec3{Y: -200}}}
-	sg, ok := resolve.Suggest(&a, &b, &sep, &k)
+	sg, ok := resolve.Suggest(&a, &b, &sep, &k, &k)
 	if !ok {
 		t.Fatal("no suggestion")
 	}
@@ -201,6 +234,15 @@ func TestSuggestHeadOn(t *testing.T) {
 	t.Logf("head on at 400 m/s closure from 48 km: %+v", sg)
 }
 
+// droneKinematics is a small drone's (the default rules' uas class):
+// turns at 15°/s, climbs at 2.5 m/s by steps of 5 m up to 60 m, between
+// 30 and 150 m.
+var droneKinematics = resolve.Kinematics{
+	ReactionS: 10, TurnRateDegPerS: 15, VerticalRateMps: 2.5,
+	TurnStepDeg: 1, MaxTurnDeg: 90, AltStepM: 5, MaxClimbM: 60,
+	MinAltM: 30, MaxAltM: 150,
+}
+
 // simulatePair flies both manoeuvres and returns the first time the pair
 // loses separation, -1 if it never does within the lookahead.
 func simulatePair(a, b resolve.Aircraft, ma, mb resolve.Manoeuvre, sep *resolve.Separation, k *resolve.Kinematics) float64 {
@@ -223,7 +265,7 @@ func BenchmarkSuggestHeadOn(b *testing.B) {
 	pa := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{Z: 6000}, Vel: detect.Vec3{Y: 200}}}
 	pb := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{Y: 48000, Z: 6000}, Vel: detect.Vec3{Y: -200}}}
 	for b.Loop() {
-		resolve.Suggest(&pa, &pb, &sep, &k)
+		resolve.Suggest(&pa, &pb, &sep, &k, &k)
 	}
 }
 
@@ -234,8 +276,36 @@ func TestSuggestAlreadyClear(t *testing.T) {
 	sep := resolve.CylinderSeparation(detect.Cylinder{HorizontalM: geo.NMToM(5), VerticalM: geo.FeetToM(1000)}, 300, 300, 120, 60)
 	a := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{Z: 6000}, Vel: detect.Vec3{Y: 200}}}
 	parallel := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{X: 30000, Z: 6000}, Vel: detect.Vec3{Y: 200}}}
-	sg, ok := resolve.Suggest(&a, &parallel, &sep, &k)
+	sg, ok := resolve.Suggest(&a, &parallel, &sep, &k, &k)
 	if !ok || sg.CostS != 0 || sg.A.Kind != resolve.KindMaintain || sg.B.Kind != resolve.KindMaintain {
 		t.Fatalf("a pair 30 km apart on parallel tracks: %+v (%v), want both to fly on", sg, ok)
 	}
+}
+
+// TestSuggestDronesVertical: two drones head on near the top of their
+// altitudes, not allowed to turn, are told to climb and descend in their
+// own steps, the higher no higher than its ceiling, and clear each other
+// flying it at their own rate.
+func TestSuggestDronesVertical(t *testing.T) {
+	k := droneKinematics
+	k.MaxTurnDeg = 0
+	sep := resolve.CylinderSeparation(detect.Cylinder{HorizontalM: 50, VerticalM: 15}, 60, 60, 30, 15)
+	a := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{Z: 142}, Vel: detect.Vec3{Y: 20}}}
+	b := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{Y: 1600, Z: 140}, Vel: detect.Vec3{Y: -20}}}
+	sg, ok := resolve.Suggest(&a, &b, &sep, &k, &k)
+	if !ok {
+		t.Fatal("no suggestion")
+	}
+	if sg.A.Kind != resolve.KindClimb || sg.B.Kind != resolve.KindDescend || sg.A.AltM > k.MaxAltM {
+		t.Fatalf("%+v: want the higher to climb to at most %g m and the lower to descend", sg, k.MaxAltM)
+	}
+	for _, m := range []resolve.Manoeuvre{sg.A, sg.B} {
+		if steps := math.Abs(m.ClimbM) / k.AltStepM; math.Abs(steps-math.Round(steps)) > 1e-9 {
+			t.Fatalf("%+v: not in steps of %g m", m, k.AltStepM)
+		}
+	}
+	if lost := simulatePair(a.Aircraft, b.Aircraft, sg.A, sg.B, &sep, &k); lost >= 0 {
+		t.Fatalf("%+v: the pair loses separation at %.1f s", sg, lost)
+	}
+	t.Logf("drones head on 1.6 km apart, 2 m apart in altitude: %+v", sg)
 }

@@ -123,10 +123,13 @@ type resolver struct {
 	// table is the rules' separation table and seps[i] the resolution's
 	// separation of its entry i: each pair is kept apart by the entry of
 	// its classes.
-	table      *detect.Table
-	seps       []resolve.Separation
-	cfg        resolve.Config
-	kinematics resolve.Kinematics
+	table *detect.Table
+	seps  []resolve.Separation
+	// cfgs[c] and kinematics[c] are the limits of class c of the table
+	// (rules.Performance): the span of its bands and how its suggestions
+	// are flown.
+	cfgs       []resolve.Config
+	kinematics []resolve.Kinematics
 	// reachM[i] is how far an intruder can be from the ownship and
 	// still conflict with one of its candidates under entry i, leaving
 	// out the speeds: a conflict needs the two within reachM[i] plus the
@@ -143,10 +146,12 @@ func (s *Service) resolverFor(r rules.Rules) *resolver {
 		return rv
 	}
 	rv := &resolver{
-		version:    r.Version,
-		table:      detect.ParamsFrom(r).Table,
-		cfg:        resolve.DefaultConfig(),
-		kinematics: resolve.DefaultKinematics(),
+		version: r.Version,
+		table:   detect.ParamsFrom(r).Table,
+	}
+	for _, c := range rv.table.Classes() {
+		cfg, k := limitsOf(r.PerformanceFor(c))
+		rv.cfgs, rv.kinematics = append(rv.cfgs, cfg), append(rv.kinematics, k)
 	}
 	for _, e := range rv.table.Entries() {
 		rv.seps = append(rv.seps, separationOf(e))
@@ -161,6 +166,37 @@ func (s *Service) resolverFor(r rules.Rules) *resolver {
 	}
 	s.resolvers.Store(rv)
 	return rv
+}
+
+// limitsOf is the bands' configuration and the suggestions' kinematics
+// of a class with these performance limits: DAIDALUS's (DefaultConfig,
+// DefaultKinematics) with the class's ranges, rates and altitude step.
+// The manned limits of the default rules are DAIDALUS's exactly. The
+// minimum airspeed a track band is flown at is the class's minimum
+// ground speed (DAIDALUS's 10 kt for manned).
+func limitsOf(p rules.Performance) (resolve.Config, resolve.Kinematics) {
+	c := resolve.DefaultConfig()
+	c.MinGsMps, c.MaxGsMps = p.MinGroundSpeedMps, p.MaxGroundSpeedMps
+	c.MinVsMps, c.MaxVsMps = p.MinVerticalSpeedMps, p.MaxVerticalSpeedMps
+	c.MinAltM, c.MaxAltM = p.MinAltM, p.MaxAltM
+	c.MinAirspeedMps = p.MinGroundSpeedMps
+	c.Steps[3] = p.AltStepM
+	k := resolve.DefaultKinematics()
+	k.TurnRateDegPerS, k.VerticalRateMps = p.TurnRateDegPerS, p.VerticalRateMps
+	k.AltStepM, k.MaxClimbM = p.AltStepM, p.MaxClimbM
+	k.MinAltM, k.MaxAltM = p.MinAltM, p.MaxAltM
+	return c, k
+}
+
+// limits returns the bands' configuration and the suggestions'
+// kinematics of a track's class (nil for a class the rules no longer
+// know).
+func (rv *resolver) limits(class string) (*resolve.Config, *resolve.Kinematics) {
+	c, ok := rv.table.Class(class)
+	if !ok {
+		return nil, nil
+	}
+	return &rv.cfgs[c], &rv.kinematics[c]
 }
 
 // separationOf is the resolution's separation of an entry of the table.
@@ -225,20 +261,23 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 
 // nearAlerts returns, for each alert, the live tracks that can matter to
 // an aircraft of it: within reach, under the separation of their pair,
-// over its lookahead at the fastest candidate and the track's own speed,
-// from where the alert last placed the aircraft (plus how far it flew
-// since, at the fastest candidate); the alert's aircraft among them. One
-// pass over the tracks serves all the alerts, under the engine's lock
-// that ingest takes too.
+// over its lookahead at the fastest candidate of the aircraft's class and
+// the track's own speed, from where the alert last placed the aircraft
+// (plus how far it flew since, at the fastest candidate, and the largest
+// change of altitude a candidate makes at once); the alert's aircraft
+// among them. One pass over the tracks serves all the alerts, under the
+// engine's lock that ingest takes too.
 func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]track.State {
 	type centre struct {
 		alert int
 		ecef  [3]float64
 		class uint8
-		// ownMaxMps is the fastest the aircraft flies in any candidate:
-		// the fastest candidate ground speed (or its own, when faster)
-		// and vertical speed; ageS is the alert's age at now.
-		ownMaxMps, ageS float64
+		// ownMaxMps is the fastest the aircraft flies in any candidate
+		// of its class: the fastest candidate ground speed (or its own,
+		// when faster) and vertical speed (or its own); jumpM the
+		// largest change of altitude an altitude candidate makes at
+		// once; ageS is the alert's age at now.
+		ownMaxMps, jumpM, ageS float64
 	}
 	var centres []centre
 	for ai, a := range as {
@@ -247,11 +286,14 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 			if !ok {
 				continue
 			}
+			cfg := &rv.cfgs[c]
 			e := geo.ToECEF(geo.LLA{LatDeg: ac.LatDeg, LonDeg: ac.LonDeg, AltM: ac.AltM})
 			centres = append(centres, centre{
 				alert: ai, ecef: [3]float64{e.XM, e.YM, e.ZM}, class: c,
-				ownMaxMps: 2*math.Abs(rv.cfg.MaxVsMps) + max(rv.cfg.MaxGsMps, math.Hypot(ac.VelEastMps, ac.VelNorthMps)),
-				ageS:      max(0, now.Sub(a.Time).Seconds()),
+				ownMaxMps: max(cfg.MaxGsMps, math.Hypot(ac.VelEastMps, ac.VelNorthMps)) +
+					max(-cfg.MinVsMps, cfg.MaxVsMps, math.Abs(ac.VelUpMps)),
+				jumpM: max(0, ac.AltM-cfg.MinAltM, cfg.MaxAltM-ac.AltM),
+				ageS:  max(0, now.Sub(a.Time).Seconds()),
 			})
 		}
 	}
@@ -270,7 +312,7 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 				continue
 			}
 			e := rv.table.For(ce.class, c).Index()
-			r := rv.reachM[e] + (ce.ownMaxMps+v)*(rv.lookaheadS[e]+ce.ageS) + v*staleS
+			r := rv.reachM[e] + ce.jumpM + (ce.ownMaxMps+v)*(rv.lookaheadS[e]+ce.ageS) + v*staleS
 			dx, dy, dz := st.ECEF[0]-ce.ecef[0], st.ECEF[1]-ce.ecef[1], st.ECEF[2]-ce.ecef[2]
 			if dx*dx+dy*dy+dz*dz <= r*r {
 				out[ce.alert] = append(out[ce.alert], *st)
@@ -316,8 +358,10 @@ func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near
 				parties[n].Others = append(parties[n].Others, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: rv.separation(me, st)})
 			}
 		}
-		if sep := rv.separation(own[0], own[1]); sep != nil {
-			sugg, suggested = resolve.Suggest(&parties[0], &parties[1], sep, &rv.kinematics)
+		_, ka := rv.limits(own[0].Class)
+		_, kb := rv.limits(own[1].Class)
+		if sep := rv.separation(own[0], own[1]); sep != nil && ka != nil && kb != nil {
+			sugg, suggested = resolve.Suggest(&parties[0], &parties[1], sep, ka, kb)
 		}
 	}
 	for n, ac := range a.Aircraft {
@@ -344,7 +388,14 @@ func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near
 			intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: rv.separation(me, st)})
 		}
 		ownAc := inFrame(f, me, now)
-		out.Bands = resolve.Compute(ownAc, intruders, &rv.cfg)
+		cfg, _ := rv.limits(me.Class)
+		if cfg == nil {
+			// A class the rules no longer know (a track of the rules
+			// before a change): nothing to resolve with.
+			res.Aircraft = append(res.Aircraft, out)
+			continue
+		}
+		out.Bands = resolve.Compute(ownAc, intruders, cfg)
 		if suggested {
 			m := sugg.A
 			if n == 1 {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -107,32 +108,9 @@ func TestSeparationOfLevelDetectors(t *testing.T) {
 // in one pass), each alert's resolution is the same as alone.
 func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 	s, _ := newFaultyService(t)
-	rng := rand.New(rand.NewPCG(17, 3))
-	base := time.Now().Add(-3 * time.Second)
-	centre := geo.LLA{LatDeg: 48.86, LonDeg: 2.35}
-	f := geo.NewFrame(centre)
-	for i := range 400 {
-		class, speed, alt := rules.ClassUAS, 5+rng.Float64()*45, 30+rng.Float64()*150
-		spread := 3_000.0
-		if i%5 == 0 {
-			class, speed, alt = rules.ClassManned, 40+rng.Float64()*220, 100+rng.Float64()*1500
-			spread = 30_000
-		}
-		heading := rng.Float64() * 2 * math.Pi
-		p := f.FromENU(geo.ENU{EastM: (rng.Float64()*2 - 1) * spread, NorthM: (rng.Float64()*2 - 1) * spread})
-		r := PositionReport{
-			Aircraft: fmt.Sprintf("A%03d", i), Callsign: fmt.Sprintf("CS%03d", i), Class: class,
-			Time:   base.Add(time.Duration(rng.IntN(3000)) * time.Millisecond),
-			LatDeg: p.LatDeg, LonDeg: p.LonDeg, AltM: alt,
-			VelEastMps: speed * math.Sin(heading), VelNorthMps: speed * math.Cos(heading), VelUpMps: (rng.Float64() - 0.5) * 4,
-		}
-		if err := ingest(s, []string{"coalition", "russia"}[i%2], 10*time.Second, r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mixedAirspace(t, s)
 	now := s.now().Add(2 * time.Second)
 	rv := s.resolverFor(s.Rules())
-	cfg := resolve.DefaultConfig()
 	all := s.tac.eng.Load().States()
 	// The tracks near every alert, found in one pass as a batch of
 	// transitions has them.
@@ -170,7 +148,8 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 					intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(fr, &all[i], now), Sep: rv.separation(me, &all[i])})
 				}
 			}
-			want := resolve.Compute(inFrame(fr, me, now), intruders, &cfg)
+			cfg, _ := rv.limits(me.Class)
+			want := resolve.Compute(inFrame(fr, me, now), intruders, cfg)
 			if !reflect.DeepEqual(got.Aircraft[n].Bands, want) {
 				t.Fatalf("alert %s, aircraft %s: bands\n%+v\nagainst every aircraft\n%+v", a.ID, me.Aircraft, got.Aircraft[n].Bands, want)
 			}
@@ -187,7 +166,9 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 				}
 			}
 		}
-		want, ok := resolve.Suggest(&parties[0], &parties[1], rv.separation(own[0], own[1]), &rv.kinematics)
+		_, ka := rv.limits(own[0].Class)
+		_, kb := rv.limits(own[1].Class)
+		want, ok := resolve.Suggest(&parties[0], &parties[1], rv.separation(own[0], own[1]), ka, kb)
 		if ok != (got.Aircraft[0].Suggestion != nil) || ok && (got.Aircraft[0].Suggestion.TurnDeg != want.A.TurnDeg ||
 			got.Aircraft[0].Suggestion.ClimbM != want.A.ClimbM || got.Aircraft[1].Suggestion.TurnDeg != want.B.TurnDeg || got.Aircraft[1].Suggestion.ClimbM != want.B.ClimbM) {
 			t.Fatalf("alert %s: suggestions %+v %+v, against every aircraft %+v (%v)", a.ID, got.Aircraft[0].Suggestion, got.Aircraft[1].Suggestion, want, ok)
@@ -198,6 +179,36 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 		t.Fatalf("only %d conflict alerts to check", checked)
 	}
 	t.Logf("%d conflict alerts, %d aircraft", checked, len(all))
+}
+
+// mixedAirspace reports 400 aircraft of two parties around Paris: drones
+// within 3 km of the centre at 30-180 m, and one in five manned aircraft
+// within 30 km at 100-1,600 m, their reports up to 3 s apart.
+func mixedAirspace(t testing.TB, s *Service) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(17, 3))
+	base := time.Now().Add(-3 * time.Second)
+	centre := geo.LLA{LatDeg: 48.86, LonDeg: 2.35}
+	f := geo.NewFrame(centre)
+	for i := range 400 {
+		class, speed, alt := rules.ClassUAS, 5+rng.Float64()*45, 30+rng.Float64()*150
+		spread := 3_000.0
+		if i%5 == 0 {
+			class, speed, alt = rules.ClassManned, 40+rng.Float64()*220, 100+rng.Float64()*1500
+			spread = 30_000
+		}
+		heading := rng.Float64() * 2 * math.Pi
+		p := f.FromENU(geo.ENU{EastM: (rng.Float64()*2 - 1) * spread, NorthM: (rng.Float64()*2 - 1) * spread})
+		r := PositionReport{
+			Aircraft: fmt.Sprintf("A%03d", i), Callsign: fmt.Sprintf("CS%03d", i), Class: class,
+			Time:   base.Add(time.Duration(rng.IntN(3000)) * time.Millisecond),
+			LatDeg: p.LatDeg, LonDeg: p.LonDeg, AltM: alt,
+			VelEastMps: speed * math.Sin(heading), VelNorthMps: speed * math.Cos(heading), VelUpMps: (rng.Float64() - 0.5) * 4,
+		}
+		if err := ingest(s, []string{"coalition", "russia"}[i%2], 10*time.Second, r); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestResolutionSuperseded: a newer transition of an alert supersedes the
@@ -230,5 +241,69 @@ func TestResolutionSuperseded(t *testing.T) {
 	tac.supersede("A1", nil)
 	if !newer.superseded.Load() || len(tac.latest) != 0 {
 		t.Fatalf("after the clear: newer superseded %v, %d alerts remembered", newer.superseded.Load(), len(tac.latest))
+	}
+}
+
+// TestResolutionWithinClassLimits: each aircraft is resolved within the
+// performance limits its class has in the rules. Manned aircraft keep
+// DAIDALUS's configuration to the last bit (the reference encounters are
+// computed with it); a drone's bands span its class's ground speeds,
+// vertical speeds and altitudes, and its suggestions climb or descend in
+// its steps, no further than its largest change, within its altitudes.
+// The limits come from the rules in force: other rules, other limits.
+func TestResolutionWithinClassLimits(t *testing.T) {
+	s, _ := newFaultyService(t)
+	rv := s.resolverFor(s.Rules())
+	cfg, k := rv.limits(rules.ClassManned)
+	if !reflect.DeepEqual(*cfg, resolve.DefaultConfig()) || !reflect.DeepEqual(*k, resolve.DefaultKinematics()) {
+		t.Fatalf("manned limits %+v %+v, want DAIDALUS's", *cfg, *k)
+	}
+	mixedAirspace(t, s)
+	now := s.now().Add(2 * time.Second)
+	spans := func(rs []resolve.Range, lo, hi float64) bool {
+		return len(rs) > 0 && rs[0].Low == lo && rs[len(rs)-1].High == hi
+	}
+	byClass := map[string]int{}
+	for _, a := range s.tac.eng.Load().Alerts() {
+		if a.Kind != alert.KindConflict {
+			continue
+		}
+		res := s.resolve(&a, now)
+		for n, ar := range res.Aircraft {
+			class := a.Aircraft[n].Class
+			p := s.Rules().PerformanceFor(class)
+			b := ar.Bands
+			if !spans(b.GsMps, p.MinGroundSpeedMps, p.MaxGroundSpeedMps) || !spans(b.VsMps, p.MinVerticalSpeedMps, p.MaxVerticalSpeedMps) ||
+				!spans(b.AltM, p.MinAltM, p.MaxAltM) {
+				t.Fatalf("alert %s, %s aircraft %s: bands %+v beyond or short of %+v", a.ID, class, ar.Aircraft, b, p)
+			}
+			m := ar.Suggestion
+			if m == nil {
+				continue
+			}
+			byClass[class]++
+			steps := math.Abs(m.ClimbM) / p.AltStepM
+			// The suggestion's altitude is in the aircraft's own frame,
+			// its bounds were checked in the pair's: a metre apart at
+			// most within the 30 km of this airspace.
+			if m.TurnDeg < 0 || m.TurnDeg > 90 || math.Abs(m.ClimbM) > p.MaxClimbM || math.Abs(steps-math.Round(steps)) > 1e-6 ||
+				m.ClimbM != 0 && (m.AltM < p.MinAltM-1 || m.AltM > p.MaxAltM+1) {
+				t.Fatalf("alert %s, %s aircraft %s: suggestion %+v beyond %+v", a.ID, class, ar.Aircraft, *m, p)
+			}
+		}
+	}
+	// (Drones here turn: at 15°/s a turn is their cheapest manoeuvre;
+	// their climbs are checked in package resolve.)
+	if byClass[rules.ClassUAS] < 20 || byClass[rules.ClassManned] < 5 {
+		t.Fatalf("suggestions by class %v: too few to check", byClass)
+	}
+	// Other rules, other limits.
+	r := s.Rules()
+	r.Version++
+	r.Performance = slices.Clone(r.Performance)
+	r.Performance[1].MaxAltM, r.Performance[1].MaxClimbM = 120, 40
+	cfg, k = s.resolverFor(r).limits(rules.ClassUAS)
+	if cfg.MaxAltM != 120 || k.MaxAltM != 120 || k.MaxClimbM != 40 {
+		t.Fatalf("limits of the new rules: %+v %+v", *cfg, *k)
 	}
 }

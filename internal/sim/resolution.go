@@ -41,14 +41,16 @@ import (
 // thresholds of the most severe level (DTHR, ZTHR) of a DO-365 entry
 // (Stats LossesOfSeparation counts the pairs, each once).
 
-// Pilots' standard rates: those the service's suggestions are checked with
-// (resolve.DefaultKinematics).
+// Pilots fly a suggestion at the standard rates of their aircraft's class
+// that the service's suggestions are checked with: the rules'
+// performance limits (rules.Performance), by default a rate-one turn and
+// 1,500 fpm for manned aircraft. pilotVerticalMps is the rate of an
+// altitude shift of a type that gives no climb rate.
 const (
-	pilotTurnRateDegPerS = 3
-	pilotVerticalMps     = 1500 * 0.3048 / 60
-	rejoinS              = 120
-	holdAfterCPAS        = 60
-	defaultReactionS     = 10
+	pilotVerticalMps = 1500 * 0.3048 / 60
+	rejoinS          = 120
+	holdAfterCPAS    = 60
+	defaultReactionS = 10
 )
 
 // followLevels are the alert levels at which pilots follow suggestions:
@@ -85,8 +87,10 @@ type manoeuvre struct {
 	start   State
 	turnDeg float64 // turn, to the right
 	altM    float64 // climb or descend: the altitude to reach
-	cpaS    float64 // the closest approach the alert last predicted
-	endS    float64 // when to rejoin the plan; +Inf while the alert is open
+	// turnRateDegPerS and verticalMps are the rates it is flown at.
+	turnRateDegPerS, verticalMps float64
+	cpaS                         float64 // the closest approach the alert last predicted
+	endS                         float64 // when to rejoin the plan; +Inf while the alert is open
 }
 
 // heading is the direction of flight in degrees clockwise from north.
@@ -101,7 +105,7 @@ func (m *manoeuvre) apply(planned State, tS float64) State {
 	case client.ManoeuvreTurn:
 		v := math.Hypot(m.start.VelEastMps, m.start.VelNorthMps)
 		h0 := heading(m.start) * math.Pi / 180
-		w := pilotTurnRateDegPerS * math.Pi / 180
+		w := m.turnRateDegPerS * math.Pi / 180
 		total := m.turnDeg * math.Pi / 180
 		turnT := total / w
 		var x, y, h float64
@@ -119,10 +123,10 @@ func (m *manoeuvre) apply(planned State, tS float64) State {
 		st.VelEastMps, st.VelNorthMps = v*math.Sin(h), v*math.Cos(h)
 	case client.ManoeuvreClimb, client.ManoeuvreDescend:
 		dz := m.altM - m.start.Pos.AltM
-		t := math.Abs(dz) / pilotVerticalMps
+		t := math.Abs(dz) / m.verticalMps
 		if tau < t {
-			st.Pos.AltM = m.start.Pos.AltM + math.Copysign(pilotVerticalMps*tau, dz)
-			st.VelUpMps = math.Copysign(pilotVerticalMps, dz)
+			st.Pos.AltM = m.start.Pos.AltM + math.Copysign(m.verticalMps*tau, dz)
+			st.VelUpMps = math.Copysign(m.verticalMps, dz)
 		} else {
 			st.Pos.AltM, st.VelUpMps = m.altM, 0
 		}
@@ -218,11 +222,11 @@ func (r *Runner) pilot(party, kind string, a *client.Alert) {
 			case client.ManoeuvreTurn:
 				further := math.Mod(heading(st)+s.TurnDeg-(heading(cur.start)+cur.turnDeg)+720, 360)
 				if s.TurnDeg > 0 && further > 0 && further < 180 {
-					r.manoeuvres[f.ID] = &manoeuvre{alertID: a.ID, kind: s.Kind, startS: now, start: st, turnDeg: s.TurnDeg, cpaS: cur.cpaS, endS: math.Inf(1)}
+					r.manoeuvres[f.ID] = r.flying(f, &manoeuvre{alertID: a.ID, kind: s.Kind, startS: now, start: st, turnDeg: s.TurnDeg, cpaS: cur.cpaS, endS: math.Inf(1)})
 				}
 			default:
 				if math.Abs(s.AltM-cur.start.Pos.AltM) > math.Abs(cur.altM-cur.start.Pos.AltM) {
-					r.manoeuvres[f.ID] = &manoeuvre{alertID: a.ID, kind: s.Kind, startS: now, start: st, altM: s.AltM, cpaS: cur.cpaS, endS: math.Inf(1)}
+					r.manoeuvres[f.ID] = r.flying(f, &manoeuvre{alertID: a.ID, kind: s.Kind, startS: now, start: st, altM: s.AltM, cpaS: cur.cpaS, endS: math.Inf(1)})
 				}
 			}
 			continue
@@ -232,9 +236,18 @@ func (r *Runner) pilot(party, kind string, a *client.Alert) {
 		if !ok {
 			continue
 		}
-		r.manoeuvres[f.ID] = &manoeuvre{alertID: a.ID, kind: s.Kind, startS: startS, start: st, turnDeg: s.TurnDeg, altM: s.AltM, cpaS: now + a.TCPAS, endS: math.Inf(1)}
+		r.manoeuvres[f.ID] = r.flying(f, &manoeuvre{alertID: a.ID, kind: s.Kind, startS: startS, start: st, turnDeg: s.TurnDeg, altM: s.AltM, cpaS: now + a.TCPAS, endS: math.Inf(1)})
 		r.Stats.Manoeuvres.Add(1)
 	}
+}
+
+// flying gives m the rates the pilot of f flies it at: those of its
+// class in the server's rules (the defaults of the class when they could
+// not be read).
+func (r *Runner) flying(f *Flight, m *manoeuvre) *manoeuvre {
+	p := r.rules.PerformanceFor(classOf(f))
+	m.turnRateDegPerS, m.verticalMps = p.TurnRateDegPerS, p.VerticalRateMps
+	return m
 }
 
 // createResolving declares one volume of a flight: on a refusal for a

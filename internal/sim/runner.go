@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // Options of a run.
@@ -118,6 +119,9 @@ type Runner struct {
 	// minima are the separation minima of the server's rules by pair of
 	// classes (minimaOf); nil when the rules could not be read.
 	minima map[[2]string][2]float64
+	// rules are the server's rules (zero when they could not be read):
+	// the rates pilots fly suggestions at. Guarded by mu.
+	rules rules.Rules
 }
 
 // NewRunner prepares a run. Every party of the scenario needs a client.
@@ -249,6 +253,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	// The separation minima that losses of separation are counted against.
 	if rl, err := r.clients[sc.Parties[0].Name].Rules(ctx); err == nil {
 		r.minima = minimaOf(rl)
+		r.mu.Lock()
+		r.rules = rl
+		r.mu.Unlock()
 	} else if ctx.Err() != nil {
 		return ctx.Err()
 	} else {
