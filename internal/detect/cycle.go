@@ -50,12 +50,12 @@ type cycleHit struct {
 // the next.
 type cycleBuffers struct {
 	// Per worker: the hits, the candidate pair ids of the entry being
-	// paired, the members of the cell being paired, the pieces of the
+	// paired, the lists of the cell being paired, the pieces of the
 	// path being queried, the stamps of the queries and their epoch, and
 	// a count per bucket.
 	hits    [][]cycleHit
 	found   [][]uint64
-	members [][]cellMember
+	cells   []cellScratch
 	pieces  [][]membership
 	stamp   [][]uint32
 	epoch   []uint32
@@ -102,7 +102,7 @@ func (b *cycleBuffers) ready(workers, n int) {
 		for len(b.hits) < l {
 			b.hits = append(b.hits, nil)
 			b.found = append(b.found, nil)
-			b.members = append(b.members, nil)
+			b.cells = append(b.cells, cellScratch{})
 			b.pieces = append(b.pieces, nil)
 			b.stamp = append(b.stamp, nil)
 			b.epoch = append(b.epoch, 0)
@@ -328,7 +328,7 @@ func (e *Engine) pairCells(ent *Entry, g *grid, workers int, rank []uint32) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			scratch, out := b.members[w], b.found[w][:0]
+			out := b.found[w][:0]
 			pair := func(a, b track.ID) { out = append(out, pairID(a, b)) }
 			for {
 				lo := next.Add(chunk) - chunk
@@ -336,10 +336,10 @@ func (e *Engine) pairCells(ent *Entry, g *grid, workers int, rank []uint32) {
 					break
 				}
 				for ci := lo; ci < min(lo+chunk, cells); ci++ {
-					scratch = g.pairsIn(ci, b.lastSlice, scratch, pair)
+					g.pairsIn(ci, b.lastSlice, &b.cells[w], pair)
 				}
 			}
-			b.members[w], b.found[w] = scratch, out
+			b.found[w] = out
 		})
 	}
 	wg.Wait()

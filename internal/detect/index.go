@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"cmp"
 	"math"
 	"slices"
 )
@@ -557,17 +556,17 @@ type cellMember struct {
 // each other unless the grid pairs all parties (fn must still tell the
 // parties of a mixed cell apart). lastSlice[id], when not nil, is the
 // last slice in which aircraft id can be in a loss of separation: its
-// members in later slices are left out. scratch is reused for the cell's
-// members, sorted by the lower ends of their bands so that each is tested
-// only against those whose bands reach it; it is returned. Read-only on
-// the grid, so several cells may be paired at once.
-func (g *grid) pairsIn(ci int32, lastSlice []int64, scratch []cellMember, fn func(a, b int32)) []cellMember {
+// members in later slices are left out. s holds the lists it reuses: the
+// cell's members, sorted by the lower ends of their bands so that each is
+// tested only against those whose bands reach it. Read-only on the grid,
+// so several cells may be paired at once, each with its own s.
+func (g *grid) pairsIn(ci int32, lastSlice []int64, s *cellScratch, fn func(a, b int32)) {
 	c := &g.cells[ci]
 	if c.count < 2 {
-		return scratch
+		return
 	}
 	key := g.cellKeys[ci]
-	ms := scratch[:0]
+	ms := s.members[:0]
 	add := func(list []member, part int32) {
 		for i := range list {
 			m := &list[i]
@@ -584,14 +583,27 @@ func (g *grid) pairsIn(ci int32, lastSlice []int64, scratch []cellMember, fn fun
 		}
 		add(c.groups[gi].members, part)
 	}
+	s.members = ms
 	if len(ms) < 2 {
-		return ms
+		return
 	}
 	// A few members are paired each with each: sorting them costs more
-	// than the band tests it saves.
+	// than the band tests it saves. The sort is of numbers (the band's
+	// lower end, whose bits order as the float does, above the member's
+	// position), the members then copied in their order.
 	sorted := len(ms) >= sortMembersFrom
 	if sorted {
-		slices.SortFunc(ms, func(x, y cellMember) int { return cmp.Compare(x.box.rlo, y.box.rlo) })
+		keys := s.keys[:0]
+		for i := range ms {
+			keys = append(keys, uint64(sortableBits32(ms[i].box.rlo))<<32|uint64(i))
+		}
+		slices.Sort(keys)
+		byBand := s.sorted[:0]
+		for _, k := range keys {
+			byBand = append(byBand, ms[uint32(k)])
+		}
+		s.keys, s.sorted = keys, byBand
+		ms = byBand
 	}
 	for x := range ms {
 		p := &ms[x]
@@ -614,5 +626,21 @@ func (g *grid) pairsIn(ci int32, lastSlice []int64, scratch []cellMember, fn fun
 			fn(p.id, q.id)
 		}
 	}
-	return ms
+}
+
+// cellScratch is what pairsIn reuses from one cell to the next.
+type cellScratch struct {
+	members, sorted []cellMember
+	keys            []uint64
+}
+
+// sortableBits32 maps a float32 that is not NaN to a uint32 of the same
+// order: the sign bit flipped for a positive number, every bit for a
+// negative one.
+func sortableBits32(f float32) uint32 {
+	b := math.Float32bits(f)
+	if b&(1<<31) != 0 {
+		return ^b
+	}
+	return b | 1<<31
 }

@@ -231,12 +231,27 @@ func TestGridSkipsOwnParty(t *testing.T) {
 // whole grid, and the number of distinct pairs it finds.
 func pairsInAll(g *grid) (n, distinct int) {
 	seen := map[uint64]bool{}
-	var scratch []cellMember
+	var scratch cellScratch
 	for ci := range g.cells {
-		scratch = g.pairsIn(int32(ci), nil, scratch, func(a, b int32) {
+		g.pairsIn(int32(ci), nil, &scratch, func(a, b int32) {
 			n++
 			seen[pairID(a, b)] = true
 		})
 	}
 	return n, len(seen)
+}
+
+// TestSortableBits32: the bits pairsIn sorts members by order floats as
+// the floats do.
+func TestSortableBits32(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a := rapid.Float32().Draw(t, "a")
+		b := rapid.Float32().Draw(t, "b")
+		if math.IsNaN(float64(a)) || math.IsNaN(float64(b)) {
+			return
+		}
+		if x, y := sortableBits32(a), sortableBits32(b); (a < b) != (x < y) && !(a == b && a == 0) {
+			t.Fatalf("%v < %v is %v, but bits %x < %x is %v", a, b, a < b, x, y, x < y)
+		}
+	})
 }
