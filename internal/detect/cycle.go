@@ -53,13 +53,13 @@ type cycleBuffers struct {
 	// paired, the lists of the cell being paired, the pieces of the
 	// path being queried, the stamps of the queries and their epoch, and
 	// a count per bucket.
-	hits    [][]cycleHit
-	found   [][]uint64
-	cells   []cellScratch
-	pieces  [][]membership
-	stamp   [][]uint32
-	epoch   []uint32
-	counts  [][]int
+	hits   [][]cycleHit
+	found  [][]uint64
+	cells  []cellScratch
+	pieces [][]membership
+	stamp  [][]uint32
+	epoch  []uint32
+	counts [][]int
 
 	// lastSlice[id] is the last slice of the entry's grid in which
 	// aircraft id can be in a loss of separation.
