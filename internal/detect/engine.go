@@ -234,10 +234,14 @@ func laterReport(a, b *track.State) time.Time {
 
 // kinematics is what the cheap tests of the pair function read of a
 // track: 56 bytes where a track.State is 200, so that the full cycle can
-// drop most candidates without reading their tracks.
+// drop most candidates without reading their tracks. It is padded to 64
+// bytes, a cache line: the full cycle reads those of its candidates'
+// second aircraft in no order, and 56-byte records would most often
+// straddle two lines.
 type kinematics struct {
 	ecef, vel [3]float64 // meters, m/s
 	reportNs  int64      // unix time of the report
+	_         [8]byte
 }
 
 func kinematicsOf(s *track.State) kinematics {
