@@ -266,8 +266,10 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // (plus how far it flew since, at the fastest candidate, and the largest
 // change of altitude a candidate makes at once); the alert's aircraft
 // among them. One pass over the tracks serves all the alerts, under the
-// engine's lock that ingest takes too.
-func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]track.State {
+// engine's lock that ingest takes too, and copies each track found once
+// for all the alerts it is near (a manned aircraft's reach covers a whole
+// city of drones: copied per alert, the copies cost more than the pass).
+func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
 	type centre struct {
 		alert int
 		ecef  [3]float64
@@ -297,8 +299,10 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 			})
 		}
 	}
-	out := make([][]track.State, len(as))
-	s.tac.eng.Load().Select(func(st *track.State) bool {
+	// nearIdx[a] are the indexes in the copies of the tracks near alert a.
+	nearIdx := make([][]int32, len(as))
+	var copied int32
+	copies := s.tac.eng.Load().Select(func(st *track.State) bool {
 		c, ok := rv.table.Class(st.Class)
 		if !ok {
 			return false
@@ -315,18 +319,30 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 			r := rv.reachM[e] + ce.jumpM + (ce.ownMaxMps+v)*(rv.lookaheadS[e]+ce.ageS) + v*staleS
 			dx, dy, dz := st.ECEF[0]-ce.ecef[0], st.ECEF[1]-ce.ecef[1], st.ECEF[2]-ce.ecef[2]
 			if dx*dx+dy*dy+dz*dz <= r*r {
-				out[ce.alert] = append(out[ce.alert], *st)
+				// Select copies the tracks kept, in order: this one
+				// will be copies[copied].
+				nearIdx[ce.alert] = append(nearIdx[ce.alert], copied)
 				taken = ce.alert
 			}
 		}
-		return false
+		if taken >= 0 {
+			copied++
+		}
+		return taken >= 0
 	})
+	out := make([][]*track.State, len(as))
+	for a, idx := range nearIdx {
+		out[a] = make([]*track.State, len(idx))
+		for n, i := range idx {
+			out[a][n] = &copies[i]
+		}
+	}
 	return out
 }
 
 // resolveAmong computes the resolution of every aircraft of the alert at
 // now, against the tracks near it (nearAlerts).
-func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near []track.State) Resolution {
+func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near []*track.State) Resolution {
 	res := Resolution{AlertID: a.ID, Time: now.UTC()}
 	keys := make([]track.Key, len(a.Aircraft))
 	for i, ac := range a.Aircraft {
@@ -336,7 +352,7 @@ func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near
 	for i := range near {
 		for n, k := range keys {
 			if near[i].Key() == k {
-				own[n] = &near[i]
+				own[n] = near[i]
 			}
 		}
 	}
@@ -350,8 +366,8 @@ func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near
 		for n := range 2 {
 			me, other := own[n], own[1-n]
 			parties[n].Aircraft = inFrame(f, me, now)
-			for i := range near {
-				st := &near[i]
+			parties[n].Others = make([]resolve.Intruder, 0, len(near))
+			for i, st := range near {
 				if st.Key() == me.Key() || st.Key() == other.Key() || !visible(me.Party, i) {
 					continue
 				}
@@ -379,9 +395,8 @@ func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near
 		// Bands in the aircraft's own east-north-up frame, its altitude
 		// up: the frame's origin is on the ellipsoid below it.
 		f := geo.NewFrame(geo.LLA{LatDeg: me.Pos.LatDeg, LonDeg: me.Pos.LonDeg})
-		var intruders []resolve.Intruder
-		for i := range near {
-			st := &near[i]
+		intruders := make([]resolve.Intruder, 0, len(near))
+		for i, st := range near {
 			if st.Key() == me.Key() || !visible(me.Party, i) {
 				continue
 			}
@@ -417,7 +432,7 @@ func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near
 // visibleAmong returns whether the party of one of the alert's aircraft
 // may see near[i] at now (need to know), asked of the picture once per
 // party for all of near.
-func (s *Service) visibleAmong(near []track.State, a *alert.Alert, now time.Time) func(party string, i int) bool {
+func (s *Service) visibleAmong(near []*track.State, a *alert.Alert, now time.Time) func(party string, i int) bool {
 	pic := s.picture()
 	if pic == nil {
 		return func(string, int) bool { return true }

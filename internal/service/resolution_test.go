@@ -129,7 +129,11 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 		if inBatch := s.resolveAmong(rv, &a, now, batch[ai]); !reflect.DeepEqual(inBatch, got) {
 			t.Fatalf("alert %s: resolved alone\n%+v\nin a batch\n%+v", a.ID, got, inBatch)
 		}
-		visible := s.visibleAmong(all, &a, now)
+		allPtrs := make([]*track.State, len(all))
+		for i := range all {
+			allPtrs[i] = &all[i]
+		}
+		visible := s.visibleAmong(allPtrs, &a, now)
 		var own [2]*track.State
 		for n, ac := range a.Aircraft {
 			for i := range all {
