@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -176,4 +177,37 @@ func TestFullCycleForgetsThePreviousCycle(t *testing.T) {
 	if same, diff := SameConflicts(e.FullCycle(), brute); !same {
 		t.Fatalf("third cycle vs brute force (%d): %s", len(brute), diff)
 	}
+}
+
+// TestEachDistinct: each distinct pair of a bucket once, in the order of
+// the first aircraft, also when the stamps' epochs wrap in between.
+func TestEachDistinct(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(2, 300).Draw(t, "tracks")
+		var b cycleBuffers
+		b.ready(1, n)
+		b.epoch[0] = rapid.SampledFrom([]uint32{0, math.MaxUint32 - 3}).Draw(t, "epoch")
+		for round := range 2 {
+			pairs := rapid.SliceOfN(rapid.Uint64(), 0, 200).Draw(t, "pairs")
+			want := map[uint64]bool{}
+			for i, r := range pairs {
+				first := track.ID(r % uint64(n-1))
+				second := first + 1 + track.ID((r>>32)%uint64(n-1-int(first)))
+				pairs[i] = pairID(first, second)
+				want[pairs[i]] = true
+			}
+			got := map[uint64]bool{}
+			last := track.ID(-1)
+			b.eachDistinct(0, slices.Clone(pairs), func(first, second track.ID) {
+				key := pairID(first, second)
+				if got[key] || !want[key] || first < last || key>>32 != uint64(first) {
+					t.Fatalf("round %d: pair %d~%d (after first %d; seen %v, in the bucket %v)", round, first, second, last, got[key], want[key])
+				}
+				got[key], last = true, first
+			})
+			if len(got) != len(want) {
+				t.Fatalf("round %d: %d distinct pairs of %d", round, len(got), len(want))
+			}
+		}
+	})
 }
