@@ -65,8 +65,10 @@ type cycleBuffers struct {
 	seconds [][]track.ID
 
 	// lastSlice[id] is the last slice of the entry's grid in which
-	// aircraft id can be in a loss of separation.
-	lastSlice []int64
+	// aircraft id can be in a loss of separation, counted from the slice
+	// of the latest report (32 bits: half the cache the cell pass's
+	// lookups of it need).
+	lastSlice []int32
 	// pairs and hits by bucket, and where each bucket starts.
 	pairs    []uint64
 	byBucket []cycleHit
@@ -316,10 +318,14 @@ func (e *Engine) pairCells(ent *Entry, g *grid, workers int, rank []uint32) {
 	}
 	b := &e.cycle
 	n := e.tracks.Cap()
-	b.lastSlice = append(b.lastSlice[:0], make([]int64, n)...)
+	// untilNs is at most the lookahead (and a millisecond) after the
+	// latest report: the count of slices from there fits 32 bits.
+	base := floorDiv(e.latestNs, g.sliceNs)
+	b.lastSlice = append(b.lastSlice[:0], make([]int32, n)...)
 	for id := range b.lastSlice {
 		if g.listed(int32(id)) {
-			b.lastSlice[id] = floorDiv(e.params.untilNs(ent, e.kin[id].reportNs, e.latestNs), g.sliceNs)
+			last := floorDiv(e.params.untilNs(ent, e.kin[id].reportNs, e.latestNs), g.sliceNs) - base
+			b.lastSlice[id] = int32(min(max(last, math.MinInt32), math.MaxInt32))
 		}
 	}
 	cells := int32(len(g.cells))
@@ -336,7 +342,7 @@ func (e *Engine) pairCells(ent *Entry, g *grid, workers int, rank []uint32) {
 					break
 				}
 				for ci := lo; ci < min(lo+chunk, cells); ci++ {
-					g.pairsIn(ci, b.lastSlice, &b.cells[w], pair)
+					g.pairsIn(ci, base, b.lastSlice, &b.cells[w], pair)
 				}
 			}
 			b.found[w] = out

@@ -555,22 +555,24 @@ type cellMember struct {
 // In a cell split by party, the members of one party are not paired with
 // each other unless the grid pairs all parties (fn must still tell the
 // parties of a mixed cell apart). lastSlice[id], when not nil, is the
-// last slice in which aircraft id can be in a loss of separation: its
-// members in later slices are left out. s holds the lists it reuses: the
+// last slice in which aircraft id can be in a loss of separation,
+// counted from slice base: its members in later slices are left out.
+// s holds the lists it reuses: the
 // cell's members, sorted by the lower ends of their bands so that each is
 // tested only against those whose bands reach it. Read-only on the grid,
 // so several cells may be paired at once, each with its own s.
-func (g *grid) pairsIn(ci int32, lastSlice []int64, s *cellScratch, fn func(a, b int32)) {
+func (g *grid) pairsIn(ci int32, base int64, lastSlice []int32, s *cellScratch, fn func(a, b int32)) {
 	c := &g.cells[ci]
 	if c.count < 2 {
 		return
 	}
 	key := g.cellKeys[ci]
+	slice := key.slice - base
 	ms := s.members[:0]
 	add := func(list []member, part int32) {
 		for i := range list {
 			m := &list[i]
-			if lastSlice == nil || key.slice <= lastSlice[m.id] {
+			if lastSlice == nil || slice <= int64(lastSlice[m.id]) {
 				ms = append(ms, cellMember{box: m.box, id: m.id, part: part})
 			}
 		}

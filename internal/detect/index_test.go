@@ -233,7 +233,7 @@ func pairsInAll(g *grid) (n, distinct int) {
 	seen := map[uint64]bool{}
 	var scratch cellScratch
 	for ci := range g.cells {
-		g.pairsIn(int32(ci), nil, &scratch, func(a, b int32) {
+		g.pairsIn(int32(ci), 0, nil, &scratch, func(a, b int32) {
 			n++
 			seen[pairID(a, b)] = true
 		})
