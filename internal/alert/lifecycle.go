@@ -15,7 +15,9 @@ import (
 type Hysteresis struct {
 	ClearAfterS  float64
 	LevelMarginS float64
-	TimingS      float64
+	// A predicted moment moves materially by more than TimingS or
+	// TimingShare of how far ahead it is, whichever is larger.
+	TimingS, TimingShare float64
 	// MissDistanceShare is the share of the pair's horizontal threshold
 	// (detect.Entry.HorizontalM) by which the miss distance must move.
 	MissDistanceShare float64
@@ -23,7 +25,7 @@ type Hysteresis struct {
 
 // DefaultHysteresis returns the documented defaults for the rules.
 func DefaultHysteresis(rules.Rules) Hysteresis {
-	return Hysteresis{ClearAfterS: 5, LevelMarginS: 10, TimingS: 5, MissDistanceShare: 0.1}
+	return Hysteresis{ClearAfterS: 5, LevelMarginS: 10, TimingS: 5, TimingShare: 0.05, MissDistanceShare: 0.1}
 }
 
 type entry struct {
@@ -116,10 +118,29 @@ func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []
 // movedMaterially compares predicted absolute moments, which stay put for a
 // steady encounter while t_in counts down.
 func (l *Lifecycle) movedMaterially(pub *Alert, c *detect.Conflict) bool {
-	shift := c.Time.Sub(pub.Time).Seconds()
-	return math.Abs(shift+c.TInS-pub.TInS) > l.h.TimingS ||
-		math.Abs(shift+c.TOutS-pub.TOutS) > l.h.TimingS ||
+	sinceS := c.Time.Sub(pub.Time).Seconds()
+	return l.momentMoved(pub.TInS, c.TInS, sinceS, c.Sep.LookaheadS) ||
+		l.momentMoved(pub.TOutS, c.TOutS, sinceS, c.Sep.LookaheadS) ||
 		math.Abs(c.DHCPAM-pub.DHCPAM) > l.h.MissDistanceShare*c.Sep.HorizontalM()
+}
+
+// momentMoved reports whether a predicted moment moved materially: pubS
+// seconds ahead of the published alert, nowS ahead now, sinceS after it.
+// It did when it moved by more than TimingS, or TimingShare of how far
+// ahead it now is when that is more: a moment minutes ahead is predicted
+// from velocities whose small errors grow with the time ahead, so that a
+// few seconds of it are noise (two reports of one steady pair, one a
+// second older than the other, can place it seconds apart), while the
+// same seconds a minute ahead are news. A moment at the horizon then and
+// now (a loss predicted to last beyond the lookahead) is not a prediction
+// but the end of the lookahead, which moves on with time: it never moves
+// materially.
+func (l *Lifecycle) momentMoved(pubS, nowS, sinceS, horizonS float64) bool {
+	const atHorizonS = 1e-6
+	if pubS >= horizonS-atHorizonS && nowS >= horizonS-atHorizonS {
+		return false
+	}
+	return math.Abs(sinceS+nowS-pubS) > max(l.h.TimingS, l.h.TimingShare*max(nowS, 0))
 }
 
 // conflictAlert is the alert of a conflict at level idx of its entry.

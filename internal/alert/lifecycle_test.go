@@ -65,9 +65,10 @@ func TestLifecycleRaiseUpdateClearWithStableID(t *testing.T) {
 	if out = l.Apply(nil, []detect.Event{predicted(at, 199, 229, 1000)}, at); len(out) != 0 {
 		t.Fatalf("steady encounter published %v", states(out))
 	}
-	// Timing moves by more than the threshold: updated, same id.
+	// Timing moves by more than the threshold (5 % of the 198 s ahead):
+	// updated, same id.
 	at = t0.Add(2 * time.Second)
-	out = l.Apply(nil, []detect.Event{predicted(at, 198-h.TimingS-1, 228, 1000)}, at)
+	out = l.Apply(nil, []detect.Event{predicted(at, 198-max(h.TimingS, h.TimingShare*198)-1, 228, 1000)}, at)
 	if len(out) != 1 || out[0].State != StateUpdated || out[0].ID != id {
 		t.Fatalf("timing moved: %v (id %s, want %s)", states(out), out[0].ID, id)
 	}
@@ -122,6 +123,49 @@ func TestLifecycleDoesNotFlap(t *testing.T) {
 	}
 	if open := l.Open(); len(open) != 1 || open[0].ID != id {
 		t.Fatalf("open alerts %v", states(open))
+	}
+}
+
+// TestTimingHysteresisScalesWithTimeAhead: a predicted moment must move
+// by more than TimingS or TimingShare of how far ahead it is: seven
+// seconds four minutes ahead are absorbed, the same seven seconds 40 s
+// ahead are published. A loss predicted to last beyond the lookahead
+// (t_out at the horizon) publishes nothing as the horizon moves on, and
+// is updated once its end comes within the lookahead.
+func TestTimingHysteresisScalesWithTimeAhead(t *testing.T) {
+	r := rules.Default()
+	h := DefaultHysteresis(r)
+	if h.TimingS != 5 || h.TimingShare != 0.05 {
+		t.Fatalf("hysteresis %+v", h)
+	}
+	far := NewLifecycle(r, h)
+	far.Apply(nil, []detect.Event{predicted(t0, 240, 280, 1000)}, t0)
+	at := t0.Add(time.Second)
+	if out := far.Apply(nil, []detect.Event{predicted(at, 239+7, 279+7, 1000)}, at); len(out) != 0 {
+		t.Fatalf("7 s four minutes ahead published %v", states(out))
+	}
+	at = t0.Add(2 * time.Second)
+	if out := far.Apply(nil, []detect.Event{predicted(at, 238+13, 278, 1000)}, at); len(out) != 1 || out[0].State != StateUpdated {
+		t.Fatalf("13 s four minutes ahead (threshold 12.55 s): %v", states(out))
+	}
+	near := NewLifecycle(r, h)
+	near.Apply(nil, []detect.Event{predicted(t0, 40, 80, 1000)}, t0)
+	at = t0.Add(time.Second)
+	if out := near.Apply(nil, []detect.Event{predicted(at, 39+7, 79, 1000)}, at); len(out) != 1 || out[0].State != StateUpdated {
+		t.Fatalf("7 s 40 s ahead: %v", states(out))
+	}
+	look := mannedEntry.LookaheadS
+	long := NewLifecycle(r, h)
+	long.Apply(nil, []detect.Event{predicted(t0, 100, look, 1000)}, t0)
+	for s := 1; s <= 30; s++ {
+		at = t0.Add(time.Duration(s) * time.Second)
+		if out := long.Apply(nil, []detect.Event{predicted(at, 100-float64(s), look, 1000)}, at); len(out) != 0 {
+			t.Fatalf("%d s on, t_out still at the horizon: published %v", s, states(out))
+		}
+	}
+	at = t0.Add(31 * time.Second)
+	if out := long.Apply(nil, []detect.Event{predicted(at, 69, look-60, 1000)}, at); len(out) != 1 || out[0].State != StateUpdated {
+		t.Fatalf("the end of the loss came within the lookahead: %v", states(out))
 	}
 }
 
