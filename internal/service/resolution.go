@@ -270,54 +270,70 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // for all the alerts it is near (a manned aircraft's reach covers a whole
 // city of drones: copied per alert, the copies cost more than the pass).
 func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
+	// A track of class c at speed v, stale by staleS, is near a centre
+	// within reachM[c] + v*(perMps[c] + staleS) of it.
 	type centre struct {
-		alert int
-		ecef  [3]float64
-		class uint8
-		// ownMaxMps is the fastest the aircraft flies in any candidate
-		// of its class: the fastest candidate ground speed (or its own,
-		// when faster) and vertical speed (or its own); jumpM the
-		// largest change of altitude an altitude candidate makes at
-		// once; ageS is the alert's age at now.
-		ownMaxMps, jumpM, ageS float64
+		alert          int
+		ecef           [3]float64
+		reachM, perMps []float64
 	}
+	classes := len(rv.table.Classes())
 	var centres []centre
 	for ai, a := range as {
+		ageS := max(0, now.Sub(a.Time).Seconds())
 		for _, ac := range a.Aircraft {
 			c, ok := rv.table.Class(ac.Class)
 			if !ok {
 				continue
 			}
 			cfg := &rv.cfgs[c]
+			// The fastest the aircraft flies in any candidate of its
+			// class: the fastest candidate ground speed (or its own,
+			// when faster) and vertical speed (or its own); and the
+			// largest change of altitude an altitude candidate makes at
+			// once.
+			ownMaxMps := max(cfg.MaxGsMps, math.Hypot(ac.VelEastMps, ac.VelNorthMps)) +
+				max(-cfg.MinVsMps, cfg.MaxVsMps, math.Abs(ac.VelUpMps))
+			jumpM := max(0, ac.AltM-cfg.MinAltM, cfg.MaxAltM-ac.AltM)
 			e := geo.ToECEF(geo.LLA{LatDeg: ac.LatDeg, LonDeg: ac.LonDeg, AltM: ac.AltM})
-			centres = append(centres, centre{
-				alert: ai, ecef: [3]float64{e.XM, e.YM, e.ZM}, class: c,
-				ownMaxMps: max(cfg.MaxGsMps, math.Hypot(ac.VelEastMps, ac.VelNorthMps)) +
-					max(-cfg.MinVsMps, cfg.MaxVsMps, math.Abs(ac.VelUpMps)),
-				jumpM: max(0, ac.AltM-cfg.MinAltM, cfg.MaxAltM-ac.AltM),
-				ageS:  max(0, now.Sub(a.Time).Seconds()),
-			})
+			ce := centre{alert: ai, ecef: [3]float64{e.XM, e.YM, e.ZM}, reachM: make([]float64, classes), perMps: make([]float64, classes)}
+			for oc := range classes {
+				entry := rv.table.For(c, uint8(oc)).Index()
+				look := rv.lookaheadS[entry] + ageS
+				ce.reachM[oc] = rv.reachM[entry] + jumpM + ownMaxMps*look
+				ce.perMps[oc] = look
+			}
+			centres = append(centres, ce)
 		}
 	}
 	// nearIdx[a] are the indexes in the copies of the tracks near alert a.
 	nearIdx := make([][]int32, len(as))
 	var copied int32
+	nowNs := now.UnixNano()
+	lastClass, lastC, lastOK := "", uint8(0), false
 	copies := s.tac.eng.Load().Select(func(st *track.State) bool {
-		c, ok := rv.table.Class(st.Class)
-		if !ok {
+		if st.Class != lastClass || !lastOK {
+			lastClass = st.Class
+			lastC, lastOK = rv.table.Class(st.Class)
+		}
+		if !lastOK {
 			return false
 		}
+		c := lastC
 		v := math.Sqrt(st.VelECEF[0]*st.VelECEF[0] + st.VelECEF[1]*st.VelECEF[1] + st.VelECEF[2]*st.VelECEF[2])
-		staleS := max(0, now.Sub(st.Time).Seconds())
+		staleS := max(0, float64(nowNs-st.Time.UnixNano())/1e9)
 		taken := -1 // the last alert the track was added to
 		for i := range centres {
 			ce := &centres[i]
 			if ce.alert == taken {
 				continue
 			}
-			e := rv.table.For(ce.class, c).Index()
-			r := rv.reachM[e] + ce.jumpM + (ce.ownMaxMps+v)*(rv.lookaheadS[e]+ce.ageS) + v*staleS
-			dx, dy, dz := st.ECEF[0]-ce.ecef[0], st.ECEF[1]-ce.ecef[1], st.ECEF[2]-ce.ecef[2]
+			r := ce.reachM[c] + v*(ce.perMps[c]+staleS)
+			dx := st.ECEF[0] - ce.ecef[0]
+			if dx > r || dx < -r {
+				continue
+			}
+			dy, dz := st.ECEF[1]-ce.ecef[1], st.ECEF[2]-ce.ecef[2]
 			if dx*dx+dy*dy+dz*dz <= r*r {
 				// Select copies the tracks kept, in order: this one
 				// will be copies[copied].
