@@ -121,8 +121,17 @@ type suggester struct {
 	clearA []bool // by index of a.Others: a is clear of it now
 	clearB []bool
 	// cache of each aircraft's verdicts against its others, by candidate.
-	okA, okB map[int]bool
+	okA, okB []verdict
 }
+
+// verdict is a candidate's verdict against its aircraft's other traffic.
+type verdict uint8
+
+const (
+	unknown verdict = iota
+	clearOfOthers
+	conflictsWithOthers
+)
 
 // kinematics is how p flies.
 func (s *suggester) kinematics(p *Party) *Kinematics {
@@ -182,8 +191,8 @@ func (s *suggester) turnCandidates() (ma, mb []Manoeuvre, ta, tb []float64) {
 	for _, p := range []*Party{s.a, s.b} {
 		k := s.kinematics(p)
 		track := math.Mod(math.Atan2(p.Vel.X, p.Vel.Y)*180/math.Pi+360, 360)
-		var ms []Manoeuvre
-		var ts []float64
+		n := int(k.MaxTurnDeg/k.TurnStepDeg) + 1
+		ms, ts := make([]Manoeuvre, 0, n), make([]float64, 0, n)
 		for turn := 0.0; turn <= k.MaxTurnDeg; turn += k.TurnStepDeg {
 			m := Manoeuvre{Kind: KindTurn, TurnDeg: turn, TrackDeg: math.Mod(track+turn, 360), AltM: p.Pos.Z}
 			if turn == 0 {
@@ -210,8 +219,8 @@ func (s *suggester) verticalCandidates() (ma, mb []Manoeuvre, ta, tb []float64) 
 		}
 		k := s.kinematics(p)
 		track := math.Mod(math.Atan2(p.Vel.X, p.Vel.Y)*180/math.Pi+360, 360)
-		var ms []Manoeuvre
-		var ts []float64
+		n := int(k.MaxClimbM/k.AltStepM) + 1
+		ms, ts := make([]Manoeuvre, 0, n), make([]float64, 0, n)
 		for climb := 0.0; climb <= k.MaxClimbM; climb += k.AltStepM {
 			alt := p.Pos.Z + sign*climb
 			if alt < k.MinAltM || alt > k.MaxAltM {
@@ -240,7 +249,7 @@ func (s *suggester) verticalCandidates() (ma, mb []Manoeuvre, ta, tb []float64) 
 // manoeuvres comes first: a pair already clear needs none.
 func (s *suggester) search(cands candidates, limitS float64) (Suggestion, bool) {
 	ma, mb, ta, tb := cands()
-	s.okA, s.okB = map[int]bool{}, map[int]bool{}
+	s.okA, s.okB = make([]verdict, len(ma)), make([]verdict, len(mb))
 	pathsA, pathsB := make([]path, len(ma)), make([]path, len(mb))
 	// The distinct manoeuvre times, each the longer of a pair.
 	levels := append(append([]float64(nil), ta...), tb...)
@@ -278,10 +287,7 @@ func (s *suggester) search(cands candidates, limitS float64) (Suggestion, bool) 
 		for _, p := range pairs {
 			// A candidate already found to conflict with another
 			// intruder fails in any pair: no need to fly the pair.
-			if ok, seen := s.okA[p.i]; seen && !ok {
-				continue
-			}
-			if ok, seen := s.okB[p.j]; seen && !ok {
+			if s.okA[p.i] == conflictsWithOthers || s.okB[p.j] == conflictsWithOthers {
 				continue
 			}
 			if pathsA[p.i] == nil {
@@ -303,26 +309,28 @@ func (s *suggester) search(cands candidates, limitS float64) (Suggestion, bool) 
 
 // clearWith reports whether the flown path of candidate i keeps p clear of
 // every other intruder it was clear of (cached by candidate).
-func (s *suggester) clearWith(p *Party, clear []bool, cache map[int]bool, i int, path path) bool {
-	if ok, seen := cache[i]; seen {
-		return ok
+func (s *suggester) clearWith(p *Party, clear []bool, cache []verdict, i int, path path) bool {
+	if cache[i] != unknown {
+		return cache[i] == clearOfOthers
 	}
-	ok := true
+	cache[i] = clearOfOthers
 	for n := range p.Others {
 		o := &p.Others[n]
 		if clear[n] && conflicts(path, straight(o.Aircraft), o.Sep) {
-			ok = false
+			cache[i] = conflictsWithOthers
 			break
 		}
 	}
-	cache[i] = ok
-	return ok
+	return cache[i] == clearOfOthers
 }
 
 // flown is the path of p flying manoeuvre m as its Kinematics say.
 func (s *suggester) flown(p *Party, m Manoeuvre) path {
 	k := s.kinematics(p)
-	segs := path{{pos: p.Pos, vel: p.Vel}}
+	// Room for every piece: the start, a chord per 10° of a turn and its
+	// end, or the climb and the level flight after it.
+	segs := make(path, 1, 3+int(m.TurnDeg/10))
+	segs[0] = segment{pos: p.Pos, vel: p.Vel}
 	at := func(t float64) detect.Vec3 {
 		last := segs[len(segs)-1]
 		dt := t - last.t
