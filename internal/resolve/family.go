@@ -103,7 +103,10 @@ func (o *ownship) beyondReach(d dim, lo, hi float64, t *test) bool {
 		to = from + 1
 	}
 	rel := t.pos.Sub(o.pos)
-	intH := math.Hypot(t.vel.X, t.vel.Y)
+	// Square roots rather than math.Hypot, which guards against
+	// overflows no speed or distance here comes near, at several times
+	// the cost: this runs for every intruder of every dimension.
+	intH := math.Sqrt(t.vel.X*t.vel.X + t.vel.Y*t.vel.Y)
 	switch d {
 	case dimTrack, dimGs:
 		relVz := t.vel.Z - o.vel.Z
@@ -115,14 +118,15 @@ func (o *ownship) beyondReach(d dim, lo, hi float64, t *test) bool {
 			ownH = max(math.Abs(lo), math.Abs(hi))
 		}
 		closing := intH + ownH
-		return math.Hypot(rel.X, rel.Y)-closing*to > reach.HorizontalM+closing*reach.HorizontalS
+		return math.Sqrt(rel.X*rel.X+rel.Y*rel.Y)-closing*to > reach.HorizontalM+closing*reach.HorizontalS
 	case dimVs, dimAlt:
 		relVx, relVy := t.vel.X-o.vel.X, t.vel.Y-o.vel.Y
 		tc := from
 		if w2 := relVx*relVx + relVy*relVy; w2 > 0 {
 			tc = max(from, min(to, -(rel.X*relVx+rel.Y*relVy)/w2))
 		}
-		if math.Hypot(rel.X+relVx*tc, rel.Y+relVy*tc) > reach.HorizontalM+math.Hypot(relVx, relVy)*reach.HorizontalS {
+		cx, cy := rel.X+relVx*tc, rel.Y+relVy*tc
+		if math.Sqrt(cx*cx+cy*cy) > reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS {
 			return true
 		}
 		if d == dimAlt {
