@@ -290,7 +290,7 @@ func inFrame(f geo.Frame, s *track.State, ref time.Time) (pos, vel Vec3) {
 
 // mayConflict is the prune of the pair function: false when, over the
 // entry's lookahead, the two straight lines never come within the entry's
-// reach vertically, or never horizontally. Vertical and horizontal are
+// reach vertically and horizontally at the same instant. Vertical and horizontal are
 // taken along the geocentric radius through the pair's midpoint, which is
 // within maxVerticalTiltRad of the vertical of the pair's frame (the
 // geodetic normal there): a relative position within horizontal distance H
@@ -312,22 +312,35 @@ func mayConflict(pa, va, pb, vb [3]float64, e *Entry) bool {
 	u := [3]float64{m[0] / mn, m[1] / mn, m[2] / mn}
 	rv := r[0]*u[0] + r[1]*u[1] + r[2]*u[2]
 	wv := w[0]*u[0] + w[1]*u[1] + w[2]*u[2]
-	// The least vertical distance over [0, L]: zero when the vertical
-	// offset changes sign.
-	end := rv + wv*e.LookaheadS
-	if (rv > 0) == (end > 0) && min(math.Abs(rv), math.Abs(end)) > v+slack {
-		return false
+	// The instants of [0, L] when the vertical distance is within reach:
+	// an interval [lo, hi], empty when lo > hi. A loss needs both at the
+	// same instant, so the horizontal test looks at these only. The
+	// instant of a loss is inside by the margin's worth of time at the
+	// vertical speed (1 m over it), far more than the rounding of the
+	// interval's ends.
+	vLim := v + slack
+	lo, hi := 0.0, e.LookaheadS
+	if wv == 0 {
+		if math.Abs(rv) > vLim {
+			return false
+		}
+	} else {
+		t0, t1 := (-vLim-rv)/wv, (vLim-rv)/wv
+		lo, hi = max(lo, min(t0, t1)), min(hi, max(t0, t1))
+		if lo > hi {
+			return false
+		}
 	}
-	// The least horizontal distance over [0, L], at the horizontal closest
-	// approach clamped to the window.
+	// The least horizontal distance over [lo, hi], at the horizontal
+	// closest approach clamped to it.
 	var rh, wh [3]float64
 	for k := 0; k < 3; k++ {
 		rh[k] = r[k] - rv*u[k]
 		wh[k] = w[k] - wv*u[k]
 	}
-	t := 0.0
+	t := lo
 	if ww := wh[0]*wh[0] + wh[1]*wh[1] + wh[2]*wh[2]; ww > 0 {
-		t = min(max(-(rh[0]*wh[0]+rh[1]*wh[1]+rh[2]*wh[2])/ww, 0), e.LookaheadS)
+		t = min(max(-(rh[0]*wh[0]+rh[1]*wh[1]+rh[2]*wh[2])/ww, lo), hi)
 	}
 	var d2 float64
 	for k := 0; k < 3; k++ {
