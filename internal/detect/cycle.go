@@ -14,10 +14,11 @@ import (
 // The full cycle (Engine.FullCycle) computes the whole conflict set from
 // scratch. Its work is spread over all cores in buckets: the candidate
 // pairs of an entry within one class are grouped by their first aircraft
-// (bucketed), and each bucket is sorted, rid of repeats and evaluated by
-// whichever worker takes it; the hits are grouped the same way by the
-// key order of their first aircraft, and each bucket is sorted and made
-// into conflicts in place. No step merges lists on one core.
+// (bucketed), and each bucket is rid of repeats (eachDistinct) and
+// evaluated by whichever worker takes it; the hits are grouped the same
+// way by the key order of their first aircraft, and each bucket is
+// sorted and made into conflicts in place. No step merges lists on one
+// core.
 
 // bucketsPerWorker is how many buckets each worker has on average: enough
 // that the buckets of the busiest part of the airspace do not leave one
@@ -100,23 +101,20 @@ func (b *cycleBuffers) joined(id track.ID, live int) {
 	}
 }
 
-// workers readies the per-worker lists for n workers and n tracks (ids
-// below n), emptying the hits.
+// ready readies the per-worker lists for that many workers and n tracks
+// (ids below n), emptying the hits.
 func (b *cycleBuffers) ready(workers, n int) {
-	grow := func(l int) {
-		for len(b.hits) < l {
-			b.hits = append(b.hits, nil)
-			b.found = append(b.found, nil)
-			b.cells = append(b.cells, cellScratch{})
-			b.pieces = append(b.pieces, nil)
-			b.stamp = append(b.stamp, nil)
-			b.epoch = append(b.epoch, 0)
-			b.counts = append(b.counts, nil)
-			b.ends = append(b.ends, nil)
-			b.seconds = append(b.seconds, nil)
-		}
+	for len(b.hits) < workers {
+		b.hits = append(b.hits, nil)
+		b.found = append(b.found, nil)
+		b.cells = append(b.cells, cellScratch{})
+		b.pieces = append(b.pieces, nil)
+		b.stamp = append(b.stamp, nil)
+		b.epoch = append(b.epoch, 0)
+		b.counts = append(b.counts, nil)
+		b.ends = append(b.ends, nil)
+		b.seconds = append(b.seconds, nil)
 	}
-	grow(workers)
 	for w := range workers {
 		b.hits[w] = b.hits[w][:0]
 		// A stamp of a new id is 0, which no epoch equals.
