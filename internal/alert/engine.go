@@ -65,6 +65,13 @@ func (e *Engine) Alerts() []Alert {
 	return e.life.Open()
 }
 
+// Alert returns the open alert of that id.
+func (e *Engine) Alert(id string) (Alert, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.life.Find(id)
+}
+
 // Conflicts returns the current conflict set, sorted by pair.
 func (e *Engine) Conflicts() []detect.Conflict {
 	e.mu.Lock()

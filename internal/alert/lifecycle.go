@@ -247,6 +247,22 @@ func (l *Lifecycle) Tick(dst []Alert, now time.Time) []Alert {
 	return dst
 }
 
+// Find returns the open alert of that id: a lookup that copies one alert,
+// where Open copies and sorts them all.
+func (l *Lifecycle) Find(id string) (Alert, bool) {
+	for _, e := range l.conflicts {
+		if e.pub.ID == id {
+			return e.pub, true
+		}
+	}
+	for _, e := range l.nonconf {
+		if e.pub.ID == id {
+			return e.pub, true
+		}
+	}
+	return Alert{}, false
+}
+
 // Open returns every open alert as last published, in id order.
 func (l *Lifecycle) Open() []Alert {
 	out := make([]Alert, 0, len(l.conflicts)+len(l.nonconf))

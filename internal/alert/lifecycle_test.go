@@ -227,3 +227,22 @@ func TestAlertJSONShape(t *testing.T) {
 		}
 	}
 }
+
+// TestFindIsOpen: Find returns the open alert of an id as Open lists it,
+// and nothing for an id never raised or cleared since.
+func TestFindIsOpen(t *testing.T) {
+	r := rules.Default()
+	l := NewLifecycle(r, DefaultHysteresis(r))
+	id := l.Apply(nil, []detect.Event{predicted(t0, 100, 130, 1000)}, t0)[0].ID
+	got, ok := l.Find(id)
+	if open := l.Open(); !ok || len(open) != 1 || got.ID != open[0].ID || got.Level != open[0].Level || got.Time != open[0].Time {
+		t.Fatalf("Find(%s) = %+v, %v; open %v", id, got, ok, states(open))
+	}
+	if _, ok := l.Find("nope"); ok {
+		t.Fatal("found an alert never raised")
+	}
+	l.Apply(nil, []detect.Event{ended(ReasonStale)}, t0.Add(time.Second))
+	if _, ok := l.Find(id); ok {
+		t.Fatal("found a cleared alert")
+	}
+}

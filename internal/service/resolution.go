@@ -81,14 +81,9 @@ func (e *AlertClearedError) Error() string {
 // alert of that id concerns one of p's aircraft (open or cleared); an
 // *AlertClearedError when it concerned p and has cleared.
 func (s *Service) Resolution(p party.Principal, id string) (Resolution, error) {
-	var found *alert.Alert
-	for _, a := range s.tac.eng.Load().Alerts() {
-		if a.ID == id {
-			found = &a
-			break
-		}
-	}
-	if found == nil {
+	a, open := s.tac.eng.Load().Alert(id)
+	found := &a
+	if !open {
 		if c, ok := s.cleared.get(id); ok && (p.Operator || slices.Contains(c.parties, p.Party)) {
 			return Resolution{}, &AlertClearedError{ClearedAt: c.at}
 		}
