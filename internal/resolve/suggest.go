@@ -223,8 +223,12 @@ func (s *suggester) verticalCandidates() (ma, mb []Manoeuvre, ta, tb []float64) 
 		ms, ts := make([]Manoeuvre, 0, n), make([]float64, 0, n)
 		for climb := 0.0; climb <= k.MaxClimbM; climb += k.AltStepM {
 			alt := p.Pos.Z + sign*climb
-			if alt < k.MinAltM || alt > k.MaxAltM {
-				break
+			if climb > 0 && (alt < k.MinAltM || alt > k.MaxAltM) {
+				// Outside the altitudes: not a candidate, but an aircraft
+				// above its ceiling (or below its floor) may still be
+				// told to descend (climb) into them, and flying on is
+				// always one.
+				continue
 			}
 			m := Manoeuvre{Kind: KindClimb, ClimbM: sign * climb, AltM: alt, TrackDeg: track}
 			switch {

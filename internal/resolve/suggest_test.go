@@ -309,3 +309,22 @@ func TestSuggestDronesVertical(t *testing.T) {
 	}
 	t.Logf("drones head on 1.6 km apart, 2 m apart in altitude: %+v", sg)
 }
+
+// TestSuggestDroneAboveItsCeiling: a drone reported above its class's
+// ceiling, head on with a drone just below it and neither allowed to
+// turn, flies on while the lower one descends: the higher is offered no
+// climb beyond its altitudes, but flying on is always a candidate.
+func TestSuggestDroneAboveItsCeiling(t *testing.T) {
+	k := droneKinematics
+	k.MaxTurnDeg = 0
+	sep := resolve.CylinderSeparation(detect.Cylinder{HorizontalM: 50, VerticalM: 15}, 60, 60, 30, 15)
+	a := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{Z: 160}, Vel: detect.Vec3{Y: 20}}}
+	b := resolve.Party{Aircraft: resolve.Aircraft{Pos: detect.Vec3{Y: 1600, Z: 158}, Vel: detect.Vec3{Y: -20}}}
+	sg, ok := resolve.Suggest(&a, &b, &sep, &k, &k)
+	if !ok || sg.A.Kind != resolve.KindMaintain || sg.B.Kind != resolve.KindDescend || sg.B.AltM < k.MinAltM || sg.B.AltM > k.MaxAltM {
+		t.Fatalf("%+v (%v): want the higher to fly on and the lower to descend within %g-%g m", sg, ok, k.MinAltM, k.MaxAltM)
+	}
+	if lost := simulatePair(a.Aircraft, b.Aircraft, sg.A, sg.B, &sep, &k); lost >= 0 {
+		t.Fatalf("%+v: the pair loses separation at %.1f s", sg, lost)
+	}
+}
