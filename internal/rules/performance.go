@@ -44,7 +44,7 @@ type Performance struct {
 // a rate-one turn (3°/s), 1,500 fpm, and changes of altitude of up to
 // 10,000 ft: the resolutions of manned aircraft are DAIDALUS's.
 //
-// uas, and any other class: a small drone of urban delivery and
+// uas: a small drone of urban delivery and
 // inspection, the traffic the metro scenario flies: ground speed 5 to
 // 50 m/s (a multirotor's slow flight to a fast fixed-wing delivery
 // drone's cruise), vertical speed ±5 m/s (what such drones climb and
@@ -55,8 +55,12 @@ type Performance struct {
 // higher ground agree limits of their own), in steps of 5 m (a third of the drones' 15 m vertical separation), turns
 // at 15°/s, changes of altitude at 2.5 m/s and of at most 60 m (the
 // height of one of the scenario's two layers of routes).
+//
+// Any other class: the manned limits, the widest, which every class was
+// resolved with before the rules had limits (a class the parties add
+// gets limits of its own when they agree them).
 func DefaultPerformance(class string) Performance {
-	if class == ClassManned {
+	if class != ClassUAS {
 		// Computed as DAIDALUS's configuration is (resolve.DefaultConfig),
 		// to the last bit.
 		kt, fpm := 1852.0/3600.0, 0.3048/60.0
@@ -92,10 +96,7 @@ func (r Rules) PerformanceFor(class string) Performance {
 			return p
 		}
 	}
-	if class == ClassUAS {
-		return DefaultPerformance(ClassUAS)
-	}
-	return DefaultPerformance(ClassManned)
+	return DefaultPerformance(class)
 }
 
 // fillPerformance gives rules without performance limits (stored before
@@ -108,12 +109,7 @@ func (r *Rules) fillPerformance() {
 	}
 	r.Performance = []Performance{}
 	for _, c := range r.Classes {
-		p := DefaultPerformance(ClassManned)
-		if c == ClassUAS {
-			p = DefaultPerformance(ClassUAS)
-		}
-		p.Class = c
-		r.Performance = append(r.Performance, p)
+		r.Performance = append(r.Performance, DefaultPerformance(c))
 	}
 }
 

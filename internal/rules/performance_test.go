@@ -28,6 +28,16 @@ func TestDefaultPerformance(t *testing.T) {
 	if u.MinGroundSpeedMps != 5 || u.MaxGroundSpeedMps != 50 || u.MinAltM != 30 || u.MaxAltM != 150 || u.MaxClimbM != 60 {
 		t.Fatalf("uas %+v", u)
 	}
+	// A class of the parties' own without an entry: the manned limits,
+	// the widest, under its own name.
+	g := r.PerformanceFor("glider")
+	if g.Class != "glider" {
+		t.Fatalf("glider %+v", g)
+	}
+	g.Class = ClassManned
+	if g != m {
+		t.Fatalf("glider %+v, want the manned limits %+v", g, m)
+	}
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}
