@@ -98,16 +98,22 @@ type Suggestion struct {
 // (ka, kb) say; ok is false when no manoeuvre within their limits clears
 // the pair without a new conflict.
 func Suggest(a, b *Party, sep *Separation, ka, kb *Kinematics) (Suggestion, bool) {
-	s := &suggester{a: a, b: b, sep: sep, ka: ka, kb: kb}
+	return suggest(a, b, sep, ka, kb, false)
+}
+
+// suggest is Suggest, with unpruned checking every candidate against every
+// other aircraft its party is clear of (the test oracle of the prunes).
+func suggest(a, b *Party, sep *Separation, ka, kb *Kinematics, unpruned bool) (Suggestion, bool) {
+	s := &suggester{a: a, b: b, sep: sep, ka: ka, kb: kb, unpruned: unpruned}
 	s.clearA = s.clearOf(a)
 	s.clearB = s.clearOf(b)
-	turn, turnOK := s.search(s.turnCandidates, math.Inf(1))
+	turn, turnOK := s.search(s.turnCandidates, familyTurn, math.Inf(1))
 	limit := math.Inf(1)
 	if turnOK {
 		// A change of altitude must be strictly smaller to be preferred.
 		limit = math.Nextafter(turn.CostS, 0)
 	}
-	if vert, ok := s.search(s.verticalCandidates, limit); ok {
+	if vert, ok := s.search(s.verticalCandidates, familyVertical, limit); ok {
 		return vert, true
 	}
 	return turn, turnOK
@@ -120,6 +126,13 @@ type suggester struct {
 	ka, kb *Kinematics
 	clearA []bool // by index of a.Others: a is clear of it now
 	clearB []bool
+	// checkA and checkB list, for the family being searched, the others
+	// of a and b that some candidate of the family may come into conflict
+	// with: clear of them now and not beyond the family's reach.
+	checkA, checkB []int
+	// unpruned checks every other the aircraft is clear of, as the test
+	// oracle of the family's prune.
+	unpruned bool
 	// cache of each aircraft's verdicts against its others, by candidate.
 	okA, okB []verdict
 }
@@ -181,6 +194,66 @@ func outOfReach(a Aircraft, speedMps float64, o *Intruder) bool {
 	}
 	r := o.Pos.Sub(a.Pos)
 	return math.Sqrt(r.X*r.X+r.Y*r.Y+r.Z*r.Z)-closing*look > reach+1
+}
+
+// family is a sense of manoeuvre: what its paths keep of the aircraft's
+// straight flight.
+type family uint8
+
+const (
+	// familyTurn keeps the vertical motion: every turn (and flying on)
+	// climbs or descends as the aircraft does now.
+	familyTurn family = iota
+	// familyVertical keeps the horizontal motion: every climb or descent
+	// (and flying on) goes along the current track at the current ground
+	// speed.
+	familyVertical
+)
+
+// checks lists the others of p that a candidate of family f must be
+// checked against: those p is clear of now and that some path of the
+// family may bring within their detectors' reach.
+func (s *suggester) checks(dst []int, p *Party, clear []bool, f family) []int {
+	dst = dst[:0]
+	for n := range p.Others {
+		if clear[n] && (s.unpruned || !beyondFamily(p.Aircraft, &p.Others[n], f)) {
+			dst = append(dst, n)
+		}
+	}
+	return dst
+}
+
+// beyondFamily reports whether no path of family f flown by a can come
+// within the reach (detect.Reach) of any level of o's alerter over its
+// lookahead. What the family keeps of a's straight flight is exact: the
+// vertical relative motion of a turn is a's and o's vertical motion as
+// now, so a turn can conflict only when the vertical distance comes
+// within the vertical reach; the horizontal relative motion of a climb or
+// descent is as now, so one can conflict only when the horizontal closest
+// approach comes within the horizontal reach. A meter of slack covers the
+// rounding of the detectors' tolerances and of the paths.
+func beyondFamily(a Aircraft, o *Intruder, f family) bool {
+	look := o.Sep.Alerter.LookaheadS
+	rel, relVel := o.Pos.Sub(a.Pos), o.Vel.Sub(a.Vel)
+	var reach detect.Reach
+	for _, l := range o.Sep.Alerter.Levels {
+		r := l.Detector.Reach()
+		reach = detect.Reach{
+			HorizontalM: max(reach.HorizontalM, r.HorizontalM), VerticalM: max(reach.VerticalM, r.VerticalM),
+			HorizontalS: max(reach.HorizontalS, r.HorizontalS), VerticalS: max(reach.VerticalS, r.VerticalS),
+		}
+	}
+	const slackM = 1
+	if f == familyTurn {
+		return nearestAbs(rel.Z, relVel.Z, 0, look) > reach.VerticalM+math.Abs(relVel.Z)*reach.VerticalS+slackM
+	}
+	tc := 0.0
+	w2 := relVel.X*relVel.X + relVel.Y*relVel.Y
+	if w2 > 0 {
+		tc = max(0, min(look, -(rel.X*relVel.X+rel.Y*relVel.Y)/w2))
+	}
+	cx, cy := rel.X+relVel.X*tc, rel.Y+relVel.Y*tc
+	return math.Sqrt(cx*cx+cy*cy) > reach.HorizontalM+math.Sqrt(w2)*reach.HorizontalS+slackM
 }
 
 // candidates lists the manoeuvres of one sense: for a, for b, with their
@@ -251,9 +324,20 @@ func (s *suggester) verticalCandidates() (ma, mb []Manoeuvre, ta, tb []float64) 
 // search returns the smallest feasible pair of one sense, up to a cost
 // limit: by the longer manoeuvre time, then by the sum. The pair of no
 // manoeuvres comes first: a pair already clear needs none.
-func (s *suggester) search(cands candidates, limitS float64) (Suggestion, bool) {
+func (s *suggester) search(cands candidates, f family, limitS float64) (Suggestion, bool) {
 	ma, mb, ta, tb := cands()
 	s.okA, s.okB = make([]verdict, len(ma)), make([]verdict, len(mb))
+	s.checkA = s.checks(s.checkA, s.a, s.clearA, f)
+	s.checkB = s.checks(s.checkB, s.b, s.clearB, f)
+	// Flying on is the path each aircraft is clear of its others on.
+	if !s.unpruned {
+		if ma[0].Kind == KindMaintain {
+			s.okA[0] = clearOfOthers
+		}
+		if mb[0].Kind == KindMaintain {
+			s.okB[0] = clearOfOthers
+		}
+	}
 	pathsA, pathsB := make([]path, len(ma)), make([]path, len(mb))
 	// The distinct manoeuvre times, each the longer of a pair.
 	levels := append(append([]float64(nil), ta...), tb...)
@@ -303,7 +387,7 @@ func (s *suggester) search(cands candidates, limitS float64) (Suggestion, bool) 
 			if conflicts(pathsA[p.i], pathsB[p.j], s.sep) {
 				continue
 			}
-			if s.clearWith(s.a, s.clearA, s.okA, p.i, pathsA[p.i]) && s.clearWith(s.b, s.clearB, s.okB, p.j, pathsB[p.j]) {
+			if s.clearWith(s.a, s.checkA, s.okA, p.i, pathsA[p.i]) && s.clearWith(s.b, s.checkB, s.okB, p.j, pathsB[p.j]) {
 				return Suggestion{A: ma[p.i], B: mb[p.j], CostS: c}, true
 			}
 		}
@@ -312,15 +396,16 @@ func (s *suggester) search(cands candidates, limitS float64) (Suggestion, bool) 
 }
 
 // clearWith reports whether the flown path of candidate i keeps p clear of
-// every other intruder it was clear of (cached by candidate).
-func (s *suggester) clearWith(p *Party, clear []bool, cache []verdict, i int, path path) bool {
+// every other intruder it was clear of (cached by candidate); check lists
+// those its family may bring into conflict (checks).
+func (s *suggester) clearWith(p *Party, check []int, cache []verdict, i int, path path) bool {
 	if cache[i] != unknown {
 		return cache[i] == clearOfOthers
 	}
 	cache[i] = clearOfOthers
-	for n := range p.Others {
+	for _, n := range check {
 		o := &p.Others[n]
-		if clear[n] && conflicts(path, straight(o.Aircraft), o.Sep) {
+		if conflicts(path, straight(o.Aircraft), o.Sep) {
 			cache[i] = conflictsWithOthers
 			break
 		}
@@ -416,7 +501,10 @@ func conflicts(a, b path, sep *Separation) bool {
 	if look > ts[len(ts)-1] {
 		ts = append(ts, look)
 	}
-	for n := 0; n+1 < len(ts); n++ {
+	// The last piece first: it is the longest, flown once both
+	// manoeuvres are over, and where most candidates that fail still
+	// meet; the verdict is the same in any order.
+	for n := len(ts) - 2; n >= 0; n-- {
 		t0, t1 := ts[n], ts[n+1]
 		pa, va := a.state(t0)
 		pb, vb := b.state(t0)

@@ -1,0 +1,103 @@
+package resolve
+
+import (
+	"math"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/geo"
+)
+
+// TestSuggestPruneIsExact: the suggestion with the others of each
+// manoeuvre family pruned (beyondFamily) is the one checking every other
+// each aircraft is clear of, and no candidate of a family comes into
+// conflict with an other its family left out, on pairs in conflict with a
+// crowd of others around them, some within reach and some not.
+func TestSuggestPruneIsExact(t *testing.T) {
+	manned := DefaultKinematics()
+	cyl := CylinderSeparation(detect.Cylinder{HorizontalM: geo.NMToM(5), VerticalM: geo.FeetToM(1000)}, 300, 300, 120, 60)
+	do365 := DO365()
+	drones := CylinderSeparation(detect.Cylinder{HorizontalM: 50, VerticalM: 15}, 60, 60, 30, 15)
+	droneK := manned
+	droneK.VerticalRateMps, droneK.AltStepM, droneK.MaxClimbM, droneK.MinAltM, droneK.MaxAltM = 2, 5, 60, 30, 150
+	var pruned, mattered, found int
+	rapid.Check(t, func(t *rapid.T) {
+		sep, ka, kb := &cyl, &manned, &manned
+		speed := func(name string) float64 { return rapid.Float64Range(150, 260).Draw(t, name) }
+		alt := rapid.Float64Range(3000, 9000).Draw(t, "alt")
+		missM, missAltM, spreadM, spreadAltM, vzMps := 300.0, 60.0, 40000.0, 3000.0, 5.0
+		tc := rapid.Float64Range(60, 170).Draw(t, "t_meet")
+		switch rapid.IntRange(0, 2).Draw(t, "kind") {
+		case 1:
+			sep = &do365
+			speed = func(name string) float64 { return rapid.Float64Range(20, 120).Draw(t, name) }
+			spreadM, spreadAltM = 15000, 1000
+		case 2:
+			sep, ka, kb = &drones, &droneK, &droneK
+			speed = func(name string) float64 { return rapid.Float64Range(5, 50).Draw(t, name) }
+			alt = rapid.Float64Range(40, 140).Draw(t, "drone_alt")
+			missM, missAltM, spreadM, spreadAltM, vzMps = 30, 10, 2000, 80, 1
+			tc = rapid.Float64Range(20, 50).Draw(t, "drone_t_meet")
+		}
+		vel := func(name string, sp float64) detect.Vec3 {
+			tr := rapid.Float64Range(0, 2*math.Pi).Draw(t, name+"_track")
+			return detect.Vec3{X: sp * math.Sin(tr), Y: sp * math.Cos(tr), Z: rapid.Float64Range(-vzMps, vzMps).Draw(t, name+"_vz")}
+		}
+		a := Aircraft{Pos: detect.Vec3{Z: alt}, Vel: vel("a", speed("a_speed"))}
+		bv := vel("b", speed("b_speed"))
+		meet := detect.Vec3{X: a.Pos.X + a.Vel.X*tc, Y: a.Pos.Y + a.Vel.Y*tc, Z: a.Pos.Z + a.Vel.Z*tc}
+		off := detect.Vec3{X: rapid.Float64Range(-missM, missM).Draw(t, "off_x"), Y: rapid.Float64Range(-missM, missM).Draw(t, "off_y"), Z: rapid.Float64Range(-missAltM, missAltM).Draw(t, "off_z")}
+		b := Aircraft{Pos: detect.Vec3{X: meet.X - bv.X*tc + off.X, Y: meet.Y - bv.Y*tc + off.Y, Z: meet.Z - bv.Z*tc + off.Z}, Vel: bv}
+		var oa, ob []Intruder
+		for range rapid.IntRange(0, 25).Draw(t, "others") {
+			o := Aircraft{
+				Pos: detect.Vec3{X: rapid.Float64Range(-spreadM, spreadM).Draw(t, "ox"), Y: rapid.Float64Range(-spreadM, spreadM).Draw(t, "oy"), Z: alt + rapid.Float64Range(-spreadAltM, spreadAltM).Draw(t, "oz")},
+				Vel: vel("o", speed("o_speed")),
+			}
+			oa = append(oa, Intruder{Aircraft: o, Sep: sep})
+			ob = append(ob, Intruder{Aircraft: o, Sep: sep})
+		}
+		pa, pb := &Party{Aircraft: a, Others: oa}, &Party{Aircraft: b, Others: ob}
+		got, gotOK := suggest(pa, pb, sep, ka, kb, false)
+		want, wantOK := suggest(pa, pb, sep, ka, kb, true)
+		if got != want || gotOK != wantOK {
+			t.Fatalf("pruned %+v %v, unpruned %+v %v", got, gotOK, want, wantOK)
+		}
+		if wantOK {
+			found++
+			alone, _ := suggest(&Party{Aircraft: a}, &Party{Aircraft: b}, sep, ka, kb, true)
+			if alone != want {
+				mattered++
+			}
+		}
+		// Every candidate of a family, flown, against each other the
+		// family left out.
+		s := &suggester{a: pa, b: pb, sep: sep, ka: ka, kb: kb}
+		for f, cands := range []candidates{s.turnCandidates, s.verticalCandidates} {
+			ma, mb, _, _ := cands()
+			for _, side := range []struct {
+				p  *Party
+				ms []Manoeuvre
+			}{{pa, ma}, {pb, mb}} {
+				for n := range side.p.Others {
+					o := &side.p.Others[n]
+					if !beyondFamily(side.p.Aircraft, o, family(f)) {
+						continue
+					}
+					pruned++
+					for _, m := range side.ms {
+						if conflicts(s.flown(side.p, m), straight(o.Aircraft), o.Sep) {
+							t.Fatalf("family %d: %+v conflicts with an other left out (%+v)", f, m, o.Aircraft)
+						}
+					}
+				}
+			}
+		}
+	})
+	t.Logf("%d suggestions, %d changed by the others; %d others left out of a family", found, mattered, pruned)
+	if pruned == 0 || mattered == 0 {
+		t.Fatalf("vacuous: %d others left out, %d suggestions changed by the others", pruned, mattered)
+	}
+}
