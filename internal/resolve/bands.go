@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"math"
+	"slices"
 
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
@@ -175,7 +176,11 @@ type computation struct {
 	// reachable lists, for the dimension being computed, the intruders
 	// some candidate of it may conflict with (reachableIn).
 	reachable []int
-	sc        scratch
+	// keep has, for each intruder, bit d when it matters to dimension d
+	// (reachMasks).
+	keep       []uint8
+	sepReaches []sepReaches
+	sc         scratch
 }
 
 // Compute returns the bands of the ownship against the traffic. Intruders
@@ -183,6 +188,7 @@ type computation struct {
 func Compute(own Aircraft, traffic []Intruder, cfg *Config) Bands {
 	c := &computation{cfg: cfg, own: newOwnship(own.Pos, own.Vel, cfg.MinAirspeedMps), traffic: traffic}
 	c.classify()
+	c.reachMasks()
 	var b Bands
 	var rec [numDims]float64
 	b.TrackDeg, rec[dimTrack] = c.dimension(dimTrack)
@@ -267,36 +273,81 @@ func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans)
 	return ms, unite(red)
 }
 
-// reachableIn lists in c.reachable the intruders that matter to the
-// bands of dimension d within [lo, hi]: a conflict aircraft of some
-// region, or one that some candidate may conflict with over the whole
-// lookahead under the detector of a level painting a region (members
-// tests the others over shorter horizons, which only finds less). One
-// pass by the detectors' Reach, so that the passes of each region go
-// over the few intruders of a busy airspace that can matter.
-func (c *computation) reachableIn(d dim, lo, hi float64) {
-	c.reachable = c.reachable[:0]
+// reachMasks sets c.keep: for each intruder, bit d when it matters to
+// the bands of dimension d within the dimension's domain: a conflict
+// aircraft of some region, or one that some candidate may conflict with
+// over the whole lookahead under the detector of a level painting a region
+// (members tests the others over shorter horizons, which only finds
+// less). One pass by the detectors' Reach for all dimensions, each
+// distinct reach of a separation once, so that the passes of each region
+// go over the few intruders of a busy airspace that can matter.
+func (c *computation) reachMasks() {
+	var lo, hi [numDims]float64
+	for d := range numDims {
+		lo[d], hi[d] = c.domain(d)
+	}
+	c.keep = make([]uint8, len(c.traffic))
+	const all = 1<<numDims - 1
 	for i := range c.traffic {
 		in := &c.traffic[i]
 		if in.Sep == nil {
 			continue
 		}
-		keep := false
-		for li, r := range in.Sep.Regions {
-			if r == RegionNone || r >= RegionRecovery || in.Sep.levelFor(r) != li {
-				continue
-			}
+		var keep uint8
+		for r := RegionFar; r < RegionRecovery; r++ {
 			if c.conflict[r][i] {
-				keep = true
-				break
-			}
-			t := test{det: in.Sep.Alerter.Levels[li].Detector, pos: in.Pos, vel: in.Vel, toS: in.Sep.Alerter.LookaheadS}
-			if !c.own.beyondReach(d, lo, hi, &t) {
-				keep = true
+				keep = all
 				break
 			}
 		}
-		if keep {
+		if keep == all {
+			c.keep[i] = keep
+			continue
+		}
+		t := test{pos: in.Pos, vel: in.Vel, toS: in.Sep.Alerter.LookaheadS}
+		for _, reach := range c.reaches(in.Sep) {
+			keep |= all &^ c.own.beyondMask(&lo, &hi, &t, reach)
+			if keep == all {
+				break
+			}
+		}
+		c.keep[i] = keep
+	}
+}
+
+// reaches are the distinct reaches of the detectors of sep's levels that
+// paint a region, worked out once per separation of a computation.
+func (c *computation) reaches(sep *Separation) []detect.Reach {
+	for _, e := range c.sepReaches {
+		if e.sep == sep {
+			return e.reaches
+		}
+	}
+	var rs []detect.Reach
+	for li, r := range sep.Regions {
+		if r == RegionNone || r >= RegionRecovery || sep.levelFor(r) != li {
+			continue
+		}
+		if reach := sep.Alerter.Levels[li].Detector.Reach(); !slices.Contains(rs, reach) {
+			rs = append(rs, reach)
+		}
+	}
+	c.sepReaches = append(c.sepReaches, sepReaches{sep: sep, reaches: rs})
+	return rs
+}
+
+// sepReaches are the distinct reaches of a separation (reaches).
+type sepReaches struct {
+	sep     *Separation
+	reaches []detect.Reach
+}
+
+// reachableIn lists in c.reachable the intruders that matter to the bands
+// of dimension d (reachMasks).
+func (c *computation) reachableIn(d dim) {
+	c.reachable = c.reachable[:0]
+	for i, k := range c.keep {
+		if k&(1<<d) != 0 {
 			c.reachable = append(c.reachable, i)
 		}
 	}
@@ -307,7 +358,7 @@ func (c *computation) reachableIn(d dim, lo, hi float64) {
 func (c *computation) dimension(d dim) ([]Range, float64) {
 	spanLo, spanHi := c.cfg.span(d)
 	lo, hi := c.domain(d)
-	c.reachableIn(d, lo, hi)
+	c.reachableIn(d)
 	var layers []layer
 	recovery := false
 	var recSet spans

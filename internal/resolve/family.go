@@ -97,7 +97,11 @@ func (t *test) conflicts(ownPos, ownVel detect.Vec3) bool {
 // candidates, the horizontal motion of vertical-speed and altitude
 // candidates); what it changes, by the fastest candidate.
 func (o *ownship) beyondReach(d dim, lo, hi float64, t *test) bool {
-	reach := t.det.Reach()
+	return o.beyondReachOf(d, lo, hi, t, t.det.Reach())
+}
+
+// beyondReachOf is beyondReach with the detector's reach given.
+func (o *ownship) beyondReachOf(d dim, lo, hi float64, t *test, reach detect.Reach) bool {
 	from, to := t.fromS, t.toS
 	if t.atStart {
 		to = from + 1
@@ -137,6 +141,51 @@ func (o *ownship) beyondReach(d dim, lo, hi float64, t *test) bool {
 		return math.Abs(rel.Z)-closing*to > reach.VerticalM+closing*reach.VerticalS
 	}
 	return false
+}
+
+// beyondMask is beyondReachOf for every dimension at once, the domain of
+// dimension d being [lo[d], hi[d]]: bit d is set when dimension d is
+// beyond reach. The parts two dimensions share (the vertical test of
+// track and ground speed, the horizontal one of vertical speed and
+// altitude) are worked out once, by the same expressions.
+func (o *ownship) beyondMask(lo, hi *[numDims]float64, t *test, reach detect.Reach) uint8 {
+	from, to := t.fromS, t.toS
+	if t.atStart {
+		to = from + 1
+	}
+	rel := t.pos.Sub(o.pos)
+	intH := math.Sqrt(t.vel.X*t.vel.X + t.vel.Y*t.vel.Y)
+	var mask uint8
+	relVz := t.vel.Z - o.vel.Z
+	if nearestAbs(rel.Z, relVz, from, to) > reach.VerticalM+math.Abs(relVz)*reach.VerticalS {
+		mask |= 1<<dimTrack | 1<<dimGs
+	} else {
+		dist := math.Sqrt(rel.X*rel.X + rel.Y*rel.Y)
+		for _, d := range [...]dim{dimTrack, dimGs} {
+			ownH := o.trackSpeed
+			if d == dimGs {
+				ownH = max(math.Abs(lo[d]), math.Abs(hi[d]))
+			}
+			closing := intH + ownH
+			if dist-closing*to > reach.HorizontalM+closing*reach.HorizontalS {
+				mask |= 1 << d
+			}
+		}
+	}
+	relVx, relVy := t.vel.X-o.vel.X, t.vel.Y-o.vel.Y
+	tc := from
+	if w2 := relVx*relVx + relVy*relVy; w2 > 0 {
+		tc = max(from, min(to, -(rel.X*relVx+rel.Y*relVy)/w2))
+	}
+	cx, cy := rel.X+relVx*tc, rel.Y+relVy*tc
+	if math.Sqrt(cx*cx+cy*cy) > reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS {
+		return mask | 1<<dimVs | 1<<dimAlt
+	}
+	closing := math.Abs(t.vel.Z) + max(math.Abs(lo[dimVs]), math.Abs(hi[dimVs]))
+	if math.Abs(rel.Z)-closing*to > reach.VerticalM+closing*reach.VerticalS {
+		mask |= 1 << dimVs
+	}
+	return mask
 }
 
 // nearestAbs is the least |x + v·t| over t in [from, to].

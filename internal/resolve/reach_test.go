@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -64,5 +65,61 @@ func TestBeyondReachIsConservative(t *testing.T) {
 	t.Logf("%d dimensions of intruders beyond reach", pruned)
 	if pruned == 0 {
 		t.Fatal("no intruder was ever beyond reach: the test tested nothing")
+	}
+}
+
+// TestReachMasksMatchPerDimension: the intruders reachMasks keeps for each
+// dimension are those the test of each level and dimension one by one
+// (reachableOracle) keeps, on traffic around the distances the bounds
+// decide at, with separations whose levels share detectors and not.
+func TestReachMasksMatchPerDimension(t *testing.T) {
+	cfg := DefaultConfig()
+	do365 := DO365()
+	cyl := CylinderSeparation(detect.Cylinder{HorizontalM: 9260, VerticalM: 304.8}, 300, 300, 120, 60)
+	drones := CylinderSeparation(detect.Cylinder{HorizontalM: 50, VerticalM: 15}, 60, 60, 30, 15)
+	mixed := CylinderSeparation(detect.Cylinder{HorizontalM: 1852, VerticalM: 150}, 120, 120, 60)
+	mixed.Alerter.Levels[1].Detector = detect.Cylinder{HorizontalM: 900, VerticalM: 250}
+	seps := []*Separation{&do365, &cyl, &drones, &mixed, nil}
+	var kept, left int
+	rapid.Check(t, func(t *rapid.T) {
+		vel := func(name string) detect.Vec3 {
+			speed := rapid.Float64Range(0, 300).Draw(t, name+"_speed")
+			track := rapid.Float64Range(0, 2*math.Pi).Draw(t, name+"_track")
+			return detect.Vec3{X: speed * math.Sin(track), Y: speed * math.Cos(track), Z: rapid.Float64Range(-20, 20).Draw(t, name+"_vz")}
+		}
+		own := Aircraft{Pos: detect.Vec3{Z: rapid.Float64Range(30, 8000).Draw(t, "own_z")}, Vel: vel("own")}
+		var traffic []Intruder
+		for range rapid.IntRange(1, 30).Draw(t, "n") {
+			v := vel("int")
+			sep := rapid.SampledFrom(seps).Draw(t, "sep")
+			horizon := 300.0
+			if sep != nil {
+				horizon = sep.Alerter.LookaheadS
+			}
+			far := (math.Hypot(v.X, v.Y)+cfg.MaxGsMps)*horizon + 10000
+			dist := far * rapid.Float64Range(0, 1.2).Draw(t, "far")
+			bearing := rapid.Float64Range(0, 2*math.Pi).Draw(t, "bearing")
+			traffic = append(traffic, Intruder{Aircraft: Aircraft{
+				Pos: detect.Vec3{X: dist * math.Sin(bearing), Y: dist * math.Cos(bearing), Z: own.Pos.Z + (40*horizon+500)*rapid.Float64Range(-1.2, 1.2).Draw(t, "dz")},
+				Vel: v,
+			}, Sep: sep})
+		}
+		c := &computation{cfg: &cfg, own: newOwnship(own.Pos, own.Vel, cfg.MinAirspeedMps), traffic: traffic}
+		c.classify()
+		c.reachMasks()
+		for d := dimTrack; d < numDims; d++ {
+			lo, hi := c.domain(d)
+			want := c.reachableOracle(d, lo, hi)
+			c.reachableIn(d)
+			if !slices.Equal(c.reachable, want) {
+				t.Fatalf("dimension %d: kept %v, one by one %v", d, c.reachable, want)
+			}
+			kept += len(want)
+			left += len(traffic) - len(want)
+		}
+	})
+	t.Logf("%d intruders kept in a dimension, %d left out", kept, left)
+	if kept == 0 || left == 0 {
+		t.Fatal("vacuous: every intruder kept, or none")
 	}
 }
