@@ -104,7 +104,7 @@ func Suggest(a, b *Party, sep *Separation, ka, kb *Kinematics) (Suggestion, bool
 // suggest is Suggest, with unpruned checking every candidate against every
 // other aircraft its party is clear of (the test oracle of the prunes).
 func suggest(a, b *Party, sep *Separation, ka, kb *Kinematics, unpruned bool) (Suggestion, bool) {
-	s := &suggester{a: a, b: b, sep: sep, ka: ka, kb: kb, unpruned: unpruned}
+	s := &suggester{a: a, b: b, sep: sep, ka: ka, kb: kb, unpruned: unpruned, pairDets: pairDetectors(nil, sep)}
 	s.clearA = s.clearOf(a)
 	s.clearB = s.clearOf(b)
 	turn, turnOK := s.search(s.turnCandidates, familyTurn, math.Inf(1))
@@ -129,7 +129,11 @@ type suggester struct {
 	// checkA and checkB list, for the family being searched, the others
 	// of a and b that some candidate of the family may come into conflict
 	// with: clear of them now and not beyond the family's reach.
-	checkA, checkB []int
+	checkA, checkB []check
+	// pairDets are the detectors of sep (pairDetectors), and dets those
+	// of each separation of the others met, by its pointer.
+	pairDets []detect.Detector
+	dets     []sepDetectors
 	// unpruned checks every other the aircraft is clear of, as the test
 	// oracle of the family's prune.
 	unpruned bool
@@ -168,7 +172,8 @@ func (s *suggester) clearOf(p *Party) []bool {
 		if o.Sep == nil || outOfReach(p.Aircraft, speed, o) {
 			continue
 		}
-		out[i] = !conflicts(straight(p.Aircraft), straight(o.Aircraft), o.Sep)
+		own, other := [1]segment{{pos: p.Pos, vel: p.Vel}}, [1]segment{{pos: o.Pos, vel: o.Vel}}
+		out[i] = !conflictsUnder(own[:], other[:], o.Sep.Alerter.LookaheadS, s.detectors(o.Sep))
 	}
 	return out
 }
@@ -210,14 +215,40 @@ const (
 	familyVertical
 )
 
+// check is an other a candidate is checked against: its index in its
+// party's others and its separation's detectors (pairDetectors).
+type check struct {
+	n    int
+	dets []detect.Detector
+}
+
+// sepDetectors are the detectors of one separation (pairDetectors).
+type sepDetectors struct {
+	sep  *Separation
+	dets []detect.Detector
+}
+
+// detectors are sep's detectors (pairDetectors), worked out once per
+// separation of a Suggest.
+func (s *suggester) detectors(sep *Separation) []detect.Detector {
+	for _, e := range s.dets {
+		if e.sep == sep {
+			return e.dets
+		}
+	}
+	d := pairDetectors(nil, sep)
+	s.dets = append(s.dets, sepDetectors{sep: sep, dets: d})
+	return d
+}
+
 // checks lists the others of p that a candidate of family f must be
 // checked against: those p is clear of now and that some path of the
 // family may bring within their detectors' reach.
-func (s *suggester) checks(dst []int, p *Party, clear []bool, f family) []int {
+func (s *suggester) checks(dst []check, p *Party, clear []bool, f family) []check {
 	dst = dst[:0]
 	for n := range p.Others {
-		if clear[n] && (s.unpruned || !beyondFamily(p.Aircraft, &p.Others[n], f)) {
-			dst = append(dst, n)
+		if o := &p.Others[n]; clear[n] && (s.unpruned || !beyondFamily(p.Aircraft, o, f)) {
+			dst = append(dst, check{n: n, dets: s.detectors(o.Sep)})
 		}
 	}
 	return dst
@@ -384,7 +415,7 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 			if pathsB[p.j] == nil {
 				pathsB[p.j] = s.flown(s.b, mb[p.j])
 			}
-			if conflicts(pathsA[p.i], pathsB[p.j], s.sep) {
+			if conflictsUnder(pathsA[p.i], pathsB[p.j], s.sep.Alerter.LookaheadS, s.pairDets) {
 				continue
 			}
 			if s.clearWith(s.a, s.checkA, s.okA, p.i, pathsA[p.i]) && s.clearWith(s.b, s.checkB, s.okB, p.j, pathsB[p.j]) {
@@ -398,14 +429,15 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 // clearWith reports whether the flown path of candidate i keeps p clear of
 // every other intruder it was clear of (cached by candidate); check lists
 // those its family may bring into conflict (checks).
-func (s *suggester) clearWith(p *Party, check []int, cache []verdict, i int, path path) bool {
+func (s *suggester) clearWith(p *Party, checks []check, cache []verdict, i int, path path) bool {
 	if cache[i] != unknown {
 		return cache[i] == clearOfOthers
 	}
 	cache[i] = clearOfOthers
-	for _, n := range check {
-		o := &p.Others[n]
-		if conflicts(path, straight(o.Aircraft), o.Sep) {
+	for _, c := range checks {
+		o := &p.Others[c.n]
+		other := [1]segment{{pos: o.Pos, vel: o.Vel}} // flying on (straight), without an allocation
+		if conflictsUnder(path, other[:], o.Sep.Alerter.LookaheadS, c.dets) {
 			cache[i] = conflictsWithOthers
 			break
 		}
@@ -481,7 +513,24 @@ func (p path) state(t float64) (detect.Vec3, detect.Vec3) {
 // motion is straight between the times where either path bends, and each
 // piece is run through the detectors over its own length.
 func conflicts(a, b path, sep *Separation) bool {
-	look := sep.Alerter.LookaheadS
+	return conflictsUnder(a, b, sep.Alerter.LookaheadS, pairDetectors(nil, sep))
+}
+
+// pairDetectors appends to dst the detectors conflicts runs for sep: each
+// level's, a detector the level before has too once.
+func pairDetectors(dst []detect.Detector, sep *Separation) []detect.Detector {
+	for i, l := range sep.Alerter.Levels {
+		if i > 0 && l.Detector == sep.Alerter.Levels[i-1].Detector {
+			continue
+		}
+		dst = append(dst, l.Detector)
+	}
+	return dst
+}
+
+// conflictsUnder is conflicts with sep's lookahead and detectors
+// (pairDetectors) given.
+func conflictsUnder(a, b path, look float64, dets []detect.Detector) bool {
 	// The times where either path bends, within (0, look): both paths
 	// are in time order, so a merge sorts them.
 	var cuts [64]float64
@@ -509,11 +558,8 @@ func conflicts(a, b path, sep *Separation) bool {
 		pa, va := a.state(t0)
 		pb, vb := b.state(t0)
 		rp, rv := pb.Sub(pa), vb.Sub(va)
-		for i := range sep.Alerter.Levels {
-			if i > 0 && sep.Alerter.Levels[i].Detector == sep.Alerter.Levels[i-1].Detector {
-				continue
-			}
-			if sep.Alerter.Levels[i].Detector.Loss(rp, rv, 0, t1-t0).Conflict {
+		for _, d := range dets {
+			if d.Loss(rp, rv, 0, t1-t0).Conflict {
 				return true
 			}
 		}
