@@ -181,6 +181,9 @@ type computation struct {
 	keep       []uint8
 	sepReaches []sepReaches
 	sc         scratch
+	// unpruned runs every intruder's detection in classify, as the test
+	// oracle of its prune (beyondReachNow).
+	unpruned bool
 }
 
 // Compute returns the bands of the ownship against the traffic. Intruders
@@ -224,6 +227,10 @@ func (c *computation) classify() {
 			}
 			painted[r] = true
 			lvl := &in.Sep.Alerter.Levels[li]
+			if !c.unpruned && beyondReachNow(rp, rv, in.Sep.Alerter.LookaheadS, lvl.Detector.Reach()) {
+				// No loss: most of a busy airspace, spared its detection.
+				continue
+			}
 			loss := lvl.Detector.Loss(rp, rv, 0, in.Sep.Alerter.LookaheadS)
 			if lvl.Holds(loss) {
 				c.conflict[r][i] = true
@@ -238,6 +245,26 @@ func (c *computation) classify() {
 			c.regions = append(c.regions, r)
 		}
 	}
+}
+
+// beyondReachNow reports whether the relative motion relPos + relVel·t
+// stays beyond reach over [0, lookaheadS]: its horizontal closest approach
+// further than reach.HorizontalM + |relVel_h|·HorizontalS, or its vertical
+// distance always further than reach.VerticalM + |relVel_z|·VerticalS, so
+// that a detector of that reach finds no loss. A meter of slack covers
+// the rounding of the detectors' tolerances (Reach: far below it).
+func beyondReachNow(relPos, relVel detect.Vec3, lookaheadS float64, reach detect.Reach) bool {
+	const slackM = 1
+	if nearestAbs(relPos.Z, relVel.Z, 0, lookaheadS) > reach.VerticalM+math.Abs(relVel.Z)*reach.VerticalS+slackM {
+		return true
+	}
+	tc := 0.0
+	w2 := relVel.X*relVel.X + relVel.Y*relVel.Y
+	if w2 > 0 {
+		tc = max(0, min(lookaheadS, -(relPos.X*relVel.X+relPos.Y*relVel.Y)/w2))
+	}
+	cx, cy := relPos.X+relVel.X*tc, relPos.Y+relVel.Y*tc
+	return math.Sqrt(cx*cx+cy*cy) > reach.HorizontalM+math.Sqrt(w2)*reach.HorizontalS+slackM
 }
 
 // members returns the intruders contributing to region r in dimension d,

@@ -123,3 +123,58 @@ func TestReachMasksMatchPerDimension(t *testing.T) {
 		t.Fatal("vacuous: every intruder kept, or none")
 	}
 }
+
+// TestClassifyPruneIsExact: classify leaving out the intruders beyond
+// reach of the ownship's current state (beyondReachNow) finds the same
+// conflict aircraft, regions and corrective-volume state as running every
+// intruder's detection, on traffic from inside the volumes to beyond the
+// reach.
+func TestClassifyPruneIsExact(t *testing.T) {
+	cfg := DefaultConfig()
+	do365 := DO365()
+	cyl := CylinderSeparation(detect.Cylinder{HorizontalM: 1852, VerticalM: 150}, 120, 120, 60, 30)
+	drones := CylinderSeparation(detect.Cylinder{HorizontalM: 50, VerticalM: 15}, 60, 60, 30, 15)
+	seps := []*Separation{&do365, &cyl, &drones, nil}
+	var conflicting, left int
+	rapid.Check(t, func(t *rapid.T) {
+		vel := func(name string) detect.Vec3 {
+			speed := rapid.Float64Range(0, 250).Draw(t, name+"_speed")
+			track := rapid.Float64Range(0, 2*math.Pi).Draw(t, name+"_track")
+			return detect.Vec3{X: speed * math.Sin(track), Y: speed * math.Cos(track), Z: rapid.Float64Range(-20, 20).Draw(t, name+"_vz")}
+		}
+		own := Aircraft{Pos: detect.Vec3{Z: 5000}, Vel: vel("own")}
+		var traffic []Intruder
+		for range rapid.IntRange(1, 30).Draw(t, "n") {
+			scale := rapid.SampledFrom([]float64{100, 2000, 20000, 80000}).Draw(t, "scale")
+			traffic = append(traffic, Intruder{Aircraft: Aircraft{
+				Pos: detect.Vec3{X: scale * rapid.Float64Range(-1, 1).Draw(t, "x"), Y: scale * rapid.Float64Range(-1, 1).Draw(t, "y"), Z: 5000 + scale/20*rapid.Float64Range(-1, 1).Draw(t, "dz")},
+				Vel: vel("int"),
+			}, Sep: rapid.SampledFrom(seps).Draw(t, "sep")})
+		}
+		run := func(unpruned bool) *computation {
+			c := &computation{cfg: &cfg, own: newOwnship(own.Pos, own.Vel, cfg.MinAirspeedMps), traffic: traffic, unpruned: unpruned}
+			c.classify()
+			return c
+		}
+		got, want := run(false), run(true)
+		if got.inside != want.inside || !slices.Equal(got.regions, want.regions) {
+			t.Fatalf("inside %v regions %v, unpruned inside %v regions %v", got.inside, got.regions, want.inside, want.regions)
+		}
+		for r := RegionFar; r < RegionRecovery; r++ {
+			if !slices.Equal(got.conflict[r], want.conflict[r]) {
+				t.Fatalf("region %v: conflict aircraft %v, unpruned %v", r, got.conflict[r], want.conflict[r])
+			}
+			for i, in := range traffic {
+				if want.conflict[r][i] {
+					conflicting++
+				} else if in.Sep != nil && beyondReachNow(in.Pos.Sub(own.Pos), in.Vel.Sub(own.Vel), in.Sep.Alerter.LookaheadS, in.Sep.Alerter.Levels[0].Detector.Reach()) {
+					left++
+				}
+			}
+		}
+	})
+	t.Logf("%d conflict aircraft, %d intruders left out", conflicting, left)
+	if conflicting == 0 || left == 0 {
+		t.Fatal("vacuous: no conflict aircraft, or none left out")
+	}
+}
