@@ -46,9 +46,13 @@ type cycleHit struct {
 // the workers fill them at once, kept from one cycle to the next: a
 // cycle over a city of 100,000 drones fills tens of megabytes of them,
 // which, allocated afresh each cycle, had the garbage collector mark a
-// heap of over a gigabyte every few cycles. Every list is emptied (or
-// wholly overwritten) before it is used, so nothing of a cycle reaches
-// the next.
+// heap of over a gigabyte every few cycles. The hits, candidates and
+// result are emptied (or wholly overwritten) before they are used, so
+// no conflict of a cycle reaches the next. Some state is kept on
+// purpose: the stamps and their epochs (an epoch only grows within a
+// wrap, and a wrap clears the stamps, so an old stamp never equals the
+// current epoch) and the key order (byKey, rank, newcomers: keys never
+// change, and a reused id is a newcomer; keyRanks).
 type cycleBuffers struct {
 	// Per worker: the hits, the candidate pair ids of the entry being
 	// paired, the lists of the cell being paired, the pieces of the
@@ -182,7 +186,9 @@ func (e *Engine) keyRanks() []uint32 {
 
 // FullCycle computes the whole conflict set from scratch through the
 // index, on all cores, sorted by pair key. It does not change the engine's
-// set. Each entry's pairs are found once: within one class by a pass over
+// set, but it writes the engine's cycle buffers: like every other call
+// of the engine, it must not run at the same time as one (package alert
+// holds its lock around each). Each entry's pairs are found once: within one class by a pass over
 // the grid's cells, each pair in its reference cell (pairCells); between
 // two classes from each aircraft of the first class, queried against the
 // grid, or, when the grid lists few aircraft, from each of those, against
@@ -196,7 +202,10 @@ func (e *Engine) FullCycle() []Conflict { return e.FullCycleInto(nil) }
 // FullCycleInto is FullCycle writing the conflicts over dst, whose
 // capacity it reuses when large enough: a caller that runs cycles one
 // after another passes the previous cycle's result back. The result
-// holds the new set only, whatever dst held.
+// holds the new set only, whatever dst held; dst's elements, up to its
+// capacity, are overwritten or cleared, so a caller that still needs the
+// previous result (to compare, or held by another goroutine) passes nil
+// or a slice of its own.
 func (e *Engine) FullCycleInto(dst []Conflict) []Conflict {
 	workers := runtime.GOMAXPROCS(0)
 	n := e.tracks.Cap()
@@ -305,10 +314,10 @@ func (e *Engine) cycleHitOf(a, b track.ID, ent *Entry, rank []uint32) (cycleHit,
 // in place (grid.pairsIn), each pair in its reference cell of each slice
 // where the two boxes overlap, in the slices up to the earlier of the two
 // aircraft's untilNs only. Those candidates are grouped in buckets by
-// their first aircraft, and each bucket sorted, rid of repeats and
-// evaluated (each pair once, in the order of its aircraft, whose
-// kinematics and tracks are then read in order) by whichever worker takes
-// it. The hits are appended to the workers' lists; conflictsOf sorts
+// their first aircraft, and each bucket grouped by first aircraft (a
+// counting sort), rid of repeats (stamps on the second) and evaluated,
+// each pair once, by whichever worker takes it: the first aircraft's
+// kinematics and track are read in order, the second's in no order. The hits are appended to the workers' lists; conflictsOf sorts
 // them, so the order in which the workers take the cells does not matter.
 func (e *Engine) pairCells(ent *Entry, g *grid, workers int, rank []uint32) {
 	if g.count < 2 {
@@ -333,7 +342,7 @@ func (e *Engine) pairCells(ent *Entry, g *grid, workers int, rank []uint32) {
 	for w := range workers {
 		wg.Go(func() {
 			out := b.found[w][:0]
-			pair := func(a, b track.ID) { out = append(out, pairID(a, b)) }
+			pair := func(x, y track.ID) { out = append(out, pairID(x, y)) }
 			for {
 				lo := next.Add(chunk) - chunk
 				if lo >= cells {

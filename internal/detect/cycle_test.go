@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -95,8 +96,11 @@ func TestKeyRanks(t *testing.T) {
 			}
 		}
 	}
-	// batches of newcomers: a few (merged), more than there are tracks
-	// (sorted again), a few; then some expire and others take their ids.
+	// batches of newcomers, all merged into the order (the live tracks
+	// grow with them, so they never outnumber them: the order is made
+	// again only after most newcomers expired, see
+	// TestKeyRanksRemadeAfterNewcomersExpire); then some expire and
+	// others take their ids.
 	for round, n := range []int{5, 300, 2_500, 40, 1} {
 		var reps []track.Report
 		for i := range n {
@@ -210,4 +214,95 @@ func TestEachDistinct(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestKeyRanksRemadeAfterNewcomersExpire: when more tracks were created
+// since the last cycle than are live (most of them expired before it),
+// the key order is made again from the live tracks, and the full cycle
+// over it still gives the brute force's set.
+func TestKeyRanksRemadeAfterNewcomersExpire(t *testing.T) {
+	e := NewEngine(rules.Default(), Grid{}, nil)
+	center := geo.LLA{LatDeg: 52, LonDeg: 13}
+	rng := rand.New(rand.NewPCG(9, 10))
+	report := func(at time.Time) track.Report {
+		return track.Report{Party: fmt.Sprint("p", rng.IntN(5)), Aircraft: fmt.Sprint(rng.IntN(1_000_000)), Class: rules.ClassUAS,
+			Pos:        offset(center, (rng.Float64()-0.5)*5000, (rng.Float64()-0.5)*5000, 100+rng.Float64()*80),
+			VelEastMps: rng.Float64()*30 - 15, VelNorthMps: rng.Float64()*30 - 15, Time: at}
+	}
+	ingest := func(at time.Time) {
+		t.Helper()
+		reps := make([]track.Report, 1100)
+		for i := range reps {
+			reps[i] = report(at)
+		}
+		if _, err := e.Ingest(nil, reps, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := t0
+	ingest(now) // no cycle: all of them newcomers
+	for round := range 3 {
+		now = now.Add(e.tracks.StaleAfter() + time.Second)
+		e.Expire(nil, now)
+		ingest(now)
+		if round == 0 && !e.cycle.resort {
+			t.Fatal("2,200 tracks created since the last cycle, 1,100 live: the order is not made again")
+		}
+		brute := BruteForce(e.States(), e.Params())
+		if len(brute) == 0 {
+			t.Fatalf("round %d: no conflict to compare", round)
+		}
+		if same, diff := SameConflicts(e.FullCycle(), brute); !same {
+			t.Fatalf("round %d: full cycle vs brute force (%d): %s", round, len(brute), diff)
+		}
+	}
+}
+
+// TestFullCycleThroughChurn: cycle after cycle over the previous result,
+// with tracks created, expired and their ids reused, the number of
+// workers changing between cycles and the stamps' epochs about to wrap,
+// the full cycle gives the brute force's set.
+func TestFullCycleThroughChurn(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	e := NewEngine(rules.Default(), Grid{}, nil)
+	center := geo.LLA{LatDeg: 52, LonDeg: 13}
+	rng := rand.New(rand.NewPCG(7, 8))
+	next := 0
+	report := func(at time.Time) track.Report {
+		class := rules.ClassUAS
+		if next%40 == 0 {
+			class = rules.ClassManned
+		}
+		next++
+		return track.Report{Party: fmt.Sprint("p", next%3), Aircraft: fmt.Sprint(next), Class: class,
+			Pos:        offset(center, (rng.Float64()-0.5)*3000, (rng.Float64()-0.5)*3000, 100+rng.Float64()*80),
+			VelEastMps: rng.Float64()*30 - 15, VelNorthMps: rng.Float64()*30 - 15, Time: at}
+	}
+	now := t0
+	var res []Conflict
+	total := 0
+	for round := range 12 {
+		runtime.GOMAXPROCS([]int{1, 3, 2, 5, 1, 4}[round%6])
+		reps := make([]track.Report, 250)
+		for i := range reps {
+			reps[i] = report(now)
+		}
+		if _, err := e.Ingest(nil, reps, now); err != nil {
+			t.Fatal(err)
+		}
+		for w := range e.cycle.epoch {
+			e.cycle.epoch[w] = math.MaxUint32 - uint32(rng.IntN(3))
+		}
+		res = e.FullCycleInto(res)
+		brute := BruteForce(e.States(), e.Params())
+		if same, diff := SameConflicts(res, brute); !same {
+			t.Fatalf("round %d: full cycle vs brute force (%d): %s", round, len(brute), diff)
+		}
+		total += len(brute)
+		now = now.Add(time.Duration(5+rng.IntN(20)) * time.Second)
+		e.Expire(nil, now)
+	}
+	if total == 0 {
+		t.Fatal("no conflict in any round: nothing was compared")
+	}
 }

@@ -41,7 +41,8 @@
 // the pieces a listing would give it (grid.queryPath), which meet the
 // same cubes, or is paired with every listed aircraft when those are few.
 // Evaluate prunes first too (mayConflict: the reach, vertical and
-// horizontal apart, against the straight lines over the lookahead), as
+// horizontal at the same instant, against the straight lines over the
+// lookahead), as
 // part of the pair function, identical in all three paths.
 //
 // A listing covers the S+L seconds after the report, since a partner may
@@ -233,11 +234,11 @@ func laterReport(a, b *track.State) time.Time {
 }
 
 // kinematics is what the cheap tests of the pair function read of a
-// track: 56 bytes where a track.State is 200, so that the full cycle can
-// drop most candidates without reading their tracks. It is padded to 64
-// bytes, a cache line: the full cycle reads those of its candidates'
-// second aircraft in no order, and 56-byte records would most often
-// straddle two lines.
+// track: 56 bytes of data, padded to 64, where a track.State is 200, so
+// that the full cycle can drop most candidates without reading their
+// tracks. The padding makes a record one cache line: the full cycle reads
+// those of its candidates' second aircraft in no order, and 56-byte
+// records would most often straddle two lines.
 type kinematics struct {
 	ecef, vel [3]float64 // meters, m/s
 	reportNs  int64      // unix time of the report

@@ -102,6 +102,12 @@ func checkSame(t *rapid.T, step string, e *Engine) {
 	if same, diff := SameConflicts(e.FullCycle(), brute); !same {
 		t.Fatalf("%s: full cycle vs brute force (%d): %s", step, len(brute), diff)
 	}
+	// The brute force prunes as the engine does (mayConflict): without
+	// the prune, the same set, so that a prune too tight for some pair
+	// cannot hide behind an oracle that shares it.
+	if same, diff := SameConflicts(bruteForceUnpruned(e.States(), e.Params()), brute); !same {
+		t.Fatalf("%s: every pair judged unpruned vs brute force (%d): %s", step, len(brute), diff)
+	}
 	// Over a result that holds other conflicts, more than the set: none
 	// of them is left in it.
 	junk := Conflict{A: track.State{Report: track.Report{Party: "x", Aircraft: "1"}}, B: track.State{Report: track.Report{Party: "y", Aircraft: "1"}}}
@@ -267,6 +273,42 @@ func gradeUnpruned(a, b *track.State, e *Entry) (Conflict, bool) {
 	ip, iv := inFrame(f, b, ref)
 	level, _, loss := e.Grade(ip.Sub(op), iv.Sub(ov), 0)
 	return Conflict{PairResult: PairResult{Loss: loss}, Level: level}, level > 0
+}
+
+// bruteForceUnpruned is BruteForce with no prune: every pair the rules
+// let be paired (parties, classes, reports within the stale time) is
+// judged by the pair math, whatever mayConflict says of it.
+func bruteForceUnpruned(states []track.State, p Params) []Conflict {
+	var out []Conflict
+	for i := range states {
+		for j := i + 1; j < len(states); j++ {
+			a, b := &states[i], &states[j]
+			e := p.Table.ForNames(a.Class, b.Class)
+			if e == nil || (!p.SameParty && a.Party == b.Party) || a.Key() == b.Key() {
+				continue
+			}
+			if a.Key().Compare(b.Key()) > 0 {
+				a, b = b, a
+			}
+			dt := b.Time.Sub(a.Time).Seconds()
+			if math.Abs(dt) > p.MaxReportGapS {
+				continue
+			}
+			pa, pb := a.ECEF, b.ECEF
+			if dt >= 0 {
+				pa = at(&a.ECEF, &a.VelECEF, dt)
+			} else {
+				pb = at(&b.ECEF, &b.VelECEF, -dt)
+			}
+			level, withMargin, res := judge(a, b, pa, pb, e, &p)
+			if level == 0 {
+				continue
+			}
+			out = append(out, Conflict{A: *a, B: *b, Time: laterReport(a, b), Sep: e, Level: level, LevelWithMargin: withMargin, PairResult: res})
+		}
+	}
+	SortConflicts(out)
+	return out
 }
 
 // TestPruneIsConservative checks the two prunes against the pair math with
@@ -639,4 +681,71 @@ func TestInFrameMatchesTheReport(t *testing.T) {
 			t.Fatalf("inFrame %v %v, from the report %v %v", pos, vel, want, v)
 		}
 	})
+}
+
+// TestPruneKeepsLossesAtTheEdgeOfReach aims at what the prune cuts: the
+// pair's relative position at a random instant of the lookahead is put at
+// 90-100.01% of the entry's horizontal and vertical reach (often
+// perpendicular to the relative velocity, at a random stale gap between
+// the two reports), and every conflict the pair math finds unpruned must
+// pass the prune (mayConflict).
+func TestPruneKeepsLossesAtTheEdgeOfReach(t *testing.T) {
+	var found int
+	rapid.Check(t, func(t *rapid.T) {
+		r := drawTable(t)
+		p := ParamsFrom(r)
+		for range 200 {
+			ent := p.Table.Entries()[rapid.IntRange(0, len(p.Table.Entries())-1).Draw(t, "entry")]
+			center := geo.LLA{LatDeg: rapid.Float64Range(-89, 89).Draw(t, "lat"), LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon")}
+			alt := rapid.Float64Range(0, 12_000).Draw(t, "alt")
+			// The relative velocity w, horizontal and vertical.
+			whMps := rapid.Float64Range(0, 1400).Draw(t, "relative ground speed")
+			whDir := rapid.Float64Range(0, 2*math.Pi).Draw(t, "relative track")
+			wzMps := rapid.Float64Range(-120, 120).Draw(t, "relative vertical speed")
+			wx, wy := whMps*math.Sin(whDir), whMps*math.Cos(whDir)
+			hReachM := ent.reach.HorizontalM + whMps*ent.reach.HorizontalS
+			vReachM := ent.reach.VerticalM + math.Abs(wzMps)*ent.reach.VerticalS
+			hShare := rapid.Float64Range(0.9, 1.0001).Draw(t, "horizontal share of reach")
+			vShare := rapid.Float64Range(0.9, 1.0001).Draw(t, "vertical share of reach")
+			bearing := rapid.Float64Range(0, 2*math.Pi).Draw(t, "bearing")
+			if rapid.Bool().Draw(t, "perpendicular") && whMps > 0 {
+				bearing = whDir + math.Pi/2
+			}
+			if rapid.Bool().Draw(t, "below") {
+				vShare = -vShare
+			}
+			// The relative position at a's report time that puts b there
+			// at the instant atS.
+			atS := rapid.Float64Range(0, ent.LookaheadS).Draw(t, "instant")
+			rx := hReachM*hShare*math.Sin(bearing) - wx*atS
+			ry := hReachM*hShare*math.Cos(bearing) - wy*atS
+			rz := vReachM*vShare - wzMps*atS
+			sa := rapid.Float64Range(0, 300).Draw(t, "speed a")
+			ha := rapid.Float64Range(0, 2*math.Pi).Draw(t, "track a")
+			vza := rapid.Float64Range(-60, 60).Draw(t, "vertical speed a")
+			a := track.Report{Party: "a", Aircraft: "1", Class: p.Table.Classes()[ent.A], Time: t0,
+				Pos: offset(center, 0, 0, alt), VelEastMps: sa * math.Sin(ha), VelNorthMps: sa * math.Cos(ha), VelUpMps: vza}
+			gapS := float64(rapid.IntRange(0, int(r.StaleAfterS)).Draw(t, "gap"))
+			b := track.Report{Party: "b", Aircraft: "2", Class: p.Table.Classes()[ent.B], Time: t0.Add(time.Duration(gapS) * time.Second),
+				Pos:        offset(center, rx+(a.VelEastMps+wx)*gapS, ry+(a.VelNorthMps+wy)*gapS, alt+rz+(vza+wzMps)*gapS),
+				VelEastMps: a.VelEastMps + wx, VelNorthMps: a.VelNorthMps + wy, VelUpMps: vza + wzMps}
+			if b.Pos.AltM < track.MinAltM || b.Pos.AltM > track.MaxAltM {
+				continue
+			}
+			sta, stb := track.NewState(a), track.NewState(b)
+			c, ok := gradeUnpruned(&sta, &stb, ent)
+			if !ok {
+				continue
+			}
+			found++
+			dt := stb.Time.Sub(sta.Time).Seconds()
+			if !mayConflict(sta.ECEFAt(dt), sta.VelECEF, stb.ECEF, stb.VelECEF, ent) {
+				t.Fatalf("the prune (mayConflict) dropped a conflict at the edge of reach: %+v", c.PairResult)
+			}
+		}
+	})
+	if found < 1000 {
+		t.Fatalf("only %d conflicts drawn: the property was hardly exercised", found)
+	}
+	t.Logf("%d conflicts checked", found)
 }

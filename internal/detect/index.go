@@ -558,8 +558,9 @@ type cellMember struct {
 // last slice in which aircraft id can be in a loss of separation,
 // counted from slice base: its members in later slices are left out.
 // s holds the lists it reuses: the
-// cell's members, sorted by the lower ends of their bands so that each is
-// tested only against those whose bands reach it. Read-only on the grid,
+// cell's members, in a cell of 8 or more sorted by the lower ends of their
+// bands so that each is tested only against those whose bands reach it
+// (a smaller cell pairs each member with each). Read-only on the grid,
 // so several cells may be paired at once, each with its own s.
 func (g *grid) pairsIn(ci int32, base int64, lastSlice []int32, s *cellScratch, fn func(a, b int32)) {
 	c := &g.cells[ci]
