@@ -391,6 +391,8 @@ type Engine struct {
 	// cycle is the full cycle's working lists and key order, kept from
 	// one cycle to the next.
 	cycle cycleBuffers
+	// near lists the live tracks by place, for SelectNear.
+	near nearIndex
 }
 
 // Grid dimensions that measured fastest for the default manned-manned
@@ -444,6 +446,7 @@ func NewEngine(r rules.Rules, g Grid, conf Conformance) *Engine {
 		conf:      conf,
 		conflicts: make(map[uint64]*Conflict),
 		parties:   make(map[string]int32),
+		near:      newNearIndex(len(p.Table.classes), nearCellM),
 	}
 	for _, ent := range p.Table.entries {
 		eg := g
@@ -594,7 +597,8 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		e.parties[s.Party] = party
 	}
 	e.party[id] = party
-	speed := math.Sqrt(s.VelECEF[0]*s.VelECEF[0] + s.VelECEF[1]*s.VelECEF[1] + s.VelECEF[2]*s.VelECEF[2])
+	speed := speedOf(s)
+	e.near.set(id, cls, s.ECEF, speed, reportNs)
 	for _, ent := range e.params.Table.entries {
 		switch x := e.index[ent.index]; {
 		case !ent.Involves(cls):
@@ -719,7 +723,9 @@ func (e *Engine) Expire(dst []Event, now time.Time) []Event {
 		for _, x := range e.index {
 			x.remove(id)
 		}
+		e.near.remove(id)
 	})
+	e.tightenNear()
 	return dst
 }
 

@@ -260,10 +260,13 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // the track's own speed, from where the alert last placed the aircraft
 // (plus how far it flew since, at the fastest candidate, and the largest
 // change of altitude a candidate makes at once); the alert's aircraft
-// among them. One pass over the tracks serves all the alerts, under the
-// engine's lock that ingest takes too, and copies each track found once
-// for all the alerts it is near (a manned aircraft's reach covers a whole
-// city of drones: copied per alert, the copies cost more than the pass).
+// among them. One query of the engine's index of track positions
+// (alert.Engine.SelectNear) serves all the alerts, under the engine's
+// lock that ingest takes too: it reads the tracks listed near the
+// alerts' aircraft, not every live track, and copies each track found
+// once for all the alerts it is near (a manned aircraft's reach covers a
+// whole city of drones: copied per alert, the copies cost more than the
+// query).
 func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
 	// A track of class c at speed v, stale by staleS, is near a centre
 	// within reachM[c] + v*(perMps[c] + staleS) of it.
@@ -305,8 +308,22 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 	nearIdx := make([][]int32, len(as))
 	var copied int32
 	nowNs := now.UnixNano()
+	points := make([][3]float64, len(centres))
+	for i := range centres {
+		points[i] = centres[i].ecef
+	}
+	// The radius of a centre for a class: the widest a track of the
+	// class can be near it, at the fastest and oldest such track.
+	radiusM := func(i int, class string, maxSpeedMps, maxStaleS float64) float64 {
+		c, ok := rv.table.Class(class)
+		if !ok {
+			return -1
+		}
+		ce := &centres[i]
+		return ce.reachM[c] + maxSpeedMps*(ce.perMps[c]+maxStaleS)
+	}
 	lastClass, lastC, lastOK := "", uint8(0), false
-	copies := s.tac.eng.Load().Select(func(st *track.State) bool {
+	copies := s.tac.eng.Load().SelectNear(points, now, radiusM, func(st *track.State) bool {
 		if st.Class != lastClass || !lastOK {
 			lastClass = st.Class
 			lastC, lastOK = rv.table.Class(st.Class)
@@ -330,7 +347,7 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 			}
 			dy, dz := st.ECEF[1]-ce.ecef[1], st.ECEF[2]-ce.ecef[2]
 			if dx*dx+dy*dy+dz*dz <= r*r {
-				// Select copies the tracks kept, in order: this one
+				// SelectNear copies the tracks kept, in order: this one
 				// will be copies[copied].
 				nearIdx[ce.alert] = append(nearIdx[ce.alert], copied)
 				taken = ce.alert

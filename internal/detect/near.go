@@ -1,0 +1,210 @@
+package detect
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// nearIndex lists the live tracks by class and by cube of earth-centred
+// space, so that SelectNear finds the tracks near a few points without
+// reading every track. It is kept with the track table: a report moves
+// its track to the cube of its reported position (one map update when
+// the cube changes), an expiry takes the track out.
+//
+// A track is found near a point by where it will be, not where it was
+// reported: the query's radius grows with each track's speed and age.
+// The index keeps, by class, an upper bound of the speed of the live
+// tracks and a lower bound of their report times, which bound that
+// growth for the whole class: each report loosens them, each Expire
+// (the periodic job, which reads every track anyway) makes them exact.
+type nearIndex struct {
+	// cellM is the edge of the cubes (nearCellM but in tests).
+	cellM float64
+	cells map[nearCell][]track.ID
+	// cellOf[id] is the cube track id is listed in, at[id] its place in
+	// the cube's list (-1: not listed).
+	cellOf []nearCell
+	at     []int32
+	// count[c] is the number of listed tracks of class c;
+	// maxSpeedMps[c] is at least the speed of every one of them and
+	// minTimeNs[c] at most the report time (unix ns) of every one.
+	count       []int
+	maxSpeedMps []float64
+	minTimeNs   []int64
+	// found is SelectNear's list of candidates, kept between queries.
+	found []track.ID
+}
+
+// nearCell is a cube of the index of one class.
+type nearCell struct {
+	class   uint8
+	x, y, z int32
+}
+
+// nearCellM is the edge of the index's cubes. The resolution of an
+// airliner reaches some 100-150 km (its lookahead at its fastest
+// candidate): a query then reads a few dozen cubes of 50 km, most of
+// them empty above or below the traffic.
+const nearCellM = 50_000
+
+// nearPadM widens each query: the exact test the caller applies rounds
+// differently from the cube arithmetic.
+const nearPadM = 1
+
+func newNearIndex(classes int, cellM float64) nearIndex {
+	x := nearIndex{
+		cellM:       cellM,
+		cells:       make(map[nearCell][]track.ID),
+		count:       make([]int, classes),
+		maxSpeedMps: make([]float64, classes),
+		minTimeNs:   make([]int64, classes),
+	}
+	for c := range x.minTimeNs {
+		x.minTimeNs[c] = math.MaxInt64
+	}
+	return x
+}
+
+func (x *nearIndex) cellAt(class uint8, ecef [3]float64) nearCell {
+	return nearCell{class: class,
+		x: int32(math.Floor(ecef[0] / x.cellM)),
+		y: int32(math.Floor(ecef[1] / x.cellM)),
+		z: int32(math.Floor(ecef[2] / x.cellM)),
+	}
+}
+
+// set lists track id of class c at its reported position, with its
+// speed and report time.
+func (x *nearIndex) set(id track.ID, c uint8, ecef [3]float64, speedMps float64, timeNs int64) {
+	for int(id) >= len(x.at) {
+		x.at = append(x.at, -1)
+		x.cellOf = append(x.cellOf, nearCell{})
+	}
+	x.maxSpeedMps[c] = max(x.maxSpeedMps[c], speedMps)
+	x.minTimeNs[c] = min(x.minTimeNs[c], timeNs)
+	cell := x.cellAt(c, ecef)
+	if x.at[id] >= 0 {
+		if x.cellOf[id] == cell {
+			return
+		}
+		x.remove(id)
+	}
+	list := x.cells[cell]
+	x.at[id] = int32(len(list))
+	x.cellOf[id] = cell
+	x.cells[cell] = append(list, id)
+	x.count[c]++
+}
+
+// remove takes track id out of the index.
+func (x *nearIndex) remove(id track.ID) {
+	if int(id) >= len(x.at) || x.at[id] < 0 {
+		return
+	}
+	cell := x.cellOf[id]
+	list := x.cells[cell]
+	at, last := x.at[id], list[len(list)-1]
+	list[at] = last
+	x.at[last] = at
+	list = list[:len(list)-1]
+	if len(list) == 0 {
+		delete(x.cells, cell)
+	} else {
+		x.cells[cell] = list
+	}
+	x.at[id] = -1
+	x.count[cell.class]--
+}
+
+// SelectNear returns a copy of the live tracks, in id order, for which
+// keep returns true among those that may lie within radiusM of one of
+// the centres (earth-centred coordinates, metres): keep is called with
+// every track of class c listed within radiusM(i, c, maxSpeedMps,
+// maxStaleS) of centre i, and perhaps others, where maxSpeedMps is at
+// least the speed of every live track of that class and maxStaleS at
+// least how long before now any of them was reported (0 when none was
+// before now). A negative radius asks for no track of that class. So
+// that it returns the same as Select(keep), keep must accept only the
+// tracks of class c within the radius radiusM would give for the
+// track's own speed and age.
+func (e *Engine) SelectNear(centres [][3]float64, now time.Time, radiusM func(centre int, class string, maxSpeedMps, maxStaleS float64) float64, keep func(*track.State) bool) []track.State {
+	x := &e.near
+	found := x.found[:0]
+	nowNs := now.UnixNano()
+	for i, ce := range centres {
+		for c, class := range e.params.Table.classes {
+			if x.count[c] == 0 {
+				continue
+			}
+			staleS := max(0, float64(nowNs-x.minTimeNs[c])/1e9)
+			r := radiusM(i, class, x.maxSpeedMps[c], staleS)
+			if r < 0 || math.IsNaN(r) {
+				continue
+			}
+			r += nearPadM
+			var lo, hi [3]int64
+			cubes := 1.0
+			for k := range 3 {
+				lo[k] = int64(math.Floor((ce[k] - r) / x.cellM))
+				hi[k] = int64(math.Floor((ce[k] + r) / x.cellM))
+				cubes *= float64(hi[k] - lo[k] + 1)
+			}
+			if cubes > float64(len(x.cells)) {
+				// A reach wider than the traffic: every listed cube
+				// of the class within the box.
+				for cell, list := range x.cells {
+					if cell.class == uint8(c) && inBox(cell, lo, hi) {
+						found = append(found, list...)
+					}
+				}
+				continue
+			}
+			for cx := lo[0]; cx <= hi[0]; cx++ {
+				for cy := lo[1]; cy <= hi[1]; cy++ {
+					for cz := lo[2]; cz <= hi[2]; cz++ {
+						found = append(found, x.cells[nearCell{class: uint8(c), x: int32(cx), y: int32(cy), z: int32(cz)}]...)
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(found)
+	found = slices.Compact(found)
+	x.found = found
+	var out []track.State
+	for _, id := range found {
+		if s, ok := e.tracks.Get(id); ok && keep(s) {
+			out = append(out, *s)
+		}
+	}
+	return out
+}
+
+func inBox(cell nearCell, lo, hi [3]int64) bool {
+	return int64(cell.x) >= lo[0] && int64(cell.x) <= hi[0] &&
+		int64(cell.y) >= lo[1] && int64(cell.y) <= hi[1] &&
+		int64(cell.z) >= lo[2] && int64(cell.z) <= hi[2]
+}
+
+// tightenNear makes the index's bounds of speed and report time exact
+// for the live tracks.
+func (e *Engine) tightenNear() {
+	x := &e.near
+	for c := range x.count {
+		x.maxSpeedMps[c], x.minTimeNs[c] = 0, math.MaxInt64
+	}
+	e.tracks.Each(func(id track.ID, s *track.State) {
+		c := e.class[id]
+		x.maxSpeedMps[c] = max(x.maxSpeedMps[c], speedOf(s))
+		x.minTimeNs[c] = min(x.minTimeNs[c], s.Time.UnixNano())
+	})
+}
+
+// speedOf is the track's speed in earth-centred space, computed as
+// SelectNear's callers compute it.
+func speedOf(s *track.State) float64 {
+	return math.Sqrt(s.VelECEF[0]*s.VelECEF[0] + s.VelECEF[1]*s.VelECEF[1] + s.VelECEF[2]*s.VelECEF[2])
+}

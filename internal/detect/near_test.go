@@ -1,0 +1,130 @@
+package detect
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
+	"pgregory.net/rapid"
+)
+
+// TestSelectNearAsSelect: SelectNear returns exactly what Select returns
+// with the same keep, when keep accepts only tracks within the radius
+// the query gives for their own speed and age: the index misses no
+// track, whatever the reports did before (aircraft moved across cubes,
+// changing class, reported out of order, expired, reported again) and
+// lists no track that is gone, and
+// however stale the tracks are at the query. The cubes are small
+// (100 m to 5 km) against the traffic (10 km across) and the radii, so
+// that a radius short by a track's speed or age would miss tracks.
+func TestSelectNearAsSelect(t *testing.T) {
+	var queries, partial int
+	rapid.Check(t, func(t *rapid.T) {
+		r := rules.Default()
+		e := NewEngine(r, Grid{}, nil)
+		e.near = newNearIndex(len(e.params.Table.classes), rapid.SampledFrom([]float64{100, 1_000, 5_000}).Draw(t, "cell"))
+		f := geo.NewFrame(geo.LLA{LatDeg: rapid.Float64Range(-80, 80).Draw(t, "lat"), LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon")})
+		point := func(label string) geo.LLA {
+			return f.FromENU(geo.ENU{
+				EastM:  rapid.Float64Range(-5_000, 5_000).Draw(t, label+" east"),
+				NorthM: rapid.Float64Range(-5_000, 5_000).Draw(t, label+" north"),
+				UpM:    rapid.Float64Range(0, 3_000).Draw(t, label+" up"),
+			})
+		}
+		n := rapid.IntRange(1, 30).Draw(t, "aircraft")
+		now := t0
+		last := make([]time.Time, n)
+		report := func(i int, at time.Time) {
+			speed := rapid.SampledFrom([]float64{0, 5, 50, 250, 900}).Draw(t, "speed")
+			heading := rapid.Float64Range(0, 2*math.Pi).Draw(t, "heading")
+			rep := track.Report{Party: []string{"blue", "red"}[i%2], Aircraft: fmt.Sprint(i), Class: drawClass(t),
+				Pos: point("report"), Time: at,
+				VelEastMps: speed * math.Sin(heading), VelNorthMps: speed * math.Cos(heading), VelUpMps: rapid.Float64Range(-20, 20).Draw(t, "vs")}
+			if _, err := e.Ingest(nil, []track.Report{rep}, now); err != nil {
+				t.Fatal(err)
+			}
+			if at.After(last[i]) {
+				last[i] = at
+			}
+		}
+		for i := range n {
+			report(i, now.Add(-time.Duration(rapid.IntRange(0, 20).Draw(t, "age"))*time.Second))
+		}
+		steps := rapid.IntRange(1, 30).Draw(t, "steps")
+		for range steps {
+			switch op := rapid.IntRange(0, 9).Draw(t, "op"); {
+			case op == 0:
+				now = now.Add(time.Duration(rapid.IntRange(0, 40).Draw(t, "wait")) * time.Second)
+				e.Expire(nil, now)
+			case op <= 3:
+				// A query, up to two minutes after the latest report.
+				at := now.Add(time.Duration(rapid.IntRange(-5, 120).Draw(t, "query after")) * time.Second)
+				m := rapid.IntRange(1, 4).Draw(t, "centres")
+				centres := make([][3]float64, m)
+				reachM, perS := make([]float64, m), make([]float64, m)
+				for i := range centres {
+					p := geo.ToECEF(point("centre"))
+					centres[i] = [3]float64{p.XM, p.YM, p.ZM}
+					reachM[i] = rapid.Float64Range(0, 3_000).Draw(t, "reach")
+					perS[i] = rapid.Float64Range(0, 20).Draw(t, "per")
+				}
+				skip := rules.ClassUAS
+				if rapid.Bool().Draw(t, "skip manned") {
+					skip = rules.ClassManned
+				}
+				radiusM := func(i int, class string, maxSpeedMps, maxStaleS float64) float64 {
+					if class == skip {
+						return -1
+					}
+					return reachM[i] + maxSpeedMps*(perS[i]+maxStaleS)
+				}
+				keep := func(s *track.State) bool {
+					if s.Class == skip {
+						return false
+					}
+					staleS := max(0, at.Sub(s.Time).Seconds())
+					for i, c := range centres {
+						r := reachM[i] + speedOf(s)*(perS[i]+staleS)
+						dx, dy, dz := s.ECEF[0]-c[0], s.ECEF[1]-c[1], s.ECEF[2]-c[2]
+						if dx*dx+dy*dy+dz*dz <= r*r {
+							return true
+						}
+					}
+					return false
+				}
+				got, want := e.SelectNear(centres, at, radiusM, keep), e.Select(keep)
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("SelectNear found %d tracks, Select %d", len(got), len(want))
+				}
+				queries++
+				if len(want) > 0 && len(want) < e.NumTracks() {
+					partial++
+				}
+			default:
+				i := rapid.IntRange(0, n-1).Draw(t, "who")
+				// Mostly newer, sometimes a duplicate or an older report.
+				at := last[i].Add(time.Duration(rapid.IntRange(-3, 8).Draw(t, "dt")) * time.Second)
+				if at.After(now) {
+					now = at
+				}
+				report(i, at)
+			}
+			listed := 0
+			for _, c := range e.near.count {
+				listed += c
+			}
+			if listed != e.NumTracks() {
+				t.Fatalf("the index lists %d tracks of %d live", listed, e.NumTracks())
+			}
+		}
+	})
+	if partial < queries/5 {
+		t.Fatalf("%d queries, %d with some but not all tracks near: the property was hardly exercised", queries, partial)
+	}
+	t.Logf("%d queries, %d with some but not all tracks near", queries, partial)
+}
