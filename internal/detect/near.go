@@ -2,7 +2,7 @@ package detect
 
 import (
 	"math"
-	"slices"
+	"math/bits"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/track"
@@ -23,7 +23,7 @@ import (
 type nearIndex struct {
 	// cellM is the edge of the cubes (nearCellM but in tests).
 	cellM float64
-	cells map[nearCell][]track.ID
+	cells map[nearCell]*nearList
 	// cellOf[id] is the cube track id is listed in, at[id] its place in
 	// the cube's list (-1: not listed).
 	cellOf []nearCell
@@ -34,8 +34,17 @@ type nearIndex struct {
 	count       []int
 	maxSpeedMps []float64
 	minTimeNs   []int64
-	// found is SelectNear's list of candidates, kept between queries.
-	found []track.ID
+	// query counts SelectNear's queries: a cube whose seen is query has
+	// been read by the current one. marked has bit id%64 of word id/64
+	// set for each track the query read, kept between queries.
+	query  uint32
+	marked []uint64
+}
+
+// nearList lists the tracks of a cube.
+type nearList struct {
+	ids  []track.ID
+	seen uint32
 }
 
 // nearCell is a cube of the index of one class.
@@ -45,10 +54,13 @@ type nearCell struct {
 }
 
 // nearCellM is the edge of the index's cubes. The resolution of an
-// airliner reaches some 100-150 km (its lookahead at its fastest
-// candidate): a query then reads a few dozen cubes of 50 km, most of
-// them empty above or below the traffic.
-const nearCellM = 50_000
+// airliner reaches some 200-250 km (its lookahead at its fastest
+// candidate and the fastest track's speed): a query then reads some 64
+// cubes per centre, most of them empty above or below the traffic.
+// Measured on global 25,000 (BenchmarkNearAlerts in package service),
+// cubes of 200 km cost the least CPU per group of alerts, against 50,
+// 100 and 400 km (see BENCHMARKS.md).
+const nearCellM = 200_000
 
 // nearPadM widens each query: the exact test the caller applies rounds
 // differently from the cube arithmetic.
@@ -57,7 +69,7 @@ const nearPadM = 1
 func newNearIndex(classes int, cellM float64) nearIndex {
 	x := nearIndex{
 		cellM:       cellM,
-		cells:       make(map[nearCell][]track.ID),
+		cells:       make(map[nearCell]*nearList),
 		count:       make([]int, classes),
 		maxSpeedMps: make([]float64, classes),
 		minTimeNs:   make([]int64, classes),
@@ -93,9 +105,13 @@ func (x *nearIndex) set(id track.ID, c uint8, ecef [3]float64, speedMps float64,
 		x.remove(id)
 	}
 	list := x.cells[cell]
-	x.at[id] = int32(len(list))
+	if list == nil {
+		list = &nearList{}
+		x.cells[cell] = list
+	}
+	x.at[id] = int32(len(list.ids))
 	x.cellOf[id] = cell
-	x.cells[cell] = append(list, id)
+	list.ids = append(list.ids, id)
 	x.count[c]++
 }
 
@@ -106,14 +122,12 @@ func (x *nearIndex) remove(id track.ID) {
 	}
 	cell := x.cellOf[id]
 	list := x.cells[cell]
-	at, last := x.at[id], list[len(list)-1]
-	list[at] = last
+	at, last := x.at[id], list.ids[len(list.ids)-1]
+	list.ids[at] = last
 	x.at[last] = at
-	list = list[:len(list)-1]
-	if len(list) == 0 {
+	list.ids = list.ids[:len(list.ids)-1]
+	if len(list.ids) == 0 {
 		delete(x.cells, cell)
-	} else {
-		x.cells[cell] = list
 	}
 	x.at[id] = -1
 	x.count[cell.class]--
@@ -132,7 +146,28 @@ func (x *nearIndex) remove(id track.ID) {
 // track's own speed and age.
 func (e *Engine) SelectNear(centres [][3]float64, now time.Time, radiusM func(centre int, class string, maxSpeedMps, maxStaleS float64) float64, keep func(*track.State) bool) []track.State {
 	x := &e.near
-	found := x.found[:0]
+	x.query++
+	if x.query == 0 {
+		// Wrapped: cubes read by an old query could look read.
+		for _, list := range x.cells {
+			list.seen = 0
+		}
+		x.query = 1
+	}
+	if words := (e.tracks.Cap() + 63) / 64; len(x.marked) < words {
+		x.marked = append(x.marked, make([]uint64, words-len(x.marked))...)
+	}
+	// read marks the tracks of a cube, once per query: each track is
+	// listed in one cube.
+	read := func(list *nearList) {
+		if list == nil || list.seen == x.query {
+			return
+		}
+		list.seen = x.query
+		for _, id := range list.ids {
+			x.marked[id/64] |= 1 << (id % 64)
+		}
+	}
 	nowNs := now.UnixNano()
 	for i, ce := range centres {
 		for c, class := range e.params.Table.classes {
@@ -157,7 +192,7 @@ func (e *Engine) SelectNear(centres [][3]float64, now time.Time, radiusM func(ce
 				// of the class within the box.
 				for cell, list := range x.cells {
 					if cell.class == uint8(c) && inBox(cell, lo, hi) {
-						found = append(found, list...)
+						read(list)
 					}
 				}
 				continue
@@ -165,19 +200,24 @@ func (e *Engine) SelectNear(centres [][3]float64, now time.Time, radiusM func(ce
 			for cx := lo[0]; cx <= hi[0]; cx++ {
 				for cy := lo[1]; cy <= hi[1]; cy++ {
 					for cz := lo[2]; cz <= hi[2]; cz++ {
-						found = append(found, x.cells[nearCell{class: uint8(c), x: int32(cx), y: int32(cy), z: int32(cz)}]...)
+						read(x.cells[nearCell{class: uint8(c), x: int32(cx), y: int32(cy), z: int32(cz)}])
 					}
 				}
 			}
 		}
 	}
-	slices.Sort(found)
-	found = slices.Compact(found)
-	x.found = found
+	// The tracks read, in id order, their marks cleared.
 	var out []track.State
-	for _, id := range found {
-		if s, ok := e.tracks.Get(id); ok && keep(s) {
-			out = append(out, *s)
+	for w, word := range x.marked {
+		if word == 0 {
+			continue
+		}
+		x.marked[w] = 0
+		for ; word != 0; word &= word - 1 {
+			id := track.ID(w*64 + bits.TrailingZeros64(word))
+			if s, ok := e.tracks.Get(id); ok && keep(s) {
+				out = append(out, *s)
+			}
 		}
 	}
 	return out

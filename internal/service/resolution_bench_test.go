@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/track"
 	"github.com/deconflict/deconflict/internal/traffic"
 )
 
@@ -24,39 +25,7 @@ func BenchmarkResolve(b *testing.B) {
 		aircraft int
 	}{{"global", 25_000}, {"metro", 5_000}} {
 		b.Run(fmt.Sprintf("%s-%d", sc.name, sc.aircraft), func(b *testing.B) {
-			s, _ := newFaultyService(b)
-			// The alerts of the setup raise no resolutions of their own.
-			s.cfg.WithoutResolution = true
-			now := time.Now()
-			reports, err := traffic.Generate(sc.name, traffic.Options{Aircraft: sc.aircraft, Parties: 2, Seed: 1, Time: now})
-			if err != nil {
-				b.Fatal(err)
-			}
-			byParty := map[string][]PositionReport{}
-			for _, r := range reports {
-				p := "coalition"
-				if r.Party != "p1" {
-					p = "russia"
-				}
-				byParty[p] = append(byParty[p], PositionReport{Aircraft: r.Aircraft, Callsign: r.Callsign, Class: r.Class, Time: r.Time,
-					LatDeg: r.Pos.LatDeg, LonDeg: r.Pos.LonDeg, AltM: r.Pos.AltM, VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps})
-			}
-			for p, rs := range byParty {
-				for i := 0; i < len(rs); i += 1000 {
-					if err := ingest(s, p, time.Minute, rs[i:min(i+1000, len(rs))]...); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			var open []alert.Alert
-			for _, a := range s.tac.eng.Load().Alerts() {
-				if a.Kind == alert.KindConflict {
-					open = append(open, a)
-				}
-			}
-			if len(open) == 0 {
-				b.Fatal("no conflict alert")
-			}
+			s, open, now := trafficAlerts(b, sc.name, sc.aircraft)
 			b.ReportMetric(float64(len(open)), "alerts")
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
@@ -71,6 +40,46 @@ func BenchmarkResolve(b *testing.B) {
 	}
 }
 
+// trafficAlerts is a service with a scenario's traffic of two parties
+// ingested (its alerts raising no resolutions of their own), its open
+// conflict alerts and the time of the traffic.
+func trafficAlerts(tb testing.TB, scenario string, aircraft int) (*Service, []alert.Alert, time.Time) {
+	s, _ := newFaultyService(tb)
+	// The alerts of the setup raise no resolutions of their own.
+	s.cfg.WithoutResolution = true
+	now := time.Now()
+	reports, err := traffic.Generate(scenario, traffic.Options{Aircraft: aircraft, Parties: 2, Seed: 1, Time: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	byParty := map[string][]PositionReport{}
+	for _, r := range reports {
+		p := "coalition"
+		if r.Party != "p1" {
+			p = "russia"
+		}
+		byParty[p] = append(byParty[p], PositionReport{Aircraft: r.Aircraft, Callsign: r.Callsign, Class: r.Class, Time: r.Time,
+			LatDeg: r.Pos.LatDeg, LonDeg: r.Pos.LonDeg, AltM: r.Pos.AltM, VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps})
+	}
+	for p, rs := range byParty {
+		for i := 0; i < len(rs); i += 1000 {
+			if err := ingest(s, p, time.Minute, rs[i:min(i+1000, len(rs))]...); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	var open []alert.Alert
+	for _, a := range s.tac.eng.Load().Alerts() {
+		if a.Kind == alert.KindConflict {
+			open = append(open, a)
+		}
+	}
+	if len(open) == 0 {
+		tb.Fatal("no conflict alert")
+	}
+	return s, open, now
+}
+
 // threadCPUNs is the CPU time of the calling thread (user and system).
 func threadCPUNs() int64 {
 	const rusageThread = 1 // RUSAGE_THREAD
@@ -79,4 +88,47 @@ func threadCPUNs() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkNearAlerts is the search for the tracks near a group of
+// resolveGroup open conflict alerts (what holds the alert engine's lock,
+// which ingest takes too, for each group of resolutions), through the
+// engine's index (nearAlerts) and by the full pass over every track it
+// replaced (nearAlertsFullPass), alternating in one run, the alerts
+// resolved as raised and 20 s later. CPU time of the benchmark's thread
+// per group in cpu-ns/op.
+func BenchmarkNearAlerts(b *testing.B) {
+	for _, sc := range []struct {
+		name     string
+		aircraft int
+	}{{"global", 25_000}, {"metro", 5_000}} {
+		s, open, now := trafficAlerts(b, sc.name, sc.aircraft)
+		rv := s.resolverFor(s.Rules())
+		ptrs := make([]*alert.Alert, len(open))
+		for i := range open {
+			ptrs[i] = &open[i]
+		}
+		for _, later := range []time.Duration{0, 20 * time.Second} {
+			for _, how := range []struct {
+				name string
+				near func(*resolver, []*alert.Alert, time.Time) [][]*track.State
+			}{{"index", s.nearAlerts}, {"full-pass", s.nearAlertsFullPass}} {
+				b.Run(fmt.Sprintf("%s-%d/after-%v/%s", sc.name, sc.aircraft, later, how.name), func(b *testing.B) {
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					cpu0 := threadCPUNs()
+					i, found := 0, 0
+					for b.Loop() {
+						start := (i * resolveGroup) % len(ptrs)
+						for _, near := range how.near(rv, ptrs[start:min(start+resolveGroup, len(ptrs))], now.Add(later)) {
+							found += len(near)
+						}
+						i++
+					}
+					b.ReportMetric(float64(threadCPUNs()-cpu0)/float64(i), "cpu-ns/op")
+					b.ReportMetric(float64(found)/float64(i), "tracks/op")
+				})
+			}
+		}
+	}
 }
