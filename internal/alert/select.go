@@ -23,3 +23,17 @@ func (e *Engine) SelectNear(centres [][3]float64, now time.Time, radiusM func(ce
 	defer e.mu.Unlock()
 	return e.det.SelectNear(centres, now, radiusM, keep)
 }
+
+// TracksOf returns a copy of the live track of each key, nil for a key
+// with none, all as of one moment (under the engine's lock).
+func (e *Engine) TracksOf(keys []track.Key) []*track.State {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*track.State, len(keys))
+	for i, k := range keys {
+		if s, ok := e.det.TrackOf(k); ok {
+			out[i] = &s
+		}
+	}
+	return out
+}

@@ -158,54 +158,15 @@ func states(ps []*track.State) []track.State {
 }
 
 // nearAlertsFullPass is nearAlerts as it was before the engine's index
-// of track positions, kept as the oracle of nearAlerts: it reads every
-// live track. It returns, for each alert, the live tracks that can matter to
-// an aircraft of it: within reach, under the separation of their pair,
-// over its lookahead at the fastest candidate of the aircraft's class and
-// the track's own speed, from where the alert last placed the aircraft
-// (plus how far it flew since, at the fastest candidate, and the largest
-// change of altitude a candidate makes at once); the alert's aircraft
-// among them. One pass over the tracks serves all the alerts, under the
+// of track positions, kept as the oracle of the index: it reads every
+// live track, and keeps those within the same centres' reach
+// (nearCentres). One pass over the tracks serves all the alerts, under the
 // engine's lock that ingest takes too, and copies each track found once
 // for all the alerts it is near (a manned aircraft's reach covers a whole
 // city of drones: copied per alert, the copies cost more than the pass).
 func (s *Service) nearAlertsFullPass(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
-	// A track of class c at speed v, stale by staleS, is near a centre
-	// within reachM[c] + v*(perMps[c] + staleS) of it.
-	type centre struct {
-		alert          int
-		ecef           [3]float64
-		reachM, perMps []float64
-	}
-	classes := len(rv.table.Classes())
-	var centres []centre
-	for ai, a := range as {
-		ageS := max(0, now.Sub(a.Time).Seconds())
-		for _, ac := range a.Aircraft {
-			c, ok := rv.table.Class(ac.Class)
-			if !ok {
-				continue
-			}
-			cfg := &rv.cfgs[c]
-			// The fastest the aircraft flies in any candidate of its
-			// class: the fastest candidate ground speed (or its own,
-			// when faster) and vertical speed (or its own); and the
-			// largest change of altitude an altitude candidate makes at
-			// once.
-			ownMaxMps := max(cfg.MaxGsMps, math.Hypot(ac.VelEastMps, ac.VelNorthMps)) +
-				max(-cfg.MinVsMps, cfg.MaxVsMps, math.Abs(ac.VelUpMps))
-			jumpM := max(0, ac.AltM-cfg.MinAltM, cfg.MaxAltM-ac.AltM)
-			e := geo.ToECEF(geo.LLA{LatDeg: ac.LatDeg, LonDeg: ac.LonDeg, AltM: ac.AltM})
-			ce := centre{alert: ai, ecef: [3]float64{e.XM, e.YM, e.ZM}, reachM: make([]float64, classes), perMps: make([]float64, classes)}
-			for oc := range classes {
-				entry := rv.table.For(c, uint8(oc)).Index()
-				look := rv.lookaheadS[entry] + ageS
-				ce.reachM[oc] = rv.reachM[entry] + jumpM + ownMaxMps*look
-				ce.perMps[oc] = look
-			}
-			centres = append(centres, ce)
-		}
-	}
+	own := s.ownTracks(as)
+	centres := rv.nearCentres(own, now)
 	// nearIdx[a] are the indexes in the copies of the tracks near alert a.
 	nearIdx := make([][]int32, len(as))
 	var copied int32
@@ -252,6 +213,7 @@ func (s *Service) nearAlertsFullPass(rv *resolver, as []*alert.Alert, now time.T
 		for n, i := range idx {
 			out[a][n] = &copies[i]
 		}
+		out[a] = withOwn(out[a], own[a])
 	}
 	return out
 }

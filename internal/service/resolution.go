@@ -255,12 +255,10 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 }
 
 // nearAlerts returns, for each alert, the live tracks that can matter to
-// an aircraft of it: within reach, under the separation of their pair,
-// over its lookahead at the fastest candidate of the aircraft's class and
-// the track's own speed, from where the alert last placed the aircraft
-// (plus how far it flew since, at the fastest candidate, and the largest
-// change of altitude a candidate makes at once); the alert's aircraft
-// among them. One query of the engine's index of track positions
+// an aircraft of it (nearCentres), the alert's aircraft among them as
+// their tracks were when the centres were placed on them, so that each
+// aircraft is resolved from the very track its search was centred on.
+// One query of the engine's index of track positions
 // (alert.Engine.SelectNear) serves all the alerts, under the engine's
 // lock that ingest takes too: it reads the tracks listed near the
 // alerts' aircraft, not every live track, and copies each track found
@@ -268,42 +266,8 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // whole city of drones: copied per alert, the copies cost more than the
 // query).
 func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
-	// A track of class c at speed v, stale by staleS, is near a centre
-	// within reachM[c] + v*(perMps[c] + staleS) of it.
-	type centre struct {
-		alert          int
-		ecef           [3]float64
-		reachM, perMps []float64
-	}
-	classes := len(rv.table.Classes())
-	var centres []centre
-	for ai, a := range as {
-		ageS := max(0, now.Sub(a.Time).Seconds())
-		for _, ac := range a.Aircraft {
-			c, ok := rv.table.Class(ac.Class)
-			if !ok {
-				continue
-			}
-			cfg := &rv.cfgs[c]
-			// The fastest the aircraft flies in any candidate of its
-			// class: the fastest candidate ground speed (or its own,
-			// when faster) and vertical speed (or its own); and the
-			// largest change of altitude an altitude candidate makes at
-			// once.
-			ownMaxMps := max(cfg.MaxGsMps, math.Hypot(ac.VelEastMps, ac.VelNorthMps)) +
-				max(-cfg.MinVsMps, cfg.MaxVsMps, math.Abs(ac.VelUpMps))
-			jumpM := max(0, ac.AltM-cfg.MinAltM, cfg.MaxAltM-ac.AltM)
-			e := geo.ToECEF(geo.LLA{LatDeg: ac.LatDeg, LonDeg: ac.LonDeg, AltM: ac.AltM})
-			ce := centre{alert: ai, ecef: [3]float64{e.XM, e.YM, e.ZM}, reachM: make([]float64, classes), perMps: make([]float64, classes)}
-			for oc := range classes {
-				entry := rv.table.For(c, uint8(oc)).Index()
-				look := rv.lookaheadS[entry] + ageS
-				ce.reachM[oc] = rv.reachM[entry] + jumpM + ownMaxMps*look
-				ce.perMps[oc] = look
-			}
-			centres = append(centres, ce)
-		}
-	}
+	own := s.ownTracks(as)
+	centres := rv.nearCentres(own, now)
 	// nearIdx[a] are the indexes in the copies of the tracks near alert a.
 	nearIdx := make([][]int32, len(as))
 	var copied int32
@@ -364,8 +328,99 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 		for n, i := range idx {
 			out[a][n] = &copies[i]
 		}
+		out[a] = withOwn(out[a], own[a])
 	}
 	return out
+}
+
+// nearCentre is where the tracks that can matter to one aircraft of an
+// alert are looked for: a track of class c at speed v, reported staleS
+// before now, matters when its report is within reachM[c] + v*(perMps[c]
+// + staleS) of ecef.
+type nearCentre struct {
+	alert          int
+	ecef           [3]float64
+	reachM, perMps []float64
+}
+
+// ownTracks returns the live track of each aircraft of each alert (nil
+// for one that has none), all read at one moment.
+func (s *Service) ownTracks(as []*alert.Alert) [][]*track.State {
+	var keys []track.Key
+	for _, a := range as {
+		for _, ac := range a.Aircraft {
+			keys = append(keys, track.Key{Party: ac.Party, Aircraft: ac.Aircraft})
+		}
+	}
+	tracks := s.tac.eng.Load().TracksOf(keys)
+	out := make([][]*track.State, len(as))
+	for i, a := range as {
+		out[i], tracks = tracks[:len(a.Aircraft):len(a.Aircraft)], tracks[len(a.Aircraft):]
+	}
+	return out
+}
+
+// nearCentres places a centre on each aircraft's own track (own, by
+// alert), extrapolated to now: the tracks that can matter to its
+// resolution are within reach, under the separation of their pair, of
+// where any of its candidates takes it over the pair's lookahead. A
+// candidate first moves the aircraft by at most jumpM (an altitude
+// candidate puts it at once anywhere between its class's lowest and
+// highest altitude: its altitude now is the reported one moved on at its
+// vertical speed, which is exact in the east-north-up frame of the report
+// the bands are computed in), then flies at most at ownMaxMps (the fastest
+// candidate ground speed or its own, plus the fastest candidate vertical
+// speed or its own). Centred on the track itself, not on the alert's copy
+// of the aircraft: the two reports of a pair can be seconds apart, and the
+// aircraft may have reported again since without moving the alert, faster
+// than its class's limits.
+func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentre {
+	classes := len(rv.table.Classes())
+	var centres []nearCentre
+	for ai, tracks := range own {
+		for _, st := range tracks {
+			if st == nil {
+				continue
+			}
+			c, ok := rv.table.Class(st.Class)
+			if !ok {
+				continue
+			}
+			cfg := &rv.cfgs[c]
+			sinceS := now.Sub(st.Time).Seconds()
+			altM := st.Pos.AltM + st.VelUpMps*sinceS
+			ownMaxMps := max(cfg.MaxGsMps, math.Hypot(st.VelEastMps, st.VelNorthMps)) +
+				max(-cfg.MinVsMps, cfg.MaxVsMps, math.Abs(st.VelUpMps))
+			jumpM := max(0, altM-cfg.MinAltM, cfg.MaxAltM-altM)
+			ce := nearCentre{alert: ai, ecef: st.ECEFAt(sinceS), reachM: make([]float64, classes), perMps: make([]float64, classes)}
+			for oc := range classes {
+				entry := rv.table.For(c, uint8(oc)).Index()
+				look := rv.lookaheadS[entry]
+				ce.reachM[oc] = rv.reachM[entry] + jumpM + ownMaxMps*look
+				ce.perMps[oc] = look
+			}
+			centres = append(centres, ce)
+		}
+	}
+	return centres
+}
+
+// withOwn puts the alert's own tracks in near in place of the copies of
+// the same aircraft found there (read a moment later, perhaps after a
+// newer report), or adds them.
+func withOwn(near []*track.State, own []*track.State) []*track.State {
+	for _, st := range own {
+		if st == nil {
+			continue
+		}
+		i := slices.IndexFunc(near, func(n *track.State) bool { return n.Key() == st.Key() })
+		if i < 0 {
+			near = append(near, st)
+			continue
+		}
+		near[i] = st
+	}
+	return near
 }
 
 // resolveAmong computes the resolution of every aircraft of the alert at

@@ -129,60 +129,69 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 		if inBatch := s.resolveAmong(rv, &a, now, batch[ai]); !reflect.DeepEqual(inBatch, got) {
 			t.Fatalf("alert %s: resolved alone\n%+v\nin a batch\n%+v", a.ID, got, inBatch)
 		}
-		allPtrs := make([]*track.State, len(all))
-		for i := range all {
-			allPtrs[i] = &all[i]
-		}
-		visible := s.visibleAmong(allPtrs, &a, now)
-		var own [2]*track.State
-		for n, ac := range a.Aircraft {
-			for i := range all {
-				if all[i].Party == ac.Party && all[i].Aircraft == ac.Aircraft {
-					own[n] = &all[i]
-				}
-			}
-		}
-		// Every aircraft the party sees, in each aircraft's own frame.
-		for n := range 2 {
-			me := own[n]
-			fr := geo.NewFrame(geo.LLA{LatDeg: me.Pos.LatDeg, LonDeg: me.Pos.LonDeg})
-			var intruders []resolve.Intruder
-			for i := range all {
-				if all[i].Key() != me.Key() && visible(me.Party, i) {
-					intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(fr, &all[i], now), Sep: rv.separation(me, &all[i])})
-				}
-			}
-			cfg, _ := rv.limits(me.Class)
-			want := resolve.Compute(inFrame(fr, me, now), intruders, cfg)
-			if !reflect.DeepEqual(got.Aircraft[n].Bands, want) {
-				t.Fatalf("alert %s, aircraft %s: bands\n%+v\nagainst every aircraft\n%+v", a.ID, me.Aircraft, got.Aircraft[n].Bands, want)
-			}
-		}
-		// The coordinated suggestion, in the pair's frame.
-		fr := geo.NewFrame(midpoint(own[0], own[1], now))
-		var parties [2]resolve.Party
-		for n := range 2 {
-			me, other := own[n], own[1-n]
-			parties[n].Aircraft = inFrame(fr, me, now)
-			for i := range all {
-				if k := all[i].Key(); k != me.Key() && k != other.Key() && visible(me.Party, i) {
-					parties[n].Others = append(parties[n].Others, resolve.Intruder{Aircraft: inFrame(fr, &all[i], now), Sep: rv.separation(me, &all[i])})
-				}
-			}
-		}
-		_, ka := rv.limits(own[0].Class)
-		_, kb := rv.limits(own[1].Class)
-		want, ok := resolve.Suggest(&parties[0], &parties[1], rv.separation(own[0], own[1]), ka, kb)
-		if ok != (got.Aircraft[0].Suggestion != nil) || ok && (got.Aircraft[0].Suggestion.TurnDeg != want.A.TurnDeg ||
-			got.Aircraft[0].Suggestion.ClimbM != want.A.ClimbM || got.Aircraft[1].Suggestion.TurnDeg != want.B.TurnDeg || got.Aircraft[1].Suggestion.ClimbM != want.B.ClimbM) {
-			t.Fatalf("alert %s: suggestions %+v %+v, against every aircraft %+v (%v)", a.ID, got.Aircraft[0].Suggestion, got.Aircraft[1].Suggestion, want, ok)
-		}
+		checkAgainstEveryAircraft(t, s, rv, &a, now, all, got)
 		checked++
 	}
 	if checked < 20 {
 		t.Fatalf("only %d conflict alerts to check", checked)
 	}
 	t.Logf("%d conflict alerts, %d aircraft", checked, len(all))
+}
+
+// checkAgainstEveryAircraft compares got, the service's resolution of the
+// conflict alert a at now, with the same computation against every live
+// aircraft (all) the party of each aircraft may see, with no reach
+// applied.
+func checkAgainstEveryAircraft(t testing.TB, s *Service, rv *resolver, a *alert.Alert, now time.Time, all []track.State, got Resolution) {
+	t.Helper()
+	allPtrs := make([]*track.State, len(all))
+	for i := range all {
+		allPtrs[i] = &all[i]
+	}
+	visible := s.visibleAmong(allPtrs, a, now)
+	var own [2]*track.State
+	for n, ac := range a.Aircraft {
+		for i := range all {
+			if all[i].Party == ac.Party && all[i].Aircraft == ac.Aircraft {
+				own[n] = &all[i]
+			}
+		}
+	}
+	// Every aircraft the party sees, in each aircraft's own frame.
+	for n := range 2 {
+		me := own[n]
+		fr := geo.NewFrame(geo.LLA{LatDeg: me.Pos.LatDeg, LonDeg: me.Pos.LonDeg})
+		var intruders []resolve.Intruder
+		for i := range all {
+			if all[i].Key() != me.Key() && visible(me.Party, i) {
+				intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(fr, &all[i], now), Sep: rv.separation(me, &all[i])})
+			}
+		}
+		cfg, _ := rv.limits(me.Class)
+		want := resolve.Compute(inFrame(fr, me, now), intruders, cfg)
+		if !reflect.DeepEqual(got.Aircraft[n].Bands, want) {
+			t.Fatalf("alert %s, aircraft %s: bands\n%+v\nagainst every aircraft\n%+v", a.ID, me.Aircraft, got.Aircraft[n].Bands, want)
+		}
+	}
+	// The coordinated suggestion, in the pair's frame.
+	fr := geo.NewFrame(midpoint(own[0], own[1], now))
+	var parties [2]resolve.Party
+	for n := range 2 {
+		me, other := own[n], own[1-n]
+		parties[n].Aircraft = inFrame(fr, me, now)
+		for i := range all {
+			if k := all[i].Key(); k != me.Key() && k != other.Key() && visible(me.Party, i) {
+				parties[n].Others = append(parties[n].Others, resolve.Intruder{Aircraft: inFrame(fr, &all[i], now), Sep: rv.separation(me, &all[i])})
+			}
+		}
+	}
+	_, ka := rv.limits(own[0].Class)
+	_, kb := rv.limits(own[1].Class)
+	want, ok := resolve.Suggest(&parties[0], &parties[1], rv.separation(own[0], own[1]), ka, kb)
+	if ok != (got.Aircraft[0].Suggestion != nil) || ok && (got.Aircraft[0].Suggestion.TurnDeg != want.A.TurnDeg ||
+		got.Aircraft[0].Suggestion.ClimbM != want.A.ClimbM || got.Aircraft[1].Suggestion.TurnDeg != want.B.TurnDeg || got.Aircraft[1].Suggestion.ClimbM != want.B.ClimbM) {
+		t.Fatalf("alert %s: suggestions %+v %+v, against every aircraft %+v (%v)", a.ID, got.Aircraft[0].Suggestion, got.Aircraft[1].Suggestion, want, ok)
+	}
 }
 
 // mixedAirspace reports 400 aircraft of two parties around Paris: drones
@@ -309,5 +318,64 @@ func TestResolutionWithinClassLimits(t *testing.T) {
 	cfg, k = s.resolverFor(r).limits(rules.ClassUAS)
 	if cfg.MaxAltM != 120 || k.MaxAltM != 120 || k.MaxClimbM != 40 {
 		t.Fatalf("limits of the new rules: %+v %+v", *cfg, *k)
+	}
+}
+
+// TestResolutionCentredOnEachAircraftsOwnTrack: the two reports of a pair
+// of drones are 15 s apart, and a third drone stands still where the
+// earlier-reported one can reach it with a faster ground speed. The
+// search for the traffic that matters must start from where each
+// aircraft is now, not from the alert's copy of it at the alert's time
+// (the later report): from there, the third drone was out of reach, and
+// the faster ground speeds that meet it were called free.
+func TestResolutionCentredOnEachAircraftsOwnTrack(t *testing.T) {
+	s, _ := newFaultyService(t)
+	now := s.now()
+	earlier := now.Add(-15 * time.Second)
+	spot := geo.LLA{LatDeg: 48.86, LonDeg: 2.35, AltM: 100}
+	f := geo.NewFrame(spot)
+	east := func(m float64) geo.LLA {
+		p := f.FromENU(geo.ENU{EastM: m})
+		p.AltM = spot.AltM
+		return p
+	}
+	x := east(3_550)
+	reports := []struct {
+		party string
+		r     PositionReport
+	}{
+		{"coalition", PositionReport{Aircraft: "A", Callsign: "A", Class: rules.ClassUAS, Time: earlier, LatDeg: spot.LatDeg, LonDeg: spot.LonDeg, AltM: spot.AltM, VelEastMps: 40}},
+		{"russia", PositionReport{Aircraft: "B", Callsign: "B", Class: rules.ClassUAS, Time: now, LatDeg: spot.LatDeg, LonDeg: spot.LonDeg, AltM: spot.AltM, VelEastMps: 50}},
+		{"coalition", PositionReport{Aircraft: "X", Callsign: "X", Class: rules.ClassUAS, Time: now, LatDeg: x.LatDeg, LonDeg: x.LonDeg, AltM: x.AltM}},
+	}
+	for _, r := range reports {
+		if err := ingest(s, r.party, 10*time.Second, r.r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pair *alert.Alert
+	for _, a := range s.tac.eng.Load().Alerts() {
+		if a.Kind == alert.KindConflict && len(a.Aircraft) == 2 {
+			pair = &a
+		}
+	}
+	if pair == nil {
+		t.Fatal("no alert between A and B")
+	}
+	rv := s.resolverFor(s.Rules())
+	got := s.resolve(pair, now)
+	checkAgainstEveryAircraft(t, s, rv, pair, now, s.tac.eng.Load().States(), got)
+	// The third drone shows in A's bands: some ground speed meets it.
+	for _, ac := range got.Aircraft {
+		if ac.Aircraft != "A" {
+			continue
+		}
+		red := false
+		for _, b := range ac.Bands.GsMps {
+			red = red || b.Region != resolve.RegionNone
+		}
+		if !red {
+			t.Fatalf("A's ground speed bands %+v: every speed free, though faster ones meet X", ac.Bands.GsMps)
+		}
 	}
 }
