@@ -133,6 +133,10 @@ func (x *nearIndex) remove(id track.ID) {
 	x.count[cell.class]--
 }
 
+// wholeEarthM is more than any two points on or above the earth are
+// apart.
+const wholeEarthM = 1e8
+
 // SelectNear returns a copy of the live tracks, in id order, for which
 // keep returns true among those that may lie within radiusM of one of
 // the centres (earth-centred coordinates, metres): keep is called with
@@ -176,18 +180,26 @@ func (e *Engine) SelectNear(centres [][3]float64, now time.Time, radiusM func(ce
 			}
 			staleS := max(0, float64(nowNs-x.minTimeNs[c])/1e9)
 			r := radiusM(i, class, x.maxSpeedMps[c], staleS)
-			if r < 0 || math.IsNaN(r) {
+			if r < 0 {
 				continue
 			}
 			r += nearPadM
+			// A radius that is not a number or reaches past the earth
+			// (an infinite one would overflow the cube numbers) reads
+			// every cube of the class: never fewer tracks than asked.
+			whole := math.IsNaN(r) || r > wholeEarthM
 			var lo, hi [3]int64
 			cubes := 1.0
 			for k := range 3 {
+				if whole {
+					lo[k], hi[k] = math.MinInt32, math.MaxInt32
+					continue
+				}
 				lo[k] = int64(math.Floor((ce[k] - r) / x.cellM))
 				hi[k] = int64(math.Floor((ce[k] + r) / x.cellM))
 				cubes *= float64(hi[k] - lo[k] + 1)
 			}
-			if cubes > float64(len(x.cells)) {
+			if whole || cubes > float64(len(x.cells)) {
 				// A reach wider than the traffic: every listed cube
 				// of the class within the box.
 				for cell, list := range x.cells {

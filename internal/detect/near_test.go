@@ -128,3 +128,25 @@ func TestSelectNearAsSelect(t *testing.T) {
 	}
 	t.Logf("%d queries, %d with some but not all tracks near", queries, partial)
 }
+
+// TestSelectNearBoundlessRadius: a radius that is infinite, not a number
+// or beyond the earth reads every track of the class (an infinite one
+// once overflowed the cube numbers and read one cube).
+func TestSelectNearBoundlessRadius(t *testing.T) {
+	e := NewEngine(rules.Default(), Grid{}, nil)
+	var reps []track.Report
+	for i, lat := range []float64{-60, -10, 0, 35, 70} {
+		reps = append(reps, track.Report{Party: "p", Aircraft: fmt.Sprint(i), Class: rules.ClassManned, Time: t0,
+			Pos: geo.LLA{LatDeg: lat, LonDeg: float64(i)*70 - 140, AltM: 3000}})
+	}
+	if _, err := e.Ingest(nil, reps, t0); err != nil {
+		t.Fatal(err)
+	}
+	centre := [][3]float64{e.States()[0].ECEF}
+	for _, r := range []float64{math.Inf(1), math.NaN(), 1e12} {
+		got := e.SelectNear(centre, t0, func(int, string, float64, float64) float64 { return r }, func(*track.State) bool { return true })
+		if len(got) != len(reps) {
+			t.Fatalf("radius %g: %d tracks of %d", r, len(got), len(reps))
+		}
+	}
+}
