@@ -15,7 +15,8 @@
 //   - Updated is emitted when the level changes, or when the predicted
 //     moment of loss or regain of separation (alert time + t_in or t_out)
 //     moves by more than TimingS (default 5 s) or TimingShare (default
-//     5 %) of how far ahead it is, whichever is more, or the horizontal
+//     5 %) of how far ahead it is, whichever is more (a loss predicted
+//     sooner by more than TimingS is always news), or the horizontal
 //     miss distance at closest approach moves by more than
 //     MissDistanceShare (default 10 %) of the horizontal threshold of the
 //     pair's separation entry (5 NM between manned aircraft: 926 m).

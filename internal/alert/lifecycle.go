@@ -119,8 +119,8 @@ func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []
 // steady encounter while t_in counts down.
 func (l *Lifecycle) movedMaterially(pub *Alert, c *detect.Conflict) bool {
 	sinceS := c.Time.Sub(pub.Time).Seconds()
-	return l.momentMoved(pub.TInS, c.TInS, sinceS, c.Sep.LookaheadS) ||
-		l.momentMoved(pub.TOutS, c.TOutS, sinceS, c.Sep.LookaheadS) ||
+	return l.momentMoved(pub.TInS, c.TInS, sinceS, c.Sep.LookaheadS, true) ||
+		l.momentMoved(pub.TOutS, c.TOutS, sinceS, c.Sep.LookaheadS, false) ||
 		math.Abs(c.DHCPAM-pub.DHCPAM) > l.h.MissDistanceShare*c.Sep.HorizontalM()
 }
 
@@ -134,13 +134,21 @@ func (l *Lifecycle) movedMaterially(pub *Alert, c *detect.Conflict) bool {
 // same seconds a minute ahead are news. A moment at the horizon then and
 // now (a loss predicted to last beyond the lookahead) is not a prediction
 // but the end of the lookahead, which moves on with time: it never moves
-// materially.
-func (l *Lifecycle) momentMoved(pubS, nowS, sinceS, horizonS float64) bool {
+// materially. A loss of separation predicted sooner (soonerIsNews, for
+// t_in) is news at TimingS however far ahead: the share only absorbs
+// moves that leave more time, and the noise that flips a moment back and
+// forth then publishes at most once (the published figure stays at the
+// sooner moment).
+func (l *Lifecycle) momentMoved(pubS, nowS, sinceS, horizonS float64, soonerIsNews bool) bool {
 	const atHorizonS = 1e-6
 	if pubS >= horizonS-atHorizonS && nowS >= horizonS-atHorizonS {
 		return false
 	}
-	return math.Abs(sinceS+nowS-pubS) > max(l.h.TimingS, l.h.TimingShare*max(nowS, 0))
+	movedS := sinceS + nowS - pubS // later when positive
+	if soonerIsNews && movedS < 0 {
+		return -movedS > l.h.TimingS
+	}
+	return math.Abs(movedS) > max(l.h.TimingS, l.h.TimingShare*max(nowS, 0))
 }
 
 // conflictAlert is the alert of a conflict at level idx of its entry.

@@ -148,6 +148,22 @@ func TestTimingHysteresisScalesWithTimeAhead(t *testing.T) {
 	if out := far.Apply(nil, []detect.Event{predicted(at, 238+13, 278, 1000)}, at); len(out) != 1 || out[0].State != StateUpdated {
 		t.Fatalf("13 s four minutes ahead (threshold 12.55 s): %v", states(out))
 	}
+	// A loss predicted sooner is news at 5 s, however far ahead; then
+	// the same noise back and forth publishes nothing more.
+	at = t0.Add(3 * time.Second)
+	if out := far.Apply(nil, []detect.Event{predicted(at, 237+13-7, 277, 1000)}, at); len(out) != 1 || out[0].State != StateUpdated {
+		t.Fatalf("the loss 7 s sooner four minutes ahead: %v", states(out))
+	}
+	for s := 4; s <= 8; s++ {
+		at = t0.Add(time.Duration(s) * time.Second)
+		tIn := 240 + 13 - 7 - float64(s)
+		if s%2 == 0 {
+			tIn += 7
+		}
+		if out := far.Apply(nil, []detect.Event{predicted(at, tIn, 280-float64(s), 1000)}, at); len(out) != 0 {
+			t.Fatalf("%d s on, the same 7 s back and forth: published %v", s, states(out))
+		}
+	}
 	near := NewLifecycle(r, h)
 	near.Apply(nil, []detect.Event{predicted(t0, 40, 80, 1000)}, t0)
 	at = t0.Add(time.Second)
