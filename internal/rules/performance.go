@@ -113,15 +113,18 @@ func (r *Rules) fillPerformance() {
 	}
 }
 
-// Bounds of the performance limits: what flies, with the candidates of a
-// suggestion (MaxClimbM / AltStepM) kept to a bounded number.
+// Bounds of the performance limits: what flies, with the altitude
+// candidates of a suggestion (MaxClimbM / AltStepM each way) kept to a
+// bounded number: the coordinated search tries pairs of them, so their
+// cost grows as the square (DAIDALUS's 10,000 ft in steps of 100 ft make
+// 100).
 const (
 	maxSpeedMps         = 1_000 // Mach 3
 	maxVerticalSpeedMps = 300
 	minAltM             = -1_000 // below the Dead Sea
 	maxAltM             = 30_500 // 100,000 ft
 	maxTurnRateDegPerS  = 180
-	maxAltCandidates    = 10_000
+	maxAltCandidates    = 1_000
 )
 
 // validatePerformance checks that every class has exactly one entry and

@@ -108,6 +108,7 @@ func TestPerformanceValidationNamesTheField(t *testing.T) {
 		{"performance[1].max_climb_m", "zero or more", func(r *Rules) { r.Performance[1].MaxClimbM = -5 }},
 		{"performance[1].max_climb_m", "at most", func(r *Rules) { r.Performance[1].MaxClimbM = 1000 }},
 		{"performance[0].max_climb_m", "steps of alt_step_m", func(r *Rules) { r.Performance[0].AltStepM = 1e-6 }},
+		{"performance[0].max_climb_m", "at most 1000 steps", func(r *Rules) { r.Performance[0].AltStepM = 3 }},
 	}
 	for _, c := range cases {
 		r := Default()
