@@ -157,63 +157,11 @@ func states(ps []*track.State) []track.State {
 	return out
 }
 
-// nearAlertsFullPass is nearAlerts as it was before the engine's index
-// of track positions, kept as the oracle of the index: it reads every
-// live track, and keeps those within the same centres' reach
-// (nearCentres). One pass over the tracks serves all the alerts, under the
-// engine's lock that ingest takes too, and copies each track found once
-// for all the alerts it is near (a manned aircraft's reach covers a whole
-// city of drones: copied per alert, the copies cost more than the pass).
+// nearAlertsFullPass is nearAlerts reading every live track instead of
+// the engine's index of track positions, with the same centres and the
+// same test of each track: the oracle of the index.
 func (s *Service) nearAlertsFullPass(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
-	own := s.ownTracks(as)
-	centres := rv.nearCentres(own, now)
-	// nearIdx[a] are the indexes in the copies of the tracks near alert a.
-	nearIdx := make([][]int32, len(as))
-	var copied int32
-	nowNs := now.UnixNano()
-	lastClass, lastC, lastOK := "", uint8(0), false
-	copies := s.tac.eng.Load().Select(func(st *track.State) bool {
-		if st.Class != lastClass || !lastOK {
-			lastClass = st.Class
-			lastC, lastOK = rv.table.Class(st.Class)
-		}
-		if !lastOK {
-			return false
-		}
-		c := lastC
-		v := math.Sqrt(st.VelECEF[0]*st.VelECEF[0] + st.VelECEF[1]*st.VelECEF[1] + st.VelECEF[2]*st.VelECEF[2])
-		staleS := max(0, float64(nowNs-st.Time.UnixNano())/1e9)
-		taken := -1 // the last alert the track was added to
-		for i := range centres {
-			ce := &centres[i]
-			if ce.alert == taken {
-				continue
-			}
-			r := ce.reachM[c] + v*(ce.perMps[c]+staleS)
-			dx := st.ECEF[0] - ce.ecef[0]
-			if dx > r || dx < -r {
-				continue
-			}
-			dy, dz := st.ECEF[1]-ce.ecef[1], st.ECEF[2]-ce.ecef[2]
-			if dx*dx+dy*dy+dz*dz <= r*r {
-				// Select copies the tracks kept, in order: this one
-				// will be copies[copied].
-				nearIdx[ce.alert] = append(nearIdx[ce.alert], copied)
-				taken = ce.alert
-			}
-		}
-		if taken >= 0 {
-			copied++
-		}
-		return taken >= 0
+	return s.nearAlertsBy(rv, as, now, func(_ [][3]float64, _ radiusFunc, keep func(*track.State) bool) []track.State {
+		return s.tac.eng.Load().Select(keep)
 	})
-	out := make([][]*track.State, len(as))
-	for a, idx := range nearIdx {
-		out[a] = make([]*track.State, len(idx))
-		for n, i := range idx {
-			out[a][n] = &copies[i]
-		}
-		out[a] = withOwn(out[a], own[a])
-	}
-	return out
 }

@@ -266,6 +266,21 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // whole city of drones: copied per alert, the copies cost more than the
 // query).
 func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
+	return s.nearAlertsBy(rv, as, now, func(points [][3]float64, radiusM radiusFunc, keep func(*track.State) bool) []track.State {
+		return s.tac.eng.Load().SelectNear(points, now, radiusM, keep)
+	})
+}
+
+// radiusFunc is the radius of centre i for the tracks of class, at the
+// fastest and oldest of them (alert.Engine.SelectNear).
+type radiusFunc = func(i int, class string, maxSpeedMps, maxStaleS float64) float64
+
+// nearAlertsBy is nearAlerts reading the tracks with selectTracks, which
+// returns copies of the tracks keep accepts, in id order, among those
+// within radiusM of the points (the engine's index; the tests also read
+// every track, as the oracle of the index).
+func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
+	selectTracks func(points [][3]float64, radiusM radiusFunc, keep func(*track.State) bool) []track.State) [][]*track.State {
 	own := s.ownTracks(as)
 	centres := rv.nearCentres(own, now)
 	// nearIdx[a] are the indexes in the copies of the tracks near alert a.
@@ -287,7 +302,7 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 		return ce.reachM[c] + maxSpeedMps*(ce.perMps[c]+maxStaleS)
 	}
 	lastClass, lastC, lastOK := "", uint8(0), false
-	copies := s.tac.eng.Load().SelectNear(points, now, radiusM, func(st *track.State) bool {
+	copies := selectTracks(points, radiusM, func(st *track.State) bool {
 		if st.Class != lastClass || !lastOK {
 			lastClass = st.Class
 			lastC, lastOK = rv.table.Class(st.Class)
@@ -311,8 +326,8 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 			}
 			dy, dz := st.ECEF[1]-ce.ecef[1], st.ECEF[2]-ce.ecef[2]
 			if dx*dx+dy*dy+dz*dz <= r*r {
-				// SelectNear copies the tracks kept, in order: this one
-				// will be copies[copied].
+				// The tracks kept are copied in order: this one will
+				// be copies[copied].
 				nearIdx[ce.alert] = append(nearIdx[ce.alert], copied)
 				taken = ce.alert
 			}
