@@ -311,6 +311,21 @@ func bruteForceUnpruned(states []track.State, p Params) []Conflict {
 	return out
 }
 
+// pruneKeepsConflict returns the conflict the pair math, with nothing
+// pruned, finds between a (reported first) and b under ent, if any, and
+// fails the test when the prune (mayConflict) drops that pair.
+func pruneKeepsConflict(t *rapid.T, a, b *track.State, ent *Entry) (Conflict, bool) {
+	c, ok := gradeUnpruned(a, b, ent)
+	if !ok {
+		return c, false
+	}
+	dt := b.Time.Sub(a.Time).Seconds()
+	if !mayConflict(a.ECEFAt(dt), a.VelECEF, b.ECEF, b.VelECEF, ent) {
+		t.Fatalf("the prune (mayConflict) dropped a conflict: %+v", c.PairResult)
+	}
+	return c, true
+}
+
 // TestPruneIsConservative checks the two prunes against the pair math with
 // nothing pruned, for every entry of random tables: whenever the full
 // evaluation finds a conflict, the sphere test passes and the two index
@@ -368,13 +383,9 @@ func checkPrune(t *rapid.T, r rules.Rules, p Params) int {
 		return 0
 	}
 	sta, stb := track.NewState(a), track.NewState(b)
-	c, ok := gradeUnpruned(&sta, &stb, ent)
+	c, ok := pruneKeepsConflict(t, &sta, &stb, ent)
 	if !ok {
 		return 0
-	}
-	dt := stb.Time.Sub(sta.Time).Seconds()
-	if !mayConflict(sta.ECEFAt(dt), sta.VelECEF, stb.ECEF, stb.VelECEF, ent) {
-		t.Fatalf("the prune (mayConflict) dropped a conflict: %+v", c.PairResult)
 	}
 	gd := gridFor(ent)
 	g := newGrid(gd.CellM, gd.SliceS, gd.ShellM)
@@ -733,14 +744,8 @@ func TestPruneKeepsLossesAtTheEdgeOfReach(t *testing.T) {
 				continue
 			}
 			sta, stb := track.NewState(a), track.NewState(b)
-			c, ok := gradeUnpruned(&sta, &stb, ent)
-			if !ok {
-				continue
-			}
-			found++
-			dt := stb.Time.Sub(sta.Time).Seconds()
-			if !mayConflict(sta.ECEFAt(dt), sta.VelECEF, stb.ECEF, stb.VelECEF, ent) {
-				t.Fatalf("the prune (mayConflict) dropped a conflict at the edge of reach: %+v", c.PairResult)
+			if _, ok := pruneKeepsConflict(t, &sta, &stb, ent); ok {
+				found++
 			}
 		}
 	})
