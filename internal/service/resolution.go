@@ -149,7 +149,7 @@ func (s *Service) resolverFor(r rules.Rules) *resolver {
 		rv.cfgs, rv.kinematics = append(rv.cfgs, cfg), append(rv.kinematics, k)
 	}
 	for _, e := range rv.table.Entries() {
-		rv.seps = append(rv.seps, separationOf(e))
+		rv.seps = append(rv.seps, resolve.SeparationOf(e))
 		var reachM, lookaheadS float64
 		for _, l := range e.Levels {
 			reach := l.Detector.Reach()
@@ -163,24 +163,15 @@ func (s *Service) resolverFor(r rules.Rules) *resolver {
 	return rv
 }
 
-// limitsOf is the bands' configuration and the suggestions' kinematics
-// of a class with these performance limits: DAIDALUS's (DefaultConfig,
-// DefaultKinematics) with the class's ranges, rates and altitude step.
-// The manned limits of the default rules are DAIDALUS's exactly. The
-// minimum airspeed a track band is flown at is the class's minimum
-// ground speed (DAIDALUS's 10 kt for manned).
+// limitsOf is the bands' configuration (resolve.ConfigOf) and the
+// suggestions' kinematics of a class with these performance limits:
+// DAIDALUS's (DefaultKinematics) with the class's rates and altitude step.
 func limitsOf(p rules.Performance) (resolve.Config, resolve.Kinematics) {
-	c := resolve.DefaultConfig()
-	c.MinGsMps, c.MaxGsMps = p.MinGroundSpeedMps, p.MaxGroundSpeedMps
-	c.MinVsMps, c.MaxVsMps = p.MinVerticalSpeedMps, p.MaxVerticalSpeedMps
-	c.MinAltM, c.MaxAltM = p.MinAltM, p.MaxAltM
-	c.MinAirspeedMps = p.MinGroundSpeedMps
-	c.Steps[3] = p.AltStepM
 	k := resolve.DefaultKinematics()
 	k.TurnRateDegPerS, k.VerticalRateMps = p.TurnRateDegPerS, p.VerticalRateMps
 	k.AltStepM, k.MaxClimbM = p.AltStepM, p.MaxClimbM
 	k.MinAltM, k.MaxAltM = p.MinAltM, p.MaxAltM
-	return c, k
+	return resolve.ConfigOf(p), k
 }
 
 // limits returns the bands' configuration and the suggestions'
@@ -192,49 +183,6 @@ func (rv *resolver) limits(class string) (*resolve.Config, *resolve.Kinematics) 
 		return nil, nil
 	}
 	return &rv.cfgs[c], &rv.kinematics[c]
-}
-
-// separationOf is the resolution's separation of an entry of the table.
-// An entry whose levels all watch one cylinder is as
-// resolve.CylinderSeparation has it (the separation of the rules before
-// the table). Otherwise the entry's own levels, as detection grades them:
-// its most severe level paints NEAR and the one before MID; the others
-// paint FAR in a cylinder entry and nothing in a DO-365 entry (DAIDALUS's
-// preventive level paints no band, resolve.DO365). Recovery starts from
-// the minima of the most severe level (the cylinder, or DTHR and ZTHR of
-// the well clear) and shrinks down to DAIDALUS's NMAC cylinder, or those
-// minima when smaller.
-func separationOf(e *detect.Entry) resolve.Separation {
-	last := e.Levels[len(e.Levels)-1].Detector
-	oneCylinder := true
-	for _, l := range e.Levels {
-		oneCylinder = oneCylinder && l.Detector == last
-	}
-	if cyl, ok := last.(detect.Cylinder); ok && oneCylinder {
-		times := make([]float64, len(e.Levels))
-		for i, l := range e.Levels {
-			times[i] = l.AlertingTimeS
-		}
-		return resolve.CylinderSeparation(cyl, e.LookaheadS, times...)
-	}
-	// Painted regions and recovery as a cylinder separation has them,
-	// with the entry's own levels.
-	var recovery detect.Cylinder
-	switch d := last.(type) {
-	case detect.Cylinder:
-		recovery = d
-	case detect.WCV:
-		recovery = detect.Cylinder{HorizontalM: d.DTHRM, VerticalM: d.ZTHRM}
-	}
-	times := make([]float64, len(e.Levels))
-	s := resolve.CylinderSeparation(recovery, e.LookaheadS, times...)
-	s.Alerter = detect.Alerter{LookaheadS: e.LookaheadS, Levels: e.Levels}
-	if e.Rule.Detector.Kind == rules.DetectorDO365WCV {
-		for i := range s.Regions[:max(0, len(s.Regions)-2)] {
-			s.Regions[i] = resolve.RegionNone
-		}
-	}
-	return s
 }
 
 // separation is the separation of the pair of tracks a and b: the entry of

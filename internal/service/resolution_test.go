@@ -85,7 +85,7 @@ func TestSeparationOfLevelDetectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := separationOf(table.ForNames(rules.ClassUAS, rules.ClassUAS))
+	got := resolve.SeparationOf(table.ForNames(rules.ClassUAS, rules.ClassUAS))
 	wantDet := []detect.Detector{detect.Cylinder{HorizontalM: 3000, VerticalM: 300}, detect.Cylinder{HorizontalM: 2000, VerticalM: 200}, detect.Cylinder{HorizontalM: 1000, VerticalM: 100}}
 	wantRegions := []resolve.Region{resolve.RegionFar, resolve.RegionMid, resolve.RegionNear}
 	for i, l := range got.Alerter.Levels {
