@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -50,6 +51,9 @@ type ResolutionResult struct {
 	// MedianReachKm is the median distance of the farthest of the
 	// intruders of a scene.
 	MedianReachKm float64 `json:"median_reach_km"`
+	// SceneClasses is the number of scenes whose ownship is of each
+	// class.
+	SceneClasses map[string]int `json:"scene_classes"`
 	// Bands: CPU time of the calling thread per computation (the wall
 	// time on a loaded machine is mostly waiting), and wall time.
 	BandsCPUP50Us  float64 `json:"bands_cpu_p50_us"`
@@ -179,7 +183,10 @@ func pollResolutions(ctx context.Context, d *deployment, period time.Duration) [
 
 // measureBands computes the bands of o.Scenes aircraft of the scenario,
 // each against its o.Intruders nearest, timing each computation and the
-// grid baseline on one locked OS thread.
+// grid baseline on one locked OS thread. What is computed is what the
+// service computes: each pair kept apart by the default rules' entry of its
+// two classes (resolve.SeparationOf), the bands of each ownship over its
+// class's limits (resolve.ConfigOf); the baseline tests the same pairs.
 func (res *ResolutionResult) measureBands(o ResolutionOptions) error {
 	reports, err := traffic.Generate(o.Scenario, traffic.Options{Aircraft: o.Aircraft, Seed: 1, Time: time.Now()})
 	if err != nil {
@@ -188,13 +195,28 @@ func (res *ResolutionResult) measureBands(o ResolutionOptions) error {
 	if len(reports) <= o.Intruders {
 		return fmt.Errorf("bench: %d aircraft cannot give %d intruders each", len(reports), o.Intruders)
 	}
+	// Each pair is kept apart by the rules' entry of its two classes and
+	// each ownship's bands span its class's limits, as the service
+	// resolves its alerts.
 	r := rules.Default()
-	times := make([]float64, len(r.Levels))
-	for i, l := range r.Levels {
-		times[i] = l.MaxTimeToLoSS
+	table, err := detect.NewTable(r)
+	if err != nil {
+		return err
 	}
-	sep := resolve.CylinderSeparation(detect.Cylinder{HorizontalM: r.HorizontalSepM, VerticalM: r.VerticalSepM}, r.LookaheadS, times...)
-	cfg := resolve.DefaultConfig()
+	seps := make([]resolve.Separation, len(table.Entries()))
+	for i, e := range table.Entries() {
+		seps[i] = resolve.SeparationOf(e)
+	}
+	cfgs := map[string]*resolve.Config{}
+	configOf := func(class string) *resolve.Config {
+		if c, ok := cfgs[class]; ok {
+			return c
+		}
+		c := resolve.ConfigOf(r.PerformanceFor(class))
+		cfgs[class] = &c
+		return &c
+	}
+	res.SceneClasses = map[string]int{}
 	rng := rand.New(rand.NewPCG(17, 1))
 
 	runtime.LockOSThread()
@@ -222,20 +244,26 @@ func (res *ResolutionResult) measureBands(o ResolutionOptions) error {
 			return resolve.Aircraft{Pos: detect.Vec3{X: e.EastM, Y: e.NorthM, Z: e.UpM}, Vel: detect.Vec3{X: v.EastM, Y: v.NorthM, Z: v.UpM}}
 		}
 		ownAc := local(own.Pos, own.VelEastMps, own.VelNorthMps, own.VelUpMps)
+		cfg := configOf(own.Class)
+		res.SceneClasses[classOrManned(own.Class)]++
 		intruders := make([]resolve.Intruder, o.Intruders)
 		for k := range intruders {
 			x := &reports[ns[k].i]
-			intruders[k] = resolve.Intruder{Aircraft: local(x.Pos, x.VelEastMps, x.VelNorthMps, x.VelUpMps), Sep: &sep}
+			e := table.ForNames(own.Class, x.Class)
+			if e == nil {
+				return fmt.Errorf("bench: no separation for %q and %q", own.Class, x.Class)
+			}
+			intruders[k] = resolve.Intruder{Aircraft: local(x.Pos, x.VelEastMps, x.VelNorthMps, x.VelUpMps), Sep: &seps[e.Index()]}
 		}
 		reach = append(reach, ns[o.Intruders-1].d)
 
 		c0, _ := threadCPU()
 		w0 := time.Now()
-		resolve.Compute(ownAc, intruders, &cfg)
+		resolve.Compute(ownAc, intruders, cfg)
 		bandsWall = append(bandsWall, time.Since(w0))
 		c1, _ := threadCPU()
 		bandsCPU = append(bandsCPU, time.Duration(c1-c0))
-		gridBaseline(ownAc, intruders, &cfg)
+		gridBaseline(ownAc, intruders, cfg)
 		c2, _ := threadCPU()
 		gridCPU = append(gridCPU, time.Duration(c2-c1))
 	}
@@ -251,6 +279,15 @@ func (res *ResolutionResult) measureBands(o ResolutionOptions) error {
 		res.BandsOverGrid = res.BandsCPUP50Us / res.GridCPUP50Us
 	}
 	return nil
+}
+
+// classOrManned is a report's class, manned when it names none (as the
+// rules' table has it).
+func classOrManned(class string) string {
+	if class == "" {
+		return rules.ClassManned
+	}
+	return class
 }
 
 // gridSink keeps the baseline's work from being optimised away.
@@ -297,10 +334,24 @@ func gridBaseline(own resolve.Aircraft, traffic []resolve.Intruder, cfg *resolve
 	gridSink.Add(red)
 }
 
+// classMix lists the scenes by ownship class, in the order of the names.
+func classMix(n map[string]int) string {
+	names := slices.Sorted(maps.Keys(n))
+	out := ""
+	for i, c := range names {
+		if i > 0 {
+			out += ", "
+		}
+		out += fmt.Sprintf("%s %d", c, n[c])
+	}
+	return out
+}
+
 // WriteText writes the result for a person.
 func (res ResolutionResult) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "Resolution, scenario %s, %d aircraft, load %s\n", res.Scenario, res.Aircraft, res.LoadAverage)
 	fmt.Fprintf(w, "bands of one aircraft against its %d nearest (median reach %.0f km), %d aircraft, CPU time per computation:\n", res.Intruders, res.MedianReachKm, res.Scenes)
+	fmt.Fprintf(w, "  ownships by class: %s; each pair separated by its classes' entry of the rules\n", classMix(res.SceneClasses))
 	fmt.Fprintf(w, "  exact bands:                 p50 %8.0f us   p99 %8.0f us   (wall p99 %.0f us)\n", res.BandsCPUP50Us, res.BandsCPUP99Us, res.BandsWallP99Us)
 	fmt.Fprintf(w, "  baseline, every candidate:   p50 %8.0f us   p99 %8.0f us\n", res.GridCPUP50Us, res.GridCPUP99Us)
 	fmt.Fprintf(w, "  ratio bands / baseline (p50): %.2f\n", res.BandsOverGrid)
