@@ -134,14 +134,16 @@ func (l *Lifecycle) movedMaterially(pub *Alert, c *detect.Conflict) bool {
 // same seconds a minute ahead are news. A moment at the horizon then and
 // now (a loss predicted to last beyond the lookahead) is not a prediction
 // but the end of the lookahead, which moves on with time: it never moves
-// materially. A loss of separation predicted sooner (soonerIsNews, for
+// materially. Nor does a moment at the start then and now (t_in 0: the
+// pair was already closer than the minima then and still is): it is the
+// time of the prediction moving on, not the loss starting later. A loss of separation predicted sooner (soonerIsNews, for
 // t_in) is news at TimingS however far ahead: the share only absorbs
 // moves that leave more time, and the noise that flips a moment back and
 // forth then publishes at most once (the published figure stays at the
 // sooner moment).
 func (l *Lifecycle) momentMoved(pubS, nowS, sinceS, horizonS float64, soonerIsNews bool) bool {
-	const atHorizonS = 1e-6
-	if pubS >= horizonS-atHorizonS && nowS >= horizonS-atHorizonS {
+	const atEdgeS = 1e-6
+	if pubS >= horizonS-atEdgeS && nowS >= horizonS-atEdgeS || pubS <= atEdgeS && nowS <= atEdgeS {
 		return false
 	}
 	movedS := sinceS + nowS - pubS // later when positive

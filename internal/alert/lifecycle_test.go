@@ -185,6 +185,50 @@ func TestTimingHysteresisScalesWithTimeAhead(t *testing.T) {
 	}
 }
 
+// TestOngoingLossIsNoNews: a pair already closer than the minima (t_in 0)
+// that stays so publishes nothing as time passes, whether its loss ends
+// beyond the lookahead or within it as predicted; what does change is
+// news: the end of the loss coming within the lookahead or moving, the
+// loss ending and predicted again later, the miss distance.
+func TestOngoingLossIsNoNews(t *testing.T) {
+	r := rules.Default()
+	h := DefaultHysteresis(r)
+	look := mannedEntry.LookaheadS
+	l := NewLifecycle(r, h)
+	if out := l.Apply(nil, []detect.Event{predicted(t0, 0, look, 1000)}, t0); len(out) != 1 || out[0].State != StateRaised {
+		t.Fatalf("raise: %v", states(out))
+	}
+	var at time.Time
+	for s := 1; s <= 60; s++ {
+		at = t0.Add(time.Duration(s) * time.Second)
+		if out := l.Apply(nil, []detect.Event{predicted(at, 0, look, 1000)}, at); len(out) != 0 {
+			t.Fatalf("%d s into a loss lasting beyond the lookahead: published %v", s, states(out))
+		}
+	}
+	at = t0.Add(61 * time.Second)
+	if out := l.Apply(nil, []detect.Event{predicted(at, 0, 100, 1000)}, at); len(out) != 1 || out[0].State != StateUpdated {
+		t.Fatalf("the end of the loss came within the lookahead: %v", states(out))
+	}
+	for s := 62; s <= 90; s++ {
+		at = t0.Add(time.Duration(s) * time.Second)
+		if out := l.Apply(nil, []detect.Event{predicted(at, 0, 100-float64(s-61), 1000)}, at); len(out) != 0 {
+			t.Fatalf("%d s into a loss ending as predicted: published %v", s, states(out))
+		}
+	}
+	at = t0.Add(91 * time.Second)
+	if out := l.Apply(nil, []detect.Event{predicted(at, 0, 70-20, 1000)}, at); len(out) != 1 || out[0].State != StateUpdated {
+		t.Fatalf("the loss now ends 20 s sooner: %v", states(out))
+	}
+	at = t0.Add(92 * time.Second)
+	if out := l.Apply(nil, []detect.Event{predicted(at, 0, 49, 1000+0.2*mannedEntry.HorizontalM())}, at); len(out) != 1 || out[0].State != StateUpdated {
+		t.Fatalf("the miss distance moved by a fifth of the threshold: %v", states(out))
+	}
+	at = t0.Add(93 * time.Second)
+	if out := l.Apply(nil, []detect.Event{predicted(at, 30, 60, 1000+0.2*mannedEntry.HorizontalM())}, at); len(out) != 1 || out[0].State != StateUpdated {
+		t.Fatalf("the loss ended and is predicted again 30 s ahead: %v", states(out))
+	}
+}
+
 func TestLevelDowngradeNeedsMargin(t *testing.T) {
 	r := rules.Default()
 	h := DefaultHysteresis(r)
