@@ -105,6 +105,10 @@ func Suggest(a, b *Party, sep *Separation, ka, kb *Kinematics) (Suggestion, bool
 // other aircraft its party is clear of (the test oracle of the prunes).
 func suggest(a, b *Party, sep *Separation, ka, kb *Kinematics, unpruned bool) (Suggestion, bool) {
 	s := &suggester{a: a, b: b, sep: sep, ka: ka, kb: kb, unpruned: unpruned, pairDets: pairDetectors(nil, sep)}
+	s.sharedStart = !unpruned && ka.ReactionS > 0 && kb.ReactionS > 0 && sep.Alerter.LookaheadS > 0
+	if s.sharedStart && s.everyPairConflictsAtStart() {
+		return Suggestion{}, false
+	}
 	s.clearA = s.clearOf(a)
 	s.clearB = s.clearOf(b)
 	turn, turnOK := s.search(s.turnCandidates, familyTurn, math.Inf(1))
@@ -135,8 +139,14 @@ type suggester struct {
 	pairDets []detect.Detector
 	dets     []sepDetectors
 	// unpruned checks every other the aircraft is clear of, as the test
-	// oracle of the family's prune.
+	// oracle of the family's prune, and flies every pair it tries
+	// through all its pieces.
 	unpruned bool
+	// sharedStart is set when every pair of candidates starts with the
+	// same piece of relative motion (startConflicts), and starts holds
+	// the verdicts of that piece by its end.
+	sharedStart bool
+	starts      []startVerdict
 	// cache of each aircraft's verdicts against its others, by candidate.
 	okA, okB []verdict
 }
@@ -149,6 +159,71 @@ const (
 	clearOfOthers
 	conflictsWithOthers
 )
+
+// startVerdict is whether the relative motion of the pair flying on
+// conflicts over [0, endS].
+type startVerdict struct {
+	endS     float64
+	conflict bool
+}
+
+// The start of every pair. Both aircraft fly on for their reaction time
+// before any manoeuvre begins, so every pair of candidates, of either
+// family, starts with the same piece of relative motion, from the two
+// positions now, and the pieces differ only in where they end: at the
+// first bend of either path, or at the lookahead. conflictsUnder runs
+// the detectors on that piece over [0, end] as on any other, so a pair
+// whose start conflicts conflicts, whatever comes after; and there are
+// few ends (the lookahead, each reaction time), each judged once. This
+// needs both reaction times positive (a path bends only after its first
+// piece, which is then flying on) and a positive lookahead (else no
+// piece is run at all).
+
+// startConflicts reports whether the pair flying on conflicts over
+// [0, endS]: the first piece conflictsUnder runs for every pair whose
+// paths first bend at endS (or never bend before the lookahead endS).
+func (s *suggester) startConflicts(endS float64) bool {
+	for _, v := range s.starts {
+		if v.endS == endS {
+			return v.conflict
+		}
+	}
+	a, b := path{{pos: s.a.Pos, vel: s.a.Vel}}, path{{pos: s.b.Pos, vel: s.b.Vel}}
+	v := startVerdict{endS: endS, conflict: conflictsUnder(a, b, endS, s.pairDets)}
+	s.starts = append(s.starts, v)
+	return v.conflict
+}
+
+// firstEnd is where the first piece of the pair of paths a and b ends, as
+// conflictsUnder cuts them: at the earliest time either bends, or at the
+// lookahead if sooner.
+func firstEnd(a, b path, look float64) float64 {
+	end := look
+	for _, p := range []path{a, b} {
+		if len(p) > 1 && p[1].t < end {
+			end = p[1].t
+		}
+	}
+	return end
+}
+
+// everyPairConflictsAtStart reports whether every pair of candidates
+// conflicts at its start: a candidate flying on never bends, and every
+// other first bends at its aircraft's reaction time (flown), so the
+// start of a pair ends at the lookahead or at either reaction time or
+// the earlier of the two, whichever is sooner than the lookahead. A pair
+// already in conflict before the earlier manoeuvre can begin (arrivals
+// in trail closer than their separation) has no suggestion.
+func (s *suggester) everyPairConflictsAtStart() bool {
+	look := s.sep.Alerter.LookaheadS
+	ra, rb := min(s.ka.ReactionS, look), min(s.kb.ReactionS, look)
+	for _, end := range []float64{look, ra, rb, min(ra, rb)} {
+		if !s.startConflicts(end) {
+			return false
+		}
+	}
+	return true
+}
 
 // kinematics is how p flies.
 func (s *suggester) kinematics(p *Party) *Kinematics {
@@ -415,7 +490,11 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 			if pathsB[p.j] == nil {
 				pathsB[p.j] = s.flown(s.b, mb[p.j])
 			}
-			if conflictsUnder(pathsA[p.i], pathsB[p.j], s.sep.Alerter.LookaheadS, s.pairDets) {
+			look := s.sep.Alerter.LookaheadS
+			if s.sharedStart && s.startConflicts(firstEnd(pathsA[p.i], pathsB[p.j], look)) {
+				continue
+			}
+			if conflictsUnder(pathsA[p.i], pathsB[p.j], look, s.pairDets) {
 				continue
 			}
 			if s.clearWith(s.a, s.checkA, s.okA, p.i, pathsA[p.i]) && s.clearWith(s.b, s.checkB, s.okB, p.j, pathsB[p.j]) {

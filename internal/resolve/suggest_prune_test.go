@@ -11,8 +11,9 @@ import (
 )
 
 // TestSuggestPruneIsExact: the suggestion with the others of each
-// manoeuvre family pruned (beyondFamily) is the one checking every other
-// each aircraft is clear of, and no candidate of a family comes into
+// manoeuvre family pruned (beyondFamily) and the pairs judged by their
+// shared start (startConflicts) is the one checking every other each
+// aircraft is clear of and flying every pair through, and no candidate of a family comes into
 // conflict with an other its family left out, on pairs in conflict with a
 // crowd of others around them, some within reach and some not.
 func TestSuggestPruneIsExact(t *testing.T) {
@@ -41,6 +42,14 @@ func TestSuggestPruneIsExact(t *testing.T) {
 			missM, missAltM, spreadM, spreadAltM, vzMps = 30, 10, 2000, 80, 1
 			tc = rapid.Float64Range(20, 50).Draw(t, "drone_t_meet")
 		}
+		// Each aircraft reacts after its own time, sometimes at once:
+		// the start every pair shares (startConflicts) ends at the
+		// earlier, or is not shared.
+		reacts := []float64{0, 3, 10, 10, 10, 25}
+		kaR, kbR := *ka, *kb
+		kaR.ReactionS = rapid.SampledFrom(reacts).Draw(t, "a_reaction_s")
+		kbR.ReactionS = rapid.SampledFrom(reacts).Draw(t, "b_reaction_s")
+		ka, kb = &kaR, &kbR
 		vel := func(name string, sp float64) detect.Vec3 {
 			tr := rapid.Float64Range(0, 2*math.Pi).Draw(t, name+"_track")
 			return detect.Vec3{X: sp * math.Sin(tr), Y: sp * math.Cos(tr), Z: rapid.Float64Range(-vzMps, vzMps).Draw(t, name+"_vz")}
