@@ -49,7 +49,7 @@ func metro5000(tb testing.TB) []metroScene {
 // vertical speed over the separation's lookahead, anywhere between its
 // lowest and highest altitude, plus the track's own speed over the
 // lookahead and the separation's reach), as the service's nearCentres
-// finds them. Only the alerter of a separation matters to Suggest.
+// finds them.
 func buildMetroScenes(tb testing.TB, aircraft int) []metroScene {
 	now := time.Now()
 	reports, err := traffic.Generate("metro", traffic.Options{Aircraft: aircraft, Parties: 2, Seed: 1, Time: now})
@@ -65,7 +65,7 @@ func buildMetroScenes(tb testing.TB, aircraft int) []metroScene {
 	seps := make([]Separation, len(table.Entries()))
 	reachM, lookS := make([]float64, len(seps)), make([]float64, len(seps))
 	for i, e := range table.Entries() {
-		seps[i] = Separation{Alerter: detect.Alerter{LookaheadS: e.LookaheadS, Levels: e.Levels}}
+		seps[i] = SeparationOf(e)
 		for _, l := range e.Levels {
 			reach := l.Detector.Reach()
 			reachM[i] = max(reachM[i], math.Hypot(reach.HorizontalM, reach.VerticalM))

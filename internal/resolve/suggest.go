@@ -507,17 +507,21 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 
 // clearWith reports whether the flown path of candidate i keeps p clear of
 // every other intruder it was clear of (cached by candidate); check lists
-// those its family may bring into conflict (checks).
+// those its family may bring into conflict (checks). The other a
+// candidate meets is moved to the front of checks: the candidates tried
+// next are most often its neighbours, which most often meet it too, and
+// the verdict does not depend on the order the others are tried in.
 func (s *suggester) clearWith(p *Party, checks []check, cache []verdict, i int, path path) bool {
 	if cache[i] != unknown {
 		return cache[i] == clearOfOthers
 	}
 	cache[i] = clearOfOthers
-	for _, c := range checks {
+	for n, c := range checks {
 		o := &p.Others[c.n]
 		other := [1]segment{{pos: o.Pos, vel: o.Vel}} // flying on (straight), without an allocation
 		if conflictsUnder(path, other[:], o.Sep.Alerter.LookaheadS, c.dets) {
 			cache[i] = conflictsWithOthers
+			checks[0], checks[n] = checks[n], checks[0]
 			break
 		}
 	}
