@@ -117,11 +117,10 @@ func (o *ownship) beyondReachOf(d dim, lo, hi float64, t *test, reach detect.Rea
 		if nearestAbs(rel.Z, relVz, from, to) > reach.VerticalM+math.Abs(relVz)*reach.VerticalS {
 			return true
 		}
-		ownH := o.trackSpeed
 		if d == dimGs {
-			ownH = max(math.Abs(lo), math.Abs(hi))
+			return o.gsBeyond(rel, t.vel, lo, hi, from, to, reach)
 		}
-		closing := intH + ownH
+		closing := intH + o.trackSpeed
 		return math.Sqrt(rel.X*rel.X+rel.Y*rel.Y)-closing*to > reach.HorizontalM+closing*reach.HorizontalS
 	case dimVs, dimAlt:
 		relVx, relVy := t.vel.X-o.vel.X, t.vel.Y-o.vel.Y
@@ -160,16 +159,12 @@ func (o *ownship) beyondMask(lo, hi *[numDims]float64, t *test, reach detect.Rea
 	if nearestAbs(rel.Z, relVz, from, to) > reach.VerticalM+math.Abs(relVz)*reach.VerticalS {
 		mask |= 1<<dimTrack | 1<<dimGs
 	} else {
-		dist := math.Sqrt(rel.X*rel.X + rel.Y*rel.Y)
-		for _, d := range [...]dim{dimTrack, dimGs} {
-			ownH := o.trackSpeed
-			if d == dimGs {
-				ownH = max(math.Abs(lo[d]), math.Abs(hi[d]))
-			}
-			closing := intH + ownH
-			if dist-closing*to > reach.HorizontalM+closing*reach.HorizontalS {
-				mask |= 1 << d
-			}
+		closing := intH + o.trackSpeed
+		if math.Sqrt(rel.X*rel.X+rel.Y*rel.Y)-closing*to > reach.HorizontalM+closing*reach.HorizontalS {
+			mask |= 1 << dimTrack
+		}
+		if o.gsBeyond(rel, t.vel, lo[dimGs], hi[dimGs], from, to, reach) {
+			mask |= 1 << dimGs
 		}
 	}
 	relVx, relVy := t.vel.X-o.vel.X, t.vel.Y-o.vel.Y
@@ -188,6 +183,60 @@ func (o *ownship) beyondMask(lo, hi *[numDims]float64, t *test, reach detect.Rea
 	return mask
 }
 
+// gsBeyond is the horizontal test of beyondReachOf for the ground-speed
+// candidates within [lo, hi], the intruder at rel from the ownship
+// flying intVel: every horizontal relative position the candidates reach
+// over [from, to] is further than reach.HorizontalM plus the fastest
+// horizontal relative speed times reach.HorizontalS (and a meter of
+// slack for rounding). A candidate g moves the relative position by
+// t·(w − g·u), w the intruder's horizontal velocity and u the ownship's
+// track: over g in [lo, hi] and t in [from, to] these displacements fill
+// the convex quadrilateral of the four corners t·(w − g·u) at the ends of
+// both, so the closest relative position is rel's distance to it. Along
+// the track, not around the ownship: a drone off an airliner's track is
+// out of reach of any of its speeds, however fast.
+func (o *ownship) gsBeyond(rel, intVel detect.Vec3, lo, hi, from, to float64, reach detect.Reach) bool {
+	const slackM = 1
+	ax, ay := intVel.X-lo*o.ux, intVel.Y-lo*o.uy // w − lo·u
+	bx, by := intVel.X-hi*o.ux, intVel.Y-hi*o.uy // w − hi·u
+	fastest := math.Sqrt(max(ax*ax+ay*ay, bx*bx+by*by))
+	limit := reach.HorizontalM + fastest*reach.HorizontalS + slackM
+	// The relative positions at the corners, in order around the
+	// quadrilateral; the origin is where the two aircraft coincide.
+	cx := [4]float64{rel.X + from*ax, rel.X + from*bx, rel.X + to*bx, rel.X + to*ax}
+	cy := [4]float64{rel.Y + from*ay, rel.Y + from*by, rel.Y + to*by, rel.Y + to*ay}
+	nearest2 := math.Inf(1)
+	var pos, neg bool
+	for i := range 4 {
+		j := (i + 1) % 4
+		ex, ey := cx[j]-cx[i], cy[j]-cy[i]
+		e2 := ex*ex + ey*ey
+		if e2 == 0 {
+			// A corner twice (from = 0, or lo = hi): no edge.
+			nearest2 = min(nearest2, cx[i]*cx[i]+cy[i]*cy[i])
+			continue
+		}
+		// The side of the edge the origin is on, and its squared
+		// distance to the edge.
+		switch cross := ex*(-cy[i]) - ey*(-cx[i]); {
+		case cross > 0:
+			pos = true
+		case cross < 0:
+			neg = true
+		default:
+			pos, neg = true, true
+		}
+		u := max(0, min(1, -(cx[i]*ex+cy[i]*ey)/e2))
+		px, py := cx[i]+u*ex, cy[i]+u*ey
+		nearest2 = min(nearest2, px*px+py*py)
+	}
+	if pos != neg {
+		// Strictly inside: some candidate flies through the intruder.
+		return false
+	}
+	return nearest2 > limit*limit
+}
+
 // nearestAbs is the least |x + v·t| over t in [from, to].
 func nearestAbs(x, v, from, to float64) float64 {
 	a, b := x+v*from, x+v*to
@@ -201,6 +250,7 @@ func nearestAbs(x, v, from, to float64) float64 {
 type scratch struct {
 	xs     []float64
 	curves []detect.Curve
+	spans  []span
 }
 
 // red appends to dst the candidates of dimension d within [lo, hi] that

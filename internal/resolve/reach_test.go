@@ -8,11 +8,13 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/deconflict/deconflict/internal/detect"
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // TestBeyondReachIsConservative: whenever beyondReach leaves an intruder
 // out of a dimension, no candidate of the dimension, sampled densely,
-// conflicts with it, for both kinds of detector, near and far traffic.
+// conflicts with it, for both kinds of detector, near and far traffic,
+// over windows from now and from later (the recovery's).
 func TestBeyondReachIsConservative(t *testing.T) {
 	cfg := DefaultConfig()
 	dets := []detect.Detector{
@@ -42,6 +44,11 @@ func TestBeyondReachIsConservative(t *testing.T) {
 			Z: own.pos.Z + (40*horizon+500)*rapid.Float64Range(-1.2, 1.2).Draw(t, "dz"),
 		}
 		tt := test{det: rapid.SampledFrom(dets).Draw(t, "detector"), pos: pos, vel: intVel, toS: horizon}
+		// The recovery's windows start later, or test the start only.
+		if from := rapid.SampledFrom([]float64{0, 0, 0, 5, 30}).Draw(t, "from"); from > 0 {
+			tt.fromS, tt.toS = from, from+horizon
+			tt.atStart = rapid.Bool().Draw(t, "at_start")
+		}
 		c := computation{cfg: &cfg, own: own}
 		for d := dimTrack; d < numDims; d++ {
 			lo, hi := c.domain(d)
@@ -176,5 +183,72 @@ func TestClassifyPruneIsExact(t *testing.T) {
 	t.Logf("%d conflict aircraft, %d intruders left out", conflicting, left)
 	if conflicting == 0 || left == 0 {
 		t.Fatal("vacuous: no conflict aircraft, or none left out")
+	}
+}
+
+// TestGsBeyondReachIsConservative: the ground-speed test of beyondReach
+// (gsBeyond, the quadrilateral the candidates' relative positions sweep)
+// leaves out no intruder some candidate conflicts with, densely sampled,
+// on intruders drawn around that quadrilateral: a fast ownship (an
+// airliner's speeds) and slow ones, from inside it to a little beyond the
+// reach, over windows from 0 and from later (the recovery's), with
+// cylinders and DO-365 well clear.
+func TestGsBeyondReachIsConservative(t *testing.T) {
+	cfgs := []Config{DefaultConfig(), ConfigOf(rules.DefaultPerformance(rules.ClassUAS))}
+	dets := []detect.Detector{
+		detect.Cylinder{HorizontalM: 1852, VerticalM: 150},
+		detect.Cylinder{HorizontalM: 50, VerticalM: 15},
+		DO365().Alerter.Levels[1].Detector,
+	}
+	var pruned, kept int
+	check := func(t *rapid.T) {
+		cfg := rapid.SampledFrom(cfgs).Draw(t, "cfg")
+		vel := func(name string, maxSpeed float64) detect.Vec3 {
+			speed := rapid.Float64Range(0, maxSpeed).Draw(t, name+"_speed")
+			track := rapid.Float64Range(0, 2*math.Pi).Draw(t, name+"_track")
+			return detect.Vec3{X: speed * math.Sin(track), Y: speed * math.Cos(track), Z: rapid.Float64Range(-5, 5).Draw(t, name+"_vz")}
+		}
+		own := newOwnship(detect.Vec3{Z: 100}, vel("own", cfg.MaxGsMps), cfg.MinAirspeedMps)
+		c := computation{cfg: &cfg, own: own}
+		lo, hi := c.domain(dimGs)
+		det := rapid.SampledFrom(dets).Draw(t, "detector")
+		from := rapid.SampledFrom([]float64{0, 0, 10, 40}).Draw(t, "from")
+		tt := test{det: det, vel: vel("int", 60), fromS: from, toS: from + rapid.SampledFrom([]float64{1, 25, 55, 180}).Draw(t, "window")}
+		tt.atStart = rapid.IntRange(0, 4).Draw(t, "at_start") == 0
+		to := tt.toS
+		if tt.atStart {
+			to = from + 1
+		}
+		// A point of the quadrilateral, moved by up to twice the reach.
+		g := lo + (hi-lo)*rapid.Float64Range(0, 1).Draw(t, "g")
+		at := from + (to-from)*rapid.Float64Range(0, 1).Draw(t, "t")
+		reach := det.Reach()
+		off := (reach.HorizontalM + 2*(math.Hypot(tt.vel.X, tt.vel.Y)+hi)*reach.HorizontalS + 200) * rapid.Float64Range(0, 2).Draw(t, "off")
+		bearing := rapid.Float64Range(0, 2*math.Pi).Draw(t, "bearing")
+		tt.pos = detect.Vec3{
+			X: off*math.Sin(bearing) - at*(tt.vel.X-g*own.ux),
+			Y: off*math.Cos(bearing) - at*(tt.vel.Y-g*own.uy),
+			Z: own.pos.Z + rapid.Float64Range(-20, 20).Draw(t, "dz") - at*(tt.vel.Z-own.vel.Z),
+		}
+		if !own.beyondReach(dimGs, lo, hi, &tt) {
+			kept++
+			return
+		}
+		pruned++
+		const samples = 4000
+		for k := 0; k <= samples; k++ {
+			x := lo + (hi-lo)*float64(k)/samples
+			p, v := own.state(dimGs, x)
+			if tt.conflicts(p, v) {
+				t.Fatalf("ground speed %g conflicts with an intruder called beyond reach (%+v)", x, tt)
+			}
+		}
+	}
+	for range 20 {
+		rapid.Check(t, check)
+	}
+	t.Logf("%d intruders beyond reach of every ground speed, %d not", pruned, kept)
+	if pruned == 0 || kept == 0 {
+		t.Fatal("vacuous: every intruder pruned, or none")
 	}
 }
