@@ -181,15 +181,23 @@ type computation struct {
 	keep       []uint8
 	sepReaches []sepReaches
 	sc         scratch
-	// unpruned runs every intruder's detection in classify, as the test
-	// oracle of its prune (beyondReachNow).
+	// unpruned runs every test of every intruder, as the test oracle of
+	// the prunes: every intruder's detection in classify (beyondReachNow),
+	// and in each dimension every intruder (reachMasks) and its red, of
+	// the regions and of the recovery (beyondReach).
 	unpruned bool
 }
 
 // Compute returns the bands of the ownship against the traffic. Intruders
 // with a nil Sep are ignored.
 func Compute(own Aircraft, traffic []Intruder, cfg *Config) Bands {
-	c := &computation{cfg: cfg, own: newOwnship(own.Pos, own.Vel, cfg.MinAirspeedMps), traffic: traffic}
+	return compute(own, traffic, cfg, false)
+}
+
+// compute is Compute, with every prune left out when unpruned (the
+// oracle of the prunes' tests).
+func compute(own Aircraft, traffic []Intruder, cfg *Config, unpruned bool) Bands {
+	c := &computation{cfg: cfg, own: newOwnship(own.Pos, own.Vel, cfg.MinAirspeedMps), traffic: traffic, unpruned: unpruned}
 	c.classify()
 	c.reachMasks()
 	var b Bands
@@ -284,7 +292,7 @@ func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans)
 			horizon = min(horizon, lvl.AlertingTimeS)
 		}
 		t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
-		if c.own.beyondReach(d, lo, hi, &t) {
+		if !c.unpruned && c.own.beyondReach(d, lo, hi, &t) {
 			// No candidate conflicts: red would find nothing.
 			if c.conflict[r][i] {
 				ms = append(ms, member{in: in, det: lvl.Detector, horizonS: horizon})
@@ -327,8 +335,8 @@ func (c *computation) reachMasks() {
 				break
 			}
 		}
-		if keep == all {
-			c.keep[i] = keep
+		if keep == all || c.unpruned {
+			c.keep[i] = all
 			continue
 		}
 		t := test{pos: in.Pos, vel: in.Vel, toS: in.Sep.Alerter.LookaheadS}

@@ -17,7 +17,7 @@ func (c *computation) recovery(d dim, ms []member, lo, hi float64) (spans, float
 	// The near-mid-air-collision cylinders: if no candidate avoids them,
 	// there is nothing to recover to.
 	step := c.cfg.step(d)
-	if !c.cylinderRed(d, ms, lo, hi, 0).complement(lo, hi).usable(step) {
+	if !c.cylinderUsable(d, ms, lo, hi, 0, step) {
 		return nil, 0
 	}
 	lookahead := 0.0
@@ -26,7 +26,7 @@ func (c *computation) recovery(d dim, ms []member, lo, hi float64) (spans, float
 	}
 	factor := 1.0
 	for c.shrinkable(ms, factor) {
-		if c.cylinderRed(d, ms, lo, hi, factor).complement(lo, hi).usable(step) {
+		if c.cylinderUsable(d, ms, lo, hi, factor, step) {
 			// Binary search of the earliest time from which some
 			// candidate recovers, to half a second.
 			pr, pg, p := 0.0, lookahead+1, lookahead
@@ -73,16 +73,31 @@ func (c *computation) shrinkable(ms []member, factor float64) bool {
 	return false
 }
 
-// cylinderRed is the union of the candidates in conflict with the
-// members' cylinders at factor over their horizons.
-func (c *computation) cylinderRed(d dim, ms []member, lo, hi, factor float64) spans {
-	var red []span
+// cylinderUsable reports whether the candidates in conflict with none of
+// the members' cylinders at factor over their horizons hold a range at
+// least width wide. It stops at the first member after which none is
+// left, as more conflicts only take candidates away (the ranges left
+// are pieces of those before, so none grows wider), and leaves out the
+// members whose cylinder no candidate can reach.
+func (c *computation) cylinderUsable(d dim, ms []member, lo, hi, factor, width float64) bool {
+	red := c.sc.spans[:0]
+	defer func() { c.sc.spans = red[:0] }()
 	for i := range ms {
 		m := &ms[i]
 		t := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: m.horizonS}
+		if !c.unpruned && c.own.beyondReach(d, lo, hi, &t) {
+			continue
+		}
+		n := len(red)
 		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
+		if len(red) > n {
+			red = unite(red)
+			if !spans(red).gapAtLeast(lo, hi, width) {
+				return false
+			}
+		}
 	}
-	return unite(red)
+	return spans(red).gapAtLeast(lo, hi, width)
 }
 
 // recoveryGreen is the set of candidates that recover from time b: for
@@ -95,7 +110,9 @@ func (c *computation) recoveryGreen(d dim, ms []member, lo, hi, factor, b float6
 	for i := range ms {
 		m := &ms[i]
 		cyl := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: min(b, m.horizonS)}
-		red = c.own.red(red, &c.sc, d, lo, hi, &cyl, c.cfg.Samples)
+		if c.unpruned || !c.own.beyondReach(d, lo, hi, &cyl) {
+			red = c.own.red(red, &c.sc, d, lo, hi, &cyl, c.cfg.Samples)
+		}
 		if b > m.horizonS {
 			continue
 		}
@@ -104,7 +121,9 @@ func (c *computation) recoveryGreen(d dim, ms []member, lo, hi, factor, b float6
 			t.atStart = true
 			t.toS = b + 1
 		}
-		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
+		if c.unpruned || !c.own.beyondReach(d, lo, hi, &t) {
+			red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
+		}
 	}
 	return unite(red).complement(lo, hi)
 }

@@ -75,6 +75,19 @@ func (s spans) usable(width float64) bool {
 	return false
 }
 
+// gapAtLeast reports whether [lo, hi] without s holds a span at least
+// width wide: complement(lo, hi).usable(width) without building it.
+func (s spans) gapAtLeast(lo, hi, width float64) bool {
+	at := lo
+	for _, x := range s {
+		if x.lo > at && x.lo-at >= width {
+			return true
+		}
+		at = max(at, x.hi)
+	}
+	return hi > at && hi-at >= width
+}
+
 // wide returns the spans of s at least width wide.
 func (s spans) wide(width float64) spans {
 	var out spans
