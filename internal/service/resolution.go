@@ -203,7 +203,10 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 }
 
 // nearAlerts returns, for each alert, the live tracks that can matter to
-// an aircraft of it (nearCentres), the alert's aircraft among them as
+// an aircraft of it (within reach of its centre, nearCentres, and not
+// ruled out by resolve.Matter, which tells the few that can matter from
+// the city of drones a manned aircraft's reach covers, before they are
+// copied), the alert's aircraft among them as
 // their tracks were when the centres were placed on them, so that each
 // aircraft is resolved from the very track its search was centred on.
 // One query of the engine's index of track positions
@@ -273,7 +276,7 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 				continue
 			}
 			dy, dz := st.ECEF[1]-ce.ecef[1], st.ECEF[2]-ce.ecef[2]
-			if dx*dx+dy*dy+dz*dz <= r*r {
+			if dx*dx+dy*dy+dz*dz <= r*r && ce.matters(c, st, nowNs) {
 				// The tracks kept are copied in order: this one will
 				// be copies[copied].
 				nearIdx[ce.alert] = append(nearIdx[ce.alert], copied)
@@ -304,7 +307,36 @@ type nearCentre struct {
 	alert          int
 	ecef           [3]float64
 	reachM, perMps []float64
+	// frame is the frame the aircraft's bands are computed in
+	// (resolveAmong), pair the frame of its pair's suggestion (the
+	// pair's midpoint) when the alert is a conflict of two aircraft with
+	// live tracks; bands[c] and suggestion[c] test there whether a track
+	// of class c can matter (matters).
+	frame             geo.Frame
+	pair              *geo.Frame
+	bands, suggestion []resolve.Matter
 }
+
+// matters reports whether st, of class c, can matter to the resolution
+// of the aircraft of centre ce at nowNs: to its bands, in its own frame,
+// or to the suggestion of its pair, in the pair's frame
+// (resolve.Matter). Exact for the resolution: a track it leaves out
+// changes nothing (TestResolutionConsidersEveryAircraftThatMatters
+// compares with every track).
+func (ce *nearCentre) matters(c uint8, st *track.State, nowNs int64) bool {
+	at := st.ECEFAt(float64(nowNs-st.Time.UnixNano()) / 1e9)
+	rel := geo.ECEF{XM: at[0] - ce.ecef[0], YM: at[1] - ce.ecef[1], ZM: at[2] - ce.ecef[2]}
+	vel := geo.ECEF{XM: st.VelECEF[0], YM: st.VelECEF[1], ZM: st.VelECEF[2]}
+	// The relative position and the velocity rotated into each frame,
+	// the aircraft at its origin (NewMatter).
+	if ce.bands[c].Bands(resolve.Aircraft{Pos: enuVec(ce.frame.VelocityFromECEF(rel)), Vel: enuVec(ce.frame.VelocityFromECEF(vel))}) {
+		return true
+	}
+	return ce.pair != nil && ce.suggestion[c].Suggestion(resolve.Aircraft{Pos: enuVec(ce.pair.VelocityFromECEF(rel)), Vel: enuVec(ce.pair.VelocityFromECEF(vel))})
+}
+
+// enuVec is an east-north-up vector as resolve has it.
+func enuVec(v geo.ENU) detect.Vec3 { return detect.Vec3{X: v.EastM, Y: v.NorthM, Z: v.UpM} }
 
 // ownTracks returns the live track of each aircraft of each alert (nil
 // for one that has none), all read at one moment.
@@ -341,6 +373,12 @@ func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentr
 	classes := len(rv.table.Classes())
 	var centres []nearCentre
 	for ai, tracks := range own {
+		// The frame of the pair's suggestion, as resolveAmong has it.
+		var pair *geo.Frame
+		if len(tracks) == 2 && tracks[0] != nil && tracks[1] != nil {
+			f := geo.NewFrame(midpoint(tracks[0], tracks[1], now))
+			pair = &f
+		}
 		for _, st := range tracks {
 			if st == nil {
 				continue
@@ -355,12 +393,27 @@ func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentr
 			ownMaxMps := max(cfg.MaxGsMps, math.Hypot(st.VelEastMps, st.VelNorthMps)) +
 				max(-cfg.MinVsMps, cfg.MaxVsMps, math.Abs(st.VelUpMps))
 			jumpM := max(0, altM-cfg.MinAltM, cfg.MaxAltM-altM)
-			ce := nearCentre{alert: ai, ecef: st.ECEFAt(sinceS), reachM: make([]float64, classes), perMps: make([]float64, classes)}
+			ce := nearCentre{alert: ai, ecef: st.ECEFAt(sinceS), reachM: make([]float64, classes), perMps: make([]float64, classes),
+				frame: geo.NewFrame(geo.LLA{LatDeg: st.Pos.LatDeg, LonDeg: st.Pos.LonDeg}), pair: pair,
+				bands: make([]resolve.Matter, classes)}
+			// The aircraft's velocity in each frame, at the origin.
+			own := inFrame(ce.frame, st, now)
+			own.Pos = detect.Vec3{}
+			var ownInPair resolve.Aircraft
+			if pair != nil {
+				ownInPair = resolve.Aircraft{Vel: inFrame(*pair, st, now).Vel}
+				ce.suggestion = make([]resolve.Matter, classes)
+			}
 			for oc := range classes {
 				entry := rv.table.For(c, uint8(oc)).Index()
 				look := rv.lookaheadS[entry]
 				ce.reachM[oc] = rv.reachM[entry] + jumpM + ownMaxMps*look
 				ce.perMps[oc] = look
+				sep := &rv.seps[entry]
+				ce.bands[oc] = resolve.NewMatter(own, sep, cfg, &rv.kinematics[c])
+				if pair != nil {
+					ce.suggestion[oc] = resolve.NewMatter(ownInPair, sep, cfg, &rv.kinematics[c])
+				}
 			}
 			centres = append(centres, ce)
 		}

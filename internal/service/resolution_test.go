@@ -138,6 +138,42 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 	t.Logf("%d conflict alerts, %d aircraft", checked, len(all))
 }
 
+// TestResolutionInMetroTrafficConsidersEveryAircraftThatMatters is
+// TestResolutionConsidersEveryAircraftThatMatters in a city's traffic
+// (traffic.Generate's metro: drones on delivery routes, arrivals,
+// departures and helicopters among them), where the tracks that can
+// matter to a manned aircraft are looked for among every drone of the
+// city and most are left out (resolve.Matter): every kind of pair, each
+// resolved alone and in groups of resolveGroup, a few seconds after the
+// traffic's reports.
+func TestResolutionInMetroTrafficConsidersEveryAircraftThatMatters(t *testing.T) {
+	s, open, now := trafficAlerts(t, "metro", 1500)
+	now = now.Add(3 * time.Second)
+	rv := s.resolverFor(s.Rules())
+	all := s.tac.eng.Load().States()
+	ptrs := make([]*alert.Alert, len(open))
+	for i := range open {
+		ptrs[i] = &open[i]
+	}
+	byPair := map[string]int{}
+	for start := 0; start < len(ptrs); start += resolveGroup {
+		group := ptrs[start:min(start+resolveGroup, len(ptrs))]
+		near := s.nearAlerts(rv, group, now)
+		for i, a := range group {
+			got := s.resolve(a, now)
+			if inGroup := s.resolveAmong(rv, a, now, near[i]); !reflect.DeepEqual(inGroup, got) {
+				t.Fatalf("alert %s: resolved alone\n%+v\nin a group\n%+v", a.ID, got, inGroup)
+			}
+			checkAgainstEveryAircraft(t, s, rv, a, now, all, got)
+			byPair[a.Aircraft[0].Class+"/"+a.Aircraft[1].Class]++
+		}
+	}
+	if byPair["manned/manned"] < 20 || byPair["uas/uas"] < 5 || byPair["manned/uas"]+byPair["uas/manned"] < 5 {
+		t.Fatalf("conflict alerts by pair %v: too few of some kind to check", byPair)
+	}
+	t.Logf("conflict alerts by pair %v among %d aircraft", byPair, len(all))
+}
+
 // checkAgainstEveryAircraft compares got, the service's resolution of the
 // conflict alert a at now, with the same computation against every live
 // aircraft (all) the party of each aircraft may see, with no reach
