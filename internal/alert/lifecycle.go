@@ -116,12 +116,19 @@ func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []
 }
 
 // movedMaterially compares predicted absolute moments, which stay put for a
-// steady encounter while t_in counts down.
+// steady encounter while t_in counts down, and the miss distance when
+// there is one: a closest approach clamped to an end of the lookahead
+// (already past, the pair drawing apart; or beyond the horizon) is not
+// the pair's closest approach but its distance at that end, which moves
+// on with time however steady the encounter (a diverging pair's distance
+// now grows every second), so it is compared only when the closest
+// approach now falls inside the lookahead.
 func (l *Lifecycle) movedMaterially(pub *Alert, c *detect.Conflict) bool {
 	sinceS := c.Time.Sub(pub.Time).Seconds()
-	return l.momentMoved(pub.TInS, c.TInS, sinceS, c.Sep.LookaheadS, true) ||
-		l.momentMoved(pub.TOutS, c.TOutS, sinceS, c.Sep.LookaheadS, false) ||
-		math.Abs(c.DHCPAM-pub.DHCPAM) > l.h.MissDistanceShare*c.Sep.HorizontalM()
+	look := c.Sep.LookaheadS
+	return l.momentMoved(pub.TInS, c.TInS, sinceS, look, true) ||
+		l.momentMoved(pub.TOutS, c.TOutS, sinceS, look, false) ||
+		c.TCPAS > 0 && c.TCPAS < look && math.Abs(c.DHCPAM-pub.DHCPAM) > l.h.MissDistanceShare*c.Sep.HorizontalM()
 }
 
 // momentMoved reports whether a predicted moment moved materially: pubS

@@ -229,6 +229,40 @@ func TestOngoingLossIsNoNews(t *testing.T) {
 	}
 }
 
+// TestMissDistanceAtAnEndIsNoNews: the distance at closest approach is
+// compared only when the closest approach is inside the lookahead; at
+// its start (a pair drawing apart) or its horizon it is the distance at
+// that end, which moves on with time.
+func TestMissDistanceAtAnEndIsNoNews(t *testing.T) {
+	r := rules.Default()
+	h := DefaultHysteresis(r)
+	look := mannedEntry.LookaheadS
+	step := 0.3 * mannedEntry.HorizontalM() // three times the threshold
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	withCPA := func(s int, tIn, tOut, tcpa, missM float64) detect.Event {
+		ev := predicted(at(s), tIn, tOut, missM)
+		ev.Conflict.TCPAS = tcpa
+		return ev
+	}
+	apart := NewLifecycle(r, h)
+	apart.Apply(nil, []detect.Event{withCPA(0, 0, 100, 0, 1000)}, at(0))
+	for s := 1; s <= 20; s++ {
+		if out := apart.Apply(nil, []detect.Event{withCPA(s, 0, 100-float64(s), 0, 1000+step*float64(s))}, at(s)); len(out) != 0 {
+			t.Fatalf("%d s on, a pair drawing apart as predicted: published %v", s, states(out))
+		}
+	}
+	beyond := NewLifecycle(r, h)
+	beyond.Apply(nil, []detect.Event{withCPA(0, 100, look, look, 5000)}, at(0))
+	for s := 1; s <= 20; s++ {
+		if out := beyond.Apply(nil, []detect.Event{withCPA(s, 100-float64(s), look, look, 5000-step*float64(s))}, at(s)); len(out) != 0 {
+			t.Fatalf("%d s on, the closest approach still beyond the lookahead: published %v", s, states(out))
+		}
+	}
+	if out := beyond.Apply(nil, []detect.Event{withCPA(21, 79, look, look-10, 5000-step*21)}, at(21)); len(out) != 1 || out[0].State != StateUpdated {
+		t.Fatalf("the closest approach came inside the lookahead, %.0f m nearer than published: %v", step*21, states(out))
+	}
+}
+
 func TestLevelDowngradeNeedsMargin(t *testing.T) {
 	r := rules.Default()
 	h := DefaultHysteresis(r)
