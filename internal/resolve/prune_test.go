@@ -108,9 +108,11 @@ func TestComputePrunesAreExact(t *testing.T) {
 
 // TestCylinderUsableMatchesUnion: whether the recovery's cylinders leave a
 // range a width wide, found by cylinderUsable (which leaves out the
-// members out of reach and stops at the first member after which no such
-// range is left), is what the union of every member's conflicts says, for
-// widths at and around the widest range the union leaves.
+// members out of reach, stops at the first member after which no such
+// range is left and moves it to the front), is what the union of every
+// member's conflicts says, for widths at and around the widest range the
+// union leaves; and so is whether some candidate recovers from a time
+// (recoveryUsable), against the unpruned green set (recoveryGreen).
 func TestCylinderUsableMatchesUnion(t *testing.T) {
 	var usable, unusable int
 	check := func(t *rapid.T) {
@@ -139,6 +141,30 @@ func TestCylinderUsableMatchesUnion(t *testing.T) {
 			want := widest >= w
 			if got := c.cylinderUsable(d, ms, lo, hi, factor, w); got != want {
 				t.Fatalf("dimension %d factor %g width %g: usable %v, the union of every member's conflicts says %v (widest free %g)", d, factor, w, got, want, widest)
+			}
+			if want {
+				usable++
+			} else {
+				unusable++
+			}
+		}
+		// The recovery from a time b: recoveryUsable against the green
+		// set of every member, unpruned.
+		b := rapid.Float64Range(0, 200).Draw(t, "b")
+		c.unpruned = true
+		green := c.recoveryGreen(d, ms, lo, hi, factor, b)
+		c.unpruned = false
+		widest = 0
+		for _, g := range green {
+			widest = max(widest, g.hi-g.lo)
+		}
+		for _, w := range []float64{widest, widest * (1 - 1e-9), widest * (1 + 1e-9), widest / 2, c.cfg.step(d)} {
+			if w <= 0 {
+				continue
+			}
+			want := green.usable(w)
+			if got := c.recoveryUsable(d, ms, lo, hi, factor, b, w); got != want {
+				t.Fatalf("dimension %d factor %g from %g s width %g: usable %v, the unpruned green set says %v (widest %g)", d, factor, b, w, got, want, widest)
 			}
 			if want {
 				usable++

@@ -31,7 +31,7 @@ func (c *computation) recovery(d dim, ms []member, lo, hi float64) (spans, float
 			// candidate recovers, to half a second.
 			pr, pg, p := 0.0, lookahead+1, lookahead
 			for pg-pr > 0.5 {
-				if !c.recoveryGreen(d, ms, lo, hi, factor, p).usable(step) {
+				if !c.recoveryUsable(d, ms, lo, hi, factor, p, step) {
 					pr = p
 				} else {
 					pg = p
@@ -77,8 +77,9 @@ func (c *computation) shrinkable(ms []member, factor float64) bool {
 // the members' cylinders at factor over their horizons hold a range at
 // least width wide. It stops at the first member after which none is
 // left, as more conflicts only take candidates away (the ranges left
-// are pieces of those before, so none grows wider), and leaves out the
-// members whose cylinder no candidate can reach.
+// are pieces of those before, so none grows wider), moving that member to
+// the front of ms (toFront), and leaves out the members whose cylinder no
+// candidate can reach.
 func (c *computation) cylinderUsable(d dim, ms []member, lo, hi, factor, width float64) bool {
 	red := c.sc.spans[:0]
 	defer func() { c.sc.spans = red[:0] }()
@@ -93,6 +94,7 @@ func (c *computation) cylinderUsable(d dim, ms []member, lo, hi, factor, width f
 		if len(red) > n {
 			red = unite(red)
 			if !spans(red).gapAtLeast(lo, hi, width) {
+				toFront(ms, i)
 				return false
 			}
 		}
@@ -103,29 +105,70 @@ func (c *computation) cylinderUsable(d dim, ms []member, lo, hi, factor, width f
 // recoveryGreen is the set of candidates that recover from time b: for
 // each member, no corrective conflict over [b, horizon] and no cylinder
 // conflict over [0, b]; past a member's horizon, no cylinder conflict
-// within it. A window [b, horizon] of (almost) zero length is tested as
-// DAIDALUS does, by whether a loss starts at b.
+// within it.
 func (c *computation) recoveryGreen(d dim, ms []member, lo, hi, factor, b float64) spans {
 	var red []span
 	for i := range ms {
-		m := &ms[i]
-		cyl := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: min(b, m.horizonS)}
-		if c.unpruned || !c.own.beyondReach(d, lo, hi, &cyl) {
-			red = c.own.red(red, &c.sc, d, lo, hi, &cyl, c.cfg.Samples)
-		}
-		if b > m.horizonS {
-			continue
-		}
-		t := test{det: m.det, pos: m.in.Pos, vel: m.in.Vel, fromS: b, toS: m.horizonS}
-		if detect.AlmostEquals(b, m.horizonS) {
-			t.atStart = true
-			t.toS = b + 1
-		}
-		if c.unpruned || !c.own.beyondReach(d, lo, hi, &t) {
-			red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
-		}
+		red = c.recoveryRed(red, d, &ms[i], lo, hi, factor, b)
 	}
 	return unite(red).complement(lo, hi)
+}
+
+// recoveryUsable reports whether recoveryGreen holds a range at least
+// width wide, stopping at the first member after which none is left (as
+// cylinderUsable does).
+func (c *computation) recoveryUsable(d dim, ms []member, lo, hi, factor, b, width float64) bool {
+	red := c.sc.spans[:0]
+	defer func() { c.sc.spans = red[:0] }()
+	for i := range ms {
+		n := len(red)
+		red = c.recoveryRed(red, d, &ms[i], lo, hi, factor, b)
+		if len(red) > n {
+			red = unite(red)
+			if !spans(red).gapAtLeast(lo, hi, width) {
+				toFront(ms, i)
+				return false
+			}
+		}
+	}
+	return spans(red).gapAtLeast(lo, hi, width)
+}
+
+// recoveryRed appends to red the candidates member m keeps from
+// recovering from time b: in conflict with its cylinder at factor over
+// [0, b] (its horizon, when shorter), or with its corrective detector over
+// [b, horizon]. A window [b, horizon] of (almost) zero length is tested
+// as DAIDALUS does, by whether a loss starts at b. The tests no candidate
+// can reach are left out.
+func (c *computation) recoveryRed(red []span, d dim, m *member, lo, hi, factor, b float64) []span {
+	cyl := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: min(b, m.horizonS)}
+	if c.unpruned || !c.own.beyondReach(d, lo, hi, &cyl) {
+		red = c.own.red(red, &c.sc, d, lo, hi, &cyl, c.cfg.Samples)
+	}
+	if b > m.horizonS {
+		return red
+	}
+	t := test{det: m.det, pos: m.in.Pos, vel: m.in.Vel, fromS: b, toS: m.horizonS}
+	if detect.AlmostEquals(b, m.horizonS) {
+		t.atStart = true
+		t.toS = b + 1
+	}
+	if c.unpruned || !c.own.beyondReach(d, lo, hi, &t) {
+		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
+	}
+	return red
+}
+
+// toFront moves ms[i] to the front, the others kept in order: the member
+// that left no usable range for one factor or time most often does so
+// for the next, tested first. The order of the members changes nothing
+// of what the recovery finds (unions of their conflicts).
+func toFront(ms []member, i int) {
+	if i > 0 {
+		m := ms[i]
+		copy(ms[1:i+1], ms[:i])
+		ms[0] = m
+	}
 }
 
 // sortUnique sorts the values and drops repeats.
