@@ -442,35 +442,82 @@ func withOwn(near []*track.State, own []*track.State) []*track.State {
 // resolveAmong computes the resolution of every aircraft of the alert at
 // now, against the tracks near it (nearAlerts).
 func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near []*track.State) Resolution {
+	return s.resolveShared(rv, a, now, near, nil)
+}
+
+// sharedBands are the bands of the aircraft already resolved among the
+// alerts of one group (startResolutions): one aircraft in several alerts
+// of the group (a manned aircraft is in several at once in a city) is
+// resolved from one track read at one moment, at one time, against the
+// aircraft its party may see among the tracks near each alert, which all
+// hold every track that can matter to its bands (resolve.Matter): the
+// same bands. TestResolutionInMetroTrafficConsidersEveryAircraftThatMatters
+// compares them with those computed alone and against every aircraft.
+type sharedBands map[track.Key]resolve.Bands
+
+// resolveShared is resolveAmong taking the bands of an aircraft from
+// shared when they are there, and putting there those it computes
+// (shared nil: none shared).
+func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, near []*track.State, shared sharedBands) Resolution {
 	res := Resolution{AlertID: a.ID, Time: now.UTC()}
 	keys := make([]track.Key, len(a.Aircraft))
 	for i, ac := range a.Aircraft {
 		keys[i] = track.Key{Party: ac.Party, Aircraft: ac.Aircraft}
 	}
 	own := make([]*track.State, len(keys))
-	for i := range near {
+	// The class of each track near (ok false for one the rules no longer
+	// know, which nothing is separated from).
+	classes := make([]uint8, len(near))
+	known := make([]bool, len(near))
+	lastClass, lastC, lastOK := "", uint8(0), false
+	for i, st := range near {
 		for n, k := range keys {
-			if near[i].Key() == k {
-				own[n] = near[i]
+			if st.Party == k.Party && st.Aircraft == k.Aircraft {
+				own[n] = st
 			}
 		}
+		if st.Class != lastClass || i == 0 {
+			lastClass = st.Class
+			lastC, lastOK = rv.table.Class(st.Class)
+		}
+		classes[i], known[i] = lastC, lastOK
 	}
+	// separation is the separation of me, of class c, with near[i]
+	// (rv.separation without looking the classes up by name).
+	separation := func(c uint8, i int) *resolve.Separation {
+		if !known[i] {
+			return nil
+		}
+		return &rv.seps[rv.table.For(c, classes[i]).Index()]
+	}
+	classOf := func(st *track.State) (uint8, bool) { return rv.table.Class(st.Class) }
 	visible := s.visibleAmong(near, a, now)
-	// The suggestion of a conflict, in the frame of the pair's midpoint.
+	// The suggestion of a conflict, in the frame of the pair's midpoint:
+	// each track converted once for both aircraft.
 	var sugg resolve.Suggestion
 	suggested := false
 	if a.Kind == alert.KindConflict && len(own) == 2 && own[0] != nil && own[1] != nil {
 		f := geo.NewFrame(midpoint(own[0], own[1], now))
+		inPair := make([]resolve.Aircraft, len(near))
+		converted := make([]bool, len(near))
 		parties := [2]resolve.Party{}
 		for n := range 2 {
 			me, other := own[n], own[1-n]
 			parties[n].Aircraft = inFrame(f, me, now)
 			parties[n].Others = make([]resolve.Intruder, 0, len(near))
+			c, ok := classOf(me)
 			for i, st := range near {
-				if st.Key() == me.Key() || st.Key() == other.Key() || !visible(me.Party, i) {
+				if st == me || st == other || !visible(me.Party, i) {
 					continue
 				}
-				parties[n].Others = append(parties[n].Others, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: rv.separation(me, st)})
+				if !converted[i] {
+					inPair[i], converted[i] = inFrame(f, st, now), true
+				}
+				var sep *resolve.Separation
+				if ok {
+					sep = separation(c, i)
+				}
+				parties[n].Others = append(parties[n].Others, resolve.Intruder{Aircraft: inPair[i], Sep: sep})
 			}
 		}
 		_, ka := rv.limits(own[0].Class)
@@ -491,17 +538,6 @@ func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near
 			res.Aircraft = append(res.Aircraft, out)
 			continue
 		}
-		// Bands in the aircraft's own east-north-up frame, its altitude
-		// up: the frame's origin is on the ellipsoid below it.
-		f := geo.NewFrame(geo.LLA{LatDeg: me.Pos.LatDeg, LonDeg: me.Pos.LonDeg})
-		intruders := make([]resolve.Intruder, 0, len(near))
-		for i, st := range near {
-			if st.Key() == me.Key() || !visible(me.Party, i) {
-				continue
-			}
-			intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: rv.separation(me, st)})
-		}
-		ownAc := inFrame(f, me, now)
 		cfg, _ := rv.limits(me.Class)
 		if cfg == nil {
 			// A class the rules no longer know (a track of the rules
@@ -509,7 +545,26 @@ func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near
 			res.Aircraft = append(res.Aircraft, out)
 			continue
 		}
-		out.Bands = resolve.Compute(ownAc, intruders, cfg)
+		// Bands in the aircraft's own east-north-up frame, its altitude
+		// up: the frame's origin is on the ellipsoid below it.
+		f := geo.NewFrame(geo.LLA{LatDeg: me.Pos.LatDeg, LonDeg: me.Pos.LonDeg})
+		ownAc := inFrame(f, me, now)
+		bands, done := shared[keys[n]]
+		if !done {
+			c, _ := classOf(me)
+			intruders := make([]resolve.Intruder, 0, len(near))
+			for i, st := range near {
+				if st == me || !visible(me.Party, i) {
+					continue
+				}
+				intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: separation(c, i)})
+			}
+			bands = resolve.Compute(ownAc, intruders, cfg)
+			if shared != nil {
+				shared[keys[n]] = bands
+			}
+		}
+		out.Bands = bands
 		if suggested {
 			m := sugg.A
 			if n == 1 {
@@ -687,9 +742,10 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 			n := min(len(live), resolveGroup)
 			now := s.now()
 			near := s.nearAlerts(rv, live[:n], now)
+			shared := sharedBands{}
 			for i, p := range livePending[:n] {
 				if !p.late.Load() && !p.superseded.Load() {
-					r := s.resolveAmong(rv, live[i], now, near[i])
+					r := s.resolveShared(rv, live[i], now, near[i], shared)
 					p.res = &r
 				}
 				close(p.done)

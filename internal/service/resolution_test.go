@@ -105,7 +105,8 @@ func TestSeparationOfLevelDetectors(t *testing.T) {
 // may see, with no reach applied: the tracks the service leaves out
 // beyond the reach of each pair's separation change no band and no
 // suggestion. Resolved in a batch (the tracks near all the alerts found
-// in one pass), each alert's resolution is the same as alone.
+// in one pass, the bands of an aircraft in several computed once), each
+// alert's resolution is the same as alone.
 func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 	s, _ := newFaultyService(t)
 	mixedAirspace(t, s)
@@ -120,13 +121,14 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 		ptrs[i] = &open[i]
 	}
 	batch := s.nearAlerts(rv, ptrs, now)
+	shared := sharedBands{}
 	checked := 0
 	for ai, a := range open {
 		if a.Kind != alert.KindConflict || len(a.Aircraft) != 2 {
 			continue
 		}
 		got := s.resolve(&a, now)
-		if inBatch := s.resolveAmong(rv, &a, now, batch[ai]); !reflect.DeepEqual(inBatch, got) {
+		if inBatch := s.resolveShared(rv, &a, now, batch[ai], shared); !reflect.DeepEqual(inBatch, got) {
 			t.Fatalf("alert %s: resolved alone\n%+v\nin a batch\n%+v", a.ID, got, inBatch)
 		}
 		checkAgainstEveryAircraft(t, s, rv, &a, now, all, got)
@@ -144,8 +146,9 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 // departures and helicopters among them), where the tracks that can
 // matter to a manned aircraft are looked for among every drone of the
 // city and most are left out (resolve.Matter): every kind of pair, each
-// resolved alone and in groups of resolveGroup, a few seconds after the
-// traffic's reports.
+// resolved alone and in groups of resolveGroup (the bands of an aircraft
+// in several alerts of a group computed once, sharedBands), a few
+// seconds after the traffic's reports.
 func TestResolutionInMetroTrafficConsidersEveryAircraftThatMatters(t *testing.T) {
 	s, open, now := trafficAlerts(t, "metro", 1500)
 	now = now.Add(3 * time.Second)
@@ -156,22 +159,29 @@ func TestResolutionInMetroTrafficConsidersEveryAircraftThatMatters(t *testing.T)
 		ptrs[i] = &open[i]
 	}
 	byPair := map[string]int{}
+	sharedHits := 0
 	for start := 0; start < len(ptrs); start += resolveGroup {
 		group := ptrs[start:min(start+resolveGroup, len(ptrs))]
 		near := s.nearAlerts(rv, group, now)
+		shared := sharedBands{}
 		for i, a := range group {
 			got := s.resolve(a, now)
-			if inGroup := s.resolveAmong(rv, a, now, near[i]); !reflect.DeepEqual(inGroup, got) {
+			if inGroup := s.resolveShared(rv, a, now, near[i], shared); !reflect.DeepEqual(inGroup, got) {
 				t.Fatalf("alert %s: resolved alone\n%+v\nin a group\n%+v", a.ID, got, inGroup)
 			}
 			checkAgainstEveryAircraft(t, s, rv, a, now, all, got)
 			byPair[a.Aircraft[0].Class+"/"+a.Aircraft[1].Class]++
 		}
+		// The bands taken from another alert of the group.
+		sharedHits += 2*len(group) - len(shared)
+	}
+	if sharedHits < 20 {
+		t.Fatalf("only %d bands shared within a group: sharing is not tested", sharedHits)
 	}
 	if byPair["manned/manned"] < 20 || byPair["uas/uas"] < 5 || byPair["manned/uas"]+byPair["uas/manned"] < 5 {
 		t.Fatalf("conflict alerts by pair %v: too few of some kind to check", byPair)
 	}
-	t.Logf("conflict alerts by pair %v among %d aircraft", byPair, len(all))
+	t.Logf("conflict alerts by pair %v among %d aircraft, %d bands shared within a group", byPair, len(all), sharedHits)
 }
 
 // checkAgainstEveryAircraft compares got, the service's resolution of the
