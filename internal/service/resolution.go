@@ -227,16 +227,14 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 type radiusFunc = func(i int, class string, maxSpeedMps, maxStaleS float64) float64
 
 // nearAlertsBy is nearAlerts reading the tracks with selectTracks, which
-// returns copies of the tracks keep accepts, in id order, among those
-// within radiusM of the points (the engine's index; the tests also read
-// every track, as the oracle of the index).
+// calls keep with the tracks within radiusM of the points, in id order,
+// among others (the engine's index; the tests also read every track, as
+// the oracle of the index), and returns copies of those keep accepts:
+// here keep copies the tracks it wants itself and accepts none.
 func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 	selectTracks func(points [][3]float64, radiusM radiusFunc, keep func(*track.State) bool) []track.State) [][]*track.State {
 	own := s.ownTracks(as)
 	centres := rv.nearCentres(own, now)
-	// nearIdx[a] are the indexes in the copies of the tracks near alert a.
-	nearIdx := make([][]int32, len(as))
-	var copied int32
 	nowNs := now.UnixNano()
 	points := make([][3]float64, len(centres))
 	for i := range centres {
@@ -253,7 +251,14 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 		return ce.reachM[c] + maxSpeedMps*(ce.perMps[c]+maxStaleS)
 	}
 	lastClass, lastC, lastOK := "", uint8(0), false
-	copies := selectTracks(points, radiusM, func(st *track.State) bool {
+	out := make([][]*track.State, len(as))
+	// The tracks kept are copied here, each once for all the alerts it
+	// is near, into chunks that never move: keep returns false, so that
+	// selectTracks copies nothing and no slice of copies grows (and is
+	// copied again) under the engine's lock.
+	var copies stateChunks
+	var near []int // the alerts the track is near
+	selectTracks(points, radiusM, func(st *track.State) bool {
 		if st.Class != lastClass || !lastOK {
 			lastClass = st.Class
 			lastC, lastOK = rv.table.Class(st.Class)
@@ -264,10 +269,11 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 		c := lastC
 		v := math.Sqrt(st.VelECEF[0]*st.VelECEF[0] + st.VelECEF[1]*st.VelECEF[1] + st.VelECEF[2]*st.VelECEF[2])
 		staleS := max(0, float64(nowNs-st.Time.UnixNano())/1e9)
-		taken := -1 // the last alert the track was added to
+		near = near[:0]
+		var rel relMotion // worked out at the first centre within reach
 		for i := range centres {
 			ce := &centres[i]
-			if ce.alert == taken {
+			if n := len(near); n > 0 && near[n-1] == ce.alert {
 				continue
 			}
 			r := ce.reachM[c] + v*(ce.perMps[c]+staleS)
@@ -276,27 +282,52 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 				continue
 			}
 			dy, dz := st.ECEF[1]-ce.ecef[1], st.ECEF[2]-ce.ecef[2]
-			if dx*dx+dy*dy+dz*dz <= r*r && ce.matters(c, st, nowNs) {
-				// The tracks kept are copied in order: this one will
-				// be copies[copied].
-				nearIdx[ce.alert] = append(nearIdx[ce.alert], copied)
-				taken = ce.alert
+			if dx*dx+dy*dy+dz*dz > r*r {
+				continue
+			}
+			if !rel.known {
+				rel = relMotion{known: true, at: st.ECEFAt(float64(nowNs-st.Time.UnixNano()) / 1e9), vel: geo.ECEF{XM: st.VelECEF[0], YM: st.VelECEF[1], ZM: st.VelECEF[2]}}
+			}
+			if ce.matters(c, &rel) {
+				near = append(near, ce.alert)
 			}
 		}
-		if taken >= 0 {
-			copied++
+		if len(near) > 0 {
+			copied := copies.add(st)
+			for _, a := range near {
+				out[a] = append(out[a], copied)
+			}
 		}
-		return taken >= 0
+		return false
 	})
-	out := make([][]*track.State, len(as))
-	for a, idx := range nearIdx {
-		out[a] = make([]*track.State, len(idx))
-		for n, i := range idx {
-			out[a][n] = &copies[i]
-		}
+	for a := range out {
 		out[a] = withOwn(out[a], own[a])
 	}
 	return out
+}
+
+// stateChunks holds copies of tracks in chunks that never move once
+// allocated, so that a pointer to a copy stays valid as more are added.
+type stateChunks struct{ chunk []track.State }
+
+// stateChunk is the number of tracks of a chunk.
+const stateChunk = 256
+
+// add copies st and returns the copy.
+func (c *stateChunks) add(st *track.State) *track.State {
+	if len(c.chunk) == cap(c.chunk) {
+		c.chunk = make([]track.State, 0, stateChunk)
+	}
+	c.chunk = append(c.chunk, *st)
+	return &c.chunk[len(c.chunk)-1]
+}
+
+// relMotion is a track's position at the time of the resolutions and its
+// velocity, in earth-centred axes.
+type relMotion struct {
+	known bool
+	at    [3]float64
+	vel   geo.ECEF
 }
 
 // nearCentre is where the tracks that can matter to one aircraft of an
@@ -317,22 +348,20 @@ type nearCentre struct {
 	bands, suggestion []resolve.Matter
 }
 
-// matters reports whether st, of class c, can matter to the resolution
-// of the aircraft of centre ce at nowNs: to its bands, in its own frame,
+// matters reports whether a track of class c, moving as m, can matter to
+// the resolution of the aircraft of centre ce: to its bands, in its own frame,
 // or to the suggestion of its pair, in the pair's frame
 // (resolve.Matter). Exact for the resolution: a track it leaves out
 // changes nothing (TestResolutionConsidersEveryAircraftThatMatters
 // compares with every track).
-func (ce *nearCentre) matters(c uint8, st *track.State, nowNs int64) bool {
-	at := st.ECEFAt(float64(nowNs-st.Time.UnixNano()) / 1e9)
-	rel := geo.ECEF{XM: at[0] - ce.ecef[0], YM: at[1] - ce.ecef[1], ZM: at[2] - ce.ecef[2]}
-	vel := geo.ECEF{XM: st.VelECEF[0], YM: st.VelECEF[1], ZM: st.VelECEF[2]}
+func (ce *nearCentre) matters(c uint8, m *relMotion) bool {
+	rel := geo.ECEF{XM: m.at[0] - ce.ecef[0], YM: m.at[1] - ce.ecef[1], ZM: m.at[2] - ce.ecef[2]}
 	// The relative position and the velocity rotated into each frame,
 	// the aircraft at its origin (NewMatter).
-	if ce.bands[c].Bands(resolve.Aircraft{Pos: enuVec(ce.frame.VelocityFromECEF(rel)), Vel: enuVec(ce.frame.VelocityFromECEF(vel))}) {
+	if ce.bands[c].Bands(resolve.Aircraft{Pos: enuVec(ce.frame.VelocityFromECEF(rel)), Vel: enuVec(ce.frame.VelocityFromECEF(m.vel))}) {
 		return true
 	}
-	return ce.pair != nil && ce.suggestion[c].Suggestion(resolve.Aircraft{Pos: enuVec(ce.pair.VelocityFromECEF(rel)), Vel: enuVec(ce.pair.VelocityFromECEF(vel))})
+	return ce.pair != nil && ce.suggestion[c].Suggestion(resolve.Aircraft{Pos: enuVec(ce.pair.VelocityFromECEF(rel)), Vel: enuVec(ce.pair.VelocityFromECEF(m.vel))})
 }
 
 // enuVec is an east-north-up vector as resolve has it.
