@@ -178,9 +178,11 @@ type computation struct {
 	reachable []int
 	// keep has, for each intruder, bit d when it matters to dimension d
 	// (reachMasks).
-	keep       []uint8
-	sepReaches []sepReaches
-	sc         scratch
+	keep []uint8
+	// infos and lastInfo are the separations met (info).
+	infos    []*sepInfo
+	lastInfo *sepInfo
+	sc       scratch
 	// unpruned runs every test of every intruder, as the test oracle of
 	// the prunes: every intruder's detection in classify (beyondReachNow),
 	// and in each dimension every intruder (reachMasks) and its red, of
@@ -228,17 +230,25 @@ func (c *computation) classify() {
 		if in.Sep == nil {
 			continue
 		}
+		inf := c.info(in.Sep)
 		rp, rv := in.Pos.Sub(c.own.pos), in.Vel.Sub(c.own.vel)
-		for li, r := range in.Sep.Regions {
-			if r == RegionNone || r >= RegionRecovery || in.Sep.levelFor(r) != li {
-				continue
-			}
+		// Levels of one detector share its reach: tested once.
+		lastReach, beyond := -1, false
+		for _, pl := range inf.levels {
+			r := pl.region
 			painted[r] = true
-			lvl := &in.Sep.Alerter.Levels[li]
-			if !c.unpruned && beyondReachNow(rp, rv, in.Sep.Alerter.LookaheadS, lvl.Detector.Reach()) {
-				// No loss: most of a busy airspace, spared its detection.
-				continue
+			if !c.unpruned {
+				if pl.reach != lastReach {
+					lastReach = pl.reach
+					beyond = beyondReachNow(rp, rv, in.Sep.Alerter.LookaheadS, inf.reaches[pl.reach])
+				}
+				if beyond {
+					// No loss: most of a busy airspace, spared its
+					// detection.
+					continue
+				}
 			}
+			lvl := &in.Sep.Alerter.Levels[pl.level]
 			loss := lvl.Detector.Loss(rp, rv, 0, in.Sep.Alerter.LookaheadS)
 			if lvl.Holds(loss) {
 				c.conflict[r][i] = true
@@ -340,7 +350,7 @@ func (c *computation) reachMasks() {
 			continue
 		}
 		t := test{pos: in.Pos, vel: in.Vel, toS: in.Sep.Alerter.LookaheadS}
-		for _, reach := range c.reaches(in.Sep) {
+		for _, reach := range c.info(in.Sep).reaches {
 			keep |= all &^ c.own.beyondMask(&lo, &hi, &t, reach)
 			if keep == all {
 				break
@@ -350,31 +360,51 @@ func (c *computation) reachMasks() {
 	}
 }
 
-// reaches are the distinct reaches of the detectors of sep's levels that
-// paint a region, worked out once per separation of a computation.
-func (c *computation) reaches(sep *Separation) []detect.Reach {
-	for _, e := range c.sepReaches {
-		if e.sep == sep {
-			return e.reaches
+// sepInfo is what the passes over every intruder use of a separation,
+// worked out once per separation of a computation (info): the levels that
+// paint a region, in order, each with the index of its detector's reach
+// among the distinct reaches of those levels.
+type sepInfo struct {
+	sep     *Separation
+	reaches []detect.Reach
+	levels  []paintLevel
+}
+
+// paintLevel is a level of a separation painting a region: the first
+// level painting it.
+type paintLevel struct {
+	level  int
+	region Region
+	reach  int
+}
+
+// info returns sep's sepInfo.
+func (c *computation) info(sep *Separation) *sepInfo {
+	if c.lastInfo != nil && c.lastInfo.sep == sep {
+		return c.lastInfo
+	}
+	for _, inf := range c.infos {
+		if inf.sep == sep {
+			c.lastInfo = inf
+			return inf
 		}
 	}
-	var rs []detect.Reach
+	inf := &sepInfo{sep: sep}
 	for li, r := range sep.Regions {
 		if r == RegionNone || r >= RegionRecovery || sep.levelFor(r) != li {
 			continue
 		}
-		if reach := sep.Alerter.Levels[li].Detector.Reach(); !slices.Contains(rs, reach) {
-			rs = append(rs, reach)
+		reach := sep.Alerter.Levels[li].Detector.Reach()
+		k := slices.Index(inf.reaches, reach)
+		if k < 0 {
+			k = len(inf.reaches)
+			inf.reaches = append(inf.reaches, reach)
 		}
+		inf.levels = append(inf.levels, paintLevel{level: li, region: r, reach: k})
 	}
-	c.sepReaches = append(c.sepReaches, sepReaches{sep: sep, reaches: rs})
-	return rs
-}
-
-// sepReaches are the distinct reaches of a separation (reaches).
-type sepReaches struct {
-	sep     *Separation
-	reaches []detect.Reach
+	c.infos = append(c.infos, inf)
+	c.lastInfo = inf
+	return inf
 }
 
 // reachableIn lists in c.reachable the intruders that matter to the bands

@@ -201,6 +201,12 @@ func (o *ownship) gsBeyond(rel, intVel detect.Vec3, lo, hi, from, to float64, re
 	bx, by := intVel.X-hi*o.ux, intVel.Y-hi*o.uy // w − hi·u
 	fastest := math.Sqrt(max(ax*ax+ay*ay, bx*bx+by*by))
 	limit := reach.HorizontalM + fastest*reach.HorizontalS + slackM
+	// Across the track no ground speed moves the ownship: the distance
+	// across it is the same for every candidate, and no more than the
+	// distance to the quadrilateral. Most traffic is decided by it.
+	if nearestAbs(o.uy*rel.X-o.ux*rel.Y, o.uy*intVel.X-o.ux*intVel.Y, from, to) > limit {
+		return true
+	}
 	// The relative positions at the corners, in order around the
 	// quadrilateral; the origin is where the two aircraft coincide.
 	cx := [4]float64{rel.X + from*ax, rel.X + from*bx, rel.X + to*bx, rel.X + to*ax}
