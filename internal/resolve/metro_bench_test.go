@@ -89,19 +89,43 @@ func threadCPUNs(b *testing.B) int64 {
 // benchmark's thread per computation.
 func BenchmarkComputeMannedMetro(b *testing.B) {
 	for _, drones := range []int{5000, 25000} {
-		b.Run(map[int]string{5000: "5k", 25000: "25k"}[drones], func(b *testing.B) {
-			scenes := metroScenes(b, drones, 16, rules.ClassManned)
-			b.ReportAllocs()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			cpu0 := threadCPUNs(b)
-			i := 0
-			for b.Loop() {
-				s := &scenes[i%len(scenes)]
-				resolve.Compute(s.own, s.traffic, s.cfg)
-				i++
+		for _, matter := range []bool{false, true} {
+			name := map[int]string{5000: "5k", 25000: "25k"}[drones]
+			if matter {
+				name += "/matter"
 			}
-			b.ReportMetric(float64(threadCPUNs(b)-cpu0)/float64(i), "cpu-ns/op")
-		})
+			b.Run(name, func(b *testing.B) { benchmarkComputeMetro(b, drones, matter) })
+		}
 	}
+}
+
+// benchmarkComputeMetro is BenchmarkComputeMannedMetro's computation with
+// every aircraft of the city, or (matter) with those Matter does not rule
+// out, as the service hands them over.
+func benchmarkComputeMetro(b *testing.B, drones int, matter bool) {
+	scenes := metroScenes(b, drones, 16, rules.ClassManned)
+	if matter {
+		k := resolve.DefaultKinematics()
+		for i := range scenes {
+			s := &scenes[i]
+			kept := s.traffic[:0]
+			for _, in := range s.traffic {
+				if m := resolve.NewMatter(s.own, in.Sep, s.cfg, &k); m.Bands(in.Aircraft) {
+					kept = append(kept, in)
+				}
+			}
+			s.traffic = kept
+		}
+	}
+	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPUNs(b)
+	i := 0
+	for b.Loop() {
+		s := &scenes[i%len(scenes)]
+		resolve.Compute(s.own, s.traffic, s.cfg)
+		i++
+	}
+	b.ReportMetric(float64(threadCPUNs(b)-cpu0)/float64(i), "cpu-ns/op")
 }
