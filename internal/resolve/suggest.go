@@ -109,8 +109,8 @@ func suggest(a, b *Party, sep *Separation, ka, kb *Kinematics, unpruned bool) (S
 	if s.sharedStart && s.everyPairConflictsAtStart() {
 		return Suggestion{}, false
 	}
-	s.clearA = s.clearOf(a)
-	s.clearB = s.clearOf(b)
+	s.checkedA = s.checked(a)
+	s.checkedB = s.checked(b)
 	turn, turnOK := s.search(s.turnCandidates, familyTurn, math.Inf(1))
 	limit := math.Inf(1)
 	if turnOK {
@@ -128,16 +128,18 @@ type suggester struct {
 	a, b   *Party
 	sep    *Separation
 	ka, kb *Kinematics
-	clearA []bool // by index of a.Others: a is clear of it now
-	clearB []bool
+	// checkedA and checkedB say, by index of a.Others and b.Others,
+	// which families check the other (checked).
+	checkedA, checkedB []families
 	// checkA and checkB list, for the family being searched, the others
 	// of a and b that some candidate of the family may come into conflict
 	// with: clear of them now and not beyond the family's reach.
 	checkA, checkB []check
-	// pairDets are the detectors of sep (pairDetectors), and dets those
-	// of each separation of the others met, by its pointer.
+	// pairDets are the detectors of sep (pairDetectors), and seps those
+	// of each separation of the others met, with their reach, by its
+	// pointer.
 	pairDets []detect.Detector
-	dets     []sepDetectors
+	seps     []sepReach
 	// unpruned checks every other the aircraft is clear of, as the test
 	// oracle of the family's prune, and flies every pair it tries
 	// through all its pieces.
@@ -233,47 +235,65 @@ func (s *suggester) kinematics(p *Party) *Kinematics {
 	return s.kb
 }
 
-// clearOf reports, for each of p's other intruders, whether p is clear of
-// it now (no level of its alerter finds a loss over the lookahead) and
-// within reach of some manoeuvre: an intruder that no manoeuvre can bring
-// within its separation (out of reach) needs no check.
-func (s *suggester) clearOf(p *Party) []bool {
-	out := make([]bool, len(p.Others))
+// families is a set of families, one bit each.
+type families uint8
+
+// checked says, for each of p's other intruders, which families of
+// candidates must check it: those with a path that may bring p into
+// conflict with it (not beyond the family, beyondFamily) when p is clear
+// of it now (no level of its alerter finds a loss over the lookahead).
+// An intruder that no manoeuvre can bring within its separation (out of
+// reach) needs no check, and one no family checks needs not be judged
+// clear or not.
+func (s *suggester) checked(p *Party) []families {
+	out := make([]families, len(p.Others))
 	// The fastest p flies in any manoeuvre: its speed, its vertical speed
 	// turned into the standard rate.
 	speed := math.Hypot(math.Hypot(p.Vel.X, p.Vel.Y), max(math.Abs(p.Vel.Z), s.kinematics(p).VerticalRateMps))
 	for i := range p.Others {
 		o := &p.Others[i]
-		if o.Sep == nil || outOfReach(p.Aircraft, speed, o) {
+		if o.Sep == nil {
+			continue
+		}
+		r := s.reach(o.Sep)
+		if r.outOfReach(p.Aircraft, speed, o) {
+			continue
+		}
+		var fs families
+		for _, f := range []family{familyTurn, familyVertical} {
+			if s.unpruned || !r.beyondFamily(p.Aircraft, o, f) {
+				fs |= 1 << f
+			}
+		}
+		if fs == 0 {
 			continue
 		}
 		own, other := [1]segment{{pos: p.Pos, vel: p.Vel}}, [1]segment{{pos: o.Pos, vel: o.Vel}}
-		out[i] = !conflictsUnder(own[:], other[:], o.Sep.Alerter.LookaheadS, s.detectors(o.Sep))
+		if !conflictsUnder(own[:], other[:], o.Sep.Alerter.LookaheadS, r.dets) {
+			out[i] = fs
+		}
 	}
 	return out
 }
 
 // outOfReach reports whether no path of an aircraft at a from a.Pos at
-// most speedMps fast can come within the separation of intruder o over
-// o's lookahead: the two start further apart than they can close, plus
-// the detectors' reach. Only detectors whose reach is known (the cylinder,
-// well clear) are judged; any other is never out of reach.
-func outOfReach(a Aircraft, speedMps float64, o *Intruder) bool {
+// most speedMps fast can come within the separation of intruder o (of
+// separation r.sep) over o's lookahead: the two start further apart than
+// they can close, plus the detectors' reach. Only detectors whose reach
+// is known (the cylinder, well clear) are judged; any other is never out
+// of reach.
+func (r *sepReach) outOfReach(a Aircraft, speedMps float64, o *Intruder) bool {
+	if r.unknownReach {
+		return false
+	}
 	look := o.Sep.Alerter.LookaheadS
 	closing := speedMps + math.Sqrt(o.Vel.X*o.Vel.X+o.Vel.Y*o.Vel.Y+o.Vel.Z*o.Vel.Z)
-	reach := 0.0
-	for _, l := range o.Sep.Alerter.Levels {
-		switch d := l.Detector.(type) {
-		case detect.Cylinder:
-			reach = max(reach, math.Hypot(d.HorizontalM, d.VerticalM))
-		case detect.WCV:
-			reach = max(reach, math.Hypot(d.DTHRM, d.ZTHRM)+closing*max(d.TTHRS, d.TCOAS))
-		default:
-			return false
-		}
+	reach := r.cylinderM
+	for _, w := range r.wellClear {
+		reach = max(reach, w.m+closing*w.s)
 	}
-	r := o.Pos.Sub(a.Pos)
-	return math.Sqrt(r.X*r.X+r.Y*r.Y+r.Z*r.Z)-closing*look > reach+1
+	d := o.Pos.Sub(a.Pos)
+	return math.Sqrt(d.X*d.X+d.Y*d.Y+d.Z*d.Z)-closing*look > reach+1
 }
 
 // family is a sense of manoeuvre: what its paths keep of the aircraft's
@@ -297,33 +317,64 @@ type check struct {
 	dets []detect.Detector
 }
 
-// sepDetectors are the detectors of one separation (pairDetectors).
-type sepDetectors struct {
+// sepReach is what one separation is judged with: its detectors
+// (pairDetectors) and their reach, as outOfReach and beyondFamily bound
+// it.
+type sepReach struct {
 	sep  *Separation
 	dets []detect.Detector
+	// reach is the union of the levels' detect.Reach.
+	reach detect.Reach
+	// cylinderM is the largest hypot of a cylinder level's distances,
+	// and wellClear the hypot of DTHR and ZTHR (m) and the larger of
+	// TTHR and TCOA (s) of each well clear level; unknownReach is set
+	// when a level has another detector.
+	cylinderM    float64
+	wellClear    []wellClearReach
+	unknownReach bool
 }
 
-// detectors are sep's detectors (pairDetectors), worked out once per
-// separation of a Suggest.
-func (s *suggester) detectors(sep *Separation) []detect.Detector {
-	for _, e := range s.dets {
-		if e.sep == sep {
-			return e.dets
+type wellClearReach struct{ m, s float64 }
+
+// reach is sep's sepReach, worked out once per separation of a Suggest.
+func (s *suggester) reach(sep *Separation) *sepReach {
+	for i := range s.seps {
+		if s.seps[i].sep == sep {
+			return &s.seps[i]
 		}
 	}
-	d := pairDetectors(nil, sep)
-	s.dets = append(s.dets, sepDetectors{sep: sep, dets: d})
-	return d
+	s.seps = append(s.seps, reachOf(sep))
+	return &s.seps[len(s.seps)-1]
+}
+
+// reachOf is sep's sepReach.
+func reachOf(sep *Separation) sepReach {
+	r := sepReach{sep: sep, dets: pairDetectors(nil, sep)}
+	for _, l := range sep.Alerter.Levels {
+		lr := l.Detector.Reach()
+		r.reach = detect.Reach{
+			HorizontalM: max(r.reach.HorizontalM, lr.HorizontalM), VerticalM: max(r.reach.VerticalM, lr.VerticalM),
+			HorizontalS: max(r.reach.HorizontalS, lr.HorizontalS), VerticalS: max(r.reach.VerticalS, lr.VerticalS),
+		}
+		switch d := l.Detector.(type) {
+		case detect.Cylinder:
+			r.cylinderM = max(r.cylinderM, math.Hypot(d.HorizontalM, d.VerticalM))
+		case detect.WCV:
+			r.wellClear = append(r.wellClear, wellClearReach{m: math.Hypot(d.DTHRM, d.ZTHRM), s: max(d.TTHRS, d.TCOAS)})
+		default:
+			r.unknownReach = true
+		}
+	}
+	return r
 }
 
 // checks lists the others of p that a candidate of family f must be
-// checked against: those p is clear of now and that some path of the
-// family may bring within their detectors' reach.
-func (s *suggester) checks(dst []check, p *Party, clear []bool, f family) []check {
+// checked against (checked).
+func (s *suggester) checks(dst []check, p *Party, checked []families, f family) []check {
 	dst = dst[:0]
-	for n := range p.Others {
-		if o := &p.Others[n]; clear[n] && (s.unpruned || !beyondFamily(p.Aircraft, o, f)) {
-			dst = append(dst, check{n: n, dets: s.detectors(o.Sep)})
+	for n, fs := range checked {
+		if fs&(1<<f) != 0 {
+			dst = append(dst, check{n: n, dets: s.reach(p.Others[n].Sep).dets})
 		}
 	}
 	return dst
@@ -339,16 +390,15 @@ func (s *suggester) checks(dst []check, p *Party, clear []bool, f family) []chec
 // approach comes within the horizontal reach. A meter of slack covers the
 // rounding of the detectors' tolerances and of the paths.
 func beyondFamily(a Aircraft, o *Intruder, f family) bool {
+	r := reachOf(o.Sep)
+	return r.beyondFamily(a, o, f)
+}
+
+// beyondFamily is beyondFamily of o, of separation r.sep.
+func (r *sepReach) beyondFamily(a Aircraft, o *Intruder, f family) bool {
+	reach := &r.reach
 	look := o.Sep.Alerter.LookaheadS
 	rel, relVel := o.Pos.Sub(a.Pos), o.Vel.Sub(a.Vel)
-	var reach detect.Reach
-	for _, l := range o.Sep.Alerter.Levels {
-		r := l.Detector.Reach()
-		reach = detect.Reach{
-			HorizontalM: max(reach.HorizontalM, r.HorizontalM), VerticalM: max(reach.VerticalM, r.VerticalM),
-			HorizontalS: max(reach.HorizontalS, r.HorizontalS), VerticalS: max(reach.VerticalS, r.VerticalS),
-		}
-	}
 	const slackM = 1
 	if f == familyTurn {
 		return nearestAbs(rel.Z, relVel.Z, 0, look) > reach.VerticalM+math.Abs(relVel.Z)*reach.VerticalS+slackM
@@ -433,8 +483,8 @@ func (s *suggester) verticalCandidates() (ma, mb []Manoeuvre, ta, tb []float64) 
 func (s *suggester) search(cands candidates, f family, limitS float64) (Suggestion, bool) {
 	ma, mb, ta, tb := cands()
 	s.okA, s.okB = make([]verdict, len(ma)), make([]verdict, len(mb))
-	s.checkA = s.checks(s.checkA, s.a, s.clearA, f)
-	s.checkB = s.checks(s.checkB, s.b, s.clearB, f)
+	s.checkA = s.checks(s.checkA, s.a, s.checkedA, f)
+	s.checkB = s.checks(s.checkB, s.b, s.checkedB, f)
 	// Flying on is the path each aircraft is clear of its others on.
 	if !s.unpruned {
 		if ma[0].Kind == KindMaintain {
