@@ -109,8 +109,7 @@ func suggest(a, b *Party, sep *Separation, ka, kb *Kinematics, unpruned bool) (S
 	if s.sharedStart && s.everyPairConflictsAtStart() {
 		return Suggestion{}, false
 	}
-	s.checkedA = s.checked(a)
-	s.checkedB = s.checked(b)
+	s.sideA, s.sideB = s.sideOf(a), s.sideOf(b)
 	turn, turnOK := s.search(s.turnCandidates, familyTurn, math.Inf(1))
 	limit := math.Inf(1)
 	if turnOK {
@@ -128,13 +127,8 @@ type suggester struct {
 	a, b   *Party
 	sep    *Separation
 	ka, kb *Kinematics
-	// checkedA and checkedB say, by index of a.Others and b.Others,
-	// which families check the other (checked).
-	checkedA, checkedB []families
-	// checkA and checkB list, for the family being searched, the others
-	// of a and b that some candidate of the family may come into conflict
-	// with: clear of them now and not beyond the family's reach.
-	checkA, checkB []check
+	// sideA and sideB are what is known of a's and b's others.
+	sideA, sideB side
 	// pairDets are the detectors of sep (pairDetectors), and seps those
 	// of each separation of the others met, with their reach, by its
 	// pointer.
@@ -149,8 +143,56 @@ type suggester struct {
 	// the verdicts of that piece by its end.
 	sharedStart bool
 	starts      []startVerdict
-	// cache of each aircraft's verdicts against its others, by candidate.
-	okA, okB []verdict
+}
+
+// side is what one Suggest knows of the others of one aircraft of the
+// pair, found out as the candidates are checked (mustCheck).
+type side struct {
+	p *Party
+	// speedMps is the fastest p flies in any manoeuvre (outOfReach).
+	speedMps float64
+	// withSep lists the others with a separation, by index in p.Others,
+	// and checks, for the family being searched, those a candidate must
+	// still be checked against: each is dropped once found not to
+	// matter to the family.
+	withSep, checks []int32
+	// known holds, by index in p.Others, what is known of the other.
+	known []otherKnown
+	// ok caches the verdicts of the candidates of the family being
+	// searched against the others, by candidate.
+	ok []verdict
+}
+
+// otherKnown is what is known of one other of an aircraft, one bit
+// each: judgedReach when outOfReach was asked (outOfReach its answer),
+// judgedClear when its conflict with the aircraft flying on was
+// (clearNow: none), judged(f) when whether family f must check it was
+// (checkedBy(f): it must).
+type otherKnown uint8
+
+const (
+	judgedReach otherKnown = 1 << iota
+	outOfReachNow
+	judgedClear
+	clearNow
+	judgedTurn
+	checkedByTurn
+	judgedVertical
+	checkedByVertical
+)
+
+func judged(f family) otherKnown {
+	if f == familyTurn {
+		return judgedTurn
+	}
+	return judgedVertical
+}
+
+func checkedBy(f family) otherKnown {
+	if f == familyTurn {
+		return checkedByTurn
+	}
+	return checkedByVertical
 }
 
 // verdict is a candidate's verdict against its aircraft's other traffic.
@@ -235,45 +277,55 @@ func (s *suggester) kinematics(p *Party) *Kinematics {
 	return s.kb
 }
 
-// families is a set of families, one bit each.
-type families uint8
-
-// checked says, for each of p's other intruders, which families of
-// candidates must check it: those with a path that may bring p into
-// conflict with it (not beyond the family, beyondFamily) when p is clear
-// of it now (no level of its alerter finds a loss over the lookahead).
-// An intruder that no manoeuvre can bring within its separation (out of
-// reach) needs no check, and one no family checks needs not be judged
-// clear or not.
-func (s *suggester) checked(p *Party) []families {
-	out := make([]families, len(p.Others))
+// sideOf is what is known of p's others before any is judged.
+func (s *suggester) sideOf(p *Party) side {
+	sd := side{p: p, known: make([]otherKnown, len(p.Others))}
 	// The fastest p flies in any manoeuvre: its speed, its vertical speed
 	// turned into the standard rate.
-	speed := math.Hypot(math.Hypot(p.Vel.X, p.Vel.Y), max(math.Abs(p.Vel.Z), s.kinematics(p).VerticalRateMps))
-	for i := range p.Others {
-		o := &p.Others[i]
-		if o.Sep == nil {
-			continue
-		}
-		r := s.reach(o.Sep)
-		if r.outOfReach(p.Aircraft, speed, o) {
-			continue
-		}
-		var fs families
-		for _, f := range []family{familyTurn, familyVertical} {
-			if s.unpruned || !r.beyondFamily(p.Aircraft, o, f) {
-				fs |= 1 << f
-			}
-		}
-		if fs == 0 {
-			continue
-		}
-		own, other := [1]segment{{pos: p.Pos, vel: p.Vel}}, [1]segment{{pos: o.Pos, vel: o.Vel}}
-		if !conflictsUnder(own[:], other[:], o.Sep.Alerter.LookaheadS, r.dets) {
-			out[i] = fs
+	sd.speedMps = math.Hypot(math.Hypot(p.Vel.X, p.Vel.Y), max(math.Abs(p.Vel.Z), s.kinematics(p).VerticalRateMps))
+	sd.withSep = make([]int32, 0, len(p.Others))
+	for n := range p.Others {
+		if p.Others[n].Sep != nil {
+			sd.withSep = append(sd.withSep, int32(n))
 		}
 	}
-	return out
+	return sd
+}
+
+// mustCheck reports whether the candidates of family f must be checked
+// against other n of the side's aircraft p: p is clear of it now (no
+// level of its alerter finds a loss over the lookahead), and some path
+// of the family may bring p into conflict with it (it is not beyond the
+// family, beyondFamily, nor out of reach of any manoeuvre, outOfReach).
+// Each is judged once, when first needed: the candidates that meet an
+// other mostly meet one of the first tried (clearWith), and the rest
+// are never judged.
+func (s *suggester) mustCheck(sd *side, n int32, f family) bool {
+	k := sd.known[n]
+	if k&judged(f) == 0 {
+		p, o := sd.p, &sd.p.Others[n]
+		r := s.reach(o.Sep)
+		if k&judgedReach == 0 {
+			k |= judgedReach
+			if r.outOfReach(p.Aircraft, sd.speedMps, o) {
+				k |= outOfReachNow
+			}
+		}
+		check := k&outOfReachNow == 0 && (s.unpruned || !r.beyondFamily(p.Aircraft, o, f))
+		if check && k&judgedClear == 0 {
+			k |= judgedClear
+			own, other := [1]segment{{pos: p.Pos, vel: p.Vel}}, [1]segment{{pos: o.Pos, vel: o.Vel}}
+			if !conflictsUnder(own[:], other[:], o.Sep.Alerter.LookaheadS, r.dets) {
+				k |= clearNow
+			}
+		}
+		k |= judged(f)
+		if check && k&clearNow != 0 {
+			k |= checkedBy(f)
+		}
+		sd.known[n] = k
+	}
+	return k&checkedBy(f) != 0
 }
 
 // outOfReach reports whether no path of an aircraft at a from a.Pos at
@@ -309,13 +361,6 @@ const (
 	// speed.
 	familyVertical
 )
-
-// check is an other a candidate is checked against: its index in its
-// party's others and its separation's detectors (pairDetectors).
-type check struct {
-	n    int
-	dets []detect.Detector
-}
 
 // sepReach is what one separation is judged with: its detectors
 // (pairDetectors) and their reach, as outOfReach and beyondFamily bound
@@ -366,18 +411,6 @@ func reachOf(sep *Separation) sepReach {
 		}
 	}
 	return r
-}
-
-// checks lists the others of p that a candidate of family f must be
-// checked against (checked).
-func (s *suggester) checks(dst []check, p *Party, checked []families, f family) []check {
-	dst = dst[:0]
-	for n, fs := range checked {
-		if fs&(1<<f) != 0 {
-			dst = append(dst, check{n: n, dets: s.reach(p.Others[n].Sep).dets})
-		}
-	}
-	return dst
 }
 
 // beyondFamily reports whether no path of family f flown by a can come
@@ -482,16 +515,17 @@ func (s *suggester) verticalCandidates() (ma, mb []Manoeuvre, ta, tb []float64) 
 // manoeuvres comes first: a pair already clear needs none.
 func (s *suggester) search(cands candidates, f family, limitS float64) (Suggestion, bool) {
 	ma, mb, ta, tb := cands()
-	s.okA, s.okB = make([]verdict, len(ma)), make([]verdict, len(mb))
-	s.checkA = s.checks(s.checkA, s.a, s.checkedA, f)
-	s.checkB = s.checks(s.checkB, s.b, s.checkedB, f)
+	for _, sd := range []*side{&s.sideA, &s.sideB} {
+		sd.checks = append(sd.checks[:0], sd.withSep...)
+	}
+	s.sideA.ok, s.sideB.ok = make([]verdict, len(ma)), make([]verdict, len(mb))
 	// Flying on is the path each aircraft is clear of its others on.
 	if !s.unpruned {
 		if ma[0].Kind == KindMaintain {
-			s.okA[0] = clearOfOthers
+			s.sideA.ok[0] = clearOfOthers
 		}
 		if mb[0].Kind == KindMaintain {
-			s.okB[0] = clearOfOthers
+			s.sideB.ok[0] = clearOfOthers
 		}
 	}
 	pathsA, pathsB := make([]path, len(ma)), make([]path, len(mb))
@@ -531,7 +565,7 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 		for _, p := range pairs {
 			// A candidate already found to conflict with another
 			// intruder fails in any pair: no need to fly the pair.
-			if s.okA[p.i] == conflictsWithOthers || s.okB[p.j] == conflictsWithOthers {
+			if s.sideA.ok[p.i] == conflictsWithOthers || s.sideB.ok[p.j] == conflictsWithOthers {
 				continue
 			}
 			if pathsA[p.i] == nil {
@@ -547,7 +581,7 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 			if conflictsUnder(pathsA[p.i], pathsB[p.j], look, s.pairDets) {
 				continue
 			}
-			if s.clearWith(s.a, s.checkA, s.okA, p.i, pathsA[p.i]) && s.clearWith(s.b, s.checkB, s.okB, p.j, pathsB[p.j]) {
+			if s.clearWith(&s.sideA, f, p.i, pathsA[p.i]) && s.clearWith(&s.sideB, f, p.j, pathsB[p.j]) {
 				return Suggestion{A: ma[p.i], B: mb[p.j], CostS: c}, true
 			}
 		}
@@ -555,27 +589,36 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 	return Suggestion{}, false
 }
 
-// clearWith reports whether the flown path of candidate i keeps p clear of
-// every other intruder it was clear of (cached by candidate); check lists
-// those its family may bring into conflict (checks). The other a
-// candidate meets is moved to the front of checks: the candidates tried
-// next are most often its neighbours, which most often meet it too, and
-// the verdict does not depend on the order the others are tried in.
-func (s *suggester) clearWith(p *Party, checks []check, cache []verdict, i int, path path) bool {
-	if cache[i] != unknown {
-		return cache[i] == clearOfOthers
+// clearWith reports whether the flown path of candidate i of family f
+// keeps the side's aircraft clear of every other intruder it was clear
+// of (cached by candidate): of those the family must check (mustCheck),
+// each dropped from the side's checks once found not to be. The other a
+// candidate meets is moved to the front of the checks: the candidates
+// tried next are most often its neighbours, which most often meet it
+// too. The verdict does not depend on the order the others are tried in.
+func (s *suggester) clearWith(sd *side, f family, i int, path path) bool {
+	if sd.ok[i] != unknown {
+		return sd.ok[i] == clearOfOthers
 	}
-	cache[i] = clearOfOthers
-	for n, c := range checks {
-		o := &p.Others[c.n]
+	sd.ok[i] = clearOfOthers
+	for c := 0; c < len(sd.checks); {
+		n := sd.checks[c]
+		if !s.mustCheck(sd, n, f) {
+			last := len(sd.checks) - 1
+			sd.checks[c] = sd.checks[last]
+			sd.checks = sd.checks[:last]
+			continue
+		}
+		o := &sd.p.Others[n]
 		other := [1]segment{{pos: o.Pos, vel: o.Vel}} // flying on (straight), without an allocation
-		if conflictsUnder(path, other[:], o.Sep.Alerter.LookaheadS, c.dets) {
-			cache[i] = conflictsWithOthers
-			checks[0], checks[n] = checks[n], checks[0]
+		if conflictsUnder(path, other[:], o.Sep.Alerter.LookaheadS, s.reach(o.Sep).dets) {
+			sd.ok[i] = conflictsWithOthers
+			sd.checks[0], sd.checks[c] = sd.checks[c], sd.checks[0]
 			break
 		}
+		c++
 	}
-	return cache[i] == clearOfOthers
+	return sd.ok[i] == clearOfOthers
 }
 
 // flown is the path of p flying manoeuvre m as its Kinematics say.
