@@ -143,6 +143,8 @@ type suggester struct {
 	// the verdicts of that piece by its end.
 	sharedStart bool
 	starts      []startVerdict
+	// pieces holds the pieces of the paths flown (flown).
+	pieces []segment
 }
 
 // side is what one Suggest knows of the others of one aircraft of the
@@ -151,11 +153,10 @@ type side struct {
 	p *Party
 	// speedMps is the fastest p flies in any manoeuvre (outOfReach).
 	speedMps float64
-	// withSep lists the others with a separation, by index in p.Others,
-	// and checks, for the family being searched, those a candidate must
-	// still be checked against: each is dropped once found not to
-	// matter to the family.
-	withSep, checks []int32
+	// checks lists, by index in p.Others, the others a candidate of the
+	// family being searched may have to be checked against: each is
+	// dropped once found not to matter to the family.
+	checks []int32
 	// known holds, by index in p.Others, what is known of the other.
 	known []otherKnown
 	// ok caches the verdicts of the candidates of the family being
@@ -279,21 +280,18 @@ func (s *suggester) kinematics(p *Party) *Kinematics {
 
 // sideOf is what is known of p's others before any is judged.
 func (s *suggester) sideOf(p *Party) side {
-	sd := side{p: p, known: make([]otherKnown, len(p.Others))}
-	// The fastest p flies in any manoeuvre: its speed, its vertical speed
-	// turned into the standard rate.
-	sd.speedMps = math.Hypot(math.Hypot(p.Vel.X, p.Vel.Y), max(math.Abs(p.Vel.Z), s.kinematics(p).VerticalRateMps))
-	sd.withSep = make([]int32, 0, len(p.Others))
-	for n := range p.Others {
-		if p.Others[n].Sep != nil {
-			sd.withSep = append(sd.withSep, int32(n))
-		}
-	}
-	return sd
+	return side{p: p, known: make([]otherKnown, len(p.Others)), speedMps: s.fastestMps(p)}
+}
+
+// fastestMps is the fastest p flies in any manoeuvre: its speed, its
+// vertical speed turned into the standard rate.
+func (s *suggester) fastestMps(p *Party) float64 {
+	return math.Hypot(math.Hypot(p.Vel.X, p.Vel.Y), max(math.Abs(p.Vel.Z), s.kinematics(p).VerticalRateMps))
 }
 
 // mustCheck reports whether the candidates of family f must be checked
-// against other n of the side's aircraft p: p is clear of it now (no
+// against other n of the side's aircraft p: it has a separation, p is
+// clear of it now (no
 // level of its alerter finds a loss over the lookahead), and some path
 // of the family may bring p into conflict with it (it is not beyond the
 // family, beyondFamily, nor out of reach of any manoeuvre, outOfReach).
@@ -304,6 +302,10 @@ func (s *suggester) mustCheck(sd *side, n int32, f family) bool {
 	k := sd.known[n]
 	if k&judged(f) == 0 {
 		p, o := sd.p, &sd.p.Others[n]
+		if o.Sep == nil {
+			sd.known[n] = k | judged(f)
+			return false
+		}
 		r := s.reach(o.Sep)
 		if k&judgedReach == 0 {
 			k |= judgedReach
@@ -311,7 +313,7 @@ func (s *suggester) mustCheck(sd *side, n int32, f family) bool {
 				k |= outOfReachNow
 			}
 		}
-		check := k&outOfReachNow == 0 && (s.unpruned || !r.beyondFamily(p.Aircraft, o, f))
+		check := k&outOfReachNow == 0 && !r.beyondFamily(p.Aircraft, o, f)
 		if check && k&judgedClear == 0 {
 			k |= judgedClear
 			own, other := [1]segment{{pos: p.Pos, vel: p.Vel}}, [1]segment{{pos: o.Pos, vel: o.Vel}}
@@ -516,7 +518,10 @@ func (s *suggester) verticalCandidates() (ma, mb []Manoeuvre, ta, tb []float64) 
 func (s *suggester) search(cands candidates, f family, limitS float64) (Suggestion, bool) {
 	ma, mb, ta, tb := cands()
 	for _, sd := range []*side{&s.sideA, &s.sideB} {
-		sd.checks = append(sd.checks[:0], sd.withSep...)
+		sd.checks = slices.Grow(sd.checks[:0], len(sd.p.Others))
+		for n := range sd.p.Others {
+			sd.checks = append(sd.checks, int32(n))
+		}
 	}
 	s.sideA.ok, s.sideB.ok = make([]verdict, len(ma)), make([]verdict, len(mb))
 	// Flying on is the path each aircraft is clear of its others on.
@@ -532,11 +537,8 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 	// The distinct manoeuvre times, each the longer of a pair.
 	levels := append(append([]float64(nil), ta...), tb...)
 	levels = sortUnique(levels)
-	type pair struct {
-		i, j int
-		sum  float64
-	}
 	var pairs []pair
+	increasing := increasingFromZero(ta) && increasingFromZero(tb)
 	// upTo is the number of leading times (sorted) at most c.
 	upTo := func(ts []float64, c float64) int {
 		n, _ := slices.BinarySearch(ts, math.Nextafter(c, math.Inf(1)))
@@ -550,18 +552,23 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 		na, nb := upTo(ta, c), upTo(tb, c)
 		// The pairs whose longer time is c, in the order of i then j:
 		// below fromA, a's time is under c and b's must be c (from
-		// fromB); from fromA on, a's is c and any b goes.
+		// fromB); from fromA on, a's is c and any b goes. Then by their
+		// sum, stably.
 		fromA, fromB := upTo(ta, math.Nextafter(c, math.Inf(-1))), upTo(tb, math.Nextafter(c, math.Inf(-1)))
-		for i := range na {
-			lo, hi := fromB, nb
-			if i >= fromA {
-				lo = 0
+		if increasing && !s.unpruned {
+			pairs = mergedPairs(pairs, ta, tb, fromA, na, fromB, nb)
+		} else {
+			for i := range na {
+				lo, hi := fromB, nb
+				if i >= fromA {
+					lo = 0
+				}
+				for j := lo; j < hi; j++ {
+					pairs = append(pairs, pair{i, j, ta[i] + tb[j]})
+				}
 			}
-			for j := lo; j < hi; j++ {
-				pairs = append(pairs, pair{i, j, ta[i] + tb[j]})
-			}
+			slices.SortStableFunc(pairs, func(x, y pair) int { return cmp.Compare(x.sum, y.sum) })
 		}
-		slices.SortStableFunc(pairs, func(x, y pair) int { return cmp.Compare(x.sum, y.sum) })
 		for _, p := range pairs {
 			// A candidate already found to conflict with another
 			// intruder fails in any pair: no need to fly the pair.
@@ -589,6 +596,57 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 	return Suggestion{}, false
 }
 
+// pair is a pair of candidates, by index, and the sum of their times.
+type pair struct {
+	i, j int
+	sum  float64
+}
+
+// increasingFromZero reports whether the times ts strictly increase from
+// zero or more: then at most one candidate of each aircraft takes a given
+// time (mergedPairs), and the sums of two are never NaN.
+func increasingFromZero(ts []float64) bool {
+	if len(ts) == 0 || !(ts[0] >= 0) {
+		return false
+	}
+	for i := 1; i < len(ts); i++ {
+		if !(ts[i] > ts[i-1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// mergedPairs appends to dst the pairs whose longer time is c, sorted
+// stably by their sum from the order of i then j, when ta and tb
+// increase strictly (increasingFromZero): ta[i] is c for i in
+// [fromA, na) and tb[j] for j in [fromB, nb), at most one each. The pairs
+// where b's time is c, (i, fromB) for i below fromA, come first in that
+// order and their sums grow with i; those where a's is, (fromA, j) for j
+// below nb, grow with j: the stable sort is their merge, ties to the
+// first.
+func mergedPairs(dst []pair, ta, tb []float64, fromA, na, fromB, nb int) []pair {
+	// The number of pairs where b's time is c, and where a's is.
+	bLonger, aLonger := 0, 0
+	if nb > fromB {
+		bLonger = fromA
+	}
+	if na > fromA {
+		aLonger = nb
+	}
+	i, j := 0, 0
+	for i < bLonger || j < aLonger {
+		if j == aLonger || i < bLonger && ta[i]+tb[fromB] <= ta[fromA]+tb[j] {
+			dst = append(dst, pair{i, fromB, ta[i] + tb[fromB]})
+			i++
+		} else {
+			dst = append(dst, pair{fromA, j, ta[fromA] + tb[j]})
+			j++
+		}
+	}
+	return dst
+}
+
 // clearWith reports whether the flown path of candidate i of family f
 // keeps the side's aircraft clear of every other intruder it was clear
 // of (cached by candidate): of those the family must check (mustCheck),
@@ -598,6 +656,10 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 // too. The verdict does not depend on the order the others are tried in.
 func (s *suggester) clearWith(sd *side, f family, i int, path path) bool {
 	if sd.ok[i] != unknown {
+		return sd.ok[i] == clearOfOthers
+	}
+	if s.unpruned {
+		sd.ok[i] = s.clearOfEvery(sd.p, path)
 		return sd.ok[i] == clearOfOthers
 	}
 	sd.ok[i] = clearOfOthers
@@ -621,12 +683,40 @@ func (s *suggester) clearWith(sd *side, f family, i int, path path) bool {
 	return sd.ok[i] == clearOfOthers
 }
 
+// clearOfEvery is the verdict of the path of one of p's candidates
+// against every other p is clear of now and that is not out of reach, in
+// their order: clearWith without its prunes, its test oracle.
+func (s *suggester) clearOfEvery(p *Party, path path) verdict {
+	speed := s.fastestMps(p)
+	for n := range p.Others {
+		o := &p.Others[n]
+		if o.Sep == nil {
+			continue
+		}
+		r := s.reach(o.Sep)
+		own, other := [1]segment{{pos: p.Pos, vel: p.Vel}}, [1]segment{{pos: o.Pos, vel: o.Vel}}
+		if r.outOfReach(p.Aircraft, speed, o) || conflictsUnder(own[:], other[:], o.Sep.Alerter.LookaheadS, r.dets) {
+			continue
+		}
+		if conflictsUnder(path, other[:], o.Sep.Alerter.LookaheadS, r.dets) {
+			return conflictsWithOthers
+		}
+	}
+	return clearOfOthers
+}
+
 // flown is the path of p flying manoeuvre m as its Kinematics say.
 func (s *suggester) flown(p *Party, m Manoeuvre) path {
 	k := s.kinematics(p)
 	// Room for every piece: the start, a chord per 10° of a turn and its
-	// end, or the climb and the level flight after it.
-	segs := make(path, 1, 3+int(m.TurnDeg/10))
+	// end, or the climb and the level flight after it; taken from the
+	// pieces of the Suggest's paths, a few allocations for them all.
+	room := 3 + int(m.TurnDeg/10)
+	if cap(s.pieces)-len(s.pieces) < room {
+		s.pieces = make([]segment, 0, max(room, 2*cap(s.pieces), 32))
+	}
+	n := len(s.pieces)
+	segs := path(s.pieces[n : n+1 : n+room])
 	segs[0] = segment{pos: p.Pos, vel: p.Vel}
 	at := func(t float64) detect.Vec3 {
 		last := segs[len(segs)-1]
@@ -656,6 +746,9 @@ func (s *suggester) flown(p *Party, m Manoeuvre) path {
 		segs = append(segs, segment{t: t, pos: start, vel: detect.Vec3{X: p.Vel.X, Y: p.Vel.Y, Z: vz}})
 		t += math.Abs(dz) / k.VerticalRateMps
 		segs = append(segs, segment{t: t, pos: at(t), vel: detect.Vec3{X: p.Vel.X, Y: p.Vel.Y}})
+	}
+	if len(segs) <= room {
+		s.pieces = s.pieces[:n+len(segs)]
 	}
 	return segs
 }

@@ -1,7 +1,9 @@
 package resolve
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -109,4 +111,48 @@ func TestSuggestPruneIsExact(t *testing.T) {
 	if pruned == 0 || mattered == 0 {
 		t.Fatalf("vacuous: %d others left out, %d suggestions changed by the others", pruned, mattered)
 	}
+}
+
+// TestMergedPairsAreSorted: for candidate times that strictly increase,
+// the pairs of each level merged (mergedPairs) are the pairs of the level
+// in the order of i then j sorted stably by their sum, as the search
+// sorted them, ties included (the times are drawn from few values, on
+// steps that make equal sums).
+func TestMergedPairsAreSorted(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		times := func(name string) []float64 {
+			step := rapid.SampledFrom([]float64{1, 0.5, 1.0 / 3, 0.1, 2.5}).Draw(t, name+"_step")
+			var ts []float64
+			for k, n := 0, rapid.IntRange(1, 12).Draw(t, name+"_n"); len(ts) < n; k++ {
+				if k == 0 || rapid.Bool().Draw(t, name+"_keep") {
+					ts = append(ts, float64(k)*step)
+				}
+			}
+			return ts
+		}
+		ta, tb := times("a"), times("b")
+		if !increasingFromZero(ta) || !increasingFromZero(tb) {
+			t.Fatalf("drawn times do not increase: %v %v", ta, tb)
+		}
+		upTo := func(ts []float64, c float64) int {
+			n, _ := slices.BinarySearch(ts, math.Nextafter(c, math.Inf(1)))
+			return n
+		}
+		for _, c := range sortUnique(append(slices.Clone(ta), tb...)) {
+			na, nb := upTo(ta, c), upTo(tb, c)
+			fromA, fromB := upTo(ta, math.Nextafter(c, math.Inf(-1))), upTo(tb, math.Nextafter(c, math.Inf(-1)))
+			var want []pair
+			for i := range na {
+				for j := range nb {
+					if max(ta[i], tb[j]) == c {
+						want = append(want, pair{i, j, ta[i] + tb[j]})
+					}
+				}
+			}
+			slices.SortStableFunc(want, func(x, y pair) int { return cmp.Compare(x.sum, y.sum) })
+			if got := mergedPairs(nil, ta, tb, fromA, na, fromB, nb); !slices.Equal(got, want) {
+				t.Fatalf("level %v of %v and %v: merged %v, sorted %v", c, ta, tb, got, want)
+			}
+		}
+	})
 }
