@@ -800,6 +800,15 @@ func pairDetectors(dst []detect.Detector, sep *Separation) []detect.Detector {
 // conflictsUnder is conflicts with sep's lookahead and detectors
 // (pairDetectors) given.
 func conflictsUnder(a, b path, look float64, dets []detect.Detector) bool {
+	// The last piece first, before the others are cut: it is the
+	// longest, flown once both manoeuvres are over, and where most
+	// candidates that fail still meet; the verdict is the same in any
+	// order. It starts at the later of the last times either path bends
+	// within (0, look), or at 0.
+	last := max(lastBend(a, look), lastBend(b, look))
+	if look > last && pieceConflicts(a, b, last, look, dets) {
+		return true
+	}
 	// The times where either path bends, within (0, look): both paths
 	// are in time order, so a merge sorts them.
 	var cuts [64]float64
@@ -819,18 +828,36 @@ func conflictsUnder(a, b path, look float64, dets []detect.Detector) bool {
 	if look > ts[len(ts)-1] {
 		ts = append(ts, look)
 	}
-	// The last piece first: it is the longest, flown once both
-	// manoeuvres are over, and where most candidates that fail still
-	// meet; the verdict is the same in any order.
-	for n := len(ts) - 2; n >= 0; n-- {
-		t0, t1 := ts[n], ts[n+1]
-		pa, va := a.state(t0)
-		pb, vb := b.state(t0)
-		rp, rv := pb.Sub(pa), vb.Sub(va)
-		for _, d := range dets {
-			if d.Loss(rp, rv, 0, t1-t0).Conflict {
-				return true
-			}
+	// The pieces before the last (ts ends with last and look when there
+	// is a piece at all), backwards.
+	for n := len(ts) - 3; n >= 0; n-- {
+		if pieceConflicts(a, b, ts[n], ts[n+1], dets) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastBend is the last time path p bends within (0, look), 0 if none.
+func lastBend(p path, look float64) float64 {
+	for k := len(p) - 1; k >= 0 && p[k].t > 0; k-- {
+		if p[k].t < look {
+			return p[k].t
+		}
+	}
+	return 0
+}
+
+// pieceConflicts reports whether the detectors find a loss of the
+// relative motion of paths a and b over [t0, t1], straight pieces of
+// both.
+func pieceConflicts(a, b path, t0, t1 float64, dets []detect.Detector) bool {
+	pa, va := a.state(t0)
+	pb, vb := b.state(t0)
+	rp, rv := pb.Sub(pa), vb.Sub(va)
+	for _, d := range dets {
+		if d.Loss(rp, rv, 0, t1-t0).Conflict {
+			return true
 		}
 	}
 	return false

@@ -156,3 +156,75 @@ func TestMergedPairsAreSorted(t *testing.T) {
 		}
 	})
 }
+
+// TestConflictsUnderPieceByPiece: conflictsUnder, which runs the last
+// piece of the relative motion first, before the others are cut, finds
+// a conflict exactly when running the detectors on every piece between
+// the times either path bends, in time order, does: on the paths of
+// candidates of drawn aircraft (turns, climbs and descents, reacting at
+// once or after a while), under a cylinder and well clear, over
+// lookaheads ending before, between and after the bends, and none.
+func TestConflictsUnderPieceByPiece(t *testing.T) {
+	cyl := CylinderSeparation(detect.Cylinder{HorizontalM: geo.NMToM(5), VerticalM: geo.FeetToM(1000)}, 300, 300, 120, 60)
+	do365 := DO365()
+	var met, clear int
+	rapid.Check(t, func(t *rapid.T) {
+		sep := &cyl
+		if rapid.Bool().Draw(t, "well_clear") {
+			sep = &do365
+		}
+		k := DefaultKinematics()
+		k.ReactionS = rapid.SampledFrom([]float64{0, 3, 10}).Draw(t, "reaction_s")
+		// Far apart or already close (a loss in the first piece).
+		spreadM := rapid.SampledFrom([]float64{2000, 20000}).Draw(t, "spread_m")
+		aircraft := func(name string) *Party {
+			tr := rapid.Float64Range(0, 2*math.Pi).Draw(t, name+"_track")
+			sp := rapid.Float64Range(20, 250).Draw(t, name+"_speed")
+			return &Party{Aircraft: Aircraft{
+				Pos: detect.Vec3{X: rapid.Float64Range(-spreadM, spreadM).Draw(t, name+"_x"), Y: rapid.Float64Range(-spreadM, spreadM).Draw(t, name+"_y"), Z: 3000 + rapid.Float64Range(-600, 600).Draw(t, name+"_z")},
+				Vel: detect.Vec3{X: sp * math.Sin(tr), Y: sp * math.Cos(tr), Z: rapid.Float64Range(-10, 10).Draw(t, name+"_vz")},
+			}}
+		}
+		pa, pb := aircraft("a"), aircraft("b")
+		s := &suggester{a: pa, b: pb, sep: sep, ka: &k, kb: &k}
+		manoeuvre := func(name string) Manoeuvre {
+			switch rapid.IntRange(0, 2).Draw(t, name+"_kind") {
+			case 1:
+				turn := float64(rapid.IntRange(1, 90).Draw(t, name+"_turn"))
+				return Manoeuvre{Kind: KindTurn, TurnDeg: turn}
+			case 2:
+				climb := geo.FeetToM(float64(rapid.IntRange(-30, 30).Draw(t, name+"_climb")) * 100)
+				return Manoeuvre{Kind: KindClimb, ClimbM: climb, AltM: 3000 + climb}
+			}
+			return Manoeuvre{Kind: KindMaintain}
+		}
+		a, b := s.flown(pa, manoeuvre("a")), s.flown(pb, manoeuvre("b"))
+		look := rapid.SampledFrom([]float64{-1, 0, 5, 10, 20, 45, 180, 300}).Draw(t, "look_s")
+		dets := pairDetectors(nil, sep)
+		// Every piece in time order.
+		var cuts []float64
+		for _, p := range []path{a, b} {
+			for _, sg := range p {
+				if sg.t > 0 && sg.t < look {
+					cuts = append(cuts, sg.t)
+				}
+			}
+		}
+		cuts = append(sortUnique(append(cuts, 0)), look)
+		want := false
+		for n := 0; n+1 < len(cuts) && cuts[n] < look; n++ {
+			want = want || pieceConflicts(a, b, cuts[n], cuts[n+1], dets)
+		}
+		if got := conflictsUnder(a, b, look, dets); got != want {
+			t.Fatalf("conflictsUnder %v, piece by piece %v (look %v, paths %v and %v)", got, want, look, a, b)
+		}
+		if want {
+			met++
+		} else {
+			clear++
+		}
+	})
+	if met == 0 || clear == 0 {
+		t.Fatalf("vacuous: %d conflicts, %d clear", met, clear)
+	}
+}
