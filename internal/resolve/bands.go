@@ -318,6 +318,40 @@ func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans)
 	return ms, unite(red)
 }
 
+// memberList is the members of region r in dimension d, as members
+// returns them, without the union of their conflicts: a conflict aircraft
+// is a member without a test, any other is one as soon as one candidate
+// conflicts (anyRed).
+func (c *computation) memberList(d dim, r Region, lo, hi float64) []member {
+	if c.unpruned {
+		ms, _ := c.members(d, r, lo, hi)
+		return ms
+	}
+	var ms []member
+	for _, i := range c.reachable {
+		in := &c.traffic[i]
+		li := in.Sep.levelFor(r)
+		if li < 0 {
+			continue
+		}
+		lvl := &in.Sep.Alerter.Levels[li]
+		horizon := in.Sep.Alerter.LookaheadS
+		if !c.conflict[r][i] {
+			horizon = min(horizon, lvl.AlertingTimeS)
+		}
+		m := member{in: in, det: lvl.Detector, horizonS: horizon}
+		if c.conflict[r][i] {
+			ms = append(ms, m)
+			continue
+		}
+		t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
+		if !c.own.beyondReach(d, lo, hi, &t) && c.own.anyRed(&c.sc, d, lo, hi, &t, c.cfg.Samples) {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
 // reachMasks sets c.keep: for each intruder, bit d when it matters to
 // the bands of dimension d within the dimension's domain: a conflict
 // aircraft of some region, or one that some candidate may conflict with
@@ -438,7 +472,7 @@ func (c *computation) dimension(d dim) ([]Range, float64) {
 			recovery = true
 			corrective := ms
 			if r != c.cfg.CorrectiveRegion {
-				corrective, _ = c.members(d, c.cfg.CorrectiveRegion, lo, hi)
+				corrective = c.memberList(d, c.cfg.CorrectiveRegion, lo, hi)
 			}
 			recSet, recTime = c.recovery(d, corrective, lo, hi)
 			if r == c.cfg.CorrectiveRegion {

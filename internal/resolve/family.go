@@ -263,6 +263,20 @@ type scratch struct {
 // conflict under t, as spans: the values between two consecutive
 // boundaries share the verdict of the value midway.
 func (o *ownship) red(dst []span, sc *scratch, d dim, lo, hi float64, t *test, samples int) []span {
+	return o.pieces(dst, sc, d, lo, hi, t, samples, false)
+}
+
+// anyRed reports whether some candidate of dimension d within [lo, hi]
+// conflicts under t: whether red would find any, found by the same
+// pieces, stopping at the first in conflict.
+func (o *ownship) anyRed(sc *scratch, d dim, lo, hi float64, t *test, samples int) bool {
+	var one [1]span
+	return len(o.pieces(one[:0], sc, d, lo, hi, t, samples, true)) > 0
+}
+
+// pieces is red, stopping at the first span in conflict when first is
+// set.
+func (o *ownship) pieces(dst []span, sc *scratch, d dim, lo, hi float64, t *test, samples int, first bool) []span {
 	xs := append(sc.xs[:0], lo, hi)
 	if b, ok := t.det.(detect.Bounded); ok {
 		xs = o.boundaries(xs, sc, d, b, t)
@@ -288,6 +302,9 @@ func (o *ownship) red(dst []span, sc *scratch, d dim, lo, hi float64, t *test, s
 				dst[n-1].hi = x
 			} else {
 				dst = append(dst, span{prev, x})
+			}
+			if first {
+				return dst
 			}
 		}
 		prev = x

@@ -180,3 +180,37 @@ func TestCylinderUsableMatchesUnion(t *testing.T) {
 		t.Fatalf("vacuous: %d usable, %d not", usable, unusable)
 	}
 }
+
+// TestMemberListMatchesMembers: the members of a region found without
+// their conflicts (memberList: conflict aircraft untested, the others by
+// their first conflicting candidate) are those members finds with every
+// conflict, in the same order, for every dimension and region of city
+// traffic.
+func TestMemberListMatchesMembers(t *testing.T) {
+	var found, left int
+	check := func(t *rapid.T) {
+		own, traffic, cfg := cityTraffic(t)
+		c := &computation{cfg: cfg, own: newOwnship(own.Pos, own.Vel, cfg.MinAirspeedMps), traffic: traffic}
+		c.classify()
+		c.reachMasks()
+		for d := dimTrack; d < numDims; d++ {
+			lo, hi := c.domain(d)
+			c.reachableIn(d)
+			for _, r := range c.regions {
+				want, _ := c.members(d, r, lo, hi)
+				got := c.memberList(d, r, lo, hi)
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("dimension %d region %v: members %v, with every conflict %v", d, r, got, want)
+				}
+				found += len(want)
+				left += len(c.reachable) - len(want)
+			}
+		}
+	}
+	for range 3 {
+		rapid.Check(t, check)
+	}
+	if found == 0 || left == 0 {
+		t.Fatalf("vacuous: %d members, %d intruders reached but no member", found, left)
+	}
+}
