@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
@@ -104,12 +105,15 @@ func Suggest(a, b *Party, sep *Separation, ka, kb *Kinematics) (Suggestion, bool
 // suggest is Suggest, with unpruned checking every candidate against every
 // other aircraft its party is clear of (the test oracle of the prunes).
 func suggest(a, b *Party, sep *Separation, ka, kb *Kinematics, unpruned bool) (Suggestion, bool) {
-	s := &suggester{a: a, b: b, sep: sep, ka: ka, kb: kb, unpruned: unpruned, pairDets: pairDetectors(nil, sep)}
+	s := suggesters.Get().(*suggester)
+	defer s.release()
+	s.start(a, b, sep, ka, kb, unpruned)
 	s.sharedStart = !unpruned && ka.ReactionS > 0 && kb.ReactionS > 0 && sep.Alerter.LookaheadS > 0
 	if s.sharedStart && s.everyPairConflictsAtStart() {
 		return Suggestion{}, false
 	}
-	s.sideA, s.sideB = s.sideOf(a), s.sideOf(b)
+	s.sideA.start(a, s.fastestMps(a))
+	s.sideB.start(b, s.fastestMps(b))
 	turn, turnOK := s.search(s.turnCandidates, familyTurn, math.Inf(1))
 	limit := math.Inf(1)
 	if turnOK {
@@ -147,6 +151,27 @@ type suggester struct {
 	pieces []segment
 }
 
+// suggesters keeps the working memory of finished Suggests for the next
+// (the lists by other of an aircraft among a city's drones are large).
+var suggesters = sync.Pool{New: func() any { return new(suggester) }}
+
+// start makes s ready for a Suggest, keeping the memory of the last.
+func (s *suggester) start(a, b *Party, sep *Separation, ka, kb *Kinematics, unpruned bool) {
+	s.a, s.b, s.sep, s.ka, s.kb, s.unpruned = a, b, sep, ka, kb, unpruned
+	s.pairDets = pairDetectors(s.pairDets[:0], sep)
+	s.seps, s.starts, s.pieces = s.seps[:0], s.starts[:0], s.pieces[:0]
+}
+
+// release gives s back to suggesters, holding on to no traffic.
+func (s *suggester) release() {
+	s.a, s.b, s.sep, s.ka, s.kb = nil, nil, nil, nil, nil
+	s.sideA.p, s.sideB.p = nil, nil
+	clear(s.seps)
+	clear(s.sideA.paths)
+	clear(s.sideB.paths)
+	suggesters.Put(s)
+}
+
 // side is what one Suggest knows of the others of one aircraft of the
 // pair, found out as the candidates are checked (mustCheck).
 type side struct {
@@ -160,8 +185,10 @@ type side struct {
 	// known holds, by index in p.Others, what is known of the other.
 	known []otherKnown
 	// ok caches the verdicts of the candidates of the family being
-	// searched against the others, by candidate.
-	ok []verdict
+	// searched against the others, and paths their paths flown, by
+	// candidate.
+	ok    []verdict
+	paths []path
 }
 
 // otherKnown is what is known of one other of an aircraft, one bit
@@ -278,9 +305,12 @@ func (s *suggester) kinematics(p *Party) *Kinematics {
 	return s.kb
 }
 
-// sideOf is what is known of p's others before any is judged.
-func (s *suggester) sideOf(p *Party) side {
-	return side{p: p, known: make([]otherKnown, len(p.Others)), speedMps: s.fastestMps(p)}
+// start makes sd the side of p, whose fastest is speedMps (fastestMps),
+// before any of its others is judged.
+func (sd *side) start(p *Party, speedMps float64) {
+	sd.p, sd.speedMps = p, speedMps
+	sd.known = slices.Grow(sd.known[:0], len(p.Others))[:len(p.Others)]
+	clear(sd.known)
 }
 
 // fastestMps is the fastest p flies in any manoeuvre: its speed, its
@@ -523,7 +553,15 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 			sd.checks = append(sd.checks, int32(n))
 		}
 	}
-	s.sideA.ok, s.sideB.ok = make([]verdict, len(ma)), make([]verdict, len(mb))
+	for _, c := range []struct {
+		sd *side
+		n  int
+	}{{&s.sideA, len(ma)}, {&s.sideB, len(mb)}} {
+		c.sd.ok = slices.Grow(c.sd.ok[:0], c.n)[:c.n]
+		clear(c.sd.ok)
+		c.sd.paths = slices.Grow(c.sd.paths[:0], c.n)[:c.n]
+		clear(c.sd.paths)
+	}
 	// Flying on is the path each aircraft is clear of its others on.
 	if !s.unpruned {
 		if ma[0].Kind == KindMaintain {
@@ -533,7 +571,7 @@ func (s *suggester) search(cands candidates, f family, limitS float64) (Suggesti
 			s.sideB.ok[0] = clearOfOthers
 		}
 	}
-	pathsA, pathsB := make([]path, len(ma)), make([]path, len(mb))
+	pathsA, pathsB := s.sideA.paths, s.sideB.paths
 	// The distinct manoeuvre times, each the longer of a pair.
 	levels := append(append([]float64(nil), ta...), tb...)
 	levels = sortUnique(levels)
