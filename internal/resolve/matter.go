@@ -81,12 +81,15 @@ func (m *Matter) Bands(in Aircraft) bool {
 	reach := &m.reach
 	rel := in.Pos.Sub(m.own.Pos)
 	w := in.Vel
-	intH := math.Sqrt(w.X*w.X + w.Y*w.Y)
 
 	// Track and ground speed keep the vertical motion: only the instants
-	// [t0, t1] at which the vertical distance is within reach count.
+	// [t0, t1] at which the vertical distance is within reach count (the
+	// first test, without a division, rules out most of a city's drones
+	// below a manned aircraft).
 	relVz := w.Z - m.own.Vel.Z
-	if t0, t1, ok := withinAbs(rel.Z, relVz, reach.VerticalM+math.Abs(relVz)*reach.VerticalS+matterSlackM, 0, m.look); ok {
+	vBound := reach.VerticalM + math.Abs(relVz)*reach.VerticalS + matterSlackM
+	if t0, t1, ok := withinAbsIf(rel.Z, relVz, vBound, m.look); ok {
+		intH := math.Sqrt(w.X*w.X + w.Y*w.Y)
 		// Track: the ownship flies from its position at trackSpeed in
 		// any direction, so it is within trackSpeed·t of it at t; the
 		// intruder's closest approach to that position over [t0, t1]
@@ -113,8 +116,8 @@ func (m *Matter) Bands(in Aircraft) bool {
 	// the domain: the vertical test of a vertical speed is left out (it
 	// would spare only what altitude candidates keep).
 	relVx, relVy := w.X-m.own.Vel.X, w.Y-m.own.Vel.Y
-	_, _, ok := withinDist(rel.X, rel.Y, relVx, relVy, reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS+matterSlackM, 0, m.look)
-	return ok && missWithin(rel.X, rel.Y, relVx, relVy, 0, 0, 0, 0, m.lineM+matterSlackM)
+	return missWithin(rel.X, rel.Y, relVx, relVy, 0, 0, 0, 0, m.lineM+matterSlackM) &&
+		nearWithin(rel.X, rel.Y, relVx, relVy, reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS+matterSlackM, m.look)
 }
 
 // Suggestion reports whether the intruder in, one of the others of the
@@ -133,12 +136,12 @@ func (m *Matter) Suggestion(in Aircraft) bool {
 	reach := &m.reach
 	rel := in.Pos.Sub(m.own.Pos)
 	w := in.Vel
-	intH := math.Sqrt(w.X*w.X + w.Y*w.Y)
 
 	// Turns: the vertical motion as now, the ground speed kept (each
 	// chord of a turn is flown at it), so within gs·t of the start.
 	relVz := w.Z - m.own.Vel.Z
-	if t0, t1, ok := withinAbs(rel.Z, relVz, reach.VerticalM+math.Abs(relVz)*reach.VerticalS+matterSlackM, 0, m.look); ok {
+	if t0, t1, ok := withinAbsIf(rel.Z, relVz, reach.VerticalM+math.Abs(relVz)*reach.VerticalS+matterSlackM, m.look); ok {
+		intH := math.Sqrt(w.X*w.X + w.Y*w.Y)
 		if nearestDist(rel.X, rel.Y, w.X, w.Y, t0, t1)-m.gs*t1 <= reach.HorizontalM+(intH+m.gs)*reach.HorizontalS+matterSlackM {
 			return true
 		}
@@ -147,9 +150,17 @@ func (m *Matter) Suggestion(in Aircraft) bool {
 	// line, whose miss distance must be within the detectors'), the
 	// vertical speed at most vz.
 	relVx, relVy := w.X-m.own.Vel.X, w.Y-m.own.Vel.Y
-	t0, t1, ok := withinDist(rel.X, rel.Y, relVx, relVy, reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS+matterSlackM, 0, m.look)
-	if !ok || !missWithin(rel.X, rel.Y, relVx, relVy, 0, 0, 0, 0, m.lineM+matterSlackM) {
+	if !missWithin(rel.X, rel.Y, relVx, relVy, 0, 0, 0, 0, m.lineM+matterSlackM) {
 		return false
+	}
+	hBound := reach.HorizontalM + math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS + matterSlackM
+	if !nearWithin(rel.X, rel.Y, relVx, relVy, hBound, m.look) {
+		return false
+	}
+	t0, t1, ok := withinDist(rel.X, rel.Y, relVx, relVy, hBound, 0, m.look)
+	if !ok {
+		// Only by rounding, at the edge: every instant counts.
+		t0, t1 = 0, m.look
 	}
 	return nearestAbs(rel.Z, w.Z, t0, t1)-m.vz*t1 <= reach.VerticalM+(math.Abs(w.Z)+m.vz)*reach.VerticalS+matterSlackM
 }
@@ -205,6 +216,47 @@ func missWithin(x, y, vx, vy, ux, uy, gLo, gHi, bound float64) bool {
 		}
 	}
 	return least <= 0
+}
+
+// withinAbsIf is withinAbs over [0, to], its division done only when
+// some instant is within bound (nearestAbs, without one): the instants,
+// all of [0, to] should the window found by division come out empty by
+// rounding.
+func withinAbsIf(x, v, bound, to float64) (t0, t1 float64, ok bool) {
+	if nearestAbs(x, v, 0, to) > bound {
+		return 0, 0, false
+	}
+	if t0, t1, ok = withinAbs(x, v, bound, 0, to); !ok {
+		return 0, to, true
+	}
+	return t0, t1, true
+}
+
+// nearWithin reports whether the horizontal point (x, y) + (vx, vy)·t
+// comes within bound of the origin for some t in [0, to], without a
+// division or a square root.
+func nearWithin(x, y, vx, vy, bound, to float64) bool {
+	b2 := bound * bound
+	r2 := x*x + y*y
+	if r2 <= b2 {
+		return true
+	}
+	rv := x*vx + y*vy
+	if rv >= 0 {
+		// Drawing apart: nearest at 0.
+		return false
+	}
+	ex, ey := x+vx*to, y+vy*to
+	if ex*ex+ey*ey <= b2 {
+		return true
+	}
+	a := vx*vx + vy*vy
+	if -rv >= a*to {
+		// Nearest at to.
+		return false
+	}
+	// Nearest within: r2 − rv²/a <= b2.
+	return (r2-b2)*a <= rv*rv
 }
 
 // withinAbs returns the instants [t0, t1] of [from, to] at which
