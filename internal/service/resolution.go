@@ -199,7 +199,8 @@ func (rv *resolver) separation(a, b *track.State) *resolve.Separation {
 // resolve computes the resolution of every aircraft of the alert at now.
 func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 	rv := s.resolverFor(s.Rules())
-	return s.resolveAmong(rv, a, now, s.nearAlerts(rv, []*alert.Alert{a}, now)[0])
+	near, matter := s.nearAlertsMatter(rv, []*alert.Alert{a}, now)
+	return s.resolveShared(rv, a, now, near[0], matter[0], nil)
 }
 
 // nearAlerts returns, for each alert, the live tracks that can matter to
@@ -217,10 +218,45 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // whole city of drones: copied per alert, the copies cost more than the
 // query).
 func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
+	near, _ := s.nearAlertsMatter(rv, as, now)
+	return near
+}
+
+// nearAlertsMatter is nearAlerts telling also, for each track near each
+// alert, what it can matter to (matterBits).
+func (s *Service) nearAlertsMatter(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, [][]matterBits) {
 	return s.nearAlertsBy(rv, as, now, func(points [][3]float64, radiusM radiusFunc, keep func(*track.State) bool) []track.State {
 		return s.tac.eng.Load().SelectNear(points, now, radiusM, keep)
 	})
 }
+
+// matterBits tells what a track near an alert can matter to: bit 2n the
+// bands of the alert's aircraft n, bit 2n+1 its part of the pair's
+// suggestion (resolve.Matter), for its first four aircraft; every bit is
+// set for a track that may matter to anything (the alert's own aircraft,
+// added whatever they matter to).
+type matterBits uint8
+
+const matterAll matterBits = 0xff
+
+// bandsOf and suggestionOf are the bits of aircraft n.
+func bandsOf(n int) matterBits {
+	if n >= 4 {
+		return 0
+	}
+	return 1 << (2 * n)
+}
+
+func suggestionOf(n int) matterBits {
+	if n >= 4 {
+		return 0
+	}
+	return 1 << (2*n + 1)
+}
+
+// has reports whether a track with bits m can matter to what bit stands
+// for.
+func (m matterBits) has(bit matterBits) bool { return m&bit != 0 }
 
 // radiusFunc is the radius of centre i for the tracks of class, at the
 // fastest and oldest of them (alert.Engine.SelectNear).
@@ -232,7 +268,7 @@ type radiusFunc = func(i int, class string, maxSpeedMps, maxStaleS float64) floa
 // the oracle of the index), and returns copies of those keep accepts:
 // here keep copies the tracks it wants itself and accepts none.
 func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
-	selectTracks func(points [][3]float64, radiusM radiusFunc, keep func(*track.State) bool) []track.State) [][]*track.State {
+	selectTracks func(points [][3]float64, radiusM radiusFunc, keep func(*track.State) bool) []track.State) ([][]*track.State, [][]matterBits) {
 	own := s.ownTracks(as)
 	centres := rv.nearCentres(own, now)
 	nowNs := now.UnixNano()
@@ -256,8 +292,17 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 	// is near, into chunks that never move: keep returns false, so that
 	// selectTracks copies nothing and no slice of copies grows (and is
 	// copied again) under the engine's lock.
+	matter := make([][]matterBits, len(as))
 	var copies stateChunks
-	var near []int // the alerts the track is near
+	// The alerts the track is near, and what it can matter to in each.
+	var near []int
+	var bits []matterBits
+	// Whether the track matters to the bands of the aircraft of centre
+	// i, known for the track when bandsSeen[i] is its number: an
+	// aircraft in several alerts of the group is asked once
+	// (nearCentre.same).
+	bandsSeen, bandsMatter := make([]uint32, len(centres)), make([]bool, len(centres))
+	var seq uint32
 	selectTracks(points, radiusM, func(st *track.State) bool {
 		if st.Class != lastClass || !lastOK {
 			lastClass = st.Class
@@ -269,13 +314,10 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 		c := lastC
 		v := math.Sqrt(st.VelECEF[0]*st.VelECEF[0] + st.VelECEF[1]*st.VelECEF[1] + st.VelECEF[2]*st.VelECEF[2])
 		staleS := max(0, float64(nowNs-st.Time.UnixNano())/1e9)
-		near = near[:0]
+		near, bits = near[:0], bits[:0]
 		var rel relMotion // worked out at the first centre within reach
 		for i := range centres {
 			ce := &centres[i]
-			if n := len(near); n > 0 && near[n-1] == ce.alert {
-				continue
-			}
 			r := ce.reachM[c] + v*(ce.perMps[c]+staleS)
 			dx := st.ECEF[0] - ce.ecef[0]
 			if dx > r || dx < -r {
@@ -287,23 +329,40 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 			}
 			if !rel.known {
 				rel = relMotion{known: true, at: st.ECEFAt(float64(nowNs-st.Time.UnixNano()) / 1e9), vel: geo.ECEF{XM: st.VelECEF[0], YM: st.VelECEF[1], ZM: st.VelECEF[2]}}
+				seq++
 			}
-			if ce.matters(c, &rel) {
-				near = append(near, ce.alert)
+			if bandsSeen[ce.same] != seq {
+				bandsSeen[ce.same], bandsMatter[ce.same] = seq, centres[ce.same].mattersToBands(c, &rel)
 			}
+			var m matterBits
+			if bandsMatter[ce.same] {
+				m |= bandsOf(ce.aircraft)
+			}
+			if ce.mattersToSuggestion(c, &rel) {
+				m |= suggestionOf(ce.aircraft)
+			}
+			if m == 0 {
+				continue
+			}
+			// The centres of an alert are one after the other.
+			if n := len(near); n > 0 && near[n-1] == ce.alert {
+				bits[n-1] |= m
+				continue
+			}
+			near, bits = append(near, ce.alert), append(bits, m)
 		}
 		if len(near) > 0 {
 			copied := copies.add(st)
-			for _, a := range near {
-				out[a] = append(out[a], copied)
+			for n, a := range near {
+				out[a], matter[a] = append(out[a], copied), append(matter[a], bits[n])
 			}
 		}
 		return false
 	})
 	for a := range out {
-		out[a] = withOwn(out[a], own[a])
+		out[a], matter[a] = withOwn(out[a], matter[a], own[a])
 	}
-	return out
+	return out, matter
 }
 
 // stateChunks holds copies of tracks in chunks that never move once
@@ -338,6 +397,12 @@ type nearCentre struct {
 	alert          int
 	ecef           [3]float64
 	reachM, perMps []float64
+	// aircraft is the index of the aircraft in its alert.
+	aircraft int
+	// same is the first centre of the same aircraft (this one's index
+	// when it is the first): an aircraft in several alerts of a group
+	// has one track, one frame and one Matter for its bands.
+	same int
 	// frame is the frame the aircraft's bands are computed in
 	// (resolveAmong), pair the frame of its pair's suggestion (the
 	// pair's midpoint) when the alert is a conflict of two aircraft with
@@ -348,20 +413,26 @@ type nearCentre struct {
 	bands, suggestion []resolve.Matter
 }
 
-// matters reports whether a track of class c, moving as m, can matter to
-// the resolution of the aircraft of centre ce: to its bands, in its own frame,
-// or to the suggestion of its pair, in the pair's frame
-// (resolve.Matter). Exact for the resolution: a track it leaves out
-// changes nothing (TestResolutionConsidersEveryAircraftThatMatters
-// compares with every track).
-func (ce *nearCentre) matters(c uint8, m *relMotion) bool {
+// mattersToBands reports whether a track of class c, moving as m, can
+// matter to the bands of the aircraft of centre ce, in its own frame, and
+// mattersToSuggestion whether it can matter to the suggestion of its
+// pair, in the pair's frame (resolve.Matter). Exact for the resolution:
+// a track they leave out changes nothing
+// (TestResolutionConsidersEveryAircraftThatMatters compares with every
+// track).
+func (ce *nearCentre) mattersToBands(c uint8, m *relMotion) bool {
 	rel := geo.ECEF{XM: m.at[0] - ce.ecef[0], YM: m.at[1] - ce.ecef[1], ZM: m.at[2] - ce.ecef[2]}
-	// The relative position and the velocity rotated into each frame,
+	// The relative position and the velocity rotated into the frame,
 	// the aircraft at its origin (NewMatter).
-	if ce.bands[c].Bands(resolve.Aircraft{Pos: enuVec(ce.frame.VelocityFromECEF(rel)), Vel: enuVec(ce.frame.VelocityFromECEF(m.vel))}) {
-		return true
+	return ce.bands[c].Bands(resolve.Aircraft{Pos: enuVec(ce.frame.VelocityFromECEF(rel)), Vel: enuVec(ce.frame.VelocityFromECEF(m.vel))})
+}
+
+func (ce *nearCentre) mattersToSuggestion(c uint8, m *relMotion) bool {
+	if ce.pair == nil {
+		return false
 	}
-	return ce.pair != nil && ce.suggestion[c].Suggestion(resolve.Aircraft{Pos: enuVec(ce.pair.VelocityFromECEF(rel)), Vel: enuVec(ce.pair.VelocityFromECEF(m.vel))})
+	rel := geo.ECEF{XM: m.at[0] - ce.ecef[0], YM: m.at[1] - ce.ecef[1], ZM: m.at[2] - ce.ecef[2]}
+	return ce.suggestion[c].Suggestion(resolve.Aircraft{Pos: enuVec(ce.pair.VelocityFromECEF(rel)), Vel: enuVec(ce.pair.VelocityFromECEF(m.vel))})
 }
 
 // enuVec is an east-north-up vector as resolve has it.
@@ -401,6 +472,7 @@ func (s *Service) ownTracks(as []*alert.Alert) [][]*track.State {
 func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentre {
 	classes := len(rv.table.Classes())
 	var centres []nearCentre
+	first := map[track.Key]int{}
 	for ai, tracks := range own {
 		// The frame of the pair's suggestion, as resolveAmong has it.
 		var pair *geo.Frame
@@ -408,7 +480,7 @@ func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentr
 			f := geo.NewFrame(midpoint(tracks[0], tracks[1], now))
 			pair = &f
 		}
-		for _, st := range tracks {
+		for n, st := range tracks {
 			if st == nil {
 				continue
 			}
@@ -422,7 +494,7 @@ func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentr
 			ownMaxMps := max(cfg.MaxGsMps, math.Hypot(st.VelEastMps, st.VelNorthMps)) +
 				max(-cfg.MinVsMps, cfg.MaxVsMps, math.Abs(st.VelUpMps))
 			jumpM := max(0, altM-cfg.MinAltM, cfg.MaxAltM-altM)
-			ce := nearCentre{alert: ai, ecef: st.ECEFAt(sinceS), reachM: make([]float64, classes), perMps: make([]float64, classes),
+			ce := nearCentre{alert: ai, aircraft: n, ecef: st.ECEFAt(sinceS), reachM: make([]float64, classes), perMps: make([]float64, classes),
 				frame: geo.NewFrame(geo.LLA{LatDeg: st.Pos.LatDeg, LonDeg: st.Pos.LonDeg}), pair: pair,
 				bands: make([]resolve.Matter, classes)}
 			// The aircraft's velocity in each frame, at the origin.
@@ -444,6 +516,12 @@ func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentr
 					ce.suggestion[oc] = resolve.NewMatter(ownInPair, sep, cfg, &rv.kinematics[c])
 				}
 			}
+			ce.same = len(centres)
+			if f, ok := first[st.Key()]; ok {
+				ce.same = f
+			} else {
+				first[st.Key()] = ce.same
+			}
 			centres = append(centres, ce)
 		}
 	}
@@ -452,26 +530,26 @@ func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentr
 
 // withOwn puts the alert's own tracks in near in place of the copies of
 // the same aircraft found there (read a moment later, perhaps after a
-// newer report), or adds them.
-func withOwn(near []*track.State, own []*track.State) []*track.State {
+// newer report), or adds them as tracks that may matter to anything.
+func withOwn(near []*track.State, matter []matterBits, own []*track.State) ([]*track.State, []matterBits) {
 	for _, st := range own {
 		if st == nil {
 			continue
 		}
 		i := slices.IndexFunc(near, func(n *track.State) bool { return n.Key() == st.Key() })
 		if i < 0 {
-			near = append(near, st)
+			near, matter = append(near, st), append(matter, matterAll)
 			continue
 		}
 		near[i] = st
 	}
-	return near
+	return near, matter
 }
 
 // resolveAmong computes the resolution of every aircraft of the alert at
 // now, against the tracks near it (nearAlerts).
 func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near []*track.State) Resolution {
-	return s.resolveShared(rv, a, now, near, nil)
+	return s.resolveShared(rv, a, now, near, nil, nil)
 }
 
 // sharedBands are the bands of the aircraft already resolved among the
@@ -484,10 +562,11 @@ func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near
 // compares them with those computed alone and against every aircraft.
 type sharedBands map[track.Key]resolve.Bands
 
-// resolveShared is resolveAmong taking the bands of an aircraft from
-// shared when they are there, and putting there those it computes
-// (shared nil: none shared).
-func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, near []*track.State, shared sharedBands) Resolution {
+// resolveShared is resolveAmong resolving each aircraft against the
+// tracks of near that can matter to it (matter, by track; nil: every
+// track), taking the bands of an aircraft from shared when they are
+// there, and putting there those it computes (shared nil: none shared).
+func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, near []*track.State, matter []matterBits, shared sharedBands) Resolution {
 	res := Resolution{AlertID: a.ID, Time: now.UTC()}
 	keys := make([]track.Key, len(a.Aircraft))
 	for i, ac := range a.Aircraft {
@@ -536,7 +615,7 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 			parties[n].Others = make([]resolve.Intruder, 0, len(near))
 			c, ok := classOf(me)
 			for i, st := range near {
-				if st == me || st == other || !visible(me.Party, i) {
+				if st == me || st == other || matter != nil && !matter[i].has(suggestionOf(n)) || !visible(me.Party, i) {
 					continue
 				}
 				if !converted[i] {
@@ -583,7 +662,7 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 			c, _ := classOf(me)
 			intruders := make([]resolve.Intruder, 0, len(near))
 			for i, st := range near {
-				if st == me || !visible(me.Party, i) {
+				if st == me || matter != nil && !matter[i].has(bandsOf(n)) || !visible(me.Party, i) {
 					continue
 				}
 				intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: separation(c, i)})
@@ -770,11 +849,11 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 			// alert of the group: groups of a few keep it short.
 			n := min(len(live), resolveGroup)
 			now := s.now()
-			near := s.nearAlerts(rv, live[:n], now)
+			near, matter := s.nearAlertsMatter(rv, live[:n], now)
 			shared := sharedBands{}
 			for i, p := range livePending[:n] {
 				if !p.late.Load() && !p.superseded.Load() {
-					r := s.resolveShared(rv, live[i], now, near[i], shared)
+					r := s.resolveShared(rv, live[i], now, near[i], matter[i], shared)
 					p.res = &r
 				}
 				close(p.done)

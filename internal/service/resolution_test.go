@@ -120,7 +120,7 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 	for i := range open {
 		ptrs[i] = &open[i]
 	}
-	batch := s.nearAlerts(rv, ptrs, now)
+	batch, matter := s.nearAlertsMatter(rv, ptrs, now)
 	shared := sharedBands{}
 	checked := 0
 	for ai, a := range open {
@@ -128,7 +128,7 @@ func TestResolutionConsidersEveryAircraftThatMatters(t *testing.T) {
 			continue
 		}
 		got := s.resolve(&a, now)
-		if inBatch := s.resolveShared(rv, &a, now, batch[ai], shared); !reflect.DeepEqual(inBatch, got) {
+		if inBatch := s.resolveShared(rv, &a, now, batch[ai], matter[ai], shared); !reflect.DeepEqual(inBatch, got) {
 			t.Fatalf("alert %s: resolved alone\n%+v\nin a batch\n%+v", a.ID, got, inBatch)
 		}
 		checkAgainstEveryAircraft(t, s, rv, &a, now, all, got)
@@ -162,11 +162,11 @@ func TestResolutionInMetroTrafficConsidersEveryAircraftThatMatters(t *testing.T)
 	sharedHits := 0
 	for start := 0; start < len(ptrs); start += resolveGroup {
 		group := ptrs[start:min(start+resolveGroup, len(ptrs))]
-		near := s.nearAlerts(rv, group, now)
+		near, matter := s.nearAlertsMatter(rv, group, now)
 		shared := sharedBands{}
 		for i, a := range group {
 			got := s.resolve(a, now)
-			if inGroup := s.resolveShared(rv, a, now, near[i], shared); !reflect.DeepEqual(inGroup, got) {
+			if inGroup := s.resolveShared(rv, a, now, near[i], matter[i], shared); !reflect.DeepEqual(inGroup, got) {
 				t.Fatalf("alert %s: resolved alone\n%+v\nin a group\n%+v", a.ID, got, inGroup)
 			}
 			checkAgainstEveryAircraft(t, s, rv, a, now, all, got)
