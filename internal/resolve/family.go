@@ -256,14 +256,24 @@ func nearestAbs(x, v, from, to float64) float64 {
 type scratch struct {
 	xs     []float64
 	curves []detect.Curve
-	spans  []span
+	// spans and gaps are a union of conflicts and the ranges it leaves
+	// (recovery).
+	spans, gaps []span
 }
 
 // red appends to dst the candidates of dimension d within [lo, hi] that
 // conflict under t, as spans: the values between two consecutive
 // boundaries share the verdict of the value midway.
 func (o *ownship) red(dst []span, sc *scratch, d dim, lo, hi float64, t *test, samples int) []span {
-	return o.pieces(dst, sc, d, lo, hi, t, samples, false)
+	return o.pieces(dst, sc, d, lo, hi, t, samples, false, nil)
+}
+
+// redWithin is red testing only the pieces that meet a span of within
+// (sorted, disjoint; nil: every piece): the others' verdicts are left
+// out, as a caller that asks only what becomes of within wants. The
+// pieces tested, and the spans they give, are red's.
+func (o *ownship) redWithin(dst []span, sc *scratch, d dim, lo, hi float64, t *test, samples int, within spans) []span {
+	return o.pieces(dst, sc, d, lo, hi, t, samples, false, within)
 }
 
 // anyRed reports whether some candidate of dimension d within [lo, hi]
@@ -271,12 +281,12 @@ func (o *ownship) red(dst []span, sc *scratch, d dim, lo, hi float64, t *test, s
 // pieces, stopping at the first in conflict.
 func (o *ownship) anyRed(sc *scratch, d dim, lo, hi float64, t *test, samples int) bool {
 	var one [1]span
-	return len(o.pieces(one[:0], sc, d, lo, hi, t, samples, true)) > 0
+	return len(o.pieces(one[:0], sc, d, lo, hi, t, samples, true, nil)) > 0
 }
 
 // pieces is red, stopping at the first span in conflict when first is
-// set.
-func (o *ownship) pieces(dst []span, sc *scratch, d dim, lo, hi float64, t *test, samples int, first bool) []span {
+// set, testing only the pieces that meet within unless it is nil.
+func (o *ownship) pieces(dst []span, sc *scratch, d dim, lo, hi float64, t *test, samples int, first bool, within spans) []span {
 	xs := append(sc.xs[:0], lo, hi)
 	if b, ok := t.det.(detect.Bounded); ok {
 		xs = o.boundaries(xs, sc, d, b, t)
@@ -289,6 +299,7 @@ func (o *ownship) pieces(dst []span, sc *scratch, d dim, lo, hi float64, t *test
 	sc.xs = xs
 	start := len(dst)
 	prev := lo
+	k := 0 // the first span of within not before the piece
 	for _, x := range xs {
 		if x <= prev {
 			continue
@@ -296,8 +307,17 @@ func (o *ownship) pieces(dst []span, sc *scratch, d dim, lo, hi float64, t *test
 		if x > hi {
 			x = hi
 		}
-		pos, vel := o.state(d, prev+(x-prev)/2)
-		if t.conflicts(pos, vel) {
+		meets := true
+		if within != nil {
+			for k < len(within) && within[k].hi < prev {
+				k++
+			}
+			if k == len(within) {
+				return dst
+			}
+			meets = within[k].lo <= x
+		}
+		if meets && t.conflicts(o.state(d, prev+(x-prev)/2)) {
 			if n := len(dst); n > start && dst[n-1].hi == prev {
 				dst[n-1].hi = x
 			} else {

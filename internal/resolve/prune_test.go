@@ -111,8 +111,10 @@ func TestComputePrunesAreExact(t *testing.T) {
 // members out of reach, stops at the first member after which no such
 // range is left and moves it to the front), is what the union of every
 // member's conflicts says, for widths at and around the widest range the
-// union leaves; and so is whether some candidate recovers from a time
-// (recoveryUsable), against the unpruned green set (recoveryGreen).
+// union leaves; and so are whether some candidate recovers from a time
+// (recoveryUsable) and the ranges that do (recoveryWide, which tests only
+// the pieces that meet the ranges the members before leave), against the
+// unpruned green set (recoveryGreen).
 func TestCylinderUsableMatchesUnion(t *testing.T) {
 	var usable, unusable int
 	check := func(t *rapid.T) {
@@ -165,6 +167,9 @@ func TestCylinderUsableMatchesUnion(t *testing.T) {
 			want := green.usable(w)
 			if got := c.recoveryUsable(d, ms, lo, hi, factor, b, w); got != want {
 				t.Fatalf("dimension %d factor %g from %g s width %g: usable %v, the unpruned green set says %v (widest %g)", d, factor, b, w, got, want, widest)
+			}
+			if got, want := c.recoveryWide(d, ms, lo, hi, factor, b, w, false), green.wide(w); !reflect.DeepEqual(got, want) {
+				t.Fatalf("dimension %d factor %g from %g s width %g: ranges %v, the unpruned green set's %v", d, factor, b, w, got, want)
 			}
 			if want {
 				usable++

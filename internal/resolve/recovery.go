@@ -42,7 +42,7 @@ func (c *computation) recovery(d dim, ms []member, lo, hi float64) (spans, float
 			if pg <= lookahead {
 				t = min(lookahead, pg+c.cfg.RecoveryStabilityS)
 			}
-			if g := c.recoveryGreen(d, ms, lo, hi, factor, t).wide(step); len(g) > 0 {
+			if g := c.recoveryWide(d, ms, lo, hi, factor, t, step, false); len(g) > 0 {
 				return g, t
 			}
 		}
@@ -81,25 +81,24 @@ func (c *computation) shrinkable(ms []member, factor float64) bool {
 // the front of ms (toFront), and leaves out the members whose cylinder no
 // candidate can reach.
 func (c *computation) cylinderUsable(d dim, ms []member, lo, hi, factor, width float64) bool {
-	red := c.sc.spans[:0]
-	defer func() { c.sc.spans = red[:0] }()
-	for i := range ms {
+	red, gaps := c.sc.spans[:0], spans(nil).appendWideGaps(c.sc.gaps[:0], lo, hi, width)
+	defer func() { c.sc.spans, c.sc.gaps = red[:0], gaps[:0] }()
+	for i := 0; i < len(ms) && len(gaps) > 0; i++ {
 		m := &ms[i]
 		t := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: m.horizonS}
 		if !c.unpruned && c.own.beyondReach(d, lo, hi, &t) {
 			continue
 		}
 		n := len(red)
-		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
+		red = c.own.redWithin(red, &c.sc, d, lo, hi, &t, c.cfg.Samples, c.within(gaps))
 		if len(red) > n {
 			red = unite(red)
-			if !spans(red).gapAtLeast(lo, hi, width) {
+			if gaps = spans(red).appendWideGaps(gaps[:0], lo, hi, width); len(gaps) == 0 {
 				toFront(ms, i)
-				return false
 			}
 		}
 	}
-	return spans(red).gapAtLeast(lo, hi, width)
+	return len(gaps) > 0
 }
 
 // recoveryGreen is the set of candidates that recover from time b: for
@@ -109,7 +108,7 @@ func (c *computation) cylinderUsable(d dim, ms []member, lo, hi, factor, width f
 func (c *computation) recoveryGreen(d dim, ms []member, lo, hi, factor, b float64) spans {
 	var red []span
 	for i := range ms {
-		red = c.recoveryRed(red, d, &ms[i], lo, hi, factor, b)
+		red = c.recoveryRed(red, d, &ms[i], lo, hi, factor, b, nil)
 	}
 	return unite(red).complement(lo, hi)
 }
@@ -118,20 +117,40 @@ func (c *computation) recoveryGreen(d dim, ms []member, lo, hi, factor, b float6
 // width wide, stopping at the first member after which none is left (as
 // cylinderUsable does).
 func (c *computation) recoveryUsable(d dim, ms []member, lo, hi, factor, b, width float64) bool {
-	red := c.sc.spans[:0]
-	defer func() { c.sc.spans = red[:0] }()
-	for i := range ms {
+	return len(c.recoveryWide(d, ms, lo, hi, factor, b, width, true)) > 0
+}
+
+// recoveryWide is recoveryGreen(d, ms, lo, hi, factor, b).wide(width),
+// worked out member by member: the ranges at least width wide the members
+// so far leave are the only ones the next can take anything from that
+// matters (it takes nothing wider from a narrower range), so only its
+// pieces that meet them are tested (redWithin). With stop, it returns as
+// soon as none is left, moving the member that took the last to the front
+// (toFront), and its answer is in the scratch buffers: only its length
+// tells. Without stop, the ranges are the caller's (none: empty).
+func (c *computation) recoveryWide(d dim, ms []member, lo, hi, factor, b, width float64, stop bool) spans {
+	if c.unpruned {
+		return c.recoveryGreen(d, ms, lo, hi, factor, b).wide(width)
+	}
+	red, gaps := c.sc.spans[:0], spans(nil).appendWideGaps(c.sc.gaps[:0], lo, hi, width)
+	defer func() { c.sc.spans, c.sc.gaps = red[:0], gaps[:0] }()
+	for i := 0; i < len(ms) && len(gaps) > 0; i++ {
 		n := len(red)
-		red = c.recoveryRed(red, d, &ms[i], lo, hi, factor, b)
+		red = c.recoveryRed(red, d, &ms[i], lo, hi, factor, b, gaps)
 		if len(red) > n {
 			red = unite(red)
-			if !spans(red).gapAtLeast(lo, hi, width) {
+			if gaps = spans(red).appendWideGaps(gaps[:0], lo, hi, width); len(gaps) == 0 && stop {
 				toFront(ms, i)
-				return false
 			}
 		}
 	}
-	return spans(red).gapAtLeast(lo, hi, width)
+	switch {
+	case len(gaps) == 0:
+		return nil
+	case stop:
+		return gaps
+	}
+	return slices.Clone(gaps)
 }
 
 // recoveryRed appends to red the candidates member m keeps from
@@ -139,11 +158,12 @@ func (c *computation) recoveryUsable(d dim, ms []member, lo, hi, factor, b, widt
 // [0, b] (its horizon, when shorter), or with its corrective detector over
 // [b, horizon]. A window [b, horizon] of (almost) zero length is tested
 // as DAIDALUS does, by whether a loss starts at b. The tests no candidate
-// can reach are left out.
-func (c *computation) recoveryRed(red []span, d dim, m *member, lo, hi, factor, b float64) []span {
+// can reach are left out, and of the others only the pieces that meet
+// within are tested (redWithin; nil: all).
+func (c *computation) recoveryRed(red []span, d dim, m *member, lo, hi, factor, b float64, within spans) []span {
 	cyl := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: min(b, m.horizonS)}
 	if c.unpruned || !c.own.beyondReach(d, lo, hi, &cyl) {
-		red = c.own.red(red, &c.sc, d, lo, hi, &cyl, c.cfg.Samples)
+		red = c.own.redWithin(red, &c.sc, d, lo, hi, &cyl, c.cfg.Samples, c.within(within))
 	}
 	if b > m.horizonS {
 		return red
@@ -154,9 +174,18 @@ func (c *computation) recoveryRed(red []span, d dim, m *member, lo, hi, factor, 
 		t.toS = b + 1
 	}
 	if c.unpruned || !c.own.beyondReach(d, lo, hi, &t) {
-		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
+		red = c.own.redWithin(red, &c.sc, d, lo, hi, &t, c.cfg.Samples, c.within(within))
 	}
 	return red
+}
+
+// within is the ranges a test's pieces are limited to: all of them in
+// the unpruned computation.
+func (c *computation) within(s spans) spans {
+	if c.unpruned {
+		return nil
+	}
+	return s
 }
 
 // toFront moves ms[i] to the front, the others kept in order: the member

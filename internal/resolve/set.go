@@ -75,17 +75,21 @@ func (s spans) usable(width float64) bool {
 	return false
 }
 
-// gapAtLeast reports whether [lo, hi] without s holds a span at least
-// width wide: complement(lo, hi).usable(width) without building it.
-func (s spans) gapAtLeast(lo, hi, width float64) bool {
+// appendWideGaps appends to dst the spans of [lo, hi] without s at least
+// width wide: complement(lo, hi).wide(width) without building the
+// complement.
+func (s spans) appendWideGaps(dst spans, lo, hi, width float64) spans {
 	at := lo
 	for _, x := range s {
 		if x.lo > at && x.lo-at >= width {
-			return true
+			dst = append(dst, span{at, x.lo})
 		}
 		at = max(at, x.hi)
 	}
-	return hi > at && hi-at >= width
+	if hi > at && hi-at >= width {
+		dst = append(dst, span{at, hi})
+	}
+	return dst
 }
 
 // wide returns the spans of s at least width wide.
