@@ -318,6 +318,51 @@ func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans)
 	return ms, unite(red)
 }
 
+// green is the free ranges of region r in dimension d: the candidates
+// no member conflicts with, in ranges at least a step wide (narrower ones
+// are not offered), as members' union of conflicts leaves them. Member by
+// member, only the pieces that meet the ranges a step wide the members
+// before leave are tested (redWithin: a conflict takes nothing wider from
+// a narrower range), and none once none is left (saturated).
+func (c *computation) green(d dim, r Region, lo, hi float64) spans {
+	step := c.cfg.step(d)
+	if c.unpruned {
+		_, red := c.members(d, r, lo, hi)
+		return red.complement(lo, hi).wide(step)
+	}
+	red, gaps := c.sc.spans[:0], spans(nil).appendWideGaps(c.sc.gaps[:0], lo, hi, step)
+	defer func() { c.sc.spans, c.sc.gaps = red[:0], gaps[:0] }()
+	for _, i := range c.reachable {
+		if len(gaps) == 0 {
+			return nil
+		}
+		in := &c.traffic[i]
+		li := in.Sep.levelFor(r)
+		if li < 0 {
+			continue
+		}
+		lvl := &in.Sep.Alerter.Levels[li]
+		horizon := in.Sep.Alerter.LookaheadS
+		if !c.conflict[r][i] {
+			horizon = min(horizon, lvl.AlertingTimeS)
+		}
+		t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
+		if c.own.beyondReach(d, lo, hi, &t) {
+			continue
+		}
+		n := len(red)
+		red = c.own.redWithin(red, &c.sc, d, lo, hi, &t, c.cfg.Samples, gaps)
+		if len(red) > n {
+			red = unite(red)
+			gaps = spans(red).appendWideGaps(gaps[:0], lo, hi, step)
+		}
+	}
+	if len(gaps) == 0 {
+		return nil
+	}
+	return slices.Clone(gaps)
+}
+
 // memberList is the members of region r in dimension d, as members
 // returns them, without the union of their conflicts: a conflict aircraft
 // is a member without a test, any other is one as soon as one candidate
@@ -463,17 +508,12 @@ func (c *computation) dimension(d dim) ([]Range, float64) {
 	var recSet spans
 	var recTime float64
 	for _, r := range c.regions {
-		ms, red := c.members(d, r, lo, hi)
-		// Free ranges narrower than a step are not offered.
-		green := red.complement(lo, hi).wide(c.cfg.step(d))
+		green := c.green(d, r, lo, hi)
 		saturated := len(green) == 0
 		switch {
 		case saturated && r >= c.cfg.CorrectiveRegion:
 			recovery = true
-			corrective := ms
-			if r != c.cfg.CorrectiveRegion {
-				corrective = c.memberList(d, c.cfg.CorrectiveRegion, lo, hi)
-			}
+			corrective := c.memberList(d, c.cfg.CorrectiveRegion, lo, hi)
 			recSet, recTime = c.recovery(d, corrective, lo, hi)
 			if r == c.cfg.CorrectiveRegion {
 				// The corrective region is painted outside the recovery

@@ -219,3 +219,69 @@ func TestMemberListMatchesMembers(t *testing.T) {
 		t.Fatalf("vacuous: %d members, %d intruders reached but no member", found, left)
 	}
 }
+
+// TestGreenMatchesMembers: a region's free ranges found member by member
+// on the ranges a step wide left so far (green) are those of the union
+// of every member's conflicts (members), to the bit, for every dimension
+// and region of city traffic, with the configured steps and with steps at
+// and around the widest range the union leaves.
+func TestGreenMatchesMembers(t *testing.T) {
+	var free, saturated int
+	check := func(t *rapid.T) {
+		own, traffic, cfg := cityTraffic(t)
+		d := dim(rapid.IntRange(0, int(numDims)-1).Draw(t, "dim"))
+		run := func(cfg *Config, f func(c *computation, lo, hi float64)) {
+			c := &computation{cfg: cfg, own: newOwnship(own.Pos, own.Vel, cfg.MinAirspeedMps), traffic: traffic}
+			c.classify()
+			c.reachMasks()
+			c.reachableIn(d)
+			lo, hi := c.domain(d)
+			f(c, lo, hi)
+		}
+		var widest []float64
+		run(cfg, func(c *computation, lo, hi float64) {
+			for _, r := range c.regions {
+				_, red := c.members(d, r, lo, hi)
+				w := 0.0
+				for _, g := range red.complement(lo, hi) {
+					w = max(w, g.hi-g.lo)
+				}
+				widest = append(widest, w)
+			}
+		})
+		steps := []float64{cfg.Steps[d]}
+		for _, w := range widest {
+			if d == dimTrack {
+				w *= 180 / math.Pi // Steps has degrees
+			}
+			steps = append(steps, w, w*(1-1e-9), w*(1+1e-9), w/2)
+		}
+		for _, step := range steps {
+			if step <= 0 {
+				continue
+			}
+			stepped := *cfg
+			stepped.Steps[d] = step
+			run(&stepped, func(c *computation, lo, hi float64) {
+				for _, r := range c.regions {
+					_, red := c.members(d, r, lo, hi)
+					want := red.complement(lo, hi).wide(c.cfg.step(d))
+					if got := c.green(d, r, lo, hi); !reflect.DeepEqual(got, want) {
+						t.Fatalf("dimension %d region %v step %g: free %v, the union of every member's conflicts leaves %v", d, r, step, got, want)
+					}
+					if len(want) > 0 {
+						free++
+					} else {
+						saturated++
+					}
+				}
+			})
+		}
+	}
+	for range 3 {
+		rapid.Check(t, check)
+	}
+	if free == 0 || saturated == 0 {
+		t.Fatalf("vacuous: %d regions with free ranges, %d saturated", free, saturated)
+	}
+}
