@@ -189,6 +189,10 @@ type side struct {
 	// candidate.
 	ok    []verdict
 	paths []path
+	// clearNow is, for the unpruned oracle only, by index in p.Others,
+	// whether p is clear of the other now and it is not out of reach
+	// (clearOfEvery).
+	clearNow []bool
 }
 
 // otherKnown is what is known of one other of an aircraft, one bit
@@ -308,7 +312,7 @@ func (s *suggester) kinematics(p *Party) *Kinematics {
 // start makes sd the side of p, whose fastest is speedMps (fastestMps),
 // before any of its others is judged.
 func (sd *side) start(p *Party, speedMps float64) {
-	sd.p, sd.speedMps = p, speedMps
+	sd.p, sd.speedMps, sd.clearNow = p, speedMps, nil
 	sd.known = slices.Grow(sd.known[:0], len(p.Others))[:len(p.Others)]
 	clear(sd.known)
 }
@@ -697,7 +701,7 @@ func (s *suggester) clearWith(sd *side, f family, i int, path path) bool {
 		return sd.ok[i] == clearOfOthers
 	}
 	if s.unpruned {
-		sd.ok[i] = s.clearOfEvery(sd.p, path)
+		sd.ok[i] = s.clearOfEvery(sd, path)
 		return sd.ok[i] == clearOfOthers
 	}
 	sd.ok[i] = clearOfOthers
@@ -721,22 +725,32 @@ func (s *suggester) clearWith(sd *side, f family, i int, path path) bool {
 	return sd.ok[i] == clearOfOthers
 }
 
-// clearOfEvery is the verdict of the path of one of p's candidates
-// against every other p is clear of now and that is not out of reach, in
-// their order: clearWith without its prunes, its test oracle.
-func (s *suggester) clearOfEvery(p *Party, path path) verdict {
-	speed := s.fastestMps(p)
+// clearOfEvery is the verdict of the path of one of the side's
+// aircraft's candidates against every other it is clear of now and that
+// is not out of reach, in their order: clearWith without its prunes, its
+// test oracle. Which others it is clear of is worked out at the first
+// call, for all.
+func (s *suggester) clearOfEvery(sd *side, path path) verdict {
+	p := sd.p
+	if sd.clearNow == nil {
+		sd.clearNow = make([]bool, len(p.Others))
+		for n := range p.Others {
+			o := &p.Others[n]
+			if o.Sep == nil {
+				continue
+			}
+			r := s.reach(o.Sep)
+			own, other := [1]segment{{pos: p.Pos, vel: p.Vel}}, [1]segment{{pos: o.Pos, vel: o.Vel}}
+			sd.clearNow[n] = !r.outOfReach(p.Aircraft, sd.speedMps, o) && !conflictsUnder(own[:], other[:], o.Sep.Alerter.LookaheadS, r.dets)
+		}
+	}
 	for n := range p.Others {
+		if !sd.clearNow[n] {
+			continue
+		}
 		o := &p.Others[n]
-		if o.Sep == nil {
-			continue
-		}
-		r := s.reach(o.Sep)
-		own, other := [1]segment{{pos: p.Pos, vel: p.Vel}}, [1]segment{{pos: o.Pos, vel: o.Vel}}
-		if r.outOfReach(p.Aircraft, speed, o) || conflictsUnder(own[:], other[:], o.Sep.Alerter.LookaheadS, r.dets) {
-			continue
-		}
-		if conflictsUnder(path, other[:], o.Sep.Alerter.LookaheadS, r.dets) {
+		other := [1]segment{{pos: o.Pos, vel: o.Vel}}
+		if conflictsUnder(path, other[:], o.Sep.Alerter.LookaheadS, s.reach(o.Sep).dets) {
 			return conflictsWithOthers
 		}
 	}

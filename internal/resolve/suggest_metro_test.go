@@ -4,7 +4,8 @@ import "testing"
 
 // TestSuggestMetroIsExact: on every conflict of metro traffic (metro5000:
 // arrivals in trail, departures and helicopters among thousands of
-// drones, and drones among themselves), the suggestion is the one of the
+// drones, and drones among themselves, with the others as the service
+// handed them over at first and since), the suggestion is the one of the
 // unpruned search, which checks every other each aircraft is clear of
 // and flies every pair it tries through all its pieces. Both outcomes
 // must be met: pairs with a suggestion and pairs without, some of them
@@ -15,7 +16,7 @@ func TestSuggestMetroIsExact(t *testing.T) {
 		got, gotOK := suggest(&sc.a, &sc.b, sc.sep, sc.ka, sc.kb, false)
 		want, wantOK := suggest(&sc.a, &sc.b, sc.sep, sc.ka, sc.kb, true)
 		if got != want || gotOK != wantOK {
-			t.Fatalf("%s: pruned %+v %v, unpruned %+v %v", sc.classes, got, gotOK, want, wantOK)
+			t.Fatalf("%s, near by %s: pruned %+v %v, unpruned %+v %v", sc.classes, sc.near, got, gotOK, want, wantOK)
 		}
 		s := &suggester{a: &sc.a, b: &sc.b, sep: sc.sep, ka: sc.ka, kb: sc.kb, pairDets: pairDetectors(nil, sc.sep)}
 		if s.everyPairConflictsAtStart() {
