@@ -103,7 +103,9 @@ func Suggest(a, b *Party, sep *Separation, ka, kb *Kinematics) (Suggestion, bool
 }
 
 // suggest is Suggest, with unpruned checking every candidate against every
-// other aircraft its party is clear of (the test oracle of the prunes).
+// other aircraft its party is clear of, in order, flying every pair it
+// tries through all its pieces and sorting each cost level's pairs (the
+// test oracle of the prunes and shortcuts).
 func suggest(a, b *Party, sep *Separation, ka, kb *Kinematics, unpruned bool) (Suggestion, bool) {
 	s := suggesters.Get().(*suggester)
 	defer s.release()
@@ -138,9 +140,8 @@ type suggester struct {
 	// pointer.
 	pairDets []detect.Detector
 	seps     []sepReach
-	// unpruned checks every other the aircraft is clear of, as the test
-	// oracle of the family's prune, and flies every pair it tries
-	// through all its pieces.
+	// unpruned is suggest's: the search without its prunes and
+	// shortcuts, their test oracle.
 	unpruned bool
 	// sharedStart is set when every pair of candidates starts with the
 	// same piece of relative motion (startConflicts), and starts holds
@@ -213,6 +214,7 @@ const (
 	checkedByVertical
 )
 
+// judged and checkedBy are the bits of otherKnown of family f.
 func judged(f family) otherKnown {
 	if f == familyTurn {
 		return judgedTurn
@@ -325,10 +327,10 @@ func (s *suggester) fastestMps(p *Party) float64 {
 
 // mustCheck reports whether the candidates of family f must be checked
 // against other n of the side's aircraft p: it has a separation, p is
-// clear of it now (no
-// level of its alerter finds a loss over the lookahead), and some path
-// of the family may bring p into conflict with it (it is not beyond the
-// family, beyondFamily, nor out of reach of any manoeuvre, outOfReach).
+// clear of it now (no level of its alerter finds a loss over the
+// lookahead), and some path of the family may bring p into conflict with
+// it (it is not beyond the family, beyondFamily, nor out of reach of any
+// manoeuvre, outOfReach).
 // Each is judged once, when first needed: the candidates that meet an
 // other mostly meet one of the first tried (clearWith), and the rest
 // are never judged.
@@ -415,6 +417,8 @@ type sepReach struct {
 	unknownReach bool
 }
 
+// wellClearReach is the reach of one well clear level: m plus s seconds
+// of closing.
 type wellClearReach struct{ m, s float64 }
 
 // reach is sep's sepReach, worked out once per separation of a Suggest.
