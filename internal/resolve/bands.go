@@ -321,9 +321,11 @@ func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans)
 // green is the free ranges of region r in dimension d: the candidates
 // no member conflicts with, in ranges at least a step wide (narrower ones
 // are not offered), as members' union of conflicts leaves them. Member by
-// member, only the pieces that meet the ranges a step wide the members
-// before leave are tested (redWithin: a conflict takes nothing wider from
-// a narrower range), and none once none is left (saturated).
+// member, the conflict aircraft first, only the pieces that meet the
+// ranges a step wide the members before leave are tested (redWithin: a
+// conflict takes nothing wider from a narrower range), a member out of
+// reach of every candidate between the first and the last of them not at
+// all, and none once none is left (saturated).
 func (c *computation) green(d dim, r Region, lo, hi float64) spans {
 	step := c.cfg.step(d)
 	if c.unpruned {
@@ -332,29 +334,37 @@ func (c *computation) green(d dim, r Region, lo, hi float64) spans {
 	}
 	red, gaps := c.sc.spans[:0], spans(nil).appendWideGaps(c.sc.gaps[:0], lo, hi, step)
 	defer func() { c.sc.spans, c.sc.gaps = red[:0], gaps[:0] }()
-	for _, i := range c.reachable {
-		if len(gaps) == 0 {
-			return nil
-		}
-		in := &c.traffic[i]
-		li := in.Sep.levelFor(r)
-		if li < 0 {
-			continue
-		}
-		lvl := &in.Sep.Alerter.Levels[li]
-		horizon := in.Sep.Alerter.LookaheadS
-		if !c.conflict[r][i] {
-			horizon = min(horizon, lvl.AlertingTimeS)
-		}
-		t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
-		if c.own.beyondReach(d, lo, hi, &t) {
-			continue
-		}
-		n := len(red)
-		red = c.own.redWithin(red, &c.sc, d, lo, hi, &t, c.cfg.Samples, gaps)
-		if len(red) > n {
-			red = unite(red)
-			gaps = spans(red).appendWideGaps(gaps[:0], lo, hi, step)
+	// The conflict aircraft first: they take most, leaving the others
+	// less to test.
+	for _, conflicts := range [...]bool{true, false} {
+		for _, i := range c.reachable {
+			if len(gaps) == 0 {
+				return nil
+			}
+			if c.conflict[r][i] != conflicts {
+				continue
+			}
+			in := &c.traffic[i]
+			li := in.Sep.levelFor(r)
+			if li < 0 {
+				continue
+			}
+			lvl := &in.Sep.Alerter.Levels[li]
+			horizon := in.Sep.Alerter.LookaheadS
+			if !conflicts {
+				horizon = min(horizon, lvl.AlertingTimeS)
+			}
+			t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
+			if rlo, rhi := spans(gaps).hull(lo, hi); c.own.beyondReach(d, rlo, rhi, &t) {
+				// No candidate of the ranges left conflicts.
+				continue
+			}
+			n := len(red)
+			red = c.own.redWithin(red, &c.sc, d, lo, hi, &t, c.cfg.Samples, gaps)
+			if len(red) > n {
+				red = unite(red)
+				gaps = spans(red).appendWideGaps(gaps[:0], lo, hi, step)
+			}
 		}
 	}
 	if len(gaps) == 0 {

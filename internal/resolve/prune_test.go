@@ -285,3 +285,33 @@ func TestGreenMatchesMembers(t *testing.T) {
 		t.Fatalf("vacuous: %d regions with free ranges, %d saturated", free, saturated)
 	}
 }
+
+// TestHullHoldsEverySpan: the range a test's reach is judged on (hull)
+// holds every span of the ranges left, so that no piece tested is out of
+// it.
+func TestHullHoldsEverySpan(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		lo := rapid.Float64Range(-100, 100).Draw(t, "lo")
+		var s spans
+		at := lo
+		for range rapid.IntRange(0, 5).Draw(t, "n") {
+			a := at + rapid.Float64Range(0.1, 10).Draw(t, "gap")
+			b := a + rapid.Float64Range(0.1, 10).Draw(t, "width")
+			s = append(s, span{a, b})
+			at = b
+		}
+		hi := at + rapid.Float64Range(0.1, 10).Draw(t, "end")
+		hlo, hhi := s.hull(lo, hi)
+		if hlo < lo || hhi > hi {
+			t.Fatalf("hull [%g, %g] out of [%g, %g]", hlo, hhi, lo, hi)
+		}
+		for _, x := range s {
+			if x.lo < hlo || x.hi > hhi {
+				t.Fatalf("span %v out of the hull [%g, %g] of %v", x, hlo, hhi, s)
+			}
+		}
+		if len(s) == 0 && (hlo != lo || hhi != hi) {
+			t.Fatalf("hull of none [%g, %g], want [%g, %g]", hlo, hhi, lo, hi)
+		}
+	})
+}

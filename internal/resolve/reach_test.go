@@ -14,7 +14,8 @@ import (
 // TestBeyondReachIsConservative: whenever beyondReach leaves an intruder
 // out of a dimension, no candidate of the dimension, sampled densely,
 // conflicts with it, for both kinds of detector, near and far traffic,
-// over windows from now and from later (the recovery's).
+// over windows from now and from later (the recovery's), over the whole
+// domain and over a range of it.
 func TestBeyondReachIsConservative(t *testing.T) {
 	cfg := DefaultConfig()
 	dets := []detect.Detector{
@@ -50,8 +51,15 @@ func TestBeyondReachIsConservative(t *testing.T) {
 			tt.atStart = rapid.Bool().Draw(t, "at_start")
 		}
 		c := computation{cfg: &cfg, own: own}
+		// The whole domain, or a range of it (the ranges a region or
+		// the recovery has left).
+		part := rapid.SampledFrom([]bool{false, false, true}).Draw(t, "part")
+		a, b := rapid.Float64Range(0, 1).Draw(t, "part_a"), rapid.Float64Range(0, 1).Draw(t, "part_b")
 		for d := dimTrack; d < numDims; d++ {
 			lo, hi := c.domain(d)
+			if part {
+				lo, hi = lo+(hi-lo)*min(a, b), lo+(hi-lo)*max(a, b)
+			}
 			if !own.beyondReach(d, lo, hi, &tt) {
 				continue
 			}

@@ -86,7 +86,7 @@ func (c *computation) cylinderUsable(d dim, ms []member, lo, hi, factor, width f
 	for i := 0; i < len(ms) && len(gaps) > 0; i++ {
 		m := &ms[i]
 		t := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: m.horizonS}
-		if !c.unpruned && c.own.beyondReach(d, lo, hi, &t) {
+		if rlo, rhi := spans(gaps).hull(lo, hi); !c.unpruned && c.own.beyondReach(d, rlo, rhi, &t) {
 			continue
 		}
 		n := len(red)
@@ -161,8 +161,11 @@ func (c *computation) recoveryWide(d dim, ms []member, lo, hi, factor, b, width 
 // can reach are left out, and of the others only the pieces that meet
 // within are tested (redWithin; nil: all).
 func (c *computation) recoveryRed(red []span, d dim, m *member, lo, hi, factor, b float64, within spans) []span {
+	// Out of reach of every candidate between the first and the last
+	// range of within: no conflict there.
+	rlo, rhi := within.hull(lo, hi)
 	cyl := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: min(b, m.horizonS)}
-	if c.unpruned || !c.own.beyondReach(d, lo, hi, &cyl) {
+	if c.unpruned || !c.own.beyondReach(d, rlo, rhi, &cyl) {
 		red = c.own.redWithin(red, &c.sc, d, lo, hi, &cyl, c.cfg.Samples, c.within(within))
 	}
 	if b > m.horizonS {
@@ -173,7 +176,7 @@ func (c *computation) recoveryRed(red []span, d dim, m *member, lo, hi, factor, 
 		t.atStart = true
 		t.toS = b + 1
 	}
-	if c.unpruned || !c.own.beyondReach(d, lo, hi, &t) {
+	if c.unpruned || !c.own.beyondReach(d, rlo, rhi, &t) {
 		red = c.own.redWithin(red, &c.sc, d, lo, hi, &t, c.cfg.Samples, c.within(within))
 	}
 	return red

@@ -92,6 +92,15 @@ func (s spans) appendWideGaps(dst spans, lo, hi, width float64) spans {
 	return dst
 }
 
+// hull is the smallest range holding every span of s; [lo, hi] when s
+// is empty.
+func (s spans) hull(lo, hi float64) (float64, float64) {
+	if len(s) == 0 {
+		return lo, hi
+	}
+	return s[0].lo, s[len(s)-1].hi
+}
+
 // wide returns the spans of s at least width wide.
 func (s spans) wide(width float64) spans {
 	var out spans
