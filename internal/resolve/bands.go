@@ -355,7 +355,7 @@ func (c *computation) green(d dim, r Region, lo, hi float64) spans {
 				horizon = min(horizon, lvl.AlertingTimeS)
 			}
 			t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
-			if rlo, rhi := spans(gaps).hull(lo, hi); c.own.beyondReach(d, rlo, rhi, &t) {
+			if rlo, rhi := spans(gaps).hull(lo, hi); c.own.beyondReach(d, rlo, rhi, &t) || c.own.beyondLine(d, rlo, rhi, &t) {
 				// No candidate of the ranges left conflicts.
 				continue
 			}
@@ -400,7 +400,7 @@ func (c *computation) memberList(d dim, r Region, lo, hi float64) []member {
 			continue
 		}
 		t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
-		if !c.own.beyondReach(d, lo, hi, &t) && c.own.anyRed(&c.sc, d, lo, hi, &t, c.cfg.Samples) {
+		if !c.own.beyondReach(d, lo, hi, &t) && !c.own.beyondLine(d, lo, hi, &t) && c.own.anyRed(&c.sc, d, lo, hi, &t, c.cfg.Samples) {
 			ms = append(ms, m)
 		}
 	}

@@ -100,6 +100,31 @@ func (o *ownship) beyondReach(d dim, lo, hi float64, t *test) bool {
 	return o.beyondReachOf(d, lo, hi, t, t.det.Reach())
 }
 
+// beyondLine reports whether no candidate of dimension d within [lo, hi]
+// can conflict under t by the detector's reach across a straight line
+// (lineReach): a ground-speed, vertical-speed or altitude candidate flies
+// a straight horizontal relative line, on which a loss needs the line's
+// miss distance within that reach (for well clear DTHR, which its reach by
+// time, DTHR + TTHR·|v|, is far wider than); over the ground speeds of
+// [lo, hi], the least of their lines' (missWithin). A meter of slack
+// covers the rounding. False for track candidates, and for a detector it
+// knows nothing of.
+func (o *ownship) beyondLine(d dim, lo, hi float64, t *test) bool {
+	const slackM = 1
+	bound := lineReach(t.det) + slackM
+	if math.IsInf(bound, 1) {
+		return false
+	}
+	rx, ry := t.pos.X-o.pos.X, t.pos.Y-o.pos.Y
+	switch d {
+	case dimGs:
+		return !missWithin(rx, ry, t.vel.X, t.vel.Y, o.ux, o.uy, lo, hi, bound)
+	case dimVs, dimAlt:
+		return !missWithin(rx, ry, t.vel.X-o.vel.X, t.vel.Y-o.vel.Y, 0, 0, 0, 0, bound)
+	}
+	return false
+}
+
 // beyondReachOf is beyondReach with the detector's reach given.
 func (o *ownship) beyondReachOf(d dim, lo, hi float64, t *test, reach detect.Reach) bool {
 	from, to := t.fromS, t.toS

@@ -176,7 +176,7 @@ func (c *computation) recoveryRed(red []span, d dim, m *member, lo, hi, factor, 
 		t.atStart = true
 		t.toS = b + 1
 	}
-	if c.unpruned || !c.own.beyondReach(d, rlo, rhi, &t) {
+	if c.unpruned || !c.own.beyondReach(d, rlo, rhi, &t) && !c.own.beyondLine(d, rlo, rhi, &t) {
 		red = c.own.redWithin(red, &c.sc, d, lo, hi, &t, c.cfg.Samples, c.within(within))
 	}
 	return red
