@@ -165,6 +165,27 @@ func (m *Matter) Suggestion(in Aircraft) bool {
 	return nearestAbs(rel.Z, w.Z, t0, t1)-m.vz*t1 <= reach.VerticalM+(math.Abs(w.Z)+m.vz)*reach.VerticalS+matterSlackM
 }
 
+// Reaches is the first test of Bands and of Suggestion, which a caller
+// can run on a relative motion without converting it into the frame:
+// false only when both would rule the intruder out at once, its vertical
+// distance beyond reach over the whole lookahead and the miss distance
+// of its horizontal relative line beyond the detectors' (lineReach), by
+// a meter more than they allow. relZ and relVz are the vertical relative
+// position and velocity in the frame (the intruder's minus the
+// ownship's), crossH the cross product of the horizontal ones
+// (x·vy − y·vx), relVh2 the square of the horizontal relative speed.
+func (m *Matter) Reaches(relZ, relVz, crossH, relVh2 float64) bool {
+	if m.sep == nil {
+		return false
+	}
+	const slackM = matterSlackM + 1
+	if nearestAbs(relZ, relVz, 0, m.look) <= m.reach.VerticalM+math.Abs(relVz)*m.reach.VerticalS+slackM {
+		return true
+	}
+	bound := m.lineM + slackM
+	return math.IsInf(bound, 1) || crossH*crossH <= bound*bound*max(0, relVh2)
+}
+
 // alerterReach is the union of the reaches of every level of sep's
 // alerter, painting a region or not, the largest of their lineReach, and
 // the alerter's lookahead.

@@ -187,6 +187,16 @@ func TestMatterIsExact(t *testing.T) {
 				return matterFilter(sc.own[n], traffic, sc.cfg[n], sc.kin[n], test, tighten)
 			}
 		}
+		// Reaches, the first test of both, rules out nothing either keeps.
+		for n := range 2 {
+			for _, in := range sc.seen[n] {
+				m := NewMatter(sc.own[n], in.Sep, sc.cfg[n], sc.kin[n])
+				r, w := in.Pos.Sub(sc.own[n].Pos), in.Vel.Sub(sc.own[n].Vel)
+				if !m.Reaches(r.Z, w.Z, r.X*w.Y-r.Y*w.X, w.X*w.X+w.Y*w.Y) && (m.Bands(in.Aircraft) || m.Suggestion(in.Aircraft)) {
+					t.Fatalf("aircraft %d: %+v out of reach, kept by Bands %v or Suggestion %v", n, in.Aircraft, m.Bands(in.Aircraft), m.Suggestion(in.Aircraft))
+				}
+			}
+		}
 		exact := filtered(func(*Matter) {})
 		for n := range 2 {
 			k := len(exact(n, sc.seen[n], true))
