@@ -287,22 +287,16 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 		return ce.reachM[c] + maxSpeedMps*(ce.perMps[c]+maxStaleS)
 	}
 	lastClass, lastC, lastOK := "", uint8(0), false
-	out := make([][]*track.State, len(as))
-	// The tracks kept are copied here, each once for all the alerts it
-	// is near, into chunks that never move: keep returns false, so that
-	// selectTracks copies nothing and no slice of copies grows (and is
-	// copied again) under the engine's lock.
-	matter := make([][]matterBits, len(as))
+	// Under the engine's lock, only what the index asks for: the tracks
+	// within reach of a centre are copied, each once for all the alerts
+	// it is near, into chunks that never move (keep returns false, so
+	// that selectTracks copies nothing and no slice of copies grows and
+	// is copied again), with the centres that reach them
+	// (within[found[i].from:found[i].to]). What each can matter to is
+	// worked out after the lock is released.
 	var copies stateChunks
-	// The alerts the track is near, and what it can matter to in each.
-	var near []int
-	var bits []matterBits
-	// Whether the track matters to the bands of the aircraft of centre
-	// i, known for the track when bandsSeen[i] is its number: an
-	// aircraft in several alerts of the group is asked once
-	// (nearCentre.same).
-	bandsSeen, bandsMatter := make([]uint32, len(centres)), make([]bool, len(centres))
-	var seq uint32
+	var found []foundTrack
+	var within []int32
 	selectTracks(points, radiusM, func(st *track.State) bool {
 		if st.Class != lastClass || !lastOK {
 			lastClass = st.Class
@@ -314,8 +308,9 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 		c := lastC
 		v := math.Sqrt(st.VelECEF[0]*st.VelECEF[0] + st.VelECEF[1]*st.VelECEF[1] + st.VelECEF[2]*st.VelECEF[2])
 		staleS := max(0, float64(nowNs-st.Time.UnixNano())/1e9)
-		near, bits = near[:0], bits[:0]
-		var rel relMotion // worked out at the first centre within reach
+		from := len(within)
+		known := false
+		var at [3]float64
 		for i := range centres {
 			ce := &centres[i]
 			r := ce.reachM[c] + v*(ce.perMps[c]+staleS)
@@ -327,10 +322,36 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 			if dx*dx+dy*dy+dz*dz > r*r {
 				continue
 			}
-			if !rel.known {
-				rel = relMotion{known: true, at: st.ECEFAt(float64(nowNs-st.Time.UnixNano()) / 1e9), vel: geo.ECEF{XM: st.VelECEF[0], YM: st.VelECEF[1], ZM: st.VelECEF[2]}}
-				seq++
+			if !known {
+				at, known = st.ECEFAt(float64(nowNs-st.Time.UnixNano())/1e9), true
 			}
+			if ce.reaches(c, &at, &st.VelECEF) {
+				within = append(within, int32(i))
+			}
+		}
+		if len(within) > from {
+			found = append(found, foundTrack{st: copies.add(st), class: c, from: int32(from), to: int32(len(within))})
+		}
+		return false
+	})
+	out := make([][]*track.State, len(as))
+	matter := make([][]matterBits, len(as))
+	// The alerts each track is near, and what it can matter to in each.
+	var near []int
+	var bits []matterBits
+	// Whether the track matters to the bands of the aircraft of centre
+	// i, known for the track when bandsSeen[i] is its number: an
+	// aircraft in several alerts of the group is asked once
+	// (nearCentre.same).
+	bandsSeen, bandsMatter := make([]uint32, len(centres)), make([]bool, len(centres))
+	for n := range found {
+		f := &found[n]
+		st, c := f.st, f.class
+		near, bits = near[:0], bits[:0]
+		rel := relMotion{at: st.ECEFAt(float64(nowNs-st.Time.UnixNano()) / 1e9), vel: geo.ECEF{XM: st.VelECEF[0], YM: st.VelECEF[1], ZM: st.VelECEF[2]}}
+		seq := uint32(n + 1)
+		for _, i := range within[f.from:f.to] {
+			ce := &centres[i]
 			if bandsSeen[ce.same] != seq {
 				bandsSeen[ce.same], bandsMatter[ce.same] = seq, centres[ce.same].mattersToBands(c, &rel)
 			}
@@ -345,24 +366,28 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 				continue
 			}
 			// The centres of an alert are one after the other.
-			if n := len(near); n > 0 && near[n-1] == ce.alert {
-				bits[n-1] |= m
+			if k := len(near); k > 0 && near[k-1] == ce.alert {
+				bits[k-1] |= m
 				continue
 			}
 			near, bits = append(near, ce.alert), append(bits, m)
 		}
-		if len(near) > 0 {
-			copied := copies.add(st)
-			for n, a := range near {
-				out[a], matter[a] = append(out[a], copied), append(matter[a], bits[n])
-			}
+		for k, a := range near {
+			out[a], matter[a] = append(out[a], st), append(matter[a], bits[k])
 		}
-		return false
-	})
+	}
 	for a := range out {
 		out[a], matter[a] = withOwn(out[a], matter[a], own[a])
 	}
 	return out, matter
+}
+
+// foundTrack is a copy of a track within reach of the centres
+// within[from:to], of class class.
+type foundTrack struct {
+	st       *track.State
+	class    uint8
+	from, to int32
 }
 
 // stateChunks holds copies of tracks in chunks that never move once
@@ -384,9 +409,8 @@ func (c *stateChunks) add(st *track.State) *track.State {
 // relMotion is a track's position at the time of the resolutions and its
 // velocity, in earth-centred axes.
 type relMotion struct {
-	known bool
-	at    [3]float64
-	vel   geo.ECEF
+	at  [3]float64
+	vel geo.ECEF
 }
 
 // nearCentre is where the tracks that can matter to one aircraft of an
@@ -411,6 +435,39 @@ type nearCentre struct {
 	frame             geo.Frame
 	pair              *geo.Frame
 	bands, suggestion []resolve.Matter
+	// vel is the aircraft's velocity in earth-centred axes, up and
+	// pairUp the vertical of frame and pair there.
+	vel, up, pairUp [3]float64
+}
+
+// upOf is the vertical of f in earth-centred axes: the last row of its
+// rotation, as it turns a vector into the frame.
+func upOf(f *geo.Frame) [3]float64 {
+	return [3]float64{f.VelocityFromECEF(geo.ECEF{XM: 1}).UpM, f.VelocityFromECEF(geo.ECEF{YM: 1}).UpM, f.VelocityFromECEF(geo.ECEF{ZM: 1}).UpM}
+}
+
+// reaches is the first test of mattersToBands and mattersToSuggestion
+// (resolve.Matter.Reaches), worked out from the track's position at and
+// velocity vel in earth-centred axes without converting them into either
+// frame: what it needs of each frame is its vertical (up), the
+// triple product giving the cross product of the horizontal parts. A
+// few multiplications rule out, under the engine's lock, most of the
+// drones of a city around a manned aircraft.
+func (ce *nearCentre) reaches(c uint8, at, vel *[3]float64) bool {
+	r := [3]float64{at[0] - ce.ecef[0], at[1] - ce.ecef[1], at[2] - ce.ecef[2]}
+	w := [3]float64{vel[0] - ce.vel[0], vel[1] - ce.vel[1], vel[2] - ce.vel[2]}
+	cross := [3]float64{r[1]*w[2] - r[2]*w[1], r[2]*w[0] - r[0]*w[2], r[0]*w[1] - r[1]*w[0]}
+	ww := w[0]*w[0] + w[1]*w[1] + w[2]*w[2]
+	dot := func(u, x *[3]float64) float64 { return u[0]*x[0] + u[1]*x[1] + u[2]*x[2] }
+	z, vz := dot(&ce.up, &r), dot(&ce.up, &w)
+	if ce.bands[c].Reaches(z, vz, dot(&ce.up, &cross), ww-vz*vz) {
+		return true
+	}
+	if ce.pair == nil {
+		return false
+	}
+	z, vz = dot(&ce.pairUp, &r), dot(&ce.pairUp, &w)
+	return ce.suggestion[c].Reaches(z, vz, dot(&ce.pairUp, &cross), ww-vz*vz)
 }
 
 // mattersToBands reports whether a track of class c, moving as m, can
@@ -497,6 +554,10 @@ func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentr
 			ce := nearCentre{alert: ai, aircraft: n, ecef: st.ECEFAt(sinceS), reachM: make([]float64, classes), perMps: make([]float64, classes),
 				frame: geo.NewFrame(geo.LLA{LatDeg: st.Pos.LatDeg, LonDeg: st.Pos.LonDeg}), pair: pair,
 				bands: make([]resolve.Matter, classes)}
+			ce.vel, ce.up = st.VelECEF, upOf(&ce.frame)
+			if pair != nil {
+				ce.pairUp = upOf(pair)
+			}
 			// The aircraft's velocity in each frame, at the origin.
 			own := inFrame(ce.frame, st, now)
 			own.Pos = detect.Vec3{}

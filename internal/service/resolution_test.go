@@ -169,6 +169,11 @@ func TestResolutionInMetroTrafficConsidersEveryAircraftThatMatters(t *testing.T)
 			if inGroup := s.resolveShared(rv, a, now, near[i], matter[i], shared); !reflect.DeepEqual(inGroup, got) {
 				t.Fatalf("alert %s: resolved alone\n%+v\nin a group\n%+v", a.ID, got, inGroup)
 			}
+			// Each aircraft against every track near the alert, whatever
+			// it matters to.
+			if all := s.resolveAmong(rv, a, now, near[i]); !reflect.DeepEqual(all, got) {
+				t.Fatalf("alert %s: resolved against what matters to each aircraft\n%+v\nagainst every track near\n%+v", a.ID, got, all)
+			}
 			checkAgainstEveryAircraft(t, s, rv, a, now, all, got)
 			byPair[a.Aircraft[0].Class+"/"+a.Aircraft[1].Class]++
 		}
