@@ -206,17 +206,18 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // nearAlerts returns, for each alert, the live tracks that can matter to
 // an aircraft of it (within reach of its centre, nearCentres, and not
 // ruled out by resolve.Matter, which tells the few that can matter from
-// the city of drones a manned aircraft's reach covers, before they are
-// copied), the alert's aircraft among them as
-// their tracks were when the centres were placed on them, so that each
-// aircraft is resolved from the very track its search was centred on.
-// One query of the engine's index of track positions
-// (alert.Engine.SelectNear) serves all the alerts, under the engine's
-// lock that ingest takes too: it reads the tracks listed near the
-// alerts' aircraft, not every live track, and copies each track found
-// once for all the alerts it is near (a manned aircraft's reach covers a
-// whole city of drones: copied per alert, the copies cost more than the
-// query).
+// the city of drones a manned aircraft's reach covers), the alert's
+// aircraft among them as their tracks were when the centres were placed
+// on them, so that each aircraft is resolved from the very track its
+// search was centred on. One query of the engine's index of track
+// positions (alert.Engine.SelectNear) serves all the alerts, under the
+// engine's lock that ingest takes too: it reads the tracks listed near
+// the alerts' aircraft, not every live track, rules out most of them by
+// the first test of Matter (Matter.Reaches, a few multiplications), and
+// copies each of the others once for all the alerts it is near (a
+// manned aircraft's reach covers a whole city of drones: copied per
+// alert, the copies cost more than the query); the full tests of Matter
+// run on the copies, after the lock is released.
 func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
 	near, _ := s.nearAlertsMatter(rv, as, now)
 	return near
