@@ -106,9 +106,10 @@ func (o *ownship) beyondReach(d dim, lo, hi float64, t *test) bool {
 // a straight horizontal relative line, on which a loss needs the line's
 // miss distance within that reach (for well clear DTHR, which its reach by
 // time, DTHR + TTHR·|v|, is far wider than); over the ground speeds of
-// [lo, hi], the least of their lines' (missWithin). A meter of slack
-// covers the rounding. False for track candidates, and for a detector it
-// knows nothing of.
+// [lo, hi], the least of their lines' (missWithin); and a pair drawing
+// apart over the whole window needs to be within that reach at its start.
+// A meter of slack covers the rounding. False for track candidates, and
+// for a detector it knows nothing of.
 func (o *ownship) beyondLine(d dim, lo, hi float64, t *test) bool {
 	const slackM = 1
 	bound := lineReach(t.det) + slackM
@@ -118,9 +119,26 @@ func (o *ownship) beyondLine(d dim, lo, hi float64, t *test) bool {
 	rx, ry := t.pos.X-o.pos.X, t.pos.Y-o.pos.Y
 	switch d {
 	case dimGs:
-		return !missWithin(rx, ry, t.vel.X, t.vel.Y, o.ux, o.uy, lo, hi, bound)
+		if !missWithin(rx, ry, t.vel.X, t.vel.Y, o.ux, o.uy, lo, hi, bound) {
+			return true
+		}
+		// From now, drawing apart at every ground speed (rel·(w − g·u)
+		// is linear in g: at both ends), and beyond the reach now.
+		wr, ur := rx*t.vel.X+ry*t.vel.Y, rx*o.ux+ry*o.uy
+		return t.fromS == 0 && wr-lo*ur >= 0 && wr-hi*ur >= 0 && math.Sqrt(rx*rx+ry*ry) > bound
 	case dimVs, dimAlt:
-		return !missWithin(rx, ry, t.vel.X-o.vel.X, t.vel.Y-o.vel.Y, 0, 0, 0, 0, bound)
+		vx, vy := t.vel.X-o.vel.X, t.vel.Y-o.vel.Y
+		if !missWithin(rx, ry, vx, vy, 0, 0, 0, 0, bound) {
+			return true
+		}
+		// Drawing apart over the whole window (its closest approach
+		// before its start): the nearest is at the start, and a loss
+		// when drawing apart needs the pair within the line reach (for
+		// well clear, a tau needs them closing).
+		if rx*vx+ry*vy+t.fromS*(vx*vx+vy*vy) >= 0 {
+			sx, sy := rx+t.fromS*vx, ry+t.fromS*vy
+			return math.Sqrt(sx*sx+sy*sy) > bound
+		}
 	}
 	return false
 }
