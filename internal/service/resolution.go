@@ -235,22 +235,24 @@ func (s *Service) nearAlertsMatter(rv *resolver, as []*alert.Alert, now time.Tim
 // bands of the alert's aircraft n, bit 2n+1 its part of the pair's
 // suggestion (resolve.Matter), for its first four aircraft; every bit is
 // set for a track that may matter to anything (the alert's own aircraft,
-// added whatever they matter to).
+// added whatever they matter to, and a track that matters to a fifth
+// aircraft, which every track near its alert is taken to matter to).
 type matterBits uint8
 
 const matterAll matterBits = 0xff
 
-// bandsOf and suggestionOf are the bits of aircraft n.
+// bandsOf and suggestionOf are the bits of aircraft n (every bit from the
+// fifth on).
 func bandsOf(n int) matterBits {
 	if n >= 4 {
-		return 0
+		return matterAll
 	}
 	return 1 << (2 * n)
 }
 
 func suggestionOf(n int) matterBits {
 	if n >= 4 {
-		return 0
+		return matterAll
 	}
 	return 1 << (2*n + 1)
 }
@@ -661,7 +663,7 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 		return &rv.seps[rv.table.For(c, classes[i]).Index()]
 	}
 	classOf := func(st *track.State) (uint8, bool) { return rv.table.Class(st.Class) }
-	visible := s.visibleAmong(near, a, now)
+	visible := s.visibleWhereMatters(near, matter, a, now)
 	// The suggestion of a conflict, in the frame of the pair's midpoint:
 	// each track converted once for both aircraft.
 	var sugg resolve.Suggestion
@@ -757,19 +759,43 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 // may see near[i] at now (need to know), asked of the picture once per
 // party for all of near.
 func (s *Service) visibleAmong(near []*track.State, a *alert.Alert, now time.Time) func(party string, i int) bool {
+	return s.visibleWhereMatters(near, nil, a, now)
+}
+
+// visibleWhereMatters is visibleAmong asking the picture, for each party,
+// only about the tracks that can matter to one of its aircraft (matter,
+// by track; nil: every track): it answers false for the others, which
+// are not to be asked about.
+func (s *Service) visibleWhereMatters(near []*track.State, matter []matterBits, a *alert.Alert, now time.Time) func(party string, i int) bool {
 	pic := s.picture()
 	if pic == nil {
 		return func(string, int) bool { return true }
 	}
-	keys := make([]track.Key, len(near))
-	for i := range near {
-		keys[i] = near[i].Key()
-	}
 	byParty := map[string][]bool{}
+	var keys []track.Key
+	var asked []int
 	for _, ac := range a.Aircraft {
-		if _, ok := byParty[ac.Party]; !ok {
-			byParty[ac.Party] = pic.VisibleEach(make([]bool, 0, len(keys)), ac.Party, keys, now)
+		if _, ok := byParty[ac.Party]; ok {
+			continue
 		}
+		var bits matterBits // what the party's aircraft are
+		for n, other := range a.Aircraft {
+			if other.Party == ac.Party {
+				bits |= bandsOf(n) | suggestionOf(n)
+			}
+		}
+		keys, asked = keys[:0], asked[:0]
+		for i := range near {
+			if matter == nil || matter[i]&bits != 0 {
+				keys, asked = append(keys, near[i].Key()), append(asked, i)
+			}
+		}
+		seen := pic.VisibleEach(make([]bool, 0, len(keys)), ac.Party, keys, now)
+		visible := make([]bool, len(near))
+		for k, i := range asked {
+			visible[i] = seen[k]
+		}
+		byParty[ac.Party] = visible
 	}
 	return func(party string, i int) bool { return byParty[party][i] }
 }
