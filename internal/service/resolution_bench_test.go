@@ -96,7 +96,8 @@ func threadCPUNs() int64 {
 // engine's index (nearAlerts) and by the full pass over every track it
 // replaced (nearAlertsFullPass), alternating in one run, the alerts
 // resolved as raised and 20 s later. CPU time of the benchmark's thread
-// per group in cpu-ns/op.
+// per group in cpu-ns/op; index-locked is index with the part under the
+// engine's lock measured too (locked-cpu-ns/op).
 func BenchmarkNearAlerts(b *testing.B) {
 	for _, sc := range []struct {
 		name     string
@@ -108,11 +109,22 @@ func BenchmarkNearAlerts(b *testing.B) {
 		for i := range open {
 			ptrs[i] = &open[i]
 		}
+		// nearLocked is nearAlerts adding to lockedNs the CPU time of the
+		// thread in the engine's SelectNear, under its lock.
+		var lockedNs int64
+		nearLocked := func(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
+			near, _ := s.nearAlertsBy(rv, as, now, func(points [][3]float64, radiusM radiusFunc, keep func(*track.State) bool) []track.State {
+				c0 := threadCPUNs()
+				defer func() { lockedNs += threadCPUNs() - c0 }()
+				return s.tac.eng.Load().SelectNear(points, now, radiusM, keep)
+			})
+			return near
+		}
 		for _, later := range []time.Duration{0, 20 * time.Second} {
 			for _, how := range []struct {
 				name string
 				near func(*resolver, []*alert.Alert, time.Time) [][]*track.State
-			}{{"index", s.nearAlerts}, {"full-pass", s.nearAlertsFullPass}} {
+			}{{"index", s.nearAlerts}, {"full-pass", s.nearAlertsFullPass}, {"index-locked", nearLocked}} {
 				b.Run(fmt.Sprintf("%s-%d/after-%v/%s", sc.name, sc.aircraft, later, how.name), func(b *testing.B) {
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
@@ -127,6 +139,10 @@ func BenchmarkNearAlerts(b *testing.B) {
 					}
 					b.ReportMetric(float64(threadCPUNs()-cpu0)/float64(i), "cpu-ns/op")
 					b.ReportMetric(float64(found)/float64(i), "tracks/op")
+					if how.name == "index-locked" {
+						b.ReportMetric(float64(lockedNs)/float64(i), "locked-cpu-ns/op")
+						lockedNs = 0
+					}
 				})
 			}
 		}
