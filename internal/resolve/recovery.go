@@ -83,7 +83,8 @@ func (c *computation) shrinkable(ms []member, factor float64) bool {
 func (c *computation) cylinderUsable(d dim, ms []member, lo, hi, factor, width float64) bool {
 	red, gaps := c.sc.spans[:0], spans(nil).appendWideGaps(c.sc.gaps[:0], lo, hi, width)
 	defer func() { c.sc.spans, c.sc.gaps = red[:0], gaps[:0] }()
-	for i := 0; i < len(ms) && len(gaps) > 0; i++ {
+	// Unpruned, every member is tested, to the end.
+	for i := 0; i < len(ms) && (len(gaps) > 0 || c.unpruned); i++ {
 		m := &ms[i]
 		t := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: m.horizonS}
 		if rlo, rhi := spans(gaps).hull(lo, hi); !c.unpruned && c.own.beyondReach(d, rlo, rhi, &t) {
