@@ -381,6 +381,16 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 	}
 	for a := range out {
 		out[a], matter[a] = withOwn(out[a], matter[a], own[a])
+		if slices.Contains(own[a], nil) {
+			// An aircraft without a track when the centres were placed
+			// had none, and no test of what matters to it: should the
+			// search have found a track of it since (a report between
+			// the two reads), it is resolved from that copy against
+			// every track near, as it was before there were any tests.
+			for i := range matter[a] {
+				matter[a][i] = matterAll
+			}
+		}
 	}
 	return out, matter
 }
