@@ -37,3 +37,26 @@ func (e *Engine) TracksOf(keys []track.Key) []*track.State {
 	}
 	return out
 }
+
+// NearOf reads one picture of the tracks, under the engine's lock
+// throughout: the live track of each key (a copy, nil for a key with
+// none), then the tracks keep accepts near the centres that centresOf
+// places from those tracks (SelectNear). No report comes in between, so
+// that the tracks a search was centred on and those found near them are
+// of one moment: several alerts resolved from one read see the same
+// track of each aircraft. centresOf, radiusM and keep run under the lock:
+// they must be quick and must not call the engine.
+func (e *Engine) NearOf(keys []track.Key, now time.Time,
+	centresOf func(own []*track.State) (centres [][3]float64, radiusM func(centre int, class string, maxSpeedMps, maxStaleS float64) float64),
+	keep func(*track.State) bool) (own []*track.State, near []track.State) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	own = make([]*track.State, len(keys))
+	for i, k := range keys {
+		if s, ok := e.det.TrackOf(k); ok {
+			own[i] = &s
+		}
+	}
+	centres, radiusM := centresOf(own)
+	return own, e.det.SelectNear(centres, now, radiusM, keep)
+}
