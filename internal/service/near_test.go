@@ -161,8 +161,9 @@ func states(ps []*track.State) []track.State {
 // the engine's index of track positions, with the same centres and the
 // same test of each track: the oracle of the index.
 func (s *Service) nearAlertsFullPass(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
-	near, _ := s.nearAlertsBy(rv, as, now, func(_ [][3]float64, _ radiusFunc, keep func(*track.State) bool) []track.State {
-		return s.tac.eng.Load().Select(keep)
+	near, _ := s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
+		centresOf(s.tac.eng.Load().TracksOf(keys))
+		s.tac.eng.Load().Select(keep)
 	})
 	return near
 }

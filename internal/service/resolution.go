@@ -209,9 +209,10 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // the city of drones a manned aircraft's reach covers), the alert's
 // aircraft among them as their tracks were when the centres were placed
 // on them, so that each aircraft is resolved from the very track its
-// search was centred on. One query of the engine's index of track
-// positions (alert.Engine.SelectNear) serves all the alerts, under the
-// engine's lock that ingest takes too: it reads the tracks listed near
+// search was centred on. One read of the alerts' own tracks and one
+// query of the engine's index of track positions (alert.Engine.NearOf,
+// one hold of the engine's lock, which ingest takes too) serve all the
+// alerts with one picture of the tracks: it reads the tracks listed near
 // the alerts' aircraft, not every live track, rules out most of them by
 // the first test of Matter (Matter.Reaches, a few multiplications), and
 // copies each of the others once for all the alerts it is near (a
@@ -226,8 +227,8 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 // nearAlertsMatter is nearAlerts telling also, for each track near each
 // alert, what it can matter to (matterBits).
 func (s *Service) nearAlertsMatter(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, [][]matterBits) {
-	return s.nearAlertsBy(rv, as, now, func(points [][3]float64, radiusM radiusFunc, keep func(*track.State) bool) []track.State {
-		return s.tac.eng.Load().SelectNear(points, now, radiusM, keep)
+	return s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
+		s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
 	})
 }
 
@@ -262,23 +263,31 @@ func suggestionOf(n int) matterBits {
 func (m matterBits) has(bit matterBits) bool { return m&bit != 0 }
 
 // radiusFunc is the radius of centre i for the tracks of class, at the
-// fastest and oldest of them (alert.Engine.SelectNear).
+// fastest and oldest of them (alert.Engine.NearOf).
 type radiusFunc = func(i int, class string, maxSpeedMps, maxStaleS float64) float64
 
-// nearAlertsBy is nearAlerts reading the tracks with selectTracks, which
-// calls keep with the tracks within radiusM of the points, in id order,
-// among others (the engine's index; the tests also read every track, as
-// the oracle of the index), and returns copies of those keep accepts:
-// here keep copies the tracks it wants itself and accepts none.
-func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
-	selectTracks func(points [][3]float64, radiusM radiusFunc, keep func(*track.State) bool) []track.State) ([][]*track.State, [][]matterBits) {
-	own := s.ownTracks(as)
-	centres := rv.nearCentres(own, now)
-	nowNs := now.UnixNano()
-	points := make([][3]float64, len(centres))
-	for i := range centres {
-		points[i] = centres[i].ecef
+// nearReader reads, as of one moment (alert.Engine.NearOf, under the
+// engine's lock throughout), the live track of each key (nil for a key
+// with none), then calls keep with the tracks near the centres centresOf
+// places from those tracks (within its radius of them, in id order, among
+// others: the engine's index; the tests also read every track, as the
+// oracle of the index). keep copies the tracks it wants itself.
+type nearReader func(keys []track.Key, centresOf func(own []*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool)
+
+// nearAlertsBy is nearAlerts reading the tracks with read: the alerts'
+// own tracks and the tracks near them are of one moment, so that no
+// report comes in between and every alert of a group (which share the
+// bands of an aircraft in several of them) sees the same track of each
+// aircraft, its own or near.
+func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, read nearReader) ([][]*track.State, [][]matterBits) {
+	var keys []track.Key
+	for _, a := range as {
+		for _, ac := range a.Aircraft {
+			keys = append(keys, track.Key{Party: ac.Party, Aircraft: ac.Aircraft})
+		}
 	}
+	var centres []nearCentre
+	nowNs := now.UnixNano()
 	// The radius of a centre for a class: the widest a track of the
 	// class can be near it, at the fastest and oldest such track.
 	radiusM := func(i int, class string, maxSpeedMps, maxStaleS float64) float64 {
@@ -288,6 +297,19 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 		}
 		ce := &centres[i]
 		return ce.reachM[c] + maxSpeedMps*(ce.perMps[c]+maxStaleS)
+	}
+	var own [][]*track.State
+	centresOf := func(tracks []*track.State) ([][3]float64, radiusFunc) {
+		own = make([][]*track.State, len(as))
+		for i, a := range as {
+			own[i], tracks = tracks[:len(a.Aircraft):len(a.Aircraft)], tracks[len(a.Aircraft):]
+		}
+		centres = rv.nearCentres(own, now)
+		points := make([][3]float64, len(centres))
+		for i := range centres {
+			points[i] = centres[i].ecef
+		}
+		return points, radiusM
 	}
 	lastClass, lastC, lastOK := "", uint8(0), false
 	// Under the engine's lock, only what the index asks for: the tracks
@@ -300,7 +322,7 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 	var copies stateChunks
 	var found []foundTrack
 	var within []int32
-	selectTracks(points, radiusM, func(st *track.State) bool {
+	read(keys, centresOf, func(st *track.State) bool {
 		if st.Class != lastClass || !lastOK {
 			lastClass = st.Class
 			lastC, lastOK = rv.table.Class(st.Class)
@@ -380,17 +402,9 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time,
 		}
 	}
 	for a := range out {
+		// An aircraft without a track has none among the tracks near
+		// either: they are of the same moment.
 		out[a], matter[a] = withOwn(out[a], matter[a], own[a])
-		if slices.Contains(own[a], nil) {
-			// An aircraft without a track when the centres were placed
-			// had none, and no test of what matters to it: should the
-			// search have found a track of it since (a report between
-			// the two reads), it is resolved from that copy against
-			// every track near, as it was before there were any tests.
-			for i := range matter[a] {
-				matter[a][i] = matterAll
-			}
-		}
 	}
 	return out, matter
 }
@@ -507,23 +521,6 @@ func (ce *nearCentre) mattersToSuggestion(c uint8, m *relMotion) bool {
 
 // enuVec is an east-north-up vector as resolve has it.
 func enuVec(v geo.ENU) detect.Vec3 { return detect.Vec3{X: v.EastM, Y: v.NorthM, Z: v.UpM} }
-
-// ownTracks returns the live track of each aircraft of each alert (nil
-// for one that has none), all read at one moment.
-func (s *Service) ownTracks(as []*alert.Alert) [][]*track.State {
-	var keys []track.Key
-	for _, a := range as {
-		for _, ac := range a.Aircraft {
-			keys = append(keys, track.Key{Party: ac.Party, Aircraft: ac.Aircraft})
-		}
-	}
-	tracks := s.tac.eng.Load().TracksOf(keys)
-	out := make([][]*track.State, len(as))
-	for i, a := range as {
-		out[i], tracks = tracks[:len(a.Aircraft):len(a.Aircraft)], tracks[len(a.Aircraft):]
-	}
-	return out
-}
 
 // nearCentres places a centre on each aircraft's own track (own, by
 // alert), extrapolated to now: the tracks that can matter to its

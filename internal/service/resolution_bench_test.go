@@ -110,13 +110,13 @@ func BenchmarkNearAlerts(b *testing.B) {
 			ptrs[i] = &open[i]
 		}
 		// nearLocked is nearAlerts adding to lockedNs the CPU time of the
-		// thread in the engine's SelectNear, under its lock.
+		// thread in the engine's NearOf, under its lock.
 		var lockedNs int64
 		nearLocked := func(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
-			near, _ := s.nearAlertsBy(rv, as, now, func(points [][3]float64, radiusM radiusFunc, keep func(*track.State) bool) []track.State {
+			near, _ := s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
 				c0 := threadCPUNs()
 				defer func() { lockedNs += threadCPUNs() - c0 }()
-				return s.tac.eng.Load().SelectNear(points, now, radiusM, keep)
+				s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
 			})
 			return near
 		}
