@@ -162,6 +162,29 @@ type member struct {
 	horizonS float64
 }
 
+// memberOf is intruder i as a member of region r: the detector of its
+// level painting r, over the whole lookahead when it is a conflict
+// aircraft of r and up to the level's alerting time otherwise; false when
+// no level of its alerter paints r.
+func (c *computation) memberOf(i int, r Region) (member, bool) {
+	in := &c.traffic[i]
+	li := in.Sep.levelFor(r)
+	if li < 0 {
+		return member{}, false
+	}
+	lvl := &in.Sep.Alerter.Levels[li]
+	horizon := in.Sep.Alerter.LookaheadS
+	if !c.conflict[r][i] {
+		horizon = min(horizon, lvl.AlertingTimeS)
+	}
+	return member{in: in, det: lvl.Detector, horizonS: horizon}, true
+}
+
+// test is the detection the member submits a candidate to.
+func (m *member) test() test {
+	return test{det: m.det, pos: m.in.Pos, vel: m.in.Vel, fromS: 0, toS: m.horizonS}
+}
+
 // computation is the state of one Compute.
 type computation struct {
 	cfg     *Config
@@ -291,28 +314,22 @@ func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans)
 	var ms []member
 	var red []span
 	for _, i := range c.reachable {
-		in := &c.traffic[i]
-		li := in.Sep.levelFor(r)
-		if li < 0 {
+		m, ok := c.memberOf(i, r)
+		if !ok {
 			continue
 		}
-		lvl := &in.Sep.Alerter.Levels[li]
-		horizon := in.Sep.Alerter.LookaheadS
-		if !c.conflict[r][i] {
-			horizon = min(horizon, lvl.AlertingTimeS)
-		}
-		t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
+		t := m.test()
 		if !c.unpruned && c.own.beyondReach(d, lo, hi, &t) {
 			// No candidate conflicts: red would find nothing.
 			if c.conflict[r][i] {
-				ms = append(ms, member{in: in, det: lvl.Detector, horizonS: horizon})
+				ms = append(ms, m)
 			}
 			continue
 		}
 		n := len(red)
 		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
 		if c.conflict[r][i] || len(red) > n {
-			ms = append(ms, member{in: in, det: lvl.Detector, horizonS: horizon})
+			ms = append(ms, m)
 		}
 	}
 	return ms, unite(red)
@@ -344,17 +361,11 @@ func (c *computation) green(d dim, r Region, lo, hi float64) spans {
 			if c.conflict[r][i] != conflicts {
 				continue
 			}
-			in := &c.traffic[i]
-			li := in.Sep.levelFor(r)
-			if li < 0 {
+			m, ok := c.memberOf(i, r)
+			if !ok {
 				continue
 			}
-			lvl := &in.Sep.Alerter.Levels[li]
-			horizon := in.Sep.Alerter.LookaheadS
-			if !conflicts {
-				horizon = min(horizon, lvl.AlertingTimeS)
-			}
-			t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
+			t := m.test()
 			if rlo, rhi := spans(gaps).hull(lo, hi); c.own.beyondReach(d, rlo, rhi, &t) || c.own.beyondLine(d, rlo, rhi, &t) {
 				// No candidate of the ranges left conflicts.
 				continue
@@ -384,22 +395,15 @@ func (c *computation) memberList(d dim, r Region, lo, hi float64) []member {
 	}
 	var ms []member
 	for _, i := range c.reachable {
-		in := &c.traffic[i]
-		li := in.Sep.levelFor(r)
-		if li < 0 {
+		m, ok := c.memberOf(i, r)
+		if !ok {
 			continue
 		}
-		lvl := &in.Sep.Alerter.Levels[li]
-		horizon := in.Sep.Alerter.LookaheadS
-		if !c.conflict[r][i] {
-			horizon = min(horizon, lvl.AlertingTimeS)
-		}
-		m := member{in: in, det: lvl.Detector, horizonS: horizon}
 		if c.conflict[r][i] {
 			ms = append(ms, m)
 			continue
 		}
-		t := test{det: lvl.Detector, pos: in.Pos, vel: in.Vel, fromS: 0, toS: horizon}
+		t := m.test()
 		if !c.own.beyondReach(d, lo, hi, &t) && !c.own.beyondLine(d, lo, hi, &t) && c.own.anyRed(&c.sc, d, lo, hi, &t, c.cfg.Samples) {
 			ms = append(ms, m)
 		}
