@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/cputime"
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/resolve"
@@ -257,14 +258,14 @@ func (res *ResolutionResult) measureBands(o ResolutionOptions) error {
 		}
 		reach = append(reach, ns[o.Intruders-1].d)
 
-		c0, _ := threadCPU()
+		c0, _ := cputime.Thread()
 		w0 := time.Now()
 		resolve.Compute(ownAc, intruders, cfg)
 		bandsWall = append(bandsWall, time.Since(w0))
-		c1, _ := threadCPU()
+		c1, _ := cputime.Thread()
 		bandsCPU = append(bandsCPU, time.Duration(c1-c0))
 		gridBaseline(ownAc, intruders, cfg)
-		c2, _ := threadCPU()
+		c2, _ := cputime.Thread()
 		gridCPU = append(gridCPU, time.Duration(c2-c1))
 	}
 	for _, d := range [][]time.Duration{bandsCPU, bandsWall, gridCPU} {

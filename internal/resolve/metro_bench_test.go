@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/cputime"
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/resolve"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/traffic"
-	"golang.org/x/sys/unix"
 )
 
 // metroScene is one aircraft of metro traffic and every other aircraft of
@@ -72,14 +72,13 @@ func metroScenes(tb testing.TB, drones, n int, class string) []metroScene {
 	return scenes
 }
 
-// threadCPUNs is the CPU time of the calling OS thread: on a loaded
-// machine, what a computation costs apart from the time it waited.
+// threadCPUNs is the CPU time of the calling OS thread (cputime.Thread).
 func threadCPUNs(b *testing.B) int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		b.Fatal(err)
+	ns, ok := cputime.Thread()
+	if !ok {
+		b.Fatal("no thread CPU time here")
 	}
-	return ts.Nano()
+	return ns
 }
 
 // BenchmarkComputeMannedMetro is the bands of a manned aircraft of metro

@@ -4,8 +4,9 @@ package resolve
 
 import (
 	"runtime"
-	"syscall"
 	"testing"
+
+	"github.com/deconflict/deconflict/internal/cputime"
 )
 
 // BenchmarkSuggestMetro is the coordinated suggestion of each conflict
@@ -60,12 +61,8 @@ func reversed(classes string) string {
 	return classes
 }
 
-// threadCPUNs is the CPU time of the calling thread (user and system).
+// threadCPUNs is the CPU time of the calling thread (cputime.Thread).
 func threadCPUNs() int64 {
-	const rusageThread = 1 // RUSAGE_THREAD
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	ns, _ := cputime.Thread()
+	return ns
 }

@@ -5,11 +5,11 @@ package service
 import (
 	"fmt"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/cputime"
 	"github.com/deconflict/deconflict/internal/track"
 	"github.com/deconflict/deconflict/internal/traffic"
 )
@@ -80,14 +80,10 @@ func trafficAlerts(tb testing.TB, scenario string, aircraft int) (*Service, []al
 	return s, open, now
 }
 
-// threadCPUNs is the CPU time of the calling thread (user and system).
+// threadCPUNs is the CPU time of the calling thread (cputime.Thread).
 func threadCPUNs() int64 {
-	const rusageThread = 1 // RUSAGE_THREAD
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	ns, _ := cputime.Thread()
+	return ns
 }
 
 // BenchmarkNearAlerts is the search for the tracks near a group of

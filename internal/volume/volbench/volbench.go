@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/cputime"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/volume"
@@ -116,11 +117,11 @@ func Check(n, queries, scanQueries int, progress io.Writer) (CheckReport, error)
 // timed runs f and returns its wall-clock and thread CPU time (cpu < 0
 // when the platform has no thread clock).
 func timed(f func()) (wall, cpu time.Duration) {
-	c0, ok := threadCPU()
+	c0, ok := cputime.Thread()
 	t0 := time.Now()
 	f()
 	wall = time.Since(t0)
-	if c1, ok1 := threadCPU(); ok && ok1 {
+	if c1, ok1 := cputime.Thread(); ok && ok1 {
 		return wall, time.Duration(c1 - c0)
 	}
 	return wall, -1

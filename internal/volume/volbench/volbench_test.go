@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/cputime"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 	"github.com/deconflict/deconflict/internal/volume"
@@ -77,11 +78,11 @@ func BenchmarkCheckIndex100k(b *testing.B) {
 // counts the time spent waiting for a core.
 func cpuMeter(b *testing.B) func() {
 	runtime.LockOSThread()
-	c0, ok := threadCPU()
+	c0, ok := cputime.Thread()
 	b.ResetTimer()
 	return func() {
 		b.StopTimer()
-		if c1, ok1 := threadCPU(); ok && ok1 && b.N > 0 {
+		if c1, ok1 := cputime.Thread(); ok && ok1 && b.N > 0 {
 			b.ReportMetric(float64(c1-c0)/1e3/float64(b.N), "cpu-us/op")
 		}
 		runtime.UnlockOSThread()
