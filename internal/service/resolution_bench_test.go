@@ -98,49 +98,55 @@ func BenchmarkNearAlerts(b *testing.B) {
 	for _, sc := range []struct {
 		name     string
 		aircraft int
-	}{{"global", 25_000}, {"metro", 5_000}} {
-		s, open, now := trafficAlerts(b, sc.name, sc.aircraft)
-		rv := s.resolverFor(s.Rules())
-		ptrs := make([]*alert.Alert, len(open))
-		for i := range open {
-			ptrs[i] = &open[i]
-		}
-		// nearLocked is nearAlerts adding to lockedNs the CPU time of the
-		// thread in the engine's NearOf, under its lock.
-		var lockedNs int64
-		nearLocked := func(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
-			near, _ := s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
-				c0 := threadCPUNs()
-				defer func() { lockedNs += threadCPUNs() - c0 }()
-				s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
+	}{{"global", 25_000}, {"metro", 5_000}, {"metro", 25_000}} {
+		// The traffic is set up only for the scenarios -bench asks for.
+		b.Run(fmt.Sprintf("%s-%d", sc.name, sc.aircraft), func(b *testing.B) { benchmarkNearAlerts(b, sc.name, sc.aircraft) })
+	}
+}
+
+// benchmarkNearAlerts is BenchmarkNearAlerts in one scenario.
+func benchmarkNearAlerts(b *testing.B, scenario string, aircraft int) {
+	s, open, now := trafficAlerts(b, scenario, aircraft)
+	rv := s.resolverFor(s.Rules())
+	ptrs := make([]*alert.Alert, len(open))
+	for i := range open {
+		ptrs[i] = &open[i]
+	}
+	// nearLocked is nearAlerts adding to lockedNs the CPU time of the
+	// thread in the engine's NearOf, under its lock.
+	var lockedNs int64
+	nearLocked := func(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
+		near, _ := s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
+			c0 := threadCPUNs()
+			defer func() { lockedNs += threadCPUNs() - c0 }()
+			s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
+		})
+		return near
+	}
+	for _, later := range []time.Duration{0, 20 * time.Second} {
+		for _, how := range []struct {
+			name string
+			near func(*resolver, []*alert.Alert, time.Time) [][]*track.State
+		}{{"index", s.nearAlerts}, {"full-pass", s.nearAlertsFullPass}, {"index-locked", nearLocked}} {
+			b.Run(fmt.Sprintf("after-%v/%s", later, how.name), func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				cpu0 := threadCPUNs()
+				i, found := 0, 0
+				for b.Loop() {
+					start := (i * resolveGroup) % len(ptrs)
+					for _, near := range how.near(rv, ptrs[start:min(start+resolveGroup, len(ptrs))], now.Add(later)) {
+						found += len(near)
+					}
+					i++
+				}
+				b.ReportMetric(float64(threadCPUNs()-cpu0)/float64(i), "cpu-ns/op")
+				b.ReportMetric(float64(found)/float64(i), "tracks/op")
+				if how.name == "index-locked" {
+					b.ReportMetric(float64(lockedNs)/float64(i), "locked-cpu-ns/op")
+					lockedNs = 0
+				}
 			})
-			return near
-		}
-		for _, later := range []time.Duration{0, 20 * time.Second} {
-			for _, how := range []struct {
-				name string
-				near func(*resolver, []*alert.Alert, time.Time) [][]*track.State
-			}{{"index", s.nearAlerts}, {"full-pass", s.nearAlertsFullPass}, {"index-locked", nearLocked}} {
-				b.Run(fmt.Sprintf("%s-%d/after-%v/%s", sc.name, sc.aircraft, later, how.name), func(b *testing.B) {
-					runtime.LockOSThread()
-					defer runtime.UnlockOSThread()
-					cpu0 := threadCPUNs()
-					i, found := 0, 0
-					for b.Loop() {
-						start := (i * resolveGroup) % len(ptrs)
-						for _, near := range how.near(rv, ptrs[start:min(start+resolveGroup, len(ptrs))], now.Add(later)) {
-							found += len(near)
-						}
-						i++
-					}
-					b.ReportMetric(float64(threadCPUNs()-cpu0)/float64(i), "cpu-ns/op")
-					b.ReportMetric(float64(found)/float64(i), "tracks/op")
-					if how.name == "index-locked" {
-						b.ReportMetric(float64(lockedNs)/float64(i), "locked-cpu-ns/op")
-						lockedNs = 0
-					}
-				})
-			}
 		}
 	}
 }
