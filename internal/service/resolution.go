@@ -212,13 +212,14 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // search was centred on. One read of the alerts' own tracks and one
 // query of the engine's index of track positions (alert.Engine.NearOf,
 // one hold of the engine's lock, which ingest takes too) serve all the
-// alerts with one picture of the tracks: it reads the tracks listed near
-// the alerts' aircraft, not every live track, rules out most of them by
-// the first test of Matter (Matter.Reaches, a few multiplications), and
-// copies each of the others once for all the alerts it is near (a
-// manned aircraft's reach covers a whole city of drones: copied per
-// alert, the copies cost more than the query); the full tests of Matter
-// run on the copies, after the lock is released.
+// alerts with one picture of the tracks: it copies the tracks listed
+// near the alerts' aircraft, not every live track, and nothing more
+// under the lock; after it is released, it rules out most of them by
+// the reach of each centre and the first test of Matter (Matter.Reaches,
+// a few multiplications), keeps one copy of each of the others for all
+// the alerts it is near (a manned aircraft's reach covers a whole city
+// of drones: copied per alert, the copies cost more than the query), and
+// runs the full tests of Matter on them.
 func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
 	near, _ := s.nearAlertsMatter(rv, as, now)
 	return near
@@ -311,24 +312,41 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 		}
 		return points, radiusM
 	}
-	lastClass, lastC, lastOK := "", uint8(0), false
-	// Under the engine's lock, only what the index asks for: the tracks
-	// within reach of a centre are copied, each once for all the alerts
-	// it is near, into chunks that never move (keep returns false, so
-	// that selectTracks copies nothing and no slice of copies grows and
-	// is copied again), with the centres that reach them
-	// (within[found[i].from:found[i].to]). What each can matter to is
-	// worked out after the lock is released.
+	// Under the engine's lock, only a copy of each track the index lists
+	// near a centre, into a buffer kept from one group to the next
+	// (keep returns false, so that SelectNear copies nothing itself):
+	// a manned aircraft's reach covers a whole city of drones, and
+	// testing each against every centre of the group under the lock
+	// held ingest up longer than ingest itself (BENCHMARKS.md). The
+	// copies are of the same moment as the alerts' own tracks.
+	listed := nearListed.Get().(*[]track.State)
+	defer func() {
+		// The strings of the copies are not held on to.
+		clear(*listed)
+		*listed = (*listed)[:0]
+		nearListed.Put(listed)
+	}()
+	read(keys, centresOf, func(st *track.State) bool {
+		*listed = append(*listed, *st)
+		return false
+	})
+	// After the lock is released, the tracks within reach of a centre
+	// are copied again, each once for all the alerts it is near, into
+	// chunks that never move, with the centres that reach them
+	// (within[found[i].from:found[i].to]); then what each can matter to
+	// is worked out.
 	var copies stateChunks
 	var found []foundTrack
 	var within []int32
-	read(keys, centresOf, func(st *track.State) bool {
+	lastClass, lastC, lastOK := "", uint8(0), false
+	for n := range *listed {
+		st := &(*listed)[n]
 		if st.Class != lastClass || !lastOK {
 			lastClass = st.Class
 			lastC, lastOK = rv.table.Class(st.Class)
 		}
 		if !lastOK {
-			return false
+			continue
 		}
 		c := lastC
 		v := math.Sqrt(st.VelECEF[0]*st.VelECEF[0] + st.VelECEF[1]*st.VelECEF[1] + st.VelECEF[2]*st.VelECEF[2])
@@ -357,8 +375,7 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 		if len(within) > from {
 			found = append(found, foundTrack{st: copies.add(st), class: c, from: int32(from), to: int32(len(within))})
 		}
-		return false
-	})
+	}
 	out := make([][]*track.State, len(as))
 	matter := make([][]matterBits, len(as))
 	// The alerts each track is near, and what it can matter to in each.
@@ -432,6 +449,11 @@ func (c *stateChunks) add(st *track.State) *track.State {
 	c.chunk = append(c.chunk, *st)
 	return &c.chunk[len(c.chunk)-1]
 }
+
+// nearListed holds the buffers nearAlertsBy copies the tracks the
+// engine's index lists into under the engine's lock: grown once to the
+// traffic of a city, then reused without growing under the lock.
+var nearListed = sync.Pool{New: func() any { return new([]track.State) }}
 
 // relMotion is a track's position at the time of the resolutions and its
 // velocity, in earth-centred axes.

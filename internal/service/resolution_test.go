@@ -189,6 +189,79 @@ func TestResolutionInMetroTrafficConsidersEveryAircraftThatMatters(t *testing.T)
 	t.Logf("conflict alerts by pair %v among %d aircraft, %d bands shared within a group", byPair, len(all), sharedHits)
 }
 
+// TestNearAlertsAreOfTheMomentOfTheRead: the tracks nearAlerts returns
+// near a group of alerts of manned aircraft, and what each can matter to, are those of the
+// moment the engine's lock was held (alert.Engine.NearOf), even though
+// the tracks are tested against the centres after it is released: every
+// aircraft of a city reporting again, elsewhere, between the read and
+// the tests changes nothing, nor does another search reusing the buffer
+// the tracks were copied into. The same search after those reports finds
+// other tracks, so that the comparison is not vacuous.
+func TestNearAlertsAreOfTheMomentOfTheRead(t *testing.T) {
+	s, open, now := trafficAlerts(t, "metro", 1500)
+	now = now.Add(3 * time.Second)
+	rv := s.resolverFor(s.Rules())
+	// Alerts of manned aircraft, which have drones of the city near.
+	var group []*alert.Alert
+	for i := range open {
+		if a := &open[i]; len(group) < resolveGroup && a.Aircraft[0].Class == rules.ClassManned {
+			group = append(group, a)
+		}
+	}
+	// The values of the tracks found, as they are when asked.
+	values := func(near [][]*track.State) [][]track.State {
+		out := make([][]track.State, len(near))
+		for a, tracks := range near {
+			for _, st := range tracks {
+				out[a] = append(out[a], *st)
+			}
+		}
+		return out
+	}
+	near, wantMatter := s.nearAlertsMatter(rv, group, now)
+	want := values(near)
+	// Each is the engine's track of its aircraft.
+	live := map[track.Key]track.State{}
+	for _, st := range s.tac.eng.Load().States() {
+		live[st.Key()] = st
+	}
+	others := 0
+	for a, tracks := range want {
+		for _, st := range tracks {
+			if l, ok := live[st.Key()]; !ok || !reflect.DeepEqual(st, l) {
+				t.Fatalf("alert %s: near track of %v is not the engine's", group[a].ID, st.Key())
+			}
+		}
+		others += len(tracks) - len(group[a].Aircraft)
+	}
+	if others < 100 {
+		t.Fatalf("%d tracks near the alerts besides their own: too few to test", others)
+	}
+	// Every aircraft reports again half a second later, 300 m higher and
+	// 2 km east, flying the other way.
+	moved := map[string][]PositionReport{}
+	for _, st := range live {
+		p := geo.NewFrame(st.Pos).FromENU(geo.ENU{EastM: 2_000, UpM: 300})
+		moved[st.Party] = append(moved[st.Party], PositionReport{Aircraft: st.Aircraft, Callsign: st.Callsign, Class: st.Class, Time: st.Time.Add(500 * time.Millisecond),
+			LatDeg: p.LatDeg, LonDeg: p.LonDeg, AltM: p.AltM, VelEastMps: -st.VelEastMps, VelNorthMps: -st.VelNorthMps, VelUpMps: -st.VelUpMps})
+	}
+	got, gotMatter := s.nearAlertsBy(rv, group, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
+		s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
+		for party, rs := range moved {
+			if err := ingest(s, party, time.Minute, rs...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	later, _ := s.nearAlertsMatter(rv, group, now)
+	if !reflect.DeepEqual(values(got), want) || !reflect.DeepEqual(gotMatter, wantMatter) {
+		t.Fatal("the tracks near the alerts are not those of the moment of the read")
+	}
+	if reflect.DeepEqual(values(later), want) {
+		t.Fatal("the reports after the read changed nothing near the alerts: nothing is tested")
+	}
+}
+
 // checkAgainstEveryAircraft compares got, the service's resolution of the
 // conflict alert a at now, with the same computation against every live
 // aircraft (all) the party of each aircraft may see, with no reach
