@@ -2,6 +2,7 @@ package service
 
 import (
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -319,12 +320,20 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 	// testing each against every centre of the group under the lock
 	// held ingest up longer than ingest itself (BENCHMARKS.md). The
 	// copies are of the same moment as the alerts' own tracks.
-	listed := nearListed.Get().(*[]track.State)
+	var listed *[]track.State
+	select {
+	case listed = <-nearListed:
+	default:
+		listed = new([]track.State)
+	}
 	defer func() {
 		// The strings of the copies are not held on to.
 		clear(*listed)
 		*listed = (*listed)[:0]
-		nearListed.Put(listed)
+		select {
+		case nearListed <- listed:
+		default:
+		}
 	}()
 	read(keys, centresOf, func(st *track.State) bool {
 		*listed = append(*listed, *st)
@@ -452,8 +461,11 @@ func (c *stateChunks) add(st *track.State) *track.State {
 
 // nearListed holds the buffers nearAlertsBy copies the tracks the
 // engine's index lists into under the engine's lock: grown once to the
-// traffic of a city, then reused without growing under the lock.
-var nearListed = sync.Pool{New: func() any { return new([]track.State) }}
+// traffic of a city, then reused without growing under the lock. Not a
+// sync.Pool, which drops its buffers at each collection: they would
+// grow again under the lock. As many as searches run at once (the pool
+// of resolutions and a few requests).
+var nearListed = make(chan *[]track.State, runtime.GOMAXPROCS(0)+2)
 
 // relMotion is a track's position at the time of the resolutions and its
 // velocity, in earth-centred axes.
