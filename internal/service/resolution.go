@@ -344,6 +344,7 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 	// chunks that never move, with the centres that reach them
 	// (within[found[i].from:found[i].to]); then what each can matter to
 	// is worked out.
+	rv.withMatters(centres, own, now)
 	var copies stateChunks
 	var found []foundTrack
 	var within []int32
@@ -492,7 +493,8 @@ type nearCentre struct {
 	// (resolveAmong), pair the frame of its pair's suggestion (the
 	// pair's midpoint) when the alert is a conflict of two aircraft with
 	// live tracks; bands[c] and suggestion[c] test there whether a track
-	// of class c can matter (matters).
+	// of class c can matter (matters). All of them are set by
+	// withMatters, after the engine's lock is released.
 	frame             geo.Frame
 	pair              *geo.Frame
 	bands, suggestion []resolve.Matter
@@ -570,17 +572,15 @@ func enuVec(v geo.ENU) detect.Vec3 { return detect.Vec3{X: v.EastM, Y: v.NorthM,
 // of the aircraft: the two reports of a pair can be seconds apart, and the
 // aircraft may have reported again since without moving the alert, faster
 // than its class's limits.
+//
+// It places them only (where and how far: what the engine's index is
+// asked, under its lock); withMatters adds what tells the tracks that
+// can matter among those within reach, once the lock is released.
 func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentre {
 	classes := len(rv.table.Classes())
 	var centres []nearCentre
 	first := map[track.Key]int{}
 	for ai, tracks := range own {
-		// The frame of the pair's suggestion, as resolveAmong has it.
-		var pair *geo.Frame
-		if len(tracks) == 2 && tracks[0] != nil && tracks[1] != nil {
-			f := geo.NewFrame(midpoint(tracks[0], tracks[1], now))
-			pair = &f
-		}
 		for n, st := range tracks {
 			if st == nil {
 				continue
@@ -595,31 +595,12 @@ func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentr
 			ownMaxMps := max(cfg.MaxGsMps, math.Hypot(st.VelEastMps, st.VelNorthMps)) +
 				max(-cfg.MinVsMps, cfg.MaxVsMps, math.Abs(st.VelUpMps))
 			jumpM := max(0, altM-cfg.MinAltM, cfg.MaxAltM-altM)
-			ce := nearCentre{alert: ai, aircraft: n, ecef: st.ECEFAt(sinceS), reachM: make([]float64, classes), perMps: make([]float64, classes),
-				frame: geo.NewFrame(geo.LLA{LatDeg: st.Pos.LatDeg, LonDeg: st.Pos.LonDeg}), pair: pair,
-				bands: make([]resolve.Matter, classes)}
-			ce.vel, ce.up = st.VelECEF, upOf(&ce.frame)
-			if pair != nil {
-				ce.pairUp = upOf(pair)
-			}
-			// The aircraft's velocity in each frame, at the origin.
-			own := inFrame(ce.frame, st, now)
-			own.Pos = detect.Vec3{}
-			var ownInPair resolve.Aircraft
-			if pair != nil {
-				ownInPair = resolve.Aircraft{Vel: inFrame(*pair, st, now).Vel}
-				ce.suggestion = make([]resolve.Matter, classes)
-			}
+			ce := nearCentre{alert: ai, aircraft: n, ecef: st.ECEFAt(sinceS), reachM: make([]float64, classes), perMps: make([]float64, classes)}
 			for oc := range classes {
 				entry := rv.table.For(c, uint8(oc)).Index()
 				look := rv.lookaheadS[entry]
 				ce.reachM[oc] = rv.reachM[entry] + jumpM + ownMaxMps*look
 				ce.perMps[oc] = look
-				sep := &rv.seps[entry]
-				ce.bands[oc] = resolve.NewMatter(own, sep, cfg, &rv.kinematics[c])
-				if pair != nil {
-					ce.suggestion[oc] = resolve.NewMatter(ownInPair, sep, cfg, &rv.kinematics[c])
-				}
 			}
 			ce.same = len(centres)
 			if f, ok := first[st.Key()]; ok {
@@ -631,6 +612,52 @@ func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentr
 		}
 	}
 	return centres
+}
+
+// withMatters completes the centres nearCentres placed on the same own
+// tracks (by alert) at now: each aircraft's frame, its pair's, and the
+// resolve.Matter of each class in each.
+func (rv *resolver) withMatters(centres []nearCentre, own [][]*track.State, now time.Time) {
+	classes := len(rv.table.Classes())
+	// The frame of each alert's pair's suggestion, as resolveAmong has
+	// it (nil: none).
+	pairs := make(map[int]*geo.Frame)
+	for i := range centres {
+		ce := &centres[i]
+		tracks := own[ce.alert]
+		pair, ok := pairs[ce.alert]
+		if !ok {
+			if len(tracks) == 2 && tracks[0] != nil && tracks[1] != nil {
+				f := geo.NewFrame(midpoint(tracks[0], tracks[1], now))
+				pair = &f
+			}
+			pairs[ce.alert] = pair
+		}
+		st := tracks[ce.aircraft]
+		c, _ := rv.table.Class(st.Class)
+		cfg := &rv.cfgs[c]
+		ce.frame, ce.pair = geo.NewFrame(geo.LLA{LatDeg: st.Pos.LatDeg, LonDeg: st.Pos.LonDeg}), pair
+		ce.bands = make([]resolve.Matter, classes)
+		ce.vel, ce.up = st.VelECEF, upOf(&ce.frame)
+		if pair != nil {
+			ce.pairUp = upOf(pair)
+		}
+		// The aircraft's velocity in each frame, at the origin.
+		own := inFrame(ce.frame, st, now)
+		own.Pos = detect.Vec3{}
+		var ownInPair resolve.Aircraft
+		if pair != nil {
+			ownInPair = resolve.Aircraft{Vel: inFrame(*pair, st, now).Vel}
+			ce.suggestion = make([]resolve.Matter, classes)
+		}
+		for oc := range classes {
+			sep := &rv.seps[rv.table.For(c, uint8(oc)).Index()]
+			ce.bands[oc] = resolve.NewMatter(own, sep, cfg, &rv.kinematics[c])
+			if pair != nil {
+				ce.suggestion[oc] = resolve.NewMatter(ownInPair, sep, cfg, &rv.kinematics[c])
+			}
+		}
+	}
 }
 
 // withOwn puts the alert's own tracks in near in place of the copies of
