@@ -1001,8 +1001,10 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 		}
 		rv := s.resolverFor(s.Rules())
 		for len(live) > 0 {
-			// A pass holds the engine's lock for every track times every
-			// alert of the group: groups of a few keep it short.
+			// A pass holds the engine's lock while it copies the tracks
+			// listed near the group's aircraft, and tests each against
+			// every aircraft of the group after: groups of a few keep
+			// both short.
 			n := min(len(live), resolveGroup)
 			now := s.now()
 			near, matter := s.nearAlertsMatter(rv, live[:n], now)
