@@ -17,12 +17,15 @@
 //     moves by more than TimingS (default 5 s) or TimingShare (default
 //     5 %) of how far ahead it is, whichever is more (a loss predicted
 //     sooner by more than TimingS is always news), or the horizontal
-//     miss distance at a closest approach inside the lookahead moves by
-//     more than MissDistanceShare (default 10 %) of the horizontal
-//     threshold of the pair's separation entry (5 NM between manned
-//     aircraft: 926 m; a closest approach already past or beyond the
-//     lookahead is the distance at that end of it, which moves on with
-//     time: not news).
+//     miss distance at closest approach moves by more than
+//     MissDistanceShare (default 10 %) of the horizontal threshold of the
+//     pair's separation entry (5 NM between manned aircraft: 926 m); a
+//     closest approach already past or beyond the lookahead, then or
+//     now, is the distance at that end of it, which moves on with time:
+//     it is news only when the pair's relative path over the lookahead
+//     has also moved that far from the published one (a pair drawing
+//     apart as predicted is no news; a follower closing on the aircraft
+//     ahead, or a step aside, is).
 //     Smaller changes are absorbed: the published alert keeps its
 //     figures. The share: a moment minutes ahead is predicted from
 //     velocities whose small errors grow with the time ahead, and two

@@ -32,6 +32,10 @@ type entry struct {
 	pub      Alert // as last published
 	sep      *detect.Entry
 	levelIdx int
+	// pubRel is the pair's relative motion as last published (for a
+	// conflict): what its distance at an end of the lookahead is judged
+	// against.
+	pubRel relMotion
 	// absentSince is when the condition was last found gone; zero while
 	// it holds.
 	absentSince time.Time
@@ -93,7 +97,7 @@ func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []
 		a := conflictAlert(c, idx)
 		a.ID = newID(KindConflict, []track.Key{key.A, key.B}, c.Time)
 		a.State = StateRaised
-		l.conflicts[key] = &entry{pub: a, sep: c.Sep, levelIdx: idx}
+		l.conflicts[key] = &entry{pub: a, sep: c.Sep, levelIdx: idx, pubRel: relMotionOf(c)}
 		return append(dst, a)
 	}
 	if !e.absentSince.IsZero() {
@@ -105,30 +109,78 @@ func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []
 		// after a change of class, do not compare).
 		idx = min(e.levelIdx, max(idx, c.LevelWithMargin-1))
 	}
-	if idx == e.levelIdx && e.sep == c.Sep && !l.movedMaterially(&e.pub, c) {
+	if idx == e.levelIdx && e.sep == c.Sep && !l.movedMaterially(e, c) {
 		return dst
 	}
 	a := conflictAlert(c, idx)
 	a.ID = e.pub.ID
 	a.State = StateUpdated
-	e.pub, e.sep, e.levelIdx = a, c.Sep, idx
+	e.pub, e.sep, e.levelIdx, e.pubRel = a, c.Sep, idx, relMotionOf(c)
 	return append(dst, a)
 }
 
 // movedMaterially compares predicted absolute moments, which stay put for a
-// steady encounter while t_in counts down, and the miss distance when
-// there is one: a closest approach clamped to an end of the lookahead
-// (already past, the pair drawing apart; or beyond the horizon) is not
-// the pair's closest approach but its distance at that end, which moves
-// on with time however steady the encounter (a diverging pair's distance
-// now grows every second), so it is compared only when the closest
-// approach now falls inside the lookahead.
-func (l *Lifecycle) movedMaterially(pub *Alert, c *detect.Conflict) bool {
+// steady encounter while t_in counts down, and the miss distance. A
+// closest approach inside the lookahead then and now is a fixed point of
+// a steady encounter and is compared as it is. One clamped to an end of
+// the lookahead, then or now (already past, the pair drawing apart;
+// beyond the horizon; or a pair with no relative motion across), is the
+// distance at that end, which moves on with time however steady the
+// encounter: it is news only when the pair no longer flies as published,
+// its relative path over the lookahead now more than the same share of
+// the threshold away from the published one (at now or at the horizon:
+// the two straight paths are furthest apart at an end), so that a pair
+// drawing apart as predicted publishes nothing, and a follower closing on
+// the aircraft ahead, or a step aside, still does.
+func (l *Lifecycle) movedMaterially(e *entry, c *detect.Conflict) bool {
+	pub := &e.pub
 	sinceS := c.Time.Sub(pub.Time).Seconds()
 	look := c.Sep.LookaheadS
-	return l.momentMoved(pub.TInS, c.TInS, sinceS, look, true) ||
-		l.momentMoved(pub.TOutS, c.TOutS, sinceS, look, false) ||
-		c.TCPAS > 0 && c.TCPAS < look && math.Abs(c.DHCPAM-pub.DHCPAM) > l.h.MissDistanceShare*c.Sep.HorizontalM()
+	if l.momentMoved(pub.TInS, c.TInS, sinceS, look, true) || l.momentMoved(pub.TOutS, c.TOutS, sinceS, look, false) {
+		return true
+	}
+	allowedM := l.h.MissDistanceShare * c.Sep.HorizontalM()
+	if math.Abs(c.DHCPAM-pub.DHCPAM) <= allowedM {
+		return false
+	}
+	if !atAnEnd(pub.TCPAS, look) && !atAnEnd(c.TCPAS, look) {
+		return true
+	}
+	now := relMotionOf(c)
+	for _, t := range [...]float64{0, look} {
+		var d2 float64
+		for k := range 3 {
+			was := e.pubRel.posM[k] + e.pubRel.velMps[k]*(sinceS+t)
+			is := now.posM[k] + now.velMps[k]*t
+			d2 += (is - was) * (is - was)
+		}
+		if d2 > allowedM*allowedM {
+			return true
+		}
+	}
+	return false
+}
+
+// atAnEnd reports whether a time of closest approach is clamped to an end
+// of the lookahead [0, lookS].
+func atAnEnd(tcpaS, lookS float64) bool { return tcpaS <= 0 || tcpaS >= lookS }
+
+// relMotion is a pair's relative position (B from A, at the conflict's
+// time) and velocity, in earth-centred axes.
+type relMotion struct {
+	posM, velMps [3]float64
+}
+
+// relMotionOf is the relative motion of the pair of c at its time.
+func relMotionOf(c *detect.Conflict) relMotion {
+	a := c.A.ECEFAt(c.Time.Sub(c.A.Time).Seconds())
+	b := c.B.ECEFAt(c.Time.Sub(c.B.Time).Seconds())
+	var m relMotion
+	for k := range 3 {
+		m.posM[k] = b[k] - a[k]
+		m.velMps[k] = c.B.VelECEF[k] - c.A.VelECEF[k]
+	}
+	return m
 }
 
 // momentMoved reports whether a predicted moment moved materially: pubS

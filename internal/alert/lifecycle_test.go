@@ -229,37 +229,61 @@ func TestOngoingLossIsNoNews(t *testing.T) {
 	}
 }
 
-// TestMissDistanceAtAnEndIsNoNews: the distance at closest approach is
-// compared only when the closest approach is inside the lookahead; at
-// its start (a pair drawing apart) or its horizon it is the distance at
-// that end, which moves on with time.
-func TestMissDistanceAtAnEndIsNoNews(t *testing.T) {
+// flown is the detection event of the pair blue/1 ~ red/1 s seconds
+// after t0, red at relative position relM and velocity relMps from blue
+// (east, north, up), blue still: graded, timed and its closest approach
+// worked out by the manned-manned entry as the engine does.
+func flown(s float64, relM, relMps detect.Vec3) detect.Event {
+	at := t0.Add(time.Duration(s * float64(time.Second)))
+	a := state("blue", "1")
+	a.Time = at
+	pos := geo.NewFrame(a.Pos).FromENU(geo.ENU{EastM: relM.X, NorthM: relM.Y, UpM: relM.Z})
+	b := track.NewState(track.Report{Party: "red", Aircraft: "1", Pos: pos, VelEastMps: relMps.X, VelNorthMps: relMps.Y, VelUpMps: relMps.Z, Time: at})
+	c := detect.Conflict{A: a, B: b, Time: at, Sep: mannedEntry}
+	var loss detect.Loss
+	c.Level, c.LevelWithMargin, loss = mannedEntry.Grade(relM, relMps, DefaultHysteresis(rules.Default()).LevelMarginS)
+	cpa := detect.Pair(detect.Vec3{}, detect.Vec3{}, relM, relMps, detect.Cylinder{HorizontalM: 1, VerticalM: 1}, mannedEntry.LookaheadS)
+	c.Loss = loss
+	c.TCPAS, c.DHCPAM, c.DVCPAM = cpa.TCPAS, cpa.DHCPAM, cpa.DVCPAM
+	return detect.Event{Kind: detect.ConflictPredicted, Conflict: c}
+}
+
+// TestMissDistanceAtAnEndMovesBeyondTheRelativeSpeed: a closest approach
+// clamped to an end of the lookahead is the distance at that end, which
+// a steady pair changes by its relative speed every second: a pair in
+// loss drawing apart as predicted publishes nothing while its distance
+// grows by five times the threshold; a follower closing on the aircraft
+// ahead (the review's case: in loss, t_out beyond the lookahead, nothing
+// else moves) and a pair drawing apart that steps aside do publish.
+func TestMissDistanceAtAnEndMovesBeyondTheRelativeSpeed(t *testing.T) {
 	r := rules.Default()
 	h := DefaultHysteresis(r)
-	look := mannedEntry.LookaheadS
-	step := 0.3 * mannedEntry.HorizontalM() // three times the threshold
-	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	withCPA := func(s int, tIn, tOut, tcpa, missM float64) detect.Event {
-		ev := predicted(at(s), tIn, tOut, missM)
-		ev.Conflict.TCPAS = tcpa
-		return ev
-	}
+	apply := func(l *Lifecycle, ev detect.Event) []Alert { return l.Apply(nil, []detect.Event{ev}, ev.Conflict.Time) }
+
 	apart := NewLifecycle(r, h)
-	apart.Apply(nil, []detect.Event{withCPA(0, 0, 100, 0, 1000)}, at(0))
-	for s := 1; s <= 20; s++ {
-		if out := apart.Apply(nil, []detect.Event{withCPA(s, 0, 100-float64(s), 0, 1000+step*float64(s))}, at(s)); len(out) != 0 {
-			t.Fatalf("%d s on, a pair drawing apart as predicted: published %v", s, states(out))
+	away := detect.Vec3{Y: 250}
+	if out := apply(apart, flown(0, detect.Vec3{Y: 1000}, away)); len(out) != 1 {
+		t.Fatalf("raise: %v", states(out))
+	}
+	for s := 1.0; s <= 20; s++ {
+		if out := apply(apart, flown(s, detect.Vec3{Y: 1000 + 250*s}, away)); len(out) != 0 {
+			t.Fatalf("%.0f s on, a pair drawing apart at 250 m/s as predicted: published %v", s, states(out))
 		}
 	}
-	beyond := NewLifecycle(r, h)
-	beyond.Apply(nil, []detect.Event{withCPA(0, 100, look, look, 5000)}, at(0))
-	for s := 1; s <= 20; s++ {
-		if out := beyond.Apply(nil, []detect.Event{withCPA(s, 100-float64(s), look, look, 5000-step*float64(s))}, at(s)); len(out) != 0 {
-			t.Fatalf("%d s on, the closest approach still beyond the lookahead: published %v", s, states(out))
-		}
+	if out := apply(apart, flown(21, detect.Vec3{X: 3000, Y: 1000 + 250*21}, away)); len(out) != 1 || out[0].State != StateUpdated {
+		t.Fatalf("the pair drawing apart stepped 3 km aside: %v", states(out))
 	}
-	if out := beyond.Apply(nil, []detect.Event{withCPA(21, 79, look, look-10, 5000-step*21)}, at(21)); len(out) != 1 || out[0].State != StateUpdated {
-		t.Fatalf("the closest approach came inside the lookahead, %.0f m nearer than published: %v", step*21, states(out))
+
+	trail := NewLifecycle(r, h)
+	if out := apply(trail, flown(0, detect.Vec3{Y: 8000}, detect.Vec3{})); len(out) != 1 {
+		t.Fatalf("raise: %v", states(out))
+	}
+	published := 0
+	for s := 1.0; s <= 30; s++ {
+		published += len(apply(trail, flown(s, detect.Vec3{Y: 8000 - 12*s}, detect.Vec3{Y: -12})))
+	}
+	if published == 0 {
+		t.Fatal("the follower closes at 12 m/s on the aircraft 8 km ahead (in loss, t_out beyond the lookahead): nothing published")
 	}
 }
 
