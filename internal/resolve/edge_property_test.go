@@ -139,12 +139,39 @@ func anyCandidateConflicts(own Aircraft, cfg *Config, x Intruder) (bool, string)
 	return false, ""
 }
 
+// matterTally counts the scenes of an edge property: those Matter keeps,
+// those some candidate or path meets (the oracle), and the misses (met
+// but not kept).
+type matterTally struct{ scenes, kept, met, misses int }
+
+// add counts a scene and reports whether it is a miss to be told (the
+// first ten).
+func (m *matterTally) add(kept, met bool) bool {
+	m.scenes++
+	if kept {
+		m.kept++
+	}
+	if met {
+		m.met++
+	}
+	if met && !kept {
+		m.misses++
+		return m.misses <= 10
+	}
+	return false
+}
+
+func (m matterTally) String() string {
+	return fmt.Sprintf("%d scenes, Matter keeps %d, met %d, misses %d", m.scenes, m.kept, m.met, m.misses)
+}
+
 // TestMatterBandsAtTheEdge: intruders placed at the edge of a conflict
 // with a drawn candidate; whenever some candidate conflicts, Matter.Bands
 // must say it may matter.
 func TestMatterBandsAtTheEdge(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, uint64(edgeSeed())))
-	var bad, matterTrue, oracleTrue, total, equalChecked int
+	var tally matterTally
+	equalChecked := 0
 	for it := 0; it < edgeScenes(); it++ {
 		s, intManned := drawEdgeScene(r)
 		c := &computation{cfg: s.cfg, own: newOwnship(s.own.Pos, s.own.Vel, s.cfg.MinAirspeedMps)}
@@ -173,18 +200,8 @@ func TestMatterBandsAtTheEdge(t *testing.T) {
 		m := NewMatter(s.own, s.sep, s.cfg, s.kin)
 		got := m.Bands(x.Aircraft)
 		want, why := anyCandidateConflicts(s.own, s.cfg, x)
-		total++
-		if got {
-			matterTrue++
-		}
-		if want {
-			oracleTrue++
-		}
-		if want && !got {
-			bad++
-			if bad <= 10 {
-				t.Errorf("Matter.Bands false but %s: own %+v cfg gs [%g,%g] sep %p intruder %+v (dim %d v %g tau %g)", why, s.own, s.cfg.MinGsMps, s.cfg.MaxGsMps, s.sep, x.Aircraft, d, v, tau)
-			}
+		if tally.add(got, want) {
+			t.Errorf("Matter.Bands false but %s: own %+v cfg gs [%g,%g] sep %p intruder %+v (dim %d v %g tau %g)", why, s.own, s.cfg.MinGsMps, s.cfg.MaxGsMps, s.sep, x.Aircraft, d, v, tau)
 		}
 		if !got && r.IntN(20) == 0 {
 			// End to end: bands with and without it.
@@ -196,7 +213,7 @@ func TestMatterBandsAtTheEdge(t *testing.T) {
 			equalChecked++
 		}
 	}
-	t.Logf("%d scenes, Matter true %d, oracle true %d, misses %d, end-to-end %d", total, matterTrue, oracleTrue, bad, equalChecked)
+	t.Logf("%v, end to end %d", tally, equalChecked)
 }
 
 // TestMatterSuggestionAtTheEdge: intruders at the edge of a conflict with
@@ -204,7 +221,7 @@ func TestMatterBandsAtTheEdge(t *testing.T) {
 // descend) conflicts, Matter.Suggestion must say it may matter.
 func TestMatterSuggestionAtTheEdge(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, uint64(edgeSeed())))
-	var bad, matterTrue, oracleTrue, total int
+	var tally matterTally
 	for it := 0; it < edgeScenes()/4; it++ {
 		s, intManned := drawEdgeScene(r)
 		p := &Party{Aircraft: s.own}
@@ -255,21 +272,11 @@ func TestMatterSuggestionAtTheEdge(t *testing.T) {
 				break
 			}
 		}
-		total++
-		if got {
-			matterTrue++
-		}
-		if want {
-			oracleTrue++
-		}
-		if want && !got {
-			bad++
-			if bad <= 10 {
-				t.Errorf("Matter.Suggestion false but path %d conflicts: own %+v intruder %+v tau %g", which, s.own, x.Aircraft, tau)
-			}
+		if tally.add(got, want) {
+			t.Errorf("Matter.Suggestion false but path %d conflicts: own %+v intruder %+v tau %g", which, s.own, x.Aircraft, tau)
 		}
 	}
-	t.Logf("%d scenes, Matter true %d, oracle true %d, misses %d", total, matterTrue, oracleTrue, bad)
+	t.Logf("%v", tally)
 }
 
 // edgeSeed and edgeScenes: EDGE_SEED and EDGE_SCENES run the edge
