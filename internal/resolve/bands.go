@@ -299,13 +299,8 @@ func beyondReachNow(relPos, relVel detect.Vec3, lookaheadS float64, reach detect
 	if nearestAbs(relPos.Z, relVel.Z, 0, lookaheadS) > reach.VerticalM+math.Abs(relVel.Z)*reach.VerticalS+slackM {
 		return true
 	}
-	tc := 0.0
-	w2 := relVel.X*relVel.X + relVel.Y*relVel.Y
-	if w2 > 0 {
-		tc = max(0, min(lookaheadS, -(relPos.X*relVel.X+relPos.Y*relVel.Y)/w2))
-	}
-	cx, cy := relPos.X+relVel.X*tc, relPos.Y+relVel.Y*tc
-	return math.Sqrt(cx*cx+cy*cy) > reach.HorizontalM+math.Sqrt(w2)*reach.HorizontalS+slackM
+	return nearestDist(relPos.X, relPos.Y, relVel.X, relVel.Y, 0, lookaheadS) >
+		reach.HorizontalM+math.Sqrt(relVel.X*relVel.X+relVel.Y*relVel.Y)*reach.HorizontalS+slackM
 }
 
 // members returns the intruders contributing to region r in dimension d,

@@ -167,12 +167,7 @@ func (o *ownship) beyondReachOf(d dim, lo, hi float64, t *test, reach detect.Rea
 		return math.Sqrt(rel.X*rel.X+rel.Y*rel.Y)-closing*to > reach.HorizontalM+closing*reach.HorizontalS
 	case dimVs, dimAlt:
 		relVx, relVy := t.vel.X-o.vel.X, t.vel.Y-o.vel.Y
-		tc := from
-		if w2 := relVx*relVx + relVy*relVy; w2 > 0 {
-			tc = max(from, min(to, -(rel.X*relVx+rel.Y*relVy)/w2))
-		}
-		cx, cy := rel.X+relVx*tc, rel.Y+relVy*tc
-		if math.Sqrt(cx*cx+cy*cy) > reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS {
+		if nearestDist(rel.X, rel.Y, relVx, relVy, from, to) > reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS {
 			return true
 		}
 		if d == dimAlt {
@@ -211,12 +206,7 @@ func (o *ownship) beyondMask(lo, hi *[numDims]float64, t *test, reach detect.Rea
 		}
 	}
 	relVx, relVy := t.vel.X-o.vel.X, t.vel.Y-o.vel.Y
-	tc := from
-	if w2 := relVx*relVx + relVy*relVy; w2 > 0 {
-		tc = max(from, min(to, -(rel.X*relVx+rel.Y*relVy)/w2))
-	}
-	cx, cy := rel.X+relVx*tc, rel.Y+relVy*tc
-	if math.Sqrt(cx*cx+cy*cy) > reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS {
+	if nearestDist(rel.X, rel.Y, relVx, relVy, from, to) > reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS {
 		return mask | 1<<dimVs | 1<<dimAlt
 	}
 	closing := math.Abs(t.vel.Z) + max(math.Abs(lo[dimVs]), math.Abs(hi[dimVs]))
@@ -293,6 +283,17 @@ func nearestAbs(x, v, from, to float64) float64 {
 		return 0
 	}
 	return min(math.Abs(a), math.Abs(b))
+}
+
+// nearestDist is the least distance of the horizontal point
+// (x, y) + (vx, vy)·t from the origin over t in [from, to].
+func nearestDist(x, y, vx, vy, from, to float64) float64 {
+	tc := from
+	if a := vx*vx + vy*vy; a > 0 {
+		tc = max(from, min(to, -(x*vx+y*vy)/a))
+	}
+	cx, cy := x+vx*tc, y+vy*tc
+	return math.Sqrt(cx*cx + cy*cy)
 }
 
 // scratch holds the buffers a computation reuses.

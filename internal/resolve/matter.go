@@ -312,14 +312,3 @@ func withinDist(x, y, vx, vy, bound, from, to float64) (t0, t1 float64, ok bool)
 	t0, t1 = max(from, (-b-sq)/a), min(to, (-b+sq)/a)
 	return t0, t1, t0 <= t1
 }
-
-// nearestDist is the least distance of the horizontal point
-// (x, y) + (vx, vy)·t from the origin over t in [from, to].
-func nearestDist(x, y, vx, vy, from, to float64) float64 {
-	tc := from
-	if a := vx*vx + vy*vy; a > 0 {
-		tc = max(from, min(to, -(x*vx+y*vy)/a))
-	}
-	cx, cy := x+vx*tc, y+vy*tc
-	return math.Sqrt(cx*cx + cy*cy)
-}

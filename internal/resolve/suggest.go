@@ -476,13 +476,8 @@ func (r *sepReach) beyondFamily(a Aircraft, o *Intruder, f family) bool {
 	if f == familyTurn {
 		return nearestAbs(rel.Z, relVel.Z, 0, look) > reach.VerticalM+math.Abs(relVel.Z)*reach.VerticalS+slackM
 	}
-	tc := 0.0
-	w2 := relVel.X*relVel.X + relVel.Y*relVel.Y
-	if w2 > 0 {
-		tc = max(0, min(look, -(rel.X*relVel.X+rel.Y*relVel.Y)/w2))
-	}
-	cx, cy := rel.X+relVel.X*tc, rel.Y+relVel.Y*tc
-	return math.Sqrt(cx*cx+cy*cy) > reach.HorizontalM+math.Sqrt(w2)*reach.HorizontalS+slackM
+	return nearestDist(rel.X, rel.Y, relVel.X, relVel.Y, 0, look) >
+		reach.HorizontalM+math.Sqrt(relVel.X*relVel.X+relVel.Y*relVel.Y)*reach.HorizontalS+slackM
 }
 
 // candidates lists the manoeuvres of one sense: for a, for b, with their
