@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -73,6 +74,7 @@ func TestResolutionMeasuresBandsAndIngest(t *testing.T) {
 	if res.IngestWithPerS <= 0 || res.IngestWithoutPerS <= 0 || res.WithOverWithout <= 0 || res.OnDemand == 0 || res.OpenAlerts == 0 {
 		t.Errorf("ingest figures %+v", res)
 	}
+	t.Logf("resolutions for events: %.1f/s, %.3f ms each, %d skipped, %d late", res.ResolutionsPerS, res.ResolutionCPUMs, res.ResolutionsSkipped, res.ResolutionsLate)
 }
 
 // TestSignedIngestCountsOnlyAcceptedBatches: every batch of both parties
@@ -99,5 +101,38 @@ func TestAppendWithTreeMeasuresBothSides(t *testing.T) {
 	}
 	if plain <= 0 || withTree <= 0 || plainCPU <= 0 || withTreeCPU <= 0 {
 		t.Errorf("records/s %.0f and %.0f, per CPU second %.0f and %.0f", plain, withTree, plainCPU, withTreeCPU)
+	}
+}
+
+// TestDeploymentCountsResolutionWork: the figures bench --resolution
+// prints of the resolutions for events are the servers' own counts: two
+// aircraft of two parties closing head-on raise a conflict whose
+// resolution is computed for its events, in some CPU time, and counted.
+func TestDeploymentCountsResolutionWork(t *testing.T) {
+	ctx := context.Background()
+	d, done, err := startOne(ctx, deploymentOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	before := d.resolutionWork()
+	now := time.Now()
+	// 10 km apart on one parallel, closing at 400 m/s: a loss of
+	// separation in about 25 s.
+	pair := []aircraft{
+		{party: "coalition", id: "east", latDeg: 35, lonDeg: 36, altM: 3000, velEastMps: 200},
+		{party: "russia", id: "west", latDeg: 35, lonDeg: 36.11, altM: 3000, velEastMps: -200},
+	}
+	for _, a := range pair {
+		if err := post(ctx, d.replica(a.party, 0), batchBody(nil, []aircraft{a}, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := d.resolutionWork().sub(before)
+	if got.computed+got.late < 1 {
+		t.Fatalf("a conflict raised, resolution work counted %+v", got)
+	}
+	if got.computed > 0 && got.cpuS <= 0 && runtime.GOOS == "linux" {
+		t.Fatalf("resolutions computed in no CPU time: %+v", got)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // deployment is in-process servers on the stores of one deployment (its
@@ -23,7 +25,46 @@ type deployment struct {
 	// parties holds, by party, one client per replica (in the order of
 	// bases).
 	parties map[string][]*client.Client
-	wait    func() error
+	// services are the servers' services, in the order of bases.
+	services []*service.Service
+	wait     func() error
+}
+
+// resolutionWork is what the services of a deployment counted of the
+// resolutions of alert transitions (service.Metrics).
+type resolutionWork struct {
+	computed, skipped, late float64
+	cpuS                    float64
+}
+
+// resolutionWork sums the services' counts so far.
+func (d *deployment) resolutionWork() resolutionWork {
+	var w resolutionWork
+	value := func(c prometheus.Counter) float64 {
+		var m dto.Metric
+		if c.Write(&m) != nil {
+			return 0
+		}
+		return m.GetCounter().GetValue()
+	}
+	for _, svc := range d.services {
+		m := svc.Metrics()
+		w.computed += value(m.Resolutions.WithLabelValues("computed"))
+		w.skipped += value(m.Resolutions.WithLabelValues("skipped"))
+		w.late += value(m.ResolutionsLate)
+		w.cpuS += value(m.ResolutionCPUSeconds)
+	}
+	return w
+}
+
+// add is the sum of both.
+func (w resolutionWork) add(o resolutionWork) resolutionWork {
+	return resolutionWork{computed: w.computed + o.computed, skipped: w.skipped + o.skipped, late: w.late + o.late, cpuS: w.cpuS + o.cpuS}
+}
+
+// sub is the work done since was.
+func (w resolutionWork) sub(was resolutionWork) resolutionWork {
+	return resolutionWork{computed: w.computed - was.computed, skipped: w.skipped - was.skipped, late: w.late - was.late, cpuS: w.cpuS - was.cpuS}
 }
 
 // replica is party's client of replica i (modulo their number).
@@ -83,6 +124,7 @@ func startDeployment(ctx context.Context, stores []store.Store, dataDir string, 
 						}
 					}
 					d.bases = append(d.bases, base)
+					d.services = append(d.services, svc)
 					ready <- err
 				},
 			})

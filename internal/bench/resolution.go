@@ -86,7 +86,17 @@ type ResolutionResult struct {
 	OnDemandP50Ms float64 `json:"on_demand_p50_ms"`
 	OnDemandP99Ms float64 `json:"on_demand_p99_ms"`
 	OpenAlerts    int     `json:"open_alerts_at_end"`
-	LoadAverage   string  `json:"load_average"`
+	// What the servers counted of the resolutions of alert transitions
+	// (for their events, on demand excluded) during the measured ingest
+	// with resolutions: computed, skipped (superseded or given up on
+	// before they started), late (committed without), per second of it,
+	// and their CPU time.
+	ResolutionsPerS      float64 `json:"resolutions_per_s"`
+	ResolutionsSkipped   int64   `json:"resolutions_skipped"`
+	ResolutionsLate      int64   `json:"resolutions_late"`
+	ResolutionCPUMs      float64 `json:"resolution_cpu_ms_each"`
+	ResolutionCPUOfCores float64 `json:"resolution_cpu_cores"`
+	LoadAverage          string  `json:"load_average"`
 }
 
 // Resolution runs the measurement.
@@ -110,6 +120,7 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 	progress("ingest for 2 x %v without and with resolutions, by turns, %d clients", o.Duration, o.Clients)
 	var phases [2]phase
 	var onDemand []time.Duration
+	var work resolutionWork
 	for range 2 {
 		for i, without := range []bool{true, false} {
 			d, done, err := startWarm(ctx, deploymentOptions{withoutResolution: without}, byParty, o.Clients, o.Batch, o.Duration/2)
@@ -123,8 +134,12 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 			} else {
 				polled <- nil
 			}
+			was := d.resolutionWork()
 			ph, err := ingestPhase(ctx, d, byParty, o.Clients, o.Batch, o.Duration/2)
 			stopPoll()
+			if !without {
+				work = work.add(d.resolutionWork().sub(was))
+			}
 			onDemand = append(onDemand, <-polled...)
 			if !without {
 				if alerts, aerr := d.replica("coalition", 0).Alerts(ctx); aerr == nil {
@@ -144,6 +159,14 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 	res.IngestWithoutPerCPUS = float64(phases[0].sent) / phases[0].cpu.Seconds()
 	res.IngestWithPerCPUS = float64(phases[1].sent) / phases[1].cpu.Seconds()
 	res.WithOverWithoutCPU = res.IngestWithPerCPUS / res.IngestWithoutPerCPUS
+	if wall := phases[1].wall.Seconds(); wall > 0 {
+		res.ResolutionsPerS = work.computed / wall
+		res.ResolutionCPUOfCores = work.cpuS / wall
+	}
+	if work.computed > 0 {
+		res.ResolutionCPUMs = work.cpuS * 1000 / work.computed
+	}
+	res.ResolutionsSkipped, res.ResolutionsLate = int64(work.skipped), int64(work.late)
 	res.OnDemand = int64(len(onDemand))
 	if len(onDemand) > 0 {
 		slices.Sort(onDemand)
@@ -360,6 +383,7 @@ func (res ResolutionResult) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "  with resolutions (events, on demand):    %10.0f reports/s  (%.0f per CPU s)\n", res.IngestWithPerS, res.IngestWithPerCPUS)
 	fmt.Fprintf(w, "  without:                                 %10.0f reports/s  (%.0f per CPU s)\n", res.IngestWithoutPerS, res.IngestWithoutPerCPUS)
 	fmt.Fprintf(w, "  ratio with / without: %.2f (per CPU s %.2f)\n", res.WithOverWithout, res.WithOverWithoutCPU)
+	fmt.Fprintf(w, "  for the events during ingest: %.0f resolutions/s, CPU %.2f ms each (%.2f of a core); %d skipped, %d late (events without)\n", res.ResolutionsPerS, res.ResolutionCPUMs, res.ResolutionCPUOfCores, res.ResolutionsSkipped, res.ResolutionsLate)
 	_, err := fmt.Fprintf(w, "  on demand during ingest (each open alert every %s): %d resolutions, p50 %.1f ms, p99 %.1f ms (%d open alerts)\n", res.OnDemandEvery, res.OnDemand, res.OnDemandP50Ms, res.OnDemandP99Ms, res.OpenAlerts)
 	return err
 }

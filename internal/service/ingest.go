@@ -283,6 +283,7 @@ func (s *Service) resolutions(qs []queued) map[string]*Resolution {
 			}
 		} else if r = q.res.wait(deadline); r == nil {
 			s.log.Warn("the resolution of an alert was not ready in time for its events", "alert", q.tr.ID)
+			s.m.ResolutionsLate.Inc()
 		}
 		if r != nil {
 			if out == nil {

@@ -17,6 +17,17 @@ type Metrics struct {
 	ReportsRejected prometheus.Counter
 	EventsPublished prometheus.Counter
 	Escalations     prometheus.Counter
+	// Resolutions counts the resolutions of alert transitions by outcome:
+	// computed, or skipped (superseded by a newer transition of the
+	// alert, or given up on, before they were started).
+	Resolutions *prometheus.CounterVec
+	// ResolutionsLate counts the alert transitions committed without
+	// their resolution, which was not ready in time: their events tell
+	// what the conflict is and not how to get clear.
+	ResolutionsLate prometheus.Counter
+	// ResolutionCPUSeconds is the CPU time the resolutions of alert
+	// transitions took (on systems that tell a thread's CPU time).
+	ResolutionCPUSeconds prometheus.Counter
 
 	sseClients func() int
 	tracks     func() int
@@ -48,8 +59,21 @@ func newMetrics() *Metrics {
 			Help: "Events committed to the store and published.",
 		}),
 	}
+	m.Resolutions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "deconflict_resolutions_total",
+		Help: "Resolutions of raised or updated conflict alerts for their events, by outcome (computed; skipped: superseded or given up on before they started).",
+	}, []string{"outcome"})
+	m.ResolutionsLate = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "deconflict_resolutions_late_total",
+		Help: "Alert transitions committed without their resolution, not ready in time.",
+	})
+	m.ResolutionCPUSeconds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "deconflict_resolution_cpu_seconds_total",
+		Help: "CPU time of the resolutions of alert transitions (on demand excluded).",
+	})
 	m.Escalations = hotline.NewEscalationsCounter()
 	m.Registry.MustRegister(m.Escalations, m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.EventsPublished,
+		m.Resolutions, m.ResolutionsLate, m.ResolutionCPUSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deconflict_sse_clients",

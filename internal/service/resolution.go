@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/cputime"
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/party"
@@ -989,9 +990,11 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 		// Each is released as soon as it is computed or skipped.
 		var live []*alert.Alert
 		var livePending []*pendingResolution
+		skipped := s.m.Resolutions.WithLabelValues("skipped")
 		for n, p := range pending {
 			if p.late.Load() || p.superseded.Load() {
 				close(p.done)
+				skipped.Inc()
 				continue
 			}
 			live, livePending = append(live, &alerts[n]), append(livePending, p)
@@ -999,6 +1002,18 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 		if len(live) == 0 {
 			return
 		}
+		// The CPU time of the task is its thread's while it runs on
+		// one.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if cpu0, ok := cputime.Thread(); ok {
+			defer func() {
+				if cpu1, ok := cputime.Thread(); ok {
+					s.m.ResolutionCPUSeconds.Add(float64(cpu1-cpu0) / 1e9)
+				}
+			}()
+		}
+		computed := s.m.Resolutions.WithLabelValues("computed")
 		rv := s.resolverFor(s.Rules())
 		for len(live) > 0 {
 			// A pass holds the engine's lock while it copies the tracks
@@ -1013,6 +1028,9 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 				if !p.late.Load() && !p.superseded.Load() {
 					r := s.resolveShared(rv, live[i], now, near[i], matter[i], shared)
 					p.res = &r
+					computed.Inc()
+				} else {
+					skipped.Inc()
 				}
 				close(p.done)
 			}

@@ -10,11 +10,14 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/cputime"
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/resolve"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/track"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestResolverSeparations checks the separation each pair of classes is
@@ -502,4 +505,63 @@ func TestResolutionCentredOnEachAircraftsOwnTrack(t *testing.T) {
 			t.Fatalf("A's ground speed bands %+v: every speed free, though faster ones meet X", ac.Bands.GsMps)
 		}
 	}
+}
+
+// TestResolutionMetrics: the resolutions of alert transitions are counted
+// by outcome with the CPU time they took, and a transition committed
+// without its resolution is counted late (what an operator watches for:
+// events that say what the conflict is and not how to get clear).
+func TestResolutionMetrics(t *testing.T) {
+	s, _ := newFaultyService(t)
+	m := s.Metrics()
+	computed, skipped := m.Resolutions.WithLabelValues("computed"), m.Resolutions.WithLabelValues("skipped")
+	mixedAirspace(t, s)
+	if n := counterValue(t, computed); n == 0 {
+		t.Fatal("conflicts raised, no resolution counted as computed")
+	}
+	if _, ok := cputime.Thread(); ok && counterValue(t, m.ResolutionCPUSeconds) <= 0 {
+		t.Fatal("resolutions computed in no CPU time")
+	}
+
+	// The pool busy, a transition superseded before its turn: skipped.
+	var tr alert.Transition
+	for _, a := range s.tac.eng.Load().Alerts() {
+		if a.Kind == alert.KindConflict {
+			tr = a
+			break
+		}
+	}
+	wasComputed, wasSkipped := counterValue(t, computed), counterValue(t, skipped)
+	for range cap(s.resolving) {
+		s.resolving <- struct{}{}
+	}
+	ps := s.startResolutions([]alert.Transition{tr})
+	ps[0].superseded.Store(true)
+	for range cap(s.resolving) {
+		<-s.resolving
+	}
+	<-ps[0].done
+	if got := counterValue(t, skipped); got != wasSkipped+1 || counterValue(t, computed) != wasComputed || ps[0].res != nil {
+		t.Fatalf("superseded before its turn: skipped %v (was %v), computed %v (was %v), resolution %v", got, wasSkipped, counterValue(t, computed), wasComputed, ps[0].res)
+	}
+
+	// A resolution never ready: the commit goes on without it, late.
+	wasLate := counterValue(t, m.ResolutionsLate)
+	never := &pendingResolution{done: make(chan struct{})}
+	if got := s.resolutions([]queued{{tr: alert.Transition{ID: "A1"}, res: never}}); got["A1"] != nil {
+		t.Fatalf("a resolution never ready was taken: %+v", got["A1"])
+	}
+	if got := counterValue(t, m.ResolutionsLate); got != wasLate+1 {
+		t.Fatalf("late %v, want %v", got, wasLate+1)
+	}
+}
+
+// counterValue is the value of counter c.
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
