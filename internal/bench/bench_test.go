@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,5 +135,26 @@ func TestDeploymentCountsResolutionWork(t *testing.T) {
 	}
 	if got.computed > 0 && got.cpuS <= 0 && runtime.GOOS == "linux" {
 		t.Fatalf("resolutions computed in no CPU time: %+v", got)
+	}
+}
+
+// TestResolutionTextSaysWhatWasAsked: a run without on-demand requests
+// says none were asked, rather than "every 0s"; one with them gives their
+// count and latency, and both the work of the resolutions for events.
+func TestResolutionTextSaysWhatWasAsked(t *testing.T) {
+	for _, tc := range []struct {
+		res  ResolutionResult
+		want string
+	}{
+		{ResolutionResult{OnDemandEvery: "0s", OpenAlerts: 7, ResolutionsPerS: 12, ResolutionsLate: 3}, "on demand during ingest: none asked (7 open alerts)"},
+		{ResolutionResult{OnDemandEvery: "5s", OnDemand: 40, OnDemandP50Ms: 1.5, OpenAlerts: 7, ResolutionsPerS: 12, ResolutionsLate: 3}, "every 5s): 40 resolutions, p50 1.5 ms"},
+	} {
+		var b strings.Builder
+		if err := tc.res.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), tc.want) || !strings.Contains(b.String(), "12 resolutions/s") || !strings.Contains(b.String(), "3 late") {
+			t.Errorf("text\n%s\nwants %q, the resolutions per second and the late ones", b.String(), tc.want)
+		}
 	}
 }

@@ -384,6 +384,10 @@ func (res ResolutionResult) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "  without:                                 %10.0f reports/s  (%.0f per CPU s)\n", res.IngestWithoutPerS, res.IngestWithoutPerCPUS)
 	fmt.Fprintf(w, "  ratio with / without: %.2f (per CPU s %.2f)\n", res.WithOverWithout, res.WithOverWithoutCPU)
 	fmt.Fprintf(w, "  for the events during ingest: %.0f resolutions/s, CPU %.2f ms each (%.2f of a core); %d skipped, %d late (events without)\n", res.ResolutionsPerS, res.ResolutionCPUMs, res.ResolutionCPUOfCores, res.ResolutionsSkipped, res.ResolutionsLate)
+	if res.OnDemand == 0 && res.OnDemandEvery == (time.Duration(0)).String() {
+		_, err := fmt.Fprintf(w, "  on demand during ingest: none asked (%d open alerts)\n", res.OpenAlerts)
+		return err
+	}
 	_, err := fmt.Fprintf(w, "  on demand during ingest (each open alert every %s): %d resolutions, p50 %.1f ms, p99 %.1f ms (%d open alerts)\n", res.OnDemandEvery, res.OnDemand, res.OnDemandP50Ms, res.OnDemandP99Ms, res.OpenAlerts)
 	return err
 }
