@@ -17,6 +17,9 @@ type aircraft struct {
 	class                   string
 	latDeg, lonDeg, altM    float64
 	velEastMps, velNorthMps float64
+	// at is the time of the position (zero: the first report's, when it
+	// is sent).
+	at time.Time
 }
 
 // batchBody writes the body of POST /v1/positions reporting as at t into
@@ -63,7 +66,8 @@ func (a *aircraft) appendReport(b []byte, t time.Time) []byte {
 // same kind of traffic, each of its class (the drones of metro are
 // separated as drones, not as manned aircraft five miles apart).
 func fleet(scenario string, n int, seed uint64) ([]aircraft, error) {
-	rs, err := traffic.Generate(scenario, traffic.Options{Aircraft: n, Parties: 2, Seed: seed, Time: time.Now()})
+	at := time.Now()
+	rs, err := traffic.Generate(scenario, traffic.Options{Aircraft: n, Parties: 2, Seed: seed, Time: at})
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +85,7 @@ func fleet(scenario string, n int, seed uint64) ([]aircraft, error) {
 			party: party, id: r.Party + "-" + r.Aircraft, class: class,
 			latDeg: r.Pos.LatDeg, lonDeg: r.Pos.LonDeg, altM: r.Pos.AltM,
 			velEastMps: r.VelEastMps, velNorthMps: r.VelNorthMps,
+			at: at,
 		}
 	}
 	return out, nil
@@ -94,11 +99,19 @@ func groupByParty(as []aircraft) map[string][]aircraft {
 	return byParty
 }
 
-// advance dead-reckons the aircraft by dtS seconds.
-func advance(as []aircraft, dtS float64) {
+// advanceTo dead-reckons each aircraft from the time of its position to
+// now, so that a report stamped now says where the aircraft is then: a
+// position seconds older than its time would move the aircraft back along
+// its path at each report, as no aircraft flies, and every prediction of
+// its conflicts with it. An aircraft without a time is taken as at now.
+func advanceTo(as []aircraft, now time.Time) {
 	for i := range as {
 		a := &as[i]
-		a.latDeg += a.velNorthMps * dtS / 111_195
-		a.lonDeg += a.velEastMps * dtS / (111_195 * math.Cos(a.latDeg*math.Pi/180))
+		if !a.at.IsZero() {
+			dtS := now.Sub(a.at).Seconds()
+			a.latDeg += a.velNorthMps * dtS / 111_195
+			a.lonDeg += a.velEastMps * dtS / (111_195 * math.Cos(a.latDeg*math.Pi/180))
+		}
+		a.at = now
 	}
 }

@@ -320,6 +320,7 @@ func baselineIngest(traffic []aircraft, batch int, d time.Duration) float64 {
 		}
 	}
 	now := time.Now()
+	advanceTo(traffic, now)
 	fill(now)
 	for i := 0; i < len(reports); i += batch {
 		_, _ = eng.Ingest(reports[i:min(i+batch, len(reports))], now)
@@ -328,7 +329,7 @@ func baselineIngest(traffic []aircraft, batch int, d time.Duration) float64 {
 	start := time.Now()
 	for time.Since(start) < d {
 		now := time.Now()
-		advance(traffic, 1)
+		advanceTo(traffic, now)
 		fill(now)
 		for i := 0; i < len(reports); i += batch {
 			_, _ = eng.Ingest(reports[i:min(i+batch, len(reports))], now)

@@ -32,7 +32,10 @@ func loadTracks(ctx context.Context, d *deployment, byParty map[string][]aircraf
 	for party, as := range byParty {
 		for i := 0; i < len(as); i += batch {
 			j := min(i+batch, len(as))
-			buf = batchBody(buf, as[i:j], time.Now())
+			now := time.Now()
+			at := slices.Clone(as[i:j])
+			advanceTo(at, now)
+			buf = batchBody(buf, at, now)
 			if err := post(ctx, d.replica(party, i/batch), buf); err != nil {
 				return err
 			}
@@ -42,8 +45,8 @@ func loadTracks(ctx context.Context, d *deployment, byParty map[string][]aircraf
 }
 
 // ingestLoad is clients that each own a slice of one party's aircraft and
-// report it over and over, dead-reckoned to the wall clock; the clients
-// are spread over the replicas.
+// report it over and over, each batch dead-reckoned to the time it is
+// stamped with; the clients are spread over the replicas.
 type ingestLoad struct {
 	start time.Time
 	sent  atomic.Int64
@@ -72,14 +75,10 @@ func startIngest(ctx context.Context, d *deployment, byParty map[string][]aircra
 		go func() {
 			defer l.wg.Done()
 			var buf []byte
-			last := time.Now()
 			for i := 0; ctx.Err() == nil && len(mine) > 0; i = (i + batch) % len(mine) {
 				now := time.Now()
-				if i == 0 {
-					advance(mine, now.Sub(last).Seconds())
-					last = now
-				}
 				j := min(i+batch, len(mine))
+				advanceTo(mine[i:j], now)
 				buf = batchBody(buf, mine[i:j], now)
 				if err := post(ctx, cl, buf); err != nil {
 					if ctx.Err() == nil {
