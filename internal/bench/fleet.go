@@ -110,7 +110,15 @@ func advanceTo(as []aircraft, now time.Time) {
 		if !a.at.IsZero() {
 			dtS := now.Sub(a.at).Seconds()
 			a.latDeg += a.velNorthMps * dtS / 111_195
+			if a.latDeg > 90 || a.latDeg < -90 {
+				// Over a pole: on down the other side of it.
+				a.latDeg = math.Copysign(180, a.latDeg) - a.latDeg
+				a.lonDeg += 180
+				a.velNorthMps, a.velEastMps = -a.velNorthMps, -a.velEastMps
+			}
 			a.lonDeg += a.velEastMps * dtS / (111_195 * math.Cos(a.latDeg*math.Pi/180))
+			// Across the antimeridian: back within [-180, 180).
+			a.lonDeg = math.Mod(math.Mod(a.lonDeg+180, 360)+360, 360) - 180
 		}
 		a.at = now
 	}

@@ -87,3 +87,36 @@ func TestIngestLoadReportsWhereAircraftAre(t *testing.T) {
 	}
 	t.Logf("%d reports, each within %.2f m of its aircraft", reports, worstM)
 }
+
+// TestAdvanceToStaysOnTheGlobe: dead-reckoned over the antimeridian and
+// over a pole, an aircraft's position stays a valid one (the server
+// refuses a longitude beyond 180°), on along its way, and an aircraft
+// without a time of its position stays where it is.
+func TestAdvanceToStaysOnTheGlobe(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	as := []aircraft{
+		{id: "east", latDeg: 10, lonDeg: 179.99, velEastMps: 250, at: t0},
+		{id: "west", latDeg: -10, lonDeg: -179.99, velEastMps: -250, at: t0},
+		{id: "north", latDeg: 89.99, lonDeg: 20, velNorthMps: 250, at: t0},
+		{id: "south", latDeg: -89.99, lonDeg: -20, velNorthMps: -250, at: t0},
+		{id: "new", latDeg: 1, lonDeg: 2},
+	}
+	advanceTo(as, t0.Add(20*time.Second))
+	for _, a := range as {
+		if a.latDeg < -90 || a.latDeg > 90 || a.lonDeg < -180 || a.lonDeg >= 180 {
+			t.Errorf("%s at %.4f, %.4f: off the globe", a.id, a.latDeg, a.lonDeg)
+		}
+	}
+	if as[0].lonDeg > -179.9 || as[1].lonDeg < 179.9 {
+		t.Errorf("across the antimeridian: east at %.4f, west at %.4f", as[0].lonDeg, as[1].lonDeg)
+	}
+	if as[2].latDeg > 89.99 || math.Abs(as[2].lonDeg-(-160)) > 1e-9 || as[2].velNorthMps >= 0 {
+		t.Errorf("over the north pole: %.4f, %.4f heading north at %.0f m/s", as[2].latDeg, as[2].lonDeg, as[2].velNorthMps)
+	}
+	if as[3].latDeg < -89.99 || math.Abs(as[3].lonDeg-160) > 1e-9 || as[3].velNorthMps <= 0 {
+		t.Errorf("over the south pole: %.4f, %.4f heading north at %.0f m/s", as[3].latDeg, as[3].lonDeg, as[3].velNorthMps)
+	}
+	if as[4].latDeg != 1 || as[4].lonDeg != 2 || !as[4].at.Equal(t0.Add(20*time.Second)) {
+		t.Errorf("an aircraft without a time moved: %+v", as[4])
+	}
+}
