@@ -514,7 +514,7 @@ func TestResolutionCentredOnEachAircraftsOwnTrack(t *testing.T) {
 func TestResolutionMetrics(t *testing.T) {
 	s, _ := newFaultyService(t)
 	m := s.Metrics()
-	computed, skipped := m.Resolutions.WithLabelValues("computed"), m.Resolutions.WithLabelValues("skipped")
+	computed := m.Resolutions.WithLabelValues("computed")
 	mixedAirspace(t, s)
 	if n := counterValue(t, computed); n == 0 {
 		t.Fatal("conflicts raised, no resolution counted as computed")
@@ -528,7 +528,7 @@ func TestResolutionMetrics(t *testing.T) {
 	// before its turn is skipped.
 	s, _ = newFaultyService(t)
 	m = s.Metrics()
-	computed, skipped = m.Resolutions.WithLabelValues("computed"), m.Resolutions.WithLabelValues("skipped")
+	computed, skipped := m.Resolutions.WithLabelValues("computed"), m.Resolutions.WithLabelValues("skipped")
 	tr := alert.Transition{ID: "A1", Kind: alert.KindConflict, State: alert.StateRaised}
 	for range cap(s.resolving) {
 		s.resolving <- struct{}{}
