@@ -21,16 +21,18 @@ import (
 const observerParty = "observer"
 
 // observerFleet is n aircraft of observerParty within about 300 km of 35 N
-// 38 E, between 5,000 and 11,000 m, seeded.
+// 38 E, between 5,000 and 11,000 m, seeded, where they are now.
 func observerFleet(n int) []aircraft {
 	rng := rand.New(rand.NewPCG(14, 1))
 	out := make([]aircraft, n)
+	at := time.Now()
 	for i := range out {
 		heading := rng.Float64() * 2 * math.Pi
 		out[i] = aircraft{
 			party: observerParty, id: fmt.Sprintf("OBS-%04d", i),
 			latDeg: 35 + (rng.Float64()*2-1)*2.7, lonDeg: 38 + (rng.Float64()*2-1)*3.3, altM: 5000 + 6000*rng.Float64(),
 			velEastMps: 220 * math.Sin(heading), velNorthMps: 220 * math.Cos(heading),
+			at: at,
 		}
 	}
 	return out
