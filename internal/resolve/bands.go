@@ -304,7 +304,9 @@ func beyondReachNow(relPos, relVel detect.Vec3, lookaheadS float64, reach detect
 }
 
 // members returns the intruders contributing to region r in dimension d,
-// and the union of their conflicting candidates.
+// and the union of their conflicting candidates, testing every candidate
+// of every intruder: the unpruned computation's, and the reference of the
+// pruned green and memberList in their tests.
 func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans) {
 	var ms []member
 	var red []span
@@ -314,13 +316,6 @@ func (c *computation) members(d dim, r Region, lo, hi float64) ([]member, spans)
 			continue
 		}
 		t := m.test()
-		if !c.unpruned && c.own.beyondReach(d, lo, hi, &t) {
-			// No candidate conflicts: red would find nothing.
-			if c.conflict[r][i] {
-				ms = append(ms, m)
-			}
-			continue
-		}
 		n := len(red)
 		red = c.own.red(red, &c.sc, d, lo, hi, &t, c.cfg.Samples)
 		if c.conflict[r][i] || len(red) > n {

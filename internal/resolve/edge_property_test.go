@@ -5,8 +5,9 @@ package resolve
 // level's loss region or of its reach, where a filter or a prune a metre
 // too tight shows (uniform traffic over kilometres puts almost none
 // there). Matter must keep every intruder some candidate or path
-// conflicts with; the pruned Compute and Suggest, handed what Matter
-// keeps, must give the unpruned answers against everything. They fail
+// conflicts with, and Reaches, its first test, rule out none it keeps;
+// the pruned Compute must give the unpruned bands, and Suggest, handed
+// what Matter keeps, the unpruned answer against everything. They fail
 // with Matter's reaches 1% smaller, its slack half a metre inside the
 // reach (its metre of margin for rounding is not itself shown needed),
 // or its turn speed 5% slower.
@@ -161,6 +162,26 @@ func (m *matterTally) add(kept, met bool) bool {
 	return false
 }
 
+// notVacuous fails t when the scenes exercised only one side of the
+// property: none met by a candidate or a path, or every one kept.
+func (m matterTally) notVacuous(t *testing.T) {
+	t.Helper()
+	if m.met == 0 || m.kept == m.scenes {
+		t.Errorf("vacuous: %v", m)
+	}
+}
+
+// checkReaches fails t when Matter's first test, Reaches, would rule out
+// an intruder that Bands or Suggestion keeps (kept): a caller that asks it
+// first would then leave out what matters.
+func checkReaches(t *testing.T, m *Matter, own, in Aircraft, kept bool) {
+	t.Helper()
+	r, w := in.Pos.Sub(own.Pos), in.Vel.Sub(own.Vel)
+	if kept && !m.Reaches(r.Z, w.Z, r.X*w.Y-r.Y*w.X, w.X*w.X+w.Y*w.Y) {
+		t.Fatalf("Reaches rules out an intruder Matter keeps: own %+v intruder %+v", own, in)
+	}
+}
+
 func (m matterTally) String() string {
 	return fmt.Sprintf("%d scenes, Matter keeps %d, met %d, misses %d", m.scenes, m.kept, m.met, m.misses)
 }
@@ -199,6 +220,7 @@ func TestMatterBandsAtTheEdge(t *testing.T) {
 		x := Intruder{Aircraft: Aircraft{Pos: pos, Vel: iv}, Sep: s.sep}
 		m := NewMatter(s.own, s.sep, s.cfg, s.kin)
 		got := m.Bands(x.Aircraft)
+		checkReaches(t, &m, s.own, x.Aircraft, got)
 		want, why := anyCandidateConflicts(s.own, s.cfg, x)
 		if tally.add(got, want) {
 			t.Errorf("Matter.Bands false but %s: own %+v cfg gs [%g,%g] sep %p intruder %+v (dim %d v %g tau %g)", why, s.own, s.cfg.MinGsMps, s.cfg.MaxGsMps, s.sep, x.Aircraft, d, v, tau)
@@ -214,6 +236,10 @@ func TestMatterBandsAtTheEdge(t *testing.T) {
 		}
 	}
 	t.Logf("%v, end to end %d", tally, equalChecked)
+	tally.notVacuous(t)
+	if equalChecked == 0 {
+		t.Errorf("no intruder left out was checked end to end")
+	}
 }
 
 // TestMatterSuggestionAtTheEdge: intruders at the edge of a conflict with
@@ -263,6 +289,7 @@ func TestMatterSuggestionAtTheEdge(t *testing.T) {
 		x := Intruder{Aircraft: Aircraft{Pos: pos, Vel: iv}, Sep: s.sep}
 		m := NewMatter(s.own, s.sep, s.cfg, s.kin)
 		got := m.Suggestion(x.Aircraft)
+		checkReaches(t, &m, s.own, x.Aircraft, got)
 		dets := pairDetectors(nil, s.sep)
 		want := false
 		which := -1
@@ -277,6 +304,7 @@ func TestMatterSuggestionAtTheEdge(t *testing.T) {
 		}
 	}
 	t.Logf("%v", tally)
+	tally.notVacuous(t)
 }
 
 // edgeSeed and edgeScenes: EDGE_SEED and EDGE_SCENES run the edge
@@ -350,6 +378,9 @@ func TestComputePrunesAtTheEdge(t *testing.T) {
 		}
 	}
 	t.Logf("%d scenes in recovery, %d differ", rec, diff)
+	if rec == 0 {
+		t.Errorf("no scene went to recovery: its prunes were not tested")
+	}
 }
 
 // TestSuggestWithMatterAtTheEdge: a pair in conflict, each with others placed at
@@ -437,4 +468,7 @@ func TestSuggestWithMatterAtTheEdge(t *testing.T) {
 		}
 	}
 	t.Logf("%d suggestions found, %d others left out, %d differ", found, left, diff)
+	if found == 0 || left == 0 {
+		t.Errorf("%d suggestions found, %d others left out: nothing compared", found, left)
+	}
 }

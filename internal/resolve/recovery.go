@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"math"
 	"slices"
 
 	"github.com/deconflict/deconflict/internal/detect"
@@ -75,31 +76,10 @@ func (c *computation) shrinkable(ms []member, factor float64) bool {
 
 // cylinderUsable reports whether the candidates in conflict with none of
 // the members' cylinders at factor over their horizons hold a range at
-// least width wide. It stops at the first member after which none is
-// left, as more conflicts only take candidates away (the ranges left
-// are pieces of those before, so none grows wider), moving that member to
-// the front of ms (toFront), and leaves out the members whose cylinder no
-// candidate can reach.
+// least width wide: recoveryUsable recovering from a time past every
+// horizon, which tests the cylinders alone over each whole horizon.
 func (c *computation) cylinderUsable(d dim, ms []member, lo, hi, factor, width float64) bool {
-	red, gaps := c.sc.spans[:0], spans(nil).appendWideGaps(c.sc.gaps[:0], lo, hi, width)
-	defer func() { c.sc.spans, c.sc.gaps = red[:0], gaps[:0] }()
-	// Unpruned, every member is tested, to the end.
-	for i := 0; i < len(ms) && (len(gaps) > 0 || c.unpruned); i++ {
-		m := &ms[i]
-		t := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: m.horizonS}
-		if rlo, rhi := spans(gaps).hull(lo, hi); !c.unpruned && c.own.beyondReach(d, rlo, rhi, &t) {
-			continue
-		}
-		n := len(red)
-		red = c.own.redWithin(red, &c.sc, d, lo, hi, &t, c.cfg.Samples, c.within(gaps))
-		if len(red) > n {
-			red = unite(red)
-			if gaps = spans(red).appendWideGaps(gaps[:0], lo, hi, width); len(gaps) == 0 {
-				toFront(ms, i)
-			}
-		}
-	}
-	return len(gaps) > 0
+	return c.recoveryUsable(d, ms, lo, hi, factor, math.Inf(1), width)
 }
 
 // recoveryGreen is the set of candidates that recover from time b: for
@@ -116,7 +96,9 @@ func (c *computation) recoveryGreen(d dim, ms []member, lo, hi, factor, b float6
 
 // recoveryUsable reports whether recoveryGreen holds a range at least
 // width wide, stopping at the first member after which none is left (as
-// cylinderUsable does).
+// more conflicts only take candidates away: the ranges left are pieces of
+// those before, so none grows wider), moving that member to the front of
+// ms (toFront), and leaving out the members no candidate can reach.
 func (c *computation) recoveryUsable(d dim, ms []member, lo, hi, factor, b, width float64) bool {
 	return len(c.recoveryWide(d, ms, lo, hi, factor, b, width, true)) > 0
 }
@@ -167,7 +149,7 @@ func (c *computation) recoveryRed(red []span, d dim, m *member, lo, hi, factor, 
 	rlo, rhi := within.hull(lo, hi)
 	cyl := test{det: cylinder(m, factor), pos: m.in.Pos, vel: m.in.Vel, toS: min(b, m.horizonS)}
 	if c.unpruned || !c.own.beyondReach(d, rlo, rhi, &cyl) {
-		red = c.own.redWithin(red, &c.sc, d, lo, hi, &cyl, c.cfg.Samples, c.within(within))
+		red = c.own.redWithin(red, &c.sc, d, lo, hi, &cyl, c.cfg.Samples, within)
 	}
 	if b > m.horizonS {
 		return red
@@ -178,18 +160,9 @@ func (c *computation) recoveryRed(red []span, d dim, m *member, lo, hi, factor, 
 		t.toS = b + 1
 	}
 	if c.unpruned || !c.own.beyondReach(d, rlo, rhi, &t) && !c.own.beyondLine(d, rlo, rhi, &t) {
-		red = c.own.redWithin(red, &c.sc, d, lo, hi, &t, c.cfg.Samples, c.within(within))
+		red = c.own.redWithin(red, &c.sc, d, lo, hi, &t, c.cfg.Samples, within)
 	}
 	return red
-}
-
-// within is the ranges a test's pieces are limited to: all of them in
-// the unpruned computation.
-func (c *computation) within(s spans) spans {
-	if c.unpruned {
-		return nil
-	}
-	return s
 }
 
 // toFront moves ms[i] to the front, the others kept in order: the member

@@ -191,8 +191,7 @@ type side struct {
 	ok    []verdict
 	paths []path
 	// clearNow is, for the unpruned oracle only, by index in p.Others,
-	// whether p is clear of the other now and it is not out of reach
-	// (clearOfEvery).
+	// whether p is clear of the other now (clearOfEvery).
 	clearNow []bool
 }
 
@@ -725,9 +724,9 @@ func (s *suggester) clearWith(sd *side, f family, i int, path path) bool {
 }
 
 // clearOfEvery is the verdict of the path of one of the side's
-// aircraft's candidates against every other it is clear of now and that
-// is not out of reach, in their order: clearWith without its prunes, its
-// test oracle. Which others it is clear of is worked out at the first
+// aircraft's candidates against every other it is clear of now, in their
+// order: clearWith without its prunes (outOfReach among them), its test
+// oracle. Which others it is clear of is worked out at the first
 // call, for all.
 func (s *suggester) clearOfEvery(sd *side, path path) verdict {
 	p := sd.p
@@ -740,7 +739,7 @@ func (s *suggester) clearOfEvery(sd *side, path path) verdict {
 			}
 			r := s.reach(o.Sep)
 			own, other := [1]segment{{pos: p.Pos, vel: p.Vel}}, [1]segment{{pos: o.Pos, vel: o.Vel}}
-			sd.clearNow[n] = !r.outOfReach(p.Aircraft, sd.speedMps, o) && !conflictsUnder(own[:], other[:], o.Sep.Alerter.LookaheadS, r.dets)
+			sd.clearNow[n] = !conflictsUnder(own[:], other[:], o.Sep.Alerter.LookaheadS, r.dets)
 		}
 	}
 	for n := range p.Others {
