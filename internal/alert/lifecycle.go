@@ -143,7 +143,11 @@ func (l *Lifecycle) movedMaterially(e *entry, c *detect.Conflict) bool {
 	if math.Abs(c.DHCPAM-pub.DHCPAM) <= allowedM {
 		return false
 	}
-	if !atAnEnd(pub.TCPAS, look) && !atAnEnd(c.TCPAS, look) {
+	// A closest approach inside the lookahead now: news when it was
+	// there too, or when it comes nearer than the distance published at
+	// an end (a pair raised while its approach lay beyond the horizon,
+	// now on course to meet within it, as a loss predicted sooner is).
+	if !atAnEnd(c.TCPAS, look) && (!atAnEnd(pub.TCPAS, look) || c.DHCPAM < pub.DHCPAM) {
 		return true
 	}
 	now := relMotionOf(c)

@@ -287,6 +287,35 @@ func TestMissDistanceAtAnEndMovesBeyondTheRelativeSpeed(t *testing.T) {
 	}
 }
 
+// TestApproachComingInsideTheLookaheadIsNews: a head-on pair raised
+// while its closest approach lay beyond the horizon (published: the
+// distance there, 5 km) publishes as soon as detection puts the approach
+// inside the lookahead, a collision course (0 m), not 37 s later when its
+// relative path has drifted from the published one.
+func TestApproachComingInsideTheLookaheadIsNews(t *testing.T) {
+	r := rules.Default()
+	l := NewLifecycle(r, DefaultHysteresis(r))
+	closing := detect.Vec3{Y: -250}
+	out := l.Apply(nil, []detect.Event{flown(0, detect.Vec3{Y: 80_000}, closing)}, t0)
+	if len(out) != 1 || out[0].State != StateRaised || out[0].TCPAS < mannedEntry.LookaheadS-1e-6 {
+		t.Fatalf("raise with the approach beyond the horizon: %v %+v", states(out), out)
+	}
+	for s := 1.0; s <= 30; s++ {
+		ev := flown(s, detect.Vec3{Y: 80_000 - 250*s}, closing)
+		out := l.Apply(nil, []detect.Event{ev}, ev.Conflict.Time)
+		inside := ev.Conflict.TCPAS < mannedEntry.LookaheadS-1e-6
+		switch {
+		case len(out) == 1 && inside && out[0].DHCPAM < 1:
+			return
+		case len(out) > 0:
+			t.Fatalf("%.0f s on: published %v (miss %.0f m, approach inside %v)", s, states(out), out[0].DHCPAM, inside)
+		case inside:
+			t.Fatalf("%.0f s on, the approach inside the lookahead at %.0f m, nothing published", s, ev.Conflict.DHCPAM)
+		}
+	}
+	t.Fatal("the approach never came inside the lookahead")
+}
+
 func TestLevelDowngradeNeedsMargin(t *testing.T) {
 	r := rules.Default()
 	h := DefaultHysteresis(r)
