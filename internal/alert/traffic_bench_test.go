@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/traffic"
 )
@@ -53,7 +54,7 @@ func BenchmarkTrafficTransitions(b *testing.B) {
 						r := &reports[i]
 						r.Pos.LatDeg += r.VelNorthMps / 111_195
 						r.Pos.LonDeg += r.VelEastMps / (111_195 * math.Cos(r.Pos.LatDeg*math.Pi/180))
-						r.Pos.LonDeg = math.Remainder(r.Pos.LonDeg, 360)
+						r.Pos.LonDeg = geo.NormalizeLonDeg(r.Pos.LonDeg)
 						r.Time = r.Time.Add(time.Second)
 					}
 					now = now.Add(time.Second)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/traffic"
 )
@@ -117,8 +118,7 @@ func advanceTo(as []aircraft, now time.Time) {
 				a.velNorthMps, a.velEastMps = -a.velNorthMps, -a.velEastMps
 			}
 			a.lonDeg += a.velEastMps * dtS / (111_195 * math.Cos(a.latDeg*math.Pi/180))
-			// Across the antimeridian: back within [-180, 180).
-			a.lonDeg = math.Mod(math.Mod(a.lonDeg+180, 360)+360, 360) - 180
+			a.lonDeg = geo.NormalizeLonDeg(a.lonDeg)
 		}
 		a.at = now
 	}

@@ -281,9 +281,15 @@ func (s *Service) resolutions(qs []queued) map[string]*Resolution {
 				r = q.res.res
 			default:
 			}
-		} else if r = q.res.wait(deadline); r == nil {
-			s.log.Warn("the resolution of an alert was not ready in time for its events", "alert", q.tr.ID)
-			s.m.ResolutionsLate.Inc()
+		} else {
+			var first bool
+			// Late once, however often the commit is tried; not late
+			// when a newer transition of the alert took its place
+			// meanwhile (that one carries a resolution of its own).
+			if r, first = q.res.wait(deadline); r == nil && first && !q.res.superseded.Load() {
+				s.log.Warn("the resolution of an alert was not ready in time for its events", "alert", q.tr.ID)
+				s.m.ResolutionsLate.Inc()
+			}
 		}
 		if r != nil {
 			if out == nil {

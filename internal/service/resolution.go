@@ -515,7 +515,7 @@ func upOf(f *geo.Frame) [3]float64 {
 // velocity vel in earth-centred axes without converting them into either
 // frame: what it needs of each frame is its vertical (up), the
 // triple product giving the cross product of the horizontal parts. A
-// few multiplications rule out, under the engine's lock, most of the
+// few multiplications rule out, before any frame is built, most of the
 // drones of a city around a manned aircraft.
 func (ce *nearCentre) reaches(c uint8, at, vel *[3]float64) bool {
 	r := [3]float64{at[0] - ce.ecef[0], at[1] - ce.ecef[1], at[2] - ce.ecef[2]}
@@ -662,8 +662,9 @@ func (rv *resolver) withMatters(centres []nearCentre, own [][]*track.State, now 
 }
 
 // withOwn puts the alert's own tracks in near in place of the copies of
-// the same aircraft found there (read a moment later, perhaps after a
-// newer report), or adds them as tracks that may matter to anything.
+// the same aircraft found there (of the same read), or adds them, each
+// as a track that may matter to anything (matterAll): the aircraft of the
+// alert are each other's intruder whatever the tests found.
 func withOwn(near []*track.State, matter []matterBits, own []*track.State) ([]*track.State, []matterBits) {
 	for _, st := range own {
 		if st == nil {
@@ -674,7 +675,7 @@ func withOwn(near []*track.State, matter []matterBits, own []*track.State) ([]*t
 			near, matter = append(near, st), append(matter, matterAll)
 			continue
 		}
-		near[i] = st
+		near[i], matter[i] = st, matterAll
 	}
 	return near, matter
 }
@@ -942,14 +943,15 @@ type pendingResolution struct {
 	late, superseded atomic.Bool
 }
 
-// wait returns the resolution, or nil when it is not ready by deadline.
-func (p *pendingResolution) wait(deadline time.Time) *Resolution {
+// wait returns the resolution, or nil when it is not ready by deadline;
+// first tells whether this wait is the one that gave up on it (a commit
+// tried again after a store failure waits again for the same one).
+func (p *pendingResolution) wait(deadline time.Time) (res *Resolution, first bool) {
 	select {
 	case <-p.done:
-		return p.res
+		return p.res, false
 	case <-time.After(time.Until(deadline)):
-		p.late.Store(true)
-		return nil
+		return nil, !p.late.Swap(true)
 	}
 }
 
@@ -993,8 +995,8 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 		skipped := s.m.Resolutions.WithLabelValues("skipped")
 		for n, p := range pending {
 			if p.late.Load() || p.superseded.Load() {
-				close(p.done)
 				skipped.Inc()
+				close(p.done)
 				continue
 			}
 			live, livePending = append(live, &alerts[n]), append(livePending, p)
@@ -1002,16 +1004,22 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 		if len(live) == 0 {
 			return
 		}
-		// The CPU time of the task is its thread's while it runs on
-		// one.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if cpu0, ok := cputime.Thread(); ok {
-			defer func() {
-				if cpu1, ok := cputime.Thread(); ok {
-					s.m.ResolutionCPUSeconds.Add(float64(cpu1-cpu0) / 1e9)
-				}
-			}()
+		// The CPU time of the task is its thread's while it runs on one
+		// (where the system tells it), counted before each resolution is
+		// released: whoever sees one computed sees its time counted.
+		cpuAt, measured := cputime.Thread()
+		if measured {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+		}
+		countCPU := func() {
+			if !measured {
+				return
+			}
+			if now, ok := cputime.Thread(); ok {
+				s.m.ResolutionCPUSeconds.Add(float64(now-cpuAt) / 1e9)
+				cpuAt = now
+			}
 		}
 		computed := s.m.Resolutions.WithLabelValues("computed")
 		rv := s.resolverFor(s.Rules())
@@ -1032,6 +1040,7 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 				} else {
 					skipped.Inc()
 				}
+				countCPU()
 				close(p.done)
 			}
 			live, livePending = live[n:], livePending[n:]

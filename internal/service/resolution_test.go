@@ -551,6 +551,14 @@ func TestResolutionMetrics(t *testing.T) {
 	if got := counterValue(t, m.ResolutionsLate); got != 1 {
 		t.Fatalf("late %v, want 1", got)
 	}
+	// The commit tried again (after a store failure): the same late
+	// resolution is not counted twice.
+	if got := s.resolutions([]queued{{tr: tr, res: never}}); got["A1"] != nil {
+		t.Fatalf("a resolution never ready was taken on the retry: %+v", got["A1"])
+	}
+	if got := counterValue(t, m.ResolutionsLate); got != 1 {
+		t.Fatalf("late %v after the retry, want 1", got)
+	}
 }
 
 // counterValue is the value of counter c.
