@@ -48,6 +48,15 @@ func edgeVel(r *rand.Rand, maxH, maxV float64) detect.Vec3 {
 	return detect.Vec3{X: s * math.Sin(a), Y: s * math.Cos(a), Z: (2*r.Float64() - 1) * maxV}
 }
 
+// edgeClassVel is edgeVel within the speeds of a manned aircraft or of
+// a drone.
+func edgeClassVel(r *rand.Rand, manned bool) detect.Vec3 {
+	if manned {
+		return edgeVel(r, 360, 30)
+	}
+	return edgeVel(r, 50, 5)
+}
+
 var edgeDroneCfg = droneConfigOf()
 var edgeMannedCfg = DefaultConfig()
 
@@ -58,20 +67,13 @@ func drawEdgeScene(r *rand.Rand) (edgeScene, bool) {
 	if ownManned {
 		s.cfg, s.kin = &edgeMannedCfg, &matterMannedK
 		z := []float64{30, 31, 100, 500, 2500, 15000, 15240}[r.IntN(7)] + (r.Float64()-0.5)*20
-		s.own = Aircraft{Pos: detect.Vec3{Z: z}, Vel: edgeVel(r, 360, 30)}
+		s.own = Aircraft{Pos: detect.Vec3{Z: z}, Vel: edgeClassVel(r, true)}
 	} else {
 		s.cfg, s.kin = &edgeDroneCfg, &matterDroneK
 		z := []float64{30, 150, 90, 0, 200}[r.IntN(5)] + (r.Float64()-0.5)*10
-		s.own = Aircraft{Pos: detect.Vec3{Z: z}, Vel: edgeVel(r, 50, 5)}
+		s.own = Aircraft{Pos: detect.Vec3{Z: z}, Vel: edgeClassVel(r, false)}
 	}
-	switch {
-	case ownManned && intManned:
-		s.sep = &matterManned
-	case ownManned || intManned:
-		s.sep = &matterDO365
-	default:
-		s.sep = &matterDrones
-	}
+	s.sep = matterSepOf(ownManned, intManned)
 	return s, intManned
 }
 
@@ -208,12 +210,7 @@ func TestMatterBandsAtTheEdge(t *testing.T) {
 		if r.IntN(4) == 0 {
 			tau = []float64{0, look}[r.IntN(2)]
 		}
-		var iv detect.Vec3
-		if intManned {
-			iv = edgeVel(r, 360, 30)
-		} else {
-			iv = edgeVel(r, 50, 5)
-		}
+		iv := edgeClassVel(r, intManned)
 		rel := edgeRel(r, s.sep, iv.Sub(ov))
 		// intruder at 0 such that at tau the relative position is rel.
 		pos := detect.Vec3{X: op.X + ov.X*tau + rel.X - iv.X*tau, Y: op.Y + ov.Y*tau + rel.Y - iv.Y*tau, Z: op.Z + ov.Z*tau + rel.Z - iv.Z*tau}
@@ -278,12 +275,7 @@ func TestMatterSuggestionAtTheEdge(t *testing.T) {
 		look := s.sep.Alerter.LookaheadS
 		tau := r.Float64() * look
 		op, ov := pick.state(tau)
-		var iv detect.Vec3
-		if intManned {
-			iv = edgeVel(r, 360, 30)
-		} else {
-			iv = edgeVel(r, 50, 5)
-		}
+		iv := edgeClassVel(r, intManned)
 		rel := edgeRel(r, s.sep, iv.Sub(ov))
 		pos := detect.Vec3{X: op.X + rel.X - iv.X*tau, Y: op.Y + rel.Y - iv.Y*tau, Z: op.Z + rel.Z - iv.Z*tau}
 		x := Intruder{Aircraft: Aircraft{Pos: pos, Vel: iv}, Sep: s.sep}
@@ -336,28 +328,14 @@ func TestComputePrunesAtTheEdge(t *testing.T) {
 		n := 1 + r.IntN(8)
 		for range n {
 			intManned := r.IntN(2) == 0
-			var sep *Separation
-			ownManned := s.cfg == &edgeMannedCfg
-			switch {
-			case ownManned && intManned:
-				sep = &matterManned
-			case ownManned || intManned:
-				sep = &matterDO365
-			default:
-				sep = &matterDrones
-			}
+			sep := matterSepOf(s.cfg == &edgeMannedCfg, intManned)
 			d := dim(r.IntN(int(numDims)))
 			lo, hi := c.domain(d)
 			v := lo + (hi-lo)*r.Float64()
 			op, ov := c.own.state(d, v)
 			look := sep.Alerter.LookaheadS
 			tau := r.Float64() * look
-			var iv detect.Vec3
-			if intManned {
-				iv = edgeVel(r, 360, 30)
-			} else {
-				iv = edgeVel(r, 50, 5)
-			}
+			iv := edgeClassVel(r, intManned)
 			rel := edgeRel(r, sep, iv.Sub(ov))
 			if r.IntN(3) == 0 {
 				rel = detect.Vec3{X: rel.X * r.Float64(), Y: rel.Y * r.Float64(), Z: rel.Z * r.Float64()}
@@ -400,16 +378,7 @@ func TestSuggestWithMatterAtTheEdge(t *testing.T) {
 			kins[n], cfgs[n] = s.kin, s.cfg
 			manned[n] = s.cfg == &edgeMannedCfg
 		}
-		sepOf := func(a, b bool) *Separation {
-			switch {
-			case a && b:
-				return &matterManned
-			case a || b:
-				return &matterDO365
-			}
-			return &matterDrones
-		}
-		sep := sepOf(manned[0], manned[1])
+		sep := matterSepOf(manned[0], manned[1])
 		// b meets a at tc, a little off.
 		tc := 5 + r.Float64()*0.8*sep.Alerter.LookaheadS
 		a, b := parties[0].Aircraft, parties[1].Aircraft
@@ -428,16 +397,11 @@ func TestSuggestWithMatterAtTheEdge(t *testing.T) {
 				}
 				path := sg.flown(p, m)
 				intManned := r.IntN(2) == 0
-				osep := sepOf(manned[n], intManned)
+				osep := matterSepOf(manned[n], intManned)
 				look := osep.Alerter.LookaheadS
 				tau := r.Float64() * look
 				op, ov := path.state(tau)
-				var iv detect.Vec3
-				if intManned {
-					iv = edgeVel(r, 360, 30)
-				} else {
-					iv = edgeVel(r, 50, 5)
-				}
+				iv := edgeClassVel(r, intManned)
 				rel := edgeRel(r, osep, iv.Sub(ov))
 				pos := detect.Vec3{X: op.X + rel.X - iv.X*tau, Y: op.Y + rel.Y - iv.Y*tau, Z: op.Z + rel.Z - iv.Z*tau}
 				p.Others = append(p.Others, Intruder{Aircraft: Aircraft{Pos: pos, Vel: iv}, Sep: osep})

@@ -38,6 +38,19 @@ func droneKinematics() Kinematics {
 	return k
 }
 
+// matterSepOf is the separation of a pair by whether each is manned:
+// the manned cylinder, DO-365 between a manned aircraft and a drone, the
+// drones' cylinder.
+func matterSepOf(mannedA, mannedB bool) *Separation {
+	switch {
+	case mannedA && mannedB:
+		return &matterManned
+	case mannedA || mannedB:
+		return &matterDO365
+	}
+	return &matterDrones
+}
+
 // drawMatterScene draws a metro scene: arrivals, departures and
 // helicopters among delivery drones at 30-150 m, the pair a conflict of
 // two manned aircraft, of a manned aircraft and a drone, or of two
@@ -45,15 +58,6 @@ func droneKinematics() Kinematics {
 // (a few around drones), some of it close.
 func drawMatterScene(t *rapid.T) matterScene {
 	mannedCfg, droneCfg := DefaultConfig(), droneConfigOf()
-	sepOf := func(mannedA, mannedB bool) *Separation {
-		switch {
-		case mannedA && mannedB:
-			return &matterManned
-		case mannedA || mannedB:
-			return &matterDO365
-		}
-		return &matterDrones
-	}
 	vel := func(name string, lo, hi, vz float64) detect.Vec3 {
 		speed := rapid.Float64Range(lo, hi).Draw(t, name+"_speed")
 		track := rapid.Float64Range(0, 2*math.Pi).Draw(t, name+"_track")
@@ -74,7 +78,7 @@ func drawMatterScene(t *rapid.T) matterScene {
 			sc.cfg[n], sc.kin[n] = &mannedCfg, &matterMannedK
 		}
 	}
-	sc.sep = sepOf(mannedPair[0], mannedPair[1])
+	sc.sep = matterSepOf(mannedPair[0], mannedPair[1])
 	if mannedPair[0] {
 		sc.own[0] = manned("a", 0, 0)
 	} else {
@@ -113,7 +117,7 @@ func drawMatterScene(t *rapid.T) matterScene {
 	for n := range 2 {
 		sc.seen[n] = append(sc.seen[n], Intruder{Aircraft: sc.own[1-n], Sep: sc.sep})
 		for i, o := range crowd {
-			sc.seen[n] = append(sc.seen[n], Intruder{Aircraft: o, Sep: sepOf(mannedPair[n], isManned[i])})
+			sc.seen[n] = append(sc.seen[n], Intruder{Aircraft: o, Sep: matterSepOf(mannedPair[n], isManned[i])})
 		}
 	}
 	return sc
