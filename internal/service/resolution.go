@@ -1007,16 +1007,22 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 		// The CPU time of the task is its thread's while it runs on one
 		// (where the system tells it), counted before each resolution is
 		// released: whoever sees one computed sees its time counted.
+		// Locked before the first reading: a reading on another thread
+		// is another thread's time.
+		runtime.LockOSThread()
 		cpuAt, measured := cputime.Thread()
 		if measured {
-			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
+		} else {
+			runtime.UnlockOSThread()
 		}
 		countCPU := func() {
 			if !measured {
 				return
 			}
-			if now, ok := cputime.Thread(); ok {
+			// A counter must not decrease (it would panic): a thread's
+			// time never does, but a failed reading counts nothing.
+			if now, ok := cputime.Thread(); ok && now >= cpuAt {
 				s.m.ResolutionCPUSeconds.Add(float64(now-cpuAt) / 1e9)
 				cpuAt = now
 			}
