@@ -4,40 +4,79 @@ package service
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/cputime"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/track"
 	"github.com/deconflict/deconflict/internal/traffic"
 )
 
 // BenchmarkResolve is the resolution of one open conflict alert of a
-// scenario's traffic (two parties), as the service computes it for each
-// update of an alert, cycling over the open alerts. It reports the CPU
-// time of the benchmark's thread per resolution too (cpu-ns/op): on a
-// shared machine the wall time is mostly waiting for a core.
+// scenario's traffic (two parties), as the service computes it on demand
+// (its own search for the tracks near it, then its bands and
+// suggestions), cycling over the open alerts. It reports the CPU time of
+// the benchmark's thread per resolution too (cpu-ns/op): on a shared
+// machine the wall time is mostly waiting for a core. In metro 25,000 the
+// alerts are taken apart by the classes of their aircraft: two drones
+// (drones), or a manned aircraft among them (manned), whose reach covers
+// a city of drones; search-cpu-ns/op is the search's part and near/op
+// the tracks it keeps.
 func BenchmarkResolve(b *testing.B) {
 	for _, sc := range []struct {
 		name     string
 		aircraft int
-	}{{"global", 25_000}, {"metro", 5_000}} {
+		split    bool
+	}{{"global", 25_000, false}, {"metro", 5_000, false}, {"metro", 25_000, true}} {
 		b.Run(fmt.Sprintf("%s-%d", sc.name, sc.aircraft), func(b *testing.B) {
 			s, open, now := trafficAlerts(b, sc.name, sc.aircraft)
-			b.ReportMetric(float64(len(open)), "alerts")
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			cpu0 := threadCPUNs()
-			i := 0
-			for b.Loop() {
-				s.resolve(&open[i%len(open)], now)
-				i++
+			kinds := map[string][]alert.Alert{"all": open}
+			if sc.split {
+				kinds = map[string][]alert.Alert{}
+				for _, a := range open {
+					k := "drones"
+					if slices.ContainsFunc(a.Aircraft, func(ac alert.Aircraft) bool { return ac.Class == rules.ClassManned }) {
+						k = "manned"
+					}
+					kinds[k] = append(kinds[k], a)
+				}
 			}
-			b.ReportMetric(float64(threadCPUNs()-cpu0)/float64(i), "cpu-ns/op")
+			for _, kind := range slices.Sorted(maps.Keys(kinds)) {
+				b.Run(kind, func(b *testing.B) { benchmarkResolve(b, s, kinds[kind], now) })
+			}
 		})
 	}
+}
+
+// benchmarkResolve resolves the alerts of as in turn, as s.resolve does.
+func benchmarkResolve(b *testing.B, s *Service, as []alert.Alert, now time.Time) {
+	if len(as) == 0 {
+		b.Fatal("no alert of this kind")
+	}
+	b.ReportMetric(float64(len(as)), "alerts")
+	rv := s.resolverFor(s.Rules())
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var searchNs, cpuNs int64
+	i, near := 0, 0
+	for b.Loop() {
+		a := &as[i%len(as)]
+		c0 := threadCPUNs()
+		found, matter := s.nearAlertsMatter(rv, []*alert.Alert{a}, now)
+		c1 := threadCPUNs()
+		s.resolveShared(rv, a, now, found[0], matter[0], nil)
+		searchNs, cpuNs = searchNs+c1-c0, cpuNs+threadCPUNs()-c0
+		near += len(found[0])
+		i++
+	}
+	b.ReportMetric(float64(cpuNs)/float64(i), "cpu-ns/op")
+	b.ReportMetric(float64(searchNs)/float64(i), "search-cpu-ns/op")
+	b.ReportMetric(float64(near)/float64(i), "near/op")
 }
 
 // trafficAlerts is a service with a scenario's traffic of two parties
