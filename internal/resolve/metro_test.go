@@ -47,7 +47,7 @@ func metro5000(tb testing.TB) []metroScene {
 
 // buildMetroScenes runs detection on the scenario's traffic and builds
 // the Suggest of each conflict found as the service does (its
-// resolveAmong), twice. With near "reach", the others of each aircraft
+// resolveShared), twice. With near "reach", the others of each aircraft
 // are the tracks within what either aircraft's candidates can reach
 // under the separation of its pair with the track (its class's fastest
 // ground and vertical speed over the separation's lookahead, anywhere

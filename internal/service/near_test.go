@@ -157,6 +157,14 @@ func states(ps []*track.State) []track.State {
 	return out
 }
 
+// nearAlerts is nearAlertsMatter without what each track can matter to:
+// for each alert, the live tracks that can matter to an aircraft of it,
+// found through the engine's index of track positions.
+func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
+	near, _ := s.nearAlertsMatter(rv, as, now)
+	return near
+}
+
 // nearAlertsFullPass is nearAlerts reading every live track instead of
 // the engine's index of track positions, with the same centres and the
 // same test of each track: the oracle of the index.

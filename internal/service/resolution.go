@@ -205,13 +205,14 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 	return s.resolveShared(rv, a, now, near[0], matter[0], nil)
 }
 
-// nearAlerts returns, for each alert, the live tracks that can matter to
-// an aircraft of it (within reach of its centre, nearCentres, and not
-// ruled out by resolve.Matter, which tells the few that can matter from
-// the city of drones a manned aircraft's reach covers), the alert's
-// aircraft among them as their tracks were when the centres were placed
-// on them, so that each aircraft is resolved from the very track its
-// search was centred on. One read of the alerts' own tracks and one
+// nearAlertsMatter returns, for each alert, the live tracks that can
+// matter to an aircraft of it (within reach of its centre, nearCentres,
+// and not ruled out by resolve.Matter, which tells the few that can
+// matter from the city of drones a manned aircraft's reach covers) and,
+// for each of them, what it can matter to (matterBits); the alert's
+// aircraft are among them as their tracks were when the centres were
+// placed on them, so that each aircraft is resolved from the very track
+// its search was centred on. One read of the alerts' own tracks and one
 // query of the engine's index of track positions (alert.Engine.NearOf,
 // one hold of the engine's lock, which ingest takes too) serve all the
 // alerts with one picture of the tracks: it copies the tracks listed
@@ -222,13 +223,6 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // the alerts it is near (a manned aircraft's reach covers a whole city
 // of drones: copied per alert, the copies cost more than the query), and
 // runs the full tests of Matter on them.
-func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
-	near, _ := s.nearAlertsMatter(rv, as, now)
-	return near
-}
-
-// nearAlertsMatter is nearAlerts telling also, for each track near each
-// alert, what it can matter to (matterBits).
 func (s *Service) nearAlertsMatter(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, [][]matterBits) {
 	return s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
 		s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
@@ -277,9 +271,9 @@ type radiusFunc = func(i int, class string, maxSpeedMps, maxStaleS float64) floa
 // oracle of the index). keep copies the tracks it wants itself.
 type nearReader func(keys []track.Key, centresOf func(own []*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool)
 
-// nearAlertsBy is nearAlerts reading the tracks with read: the alerts'
-// own tracks and the tracks near them are of one moment, so that no
-// report comes in between and every alert of a group (which share the
+// nearAlertsBy is nearAlertsMatter reading the tracks with read: the
+// alerts' own tracks and the tracks near them are of one moment, so that
+// no report comes in between and every alert of a group (which share the
 // bands of an aircraft in several of them) sees the same track of each
 // aircraft, its own or near.
 func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, read nearReader) ([][]*track.State, [][]matterBits) {
@@ -491,7 +485,7 @@ type nearCentre struct {
 	// has one track, one frame and one Matter for its bands.
 	same int
 	// frame is the frame the aircraft's bands are computed in
-	// (resolveAmong), pair the frame of its pair's suggestion (the
+	// (resolveShared), pair the frame of its pair's suggestion (the
 	// pair's midpoint) when the alert is a conflict of two aircraft with
 	// live tracks; bands[c] and suggestion[c] test there whether a track
 	// of class c can matter (matters). All of them are set by
@@ -620,7 +614,7 @@ func (rv *resolver) nearCentres(own [][]*track.State, now time.Time) []nearCentr
 // resolve.Matter of each class in each.
 func (rv *resolver) withMatters(centres []nearCentre, own [][]*track.State, now time.Time) {
 	classes := len(rv.table.Classes())
-	// The frame of each alert's pair's suggestion, as resolveAmong has
+	// The frame of each alert's pair's suggestion, as resolveShared has
 	// it (nil: none).
 	pairs := make(map[int]*geo.Frame)
 	for i := range centres {
@@ -680,12 +674,6 @@ func withOwn(near []*track.State, matter []matterBits, own []*track.State) ([]*t
 	return near, matter
 }
 
-// resolveAmong computes the resolution of every aircraft of the alert at
-// now, against the tracks near it (nearAlerts).
-func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near []*track.State) Resolution {
-	return s.resolveShared(rv, a, now, near, nil, nil)
-}
-
 // sharedBands are the bands of the aircraft already resolved among the
 // alerts of one group (startResolutions): one aircraft in several alerts
 // of the group (a manned aircraft is in several at once in a city) is
@@ -696,10 +684,11 @@ func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near
 // compares them with those computed alone and against every aircraft.
 type sharedBands map[track.Key]resolve.Bands
 
-// resolveShared is resolveAmong resolving each aircraft against the
-// tracks of near that can matter to it (matter, by track; nil: every
-// track), taking the bands of an aircraft from shared when they are
-// there, and putting there those it computes (shared nil: none shared).
+// resolveShared computes the resolution of every aircraft of the alert at
+// now, each aircraft against the tracks of near (nearAlertsMatter) that
+// can matter to it (matter, by track; nil: every track), taking the
+// bands of an aircraft from shared when they are there, and putting
+// there those it computes (shared nil: none shared).
 func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, near []*track.State, matter []matterBits, shared sharedBands) Resolution {
 	res := Resolution{AlertID: a.ID, Time: now.UTC()}
 	keys := make([]track.Key, len(a.Aircraft))
@@ -825,17 +814,11 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 	return res
 }
 
-// visibleAmong returns whether the party of one of the alert's aircraft
-// may see near[i] at now (need to know), asked of the picture once per
-// party for all of near.
-func (s *Service) visibleAmong(near []*track.State, a *alert.Alert, now time.Time) func(party string, i int) bool {
-	return s.visibleWhereMatters(near, nil, a, now)
-}
-
-// visibleWhereMatters is visibleAmong asking the picture, for each party,
-// only about the tracks that can matter to one of its aircraft (matter,
-// by track; nil: every track): it answers false for the others, which
-// are not to be asked about.
+// visibleWhereMatters returns whether the party of one of the alert's
+// aircraft may see near[i] at now (need to know), asking the picture
+// once per party, and only about the tracks that can matter to one of
+// its aircraft (matter, by track; nil: every track): it answers false
+// for the others, which are not to be asked about.
 func (s *Service) visibleWhereMatters(near []*track.State, matter []matterBits, a *alert.Alert, now time.Time) func(party string, i int) bool {
 	pic := s.picture()
 	if pic == nil {

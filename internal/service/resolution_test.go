@@ -265,6 +265,21 @@ func TestNearAlertsAreOfTheMomentOfTheRead(t *testing.T) {
 	}
 }
 
+// resolveAmong is resolveShared resolving each aircraft of the alert
+// against every track of near, whatever it can matter to, and sharing no
+// bands: what the tests compare the resolution against what matters
+// with.
+func (s *Service) resolveAmong(rv *resolver, a *alert.Alert, now time.Time, near []*track.State) Resolution {
+	return s.resolveShared(rv, a, now, near, nil, nil)
+}
+
+// visibleAmong is visibleWhereMatters asking the picture about every
+// track of near: whether the party of one of the alert's aircraft may
+// see near[i] at now (need to know).
+func (s *Service) visibleAmong(near []*track.State, a *alert.Alert, now time.Time) func(party string, i int) bool {
+	return s.visibleWhereMatters(near, nil, a, now)
+}
+
 // checkAgainstEveryAircraft compares got, the service's resolution of the
 // conflict alert a at now, with the same computation against every live
 // aircraft (all) the party of each aircraft may see, with no reach
