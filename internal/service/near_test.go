@@ -167,11 +167,24 @@ func (s *Service) nearAlerts(rv *resolver, as []*alert.Alert, now time.Time) [][
 
 // nearAlertsFullPass is nearAlerts reading every live track instead of
 // the engine's index of track positions, with the same centres and the
-// same test of each track: the oracle of the index.
+// same test of each track: the oracle of the index. One copy of every
+// live track (in id order, as the index hands them over) is the picture
+// the alerts' own tracks are taken from too.
 func (s *Service) nearAlertsFullPass(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
-	near, _ := s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
-		centresOf(s.tac.eng.Load().TracksOf(keys))
-		s.tac.eng.Load().Select(keep)
+	near, _ := s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
+		live := s.tac.eng.Load().States()
+		byKey := make(map[track.Key]*track.State, len(live))
+		for i := range live {
+			byKey[live[i].Key()] = &live[i]
+		}
+		own := make([]*track.State, len(keys))
+		for i, k := range keys {
+			own[i] = byKey[k]
+		}
+		centresOf(own)
+		for i := range live {
+			keep(&live[i])
+		}
 	})
 	return near
 }

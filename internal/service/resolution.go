@@ -224,7 +224,7 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // of drones: copied per alert, the copies cost more than the query), and
 // runs the full tests of Matter on them.
 func (s *Service) nearAlertsMatter(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, [][]matterBits) {
-	return s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
+	return s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
 		s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
 	})
 }
@@ -269,7 +269,7 @@ type radiusFunc = func(i int, class string, maxSpeedMps, maxStaleS float64) floa
 // places from those tracks (within its radius of them, in id order, among
 // others: the engine's index; the tests also read every track, as the
 // oracle of the index). keep copies the tracks it wants itself.
-type nearReader func(keys []track.Key, centresOf func(own []*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool)
+type nearReader func(keys []track.Key, centresOf func(own []*track.State) ([][3]float64, radiusFunc), keep func(*track.State))
 
 // nearAlertsBy is nearAlertsMatter reading the tracks with read: the
 // alerts' own tracks and the tracks near them are of one moment, so that
@@ -310,8 +310,7 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 	}
 	// Under the engine's lock, only a copy of each track the index lists
 	// near a centre, into a buffer kept from one group to the next
-	// (keep returns false, so that SelectNear copies nothing itself):
-	// a manned aircraft's reach covers a whole city of drones, and
+	// (NearOf copies nothing itself): a manned aircraft's reach covers a whole city of drones, and
 	// testing each against every centre of the group under the lock
 	// held ingest up longer than ingest itself (BENCHMARKS.md). The
 	// copies are of the same moment as the alerts' own tracks.
@@ -330,9 +329,8 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 		default:
 		}
 	}()
-	read(keys, centresOf, func(st *track.State) bool {
+	read(keys, centresOf, func(st *track.State) {
 		*listed = append(*listed, *st)
-		return false
 	})
 	// After the lock is released, the tracks within reach of a centre
 	// are copied again, each once for all the alerts it is near, into

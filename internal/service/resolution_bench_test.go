@@ -155,7 +155,7 @@ func benchmarkNearAlerts(b *testing.B, scenario string, aircraft int) {
 	// thread in the engine's NearOf, under its lock.
 	var lockedNs int64
 	nearLocked := func(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
-		near, _ := s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
+		near, _ := s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
 			c0 := threadCPUNs()
 			defer func() { lockedNs += threadCPUNs() - c0 }()
 			s.tac.eng.Load().NearOf(keys, now, centresOf, keep)

@@ -248,7 +248,7 @@ func TestNearAlertsAreOfTheMomentOfTheRead(t *testing.T) {
 		moved[st.Party] = append(moved[st.Party], PositionReport{Aircraft: st.Aircraft, Callsign: st.Callsign, Class: st.Class, Time: st.Time.Add(500 * time.Millisecond),
 			LatDeg: p.LatDeg, LonDeg: p.LonDeg, AltM: p.AltM, VelEastMps: -st.VelEastMps, VelNorthMps: -st.VelNorthMps, VelUpMps: -st.VelUpMps})
 	}
-	got, gotMatter := s.nearAlertsBy(rv, group, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State) bool) {
+	got, gotMatter := s.nearAlertsBy(rv, group, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
 		s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
 		for party, rs := range moved {
 			if err := ingest(s, party, time.Minute, rs...); err != nil {
