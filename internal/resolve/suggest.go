@@ -405,7 +405,7 @@ const (
 type sepReach struct {
 	sep  *Separation
 	dets []detect.Detector
-	// reach is the union of the levels' detect.Reach.
+	// reach is the union of the levels' detect.Reach (alerterReach).
 	reach detect.Reach
 	// cylinderM is the largest hypot of a cylinder level's distances,
 	// and wellClear the hypot of DTHR and ZTHR (m) and the larger of
@@ -431,15 +431,12 @@ func (s *suggester) reach(sep *Separation) *sepReach {
 	return &s.seps[len(s.seps)-1]
 }
 
-// reachOf is sep's sepReach.
+// reachOf is sep's sepReach: the union of its levels' reaches as Matter
+// has it (alerterReach), and what each level's detector bounds.
 func reachOf(sep *Separation) sepReach {
 	r := sepReach{sep: sep, dets: pairDetectors(nil, sep)}
+	r.reach, _, _ = alerterReach(sep)
 	for _, l := range sep.Alerter.Levels {
-		lr := l.Detector.Reach()
-		r.reach = detect.Reach{
-			HorizontalM: max(r.reach.HorizontalM, lr.HorizontalM), VerticalM: max(r.reach.VerticalM, lr.VerticalM),
-			HorizontalS: max(r.reach.HorizontalS, lr.HorizontalS), VerticalS: max(r.reach.VerticalS, lr.VerticalS),
-		}
 		switch d := l.Detector.(type) {
 		case detect.Cylinder:
 			r.cylinderM = max(r.cylinderM, math.Hypot(d.HorizontalM, d.VerticalM))
@@ -453,20 +450,15 @@ func reachOf(sep *Separation) sepReach {
 }
 
 // beyondFamily reports whether no path of family f flown by a can come
-// within the reach (detect.Reach) of any level of o's alerter over its
-// lookahead. What the family keeps of a's straight flight is exact: the
-// vertical relative motion of a turn is a's and o's vertical motion as
-// now, so a turn can conflict only when the vertical distance comes
-// within the vertical reach; the horizontal relative motion of a climb or
-// descent is as now, so one can conflict only when the horizontal closest
-// approach comes within the horizontal reach. A meter of slack covers the
-// rounding of the detectors' tolerances and of the paths.
-func beyondFamily(a Aircraft, o *Intruder, f family) bool {
-	r := reachOf(o.Sep)
-	return r.beyondFamily(a, o, f)
-}
-
-// beyondFamily is beyondFamily of o, of separation r.sep.
+// within the reach (detect.Reach) of any level of the alerter of o (of
+// separation r.sep) over its lookahead. What the family keeps of a's
+// straight flight is exact: the vertical relative motion of a turn is
+// a's and o's vertical motion as now, so a turn can conflict only when
+// the vertical distance comes within the vertical reach; the horizontal
+// relative motion of a climb or descent is as now, so one can conflict
+// only when the horizontal closest approach comes within the horizontal
+// reach. A meter of slack covers the rounding of the detectors'
+// tolerances and of the paths.
 func (r *sepReach) beyondFamily(a Aircraft, o *Intruder, f family) bool {
 	reach := &r.reach
 	look := o.Sep.Alerter.LookaheadS

@@ -228,3 +228,11 @@ func TestConflictsUnderPieceByPiece(t *testing.T) {
 		t.Fatalf("vacuous: %d conflicts, %d clear", met, clear)
 	}
 }
+
+// beyondFamily is sepReach.beyondFamily of o under its own separation,
+// its reach worked out afresh (reachOf): what Suggest prunes each other
+// with, asked of one other.
+func beyondFamily(a Aircraft, o *Intruder, f family) bool {
+	r := reachOf(o.Sep)
+	return r.beyondFamily(a, o, f)
+}
