@@ -310,10 +310,11 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 	}
 	// Under the engine's lock, only a copy of each track the index lists
 	// near a centre, into a buffer kept from one group to the next
-	// (NearOf copies nothing itself): a manned aircraft's reach covers a whole city of drones, and
-	// testing each against every centre of the group under the lock
-	// held ingest up longer than ingest itself (BENCHMARKS.md). The
-	// copies are of the same moment as the alerts' own tracks.
+	// (NearOf copies nothing itself): a manned aircraft's reach covers a
+	// whole city of drones, and testing each against every centre of
+	// the group under the lock held ingest up longer than ingest itself
+	// (BENCHMARKS.md). The copies are of the same moment as the alerts'
+	// own tracks.
 	var listed *[]track.State
 	select {
 	case listed = <-nearListed:
