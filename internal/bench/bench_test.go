@@ -75,6 +75,11 @@ func TestResolutionMeasuresBandsAndIngest(t *testing.T) {
 	if res.IngestWithPerS <= 0 || res.IngestWithoutPerS <= 0 || res.WithOverWithout <= 0 || res.OnDemand == 0 || res.OpenAlerts == 0 {
 		t.Errorf("ingest figures %+v", res)
 	}
+	// A round over a few open alerts takes far less than 200 ms: the
+	// client finishes rounds, on time.
+	if res.OnDemandRounds == 0 || res.OnDemandBehind > res.OnDemandRounds/2 {
+		t.Errorf("on-demand rounds %d, %d of them behind", res.OnDemandRounds, res.OnDemandBehind)
+	}
 	t.Logf("resolutions for events: %.1f/s, %.3f ms each, %d skipped, %d late", res.ResolutionsPerS, res.ResolutionCPUMs, res.ResolutionsSkipped, res.ResolutionsLate)
 }
 
@@ -147,7 +152,8 @@ func TestResolutionTextSaysWhatWasAsked(t *testing.T) {
 		want string
 	}{
 		{ResolutionResult{OnDemandEvery: "0s", OpenAlerts: 7, ResolutionsPerS: 12, ResolutionsLate: 3}, "on demand during ingest: none asked (7 open alerts)"},
-		{ResolutionResult{OnDemandEvery: "5s", OnDemand: 40, OnDemandP50Ms: 1.5, OpenAlerts: 7, ResolutionsPerS: 12, ResolutionsLate: 3}, "every 5s): 40 resolutions, p50 1.5 ms"},
+		{ResolutionResult{OnDemandEvery: "5s", OnDemand: 40, OnDemandP50Ms: 1.5, OnDemandRounds: 2, OpenAlerts: 7, ResolutionsPerS: 12, ResolutionsLate: 3}, "every 5s): 40 resolutions, p50 1.5 ms"},
+		{ResolutionResult{OnDemandEvery: "5s", OnDemand: 40, OnDemandP50Ms: 1.5, OnDemandRounds: 3, OnDemandBehind: 2, OpenAlerts: 7, ResolutionsPerS: 12, ResolutionsLate: 3}, "fell behind: 2 of 3 rounds over the open alerts took longer than 5s"},
 	} {
 		var b strings.Builder
 		if err := tc.res.WriteText(&b); err != nil {
@@ -155,6 +161,9 @@ func TestResolutionTextSaysWhatWasAsked(t *testing.T) {
 		}
 		if !strings.Contains(b.String(), tc.want) || !strings.Contains(b.String(), "12 resolutions/s") || !strings.Contains(b.String(), "3 late") {
 			t.Errorf("text\n%s\nwants %q, the resolutions per second and the late ones", b.String(), tc.want)
+		}
+		if behind := strings.Contains(b.String(), "fell behind"); behind != (tc.res.OnDemandBehind > 0) {
+			t.Errorf("text\n%s\nsays the client fell behind: %v, with %d of %d rounds late", b.String(), behind, tc.res.OnDemandBehind, tc.res.OnDemandRounds)
 		}
 	}
 }

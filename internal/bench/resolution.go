@@ -85,7 +85,13 @@ type ResolutionResult struct {
 	OnDemand      int64   `json:"on_demand_requests"`
 	OnDemandP50Ms float64 `json:"on_demand_p50_ms"`
 	OnDemandP99Ms float64 `json:"on_demand_p99_ms"`
-	OpenAlerts    int     `json:"open_alerts_at_end"`
+	// OnDemandRounds counts the rounds over every open alert the client
+	// finished, OnDemandBehind those of them that took longer than
+	// OnDemandEvery: a client behind asks as fast as it is answered, not
+	// at the rate asked for.
+	OnDemandRounds int `json:"on_demand_rounds"`
+	OnDemandBehind int `json:"on_demand_rounds_behind"`
+	OpenAlerts     int `json:"open_alerts_at_end"`
 	// What the servers counted of the resolutions of alert transitions
 	// (for their events, on demand excluded) during the measured ingest
 	// with resolutions: computed, skipped (superseded or given up on
@@ -120,6 +126,7 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 	progress("ingest for 2 x %v without and with resolutions, by turns, %d clients", o.Duration, o.Clients)
 	var phases [2]phase
 	var onDemand []time.Duration
+	var rounds, behind int
 	var work resolutionWork
 	for range 2 {
 		for i, without := range []bool{true, false} {
@@ -128,11 +135,11 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 				return res, err
 			}
 			pctx, stopPoll := context.WithCancel(ctx)
-			polled := make(chan []time.Duration, 1)
+			polled := make(chan onDemandPoll, 1)
 			if !without && o.OnDemandEvery > 0 {
 				go func() { polled <- pollResolutions(pctx, d, o.OnDemandEvery) }()
 			} else {
-				polled <- nil
+				polled <- onDemandPoll{}
 			}
 			was := d.resolutionWork()
 			ph, err := ingestPhase(ctx, d, byParty, o.Clients, o.Batch, o.Duration/2)
@@ -140,7 +147,8 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 			if !without {
 				work = work.add(d.resolutionWork().sub(was))
 			}
-			onDemand = append(onDemand, <-polled...)
+			p := <-polled
+			onDemand, rounds, behind = append(onDemand, p.times...), rounds+p.rounds, behind+p.behind
 			if !without {
 				if alerts, aerr := d.replica("coalition", 0).Alerts(ctx); aerr == nil {
 					res.OpenAlerts = len(alerts)
@@ -168,6 +176,7 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 	}
 	res.ResolutionsSkipped, res.ResolutionsLate = int64(work.skipped), int64(work.late)
 	res.OnDemand = int64(len(onDemand))
+	res.OnDemandRounds, res.OnDemandBehind = rounds, behind
 	if len(onDemand) > 0 {
 		slices.Sort(onDemand)
 		res.OnDemandP50Ms, res.OnDemandP99Ms = ms(percentile(onDemand, 50)), ms(percentile(onDemand, 99))
@@ -176,17 +185,25 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 	return res, nil
 }
 
+// onDemandPoll is what pollResolutions did: the time of each answer, the
+// rounds over every open alert it finished, and how many of them took
+// longer than their period.
+type onDemandPoll struct {
+	times          []time.Duration
+	rounds, behind int
+}
+
 // pollResolutions asks, one request at a time until ctx ends, for the
 // resolution of each open conflict alert of coalition, every alert once
-// per period, and returns the time of each answer.
-func pollResolutions(ctx context.Context, d *deployment, period time.Duration) []time.Duration {
+// per period.
+func pollResolutions(ctx context.Context, d *deployment, period time.Duration) onDemandPoll {
 	c := d.replica("coalition", 0)
-	var times []time.Duration
+	var p onDemandPoll
 	for ctx.Err() == nil {
 		cycle := time.Now()
 		alerts, err := c.Alerts(ctx)
 		if err != nil {
-			return times
+			return p
 		}
 		for _, a := range alerts {
 			if a.Kind != "conflict" || ctx.Err() != nil {
@@ -194,7 +211,15 @@ func pollResolutions(ctx context.Context, d *deployment, period time.Duration) [
 			}
 			t0 := time.Now()
 			if _, err := c.AlertResolution(ctx, a.ID); err == nil {
-				times = append(times, time.Since(t0))
+				p.times = append(p.times, time.Since(t0))
+			}
+		}
+		// A round the end of the phase cut short counts only when it
+		// was already late.
+		if took := time.Since(cycle); ctx.Err() == nil || took > period {
+			p.rounds++
+			if took > period {
+				p.behind++
 			}
 		}
 		select {
@@ -202,7 +227,7 @@ func pollResolutions(ctx context.Context, d *deployment, period time.Duration) [
 		case <-time.After(time.Until(cycle.Add(period))):
 		}
 	}
-	return times
+	return p
 }
 
 // measureBands computes the bands of o.Scenes aircraft of the scenario,
@@ -388,6 +413,12 @@ func (res ResolutionResult) WriteText(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "  on demand during ingest: none asked (%d open alerts)\n", res.OpenAlerts)
 		return err
 	}
-	_, err := fmt.Fprintf(w, "  on demand during ingest (each open alert every %s): %d resolutions, p50 %.1f ms, p99 %.1f ms (%d open alerts)\n", res.OnDemandEvery, res.OnDemand, res.OnDemandP50Ms, res.OnDemandP99Ms, res.OpenAlerts)
+	if _, err := fmt.Fprintf(w, "  on demand during ingest (each open alert every %s): %d resolutions, p50 %.1f ms, p99 %.1f ms (%d open alerts)\n", res.OnDemandEvery, res.OnDemand, res.OnDemandP50Ms, res.OnDemandP99Ms, res.OpenAlerts); err != nil {
+		return err
+	}
+	if res.OnDemandBehind == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "    the client fell behind: %d of %d rounds over the open alerts took longer than %s, so it asked as fast as it was answered\n", res.OnDemandBehind, res.OnDemandRounds, res.OnDemandEvery)
 	return err
 }
