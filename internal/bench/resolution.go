@@ -85,10 +85,11 @@ type ResolutionResult struct {
 	OnDemand      int64   `json:"on_demand_requests"`
 	OnDemandP50Ms float64 `json:"on_demand_p50_ms"`
 	OnDemandP99Ms float64 `json:"on_demand_p99_ms"`
-	// OnDemandRounds counts the rounds over every open alert the client
-	// finished, OnDemandBehind those of them that took longer than
-	// OnDemandEvery: a client behind asks as fast as it is answered, not
-	// at the rate asked for.
+	// OnDemandRounds counts the client's rounds over every open alert
+	// (one the end of a phase cut short only when it had already taken
+	// longer than OnDemandEvery), OnDemandBehind those that took longer:
+	// a client behind asks as fast as it is answered, not at the rate
+	// asked for.
 	OnDemandRounds int `json:"on_demand_rounds"`
 	OnDemandBehind int `json:"on_demand_rounds_behind"`
 	OpenAlerts     int `json:"open_alerts_at_end"`
@@ -185,9 +186,9 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 	return res, nil
 }
 
-// onDemandPoll is what pollResolutions did: the time of each answer, the
-// rounds over every open alert it finished, and how many of them took
-// longer than their period.
+// onDemandPoll is what pollResolutions did: the time of each answer, its
+// rounds over every open alert, and how many of them took longer than
+// their period (ResolutionResult.OnDemandRounds).
 type onDemandPoll struct {
 	times          []time.Duration
 	rounds, behind int
