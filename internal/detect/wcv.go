@@ -189,6 +189,14 @@ func (w WCV) horizontalInterval(sx, sy, vx, vy, th float64) (in, out float64) {
 	if sqs <= sqD {
 		return 0, min(th, thetaD(sx, sy, vx, vy, w.DTHRM, 1))
 	}
+	if a == 0 {
+		// Outside DTHR with no relative motion the arithmetic can
+		// square (a speed below 1e-154 m/s underflows): the pair never
+		// closes in, as horizontalViolation finds at every instant. The
+		// roots below would divide by zero, and a product that does not
+		// underflow (s·v) would place the entry at once.
+		return th, 0
+	}
 	b := 2*sdv + w.TTHRS*a
 	c := sqs + w.TTHRS*sdv - sqD
 	discr := b*b - 4*a*c

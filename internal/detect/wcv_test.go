@@ -131,6 +131,50 @@ func TestWCVHeadOn(t *testing.T) {
 	}
 }
 
+// TestWCVTooSlowToSquare: a pair 20 km apart horizontally, within ZTHR
+// vertically, whose relative speed is so small that its square underflows
+// (8.6e-165 m/s, found by TestClassifyPruneIsExact in package resolve:
+// the detector called it a loss from now on, the reach test and
+// Violation did not), is no loss over the lookahead, as with no relative
+// motion at all or a slow one.
+func TestWCVTooSlowToSquare(t *testing.T) {
+	w := DO365PhaseICorrective()
+	rel := Vec3{X: 156.25, Y: -20_000, Z: 125}
+	for _, v := range []Vec3{
+		{X: -5.17030011754937e-167, Y: 8.6276094591493435e-165},
+		{Y: 1e-160},
+		{},
+		{X: 1e-3, Y: 2e-3},
+	} {
+		if l := w.Loss(rel, v, 0, 180); l.Conflict {
+			t.Errorf("relative velocity %v: %+v, want no loss", v, l)
+		}
+		if w.Violation(rel, v) {
+			t.Errorf("relative velocity %v: a violation now", v)
+		}
+	}
+	// Every direction of speeds around the one whose square underflows,
+	// closing head on or passing, for the well clear and the cylinder.
+	cyl := Cylinder{HorizontalM: 1852, VerticalM: 150}
+	for _, speed := range []float64{1e-150, 1e-154, 1e-155, 1e-158, 1e-160, 1e-162, 1e-164, 1e-166, 1e-170, 1e-300} {
+		for k := range 64 {
+			a := float64(k) * math.Pi / 32
+			v := Vec3{X: speed * math.Sin(a), Y: speed * math.Cos(a)}
+			if l := w.Loss(rel, v, 0, 180); l.Conflict {
+				t.Errorf("well clear, relative velocity %v: %+v, want no loss", v, l)
+			}
+			if l := cyl.Loss(rel, v, 0, 180); l.Conflict {
+				t.Errorf("cylinder, relative velocity %v: %+v, want no loss", v, l)
+			}
+		}
+	}
+	// Inside DTHR the same speeds are a loss throughout.
+	inside := Vec3{X: 156.25, Y: -200, Z: 125}
+	if l := w.Loss(inside, Vec3{Y: 1e-160}, 0, 180); !l.Conflict || l.TInS != 0 || l.TOutS != 180 {
+		t.Errorf("inside DTHR: %+v, want a loss over [0, 180]", l)
+	}
+}
+
 // TestDO365Thresholds pins the thresholds to DAIDALUS's float64 values
 // (README of the reference, section 3.1): 0.66 NM is 0.66*1852.0 rounded
 // once at run time, 1 ULP above 1222.32.
