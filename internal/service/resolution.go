@@ -334,10 +334,13 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 		*listed = append(*listed, *st)
 	})
 	// After the lock is released, the tracks within reach of a centre
-	// are copied again, each once for all the alerts it is near, into
-	// chunks that never move, with the centres that reach them
+	// are found, with the centres that reach them
 	// (within[found[i].from:found[i].to]); then what each can matter to
-	// is worked out.
+	// is worked out, and those that matter to something are copied
+	// again, each once for all the alerts it is near, into chunks that
+	// never move (the buffer listed goes back to nearListed on return).
+	// Copying only those: a manned aircraft's centres reach most of a
+	// city of drones, a few thousand of which can matter.
 	rv.withMatters(centres, own, now)
 	var copies stateChunks
 	var found []foundTrack
@@ -377,7 +380,7 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 			}
 		}
 		if len(within) > from {
-			found = append(found, foundTrack{st: copies.add(st), class: c, from: int32(from), to: int32(len(within))})
+			found = append(found, foundTrack{st: st, class: c, from: int32(from), to: int32(len(within))})
 		}
 	}
 	out := make([][]*track.State, len(as))
@@ -418,8 +421,12 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 			}
 			near, bits = append(near, ce.alert), append(bits, m)
 		}
+		if len(near) == 0 {
+			continue
+		}
+		kept := copies.add(st)
 		for k, a := range near {
-			out[a], matter[a] = append(out[a], st), append(matter[a], bits[k])
+			out[a], matter[a] = append(out[a], kept), append(matter[a], bits[k])
 		}
 	}
 	for a := range out {
@@ -430,7 +437,7 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 	return out, matter
 }
 
-// foundTrack is a copy of a track within reach of the centres
+// foundTrack is a track listed within reach of the centres
 // within[from:to], of class class.
 type foundTrack struct {
 	st       *track.State
