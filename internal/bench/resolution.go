@@ -86,8 +86,9 @@ type ResolutionResult struct {
 	OnDemandP50Ms float64 `json:"on_demand_p50_ms"`
 	OnDemandP99Ms float64 `json:"on_demand_p99_ms"`
 	// OnDemandRounds counts the client's rounds over every open alert
-	// (one the end of a phase cut short only when it had already taken
-	// longer than OnDemandEvery), OnDemandBehind those that took longer:
+	// (a round cut short by the end of a phase counts only when it had
+	// already taken longer than OnDemandEvery), OnDemandBehind those
+	// that took longer:
 	// a client behind asks as fast as it is answered, not at the rate
 	// asked for.
 	OnDemandRounds int `json:"on_demand_rounds"`

@@ -145,9 +145,10 @@ const wholeEarthM = 1e8
 // least the speed of every live track of that class and maxStaleS at
 // least how long before now any of them was reported (0 when none was
 // before now). A negative radius asks for no track of that class. So
-// that it returns the same as Select(keep), keep must accept only the
-// tracks of class c within the radius radiusM would give for the
-// track's own speed and age.
+// that it returns the same as a scan of every live track with keep
+// (Select, in the tests), keep must accept only the tracks of class c
+// within the radius radiusM would give for the track's own speed and
+// age.
 func (e *Engine) SelectNear(centres [][3]float64, now time.Time, radiusM func(centre int, class string, maxSpeedMps, maxStaleS float64) float64, keep func(*track.State) bool) []track.State {
 	x := &e.near
 	x.query++

@@ -30,7 +30,9 @@ import (
 // vertical window of WCV_TCOA::vertical_WCV_interval, then the horizontal
 // interval of WCV_TAUMOD::horizontal_WCV_interval within it), with
 // DAIDALUS's tolerances (almostEquals) in the same places, so that only
-// answers decided by the last bit of an input can differ. A conflict
+// answers decided by the last bit of an input can differ, and one on
+// purpose: a pair outside DTHR whose relative horizontal speed squares
+// to zero never closes in, where DAIDALUS's roots divide by zero. A conflict
 // exists when t_in is almost less than t_out (LossData): an interval of
 // (almost) zero length is none.
 type WCV struct {
@@ -191,7 +193,8 @@ func (w WCV) horizontalInterval(sx, sy, vx, vy, th float64) (in, out float64) {
 	}
 	if a == 0 {
 		// Outside DTHR with no relative motion the arithmetic can
-		// square (a speed below 1e-154 m/s underflows): the pair never
+		// square (a speed below about 1e-162 m/s squares to zero; a
+		// subnormal square takes the general path): the pair never
 		// closes in, as horizontalViolation finds at every instant. The
 		// roots below would divide by zero, and a product that does not
 		// underflow (s·v) would place the entry at once.

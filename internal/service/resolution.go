@@ -219,10 +219,10 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // near the alerts' aircraft, not every live track, and nothing more
 // under the lock; after it is released, it rules out most of them by
 // the reach of each centre and the first test of Matter (Matter.Reaches,
-// a few multiplications), keeps one copy of each of the others for all
-// the alerts it is near (a manned aircraft's reach covers a whole city
-// of drones: copied per alert, the copies cost more than the query), and
-// runs the full tests of Matter on them.
+// a few multiplications), runs the full tests of Matter on the others,
+// and keeps one copy of each that matters for all the alerts it is near
+// (a manned aircraft's reach covers a whole city of drones: copied per
+// alert, the copies cost more than the query).
 func (s *Service) nearAlertsMatter(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, [][]matterBits) {
 	return s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
 		s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
