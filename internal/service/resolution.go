@@ -993,6 +993,7 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 		if len(live) == 0 {
 			return
 		}
+		live, livePending = sharingAircraftTogether(live, livePending)
 		// The CPU time of the task is its thread's while it runs on one
 		// (where the system tells it), counted before each resolution is
 		// released: whoever sees one computed sees its time counted.
@@ -1042,4 +1043,59 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 		}
 	}()
 	return ps
+}
+
+// sharingAircraftTogether orders the alerts of one task (with their
+// pending resolutions, pending[i] that of live[i]) so that the alerts
+// sharing an aircraft are resolved one after the other, in as few groups
+// (resolveGroup) as they fill: a group reads the tracks near its alerts
+// once and computes the bands of an aircraft in several of its alerts
+// once (sharedBands). A manned aircraft over a city of drones is in
+// several alerts of one commit, which the engine hands over in its own
+// order, spread over the groups among the drones' alerts: its bands,
+// against the thousands of drones that can matter to them, were computed
+// once per group it was in (BENCHMARKS.md). Each alert goes with the
+// aircraft it shares with the most others (the first in key order among
+// equals); those of one aircraft come in the order they came, the most
+// shared aircraft first, then the alerts sharing none, in the order they
+// came. The resolutions are the same in any order: each is computed from
+// the tracks of its group's one read.
+func sharingAircraftTogether(live []*alert.Alert, pending []*pendingResolution) ([]*alert.Alert, []*pendingResolution) {
+	keyOf := func(ac *alert.Aircraft) track.Key { return track.Key{Party: ac.Party, Aircraft: ac.Aircraft} }
+	alertsOf := map[track.Key]int{}
+	for _, a := range live {
+		for i := range a.Aircraft {
+			alertsOf[keyOf(&a.Aircraft[i])]++
+		}
+	}
+	type entry struct {
+		key    track.Key
+		shared int // alerts of key, 1 when the alert shares no aircraft
+		at     int // its place in live
+	}
+	entries := make([]entry, len(live))
+	for n, a := range live {
+		e := entry{shared: 1, at: n}
+		for i := range a.Aircraft {
+			k := keyOf(&a.Aircraft[i])
+			if c := alertsOf[k]; c > e.shared || c == e.shared && c > 1 && k.Compare(e.key) < 0 {
+				e.key, e.shared = k, c
+			}
+		}
+		entries[n] = e
+	}
+	slices.SortStableFunc(entries, func(x, y entry) int {
+		switch {
+		case x.shared == 1 && y.shared == 1:
+			return 0
+		case x.shared != y.shared:
+			return y.shared - x.shared
+		}
+		return x.key.Compare(y.key)
+	})
+	outLive, outPending := make([]*alert.Alert, len(live)), make([]*pendingResolution, len(live))
+	for n, e := range entries {
+		outLive[n], outPending[n] = live[e.at], pending[e.at]
+	}
+	return outLive, outPending
 }
