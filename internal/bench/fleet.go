@@ -105,11 +105,18 @@ func groupByParty(as []aircraft) map[string][]aircraft {
 // position seconds older than its time would move the aircraft back along
 // its path at each report, as no aircraft flies, and every prediction of
 // its conflicts with it. An aircraft without a time is taken as at now.
+// The time between is the wall clock's, the one the reports are stamped
+// with and the server reads, not the monotonic clock's Sub would use: a
+// virtual machine's wall clock can move against its monotonic one (set,
+// slewed, or caught up after the machine was paused), and each report
+// would then be off by its aircraft's speed times the difference (a CI
+// run saw 5 m).
 func advanceTo(as []aircraft, now time.Time) {
+	now = now.Round(0)
 	for i := range as {
 		a := &as[i]
 		if !a.at.IsZero() {
-			dtS := now.Sub(a.at).Seconds()
+			dtS := now.Sub(a.at.Round(0)).Seconds()
 			a.latDeg += a.velNorthMps * dtS / 111_195
 			if a.latDeg > 90 || a.latDeg < -90 {
 				// Over a pole: on down the other side of it.
