@@ -288,7 +288,8 @@ func TestGreenMatchesMembers(t *testing.T) {
 
 // TestHullHoldsEverySpan: the range a test's reach is judged on (hull)
 // holds every span of the ranges left, so that no piece tested is out of
-// it.
+// it, and is the smallest that does (a wider one would let the reach
+// test keep intruders that cannot meet any piece).
 func TestHullHoldsEverySpan(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		lo := rapid.Float64Range(-100, 100).Draw(t, "lo")
@@ -305,10 +306,16 @@ func TestHullHoldsEverySpan(t *testing.T) {
 		if hlo < lo || hhi > hi {
 			t.Fatalf("hull [%g, %g] out of [%g, %g]", hlo, hhi, lo, hi)
 		}
+		// The smallest such range: its ends are a span's ends.
+		minLo, maxHi := math.Inf(1), math.Inf(-1)
 		for _, x := range s {
 			if x.lo < hlo || x.hi > hhi {
 				t.Fatalf("span %v out of the hull [%g, %g] of %v", x, hlo, hhi, s)
 			}
+			minLo, maxHi = min(minLo, x.lo), max(maxHi, x.hi)
+		}
+		if len(s) > 0 && (hlo != minLo || hhi != maxHi) {
+			t.Fatalf("hull [%g, %g] of %v, want the smallest [%g, %g]", hlo, hhi, s, minLo, maxHi)
 		}
 		if len(s) == 0 && (hlo != lo || hhi != hi) {
 			t.Fatalf("hull of none [%g, %g], want [%g, %g]", hlo, hhi, lo, hi)
