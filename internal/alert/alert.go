@@ -97,6 +97,9 @@ type Aircraft struct {
 	VelUpMps    float64 `json:"vel_up_mps"`
 }
 
+// Key is the aircraft's track key.
+func (ac *Aircraft) Key() track.Key { return track.Key{Party: ac.Party, Aircraft: ac.Aircraft} }
+
 // AircraftOf converts a track to its alert form.
 func AircraftOf(s *track.State) Aircraft {
 	return Aircraft{

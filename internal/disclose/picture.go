@@ -448,8 +448,8 @@ func (p *Picture) Alerts(trs []alert.Transition, now time.Time) {
 			}
 		case a.State != alert.StateCleared && !isOpen:
 			o := openAlert{all: a.ForEveryone()}
-			for _, ac := range a.Aircraft {
-				o.keys = append(o.keys, track.Key{Party: ac.Party, Aircraft: ac.Aircraft})
+			for i := range a.Aircraft {
+				o.keys = append(o.keys, a.Aircraft[i].Key())
 			}
 			if !o.all {
 				for _, name := range a.Parties() {

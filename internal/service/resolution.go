@@ -279,8 +279,8 @@ type nearReader func(keys []track.Key, centresOf func(own []*track.State) ([][3]
 func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, read nearReader) ([][]*track.State, [][]matterBits) {
 	var keys []track.Key
 	for _, a := range as {
-		for _, ac := range a.Aircraft {
-			keys = append(keys, track.Key{Party: ac.Party, Aircraft: ac.Aircraft})
+		for i := range a.Aircraft {
+			keys = append(keys, a.Aircraft[i].Key())
 		}
 	}
 	var centres []nearCentre
@@ -698,8 +698,8 @@ type sharedBands map[track.Key]resolve.Bands
 func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, near []*track.State, matter []matterBits, shared sharedBands) Resolution {
 	res := Resolution{AlertID: a.ID, Time: now.UTC()}
 	keys := make([]track.Key, len(a.Aircraft))
-	for i, ac := range a.Aircraft {
-		keys[i] = track.Key{Party: ac.Party, Aircraft: ac.Aircraft}
+	for i := range a.Aircraft {
+		keys[i] = a.Aircraft[i].Key()
 	}
 	own := make([]*track.State, len(keys))
 	// The class of each track near (ok false for one the rules no longer
@@ -1061,11 +1061,10 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 // came. The resolutions are the same in any order: each is computed from
 // the tracks of its group's one read.
 func sharingAircraftTogether(live []*alert.Alert, pending []*pendingResolution) ([]*alert.Alert, []*pendingResolution) {
-	keyOf := func(ac *alert.Aircraft) track.Key { return track.Key{Party: ac.Party, Aircraft: ac.Aircraft} }
 	alertsOf := map[track.Key]int{}
 	for _, a := range live {
 		for i := range a.Aircraft {
-			alertsOf[keyOf(&a.Aircraft[i])]++
+			alertsOf[a.Aircraft[i].Key()]++
 		}
 	}
 	type entry struct {
@@ -1077,7 +1076,7 @@ func sharingAircraftTogether(live []*alert.Alert, pending []*pendingResolution) 
 	for n, a := range live {
 		e := entry{shared: 1, at: n}
 		for i := range a.Aircraft {
-			k := keyOf(&a.Aircraft[i])
+			k := a.Aircraft[i].Key()
 			if c := alertsOf[k]; c > e.shared || c == e.shared && c > 1 && k.Compare(e.key) < 0 {
 				e.key, e.shared = k, c
 			}
