@@ -15,8 +15,13 @@ import (
 // until a store transaction that carries their events, audit records and
 // hotline items has committed:
 //
-//   - The first try commits everything queued in one transaction (group
-//     commit: the batches that arrived meanwhile share it).
+//   - A batch's caller first waits for the resolutions of its own
+//     transitions (resolution.go), holding no lock, so that the commits
+//     of the others go on meanwhile; then it commits, in one transaction,
+//     the queue up to its own transitions and, after them, those whose
+//     resolutions are ready (group commit: the batches that arrived
+//     meanwhile share it). A commit without a caller (the periodic job,
+//     shutdown, a take-over) commits everything queued.
 //   - When that fails, the queue is tried again alert by alert, each in its
 //     own transaction, so that an alert that cannot be written holds back
 //     no other alert (of another party, say): what committed is released,
@@ -47,7 +52,12 @@ type queued struct {
 type commitWaiter struct {
 	left int           // transitions not yet committed; tactical.mu held
 	done chan struct{} // closed when left reaches 0
+	// res are the resolutions being computed for the batch's transitions.
+	res []*pendingResolution
 }
+
+// ready reports whether a commit would not wait for q's resolution.
+func (q *queued) ready() bool { return q.res == nil || q.res.ready() }
 
 // Backoff between failed attempts: commitBackoffMin doubling up to
 // commitBackoffMax.
@@ -93,6 +103,9 @@ func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter
 	for i, tr := range trs {
 		t.supersede(tr.ID, ps[i])
 		t.pending = append(t.pending, queued{tr: tr, w: w, res: ps[i]})
+		if w != nil && ps[i] != nil {
+			w.res = append(w.res, ps[i])
+		}
 	}
 	return w
 }
@@ -127,14 +140,21 @@ func release(qs []queued) {
 	}
 }
 
-// commitTransitions returns once the transitions behind w are committed,
-// trying the commit itself (it serves everything queued) and again after
-// each backoff. When ctx ends first it returns an error, and the
-// transitions stay queued: the next caller or the periodic job commits
-// them.
+// commitTransitions returns once the transitions behind w are committed:
+// it waits for their resolutions (each at most until its deadline), then
+// tries the commit itself (it serves the queue up to w's transitions and
+// what is ready after them) and again after each backoff. When ctx ends
+// first it returns an error, and the transitions stay queued: the next
+// caller or the periodic job commits them.
 func (s *Service) commitTransitions(ctx context.Context, w *commitWaiter) error {
 	if w == nil {
 		return nil
+	}
+	// Waited for here, not under the commit's lock: the commits of the
+	// batches before this one, whose resolutions are ready, are not held
+	// up by these (BENCHMARKS.md).
+	for _, p := range w.res {
+		p.await()
 	}
 	for {
 		select {
@@ -142,7 +162,7 @@ func (s *Service) commitTransitions(ctx context.Context, w *commitWaiter) error 
 			return nil
 		default:
 		}
-		wait, err := s.commitQueued(ctx)
+		wait, err := s.commitQueued(ctx, w)
 		if err == nil {
 			continue
 		}
@@ -160,25 +180,53 @@ func (s *Service) commitTransitions(ctx context.Context, w *commitWaiter) error 
 // failure runs.
 var errBackingOff = errors.New("service: waiting before the next commit of alert transitions")
 
-// commitQueued makes one attempt at committing every queued transition,
-// unless the backoff of a previous failure still runs. On failure it
-// returns how long to wait before the next attempt.
-func (s *Service) commitQueued(ctx context.Context) (time.Duration, error) {
+// commitQueued makes one attempt at committing the queued transitions
+// for w (takeQueued; nil: all of them), unless the backoff of a previous
+// failure still runs. On failure it returns how long to wait before the
+// next attempt.
+func (s *Service) commitQueued(ctx context.Context, w *commitWaiter) (time.Duration, error) {
 	t := s.tac
 	t.commitMu.Lock()
 	defer t.commitMu.Unlock()
 	if wait := time.Until(t.retryAt); t.failures > 0 && wait > 0 {
 		return wait, errBackingOff
 	}
-	return s.commitQueuedLocked(ctx)
+	return s.commitQueuedLocked(ctx, w)
+}
+
+// takeQueued removes from the queue and returns what a commit for w
+// takes (t.mu held): with w nil, everything; otherwise the queue up to
+// w's last transition (none when they are all committed already) and,
+// after it, each transition up to the first whose resolution is not
+// ready, so that a commit waits only for resolutions queued before its
+// caller's, which were started before them.
+func (t *tactical) takeQueued(w *commitWaiter) []queued {
+	n := len(t.pending)
+	if w != nil {
+		n = 0
+		for i := range t.pending {
+			if t.pending[i].w == w {
+				n = i + 1
+			}
+		}
+		for n < len(t.pending) && t.pending[n].ready() {
+			n++
+		}
+	}
+	batch := t.pending[:n:n]
+	if n == len(t.pending) {
+		t.pending = nil
+	} else {
+		t.pending = t.pending[n:]
+	}
+	return batch
 }
 
 // commitQueuedLocked is commitQueued with t.commitMu held and no backoff.
-func (s *Service) commitQueuedLocked(ctx context.Context) (time.Duration, error) {
+func (s *Service) commitQueuedLocked(ctx context.Context, w *commitWaiter) (time.Duration, error) {
 	t := s.tac
 	t.mu.Lock()
-	batch := t.pending
-	t.pending = nil
+	batch := t.takeQueued(w)
 	t.mu.Unlock()
 	if len(batch) == 0 {
 		return 0, nil
@@ -293,7 +341,7 @@ func (s *Service) commitQueuedJob(ctx context.Context, _ time.Time) error {
 	if s.tac.queuedTransitions() == 0 {
 		return nil
 	}
-	_, err := s.commitQueued(ctx)
+	_, err := s.commitQueued(ctx, nil)
 	if errors.Is(err, errBackingOff) {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
@@ -234,5 +235,96 @@ func TestOneAlertsFailureIsNotAnothers(t *testing.T) {
 	tickUntilCommitted(t, s)
 	if missing := alertReached(t, f.Store, "C1", "R1", [2]string{"coalition", "russia"}); len(missing) > 0 {
 		t.Fatalf("the alert of C1/R1 lacks %v once it could be written", missing)
+	}
+}
+
+// TestCommitWaitsOnlyForResolutionsBeforeItsCaller: a caller's commit
+// takes the queue up to its own transitions and, after them, only those
+// whose resolutions are ready: a younger batch whose resolution is still
+// being computed neither holds it back nor is committed without it. The
+// periodic job then commits what is left once it is ready.
+func TestCommitWaitsOnlyForResolutionsBeforeItsCaller(t *testing.T) {
+	s, f := newFaultyService(t)
+	now := time.Now().UTC()
+	conflict := func(id, a, b string) alert.Transition {
+		return alert.Transition{ID: id, Kind: alert.KindConflict, Level: "caution", State: alert.StateRaised, Time: now,
+			Aircraft: []alert.Aircraft{{Party: "coalition", Aircraft: a, Class: "manned"}, {Party: "russia", Aircraft: b, Class: "manned"}}}
+	}
+	ready := func(id string) *pendingResolution {
+		p := newPendingResolution()
+		p.res = &Resolution{AlertID: id, Time: now}
+		close(p.done)
+		return p
+	}
+	// Still being computed long after the first commit: one that waited
+	// for it would come back late, without it, and with the queue empty.
+	slow := newPendingResolution()
+	slow.deadline = time.Now().Add(30 * time.Second)
+	first := &commitWaiter{left: 2, done: make(chan struct{}), res: []*pendingResolution{ready("X1"), ready("X2")}}
+	younger := &commitWaiter{left: 1, done: make(chan struct{}), res: []*pendingResolution{slow}}
+	youngest := &commitWaiter{left: 1, done: make(chan struct{}), res: []*pendingResolution{ready("X4")}}
+	tac := s.tac
+	tac.mu.Lock()
+	tac.pending = []queued{
+		{tr: conflict("X1", "C1", "R1"), w: first, res: first.res[0]},
+		{tr: conflict("X2", "C2", "R2"), w: first, res: first.res[1]},
+		{tr: conflict("X3", "C3", "R3"), w: younger, res: slow},
+		{tr: conflict("X4", "C4", "R4"), w: youngest, res: youngest.res[0]},
+	}
+	tac.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.commitTransitions(ctx, first); err != nil {
+		t.Fatalf("the first batch's commit: %v", err)
+	}
+	if left := tac.queuedTransitions(); left != 2 {
+		t.Fatalf("%d transitions left queued after the first batch's commit, want the younger two", left)
+	}
+	select {
+	case <-younger.done:
+		t.Fatal("the younger batch was committed before its resolution was ready")
+	case <-youngest.done:
+		t.Fatal("a batch queued after one whose resolution is not ready was committed ahead of it")
+	default:
+	}
+	if got := alertEvents(t, f.Store); !slices.Equal(got, []string{"alert_raised X1", "alert_raised X2"}) {
+		t.Fatalf("alert events after the first commit: %v, want X1 and X2", got)
+	}
+
+	slow.res = &Resolution{AlertID: "X3", Time: now}
+	close(slow.done)
+	if err := s.commitTransitions(ctx, youngest); err != nil {
+		t.Fatalf("the youngest batch's commit: %v", err)
+	}
+	for name, w := range map[string]*commitWaiter{"younger": younger, "youngest": youngest} {
+		select {
+		case <-w.done:
+		default:
+			t.Fatalf("the %s batch is not released after the queue was committed", name)
+		}
+	}
+	if got := alertEvents(t, f.Store); !slices.Equal(got, []string{"alert_raised X1", "alert_raised X2", "alert_raised X3", "alert_raised X4"}) {
+		t.Fatalf("alert events: %v, want every alert, in order", got)
+	}
+	// Each event carries its alert's resolution, the slow one's too.
+	err := f.Store.View(context.Background(), func(tx store.Tx) error {
+		evs, err := tx.EventsAfter(0, 1000)
+		for _, e := range evs {
+			var body struct {
+				ID         string
+				Resolution *Resolution
+			}
+			if e.Kind != "alert_raised" || json.Unmarshal(e.Body, &body) != nil {
+				continue
+			}
+			if body.Resolution == nil || body.Resolution.AlertID != body.ID {
+				t.Errorf("the event of %s for %v carries resolution %+v", body.ID, e.Audience, body.Resolution)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

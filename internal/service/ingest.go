@@ -49,7 +49,7 @@ func (e *ReportError) Error() string { return fmt.Sprintf("reports[%d].%s", e.In
 // waiting to be committed (commit.go). Transitions are queued under mu in
 // the order the engine produced them and committed by whichever caller
 // holds commitMu (group commit: one store transaction carries the
-// transitions of every batch that arrived meanwhile).
+// transitions of the batches that arrived meanwhile, takeQueued).
 type tactical struct {
 	// eng is replaced (under mu) when the rules change; readers load it.
 	eng atomic.Pointer[alert.Engine]
@@ -252,15 +252,15 @@ func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, 
 }
 
 // resolutions collects, by alert id, the resolutions of the queued
-// transitions that have one, waiting at most resolutionWait for each still
-// being computed: an alert is never held back for long by its resolution
-// (one not ready is left out of its events, and asked for on demand). An
+// transitions that have one, waiting for each still being computed at
+// most until resolutionWait after its transition was queued: an alert is
+// never held back for long by its resolution (one not ready is left out
+// of its events, and asked for on demand). An
 // alert gets the resolution of its latest transition: one superseded by a
 // newer transition of the alert is taken only if it is ready, never waited
 // for (the newer one, in this commit or a later one, carries its own).
 func (s *Service) resolutions(qs []queued) map[string]*Resolution {
 	var out map[string]*Resolution
-	deadline := time.Now().Add(resolutionWait)
 	// Latest first: an alert's earlier transitions in this commit are
 	// passed over, so that its events never carry a resolution of older
 	// positions while the newest is not ready.
@@ -286,7 +286,7 @@ func (s *Service) resolutions(qs []queued) map[string]*Resolution {
 			// Late once, however often the commit is tried; not late
 			// when a newer transition of the alert took its place
 			// meanwhile (that one carries a resolution of its own).
-			if r, first = q.res.wait(deadline); r == nil && first && !q.res.superseded.Load() {
+			if r, first = q.res.wait(); r == nil && first && !q.res.superseded.Load() {
 				s.log.Warn("the resolution of an alert was not ready in time for its events", "alert", q.tr.ID)
 				s.m.ResolutionsLate.Inc()
 			}

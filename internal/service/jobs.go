@@ -86,7 +86,7 @@ func (s *Service) applyRules(ctx context.Context, old, r rules.Rules) error {
 // audit checkpoint, so that the whole chain is signed.
 func (s *Service) shutdownJobs(ctx context.Context) error {
 	for s.tac.queuedTransitions() > 0 {
-		wait, err := s.commitQueued(ctx)
+		wait, err := s.commitQueued(ctx, nil)
 		if err == nil {
 			continue
 		}

@@ -124,7 +124,7 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	t.mu.Lock()
 	t.pending = append(first, t.pending...)
 	t.mu.Unlock()
-	if _, err := s.commitQueuedLocked(ctx); err != nil {
+	if _, err := s.commitQueuedLocked(ctx, nil); err != nil {
 		return err
 	}
 	s.log.Info("took over detection", "transitions", len(trs))

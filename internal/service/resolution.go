@@ -918,28 +918,67 @@ func (c *clearedAlerts) get(id string) (clearedAlert, bool) {
 	return a, ok
 }
 
-// resolutionWait bounds how long a commit waits for a resolution still
-// being computed.
+// resolutionWait bounds how long the events of a transition wait for its
+// resolution, from the moment the transition is queued: however many
+// commits it waits behind, an alert is not held back longer by its
+// resolution.
 const resolutionWait = 250 * time.Millisecond
 
 // pendingResolution is the resolution of one transition being computed.
 type pendingResolution struct {
 	done chan struct{}
 	res  *Resolution
+	// deadline is resolutionWait after the transition was queued: no
+	// commit waits for it later.
+	deadline time.Time
 	// late is set when the commit went on without it, superseded when a
 	// newer transition of the alert was queued with a resolution of its
 	// own: if not started yet, it is not computed at all.
 	late, superseded atomic.Bool
 }
 
-// wait returns the resolution, or nil when it is not ready by deadline;
-// first tells whether this wait is the one that gave up on it (a commit
-// tried again after a store failure waits again for the same one).
-func (p *pendingResolution) wait(deadline time.Time) (res *Resolution, first bool) {
+// newPendingResolution is the resolution of a transition queued now.
+func newPendingResolution() *pendingResolution {
+	return &pendingResolution{done: make(chan struct{}), deadline: time.Now().Add(resolutionWait)}
+}
+
+// await returns once the resolution is computed (or skipped) or its
+// deadline has passed, whichever comes first.
+func (p *pendingResolution) await() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	timer := time.NewTimer(time.Until(p.deadline))
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+	}
+}
+
+// ready reports whether a commit would not wait for it: computed or
+// skipped, superseded (never waited for), or past its deadline.
+func (p *pendingResolution) ready() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+	}
+	return p.superseded.Load() || !time.Now().Before(p.deadline)
+}
+
+// wait returns the resolution, or nil when it is not ready by its
+// deadline; first tells whether this wait is the one that gave up on it
+// (a commit tried again after a store failure waits again for the same
+// one, and returns at once).
+func (p *pendingResolution) wait() (res *Resolution, first bool) {
+	p.await()
 	select {
 	case <-p.done:
 		return p.res, false
-	case <-time.After(time.Until(deadline)):
+	default:
 		return nil, !p.late.Swap(true)
 	}
 }
@@ -963,7 +1002,7 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 	var todo []int
 	for i := range trs {
 		if tr := &trs[i]; tr.Kind == alert.KindConflict && tr.State != alert.StateCleared {
-			ps[i] = &pendingResolution{done: make(chan struct{})}
+			ps[i] = newPendingResolution()
 			todo = append(todo, i)
 		}
 	}
