@@ -241,8 +241,9 @@ func TestOneAlertsFailureIsNotAnothers(t *testing.T) {
 // TestCommitWaitsOnlyForResolutionsBeforeItsCaller: a caller's commit
 // takes the queue up to its own transitions and, after them, only those
 // whose resolutions are ready: a younger batch whose resolution is still
-// being computed neither holds it back nor is committed without it. The
-// periodic job then commits what is left once it is ready.
+// being computed neither holds it back nor is committed without it (nor
+// counted late). The youngest batch's caller then commits what is left,
+// once it is ready, each event with its resolution.
 func TestCommitWaitsOnlyForResolutionsBeforeItsCaller(t *testing.T) {
 	s, f := newFaultyService(t)
 	now := time.Now().UTC()
@@ -306,6 +307,9 @@ func TestCommitWaitsOnlyForResolutionsBeforeItsCaller(t *testing.T) {
 	}
 	if got := alertEvents(t, f.Store); !slices.Equal(got, []string{"alert_raised X1", "alert_raised X2", "alert_raised X3", "alert_raised X4"}) {
 		t.Fatalf("alert events: %v, want every alert, in order", got)
+	}
+	if late := counterValue(t, s.Metrics().ResolutionsLate); late != 0 {
+		t.Fatalf("%v resolutions counted late, want none", late)
 	}
 	// Each event carries its alert's resolution, the slow one's too.
 	err := f.Store.View(context.Background(), func(tx store.Tx) error {

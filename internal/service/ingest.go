@@ -255,10 +255,10 @@ func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, 
 // transitions that have one, waiting for each still being computed at
 // most until resolutionWait after its transition was queued: an alert is
 // never held back for long by its resolution (one not ready is left out
-// of its events, and asked for on demand). An
-// alert gets the resolution of its latest transition: one superseded by a
-// newer transition of the alert is taken only if it is ready, never waited
-// for (the newer one, in this commit or a later one, carries its own).
+// of its events, and asked for on demand). An alert gets the resolution
+// of its latest transition: one superseded by a newer transition of the
+// alert is taken only if it is ready, never waited for (the newer one, in
+// this commit or a later one, carries its own).
 func (s *Service) resolutions(qs []queued) map[string]*Resolution {
 	var out map[string]*Resolution
 	// Latest first: an alert's earlier transitions in this commit are
