@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -330,5 +332,71 @@ func TestCommitWaitsOnlyForResolutionsBeforeItsCaller(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTakeQueuedIsTheCallersPrefix: on random queues of a few batches,
+// some resolutions ready and some not, what a commit for a batch takes is
+// a prefix of the queue (the rest stays queued, in order) that holds every
+// transition of the batch, and after the batch's last one only ready ones,
+// as many as follow it; a commit without a caller takes everything.
+func TestTakeQueuedIsTheCallersPrefix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, uint64(time.Now().UnixNano())))
+	done := newPendingResolution()
+	close(done.done)
+	superseded := newPendingResolution()
+	superseded.superseded.Store(true)
+	late := newPendingResolution()
+	late.deadline = time.Now().Add(-time.Second)
+	running := newPendingResolution()
+	running.deadline = time.Now().Add(time.Hour)
+	states := []*pendingResolution{nil, done, superseded, late, running}
+	for range 2000 {
+		waiters := make([]*commitWaiter, 1+rng.IntN(4))
+		for i := range waiters {
+			waiters[i] = &commitWaiter{}
+		}
+		queue := make([]queued, rng.IntN(12))
+		for i := range queue {
+			queue[i] = queued{tr: alert.Transition{ID: fmt.Sprint(i)}, w: waiters[rng.IntN(len(waiters))], res: states[rng.IntN(len(states))]}
+		}
+		var w *commitWaiter
+		if rng.IntN(5) > 0 {
+			w = waiters[rng.IntN(len(waiters))]
+		}
+		tac := &tactical{pending: slices.Clone(queue)}
+		batch := tac.takeQueued(w)
+		rest := tac.pending
+		if len(batch)+len(rest) != len(queue) {
+			t.Fatalf("took %d and left %d of %d", len(batch), len(rest), len(queue))
+		}
+		for i, q := range append(slices.Clone(batch), rest...) {
+			if q.tr.ID != queue[i].tr.ID {
+				t.Fatalf("the queue's order changed: %v then %v", batch, rest)
+			}
+		}
+		if w == nil {
+			if len(rest) > 0 {
+				t.Fatalf("a commit without a caller left %d queued", len(rest))
+			}
+			continue
+		}
+		last := -1
+		for i, q := range queue {
+			if q.w == w {
+				last = i
+			}
+		}
+		if len(batch) <= last {
+			t.Fatalf("the caller's transition %d was left queued (took %d)", last, len(batch))
+		}
+		for _, q := range batch[last+1:] {
+			if !q.ready() {
+				t.Fatalf("took transition %s after the caller's, whose resolution is not ready", q.tr.ID)
+			}
+		}
+		if len(rest) > 0 && rest[0].ready() {
+			t.Fatalf("left transition %s queued, whose resolution is ready, after the caller's", rest[0].tr.ID)
+		}
 	}
 }
