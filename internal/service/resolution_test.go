@@ -194,8 +194,9 @@ func TestResolutionInMetroTrafficConsidersEveryAircraftThatMatters(t *testing.T)
 
 // TestNearAlertsAreOfTheMomentOfTheRead: the tracks nearAlertsBy
 // returns near a group of alerts of manned aircraft, and what each can
-// matter to, are those of the moment the engine's lock was held (alert.Engine.NearOf), even though
-// the tracks are tested against the centres after it is released: every
+// matter to, are those of the moment the engine's lock was held
+// (alert.Engine.NearOf), even though the tracks are tested against the
+// centres after it is released: every
 // aircraft of a city reporting again, elsewhere, between the read and
 // the tests changes nothing, nor does another search reusing the buffer
 // the tracks were copied into. The same search after those reports finds
