@@ -446,7 +446,7 @@ func NewEngine(r rules.Rules, g Grid, conf Conformance) *Engine {
 		conf:      conf,
 		conflicts: make(map[uint64]*Conflict),
 		parties:   make(map[string]int32),
-		near:      newNearIndex(len(p.Table.classes), nearCellM),
+		near:      newNearIndex(nearCellsM(r, p.Table)),
 	}
 	for _, ent := range p.Table.entries {
 		eg := g

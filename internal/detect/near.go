@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/track"
 )
 
@@ -21,8 +22,9 @@ import (
 // growth for the whole class: each report loosens them, each Expire
 // (the periodic job, which reads every track anyway) makes them exact.
 type nearIndex struct {
-	// cellM is the edge of the cubes (nearCellM but in tests).
-	cellM float64
+	// cellM[c] is the edge of the cubes of class c (nearCellsM but in
+	// tests).
+	cellM []float64
 	cells map[nearCell]*nearList
 	// cellOf[id] is the cube track id is listed in, at[id] its place in
 	// the cube's list (-1: not listed).
@@ -53,8 +55,8 @@ type nearCell struct {
 	x, y, z int32
 }
 
-// nearCellM is the edge of the index's cubes. The resolution of an
-// airliner reaches some 200-250 km (its lookahead at its fastest
+// nearCellM is the largest edge of the index's cubes. The resolution of
+// an airliner reaches some 200-250 km (its lookahead at its fastest
 // candidate and the fastest track's speed): a query then reads some 64
 // cubes per centre, most of them empty above or below the traffic.
 // Measured on global 25,000 (BenchmarkNearAlerts in package service),
@@ -62,11 +64,36 @@ type nearCell struct {
 // 100 and 400 km (see BENCHMARKS.md).
 const nearCellM = 200_000
 
+// nearMinCellM is the smallest edge: below it a query of a slow class
+// reads more cubes than it saves tracks.
+const nearMinCellM = 1_000
+
+// nearCellsM is the edge of the cubes of each class of t: about the
+// radius of the query around an aircraft of the class for the tracks of
+// the class, twice its fastest ground speed over the lookahead of its
+// pair with itself, within nearMinCellM and nearCellM. With one edge
+// for every class, 200 km, the query for the drones near a drone (6 km
+// with the default rules) read every drone of a city (19,000 of metro
+// 25,000's): at 6 km it reads some 5,000, and the search of an alert
+// of two drones takes a third less CPU (BENCHMARKS.md). An airliner's
+// query for drones reaches past a city and reads the city's cubes
+// whatever their edge.
+func nearCellsM(r rules.Rules, t *Table) []float64 {
+	out := make([]float64, len(t.classes))
+	for c, class := range t.classes {
+		// Every pair of classes has its entry (NewTable).
+		lookS := t.For(uint8(c), uint8(c)).LookaheadS
+		out[c] = min(max(2*r.PerformanceFor(class).MaxGroundSpeedMps*lookS, nearMinCellM), nearCellM)
+	}
+	return out
+}
+
 // nearPadM widens each query: the exact test the caller applies rounds
 // differently from the cube arithmetic.
 const nearPadM = 1
 
-func newNearIndex(classes int, cellM float64) nearIndex {
+func newNearIndex(cellM []float64) nearIndex {
+	classes := len(cellM)
 	x := nearIndex{
 		cellM:       cellM,
 		cells:       make(map[nearCell]*nearList),
@@ -82,9 +109,9 @@ func newNearIndex(classes int, cellM float64) nearIndex {
 
 func (x *nearIndex) cellAt(class uint8, ecef [3]float64) nearCell {
 	return nearCell{class: class,
-		x: int32(math.Floor(ecef[0] / x.cellM)),
-		y: int32(math.Floor(ecef[1] / x.cellM)),
-		z: int32(math.Floor(ecef[2] / x.cellM)),
+		x: int32(math.Floor(ecef[0] / x.cellM[class])),
+		y: int32(math.Floor(ecef[1] / x.cellM[class])),
+		z: int32(math.Floor(ecef[2] / x.cellM[class])),
 	}
 }
 
@@ -196,8 +223,8 @@ func (e *Engine) SelectNear(centres [][3]float64, now time.Time, radiusM func(ce
 					lo[k], hi[k] = math.MinInt32, math.MaxInt32
 					continue
 				}
-				lo[k] = int64(math.Floor((ce[k] - r) / x.cellM))
-				hi[k] = int64(math.Floor((ce[k] + r) / x.cellM))
+				lo[k] = int64(math.Floor((ce[k] - r) / x.cellM[c]))
+				hi[k] = int64(math.Floor((ce[k] + r) / x.cellM[c]))
 				cubes *= float64(hi[k] - lo[k] + 1)
 			}
 			if whole || cubes > float64(len(x.cells)) {

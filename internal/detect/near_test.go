@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,14 +34,20 @@ func (e *Engine) Select(keep func(*track.State) bool) []track.State {
 // changing class, reported out of order, expired, reported again) and
 // lists no track that is gone, and
 // however stale the tracks are at the query. The cubes are small
-// (100 m to 5 km) against the traffic (10 km across) and the radii, so
-// that a radius short by a track's speed or age would miss tracks.
+// (100 m to 5 km, drawn for each class apart, so that a track changing
+// class moves to cubes of another edge) against the traffic (10 km
+// across) and the radii, so that a radius short by a track's speed or
+// age would miss tracks.
 func TestSelectNearAsSelect(t *testing.T) {
 	var queries, partial int
 	rapid.Check(t, func(t *rapid.T) {
 		r := rules.Default()
 		e := NewEngine(r, Grid{}, nil)
-		e.near = newNearIndex(len(e.params.Table.classes), rapid.SampledFrom([]float64{100, 1_000, 5_000}).Draw(t, "cell"))
+		cells := make([]float64, len(e.params.Table.classes))
+		for c := range cells {
+			cells[c] = rapid.SampledFrom([]float64{100, 1_000, 5_000}).Draw(t, "cell")
+		}
+		e.near = newNearIndex(cells)
 		f := geo.NewFrame(geo.LLA{LatDeg: rapid.Float64Range(-80, 80).Draw(t, "lat"), LonDeg: rapid.Float64Range(-180, 180).Draw(t, "lon")})
 		point := func(label string) geo.LLA {
 			return f.FromENU(geo.ENU{
@@ -160,6 +167,48 @@ func TestSelectNearBoundlessRadius(t *testing.T) {
 		got := e.SelectNear(centre, t0, func(int, string, float64, float64) float64 { return r }, func(*track.State) bool { return true })
 		if len(got) != len(reps) {
 			t.Fatalf("radius %g: %d tracks of %d", r, len(got), len(reps))
+		}
+	}
+}
+
+// TestNearCellsFollowTheClasses: each class gets cubes about the reach
+// of one of its aircraft for the others of its class over their
+// lookahead, within the bounds: with the default rules a drone's (50 m/s
+// over 60 s) 6 km, an airliner's the largest edge; a glider's (40 m/s
+// over 90 s) 7.2 km, and a balloon's (2 m/s) the smallest.
+func TestNearCellsFollowTheClasses(t *testing.T) {
+	r := rules.Default()
+	e := NewEngine(r, Grid{}, nil)
+	want := map[string]float64{rules.ClassManned: nearCellM, rules.ClassUAS: 2 * 50 * 60}
+	for c, class := range e.params.Table.classes {
+		if got := e.near.cellM[c]; got != want[class] {
+			t.Errorf("default rules, %s: cubes of %g m, want %g", class, got, want[class])
+		}
+	}
+
+	r.Classes = append(slices.Clone(r.Classes), "glider", "balloon")
+	for _, pair := range [][2]string{{"glider", "glider"}, {"balloon", "balloon"}, {"glider", "balloon"},
+		{"glider", rules.ClassManned}, {"glider", rules.ClassUAS}, {"balloon", rules.ClassManned}, {"balloon", rules.ClassUAS}} {
+		lookS := 120.0
+		if pair[0] == pair[1] && pair[0] == "glider" {
+			lookS = 90
+		}
+		r.Separation = append(r.Separation, rules.Separation{Classes: pair[:], Detector: rules.Cylinder(1000, 100), LookaheadS: lookS,
+			Levels: []rules.SeparationLevel{{Name: "advisory", MaxTimeToLoSS: 60}}})
+	}
+	glider, balloon := rules.DefaultPerformance(rules.ClassUAS), rules.DefaultPerformance(rules.ClassUAS)
+	glider.Class, glider.MaxGroundSpeedMps = "glider", 40
+	balloon.Class, balloon.MaxGroundSpeedMps = "balloon", 2
+	r.Performance = append(r.Performance, glider, balloon)
+	tbl, err := NewTable(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := nearCellsM(r, tbl)
+	want["glider"], want["balloon"] = 2*40*90, nearMinCellM
+	for c, class := range tbl.classes {
+		if cells[c] != want[class] {
+			t.Errorf("%s: cubes of %g m, want %g", class, cells[c], want[class])
 		}
 	}
 }
