@@ -74,8 +74,8 @@ const nearMinCellM = 1_000
 // pair with itself, within nearMinCellM and nearCellM. With one edge
 // for every class, 200 km, the query for the drones near a drone (6 km
 // with the default rules) read every drone of a city (19,000 of metro
-// 25,000's): at 6 km it reads some 5,000, and the search of an alert
-// of two drones takes a third less CPU (BENCHMARKS.md). An airliner's
+// 25,000's): at 6 km it reads some 5,000, and the search for an alert
+// of two drones takes about half the CPU (BENCHMARKS.md). An airliner's
 // query for drones reaches past a city and reads the city's cubes
 // whatever their edge.
 func nearCellsM(r rules.Rules, t *Table) []float64 {
