@@ -26,14 +26,22 @@ func NewNearby(cellM float64) *Nearby {
 }
 
 // Set lists entry id (dense, from 0) as the cube of half-edge halfM
-// centred on posECEF (meters), replacing its previous listing.
+// centred on posECEF (meters), replacing its previous listing: an entry of
+// party 0 (SetOfParty).
 func (n *Nearby) Set(id int32, posECEF [3]float64, halfM float64) {
+	n.SetOfParty(id, 0, posECEF, halfM)
+}
+
+// SetOfParty is Set for an entry of party (a number of the caller's, from
+// 0): a crowded cell keeps each party's entries apart (the grid's groups),
+// so that QueryOthersUntil passes over a party's entries whole.
+func (n *Nearby) SetOfParty(id, party int32, posECEF [3]float64, halfM float64) {
 	for int(id) >= len(n.stamp) {
 		n.stamp = append(n.stamp, 0)
 	}
 	// Every entry at time 0 with no extent in time: one slice for all; an
 	// infinite radial band, so that only the cubes decide.
-	n.g.set(id, 0, posECEF, [3]float64{}, 0, 0, halfM, math.Inf(1))
+	n.g.set(id, party, posECEF, [3]float64{}, 0, 0, halfM, math.Inf(1))
 }
 
 // Remove takes entry id out of the index.
@@ -52,11 +60,18 @@ func (n *Nearby) Query(id int32, fn func(other int32)) {
 	n.g.query(id, 0, n.stamp, n.epoch, fn)
 }
 
-// QueryUntil is Query that stops as soon as fn returns false: for callers
-// that need only some of the neighbours (one of each party, say).
-func (n *Nearby) QueryUntil(id int32, fn func(other int32) bool) {
+// QueryOthersUntil calls fn once for every entry of another party than
+// id's whose cube overlaps id's, until fn returns false, leaving out the
+// entries of each party done reports as done (asked again after each
+// call of fn): for callers that need one neighbour of each other party.
+// In a crowded cell, where the grid keeps each party's entries apart, the
+// entries of id's own party and of a party done are passed over whole, not
+// looked at one by one: scanned one by one, a city of a party's drones
+// listed before the other party's made each of its reports look at all of
+// them (BENCHMARKS.md, "Need to know in a crowded cell").
+func (n *Nearby) QueryOthersUntil(id int32, done func(party int32) bool, fn func(other int32) bool) {
 	g := n.g
-	if int(id) >= len(g.live) || !g.live[id] {
+	if !g.listed(id) {
 		return
 	}
 	n.epoch++
@@ -66,21 +81,35 @@ func (n *Nearby) QueryUntil(id int32, fn func(other int32) bool) {
 	}
 	epoch := n.epoch
 	n.stamp[id] = epoch
+	party := g.party[id]
+	// visit calls fn for one member of party op; false when the query is
+	// over.
+	visit := func(o *member, b *box32) bool {
+		if !o.box.overlaps(b) || n.stamp[o.id] == epoch {
+			return true
+		}
+		n.stamp[o.id] = epoch
+		return fn(o.id)
+	}
 	for mi := range g.in[id] {
 		m := &g.in[id][mi]
 		c := &g.cells[m.cell]
-		list := c.mixed
-		for gi := -1; gi < len(c.groups); gi++ {
-			if gi >= 0 {
-				list = c.groups[gi].members
+		for oi := range c.mixed {
+			o := &c.mixed[oi]
+			if op := g.party[o.id]; op == party || done(op) {
+				continue
 			}
-			for oi := range list {
-				o := &list[oi]
-				if !o.box.overlaps(&m.box) || n.stamp[o.id] == epoch {
-					continue
+			if !visit(o, &m.box) {
+				return
+			}
+		}
+		for gi := range c.groups {
+			gr := &c.groups[gi]
+			for oi := range gr.members {
+				if gr.party == party || done(gr.party) {
+					break
 				}
-				n.stamp[o.id] = epoch
-				if !fn(o.id) {
+				if !visit(&gr.members[oi], &m.box) {
 					return
 				}
 			}

@@ -2,6 +2,8 @@ package disclose
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,21 +48,33 @@ func ingestRounds(b *testing.B, reps []track.Report, ingest func([]track.Report,
 
 // BenchmarkIngest is the cost of keeping the disclosure current per
 // report, next to the alert engine's on the same reports (the ratio is
-// what --http's ingest with and without need to know measures end to end).
+// what --http's ingest with and without need to know measures end to end),
+// in global traffic and in a city's (metro: every aircraft near every
+// other). In by-party the picture first takes every report of one party,
+// then the other's, as when the parties connect one after the other: the
+// index then lists a city's tracks party by party.
 func BenchmarkIngest(b *testing.B) {
-	for _, n := range []int{5000, 25000} {
-		reps, err := traffic.Generate("global", traffic.Options{Aircraft: n, Parties: 2, Seed: 1, Time: benchT0})
-		if err != nil {
-			b.Fatal(err)
+	for _, scenario := range []string{"global", "metro"} {
+		for _, n := range []int{5000, 25000} {
+			reps, err := traffic.Generate(scenario, traffic.Options{Aircraft: n, Parties: 2, Seed: 1, Time: benchT0})
+			if err != nil {
+				b.Fatal(err)
+			}
+			byParty := slices.Clone(reps)
+			slices.SortStableFunc(byParty, func(x, y track.Report) int { return strings.Compare(x.Party, y.Party) })
+			b.Run(fmt.Sprintf("disclose-%s-%d", scenario, n), func(b *testing.B) {
+				p := New(RuleFrom(rules.Default()))
+				ingestRounds(b, reps, p.Ingest)
+			})
+			b.Run(fmt.Sprintf("disclose-%s-%d-by-party", scenario, n), func(b *testing.B) {
+				p := New(RuleFrom(rules.Default()))
+				ingestRounds(b, byParty, p.Ingest)
+			})
+			b.Run(fmt.Sprintf("engine-%s-%d", scenario, n), func(b *testing.B) {
+				e := alert.NewEngine(rules.Default(), nil)
+				ingestRounds(b, reps, func(r []track.Report, now time.Time) { _, _ = e.Ingest(r, now) })
+			})
 		}
-		b.Run(fmt.Sprintf("disclose-global-%d", n), func(b *testing.B) {
-			p := New(RuleFrom(rules.Default()))
-			ingestRounds(b, reps, p.Ingest)
-		})
-		b.Run(fmt.Sprintf("engine-global-%d", n), func(b *testing.B) {
-			e := alert.NewEngine(rules.Default(), nil)
-			ingestRounds(b, reps, func(r []track.Report, now time.Time) { _, _ = e.Ingest(r, now) })
-		})
 	}
 }
 

@@ -167,7 +167,7 @@ func (p *Picture) apply(r track.Report, now time.Time) (track.ID, bool) {
 	// the listing, the dearest part of a report, is left as it is.
 	if outcome == track.Created || dist2(s.ECEF, p.listedAt[id]) > slackM*slackM {
 		p.listedAt[id] = s.ECEF
-		p.index.Set(id, s.ECEF, p.rule.halfM+slackM)
+		p.index.SetOfParty(id, p.party[id], s.ECEF, p.rule.halfM+slackM)
 		if p.inVol[id] {
 			p.volIndex.Set(aircraftEntry(id), s.ECEF, p.rule.halfM+slackM)
 		}
@@ -191,9 +191,12 @@ func (p *Picture) assess(id track.ID, now time.Time, until int64) {
 	need := p.withTracks - 1
 	found := 0
 	if need > 0 {
-		p.index.QueryUntil(id, func(other int32) bool {
+		// The index passes over pn's own tracks, and each party's once
+		// one of its tracks is found, whole.
+		done := func(on int32) bool { return p.foundAt[on] == epoch }
+		p.index.QueryOthersUntil(id, done, func(other int32) bool {
 			on := p.party[other]
-			if on == pn || p.foundAt[on] == epoch || !p.rule.Near(pt, p.point[other]) {
+			if on == pn || done(on) || !p.rule.Near(pt, p.point[other]) {
 				return true
 			}
 			p.foundAt[on] = epoch
