@@ -6,9 +6,9 @@ import "math"
 // index of cubes, for the packages that need the same neighbour search
 // outside conflict detection: package disclose keeps which aircraft and
 // volumes are near which with it. Every entry lives in one time slice (the
-// grid's time dimension is not used), so two entries are found together
-// exactly when their cubes overlap; the caller applies its exact test to
-// what a query returns. Not safe for concurrent use.
+// grid's time dimension is not used), so two entries of different parties
+// are found together exactly when their cubes overlap; the caller applies
+// its exact test to what a query returns. Not safe for concurrent use.
 type Nearby struct {
 	g     *grid
 	stamp []uint32
@@ -19,23 +19,15 @@ type Nearby struct {
 // about as large as the cubes listed keeps each cube in at most eight
 // cells.
 func NewNearby(cellM float64) *Nearby {
-	g := newGrid(cellM, minSliceS, 0)
-	// One party for all: every entry is everyone's neighbour.
-	g.allParties = true
-	return &Nearby{g: g}
+	return &Nearby{g: newGrid(cellM, minSliceS, 0)}
 }
 
-// Set lists entry id (dense, from 0) as the cube of half-edge halfM
-// centred on posECEF (meters), replacing its previous listing: an entry of
-// party 0 (SetOfParty).
-func (n *Nearby) Set(id int32, posECEF [3]float64, halfM float64) {
-	n.SetOfParty(id, 0, posECEF, halfM)
-}
-
-// SetOfParty is Set for an entry of party (a number of the caller's, from
-// 0): a crowded cell keeps each party's entries apart (the grid's groups),
-// so that QueryOthersUntil passes over a party's entries whole.
-func (n *Nearby) SetOfParty(id, party int32, posECEF [3]float64, halfM float64) {
+// Set lists entry id (dense, from 0), of party (a number of the
+// caller's, from 0), as the cube of half-edge halfM centred on posECEF
+// (meters), replacing its previous listing. A crowded cell keeps each
+// party's entries apart (the grid's groups), so that QueryOthersUntil
+// passes over a party's entries whole.
+func (n *Nearby) Set(id, party int32, posECEF [3]float64, halfM float64) {
 	for int(id) >= len(n.stamp) {
 		n.stamp = append(n.stamp, 0)
 	}
@@ -46,19 +38,6 @@ func (n *Nearby) SetOfParty(id, party int32, posECEF [3]float64, halfM float64) 
 
 // Remove takes entry id out of the index.
 func (n *Nearby) Remove(id int32) { n.g.remove(id) }
-
-// Query calls fn once for every other entry whose cube overlaps id's.
-func (n *Nearby) Query(id int32, fn func(other int32)) {
-	if int(id) >= len(n.g.live) || !n.g.live[id] {
-		return
-	}
-	n.epoch++
-	if n.epoch == 0 {
-		clear(n.stamp)
-		n.epoch = 1
-	}
-	n.g.query(id, 0, n.stamp, n.epoch, fn)
-}
 
 // QueryOthersUntil calls fn once for every entry of another party than
 // id's whose cube overlaps id's, until fn returns false, leaving out the

@@ -56,7 +56,7 @@ func TestQueryOthersUntilAsBruteForce(t *testing.T) {
 			for k := range 3 {
 				e.pos[k] = base[k] + rapid.Float64Range(-spreadM, spreadM).Draw(t, "offset_m")
 			}
-			n.SetOfParty(id, e.party, e.pos, e.halfM)
+			n.Set(id, e.party, e.pos, e.halfM)
 			live[id] = e
 		}
 		for id, me := range live {

@@ -12,6 +12,7 @@ import (
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/track"
 	"github.com/deconflict/deconflict/internal/traffic"
+	"github.com/deconflict/deconflict/internal/volume"
 )
 
 var benchT0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -70,11 +71,34 @@ func BenchmarkIngest(b *testing.B) {
 				p := New(RuleFrom(rules.Default()))
 				ingestRounds(b, byParty, p.Ingest)
 			})
+			b.Run(fmt.Sprintf("disclose-%s-%d-volumes", scenario, n), func(b *testing.B) {
+				p := New(RuleFrom(rules.Default()))
+				putVolumesAt(b, p, reps[:20])
+				ingestRounds(b, reps, p.Ingest)
+			})
 			b.Run(fmt.Sprintf("engine-%s-%d", scenario, n), func(b *testing.B) {
 				e := alert.NewEngine(rules.Default(), nil)
 				ingestRounds(b, reps, func(r []track.Report, now time.Time) { _, _ = e.Ingest(r, now) })
 			})
 		}
+	}
+}
+
+// putVolumesAt declares, for each report, an accepted volume of its
+// party: a 2 km circle around it, 300 m thick, from an hour before benchT0
+// to an hour after.
+func putVolumesAt(b *testing.B, p *Picture, reps []track.Report) {
+	for i, r := range reps {
+		in := volume.Input{
+			Footprint: volume.Footprint{Type: "Circle", Center: []float64{r.Pos.LonDeg, r.Pos.LatDeg}, RadiusM: 2000},
+			AltLowerM: r.Pos.AltM - 150, AltUpperM: r.Pos.AltM + 150,
+			Start: benchT0.Add(-time.Hour), End: benchT0.Add(time.Hour), State: volume.Accepted,
+		}
+		v, err := volume.NewVolume(fmt.Sprint("v", i), r.Party, in, rules.Default())
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.PutVolume(v)
 	}
 }
 

@@ -117,6 +117,16 @@ func dist2(a, b [3]float64) float64 {
 func aircraftEntry(id track.ID) int32 { return 2 * id }
 func volumeEntry(slot int32) int32    { return 2*slot + 1 }
 
+// The two kinds of entry of volIndex, listed as its two parties
+// (detect.Nearby.Set), so that an aircraft's query passes over the
+// other aircraft whole: over a city every aircraft shares its cells with
+// every other, and a report looked at all of them to find a few volumes
+// (BENCHMARKS.md, "Need to know in a crowded cell").
+const (
+	aircraftKind int32 = iota
+	volumeKind
+)
+
 // num returns the party's number, giving it one (write lock held).
 func (p *Picture) num(party string) int32 {
 	if n, ok := p.number[party]; ok {
@@ -167,9 +177,9 @@ func (p *Picture) apply(r track.Report, now time.Time) (track.ID, bool) {
 	// the listing, the dearest part of a report, is left as it is.
 	if outcome == track.Created || dist2(s.ECEF, p.listedAt[id]) > slackM*slackM {
 		p.listedAt[id] = s.ECEF
-		p.index.SetOfParty(id, p.party[id], s.ECEF, p.rule.halfM+slackM)
+		p.index.Set(id, p.party[id], s.ECEF, p.rule.halfM+slackM)
 		if p.inVol[id] {
-			p.volIndex.Set(aircraftEntry(id), s.ECEF, p.rule.halfM+slackM)
+			p.volIndex.Set(aircraftEntry(id), aircraftKind, s.ECEF, p.rule.halfM+slackM)
 		}
 	}
 	return id, true
@@ -213,18 +223,17 @@ func (p *Picture) assess(id track.ID, now time.Time, until int64) {
 		return
 	}
 	if !p.inVol[id] {
-		p.volIndex.Set(aircraftEntry(id), p.listedAt[id], p.rule.halfM+slackM)
+		p.volIndex.Set(aircraftEntry(id), aircraftKind, p.listedAt[id], p.rule.halfM+slackM)
 		p.inVol[id] = true
 	}
-	p.volIndex.Query(aircraftEntry(id), func(e int32) {
-		if e&1 == 0 {
-			return
-		}
+	// Only the volumes: the other aircraft are of the same kind.
+	p.volIndex.QueryOthersUntil(aircraftEntry(id), func(int32) bool { return false }, func(e int32) bool {
 		ve := p.volSlots[e/2]
 		if ve.party != pn && p.rule.NearVolume(ve.v, s.Pos, now) {
 			p.refresh(id, ve.party, until)
 			ve.see(pn, until)
 		}
+		return true
 	})
 }
 
@@ -538,7 +547,7 @@ func (p *Picture) putVolume(v *volume.Volume) {
 	// centre, and its listed cube (half halfM + slackM) is centred within
 	// slackM of it: the two cubes overlap when this one's half makes up
 	// the rest.
-	p.volIndex.Set(volumeEntry(ve.slot), c, max(r+p.rule.volReachM-p.rule.halfM, 0)+1)
+	p.volIndex.Set(volumeEntry(ve.slot), volumeKind, c, max(r+p.rule.volReachM-p.rule.halfM, 0)+1)
 }
 
 // Tracks returns the live tracks inside the box that party may see: its
