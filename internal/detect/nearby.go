@@ -61,8 +61,8 @@ func (n *Nearby) QueryOthersUntil(id int32, done func(party int32) bool, fn func
 	epoch := n.epoch
 	n.stamp[id] = epoch
 	party := g.party[id]
-	// visit calls fn for one member of party op; false when the query is
-	// over.
+	// visit calls fn for member o if its cube overlaps b and it was not
+	// visited yet; false when the query is over.
 	visit := func(o *member, b *box32) bool {
 		if !o.box.overlaps(b) || n.stamp[o.id] == epoch {
 			return true

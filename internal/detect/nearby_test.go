@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"testing"
@@ -59,7 +60,9 @@ func TestQueryOthersUntilAsBruteForce(t *testing.T) {
 			n.Set(id, e.party, e.pos, e.halfM)
 			live[id] = e
 		}
-		for id, me := range live {
+		// In id order, so that each query's draws replay.
+		for _, id := range slices.Sorted(maps.Keys(live)) {
+			me := live[id]
 			done := make([]bool, parties)
 			for p := range done {
 				done[p] = rapid.IntRange(0, 3).Draw(t, "done") == 0
