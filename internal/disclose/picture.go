@@ -202,13 +202,14 @@ func (p *Picture) assess(id track.ID, now time.Time, until int64) {
 	found := 0
 	if need > 0 {
 		// The index passes over pn's own tracks, and each party's once
-		// one of its tracks is found, whole.
+		// one of its tracks is found, whole: what it hands over is of a
+		// party still to be found.
 		done := func(on int32) bool { return p.foundAt[on] == epoch }
 		p.index.QueryOthersUntil(id, done, func(other int32) bool {
-			on := p.party[other]
-			if on == pn || done(on) || !p.rule.Near(pt, p.point[other]) {
+			if !p.rule.Near(pt, p.point[other]) {
 				return true
 			}
+			on := p.party[other]
 			p.foundAt[on] = epoch
 			p.refresh(id, on, until)
 			found++
