@@ -119,8 +119,10 @@ func Parse(s string) (ed25519.PublicKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("public key %q: want %s<base64>", clip(s), Prefix)
 	}
+	// Strict decoding still skips carriage returns and newlines: the
+	// text must also be the one Format writes.
 	b, err := base64.StdEncoding.Strict().DecodeString(b64)
-	if err != nil {
+	if err != nil || base64.StdEncoding.EncodeToString(b) != b64 {
 		return nil, fmt.Errorf("public key %q: not standard base64", clip(s))
 	}
 	if len(b) != ed25519.PublicKeySize {

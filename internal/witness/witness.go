@@ -237,8 +237,11 @@ func ParseRequest(body []byte) (Request, error) {
 		if len(req.Proof) == MaxProofLines {
 			return req, fmt.Errorf("more than %d proof lines", MaxProofLines)
 		}
+		// Strict decoding still skips carriage returns and newlines:
+		// only the one spelling of a hash is taken, so that a body has
+		// one reading.
 		b, err := base64.StdEncoding.Strict().DecodeString(line)
-		if err != nil || len(b) != len(translog.Hash{}) {
+		if err != nil || len(b) != len(translog.Hash{}) || base64.StdEncoding.EncodeToString(b) != line {
 			return req, fmt.Errorf("proof line %d is not a base64 hash", len(req.Proof)+1)
 		}
 		req.Proof = append(req.Proof, translog.Hash(b))

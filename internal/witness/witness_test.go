@@ -23,7 +23,7 @@ type testLog struct {
 	tree *translog.Tree
 }
 
-func newTestLog(t *testing.T, priv ed25519.PrivateKey) *testLog {
+func newTestLog(t testing.TB, priv ed25519.PrivateKey) *testLog {
 	t.Helper()
 	k, err := translog.NewLogKey("deconflict.example/log", priv)
 	if err != nil {
@@ -37,7 +37,7 @@ func newTestLog(t *testing.T, priv ed25519.PrivateKey) *testLog {
 }
 
 // grow appends n leaves whose data starts with prefix, and signs.
-func (l *testLog) grow(t *testing.T, prefix string, n int) ([]byte, int64) {
+func (l *testLog) grow(t testing.TB, prefix string, n int) ([]byte, int64) {
 	t.Helper()
 	var leaves [][]byte
 	for i := range n {
@@ -216,7 +216,7 @@ func TestWitnessProtocolErrors(t *testing.T) {
 	}
 }
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	_, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
