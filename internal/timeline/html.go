@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,6 +126,13 @@ func newProjection(tl *Timeline) *projection {
 			pts = append(pts, p.outline(v)...)
 		}
 	}
+	// The map spans the points that are places on the earth: an export
+	// is a file anyone can hand over, and a position of 1e300 degrees
+	// (or a closest approach projected that far) would leave nothing
+	// else to see, and a graticule of countless lines.
+	pts = slices.DeleteFunc(pts, func(q [2]float64) bool {
+		return !(math.Abs(q[0]) <= 360 && math.Abs(q[1]) <= 90)
+	})
 	if len(pts) == 0 {
 		return nil
 	}
@@ -145,11 +153,21 @@ func newProjection(tl *Timeline) *projection {
 		minLat, maxLat = c-minSpanDeg/2, c+minSpanDeg/2
 	}
 	p.lon0, p.lat0 = (minLon+maxLon)/2, (minLat+maxLat)/2
-	p.kx = math.Cos(p.lat0 * math.Pi / 180)
+	// Not 0 at a pole, where a degree of longitude has no width: the
+	// map would span every longitude countless times.
+	p.kx = max(math.Cos(p.lat0*math.Pi/180), minKx)
 	spanX, spanY := (maxLon-minLon)*p.kx, maxLat-minLat
 	p.scale = math.Min(float64(mapWidthPx-2*mapMarginPx)/spanX, float64(mapHeightPx-2*mapMarginPx)/spanY)
 	return p
 }
+
+// minKx bounds the width of a degree of longitude on the map, relative
+// to a degree of latitude: that of 89.4°N or S.
+const minKx = 0.01
+
+// maxGraticuleLines bounds the meridians (and the parallels) drawn: more
+// than a map's width of them happen only near a pole, where they merge.
+const maxGraticuleLines = 60
 
 // xy is the SVG position of a [lon, lat].
 func (p *projection) xy(q [2]float64) (float64, float64) {
@@ -260,12 +278,13 @@ func (p *projection) graticule(b *strings.Builder) {
 			break
 		}
 	}
-	for lon := math.Ceil(sw[0]/step) * step; lon <= ne[0]; lon += step {
+	lines := func(lo, hi float64) bool { return (hi-lo)/step <= maxGraticuleLines }
+	for lon := math.Ceil(sw[0]/step) * step; lines(sw[0], ne[0]) && lon <= ne[0]; lon += step {
 		x, _ := p.xy([2]float64{lon, 0})
 		fmt.Fprintf(b, `<line x1="%.1f" y1="0" x2="%.1f" y2="%d" stroke="#c5d0d8" stroke-width="1"/>`, x, x, mapHeightPx)
 		fmt.Fprintf(b, `<text x="%.1f" y="%d" fill="#4a5a66" font-size="10" text-anchor="middle">%s</text>`, x, mapHeightPx-4, degText(lon, "E", "W"))
 	}
-	for lat := math.Ceil(sw[1]/step) * step; lat <= ne[1]; lat += step {
+	for lat := math.Ceil(sw[1]/step) * step; lines(sw[1], ne[1]) && lat <= ne[1]; lat += step {
 		_, y := p.xy([2]float64{0, lat})
 		fmt.Fprintf(b, `<line x1="0" y1="%.1f" x2="%d" y2="%.1f" stroke="#c5d0d8" stroke-width="1"/>`, y, mapWidthPx, y)
 		fmt.Fprintf(b, `<text x="4" y="%.1f" fill="#4a5a66" font-size="10">%s</text>`, y-3, degText(lat, "N", "S"))

@@ -53,7 +53,7 @@ var t0 = time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
 // with a reply, russia does not and the items escalate, russia answers
 // late, and the hotline carries a message about it; then the exports of
 // the operator and of russia.
-func runScenario(t *testing.T) *recorded {
+func runScenario(t testing.TB) *recorded {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())

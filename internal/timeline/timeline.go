@@ -23,6 +23,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/audit"
@@ -193,7 +195,7 @@ func clear(r audit.Record, raw json.RawMessage) string {
 				return s
 			}
 		}
-		return "(sealed: this export's viewer may not read it; SHA-256 " + sealed.Sealed.SHA256[:16] + "…)"
+		return "(sealed: this export's viewer may not read it; SHA-256 " + excerpt(sealed.Sealed.SHA256, 17) + ")"
 	}
 	return string(raw)
 }
@@ -588,7 +590,11 @@ func messageStep(r audit.Record, m *message) *Step {
 	st := &Step{Kind: "message", Level: m.Level}
 	what := map[string]string{"alert": "Alert item", "volume_conflict": "Strategic conflict item"}[m.Kind]
 	if what == "" {
-		what = strings.ToUpper(m.Kind[:1]) + m.Kind[1:]
+		// Any other kind, capitalised; an export may hold any text here.
+		what = "Message"
+		if first, size := utf8.DecodeRuneInString(m.Kind); size > 0 {
+			what = string(unicode.ToUpper(first)) + m.Kind[size:]
+		}
 	}
 	if m.Level != "" {
 		what += " (" + m.Level + ")"

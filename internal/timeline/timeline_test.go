@@ -172,3 +172,43 @@ func checkPage(t *testing.T, page string, steps int) {
 		t.Errorf("the text of a message is not in the page escaped")
 	}
 }
+
+// TestTimelineOfFarPositions: an export edited to place its aircraft
+// 1e300 degrees away, at a pole, or their closest approach 1e300 seconds
+// ahead, still gives a page, with a map of what is on the earth: the map
+// and its graticule once spanned every such point (the graticule was an
+// endless loop of lines 10 degrees apart), and at a pole a degree of
+// longitude had no width.
+func TestTimelineOfFarPositions(t *testing.T) {
+	rec := runScenario(t)
+	for _, c := range []struct{ name, from, to string }{
+		{"latitude", `"lat":35.5`, `"lat":1e300`},
+		{"longitude", `"lon":36.4`, `"lon":-1e300`},
+		{"pole", `"lat":35.5`, `"lat":90`},
+		{"closest approach", `"t_cpa_s":`, `"t_cpa_s":1e300,"was":`},
+	} {
+		export := bytes.ReplaceAll(rec.exportAll, []byte(c.from), []byte(c.to))
+		if bytes.Equal(export, rec.exportAll) {
+			t.Fatalf("%s: %s is not in the export", c.name, c.from)
+		}
+		e, err := Read(bytes.NewReader(export))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		s, err := e.Pick(rec.alertID, "")
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		tl := e.Build(s)
+		var page bytes.Buffer
+		if err := tl.WriteHTML(&page, Verification{}, Source{File: "edited.jsonl"}); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if n := strings.Count(page.String(), "<svg "); n != len(tl.Steps) {
+			t.Errorf("%s: %d maps for %d steps", c.name, n, len(tl.Steps))
+		}
+		if lines := strings.Count(page.String(), `stroke="#c5d0d8"`); lines > 2*(maxGraticuleLines+1)*len(tl.Steps) {
+			t.Errorf("%s: %d graticule lines", c.name, lines)
+		}
+	}
+}
