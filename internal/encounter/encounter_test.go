@@ -390,3 +390,36 @@ func TestRunReadError(t *testing.T) {
 		t.Fatalf("error %v, want the read error and not an input error", err)
 	}
 }
+
+// FuzzRunBands: `encounter --bands` on any file gives, for each row it
+// accepts, its detection columns and the four band columns, or an
+// InputError with a line; never a panic, whatever values the row holds
+// (each bounded by maxMagnitude).
+func FuzzRunBands(f *testing.F) {
+	const header = "id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps\n"
+	f.Add(header+"1,0,0,1000,100,0,0,20000,0,1000,-100,0,0\n", false)
+	f.Add(header+"1,0,0,1000,0,0,0,1222.32,0,1137.16,0,0,0\n", false)
+	f.Add(header+"1,0,0,1e9,1e9,-1e9,1e9,-1e9,1e9,-1e9,1e9,1e9,-1e9\n", false)
+	f.Add(header+"1,0,0,0,0,0,0,0,0,0,0,0,0\n2,0,0,1000,100,0,0,500,0,1050,-100,0,0\n", false)
+	f.Add("id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps\n"+
+		"1,89.99,179.9,9000,200,0,0,89.99,-179.9,9000,-200,0,0\n", true)
+	f.Fuzz(func(t *testing.T, in string, wgs84 bool) {
+		frame := Local
+		if wgs84 {
+			frame = WGS84
+		}
+		var out bytes.Buffer
+		rows, err := RunBands(strings.NewReader(in), &out, frame)
+		if err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) || ie.Line < 1 || !strings.HasPrefix(err.Error(), "line ") {
+				t.Fatalf("error %v is not an InputError with a line", err)
+			}
+			return
+		}
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		if len(lines) != rows+1 || lines[0] != DO365Header+","+BandsColumns {
+			t.Fatalf("%d rows but output %q", rows, out.String())
+		}
+	})
+}
