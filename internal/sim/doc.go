@@ -11,7 +11,7 @@
 //	name, description      text
 //	epoch                  RFC 3339; the scenario's time zero (display only)
 //	demo_start_s           where `deconflict demo` starts (seconds from epoch)
-//	report_every_s         seconds between two reports of an aircraft (<= 30)
+//	report_every_s         seconds between two reports of an aircraft (0.1 to 30)
 //	parties[]              {name, no_ack: [sortie ids whose alerts it leaves unacknowledged]}
 //	bases[]                {name, party, lat, lon, elev_m}
 //	aircraft_types[]       {name, cruise_mps, climb_mps, ceiling_m, max_mps?}
@@ -23,8 +23,9 @@
 //	rules                  optional rules fields over the defaults (PUT /v1/rules)
 //
 // All *_s fields are seconds from the epoch, lengths meters, speeds m/s,
-// angles degrees. Unknown fields are errors; every error names its field
-// (e.g. "sorties[3].waypoints[1].at_s").
+// angles degrees. Every flight must have landed within a week of the
+// epoch. Unknown fields are errors; every error names its field (e.g.
+// "sorties[3].waypoints[1].at_s").
 //
 // # Kinematics
 //

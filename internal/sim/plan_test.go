@@ -317,6 +317,45 @@ func TestLoadNamesTheFieldAtFault(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesEndlessTime: a report interval that does not advance the
+// time, or flights that land ages from now, would keep a run (its steps,
+// the sampling of the volumes) looping without end; they are refused,
+// naming the field.
+func TestLoadRefusesEndlessTime(t *testing.T) {
+	const doc = `{"name":"x","report_every_s":5,"parties":[{"name":"a"},{"name":"b"}],"bases":[{"name":"B","party":"a","lat":35,"lon":36}],` +
+		`"aircraft_types":[{"name":"t","cruise_mps":200,"climb_mps":20,"ceiling_m":10000}],` +
+		`"sorties":[{"id":"s","party":"a","type":"t","base":"B","start_s":0,"alt_m":5000,"duration_s":3600,"orbit":{"lat":35.5,"lon":36.5,"axis_deg":10,"length_m":0,"width_m":2000}}]}`
+	if _, err := Load(strings.NewReader(doc)); err != nil {
+		t.Fatal(err)
+	}
+	const orbit = `"duration_s":3600,"orbit":{"lat":35.5,"lon":36.5,"axis_deg":10,"length_m":0,"width_m":2000}`
+	cases := []struct {
+		replace []string // old, new, ...
+		field   string
+	}{
+		{[]string{`"report_every_s":5`, `"report_every_s":1e-300`}, "report_every_s"},
+		{[]string{`"duration_s":3600`, `"duration_s":1e18`}, "sorties[0]"},
+		{[]string{`"start_s":0`, `"start_s":1e18`}, "sorties[0].start_s"},
+		{[]string{`"orbit"`, `"repeat":{"count":100,"every_s":1e18},"orbit"`}, "sorties[0].repeat"},
+		// A route flown at a crawl.
+		{[]string{`"cruise_mps":200`, `"cruise_mps":1e-9`, orbit, `"waypoints":[{"lat":35.5,"lon":36.5}]`}, "sorties[0]"},
+	}
+	for _, c := range cases {
+		bad := doc
+		for i := 0; i < len(c.replace); i += 2 {
+			if !strings.Contains(bad, c.replace[i]) {
+				t.Fatalf("case %q does not apply", c.replace[i])
+			}
+			bad = strings.Replace(bad, c.replace[i], c.replace[i+1], 1)
+		}
+		_, err := Load(strings.NewReader(bad))
+		var fe *fielderr.Error
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%v: err %v, want one naming %s", c.replace, err, c.field)
+		}
+	}
+}
+
 // TestDocumentedExampleLoads keeps the example of docs/scenarios.md valid.
 func TestDocumentedExampleLoads(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/scenarios.md")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -205,8 +206,8 @@ func (s *Scenario) Validate() error {
 	if !finite(s.PilotReactionS) || s.PilotReactionS < 0 || s.PilotReactionS > 300 {
 		return fieldErr("pilot_reaction_s", "must be within [0, 300]")
 	}
-	if !finite(s.ReportEveryS) || s.ReportEveryS <= 0 || s.ReportEveryS > 30 {
-		return fieldErr("report_every_s", "must be in (0, 30]")
+	if !finite(s.ReportEveryS) || s.ReportEveryS < minReportEveryS || s.ReportEveryS > 30 {
+		return fieldErr("report_every_s", "must be within [%g, 30]", minReportEveryS)
 	}
 	if !finite(s.DemoStartS) || s.DemoStartS < 0 {
 		return fieldErr("demo_start_s", "must be zero or more")
@@ -287,8 +288,8 @@ func (s *Scenario) Validate() error {
 		if so.LandAt != "" && !bases[so.LandAt] {
 			return fieldErr(f+".land_at", "unknown base %q", so.LandAt)
 		}
-		if !finite(so.StartS) || so.StartS < 0 {
-			return fieldErr(f+".start_s", "must be zero or more")
+		if !finite(so.StartS) || so.StartS < 0 || so.StartS > maxScenarioS {
+			return fieldErr(f+".start_s", "must be within [0, %d]", maxScenarioS)
 		}
 		if !finite(so.AltM) || so.AltM <= 0 || so.AltM > t.CeilingM {
 			return fieldErr(f+".alt_m", "must be above zero and at most the type's ceiling %g m", t.CeilingM)
@@ -322,8 +323,8 @@ func (s *Scenario) Validate() error {
 				return fieldErr(f+".duration_s", "an orbit sortie needs its airborne duration")
 			}
 		}
-		if r := so.Repeat; r != nil && (r.Count < 1 || r.Count > 100 || !finite(r.EveryS) || r.EveryS <= 0) {
-			return fieldErr(f+".repeat", "count in [1, 100] and every_s above zero")
+		if r := so.Repeat; r != nil && (r.Count < 1 || r.Count > 100 || !finite(r.EveryS) || r.EveryS <= 0 || float64(r.Count-1)*r.EveryS > maxScenarioS) {
+			return fieldErr(f+".repeat", "count in [1, 100] and every_s above zero, the last one starting within %d s", maxScenarioS)
 		}
 		v := so.Volume
 		for _, x := range []struct {
@@ -355,11 +356,31 @@ func (s *Scenario) Validate() error {
 		}
 	}
 	// Timed waypoints must be reachable: Plan computes the legs.
-	if _, err := s.Plan(0); err != nil {
+	p, err := s.Plan(0)
+	if err != nil {
 		return err
+	}
+	for _, f := range p.Flights {
+		if f.EndS > maxScenarioS {
+			i := slices.IndexFunc(s.Sorties, func(so Sortie) bool { return so.ID == f.Sortie })
+			return fieldErr(fmt.Sprintf("sorties[%d]", i), "flight %s lands at %.0f s, beyond the %d s (%d days) a scenario may span",
+				f.ID, f.EndS, maxScenarioS, maxScenarioS/86400)
+		}
 	}
 	return nil
 }
+
+// Bounds of a scenario's time. A run steps through the scenario every
+// report_every_s and Flight.Volumes samples each path every 20 s, so an
+// interval that does not advance the time (1e-300 s), or flights that
+// land in 1e18 s (a huge start_s, duration_s or repeat, or a crawling
+// cruise_mps), would loop without end. A scenario is a day of operations;
+// a week leaves room, and keeps the sampling to some thirty thousand
+// steps per flight.
+const (
+	minReportEveryS = 0.1
+	maxScenarioS    = 7 * 86400
+)
 
 func checkLatLon(field string, lat, lon float64) error {
 	if !finite(lat) || lat < -90 || lat > 90 {
