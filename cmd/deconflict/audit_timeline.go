@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/timeline"
 )
 
@@ -74,10 +75,15 @@ func runAuditTimeline(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *file, err)
 	}
+	// The ids, names and levels come from the export, which anyone may
+	// have edited (it is checked only with --key): escaped, a control
+	// character in them can neither drive the terminal (ANSI escapes) nor
+	// forge a line or a column of the list (a newline, a tab).
+	esc := printable.Escape
 	if *list {
 		for _, s := range exp.Subjects() {
-			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s to %s\t%d steps\t%d escalations\t%s\n", s.Kind, s.ID, s.Name,
-				s.First.UTC().Format(time.RFC3339), s.Last.UTC().Format(time.RFC3339), s.Steps, s.Escalations, s.Level)
+			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s to %s\t%d steps\t%d escalations\t%s\n", s.Kind, esc(s.ID), esc(s.Name),
+				s.First.UTC().Format(time.RFC3339), s.Last.UTC().Format(time.RFC3339), s.Steps, s.Escalations, esc(s.Level))
 		}
 		return nil
 	}
@@ -93,6 +99,6 @@ func runAuditTimeline(args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(*out, page.Bytes(), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: the timeline of %s %s (%s), %d steps, %d escalations\n", *out, subject.Kind, subject.ID, subject.Name, len(tl.Steps), subject.Escalations)
+	fmt.Fprintf(stdout, "%s: the timeline of %s %s (%s), %d steps, %d escalations\n", *out, subject.Kind, esc(subject.ID), esc(subject.Name), len(tl.Steps), subject.Escalations)
 	return nil
 }

@@ -86,3 +86,47 @@ func TestAuditTimeline(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditTimelineEscapesTheExport: an export is a file anyone may have
+// edited; what --list and the summary print of it (ids, names) cannot
+// drive the terminal or forge a line or a column.
+func TestAuditTimelineEscapesTheExport(t *testing.T) {
+	const n = 5
+	dir := auditDataDir(t, n)
+	tmp := t.TempDir()
+	export := filepath.Join(tmp, "audit.jsonl")
+	if code, _, stderr := runCmd("audit", "export", "--data", dir, "--out", export); code != 0 {
+		t.Fatalf("export: %d %s", code, stderr)
+	}
+	raw, err := os.ReadFile(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(raw, []byte(`text alpha-bravo 2`), []byte(`text alpha\u001b[2J\u0007bravo 2`), 1)
+	edited = bytes.Replace(edited, []byte(`"from":"alpha"`), []byte(`"from":"alpha\nforged\tline"`), 1)
+	if bytes.Equal(edited, raw) {
+		t.Fatal("the export holds no text to edit")
+	}
+	if err := os.WriteFile(export, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, list, stderr := runCmd("audit", "timeline", "--file", export, "--list")
+	lines := strings.Split(strings.TrimSuffix(list, "\n"), "\n")
+	if code != 0 || len(lines) != n {
+		t.Fatalf("--list: exit %d, %d lines, want %d\n%s%s", code, len(lines), n, list, stderr)
+	}
+	for _, l := range lines {
+		if strings.ContainsAny(l, "\x1b\x07") || strings.Count(l, "\t") != 6 {
+			t.Errorf("--list line %q", l)
+		}
+	}
+	if !strings.Contains(list, `alpha\x1b[2J\x07bravo 2`) || !strings.Contains(list, `alpha\x0aforged\x09line`) {
+		t.Errorf("--list does not show the text escaped:\n%s", list)
+	}
+	fields := strings.Split(lines[2], "\t")
+	page := filepath.Join(tmp, "thread.html")
+	code, stdout, stderr := runCmd("audit", "timeline", "--file", export, "--thread", fields[1], "--html", page)
+	if code != 0 || strings.ContainsAny(stdout, "\x1b\x07\t") || strings.Count(stdout, "\n") != 1 {
+		t.Fatalf("timeline: exit %d\n%q%s", code, stdout, stderr)
+	}
+}
