@@ -626,4 +626,12 @@ func TestAuditExportChecksCosignatures(t *testing.T) {
 	if code, out := verify(export, "--witness-keys", wkeys); code != 0 || !strings.Contains(out, "--witness-keys keys name and verifies: cosigned by coalition") {
 		t.Fatalf("audit verify --witness-keys: exit %d\n%s", code, out)
 	}
+	// A file of no keys is refused: read as none, it let the stranger's
+	// cosignature through as checked.
+	if err := os.WriteFile(wkeys, []byte("# no witness yet\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := verify(unknown, "--witness-keys", wkeys); code != 2 || !strings.Contains(out, "no key") {
+		t.Fatalf("audit verify --witness-keys with no key in the file: exit %d\n%s", code, out)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -639,5 +640,28 @@ func TestV1RecordsStillVerify(t *testing.T) {
 	}
 	if sum.Records != 3 || sum.Hidden != 1 || !bytes.Contains(out, []byte(`{"old":2}`)) {
 		t.Fatalf("summary %+v\n%s", sum, out)
+	}
+}
+
+// TestKeyFilesWithoutKeysAreRefused: a --party-keys or --witness-keys file
+// without a single key (empty, blank, only comments) is refused, naming
+// what it lacks; read as no keys, it made a verification check no
+// statement and no cosignature, yet report them checked.
+func TestKeyFilesWithoutKeysAreRefused(t *testing.T) {
+	for _, in := range []string{"", "\n\n", "# the witnesses\n  \n# none yet\n"} {
+		if k, err := ParsePartyKeys(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), "no key") {
+			t.Errorf("party keys %q: %v, %v; want an error saying it holds no key", in, k, err)
+		}
+		if k, err := ParseWitnessKeys(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), "no key") {
+			t.Errorf("witness keys %q: %v, %v; want an error saying it holds no key", in, k, err)
+		}
+	}
+	// One key is enough.
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := ParsePartyKeys(strings.NewReader("# ours\nalpha ed25519:" + base64.StdEncoding.EncodeToString(pub) + "\n")); err != nil || len(k["alpha"]) != 1 {
+		t.Errorf("one party key: %v, %v", k, err)
 	}
 }

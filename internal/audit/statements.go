@@ -45,7 +45,9 @@ const KindStatement = "statement"
 type PartyKeys map[string]map[string]ed25519.PublicKey
 
 // ParsePartyKeys reads lines "NAME ed25519:<base64>" (blank lines and #
-// comments skipped; a party may have several lines).
+// comments skipped; a party may have several lines). A file without any
+// key is refused: asked to check the parties' statements with it, a
+// verification would check none and still report them checked.
 func ParsePartyKeys(r io.Reader) (PartyKeys, error) {
 	out := PartyKeys{}
 	err := namedlines.Each(r, func(f []string) error {
@@ -64,6 +66,9 @@ func ParsePartyKeys(r io.Reader) (PartyKeys, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no key in it: want lines NAME ed25519:<base64>")
 	}
 	return out, nil
 }

@@ -115,6 +115,9 @@ type VerifyOptions struct {
 
 // ParseWitnessKeys reads lines "PARTY VKEY" (a witness's cosignature
 // verifier key, as the rules name it; blank lines and # comments skipped).
+// A file without any key is refused: given no keys, a verification would
+// check no cosignature (an unknown or a forged one included) and still
+// report every one checked.
 func ParseWitnessKeys(r io.Reader) (map[string]string, error) {
 	out := map[string]string{}
 	err := namedlines.Each(r, func(f []string) error {
@@ -129,6 +132,9 @@ func ParseWitnessKeys(r io.Reader) (map[string]string, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no key in it: want lines PARTY VKEY")
 	}
 	return out, nil
 }
