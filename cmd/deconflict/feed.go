@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +19,7 @@ import (
 	"github.com/deconflict/deconflict/internal/feed"
 	"github.com/deconflict/deconflict/internal/namedlines"
 	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/printable"
 )
 
 func init() {
@@ -63,6 +66,9 @@ func (c *clientFlags) client(ctx context.Context, stderr io.Writer) (*client.Cli
 	if token == "" {
 		return nil, usagef("--token or --token-file is required")
 	}
+	if err := printable.Check(token); err != nil {
+		return nil, usagef("--token: %v", err)
+	}
 	cl := client.New(c.server, token)
 	if c.keyFile != "" {
 		key, err := partykey.ReadFile(c.keyFile)
@@ -95,6 +101,17 @@ func loadTokenFile(path string) (map[string]string, error) {
 	tokens, err := parseTokens(f)
 	if err != nil {
 		return nil, usagef("--token-file %s: %v", path, err)
+	}
+	// A control character cannot go in the Authorization header: every
+	// request would fail before it leaves, which the clients take for a
+	// server not reachable yet and retry without end.
+	for _, party := range slices.Sorted(maps.Keys(tokens)) {
+		if err := printable.Check(tokens[party]); err != nil {
+			if party == "" {
+				return nil, usagef("--token-file %s: the token %v", path, err)
+			}
+			return nil, usagef("--token-file %s: the token of %s %v", path, printable.Escape(party), err)
+		}
 	}
 	return tokens, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -276,6 +277,28 @@ func TestSimCommandRunsAScenarioSlice(t *testing.T) {
 		if err := simMain(context.Background(), a, &out, &errOut); !errors.As(err, &ue) {
 			t.Errorf("sim %q: err %v, want a usage error", a, err)
 		}
+	}
+}
+
+// TestTokenWithControlCharacterIsRefused: a token no Authorization header
+// can carry (a stray control byte in the file or the flag) is refused at
+// once, naming the file and the party, instead of every request failing
+// as if the server could not be reached, and retried without end.
+func TestTokenWithControlCharacterIsRefused(t *testing.T) {
+	for _, c := range []struct{ file, want string }{
+		{"tok\x01en\n", "the token contains U+0001"},
+		{"coalition AAA\nrussia BB\x7fB\n", "the token of russia contains U+007F"},
+	} {
+		path := writeFile(t, "tokens", c.file)
+		_, err := loadTokenFile(path)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("token file %q: %v, want a usage error naming %s and saying %q", c.file, err, path, c.want)
+		}
+	}
+	cf := clientFlags{server: "http://127.0.0.1:1", token: "AA\x1bA"}
+	if _, err := cf.client(context.Background(), io.Discard); err == nil || !strings.Contains(err.Error(), "--token: contains U+001B") {
+		t.Errorf("--token with an escape: %v", err)
 	}
 }
 
