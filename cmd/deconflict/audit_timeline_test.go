@@ -15,12 +15,7 @@ import (
 // the list of what an export holds, and the flags' refusals.
 func TestAuditTimeline(t *testing.T) {
 	const n = 5
-	dir := auditDataDir(t, n)
-	tmp := t.TempDir()
-	export := filepath.Join(tmp, "audit.jsonl")
-	if code, _, stderr := runCmd("audit", "export", "--data", dir, "--out", export); code != 0 {
-		t.Fatalf("export: %d %s", code, stderr)
-	}
+	dir, tmp, export := exportedAuditData(t, n)
 	key := filepath.Join(dir, audit.KeyFile)
 
 	// Every message of the log is a thread of its own.
@@ -92,12 +87,7 @@ func TestAuditTimeline(t *testing.T) {
 // drive the terminal or forge a line or a column.
 func TestAuditTimelineEscapesTheExport(t *testing.T) {
 	const n = 5
-	dir := auditDataDir(t, n)
-	tmp := t.TempDir()
-	export := filepath.Join(tmp, "audit.jsonl")
-	if code, _, stderr := runCmd("audit", "export", "--data", dir, "--out", export); code != 0 {
-		t.Fatalf("export: %d %s", code, stderr)
-	}
+	_, tmp, export := exportedAuditData(t, n)
 	raw, err := os.ReadFile(export)
 	if err != nil {
 		t.Fatal(err)
@@ -129,4 +119,16 @@ func TestAuditTimelineEscapesTheExport(t *testing.T) {
 	if code != 0 || strings.ContainsAny(stdout, "\x1b\x07\t") || strings.Count(stdout, "\n") != 1 {
 		t.Fatalf("timeline: exit %d\n%q%s", code, stdout, stderr)
 	}
+}
+
+// exportedAuditData is a data directory whose audit log holds n threads
+// (auditDataDir), a temporary directory, and the export of the log in it.
+func exportedAuditData(t *testing.T, n int) (dir, tmp, export string) {
+	t.Helper()
+	dir, tmp = auditDataDir(t, n), t.TempDir()
+	export = filepath.Join(tmp, "audit.jsonl")
+	if code, _, stderr := runCmd("audit", "export", "--data", dir, "--out", export); code != 0 {
+		t.Fatalf("export: %d %s", code, stderr)
+	}
+	return dir, tmp, export
 }

@@ -298,18 +298,7 @@ func FuzzReader(f *testing.F) {
 		}
 		var out bytes.Buffer
 		rows, err := Run(strings.NewReader(in), &out, frame, det)
-		if err != nil {
-			var ie *InputError
-			if !errors.As(err, &ie) || ie.Line < 1 || !strings.HasPrefix(err.Error(), "line ") {
-				t.Fatalf("error %v is not an InputError with a line", err)
-			}
-			return
-		}
-		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-		if len(lines) != rows+1 || lines[0] != header {
-			t.Fatalf("%d rows but output %q", rows, out.String())
-		}
-		for _, l := range lines[1:] {
+		for _, l := range outputLines(t, rows, err, out.String(), header) {
 			fs := strings.Split(l, ",")
 			if len(fs) != fields || (fs[1] != "0" && fs[1] != "1") || (fs[1] == "0") != (fs[2] == "") {
 				t.Fatalf("malformed output line %q", l)
@@ -410,16 +399,25 @@ func FuzzRunBands(f *testing.F) {
 		}
 		var out bytes.Buffer
 		rows, err := RunBands(strings.NewReader(in), &out, frame)
-		if err != nil {
-			var ie *InputError
-			if !errors.As(err, &ie) || ie.Line < 1 || !strings.HasPrefix(err.Error(), "line ") {
-				t.Fatalf("error %v is not an InputError with a line", err)
-			}
-			return
-		}
-		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-		if len(lines) != rows+1 || lines[0] != DO365Header+","+BandsColumns {
-			t.Fatalf("%d rows but output %q", rows, out.String())
-		}
+		outputLines(t, rows, err, out.String(), DO365Header+","+BandsColumns)
 	})
+}
+
+// outputLines checks what a run over a fuzzed file gave: an InputError
+// naming its line, or the header and one line per row. It returns the
+// rows' lines (none after an error).
+func outputLines(t *testing.T, rows int, err error, out, header string) []string {
+	t.Helper()
+	if err != nil {
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Line < 1 || !strings.HasPrefix(err.Error(), "line ") {
+			t.Fatalf("error %v is not an InputError with a line", err)
+		}
+		return nil
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != rows+1 || lines[0] != header {
+		t.Fatalf("%d rows but output %q", rows, out)
+	}
+	return lines[1:]
 }
