@@ -166,7 +166,7 @@ func newProjection(tl *Timeline) *projection {
 const minKx = 0.01
 
 // maxGraticuleLines bounds the meridians (and the parallels) drawn: more
-// than a map's width of them happen only near a pole, where they merge.
+// than that only near a pole, where the meridians crowd into one.
 const maxGraticuleLines = 60
 
 // xy is the SVG position of a [lon, lat].
