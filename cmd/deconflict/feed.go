@@ -117,18 +117,29 @@ func loadTokenFile(path string) (map[string]string, error) {
 }
 
 // parseTokens reads either one bare token (returned under the party ""),
-// or lines "PARTY TOKEN"; blank lines and # comments are skipped.
+// or lines "PARTY TOKEN", each party once; blank lines and # comments
+// are skipped.
 func parseTokens(r io.Reader) (map[string]string, error) {
 	out := map[string]string{}
 	err := namedlines.Each(r, func(fields []string) error {
+		var party, token string
 		switch len(fields) {
 		case 1:
-			out[""] = fields[0]
+			token = fields[0]
 		case 2:
-			out[fields[0]] = fields[1]
+			party, token = fields[0], fields[1]
 		default:
 			return errors.New("want 'PARTY TOKEN'")
 		}
+		// Named twice, the first token would silently give way to the
+		// second, which may be the stale one.
+		if _, twice := out[party]; twice {
+			if party == "" {
+				return errors.New("a second bare token")
+			}
+			return fmt.Errorf("party %q named twice", party)
+		}
+		out[party] = token
 		return nil
 	})
 	if err != nil {

@@ -330,3 +330,19 @@ func FuzzParseTokens(f *testing.F) {
 		}
 	})
 }
+
+// TestTokenFileNamingAPartyTwiceIsRefused: the first token would give way
+// to the second without a word, and the second may be the stale one.
+func TestTokenFileNamingAPartyTwiceIsRefused(t *testing.T) {
+	for _, c := range []struct{ file, want string }{
+		{"coalition AAA\nrussia BBB\ncoalition CCC\n", `party "coalition" named twice`},
+		{"AAA\n# again\nBBB\n", "a second bare token"},
+	} {
+		path := writeFile(t, "tokens", c.file)
+		_, err := loadTokenFile(path)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("token file %q: %v, want a usage error naming %s and saying %q", c.file, err, path, c.want)
+		}
+	}
+}

@@ -20,6 +20,8 @@ import (
 
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
 	"pgregory.net/rapid"
 )
 
@@ -663,5 +665,33 @@ func TestKeyFilesWithoutKeysAreRefused(t *testing.T) {
 	}
 	if k, err := ParsePartyKeys(strings.NewReader("# ours\nalpha ed25519:" + base64.StdEncoding.EncodeToString(pub) + "\n")); err != nil || len(k["alpha"]) != 1 {
 		t.Errorf("one party key: %v, %v", k, err)
+	}
+}
+
+// TestWitnessKeysNamingAPartyTwiceAreRefused: the first key would give
+// way to the second without a word, and its witness's cosignatures be
+// refused as a stranger's.
+func TestWitnessKeysNamingAPartyTwiceAreRefused(t *testing.T) {
+	vkey := func(name string) string {
+		pub, _, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := note.NewEd25519VerifierKey(name, pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := fnote.VKeyToCosignatureV1(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	a, b := vkey("alpha.test/witness"), vkey("bravo.test/witness")
+	if k, err := ParseWitnessKeys(strings.NewReader("alpha " + a + "\nbravo " + b + "\n")); err != nil || len(k) != 2 {
+		t.Fatalf("two parties: %v, %v", k, err)
+	}
+	if k, err := ParseWitnessKeys(strings.NewReader("alpha " + a + "\nalpha " + b + "\n")); err == nil || !strings.Contains(err.Error(), `"alpha" named twice`) {
+		t.Errorf("alpha twice: %v, %v; want an error naming it", k, err)
 	}
 }

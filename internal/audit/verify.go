@@ -114,7 +114,8 @@ type VerifyOptions struct {
 }
 
 // ParseWitnessKeys reads lines "PARTY VKEY" (a witness's cosignature
-// verifier key, as the rules name it; blank lines and # comments skipped).
+// verifier key, as the rules name it, one per party; blank lines and #
+// comments skipped).
 // A file without any key is refused: given no keys, a verification would
 // check no cosignature (an unknown or a forged one included) and still
 // report every one checked.
@@ -126,6 +127,12 @@ func ParseWitnessKeys(r io.Reader) (map[string]string, error) {
 		}
 		if _, err := translog.WitnessVerifier(f[1]); err != nil {
 			return err
+		}
+		// Named twice, the first key would silently give way to the
+		// second, and its witness's cosignatures be refused as a
+		// stranger's.
+		if _, twice := out[f[0]]; twice {
+			return fmt.Errorf("party %q named twice", f[0])
 		}
 		out[f[0]] = f[1]
 		return nil
