@@ -418,3 +418,76 @@ func TestNeedToKnowProbesAnswerAsAbsent(t *testing.T) {
 		t.Errorf("the probes changed russia's volume: %+v", after)
 	}
 }
+
+// TestNeedToKnowConflictsOfAnotherPartysVolume plays coalition probing
+// russia's volume under need_to_know. Russia's volume conflicts with a
+// bystander's volume just below it, which russia accepted with its key;
+// coalition's probe meets russia's volume but is 1,000 m above the
+// bystander's, which it may not see. Whatever shows coalition russia's
+// volume (the 409 missing list, POST /v1/volumes/alternatives, the
+// volume read and listed once it conflicts with coalition's own, the
+// volume_conflict event) shows it without the conflicts russia accepted:
+// they name the bystander's volume (id, party, version), which meets
+// nothing of coalition's.
+func TestNeedToKnowConflictsOfAnotherPartysVolume(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.agreeRules(map[string]any{"volume_visibility": "need_to_know"})
+	var third struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
+	sc := e.openRawStream(e.tokens["coalition"])
+
+	var hidden wireVolume
+	low := circleVolume(35, 36, "bystander-secret", nil)
+	low["alt_lower_m"], low["alt_upper_m"] = 5000, 7000
+	e.mustDo("POST", "/v1/volumes", third.Token, low, 201, &hidden)
+	// Russia's, 100 m above it: a conflict, accepted with the key.
+	var theirs wireVolume
+	mid := circleVolume(35, 36, "russia-secret", []map[string]string{{"id": hidden.ID, "version": hidden.Version}})
+	mid["alt_lower_m"], mid["alt_upper_m"] = 7100, 9100
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], mid, 201, &theirs)
+	if len(theirs.Conflicts) != 1 || theirs.Conflicts[0].ID != hidden.ID {
+		t.Fatalf("russia's volume conflicts with %+v, want the bystander's", theirs.Conflicts)
+	}
+
+	probe := circleVolume(35, 36, "probe", nil)
+	probe["alt_lower_m"], probe["alt_upper_m"] = 8000, 10000
+	leaks := func(what string, body []byte) {
+		t.Helper()
+		if bytes.Contains(body, []byte(hidden.ID)) || bytes.Contains(body, []byte(hidden.Version)) {
+			t.Errorf("%s names the bystander's volume:\n%s", what, body)
+		}
+	}
+	code, body, _ := e.do("POST", "/v1/volumes", e.tokens["coalition"], probe)
+	if code != http.StatusConflict || !bytes.Contains(body, []byte(theirs.ID)) {
+		t.Fatalf("the probe: %d %s", code, body)
+	}
+	leaks("the 409", body)
+	leaks("the alternatives", e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], probe, 200, nil))
+
+	probe["key"] = []map[string]string{{"id": theirs.ID, "version": theirs.Version}}
+	var mine wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], probe, 201, &mine)
+	leaks("the volume read", e.mustDo("GET", "/v1/volumes/"+theirs.ID, e.tokens["coalition"], nil, 200, nil))
+	listed := e.mustDo("GET", "/v1/volumes?bbox=30,30,40,40", e.tokens["coalition"], nil, 200, nil)
+	if !bytes.Contains(listed, []byte(theirs.ID)) {
+		t.Fatalf("russia's volume is not listed to coalition: %s", listed)
+	}
+	leaks("the volume list", listed)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "text": "end-of-probe"}, 201, nil)
+	leaks("coalition's stream", sc.waitFor(t, "end-of-probe"))
+
+	// The premise: coalition may not see the bystander's volume.
+	e.mustDo("GET", "/v1/volumes/"+hidden.ID, e.tokens["coalition"], nil, 404, nil)
+	// Russia, its owner, still sees what it accepted.
+	var own wireVolume
+	e.mustDo("GET", "/v1/volumes/"+theirs.ID, e.tokens["russia"], nil, 200, &own)
+	if len(own.Conflicts) != 1 || own.Conflicts[0].ID != hidden.ID {
+		t.Fatalf("russia's own view: conflicts %+v", own.Conflicts)
+	}
+	// Another party's volume shows its conflicts with the viewer's own.
+	var probed wireVolume
+	e.mustDo("GET", "/v1/volumes/"+mine.ID, e.tokens["russia"], nil, 200, &probed)
+	if len(probed.Conflicts) != 1 || probed.Conflicts[0].ID != theirs.ID {
+		t.Fatalf("coalition's volume as russia sees it: conflicts %+v", probed.Conflicts)
+	}
+}

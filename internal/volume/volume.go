@@ -105,7 +105,9 @@ type Volume struct {
 	End       time.Time       `json:"end"`
 	Details   json.RawMessage `json:"details,omitempty"`
 	// Conflicts lists the other parties' volumes this one conflicted with
-	// when it was last written (accepted with a complete key).
+	// when it was last written (accepted with a complete key). The
+	// owner's: another party sees only those of its own volumes
+	// (ViewFor), never the others (Reduced).
 	Conflicts []Ref `json:"conflicts"`
 	// ChangeSeq is the store's sequence number of the last write.
 	ChangeSeq int64 `json:"-"`
@@ -113,19 +115,30 @@ type Volume struct {
 	shape *shape
 }
 
-// Reduced returns the volume as other parties see it: without details.
+// Reduced returns the volume as other parties see it: without details,
+// and without the conflicts its owner accepted, which name other parties'
+// volumes (their ids, parties and versions) that a party shown this one
+// (in a 409, a preview, an event) may not see under need to know.
 func (v Volume) Reduced() Volume {
 	v.Details = nil
+	v.Conflicts = []Ref{}
 	return v
 }
 
-// ViewFor returns the volume as party sees it: full for its owner, reduced
-// for everyone else.
+// ViewFor returns the volume as party sees it: full for its owner;
+// reduced for everyone else, keeping of its conflicts those with party's
+// own volumes.
 func (v Volume) ViewFor(party string) Volume {
 	if v.Party == party {
 		return v
 	}
-	return v.Reduced()
+	r := v.Reduced()
+	for _, c := range v.Conflicts {
+		if c.Party == party {
+			r.Conflicts = append(r.Conflicts, c)
+		}
+	}
+	return r
 }
 
 // Ref returns the reference to this volume at its current version.
