@@ -491,3 +491,53 @@ func TestNeedToKnowConflictsOfAnotherPartysVolume(t *testing.T) {
 		t.Fatalf("coalition's volume as russia sees it: conflicts %+v", probed.Conflicts)
 	}
 }
+
+// TestNeedToKnowAuditOfAWriteConflictingWithTwo: the audit record of a
+// write is read by its writer and by every party whose volume it
+// conflicts with; each of those reads of the conflicts only its own
+// volume's (sealed for it and the writer), not the other parties'.
+func TestNeedToKnowAuditOfAWriteConflictingWithTwo(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.agreeRules(map[string]any{"volume_visibility": "need_to_know"})
+	var third struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
+
+	declare := func(token string, lowerM, upperM float64, key []map[string]string) wireVolume {
+		t.Helper()
+		in := circleVolume(35, 36, "", key)
+		in["alt_lower_m"], in["alt_upper_m"] = lowerM, upperM
+		var v wireVolume
+		e.mustDo("POST", "/v1/volumes", token, in, 201, &v)
+		return v
+	}
+	low := declare(third.Token, 5000, 7000, nil)
+	high := declare(e.tokens["russia"], 9000, 11000, nil)
+	// Coalition's meets both: the 409 named both to it, and its key
+	// holds both.
+	mine := declare(e.tokens["coalition"], 6900, 9100, []map[string]string{
+		{"id": low.ID, "version": low.Version}, {"id": high.ID, "version": high.Version}})
+	if len(mine.Conflicts) != 2 {
+		t.Fatalf("coalition's volume conflicts with %+v, want both", mine.Conflicts)
+	}
+	for _, c := range []struct {
+		token     string
+		sees, not []string
+	}{
+		{e.tokens["coalition"], []string{low.ID, high.ID}, nil},
+		{e.tokens["russia"], []string{high.ID, mine.ID}, []string{low.ID}},
+		{third.Token, []string{low.ID, mine.ID}, []string{high.ID}},
+		{e.operator, []string{low.ID, high.ID, mine.ID}, nil},
+	} {
+		export := e.mustDo("GET", "/v1/audit", c.token, nil, 200, nil)
+		for _, id := range c.sees {
+			if !bytes.Contains(export, []byte(id)) {
+				t.Errorf("an export lacks %s:\n%s", id, export)
+			}
+		}
+		for _, id := range c.not {
+			if bytes.Contains(export, []byte(id)) {
+				t.Errorf("an export names %s, a volume its viewer may not see:\n%s", id, export)
+			}
+		}
+	}
+}

@@ -21,18 +21,27 @@ import (
 // its details, and the details sealed for their owner, so that the chain
 // covers them while an export for another party shows only their hash.
 type volumeAudit struct {
-	Volume    volume.Volume `json:"volume"`
-	Details   *audit.Sealed `json:"details,omitempty"`
-	Conflicts []volume.Ref  `json:"conflicts,omitempty"`
+	Volume  volume.Volume `json:"volume"`
+	Details *audit.Sealed `json:"details,omitempty"`
+	// Conflicts are the other parties' volumes the write conflicts with
+	// (volume.Ref). Under need to know each is sealed (audit.Sealed) for
+	// the writer and that volume's owner: every party whose volume is one
+	// of them reads the record (volumeReaders), and may not learn of the
+	// others.
+	Conflicts []any `json:"conflicts,omitempty"`
 }
 
-func auditOfVolume(res volume.Result) volumeAudit {
+func auditOfVolume(res volume.Result, rl rules.Rules) volumeAudit {
 	a := volumeAudit{Volume: res.Volume.Reduced()}
 	if len(res.Volume.Details) > 0 {
 		sealed := audit.Seal(res.Volume.Details, res.Volume.Party)
 		a.Details = &sealed
 	}
 	for _, c := range res.Conflicts {
+		if rl.VolumeVisibility == rules.VolumesNeedToKnow {
+			a.Conflicts = append(a.Conflicts, audit.Seal(c.Ref(), res.Volume.Party, c.Party))
+			continue
+		}
 		a.Conflicts = append(a.Conflicts, c.Ref())
 	}
 	return a
@@ -58,7 +67,7 @@ func volumeReaders(res volume.Result, rl rules.Rules) audit.Readers {
 // recordVolume appends the audit record and the events of one registry
 // write to its transaction.
 func (s *Service) recordVolume(tx store.Tx, actor, kind string, res volume.Result, rl rules.Rules, now time.Time) error {
-	if err := s.audit(tx, actor, kind, volumeReaders(res, rl), auditOfVolume(res)); err != nil {
+	if err := s.audit(tx, actor, kind, volumeReaders(res, rl), auditOfVolume(res, rl)); err != nil {
 		return err
 	}
 	return res.AppendEvents(tx, now)

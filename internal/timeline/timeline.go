@@ -92,10 +92,49 @@ type escalationContent struct {
 	Unacknowledged     []string  `json:"unacknowledged"`
 }
 
-// volumeContent is the record of a volume write.
+// volumeContent is the record of a volume write: the volume, and the
+// other parties' volumes it conflicts with that the export's viewer may
+// read of.
 type volumeContent struct {
-	Volume    volume.Volume `json:"volume"`
-	Conflicts []volume.Ref  `json:"conflicts"`
+	Volume    volume.Volume
+	Conflicts []volume.Ref
+}
+
+// volumeOf reads the record of a volume write. Under need to know each
+// conflict is sealed for the writer and the other volume's owner: an
+// export reveals those its viewer may read, and the others are left out.
+func volumeOf(r audit.Record) (volumeContent, error) {
+	var raw struct {
+		Volume    volume.Volume     `json:"volume"`
+		Conflicts []json.RawMessage `json:"conflicts"`
+	}
+	if err := json.Unmarshal(r.Content, &raw); err != nil {
+		return volumeContent{}, err
+	}
+	v := volumeContent{Volume: raw.Volume}
+	for _, c := range raw.Conflicts {
+		var ref volume.Ref
+		if revealed(r, c, &ref) && ref.ID != "" {
+			v.Conflicts = append(v.Conflicts, ref)
+		}
+	}
+	return v, nil
+}
+
+// revealed decodes raw into out: as it is, or, when raw is a sealed
+// value, its details if the export reveals them to its viewer (false
+// when it does not).
+func revealed(r audit.Record, raw json.RawMessage, out any) bool {
+	sha, ok := sealedHash(raw)
+	if !ok {
+		return json.Unmarshal(raw, out) == nil
+	}
+	for _, rv := range r.Sealed {
+		if rv.SHA256 == sha && json.Unmarshal(rv.Details, out) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Read parses an export (the JSON lines of `deconflict audit export` or
@@ -165,8 +204,8 @@ func (e *Export) add(r audit.Record) error {
 	case strings.HasPrefix(r.Kind, "volume_") && r.Kind != "volume_flagged" && r.Kind != "volume_conflict":
 		// A flag and a conflict brought by a rules change name volumes
 		// without being one of their states.
-		var v volumeContent
-		if err := json.Unmarshal(r.Content, &v); err != nil {
+		v, err := volumeOf(r)
+		if err != nil {
 			return fmt.Errorf("%s: %w", r.Kind, err)
 		}
 		e.volumes[v.Volume.ID] = append(e.volumes[v.Volume.ID], i)
@@ -181,23 +220,27 @@ func clear(r audit.Record, raw json.RawMessage) string {
 		return ""
 	}
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if revealed(r, raw, &s) {
 		return s
 	}
+	if sha, ok := sealedHash(raw); ok {
+		return "(sealed: this export's viewer may not read it; SHA-256 " + excerpt(sha, 17) + ")"
+	}
+	return string(raw)
+}
+
+// sealedHash is the hash of the sealed value raw references (false when
+// raw is not one).
+func sealedHash(raw json.RawMessage) (string, bool) {
 	var sealed struct {
 		Sealed struct {
 			SHA256 string `json:"sha256"`
 		} `json:"sealed"`
 	}
-	if json.Unmarshal(raw, &sealed) == nil && sealed.Sealed.SHA256 != "" {
-		for _, rv := range r.Sealed {
-			if rv.SHA256 == sealed.Sealed.SHA256 && json.Unmarshal(rv.Details, &s) == nil {
-				return s
-			}
-		}
-		return "(sealed: this export's viewer may not read it; SHA-256 " + excerpt(sealed.Sealed.SHA256, 17) + ")"
+	if json.Unmarshal(raw, &sealed) != nil || sealed.Sealed.SHA256 == "" {
+		return "", false
 	}
-	return string(raw)
+	return sealed.Sealed.SHA256, true
 }
 
 // Subject is what a timeline can be about: an alert (with its hotline
@@ -372,8 +415,7 @@ func (e *Export) volumeAt(id string, seq int64) (volumeContent, bool) {
 		if r.Seq > seq {
 			break
 		}
-		var v volumeContent
-		if json.Unmarshal(r.Content, &v) == nil {
+		if v, err := volumeOf(r); err == nil {
 			out, found = v, true
 		}
 	}
@@ -542,8 +584,8 @@ func (e *Export) steps(kind, id string) []Step {
 			}
 			st = escalationStep(r, x, msgs[x.ID])
 		default:
-			var v volumeContent
-			if json.Unmarshal(r.Content, &v) != nil {
+			v, err := volumeOf(r)
+			if err != nil {
 				continue
 			}
 			sc.volume(v.Volume)
