@@ -673,11 +673,7 @@ func TestKeyFilesWithoutKeysAreRefused(t *testing.T) {
 // refused as a stranger's.
 func TestWitnessKeysNamingAPartyTwiceAreRefused(t *testing.T) {
 	vkey := func(name string) string {
-		pub, _, err := ed25519.GenerateKey(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plain, err := note.NewEd25519VerifierKey(name, pub)
+		_, plain, err := note.GenerateKey(nil, name)
 		if err != nil {
 			t.Fatal(err)
 		}
