@@ -751,8 +751,21 @@ func member(tx store.Messages, party, thread string) (bool, error) {
 
 // checkThreadAccess lets a party post into a thread it is a member of, or
 // start a new one; the alert and volume threads are the service's: only
-// the owner of a volume may start its thread, and nobody an alert's.
+// the owner of a volume may start its thread, and nobody an alert's. A
+// reserved thread the party may not start is refused alike whether or not
+// it has begun, so that the refusal does not tell a party that another's
+// volume is in conflict, or that an alert or a proposal has items.
 func checkThreadAccess(tx Tx, from, thread string) error {
+	if reason, err := reserved(tx, from, thread); err != nil || reason != "" {
+		if err != nil {
+			return err
+		}
+		ok, err := member(tx, from, thread)
+		if err != nil || ok {
+			return err
+		}
+		return fielderr.Errorf("thread", "%q is reserved for %s", thread, reason)
+	}
 	begun, err := tx.ThreadExists(thread)
 	if err != nil {
 		return err
@@ -765,23 +778,28 @@ func checkThreadAccess(tx Tx, from, thread string) error {
 		if !ok {
 			return ErrNotMember
 		}
-		return nil
 	}
+	return nil
+}
+
+// reserved names whom thread is reserved for when from may not start it
+// ("" when it may).
+func reserved(tx Tx, from, thread string) (string, error) {
 	switch {
 	case strings.HasPrefix(thread, alertThreadPrefix):
-		return fielderr.Errorf("thread", "%q is reserved for the service's alert items", thread)
+		return "the service's alert items", nil
 	case strings.HasPrefix(thread, rulesThreadPrefix):
-		return fielderr.Errorf("thread", "%q is reserved for the service's items about the rules", thread)
+		return "the service's items about the rules", nil
 	case strings.HasPrefix(thread, volumeThreadPrefix):
 		v, err := tx.GetVolume(strings.TrimPrefix(thread, volumeThreadPrefix))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
+			return "", err
 		}
 		if err != nil || v.Party != from {
-			return fielderr.Errorf("thread", "%q is reserved for the service's items and the volume's owner", thread)
+			return "the service's items and the volume's owner", nil
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // threadFor is the thread of a message: the one given, else the thread of

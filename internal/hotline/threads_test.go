@@ -41,8 +41,10 @@ func TestPostingNeedsTheThreadAndTheReference(t *testing.T) {
 		field string // "" for ErrNotMember
 	}{
 		{"into a thread it is not on", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: ops.Thread, Text: "x"}, ""},
-		{"into the alert thread of others", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "alert:al-1", Text: "x"}, ""},
-		{"into the volume thread of others", "alpha", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "volume:vol-c", Text: "x"}, ""},
+		// A reserved thread is refused as when it has not begun: the
+		// refusal does not tell alpha that charlie's volume is in conflict.
+		{"into the alert thread of others", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "alert:al-1", Text: "x"}, "thread"},
+		{"into the volume thread of others", "alpha", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "volume:vol-c", Text: "x"}, "thread"},
 		{"starting an alert thread", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "alert:made-up", Text: "x"}, "thread"},
 		{"starting another party's volume thread", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "volume:vol-b", Text: "x"}, "thread"},
 		{"starting the thread of no volume", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "volume:none", Text: "x"}, "thread"},

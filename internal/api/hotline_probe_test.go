@@ -1,0 +1,63 @@
+package api
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// TestHotlineReservedThreadsDoNotTellWhetherTheyBegan plays coalition
+// probing russia's volumes through the hotline. Russia's first volume was
+// written in conflict with a bystander's (accepted with its key), which
+// begins the thread volume:<id> between russia and the bystander; russia's
+// second volume conflicts with nothing. Coalition may read both volumes
+// (reduced: without the conflicts russia accepted), but posting into
+// either's thread must be refused alike, or the refusal tells it which of
+// russia's volumes is in conflict with another party's. The same holds
+// for alert threads.
+func TestHotlineReservedThreadsDoNotTellWhetherTheyBegan(t *testing.T) {
+	e := newEnv(t, Options{})
+	var third struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
+
+	var hidden wireVolume
+	e.mustDo("POST", "/v1/volumes", third.Token, circleVolume(35, 36, "bystander", nil), 201, &hidden)
+	var conflicting wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35.01, 36.01, "russia-1",
+		[]map[string]string{{"id": hidden.ID, "version": hidden.Version}}), 201, &conflicting)
+	if len(conflicting.Conflicts) != 1 {
+		t.Fatalf("russia's volume conflicts with %+v, want the bystander's", conflicting.Conflicts)
+	}
+	var quiet wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(10, 10, "russia-2", nil), 201, &quiet)
+
+	probe := func(thread string) (int, string) {
+		t.Helper()
+		code, b, _ := e.do("POST", "/v1/hotline/messages", e.tokens["coalition"],
+			map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": thread, "text": "probe"})
+		return code, string(problemType(t, b))
+	}
+	c1, p1 := probe("volume:" + conflicting.ID)
+	c2, p2 := probe("volume:" + quiet.ID)
+	if c1 != c2 || p1 != p2 || c1 < 400 || c1 >= 500 {
+		t.Errorf("posting into the thread of russia's volume in conflict: %d %s; of its volume in none: %d %s", c1, p1, c2, p2)
+	}
+
+	// Russia and the bystander are members: they still post there.
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"],
+		map[string]any{"to": []string{"bystander"}, "kind": "notice", "thread": "volume:" + conflicting.ID, "text": "ok"}, 201, nil)
+	e.mustDo("POST", "/v1/hotline/messages", third.Token,
+		map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "volume:" + conflicting.ID, "text": "ok"}, 201, nil)
+	// And russia still starts the thread of its own volume.
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"],
+		map[string]any{"to": []string{"coalition"}, "kind": "notice", "thread": "volume:" + quiet.ID, "text": "mine"}, 201, nil)
+}
+
+func problemType(t *testing.T, b []byte) string {
+	t.Helper()
+	var p struct {
+		Type  string `json:"type"`
+		Field string `json:"field"`
+	}
+	_ = json.Unmarshal(b, &p)
+	return p.Type + " field=" + p.Field
+}
