@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 // TestHotlineReservedThreadsDoNotTellWhetherTheyBegan plays coalition
@@ -60,4 +62,46 @@ func problemType(t *testing.T, b []byte) string {
 	}
 	_ = json.Unmarshal(b, &p)
 	return p.Type + " field=" + p.Field
+}
+
+// TestAlertItemIsPostedAtTheServersTime: reports may be timed up to 60 s
+// behind the server's clock (and 10 s ahead). The hotline item of the
+// alert they raise is posted when the server posts it: created then, its
+// acknowledgment deadline counted from then (not already passed when it
+// is posted, nor moved by the reporting party's clock), so that it does
+// not escalate before anyone could acknowledge it, and a client that
+// lists the messages created since the last one it saw misses none.
+func TestAlertItemIsPostedAtTheServersTime(t *testing.T) {
+	for _, skew := range []time.Duration{-25 * time.Second, 9 * time.Second} {
+		t.Run(skew.String(), func(t *testing.T) {
+			e := newEnv(t, Options{})
+			before := time.Now()
+			at := before.Add(skew)
+			e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("RF-1", 35.0, 36.1, 6000, -200, at)}}, 202, nil)
+			e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("US-1", 35.0, 35.88, 6000, 200, at)}}, 202, nil)
+			after := time.Now()
+			// 10 s later, well within the 30 s to acknowledge a warning.
+			e.advance(10 * time.Second)
+			e.svc.Tick(context.Background())
+			var list struct {
+				Messages []struct {
+					Kind, State, Level string
+					Created            time.Time
+					Deadline           time.Time
+					Escalations        int
+				}
+			}
+			e.mustDo("GET", "/v1/hotline/messages", e.tokens["coalition"], nil, 200, &list)
+			if len(list.Messages) != 1 || list.Messages[0].Kind != "alert" {
+				t.Fatalf("items %+v", list.Messages)
+			}
+			m := list.Messages[0]
+			if m.Created.Before(before) || m.Created.After(after) {
+				t.Errorf("the item was created at %s, posted between %s and %s", m.Created, before, after)
+			}
+			if m.State != "open" || m.Escalations != 0 {
+				t.Errorf("the item is %s (%d escalations) at once; deadline %s", m.State, m.Escalations, m.Deadline)
+			}
+		})
+	}
 }

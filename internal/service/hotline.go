@@ -109,7 +109,11 @@ func alertSubject(a *alert.Transition) *hotline.Subject {
 // alertItem raises the hotline item of a tactical alert: when it is raised,
 // and again when it goes up a level, so that the new level is acknowledged
 // too. posted holds the level last posted per open alert; the caller
-// applies it only once the transaction has committed.
+// applies it only once the transaction has committed. The item is posted
+// at the server's time, not the alert's (the time of the reports, which a
+// party may have timed up to a minute behind or seconds ahead): its
+// deadline is counted from when the recipients are told, and its creation
+// time keeps the order of the messages.
 func (s *Service) alertItem(tx store.Tx, a *alert.Transition, rl rules.Rules, posted map[string]int) error {
 	level := rl.LevelRank(a.Level)
 	prev, open := posted[a.ID]
@@ -131,7 +135,7 @@ func (s *Service) alertItem(tx store.Tx, a *alert.Transition, rl rules.Rules, po
 		}
 	}
 	it := hotline.SystemItem{Kind: hotline.KindAlert, To: to, Text: alertText(a), Ref: hotline.Ref{AlertID: a.ID}, Level: a.Level, Subject: alertSubject(a)}
-	_, _, err := hotline.PostSystem(tx, s.alog, rl, it, a.Time)
+	_, _, err := hotline.PostSystem(tx, s.alog, rl, it, s.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
