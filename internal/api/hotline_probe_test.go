@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,5 +105,43 @@ func TestAlertItemIsPostedAtTheServersTime(t *testing.T) {
 				t.Errorf("the item is %s (%d escalations) at once; deadline %s", m.State, m.Escalations, m.Deadline)
 			}
 		})
+	}
+}
+
+// TestHotlineRulesReferenceMustConcernTheSender: a party's message may
+// refer to a proposal of the rules only when it was asked to answer it (it
+// got the proposal's item), as for an alert; a version that is no
+// proposal, or not a version at all, is refused naming the field, and
+// nothing is posted.
+func TestHotlineRulesReferenceMustConcernTheSender(t *testing.T) {
+	e := newEnv(t, Options{})
+	post := func(ref map[string]any, thread string) (int, string) {
+		t.Helper()
+		in := map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "about the rules", "ref": ref}
+		if thread != "" {
+			in["thread"] = thread
+		}
+		code, b, _ := e.do("POST", "/v1/hotline/messages", e.tokens["coalition"], in)
+		return code, string(b)
+	}
+	for _, ref := range []map[string]any{{"rules_version": -3}, {"rules_version": 99}} {
+		if code, b := post(ref, "ops"); code != 400 || !strings.Contains(b, `"field":"ref.rules_version"`) {
+			t.Errorf("ref %v: %d %s", ref, code, b)
+		}
+	}
+	var list struct{ Messages []wireMessage }
+	e.mustDo("GET", "/v1/hotline/messages", e.tokens["russia"], nil, 200, &list)
+	if len(list.Messages) != 0 {
+		t.Fatalf("refused messages were posted: %+v", list.Messages)
+	}
+
+	// A proposal asks both parties: each may refer to it, in its thread.
+	var p struct{ Version int64 }
+	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"disclose_linger_s": 30}, 202, &p)
+	var m wireMessage
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"],
+		map[string]any{"to": []string{"russia"}, "kind": "request", "text": "accept?", "ref": map[string]any{"rules_version": p.Version}}, 201, &m)
+	if m.Thread != "rules:"+strconv.FormatInt(p.Version, 10) {
+		t.Errorf("thread %q", m.Thread)
 	}
 }

@@ -682,10 +682,10 @@ func checkRecipients(tx store.Parties, from string, to []string) ([]string, erro
 	return out, nil
 }
 
-// checkRef checks what a party's message refers to: the volume or alert
-// must exist and concern the sender, which is the case when the sender
-// owns the volume or the service told it about the volume or alert (an
-// item in its thread). Whether something exists that does not concern the
+// checkRef checks what a party's message refers to: the volume, alert or
+// proposal of the rules must exist and concern the sender, which is the
+// case when the sender owns the volume or the service told it about the
+// volume, alert or proposal (an item in its thread). Whether something exists that does not concern the
 // sender is not revealed.
 func checkRef(tx Tx, from string, ref *Ref) (*Ref, error) {
 	if ref == nil || *ref == (Ref{}) {
@@ -728,6 +728,19 @@ func checkRef(tx Tx, from string, ref *Ref) (*Ref, error) {
 		}
 		if !concerns {
 			return nil, fielderr.Errorf("ref.alert_id", "no alert %q concerning this party", r.AlertID)
+		}
+	}
+	if r.RulesVersion != 0 {
+		// A proposal concerns the parties it asked: they got its item.
+		concerns := false
+		if r.RulesVersion > 0 {
+			var err error
+			if concerns, err = member(tx, from, RulesThread(r.RulesVersion)); err != nil {
+				return nil, err
+			}
+		}
+		if !concerns {
+			return nil, fielderr.Errorf("ref.rules_version", "no proposal of the rules %d asked of this party", r.RulesVersion)
 		}
 	}
 	return &r, nil
