@@ -23,11 +23,16 @@ func TestControlCharactersRefusedAtTheEdge(t *testing.T) {
 	bom := report("\ufeffC-4", 35, 36.3, 6000, 100, now)
 	c1 := report("C-5", 35, 36.4, 6000, 100, now)
 	c1["callsign"] = "SU\u008524"
+	// The Arabic letter mark reorders like a right-to-left mark and shows
+	// nothing; the word joiner is a zero-width no-break space.
+	alm := report("C-8", 35, 36.7, 6000, 100, now)
+	alm["callsign"] = "SU24\u061c-1"
+	joiner := report("C\u20609", 35, 36.8, 6000, 100, now)
 	before := fingerprint(t, e.st)
 	for _, c := range []struct {
 		bad   map[string]any
 		field string
-	}{{nul, "callsign"}, {override, "aircraft"}, {zeroWidth, "callsign"}, {bom, "aircraft"}, {c1, "callsign"}} {
+	}{{nul, "callsign"}, {override, "aircraft"}, {zeroWidth, "callsign"}, {bom, "aircraft"}, {c1, "callsign"}, {alm, "callsign"}, {joiner, "aircraft"}} {
 		// The bad report among clean ones, one of which is refused alone
 		// (too fast) and would otherwise be a per-report rejection.
 		fast := report("C-7", 35, 36.6, 6000, 4000, now)

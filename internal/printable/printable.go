@@ -1,9 +1,11 @@
 // Package printable owns the one rule for what text from outside may
 // contain: valid UTF-8 without control characters (C0, DEL, C1) and without
 // the invisible formatting characters that make two strings look alike or
-// reorder what a reader sees (zero-width spaces and joiners, the
-// left-to-right and right-to-left marks, embeddings, overrides and
-// isolates, the byte order mark). Aircraft ids, callsigns, hotline threads
+// reorder what a reader sees (zero-width spaces and joiners, the word
+// joiner and the invisible operators, the soft hyphen, the left-to-right,
+// right-to-left and Arabic letter marks, embeddings, overrides and
+// isolates, the deprecated shaping and swapping controls, the byte order
+// mark, tags: every format character Unicode says renders as nothing). Aircraft ids, callsigns, hotline threads
 // and texts are checked with it at the edge, so that what one party sends
 // can neither break what the service builds from it for another party (a
 // hotline item, an audit record) nor show another party something else
@@ -46,6 +48,18 @@ func Refused(r rune) bool {
 		return true
 	case r == 0xfeff: // byte order mark, zero-width no-break space
 		return true
+	case r == 0x061c: // Arabic letter mark: an invisible right-to-left mark
+		return true
+	case r == 0x00ad, r == 0x180e: // soft hyphen, Mongolian vowel separator
+		return true
+	case r >= 0x2060 && r <= 0x2064: // word joiner, invisible operators
+		return true
+	case r >= 0x206a && r <= 0x206f: // deprecated swapping and shaping controls
+		return true
+	case r >= 0x1bca0 && r <= 0x1bca3, r >= 0x1d173 && r <= 0x1d17a: // shorthand and musical format controls
+		return true
+	case r == 0xe0001, r >= 0xe0020 && r <= 0xe007f: // tags
+		return true
 	}
 	return false
 }
@@ -54,7 +68,7 @@ func kind(r rune) string {
 	switch {
 	case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f:
 		return "a control character"
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
 		return "a bidirectional formatting character"
 	}
 	return "an invisible formatting character"
@@ -102,6 +116,8 @@ func Escape(s string) string {
 			fmt.Fprintf(&b, `\x%02x`, s[i])
 		case Refused(r) && r < 0x80:
 			fmt.Fprintf(&b, `\x%02x`, r)
+		case Refused(r) && r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
 		case Refused(r):
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:

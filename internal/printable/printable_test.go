@@ -13,7 +13,9 @@ import (
 // refused, and every other refused character is a format character (Cf)
 // of the listed ranges.
 func TestRefusedIsTheControlsAndTheListedFormatCharacters(t *testing.T) {
-	listed := [][2]rune{{0x200b, 0x200f}, {0x202a, 0x202e}, {0x2066, 0x2069}, {0xfeff, 0xfeff}}
+	listed := [][2]rune{{0x200b, 0x200f}, {0x202a, 0x202e}, {0x2066, 0x2069}, {0xfeff, 0xfeff},
+		{0x061c, 0x061c}, {0x00ad, 0x00ad}, {0x180e, 0x180e}, {0x2060, 0x2064}, {0x206a, 0x206f},
+		{0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0001, 0xe0001}, {0xe0020, 0xe007f}}
 	inListed := func(r rune) bool {
 		for _, l := range listed {
 			if r >= l[0] && r <= l[1] {
@@ -49,6 +51,14 @@ func TestCheck(t *testing.T) {
 		{"ab\u202eCBA", 2, true},
 		{"x\u2067", 1, true},
 		{"\ufeffA", 0, true},
+		// Invisible too: the Arabic letter mark reorders like a right-to-
+		// left mark, the word joiner is the zero-width no-break space's
+		// successor, the soft hyphen and tags render as nothing.
+		{"SU24\u061c-1", 4, true},
+		{"SU\u206024", 2, true},
+		{"SU\u00ad24", 2, true},
+		{"SU24\U000e0041", 4, true},
+		{"\u0600\u06dd", 0, false}, // visible Arabic number signs
 		{"A\x7f", 1, true},
 		{"A\xffB", 1, true},
 	} {
@@ -75,12 +85,13 @@ func TestCheck(t *testing.T) {
 
 func TestEscape(t *testing.T) {
 	for in, want := range map[string]string{
-		"SU24":       "SU24",
-		"SU\x0024":   `SU\x0024`,
-		"a\u202eb":   `a\u202eb`,
-		"a\u0085b":   `a\u0085b`,
-		"a\xffb\xfe": `a\xffb\xfe`,
-		"é\nç":       `é\x0aç`,
+		"SU24":        "SU24",
+		"SU\x0024":    `SU\x0024`,
+		"a\u202eb":    `a\u202eb`,
+		"a\u0085b":    `a\u0085b`,
+		"a\xffb\xfe":  `a\xffb\xfe`,
+		"é\nç":        `é\x0aç`,
+		"a\U000e0041": `a\U000e0041`,
 	} {
 		if got := Escape(in); got != want {
 			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
