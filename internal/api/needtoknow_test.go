@@ -541,3 +541,47 @@ func TestNeedToKnowAuditOfAWriteConflictingWithTwo(t *testing.T) {
 		}
 	}
 }
+
+// TestConflictsOfAnotherPartysVolumeWhereAllIsSeen: need to know hides
+// the conflicts of another party's volume because they name volumes the
+// caller may not see; a caller that may see every volume (every party
+// under volume_visibility "all", the default, and the operator always)
+// sees them, as it sees those volumes.
+func TestConflictsOfAnotherPartysVolumeWhereAllIsSeen(t *testing.T) {
+	for _, visibility := range []string{"all", "need_to_know"} {
+		e := newEnv(t, Options{})
+		e.agreeRules(map[string]any{"volume_visibility": visibility})
+		var third struct{ Token string }
+		e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
+		var low wireVolume
+		in := circleVolume(35, 36, "bystander-secret", nil)
+		in["alt_lower_m"], in["alt_upper_m"] = 5000, 7000
+		e.mustDo("POST", "/v1/volumes", third.Token, in, 201, &low)
+		var theirs wireVolume
+		in = circleVolume(35, 36, "russia-secret", []map[string]string{{"id": low.ID, "version": low.Version}})
+		in["alt_lower_m"], in["alt_upper_m"] = 7100, 9100
+		e.mustDo("POST", "/v1/volumes", e.tokens["russia"], in, 201, &theirs)
+
+		callers := map[string]string{"operator": e.operator}
+		if visibility == "all" {
+			callers["coalition"] = e.tokens["coalition"]
+		} else {
+			// Nothing of coalition's meets russia's volume.
+			e.mustDo("GET", "/v1/volumes/"+theirs.ID, e.tokens["coalition"], nil, 404, nil)
+		}
+		for who, token := range callers {
+			var got wireVolume
+			e.mustDo("GET", "/v1/volumes/"+theirs.ID, token, nil, 200, &got)
+			if len(got.Conflicts) != 1 || got.Conflicts[0].ID != low.ID {
+				t.Errorf("%s, %s: russia's volume read with conflicts %+v, want the bystander's", visibility, who, got.Conflicts)
+			}
+			var listed struct{ Volumes []wireVolume }
+			e.mustDo("GET", "/v1/volumes?bbox=30,30,40,40", token, nil, 200, &listed)
+			for _, v := range listed.Volumes {
+				if v.ID == theirs.ID && (len(v.Conflicts) != 1 || v.Conflicts[0].ID != low.ID) {
+					t.Errorf("%s, %s: russia's volume listed with conflicts %+v", visibility, who, v.Conflicts)
+				}
+			}
+		}
+	}
+}

@@ -183,6 +183,11 @@ func (s *Service) GetVolume(p party.Principal, id string) (volume.Volume, error)
 	if err == nil && !s.volumeVisible(p, v, s.Rules(), s.now()) {
 		return volume.Volume{}, volume.ErrNotFound
 	}
+	if err == nil {
+		vs := []volume.Volume{v}
+		s.withAllConflicts(p, vs)
+		v = vs[0]
+	}
 	return v, err
 }
 
@@ -190,14 +195,39 @@ func (s *Service) GetVolume(p party.Principal, id string) (volume.Volume, error)
 // as the caller may see it, and only those it may see.
 func (s *Service) QueryVolumes(p party.Principal, area *volume.Footprint, e volume.Extent) ([]volume.Volume, error) {
 	vs, err := s.volumes().Query(p.Party, area, e)
-	return s.visibleVolumes(p, vs), err
+	vs = s.visibleVolumes(p, vs)
+	s.withAllConflicts(p, vs)
+	return vs, err
 }
 
 // QueryVolumesBox is QueryVolumes over a latitude/longitude box (minLon >
 // maxLon crosses the antimeridian).
 func (s *Service) QueryVolumesBox(p party.Principal, b volume.Box, e volume.Extent) ([]volume.Volume, error) {
 	vs, err := s.volumes().QueryBox(p.Party, b, e)
-	return s.visibleVolumes(p, vs), err
+	vs = s.visibleVolumes(p, vs)
+	s.withAllConflicts(p, vs)
+	return vs, err
+}
+
+// withAllConflicts gives back, to a caller that may see every volume (the
+// operator, or every party under volume_visibility "all"), the conflicts
+// the registry leaves out of another party's volume (volume.ViewFor): they
+// are hidden because, under need to know, they name volumes the caller
+// may not see. A volume written again meanwhile keeps its view.
+func (s *Service) withAllConflicts(p party.Principal, vs []volume.Volume) {
+	if !p.Operator && s.Rules().VolumeVisibility == rules.VolumesNeedToKnow {
+		return
+	}
+	reg := s.volumes()
+	for i := range vs {
+		v := &vs[i]
+		if v.Party == p.Party {
+			continue
+		}
+		if full, err := reg.Get(v.Party, v.ID); err == nil && full.Version == v.Version {
+			v.Conflicts = full.Conflicts
+		}
+	}
 }
 
 // volumeVisible is need to know for volumes: under volume_visibility
