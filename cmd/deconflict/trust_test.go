@@ -150,7 +150,7 @@ func (e *trustEnv) exchange(text string) {
 	if e.coalitionKey != nil {
 		c = c.WithKey(e.coalitionKey)
 	}
-	m, err := c.PostMessage(context.Background(), client.NewMessage{To: []string{"russia"}, Kind: "request", Thread: "t-" + text, Text: text})
+	m, err := c.PostMessage(context.Background(), client.NewMessage{To: []string{"russia"}, Kind: "request", Thread: "coalition/t-" + text, Text: text})
 	if err != nil {
 		e.t.Fatalf("post message: %v", err)
 	}

@@ -158,19 +158,30 @@ func TestAlertsAndVolumeConflictsAreHotlineItems(t *testing.T) {
 }
 
 // TestHotlineThreadMembership: a party that is not on a thread cannot post
-// into it (403 naming the thread), nor start an alert thread (400).
+// into it, nor start one outside its own space (<party>/<name>), nor an
+// alert thread: 400 naming the thread, alike whether or not the thread
+// has begun, so that a party cannot try names to learn which threads the
+// others talk in.
 func TestHotlineThreadMembership(t *testing.T) {
 	e := newEnv(t, Options{})
 	var third struct{ Token string }
 	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &third)
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "ops", "text": "c to r"}, 201, nil)
-	code, b, _ := e.do("POST", "/v1/hotline/messages", third.Token, map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "ops", "text": "b to r"})
-	if code != 403 || !strings.Contains(string(b), `"field":"thread"`) || !strings.Contains(string(b), "not-member") {
-		t.Fatalf("posting into a thread of others: %d %s", code, b)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "coalition/ops", "text": "c to r"}, 201, nil)
+	var refusals []string
+	for _, thread := range []string{"coalition/ops", "coalition/none", "ops", "alert:x"} {
+		code, b, _ := e.do("POST", "/v1/hotline/messages", third.Token, map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": thread, "text": "b to r"})
+		if code != 400 || !strings.Contains(string(b), `"field":"thread"`) {
+			t.Fatalf("bystander posting into %q: %d %s", thread, code, b)
+		}
+		if thread != "alert:x" {
+			refusals = append(refusals, strings.ReplaceAll(string(b), thread, "THREAD"))
+		}
 	}
-	code, b, _ = e.do("POST", "/v1/hotline/messages", third.Token, map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "alert:x", "text": "b to r"})
-	if code != 400 || !strings.Contains(string(b), `"field":"thread"`) {
-		t.Fatalf("starting an alert thread: %d %s", code, b)
+	// The thread of others that has begun is refused in the same words as
+	// one that has not.
+	if refusals[0] != refusals[1] {
+		t.Fatalf("a begun thread of others is refused apart from one that has not begun:\n%s\n%s", refusals[0], refusals[1])
 	}
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "reply", "thread": "ops", "text": "r to c"}, 201, nil)
+	e.mustDo("POST", "/v1/hotline/messages", third.Token, map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "bystander/ops", "text": "b to r"}, 201, nil)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "reply", "thread": "coalition/ops", "text": "r to c"}, 201, nil)
 }

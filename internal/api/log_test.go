@@ -71,7 +71,7 @@ func TestLogEndpoints(t *testing.T) {
 	}
 	first := checkpoint()
 	for i := range 5 {
-		e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "msg", "thread": "t" + string(rune('a'+i))}, 201, nil)
+		e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "msg", "thread": "coalition/t" + string(rune('a'+i))}, 201, nil)
 	}
 	if err := e.svc.PublishLog(ctx); err != nil {
 		t.Fatal(err)

@@ -81,7 +81,7 @@ func TestAuditExportHidesOtherPartiesMetadata(t *testing.T) {
 	var out struct{ Token string }
 	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "syria"}, 201, &out)
 	var m struct{ ID string }
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"syria"}, "kind": "request", "thread": "khmeimim-corridor", "text": "x"}, 201, &m)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"syria"}, "kind": "request", "thread": "russia/khmeimim-corridor", "text": "x"}, 201, &m)
 	e.mustDo("POST", "/v1/hotline/messages/"+m.ID+"/ack", out.Token, map[string]any{"reply": "y"}, 200, nil)
 
 	var key audit.KeyInfo

@@ -112,7 +112,8 @@ func TestListIsExactlyOwnMessages(t *testing.T) {
 	parties := []string{"alpha", "bravo", "charlie", "delta"}
 	now := t0
 	rapid.Check(t, func(rt *rapid.T) {
-		thread := fmt.Sprintf("th-%d", now.UnixNano())
+		name := fmt.Sprintf("th-%d", now.UnixNano())
+		var thread string
 		var sent []Message
 		n := rapid.IntRange(1, 8).Draw(rt, "n")
 		e.update(func(tx store.Tx) error {
@@ -129,6 +130,9 @@ func TestListIsExactlyOwnMessages(t *testing.T) {
 				}
 				to := rapid.SliceOfNDistinct(rapid.SampledFrom(others), 1, 3, rapid.ID).Draw(rt, fmt.Sprintf("to%d", i))
 				now = now.Add(time.Second)
+				if i == 0 {
+					thread = from + "/" + name
+				}
 				m, _, err := Post(tx, e.log, e.r, from, NewMessage{To: to, Kind: KindNotice, Thread: thread, Text: "x"}, now)
 				if err != nil {
 					return err

@@ -312,7 +312,7 @@ func Post(tx Tx, log *audit.Log, r rules.Rules, from string, in NewMessage, now 
 	if err != nil {
 		return Message{}, nil, err
 	}
-	if err := checkThreadAccess(tx, from, thread); err != nil {
+	if err := checkThreadAccess(tx, from, thread, in.Thread != ""); err != nil {
 		return Message{}, nil, err
 	}
 	m := Message{From: from, To: to, Thread: thread, Kind: in.Kind, Text: in.Text, Ref: ref}
@@ -768,31 +768,35 @@ func member(tx store.Messages, party, thread string) (bool, error) {
 // reserved thread the party may not start is refused alike whether or not
 // it has begun, so that the refusal does not tell a party that another's
 // volume is in conflict, or that an alert or a proposal has items.
-func checkThreadAccess(tx Tx, from, thread string) error {
-	if reason, err := reserved(tx, from, thread); err != nil || reason != "" {
-		if err != nil {
-			return err
-		}
-		ok, err := member(tx, from, thread)
-		if err != nil || ok {
-			return err
-		}
-		return fielderr.Errorf("thread", "%q is reserved for %s", thread, reason)
-	}
-	begun, err := tx.ThreadExists(thread)
+//
+// A thread the party names (named) and is not on must be named in its own
+// space, "<party>/<name>": otherwise a party could try names ("strike-
+// tomorrow") and learn from a refusal which threads the others have
+// begun. Outside its space a name it is not on is refused alike whether
+// or not the thread has begun; in its space only a thread another party
+// began before names were spaced can exist without it (ErrNotMember). A
+// thread named by the service (t-<random>, for a message naming none) is
+// new, and no other party could guess it.
+func checkThreadAccess(tx Tx, from, thread string, named bool) error {
+	reason, err := reserved(tx, from, thread)
 	if err != nil {
 		return err
 	}
-	if begun {
-		ok, err := member(tx, from, thread)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotMember
-		}
+	ok, err := member(tx, from, thread)
+	if err != nil || ok {
+		return err
 	}
-	return nil
+	if reason != "" {
+		return fielderr.Errorf("thread", "%q is reserved for %s", thread, reason)
+	}
+	if named && !serviceThread(thread) && !strings.HasPrefix(thread, from+"/") {
+		return fielderr.Errorf("thread", "%q is not a thread of yours: a thread you start is named %s/<name>", thread, from)
+	}
+	begun, err := tx.ThreadExists(thread)
+	if err != nil || !begun {
+		return err
+	}
+	return ErrNotMember
 }
 
 // reserved names whom thread is reserved for when from may not start it
@@ -813,6 +817,12 @@ func reserved(tx Tx, from, thread string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// serviceThread reports whether thread is named as the service names the
+// threads of alerts, volumes and proposals of the rules.
+func serviceThread(thread string) bool {
+	return strings.HasPrefix(thread, alertThreadPrefix) || strings.HasPrefix(thread, volumeThreadPrefix) || strings.HasPrefix(thread, rulesThreadPrefix)
 }
 
 // threadFor is the thread of a message: the one given, else the thread of

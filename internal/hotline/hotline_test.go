@@ -388,9 +388,9 @@ func mustJSON(t *testing.T, v any) string {
 
 func TestAPartyReadsOnlyItsMessages(t *testing.T) {
 	e := newEnv(t, "")
-	ab, _ := e.post("alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "outage", Text: "a to b"}, t0)
-	ca, _ := e.post("alpha", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "outage", Text: "a to c"}, t0.Add(time.Second))
-	bc, _ := e.post("bravo", NewMessage{To: []string{"charlie", "alpha"}, Kind: KindNotice, Thread: "other", Text: "b to c, a"}, t0.Add(2*time.Second))
+	ab, _ := e.post("alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "alpha/outage", Text: "a to b"}, t0)
+	ca, _ := e.post("alpha", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "alpha/outage", Text: "a to c"}, t0.Add(time.Second))
+	bc, _ := e.post("bravo", NewMessage{To: []string{"charlie", "alpha"}, Kind: KindNotice, Thread: "bravo/other", Text: "b to c, a"}, t0.Add(2*time.Second))
 	ids := func(ms []Message) []string {
 		var out []string
 		for _, m := range ms {
@@ -412,10 +412,10 @@ func TestAPartyReadsOnlyItsMessages(t *testing.T) {
 		since         time.Time
 		want          []string
 	}{
-		{"alpha", "outage", time.Time{}, []string{ab.ID, ca.ID}},
-		{"bravo", "outage", time.Time{}, []string{ab.ID}},
-		{"charlie", "outage", time.Time{}, []string{ca.ID}},
-		{"delta", "outage", time.Time{}, nil},
+		{"alpha", "alpha/outage", time.Time{}, []string{ab.ID, ca.ID}},
+		{"bravo", "alpha/outage", time.Time{}, []string{ab.ID}},
+		{"charlie", "alpha/outage", time.Time{}, []string{ca.ID}},
+		{"delta", "alpha/outage", time.Time{}, nil},
 		{"alpha", "", time.Time{}, []string{ab.ID, ca.ID, bc.ID}},
 		{"alpha", "", t0.Add(time.Second), []string{ca.ID, bc.ID}},
 		{"charlie", "", time.Time{}, []string{ca.ID, bc.ID}},

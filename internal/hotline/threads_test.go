@@ -32,7 +32,13 @@ func TestPostingNeedsTheThreadAndTheReference(t *testing.T) {
 		_, _, err := PostSystem(tx, e.log, e.r, SystemItem{Kind: KindAlert, To: []string{"bravo", "charlie"}, Text: "warning alert", Ref: Ref{AlertID: "al-1"}, Level: "warning"}, t0)
 		return err
 	})
-	ops, _ := e.post("bravo", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "ops", Text: "b to c"}, t0)
+	ops, _ := e.post("bravo", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "bravo/ops", Text: "b to c"}, t0)
+	// A thread of charlie's space that bravo began before names were
+	// spaced: the one kind of thread a party's own space may hold without it.
+	e.update(func(tx store.Tx) error {
+		_, _, err := post(tx, e.log, e.r, Message{From: "bravo", To: []string{"delta"}, Thread: "charlie/squatted", Kind: KindNotice, Text: "b to d"}, t0)
+		return err
+	})
 
 	refused := []struct {
 		name  string
@@ -40,7 +46,13 @@ func TestPostingNeedsTheThreadAndTheReference(t *testing.T) {
 		in    NewMessage
 		field string // "" for ErrNotMember
 	}{
-		{"into a thread it is not on", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: ops.Thread, Text: "x"}, ""},
+		// A thread outside its own space that it is not on is refused
+		// alike whether or not it has begun: alpha cannot try names to
+		// learn which threads bravo and charlie talk in.
+		{"into a thread of others it is not on", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: ops.Thread, Text: "x"}, "thread"},
+		{"into a thread of others that has not begun", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "bravo/none", Text: "x"}, "thread"},
+		{"starting a thread outside its space", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "ops", Text: "x"}, "thread"},
+		{"into a thread of its space others began without it", "charlie", NewMessage{To: []string{"delta"}, Kind: KindNotice, Thread: "charlie/squatted", Text: "x"}, ""},
 		// A reserved thread is refused as when it has not begun: the
 		// refusal does not tell alpha that charlie's volume is in conflict.
 		{"into the alert thread of others", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Thread: "alert:al-1", Text: "x"}, "thread"},
@@ -51,7 +63,7 @@ func TestPostingNeedsTheThreadAndTheReference(t *testing.T) {
 		{"referring to no alert", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Ref: &Ref{AlertID: "al-404"}, Text: "x"}, "ref.alert_id"},
 		{"referring to an alert of others", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Ref: &Ref{AlertID: "al-1"}, Text: "x"}, "ref.alert_id"},
 		{"referring to a volume of another party it was not told about", "alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Ref: &Ref{VolumeID: "vol-b"}, Text: "x"}, "ref.volume_id"},
-		{"referring to a volume conflict of others", "bravo", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "ops", Ref: &Ref{VolumeID: "vol-c"}, Text: "x"}, "ref.volume_id"},
+		{"referring to a volume conflict of others", "bravo", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "bravo/ops", Ref: &Ref{VolumeID: "vol-c"}, Text: "x"}, "ref.volume_id"},
 	}
 	before := e.lastEventID()
 	for _, c := range refused {
@@ -77,17 +89,18 @@ func TestPostingNeedsTheThreadAndTheReference(t *testing.T) {
 		in     NewMessage
 		thread string
 	}{
-		{"into a thread it received a message in", "charlie", NewMessage{To: []string{"bravo"}, Kind: KindReply, Thread: ops.Thread, Text: "c to b"}, "ops"},
+		{"into a thread it received a message in", "charlie", NewMessage{To: []string{"bravo"}, Kind: KindReply, Thread: ops.Thread, Text: "c to b"}, "bravo/ops"},
 		{"into the alert thread it was told on", "bravo", NewMessage{To: []string{"charlie"}, Kind: KindNotice, Thread: "alert:al-1", Text: "x"}, "alert:al-1"},
 		{"referring to its alert", "charlie", NewMessage{To: []string{"bravo"}, Kind: KindReply, Ref: &Ref{AlertID: "al-1"}, Text: "x"}, "alert:al-1"},
 		{"referring to its own volume", "bravo", NewMessage{To: []string{"alpha"}, Kind: KindNotice, Ref: &Ref{VolumeID: "vol-b"}, Text: "x"}, "volume:vol-b"},
 		{"referring to a volume it was told conflicts with its own", "delta", NewMessage{To: []string{"charlie"}, Kind: KindRequest, Ref: &Ref{VolumeID: "vol-c"}, Text: "x"}, "volume:vol-c"},
-		{"a new thread of its own", "alpha", NewMessage{To: []string{"delta"}, Kind: KindNotice, Thread: "alpha-delta", Text: "x"}, "alpha-delta"},
+		{"a new thread of its own", "alpha", NewMessage{To: []string{"delta"}, Kind: KindNotice, Thread: "alpha/delta", Text: "x"}, "alpha/delta"},
+		{"a new thread named by the service", "alpha", NewMessage{To: []string{"delta"}, Kind: KindNotice, Text: "x"}, ""},
 	}
 	for _, c := range accepted {
 		err := e.st.Update(context.Background(), func(tx store.Tx) error {
 			m, _, err := Post(tx, e.log, e.r, c.from, c.in, t0.Add(2*time.Second))
-			if err == nil && m.Thread != c.thread {
+			if err == nil && c.thread != "" && m.Thread != c.thread {
 				t.Errorf("%s: thread %q, want %q", c.name, m.Thread, c.thread)
 			}
 			return err

@@ -495,17 +495,17 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("compose-text"), "Request: keep FL240 clear east of 37E"),
 			chromedp.Click(chromedp.CSS(`#compose button[type=submit]`)),
 		)
-		b.waitFor(t, "the thread", `document.querySelector('#threads button[data-thread="ops-1"]') !== null`, 10*time.Second)
-		b.click(t, `#threads button[data-thread="ops-1"]`)
+		b.waitFor(t, "the thread", `document.querySelector('#threads button[data-thread="coalition/ops-1"]') !== null`, 10*time.Second)
+		b.click(t, `#threads button[data-thread="coalition/ops-1"]`)
 		b.waitFor(t, "the message", `document.getElementById('messages').textContent.includes('keep FL240 clear')`, 10*time.Second)
 		a.waitFor(t, "airgroup still to acknowledge", `document.getElementById('messages').textContent.includes('airgroup: waiting')`, 10*time.Second)
 		b.click(t, `#messages button.ack`)
 		a.waitFor(t, "airgroup's acknowledgment", `document.getElementById('messages').textContent.includes('airgroup: acknowledged')`, 10*time.Second)
 		// A reply in the thread picked: the form names the thread and
 		// fills in whom to, with the thread's key out of sight.
-		b.waitFor(t, "the reply form", `document.getElementById('compose-thread-row').hidden && document.getElementById('compose-context').textContent === 'Replying in “ops-1”' && document.getElementById('compose-to').value === 'coalition'`, 10*time.Second)
+		b.waitFor(t, "the reply form", `document.getElementById('compose-thread-row').hidden && document.getElementById('compose-context').textContent === 'Replying in “coalition/ops-1”' && document.getElementById('compose-to').value === 'coalition'`, 10*time.Second)
 		b.do(t, chromedp.SendKeys(chromedp.ID("compose-text"), "Wilco, FL240 clear east of 37E"), chromedp.Click(chromedp.CSS(`#compose button[type=submit]`)))
-		a.waitFor(t, "the reply in the thread", `deconflict.snapshot().messages.some(m => m.thread === 'ops-1' && m.text === 'Wilco, FL240 clear east of 37E')`, 10*time.Second)
+		a.waitFor(t, "the reply in the thread", `deconflict.snapshot().messages.some(m => m.thread === 'coalition/ops-1' && m.text === 'Wilco, FL240 clear east of 37E')`, 10*time.Second)
 		b.screenshot(t, "console-hotline.png")
 		checkAccessible(t, b, "hotline thread")
 	})
@@ -518,7 +518,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		a.screenshot(t, "console-reconnecting.png")
 		// While both pages are cut off: a message, a new conflict, and an
 		// acknowledgment by the other party.
-		be.call(t, airgroup, "POST", "/v1/hotline/messages", map[string]any{"to": []string{coalition}, "kind": "notice", "thread": "outage", "text": "sent while you were offline"}, nil)
+		be.call(t, airgroup, "POST", "/v1/hotline/messages", map[string]any{"to": []string{coalition}, "kind": "notice", "thread": airgroup + "/outage", "text": "sent while you were offline"}, nil)
 		feed.add(
 			aircraft{party: coalition, id: "CO-8", callsign: "VIPER8", lat: 34.6, lon: 36.3, altM: 5000, velEastMps: 200},
 			aircraft{party: airgroup, id: "AG-8", callsign: "SU24-8", lat: 34.6, lon: 36.9, altM: 5000, velEastMps: -200},
@@ -651,14 +651,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		for _, tb := range []*tab{a, b} {
 			tb.waitFor(t, "the new rules version", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d'`, prop.Version), 10*time.Second)
 		}
-		be.call(t, coalition, "POST", "/v1/hotline/messages", map[string]any{"to": []string{airgroup}, "kind": "request", "thread": "ops-2", "text": "Confirm SU24 flight levels"}, nil)
+		be.call(t, coalition, "POST", "/v1/hotline/messages", map[string]any{"to": []string{airgroup}, "kind": "request", "thread": coalition + "/ops-2", "text": "Confirm SU24 flight levels"}, nil)
 		for _, tb := range []*tab{a, b} {
 			tb.waitFor(t, "the escalated message", `deconflict.snapshot().messages.some(m => m.text === 'Confirm SU24 flight levels' && m.state === 'escalated')`, 15*time.Second)
-			tb.waitFor(t, "the escalated thread marked", `(document.querySelector('#threads button[data-thread="ops-2"]')?.classList.contains('escalated') ?? false) && document.querySelector('#threads button[data-thread="ops-2"]').textContent.includes('ESCALATED')`, 10*time.Second)
+			tb.waitFor(t, "the escalated thread marked", `(document.querySelector('#threads button[data-thread="coalition/ops-2"]')?.classList.contains('escalated') ?? false) && document.querySelector('#threads button[data-thread="coalition/ops-2"]').textContent.includes('ESCALATED')`, 10*time.Second)
 		}
 		// The conflict raised during the outage was never acknowledged.
 		a.waitFor(t, "an escalated alert row", `[...document.querySelectorAll('#alerts li.escalated')].some(li => li.textContent.includes('VIPER8') && li.textContent.includes('ESCALATED'))`, 15*time.Second)
-		a.click(t, `#threads button[data-thread="ops-2"]`)
+		a.click(t, `#threads button[data-thread="coalition/ops-2"]`)
 		a.waitFor(t, "the late recipient shown", `document.querySelector('#messages .acks .late') !== null`, 10*time.Second)
 		a.screenshot(t, "console-escalated.png")
 		checkAccessible(t, a, "escalated items")

@@ -47,9 +47,9 @@ func TestLongNamesKeepTheAlertInView(t *testing.T) {
 	// A hotline text is up to 4,096 bytes, which need hold no space: it
 	// wraps in the thread's view, the Acknowledge button in sight.
 	text := strings.Repeat("W", 4096)
-	be.call(t, airgroup, "POST", "/v1/hotline/messages", map[string]any{"to": []string{coalition}, "kind": "notice", "thread": "long-1", "text": text}, nil)
-	a.waitFor(t, "the thread", `document.querySelector('#threads button[data-thread="long-1"]') !== null`, 15*time.Second)
-	a.click(t, `#threads button[data-thread="long-1"]`)
+	be.call(t, airgroup, "POST", "/v1/hotline/messages", map[string]any{"to": []string{coalition}, "kind": "notice", "thread": airgroup + "/long-1", "text": text}, nil)
+	a.waitFor(t, "the thread", `document.querySelector('#threads button[data-thread="airgroup/long-1"]') !== null`, 15*time.Second)
+	a.click(t, `#threads button[data-thread="airgroup/long-1"]`)
 	a.waitFor(t, "the message", `[...document.querySelectorAll('#messages .message')].some(m => m.querySelector('button.ack'))`, 10*time.Second)
 	type view struct{ Right, Scroll, Client, AckRight float64 }
 	msg := eval[view](t, a, `(() => {

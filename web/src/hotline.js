@@ -179,7 +179,13 @@ export class HotlinePanel {
     e.preventDefault();
     const f = e.target;
     const to = f.to.value.split(',').map((s) => s.trim()).filter(Boolean);
-    const msg = { to, kind: f.kind.value, thread: f.thread.value.trim(), text: f.text.value };
+    let thread = f.thread.value.trim();
+    // A party starts threads in its own space, <party>/<name>: the
+    // service refuses a name elsewhere that the party is not on, so that
+    // nobody learns from a refusal which threads the others have begun.
+    const me = this.state.me && this.state.me.party;
+    if (!$('compose-thread-row').hidden && thread && me && !thread.startsWith(`${me}/`)) thread = `${me}/${thread}`;
+    const msg = { to, kind: f.kind.value, thread, text: f.text.value };
     try {
       const m = await api.send(msg);
       if (m && m.id !== undefined) this.state.putMessage(m);
