@@ -23,6 +23,8 @@ import (
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/printable"
 	fnote "github.com/transparency-dev/formats/note"
 )
 
@@ -250,8 +252,8 @@ func (r Rules) Validate() error {
 	seen := map[string]bool{}
 	for i, l := range r.Levels {
 		f := fmt.Sprintf("levels[%d]", i)
-		if l.Name == "" || len(l.Name) > maxNameLen {
-			return fielderr.Errorf(f+".name", "must be 1 to %d bytes", maxNameLen)
+		if err := checkLevelName(f+".name", l.Name); err != nil {
+			return err
 		}
 		if seen[l.Name] {
 			return fielderr.New(f+".name", "duplicate level name "+l.Name)
@@ -274,9 +276,9 @@ func (r Rules) Validate() error {
 		return fielderr.Errorf("priority_max", "at most %d parties", maxPriorities)
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.PriorityMax)) {
-		p, f := r.PriorityMax[name], "priority_max."+name
-		if name == "" || len(name) > maxNameLen {
-			return fielderr.Errorf(f, "a party name is 1 to %d bytes", maxNameLen)
+		p, f := r.PriorityMax[name], "priority_max."+printable.Escape(name)
+		if err := checkPartyName(f, name); err != nil {
+			return err
 		}
 		if p < 0 || p > MaxPriority {
 			return fielderr.Errorf(f, "must be from 0 to %d", MaxPriority)
@@ -288,8 +290,8 @@ func (r Rules) Validate() error {
 	names := map[string]bool{}
 	for i, w := range r.Witnesses {
 		f := fmt.Sprintf("witnesses[%d]", i)
-		if w.Party == "" || len(w.Party) > maxNameLen {
-			return fielderr.Errorf(f+".party", "a party name is 1 to %d bytes", maxNameLen)
+		if err := checkPartyName(f+".party", w.Party); err != nil {
+			return err
 		}
 		u, err := url.Parse(w.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -299,10 +301,43 @@ func (r Rules) Validate() error {
 		if err != nil {
 			return fielderr.Errorf(f+".vkey", "not a cosignature verifier key (<name>+<hash>+<base64>): %v", err)
 		}
+		if err := printable.Check(v.Name()); err != nil {
+			return fielderr.Errorf(f+".vkey", "the witness's name %v", err)
+		}
 		if names[v.Name()] {
 			return fielderr.New(f+".vkey", "two witnesses with one name "+v.Name())
 		}
 		names[v.Name()] = true
+	}
+	return nil
+}
+
+// checkLevelName refuses a level name that is empty, too long, or holds a
+// control or invisible character: level names reach every party in its
+// alerts, hotline items and terminal, and a party reviewing a proposal
+// must see the name it accepts ("warning" and "warning" with a zero-width
+// space are two levels that look alike, and a line feed or an escape
+// sequence would forge what the console or a terminal shows).
+func checkLevelName(field, name string) error {
+	if name == "" || len(name) > maxNameLen {
+		return fielderr.Errorf(field, "must be 1 to %d bytes", maxNameLen)
+	}
+	if err := printable.Check(name); err != nil {
+		return fielderr.New(field, err.Error())
+	}
+	return nil
+}
+
+// checkPartyName refuses what cannot be the name of a party
+// (party.ValidateName): a grant or a witness for a name no party can
+// have names nobody, and the name reaches the parties as it is.
+func checkPartyName(field, name string) error {
+	if err := party.ValidateName(name); err != nil {
+		var fe *fielderr.Error
+		if errors.As(err, &fe) {
+			return fielderr.New(field, "not a party name: "+fe.Msg)
+		}
+		return fielderr.New(field, err.Error())
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/witness"
 )
 
 func TestDefaultIsValidAndConventional(t *testing.T) {
@@ -208,3 +210,57 @@ func TestDisclosureFields(t *testing.T) {
 		t.Errorf("decoding old rules: %+v, %v", old, err)
 	}
 }
+
+// The names in the rules reach every party as they are (alerts, hotline
+// items, the console, a terminal), so a party reviewing a proposal must
+// see what it accepts: a level named "warning" with a zero-width space,
+// or with a line feed or an escape sequence, was accepted, and so were a
+// grant of priority or a witness for a name no party can have.
+func TestNamesArePlain(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey := func(name string) string {
+		_, k, err := witness.CosignerKeys(name, priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	cases := []struct {
+		field  string
+		mutate func(*Rules)
+	}{
+		{"levels[2].name", func(r *Rules) { r.Levels[2].Name = "warn\u200bing" }},
+		{"levels[0].name", func(r *Rules) { r.Levels[0].Name = "advisory\nOPERATOR: disregard" }},
+		{"separation[2].levels[1].name", func(r *Rules) { r.Separation[2].Levels[1].Name = "\x1b[2Jcaution" }},
+		{"separation[1].levels[2].name", func(r *Rules) { r.Separation[1].Levels[2].Name = "warning\u202e" }},
+		{`priority_max.coal\u200bition`, func(r *Rules) { r.PriorityMax = map[string]int{"coal\u200bition": 2} }},
+		{"priority_max.Coalition", func(r *Rules) { r.PriorityMax = map[string]int{"Coalition": 2} }},
+		{"witnesses[0].party", func(r *Rules) {
+			r.Witnesses = []Witness{{Party: "coalition\x1b[0m", URL: "https://w.example/", VKey: vkey("w1")}}
+		}},
+		{"witnesses[0].vkey", func(r *Rules) {
+			r.Witnesses = []Witness{{Party: "coalition", URL: "https://w.example/", VKey: vkey("w\u200b1")}}
+		}},
+	}
+	for _, c := range cases {
+		r := Default()
+		c.mutate(&r)
+		var fe *fielderr.Error
+		if err := r.Validate(); !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: got %v", c.field, err)
+		}
+	}
+	// Plain names are accepted.
+	r := Default()
+	r.Levels[0].Name = "Advisory (TA)"
+	r.Separation[2].Levels[0].Name = "préventif"
+	r.PriorityMax = map[string]int{"coalition": 2, "air-group_2": 1}
+	r.Witnesses = []Witness{{Party: "coalition", URL: "https://w.example/", VKey: vkey("witness.example/w1")}}
+	if err := r.Validate(); err != nil {
+		t.Errorf("plain names: %v", err)
+	}
+}
+

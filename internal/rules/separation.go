@@ -253,8 +253,8 @@ func (s *Separation) validate(f string, classes []string) error {
 	}
 	for i, l := range s.Levels {
 		lf := fmt.Sprintf("%s.levels[%d]", f, i)
-		if l.Name == "" || len(l.Name) > maxNameLen {
-			return fielderr.Errorf(lf+".name", "must be 1 to %d bytes", maxNameLen)
+		if err := checkLevelName(lf+".name", l.Name); err != nil {
+			return err
 		}
 		for _, o := range s.Levels[:i] {
 			if o.Name == l.Name {
