@@ -214,30 +214,34 @@ func (r Rules) Validate() error {
 		{"horizontal_sep_m", r.HorizontalSepM, false, maxSepM},
 		{"vertical_sep_m", r.VerticalSepM, false, maxVSepM},
 		{"time_buffer_s", r.TimeBufferS, true, maxTimeS},
-		{"lookahead_s", r.LookaheadS, false, maxHorizonS},
-		{"stale_after_s", r.StaleAfterS, false, maxHorizonS},
-		{"ack_deadline_s", r.AckDeadlineS, false, maxTimeS},
-		{"ack_deadline_highest_s", r.AckDeadlineHighestS, false, maxTimeS},
-		{"escalation_deadline_s", r.EscalationDeadlineS, false, maxTimeS},
-		{"max_window_s", r.MaxWindowS, false, maxWindowS},
 		{"max_footprint_m", r.MaxFootprintM, false, maxWidthM},
 		{"max_footprint_area_m2", r.MaxFootprintAreaM2, false, maxAreaM2},
 		{"max_alt_range_m", r.MaxAltRangeM, false, maxAltRangeM},
 		{"disclose_within_m", r.DiscloseWithinM, true, maxDiscloseWithinM},
 		{"disclose_within_alt_m", r.DiscloseWithinAltM, true, maxDiscloseWithinAltM},
 		{"disclose_linger_s", r.DiscloseLingerS, true, maxTimeS},
-		{"witness_max_age_s", r.WitnessMaxAgeS, false, maxTimeS},
 	}
 	for _, b := range bounded {
-		switch {
-		case math.IsNaN(b.v) || math.IsInf(b.v, 0):
-			return fielderr.New(b.name, "must be a finite number")
-		case b.zeroOK && b.v < 0:
-			return fielderr.New(b.name, "must be zero or more")
-		case !b.zeroOK && b.v <= 0:
-			return fielderr.New(b.name, "must be above zero")
-		case b.v > b.maxValue:
-			return fielderr.Errorf(b.name, "must be at most %g", b.maxValue)
+		if err := checkBounded(b.name, b.v, b.zeroOK, b.maxValue); err != nil {
+			return err
+		}
+	}
+	durations := []struct {
+		name     string
+		v        float64
+		maxValue float64
+	}{
+		{"lookahead_s", r.LookaheadS, maxHorizonS},
+		{"stale_after_s", r.StaleAfterS, maxHorizonS},
+		{"ack_deadline_s", r.AckDeadlineS, maxTimeS},
+		{"ack_deadline_highest_s", r.AckDeadlineHighestS, maxTimeS},
+		{"escalation_deadline_s", r.EscalationDeadlineS, maxTimeS},
+		{"max_window_s", r.MaxWindowS, maxWindowS},
+		{"witness_max_age_s", r.WitnessMaxAgeS, maxTimeS},
+	}
+	for _, d := range durations {
+		if err := checkDuration(d.name, d.v, d.maxValue); err != nil {
+			return err
 		}
 	}
 	if r.MaxVertices < 4 || r.MaxVertices > maxVertices {

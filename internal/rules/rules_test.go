@@ -264,3 +264,36 @@ func TestNamesArePlain(t *testing.T) {
 	}
 }
 
+// Every duration that must be above zero is at least a second: a deadline
+// of 1e-10 s passed "above zero", converted to 0 ns, and every hotline
+// item escalated the moment it was posted and again at every tick.
+func TestDurationsAreAtLeastASecond(t *testing.T) {
+	set := map[string]func(*Rules, float64){
+		"lookahead_s":               func(r *Rules, v float64) { r.LookaheadS = v },
+		"stale_after_s":             func(r *Rules, v float64) { r.StaleAfterS = v },
+		"ack_deadline_s":            func(r *Rules, v float64) { r.AckDeadlineS = v },
+		"ack_deadline_highest_s":    func(r *Rules, v float64) { r.AckDeadlineHighestS = v },
+		"escalation_deadline_s":     func(r *Rules, v float64) { r.EscalationDeadlineS = v },
+		"max_window_s":              func(r *Rules, v float64) { r.MaxWindowS = v },
+		"witness_max_age_s":         func(r *Rules, v float64) { r.WitnessMaxAgeS = v },
+		"separation[0].lookahead_s": func(r *Rules, v float64) { r.Separation[0].LookaheadS = v },
+	}
+	for field, mutate := range set {
+		for _, v := range []float64{5e-324, 1e-10, 0.999} {
+			r := Default()
+			mutate(&r, v)
+			var fe *fielderr.Error
+			if err := r.Validate(); !errors.As(err, &fe) || fe.Field != field {
+				t.Errorf("%s = %g: got %v", field, v, err)
+			}
+		}
+	}
+	r := Default()
+	r.AckDeadlineS, r.AckDeadlineHighestS, r.EscalationDeadlineS, r.StaleAfterS, r.WitnessMaxAgeS = 1, 1, 1, 1, 1
+	if err := r.Validate(); err != nil {
+		t.Errorf("deadlines of a second (the demo's): %v", err)
+	}
+	if d := r.AckDeadline(""); d != time.Second {
+		t.Errorf("a deadline of 1 s is %v", d)
+	}
+}

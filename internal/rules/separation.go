@@ -245,7 +245,7 @@ func (s *Separation) validate(f string, classes []string) error {
 	if err := s.Detector.validate(f + ".detector"); err != nil {
 		return err
 	}
-	if err := checkBounded(f+".lookahead_s", s.LookaheadS, false, maxHorizonS); err != nil {
+	if err := checkDuration(f+".lookahead_s", s.LookaheadS, maxHorizonS); err != nil {
 		return err
 	}
 	if len(s.Levels) == 0 || len(s.Levels) > maxLevels {
@@ -334,6 +334,30 @@ func checkBounded(field string, v float64, zeroOK bool, maxValue float64) error 
 		return fielderr.New(field, "must be zero or more")
 	case !zeroOK && v <= 0:
 		return fielderr.New(field, "must be above zero")
+	case v > maxValue:
+		return fielderr.Errorf(field, "must be at most %g", maxValue)
+	}
+	return nil
+}
+
+// minDurationS is the shortest duration of the rules that must be above
+// zero: a lookahead, a staleness, a deadline, a window, a witness's age.
+// Below a second a figure means no time at all where it is counted in
+// whole units, and no time a person or a surveillance source can work
+// to: a deadline of 1e-10 s converted to 0 ns, and every hotline item
+// escalated the moment it was posted and again at every tick of the
+// jobs, each time with an audit record and an event. A second is what
+// the demo scales its deadlines down to at most.
+const minDurationS = 1
+
+// checkDuration refuses a duration in seconds that is not finite, below
+// minDurationS or above max.
+func checkDuration(field string, v, maxValue float64) error {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fielderr.New(field, "must be a finite number")
+	case v < minDurationS:
+		return fielderr.Errorf(field, "must be at least %d s", minDurationS)
 	case v > maxValue:
 		return fielderr.Errorf(field, "must be at most %g", maxValue)
 	}
