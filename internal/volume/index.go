@@ -114,6 +114,23 @@ func sortByID(vs []*Volume) {
 // a check meets only the volumes of its own hours.
 const bucketNs = int64(time.Hour)
 
+// longBuckets is the most hour buckets a volume is listed under in each
+// cell: a volume whose window, grown by the buffer, spans more is listed
+// once per cell, under longBucket, and every lookup of the cell meets it.
+// Otherwise a volume's listings grow with its window times its footprint:
+// a month-long window and a day of buffer over the largest footprint the
+// rules allow (1,000,000 km², 31 days) took 3 million listings, 390 MB and
+// most of a second for one write, and any party could write a few. The
+// default rules (a day's window) stay within it: their volumes are listed
+// by the hour as before. Few volumes are that long, so what the long
+// listings add to a lookup of a cell is small.
+const longBuckets = 48
+
+// longBucket is the bucket of the long listings of a cell, below every
+// hour bucket of the times accepted (wiretime: 1970 to 2199, with the
+// buffer clamped to a day).
+const longBucket = math.MinInt64
+
 // key is one space-time bucket: an S2 cell and an hour.
 type key struct {
 	cell   s2.CellID
@@ -134,7 +151,8 @@ type entry struct {
 // Index is the space-time index of live volumes: every volume's footprint,
 // grown by the horizontal separation, is covered by S2 cells of one level,
 // and its window, grown by the time buffer, by hour buckets; the volume is
-// listed under every (cell, hour) pair. A check collects the volumes
+// listed under every (cell, hour) pair, or, when its window spans more
+// than longBuckets hours, once per cell (longBucket). A check collects the volumes
 // sharing a pair with the new volume, filters them by altitude and time,
 // then runs the exact test, so it finds exactly what a scan finds.
 // An Index is not safe for concurrent writes; Registry guards it.
@@ -153,6 +171,9 @@ type Index struct {
 	// scanAbove: a query whose cells times hours exceed this many times
 	// the number of volumes scans them all instead (tests raise it).
 	scanAbove float64
+	// longAbove is the most buckets a volume is listed under in one
+	// cell before it is listed once, as a long one (tests lower it).
+	longAbove int64
 }
 
 // NewIndex returns an empty index for the rules' separation.
@@ -166,6 +187,7 @@ func NewIndex(rl rules.Rules) *Index {
 		coverer:   &s2.RegionCoverer{MinLevel: level, MaxLevel: level, LevelMod: 1, MaxCells: 1 << 20},
 		buckets:   map[s2.CellID]map[int64][]entry{},
 		scanAbove: 0.25,
+		longAbove: longBuckets,
 		parties:   map[string]uint32{},
 		byID:      map[string]*Volume{},
 		keys:      map[string][]key{},
@@ -318,6 +340,9 @@ func (x *Index) put(v *Volume, cells []s2.CellID) {
 		lowerM: v.AltLowerM, upperM: v.AltUpperM, party: x.partyNumber(v.Party)}
 	first, last := bucketRange(e.startNs, e.endNs)
 	e.first = first
+	if last-first+1 > x.longAbove {
+		first, last = longBucket, longBucket
+	}
 	if cells == nil {
 		cells = x.grownCovering(v.shape)
 	}
@@ -325,7 +350,7 @@ func (x *Index) put(v *Volume, cells []s2.CellID) {
 	for _, c := range cells {
 		inner := x.buckets[c]
 		if inner == nil {
-			inner = make(map[int64][]entry, last-first+1)
+			inner = make(map[int64][]entry, min(last-first+1, x.longAbove))
 			x.buckets[c] = inner
 		}
 		for b := first; b <= last; b++ {
@@ -395,6 +420,14 @@ func (x *Index) candidates(cover []s2.CellID, fromNs, toNs int64, pre func(*entr
 	}
 	for _, c := range cover {
 		inner := x.buckets[c]
+		// A long volume is listed once in the cell: taken when its
+		// buckets meet [first, last], as if listed under each of them.
+		for i, list := 0, inner[longBucket]; i < len(list); i++ {
+			e := &list[i]
+			if e.first <= last && first <= floorDiv(e.endNs, bucketNs) && pre(e) {
+				all = append(all, found{e.serial, e.v})
+			}
+		}
 		if int64(len(inner)) < last-first+1 {
 			for b, list := range inner {
 				if first <= b && b <= last {
@@ -491,10 +524,13 @@ const touching = s1.Angle(1e-12)
 // at tNs and whose band contains altM.
 func (x *Index) conformsAt(party string, p s2.Point, altM float64, tNs int64) bool {
 	c := s2.CellIDFromLatLng(s2.LatLngFromPoint(p)).Parent(x.level)
-	for _, e := range x.buckets[c][floorDiv(tNs, bucketNs)] {
-		v := e.v
-		if v.Party == party && active(v, tNs) && v.AltLowerM <= altM && altM <= v.AltUpperM && v.shape.containsPoint(p) {
-			return true
+	inner := x.buckets[c]
+	for _, b := range [...]int64{floorDiv(tNs, bucketNs), longBucket} {
+		for _, e := range inner[b] {
+			v := e.v
+			if v.Party == party && active(v, tNs) && v.AltLowerM <= altM && altM <= v.AltUpperM && v.shape.containsPoint(p) {
+				return true
+			}
 		}
 	}
 	return false
