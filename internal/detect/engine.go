@@ -427,8 +427,14 @@ type Grid struct {
 // altitude. On metro 100,000 the shells cut the drones an airliner's
 // query goes through 2.4-fold. Within one class they did not pay for the
 // extra listings (measured with 1 km cubes and 30-60 m shells).
+//
+// Cubes are never narrower than twice the reach, so that a path box,
+// about the reach wide, meets at most two each way: 50 km cubes under a
+// separation of 200 km (which the rules allow) listed every airliner in
+// some 800 cubes instead of 17, and the cost of detection grew as the
+// cube of the separation. The default entries' reach is far below it.
 func gridFor(e *Entry) Grid {
-	cell := min(max(5.4*(e.reachM+50*e.reachTimeS), 1_000), DefaultCellM)
+	cell := max(min(max(5.4*(e.reachM+50*e.reachTimeS), 1_000), DefaultCellM), 2*e.reachM)
 	g := Grid{CellM: cell, SliceS: min(max(cell/100, 10), DefaultSliceS), ShellM: -1}
 	if e.twoSided() {
 		g.ShellM = 2 * (e.reach.VerticalM + 50*e.reach.VerticalS)

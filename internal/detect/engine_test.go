@@ -754,3 +754,35 @@ func TestPruneKeepsLossesAtTheEdgeOfReach(t *testing.T) {
 	}
 	t.Logf("%d conflicts checked", found)
 }
+
+// The cubes of an entry's grid are at least twice its reach, so that an
+// aircraft's path boxes each meet a few: with 50 km cubes whatever the
+// reach, a 200 km separation (within the rules' bounds) listed an
+// airliner in 825 cubes where the default rules list it in 17, and the
+// cost of detection grew as the cube of the separation. The default
+// entries keep their grids.
+func TestGridGrowsWithTheReach(t *testing.T) {
+	r := rules.Default()
+	for _, e := range ParamsFrom(r).Table.Entries() {
+		if g, want := gridFor(e), min(max(5.4*(e.reachM+50*e.reachTimeS), 1_000), DefaultCellM); g.CellM != want {
+			t.Errorf("%v: cubes of %g m, were %g m", e.Rule.Classes, g.CellM, want)
+		}
+	}
+	r.HorizontalSepM, r.VerticalSepM = 200_000, 5_000
+	r.Separation = nil
+	r.FillTable()
+	e := NewEngine(r, Grid{}, nil)
+	rep := track.Report{Party: "blue", Aircraft: "b1", Pos: geo.LLA{LatDeg: 45, LonDeg: 10, AltM: 10_000}, VelEastMps: 250, Time: t0}
+	if _, err := e.Ingest(nil, []track.Report{rep}, t0); err != nil {
+		t.Fatal(err)
+	}
+	g := e.index[0].grid
+	listed := 0
+	for _, in := range g.in {
+		listed += len(in)
+	}
+	slices := math.Ceil(e.params.spanS(e.params.Table.Entries()[0])*1e9/float64(g.sliceNs)) + 1
+	if listed > int(8*slices) {
+		t.Errorf("an airliner under a 200 km separation is listed in %d cells over %g slices of %g km cubes", listed, slices, g.cellM/1000)
+	}
+}
