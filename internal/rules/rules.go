@@ -178,11 +178,22 @@ func Decode(body []byte) (Rules, error) {
 // attack: a time buffer of 1e15 s overflowed the time arithmetic and ended
 // every volume), and every figure within them keeps the time arithmetic of
 // the service far from overflow (time.Duration holds 292 years).
+//
+// The lookahead is at most ten minutes, twice the default: tactical
+// detection predicts straight flight, which tells little beyond a few
+// minutes (the default table looks 60 to 300 s ahead), and detection
+// indexes every aircraft's path over its staleness and the lookahead, so
+// that its cost grows with both: at an hour each (the former bound) a
+// drone cost 75 times what it costs under the defaults. The staleness is
+// at most five minutes, ten times the default: a track unreported for
+// longer is not where dead reckoning puts it (75 km away for an
+// airliner).
 const (
 	maxSepM       = 200_000 // 108 NM
 	maxVSepM      = 5_000
 	maxTimeS      = 86_400 // buffers, deadlines: a day
-	maxHorizonS   = 3_600  // lookahead, staleness: an hour
+	maxLookaheadS = 600    // ten minutes, see above
+	maxStaleS     = 300    // five minutes
 	maxWindowS    = 31 * 86_400
 	maxWidthM     = 2_000_000
 	maxAreaM2     = 1e12 // 1,000,000 km²
@@ -231,8 +242,8 @@ func (r Rules) Validate() error {
 		v        float64
 		maxValue float64
 	}{
-		{"lookahead_s", r.LookaheadS, maxHorizonS},
-		{"stale_after_s", r.StaleAfterS, maxHorizonS},
+		{"lookahead_s", r.LookaheadS, maxLookaheadS},
+		{"stale_after_s", r.StaleAfterS, maxStaleS},
 		{"ack_deadline_s", r.AckDeadlineS, maxTimeS},
 		{"ack_deadline_highest_s", r.AckDeadlineHighestS, maxTimeS},
 		{"escalation_deadline_s", r.EscalationDeadlineS, maxTimeS},

@@ -142,7 +142,8 @@ func TestEveryFieldIsBounded(t *testing.T) {
 	}
 	// The bounds themselves are accepted.
 	r := Default()
-	r.TimeBufferS, r.LookaheadS, r.MaxWindowS, r.PriorityMax = 86_400, 3_600, 31*86_400, map[string]int{"coalition": MaxPriority}
+	r.TimeBufferS, r.LookaheadS, r.MaxWindowS, r.PriorityMax = 86_400, 600, 31*86_400, map[string]int{"coalition": MaxPriority}
+	r.StaleAfterS, r.Separation[0].LookaheadS = 300, 600
 	if err := r.Validate(); err != nil {
 		t.Errorf("rules at their bounds: %v", err)
 	}
@@ -295,5 +296,29 @@ func TestDurationsAreAtLeastASecond(t *testing.T) {
 	}
 	if d := r.AckDeadline(""); d != time.Second {
 		t.Errorf("a deadline of 1 s is %v", d)
+	}
+}
+
+// The lookahead is at most ten minutes and the staleness five: at an hour
+// each (the former bounds) every aircraft's path was indexed over two
+// hours, and a drone cost 75 times what it costs under the defaults.
+func TestLookaheadAndStalenessAreTactical(t *testing.T) {
+	cases := []struct {
+		field  string
+		mutate func(*Rules)
+	}{
+		{"lookahead_s", func(r *Rules) { r.LookaheadS = 3_600 }},
+		{"lookahead_s", func(r *Rules) { r.LookaheadS = 601 }},
+		{"separation[2].lookahead_s", func(r *Rules) { r.Separation[2].LookaheadS = 3_600 }},
+		{"stale_after_s", func(r *Rules) { r.StaleAfterS = 3_600 }},
+		{"stale_after_s", func(r *Rules) { r.StaleAfterS = 301 }},
+	}
+	for _, c := range cases {
+		r := Default()
+		c.mutate(&r)
+		var fe *fielderr.Error
+		if err := r.Validate(); !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: got %v", c.field, err)
+		}
 	}
 }

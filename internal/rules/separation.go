@@ -245,7 +245,7 @@ func (s *Separation) validate(f string, classes []string) error {
 	if err := s.Detector.validate(f + ".detector"); err != nil {
 		return err
 	}
-	if err := checkDuration(f+".lookahead_s", s.LookaheadS, maxHorizonS); err != nil {
+	if err := checkDuration(f+".lookahead_s", s.LookaheadS, maxLookaheadS); err != nil {
 		return err
 	}
 	if len(s.Levels) == 0 || len(s.Levels) > maxLevels {
