@@ -122,7 +122,7 @@ func widest() string {
 	b, err := json.Marshal(map[string]any{
 		"horizontal_sep_m": 200_000, "vertical_sep_m": 5_000, "time_buffer_s": 86_400, "lookahead_s": 600,
 		"stale_after_s": 300, "levels": levels, "max_window_s": 31 * 86_400, "max_footprint_m": 2_000_000,
-		"max_vertices": 10_000, "max_footprint_area_m2": 1e12, "max_alt_range_m": 30_500,
+		"max_vertices": 2_000, "max_footprint_area_m2": 1e12, "max_alt_range_m": 30_500,
 		"disclose_within_m": 1_000_000, "disclose_within_alt_m": 50_000, "disclose_linger_s": 86_400,
 		"classes": classes, "separation": sep, "performance": perf,
 	})

@@ -143,7 +143,7 @@ func TestEveryFieldIsBounded(t *testing.T) {
 	// The bounds themselves are accepted.
 	r := Default()
 	r.TimeBufferS, r.LookaheadS, r.MaxWindowS, r.PriorityMax = 86_400, 600, 31*86_400, map[string]int{"coalition": MaxPriority}
-	r.StaleAfterS, r.Separation[0].LookaheadS = 300, 600
+	r.StaleAfterS, r.Separation[0].LookaheadS, r.MaxVertices = 300, 600, 2_000
 	if err := r.Validate(); err != nil {
 		t.Errorf("rules at their bounds: %v", err)
 	}
@@ -301,8 +301,10 @@ func TestDurationsAreAtLeastASecond(t *testing.T) {
 
 // The lookahead is at most ten minutes and the staleness five: at an hour
 // each (the former bounds) every aircraft's path was indexed over two
-// hours, and a drone cost 75 times what it costs under the defaults.
-func TestLookaheadAndStalenessAreTactical(t *testing.T) {
+// hours, and a drone cost 75 times what it costs under the defaults. A
+// footprint has at most 2,000 vertices: the conflict test of two
+// polygons of 10,000 took 0.7 s.
+func TestCostlyFiguresAreBounded(t *testing.T) {
 	cases := []struct {
 		field  string
 		mutate func(*Rules)
@@ -312,6 +314,8 @@ func TestLookaheadAndStalenessAreTactical(t *testing.T) {
 		{"separation[2].lookahead_s", func(r *Rules) { r.Separation[2].LookaheadS = 3_600 }},
 		{"stale_after_s", func(r *Rules) { r.StaleAfterS = 3_600 }},
 		{"stale_after_s", func(r *Rules) { r.StaleAfterS = 301 }},
+		{"max_vertices", func(r *Rules) { r.MaxVertices = 10_000 }},
+		{"max_vertices", func(r *Rules) { r.MaxVertices = 2_001 }},
 	}
 	for _, c := range cases {
 		r := Default()
