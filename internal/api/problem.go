@@ -111,11 +111,11 @@ func toProblem(err error) *Problem {
 	switch {
 	case errors.Is(err, service.ErrForbidden):
 		return errForbidden
-	case errors.Is(err, service.ErrNotFound), errors.Is(err, store.ErrNotFound), errors.Is(err, party.ErrUnknown):
+	case errors.Is(err, service.ErrNotFound), errors.Is(err, store.ErrNotFound), errors.Is(err, party.ErrUnknown), errors.Is(err, party.ErrKeyUnknown):
 		return problem(http.StatusNotFound, "not-found", "Not found", err.Error())
 	case errors.Is(err, service.ErrProposalClosed):
 		return problem(http.StatusConflict, "proposal-closed", "Proposal closed or answered", err.Error())
-	case errors.Is(err, party.ErrExists):
+	case errors.Is(err, party.ErrExists), errors.Is(err, party.ErrKeyExists):
 		return problem(http.StatusConflict, "exists", "Already exists", err.Error())
 	case errors.Is(err, party.ErrUnauthenticated):
 		return errUnauthenticated

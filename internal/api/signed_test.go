@@ -423,3 +423,40 @@ func TestSignedBatchRefusals(t *testing.T) {
 		t.Fatalf("a replayed signed batch changed the store: %s, was %s", after, accepted)
 	}
 }
+
+// A key given twice when a party is created is a 400 naming the second,
+// and nothing is created (it was a 500: the second registration failed
+// inside the transaction); more keys than a party may have are a 400; a
+// key registered again is a 409 and an unknown key retired a 404 (both
+// were 500s).
+func TestPartyKeysRefused(t *testing.T) {
+	e := newEnv(t, Options{})
+	key, _ := partykey.Generate()
+	k := partykey.Format(partykey.Public(key))
+	code, body, _ := e.do("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": []string{k, k}})
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusBadRequest || p.Field != "public_keys[1]" {
+		t.Fatalf("a key given twice: %d %s", code, body)
+	}
+	many := make([]string, party.MaxKeys+1)
+	for i := range many {
+		k, _ := partykey.Generate()
+		many[i] = partykey.Format(partykey.Public(k))
+	}
+	code, body, _ = e.do("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": many})
+	p = Problem{}
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusBadRequest || p.Field != "public_keys" {
+		t.Fatalf("%d keys: %d %s", len(many), code, body)
+	}
+	var tok struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": []string{k}}, 201, &tok)
+	again, _ := json.Marshal(map[string]string{"public_key": k})
+	if code, p := send(t, e, signedRequest(t, e, key, "POST", "/v1/parties/delta/keys", tok.Token, again)); code != http.StatusConflict {
+		t.Fatalf("a key registered again: %d %+v", code, p)
+	}
+	if code, p := send(t, e, signedRequest(t, e, key, "POST", "/v1/parties/delta/keys/nosuchkey/retire", tok.Token, nil)); code != http.StatusNotFound {
+		t.Fatalf("an unknown key retired: %d %+v", code, p)
+	}
+}

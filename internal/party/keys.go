@@ -77,13 +77,24 @@ func CurrentKeys(tx store.Meta, name string) (map[string]ed25519.PublicKey, erro
 }
 
 // ParsePublicKeys reads public keys in their text form, naming the field
-// of the first bad one (field[i]).
+// of the first bad one (field[i]): one that does not parse, or a key
+// given twice, which registering would refuse only once the party
+// exists (ErrKeyExists); and at most MaxKeys of them.
 func ParsePublicKeys(field string, texts []string) ([]ed25519.PublicKey, error) {
+	if len(texts) > MaxKeys {
+		return nil, fielderr.Errorf(field, "%d keys: a party has at most %d", len(texts), MaxKeys)
+	}
 	out := make([]ed25519.PublicKey, len(texts))
 	for i, s := range texts {
+		f := fmt.Sprintf("%s[%d]", field, i)
 		pub, err := partykey.Parse(s)
 		if err != nil {
-			return nil, fielderr.New(fmt.Sprintf("%s[%d]", field, i), err.Error())
+			return nil, fielderr.New(f, err.Error())
+		}
+		for j, o := range out[:i] {
+			if o.Equal(pub) {
+				return nil, fielderr.Errorf(f, "the key of %s[%d] again", field, j)
+			}
 		}
 		out[i] = pub
 	}
