@@ -9,8 +9,10 @@ import (
 	"io"
 	"slices"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/namedlines"
+	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/partykey"
 )
 
@@ -47,21 +49,31 @@ type PartyKeys map[string]map[string]ed25519.PublicKey
 // ParsePartyKeys reads lines "NAME ed25519:<base64>" (blank lines and #
 // comments skipped; a party may have several lines). A file without any
 // key is refused: asked to check the parties' statements with it, a
-// verification would check none and still report them checked.
+// verification would check none and still report them checked. So is a
+// NAME that no party can have (party.ValidateName: one with a control or
+// an invisible character looks like a party's name and checks nothing of
+// it), and a party's key listed twice.
 func ParsePartyKeys(r io.Reader) (PartyKeys, error) {
 	out := PartyKeys{}
 	err := namedlines.Each(r, func(f []string) error {
 		if len(f) != 2 {
 			return errors.New("want NAME ed25519:<base64>")
 		}
+		if err := checkPartyName(f[0]); err != nil {
+			return err
+		}
 		pub, err := partykey.Parse(f[1])
 		if err != nil {
 			return err
 		}
+		id := partykey.ID(pub)
 		if out[f[0]] == nil {
 			out[f[0]] = map[string]ed25519.PublicKey{}
 		}
-		out[f[0]][partykey.ID(pub)] = pub
+		if _, twice := out[f[0]][id]; twice {
+			return fmt.Errorf("the key %s of %q listed twice", id, f[0])
+		}
+		out[f[0]][id] = pub
 		return nil
 	})
 	if err != nil {
@@ -71,6 +83,18 @@ func ParsePartyKeys(r io.Reader) (PartyKeys, error) {
 		return nil, errors.New("no key in it: want lines NAME ed25519:<base64>")
 	}
 	return out, nil
+}
+
+// checkPartyName refuses a name of a keys file that no party can have.
+func checkPartyName(name string) error {
+	if err := party.ValidateName(name); err != nil {
+		var fe *fielderr.Error
+		if errors.As(err, &fe) {
+			return fmt.Errorf("%q is not a party name: %s", name, fe.Msg)
+		}
+		return err
+	}
+	return nil
 }
 
 // Binder checks that the records a signed statement covers say what its

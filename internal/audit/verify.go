@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/namedlines"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/translog"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -118,15 +119,26 @@ type VerifyOptions struct {
 // comments skipped).
 // A file without any key is refused: given no keys, a verification would
 // check no cosignature (an unknown or a forged one included) and still
-// report every one checked.
+// report every one checked. So is a PARTY that no party can have
+// (party.ValidateName), and two witness keys of one name: a cosignature
+// names its key by name, and the verification reported it as the last
+// such party's, whichever witness signed.
 func ParseWitnessKeys(r io.Reader) (map[string]string, error) {
 	out := map[string]string{}
+	byName := map[string]string{}
 	err := namedlines.Each(r, func(f []string) error {
 		if len(f) != 2 {
 			return errors.New("want PARTY VKEY")
 		}
-		if _, err := translog.WitnessVerifier(f[1]); err != nil {
+		if err := checkPartyName(f[0]); err != nil {
 			return err
+		}
+		v, err := translog.WitnessVerifier(f[1])
+		if err != nil {
+			return err
+		}
+		if err := printable.Check(v.Name()); err != nil {
+			return fmt.Errorf("the witness key of %q: its name %v", f[0], err)
 		}
 		// Named twice, the first key would silently give way to the
 		// second, and its witness's cosignatures be refused as a
@@ -134,6 +146,10 @@ func ParseWitnessKeys(r io.Reader) (map[string]string, error) {
 		if _, twice := out[f[0]]; twice {
 			return fmt.Errorf("party %q named twice", f[0])
 		}
+		if other, ok := byName[v.Name()]; ok {
+			return fmt.Errorf("the witness keys of %q and %q are both named %q: their cosignatures cannot be told apart", other, f[0], v.Name())
+		}
+		byName[v.Name()] = f[0]
 		out[f[0]] = f[1]
 		return nil
 	})
