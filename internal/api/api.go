@@ -39,6 +39,11 @@ type Options struct {
 	RateBurst     float64
 	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
 	HeartbeatEvery time.Duration
+	// StreamWriteTimeout is how long an event stream waits for its client
+	// to take what it writes before cutting it off (default 30 s, twice
+	// the heartbeat's default period); the client resumes with
+	// Last-Event-ID.
+	StreamWriteTimeout time.Duration
 	// MaxStreamsPerParty caps the long-lived requests (event streams and
 	// audit exports) one party, the operator included, may have open at
 	// once (default DefaultMaxStreamsPerParty); beyond it one more is
@@ -159,6 +164,9 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	}
 	if opt.HeartbeatEvery <= 0 {
 		opt.HeartbeatEvery = 15 * time.Second
+	}
+	if opt.StreamWriteTimeout <= 0 {
+		opt.StreamWriteTimeout = 30 * time.Second
 	}
 	if opt.MaxStreamsPerParty <= 0 {
 		opt.MaxStreamsPerParty = DefaultMaxStreamsPerParty

@@ -183,6 +183,17 @@ func (e *env) openStream(token string, lastID string) *stream {
 
 func (e *env) openStreamPath(token, path, lastID string) *stream {
 	e.t.Helper()
+	s, code := e.tryStreamPath(token, path, lastID)
+	if s == nil {
+		e.t.Fatalf("events: status %d", code)
+	}
+	return s
+}
+
+// tryStreamPath opens a stream, or returns nil and the status of its
+// refusal.
+func (e *env) tryStreamPath(token, path, lastID string) (*stream, int) {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -194,9 +205,14 @@ func (e *env) openStreamPath(token, path, lastID string) *stream {
 		cancel()
 		e.t.Fatal(err)
 	}
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+	if resp.StatusCode != 200 {
+		resp.Body.Close()
 		cancel()
-		e.t.Fatalf("events: status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		return nil, resp.StatusCode
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		cancel()
+		e.t.Fatalf("events: content type %q", ct)
 	}
 	s := &stream{resp: resp, events: make(chan sseEvent, 1024), cancel: cancel}
 	go func() {
@@ -226,7 +242,7 @@ func (e *env) openStreamPath(token, path, lastID string) *stream {
 		}
 	}()
 	e.t.Cleanup(s.close)
-	return s
+	return s, resp.StatusCode
 }
 
 func (s *stream) close() {

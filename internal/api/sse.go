@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/party"
@@ -57,19 +58,31 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 	// that has never seen anything misses nothing.
 	rc := http.NewResponseController(w)
 	// The server's read and write deadlines are for ordinary requests; a
-	// stream lives until the client or the server goes.
+	// stream lives until the client or the server goes, each of its
+	// writes within the stream's own deadline.
 	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
+	sw := &streamWriter{w: w, rc: rc, timeout: h.opt.StreamWriteTimeout}
+	defer sw.finish()
+	ctx := r.Context()
+	go func() {
+		select {
+		case <-sub.Done():
+			sw.end()
+		case <-ctx.Done():
+		}
+	}()
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no")
+	sw.extend()
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32<<10)
+	bw := bufio.NewWriterSize(sw, 32<<10)
 	flush := func() error {
 		if err := bw.Flush(); err != nil {
 			return err
 		}
+		sw.extend()
 		return rc.Flush()
 	}
 	if _, err := bw.WriteString(": stream of " + p.Party + "\nretry: 1000\n\n"); err != nil {
@@ -78,7 +91,6 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 	if err := flush(); err != nil {
 		return nil
 	}
-	ctx := r.Context()
 	// The backlog a page at a time: a stream holds one page at most,
 	// however long the history it replays.
 	var batch []store.Event
@@ -134,6 +146,53 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 			}
 		}
 	}
+}
+
+// streamWriter is the writer of an event stream: each write must be taken
+// by the client within timeout, so that a client that stops reading is cut
+// off (it resumes with Last-Event-ID, losing nothing) instead of holding
+// its stream, one of its party's few, for ever; and once the stream's
+// subscription ended (the service shutting down, or the client cut off
+// for lagging) a write still blocked fails at once, so that a graceful
+// shutdown does not wait for such a client.
+type streamWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+
+	mu       sync.Mutex
+	ended    bool // the deadline is past for good
+	finished bool // the handler returned: rc must not be used any more
+}
+
+func (sw *streamWriter) Write(p []byte) (int, error) {
+	sw.extend()
+	return sw.w.Write(p)
+}
+
+// extend gives the next write its deadline, unless the stream ended.
+func (sw *streamWriter) extend() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if !sw.ended && !sw.finished {
+		_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout))
+	}
+}
+
+// end makes every write, the one blocked now included, fail.
+func (sw *streamWriter) end() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if !sw.finished {
+		sw.ended = true
+		_ = sw.rc.SetWriteDeadline(time.Now())
+	}
+}
+
+func (sw *streamWriter) finish() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.finished = true
 }
 
 // replayPage is how many stored events a stream reads at a time.

@@ -3,12 +3,17 @@ package api
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // notesN posts n hotline notices from coalition to russia: n events,
@@ -135,4 +140,97 @@ func TestEventsReplayAcrossPages(t *testing.T) {
 		}
 		s.close()
 	}
+}
+
+// bigBacklog stores n events of about size bytes each for every party, so
+// that a stream replaying them fills any socket's buffers.
+func (e *env) bigBacklog(n, size int) {
+	e.t.Helper()
+	body := []byte(`"` + strings.Repeat("x", size) + `"`)
+	err := e.st.Update(context.Background(), func(tx store.Tx) error {
+		for range n {
+			if _, err := tx.AppendEvent(store.Event{Time: time.Now(), Kind: "message", Audience: []string{"*"}, Body: body}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	// The live streams start after it.
+	if err := e.svc.CatchUpEvents(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// stuckStream opens an event stream whose client reads its first line and
+// then nothing more.
+func (e *env) stuckStream(token string) net.Conn {
+	e.t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	_ = c.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(c, "GET /v1/events?after=0 HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\n\r\n", token)
+	line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
+	if err != nil || !strings.Contains(line, " 200 ") {
+		e.t.Fatalf("stream: %q %v", line, err)
+	}
+	return c
+}
+
+// waitForStream opens a live event stream of token, trying again while
+// the party is at its cap of streams (429), and fails after a minute.
+func (e *env) waitForStream(token string) *stream {
+	e.t.Helper()
+	for range 600 {
+		s, code := e.tryStreamPath(token, "/v1/events?live=1", "")
+		if s != nil {
+			return s
+		}
+		if code != http.StatusTooManyRequests {
+			e.t.Fatalf("stream: status %d", code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatal("the party's stream is still held a minute later")
+	return nil
+}
+
+// TestEventsClientThatStopsReadingIsCutOff: a client that stops reading
+// its stream (a lot to replay, nothing taken) is cut off once a write
+// waited StreamWriteTimeout, and its stream, one of its party's few, is
+// free again; meanwhile the other party's stream delivers as ever. (The
+// stream's write deadline was cleared for good: the handler waited for the
+// client for ever, and the party could not open another stream.)
+func TestEventsClientThatStopsReadingIsCutOff(t *testing.T) {
+	e := newEnv(t, Options{MaxStreamsPerParty: 1, StreamWriteTimeout: 200 * time.Millisecond})
+	e.bigBacklog(100, 100<<10)
+	e.stuckStream(e.tokens["coalition"])
+	other := e.openStreamPath(e.tokens["russia"], "/v1/events?live=1", "")
+	e.notesN(1)
+	if ev := other.next(t); ev.Kind != "message" {
+		t.Fatalf("russia got %s", ev.Kind)
+	}
+	again := e.waitForStream(e.tokens["coalition"])
+	e.notesN(1)
+	if ev := again.next(t); ev.Kind != "message" {
+		t.Fatalf("coalition's new stream got %s", ev.Kind)
+	}
+}
+
+// TestEndStreamsEndsAStreamBlockedOnItsClient: EndStreams (a graceful
+// shutdown) ends a stream whose write is blocked on a client that takes
+// nothing, at once rather than at its write deadline; before, the handler
+// stayed blocked and the server's shutdown waited for it until its own
+// deadline, which then left no time for the final audit checkpoint.
+func TestEndStreamsEndsAStreamBlockedOnItsClient(t *testing.T) {
+	e := newEnv(t, Options{MaxStreamsPerParty: 1, StreamWriteTimeout: time.Hour})
+	e.bigBacklog(100, 100<<10)
+	e.stuckStream(e.tokens["coalition"])
+	e.svc.EndStreams()
+	e.waitForStream(e.tokens["coalition"])
 }

@@ -30,6 +30,7 @@ type Subscription struct {
 	start    int64
 
 	ready  chan struct{} // capacity 1: something was queued, or the end
+	done   chan struct{} // closed at the end
 	mu     sync.Mutex
 	queue  []store.Event
 	closed bool
@@ -42,6 +43,11 @@ func (s *Subscription) Start() int64 { return s.start }
 // Ready is signalled when events were queued or the subscription ended;
 // then call Take.
 func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Done is closed when the subscription ends (cut off, closed, or every
+// stream ended at shutdown): a stream blocked writing to a client that
+// takes nothing gives up then, rather than waiting for it.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Take appends the queued events to dst, in id order, and reports whether
 // the subscription is still open: false once it was cut off (too slow) or
@@ -69,7 +75,10 @@ func (s *Subscription) Close() {
 func (s *Subscription) closeLocked() {
 	delete(s.h.subs, s)
 	s.mu.Lock()
-	s.closed = true
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+	}
 	s.mu.Unlock()
 	s.signal()
 }
@@ -106,7 +115,7 @@ func newHub(lastID int64) *hub {
 const subscriberBuffer = 4096
 
 func (h *hub) subscribe(party string, operator bool) *Subscription {
-	s := &Subscription{party: party, operator: operator, ready: make(chan struct{}, 1), h: h}
+	s := &Subscription{party: party, operator: operator, ready: make(chan struct{}, 1), done: make(chan struct{}), h: h}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	s.start = h.lastID
