@@ -40,7 +40,8 @@ type Config struct {
 	// Ready, when set, is called once the server listens, with its base
 	// URL (http://host:port) and the service (to create parties).
 	Ready func(baseURL string, svc *service.Service)
-	// ShutdownTimeout bounds the graceful shutdown (default 10 s).
+	// ShutdownTimeout bounds the graceful shutdown of the requests, and
+	// then the final checkpoint (default 10 s each).
 	ShutdownTimeout time.Duration
 	// WithoutNeedToKnow runs the service without need to know (every
 	// party sees every track): the baseline of `deconflict bench --http`
@@ -144,16 +145,25 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.Logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && runErr == nil {
-		runErr = fmt.Errorf("server: shutdown: %w", err)
+	if err := srv.Shutdown(sctx); err != nil {
+		// A request still running at the deadline (a client that stopped
+		// sending its body or taking its answer) is cut off: it must not
+		// keep the server, nor take the final checkpoint's time.
+		cfg.Logger.Warn("requests still running at the shutdown deadline were cut off", "err", err)
+		_ = srv.Close()
 	}
 	if metricsSrv != nil {
-		_ = metricsSrv.Shutdown(sctx)
+		if err := metricsSrv.Shutdown(sctx); err != nil {
+			_ = metricsSrv.Close()
+		}
 	}
 	stopJobs()
 	wg.Wait()
-	// The final checkpoint after the last request has finished.
-	if err := svc.Close(sctx); err != nil && runErr == nil {
+	// The final checkpoint after the last request has finished, with a
+	// time of its own: what the requests' shutdown used up is not its.
+	cctx, cancelClose := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelClose()
+	if err := svc.Close(cctx); err != nil && runErr == nil {
 		runErr = fmt.Errorf("server: closing the service: %w", err)
 	}
 	return runErr

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
@@ -123,5 +126,78 @@ func TestMetricsListener(t *testing.T) {
 		if resp.StatusCode != want || (want == 200 && !strings.Contains(string(b), "deconflict_sse_clients")) {
 			t.Errorf("%s without a token: %d %.100s, want %d", url, resp.StatusCode, b, want)
 		}
+	}
+}
+
+// TestShutdownSignsTheChainDespiteAStalledRequest: a client that stopped
+// in the middle of its request's body keeps its request running past the
+// shutdown's deadline. The server still shuts down without error, with the
+// whole audit chain signed. (Before, the final checkpoint had only what
+// the requests' shutdown left of the deadline, nothing, and was lost; Run
+// failed with "context deadline exceeded".)
+func TestShutdownSignsTheChainDespiteAStalledRequest(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type ready struct {
+		base, token string
+		err         error
+	}
+	readyC := make(chan ready, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0", ShutdownTimeout: time.Second,
+			Ready: func(base string, svc *service.Service) {
+				tok, err := svc.CreateParty(context.Background(), "coalition")
+				readyC <- ready{base, tok, err}
+			}})
+	}()
+	var r ready
+	select {
+	case r = <-readyC:
+	case err := <-done:
+		t.Fatalf("Run returned before Ready: %v", err)
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	c, err := net.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /v1/hotline/messages HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"to\":", r.token)
+	// A round trip on another connection, so that the server has read the
+	// stalled request's header by then.
+	resp, err := http.Get(r.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	err = st.View(context.Background(), func(tx store.Tx) error {
+		last, err := tx.LastAudit()
+		if err != nil {
+			return err
+		}
+		cps, err := tx.CheckpointsFrom(1)
+		if err != nil {
+			return err
+		}
+		if len(cps) == 0 || cps[len(cps)-1].Seq != last.Seq {
+			t.Errorf("the audit chain ends at record %d, signed up to %v", last.Seq, cps)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
