@@ -1,12 +1,20 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // TestAuditExportPerViewer: every party gets an export of the whole chain
@@ -140,5 +148,67 @@ func TestAuditExportNeedToKnowVolumes(t *testing.T) {
 	}
 	if _, err := audit.Verify(bytes.NewReader(body), pub); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAuditExportNotTakenHoldsNoReader: a party that asks for exports of
+// a long record and takes nothing of them (as many at once as the
+// embedded store has read connections, 4) must not stall the other
+// parties: russia posts to the hotline, lists it and replays its event
+// stream meanwhile. (Each export read the whole chain in one transaction
+// while writing it to the client, so that the four held every read
+// connection for as long as their clients waited: for ever here, up to
+// the server's write timeout of 60 s in serve; every request needing a
+// read waited, a hotline post included.)
+func TestAuditExportNotTakenHoldsNoReader(t *testing.T) {
+	e := newEnv(t, Options{})
+	pad := strings.Repeat("p", 2000)
+	err := e.st.Update(context.Background(), func(tx store.Tx) error {
+		for i := range 8000 {
+			if _, err := audit.Append(tx, "coalition", "note", audit.Everyone, map[string]any{"i": i, "pad": pad}, time.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		c, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.(*net.TCPConn).SetReadBuffer(4096)
+		fmt.Fprintf(c, "GET /v1/audit HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\n\r\n", e.tokens["coalition"])
+		// The export has begun once its first bytes arrive.
+		line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
+		if err != nil || !strings.Contains(line, " 200 ") {
+			t.Fatalf("export: %q %v", line, err)
+		}
+	}
+	// The guard against a hang only.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, rq := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"POST", "/v1/hotline/messages", `{"to":["coalition"],"kind":"notice","text":"still there?"}`, 201},
+		{"GET", "/v1/hotline/messages", "", 200},
+		{"GET", "/v1/events?after=0", "", 200},
+	} {
+		req, _ := http.NewRequestWithContext(ctx, rq.method, e.srv.URL+rq.path, strings.NewReader(rq.body))
+		req.Header.Set("Authorization", "Bearer "+e.tokens["russia"])
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatalf("%s %s while coalition's exports wait: %v", rq.method, rq.path, err)
+		}
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		resp.Body.Close()
+		if resp.StatusCode != rq.want || err != nil {
+			t.Fatalf("%s %s: %d %q %v", rq.method, rq.path, resp.StatusCode, line, err)
+		}
 	}
 }

@@ -691,3 +691,87 @@ func TestWitnessKeysNamingAPartyTwiceAreRefused(t *testing.T) {
 		t.Errorf("alpha twice: %v, %v; want an error naming it", k, err)
 	}
 }
+
+// txFreeWriter fails a write made while a transaction is open.
+type txFreeWriter struct {
+	bytes.Buffer
+	inTx *bool
+}
+
+func (w *txFreeWriter) Write(p []byte) (int, error) {
+	if *w.inTx {
+		return 0, errors.New("written with a transaction open")
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestExportPagedIsTheSnapshotOfItsStart: ExportPaged writes nothing while
+// a transaction is open, and exports the chain as it was when it began,
+// although records and checkpoints are appended between its pages: the
+// very bytes of Export in one transaction at the start, over three pages.
+func TestExportPagedIsTheSnapshotOfItsStart(t *testing.T) {
+	st := openStore(t)
+	l := NewLog(testKey(t, 4), 700)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx store.Tx) error {
+		for i := range 2*exportPage + 10 {
+			if _, err := l.Append(tx, "alpha", "test_change", For("alpha"), map[string]any{"i": i}, t0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, viewer := range []string{"", "alpha", "bravo"} {
+		for _, from := range []int64{1, exportPage, 2*exportPage + 50} {
+			want := export(t, st, l, viewer, from)
+			inTx, views := false, 0
+			view := func(fn func(store.Audit) error) error {
+				err := st.View(ctx, func(tx store.Tx) error {
+					inTx = true
+					defer func() { inTx = false }()
+					return fn(tx)
+				})
+				views++
+				if err != nil {
+					return err
+				}
+				// The chain grows between the pages.
+				return st.Update(ctx, func(tx store.Tx) error {
+					if _, err := l.Append(tx, "bravo", "test_change", Everyone, map[string]any{"later": views}, t0); err != nil {
+						return err
+					}
+					_, _, err := l.Checkpoint(tx, t0)
+					return err
+				})
+			}
+			w := &txFreeWriter{inTx: &inTx}
+			head, err := l.ExportPaged(view, w, viewer, from, t0.Add(time.Hour))
+			if err != nil {
+				t.Fatalf("viewer %q from %d: %v", viewer, from, err)
+			}
+			if !bytes.Equal(w.Bytes(), want) {
+				t.Fatalf("viewer %q from %d: the paged export differs from the export of its start", viewer, from)
+			}
+			if head != lastSeq(t, st)-int64(views) {
+				t.Fatalf("viewer %q from %d: head %d", viewer, from, head)
+			}
+		}
+	}
+}
+
+func lastSeq(t testing.TB, st store.Store) int64 {
+	t.Helper()
+	var seq int64
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		last, err := tx.LastAudit()
+		seq = last.Seq
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}

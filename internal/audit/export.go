@@ -87,41 +87,85 @@ const exportPage = 1000
 // head as JSON lines, with their checkpoints, and ends with a head line
 // signed now. viewer is the party the export is for: sealed details are
 // included only where viewer is one of their readers; "" is the operator,
-// who sees everything. Run it in one (read) transaction so that the export
-// is one consistent snapshot.
+// who sees everything. It reads everything in tx.
 func (l *Log) Export(tx store.Audit, w io.Writer, viewer string, fromSeq int64, now time.Time) error {
+	_, err := l.ExportPaged(func(fn func(store.Audit) error) error { return fn(tx) }, w, viewer, fromSeq, now)
+	return err
+}
+
+// View runs fn in one read transaction of a store.
+type View func(fn func(tx store.Audit) error) error
+
+// ExportPaged is Export reading the head and then each page of records in
+// a transaction of its own (view), none of them open while it writes to w:
+// a reader that takes the export slowly, or stops taking it, holds none of
+// the store's connections. The export is the chain up to the head it read
+// first: records and checkpoints are only ever appended, so the pages read
+// later hold exactly what they held then. It returns the head's seq (0 for
+// an empty chain).
+func (l *Log) ExportPaged(view View, w io.Writer, viewer string, fromSeq int64, now time.Time) (int64, error) {
 	if fromSeq < 1 {
 		fromSeq = 1
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	cps, err := tx.CheckpointsFrom(fromSeq)
-	if err != nil {
-		return err
-	}
-	lastSeq, lastHash := fromSeq-1, []byte(nil)
-	var written int64 // checkpoint lines, stated in the head so none can be dropped
-	if lastSeq == 0 {
-		lastHash = zeroHash
-	}
-	next := fromSeq
-	for {
-		page, err := tx.AuditFrom(next, exportPage)
-		if err != nil {
+	var (
+		cps      []store.Checkpoint
+		headSeq  int64
+		headHash = zeroHash
+	)
+	err := view(func(tx store.Audit) error {
+		var err error
+		if cps, err = tx.CheckpointsFrom(fromSeq); err != nil {
 			return err
+		}
+		switch last, err := tx.LastAudit(); {
+		case err == nil:
+			headSeq, headHash = last.Seq, last.Hash
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	// A checkpoint of a record past the head is of a later snapshot.
+	for i, cp := range cps {
+		if cp.Seq > headSeq {
+			cps = cps[:i]
+			break
+		}
+	}
+	// Exported up to the head, or nothing: the head line then states the
+	// head (or the empty chain) so that it still anchors.
+	lastSeq, lastHash := headSeq, headHash
+	var written int64 // checkpoint lines, stated in the head so none can be dropped
+	for next := fromSeq; next <= headSeq; {
+		var page []store.AuditRecord
+		err := view(func(tx store.Audit) error {
+			var err error
+			page, err = tx.AuditFrom(next, int(min(exportPage, headSeq-next+1)))
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		if len(page) == 0 || page[0].Seq != next {
+			return 0, fmt.Errorf("audit: export: record %d of the chain up to %d is not in the store any more", next, headSeq)
 		}
 		for _, r := range page {
 			rec, err := Decode(r)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			if err := writeLine(bw, exportLine(rec, viewer)); err != nil {
-				return err
+				return 0, err
 			}
 			for len(cps) > 0 && cps[0].Seq <= rec.Seq {
 				if cps[0].Seq == rec.Seq {
 					cl := checkpointLine{checkpointBody{Seq: rec.Seq, Hash: hex.EncodeToString(cps[0].Hash), Signature: base64.StdEncoding.EncodeToString(cps[0].Signature)}}
 					if err := writeLine(bw, cl); err != nil {
-						return err
+						return 0, err
 					}
 					written++
 				}
@@ -129,39 +173,15 @@ func (l *Log) Export(tx store.Audit, w io.Writer, viewer string, fromSeq int64, 
 			}
 			lastSeq, lastHash = rec.Seq, rec.Hash
 		}
-		if len(page) < exportPage {
-			break
-		}
 		next = page[len(page)-1].Seq + 1
-	}
-	if lastHash == nil {
-		// The export starts past the head: state the hash of the record
-		// before fromSeq, when there is one, so the head still anchors.
-		prev, err := tx.AuditFrom(fromSeq-1, 1)
-		if err != nil {
-			return err
-		}
-		if len(prev) == 1 {
-			lastSeq, lastHash = prev[0].Seq, prev[0].Hash
-		} else {
-			last, err := tx.LastAudit()
-			switch {
-			case err == nil:
-				lastSeq, lastHash = last.Seq, last.Hash
-			case errors.Is(err, store.ErrNotFound):
-				lastSeq, lastHash = 0, zeroHash
-			default:
-				return err
-			}
-		}
 	}
 	t := time.Unix(0, now.UnixNano()).UTC()
 	hl := headLine{headBody{From: fromSeq, Seq: lastSeq, Hash: hex.EncodeToString(lastHash), Checkpoints: written, Time: t.Format(timeLayout), Viewer: viewer,
 		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(l.key, headMessage(fromSeq, lastSeq, lastHash, written, t, viewer)))}}
 	if err := writeLine(bw, hl); err != nil {
-		return err
+		return 0, err
 	}
-	return bw.Flush()
+	return headSeq, bw.Flush()
 }
 
 func exportLine(r Record, viewer string) recordLine {

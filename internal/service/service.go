@@ -193,16 +193,13 @@ func (s *Service) ExportAudit(ctx context.Context, p party.Principal, w io.Write
 	if p.Operator {
 		viewer = ""
 	}
-	var last int64
-	err := s.st.View(ctx, func(tx store.Tx) error {
-		switch rec, err := tx.LastAudit(); {
-		case err == nil:
-			last = rec.Seq
-		case !errors.Is(err, store.ErrNotFound):
-			return err
-		}
-		return s.alog.Export(tx, w, viewer, fromSeq, s.now())
-	})
+	// A page of records per read transaction, none open while w waits
+	// for the client: a party that takes its export slowly, or not at
+	// all, must not hold the store's readers the others need.
+	view := func(fn func(store.Audit) error) error {
+		return s.st.View(ctx, func(tx store.Tx) error { return fn(tx) })
+	}
+	last, err := s.alog.ExportPaged(view, w, viewer, fromSeq, s.now())
 	if err != nil {
 		return err
 	}
