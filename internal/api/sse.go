@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,20 +23,21 @@ type eventEnvelope struct {
 }
 
 // cursor is where a stream resumes: the Last-Event-ID header, else the
-// after query parameter; ok is false when neither is given.
-func cursor(r *http.Request) (after int64, ok bool, err error) {
+// after query parameter (field names which); ok is false when neither is
+// given.
+func cursor(r *http.Request) (after int64, field string, ok bool, err error) {
 	v, field := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
 	if v == "" {
 		v, field = r.URL.Query().Get("after"), "after"
 	}
 	if v == "" {
-		return 0, false, nil
+		return 0, "", false, nil
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil || n < 0 {
-		return 0, false, badRequest(field, "must be a non-negative event id")
+		return 0, field, false, badRequest(field, "must be a non-negative event id")
 	}
-	return n, true, nil
+	return n, field, true, nil
 }
 
 // events streams the events concerning the caller: first those stored after
@@ -43,12 +45,26 @@ func cursor(r *http.Request) (after int64, ok bool, err error) {
 // store is read, and live events at or below the last id sent are dropped,
 // so that nothing is lost between the two and nothing is sent twice.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Principal) error {
-	after, given, err := cursor(r)
+	after, field, given, err := cursor(r)
 	if err != nil {
 		return err
 	}
 	sub := h.svc.Subscribe(p)
 	defer sub.Close()
+	if given && after > sub.Start() {
+		// Beyond what this process published: the store has the word (a
+		// replica may be behind). A cursor beyond every event stored is
+		// of another history (a store restored from an older copy,
+		// another server); the stream would skip every event up to it
+		// in silence.
+		last, err := h.svc.LastEventID(r.Context())
+		if err != nil {
+			return err
+		}
+		if after > last {
+			return badRequest(field, fmt.Sprintf("event %d is beyond the last event of this server (%d): the cursor is of another history (a store restored from an older copy, or another server); resume without it, from a fresh snapshot", after, last))
+		}
+	}
 	if !given && r.URL.Query().Get("live") != "" {
 		// ?live=1 without a cursor: only what happens from now on (a
 		// client that has just loaded a snapshot of the state).

@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -233,4 +234,55 @@ func TestEndStreamsEndsAStreamBlockedOnItsClient(t *testing.T) {
 	e.stuckStream(e.tokens["coalition"])
 	e.svc.EndStreams()
 	e.waitForStream(e.tokens["coalition"])
+}
+
+// TestEventsCursorOfNoEventIsRefused: a cursor that names no event of
+// this server (beyond its last: a client of another history, after the
+// store was restored from an older copy, say) is refused, naming the
+// header or parameter, rather than answered with a stream that skips every
+// event up to it in silence. A negative or malformed cursor is refused
+// too; the last event's id itself is a cursor like any other.
+func TestEventsCursorOfNoEventIsRefused(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.notesN(3)
+	var last int64
+	s := e.openStream(e.tokens["russia"], "0")
+	for range 3 {
+		last = s.next(t).ID
+	}
+	s.close()
+	for _, c := range []struct{ header, query, field string }{
+		{header: strconv.FormatInt(last+1, 10), field: "Last-Event-ID"},
+		{header: "9223372036854775807", field: "Last-Event-ID"},
+		{query: strconv.FormatInt(last+1000, 10), field: "after"},
+		{header: "-1", field: "Last-Event-ID"},
+		{header: "12abc", field: "Last-Event-ID"},
+		{query: "1e3", field: "after"},
+	} {
+		path := "/v1/events"
+		if c.query != "" {
+			path += "?after=" + c.query
+		}
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["russia"])
+		if c.header != "" {
+			req.Header.Set("Last-Event-ID", c.header)
+		}
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p Problem
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || p.Field != c.field {
+			t.Errorf("cursor %q%q: status %d, field %q; want 400 naming %s", c.header, c.query, resp.StatusCode, p.Field, c.field)
+		}
+	}
+	// The last event's id resumes with what comes next.
+	s = e.openStream(e.tokens["russia"], strconv.FormatInt(last, 10))
+	e.notesN(1)
+	if ev := s.next(t); ev.ID != last+1 {
+		t.Fatalf("resumed after %d with %d", last, ev.ID)
+	}
 }
