@@ -487,7 +487,9 @@ func Ack(tx Tx, log *audit.Log, id, party, reply string, now time.Time) (Message
 	if err := tx.PutMessage(rec); err != nil {
 		return Message{}, nil, err
 	}
-	content := map[string]any{"id": id, "party": party, "state": m.State, "late": now.After(m.Deadline)}
+	// Late at the deadline itself, as Escalate has it: the deadline is the
+	// first instant the item escalates, not the last one it is on time.
+	content := map[string]any{"id": id, "party": party, "state": m.State, "late": !now.Before(m.Deadline)}
 	if reply != "" {
 		content["reply"] = audit.Seal(reply, m.Parties()...)
 	}

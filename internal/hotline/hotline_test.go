@@ -528,3 +528,73 @@ func TestPostSystemRefusesBadItems(t *testing.T) {
 		return nil
 	})
 }
+
+// ackLate is the "late" of the audit record of party's acknowledgment of
+// message id.
+func (e *env) ackLate(id, party string) bool {
+	e.t.Helper()
+	var late *bool
+	e.view(func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(1, 1<<20)
+		for _, r := range recs {
+			var c struct {
+				ID    string `json:"id"`
+				Party string `json:"party"`
+				Late  *bool  `json:"late"`
+			}
+			if r.Kind != "message_acked" {
+				continue
+			}
+			d, err := audit.Decode(r)
+			if err != nil {
+				return err
+			}
+			if json.Unmarshal(d.Content, &c) == nil && c.ID == id && c.Party == party {
+				late = c.Late
+			}
+		}
+		return err
+	})
+	if late == nil {
+		e.t.Fatalf("no message_acked record of %s by %s with late", id, party)
+	}
+	return *late
+}
+
+// TestAckAtTheDeadlineIsLate: the deadline is the first instant an item
+// escalates (Escalate at the deadline escalates it), so an acknowledgment
+// at that very instant is late too, whether the escalation came first or
+// not; a nanosecond before, it is on time. (It was recorded "late": false
+// at the deadline, beside the escalation of the same instant.)
+func TestAckAtTheDeadlineIsLate(t *testing.T) {
+	e := newEnv(t, "")
+	early, _ := e.post("alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Text: "a"}, t0)
+	before, _ := e.post("alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Text: "b"}, t0)
+	after, _ := e.post("alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Text: "c"}, t0)
+	deadline := early.Deadline
+	if _, _, err := e.ack(early.ID, "bravo", "", deadline.Add(-time.Nanosecond)); err != nil {
+		t.Fatal(err)
+	}
+	// Acknowledged at the deadline before the job ran: late, and never
+	// escalated.
+	if _, _, err := e.ack(before.ID, "bravo", "", deadline); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := e.escalate(deadline)
+	if len(ms) != 1 || ms[0].ID != after.ID {
+		t.Fatalf("escalated at the deadline: %+v, want %s alone", ms, after.ID)
+	}
+	// Acknowledged at the deadline after the job escalated it: late.
+	got, _, err := e.ack(after.ID, "bravo", "", deadline)
+	if err != nil || got.State != StateAcknowledged || got.Escalations != 1 {
+		t.Fatalf("ack after the escalation: %+v %v", got, err)
+	}
+	for _, c := range []struct {
+		id   string
+		late bool
+	}{{early.ID, false}, {before.ID, true}, {after.ID, true}} {
+		if got := e.ackLate(c.id, "bravo"); got != c.late {
+			t.Errorf("%s: late %v, want %v", c.id, got, c.late)
+		}
+	}
+}
