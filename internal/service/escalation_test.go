@@ -1,0 +1,126 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/hotline"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// TestEscalationLadderSurvivesRestarts: an item nobody acknowledges
+// escalates once at its deadline and once at each escalation deadline,
+// however often the job runs and although the service restarts between
+// and at the very instants of the levels, once after a crash (the old
+// service never closed) and once after a clean stop: three levels, three
+// escalations, each recorded once with the deadline it passed.
+func TestEscalationLadderSurvivesRestarts(t *testing.T) {
+	ctx := context.Background()
+	dir, st := storeInDir(t)
+	var clock atomic.Int64
+	t0 := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
+	clock.Store(t0.UnixNano())
+	at := func(tm time.Time) { clock.Store(tm.UnixNano()) }
+	open := func() *Service {
+		t.Helper()
+		s, err := New(ctx, Config{Store: st, DataDir: dir, Now: func() time.Time { return time.Unix(0, clock.Load()).UTC() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := s.PostMessage(ctx, party.Principal{Party: "coalition"}, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindRequest, Text: "confirm your track"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := s.Rules().EscalationDeadline()
+	levels := []time.Time{m.Deadline, m.Deadline.Add(step), m.Deadline.Add(2 * step)}
+	escalations := func() int {
+		t.Helper()
+		got, err := s.ListMessages(ctx, party.Principal{Party: "russia"}, m.Thread, time.Time{}, 0)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("messages %+v %v", got, err)
+		}
+		return got[0].Escalations
+	}
+	for i, level := range levels {
+		at(level.Add(-time.Nanosecond))
+		s.Tick(ctx)
+		if n := escalations(); n != i {
+			t.Fatalf("a nanosecond before level %d: %d escalations", i+1, n)
+		}
+		at(level)
+		s.Tick(ctx)
+		s.Tick(ctx)
+		switch i {
+		case 0: // a crash: the service is never closed
+			s = open()
+		case 1:
+			if err := s.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s = open()
+		}
+		s.Tick(ctx)
+		if n := escalations(); n != i+1 {
+			t.Fatalf("at level %d, across a restart: %d escalations", i+1, n)
+		}
+	}
+	defer s.Close(ctx)
+	var passed []time.Time
+	var events int
+	err = st.View(ctx, func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(1, 1<<20)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if r.Kind != "message_escalated" {
+				continue
+			}
+			d, err := audit.Decode(r)
+			if err != nil {
+				return err
+			}
+			var c struct {
+				ID             string    `json:"id"`
+				DeadlinePassed time.Time `json:"deadline_passed"`
+			}
+			if err := json.Unmarshal(d.Content, &c); err != nil {
+				return err
+			}
+			if c.ID == m.ID {
+				passed = append(passed, c.DeadlinePassed)
+			}
+		}
+		evs, err := tx.EventsAfter(0, 1<<20)
+		for _, e := range evs {
+			if e.Kind == hotline.EventEscalated {
+				events++
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(passed) != len(levels) || events != len(levels) {
+		t.Fatalf("escalation records %v and %d events; want one of each per level %v", passed, events, levels)
+	}
+	for i := range levels {
+		if !passed[i].Equal(levels[i]) {
+			t.Fatalf("escalation %d passed the deadline %v, want %v", i+1, passed[i], levels[i])
+		}
+	}
+}
