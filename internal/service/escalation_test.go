@@ -124,3 +124,54 @@ func TestEscalationLadderSurvivesRestarts(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryDueItemEscalatesAtOneTick: more items due at once than one
+// transaction of the job escalates (escalateBatch) all escalate at the
+// same tick, not one batch a tick, the last ones seconds late.
+func TestEveryDueItemEscalatesAtOneTick(t *testing.T) {
+	ctx := context.Background()
+	_, st := storeInDir(t)
+	var clock atomic.Int64
+	t0 := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
+	clock.Store(t0.UnixNano())
+	s, err := New(ctx, Config{Store: st, Now: func() time.Time { return time.Unix(0, clock.Load()).UTC() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 2*escalateBatch + 1
+	var deadline time.Time
+	err = s.write(ctx, func(tx store.Tx) error {
+		for range n {
+			m, _, err := hotline.Post(tx, s.alog, s.Rules(), "coalition", hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindNotice, Text: "x"}, t0)
+			if err != nil {
+				return err
+			}
+			deadline = m.Deadline
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Store(deadline.UnixNano())
+	s.Tick(ctx)
+	got, err := s.ListMessages(ctx, party.Principal{Party: "russia"}, "", time.Time{}, hotline.MaxListLimit)
+	if err != nil || len(got) != n {
+		t.Fatalf("%d messages, %v", len(got), err)
+	}
+	escalated := 0
+	for _, m := range got {
+		if m.Escalations == 1 {
+			escalated++
+		}
+	}
+	if escalated != n {
+		t.Fatalf("%d of %d items due escalated at the tick", escalated, n)
+	}
+}

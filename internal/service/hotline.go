@@ -62,19 +62,29 @@ func (s *Service) ListMessages(ctx context.Context, p party.Principal, thread st
 	return out, err
 }
 
+// escalateBatch is how many items one transaction of the escalation job
+// escalates.
+const escalateBatch = 1000
+
 // escalate is the periodic job that escalates hotline items whose deadline
-// passed without every acknowledgment.
+// passed without every acknowledgment: every one due, a batch per
+// transaction, so that none waits for a later tick.
 func (s *Service) escalate(ctx context.Context, now time.Time) error {
-	var n int
-	err := s.write(ctx, func(tx store.Tx) error {
-		ms, _, err := hotline.Escalate(tx, s.alog, s.Rules(), now, 1000)
-		n = len(ms)
-		return err
-	})
-	if err == nil {
+	for {
+		var n int
+		err := s.write(ctx, func(tx store.Tx) error {
+			ms, _, err := hotline.Escalate(tx, s.alog, s.Rules(), now, escalateBatch)
+			n = len(ms)
+			return err
+		})
+		if err != nil {
+			return err
+		}
 		s.m.Escalations.Add(float64(n))
+		if n < escalateBatch {
+			return nil
+		}
 	}
-	return err
 }
 
 // volumeConflictItems raises the hotline item of each conflict a volume
