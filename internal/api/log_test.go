@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
 
@@ -143,5 +144,78 @@ func TestLogEndpoints(t *testing.T) {
 	}
 	if code, _, _ := e.do("GET", "/v1/log/proof/inclusion?index=0&size="+strconv.FormatInt(second.Size+100000, 10), e.tokens["russia"], nil); code != http.StatusNotFound {
 		t.Errorf("a proof beyond the tree: %d, want 404", code)
+	}
+}
+
+// TestAWitnessThatDoesNotAnswerHoldsNothingUp: while coalition's witness
+// holds the push of a checkpoint without answering, the parties post,
+// acknowledge, report positions and get their alerts as ever; the
+// checkpoint is then published with russia's cosignature, and the log's
+// status names coalition's witness as failing, and says why.
+func TestAWitnessThatDoesNotAnswerHoldsNothingUp(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	var key struct{ Origin, VKey string }
+	e.mustDo("GET", "/v1/log/key", e.tokens["coalition"], nil, 200, &key)
+	_, wpriv, _ := ed25519.GenerateKey(nil)
+	ws, err := witness.NewServer("russia.test/witness", wpriv, t.TempDir(), []string{key.VKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := httptest.NewServer(ws)
+	defer good.Close()
+	_, hungKey, _ := witness.CosignerKeys("coalition.test/witness", wpriv)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		http.Error(w, "not now", http.StatusServiceUnavailable)
+	}))
+	defer hung.Close()
+	r := e.svc.Rules()
+	r.Witnesses = []rules.Witness{{Party: "coalition", URL: hung.URL, VKey: hungKey}, {Party: "russia", URL: good.URL, VKey: ws.VerifierKey()}}
+	e.agreeRules(r)
+
+	stream := e.openStreamPath(e.tokens["russia"], "/v1/events?live=1", "")
+	published := make(chan error, 1)
+	go func() { published <- e.svc.PublishLog(ctx) }()
+	<-arrived
+	// The push waits on coalition's witness: everything else goes on.
+	var m struct{ ID string }
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "request", "text": "still there?"}, 201, &m)
+	e.mustDo("POST", "/v1/hotline/messages/"+m.ID+"/ack", e.tokens["russia"], nil, 200, nil)
+	now := time.Now()
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("RF-1", 35.0, 36.1, 6000, -200, now)}}, 202, nil)
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("US-1", 35.0, 35.88, 6000, 200, now)}}, 202, nil)
+	for _, want := range []string{"message", "ack", "alert_raised"} {
+		if ev := stream.next(t); ev.Kind != want {
+			t.Fatalf("russia's stream: %s, want %s", ev.Kind, want)
+		}
+	}
+	select {
+	case err := <-published:
+		t.Fatalf("the push ended before coalition's witness answered: %v", err)
+	default:
+	}
+	close(release)
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		CosignedBy []string `json:"cosigned_by"`
+		Witnesses  []struct {
+			Party, Failing string
+		}
+	}
+	e.mustDo("GET", "/v1/log/witnesses", e.tokens["coalition"], nil, 200, &st)
+	if len(st.CosignedBy) != 1 || st.CosignedBy[0] != "russia" || len(st.Witnesses) != 2 ||
+		st.Witnesses[0].Party != "coalition" || !strings.Contains(st.Witnesses[0].Failing, "503") || st.Witnesses[1].Failing != "" {
+		t.Fatalf("log status %+v", st)
 	}
 }
