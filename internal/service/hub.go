@@ -29,11 +29,12 @@ type Subscription struct {
 	h        *hub
 	start    int64
 
-	ready  chan struct{} // capacity 1: something was queued, or the end
-	done   chan struct{} // closed at the end
-	mu     sync.Mutex
-	queue  []store.Event
-	closed bool
+	ready   chan struct{} // capacity 1: something was queued, or the end
+	done    chan struct{} // closed when stopped
+	mu      sync.Mutex
+	queue   []store.Event
+	closed  bool
+	stopped bool
 }
 
 // Start is the id of the last event published before the subscription
@@ -44,9 +45,11 @@ func (s *Subscription) Start() int64 { return s.start }
 // then call Take.
 func (s *Subscription) Ready() <-chan struct{} { return s.ready }
 
-// Done is closed when the subscription ends (cut off, closed, or every
-// stream ended at shutdown): a stream blocked writing to a client that
-// takes nothing gives up then, rather than waiting for it.
+// Done is closed when the subscription is closed, or every stream ended
+// (at shutdown): a stream blocked writing to a client that takes nothing
+// gives up then, rather than waiting for it. A subscription cut off for
+// lagging is not done: its stream writes what it holds first (the client
+// resumes from there).
 func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Take appends the queued events to dst, in id order, and reports whether
@@ -68,15 +71,16 @@ func (s *Subscription) Take(dst []store.Event) ([]store.Event, bool) {
 func (s *Subscription) Close() {
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
-	s.closeLocked()
+	s.closeLocked(true)
 }
 
-// closeLocked ends the subscription (h.mu held).
-func (s *Subscription) closeLocked() {
+// closeLocked ends the subscription (h.mu held); with stop, Done too.
+func (s *Subscription) closeLocked(stop bool) {
 	delete(s.h.subs, s)
 	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
+	s.closed = true
+	if stop && !s.stopped {
+		s.stopped = true
 		close(s.done)
 	}
 	s.mu.Unlock()
@@ -100,7 +104,7 @@ func (s *Subscription) offer(e store.Event) {
 	}
 	s.mu.Unlock()
 	if full {
-		s.closeLocked()
+		s.closeLocked(false)
 		return
 	}
 	s.signal()
@@ -160,7 +164,7 @@ func (h *hub) closeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		s.closeLocked()
+		s.closeLocked(true)
 	}
 }
 
