@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -135,6 +136,10 @@ type cutProxy struct {
 	next    int
 	cancels map[int]context.CancelFunc
 	resumes []string // the Last-Event-ID of every /v1/events request
+	// shiftResume is added to every Last-Event-ID passed on: the page
+	// then resumes from an event the server does not have yet, as after
+	// the server's store was restored from an older copy.
+	shiftResume int64
 }
 
 func newCutProxy(target string) *cutProxy {
@@ -155,7 +160,11 @@ func (p *cutProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path == "/v1/events" {
-		p.resumes = append(p.resumes, r.Header.Get("Last-Event-ID"))
+		id := r.Header.Get("Last-Event-ID")
+		p.resumes = append(p.resumes, id)
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil && p.shiftResume != 0 {
+			r.Header.Set("Last-Event-ID", strconv.FormatInt(n+p.shiftResume, 10))
+		}
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	id := p.next
@@ -184,6 +193,15 @@ func (p *cutProxy) restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = false
+}
+
+// restoreOlderCopy makes the server look as if its store had been
+// restored from an older copy: every event id the page knows is beyond
+// its last (see shiftResume).
+func (p *cutProxy) restoreOlderCopy() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shiftResume = 1 << 40
 }
 
 func (p *cutProxy) resumeIDs() []string {

@@ -59,6 +59,12 @@ export class EventStream {
     if (this.lastEventId) headers['Last-Event-ID'] = this.lastEventId;
     const res = await fetch(this.url, { headers, signal, cache: 'no-store', credentials: 'omit' });
     if (res.status === 401) throw Object.assign(new Error('unauthorized'), { status: 401 });
+    if (res.status === 400 && this.lastEventId) {
+      // The server has no event of that id: its store is of another
+      // history (restored from an older copy). Nothing can be resumed:
+      // start afresh, without a cursor, and load the picture again.
+      this.lastEventId = '';
+    }
     if (!res.ok || !res.body) throw new Error(`event stream: HTTP ${res.status}`);
     this.attempt = 0;
     this.onState('live', 0);
