@@ -24,8 +24,12 @@ func (h *Handler) getAudit(w http.ResponseWriter, r *http.Request, p party.Princ
 		}
 		from = n
 	}
+	// An export lasts as long as its client takes to read it: not the
+	// server's write timeout, but each write within the stream's.
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), timeout: h.opt.StreamWriteTimeout}
+	defer sw.finish()
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	return h.svc.ExportAudit(r.Context(), p, w, from)
+	return h.svc.ExportAudit(r.Context(), p, sw, from)
 }
 
 func (h *Handler) getAuditKey(w http.ResponseWriter, r *http.Request, p party.Principal) error {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +211,73 @@ func TestAuditExportNotTakenHoldsNoReader(t *testing.T) {
 		if resp.StatusCode != rq.want || err != nil {
 			t.Fatalf("%s %s: %d %q %v", rq.method, rq.path, resp.StatusCode, line, err)
 		}
+	}
+}
+
+// smallBuffers gives every accepted connection a small send buffer, so that
+// what the server writes waits on its client at once.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(8 << 10)
+	}
+	return c, err
+}
+
+// TestAuditExportOutlastsTheWriteTimeout: an export is a long-lived
+// request: one that its client takes at its own steady pace, longer in
+// all than the server's write timeout (60 s in serve), arrives whole. Each
+// write has the stream's deadline instead. (The export was cut at the
+// server's write timeout, however steadily its client read.)
+func TestAuditExportOutlastsTheWriteTimeout(t *testing.T) {
+	e := newEnv(t, Options{StreamWriteTimeout: 10 * time.Second})
+	pad := strings.Repeat("p", 400)
+	err := e.st.Update(context.Background(), func(tx store.Tx) error {
+		for i := range 1000 {
+			if _, err := audit.Append(tx, "coalition", "note", audit.Everyone, map[string]any{"i": i, "pad": pad}, time.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(NewHandler(e.svc, Options{StreamWriteTimeout: 10 * time.Second}))
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	c, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /v1/audit HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", e.tokens["russia"])
+	// 16 KiB every 20 ms: about a second in all.
+	var got bytes.Buffer
+	start := time.Now()
+	for {
+		n, err := io.CopyN(&got, c, 16<<10)
+		if err != nil || n == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(start)
+	resp, err := http.ReadResponse(bufio.NewReader(&got), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("the export was cut after %s (%d bytes): %v", took, len(body), err)
+	}
+	pub, _ := audit.ParsePublicKey(e.svc.AuditKey().PublicKey)
+	sum, err := audit.Verify(bytes.NewReader(body), pub)
+	if err != nil || sum.Records < 1000 {
+		t.Fatalf("export of %d bytes taken in %s: %+v %v", len(body), took, sum, err)
 	}
 }

@@ -164,10 +164,11 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 	}
 }
 
-// streamWriter is the writer of an event stream: each write must be taken
-// by the client within timeout, so that a client that stops reading is cut
-// off (it resumes with Last-Event-ID, losing nothing) instead of holding
-// its stream, one of its party's few, for ever; and once the stream's
+// streamWriter is the writer of a long-lived answer (an event stream, an
+// audit export): each write must be taken by the client within timeout,
+// however long the whole lasts, so that a client that stops reading is
+// cut off (it resumes with Last-Event-ID, losing nothing) instead of
+// holding its stream, one of its party's few, for ever; and once the stream's
 // subscription ended (the service shutting down, or the client cut off
 // for lagging) a write still blocked fails at once, so that a graceful
 // shutdown does not wait for such a client.
