@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -301,5 +302,79 @@ func TestWitnessWithholdsWhileTheCheckFindsFault(t *testing.T) {
 	}
 	if lines := p.Push(context.Background(), signed, grown); len(lines) != 1 {
 		t.Fatalf("after the finding was cleared: %+v", p.Status())
+	}
+}
+
+// TestPushBoundsWhatAWitnessSends: a witness that accepts the connection
+// and says nothing, one that answers a byte at a time for ever, and one
+// whose answer never ends hold the push no longer than its timeout, cost
+// no more than maxBody each, and are reported failing; the good witness's
+// cosignature is collected all the same.
+func TestPushBoundsWhatAWitnessSends(t *testing.T) {
+	lg := newTestLog(t, newKey(t))
+	good, hg := newWitnessServer(t, "good.example/witness", lg.key.VerifierKey())
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 16)
+	defer func() {
+		silent.Close()
+		for c := range accepted {
+			c.Close()
+		}
+	}()
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	drip := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		for r.Context().Err() == nil {
+			if _, err := w.Write([]byte("—")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(50 * time.Millisecond)
+		}
+	}))
+	defer drip.Close()
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		line := []byte(strings.Repeat("— endless.example/witness AAAA\n", 1000))
+		for {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+	}))
+	defer endless.Close()
+	var endpoints []Endpoint
+	for _, w := range []struct{ party, url string }{{"a", "http://" + silent.Addr().String()}, {"b", drip.URL}, {"c", endless.URL}} {
+		_, vkey, _ := CosignerKeys(w.party+".example/witness", newKey(t))
+		endpoints = append(endpoints, Endpoint{Party: w.party, URL: w.url, VKey: vkey})
+	}
+	endpoints = append(endpoints, Endpoint{Party: "d", URL: hg.URL, VKey: good.VerifierKey()})
+	p, err := NewPusher(lg.key.Verifier(), lg.tree.ConsistencyProof, endpoints, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		signed, size := lg.grow(t, "leaf", 3)
+		lines := p.Push(context.Background(), signed, size)
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], "— good.example/witness ") {
+			t.Fatalf("round %d: lines %q", round, lines)
+		}
+		for _, st := range p.Status() {
+			if (st.Party == "d") != (st.Failing == "") || len(st.Failing) > 400 {
+				t.Errorf("round %d: status %+v", round, st)
+			}
+		}
 	}
 }
