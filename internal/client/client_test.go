@@ -139,10 +139,20 @@ func (s *sseServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.resumes = append(s.resumes, r.Header.Get("Last-Event-ID"))
 	s.mu.Unlock()
 	after, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
+	s.mu.Lock()
+	events := s.events
+	s.mu.Unlock()
+	if n := len(events); after > 0 && (n == 0 || after > events[n-1].ID) {
+		// As the server refuses a cursor of another history.
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"title":"bad request","status":400,"detail":"event %d is beyond the last event of this server","field":"Last-Event-ID"}`, after)
+		return
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	fmt.Fprint(w, ": hello\n\n")
 	sent := 0
-	for _, ev := range s.events {
+	for _, ev := range events {
 		if ev.ID <= after || sent == s.perConn {
 			continue
 		}
@@ -185,6 +195,56 @@ func TestEventsResumeWithoutGapOrDuplicate(t *testing.T) {
 	defer s.mu.Unlock()
 	if fmt.Sprint(s.resumes) != "[1 3 5]" {
 		t.Errorf("resume points = %q", s.resumes)
+	}
+}
+
+// TestEventsFollowAServerWhoseHistoryChanged: a server restored from an
+// older copy refuses the cursor of the event seen last; the client follows
+// it afresh, from the start of its backlog, instead of ending deaf to
+// every alert after.
+func TestEventsFollowAServerWhoseHistoryChanged(t *testing.T) {
+	history := func(base int64, n int) []Event {
+		var evs []Event
+		for i := int64(1); i <= int64(n); i++ {
+			evs = append(evs, Event{ID: i, Kind: "alert_raised", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, base+i))})
+		}
+		return evs
+	}
+	s := &sseServer{perConn: 2, events: history(0, 4)}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var got []string
+	err := New(srv.URL, "t").Events(ctx, 0, func(ev Event) error {
+		var d struct{ N int64 }
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d:%d", ev.ID, d.N))
+		switch d.N {
+		case 4:
+			// The store is restored from a copy of when it held two
+			// events; a third is written after.
+			s.mu.Lock()
+			s.events = history(100, 3)
+			s.mu.Unlock()
+		case 103:
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Events ended with %v, want it to follow the restored server", err)
+	}
+	if want := "[1:1 2:2 3:3 4:4 1:101 2:102 3:103]"; fmt.Sprint(got) != want {
+		t.Errorf("events seen = %v, want %s", got, want)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Refused at 4, then from the start of the restored backlog.
+	if want := `["" "2" "4" "" "2"]`; fmt.Sprintf("%q", s.resumes) != want {
+		t.Errorf("resume points = %q, want %s", s.resumes, want)
 	}
 }
 

@@ -90,6 +90,13 @@ const FromNow int64 = -1
 // Last-Event-ID, so fn sees every event once, in id order. It returns when
 // ctx is done (nil), when fn returns ErrStop (nil) or another error (that
 // error), or when the server refuses the stream with a 4xx (a *Problem).
+//
+// One refusal is not the end: a server whose history no longer holds the
+// event seen last (400 on Last-Event-ID: its store restored from an older
+// copy) is followed afresh, from the start of its backlog (or from now,
+// for FromNow), as the console does, so that fn then sees that history's
+// events, whose ids may repeat ones seen before. Ending there instead
+// would leave the caller deaf to every alert from then on.
 func (c *Client) Events(ctx context.Context, afterID int64, fn func(Event) error) error {
 	last := afterID
 	var b Backoff
@@ -107,6 +114,10 @@ func (c *Client) Events(ctx context.Context, afterID int64, fn func(Event) error
 			return he.err
 		}
 		var p *Problem
+		if errors.As(err, &p) && p.Status == http.StatusBadRequest && p.Field == "Last-Event-ID" && last > 0 {
+			last = min(afterID, 0)
+			continue
+		}
 		if errors.As(err, &p) && !Retryable(p) {
 			return err
 		}
