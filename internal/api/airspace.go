@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -28,6 +29,28 @@ const (
 	// importBody bounds an airspace file sent for a preview.
 	importBody = 8 << 20
 )
+
+// Limits of one preview beyond its body: what it costs is per item (a
+// conflict check, and alternatives when it conflicts) and what it answers
+// grows with the footprints of every volume each item conflicts with, so
+// that a small file over a detailed volume of another party would answer
+// gigabytes (a circle over a 1,000-vertex polygon costs 40 KB of answer,
+// 200,000 such circles fit in the body). A file beyond either limit is
+// refused with 413 preview-too-large: preview it in parts.
+const (
+	// MaxPreviewItems bounds the items of one preview (each airspace
+	// once per activation interval).
+	MaxPreviewItems = 5_000
+	// MaxPreviewAnswerBytes bounds the JSON answer of one preview.
+	MaxPreviewAnswerBytes = 32 << 20
+)
+
+// previewTooLarge is the refusal of a file beyond the limits of a preview.
+func previewTooLarge(detail string) *Problem {
+	p := problem(http.StatusRequestEntityTooLarge, "preview-too-large", "Airspace file too large to preview at once", detail+"; preview the file in parts")
+	p.Field = "file"
+	return p
+}
 
 // volumeFormat checks the format query parameter of GET /v1/volumes.
 func volumeFormat(r *http.Request) (string, error) {
@@ -185,50 +208,86 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 	if err != nil {
 		return fileProblem(err)
 	}
-	items := airspace.Items(as, opt)
-	out := make([]previewItem, 0, len(items))
-	for _, it := range items {
-		a := as[it.Index]
-		pi := previewItem{Index: it.Index, Line: it.Line, Name: it.Name}
-		if format == "geojson" {
-			f := it.Line
-			pi.Line, pi.Feature = 0, &f
-		}
-		if it.Err != nil {
-			pi.Status, pi.Reason = "refused", it.Err.Error()
-			if le := (*airspace.LineError)(nil); errors.As(it.Err, &le) && le.Line > 0 {
-				pi.Line = le.Line
-			}
-			out = append(out, pi)
-			continue
-		}
-		in := it.Input
-		pi.Input = &volumeWrite{Footprint: in.Footprint, AltLowerM: in.AltLowerM, AltUpperM: in.AltUpperM,
-			Start: in.Start, End: in.End, Priority: in.Priority, State: in.State, Details: rawJSON(in.Details)}
-		conflicts, err := h.svc.PreviewVolume(p, in)
-		var fe *fielderr.Error
-		switch {
-		case errors.As(err, &fe):
-			pi.Status, pi.Reason, pi.Field = "refused", fe.Error(), fe.Field
-			if advice := a.UnlimitedAdvice(in, h.svc.Rules().MaxAltRangeM); advice != "" && fe.Field == "alt_upper_m" {
-				pi.Reason += ": " + advice
-			}
-			if format == "openair" {
-				pi.Line = a.LineOf(fe.Field)
-			}
-		case err != nil:
-			return err
-		case len(conflicts) > 0:
-			pi.Status, pi.Conf = "conflicting", conflicts
-			if pi.Alternatives, err = h.svc.VolumeAlternatives(p, "", in); err != nil {
-				return err
-			}
-		default:
-			pi.Status = "ok"
-		}
-		out = append(out, pi)
+	// Each airspace is one item at least: count them before making the
+	// items.
+	if len(as) > MaxPreviewItems {
+		return previewTooLarge(fmt.Sprintf("the file holds %d airspaces, more than the %d items one preview answers", len(as), MaxPreviewItems))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"items": out})
+	items := airspace.Items(as, opt)
+	if len(items) > MaxPreviewItems {
+		return previewTooLarge(fmt.Sprintf("the file gives %d items (airspaces, each once per activation interval), more than the %d one preview answers", len(items), MaxPreviewItems))
+	}
+	// The answer is encoded item by item, so that its size is known (and
+	// bounded) before it is all built.
+	var answer bytes.Buffer
+	answer.WriteString(`{"items":[`)
+	ctx := r.Context()
+	for n, it := range items {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pi, err := h.previewItem(p, format, as[it.Index], it)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(pi)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			answer.WriteByte(',')
+		}
+		answer.Write(b)
+		if answer.Len() > MaxPreviewAnswerBytes {
+			return previewTooLarge(fmt.Sprintf("the answer for the first %d of its %d items is already more than %d bytes (the other parties' volumes each conflicts with, and its alternatives)", n+1, len(items), MaxPreviewAnswerBytes))
+		}
+	}
+	answer.WriteString("]}\n")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(answer.Bytes())
+	return err
+}
+
+// previewItem is what the item it of the airspace a would become.
+func (h *Handler) previewItem(p party.Principal, format string, a airspace.Airspace, it airspace.Item) (previewItem, error) {
+	pi := previewItem{Index: it.Index, Line: it.Line, Name: it.Name}
+	if format == "geojson" {
+		f := it.Line
+		pi.Line, pi.Feature = 0, &f
+	}
+	if it.Err != nil {
+		pi.Status, pi.Reason = "refused", it.Err.Error()
+		if le := (*airspace.LineError)(nil); errors.As(it.Err, &le) && le.Line > 0 {
+			pi.Line = le.Line
+		}
+		return pi, nil
+	}
+	in := it.Input
+	pi.Input = &volumeWrite{Footprint: in.Footprint, AltLowerM: in.AltLowerM, AltUpperM: in.AltUpperM,
+		Start: in.Start, End: in.End, Priority: in.Priority, State: in.State, Details: rawJSON(in.Details)}
+	conflicts, err := h.svc.PreviewVolume(p, in)
+	var fe *fielderr.Error
+	switch {
+	case errors.As(err, &fe):
+		pi.Status, pi.Reason, pi.Field = "refused", fe.Error(), fe.Field
+		if advice := a.UnlimitedAdvice(in, h.svc.Rules().MaxAltRangeM); advice != "" && fe.Field == "alt_upper_m" {
+			pi.Reason += ": " + advice
+		}
+		if format == "openair" {
+			pi.Line = a.LineOf(fe.Field)
+		}
+	case err != nil:
+		return pi, err
+	case len(conflicts) > 0:
+		pi.Status, pi.Conf = "conflicting", conflicts
+		if pi.Alternatives, err = h.svc.VolumeAlternatives(p, "", in); err != nil {
+			return pi, err
+		}
+	default:
+		pi.Status = "ok"
+	}
+	return pi, nil
 }
 
 // rawJSON keeps details as JSON when re-encoded, nil when absent.

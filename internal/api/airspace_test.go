@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -275,5 +277,79 @@ func TestPreviewUnlimitedAirspace(t *testing.T) {
 	e.mustDo("POST", path+"&unlimited_m=15000", e.tokens["coalition"], src, 200, &got)
 	if it := got.Items[0]; it.Status != "ok" || it.Input == nil || it.Input.AltUpperM != 15000 {
 		t.Fatalf("GND-UNL with unlimited_m=15000: %+v", it)
+	}
+}
+
+// regularPolygon is a GeoJSON Polygon of n vertices on a circle of
+// radiusDeg degrees around lat/lon.
+func regularPolygon(lat, lon, radiusDeg float64, n int) map[string]any {
+	ring := make([][]float64, 0, n+1)
+	for i := range n {
+		a := 2 * math.Pi * float64(i) / float64(n)
+		ring = append(ring, []float64{lon + radiusDeg*math.Cos(a), lat + radiusDeg*math.Sin(a)})
+	}
+	ring = append(ring, ring[0])
+	return map[string]any{"type": "Polygon", "coordinates": [][][]float64{ring}}
+}
+
+// circlesOpenAir is an OpenAir file of n circles of 1 NM at lat/lon.
+func circlesOpenAir(n int, lat, lon int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "AC R\nAN C%d\nAL GND\nAH FL100\nV X=%02d:00:00 N %03d:00:00 E\nDC 1\n", i, lat, lon)
+	}
+	return b.String()
+}
+
+// A preview's cost and answer are bounded, whatever the file: more items
+// than MaxPreviewItems, or an answer beyond MaxPreviewAnswerBytes, is
+// refused with 413 naming the file. A small file of circles over another
+// party's 1,000-vertex polygon used to answer 40 KB per circle: 80 KB of
+// file, 40 MB of answer, and 8 MB of file (the body's limit) gigabytes.
+func TestPreviewLimits(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC().Truncate(time.Second)
+	path := fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	refused := func(src, want string) {
+		t.Helper()
+		var p struct{ Type, Field, Detail string }
+		e.mustDo("POST", path, e.tokens["russia"], src, http.StatusRequestEntityTooLarge, &p)
+		if p.Type != ProblemBase+"preview-too-large" || p.Field != "file" || !strings.Contains(p.Detail, want) {
+			t.Fatalf("refusal %+v, want preview-too-large naming the file and %q", p, want)
+		}
+	}
+	refused(circlesOpenAir(MaxPreviewItems+1, 10, 10), fmt.Sprint(MaxPreviewItems))
+	// One airspace is an item per activation interval.
+	var windows strings.Builder
+	windows.WriteString("AC R\nAN OFTEN\nAL GND\nAH FL100\n")
+	first := now.Truncate(time.Minute).Add(time.Minute)
+	for i := range MaxPreviewItems + 1 {
+		from := first.Add(time.Duration(2*i) * time.Minute)
+		fmt.Fprintf(&windows, "AA %s/%s\n", from.Format("2006-01-02T15:04Z"), from.Add(time.Minute).Format("2006-01-02T15:04Z"))
+	}
+	windows.WriteString("V X=10:00:00 N 010:00:00 E\nDC 1\n")
+	var p struct{ Type, Detail string }
+	e.mustDo("POST", fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(15*24*time.Hour).Format(time.RFC3339)),
+		e.tokens["russia"], windows.String(), http.StatusRequestEntityTooLarge, &p)
+	if p.Type != ProblemBase+"preview-too-large" || !strings.Contains(p.Detail, "activation interval") {
+		t.Fatalf("refusal %+v, want preview-too-large for the items of one airspace's intervals", p)
+	}
+
+	detailed := map[string]any{
+		"footprint":   regularPolygon(35, 36, 0.05, 1000),
+		"alt_lower_m": 0, "alt_upper_m": 15000, "start": now, "end": now.Add(2 * time.Hour),
+	}
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], detailed, 201, nil)
+	// Each circle over it answers the polygon again (about 40 KB).
+	circles := MaxPreviewAnswerBytes/30_000 + 1
+	if circles > MaxPreviewItems {
+		t.Fatalf("%d circles are beyond the item limit: the test no longer tests the answer's", circles)
+	}
+	refused(circlesOpenAir(circles, 35, 36), fmt.Sprint(MaxPreviewAnswerBytes))
+	// A file of a few gets its answer.
+	var got struct{ Items []struct{ Status string } }
+	e.mustDo("POST", path, e.tokens["russia"], circlesOpenAir(3, 35, 36), 200, &got)
+	if len(got.Items) != 3 || got.Items[2].Status != "conflicting" {
+		t.Fatalf("items %+v", got.Items)
 	}
 }
