@@ -48,6 +48,34 @@ func (e *Engine) Ingest(reports []track.Report, now time.Time) ([]Transition, er
 	return e.life.Apply(nil, e.events, now), nil
 }
 
+// IngestAdmitted is Ingest of the reports that keep every party within
+// maxPerParty live tracks, in one turn of the lock: the others, which
+// would start a track beyond it, are left out and their indices returned
+// (detect.Engine.Admit). maxPerParty <= 0 admits every report.
+func (e *Engine) IngestAdmitted(reports []track.Report, maxPerParty int, now time.Time) (admitted []track.Report, refused []int, trs []Transition, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	admitted = reports
+	if maxPerParty > 0 {
+		if refused = e.det.Admit(reports, maxPerParty); len(refused) > 0 {
+			admitted = make([]track.Report, 0, len(reports)-len(refused))
+			next := 0
+			for i := range reports {
+				if next < len(refused) && refused[next] == i {
+					next++
+					continue
+				}
+				admitted = append(admitted, reports[i])
+			}
+		}
+	}
+	e.events, err = e.det.Ingest(e.events[:0], admitted, now)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return admitted, refused, e.life.Apply(nil, e.events, now), nil
+}
+
 // Expire drops the tracks stale at now (clearing their alerts with reason
 // stale) and clears the alerts whose hysteresis wait ended. The service
 // calls it periodically, about once a second.

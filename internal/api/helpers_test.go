@@ -55,9 +55,20 @@ func openTestStore(t testing.TB) store.Store {
 
 func newEnvOn(t testing.TB, st store.Store, opt Options) *env {
 	t.Helper()
+	return newEnvConfig(t, st, opt, nil)
+}
+
+// newEnvConfig is newEnvOn with the service's configuration changed by
+// configure (when not nil).
+func newEnvConfig(t testing.TB, st store.Store, opt Options, configure func(*service.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, st: st, tokens: map[string]string{}, checker: newSchemaChecker(t)}
-	svc, err := service.New(ctx, service.Config{Store: st, Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }})
+	cfg := service.Config{Store: st, Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }}
+	if configure != nil {
+		configure(&cfg)
+	}
+	svc, err := service.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

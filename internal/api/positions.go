@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -265,7 +266,7 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 	h.svc.Metrics().ReportsRejected.Add(float64(len(rejected)))
 	// Every report left passed the engine's own rule above: the engine
 	// takes the batch in one pass.
-	n, err := h.svc.IngestPositions(ctx, p, ok)
+	n, beyond, err := h.svc.IngestPositions(ctx, p, ok)
 	var re *service.ReportError
 	if errors.As(err, &re) && re.Index >= 0 && re.Index < len(index) {
 		h.log.Error("the engine refused a report the edge accepted", "report", index[re.Index], "err", re.Msg)
@@ -273,6 +274,14 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 	}
 	if err != nil {
 		return err
+	}
+	if len(beyond) > 0 {
+		for _, i := range beyond {
+			rejected = append(rejected, Rejection{Index: index[i], Error: fmt.Sprintf(
+				"reports[%d].aircraft: a new aircraft beyond the %d live ones a party may have; it is accepted once one of them has gone %g s without a report (stale_after_s)",
+				index[i], h.svc.MaxAircraftPerParty(), rl.StaleAfterS)})
+		}
+		slices.SortFunc(rejected, func(a, b Rejection) int { return a.Index - b.Index })
 	}
 	return writeJSON(w, http.StatusAccepted, positionsAnswer{Accepted: n, Rejected: rejected})
 }

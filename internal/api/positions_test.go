@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/service"
 )
 
 // TestPositionsMissingNumbersAndDuplicates: a report without lat, lon or
@@ -161,5 +164,43 @@ func TestPositionsClasses(t *testing.T) {
 	}
 	if len(classes) != 2 || classes["M-1"] != "manned" || classes["D-1"] != "uas" {
 		t.Fatalf("tracks %+v", tracks.Tracks)
+	}
+}
+
+// A party has at most MaxAircraftPerParty live aircraft: a report that
+// would start one more is rejected alone, naming the limit, while its live
+// aircraft report on; an aircraft that goes stale makes room. 100,000
+// made-up aircraft of one party held 284 MB, and nothing bounded them.
+func TestPositionsBoundThePartysAircraft(t *testing.T) {
+	e := newEnvConfig(t, openTestStore(t), Options{}, func(c *service.Config) { c.MaxAircraftPerParty = 3 })
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var out positionsAnswer
+	batch := []any{report("A", 35, 36, 6000, 100, now), report("B", 35.1, 36, 6000, 100, now), report("C", 35.2, 36, 6000, 100, now), report("D", 35.3, 36, 6000, 100, now)}
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch}, 202, &out)
+	if out.Accepted != 3 || len(out.Rejected) != 1 || out.Rejected[0].Index != 3 ||
+		!strings.HasPrefix(out.Rejected[0].Error, "reports[3].aircraft:") || !strings.Contains(out.Rejected[0].Error, "3 live ones") {
+		t.Fatalf("answer %+v, want D rejected naming the limit of 3", out)
+	}
+	// The live aircraft report on; a new one is refused; the other
+	// party's are its own.
+	later := now.Add(10 * time.Second)
+	e.advance(10 * time.Second)
+	batch = []any{report("E", 35, 36, 6000, 100, later), report("A", 35, 36.1, 6000, 100, later), report("B", 35.1, 36.1, 6000, 100, later)}
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch}, 202, &out)
+	if out.Accepted != 2 || len(out.Rejected) != 1 || out.Rejected[0].Index != 0 {
+		t.Fatalf("answer %+v, want E alone rejected", out)
+	}
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("D", 36, 36, 6000, 100, later)}}, 202, &out)
+	if out.Accepted != 1 {
+		t.Fatalf("russia's aircraft: %+v", out)
+	}
+	// C goes stale (no report for stale_after_s): E is accepted.
+	e.advance(25 * time.Second)
+	e.svc.Tick(context.Background())
+	latest := now.Add(35 * time.Second)
+	batch = []any{report("A", 35, 36.2, 6000, 100, latest), report("B", 35.1, 36.2, 6000, 100, latest), report("E", 35, 36, 6000, 100, latest)}
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch}, 202, &out)
+	if out.Accepted != 3 || len(out.Rejected) != 0 {
+		t.Fatalf("answer %+v after C went stale, want all accepted", out)
 	}
 }

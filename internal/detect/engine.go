@@ -751,6 +751,12 @@ func (e *Engine) NumConflicts() int { return len(e.conflicts) }
 // NumTracks is the number of live tracks.
 func (e *Engine) NumTracks() int { return e.tracks.Len() }
 
+// Admit returns the indices of the reports that Ingest must not be given
+// so that no party holds more than maxPerParty tracks (track.Table.Admit).
+func (e *Engine) Admit(reports []track.Report, maxPerParty int) []int {
+	return e.tracks.Admit(reports, maxPerParty)
+}
+
 // Counters returns the track table's report counters.
 func (e *Engine) Counters() track.Counters { return e.tracks.Counters() }
 

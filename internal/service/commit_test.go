@@ -76,7 +76,7 @@ func newFaultyService(t testing.TB) (*Service, *faultyStore) {
 func ingest(s *Service, partyName string, wait time.Duration, reports ...PositionReport) error {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	_, err := s.IngestPositions(ctx, party.Principal{Party: partyName}, reports)
+	_, _, err := s.IngestPositions(ctx, party.Principal{Party: partyName}, reports)
 	return err
 }
 

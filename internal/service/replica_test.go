@@ -130,7 +130,7 @@ func TestFollowerKeepsThePictureAndTheLeaderWritesIt(t *testing.T) {
 	s := newReplicaService(t, st, peers)
 	now := time.Now().UTC()
 	c, r := headOnPair(now)
-	if _, err := s.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+	if _, _, err := s.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
 		t.Fatal(err)
 	}
 	// The other aircraft arrives through the relay, as from another replica.
@@ -169,7 +169,7 @@ func TestFollowerKeepsThePictureAndTheLeaderWritesIt(t *testing.T) {
 	// even when the engine updates it later.
 	peers2 := &testPeers{}
 	third := newReplicaService(t, st, peers2)
-	if _, err := third.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+	if _, _, err := third.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
 		t.Fatal(err)
 	}
 	if err := third.IngestRelayed(ctx, []track.Report{relayed}); err != nil {
@@ -183,7 +183,7 @@ func TestFollowerKeepsThePictureAndTheLeaderWritesIt(t *testing.T) {
 	// Farther apart: the alert goes down to advisory (an update, which
 	// posts nothing when the hotline already has the alert).
 	c.LonDeg, relayed.Pos.LonDeg = 35.65, 36.55
-	if _, err := third.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+	if _, _, err := third.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
 		t.Fatal(err)
 	}
 	if err := third.IngestRelayed(ctx, []track.Report{relayed}); err != nil {
@@ -228,10 +228,10 @@ func TestEmbeddedStoreNeedsNoLease(t *testing.T) {
 	defer st.Close()
 	s := newReplicaService(t, st, nil)
 	c, r := headOnPair(time.Now().UTC())
-	if _, err := s.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+	if _, _, err := s.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+	if _, _, err := s.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
 		t.Fatal(err)
 	}
 	got := alertEvents(t, st)

@@ -60,6 +60,10 @@ type Config struct {
 	// all its parties, as before resolutions existed). It exists for the
 	// baseline of `deconflict bench --http` alone; no command sets it.
 	WithoutResolution bool
+	// MaxAircraftPerParty bounds the live tracks of one party (default
+	// DefaultMaxAircraftPerParty): a report that would start one more is
+	// refused, and the party's live aircraft report on.
+	MaxAircraftPerParty int
 }
 
 // Service is the running server state. It is safe for concurrent use.
@@ -115,6 +119,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxAircraftPerParty <= 0 {
+		cfg.MaxAircraftPerParty = DefaultMaxAircraftPerParty
 	}
 	if cfg.TickEvery <= 0 {
 		cfg.TickEvery = time.Second

@@ -49,12 +49,12 @@ func TestSignedBatchAppliedOnlyOnceCommitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.IngestPositions(committed, coalition, report("a1")); err != nil {
+	if _, _, err := s.IngestPositions(committed, coalition, report("a1")); err != nil {
 		t.Fatal(err)
 	}
 	applied("a batch committed ahead", 1)
 	// Committed by IngestPositions.
-	if _, err := s.IngestPositions(statement("n2"), coalition, report("a2")); err != nil {
+	if _, _, err := s.IngestPositions(statement("n2"), coalition, report("a2")); err != nil {
 		t.Fatal(err)
 	}
 	applied("a batch committed inline", 2)
@@ -64,7 +64,7 @@ func TestSignedBatchAppliedOnlyOnceCommitted(t *testing.T) {
 	for _, nonce := range []string{"n1", "n2"} {
 		_, err := s.CommitBatchStatement(statement(nonce))
 		refusedNonce("replayed nonce "+nonce+" committed ahead", err)
-		_, err = s.IngestPositions(statement(nonce), coalition, report("b-"+nonce))
+		_, _, err = s.IngestPositions(statement(nonce), coalition, report("b-"+nonce))
 		refusedNonce("replayed nonce "+nonce+" committed inline", err)
 	}
 	applied("after replays", 2)
@@ -72,7 +72,7 @@ func TestSignedBatchAppliedOnlyOnceCommitted(t *testing.T) {
 	// The commit fails: nothing applied.
 	f.down.Store(true)
 	_, errAhead := s.CommitBatchStatement(statement("n3"))
-	_, errInline := s.IngestPositions(statement("n3"), coalition, report("c"))
+	_, _, errInline := s.IngestPositions(statement("n3"), coalition, report("c"))
 	f.down.Store(false)
 	if !errors.Is(errAhead, errInjected) || !errors.Is(errInline, errInjected) {
 		t.Fatalf("failed commit: %v and %v, want the store's failure", errAhead, errInline)

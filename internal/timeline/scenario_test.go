@@ -97,7 +97,7 @@ func runScenario(t testing.TB) *recorded {
 	report := func(p party.Principal, id, cs string, lon, vel float64) {
 		t.Helper()
 		el := clk.now().Sub(t0).Seconds()
-		_, err := svc.IngestPositions(ctx, p, []service.PositionReport{{Aircraft: id, Callsign: cs, Time: clk.now(),
+		_, _, err := svc.IngestPositions(ctx, p, []service.PositionReport{{Aircraft: id, Callsign: cs, Time: clk.now(),
 			LatDeg: 35.5, LonDeg: lon + vel*el/(111320*0.8141), AltM: fl(230), VelEastMps: vel}})
 		if err != nil {
 			t.Fatal(err)

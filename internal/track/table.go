@@ -62,12 +62,14 @@ type Table struct {
 	live       []bool
 	free       []ID
 	counters   Counters
+	// perParty counts the live tracks of each party.
+	perParty map[string]int
 }
 
 // NewTable makes an empty table whose tracks go stale after staleAfter
 // without a report (rules.Rules.StaleAfter()).
 func NewTable(staleAfter time.Duration) *Table {
-	return &Table{staleAfter: staleAfter, ids: make(map[Key]ID)}
+	return &Table{staleAfter: staleAfter, ids: make(map[Key]ID), perParty: make(map[string]int)}
 }
 
 // StaleAfter is the table's stale time.
@@ -110,8 +112,42 @@ func (t *Table) Apply(r Report, now time.Time) (ID, Outcome) {
 		t.live = append(t.live, true)
 	}
 	t.ids[r.Key()] = id
+	t.perParty[r.Party]++
 	t.counters.Created++
 	return id, Created
+}
+
+// Admit returns, in order, the indices of the reports that would start a
+// track of a party that has maxPerParty live tracks already, counting the
+// tracks that the reports before them start: a caller applies the others
+// only, so that no party holds more than maxPerParty tracks. Reports of
+// live tracks are always admitted.
+func (t *Table) Admit(reports []Report, maxPerParty int) []int {
+	var refused []int
+	var started map[string]int // new tracks of the reports so far, by party
+	var seen map[Key]bool      // their aircraft
+	for i := range reports {
+		r := &reports[i]
+		// The common case costs no lookup of the aircraft: the party
+		// stays within its limit whatever the batch holds.
+		if t.perParty[r.Party]+len(reports) <= maxPerParty {
+			continue
+		}
+		k := r.Key()
+		if _, live := t.ids[k]; live || seen[k] {
+			continue
+		}
+		if t.perParty[r.Party]+started[r.Party] >= maxPerParty {
+			refused = append(refused, i)
+			continue
+		}
+		if started == nil {
+			started, seen = map[string]int{}, map[Key]bool{}
+		}
+		started[r.Party]++
+		seen[k] = true
+	}
+	return refused
 }
 
 // Expire drops every track whose last report is more than the stale time
@@ -126,6 +162,11 @@ func (t *Table) Expire(now time.Time, fn func(ID, *State)) {
 			fn(id, &t.states[i])
 		}
 		delete(t.ids, t.states[i].Key())
+		if n := t.perParty[t.states[i].Party] - 1; n > 0 {
+			t.perParty[t.states[i].Party] = n
+		} else {
+			delete(t.perParty, t.states[i].Party)
+		}
 		t.states[i] = State{}
 		t.live[i] = false
 		t.free = append(t.free, id)
@@ -150,6 +191,9 @@ func (t *Table) Lookup(k Key) (ID, bool) {
 
 // Len is the number of live tracks.
 func (t *Table) Len() int { return len(t.ids) }
+
+// PartyLen is the number of live tracks of party.
+func (t *Table) PartyLen(party string) int { return t.perParty[party] }
 
 // Cap is one more than the highest id in use, for sizing per-id slices.
 func (t *Table) Cap() int { return len(t.states) }

@@ -151,3 +151,46 @@ func TestECEFVelocityMatchesMotion(t *testing.T) {
 		}
 	}
 }
+
+// Admit refuses the reports that would start a track of a party beyond
+// its limit, counting the tracks the batch itself starts, and never one
+// of a live track or of another party; a track that goes stale makes room.
+func TestAdmitBoundsThePartysTracks(t *testing.T) {
+	tab := NewTable(30 * time.Second)
+	for _, id := range []string{"1", "2"} {
+		tab.Apply(report("a", id, t0, 50), t0)
+	}
+	at := t0.Add(20 * time.Second)
+	batch := []Report{
+		report("a", "1", at, 51), // live
+		report("a", "3", at, 50), // the third and last
+		report("a", "3", at.Add(time.Second), 50),
+		report("a", "4", at, 50), // beyond
+		report("b", "4", at, 50), // another party
+		report("a", "2", at, 51), // live
+		report("a", "5", at, 50), // beyond
+	}
+	refused := tab.Admit(batch, 3)
+	if len(refused) != 2 || refused[0] != 3 || refused[1] != 6 {
+		t.Fatalf("refused %v, want [3 6]", refused)
+	}
+	for i, r := range batch {
+		if i != 3 && i != 6 {
+			tab.Apply(r, at)
+		}
+	}
+	if tab.PartyLen("a") != 3 || tab.PartyLen("b") != 1 {
+		t.Fatalf("party a holds %d tracks, b %d; want 3 and 1", tab.PartyLen("a"), tab.PartyLen("b"))
+	}
+	// Aircraft 1 and 2 report again; 3 goes stale, which makes room for one.
+	later := t0.Add(45 * time.Second)
+	tab.Apply(report("a", "1", later, 52), later)
+	tab.Apply(report("a", "2", later, 52), later)
+	tab.Expire(at.Add(31*time.Second).Add(time.Second), nil)
+	if tab.PartyLen("a") != 2 {
+		t.Fatalf("party a holds %d tracks after one went stale, want 2", tab.PartyLen("a"))
+	}
+	if refused := tab.Admit([]Report{report("a", "6", later, 50), report("a", "7", later, 50)}, 3); len(refused) != 1 || refused[0] != 1 {
+		t.Fatalf("refused %v after one went stale, want [1]", refused)
+	}
+}
