@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/volume"
@@ -30,6 +31,15 @@ func domainProblem(err error) *Problem {
 		p.Missing = mk.Missing
 		if len(mk.Alternatives) > 0 {
 			p.Alternatives = mk.Alternatives
+		}
+		return p
+	}
+	var le *volume.PartyLimitError
+	if errors.As(err, &le) {
+		p := problem(http.StatusTooManyRequests, "too-many-volumes", "Too many live volumes",
+			"this party would hold more than "+strconv.Itoa(le.Limit)+" "+le.What+", the limit of a party; end or cancel some of its volumes first")
+		if le.What != volume.LimitVolumes {
+			p.Field = "footprint"
 		}
 		return p
 	}

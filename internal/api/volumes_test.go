@@ -3,11 +3,13 @@ package api
 import (
 	"encoding/json"
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/service"
 )
 
 // circleVolume is a circle of radius 5 km at lat/lon, for the next two hours.
@@ -147,4 +149,38 @@ func TestPriorityAndExtentAreAgreedNotChosen(t *testing.T) {
 	if code, b, _ := e.do("POST", "/v1/volumes", e.tokens["russia"], withField(circleVolume(40, 40, "x", nil), "priority", 1)); code != 400 {
 		t.Errorf("a party without a grant: %d %s", code, b)
 	}
+}
+
+// A party holds at most MaxVolumesPerParty live volumes and
+// MaxPositionsPerParty positions in their footprints: a write beyond
+// either is 429 too-many-volumes and stores nothing; another party is not
+// held back by it. 400 polygons of 1,000 vertices from one party made
+// every other party's listing 15 MB (200 MB as KML), and nothing bounded
+// them.
+func TestVolumesBoundPerParty(t *testing.T) {
+	e := newEnvConfig(t, openTestStore(t), Options{}, func(c *service.Config) {
+		c.MaxVolumesPerParty, c.MaxPositionsPerParty = 2, 500
+	})
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(10, 10, "one", nil), 201, nil)
+	var second wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(20, 20, "two", nil), 201, &second)
+	before := fingerprint(t, e.st)
+	var p struct{ Type, Detail, Field string }
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(30, 30, "three", nil), http.StatusTooManyRequests, &p)
+	if p.Type != ProblemBase+"too-many-volumes" || !strings.Contains(p.Detail, "2 live volumes") {
+		t.Fatalf("refusal %+v, want too-many-volumes naming the limit of 2", p)
+	}
+	if after := fingerprint(t, e.st); after != before {
+		t.Fatalf("a refused write changed the store:\n%s\n%s", before, after)
+	}
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(30, 30, "theirs", nil), 201, nil)
+	// A cancelled volume makes room.
+	e.mustDo("POST", "/v1/volumes/"+second.ID+"/state", e.tokens["coalition"], map[string]any{"state": "cancelled", "version": second.Version}, 200, nil)
+	detailed := circleVolume(40, 40, "detailed", nil)
+	detailed["footprint"] = regularPolygon(40, 40, 0.05, 1000)
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], detailed, http.StatusTooManyRequests, &p)
+	if p.Type != ProblemBase+"too-many-volumes" || p.Field != "footprint" || !strings.Contains(p.Detail, "500 positions") {
+		t.Fatalf("refusal %+v, want too-many-volumes naming the footprint and the limit of 500 positions", p)
+	}
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(40, 40, "three", nil), 201, nil)
 }

@@ -365,6 +365,7 @@ func (s *Service) reportNewConflicts(tx store.Tx, old, rl rules.Rules, now time.
 // and when new rules change the separation the index is built for).
 func (s *Service) loadVolumes(ctx context.Context, rl rules.Rules) error {
 	reg := volume.NewRegistry(rl)
+	reg.SetPartyLimits(volume.PartyLimits{Volumes: s.cfg.MaxVolumesPerParty, Positions: s.cfg.MaxPositionsPerParty})
 	s.observeVolumes(reg)
 	// The index built here is kept: with the default GC target the
 	// collector would mark the growing heap again and again (a third of

@@ -59,6 +59,8 @@
 //	V belongs to another party                          refused (ErrForbidden)
 //	named version is not the stored one                 refused (ErrStaleVersion), never merged
 //	state change not in the transition table            refused (ErrIllegalTransition)
+//	V live, and its party would hold more live volumes  refused (*PartyLimitError); a write that
+//	  or footprint positions than SetPartyLimits allows   adds neither passes
 //	new state ended or cancelled                        stored; no key needed, V stops counting
 //	a conflicting volume missing from the key, or       refused (*MissingKeyError listing exactly
 //	  present with another version                        the missing ones, reduced: no details)

@@ -22,11 +22,15 @@ type Registry struct {
 	decoded      map[string]*Volume // id@version -> decoded, since lastSeq
 	// observe, when set (Observe), is told every state apply takes in.
 	observe func(*Volume)
+	// limits bound each party's live volumes (SetPartyLimits), and
+	// livePositions counts the positions of their footprints by party.
+	limits        PartyLimits
+	livePositions map[string]int
 }
 
 // NewRegistry returns an empty registry; call Load to fill it from the store.
 func NewRegistry(rl rules.Rules) *Registry {
-	return &Registry{idx: NewIndex(rl), all: map[string]*Volume{}, live: map[string]map[string]*Volume{}, decoded: map[string]*Volume{}}
+	return &Registry{idx: NewIndex(rl), all: map[string]*Volume{}, live: map[string]map[string]*Volume{}, livePositions: map[string]int{}, decoded: map[string]*Volume{}}
 }
 
 // Result is the outcome of one committed write, for the caller's audit and

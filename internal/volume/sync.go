@@ -26,6 +26,7 @@ func (r *Registry) Load(tx store.Volumes) error {
 	r.idx = NewIndex(rulesOf(r.idx.p))
 	r.all = map[string]*Volume{}
 	r.live = map[string]map[string]*Volume{}
+	r.livePositions = map[string]int{}
 	r.lastSeq = 0
 	clear(r.decoded)
 	r.mu.Unlock()
@@ -260,11 +261,15 @@ func (r *Registry) apply(v *Volume, cells []s2.CellID) {
 	}
 	r.all[v.ID] = v
 	r.idx.put(v, cells)
+	if held, ok := r.live[v.Party][v.ID]; ok {
+		r.livePositions[v.Party] -= held.Footprint.Positions()
+	}
 	if v.State.Live() {
 		if r.live[v.Party] == nil {
 			r.live[v.Party] = map[string]*Volume{}
 		}
 		r.live[v.Party][v.ID] = v
+		r.livePositions[v.Party] += v.Footprint.Positions()
 	} else {
 		delete(r.live[v.Party], v.ID)
 	}

@@ -143,6 +143,9 @@ func (r *Registry) write(tx store.Volumes, party, id string, in Input, rl rules.
 		Footprint: in.Footprint, AltLowerM: in.AltLowerM, AltUpperM: in.AltUpperM,
 		Start: in.Start.UTC(), End: in.End.UTC(), Details: in.Details, Conflicts: []Ref{}, shape: s,
 	}
+	if err := r.checkPartyLimits(v, prev, overlay); err != nil {
+		return Result{}, err
+	}
 	var conflicts []Volume
 	if v.State.Live() {
 		found := r.conflicts(v, overlay)
