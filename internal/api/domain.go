@@ -23,6 +23,12 @@ func domainProblem(err error) *Problem {
 		p.Field = "thread"
 		return p
 	}
+	var tm *hotline.TooManyOpenError
+	if errors.As(err, &tm) {
+		p := problem(http.StatusTooManyRequests, "too-many-open-messages", "Too many messages awaiting acknowledgment", tm.Error())
+		p.Field = tm.Field
+		return p
+	}
 	var mk *volume.MissingKeyError
 	if errors.As(err, &mk) {
 		p := problem(http.StatusConflict, "missing-key", "Awareness key incomplete",

@@ -3,10 +3,14 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/hotline"
+	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 )
 
@@ -184,4 +188,42 @@ func TestHotlineThreadMembership(t *testing.T) {
 	}
 	e.mustDo("POST", "/v1/hotline/messages", third.Token, map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "bystander/ops", "text": "b to r"}, 201, nil)
 	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "reply", "thread": "coalition/ops", "text": "r to c"}, 201, nil)
+}
+
+// A party has at most hotline.MaxOpenPerRecipient messages awaiting one
+// recipient's acknowledgment: one more to that recipient is 429 naming it
+// (to[i]) and stores nothing, while the party writes on to the others; an
+// acknowledgment makes room. Nothing bounded them, and each escalates
+// every escalation deadline in the job that escalates the alerts, 1,000 a
+// tick at 0.4 s: 300,000 of one party's messages would delay the
+// escalation of every alert.
+func TestHotlineBoundsOpenMessagesPerRecipient(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "navy"}, 201, nil)
+	ctx := context.Background()
+	russia := party.Principal{Party: "russia"}
+	var first hotline.Message
+	for i := range hotline.MaxOpenPerRecipient {
+		m, err := e.svc.PostMessage(ctx, russia, hotline.NewMessage{To: []string{"coalition"}, Kind: "request", Thread: fmt.Sprintf("t%d", i), Text: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = m
+		}
+	}
+	before := fingerprint(t, e.st)
+	var p struct{ Type, Field, Detail string }
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"navy", "coalition"}, "kind": "notice", "thread": "more", "text": "one more"}, http.StatusTooManyRequests, &p)
+	if p.Type != ProblemBase+"too-many-open-messages" || p.Field != "to[1]" || !strings.Contains(p.Detail, fmt.Sprint(hotline.MaxOpenPerRecipient)) {
+		t.Fatalf("refusal %+v, want too-many-open-messages naming to[1] and the limit", p)
+	}
+	if after := fingerprint(t, e.st); after != before {
+		t.Fatalf("a refused message changed the store:\n%s\n%s", before, after)
+	}
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"navy"}, "kind": "notice", "thread": "more", "text": "to the navy"}, 201, nil)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "mine", "text": "the other way"}, 201, nil)
+	e.mustDo("POST", "/v1/hotline/messages/"+first.ID+"/ack", e.tokens["coalition"], nil, 200, nil)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "thread": "t0", "text": "now there is room"}, 201, nil)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "thread": "t0", "text": "and no more"}, http.StatusTooManyRequests, nil)
 }

@@ -92,6 +92,13 @@ const (
 	// DefaultListLimit and MaxListLimit bound one List.
 	DefaultListLimit = 500
 	MaxListLimit     = 5000
+	// MaxOpenPerRecipient bounds the messages of one party that another
+	// has still to acknowledge (open or escalated): each escalates every
+	// escalation deadline until it is acknowledged, in the job that
+	// escalates the alerts too, and waits in the recipient's list of
+	// what needs its action, so that without a bound a party could bury
+	// another's alerts under its messages.
+	MaxOpenPerRecipient = 500
 )
 
 // Errors for the API to map onto statuses.
@@ -106,6 +113,18 @@ var (
 	// only into threads it sent or received a message in.
 	ErrNotMember = errors.New("hotline: the thread is not one of this party's")
 )
+
+// TooManyOpenError refuses a message to a recipient that has
+// MaxOpenPerRecipient of the sender's messages still to acknowledge.
+type TooManyOpenError struct {
+	Field     string // to[i]
+	Recipient string
+	Limit     int
+}
+
+func (e *TooManyOpenError) Error() string {
+	return fmt.Sprintf("%s: %s has %d of this party's messages still to acknowledge, the most a party may have open with another; wait for its acknowledgments", e.Field, e.Recipient, e.Limit)
+}
 
 // Ref ties an item to a volume (at a version) and/or an alert.
 type Ref struct {
@@ -314,6 +333,15 @@ func Post(tx Tx, log *audit.Log, r rules.Rules, from string, in NewMessage, now 
 	}
 	if err := checkThreadAccess(tx, from, thread, in.Thread != ""); err != nil {
 		return Message{}, nil, err
+	}
+	for i, p := range to {
+		n, err := tx.OpenMessagesFromTo(from, p)
+		if err != nil {
+			return Message{}, nil, err
+		}
+		if n >= MaxOpenPerRecipient {
+			return Message{}, nil, &TooManyOpenError{Field: fmt.Sprintf("to[%d]", i), Recipient: p, Limit: MaxOpenPerRecipient}
+		}
 	}
 	m := Message{From: from, To: to, Thread: thread, Kind: in.Kind, Text: in.Text, Ref: ref}
 	return post(tx, log, r, m, now)

@@ -146,6 +146,9 @@ type Messages interface {
 	// OpenMessagesDue lists messages in state open or escalated whose
 	// current deadline is at or before t.
 	OpenMessagesDue(t time.Time, limit int) ([]Message, error)
+	// OpenMessagesFromTo counts the messages of sender to recipient in
+	// state open or escalated.
+	OpenMessagesFromTo(sender, recipient string) (int, error)
 	// PutAck records one party's acknowledgment; inserted is false (and
 	// nothing changes) when that party had already acknowledged it.
 	PutAck(a Ack) (inserted bool, err error)

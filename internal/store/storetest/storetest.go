@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Checkpoints", testCheckpoints},
 		{"Messages", testMessages},
 		{"OpenMessagesDue", testOpenMessagesDue},
+		{"OpenMessagesFromTo", testOpenMessagesFromTo},
 		{"Acks", testAcks},
 		{"Meta", testMeta},
 		{"Nonces", testNonces},
@@ -969,6 +970,46 @@ func testMessages(t *testing.T, open func(*testing.T) store.Store) {
 			}
 			if got != want {
 				t.Errorf("ThreadExists(%q) = %v, want %v", thread, got, want)
+			}
+		}
+		return nil
+	})
+}
+
+// OpenMessagesFromTo counts the open and escalated messages of a sender
+// that name the recipient, whoever else they name.
+func testOpenMessagesFromTo(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	mk := func(id, from string, to []string, state string) store.Message {
+		m := message(id, from, to, "", base)
+		m.State = state
+		return m
+	}
+	update(t, s, func(tx store.Tx) error {
+		for _, m := range []store.Message{
+			mk("a", "blue", []string{"red"}, "open"),
+			mk("b", "blue", []string{"green", "red"}, "escalated"),
+			mk("c", "blue", []string{"red"}, "acknowledged"),
+			mk("d", "blue", []string{"green"}, "open"),
+			mk("e", "red", []string{"blue"}, "open"),
+		} {
+			if err := tx.PutMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
+		for _, c := range []struct {
+			from, to string
+			want     int
+		}{{"blue", "red", 2}, {"blue", "green", 2}, {"red", "blue", 1}, {"red", "green", 0}, {"green", "blue", 0}} {
+			n, err := tx.OpenMessagesFromTo(c.from, c.to)
+			if err != nil {
+				return err
+			}
+			if n != c.want {
+				t.Errorf("OpenMessagesFromTo(%s, %s) = %d, want %d", c.from, c.to, n, c.want)
 			}
 		}
 		return nil

@@ -158,6 +158,21 @@ func (t *Tx) OpenMessagesDue(at time.Time, limit int) ([]store.Message, error) {
 		[]any{ts, int64(limit)})
 }
 
+// OpenMessagesFromTo goes through the sender's open messages (index
+// messages_sender_state), each looked up among the recipient's.
+func (t *Tx) OpenMessagesFromTo(sender, recipient string) (int, error) {
+	if !validText(sender) || !validText(recipient) {
+		return 0, nil
+	}
+	var n int64
+	err := t.queryOne(`SELECT COUNT(*) FROM messages m JOIN message_parties p ON p.message_id = m.id AND p.party = ?
+		WHERE m.sender = ? AND m.state IN ('open', 'escalated')`, []any{recipient, sender}, &n)
+	if err != nil {
+		return 0, fmt.Errorf("store: open messages from %s to %s: %w", sender, recipient, err)
+	}
+	return int(n), nil
+}
+
 func (t *Tx) PutAck(a store.Ack) (bool, error) {
 	if err := t.writable("PutAck"); err != nil {
 		return false, err

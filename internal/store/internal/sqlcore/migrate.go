@@ -172,6 +172,16 @@ var Migrations = []Migration{
 			`CREATE INDEX message_parties_message ON message_parties (message_id)`,
 		},
 	},
+	{
+		// A party's post counts its messages still open to each
+		// recipient (OpenMessagesFromTo): its open ones, not its
+		// whole history.
+		Version: 7,
+		Name:    "open messages by sender",
+		Statements: []string{
+			`CREATE INDEX messages_sender_state ON messages (sender, state)`,
+		},
+	},
 }
 
 // Latest is the version a freshly opened store is at.
