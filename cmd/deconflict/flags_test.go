@@ -219,6 +219,15 @@ func TestFlagFromTheEnvironmentRefused(t *testing.T) {
 	}
 }
 
+// A bound of no aircraft is refused naming the flag: every party's first
+// report would be rejected.
+func TestServeRefusesNoAircraftPerParty(t *testing.T) {
+	code, _, stderr := runCmd("serve", "--data", t.TempDir(), "--max-aircraft-per-party", "0")
+	if code != 2 || !strings.Contains(stderr, "--max-aircraft-per-party") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
 // Every command creates its data directory, for its owner alone, when it
 // is missing, whatever the store (serve on PostgreSQL failed writing its
 // signing key into a missing directory).

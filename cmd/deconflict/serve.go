@@ -63,6 +63,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	rate := fs.Float64("rate", envFloat("DECONFLICT_RATE", 1000), "requests per second allowed to each party (env DECONFLICT_RATE)")
 	logLevel := fs.String("log-level", envOr("DECONFLICT_LOG_LEVEL", "info"), "debug, info, warn or error (env DECONFLICT_LOG_LEVEL)")
 	noConsole := fs.Bool("no-console", false, "do not serve the web console at /")
+	maxAircraft := fs.Int("max-aircraft-per-party", envInt("DECONFLICT_MAX_AIRCRAFT_PER_PARTY", service.DefaultMaxAircraftPerParty), "live aircraft each party may have at once; a report that would start one more is refused (env DECONFLICT_MAX_AIRCRAFT_PER_PARTY)")
 	maxStreams := fs.Int("max-streams", envInt("DECONFLICT_MAX_STREAMS", api.DefaultMaxStreamsPerParty), "event streams each party may have open at once; more are refused with 429 (env DECONFLICT_MAX_STREAMS)")
 	metricsListen := fs.String("metrics-listen", envOr("DECONFLICT_METRICS_LISTEN", ""), "also serve /metrics without a token on this address (on --listen it needs the operator's token; env DECONFLICT_METRICS_LISTEN)")
 	publicURL := fs.String("public-url", "", "scheme and authority parties reach the API at, when not this listener's (a proxy or a load balancer in front of replicas): the target URI their signatures cover")
@@ -80,6 +81,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
 			return usagef("--public-url: %q is not a scheme and authority (https://deconflict.example)", *publicURL)
 		}
+	}
+	if *maxAircraft < 1 {
+		return usagef("--max-aircraft-per-party: must be at least 1, got %d", *maxAircraft)
 	}
 	if *maxStreams < 1 {
 		return usagef("--max-streams: must be at least 1, got %d", *maxStreams)
@@ -99,13 +103,14 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := server.Config{
-		Store:         st,
-		DataDir:       sf.data,
-		LogOrigin:     *logOrigin,
-		Listen:        *listen,
-		MetricsListen: *metricsListen,
-		API:           api.Options{RatePerSecond: *rate, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
-		Logger:        log,
+		Store:               st,
+		DataDir:             sf.data,
+		LogOrigin:           *logOrigin,
+		Listen:              *listen,
+		MetricsListen:       *metricsListen,
+		API:                 api.Options{RatePerSecond: *rate, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
+		Logger:              log,
+		MaxAircraftPerParty: *maxAircraft,
 		Ready: func(base string, _ *service.Service) {
 			fmt.Fprintf(stdout, "deconflict serving on %s\n", base)
 		},

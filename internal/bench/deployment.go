@@ -114,6 +114,9 @@ func startDeployment(ctx context.Context, stores []store.Store, dataDir string, 
 				API:               api.Options{RatePerSecond: 1e6},
 				WithoutNeedToKnow: o.withoutNeedToKnow,
 				WithoutResolution: o.withoutResolution,
+				// Nor of the bound on a party's aircraft: a fleet of
+				// --aircraft on two parties may pass it.
+				MaxAircraftPerParty: 1 << 30,
 				Ready: func(base string, svc *service.Service) {
 					var err error
 					if i == 0 {

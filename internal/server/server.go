@@ -51,6 +51,9 @@ type Config struct {
 	// baseline of `deconflict bench --resolution` alone; no command sets
 	// it.
 	WithoutResolution bool
+	// MaxAircraftPerParty bounds the live tracks of one party
+	// (service.Config.MaxAircraftPerParty; 0: its default).
+	MaxAircraftPerParty int
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully and returns
@@ -66,7 +69,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), WithoutNeedToKnow: cfg.WithoutNeedToKnow, WithoutResolution: cfg.WithoutResolution})
+	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), WithoutNeedToKnow: cfg.WithoutNeedToKnow, WithoutResolution: cfg.WithoutResolution, MaxAircraftPerParty: cfg.MaxAircraftPerParty})
 	if err != nil {
 		return err
 	}
