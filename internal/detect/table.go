@@ -230,17 +230,35 @@ func (e *Entry) pruneRadiusM(relSpeedMps float64) float64 {
 
 // growVM is how much the entry's grid grows the radial band of an aircraft
 // flying at speedMps (box32). At an instant of loss the pair is within
-// V + |w|·TV vertically and H + |w|·TH horizontally in its frame (the
-// reach), so along the geocentric radius through its midpoint, within
-// maxVerticalTiltRad of the frame's vertical, within
+// V' = V + |w|·TV vertically and H' = H + |w|·TH horizontally in its
+// frame (the reach), so along the geocentric radius through its midpoint
+// at that instant, within a tilt of the frame's vertical, within
 // V' + (H' + V')·tilt; and the difference of the two distances from the
 // centre is at most that component (|c+x| − |c−x| = 2c·x/(|c+x| + |c−x|)
-// for midpoint c and half-difference x). With |w| at most the sum of the
-// speeds, the bound is the sum of this share for each aircraft.
+// for midpoint c and half-difference x).
+//
+// The frame is the one at the pair's midpoint when it is judged, and the
+// loss up to the lookahead L later, where the midpoint has moved on by up
+// to (sa+sb)/2·L: the tilt is maxVerticalTiltRad (the geodetic normal
+// against the radius) plus the angle that distance spans at the centre,
+// (sa+sb)·c with c = L/(2·minRadiusM). (Without it an airliner at 612 m/s
+// losing separation at the end of a 330 s lookahead, its partner 53 km
+// away, was judged in conflict by the pair math and never paired by the
+// index.) With |w| at most sa+sb, (H' + V')·(sa+sb)·c is at most
+// c·[(V+H)·(sa+sb) + 2·(TV+TH)·(sa²+sb²)], so that the bound is the sum
+// of this share for each aircraft.
 func (e *Entry) growVM(speedMps float64) float64 {
+	c := e.LookaheadS / (2 * minRadiusM)
 	return (e.reach.VerticalM/2+speedMps*e.reach.VerticalS)*(1+maxVerticalTiltRad) +
-		(e.reach.HorizontalM/2+speedMps*e.reach.HorizontalS)*maxVerticalTiltRad + pruneMarginM
+		(e.reach.HorizontalM/2+speedMps*e.reach.HorizontalS)*maxVerticalTiltRad +
+		c*((e.reach.VerticalM+e.reach.HorizontalM)*speedMps+2*(e.reach.VerticalS+e.reach.HorizontalS)*speedMps*speedMps) +
+		pruneMarginM
 }
+
+// minRadiusM bounds from below the distance from the Earth's centre of
+// anything tracked: the polar radius (6,356.8 km) less the lowest
+// altitude accepted, rounded down.
+const minRadiusM = 6_300_000
 
 // growM is how much the entry's grid grows the path boxes of an aircraft
 // flying at speedMps: two boxes grown this way for two aircraft overlap
