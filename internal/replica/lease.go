@@ -24,6 +24,15 @@ import (
 // begins before the others can have seen it, so the two periods never
 // overlap as long as the clocks run at the same rate. Release hands the
 // lease over at once on a clean shutdown.
+//
+// That alone does not stop a holder that decided to write while it held
+// the lease and was then paused (SIGSTOP, a long GC or a stalled
+// connection) past its period from writing once it resumes, after another
+// replica took over: Fence returns the check such a write makes inside its
+// own transaction. A tenure is one unbroken period of holding: it ends when
+// the holder's period runs out before a renewal (even one that then
+// succeeds), so that what was dropped meanwhile is reconciled as after a
+// takeover.
 type Lease struct {
 	st     store.Store
 	key    string
@@ -35,7 +44,13 @@ type Lease struct {
 	seen      leaseRecord
 	seenAt    time.Time
 	heldUntil time.Time
+	// tenure counts this replica's tenures; the current one while held.
+	tenure int64
 }
+
+// ErrLost is what a Fence check returns once the tenure it was taken in has
+// ended.
+var ErrLost = errors.New("replica: the lease changed hands")
 
 // leaseRecord is the stored state of a lease; an empty Holder is free.
 type leaseRecord struct {
@@ -101,35 +116,101 @@ func (l *Lease) Try(ctx context.Context) (bool, error) {
 	if rec != l.seen {
 		l.seen, l.seenAt = rec, end
 	}
-	if took {
-		l.heldUntil = start.Add(l.ttl * 4 / 5)
-	} else {
+	if !took {
 		l.heldUntil = time.Time{}
+		return false, nil
 	}
-	return took, nil
+	if !end.Before(l.heldUntil) {
+		// Not held until now (never, or the period ran out before this
+		// renewal came back): a new tenure.
+		l.tenure++
+	}
+	l.heldUntil = start.Add(l.ttl * 4 / 5)
+	return end.Before(l.heldUntil), nil
+}
+
+// Tenure returns the current tenure and whether this replica holds the
+// lease now.
+func (l *Lease) Tenure() (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tenure, l.now().Before(l.heldUntil)
+}
+
+// Fence returns, while this replica holds the lease, the check that a
+// write made on the strength of holding it runs inside its own transaction
+// (on a store whose writers take turns, as the PostgreSQL store's do): it
+// fails with ErrLost when the record names another holder, or when this
+// tenure has ended meanwhile. A replica takes the lease over in a
+// transaction of its own, so a write that passed the check committed
+// before the takeover, and the new holder reads it. Fence returns nil when
+// this replica does not hold the lease.
+func (l *Lease) Fence() func(store.Meta) error {
+	tenure, held := l.Tenure()
+	if !held {
+		return nil
+	}
+	return func(tx store.Meta) error {
+		rec, err := readLease(tx, l.key)
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		current := l.tenure
+		l.mu.Unlock()
+		if rec.Holder != l.holder || current != tenure {
+			return fmt.Errorf("%w: %s is held by %q (this replica is %q, tenure %d, now %d)", ErrLost, l.key, rec.Holder, l.holder, tenure, current)
+		}
+		return nil
+	}
 }
 
 // Run tries the lease every TTL/5 until ctx is cancelled, and calls
-// changed (when not nil) each time this replica gains or loses it.
+// changed (when not nil) each time this replica gains or loses it, and
+// with true again at the start of each new tenure (after a lapse that the
+// tries did not see, such as a renewal that came back too late).
 func (l *Lease) Run(ctx context.Context, onErr func(error), changed func(held bool)) {
 	t := time.NewTicker(l.ttl / 5)
 	defer t.Stop()
-	was := false
+	var w tenureWatch
 	for {
-		held, err := l.Try(ctx)
+		_, err := l.Try(ctx)
 		if err != nil && ctx.Err() == nil && onErr != nil {
 			onErr(err)
 		}
-		if held != was && changed != nil {
-			changed(held)
+		for _, held := range w.next(l.Tenure()) {
+			if changed != nil {
+				changed(held)
+			}
 		}
-		was = held
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// tenureWatch turns the tenure seen after each try into the calls of Run's
+// changed.
+type tenureWatch struct {
+	held   bool
+	tenure int64
+}
+
+// next returns the changes since the last look: a lost lease (false), a
+// gained one (true), or a new tenure while it seemed held throughout
+// (false, true: what was dropped in between must be reconciled).
+func (w *tenureWatch) next(tenure int64, held bool) []bool {
+	var out []bool
+	switch {
+	case held != w.held:
+		out = []bool{held}
+	case held && tenure != w.tenure:
+		out = []bool{false, true}
+	}
+	w.held, w.tenure = held, tenure
+	return out
 }
 
 // Release frees the lease when this replica holds it, so that another

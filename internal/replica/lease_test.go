@@ -2,7 +2,9 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -149,4 +151,102 @@ func TestLeaseOnTheStore(t *testing.T) {
 	}
 	mustTry(a, true)
 	mustTry(b, false)
+}
+
+// TestLeaseFenceStopsAZombie: a holder paused past its lease (SIGSTOP)
+// while another replica took it over, that resumes with a write it decided
+// on before the pause, is refused by the fence inside the write's
+// transaction; so is one whose tenure ended although it holds the lease
+// again, while the fence of its new tenure passes.
+func TestLeaseFenceStopsAZombie(t *testing.T) {
+	const ttl = 10 * time.Second
+	ctx := context.Background()
+	st := &metaStore{meta: map[string][]byte{}}
+	c := &clock{t: time.Unix(1e9, 0)}
+	a := NewLease(st, "detect", "a", ttl, c.now)
+	b := NewLease(st, "detect", "b", ttl, c.now)
+	try := func(l *Lease, want bool) {
+		t.Helper()
+		got, err := l.Try(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("%s: Try = %v, want %v (holder %q)", l.holder, got, want, l.Holder())
+		}
+	}
+	fenced := func(fence func(store.Meta) error) error {
+		return st.Update(ctx, func(tx store.Tx) error { return fence(tx) })
+	}
+	try(a, true)
+	try(b, false)
+	zombie := a.Fence()
+	if zombie == nil {
+		t.Fatal("a holds the lease and has no fence")
+	}
+	if err := fenced(zombie); err != nil {
+		t.Fatalf("the holder's fence: %v", err)
+	}
+	c.t = c.t.Add(ttl) // a is stopped; b sees the record unchanged for a TTL
+	try(b, true)
+	if err := fenced(zombie); !errors.Is(err, ErrLost) {
+		t.Fatalf("the fence of a after b took over: %v, want ErrLost", err)
+	}
+	if a.Fence() != nil {
+		t.Fatal("a has a fence after its period ran out")
+	}
+	try(a, false)
+
+	// b leaves; a takes the lease again: the fence of its first tenure
+	// still fails, that of the new one passes.
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	try(a, true)
+	if err := fenced(zombie); !errors.Is(err, ErrLost) {
+		t.Fatalf("the fence of a's first tenure in its second: %v, want ErrLost", err)
+	}
+	if err := fenced(a.Fence()); err != nil {
+		t.Fatalf("the fence of a's second tenure: %v", err)
+	}
+}
+
+// TestLeaseLateRenewalStartsATenure: a holder whose renewal comes after its
+// period ran out (it was paused for most of a TTL, and nobody took over)
+// holds the lease again in a new tenure, which Run reports as a loss and a
+// gain, so that the transitions dropped in between are reconciled.
+func TestLeaseLateRenewalStartsATenure(t *testing.T) {
+	const ttl = 10 * time.Second
+	ctx := context.Background()
+	st := &metaStore{meta: map[string][]byte{}}
+	c := &clock{t: time.Unix(1e9, 0)}
+	a := NewLease(st, "detect", "a", ttl, c.now)
+	var w tenureWatch
+	if _, err := a.Try(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.next(a.Tenure()); !slices.Equal(got, []bool{true}) {
+		t.Fatalf("first take: changes %v, want [true]", got)
+	}
+	first := a.Fence()
+	c.t = c.t.Add(ttl / 5)
+	if _, err := a.Try(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.next(a.Tenure()); len(got) != 0 {
+		t.Fatalf("renewal in time: changes %v, want none", got)
+	}
+	c.t = c.t.Add(ttl * 9 / 10) // paused past its period, not past the TTL
+	if a.Held() {
+		t.Fatal("a counts itself the holder past its period")
+	}
+	if _, err := a.Try(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.next(a.Tenure()); !slices.Equal(got, []bool{false, true}) {
+		t.Fatalf("late renewal: changes %v, want [false true]", got)
+	}
+	if err := st.Update(ctx, func(tx store.Tx) error { return first(tx) }); !errors.Is(err, ErrLost) {
+		t.Fatalf("the fence of the tenure before the lapse: %v, want ErrLost", err)
+	}
 }

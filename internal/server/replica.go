@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -89,6 +90,22 @@ func (r *replication) peers() service.Peers {
 
 func (r *replication) PublishPositions(reports []track.Report) { r.relay.Publish(reports) }
 func (r *replication) LeadsDetection() bool                    { return r.lease.Held() }
+
+// FenceDetection is the lease's fence, its ErrLost reported as the
+// service's ErrNotLeading.
+func (r *replication) FenceDetection() func(store.Meta) error {
+	fence := r.lease.Fence()
+	if fence == nil {
+		return nil
+	}
+	return func(tx store.Meta) error {
+		err := fence(tx)
+		if errors.Is(err, replica.ErrLost) {
+			return fmt.Errorf("%w: %w", service.ErrNotLeading, err)
+		}
+		return err
+	}
+}
 
 // run relays and keeps the lease until ctx is cancelled, then hands the
 // lease over.

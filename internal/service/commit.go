@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -231,19 +232,21 @@ func (s *Service) commitQueuedLocked(ctx context.Context, w *commitWaiter) (time
 	if len(batch) == 0 {
 		return 0, nil
 	}
-	if !s.leadsDetection() {
-		s.log.Warn("no longer leading detection: queued alert transitions are left to the new leader", "count", len(batch))
-		t.mu.Lock()
-		release(batch)
-		t.mu.Unlock()
+	fence, leads := s.detectionFence()
+	if !leads {
+		s.leftToLeader(batch)
 		return 0, nil
 	}
 	// The commit serves other callers too: it must not die with this
 	// caller's context.
 	ctx = context.WithoutCancel(ctx)
-	err := s.commitGroup(ctx, batch)
+	err := s.commitGroup(ctx, batch, fence)
 	if err == nil {
 		t.failures = 0
+		return 0, nil
+	}
+	if errors.Is(err, ErrNotLeading) {
+		s.leftToLeader(batch)
 		return 0, nil
 	}
 	s.log.Warn("committing alert transitions failed; trying alert by alert", "count", len(batch), "err", err)
@@ -257,7 +260,14 @@ func (s *Service) commitQueuedLocked(ctx context.Context, w *commitWaiter) (time
 			}
 			break
 		}
-		if gerr := s.commitGroup(ctx, g); gerr != nil {
+		if gerr := s.commitGroup(ctx, g, fence); gerr != nil {
+			if errors.Is(gerr, ErrNotLeading) {
+				// The lease changed hands during this attempt: what is
+				// left is the new leader's.
+				s.leftToLeader(append(append(untried, failed...), slices.Concat(groups[i:]...)...))
+				t.failures = 0
+				return 0, nil
+			}
 			err = gerr
 			failed = append(failed, g...)
 			inARow++
@@ -282,9 +292,21 @@ func (s *Service) commitQueuedLocked(ctx context.Context, w *commitWaiter) (time
 	return wait, err
 }
 
+// leftToLeader releases transitions taken from the queue that this replica
+// no longer leads detection to commit (t.commitMu held): the new leader
+// reconciles the store with its own engine (ReconcileDetection).
+func (s *Service) leftToLeader(qs []queued) {
+	s.log.Warn("no longer leading detection: queued alert transitions are left to the new leader", "count", len(qs))
+	t := s.tac
+	t.mu.Lock()
+	release(qs)
+	t.mu.Unlock()
+}
+
 // commitGroup commits transitions in one store transaction and releases
-// them (t.commitMu held).
-func (s *Service) commitGroup(ctx context.Context, qs []queued) error {
+// them (t.commitMu held). fence (when not nil) runs first in the
+// transaction (see Peers.FenceDetection).
+func (s *Service) commitGroup(ctx context.Context, qs []queued, fence func(store.Meta) error) error {
 	t := s.tac
 	trs := make([]alert.Transition, len(qs))
 	for i, q := range qs {
@@ -299,6 +321,11 @@ func (s *Service) commitGroup(ctx context.Context, qs []queued) error {
 	// them: its statement is recorded with the batch (recordBatchStatement).
 	err := s.write(withoutStatement(ctx), func(tx store.Tx) error {
 		posted = map[string]int{}
+		if fence != nil {
+			if err := fence(tx); err != nil {
+				return err
+			}
+		}
 		return s.persistTransitions(tx, trs, resolutions, posted)
 	})
 	if err != nil {

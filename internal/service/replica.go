@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -24,11 +25,33 @@ type Peers interface {
 	// only the holder commits the alert transitions, so that two replicas
 	// seeing one conflict do not both write it.
 	LeadsDetection() bool
+	// FenceDetection returns, while this replica leads detection, the
+	// check that the commit of alert transitions runs inside its
+	// transaction: it fails with an error wrapping ErrNotLeading once the
+	// lease has changed hands since, so that a leader paused (SIGSTOP, a
+	// stalled connection) between its look at the lease and its commit
+	// writes nothing after another replica took over and reconciled. It
+	// returns nil when this replica does not lead.
+	FenceDetection() func(store.Meta) error
 }
+
+// ErrNotLeading is what a detection fence fails with once this replica no
+// longer leads detection.
+var ErrNotLeading = errors.New("service: this replica no longer leads detection")
 
 // leadsDetection reports whether this replica commits alert transitions.
 func (s *Service) leadsDetection() bool {
 	return s.cfg.Peers == nil || s.cfg.Peers.LeadsDetection()
+}
+
+// detectionFence returns the check of commitGroup's transaction (nil:
+// none, on the embedded store) and whether this replica leads detection.
+func (s *Service) detectionFence() (func(store.Meta) error, bool) {
+	if s.cfg.Peers == nil {
+		return nil, true
+	}
+	fence := s.cfg.Peers.FenceDetection()
+	return fence, fence != nil
 }
 
 // publishPositions relays accepted reports to the other replicas.

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 // testPeers records what the service relays and says whether it leads.
 type testPeers struct {
 	leads     atomic.Bool
+	holder    string // the name FenceDetection looks for ("": no check)
 	mu        sync.Mutex
 	published []track.Report
 }
@@ -29,6 +31,37 @@ func (p *testPeers) PublishPositions(r []track.Report) {
 }
 
 func (p *testPeers) LeadsDetection() bool { return p.leads.Load() }
+
+// FenceDetection checks, when the test set holder, that the meta key
+// "lease" names it (as the lease record names its holder); otherwise it
+// checks nothing.
+func (p *testPeers) FenceDetection() func(store.Meta) error {
+	if !p.leads.Load() {
+		return nil
+	}
+	return func(tx store.Meta) error {
+		if p.holder == "" {
+			return nil
+		}
+		b, err := tx.GetMeta("lease")
+		if err != nil {
+			return err
+		}
+		if string(b) != p.holder {
+			return fmt.Errorf("%w: the lease is held by %s", ErrNotLeading, b)
+		}
+		return nil
+	}
+}
+
+// takeLease makes holder the holder of the test's lease in st.
+func takeLease(t *testing.T, st store.Store, holder string) {
+	t.Helper()
+	err := st.Update(context.Background(), func(tx store.Tx) error { return tx.PutMeta("lease", []byte(holder)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 func newReplicaService(t *testing.T, st store.Store, peers Peers) *Service {
 	t.Helper()
@@ -214,6 +247,64 @@ func TestFollowerKeepsThePictureAndTheLeaderWritesIt(t *testing.T) {
 	want = append(want, "alert_cleared "+open[0].ID)
 	if got := alertEvents(t, st); !slices.Equal(got, want) {
 		t.Fatalf("after the second takeover the store has %v, want %v", got, want)
+	}
+}
+
+// TestZombieLeaderWritesNothingAfterATakeover: a leader that looked at
+// its lease, was then paused past it (SIGSTOP) while another replica took
+// over and raised the alert, and resumes believing it leads, commits
+// nothing: the alert is raised and posted to the hotline once, by the new
+// leader. The zombie's commit returns (its transitions are the new
+// leader's), and it commits again once it leads again.
+func TestZombieLeaderWritesNothingAfterATakeover(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	zombiePeers := &testPeers{holder: "a"}
+	zombiePeers.leads.Store(true)
+	zombie := newReplicaService(t, st, zombiePeers)
+	leaderPeers := &testPeers{holder: "b"}
+	leader := newReplicaService(t, st, leaderPeers)
+	c, r := headOnPair(time.Now().UTC())
+	if _, err := leader.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+		t.Fatal(err)
+	}
+	takeLease(t, st, "b")
+	leaderPeers.leads.Store(true)
+	if err := leader.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	open := leader.Alerts(party.Principal{Operator: true})
+	if len(open) != 1 {
+		t.Fatalf("the new leader has %d alerts, want the conflict", len(open))
+	}
+	want := []string{"alert_raised " + open[0].ID}
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("after the takeover the store has %v, want %v", got, want)
+	}
+
+	// The zombie resumes: it still counts itself the leader and commits
+	// the transitions of the same conflict.
+	if _, err := zombie.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zombie.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+		t.Fatal(err)
+	}
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("after the zombie leader resumed the store has %v, want %v (raised once)", got, want)
+	}
+	if n := alertItems(t, st); n != 1 {
+		t.Fatalf("%d hotline items for the alert, want 1", n)
+	}
+	if n := zombie.tac.queuedTransitions(); n != 0 {
+		t.Fatalf("the zombie keeps %d transitions queued, want them left to the leader", n)
 	}
 }
 
