@@ -82,8 +82,9 @@ func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) err
 // were dropped, and the leader may have died before committing its last
 // ones: this commits the difference between the engine's open alerts and
 // those open in the store — raised for the alerts only the engine has,
-// cleared (reason stale: nobody tracks them any more) for those only the
-// store has. openInStore returns the open alerts of the store (id -> the
+// updated for those the engine changed since the store's last transition
+// (another level, or a later prediction), cleared (reason stale: nobody
+// tracks them any more) for those only the store has. openInStore returns the open alerts of the store (id -> the
 // JSON of its last transition); it is read while no transition can
 // commit, so that nothing is written twice.
 func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(context.Context) (map[string][]byte, error)) error {
@@ -111,8 +112,18 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 			// The old leader posted it to the hotline: only a higher
 			// level than the stored one is posted again.
 			var last alert.Alert
-			if _, seen := t.posted[a.ID]; !seen && json.Unmarshal(body, &last) == nil {
+			if err := json.Unmarshal(body, &last); err != nil {
+				return fmt.Errorf("service: stored alert %s: %w", a.ID, err)
+			}
+			if _, seen := t.posted[a.ID]; !seen {
 				t.posted[a.ID] = rl.LevelRank(last.Level)
+			}
+			// The engine changed it after the store's last transition
+			// (while nobody led, or the old leader died before its
+			// commit): the update is committed now.
+			if !inQueue[a.ID] && (a.Level != last.Level || a.Time.After(last.Time)) {
+				a.State = alert.StateUpdated
+				trs = append(trs, a)
 			}
 			continue
 		}

@@ -308,6 +308,70 @@ func TestZombieLeaderWritesNothingAfterATakeover(t *testing.T) {
 	}
 }
 
+// TestTakeoverCommitsALevelChangedWithoutALeader: an alert the old
+// leader raised went up a level while no replica led (the old leader
+// dead, its lease not yet lapsed): the new leader commits the update and
+// posts the new level to the hotline, instead of leaving the store (and
+// every party's picture) at the old level until the alert changes again.
+func TestTakeoverCommitsALevelChangedWithoutALeader(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	oldPeers := &testPeers{}
+	oldPeers.leads.Store(true)
+	old := newReplicaService(t, st, oldPeers)
+	next := newReplicaService(t, st, &testPeers{})
+	nextPeers := next.cfg.Peers.(*testPeers)
+	now := time.Now().UTC()
+	c, r := headOnPair(now)
+	// Far apart first: a low level.
+	c.LonDeg, r.LonDeg = 35.65, 36.55
+	ingest := func(s *Service, c, r PositionReport) {
+		t.Helper()
+		if _, err := s.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest(old, c, r)
+	ingest(next, c, r)
+	raised := old.Alerts(party.Principal{Operator: true})
+	if len(raised) != 1 || len(alertEvents(t, st)) != 1 {
+		t.Fatalf("the old leader has %d alerts and the store %v, want the conflict raised", len(raised), alertEvents(t, st))
+	}
+	// The old leader dies; the next reports, closer, reach the follower.
+	oldPeers.leads.Store(false)
+	c, r = headOnPair(now.Add(time.Second))
+	ingest(next, c, r)
+	higher := next.Alerts(party.Principal{Operator: true})
+	if len(higher) != 1 || higher[0].Level == raised[0].Level {
+		t.Fatalf("the follower's alerts %+v, want the conflict at a level above %s", higher, raised[0].Level)
+	}
+	nextPeers.leads.Store(true)
+	if err := next.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	open, err := openInStore(st)(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored struct{ Level string }
+	if err := json.Unmarshal(open[higher[0].ID], &stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored.Level != higher[0].Level {
+		t.Fatalf("after the takeover the store has the alert at %q (events %v), want %q", stored.Level, alertEvents(t, st), higher[0].Level)
+	}
+	if n := alertItems(t, st); n != 2 {
+		t.Fatalf("%d hotline items for the alert, want 2 (the raise, the level up)", n)
+	}
+}
+
 // TestEmbeddedStoreNeedsNoLease: without Peers the service writes its
 // transitions itself.
 func TestEmbeddedStoreNeedsNoLease(t *testing.T) {
