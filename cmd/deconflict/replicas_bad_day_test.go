@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+	"github.com/deconflict/deconflict/internal/store/postgres"
+)
+
+// replicaPair is two replicas on one database, with the parties'
+// tokens and a client stream per party that fails over between them.
+type replicaPair struct {
+	bin, data, url string
+	a, b           *serverProc
+	tokens         map[string]string // party -> token; "" is the operator
+	st             store.Store
+}
+
+func startReplicaPair(t *testing.T, url string) *replicaPair {
+	t.Helper()
+	p := &replicaPair{bin: buildBinary(t), data: t.TempDir(), url: url, tokens: map[string]string{}}
+	for _, party := range []string{"coalition", "russia"} {
+		p.tokens[party] = lastLine(runCLI(t, p.bin, "party", "add", party, "--store", url, "--data", p.data))
+	}
+	p.tokens[""] = lastLine(runCLI(t, p.bin, "party", "add", "operator", "--operator", "--store", url, "--data", p.data))
+	p.a = startReplica(t, p.bin, p.data, url)
+	p.b = startReplica(t, p.bin, p.data, url)
+	st, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p.st = st
+	return p
+}
+
+// checkStore checks what must hold of the store whatever happened to the
+// replicas: each follower saw exactly its party's events of the store, in
+// order, once; event ids are gap-free; each alert was raised once per
+// audience and posted to the hotline at most once per level; and the
+// audit chain both replicas appended to exports and verifies as one.
+func (p *replicaPair) checkStore(t *testing.T, followers map[string]*follower) {
+	t.Helper()
+	ctx := context.Background()
+	for party, f := range followers {
+		var want []store.Event
+		err := p.st.View(ctx, func(tx store.Tx) error {
+			last, err := tx.LastEventID()
+			if err != nil {
+				return err
+			}
+			if party == "" {
+				want, err = tx.EventsAfter(0, int(last)+1)
+			} else {
+				want, err = store.EventsAfterFor(tx, party, 0, int(last)+1)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if party == "" {
+			for i, e := range want {
+				if e.ID != int64(i+1) {
+					t.Fatalf("stored event %d has id %d: ids are not gap-free", i+1, e.ID)
+				}
+			}
+			p.checkAlerts(t, want)
+		}
+		f.waitFor(t, fmt.Sprintf("the client of %q to reach the store's last event %d", party, want[len(want)-1].ID), 60*time.Second,
+			func(evs []sseEvent) bool { return len(evs) > 0 && evs[len(evs)-1].ID >= want[len(want)-1].ID })
+		got := f.events()
+		if len(got) != len(want) {
+			t.Fatalf("client of %q saw %d events, the store holds %d for it", party, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].ID != want[i].ID || got[i].Kind != want[i].Kind {
+				t.Fatalf("client of %q: event %d is %d %s, the store has %d %s (gap, duplicate or disorder)",
+					party, i, got[i].ID, got[i].Kind, want[i].ID, want[i].Kind)
+			}
+		}
+	}
+	exported := filepath.Join(t.TempDir(), "audit.jsonl")
+	runCLI(t, p.bin, "audit", "export", "--store", p.url, "--data", p.data, "--out", exported)
+	var key struct {
+		PublicKey string `json:"public_key"`
+	}
+	if err := json.Unmarshal([]byte(lastLine(runCLI(t, p.bin, "audit", "key", "--data", p.data))), &key); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(lastLine(runCLI(t, p.bin, "audit", "verify", exported, "--key", key.PublicKey)))
+}
+
+// checkAlerts fails when an alert was raised twice for one audience, or
+// posted to the hotline twice at one level.
+func (p *replicaPair) checkAlerts(t *testing.T, evs []store.Event) {
+	t.Helper()
+	raised := map[string]int{}
+	for _, e := range evs {
+		if e.Kind != "alert_raised" {
+			continue
+		}
+		var a struct{ ID string }
+		if err := json.Unmarshal(e.Body, &a); err != nil {
+			t.Fatal(err)
+		}
+		to := a.ID + " to " + strings.Join(e.Audience, ",")
+		if raised[to]++; raised[to] > 1 {
+			t.Fatalf("alert %s raised %d times", to, raised[to])
+		}
+	}
+	posted := map[string]int{}
+	err := p.st.View(context.Background(), func(tx store.Tx) error {
+		ms, err := tx.MessagesFor("coalition", "", time.Time{}, 100000)
+		for _, m := range ms {
+			if m.Kind != "alert" {
+				continue
+			}
+			var body struct {
+				Level string `json:"level"`
+				Ref   struct {
+					AlertID string `json:"alert_id"`
+				} `json:"ref"`
+			}
+			if err := json.Unmarshal(m.Body, &body); err != nil {
+				return err
+			}
+			at := body.Ref.AlertID + " at " + body.Level
+			if posted[at]++; posted[at] > 1 {
+				return fmt.Errorf("alert %s posted to the hotline %d times", at, posted[at])
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raised) == 0 || len(posted) == 0 {
+		t.Fatalf("%d alerts raised, %d posted: the test proved nothing", len(raised), len(posted))
+	}
+}
+
+// TestZombieLeaderOnPostgres freezes the replica that leads detection
+// (SIGSTOP) for longer than its lease while encounters are reported to the
+// other, then lets it run again (SIGCONT) and reports to it: the other
+// takes over detection and raises the alerts that came meanwhile, the
+// woken replica writes no alert again, and every client saw every event of
+// its party once, in order.
+func TestZombieLeaderOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary on PostgreSQL")
+	}
+	p := startReplicaPair(t, pgtest.NewDatabase(t))
+	client := &http.Client{Timeout: 60 * time.Second}
+	leader, survivor := detectionLeader(t, p.st, p.a, p.b)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	followers := map[string]*follower{}
+	var wg sync.WaitGroup
+	for party, token := range p.tokens {
+		// On the survivor first: a stream on a frozen replica just waits.
+		f := newFollower(token, survivor.base, leader.base)
+		followers[party] = f
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.run(ctx)
+		}()
+	}
+	defer wg.Wait()
+	defer cancel()
+	coalition := followers["coalition"]
+
+	headOn(t, client, leader.base, p.tokens["coalition"], "C-1", leader.base, p.tokens["russia"], "R-1", -10)
+	coalition.waitFor(t, "the alert of C-1/R-1 reported to the leader", 60*time.Second,
+		func(evs []sseEvent) bool { return raisedFor(evs, "C-1", "R-1") })
+
+	if err := leader.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// While it is frozen: an encounter reported to the survivor, which
+	// takes over detection once the lease lapses.
+	headOn(t, client, survivor.base, p.tokens["coalition"], "C-2", survivor.base, p.tokens["russia"], "R-2", -11)
+	coalition.waitFor(t, "the alert of C-2/R-2 while the leader is frozen", 90*time.Second,
+		func(evs []sseEvent) bool { return raisedFor(evs, "C-2", "R-2") })
+	if got, _ := detectionLeader(t, p.st, p.a, p.b); got != survivor {
+		t.Fatal("the survivor raised the alert without holding the lease")
+	}
+
+	// The zombie wakes up, with what it had queued, and gets reports of
+	// both the encounters it knows and a new one.
+	if err := leader.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	headOn(t, client, leader.base, p.tokens["coalition"], "C-1", leader.base, p.tokens["russia"], "R-1", -10)
+	headOn(t, client, leader.base, p.tokens["coalition"], "C-2", leader.base, p.tokens["russia"], "R-2", -11)
+	headOn(t, client, leader.base, p.tokens["coalition"], "C-3", leader.base, p.tokens["russia"], "R-3", -12)
+	coalition.waitFor(t, "the alert of C-3/R-3 reported to the woken replica", 60*time.Second,
+		func(evs []sseEvent) bool { return raisedFor(evs, "C-3", "R-3") })
+	if got, _ := detectionLeader(t, p.st, p.a, p.b); got != survivor {
+		t.Fatal("the woken replica took the lease back from a live holder")
+	}
+	p.checkStore(t, followers)
+}
