@@ -31,6 +31,7 @@ const DetectionLeaseTTL = 10 * time.Second
 type replication struct {
 	relay *replica.Relay
 	lease *replica.Lease
+	clock *replica.Clock
 	log   *slog.Logger
 	st    *postgres.Store
 
@@ -57,13 +58,49 @@ func newReplication(ctx context.Context, cfg Config) (*replication, error) {
 		return nil, err
 	}
 	cfg.Logger.Info("replica on a shared store", "replica", name)
-	return &replication{
+	clock, err := replica.NewClock(ctx, pg.Pool(), cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	r := &replication{
 		relay: replica.NewRelay(pg.Pool(), name, cfg.Logger),
+		clock: clock,
 		lease: replica.NewLease(pg, "detect", name, DetectionLeaseTTL, nil),
 		log:   cfg.Logger,
 		st:    pg,
 		open:  map[string][]byte{},
-	}, nil
+	}
+	r.syncClock(ctx)
+	return r, nil
+}
+
+// now is the service's wall clock: the database's on a shared store, the
+// host's (local, time.Now when nil) otherwise.
+func (r *replication) now(local func() time.Time) func() time.Time {
+	if r == nil {
+		return local
+	}
+	return r.clock.Now
+}
+
+// clockWarnOffset is the offset from the database's clock past which a
+// replica says that its host's clock is off.
+const clockWarnOffset = time.Second
+
+// syncClock measures the offset of this host's clock from the database's
+// again, and warns when it is large: this replica keeps the database's
+// time, but the host's clock is wrong for everything else.
+func (r *replication) syncClock(ctx context.Context) {
+	offset, err := r.clock.Sync(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("measuring the database's clock", "err", err)
+		}
+		return
+	}
+	if offset.Abs() > clockWarnOffset {
+		r.log.Warn("this host's clock is off the database's; the replica keeps the database's time", "behind_by", offset)
+	}
 }
 
 // replicaName is unique among the replicas: host, process and a random
@@ -127,6 +164,7 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 				return
 			case <-t.C:
 				r.sync(ctx, svc)
+				r.syncClock(ctx)
 			}
 		}
 	}()

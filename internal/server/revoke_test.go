@@ -3,6 +3,8 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,20 +26,25 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // URL; ready is called with its service once it listens.
 func started(t *testing.T, st store.Store, dir string, ready func(*service.Service)) string {
 	t.Helper()
+	return startedWith(t, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0"}, ready)
+}
+
+// startedWith is started with the configuration cfg (its API options and
+// Ready replaced).
+func startedWith(t *testing.T, cfg Config, ready func(*service.Service)) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	base := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0",
-			// Idle streams: no heartbeat comes within the test.
-			API: api.Options{HeartbeatEvery: time.Hour},
-			Ready: func(b string, svc *service.Service) {
-				if ready != nil {
-					ready(svc)
-				}
-				base <- b
-			}})
-	}()
+	// Idle streams: no heartbeat comes within the test.
+	cfg.API = api.Options{HeartbeatEvery: time.Hour}
+	cfg.Ready = func(b string, svc *service.Service) {
+		if ready != nil {
+			ready(svc)
+		}
+		base <- b
+	}
+	go func() { done <- Run(ctx, cfg) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -183,5 +190,82 @@ func TestRevocationEndsStreamsOnEveryReplica(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the old token on replica b: %d", resp.StatusCode)
+	}
+}
+
+// TestReplicasKeepTheDatabasesTime runs two replicas on PostgreSQL whose
+// hosts' clocks are 30 s ahead and 30 s behind: each keeps the database's
+// time, so that a report timed now is accepted by both (the one behind
+// refused it as from the future), and a hotline item's deadline counts
+// from now whichever replica posted it (the one ahead set it 30 s late,
+// and the other escalated items 30 s early).
+func TestReplicasKeepTheDatabasesTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two replicas on PostgreSQL")
+	}
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	type replicaRun struct {
+		skew time.Duration
+		base string
+		svc  *service.Service
+	}
+	runs := []*replicaRun{{skew: 30 * time.Second}, {skew: -30 * time.Second}}
+	open := func() store.Store {
+		st, err := postgres.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	for _, r := range runs {
+		st := open()
+		cfg := Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0", Now: func() time.Time { return time.Now().Add(r.skew) }}
+		r.base = startedWith(t, cfg, func(svc *service.Service) { r.svc = svc })
+	}
+	const tolerance = 5 * time.Second // against a skew of 30 s
+	st := open()
+	coalition, err := service.AddParty(ctx, st, "operator", "coalition", false, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.AddParty(ctx, st, "operator", "russia", false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	post := func(base, path string, body string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+coalition)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	for _, r := range runs {
+		if off := time.Until(r.svc.Now()); off.Abs() > tolerance {
+			t.Errorf("the replica whose host is %v off tells the time %v off", r.skew, off)
+		}
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		code, b := post(r.base, "/v1/positions", `{"reports":[{"aircraft":"C1","time":"`+now+`","lat":35,"lon":36,"alt_m":6000}]}`)
+		var out struct{ Rejected []struct{ Error string } }
+		if code != http.StatusAccepted || json.Unmarshal(b, &out) != nil || len(out.Rejected) != 0 {
+			t.Errorf("a report timed now to the replica whose host is %v off: %d %s", r.skew, code, b)
+		}
+		code, b = post(r.base, "/v1/hotline/messages", `{"to":["russia"],"kind":"request","text":"call me"}`)
+		var m struct {
+			Deadline time.Time `json:"deadline"`
+		}
+		if code != http.StatusCreated || json.Unmarshal(b, &m) != nil {
+			t.Fatalf("posting through the replica whose host is %v off: %d %s", r.skew, code, b)
+		}
+		if off := m.Deadline.Sub(time.Now().Add(r.svc.Rules().AckDeadline(""))); off.Abs() > tolerance {
+			t.Errorf("an item posted through the replica whose host is %v off is due %v off (%s)", r.skew, off, b)
+		}
 	}
 }

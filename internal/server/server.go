@@ -54,6 +54,10 @@ type Config struct {
 	// MaxAircraftPerParty bounds the live tracks of one party
 	// (service.Config.MaxAircraftPerParty; 0: its default).
 	MaxAircraftPerParty int
+	// Now is the host's wall clock (time.Now when nil; tests may set it
+	// off). On a shared PostgreSQL the service keeps the database's time
+	// instead, measured against it (replica.Clock).
+	Now func() time.Time
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully and returns
@@ -69,7 +73,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), WithoutNeedToKnow: cfg.WithoutNeedToKnow, WithoutResolution: cfg.WithoutResolution, MaxAircraftPerParty: cfg.MaxAircraftPerParty})
+	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), Now: rep.now(cfg.Now), WithoutNeedToKnow: cfg.WithoutNeedToKnow, WithoutResolution: cfg.WithoutResolution, MaxAircraftPerParty: cfg.MaxAircraftPerParty})
 	if err != nil {
 		return err
 	}
