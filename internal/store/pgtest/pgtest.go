@@ -252,6 +252,22 @@ func (c *Cluster) Stop() error {
 	return rmErr
 }
 
+// Restart stops the server with pg_ctl's shutdown mode ("fast": the
+// connections are ended, their transactions rolled back; "immediate": the
+// server is killed, as in a crash, and recovers from its WAL at start) and
+// starts it again on the same port. It fails for a server given by
+// DECONFLICT_TEST_PG.
+func (c *Cluster) Restart(mode string) error {
+	if c.dir == "" {
+		return fmt.Errorf("pgtest: the server of %s is not this package's to restart", EnvURL)
+	}
+	out, err := c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-l", filepath.Join(c.dir, "server.log"), "-m", mode, "-w", "-t", "60", "restart")
+	if err != nil {
+		return fmt.Errorf("pg_ctl restart: %w\n%s", err, out)
+	}
+	return nil
+}
+
 // watchdogScript stops the cluster and removes its directory once the
 // test process ($1) is gone, so that a test binary killed by a timeout or a
 // panic does not leave a server running on the shared machine. After a
