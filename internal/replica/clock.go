@@ -67,6 +67,19 @@ func (c *Clock) Sync(ctx context.Context) (time.Duration, error) {
 			best, bestRTT = db.Sub(before.Add(rtt/2)), rtt
 		}
 	}
+	// A new measurement that differs from the offset in use by no more than
+	// the noise of measuring keeps it: replacing it would move the clock
+	// back and forth by that noise every Sync, and the times the service
+	// stamps would not keep their order. A host clock that drifted or
+	// stepped moves it.
+	if old := time.Duration(c.offset.Load()); (best - old).Abs() <= clockNoise {
+		return old, nil
+	}
 	c.offset.Store(int64(best))
 	return best, nil
 }
+
+// clockNoise is the change of offset a Sync takes for the noise of
+// measuring it: far above the half round trip to a database a replica
+// works with, far below anything the service's times are compared at.
+const clockNoise = 20 * time.Millisecond
