@@ -269,10 +269,10 @@ func TestZombieLeaderWritesNothingAfterATakeover(t *testing.T) {
 	leaderPeers := &testPeers{holder: "b"}
 	leader := newReplicaService(t, st, leaderPeers)
 	c, r := headOnPair(time.Now().UTC())
-	if _, err := leader.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+	if _, _, err := leader.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := leader.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+	if _, _, err := leader.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
 		t.Fatal(err)
 	}
 	takeLease(t, st, "b")
@@ -291,10 +291,10 @@ func TestZombieLeaderWritesNothingAfterATakeover(t *testing.T) {
 
 	// The zombie resumes: it still counts itself the leader and commits
 	// the transitions of the same conflict.
-	if _, err := zombie.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+	if _, _, err := zombie.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := zombie.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+	if _, _, err := zombie.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
 		t.Fatal(err)
 	}
 	if got := alertEvents(t, st); !slices.Equal(got, want) {
@@ -331,10 +331,10 @@ func TestTakeoverCommitsALevelChangedWithoutALeader(t *testing.T) {
 	c.LonDeg, r.LonDeg = 35.65, 36.55
 	ingest := func(s *Service, c, r PositionReport) {
 		t.Helper()
-		if _, err := s.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		if _, _, err := s.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+		if _, _, err := s.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
 			t.Fatal(err)
 		}
 	}
