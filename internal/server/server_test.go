@@ -29,28 +29,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	defer st.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type ready struct {
-		base, token string
-		err         error
-	}
-	readyC := make(chan ready, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0",
-			Ready: func(base string, svc *service.Service) {
-				tok, err := svc.CreateParty(context.Background(), "coalition")
-				readyC <- ready{base, tok, err}
-			}})
-	}()
-	var r ready
-	select {
-	case r = <-readyC:
-	case err := <-done:
-		t.Fatalf("Run returned before Ready: %v", err)
-	}
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
+	r, done := runWithParty(t, ctx, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0"})
 	fi, err := os.Stat(filepath.Join(dir, "operator.token"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("operator.token: %v %v", fi, err)
@@ -144,28 +123,7 @@ func TestShutdownSignsTheChainDespiteAStalledRequest(t *testing.T) {
 	defer st.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	type ready struct {
-		base, token string
-		err         error
-	}
-	readyC := make(chan ready, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0", ShutdownTimeout: time.Second,
-			Ready: func(base string, svc *service.Service) {
-				tok, err := svc.CreateParty(context.Background(), "coalition")
-				readyC <- ready{base, tok, err}
-			}})
-	}()
-	var r ready
-	select {
-	case r = <-readyC:
-	case err := <-done:
-		t.Fatalf("Run returned before Ready: %v", err)
-	}
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
+	r, done := runWithParty(t, ctx, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0", ShutdownTimeout: time.Second})
 	c, err := net.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -200,4 +158,35 @@ func TestShutdownSignsTheChainDespiteAStalledRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// partyServer is a server Run started, with the token of the party coalition
+// made in Ready.
+type partyServer struct{ base, token string }
+
+// runWithParty starts Run with cfg (its Ready replaced), making the party
+// coalition once it listens; done gets what Run returns.
+func runWithParty(t *testing.T, ctx context.Context, cfg Config) (partyServer, chan error) {
+	t.Helper()
+	type ready struct {
+		partyServer
+		err error
+	}
+	readyC := make(chan ready, 1)
+	done := make(chan error, 1)
+	cfg.Ready = func(base string, svc *service.Service) {
+		tok, err := svc.CreateParty(context.Background(), "coalition")
+		readyC <- ready{partyServer{base, tok}, err}
+	}
+	go func() { done <- Run(ctx, cfg) }()
+	var r ready
+	select {
+	case r = <-readyC:
+	case err := <-done:
+		t.Fatalf("Run returned before Ready: %v", err)
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.partyServer, done
 }
