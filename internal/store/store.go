@@ -147,7 +147,7 @@ type Messages interface {
 	// current deadline is at or before t.
 	OpenMessagesDue(t time.Time, limit int) ([]Message, error)
 	// OpenMessagesFromTo counts the messages of sender to recipient in
-	// state open or escalated.
+	// state open or escalated that recipient has not acknowledged.
 	OpenMessagesFromTo(sender, recipient string) (int, error)
 	// PutAck records one party's acknowledgment; inserted is false (and
 	// nothing changes) when that party had already acknowledged it.

@@ -977,7 +977,10 @@ func testMessages(t *testing.T, open func(*testing.T) store.Store) {
 }
 
 // OpenMessagesFromTo counts the open and escalated messages of a sender
-// that name the recipient, whoever else they name.
+// that name the recipient, whoever else they name, and that the recipient
+// has not acknowledged: a message stays open until its last recipient
+// acknowledges, and one that green acknowledged long ago is not green's
+// to acknowledge because red has not.
 func testOpenMessagesFromTo(t *testing.T, open func(*testing.T) store.Store) {
 	s := open(t)
 	mk := func(id, from string, to []string, state string) store.Message {
@@ -992,18 +995,20 @@ func testOpenMessagesFromTo(t *testing.T, open func(*testing.T) store.Store) {
 			mk("c", "blue", []string{"red"}, "acknowledged"),
 			mk("d", "blue", []string{"green"}, "open"),
 			mk("e", "red", []string{"blue"}, "open"),
+			mk("f", "blue", []string{"green", "red"}, "open"),
 		} {
 			if err := tx.PutMessage(m); err != nil {
 				return err
 			}
 		}
-		return nil
+		_, err := tx.PutAck(store.Ack{MessageID: "f", Party: "green", Time: base, Body: []byte(`{}`)})
+		return err
 	})
 	view(t, s, func(tx store.Tx) error {
 		for _, c := range []struct {
 			from, to string
 			want     int
-		}{{"blue", "red", 2}, {"blue", "green", 2}, {"red", "blue", 1}, {"red", "green", 0}, {"green", "blue", 0}} {
+		}{{"blue", "red", 3}, {"blue", "green", 2}, {"red", "blue", 1}, {"red", "green", 0}, {"green", "blue", 0}} {
 			n, err := tx.OpenMessagesFromTo(c.from, c.to)
 			if err != nil {
 				return err

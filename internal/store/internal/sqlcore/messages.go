@@ -159,14 +159,16 @@ func (t *Tx) OpenMessagesDue(at time.Time, limit int) ([]store.Message, error) {
 }
 
 // OpenMessagesFromTo goes through the sender's open messages (index
-// messages_sender_state), each looked up among the recipient's.
+// messages_sender_state), each looked up among the recipient's and its
+// acknowledgments (both by primary key).
 func (t *Tx) OpenMessagesFromTo(sender, recipient string) (int, error) {
 	if !validText(sender) || !validText(recipient) {
 		return 0, nil
 	}
 	var n int64
 	err := t.queryOne(`SELECT COUNT(*) FROM messages m JOIN message_parties p ON p.message_id = m.id AND p.party = ?
-		WHERE m.sender = ? AND m.state IN ('open', 'escalated')`, []any{recipient, sender}, &n)
+		WHERE m.sender = ? AND m.state IN ('open', 'escalated')
+		AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.message_id = m.id AND a.party = ?)`, []any{recipient, sender, recipient}, &n)
 	if err != nil {
 		return 0, fmt.Errorf("store: open messages from %s to %s: %w", sender, recipient, err)
 	}
