@@ -51,18 +51,20 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 	}
 	sub := h.svc.Subscribe(p)
 	defer sub.Close()
-	if given && after > sub.Start() {
-		// Beyond what this process published: the store has the word (a
-		// replica may be behind). A cursor beyond every event stored is
-		// of another history (a store restored from an older copy,
-		// another server); the stream would skip every event up to it
-		// in silence.
-		last, err := h.svc.LastEventID(r.Context())
+	if given && after > 0 {
+		// A cursor is the id of an event this party was sent: one beyond
+		// the last of its events stored is of another history (a store
+		// restored from an older copy, another server), and the stream
+		// would skip every event up to it in silence. The test is of the
+		// party's own events, not the server's last id: a refusal that
+		// depended on that would tell a party, cursor by cursor, how
+		// many events the others have (their alerts and messages).
+		next, err := h.svc.EventsAfter(r.Context(), p, after-1, 1)
 		if err != nil {
 			return err
 		}
-		if after > last {
-			return badRequest(field, fmt.Sprintf("event %d is beyond the last event of this server (%d): the cursor is of another history (a store restored from an older copy, or another server); resume without it, from a fresh snapshot", after, last))
+		if len(next) == 0 {
+			return badRequest(field, fmt.Sprintf("event %d is beyond the last event of yours on this server: the cursor is of another history (a store restored from an older copy, or another server); resume without it, from a fresh snapshot", after))
 		}
 	}
 	if !given && r.URL.Query().Get("live") != "" {

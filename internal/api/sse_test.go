@@ -286,3 +286,63 @@ func TestEventsCursorOfNoEventIsRefused(t *testing.T) {
 		t.Fatalf("resumed after %d with %d", last, ev.ID)
 	}
 }
+
+// TestEventsCursorTellsNothingOfTheOthers: whether a cursor is refused
+// depends on the events of the party that gives it, not on the server's
+// last event: a party that probed cursors (bisecting the ids, or reading
+// the refusal, which stated the last id) learned the count of every
+// event of the server, the others' alerts and messages included, at any
+// moment it liked.
+func TestEventsCursorTellsNothingOfTheOthers(t *testing.T) {
+	e := newEnv(t, Options{})
+	var out struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "turkey"}, http.StatusCreated, &out)
+	turkey := out.Token
+	e.notesN(1)
+	s := e.openStream(e.tokens["russia"], "0")
+	own := s.next(t).ID
+	s.close()
+	// Messages between the two others: events russia is not told of.
+	for range 5 {
+		e.mustDo("POST", "/v1/hotline/messages", turkey, map[string]any{"to": []string{"coalition"}, "kind": "notice", "text": "n"}, 201, nil)
+	}
+	open := func(cursor int64) (int, string) {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["russia"])
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(cursor, 10))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		resp, err := e.srv.Client().Do(req.WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return resp.StatusCode, ""
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return resp.StatusCode, string(b)
+	}
+	if code, body := open(own); code != http.StatusOK {
+		t.Fatalf("russia's own last event as its cursor: %d %s", code, body)
+	}
+	// The refusals of the cursors before the server's last event and
+	// after it read alike, but for the cursor they name.
+	var refusal string
+	for cursor := own + 1; cursor <= own+6; cursor++ {
+		code, body := open(cursor)
+		if code != http.StatusBadRequest {
+			t.Errorf("cursor %d, beyond russia's last event %d (the server's is %d): status %d, want 400 as for any cursor beyond russia's", cursor, own, own+5, code)
+		}
+		var pr Problem
+		if err := json.Unmarshal([]byte(body), &pr); err != nil {
+			t.Fatalf("cursor %d: %v: %s", cursor, err, body)
+		}
+		body = fmt.Sprintf("%d %s %s", pr.Status, pr.Field, strings.Replace(pr.Detail, fmt.Sprintf("event %d ", cursor), "event N ", 1))
+		if refusal == "" {
+			refusal = body
+		} else if body != refusal {
+			t.Errorf("cursor %d is refused otherwise than cursor %d (the server's last event is %d):\n%s\n%s", cursor, own+1, own+5, body, refusal)
+		}
+	}
+}

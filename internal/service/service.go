@@ -615,17 +615,6 @@ func (s *Service) deliver(evs []store.Event) {
 	s.noticeCredentials(evs)
 }
 
-// LastEventID is the id of the last event stored (0: none).
-func (s *Service) LastEventID(ctx context.Context) (int64, error) {
-	var last int64
-	err := s.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		last, err = tx.LastEventID()
-		return err
-	})
-	return last, err
-}
-
 // EventsAfter returns up to limit stored events concerning p with id >
 // after, in id order.
 func (s *Service) EventsAfter(ctx context.Context, p party.Principal, after int64, limit int) ([]store.Event, error) {
