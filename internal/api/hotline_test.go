@@ -204,7 +204,7 @@ func TestHotlineBoundsOpenMessagesPerRecipient(t *testing.T) {
 	russia := party.Principal{Party: "russia"}
 	var first hotline.Message
 	for i := range hotline.MaxOpenPerRecipient {
-		m, err := e.svc.PostMessage(ctx, russia, hotline.NewMessage{To: []string{"coalition"}, Kind: "request", Thread: fmt.Sprintf("t%d", i), Text: "x"})
+		m, err := e.svc.PostMessage(ctx, russia, hotline.NewMessage{To: []string{"coalition"}, Kind: "request", Thread: fmt.Sprintf("russia/t%d", i), Text: "x"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,16 +214,16 @@ func TestHotlineBoundsOpenMessagesPerRecipient(t *testing.T) {
 	}
 	before := fingerprint(t, e.st)
 	var p struct{ Type, Field, Detail string }
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"navy", "coalition"}, "kind": "notice", "thread": "more", "text": "one more"}, http.StatusTooManyRequests, &p)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"navy", "coalition"}, "kind": "notice", "thread": "russia/more", "text": "one more"}, http.StatusTooManyRequests, &p)
 	if p.Type != ProblemBase+"too-many-open-messages" || p.Field != "to[1]" || !strings.Contains(p.Detail, fmt.Sprint(hotline.MaxOpenPerRecipient)) {
 		t.Fatalf("refusal %+v, want too-many-open-messages naming to[1] and the limit", p)
 	}
 	if after := fingerprint(t, e.st); after != before {
 		t.Fatalf("a refused message changed the store:\n%s\n%s", before, after)
 	}
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"navy"}, "kind": "notice", "thread": "more", "text": "to the navy"}, 201, nil)
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "mine", "text": "the other way"}, 201, nil)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"navy"}, "kind": "notice", "thread": "russia/more", "text": "to the navy"}, 201, nil)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "thread": "coalition/mine", "text": "the other way"}, 201, nil)
 	e.mustDo("POST", "/v1/hotline/messages/"+first.ID+"/ack", e.tokens["coalition"], nil, 200, nil)
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "thread": "t0", "text": "now there is room"}, 201, nil)
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "thread": "t0", "text": "and no more"}, http.StatusTooManyRequests, nil)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "thread": "russia/t0", "text": "now there is room"}, 201, nil)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "thread": "russia/t0", "text": "and no more"}, http.StatusTooManyRequests, nil)
 }
