@@ -178,9 +178,9 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 					// Most of the store's alerts are read before
 					// ReconcileDetection holds the commits back.
 					_, _ = r.openAlerts(ctx)
-					if err := svc.ReconcileDetection(ctx, r.openAlerts); err != nil && ctx.Err() == nil {
-						r.log.Error("taking over detection", "err", err)
-					}
+					takeOver(ctx, r.lease.Held, func(ctx context.Context) error {
+						return svc.ReconcileDetection(ctx, r.openAlerts)
+					}, takeOverRetry, func(err error) { r.log.Error("taking over detection", "err", err) })
 				}()
 			}
 		})
@@ -209,6 +209,37 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 	defer cancel()
 	if err := r.lease.Release(rctx); err != nil {
 		r.log.Warn("releasing the detection lease", "err", err)
+	}
+}
+
+// takeOverRetry is how long a replica that gained the detection lease
+// waits before it tries again to reconcile the store with its engine.
+const takeOverRetry = time.Second
+
+// takeOver reconciles the store with this replica's engine once it leads
+// detection (reconcile), and again every retry while that fails and the
+// lease is still held (held): the alerts the engine holds and the store
+// lacks (those a fenced-off leader left, those raised while nobody led)
+// would otherwise stay missing until they changed again, after a single
+// failed read (the store restarting under the takeover). Each failure is
+// told to logf.
+func takeOver(ctx context.Context, held func() bool, reconcile func(context.Context) error, retry time.Duration, logf func(error)) {
+	for {
+		err := reconcile(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		logf(err)
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if !held() {
+			return
+		}
 	}
 }
 
