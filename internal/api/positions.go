@@ -276,6 +276,7 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 		return err
 	}
 	if len(beyond) > 0 {
+		h.svc.Metrics().ReportsOverAircraftLimit.Add(float64(len(beyond)))
 		for _, i := range beyond {
 			rejected = append(rejected, Rejection{Index: index[i], Error: fmt.Sprintf(
 				"reports[%d].aircraft: a new aircraft beyond the %d live ones a party may have; it is accepted once one of them has gone %g s without a report (stale_after_s)",

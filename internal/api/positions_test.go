@@ -194,6 +194,9 @@ func TestPositionsBoundThePartysAircraft(t *testing.T) {
 	if out.Accepted != 1 {
 		t.Fatalf("russia's aircraft: %+v", out)
 	}
+	if want := "deconflict_position_reports_over_aircraft_limit_total 2\n"; !strings.Contains(e.metrics(), want) {
+		t.Errorf("metrics lack %q: the operator is not told that a party hits the limit", want)
+	}
 	// C goes stale (no report for stale_after_s): E is accepted.
 	e.advance(25 * time.Second)
 	e.svc.Tick(context.Background())

@@ -15,8 +15,11 @@ type Metrics struct {
 	RequestSeconds  *prometheus.HistogramVec // route
 	ReportsAccepted prometheus.Counter
 	ReportsRejected prometheus.Counter
-	EventsPublished prometheus.Counter
-	Escalations     prometheus.Counter
+	// ReportsOverAircraftLimit counts the reports refused because they
+	// would start an aircraft beyond the party's MaxAircraftPerParty.
+	ReportsOverAircraftLimit prometheus.Counter
+	EventsPublished          prometheus.Counter
+	Escalations              prometheus.Counter
 	// Resolutions counts the resolutions of alert transitions by outcome:
 	// computed, or skipped (superseded by a newer transition of the
 	// alert, or given up on, before they were started).
@@ -54,6 +57,10 @@ func newMetrics() *Metrics {
 			Name: "deconflict_position_reports_rejected_total",
 			Help: "Position reports rejected by validation.",
 		}),
+		ReportsOverAircraftLimit: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "deconflict_position_reports_over_aircraft_limit_total",
+			Help: "Position reports refused because they would start an aircraft beyond the party's limit of live aircraft (serve --max-aircraft-per-party).",
+		}),
 		EventsPublished: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "deconflict_events_total",
 			Help: "Events committed to the store and published.",
@@ -72,7 +79,7 @@ func newMetrics() *Metrics {
 		Help: "CPU time of the resolutions of alert transitions (on demand excluded).",
 	})
 	m.Escalations = hotline.NewEscalationsCounter()
-	m.Registry.MustRegister(m.Escalations, m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.EventsPublished,
+	m.Registry.MustRegister(m.Escalations, m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.ReportsOverAircraftLimit, m.EventsPublished,
 		m.Resolutions, m.ResolutionsLate, m.ResolutionCPUSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
