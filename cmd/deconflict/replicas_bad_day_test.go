@@ -117,6 +117,13 @@ func (p *replicaPair) checkAlerts(t *testing.T, evs []store.Event) {
 		}
 		to := a.ID + " to " + strings.Join(e.Audience, ",")
 		if raised[to]++; raised[to] > 1 {
+			// Its whole history, to tell the interleaving apart (a clear
+			// between the raises: a takeover reconciled without it).
+			for _, e := range evs {
+				if strings.HasPrefix(e.Kind, "alert_") && strings.Contains(string(e.Body), a.ID) {
+					t.Logf("event %d %s to %v: %s", e.ID, e.Kind, e.Audience, e.Body)
+				}
+			}
 			t.Fatalf("alert %s raised %d times", to, raised[to])
 		}
 	}
