@@ -309,9 +309,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		// A handler blocked reading the body does not watch its context.
 		// (Only then: a read deadline that hits the server's own read
 		// between requests would cancel the connection's later requests.)
-		if body.reading.Load() {
-			_ = rc.SetReadDeadline(time.Now())
-		}
+		body.end(cause, func() { _ = rc.SetReadDeadline(time.Now()) })
 	})
 	if !ok {
 		pr := problem(http.StatusTooManyRequests, "too-many-streams", "Too many event streams",
@@ -336,16 +334,34 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 	return err
 }
 
-// watchedBody tells whether a handler is blocked reading the request body.
+// watchedBody tells whether a handler is blocked reading the request body,
+// and fails its reads once the request is ended (end).
 type watchedBody struct {
 	io.ReadCloser
 	reading atomic.Bool
+	ended   atomic.Pointer[error]
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
 	b.reading.Store(true)
 	defer b.reading.Store(false)
+	if err := b.ended.Load(); err != nil {
+		return 0, *err
+	}
 	return b.ReadCloser.Read(p)
+}
+
+// end fails the body's reads with cause: the next one at once, and one
+// already blocked through unblock (the connection's read deadline). Either
+// Read sees the end before it blocks, or end sees it reading: a request
+// ended before its handler began to read (the handler slow to start, on a
+// loaded machine) no longer blocks in Read for as long as its client sends
+// nothing.
+func (b *watchedBody) end(cause error, unblock func()) {
+	b.ended.Store(&cause)
+	if b.reading.Load() {
+		unblock()
+	}
 }
 
 // serveAs runs the route's handler as p, within the body and time limits.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -153,5 +154,49 @@ func TestRevocationEndsStreamsAndRequests(t *testing.T) {
 	e.mustDo("PUT", "/v1/rules", e.operator, rules, 202, nil)
 	if ev := other.next(t); ev.Kind != "rules_proposed" {
 		t.Fatalf("the other party's stream after the revocation: %s", ev.Kind)
+	}
+}
+
+// TestBodyEndedBeforeItsFirstRead: a request ended (its token revoked)
+// before its handler began to read the body fails that read at once,
+// instead of blocking while the client sends nothing; one blocked in a
+// read is unblocked.
+func TestBodyEndedBeforeItsFirstRead(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	b := &watchedBody{ReadCloser: pr}
+	unblocked := false
+	b.end(errCredentialsChanged, func() { unblocked = true })
+	if unblocked {
+		t.Fatal("unblocked a body nobody was reading")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Read(make([]byte, 8))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errCredentialsChanged) {
+			t.Fatalf("read after the end: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read after the end blocked")
+	}
+
+	// Ended while a read blocks: unblock is called.
+	pr2, pw2 := io.Pipe()
+	defer pw2.Close()
+	b2 := &watchedBody{ReadCloser: pr2}
+	go func() { _, _ = b2.Read(make([]byte, 8)) }()
+	for !b2.reading.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	called := make(chan struct{})
+	b2.end(errCredentialsChanged, func() { close(called); pr2.CloseWithError(errCredentialsChanged) })
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a blocked read was not unblocked")
 	}
 }
