@@ -38,14 +38,8 @@ func NewEngineWith(r rules.Rules, h Hysteresis, g detect.Grid, conf detect.Confo
 // report is refused whole with a *detect.ReportError naming it, and changes
 // nothing.
 func (e *Engine) Ingest(reports []track.Report, now time.Time) ([]Transition, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var err error
-	e.events, err = e.det.Ingest(e.events[:0], reports, now)
-	if err != nil {
-		return nil, err
-	}
-	return e.life.Apply(nil, e.events, now), nil
+	_, _, trs, err := e.IngestAdmitted(reports, 0, now)
+	return trs, err
 }
 
 // IngestAdmitted is Ingest of the reports that keep every party within
