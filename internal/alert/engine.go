@@ -94,6 +94,21 @@ func (e *Engine) Alert(id string) (Alert, bool) {
 	return e.life.Find(id)
 }
 
+// TracksSince reports whether the engine has a live track of every
+// aircraft of a whose last report is at or after since: its picture of
+// them is then at least as recent as one taken at since.
+func (e *Engine) TracksSince(a *Alert, since time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range a.Aircraft {
+		s, ok := e.det.TrackOf(a.Aircraft[i].Key())
+		if !ok || s.Time.Before(since) {
+			return false
+		}
+	}
+	return true
+}
+
 // Conflicts returns the current conflict set, sorted by pair.
 func (e *Engine) Conflicts() []detect.Conflict {
 	e.mu.Lock()

@@ -96,6 +96,9 @@ func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter
 		return nil
 	}
 	t := s.tac
+	if trs = t.takeHeld(trs); len(trs) == 0 {
+		return nil
+	}
 	var w *commitWaiter
 	if wait {
 		w = &commitWaiter{left: len(trs), done: make(chan struct{})}

@@ -59,6 +59,10 @@ type tactical struct {
 	// latest is, by alert, the resolution of its latest queued transition
 	// (mu held): a newer transition of the alert supersedes it.
 	latest map[string]*pendingResolution
+	// held are the alerts open in the store that this replica's engine
+	// did not have when it took the detection lease, and that it may yet
+	// raise (mu held): see ReconcileDetection.
+	held map[string]heldAlert
 
 	commitMu sync.Mutex
 	// posted is the alert level last posted to the hotline per open alert;
@@ -338,6 +342,7 @@ func (s *Service) expireTracks(ctx context.Context, now time.Time) error {
 	t := s.tac
 	t.mu.Lock()
 	s.enqueueLocked(t.eng.Load().Expire(now), false)
+	s.clearHeldLocked(now)
 	t.mu.Unlock()
 	if pic := s.picture(); pic != nil {
 		pic.Expire(now)

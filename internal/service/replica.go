@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/rules"
@@ -83,10 +86,22 @@ func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) err
 // ones: this commits the difference between the engine's open alerts and
 // those open in the store — raised for the alerts only the engine has,
 // updated for those the engine changed since the store's last transition
-// (another level, or a later prediction), cleared (reason stale: nobody
-// tracks them any more) for those only the store has. openInStore returns the open alerts of the store (id -> the
-// JSON of its last transition); it is read while no transition can
-// commit, so that nothing is written twice.
+// (another level, or a later prediction). openInStore returns the open
+// alerts of the store (id -> the JSON of its last transition); it is read
+// while no transition can commit, so that nothing is written twice.
+//
+// An alert only the store has is cleared (reason stale: nobody tracks it
+// any more) at once when this engine's picture of its aircraft is as
+// recent as the store's transition, or that transition is older than the
+// stale limit. Otherwise it is held: the reports that made the old leader
+// raise it are relayed, and may reach this engine after the takeover (the
+// relay does not wait for the store). Clearing it then would raise it
+// again a moment later under the same id, and tell every party three
+// things where nothing happened. A held alert the engine raises is
+// committed as updated, or not at all when the store has it as it is
+// (takeHeld); one it does not raise is cleared by the periodic job once
+// the engine's picture has caught up, or its stale limit has passed
+// (clearHeldLocked).
 func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(context.Context) (map[string][]byte, error)) error {
 	t := s.tac
 	t.commitMu.Lock()
@@ -95,25 +110,43 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	if err != nil {
 		return err
 	}
+	n, err := s.queueReconcile(stored)
+	if err != nil || n == 0 {
+		return err
+	}
+	if _, err := s.commitQueuedLocked(ctx, nil); err != nil {
+		return err
+	}
+	s.log.Info("took over detection", "transitions", n)
+	return nil
+}
+
+// queueReconcile queues, ahead of everything queued, the transitions that
+// bring the store's open alerts (stored) to the engine's, holds what it
+// holds (ReconcileDetection), and returns how many it queued. It runs
+// under t.mu throughout, so that no transition of the engine falls between
+// its open alerts read here and the held alerts set.
+func (s *Service) queueReconcile(stored map[string][]byte) (int, error) {
+	t := s.tac
+	now := s.now()
+	rl := s.Rules()
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	inQueue := map[string]bool{}
 	for _, q := range t.pending {
 		inQueue[q.tr.ID] = true
 	}
-	engine := t.eng.Load().Alerts()
-	t.mu.Unlock()
-	now := s.now()
-	rl := s.Rules()
+	eng := t.eng.Load()
 	var trs []alert.Transition
 	inEngine := map[string]bool{}
-	for _, a := range engine {
+	for _, a := range eng.Alerts() {
 		inEngine[a.ID] = true
 		if body, ok := stored[a.ID]; ok {
 			// The old leader posted it to the hotline: only a higher
 			// level than the stored one is posted again.
 			var last alert.Alert
 			if err := json.Unmarshal(body, &last); err != nil {
-				return fmt.Errorf("service: stored alert %s: %w", a.ID, err)
+				return 0, fmt.Errorf("service: stored alert %s: %w", a.ID, err)
 			}
 			if _, seen := t.posted[a.ID]; !seen {
 				t.posted[a.ID] = rl.LevelRank(last.Level)
@@ -133,21 +166,32 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 		a.State = alert.StateRaised
 		trs = append(trs, a)
 	}
-	for id, body := range stored {
+	t.held = nil // a takeover judges afresh what the store has open
+	for _, id := range slices.Sorted(maps.Keys(stored)) {
 		if inEngine[id] || inQueue[id] {
 			continue
 		}
 		var a alert.Alert
-		if err := json.Unmarshal(body, &a); err != nil {
-			return fmt.Errorf("service: stored alert %s: %w", id, err)
+		if err := json.Unmarshal(stored[id], &a); err != nil {
+			return 0, fmt.Errorf("service: stored alert %s: %w", id, err)
+		}
+		if until := a.Time.Add(rl.StaleAfter()); now.Before(until) && !eng.TracksSince(&a, a.Time) {
+			if t.held == nil {
+				t.held = map[string]heldAlert{}
+			}
+			t.held[id] = heldAlert{last: a, until: until}
+			if _, seen := t.posted[id]; !seen {
+				t.posted[id] = rl.LevelRank(a.Level)
+			}
+			continue
 		}
 		a.State = alert.StateCleared
 		a.Reason = alert.ReasonStale
 		a.Time = now
 		trs = append(trs, a)
 	}
-	if len(trs) == 0 {
-		return nil
+	if len(t.held) > 0 {
+		s.log.Info("taking over detection: alerts open in the store held until the engine has their aircraft", "alerts", len(t.held))
 	}
 	// Ahead of everything queued, and committed like the rest: retried
 	// until it succeeds.
@@ -155,14 +199,73 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	for i, tr := range trs {
 		first[i] = queued{tr: tr}
 	}
-	t.mu.Lock()
 	t.pending = append(first, t.pending...)
-	t.mu.Unlock()
-	if _, err := s.commitQueuedLocked(ctx, nil); err != nil {
-		return err
+	return len(trs), nil
+}
+
+// heldAlert is an alert open in the store, which this replica's engine did
+// not have when it took the detection lease (ReconcileDetection).
+type heldAlert struct {
+	last  alert.Alert // the store's last transition of it
+	until time.Time   // when it is stale: the last transition plus the stale limit
+}
+
+// takeHeld returns trs without what the store already has of the held
+// alerts among them (t.mu held): the engine's raise of a held alert is
+// the alert the store has open, committed as updated when its level or
+// prediction is newer than the store's, dropped otherwise. It lets go of
+// those alerts.
+func (t *tactical) takeHeld(trs []alert.Transition) []alert.Transition {
+	if len(t.held) == 0 {
+		return trs
 	}
-	s.log.Info("took over detection", "transitions", len(trs))
-	return nil
+	out := make([]alert.Transition, 0, len(trs))
+	for _, tr := range trs {
+		h, ok := t.held[tr.ID]
+		if !ok {
+			out = append(out, tr)
+			continue
+		}
+		delete(t.held, tr.ID)
+		if tr.State == alert.StateRaised {
+			if tr.Level == h.last.Level && !tr.Time.After(h.last.Time) {
+				continue
+			}
+			tr.State = alert.StateUpdated
+		}
+		out = append(out, tr)
+	}
+	return out
+}
+
+// clearHeldLocked queues the stale clear of each held alert the engine has
+// not raised by now although its picture of the alert's aircraft has
+// caught up with the store's transition, or whose stale limit has passed
+// (t.mu held). A replica that no longer leads lets go of them all: the
+// new leader reconciles.
+func (s *Service) clearHeldLocked(now time.Time) {
+	t := s.tac
+	if len(t.held) == 0 {
+		return
+	}
+	if !s.leadsDetection() {
+		t.held = nil
+		return
+	}
+	eng := t.eng.Load()
+	for _, id := range slices.Sorted(maps.Keys(t.held)) {
+		h := t.held[id]
+		if now.Before(h.until) && !eng.TracksSince(&h.last, h.last.Time) {
+			continue
+		}
+		delete(t.held, id)
+		a := h.last
+		a.State = alert.StateCleared
+		a.Reason = alert.ReasonStale
+		a.Time = now
+		s.cleared.add(&a)
+		t.pending = append(t.pending, queued{tr: a})
+	}
 }
 
 // publishCommitted hands the events of a transaction that has just

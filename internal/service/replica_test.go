@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -237,17 +238,155 @@ func TestFollowerKeepsThePictureAndTheLeaderWritesIt(t *testing.T) {
 	peers2.leads.Store(false)
 	want = alertEvents(t, st)
 
-	// A leader without the tracks (say, a replica just started) clears it.
+	// A leader without the tracks (say, a replica just started) clears
+	// it once the alert's reports would be stale: they may still be on
+	// their way to it (TestTakeoverHoldsAnAlertWhoseReportsAreOnTheirWay).
 	leader := &testPeers{}
 	leader.leads.Store(true)
-	other := newReplicaService(t, st, leader)
+	clock := &testClock{}
+	other := newReplicaServiceAt(t, st, leader, clock)
 	if err := other.ReconcileDetection(ctx, openInStore(st)); err != nil {
 		t.Fatal(err)
 	}
+	other.Tick(ctx)
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("right after the third takeover the store has %v, want %v", got, want)
+	}
+	clock.advance(other.Rules().StaleAfter() + 2*time.Second)
+	other.Tick(ctx)
 	want = append(want, "alert_cleared "+open[0].ID)
 	if got := alertEvents(t, st); !slices.Equal(got, want) {
-		t.Fatalf("after the second takeover the store has %v, want %v", got, want)
+		t.Fatalf("after the third takeover and the stale limit the store has %v, want %v", got, want)
 	}
+}
+
+// TestTakeoverHoldsAnAlertWhoseReportsAreOnTheirWay: the old leader
+// raised an alert from a report the relay has not yet brought to the
+// replica that takes over (the relay does not wait for the store). The
+// new leader neither clears the alert nor raises it again when the report
+// arrives: the store keeps one raise. If the engine's picture catches up
+// without the conflict, or the report never comes, the alert is cleared
+// (stale) then, once.
+func TestTakeoverHoldsAnAlertWhoseReportsAreOnTheirWay(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// after runs once the new leader has reconciled, with the
+		// survivor's clock, the relayed reports of the two aircraft and
+		// the store's alert id; it returns the events the store must
+		// then have after the raise.
+		after func(t *testing.T, s *Service, clock *testClock, c, r track.Report, id string) []string
+	}{
+		{"the report arrives", func(t *testing.T, s *Service, _ *testClock, _, r track.Report, id string) []string {
+			if err := s.IngestRelayed(context.Background(), []track.Report{r}); err != nil {
+				t.Fatal(err)
+			}
+			s.Tick(context.Background())
+			if open := s.Alerts(party.Principal{Operator: true}); len(open) != 1 || open[0].ID != id {
+				t.Fatalf("the new leader's engine has %+v, want alert %s", open, id)
+			}
+			return nil
+		}},
+		{"it never arrives", func(t *testing.T, s *Service, clock *testClock, _, _ track.Report, id string) []string {
+			clock.advance(s.Rules().StaleAfter() - time.Second)
+			s.Tick(context.Background())
+			if got := alertEvents(t, s.st); len(got) != 1 {
+				t.Fatalf("before the stale limit the store has %v, want the raise only", got)
+			}
+			clock.advance(2 * time.Second)
+			s.Tick(context.Background())
+			return []string{"alert_cleared " + id}
+		}},
+		{"the picture catches up without the conflict", func(t *testing.T, s *Service, clock *testClock, c, r track.Report, id string) []string {
+			// Both turned away, reported a second after the raise.
+			clock.advance(time.Second)
+			c.Time, r.Time = c.Time.Add(time.Second), r.Time.Add(time.Second)
+			c.VelEastMps, r.VelEastMps = -200, 200
+			if err := s.IngestRelayed(context.Background(), []track.Report{c, r}); err != nil {
+				t.Fatal(err)
+			}
+			s.Tick(context.Background())
+			return []string{"alert_cleared " + id}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, err := sqlite.Open(ctx, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			oldPeers := &testPeers{}
+			oldPeers.leads.Store(true)
+			old := newReplicaService(t, st, oldPeers)
+			clock := &testClock{}
+			survivorPeers := &testPeers{}
+			survivor := newReplicaServiceAt(t, st, survivorPeers, clock)
+			c, r := headOnPair(clock.now())
+			if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+				t.Fatal(err)
+			}
+			raised := alertEvents(t, st)
+			if len(raised) != 1 {
+				t.Fatalf("the old leader wrote %v, want one raise", raised)
+			}
+			id := strings.TrimPrefix(raised[0], "alert_raised ")
+			if len(oldPeers.published) != 2 {
+				t.Fatalf("the old leader relayed %d reports, want 2", len(oldPeers.published))
+			}
+			relayedC, relayedR := oldPeers.published[0], oldPeers.published[1]
+			// The old leader dies; only its first report reached the
+			// survivor, which takes over.
+			if err := survivor.IngestRelayed(ctx, []track.Report{relayedC}); err != nil {
+				t.Fatal(err)
+			}
+			oldPeers.leads.Store(false)
+			survivorPeers.leads.Store(true)
+			if err := survivor.ReconcileDetection(ctx, openInStore(st)); err != nil {
+				t.Fatal(err)
+			}
+			survivor.Tick(ctx)
+			if got := alertEvents(t, st); !slices.Equal(got, raised) {
+				t.Fatalf("right after the takeover the store has %v, want %v", got, raised)
+			}
+			want := append(raised, tc.after(t, survivor, clock, relayedC, relayedR, id)...)
+			// Later ticks change nothing more.
+			clock.advance(survivor.Rules().StaleAfter() / 2)
+			survivor.Tick(ctx)
+			if got := alertEvents(t, st); !slices.Equal(got, want) {
+				t.Fatalf("the store has %v, want %v", got, want)
+			}
+			if n := alertItems(t, st); n != 1 {
+				t.Fatalf("%d hotline items for the alert, want 1", n)
+			}
+		})
+	}
+}
+
+// testClock is a service's clock: the time it started plus what the test
+// advanced it by.
+type testClock struct {
+	start  time.Time
+	offset atomic.Int64 // nanoseconds
+	once   sync.Once
+}
+
+func (c *testClock) now() time.Time {
+	c.once.Do(func() { c.start = time.Now().UTC() })
+	return c.start.Add(time.Duration(c.offset.Load()))
+}
+
+func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+func newReplicaServiceAt(t *testing.T, st store.Store, peers Peers, clock *testClock) *Service {
+	t.Helper()
+	s, err := New(context.Background(), Config{Store: st, Peers: peers, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestZombieLeaderWritesNothingAfterATakeover: a leader that looked at
