@@ -94,6 +94,21 @@ func (e *Engine) Alert(id string) (Alert, bool) {
 	return e.life.Find(id)
 }
 
+// Reopen is Lifecycle.Reopen under the engine's lock.
+func (e *Engine) Reopen(id string, now time.Time) (Alert, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.life.Reopen(id, now)
+}
+
+// Rename gives the open alert from the id to (another replica's id of
+// the same alert); it reports whether an alert was open under from.
+func (e *Engine) Rename(from, to string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.life.Rename(from, to)
+}
+
 // TracksSince reports whether the engine has a live track of every
 // aircraft of a whose last report is at or after since: its picture of
 // them is then at least as recent as one taken at since.

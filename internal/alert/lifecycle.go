@@ -336,6 +336,70 @@ func (l *Lifecycle) Find(id string) (Alert, bool) {
 	return Alert{}, false
 }
 
+// Rename gives the open alert from the id to: the id under which another
+// replica published the same alert. It reports whether an alert was open
+// under from.
+func (l *Lifecycle) Rename(from, to string) bool {
+	for _, e := range l.conflicts {
+		if e.pub.ID == from {
+			e.pub.ID = to
+			return true
+		}
+	}
+	for _, e := range l.nonconf {
+		if e.pub.ID == from {
+			e.pub.ID = to
+			return true
+		}
+	}
+	return false
+}
+
+// Reopen handles an open alert whose id is spent: the parties were told
+// it cleared (a replica that led detection judged it over, and this
+// lifecycle, fed the same reports in another order, did not yet). While
+// the condition is gone and its clear waits out the hysteresis, the alert
+// is dropped: it was cleared. While the condition holds, the alert is
+// still true but its id names one that ended: it gets a new id, derived
+// from now, and is returned as raised. ok is false when no alert is open
+// under id or it was dropped.
+func (l *Lifecycle) Reopen(id string, now time.Time) (a Alert, ok bool) {
+	for key, e := range l.conflicts {
+		if e.pub.ID == id {
+			if !e.absentSince.IsZero() {
+				delete(l.conflicts, key)
+				delete(l.pendingConf, key)
+				return Alert{}, false
+			}
+			return e.reissue(KindConflict, []track.Key{key.A, key.B}, now), true
+		}
+	}
+	for key, e := range l.nonconf {
+		if e.pub.ID == id {
+			if !e.absentSince.IsZero() {
+				delete(l.nonconf, key)
+				delete(l.pendingNC, key)
+				return Alert{}, false
+			}
+			return e.reissue(KindNonconforming, []track.Key{key}, now), true
+		}
+	}
+	return Alert{}, false
+}
+
+// reissue gives the entry's published alert a new id, derived from now
+// (a later nanosecond should now give the spent id), and returns it as
+// raised.
+func (e *entry) reissue(kind string, keys []track.Key, now time.Time) Alert {
+	old := e.pub.ID
+	for e.pub.ID == old {
+		e.pub.ID = newID(kind, keys, now)
+		now = now.Add(time.Nanosecond)
+	}
+	e.pub.State = StateRaised
+	return e.pub
+}
+
 // Open returns every open alert as last published, in id order.
 func (l *Lifecycle) Open() []Alert {
 	out := make([]Alert, 0, len(l.conflicts)+len(l.nonconf))

@@ -38,11 +38,21 @@ type replication struct {
 	smu       sync.Mutex
 	rulesSeen int64 // the store's rules version at the last sync
 
-	// The open alerts of the store, read incrementally at each takeover.
-	amu    sync.Mutex
-	cursor int64
-	open   map[string][]byte
+	// The open alerts of the store, and when the store cleared the others
+	// (those of the last clearedKept), read incrementally at each
+	// takeover.
+	amu     sync.Mutex
+	cursor  int64
+	open    map[string][]byte
+	cleared map[string]time.Time
 }
+
+// clearedKept is how long a takeover remembers that the store cleared an
+// alert: an engine that has it open still (the old leader's judged it
+// over from the same reports in another order) must not raise it again
+// under that id. Engines fed the same reports differ for a few seconds
+// (the hysteresis of a clear, the relay's delay), not hours.
+const clearedKept = time.Hour
 
 // newReplication prepares replication when the store is PostgreSQL.
 func newReplication(ctx context.Context, cfg Config) (*replication, error) {
@@ -63,12 +73,13 @@ func newReplication(ctx context.Context, cfg Config) (*replication, error) {
 		return nil, err
 	}
 	r := &replication{
-		relay: replica.NewRelay(pg.Pool(), name, cfg.Logger),
-		clock: clock,
-		lease: replica.NewLease(pg, "detect", name, DetectionLeaseTTL, nil),
-		log:   cfg.Logger,
-		st:    pg,
-		open:  map[string][]byte{},
+		relay:   replica.NewRelay(pg.Pool(), name, cfg.Logger),
+		clock:   clock,
+		lease:   replica.NewLease(pg, "detect", name, DetectionLeaseTTL, nil),
+		log:     cfg.Logger,
+		st:      pg,
+		open:    map[string][]byte{},
+		cleared: map[string]time.Time{},
 	}
 	r.syncClock(ctx)
 	return r, nil
@@ -262,8 +273,9 @@ func (r *replication) sync(ctx context.Context, svc *service.Service) {
 }
 
 // openAlerts returns the alerts open in the store (id -> JSON of the last
-// transition), reading the events appended since the last call.
-func (r *replication) openAlerts(ctx context.Context) (map[string][]byte, error) {
+// transition) and those it cleared lately, reading the events appended
+// since the last call.
+func (r *replication) openAlerts(ctx context.Context) (service.StoredAlerts, error) {
 	r.amu.Lock()
 	defer r.amu.Unlock()
 	for {
@@ -274,10 +286,14 @@ func (r *replication) openAlerts(ctx context.Context) (map[string][]byte, error)
 			return err
 		})
 		if err != nil {
-			return nil, err
+			return service.StoredAlerts{}, err
 		}
 		if len(evs) == 0 {
-			return maps.Clone(r.open), nil
+			cleared := make(map[string]bool, len(r.cleared))
+			for id := range r.cleared {
+				cleared[id] = true
+			}
+			return service.StoredAlerts{Open: maps.Clone(r.open), Cleared: cleared}, nil
 		}
 		for _, e := range evs {
 			r.cursor = e.ID
@@ -290,8 +306,11 @@ func (r *replication) openAlerts(ctx context.Context) (map[string][]byte, error)
 			case "alert_cleared":
 				if err := json.Unmarshal(e.Body, &a); err == nil {
 					delete(r.open, a.ID)
+					r.cleared[a.ID] = e.Time
 				}
 			}
 		}
+		forgetBefore := evs[len(evs)-1].Time.Add(-clearedKept)
+		maps.DeleteFunc(r.cleared, func(_ string, at time.Time) bool { return at.Before(forgetBefore) })
 	}
 }

@@ -82,6 +82,11 @@ func commitBackoff(failures int) time.Duration {
 // waiter released once they are committed (nil when there is nothing to
 // commit).
 func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter {
+	t := s.tac
+	toCommit := trs
+	if len(t.held) > 0 && s.leadsDetection() {
+		trs, toCommit = t.takeHeld(trs)
+	}
 	// The disclosure picture takes them first, on every replica, leading
 	// or not.
 	if pic := s.picture(); pic != nil && len(trs) > 0 {
@@ -92,13 +97,10 @@ func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter
 			s.cleared.add(&trs[i])
 		}
 	}
-	if len(trs) == 0 || !s.leadsDetection() {
+	if len(toCommit) == 0 || !s.leadsDetection() {
 		return nil
 	}
-	t := s.tac
-	if trs = t.takeHeld(trs); len(trs) == 0 {
-		return nil
-	}
+	trs = toCommit
 	var w *commitWaiter
 	if wait {
 		w = &commitWaiter{left: len(trs), done: make(chan struct{})}

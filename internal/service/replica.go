@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -80,6 +81,16 @@ func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) err
 	return s.commitQueuedJob(ctx, s.now())
 }
 
+// StoredAlerts is what ReconcileDetection reads of the store's alerts.
+type StoredAlerts struct {
+	// Open maps the id of each alert open in the store to the JSON of its
+	// last transition.
+	Open map[string][]byte
+	// Cleared holds the ids of the alerts the store has cleared, at
+	// least those cleared in the last hour.
+	Cleared map[string]bool
+}
+
 // ReconcileDetection is called when this replica has just taken the
 // detection lease. While another replica led, this engine's transitions
 // were dropped, and the leader may have died before committing its last
@@ -87,8 +98,15 @@ func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) err
 // those open in the store — raised for the alerts only the engine has,
 // updated for those the engine changed since the store's last transition
 // (another level, or a later prediction). openInStore returns the open
-// alerts of the store (id -> the JSON of its last transition); it is read
-// while no transition can commit, so that nothing is written twice.
+// and the cleared alerts of the store; it is read while no transition can
+// commit, so that nothing is written twice.
+//
+// An alert the engine has open and the store has cleared (the old
+// leader's engine, fed the same reports in another order, judged it over)
+// is not raised again under its id, which the parties were told ended:
+// it is dropped when the engine is waiting to clear it too, and raised
+// under a new id when the engine still finds the conflict
+// (alert.Engine.Reopen).
 //
 // An alert only the store has is cleared (reason stale: nobody tracks it
 // any more) at once when this engine's picture of its aircraft is as
@@ -102,7 +120,7 @@ func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) err
 // (takeHeld); one it does not raise is cleared by the periodic job once
 // the engine's picture has caught up, or its stale limit has passed
 // (clearHeldLocked).
-func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(context.Context) (map[string][]byte, error)) error {
+func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(context.Context) (StoredAlerts, error)) error {
 	t := s.tac
 	t.commitMu.Lock()
 	defer t.commitMu.Unlock()
@@ -122,14 +140,22 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 }
 
 // queueReconcile queues, ahead of everything queued, the transitions that
-// bring the store's open alerts (stored) to the engine's, holds what it
-// holds (ReconcileDetection), and returns how many it queued. It runs
-// under t.mu throughout, so that no transition of the engine falls between
-// its open alerts read here and the held alerts set.
-func (s *Service) queueReconcile(stored map[string][]byte) (int, error) {
+// bring the store's open alerts to the engine's, holds what it holds
+// (ReconcileDetection), and returns how many it queued. It runs under t.mu
+// throughout, so that no transition of the engine falls between its open
+// alerts read here and the held alerts set.
+func (s *Service) queueReconcile(inStore StoredAlerts) (int, error) {
 	t := s.tac
 	now := s.now()
 	rl := s.Rules()
+	stored := make(map[string]alert.Alert, len(inStore.Open))
+	for id, body := range inStore.Open {
+		var a alert.Alert
+		if err := json.Unmarshal(body, &a); err != nil {
+			return 0, fmt.Errorf("service: stored alert %s: %w", id, err)
+		}
+		stored[id] = a
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	inQueue := map[string]bool{}
@@ -137,17 +163,38 @@ func (s *Service) queueReconcile(stored map[string][]byte) (int, error) {
 		inQueue[q.tr.ID] = true
 	}
 	eng := t.eng.Load()
+	engine := eng.Alerts()
+	// The alerts open in the store that no engine alert has by id, by
+	// pair: an engine fed the same reports in another order may have
+	// raised the same conflict under another id (derived from the report
+	// that first showed it).
+	byID := map[string]bool{}
+	for _, a := range engine {
+		byID[a.ID] = true
+	}
+	byPair := map[string]string{}
+	for id, a := range stored {
+		if !byID[id] && !inQueue[id] {
+			byPair[pairOf(&a)] = id
+		}
+	}
 	var trs []alert.Transition
+	var renamed []alert.Transition // for the disclosure picture
 	inEngine := map[string]bool{}
-	for _, a := range eng.Alerts() {
+	for _, a := range engine {
+		if _, ok := stored[a.ID]; !ok && !inQueue[a.ID] {
+			if id, ok := byPair[pairOf(&a)]; ok && eng.Rename(a.ID, id) {
+				delete(byPair, pairOf(&a))
+				spent := a
+				spent.State, spent.Reason, spent.Time = alert.StateCleared, alert.ReasonStale, now
+				a.ID = id
+				renamed = append(renamed, spent, a)
+			}
+		}
 		inEngine[a.ID] = true
-		if body, ok := stored[a.ID]; ok {
+		if last, ok := stored[a.ID]; ok {
 			// The old leader posted it to the hotline: only a higher
 			// level than the stored one is posted again.
-			var last alert.Alert
-			if err := json.Unmarshal(body, &last); err != nil {
-				return 0, fmt.Errorf("service: stored alert %s: %w", a.ID, err)
-			}
 			if _, seen := t.posted[a.ID]; !seen {
 				t.posted[a.ID] = rl.LevelRank(last.Level)
 			}
@@ -163,18 +210,30 @@ func (s *Service) queueReconcile(stored map[string][]byte) (int, error) {
 		if inQueue[a.ID] {
 			continue
 		}
+		if inStore.Cleared[a.ID] {
+			spent := a
+			spent.State, spent.Reason, spent.Time = alert.StateCleared, alert.ReasonStale, now
+			renamed = append(renamed, spent)
+			if reopened, ok := eng.Reopen(a.ID, now); ok {
+				trs = append(trs, reopened)
+				renamed = append(renamed, reopened)
+			}
+			continue
+		}
 		a.State = alert.StateRaised
 		trs = append(trs, a)
+	}
+	// The disclosure picture follows the engine: a spent or renamed id
+	// ends there too.
+	if pic := s.picture(); pic != nil && len(renamed) > 0 {
+		pic.Alerts(renamed, now)
 	}
 	t.held = nil // a takeover judges afresh what the store has open
 	for _, id := range slices.Sorted(maps.Keys(stored)) {
 		if inEngine[id] || inQueue[id] {
 			continue
 		}
-		var a alert.Alert
-		if err := json.Unmarshal(stored[id], &a); err != nil {
-			return 0, fmt.Errorf("service: stored alert %s: %w", id, err)
-		}
+		a := stored[id]
 		if until := a.Time.Add(rl.StaleAfter()); now.Before(until) && !eng.TracksSince(&a, a.Time) {
 			if t.held == nil {
 				t.held = map[string]heldAlert{}
@@ -203,6 +262,17 @@ func (s *Service) queueReconcile(stored map[string][]byte) (int, error) {
 	return len(trs), nil
 }
 
+// pairOf names what an alert is about: its kind and its aircraft. Two
+// alerts of one pair are one alert under two ids.
+func pairOf(a *alert.Alert) string {
+	keys := make([]string, 0, len(a.Aircraft)+1)
+	for i := range a.Aircraft {
+		keys = append(keys, a.Aircraft[i].Party+"\x00"+a.Aircraft[i].Aircraft)
+	}
+	slices.Sort(keys)
+	return a.Kind + "\x01" + strings.Join(keys, "\x01")
+}
+
 // heldAlert is an alert open in the store, which this replica's engine did
 // not have when it took the detection lease (ReconcileDetection).
 type heldAlert struct {
@@ -210,20 +280,30 @@ type heldAlert struct {
 	until time.Time   // when it is stale: the last transition plus the stale limit
 }
 
-// takeHeld returns trs without what the store already has of the held
-// alerts among them (t.mu held): the engine's raise of a held alert is
-// the alert the store has open, committed as updated when its level or
-// prediction is newer than the store's, dropped otherwise. It lets go of
-// those alerts.
-func (t *tactical) takeHeld(trs []alert.Transition) []alert.Transition {
-	if len(t.held) == 0 {
-		return trs
-	}
-	out := make([]alert.Transition, 0, len(trs))
+// takeHeld matches the engine's transitions with the held alerts (t.mu
+// held, len(t.held) > 0). The engine's raise of a held alert, by id or by
+// pair (an engine fed the reports in another order names the alert after
+// another report: it is renamed to the store's id), is the alert the
+// store has open: it is committed as updated when its level or prediction
+// is newer than the store's, not at all otherwise. It returns the
+// transitions as the engine now names them (for the disclosure picture)
+// and those to commit, and lets go of the alerts matched.
+func (t *tactical) takeHeld(trs []alert.Transition) (all, toCommit []alert.Transition) {
+	all = make([]alert.Transition, 0, len(trs))
+	toCommit = make([]alert.Transition, 0, len(trs))
 	for _, tr := range trs {
 		h, ok := t.held[tr.ID]
+		if !ok && tr.State == alert.StateRaised {
+			for id, other := range t.held {
+				if pairOf(&other.last) == pairOf(&tr) && t.eng.Load().Rename(tr.ID, id) {
+					tr.ID, h, ok = id, other, true
+					break
+				}
+			}
+		}
+		all = append(all, tr)
 		if !ok {
-			out = append(out, tr)
+			toCommit = append(toCommit, tr)
 			continue
 		}
 		delete(t.held, tr.ID)
@@ -233,9 +313,9 @@ func (t *tactical) takeHeld(trs []alert.Transition) []alert.Transition {
 			}
 			tr.State = alert.StateUpdated
 		}
-		out = append(out, tr)
+		toCommit = append(toCommit, tr)
 	}
-	return out
+	return all, toCommit
 }
 
 // clearHeldLocked queues the stale clear of each held alert the engine has

@@ -124,10 +124,11 @@ func alertItems(t *testing.T, st store.Store) int {
 	return n
 }
 
-// openInStore is the open alerts of the store, from its events.
-func openInStore(st store.Store) func(context.Context) (map[string][]byte, error) {
-	return func(ctx context.Context) (map[string][]byte, error) {
-		open := map[string][]byte{}
+// openInStore is the open and the cleared alerts of the store, from its
+// events.
+func openInStore(st store.Store) func(context.Context) (StoredAlerts, error) {
+	return func(ctx context.Context) (StoredAlerts, error) {
+		in := StoredAlerts{Open: map[string][]byte{}, Cleared: map[string]bool{}}
 		err := st.View(ctx, func(tx store.Tx) error {
 			evs, err := tx.EventsAfter(0, 100000)
 			for _, e := range evs {
@@ -137,14 +138,15 @@ func openInStore(st store.Store) func(context.Context) (map[string][]byte, error
 				}
 				switch e.Kind {
 				case "alert_raised", "alert_updated":
-					open[a.ID] = e.Body
+					in.Open[a.ID] = e.Body
 				case "alert_cleared":
-					delete(open, a.ID)
+					delete(in.Open, a.ID)
+					in.Cleared[a.ID] = true
 				}
 			}
 			return err
 		})
-		return open, err
+		return in, err
 	}
 }
 
@@ -500,7 +502,7 @@ func TestTakeoverCommitsALevelChangedWithoutALeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stored struct{ Level string }
-	if err := json.Unmarshal(open[higher[0].ID], &stored); err != nil {
+	if err := json.Unmarshal(open.Open[higher[0].ID], &stored); err != nil {
 		t.Fatal(err)
 	}
 	if stored.Level != higher[0].Level {
@@ -613,5 +615,160 @@ func TestRulesChangedThroughAnotherReplica(t *testing.T) {
 	}
 	if a.rules.Load() != before {
 		t.Fatal("the replica that changed the rules applied them again")
+	}
+}
+
+// reportOf is the track report a replica relays for a position report of
+// party's.
+func reportOf(party string, p PositionReport) track.Report {
+	r := track.Report{Party: party, Aircraft: p.Aircraft, Time: p.Time, VelEastMps: p.VelEastMps}
+	r.Pos.LatDeg, r.Pos.LonDeg, r.Pos.AltM = p.LatDeg, p.LonDeg, p.AltM
+	return r
+}
+
+// TestTakeoverNamesAnAlertAsTheStoreDoes: the new leader's engine, fed
+// the reports in another order (the relay lost the coalition aircraft's
+// first report), raised the conflict the store has open under another id,
+// derived from another report. It takes the store's id: the store tells
+// the story of one alert, raised and updated, not a clear and a second
+// raise of the same conflict.
+func TestTakeoverNamesAnAlertAsTheStoreDoes(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &testClock{}
+	oldPeers, nextPeers := &testPeers{}, &testPeers{}
+	oldPeers.leads.Store(true)
+	old := newReplicaServiceAt(t, st, oldPeers, clock)
+	next := newReplicaServiceAt(t, st, nextPeers, clock)
+	c, r := headOnPair(clock.now())
+	r.Time = r.Time.Add(100 * time.Millisecond)
+	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+		t.Fatal(err)
+	}
+	raised := alertEvents(t, st)
+	if len(raised) != 1 {
+		t.Fatalf("the old leader wrote %v, want one raise", raised)
+	}
+	id := strings.TrimPrefix(raised[0], "alert_raised ")
+	// The follower gets the russian report, then the coalition's next.
+	clock.advance(time.Second)
+	c.Time = clock.now()
+	c.LonDeg += 200.0 / (111_320 * 0.8192)
+	if err := next.IngestRelayed(ctx, []track.Report{reportOf("russia", r)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := next.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if open := next.Alerts(party.Principal{Operator: true}); len(open) != 1 || open[0].ID == id {
+		t.Fatalf("the follower's engine has %+v, want the conflict under another id than %s", open, id)
+	}
+	oldPeers.leads.Store(false)
+	nextPeers.leads.Store(true)
+	if err := next.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	next.Tick(ctx)
+	if open := next.Alerts(party.Principal{Operator: true}); len(open) != 1 || open[0].ID != id {
+		t.Fatalf("after the takeover the engine has %+v, want the store's id %s", open, id)
+	}
+	want := []string{"alert_raised " + id, "alert_updated " + id}
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("after the takeover the store has %v, want %v", got, want)
+	}
+	if n := alertItems(t, st); n != 1 {
+		t.Fatalf("%d hotline items, want 1", n)
+	}
+}
+
+// TestTakeoverDoesNotRaiseAClearedAlertAgain: a replica took over with a
+// newer picture (the coalition aircraft climbed away) and cleared the
+// alert; the lease comes back to the first replica before the climb
+// reaches it. Its engine still has the alert open: the id the parties were
+// told ended is not raised again. While the engine still finds the
+// conflict it is raised under a new id; once the engine waits to clear it
+// too, it is dropped.
+func TestTakeoverDoesNotRaiseAClearedAlertAgain(t *testing.T) {
+	for _, climbArrivedFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("climb arrived first %v", climbArrivedFirst), func(t *testing.T) {
+			ctx := context.Background()
+			st, err := sqlite.Open(ctx, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			clock := &testClock{}
+			firstPeers, secondPeers := &testPeers{}, &testPeers{}
+			firstPeers.leads.Store(true)
+			first := newReplicaServiceAt(t, st, firstPeers, clock)
+			second := newReplicaServiceAt(t, st, secondPeers, clock)
+			c, r := headOnPair(clock.now())
+			for _, p := range []struct {
+				party string
+				rep   PositionReport
+			}{{"coalition", c}, {"russia", r}} {
+				if _, _, err := first.IngestPositions(ctx, party.Principal{Party: p.party}, []PositionReport{p.rep}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			raised := alertEvents(t, st)
+			if len(raised) != 1 {
+				t.Fatalf("the first leader wrote %v, want one raise", raised)
+			}
+			id := strings.TrimPrefix(raised[0], "alert_raised ")
+			// The coalition aircraft climbs 1,500 m, reported to the
+			// second replica, which has the russian report too.
+			clock.advance(time.Second)
+			c.Time, c.AltM = clock.now(), c.AltM+1500
+			c.LonDeg += 200.0 / (111_320 * 0.8192)
+			if err := second.IngestRelayed(ctx, []track.Report{reportOf("russia", r)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := second.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+				t.Fatal(err)
+			}
+			firstPeers.leads.Store(false)
+			secondPeers.leads.Store(true)
+			if err := second.ReconcileDetection(ctx, openInStore(st)); err != nil {
+				t.Fatal(err)
+			}
+			want := append(raised, "alert_cleared "+id)
+			if got := alertEvents(t, st); !slices.Equal(got, want) {
+				t.Fatalf("after the second replica's takeover the store has %v, want %v", got, want)
+			}
+			if climbArrivedFirst {
+				if err := first.IngestRelayed(ctx, []track.Report{reportOf("coalition", c)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			secondPeers.leads.Store(false)
+			firstPeers.leads.Store(true)
+			if err := first.ReconcileDetection(ctx, openInStore(st)); err != nil {
+				t.Fatal(err)
+			}
+			got := alertEvents(t, st)
+			if climbArrivedFirst {
+				if !slices.Equal(got, want) || len(first.Alerts(party.Principal{Operator: true})) != 0 {
+					t.Fatalf("after the first replica's takeover the store has %v and its engine %v, want %v and nothing open",
+						got, first.Alerts(party.Principal{Operator: true}), want)
+				}
+				return
+			}
+			open := first.Alerts(party.Principal{Operator: true})
+			if len(open) != 1 || open[0].ID == id {
+				t.Fatalf("the first replica's engine has %+v, want the conflict under a new id", open)
+			}
+			want = append(want, "alert_raised "+open[0].ID)
+			if !slices.Equal(got, want) {
+				t.Fatalf("after the first replica's takeover the store has %v, want %v", got, want)
+			}
+		})
 	}
 }

@@ -1,0 +1,236 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+)
+
+// propAircraft is one aircraft of TestTakeoversKeepOneHistoryPerPair: it
+// flies east or west along latitude 35° at 6,000 m, or 1,500 m above.
+type propAircraft struct {
+	party, id string
+	lonDeg    float64 // at the clock's start
+	eastMps   float64
+}
+
+// TestTakeoversKeepOneHistoryPerPair: two replicas share a store; each
+// ingests reports of its own clients and relays them to the other, whose
+// engine gets them late or in another order; the detection lease passes
+// back and forth. Whatever the order, the store tells each pair's story
+// once: per alert id raised, then updates, then at most a clear; never a
+// second alert open for a pair while one is; and once every report has
+// reached both replicas and the leader has reconciled, what the store has
+// open is what the leader's engine has open.
+func TestTakeoversKeepOneHistoryPerPair(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		ctx := context.Background()
+		dir, err := os.MkdirTemp("", "takeovers")
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		st, err := sqlite.Open(ctx, dir)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer st.Close()
+		clock := &testClock{}
+		var peers [2]*testPeers
+		var svc [2]*Service
+		for i := range svc {
+			peers[i] = &testPeers{}
+			s, err := New(ctx, Config{Store: st, Peers: peers[i], Now: clock.now})
+			if err != nil {
+				rt.Fatal(err)
+			}
+			svc[i] = s
+		}
+		leader := 0
+		peers[leader].leads.Store(true)
+		start := clock.now()
+		planes := []propAircraft{
+			{"coalition", "C1", 35.90, 200}, {"coalition", "C2", 36.30, -200},
+			{"russia", "R1", 36.10, -200}, {"russia", "R2", 35.80, 200},
+		}
+		climbed := make([]bool, len(planes))
+		// Each aircraft reports at most once at a time (a client sends its
+		// reports in order, each newer than the last), through either
+		// replica.
+		lastReport := make([]time.Time, len(planes))
+		delivered := [2]int{} // of the other replica's published reports
+		deliver := func(to, n int) {
+			from := peers[1-to]
+			from.mu.Lock()
+			pending := slices.Clone(from.published[delivered[to]:])
+			from.mu.Unlock()
+			n = min(n, len(pending))
+			if n == 0 {
+				return
+			}
+			delivered[to] += n
+			for _, r := range pending[:n] {
+				rt.Logf("%s: relay %s at %s to replica %d", clock.now().Format("05.000"), r.Aircraft, r.Time.Format("05.000"), to)
+			}
+			if err := svc[to].IngestRelayed(ctx, pending[:n]); err != nil {
+				rt.Fatal(err)
+			}
+		}
+		report := func(at, j int) {
+			a := planes[j]
+			now := clock.now()
+			if !now.After(lastReport[j]) {
+				return
+			}
+			lastReport[j] = now
+			r := PositionReport{Aircraft: a.id, Time: now, LatDeg: 35, AltM: 6000, VelEastMps: a.eastMps,
+				LonDeg: a.lonDeg + a.eastMps*now.Sub(start).Seconds()/(111_320*0.8192)}
+			if climbed[j] {
+				r.AltM += 1500
+			}
+			rt.Logf("%s: report %s alt %.0f to replica %d", now.Format("05.000"), a.id, r.AltM, at)
+			if _, _, err := svc[at].IngestPositions(ctx, party.Principal{Party: a.party}, []PositionReport{r}); err != nil {
+				rt.Fatal(err)
+			}
+		}
+		steps := rapid.IntRange(4, 40).Draw(rt, "steps")
+		for range steps {
+			switch rapid.IntRange(0, 5).Draw(rt, "action") {
+			case 0, 1: // a report to a replica
+				at := rapid.IntRange(0, 1).Draw(rt, "replica")
+				j := rapid.IntRange(0, len(planes)-1).Draw(rt, "aircraft")
+				if rapid.IntRange(0, 3).Draw(rt, "climb") == 0 {
+					climbed[j] = !climbed[j]
+				}
+				report(at, j)
+			case 2: // the relay brings some of what the other replica accepted
+				to := rapid.IntRange(0, 1).Draw(rt, "to")
+				deliver(to, rapid.IntRange(1, 4).Draw(rt, "relayed"))
+			case 3: // the lease changes hands
+				peers[leader].leads.Store(false)
+				leader = 1 - leader
+				peers[leader].leads.Store(true)
+				rt.Logf("%s: replica %d takes over", clock.now().Format("05.000"), leader)
+				if err := svc[leader].ReconcileDetection(ctx, openInStore(st)); err != nil {
+					rt.Fatal(err)
+				}
+			case 4:
+				clock.advance(time.Duration(rapid.IntRange(0, 4000).Draw(rt, "ms")) * time.Millisecond)
+			case 5:
+				rt.Logf("%s: tick", clock.now().Format("05.000"))
+				svc[rapid.IntRange(0, 1).Draw(rt, "ticked")].Tick(ctx)
+			}
+			checkPairHistories(rt, st)
+		}
+		// Everything reaches both replicas, and every aircraft reports
+		// once more (a takeover holds what the store has open until its
+		// engine has reports of the alert's aircraft as recent as the
+		// store's); the leader reconciles and ticks.
+		deliver(0, 1<<30)
+		deliver(1, 1<<30)
+		clock.advance(time.Second)
+		for j := range planes {
+			report(rapid.IntRange(0, 1).Draw(rt, "last report to"), j)
+		}
+		deliver(0, 1<<30)
+		deliver(1, 1<<30)
+		if err := svc[leader].ReconcileDetection(ctx, openInStore(st)); err != nil {
+			rt.Fatal(err)
+		}
+		svc[leader].Tick(ctx)
+		checkPairHistories(rt, st)
+		stored, err := openInStore(st)(ctx)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		var inEngine []string
+		for _, a := range svc[leader].Alerts(party.Principal{Operator: true}) {
+			inEngine = append(inEngine, a.ID)
+		}
+		inStore := slices.Sorted(maps.Keys(stored.Open))
+		slices.Sort(inEngine)
+		if !slices.Equal(inStore, inEngine) {
+			rt.Fatalf("open in the store %v, in the leader's engine %v", inStore, inEngine)
+		}
+	})
+}
+
+// checkPairHistories checks the store's alert events: per id raised,
+// updated, cleared in that order, the raise first and nothing after the
+// clear; per pair of aircraft at most one alert open at a time.
+func checkPairHistories(rt *rapid.T, st store.Store) {
+	var evs []store.Event
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		var err error
+		evs, err = tx.EventsAfter(0, 1_000_000)
+		return err
+	})
+	if err != nil {
+		rt.Fatal(err)
+	}
+	type history struct {
+		pair  string
+		kinds []string
+	}
+	byID := map[string]*history{}
+	openOf := map[string]string{} // pair -> the open alert's id
+	var order []string
+	lastSeen := map[string]int64{} // one transition is an event per party: count it once
+	for _, e := range evs {
+		kind, ok := strings.CutPrefix(e.Kind, "alert_")
+		if !ok {
+			continue
+		}
+		var a alert.Alert
+		if err := json.Unmarshal(e.Body, &a); err != nil {
+			rt.Fatal(err)
+		}
+		key := fmt.Sprintf("%s %s %s", kind, a.ID, a.Time.Format(time.RFC3339Nano))
+		if id, seen := lastSeen[key]; seen && id == e.ID-1 {
+			lastSeen[key] = e.ID
+			continue
+		}
+		lastSeen[key] = e.ID
+		var keys []string
+		for i := range a.Aircraft {
+			keys = append(keys, a.Aircraft[i].Party+"/"+a.Aircraft[i].Aircraft)
+		}
+		slices.Sort(keys)
+		pair := a.Kind + " " + strings.Join(keys, " ")
+		h := byID[a.ID]
+		if h == nil {
+			h = &history{pair: pair}
+			byID[a.ID] = h
+		}
+		h.kinds = append(h.kinds, kind)
+		order = append(order, kind+" "+a.Reason+" "+a.ID[:6]+" "+pair+" "+a.Level+" "+a.Time.Format("05.000"))
+		switch {
+		case kind == "raised" && len(h.kinds) != 1:
+			rt.Fatalf("alert %s raised again: %v\n%s", a.ID, h.kinds, strings.Join(order, "\n"))
+		case kind != "raised" && (len(h.kinds) == 1 || h.kinds[len(h.kinds)-2] == "cleared"):
+			rt.Fatalf("alert %s %s while not open: %v\n%s", a.ID, kind, h.kinds, strings.Join(order, "\n"))
+		}
+		switch kind {
+		case "raised":
+			if other, open := openOf[pair]; open {
+				rt.Fatalf("alert %s raised for %s while %s is open\n%s", a.ID, pair, other, strings.Join(order, "\n"))
+			}
+			openOf[pair] = a.ID
+		case "cleared":
+			delete(openOf, pair)
+		}
+	}
+}
