@@ -387,15 +387,11 @@ func (l *Lifecycle) Reopen(id string, now time.Time) (a Alert, ok bool) {
 	return Alert{}, false
 }
 
-// reissue gives the entry's published alert a new id, derived from now
-// (a later nanosecond should now give the spent id), and returns it as
-// raised.
+// reissue gives the entry's published alert a new id, derived from the
+// spent one and now, so that it is neither the spent id nor the id of an
+// alert raised from a report at now, and returns it as raised.
 func (e *entry) reissue(kind string, keys []track.Key, now time.Time) Alert {
-	old := e.pub.ID
-	for e.pub.ID == old {
-		e.pub.ID = newID(kind, keys, now)
-		now = now.Add(time.Nanosecond)
-	}
+	e.pub.ID = newID(kind+"\x00reissued\x00"+e.pub.ID, keys, now)
 	e.pub.State = StateRaised
 	return e.pub
 }
