@@ -303,6 +303,15 @@ func (r Rules) Validate() error {
 			return fielderr.Errorf(f, "must be from 0 to %d", MaxPriority)
 		}
 	}
+	return r.ValidateWitnesses()
+}
+
+// ValidateWitnesses checks the witnesses alone (Validate checks them
+// too): how a change of a party's witness is checked against rules in
+// force that were agreed under an older version and may fail this
+// version's bounds elsewhere (rules.InUse), which the change leaves as
+// they are.
+func (r Rules) ValidateWitnesses() error {
 	if len(r.Witnesses) > maxWitnesses {
 		return fielderr.Errorf("witnesses", "at most %d witnesses", maxWitnesses)
 	}
