@@ -25,6 +25,7 @@ import (
 	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/jsonlimit"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/service"
 )
 
@@ -494,5 +495,14 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request, p party.Principal) 
 }
 
 func (h *Handler) getRules(w http.ResponseWriter, r *http.Request, p party.Principal) error {
-	return writeJSON(w, http.StatusOK, h.svc.Rules())
+	agreed, clamped := h.svc.AgreedRules()
+	return writeJSON(w, http.StatusOK, rulesView{Rules: agreed, Clamped: clamped})
+}
+
+// rulesView is the rules in force as agreed and, for rules agreed under an
+// older version whose bounds were wider, the figures the service runs
+// with clamped into this version's bounds (rules.InUse).
+type rulesView struct {
+	rules.Rules
+	Clamped []rules.Clamped `json:"clamped,omitempty"`
 }

@@ -19,7 +19,11 @@ func (h *Handler) putRules(w http.ResponseWriter, r *http.Request, p party.Princ
 	if err != nil {
 		return jsonProblem(err)
 	}
-	in, err := amendRules(h.svc.Rules(), body)
+	// Over the rules as agreed, not as the process runs with them: a
+	// figure it clamps (rules agreed under an older version) changes
+	// only when the body says so.
+	agreed, _ := h.svc.AgreedRules()
+	in, err := amendRules(agreed, body)
 	if err != nil {
 		return err
 	}

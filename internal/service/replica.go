@@ -402,7 +402,7 @@ func (s *Service) SyncFromStore(ctx context.Context, adoptUpTo int64) (int64, er
 		return 0, err
 	}
 	cur := s.rules.Load()
-	if rec.Version <= cur.Version || rec.Version > adoptUpTo {
+	if rec.Version <= cur.inUse.Version || rec.Version > adoptUpTo {
 		return rec.Version, nil
 	}
 	r, err := rules.Decode(rec.Body)
@@ -410,9 +410,10 @@ func (s *Service) SyncFromStore(ctx context.Context, adoptUpTo int64) (int64, er
 		return rec.Version, fmt.Errorf("service: rules version %d: %w", rec.Version, err)
 	}
 	r.Version = rec.Version
-	if !s.rules.CompareAndSwap(cur, &r) {
+	in := s.prepareRules(r)
+	if !s.rules.CompareAndSwap(cur, in) {
 		return rec.Version, nil // changed meanwhile: look again next time
 	}
 	s.log.Info("rules changed through another replica", "version", r.Version)
-	return rec.Version, s.applyRules(ctx, *cur, r)
+	return rec.Version, s.applyRules(ctx, cur.inUse, in.inUse)
 }

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 )
@@ -40,6 +42,13 @@ func inForce(tx store.Rules) (rules.Rules, error) {
 	}
 	r.Version = rec.Version
 	return r, nil
+}
+
+// inUse is r as the process runs with it (rules.InUse): what every
+// deadline, check and engine is computed from, while r stays as agreed.
+func inUse(r rules.Rules) rules.Rules {
+	u, _ := r.InUse()
+	return u
 }
 
 func decodeProposal(rec store.RulesProposal) (rules.Proposal, error) {
@@ -71,6 +80,23 @@ func nextRulesVersion(tx store.Rules, cur int64) (int64, error) {
 	return next, nil
 }
 
+// keptOutOfBounds explains the refusal err of a proposal whose field the
+// rules in force fail the same way: they were agreed under an older
+// version whose bounds were wider, and a proposal that leaves the figure
+// as it is must say why it is refused all the same.
+func (s *Service) keptOutOfBounds(err error) error {
+	var fe *fielderr.Error
+	if !errors.As(err, &fe) {
+		return err
+	}
+	agreed, _ := s.AgreedRules()
+	var cur *fielderr.Error
+	if !errors.As(agreed.Validate(), &cur) || cur.Field != fe.Field {
+		return err
+	}
+	return fielderr.Errorf(fe.Field, "%s; the rules in force (version %d) hold it so, agreed under an older version whose bounds were wider: a proposal must bring it within the bounds", fe.Msg, agreed.Version)
+}
+
 // rulesChange is what a transaction that brought rules into force hands
 // to the in-memory state after its commit.
 type rulesChange struct {
@@ -87,8 +113,9 @@ func (s *Service) adopt(ctx context.Context, ch *rulesChange) error {
 	if r.Version <= old.Version {
 		return nil
 	}
-	s.rules.Store(&r)
-	return s.applyRules(ctx, old, r)
+	in := s.prepareRules(r)
+	s.rules.Store(in)
+	return s.applyRules(ctx, old, in.inUse)
 }
 
 // ProposeRules proposes r as the next version of the rules (operator
@@ -103,7 +130,7 @@ func (s *Service) ProposeRules(ctx context.Context, actor party.Principal, r rul
 	}
 	r.FillTable()
 	if err := r.Validate(); err != nil {
-		return rules.Proposal{}, err
+		return rules.Proposal{}, s.keptOutOfBounds(err)
 	}
 	now := s.now()
 	var p rules.Proposal
@@ -136,7 +163,7 @@ func (s *Service) ProposeRules(ctx context.Context, actor party.Principal, r rul
 			return err
 		}
 		if len(asked) > 0 {
-			if _, _, err := hotline.PostRulesProposal(tx, s.alog, base, p.Version, asked, proposalText(p), now); err != nil {
+			if _, _, err := hotline.PostRulesProposal(tx, s.alog, inUse(base), p.Version, asked, proposalText(p), now); err != nil {
 				return err
 			}
 		}
@@ -166,7 +193,11 @@ func proposalText(p rules.Proposal) string {
 		fmt.Fprintf(&b, " %s %s -> %s", c.Field, c.Old, c.New)
 	}
 	b.WriteString(". Answer with accept or reject.")
-	text := b.String()
+	// Escaped: the old values are the rules in force, which rules agreed
+	// under an older version may hold with characters a hotline text
+	// refuses (a level name with a zero-width space), and the proposal
+	// that replaces them must reach the parties all the same.
+	text := printable.Escape(b.String())
 	if len(text) > hotline.MaxTextBytes {
 		text = fmt.Sprintf("rules version %d proposed by %s changes %d fields (the whole change is in GET /v1/rules/proposals). Answer with accept or reject.",
 			p.Version, p.ProposedBy, len(p.Changes))
@@ -199,10 +230,10 @@ func (s *Service) activate(tx store.Tx, p rules.Proposal, asked []string, ch *ru
 	if _, err := appendEvent(tx, "rules_changed", everyone, r, now); err != nil {
 		return err
 	}
-	if err := s.flagVolumes(tx, r, now); err != nil {
+	if err := s.flagVolumes(tx, inUse(r), now); err != nil {
 		return err
 	}
-	if err := s.reportNewConflicts(tx, old, r, now); err != nil {
+	if err := s.reportNewConflicts(tx, inUse(old), inUse(r), now); err != nil {
 		return err
 	}
 	open, err := tx.RulesProposals(rules.ProposalOpen)
@@ -478,7 +509,7 @@ func askNewParty(tx store.Tx, log *audit.Log, name string, now time.Time) error 
 		if err != nil {
 			return err
 		}
-		if _, _, err := hotline.PostRulesProposal(tx, log, cur, p.Version, []string{name}, proposalText(p), now); err != nil {
+		if _, _, err := hotline.PostRulesProposal(tx, log, inUse(cur), p.Version, []string{name}, proposalText(p), now); err != nil {
 			return err
 		}
 	}
@@ -500,7 +531,10 @@ func nameWitness(tx store.Tx, actor string, w rules.Witness, now time.Time) (int
 	r := base
 	r.Witnesses = slices.DeleteFunc(slices.Clone(base.Witnesses), func(x rules.Witness) bool { return x.Party == w.Party })
 	r.Witnesses = append(r.Witnesses, w)
-	if err := r.Validate(); err != nil {
+	// Only the witnesses change: rules in force agreed under an older
+	// version, outside this version's bounds elsewhere, must not keep a
+	// party from naming its witness (the base passed Validate otherwise).
+	if err := r.ValidateWitnesses(); err != nil {
 		return 0, false, err
 	}
 	if initial {
@@ -541,7 +575,7 @@ func nameWitness(tx store.Tx, actor string, w rules.Witness, now time.Time) (int
 	if _, err := appendEvent(tx, "rules_proposed", everyone, p, now); err != nil {
 		return 0, false, err
 	}
-	if _, _, err := hotline.PostRulesProposal(tx, nil, base, p.Version, asked, proposalText(p), now); err != nil {
+	if _, _, err := hotline.PostRulesProposal(tx, nil, inUse(base), p.Version, asked, proposalText(p), now); err != nil {
 		return 0, false, err
 	}
 	return p.Version, false, nil

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,7 +98,9 @@ type Service struct {
 	// wmu serialises writes so that events reach the hub in id order.
 	wmu sync.Mutex
 
-	rules atomic.Pointer[rules.Rules]
+	// rules is the rules in force: as agreed, and as the process runs
+	// with them (setRules).
+	rules atomic.Pointer[rulesInForce]
 	vol   atomic.Pointer[volume.Registry]
 	tac   *tactical
 	disc  atomic.Pointer[disclose.Picture]
@@ -571,12 +574,47 @@ func (s *Service) loadRules(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("service: loading the rules: %w", err)
 	}
-	s.rules.Store(&r)
+	s.rules.Store(s.prepareRules(r))
 	return nil
 }
 
-// Rules returns the rules in force.
-func (s *Service) Rules() rules.Rules { return *s.rules.Load() }
+// Rules returns the rules in force as the process runs with them: as
+// agreed, but for the figures outside this version's bounds that it
+// cannot run with (rules.InUse; AgreedRules lists them).
+func (s *Service) Rules() rules.Rules { return s.rules.Load().inUse }
+
+// AgreedRules returns the rules in force as the parties agreed them (as
+// stored), and the figures the process runs with clamped into this
+// version's bounds (none for rules agreed under this version).
+func (s *Service) AgreedRules() (rules.Rules, []rules.Clamped) {
+	in := s.rules.Load()
+	return in.agreed, slices.Clone(in.clamped)
+}
+
+// rulesInForce is one version of the rules in force: as agreed, and as
+// the process runs with it.
+type rulesInForce struct {
+	agreed, inUse rules.Rules
+	clamped       []rules.Clamped
+}
+
+// prepareRules prepares agreed rules for the process: rules agreed under an
+// older version may hold figures outside this version's bounds, which
+// stay in the record (nothing agreed changes but by a new agreement) and
+// are logged as a warning, with each figure clamped for the process and
+// the field a proposal must bring within bounds.
+func (s *Service) prepareRules(agreed rules.Rules) *rulesInForce {
+	inUse, clamped := agreed.InUse()
+	for _, c := range clamped {
+		s.log.Warn("rules in force: a figure agreed under an older version is outside this version's bounds; the process runs with it clamped, the record keeps it: propose rules within the bounds",
+			"version", agreed.Version, "field", c.Field, "agreed", c.Agreed, "in_use", c.InUse, "why", c.Why)
+	}
+	if err := inUse.Validate(); err != nil {
+		s.log.Warn("rules in force: agreed under an older version, they fail this version's validation and stay in force as agreed; a proposal must bring them within the bounds",
+			"version", agreed.Version, "error", err)
+	}
+	return &rulesInForce{agreed: agreed, inUse: inUse, clamped: clamped}
+}
 
 // Subscribe starts a live stream of the events concerning the principal.
 // Subscribe before reading the backlog with EventsAfter, and drop live

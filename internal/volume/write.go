@@ -77,14 +77,16 @@ func (r *Registry) SetState(tx store.Volumes, party, id, prevVersion string, to 
 	return r.write(tx, party, id, in, stored(rl), now)
 }
 
-// checkRules refuses to write under rules that fail their own validation
-// (rules stored before their bounds existed): a time buffer of 1e15 s
-// would end every volume, or fill the index with hour buckets. The index
-// clamps the buffer to its bound all the same, so that loading under such
-// rules stays cheap; the writes wait for valid rules.
+// checkRules refuses to write under rules the process cannot run with
+// (rules.InUse would clamp them: rules stored before their bounds
+// existed): a time buffer of 1e15 s would end every volume, or fill the
+// index with hour buckets. The service hands the registry the rules in
+// use, clamped; rules that fail their validation only for a figure kept
+// as agreed (a separation, a name) write as usual. The index clamps the
+// buffer to its bound all the same, so that loading stays cheap.
 func checkRules(rl rules.Rules) error {
-	if err := rl.Validate(); err != nil {
-		return fmt.Errorf("volume: the rules in force (version %d) are unusable, adopt valid ones: %v", rl.Version, err)
+	if err := rl.CheckOperable(); err != nil {
+		return fmt.Errorf("volume: the rules handed to the registry are not the rules in use: %w", err)
 	}
 	return nil
 }
