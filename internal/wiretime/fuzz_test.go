@@ -10,18 +10,18 @@ import (
 	"github.com/deconflict/deconflict/internal/fielderr"
 )
 
-// lenient is RFC 3339's date-time (section 5.6) as Go's time.Parse reads
-// it, which is what the JSON bodies' times are read with too: besides
-// RFC 3339's own form, a one-digit hour, a comma before the fraction of
-// a second and an offset's hour or minute out of range (Go disabled its
-// strict checks, go.dev/issue/54580). Each such text still means one
-// instant, the one its fields say.
-var lenient = regexp.MustCompile(`^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:[.,]([0-9]+))?(Z|([+-])([0-9]{2}):([0-9]{2}))$`)
+// profile is the package's accepted form (Format), written once more as
+// a regular expression: RFC 3339's date-time with every field of its
+// digits, upper-case T and Z, a fraction of 1 to 9 digits after a '.',
+// and an offset of two-digit hour and minute.
+var profile = regexp.MustCompile(`^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(Z|([+-])([0-9]{2}):([0-9]{2}))$`)
 
-// FuzzParse: a time is accepted only in that form, a real date and time
-// of day within [Min, Max), and reads as the instant its fields say (in
+// FuzzParse: a time is accepted exactly when it is of the profile, a real
+// date and time of day (no hour 24, no leap second, an offset within
+// ±23:59) within [Min, Max), and reads as the instant its fields say (in
 // UTC), which written back with nanoseconds reads the same; anything else
-// is refused naming the field.
+// (what Go's time.Parse reads too: a one-digit hour, a comma, an offset
+// of +24:00, a tenth digit of fraction) is refused naming the field.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"2026-11-24T08:00:00Z", "2026-11-24T08:00:00.123456789+14:00", "1970-01-01T00:00:00Z",
@@ -29,15 +29,22 @@ func FuzzParse(f *testing.F) {
 		"2026-11-24T08:00:00,5Z", "2026-11-24t08:00:00z", "2026-11-24T24:00:00Z", "2026-02-30T00:00:00Z",
 		"2026-11-24T08:00:60Z", "2026-11-24T08:00:00+24:00", "2026-11-24T08:00:00-00:99", "2026-11-24T08:00:00.1234567891Z",
 		"2026-11-24 08:00:00Z", "+2026-11-24T08:00:00Z", "yesterday", "",
+		"2026-11-24T8:00:00Z", "2016-12-31T23:59:60Z", "2026-11-24T08:00:00+23:59", "2026-11-24T08:00:00.Z",
+		"2026-11-24T08:00:00+0100", "10000-01-01T00:00:00Z", "-001-01-01T00:00:00Z", "2026-11-24T08:00:00Z\n",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := Parse("since", s)
+		want, ok := instant(s)
+		inSpan := ok && !want.Before(Min) && want.Before(Max)
 		if err != nil {
 			var fe *fielderr.Error
 			if !errors.As(err, &fe) || fe.Field != "since" {
 				t.Fatalf("%q: refusal %v does not name the field", s, err)
+			}
+			if inSpan {
+				t.Fatalf("%q is of the profile and within the span, refused: %v", s, err)
 			}
 			return
 		}
@@ -55,9 +62,9 @@ func FuzzParse(f *testing.F) {
 }
 
 // instant is the time s denotes, field by field; false when s is not of
-// the lenient form or its fields are no date and time of day.
+// the profile or its fields are no date and time of day.
 func instant(s string) (time.Time, bool) {
-	m := lenient.FindStringSubmatch(s)
+	m := profile.FindStringSubmatch(s)
 	if m == nil {
 		return time.Time{}, false
 	}
@@ -70,6 +77,9 @@ func instant(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	if m[8] != "Z" {
+		if n(10) > 23 || n(11) > 59 {
+			return time.Time{}, false
+		}
 		off := time.Duration(n(10))*time.Hour + time.Duration(n(11))*time.Minute
 		if m[9] == "-" {
 			off = -off
