@@ -2,7 +2,6 @@ package api
 
 import (
 	"strconv"
-	"time"
 )
 
 // decodeBatchFast decodes a position batch written in the plain form every
@@ -170,18 +169,11 @@ func (p *fastParser) report(r *positionReport) bool {
 				r.AltSource = string(v)
 			}
 		case "time":
-			p.space()
-			start := p.i
-			if _, ok := p.str(); !ok {
+			v, ok := p.str()
+			if !ok {
 				return false
 			}
-			// Exactly what encoding/json calls for a time.Time: the quoted
-			// string.
-			var t time.Time
-			if err := t.UnmarshalJSON(p.b[start:p.i]); err != nil {
-				return false
-			}
-			r.Time = t
+			r.setTime(string(v))
 		default:
 			dst := r.floatField(string(k))
 			if dst == nil {

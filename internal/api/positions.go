@@ -17,6 +17,7 @@ import (
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/track"
+	"github.com/deconflict/deconflict/internal/wiretime"
 )
 
 // Limits of the position intake. What a report itself may hold is the
@@ -43,6 +44,23 @@ type positionReport struct {
 	VelNorthMps float64
 	VelUpMps    float64
 	has         presence
+	// timeErr is why the time sent is refused (setTime), "" when it was
+	// read or not sent.
+	timeErr string
+}
+
+// setTime reads the report's time in the profile the service accepts
+// (wiretime): a time Go's time.Parse reads but RFC 3339 does not write (a
+// one-digit hour, a comma, an offset of +24:00) is this report's
+// rejection naming time, not some instant nor a refusal of the whole
+// batch.
+func (r *positionReport) setTime(s string) {
+	t, err := wiretime.Parse("time", s)
+	if err != nil {
+		r.Time, r.timeErr = time.Time{}, err.Error()
+		return
+	}
+	r.Time, r.timeErr = t, ""
 }
 
 // presence is a set of the required numeric fields of a report: a missing
@@ -58,17 +76,17 @@ const (
 // wireReport is a report as encoding/json decodes it (the general path):
 // pointers tell a missing or null number from a zero.
 type wireReport struct {
-	Aircraft    string    `json:"aircraft"`
-	Callsign    string    `json:"callsign"`
-	Class       string    `json:"class"`
-	Time        time.Time `json:"time"`
-	Lat         *float64  `json:"lat"`
-	Lon         *float64  `json:"lon"`
-	AltM        *float64  `json:"alt_m"`
-	AltSource   string    `json:"alt_source"`
-	VelEastMps  float64   `json:"vel_east_mps"`
-	VelNorthMps float64   `json:"vel_north_mps"`
-	VelUpMps    float64   `json:"vel_up_mps"`
+	Aircraft    string   `json:"aircraft"`
+	Callsign    string   `json:"callsign"`
+	Class       string   `json:"class"`
+	Time        *string  `json:"time"`
+	Lat         *float64 `json:"lat"`
+	Lon         *float64 `json:"lon"`
+	AltM        *float64 `json:"alt_m"`
+	AltSource   string   `json:"alt_source"`
+	VelEastMps  float64  `json:"vel_east_mps"`
+	VelNorthMps float64  `json:"vel_north_mps"`
+	VelUpMps    float64  `json:"vel_up_mps"`
 }
 
 type wireBatch struct {
@@ -76,8 +94,11 @@ type wireBatch struct {
 }
 
 func (w *wireReport) report() positionReport {
-	r := positionReport{Aircraft: w.Aircraft, Callsign: w.Callsign, AltSource: w.AltSource, Class: w.Class, Time: w.Time,
+	r := positionReport{Aircraft: w.Aircraft, Callsign: w.Callsign, AltSource: w.AltSource, Class: w.Class,
 		VelEastMps: w.VelEastMps, VelNorthMps: w.VelNorthMps, VelUpMps: w.VelUpMps}
+	if w.Time != nil {
+		r.setTime(*w.Time)
+	}
 	if w.Lat != nil {
 		r.Lat, r.has = *w.Lat, r.has|hasLat
 	}
@@ -132,6 +153,8 @@ func checkReport(partyName string, r *positionReport, now time.Time, rl *rules.R
 		return track.Report{}, "lon: required"
 	case r.has&hasAltM == 0:
 		return track.Report{}, "alt_m: required"
+	case r.timeErr != "":
+		return track.Report{}, r.timeErr
 	case r.Time.IsZero():
 		return track.Report{}, "time: required (RFC 3339)"
 	case r.Time.After(now.Add(MaxFutureS * time.Second)):

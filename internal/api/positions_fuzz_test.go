@@ -34,6 +34,8 @@ func FuzzPositionsIntake(f *testing.F) {
 	f.Add(`{"reports":[{"aircraft":"A","callsign":"SU\u000024","time":"` + ts + `","lat":1,"lon":2,"alt_m":3}]}`)
 	f.Add(`{"reports":[{"aircraft":"A","class":"uas","time":"` + ts + `","lat":1,"lon":2,"alt_m":3},{"aircraft":"B","class":"glider","time":"` + ts + `","lat":1,"lon":2,"alt_m":3}]}`)
 	f.Add(`{"reports":[{"aircraft":"A","class":"UAS\u0000","time":"` + ts + `","lat":1,"lon":2,"alt_m":3}]}`)
+	f.Add(`{"reports":[{"aircraft":"A","time":"2026-11-24T7:00:00Z","lat":1,"lon":2,"alt_m":3},{"aircraft":"B","time":"2026-11-25T07:00:00+24:00","lat":1,"lon":2,"alt_m":3}]}`)
+	f.Add(`{"reports":[{"aircraft":"A","time":"2026-11-24T07:00:00,5Z","lat":1,"lon":2,"alt_m":3},{"aircraft":"B","time":"2026-11-24T06:59:60Z","lat":1,"lon":2,"alt_m":3}]}`)
 	rl := rules.Default()
 	f.Fuzz(func(t *testing.T, body string) {
 		ok, index, rejected, err := parsePositions(strings.NewReader(body), "coalition", now, &rl)

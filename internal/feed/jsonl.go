@@ -10,6 +10,7 @@ import (
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/printable"
+	"github.com/deconflict/deconflict/internal/wiretime"
 )
 
 // ParseJSONLine reads one line holding one position report in the schema of
@@ -73,9 +74,14 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		LatDeg: *in.Lat, LonDeg: *in.Lon, AltM: *in.AltM,
 		VelEastMps: in.VelEastMps, VelNorthMps: in.VelNorthMps, VelUpMps: in.VelUpMps,
 	}
-	if err := r.Time.UnmarshalText([]byte(*in.Time)); err != nil {
-		return client.Report{}, fielderr.Errorf("time", "%.40q is not an RFC 3339 time", *in.Time)
+	// The profile the server reads (wiretime): a line whose time the
+	// server would refuse is skipped here, naming its time, instead of
+	// sent as an instant its writer may not have meant.
+	t, err := wiretime.Parse("time", *in.Time)
+	if err != nil {
+		return client.Report{}, err
 	}
+	r.Time = t
 	if r.LatDeg < -90 || r.LatDeg > 90 {
 		return client.Report{}, fielderr.Errorf("lat", "%g outside [-90, 90]", r.LatDeg)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/printable"
+	"github.com/deconflict/deconflict/internal/wiretime"
 )
 
 func TestParseJSONLine(t *testing.T) {
@@ -33,6 +34,11 @@ func TestParseJSONLineErrorsNameTheField(t *testing.T) {
 		`{"aircraft":"","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`:                          "aircraft",
 		`{"aircraft":"A","lat":1,"lon":1,"alt_m":1}`:                                                       "time",
 		`{"aircraft":"A","time":"yesterday","lat":1,"lon":1,"alt_m":1}`:                                    "time",
+		`{"aircraft":"A","time":"2026-11-24T7:00:00Z","lat":1,"lon":1,"alt_m":1}`:                          "time",
+		`{"aircraft":"A","time":"2026-11-24T07:00:00,5Z","lat":1,"lon":1,"alt_m":1}`:                       "time",
+		`{"aircraft":"A","time":"2026-11-25T07:00:00+24:00","lat":1,"lon":1,"alt_m":1}`:                    "time",
+		`{"aircraft":"A","time":"2026-11-24T07:00:00.1234567891Z","lat":1,"lon":1,"alt_m":1}`:              "time",
+		`{"aircraft":"A","time":"9999-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1}`:                         "time",
 		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lon":1,"alt_m":1}`:                                 "lat",
 		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":90.5,"lon":1,"alt_m":1}`:                      "lat",
 		`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":-200,"alt_m":1}`:                      "lon",
@@ -61,8 +67,18 @@ func FuzzParseJSONLine(f *testing.F) {
 	f.Add(`{"aircraft":"x","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1,"vel_east_mps":-3000}`)
 	f.Add(`{"aircraft":null}`)
 	f.Add(`[1,2,3]`)
+	f.Add(`{"aircraft":"A","time":"2026-11-25T07:00:00+24:00","lat":1,"lon":1,"alt_m":1}`)
+	f.Add(`{"aircraft":"A","time":"2026-11-24T7:00:00,5Z","lat":1,"lon":1,"alt_m":1}`)
 	f.Fuzz(func(t *testing.T, line string) {
 		r, err := ParseJSONLine([]byte(line))
+		if err == nil {
+			// Only a time the server reads (wiretime's profile) is sent.
+			var sent struct{ Time string }
+			_ = json.Unmarshal([]byte(line), &sent)
+			if _, perr := wiretime.Parse("time", sent.Time); perr != nil {
+				t.Fatalf("accepted a time the server refuses: %v", perr)
+			}
+		}
 		if err != nil {
 			var fe *fielderr.Error
 			if !errors.As(err, &fe) || fe.Field == "" {

@@ -1,0 +1,58 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
+)
+
+// TestPositionTimesOutsideTheProfile: a report's time that Go's time.Parse
+// (and encoding/json) reads as some instant but RFC 3339 does not write is
+// that report's rejection naming its time, on the fast decoder and on
+// encoding/json's path alike; the other reports of the batch are taken.
+// Before, "+24:00" read as the day before, a one-digit hour and a comma
+// were accepted, and a tenth fraction digit was dropped.
+func TestPositionTimesOutsideTheProfile(t *testing.T) {
+	now := time.Date(2026, 11, 24, 7, 0, 0, 0, time.UTC)
+	bad := []string{
+		"2026-11-24T7:00:00Z",             // one-digit hour
+		"2026-11-24T07:00:00,5Z",          // comma
+		"2026-11-25T07:00:00+24:00",       // the same instant as now, by Go's reading
+		"2026-11-24T07:00:00.1234567891Z", // a tenth digit
+		"2026-11-24t07:00:00z",            // lower case
+		"2026-11-24T06:59:60Z",            // a leap second
+	}
+	rl := rules.Default()
+	for _, slow := range []bool{false, true} {
+		var items []string
+		for i, ts := range append(bad, now.Format(time.RFC3339)) {
+			callsign := fmt.Sprintf("CS%d", i)
+			if slow {
+				callsign = `C\u0053` + callsign // an escape: encoding/json's path
+			}
+			items = append(items, fmt.Sprintf(`{"aircraft":"A%d","callsign":"%s","time":"%s","lat":35,"lon":36,"alt_m":6000}`, i, callsign, ts))
+		}
+		body := `{"reports":[` + strings.Join(items, ",") + `]}`
+		if _, fast := decodeBatchFast([]byte(body)); fast == slow {
+			t.Errorf("slow %v: the fast decoder took it %v", slow, fast)
+		}
+		ok, index, rejected, err := parsePositions(strings.NewReader(body), "coalition", now, &rl)
+		if err != nil {
+			t.Fatalf("slow %v: the batch is refused: %v", slow, err)
+		}
+		if len(ok) != 1 || index[0] != len(bad) || !ok[0].Time.Equal(now) {
+			t.Errorf("slow %v: accepted %v at %v, want only the last", slow, index, ok)
+		}
+		if len(rejected) != len(bad) {
+			t.Fatalf("slow %v: rejected %+v", slow, rejected)
+		}
+		for i, r := range rejected {
+			if r.Index != i || !strings.HasPrefix(r.Error, fmt.Sprintf("reports[%d].time: ", i)) || !strings.Contains(r.Error, "RFC 3339") {
+				t.Errorf("slow %v: %s: rejection %+v", slow, bad[i], r)
+			}
+		}
+	}
+}
