@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +56,33 @@ func TestPositionTimesOutsideTheProfile(t *testing.T) {
 				t.Errorf("slow %v: %s: rejection %+v", slow, bad[i], r)
 			}
 		}
+	}
+}
+
+// TestTimesOutsideTheProfileAreA400NamingTheField: a query parameter or a
+// volume's window in a form Go reads but RFC 3339 does not write is a 400
+// problem+json naming the field, and nothing is written.
+func TestTimesOutsideTheProfileAreA400NamingTheField(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, bad := range []string{"2026-11-24T8:00:00Z", "2026-11-24T08:00:00,5Z", "2026-11-25T08:00:00+24:00"} {
+		code, body, _ := e.do("GET", "/v1/hotline/messages?since="+url.QueryEscape(bad), e.tokens["coalition"], nil)
+		var p Problem
+		_ = json.Unmarshal(body, &p)
+		if code != 400 || p.Field != "since" || !strings.Contains(p.Detail, "RFC 3339") {
+			t.Errorf("since=%s: %d %s", bad, code, body)
+		}
+		v := circleVolume(35, 36, "cap", nil)
+		v["start"] = bad
+		code, body, _ = e.do("POST", "/v1/volumes", e.tokens["coalition"], v)
+		p = Problem{}
+		_ = json.Unmarshal(body, &p)
+		if code != 400 || p.Field != "start" {
+			t.Errorf("start %s: %d %s", bad, code, body)
+		}
+	}
+	var list struct{ Volumes []json.RawMessage }
+	e.mustDo("GET", "/v1/volumes?bbox=30,30,40,40&alt=0,20000", e.tokens["coalition"], nil, 200, &list)
+	if len(list.Volumes) != 0 {
+		t.Errorf("volumes written: %s", list.Volumes)
 	}
 }
