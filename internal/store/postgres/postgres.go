@@ -50,6 +50,50 @@ import (
 // package doc).
 const writersLockSQL = "SELECT value FROM counters WHERE name = 'event' FOR UPDATE"
 
+// A replica paused while it holds the writers' lock (SIGSTOP, a hung host,
+// a partition that leaves its connection open) would hold it, and stall
+// the writes of every replica (alerts, positions' statements, hotline),
+// for as long as the pause lasts: PostgreSQL waits for the client's next
+// statement forever. So every write transaction sets, for itself only
+// (SET LOCAL: the reads' sessions and any other client are untouched):
+//
+//   - idle_in_transaction_session_timeout = pausedWriterTimeout: the server
+//     ends a session that has sent nothing for that long inside its
+//     transaction, which rolls the transaction back and frees its locks.
+//     A live replica never leaves its write transaction idle that long:
+//     between two statements it only runs Go code of fn (encoding,
+//     signing, a volume check), under a millisecond to a few tens of ms
+//     on a loaded machine (the longest gap measured over the service,
+//     replica and volume tests on PostgreSQL was well under 100 ms; a whole
+//     escalation of 500 overdue items, the longest transaction benchmarked,
+//     takes about a second but is hundreds of short gaps). The timer
+//     restarts at each statement, so a long transaction of short gaps is
+//     never ended. The other replicas then wait at most about this long.
+//     When the paused replica resumes, its next statement or its COMMIT
+//     fails with SQLSTATE 25P03: the server ended the transaction before
+//     COMMIT arrived, so nothing of it was committed, and Update runs fn
+//     again like after a serialization failure (on a new connection; a
+//     lease fence in fn then checks the lease again).
+//   - lock_timeout = writersLockWait: a write that waits that long for a
+//     lock (the writers' lock, LockVolumes) fails with 55P03 and is run
+//     again, so that a holder stuck in a way the first timeout does not
+//     catch (a statement the server cannot finish, such as a result too
+//     large for the buffers of a paused client) shows as retries and,
+//     after MaxAttempts, as errors in the logs and to the clients (the
+//     alert commit queue retries and logs each failure) rather than as a
+//     silent hang. It is well above pausedWriterTimeout plus a few of the
+//     longest legitimate transactions queued ahead, so that it fires only
+//     when something is wrong.
+const (
+	pausedWriterTimeout = 2 * time.Second
+	writersLockWait     = 10 * time.Second
+)
+
+// beginWriteSQL starts every write transaction: its timeouts, then the
+// writers' lock, in one round trip.
+var beginWriteSQL = fmt.Sprintf("SET LOCAL idle_in_transaction_session_timeout = %d; SET LOCAL lock_timeout = %d; %s",
+	pausedWriterTimeout.Milliseconds(), writersLockWait.Milliseconds(), writersLockSQL)
+
 // DefaultMaxAttempts bounds how many times Update runs fn.
 const DefaultMaxAttempts = 10
 
@@ -244,7 +288,7 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 			_ = tx.Rollback(ctx)
 		}
 	}()
-	if _, err := tx.Exec(ctx, writersLockSQL); err != nil {
+	if _, err := tx.Exec(ctx, beginWriteSQL); err != nil {
 		if retryable(err) {
 			return nil, err
 		}
@@ -349,11 +393,14 @@ func (s *Store) backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-// Retryable reports whether err is a serialization failure (40001) or a
-// deadlock (40P01): the transaction was rolled back and may be run again.
+// Retryable reports whether err is a serialization failure (40001), a
+// deadlock (40P01), a lock wait past lock_timeout (55P03) or a session
+// ended by the server while idle in its transaction (25P03, see
+// pausedWriterTimeout): the transaction was rolled back and may be run
+// again.
 func Retryable(err error) bool { return retryable(err) }
 
-func retryable(err error) bool { return hasCode(err, "40001", "40P01") }
+func retryable(err error) bool { return hasCode(err, "40001", "40P01", "55P03", "25P03") }
 
 func hasCode(err error, codes ...string) bool {
 	var pe *pgconn.PgError

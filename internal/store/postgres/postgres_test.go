@@ -432,3 +432,96 @@ func TestNoncesAcrossReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestPausedWriterDoesNotStallOthers: a replica paused (SIGSTOP, a hung
+// host, a partition leaving its connection open) in the middle of a write
+// transaction holds the writers' lock; the writes of another replica must
+// go on within seconds all the same, and the paused one's transaction,
+// when it resumes, must fail whole and be run again: nothing of the
+// killed attempt is left, nothing is written twice. The pause is fn
+// waiting: from the server's side that is what a paused process is, a
+// session idle in its transaction.
+func TestPausedWriterDoesNotStallOthers(t *testing.T) {
+	for _, where := range []string{"before its commit", "between two statements"} {
+		t.Run(where, func(t *testing.T) {
+			rs := replicas(t, 2)
+			paused, resume := make(chan struct{}), make(chan struct{})
+			var attempts atomic.Int32
+			pausedDone := make(chan error, 1)
+			go func() {
+				pausedDone <- rs[0].Update(ctx, func(tx store.Tx) error {
+					first := attempts.Add(1) == 1
+					if _, err := tx.AppendEvent(store.Event{Kind: "paused-1", Audience: []string{"*"}}); err != nil {
+						return err
+					}
+					if first {
+						close(paused)
+						<-resume
+					}
+					if where == "before its commit" {
+						return nil
+					}
+					_, err := tx.AppendEvent(store.Event{Kind: "paused-2", Audience: []string{"*"}})
+					return err
+				})
+			}()
+			<-paused
+			otherDone := make(chan error, 1)
+			go func() {
+				otherDone <- rs[1].Update(ctx, func(tx store.Tx) error {
+					_, err := tx.AppendEvent(store.Event{Kind: "other", Audience: []string{"*"}})
+					return err
+				})
+			}()
+			// The bound is not the promise (that is the session timeout, a
+			// few seconds): only how long the test waits before it calls
+			// the stall a stall.
+			const stall = 30 * time.Second
+			select {
+			case err := <-otherDone:
+				if err != nil {
+					t.Fatalf("the other replica's write failed: %v", err)
+				}
+			case <-time.After(stall):
+				close(resume)
+				t.Fatalf("the other replica's write is still blocked after %v behind a paused replica holding the writers' lock", stall)
+			}
+			close(resume)
+			select {
+			case err := <-pausedDone:
+				if err != nil {
+					t.Fatalf("the resumed replica's write failed: %v", err)
+				}
+			case <-time.After(stall):
+				t.Fatalf("the resumed replica's write did not end within %v", stall)
+			}
+			if n := attempts.Load(); n != 2 {
+				t.Errorf("the paused write ran %d times, want 2 (killed while paused, then run again)", n)
+			}
+			want := []string{"other", "paused-1", "paused-2"}
+			if where == "before its commit" {
+				want = want[:2]
+			}
+			err := rs[1].View(ctx, func(tx store.Tx) error {
+				evs, err := tx.EventsAfter(0, 100)
+				if err != nil {
+					return err
+				}
+				var got []string
+				for i, e := range evs {
+					if e.ID != int64(i+1) {
+						t.Errorf("event %d has id %d: ids are not gap-free", i+1, e.ID)
+					}
+					got = append(got, e.Kind)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("stored events %v, want %v (the killed attempt left nothing, the retry wrote once)", got, want)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
