@@ -24,6 +24,14 @@
 // serialization failure, each of its Updates is retried alone, so that one
 // fn that keeps failing cannot hold the others back.
 //
+// A replica frozen while it holds the writers' lock (SIGSTOP, a hung host,
+// a partition) must not stop the others: each write transaction asks the
+// server to end it once idle for pausedWriterTimeout, a keep-alive keeps a
+// running replica's transaction from looking idle, and the frozen one's
+// attempt, ended before its COMMIT, is run again when it resumes (see
+// pausedWriterTimeout). Lock waits end after writersLockWait and are
+// retried.
+//
 // LockVolumes locks the row 'volumes' of the locks table (SELECT ... FOR
 // UPDATE); it guarantees
 // that of two transactions that lock, read and write volumes, the one that
@@ -52,40 +60,52 @@ const writersLockSQL = "SELECT value FROM counters WHERE name = 'event' FOR UPDA
 
 // A replica paused while it holds the writers' lock (SIGSTOP, a hung host,
 // a partition that leaves its connection open) would hold it, and stall
-// the writes of every replica (alerts, positions' statements, hotline),
-// for as long as the pause lasts: PostgreSQL waits for the client's next
-// statement forever. So every write transaction sets, for itself only
-// (SET LOCAL: the reads' sessions and any other client are untouched):
+// the writes of every replica (alerts, statements, hotline), for as long as
+// the pause lasts: PostgreSQL waits for the client's next statement
+// forever. So every write transaction sets, for itself only (SET LOCAL:
+// reads, migrations and other clients are untouched):
 //
 //   - idle_in_transaction_session_timeout = pausedWriterTimeout: the server
 //     ends a session that has sent nothing for that long inside its
-//     transaction, which rolls the transaction back and frees its locks.
-//     A live replica never leaves its write transaction idle that long:
-//     between two statements it only runs Go code of fn (encoding,
-//     signing, a volume check), under a millisecond to a few tens of ms
-//     on a loaded machine (the longest gap measured over the service,
-//     replica and volume tests on PostgreSQL was well under 100 ms; a whole
-//     escalation of 500 overdue items, the longest transaction benchmarked,
-//     takes about a second but is hundreds of short gaps). The timer
-//     restarts at each statement, so a long transaction of short gaps is
-//     never ended. The other replicas then wait at most about this long.
-//     When the paused replica resumes, its next statement or its COMMIT
-//     fails with SQLSTATE 25P03: the server ended the transaction before
-//     COMMIT arrived, so nothing of it was committed, and Update runs fn
-//     again like after a serialization failure (on a new connection; a
-//     lease fence in fn then checks the lease again).
+//     transaction, which rolls the transaction back and frees its locks;
+//     the other replicas wait at most about that long. A live replica's
+//     transaction must never be ended so, yet fn may compute for long
+//     between two statements: bringing new rules into force with a raised
+//     separation checks every pair of live volumes in Go, 0.4 s with
+//     10,000 volumes and 19 s with 100,000 dense ones (measured on 2
+//     loaded cores); other gaps measured over the replica, volume,
+//     hotline, server and two-replica binary tests stayed under 0.2 s.
+//     So while the transaction is open a keep-alive goroutine sends an
+//     empty statement every keepAliveEvery when no statement runs (see
+//     liveTx): a process that runs keeps its transaction, one that is
+//     frozen cannot send it and loses it. 2 s is the delay a frozen
+//     replica can add to the others' alerts; a running one pings four
+//     times within it, so only a stall of its own of over 1.5 s could end
+//     its transaction, which is then run again, not lost. When the paused
+//     replica resumes,
+//     its next statement, its keep-alive or its COMMIT fails with SQLSTATE
+//     25P03: the server ended the transaction before COMMIT arrived, so
+//     nothing of it was committed, and Update runs fn again as after a
+//     serialization failure (on a new connection; a lease fence in fn
+//     checks the lease again there).
 //   - lock_timeout = writersLockWait: a write that waits that long for a
 //     lock (the writers' lock, LockVolumes) fails with 55P03 and is run
 //     again, so that a holder stuck in a way the first timeout does not
 //     catch (a statement the server cannot finish, such as a result too
-//     large for the buffers of a paused client) shows as retries and,
-//     after MaxAttempts, as errors in the logs and to the clients (the
-//     alert commit queue retries and logs each failure) rather than as a
-//     silent hang. It is well above pausedWriterTimeout plus a few of the
-//     longest legitimate transactions queued ahead, so that it fires only
-//     when something is wrong.
+//     large for the socket buffers of a paused client) shows as retries
+//     and, after MaxAttempts, as errors to the callers and in the logs
+//     (the alert commit queue logs and retries each failure) instead of a
+//     silent hang. It is above pausedWriterTimeout plus a few ordinary
+//     transactions queued ahead; a waiter behind a long activation retries
+//     and then proceeds.
+//
+// maxKeptAlive bounds the keep-alive: a replica that runs but whose fn
+// never returns (a bug) loses its transaction too, that much later. It is
+// six times the longest transaction measured (the 19 s activation above).
 const (
 	pausedWriterTimeout = 2 * time.Second
+	keepAliveEvery      = pausedWriterTimeout / 4
+	maxKeptAlive        = 2 * time.Minute
 	writersLockWait     = 10 * time.Second
 )
 
@@ -280,15 +300,17 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 		}
 		return fail(fmt.Errorf("postgres: begin: %w", err)), nil
 	}
+	live := keepAlive(tx)
 	committed := false
 	defer func() {
+		live.end()
 		if !committed {
 			// A rollback fails only on a broken connection, which the
 			// pool then discards.
 			_ = tx.Rollback(ctx)
 		}
 	}()
-	if _, err := tx.Exec(ctx, beginWriteSQL); err != nil {
+	if err := live.exec(ctx, beginWriteSQL); err != nil {
 		if retryable(err) {
 			return nil, err
 		}
@@ -312,7 +334,7 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 			if held {
 				stmt = "RELEASE SAVEPOINT u; SAVEPOINT u"
 			}
-			if _, err := tx.Exec(ctx, stmt); err != nil {
+			if err := live.exec(ctx, stmt); err != nil {
 				if retryable(err) {
 					return nil, err
 				}
@@ -320,7 +342,7 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 			}
 			held = true
 		}
-		q := &querier{tx: tx}
+		q := &querier{tx: tx, live: live}
 		// Statements ignore the caller's cancellation: pgx closes a
 		// connection whose query is cancelled, which would spoil the
 		// transaction the whole batch shares.
@@ -344,7 +366,7 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 		if single {
 			return results, nil
 		}
-		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT u; RELEASE SAVEPOINT u"); err != nil {
+		if err := live.exec(ctx, "ROLLBACK TO SAVEPOINT u; RELEASE SAVEPOINT u"); err != nil {
 			if retryable(err) {
 				return nil, err
 			}
@@ -355,7 +377,7 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 	if ok == 0 {
 		return results, nil
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := live.commit(ctx); err != nil {
 		if retryable(err) {
 			return nil, err
 		}
@@ -415,9 +437,101 @@ func hasCode(err error, codes ...string) bool {
 	return false
 }
 
+// liveTx is a write transaction and its keep-alive (see
+// pausedWriterTimeout), which share its connection: one statement at a
+// time, mu held from a statement's start until its rows are read or
+// closed. The keep-alive sends an empty statement (pgconn's Ping: "--
+// ping", accepted even in a transaction that a failed statement aborted)
+// every keepAliveEvery when mu is free, so that the server never sees a
+// running replica's transaction idle for pausedWriterTimeout. Its error
+// (the transaction ended by the server: 25P03) is the answer to every
+// statement after it.
+type liveTx struct {
+	tx      pgx.Tx
+	mu      sync.Mutex
+	failed  error // under mu
+	stop    chan struct{}
+	stopped chan struct{}
+	endOnce sync.Once
+}
+
+func keepAlive(tx pgx.Tx) *liveTx {
+	l := &liveTx{tx: tx, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go l.run()
+	return l
+}
+
+func (l *liveTx) run() {
+	defer close(l.stopped)
+	tick := time.NewTicker(keepAliveEvery)
+	defer tick.Stop()
+	until := time.Now().Add(maxKeptAlive)
+	for {
+		select {
+		case <-l.stop:
+			return
+		case now := <-tick.C:
+			if now.After(until) {
+				return
+			}
+		}
+		if !l.mu.TryLock() {
+			continue // a statement runs: the session is not idle
+		}
+		if l.failed == nil {
+			if err := l.tx.Conn().PgConn().Ping(context.Background()); err != nil {
+				l.failed = fmt.Errorf("postgres: write transaction ended: %w", err)
+			}
+		}
+		l.mu.Unlock()
+	}
+}
+
+// end stops the keep-alive and waits for it; it may be called more than
+// once.
+func (l *liveTx) end() {
+	l.endOnce.Do(func() {
+		close(l.stop)
+		<-l.stopped
+	})
+}
+
+// lock takes the connection for a statement, or returns the error that
+// ended the transaction.
+func (l *liveTx) lock() error {
+	l.mu.Lock()
+	if l.failed != nil {
+		l.mu.Unlock()
+		return l.failed
+	}
+	return nil
+}
+
+func (l *liveTx) exec(ctx context.Context, sql string) error {
+	if err := l.lock(); err != nil {
+		return err
+	}
+	defer l.mu.Unlock()
+	_, err := l.tx.Exec(ctx, sql)
+	return err
+}
+
+// commit ends the keep-alive and commits, unless the transaction has
+// already been ended.
+func (l *liveTx) commit(ctx context.Context) error {
+	l.end()
+	if l.failed != nil {
+		return l.failed
+	}
+	return l.tx.Commit(ctx)
+}
+
 // querier adapts a pgx transaction to sqlcore.Querier.
 type querier struct {
-	tx            pgx.Tx
+	tx pgx.Tx
+	// live is the write transaction's keep-alive, nil for reads and
+	// migrations.
+	live          *liveTx
 	sawRetryable  bool
 	lastRetryable error
 }
@@ -441,6 +555,12 @@ func (q *querier) note(err error) error {
 }
 
 func (q *querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if q.live != nil {
+		if err := q.live.lock(); err != nil {
+			return 0, q.note(err)
+		}
+		defer q.live.mu.Unlock()
+	}
 	tag, err := q.tx.Exec(ctx, rebind(query), args...)
 	if err != nil {
 		return 0, q.note(err)
@@ -449,19 +569,44 @@ func (q *querier) Exec(ctx context.Context, query string, args ...any) (int64, e
 }
 
 func (q *querier) Query(ctx context.Context, query string, args ...any) (sqlcore.Rows, error) {
+	if q.live != nil {
+		if err := q.live.lock(); err != nil {
+			return nil, q.note(err)
+		}
+	}
 	rows, err := q.tx.Query(ctx, rebind(query), args...)
+	r := &pgRows{rows: rows, q: q, held: q.live != nil}
 	if err != nil {
+		r.release()
 		return nil, q.note(err)
 	}
-	return &pgRows{rows: rows, q: q}, nil
+	return r, nil
 }
 
 type pgRows struct {
 	rows pgx.Rows
 	q    *querier
+	held bool // q.live.mu, until the rows are read or closed
 }
 
-func (r *pgRows) Next() bool             { return r.rows.Next() }
+func (r *pgRows) release() {
+	if r.held {
+		r.held = false
+		r.q.live.mu.Unlock()
+	}
+}
+
+func (r *pgRows) Next() bool {
+	if r.rows.Next() {
+		return true
+	}
+	r.release() // pgx has closed the rows: the connection is free
+	return false
+}
+
 func (r *pgRows) Scan(dest ...any) error { return r.rows.Scan(dest...) }
 func (r *pgRows) Err() error             { return r.q.note(r.rows.Err()) }
-func (r *pgRows) Close()                 { r.rows.Close() }
+func (r *pgRows) Close() {
+	r.rows.Close()
+	r.release()
+}

@@ -1,15 +1,19 @@
 package postgres_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +26,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if url := os.Getenv(pausedWriterEnv); url != "" {
+		os.Exit(pausedWriter(url, os.Getenv(pausedWriterWhereEnv)))
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 var ctx = context.Background()
 
@@ -433,49 +442,102 @@ func TestNoncesAcrossReplicas(t *testing.T) {
 	}
 }
 
-// TestPausedWriterDoesNotStallOthers: a replica paused (SIGSTOP, a hung
-// host, a partition leaving its connection open) in the middle of a write
-// transaction holds the writers' lock; the writes of another replica must
-// go on within seconds all the same, and the paused one's transaction,
-// when it resumes, must fail whole and be run again: nothing of the
-// killed attempt is left, nothing is written twice. The pause is fn
-// waiting: from the server's side that is what a paused process is, a
-// session idle in its transaction.
+// pausedWriterEnv makes the test binary the replica that
+// TestPausedWriterDoesNotStallOthers pauses: pausedWriter on the database
+// it names.
+const (
+	pausedWriterEnv      = "DECONFLICT_TEST_PAUSED_WRITER_URL"
+	pausedWriterWhereEnv = "DECONFLICT_TEST_PAUSED_WRITER_WHERE"
+)
+
+// pausedWriter runs one Update that appends "paused-1", says "holding" on
+// stdout and, the first time only, waits for a line on stdin (the test
+// freezes the process meanwhile), then appends "paused-2" unless where is
+// "before its commit". It prints the outcome and the number of runs of fn.
+func pausedWriter(url, where string) int {
+	s, err := postgres.Open(ctx, url)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	defer s.Close()
+	in := bufio.NewReader(os.Stdin)
+	attempts := 0
+	err = s.Update(ctx, func(tx store.Tx) error {
+		attempts++
+		if _, err := tx.AppendEvent(store.Event{Kind: "paused-1", Audience: []string{"*"}}); err != nil {
+			return err
+		}
+		if attempts == 1 {
+			fmt.Println("holding")
+			if _, err := in.ReadString('\n'); err != nil {
+				return err
+			}
+		}
+		if where == "before its commit" {
+			return nil
+		}
+		_, err := tx.AppendEvent(store.Event{Kind: "paused-2", Audience: []string{"*"}})
+		return err
+	})
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	fmt.Println("ok", attempts)
+	return 0
+}
+
+// TestPausedWriterDoesNotStallOthers: a replica frozen (SIGSTOP; as a hung
+// host or a partition that leaves its connection open) in the middle of a
+// write transaction holds the writers' lock; the writes of another replica
+// must go on all the same, and the frozen one's transaction, once it runs
+// again, must fail whole and be run again: nothing of the ended attempt is
+// left, nothing is written twice.
 func TestPausedWriterDoesNotStallOthers(t *testing.T) {
 	for _, where := range []string{"before its commit", "between two statements"} {
 		t.Run(where, func(t *testing.T) {
-			rs := replicas(t, 2)
-			paused, resume := make(chan struct{}), make(chan struct{})
-			var attempts atomic.Int32
-			pausedDone := make(chan error, 1)
-			go func() {
-				pausedDone <- rs[0].Update(ctx, func(tx store.Tx) error {
-					first := attempts.Add(1) == 1
-					if _, err := tx.AppendEvent(store.Event{Kind: "paused-1", Audience: []string{"*"}}); err != nil {
-						return err
-					}
-					if first {
-						close(paused)
-						<-resume
-					}
-					if where == "before its commit" {
-						return nil
-					}
-					_, err := tx.AppendEvent(store.Event{Kind: "paused-2", Audience: []string{"*"}})
-					return err
-				})
+			url := pgtest.NewDatabase(t)
+			other, err := postgres.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), pausedWriterEnv+"="+url, pausedWriterWhereEnv+"="+where)
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				_ = cmd.Process.Signal(syscall.SIGCONT)
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
 			}()
-			<-paused
+			out := bufio.NewScanner(stdout)
+			if !out.Scan() || out.Text() != "holding" {
+				t.Fatalf("the paused writer said %q (%v), want holding", out.Text(), out.Err())
+			}
+			if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
 			otherDone := make(chan error, 1)
 			go func() {
-				otherDone <- rs[1].Update(ctx, func(tx store.Tx) error {
+				otherDone <- other.Update(ctx, func(tx store.Tx) error {
 					_, err := tx.AppendEvent(store.Event{Kind: "other", Audience: []string{"*"}})
 					return err
 				})
 			}()
-			// The bound is not the promise (that is the session timeout, a
-			// few seconds): only how long the test waits before it calls
-			// the stall a stall.
+			// Not the promise (that is pausedWriterTimeout, a few seconds):
+			// how long the test waits before it calls the stall a stall.
 			const stall = 30 * time.Second
 			select {
 			case err := <-otherDone:
@@ -483,45 +545,122 @@ func TestPausedWriterDoesNotStallOthers(t *testing.T) {
 					t.Fatalf("the other replica's write failed: %v", err)
 				}
 			case <-time.After(stall):
-				close(resume)
-				t.Fatalf("the other replica's write is still blocked after %v behind a paused replica holding the writers' lock", stall)
+				t.Fatalf("the other replica's write is still blocked after %v behind a frozen replica holding the writers' lock", stall)
 			}
-			close(resume)
-			select {
-			case err := <-pausedDone:
-				if err != nil {
-					t.Fatalf("the resumed replica's write failed: %v", err)
-				}
-			case <-time.After(stall):
-				t.Fatalf("the resumed replica's write did not end within %v", stall)
+			if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
 			}
-			if n := attempts.Load(); n != 2 {
-				t.Errorf("the paused write ran %d times, want 2 (killed while paused, then run again)", n)
+			if _, err := io.WriteString(stdin, "resume\n"); err != nil {
+				t.Fatal(err)
+			}
+			if !out.Scan() || out.Text() != "ok 2" {
+				t.Fatalf("the resumed writer said %q (%v), want ok 2: its transaction ended while it was frozen, then ran again", out.Text(), out.Err())
 			}
 			want := []string{"other", "paused-1", "paused-2"}
 			if where == "before its commit" {
 				want = want[:2]
 			}
-			err := rs[1].View(ctx, func(tx store.Tx) error {
-				evs, err := tx.EventsAfter(0, 100)
-				if err != nil {
-					return err
-				}
-				var got []string
-				for i, e := range evs {
-					if e.ID != int64(i+1) {
-						t.Errorf("event %d has id %d: ids are not gap-free", i+1, e.ID)
-					}
-					got = append(got, e.Kind)
-				}
-				if !slices.Equal(got, want) {
-					t.Errorf("stored events %v, want %v (the killed attempt left nothing, the retry wrote once)", got, want)
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			checkEvents(t, other, want)
 		})
+	}
+}
+
+// checkEvents fails unless the store holds exactly the events of kinds
+// want, in order, with ids 1..n.
+func checkEvents(t *testing.T, s store.Store, want []string) {
+	t.Helper()
+	err := s.View(ctx, func(tx store.Tx) error {
+		evs, err := tx.EventsAfter(0, 100)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for i, e := range evs {
+			if e.ID != int64(i+1) {
+				t.Errorf("event %d has id %d: ids are not gap-free", i+1, e.ID)
+			}
+			got = append(got, e.Kind)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("stored events %v, want %v", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLongComputationKeepsItsTransaction: an fn that computes between two
+// statements for longer than the server lets a frozen replica's
+// transaction sit idle (bringing new rules into force over many volumes
+// takes that long) keeps its transaction: it runs once and commits.
+func TestLongComputationKeepsItsTransaction(t *testing.T) {
+	s := replicas(t, 1)[0]
+	runs := 0
+	err := s.Update(ctx, func(tx store.Tx) error {
+		runs++
+		if _, err := tx.AppendEvent(store.Event{Kind: "before", Audience: []string{"*"}}); err != nil {
+			return err
+		}
+		time.Sleep(3 * postgres.PausedWriterTimeout)
+		_, err := tx.AppendEvent(store.Event{Kind: "after", Audience: []string{"*"}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs != 1 {
+		t.Errorf("fn ran %d times, want once: its transaction was ended while its replica was computing", runs)
+	}
+	checkEvents(t, s, []string{"before", "after"})
+}
+
+// TestLockWaitFailsInsteadOfHanging: a write that cannot get the writers'
+// lock because its holder never lets go (here another client's open
+// transaction, which no timeout of the store's sessions ends) fails with
+// a lock timeout, retried and then returned to the caller, instead of
+// waiting for as long as the holder lives.
+func TestLockWaitFailsInsteadOfHanging(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s, err := postgres.OpenOptions(ctx, url, postgres.Options{MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	holder, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT value FROM counters WHERE name = 'event' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, func(tx store.Tx) error {
+			_, err := tx.AppendEvent(store.Event{Kind: "x", Audience: []string{"*"}})
+			return err
+		})
+	}()
+	// Not the promise (two waits of writersLockWait): how long the test
+	// waits before it calls the wait a hang.
+	const hang = 60 * time.Second
+	select {
+	case err := <-done:
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "55P03" || !postgres.Retryable(err) {
+			t.Fatalf("Update returned %v, want the lock timeout (55P03) after its attempts", err)
+		}
+	case <-time.After(hang):
+		t.Fatalf("Update still waits for the writers' lock after %v", hang)
+	}
+	if n := s.Retries(); n != 1 {
+		t.Errorf("%d retries, want 1 (MaxAttempts 2)", n)
 	}
 }

@@ -1,0 +1,4 @@
+package postgres
+
+// PausedWriterTimeout is pausedWriterTimeout, for the tests.
+const PausedWriterTimeout = pausedWriterTimeout
