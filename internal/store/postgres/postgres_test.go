@@ -570,7 +570,7 @@ func TestPausedWriterDoesNotStallOthers(t *testing.T) {
 func checkEvents(t *testing.T, s store.Store, want []string) {
 	t.Helper()
 	err := s.View(ctx, func(tx store.Tx) error {
-		evs, err := tx.EventsAfter(0, 100)
+		evs, err := tx.EventsAfter(0, 100000)
 		if err != nil {
 			return err
 		}
@@ -594,16 +594,31 @@ func checkEvents(t *testing.T, s store.Store, want []string) {
 // TestLongComputationKeepsItsTransaction: an fn that computes between two
 // statements for longer than the server lets a frozen replica's
 // transaction sit idle (bringing new rules into force over many volumes
-// takes that long) keeps its transaction: it runs once and commits.
+// takes that long) keeps its transaction: it runs once and commits. Then
+// it runs short statements and reads, with pauses, for as long again: the
+// keep-alive shares the connection with them without a clash.
 func TestLongComputationKeepsItsTransaction(t *testing.T) {
 	s := replicas(t, 1)[0]
 	runs := 0
+	var want []string
 	err := s.Update(ctx, func(tx store.Tx) error {
 		runs++
+		want = []string{"before"}
 		if _, err := tx.AppendEvent(store.Event{Kind: "before", Audience: []string{"*"}}); err != nil {
 			return err
 		}
 		time.Sleep(3 * postgres.PausedWriterTimeout)
+		for start := time.Now(); time.Since(start) < 2*postgres.PausedWriterTimeout; {
+			if _, err := tx.AppendEvent(store.Event{Kind: "busy", Audience: []string{"*"}}); err != nil {
+				return err
+			}
+			want = append(want, "busy")
+			if _, err := tx.EventsAfter(0, 1000); err != nil {
+				return err
+			}
+			time.Sleep(postgres.PausedWriterTimeout / 200)
+		}
+		want = append(want, "after")
 		_, err := tx.AppendEvent(store.Event{Kind: "after", Audience: []string{"*"}})
 		return err
 	})
@@ -613,7 +628,7 @@ func TestLongComputationKeepsItsTransaction(t *testing.T) {
 	if runs != 1 {
 		t.Errorf("fn ran %d times, want once: its transaction was ended while its replica was computing", runs)
 	}
-	checkEvents(t, s, []string{"before", "after"})
+	checkEvents(t, s, want)
 }
 
 // TestLockWaitFailsInsteadOfHanging: a write that cannot get the writers'
