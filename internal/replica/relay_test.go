@@ -15,7 +15,12 @@ import (
 	"github.com/deconflict/deconflict/internal/track"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if url := os.Getenv(frozenLeaderEnv); url != "" {
+		os.Exit(frozenLeader(url))
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 func openPG(t *testing.T) *postgres.Store {
 	t.Helper()
