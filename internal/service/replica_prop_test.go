@@ -119,9 +119,16 @@ func TestTakeoversKeepOneHistoryPerPair(t *testing.T) {
 			case 2: // the relay brings some of what the other replica accepted
 				to := rapid.IntRange(0, 1).Draw(rt, "to")
 				deliver(to, rapid.IntRange(1, 4).Draw(rt, "relayed"))
-			case 3: // the lease changes hands
-				peers[leader].leads.Store(false)
-				leader = 1 - leader
+			case 3: // the lease changes hands, or lapses and is taken again
+				peers[0].leads.Store(false)
+				peers[1].leads.Store(false)
+				leader = rapid.IntRange(0, 1).Draw(rt, "new leader")
+				if rapid.IntRange(0, 2).Draw(rt, "lapse") == 0 {
+					// Nobody leads for a while: the engines' transitions
+					// are dropped until the next takeover.
+					rt.Logf("%s: nobody leads", clock.now().Format("05.000"))
+					break
+				}
 				peers[leader].leads.Store(true)
 				rt.Logf("%s: replica %d takes over", clock.now().Format("05.000"), leader)
 				if err := svc[leader].ReconcileDetection(ctx, openInStore(st)); err != nil {
@@ -147,6 +154,7 @@ func TestTakeoversKeepOneHistoryPerPair(t *testing.T) {
 		}
 		deliver(0, 1<<30)
 		deliver(1, 1<<30)
+		peers[leader].leads.Store(true)
 		if err := svc[leader].ReconcileDetection(ctx, openInStore(st)); err != nil {
 			rt.Fatal(err)
 		}
