@@ -101,6 +101,13 @@ func (e *Engine) Reopen(id string, now time.Time) (Alert, bool) {
 	return e.life.Reopen(id, now)
 }
 
+// NewsAgainst is Lifecycle.NewsAgainst under the engine's lock.
+func (e *Engine) NewsAgainst(id string, prev *Alert) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.life.NewsAgainst(id, prev)
+}
+
 // Rename gives the open alert from the id to (another replica's id of
 // the same alert); it reports whether an alert was open under from.
 func (e *Engine) Rename(from, to string) bool {

@@ -336,6 +336,39 @@ func (l *Lifecycle) Find(id string) (Alert, bool) {
 	return Alert{}, false
 }
 
+// NewsAgainst reports whether the open alert id, as this lifecycle last
+// published it, tells something that prev (the same alert as another
+// replica published it) does not: another level, or, for a conflict, a
+// predicted start or end of the loss or a miss distance moved by more
+// than the hysteresis allows (movedMaterially without the relative paths,
+// which prev does not carry). A replica taking over detection commits an
+// update only then: two engines fed the same reports in another order
+// publish the same alert at moments a little apart, which is no news to
+// the parties. It reports true for an alert not open.
+func (l *Lifecycle) NewsAgainst(id string, prev *Alert) bool {
+	for _, e := range l.conflicts {
+		if e.pub.ID != id {
+			continue
+		}
+		pub := &e.pub
+		if pub.Level != prev.Level || e.sep == nil {
+			return true
+		}
+		sinceS := pub.Time.Sub(prev.Time).Seconds()
+		look := e.sep.LookaheadS
+		if l.momentMoved(prev.TInS, pub.TInS, sinceS, look, true) || l.momentMoved(prev.TOutS, pub.TOutS, sinceS, look, false) {
+			return true
+		}
+		return math.Abs(pub.DHCPAM-prev.DHCPAM) > l.h.MissDistanceShare*e.sep.HorizontalM()
+	}
+	for _, e := range l.nonconf {
+		if e.pub.ID == id {
+			return e.pub.Level != prev.Level
+		}
+	}
+	return true
+}
+
 // Rename gives the open alert from the id to: the id under which another
 // replica published the same alert. It reports whether an alert was open
 // under from.

@@ -200,8 +200,9 @@ func (s *Service) queueReconcile(inStore StoredAlerts) (int, error) {
 			}
 			// The engine changed it after the store's last transition
 			// (while nobody led, or the old leader died before its
-			// commit): the update is committed now.
-			if !inQueue[a.ID] && (a.Level != last.Level || a.Time.After(last.Time)) {
+			// commit): the update is committed now, when it is news
+			// against what the parties were told.
+			if !inQueue[a.ID] && (a.Level != last.Level || a.Time.After(last.Time) && eng.NewsAgainst(a.ID, &last)) {
 				a.State = alert.StateUpdated
 				trs = append(trs, a)
 			}
