@@ -2,9 +2,11 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -28,6 +30,23 @@ import (
 //     no other alert (of another party, say): what committed is released,
 //     what failed goes back to the front of the queue, ahead of anything
 //     newer of the same alert.
+//   - A failed commit may have committed all the same: the acknowledgement
+//     of its COMMIT was lost (the connection dropped, the database server
+//     restarted just after committing). Written again, the alerts would be
+//     there twice (two alert_raised events, audit records and hotline
+//     items, each with its own deadline and escalation), and nobody could
+//     tell afterwards whether the alert was raised twice. So each commit
+//     transaction also writes its own token (a commit id) to the store's
+//     meta space (alertCommitMeta), and a failed commit is settled before
+//     anything else is committed: one transaction reads the token back,
+//     under the writers' lock, so that a COMMIT still running on the
+//     server finishes first. Its token there: the commit happened, and its
+//     transitions are released as committed; another token: it did not
+//     and never will, and they are tried again. Until it can be read (the
+//     store is down) the commit stays in doubt (tactical.inDoubt) and
+//     nothing else of the queue is committed. Only the leader writes the
+//     token, and a take-over reconciles instead (ReconcileDetection), so
+//     the token of the last commit is never overwritten before it is read.
 //   - Failed attempts are spaced by an exponential backoff (commitBackoff)
 //     and logged; the waiting callers and the periodic job retry until the
 //     commit succeeds or the service closes. Nothing is ever dropped,
@@ -56,6 +75,25 @@ type commitWaiter struct {
 	// res are the resolutions being computed for the batch's transitions.
 	res []*pendingResolution
 }
+
+// alertCommitMeta is the meta key holding the token of the last commit
+// of alert transitions, by which a commit whose acknowledgement was lost
+// is recognised as committed (settleInDoubt).
+const alertCommitMeta = "alert/commit"
+
+// inDoubt is a commit of alert transitions that failed and may have
+// committed nevertheless.
+type inDoubt struct {
+	token string
+	qs    []queued
+	// posted is what its transaction posted to the hotline, applied when
+	// it proves committed.
+	posted map[string]int
+}
+
+// errInDoubt wraps the failure of a commit whose outcome is not known:
+// its transitions are held in tactical.inDoubt until it is settled.
+var errInDoubt = errors.New("service: the outcome of a commit of alert transitions is not known yet")
 
 // ready reports whether a commit would not wait for q's resolution.
 func (q *queued) ready() bool { return q.res == nil || q.res.ready() }
@@ -231,6 +269,12 @@ func (t *tactical) takeQueued(w *commitWaiter) []queued {
 // commitQueuedLocked is commitQueued with t.commitMu held and no backoff.
 func (s *Service) commitQueuedLocked(ctx context.Context, w *commitWaiter) (time.Duration, error) {
 	t := s.tac
+	// The commit also serves other callers, and a commit in doubt holds
+	// everyone's: neither may end with this caller's context.
+	ctx = context.WithoutCancel(ctx)
+	if err := s.settleInDoubt(ctx); err != nil {
+		return t.retryLater(s, t.queuedTransitions(), err)
+	}
 	t.mu.Lock()
 	batch := t.takeQueued(w)
 	t.mu.Unlock()
@@ -242,9 +286,6 @@ func (s *Service) commitQueuedLocked(ctx context.Context, w *commitWaiter) (time
 		s.leftToLeader(batch)
 		return 0, nil
 	}
-	// The commit serves other callers too: it must not die with this
-	// caller's context.
-	ctx = context.WithoutCancel(ctx)
 	err := s.commitGroup(ctx, batch, fence)
 	if err == nil {
 		t.failures = 0
@@ -253,6 +294,9 @@ func (s *Service) commitQueuedLocked(ctx context.Context, w *commitWaiter) (time
 	if errors.Is(err, ErrNotLeading) {
 		s.leftToLeader(batch)
 		return 0, nil
+	}
+	if errors.Is(err, errInDoubt) {
+		return t.retryLater(s, len(batch), err)
 	}
 	s.log.Warn("committing alert transitions failed; trying alert by alert", "count", len(batch), "err", err)
 	var untried, failed []queued
@@ -274,6 +318,14 @@ func (s *Service) commitQueuedLocked(ctx context.Context, w *commitWaiter) (time
 				return 0, nil
 			}
 			err = gerr
+			if errors.Is(gerr, errInDoubt) {
+				// g is held until its commit is settled, and nothing
+				// else is committed before.
+				for _, g := range groups[i+1:] {
+					untried = append(untried, g...)
+				}
+				break
+			}
 			failed = append(failed, g...)
 			inARow++
 			continue
@@ -289,12 +341,105 @@ func (s *Service) commitQueuedLocked(ctx context.Context, w *commitWaiter) (time
 	t.mu.Lock()
 	t.pending = append(append(untried, failed...), t.pending...)
 	t.mu.Unlock()
+	return t.retryLater(s, len(failed)+len(untried), err)
+}
+
+// retryLater counts a failed attempt that left n transitions uncommitted
+// and starts the backoff before the next (t.commitMu held).
+func (t *tactical) retryLater(s *Service, n int, err error) (time.Duration, error) {
 	t.failures++
 	wait := commitBackoff(t.failures)
 	t.retryAt = time.Now().Add(wait)
-	s.log.Error("alert transitions not committed; retrying", "transitions", len(failed)+len(untried),
+	s.log.Error("alert transitions not committed; retrying", "transitions", n,
 		"attempt", t.failures, "retry_in", wait, "err", err)
 	return wait, err
+}
+
+// settleInDoubt settles the commit in doubt, if any (t.commitMu held):
+// committed, its transitions are released; not, they go back to the front
+// of the queue. It returns an error, and the commit stays in doubt, when
+// the store cannot tell yet.
+func (s *Service) settleInDoubt(ctx context.Context) error {
+	t := s.tac
+	d := t.inDoubt
+	if d == nil {
+		return nil
+	}
+	committed, err := s.settle(ctx, d)
+	switch {
+	case errors.Is(err, ErrNotLeading):
+		t.setInDoubt(nil)
+		s.leftToLeader(d.qs)
+	case err != nil:
+		return err
+	case committed:
+		t.setInDoubt(nil)
+		s.committedUnacknowledged(ctx, d)
+	default:
+		t.mu.Lock()
+		t.inDoubt = nil
+		t.pending = append(slices.Clone(d.qs), t.pending...)
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+// settle tells whether the failed commit d committed all the same: its
+// token is the last in the store (t.commitMu held). It reads it in a write
+// transaction, which on PostgreSQL first takes the writers' lock, so that
+// a COMMIT of d still running on the server ends before. The error wraps
+// ErrNotLeading when this replica no longer leads detection (d is then the
+// new leader's to reconcile), and errInDoubt when the store cannot tell.
+func (s *Service) settle(ctx context.Context, d *inDoubt) (committed bool, err error) {
+	fence, leads := s.detectionFence()
+	if !leads {
+		return false, ErrNotLeading
+	}
+	err = s.write(withoutStatement(ctx), func(tx store.Tx) error {
+		if fence != nil {
+			if err := fence(tx); err != nil {
+				return err
+			}
+		}
+		token, err := tx.GetMeta(alertCommitMeta)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		committed = err == nil && string(token) == d.token
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNotLeading) {
+		err = fmt.Errorf("%w: reading it back: %w", errInDoubt, err)
+	}
+	return committed, err
+}
+
+// committedUnacknowledged releases the transitions of d, a commit that
+// failed but had committed (t.commitMu held).
+func (s *Service) committedUnacknowledged(ctx context.Context, d *inDoubt) {
+	s.log.Warn("a commit of alert transitions reported as failed had committed: its acknowledgement was lost", "transitions", len(d.qs))
+	s.committed(d.qs, d.posted)
+	// Its events were never handed to the live streams.
+	if err := s.CatchUpEvents(ctx); err != nil {
+		s.log.Warn("publishing the events of a commit whose acknowledgement was lost", "err", err)
+	}
+}
+
+// setInDoubt records the commit in doubt (nil: none) (t.commitMu held).
+func (t *tactical) setInDoubt(d *inDoubt) {
+	t.mu.Lock()
+	t.inDoubt = d
+	t.mu.Unlock()
+}
+
+// committed releases transitions whose commit posted what posted to the
+// hotline (t.commitMu held).
+func (s *Service) committed(qs []queued, posted map[string]int) {
+	t := s.tac
+	t.applyPosted(posted)
+	t.mu.Lock()
+	release(qs)
+	t.mu.Unlock()
 }
 
 // leftToLeader releases transitions taken from the queue that this replica
@@ -310,9 +455,14 @@ func (s *Service) leftToLeader(qs []queued) {
 
 // commitGroup commits transitions in one store transaction and releases
 // them (t.commitMu held). fence (when not nil) runs first in the
-// transaction (see Peers.FenceDetection).
+// transaction (see Peers.FenceDetection). When the commit fails it is
+// settled at once (settleInDoubt): it returns nil when it had committed
+// all the same, an error wrapping errInDoubt, with qs held in t.inDoubt,
+// when that cannot be told yet, and otherwise the commit's error (nothing
+// was written).
 func (s *Service) commitGroup(ctx context.Context, qs []queued, fence func(store.Meta) error) error {
 	t := s.tac
+	token := t.nextToken()
 	trs := make([]alert.Transition, len(qs))
 	for i, q := range qs {
 		trs[i] = q.tr
@@ -331,16 +481,41 @@ func (s *Service) commitGroup(ctx context.Context, qs []queued, fence func(store
 				return err
 			}
 		}
-		return s.persistTransitions(tx, trs, resolutions, posted)
+		if err := s.persistTransitions(tx, trs, resolutions, posted); err != nil {
+			return err
+		}
+		return tx.PutMeta(alertCommitMeta, []byte(token))
 	})
-	if err != nil {
+	if err == nil {
+		s.committed(qs, posted)
+		return nil
+	}
+	if errors.Is(err, ErrNotLeading) {
 		return err
 	}
-	t.applyPosted(posted)
-	t.mu.Lock()
-	release(qs)
-	t.mu.Unlock()
-	return nil
+	d := &inDoubt{token: token, qs: qs, posted: posted}
+	committed, serr := s.settle(ctx, d)
+	switch {
+	case errors.Is(serr, ErrNotLeading):
+		return serr
+	case serr != nil:
+		t.setInDoubt(d)
+		return fmt.Errorf("%w (the commit: %w)", serr, err)
+	case committed:
+		s.committedUnacknowledged(ctx, d)
+		return nil
+	}
+	return err
+}
+
+// nextToken returns the token of a new commit attempt: unique across
+// attempts, processes and replicas (t.commitMu held).
+func (t *tactical) nextToken() string {
+	if t.instance == "" {
+		t.instance = rand.Text()
+	}
+	t.attempts++
+	return t.instance + "/" + strconv.FormatUint(t.attempts, 10)
 }
 
 // byAlert splits transitions by alert, in the order of each alert's first
@@ -360,11 +535,16 @@ func byAlert(qs []queued) [][]queued {
 	return out
 }
 
-// queuedTransitions is how many transitions wait for their commit.
+// queuedTransitions is how many transitions wait for their commit, those
+// of a commit in doubt included.
 func (t *tactical) queuedTransitions() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.pending)
+	n := len(t.pending)
+	if t.inDoubt != nil {
+		n += len(t.inDoubt.qs)
+	}
+	return n
 }
 
 // commitQueuedJob is the periodic retry of a failed commit whose callers

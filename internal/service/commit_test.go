@@ -18,32 +18,57 @@ import (
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
-// faultyStore wraps a store with two injected failures: while down, every
+// faultyStore wraps a store with injected failures: while down, every
 // Update fails; while poison is set, appending an event whose body holds
-// it fails (and with it the transaction).
+// it fails (and with it the transaction); while loseAck is set, the next
+// Update that appends an event whose body holds it commits and then fails
+// all the same, as when the acknowledgement of a COMMIT is lost (the
+// connection dropped, the server restarted just after committing), and
+// with downAfterLostAck the store is down from then on.
 type faultyStore struct {
 	store.Store
-	down   atomic.Bool
-	poison atomic.Pointer[string]
+	down             atomic.Bool
+	poison           atomic.Pointer[string]
+	loseAck          atomic.Pointer[string]
+	downAfterLostAck atomic.Bool
 }
 
-var errInjected = errors.New("injected store failure")
+var (
+	errInjected = errors.New("injected store failure")
+	errAckLost  = errors.New("injected loss of a commit's acknowledgement")
+)
 
 func (f *faultyStore) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if f.down.Load() {
 		return errInjected
 	}
-	return f.Store.Update(ctx, func(tx store.Tx) error { return fn(poisonTx{tx, f}) })
+	var ackToLose *string
+	err := f.Store.Update(ctx, func(tx store.Tx) error {
+		ackToLose = nil
+		return fn(poisonTx{tx, f, &ackToLose})
+	})
+	if err == nil && ackToLose != nil && f.loseAck.CompareAndSwap(ackToLose, nil) {
+		if f.downAfterLostAck.Load() {
+			f.down.Store(true)
+		}
+		return errAckLost
+	}
+	return err
 }
 
 type poisonTx struct {
 	store.Tx
 	f *faultyStore
+	// ackToLose is set to f.loseAck when an event holding it is appended.
+	ackToLose **string
 }
 
 func (p poisonTx) AppendEvent(e store.Event) (int64, error) {
 	if s := p.f.poison.Load(); s != nil && bytes.Contains(e.Body, []byte(*s)) {
 		return 0, errInjected
+	}
+	if s := p.f.loseAck.Load(); s != nil && bytes.Contains(e.Body, []byte(*s)) {
+		*p.ackToLose = s
 	}
 	return p.Tx.AppendEvent(e)
 }
@@ -398,5 +423,191 @@ func TestTakeQueuedIsTheCallersPrefix(t *testing.T) {
 		if len(rest) > 0 && rest[0].ready() {
 			t.Fatalf("left transition %s queued, whose resolution is ready, after the caller's", rest[0].tr.ID)
 		}
+	}
+}
+
+// alertCopies counts what the store holds of the alert raised between the
+// aircraft: its alert_raised events for each party, its hotline items to
+// each party and its audit records; every count of an alert raised once is
+// one. It returns the alert's id too ("" when it was not raised).
+func alertCopies(t *testing.T, st store.Store, acA, acB string, parties [2]string) (string, map[string]int) {
+	t.Helper()
+	var id string
+	copies := map[string]int{}
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		evs, err := tx.EventsAfter(0, 100000)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			var a struct {
+				ID       string
+				Aircraft []struct{ Aircraft string }
+			}
+			if e.Kind != "alert_raised" || json.Unmarshal(e.Body, &a) != nil || len(a.Aircraft) != 2 {
+				continue
+			}
+			if names := []string{a.Aircraft[0].Aircraft, a.Aircraft[1].Aircraft}; !slices.Contains(names, acA) || !slices.Contains(names, acB) {
+				continue
+			}
+			id = a.ID
+			for _, p := range parties {
+				if store.Concerns(e, p) {
+					copies["alert_raised event for "+p]++
+				}
+			}
+		}
+		if id == "" {
+			return nil
+		}
+		for _, p := range parties {
+			ms, err := tx.MessagesFor(p, "alert:"+id, time.Time{}, 10)
+			if err != nil {
+				return err
+			}
+			copies["hotline item to "+p] = len(ms)
+		}
+		recs, err := tx.AuditFrom(1, 100000)
+		for _, r := range recs {
+			if r.Kind == "alert_raised" && bytes.Contains(r.Content, []byte(id)) {
+				copies["audit record"]++
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, copies
+}
+
+// checkRaisedOnce fails the test unless the alert between the aircraft was
+// written exactly once: one event for each party, one hotline item to
+// each, one audit record.
+func checkRaisedOnce(t *testing.T, st store.Store, acA, acB string, parties [2]string) {
+	t.Helper()
+	id, copies := alertCopies(t, st, acA, acB, parties)
+	if id == "" {
+		t.Fatalf("the alert of %s/%s was not raised", acA, acB)
+	}
+	for _, what := range []string{"alert_raised event for " + parties[0], "alert_raised event for " + parties[1],
+		"hotline item to " + parties[0], "hotline item to " + parties[1], "audit record"} {
+		if copies[what] != 1 {
+			t.Errorf("the alert %s of %s/%s has %d copies of its %s, want 1 (all: %v)", id, acA, acB, copies[what], what, copies)
+		}
+	}
+}
+
+// TestLostCommitAckWritesAlertOnce: the transaction carrying an alert's
+// transition commits but its acknowledgement is lost, so that the service
+// sees the commit fail. Trying it again must not write the alert a second
+// time (a second alert_raised event, audit record and hotline item, with
+// a deadline and escalation of its own, and a record that cannot tell
+// whether the alert was raised twice); the caller learns that its batch
+// is committed, and a live stream gets the alert.
+func TestLostCommitAckWritesAlertOnce(t *testing.T) {
+	s, f := newFaultyService(t)
+	now := time.Now().UTC()
+	c1, r1 := closing("C1", "R1", 35, now)
+	if err := ingest(s, "russia", 10*time.Second, r1); err != nil {
+		t.Fatal(err)
+	}
+	sub := s.Subscribe(party.Principal{Party: "coalition"})
+	defer sub.Close()
+	raised := `"state":"raised"`
+	f.loseAck.Store(&raised)
+	if err := ingest(s, "coalition", 10*time.Second, c1); err != nil {
+		t.Fatalf("the batch whose commit's acknowledgement was lost: %v", err)
+	}
+	if f.loseAck.Load() != nil {
+		t.Fatal("no acknowledgement was lost: the test injected nothing")
+	}
+	checkRaisedOnce(t, f.Store, "C1", "R1", [2]string{"coalition", "russia"})
+	evs, _ := sub.Take(nil)
+	if !slices.ContainsFunc(evs, func(e store.Event) bool { return e.Kind == "alert_raised" }) {
+		t.Errorf("the live stream got no alert_raised event, only %d events", len(evs))
+	}
+}
+
+// TestLostCommitAckThenStoreDown: the acknowledgement of the commit of an
+// alert is lost and the store is down just after (the database server
+// restarted once it had committed): nobody can tell yet whether the alert
+// was written. Once the store is back, the alert is there once, and
+// another alert raised while the outcome was unknown is written too.
+func TestLostCommitAckThenStoreDown(t *testing.T) {
+	s, f := newFaultyService(t)
+	now := time.Now().UTC()
+	c1, r1 := closing("C1", "R1", 35, now)
+	a1, n1 := closing("A1", "N1", 40, now)
+	for _, in := range []struct {
+		party string
+		r     PositionReport
+	}{{"russia", r1}, {"navy", n1}} {
+		if err := ingest(s, in.party, 10*time.Second, in.r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raised := `"state":"raised"`
+	f.downAfterLostAck.Store(true)
+	f.loseAck.Store(&raised)
+	if err := ingest(s, "coalition", 300*time.Millisecond, c1); err == nil {
+		t.Fatal("the batch was answered as committed while the store was down after losing its acknowledgement")
+	}
+	if !f.down.Load() {
+		t.Fatal("no acknowledgement was lost: the test injected nothing")
+	}
+	if err := ingest(s, "airgroup", 300*time.Millisecond, a1); err == nil {
+		t.Fatal("a batch was answered as committed while the store was down")
+	}
+	f.down.Store(false)
+	tickUntilCommitted(t, s)
+	checkRaisedOnce(t, f.Store, "C1", "R1", [2]string{"coalition", "russia"})
+	checkRaisedOnce(t, f.Store, "A1", "N1", [2]string{"airgroup", "navy"})
+}
+
+// TestLostCommitAckKeepsWhatWasPosted: the commit that raised an alert
+// lost its acknowledgement; the alert's next transition, at the same
+// level, posts nothing to the hotline, as after any commit: what the lost
+// commit posted counts.
+func TestLostCommitAckKeepsWhatWasPosted(t *testing.T) {
+	s, f := newFaultyService(t)
+	now := time.Now().UTC()
+	tr := alert.Transition{ID: "X1", Kind: alert.KindConflict, Level: "caution", State: alert.StateRaised, Time: now,
+		Aircraft: []alert.Aircraft{{Party: "coalition", Aircraft: "C1", Class: "manned"}, {Party: "russia", Aircraft: "R1", Class: "manned"}}}
+	commit := func(tr alert.Transition) {
+		t.Helper()
+		w := &commitWaiter{left: 1, done: make(chan struct{})}
+		s.tac.mu.Lock()
+		s.tac.pending = append(s.tac.pending, queued{tr: tr, w: w})
+		s.tac.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.commitTransitions(ctx, w); err != nil {
+			t.Fatalf("the commit of the %s transition: %v", tr.State, err)
+		}
+	}
+	raised := `"state":"raised"`
+	f.loseAck.Store(&raised)
+	commit(tr)
+	if f.loseAck.Load() != nil {
+		t.Fatal("no acknowledgement was lost: the test injected nothing")
+	}
+	tr.State = alert.StateUpdated
+	tr.Time = now.Add(time.Second)
+	commit(tr)
+	err := f.Store.View(context.Background(), func(tx store.Tx) error {
+		for _, p := range []string{"coalition", "russia"} {
+			ms, err := tx.MessagesFor(p, "alert:X1", time.Time{}, 10)
+			if err != nil {
+				return err
+			}
+			if len(ms) != 1 {
+				t.Errorf("%d hotline items of the alert to %s, want 1", len(ms), p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -72,6 +72,13 @@ type tactical struct {
 	// when the next may start (commitMu held).
 	failures int
 	retryAt  time.Time
+	// inDoubt is the failed commit not known yet not to have committed
+	// (written with commitMu and mu held; commit.go).
+	inDoubt *inDoubt
+	// instance and attempts make the tokens of commit attempts (commitMu
+	// held; nextToken).
+	instance string
+	attempts uint64
 }
 
 // applyPosted records, after a commit, the hotline levels the transaction

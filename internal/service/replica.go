@@ -124,6 +124,20 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	t := s.tac
 	t.commitMu.Lock()
 	defer t.commitMu.Unlock()
+	if d := t.inDoubt; d != nil {
+		// A commit of the lease this replica held before, which nobody
+		// could tell committed: whatever it wrote is in the store read
+		// below and what it did not is committed from the engine, so it
+		// is settled by the reconciliation (a read of its token could
+		// not tell: another leader may have written its own since).
+		t.mu.Lock()
+		t.inDoubt = nil
+		release(d.qs)
+		t.mu.Unlock()
+		for _, q := range d.qs {
+			delete(t.posted, q.tr.ID)
+		}
+	}
 	stored, err := openInStore(ctx)
 	if err != nil {
 		return err
