@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
@@ -609,5 +610,39 @@ func TestLostCommitAckKeepsWhatWasPosted(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLiveStreamGetsTheEventsOfALostAck: a write commits but its
+// acknowledgement is lost, so that its events are never handed to the
+// live streams then; the next write's events must not overtake them: a
+// stream (and a client resuming after the last id it got) would skip
+// them for good.
+func TestLiveStreamGetsTheEventsOfALostAck(t *testing.T) {
+	s, f := newFaultyService(t)
+	ctx := context.Background()
+	sub := s.Subscribe(party.Principal{Party: "russia"})
+	defer sub.Close()
+	lost := "the first notice"
+	f.loseAck.Store(&lost)
+	if _, err := s.PostMessage(ctx, party.Principal{Party: "coalition"}, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindNotice, Text: lost}); !errors.Is(err, errAckLost) {
+		t.Fatalf("the write whose acknowledgement is lost returned %v", err)
+	}
+	if _, err := s.PostMessage(ctx, party.Principal{Party: "coalition"}, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindNotice, Text: "the second notice"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := sub.Take(nil)
+	var texts []string
+	for i, e := range got {
+		if i > 0 && e.ID != got[i-1].ID+1 {
+			t.Errorf("the live stream went from event %d to %d", got[i-1].ID, e.ID)
+		}
+		var m struct{ Text string }
+		if json.Unmarshal(e.Body, &m) == nil && m.Text != "" {
+			texts = append(texts, m.Text)
+		}
+	}
+	if !slices.Equal(texts, []string{"the first notice", "the second notice"}) {
+		t.Errorf("the live stream got the messages %q, want both, in order", texts)
 	}
 }

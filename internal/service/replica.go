@@ -364,32 +364,33 @@ func (s *Service) clearHeldLocked(now time.Time) {
 }
 
 // publishCommitted hands the events of a transaction that has just
-// committed (s.wmu held) to the live streams. On a shared database the ids
-// just before them may have been committed by another replica and not be
-// published here yet: they are read from the store first, so that a live
-// stream never skips an id. If that read fails, nothing is published now;
-// the periodic catch-up publishes everything in order later.
+// committed (s.wmu held) to the live streams. The ids just before them may
+// not be published here yet: committed by another replica on a shared
+// database, or by a write of this process whose commit's acknowledgement
+// was lost (it failed for its caller, and published nothing). They are read
+// from the store first, so that a live stream never skips an id (nor a
+// client resuming after the last id it got). If that read fails, nothing
+// is published now; the periodic catch-up publishes everything in order
+// later.
 func (s *Service) publishCommitted(ctx context.Context, evs []store.Event) {
 	if len(evs) == 0 {
 		return
 	}
-	if s.cfg.Peers != nil {
-		ctx = context.WithoutCancel(ctx)
-		for after := s.hub.last(); after < evs[0].ID-1; after = s.hub.last() {
-			var missed []store.Event
-			err := s.st.View(ctx, func(tx store.Tx) error {
-				var err error
-				missed, err = tx.EventsAfter(after, int(min(evs[0].ID-1-after, 1000)))
-				return err
-			})
-			if err != nil || len(missed) == 0 {
-				if err != nil {
-					s.log.Warn("reading the events of other replicas", "err", err)
-				}
-				return
+	ctx = context.WithoutCancel(ctx)
+	for after := s.hub.last(); after < evs[0].ID-1; after = s.hub.last() {
+		var missed []store.Event
+		err := s.st.View(ctx, func(tx store.Tx) error {
+			var err error
+			missed, err = tx.EventsAfter(after, int(min(evs[0].ID-1-after, 1000)))
+			return err
+		})
+		if err != nil || len(missed) == 0 {
+			if err != nil {
+				s.log.Warn("reading the events committed before a write's", "err", err)
 			}
-			s.deliver(missed)
+			return
 		}
+		s.deliver(missed)
 	}
 	s.deliver(evs)
 }
