@@ -16,6 +16,8 @@ import (
 	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+	"github.com/deconflict/deconflict/internal/store/postgres"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
@@ -78,12 +80,18 @@ func (p poisonTx) AppendEvent(e store.Event) (int64, error) {
 // parties coalition, russia, airgroup and navy.
 func newFaultyService(t testing.TB) (*Service, *faultyStore) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
+	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newFaultyServiceOn(t, st)
+}
+
+// newFaultyServiceOn is newFaultyService over st.
+func newFaultyServiceOn(t testing.TB, st store.Store) (*Service, *faultyStore) {
+	t.Helper()
+	ctx := context.Background()
 	f := &faultyStore{Store: st}
 	s, err := New(ctx, Config{Store: f})
 	if err != nil {
@@ -508,6 +516,10 @@ func checkRaisedOnce(t *testing.T, st store.Store, acA, acB string, parties [2]s
 // is committed, and a live stream gets the alert.
 func TestLostCommitAckWritesAlertOnce(t *testing.T) {
 	s, f := newFaultyService(t)
+	lostCommitAckWritesAlertOnce(t, s, f)
+}
+
+func lostCommitAckWritesAlertOnce(t *testing.T, s *Service, f *faultyStore) {
 	now := time.Now().UTC()
 	c1, r1 := closing("C1", "R1", 35, now)
 	if err := ingest(s, "russia", 10*time.Second, r1); err != nil {
@@ -537,6 +549,10 @@ func TestLostCommitAckWritesAlertOnce(t *testing.T) {
 // another alert raised while the outcome was unknown is written too.
 func TestLostCommitAckThenStoreDown(t *testing.T) {
 	s, f := newFaultyService(t)
+	lostCommitAckThenStoreDown(t, s, f)
+}
+
+func lostCommitAckThenStoreDown(t *testing.T, s *Service, f *faultyStore) {
 	now := time.Now().UTC()
 	c1, r1 := closing("C1", "R1", 35, now)
 	a1, n1 := closing("A1", "N1", 40, now)
@@ -644,5 +660,27 @@ func TestLiveStreamGetsTheEventsOfALostAck(t *testing.T) {
 	}
 	if !slices.Equal(texts, []string{"the first notice", "the second notice"}) {
 		t.Errorf("the live stream got the messages %q, want both, in order", texts)
+	}
+}
+
+// TestLostCommitAckOnPostgres: the commits whose acknowledgement is lost
+// write their alerts once on PostgreSQL too.
+func TestLostCommitAckOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	for name, scenario := range map[string]func(*testing.T, *Service, *faultyStore){
+		"WritesAlertOnce": lostCommitAckWritesAlertOnce,
+		"ThenStoreDown":   lostCommitAckThenStoreDown,
+	} {
+		t.Run(name, func(t *testing.T) {
+			st, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			s, f := newFaultyServiceOn(t, st)
+			scenario(t, s, f)
+		})
 	}
 }
