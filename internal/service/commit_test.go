@@ -19,6 +19,7 @@ import (
 	"github.com/deconflict/deconflict/internal/store/pgtest"
 	"github.com/deconflict/deconflict/internal/store/postgres"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
+	"github.com/deconflict/deconflict/internal/volume"
 )
 
 // faultyStore wraps a store with injected failures: while down, every
@@ -682,5 +683,68 @@ func TestLostCommitAckOnPostgres(t *testing.T) {
 			s, f := newFaultyServiceOn(t, st)
 			scenario(t, s, f)
 		})
+	}
+}
+
+// TestLostAckOfWritesAppliedInMemory: on the embedded store, a write whose
+// commit's acknowledgement is lost failed for its caller, so what it
+// changes in memory after the commit was never applied: rules it brought
+// into force, a volume it declared. The periodic jobs bring both up to the
+// store, as they are there for everyone who reads the store.
+func TestLostAckOfWritesAppliedInMemory(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &faultyStore{Store: st}
+	s, err := New(ctx, Config{Store: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := party.Principal{Party: party.OperatorName, Operator: true}
+	// No party to ask: the proposal comes into force at once.
+	r := s.Rules()
+	r.HorizontalSepM += 1000
+	lost := `"horizontal_sep_m"`
+	f.loseAck.Store(&lost)
+	if _, err := s.ProposeRules(ctx, op, r); !errors.Is(err, errAckLost) {
+		t.Fatalf("the proposal whose acknowledgement is lost returned %v", err)
+	}
+	var inStore store.RulesRecord
+	if err := st.View(ctx, func(tx store.Tx) error { inStore, err = tx.LatestRules(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if inStore.Version == s.Rules().Version {
+		t.Fatalf("the rules in force in the store are version %d, as in memory: nothing to adopt", inStore.Version)
+	}
+	if _, err := s.CreateParty(ctx, "coalition"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	in := volume.Input{Footprint: volume.Footprint{Type: "Circle", Center: []float64{36, 35}, RadiusM: 5000},
+		AltLowerM: 1000, AltUpperM: 2000, Start: now.Add(time.Hour), End: now.Add(2 * time.Hour)}
+	lost = `"alt_upper_m":2000`
+	f.loseAck.Store(&lost)
+	if _, err := s.CreateVolume(ctx, party.Principal{Party: "coalition"}, in); !errors.Is(err, errAckLost) {
+		t.Fatalf("the volume write whose acknowledgement is lost returned %v", err)
+	}
+	var declared []store.Volume
+	if err := st.View(ctx, func(tx store.Tx) error { declared, err = tx.VolumesChangedSince(0, 10); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(declared) != 1 {
+		t.Fatalf("%d volumes in the store, want the one declared", len(declared))
+	}
+	for range 2 { // rules are adopted at the second look
+		s.Tick(ctx)
+	}
+	if got := s.Rules(); got.Version != inStore.Version || got.HorizontalSepM != r.HorizontalSepM {
+		t.Errorf("the rules in memory are version %d (horizontal separation %v m), want version %d in force in the store (%v m)",
+			got.Version, got.HorizontalSepM, inStore.Version, r.HorizontalSepM)
+	}
+	if _, err := s.GetVolume(party.Principal{Party: "coalition"}, declared[0].ID); err != nil {
+		t.Errorf("the volume declared is not known in memory: %v", err)
 	}
 }

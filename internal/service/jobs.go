@@ -59,7 +59,25 @@ func (s *Service) jobs() []job {
 		{"forget expired nonces", s.forgetNonces},
 		{"transparency log checkpoint", s.publishLog},
 		{"catch up events", func(ctx context.Context, _ time.Time) error { return s.CatchUpEvents(ctx) }},
+		{"sync from the store", s.syncFromStore},
 	}
+}
+
+// syncFromStore is the periodic job that brings the volume index and the
+// rules up to the embedded store. A write whose commit's acknowledgement
+// was lost failed for its caller, so what it changes in memory once
+// committed was never applied here: the volumes it declared or changed
+// (the index the reads and the conformance checks go by) and the rules it
+// brought into force, which everyone reading the store sees in force.
+// With replicas the server syncs more often (SyncFromStore), and this job
+// does nothing.
+func (s *Service) syncFromStore(ctx context.Context, _ time.Time) error {
+	if s.cfg.Peers != nil {
+		return nil
+	}
+	v, err := s.SyncFromStore(ctx, s.rulesSeen.Load())
+	s.rulesSeen.Store(v)
+	return err
 }
 
 // applyRules hands new rules to the live engines. The volume index is

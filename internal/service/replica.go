@@ -396,7 +396,8 @@ func (s *Service) publishCommitted(ctx context.Context, evs []store.Event) {
 }
 
 // SyncFromStore brings what this replica keeps in memory up to what the
-// other replicas committed: the volume index (its reads and the
+// other replicas committed (or a write of its own whose commit's
+// acknowledgement was lost, syncFromStore): the volume index (its reads and the
 // conformance checks of the engine) and the rules. A rules version newer
 // than this replica's is adopted (the engine retuned, the volume index
 // rebuilt when the separation changed) only when it is at most adoptUpTo:
@@ -430,6 +431,6 @@ func (s *Service) SyncFromStore(ctx context.Context, adoptUpTo int64) (int64, er
 	if !s.rules.CompareAndSwap(cur, in) {
 		return rec.Version, nil // changed meanwhile: look again next time
 	}
-	s.log.Info("rules changed through another replica", "version", r.Version)
+	s.log.Info("rules in force in the store adopted (changed through another replica, or by a write whose acknowledgement was lost)", "version", r.Version)
 	return rec.Version, s.applyRules(ctx, cur.inUse, in.inUse)
 }
