@@ -113,10 +113,11 @@ type Service struct {
 	alog           *audit.Log
 	lastCheckpoint time.Time // touched by the periodic job only
 	lastNonceSweep time.Time // touched by the periodic job only
+	tlog           *transLog
+	keys           keyCache
+
 	// rulesSeen is the store's rules version at the last syncFromStore.
 	rulesSeen atomic.Int64
-	tlog      *transLog
-	keys      keyCache
 
 	credMu        sync.Mutex
 	credListeners []func(partyName string)
