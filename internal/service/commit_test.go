@@ -748,3 +748,39 @@ func TestLostAckOfWritesAppliedInMemory(t *testing.T) {
 		t.Errorf("the volume declared is not known in memory: %v", err)
 	}
 }
+
+// TestLostCommitAckWhileSplit: a commit of two alerts fails (one of them
+// cannot be written), and in the alert-by-alert attempt that follows, the
+// other's commit loses its acknowledgement and the store goes down. Once
+// the store is back and the first alert can be written, each alert is
+// there once.
+func TestLostCommitAckWhileSplit(t *testing.T) {
+	s, f := newFaultyService(t)
+	now := time.Now().UTC()
+	c1, r1 := closing("C1", "R1", 35, now)
+	c2, n2 := closing("C2", "N2", 40, now)
+	r1.Callsign = "POISON"
+	for _, in := range []struct {
+		party string
+		r     PositionReport
+	}{{"russia", r1}, {"navy", n2}} {
+		if err := ingest(s, in.party, 10*time.Second, in.r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poison, lost := "POISON", `"N2"`
+	f.poison.Store(&poison)
+	f.downAfterLostAck.Store(true)
+	f.loseAck.Store(&lost)
+	if err := ingest(s, "coalition", 500*time.Millisecond, c1, c2); err == nil {
+		t.Fatal("the batch was answered as committed with one of its alerts unwritable")
+	}
+	if !f.down.Load() {
+		t.Fatal("no acknowledgement was lost: the test injected nothing")
+	}
+	f.poison.Store(nil)
+	f.down.Store(false)
+	tickUntilCommitted(t, s)
+	checkRaisedOnce(t, f.Store, "C1", "R1", [2]string{"coalition", "russia"})
+	checkRaisedOnce(t, f.Store, "C2", "N2", [2]string{"coalition", "navy"})
+}
