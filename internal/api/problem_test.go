@@ -34,6 +34,9 @@ func TestSentinelsMapToStatuses(t *testing.T) {
 		{service.ErrForbidden, http.StatusForbidden},
 		{service.ErrNotFound, http.StatusNotFound},
 		{volume.ErrStaleVersion, http.StatusConflict},
+		// The write may have been applied: not a failure of the server's
+		// to hide behind 500, but one to read back after.
+		{service.ErrOutcomeUnknown, http.StatusServiceUnavailable},
 		{errors.New("something else"), http.StatusInternalServerError},
 	} {
 		if got := toProblem(fmt.Errorf("ctx: %w", c.err)).Status; got != c.want {

@@ -35,18 +35,19 @@ import (
 //     restarted just after committing). Written again, the alerts would be
 //     there twice (two alert_raised events, audit records and hotline
 //     items, each with its own deadline and escalation), and nobody could
-//     tell afterwards whether the alert was raised twice. So each commit
-//     transaction also writes its own token (a commit id) to the store's
-//     meta space (alertCommitMeta), and a failed commit is settled before
-//     anything else is committed: one transaction reads the token back,
-//     under the writers' lock, so that a COMMIT still running on the
-//     server finishes first. Its token there: the commit happened, and its
-//     transitions are released as committed; another token: it did not
-//     and never will, and they are tried again. Until it can be read (the
-//     store is down) the commit stays in doubt (tactical.inDoubt) and
-//     nothing else of the queue is committed. Only the leader writes the
-//     token, and a take-over reconciles instead (ReconcileDetection), so
-//     the token of the last commit is never overwritten before it is read.
+//     tell afterwards whether the alert was raised twice. Every write
+//     reads its token back at once when its commit fails (writeTokens):
+//     one that committed succeeds. When the store cannot be asked then
+//     (it is down), the commit stays in doubt (tactical.inDoubt) and is
+//     settled before anything else of the queue is committed: each commit
+//     of alert transitions also writes its own token under
+//     alertCommitMeta, which nothing else writes, and one transaction
+//     reads it back, under the writers' lock, so that a COMMIT still
+//     running on the server finishes first. Its token there: the commit
+//     happened, and its transitions are released as committed; another
+//     token: it did not and never will, and they are tried again. Only
+//     the leader writes that token, and a take-over reconciles instead
+//     (ReconcileDetection), so it is never overwritten before it is read.
 //   - Failed attempts are spaced by an exponential backoff (commitBackoff)
 //     and logged; the waiting callers and the periodic job retry until the
 //     commit succeeds or the service closes. Nothing is ever dropped,
@@ -455,11 +456,11 @@ func (s *Service) leftToLeader(qs []queued) {
 
 // commitGroup commits transitions in one store transaction and releases
 // them (t.commitMu held). fence (when not nil) runs first in the
-// transaction (see Peers.FenceDetection). When the commit fails it is
-// settled at once (settleInDoubt): it returns nil when it had committed
-// all the same, an error wrapping errInDoubt, with qs held in t.inDoubt,
-// when that cannot be told yet, and otherwise the commit's error (nothing
-// was written).
+// transaction (see Peers.FenceDetection). A commit whose acknowledgement
+// was lost succeeds (write settles it); when the store could not tell
+// whether it committed, it returns an error wrapping errInDoubt and holds
+// qs in t.inDoubt (settleInDoubt); otherwise its error means that nothing
+// was written.
 func (s *Service) commitGroup(ctx context.Context, qs []queued, fence func(store.Meta) error) error {
 	t := s.tac
 	token := t.nextToken()
@@ -493,19 +494,11 @@ func (s *Service) commitGroup(ctx context.Context, qs []queued, fence func(store
 	if errors.Is(err, ErrNotLeading) {
 		return err
 	}
-	d := &inDoubt{token: token, qs: qs, posted: posted}
-	committed, serr := s.settle(ctx, d)
-	switch {
-	case errors.Is(serr, ErrNotLeading):
-		return serr
-	case serr != nil:
-		t.setInDoubt(d)
-		return fmt.Errorf("%w (the commit: %w)", serr, err)
-	case committed:
-		s.committedUnacknowledged(ctx, d)
-		return nil
+	if !errors.Is(err, ErrOutcomeUnknown) {
+		return err // nothing was written
 	}
-	return err
+	t.setInDoubt(&inDoubt{token: token, qs: qs, posted: posted})
+	return fmt.Errorf("%w: %w", errInDoubt, err)
 }
 
 // nextToken returns the token of a new commit attempt: unique across

@@ -584,35 +584,38 @@ func lostCommitAckThenStoreDown(t *testing.T, s *Service, f *faultyStore) {
 }
 
 // TestLostCommitAckKeepsWhatWasPosted: the commit that raised an alert
-// lost its acknowledgement; the alert's next transition, at the same
-// level, posts nothing to the hotline, as after any commit: what the lost
-// commit posted counts.
+// lost its acknowledgement and the store went down; once it is back, the
+// alert's next transition, at the same level, posts nothing to the
+// hotline, as after any commit: what the commit in doubt posted counts.
 func TestLostCommitAckKeepsWhatWasPosted(t *testing.T) {
 	s, f := newFaultyService(t)
 	now := time.Now().UTC()
 	tr := alert.Transition{ID: "X1", Kind: alert.KindConflict, Level: "caution", State: alert.StateRaised, Time: now,
 		Aircraft: []alert.Aircraft{{Party: "coalition", Aircraft: "C1", Class: "manned"}, {Party: "russia", Aircraft: "R1", Class: "manned"}}}
-	commit := func(tr alert.Transition) {
-		t.Helper()
+	commit := func(tr alert.Transition, wait time.Duration) error {
 		w := &commitWaiter{left: 1, done: make(chan struct{})}
 		s.tac.mu.Lock()
 		s.tac.pending = append(s.tac.pending, queued{tr: tr, w: w})
 		s.tac.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		if err := s.commitTransitions(ctx, w); err != nil {
-			t.Fatalf("the commit of the %s transition: %v", tr.State, err)
-		}
+		return s.commitTransitions(ctx, w)
 	}
 	raised := `"state":"raised"`
+	f.downAfterLostAck.Store(true)
 	f.loseAck.Store(&raised)
-	commit(tr)
-	if f.loseAck.Load() != nil {
+	if err := commit(tr, 300*time.Millisecond); err == nil {
+		t.Fatal("the commit was answered as done while the store was down after losing its acknowledgement")
+	}
+	if !f.down.Load() {
 		t.Fatal("no acknowledgement was lost: the test injected nothing")
 	}
+	f.down.Store(false)
 	tr.State = alert.StateUpdated
 	tr.Time = now.Add(time.Second)
-	commit(tr)
+	if err := commit(tr, 10*time.Second); err != nil {
+		t.Fatalf("the commit of the update: %v", err)
+	}
 	err := f.Store.View(context.Background(), func(tx store.Tx) error {
 		for _, p := range []string{"coalition", "russia"} {
 			ms, err := tx.MessagesFor(p, "alert:X1", time.Time{}, 10)
@@ -631,20 +634,23 @@ func TestLostCommitAckKeepsWhatWasPosted(t *testing.T) {
 }
 
 // TestLiveStreamGetsTheEventsOfALostAck: a write commits but its
-// acknowledgement is lost, so that its events are never handed to the
-// live streams then; the next write's events must not overtake them: a
-// stream (and a client resuming after the last id it got) would skip
-// them for good.
+// acknowledgement is lost and the store is down just after, so that
+// nobody can tell yet whether it committed, and its events are not handed
+// to the live streams then; the next write's events must not overtake
+// them: a stream (and a client resuming after the last id it got) would
+// skip them for good.
 func TestLiveStreamGetsTheEventsOfALostAck(t *testing.T) {
 	s, f := newFaultyService(t)
 	ctx := context.Background()
 	sub := s.Subscribe(party.Principal{Party: "russia"})
 	defer sub.Close()
 	lost := "the first notice"
+	f.downAfterLostAck.Store(true)
 	f.loseAck.Store(&lost)
-	if _, err := s.PostMessage(ctx, party.Principal{Party: "coalition"}, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindNotice, Text: lost}); !errors.Is(err, errAckLost) {
-		t.Fatalf("the write whose acknowledgement is lost returned %v", err)
+	if _, err := s.PostMessage(ctx, party.Principal{Party: "coalition"}, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindNotice, Text: lost}); !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("the write whose acknowledgement is lost, the store down, returned %v", err)
 	}
+	f.down.Store(false)
 	if _, err := s.PostMessage(ctx, party.Principal{Party: "coalition"}, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindNotice, Text: "the second notice"}); err != nil {
 		t.Fatal(err)
 	}
@@ -687,10 +693,11 @@ func TestLostCommitAckOnPostgres(t *testing.T) {
 }
 
 // TestLostAckOfWritesAppliedInMemory: on the embedded store, a write whose
-// commit's acknowledgement is lost failed for its caller, so what it
-// changes in memory after the commit was never applied: rules it brought
-// into force, a volume it declared. The periodic jobs bring both up to the
-// store, as they are there for everyone who reads the store.
+// commit's acknowledgement is lost while the store goes down failed for
+// its caller, so what it changes in memory after the commit was never
+// applied: rules it brought into force, a volume it declared. Once the
+// store is back, the periodic jobs bring both up to the store, as they are
+// there for everyone who reads the store.
 func TestLostAckOfWritesAppliedInMemory(t *testing.T) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())
@@ -708,10 +715,12 @@ func TestLostAckOfWritesAppliedInMemory(t *testing.T) {
 	r := s.Rules()
 	r.HorizontalSepM += 1000
 	lost := `"horizontal_sep_m"`
+	f.downAfterLostAck.Store(true)
 	f.loseAck.Store(&lost)
-	if _, err := s.ProposeRules(ctx, op, r); !errors.Is(err, errAckLost) {
-		t.Fatalf("the proposal whose acknowledgement is lost returned %v", err)
+	if _, err := s.ProposeRules(ctx, op, r); !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("the proposal whose acknowledgement is lost, the store down, returned %v", err)
 	}
+	f.down.Store(false)
 	var inStore store.RulesRecord
 	if err := st.View(ctx, func(tx store.Tx) error { inStore, err = tx.LatestRules(); return err }); err != nil {
 		t.Fatal(err)
@@ -727,9 +736,10 @@ func TestLostAckOfWritesAppliedInMemory(t *testing.T) {
 		AltLowerM: 1000, AltUpperM: 2000, Start: now.Add(time.Hour), End: now.Add(2 * time.Hour)}
 	lost = `"alt_upper_m":2000`
 	f.loseAck.Store(&lost)
-	if _, err := s.CreateVolume(ctx, party.Principal{Party: "coalition"}, in); !errors.Is(err, errAckLost) {
-		t.Fatalf("the volume write whose acknowledgement is lost returned %v", err)
+	if _, err := s.CreateVolume(ctx, party.Principal{Party: "coalition"}, in); !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("the volume write whose acknowledgement is lost, the store down, returned %v", err)
 	}
+	f.down.Store(false)
 	var declared []store.Volume
 	if err := st.View(ctx, func(tx store.Tx) error { declared, err = tx.VolumesChangedSince(0, 10); return err }); err != nil {
 		t.Fatal(err)
@@ -783,4 +793,49 @@ func TestLostCommitAckWhileSplit(t *testing.T) {
 	tickUntilCommitted(t, s)
 	checkRaisedOnce(t, f.Store, "C1", "R1", [2]string{"coalition", "russia"})
 	checkRaisedOnce(t, f.Store, "C2", "N2", [2]string{"coalition", "navy"})
+}
+
+// TestLostAckOfAWriteIsRecognised: a party's write commits but its
+// acknowledgement is lost. The write reads its token back and succeeds:
+// its caller (an HTTP request) does not get an error it would retry,
+// writing a second message with a deadline and escalation of its own; the
+// message is there once and the live stream gets it. Likewise a volume
+// declared so is known at once.
+func TestLostAckOfAWriteIsRecognised(t *testing.T) {
+	s, f := newFaultyService(t)
+	ctx := context.Background()
+	sub := s.Subscribe(party.Principal{Party: "russia"})
+	defer sub.Close()
+	lost := "a notice"
+	f.loseAck.Store(&lost)
+	m, err := s.PostMessage(ctx, party.Principal{Party: "coalition"}, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindNotice, Text: lost})
+	if err != nil {
+		t.Fatalf("the write whose acknowledgement was lost returned %v", err)
+	}
+	if f.loseAck.Load() != nil {
+		t.Fatal("no acknowledgement was lost: the test injected nothing")
+	}
+	ms, err := s.ListMessages(ctx, party.Principal{Party: "russia"}, "", time.Time{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || ms[0].ID != m.ID {
+		t.Errorf("russia has %d messages, want the one posted (%s)", len(ms), m.ID)
+	}
+	if got, _ := sub.Take(nil); len(got) != 1 {
+		t.Errorf("the live stream got %d events, want the message's", len(got))
+	}
+
+	now := time.Now().UTC()
+	in := volume.Input{Footprint: volume.Footprint{Type: "Circle", Center: []float64{36, 35}, RadiusM: 5000},
+		AltLowerM: 1000, AltUpperM: 2000, Start: now.Add(time.Hour), End: now.Add(2 * time.Hour)}
+	lost = `"alt_upper_m":2000`
+	f.loseAck.Store(&lost)
+	v, err := s.CreateVolume(ctx, party.Principal{Party: "coalition"}, in)
+	if err != nil {
+		t.Fatalf("the volume write whose acknowledgement was lost returned %v", err)
+	}
+	if _, err := s.GetVolume(party.Principal{Party: "coalition"}, v.ID); err != nil {
+		t.Errorf("the volume declared is not known: %v", err)
+	}
 }

@@ -12,6 +12,7 @@ package service
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,6 +120,8 @@ type Service struct {
 
 	// rulesSeen is the store's rules version at the last syncFromStore.
 	rulesSeen atomic.Int64
+	// writes recognise a write whose acknowledgement was lost (writeThen).
+	writes *writeTokens
 
 	credMu        sync.Mutex
 	credListeners []func(partyName string)
@@ -164,6 +168,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		auth: party.NewAuthenticator(cfg.Store, 0),
 		m:    newMetrics(),
 
+		writes:    newWriteTokens(),
 		resolving: make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	key, err := signingKey(cfg.DataDir)
@@ -343,6 +348,54 @@ func (r *recTx) AppendEvent(e store.Event) (int64, error) {
 	return id, nil
 }
 
+// writeTokens recognise a write whose commit's acknowledgement was lost
+// (the connection dropped during COMMIT, the database server restarted
+// just after committing): each write of this process (they take turns
+// under s.wmu) also puts its own token under the process's key of the
+// meta space, and a write whose commit failed reads the key back, in a
+// transaction of its own that waits for the writers' lock (on PostgreSQL a
+// COMMIT still running on the server ends first). Its token there, it
+// committed: it succeeds for its caller, who would otherwise see an error
+// and try again, writing it twice (a hotline message with a deadline of
+// its own, a second volume, a second rules proposal). Each process start
+// leaves one small row.
+type writeTokens struct {
+	key string // the meta key of this process
+	n   atomic.Uint64
+}
+
+func newWriteTokens() *writeTokens { return &writeTokens{key: "write/" + rand.Text()} }
+
+// next returns the token of a new write.
+func (w *writeTokens) next() string { return strconv.FormatUint(w.n.Add(1), 10) }
+
+// ErrOutcomeUnknown wraps the failure of a write whose commit failed
+// after everything was written, when the store could not be asked whether
+// it committed all the same: it may have been applied.
+var ErrOutcomeUnknown = errors.New("service: the store did not confirm the commit, and could not be asked whether it happened: the change may have been applied")
+
+// settle returns nil when the write of token committed although its
+// Update failed with err, and otherwise err (wrapped in ErrOutcomeUnknown
+// when the store cannot tell).
+func (w *writeTokens) settle(ctx context.Context, st store.Store, token string, err error) error {
+	var committed bool
+	rerr := st.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		b, err := tx.GetMeta(w.key)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		committed = err == nil && string(b) == token
+		return nil
+	})
+	switch {
+	case rerr != nil:
+		return fmt.Errorf("%w (the commit: %w; reading it back: %w)", ErrOutcomeUnknown, err, rerr)
+	case committed:
+		return nil
+	}
+	return err
+}
+
 // write runs fn in one store transaction and, once it has committed,
 // publishes the events fn appended.
 func (s *Service) write(ctx context.Context, fn func(tx store.Tx) error) error {
@@ -356,8 +409,11 @@ func (s *Service) writeThen(ctx context.Context, fn func(tx store.Tx) error, aft
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var rec *recTx
+	token := s.writes.next()
+	var done bool
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		rec = &recTx{Tx: tx}
+		done = false
 		// A replayed request is refused before anything else.
 		if sb, signed := statementOf(ctx); signed {
 			if err := s.useNonce(tx, sb.st); err != nil {
@@ -367,8 +423,23 @@ func (s *Service) writeThen(ctx context.Context, fn func(tx store.Tx) error, aft
 		if err := fn(rec); err != nil {
 			return err
 		}
-		return s.recordStatement(ctx, rec)
+		if err := s.recordStatement(ctx, rec); err != nil {
+			return err
+		}
+		if err := tx.PutMeta(s.writes.key, []byte(token)); err != nil {
+			return err
+		}
+		done = true
+		return nil
 	})
+	if err != nil && done {
+		// Everything was written, and the commit failed, or its
+		// acknowledgement was lost.
+		err = s.writes.settle(ctx, s.st, token, err)
+		if err == nil {
+			s.log.Warn("a write reported as failed had committed: its acknowledgement was lost", "events", len(rec.events))
+		}
+	}
 	if err != nil {
 		var se *httpsig.Error
 		if sb, signed := statementOf(ctx); signed && !errors.As(err, &se) {
