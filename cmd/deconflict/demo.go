@@ -300,7 +300,7 @@ func demo(ctx context.Context, opt demoOptions) (demoSummary, error) {
 	}
 
 	sum := demoSummary{
-		Witnesses: info.svc.LogStatus().Witnesses,
+		Witnesses: info.svc.LogStatus(ctx).Witnesses,
 		Wall:      wall, FromS: sc.DemoStartS, ToS: runner.Stats.SimTimeS(), Scenario: sc,
 		Reports: runner.Stats.ReportsSent.Load(), Rejected: runner.Stats.ReportsRejected.Load(),
 		Volumes: runner.Stats.VolumesDeclared.Load(), VolumesActive: runner.Stats.VolumesActive.Load(),

@@ -18,7 +18,7 @@ func (h *Handler) getLogKey(w http.ResponseWriter, r *http.Request, _ party.Prin
 }
 
 func (h *Handler) getLogCheckpoint(w http.ResponseWriter, r *http.Request, _ party.Principal) error {
-	b := h.svc.LogCheckpoint()
+	b := h.svc.LogCheckpoint(r.Context())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, err := w.Write(b)
@@ -26,7 +26,7 @@ func (h *Handler) getLogCheckpoint(w http.ResponseWriter, r *http.Request, _ par
 }
 
 func (h *Handler) getLogStatus(w http.ResponseWriter, r *http.Request, _ party.Principal) error {
-	return writeJSON(w, http.StatusOK, h.svc.LogStatus())
+	return writeJSON(w, http.StatusOK, h.svc.LogStatus(r.Context()))
 }
 
 // queryInt reads a required non-negative integer query parameter.
@@ -59,7 +59,7 @@ func (h *Handler) getInclusionProof(w http.ResponseWriter, r *http.Request, _ pa
 	if index >= size {
 		return badRequest("index", "index: must be below size")
 	}
-	leaf, proof, err := h.svc.InclusionProof(index, size)
+	leaf, proof, err := h.svc.InclusionProof(r.Context(), index, size)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (h *Handler) getConsistencyProof(w http.ResponseWriter, r *http.Request, _ 
 	if from > size {
 		return badRequest("from", "from: must be at most size")
 	}
-	proof, err := h.svc.ConsistencyProof(from, size)
+	proof, err := h.svc.ConsistencyProof(r.Context(), from, size)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,16 @@ const witnessTimeout = 5 * time.Second
 // tree follows the audit records, a checkpoint is signed when it grew, and
 // pushed to the witnesses the rules name, in the background; the latest
 // checkpoint with the cosignatures collected is what is published.
+//
+// Replicas on a shared store are one log to the witnesses and to the
+// parties: only the replica that leads detection signs and pushes
+// checkpoints (leadsLog), and it stores each one (LogCheckpointMeta)
+// before it publishes it; every replica publishes the store's latest, and
+// the store's only ever grows (keepCheckpoint). Two replicas pushing would
+// each tell a witness holding the other's later checkpoint that the log
+// lost records or forked; a replica publishing its own older checkpoint
+// would show a party's check a log smaller than its witness cosigned, and
+// a client the log going back.
 type transLog struct {
 	key    *translog.LogKey
 	tree   *translog.Tree
@@ -123,28 +133,139 @@ func (s *Service) openTransLog(ctx context.Context, key ed25519.PrivateKey, orig
 		return err
 	}
 	// A checkpoint from the start, so one is always published; the first
-	// tick pushes it to the witnesses.
+	// tick pushes it to the witnesses. A replica that does not lead
+	// publishes the store's latest, when there is one, and signs one of
+	// its own only to have one (it stores and pushes nothing).
+	if s.cfg.Peers != nil {
+		if err := s.adoptStoredCheckpoint(ctx); err != nil {
+			s.log.Warn("reading the stored log checkpoint", "err", err)
+		}
+		if tl.published != nil {
+			return nil
+		}
+	}
 	size := tree.Size()
 	root, err := tree.Root(size)
 	if err != nil {
 		return err
 	}
-	if tl.published, err = lk.Sign(size, root); err != nil {
+	signed, err := lk.Sign(size, root)
+	if err != nil {
 		return err
 	}
-	tl.cp = translog.Checkpoint{Origin: origin, Size: size, Root: root}
-	s.keepCheckpoint(ctx, tl.published)
+	tl.published, tl.cp = signed, translog.Checkpoint{Origin: origin, Size: size, Root: root}
+	if s.leadsLog() {
+		s.keepCheckpoint(ctx, signed)
+	}
 	return nil
 }
 
-// keepCheckpoint stores the latest published checkpoint (best effort: the
-// server publishes it anyway; a store without it only makes the CLI's
-// export end without one).
-func (s *Service) keepCheckpoint(ctx context.Context, published []byte) {
-	err := s.st.Update(ctx, func(tx store.Tx) error { return tx.PutMeta(LogCheckpointMeta, published) })
+// leadsLog reports whether this replica signs the log's checkpoints and
+// pushes them to the witnesses: the one that leads detection (on the
+// embedded store, the only one). One lease decides both, so that a replica
+// that took over detection also continues the log.
+func (s *Service) leadsLog() bool { return s.leadsDetection() }
+
+// storedCheckpoint reads the checkpoint kept in the store (nil: none) and
+// verifies the log's signature on it.
+func (s *Service) storedCheckpoint(tx store.Meta) ([]byte, translog.Checkpoint, error) {
+	signed, err := tx.GetMeta(LogCheckpointMeta)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, translog.Checkpoint{}, nil
+	}
+	if err != nil {
+		return nil, translog.Checkpoint{}, err
+	}
+	cp, _, err := translog.Open(signed, s.tlog.key.Origin(), s.tlog.key.Verifier())
+	if err != nil {
+		return nil, translog.Checkpoint{}, fmt.Errorf("service: the stored log checkpoint: %w", err)
+	}
+	return signed, cp, nil
+}
+
+// adoptStoredCheckpoint publishes the store's checkpoint (signed and
+// pushed by the replica that leads, with the cosignatures it collected)
+// when it is later than this replica's, or of the same size with other
+// cosignatures: never an older one. The tree is caught up first when the
+// checkpoint covers records it does not hold yet, so that this replica
+// proves what it publishes, and the checkpoint must commit to the tree
+// the records make.
+func (s *Service) adoptStoredCheckpoint(ctx context.Context) error {
+	var (
+		signed []byte
+		cp     translog.Checkpoint
+	)
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		signed, cp, err = s.storedCheckpoint(tx)
+		return err
+	})
+	if err != nil || signed == nil {
+		return err
+	}
+	tl := s.tlog
+	tl.mu.Lock()
+	stale := cp.Size < tl.cp.Size || (cp.Size == tl.cp.Size && bytes.Equal(signed, tl.published))
+	tl.mu.Unlock()
+	if stale {
+		return nil
+	}
+	if cp.Size > tl.tree.Size() {
+		if err := s.syncTree(ctx); err != nil {
+			return err
+		}
+	}
+	root, err := tl.tree.Root(cp.Size)
+	if err != nil {
+		return fmt.Errorf("service: the stored log checkpoint of size %d: %w", cp.Size, err)
+	}
+	if root != cp.Root {
+		return fmt.Errorf("service: the stored log checkpoint of size %d commits to root %x, the records to %x", cp.Size, cp.Root[:8], root[:8])
+	}
+	tl.mu.Lock()
+	if cp.Size >= tl.cp.Size {
+		tl.published, tl.cp = signed, cp
+	}
+	tl.mu.Unlock()
+	return nil
+}
+
+// keepCheckpoint stores the latest published checkpoint, unless the store
+// holds a later one (a replica that led before this one, paused, ending its
+// push after the takeover): the stored checkpoint never goes back. It
+// reports whether the store holds published now. On the embedded store
+// this is best effort (the server publishes it anyway; a store without it
+// only makes the CLI's export end without one); replicas publish only what
+// was stored, since the others publish the store's.
+func (s *Service) keepCheckpoint(ctx context.Context, published []byte) bool {
+	cp, _, err := translog.Open(published, s.tlog.key.Origin(), s.tlog.key.Verifier())
+	if err != nil {
+		s.log.Error("storing the published log checkpoint", "err", err)
+		return false
+	}
+	var kept bool
+	err = s.st.Update(ctx, func(tx store.Tx) error {
+		kept = false
+		old, err := tx.GetMeta(LogCheckpointMeta)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			// One that does not verify (another key's) is replaced.
+			held, _, err := translog.Open(old, s.tlog.key.Origin(), s.tlog.key.Verifier())
+			if err == nil && held.Size > cp.Size {
+				return nil
+			}
+		}
+		kept = true
+		return tx.PutMeta(LogCheckpointMeta, published)
+	})
 	if err != nil {
 		s.log.Warn("storing the published log checkpoint", "err", err)
+		return false
 	}
+	return kept
 }
 
 func endpoints(r rules.Rules) []witness.Endpoint {
@@ -181,9 +302,25 @@ func (s *Service) syncTree(ctx context.Context) error {
 // checkpoint is pushed again every repushEvery even when the tree did not
 // grow, so the witnesses' cosignatures stay fresher than the rules'
 // witness_max_age_s.
+//
+// On a shared store, a replica that does not lead only catches its tree up
+// and publishes the store's latest checkpoint; the one that leads starts
+// from it too, so that after a takeover it continues the log where the
+// last leader left it.
 func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 	if err := s.syncTree(ctx); err != nil {
 		return err
+	}
+	if s.cfg.Peers != nil {
+		// One that does not match the records does not stop the log:
+		// the leader signs the records as they are, and the witnesses
+		// judge.
+		if err := s.adoptStoredCheckpoint(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("transparency log: the stored checkpoint is not published", "err", err)
+		}
+	}
+	if !s.leadsLog() {
+		return nil
 	}
 	tl := s.tlog
 	size := tl.tree.Size()
@@ -225,21 +362,28 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 			}
 		}
 		lines := tl.pusher.Push(context.WithoutCancel(ctx), signed, cp.Size)
-		tl.mu.Lock()
-		var published []byte
-		if cp.Size >= tl.cp.Size {
-			tl.published, tl.cp = translog.AddSignatures(signed, lines...), cp
-			published = bytes.Clone(tl.published)
-		}
-		tl.mu.Unlock()
 		for _, st := range tl.pusher.Status() {
 			if st.Failing != "" {
 				s.log.Warn("witness failing", "party", st.Party, "witness", st.Name, "err", st.Failing)
 			}
 		}
-		if published != nil {
-			s.keepCheckpoint(context.WithoutCancel(ctx), published)
+		published := translog.AddSignatures(signed, lines...)
+		tl.mu.Lock()
+		later := cp.Size >= tl.cp.Size
+		tl.mu.Unlock()
+		if !later {
+			return
 		}
+		// Stored before it is published: whatever a replica published,
+		// the others publish too (or a later one).
+		if !s.keepCheckpoint(context.WithoutCancel(ctx), published) && s.cfg.Peers != nil {
+			return
+		}
+		tl.mu.Lock()
+		if cp.Size >= tl.cp.Size {
+			tl.published, tl.cp = published, cp
+		}
+		tl.mu.Unlock()
 	}()
 	return nil
 }
@@ -308,10 +452,29 @@ func (s *Service) LogKey() (origin, vkey string) {
 }
 
 // LogCheckpoint is the latest checkpoint with every cosignature collected.
-func (s *Service) LogCheckpoint() []byte { return s.tlog.latestSigned() }
+// On a shared store it is the store's latest, read now: the leader may
+// have published one since this replica's tick, and a client going from
+// one replica to another must not see the log go back.
+func (s *Service) LogCheckpoint(ctx context.Context) []byte {
+	s.refreshCheckpoint(ctx)
+	return s.tlog.latestSigned()
+}
+
+// refreshCheckpoint publishes the store's latest checkpoint on a shared
+// store. When the store does not answer, the last one this replica
+// published is published again (never an older one).
+func (s *Service) refreshCheckpoint(ctx context.Context) {
+	if s.cfg.Peers == nil {
+		return
+	}
+	if err := s.adoptStoredCheckpoint(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("reading the stored log checkpoint", "err", err)
+	}
+}
 
 // LogStatus reports the latest checkpoint and the witnesses.
-func (s *Service) LogStatus() LogStatus {
+func (s *Service) LogStatus(ctx context.Context) LogStatus {
+	s.refreshCheckpoint(ctx)
 	tl := s.tlog
 	tl.mu.Lock()
 	published, cp := bytes.Clone(tl.published), tl.cp
@@ -333,8 +496,21 @@ func (s *Service) LogStatus() LogStatus {
 	return st
 }
 
+// catchUpTo catches the tree up with the records when a proof asks for a
+// tree larger than it holds: on a shared store, another replica published
+// a checkpoint of records this one's tick did not add yet.
+func (s *Service) catchUpTo(ctx context.Context, size int64) error {
+	if s.cfg.Peers == nil || size <= s.tlog.tree.Size() {
+		return nil
+	}
+	return s.syncTree(ctx)
+}
+
 // InclusionProof proves leaf index in the tree of size leaves.
-func (s *Service) InclusionProof(index, size int64) (leaf translog.Hash, proof []translog.Hash, err error) {
+func (s *Service) InclusionProof(ctx context.Context, index, size int64) (leaf translog.Hash, proof []translog.Hash, err error) {
+	if err := s.catchUpTo(ctx, size); err != nil {
+		return leaf, nil, err
+	}
 	if leaf, err = s.tlog.tree.LeafHashAt(index); err != nil {
 		return leaf, nil, fmt.Errorf("%w: %v", ErrNotFound, err)
 	}
@@ -347,7 +523,10 @@ func (s *Service) InclusionProof(index, size int64) (leaf translog.Hash, proof [
 
 // ConsistencyProof proves the tree of from leaves a prefix of the tree of
 // size leaves.
-func (s *Service) ConsistencyProof(from, size int64) ([]translog.Hash, error) {
+func (s *Service) ConsistencyProof(ctx context.Context, from, size int64) ([]translog.Hash, error) {
+	if err := s.catchUpTo(ctx, size); err != nil {
+		return nil, err
+	}
 	proof, err := s.tlog.tree.ConsistencyProof(from, size)
 	if errors.Is(err, translog.ErrSize) {
 		err = fmt.Errorf("%w: %v", ErrNotFound, err)
@@ -383,6 +562,7 @@ func (tl *transLog) close(ctx context.Context) error {
 // export was cut before it) a checkpoint of exactly size records, signed
 // now.
 func (s *Service) logCheckpointAt(ctx context.Context, size int64) ([]byte, error) {
+	s.refreshCheckpoint(ctx)
 	tl := s.tlog
 	tl.mu.Lock()
 	published, cp := bytes.Clone(tl.published), tl.cp

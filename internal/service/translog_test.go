@@ -76,7 +76,7 @@ func TestTreeRepairedAtStartupAfterACrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		leaf := rfc6962.DefaultHasher.HashLeaf(rec.Leaf())
-		served, p, err := s.InclusionProof(int64(i), size)
+		served, p, err := s.InclusionProof(ctx, int64(i), size)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,9 +100,9 @@ func logCheckpoint(t *testing.T, s *Service) translog.Checkpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, _, err := translog.Open(s.LogCheckpoint(), origin, v)
+	cp, _, err := translog.Open(s.LogCheckpoint(context.Background()), origin, v)
 	if err != nil {
-		t.Fatal(fmt.Errorf("%w\n%s", err, s.LogCheckpoint()))
+		t.Fatal(fmt.Errorf("%w\n%s", err, s.LogCheckpoint(context.Background())))
 	}
 	return cp
 }

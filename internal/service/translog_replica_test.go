@@ -1,0 +1,190 @@
+package service
+
+import (
+	"context"
+	"crypto/ed25519"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/translog"
+	"github.com/deconflict/deconflict/internal/witness"
+)
+
+// logWitness is a party's witness for the tests of replicas sharing one
+// log: it counts the pushes it receives.
+type logWitness struct {
+	srv    *witness.Server
+	url    string
+	pushes atomic.Int64
+}
+
+func newLogWitness(t *testing.T, logVKey string) *logWitness {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := witness.NewServer("coalition.test/witness", priv, t.TempDir(), []string{logVKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &logWitness{srv: ws}
+	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.pushes.Add(1)
+		ws.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(hs.Close)
+	w.url = hs.URL
+	return w
+}
+
+// held is the checkpoint the witness cosigned last.
+func (w *logWitness) held(t *testing.T, origin string) translog.Checkpoint {
+	t.Helper()
+	_, cp, ok, err := w.srv.Latest(origin)
+	if err != nil || !ok {
+		t.Fatalf("the witness holds no checkpoint: %v", err)
+	}
+	return cp
+}
+
+// servedCheckpoint is the checkpoint s publishes (GET /v1/log/checkpoint)
+// and whether it carries the witness's cosignature.
+func servedCheckpoint(t *testing.T, s *Service, w *logWitness) (translog.Checkpoint, bool) {
+	t.Helper()
+	origin, vkey := s.LogKey()
+	v, err := translog.LogVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wv, err := translog.WitnessVerifier(w.srv.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := s.LogCheckpoint(context.Background())
+	cp, cosigs, err := translog.Open(signed, origin, v, wv)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, signed)
+	}
+	_, cosigned := cosigs[w.srv.Name()]
+	return cp, cosigned
+}
+
+// storedCheckpoint is the checkpoint kept in the store's meta space.
+func storedCheckpoint(t *testing.T, s *Service, st store.Store) translog.Checkpoint {
+	t.Helper()
+	var signed []byte
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		var err error
+		signed, err = tx.GetMeta(LogCheckpointMeta)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin, vkey := s.LogKey()
+	v, _ := translog.LogVerifier(vkey)
+	cp, _, err := translog.Open(signed, origin, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+// TestOnlyTheDetectionLeaderPushesCheckpoints: of two replicas on one
+// store, the one that leads detection signs the log's checkpoints and
+// pushes them to the witnesses; the other pushes nothing (not at its
+// ticks, not at its shutdown) and serves the checkpoint the witness
+// cosigned, not an older one of its own. A takeover continues from the
+// store's latest checkpoint: the new leader's push is accepted without a
+// complaint, the old leader serves it too, and a push of the old leader
+// ending after the takeover stores nothing older.
+func TestOnlyTheDetectionLeaderPushesCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	dir, st := storeInDir(t)
+	peersA, peersB := &testPeers{}, &testPeers{}
+	peersA.leads.Store(true)
+	a, err := New(ctx, Config{Store: st, DataDir: dir, Peers: peersA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(ctx, Config{Store: st, DataDir: dir, Peers: peersB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin, vkey := a.LogKey()
+	w := newLogWitness(t, vkey)
+	for _, s := range []*Service{a, b} {
+		if err := s.tlog.pusher.SetWitnesses([]witness.Endpoint{{Party: "coalition", URL: w.url, VKey: w.srv.VerifierKey()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	appendBehindTheService(t, dir, st, 5, 0)
+	if err := a.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	held := w.held(t, origin)
+	if cp, cosigned := servedCheckpoint(t, b, w); cp != held || !cosigned {
+		t.Fatalf("the replica that does not lead serves size %d (cosigned: %v); the witness cosigned size %d", cp.Size, cosigned, held.Size)
+	}
+	appendBehindTheService(t, dir, st, 3, 1)
+	before := w.pushes.Load()
+	if err := b.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.pushes.Load() - before; got != 0 {
+		t.Fatalf("the replica that does not lead pushed %d checkpoints to the witness", got)
+	}
+	if cp, cosigned := servedCheckpoint(t, b, w); cp != held || !cosigned {
+		t.Fatalf("after its tick, the replica that does not lead serves size %d (cosigned: %v); the witness cosigned size %d", cp.Size, cosigned, held.Size)
+	}
+
+	// Takeover: b leads now. It continues from the store's latest
+	// checkpoint; the witness takes its push at once.
+	peersA.leads.Store(false)
+	peersB.leads.Store(true)
+	if err := b.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := w.held(t, origin)
+	if next.Size != held.Size+3 {
+		t.Fatalf("after the takeover the witness holds size %d, want %d", next.Size, held.Size+3)
+	}
+	for _, st := range b.LogStatus(ctx).Witnesses {
+		if st.Failing != "" {
+			t.Fatalf("the new leader's push: %s", st.Failing)
+		}
+	}
+	if cp, cosigned := servedCheckpoint(t, a, w); cp != next || !cosigned {
+		t.Fatalf("the old leader serves size %d (cosigned: %v); the witness cosigned size %d", cp.Size, cosigned, next.Size)
+	}
+	// A push of the old leader that ends after the takeover: what it
+	// stores must not replace the later checkpoint.
+	old, err := a.tlog.key.Sign(held.Size, held.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.keepCheckpoint(ctx, old)
+	if got := storedCheckpoint(t, a, st); got != next {
+		t.Fatalf("the store keeps the checkpoint of size %d after an older one was kept; want %d", got.Size, next.Size)
+	}
+	// The old leader shuts down: it pushes nothing and the store keeps
+	// the latest checkpoint.
+	before = w.pushes.Load()
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.pushes.Load() - before; got != 0 {
+		t.Fatalf("the replica that does not lead pushed %d checkpoints at its shutdown", got)
+	}
+	if got := storedCheckpoint(t, a, st); got != next {
+		t.Fatalf("after the old leader's shutdown the store keeps size %d, want %d", got.Size, next.Size)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
