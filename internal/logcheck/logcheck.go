@@ -106,10 +106,20 @@ func (c *Checker) open(ctx context.Context, path string) (io.ReadCloser, error) 
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(b))
+		return nil, &statusError{path: path, status: resp.StatusCode, body: string(bytes.TrimSpace(b))}
 	}
 	return resp.Body, nil
 }
+
+// statusError is the server's answer other than 200: it answered, and
+// refused (unlike a server that could not be reached).
+type statusError struct {
+	path   string
+	status int
+	body   string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("GET %s: %d %s", e.path, e.status, e.body) }
 
 func (c *Checker) getJSON(ctx context.Context, path string, out any) error {
 	b, err := c.get(ctx, path)
@@ -218,7 +228,30 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 		}
 		switch {
 		case cp.Size < held.Size:
-			return Result{}, conflict("the log is smaller than it was (records removed, or an older copy restored)")
+			// The witness cosigned a later checkpoint than the one
+			// published: the log publishes a checkpoint once every
+			// witness answered, so one that answered first holds it
+			// while the others are pushed to. That is no fork if the
+			// log proves that the later one extends the published one;
+			// it is then the checkpoint checked (its records and the
+			// witness's cosignature on it). A log that cannot is smaller
+			// than it was.
+			proof, err := c.consistency(ctx, cp.Size, held.Size)
+			var answered *statusError
+			if errors.As(err, &answered) {
+				return Result{}, conflict(fmt.Sprintf("the log is smaller than it was (records removed, or an older copy restored), and cannot prove the one the witness cosigned extends the published one: %v", err))
+			}
+			if err != nil {
+				return Result{}, err
+			}
+			if err := translog.VerifyConsistency(cp.Size, cp.Root, held.Size, held.Root, proof); err != nil {
+				return Result{}, conflict("the log is smaller than it was, and the one the witness cosigned does not extend the published one (a fork)")
+			}
+			var heldCosigs map[string]translog.Cosignature
+			if _, heldCosigs, err = translog.Open(heldSigned, key.Origin, logV, wv); err != nil {
+				return Result{}, err
+			}
+			signed, cp, cosigs = heldSigned, held, heldCosigs
 		case cp.Size == held.Size && cp.Root != held.Root:
 			return Result{}, conflict("two trees of the same size (a fork)")
 		case cp.Size > held.Size:

@@ -1,0 +1,111 @@
+package api
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/logcheck"
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/witness"
+)
+
+// TestWitnessCheckWhileAPushIsInFlight: the log pushes a new checkpoint to
+// every witness at once and publishes it with the cosignatures once all
+// have answered. While russia's witness holds the push, coalition's has
+// already cosigned the new checkpoint and the log still publishes the
+// previous one: coalition's check run then sees a published checkpoint
+// older than the one its witness holds. That is a push in flight, not a
+// log that lost records: the check passes (and its witness goes on
+// cosigning), before, during and after the push.
+func TestWitnessCheckWhileAPushIsInFlight(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	var key struct{ Origin, VKey string }
+	e.mustDo("GET", "/v1/log/key", e.tokens["coalition"], nil, 200, &key)
+	_, wpriv, _ := ed25519.GenerateKey(nil)
+	wdir := t.TempDir()
+	ws, err := witness.NewServer("coalition.test/witness", wpriv, wdir, []string{key.VKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := httptest.NewServer(ws)
+	defer good.Close()
+	_, russiaKey, _ := witness.CosignerKeys("russia.test/witness", wpriv)
+	var hold atomic.Bool
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hold.Load() {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		http.Error(w, "not now", http.StatusServiceUnavailable)
+	}))
+	defer slow.Close()
+	// Whatever happens, the held push is let go before the server closes.
+	letGo := sync.OnceFunc(func() { close(release) })
+	defer letGo()
+	r := e.svc.Rules()
+	r.Witnesses = []rules.Witness{{Party: "coalition", URL: good.URL, VKey: ws.VerifierKey()}, {Party: "russia", URL: slow.URL, VKey: russiaKey}}
+	e.agreeRules(r)
+	if err := e.svc.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checker := &logcheck.Checker{Server: e.srv.URL, Token: e.tokens["coalition"], Dir: wdir, HTTP: e.srv.Client()}
+	check := func(when string) logcheck.Result {
+		t.Helper()
+		res, err := checker.Check(ctx)
+		var f *logcheck.Finding
+		if errors.As(err, &f) {
+			t.Fatalf("%s: a false finding: %v", when, f)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		return res
+	}
+	first := check("before the push")
+
+	for i := range 3 {
+		e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "msg", "thread": "coalition/t" + string(rune('a'+i))}, 201, nil)
+	}
+	hold.Store(true)
+	published := make(chan error, 1)
+	go func() { published <- e.svc.PublishLog(ctx) }()
+	<-arrived
+	// Coalition's witness answers at once: wait until it holds the new
+	// checkpoint.
+	for {
+		_, held, ok, err := ws.Latest(key.Origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && held.Size > first.Size {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	during := check("during the push")
+	if during.Size <= first.Size {
+		t.Fatalf("during the push the check verified size %d, no more than before (%d)", during.Size, first.Size)
+	}
+	letGo()
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	if after := check("after the push"); after.Size != during.Size {
+		t.Fatalf("after the push the check verified size %d, during it %d", after.Size, during.Size)
+	}
+}
