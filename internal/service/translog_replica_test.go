@@ -1,13 +1,19 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/translog"
 	"github.com/deconflict/deconflict/internal/witness"
@@ -186,5 +192,84 @@ func TestOnlyTheDetectionLeaderPushesCheckpoints(t *testing.T) {
 	}
 	if err := b.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplicasSignTheAuditHeadOnce: replicas on one store sign the head of
+// the audit chain each at its own ticks and at its shutdown, often at the
+// same moment. The check for a checkpoint at the head and its signature
+// are one write transaction, and the store's writers take turns (the
+// PostgreSQL store locks the writers' row first), so a head is signed
+// once, by whichever replica came first, with the key they share: the
+// export verifies, with one checkpoint line per head signed.
+func TestReplicasSignTheAuditHeadOnce(t *testing.T) {
+	ctx := context.Background()
+	dir, st := storeInDir(t)
+	var replicas []*Service
+	for i := range 3 {
+		// Clocks apart, so that a checkpoint signed again would show.
+		now := func() time.Time { return time.Now().Add(time.Duration(i) * time.Hour) }
+		s, err := New(ctx, Config{Store: st, DataDir: dir, Peers: &testPeers{}, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas = append(replicas, s)
+	}
+	checkpoints := func() []store.Checkpoint {
+		t.Helper()
+		var cps []store.Checkpoint
+		err := st.View(ctx, func(tx store.Tx) error {
+			var err error
+			cps, err = tx.CheckpointsFrom(0)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cps
+	}
+	const rounds = 5
+	for round := range rounds {
+		appendBehindTheService(t, dir, st, 3, round)
+		var wg sync.WaitGroup
+		for _, s := range replicas {
+			wg.Go(func() {
+				if err := s.signAudit(ctx, s.now()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		signed := checkpoints()
+		// Each replica's next tick finds the head signed.
+		for _, s := range replicas {
+			if err := s.signAudit(ctx, s.now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if again := checkpoints(); !slices.EqualFunc(signed, again, func(a, b store.Checkpoint) bool {
+			return a.Seq == b.Seq && a.Time.Equal(b.Time) && bytes.Equal(a.Signature, b.Signature)
+		}) {
+			t.Fatalf("round %d: the head's checkpoint was signed again: %+v, then %+v", round, signed, again)
+		}
+	}
+	cps := checkpoints()
+	if len(cps) != rounds {
+		t.Fatalf("%d checkpoints for %d heads signed by %d replicas at once", len(cps), rounds, len(replicas))
+	}
+	var export bytes.Buffer
+	if err := replicas[0].ExportAudit(ctx, party.Principal{Party: "operator", Operator: true}, &export, 1); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := audit.ParsePublicKey(replicas[1].AuditKey().PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := audit.Verify(&export, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Checkpoints != rounds {
+		t.Fatalf("the export holds %d checkpoint lines, want %d", sum.Checkpoints, rounds)
 	}
 }
