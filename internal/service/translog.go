@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -534,9 +535,19 @@ func (s *Service) ConsistencyProof(ctx context.Context, from, size int64) ([]tra
 	return proof, err
 }
 
-// setWitnesses follows a change of the rules' witnesses.
+// setWitnesses follows a change of the rules' witnesses. When they
+// changed, the next tick pushes the latest checkpoint even if the tree did
+// not grow: on a shared store the leader may learn the rules after the
+// records of their activation were signed, and a new witness would wait
+// for its first checkpoint until the next re-push.
 func (s *Service) setWitnesses(r rules.Rules) error {
-	return s.tlog.pusher.SetWitnesses(endpoints(r))
+	tl := s.tlog
+	if !slices.Equal(endpoints(r), tl.pusher.Endpoints()) {
+		tl.mu.Lock()
+		tl.lastTry = time.Time{}
+		tl.mu.Unlock()
+	}
+	return tl.pusher.SetWitnesses(endpoints(r))
 }
 
 // sync makes the tree's file durable so far (one fsync per new

@@ -14,6 +14,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/translog"
 	"github.com/deconflict/deconflict/internal/witness"
@@ -271,5 +272,41 @@ func TestReplicasSignTheAuditHeadOnce(t *testing.T) {
 	}
 	if sum.Checkpoints != rounds {
 		t.Fatalf("the export holds %d checkpoint lines, want %d", sum.Checkpoints, rounds)
+	}
+}
+
+// TestANewWitnessIsPushedToAtTheNextTick: the leader may learn of a
+// witness the rules added (another replica activated them) after it
+// signed the records of their activation: the next tick pushes the latest
+// checkpoint to it, not the next re-push a minute later.
+func TestANewWitnessIsPushedToAtTheNextTick(t *testing.T) {
+	ctx := context.Background()
+	dir, st := storeInDir(t)
+	peers := &testPeers{}
+	peers.leads.Store(true)
+	s, err := New(ctx, Config{Store: st, DataDir: dir, Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	appendBehindTheService(t, dir, st, 2, 0)
+	now := s.now()
+	if err := s.publishLog(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	s.tlog.waitPush(ctx)
+	origin, vkey := s.LogKey()
+	w := newLogWitness(t, vkey)
+	r := s.Rules()
+	r.Witnesses = []rules.Witness{{Party: "coalition", URL: w.url, VKey: w.srv.VerifierKey()}}
+	if err := s.setWitnesses(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.publishLog(ctx, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	s.tlog.waitPush(ctx)
+	if got, want := w.held(t, origin).Size, s.tlog.tree.Size(); got != want {
+		t.Fatalf("the new witness holds size %d, want %d", got, want)
 	}
 }

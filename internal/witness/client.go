@@ -205,6 +205,17 @@ func (p *Pusher) SetWitnesses(endpoints []Endpoint) error {
 	return nil
 }
 
+// Endpoints are the witnesses pushed to, in configuration order.
+func (p *Pusher) Endpoints() []Endpoint {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Endpoint, len(p.clients))
+	for i, c := range p.clients {
+		out[i] = c.Endpoint
+	}
+	return out
+}
+
 // Verifiers are the witnesses' cosignature verifiers.
 func (p *Pusher) Verifiers() []note.Verifier {
 	p.mu.Lock()
