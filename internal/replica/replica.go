@@ -3,7 +3,7 @@
 // position reports accepted by one replica to the tactical engines of the
 // others, the prompt wake-up of every replica when another one commits
 // events, and the detection lease that decides which single replica commits
-// alert transitions.
+// alert transitions (and signs the transparency log's checkpoints).
 //
 // Why LISTEN/NOTIFY (github.com/jackc/pgxlisten) rather than a table tailed
 // by id or NATS: the replicas already share PostgreSQL, so nothing else has

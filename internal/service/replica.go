@@ -27,7 +27,8 @@ type Peers interface {
 	// LeadsDetection reports whether this replica holds the detection
 	// lease: every replica runs the same engine on the same reports, and
 	// only the holder commits the alert transitions, so that two replicas
-	// seeing one conflict do not both write it.
+	// seeing one conflict do not both write it. The holder also signs the
+	// transparency log's checkpoints and pushes them to the witnesses.
 	LeadsDetection() bool
 	// FenceDetection returns, while this replica leads detection, the
 	// check that the commit of alert transitions runs inside its
