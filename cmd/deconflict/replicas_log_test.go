@@ -58,7 +58,8 @@ func (w *behindWitness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 // smaller than its witness cosigned or forked; a client reading the
 // checkpoint from each replica in turn never sees it go back; no replica
 // pushes a checkpoint older than the witness holds. The leader stops: the
-// other continues the log, and its witness cosigns every record.
+// other continues the log, and its witness cosigns every record, the
+// last ones when that replica stops too.
 func TestLogCheckpointsOfTwoReplicasOnPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary on PostgreSQL")
@@ -173,6 +174,25 @@ func TestLogCheckpointsOfTwoReplicasOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHeld("after the takeover, every record", records)
+
+	// The last replica writes once more and stops at once: its shutdown
+	// pushes the last checkpoint while it still leads (nobody else would,
+	// until a replica starts again).
+	if _, err := client.New(other.base, p.tokens["coalition"]).PostMessage(ctx, client.NewMessage{To: []string{"russia"}, Kind: "notice", Thread: "coalition/log-last", Text: "last"}); err != nil {
+		t.Fatal(err)
+	}
+	other.stop(t, 60*time.Second)
+	err = p.st.View(ctx, func(tx store.Tx) error {
+		last, err := tx.LastAudit()
+		records = last.Seq
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, held, _, err := ws.Latest(key.Origin); err != nil || held.Size < records {
+		t.Fatalf("after the last replica stopped the witness holds size %d (%v), want every record, %d", held.Size, err, records)
+	}
 	bw.mu.Lock()
 	defer bw.mu.Unlock()
 	if len(bw.behind) > 0 {

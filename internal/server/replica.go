@@ -155,8 +155,10 @@ func (r *replication) FenceDetection() func(store.Meta) error {
 	}
 }
 
-// run relays and keeps the lease until ctx is cancelled, then hands the
-// lease over.
+// run relays and keeps the lease until ctx is cancelled. The lease is
+// still held (until it runs out, or release hands it over): the service's
+// shutdown commits what it has queued and pushes the log's last checkpoint
+// as the leader.
 func (r *replication) run(ctx context.Context, svc *service.Service) {
 	if r == nil {
 		return
@@ -216,6 +218,13 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 		}
 	}()
 	wg.Wait()
+}
+
+// release hands the detection lease over, once the service has closed.
+func (r *replication) release() {
+	if r == nil {
+		return
+	}
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := r.lease.Release(rctx); err != nil {

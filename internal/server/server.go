@@ -173,5 +173,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := svc.Close(cctx); err != nil && runErr == nil {
 		runErr = fmt.Errorf("server: closing the service: %w", err)
 	}
+	// After the service's shutdown, which commits the alert transitions
+	// still queued and pushes the log's last checkpoint while this replica
+	// still leads (on a shared store).
+	rep.release()
 	return runErr
 }
