@@ -139,6 +139,12 @@ func (r *replication) peers() service.Peers {
 func (r *replication) PublishPositions(reports []track.Report) { r.relay.Publish(reports) }
 func (r *replication) LeadsDetection() bool                    { return r.lease.Held() }
 
+// DetectionTenure is the lease's current tenure.
+func (r *replication) DetectionTenure() int64 {
+	tenure, _ := r.lease.Tenure()
+	return tenure
+}
+
 // FenceDetection is the lease's fence, its ErrLost reported as the
 // service's ErrNotLeading.
 func (r *replication) FenceDetection() func(store.Meta) error {

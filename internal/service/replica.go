@@ -30,6 +30,13 @@ type Peers interface {
 	// seeing one conflict do not both write it. The holder also signs the
 	// transparency log's checkpoints and pushes them to the witnesses.
 	LeadsDetection() bool
+	// DetectionTenure is the tenure of the detection lease this replica
+	// holds: a count that grows each time it gains the lease (0 before
+	// the first). The service commits alert transitions only in a tenure
+	// it has reconciled (ReconcileDetection): until then the store may
+	// hold what another leader wrote since this replica's engine last
+	// committed, and a commit would write an alert twice.
+	DetectionTenure() int64
 	// FenceDetection returns, while this replica leads detection, the
 	// check that the commit of alert transitions runs inside its
 	// transaction: it fails with an error wrapping ErrNotLeading once the
@@ -44,9 +51,12 @@ type Peers interface {
 // longer leads detection.
 var ErrNotLeading = errors.New("service: this replica no longer leads detection")
 
-// leadsDetection reports whether this replica commits alert transitions.
+// leadsDetection reports whether this replica commits alert transitions:
+// it holds the detection lease, and has reconciled the store with its
+// engine in this tenure.
 func (s *Service) leadsDetection() bool {
-	return s.cfg.Peers == nil || s.cfg.Peers.LeadsDetection()
+	p := s.cfg.Peers
+	return p == nil || p.LeadsDetection() && p.DetectionTenure() == s.reconciledTenure.Load()
 }
 
 // detectionFence returns the check of commitGroup's transaction (nil:
@@ -54,6 +64,9 @@ func (s *Service) leadsDetection() bool {
 func (s *Service) detectionFence() (func(store.Meta) error, bool) {
 	if s.cfg.Peers == nil {
 		return nil, true
+	}
+	if !s.leadsDetection() {
+		return nil, false
 	}
 	fence := s.cfg.Peers.FenceDetection()
 	return fence, fence != nil
@@ -139,11 +152,15 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 			delete(t.posted, q.tr.ID)
 		}
 	}
+	var tenure int64
+	if s.cfg.Peers != nil {
+		tenure = s.cfg.Peers.DetectionTenure()
+	}
 	stored, err := openInStore(ctx)
 	if err != nil {
 		return err
 	}
-	n, err := s.queueReconcile(stored)
+	n, err := s.queueReconcile(stored, tenure)
 	if err != nil || n == 0 {
 		return err
 	}
@@ -154,12 +171,12 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	return nil
 }
 
-// queueReconcile queues, ahead of everything queued, the transitions that
+// queueReconcile queues, after what is queued, the transitions that
 // bring the store's open alerts to the engine's, holds what it holds
 // (ReconcileDetection), and returns how many it queued. It runs under t.mu
 // throughout, so that no transition of the engine falls between its open
 // alerts read here and the held alerts set.
-func (s *Service) queueReconcile(inStore StoredAlerts) (int, error) {
+func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error) {
 	t := s.tac
 	now := s.now()
 	rl := s.Rules()
@@ -173,12 +190,16 @@ func (s *Service) queueReconcile(inStore StoredAlerts) (int, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	eng := t.eng.Load()
+	engine := eng.Alerts()
+	t.pending = s.reconcileQueue(t.pending, inStore, stored, engine, now)
+	// From here this replica commits in this tenure: what it queues from
+	// now on follows what is queued here.
+	s.reconciledTenure.Store(tenure)
 	inQueue := map[string]bool{}
 	for _, q := range t.pending {
 		inQueue[q.tr.ID] = true
 	}
-	eng := t.eng.Load()
-	engine := eng.Alerts()
 	// The alerts open in the store that no engine alert has by id, by
 	// pair: an engine fed the same reports in another order may have
 	// raised the same conflict under another id (derived from the report
@@ -268,14 +289,73 @@ func (s *Service) queueReconcile(inStore StoredAlerts) (int, error) {
 	if len(t.held) > 0 {
 		s.log.Info("taking over detection: alerts open in the store held until the engine has their aircraft", "alerts", len(t.held))
 	}
-	// Ahead of everything queued, and committed like the rest: retried
-	// until it succeeds.
-	first := make([]queued, len(trs))
-	for i, tr := range trs {
-		first[i] = queued{tr: tr}
+	// After what is queued (the history of the alerts this replica's
+	// engine raised before, which reconcileQueue brought up to the engine:
+	// an alert of that history may have ended before the engine raised its
+	// pair again), and committed like the rest: retried until it succeeds.
+	for _, tr := range trs {
+		t.pending = append(t.pending, queued{tr: tr})
 	}
-	t.pending = append(first, t.pending...)
 	return len(trs), nil
+}
+
+// reconcileQueue brings the queue (t.mu held) in line with the store and
+// the engine at a takeover. It holds what this engine produced while this
+// replica led before and could not commit (the store down), and the
+// engine went on while it did not lead, its transitions then dropped;
+// another leader may have written the same alerts since. So, per alert:
+// nothing of an alert the store cleared is kept (its id is spent: the
+// engine's alert is judged as any other), nor of one whose pair the store
+// has open under another id (the same alert, as another leader named it);
+// a raise of an alert the store has open is no news; and what is kept
+// ends where the engine is now: with
+// a stale clear when the engine no longer has the alert, with an update
+// when the engine's alert is news against the last queued (the releases
+// of the dropped are the waiters' as if committed by another leader).
+func (s *Service) reconcileQueue(pending []queued, inStore StoredAlerts, stored map[string]alert.Alert, engine []alert.Alert, now time.Time) []queued {
+	if len(pending) == 0 {
+		return pending
+	}
+	openPairs := make(map[string]string, len(stored))
+	for id, a := range stored {
+		openPairs[pairOf(&a)] = id
+	}
+	kept := make([]queued, 0, len(pending))
+	var stale []queued
+	last := map[string]alert.Transition{}
+	for _, q := range pending {
+		_, open := stored[q.tr.ID]
+		other, pairOpen := openPairs[pairOf(&q.tr)]
+		if inStore.Cleared[q.tr.ID] || pairOpen && other != q.tr.ID || q.tr.State == alert.StateRaised && open {
+			stale = append(stale, q)
+			continue
+		}
+		kept = append(kept, q)
+		last[q.tr.ID] = q.tr
+	}
+	release(stale)
+	inEngine := make(map[string]*alert.Alert, len(engine))
+	for i := range engine {
+		inEngine[engine[i].ID] = &engine[i]
+	}
+	eng := s.tac.eng.Load()
+	for _, id := range slices.Sorted(maps.Keys(last)) {
+		tr := last[id]
+		if tr.State == alert.StateCleared {
+			continue
+		}
+		a, open := inEngine[id]
+		switch {
+		case !open:
+			tr.State, tr.Reason, tr.Time = alert.StateCleared, alert.ReasonStale, now
+			kept = append(kept, queued{tr: tr})
+		case a.Level != tr.Level || a.Time.After(tr.Time) && eng.NewsAgainst(id, &tr):
+			up := *a
+			up.State = alert.StateUpdated
+			kept = append(kept, queued{tr: up})
+		}
+	}
+	return kept
 }
 
 // pairOf names what an alert is about: its kind and its aircraft. Two

@@ -3,11 +3,13 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,150 +38,243 @@ type propAircraft struct {
 // reached both replicas and the leader has reconciled, what the store has
 // open is what the leader's engine has open.
 func TestTakeoversKeepOneHistoryPerPair(t *testing.T) {
-	rapid.Check(t, func(rt *rapid.T) {
-		ctx := context.Background()
-		dir, err := os.MkdirTemp("", "takeovers")
+	rapid.Check(t, func(rt *rapid.T) { takeovers(rt, false) })
+}
+
+// TestTakeoversWithAFlakyStore is TestTakeoversKeepOneHistoryPerPair with
+// a store that goes down and comes back, and loses the acknowledgement of
+// a commit now and then: the same story, once the store is back and
+// everything queued is committed.
+func TestTakeoversWithAFlakyStore(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) { takeovers(rt, true) })
+}
+
+// flakyStore fails every transaction while down, and commits the next
+// Update but reports it failed when loseNextAck is set.
+type flakyStore struct {
+	store.Store
+	down, loseNextAck atomic.Bool
+}
+
+var errFlaky = errors.New("injected: the store is down")
+
+func (f *flakyStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if f.down.Load() {
+		return errFlaky
+	}
+	err := f.Store.Update(ctx, fn)
+	if err == nil && f.loseNextAck.CompareAndSwap(true, false) {
+		return errors.New("injected: the acknowledgement of a commit was lost")
+	}
+	return err
+}
+
+func (f *flakyStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	if f.down.Load() {
+		return errFlaky
+	}
+	return f.Store.View(ctx, fn)
+}
+
+func takeovers(rt *rapid.T, flaky bool) {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "takeovers")
+	if err != nil {
+		rt.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	raw, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		rt.Fatal(err)
+	}
+	defer raw.Close()
+	st := &flakyStore{Store: raw}
+	clock := &testClock{}
+	var peers [2]*testPeers
+	var svc [2]*Service
+	// reconciled is false while the leader's takeover waits for the
+	// store (a replica retries it every second).
+	reconciled := true
+	var seen int64 // the events logged so far
+	reconcile := func(leader int) {
+		err := svc[leader].ReconcileDetection(ctx, openInStore(st))
+		switch {
+		case err == nil:
+			reconciled = true
+		case flaky:
+			reconciled = false
+		default:
+			rt.Fatal(err)
+		}
+	}
+	for i := range svc {
+		peers[i] = &testPeers{}
+		s, err := New(ctx, Config{Store: st, Peers: peers[i], Now: clock.now})
 		if err != nil {
 			rt.Fatal(err)
 		}
-		defer os.RemoveAll(dir)
-		st, err := sqlite.Open(ctx, dir)
-		if err != nil {
+		svc[i] = s
+	}
+	leader := 0
+	peers[leader].leads.Store(true)
+	start := clock.now()
+	planes := []propAircraft{
+		{"coalition", "C1", 35.90, 200}, {"coalition", "C2", 36.30, -200},
+		{"russia", "R1", 36.10, -200}, {"russia", "R2", 35.80, 200},
+	}
+	climbed := make([]bool, len(planes))
+	// Each aircraft reports at most once at a time (a client sends its
+	// reports in order, each newer than the last), through either
+	// replica.
+	lastReport := make([]time.Time, len(planes))
+	delivered := [2]int{} // of the other replica's published reports
+	deliver := func(to, n int) {
+		from := peers[1-to]
+		from.mu.Lock()
+		pending := slices.Clone(from.published[delivered[to]:])
+		from.mu.Unlock()
+		n = min(n, len(pending))
+		if n == 0 {
+			return
+		}
+		delivered[to] += n
+		for _, r := range pending[:n] {
+			rt.Logf("%s: relay %s at %s to replica %d", clock.now().Format("05.000"), r.Aircraft, r.Time.Format("05.000"), to)
+		}
+		// With the store down, the engine takes them and the commit of
+		// their alerts is retried later.
+		if err := svc[to].IngestRelayed(ctx, pending[:n]); err != nil && !flaky {
 			rt.Fatal(err)
 		}
-		defer st.Close()
-		clock := &testClock{}
-		var peers [2]*testPeers
-		var svc [2]*Service
-		for i := range svc {
-			peers[i] = &testPeers{}
-			s, err := New(ctx, Config{Store: st, Peers: peers[i], Now: clock.now})
-			if err != nil {
-				rt.Fatal(err)
-			}
-			svc[i] = s
+	}
+	report := func(at, j int) {
+		a := planes[j]
+		now := clock.now()
+		if !now.After(lastReport[j]) {
+			return
 		}
-		leader := 0
-		peers[leader].leads.Store(true)
-		start := clock.now()
-		planes := []propAircraft{
-			{"coalition", "C1", 35.90, 200}, {"coalition", "C2", 36.30, -200},
-			{"russia", "R1", 36.10, -200}, {"russia", "R2", 35.80, 200},
+		lastReport[j] = now
+		r := PositionReport{Aircraft: a.id, Time: now, LatDeg: 35, AltM: 6000, VelEastMps: a.eastMps,
+			LonDeg: a.lonDeg + a.eastMps*now.Sub(start).Seconds()/(111_320*0.8192)}
+		if climbed[j] {
+			r.AltM += 1500
 		}
-		climbed := make([]bool, len(planes))
-		// Each aircraft reports at most once at a time (a client sends its
-		// reports in order, each newer than the last), through either
-		// replica.
-		lastReport := make([]time.Time, len(planes))
-		delivered := [2]int{} // of the other replica's published reports
-		deliver := func(to, n int) {
-			from := peers[1-to]
-			from.mu.Lock()
-			pending := slices.Clone(from.published[delivered[to]:])
-			from.mu.Unlock()
-			n = min(n, len(pending))
-			if n == 0 {
-				return
-			}
-			delivered[to] += n
-			for _, r := range pending[:n] {
-				rt.Logf("%s: relay %s at %s to replica %d", clock.now().Format("05.000"), r.Aircraft, r.Time.Format("05.000"), to)
-			}
-			if err := svc[to].IngestRelayed(ctx, pending[:n]); err != nil {
-				rt.Fatal(err)
-			}
-		}
-		report := func(at, j int) {
-			a := planes[j]
-			now := clock.now()
-			if !now.After(lastReport[j]) {
-				return
-			}
-			lastReport[j] = now
-			r := PositionReport{Aircraft: a.id, Time: now, LatDeg: 35, AltM: 6000, VelEastMps: a.eastMps,
-				LonDeg: a.lonDeg + a.eastMps*now.Sub(start).Seconds()/(111_320*0.8192)}
-			if climbed[j] {
-				r.AltM += 1500
-			}
-			rt.Logf("%s: report %s alt %.0f to replica %d", now.Format("05.000"), a.id, r.AltM, at)
-			if _, _, err := svc[at].IngestPositions(ctx, party.Principal{Party: a.party}, []PositionReport{r}); err != nil {
-				rt.Fatal(err)
-			}
-		}
-		steps := rapid.IntRange(4, 40).Draw(rt, "steps")
-		for range steps {
-			switch rapid.IntRange(0, 5).Draw(rt, "action") {
-			case 0, 1: // a report to a replica
-				at := rapid.IntRange(0, 1).Draw(rt, "replica")
-				j := rapid.IntRange(0, len(planes)-1).Draw(rt, "aircraft")
-				if rapid.IntRange(0, 3).Draw(rt, "climb") == 0 {
-					climbed[j] = !climbed[j]
-				}
-				report(at, j)
-			case 2: // the relay brings some of what the other replica accepted
-				to := rapid.IntRange(0, 1).Draw(rt, "to")
-				deliver(to, rapid.IntRange(1, 4).Draw(rt, "relayed"))
-			case 3: // the lease changes hands, or lapses and is taken again
-				peers[0].leads.Store(false)
-				peers[1].leads.Store(false)
-				leader = rapid.IntRange(0, 1).Draw(rt, "new leader")
-				if rapid.IntRange(0, 2).Draw(rt, "lapse") == 0 {
-					// Nobody leads for a while: the engines' transitions
-					// are dropped until the next takeover.
-					rt.Logf("%s: nobody leads", clock.now().Format("05.000"))
-					break
-				}
-				peers[leader].leads.Store(true)
-				rt.Logf("%s: replica %d takes over", clock.now().Format("05.000"), leader)
-				if err := svc[leader].ReconcileDetection(ctx, openInStore(st)); err != nil {
-					rt.Fatal(err)
-				}
-			case 4:
-				clock.advance(time.Duration(rapid.IntRange(0, 4000).Draw(rt, "ms")) * time.Millisecond)
-			case 5:
-				rt.Logf("%s: tick", clock.now().Format("05.000"))
-				svc[rapid.IntRange(0, 1).Draw(rt, "ticked")].Tick(ctx)
-			}
-			checkPairHistories(rt, st)
-		}
-		// Everything reaches both replicas, and every aircraft reports
-		// once more (a takeover holds what the store has open until its
-		// engine has reports of the alert's aircraft as recent as the
-		// store's); the leader reconciles and ticks.
-		deliver(0, 1<<30)
-		deliver(1, 1<<30)
-		clock.advance(time.Second)
-		for j := range planes {
-			report(rapid.IntRange(0, 1).Draw(rt, "last report to"), j)
-		}
-		deliver(0, 1<<30)
-		deliver(1, 1<<30)
-		peers[leader].leads.Store(true)
-		if err := svc[leader].ReconcileDetection(ctx, openInStore(st)); err != nil {
+		rt.Logf("%s: report %s alt %.0f to replica %d", now.Format("05.000"), a.id, r.AltM, at)
+		// A batch waits for the commit of its alerts, which a store
+		// that is down holds back: the caller gives up, and the
+		// transitions stay queued.
+		ictx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		if _, _, err := svc[at].IngestPositions(ictx, party.Principal{Party: a.party}, []PositionReport{r}); err != nil && !flaky {
 			rt.Fatal(err)
 		}
-		svc[leader].Tick(ctx)
-		checkPairHistories(rt, st)
-		stored, err := openInStore(st)(ctx)
-		if err != nil {
-			rt.Fatal(err)
+	}
+	steps := rapid.IntRange(4, 40).Draw(rt, "steps")
+	for range steps {
+		switch rapid.IntRange(0, 7).Draw(rt, "action") {
+		case 0, 1: // a report to a replica
+			at := rapid.IntRange(0, 1).Draw(rt, "replica")
+			j := rapid.IntRange(0, len(planes)-1).Draw(rt, "aircraft")
+			if rapid.IntRange(0, 3).Draw(rt, "climb") == 0 {
+				climbed[j] = !climbed[j]
+			}
+			report(at, j)
+		case 2: // the relay brings some of what the other replica accepted
+			to := rapid.IntRange(0, 1).Draw(rt, "to")
+			deliver(to, rapid.IntRange(1, 4).Draw(rt, "relayed"))
+		case 3: // the lease changes hands, or lapses and is taken again
+			peers[0].leads.Store(false)
+			peers[1].leads.Store(false)
+			leader = rapid.IntRange(0, 1).Draw(rt, "new leader")
+			if rapid.IntRange(0, 2).Draw(rt, "lapse") == 0 {
+				// Nobody leads for a while: the engines' transitions
+				// are dropped until the next takeover.
+				rt.Logf("%s: nobody leads", clock.now().Format("05.000"))
+				break
+			}
+			peers[leader].leads.Store(true)
+			peers[leader].tenure.Add(1)
+			rt.Logf("%s: replica %d takes over", clock.now().Format("05.000"), leader)
+			reconcile(leader)
+		case 4:
+			clock.advance(time.Duration(rapid.IntRange(0, 4000).Draw(rt, "ms")) * time.Millisecond)
+		case 5:
+			rt.Logf("%s: tick", clock.now().Format("05.000"))
+			svc[rapid.IntRange(0, 1).Draw(rt, "ticked")].Tick(ctx)
+			if !reconciled && peers[leader].leads.Load() {
+				reconcile(leader)
+			}
+		case 6:
+			if flaky {
+				down := !st.down.Load()
+				rt.Logf("%s: the store is down %v", clock.now().Format("05.000"), down)
+				st.down.Store(down)
+			}
+		case 7:
+			if flaky {
+				rt.Logf("%s: the next commit's acknowledgement will be lost", clock.now().Format("05.000"))
+				st.loseNextAck.Store(true)
+			}
 		}
-		var inEngine []string
-		for _, a := range svc[leader].Alerts(party.Principal{Operator: true}) {
-			inEngine = append(inEngine, a.ID)
-		}
-		inStore := slices.Sorted(maps.Keys(stored.Open))
-		slices.Sort(inEngine)
-		if !slices.Equal(inStore, inEngine) {
-			rt.Fatalf("open in the store %v, in the leader's engine %v", inStore, inEngine)
-		}
-	})
+		seen = checkPairHistories(rt, raw, seen)
+	}
+	// The store is back, reliable, and everything queued is committed
+	// (the commit's backoff runs on the wall clock).
+	st.down.Store(false)
+	st.loseNextAck.Store(false)
+	// Everything reaches both replicas, and every aircraft reports
+	// once more (a takeover holds what the store has open until its
+	// engine has reports of the alert's aircraft as recent as the
+	// store's); the leader reconciles and ticks.
+	deliver(0, 1<<30)
+	deliver(1, 1<<30)
+	clock.advance(time.Second)
+	for j := range planes {
+		report(rapid.IntRange(0, 1).Draw(rt, "last report to"), j)
+	}
+	deliver(0, 1<<30)
+	deliver(1, 1<<30)
+	peers[leader].leads.Store(true)
+	peers[leader].tenure.Add(1)
+	if err := svc[leader].ReconcileDetection(ctx, openInStore(st)); err != nil {
+		rt.Fatal(err)
+	}
+	svc[0].Tick(ctx)
+	svc[1].Tick(ctx)
+	// What the backoff of the failures still holds back is committed
+	// now, as the next attempt would.
+	t := svc[leader].tac
+	t.commitMu.Lock()
+	_, err = svc[leader].commitQueuedLocked(ctx, nil)
+	t.commitMu.Unlock()
+	if err != nil {
+		rt.Fatal(err)
+	}
+	if n := t.queuedTransitions(); n > 0 {
+		rt.Fatalf("%d alert transitions still queued", n)
+	}
+	checkPairHistories(rt, raw, seen)
+	stored, err := openInStore(st)(ctx)
+	if err != nil {
+		rt.Fatal(err)
+	}
+	var inEngine []string
+	for _, a := range svc[leader].Alerts(party.Principal{Operator: true}) {
+		inEngine = append(inEngine, a.ID)
+	}
+	inStore := slices.Sorted(maps.Keys(stored.Open))
+	slices.Sort(inEngine)
+	if !slices.Equal(inStore, inEngine) {
+		rt.Fatalf("open in the store %v, in the leader's engine %v", inStore, inEngine)
+	}
 }
 
 // checkPairHistories checks the store's alert events: per id raised,
 // updated, cleared in that order, the raise first and nothing after the
 // clear; per pair of aircraft at most one alert open at a time.
-func checkPairHistories(rt *rapid.T, st store.Store) {
+//
+// It logs the alert events after seen, and returns the last event's id.
+func checkPairHistories(rt *rapid.T, st store.Store, seen int64) int64 {
 	var evs []store.Event
 	err := st.View(context.Background(), func(tx store.Tx) error {
 		var err error
@@ -225,6 +320,9 @@ func checkPairHistories(rt *rapid.T, st store.Store) {
 		}
 		h.kinds = append(h.kinds, kind)
 		order = append(order, kind+" "+a.Reason+" "+a.ID[:6]+" "+pair+" "+a.Level+" "+a.Time.Format("05.000"))
+		if e.ID > seen {
+			rt.Logf("  event %d: %s", e.ID, order[len(order)-1])
+		}
 		switch {
 		case kind == "raised" && len(h.kinds) != 1:
 			rt.Fatalf("alert %s raised again: %v\n%s", a.ID, h.kinds, strings.Join(order, "\n"))
@@ -241,4 +339,8 @@ func checkPairHistories(rt *rapid.T, st store.Store) {
 			delete(openOf, pair)
 		}
 	}
+	if len(evs) > 0 {
+		return evs[len(evs)-1].ID
+	}
+	return seen
 }

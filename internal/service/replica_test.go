@@ -20,6 +20,7 @@ import (
 // testPeers records what the service relays and says whether it leads.
 type testPeers struct {
 	leads     atomic.Bool
+	tenure    atomic.Int64
 	holder    string // the name FenceDetection looks for ("": no check)
 	mu        sync.Mutex
 	published []track.Report
@@ -32,6 +33,9 @@ func (p *testPeers) PublishPositions(r []track.Report) {
 }
 
 func (p *testPeers) LeadsDetection() bool { return p.leads.Load() }
+
+// DetectionTenure is 0 unless the test counts tenures (tenure).
+func (p *testPeers) DetectionTenure() int64 { return p.tenure.Load() }
 
 // FenceDetection checks, when the test set holder, that the meta key
 // "lease" names it (as the lease record names its holder); otherwise it

@@ -105,7 +105,10 @@ type Service struct {
 	rules atomic.Pointer[rulesInForce]
 	vol   atomic.Pointer[volume.Registry]
 	tac   *tactical
-	disc  atomic.Pointer[disclose.Picture]
+	// reconciledTenure is the tenure of the detection lease in which this
+	// replica last reconciled the store with its engine (leadsDetection).
+	reconciledTenure atomic.Int64
+	disc             atomic.Pointer[disclose.Picture]
 	// resolvers is the resolution set-up of the rules in force, cleared
 	// the alerts that cleared lately (resolution.go).
 	resolvers atomic.Pointer[resolver]
