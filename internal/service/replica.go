@@ -387,11 +387,21 @@ type heldAlert struct {
 func (t *tactical) takeHeld(trs []alert.Transition) (all, toCommit []alert.Transition) {
 	all = make([]alert.Transition, 0, len(trs))
 	toCommit = make([]alert.Transition, 0, len(trs))
+	// The engine produced the transitions after a raise renamed here under
+	// the name it had then: they take the store's id too.
+	var renamedTo map[string]string
 	for _, tr := range trs {
+		if to, ok := renamedTo[tr.ID]; ok {
+			tr.ID = to
+		}
 		h, ok := t.held[tr.ID]
 		if !ok && tr.State == alert.StateRaised {
 			for id, other := range t.held {
 				if pairOf(&other.last) == pairOf(&tr) && t.eng.Load().Rename(tr.ID, id) {
+					if renamedTo == nil {
+						renamedTo = map[string]string{}
+					}
+					renamedTo[tr.ID] = id
 					tr.ID, h, ok = id, other, true
 					break
 				}

@@ -778,3 +778,68 @@ func TestTakeoverDoesNotRaiseAClearedAlertAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldAlertRenamedInABatchKeepsItsNameForTheBatch: the new leader
+// holds the alert the store has open; the russian aircraft's reports reach
+// it late, two in one relayed batch, the second after a turn that moves the
+// predicted loss. The first raises the conflict under an id of its own,
+// which takes the store's; the second's update must name the store's id
+// too, not an id the store never raised.
+func TestHeldAlertRenamedInABatchKeepsItsNameForTheBatch(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &testClock{}
+	oldPeers, nextPeers := &testPeers{}, &testPeers{}
+	oldPeers.leads.Store(true)
+	old := newReplicaServiceAt(t, st, oldPeers, clock)
+	next := newReplicaServiceAt(t, st, nextPeers, clock)
+	c, r := headOnPair(clock.now())
+	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+		t.Fatal(err)
+	}
+	raised := alertEvents(t, st)
+	if len(raised) != 1 {
+		t.Fatalf("the old leader wrote %v, want one raise", raised)
+	}
+	id := strings.TrimPrefix(raised[0], "alert_raised ")
+	// The survivor has the coalition report only, and takes over.
+	if err := next.IngestRelayed(ctx, []track.Report{reportOf("coalition", c)}); err != nil {
+		t.Fatal(err)
+	}
+	oldPeers.leads.Store(false)
+	nextPeers.leads.Store(true)
+	if err := next.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	// Two later russian reports in one batch: the first raises the
+	// conflict from a report the old leader never had (another id), the
+	// second turns the aircraft, which moves the prediction.
+	clock.advance(2 * time.Second)
+	r1 := r
+	r1.Time = r.Time.Add(time.Second)
+	r1.LonDeg -= 200.0 / (111_320 * 0.8192)
+	r2 := r1
+	r2.Time = r1.Time.Add(time.Second)
+	r2.LonDeg -= 200.0 / (111_320 * 0.8192)
+	r2.VelEastMps = -100
+	if err := next.IngestRelayed(ctx, []track.Report{reportOf("russia", r1), reportOf("russia", r2)}); err != nil {
+		t.Fatal(err)
+	}
+	next.Tick(ctx)
+	open := next.Alerts(party.Principal{Operator: true})
+	if len(open) != 1 || open[0].ID != id {
+		t.Fatalf("the new leader's engine has %+v, want the store's alert %s", open, id)
+	}
+	for _, ev := range alertEvents(t, st) {
+		if !strings.HasSuffix(ev, " "+id) {
+			t.Fatalf("the store has %v: a transition of an alert it never raised", alertEvents(t, st))
+		}
+	}
+}
