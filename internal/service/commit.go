@@ -40,14 +40,17 @@ import (
 //     one that committed succeeds. When the store cannot be asked then
 //     (it is down), the commit stays in doubt (tactical.inDoubt) and is
 //     settled before anything else of the queue is committed: each commit
-//     of alert transitions also writes its own token under
-//     alertCommitMeta, which nothing else writes, and one transaction
+//     of alert transitions also writes its own token under this process's
+//     key (alertCommitKey), which nothing else writes, and one transaction
 //     reads it back, under the writers' lock, so that a COMMIT still
 //     running on the server finishes first. Its token there: the commit
 //     happened, and its transitions are released as committed; another
-//     token: it did not and never will, and they are tried again. Only
-//     the leader writes that token, and a take-over reconciles instead
-//     (ReconcileDetection), so it is never overwritten before it is read.
+//     token: it did not and never will, and they are tried again. The key
+//     is the process's own, not the leader's: the lease may go to another
+//     replica, which commits alerts of its own, and come back before this
+//     one settles (a take-over reconciles, but commits go on from the
+//     moment the lease is taken), so a key shared by the leaders could
+//     hold another's token over one that committed.
 //   - Failed attempts are spaced by an exponential backoff (commitBackoff)
 //     and logged; the waiting callers and the periodic job retry until the
 //     commit succeeds or the service closes. Nothing is ever dropped,
@@ -77,10 +80,18 @@ type commitWaiter struct {
 	res []*pendingResolution
 }
 
-// alertCommitMeta is the meta key holding the token of the last commit
-// of alert transitions, by which a commit whose acknowledgement was lost
-// is recognised as committed (settleInDoubt).
-const alertCommitMeta = "alert/commit"
+// alertCommitMeta prefixes the meta key holding the token of the last
+// commit of alert transitions of a process, by which a commit whose
+// acknowledgement was lost is recognised as committed (settleInDoubt).
+const alertCommitMeta = "alert/commit/"
+
+// alertCommitKey is this process's key of the tokens of its commits of
+// alert transitions (t.commitMu held). Each process start leaves one small
+// row.
+func (t *tactical) alertCommitKey() string {
+	t.ensureInstance()
+	return alertCommitMeta + t.instance
+}
 
 // inDoubt is a commit of alert transitions that failed and may have
 // committed nevertheless.
@@ -402,7 +413,7 @@ func (s *Service) settle(ctx context.Context, d *inDoubt) (committed bool, err e
 				return err
 			}
 		}
-		token, err := tx.GetMeta(alertCommitMeta)
+		token, err := tx.GetMeta(s.tac.alertCommitKey())
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -485,7 +496,7 @@ func (s *Service) commitGroup(ctx context.Context, qs []queued, fence func(store
 		if err := s.persistTransitions(tx, trs, resolutions, posted); err != nil {
 			return err
 		}
-		return tx.PutMeta(alertCommitMeta, []byte(token))
+		return tx.PutMeta(t.alertCommitKey(), []byte(token))
 	})
 	if err == nil {
 		s.committed(qs, posted)
@@ -504,11 +515,15 @@ func (s *Service) commitGroup(ctx context.Context, qs []queued, fence func(store
 // nextToken returns the token of a new commit attempt: unique across
 // attempts, processes and replicas (t.commitMu held).
 func (t *tactical) nextToken() string {
+	t.ensureInstance()
+	t.attempts++
+	return t.instance + "/" + strconv.FormatUint(t.attempts, 10)
+}
+
+func (t *tactical) ensureInstance() {
 	if t.instance == "" {
 		t.instance = rand.Text()
 	}
-	t.attempts++
-	return t.instance + "/" + strconv.FormatUint(t.attempts, 10)
 }
 
 // byAlert splits transitions by alert, in the order of each alert's first

@@ -839,3 +839,60 @@ func TestLostAckOfAWriteIsRecognised(t *testing.T) {
 		t.Errorf("the volume declared is not known: %v", err)
 	}
 }
+
+// TestLostCommitAckSettledAfterAnotherLeaderCommitted: the commit that
+// raised an alert lost its acknowledgement and the store went down; the
+// lease went to another replica, which committed alerts of its own, and
+// came back before this replica reconciled (ReconcileDetection runs a
+// moment after the lease is taken, and commits go on meanwhile). The
+// commit in doubt did commit: it must not be written again because the
+// other leader's commit token is the last in the store.
+func TestLostCommitAckSettledAfterAnotherLeaderCommitted(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f := &faultyStore{Store: st}
+	aPeers, bPeers := &testPeers{}, &testPeers{}
+	aPeers.leads.Store(true)
+	a := newReplicaService(t, f, aPeers)
+	for _, p := range []string{"coalition", "russia", "airgroup", "navy"} {
+		if _, err := a.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newReplicaService(t, st, bPeers)
+	now := time.Now().UTC()
+	c1, r1 := closing("C1", "R1", 35, now)
+	if err := ingest(a, "russia", 10*time.Second, r1); err != nil {
+		t.Fatal(err)
+	}
+	raised := `"state":"raised"`
+	f.downAfterLostAck.Store(true)
+	f.loseAck.Store(&raised)
+	if err := ingest(a, "coalition", 100*time.Millisecond, c1); err == nil {
+		t.Fatal("the batch was answered as committed while the store was down after losing its acknowledgement")
+	}
+	if !f.down.Load() {
+		t.Fatal("no acknowledgement was lost: the test injected nothing")
+	}
+	// The lease moves to b, which commits an alert of its own.
+	aPeers.leads.Store(false)
+	bPeers.leads.Store(true)
+	f.down.Store(false)
+	a1, n1 := closing("A1", "N1", 40, now)
+	if err := ingest(b, "navy", 10*time.Second, n1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ingest(b, "airgroup", 10*time.Second, a1); err != nil {
+		t.Fatal(err)
+	}
+	checkRaisedOnce(t, st, "A1", "N1", [2]string{"airgroup", "navy"})
+	// The lease comes back to a, whose queue commits before it reconciles.
+	bPeers.leads.Store(false)
+	aPeers.leads.Store(true)
+	tickUntilCommitted(t, a)
+	checkRaisedOnce(t, st, "C1", "R1", [2]string{"coalition", "russia"})
+}

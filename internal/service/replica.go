@@ -142,8 +142,7 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 		// A commit of the lease this replica held before, which nobody
 		// could tell committed: whatever it wrote is in the store read
 		// below and what it did not is committed from the engine, so it
-		// is settled by the reconciliation (a read of its token could
-		// not tell: another leader may have written its own since).
+		// is settled by the reconciliation.
 		t.mu.Lock()
 		t.inDoubt = nil
 		release(d.qs)
