@@ -379,8 +379,9 @@ type heldAlert struct {
 // held, len(t.held) > 0). The engine's raise of a held alert, by id or by
 // pair (an engine fed the reports in another order names the alert after
 // another report: it is renamed to the store's id), is the alert the
-// store has open: it is committed as updated when its level or prediction
-// is newer than the store's, not at all otherwise. It returns the
+// store has open: it is committed as updated when it is news against the
+// store's (another level, a prediction moved: NewsAgainst), not at all
+// otherwise. It returns the
 // transitions as the engine now names them (for the disclosure picture)
 // and those to commit, and lets go of the alerts matched.
 func (t *tactical) takeHeld(trs []alert.Transition) (all, toCommit []alert.Transition) {
@@ -413,7 +414,11 @@ func (t *tactical) takeHeld(trs []alert.Transition) (all, toCommit []alert.Trans
 		}
 		delete(t.held, tr.ID)
 		if tr.State == alert.StateRaised {
-			if tr.Level == h.last.Level && !tr.Time.After(h.last.Time) {
+			// Raised from a later report than the store's, it is news
+			// only when it tells something the store's does not, as at a
+			// takeover: two engines fed the same reports in another order
+			// publish the same alert moments apart.
+			if tr.Level == h.last.Level && (!tr.Time.After(h.last.Time) || !t.eng.Load().NewsAgainst(tr.ID, &h.last)) {
 				continue
 			}
 			tr.State = alert.StateUpdated

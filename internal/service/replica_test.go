@@ -843,3 +843,57 @@ func TestHeldAlertRenamedInABatchKeepsItsNameForTheBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldAlertRaisedFromALaterReportIsNoNews: the new leader holds the
+// alert the store has open; the russian aircraft's next report, a second
+// later on the same course, reaches it before the one the old leader
+// raised the alert from. Its raise is the store's alert, at the same level
+// and with the same predicted loss: nothing to tell the parties, as at a
+// takeover (NewsAgainst).
+func TestHeldAlertRaisedFromALaterReportIsNoNews(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &testClock{}
+	oldPeers, nextPeers := &testPeers{}, &testPeers{}
+	oldPeers.leads.Store(true)
+	old := newReplicaServiceAt(t, st, oldPeers, clock)
+	next := newReplicaServiceAt(t, st, nextPeers, clock)
+	c, r := headOnPair(clock.now())
+	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+		t.Fatal(err)
+	}
+	raised := alertEvents(t, st)
+	if len(raised) != 1 {
+		t.Fatalf("the old leader wrote %v, want one raise", raised)
+	}
+	id := strings.TrimPrefix(raised[0], "alert_raised ")
+	if err := next.IngestRelayed(ctx, []track.Report{reportOf("coalition", c)}); err != nil {
+		t.Fatal(err)
+	}
+	oldPeers.leads.Store(false)
+	nextPeers.leads.Store(true)
+	if err := next.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	r1 := r
+	r1.Time = r.Time.Add(time.Second)
+	r1.LonDeg -= 200.0 / (111_320 * 0.8192)
+	if err := next.IngestRelayed(ctx, []track.Report{reportOf("russia", r1)}); err != nil {
+		t.Fatal(err)
+	}
+	next.Tick(ctx)
+	if open := next.Alerts(party.Principal{Operator: true}); len(open) != 1 || open[0].ID != id {
+		t.Fatalf("the new leader's engine has %+v, want the store's alert %s", open, id)
+	}
+	if got := alertEvents(t, st); !slices.Equal(got, raised) {
+		t.Fatalf("the store has %v, want %v", got, raised)
+	}
+}
