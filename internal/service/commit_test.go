@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -895,4 +896,88 @@ func TestLostCommitAckSettledAfterAnotherLeaderCommitted(t *testing.T) {
 	aPeers.leads.Store(true)
 	tickUntilCommitted(t, a)
 	checkRaisedOnce(t, st, "C1", "R1", [2]string{"coalition", "russia"})
+}
+
+// failingCommit is a faultyStore whose next Update, once armed, runs fn
+// through and then fails without committing, the store down just after:
+// a commit whose outcome nobody can tell, which did not happen.
+type failingCommit struct {
+	*faultyStore
+	armed atomic.Bool
+}
+
+var errCommitFailed = errors.New("injected failure of a commit")
+
+func (f *failingCommit) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if !f.armed.CompareAndSwap(true, false) {
+		return f.faultyStore.Update(ctx, fn)
+	}
+	err := f.faultyStore.Update(ctx, func(tx store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return errCommitFailed
+	})
+	f.down.Store(true)
+	return err
+}
+
+// TestTakeoverThatCannotReadTheStoreKeepsTheCommitInDoubt: a replica
+// that takes the lease back with a commit of alert transitions in doubt
+// (it did not commit; nobody could tell) fails to read the store's
+// alerts. Until a takeover succeeds, the commit stays in doubt and holds
+// the queue: a later transition of its alert committed first would tell
+// the parties of an update of an alert never raised.
+func TestTakeoverThatCannotReadTheStoreKeepsTheCommitInDoubt(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f := &failingCommit{faultyStore: &faultyStore{Store: st}}
+	peers := &testPeers{}
+	peers.leads.Store(true)
+	s := newReplicaService(t, f, peers)
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	c1, r1 := closing("C1", "R1", 35, now)
+	if err := ingest(s, "russia", 10*time.Second, r1); err != nil {
+		t.Fatal(err)
+	}
+	f.armed.Store(true)
+	if err := ingest(s, "coalition", 100*time.Millisecond, c1); err == nil {
+		t.Fatal("the batch was answered as committed while its commit failed and the store was down")
+	}
+	if s.tac.queuedTransitions() == 0 {
+		t.Fatal("no commit is in doubt: the test injected nothing")
+	}
+	// The lease lapses and comes back; the takeover cannot read the store.
+	peers.leads.Store(false)
+	peers.leads.Store(true)
+	unreadable := func(context.Context) (StoredAlerts, error) { return StoredAlerts{}, errInjected }
+	if err := s.ReconcileDetection(ctx, unreadable); err == nil {
+		t.Fatal("the takeover succeeded without reading the store")
+	}
+	// The store is back; the coalition aircraft turns, which updates the
+	// alert, before the takeover is tried again.
+	f.down.Store(false)
+	c2 := c1
+	c2.Time = c1.Time.Add(time.Second)
+	c2.LonDeg += 200.0 / (111_320 * 0.8192)
+	c2.VelEastMps = 100
+	if err := ingest(s, "coalition", 10*time.Second, c2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	got := alertEvents(t, st)
+	if len(got) == 0 || !strings.HasPrefix(got[0], "alert_raised ") {
+		t.Fatalf("the store has %v: the alert's story does not start with its raise", got)
+	}
 }

@@ -138,19 +138,6 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	t := s.tac
 	t.commitMu.Lock()
 	defer t.commitMu.Unlock()
-	if d := t.inDoubt; d != nil {
-		// A commit of the lease this replica held before, which nobody
-		// could tell committed: whatever it wrote is in the store read
-		// below and what it did not is committed from the engine, so it
-		// is settled by the reconciliation.
-		t.mu.Lock()
-		t.inDoubt = nil
-		release(d.qs)
-		t.mu.Unlock()
-		for _, q := range d.qs {
-			delete(t.posted, q.tr.ID)
-		}
-	}
 	var tenure int64
 	if s.cfg.Peers != nil {
 		tenure = s.cfg.Peers.DetectionTenure()
@@ -158,6 +145,21 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	stored, err := openInStore(ctx)
 	if err != nil {
 		return err
+	}
+	if d := t.inDoubt; d != nil {
+		// A commit of the lease this replica held before, which nobody
+		// could tell committed: whatever it wrote is in the store just
+		// read and what it did not is committed from the engine, so it
+		// is settled by the reconciliation. Only once the store is read:
+		// until then it holds the queue, so that no later transition of
+		// its alerts commits before them.
+		t.mu.Lock()
+		t.inDoubt = nil
+		release(d.qs)
+		t.mu.Unlock()
+		for _, q := range d.qs {
+			delete(t.posted, q.tr.ID)
+		}
 	}
 	n, err := s.queueReconcile(stored, tenure)
 	if err != nil || n == 0 {
