@@ -95,25 +95,24 @@ func (e *Engine) Alert(id string) (Alert, bool) {
 }
 
 // Reopen is Lifecycle.Reopen under the engine's lock.
-func (e *Engine) Reopen(id string, now time.Time) (Alert, bool) {
+func (e *Engine) Reopen(a *Alert, now time.Time) (Alert, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.life.Reopen(id, now)
+	return e.life.Reopen(a, now)
 }
 
 // NewsAgainst is Lifecycle.NewsAgainst under the engine's lock.
-func (e *Engine) NewsAgainst(id string, prev *Alert) bool {
+func (e *Engine) NewsAgainst(prev *Alert) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.life.NewsAgainst(id, prev)
+	return e.life.NewsAgainst(prev)
 }
 
-// Rename gives the open alert from the id to (another replica's id of
-// the same alert); it reports whether an alert was open under from.
-func (e *Engine) Rename(from, to string) bool {
+// Rename is Lifecycle.Rename under the engine's lock.
+func (e *Engine) Rename(a *Alert, to string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.life.Rename(from, to)
+	return e.life.Rename(a, to)
 }
 
 // TracksSince reports whether the engine has a live track of every

@@ -336,8 +336,37 @@ func (l *Lifecycle) Find(id string) (Alert, bool) {
 	return Alert{}, false
 }
 
-// NewsAgainst reports whether the open alert id, as this lifecycle last
-// published it, tells something that prev (the same alert as another
+// lookUp finds the open entry of alert a (id a.ID) by its aircraft, in
+// the map of its kind, so that a takeover comparing thousands of alerts
+// does not go through them all for each: kind is KindConflict or
+// KindNonconforming, keys its aircraft in the entry's order, and drop
+// removes it. It returns nil when no alert is open under a.ID for them.
+func (l *Lifecycle) lookUp(a *Alert) (e *entry, kind string, keys []track.Key, drop func()) {
+	switch len(a.Aircraft) {
+	case 2:
+		k0, k1 := a.Aircraft[0].Key(), a.Aircraft[1].Key()
+		for _, key := range [2]detect.PairKey{{A: k0, B: k1}, {A: k1, B: k0}} {
+			if e, ok := l.conflicts[key]; ok && e.pub.ID == a.ID {
+				return e, KindConflict, []track.Key{key.A, key.B}, func() {
+					delete(l.conflicts, key)
+					delete(l.pendingConf, key)
+				}
+			}
+		}
+	case 1:
+		key := a.Aircraft[0].Key()
+		if e, ok := l.nonconf[key]; ok && e.pub.ID == a.ID {
+			return e, KindNonconforming, []track.Key{key}, func() {
+				delete(l.nonconf, key)
+				delete(l.pendingNC, key)
+			}
+		}
+	}
+	return nil, "", nil, nil
+}
+
+// NewsAgainst reports whether the open alert prev.ID, as this lifecycle
+// last published it, tells something that prev (the same alert as another
 // replica published it) does not: another level, or, for a conflict, a
 // predicted start or end of the loss or a miss distance moved by more
 // than the hysteresis allows (movedMaterially without the relative paths,
@@ -345,79 +374,53 @@ func (l *Lifecycle) Find(id string) (Alert, bool) {
 // update only then: two engines fed the same reports in another order
 // publish the same alert at moments a little apart, which is no news to
 // the parties. It reports true for an alert not open.
-func (l *Lifecycle) NewsAgainst(id string, prev *Alert) bool {
-	for _, e := range l.conflicts {
-		if e.pub.ID != id {
-			continue
-		}
-		pub := &e.pub
-		if pub.Level != prev.Level || e.sep == nil {
-			return true
-		}
-		sinceS := pub.Time.Sub(prev.Time).Seconds()
-		look := e.sep.LookaheadS
-		if l.momentMoved(prev.TInS, pub.TInS, sinceS, look, true) || l.momentMoved(prev.TOutS, pub.TOutS, sinceS, look, false) {
-			return true
-		}
-		return math.Abs(pub.DHCPAM-prev.DHCPAM) > l.h.MissDistanceShare*e.sep.HorizontalM()
+func (l *Lifecycle) NewsAgainst(prev *Alert) bool {
+	e, _, _, _ := l.lookUp(prev)
+	if e == nil {
+		return true
 	}
-	for _, e := range l.nonconf {
-		if e.pub.ID == id {
-			return e.pub.Level != prev.Level
-		}
+	pub := &e.pub
+	if pub.Level != prev.Level || e.sep == nil {
+		return pub.Level != prev.Level
 	}
+	sinceS := pub.Time.Sub(prev.Time).Seconds()
+	look := e.sep.LookaheadS
+	if l.momentMoved(prev.TInS, pub.TInS, sinceS, look, true) || l.momentMoved(prev.TOutS, pub.TOutS, sinceS, look, false) {
+		return true
+	}
+	return math.Abs(pub.DHCPAM-prev.DHCPAM) > l.h.MissDistanceShare*e.sep.HorizontalM()
+}
+
+// Rename gives the open alert a (id a.ID) the id to: the id under which
+// another replica published the same alert. It reports whether a was
+// open.
+func (l *Lifecycle) Rename(a *Alert, to string) bool {
+	e, _, _, _ := l.lookUp(a)
+	if e == nil {
+		return false
+	}
+	e.pub.ID = to
 	return true
 }
 
-// Rename gives the open alert from the id to: the id under which another
-// replica published the same alert. It reports whether an alert was open
-// under from.
-func (l *Lifecycle) Rename(from, to string) bool {
-	for _, e := range l.conflicts {
-		if e.pub.ID == from {
-			e.pub.ID = to
-			return true
-		}
-	}
-	for _, e := range l.nonconf {
-		if e.pub.ID == from {
-			e.pub.ID = to
-			return true
-		}
-	}
-	return false
-}
-
-// Reopen handles an open alert whose id is spent: the parties were told
+// Reopen handles an open alert a whose id is spent: the parties were told
 // it cleared (a replica that led detection judged it over, and this
-// lifecycle, fed the same reports in another order, did not yet). While
-// the condition is gone and its clear waits out the hysteresis, the alert
-// is dropped: it was cleared. While the condition holds, the alert is
-// still true but its id names one that ended: it gets a new id, derived
-// from now, and is returned as raised. ok is false when no alert is open
-// under id or it was dropped.
-func (l *Lifecycle) Reopen(id string, now time.Time) (a Alert, ok bool) {
-	for key, e := range l.conflicts {
-		if e.pub.ID == id {
-			if !e.absentSince.IsZero() {
-				delete(l.conflicts, key)
-				delete(l.pendingConf, key)
-				return Alert{}, false
-			}
-			return e.reissue(KindConflict, []track.Key{key.A, key.B}, now), true
-		}
+// lifecycle, fed the same reports in another order, did not yet, or
+// raised it again since). While the condition is gone and its clear waits
+// out the hysteresis, the alert is dropped: it was cleared. While the
+// condition holds, the alert is still true but its id names one that
+// ended: it gets a new id, derived from now, and is returned as raised. ok
+// is false when a is not open or it was dropped.
+func (l *Lifecycle) Reopen(a *Alert, now time.Time) (Alert, bool) {
+	e, kind, keys, drop := l.lookUp(a)
+	if e == nil {
+		return Alert{}, false
 	}
-	for key, e := range l.nonconf {
-		if e.pub.ID == id {
-			if !e.absentSince.IsZero() {
-				delete(l.nonconf, key)
-				delete(l.pendingNC, key)
-				return Alert{}, false
-			}
-			return e.reissue(KindNonconforming, []track.Key{key}, now), true
-		}
+	if !e.absentSince.IsZero() {
+		drop()
+		return Alert{}, false
 	}
-	return Alert{}, false
+	return e.reissue(kind, keys, now), true
 }
 
 // reissue gives the entry's published alert a new id, derived from the

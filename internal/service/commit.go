@@ -134,8 +134,8 @@ func commitBackoff(failures int) time.Duration {
 func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter {
 	t := s.tac
 	toCommit := trs
-	if len(t.held) > 0 && s.leadsDetection() {
-		trs, toCommit = t.takeHeld(trs)
+	if (len(t.held) > 0 || len(t.spent) > 0) && s.leadsDetection() {
+		trs, toCommit = t.takeHeld(trs, s.now())
 	}
 	// The disclosure picture takes them first, on every replica, leading
 	// or not.

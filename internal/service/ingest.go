@@ -63,6 +63,9 @@ type tactical struct {
 	// did not have when it took the detection lease, and that it may yet
 	// raise (mu held): see ReconcileDetection.
 	held map[string]heldAlert
+	// spent are the ids of the alerts the store had cleared at the last
+	// takeover (mu held): see takeHeld.
+	spent map[string]bool
 
 	commitMu sync.Mutex
 	// posted is the alert level last posted to the hotline per open alert;

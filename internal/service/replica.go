@@ -220,7 +220,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	inEngine := map[string]bool{}
 	for _, a := range engine {
 		if _, ok := stored[a.ID]; !ok && !inQueue[a.ID] {
-			if id, ok := byPair[pairOf(&a)]; ok && eng.Rename(a.ID, id) {
+			if id, ok := byPair[pairOf(&a)]; ok && eng.Rename(&a, id) {
 				delete(byPair, pairOf(&a))
 				spent := a
 				spent.State, spent.Reason, spent.Time = alert.StateCleared, alert.ReasonStale, now
@@ -239,7 +239,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			// (while nobody led, or the old leader died before its
 			// commit): the update is committed now, when it is news
 			// against what the parties were told.
-			if !inQueue[a.ID] && (a.Level != last.Level || a.Time.After(last.Time) && eng.NewsAgainst(a.ID, &last)) {
+			if !inQueue[a.ID] && (a.Level != last.Level || a.Time.After(last.Time) && eng.NewsAgainst(&last)) {
 				a.State = alert.StateUpdated
 				trs = append(trs, a)
 			}
@@ -252,7 +252,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			spent := a
 			spent.State, spent.Reason, spent.Time = alert.StateCleared, alert.ReasonStale, now
 			renamed = append(renamed, spent)
-			if reopened, ok := eng.Reopen(a.ID, now); ok {
+			if reopened, ok := eng.Reopen(&a, now); ok {
 				trs = append(trs, reopened)
 				renamed = append(renamed, reopened)
 			}
@@ -267,6 +267,9 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 		pic.Alerts(renamed, now)
 	}
 	t.held = nil // a takeover judges afresh what the store has open
+	// The ids the store cleared: the relay may bring this engine the
+	// reports that raise one of them again after the takeover (takeHeld).
+	t.spent = inStore.Cleared
 	for _, id := range slices.Sorted(maps.Keys(stored)) {
 		if inEngine[id] || inQueue[id] {
 			continue
@@ -296,6 +299,14 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	// pair again), and committed like the rest: retried until it succeeds.
 	for _, tr := range trs {
 		t.pending = append(t.pending, queued{tr: tr})
+	}
+	// What the hotline was told of alerts open nowhere any more is
+	// forgotten: another leader cleared them, and its commits never reach
+	// this replica's applyPosted.
+	for id := range t.posted {
+		if _, open := stored[id]; !open && !inEngine[id] && !inQueue[id] {
+			delete(t.posted, id)
+		}
 	}
 	return len(trs), nil
 }
@@ -350,7 +361,7 @@ func (s *Service) reconcileQueue(pending []queued, inStore StoredAlerts, stored 
 		case !open:
 			tr.State, tr.Reason, tr.Time = alert.StateCleared, alert.ReasonStale, now
 			kept = append(kept, queued{tr: tr})
-		case a.Level != tr.Level || a.Time.After(tr.Time) && eng.NewsAgainst(id, &tr):
+		case a.Level != tr.Level || a.Time.After(tr.Time) && eng.NewsAgainst(&tr):
 			up := *a
 			up.State = alert.StateUpdated
 			kept = append(kept, queued{tr: up})
@@ -377,8 +388,9 @@ type heldAlert struct {
 	until time.Time   // when it is stale: the last transition plus the stale limit
 }
 
-// takeHeld matches the engine's transitions with the held alerts (t.mu
-// held, len(t.held) > 0). The engine's raise of a held alert, by id or by
+// takeHeld matches the engine's transitions with what the store has of
+// their alerts (t.mu held) since the takeover: a raise of an id the store
+// cleared is reissued (alert.Engine.Reopen). The engine's raise of a held alert, by id or by
 // pair (an engine fed the reports in another order names the alert after
 // another report: it is renamed to the store's id), is the alert the
 // store has open: it is committed as updated when it is news against the
@@ -386,7 +398,7 @@ type heldAlert struct {
 // otherwise. It returns the
 // transitions as the engine now names them (for the disclosure picture)
 // and those to commit, and lets go of the alerts matched.
-func (t *tactical) takeHeld(trs []alert.Transition) (all, toCommit []alert.Transition) {
+func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommit []alert.Transition) {
 	all = make([]alert.Transition, 0, len(trs))
 	toCommit = make([]alert.Transition, 0, len(trs))
 	// The engine produced the transitions after a raise renamed here under
@@ -396,10 +408,26 @@ func (t *tactical) takeHeld(trs []alert.Transition) (all, toCommit []alert.Trans
 		if to, ok := renamedTo[tr.ID]; ok {
 			tr.ID = to
 		}
+		if tr.State == alert.StateRaised && t.spent[tr.ID] {
+			// An id the store cleared (another leader judged the alert
+			// over before the reports that raise it here reached it):
+			// the alert is raised under a new id, not again under one
+			// the parties were told ended.
+			spent := tr.ID
+			reissued, ok := t.eng.Load().Reopen(&tr, now)
+			if !ok {
+				continue
+			}
+			if renamedTo == nil {
+				renamedTo = map[string]string{}
+			}
+			renamedTo[spent] = reissued.ID
+			tr = reissued
+		}
 		h, ok := t.held[tr.ID]
 		if !ok && tr.State == alert.StateRaised {
 			for id, other := range t.held {
-				if pairOf(&other.last) == pairOf(&tr) && t.eng.Load().Rename(tr.ID, id) {
+				if pairOf(&other.last) == pairOf(&tr) && t.eng.Load().Rename(&tr, id) {
 					if renamedTo == nil {
 						renamedTo = map[string]string{}
 					}
@@ -420,7 +448,7 @@ func (t *tactical) takeHeld(trs []alert.Transition) (all, toCommit []alert.Trans
 			// only when it tells something the store's does not, as at a
 			// takeover: two engines fed the same reports in another order
 			// publish the same alert moments apart.
-			if tr.Level == h.last.Level && (!tr.Time.After(h.last.Time) || !t.eng.Load().NewsAgainst(tr.ID, &h.last)) {
+			if tr.Level == h.last.Level && (!tr.Time.After(h.last.Time) || !t.eng.Load().NewsAgainst(&h.last)) {
 				continue
 			}
 			tr.State = alert.StateUpdated

@@ -897,3 +897,133 @@ func TestHeldAlertRaisedFromALaterReportIsNoNews(t *testing.T) {
 		t.Fatalf("the store has %v, want %v", got, raised)
 	}
 }
+
+// TestTakeoverDoesNotRaiseAClearedIdFromLateReports: the old leader raised
+// an alert and cleared it (the russian aircraft climbed away); the reports
+// that raised it reach the replica that takes over only after the
+// takeover. Its engine raises the conflict from them under the same id:
+// the id the parties were told ended is not raised again, the alert gets a
+// new one.
+func TestTakeoverDoesNotRaiseAClearedIdFromLateReports(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &testClock{}
+	oldPeers, nextPeers := &testPeers{}, &testPeers{}
+	oldPeers.leads.Store(true)
+	old := newReplicaServiceAt(t, st, oldPeers, clock)
+	next := newReplicaServiceAt(t, st, nextPeers, clock)
+	c, r := headOnPair(clock.now())
+	for _, p := range []struct {
+		party string
+		rep   PositionReport
+	}{{"coalition", c}, {"russia", r}} {
+		if _, _, err := old.IngestPositions(ctx, party.Principal{Party: p.party}, []PositionReport{p.rep}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raised := alertEvents(t, st)
+	if len(raised) != 1 {
+		t.Fatalf("the old leader wrote %v, want one raise", raised)
+	}
+	id := strings.TrimPrefix(raised[0], "alert_raised ")
+	// The russian aircraft climbs 1,500 m; the old leader clears the
+	// alert once the hysteresis has passed.
+	clock.advance(time.Second)
+	climbed := r
+	climbed.Time, climbed.AltM = clock.now(), r.AltM+1500
+	climbed.LonDeg -= 200.0 / (111_320 * 0.8192)
+	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{climbed}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(10 * time.Second)
+	old.Tick(ctx)
+	want := append(raised, "alert_cleared "+id)
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("the old leader wrote %v, want %v", got, want)
+	}
+	// The next replica takes over, then the relay brings it the first
+	// reports.
+	oldPeers.leads.Store(false)
+	nextPeers.leads.Store(true)
+	if err := next.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.IngestRelayed(ctx, []track.Report{reportOf("coalition", c), reportOf("russia", r)}); err != nil {
+		t.Fatal(err)
+	}
+	open := next.Alerts(party.Principal{Operator: true})
+	if len(open) != 1 || open[0].ID == id {
+		t.Fatalf("the new leader's engine has %+v, want the conflict under a new id", open)
+	}
+	want = append(want, "alert_raised "+open[0].ID)
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("after the late reports the store has %v, want %v", got, want)
+	}
+}
+
+// TestTakeoverForgetsWhatItPostedOfAlertsClearedElsewhere: what a
+// replica remembers having posted to the hotline of an alert another
+// leader cleared since is forgotten at its next takeover, not kept for
+// the life of the process.
+func TestTakeoverForgetsWhatItPostedOfAlertsClearedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &testClock{}
+	firstPeers, secondPeers := &testPeers{}, &testPeers{}
+	firstPeers.leads.Store(true)
+	first := newReplicaServiceAt(t, st, firstPeers, clock)
+	second := newReplicaServiceAt(t, st, secondPeers, clock)
+	c, r := headOnPair(clock.now())
+	for _, p := range []struct {
+		party string
+		rep   PositionReport
+	}{{"coalition", c}, {"russia", r}} {
+		if _, _, err := first.IngestPositions(ctx, party.Principal{Party: p.party}, []PositionReport{p.rep}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raised := alertEvents(t, st)
+	if len(raised) != 1 {
+		t.Fatalf("the first leader wrote %v, want one raise", raised)
+	}
+	id := strings.TrimPrefix(raised[0], "alert_raised ")
+	postedBy := func(s *Service) bool {
+		s.tac.commitMu.Lock()
+		defer s.tac.commitMu.Unlock()
+		_, ok := s.tac.posted[id]
+		return ok
+	}
+	if !postedBy(first) {
+		t.Fatal("the first leader does not remember posting the alert")
+	}
+	// The second replica, without the tracks, takes over and clears the
+	// alert once it is stale.
+	firstPeers.leads.Store(false)
+	secondPeers.leads.Store(true)
+	if err := second.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(second.Rules().StaleAfter() + 2*time.Second)
+	second.Tick(ctx)
+	if got, want := alertEvents(t, st), append(raised, "alert_cleared "+id); !slices.Equal(got, want) {
+		t.Fatalf("the store has %v, want %v", got, want)
+	}
+	// The first replica, its tracks stale too, leads again.
+	first.Tick(ctx)
+	secondPeers.leads.Store(false)
+	firstPeers.leads.Store(true)
+	if err := first.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	if postedBy(first) {
+		t.Fatal("after its takeover the first replica still remembers posting an alert cleared elsewhere")
+	}
+}
