@@ -64,6 +64,7 @@ type Tx interface {
 	Messages
 	Meta
 	Nonces
+	Idempotency
 }
 
 // Parties stores parties and their credentials.
@@ -177,6 +178,42 @@ type Nonces interface {
 	// ForgetNonces deletes the nonces expired at now and returns how
 	// many there were.
 	ForgetNonces(now time.Time) (int64, error)
+}
+
+// Idempotency keeps the answers of the parties' writes sent with an
+// Idempotency-Key (draft-ietf-httpapi-idempotency-key-header) until they
+// expire, so that a client that never got its answer can send the write
+// again and be answered the same, the write done once. Putting the answer
+// in the transaction of the write it answers makes the answer exist if and
+// only if the write committed. Keys are scoped per party: one party's key
+// is never matched against another's.
+type Idempotency interface {
+	// GetIdempotent returns the answer kept under party and key, or
+	// ErrNotFound when there is none or it expired at now.
+	GetIdempotent(party, key string, now time.Time) (IdempotentAnswer, error)
+	// PutIdempotent keeps a; ErrConflict (and nothing changes) when a
+	// live answer is kept under its party and key at now. An expired one
+	// is taken over.
+	PutIdempotent(a IdempotentAnswer, now time.Time) error
+	// IdempotentUsage counts the live answers of party at now and the
+	// bytes of their bodies.
+	IdempotentUsage(party string, now time.Time) (count int, bodyBytes int64, err error)
+	// ForgetIdempotent deletes the answers expired at now and returns how
+	// many there were.
+	ForgetIdempotent(now time.Time) (int64, error)
+}
+
+// IdempotentAnswer is the answer to a write sent with an idempotency key:
+// the fingerprint of the request (so that the key used again for another
+// request is told apart) and the status and body answered.
+type IdempotentAnswer struct {
+	Party       string
+	Key         string
+	Fingerprint []byte
+	Status      int
+	Body        []byte
+	Created     time.Time
+	Expires     time.Time
 }
 
 // PartyEventReader is implemented by the Tx of a backend that indexes event

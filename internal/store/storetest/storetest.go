@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Acks", testAcks},
 		{"Meta", testMeta},
 		{"Nonces", testNonces},
+		{"Idempotency", testIdempotency},
 		{"ViewRefusesWrites", testViewRefusesWrites},
 		{"CanceledContext", testCanceled},
 		{"InvalidValues", testInvalid},
@@ -1155,6 +1156,134 @@ func testMeta(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		return nil
 	})
+}
+
+// testIdempotency: an answer is kept per party and key until it expires,
+// only by a transaction that commits; a live key is not put twice, an
+// expired one is taken over; the usage counts a party's live answers only;
+// expired answers are forgotten.
+func testIdempotency(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	answer := func(party, key, body string, at time.Time) store.IdempotentAnswer {
+		return store.IdempotentAnswer{Party: party, Key: key, Fingerprint: []byte("fp-" + body), Status: 201,
+			Body: []byte(body), Created: at, Expires: at.Add(24 * time.Hour)}
+	}
+	put := func(a store.IdempotentAnswer, now time.Time) error {
+		return s.Update(ctx, func(tx store.Tx) error { return tx.PutIdempotent(a, now) })
+	}
+	get := func(party, key string, now time.Time) (store.IdempotentAnswer, error) {
+		var a store.IdempotentAnswer
+		err := s.View(ctx, func(tx store.Tx) error {
+			var err error
+			a, err = tx.GetIdempotent(party, key, now)
+			return err
+		})
+		return a, err
+	}
+	want := answer("coalition", "k1", `{"id":"m1"}`, base)
+	if err := put(want, base); err != nil {
+		t.Fatalf("PutIdempotent: %v", err)
+	}
+	got, err := get("coalition", "k1", base.Add(time.Hour))
+	if err != nil {
+		t.Fatalf("GetIdempotent: %v", err)
+	}
+	if !bytes.Equal(got.Fingerprint, want.Fingerprint) || got.Status != want.Status || !bytes.Equal(got.Body, want.Body) ||
+		!got.Created.Equal(want.Created) || !got.Expires.Equal(want.Expires) {
+		t.Errorf("GetIdempotent = %+v, want %+v", got, want)
+	}
+	// Another party's key of the same string is another key.
+	if _, err := get("russia", "k1", base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another party's GetIdempotent(k1) = %v, want ErrNotFound", err)
+	}
+	if err := put(answer("russia", "k1", `{"id":"m2"}`, base), base); err != nil {
+		t.Errorf("another party's PutIdempotent(k1): %v", err)
+	}
+	if got, err := get("coalition", "k1", base); err != nil || string(got.Body) != `{"id":"m1"}` {
+		t.Errorf("coalition's k1 after russia's: %q, %v", got.Body, err)
+	}
+	// A live key is not put again.
+	if err := put(answer("coalition", "k1", `{"id":"m3"}`, base), base.Add(time.Minute)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("PutIdempotent of a live key = %v, want ErrConflict", err)
+	}
+	// A transaction that fails after putting an answer keeps none.
+	err = s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.PutIdempotent(answer("coalition", "k2", "x", base), base); err != nil {
+			t.Errorf("PutIdempotent(k2): %v", err)
+		}
+		return errors.New("refused")
+	})
+	if err == nil {
+		t.Fatal("the failing transaction committed")
+	}
+	if _, err := get("coalition", "k2", base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetIdempotent(k2) put only in a failed transaction = %v, want ErrNotFound", err)
+	}
+	// Usage counts the live answers of one party.
+	if err := put(answer("coalition", "k3", "12345", base.Add(time.Hour)), base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	usage := func(party string, now time.Time) (int, int64) {
+		var n int
+		var b int64
+		if err := s.View(ctx, func(tx store.Tx) error {
+			var err error
+			n, b, err = tx.IdempotentUsage(party, now)
+			return err
+		}); err != nil {
+			t.Fatalf("IdempotentUsage: %v", err)
+		}
+		return n, b
+	}
+	if n, b := usage("coalition", base.Add(2*time.Hour)); n != 2 || b != int64(len(`{"id":"m1"}`)+5) {
+		t.Errorf("usage of coalition = %d keys, %d bytes; want 2, %d", n, b, len(`{"id":"m1"}`)+5)
+	}
+	if n, b := usage("nobody", base); n != 0 || b != 0 {
+		t.Errorf("usage of a party without keys = %d, %d", n, b)
+	}
+	// Expired: not found, not counted, taken over, and forgotten.
+	expired := base.Add(24*time.Hour + time.Minute)
+	if _, err := get("coalition", "k1", expired); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetIdempotent of an expired key = %v, want ErrNotFound", err)
+	}
+	if n, _ := usage("coalition", expired); n != 1 {
+		t.Errorf("usage after k1 expired = %d keys, want 1 (k3)", n)
+	}
+	var forgot int64
+	update(t, s, func(tx store.Tx) error {
+		var err error
+		forgot, err = tx.ForgetIdempotent(expired)
+		return err
+	})
+	if forgot != 2 {
+		t.Errorf("ForgetIdempotent forgot %d, want 2 (k1 of both parties)", forgot)
+	}
+	if err := put(answer("coalition", "k3", "new", expired), base.Add(25*time.Hour+time.Minute)); err != nil {
+		t.Errorf("PutIdempotent over an expired key: %v", err)
+	}
+	if got, err := get("coalition", "k3", base.Add(25*time.Hour+time.Minute)); err != nil || string(got.Body) != "new" {
+		t.Errorf("k3 taken over after expiry: %q, %v", got.Body, err)
+	}
+	// Two transactions at once putting the same key: exactly one keeps it.
+	var wg sync.WaitGroup
+	var kept atomic.Int32
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := put(answer("coalition", "race", fmt.Sprint(i), base), base)
+			switch {
+			case err == nil:
+				kept.Add(1)
+			case !errors.Is(err, store.ErrConflict):
+				t.Errorf("PutIdempotent(race): %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if kept.Load() != 1 {
+		t.Errorf("%d concurrent puts of one key kept it, want 1", kept.Load())
+	}
 }
 
 // testNonces: a nonce is fresh once per key until it expires, whichever

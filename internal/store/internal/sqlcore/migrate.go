@@ -182,6 +182,25 @@ var Migrations = []Migration{
 			`CREATE INDEX messages_sender_state ON messages (sender, state)`,
 		},
 	},
+	{
+		// The answers of writes sent with an Idempotency-Key, kept with
+		// the write so that a client that lost its answer may send the
+		// write again; per party, expired ones deleted by a periodic job.
+		Version: 8,
+		Name:    "idempotency keys",
+		Statements: []string{
+			`CREATE TABLE idempotency (
+				party TEXT NOT NULL,
+				idem_key TEXT NOT NULL,
+				fingerprint BYTES NOT NULL,
+				status BIGINT NOT NULL,
+				body BYTES NOT NULL,
+				created_ns BIGINT NOT NULL,
+				expires_ns BIGINT NOT NULL,
+				PRIMARY KEY (party, idem_key))`,
+			`CREATE INDEX idempotency_expiry ON idempotency (expires_ns)`,
+		},
+	},
 }
 
 // Latest is the version a freshly opened store is at.
