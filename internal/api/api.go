@@ -98,7 +98,9 @@ type route struct {
 	auth    authLevel
 	maxBody int64
 	stream  bool // long-lived: no request time limit, no latency metric
-	h       func(w http.ResponseWriter, r *http.Request, p party.Principal) error
+	// idempotent: the write takes an Idempotency-Key (idempotency.go).
+	idempotent bool
+	h          func(w http.ResponseWriter, r *http.Request, p party.Principal) error
 }
 
 const (
@@ -114,10 +116,10 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: "/v1/openapi.json", auth: public, h: h.openapi},
 		{method: "GET", path: "/v1/me", auth: anyParty, h: h.me},
 		{method: "GET", path: "/v1/rules", auth: anyParty, h: h.getRules},
-		{method: "PUT", path: "/v1/rules", auth: operator, maxBody: smallBody, h: h.putRules},
+		{method: "PUT", path: "/v1/rules", auth: operator, maxBody: smallBody, idempotent: true, h: h.putRules},
 		{method: "GET", path: "/v1/rules/proposals", auth: anyParty, h: h.listRulesProposals},
-		{method: "POST", path: "/v1/rules/{version}/accept", auth: anyParty, maxBody: smallBody, h: h.acceptRules},
-		{method: "POST", path: "/v1/rules/{version}/reject", auth: anyParty, maxBody: smallBody, h: h.rejectRules},
+		{method: "POST", path: "/v1/rules/{version}/accept", auth: anyParty, maxBody: smallBody, idempotent: true, h: h.acceptRules},
+		{method: "POST", path: "/v1/rules/{version}/reject", auth: anyParty, maxBody: smallBody, idempotent: true, h: h.rejectRules},
 		{method: "GET", path: "/v1/parties", auth: operator, h: h.listParties},
 		{method: "POST", path: "/v1/parties", auth: operator, maxBody: smallBody, h: h.addParty},
 		{method: "POST", path: "/v1/parties/{name}/rotate", auth: operator, maxBody: smallBody, h: h.rotateParty},
@@ -129,14 +131,14 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: "/v1/tracks", auth: anyParty, h: h.getTracks},
 		{method: "GET", path: "/v1/alerts", auth: anyParty, h: h.getAlerts},
 		{method: "GET", path: "/v1/alerts/{id}/resolution", auth: anyParty, h: h.getResolution},
-		{method: "POST", path: "/v1/volumes", auth: anyParty, maxBody: volumeBody, h: h.postVolume},
+		{method: "POST", path: "/v1/volumes", auth: anyParty, maxBody: volumeBody, idempotent: true, h: h.postVolume},
 		{method: "GET", path: "/v1/volumes", auth: anyParty, h: h.listVolumes},
 		{method: "POST", path: "/v1/volumes/preview", auth: anyParty, maxBody: importBody, h: h.previewVolumes},
 		{method: "POST", path: "/v1/volumes/alternatives", auth: anyParty, maxBody: volumeBody, h: h.postAlternatives},
 		{method: "GET", path: "/v1/volumes/{id}", auth: anyParty, h: h.getVolume},
-		{method: "PUT", path: "/v1/volumes/{id}", auth: anyParty, maxBody: volumeBody, h: h.putVolume},
-		{method: "POST", path: "/v1/volumes/{id}/state", auth: anyParty, maxBody: smallBody, h: h.postVolumeState},
-		{method: "POST", path: "/v1/hotline/messages", auth: anyParty, maxBody: smallBody, h: h.postMessage},
+		{method: "PUT", path: "/v1/volumes/{id}", auth: anyParty, maxBody: volumeBody, idempotent: true, h: h.putVolume},
+		{method: "POST", path: "/v1/volumes/{id}/state", auth: anyParty, maxBody: smallBody, idempotent: true, h: h.postVolumeState},
+		{method: "POST", path: "/v1/hotline/messages", auth: anyParty, maxBody: smallBody, idempotent: true, h: h.postMessage},
 		{method: "GET", path: "/v1/hotline/messages", auth: anyParty, h: h.listMessages},
 		{method: "POST", path: "/v1/hotline/messages/{id}/ack", auth: anyParty, maxBody: smallBody, h: h.ackMessage},
 		// An export of millions of records takes longer than a request.
@@ -385,7 +387,17 @@ func (h *Handler) serveAs(w http.ResponseWriter, r *http.Request, rt route, p pa
 			return err
 		}
 	}
-	return rt.h(w, r, p)
+	if rt.idempotent {
+		var err error
+		if r, err = withIdempotency(r, p); err != nil {
+			return err
+		}
+	}
+	err := rt.h(w, r, p)
+	if writeReplayed(w, err) {
+		return nil
+	}
+	return err
 }
 
 // MetricsHandler serves the Prometheus metrics of svc without

@@ -100,6 +100,9 @@ func toProblem(err error) *Problem {
 	if pp := domainProblem(err); pp != nil {
 		return pp
 	}
+	if pp := idempotencyProblem(err); pp != nil {
+		return pp
+	}
 	var ce *service.AlertClearedError
 	if errors.As(err, &ce) {
 		p := problem(http.StatusGone, "alert-cleared", "Alert cleared",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/wiretime"
 )
 
@@ -41,11 +42,12 @@ func (h *Handler) postMessage(w http.ResponseWriter, r *http.Request, p party.Pr
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	service.RenderWith(r.Context(), jsonAnswer(http.StatusCreated))
 	m, err := h.svc.PostMessage(r.Context(), p, in)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, m)
+	return writeAnswer(w, r.Context(), http.StatusCreated, m)
 }
 
 func (h *Handler) listMessages(w http.ResponseWriter, r *http.Request, p party.Principal) error {

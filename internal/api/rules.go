@@ -9,6 +9,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/service"
 )
 
 // putRules proposes a change of the rules (operator): the body's fields
@@ -27,11 +28,12 @@ func (h *Handler) putRules(w http.ResponseWriter, r *http.Request, p party.Princ
 	if err != nil {
 		return err
 	}
+	service.RenderWith(r.Context(), jsonAnswer(http.StatusAccepted))
 	prop, err := h.svc.ProposeRules(r.Context(), p, in)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusAccepted, prop)
+	return writeAnswer(w, r.Context(), http.StatusAccepted, prop)
 }
 
 // amendRules reads a body of rules fields over base: each field given
@@ -78,11 +80,12 @@ func (h *Handler) acceptRules(w http.ResponseWriter, r *http.Request, p party.Pr
 			return err
 		}
 	}
+	service.RenderWith(r.Context(), jsonAnswer(http.StatusOK))
 	prop, err := h.svc.AnswerRules(r.Context(), p, v, true, "")
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, prop)
+	return writeAnswer(w, r.Context(), http.StatusOK, prop)
 }
 
 func (h *Handler) rejectRules(w http.ResponseWriter, r *http.Request, p party.Principal) error {
@@ -100,9 +103,10 @@ func (h *Handler) rejectRules(w http.ResponseWriter, r *http.Request, p party.Pr
 			return err
 		}
 	}
+	service.RenderWith(r.Context(), jsonAnswer(http.StatusOK))
 	prop, err := h.svc.AnswerRules(r.Context(), p, v, false, in.Reason)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, prop)
+	return writeAnswer(w, r.Context(), http.StatusOK, prop)
 }

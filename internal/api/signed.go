@@ -20,6 +20,10 @@ import (
 // wrong (signature, content-digest, created, nonce, keyid); it changes
 // nothing. The verified statement goes to the service, which records it.
 
+// idempotencyKeyComponent is the covered component of the Idempotency-Key
+// field.
+const idempotencyKeyComponent = "idempotency-key"
+
 // isWrite reports whether a request changes something.
 func isWrite(method string) bool {
 	return method == http.MethodPost || method == http.MethodPut || method == http.MethodDelete || method == http.MethodPatch
@@ -72,6 +76,11 @@ func (h *Handler) checkSignature(r *http.Request, p party.Principal) (*http.Requ
 	}
 	if err != nil {
 		return nil, err
+	}
+	// The key decides whether the write is done or answered from an
+	// earlier one: it is part of what the party states.
+	if len(r.Header.Values(IdempotencyKeyHeader)) > 0 && st.Fields[idempotencyKeyComponent] == "" {
+		return nil, signatureProblem(httpsig.FieldSignature, `the request carries an Idempotency-Key the signature does not cover: cover "`+idempotencyKeyComponent+`"`)
 	}
 	return r.WithContext(service.WithStatement(r.Context(), p.Party, st, body)), nil
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/volume"
 	"github.com/deconflict/deconflict/internal/wiretime"
 )
@@ -27,12 +29,13 @@ func (h *Handler) postVolume(w http.ResponseWriter, r *http.Request, p party.Pri
 	if err != nil {
 		return err
 	}
+	h.renderVolume(r.Context(), http.StatusCreated, p, in)
 	v, err := h.svc.CreateVolume(r.Context(), p, in)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/v1/volumes/"+v.ID)
-	return h.writeVolume(w, http.StatusCreated, p, v, in)
+	return h.writeVolume(w, r.Context(), http.StatusCreated, p, v, in)
 }
 
 // writtenVolume is the answer to a write: the volume, and when it was
@@ -43,17 +46,43 @@ type writtenVolume struct {
 }
 
 // writeVolume answers a write that succeeded with the volume and, when
-// it conflicts, its alternatives.
-func (h *Handler) writeVolume(w http.ResponseWriter, status int, p party.Principal, v volume.Volume, in volume.Input) error {
+// it conflicts, its alternatives (as rendered in the write's transaction
+// when the request carries an idempotency key).
+func (h *Handler) writeVolume(w http.ResponseWriter, ctx context.Context, status int, p party.Principal, v volume.Volume, in volume.Input) error {
+	if st, body, ok := service.Answered(ctx); ok {
+		return writeRaw(w, st, body)
+	}
+	out, err := h.volumeAnswer(p, v, in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, status, out)
+}
+
+// volumeAnswer is the answer to a volume write that succeeded.
+func (h *Handler) volumeAnswer(p party.Principal, v volume.Volume, in volume.Input) (writtenVolume, error) {
 	out := writtenVolume{Volume: v}
 	if len(v.Conflicts) > 0 && v.State.Live() {
 		alts, err := h.svc.VolumeAlternatives(p, v.ID, in)
 		if err != nil {
-			return err
+			return out, err
 		}
 		out.Alternatives = alts
 	}
-	return writeJSON(w, status, out)
+	return out, nil
+}
+
+// renderVolume renders the answer to a volume write of a request with an
+// idempotency key in the write's transaction: the alternatives then are
+// those of the volumes as the write found them, as after its commit.
+func (h *Handler) renderVolume(ctx context.Context, status int, p party.Principal, in volume.Input) {
+	service.RenderWith(ctx, func(result any) (int, []byte, error) {
+		out, err := h.volumeAnswer(p, result.(volume.Volume), in)
+		if err != nil {
+			return 0, nil, err
+		}
+		return jsonAnswer(status)(out)
+	})
 }
 
 // postAlternatives answers, writing nothing, the volumes a would-be
@@ -86,11 +115,12 @@ func (h *Handler) putVolume(w http.ResponseWriter, r *http.Request, p party.Prin
 	if err != nil {
 		return err
 	}
+	h.renderVolume(r.Context(), http.StatusOK, p, in)
 	v, err := h.svc.UpdateVolume(r.Context(), p, r.PathValue("id"), in)
 	if err != nil {
 		return err
 	}
-	return h.writeVolume(w, http.StatusOK, p, v, in)
+	return h.writeVolume(w, r.Context(), http.StatusOK, p, v, in)
 }
 
 func (h *Handler) postVolumeState(w http.ResponseWriter, r *http.Request, p party.Principal) error {
@@ -105,14 +135,27 @@ func (h *Handler) postVolumeState(w http.ResponseWriter, r *http.Request, p part
 	if in.State == "" {
 		return badRequest("state", "state: required")
 	}
+	service.RenderWith(r.Context(), func(result any) (int, []byte, error) {
+		v := result.(volume.Volume)
+		out, err := h.volumeAnswer(p, v, inputOf(v))
+		if err != nil {
+			return 0, nil, err
+		}
+		return jsonAnswer(http.StatusOK)(out)
+	})
 	v, err := h.svc.SetVolumeState(r.Context(), p, r.PathValue("id"), in.Version, in.State, in.Key)
 	if err != nil {
 		return err
 	}
-	return h.writeVolume(w, http.StatusOK, p, v, volume.Input{
+	return h.writeVolume(w, r.Context(), http.StatusOK, p, v, inputOf(v))
+}
+
+// inputOf is the write that makes v as it is.
+func inputOf(v volume.Volume) volume.Input {
+	return volume.Input{
 		Footprint: v.Footprint, AltLowerM: v.AltLowerM, AltUpperM: v.AltUpperM,
 		Start: v.Start, End: v.End, Priority: v.Priority, State: v.State, Details: v.Details,
-	})
+	}
 }
 
 func (h *Handler) getVolume(w http.ResponseWriter, r *http.Request, p party.Principal) error {

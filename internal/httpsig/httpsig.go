@@ -147,8 +147,9 @@ func CheckContentDigest(values []string, body []byte) error {
 // Sign signs req, whose body is body (nil for none), with key under keyID at
 // time now: it sets Content-Digest (sha-256) when there is a body, and
 // Signature-Input and Signature labelled Label, covering "@method",
-// "@target-uri" and, with a body, "content-digest", with the parameters
-// created, keyid and a fresh random nonce. req.URL must be absolute: it is
+// "@target-uri", with a body "content-digest", and "idempotency-key" when
+// the request carries one (draft-ietf-httpapi-idempotency-key-header),
+// with the parameters created, keyid and a fresh random nonce. req.URL must be absolute: it is
 // the target URI the server checks.
 func Sign(req *http.Request, body []byte, key ed25519.PrivateKey, keyID string, now time.Time) error {
 	if !req.URL.IsAbs() {
@@ -158,6 +159,11 @@ func Sign(req *http.Request, body []byte, key ed25519.PrivateKey, keyID string, 
 	if len(body) > 0 {
 		req.Header.Set("Content-Digest", ContentDigest(body))
 		components = append(components, "content-digest")
+	}
+	if len(req.Header.Values("Idempotency-Key")) > 0 {
+		// The key decides whether a retry writes anything: the
+		// signature covers it (the server requires so).
+		components = append(components, "idempotency-key")
 	}
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {

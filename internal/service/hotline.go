@@ -25,11 +25,11 @@ func (s *Service) PostMessage(ctx context.Context, p party.Principal, in hotline
 		return hotline.Message{}, errOperatorHotline
 	}
 	var m hotline.Message
-	err := s.write(ctx, func(tx store.Tx) error {
+	err := s.writeAnswer(ctx, func(tx store.Tx) error {
 		var err error
 		m, _, err = hotline.Post(tx, s.alog, s.Rules(), p.Party, in, s.now())
 		return err
-	})
+	}, nil, func() any { return m })
 	return m, err
 }
 

@@ -57,6 +57,7 @@ func (s *Service) jobs() []job {
 		{"escalate hotline items", s.escalate},
 		{"audit checkpoint", s.checkpointAudit},
 		{"forget expired nonces", s.forgetNonces},
+		{"forget expired idempotency keys", s.forgetIdempotent},
 		{"transparency log checkpoint", s.publishLog},
 		{"catch up events", func(ctx context.Context, _ time.Time) error { return s.CatchUpEvents(ctx) }},
 		{"sync from the store", s.syncFromStore},

@@ -135,7 +135,7 @@ func (s *Service) ProposeRules(ctx context.Context, actor party.Principal, r rul
 	now := s.now()
 	var p rules.Proposal
 	ch := &rulesChange{}
-	err := s.write(ctx, func(tx store.Tx) error {
+	err := s.writeAnswer(ctx, func(tx store.Tx) error {
 		*ch = rulesChange{}
 		base, err := inForce(tx)
 		if err != nil {
@@ -171,7 +171,7 @@ func (s *Service) ProposeRules(ctx context.Context, actor party.Principal, r rul
 			return s.activate(tx, p, asked, ch, now)
 		}
 		return nil
-	})
+	}, nil, func() any { return p })
 	if err != nil {
 		return rules.Proposal{}, err
 	}
@@ -291,7 +291,7 @@ func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version in
 	now := s.now()
 	var prop rules.Proposal
 	ch := &rulesChange{}
-	err := s.write(ctx, func(tx store.Tx) error {
+	err := s.writeAnswer(ctx, func(tx store.Tx) error {
 		*ch = rulesChange{}
 		rec, err := tx.GetRulesProposal(version)
 		if errors.Is(err, store.ErrNotFound) {
@@ -347,7 +347,7 @@ func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version in
 			return s.activate(tx, prop, asked, ch, now)
 		}
 		return nil
-	})
+	}, nil, func() any { return prop })
 	if err != nil {
 		if errors.Is(err, ErrProposalClosed) {
 			return prop, err

@@ -118,8 +118,14 @@ type Service struct {
 	alog           *audit.Log
 	lastCheckpoint time.Time // touched by the periodic job only
 	lastNonceSweep time.Time // touched by the periodic job only
-	tlog           *transLog
-	keys           keyCache
+	// lastIdempotencySweep is touched by the periodic job only.
+	lastIdempotencySweep time.Time
+	// inFlight are the idempotency keys of the writes being served.
+	inFlight inFlight
+	// idemBounds bound each party's kept answers (tests lower them).
+	idemBounds idempotencyBounds
+	tlog       *transLog
+	keys       keyCache
 
 	// rulesSeen is the store's rules version at the last syncFromStore.
 	rulesSeen atomic.Int64
@@ -171,8 +177,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		auth: party.NewAuthenticator(cfg.Store, 0),
 		m:    newMetrics(),
 
-		writes:    newWriteTokens(),
-		resolving: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		writes:     newWriteTokens(),
+		idemBounds: defaultIdempotencyBounds,
+		resolving:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	key, err := signingKey(cfg.DataDir)
 	if err != nil {
@@ -409,6 +416,13 @@ func (s *Service) write(ctx context.Context, fn func(tx store.Tx) error) error {
 // events are published, to apply the change to in-memory state first (a
 // client that reacts to an event must be able to read what it announces).
 func (s *Service) writeThen(ctx context.Context, fn func(tx store.Tx) error, after func()) error {
+	return s.writeThenKeep(ctx, fn, after, nil, nil)
+}
+
+// writeThenKeep is writeThen that, given the request's idempotency (nil:
+// none), answers a key kept already from the store, writing nothing, and
+// keeps the answer rendered from result() with the write (writeAnswer).
+func (s *Service) writeThenKeep(ctx context.Context, fn func(tx store.Tx) error, after func(), idem *idempotent, result func() any) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var rec *recTx
@@ -423,11 +437,23 @@ func (s *Service) writeThen(ctx context.Context, fn func(tx store.Tx) error, aft
 				return err
 			}
 		}
+		// A request sent again with its idempotency key is answered
+		// from the store and writes nothing (no statement either).
+		if idem != nil {
+			if err := idem.replay(tx, s.now()); err != nil {
+				return err
+			}
+		}
 		if err := fn(rec); err != nil {
 			return err
 		}
 		if err := s.recordStatement(ctx, rec); err != nil {
 			return err
+		}
+		if idem != nil {
+			if err := idem.keep(tx, result(), s.now(), s.idemBounds); err != nil {
+				return err
+			}
 		}
 		if err := tx.PutMeta(s.writes.key, []byte(token)); err != nil {
 			return err

@@ -80,7 +80,7 @@ func (s *Service) commitVolume(ctx context.Context, actor, kind string, op func(
 	now := s.now()
 	rl := s.Rules()
 	var res volume.Result
-	err := s.writeThen(ctx, func(tx store.Tx) error {
+	err := s.writeAnswer(ctx, func(tx store.Tx) error {
 		var err error
 		res, err = op(tx, rl, now)
 		if err != nil {
@@ -90,7 +90,7 @@ func (s *Service) commitVolume(ctx context.Context, actor, kind string, op func(
 			return err
 		}
 		return s.volumeConflictItems(tx, res, rl, now)
-	}, func() { s.volumes().Apply(res) })
+	}, func() { s.volumes().Apply(res) }, func() any { return res.Volume })
 	return res.Volume, err
 }
 
