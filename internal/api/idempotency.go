@@ -21,7 +21,8 @@ import (
 // make something new (a hotline message, a volume, a rules proposal) and
 // the writes whose repeat is refused once the first succeeded (a volume's
 // change or state, a rules answer) take an Idempotency-Key header, an
-// sf-string of 1 to MaxIdempotencyKeyLen visible ASCII characters. Sent
+// sf-string of 1 to MaxIdempotencyKeyLen visible ASCII characters (not '"'
+// or '\'). Sent
 // again with the same key (signed again with a fresh nonce), the write is
 // answered what it was answered the first time, with the header
 // Idempotent-Replayed: true, and writes nothing. The key is the calling
@@ -46,7 +47,8 @@ const MaxIdempotencyKeyLen = 255
 
 // parseIdempotencyKey reads the Idempotency-Key field values of a request:
 // "" and nil when there is none; otherwise exactly one sf-string without
-// parameters, 1 to MaxIdempotencyKeyLen characters, none of them a space.
+// parameters, 1 to MaxIdempotencyKeyLen visible ASCII characters other
+// than '"' and '\'.
 func parseIdempotencyKey(values []string) (string, error) {
 	if len(values) == 0 {
 		return "", nil
@@ -69,10 +71,11 @@ func parseIdempotencyKey(values []string) (string, error) {
 		return "", fmt.Errorf("is %d characters long; 1 to %d", len(key), MaxIdempotencyKeyLen)
 	}
 	for i := range len(key) {
-		// An sf-string holds printable ASCII alone (0x20 to 0x7E);
-		// a space is refused too, so that no key looks like another.
-		if c := key[i]; c <= ' ' || c > '~' {
-			return "", fmt.Errorf("character %d (%q) is not visible ASCII", i, c)
+		// An sf-string holds printable ASCII alone (0x20 to 0x7E); a
+		// space, and the '"' and '\' that need escaping, are refused
+		// too, so that a key is written one way only.
+		if c := key[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' {
+			return "", fmt.Errorf("character %d (%q) is not visible ASCII other than '\"' and '\\'", i, c)
 		}
 	}
 	return key, nil

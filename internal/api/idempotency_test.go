@@ -1,0 +1,326 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/httpsig"
+	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// lossyStore loses the acknowledgement of a commit: once armed, the next
+// Update that appends an event commits and then fails all the same, and
+// the store is down (every Update and View fails) until up is called, as
+// when the database server restarts just after committing.
+type lossyStore struct {
+	store.Store
+	armed, down atomic.Bool
+}
+
+var errStoreDown = errors.New("injected: the database is down")
+
+func (l *lossyStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if l.down.Load() {
+		return errStoreDown
+	}
+	var wrote bool
+	err := l.Store.Update(ctx, func(tx store.Tx) error {
+		wrote = false
+		return fn(eventSpy{tx, &wrote})
+	})
+	if err == nil && wrote && l.armed.CompareAndSwap(true, false) {
+		l.down.Store(true)
+		return errors.New("injected: the commit's acknowledgement was lost")
+	}
+	return err
+}
+
+func (l *lossyStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	if l.down.Load() {
+		return errStoreDown
+	}
+	return l.Store.View(ctx, fn)
+}
+
+type eventSpy struct {
+	store.Tx
+	wrote *bool
+}
+
+func (s eventSpy) AppendEvent(e store.Event) (int64, error) {
+	*s.wrote = true
+	return s.Tx.AppendEvent(e)
+}
+
+// withKey is req with an Idempotency-Key header.
+func withKey(req *http.Request, key string) *http.Request {
+	req.Header.Set(IdempotencyKeyHeader, key)
+	return req
+}
+
+// signedKeyed is a signed write carrying an Idempotency-Key (covered by
+// its signature, as httpsig.Sign covers it).
+func signedKeyed(t *testing.T, e *env, key []byte, path, token, idemKey string, body []byte) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest("POST", e.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(IdempotencyKeyHeader, idemKey)
+	if err := httpsig.Sign(req, body, key, partykey.ID(partykey.Public(key)), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// exchange sends req and returns the status, body and header of its answer.
+func exchange(t *testing.T, e *env, req *http.Request) (int, []byte, http.Header) {
+	t.Helper()
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b, resp.Header
+}
+
+// recordsOf counts the audit records of kind by actor.
+func recordsOf(t *testing.T, st store.Store, actor, kind string) int {
+	t.Helper()
+	n := 0
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(1, 1<<20)
+		for _, r := range recs {
+			if r.Actor == actor && r.Kind == kind {
+				n++
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestIdempotentSignedRetryAfterOutcomeUnknown: a signed hotline message
+// whose commit's acknowledgement is lost, the database down just after,
+// is answered 503 outcome-unknown; the client signs it again (a fresh
+// nonce) with the same Idempotency-Key once the database is back, and is
+// answered the message that was committed, which exists once, with one
+// statement in the record.
+func TestIdempotentSignedRetryAfterOutcomeUnknown(t *testing.T) {
+	lossy := &lossyStore{Store: openTestStore(t)}
+	e := newEnvOn(t, lossy, Options{})
+	key, _ := partykey.Generate()
+	var tok struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": []string{partykey.Format(partykey.Public(key))}}, 201, &tok)
+	msg := []byte(`{"to":["russia"],"kind":"notice","text":"orbit moved 20 NM north"}`)
+	const idemKey = `"5f0c1c5e-8f7a-4d2b-9a51-2b2c4f7e3a10"`
+
+	first := signedKeyed(t, e, key, "/v1/hotline/messages", tok.Token, idemKey, msg)
+	replayOfFirst := first.Clone(context.Background())
+	replayOfFirst.Body = ioNop(msg)
+	lossy.armed.Store(true)
+	code, body, _ := exchange(t, e, first)
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "outcome-unknown") {
+		t.Fatalf("the write whose acknowledgement was lost: %d %s, want 503 outcome-unknown", code, body)
+	}
+	lossy.down.Store(false)
+	var keptID string
+	err := lossy.View(context.Background(), func(tx store.Tx) error {
+		ms, err := tx.MessagesFor("delta", "", time.Time{}, 10)
+		if len(ms) != 1 {
+			t.Fatalf("%d messages of delta committed, want 1", len(ms))
+		}
+		keptID = ms[0].ID
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Sent again unchanged: still a replay of the signature.
+	if code, p := send(t, e, replayOfFirst); code != http.StatusUnauthorized || p.Field != "nonce" {
+		t.Errorf("the same signed request sent again: %d %+v, want 401 nonce", code, p)
+	}
+	// Signed again with the same key: the answer of the committed write.
+	code, body, hdr := exchange(t, e, signedKeyed(t, e, key, "/v1/hotline/messages", tok.Token, idemKey, msg))
+	if code != http.StatusCreated || hdr.Get(ReplayedHeader) != "true" {
+		t.Fatalf("the retry: %d (%s: %q) %s, want 201 replayed", code, ReplayedHeader, hdr.Get(ReplayedHeader), body)
+	}
+	var got struct{ ID, Text string }
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != keptID || got.Text != "orbit moved 20 NM north" {
+		t.Errorf("the retry answered message %q (%q), want the one committed, %q", got.ID, got.Text, keptID)
+	}
+	err = lossy.View(context.Background(), func(tx store.Tx) error {
+		ms, err := tx.MessagesFor("delta", "", time.Time{}, 10)
+		if len(ms) != 1 {
+			t.Errorf("%d messages of delta after the retry, want 1: the retry wrote a second message", len(ms))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := recordsOf(t, lossy, "delta", audit.KindStatement); n != 1 {
+		t.Errorf("%d statements of delta in the record, want 1", n)
+	}
+	// The key a signature does not cover is refused.
+	req := signedRequest(t, e, key, "POST", "/v1/hotline/messages", tok.Token, msg)
+	req.Header.Set(IdempotencyKeyHeader, `"not-covered"`)
+	if code, p := send(t, e, req); code != http.StatusUnauthorized || p.Field != httpsig.FieldSignature || !strings.Contains(p.Detail, "idempotency-key") {
+		t.Errorf("a key outside the signature: %d %+v, want 401 signature naming idempotency-key", code, p)
+	}
+}
+
+// TestIdempotentRetryLostAnswer: writes sent again with their key (their
+// first answer lost on the way) are answered the same status and body and
+// write once: a volume, a rules proposal; the key with another body is
+// refused with 422 naming the header; another party's equal key is its
+// own.
+func TestIdempotentRetryLostAnswer(t *testing.T) {
+	e := newEnv(t, Options{})
+	post := func(method, path, token, key string, body any) (int, []byte, http.Header) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		withKey(req, key)
+		code, out, hdr := exchange(t, e, req)
+		e.checker.check(method, path, &http.Response{StatusCode: code, Header: hdr}, out)
+		return code, out, hdr
+	}
+	vol := circleVolume(35, 36, "tanker", nil)
+	code1, body1, _ := post("POST", "/v1/volumes", e.tokens["coalition"], `"vol-1"`, vol)
+	if code1 != http.StatusCreated {
+		t.Fatalf("first write: %d %s", code1, body1)
+	}
+	code2, body2, hdr := post("POST", "/v1/volumes", e.tokens["coalition"], `"vol-1"`, vol)
+	if code2 != code1 || !bytes.Equal(body2, body1) || hdr.Get(ReplayedHeader) != "true" {
+		t.Errorf("the retry: %d %s (replayed %q), want %d %s", code2, body2, hdr.Get(ReplayedHeader), code1, body1)
+	}
+	volumes := func() int {
+		n := 0
+		_ = e.st.View(context.Background(), func(tx store.Tx) error {
+			vs, err := tx.VolumesChangedSince(0, 100)
+			n = len(vs)
+			return err
+		})
+		return n
+	}
+	if n := volumes(); n != 1 {
+		t.Errorf("%d volumes after the retry, want 1", n)
+	}
+	// The key reused for another body: 422, nothing written.
+	other := circleVolume(36, 37, "other", nil)
+	code, body, _ := post("POST", "/v1/volumes", e.tokens["coalition"], `"vol-1"`, other)
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusUnprocessableEntity || p.Field != IdempotencyKeyHeader || p.Type != ProblemBase+"idempotency-key-reused" {
+		t.Errorf("the key reused for another volume: %d %s, want 422 naming %s", code, body, IdempotencyKeyHeader)
+	}
+	if n := volumes(); n != 1 {
+		t.Errorf("%d volumes after the refused reuse, want 1", n)
+	}
+	// Russia's key of the same string is russia's own.
+	code, body, hdr = post("POST", "/v1/volumes", e.tokens["russia"], `"vol-1"`, other)
+	if code != http.StatusCreated || hdr.Get(ReplayedHeader) != "" || bytes.Equal(body, body1) {
+		t.Errorf("russia's write with coalition's key string: %d %s (replayed %q), want its own 201", code, body, hdr.Get(ReplayedHeader))
+	}
+	if n := volumes(); n != 2 {
+		t.Errorf("%d volumes after russia's write, want 2", n)
+	}
+
+	// A rules proposal sent again: one proposal.
+	change := map[string]any{"disclose_linger_s": 30}
+	code1, body1, _ = post("PUT", "/v1/rules", e.operator, `"rules-1"`, change)
+	code2, body2, _ = post("PUT", "/v1/rules", e.operator, `"rules-1"`, change)
+	if code1 != http.StatusAccepted || code2 != code1 || !bytes.Equal(body1, body2) {
+		t.Errorf("the proposal sent again: %d %s then %d %s", code1, body1, code2, body2)
+	}
+	var open struct{ Proposals []json.RawMessage }
+	e.mustDo("GET", "/v1/rules/proposals", e.operator, nil, 200, &open)
+	if len(open.Proposals) != 1 {
+		t.Errorf("%d open proposals after the retry, want 1", len(open.Proposals))
+	}
+}
+
+// TestIdempotencyKeyRefused: a malformed Idempotency-Key is a 400 naming
+// the header, and changes nothing.
+func TestIdempotencyKeyRefused(t *testing.T) {
+	e := newEnv(t, Options{})
+	before := fingerprint(t, e.st)
+	for _, values := range [][]string{
+		{`abc`}, // a token, not a string
+		{`""`},  // empty
+		{`"` + strings.Repeat("k", MaxIdempotencyKeyLen+1) + `"`}, // too long
+		{`"a";p=1`},    // parameters
+		{`"a b"`},      // a space
+		{`"a\"b"`},     // a quote
+		{`"a"`, `"b"`}, // twice
+		{`"unterminated`},
+	} {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/v1/hotline/messages", strings.NewReader(`{"to":["russia"],"kind":"notice","text":"x"}`))
+		req.Header.Set("Authorization", "Bearer "+e.tokens["coalition"])
+		for _, v := range values {
+			req.Header.Add(IdempotencyKeyHeader, v)
+		}
+		code, p := send(t, e, req)
+		if code != http.StatusBadRequest || p.Field != IdempotencyKeyHeader {
+			t.Errorf("Idempotency-Key %q: %d %+v, want 400 naming the header", values, code, p)
+		}
+	}
+	if after := fingerprint(t, e.st); after != before {
+		t.Error("a refused key changed the store")
+	}
+}
+
+// FuzzIdempotencyKey: the parser never panics; a key it accepts is 1 to
+// MaxIdempotencyKeyLen visible ASCII characters without '"' or '\', and
+// reads back the same from its own sf-string.
+func FuzzIdempotencyKey(f *testing.F) {
+	for _, s := range []string{`"8e03978e-40d5-43e8-bc93-6894a57f9324"`, `abc`, `""`, `"a";p=1`, `"a\"b"`, `"a\\b"`, `  "x"  `, `"x", "y"`, `?0`, `:YQ==:`, "\"\x7f\""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		key, err := parseIdempotencyKey([]string{v})
+		if err != nil {
+			if key != "" {
+				t.Fatalf("refused %q and returned %q", v, key)
+			}
+			return
+		}
+		if key == "" || len(key) > MaxIdempotencyKeyLen {
+			t.Fatalf("accepted %q as %q (%d characters)", v, key, len(key))
+		}
+		for i := range len(key) {
+			if c := key[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' {
+				t.Fatalf("accepted %q as %q, holding %q", v, key, c)
+			}
+		}
+		again, err := parseIdempotencyKey([]string{`"` + key + `"`})
+		if err != nil || again != key {
+			t.Fatalf("%q read back as %q, %v", key, again, err)
+		}
+	})
+}
