@@ -7,12 +7,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/partykey"
 	"github.com/deconflict/deconflict/internal/store"
@@ -323,4 +325,62 @@ func FuzzIdempotencyKey(f *testing.F) {
 			t.Fatalf("%q read back as %q, %v", key, again, err)
 		}
 	})
+}
+
+// dropFirstAnswer serves every request with next, but drops the
+// connection instead of answering the first write to path: the write is
+// done, its answer lost on the way.
+type dropFirstAnswer struct {
+	next    http.Handler
+	path    string
+	dropped atomic.Bool
+}
+
+func (d *dropFirstAnswer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.URL.Path != d.path || d.dropped.Load() {
+		d.next.ServeHTTP(w, r)
+		return
+	}
+	d.dropped.Store(true)
+	d.next.ServeHTTP(httptest.NewRecorder(), r)
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(err)
+	}
+	conn.Close()
+}
+
+// TestClientRetriesALostAnswerOnce: the Go client's signed hotline message
+// whose answer is lost (the connection dropped after the server wrote it)
+// is sent again, signed again, with the same Idempotency-Key: the client
+// gets the message, which exists once, with one statement.
+func TestClientRetriesALostAnswerOnce(t *testing.T) {
+	e := newEnv(t, Options{})
+	key, _ := partykey.Generate()
+	var tok struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": []string{partykey.Format(partykey.Public(key))}}, 201, &tok)
+	drop := &dropFirstAnswer{next: e.srv.Config.Handler, path: "/v1/hotline/messages"}
+	srv := httptest.NewServer(drop)
+	t.Cleanup(srv.Close)
+	c := client.New(srv.URL, tok.Token).WithKey(key)
+	m, err := c.PostMessage(context.Background(), client.NewMessage{To: []string{"russia"}, Kind: "notice", Text: "said once"})
+	if !drop.dropped.Load() {
+		t.Fatal("no answer was dropped: the test tested nothing")
+	}
+	if err != nil {
+		t.Fatalf("the message whose first answer was lost: %v", err)
+	}
+	err = e.st.View(context.Background(), func(tx store.Tx) error {
+		ms, err := tx.MessagesFor("delta", "", time.Time{}, 10)
+		if len(ms) != 1 || ms[0].ID != m.ID {
+			t.Errorf("delta's messages after the retry: %d, want 1, %q, the one answered", len(ms), m.ID)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := recordsOf(t, e.st, "delta", audit.KindStatement); n != 1 {
+		t.Errorf("%d statements of delta in the record, want 1", n)
+	}
 }

@@ -6,12 +6,20 @@
 // Errors from the server come back as *Problem (RFC 9457); Retryable tells
 // apart what is worth sending again (network failures, 429, 5xx) from what
 // never will be (4xx).
+//
+// The writes that must not be done twice (a hotline message, a volume and
+// its changes, a rules proposal and its answers) carry an Idempotency-Key
+// and are sent once more, signed again with a fresh nonce, when their
+// answer is lost (a transport error, 503 outcome-unknown): the server
+// answers a retry of a write it did with the first answer and does nothing
+// again (see docs/WIRE.md).
 package client
 
 import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,15 +113,18 @@ func (p *Problem) Error() string {
 }
 
 // Retryable reports whether sending the same request again may succeed:
-// transport errors, 408, 429 and 5xx answers. Context cancellation is not
-// retryable.
+// transport errors, 408, 429, 5xx answers and 409 idempotency-in-progress.
+// Context cancellation is not retryable.
 func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var p *Problem
 	if errors.As(err, &p) {
-		return p.Status == http.StatusRequestTimeout || p.Status == http.StatusTooManyRequests || p.Status >= 500
+		// A write whose Idempotency-Key is still being served (its
+		// first attempt not answered yet) is answered once it is.
+		inProgress := p.Status == http.StatusConflict && p.Type == problemBase+"idempotency-in-progress"
+		return inProgress || p.Status == http.StatusRequestTimeout || p.Status == http.StatusTooManyRequests || p.Status >= 500
 	}
 	return true
 }
@@ -143,6 +154,78 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 // send sends body (JSON, none when nil) and decodes a JSON answer into out
 // (when not nil). Non-2xx answers become *Problem.
 func (c *Client) send(ctx context.Context, method, path string, body []byte, out any) error {
+	return c.sendKeyed(ctx, method, path, body, out, "")
+}
+
+// doOnce is do for a write that must not be done twice: it carries an
+// Idempotency-Key (draft-ietf-httpapi-idempotency-key-header; the one
+// WithIdempotencyKey put in ctx, else a new random one) and is sent once
+// more, signed again, with the same key when its answer was lost: a
+// transport error (the connection dropped, a proxy gave up) or 503
+// outcome-unknown (the database did not confirm the commit). The server
+// answers the retry of a write that was done with the first answer, and
+// does it only once.
+func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("client: encoding %s %s: %w", method, path, err)
+		}
+	}
+	return c.sendOnce(ctx, method, path, body, out)
+}
+
+// sendOnce is doOnce with the body encoded.
+func (c *Client) sendOnce(ctx context.Context, method, path string, body []byte, out any) error {
+	key, _ := ctx.Value(idempotencyKeyCtx{}).(string)
+	if key == "" {
+		key = rand.Text()
+	}
+	err := c.sendKeyed(ctx, method, path, body, out, key)
+	if answerLost(ctx, err) {
+		err = c.sendKeyed(ctx, method, path, body, out, key)
+	}
+	return err
+}
+
+type idempotencyKeyCtx struct{}
+
+// WithIdempotencyKey returns ctx carrying the Idempotency-Key of the next
+// write sent with it (instead of a random one): a caller that keeps the
+// key can send the write again after a restart of its own. A key is 1 to
+// 255 visible ASCII characters other than '"' and '\'; the server keeps
+// it 24 hours.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKeyCtx{}, key)
+}
+
+// answerLost reports whether err says that the answer of a write was
+// lost, the write perhaps done: a transport error, or 503 outcome-unknown.
+func answerLost(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.Status == http.StatusServiceUnavailable && p.Type == problemBase+"outcome-unknown"
+	}
+	var de *decodeError
+	return !errors.As(err, &de)
+}
+
+// problemBase prefixes the server's problem types.
+const problemBase = "https://deconflict.dev/problems/"
+
+// decodeError is an answer that came whole but did not decode: nothing
+// was lost on the way.
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// sendKeyed is send with an Idempotency-Key (none when "").
+func (c *Client) sendKeyed(ctx context.Context, method, path string, body []byte, out any, idempotencyKey string) error {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -156,6 +239,10 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	if idempotencyKey != "" {
+		// An sf-string; the signature covers it (httpsig.Sign).
+		req.Header.Set("Idempotency-Key", `"`+idempotencyKey+`"`)
+	}
 	if c.key != nil && method != http.MethodGet {
 		if err := httpsig.Sign(req, body, c.key, c.keyID, time.Now()); err != nil {
 			return fmt.Errorf("client: signing %s %s: %w", method, path, err)
@@ -174,7 +261,11 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 		return err
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("client: decoding answer of %s %s: %w", method, path, err)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			// The answer was cut short: lost on the way.
+			return fmt.Errorf("client: reading the answer of %s %s: %w", method, path, err)
+		}
+		return &decodeError{fmt.Errorf("client: decoding answer of %s %s: %w", method, path, err)}
 	}
 	return nil
 }
@@ -223,7 +314,7 @@ func (c *Client) PostPositionsJSON(ctx context.Context, body []byte) (PositionsR
 // CreateVolume declares a new volume.
 func (c *Client) CreateVolume(ctx context.Context, in VolumeInput) (Volume, error) {
 	var v Volume
-	err := c.do(ctx, http.MethodPost, "/v1/volumes", in, &v)
+	err := c.doOnce(ctx, http.MethodPost, "/v1/volumes", in, &v)
 	return v, err
 }
 
@@ -251,14 +342,14 @@ func (c *Client) VolumeAlternatives(ctx context.Context, in VolumeInput) (confli
 // replaced.
 func (c *Client) UpdateVolume(ctx context.Context, id string, in VolumeInput) (Volume, error) {
 	var v Volume
-	err := c.do(ctx, http.MethodPut, "/v1/volumes/"+url.PathEscape(id), in, &v)
+	err := c.doOnce(ctx, http.MethodPut, "/v1/volumes/"+url.PathEscape(id), in, &v)
 	return v, err
 }
 
 // SetVolumeState moves volume id, at version, to state.
 func (c *Client) SetVolumeState(ctx context.Context, id, state, version string) (Volume, error) {
 	var v Volume
-	err := c.do(ctx, http.MethodPost, "/v1/volumes/"+url.PathEscape(id)+"/state",
+	err := c.doOnce(ctx, http.MethodPost, "/v1/volumes/"+url.PathEscape(id)+"/state",
 		map[string]string{"state": state, "version": version}, &v)
 	return v, err
 }
@@ -282,7 +373,7 @@ func (c *Client) Alerts(ctx context.Context) ([]Alert, error) {
 // PostMessage sends a hotline message.
 func (c *Client) PostMessage(ctx context.Context, m NewMessage) (Message, error) {
 	var out Message
-	err := c.do(ctx, http.MethodPost, "/v1/hotline/messages", m, &out)
+	err := c.doOnce(ctx, http.MethodPost, "/v1/hotline/messages", m, &out)
 	return out, err
 }
 
@@ -369,7 +460,7 @@ func (c *Client) VolumesAs(ctx context.Context, format string) ([]byte, error) {
 // the proposal, which comes into force once every party accepted it.
 func (c *Client) ProposeRules(ctx context.Context, fields []byte) (rules.Proposal, error) {
 	var p rules.Proposal
-	err := c.send(ctx, http.MethodPut, "/v1/rules", fields, &p)
+	err := c.sendOnce(ctx, http.MethodPut, "/v1/rules", fields, &p)
 	return p, err
 }
 
@@ -385,7 +476,7 @@ func (c *Client) RulesProposals(ctx context.Context) ([]rules.Proposal, error) {
 // AcceptRules accepts the proposal of a version of the rules.
 func (c *Client) AcceptRules(ctx context.Context, version int64) (rules.Proposal, error) {
 	var p rules.Proposal
-	err := c.do(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/accept", struct{}{}, &p)
+	err := c.doOnce(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/accept", struct{}{}, &p)
 	return p, err
 }
 
@@ -393,7 +484,7 @@ func (c *Client) AcceptRules(ctx context.Context, version int64) (rules.Proposal
 // closes it.
 func (c *Client) RejectRules(ctx context.Context, version int64, reason string) (rules.Proposal, error) {
 	var p rules.Proposal
-	err := c.do(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/reject", map[string]string{"reason": reason}, &p)
+	err := c.doOnce(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/reject", map[string]string{"reason": reason}, &p)
 	return p, err
 }
 
