@@ -383,4 +383,18 @@ func TestClientRetriesALostAnswerOnce(t *testing.T) {
 	if n := recordsOf(t, e.st, "delta", audit.KindStatement); n != 1 {
 		t.Errorf("%d statements of delta in the record, want 1", n)
 	}
+	// The statement, its key covered, verifies offline.
+	var export bytes.Buffer
+	if err := e.svc.ExportAudit(context.Background(), operatorPrincipal(), &export, 1); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := audit.ParsePublicKey(e.svc.AuditKey().PublicKey)
+	keys := audit.PartyKeys{"delta": {partykey.ID(partykey.Public(key)): partykey.Public(key)}}
+	sum, err := audit.VerifyWithPartyKeys(bytes.NewReader(export.Bytes()), pub, keys)
+	if err != nil || sum.Statements != 1 {
+		t.Errorf("the record verifies with %d statements, %v; want 1", sum.Statements, err)
+	}
+	if !strings.Contains(export.String(), `"idempotency-key"`) {
+		t.Error("the statement does not hold the key it covers")
+	}
 }

@@ -126,7 +126,7 @@ func toProblem(err error) *Problem {
 		return problem(http.StatusConflict, "conflict", "Conflicting change", "the record was changed concurrently; read it again and retry")
 	case errors.Is(err, service.ErrOutcomeUnknown):
 		return problem(http.StatusServiceUnavailable, "outcome-unknown", "Outcome unknown",
-			"the database did not confirm the commit and could not be asked whether it happened: the change may have been applied; read it back before sending it again")
+			"the database did not confirm the commit and could not be asked whether it happened: the change may have been applied; send it again with the same Idempotency-Key (signed again) to be answered what was done, or read it back before sending it again without one")
 	case errors.Is(err, context.DeadlineExceeded):
 		return problem(http.StatusServiceUnavailable, "timeout", "Request took too long", "the request time limit was reached; nothing was committed unless the change is visible")
 	case errors.Is(err, context.Canceled):

@@ -37,6 +37,9 @@ func TestSentinelsMapToStatuses(t *testing.T) {
 		// The write may have been applied: not a failure of the server's
 		// to hide behind 500, but one to read back after.
 		{service.ErrOutcomeUnknown, http.StatusServiceUnavailable},
+		{service.ErrIdempotencyKeyReused, http.StatusUnprocessableEntity},
+		{service.ErrIdempotencyInProgress, http.StatusConflict},
+		{service.ErrIdempotencyKeysExhausted, http.StatusTooManyRequests},
 		{errors.New("something else"), http.StatusInternalServerError},
 	} {
 		if got := toProblem(fmt.Errorf("ctx: %w", c.err)).Status; got != c.want {
