@@ -33,6 +33,13 @@ func (s *keyedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	answer(w)
 }
 
+// seen returns the keys and signature inputs of the requests served.
+func (s *keyedServer) seen() (keys, inputs []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.keys...), append([]string(nil), s.inputs...)
+}
+
 func dropConnection(w http.ResponseWriter) {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -83,21 +90,23 @@ func TestWritesCarryAKeyAndAreSentAgainOnce(t *testing.T) {
 			if (err != nil) != tc.wantErr || (err == nil && m.ID != "m-1") {
 				t.Fatalf("PostMessage = %+v, %v; want error %v", m, err, tc.wantErr)
 			}
-			if len(ks.keys) != tc.sends {
-				t.Fatalf("sent %d times, want %d", len(ks.keys), tc.sends)
+			srv.Close() // waits for the handlers
+			keys, inputs := ks.seen()
+			if len(keys) != tc.sends {
+				t.Fatalf("sent %d times, want %d", len(keys), tc.sends)
 			}
-			k := ks.keys[0]
+			k := keys[0]
 			if len(k) < 3 || !strings.HasPrefix(k, `"`) || !strings.HasSuffix(k, `"`) {
 				t.Errorf("Idempotency-Key %q is not a quoted string", k)
 			}
-			for i := range ks.keys {
-				if ks.keys[i] != k {
-					t.Errorf("send %d carried key %q, the first %q", i, ks.keys[i], k)
+			for i := range keys {
+				if keys[i] != k {
+					t.Errorf("send %d carried key %q, the first %q", i, keys[i], k)
 				}
-				if !strings.Contains(ks.inputs[i], `"idempotency-key"`) {
-					t.Errorf("send %d: the signature does not cover the key: %s", i, ks.inputs[i])
+				if !strings.Contains(inputs[i], `"idempotency-key"`) {
+					t.Errorf("send %d: the signature does not cover the key: %s", i, inputs[i])
 				}
-				if i > 0 && ks.inputs[i] == ks.inputs[0] {
+				if i > 0 && inputs[i] == inputs[0] {
 					t.Errorf("send %d was not signed again (same Signature-Input, same nonce)", i)
 				}
 			}
@@ -121,8 +130,9 @@ func TestIdempotencyKeyOfTheCaller(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ks.keys[0] != `"mine-1"` || ks.keys[1] == ks.keys[2] || ks.keys[1] == "" {
-		t.Errorf("keys sent: %q; want the caller's, then two of their own", ks.keys)
+	keys, _ := ks.seen()
+	if keys[0] != `"mine-1"` || keys[1] == keys[2] || keys[1] == "" {
+		t.Errorf("keys sent: %q; want the caller's, then two of their own", keys)
 	}
 }
 
