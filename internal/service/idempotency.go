@@ -171,7 +171,7 @@ func (f *inFlight) begin(party, key string) (end func(), ok bool) {
 	}, true
 }
 
-// replayIdempotent looks the request's key up in tx: nil when it is new,
+// replay looks the request's key up in tx: nil when it is new,
 // *Replayed when kept for the same request, ErrIdempotencyKeyReused for
 // another.
 func (i *idempotent) replay(tx store.Idempotency, now time.Time) error {
