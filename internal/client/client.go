@@ -186,6 +186,12 @@ func (c *Client) sendOnce(ctx context.Context, method, path string, body []byte,
 	if answerLost(ctx, err) {
 		err = c.sendKeyed(ctx, method, path, body, out, key)
 	}
+	var p *Problem
+	if errors.As(err, &p) && p.Status == http.StatusTooManyRequests && p.Type == problemBase+"idempotency-keys-exhausted" {
+		// The party keeps as many answers as the server allows: the
+		// write, refused and not done, is sent as it was before keys.
+		err = c.sendKeyed(ctx, method, path, body, out, "")
+	}
 	return err
 }
 

@@ -81,6 +81,7 @@ func TestWritesCarryAKeyAndAreSentAgainOnce(t *testing.T) {
 		{"lost twice", []func(http.ResponseWriter){dropConnection, dropConnection, messageAnswer}, 2, true},
 		{"another 503", []func(http.ResponseWriter){problemAnswer(503, "timeout"), messageAnswer}, 1, true},
 		{"refused", []func(http.ResponseWriter){problemAnswer(422, "idempotency-key-reused"), messageAnswer}, 1, true},
+		{"keys exhausted", []func(http.ResponseWriter){problemAnswer(429, "idempotency-keys-exhausted"), messageAnswer}, 2, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ks := &keyedServer{answers: tc.answers}
@@ -98,6 +99,12 @@ func TestWritesCarryAKeyAndAreSentAgainOnce(t *testing.T) {
 			k := keys[0]
 			if len(k) < 3 || !strings.HasPrefix(k, `"`) || !strings.HasSuffix(k, `"`) {
 				t.Errorf("Idempotency-Key %q is not a quoted string", k)
+			}
+			if tc.name == "keys exhausted" {
+				if keys[1] != "" {
+					t.Errorf("the write refused for the keys kept was sent again with key %q, want none", keys[1])
+				}
+				return
 			}
 			for i := range keys {
 				if keys[i] != k {

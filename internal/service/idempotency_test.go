@@ -147,7 +147,7 @@ func TestIdempotentKeysExpire(t *testing.T) {
 		var n int
 		if err := f.Store.View(context.Background(), func(tx store.Tx) error {
 			var err error
-			n, _, err = tx.IdempotentUsage("coalition", time.Unix(0, 0))
+			n, _, err = tx.IdempotentUsage("coalition")
 			return err
 		}); err != nil {
 			t.Fatal(err)

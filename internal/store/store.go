@@ -195,9 +195,9 @@ type Idempotency interface {
 	// live answer is kept under its party and key at now. An expired one
 	// is taken over.
 	PutIdempotent(a IdempotentAnswer, now time.Time) error
-	// IdempotentUsage counts the live answers of party at now and the
-	// bytes of their bodies.
-	IdempotentUsage(party string, now time.Time) (count int, bodyBytes int64, err error)
+	// IdempotentUsage counts the answers party keeps (expired ones too,
+	// until ForgetIdempotent deletes them) and the bytes of their bodies.
+	IdempotentUsage(party string) (count int, bodyBytes int64, err error)
 	// ForgetIdempotent deletes the answers expired at now and returns how
 	// many there were.
 	ForgetIdempotent(now time.Time) (int64, error)

@@ -1160,8 +1160,8 @@ func testMeta(t *testing.T, open func(*testing.T) store.Store) {
 
 // testIdempotency: an answer is kept per party and key until it expires,
 // only by a transaction that commits; a live key is not put twice, an
-// expired one is taken over; the usage counts a party's live answers only;
-// expired answers are forgotten.
+// expired one is taken over; the usage counts a party's answers until
+// they are forgotten or taken over; expired answers are forgotten.
 func testIdempotency(t *testing.T, open func(*testing.T) store.Store) {
 	s := open(t)
 	answer := func(party, key, body string, at time.Time) store.IdempotentAnswer {
@@ -1223,31 +1223,28 @@ func testIdempotency(t *testing.T, open func(*testing.T) store.Store) {
 	if err := put(answer("coalition", "k3", "12345", base.Add(time.Hour)), base.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	usage := func(party string, now time.Time) (int, int64) {
+	usage := func(party string) (int, int64) {
 		var n int
 		var b int64
 		if err := s.View(ctx, func(tx store.Tx) error {
 			var err error
-			n, b, err = tx.IdempotentUsage(party, now)
+			n, b, err = tx.IdempotentUsage(party)
 			return err
 		}); err != nil {
 			t.Fatalf("IdempotentUsage: %v", err)
 		}
 		return n, b
 	}
-	if n, b := usage("coalition", base.Add(2*time.Hour)); n != 2 || b != int64(len(`{"id":"m1"}`)+5) {
+	if n, b := usage("coalition"); n != 2 || b != int64(len(`{"id":"m1"}`)+5) {
 		t.Errorf("usage of coalition = %d keys, %d bytes; want 2, %d", n, b, len(`{"id":"m1"}`)+5)
 	}
-	if n, b := usage("nobody", base); n != 0 || b != 0 {
+	if n, b := usage("nobody"); n != 0 || b != 0 {
 		t.Errorf("usage of a party without keys = %d, %d", n, b)
 	}
 	// Expired: not found, not counted, taken over, and forgotten.
 	expired := base.Add(24*time.Hour + time.Minute)
 	if _, err := get("coalition", "k1", expired); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetIdempotent of an expired key = %v, want ErrNotFound", err)
-	}
-	if n, _ := usage("coalition", expired); n != 1 {
-		t.Errorf("usage after k1 expired = %d keys, want 1 (k3)", n)
 	}
 	var forgot int64
 	update(t, s, func(tx store.Tx) error {
@@ -1258,11 +1255,20 @@ func testIdempotency(t *testing.T, open func(*testing.T) store.Store) {
 	if forgot != 2 {
 		t.Errorf("ForgetIdempotent forgot %d, want 2 (k1 of both parties)", forgot)
 	}
+	if n, b := usage("coalition"); n != 1 || b != 5 {
+		t.Errorf("usage of coalition once k1 is forgotten = %d keys, %d bytes; want 1 (k3), 5", n, b)
+	}
+	if n, b := usage("russia"); n != 0 || b != 0 {
+		t.Errorf("usage of russia once its k1 is forgotten = %d keys, %d bytes; want none", n, b)
+	}
 	if err := put(answer("coalition", "k3", "new", expired), base.Add(25*time.Hour+time.Minute)); err != nil {
 		t.Errorf("PutIdempotent over an expired key: %v", err)
 	}
 	if got, err := get("coalition", "k3", base.Add(25*time.Hour+time.Minute)); err != nil || string(got.Body) != "new" {
 		t.Errorf("k3 taken over after expiry: %q, %v", got.Body, err)
+	}
+	if n, b := usage("coalition"); n != 1 || b != 3 {
+		t.Errorf("usage of coalition once k3 is taken over = %d keys, %d bytes; want 1, 3", n, b)
 	}
 	// Two transactions at once putting the same key: exactly one keeps it.
 	var wg sync.WaitGroup

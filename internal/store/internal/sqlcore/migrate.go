@@ -199,6 +199,13 @@ var Migrations = []Migration{
 				expires_ns BIGINT NOT NULL,
 				PRIMARY KEY (party, idem_key))`,
 			`CREATE INDEX idempotency_expiry ON idempotency (expires_ns)`,
+			// What each party keeps, counted as it is put and
+			// forgotten: the bound is checked at every write with a
+			// key, without reading the party's answers.
+			`CREATE TABLE idempotency_usage (
+				party TEXT PRIMARY KEY,
+				answers BIGINT NOT NULL,
+				body_bytes BIGINT NOT NULL)`,
 		},
 	},
 }
