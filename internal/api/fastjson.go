@@ -173,7 +173,7 @@ func (p *fastParser) report(r *positionReport) bool {
 			if !ok {
 				return false
 			}
-			r.setTime(string(v))
+			r.setTimeBytes(v)
 		default:
 			dst := r.floatField(string(k))
 			if dst == nil {

@@ -55,7 +55,16 @@ type positionReport struct {
 // rejection naming time, not some instant nor a refusal of the whole
 // batch.
 func (r *positionReport) setTime(s string) {
-	t, err := wiretime.Parse("time", s)
+	r.setParsed(wiretime.Parse("time", s))
+}
+
+// setTimeBytes is setTime of the bytes of a JSON string (the fast
+// decoder's), read without a copy.
+func (r *positionReport) setTimeBytes(b []byte) {
+	r.setParsed(wiretime.ParseBytes("time", b))
+}
+
+func (r *positionReport) setParsed(t time.Time, err error) {
 	if err != nil {
 		r.Time, r.timeErr = time.Time{}, err.Error()
 		return

@@ -36,6 +36,18 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := Parse("since", s)
+		// The bytes read the same as the string.
+		if gotB, errB := ParseBytes("since", []byte(s)); (err == nil) != (errB == nil) || err == nil && !gotB.Equal(got) ||
+			err != nil && err.Error() != errB.Error() {
+			t.Fatalf("%q: Parse %v (%v), ParseBytes %v (%v)", s, got, err, gotB, errB)
+		}
+		// What the profile accepts, Go's RFC 3339 parser reads as the
+		// same instant (it reads more besides).
+		if err == nil {
+			if std, serr := time.Parse(time.RFC3339Nano, s); serr != nil || !std.Equal(got) {
+				t.Fatalf("%q reads as %v, time.Parse as %v (%v)", s, got, std, serr)
+			}
+		}
 		want, ok := instant(s)
 		inSpan := ok && !want.Before(Min) && want.Before(Max)
 		if err != nil {
