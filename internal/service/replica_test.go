@@ -630,6 +630,93 @@ func reportOf(party string, p PositionReport) track.Report {
 	return r
 }
 
+// replicaPair is two replicas of one service on one SQLite store and one
+// clock, as two processes on a shared database; the first leads.
+type replicaPair struct {
+	st    store.Store
+	clock *testClock
+	peers [2]*testPeers
+	svc   [2]*Service
+}
+
+func newReplicaPair(t *testing.T) *replicaPair {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p := &replicaPair{st: st, clock: &testClock{}}
+	for i := range p.svc {
+		p.peers[i] = &testPeers{}
+		p.svc[i] = newReplicaServiceAt(t, st, p.peers[i], p.clock)
+	}
+	p.peers[0].leads.Store(true)
+	return p
+}
+
+// ingest has replica i take reports of the party's.
+func (p *replicaPair) ingest(t *testing.T, i int, partyName string, reports ...PositionReport) {
+	t.Helper()
+	if _, _, err := p.svc[i].IngestPositions(context.Background(), party.Principal{Party: partyName}, reports); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// relay hands replica i reports another replica accepted.
+func (p *replicaPair) relay(t *testing.T, i int, reports ...track.Report) {
+	t.Helper()
+	if err := p.svc[i].IngestRelayed(context.Background(), reports); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// raise has replica i, which leads, take coalition's c and russia's r, and
+// returns the store's alert events, one raise, and the alert's id.
+func (p *replicaPair) raise(t *testing.T, i int, c, r PositionReport) (raised []string, id string) {
+	t.Helper()
+	p.ingest(t, i, "coalition", c)
+	p.ingest(t, i, "russia", r)
+	raised = alertEvents(t, p.st)
+	if len(raised) != 1 {
+		t.Fatalf("the leader wrote %v, want one raise", raised)
+	}
+	return raised, strings.TrimPrefix(raised[0], "alert_raised ")
+}
+
+// handOver has replica i take the detection lease and reconcile.
+func (p *replicaPair) handOver(t *testing.T, i int) {
+	t.Helper()
+	p.peers[1-i].leads.Store(false)
+	p.peers[i].leads.Store(true)
+	if err := p.svc[i].ReconcileDetection(context.Background(), openInStore(p.st)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// open is the ids of the alerts replica i's engine has open.
+func (p *replicaPair) open(i int) []string {
+	var ids []string
+	for _, a := range p.svc[i].Alerts(party.Principal{Operator: true}) {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// wantEvents fails t unless the store's alert events are want.
+func (p *replicaPair) wantEvents(t *testing.T, when string, want ...string) {
+	t.Helper()
+	if got := alertEvents(t, p.st); !slices.Equal(got, want) {
+		t.Fatalf("%s the store has %v, want %v", when, got, want)
+	}
+}
+
+// eastM moves a report's longitude by m metres east, at latitude 35°.
+func eastM(r PositionReport, m float64) PositionReport {
+	r.LonDeg += m / (111_320 * 0.8192)
+	return r
+}
+
 // TestTakeoverNamesAnAlertAsTheStoreDoes: the new leader's engine, fed
 // the reports in another order (the relay lost the coalition aircraft's
 // first report), raised the conflict the store has open under another id,
@@ -637,59 +724,28 @@ func reportOf(party string, p PositionReport) track.Report {
 // the story of one alert, not a clear and a second raise of the same
 // conflict.
 func TestTakeoverNamesAnAlertAsTheStoreDoes(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clock := &testClock{}
-	oldPeers, nextPeers := &testPeers{}, &testPeers{}
-	oldPeers.leads.Store(true)
-	old := newReplicaServiceAt(t, st, oldPeers, clock)
-	next := newReplicaServiceAt(t, st, nextPeers, clock)
-	c, r := headOnPair(clock.now())
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
 	r.Time = r.Time.Add(100 * time.Millisecond)
-	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
-		t.Fatal(err)
-	}
-	raised := alertEvents(t, st)
-	if len(raised) != 1 {
-		t.Fatalf("the old leader wrote %v, want one raise", raised)
-	}
-	id := strings.TrimPrefix(raised[0], "alert_raised ")
+	raised, id := p.raise(t, 0, c, r)
 	// The follower gets the russian report, then the coalition's next.
-	clock.advance(time.Second)
-	c.Time = clock.now()
-	c.LonDeg += 200.0 / (111_320 * 0.8192)
-	if err := next.IngestRelayed(ctx, []track.Report{reportOf("russia", r)}); err != nil {
-		t.Fatal(err)
+	p.clock.advance(time.Second)
+	c = eastM(c, 200)
+	c.Time = p.clock.now()
+	p.relay(t, 1, reportOf("russia", r))
+	p.ingest(t, 1, "coalition", c)
+	if open := p.open(1); len(open) != 1 || open[0] == id {
+		t.Fatalf("the follower's engine has %v, want the conflict under another id than %s", open, id)
 	}
-	if _, _, err := next.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
-		t.Fatal(err)
-	}
-	if open := next.Alerts(party.Principal{Operator: true}); len(open) != 1 || open[0].ID == id {
-		t.Fatalf("the follower's engine has %+v, want the conflict under another id than %s", open, id)
-	}
-	oldPeers.leads.Store(false)
-	nextPeers.leads.Store(true)
-	if err := next.ReconcileDetection(ctx, openInStore(st)); err != nil {
-		t.Fatal(err)
-	}
-	next.Tick(ctx)
-	if open := next.Alerts(party.Principal{Operator: true}); len(open) != 1 || open[0].ID != id {
-		t.Fatalf("after the takeover the engine has %+v, want the store's id %s", open, id)
+	p.handOver(t, 1)
+	p.svc[1].Tick(context.Background())
+	if open := p.open(1); len(open) != 1 || open[0] != id {
+		t.Fatalf("after the takeover the engine has %v, want the store's id %s", open, id)
 	}
 	// The engine's alert a second later says nothing new (the same
 	// level, the same predicted loss): no update either.
-	want := []string{"alert_raised " + id}
-	if got := alertEvents(t, st); !slices.Equal(got, want) {
-		t.Fatalf("after the takeover the store has %v, want %v", got, want)
-	}
-	if n := alertItems(t, st); n != 1 {
+	p.wantEvents(t, "after the takeover", raised...)
+	if n := alertItems(t, p.st); n != 1 {
 		t.Fatalf("%d hotline items, want 1", n)
 	}
 }
@@ -704,77 +760,35 @@ func TestTakeoverNamesAnAlertAsTheStoreDoes(t *testing.T) {
 func TestTakeoverDoesNotRaiseAClearedAlertAgain(t *testing.T) {
 	for _, climbArrivedFirst := range []bool{false, true} {
 		t.Run(fmt.Sprintf("climb arrived first %v", climbArrivedFirst), func(t *testing.T) {
-			ctx := context.Background()
-			st, err := sqlite.Open(ctx, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			clock := &testClock{}
-			firstPeers, secondPeers := &testPeers{}, &testPeers{}
-			firstPeers.leads.Store(true)
-			first := newReplicaServiceAt(t, st, firstPeers, clock)
-			second := newReplicaServiceAt(t, st, secondPeers, clock)
-			c, r := headOnPair(clock.now())
-			for _, p := range []struct {
-				party string
-				rep   PositionReport
-			}{{"coalition", c}, {"russia", r}} {
-				if _, _, err := first.IngestPositions(ctx, party.Principal{Party: p.party}, []PositionReport{p.rep}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			raised := alertEvents(t, st)
-			if len(raised) != 1 {
-				t.Fatalf("the first leader wrote %v, want one raise", raised)
-			}
-			id := strings.TrimPrefix(raised[0], "alert_raised ")
+			p := newReplicaPair(t)
+			c, r := headOnPair(p.clock.now())
+			raised, id := p.raise(t, 0, c, r)
 			// The coalition aircraft climbs 1,500 m, reported to the
 			// second replica, which has the russian report too.
-			clock.advance(time.Second)
-			c.Time, c.AltM = clock.now(), c.AltM+1500
-			c.LonDeg += 200.0 / (111_320 * 0.8192)
-			if err := second.IngestRelayed(ctx, []track.Report{reportOf("russia", r)}); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := second.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
-				t.Fatal(err)
-			}
-			firstPeers.leads.Store(false)
-			secondPeers.leads.Store(true)
-			if err := second.ReconcileDetection(ctx, openInStore(st)); err != nil {
-				t.Fatal(err)
-			}
+			p.clock.advance(time.Second)
+			c = eastM(c, 200)
+			c.Time, c.AltM = p.clock.now(), c.AltM+1500
+			p.relay(t, 1, reportOf("russia", r))
+			p.ingest(t, 1, "coalition", c)
+			p.handOver(t, 1)
 			want := append(raised, "alert_cleared "+id)
-			if got := alertEvents(t, st); !slices.Equal(got, want) {
-				t.Fatalf("after the second replica's takeover the store has %v, want %v", got, want)
-			}
+			p.wantEvents(t, "after the second replica's takeover", want...)
 			if climbArrivedFirst {
-				if err := first.IngestRelayed(ctx, []track.Report{reportOf("coalition", c)}); err != nil {
-					t.Fatal(err)
-				}
+				p.relay(t, 0, reportOf("coalition", c))
 			}
-			secondPeers.leads.Store(false)
-			firstPeers.leads.Store(true)
-			if err := first.ReconcileDetection(ctx, openInStore(st)); err != nil {
-				t.Fatal(err)
-			}
-			got := alertEvents(t, st)
+			p.handOver(t, 0)
+			open := p.open(0)
 			if climbArrivedFirst {
-				if !slices.Equal(got, want) || len(first.Alerts(party.Principal{Operator: true})) != 0 {
-					t.Fatalf("after the first replica's takeover the store has %v and its engine %v, want %v and nothing open",
-						got, first.Alerts(party.Principal{Operator: true}), want)
+				if len(open) != 0 {
+					t.Fatalf("the first replica's engine has %v open, want nothing", open)
 				}
+				p.wantEvents(t, "after the first replica's takeover", want...)
 				return
 			}
-			open := first.Alerts(party.Principal{Operator: true})
-			if len(open) != 1 || open[0].ID == id {
-				t.Fatalf("the first replica's engine has %+v, want the conflict under a new id", open)
+			if len(open) != 1 || open[0] == id {
+				t.Fatalf("the first replica's engine has %v, want the conflict under a new id", open)
 			}
-			want = append(want, "alert_raised "+open[0].ID)
-			if !slices.Equal(got, want) {
-				t.Fatalf("after the first replica's takeover the store has %v, want %v", got, want)
-			}
+			p.wantEvents(t, "after the first replica's takeover", append(want, "alert_raised "+open[0])...)
 		})
 	}
 }
@@ -786,60 +800,29 @@ func TestTakeoverDoesNotRaiseAClearedAlertAgain(t *testing.T) {
 // which takes the store's; the second's update must name the store's id
 // too, not an id the store never raised.
 func TestHeldAlertRenamedInABatchKeepsItsNameForTheBatch(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clock := &testClock{}
-	oldPeers, nextPeers := &testPeers{}, &testPeers{}
-	oldPeers.leads.Store(true)
-	old := newReplicaServiceAt(t, st, oldPeers, clock)
-	next := newReplicaServiceAt(t, st, nextPeers, clock)
-	c, r := headOnPair(clock.now())
-	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
-		t.Fatal(err)
-	}
-	raised := alertEvents(t, st)
-	if len(raised) != 1 {
-		t.Fatalf("the old leader wrote %v, want one raise", raised)
-	}
-	id := strings.TrimPrefix(raised[0], "alert_raised ")
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	_, id := p.raise(t, 0, c, r)
 	// The survivor has the coalition report only, and takes over.
-	if err := next.IngestRelayed(ctx, []track.Report{reportOf("coalition", c)}); err != nil {
-		t.Fatal(err)
-	}
-	oldPeers.leads.Store(false)
-	nextPeers.leads.Store(true)
-	if err := next.ReconcileDetection(ctx, openInStore(st)); err != nil {
-		t.Fatal(err)
-	}
+	p.relay(t, 1, reportOf("coalition", c))
+	p.handOver(t, 1)
 	// Two later russian reports in one batch: the first raises the
 	// conflict from a report the old leader never had (another id), the
 	// second turns the aircraft, which moves the prediction.
-	clock.advance(2 * time.Second)
-	r1 := r
+	p.clock.advance(2 * time.Second)
+	r1 := eastM(r, -200)
 	r1.Time = r.Time.Add(time.Second)
-	r1.LonDeg -= 200.0 / (111_320 * 0.8192)
-	r2 := r1
+	r2 := eastM(r1, -200)
 	r2.Time = r1.Time.Add(time.Second)
-	r2.LonDeg -= 200.0 / (111_320 * 0.8192)
 	r2.VelEastMps = -100
-	if err := next.IngestRelayed(ctx, []track.Report{reportOf("russia", r1), reportOf("russia", r2)}); err != nil {
-		t.Fatal(err)
+	p.relay(t, 1, reportOf("russia", r1), reportOf("russia", r2))
+	p.svc[1].Tick(context.Background())
+	if open := p.open(1); len(open) != 1 || open[0] != id {
+		t.Fatalf("the new leader's engine has %v, want the store's alert %s", open, id)
 	}
-	next.Tick(ctx)
-	open := next.Alerts(party.Principal{Operator: true})
-	if len(open) != 1 || open[0].ID != id {
-		t.Fatalf("the new leader's engine has %+v, want the store's alert %s", open, id)
-	}
-	for _, ev := range alertEvents(t, st) {
+	for _, ev := range alertEvents(t, p.st) {
 		if !strings.HasSuffix(ev, " "+id) {
-			t.Fatalf("the store has %v: a transition of an alert it never raised", alertEvents(t, st))
+			t.Fatalf("the store has %v: a transition of an alert it never raised", alertEvents(t, p.st))
 		}
 	}
 }
@@ -851,51 +834,20 @@ func TestHeldAlertRenamedInABatchKeepsItsNameForTheBatch(t *testing.T) {
 // and with the same predicted loss: nothing to tell the parties, as at a
 // takeover (NewsAgainst).
 func TestHeldAlertRaisedFromALaterReportIsNoNews(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clock := &testClock{}
-	oldPeers, nextPeers := &testPeers{}, &testPeers{}
-	oldPeers.leads.Store(true)
-	old := newReplicaServiceAt(t, st, oldPeers, clock)
-	next := newReplicaServiceAt(t, st, nextPeers, clock)
-	c, r := headOnPair(clock.now())
-	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
-		t.Fatal(err)
-	}
-	raised := alertEvents(t, st)
-	if len(raised) != 1 {
-		t.Fatalf("the old leader wrote %v, want one raise", raised)
-	}
-	id := strings.TrimPrefix(raised[0], "alert_raised ")
-	if err := next.IngestRelayed(ctx, []track.Report{reportOf("coalition", c)}); err != nil {
-		t.Fatal(err)
-	}
-	oldPeers.leads.Store(false)
-	nextPeers.leads.Store(true)
-	if err := next.ReconcileDetection(ctx, openInStore(st)); err != nil {
-		t.Fatal(err)
-	}
-	clock.advance(time.Second)
-	r1 := r
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	raised, id := p.raise(t, 0, c, r)
+	p.relay(t, 1, reportOf("coalition", c))
+	p.handOver(t, 1)
+	p.clock.advance(time.Second)
+	r1 := eastM(r, -200)
 	r1.Time = r.Time.Add(time.Second)
-	r1.LonDeg -= 200.0 / (111_320 * 0.8192)
-	if err := next.IngestRelayed(ctx, []track.Report{reportOf("russia", r1)}); err != nil {
-		t.Fatal(err)
+	p.relay(t, 1, reportOf("russia", r1))
+	p.svc[1].Tick(context.Background())
+	if open := p.open(1); len(open) != 1 || open[0] != id {
+		t.Fatalf("the new leader's engine has %v, want the store's alert %s", open, id)
 	}
-	next.Tick(ctx)
-	if open := next.Alerts(party.Principal{Operator: true}); len(open) != 1 || open[0].ID != id {
-		t.Fatalf("the new leader's engine has %+v, want the store's alert %s", open, id)
-	}
-	if got := alertEvents(t, st); !slices.Equal(got, raised) {
-		t.Fatalf("the store has %v, want %v", got, raised)
-	}
+	p.wantEvents(t, "after the later report", raised...)
 }
 
 // TestTakeoverDoesNotRaiseAClearedIdFromLateReports: the old leader raised
@@ -905,64 +857,28 @@ func TestHeldAlertRaisedFromALaterReportIsNoNews(t *testing.T) {
 // the id the parties were told ended is not raised again, the alert gets a
 // new one.
 func TestTakeoverDoesNotRaiseAClearedIdFromLateReports(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clock := &testClock{}
-	oldPeers, nextPeers := &testPeers{}, &testPeers{}
-	oldPeers.leads.Store(true)
-	old := newReplicaServiceAt(t, st, oldPeers, clock)
-	next := newReplicaServiceAt(t, st, nextPeers, clock)
-	c, r := headOnPair(clock.now())
-	for _, p := range []struct {
-		party string
-		rep   PositionReport
-	}{{"coalition", c}, {"russia", r}} {
-		if _, _, err := old.IngestPositions(ctx, party.Principal{Party: p.party}, []PositionReport{p.rep}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raised := alertEvents(t, st)
-	if len(raised) != 1 {
-		t.Fatalf("the old leader wrote %v, want one raise", raised)
-	}
-	id := strings.TrimPrefix(raised[0], "alert_raised ")
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	raised, id := p.raise(t, 0, c, r)
 	// The russian aircraft climbs 1,500 m; the old leader clears the
 	// alert once the hysteresis has passed.
-	clock.advance(time.Second)
-	climbed := r
-	climbed.Time, climbed.AltM = clock.now(), r.AltM+1500
-	climbed.LonDeg -= 200.0 / (111_320 * 0.8192)
-	if _, _, err := old.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{climbed}); err != nil {
-		t.Fatal(err)
-	}
-	clock.advance(10 * time.Second)
-	old.Tick(ctx)
+	p.clock.advance(time.Second)
+	climbed := eastM(r, -200)
+	climbed.Time, climbed.AltM = p.clock.now(), r.AltM+1500
+	p.ingest(t, 0, "russia", climbed)
+	p.clock.advance(10 * time.Second)
+	p.svc[0].Tick(context.Background())
 	want := append(raised, "alert_cleared "+id)
-	if got := alertEvents(t, st); !slices.Equal(got, want) {
-		t.Fatalf("the old leader wrote %v, want %v", got, want)
-	}
+	p.wantEvents(t, "once the old leader cleared the alert", want...)
 	// The next replica takes over, then the relay brings it the first
 	// reports.
-	oldPeers.leads.Store(false)
-	nextPeers.leads.Store(true)
-	if err := next.ReconcileDetection(ctx, openInStore(st)); err != nil {
-		t.Fatal(err)
+	p.handOver(t, 1)
+	p.relay(t, 1, reportOf("coalition", c), reportOf("russia", r))
+	open := p.open(1)
+	if len(open) != 1 || open[0] == id {
+		t.Fatalf("the new leader's engine has %v, want the conflict under a new id", open)
 	}
-	if err := next.IngestRelayed(ctx, []track.Report{reportOf("coalition", c), reportOf("russia", r)}); err != nil {
-		t.Fatal(err)
-	}
-	open := next.Alerts(party.Principal{Operator: true})
-	if len(open) != 1 || open[0].ID == id {
-		t.Fatalf("the new leader's engine has %+v, want the conflict under a new id", open)
-	}
-	want = append(want, "alert_raised "+open[0].ID)
-	if got := alertEvents(t, st); !slices.Equal(got, want) {
-		t.Fatalf("after the late reports the store has %v, want %v", got, want)
-	}
+	p.wantEvents(t, "after the late reports", append(want, "alert_raised "+open[0])...)
 }
 
 // TestTakeoverForgetsWhatItPostedOfAlertsClearedElsewhere: what a
@@ -970,60 +886,28 @@ func TestTakeoverDoesNotRaiseAClearedIdFromLateReports(t *testing.T) {
 // leader cleared since is forgotten at its next takeover, not kept for
 // the life of the process.
 func TestTakeoverForgetsWhatItPostedOfAlertsClearedElsewhere(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clock := &testClock{}
-	firstPeers, secondPeers := &testPeers{}, &testPeers{}
-	firstPeers.leads.Store(true)
-	first := newReplicaServiceAt(t, st, firstPeers, clock)
-	second := newReplicaServiceAt(t, st, secondPeers, clock)
-	c, r := headOnPair(clock.now())
-	for _, p := range []struct {
-		party string
-		rep   PositionReport
-	}{{"coalition", c}, {"russia", r}} {
-		if _, _, err := first.IngestPositions(ctx, party.Principal{Party: p.party}, []PositionReport{p.rep}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raised := alertEvents(t, st)
-	if len(raised) != 1 {
-		t.Fatalf("the first leader wrote %v, want one raise", raised)
-	}
-	id := strings.TrimPrefix(raised[0], "alert_raised ")
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	raised, id := p.raise(t, 0, c, r)
 	postedBy := func(s *Service) bool {
 		s.tac.commitMu.Lock()
 		defer s.tac.commitMu.Unlock()
 		_, ok := s.tac.posted[id]
 		return ok
 	}
-	if !postedBy(first) {
+	if !postedBy(p.svc[0]) {
 		t.Fatal("the first leader does not remember posting the alert")
 	}
 	// The second replica, without the tracks, takes over and clears the
 	// alert once it is stale.
-	firstPeers.leads.Store(false)
-	secondPeers.leads.Store(true)
-	if err := second.ReconcileDetection(ctx, openInStore(st)); err != nil {
-		t.Fatal(err)
-	}
-	clock.advance(second.Rules().StaleAfter() + 2*time.Second)
-	second.Tick(ctx)
-	if got, want := alertEvents(t, st), append(raised, "alert_cleared "+id); !slices.Equal(got, want) {
-		t.Fatalf("the store has %v, want %v", got, want)
-	}
+	p.handOver(t, 1)
+	p.clock.advance(p.svc[1].Rules().StaleAfter() + 2*time.Second)
+	p.svc[1].Tick(context.Background())
+	p.wantEvents(t, "once stale", append(raised, "alert_cleared "+id)...)
 	// The first replica, its tracks stale too, leads again.
-	first.Tick(ctx)
-	secondPeers.leads.Store(false)
-	firstPeers.leads.Store(true)
-	if err := first.ReconcileDetection(ctx, openInStore(st)); err != nil {
-		t.Fatal(err)
-	}
-	if postedBy(first) {
+	p.svc[0].Tick(context.Background())
+	p.handOver(t, 0)
+	if postedBy(p.svc[0]) {
 		t.Fatal("after its takeover the first replica still remembers posting an alert cleared elsewhere")
 	}
 }
