@@ -5,16 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
 	"github.com/deconflict/deconflict/internal/store/postgres"
+	"github.com/deconflict/deconflict/internal/testutil/childproc"
 )
 
 // frozenLeaderEnv makes the test binary the leader that
@@ -85,32 +83,7 @@ func TestFrozenLeaderHoldingTheWritersLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), frozenLeaderEnv+"="+url)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	out := bufio.NewScanner(stdout)
-	if !out.Scan() || out.Text() != "holding" {
-		t.Fatalf("the leader said %q (%v), want holding", out.Text(), out.Err())
-	}
-	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	child := childproc.StartFrozen(t, frozenLeaderEnv+"="+url)
 
 	c := &clock{t: time.Unix(1e9, 0)}
 	survivor := NewLease(st, "detect", "survivor", time.Second, c.now)
@@ -142,14 +115,8 @@ func TestFrozenLeaderHoldingTheWritersLock(t *testing.T) {
 		t.Fatalf("the survivor's lease tries are still blocked after %v behind the frozen leader's transaction", stall)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.WriteString(stdin, "resume\n"); err != nil {
-		t.Fatal(err)
-	}
-	if !out.Scan() || out.Text() != "refused 2" {
-		t.Fatalf("the resumed leader said %q (%v), want refused 2: its write ended while it was frozen, then ran again behind the fence", out.Text(), out.Err())
+	if said := child.Resume(t); said != "refused 2" {
+		t.Fatalf("the resumed leader said %q, want refused 2: its write ended while it was frozen, then ran again behind the fence", said)
 	}
 	err = st.View(ctx, func(tx store.Tx) error {
 		evs, err := tx.EventsAfter(0, 100)

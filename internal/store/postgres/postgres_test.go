@@ -7,13 +7,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +19,7 @@ import (
 	"github.com/deconflict/deconflict/internal/store/pgtest"
 	"github.com/deconflict/deconflict/internal/store/postgres"
 	"github.com/deconflict/deconflict/internal/store/storetest"
+	"github.com/deconflict/deconflict/internal/testutil/childproc"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -503,32 +501,7 @@ func TestPausedWriterDoesNotStallOthers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer other.Close()
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), pausedWriterEnv+"="+url, pausedWriterWhereEnv+"="+where)
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				_ = cmd.Process.Signal(syscall.SIGCONT)
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}()
-			out := bufio.NewScanner(stdout)
-			if !out.Scan() || out.Text() != "holding" {
-				t.Fatalf("the paused writer said %q (%v), want holding", out.Text(), out.Err())
-			}
-			if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
+			child := childproc.StartFrozen(t, pausedWriterEnv+"="+url, pausedWriterWhereEnv+"="+where)
 			otherDone := make(chan error, 1)
 			go func() {
 				otherDone <- other.Update(ctx, func(tx store.Tx) error {
@@ -547,14 +520,8 @@ func TestPausedWriterDoesNotStallOthers(t *testing.T) {
 			case <-time.After(stall):
 				t.Fatalf("the other replica's write is still blocked after %v behind a frozen replica holding the writers' lock", stall)
 			}
-			if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.WriteString(stdin, "resume\n"); err != nil {
-				t.Fatal(err)
-			}
-			if !out.Scan() || out.Text() != "ok 2" {
-				t.Fatalf("the resumed writer said %q (%v), want ok 2: its transaction ended while it was frozen, then ran again", out.Text(), out.Err())
+			if said := child.Resume(t); said != "ok 2" {
+				t.Fatalf("the resumed writer said %q, want ok 2: its transaction ended while it was frozen, then ran again", said)
 			}
 			want := []string{"other", "paused-1", "paused-2"}
 			if where == "before its commit" {
