@@ -228,6 +228,10 @@ type Authenticator struct {
 
 	mu    sync.RWMutex
 	cache map[[sha256.Size]byte]cached
+	// forgets counts the Forget calls (mu held): a lookup that read the
+	// store before one caches nothing, since what it read may be what the
+	// Forget was for (a token revoked while it was being looked up).
+	forgets uint64
 }
 
 type cached struct {
@@ -261,6 +265,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string, now time
 	key := sha256.Sum256([]byte(token))
 	a.mu.RLock()
 	c, ok := a.cache[key]
+	forgets := a.forgets
 	a.mu.RUnlock()
 	if ok && now.Before(c.expires) {
 		return c.p, nil
@@ -291,12 +296,18 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string, now time
 		return Principal{}, err
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.forgets != forgets {
+		// A revoke or rotate may have committed after the store was read:
+		// this answer stands for this request, which began before it (and
+		// which the credentials change ends), but it is not cached.
+		return p, nil
+	}
 	if len(a.cache) > 100_000 {
 		// Bounded: a flood of distinct valid tokens cannot grow it forever.
 		clear(a.cache)
 	}
 	a.cache[key] = cached{p: p, expires: now.Add(a.ttl)}
-	a.mu.Unlock()
 	return p, nil
 }
 
@@ -304,6 +315,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string, now time
 func (a *Authenticator) Forget(name string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.forgets++
 	for k, c := range a.cache {
 		if c.p.Party == name {
 			delete(a.cache, k)
