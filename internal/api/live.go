@@ -123,8 +123,11 @@ func (h *Handler) credentialsChanged(partyName string) {
 		if !seen {
 			_, err := h.svc.Authenticate(ctx, lr.token)
 			if err != nil && !errors.Is(err, party.ErrUnauthenticated) {
-				h.log.Warn("checking a token after a credentials change", "party", partyName, "err", err)
-				continue // cannot tell: a new request will be checked anyway
+				// Cannot tell: ended all the same. The party's tokens
+				// have just changed, and a request of a revoked token
+				// must not run on because the store did not answer; a
+				// client of a valid one reconnects and is checked afresh.
+				h.log.Warn("checking a token after a credentials change failed: its requests are ended", "party", partyName, "err", err)
 			}
 			valid = err == nil
 			checked[lr.token] = valid

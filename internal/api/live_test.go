@@ -6,8 +6,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // getEvents opens an event stream and returns the response, whatever its
@@ -199,4 +202,31 @@ func TestBodyEndedBeforeItsFirstRead(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a blocked read was not unblocked")
 	}
+}
+
+// viewsFail is a store whose reads fail while fail is set.
+type viewsFail struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (v *viewsFail) View(ctx context.Context, fn func(store.Tx) error) error {
+	if v.fail.Load() {
+		return errors.New("injected: reads fail")
+	}
+	return v.Store.View(ctx, fn)
+}
+
+// TestRotationEndsStreamsWhenTheTokenCannotBeChecked: when the store
+// cannot be read to check whether a token still authenticates after its
+// party's tokens were rotated, its streams are ended all the same (fail
+// closed), not left running on a token that may be revoked.
+func TestRotationEndsStreamsWhenTheTokenCannotBeChecked(t *testing.T) {
+	st := &viewsFail{Store: openTestStore(t)}
+	e := newEnvOn(t, st, Options{HeartbeatEvery: time.Hour})
+	s := e.openStream(e.tokens["russia"], "")
+	st.fail.Store(true)
+	e.mustDo("POST", "/v1/parties/russia/rotate", e.operator, nil, 200, nil)
+	ended(t, s, "a stream whose token could not be checked after a rotation")
+	st.fail.Store(false)
 }
