@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -107,5 +109,96 @@ func TestWitnessCheckWhileAPushIsInFlight(t *testing.T) {
 	}
 	if after := check("after the push"); after.Size != during.Size {
 		t.Fatalf("after the push the check verified size %d, during it %d", after.Size, during.Size)
+	}
+}
+
+// TestWitnessCheckFindsAnOlderCheckpointTheLogCannotProve: the published
+// checkpoint is older than the one the party's witness cosigned, and the
+// log answers the consistency proof that would show a push in flight with
+// something that is no proof (a hostile operator who restored an older
+// copy of the record hides it so). The server answered: that is a finding
+// (INCONSISTENT, the witness withholds), not a failure to reach the
+// server, which reports nothing and, returning before the staleness
+// check, would never report STALE either.
+func TestWitnessCheckFindsAnOlderCheckpointTheLogCannotProve(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	var key struct{ Origin, VKey string }
+	e.mustDo("GET", "/v1/log/key", e.tokens["coalition"], nil, 200, &key)
+	_, wpriv, _ := ed25519.GenerateKey(nil)
+	wdir := t.TempDir()
+	ws, err := witness.NewServer("coalition.test/witness", wpriv, wdir, []string{key.VKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := httptest.NewServer(ws)
+	defer good.Close()
+	_, russiaKey, _ := witness.CosignerKeys("russia.test/witness", wpriv)
+	var hold atomic.Bool
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hold.Load() {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		http.Error(w, "not now", http.StatusServiceUnavailable)
+	}))
+	defer slow.Close()
+	letGo := sync.OnceFunc(func() { close(release) })
+	defer letGo()
+	r := e.svc.Rules()
+	r.Witnesses = []rules.Witness{{Party: "coalition", URL: good.URL, VKey: ws.VerifierKey()}, {Party: "russia", URL: slow.URL, VKey: russiaKey}}
+	e.agreeRules(r)
+	if err := e.svc.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The log as the party sees it: every answer the server's, but the
+	// consistency proofs, which are no proofs.
+	target, _ := url.Parse(e.srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = e.srv.Client().Transport
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/log/proof/consistency" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"proof":["not a hash"]}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	checker := &logcheck.Checker{Server: front.URL, Token: e.tokens["coalition"], Dir: wdir, HTTP: front.Client()}
+	first, err := checker.Check(ctx)
+	if err != nil {
+		t.Fatalf("before the push: %v", err)
+	}
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "msg", "thread": "coalition/t"}, 201, nil)
+	hold.Store(true)
+	published := make(chan error, 1)
+	go func() { published <- e.svc.PublishLog(ctx) }()
+	<-arrived
+	for {
+		_, held, ok, err := ws.Latest(key.Origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && held.Size > first.Size {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_, err = checker.Check(ctx)
+	var f *logcheck.Finding
+	if !errors.As(err, &f) || f.Kind != logcheck.Inconsistent {
+		t.Fatalf("a published checkpoint older than the witness's, the log answering no proof: %v, want an INCONSISTENT finding", err)
+	}
+	letGo()
+	if err := <-published; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -121,6 +121,14 @@ type statusError struct {
 
 func (e *statusError) Error() string { return fmt.Sprintf("GET %s: %d %s", e.path, e.status, e.body) }
 
+// notAProofError is a consistency proof the server answered whole that is
+// no proof (not JSON, not hashes): it answered, as much as with a refusal,
+// so a log that must prove itself and answers this cannot.
+type notAProofError struct{ err error }
+
+func (e *notAProofError) Error() string { return e.err.Error() }
+func (e *notAProofError) Unwrap() error { return e.err }
+
 func (c *Checker) getJSON(ctx context.Context, path string, out any) error {
 	b, err := c.get(ctx, path)
 	if err != nil {
@@ -238,7 +246,8 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 			// than it was.
 			proof, err := c.consistency(ctx, cp.Size, held.Size)
 			var answered *statusError
-			if errors.As(err, &answered) {
+			var noProof *notAProofError
+			if errors.As(err, &answered) || errors.As(err, &noProof) {
 				return Result{}, conflict(fmt.Sprintf("the log is smaller than it was (records removed, or an older copy restored), and cannot prove the one the witness cosigned extends the published one: %v", err))
 			}
 			if err != nil {
@@ -303,14 +312,18 @@ func (c *Checker) consistency(ctx context.Context, from, size int64) ([]translog
 	var out struct {
 		Proof []string `json:"proof"`
 	}
-	if err := c.getJSON(ctx, "/v1/log/proof/consistency?from="+strconv.FormatInt(from, 10)+"&size="+strconv.FormatInt(size, 10), &out); err != nil {
+	b, err := c.get(ctx, "/v1/log/proof/consistency?from="+strconv.FormatInt(from, 10)+"&size="+strconv.FormatInt(size, 10))
+	if err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, &notAProofError{fmt.Errorf("consistency proof: %w", err)}
 	}
 	proof := make([]translog.Hash, len(out.Proof))
 	for i, s := range out.Proof {
 		b, err := hex.DecodeString(s)
 		if err != nil || len(b) != len(translog.Hash{}) {
-			return nil, fmt.Errorf("consistency proof: %q is not a hash", s)
+			return nil, &notAProofError{fmt.Errorf("consistency proof: %q is not a hash", s)}
 		}
 		proof[i] = translog.Hash(b)
 	}
