@@ -123,8 +123,7 @@ func Retryable(err error) bool {
 	if errors.As(err, &p) {
 		// A write whose Idempotency-Key is still being served (its
 		// first attempt not answered yet) is answered once it is.
-		inProgress := p.Status == http.StatusConflict && p.Type == problemBase+"idempotency-in-progress"
-		return inProgress || p.Status == http.StatusRequestTimeout || p.Status == http.StatusTooManyRequests || p.Status >= 500
+		return inProgress(p) || p.Status == http.StatusRequestTimeout || p.Status == http.StatusTooManyRequests || p.Status >= 500
 	}
 	return true
 }
@@ -162,9 +161,10 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 // WithIdempotencyKey put in ctx, else a new random one) and is sent once
 // more, signed again, with the same key when its answer was lost: a
 // transport error (the connection dropped, a proxy gave up) or 503
-// outcome-unknown (the database did not confirm the commit). The server
-// answers the retry of a write that was done with the first answer, and
-// does it only once.
+// outcome-unknown (the database did not confirm the commit), and again
+// while the server answers that the first is still being served (409
+// idempotency-in-progress). The server answers the retry of a write that
+// was done with the first answer, and does it only once.
 func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) error {
 	var body []byte
 	if in != nil {
@@ -185,6 +185,17 @@ func (c *Client) sendOnce(ctx context.Context, method, path string, body []byte,
 	err := c.sendKeyed(ctx, method, path, body, out, key)
 	if answerLost(ctx, err) {
 		err = c.sendKeyed(ctx, method, path, body, out, key)
+		// The first is still being served (its answer lost to a
+		// proxy or a timeout, not its write): only this client holds
+		// the key, so it waits for that one's answer here; a caller
+		// sending the write again would send it with a new key.
+		var b Backoff
+		for n := 0; n < maxInProgressRetries && inProgress(err); n++ {
+			if serr := Sleep(ctx, b.After(n, err)); serr != nil {
+				return errors.Join(err, serr)
+			}
+			err = c.sendKeyed(ctx, method, path, body, out, key)
+		}
 	}
 	var p *Problem
 	if errors.As(err, &p) && p.Status == http.StatusTooManyRequests && p.Type == problemBase+"idempotency-keys-exhausted" {
@@ -193,6 +204,17 @@ func (c *Client) sendOnce(ctx context.Context, method, path string, body []byte,
 		err = c.sendKeyed(ctx, method, path, body, out, "")
 	}
 	return err
+}
+
+// maxInProgressRetries bounds the sends of a write whose key is still
+// being served: with Backoff's waits, up to about 30 s, the server's
+// request time limit.
+const maxInProgressRetries = 8
+
+// inProgress reports whether err is 409 idempotency-in-progress.
+func inProgress(err error) bool {
+	var p *Problem
+	return errors.As(err, &p) && p.Status == http.StatusConflict && p.Type == problemBase+"idempotency-in-progress"
 }
 
 type idempotencyKeyCtx struct{}

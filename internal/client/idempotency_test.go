@@ -81,6 +81,10 @@ func TestWritesCarryAKeyAndAreSentAgainOnce(t *testing.T) {
 		{"lost twice", []func(http.ResponseWriter){dropConnection, dropConnection, messageAnswer}, 2, true},
 		{"another 503", []func(http.ResponseWriter){problemAnswer(503, "timeout"), messageAnswer}, 1, true},
 		{"refused", []func(http.ResponseWriter){problemAnswer(422, "idempotency-key-reused"), messageAnswer}, 1, true},
+		// The first is still being served when the second arrives: the
+		// key is the client's alone, so it sends it again (a caller that
+		// retried would send a new key, and the write twice).
+		{"in progress after a loss", []func(http.ResponseWriter){dropConnection, problemAnswer(409, "idempotency-in-progress"), messageAnswer}, 3, false},
 		{"keys exhausted", []func(http.ResponseWriter){problemAnswer(429, "idempotency-keys-exhausted"), messageAnswer}, 2, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
