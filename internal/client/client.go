@@ -219,9 +219,13 @@ func inProgress(err error) bool {
 
 type idempotencyKeyCtx struct{}
 
-// WithIdempotencyKey returns ctx carrying the Idempotency-Key of the next
-// write sent with it (instead of a random one): a caller that keeps the
-// key can send the write again after a restart of its own. A key is 1 to
+// WithIdempotencyKey returns ctx carrying the Idempotency-Key of the
+// writes sent with it (instead of a random one each): a caller that keeps
+// the key can send the write again after a restart of its own. Every write
+// sent with ctx carries the key, so give each write its own ctx: a second
+// write of another request is refused (422 idempotency-key-reused), and a
+// second one of the same request (the same message sent twice on purpose)
+// is answered the first's answer and not done. A key is 1 to
 // 255 visible ASCII characters other than '"' and '\'; the server keeps
 // it 24 hours.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
