@@ -398,3 +398,24 @@ func TestClientRetriesALostAnswerOnce(t *testing.T) {
 		t.Error("the statement does not hold the key it covers")
 	}
 }
+
+// TestIdempotentRetryOfAVolumeIsLocated: the retry of a volume's creation
+// is answered as the first was, Location included: a client that follows
+// it to read the volume back finds the one created.
+func TestIdempotentRetryOfAVolumeIsLocated(t *testing.T) {
+	e := newEnv(t, Options{})
+	body, _ := json.Marshal(circleVolume(35, 36, "tanker", nil))
+	send := func() (int, []byte, http.Header) {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/v1/volumes", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.tokens["coalition"])
+		return exchange(t, e, withKey(req, `"vol-located"`))
+	}
+	code1, _, hdr1 := send()
+	code2, _, hdr2 := send()
+	if code1 != http.StatusCreated || code2 != code1 || hdr2.Get(ReplayedHeader) != "true" {
+		t.Fatalf("the write and its retry: %d, %d (replayed %q)", code1, code2, hdr2.Get(ReplayedHeader))
+	}
+	if hdr1.Get("Location") == "" || hdr2.Get("Location") != hdr1.Get("Location") {
+		t.Errorf("the retry's Location %q, the first's %q", hdr2.Get("Location"), hdr1.Get("Location"))
+	}
+}

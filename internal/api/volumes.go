@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -31,6 +33,16 @@ func (h *Handler) postVolume(w http.ResponseWriter, r *http.Request, p party.Pri
 	}
 	h.renderVolume(r.Context(), http.StatusCreated, p, in)
 	v, err := h.svc.CreateVolume(r.Context(), p, in)
+	var replayed *service.Replayed
+	if errors.As(err, &replayed) {
+		// Answered as the first was: located at the volume created.
+		var kept struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(replayed.Body, &kept) == nil && kept.ID != "" {
+			w.Header().Set("Location", "/v1/volumes/"+kept.ID)
+		}
+	}
 	if err != nil {
 		return err
 	}
