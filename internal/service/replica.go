@@ -68,8 +68,26 @@ func (s *Service) detectionFence() (func(store.Meta) error, bool) {
 	if !s.leadsDetection() {
 		return nil, false
 	}
-	fence := s.cfg.Peers.FenceDetection()
-	return fence, fence != nil
+	peers := s.cfg.Peers
+	fence := peers.FenceDetection()
+	if fence == nil {
+		return nil, false
+	}
+	// The tenure may have changed since leadsDetection (a renewal that
+	// came back too late, the lease perhaps another's meanwhile): the
+	// fence is of the tenure current when it was taken, so the commit
+	// also checks, in its transaction, that this is the tenure reconciled
+	// (which cannot change during the commit: both hold t.commitMu).
+	reconciled := s.reconciledTenure.Load()
+	return func(tx store.Meta) error {
+		if err := fence(tx); err != nil {
+			return err
+		}
+		if tenure := peers.DetectionTenure(); tenure != reconciled {
+			return fmt.Errorf("%w: tenure %d of the detection lease is not reconciled yet (%d is)", ErrNotLeading, tenure, reconciled)
+		}
+		return nil
+	}, true
 }
 
 // publishPositions relays accepted reports to the other replicas.

@@ -911,3 +911,63 @@ func TestTakeoverForgetsWhatItPostedOfAlertsClearedElsewhere(t *testing.T) {
 		t.Fatal("after its takeover the first replica still remembers posting an alert cleared elsewhere")
 	}
 }
+
+// lapsingPeers is testPeers whose lease lapses and is taken again (a new
+// tenure) once, between the service's check that it leads in a tenure it
+// reconciled and its taking of the lease's fence: a renewal that came
+// back too late, the lease perhaps held by another replica meanwhile. Its
+// fence, as the lease's, checks the tenure it was taken in.
+type lapsingPeers struct {
+	*testPeers
+	lapse atomic.Bool
+}
+
+func (p *lapsingPeers) FenceDetection() func(store.Meta) error {
+	if p.lapse.CompareAndSwap(true, false) {
+		p.tenure.Add(1)
+	}
+	fence := p.testPeers.FenceDetection()
+	if fence == nil {
+		return nil
+	}
+	tenure := p.tenure.Load()
+	return func(tx store.Meta) error {
+		if p.tenure.Load() != tenure {
+			return fmt.Errorf("%w: tenure %d ended", ErrNotLeading, tenure)
+		}
+		return fence(tx)
+	}
+}
+
+// TestNoCommitInATenureNotReconciled: the lease's tenure changes between
+// the service's check that it reconciled the tenure it leads in and the
+// fence of its commit: the commit is not made in the new tenure, which
+// may follow another leader's (it waits for the takeover's
+// reconciliation), and after it the store has the alert once.
+func TestNoCommitInATenureNotReconciled(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	peers := &lapsingPeers{testPeers: &testPeers{}}
+	peers.leads.Store(true)
+	s := newReplicaService(t, st, peers)
+	c, r := headOnPair(time.Now().UTC())
+	if _, _, err := s.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	peers.lapse.Store(true)
+	_, _, _ = s.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r})
+	if got := alertEvents(t, st); len(got) != 0 {
+		t.Fatalf("committed %v in a tenure not reconciled", got)
+	}
+	if err := s.ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	s.Tick(ctx)
+	if got := alertEvents(t, st); len(got) != 1 {
+		t.Fatalf("after the takeover's reconciliation the store has %v, want the alert raised once", got)
+	}
+}
