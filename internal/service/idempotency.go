@@ -199,14 +199,10 @@ func (i *idempotent) keep(tx store.Idempotency, result any, now time.Time, bound
 	if err != nil {
 		return err
 	}
-	n, size, err := tx.IdempotentUsage(i.Party)
-	if err != nil {
-		return err
-	}
-	if n >= bounds.keys || size+int64(len(body)) > bounds.bodyBytes {
-		return fmt.Errorf("%w (%d answers, %d bytes, of at most %d and %d bytes, each kept %s)", ErrIdempotencyKeysExhausted,
-			n, size, bounds.keys, bounds.bodyBytes, IdempotencyTTL)
-	}
+	// Put before the bound is checked: a key another replica has just
+	// committed (or is committing) under this one's feet is in progress,
+	// whatever the party keeps; refused as exhausted, the write would be
+	// sent again without a key, and done twice.
 	err = tx.PutIdempotent(store.IdempotentAnswer{Party: i.Party, Key: i.Key, Fingerprint: i.Fingerprint,
 		Status: status, Body: body, Created: now.UTC(), Expires: now.Add(IdempotencyTTL).UTC()}, now)
 	if errors.Is(err, store.ErrConflict) {
@@ -216,6 +212,16 @@ func (i *idempotent) keep(tx store.Idempotency, result any, now time.Time, bound
 	}
 	if err != nil {
 		return err
+	}
+	// What the party keeps with this answer (undone with the
+	// transaction when beyond the bounds).
+	n, size, err := tx.IdempotentUsage(i.Party)
+	if err != nil {
+		return err
+	}
+	if n > bounds.keys || size > bounds.bodyBytes {
+		return fmt.Errorf("%w (%d answers, %d bytes, of at most %d and %d bytes, each kept %s)", ErrIdempotencyKeysExhausted,
+			n-1, size-int64(len(body)), bounds.keys, bounds.bodyBytes, IdempotencyTTL)
 	}
 	i.mu.Lock()
 	i.rendered, i.status, i.body = true, status, body

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
 	"github.com/deconflict/deconflict/internal/store/postgres"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
 // withKey is ctx carrying party's idempotency key for a request of the
@@ -177,5 +179,60 @@ func TestIdempotentKeysExpire(t *testing.T) {
 	}
 	if _, err := s.PostMessage(context.Background(), coalition, in); err != nil {
 		t.Errorf("a write without a key at the bound: %v", err)
+	}
+}
+
+// lateKeyStore hides the kept answers from GetIdempotent while hide is
+// set: the transaction of a retry on one replica reads the key before the
+// first request's transaction, on another replica, commits (PostgreSQL's
+// read committed), and what it reads after, the first's.
+type lateKeyStore struct {
+	store.Store
+	hide atomic.Bool
+}
+
+func (l *lateKeyStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return l.Store.Update(ctx, func(tx store.Tx) error { return fn(lateKeyTx{tx, l}) })
+}
+
+type lateKeyTx struct {
+	store.Tx
+	l *lateKeyStore
+}
+
+func (t lateKeyTx) GetIdempotent(party, key string, now time.Time) (store.IdempotentAnswer, error) {
+	if t.l.hide.Load() {
+		return store.IdempotentAnswer{}, store.ErrNotFound
+	}
+	return t.Tx.GetIdempotent(party, key, now)
+}
+
+// TestIdempotentRetryBesideItsFirstAtTheBound: a retry whose first
+// request commits while the retry's transaction runs, the party then at
+// its bound of kept answers, is refused as in progress (the client sends
+// it again with its key and is answered the first's answer), not as
+// exhausted keys: the Go client sends a write refused so without a key,
+// and the message would be written twice.
+func TestIdempotentRetryBesideItsFirstAtTheBound(t *testing.T) {
+	raw, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	late := &lateKeyStore{Store: raw}
+	s, _ := newFaultyServiceOn(t, late)
+	s.idemBounds = idempotencyBounds{keys: 1, bodyBytes: 1 << 20}
+	coalition := party.Principal{Party: "coalition"}
+	in := hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindNotice, Text: "once at the bound"}
+	if _, err := s.PostMessage(withKey("coalition", "k", "fp"), coalition, in); err != nil {
+		t.Fatal(err)
+	}
+	late.hide.Store(true)
+	_, err = s.PostMessage(withKey("coalition", "k", "fp"), coalition, in)
+	if !errors.Is(err, ErrIdempotencyInProgress) {
+		t.Errorf("the retry beside its first at the bound returned %v, want ErrIdempotencyInProgress", err)
+	}
+	if n := messagesWith(t, raw, "coalition", in.Text); n != 1 {
+		t.Errorf("%d messages, want 1", n)
 	}
 }
