@@ -121,6 +121,32 @@ func TestWitnessCheckWhileAPushIsInFlight(t *testing.T) {
 // server, which reports nothing and, returning before the staleness
 // check, would never report STALE either.
 func TestWitnessCheckFindsAnOlderCheckpointTheLogCannotProve(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  func(w http.ResponseWriter)
+		finding bool
+	}{
+		{"no proof", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"proof":["not a hash"]}`))
+		}, true},
+		{"not found", func(w http.ResponseWriter) { http.Error(w, "no tree of that size", http.StatusNotFound) }, true},
+		// The party's own rate limit, or a server that is busy, says
+		// nothing of the log: a failure to check, not a finding (which
+		// has the witness withhold its cosignatures from every party).
+		{"rate limited", func(w http.ResponseWriter) { http.Error(w, "too many requests", http.StatusTooManyRequests) }, false},
+		{"unavailable", func(w http.ResponseWriter) { http.Error(w, "timeout", http.StatusServiceUnavailable) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkOlderCheckpointAnswered(t, tc.answer, tc.finding) })
+	}
+}
+
+// checkOlderCheckpointAnswered runs the party's check while a push is in
+// flight (the published checkpoint older than the witness's), the
+// consistency proof answered by answer, and checks that it reports an
+// INCONSISTENT finding when finding is set, and a failure to check
+// otherwise.
+func checkOlderCheckpointAnswered(t *testing.T, answer func(http.ResponseWriter), finding bool) {
 	e := newEnv(t, Options{})
 	ctx := context.Background()
 	var key struct{ Origin, VKey string }
@@ -165,8 +191,7 @@ func TestWitnessCheckFindsAnOlderCheckpointTheLogCannotProve(t *testing.T) {
 	proxy.Transport = e.srv.Client().Transport
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/log/proof/consistency" {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"proof":["not a hash"]}`))
+			answer(w)
 			return
 		}
 		proxy.ServeHTTP(w, r)
@@ -194,8 +219,12 @@ func TestWitnessCheckFindsAnOlderCheckpointTheLogCannotProve(t *testing.T) {
 	}
 	_, err = checker.Check(ctx)
 	var f *logcheck.Finding
-	if !errors.As(err, &f) || f.Kind != logcheck.Inconsistent {
-		t.Fatalf("a published checkpoint older than the witness's, the log answering no proof: %v, want an INCONSISTENT finding", err)
+	found := errors.As(err, &f) && f.Kind == logcheck.Inconsistent
+	switch {
+	case finding && !found:
+		t.Errorf("a published checkpoint older than the witness's, the log proving nothing: %v, want an INCONSISTENT finding", err)
+	case !finding && (found || err == nil):
+		t.Errorf("a published checkpoint older than the witness's, the proof not answered now: %v, want a failure to check", err)
 	}
 	letGo()
 	if err := <-published; err != nil {

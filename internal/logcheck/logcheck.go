@@ -121,6 +121,13 @@ type statusError struct {
 
 func (e *statusError) Error() string { return fmt.Sprintf("GET %s: %d %s", e.path, e.status, e.body) }
 
+// refused reports whether the answer refuses the request for what it asks
+// (a 4xx), not for now: a 408, 429 (the party's own rate limit) or 5xx (a
+// busy server, a store that does not answer) says nothing of the log.
+func (e *statusError) refused() bool {
+	return e.status >= 400 && e.status < 500 && e.status != http.StatusRequestTimeout && e.status != http.StatusTooManyRequests
+}
+
 // notAProofError is a consistency proof the server answered whole that is
 // no proof (not JSON, not hashes): it answered, as much as with a refusal,
 // so a log that must prove itself and answers this cannot.
@@ -247,7 +254,7 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 			proof, err := c.consistency(ctx, cp.Size, held.Size)
 			var answered *statusError
 			var noProof *notAProofError
-			if errors.As(err, &answered) || errors.As(err, &noProof) {
+			if errors.As(err, &answered) && answered.refused() || errors.As(err, &noProof) {
 				return Result{}, conflict(fmt.Sprintf("the log is smaller than it was (records removed, or an older copy restored), and cannot prove the one the witness cosigned extends the published one: %v", err))
 			}
 			if err != nil {
