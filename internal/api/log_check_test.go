@@ -122,31 +122,35 @@ func TestWitnessCheckWhileAPushIsInFlight(t *testing.T) {
 // check, would never report STALE either.
 func TestWitnessCheckFindsAnOlderCheckpointTheLogCannotProve(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		answer  func(w http.ResponseWriter)
-		finding bool
+		name   string
+		answer func(w http.ResponseWriter)
+		late   bool   // the check runs after witness_max_age
+		want   string // the finding's kind; "": a failure to check
 	}{
 		{"no proof", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"proof":["not a hash"]}`))
-		}, true},
-		{"not found", func(w http.ResponseWriter) { http.Error(w, "no tree of that size", http.StatusNotFound) }, true},
+		}, false, logcheck.Inconsistent},
+		{"not found", func(w http.ResponseWriter) { http.Error(w, "no tree of that size", http.StatusNotFound) }, false, logcheck.Inconsistent},
 		// The party's own rate limit, or a server that is busy, says
 		// nothing of the log: a failure to check, not a finding (which
 		// has the witness withhold its cosignatures from every party).
-		{"rate limited", func(w http.ResponseWriter) { http.Error(w, "too many requests", http.StatusTooManyRequests) }, false},
-		{"unavailable", func(w http.ResponseWriter) { http.Error(w, "timeout", http.StatusServiceUnavailable) }, false},
+		{"rate limited", func(w http.ResponseWriter) { http.Error(w, "too many requests", http.StatusTooManyRequests) }, false, ""},
+		{"unavailable", func(w http.ResponseWriter) { http.Error(w, "timeout", http.StatusServiceUnavailable) }, false, ""},
+		// A log that never proves it (a hostile operator's older copy
+		// behind answers that are never a proof) is STALE in the end.
+		{"unavailable for longer than witness_max_age", func(w http.ResponseWriter) { http.Error(w, "timeout", http.StatusServiceUnavailable) }, true, logcheck.Stale},
 	} {
-		t.Run(tc.name, func(t *testing.T) { checkOlderCheckpointAnswered(t, tc.answer, tc.finding) })
+		t.Run(tc.name, func(t *testing.T) { checkOlderCheckpointAnswered(t, tc.answer, tc.late, tc.want) })
 	}
 }
 
 // checkOlderCheckpointAnswered runs the party's check while a push is in
 // flight (the published checkpoint older than the witness's), the
-// consistency proof answered by answer, and checks that it reports an
-// INCONSISTENT finding when finding is set, and a failure to check
-// otherwise.
-func checkOlderCheckpointAnswered(t *testing.T, answer func(http.ResponseWriter), finding bool) {
+// consistency proof answered by answer (late: after witness_max_age), and
+// checks that it reports a finding of kind want, or ("") a failure to
+// check.
+func checkOlderCheckpointAnswered(t *testing.T, answer func(http.ResponseWriter), late bool, want string) {
 	e := newEnv(t, Options{})
 	ctx := context.Background()
 	var key struct{ Origin, VKey string }
@@ -217,13 +221,16 @@ func checkOlderCheckpointAnswered(t *testing.T, answer func(http.ResponseWriter)
 		}
 		time.Sleep(time.Millisecond)
 	}
+	if late {
+		maxAge := time.Duration(e.svc.Rules().WitnessMaxAgeS * float64(time.Second))
+		checker.Now = func() time.Time { return time.Now().Add(maxAge + time.Minute) }
+	}
 	_, err = checker.Check(ctx)
 	var f *logcheck.Finding
-	found := errors.As(err, &f) && f.Kind == logcheck.Inconsistent
 	switch {
-	case finding && !found:
-		t.Errorf("a published checkpoint older than the witness's, the log proving nothing: %v, want an INCONSISTENT finding", err)
-	case !finding && (found || err == nil):
+	case want != "" && (!errors.As(err, &f) || f.Kind != want):
+		t.Errorf("a published checkpoint older than the witness's, the log proving nothing: %v, want a %s finding", err, want)
+	case want == "" && (errors.As(err, &f) || err == nil):
 		t.Errorf("a published checkpoint older than the witness's, the proof not answered now: %v, want a failure to check", err)
 	}
 	letGo()

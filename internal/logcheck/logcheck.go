@@ -235,7 +235,12 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 			Evidence: c.evidence(Inconsistent, string(signed))}
 	}
 	// Consistency with what the party's own witness holds: the same tree
-	// or a later one that extends it.
+	// or a later one that extends it. unproven is why a published
+	// checkpoint older than the witness's could not be shown a push in
+	// flight now (the proof not answered): the check then ends there, but
+	// after the staleness check, so that a log that never proves it
+	// (whether it cannot or will not) is found STALE in the end.
+	var unproven error
 	if holds {
 		conflict := func(why string) error {
 			return &Finding{Kind: Inconsistent, What: fmt.Sprintf("the published checkpoint (size %d, root %x) and the one the witness cosigned (size %d, root %x) conflict: %s",
@@ -258,7 +263,8 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 				return Result{}, conflict(fmt.Sprintf("the log is smaller than it was (records removed, or an older copy restored), and cannot prove the one the witness cosigned extends the published one: %v", err))
 			}
 			if err != nil {
-				return Result{}, err
+				unproven = err
+				break
 			}
 			if err := translog.VerifyConsistency(cp.Size, cp.Root, held.Size, held.Root, proof); err != nil {
 				return Result{}, conflict("the log is smaller than it was, and the one the witness cosigned does not extend the published one (a fork)")
@@ -306,6 +312,9 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 			what = fmt.Sprintf("the latest cosignature of %s, on the published checkpoint (size %d), is from %s, older than %s: the log stopped pushing to it", wv.Name(), cp.Size, when, maxAge)
 		}
 		return Result{}, &Finding{Kind: Stale, What: what, Evidence: c.evidence(Stale, what, string(signed))}
+	}
+	if unproven != nil {
+		return Result{}, fmt.Errorf("the published checkpoint (size %d) is older than the one the witness cosigned (size %d), and the log did not prove that one extends it: %w", cp.Size, held.Size, unproven)
 	}
 	res, err := c.records(ctx, cp, signed)
 	if err != nil {
