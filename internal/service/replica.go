@@ -449,6 +449,13 @@ func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommi
 					if renamedTo == nil {
 						renamedTo = map[string]string{}
 					}
+					// The name tr had before (a spent id reissued
+					// just now) goes to the store's id too.
+					for from, to := range renamedTo {
+						if to == tr.ID {
+							renamedTo[from] = id
+						}
+					}
 					renamedTo[tr.ID] = id
 					tr.ID, h, ok = id, other, true
 					break
