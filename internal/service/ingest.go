@@ -66,6 +66,8 @@ type tactical struct {
 	// spent are the ids of the alerts the store had cleared at the last
 	// takeover (mu held): see takeHeld.
 	spent map[string]bool
+	// spentUntil is when spent is let go (mu held).
+	spentUntil time.Time
 
 	commitMu sync.Mutex
 	// posted is the alert level last posted to the hotline per open alert;

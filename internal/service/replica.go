@@ -288,6 +288,11 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	// The ids the store cleared: the relay may bring this engine the
 	// reports that raise one of them again after the takeover (takeHeld).
 	t.spent = inStore.Cleared
+	// Only reports older than the takeover raise a spent id, and the
+	// engine refuses them once they are stale: the ids are let go then
+	// (clearHeldLocked), so that each batch does not look them up for the
+	// rest of the tenure.
+	t.spentUntil = now.Add(2 * rl.StaleAfter())
 	for _, id := range slices.Sorted(maps.Keys(stored)) {
 		if inEngine[id] || inQueue[id] {
 			continue
@@ -487,9 +492,13 @@ func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommi
 // not raised by now although its picture of the alert's aircraft has
 // caught up with the store's transition, or whose stale limit has passed
 // (t.mu held). A replica that no longer leads lets go of them all: the
-// new leader reconciles.
+// new leader reconciles. The ids the store had cleared at the takeover are
+// let go once no report that could raise one is fresh any more.
 func (s *Service) clearHeldLocked(now time.Time) {
 	t := s.tac
+	if t.spent != nil && now.After(t.spentUntil) {
+		t.spent = nil
+	}
 	if len(t.held) == 0 {
 		return
 	}

@@ -879,6 +879,16 @@ func TestTakeoverDoesNotRaiseAClearedIdFromLateReports(t *testing.T) {
 		t.Fatalf("the new leader's engine has %v, want the conflict under a new id", open)
 	}
 	p.wantEvents(t, "after the late reports", append(want, "alert_raised "+open[0])...)
+	// Once no report older than the takeover can be fresh, the spent ids
+	// are let go.
+	p.clock.advance(2*p.svc[1].Rules().StaleAfter() + time.Second)
+	p.svc[1].Tick(context.Background())
+	p.svc[1].tac.mu.Lock()
+	spent := len(p.svc[1].tac.spent)
+	p.svc[1].tac.mu.Unlock()
+	if spent != 0 {
+		t.Fatalf("%d spent ids kept after the stale limit", spent)
+	}
 }
 
 // TestTakeoverForgetsWhatItPostedOfAlertsClearedElsewhere: what a
