@@ -238,3 +238,70 @@ func checkOlderCheckpointAnswered(t *testing.T, answer func(http.ResponseWriter)
 		t.Fatal(err)
 	}
 }
+
+// TestWitnessCheckFindsALaterCheckpointTheLogNeverProves: the log stops
+// pushing to the party's witness and publishes later checkpoints, whose
+// consistency with the witness's it never proves (the proof not answered).
+// The party's check is a failure to check at first, and STALE once the
+// witness's last cosignature is older than witness_max_age, not a failure
+// to check for ever.
+func TestWitnessCheckFindsALaterCheckpointTheLogNeverProves(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	var key struct{ Origin, VKey string }
+	e.mustDo("GET", "/v1/log/key", e.tokens["coalition"], nil, 200, &key)
+	_, wpriv, _ := ed25519.GenerateKey(nil)
+	wdir := t.TempDir()
+	ws, err := witness.NewServer("coalition.test/witness", wpriv, wdir, []string{key.VKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	wsrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "not now", http.StatusServiceUnavailable)
+			return
+		}
+		ws.ServeHTTP(w, r)
+	}))
+	defer wsrv.Close()
+	r := e.svc.Rules()
+	r.Witnesses = []rules.Witness{{Party: "coalition", URL: wsrv.URL, VKey: ws.VerifierKey()}}
+	e.agreeRules(r)
+	if err := e.svc.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse(e.srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = e.srv.Client().Transport
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/log/proof/consistency" {
+			http.Error(w, "timeout", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	checker := &logcheck.Checker{Server: front.URL, Token: e.tokens["coalition"], Dir: wdir, HTTP: front.Client()}
+	first, err := checker.Check(ctx)
+	if err != nil {
+		t.Fatalf("before the witness is left out: %v", err)
+	}
+	down.Store(true)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "msg", "thread": "coalition/t"}, 201, nil)
+	if err := e.svc.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var published struct{ Size int64 }
+	e.mustDo("GET", "/v1/log/witnesses", e.tokens["coalition"], nil, 200, &published)
+	var f *logcheck.Finding
+	if _, err := checker.Check(ctx); err == nil || errors.As(err, &f) {
+		t.Fatalf("a later checkpoint, the proof not answered now: %v, want a failure to check", err)
+	}
+	maxAge := time.Duration(e.svc.Rules().WitnessMaxAgeS * float64(time.Second))
+	checker.Now = func() time.Time { return time.Now().Add(maxAge + time.Minute) }
+	_, err = checker.Check(ctx)
+	if !errors.As(err, &f) || f.Kind != logcheck.Stale {
+		t.Fatalf("a later checkpoint (size %d after %d) never proved, after witness_max_age: %v, want a STALE finding", published.Size, first.Size, err)
+	}
+}

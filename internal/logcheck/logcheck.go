@@ -235,11 +235,10 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 			Evidence: c.evidence(Inconsistent, string(signed))}
 	}
 	// Consistency with what the party's own witness holds: the same tree
-	// or a later one that extends it. unproven is why a published
-	// checkpoint older than the witness's could not be shown a push in
-	// flight now (the proof not answered): the check then ends there, but
-	// after the staleness check, so that a log that never proves it
-	// (whether it cannot or will not) is found STALE in the end.
+	// or a later one that extends it. unproven is why the two could not be
+	// shown consistent now (the proof not answered): the check then ends
+	// there, but after the staleness check, so that a log that never
+	// proves it (whether it cannot or will not) is found STALE in the end.
 	var unproven error
 	if holds {
 		conflict := func(why string) error {
@@ -277,9 +276,19 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 		case cp.Size == held.Size && cp.Root != held.Root:
 			return Result{}, conflict("two trees of the same size (a fork)")
 		case cp.Size > held.Size:
+			// As above: a log that answers no proof, or refuses it, is
+			// inconsistent; one whose proof is not answered now is
+			// checked for staleness first, so that a log that never
+			// proves it is found STALE in the end.
 			proof, err := c.consistency(ctx, held.Size, cp.Size)
+			var answered *statusError
+			var noProof *notAProofError
+			if errors.As(err, &answered) && answered.refused() || errors.As(err, &noProof) {
+				return Result{}, conflict(fmt.Sprintf("the log cannot prove the published checkpoint extends the one the witness cosigned: %v", err))
+			}
 			if err != nil {
-				return Result{}, err
+				unproven = err
+				break
 			}
 			if err := translog.VerifyConsistency(held.Size, held.Root, cp.Size, cp.Root, proof); err != nil {
 				return Result{}, conflict("the log does not extend the checkpoint the witness cosigned (a fork)")
@@ -314,7 +323,7 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 		return Result{}, &Finding{Kind: Stale, What: what, Evidence: c.evidence(Stale, what, string(signed))}
 	}
 	if unproven != nil {
-		return Result{}, fmt.Errorf("the published checkpoint (size %d) is older than the one the witness cosigned (size %d), and the log did not prove that one extends it: %w", cp.Size, held.Size, unproven)
+		return Result{}, fmt.Errorf("the log did not prove that one of the published checkpoint (size %d) and the one the witness cosigned (size %d) extends the other: %w", cp.Size, held.Size, unproven)
 	}
 	res, err := c.records(ctx, cp, signed)
 	if err != nil {
