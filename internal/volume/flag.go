@@ -41,22 +41,11 @@ func (v *Volume) Breaks(rl rules.Rules) *fielderr.Error {
 // Breaking lists, in tx and sorted by id, the live volumes that break rl:
 // the volumes to flag to their owners when rl is adopted. A change of the
 // rules never ends, shrinks or deletes a volume; it applies to new writes,
-// and the owners of the volumes that break it are told.
+// and the owners of the volumes that break it are told. It is
+// BreakingAfter with nothing scanned ahead: every live volume is checked
+// inside tx.
 func (r *Registry) Breaking(tx store.Volumes, rl rules.Rules) ([]Flag, error) {
-	if err := checkRules(rl); err != nil {
-		return nil, err
-	}
-	live, err := r.liveIn(tx)
-	if err != nil {
-		return nil, err
-	}
-	var out []Flag
-	for _, v := range live {
-		if fe := v.Breaks(rl); fe != nil {
-			out = append(out, Flag{Volume: *v, Reason: fe})
-		}
-	}
-	return out, nil
+	return r.BreakingAfter(tx, nil, rl)
 }
 
 // Pair is two live volumes of different parties that conflict, A's id
@@ -69,33 +58,18 @@ type Pair struct {
 // rl but did not under old (a separation or time buffer raised), sorted by
 // A's then B's id: each is a new conflict for both owners to hear of, as
 // if one of them had just been written. The volumes themselves stay as
-// they are.
+// they are. It is NewConflictsAfter with nothing scanned ahead: every
+// pair is checked inside tx.
 func (r *Registry) NewConflicts(tx store.Volumes, old, rl rules.Rules) ([]Pair, error) {
-	if err := checkRules(rl); err != nil {
-		return nil, err
-	}
+	return r.NewConflictsAfter(tx, nil, old, rl)
+}
+
+// raises reports whether conflicts can appear going from old to rl:
+// conflict only grows with the separation, the vertical separation and the
+// time buffer.
+func raises(old, rl rules.Rules) bool {
 	was, now := paramsOf(old), paramsOf(rl)
-	if now.lim <= was.lim && now.vsepM <= was.vsepM && now.bufNs <= was.bufNs {
-		// Conflict only grows with each of the three: nothing new.
-		return nil, nil
-	}
-	live, err := r.liveIn(tx)
-	if err != nil {
-		return nil, err
-	}
-	idx := NewIndex(rl)
-	for _, v := range live {
-		idx.Put(v)
-	}
-	var out []Pair
-	for _, a := range live {
-		for _, b := range idx.Conflicts(a) {
-			if a.ID < b.ID && !conflict(a, b, was) {
-				out = append(out, Pair{A: *a, B: *b})
-			}
-		}
-	}
-	return out, nil
+	return now.lim > was.lim || now.vsepM > was.vsepM || now.bufNs > was.bufNs
 }
 
 // liveIn locks the volumes of tx and returns every live volume, the

@@ -22,6 +22,9 @@ type Registry struct {
 	decoded      map[string]*Volume // id@version -> decoded, since lastSeq
 	// observe, when set (Observe), is told every state apply takes in.
 	observe func(*Volume)
+	// onScan, when set (ObserveScans), is called as each check of every
+	// live volume for new rules begins.
+	onScan func()
 	// limits bound each party's live volumes (SetPartyLimits), and
 	// livePositions counts the positions of their footprints by party.
 	limits        PartyLimits
