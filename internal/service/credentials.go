@@ -89,7 +89,7 @@ func (s *Service) RevokeParty(ctx context.Context, actor party.Principal, name s
 	}
 	ch := &rulesChange{}
 	err := s.write(ctx, func(tx store.Tx) error {
-		*ch = rulesChange{}
+		ch.begin()
 		if err := revokeParty(tx, actor.Party, name, s.now()); err != nil {
 			return err
 		}

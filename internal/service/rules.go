@@ -21,6 +21,7 @@ import (
 	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/volume"
 )
 
 // Errors of the rules by agreement, for the API to map.
@@ -98,9 +99,71 @@ func (s *Service) keptOutOfBounds(err error) error {
 }
 
 // rulesChange is what a transaction that brought rules into force hands
-// to the in-memory state after its commit.
+// to the in-memory state after its commit, and the scans of the volumes
+// made ahead for it (scanAhead), kept across its attempts.
 type rulesChange struct {
 	activated *rules.Rules
+	scans     []*volume.RulesScan
+	// scanned counts the scans made ahead: after maxScansAhead, an
+	// activation checks every volume inside its transaction.
+	scanned int
+}
+
+// begin starts an attempt of the transaction: nothing activated yet, the
+// scans made ahead kept.
+func (ch *rulesChange) begin() { ch.activated = nil }
+
+// maxScansAhead bounds the scans made ahead for one write: the rules in
+// force would have to change under it (another replica) each time to need
+// another.
+const maxScansAhead = 3
+
+// scanFor returns the scan made ahead of the change from the rules old to
+// rl (both as in use), or, when there is none, a *scanAheadError for
+// writeThenKeep to make it outside the writers' lock and run the
+// transaction again; nil and no error once maxScansAhead were made: the
+// volumes are then checked inside the transaction.
+func (ch *rulesChange) scanFor(old, rl rules.Rules) (*volume.RulesScan, error) {
+	for _, sc := range ch.scans {
+		if sc.For(old, rl) {
+			return sc, nil
+		}
+	}
+	if ch.scanned >= maxScansAhead {
+		return nil, nil
+	}
+	return nil, &scanAheadError{ch: ch, old: old, rl: rl}
+}
+
+// scanAheadError ends the attempt of a transaction that brings rules into
+// force before it writes anything, so that the live volumes are checked
+// for them (the volumes that break them, the pairs that conflict only
+// under them: seconds with 100,000 volumes) outside the writers' lock,
+// while alerts commit; the transaction then runs again and checks only the
+// volumes written meanwhile.
+type scanAheadError struct {
+	ch      *rulesChange
+	old, rl rules.Rules
+}
+
+func (e *scanAheadError) Error() string {
+	return fmt.Sprintf("service: the volumes are to be checked for rules version %d before the write", e.rl.Version)
+}
+
+// scanAhead makes the scan e asks for, without the writers' lock: the
+// registry takes in what the store committed, then is scanned.
+func (s *Service) scanAhead(ctx context.Context, e *scanAheadError) error {
+	e.ch.scanned++
+	reg := s.volumes()
+	if err := s.st.View(ctx, func(tx store.Tx) error { return reg.Sync(tx) }); err != nil {
+		return fmt.Errorf("service: reading the volumes ahead of new rules: %w", err)
+	}
+	sc, err := reg.ScanRules(e.old, e.rl)
+	if err != nil {
+		return err
+	}
+	e.ch.scans = append(e.ch.scans, sc)
+	return nil
 }
 
 // adopt applies rules that came into force to the live engines.
@@ -136,7 +199,7 @@ func (s *Service) ProposeRules(ctx context.Context, actor party.Principal, r rul
 	var p rules.Proposal
 	ch := &rulesChange{}
 	err := s.writeAnswer(ctx, func(tx store.Tx) error {
-		*ch = rulesChange{}
+		ch.begin()
 		base, err := inForce(tx)
 		if err != nil {
 			return err
@@ -217,6 +280,12 @@ func (s *Service) activate(tx store.Tx, p rules.Proposal, asked []string, ch *ru
 	if err != nil {
 		return err
 	}
+	// The volumes are checked ahead, outside the writers' lock: when they
+	// were not, this attempt ends here and is rolled back (scanAheadError).
+	scan, err := ch.scanFor(inUse(old), inUse(r))
+	if err != nil {
+		return err
+	}
 	body, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -230,10 +299,10 @@ func (s *Service) activate(tx store.Tx, p rules.Proposal, asked []string, ch *ru
 	if _, err := appendEvent(tx, "rules_changed", everyone, r, now); err != nil {
 		return err
 	}
-	if err := s.flagVolumes(tx, inUse(r), now); err != nil {
+	if err := s.flagVolumes(tx, scan, inUse(r), now); err != nil {
 		return err
 	}
-	if err := s.reportNewConflicts(tx, inUse(old), inUse(r), now); err != nil {
+	if err := s.reportNewConflicts(tx, scan, inUse(old), inUse(r), now); err != nil {
 		return err
 	}
 	open, err := tx.RulesProposals(rules.ProposalOpen)
@@ -292,7 +361,7 @@ func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version in
 	var prop rules.Proposal
 	ch := &rulesChange{}
 	err := s.writeAnswer(ctx, func(tx store.Tx) error {
-		*ch = rulesChange{}
+		ch.begin()
 		rec, err := tx.GetRulesProposal(version)
 		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
@@ -451,7 +520,7 @@ func (s *Service) settleProposals(ctx context.Context) error {
 	now := s.now()
 	ch := &rulesChange{}
 	err := s.write(ctx, func(tx store.Tx) error {
-		*ch = rulesChange{}
+		ch.begin()
 		return settleOpen(tx, s, ch, now)
 	})
 	if err != nil {

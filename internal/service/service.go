@@ -426,6 +426,43 @@ func (s *Service) writeThenKeep(ctx context.Context, fn func(tx store.Tx) error,
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var rec *recTx
+	var err error
+	for {
+		if rec, err = s.writeOnce(ctx, fn, idem, result); err == nil {
+			break
+		}
+		// New rules are coming into force: the volumes are checked for
+		// them without the writers' lock, so that alerts commit
+		// meanwhile, and the transaction is run again.
+		var ahead *scanAheadError
+		if !errors.As(err, &ahead) {
+			break
+		}
+		s.wmu.Unlock()
+		err = s.scanAhead(ctx, ahead)
+		s.wmu.Lock()
+		if err != nil {
+			break
+		}
+	}
+	if err != nil {
+		var se *httpsig.Error
+		if sb, signed := statementOf(ctx); signed && !errors.As(err, &se) {
+			s.useNonceAlone(ctx, sb)
+		}
+		return err
+	}
+	if after != nil {
+		after()
+	}
+	s.publishCommitted(ctx, rec.events)
+	return nil
+}
+
+// writeOnce is one transaction of writeThenKeep (s.wmu held); a failed
+// commit whose write committed all the same succeeds.
+func (s *Service) writeOnce(ctx context.Context, fn func(tx store.Tx) error, idem *idempotent, result func() any) (*recTx, error) {
+	var rec *recTx
 	token := s.writes.next()
 	var done bool
 	err := s.st.Update(ctx, func(tx store.Tx) error {
@@ -469,18 +506,7 @@ func (s *Service) writeThenKeep(ctx context.Context, fn func(tx store.Tx) error,
 			s.log.Warn("a write reported as failed had committed: its acknowledgement was lost", "events", len(rec.events))
 		}
 	}
-	if err != nil {
-		var se *httpsig.Error
-		if sb, signed := statementOf(ctx); signed && !errors.As(err, &se) {
-			s.useNonceAlone(ctx, sb)
-		}
-		return err
-	}
-	if after != nil {
-		after()
-	}
-	s.publishCommitted(ctx, rec.events)
-	return nil
+	return rec, err
 }
 
 // appendEvent adds one event with data as its JSON body.

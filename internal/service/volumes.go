@@ -308,9 +308,10 @@ type VolumeFlag struct {
 	Reason       string     `json:"reason"`
 }
 
-// flagVolumes tells, in tx, the owner of every live volume that breaks rl.
-func (s *Service) flagVolumes(tx store.Tx, rl rules.Rules, now time.Time) error {
-	flags, err := s.volumes().Breaking(tx, rl)
+// flagVolumes tells, in tx, the owner of every live volume that breaks rl,
+// taking what scan (nil: none) found ahead.
+func (s *Service) flagVolumes(tx store.Tx, scan *volume.RulesScan, rl rules.Rules, now time.Time) error {
+	flags, err := s.volumes().BreakingAfter(tx, scan, rl)
 	if err != nil {
 		return err
 	}
@@ -339,9 +340,10 @@ type RulesConflict struct {
 // volumes that conflicts under rl but did not under old: a volume_conflict
 // event, an audit record (for the two owners, who alone hear of it through
 // the API) and a hotline item each, as a write that found the conflict
-// would have. The volumes stay as they are.
-func (s *Service) reportNewConflicts(tx store.Tx, old, rl rules.Rules, now time.Time) error {
-	pairs, err := s.volumes().NewConflicts(tx, old, rl)
+// would have. The volumes stay as they are. What scan (nil: none) found
+// ahead is taken, and only the volumes changed since are checked in tx.
+func (s *Service) reportNewConflicts(tx store.Tx, scan *volume.RulesScan, old, rl rules.Rules, now time.Time) error {
+	pairs, err := s.volumes().NewConflictsAfter(tx, scan, old, rl)
 	if err != nil {
 		return err
 	}
