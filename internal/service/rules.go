@@ -299,10 +299,14 @@ func (s *Service) activate(tx store.Tx, p rules.Proposal, asked []string, ch *ru
 	if _, err := appendEvent(tx, "rules_changed", everyone, r, now); err != nil {
 		return err
 	}
-	if err := s.flagVolumes(tx, scan, inUse(r), now); err != nil {
+	flags, pairs, err := s.volumes().AfterScan(tx, scan, inUse(old), inUse(r))
+	if err != nil {
 		return err
 	}
-	if err := s.reportNewConflicts(tx, scan, inUse(old), inUse(r), now); err != nil {
+	if err := s.flagVolumes(tx, flags, inUse(r), now); err != nil {
+		return err
+	}
+	if err := s.reportNewConflicts(tx, pairs, inUse(r), now); err != nil {
 		return err
 	}
 	open, err := tx.RulesProposals(rules.ProposalOpen)

@@ -308,13 +308,9 @@ type VolumeFlag struct {
 	Reason       string     `json:"reason"`
 }
 
-// flagVolumes tells, in tx, the owner of every live volume that breaks rl,
-// taking what scan (nil: none) found ahead.
-func (s *Service) flagVolumes(tx store.Tx, scan *volume.RulesScan, rl rules.Rules, now time.Time) error {
-	flags, err := s.volumes().BreakingAfter(tx, scan, rl)
-	if err != nil {
-		return err
-	}
+// flagVolumes tells, in tx, the owner of every live volume that breaks rl
+// (flags, volume.Registry.AfterScan).
+func (s *Service) flagVolumes(tx store.Tx, flags []volume.Flag, rl rules.Rules, now time.Time) error {
 	for _, f := range flags {
 		data := VolumeFlag{Volume: f.Volume.Ref(), RulesVersion: rl.Version, Field: f.Reason.Field, Reason: f.Reason.Msg}
 		if _, err := appendEvent(tx, "volume_flagged", []string{f.Volume.Party}, data, now); err != nil {
@@ -337,16 +333,12 @@ type RulesConflict struct {
 }
 
 // reportNewConflicts tells, in tx, both owners of every pair of live
-// volumes that conflicts under rl but did not under old: a volume_conflict
+// volumes that conflicts under rl but did not under the rules before it
+// (pairs, volume.Registry.AfterScan): a volume_conflict
 // event, an audit record (for the two owners, who alone hear of it through
 // the API) and a hotline item each, as a write that found the conflict
-// would have. The volumes stay as they are. What scan (nil: none) found
-// ahead is taken, and only the volumes changed since are checked in tx.
-func (s *Service) reportNewConflicts(tx store.Tx, scan *volume.RulesScan, old, rl rules.Rules, now time.Time) error {
-	pairs, err := s.volumes().NewConflictsAfter(tx, scan, old, rl)
-	if err != nil {
-		return err
-	}
+// would have. The volumes stay as they are.
+func (s *Service) reportNewConflicts(tx store.Tx, pairs []volume.Pair, rl rules.Rules, now time.Time) error {
 	for _, p := range pairs {
 		data := RulesConflict{Volumes: []volume.Volume{p.A.Reduced(), p.B.Reduced()}, RulesVersion: rl.Version}
 		owners := []string{p.A.Party, p.B.Party}

@@ -41,11 +41,18 @@ func (v *Volume) Breaks(rl rules.Rules) *fielderr.Error {
 // Breaking lists, in tx and sorted by id, the live volumes that break rl:
 // the volumes to flag to their owners when rl is adopted. A change of the
 // rules never ends, shrinks or deletes a volume; it applies to new writes,
-// and the owners of the volumes that break it are told. It is
-// BreakingAfter with nothing scanned ahead: every live volume is checked
-// inside tx.
+// and the owners of the volumes that break it are told. Every live volume
+// is checked inside tx; see ScanRules and AfterScan for checking them
+// ahead.
 func (r *Registry) Breaking(tx store.Volumes, rl rules.Rules) ([]Flag, error) {
-	return r.BreakingAfter(tx, nil, rl)
+	if err := checkRules(rl); err != nil {
+		return nil, err
+	}
+	live, err := r.liveIn(tx)
+	if err != nil {
+		return nil, err
+	}
+	return r.breaking(live, rl), nil
 }
 
 // Pair is two live volumes of different parties that conflict, A's id
@@ -58,10 +65,21 @@ type Pair struct {
 // rl but did not under old (a separation or time buffer raised), sorted by
 // A's then B's id: each is a new conflict for both owners to hear of, as
 // if one of them had just been written. The volumes themselves stay as
-// they are. It is NewConflictsAfter with nothing scanned ahead: every
-// pair is checked inside tx.
+// they are. Every pair is checked inside tx; see ScanRules and AfterScan
+// for checking them ahead.
 func (r *Registry) NewConflicts(tx store.Volumes, old, rl rules.Rules) ([]Pair, error) {
-	return r.NewConflictsAfter(tx, nil, old, rl)
+	if err := checkRules(rl); err != nil {
+		return nil, err
+	}
+	if !raises(old, rl) {
+		return nil, nil
+	}
+	live, err := r.liveIn(tx)
+	if err != nil {
+		return nil, err
+	}
+	_, pairs := r.newPairs(live, old, rl)
+	return pairs, nil
 }
 
 // raises reports whether conflicts can appear going from old to rl:

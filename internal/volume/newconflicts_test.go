@@ -149,7 +149,7 @@ func keyed(t *rapid.T, write func(key []KeyEntry) (Result, error)) Result {
 // The scan ahead of new rules (ScanRules) is made from the registry, and
 // volumes written after it (created, moved, ended; applied to the registry
 // or only in the store) are checked again in the write that brings the
-// rules in: BreakingAfter and NewConflictsAfter find exactly what checking
+// rules in: AfterScan finds exactly what checking
 // every volume there finds (Breaking, NewConflicts), and the new conflicts
 // are those of the plain test of every pair of the volumes as they are
 // then.
@@ -239,10 +239,7 @@ func TestScanAheadThenWritesMeanwhile(t *testing.T) {
 		var gotPairs, wantPairs []Pair
 		err = st.Update(ctx, func(tx volumeTx) error {
 			var err error
-			if gotFlags, err = reg.BreakingAfter(tx, scan, raised); err != nil {
-				return err
-			}
-			if gotPairs, err = reg.NewConflictsAfter(tx, scan, old, raised); err != nil {
+			if gotFlags, gotPairs, err = reg.AfterScan(tx, scan, old, raised); err != nil {
 				return err
 			}
 			if wantFlags, err = reg.Breaking(tx, raised); err != nil {

@@ -14,6 +14,7 @@ package volume
 
 import (
 	"cmp"
+	"fmt"
 	"reflect"
 	"slices"
 
@@ -26,7 +27,8 @@ import (
 // is read-only once made, and used by one write at a time.
 type RulesScan struct {
 	old, rl rules.Rules
-	live    []*Volume // the live volumes scanned, sorted by id
+	live    []*Volume          // the live volumes scanned, sorted by id
+	byID    map[string]*Volume // the same, by id
 	flags   []Flag
 	idx     *Index // live under rl; nil when rl raises nothing over old
 	pairs   []Pair
@@ -41,7 +43,7 @@ func (s *RulesScan) For(old, rl rules.Rules) bool {
 // from the rules old to rl, without a transaction; the registry's lock is
 // held only while the live volumes are listed. Sync the registry first to
 // take in other replicas' writes: what the scan misses, the write checks
-// again (BreakingAfter, NewConflictsAfter).
+// again (AfterScan).
 func (r *Registry) ScanRules(old, rl rules.Rules) (*RulesScan, error) {
 	if err := checkRules(rl); err != nil {
 		return nil, err
@@ -55,7 +57,10 @@ func (r *Registry) ScanRules(old, rl rules.Rules) (*RulesScan, error) {
 	}
 	r.mu.RUnlock()
 	sortByID(live)
-	s := &RulesScan{old: old, rl: rl, live: live}
+	s := &RulesScan{old: old, rl: rl, live: live, byID: make(map[string]*Volume, len(live))}
+	for _, v := range live {
+		s.byID[v.ID] = v
+	}
 	s.flags = r.breaking(live, rl)
 	if raises(old, rl) {
 		s.idx, s.pairs = r.newPairs(live, old, rl)
@@ -64,8 +69,8 @@ func (r *Registry) ScanRules(old, rl rules.Rules) (*RulesScan, error) {
 }
 
 // ObserveScans makes the registry call fn as each check of every live
-// volume for new rules begins (ScanRules, and Breaking or NewConflicts
-// without a scan ahead), so that tests can see which locks are held then.
+// volume for new rules begins (ScanRules, and Breaking, NewConflicts or
+// AfterScan without a scan ahead), so that tests can see which locks are held then.
 func (r *Registry) ObserveScans(fn func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -117,109 +122,121 @@ func (r *Registry) newPairs(live []*Volume, old, rl rules.Rules) (*Index, []Pair
 // scanned.
 type scanDiff struct {
 	// changed are the live volumes whose state the scan did not see (new,
-	// or written since), sorted by id.
+	// or written since).
 	changed []*Volume
 	// dirty are the ids of changed and of the scanned volumes no longer
-	// live: the scan's findings about them no longer hold.
+	// as scanned: the scan's findings about them no longer hold.
 	dirty map[string]bool
 }
 
-// diff compares live (sorted by id) with the volumes scanned.
-func (s *RulesScan) diff(live []*Volume) scanDiff {
+// sameState reports whether a and b are the same state of a volume: a
+// committed change has its own sequence.
+func sameState(a, b *Volume) bool {
+	return a == b || (a != nil && b != nil && a.ChangeSeq == b.ChangeSeq && a.Version == b.Version)
+}
+
+// diff locks the volumes of tx and compares those it sees live with the
+// volumes scanned. It looks every volume up, scanned or live, once, and
+// sorts only what changed: the whole of it inside the writers' lock.
+func (r *Registry) diff(tx store.Volumes, s *RulesScan) (scanDiff, error) {
+	if err := tx.LockVolumes(); err != nil {
+		return scanDiff{}, fmt.Errorf("volume: locking: %w", err)
+	}
+	overlay, err := r.catchUp(tx, false)
+	if err != nil {
+		return scanDiff{}, err
+	}
 	d := scanDiff{dirty: map[string]bool{}}
-	i, j := 0, 0
-	for i < len(s.live) || j < len(live) {
-		switch {
-		case j == len(live) || (i < len(s.live) && s.live[i].ID < live[j].ID):
-			d.dirty[s.live[i].ID] = true
-			i++
-		case i == len(s.live) || live[j].ID < s.live[i].ID:
-			d.changed = append(d.changed, live[j])
-			d.dirty[live[j].ID] = true
-			j++
-		default:
-			// A committed change has its own sequence: the same sequence
-			// and version is the same state.
-			if was, now := s.live[i], live[j]; was != now && (was.ChangeSeq != now.ChangeSeq || was.Version != now.Version) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	// What tx sees of a volume: the overlay's state, else the registry's.
+	current := func(id string) *Volume {
+		if v, ok := overlay[id]; ok {
+			return v
+		}
+		return r.all[id]
+	}
+	for _, was := range s.live {
+		if now := current(was.ID); !sameState(was, now) {
+			d.dirty[was.ID] = true
+			if now != nil && now.State.Live() {
 				d.changed = append(d.changed, now)
-				d.dirty[now.ID] = true
 			}
-			i++
-			j++
 		}
 	}
-	return d
+	unscanned := func(v *Volume) {
+		if _, ok := s.byID[v.ID]; !ok {
+			d.changed = append(d.changed, v)
+			d.dirty[v.ID] = true
+		}
+	}
+	for _, byID := range r.live {
+		for id, v := range byID {
+			if _, ok := overlay[id]; !ok {
+				unscanned(v)
+			}
+		}
+	}
+	for _, v := range overlay {
+		if v.State.Live() {
+			unscanned(v)
+		}
+	}
+	sortByID(d.changed)
+	return d, nil
 }
 
 // tooMany reports whether so many volumes changed since the scan that
 // checking everything again costs about as much as the patch.
-func (d scanDiff) tooMany(live []*Volume) bool {
-	return len(d.changed) > 64 && 4*len(d.changed) > len(live)
+func (d scanDiff) tooMany(scanned int) bool {
+	return len(d.changed) > 64 && 4*len(d.changed) > scanned
 }
 
-// BreakingAfter is Breaking taking the findings of scan (nil: none), made
-// ahead for rl: only the volumes changed since are checked in tx. A scan
-// made for other rules is not used.
-func (r *Registry) BreakingAfter(tx store.Volumes, scan *RulesScan, rl rules.Rules) ([]Flag, error) {
+// AfterScan lists, in tx, what Breaking and NewConflicts list, taking the
+// findings of scan (nil: none), made ahead for old and rl: only the
+// volumes whose state in tx differs from the one scanned (written since)
+// are checked, and checking every volume in tx would find exactly the
+// same. A scan made for other rules is not used. The flags and pairs may
+// be the scan's own: do not change them.
+func (r *Registry) AfterScan(tx store.Volumes, scan *RulesScan, old, rl rules.Rules) ([]Flag, []Pair, error) {
 	if err := checkRules(rl); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	live, err := r.liveIn(tx)
-	if err != nil {
-		return nil, err
-	}
-	if scan == nil || !reflect.DeepEqual(scan.rl, rl) {
-		return r.breaking(live, rl), nil
-	}
-	d := scan.diff(live)
-	if d.tooMany(live) {
-		return r.breaking(live, rl), nil
-	}
-	var out []Flag
-	for _, f := range scan.flags {
-		if !d.dirty[f.Volume.ID] {
-			out = append(out, f)
+	var d scanDiff
+	if scan.For(old, rl) {
+		var err error
+		if d, err = r.diff(tx, scan); err != nil {
+			return nil, nil, err
 		}
 	}
+	if !scan.For(old, rl) || d.tooMany(len(scan.live)) {
+		live, err := r.liveIn(tx)
+		if err != nil {
+			return nil, nil, err
+		}
+		flags := r.breaking(live, rl)
+		if !raises(old, rl) {
+			return flags, nil, nil
+		}
+		_, pairs := r.newPairs(live, old, rl)
+		return flags, pairs, nil
+	}
+	if len(d.dirty) == 0 {
+		return scan.flags, scan.pairs, nil
+	}
+	var flags []Flag
 	for _, v := range d.changed {
 		if fe := v.Breaks(rl); fe != nil {
-			out = append(out, Flag{Volume: *v, Reason: fe})
+			flags = append(flags, Flag{Volume: *v, Reason: fe})
 		}
 	}
-	slices.SortFunc(out, func(a, b Flag) int { return cmp.Compare(a.Volume.ID, b.Volume.ID) })
-	return out, nil
-}
-
-// NewConflictsAfter is NewConflicts taking the findings of scan (nil:
-// none), made ahead for old and rl: in tx, only the pairs with a volume
-// changed since are checked. A scan made for other rules is not used.
-func (r *Registry) NewConflictsAfter(tx store.Volumes, scan *RulesScan, old, rl rules.Rules) ([]Pair, error) {
-	if err := checkRules(rl); err != nil {
-		return nil, err
-	}
+	flags = mergeSorted(scan.flags, flags, d.dirty, func(f Flag) string { return f.Volume.ID },
+		func(a, b Flag) int { return cmp.Compare(a.Volume.ID, b.Volume.ID) })
 	if !raises(old, rl) {
-		return nil, nil
-	}
-	live, err := r.liveIn(tx)
-	if err != nil {
-		return nil, err
-	}
-	if !scan.For(old, rl) {
-		_, pairs := r.newPairs(live, old, rl)
-		return pairs, nil
-	}
-	d := scan.diff(live)
-	if d.tooMany(live) {
-		_, pairs := r.newPairs(live, old, rl)
-		return pairs, nil
+		return flags, nil, nil
 	}
 	was, now := paramsOf(old), paramsOf(rl)
-	var out []Pair
-	for _, p := range scan.pairs {
-		if !d.dirty[p.A.ID] && !d.dirty[p.B.ID] {
-			out = append(out, p)
-		}
-	}
+	var added []Pair
 	pair := func(a, b *Volume) Pair {
 		if b.ID < a.ID {
 			a, b = b, a
@@ -230,18 +247,43 @@ func (r *Registry) NewConflictsAfter(tx store.Volumes, scan *RulesScan, old, rl 
 		// Against the volumes scanned that are still as they were...
 		for _, o := range scan.idx.Conflicts(c) {
 			if !d.dirty[o.ID] && !conflict(c, o, was) {
-				out = append(out, pair(c, o))
+				added = append(added, pair(c, o))
 			}
 		}
 		// ...and against the other changed ones, each pair once.
 		for _, o := range d.changed[i+1:] {
 			if conflict(c, o, now) && !conflict(c, o, was) {
-				out = append(out, pair(c, o))
+				added = append(added, pair(c, o))
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Pair) int {
+	// A pair no longer holds when either of its volumes is dirty.
+	dirtyOf := func(p Pair) string {
+		if d.dirty[p.A.ID] {
+			return p.A.ID
+		}
+		return p.B.ID
+	}
+	pairs := mergeSorted(scan.pairs, added, d.dirty, dirtyOf, func(a, b Pair) int {
 		return cmp.Or(cmp.Compare(a.A.ID, b.A.ID), cmp.Compare(a.B.ID, b.B.ID))
 	})
-	return out, nil
+	return flags, pairs, nil
+}
+
+// mergeSorted is scanned (sorted by cmp) without the findings whose idOf
+// is dirty, merged with added (in any order): sorted by cmp.
+func mergeSorted[T any](scanned, added []T, dirty map[string]bool, idOf func(T) string, cmp func(a, b T) int) []T {
+	slices.SortFunc(added, cmp)
+	out := make([]T, 0, len(scanned)+len(added))
+	for _, x := range scanned {
+		if dirty[idOf(x)] {
+			continue
+		}
+		for len(added) > 0 && cmp(added[0], x) < 0 {
+			out = append(out, added[0])
+			added = added[1:]
+		}
+		out = append(out, x)
+	}
+	return append(out, added...)
 }
