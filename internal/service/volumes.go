@@ -348,7 +348,7 @@ func (s *Service) reportNewConflicts(tx store.Tx, pairs []volume.Pair, rl rules.
 		if err := s.audit(tx, "deconflict", "volume_conflict", audit.For(owners...), data); err != nil {
 			return err
 		}
-		if _, _, err := hotline.PostVolumeConflictUnderRules(tx, s.alog, rl, subjectVolume(&p.A), subjectVolume(&p.B), now); err != nil {
+		if _, _, err := hotline.PostVolumeConflictUnderRules(tx, s.alog, rl, subjectVolume(p.A), subjectVolume(p.B), now); err != nil {
 			return err
 		}
 	}

@@ -56,9 +56,10 @@ func (r *Registry) Breaking(tx store.Volumes, rl rules.Rules) ([]Flag, error) {
 }
 
 // Pair is two live volumes of different parties that conflict, A's id
-// before B's.
+// before B's. They are the registry's own (an activation lists hundreds of
+// thousands of pairs over 100,000 dense volumes, not copied): read only.
 type Pair struct {
-	A, B Volume
+	A, B *Volume
 }
 
 // NewConflicts lists, in tx, the pairs of live volumes that conflict under

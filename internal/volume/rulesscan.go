@@ -111,7 +111,7 @@ func (r *Registry) newPairs(live []*Volume, old, rl rules.Rules) (*Index, []Pair
 	for _, a := range live {
 		for _, b := range idx.Conflicts(a) {
 			if a.ID < b.ID && !conflict(a, b, was) {
-				out = append(out, Pair{A: *a, B: *b})
+				out = append(out, Pair{A: a, B: b})
 			}
 		}
 	}
@@ -241,7 +241,7 @@ func (r *Registry) AfterScan(tx store.Volumes, scan *RulesScan, old, rl rules.Ru
 		if b.ID < a.ID {
 			a, b = b, a
 		}
-		return Pair{A: *a, B: *b}
+		return Pair{A: a, B: b}
 	}
 	for i, c := range d.changed {
 		// Against the volumes scanned that are still as they were...
