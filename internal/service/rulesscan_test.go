@@ -13,6 +13,8 @@ import (
 
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+	"github.com/deconflict/deconflict/internal/store/postgres"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 	"github.com/deconflict/deconflict/internal/volume"
 	"github.com/deconflict/deconflict/internal/volume/synth"
@@ -76,12 +78,30 @@ func storedLive(t *testing.T, st store.Store) []volume.Volume {
 // and hotline items are exactly those the plain test of every pair and
 // every volume, as they stand when the rules come into force, gives.
 func TestActivationChecksVolumesWithoutTheWritersLock(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
+	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	activationChecksVolumesWithoutTheWritersLock(t, st)
+}
+
+// On PostgreSQL the writes made while the volumes are checked also take
+// the writers' row lock of the store, which all replicas share.
+func TestActivationChecksVolumesWithoutTheWritersLockOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	st, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	activationChecksVolumesWithoutTheWritersLock(t, st)
+}
+
+func activationChecksVolumesWithoutTheWritersLock(t *testing.T, st store.Store) {
+	ctx := context.Background()
 	s, err := New(ctx, Config{Store: st})
 	if err != nil {
 		t.Fatal(err)

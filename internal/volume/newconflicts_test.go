@@ -235,11 +235,22 @@ func TestScanAheadThenWritesMeanwhile(t *testing.T) {
 			})
 		}
 
-		var gotFlags, wantFlags []Flag
-		var gotPairs, wantPairs []Pair
+		var gotFlags, wantFlags, unscannedFlags []Flag
+		var gotPairs, wantPairs, unscannedPairs []Pair
 		err = st.Update(ctx, func(tx volumeTx) error {
 			var err error
 			if gotFlags, gotPairs, err = reg.AfterScan(tx, scan, old, raised); err != nil {
+				return err
+			}
+			// Without a scan, or with one made for other rules, every
+			// volume is checked in tx.
+			other := scan
+			if rapid.Bool().Draw(t, "no_scan") {
+				other = nil
+			} else if other, err = reg.ScanRules(old, testRules()); err != nil {
+				return err
+			}
+			if unscannedFlags, unscannedPairs, err = reg.AfterScan(tx, other, old, raised); err != nil {
 				return err
 			}
 			if wantFlags, err = reg.Breaking(tx, raised); err != nil {
@@ -259,6 +270,9 @@ func TestScanAheadThenWritesMeanwhile(t *testing.T) {
 		}
 		if got, want := flagText(gotFlags), flagText(wantFlags); !slices.Equal(got, want) {
 			t.Fatalf("flags after the scan %v, checking every volume %v", got, want)
+		}
+		if got, want := flagText(unscannedFlags), flagText(wantFlags); !slices.Equal(got, want) {
+			t.Fatalf("flags without a scan for the rules %v, checking every volume %v", got, want)
 		}
 		pairText := func(ps []Pair) (out []string) {
 			for _, p := range ps {
@@ -282,6 +296,9 @@ func TestScanAheadThenWritesMeanwhile(t *testing.T) {
 		got := pairText(gotPairs)
 		if want := pairText(wantPairs); !slices.Equal(got, want) {
 			t.Fatalf("new conflicts after the scan %v, checking every volume %v", got, want)
+		}
+		if unscanned := pairText(unscannedPairs); !slices.Equal(unscanned, got) {
+			t.Fatalf("new conflicts without a scan for the rules %v, after the scan %v", unscanned, got)
 		}
 		if !slices.Equal(got, every) {
 			t.Fatalf("new conflicts after the scan %v, the plain test of every pair %v", got, every)
