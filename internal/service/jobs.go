@@ -84,12 +84,13 @@ func (s *Service) syncFromStore(ctx context.Context, _ time.Time) error {
 // applyRules hands new rules to the live engines. The volume index is
 // built for one separation and time buffer: rebuild it when they change,
 // so that what reads it between writes (need to know's conflicting
-// volumes) follows the new rules at once.
+// volumes) follows the new rules at once. The volume writes wait for it
+// (volumeWrites); the others, which do not touch the index, do not.
 func (s *Service) applyRules(ctx context.Context, old, r rules.Rules) error {
 	if old.HorizontalSepM != r.HorizontalSepM || old.VerticalSepM != r.VerticalSepM || old.TimeBufferS != r.TimeBufferS {
-		s.wmu.Lock()
+		s.volumeWrites.Lock()
 		err := s.loadVolumes(ctx, r)
-		s.wmu.Unlock()
+		s.volumeWrites.Unlock()
 		if err != nil {
 			return err
 		}

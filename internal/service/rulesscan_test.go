@@ -309,3 +309,51 @@ func activationChecksVolumesWithoutTheWritersLock(t *testing.T, st store.Store) 
 		}
 	}
 }
+
+// Rules that change the separation rebuild the volume index (seconds with
+// 100,000 volumes) without the writers' lock: other writes, alert commits
+// above all, go on meanwhile; only volume writes wait for the new index.
+func TestVolumeIndexRebuiltWithoutTheWritersLock(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s, err := New(ctx, Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateParty(ctx, "coalition"); err != nil {
+		t.Fatal(err)
+	}
+	var loads, held int
+	s.onLoadVolumes = func() {
+		loads++
+		if !s.wmu.TryLock() {
+			held++
+			return
+		}
+		s.wmu.Unlock()
+		// A write that needs the writers' lock, as an alert commit does.
+		if err := s.write(ctx, func(tx store.Tx) error { return tx.PutMeta("test/during-reload", []byte("1")) }); err != nil {
+			t.Errorf("writing while the index is rebuilt: %v", err)
+		}
+	}
+	r := s.Rules()
+	r.HorizontalSepM *= 2
+	op := party.Principal{Party: party.OperatorName, Operator: true}
+	prop, err := s.ProposeRules(ctx, op, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "coalition"}, prop.Version, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Rules(); got.Version != prop.Version {
+		t.Fatalf("rules version %d in force, want %d", got.Version, prop.Version)
+	}
+	if loads != 1 || held != 0 {
+		t.Fatalf("the index was rebuilt %d times (want 1), %d of them holding the writers' lock", loads, held)
+	}
+}

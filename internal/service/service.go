@@ -99,6 +99,13 @@ type Service struct {
 
 	// wmu serialises writes so that events reach the hub in id order.
 	wmu sync.Mutex
+	// volumeWrites is held shared by the volume writes, taken before wmu,
+	// and exclusively while the volume index is rebuilt for new rules
+	// (seconds with 100,000 volumes): volume writes wait for the new
+	// index, and every other write (alerts above all) goes on.
+	volumeWrites sync.RWMutex
+	// onLoadVolumes, when set (tests), is called as loadVolumes begins.
+	onLoadVolumes func()
 
 	// rules is the rules in force: as agreed, and as the process runs
 	// with them (setRules).

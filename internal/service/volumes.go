@@ -77,6 +77,8 @@ func (s *Service) recordVolume(tx store.Tx, actor, kind string, res volume.Resul
 // audit record and events, and hands the result to the registry after the
 // commit.
 func (s *Service) commitVolume(ctx context.Context, actor, kind string, op func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error)) (volume.Volume, error) {
+	s.volumeWrites.RLock()
+	defer s.volumeWrites.RUnlock()
 	now := s.now()
 	rl := s.Rules()
 	var res volume.Result
@@ -279,6 +281,8 @@ func (s *Service) hideForeign(p party.Principal, id string, err error) error {
 
 // endExpiredVolumes is the periodic job that ends volumes whose window is over.
 func (s *Service) endExpiredVolumes(ctx context.Context, now time.Time) error {
+	s.volumeWrites.RLock()
+	defer s.volumeWrites.RUnlock()
 	rl := s.Rules()
 	var results []volume.Result
 	return s.writeThen(ctx, func(tx store.Tx) error {
@@ -358,6 +362,9 @@ func (s *Service) reportNewConflicts(tx store.Tx, pairs []volume.Pair, rl rules.
 // loadVolumes rebuilds the volume index from the store for rl (at start,
 // and when new rules change the separation the index is built for).
 func (s *Service) loadVolumes(ctx context.Context, rl rules.Rules) error {
+	if s.onLoadVolumes != nil {
+		s.onLoadVolumes()
+	}
 	reg := volume.NewRegistry(rl)
 	reg.SetPartyLimits(volume.PartyLimits{Volumes: s.cfg.MaxVolumesPerParty, Positions: s.cfg.MaxPositionsPerParty})
 	s.observeVolumes(reg)

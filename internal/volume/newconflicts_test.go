@@ -244,11 +244,11 @@ func TestScanAheadThenWritesMeanwhile(t *testing.T) {
 			}
 			// Without a scan, or with one made for other rules, every
 			// volume is checked in tx.
-			other := scan
-			if rapid.Bool().Draw(t, "no_scan") {
-				other = nil
-			} else if other, err = reg.ScanRules(old, testRules()); err != nil {
-				return err
+			var other *RulesScan
+			if !rapid.Bool().Draw(t, "no_scan") {
+				if other, err = reg.ScanRules(old, testRules()); err != nil {
+					return err
+				}
 			}
 			if unscannedFlags, unscannedPairs, err = reg.AfterScan(tx, other, old, raised); err != nil {
 				return err
