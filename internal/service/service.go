@@ -445,9 +445,13 @@ func (s *Service) writeThenKeep(ctx context.Context, fn func(tx store.Tx) error,
 		if !errors.As(err, &ahead) {
 			break
 		}
-		s.wmu.Unlock()
-		err = s.scanAhead(ctx, ahead)
-		s.wmu.Lock()
+		func() {
+			// Locked again even if the scan panics: the deferred
+			// unlock above expects it.
+			s.wmu.Unlock()
+			defer s.wmu.Lock()
+			err = s.scanAhead(ctx, ahead)
+		}()
 		if err != nil {
 			break
 		}
