@@ -18,34 +18,45 @@ import (
 	"github.com/deconflict/deconflict/internal/witness"
 )
 
-// TestWitnessCheckWhileAPushIsInFlight: the log pushes a new checkpoint to
-// every witness at once and publishes it with the cosignatures once all
-// have answered. While russia's witness holds the push, coalition's has
-// already cosigned the new checkpoint and the log still publishes the
-// previous one: coalition's check run then sees a published checkpoint
-// older than the one its witness holds. That is a push in flight, not a
-// log that lost records: the check passes (and its witness goes on
-// cosigning), before, during and after the push.
-func TestWitnessCheckWhileAPushIsInFlight(t *testing.T) {
-	e := newEnv(t, Options{})
-	ctx := context.Background()
-	var key struct{ Origin, VKey string }
-	e.mustDo("GET", "/v1/log/key", e.tokens["coalition"], nil, 200, &key)
+// witnessedLog is a server whose rules name two witnesses: coalition's, a
+// real one whose directory the party's check reads (down: it answers 503
+// meanwhile), and russia's, which answers 503 and, while hold is set,
+// holds each push until letGo (arrived tells one arrived).
+type witnessedLog struct {
+	e    *env
+	key  struct{ Origin, VKey string }
+	ws   *witness.Server
+	wdir string
+
+	down, hold atomic.Bool
+	arrived    chan struct{}
+	letGo      func()
+}
+
+func newWitnessedLog(t *testing.T) *witnessedLog {
+	t.Helper()
+	l := &witnessedLog{e: newEnv(t, Options{}), wdir: t.TempDir(), arrived: make(chan struct{}, 1)}
+	l.e.mustDo("GET", "/v1/log/key", l.e.tokens["coalition"], nil, 200, &l.key)
 	_, wpriv, _ := ed25519.GenerateKey(nil)
-	wdir := t.TempDir()
-	ws, err := witness.NewServer("coalition.test/witness", wpriv, wdir, []string{key.VKey})
+	ws, err := witness.NewServer("coalition.test/witness", wpriv, l.wdir, []string{l.key.VKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := httptest.NewServer(ws)
-	defer good.Close()
+	l.ws = ws
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l.down.Load() {
+			http.Error(w, "not now", http.StatusServiceUnavailable)
+			return
+		}
+		ws.ServeHTTP(w, r)
+	}))
+	t.Cleanup(good.Close)
 	_, russiaKey, _ := witness.CosignerKeys("russia.test/witness", wpriv)
-	var hold atomic.Bool
-	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hold.Load() {
+		if l.hold.Load() {
 			select {
-			case arrived <- struct{}{}:
+			case l.arrived <- struct{}{}:
 			default:
 			}
 			select {
@@ -55,17 +66,86 @@ func TestWitnessCheckWhileAPushIsInFlight(t *testing.T) {
 		}
 		http.Error(w, "not now", http.StatusServiceUnavailable)
 	}))
-	defer slow.Close()
-	// Whatever happens, the held push is let go before the server closes.
-	letGo := sync.OnceFunc(func() { close(release) })
-	defer letGo()
-	r := e.svc.Rules()
+	t.Cleanup(slow.Close)
+	// Whatever happens, a held push is let go before the servers close.
+	l.letGo = sync.OnceFunc(func() { close(release) })
+	t.Cleanup(l.letGo)
+	r := l.e.svc.Rules()
 	r.Witnesses = []rules.Witness{{Party: "coalition", URL: good.URL, VKey: ws.VerifierKey()}, {Party: "russia", URL: slow.URL, VKey: russiaKey}}
-	e.agreeRules(r)
-	if err := e.svc.PublishLog(ctx); err != nil {
+	l.e.agreeRules(r)
+	if err := l.e.svc.PublishLog(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	checker := &logcheck.Checker{Server: e.srv.URL, Token: e.tokens["coalition"], Dir: wdir, HTTP: e.srv.Client()}
+	return l
+}
+
+// checker is coalition's check of the log, through server.
+func (l *witnessedLog) checker(server *httptest.Server) *logcheck.Checker {
+	return &logcheck.Checker{Server: server.URL, Token: l.e.tokens["coalition"], Dir: l.wdir, HTTP: server.Client()}
+}
+
+// proofsAnswered is the log as the party sees it: every answer the
+// server's, but the consistency proofs, which answer answers.
+func (l *witnessedLog) proofsAnswered(t *testing.T, answer func(http.ResponseWriter)) *httptest.Server {
+	t.Helper()
+	target, _ := url.Parse(l.e.srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = l.e.srv.Client().Transport
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/log/proof/consistency" {
+			answer(w)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	return front
+}
+
+// write has coalition post a message: the log grows.
+func (l *witnessedLog) write(thread string) {
+	l.e.mustDo("POST", "/v1/hotline/messages", l.e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "msg", "thread": "coalition/" + thread}, 201, nil)
+}
+
+// pushHeld starts a push that russia's witness holds, and returns once
+// coalition's holds a checkpoint larger than size; the push's result
+// arrives on the channel once letGo.
+func (l *witnessedLog) pushHeld(t *testing.T, size int64) <-chan error {
+	t.Helper()
+	l.hold.Store(true)
+	published := make(chan error, 1)
+	go func() { published <- l.e.svc.PublishLog(context.Background()) }()
+	<-l.arrived
+	for {
+		_, held, ok, err := l.ws.Latest(l.key.Origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && held.Size > size {
+			return published
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// late makes c check as after the rules' witness_max_age.
+func (l *witnessedLog) late(c *logcheck.Checker) {
+	maxAge := time.Duration(l.e.svc.Rules().WitnessMaxAgeS * float64(time.Second))
+	c.Now = func() time.Time { return time.Now().Add(maxAge + time.Minute) }
+}
+
+// TestWitnessCheckWhileAPushIsInFlight: the log pushes a new checkpoint to
+// every witness at once and publishes it with the cosignatures once all
+// have answered. While russia's witness holds the push, coalition's has
+// already cosigned the new checkpoint and the log still publishes the
+// previous one: coalition's check run then sees a published checkpoint
+// older than the one its witness holds. That is a push in flight, not a
+// log that lost records: the check passes (and its witness goes on
+// cosigning), before, during and after the push.
+func TestWitnessCheckWhileAPushIsInFlight(t *testing.T) {
+	l := newWitnessedLog(t)
+	ctx := context.Background()
+	checker := l.checker(l.e.srv)
 	check := func(when string) logcheck.Result {
 		t.Helper()
 		res, err := checker.Check(ctx)
@@ -79,31 +159,15 @@ func TestWitnessCheckWhileAPushIsInFlight(t *testing.T) {
 		return res
 	}
 	first := check("before the push")
-
 	for i := range 3 {
-		e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "msg", "thread": "coalition/t" + string(rune('a'+i))}, 201, nil)
+		l.write("t" + string(rune('a'+i)))
 	}
-	hold.Store(true)
-	published := make(chan error, 1)
-	go func() { published <- e.svc.PublishLog(ctx) }()
-	<-arrived
-	// Coalition's witness answers at once: wait until it holds the new
-	// checkpoint.
-	for {
-		_, held, ok, err := ws.Latest(key.Origin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok && held.Size > first.Size {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	published := l.pushHeld(t, first.Size)
 	during := check("during the push")
 	if during.Size <= first.Size {
 		t.Fatalf("during the push the check verified size %d, no more than before (%d)", during.Size, first.Size)
 	}
-	letGo()
+	l.letGo()
 	if err := <-published; err != nil {
 		t.Fatal(err)
 	}
@@ -151,79 +215,17 @@ func TestWitnessCheckFindsAnOlderCheckpointTheLogCannotProve(t *testing.T) {
 // checks that it reports a finding of kind want, or ("") a failure to
 // check.
 func checkOlderCheckpointAnswered(t *testing.T, answer func(http.ResponseWriter), late bool, want string) {
-	e := newEnv(t, Options{})
+	l := newWitnessedLog(t)
 	ctx := context.Background()
-	var key struct{ Origin, VKey string }
-	e.mustDo("GET", "/v1/log/key", e.tokens["coalition"], nil, 200, &key)
-	_, wpriv, _ := ed25519.GenerateKey(nil)
-	wdir := t.TempDir()
-	ws, err := witness.NewServer("coalition.test/witness", wpriv, wdir, []string{key.VKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	good := httptest.NewServer(ws)
-	defer good.Close()
-	_, russiaKey, _ := witness.CosignerKeys("russia.test/witness", wpriv)
-	var hold atomic.Bool
-	arrived, release := make(chan struct{}, 1), make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hold.Load() {
-			select {
-			case arrived <- struct{}{}:
-			default:
-			}
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}
-		http.Error(w, "not now", http.StatusServiceUnavailable)
-	}))
-	defer slow.Close()
-	letGo := sync.OnceFunc(func() { close(release) })
-	defer letGo()
-	r := e.svc.Rules()
-	r.Witnesses = []rules.Witness{{Party: "coalition", URL: good.URL, VKey: ws.VerifierKey()}, {Party: "russia", URL: slow.URL, VKey: russiaKey}}
-	e.agreeRules(r)
-	if err := e.svc.PublishLog(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// The log as the party sees it: every answer the server's, but the
-	// consistency proofs, which are no proofs.
-	target, _ := url.Parse(e.srv.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.Transport = e.srv.Client().Transport
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/log/proof/consistency" {
-			answer(w)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer front.Close()
-	checker := &logcheck.Checker{Server: front.URL, Token: e.tokens["coalition"], Dir: wdir, HTTP: front.Client()}
+	checker := l.checker(l.proofsAnswered(t, answer))
 	first, err := checker.Check(ctx)
 	if err != nil {
 		t.Fatalf("before the push: %v", err)
 	}
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "msg", "thread": "coalition/t"}, 201, nil)
-	hold.Store(true)
-	published := make(chan error, 1)
-	go func() { published <- e.svc.PublishLog(ctx) }()
-	<-arrived
-	for {
-		_, held, ok, err := ws.Latest(key.Origin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok && held.Size > first.Size {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	l.write("t")
+	published := l.pushHeld(t, first.Size)
 	if late {
-		maxAge := time.Duration(e.svc.Rules().WitnessMaxAgeS * float64(time.Second))
-		checker.Now = func() time.Time { return time.Now().Add(maxAge + time.Minute) }
+		l.late(checker)
 	}
 	_, err = checker.Check(ctx)
 	var f *logcheck.Finding
@@ -233,7 +235,7 @@ func checkOlderCheckpointAnswered(t *testing.T, answer func(http.ResponseWriter)
 	case want == "" && (errors.As(err, &f) || err == nil):
 		t.Errorf("a published checkpoint older than the witness's, the proof not answered now: %v, want a failure to check", err)
 	}
-	letGo()
+	l.letGo()
 	if err := <-published; err != nil {
 		t.Fatal(err)
 	}
@@ -246,62 +248,26 @@ func checkOlderCheckpointAnswered(t *testing.T, answer func(http.ResponseWriter)
 // witness's last cosignature is older than witness_max_age, not a failure
 // to check for ever.
 func TestWitnessCheckFindsALaterCheckpointTheLogNeverProves(t *testing.T) {
-	e := newEnv(t, Options{})
+	l := newWitnessedLog(t)
 	ctx := context.Background()
-	var key struct{ Origin, VKey string }
-	e.mustDo("GET", "/v1/log/key", e.tokens["coalition"], nil, 200, &key)
-	_, wpriv, _ := ed25519.GenerateKey(nil)
-	wdir := t.TempDir()
-	ws, err := witness.NewServer("coalition.test/witness", wpriv, wdir, []string{key.VKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var down atomic.Bool
-	wsrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(w, "not now", http.StatusServiceUnavailable)
-			return
-		}
-		ws.ServeHTTP(w, r)
+	checker := l.checker(l.proofsAnswered(t, func(w http.ResponseWriter) {
+		http.Error(w, "timeout", http.StatusServiceUnavailable)
 	}))
-	defer wsrv.Close()
-	r := e.svc.Rules()
-	r.Witnesses = []rules.Witness{{Party: "coalition", URL: wsrv.URL, VKey: ws.VerifierKey()}}
-	e.agreeRules(r)
-	if err := e.svc.PublishLog(ctx); err != nil {
-		t.Fatal(err)
-	}
-	target, _ := url.Parse(e.srv.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.Transport = e.srv.Client().Transport
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/log/proof/consistency" {
-			http.Error(w, "timeout", http.StatusServiceUnavailable)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer front.Close()
-	checker := &logcheck.Checker{Server: front.URL, Token: e.tokens["coalition"], Dir: wdir, HTTP: front.Client()}
 	first, err := checker.Check(ctx)
 	if err != nil {
 		t.Fatalf("before the witness is left out: %v", err)
 	}
-	down.Store(true)
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "msg", "thread": "coalition/t"}, 201, nil)
-	if err := e.svc.PublishLog(ctx); err != nil {
+	l.down.Store(true)
+	l.write("t")
+	if err := l.e.svc.PublishLog(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var published struct{ Size int64 }
-	e.mustDo("GET", "/v1/log/witnesses", e.tokens["coalition"], nil, 200, &published)
 	var f *logcheck.Finding
 	if _, err := checker.Check(ctx); err == nil || errors.As(err, &f) {
 		t.Fatalf("a later checkpoint, the proof not answered now: %v, want a failure to check", err)
 	}
-	maxAge := time.Duration(e.svc.Rules().WitnessMaxAgeS * float64(time.Second))
-	checker.Now = func() time.Time { return time.Now().Add(maxAge + time.Minute) }
-	_, err = checker.Check(ctx)
-	if !errors.As(err, &f) || f.Kind != logcheck.Stale {
-		t.Fatalf("a later checkpoint (size %d after %d) never proved, after witness_max_age: %v, want a STALE finding", published.Size, first.Size, err)
+	l.late(checker)
+	if _, err = checker.Check(ctx); !errors.As(err, &f) || f.Kind != logcheck.Stale {
+		t.Fatalf("a later checkpoint (after size %d) never proved, after witness_max_age: %v, want a STALE finding", first.Size, err)
 	}
 }
