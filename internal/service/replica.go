@@ -577,6 +577,8 @@ func (s *Service) SyncFromStore(ctx context.Context, adoptUpTo int64) (int64, er
 	if err != nil {
 		return 0, err
 	}
+	s.lockRulesApply()
+	defer s.rulesApply.Unlock()
 	cur := s.rules.Load()
 	if rec.Version <= cur.inUse.Version || rec.Version > adoptUpTo {
 		return rec.Version, nil

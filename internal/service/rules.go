@@ -171,6 +171,10 @@ func (s *Service) adopt(ctx context.Context, ch *rulesChange) error {
 	if ch.activated == nil {
 		return nil
 	}
+	// One version at a time, in order: an older one adopted here after
+	// a newer one would be skipped.
+	s.lockRulesApply()
+	defer s.rulesApply.Unlock()
 	r := *ch.activated
 	old := s.Rules()
 	if r.Version <= old.Version {

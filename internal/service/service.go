@@ -106,6 +106,16 @@ type Service struct {
 	volumeWrites sync.RWMutex
 	// onLoadVolumes, when set (tests), is called as loadVolumes begins.
 	onLoadVolumes func()
+	// rulesApply is held from the adoption of rules (s.rules) to the end
+	// of their application to the live engines (applyRules): without it
+	// rules whose volume index takes seconds to rebuild (volumeWrites,
+	// not the writers' lock) would retune the alert engine after a newer
+	// version committed and applied meanwhile, which would stay superseded
+	// until the next change.
+	rulesApply sync.Mutex
+	// onRulesApplyWait, when set (tests), is called when new rules wait
+	// for the rules applied before them (rulesApply).
+	onRulesApplyWait func()
 
 	// rules is the rules in force: as agreed, and as the process runs
 	// with them (setRules).
@@ -761,6 +771,17 @@ func (s *Service) prepareRules(agreed rules.Rules) *rulesInForce {
 // events whose id was already sent, so that nothing falls in between.
 func (s *Service) Subscribe(p party.Principal) *Subscription {
 	return s.hub.subscribe(p.Party, p.Operator)
+}
+
+// lockRulesApply takes rulesApply.
+func (s *Service) lockRulesApply() {
+	if s.rulesApply.TryLock() {
+		return
+	}
+	if s.onRulesApplyWait != nil {
+		s.onRulesApplyWait()
+	}
+	s.rulesApply.Lock()
 }
 
 // CatchUpEvents publishes the events that reached the store without passing
