@@ -89,12 +89,12 @@ func (s *Service) RevokeParty(ctx context.Context, actor party.Principal, name s
 	}
 	ch := &rulesChange{}
 	err := s.write(ctx, func(tx store.Tx) error {
-		ch.begin()
-		if err := revokeParty(tx, actor.Party, name, s.now()); err != nil {
+		now := ch.begin(s)
+		if err := revokeParty(tx, actor.Party, name, now); err != nil {
 			return err
 		}
 		// A proposal that waited only for this party comes into force.
-		return settleOpen(tx, s, ch, s.now())
+		return settleOpen(tx, s, ch, now)
 	})
 	if err != nil {
 		return err

@@ -110,8 +110,15 @@ type rulesChange struct {
 }
 
 // begin starts an attempt of the transaction: nothing activated yet, the
-// scans made ahead kept.
-func (ch *rulesChange) begin() { ch.activated = nil }
+// scans made ahead kept. It returns the time of the attempt, for
+// everything it writes: an attempt runs again after the volumes were
+// checked ahead (seconds with 100,000 volumes, alerts committing under
+// the old rules meanwhile), and the rules come into force, the new
+// conflicts' hotline items with their deadlines, when it commits.
+func (ch *rulesChange) begin(s *Service) time.Time {
+	ch.activated = nil
+	return s.now()
+}
 
 // maxScansAhead bounds the scans made ahead for one write: the rules in
 // force would have to change under it (another replica) each time to need
@@ -199,11 +206,10 @@ func (s *Service) ProposeRules(ctx context.Context, actor party.Principal, r rul
 	if err := r.Validate(); err != nil {
 		return rules.Proposal{}, s.keptOutOfBounds(err)
 	}
-	now := s.now()
 	var p rules.Proposal
 	ch := &rulesChange{}
 	err := s.writeAnswer(ctx, func(tx store.Tx) error {
-		ch.begin()
+		now := ch.begin(s)
 		base, err := inForce(tx)
 		if err != nil {
 			return err
@@ -365,11 +371,10 @@ func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version in
 	if err := hotline.CheckReply("reason", reason); err != nil {
 		return rules.Proposal{}, err
 	}
-	now := s.now()
 	var prop rules.Proposal
 	ch := &rulesChange{}
 	err := s.writeAnswer(ctx, func(tx store.Tx) error {
-		ch.begin()
+		now := ch.begin(s)
 		rec, err := tx.GetRulesProposal(version)
 		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound
@@ -525,11 +530,9 @@ func (s *Service) RulesProposal(ctx context.Context, version int64) (rules.Propo
 // now (after a revocation, at start): one whose last waiting party was
 // revoked comes into force.
 func (s *Service) settleProposals(ctx context.Context) error {
-	now := s.now()
 	ch := &rulesChange{}
 	err := s.write(ctx, func(tx store.Tx) error {
-		ch.begin()
-		return settleOpen(tx, s, ch, now)
+		return settleOpen(tx, s, ch, ch.begin(s))
 	})
 	if err != nil {
 		return err
