@@ -1064,3 +1064,19 @@ func TestLateRaiseOfASpentIdWhosePairIsHeld(t *testing.T) {
 		t.Fatalf("the new leader's engine has %+v, want the store's alert %s", open, held)
 	}
 }
+
+// newEmbedded is a service on a SQLite store in a fresh directory, as the
+// embedded deployment runs it.
+func newEmbedded(t *testing.T) (*Service, store.Store) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s, err := New(context.Background(), Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, st
+}

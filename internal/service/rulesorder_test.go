@@ -22,15 +22,7 @@ import (
 // rules in force, the second's, not with the first's applied after it.
 func TestRulesAppliedInVersionOrder(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	s, err := New(ctx, Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := newEmbedded(t)
 	op := party.Principal{Party: party.OperatorName, Operator: true}
 	first := s.Rules()
 	first.HorizontalSepM *= 2

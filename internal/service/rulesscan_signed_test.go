@@ -10,7 +10,6 @@ import (
 	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
-	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
 // A signed answer that brings rules into force runs its transaction again
@@ -19,15 +18,7 @@ import (
 // recorded once, and the nonce is spent afterwards.
 func TestSignedActivationAfterTheScanAhead(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	s, err := New(ctx, Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, st := newEmbedded(t)
 	if _, err := s.CreateParty(ctx, "coalition"); err != nil {
 		t.Fatal(err)
 	}

@@ -315,15 +315,7 @@ func activationChecksVolumesWithoutTheWritersLock(t *testing.T, st store.Store) 
 // above all, go on meanwhile; only volume writes wait for the new index.
 func TestVolumeIndexRebuiltWithoutTheWritersLock(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	s, err := New(ctx, Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := newEmbedded(t)
 	if _, err := s.CreateParty(ctx, "coalition"); err != nil {
 		t.Fatal(err)
 	}
