@@ -72,7 +72,7 @@ func TestConsoleImportsDroppedFile(t *testing.T) {
 	a.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(front.URL))
 	a.do(t, chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
 	a.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(coalition), 15*time.Second)
-	a.waitFor(t, "the airgroup volume", `deconflict.snapshot().drawn?.volumes === 0`, 15*time.Second)
+	a.waitFor(t, "the airgroup volume", `deconflict.snapshot().drawn?.volumes === 1`, 15*time.Second)
 	if !eval[bool](t, a, `document.getElementById('import-panel').hidden && getComputedStyle(document.getElementById('import-panel')).display === 'none'`) {
 		t.Error("the import panel shows before any file")
 	}
