@@ -248,11 +248,7 @@ func (s *Service) writeAnswer(ctx context.Context, fn func(tx store.Tx) error, a
 // forgetIdempotent deletes the expired answers, at most once per
 // idempotencySweepEvery.
 func (s *Service) forgetIdempotent(ctx context.Context, now time.Time) error {
-	if now.Sub(s.lastIdempotencySweep) < idempotencySweepEvery {
-		return nil
-	}
-	s.lastIdempotencySweep = now
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.sweep(ctx, now, &s.lastIdempotencySweep, idempotencySweepEvery, func(tx store.Tx) error {
 		_, err := tx.ForgetIdempotent(now)
 		return err
 	})

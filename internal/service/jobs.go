@@ -49,6 +49,17 @@ func (s *Service) signAudit(ctx context.Context, now time.Time) error {
 	})
 }
 
+// sweep runs forget, the deletion of what expired, in a write of its own
+// at most once per every: last is when it last ran (touched by the
+// periodic job only).
+func (s *Service) sweep(ctx context.Context, now time.Time, last *time.Time, every time.Duration, forget func(store.Tx) error) error {
+	if now.Sub(*last) < every {
+		return nil
+	}
+	*last = now
+	return s.st.Update(ctx, forget)
+}
+
 // jobs are the periodic housekeeping jobs, run in this order at each tick.
 func (s *Service) jobs() []job {
 	return []job{

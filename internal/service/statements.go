@@ -227,11 +227,7 @@ const nonceSweepEvery = time.Minute
 // forgetNonces deletes the expired nonces, at most once per
 // nonceSweepEvery.
 func (s *Service) forgetNonces(ctx context.Context, now time.Time) error {
-	if now.Sub(s.lastNonceSweep) < nonceSweepEvery {
-		return nil
-	}
-	s.lastNonceSweep = now
-	return s.st.Update(ctx, func(tx store.Tx) error {
+	return s.sweep(ctx, now, &s.lastNonceSweep, nonceSweepEvery, func(tx store.Tx) error {
 		_, err := tx.ForgetNonces(now)
 		return err
 	})
