@@ -991,77 +991,49 @@ func TestNoCommitInATenureNotReconciled(t *testing.T) {
 // the held alert, under the store's id, and so is the update of the same
 // batch: no transition of an alert the store never raised.
 func TestLateRaiseOfASpentIdWhosePairIsHeld(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clock := &testClock{}
-	oldPeers, nextPeers := &testPeers{}, &testPeers{}
-	oldPeers.leads.Store(true)
-	old := newReplicaServiceAt(t, st, oldPeers, clock)
-	next := newReplicaServiceAt(t, st, nextPeers, clock)
-	start := clock.now()
+	p := newReplicaPair(t)
+	start := p.clock.now()
 	c, r := headOnPair(start)
 	// at is where an aircraft of the pair is dt after start, each flying
 	// 200 m/s towards the other.
-	at := func(p PositionReport, dt time.Duration, altM float64) PositionReport {
+	at := func(q PositionReport, dt time.Duration, altM float64) PositionReport {
 		sign := 1.0
-		if p.VelEastMps < 0 {
+		if q.VelEastMps < 0 {
 			sign = -1
 		}
-		p.Time, p.AltM = start.Add(dt), altM
-		p.LonDeg += sign * 200 * dt.Seconds() / (111_320 * 0.8192)
-		return p
+		q = eastM(q, sign*200*dt.Seconds())
+		q.Time, q.AltM = start.Add(dt), altM
+		return q
 	}
-	ingest := func(p string, reps ...PositionReport) {
-		t.Helper()
-		if _, _, err := old.IngestPositions(ctx, party.Principal{Party: p}, reps); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ingest("coalition", c)
-	ingest("russia", r)
-	raised := alertEvents(t, st)
-	if len(raised) != 1 {
-		t.Fatalf("the old leader wrote %v, want one raise", raised)
-	}
-	spent := strings.TrimPrefix(raised[0], "alert_raised ")
+	_, spent := p.raise(t, 0, c, r)
 	// Russia climbs away: cleared once the hysteresis passed.
-	clock.advance(time.Second)
-	ingest("russia", at(r, time.Second, r.AltM+1500))
-	clock.advance(10 * time.Second)
-	ingest("coalition", at(c, 11*time.Second, c.AltM))
-	old.Tick(ctx)
+	p.clock.advance(time.Second)
+	p.ingest(t, 0, "russia", at(r, time.Second, r.AltM+1500))
+	p.clock.advance(10 * time.Second)
+	p.ingest(t, 0, "coalition", at(c, 11*time.Second, c.AltM))
+	p.svc[0].Tick(context.Background())
 	// And comes back down: the same pair raised again, another id.
-	clock.advance(time.Second)
-	ingest("coalition", at(c, 12*time.Second, c.AltM))
-	ingest("russia", at(r, 12*time.Second, r.AltM))
-	events := alertEvents(t, st)
+	p.clock.advance(time.Second)
+	p.ingest(t, 0, "coalition", at(c, 12*time.Second, c.AltM))
+	p.ingest(t, 0, "russia", at(r, 12*time.Second, r.AltM))
+	events := alertEvents(t, p.st)
 	if len(events) != 3 || events[1] != "alert_cleared "+spent || !strings.HasPrefix(events[2], "alert_raised ") {
 		t.Fatalf("the old leader wrote %v, want a raise, its clear and a raise of another id", events)
 	}
 	held := strings.TrimPrefix(events[2], "alert_raised ")
-	oldPeers.leads.Store(false)
-	nextPeers.leads.Store(true)
-	if err := next.ReconcileDetection(ctx, openInStore(st)); err != nil {
-		t.Fatal(err)
-	}
+	p.handOver(t, 1)
 	turned := at(r, time.Second, r.AltM)
 	turned.VelEastMps = -100
-	if err := next.IngestRelayed(ctx, []track.Report{reportOf("coalition", c), reportOf("russia", r), reportOf("russia", turned)}); err != nil {
-		t.Fatal(err)
-	}
-	next.Tick(ctx)
-	got := alertEvents(t, st)
+	p.relay(t, 1, reportOf("coalition", c), reportOf("russia", r), reportOf("russia", turned))
+	p.svc[1].Tick(context.Background())
+	got := alertEvents(t, p.st)
 	for _, ev := range got[len(events):] {
 		if !strings.HasSuffix(ev, " "+held) {
 			t.Fatalf("after the late reports the store has %v: a transition of an alert it never raised (the store's is %s)", got, held)
 		}
 	}
-	if open := next.Alerts(party.Principal{Operator: true}); len(open) != 1 || open[0].ID != held {
-		t.Fatalf("the new leader's engine has %+v, want the store's alert %s", open, held)
+	if open := p.open(1); len(open) != 1 || open[0] != held {
+		t.Fatalf("the new leader's engine has %v, want the store's alert %s", open, held)
 	}
 }
 
