@@ -162,6 +162,11 @@ type Messages interface {
 type Meta interface {
 	GetMeta(key string) ([]byte, error) // ErrNotFound when absent
 	PutMeta(key string, value []byte) error
+	// DeleteMeta deletes the key; a key that is absent is no error.
+	DeleteMeta(key string) error
+	// MetaWithPrefix returns every key that begins with prefix (taken
+	// literally, no pattern) and its value.
+	MetaWithPrefix(prefix string) (map[string][]byte, error)
 }
 
 // Nonces remembers the nonces of the parties' signed requests (RFC 9421)

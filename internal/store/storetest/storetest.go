@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -1156,6 +1157,38 @@ func testMeta(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		return nil
 	})
+
+	// Keys by prefix: the prefix is literal (its % and _ match only
+	// themselves), counted in characters, not bytes.
+	for _, k := range []string{"p%/a", "p%/é", "p%", "pX/b", "p_/c", "q"} {
+		update(t, s, func(tx store.Tx) error { return tx.PutMeta(k, []byte("v "+k)) })
+	}
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.MetaWithPrefix("p%/")
+		want := map[string][]byte{"p%/a": []byte("v p%/a"), "p%/é": []byte("v p%/é")}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("MetaWithPrefix(p%%/) = %q, %v; want %q", got, err, want)
+		}
+		got, err = tx.MetaWithPrefix("nothing/")
+		if err != nil || len(got) != 0 {
+			t.Errorf("MetaWithPrefix(nothing/) = %q, %v; want none", got, err)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.DeleteMeta("p%/a"); err != nil {
+			return err
+		}
+		return tx.DeleteMeta("absent") // no error
+	})
+	view(t, s, func(tx store.Tx) error {
+		_, err := tx.GetMeta("p%/a")
+		wantErr(t, "GetMeta of a deleted key", err, store.ErrNotFound)
+		if v, err := tx.GetMeta("p%/é"); err != nil || string(v) != "v p%/é" {
+			t.Errorf("GetMeta(p%%/é) after deleting another key = %q, %v", v, err)
+		}
+		return nil
+	})
 }
 
 // testIdempotency: an answer is kept per party and key until it expires,
@@ -1401,7 +1434,8 @@ func testViewRefusesWrites(t *testing.T, open func(*testing.T) store.Store) {
 			_, err := tx.PutAck(store.Ack{MessageID: "m1", Party: "red"})
 			return err
 		},
-		"PutMeta": func(tx store.Tx) error { return tx.PutMeta("x", []byte("x")) },
+		"PutMeta":    func(tx store.Tx) error { return tx.PutMeta("x", []byte("x")) },
+		"DeleteMeta": func(tx store.Tx) error { return tx.DeleteMeta("x") },
 		"UseNonce": func(tx store.Tx) error {
 			_, err := tx.UseNonce("k", "n", base, base.Add(time.Minute))
 			return err

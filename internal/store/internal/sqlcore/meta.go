@@ -4,6 +4,7 @@ package sqlcore
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/deconflict/deconflict/internal/store"
 )
@@ -32,4 +33,40 @@ func (t *Tx) PutMeta(key string, value []byte) error {
 		return fmt.Errorf("store: put meta %q: %w", key, err)
 	}
 	return nil
+}
+
+func (t *Tx) DeleteMeta(key string) error {
+	if err := t.writable("DeleteMeta"); err != nil {
+		return err
+	}
+	if !validText(key) {
+		return nil // it cannot have been stored
+	}
+	if _, err := t.q.Exec(t.ctx, `DELETE FROM meta WHERE name = ?`, key); err != nil {
+		return fmt.Errorf("store: delete meta %q: %w", key, err)
+	}
+	return nil
+}
+
+// MetaWithPrefix compares the keys' first characters with substr rather
+// than LIKE, in which a key's own % and _ would be patterns, or a range of
+// names, which PostgreSQL orders by the database's collation.
+func (t *Tx) MetaWithPrefix(prefix string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	if !validText(prefix) {
+		return out, nil
+	}
+	err := t.queryAll(`SELECT name, value FROM meta WHERE substr(name, 1, ?) = ?`, []any{utf8.RuneCountInString(prefix), prefix}, func(r Rows) error {
+		var name string
+		var value []byte
+		if err := r.Scan(&name, &value); err != nil {
+			return err
+		}
+		out[name] = value
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: meta with prefix %q: %w", prefix, err)
+	}
+	return out, nil
 }
