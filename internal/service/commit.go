@@ -87,7 +87,7 @@ const alertCommitMeta = "alert/commit/"
 
 // alertCommitKey is this process's key of the tokens of its commits of
 // alert transitions (t.commitMu held). Each process start leaves one small
-// row.
+// row, deleted once it ends (process.go).
 func (t *tactical) alertCommitKey() string {
 	t.ensureInstance()
 	return alertCommitMeta + t.instance
@@ -418,6 +418,9 @@ func (s *Service) settle(ctx context.Context, d *inDoubt) (committed bool, err e
 			return err
 		}
 		committed = err == nil && string(token) == d.token
+		if !committed {
+			return s.process.checkRegistered(tx)
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNotLeading) {

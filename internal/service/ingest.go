@@ -106,7 +106,7 @@ func (c conformance) Conforms(party string, p geo.LLA, t time.Time) (bool, bool)
 }
 
 func (s *Service) newTactical(r rules.Rules) {
-	s.tac = &tactical{posted: map[string]int{}}
+	s.tac = &tactical{posted: map[string]int{}, instance: s.process.id}
 	s.tac.eng.Store(alert.NewEngine(r, conformance{s}))
 	s.m.tracks = func() int { return s.tac.eng.Load().Stats().Tracks }
 	s.m.alerts = func() map[string]int {

@@ -72,6 +72,8 @@ func (s *Service) jobs() []job {
 		{"transparency log checkpoint", s.publishLog},
 		{"catch up events", func(ctx context.Context, _ time.Time) error { return s.CatchUpEvents(ctx) }},
 		{"sync from the store", s.syncFromStore},
+		{"process registration", s.beatProcess},
+		{"delete the rows of ended processes", s.sweepEndedProcesses},
 	}
 }
 

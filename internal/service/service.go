@@ -12,7 +12,6 @@ package service
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,6 +147,8 @@ type Service struct {
 	rulesSeen atomic.Int64
 	// writes recognise a write whose acknowledgement was lost (writeThen).
 	writes *writeTokens
+	// process is this process's registration (process.go).
+	process *process
 
 	credMu        sync.Mutex
 	credListeners []func(partyName string)
@@ -194,7 +195,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		auth: party.NewAuthenticator(cfg.Store, 0),
 		m:    newMetrics(),
 
-		writes:     newWriteTokens(),
 		idemBounds: defaultIdempotencyBounds,
 		resolving:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
@@ -202,6 +202,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.process = newProcess()
+	s.writes = newWriteTokens(s.process)
 	s.alog = audit.NewLog(key, audit.DefaultEvery)
 	s.lastCheckpoint = s.now()
 	var last int64
@@ -214,6 +216,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("service: reading the last event id: %w", err)
 	}
 	s.hub = newHub(last)
+	// Before the first write that puts this process's rows.
+	if err := s.register(ctx); err != nil {
+		return nil, fmt.Errorf("service: registering the process: %w", err)
+	}
 	s.m.sseClients = s.hub.count
 	if err := s.loadRules(ctx); err != nil {
 		return nil, err
@@ -336,7 +342,12 @@ func (s *Service) EndStreams() { s.hub.closeAll() }
 func (s *Service) Close(ctx context.Context) error {
 	s.hub.closeAll()
 	err := s.shutdownJobs(ctx)
-	return errors.Join(err, s.tlog.close(ctx))
+	err = errors.Join(err, s.tlog.close(ctx))
+	// This process's rows are spent once its last write is done.
+	if derr := s.deregister(ctx); derr != nil {
+		err = errors.Join(err, fmt.Errorf("service: deleting this process's meta rows: %w", derr))
+	}
+	return err
 }
 
 // Authenticate resolves a bearer token.
@@ -385,13 +396,14 @@ func (r *recTx) AppendEvent(e store.Event) (int64, error) {
 // committed: it succeeds for its caller, who would otherwise see an error
 // and try again, writing it twice (a hotline message with a deadline of
 // its own, a second volume, a second rules proposal). Each process start
-// leaves one small row.
+// leaves one small row, deleted once it ends (process.go).
 type writeTokens struct {
 	key string // the meta key of this process
+	p   *process
 	n   atomic.Uint64
 }
 
-func newWriteTokens() *writeTokens { return &writeTokens{key: "write/" + rand.Text()} }
+func newWriteTokens(p *process) *writeTokens { return &writeTokens{key: writeMeta + p.id, p: p} }
 
 // next returns the token of a new write.
 func (w *writeTokens) next() string { return strconv.FormatUint(w.n.Add(1), 10) }
@@ -412,6 +424,11 @@ func (w *writeTokens) settle(ctx context.Context, st store.Store, token string, 
 			return err
 		}
 		committed = err == nil && string(b) == token
+		if !committed {
+			// Not there because it was deleted, or because it did not
+			// commit.
+			return w.p.checkRegistered(tx)
+		}
 		return nil
 	})
 	switch {

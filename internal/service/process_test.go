@@ -1,0 +1,164 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+	"github.com/deconflict/deconflict/internal/store/postgres"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+)
+
+// processRowsLeft lists the meta keys of processes in st: registrations,
+// write tokens and alert commit tokens.
+func processRowsLeft(t *testing.T, st store.Store) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		for _, prefix := range []string{processMeta, writeMeta, alertCommitMeta} {
+			rows, err := tx.MetaWithPrefix(prefix)
+			if err != nil {
+				return err
+			}
+			for k := range rows {
+				out[k] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestRowsOfEndedProcessesAreDeleted: the meta rows each process keeps
+// (its registration, the tokens of its writes and of its alert commits)
+// stay while it lives, even idle, are deleted by another process once it
+// stopped beating (it crashed), and by itself at its clean shutdown: no
+// row is left once both ended. A process whose rows were deleted while it
+// was paused answers that a failed write's outcome is unknown, not that it
+// did not commit, and does not register again.
+func TestRowsOfEndedProcessesAreDeleted(t *testing.T) {
+	for name, open := range map[string]func(*testing.T) store.Store{
+		"sqlite": func(t *testing.T) store.Store {
+			st, err := sqlite.Open(context.Background(), t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+		"postgres": func(t *testing.T) store.Store {
+			if testing.Short() {
+				t.Skip("starts a PostgreSQL cluster")
+			}
+			st, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			t.Cleanup(func() { st.Close() })
+			testRowsOfEndedProcesses(t, st)
+		})
+	}
+}
+
+func testRowsOfEndedProcesses(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	clock := &testClock{}
+	a, err := New(ctx, Config{Store: st, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(ctx, Config{Store: st, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a writes, and commits an alert.
+	if err := a.write(ctx, func(store.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c, r := headOnPair(clock.now())
+	if _, _, err := a.IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+		t.Fatal(err)
+	}
+	if got := alertEvents(t, st); len(got) != 1 {
+		t.Fatalf("a committed %v, want one raise", got)
+	}
+	aRows := processRows(a.process.id)
+	for _, k := range aRows {
+		if !processRowsLeft(t, st)[k] {
+			t.Fatalf("a's row %s is missing after its writes", k)
+		}
+	}
+	minutes := func(n int, alive ...*Service) {
+		t.Helper()
+		for range n {
+			clock.advance(time.Minute)
+			for _, s := range alive {
+				if err := s.beatProcess(ctx, clock.now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.sweepEndedProcesses(ctx, clock.now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Both alive for longer than processGoneAfter: nothing is deleted.
+	minutes(int(2*processGoneAfter/time.Minute), a, b)
+	left := processRowsLeft(t, st)
+	for _, k := range aRows {
+		if !left[k] {
+			t.Fatalf("the row %s of a, alive, was deleted", k)
+		}
+	}
+	lost := errors.New("the commit's acknowledgement was lost")
+	if err := a.writes.settle(ctx, st, "not the last token", lost); err != lost {
+		t.Fatalf("settling a write that did not commit: %v, want %v", err, lost)
+	}
+
+	// a crashes (paused, it will resume): b deletes its rows.
+	minutes(int(processGoneAfter/time.Minute)+2, b)
+	left = processRowsLeft(t, st)
+	for _, k := range aRows {
+		if left[k] {
+			t.Fatalf("the row %s of a, ended, was not deleted", k)
+		}
+	}
+	if !left[b.process.key()] {
+		t.Fatal("b's registration was deleted")
+	}
+	err = a.writes.settle(ctx, st, "not the last token", lost)
+	if !errors.Is(err, ErrOutcomeUnknown) || !errors.Is(err, errRowsSwept) {
+		t.Fatalf("settling a write of a process whose rows were deleted: %v, want the outcome unknown", err)
+	}
+	if err := a.beatProcess(ctx, clock.now().Add(processBeatEvery)); !errors.Is(err, errRowsSwept) {
+		t.Fatalf("a's beat after its rows were deleted: %v, want %v", err, errRowsSwept)
+	}
+	if processRowsLeft(t, st)[a.process.key()] {
+		t.Fatal("a registered again after its rows were deleted")
+	}
+
+	// b ends cleanly: it deletes its own rows.
+	if err := b.write(ctx, func(store.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := processRowsLeft(t, st); len(left) != 0 {
+		t.Fatalf("rows left once every process ended: %v", left)
+	}
+}
