@@ -12,7 +12,10 @@
 // and are sent once more, signed again with a fresh nonce, when their
 // answer is lost (a transport error, 503 outcome-unknown): the server
 // answers a retry of a write it did with the first answer and does nothing
-// again (see docs/WIRE.md).
+// again (see docs/WIRE.md). When the first send of such a write is
+// answered from a kept answer (Idempotent-Replayed), the key had been used
+// before this call, perhaps hours ago: the write returns the earlier
+// answer with ErrReplayed rather than pass it off as this call's.
 package client
 
 import (
@@ -119,6 +122,9 @@ func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	if errors.Is(err, ErrReplayed) {
+		return false
+	}
 	var p *Problem
 	if errors.As(err, &p) {
 		// A write whose Idempotency-Key is still being served (its
@@ -176,13 +182,28 @@ func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) e
 	return c.sendOnce(ctx, method, path, body, out)
 }
 
+// ErrReplayed is returned, with the answer decoded into the write's
+// result, when the first send of a write was answered from the answer the
+// server kept for its Idempotency-Key (Idempotent-Replayed: true): the
+// write was done before this call, with the same request, and not again.
+// That is what a caller resending a write after a restart of its own
+// (WithIdempotencyKey) expects, and tests with errors.Is; for any other
+// caller the key was used twice, and the answer is not this call's. A
+// replay to a send made again after a lost answer is the expected answer,
+// and no error.
+var ErrReplayed = errors.New("client: the write had been done before under this idempotency key; the answer is the one kept then")
+
 // sendOnce is doOnce with the body encoded.
 func (c *Client) sendOnce(ctx context.Context, method, path string, body []byte, out any) error {
 	key, _ := ctx.Value(idempotencyKeyCtx{}).(string)
 	if key == "" {
 		key = rand.Text()
 	}
-	err := c.sendKeyed(ctx, method, path, body, out, key)
+	var replayed bool
+	err := c.sendKeyedReplay(ctx, method, path, body, out, key, &replayed)
+	if err == nil && replayed {
+		return fmt.Errorf("%s %s with Idempotency-Key %q: %w", method, path, key, ErrReplayed)
+	}
 	if answerLost(ctx, err) {
 		err = c.sendKeyed(ctx, method, path, body, out, key)
 		// The first is still being served (its answer lost to a
@@ -224,8 +245,9 @@ type idempotencyKeyCtx struct{}
 // the key can send the write again after a restart of its own. Every write
 // sent with ctx carries the key, so give each write its own ctx: a second
 // write of another request is refused (422 idempotency-key-reused), and a
-// second one of the same request (the same message sent twice on purpose)
-// is answered the first's answer and not done. A key is 1 to
+// second one of the same request (the same message sent twice on purpose,
+// or after this caller's restart) is answered the first's answer, not
+// done, and returns ErrReplayed with that answer. A key is 1 to
 // 255 visible ASCII characters other than '"' and '\'; the server keeps
 // it 24 hours.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
@@ -258,6 +280,17 @@ func (e *decodeError) Unwrap() error { return e.err }
 
 // sendKeyed is send with an Idempotency-Key (none when "").
 func (c *Client) sendKeyed(ctx context.Context, method, path string, body []byte, out any, idempotencyKey string) error {
+	var replayed bool
+	return c.sendKeyedReplay(ctx, method, path, body, out, idempotencyKey, &replayed)
+}
+
+// replayedHeader is set to "true" on an answer replayed from the one kept
+// for an Idempotency-Key (internal/api.ReplayedHeader).
+const replayedHeader = "Idempotent-Replayed"
+
+// sendKeyedReplay is sendKeyed that also sets *replayed to whether a 2xx
+// answer was replayed from the one kept for the key.
+func (c *Client) sendKeyedReplay(ctx context.Context, method, path string, body []byte, out any, idempotencyKey string, replayed *bool) error {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -288,6 +321,7 @@ func (c *Client) sendKeyed(ctx context.Context, method, path string, body []byte
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return readProblem(resp)
 	}
+	*replayed = resp.Header.Get(replayedHeader) == "true"
 	if out == nil {
 		_, err := io.Copy(io.Discard, resp.Body)
 		return err

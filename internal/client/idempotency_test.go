@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -155,5 +156,44 @@ func TestIdempotencyInProgressIsRetryable(t *testing.T) {
 	}
 	if Retryable(&Problem{Status: 409, Type: problemBase + "stale-version"}) {
 		t.Error("409 stale-version is retryable")
+	}
+}
+
+// replayedAnswer is the answer kept for a key, replayed by the server.
+func replayedAnswer(w http.ResponseWriter) {
+	w.Header().Set("Idempotent-Replayed", "true")
+	messageAnswer(w)
+}
+
+// TestReplayToAFirstSendIsReported: a write whose first send is answered
+// from a kept answer (its key was used before this call, perhaps hours
+// ago) returns that answer with ErrReplayed, which is not worth sending
+// again; a replay to the send made again after a lost answer is the
+// expected answer, and no error.
+func TestReplayToAFirstSendIsReported(t *testing.T) {
+	in := NewMessage{To: []string{"russia"}, Kind: "notice", Text: "x"}
+	for _, tc := range []struct {
+		name    string
+		answers []func(http.ResponseWriter)
+		want    error
+	}{
+		{"first send", []func(http.ResponseWriter){replayedAnswer}, ErrReplayed},
+		{"after a loss", []func(http.ResponseWriter){dropConnection, replayedAnswer}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ks := &keyedServer{answers: tc.answers}
+			srv := httptest.NewServer(ks)
+			defer srv.Close()
+			m, err := New(srv.URL, "tok").PostMessage(WithIdempotencyKey(context.Background(), "used-yesterday"), in)
+			if !errors.Is(err, tc.want) || tc.want == nil && err != nil {
+				t.Fatalf("PostMessage: %v, want %v", err, tc.want)
+			}
+			if m.ID != "m-1" {
+				t.Errorf("PostMessage answered %+v, want the kept answer m-1", m)
+			}
+			if err != nil && Retryable(err) {
+				t.Errorf("%v is retryable: the same key would be answered the same", err)
+			}
+		})
 	}
 }
