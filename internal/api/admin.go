@@ -5,6 +5,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/service"
 )
 
 func (h *Handler) listParties(w http.ResponseWriter, r *http.Request, p party.Principal) error {
@@ -19,6 +20,21 @@ func (h *Handler) listParties(w http.ResponseWriter, r *http.Request, p party.Pr
 type tokenAnswer struct {
 	Party string `json:"party"`
 	Token string `json:"token"`
+}
+
+// writeToken answers a write that issued a token. Such writes take an
+// Idempotency-Key, but their answer is not kept to be replayed: it holds
+// the token, which the server keeps only as its hash, and keeping it would
+// store a usable secret. Sent again with its key within
+// service.TokenIdempotencyTTL (its answer lost), the write is not done
+// again: the party's tokens are replaced by a new one, answered with
+// Idempotent-Replayed: true, and the token of the lost answer is revoked
+// unseen (service.issueToken).
+func writeToken(w http.ResponseWriter, r *http.Request, status int, name, token string) error {
+	if service.TokenReissued(r.Context()) {
+		w.Header().Set(ReplayedHeader, "true")
+	}
+	return writeJSON(w, status, tokenAnswer{Party: name, Token: token})
 }
 
 func (h *Handler) addParty(w http.ResponseWriter, r *http.Request, p party.Principal) error {
@@ -37,7 +53,7 @@ func (h *Handler) addParty(w http.ResponseWriter, r *http.Request, p party.Princ
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, tokenAnswer{Party: in.Name, Token: tok})
+	return writeToken(w, r, http.StatusCreated, in.Name, tok)
 }
 
 func (h *Handler) rotateParty(w http.ResponseWriter, r *http.Request, p party.Principal) error {
@@ -46,7 +62,7 @@ func (h *Handler) rotateParty(w http.ResponseWriter, r *http.Request, p party.Pr
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, tokenAnswer{Party: name, Token: tok})
+	return writeToken(w, r, http.StatusOK, name, tok)
 }
 
 func (h *Handler) revokeParty(w http.ResponseWriter, r *http.Request, p party.Principal) error {

@@ -27,6 +27,9 @@ import (
 // answered what it was answered the first time, with the header
 // Idempotent-Replayed: true, and writes nothing. The key is the calling
 // party's own: another party's key of the same string is another key.
+// The writes that issue a token (a party's creation, a rotation) take a
+// key too, but their answer, which holds the token, is not kept: a retry
+// is answered a new token instead (writeToken, service.issueToken).
 //
 // The fingerprint that tells a retry from another request with the same
 // key is SHA-256 over the method, the request target (path and query) and

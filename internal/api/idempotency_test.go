@@ -16,7 +16,9 @@ import (
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/httpsig"
+	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 )
 
@@ -417,5 +419,110 @@ func TestIdempotentRetryOfAVolumeIsLocated(t *testing.T) {
 	}
 	if hdr1.Get("Location") == "" || hdr2.Get("Location") != hdr1.Get("Location") {
 		t.Errorf("the retry's Location %q, the first's %q", hdr2.Get("Location"), hdr1.Get("Location"))
+	}
+}
+
+// TestTokenWriteRetryAfterLostAnswer: a party's creation and a rotation,
+// whose answer holds a token the server keeps only as its hash, sent again
+// with their Idempotency-Key after the answer was lost, are not done again
+// (one party, one rotation in the record): the retry is answered a new
+// token, marked replayed, and the token of the lost answer no longer
+// works. The store keeps no token for the key; a party revoked since is
+// not given access again by such a retry; once the window is over, the
+// key is judged as new.
+func TestTokenWriteRetryAfterLostAnswer(t *testing.T) {
+	e := newEnv(t, Options{})
+	post := func(path, key string, body any) (int, []byte, http.Header) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", e.srv.URL+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+e.operator)
+		withKey(req, key)
+		code, out, hdr := exchange(t, e, req)
+		e.checker.check("POST", path, &http.Response{StatusCode: code, Header: hdr}, out)
+		return code, out, hdr
+	}
+	tokenOf := func(body []byte) string {
+		t.Helper()
+		var a tokenAnswer
+		if err := json.Unmarshal(body, &a); err != nil || a.Token == "" {
+			t.Fatalf("answer %s holds no token: %v", body, err)
+		}
+		return a.Token
+	}
+	works := func(token string) bool {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		code, _, _ := exchange(t, e, req)
+		return code == http.StatusOK
+	}
+	parties := func() int {
+		var out struct{ Parties []json.RawMessage }
+		e.mustDo("GET", "/v1/parties", e.operator, nil, 200, &out)
+		return len(out.Parties)
+	}
+	before := parties()
+
+	for _, tc := range []struct {
+		path, key, kind string
+		body            any
+		status          int
+	}{
+		{"/v1/parties", `"add-nato"`, "party_added", map[string]string{"name": "nato"}, http.StatusCreated},
+		{"/v1/parties/russia/rotate", `"rotate-russia"`, "party_rotated", struct{}{}, http.StatusOK},
+	} {
+		code, body, hdr := post(tc.path, tc.key, tc.body)
+		if code != tc.status || hdr.Get(ReplayedHeader) != "" {
+			t.Fatalf("%s: %d %s (replayed %q)", tc.path, code, body, hdr.Get(ReplayedHeader))
+		}
+		lost := tokenOf(body) // the answer the caller never got
+		code, body, hdr = post(tc.path, tc.key, tc.body)
+		if code != tc.status || hdr.Get(ReplayedHeader) != "true" {
+			t.Fatalf("%s sent again: %d %s (replayed %q), want %d replayed", tc.path, code, body, hdr.Get(ReplayedHeader), tc.status)
+		}
+		got := tokenOf(body)
+		if got == lost || works(lost) || !works(got) {
+			t.Errorf("%s sent again: the lost token works %v, the new one (different: %v) works %v; want only the new one", tc.path, works(lost), got != lost, works(got))
+		}
+		if n := recordsOf(t, e.st, party.OperatorName, tc.kind); tc.kind == "party_rotated" && n != 1 {
+			t.Errorf("%d %s records after the retry, want 1", n, tc.kind)
+		}
+		// Nothing the store keeps for the key holds either token.
+		err := e.st.View(context.Background(), func(tx store.Tx) error {
+			a, err := tx.GetIdempotent(party.OperatorName, strings.Trim(tc.key, `"`), time.Now())
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(a.Body, []byte(lost)) || bytes.Contains(a.Body, []byte(got)) {
+				t.Errorf("the answer kept for %s holds a token: %s", tc.key, a.Body)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := parties(); n != before+1 {
+		t.Errorf("%d parties after the creation sent twice, want %d", n, before+1)
+	}
+	if n := recordsOf(t, e.st, party.OperatorName, "party_token_reissued"); n != 2 {
+		t.Errorf("%d party_token_reissued records, want 2", n)
+	}
+
+	// Revoked since: the retry does not give the party access again.
+	e.mustDo("POST", "/v1/parties/nato/revoke", e.operator, struct{}{}, http.StatusOK, nil)
+	code, body, _ := post("/v1/parties", `"add-nato"`, map[string]string{"name": "nato"})
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusConflict || p.Type != ProblemBase+"revoked" {
+		t.Errorf("the creation sent again after a revocation: %d %s, want 409 revoked", code, body)
+	}
+
+	// Past the window, the key is judged as new: the name exists.
+	e.advance(service.TokenIdempotencyTTL + time.Second)
+	code, body, _ = post("/v1/parties", `"add-nato"`, map[string]string{"name": "nato"})
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusConflict || p.Type != ProblemBase+"exists" {
+		t.Errorf("the creation sent again after the window: %d %s, want 409 exists", code, body)
 	}
 }

@@ -120,6 +120,8 @@ func toProblem(err error) *Problem {
 		return problem(http.StatusConflict, "proposal-closed", "Proposal closed or answered", err.Error())
 	case errors.Is(err, party.ErrExists), errors.Is(err, party.ErrKeyExists):
 		return problem(http.StatusConflict, "exists", "Already exists", err.Error())
+	case errors.Is(err, service.ErrRevokedSince):
+		return problem(http.StatusConflict, "revoked", "Party revoked since", err.Error())
 	case errors.Is(err, party.ErrUnauthenticated):
 		return errUnauthenticated
 	case errors.Is(err, store.ErrConflict):

@@ -1,8 +1,10 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
@@ -65,18 +67,132 @@ func (s *Service) noticeCredentials(evs []store.Event) {
 	}
 }
 
-// RotateParty replaces every token of the party by a new one.
+// RotateParty replaces every token of the party by a new one. With an
+// idempotency key, see issueToken.
 func (s *Service) RotateParty(ctx context.Context, actor party.Principal, name string) (string, error) {
 	if !actor.Operator {
 		return "", ErrForbidden
 	}
+	return s.issueToken(ctx, actor.Party, name, func(tx store.Tx, now time.Time) (string, error) {
+		return rotateParty(tx, actor.Party, name, now)
+	})
+}
+
+// Writes that issue a token (a party's creation, a rotation) and their
+// idempotency keys. Their answer holds the token, which the server keeps
+// only as its hash: the answer cannot be kept to be replayed, and keeping
+// the token (in clear, or encrypted under the idempotency key, which the
+// statements of signed requests record) would put a usable secret in the
+// store. So the key keeps only the fact that the write was done (no
+// secret), for TokenIdempotencyTTL, and the request sent again with it
+// (its answer lost) is not done again: the party's tokens are replaced by
+// a new one, answered, the one the lost answer held revoked unseen, with
+// an audit record of its own (party_token_reissued). One party, one
+// rotation, one usable token, the caller's; nothing secret stored.
+//
+// The window is short because a reissue revokes the token of the first
+// answer: a retry comes within seconds of the loss, and a key sent again
+// later is another request's mistake, judged as new (a second rotation,
+// or 409 exists). A party revoked since is not given access again by a
+// reissue (ErrRevokedSince), as a rotation would.
+
+// TokenIdempotencyTTL is how long the idempotency key of a write that
+// issued a token makes its retry a reissue.
+const TokenIdempotencyTTL = 10 * time.Minute
+
+// ErrRevokedSince: the retry of a write that issued a token finds the
+// party revoked since.
+var ErrRevokedSince = errors.New("service: the party was revoked after its token was issued under this idempotency key; rotate it (with a new key) to give it access again")
+
+// issueToken runs issue, the write that issues a token of party name, in
+// a write of its own; with an idempotency key, as described above.
+func (s *Service) issueToken(ctx context.Context, actor, name string, issue func(tx store.Tx, now time.Time) (string, error)) (string, error) {
+	idem, _ := ctx.Value(idempotencyKey{}).(*idempotent)
 	var token string
+	if idem == nil {
+		err := s.write(ctx, func(tx store.Tx) error {
+			var err error
+			token, err = issue(tx, s.now())
+			return err
+		})
+		return token, err
+	}
+	end, ok := s.inFlight.begin(idem.Party, idem.Key)
+	if !ok {
+		return "", ErrIdempotencyInProgress
+	}
+	defer end()
+	var reissued bool
 	err := s.write(ctx, func(tx store.Tx) error {
-		var err error
-		token, err = rotateParty(tx, actor.Party, name, s.now())
+		now := s.now()
+		token, reissued = "", false
+		kept, err := tx.GetIdempotent(idem.Party, idem.Key, now)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if token, err = issue(tx, now); err != nil {
+				return err
+			}
+			body, err := json.Marshal(tokenIssued{Party: name})
+			if err != nil {
+				return err
+			}
+			return idem.put(tx, 0, body, now, TokenIdempotencyTTL, s.idemBounds)
+		case err != nil:
+			return err
+		case !bytes.Equal(kept.Fingerprint, idem.Fingerprint):
+			return ErrIdempotencyKeyReused
+		}
+		reissued = true
+		token, err = reissueToken(tx, actor, name, idem.Key, now)
 		return err
 	})
+	idem.mu.Lock()
+	idem.reissued = err == nil && reissued
+	idem.mu.Unlock()
 	return token, err
+}
+
+// tokenIssued is what the idempotency key of a write that issued a token
+// keeps: no token.
+type tokenIssued struct {
+	Party string `json:"party"`
+}
+
+// reissueToken replaces the tokens of party name by a new one, the retry
+// of the write that issued a token under idempotency key key.
+func reissueToken(tx store.Tx, actor, name, key string, now time.Time) (string, error) {
+	p, err := tx.PartyByName(name)
+	if err != nil {
+		return "", err
+	}
+	if p.Disabled {
+		return "", ErrRevokedSince
+	}
+	token, err := party.Rotate(tx, name, now)
+	if err != nil {
+		return "", err
+	}
+	content := map[string]any{"party": name, "idempotency_key": key,
+		"why": "the answer holding the token issued under this idempotency key was lost; that token is revoked"}
+	if err := appendAudit(tx, actor, "party_token_reissued", audit.For(name), content, now); err != nil {
+		return "", err
+	}
+	_, err = appendEvent(tx, EventCredentialsChanged, []string{name}, CredentialsChange{Party: name, Change: "rotated"}, now)
+	return token, err
+}
+
+// TokenReissued reports whether the write of ctx's request, one that
+// issues a token, was the retry of one done already under its idempotency
+// key: its token is a new one (issueToken). The api marks the answer
+// Idempotent-Replayed.
+func TokenReissued(ctx context.Context) bool {
+	i, _ := ctx.Value(idempotencyKey{}).(*idempotent)
+	if i == nil {
+		return false
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.reissued
 }
 
 // RevokeParty revokes every token of the party.

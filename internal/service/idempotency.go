@@ -103,6 +103,9 @@ type idempotent struct {
 	rendered bool
 	status   int
 	body     []byte
+	// reissued: the write, one that issues a token, was done already
+	// under the key, and its token was reissued (issueToken).
+	reissued bool
 }
 
 type idempotencyKey struct{}
@@ -199,12 +202,24 @@ func (i *idempotent) keep(tx store.Idempotency, result any, now time.Time, bound
 	if err != nil {
 		return err
 	}
+	if err := i.put(tx, status, body, now, IdempotencyTTL, bounds); err != nil {
+		return err
+	}
+	i.mu.Lock()
+	i.rendered, i.status, i.body = true, status, body
+	i.mu.Unlock()
+	return nil
+}
+
+// put keeps status and body under the request's key for ttl, within the
+// party's bounds.
+func (i *idempotent) put(tx store.Idempotency, status int, body []byte, now time.Time, ttl time.Duration, bounds idempotencyBounds) error {
 	// Put before the bound is checked: a key another replica has just
 	// committed (or is committing) under this one's feet is in progress,
 	// whatever the party keeps; refused as exhausted, the write would be
 	// sent again without a key, and done twice.
-	err = tx.PutIdempotent(store.IdempotentAnswer{Party: i.Party, Key: i.Key, Fingerprint: i.Fingerprint,
-		Status: status, Body: body, Created: now.UTC(), Expires: now.Add(IdempotencyTTL).UTC()}, now)
+	err := tx.PutIdempotent(store.IdempotentAnswer{Party: i.Party, Key: i.Key, Fingerprint: i.Fingerprint,
+		Status: status, Body: body, Created: now.UTC(), Expires: now.Add(ttl).UTC()}, now)
 	if errors.Is(err, store.ErrConflict) {
 		// Another replica is committing the same key: this one writes
 		// nothing.
@@ -223,9 +238,6 @@ func (i *idempotent) keep(tx store.Idempotency, result any, now time.Time, bound
 		return fmt.Errorf("%w (%d answers, %d bytes, of at most %d and %d bytes, each kept %s)", ErrIdempotencyKeysExhausted,
 			n-1, size-int64(len(body)), bounds.keys, bounds.bodyBytes, IdempotencyTTL)
 	}
-	i.mu.Lock()
-	i.rendered, i.status, i.body = true, status, body
-	i.mu.Unlock()
 	return nil
 }
 

@@ -594,11 +594,14 @@ func (s *Service) ensureOperator(ctx context.Context) error {
 }
 
 // AddParty creates a party and returns its first token (operator only).
+// With an idempotency key, see issueToken.
 func (s *Service) AddParty(ctx context.Context, actor party.Principal, name string, keys ...ed25519.PublicKey) (string, error) {
 	if !actor.Operator {
 		return "", ErrForbidden
 	}
-	return AddParty(ctx, s.st, actor.Party, name, false, s.now(), keys...)
+	return s.issueToken(ctx, actor.Party, name, func(tx store.Tx, now time.Time) (string, error) {
+		return addParty(tx, actor.Party, name, false, now, keys...)
+	})
 }
 
 // ListParties lists the parties (operator only).
