@@ -85,6 +85,15 @@ func newReplication(ctx context.Context, cfg Config) (*replication, error) {
 	return r, nil
 }
 
+// name is this replica's name ("" on the embedded store: the service
+// names itself).
+func (r *replication) name() string {
+	if r == nil {
+		return ""
+	}
+	return r.relay.Origin()
+}
+
 // now is the service's wall clock: the database's on a shared store, the
 // host's (local, time.Now when nil) otherwise.
 func (r *replication) now(local func() time.Time) func() time.Time {

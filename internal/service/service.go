@@ -53,6 +53,10 @@ type Config struct {
 	// Peers, for replicas on a shared database, relays positions and
 	// decides which replica commits alert transitions (see replica.go).
 	Peers Peers
+	// ReplicaName names this replica to operators (GET /v1/log/witnesses
+	// says which replica pushes to the witnesses); empty: this process's
+	// random id.
+	ReplicaName string
 	// WithoutNeedToKnow turns need to know off: every party sees every
 	// track, as before the disclosure rules existed. It exists for the
 	// baseline of `deconflict bench --http` alone; no command sets it.
@@ -203,6 +207,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.process = newProcess()
+	if s.cfg.ReplicaName == "" {
+		s.cfg.ReplicaName = s.process.id
+	}
 	s.writes = newWriteTokens(s.process)
 	s.alog = audit.NewLog(key, audit.DefaultEvery)
 	s.lastCheckpoint = s.now()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -88,6 +89,19 @@ type transLog struct {
 	lastTry   time.Time
 }
 
+// LogWitnessesMeta is the store's meta key of the witnesses' state as the
+// replica that pushes to them last saw it (storedWitnesses), stored with
+// each checkpoint it keeps, so that the replicas that do not push report
+// it too instead of a state of their own that never changes.
+const LogWitnessesMeta = "log/witnesses"
+
+// storedWitnesses is the value under LogWitnessesMeta.
+type storedWitnesses struct {
+	Replica   string           `json:"replica"`
+	At        time.Time        `json:"at"`
+	Witnesses []witness.Status `json:"witnesses"`
+}
+
 // LogStatus is what GET /v1/log/witnesses reports and the console shows.
 type LogStatus struct {
 	Origin     string           `json:"origin"`
@@ -96,6 +110,17 @@ type LogStatus struct {
 	Time       time.Time        `json:"time"`
 	Witnesses  []witness.Status `json:"witnesses"`
 	Checkpoint string           `json:"checkpoint"`
+	// Replica is the replica answering, and Pushes whether it is the one
+	// that pushes the checkpoints to the witnesses (only the replica that
+	// leads detection does).
+	Replica string `json:"replica"`
+	Pushes  bool   `json:"pushes"`
+	// WitnessesFrom is the replica whose view of the witnesses Witnesses
+	// is: this one when it pushes; otherwise the pusher whose last report
+	// the store holds, stored at WitnessesAsOf; "" when none is known yet
+	// (Witnesses then knows nothing of them but their names).
+	WitnessesFrom string     `json:"witnesses_from"`
+	WitnessesAsOf *time.Time `json:"witnesses_as_of,omitempty"`
 }
 
 // openTransLog opens (or builds) the tree beside the store and catches it
@@ -260,7 +285,16 @@ func (s *Service) keepCheckpoint(ctx context.Context, published []byte) bool {
 			}
 		}
 		kept = true
-		return tx.PutMeta(LogCheckpointMeta, published)
+		if err := tx.PutMeta(LogCheckpointMeta, published); err != nil {
+			return err
+		}
+		// What the push saw of the witnesses, for the replicas that do
+		// not push.
+		ws, err := json.Marshal(storedWitnesses{Replica: s.cfg.ReplicaName, At: s.now().UTC(), Witnesses: s.tlog.pusher.Status()})
+		if err != nil {
+			return err
+		}
+		return tx.PutMeta(LogWitnessesMeta, ws)
 	})
 	if err != nil {
 		s.log.Warn("storing the published log checkpoint", "err", err)
@@ -480,7 +514,13 @@ func (s *Service) LogStatus(ctx context.Context) LogStatus {
 	tl.mu.Lock()
 	published, cp := bytes.Clone(tl.published), tl.cp
 	tl.mu.Unlock()
-	st := LogStatus{Origin: tl.key.Origin(), Size: cp.Size, Witnesses: tl.pusher.Status(), Checkpoint: string(published), Cosigned: []string{}}
+	st := LogStatus{Origin: tl.key.Origin(), Size: cp.Size, Witnesses: tl.pusher.Status(), Checkpoint: string(published), Cosigned: []string{},
+		Replica: s.cfg.ReplicaName, Pushes: s.leadsLog()}
+	if st.Pushes {
+		st.WitnessesFrom = st.Replica
+	} else {
+		s.witnessesFromStore(ctx, &st)
+	}
 	if published != nil {
 		_, cosigs, err := translog.Open(published, tl.key.Origin(), tl.key.Verifier(), tl.pusher.Verifiers()...)
 		if err == nil {
@@ -495,6 +535,44 @@ func (s *Service) LogStatus(ctx context.Context) LogStatus {
 		}
 	}
 	return st
+}
+
+// witnessesFromStore fills st.Witnesses of a replica that does not push
+// with the pusher's last report in the store: its own pusher never pushes,
+// so its state would say every witness was never reached. A witness the
+// report does not name (the rules changed since) stays as this replica
+// knows it, with nothing known.
+func (s *Service) witnessesFromStore(ctx context.Context, st *LogStatus) {
+	var b []byte
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		b, err = tx.GetMeta(LogWitnessesMeta)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	var stored storedWitnesses
+	if err == nil {
+		err = json.Unmarshal(b, &stored)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("reading the witnesses' state the pushing replica stored", "err", err)
+		}
+		return
+	}
+	byName := map[string]witness.Status{}
+	for _, w := range stored.Witnesses {
+		byName[w.Name] = w
+	}
+	for i, w := range st.Witnesses {
+		if got, ok := byName[w.Name]; ok {
+			st.Witnesses[i] = got
+		}
+	}
+	at := stored.At
+	st.WitnessesFrom, st.WitnessesAsOf = stored.Replica, &at
 }
 
 // catchUpTo catches the tree up with the records when a proof asks for a

@@ -310,3 +310,74 @@ func TestANewWitnessIsPushedToAtTheNextTick(t *testing.T) {
 		t.Fatalf("the new witness holds size %d, want %d", got, want)
 	}
 }
+
+// TestReplicaThatDoesNotPushReportsTheWitnessesFromTheStore: of two
+// replicas on one store, only the leader pushes to the witnesses, so the
+// other's own view of them would say never. GET /v1/log/witnesses on the
+// other reports what the leader last saw (the size cosigned, when, how
+// many), says that it does not push itself and which replica the report
+// is from and when it was stored; the leader says it pushes. A takeover
+// turns the roles round.
+func TestReplicaThatDoesNotPushReportsTheWitnessesFromTheStore(t *testing.T) {
+	ctx := context.Background()
+	dir, st := storeInDir(t)
+	peersA, peersB := &testPeers{}, &testPeers{}
+	peersA.leads.Store(true)
+	a, err := New(ctx, Config{Store: st, DataDir: dir, Peers: peersA, ReplicaName: "replica-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(ctx, Config{Store: st, DataDir: dir, Peers: peersB, ReplicaName: "replica-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin, vkey := a.LogKey()
+	w := newLogWitness(t, vkey)
+	for _, s := range []*Service{a, b} {
+		if err := s.tlog.pusher.SetWitnesses([]witness.Endpoint{{Party: "coalition", URL: w.url, VKey: w.srv.VerifierKey()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Before any push to it: b says it does not push, and nothing is
+	// known of the witness.
+	if got := b.LogStatus(ctx); got.Pushes || len(got.Witnesses) != 1 || !got.Witnesses[0].LastCosigned.IsZero() {
+		t.Fatalf("before any push, b reports pushes %v, witnesses %+v; want no push, the witness never cosigned", got.Pushes, got.Witnesses)
+	}
+
+	appendBehindTheService(t, dir, st, 5, 0)
+	if err := a.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	held := w.held(t, origin)
+	leader := a.LogStatus(ctx)
+	if !leader.Pushes || leader.Replica != "replica-a" || leader.WitnessesFrom != "replica-a" {
+		t.Fatalf("the leader reports replica %q, pushes %v, witnesses from %q", leader.Replica, leader.Pushes, leader.WitnessesFrom)
+	}
+	follower := b.LogStatus(ctx)
+	if follower.Pushes || follower.Replica != "replica-b" || follower.WitnessesFrom != "replica-a" || follower.WitnessesAsOf == nil {
+		t.Fatalf("the follower reports replica %q, pushes %v, witnesses from %q as of %v; want replica-b, no push, from replica-a", follower.Replica, follower.Pushes, follower.WitnessesFrom, follower.WitnessesAsOf)
+	}
+	if len(follower.Witnesses) != 1 {
+		t.Fatalf("the follower reports %d witnesses, want 1", len(follower.Witnesses))
+	}
+	ws := follower.Witnesses[0]
+	if ws.Size != held.Size || ws.LastCosigned.IsZero() || ws.Cosigned == 0 || ws.Failing != "" {
+		t.Fatalf("the follower reports the witness as %+v; the witness cosigned size %d (the leader reports %+v)", ws, held.Size, leader.Witnesses[0])
+	}
+
+	// Takeover: b pushes now, a reports b's view.
+	peersA.leads.Store(false)
+	peersB.leads.Store(true)
+	appendBehindTheService(t, dir, st, 2, 1)
+	if err := b.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := w.held(t, origin)
+	if got := b.LogStatus(ctx); !got.Pushes || got.WitnessesFrom != "replica-b" {
+		t.Fatalf("the new leader reports pushes %v, witnesses from %q", got.Pushes, got.WitnessesFrom)
+	}
+	got := a.LogStatus(ctx)
+	if got.Pushes || got.WitnessesFrom != "replica-b" || got.Witnesses[0].Size != next.Size {
+		t.Fatalf("the old leader reports pushes %v, witnesses from %q, size %d; want no push, from replica-b, size %d", got.Pushes, got.WitnessesFrom, got.Witnesses[0].Size, next.Size)
+	}
+}
