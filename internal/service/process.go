@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +27,9 @@ import (
 // process watches the others' registrations and deletes the three rows of
 // a process whose count has not changed for processGoneAfter on its own
 // monotonic clock (no replica compares its wall clock with another's, as
-// for the leases of package replica).
+// for the leases of package replica). The rows left without a registration
+// (by the processes that ran before registrations existed) are deleted
+// once unchanged for as long.
 //
 // A live process paused longer than that (SIGSTOP) loses its rows, which
 // is safe: a settle reads its token and its registration in one
@@ -50,8 +54,9 @@ type process struct {
 	beats     uint64
 	lastBeat  time.Time
 	lastSweep time.Time
-	// others are the registrations of the other processes as last seen,
-	// and when they were first seen so.
+	// others are the other processes' registrations, and their rows
+	// without one, by meta key, as last seen and since when they were
+	// seen so.
 	others map[string]registrationSeen
 }
 
@@ -121,58 +126,77 @@ func (s *Service) beatProcess(ctx context.Context, now time.Time) error {
 }
 
 // sweepEndedProcesses is the periodic job that deletes the rows of the
-// processes whose registration has not changed for processGoneAfter.
+// processes whose registration has not changed for processGoneAfter, and
+// the rows without a registration (of processes that ran before
+// registrations existed, or whose registration was deleted while they were
+// paused) that have not changed for as long: each commit puts a new token,
+// so a row unchanged that long is not one its process is about to read
+// back.
 func (s *Service) sweepEndedProcesses(ctx context.Context, now time.Time) error {
 	p := s.process
 	if now.Sub(p.lastSweep) < processBeatEvery {
 		return nil
 	}
 	p.lastSweep = now
-	var regs map[string][]byte
+	rows := map[string][]byte{}
 	err := s.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		regs, err = tx.MetaWithPrefix(processMeta)
-		return err
+		for _, prefix := range []string{processMeta, writeMeta, alertCommitMeta} {
+			got, err := tx.MetaWithPrefix(prefix)
+			if err != nil {
+				return err
+			}
+			maps.Copy(rows, got)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for id := range p.others {
-		if _, ok := regs[processMeta+id]; !ok {
-			delete(p.others, id)
+	for key := range p.others {
+		if _, ok := rows[key]; !ok {
+			delete(p.others, key)
 		}
 	}
 	var errs []error
-	for key, v := range regs {
-		id := key[len(processMeta):]
+	for key, v := range rows {
+		id, registration := strings.CutPrefix(key, processMeta)
+		if !registration {
+			id = strings.TrimPrefix(strings.TrimPrefix(key, writeMeta), alertCommitMeta)
+			if _, registered := rows[processMeta+id]; registered {
+				continue // swept with its registration
+			}
+		}
 		if id == p.id {
 			continue
 		}
-		seen, ok := p.others[id]
+		seen, ok := p.others[key]
 		if !ok || seen.value != string(v) {
-			p.others[id] = registrationSeen{value: string(v), since: now}
+			p.others[key] = registrationSeen{value: string(v), since: now}
 			continue
 		}
 		if now.Sub(seen.since) < processGoneAfter {
 			continue
 		}
 		err := s.st.Update(ctx, func(tx store.Tx) error {
-			// It may have beaten since the look above.
+			// It may have changed since the look above.
 			cur, err := tx.GetMeta(key)
 			if errors.Is(err, store.ErrNotFound) || err == nil && string(cur) != seen.value {
-				return nil // another process deleted them, or it is alive
+				return nil // another process deleted it, or it is alive
 			}
 			if err != nil {
 				return err
 			}
+			if !registration {
+				return tx.DeleteMeta(key)
+			}
 			return deleteRows(tx, id)
 		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("deleting the rows of ended process %s: %w", id, err))
+			errs = append(errs, fmt.Errorf("deleting the meta rows of ended process %s: %w", id, err))
 			continue
 		}
-		delete(p.others, id)
-		s.log.Info("deleted the meta rows of a process that ended", "process", id)
+		delete(p.others, key)
+		s.log.Info("deleted the meta rows of a process that ended", "process", id, "key", key)
 	}
 	return errors.Join(errs...)
 }

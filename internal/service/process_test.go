@@ -74,6 +74,19 @@ func TestRowsOfEndedProcessesAreDeleted(t *testing.T) {
 func testRowsOfEndedProcesses(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	clock := &testClock{}
+	// The rows of a process that ran before registrations existed.
+	legacy := []string{writeMeta + "LEGACY", alertCommitMeta + "LEGACY"}
+	err := st.Update(ctx, func(tx store.Tx) error {
+		for _, k := range legacy {
+			if err := tx.PutMeta(k, []byte("7")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := New(ctx, Config{Store: st, Now: clock.now})
 	if err != nil {
 		t.Fatal(err)
@@ -116,12 +129,18 @@ func testRowsOfEndedProcesses(t *testing.T, st store.Store) {
 			}
 		}
 	}
-	// Both alive for longer than processGoneAfter: nothing is deleted.
+	// Both alive for longer than processGoneAfter: nothing of theirs is
+	// deleted; the rows without a registration are.
 	minutes(int(2*processGoneAfter/time.Minute), a, b)
 	left := processRowsLeft(t, st)
 	for _, k := range aRows {
 		if !left[k] {
 			t.Fatalf("the row %s of a, alive, was deleted", k)
+		}
+	}
+	for _, k := range legacy {
+		if left[k] {
+			t.Fatalf("the row %s without a registration, unchanged for %s, was not deleted", k, 2*processGoneAfter)
 		}
 	}
 	lost := errors.New("the commit's acknowledgement was lost")
