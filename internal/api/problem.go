@@ -118,6 +118,8 @@ func toProblem(err error) *Problem {
 		return problem(http.StatusNotFound, "not-found", "Not found", err.Error())
 	case errors.Is(err, service.ErrProposalClosed):
 		return problem(http.StatusConflict, "proposal-closed", "Proposal closed or answered", err.Error())
+	case errors.Is(err, service.ErrAnswerRequired):
+		return problem(http.StatusConflict, "answer-required", "Answer the proposal", err.Error())
 	case errors.Is(err, party.ErrExists), errors.Is(err, party.ErrKeyExists):
 		return problem(http.StatusConflict, "exists", "Already exists", err.Error())
 	case errors.Is(err, service.ErrRevokedSince):

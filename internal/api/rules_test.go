@@ -109,6 +109,10 @@ func TestRulesByAgreement(t *testing.T) {
 	if ps := e.proposals(e.tokens["russia"]); len(ps) != 1 || ps[0].Version != 2 {
 		t.Fatalf("open proposals %+v", ps)
 	}
+	// The item is acknowledged by the answer, not plainly.
+	if code, b, _ := e.do("POST", "/v1/hotline/messages/"+item["id"].(string)+"/ack", e.tokens["coalition"], map[string]any{}); code != 409 || !strings.Contains(string(b), "answer-required") {
+		t.Errorf("a plain acknowledgment of the unanswered proposal's item: %d %s", code, b)
+	}
 	// The operator proposes; it does not answer.
 	if code, b, _ := e.do("POST", answerPath(2, "accept"), e.operator, nil); code != 403 {
 		t.Errorf("the operator accepting: %d %s", code, b)

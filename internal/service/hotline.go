@@ -34,14 +34,22 @@ func (s *Service) PostMessage(ctx context.Context, p party.Principal, in hotline
 }
 
 // AckMessage records the caller's acknowledgment of message id
-// (idempotent: a second acknowledgment changes nothing).
+// (idempotent: a second acknowledgment changes nothing). The item of a
+// proposal of the rules the caller has still to answer is acknowledged by
+// the answer only (ErrAnswerRequired).
 func (s *Service) AckMessage(ctx context.Context, p party.Principal, id, reply string) (hotline.Message, error) {
 	if p.Operator {
 		return hotline.Message{}, errOperatorHotline
 	}
 	var m hotline.Message
 	err := s.write(ctx, func(tx store.Tx) error {
-		var err error
+		cur, err := hotline.Get(tx, p.Party, id)
+		if err == nil {
+			err = checkRulesItemAck(tx, p.Party, cur)
+		}
+		if err != nil && !errors.Is(err, hotline.ErrNotFound) {
+			return err
+		}
 		m, _, err = hotline.Ack(tx, s.alog, id, p.Party, reply, s.now())
 		return err
 	})

@@ -29,6 +29,10 @@ var (
 	// ErrProposalClosed: the proposal is no longer open, or the party's
 	// answer stands (it accepted already).
 	ErrProposalClosed = errors.New("service: the proposal is closed or already answered")
+	// ErrAnswerRequired: a plain acknowledgment of the hotline item of a
+	// proposal that still waits for the party's answer; the answer
+	// (accept or reject) acknowledges it.
+	ErrAnswerRequired = errors.New("service: this item is acknowledged by answering the proposal")
 )
 
 // inForce reads the rules in force from the store.
@@ -462,6 +466,34 @@ func (s *Service) ackRulesItem(tx store.Tx, party string, version int64, accept 
 		}
 	}
 	return nil
+}
+
+// checkRulesItemAck refuses party's plain acknowledgment of the hotline
+// item of a proposal that is open and that party has not answered: the
+// item asks for the answer, and an acknowledgment without it would end the
+// item's escalation while the proposal still waits for the party (and the
+// answer, when it comes, would no longer be the item's reply). A closed
+// proposal has nothing left to answer, and its items are acknowledged
+// plainly.
+func checkRulesItemAck(tx store.Tx, party string, m hotline.Message) error {
+	if m.Kind != hotline.KindRulesProposal || m.Ref == nil || m.AckedBy(party) || !slices.Contains(m.To, party) {
+		return nil
+	}
+	rec, err := tx.GetRulesProposal(m.Ref.RulesVersion)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p, err := decodeProposal(rec)
+	if err != nil {
+		return err
+	}
+	if p.State != rules.ProposalOpen || slices.ContainsFunc(p.Answers, func(a rules.Answer) bool { return a.Party == party }) {
+		return nil
+	}
+	return fmt.Errorf("%w: answer proposal %d with POST /v1/rules/%d/accept or /v1/rules/%d/reject", ErrAnswerRequired, p.Version, p.Version, p.Version)
 }
 
 // RulesProposals lists the open proposals, each with who accepted and who

@@ -1,0 +1,79 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/hotline"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
+)
+
+// The hotline item of a proposal of the rules is acknowledged by the
+// party's answer: a plain acknowledgment while the proposal waits for the
+// party's answer is refused (ErrAnswerRequired) and changes nothing, so
+// that the item keeps escalating until the party answers and its
+// acknowledgment carries the answer. Once the party answered, or the
+// proposal closed without its answer (another party rejected it), there is
+// nothing left to answer: the item is acknowledged (by the answer), or a
+// plain acknowledgment ends it.
+func TestRulesItemIsAcknowledgedByTheAnswer(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newEmbedded(t)
+	for _, p := range []string{"coalition", "russia", "turkey"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op := party.Principal{Party: party.OperatorName, Operator: true}
+	proposed := s.Rules()
+	proposed.SamePartyAlerts = !proposed.SamePartyAlerts
+	prop, err := s.ProposeRules(ctx, op, proposed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := func(p string) hotline.Message {
+		t.Helper()
+		ms, err := s.ListMessages(ctx, party.Principal{Party: p}, hotline.RulesThread(prop.Version), time.Time{}, 0)
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("%s's items about proposal %d: %+v %v", p, prop.Version, ms, err)
+		}
+		return ms[0]
+	}
+	coalition := party.Principal{Party: "coalition"}
+	it := item("coalition")
+	if _, err := s.AckMessage(ctx, coalition, it.ID, "seen"); !errors.Is(err, ErrAnswerRequired) {
+		t.Fatalf("plain acknowledgment of an unanswered proposal's item: %v, want ErrAnswerRequired", err)
+	}
+	if got := item("coalition"); got.State != hotline.StateOpen || len(got.Acks) != 0 {
+		t.Fatalf("after the refused acknowledgment the item is %s with acks %+v", got.State, got.Acks)
+	}
+	// Unanswered, it escalates.
+	if err := s.escalate(ctx, it.Deadline); err != nil {
+		t.Fatal(err)
+	}
+	if got := item("coalition"); got.State != hotline.StateEscalated || got.Escalations != 1 {
+		t.Fatalf("unanswered at its deadline the item is %s after %d escalations", got.State, got.Escalations)
+	}
+	// The answer acknowledges it, with the answer as reply (the item is
+	// the one every party asked got: it waits for the others).
+	if _, err := s.AnswerRules(ctx, coalition, prop.Version, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := item("coalition"); len(got.Acks) != 1 || got.Acks[0].Party != "coalition" || got.Acks[0].Reply != "accepted" {
+		t.Fatalf("after the answer the item has acks %+v", got.Acks)
+	}
+	// Closed by another's rejection: turkey has nothing left to answer,
+	// and acknowledges its item plainly.
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "russia"}, prop.Version, false, "no"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.RulesProposal(ctx, prop.Version); err != nil || p.State != rules.ProposalRejected {
+		t.Fatalf("proposal after a rejection: %+v %v", p, err)
+	}
+	if got, err := s.AckMessage(ctx, party.Principal{Party: "turkey"}, item("turkey").ID, ""); err != nil || got.State != hotline.StateAcknowledged {
+		t.Fatalf("plain acknowledgment of a closed proposal's item: %+v %v", got, err)
+	}
+}
