@@ -619,6 +619,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		a.waitFor(t, "no buttons once answered", `document.querySelector('button[data-accept="`+fmt.Sprint(prop.Version)+`"]') === null`, 10*time.Second)
 		b.screenshot(t, "console-rules-proposal.png")
 		checkAccessible(t, b, "rules proposal")
+		// Its hotline item is acknowledged by the answer: the thread
+		// offers no plain acknowledgment (the service refuses it), and
+		// says where to answer.
+		rulesThread := fmt.Sprintf(`#threads button[data-thread="rules:%d"]`, prop.Version)
+		b.waitFor(t, "the proposal's thread", `document.querySelector('`+rulesThread+`') !== null`, 10*time.Second)
+		b.click(t, rulesThread)
+		b.waitFor(t, "the proposal's item answered, not acknowledged", `(() => { const li = [...document.querySelectorAll('#messages li.message')].find(li => li.textContent.includes('rules_proposal')); return li && li.querySelector('button.ack') === null && li.querySelector('.msg-answer') !== null; })()`, 10*time.Second)
 		b.click(t, fmt.Sprintf(`button[data-accept="%d"]`, prop.Version))
 		for _, tb := range []*tab{a, b} {
 			tb.waitFor(t, "the new rules in force", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d' && document.getElementById('rules-panel').hidden`, prop.Version), 15*time.Second)

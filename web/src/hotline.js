@@ -129,9 +129,14 @@ export class HotlinePanel {
           );
         }),
       );
-      const ackBtn = mustAck(m)
-        ? el('button', { type: 'button', class: 'ack', 'data-message-id': m.id, 'aria-label': `Acknowledge message from ${m.from}`, onclick: () => this.acknowledge(m.id) }, 'Acknowledge')
-        : null;
+      // A proposal of the rules is acknowledged by the answer (Rules
+      // proposals panel): the service refuses a plain acknowledgment
+      // while the proposal waits for it (409 answer-required).
+      const ackBtn = !mustAck(m)
+        ? null
+        : m.kind === 'rules_proposal'
+          ? el('p', { class: 'msg-answer', text: 'Answer it under Rules proposals (accept or reject): the answer acknowledges it.' })
+          : el('button', { type: 'button', class: 'ack', 'data-message-id': m.id, 'aria-label': `Acknowledge message from ${m.from}`, onclick: () => this.acknowledge(m.id) }, 'Acknowledge');
       return el(
         'li',
         { class: `message state-${m.state}`, 'data-message-id': m.id },
