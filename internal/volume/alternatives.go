@@ -39,10 +39,28 @@ import (
 // visibility it may still conflict with a volume the writer cannot see,
 // and writing it then gets the 409 that names that volume, as any write.
 // Windows are searched within AlternativesHorizon of the window asked.
+// The work of one search is bounded (MaxAlternativesChecks).
 
 // AlternativesHorizon bounds how far a window is moved in search of a
 // free one.
 const AlternativesHorizon = 7 * 24 * time.Hour
+
+// MaxAlternativesChecks bounds the work of one search of alternatives, in
+// tests of a variant against one obstacle. The search is exact, and with
+// thousands of obstacles stacked over every altitude for the whole
+// horizon (each edge a candidate, none free) it tries every pair of
+// candidates against every obstacle: 2,720 volumes of one party at one
+// place took 3 s, and the time grows with the cube of their number (a
+// party may hold 50,000), in the request of any party that writes there
+// or asks. At the bound (about a tenth of a second) the search stops and
+// offers what it had found exact and nearest before it: the changes of a
+// single direction found, none of the rest. Real airspace finds its
+// alternatives with a small fraction of it.
+const MaxAlternativesChecks = 20_000_000
+
+// onAlternativesSearched, when set (tests), is told how many checks each
+// search made.
+var onAlternativesSearched func(checks int)
 
 // Kinds of Alternative.
 const (
@@ -106,8 +124,12 @@ func (r *Registry) Alternatives(party, id string, in Input, rl rules.Rules, now 
 			obstacles = append(obstacles, o)
 		}
 	}
-	s := &shifter{v: v, p: p, obstacles: obstacles, rl: rl, now: now, in: in}
-	return s.alternatives(), nil
+	s := &shifter{v: v, p: p, obstacles: obstacles, rl: rl, now: now, in: in, checksLeft: MaxAlternativesChecks}
+	out := s.alternatives()
+	if onAlternativesSearched != nil {
+		onAlternativesSearched(MaxAlternativesChecks - s.checksLeft)
+	}
+	return out, nil
 }
 
 // nearby returns the live volumes of other parties whose footprint is
@@ -136,6 +158,10 @@ type shifter struct {
 	rl        rules.Rules
 	now       time.Time
 	obstacles []*Volume
+	// checksLeft is what remains of MaxAlternativesChecks; exhausted is
+	// set once a variant could not be checked whole for want of it.
+	checksLeft int
+	exhausted  bool
 }
 
 // variant is a candidate: the band's lower limit and the window's start.
@@ -177,9 +203,16 @@ func (s *shifter) allowed(c variant) bool {
 // free reports whether the variant conflicts with no obstacle: the
 // conflict test's altitude and time half (the obstacles are near
 // horizontally, whatever the shift).
+//
+// Past the bound of checks nothing is free: the search is exhausted.
 func (s *shifter) free(c variant) bool {
 	m := s.volume(c)
 	for _, o := range s.obstacles {
+		if s.checksLeft <= 0 {
+			s.exhausted = true
+			return false
+		}
+		s.checksLeft--
 		if closeInAltAndTime(m, o, s.p) {
 			return false
 		}
@@ -288,6 +321,9 @@ func (s *shifter) alternatives() []Alternative {
 			if c, ok := s.settle(c); ok {
 				return &c
 			}
+			if s.exhausted {
+				break
+			}
 		}
 		return nil
 	}
@@ -312,6 +348,11 @@ func (s *shifter) alternatives() []Alternative {
 	}
 	for _, up := range []bool{true, false} {
 		for _, later := range []bool{true, false} {
+			if s.exhausted {
+				// What remains might be nearer than what the rest of
+				// the search would have found: offer none of it.
+				break
+			}
 			var best *variant
 			bestCost := math.Inf(1)
 			for _, c := range []*variant{single[dir("alt", up)], single[dir("time", later)]} {
@@ -337,9 +378,15 @@ func (s *shifter) alternatives() []Alternative {
 						best, bestCost = &c, cost
 						break
 					}
+					if s.exhausted {
+						break
+					}
+				}
+				if s.exhausted {
+					break
 				}
 			}
-			if best != nil {
+			if best != nil && !s.exhausted {
 				out = append(out, s.alternative(*best))
 			}
 		}

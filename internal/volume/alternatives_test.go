@@ -231,3 +231,42 @@ func TestAlternativesSeeOnlyWhatTheWriterMay(t *testing.T) {
 		t.Fatal("an invalid write has alternatives")
 	}
 }
+
+// TestAlternativesSearchIsBounded: another party's volumes stacked over
+// every altitude for the whole horizon, each with edges of its own, leave
+// no alternative, and the exact search would try every pair of their
+// edges against every volume (billions of checks, minutes of a core in
+// the request of whoever writes there). The search stops at
+// MaxAlternativesChecks and offers only what it found exact before, here
+// nothing.
+func TestAlternativesSearchIsBounded(t *testing.T) {
+	rl := rules.Default()
+	r := NewRegistry(rl)
+	const perDay = 200
+	thickM := float64(MaxAltitudeM-MinAltitudeM) / perDay
+	n := 0
+	for day := -8; day <= 8; day++ {
+		for i := range perDay {
+			lo := MinAltitudeM + float64(i)*thickM
+			// Each starts a second earlier than the one below it: every
+			// volume has an edge in time and in altitude of its own.
+			start := t0.Add(time.Duration(day)*24*time.Hour - time.Duration(i+1)*time.Second)
+			r.idx.Put(mkVol(t, fmt.Sprintf("B%d", n), "b", input(circle(35, 36, 2000), lo, min(lo+thickM, MaxAltitudeM), start, start.Add(24*time.Hour))))
+			n++
+		}
+	}
+	var checks []int
+	onAlternativesSearched = func(c int) { checks = append(checks, c) }
+	t.Cleanup(func() { onAlternativesSearched = nil })
+	in := input(circle(35, 36.01, 2000), 1500, 1600, t0, t0.Add(time.Hour))
+	alts, err := r.Alternatives("a", "", in, rl, t0.Add(-time.Hour), func(*Volume) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alts) != 0 {
+		t.Errorf("%d volumes over every altitude and day: alternatives %+v", n, alts)
+	}
+	if len(checks) != 1 || checks[0] > MaxAlternativesChecks {
+		t.Fatalf("the search made %v checks, more than the %d it may", checks, MaxAlternativesChecks)
+	}
+}
