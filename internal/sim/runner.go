@@ -539,11 +539,18 @@ func (r *Runner) handle(ctx context.Context, party string, ev client.Event) {
 			}
 		}
 		r.mu.Unlock()
-		if m.From != party && slices.Contains(m.To, party) && !m.AckedBy(party) {
+		// A proposal of the rules is acknowledged by the party's answer
+		// (the service refuses a plain acknowledgment while it waits
+		// for it); the simulator does not answer proposals.
+		if m.From != party && slices.Contains(m.To, party) && !m.AckedBy(party) && m.Kind != rulesProposalKind {
 			r.scheduleAck(ctx, party, m)
 		}
 	}
 }
+
+// rulesProposalKind is the kind of a proposal's hotline item
+// (hotline.KindRulesProposal).
+const rulesProposalKind = "rules_proposal"
 
 // scheduleAck acknowledges m for party after the ack delay, unless the
 // party deliberately ignores alerts of one of its sorties.

@@ -125,11 +125,15 @@ func messageEvent(id int64, msgID, alertID string) client.Event {
 func TestRunnerDrivesTheAPIAsTheParties(t *testing.T) {
 	p := builtinPlan(t, 1)
 	sc := p.Scenario
+	// A proposal of the rules is acknowledged by the parties' answer
+	// only (a plain acknowledgment is refused): the simulator leaves it.
+	proposal, _ := json.Marshal(client.Message{ID: "m-rules", From: "deconflict", To: []string{"coalition", "russia"}, Kind: "rules_proposal", State: "open"})
 	evs := []client.Event{
-		alertEvent(1, "al-ignored", "CO-FA18-STRIKE", "RU-SU24-STRIKE"),
-		messageEvent(2, "m-ignored", "al-ignored"),
-		alertEvent(3, "al-1", "CO-F16-STRIKE", "RU-SU34-STRIKE"),
-		messageEvent(4, "m-1", "al-1"),
+		{ID: 1, Kind: "message", Time: time.Now(), Data: proposal},
+		alertEvent(2, "al-ignored", "CO-FA18-STRIKE", "RU-SU24-STRIKE"),
+		messageEvent(3, "m-ignored", "al-ignored"),
+		alertEvent(4, "al-1", "CO-F16-STRIKE", "RU-SU34-STRIKE"),
+		messageEvent(5, "m-1", "al-1"),
 	}
 	srv := &fakeServer{
 		reports: map[string][]client.Report{}, volumes: map[string][]client.VolumeInput{},
