@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -183,4 +184,37 @@ func TestVolumesBoundPerParty(t *testing.T) {
 		t.Fatalf("refusal %+v, want too-many-volumes naming the footprint and the limit of 500 positions", p)
 	}
 	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(40, 40, "three", nil), 201, nil)
+}
+
+// TestNamedVolumesShowTheirConflictsAsRead: another party's volume named in
+// a 409 missing-key or in the answer of POST /v1/volumes/alternatives shows
+// the conflicts the caller reads in GET /v1/volumes/{id} (under
+// volume_visibility "all", every one), not an empty list that reads as
+// "conflicts with nothing".
+func TestNamedVolumesShowTheirConflictsAsRead(t *testing.T) {
+	e := newEnv(t, Options{})
+	var first, second wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35.4, 36.0, "cap-1", nil), 201, &first)
+	// The coalition's volume conflicts with russia's: it names it.
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(35.42, 36.02, "strike", []map[string]string{{"id": first.ID, "version": first.Version}}), 201, &second)
+	var read wireVolume
+	e.mustDo("GET", "/v1/volumes/"+second.ID, e.tokens["russia"], nil, 200, &read)
+	if len(read.Conflicts) != 1 || read.Conflicts[0].ID != first.ID {
+		t.Fatalf("the coalition's volume as russia reads it: conflicts %+v", read.Conflicts)
+	}
+	// Russia declares another volume there without a key.
+	code, body, _ := e.do("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35.43, 36.03, "cap-2", nil))
+	var p struct{ Missing []wireVolume }
+	_ = json.Unmarshal(body, &p)
+	if code != 409 || len(p.Missing) != 1 || p.Missing[0].ID != second.ID {
+		t.Fatalf("missing key: %d %s", code, body)
+	}
+	if fmt.Sprint(p.Missing[0].Conflicts) != fmt.Sprint(read.Conflicts) {
+		t.Errorf("the 409 shows the coalition's volume with conflicts %+v, GET with %+v", p.Missing[0].Conflicts, read.Conflicts)
+	}
+	var alts struct{ Conflicts []wireVolume }
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["russia"], circleVolume(35.43, 36.03, "cap-2", nil), 200, &alts)
+	if len(alts.Conflicts) != 1 || fmt.Sprint(alts.Conflicts[0].Conflicts) != fmt.Sprint(read.Conflicts) {
+		t.Errorf("the alternatives' answer shows %+v, GET conflicts %+v", alts.Conflicts, read.Conflicts)
+	}
 }

@@ -106,7 +106,7 @@ func (s *Service) CreateVolume(ctx context.Context, p party.Principal, in volume
 	v, err := s.commitVolume(ctx, p.Party, "volume_created", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Create(tx, p.Party, in, rl, now)
 	})
-	return v, s.withAlternatives(p, "", in, err)
+	return v, s.withAlternatives(p, "", in, s.viewConflicts(p, err))
 }
 
 // VolumeAlternatives returns the nearest conflict-free variants of the
@@ -138,6 +138,43 @@ func (s *Service) withAlternatives(p party.Principal, id string, in volume.Input
 	return err
 }
 
+// viewConflicts shows the other parties' volumes a refusal for a conflict
+// names (missing, higher priority) as the caller reads them (viewOthers);
+// any other outcome passes unchanged.
+func (s *Service) viewConflicts(p party.Principal, err error) error {
+	var mk *volume.MissingKeyError
+	var pe *volume.PriorityError
+	switch {
+	case errors.As(err, &mk):
+		s.viewOthers(p, mk.Missing)
+	case errors.As(err, &pe):
+		s.viewOthers(p, pe.Higher)
+	}
+	return err
+}
+
+// viewOthers gives the other parties' volumes named in an answer to p (a
+// 409's missing or higher-priority volumes, a preview's conflicts), which
+// the registry hands over reduced without their conflicts, the conflicts
+// p is shown when it reads them (GetVolume): those with p's own volumes,
+// and under volume_visibility "all" every one. Without it the same volume
+// at the same version said "conflicts":[] in a 409 and named its
+// conflicts in GET /v1/volumes/{id}: an empty list read as "conflicts
+// with nothing". A volume written again meanwhile keeps what it had.
+func (s *Service) viewOthers(p party.Principal, vs []volume.Volume) {
+	reg := s.volumes()
+	for i := range vs {
+		v := &vs[i]
+		if v.Party == p.Party {
+			continue
+		}
+		if cur, err := reg.Get(p.Party, v.ID); err == nil && cur.Version == v.Version {
+			v.Conflicts = cur.Conflicts
+		}
+	}
+	s.withAllConflicts(p, vs)
+}
+
 // UpdateVolume replaces the caller's volume id at version in.Version.
 func (s *Service) UpdateVolume(ctx context.Context, p party.Principal, id string, in volume.Input) (volume.Volume, error) {
 	if p.Operator {
@@ -149,7 +186,7 @@ func (s *Service) UpdateVolume(ctx context.Context, p party.Principal, id string
 	v, err := s.commitVolume(ctx, p.Party, "volume_updated", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Update(tx, p.Party, id, in, rl, now)
 	})
-	return v, s.withAlternatives(p, id, in, s.hideForeign(p, id, err))
+	return v, s.withAlternatives(p, id, in, s.viewConflicts(p, s.hideForeign(p, id, err)))
 }
 
 // SetVolumeState moves the caller's volume id (at version) to state.
@@ -163,7 +200,7 @@ func (s *Service) SetVolumeState(ctx context.Context, p party.Principal, id, ver
 	v, err := s.commitVolume(ctx, p.Party, "volume_state", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().SetState(tx, p.Party, id, version, state, key, rl, now)
 	})
-	err = s.hideForeign(p, id, err)
+	err = s.viewConflicts(p, s.hideForeign(p, id, err))
 	if !errors.Is(err, volume.ErrMissingKey) && !errors.Is(err, volume.ErrHigherPriority) {
 		return v, err
 	}
@@ -387,5 +424,7 @@ func (s *Service) PreviewVolume(p party.Principal, in volume.Input) ([]volume.Vo
 	if p.Operator {
 		return nil, ErrForbidden
 	}
-	return s.volumes().Preview(p.Party, in, s.Rules())
+	vs, err := s.volumes().Preview(p.Party, in, s.Rules())
+	s.viewOthers(p, vs)
+	return vs, err
 }
