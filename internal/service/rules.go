@@ -375,6 +375,12 @@ func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version in
 	if err := hotline.CheckReply("reason", reason); err != nil {
 		return rules.Proposal{}, err
 	}
+	if n := len(answerReply(accept, reason)); n > hotline.MaxTextBytes {
+		// Refused here, on the field the party sent: the acknowledgment
+		// of its item would be refused for its reply otherwise.
+		return rules.Proposal{}, fielderr.Errorf("reason", "%d bytes, at most %d: the proposal's hotline item is acknowledged with %q and the reason, at most %d bytes",
+			len(reason), hotline.MaxTextBytes-(n-len(reason)), rejectedReplyPrefix, hotline.MaxTextBytes)
+	}
 	var prop rules.Proposal
 	ch := &rulesChange{}
 	err := s.writeAnswer(ctx, func(tx store.Tx) error {
@@ -443,6 +449,20 @@ func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version in
 	return prop, s.adopt(ctx, ch)
 }
 
+// rejectedReplyPrefix opens the reply of a rejection with a reason.
+const rejectedReplyPrefix = "rejected: "
+
+// answerReply is the reply a party's answer acknowledges its item with.
+func answerReply(accept bool, reason string) string {
+	switch {
+	case accept:
+		return "accepted"
+	case reason == "":
+		return "rejected"
+	}
+	return rejectedReplyPrefix + reason
+}
+
 // ackRulesItem acknowledges party's hotline items about the proposal of
 // version with its answer.
 func (s *Service) ackRulesItem(tx store.Tx, party string, version int64, accept bool, reason string, now time.Time) error {
@@ -450,13 +470,7 @@ func (s *Service) ackRulesItem(tx store.Tx, party string, version int64, accept 
 	if err != nil {
 		return err
 	}
-	reply := "accepted"
-	if !accept {
-		reply = "rejected"
-		if reason != "" {
-			reply += ": " + reason
-		}
-	}
+	reply := answerReply(accept, reason)
 	for _, it := range items {
 		if it.From != hotline.System {
 			continue

@@ -3,9 +3,11 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
@@ -75,5 +77,40 @@ func TestRulesItemIsAcknowledgedByTheAnswer(t *testing.T) {
 	}
 	if got, err := s.AckMessage(ctx, party.Principal{Party: "turkey"}, item("turkey").ID, ""); err != nil || got.State != hotline.StateAcknowledged {
 		t.Fatalf("plain acknowledgment of a closed proposal's item: %+v %v", got, err)
+	}
+}
+
+// A rejection's reason as long as a hotline text may be (4,096 bytes) is
+// taken or refused on its own field, reason: the party's item is
+// acknowledged with "rejected: <reason>", which must fit a hotline reply,
+// and an answer must never be refused for a field the party did not send.
+func TestLongestRejectionReason(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newEmbedded(t)
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op := party.Principal{Party: party.OperatorName, Operator: true}
+	proposed := s.Rules()
+	proposed.SamePartyAlerts = !proposed.SamePartyAlerts
+	prop, err := s.ProposeRules(ctx, op, proposed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coalition := party.Principal{Party: "coalition"}
+	_, err = s.AnswerRules(ctx, coalition, prop.Version, false, strings.Repeat("x", hotline.MaxTextBytes))
+	var fe *fielderr.Error
+	if !errors.As(err, &fe) || fe.Field != "reason" {
+		t.Fatalf("a reason of %d bytes: %v, want a refusal of field reason", hotline.MaxTextBytes, err)
+	}
+	reason := strings.Repeat("x", hotline.MaxTextBytes-len("rejected: "))
+	if _, err := s.AnswerRules(ctx, coalition, prop.Version, false, reason); err != nil {
+		t.Fatalf("the longest reason that fits: %v", err)
+	}
+	ms, err := s.ListMessages(ctx, coalition, hotline.RulesThread(prop.Version), time.Time{}, 0)
+	if err != nil || len(ms) != 1 || len(ms[0].Acks) != 1 || ms[0].Acks[0].Reply != "rejected: "+reason {
+		t.Fatalf("the item after the rejection: %+v %v", ms, err)
 	}
 }
