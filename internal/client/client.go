@@ -47,6 +47,8 @@ type Client struct {
 	// key, when set, signs every write (RFC 9421, internal/httpsig).
 	key   ed25519.PrivateKey
 	keyID string
+	// maxAnswerBytes bounds the answers read (answer.go; 0: the default).
+	maxAnswerBytes int64
 }
 
 // New returns a client of the server at baseURL (e.g.
@@ -122,7 +124,7 @@ func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	if errors.Is(err, ErrReplayed) {
+	if errors.Is(err, ErrReplayed) || errors.Is(err, ErrAnswerTooLarge) {
 		return false
 	}
 	var p *Problem
@@ -265,7 +267,7 @@ func answerLost(ctx context.Context, err error) bool {
 		return p.Status == http.StatusServiceUnavailable && p.Type == problemBase+"outcome-unknown"
 	}
 	var de *decodeError
-	return !errors.As(err, &de)
+	return !errors.As(err, &de) && !errors.Is(err, ErrAnswerTooLarge)
 }
 
 // problemBase prefixes the server's problem types.
@@ -323,10 +325,13 @@ func (c *Client) sendKeyedReplay(ctx context.Context, method, path string, body 
 	}
 	*replayed = resp.Header.Get(replayedHeader) == "true"
 	if out == nil {
-		_, err := io.Copy(io.Discard, resp.Body)
+		_, err := io.Copy(io.Discard, c.bounded(resp.Body, method+" "+path))
 		return err
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := json.NewDecoder(c.bounded(resp.Body, method+" "+path)).Decode(out); err != nil {
+		if errors.Is(err, ErrAnswerTooLarge) {
+			return err
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			// The answer was cut short: lost on the way.
 			return fmt.Errorf("client: reading the answer of %s %s: %w", method, path, err)
@@ -518,7 +523,7 @@ func (c *Client) VolumesAs(ctx context.Context, format string) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, readProblem(resp)
 	}
-	return io.ReadAll(resp.Body)
+	return c.readAll(resp.Body, "GET /v1/volumes")
 }
 
 // ProposeRules proposes a change of the rules (the operator's token):
@@ -574,5 +579,5 @@ func (c *Client) TracksJSON(ctx context.Context, query string) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, readProblem(resp)
 	}
-	return io.ReadAll(resp.Body)
+	return c.readAll(resp.Body, "GET /v1/tracks")
 }

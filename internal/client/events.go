@@ -121,6 +121,10 @@ func (c *Client) Events(ctx context.Context, afterID int64, fn func(Event) error
 		if errors.As(err, &p) && !Retryable(p) {
 			return err
 		}
+		if errors.Is(err, ErrAnswerTooLarge) {
+			// The stream would resume at the same event: say so.
+			return err
+		}
 		if progressed {
 			failures = 0
 		}
@@ -185,7 +189,7 @@ func (c *Client) streamOnce(ctx context.Context, last *int64, fn func(Event) err
 // returns nil at the end of the body.
 func readSSE(r io.Reader, fn func(Event) error) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	sc.Buffer(make([]byte, 64*1024), maxEventBytes)
 	sc.Split(scanSSELines)
 	var id int64
 	var kind string
@@ -223,6 +227,11 @@ func readSSE(r io.Reader, fn func(Event) error) error {
 		case "event":
 			kind = value
 		case "data":
+			if data.Len()+1+len(value) > maxEventBytes {
+				// A stream whose event never ends would take the
+				// client's memory line by line.
+				return &AnswerTooLargeError{What: "an event of the stream", MaxBytes: maxEventBytes}
+			}
 			if sawData {
 				data.WriteByte('\n')
 			}
