@@ -577,21 +577,46 @@ func (s *Service) SyncFromStore(ctx context.Context, adoptUpTo int64) (int64, er
 	if err != nil {
 		return 0, err
 	}
+	if rec.Version > adoptUpTo {
+		return rec.Version, nil
+	}
+	return rec.Version, s.adoptRulesRecord(ctx, rec)
+}
+
+// adoptStoredRules adopts the rules the store holds when they are newer
+// than this process's (a volume write found them so, writeVolumes).
+func (s *Service) adoptStoredRules(ctx context.Context) error {
+	var rec store.RulesRecord
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		rec, err = tx.LatestRules()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("service: reading the rules in force: %w", err)
+	}
+	return s.adoptRulesRecord(ctx, rec)
+}
+
+// adoptRulesRecord adopts the stored rules rec, and applies them to the
+// live engines, unless this process runs with them or newer already (its
+// own activation adopted them, or another caller did meanwhile).
+func (s *Service) adoptRulesRecord(ctx context.Context, rec store.RulesRecord) error {
 	s.lockRulesApply()
 	defer s.rulesApply.Unlock()
 	cur := s.rules.Load()
-	if rec.Version <= cur.inUse.Version || rec.Version > adoptUpTo {
-		return rec.Version, nil
+	if rec.Version <= cur.inUse.Version {
+		return nil
 	}
 	r, err := rules.Decode(rec.Body)
 	if err != nil {
-		return rec.Version, fmt.Errorf("service: rules version %d: %w", rec.Version, err)
+		return fmt.Errorf("service: rules version %d: %w", rec.Version, err)
 	}
 	r.Version = rec.Version
 	in := s.prepareRules(r)
 	if !s.rules.CompareAndSwap(cur, in) {
-		return rec.Version, nil // changed meanwhile: look again next time
+		return nil // changed meanwhile: look again next time
 	}
-	s.log.Info("rules in force in the store adopted (changed through another replica, or by a write whose acknowledgement was lost)", "version", r.Version)
-	return rec.Version, s.applyRules(ctx, cur.inUse, in.inUse)
+	s.log.Info("rules in force in the store adopted (changed through another replica, or by a write whose acknowledgement was lost, or not adopted yet as a volume write came)", "version", r.Version)
+	return s.applyRules(ctx, cur.inUse, in.inUse)
 }

@@ -182,6 +182,9 @@ func (s *Service) adopt(ctx context.Context, ch *rulesChange) error {
 	if ch.activated == nil {
 		return nil
 	}
+	if s.onRulesCommitted != nil {
+		s.onRulesCommitted()
+	}
 	// One version at a time, in order: an older one adopted here after
 	// a newer one would be skipped.
 	s.lockRulesApply()

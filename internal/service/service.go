@@ -119,6 +119,9 @@ type Service struct {
 	// onRulesApplyWait, when set (tests), is called when new rules wait
 	// for the rules applied before them (rulesApply).
 	onRulesApplyWait func()
+	// onRulesCommitted, when set (tests), is called after a transaction
+	// that brought rules into force committed, before they are adopted.
+	onRulesCommitted func()
 
 	// rules is the rules in force: as agreed, and as the process runs
 	// with them (setRules).
@@ -475,16 +478,27 @@ func (s *Service) writeThenKeep(ctx context.Context, fn func(tx store.Tx) error,
 		// New rules are coming into force: the volumes are checked for
 		// them without the writers' lock, so that alerts commit
 		// meanwhile, and the transaction is run again.
+		// A volume write checked under older rules than the store's:
+		// they are adopted without the writers' lock (the volume index
+		// may be rebuilt for them), and the transaction is run again.
 		var ahead *scanAheadError
-		if !errors.As(err, &ahead) {
+		var behind *rulesBehindError
+		var outside func() error
+		switch {
+		case errors.As(err, &ahead):
+			outside = func() error { return s.scanAhead(ctx, ahead) }
+		case errors.As(err, &behind):
+			outside = func() error { return behind.catchUp(ctx) }
+		}
+		if outside == nil {
 			break
 		}
 		func() {
-			// Locked again even if the scan panics: the deferred
-			// unlock above expects it.
+			// Locked again even if it panics: the deferred unlock
+			// above expects it.
 			s.wmu.Unlock()
 			defer s.wmu.Lock()
-			err = s.scanAhead(ctx, ahead)
+			err = outside()
 		}()
 		if err != nil {
 			break

@@ -77,12 +77,9 @@ func (s *Service) recordVolume(tx store.Tx, actor, kind string, res volume.Resul
 // audit record and events, and hands the result to the registry after the
 // commit.
 func (s *Service) commitVolume(ctx context.Context, actor, kind string, op func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error)) (volume.Volume, error) {
-	s.volumeWrites.RLock()
-	defer s.volumeWrites.RUnlock()
-	now := s.now()
-	rl := s.Rules()
 	var res volume.Result
-	err := s.writeAnswer(ctx, func(tx store.Tx) error {
+	err := s.writeVolumes(ctx, func(tx store.Tx, rl rules.Rules) error {
+		now := s.now()
 		var err error
 		res, err = op(tx, rl, now)
 		if err != nil {
@@ -94,6 +91,63 @@ func (s *Service) commitVolume(ctx context.Context, actor, kind string, op func(
 		return s.volumeConflictItems(tx, res, rl, now)
 	}, func() { s.volumes().Apply(res) }, func() any { return res.Volume })
 	return res.Volume, err
+}
+
+// writeVolumes runs a write of the volume registry, fn, with the rules in
+// force as the store holds them when it commits: the write's transaction
+// reads the store's version (on PostgreSQL after the writers' lock, which
+// every replica takes), and when it is newer than the rules this process
+// runs with (an activation committed and not adopted yet, by this process
+// or another replica), the attempt ends before fn runs, the store's rules
+// are adopted without the writers' lock (rulesBehindError: the volume
+// index may be rebuilt for them, seconds with 100,000 volumes), and the
+// write runs again. Checked under the rules before, a write could be
+// accepted under rules that no longer hold, and the activation, whose
+// check of the volumes was over, would never report its conflicts under
+// the new ones. The volume writes are held shared (volumeWrites).
+func (s *Service) writeVolumes(ctx context.Context, fn func(tx store.Tx, rl rules.Rules) error, after func(), result func() any) error {
+	s.volumeWrites.RLock()
+	defer s.volumeWrites.RUnlock()
+	catchUps := 0
+	catchUp := func(ctx context.Context) error {
+		if catchUps++; catchUps > maxRulesCatchUps {
+			return fmt.Errorf("service: the rules in force changed %d times during one volume write: %w", catchUps, store.ErrConflict)
+		}
+		// The index is rebuilt for the new rules under volumeWrites
+		// (applyRules): let go of it meanwhile, taken again before the
+		// writers' lock, in that order.
+		s.volumeWrites.RUnlock()
+		defer s.volumeWrites.RLock()
+		return s.adoptStoredRules(ctx)
+	}
+	return s.writeAnswer(ctx, func(tx store.Tx) error {
+		rl := s.Rules()
+		stored, err := tx.LatestRules()
+		if err != nil {
+			return err
+		}
+		if stored.Version > rl.Version {
+			return &rulesBehindError{checked: rl.Version, stored: stored.Version, catchUp: catchUp}
+		}
+		return fn(tx, rl)
+	}, after, result)
+}
+
+// maxRulesCatchUps bounds how many times one volume write adopts newer
+// rules: they would have to come into force again during each attempt.
+const maxRulesCatchUps = 3
+
+// rulesBehindError ends the attempt of a volume write whose process runs
+// with older rules than the store holds (writeVolumes), before it writes
+// anything: writeThenKeep calls catchUp without the writers' lock and
+// runs the transaction again.
+type rulesBehindError struct {
+	checked, stored int64
+	catchUp         func(context.Context) error
+}
+
+func (e *rulesBehindError) Error() string {
+	return fmt.Sprintf("service: a volume write under rules version %d while the store holds version %d", e.checked, e.stored)
 }
 
 // CreateVolume declares a new volume of the caller. A refusal for a
@@ -316,13 +370,11 @@ func (s *Service) hideForeign(p party.Principal, id string, err error) error {
 	return err
 }
 
-// endExpiredVolumes is the periodic job that ends volumes whose window is over.
+// endExpiredVolumes is the periodic job that ends volumes whose window is
+// over (plus the time buffer of the rules the store holds).
 func (s *Service) endExpiredVolumes(ctx context.Context, now time.Time) error {
-	s.volumeWrites.RLock()
-	defer s.volumeWrites.RUnlock()
-	rl := s.Rules()
 	var results []volume.Result
-	return s.writeThen(ctx, func(tx store.Tx) error {
+	return s.writeVolumes(ctx, func(tx store.Tx, rl rules.Rules) error {
 		var err error
 		results, err = s.volumes().EndExpired(tx, rl, now)
 		if err != nil {
@@ -334,7 +386,7 @@ func (s *Service) endExpiredVolumes(ctx context.Context, now time.Time) error {
 			}
 		}
 		return nil
-	}, func() { s.volumes().Apply(results...) })
+	}, func() { s.volumes().Apply(results...) }, nil)
 }
 
 func (s *Service) volumes() *volume.Registry { return s.vol.Load() }
