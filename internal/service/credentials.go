@@ -215,7 +215,7 @@ func (s *Service) RevokeParty(ctx context.Context, actor party.Principal, name s
 	if err != nil {
 		return err
 	}
-	return s.adopt(ctx, ch)
+	return s.adoptAndAnnounce(ctx, ch)
 }
 
 // RotateParty revokes every token of the party in st and issues a new one

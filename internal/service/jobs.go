@@ -65,6 +65,7 @@ func (s *Service) jobs() []job {
 	return []job{
 		{"expire tracks", s.expireTracks},
 		{"end expired volumes", s.endExpiredVolumes},
+		{"announce the findings of new rules", s.announceFindingsJob},
 		{"escalate hotline items", s.escalate},
 		{"audit checkpoint", s.checkpointAudit},
 		{"forget expired nonces", s.forgetNonces},

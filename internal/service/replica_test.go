@@ -1039,7 +1039,7 @@ func TestLateRaiseOfASpentIdWhosePairIsHeld(t *testing.T) {
 
 // newEmbedded is a service on a SQLite store in a fresh directory, as the
 // embedded deployment runs it.
-func newEmbedded(t *testing.T) (*Service, store.Store) {
+func newEmbedded(t testing.TB) (*Service, store.Store) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {

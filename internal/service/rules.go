@@ -117,8 +117,9 @@ type rulesChange struct {
 // scans made ahead kept. It returns the time of the attempt, for
 // everything it writes: an attempt runs again after the volumes were
 // checked ahead (seconds with 100,000 volumes, alerts committing under
-// the old rules meanwhile), and the rules come into force, the new
-// conflicts' hotline items with their deadlines, when it commits.
+// the old rules meanwhile), and the rules come into force when it
+// commits (the new conflicts' hotline items, with their deadlines, are
+// posted after it: findings.go).
 func (ch *rulesChange) begin(s *Service) time.Time {
 	ch.activated = nil
 	return s.now()
@@ -199,6 +200,23 @@ func (s *Service) adopt(ctx context.Context, ch *rulesChange) error {
 	return s.applyRules(ctx, old, in.inUse)
 }
 
+// adoptAndAnnounce adopts the rules a committed transaction brought into
+// force, then announces what their activation found (findings.go). A
+// failure to announce is logged, not returned: the rules are in force,
+// and what is left queued is announced by the periodic job.
+func (s *Service) adoptAndAnnounce(ctx context.Context, ch *rulesChange) error {
+	if ch.activated == nil {
+		return nil
+	}
+	if err := s.adopt(ctx, ch); err != nil {
+		return err
+	}
+	if err := s.announceFindings(ctx, 0); err != nil {
+		s.log.Warn("the findings of new rules are left for the periodic job", "version", ch.activated.Version, "err", err)
+	}
+	return nil
+}
+
 // ProposeRules proposes r as the next version of the rules (operator
 // only): a proposal every party of the airspace must answer, with a hotline
 // item to each, audited and announced with a rules_proposed event. With no
@@ -255,7 +273,7 @@ func (s *Service) ProposeRules(ctx context.Context, actor party.Principal, r rul
 	if err != nil {
 		return rules.Proposal{}, err
 	}
-	return p, s.adopt(ctx, ch)
+	return p, s.adoptAndAnnounce(ctx, ch)
 }
 
 // proposalText is the hotline item of a proposal: what changes, field by
@@ -320,10 +338,8 @@ func (s *Service) activate(tx store.Tx, p rules.Proposal, asked []string, ch *ru
 	if err != nil {
 		return err
 	}
-	if err := s.flagVolumes(tx, flags, inUse(r), now); err != nil {
-		return err
-	}
-	if err := s.reportNewConflicts(tx, pairs, inUse(r), now); err != nil {
+	// Announced after the commit, in short transactions (findings.go).
+	if err := s.queueFindings(tx, r.Version, flags, pairs); err != nil {
 		return err
 	}
 	open, err := tx.RulesProposals(rules.ProposalOpen)
@@ -449,7 +465,7 @@ func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version in
 		}
 		return rules.Proposal{}, err
 	}
-	return prop, s.adopt(ctx, ch)
+	return prop, s.adoptAndAnnounce(ctx, ch)
 }
 
 // rejectedReplyPrefix opens the reply of a rejection with a reason.
@@ -586,7 +602,7 @@ func (s *Service) settleProposals(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.adopt(ctx, ch)
+	return s.adoptAndAnnounce(ctx, ch)
 }
 
 func settleOpen(tx store.Tx, s *Service, ch *rulesChange, now time.Time) error {

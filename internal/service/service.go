@@ -122,6 +122,13 @@ type Service struct {
 	// onRulesCommitted, when set (tests), is called after a transaction
 	// that brought rules into force committed, before they are adopted.
 	onRulesCommitted func()
+	// findingsBatchSize is how many findings of an activation one
+	// transaction announces (findings.go; tests lower it).
+	findingsBatchSize int
+	// onFindingsBatch, when set (tests), is called in the transaction
+	// that announces batch i of the findings, after it wrote them: an
+	// error rolls the batch back and stops the announcement.
+	onFindingsBatch func(i int64) error
 
 	// rules is the rules in force: as agreed, and as the process runs
 	// with them (setRules).
@@ -202,8 +209,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		auth: party.NewAuthenticator(cfg.Store, 0),
 		m:    newMetrics(),
 
-		idemBounds: defaultIdempotencyBounds,
-		resolving:  make(chan struct{}, runtime.GOMAXPROCS(0)),
+		idemBounds:        defaultIdempotencyBounds,
+		findingsBatchSize: findingsBatchSize,
+		resolving:         make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	key, err := signingKey(cfg.DataDir)
 	if err != nil {

@@ -1,0 +1,232 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+	"github.com/deconflict/deconflict/internal/store/postgres"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
+	"github.com/deconflict/deconflict/internal/volume"
+	"github.com/deconflict/deconflict/internal/volume/synth"
+)
+
+// The findings of an activation (the volumes that break the new rules, the
+// pairs that conflict only under them) are not written in its transaction,
+// which holds the writers' lock (16 s for 10,000 pairs on PostgreSQL), but
+// queued with it and announced after it, a bounded batch a transaction.
+// A crash in the middle leaves the rest queued: the service announces it
+// when it runs again, and every finding is announced exactly once.
+func TestActivationFindingsAnnouncedInBatchesOnce(t *testing.T) {
+	dir := t.TempDir()
+	activationFindingsAnnouncedInBatchesOnce(t, func() store.Store {
+		st, err := sqlite.Open(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}
+
+func TestActivationFindingsAnnouncedInBatchesOnceOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	url := pgtest.NewDatabase(t)
+	activationFindingsAnnouncedInBatchesOnce(t, func() store.Store {
+		st, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}
+
+var errCrashed = errors.New("test: crashed while announcing")
+
+func activationFindingsAnnouncedInBatchesOnce(t *testing.T, open func() store.Store) {
+	ctx := context.Background()
+	st := open()
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			st.Close()
+		}
+	})
+	s, err := New(ctx, Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 2
+	s.findingsBatchSize = batch
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := s.now().UTC().Truncate(time.Second).Add(time.Hour)
+	at := func(eastM float64, hours int) volume.Input {
+		lat, lon := synth.Destination(35, 36, 90, eastM)
+		return volume.Input{Footprint: synth.Circle(lat, lon, 2000), AltLowerM: 1000, AltUpperM: 2000,
+			Start: start, End: start.Add(time.Duration(hours) * time.Hour), State: volume.Accepted}
+	}
+	// Alternating parties 20 km apart: each pair of neighbours conflicts
+	// under 30 km only, and russia's windows of 3 hours break a 2-hour
+	// maximum.
+	for i := range 6 {
+		owner, hours := "coalition", 1
+		if i%2 == 1 {
+			owner, hours = "russia", 3
+		}
+		declare(t, s, owner, at(float64(i)*20_000, hours))
+	}
+	old := s.Rules()
+	raised := old
+	raised.HorizontalSepM = 30_000
+	raised.MaxWindowS = 2 * 3600
+
+	var inActivation int
+	s.onRulesCommitted = func() { inActivation = len(findingEvents(t, st, 0)) }
+	var batches []int64
+	s.onFindingsBatch = func(i int64) error {
+		if i == 2 {
+			return errCrashed
+		}
+		batches = append(batches, i)
+		return nil
+	}
+	version := bringIntoForce(t, s, raised, "coalition", "russia")
+	now := s.Rules()
+	if now.Version != version {
+		t.Fatalf("rules version %d in force, want %d", now.Version, version)
+	}
+	if inActivation != 0 {
+		t.Fatalf("the activation's transaction wrote %d findings, want none (they are announced after it, in batches)", inActivation)
+	}
+	if !slices.Equal(batches, []int64{0, 1}) {
+		t.Fatalf("batches %v announced before the crash, want [0 1]", batches)
+	}
+	if got := findingEvents(t, st, version); len(got) != 2*batch {
+		t.Fatalf("%d findings announced before the crash, want %d: %v", len(got), 2*batch, got)
+	}
+
+	// What the plain test of every pair and every volume gives.
+	live := storedLive(t, st)
+	var want []string
+	for i := range live {
+		if live[i].Breaks(now) != nil {
+			want = append(want, "flag "+live[i].ID+"@"+live[i].Version)
+		}
+	}
+	for i := range live {
+		for j := i + 1; j < len(live); j++ {
+			if volume.Conflict(live[i], live[j], now) && !volume.Conflict(live[i], live[j], old) {
+				want = append(want, "pair "+live[i].ID+"@"+live[i].Version+"+"+live[j].ID+"@"+live[j].Version)
+			}
+		}
+	}
+	if len(want) < 3*batch {
+		t.Fatalf("%d findings, want more than %d batches' worth", len(want), 3)
+	}
+
+	// The crash: the store reopened, a new service on it.
+	st.Close()
+	st = open()
+	s2, err := New(ctx, Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The periodic job announces what is left, a few batches a tick.
+	for range 10 {
+		if pending, err := s2.findingsPending(ctx); err != nil || !pending {
+			break
+		}
+		if err := s2.announceFindingsJob(ctx, s2.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := findingEvents(t, st, version); !slices.Equal(got, want) {
+		t.Fatalf("findings announced %v, want each once, in order: %v", got, want)
+	}
+	if pending, err := s2.findingsPending(ctx); err != nil || pending {
+		t.Fatalf("findings still queued: %v (%v)", pending, err)
+	}
+	// Each once in the audit record, and each pair once on the hotline
+	// to each owner.
+	var recs []store.AuditRecord
+	if err := st.View(ctx, func(tx store.Tx) error { recs, err = tx.AuditFrom(0, 100000); return err }); err != nil {
+		t.Fatal(err)
+	}
+	audited := 0
+	for _, rec := range recs {
+		if (rec.Kind == "volume_conflict" || rec.Kind == "volume_flagged") && bytes.Contains(rec.Content, fmt.Appendf(nil, `"rules_version":%d`, version)) {
+			audited++
+		}
+	}
+	if audited != len(want) {
+		t.Errorf("%d audit records of the findings, want %d", audited, len(want))
+	}
+	byID := map[string]volume.Volume{}
+	for _, v := range live {
+		byID[v.ID] = v
+	}
+	for _, w := range want {
+		var a, b, av, bv string
+		if _, err := fmt.Sscanf(w, "pair %s", &a); err != nil {
+			continue
+		}
+		ids := bytes.FieldsFunc([]byte(a), func(r rune) bool { return r == '+' || r == '@' })
+		a, av, b, bv = string(ids[0]), string(ids[1]), string(ids[2]), string(ids[3])
+		text := fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s) under the rules of version %d",
+			a, byID[a].Party, av, b, byID[b].Party, bv, version)
+		for _, owner := range []string{byID[a].Party, byID[b].Party} {
+			if n := messagesWith(t, st, owner, text); n != 1 {
+				t.Errorf("%d hotline items to %s %q, want 1", n, owner, text)
+			}
+		}
+	}
+	st.Close()
+	closed = true
+}
+
+// findingEvents lists the volume_flagged and volume_conflict events of the
+// rules version (any version when 0) in st, in order.
+func findingEvents(t *testing.T, st store.Store, version int64) []string {
+	t.Helper()
+	var out []string
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		evs, err := tx.EventsAfter(0, 100000)
+		for _, ev := range evs {
+			switch ev.Kind {
+			case "volume_flagged":
+				var f VolumeFlag
+				if err := json.Unmarshal(ev.Body, &f); err != nil {
+					return err
+				}
+				if version == 0 || f.RulesVersion == version {
+					out = append(out, "flag "+f.Volume.ID+"@"+f.Volume.Version)
+				}
+			case "volume_conflict":
+				var c RulesConflict
+				if json.Unmarshal(ev.Body, &c) != nil || len(c.Volumes) != 2 || c.RulesVersion == 0 {
+					continue // a conflict found at a write
+				}
+				if version == 0 || c.RulesVersion == version {
+					out = append(out, "pair "+c.Volumes[0].ID+"@"+c.Volumes[0].Version+"+"+c.Volumes[1].ID+"@"+c.Volumes[1].Version)
+				}
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
