@@ -46,7 +46,7 @@ const findingsQueueKey = "rules/findings"
 func findingsBatchKey(i int64) string { return "rules/findings/" + strconv.FormatInt(i, 10) }
 
 // findingsQueue is the queue of batches to announce. It starts again at 0
-// once empty, so that the keys of the batches are used again.
+// once empty; each batch's row is deleted as it is announced.
 type findingsQueue struct {
 	Head int64 `json:"head"`
 	Tail int64 `json:"tail"`
@@ -225,7 +225,7 @@ func (s *Service) announceBatch(tx store.Tx) (bool, error) {
 			return false, err
 		}
 	}
-	if err := tx.PutMeta(findingsBatchKey(q.Head), nil); err != nil {
+	if err := tx.DeleteMeta(findingsBatchKey(q.Head)); err != nil {
 		return false, err
 	}
 	if q.Head++; q.Head == q.Tail {

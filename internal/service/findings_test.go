@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -157,6 +158,16 @@ func activationFindingsAnnouncedInBatchesOnce(t *testing.T, open func() store.St
 	}
 	if pending, err := s2.findingsPending(ctx); err != nil || pending {
 		t.Fatalf("findings still queued: %v (%v)", pending, err)
+	}
+	// Announced batches leave no row behind.
+	if err := st.View(ctx, func(tx store.Tx) error {
+		left, err := tx.MetaWithPrefix("rules/findings/")
+		if err == nil && len(left) > 0 {
+			err = fmt.Errorf("%d rows of announced batches left: %v", len(left), slices.Collect(maps.Keys(left)))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 	// Each once in the audit record, and each pair once on the hotline
 	// to each owner.
