@@ -603,6 +603,69 @@ func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([
 	return out, evs, nil
 }
 
+// ClockStepTolerance is how far a stored deadline may lie beyond the
+// longest interval of the rules before Reschedule takes it for the mark of
+// a clock that went back: above the disagreement of the replicas' clocks
+// (each set to the database's, replica.Clock), so that one replica does
+// not move back what another, a few milliseconds ahead, has just set; and
+// the most a step back of the clock delays an escalation beyond its
+// interval.
+const ClockStepTolerance = 5 * time.Second
+
+// Reschedule brings back the items whose running deadline lies further
+// ahead of now than the rules ever set one (rules.LongestDeadline, give or take
+// ClockStepTolerance): a deadline counted from a clock that was ahead, a
+// step forward since corrected (a bad NTP step). Left as it is, such an
+// item would neither escalate nor be brought to anyone's attention until
+// the wall clock caught up with it, a day later after a clock a day ahead.
+// Each one's deadline becomes now plus its interval (the acknowledgment
+// deadline of its level while open, the escalation deadline once
+// escalated), stored with an audit record naming both deadlines; at most
+// limit items, run it again while it returns limit. A deadline that only
+// lies ahead because the rules have since shortened their deadlines is
+// brought back alike, which is what the new rules ask.
+//
+// Run it in the transaction of the escalation, before Escalate: replicas
+// that run it at once serialise on the audit chain as they do for
+// Escalate, and the second finds the deadline already within the bound.
+func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([]Message, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	now = now.UTC()
+	ahead, err := tx.OpenMessagesAfter(now.Add(r.LongestDeadline()+ClockStepTolerance), limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []Message
+	for _, rec := range ahead {
+		m, err := load(tx, rec)
+		if err != nil {
+			return nil, err
+		}
+		if m.State == StateEscalated {
+			m.EscalationDeadline = now.Add(r.EscalationDeadline())
+		} else {
+			m.Deadline = now.Add(r.AckDeadline(m.Level))
+			m.EscalationDeadline = m.Deadline.Add(r.EscalationDeadline())
+		}
+		stored, err := m.record()
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.PutMessage(stored); err != nil {
+			return nil, err
+		}
+		content := map[string]any{"id": m.ID, "state": m.State, "deadline_was": rec.Deadline.UTC(), "deadline": stored.Deadline.UTC(),
+			"reason": fmt.Sprintf("the deadline lay more than %s ahead of the server's clock, further than the rules set one: the clock went back, or the rules shortened their deadlines", r.LongestDeadline()+ClockStepTolerance)}
+		if _, err := log.Append(tx, System, "message_rescheduled", audit.For(m.Parties()...), content, now); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
 // Get returns message id as party may read it: ErrNotFound unless party
 // sent or received it. The operator ("" here) reads every message.
 func Get(tx store.Messages, party, id string) (Message, error) {

@@ -106,3 +106,82 @@ func TestOnPostgresReplicas(t *testing.T) {
 		t.Fatalf("chain: %+v, %v", sum, err)
 	}
 }
+
+// Two replicas on one PostgreSQL database run the escalation job (Reschedule
+// then Escalate, in one transaction) at the same moment after the clock
+// that set the items' deadlines, a day ahead, was corrected: each item is
+// brought back once (one audit record), escalates once at its interval
+// after the correction, and not before.
+func TestRescheduleOnPostgresReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	url := pgtest.NewDatabase(t)
+	open := func() store.Store {
+		st, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	replicas := []*env{newEnvOn(t, open()), newEnvOn(t, open())}
+	ahead := t0.Add(24 * time.Hour)
+	const items = 10
+	for i := range items {
+		replicas[i%2].post("alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Text: fmt.Sprintf("message %d", i)}, t0)
+	}
+	replicas[0].escalate(ahead) // escalated during the step: the next deadline a day ahead
+	for i := range items / 2 {  // posted during the step
+		replicas[i%2].post("alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Text: fmt.Sprintf("message %d", items+i)}, ahead)
+	}
+	job := func(now time.Time) {
+		var wg sync.WaitGroup
+		for _, e := range replicas {
+			wg.Go(func() {
+				err := e.st.Update(context.Background(), func(tx store.Tx) error {
+					if _, err := Reschedule(tx, e.log, e.r, now, 0); err != nil {
+						return err
+					}
+					_, _, err := Escalate(tx, e.log, e.r, now, 0)
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	e := replicas[0]
+	count := func() (escalations int, msgs []Message) {
+		e.view(func(tx store.Tx) error {
+			var err error
+			msgs, err = List(tx, "alpha", "", time.Time{}, 0)
+			return err
+		})
+		for _, m := range msgs {
+			escalations += m.Escalations
+		}
+		return escalations, msgs
+	}
+	before, msgs := count()
+	corrected := t0.Add(time.Hour)
+	job(corrected)
+	if k := e.auditKinds(); k["message_rescheduled"] != len(msgs) {
+		t.Fatalf("%d rescheduled records for %d items ahead of the clock", k["message_rescheduled"], len(msgs))
+	}
+	if n, _ := count(); n != before {
+		t.Fatalf("%d escalations at the correction, want %d", n, before)
+	}
+	job(corrected.Add(e.r.LongestDeadline()))
+	n, msgs := count()
+	if n != before+len(msgs) {
+		t.Fatalf("%d escalations an interval after the correction, want %d (one per item)", n, before+len(msgs))
+	}
+	for _, m := range msgs {
+		if !m.EscalationDeadline.Before(corrected.Add(2 * e.r.LongestDeadline()).Add(time.Second)) {
+			t.Errorf("%s: next escalation deadline %v", m.ID, m.EscalationDeadline)
+		}
+	}
+}

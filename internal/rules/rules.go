@@ -438,6 +438,13 @@ func (r Rules) AckDeadline(level string) time.Duration {
 // EscalationDeadline is the second deadline that runs after an item escalated.
 func (r Rules) EscalationDeadline() time.Duration { return seconds(r.EscalationDeadlineS) }
 
+// LongestDeadline is the longest a hotline item's running deadline lies
+// ahead of the moment it is set: the longer acknowledgment deadline, or
+// the escalation deadline.
+func (r Rules) LongestDeadline() time.Duration {
+	return max(seconds(r.AckDeadlineS), seconds(r.AckDeadlineHighestS), seconds(r.EscalationDeadlineS))
+}
+
 // StaleAfter is how long a track lives without a report.
 func (r Rules) StaleAfter() time.Duration { return seconds(r.StaleAfterS) }
 

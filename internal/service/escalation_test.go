@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,5 +177,91 @@ func TestEveryDueItemEscalatesAtOneTick(t *testing.T) {
 	}
 	if escalated != n {
 		t.Fatalf("%d of %d items due escalated at the tick", escalated, n)
+	}
+}
+
+// TestEscalationSurvivesAClockStepForwardAndBack: the server's clock steps
+// a day ahead (a bad NTP step) and is corrected. The item escalated during
+// the step, whose next deadline was set a day ahead, and the item posted
+// during it, whose acknowledgment deadline was, escalate again an interval
+// after the correction, not a day later: each is brought back once, with
+// an audit record, and then escalates at its interval.
+func TestEscalationSurvivesAClockStepForwardAndBack(t *testing.T) {
+	ctx := context.Background()
+	_, st := storeInDir(t)
+	var clock atomic.Int64
+	t0 := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
+	at := func(tm time.Time) { clock.Store(tm.UnixNano()) }
+	at(t0)
+	s, err := New(ctx, Config{Store: st, Now: func() time.Time { return time.Unix(0, clock.Load()).UTC() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	coalition := party.Principal{Party: "coalition"}
+	before, err := s.PostMessage(ctx, coalition, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindRequest, Text: "confirm your track", Thread: "coalition/before"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at(t0.Add(24 * time.Hour)) // the step forward
+	s.Tick(ctx)
+	during, err := s.PostMessage(ctx, coalition, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindRequest, Text: "still there?", Thread: "coalition/during"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrected := t0.Add(time.Minute) // the correction
+	at(corrected)
+	s.Tick(ctx)
+	escalations := func(thread string) int {
+		t.Helper()
+		got, err := s.ListMessages(ctx, party.Principal{Party: "russia"}, thread, time.Time{}, 0)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("messages %+v %v", got, err)
+		}
+		return got[0].Escalations
+	}
+	if n := escalations(before.Thread); n != 1 {
+		t.Fatalf("the item due during the step escalated %d times, want 1", n)
+	}
+	r := s.Rules()
+	at(corrected.Add(max(r.EscalationDeadline(), r.AckDeadline(""))))
+	s.Tick(ctx)
+	if n := escalations(before.Thread); n != 2 {
+		t.Fatalf("an escalation deadline after the clock was corrected, the item escalated during the step has %d escalations, want 2", n)
+	}
+	if n := escalations(during.Thread); n != 1 {
+		t.Fatalf("an acknowledgment deadline after the clock was corrected, the item posted during the step has %d escalations, want 1", n)
+	}
+	var rescheduled []string
+	err = st.View(ctx, func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(1, 1<<20)
+		for _, rec := range recs {
+			if rec.Kind != "message_rescheduled" {
+				continue
+			}
+			d, err := audit.Decode(rec)
+			if err != nil {
+				return err
+			}
+			var c struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(d.Content, &c); err != nil {
+				return err
+			}
+			rescheduled = append(rescheduled, c.ID)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rescheduled) != 2 || !slices.Contains(rescheduled, before.ID) || !slices.Contains(rescheduled, during.ID) {
+		t.Fatalf("rescheduled %v, want each of %s and %s once", rescheduled, before.ID, during.ID)
 	}
 }

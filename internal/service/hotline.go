@@ -76,20 +76,28 @@ const escalateBatch = 1000
 
 // escalate is the periodic job that escalates hotline items whose deadline
 // passed without every acknowledgment: every one due, a batch per
-// transaction, so that none waits for a later tick.
+// transaction, so that none waits for a later tick. It first brings back
+// the items whose deadline a clock that was ahead set too far ahead
+// (hotline.Reschedule), so that a step of the clock forward and back does
+// not stop their escalation until the clock catches up.
 func (s *Service) escalate(ctx context.Context, now time.Time) error {
 	for {
-		var n int
+		var rescheduled, escalated int
 		err := s.write(ctx, func(tx store.Tx) error {
-			ms, _, err := hotline.Escalate(tx, s.alog, s.Rules(), now, escalateBatch)
-			n = len(ms)
+			rl := s.Rules()
+			back, err := hotline.Reschedule(tx, s.alog, rl, now, escalateBatch)
+			if err != nil {
+				return err
+			}
+			ms, _, err := hotline.Escalate(tx, s.alog, rl, now, escalateBatch)
+			rescheduled, escalated = len(back), len(ms)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		s.m.Escalations.Add(float64(n))
-		if n < escalateBatch {
+		s.m.Escalations.Add(float64(escalated))
+		if rescheduled < escalateBatch && escalated < escalateBatch {
 			return nil
 		}
 	}

@@ -147,6 +147,11 @@ type Messages interface {
 	// OpenMessagesDue lists messages in state open or escalated whose
 	// current deadline is at or before t.
 	OpenMessagesDue(t time.Time, limit int) ([]Message, error)
+	// OpenMessagesAfter lists messages in state open or escalated whose
+	// current deadline is after t, at most limit: those whose deadline
+	// lies further ahead than any the rules set, because the clock that
+	// set it was ahead (hotline.Reschedule).
+	OpenMessagesAfter(t time.Time, limit int) ([]Message, error)
 	// OpenMessagesFromTo counts the messages of sender to recipient in
 	// state open or escalated that recipient has not acknowledged.
 	OpenMessagesFromTo(sender, recipient string) (int, error)

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Checkpoints", testCheckpoints},
 		{"Messages", testMessages},
 		{"OpenMessagesDue", testOpenMessagesDue},
+		{"OpenMessagesAfter", testOpenMessagesAfter},
 		{"OpenMessagesFromTo", testOpenMessagesFromTo},
 		{"Acks", testAcks},
 		{"Meta", testMeta},
@@ -1017,6 +1018,54 @@ func testOpenMessagesFromTo(t *testing.T, open func(*testing.T) store.Store) {
 			}
 			if n != c.want {
 				t.Errorf("OpenMessagesFromTo(%s, %s) = %d, want %d", c.from, c.to, n, c.want)
+			}
+		}
+		return nil
+	})
+}
+
+func testOpenMessagesAfter(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	mk := func(id, state string, deadline time.Duration) store.Message {
+		m := message(id, "blue", []string{"red"}, "", base)
+		m.State, m.Deadline = state, base.Add(deadline)
+		return m
+	}
+	update(t, s, func(tx store.Tx) error {
+		for _, m := range []store.Message{
+			mk("a", "open", 30*time.Second),
+			mk("b", "escalated", 10*time.Second),
+			mk("c", "acknowledged", time.Hour),
+			mk("d", "open", time.Minute),
+			mk("e", "escalated", time.Hour),
+		} {
+			if err := tx.PutMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
+		for _, c := range []struct {
+			at    time.Duration
+			limit int
+			want  []string
+		}{
+			{10 * time.Second, 100, []string{"e", "d", "a"}},
+			{30 * time.Second, 100, []string{"e", "d"}},
+			{30 * time.Second, 1, []string{"e"}},
+			{time.Hour, 100, nil},
+		} {
+			got, err := tx.OpenMessagesAfter(base.Add(c.at), c.limit)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, m := range got {
+				ids = append(ids, m.ID)
+			}
+			if !slices.Equal(ids, c.want) {
+				t.Errorf("OpenMessagesAfter(+%v, %d) = %v, want %v", c.at, c.limit, ids, c.want)
 			}
 		}
 		return nil

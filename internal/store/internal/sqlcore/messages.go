@@ -158,6 +158,21 @@ func (t *Tx) OpenMessagesDue(at time.Time, limit int) ([]store.Message, error) {
 		[]any{ts, int64(limit)})
 }
 
+// OpenMessagesAfter orders by deadline, latest first, then id (index
+// messages_due).
+func (t *Tx) OpenMessagesAfter(at time.Time, limit int) ([]store.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	ts, err := encTime("at", at)
+	if err != nil {
+		return nil, err
+	}
+	return t.messages("open messages after", `SELECT `+msgCols+` FROM messages m
+		WHERE m.state IN ('open', 'escalated') AND m.deadline_ns > ? ORDER BY m.deadline_ns DESC, m.id LIMIT ?`,
+		[]any{ts, int64(limit)})
+}
+
 // OpenMessagesFromTo goes through the sender's open messages (index
 // messages_sender_state), each looked up among the recipient's and its
 // acknowledgments (both by primary key).
