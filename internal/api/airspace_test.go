@@ -353,3 +353,43 @@ func TestPreviewLimits(t *testing.T) {
 		t.Fatalf("items %+v", got.Items)
 	}
 }
+
+// A band without height (lower == upper) is refused like an inverted one:
+// 400 naming alt_upper_m on the write and on the search of alternatives,
+// nothing written; the preview of an airspace refuses its item, naming its
+// AH line.
+func TestBandWithoutHeightIsRefused(t *testing.T) {
+	e := newEnv(t, Options{})
+	flat := circleVolume(35, 36, "flat", nil)
+	flat["alt_lower_m"], flat["alt_upper_m"] = 5000, 5000
+	for _, path := range []string{"/v1/volumes", "/v1/volumes/alternatives"} {
+		code, b, h := e.do("POST", path, e.tokens["coalition"], flat)
+		var p Problem
+		_ = json.Unmarshal(b, &p)
+		if code != 400 || p.Field != "alt_upper_m" || !strings.HasPrefix(h.Get("Content-Type"), "application/problem+json") {
+			t.Errorf("POST %s of a band without height: %d %s", path, code, b)
+		}
+	}
+	b := e.mustDo("GET", "/v1/volumes", e.tokens["coalition"], nil, 200, nil)
+	if strings.Contains(string(b), `"party":"coalition"`) {
+		t.Fatalf("a refused write stored a volume: %s", b)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	path := fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	var got struct {
+		Items []struct {
+			Line   int    `json:"line"`
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+		} `json:"items"`
+	}
+	e.mustDo("POST", path, e.tokens["coalition"], "AC R\nAN FLAT\nAL FL100\nAH FL100\nV X=35:00:00 N 036:00:00 E\nDC 2\n", 200, &got)
+	if len(got.Items) != 1 || got.Items[0].Status != "refused" || got.Items[0].Line != 4 {
+		t.Fatalf("preview of an OpenAir airspace without height: %+v", got.Items)
+	}
+	e.mustDo("POST", "/v1/volumes/preview?format=geojson&"+strings.SplitN(path, "&", 2)[1], e.tokens["coalition"],
+		`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"alt_lower_m":5000,"alt_upper_m":5000},"geometry":{"type":"Polygon","coordinates":[[[36,35],[36.1,35],[36.1,35.1],[36,35]]]}}]}`, 200, &got)
+	if len(got.Items) != 1 || got.Items[0].Status != "refused" || !strings.Contains(got.Items[0].Reason, "no height") {
+		t.Fatalf("preview of a GeoJSON feature without height: %+v", got.Items)
+	}
+}

@@ -33,7 +33,7 @@ func drawScene(t *rapid.T) *scene {
 		lat, lon := destination(35, 36, rapid.Float64Range(0, 360).Draw(t, name+"_bearing"), rapid.Float64Range(0, 30000).Draw(t, name+"_dist")/meanEarthRadiusM)
 		fp := circle(lat, lon, rapid.Float64Range(500, 10000).Draw(t, name+"_radius"))
 		lower := rapid.Float64Range(0, 6000).Draw(t, name+"_lower")
-		upper := lower + rapid.Float64Range(0, 1500).Draw(t, name+"_thick")
+		upper := lower + rapid.Float64Range(1, 1500).Draw(t, name+"_thick")
 		start := t0.Add(time.Duration(rapid.Int64Range(-6*3600, 6*3600).Draw(t, name+"_start")) * time.Second)
 		end := start.Add(time.Duration(rapid.Int64Range(60, 4*3600).Draw(t, name+"_len")) * time.Second)
 		return fp, lower, upper, start, end

@@ -26,7 +26,7 @@ type Flag struct {
 // which of those already stored break rules adopted since.
 func (v *Volume) Breaks(rl rules.Rules) *fielderr.Error {
 	in := Input{Footprint: v.Footprint, AltLowerM: v.AltLowerM, AltUpperM: v.AltUpperM,
-		Start: v.Start, End: v.End, Priority: v.Priority, State: v.State, Details: v.Details}
+		Start: v.Start, End: v.End, Priority: v.Priority, State: v.State, Details: v.Details, storedBand: true}
 	_, err := in.compile(rl)
 	if err == nil {
 		err = checkPriority(in, v.Party, rl)

@@ -62,7 +62,7 @@ func TestNewConflictsAgainstEveryPair(t *testing.T) {
 			lower := rapid.Float64Range(0, 6000).Draw(t, name+"_lower")
 			start := t0.Add(time.Duration(rapid.Int64Range(0, 4*3600).Draw(t, name+"_start")) * time.Second)
 			in := input(circle(lat, lon, rapid.Float64Range(500, 8000).Draw(t, name+"_radius")),
-				lower, lower+rapid.Float64Range(0, 1500).Draw(t, name+"_thick"),
+				lower, lower+rapid.Float64Range(1, 1500).Draw(t, name+"_thick"),
 				start, start.Add(time.Duration(rapid.Int64Range(60, 2*3600).Draw(t, name+"_len"))*time.Second))
 			vs = append(vs, write([]string{"a", "b", "c"}[rapid.IntRange(0, 2).Draw(t, name+"_party")], in))
 		}
@@ -120,7 +120,7 @@ func drawInput(t *rapid.T, name string, distM float64) Input {
 	lower := rapid.Float64Range(0, 6000).Draw(t, name+"_lower")
 	start := t0.Add(time.Duration(rapid.Int64Range(0, 4*3600).Draw(t, name+"_start")) * time.Second)
 	return input(circle(lat, lon, rapid.Float64Range(500, 8000).Draw(t, name+"_radius")),
-		lower, lower+rapid.Float64Range(0, 1500).Draw(t, name+"_thick"),
+		lower, lower+rapid.Float64Range(1, 1500).Draw(t, name+"_thick"),
 		start, start.Add(time.Duration(rapid.Int64Range(60, 2*3600).Draw(t, name+"_len"))*time.Second))
 }
 

@@ -264,6 +264,10 @@ func (in Input) compile(rl rules.Rules) (*shape, error) {
 		return nil, fielderr.Errorf("alt_upper_m", "%v m is outside %v m to %v m", in.AltUpperM, MinAltitudeM, MaxAltitudeM)
 	case in.AltLowerM > in.AltUpperM:
 		return nil, fielderr.Errorf("alt_lower_m", "lower altitude %v m is above the upper altitude %v m", in.AltLowerM, in.AltUpperM)
+	case in.AltLowerM == in.AltUpperM && !in.storedBand:
+		// A band without height reserves no airspace, yet is kept
+		// separated from the others as any volume is.
+		return nil, fielderr.Errorf("alt_upper_m", "the band has no height: the upper altitude %v m equals the lower altitude; give it the altitudes it reserves", in.AltUpperM)
 	case in.AltUpperM-in.AltLowerM > rl.MaxAltRangeM:
 		return nil, fielderr.Errorf("alt_upper_m", "the band is %v m high, more than the %v m the rules allow", in.AltUpperM-in.AltLowerM, rl.MaxAltRangeM)
 	case s.areaM2 > rl.MaxFootprintAreaM2:

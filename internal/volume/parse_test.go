@@ -114,6 +114,7 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"unknown type", "footprint", `{"type":"MultiPolygon","coordinates":[]}`, "footprint.type"},
 		{"no footprint", "footprint", "", "footprint"},
 		{"lower above upper", "alt_lower_m", "2500", "alt_lower_m"},
+		{"band of no height", "alt_lower_m", "2000", "alt_upper_m"},
 		{"no lower altitude", "alt_lower_m", "", "alt_lower_m"},
 		{"end before start", "end", `"2026-11-24T07:00:00Z"`, "end"},
 		{"end equal to start", "end", `"2026-11-24T08:00:00Z"`, "end"},

@@ -816,3 +816,25 @@ func TestSetStateChecksOwnerFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredBandWithoutHeightStillChangesState: a band without height is
+// refused on a write, but a volume stored with one before it was refused
+// is still ended or cancelled by its owner, and no new rules flag it for
+// it (it breaks no rule; the check is not the rules').
+func TestStoredBandWithoutHeightStillChangesState(t *testing.T) {
+	e := newEnv(t, newFakeStore())
+	flat := area(0)
+	flat.AltUpperM = flat.AltLowerM
+	if _, err := e.create("a", flat); fieldOf(err) != "alt_upper_m" {
+		t.Fatalf("a new band without height: %v", err)
+	}
+	old := flat
+	old.storedBand = true // as written before such bands were refused
+	v := e.mustCreate("a", old)
+	if fe := v.Breaks(e.rl); fe != nil {
+		t.Fatalf("the stored volume is flagged: %v", fe)
+	}
+	if _, err := e.setState("a", v, Cancelled); err != nil {
+		t.Fatalf("cancelling the stored volume without height: %v", err)
+	}
+}

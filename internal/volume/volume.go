@@ -158,6 +158,11 @@ type Input struct {
 	// Key and Version travel in the same body on the wire (POST and PUT).
 	Key     []KeyEntry `json:"key,omitempty"`
 	Version string     `json:"version,omitempty"`
+	// storedBand says the band is a stored volume's (a state change, a
+	// check against new rules): one without height, written before such
+	// bands were refused, is not refused for it now, so that its owner
+	// can still end or cancel it.
+	storedBand bool
 }
 
 // Errors of the write path. Test them with errors.Is / errors.As.

@@ -73,7 +73,7 @@ func (r *Registry) SetState(tx store.Volumes, party, id, prevVersion string, to 
 		return Result{}, err
 	}
 	in := Input{Footprint: cur.Footprint, AltLowerM: cur.AltLowerM, AltUpperM: cur.AltUpperM,
-		Start: cur.Start, End: cur.End, Priority: cur.Priority, State: to, Details: cur.Details, Key: key, Version: prevVersion}
+		Start: cur.Start, End: cur.End, Priority: cur.Priority, State: to, Details: cur.Details, Key: key, Version: prevVersion, storedBand: true}
 	return r.write(tx, party, id, in, stored(rl), now)
 }
 
