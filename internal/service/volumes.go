@@ -173,9 +173,7 @@ func (s *Service) VolumeAlternatives(p party.Principal, id string, in volume.Inp
 		return nil, ErrForbidden
 	}
 	rl, now := s.Rules(), s.now()
-	return s.volumes().Alternatives(p.Party, id, in, rl, now, func(v *volume.Volume) bool {
-		return s.volumeVisible(p, *v, rl, now)
-	})
+	return s.volumes().Alternatives(p.Party, id, in, rl, now, s.visibility(p, rl, now))
 }
 
 // withAlternatives adds the alternatives of the write to a refusal for a
@@ -347,15 +345,39 @@ func (s *Service) visibleVolumes(p party.Principal, vs []volume.Volume) []volume
 	if p.Operator || rl.VolumeVisibility != rules.VolumesNeedToKnow {
 		return vs
 	}
-	conflicting := s.volumes().ConflictingWith(p.Party)
-	pic := s.picture()
+	visible := s.visibility(p, rl, now)
 	out := vs[:0]
-	for _, v := range vs {
-		if v.Party == p.Party || conflicting[v.ID] || (pic != nil && pic.VolumeNear(p.Party, v.ID, now)) {
-			out = append(out, v)
+	for i := range vs {
+		if visible(&vs[i]) {
+			out = append(out, vs[i])
 		}
 	}
 	return out
+}
+
+// visibility is volumeVisible for many volumes at once: under need to
+// know, the other parties' volumes that conflict with one of p's are
+// found once, from p's own volumes (volume.Registry.ConflictingWith), at
+// the first volume of another party asked about, rather than by a query
+// of the index per volume: the search of alternatives asks about every
+// volume near the write, thousands when they are stacked, and a query per
+// volume made it grow with the square of their number. Not safe for
+// concurrent use; the set is as the registry was at that first question.
+func (s *Service) visibility(p party.Principal, rl rules.Rules, now time.Time) func(*volume.Volume) bool {
+	if p.Operator || rl.VolumeVisibility != rules.VolumesNeedToKnow {
+		return func(*volume.Volume) bool { return true }
+	}
+	var conflicting map[string]bool
+	pic := s.picture()
+	return func(v *volume.Volume) bool {
+		if v.Party == p.Party {
+			return true
+		}
+		if conflicting == nil {
+			conflicting = s.volumes().ConflictingWith(p.Party)
+		}
+		return conflicting[v.ID] || (pic != nil && pic.VolumeNear(p.Party, v.ID, now))
+	}
 }
 
 // hideForeign answers a write on another party's volume that the caller

@@ -118,9 +118,15 @@ func (r *Registry) Alternatives(party, id string, in Input, rl rules.Rules, now 
 	if len(conflicting) == 0 {
 		return nil, nil
 	}
+	// A set, not a look through the list per volume near: both are
+	// thousands when a party's volumes are stacked over the write.
+	isConflicting := make(map[*Volume]bool, len(conflicting))
+	for _, c := range conflicting {
+		isConflicting[c] = true
+	}
 	var obstacles []*Volume
 	for _, o := range near {
-		if slices.Contains(conflicting, o) || visible(o) {
+		if isConflicting[o] || visible(o) {
 			obstacles = append(obstacles, o)
 		}
 	}
