@@ -61,6 +61,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	sf.register(fs)
 	listen := fs.String("listen", envOr("DECONFLICT_LISTEN", "127.0.0.1:8080"), "address to listen on (env DECONFLICT_LISTEN)")
 	rate := fs.Float64("rate", envFloat("DECONFLICT_RATE", 1000), "requests per second allowed to each party (env DECONFLICT_RATE)")
+	reportsPerS := fs.Float64("reports-per-second", envFloat("DECONFLICT_REPORTS_PER_SECOND", api.DefaultReportsPerSecond), "position reports per second allowed to each party, counted by report (a batch of 1,000 costs 1,000), in a burst of twice that; a batch beyond what is left is refused whole with 429 (env DECONFLICT_REPORTS_PER_SECOND)")
 	logLevel := fs.String("log-level", envOr("DECONFLICT_LOG_LEVEL", "info"), "debug, info, warn or error (env DECONFLICT_LOG_LEVEL)")
 	noConsole := fs.Bool("no-console", false, "do not serve the web console at /")
 	maxAircraft := fs.Int("max-aircraft-per-party", envInt("DECONFLICT_MAX_AIRCRAFT_PER_PARTY", service.DefaultMaxAircraftPerParty), "live aircraft each party may have at once; a report that would start one more is refused (env DECONFLICT_MAX_AIRCRAFT_PER_PARTY)")
@@ -85,6 +86,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if *maxAircraft < 1 {
 		return usagef("--max-aircraft-per-party: must be at least 1, got %d", *maxAircraft)
 	}
+	if !(*reportsPerS > 0) {
+		return usagef("--reports-per-second: must be above 0, got %g", *reportsPerS)
+	}
 	if *maxStreams < 1 {
 		return usagef("--max-streams: must be at least 1, got %d", *maxStreams)
 	}
@@ -108,7 +112,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		LogOrigin:           *logOrigin,
 		Listen:              *listen,
 		MetricsListen:       *metricsListen,
-		API:                 api.Options{RatePerSecond: *rate, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
+		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
 		Logger:              log,
 		MaxAircraftPerParty: *maxAircraft,
 		Ready: func(base string, _ *service.Service) {

@@ -38,6 +38,14 @@ type Options struct {
 	// of 1,000 needs 200/s).
 	RatePerSecond float64
 	RateBurst     float64
+	// ReportsPerSecond and ReportsBurst size each party's budget of
+	// position reports, which counts what a batch costs, its reports, not
+	// the request (default DefaultReportsPerSecond, burst twice that; a
+	// burst below MaxReportsPerRequest is raised to it, so that every
+	// batch the API takes can pass). A batch beyond what is left of the
+	// budget is refused whole with 429 too-many-reports.
+	ReportsPerSecond float64
+	ReportsBurst     float64
 	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
 	HeartbeatEvery time.Duration
 	// StreamWriteTimeout is how long an event stream waits for its client
@@ -62,13 +70,15 @@ type Options struct {
 
 // Handler is the http.Handler of the whole API.
 type Handler struct {
-	svc   *service.Service
-	opt   Options
-	mux   *http.ServeMux
-	rate  *rateLimiter
-	live  *live
-	log   *slog.Logger
-	start time.Time
+	svc  *service.Service
+	opt  Options
+	mux  *http.ServeMux
+	rate *rateLimiter
+	// reports is the position budget (Options.ReportsPerSecond).
+	reports *rateLimiter
+	live    *live
+	log     *slog.Logger
+	start   time.Time
 	// nonces refuses replayed signatures (signed.go).
 	nonces *httpsig.NonceCache
 }
@@ -77,6 +87,13 @@ type Handler struct {
 // streams: a console per operator position and a few programs fit well
 // within it.
 const DefaultMaxStreamsPerParty = 32
+
+// DefaultReportsPerSecond is the default of Options.ReportsPerSecond: a
+// report a second of each of the live aircraft a party may have by
+// default (service.DefaultMaxAircraftPerParty). The request rate alone let
+// one party post 10,000 reports a request 1,000 times a second, all the
+// service's CPU, so that the others' alerts waited behind its batches.
+const DefaultReportsPerSecond = service.DefaultMaxAircraftPerParty
 
 // streamRetryAfterS is the Retry-After of a stream refused at the cap.
 const streamRetryAfterS = 10
@@ -165,6 +182,13 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.RateBurst <= 0 {
 		opt.RateBurst = 2 * opt.RatePerSecond
 	}
+	if opt.ReportsPerSecond <= 0 {
+		opt.ReportsPerSecond = DefaultReportsPerSecond
+	}
+	if opt.ReportsBurst <= 0 {
+		opt.ReportsBurst = 2 * opt.ReportsPerSecond
+	}
+	opt.ReportsBurst = max(opt.ReportsBurst, MaxReportsPerRequest)
 	if opt.HeartbeatEvery <= 0 {
 		opt.HeartbeatEvery = 15 * time.Second
 	}
@@ -178,14 +202,15 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		svc:    svc,
-		opt:    opt,
-		mux:    http.NewServeMux(),
-		rate:   newRateLimiter(opt.RatePerSecond, opt.RateBurst),
-		live:   newLive(opt.MaxStreamsPerParty),
-		log:    opt.Logger,
-		start:  time.Now(),
-		nonces: httpsig.NewNonceCache(),
+		svc:     svc,
+		opt:     opt,
+		mux:     http.NewServeMux(),
+		rate:    newRateLimiter(opt.RatePerSecond, opt.RateBurst),
+		reports: newRateLimiter(opt.ReportsPerSecond, opt.ReportsBurst),
+		live:    newLive(opt.MaxStreamsPerParty),
+		log:     opt.Logger,
+		start:   time.Now(),
+		nonces:  httpsig.NewNonceCache(),
 	}
 	for _, rt := range h.routes() {
 		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt))

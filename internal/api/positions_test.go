@@ -2,7 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +209,58 @@ func TestPositionsBoundThePartysAircraft(t *testing.T) {
 	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch}, 202, &out)
 	if out.Accepted != 3 || len(out.Rejected) != 0 {
 		t.Fatalf("answer %+v after C went stale, want all accepted", out)
+	}
+}
+
+// A party's position reports are counted against its budget by report,
+// not by request: a batch of 10,000 takes 10,000 of it, and a batch beyond
+// what is left is refused whole with 429 too-many-reports and Retry-After,
+// applying nothing, while the other parties report on. Counted by request,
+// one party could post 10,000 reports 1,000 times a second and take every
+// core the others' alerts need.
+func TestPositionsBudgetCountsReports(t *testing.T) {
+	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: MaxReportsPerRequest})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	// One request of the whole burst: two good reports and the rest
+	// without a latitude (rejected, but checked: they count).
+	batch := make([]any, MaxReportsPerRequest)
+	for i := range batch {
+		r := report(fmt.Sprintf("X%d", i), 35, 36, 6000, 100, now)
+		delete(r, "lat")
+		batch[i] = r
+	}
+	batch[0], batch[1] = report("A", 35, 36, 6000, 100, now), report("B", 35.1, 36, 6000, 100, now)
+	var out positionsAnswer
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch}, 202, &out)
+	if out.Accepted != 2 {
+		t.Fatalf("first batch: %d accepted, want 2", out.Accepted)
+	}
+	code, body, hdr := e.do("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("C", 35.2, 36, 6000, 100, now)}})
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-reports" || p.Field != "reports" ||
+		!strings.Contains(p.Detail, "0.001 position reports a second") {
+		t.Fatalf("second batch: %d %s, want 429 too-many-reports naming the budget", code, body)
+	}
+	if s, err := strconv.Atoi(hdr.Get("Retry-After")); err != nil || s < 1 {
+		t.Fatalf("Retry-After %q", hdr.Get("Retry-After"))
+	}
+	// Nothing of the refused batch was applied; the other party's
+	// reports are its own budget's.
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("D", 36, 36, 6000, 100, now)}}, 202, &out)
+	if out.Accepted != 1 {
+		t.Fatalf("russia's batch: %+v", out)
+	}
+	var tracks struct {
+		Tracks []struct{ Party, Aircraft string }
+	}
+	e.mustDo("GET", "/v1/tracks", e.operator, nil, 200, &tracks)
+	var got []string
+	for _, tr := range tracks.Tracks {
+		got = append(got, tr.Party+"/"+tr.Aircraft)
+	}
+	slices.Sort(got)
+	if want := []string{"coalition/A", "coalition/B", "russia/D"}; !slices.Equal(got, want) {
+		t.Fatalf("tracks %v, want %v", got, want)
 	}
 }

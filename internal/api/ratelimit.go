@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// rateLimiter is one token bucket per party: each request takes a token;
-// tokens refill at rate per second up to burst.
+// rateLimiter is one token bucket per party: each request takes what it
+// costs (one token a request for the request rate, one a report for the
+// position budget); tokens refill at rate per second up to burst.
 type rateLimiter struct {
 	rate, burst float64
 
@@ -25,6 +26,13 @@ func newRateLimiter(rate, burst float64) *rateLimiter {
 
 // allow takes a token for party at now, or says how long until one is there.
 func (l *rateLimiter) allow(party string, now time.Time) (time.Duration, bool) {
+	return l.take(party, 1, now)
+}
+
+// take takes cost tokens for party at now, all of them or none: when the
+// bucket holds fewer, it takes nothing and says how long until it holds
+// cost (a cost above the burst never passes: the caller bounds it).
+func (l *rateLimiter) take(party string, cost float64, now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[party]
@@ -36,9 +44,9 @@ func (l *rateLimiter) allow(party string, now time.Time) (time.Duration, bool) {
 		b.tokens = min(l.burst, b.tokens+el*l.rate)
 		b.last = now
 	}
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.tokens >= cost {
+		b.tokens -= cost
 		return 0, true
 	}
-	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
+	return time.Duration((cost - b.tokens) / l.rate * float64(time.Second)), false
 }
