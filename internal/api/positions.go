@@ -315,8 +315,8 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 		h.svc.Metrics().ReportsOverAircraftLimit.Add(float64(len(beyond)))
 		for _, i := range beyond {
 			rejected = append(rejected, Rejection{Index: index[i], Error: fmt.Sprintf(
-				"reports[%d].aircraft: a new aircraft beyond the %d live ones a party may have; it is accepted once one of them has gone %g s without a report (stale_after_s)",
-				index[i], h.svc.MaxAircraftPerParty(), rl.StaleAfterS)})
+				"reports[%d].aircraft: a new aircraft beyond the %d live ones this party may have (the lower of the rules' max_aircraft for it and the server's --max-aircraft-per-party); it is accepted once one of them has gone %g s without a report (stale_after_s)",
+				index[i], h.svc.MaxAircraftFor(p.Party), rl.StaleAfterS)})
 		}
 		slices.SortFunc(rejected, func(a, b Rejection) int { return a.Index - b.Index })
 	}

@@ -264,3 +264,61 @@ func TestPositionsBudgetCountsReports(t *testing.T) {
 		t.Fatalf("tracks %v, want %v", got, want)
 	}
 }
+
+// The rules agree the fleet each party may fly (max_aircraft_by_party):
+// a party that surrounds another's aircraft with more of its own than it
+// agreed to starts no more tracks than that, so raises no more alerts, nor
+// hotline items the other must acknowledge, while its live aircraft
+// report on and every alert they raise stands. The other parties fly as
+// the rules let them. Without it, 2,000 aircraft of one party around one
+// aircraft of another raised 2,000 alerts and as many hotline items.
+func TestPositionsAgreedFleetBoundsTheAlertsAgainstOthers(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.agreeRules(map[string]any{"max_aircraft_by_party": map[string]int{"russia": 2}})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("V", 35, 36, 6000, 0, now)}}, 202, nil)
+	surround := func(at time.Time) []any {
+		var out []any
+		for i := range 5 {
+			out = append(out, report(fmt.Sprintf("S%d", i), 35+0.01*float64(i-2), 36.02, 6000, -100, at))
+		}
+		return out
+	}
+	var out positionsAnswer
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": surround(now)}, 202, &out)
+	if out.Accepted != 2 || len(out.Rejected) != 3 || out.Rejected[0].Index != 2 ||
+		!strings.HasPrefix(out.Rejected[0].Error, "reports[2].aircraft:") || !strings.Contains(out.Rejected[0].Error, "2 live ones") {
+		t.Fatalf("answer %+v, want S2 to S4 rejected naming the fleet of 2", out)
+	}
+	alertsAndItems := func() (alerts, items int) {
+		var al struct{ Alerts []json.RawMessage }
+		e.mustDo("GET", "/v1/alerts", e.tokens["coalition"], nil, 200, &al)
+		var ms struct{ Messages []struct{ Kind string } }
+		e.mustDo("GET", "/v1/hotline/messages", e.tokens["coalition"], nil, 200, &ms)
+		for _, m := range ms.Messages {
+			if m.Kind == "alert" {
+				items++
+			}
+		}
+		return len(al.Alerts), items
+	}
+	if alerts, items := alertsAndItems(); alerts != 2 || items != 2 {
+		t.Fatalf("coalition has %d alerts and %d hotline items, want 2 of each (one per aircraft of russia's agreed fleet)", alerts, items)
+	}
+	// Russia's live aircraft report on, and their alerts stand.
+	later := now.Add(2 * time.Second)
+	e.advance(2 * time.Second)
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": surround(later)[:2]}, 202, &out)
+	if out.Accepted != 2 || len(out.Rejected) != 0 {
+		t.Fatalf("russia's live aircraft: %+v", out)
+	}
+	if alerts, _ := alertsAndItems(); alerts != 2 {
+		t.Fatalf("coalition has %d alerts after russia's live aircraft reported on, want 2", alerts)
+	}
+	// The coalition, not named, flies the rules' max_aircraft.
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{
+		report("V", 35, 36, 6000, 0, later), report("W", 40, 36, 6000, 0, later), report("X", 41, 36, 6000, 0, later)}}, 202, &out)
+	if out.Accepted != 3 {
+		t.Fatalf("coalition's batch: %+v", out)
+	}
+}

@@ -3,7 +3,7 @@
 // the separation table by class pair (a detector, its parameters, a
 // lookahead and alert levels for each pair of classes), acknowledgment
 // deadlines and the limits on declarations, the priorities each party may
-// use, and what the aircraft of each class can fly (the limits of their
+// use, the fleet each party may fly, and what the aircraft of each class can fly (the limits of their
 // resolutions).
 // The rules are data: versioned, visible to every party, and changed only
 // as a whole new version. Every figure has an upper bound (Validate), and
@@ -76,6 +76,18 @@ type Rules struct {
 	// volumes; a party not listed may use priority 0 only. Priority is
 	// granted by the agreed rules, never chosen by a party.
 	PriorityMax map[string]int `json:"priority_max,omitempty"`
+	// MaxAircraft is the fleet every party agreed each party may fly: the
+	// live aircraft (tracks) it may have at once, unless
+	// MaxAircraftByParty names it. Each aircraft of a party can raise an
+	// alert against every aircraft of another near it, each a hotline item
+	// the other must acknowledge: without an agreed bound a party could
+	// surround another's aircraft with its own and fill its hotline with
+	// real alerts. A report that would start one more is rejected; the
+	// party's live aircraft report on, and nothing they raise is held
+	// back. The server's own bound (serve --max-aircraft-per-party)
+	// holds too: the lower of the two applies.
+	MaxAircraft        int            `json:"max_aircraft"`
+	MaxAircraftByParty map[string]int `json:"max_aircraft_by_party,omitempty"`
 
 	// Need to know (package disclose): another party's aircraft is
 	// disclosed to a party while it is within DiscloseWithinM horizontally
@@ -127,6 +139,24 @@ const MaxPriority = 1000
 // MaxPriorityFor is the highest priority party may give its volumes.
 func (r Rules) MaxPriorityFor(party string) int { return r.PriorityMax[party] }
 
+// DefaultMaxAircraft is the default of MaxAircraft: the server's default
+// bound on a party's live aircraft (service.DefaultMaxAircraftPerParty), so
+// that rules that agree no fleet change nothing; parties agree smaller
+// fleets, party by party, in MaxAircraftByParty.
+const DefaultMaxAircraft = 50_000
+
+// MaxAircraftBound is the largest fleet the rules can agree: at about 3 KB
+// a track, 3 GB of the server's memory for one party.
+const MaxAircraftBound = 1_000_000
+
+// MaxAircraftFor is the number of live aircraft party may have at once.
+func (r Rules) MaxAircraftFor(party string) int {
+	if n, ok := r.MaxAircraftByParty[party]; ok {
+		return n
+	}
+	return r.MaxAircraft
+}
+
 // Default returns version 1 of the rules with the conventional figures and
 // the default separation table (DefaultSeparation).
 func Default() Rules {
@@ -155,6 +185,7 @@ func Default() Rules {
 		DiscloseLingerS:     60,
 		VolumeVisibility:    VolumesAll,
 		WitnessMaxAgeS:      600,
+		MaxAircraft:         DefaultMaxAircraft,
 	}
 	r.FillTable()
 	return r
@@ -301,6 +332,21 @@ func (r Rules) Validate() error {
 		}
 		if p < 0 || p > MaxPriority {
 			return fielderr.Errorf(f, "must be from 0 to %d", MaxPriority)
+		}
+	}
+	if r.MaxAircraft < 1 || r.MaxAircraft > MaxAircraftBound {
+		return fielderr.Errorf("max_aircraft", "must be from 1 to %d", MaxAircraftBound)
+	}
+	if len(r.MaxAircraftByParty) > maxPriorities {
+		return fielderr.Errorf("max_aircraft_by_party", "at most %d parties", maxPriorities)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.MaxAircraftByParty)) {
+		n, f := r.MaxAircraftByParty[name], "max_aircraft_by_party."+printable.Escape(name)
+		if err := checkPartyName(f, name); err != nil {
+			return err
+		}
+		if n < 0 || n > MaxAircraftBound {
+			return fielderr.Errorf(f, "must be from 0 to %d", MaxAircraftBound)
 		}
 	}
 	return r.ValidateWitnesses()

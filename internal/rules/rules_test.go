@@ -130,6 +130,16 @@ func TestEveryFieldIsBounded(t *testing.T) {
 		}},
 		{"max_footprint_area_m2", func(r *Rules) { r.MaxFootprintAreaM2 = 0 }},
 		{"max_alt_range_m", func(r *Rules) { r.MaxAltRangeM = math.NaN() }},
+		{"max_aircraft", func(r *Rules) { r.MaxAircraft = 0 }},
+		{"max_aircraft", func(r *Rules) { r.MaxAircraft = MaxAircraftBound + 1 }},
+		{"max_aircraft_by_party.russia", func(r *Rules) { r.MaxAircraftByParty = map[string]int{"russia": -1} }},
+		{"max_aircraft_by_party.russia", func(r *Rules) { r.MaxAircraftByParty = map[string]int{"russia": math.MaxInt} }},
+		{"max_aircraft_by_party", func(r *Rules) {
+			r.MaxAircraftByParty = map[string]int{}
+			for i := range 5000 {
+				r.MaxAircraftByParty[fmt.Sprint("p", i)] = 1
+			}
+		}},
 	}
 	for _, c := range cases {
 		r := Default()
@@ -178,7 +188,8 @@ func TestDecodeFillsNewFields(t *testing.T) {
 	if r.HorizontalSepM != 5000 || len(r.Levels) != 1 || r.Levels[0].Name != "only" {
 		t.Errorf("stored fields lost: %+v", r)
 	}
-	if d := Default(); r.MaxFootprintAreaM2 != d.MaxFootprintAreaM2 || r.MaxAltRangeM != d.MaxAltRangeM || r.PriorityMax != nil {
+	if d := Default(); r.MaxFootprintAreaM2 != d.MaxFootprintAreaM2 || r.MaxAltRangeM != d.MaxAltRangeM || r.PriorityMax != nil ||
+		r.MaxAircraft != DefaultMaxAircraft || r.MaxAircraftByParty != nil {
 		t.Errorf("new fields: %+v", r)
 	}
 	if err := r.Validate(); err != nil {
@@ -323,6 +334,21 @@ func TestCostlyFiguresAreBounded(t *testing.T) {
 		var fe *fielderr.Error
 		if err := r.Validate(); !errors.As(err, &fe) || fe.Field != c.field {
 			t.Errorf("%s: got %v", c.field, err)
+		}
+	}
+}
+
+// The fleet a party may fly is the agreed figure for it, or the figure of
+// every party not named.
+func TestMaxAircraftFor(t *testing.T) {
+	r := Default()
+	r.MaxAircraft, r.MaxAircraftByParty = 300, map[string]int{"russia": 20, "observer": 0}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for party, want := range map[string]int{"russia": 20, "observer": 0, "coalition": 300} {
+		if got := r.MaxAircraftFor(party); got != want {
+			t.Errorf("MaxAircraftFor(%s) = %d, want %d", party, got, want)
 		}
 	}
 }

@@ -125,7 +125,7 @@ func (s *Service) newTactical(r rules.Rules) {
 // applied once its statement is committed (by CommitBatchStatement, or
 // here). It returns how many reports were applied and the indices of those
 // refused because they would start the track of an aircraft beyond the
-// party's MaxAircraftPerParty live ones (the reports of its live aircraft
+// party's MaxAircraftFor live ones (the reports of its live aircraft
 // are always applied).
 func (s *Service) IngestPositions(ctx context.Context, p party.Principal, reports []PositionReport) (int, []int, error) {
 	if p.Operator {
@@ -149,9 +149,10 @@ func (s *Service) IngestPositions(ctx context.Context, p party.Principal, report
 	// report that creates a conflict) does not wait behind whole large ones.
 	var waiters []*commitWaiter
 	var refused []int
+	maxAircraft := s.MaxAircraftFor(p.Party)
 	for lo := 0; lo < len(batch); lo += ingestChunk {
 		hi := min(lo+ingestChunk, len(batch))
-		applied, over, w, err := s.applyChunk(batch[lo:hi], true, s.cfg.MaxAircraftPerParty)
+		applied, over, w, err := s.applyChunk(batch[lo:hi], true, maxAircraft)
 		if err != nil {
 			// The edge checks every report with the engine's rule, so this
 			// is not expected. The chunks before were applied: commit what
@@ -201,8 +202,19 @@ func indexBeside(i int, skipped []int) int {
 // at most for one party.
 const DefaultMaxAircraftPerParty = 50_000
 
-// MaxAircraftPerParty is the number of live tracks a party may have.
+// MaxAircraftPerParty is the server's bound on the live tracks of a party
+// (Config.MaxAircraftPerParty).
 func (s *Service) MaxAircraftPerParty() int { return s.cfg.MaxAircraftPerParty }
+
+// MaxAircraftFor is the number of live tracks party may have: the lower of
+// the fleet the rules in force agree for it (rules.Rules.MaxAircraftFor)
+// and the server's bound. Lowered below what the party flies, it starts
+// no new track of the party while the live ones report on: it is taken at
+// intake, and never holds back an alert of an aircraft already tracked.
+func (s *Service) MaxAircraftFor(party string) int {
+	rl := s.Rules()
+	return min(s.cfg.MaxAircraftPerParty, rl.MaxAircraftFor(party))
+}
 
 // ingestChunk is how many reports go to the engine per turn of its lock.
 const ingestChunk = 250
