@@ -322,3 +322,18 @@ func TestPositionsAgreedFleetBoundsTheAlertsAgainstOthers(t *testing.T) {
 		t.Fatalf("coalition's batch: %+v", out)
 	}
 }
+
+// A burst configured below the largest batch the API takes is raised to
+// it: a batch of the largest size can always pass once the budget is full.
+func TestPositionsBudgetTakesTheLargestBatch(t *testing.T) {
+	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: 5})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	batch := make([]any, MaxReportsPerRequest)
+	for i := range batch {
+		r := report(fmt.Sprintf("X%d", i), 35, 36, 6000, 100, now)
+		delete(r, "lat")
+		batch[i] = r
+	}
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch}, 202, nil)
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch[:1]}, http.StatusTooManyRequests, nil)
+}
