@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // The measurements run by hand on large sizes; these runs at small sizes
@@ -168,5 +170,20 @@ func TestResolutionTextSaysWhatWasAsked(t *testing.T) {
 		if behind := strings.Contains(b.String(), "fell behind"); behind != (tc.res.OnDemandBehind > 0) {
 			t.Errorf("text\n%s\nsays the client fell behind: %v, with %d of %d rounds late", b.String(), behind, tc.res.OnDemandBehind, tc.res.OnDemandRounds)
 		}
+	}
+}
+
+// A deployment measures the service, not the limits it puts on a party:
+// the rules it runs under agree fleets as large as the rules can, so that
+// a bench of --aircraft over two parties (100,000 and up: 50,000 a party,
+// the default fleet) is not cut short.
+func TestDeploymentLiftsThePartyLimits(t *testing.T) {
+	d, done, err := startOne(context.Background(), deploymentOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	if got := d.services[0].MaxAircraftFor("coalition"); got != rules.MaxAircraftBound {
+		t.Errorf("a party of the deployment may fly %d aircraft, want %d", got, rules.MaxAircraftBound)
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/deconflict/deconflict/internal/api"
 	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/server"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
@@ -120,6 +122,11 @@ func startDeployment(ctx context.Context, stores []store.Store, dataDir string, 
 				Ready: func(base string, svc *service.Service) {
 					var err error
 					if i == 0 {
+						// Nor of the fleets the rules agree (the lower
+						// of theirs and the server's holds): proposed
+						// before there is a party to ask, they are in
+						// force at once.
+						err = agreeLargestFleets(svc)
 						for _, party := range append([]string{"coalition", "russia"}, o.parties...) {
 							tok, e := svc.CreateParty(context.Background(), party)
 							err = errors.Join(err, e)
@@ -163,4 +170,18 @@ func tempSQLite(prefix string) (dir string, st *sqlite.Store, done func(), err e
 		st.Close()
 		os.RemoveAll(dir)
 	}, nil
+}
+
+// agreeLargestFleets puts in force rules that let each party fly the
+// largest fleet the rules can agree (rules.MaxAircraftBound), so that a
+// bench of --aircraft over few parties measures the service, not the
+// bound. Called before any party exists, the proposal needs no answer.
+func agreeLargestFleets(svc *service.Service) error {
+	r, _ := svc.AgreedRules()
+	r.MaxAircraft = rules.MaxAircraftBound
+	p, err := svc.ProposeRules(context.Background(), party.Principal{Party: party.OperatorName, Operator: true}, r)
+	if err == nil && p.State != rules.ProposalActive {
+		err = fmt.Errorf("bench: the rules of the largest fleets are %s, not in force", p.State)
+	}
+	return err
 }
