@@ -61,7 +61,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	sf.register(fs)
 	listen := fs.String("listen", envOr("DECONFLICT_LISTEN", "127.0.0.1:8080"), "address to listen on (env DECONFLICT_LISTEN)")
 	rate := fs.Float64("rate", envFloat("DECONFLICT_RATE", 1000), "requests per second allowed to each party (env DECONFLICT_RATE)")
-	reportsPerS := fs.Float64("reports-per-second", envFloat("DECONFLICT_REPORTS_PER_SECOND", api.DefaultReportsPerSecond), "position reports per second allowed to each party, counted by report (a batch of 1,000 costs 1,000), in a burst of twice that; a batch beyond what is left is refused whole with 429 (env DECONFLICT_REPORTS_PER_SECOND)")
+	reportsPerS := fs.Float64("reports-per-second", envFloat("DECONFLICT_REPORTS_PER_SECOND", api.DefaultReportsPerSecond), "position reports per second allowed to each party, counted by report (a batch of 1,000 costs 1,000), in a burst of twice that; a batch is served once the budget holds the largest one (10,000), else refused unread with 429 (env DECONFLICT_REPORTS_PER_SECOND)")
+	previewItemsPerS := fs.Float64("preview-items-per-second", envFloat("DECONFLICT_PREVIEW_ITEMS_PER_SECOND", api.DefaultPreviewItemsPerSecond), "airspace preview items per second allowed to each party, counted by item, in a burst of two whole previews; a preview is served once the budget holds a whole one, else refused with 429 (env DECONFLICT_PREVIEW_ITEMS_PER_SECOND)")
 	logLevel := fs.String("log-level", envOr("DECONFLICT_LOG_LEVEL", "info"), "debug, info, warn or error (env DECONFLICT_LOG_LEVEL)")
 	noConsole := fs.Bool("no-console", false, "do not serve the web console at /")
 	maxAircraft := fs.Int("max-aircraft-per-party", envInt("DECONFLICT_MAX_AIRCRAFT_PER_PARTY", service.DefaultMaxAircraftPerParty), "live aircraft each party may have at once; a report that would start one more is refused (env DECONFLICT_MAX_AIRCRAFT_PER_PARTY)")
@@ -85,6 +86,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if *maxAircraft < 1 {
 		return usagef("--max-aircraft-per-party: must be at least 1, got %d", *maxAircraft)
+	}
+	if !(*previewItemsPerS > 0) {
+		return usagef("--preview-items-per-second: must be above 0, got %g", *previewItemsPerS)
 	}
 	if !(*reportsPerS > 0) {
 		return usagef("--reports-per-second: must be above 0, got %g", *reportsPerS)
@@ -112,7 +116,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		LogOrigin:           *logOrigin,
 		Listen:              *listen,
 		MetricsListen:       *metricsListen,
-		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
+		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, PreviewItemsPerSecond: *previewItemsPerS, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
 		Logger:              log,
 		MaxAircraftPerParty: *maxAircraft,
 		Ready: func(base string, _ *service.Service) {

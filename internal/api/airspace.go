@@ -165,6 +165,9 @@ type volumeWrite struct {
 // write to send, refused (with the reason and line or feature), or
 // conflicting (with the other parties' volumes it meets).
 func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	// A preview costs its items (settled below, once they are known);
+	// one refused before, what was read of its file (budget.go).
+	res := reservationOf(r.Context())
 	q := r.URL.Query()
 	format := q.Get("format")
 	if format != "openair" && format != "geojson" {
@@ -217,6 +220,7 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 	if len(items) > MaxPreviewItems {
 		return previewTooLarge(fmt.Sprintf("the file gives %d items (airspaces, each once per activation interval), more than the %d one preview answers", len(items), MaxPreviewItems))
 	}
+	res.settle(len(items))
 	// The answer is encoded item by item, so that its size is known (and
 	// bounded) before it is all built.
 	var answer bytes.Buffer

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -273,9 +272,10 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 	if err != nil {
 		return err
 	}
-	if err := h.takeReportBudget(p.Party, len(reports)); err != nil {
-		return err
-	}
+	// Every report of the batch counts, those then rejected too:
+	// checking them is work. What the reports accepted raise is never
+	// held back: the budget is taken at intake only.
+	reservationOf(r.Context()).settle(len(reports))
 	// The batch is well formed: the statement of a signed batch (its nonce
 	// and signature) is committed while its reports are checked (by a
 	// goroutine that runs while this one waits for the commit), and the
@@ -321,26 +321,4 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 		slices.SortFunc(rejected, func(a, b Rejection) int { return a.Index - b.Index })
 	}
 	return writeJSON(w, http.StatusAccepted, positionsAnswer{Accepted: n, Rejected: rejected})
-}
-
-// takeReportBudget takes a batch of n reports out of the party's budget of
-// position reports (Options.ReportsPerSecond), or refuses the whole batch
-// with 429 too-many-reports and the delay until the budget holds all of
-// it. Whole, because a refusal changes nothing (as a malformed batch's
-// does): the client sends the same batch again after Retry-After, or
-// smaller ones. Every report of the batch counts, those then rejected too:
-// checking them is work. The reports of a party's live aircraft are never
-// judged beyond this: what they raise is never held back (the limit is on
-// intake, not on alerts).
-func (h *Handler) takeReportBudget(partyName string, n int) error {
-	wait, ok := h.reports.take(partyName, float64(n), time.Now())
-	if ok {
-		return nil
-	}
-	pr := problem(http.StatusTooManyRequests, "too-many-reports", "Position report budget exhausted",
-		fmt.Sprintf("this batch of %d reports is beyond what is left of this party's budget of %g position reports a second (burst %g, serve --reports-per-second); nothing of it was accepted: send it again after the delay in Retry-After, or in smaller batches",
-			n, h.opt.ReportsPerSecond, h.opt.ReportsBurst))
-	pr.Field = "reports"
-	pr.retryAfterS = max(1, int(math.Ceil(wait.Seconds())))
-	return pr
 }

@@ -213,11 +213,12 @@ func TestPositionsBoundThePartysAircraft(t *testing.T) {
 }
 
 // A party's position reports are counted against its budget by report,
-// not by request: a batch of 10,000 takes 10,000 of it, and a batch beyond
-// what is left is refused whole with 429 too-many-reports and Retry-After,
-// applying nothing, while the other parties report on. Counted by request,
-// one party could post 10,000 reports 1,000 times a second and take every
-// core the others' alerts need.
+// not by request: a batch of 10,000 takes 10,000 of it, and a batch is
+// refused, unread, with 429 too-many-reports and Retry-After while the
+// budget does not hold the largest one, applying nothing, while the other
+// parties report on. Counted by request, one party could post 10,000
+// reports 1,000 times a second and take every core the others' alerts
+// need.
 func TestPositionsBudgetCountsReports(t *testing.T) {
 	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: MaxReportsPerRequest})
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -238,7 +239,7 @@ func TestPositionsBudgetCountsReports(t *testing.T) {
 	code, body, hdr := e.do("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("C", 35.2, 36, 6000, 100, now)}})
 	var p Problem
 	_ = json.Unmarshal(body, &p)
-	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-reports" || p.Field != "reports" ||
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-reports" ||
 		!strings.Contains(p.Detail, "0.001 position reports a second") {
 		t.Fatalf("second batch: %d %s, want 429 too-many-reports naming the budget", code, body)
 	}
@@ -336,4 +337,38 @@ func TestPositionsBudgetTakesTheLargestBatch(t *testing.T) {
 	}
 	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch}, 202, nil)
 	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch[:1]}, http.StatusTooManyRequests, nil)
+}
+
+// A batch reserves the largest batch's worth of the budget before it is
+// read, and is charged only the reports it holds: five batches of one
+// report and one of 10,000 fit in a budget of 20,005, and then nothing more.
+func TestPositionsBudgetChargesWhatABatchHolds(t *testing.T) {
+	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: 2*MaxReportsPerRequest + 5})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	tok := e.tokens["coalition"]
+	for i := range 5 {
+		e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": []any{report(fmt.Sprint("S", i), 35, 36+float64(i)*0.1, 6000, 100, now)}}, 202, nil)
+	}
+	batch := make([]any, MaxReportsPerRequest)
+	for i := range batch {
+		r := report(fmt.Sprintf("X%d", i), 35, 36, 6000, 100, now)
+		delete(r, "lat")
+		batch[i] = r
+	}
+	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": batch}, 202, nil)
+	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": batch[:1]}, 202, nil)
+	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": batch[:1]}, http.StatusTooManyRequests, nil)
+}
+
+// A batch refused before its reports are counted (malformed) costs what
+// the server read of it, a report per 100 bytes: garbage is not free to
+// send. 1,000 bytes cost 10 of a budget of 10,005, and the budget then no
+// longer holds the largest batch.
+func TestPositionsBudgetChargesAMalformedBatchItsBytes(t *testing.T) {
+	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: MaxReportsPerRequest + 5})
+	tok := e.tokens["coalition"]
+	garbage := `{"reports":[` + strings.Repeat(" ", 1000-len(`{"reports":[`)-1) + `x`
+	e.mustDo("POST", "/v1/positions", tok, garbage, http.StatusBadRequest, nil)
+	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": []any{report("A", 35, 36, 6000, 100, time.Now())}}, http.StatusTooManyRequests, nil)
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("B", 35, 36, 6000, 100, time.Now())}}, 202, nil)
 }

@@ -50,3 +50,15 @@ func (l *rateLimiter) take(party string, cost float64, now time.Time) (time.Dura
 	}
 	return time.Duration((cost - b.tokens) / l.rate * float64(time.Second)), false
 }
+
+// refund gives n tokens back to party's bucket (up to burst).
+func (l *rateLimiter) refund(party string, n float64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.buckets[party]; ok {
+		if el := now.Sub(b.last).Seconds(); el > 0 {
+			b.tokens, b.last = b.tokens+el*l.rate, now
+		}
+		b.tokens = min(l.burst, b.tokens+n)
+	}
+}
