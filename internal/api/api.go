@@ -230,11 +230,13 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		// A malformed batch costs a report per 100 bytes read, about
 		// the least a report takes, and decoding is most of the work
 		// of a report refused at the edge.
-		reports: newCostBudget(opt.ReportsPerSecond, opt.ReportsBurst, MaxReportsPerRequest, 100,
+		// A report is an object of at least two bytes, "{}", and a
+		// separator: a body of n bytes holds n/3+1 at most.
+		reports: newCostBudget(opt.ReportsPerSecond, opt.ReportsBurst, MaxReportsPerRequest, 3, 100,
 			"too-many-reports", "Position report budget spent", "position reports", "--reports-per-second"),
 		// A file refused unread costs an item per 100 KB: a 10 MB
 		// file was parsed in 20 ms, what 20 items take to check.
-		previews: newCostBudget(opt.PreviewItemsPerSecond, opt.PreviewItemsBurst, MaxPreviewItems, 100_000,
+		previews: newCostBudget(opt.PreviewItemsPerSecond, opt.PreviewItemsBurst, MaxPreviewItems, 0, 100_000,
 			"too-many-preview-items", "Airspace preview budget spent", "preview items", "--preview-items-per-second"),
 		live:   newLive(opt.MaxStreamsPerParty),
 		log:    opt.Logger,
@@ -357,7 +359,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	if rt.budget != nil {
-		res, err := rt.budget.reserve(p.Party, time.Now())
+		res, err := rt.budget.reserve(p.Party, r.ContentLength, time.Now())
 		if err != nil {
 			return err
 		}

@@ -19,27 +19,45 @@ import (
 // behind it.
 //
 // What a request costs is known only once it is read, and reading it is
-// already work: so before it is read, a request reserves the most one
-// request can cost (maxCost) and is refused with 429, unread, when the
-// budget does not hold that much; once read, it settles what it cost and
-// the rest is given back. No request is read on credit (concurrent ones
+// already work: so before it is read, a request reserves the most it can
+// cost (maxCost; less when its Content-Length bounds it, see
+// leastBytesPerUnit) and is refused with 429, unread, when the budget does
+// not hold that much; once read, it settles what it cost and the rest is
+// given back. No request is read on credit (concurrent ones
 // each hold a full reservation), none is refused after it was read, and a
 // refusal changes nothing. A request that ends before it settled (refused
 // as malformed, or for its signature) costs what it made the server read,
 // a unit per bytesPerUnit of its body (at most its reservation): reading
 // it was the work.
 type costBudget struct {
-	limiter      *rateLimiter
-	maxCost      float64
-	bytesPerUnit int64
+	limiter *rateLimiter
+	maxCost float64
+	// leastBytesPerUnit, when above 0, is the fewest bytes of a body a
+	// unit of cost takes: a request of known Content-Length then reserves
+	// what a body of that length can hold at most, not maxCost, so that a
+	// party's small requests in flight at once (a feed's, over a slow
+	// link) do not each hold the reservation of a full batch and are not
+	// refused while the party is far within its budget.
+	leastBytesPerUnit int64
+	bytesPerUnit      int64
 	// What the refusal says: its problem type and title, the unit of
 	// cost (plural) and the serve flag that sets the rate.
 	slug, title, unit, flag string
 }
 
-func newCostBudget(rate, burst, maxCost float64, bytesPerUnit int64, slug, title, unit, flag string) *costBudget {
-	return &costBudget{limiter: newRateLimiter(rate, max(burst, maxCost)), maxCost: maxCost, bytesPerUnit: bytesPerUnit,
+func newCostBudget(rate, burst, maxCost float64, leastBytesPerUnit, bytesPerUnit int64, slug, title, unit, flag string) *costBudget {
+	return &costBudget{limiter: newRateLimiter(rate, max(burst, maxCost)), maxCost: maxCost,
+		leastBytesPerUnit: leastBytesPerUnit, bytesPerUnit: bytesPerUnit,
 		slug: slug, title: title, unit: unit, flag: flag}
+}
+
+// mostCost is the most a request whose body is contentLength bytes long
+// (below 0: unknown) can cost.
+func (b *costBudget) mostCost(contentLength int64) float64 {
+	if b.leastBytesPerUnit <= 0 || contentLength < 0 {
+		return b.maxCost
+	}
+	return min(b.maxCost, float64(contentLength/b.leastBytesPerUnit+1))
 }
 
 // reservation is what one request holds of its party's budget until it
@@ -47,22 +65,25 @@ func newCostBudget(rate, burst, maxCost float64, bytesPerUnit int64, slug, title
 type reservation struct {
 	b     *costBudget
 	party string
+	held  float64 // what it reserved
 	once  sync.Once
 	// read counts the bytes read of the request's body.
 	read atomic.Int64
 }
 
-// reserve takes the largest cost of a request out of party's budget, or
-// refuses the request: 429 naming the budget, with Retry-After the
-// seconds until the budget holds it.
-func (b *costBudget) reserve(party string, now time.Time) (*reservation, error) {
-	wait, ok := b.limiter.take(party, b.maxCost, now)
+// reserve takes the most a request of contentLength bytes (below 0:
+// unknown) can cost out of party's budget, or refuses the request: 429
+// naming the budget, with Retry-After the seconds until the budget holds
+// it.
+func (b *costBudget) reserve(party string, contentLength int64, now time.Time) (*reservation, error) {
+	held := b.mostCost(contentLength)
+	wait, ok := b.limiter.take(party, held, now)
 	if ok {
-		return &reservation{b: b, party: party}, nil
+		return &reservation{b: b, party: party, held: held}, nil
 	}
 	pr := problem(http.StatusTooManyRequests, b.slug, b.title,
 		fmt.Sprintf("this party's budget of %g %s a second (burst %g, serve %s) does not hold the %g one request may cost, which a request reserves before it is read (it is then charged what it holds); nothing of this one was read or applied: send it again after the delay in Retry-After",
-			b.limiter.rate, b.unit, b.limiter.burst, b.flag, b.maxCost))
+			b.limiter.rate, b.unit, b.limiter.burst, b.flag, held))
 	pr.retryAfterS = max(1, int(math.Ceil(wait.Seconds())))
 	return nil, pr
 }
@@ -74,14 +95,14 @@ func (r *reservation) settle(cost int) {
 		return
 	}
 	r.once.Do(func() {
-		r.b.limiter.refund(r.party, r.b.maxCost-min(float64(cost), r.b.maxCost), time.Now())
+		r.b.limiter.refund(r.party, r.held-min(float64(cost), r.held), time.Now())
 	})
 }
 
 // settleRead settles a request its handler did not settle: it costs what
 // it made the server read.
 func (r *reservation) settleRead() {
-	r.settle(int(min((r.read.Load()+r.b.bytesPerUnit-1)/r.b.bytesPerUnit, int64(r.b.maxCost))))
+	r.settle(int(min((r.read.Load()+r.b.bytesPerUnit-1)/r.b.bytesPerUnit, int64(r.held))))
 }
 
 // countedBody counts the bytes read of a request body into read.

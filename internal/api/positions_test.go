@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -339,9 +341,10 @@ func TestPositionsBudgetTakesTheLargestBatch(t *testing.T) {
 	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": batch[:1]}, http.StatusTooManyRequests, nil)
 }
 
-// A batch reserves the largest batch's worth of the budget before it is
-// read, and is charged only the reports it holds: five batches of one
-// report and one of 10,000 fit in a budget of 20,005, and then nothing more.
+// A batch reserves the most its body can hold before it is read, and is
+// charged only the reports it holds: five batches of one report and one
+// of 10,000 fit in a budget of 20,005, and then a batch of one, but not
+// another of 10,000.
 func TestPositionsBudgetChargesWhatABatchHolds(t *testing.T) {
 	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: 2*MaxReportsPerRequest + 5})
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -357,18 +360,104 @@ func TestPositionsBudgetChargesWhatABatchHolds(t *testing.T) {
 	}
 	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": batch}, 202, nil)
 	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": batch[:1]}, 202, nil)
-	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": batch[:1]}, http.StatusTooManyRequests, nil)
+	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": batch}, http.StatusTooManyRequests, nil)
 }
 
 // A batch refused before its reports are counted (malformed) costs what
 // the server read of it, a report per 100 bytes: garbage is not free to
 // send. 1,000 bytes cost 10 of a budget of 10,005, and the budget then no
-// longer holds the largest batch.
+// longer holds the largest batch (a small one still fits).
 func TestPositionsBudgetChargesAMalformedBatchItsBytes(t *testing.T) {
 	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: MaxReportsPerRequest + 5})
 	tok := e.tokens["coalition"]
 	garbage := `{"reports":[` + strings.Repeat(" ", 1000-len(`{"reports":[`)-1) + `x`
 	e.mustDo("POST", "/v1/positions", tok, garbage, http.StatusBadRequest, nil)
-	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": []any{report("A", 35, 36, 6000, 100, time.Now())}}, http.StatusTooManyRequests, nil)
+	full := make([]any, MaxReportsPerRequest)
+	for i := range full {
+		full[i] = report(fmt.Sprint("F", i), 35, 36, 6000, 100, time.Now())
+	}
+	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": full}, http.StatusTooManyRequests, nil)
+	e.mustDo("POST", "/v1/positions", tok, map[string]any{"reports": []any{report("A", 35, 36, 6000, 100, time.Now())}}, 202, nil)
 	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("B", 35, 36, 6000, 100, time.Now())}}, 202, nil)
+}
+
+// Small batches of one party in flight at once (a feed's, over a slow
+// link) each reserve what their body can hold, not a full batch's worth:
+// with a budget of one full batch, three of them still being read are
+// all taken, where the first would have held the whole budget and the
+// others been refused while the party was far within it. A body of
+// unknown length reserves a full batch.
+func TestPositionsBudgetReservesWhatABodyCanHold(t *testing.T) {
+	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: MaxReportsPerRequest})
+	tok := e.tokens["coalition"]
+	budget := e.srv.Config.Handler.(*Handler).reports.limiter
+	tokensLeft := func() float64 {
+		budget.mu.Lock()
+		defer budget.mu.Unlock()
+		if b, ok := budget.buckets["coalition"]; ok {
+			return b.tokens
+		}
+		return budget.burst
+	}
+	type inFlight struct {
+		w    *io.PipeWriter
+		body []byte
+		code chan int
+	}
+	send := func(body []byte, length int64) inFlight {
+		pr, pw := io.Pipe()
+		// Ended before the server closes (cleanups run last first), so
+		// that a failed test does not leave its requests waiting.
+		t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+		req, err := http.NewRequest("POST", e.srv.URL+"/v1/positions", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = length
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		f := inFlight{w: pw, body: body, code: make(chan int, 1)}
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				f.code <- -1
+				return
+			}
+			resp.Body.Close()
+			f.code <- resp.StatusCode
+		}()
+		// Wait until the request holds its reservation, or is answered.
+		before := tokensLeft()
+		for tokensLeft() == before && len(f.code) == 0 {
+			runtime.Gosched()
+			time.Sleep(time.Millisecond)
+		}
+		return f
+	}
+	var flights []inFlight
+	for i := range 3 {
+		b, err := json.Marshal(map[string]any{"reports": []any{report(fmt.Sprint("S", i), 35, 36+float64(i)*0.1, 6000, 100, time.Now())}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		flights = append(flights, send(b, int64(len(b))))
+	}
+	for i, f := range flights {
+		if _, err := f.w.Write(f.body); err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+		f.w.Close()
+		if code := <-f.code; code != http.StatusAccepted {
+			t.Fatalf("batch %d of one report, in flight with the others: status %d, want 202", i, code)
+		}
+	}
+	// Of unknown length: it reserves a full batch, which the budget no
+	// longer holds.
+	b, _ := json.Marshal(map[string]any{"reports": []any{report("U", 35, 37, 6000, 100, time.Now())}})
+	f := send(b, -1)
+	_, _ = f.w.Write(b)
+	f.w.Close()
+	if code := <-f.code; code != http.StatusTooManyRequests {
+		t.Fatalf("a batch of unknown length with less than a full batch left: status %d, want 429", code)
+	}
 }
