@@ -164,6 +164,10 @@ func (s *Service) findingsPending(ctx context.Context) (bool, error) {
 // runs out), and as a periodic job for what a crash, a failure, a request
 // out of time or another replica left.
 func (s *Service) announceFindings(ctx context.Context, maxBatches int) error {
+	// The batches are the service's transactions, not the request's: a
+	// signed one's nonce, used by the activation, would be refused as a
+	// replay, and its statement does not cover them.
+	ctx = withoutStatement(ctx)
 	for n := 0; maxBatches <= 0 || n < maxBatches; n++ {
 		if pending, err := s.findingsPending(ctx); err != nil || !pending {
 			return err

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/httpsig"
+	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
 	"github.com/deconflict/deconflict/internal/store/postgres"
@@ -240,4 +242,63 @@ func findingEvents(t *testing.T, st store.Store, version int64) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// The activation a signed request brings about (a party's signed answer)
+// announces its findings in that request, as an unsigned one does: the
+// batches are the service's own transactions, not the party's, so they
+// neither use the request's nonce again (refused as a replay, which left
+// every finding to the periodic job) nor record its statement.
+func TestSignedActivationAnnouncesItsFindings(t *testing.T) {
+	ctx := context.Background()
+	s, st := newEmbedded(t)
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := declare(t, s, "coalition", eastOf(s.now(), 0))
+	b := declare(t, s, "russia", eastOf(s.now(), 16_000))
+	raised := s.Rules()
+	raised.HorizontalSepM = 30_000
+	op := party.Principal{Party: party.OperatorName, Operator: true}
+	prop, err := s.ProposeRules(ctx, op, raised)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "russia"}, prop.Version, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	sig := httpsig.Statement{Method: "POST", TargetURI: "http://deconflict.test/v1/rules/2/accept", ContentDigest: "sha-256=:AAAA:",
+		SignatureInput: `("@method" "@target-uri" "content-digest");created=1;keyid="k1";nonce="n-findings"`,
+		Signature:      "c2ln", KeyID: "k1", Created: time.Now().Unix(), Nonce: "n-findings"}
+	signed := WithStatement(ctx, "coalition", sig, []byte(`{}`))
+	if _, err := s.AnswerRules(signed, party.Principal{Party: "coalition"}, prop.Version, true, ""); err != nil {
+		t.Fatalf("signed answer: %v", err)
+	}
+	if got := s.Rules().Version; got != prop.Version {
+		t.Fatalf("rules version %d in force, want %d", got, prop.Version)
+	}
+	if pending, err := s.findingsPending(ctx); err != nil || pending {
+		t.Fatalf("findings left queued after the signed activation returned: %v (%v)", pending, err)
+	}
+	want := []string{"pair " + a.ID + "@" + a.Version + "+" + b.ID + "@" + b.Version}
+	if got := findingEvents(t, st, prop.Version); !slices.Equal(got, want) && !slices.Equal(got, []string{"pair " + b.ID + "@" + b.Version + "+" + a.ID + "@" + a.Version}) {
+		t.Fatalf("findings announced %v, want %v", got, want)
+	}
+	statements := 0
+	if err := st.View(ctx, func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(0, 100000)
+		for _, r := range recs {
+			if r.Kind == KindStatement && bytes.Contains(r.Content, []byte(`"n-findings"`)) {
+				statements++
+			}
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if statements != 1 {
+		t.Errorf("%d statement records of the signed answer, want 1", statements)
+	}
 }
