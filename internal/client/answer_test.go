@@ -102,3 +102,32 @@ func TestEventsOfTheStreamAreBounded(t *testing.T) {
 		t.Fatalf("an event without end: %v after %d streams", err, streams.Load())
 	}
 }
+
+// A single line of the stream longer than maxEventBytes (no line end) is
+// the same event too large: Events says so rather than reconnecting to it
+// again and again (the scanner's own "token too long" was retried).
+func TestEventsOfTheStreamBoundedOnOneLine(t *testing.T) {
+	var streams atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if streams.Add(1) > 1 {
+			// The client came back to the same event: end it there.
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"type":"https://deconflict.dev/problems/forbidden","title":"reconnected","status":403}`))
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte("id: 1\nevent: alert_raised\ndata: "))
+		chunk := []byte(strings.Repeat("y", 1<<20))
+		for range maxEventBytes/len(chunk) + 2 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	err := New(srv.URL, "t").Events(context.Background(), 0, func(Event) error { return nil })
+	if !errors.Is(err, ErrAnswerTooLarge) || streams.Load() != 1 {
+		t.Fatalf("an event on one line without end: %v after %d streams", err, streams.Load())
+	}
+}

@@ -239,6 +239,10 @@ func readSSE(r io.Reader, fn func(Event) error) error {
 			sawData = true
 		}
 	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		// One line over the bound: the event is too large just the same.
+		return &AnswerTooLargeError{What: "an event of the stream", MaxBytes: maxEventBytes}
+	}
 	return sc.Err()
 }
 
