@@ -414,14 +414,15 @@ func (s *Service) settle(ctx context.Context, d *inDoubt) (committed bool, err e
 			}
 		}
 		token, err := tx.GetMeta(s.tac.alertCommitKey())
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		committed = err == nil && string(token) == d.token
-		if !committed {
+		if errors.Is(err, store.ErrNotFound) {
+			// Not there because it was deleted (process.go), or
+			// because it did not commit.
 			return s.process.checkRegistered(tx)
 		}
-		return nil
+		// Another token: it did not commit (only this process writes
+		// the row, and a sweep only deletes it).
+		committed = err == nil && string(token) == d.token
+		return err
 	})
 	if err != nil && !errors.Is(err, ErrNotLeading) {
 		err = fmt.Errorf("%w: reading it back: %w", errInDoubt, err)

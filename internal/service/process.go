@@ -33,10 +33,13 @@ import (
 //
 // A live process paused longer than that (SIGSTOP) loses its rows, which
 // is safe: a settle reads its token and its registration in one
-// transaction, and one that finds the registration gone answers that the
-// outcome is unknown rather than that the write did not commit. Such a
-// process does not register again (it would make its lost rows look
-// intact); it deletes what it writes at its clean shutdown as before.
+// transaction, and one that finds the token's row and the registration
+// gone answers that the outcome is unknown rather than that the write did
+// not commit (a row holding another token says it did not: only the
+// process writes it, a sweep only deletes it). Such a process registers
+// again at its next beat once nothing of it is in doubt (registerAgain):
+// a commit in doubt from before would find its lost row looking intact,
+// those after it are settled as any process's.
 const (
 	processMeta      = "process/"
 	writeMeta        = "write/"
@@ -104,10 +107,13 @@ func (s *Service) register(ctx context.Context) error {
 // that the others see it alive.
 func (s *Service) beatProcess(ctx context.Context, now time.Time) error {
 	p := s.process
-	if p.swept.Load() || now.Sub(p.lastBeat) < processBeatEvery {
+	if now.Sub(p.lastBeat) < processBeatEvery {
 		return nil
 	}
 	p.lastBeat = now
+	if p.swept.Load() {
+		return s.registerAgain(ctx)
+	}
 	beats := p.beats + 1
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.GetMeta(p.key()); err != nil {
@@ -117,12 +123,52 @@ func (s *Service) beatProcess(ctx context.Context, now time.Time) error {
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		p.swept.Store(true)
-		return fmt.Errorf("%w; it does not register again", errRowsSwept)
+		return s.registerAgain(ctx)
 	}
 	if err == nil {
 		p.beats = beats
 	}
 	return err
+}
+
+// errInDoubtSinceSwept: an alert commit of this process is in doubt, and
+// it cannot register again until it is settled.
+var errInDoubtSinceSwept = errors.New("service: this process's rows were deleted (it was taken for ended) and a commit of alert transitions is in doubt: it registers again once that is settled")
+
+// registerAgain registers a process whose rows were deleted, once nothing
+// of it is in doubt: no write runs (s.wmu: a write settles its own failed
+// commit before it lets go) and no commit of alert transitions runs or
+// waits to be settled (commitMu, inDoubt). A failed commit made before
+// could not be told from one whose row was deleted; those made after are
+// settled as any process's: not for the rest of its life answered
+// unknown, an alert commit left in doubt for good holding back every alert
+// after it. The count goes on from the last one put, so that whoever
+// watched it before the rows were deleted sees it change.
+func (s *Service) registerAgain(ctx context.Context) error {
+	p := s.process
+	t := s.tac
+	// commitMu before the writers' lock, as a commit takes them.
+	t.commitMu.Lock()
+	defer t.commitMu.Unlock()
+	t.mu.Lock()
+	doubt := t.inDoubt != nil
+	t.mu.Unlock()
+	if doubt {
+		return errInDoubtSinceSwept
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	beats := p.beats + 1
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		return tx.PutMeta(p.key(), []byte(strconv.FormatUint(beats, 10)))
+	})
+	if err != nil {
+		return fmt.Errorf("%w; registering it again: %w", errRowsSwept, err)
+	}
+	p.beats = beats
+	p.swept.Store(false)
+	s.log.Warn("this process was taken for ended (paused, or cut off from the store, too long) and its rows deleted: registered again")
+	return nil
 }
 
 // sweepEndedProcesses is the periodic job that deletes the rows of the

@@ -42,7 +42,7 @@ func processRowsLeft(t *testing.T, st store.Store) map[string]bool {
 // stopped beating (it crashed), and by itself at its clean shutdown: no
 // row is left once both ended. A process whose rows were deleted while it
 // was paused answers that a failed write's outcome is unknown, not that it
-// did not commit, and does not register again.
+// did not commit, and registers again at its next beat.
 func TestRowsOfEndedProcessesAreDeleted(t *testing.T) {
 	for name, open := range map[string]func(*testing.T) store.Store{
 		"sqlite": func(t *testing.T) store.Store {
@@ -163,11 +163,16 @@ func testRowsOfEndedProcesses(t *testing.T, st store.Store) {
 	if !errors.Is(err, ErrOutcomeUnknown) || !errors.Is(err, errRowsSwept) {
 		t.Fatalf("settling a write of a process whose rows were deleted: %v, want the outcome unknown", err)
 	}
-	if err := a.beatProcess(ctx, clock.now().Add(processBeatEvery)); !errors.Is(err, errRowsSwept) {
-		t.Fatalf("a's beat after its rows were deleted: %v, want %v", err, errRowsSwept)
+	// a resumes: with nothing of it in doubt, it registers again
+	// (TestSweptProcessSettlesAgain), and ends cleanly.
+	if err := a.beatProcess(ctx, clock.now().Add(processBeatEvery)); err != nil {
+		t.Fatalf("a's beat after its rows were deleted: %v", err)
 	}
-	if processRowsLeft(t, st)[a.process.key()] {
-		t.Fatal("a registered again after its rows were deleted")
+	if !processRowsLeft(t, st)[a.process.key()] {
+		t.Fatal("a did not register again after its rows were deleted")
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 
 	// b ends cleanly: it deletes its own rows.
@@ -179,5 +184,96 @@ func testRowsOfEndedProcesses(t *testing.T, st store.Store) {
 	}
 	if left := processRowsLeft(t, st); len(left) != 0 {
 		t.Fatalf("rows left once every process ended: %v", left)
+	}
+}
+
+// TestSweptProcessSettlesAgain: a process whose rows another deleted (it
+// was paused, or cut off from the store, for longer than processGoneAfter)
+// lives on, and may lead detection again. A failed commit of it that left
+// another token in its row did not commit, whatever became of its
+// registration; and once nothing of it is in doubt it registers again, so
+// that its later failed writes and alert commits are settled as any
+// process's rather than answered "unknown" for the rest of its life (an
+// alert commit in doubt for good holds back every alert after it).
+func TestSweptProcessSettlesAgain(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clock := &testClock{}
+	a, err := New(ctx, Config{Store: st, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(ctx, Config{Store: st, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a stops beating for longer than processGoneAfter: b deletes its rows.
+	for range int(processGoneAfter/time.Minute) + 2 {
+		clock.advance(time.Minute)
+		if err := b.beatProcess(ctx, clock.now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.sweepEndedProcesses(ctx, clock.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if processRowsLeft(t, st)[a.process.key()] {
+		t.Fatal("a's registration was not deleted")
+	}
+	// a resumes, writes, and commits an alert: its rows are there again,
+	// without a registration.
+	if err := a.write(ctx, func(store.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c, r := headOnPair(clock.now())
+	for _, rep := range []struct {
+		p   string
+		pos PositionReport
+	}{{"coalition", c}, {"russia", r}} {
+		if _, _, err := a.IngestPositions(ctx, party.Principal{Party: rep.p}, []PositionReport{rep.pos}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost := errors.New("the commit's acknowledgement was lost")
+	if err := a.writes.settle(ctx, st, "not the last token", lost); err != lost {
+		t.Fatalf("settling a write that left another token: %v, want %v (not committed)", err, lost)
+	}
+	if committed, err := a.settle(ctx, &inDoubt{token: "not the last token"}); committed || err != nil {
+		t.Fatalf("settling an alert commit that left another token: committed %v, %v; want not committed", committed, err)
+	}
+	// Its next beat registers it again.
+	clock.advance(time.Minute)
+	if err := a.beatProcess(ctx, clock.now()); err != nil {
+		t.Logf("a's beat after its rows were deleted: %v", err)
+	}
+	if !processRowsLeft(t, st)[a.process.key()] {
+		t.Fatal("a did not register again once nothing of it was in doubt")
+	}
+	// A failed write whose row is gone now did not commit, as for any
+	// process.
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.DeleteMeta(a.writes.key) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.writes.settle(ctx, st, "a token never written", lost); err != lost {
+		t.Fatalf("settling a failed write of a registered again: %v, want %v", err, lost)
+	}
+	// It beats on, and b leaves its rows alone.
+	for range int(2 * processGoneAfter / time.Minute) {
+		clock.advance(time.Minute)
+		for _, s := range []*Service{a, b} {
+			if err := s.beatProcess(ctx, clock.now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.sweepEndedProcesses(ctx, clock.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !processRowsLeft(t, st)[a.process.key()] {
+		t.Fatal("the registration of a, beating again, was deleted")
 	}
 }

@@ -438,16 +438,15 @@ func (w *writeTokens) settle(ctx context.Context, st store.Store, token string, 
 	var committed bool
 	rerr := st.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
 		b, err := tx.GetMeta(w.key)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		committed = err == nil && string(b) == token
-		if !committed {
+		if errors.Is(err, store.ErrNotFound) {
 			// Not there because it was deleted, or because it did not
 			// commit.
 			return w.p.checkRegistered(tx)
 		}
-		return nil
+		// Another token: the write did not commit (only this process
+		// writes the row, and a sweep only deletes it).
+		committed = err == nil && string(b) == token
+		return err
 	})
 	switch {
 	case rerr != nil:
