@@ -265,3 +265,46 @@ func TestEscalationSurvivesAClockStepForwardAndBack(t *testing.T) {
 		t.Fatalf("rescheduled %v, want each of %s and %s once", rescheduled, before.ID, during.ID)
 	}
 }
+
+// TestReplicaBehindTheRulesDoesNotRescheduleTheirLongerDeadlines: new
+// rules lengthen the acknowledgment deadline to 600 s and one replica
+// posts an item under them; another, which has not adopted them yet (it
+// catches up at its next tick, after the escalation job), runs the
+// escalation job. The item's deadline, legitimately 600 s ahead, is left
+// alone: taken for the mark of a clock step under the old rules (their
+// longest deadline 120 s), it was brought back to 120 s, escalated early
+// and audited as a clock that went back.
+func TestReplicaBehindTheRulesDoesNotRescheduleTheirLongerDeadlines(t *testing.T) {
+	ctx := context.Background()
+	pair := newReplicaPair(t)
+	ahead, behind := pair.svc[0], pair.svc[1]
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := ahead.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := behind.Rules()
+	longer := ahead.Rules()
+	longer.AckDeadlineS = 600
+	version := bringIntoForce(t, ahead, longer, "coalition", "russia")
+	if got := behind.Rules().Version; got != old.Version {
+		t.Fatalf("the replica behind runs with rules version %d, want %d still", got, old.Version)
+	}
+	item, err := ahead.PostMessage(ctx, party.Principal{Party: "coalition"}, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindRequest, Text: "confirm your track", Thread: "coalition/longer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := item.Created.Add(600 * time.Second); !item.Deadline.Equal(want) {
+		t.Fatalf("the item posted under rules version %d is due at %v, want %v", version, item.Deadline, want)
+	}
+	if err := behind.escalate(ctx, pair.clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ahead.ListMessages(ctx, party.Principal{Party: "russia"}, item.Thread, time.Time{}, 0)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("messages %+v %v", got, err)
+	}
+	if !got[0].Deadline.Equal(item.Deadline) {
+		t.Fatalf("the replica behind the rules moved the item's deadline from %v to %v", item.Deadline, got[0].Deadline)
+	}
+}

@@ -84,7 +84,10 @@ func (s *Service) escalate(ctx context.Context, now time.Time) error {
 	for {
 		var rescheduled, escalated int
 		err := s.write(ctx, func(tx store.Tx) error {
-			rl := s.Rules()
+			rl, err := s.storedRulesIn(tx)
+			if err != nil {
+				return err
+			}
 			back, err := hotline.Reschedule(tx, s.alog, rl, now, escalateBatch)
 			if err != nil {
 				return err
@@ -101,6 +104,34 @@ func (s *Service) escalate(ctx context.Context, now time.Time) error {
 			return nil
 		}
 	}
+}
+
+// storedRulesIn is the rules in force as tx reads them: the process's own,
+// unless the store holds a newer version (an activation committed by
+// another replica, which this one adopts at a later tick; the escalation
+// job runs before it catches up). The escalation job takes its deadlines
+// from them: a replica behind new rules that lengthen the deadlines took
+// the items posted under them, legitimately further ahead than the old
+// rules set any, for the mark of a clock step and brought them back.
+func (s *Service) storedRulesIn(tx store.Tx) (rules.Rules, error) {
+	rl := s.Rules()
+	rec, err := tx.LatestRules()
+	if errors.Is(err, store.ErrNotFound) {
+		return rl, nil
+	}
+	if err != nil {
+		return rules.Rules{}, err
+	}
+	if rec.Version <= rl.Version {
+		return rl, nil
+	}
+	agreed, err := rules.Decode(rec.Body)
+	if err != nil {
+		return rules.Rules{}, fmt.Errorf("service: rules version %d: %w", rec.Version, err)
+	}
+	agreed.Version = rec.Version
+	inUse, _ := agreed.InUse()
+	return inUse, nil
 }
 
 // volumeConflictItems raises the hotline item of each conflict a volume
