@@ -38,19 +38,25 @@ func NewEngineWith(r rules.Rules, h Hysteresis, g detect.Grid, conf detect.Confo
 // report is refused whole with a *detect.ReportError naming it, and changes
 // nothing.
 func (e *Engine) Ingest(reports []track.Report, now time.Time) ([]Transition, error) {
-	_, _, trs, err := e.IngestAdmitted(reports, 0, now)
+	_, _, trs, err := e.IngestAdmitted(reports, EveryAircraft, now)
 	return trs, err
 }
+
+// EveryAircraft is the maxPerParty of IngestAdmitted that bounds no
+// party's tracks.
+const EveryAircraft = -1
 
 // IngestAdmitted is Ingest of the reports that keep every party within
 // maxPerParty live tracks, in one turn of the lock: the others, which
 // would start a track beyond it, are left out and their indices returned
-// (detect.Engine.Admit). maxPerParty <= 0 admits every report.
+// (detect.Engine.Admit). maxPerParty EveryAircraft (below 0) admits
+// every report; 0 admits the reports of live tracks only (a fleet of
+// none agreed for a party).
 func (e *Engine) IngestAdmitted(reports []track.Report, maxPerParty int, now time.Time) (admitted []track.Report, refused []int, trs []Transition, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	admitted = reports
-	if maxPerParty > 0 {
+	if maxPerParty >= 0 {
 		if refused = e.det.Admit(reports, maxPerParty); len(refused) > 0 {
 			admitted = make([]track.Report, 0, len(reports)-len(refused))
 			next := 0

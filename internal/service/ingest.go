@@ -222,9 +222,10 @@ const ingestChunk = 250
 // applyChunk feeds one chunk of reports to the engine and queues the
 // transitions it causes, in one turn of the engine's lock; with wait, the
 // waiter (nil when nothing was queued) is released once they are
-// committed. With maxAircraft > 0 the reports that would start a track of
-// a party beyond maxAircraft live ones are left out: it returns the
-// reports applied and the indices of those left out.
+// committed. The reports that would start a track of a party beyond
+// maxAircraft live ones (alert.EveryAircraft: no bound; 0 is a fleet of
+// none) are left out: it returns the reports applied and the indices of
+// those left out.
 func (s *Service) applyChunk(reports []track.Report, wait bool, maxAircraft int) ([]track.Report, []int, *commitWaiter, error) {
 	t := s.tac
 	t.mu.Lock()

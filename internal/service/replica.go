@@ -105,7 +105,7 @@ func (s *Service) publishPositions(reports []track.Report) {
 func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) error {
 	for lo := 0; lo < len(reports); lo += ingestChunk {
 		hi := min(lo+ingestChunk, len(reports))
-		if _, _, _, err := s.applyChunk(reports[lo:hi], false, 0); err != nil {
+		if _, _, _, err := s.applyChunk(reports[lo:hi], false, alert.EveryAircraft); err != nil {
 			s.log.Warn("relayed position reports refused", "err", err)
 		}
 		s.disclosePositions(reports[lo:hi])
