@@ -643,8 +643,15 @@ func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) 
 		if err != nil {
 			return nil, err
 		}
+		ackDeadlineWas := m.Deadline
 		if m.State == StateEscalated {
 			m.EscalationDeadline = now.Add(r.EscalationDeadline())
+			// Its acknowledgment deadline passed (it escalated): one
+			// set ahead by the same clock is brought back to now, so
+			// that an acknowledgment after it is late, as it is.
+			if m.Deadline.After(now) {
+				m.Deadline = now
+			}
 		} else {
 			m.Deadline = now.Add(r.AckDeadline(m.Level))
 			m.EscalationDeadline = m.Deadline.Add(r.EscalationDeadline())
@@ -658,6 +665,9 @@ func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) 
 		}
 		content := map[string]any{"id": m.ID, "state": m.State, "deadline_was": rec.Deadline.UTC(), "deadline": stored.Deadline.UTC(),
 			"reason": fmt.Sprintf("the deadline lay more than %s ahead of the server's clock, further than the rules set one: the clock went back, or the rules shortened their deadlines", r.LongestDeadline()+ClockStepTolerance)}
+		if m.State == StateEscalated && !m.Deadline.Equal(ackDeadlineWas) {
+			content["ack_deadline_was"], content["ack_deadline"] = ackDeadlineWas.UTC(), m.Deadline.UTC()
+		}
 		if _, err := log.Append(tx, System, "message_rescheduled", audit.For(m.Parties()...), content, now); err != nil {
 			return nil, err
 		}

@@ -598,3 +598,36 @@ func TestAckAtTheDeadlineIsLate(t *testing.T) {
 		}
 	}
 }
+
+// An item posted and escalated while the clock was a day ahead, brought
+// back once the clock is corrected, is late when acknowledged after: its
+// acknowledgment deadline passed (it escalated), and Reschedule left it a
+// day ahead, so that the acknowledgment of an escalated item was recorded
+// "late": false and the item showed an acknowledgment deadline to come.
+func TestRescheduledEscalatedItemIsLate(t *testing.T) {
+	e := newEnv(t, "")
+	ahead := t0.Add(24 * time.Hour)
+	m, _ := e.post("alpha", NewMessage{To: []string{"bravo"}, Kind: KindNotice, Text: "during the step"}, ahead)
+	if ms, _ := e.escalate(m.Deadline); len(ms) != 1 {
+		t.Fatalf("escalated during the step: %+v", ms)
+	}
+	corrected := t0.Add(time.Minute)
+	var back []Message
+	e.update(func(tx store.Tx) error {
+		var err error
+		back, err = Reschedule(tx, e.log, e.r, corrected, 0)
+		return err
+	})
+	if len(back) != 1 || back[0].State != StateEscalated {
+		t.Fatalf("rescheduled %+v, want the escalated item", back)
+	}
+	if back[0].Deadline.After(corrected) {
+		t.Errorf("the escalated item's acknowledgment deadline %v lies ahead of the clock %v", back[0].Deadline, corrected)
+	}
+	if _, _, err := e.ack(m.ID, "bravo", "", corrected.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if !e.ackLate(m.ID, "bravo") {
+		t.Error("the acknowledgment of the escalated item is recorded on time")
+	}
+}
