@@ -199,7 +199,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		dec := feed.NewSBSDecoder(stats)
 		err = feed.FollowTCP(ctx, *connect, client.Backoff{}, stats, func(line string) error {
 			if r, ok := dec.Live(line, time.Now()); ok {
-				return p.send(ctx, r)
+				p.offer(r)
 			}
 			return nil
 		})
@@ -325,6 +325,20 @@ func (p *pipeline) status() string {
 		line += " " + m.String()
 	}
 	return line
+}
+
+// offer queues r of a live source without waiting: one the queue has no
+// room for (the server takes the reports slower than they come: away, or
+// the party's budget of reports spent) is dropped and counted
+// undeliverable. Waiting held up the reading: the source's lines waited in
+// the socket and were stamped when read, late, a position of the past
+// sent as the aircraft's present.
+func (p *pipeline) offer(r client.Report) {
+	select {
+	case p.in <- r:
+	default:
+		p.stats.Undeliverable.Add(1)
+	}
 }
 
 func (p *pipeline) send(ctx context.Context, r client.Report) error {

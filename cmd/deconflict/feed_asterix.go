@@ -101,7 +101,7 @@ func feedASTERIX(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if conn != nil {
 		fmt.Fprintf(stderr, "feed asterix: listening on %s\n", conn.LocalAddr())
 		err = feed.FollowUDP(ctx, conn, func(datagram []byte, at time.Time) error {
-			return dec.Live(datagram, at, func(r client.Report) error { return p.send(ctx, r) })
+			return dec.Live(datagram, at, func(r client.Report) error { p.offer(r); return nil })
 		})
 	} else {
 		err = withInput(*file, func(r io.Reader) error {

@@ -334,3 +334,87 @@ func FuzzParseTokens(f *testing.F) {
 		}
 	})
 }
+
+// stalledPositions is apiFake whose POSTs of positions wait for release:
+// a server that does not take the feed's reports (away, or the party's
+// budget of reports spent, answered 429 until it refills).
+type stalledPositions struct {
+	apiFake
+	release chan struct{}
+}
+
+func (f *stalledPositions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/positions" {
+		<-f.release
+	}
+	f.apiFake.ServeHTTP(w, r)
+}
+
+// TestFeedSBSConnectKeepsReadingWhileTheServerStalls: while the server
+// takes no report, the live BaseStation feed reads on, stamping each
+// report when it arrives, and drops (counts undeliverable) what its queue
+// has no room for. It stopped reading instead, the source's lines waited
+// in the socket, and each was stamped when read once the server took
+// reports again: positions of the past sent as the aircraft's present.
+func TestFeedSBSConnectKeepsReadingWhileTheServerStalls(t *testing.T) {
+	fake := &stalledPositions{apiFake: apiFake{party: "coalition"}, release: make(chan struct{})}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	defer func() {
+		select {
+		case <-fake.release:
+		default:
+			close(fake.release)
+		}
+	}()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const aircraft = 40 // far beyond the queue of --batch 1
+	secondConnection := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		for i := range aircraft {
+			fmt.Fprintf(c, "MSG,4,1,1,71BE%02d,1,,,,,,,420,45,,,0,,0,0,0,0\r\n", i)
+			fmt.Fprintf(c, "MSG,3,1,1,71BE%02d,1,,,,,,25000,,,35.%d,36.0,,,0,0,0,0\r\n", i, i+1)
+		}
+		c.Close()
+		// The feed reconnects once it has read the whole of the first.
+		if c, err = ln.Accept(); err == nil {
+			close(secondConnection)
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- feedMain(ctx, []string{"sbs", "--connect", ln.Addr().String(), "--party", "coalition",
+			"--server", srv.URL, "--token", "t", "--status", "0", "--batch", "1"}, &out, &errOut)
+	}()
+	select {
+	case <-secondConnection:
+	case <-ctx.Done():
+		t.Fatal("the feed stopped reading its source while the server took no report")
+	}
+	released := time.Now()
+	close(fake.release)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, r := range fake.accepted() {
+		if r.Time.After(released) {
+			t.Errorf("report of %s stamped %v, after the server took reports again (%v): read late", r.Aircraft, r.Time, released)
+		}
+	}
+	if !strings.Contains(out.String(), "undeliverable=") || strings.Contains(out.String(), "undeliverable=0 ") {
+		t.Errorf("final status %q: the reports dropped are not counted", out.String())
+	}
+}

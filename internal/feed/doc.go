@@ -18,6 +18,9 @@
 // (Stats.Skip; the feed ends with one line of the counts by reason) and
 // skipped, a malformed ASTERIX block counted per reason
 // (asterix.Stats) and skipped; a source that goes away is reconnected with capped, jittered
-// exponential backoff; a server that goes away is retried until the reports
-// are too old for it to accept (Stats.Undeliverable).
+// exponential backoff; a server that goes away (or refuses the party's
+// reports for its budget, 429) is retried until the reports are too old for
+// it to accept, while a live source is read on, each report stamped when it
+// arrives, and what the queue to the server has no room for is dropped
+// (Stats.Undeliverable).
 package feed

@@ -23,7 +23,8 @@ type Stats struct {
 	Skipped atomic.Int64
 	// Undeliverable counts reports that never reached the server: refused
 	// by it (4xx, or rejected one by one), or given up after retries once
-	// they were too old for the server to accept.
+	// they were too old for the server to accept, or dropped by a live
+	// source while the queue to the server was full.
 	Undeliverable atomic.Int64
 	// Retries counts failed POSTs that were tried again.
 	Retries atomic.Int64
