@@ -327,18 +327,27 @@ func (p *pipeline) status() string {
 	return line
 }
 
-// offer queues r of a live source without waiting: one the queue has no
-// room for (the server takes the reports slower than they come: away, or
-// the party's budget of reports spent) is dropped and counted
-// undeliverable. Waiting held up the reading: the source's lines waited in
-// the socket and were stamped when read, late, a position of the past
-// sent as the aircraft's present.
+// offer queues r of a live source without waiting: when the queue has no
+// room (the server takes the reports slower than they come: away, or the
+// party's budget of reports spent), the oldest report queued is dropped
+// for it and counted undeliverable, so that what reaches the server when
+// it takes reports again is the newest the source gave. Waiting held up
+// the reading: the source's lines waited in the socket and were stamped
+// when read, late, a position of the past sent as the aircraft's present.
 func (p *pipeline) offer(r client.Report) {
-	select {
-	case p.in <- r:
-	default:
-		p.stats.Undeliverable.Add(1)
+	for range 2 {
+		select {
+		case p.in <- r:
+			return
+		default:
+		}
+		select {
+		case <-p.in:
+			p.stats.Undeliverable.Add(1)
+		default:
+		}
 	}
+	p.stats.Undeliverable.Add(1)
 }
 
 func (p *pipeline) send(ctx context.Context, r client.Report) error {

@@ -12,12 +12,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/feed"
 )
 
 // apiFake is a stand-in server for the feed commands: it answers /v1/me as
@@ -416,5 +418,22 @@ func TestFeedSBSConnectKeepsReadingWhileTheServerStalls(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "undeliverable=") || strings.Contains(out.String(), "undeliverable=0 ") {
 		t.Errorf("final status %q: the reports dropped are not counted", out.String())
+	}
+}
+
+// A live source's report offered to a full queue takes the place of the
+// oldest queued, which is counted undeliverable: what the server gets
+// when it takes reports again is the newest the source gave.
+func TestFeedLiveOfferKeepsTheNewest(t *testing.T) {
+	p := &pipeline{in: make(chan client.Report, 3), stats: &feed.Stats{}}
+	for i := range 5 {
+		p.offer(client.Report{Aircraft: fmt.Sprint("A", i)})
+	}
+	var got []string
+	for range 3 {
+		got = append(got, (<-p.in).Aircraft)
+	}
+	if want := []string{"A2", "A3", "A4"}; !slices.Equal(got, want) || p.stats.Undeliverable.Load() != 2 {
+		t.Fatalf("queued %v with %d undeliverable, want %v and 2", got, p.stats.Undeliverable.Load(), want)
 	}
 }
