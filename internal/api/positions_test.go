@@ -417,6 +417,8 @@ func TestPositionsBudgetReservesWhatABodyCanHold(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/json")
 		f := inFlight{w: pw, body: body, code: make(chan int, 1)}
+		// Read before the request is sent: it may reserve at once.
+		before := tokensLeft()
 		go func() {
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -427,7 +429,6 @@ func TestPositionsBudgetReservesWhatABodyCanHold(t *testing.T) {
 			f.code <- resp.StatusCode
 		}()
 		// Wait until the request holds its reservation, or is answered.
-		before := tokensLeft()
 		for tokensLeft() == before && len(f.code) == 0 {
 			runtime.Gosched()
 			time.Sleep(time.Millisecond)
