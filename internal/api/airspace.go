@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/deconflict/deconflict/internal/airspace"
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/volume"
 	"github.com/deconflict/deconflict/internal/wiretime"
 )
@@ -146,6 +148,9 @@ type previewItem struct {
 	// Alternatives are the nearest conflict-free variants of a
 	// conflicting item (its band moved, its window moved, or both).
 	Alternatives []volume.Alternative `json:"alternatives,omitempty"`
+	// AlternativesOmitted says why a conflicting item has no
+	// alternatives: "budget", the party's budget of searches was spent.
+	AlternativesOmitted string `json:"alternatives_omitted,omitempty"`
 }
 
 // volumeWrite is the body of POST /v1/volumes for an item.
@@ -230,7 +235,7 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		pi, err := h.previewItem(p, format, as[it.Index], it)
+		pi, err := h.previewItem(ctx, p, format, as[it.Index], it)
 		if err != nil {
 			return err
 		}
@@ -254,7 +259,7 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 }
 
 // previewItem is what the item it of the airspace a would become.
-func (h *Handler) previewItem(p party.Principal, format string, a airspace.Airspace, it airspace.Item) (previewItem, error) {
+func (h *Handler) previewItem(ctx context.Context, p party.Principal, format string, a airspace.Airspace, it airspace.Item) (previewItem, error) {
 	pi := previewItem{Index: it.Index, Line: it.Line, Name: it.Name}
 	if format == "geojson" {
 		f := it.Line
@@ -285,7 +290,11 @@ func (h *Handler) previewItem(p party.Principal, format string, a airspace.Airsp
 		return pi, err
 	case len(conflicts) > 0:
 		pi.Status, pi.Conf = "conflicting", conflicts
-		if pi.Alternatives, err = h.svc.VolumeAlternatives(p, "", in); err != nil {
+		pi.Alternatives, err = h.svc.VolumeAlternatives(ctx, p, "", in)
+		if errors.Is(err, service.ErrAlternativesBudget) {
+			pi.AlternativesOmitted, err = service.AlternativesOmittedBudget, nil
+		}
+		if err != nil {
 			return pi, err
 		}
 	default:

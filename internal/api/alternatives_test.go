@@ -1,12 +1,15 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/volume"
 )
 
 // wireAlternative is an alternative on the wire, as far as tests read it.
@@ -186,5 +189,71 @@ func TestAlternativesOfAHigherPriorityRefusal(t *testing.T) {
 			t.Fatalf("alternative %d conflicts once declared: %+v", i, v)
 		}
 		e.mustDo("POST", "/v1/volumes/"+v.ID+"/state", e.tokens["coalition"], map[string]any{"state": "cancelled", "version": v.Version}, 200, nil)
+	}
+}
+
+// A party's searches of alternatives are counted against its budget of
+// checks (a search may make volume.MaxAlternativesChecks, a tenth of a
+// second of a core; at the request rate alone one party kept every core
+// busy): each reserves that bound and is charged what it made. Once the
+// budget does not hold a search, POST /v1/volumes/alternatives is refused
+// unread with 429 too-many-alternatives-checks and Retry-After, and a
+// volume write is still judged and answered, refused or accepted, without
+// its alternatives and saying so; the other parties search on.
+func TestAlternativesBudgetCountsChecks(t *testing.T) {
+	// A whole search and less than a search's overhead more: the first
+	// search leaves less than a whole one.
+	e := newEnv(t, Options{AlternativesChecksPerSecond: 0.001, AlternativesChecksBurst: volume.MaxAlternativesChecks + 5_000})
+	var theirs wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, "russian", nil), 201, &theirs)
+	mine := circleVolume(35, 36.02, "ours", nil)
+
+	var planned struct{ Alternatives []wireAlternative }
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], mine, http.StatusOK, &planned)
+	if len(planned.Alternatives) == 0 {
+		t.Fatalf("first search: no alternatives")
+	}
+	code, body, hdr := e.do("POST", "/v1/volumes/alternatives", e.tokens["coalition"], mine)
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-alternatives-checks" || !strings.Contains(p.Detail, "--alternatives-checks-per-second") {
+		t.Fatalf("second search: %d %s, want 429 too-many-alternatives-checks naming the flag", code, body)
+	}
+	if s, err := strconv.Atoi(hdr.Get("Retry-After")); err != nil || s < 1 {
+		t.Fatalf("Retry-After %q", hdr.Get("Retry-After"))
+	}
+
+	// A write is judged as ever: refused for the missing key, without
+	// alternatives, saying why.
+	var refused struct {
+		Type                string
+		Missing             []wireVolume
+		Alternatives        []wireAlternative
+		AlternativesOmitted string `json:"alternatives_omitted"`
+	}
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], mine, http.StatusConflict, &refused)
+	if refused.Type != ProblemBase+"missing-key" || len(refused.Missing) != 1 || len(refused.Alternatives) != 0 || refused.AlternativesOmitted != "budget" {
+		t.Fatalf("409 with the budget spent: %+v", refused)
+	}
+	// Accepted with the key though it conflicts: stored, without its
+	// alternatives.
+	keyed := circleVolume(35, 36.02, "ours", []map[string]string{{"id": theirs.ID, "version": theirs.Version}})
+	var accepted struct {
+		ID                  string
+		Conflicts           []any
+		Alternatives        []wireAlternative
+		AlternativesOmitted string `json:"alternatives_omitted"`
+	}
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], keyed, http.StatusCreated, &accepted)
+	if len(accepted.Conflicts) != 1 || len(accepted.Alternatives) != 0 || accepted.AlternativesOmitted != "budget" {
+		t.Fatalf("accepted with the budget spent: %+v", accepted)
+	}
+	e.mustDo("GET", "/v1/volumes/"+accepted.ID, e.tokens["coalition"], nil, http.StatusOK, nil)
+
+	// Another party's budget is its own.
+	var russians struct{ Alternatives []wireAlternative }
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["russia"], circleVolume(35, 36.01, "again", nil), http.StatusOK, &russians)
+	if len(russians.Alternatives) == 0 {
+		t.Fatalf("russia's search: no alternatives")
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/volume"
 )
 
 // Options tune the handler; zero values take the defaults.
@@ -49,6 +50,13 @@ type Options struct {
 	// burst twice that and at least two previews of MaxPreviewItems).
 	PreviewItemsPerSecond float64
 	PreviewItemsBurst     float64
+	// AlternativesChecksPerSecond and AlternativesChecksBurst size each
+	// party's budget of searches of alternatives, counted in checks
+	// (volume.MaxAlternativesChecks; default
+	// DefaultAlternativesChecksPerSecond, burst twice that and at least
+	// DefaultAlternativesSearchesInBurst whole searches).
+	AlternativesChecksPerSecond float64
+	AlternativesChecksBurst     float64
 	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
 	HeartbeatEvery time.Duration
 	// StreamWriteTimeout is how long an event stream waits for its client
@@ -80,9 +88,13 @@ type Handler struct {
 	// reports and previews are the budgets of position reports and of
 	// preview items (Options.ReportsPerSecond, PreviewItemsPerSecond).
 	reports, previews *costBudget
-	live              *live
-	log               *slog.Logger
-	start             time.Time
+	// alternatives is the budget of searches of alternatives
+	// (Options.AlternativesChecksPerSecond): the alternatives endpoint's,
+	// and that of the alternatives of volume writes and preview items.
+	alternatives *costBudget
+	live         *live
+	log          *slog.Logger
+	start        time.Time
 	// nonces refuses replayed signatures (signed.go).
 	nonces *httpsig.NonceCache
 }
@@ -107,6 +119,22 @@ const DefaultReportsPerSecond = service.DefaultMaxAircraftPerParty
 // previews a whole file of 5,000 items every 50 s, with about a tenth of
 // a core.
 const DefaultPreviewItemsPerSecond = 100
+
+// DefaultAlternativesChecksPerSecond is the default of
+// Options.AlternativesChecksPerSecond: a search of alternatives at its
+// bound, volume.MaxAlternativesChecks, took 71 to 86 ms of a core (about
+// 4 ns a check), and one a second is less than a tenth of a core a party.
+// A search in real airspace makes a few hundred checks and costs
+// service.AlternativesSearchOverheadChecks more (about 40 µs in all): the
+// budget holds some 2,000 of them a second, more than the request rate
+// lets a party write volumes that conflict.
+const DefaultAlternativesChecksPerSecond = volume.MaxAlternativesChecks
+
+// DefaultAlternativesSearchesInBurst is how many searches at their bound
+// the default burst holds: each search reserves the bound before it runs,
+// so this many may run at once (a console's write and its alternatives, an
+// import's writes in flight) before the next finds the budget short.
+const DefaultAlternativesSearchesInBurst = 8
 
 // streamRetryAfterS is the Retry-After of a stream refused at the cap.
 const streamRetryAfterS = 10
@@ -167,7 +195,7 @@ func (h *Handler) routes() []route {
 		{method: "POST", path: "/v1/volumes", auth: anyParty, maxBody: volumeBody, idempotent: true, h: h.postVolume},
 		{method: "GET", path: "/v1/volumes", auth: anyParty, h: h.listVolumes},
 		{method: "POST", path: "/v1/volumes/preview", auth: anyParty, maxBody: importBody, budget: h.previews, h: h.previewVolumes},
-		{method: "POST", path: "/v1/volumes/alternatives", auth: anyParty, maxBody: volumeBody, h: h.postAlternatives},
+		{method: "POST", path: "/v1/volumes/alternatives", auth: anyParty, maxBody: volumeBody, budget: h.alternatives, h: h.postAlternatives},
 		{method: "GET", path: "/v1/volumes/{id}", auth: anyParty, h: h.getVolume},
 		{method: "PUT", path: "/v1/volumes/{id}", auth: anyParty, maxBody: volumeBody, idempotent: true, h: h.putVolume},
 		{method: "POST", path: "/v1/volumes/{id}/state", auth: anyParty, maxBody: smallBody, idempotent: true, h: h.postVolumeState},
@@ -210,6 +238,12 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.PreviewItemsBurst <= 0 {
 		opt.PreviewItemsBurst = max(2*opt.PreviewItemsPerSecond, 2*MaxPreviewItems)
 	}
+	if opt.AlternativesChecksPerSecond <= 0 {
+		opt.AlternativesChecksPerSecond = DefaultAlternativesChecksPerSecond
+	}
+	if opt.AlternativesChecksBurst <= 0 {
+		opt.AlternativesChecksBurst = max(2*opt.AlternativesChecksPerSecond, DefaultAlternativesSearchesInBurst*volume.MaxAlternativesChecks)
+	}
 	if opt.HeartbeatEvery <= 0 {
 		opt.HeartbeatEvery = 15 * time.Second
 	}
@@ -238,6 +272,11 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		// file was parsed in 20 ms, what 20 items take to check.
 		previews: newCostBudget(opt.PreviewItemsPerSecond, opt.PreviewItemsBurst, MaxPreviewItems, 0, 100_000,
 			"too-many-preview-items", "Airspace preview budget spent", "preview items", "--preview-items-per-second"),
+		// A search reserves its bound. A request refused before it
+		// searched (an invalid volume) costs a check per byte read:
+		// decoding a volume takes about what a few checks take a byte.
+		alternatives: newCostBudget(opt.AlternativesChecksPerSecond, opt.AlternativesChecksBurst, volume.MaxAlternativesChecks, 0, 1,
+			"too-many-alternatives-checks", "Alternatives search budget spent", "checks of alternatives", "--alternatives-checks-per-second"),
 		live:   newLive(opt.MaxStreamsPerParty),
 		log:    opt.Logger,
 		start:  time.Now(),
@@ -358,6 +397,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
+	// The alternatives of a write or a preview item are searched only
+	// when the party's budget holds a search (else omitted); those of the
+	// alternatives endpoint are paid by its reservation (postAlternatives).
+	ctx = service.WithAlternativesBudget(ctx, alternativesPayer{h.alternatives})
 	if rt.budget != nil {
 		res, err := rt.budget.reserve(p.Party, r.ContentLength, time.Now())
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/service"
 )
 
 // costBudget is each party's budget of a kind of work counted by what a
@@ -128,4 +130,34 @@ func withReservation(ctx context.Context, r *reservation) context.Context {
 func reservationOf(ctx context.Context) *reservation {
 	r, _ := ctx.Value(reservationKey{}).(*reservation)
 	return r
+}
+
+// alternativesPayer pays for the searches of alternatives of a request (a
+// volume write's, a preview item's) from its party's budget of checks,
+// each reserving the bound of a search when it begins
+// (service.AlternativesBudget).
+type alternativesPayer struct{ b *costBudget }
+
+func (a alternativesPayer) Reserve(party string) (func(checks int), bool) {
+	res, err := a.b.reserve(party, -1, time.Now())
+	if err != nil {
+		return nil, false
+	}
+	return res.settle, true
+}
+
+// prepaidSearch pays for the one search of a request that reserved it
+// before it was read (POST /v1/volumes/alternatives); any further one is
+// paid by next.
+type prepaidSearch struct {
+	res  *reservation
+	used atomic.Bool
+	next service.AlternativesBudget
+}
+
+func (p *prepaidSearch) Reserve(party string) (func(checks int), bool) {
+	if p.res != nil && p.res.party == party && p.used.CompareAndSwap(false, true) {
+		return p.res.settle, true
+	}
+	return p.next.Reserve(party)
 }

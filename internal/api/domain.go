@@ -38,6 +38,7 @@ func domainProblem(err error) *Problem {
 		if len(mk.Alternatives) > 0 {
 			p.Alternatives = mk.Alternatives
 		}
+		p.AlternativesOmitted = mk.AlternativesOmitted
 		return p
 	}
 	var le *volume.PartyLimitError
@@ -56,6 +57,7 @@ func domainProblem(err error) *Problem {
 		if len(pe.Alternatives) > 0 {
 			p.Alternatives = pe.Alternatives
 		}
+		p.AlternativesOmitted = pe.AlternativesOmitted
 		return p
 	}
 	switch {

@@ -36,6 +36,10 @@ type Problem struct {
 	// Alternatives are the nearest conflict-free variants of a volume
 	// write refused for a conflict.
 	Alternatives any `json:"alternatives,omitempty"`
+	// AlternativesOmitted says why a volume write refused for a conflict
+	// has no alternatives: "budget", the party's budget of searches was
+	// spent.
+	AlternativesOmitted string `json:"alternatives_omitted,omitempty"`
 	// ClearedAt is when an alert asked about cleared.
 	ClearedAt *time.Time `json:"cleared_at,omitempty"`
 

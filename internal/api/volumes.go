@@ -55,6 +55,9 @@ func (h *Handler) postVolume(w http.ResponseWriter, r *http.Request, p party.Pri
 type writtenVolume struct {
 	volume.Volume
 	Alternatives []volume.Alternative `json:"alternatives,omitempty"`
+	// AlternativesOmitted says why a write that conflicts has no
+	// alternatives: "budget", the party's budget of searches was spent.
+	AlternativesOmitted string `json:"alternatives_omitted,omitempty"`
 }
 
 // writeVolume answers a write that succeeded with the volume and, when
@@ -64,18 +67,24 @@ func (h *Handler) writeVolume(w http.ResponseWriter, ctx context.Context, status
 	if st, body, ok := service.Answered(ctx); ok {
 		return writeRaw(w, st, body)
 	}
-	out, err := h.volumeAnswer(p, v, in)
+	out, err := h.volumeAnswer(ctx, p, v, in)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, status, out)
 }
 
-// volumeAnswer is the answer to a volume write that succeeded.
-func (h *Handler) volumeAnswer(p party.Principal, v volume.Volume, in volume.Input) (writtenVolume, error) {
+// volumeAnswer is the answer to a volume write that succeeded. The write
+// stands whatever its alternatives: when the party's budget of searches
+// does not hold one, the answer says they were omitted.
+func (h *Handler) volumeAnswer(ctx context.Context, p party.Principal, v volume.Volume, in volume.Input) (writtenVolume, error) {
 	out := writtenVolume{Volume: v}
 	if len(v.Conflicts) > 0 && v.State.Live() {
-		alts, err := h.svc.VolumeAlternatives(p, v.ID, in)
+		alts, err := h.svc.VolumeAlternatives(ctx, p, v.ID, in)
+		if errors.Is(err, service.ErrAlternativesBudget) {
+			out.AlternativesOmitted = service.AlternativesOmittedBudget
+			return out, nil
+		}
 		if err != nil {
 			return out, err
 		}
@@ -89,7 +98,7 @@ func (h *Handler) volumeAnswer(p party.Principal, v volume.Volume, in volume.Inp
 // those of the volumes as the write found them, as after its commit.
 func (h *Handler) renderVolume(ctx context.Context, status int, p party.Principal, in volume.Input) {
 	service.RenderWith(ctx, func(result any) (int, []byte, error) {
-		out, err := h.volumeAnswer(p, result.(volume.Volume), in)
+		out, err := h.volumeAnswer(ctx, p, result.(volume.Volume), in)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -109,7 +118,9 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 	if err != nil {
 		return err
 	}
-	alts, err := h.svc.VolumeAlternatives(p, "", in)
+	// Paid by what the request reserved before it was read.
+	ctx := service.WithAlternativesBudget(r.Context(), &prepaidSearch{res: reservationOf(r.Context()), next: alternativesPayer{h.alternatives}})
+	alts, err := h.svc.VolumeAlternatives(ctx, p, "", in)
 	if err != nil {
 		return err
 	}
@@ -149,7 +160,7 @@ func (h *Handler) postVolumeState(w http.ResponseWriter, r *http.Request, p part
 	}
 	service.RenderWith(r.Context(), func(result any) (int, []byte, error) {
 		v := result.(volume.Volume)
-		out, err := h.volumeAnswer(p, v, inputOf(v))
+		out, err := h.volumeAnswer(r.Context(), p, v, inputOf(v))
 		if err != nil {
 			return 0, nil, err
 		}

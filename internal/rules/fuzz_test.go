@@ -404,7 +404,7 @@ func volumes(t *testing.T, r rules.Rules, now time.Time) {
 	if !errors.As(err, &mk) {
 		t.Errorf("a volume in conflict: %v", err)
 	}
-	if _, err := reg.Alternatives("bravo", "", small, r, now, func(*volume.Volume) bool { return true }); err != nil {
+	if _, _, err := reg.Alternatives("bravo", "", small, r, now, func(*volume.Volume) bool { return true }); err != nil {
 		t.Errorf("alternatives: %v", err)
 	}
 }

@@ -30,14 +30,14 @@ func BenchmarkAlternativesNeedToKnow(b *testing.B) {
 		rl, now := s.Rules(), s.now()
 		b.Run(fmt.Sprintf("n=%d/set", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := s.volumes().Alternatives(p.Party, "", probe, rl, now, s.visibility(p, rl, now)); err != nil {
+				if _, _, err := s.volumes().Alternatives(p.Party, "", probe, rl, now, s.visibility(p, rl, now)); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 		b.Run(fmt.Sprintf("n=%d/per_volume", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := s.volumes().Alternatives(p.Party, "", probe, rl, now, func(v *volume.Volume) bool { return s.volumeVisible(p, *v, rl, now) }); err != nil {
+				if _, _, err := s.volumes().Alternatives(p.Party, "", probe, rl, now, func(v *volume.Volume) bool { return s.volumeVisible(p, *v, rl, now) }); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -118,8 +118,8 @@ func TestVisibilityIsVolumeVisible(t *testing.T) {
 					hidden++
 				}
 			}
-			got, gerr := s.volumes().Alternatives(name, "", probe, rl, now, s.visibility(p, rl, now))
-			want, werr := s.volumes().Alternatives(name, "", probe, rl, now, func(v *volume.Volume) bool { return s.volumeVisible(p, *v, rl, now) })
+			got, _, gerr := s.volumes().Alternatives(name, "", probe, rl, now, s.visibility(p, rl, now))
+			want, _, werr := s.volumes().Alternatives(name, "", probe, rl, now, func(v *volume.Volume) bool { return s.volumeVisible(p, *v, rl, now) })
 			if !reflect.DeepEqual(got, want) || (gerr == nil) != (werr == nil) {
 				rt.Fatalf("alternatives for %s: %+v (%v), with volumeVisible %+v (%v)", name, got, gerr, want, werr)
 			}

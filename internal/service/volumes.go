@@ -160,32 +160,46 @@ func (s *Service) CreateVolume(ctx context.Context, p party.Principal, in volume
 	v, err := s.commitVolume(ctx, p.Party, "volume_created", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Create(tx, p.Party, in, rl, now)
 	})
-	return v, s.withAlternatives(p, "", in, s.viewConflicts(p, err))
+	return v, s.withAlternatives(ctx, p, "", in, s.viewConflicts(p, err))
 }
 
 // VolumeAlternatives returns the nearest conflict-free variants of the
 // caller's write in (of its volume id, "" for a new one; see
 // volume.Registry.Alternatives), considering the volumes it may see and
 // those the write conflicts with; none when it conflicts with nothing. An
-// invalid write is refused as the write would be.
-func (s *Service) VolumeAlternatives(p party.Principal, id string, in volume.Input) ([]volume.Alternative, error) {
+// invalid write is refused as the write would be. The search is paid from
+// the budget of ctx's request (WithAlternativesBudget): when it does not
+// hold one, ErrAlternativesBudget and no search.
+func (s *Service) VolumeAlternatives(ctx context.Context, p party.Principal, id string, in volume.Input) ([]volume.Alternative, error) {
 	if p.Operator {
 		return nil, ErrForbidden
 	}
 	rl, now := s.Rules(), s.now()
-	return s.volumes().Alternatives(p.Party, id, in, rl, now, s.visibility(p, rl, now))
+	return searchAlternatives(ctx, p.Party, func() ([]volume.Alternative, int, error) {
+		return s.volumes().Alternatives(p.Party, id, in, rl, now, s.visibility(p, rl, now))
+	})
 }
 
 // withAlternatives adds the alternatives of the write to a refusal for a
-// conflict; any other outcome passes unchanged.
-func (s *Service) withAlternatives(p party.Principal, id string, in volume.Input, err error) error {
+// conflict, or says they were omitted when the party's budget of searches
+// did not hold one (the refusal itself stands); any other outcome passes
+// unchanged.
+func (s *Service) withAlternatives(ctx context.Context, p party.Principal, id string, in volume.Input, err error) error {
 	var mk *volume.MissingKeyError
 	var pe *volume.PriorityError
 	switch {
 	case errors.As(err, &mk):
-		mk.Alternatives, _ = s.VolumeAlternatives(p, id, in)
+		var aerr error
+		mk.Alternatives, aerr = s.VolumeAlternatives(ctx, p, id, in)
+		if errors.Is(aerr, ErrAlternativesBudget) {
+			mk.AlternativesOmitted = AlternativesOmittedBudget
+		}
 	case errors.As(err, &pe):
-		pe.Alternatives, _ = s.VolumeAlternatives(p, id, in)
+		var aerr error
+		pe.Alternatives, aerr = s.VolumeAlternatives(ctx, p, id, in)
+		if errors.Is(aerr, ErrAlternativesBudget) {
+			pe.AlternativesOmitted = AlternativesOmittedBudget
+		}
 	}
 	return err
 }
@@ -238,7 +252,7 @@ func (s *Service) UpdateVolume(ctx context.Context, p party.Principal, id string
 	v, err := s.commitVolume(ctx, p.Party, "volume_updated", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Update(tx, p.Party, id, in, rl, now)
 	})
-	return v, s.withAlternatives(p, id, in, s.viewConflicts(p, s.hideForeign(p, id, err)))
+	return v, s.withAlternatives(ctx, p, id, in, s.viewConflicts(p, s.hideForeign(p, id, err)))
 }
 
 // SetVolumeState moves the caller's volume id (at version) to state.
@@ -258,7 +272,7 @@ func (s *Service) SetVolumeState(ctx context.Context, p party.Principal, id, ver
 	}
 	if cur, gerr := s.volumes().Get(p.Party, id); gerr == nil && cur.Party == p.Party {
 		// The volume as it is, in the state asked for.
-		err = s.withAlternatives(p, id, volume.Input{
+		err = s.withAlternatives(ctx, p, id, volume.Input{
 			Footprint: cur.Footprint, AltLowerM: cur.AltLowerM, AltUpperM: cur.AltUpperM,
 			Start: cur.Start, End: cur.End, Priority: cur.Priority, State: state, Details: cur.Details,
 		}, err)

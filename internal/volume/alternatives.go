@@ -58,10 +58,6 @@ const AlternativesHorizon = 7 * 24 * time.Hour
 // alternatives with a small fraction of it.
 const MaxAlternativesChecks = 20_000_000
 
-// onAlternativesSearched, when set (tests), is told how many checks each
-// search made.
-var onAlternativesSearched func(checks int)
-
 // Kinds of Alternative.
 const (
 	ChangeAltitude     = "altitude"
@@ -85,23 +81,25 @@ type Alternative struct {
 // by party (of volume id, "" for a new one), as described above, ordered
 // by the size of their change in the rules' units; none when the write
 // does not conflict. visible says whether the writer may see a volume.
-// An invalid input is refused with the same error as the write.
-func (r *Registry) Alternatives(party, id string, in Input, rl rules.Rules, now time.Time, visible func(*Volume) bool) ([]Alternative, error) {
+// checks is the work the search made, in tests of a variant against an
+// obstacle (at most MaxAlternativesChecks): what a budget of searches
+// charges. An invalid input is refused with the same error as the write.
+func (r *Registry) Alternatives(party, id string, in Input, rl rules.Rules, now time.Time, visible func(*Volume) bool) (alts []Alternative, checks int, err error) {
 	if party == "" {
-		return nil, fielderr.Errorf("party", "missing")
+		return nil, 0, fielderr.Errorf("party", "missing")
 	}
 	if id == "" {
 		id = "(new)"
 	}
 	v, err := NewVolume(id, party, in, rl)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := checkPriority(in, party, rl); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if !v.State.Live() {
-		return nil, nil
+		return nil, 0, nil
 	}
 	// The index under the lock; visible, which may read the registry
 	// too, after it.
@@ -116,7 +114,7 @@ func (r *Registry) Alternatives(party, id string, in Input, rl rules.Rules, now 
 	}
 	r.mu.RUnlock()
 	if len(conflicting) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	// A set, not a look through the list per volume near: both are
 	// thousands when a party's volumes are stacked over the write.
@@ -132,10 +130,7 @@ func (r *Registry) Alternatives(party, id string, in Input, rl rules.Rules, now 
 	}
 	s := &shifter{v: v, p: p, obstacles: obstacles, rl: rl, now: now, in: in, checksLeft: MaxAlternativesChecks}
 	out := s.alternatives()
-	if onAlternativesSearched != nil {
-		onAlternativesSearched(MaxAlternativesChecks - s.checksLeft)
-	}
-	return out, nil
+	return out, MaxAlternativesChecks - s.checksLeft, nil
 }
 
 // nearby returns the live volumes of other parties whose footprint is

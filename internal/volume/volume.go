@@ -187,6 +187,10 @@ type MissingKeyError struct {
 	// Alternatives are the nearest conflict-free variants of the write
 	// (Registry.Alternatives), when the caller asked for them.
 	Alternatives []Alternative
+	// AlternativesOmitted, when not empty, says why the alternatives
+	// were not searched ("budget": the party's budget of searches was
+	// spent).
+	AlternativesOmitted string
 }
 
 func (e *MissingKeyError) Error() string {
@@ -207,6 +211,10 @@ type PriorityError struct {
 	// Alternatives are the nearest conflict-free variants of the write
 	// (Registry.Alternatives), when the caller asked for them.
 	Alternatives []Alternative
+	// AlternativesOmitted, when not empty, says why the alternatives
+	// were not searched ("budget": the party's budget of searches was
+	// spent).
+	AlternativesOmitted string
 }
 
 func (e *PriorityError) Error() string {
