@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -43,6 +45,10 @@ func runVolumes(args []string, stdout, stderr io.Writer) error {
 // each one that conflicts with nothing, one POST /v1/volumes each, and
 // reports every item: declared, conflicting (with whom, and the
 // alternatives once the server offers them) or refused (reason and line).
+// A request refused with 429 and Retry-After (the party's request rate, or
+// its preview budget, spent) is sent again once the delay is over, and the
+// import goes on; each declaration keeps its Idempotency-Key through its
+// sends, so that none is made twice.
 func volumesImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("volumes import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -90,7 +96,11 @@ func volumesImport(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	items, err := cl.PreviewVolumes(ctx, format, q, data)
+	var items []client.PreviewItem
+	err = waitOut429(ctx, stderr, "preview", func() (err error) {
+		items, err = cl.PreviewVolumes(ctx, format, q, data)
+		return err
+	})
 	if err != nil {
 		var p *client.Problem
 		if errors.As(err, &p) && p.Status == 400 {
@@ -107,7 +117,7 @@ func volumesImport(ctx context.Context, args []string, stdout, stderr io.Writer)
 		case "ok":
 			result = "would declare"
 			if !*dryRun {
-				v, err := cl.CreateVolume(ctx, *it.Input)
+				v, err := declareOnce(ctx, stderr, cl, where(it), *it.Input)
 				result, detail = declareOutcome(v, err)
 				if result == "" {
 					return fmt.Errorf("volumes import: %s: %w", where(it), err)
@@ -135,6 +145,47 @@ func volumesImport(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("volumes import: %d of %d items not declared", n, len(items))
 	}
 	return nil
+}
+
+// declareOnce declares in, waiting out any 429 with Retry-After (nothing
+// was done: the server refuses those unread) and sending it again under the
+// same Idempotency-Key: should an earlier send have been done after all
+// (its answer lost, and the client's own resend refused with 429), the
+// server answers with that one's answer and does not declare it again.
+func declareOnce(ctx context.Context, stderr io.Writer, cl *client.Client, what string, in client.VolumeInput) (client.Volume, error) {
+	kctx := client.WithIdempotencyKey(ctx, rand.Text())
+	var v client.Volume
+	sends := 0
+	err := waitOut429(ctx, stderr, what, func() (err error) {
+		sends++
+		v, err = cl.CreateVolume(kctx, in)
+		if errors.Is(err, client.ErrReplayed) && sends > 1 {
+			// The key is this item's alone: the replayed answer is
+			// that of an earlier send of this declaration.
+			err = nil
+		}
+		return err
+	})
+	return v, err
+}
+
+// waitOut429 calls send, and again after the server's Retry-After for as
+// long as it is refused with 429 and Retry-After (a party's request rate or
+// budget: the server refuses those before it reads or does anything); any
+// other outcome is send's. A 429 without Retry-After (a limit such as
+// too-many-volumes) is not waited on.
+func waitOut429(ctx context.Context, stderr io.Writer, what string, send func() error) error {
+	for {
+		err := send()
+		var p *client.Problem
+		if !errors.As(err, &p) || p.Status != http.StatusTooManyRequests || p.RetryAfter <= 0 {
+			return err
+		}
+		fmt.Fprintf(stderr, "%s: %s (429); sending it again after Retry-After, %v\n", what, p.Title, p.RetryAfter)
+		if serr := client.Sleep(ctx, p.RetryAfter); serr != nil {
+			return errors.Join(err, serr)
+		}
+	}
 }
 
 // declareOutcome reads the answer to one declaration: "" for an error

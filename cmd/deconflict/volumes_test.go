@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +18,20 @@ import (
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 	"github.com/deconflict/deconflict/internal/testutil/reference"
+	"github.com/deconflict/deconflict/internal/volume"
 )
 
 // apiServer runs the real API on a fresh embedded store and returns its URL
 // and a token file with the parties' tokens.
 func apiServer(t *testing.T, parties ...string) (string, string) {
+	t.Helper()
+	url, tokens, _ := apiServerWith(t, api.Options{}, parties...)
+	return url, tokens
+}
+
+// apiServerWith is apiServer with the API's options opt; it returns the
+// service too.
+func apiServerWith(t *testing.T, opt api.Options, parties ...string) (string, string, *service.Service) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())
@@ -31,7 +42,7 @@ func apiServer(t *testing.T, parties ...string) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewHandler(svc, api.Options{}))
+	srv := httptest.NewServer(api.NewHandler(svc, opt))
 	t.Cleanup(func() {
 		svc.EndStreams()
 		srv.Close()
@@ -46,7 +57,7 @@ func apiServer(t *testing.T, parties ...string) (string, string) {
 		}
 		lines = append(lines, name+" "+tok)
 	}
-	return srv.URL, writeFile(t, "tokens", strings.Join(lines, "\n")+"\n")
+	return srv.URL, writeFile(t, "tokens", strings.Join(lines, "\n")+"\n"), svc
 }
 
 // TestVolumesImportOpenAIPFiles imports openAIP's OpenAir test files: the
@@ -166,5 +177,37 @@ func TestVolumesImportUnlimited(t *testing.T) {
 	out.Reset()
 	if err := runVolumes(append(args, "--unlimited-m", "15000"), &out, &out); err != nil || !strings.Contains(out.String(), "1 items: 1 declared") {
 		t.Fatalf("GND-UNL with --unlimited-m 15000: %v\n%s", err, out.String())
+	}
+}
+
+// TestVolumesImportWaitsOutTheRateLimit: against a server that lets a
+// party one request now and then, an import is refused with 429 and
+// Retry-After again and again; it waits each out and goes on, and
+// declares every airspace of the file exactly once. It used to stop at
+// the first 429 with the rest undeclared, and importing the file again
+// declared the first ones twice.
+func TestVolumesImportWaitsOutTheRateLimit(t *testing.T) {
+	url, tokens, svc := apiServerWith(t, api.Options{RatePerSecond: 2, RateBurst: 1}, "coalition")
+	const airspaces = 3
+	var file strings.Builder
+	for i := range airspaces {
+		fmt.Fprintf(&file, "AC R\nAN C%d\nAL GND\nAH FL100\nV X=%02d:00:00 N 013:00:00 E\nDC 1\n", i, 10+i)
+	}
+	path := writeFile(t, "circles.txt", file.String())
+	start := time.Now().UTC().Truncate(time.Second)
+	var out, errOut bytes.Buffer
+	err := runVolumes([]string{"import", "--openair", "--file", path, "--start", start.Format(time.RFC3339),
+		"--end", start.Add(time.Hour).Format(time.RFC3339), "--party", "coalition", "--server", url, "--token-file", tokens}, &out, &errOut)
+	if err != nil || !strings.Contains(out.String(), fmt.Sprintf("%d items: %d declared", airspaces, airspaces)) {
+		t.Fatalf("import at a tiny request rate: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	// The declarations themselves waited (their lines say so).
+	if !regexp.MustCompile(`(?m)^line \d+: .*429.*Retry-After`).MatchString(errOut.String()) {
+		t.Fatalf("no declaration met a 429 (the test's rate is not tiny enough):\n%s", errOut.String())
+	}
+	// Once each.
+	vs, err := svc.QueryVolumes(party.Principal{Party: "coalition"}, nil, volume.Extent{LowerM: -1e6, UpperM: 1e6, From: start.Add(-time.Hour), To: start.Add(2 * time.Hour)})
+	if err != nil || len(vs) != airspaces {
+		t.Fatalf("after the import: %d volumes (%v), want %d", len(vs), err, airspaces)
 	}
 }
