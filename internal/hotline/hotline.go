@@ -620,28 +620,32 @@ const ClockStepTolerance = 5 * time.Second
 // the wall clock caught up with it, a day later after a clock a day ahead.
 // Each one's deadline becomes now plus its interval (the acknowledgment
 // deadline of its level while open, the escalation deadline once
-// escalated), stored with an audit record naming both deadlines; at most
-// limit items, run it again while it returns limit. A deadline that only
+// escalated), stored with an audit record naming both deadlines and a
+// `message` event, the item as it now stands, to its parties (their
+// consoles showed the old deadline until the next event about it); at
+// most limit items, run it again while it returns limit. The event is not
+// `escalated`, which clients count as an escalation: nothing escalated. A deadline that only
 // lies ahead because the rules have since shortened their deadlines is
 // brought back alike, which is what the new rules ask.
 //
 // Run it in the transaction of the escalation, before Escalate: replicas
 // that run it at once serialise on the audit chain as they do for
 // Escalate, and the second finds the deadline already within the bound.
-func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([]Message, error) {
+func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([]Message, []store.Event, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
 	now = now.UTC()
 	ahead, err := tx.OpenMessagesAfter(now.Add(r.LongestDeadline()+ClockStepTolerance), limit)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []Message
+	var evs []store.Event
 	for _, rec := range ahead {
 		m, err := load(tx, rec)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ackDeadlineWas := m.Deadline
 		if m.State == StateEscalated {
@@ -658,10 +662,10 @@ func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) 
 		}
 		stored, err := m.record()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := tx.PutMessage(stored); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		content := map[string]any{"id": m.ID, "state": m.State, "deadline_was": rec.Deadline.UTC(), "deadline": stored.Deadline.UTC(),
 			"reason": fmt.Sprintf("the deadline lay more than %s ahead of the server's clock, further than the rules set one: the clock went back, or the rules shortened their deadlines", r.LongestDeadline()+ClockStepTolerance)}
@@ -669,11 +673,16 @@ func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) 
 			content["ack_deadline_was"], content["ack_deadline"] = ackDeadlineWas.UTC(), m.Deadline.UTC()
 		}
 		if _, err := log.Append(tx, System, "message_rescheduled", audit.For(m.Parties()...), content, now); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		e, err := appendEvents(tx, &m, EventMessage, now)
+		if err != nil {
+			return nil, nil, err
 		}
 		out = append(out, m)
+		evs = append(evs, e...)
 	}
-	return out, nil
+	return out, evs, nil
 }
 
 // Get returns message id as party may read it: ErrNotFound unless party

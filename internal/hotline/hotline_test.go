@@ -615,7 +615,7 @@ func TestRescheduledEscalatedItemIsLate(t *testing.T) {
 	var back []Message
 	e.update(func(tx store.Tx) error {
 		var err error
-		back, err = Reschedule(tx, e.log, e.r, corrected, 0)
+		back, _, err = Reschedule(tx, e.log, e.r, corrected, 0)
 		return err
 	})
 	if len(back) != 1 || back[0].State != StateEscalated {

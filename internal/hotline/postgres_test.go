@@ -140,7 +140,7 @@ func TestRescheduleOnPostgresReplicas(t *testing.T) {
 		for _, e := range replicas {
 			wg.Go(func() {
 				err := e.st.Update(context.Background(), func(tx store.Tx) error {
-					if _, err := Reschedule(tx, e.log, e.r, now, 0); err != nil {
+					if _, _, err := Reschedule(tx, e.log, e.r, now, 0); err != nil {
 						return err
 					}
 					_, _, err := Escalate(tx, e.log, e.r, now, 0)

@@ -185,7 +185,8 @@ func TestEveryDueItemEscalatesAtOneTick(t *testing.T) {
 // the step, whose next deadline was set a day ahead, and the item posted
 // during it, whose acknowledgment deadline was, escalate again an interval
 // after the correction, not a day later: each is brought back once, with
-// an audit record, and then escalates at its interval.
+// an audit record and a message event to its parties (their consoles
+// showed the old deadline), and then escalates at its interval.
 func TestEscalationSurvivesAClockStepForwardAndBack(t *testing.T) {
 	ctx := context.Background()
 	_, st := storeInDir(t)
@@ -217,6 +218,37 @@ func TestEscalationSurvivesAClockStepForwardAndBack(t *testing.T) {
 	corrected := t0.Add(time.Minute) // the correction
 	at(corrected)
 	s.Tick(ctx)
+	// Each rescheduled item's parties, and only they, are told of it as
+	// it now stands: the last event about it carries the deadlines the
+	// store holds, and is not an escalation.
+	for _, m := range []hotline.Message{before, during} {
+		got, err := s.ListMessages(ctx, party.Principal{Party: "russia"}, m.Thread, time.Time{}, 0)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("messages %+v %v", got, err)
+		}
+		var last store.Event
+		var told hotline.Message
+		err = st.View(ctx, func(tx store.Tx) error {
+			evs, err := tx.EventsAfter(0, 1<<20)
+			for _, e := range evs {
+				var about hotline.Message
+				if json.Unmarshal(e.Body, &about) == nil && about.ID == m.ID {
+					last, told = e, about
+				}
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !told.Deadline.Equal(got[0].Deadline) || !told.EscalationDeadline.Equal(got[0].EscalationDeadline) {
+			t.Fatalf("the last event about %s (%s) says deadlines %v and %v; the item, rescheduled, has %v and %v",
+				m.Thread, last.Kind, told.Deadline, told.EscalationDeadline, got[0].Deadline, got[0].EscalationDeadline)
+		}
+		if last.Kind != hotline.EventMessage || !slices.Equal(last.Audience, []string{"coalition", "russia"}) {
+			t.Fatalf("the rescheduling of %s sent %q to %v, want %q to its parties coalition and russia", m.Thread, last.Kind, last.Audience, hotline.EventMessage)
+		}
+	}
 	escalations := func(thread string) int {
 		t.Helper()
 		got, err := s.ListMessages(ctx, party.Principal{Party: "russia"}, thread, time.Time{}, 0)

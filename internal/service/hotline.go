@@ -88,7 +88,7 @@ func (s *Service) escalate(ctx context.Context, now time.Time) error {
 			if err != nil {
 				return err
 			}
-			back, err := hotline.Reschedule(tx, s.alog, rl, now, escalateBatch)
+			back, _, err := hotline.Reschedule(tx, s.alog, rl, now, escalateBatch)
 			if err != nil {
 				return err
 			}
