@@ -92,6 +92,17 @@ type escalationContent struct {
 	Unacknowledged     []string  `json:"unacknowledged"`
 }
 
+// rescheduleContent is a message_rescheduled record: the item's running
+// deadline lay further ahead than the rules set one (a clock stepped
+// back), and the escalation job brought it back.
+type rescheduleContent struct {
+	ID          string    `json:"id"`
+	State       string    `json:"state"`
+	DeadlineWas time.Time `json:"deadline_was"`
+	Deadline    time.Time `json:"deadline"`
+	Reason      string    `json:"reason"`
+}
+
 // volumeContent is the record of a volume write: the volume, and the
 // other parties' volumes it conflicts with that the export's viewer may
 // read of.
@@ -193,7 +204,7 @@ func (e *Export) add(r audit.Record) error {
 		e.messages[m.ID] = m
 		e.threads[m.Thread] = append(e.threads[m.Thread], m)
 		e.msgRecs[m.ID] = append(e.msgRecs[m.ID], i)
-	case r.Kind == "message_acked" || r.Kind == "message_escalated":
+	case r.Kind == "message_acked" || r.Kind == "message_escalated" || r.Kind == "message_rescheduled":
 		var ref struct {
 			ID string `json:"id"`
 		}
@@ -471,7 +482,7 @@ type Step struct {
 	Time time.Time
 	// Who did it: a party, or "deconflict" for the service.
 	Who string
-	// Kind: alert, message, ack, escalation or volume.
+	// Kind: alert, message, ack, escalation, reschedule or volume.
 	Kind string
 	// What happened, in one sentence, and the details beside it.
 	What  string
@@ -583,6 +594,12 @@ func (e *Export) steps(kind, id string) []Step {
 				continue
 			}
 			st = escalationStep(r, x, msgs[x.ID])
+		case r.Kind == "message_rescheduled":
+			var x rescheduleContent
+			if json.Unmarshal(r.Content, &x) != nil {
+				continue
+			}
+			st = rescheduleStep(x, msgs[x.ID])
 		default:
 			v, err := volumeOf(r)
 			if err != nil {
@@ -667,6 +684,23 @@ func escalationStep(r audit.Record, x escalationContent, m *message) *Step {
 	st.What = fmt.Sprintf("ESCALATED (%s time): %s not acknowledged by %s before %s", ordinal(x.Escalations), itemName(m),
 		strings.Join(x.Unacknowledged, ", "), clock(x.DeadlinePassed))
 	st.Notes = append(st.Notes, "Next escalation at "+clock(x.EscalationDeadline)+" unless acknowledged")
+	return st
+}
+
+// rescheduleStep says that an item's running deadline was brought back,
+// from when to when (dates in full: the one brought back may lie a day
+// or more ahead), and why.
+func rescheduleStep(x rescheduleContent, m *message) *Step {
+	st := &Step{Kind: "reschedule", Level: m.Level}
+	what := "acknowledgment deadline"
+	if x.State == "escalated" {
+		what = "next escalation"
+	}
+	st.What = fmt.Sprintf("Deadline brought back: the %s of %s moved from %s to %s", what, itemName(m),
+		x.DeadlineWas.UTC().Format(time.RFC3339), x.Deadline.UTC().Format(time.RFC3339))
+	if x.Reason != "" {
+		st.Notes = append(st.Notes, "Why: "+x.Reason)
+	}
 	return st
 }
 

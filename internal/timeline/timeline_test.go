@@ -2,10 +2,16 @@ package timeline
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
 // step is what a test expects of a Step.
@@ -209,6 +215,81 @@ func TestTimelineOfFarPositions(t *testing.T) {
 		}
 		if lines := strings.Count(page.String(), `stroke="#c5d0d8"`); lines > 2*(maxGraticuleLines+1)*len(tl.Steps) {
 			t.Errorf("%s: %d graticule lines", c.name, lines)
+		}
+	}
+}
+
+// TestTimelineShowsARescheduledDeadline: the server's clock steps a day
+// ahead, an item is posted with its deadline counted from it, and the
+// clock is corrected; the escalation job brings the deadline back
+// (message_rescheduled). The thread's timeline shows that step, from when
+// to when and why, between the posting and the escalation it led to: it
+// showed nothing, and the item seemed to escalate a day before its
+// deadline.
+func TestTimelineShowsARescheduledDeadline(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := &fakeClock{t: t0}
+	svc, err := service.New(ctx, service.Config{Store: st, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(ctx) })
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := svc.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.advance(24 * time.Hour) // the step forward
+	m, err := svc.PostMessage(ctx, party.Principal{Party: "coalition"}, hotlineNotice("russia", "", "confirm your track"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(-24*time.Hour + time.Minute) // the correction
+	svc.Tick(ctx)
+	now := clk.now()
+	clk.advance(time.Hour) // past the deadline brought back: it escalates
+	svc.Tick(ctx)
+	var export bytes.Buffer
+	if err := svc.ExportAudit(ctx, party.Principal{Party: "russia"}, &export, 1); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Read(&export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	picked, err := e.Pick("", m.Thread)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := e.Build(picked)
+	want := []step{
+		{"coalition", "message", []string{"Notice from coalition to russia", "confirm your track"}, false, 0},
+		{"deconflict", "reschedule", []string{"Deadline brought back: the acknowledgment deadline of",
+			"from " + m.Deadline.UTC().Format(time.RFC3339) + " to " + now.Add(svc.Rules().AckDeadline("")).UTC().Format(time.RFC3339),
+			"Why: the deadline lay more than"}, false, 0},
+		{"deconflict", "escalation", []string{"ESCALATED (1st time)"}, false, 0},
+	}
+	if len(tl.Steps) != len(want) {
+		for _, st := range tl.Steps {
+			t.Logf("%s %s %s %v", st.Who, st.Kind, st.What, st.Notes)
+		}
+		t.Fatalf("%d steps, want %d", len(tl.Steps), len(want))
+	}
+	for i, w := range want {
+		st := tl.Steps[i]
+		text := st.What + " | " + strings.Join(st.Notes, " | ")
+		if st.Who != w.who || st.Kind != w.kind {
+			t.Errorf("step %d: %s %s: %s", i, st.Who, st.Kind, text)
+		}
+		for _, h := range w.has {
+			if !strings.Contains(text, h) {
+				t.Errorf("step %d lacks %q: %s", i, h, text)
+			}
 		}
 	}
 }
