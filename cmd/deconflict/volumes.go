@@ -124,7 +124,7 @@ func volumesImport(ctx context.Context, args []string, stdout, stderr io.Writer)
 				}
 			}
 		case "conflicting":
-			detail = conflictDetail(it.Conflicts, it.Alternatives)
+			detail = conflictDetail(it.Conflicts, it.Alternatives, it.AlternativesOmitted)
 		case "refused":
 			detail = it.Reason
 		}
@@ -197,7 +197,7 @@ func declareOutcome(v client.Volume, err error) (result, detail string) {
 		return "declared", fmt.Sprintf("id %s version %s state %s", v.ID, v.Version, v.State)
 	case errors.As(err, &p) && p.Status == 409:
 		// Someone declared a conflicting volume since the preview.
-		return "conflicting", conflictDetail(p.Missing, p.Alternatives) + " " + p.Detail
+		return "conflicting", conflictDetail(p.Missing, p.Alternatives, p.AlternativesOmitted) + " " + p.Detail
 	case errors.As(err, &p) && p.Status == 400:
 		return "refused", p.Detail
 	}
@@ -211,7 +211,7 @@ func where(it client.PreviewItem) string {
 	return "line " + strconv.Itoa(it.Line)
 }
 
-func conflictDetail(with []client.Volume, alternatives []client.Alternative) string {
+func conflictDetail(with []client.Volume, alternatives []client.Alternative, omitted string) string {
 	var ids []string
 	for _, v := range with {
 		ids = append(ids, fmt.Sprintf("%s's %s@%s", v.Party, v.ID, v.Version))
@@ -227,6 +227,10 @@ func conflictDetail(with []client.Volume, alternatives []client.Alternative) str
 			s += fmt.Sprintf(" %+.0f s", a.ShiftS)
 		}
 		s += ")"
+	}
+	if omitted != "" {
+		// Not "no alternative": none was searched.
+		s += fmt.Sprintf("; alternatives not searched (%s: the party's budget of searches is spent; ask again later)", omitted)
 	}
 	return s
 }

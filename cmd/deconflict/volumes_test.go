@@ -211,3 +211,30 @@ func TestVolumesImportWaitsOutTheRateLimit(t *testing.T) {
 		t.Fatalf("after the import: %d volumes (%v), want %d", len(vs), err, airspaces)
 	}
 }
+
+// TestVolumesImportSaysAlternativesWereNotSearched: with the party's
+// budget of searches of alternatives spent, the server answers a
+// conflicting item without alternatives and says why; the import says
+// they were not searched, not that there are none.
+func TestVolumesImportSaysAlternativesWereNotSearched(t *testing.T) {
+	url, tokens, _ := apiServerWith(t, api.Options{AlternativesChecksPerSecond: 0.001, AlternativesChecksBurst: volume.MaxAlternativesChecks + 5_000}, "coalition", "russia")
+	var file strings.Builder
+	for i := range 2 {
+		fmt.Fprintf(&file, "AC R\nAN C%d\nAL GND\nAH FL100\nV X=10:00:00 N 013:00:00 E\nDC 1\n", i)
+	}
+	path := writeFile(t, "circles.txt", file.String())
+	start := time.Now().UTC().Truncate(time.Second)
+	run := func(party string, args ...string) string {
+		var out, errOut bytes.Buffer
+		_ = runVolumes(append([]string{"import", "--openair", "--file", path, "--start", start.Format(time.RFC3339),
+			"--end", start.Add(time.Hour).Format(time.RFC3339), "--party", party, "--server", url, "--token-file", tokens}, args...), &out, &errOut)
+		return out.String() + errOut.String()
+	}
+	if out := run("coalition"); !strings.Contains(out, "2 items: 2 declared") {
+		t.Fatalf("coalition's import:\n%s", out)
+	}
+	out := run("russia", "--dry-run")
+	if strings.Count(out, "; alternative ") == 0 || strings.Count(out, "alternatives not searched (budget") != 1 {
+		t.Fatalf("russia's dry run, its budget holding one search: want one item with alternatives and one saying they were not searched:\n%s", out)
+	}
+}

@@ -98,6 +98,9 @@ type Problem struct {
 	// Alternatives lists, on a 409 for a conflict, the write's nearest
 	// conflict-free variants.
 	Alternatives []Alternative `json:"alternatives,omitempty"`
+	// AlternativesOmitted, on a 409 for a conflict without alternatives,
+	// says why: "budget", the party's budget of searches was spent.
+	AlternativesOmitted string `json:"alternatives_omitted,omitempty"`
 	// RetryAfter is the server's Retry-After on 429/503, zero when absent.
 	RetryAfter time.Duration `json:"-"`
 }

@@ -286,4 +286,7 @@ type PreviewItem struct {
 	// Alternatives are the nearest conflict-free variants of a
 	// conflicting item.
 	Alternatives []Alternative `json:"alternatives"`
+	// AlternativesOmitted says why a conflicting item has none: "budget",
+	// the party's budget of searches was spent.
+	AlternativesOmitted string `json:"alternatives_omitted"`
 }
