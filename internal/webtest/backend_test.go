@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/api"
 	"github.com/deconflict/deconflict/internal/server"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
@@ -17,6 +18,13 @@ import (
 // server on the embedded store in a temporary directory, with the parties
 // named (coalition and airgroup when none is).
 func startBackend(t testing.TB, parties ...string) *backend {
+	t.Helper()
+	return startBackendWith(t, api.Options{}, parties...)
+}
+
+// startBackendWith is startBackend with the API's options (budgets, limits)
+// as opt has them.
+func startBackendWith(t testing.TB, opt api.Options, parties ...string) *backend {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -37,6 +45,7 @@ func startBackend(t testing.TB, parties ...string) *backend {
 			DataDir: dir,
 			Listen:  "127.0.0.1:0",
 			Console: web.Handler(),
+			API:     opt,
 			Ready:   func(url string, svc *service.Service) { readyCh <- ready{url, svc} },
 		})
 	}()

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/deconflict/deconflict/internal/api"
 )
 
 // importFile has one airspace free of conflicts, one over the airgroup's
@@ -217,5 +219,98 @@ func TestConsoleImportsDroppedFile(t *testing.T) {
 	}
 	if f := a.failedRequests(); len(f) > 0 {
 		t.Errorf("failed requests: %q", f)
+	}
+}
+
+// TestConsoleImportSaysAlternativesOmitted runs the service with a budget of
+// alternatives searches that one search spends for hours: the conflicting
+// airspace of a preview, and one refused with a 409 when declared, come
+// without alternatives ("alternatives_omitted":"budget"). The list says
+// plainly that they were not searched (not that none is free of conflict),
+// and its button asks again, showing the 429 and when to try again.
+func TestConsoleImportSaysAlternativesOmitted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	// One whole search's checks in the bucket, refilled at one check a
+	// second: after one search it holds less than a whole one for hours.
+	be := startBackendWith(t, api.Options{AlternativesChecksPerSecond: 1, AlternativesChecksBurst: 1})
+	front := httptestServer(t, newCutProxy(be.url))
+	browser := startBrowser(t)
+	now := time.Now().UTC()
+	window := func(v map[string]any) map[string]any {
+		v["start"], v["end"] = now.Add(-time.Hour).Format(time.RFC3339), now.Add(3*time.Hour).Format(time.RFC3339)
+		v["priority"], v["state"], v["key"] = 0, "accepted", []any{}
+		return v
+	}
+	be.call(t, airgroup, "POST", "/v1/volumes", window(map[string]any{
+		"footprint":   map[string]any{"type": "Circle", "center": []float64{37.8, 34.0}, "radius_m": 30000},
+		"alt_lower_m": 8000, "alt_upper_m": 12000,
+	}), nil)
+	// The coalition spends its budget on one search.
+	var searched struct {
+		Alternatives []any `json:"alternatives"`
+	}
+	be.call(t, coalition, "POST", "/v1/volumes/alternatives", window(map[string]any{
+		"footprint":   map[string]any{"type": "Circle", "center": []float64{37.8, 34.0}, "radius_m": 9000},
+		"alt_lower_m": 9000, "alt_upper_m": 10000,
+	}), &searched)
+	if len(searched.Alternatives) == 0 {
+		t.Fatal("the one search the budget holds found no alternatives")
+	}
+
+	a := openTab(t, browser, coalition, false)
+	a.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(front.URL))
+	a.do(t, chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	a.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(coalition), 15*time.Second)
+	a.do(t, chromedp.Evaluate[chromedp.Void](`(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File([`+jsString(importFile)+`], 'airspace.txt', { type: 'text/plain' }));
+		document.getElementById('map').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+	})()`))
+	a.waitFor(t, "the preview of three airspaces", `deconflict.snapshot().importItems.length === 3`, 15*time.Second)
+
+	// The conflicting airspace: no alternatives, and the list says why.
+	conflicting := `#import-items li[data-item="1"]`
+	a.waitFor(t, "the omitted alternatives said", `!!document.querySelector('`+conflicting+` .alternatives-omitted[data-omitted="budget"]')`, 10*time.Second)
+	if n := eval[int](t, a, `document.querySelectorAll('`+conflicting+` button.alternative').length`); n != 0 {
+		t.Errorf("%d alternatives offered though none were searched", n)
+	}
+	said := eval[string](t, a, `document.querySelector('`+conflicting+`').textContent`)
+	if !strings.Contains(said, "Alternatives not searched: this party's budget of alternatives searches was spent") {
+		t.Errorf("the conflicting airspace does not say its alternatives were not searched: %q", said)
+	}
+	checkAccessible(t, a, "import preview, alternatives omitted")
+
+	// Asking again: the budget is still spent, and the list says when to
+	// ask again.
+	a.click(t, conflicting+` button.search-again`)
+	a.waitFor(t, "the refusal of the search asked again", `!!document.querySelector('`+conflicting+` .search-refused')`, 10*time.Second)
+	refused := eval[string](t, a, `document.querySelector('`+conflicting+` .search-refused').textContent`)
+	if !strings.Contains(refused, "still spent (HTTP 429") || !strings.Contains(refused, "Ask again in ") || !strings.Contains(refused, " h (after ") {
+		t.Errorf("the search asked again does not say it was refused and when to ask again: %q", refused)
+	}
+	a.screenshot(t, "import-alternatives-omitted.png")
+
+	// A volume of airgroup's over the free airspace since the preview:
+	// declaring it is refused with a 409, its alternatives omitted too.
+	be.call(t, airgroup, "POST", "/v1/volumes", window(map[string]any{
+		"footprint":   map[string]any{"type": "Circle", "center": []float64{40.1, 35.1}, "radius_m": 5000},
+		"alt_lower_m": 2000, "alt_upper_m": 6000,
+	}), nil)
+	a.click(t, "#import-declare")
+	a.waitFor(t, "the free airspace refused", `deconflict.snapshot().importItems[0].status === 'conflicting'`, 15*time.Second)
+	first := `#import-items li[data-item="0"]`
+	a.waitFor(t, "the omitted alternatives of the refused write said", `!!document.querySelector('`+first+` .alternatives-omitted[data-omitted="budget"] button.search-again')`, 10*time.Second)
+	a.click(t, first+` button.search-again`)
+	a.waitFor(t, "the refusal of its search asked again", `/still spent \(HTTP 429/.test(document.querySelector('`+first+` .search-refused')?.textContent || '')`, 10*time.Second)
+
+	if errs := eval[[]string](t, a, `deconflict.snapshot().errors`); len(errs) > 0 {
+		t.Fatalf("page errors: %v", errs)
+	}
+	for _, f := range a.failedRequests() {
+		if !strings.HasPrefix(f, "429 ") && !strings.HasPrefix(f, "409 ") {
+			t.Errorf("failed request: %q", f)
+		}
 	}
 }

@@ -27,11 +27,13 @@ export function signAs(party) {
 }
 
 export class APIError extends Error {
-  constructor(status, problem) {
+  // retryAfterS: the seconds of a Retry-After header (a 429 or 503), else 0.
+  constructor(status, problem, retryAfterS = 0) {
     const detail = problem && (problem.detail || problem.title);
     super(detail ? `${detail}${problem.field ? ` (${problem.field})` : ''}` : `HTTP ${status}`);
     this.status = status;
     this.problem = problem;
+    this.retryAfterS = retryAfterS;
   }
 }
 
@@ -62,8 +64,17 @@ export async function request(path, { method = 'GET', body, text: raw, signal } 
       data = null;
     }
   }
-  if (!res.ok) throw new APIError(res.status, data);
+  if (!res.ok) throw new APIError(res.status, data, retryAfterSeconds(res.headers.get('Retry-After')));
   return data;
+}
+
+// retryAfterSeconds reads a Retry-After header in seconds (the service
+// sends seconds; an HTTP date is read too); 0 when absent or unreadable.
+function retryAfterSeconds(v) {
+  if (!v) return 0;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim());
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? 0 : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
 // requestText GETs a text/plain resource (a signed note).

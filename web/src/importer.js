@@ -10,6 +10,13 @@
 // service offers (the band moved up or down, the window later or earlier,
 // or both). Pointing at one draws it on the map and moves the time slider
 // into its window; one click declares it.
+//
+// When the party's budget of alternatives searches is spent, the service
+// judges the write as ever but omits the alternatives, saying
+// "alternatives_omitted":"budget": the list then says plainly that they
+// were not searched (not that there is no conflict-free variant) and offers
+// to search again (POST /v1/volumes/alternatives), showing when to try
+// again if the budget is still spent (429, Retry-After).
 
 import { api } from './api.js';
 import { $, el } from './dom.js';
@@ -26,7 +33,10 @@ export class ImportPanel {
     this.showTime = showTime;
     this.file = null; // { name, format, text }
     this.items = [];
-    this.results = new Map(); // item index in this.items -> { status, detail, alternatives }
+    this.results = new Map(); // item index in this.items -> { status, detail, alternatives, omitted, input }
+    // item index -> a search of alternatives asked again:
+    // { busy, alternatives, error, retryAfterS }
+    this.searches = new Map();
     this.busy = false;
     this.bind();
   }
@@ -85,6 +95,7 @@ export class ImportPanel {
   async preview() {
     if (!this.file) return;
     this.results.clear();
+    this.searches.clear();
     $('import-title').textContent = `Import ${this.file.name}`;
     $('import-error').textContent = '';
     try {
@@ -117,7 +128,12 @@ export class ImportPanel {
       }
       if (!r && it.input) detail = `${detail ? `${detail}; ` : ''}${formatTime(Date.parse(it.input.start))} to ${formatTime(Date.parse(it.input.end))}`;
       const where = it.feature !== undefined && it.feature !== null ? `feature ${it.feature}` : `line ${it.line}`;
-      const alts = status === 'conflicting' ? (r ? r.alternatives : it.alternatives) || [] : [];
+      const conflicting = status === 'conflicting';
+      const search = conflicting ? this.searches.get(i) : undefined;
+      const found = search && search.alternatives;
+      const alts = conflicting ? (found || (r ? r.alternatives : it.alternatives)) || [] : [];
+      const omitted = conflicting && !found ? (r ? r.omitted : it.alternatives_omitted) : '';
+      if (r && r.status === 'declared' && r.omitted) detail = `${detail}; ${omittedText(r.omitted)}`;
       return el(
         'li',
         { class: `import-item status-${status.replace(' ', '-')}`, 'data-item': String(i) },
@@ -126,6 +142,8 @@ export class ImportPanel {
         el('span', { class: 'status', text: status }),
         el('span', { class: 'detail', text: detail }),
         alts.length ? this.alternativesList(i, alts) : null,
+        found && !alts.length ? el('p', { class: 'alternatives-none', text: 'Searched again: no conflict-free alternative found.' }) : null,
+        omitted ? this.omittedNote(i, omitted, r ? r.input : it.input, search) : null,
       );
     });
     $('import-items').replaceChildren(...rows);
@@ -154,12 +172,10 @@ export class ImportPanel {
       if (it.status !== 'ok') continue;
       try {
         const v = await api.createVolume(it.input);
-        this.results.set(i, { status: 'declared', detail: `${v.id} (${v.state})` });
+        this.setResult(i, declaredResult(v, ''));
         declared++;
       } catch (err) {
-        const conflict = err.status === 409;
-        const alternatives = (conflict && err.problem && err.problem.alternatives) || [];
-        this.results.set(i, { status: conflict ? 'conflicting' : 'refused', detail: err.message, alternatives });
+        this.setResult(i, refusedResult(err, it.input));
       }
       this.render();
     }
@@ -199,6 +215,60 @@ export class ImportPanel {
     );
   }
 
+  // setResult records what became of item i; a search asked again before
+  // is of what the item was.
+  setResult(i, result) {
+    this.results.set(i, result);
+    this.searches.delete(i);
+  }
+
+  // omittedNote says why item i lists no alternatives (why: the service's
+  // alternatives_omitted) and offers to search again for input.
+  omittedNote(i, why, input, search) {
+    const again = el(
+      'button',
+      { type: 'button', class: 'search-again', onclick: () => this.searchAgain(i, input) },
+      search && search.busy ? 'Searching alternatives…' : 'Search alternatives again',
+    );
+    again.disabled = !input || this.busy || Boolean(search && search.busy);
+    let still = null;
+    if (search && search.error) {
+      const wait = search.retryAfterS ? ` Ask again in ${waitText(search.retryAfterS)} (after ${formatTime(search.askedAtMs + search.retryAfterS * 1000)}).` : '';
+      still = el('p', { class: 'search-refused', role: 'alert', text: `${search.error.replace(/\.$/, '')}.${wait}` });
+    }
+    return el(
+      'div',
+      { class: 'alternatives-omitted', 'data-omitted': why },
+      el('p', { text: `${omittedText(why)}. A conflict-free variant may well exist.` }),
+      still,
+      again,
+    );
+  }
+
+  // searchAgain asks the service for the alternatives of item i's input.
+  async searchAgain(i, input) {
+    const prev = this.searches.get(i);
+    if (!input || (prev && prev.busy)) return;
+    this.searches.set(i, { busy: true });
+    this.render();
+    const askedAtMs = Date.now();
+    let search;
+    try {
+      const res = await api.alternatives(input);
+      search = { alternatives: (res && res.alternatives) || [] };
+    } catch (err) {
+      const spent = err.status === 429;
+      search = {
+        error: spent ? `Not searched: the party's search budget is still spent (HTTP 429, ${(err.problem && err.problem.title) || err.message})` : err.message,
+        retryAfterS: err.retryAfterS,
+        askedAtMs,
+      };
+    }
+    // The item may have been declared, or the file previewed again, meanwhile.
+    if (this.searches.get(i) && this.searches.get(i).busy) this.searches.set(i, search);
+    this.render();
+  }
+
   // showAlternative draws alt on the map and moves the time slider into
   // its window (null: back to the preview alone).
   showAlternative(alt) {
@@ -216,12 +286,10 @@ export class ImportPanel {
     delete input.shift_s;
     try {
       const v = await api.createVolume(input);
-      this.results.set(i, { status: 'declared', detail: `${v.id} (${v.state}), ${alternativeText(alt)}` });
+      this.setResult(i, declaredResult(v, alternativeText(alt)));
       this.onDeclared();
     } catch (err) {
-      const conflict = err.status === 409;
-      const alternatives = (conflict && err.problem && err.problem.alternatives) || [];
-      this.results.set(i, { status: conflict ? 'conflicting' : 'refused', detail: err.message, alternatives });
+      this.setResult(i, refusedResult(err, input));
     }
     this.busy = false;
     this.map.setAlternative(null);
@@ -236,6 +304,35 @@ export class ImportPanel {
     this.map.setAlternative(null);
     $('import-panel').hidden = true;
   }
+}
+
+// declaredResult is what a declared volume v became; what: the alternative
+// declared, if one was.
+function declaredResult(v, what) {
+  let detail = `${v.id} (${v.state})${what ? `, ${what}` : ''}`;
+  if (v.conflicts && v.conflicts.length) detail += `, accepted though it conflicts with ${v.conflicts.map((c) => `${c.party} ${c.id}`).join(', ')}`;
+  return { status: 'declared', detail, omitted: v.alternatives_omitted || '' };
+}
+
+// refusedResult is what a write of input refused with err became.
+function refusedResult(err, input) {
+  const conflict = err.status === 409;
+  const p = (conflict && err.problem) || {};
+  return { status: conflict ? 'conflicting' : 'refused', detail: err.message, alternatives: p.alternatives || [], omitted: p.alternatives_omitted || '', input };
+}
+
+// omittedText says why the service omitted alternatives.
+export function omittedText(why) {
+  return why === 'budget'
+    ? "Alternatives not searched: this party's budget of alternatives searches was spent"
+    : `Alternatives not searched (${why})`;
+}
+
+// waitText says a wait of s seconds for people.
+function waitText(s) {
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.ceil(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
 }
 
 const meters = (x) => `${Math.round(x).toLocaleString('en-US')} m`;
