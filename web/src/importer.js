@@ -35,7 +35,7 @@ export class ImportPanel {
     this.items = [];
     this.results = new Map(); // item index in this.items -> { status, detail, alternatives, omitted, input }
     // item index -> a search of alternatives asked again:
-    // { busy, alternatives, error, retryAfterS }
+    // { busy, alternatives, error, retryAfterS, askedAtMs }
     this.searches = new Map();
     this.busy = false;
     this.bind();
