@@ -169,22 +169,40 @@ func declareOnce(ctx context.Context, stderr io.Writer, cl *client.Client, what 
 	return v, err
 }
 
+// maxImportWait bounds how long the import waits out 429s for one request,
+// all its Retry-Afters together: the server's own delays are seconds (its
+// request rate) to about a minute (a preview of the most items with the
+// preview budget spent); a server asking for more, or refusing again and
+// again, is not waited on for ever: the import stops with its 429.
+const maxImportWait = 10 * time.Minute
+
 // waitOut429 calls send, and again after the server's Retry-After for as
 // long as it is refused with 429 and Retry-After (a party's request rate or
-// budget: the server refuses those before it reads or does anything); any
-// other outcome is send's. A 429 without Retry-After (a limit such as
-// too-many-volumes) is not waited on.
+// budget: the server refuses those before it reads or does anything), up to
+// maxImportWait in all; any other outcome is send's. A 429 without
+// Retry-After (a limit such as too-many-volumes) is not waited on.
 func waitOut429(ctx context.Context, stderr io.Writer, what string, send func() error) error {
+	return waitOut429Within(ctx, stderr, what, maxImportWait, send)
+}
+
+// waitOut429Within is waitOut429 waiting at most limit in all.
+func waitOut429Within(ctx context.Context, stderr io.Writer, what string, limit time.Duration, send func() error) error {
+	var waited time.Duration
 	for {
 		err := send()
 		var p *client.Problem
 		if !errors.As(err, &p) || p.Status != http.StatusTooManyRequests || p.RetryAfter <= 0 {
 			return err
 		}
+		if p.RetryAfter > limit-waited {
+			return fmt.Errorf("%s: refused with 429 after waiting %v, and the server asks to wait %v more (at most %v in all are waited): %w",
+				what, waited, p.RetryAfter, limit, err)
+		}
 		fmt.Fprintf(stderr, "%s: %s (429); sending it again after Retry-After, %v\n", what, p.Title, p.RetryAfter)
 		if serr := client.Sleep(ctx, p.RetryAfter); serr != nil {
 			return errors.Join(err, serr)
 		}
+		waited += p.RetryAfter
 	}
 }
 

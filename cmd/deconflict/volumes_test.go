@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/airspace"
 	"github.com/deconflict/deconflict/internal/api"
+	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
@@ -237,4 +241,37 @@ func TestVolumesImportSaysAlternativesWereNotSearched(t *testing.T) {
 	if strings.Count(out, "; alternative ") == 0 || strings.Count(out, "alternatives not searched (budget") != 1 {
 		t.Fatalf("russia's dry run, its budget holding one search: want one item with alternatives and one saying they were not searched:\n%s", out)
 	}
+}
+
+// TestVolumesImportWaitIsBounded: a server (hostile, or a proxy gone
+// wrong) asking with 429 to wait a day, or refusing every send again after
+// a second, does not keep the import waiting for ever: it stops with the
+// 429 once the server asks for more than it waits in all. It used to sleep
+// whatever Retry-After said, and send again without end. (The contexts'
+// deadlines only stop the test should the import wait: they are far
+// beyond what it takes.)
+func TestVolumesImportWaitIsBounded(t *testing.T) {
+	refused := func(retryAfter time.Duration) error {
+		return &client.Problem{Status: http.StatusTooManyRequests, Title: "Too many requests", RetryAfter: retryAfter}
+	}
+	t.Run("a day", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sends := 0
+		err := waitOut429(ctx, io.Discard, "preview", func() error { sends++; return refused(24 * time.Hour) })
+		var p *client.Problem
+		if sends != 1 || ctx.Err() != nil || !errors.As(err, &p) || p.Status != http.StatusTooManyRequests {
+			t.Fatalf("Retry-After of a day: %d sends, %v (ctx %v), want one send and its 429 at once", sends, err, ctx.Err())
+		}
+	})
+	t.Run("again and again", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sends := 0
+		err := waitOut429Within(ctx, io.Discard, "line 1", 2*time.Second, func() error { sends++; return refused(time.Second) })
+		var p *client.Problem
+		if sends != 3 || ctx.Err() != nil || !errors.As(err, &p) || p.Status != http.StatusTooManyRequests {
+			t.Fatalf("refused every time, Retry-After 1 s, 2 s waited at most: %d sends, %v (ctx %v), want 3 and the 429", sends, err, ctx.Err())
+		}
+	})
 }
