@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -344,6 +345,9 @@ func (c *Client) sendKeyedReplay(ctx context.Context, method, path string, body 
 	return nil
 }
 
+// maxRetryAfterS is the longest Retry-After, in seconds, a Duration holds.
+const maxRetryAfterS = int(math.MaxInt64 / int64(time.Second))
+
 func readProblem(resp *http.Response) error {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	p := &Problem{}
@@ -353,7 +357,10 @@ func readProblem(resp *http.Response) error {
 	p.Status = resp.StatusCode
 	if s := resp.Header.Get("Retry-After"); s != "" {
 		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-			p.RetryAfter = time.Duration(n) * time.Second
+			// Beyond what a Duration holds, the most it holds: n
+			// seconds in nanoseconds would wrap around, a wait of
+			// centuries asked becoming one of a moment (or none).
+			p.RetryAfter = time.Duration(min(n, maxRetryAfterS)) * time.Second
 		}
 	}
 	return p

@@ -495,3 +495,21 @@ func TestPostPositionsJSONSendsTheBodyAsIs(t *testing.T) {
 		t.Errorf("result = %+v", res)
 	}
 }
+
+// TestRetryAfterBeyondADuration: a Retry-After of more seconds than a
+// Duration holds in nanoseconds (a hostile server's, or a proxy's gone
+// wrong) is read as the longest wait, not wrapped around into a moment's,
+// with which a caller waiting out 429s would have sent again at once.
+func TestRetryAfterBeyondADuration(t *testing.T) {
+	const seconds = "18446744074" // × 1e9 wraps to 0.29 s
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", seconds)
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	_, err := New(srv.URL, "tok").PostPositions(context.Background(), nil)
+	var p *Problem
+	if !errors.As(err, &p) || p.Status != 429 || p.RetryAfter < 100*365*24*time.Hour {
+		t.Fatalf("429 with Retry-After %s: err = %v, RetryAfter %v, want a century at least", seconds, err, p.RetryAfter)
+	}
+}
