@@ -80,10 +80,10 @@ func (tl *Timeline) WriteHTML(w io.Writer, v Verification, src Source) error {
 		if st.Late {
 			class += " late"
 		}
-		sv := stepView{Step: st, ID: fmt.Sprintf("seq-%d", st.Seq), Clock: clock(st.Time), ISO: st.Time.Format(time.RFC3339Nano),
+		sv := stepView{Step: st, ID: fmt.Sprintf("seq-%d", st.Seq), Clock: clockOn(st.Time, first), ISO: st.Time.Format(time.RFC3339Nano),
 			Since: "+" + sinceText(st.Time.Sub(first)), LevelColour: levelColours[st.Level], Class: class}
 		if proj != nil {
-			sv.Map = proj.svg(st, i, colour)
+			sv.Map = proj.svg(st, i, sv.Clock, colour)
 		}
 		steps = append(steps, sv)
 	}
@@ -94,9 +94,24 @@ func (tl *Timeline) WriteHTML(w io.Writer, v Verification, src Source) error {
 	data := map[string]any{
 		"T": tl, "Steps": steps, "Viewer": viewer, "V": v, "Src": src, "Acks": acks, "Late": late,
 		"Generated": src.Generated.UTC().Format(time.RFC3339), "Legend": legend, "HasMap": proj != nil,
-		"Date": first.Format("Monday 2 January 2006"),
+		"Date": datesText(first, tl.Subject.Last), "To": "",
+	}
+	if !tl.Subject.Last.IsZero() {
+		data["To"] = clockOn(tl.Subject.Last, first)
 	}
 	return page.Execute(w, data)
+}
+
+// datesText is the UTC day of a timeline from first to last, or the
+// first and the last day when it runs past midnight (its times on a later
+// day then carry their date, clockOn).
+func datesText(first, last time.Time) string {
+	const layout = "Monday 2 January 2006"
+	first = first.UTC()
+	if y, m, d := first.Date(); last.IsZero() || sameDay(y, m, d, last.UTC()) {
+		return first.Format(layout)
+	}
+	return first.Format(layout) + " to " + last.UTC().Format(layout)
 }
 
 func sinceText(d time.Duration) string {
@@ -198,7 +213,7 @@ func (p *projection) outline(v volume.Volume) [][2]float64 {
 
 // svg draws the map of step i: a graticule, a scale, the volumes, each
 // aircraft's trail, its position and its path to the closest approach.
-func (p *projection) svg(st Step, i int, colour func(string) string) template.HTML {
+func (p *projection) svg(st Step, i int, when string, colour func(string) string) template.HTML {
 	var b strings.Builder
 	esc := template.HTMLEscapeString
 	title := fmt.Sprintf("map-%d-title", i)
@@ -211,7 +226,7 @@ func (p *projection) svg(st Step, i int, colour func(string) string) template.HT
 	}
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-labelledby="%s">`,
 		mapWidthPx, mapHeightPx, mapWidthPx, mapHeightPx, title)
-	fmt.Fprintf(&b, `<title id="%s">Map at %s: %s</title>`, title, clock(st.Time), esc(strings.Join(desc, "; ")))
+	fmt.Fprintf(&b, `<title id="%s">Map at %s: %s</title>`, title, when, esc(strings.Join(desc, "; ")))
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#f4f7f9"/>`, mapWidthPx, mapHeightPx)
 	p.graticule(&b)
 	for _, v := range st.Scene.Volumes {
@@ -362,7 +377,7 @@ var page = template.Must(template.New("timeline").Parse(`<!doctype html>
     <h2 id="summary-title">Summary</h2>
     <dl class="summary">
       <dt>From</dt><dd>{{if .Steps}}{{(index .Steps 0).Clock}}{{end}}</dd>
-      <dt>To</dt><dd>{{with .T.Subject}}{{.Last.UTC.Format "15:04:05Z"}}{{end}}</dd>
+      <dt>To</dt><dd>{{.To}}</dd>
       <dt>Steps</dt><dd>{{len .Steps}}</dd>
       {{if .T.Subject.Level}}<dt>Highest level</dt><dd>{{.T.Subject.Level}}</dd>{{end}}
       <dt>Acknowledgments</dt><dd>{{.Acks}}{{if .Late}} ({{.Late}} late){{end}}</dd>

@@ -599,7 +599,7 @@ func (e *Export) steps(kind, id string) []Step {
 			if json.Unmarshal(r.Content, &x) != nil {
 				continue
 			}
-			st = rescheduleStep(x, msgs[x.ID])
+			st = rescheduleStep(r, x, msgs[x.ID])
 		default:
 			v, err := volumeOf(r)
 			if err != nil {
@@ -659,7 +659,7 @@ func messageStep(r audit.Record, m *message) *Step {
 		what += " (" + m.Level + ")"
 	}
 	st.What = fmt.Sprintf("%s from %s to %s: “%s”", what, m.From, strings.Join(m.To, ", "), m.text)
-	st.Notes = append(st.Notes, fmt.Sprintf("To acknowledge by %s (in %s)", clock(m.Deadline), m.Deadline.Sub(m.Created).Round(time.Second)))
+	st.Notes = append(st.Notes, fmt.Sprintf("To acknowledge by %s (in %s)", clockOn(m.Deadline, r.Time), m.Deadline.Sub(m.Created).Round(time.Second)))
 	return st
 }
 
@@ -667,9 +667,9 @@ func ackStep(r audit.Record, a ackContent, m *message) *Step {
 	st := &Step{Kind: "ack", Late: a.Late, Level: m.Level}
 	when := "in time"
 	if a.Late {
-		when = fmt.Sprintf("LATE (deadline %s)", clock(m.Deadline))
+		when = fmt.Sprintf("LATE (deadline %s)", clockOn(m.Deadline, r.Time))
 	}
-	st.What = fmt.Sprintf("%s acknowledged %s, %s", a.Party, itemName(m), when)
+	st.What = fmt.Sprintf("%s acknowledged %s, %s", a.Party, itemName(m, r.Time), when)
 	if reply := clear(r, a.Reply); reply != "" {
 		st.Notes = append(st.Notes, "Reply: “"+reply+"”")
 	}
@@ -681,22 +681,22 @@ func ackStep(r audit.Record, a ackContent, m *message) *Step {
 
 func escalationStep(r audit.Record, x escalationContent, m *message) *Step {
 	st := &Step{Kind: "escalation", Level: m.Level}
-	st.What = fmt.Sprintf("ESCALATED (%s time): %s not acknowledged by %s before %s", ordinal(x.Escalations), itemName(m),
-		strings.Join(x.Unacknowledged, ", "), clock(x.DeadlinePassed))
-	st.Notes = append(st.Notes, "Next escalation at "+clock(x.EscalationDeadline)+" unless acknowledged")
+	st.What = fmt.Sprintf("ESCALATED (%s time): %s not acknowledged by %s before %s", ordinal(x.Escalations), itemName(m, r.Time),
+		strings.Join(x.Unacknowledged, ", "), clockOn(x.DeadlinePassed, r.Time))
+	st.Notes = append(st.Notes, "Next escalation at "+clockOn(x.EscalationDeadline, r.Time)+" unless acknowledged")
 	return st
 }
 
 // rescheduleStep says that an item's running deadline was brought back,
 // from when to when (dates in full: the one brought back may lie a day
 // or more ahead), and why.
-func rescheduleStep(x rescheduleContent, m *message) *Step {
+func rescheduleStep(r audit.Record, x rescheduleContent, m *message) *Step {
 	st := &Step{Kind: "reschedule", Level: m.Level}
 	what := "acknowledgment deadline"
 	if x.State == "escalated" {
 		what = "next escalation"
 	}
-	st.What = fmt.Sprintf("Deadline brought back: the %s of %s moved from %s to %s", what, itemName(m),
+	st.What = fmt.Sprintf("Deadline brought back: the %s of %s moved from %s to %s", what, itemName(m, r.Time),
 		x.DeadlineWas.UTC().Format(time.RFC3339), x.Deadline.UTC().Format(time.RFC3339))
 	if x.Reason != "" {
 		st.Notes = append(st.Notes, "Why: "+x.Reason)
@@ -721,8 +721,9 @@ func volumeStep(r audit.Record, v volumeContent, e *Export) *Step {
 	return st
 }
 
-// itemName names a hotline item in a sentence.
-func itemName(m *message) string {
+// itemName names a hotline item in a sentence written at the time of
+// record at.
+func itemName(m *message, at time.Time) string {
 	switch m.Kind {
 	case "alert":
 		if m.Level != "" {
@@ -732,10 +733,25 @@ func itemName(m *message) string {
 	case "volume_conflict":
 		return "the strategic conflict item"
 	}
-	return fmt.Sprintf("the %s of %s sent %s", m.Kind, m.From, clock(m.Created))
+	return fmt.Sprintf("the %s of %s sent %s", m.Kind, m.From, clockOn(m.Created, at))
 }
 
-func clock(t time.Time) string { return t.UTC().Format("15:04:05Z") }
+// clockOn is t in UTC as a reader of a page dated by ref reads it: the
+// time of day alone when t falls on ref's UTC day, with its date
+// otherwise, so that a deadline past midnight or a step on the next day
+// is not read as earlier the same day.
+func clockOn(t, ref time.Time) string {
+	t = t.UTC()
+	if y, m, d := t.Date(); ref.IsZero() || !sameDay(y, m, d, ref.UTC()) {
+		return t.Format("2006-01-02 15:04:05Z")
+	}
+	return t.Format("15:04:05Z")
+}
+
+func sameDay(y int, m time.Month, d int, ref time.Time) bool {
+	ry, rm, rd := ref.Date()
+	return y == ry && m == rm && d == rd
+}
 
 func ordinal(n int) string {
 	switch {

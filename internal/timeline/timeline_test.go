@@ -293,3 +293,84 @@ func TestTimelineShowsARescheduledDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestTimelinePastMidnightCarriesDates: a thread that runs past midnight
+// UTC names the day of every time that is not on the page's first day,
+// in the steps, their notes and the summary, so that an escalation at
+// 00:00:10Z is not read as earlier than the notice of 23:59:40Z.
+func TestTimelinePastMidnightCarriesDates(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	evening := time.Date(2026, 12, 7, 23, 59, 40, 0, time.UTC)
+	clk := &fakeClock{t: evening}
+	svc, err := service.New(ctx, service.Config{Store: st, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(ctx) })
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := svc.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := svc.PostMessage(ctx, party.Principal{Party: "coalition"}, hotlineNotice("russia", "", "confirm your track"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y, mo, d := m.Deadline.UTC().Date(); d == evening.Day() {
+		t.Fatalf("the deadline %v is on %d-%d-%d: the test needs one past midnight", m.Deadline, y, mo, d)
+	}
+	clk.advance(m.Deadline.Sub(evening) + time.Second)
+	svc.Tick(ctx)
+	var export bytes.Buffer
+	if err := svc.ExportAudit(ctx, party.Principal{Party: "russia"}, &export, 1); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Read(&export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	picked, err := e.Pick("", m.Thread)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := e.Build(picked)
+	deadline := m.Deadline.UTC()
+	want := []step{
+		{"coalition", "message", []string{"To acknowledge by " + deadline.Format("2006-01-02 15:04:05Z")}, false, 0},
+		// Written on the next day: its own day's times need no date.
+		{"deconflict", "escalation", []string{"before " + deadline.Format("15:04:05Z") + " |", "the notice of coalition sent 2026-12-07 23:59:40Z"}, false, 0},
+	}
+	if len(tl.Steps) != len(want) {
+		t.Fatalf("%d steps, want %d", len(tl.Steps), len(want))
+	}
+	for i, w := range want {
+		st := tl.Steps[i]
+		text := st.What + " | " + strings.Join(st.Notes, " | ")
+		for _, h := range w.has {
+			if !strings.Contains(text, h) {
+				t.Errorf("step %d lacks %q: %s", i, h, text)
+			}
+		}
+	}
+	var page bytes.Buffer
+	if err := tl.WriteHTML(&page, Verification{}, Source{File: "x.jsonl", Generated: clk.now()}); err != nil {
+		t.Fatal(err)
+	}
+	html := page.String()
+	escalated := tl.Steps[1].Time.Format("2006-01-02 15:04:05Z")
+	for _, h := range []string{
+		"Monday 7 December 2026 to Tuesday 8 December 2026",
+		`<dt>From</dt><dd>23:59:40Z</dd>`,
+		`<dt>To</dt><dd>` + escalated + `</dd>`,
+		`">` + escalated + `</time>`,
+	} {
+		if !strings.Contains(html, h) {
+			t.Errorf("the page lacks %q", h)
+		}
+	}
+}
