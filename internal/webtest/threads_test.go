@@ -154,6 +154,35 @@ func TestThreadNamesInBrowser(t *testing.T) {
 			t.Errorf("%s %v after: %+v, want %q urgent %v", m["id"], c.after, got, c.text, c.urgent)
 		}
 	}
+
+	// The times of acknowledgments and messages: to the second, with the
+	// date when not of today (UTC), the year when not of this year.
+	for _, c := range []struct {
+		at, now time.Time
+		want    string
+	}{
+		{t0.Add(59 * time.Second), t0, "06:00:59Z"},
+		{t0.Add(-6*time.Hour - time.Second), t0, "23 Nov 23:59:59Z"},
+		{t0, t0.Add(18*time.Hour - time.Second), "06:00:00Z"},
+		{t0, t0.Add(18 * time.Hour), "24 Nov 06:00:00Z"},
+		{t0, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), "24 Nov 2026 06:00:00Z"},
+	} {
+		if got := eval[string](t, page, `deconflict.formatClock(`+jsonNumber(c.at.UnixMilli())+`, `+jsonNumber(c.now.UnixMilli())+`)`); got != c.want {
+			t.Errorf("formatClock(%v) at %v: %q, want %q", c.at, c.now, got, c.want)
+		}
+	}
+	// A thread named by the time its alert was raised says the day when
+	// it is not today.
+	msgs, _ = json.Marshal([]any{gone})
+	for _, c := range []struct {
+		now  time.Time
+		want string
+	}{{t0, "Alert raised at 05:55Z"}, {t0.Add(24 * time.Hour), "Alert raised at 24 Nov 05:55Z"}} {
+		got := eval[[]namedThread](t, page, `deconflict.nameThreads(`+string(msgs)+`, 'russia', [], [], `+jsonNumber(c.now.UnixMilli())+`)`)
+		if len(got) != 1 || got[0].Name != c.want {
+			t.Errorf("at %v the thread is %+v, want %q", c.now, got, c.want)
+		}
+	}
 }
 
 func jsonNumber(n int64) string {

@@ -10,7 +10,7 @@
 
 import { $, el, reconcile, levelIcon } from './dom.js';
 import { level, classLabel } from './palette.js';
-import { formatDuration, formatTime, formatDistance } from './geo.js';
+import { formatDuration, formatClock, formatDistance } from './geo.js';
 import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
 import { resolutionView, resolutionSignature } from './resolution.js';
 
@@ -67,7 +67,7 @@ function ackSummary(m) {
   return (m.to || [])
     .map((p) => {
       const ack = (m.acks || []).find((k) => k.party === p);
-      return ack ? `${p}: acknowledged ${formatTime(Date.parse(ack.time)).slice(11)}` : `${p}: waiting`;
+      return ack ? `${p}: acknowledged ${formatClock(Date.parse(ack.time))}` : `${p}: waiting`;
     })
     .join(' · ');
 }

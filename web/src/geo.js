@@ -109,3 +109,19 @@ export function formatTime(ms) {
   if (!Number.isFinite(ms)) return '?';
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')}Z`;
 }
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+// formatClock is a moment in UTC to the second, as a list reads it beside
+// others: "14:03:07Z" on the UTC day of nowMs, with its date on any other
+// day ("6 Dec 14:03:07Z", and the year when it is not nowMs's), so that an
+// acknowledgment of yesterday is not read as one of this morning.
+export function formatClock(ms, nowMs = Date.now()) {
+  if (!Number.isFinite(ms)) return '?';
+  const d = new Date(ms);
+  const clock = `${d.toISOString().slice(11, 19)}Z`;
+  const day = (x) => Math.floor(x / 86400000);
+  if (day(ms) === day(nowMs)) return clock;
+  const year = d.getUTCFullYear() !== new Date(nowMs).getUTCFullYear() ? ` ${d.getUTCFullYear()}` : '';
+  return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]}${year} ${clock}`;
+}

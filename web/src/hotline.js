@@ -6,7 +6,7 @@
 import { api } from './api.js';
 import { $, el, reconcile } from './dom.js';
 import { level } from './palette.js';
-import { formatTime } from './geo.js';
+import { formatClock } from './geo.js';
 import { threadKey, threadName, threadStatus, orderThreads, itemText } from './threads.js';
 import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
 
@@ -123,7 +123,7 @@ export class HotlinePanel {
             'li',
             { class: ack ? 'acked' : late ? 'late' : 'waiting' },
             el('span', { class: 'ack-mark', 'aria-hidden': 'true', text: ack ? '✓' : late ? '!' : '…' }),
-            `${p}: ${ack ? `acknowledged ${formatTime(Date.parse(ack.time)).slice(11)}${ack.reply ? ` — “${ack.reply}”` : ''}` : late ? 'not acknowledged, escalated' : 'waiting'}`,
+            `${p}: ${ack ? `acknowledged ${formatClock(Date.parse(ack.time))}${ack.reply ? ` — “${ack.reply}”` : ''}` : late ? 'not acknowledged, escalated' : 'waiting'}`,
             deadline ? ' · ' : null,
             deadline,
           );
@@ -144,7 +144,7 @@ export class HotlinePanel {
           'p',
           { class: 'msg-head' },
           el('strong', { text: m.from, colour: m.from === 'deconflict' ? '' : this.styles.colour(m.from) }),
-          ` → ${(m.to || []).join(', ')} · ${m.kind} · ${formatTime(Date.parse(m.created)).slice(11)}`,
+          ` → ${(m.to || []).join(', ')} · ${m.kind} · ${formatClock(Date.parse(m.created))}`,
           m.state === 'escalated' ? el('span', { class: 'escalated-flag', text: 'ESCALATED' }) : null,
         ),
         el('p', { class: 'msg-text', text: itemText(m) || m.text || '' }),

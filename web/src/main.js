@@ -23,7 +23,7 @@ import { Attention } from './attention.js';
 import { tickDeadlines, runningDeadline, countdown } from './deadline.js';
 import { $, el, levelIcon, markIcon } from './dom.js';
 import { PartyStyles, LEVELS } from './palette.js';
-import { formatDuration, formatTime, projX, projY, unprojX, unprojY } from './geo.js';
+import { formatDuration, formatTime, formatClock, projX, projY, unprojX, unprojY } from './geo.js';
 
 const TRACK_POLL_MS = 1000;
 const REFRESH_MS = 150;
@@ -156,7 +156,7 @@ async function loadLogStatus() {
     line.textContent = `record not verified: ${res.error}`;
   } else if (res.cosigned.length) {
     const latest = Math.max(...res.cosigned.map((c) => c.timeMs));
-    line.textContent = `record cosigned by ${res.cosigned.map((c) => c.party).join(', ')} at size ${res.size}, ${new Date(latest).toISOString().slice(11, 19)}Z`;
+    line.textContent = `record cosigned by ${res.cosigned.map((c) => c.party).join(', ')} at size ${res.size}, ${formatClock(latest)}`;
   } else {
     line.textContent = `record at size ${res.size}, cosigned by no witness`;
   }
@@ -437,6 +437,7 @@ window.deconflict = {
   // verifyCheckpoint is record.js's check, for the tests to compare with
   // the Go verifier; recordCheck the console's latest result.
   verifyCheckpoint,
+  formatClock,
   recordCheck: () => lastRecordCheck,
   snapshot() {
     return {

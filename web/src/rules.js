@@ -5,7 +5,7 @@
 
 import { api } from './api.js';
 import { $, el, reconcile } from './dom.js';
-import { formatTime } from './geo.js';
+import { formatClock } from './geo.js';
 
 // show renders a field's JSON value compactly.
 function show(v) {
@@ -82,7 +82,7 @@ export class RulesPanel {
           'ul',
           { class: 'answers', 'aria-label': 'Answers' },
           ...(p.answers || []).map((a) =>
-            el('li', { class: a.accepted ? 'accepted' : 'rejected', text: `${a.party}: ${a.accepted ? 'accepted' : 'rejected'} ${formatTime(Date.parse(a.time)).slice(11)}${a.reason ? ` — “${a.reason}”` : ''}` }),
+            el('li', { class: a.accepted ? 'accepted' : 'rejected', text: `${a.party}: ${a.accepted ? 'accepted' : 'rejected'} ${formatClock(Date.parse(a.time))}${a.reason ? ` — “${a.reason}”` : ''}` }),
           ),
           ...(p.waiting_for || []).map((w) => el('li', { class: 'waiting', text: `${w}: waiting` })),
         );
@@ -100,7 +100,7 @@ export class RulesPanel {
         return el(
           'li',
           { class: 'proposal', 'data-version': String(p.version) },
-          el('p', { class: 'msg-head' }, el('strong', { text: `Version ${p.version}` }), ` proposed by ${p.proposed_by} against v${p.base_version} · ${formatTime(Date.parse(p.created)).slice(11)}`),
+          el('p', { class: 'msg-head' }, el('strong', { text: `Version ${p.version}` }), ` proposed by ${p.proposed_by} against v${p.base_version} · ${formatClock(Date.parse(p.created))}`),
           changes,
           answers,
           actions,

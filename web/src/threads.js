@@ -40,11 +40,18 @@ function hhmm(ms) {
 // today (UTC): "25 Nov 06:00–08:00Z".
 export function windowText(startMs, endMs, nowMs = Date.now()) {
   if (!Number.isFinite(startMs) || !Number.isFinite(endMs)) return '';
-  const day = (ms) => Math.floor(ms / 86400000);
-  const later = day(endMs) - day(startMs);
-  const d = new Date(startMs);
-  const date = day(startMs) !== day(nowMs) ? `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ` : '';
-  return `${date}${hhmm(startMs)}–${hhmm(endMs)}Z${later > 0 ? `+${later}` : ''}`;
+  const later = utcDay(endMs) - utcDay(startMs);
+  return `${datePrefix(startMs, nowMs)}${hhmm(startMs)}–${hhmm(endMs)}Z${later > 0 ? `+${later}` : ''}`;
+}
+
+const utcDay = (ms) => Math.floor(ms / 86400000);
+
+// datePrefix is "25 Nov " for a moment on another UTC day than nowMs's,
+// "" on the same.
+function datePrefix(ms, nowMs) {
+  if (utcDay(ms) === utcDay(nowMs)) return '';
+  const d = new Date(ms);
+  return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} `;
 }
 
 // volumeText names a volume: "coalition FL220–FL240 06:00–08:00Z".
@@ -77,7 +84,9 @@ export function threadName(key, msgs, known = {}, nowMs = Date.now()) {
     if (!aircraft && a) aircraft = a.aircraft;
     if (aircraft && aircraft.length === 1) return `Outside its volumes: ${aircraftText(aircraft[0])} (${aircraft[0].party})`;
     if (aircraft && aircraft.length) return `Conflict ${aircraft.map(aircraftText).join(' ↔ ')}`;
-    return msgs.length ? `Alert raised at ${hhmm(Date.parse(msgs[0].created))}Z` : 'Alert';
+    if (!msgs.length) return 'Alert';
+    const raised = Date.parse(msgs[0].created);
+    return `Alert raised at ${datePrefix(raised, nowMs)}${hhmm(raised)}Z`;
   }
   if (key.startsWith(VOLUME_PREFIX)) {
     const id = key.slice(VOLUME_PREFIX.length);
