@@ -94,13 +94,23 @@ func (r *replication) name() string {
 	return r.relay.Origin()
 }
 
-// now is the service's wall clock: the database's on a shared store, the
-// host's (local, time.Now when nil) otherwise.
+// now is the reference of the service's wall clock: the database's on a
+// shared store, the host's (local, time.Now when nil) otherwise. The
+// service's clock is a clock.Guard over it (Run).
 func (r *replication) now(local func() time.Time) func() time.Time {
 	if r == nil {
 		return local
 	}
 	return r.clock.Now
+}
+
+// clockName names the service's reference clock in the clock guard's
+// alarm, as what the operator fixes.
+func (r *replication) clockName() string {
+	if r == nil {
+		return "this host's clock"
+	}
+	return "the database server's clock (as this replica measures it)"
 }
 
 // clockWarnOffset is the offset from the database's clock past which a

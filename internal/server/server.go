@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/api"
+	"github.com/deconflict/deconflict/internal/clock"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config is one server. Store is opened (and closed) by the caller.
@@ -55,8 +57,10 @@ type Config struct {
 	// (service.Config.MaxAircraftPerParty; 0: its default).
 	MaxAircraftPerParty int
 	// Now is the host's wall clock (time.Now when nil; tests may set it
-	// off). On a shared PostgreSQL the service keeps the database's time
-	// instead, measured against it (replica.Clock).
+	// off, or step it). On a shared PostgreSQL the service keeps the
+	// database's time instead, measured against it (replica.Clock).
+	// Either way the service's clock is a clock.Guard over it: it starts at
+	// its time and follows its drift, not its steps.
 	Now func() time.Time
 }
 
@@ -73,10 +77,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), ReplicaName: rep.name(), Now: rep.now(cfg.Now), WithoutNeedToKnow: cfg.WithoutNeedToKnow, WithoutResolution: cfg.WithoutResolution, MaxAircraftPerParty: cfg.MaxAircraftPerParty})
+	// The service's clock follows the host's (or the database's) but not
+	// its steps (package clock): a clock set an hour ahead would otherwise
+	// make every track look an hour old and clear its alerts.
+	guard := clock.New(clock.Config{Reference: rep.now(cfg.Now), ReferenceName: rep.clockName(), Logger: cfg.Logger})
+	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), ReplicaName: rep.name(), Now: guard.Now, WithoutNeedToKnow: cfg.WithoutNeedToKnow, WithoutResolution: cfg.WithoutResolution, MaxAircraftPerParty: cfg.MaxAircraftPerParty})
 	if err != nil {
 		return err
 	}
+	registerClockMetrics(svc.Metrics().Registry, guard)
 	if svc.OperatorToken != "" {
 		cfg.Logger.Info("created the operator party; its token is in operator.token of the data directory")
 	}
@@ -178,4 +187,23 @@ func Run(ctx context.Context, cfg Config) error {
 	// still leads (on a shared store).
 	rep.release()
 	return runErr
+}
+
+// registerClockMetrics exposes the clock guard's alarm to the operator's
+// scraper beside its log: 1 while the reference clock is stepped away from
+// the service's time, and by how much.
+func registerClockMetrics(reg *prometheus.Registry, guard *clock.Guard) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "deconflict_clock_step_alarm",
+		Help: "1 while the host's clock (a replica's: the database's) is more than " + clock.StepThreshold.String() + " off the service's time, which does not follow the step: fix the clock (the alarm clears itself) or restart the service to take its time.",
+	}, func() float64 {
+		if guard.Status().Stepped {
+			return 1
+		}
+		return 0
+	}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "deconflict_clock_reference_offset_seconds",
+		Help: "The host's clock (a replica's: the database's) minus the service's time; within " + clock.StepThreshold.String() + " the service slews toward it at 1 % of elapsed time.",
+	}, func() float64 { return guard.Status().ReferenceOffset.Seconds() }))
 }
