@@ -73,8 +73,11 @@ func (s *Service) jobs() []job {
 		{"transparency log checkpoint", s.publishLog},
 		{"catch up events", func(ctx context.Context, _ time.Time) error { return s.CatchUpEvents(ctx) }},
 		{"sync from the store", s.syncFromStore},
-		{"process registration", s.beatProcess},
-		{"delete the rows of ended processes", s.sweepEndedProcesses},
+		// On the host's monotonic clock, not the service's (process.mono).
+		{"process registration", func(ctx context.Context, _ time.Time) error { return s.beatProcess(ctx, s.process.mono()) }},
+		{"delete the rows of ended processes", func(ctx context.Context, _ time.Time) error {
+			return s.sweepEndedProcesses(ctx, s.process.mono())
+		}},
 	}
 }
 

@@ -50,6 +50,15 @@ const (
 // process is this process's registration and its watch of the others'.
 type process struct {
 	id string
+	// mono is the clock of the beats and the sweeps: the host's
+	// monotonic clock (time.Now), not the service's (Config.Now), which
+	// on PostgreSQL replicas is the host's corrected by its offset from
+	// the database's, moving by as much as the offset does when a host's
+	// clock steps: moved back an hour, this process stopped beating for
+	// the hour, and the others deleted its rows while it lived; moved
+	// forward, it deleted the rows of every live process that had not
+	// beaten since its last sweep a minute before.
+	mono func() time.Time
 	// swept is set once this process found its registration deleted.
 	swept atomic.Bool
 
@@ -69,7 +78,7 @@ type registrationSeen struct {
 }
 
 func newProcess() *process {
-	return &process{id: rand.Text(), others: map[string]registrationSeen{}}
+	return &process{id: rand.Text(), mono: time.Now, others: map[string]registrationSeen{}}
 }
 
 func (p *process) key() string { return processMeta + p.id }
@@ -97,14 +106,14 @@ func (p *process) checkRegistered(tx store.Meta) error {
 // write).
 func (s *Service) register(ctx context.Context) error {
 	p := s.process
-	p.lastBeat = s.now()
+	p.lastBeat = p.mono()
 	return s.st.Update(ctx, func(tx store.Tx) error {
 		return tx.PutMeta(p.key(), []byte("0"))
 	})
 }
 
 // beatProcess is the periodic job that raises this process's count, so
-// that the others see it alive.
+// that the others see it alive; now is on p.mono's clock.
 func (s *Service) beatProcess(ctx context.Context, now time.Time) error {
 	p := s.process
 	if now.Sub(p.lastBeat) < processBeatEvery {
@@ -177,7 +186,7 @@ func (s *Service) registerAgain(ctx context.Context) error {
 // registrations existed, or whose registration was deleted while they were
 // paused) that have not changed for as long: each commit puts a new token,
 // so a row unchanged that long is not one its process is about to read
-// back.
+// back. now is on p.mono's clock.
 func (s *Service) sweepEndedProcesses(ctx context.Context, now time.Time) error {
 	p := s.process
 	if now.Sub(p.lastSweep) < processBeatEvery {

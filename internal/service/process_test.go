@@ -277,3 +277,57 @@ func TestSweptProcessSettlesAgain(t *testing.T) {
 		t.Fatal("the registration of a, beating again, was deleted")
 	}
 }
+
+// TestProcessBeatsOnItsOwnMonotonicClock: the beats and the sweeps go by
+// the host's monotonic clock, not the service's, which on replicas moves
+// with the measured offset from the database's clock (replica.Clock: a
+// host clock stepped moves it by the step). A sweeper whose service clock
+// jumped an hour ahead does not take a live process for ended, nor does a
+// process whose service clock jumped an hour back stop beating.
+func TestProcessBeatsOnItsOwnMonotonicClock(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	mono, wallA, wallB := &testClock{}, &testClock{}, &testClock{}
+	a, err := New(ctx, Config{Store: st, Now: wallA.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(ctx, Config{Store: st, Now: wallB.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.process.mono, b.process.mono = mono.now, mono.now
+	a.process.lastBeat, b.process.lastBeat = mono.now(), mono.now()
+	aLive := func(when string) {
+		t.Helper()
+		if !processRowsLeft(t, st)[a.process.key()] {
+			t.Fatalf("%s: the registration of a, alive, was deleted", when)
+		}
+	}
+	minute := func(tickA bool) {
+		mono.advance(time.Minute)
+		wallA.advance(time.Minute)
+		wallB.advance(time.Minute)
+		if tickA {
+			a.Tick(ctx)
+		}
+		b.Tick(ctx)
+	}
+	minute(true)
+	minute(true)
+	// b's clock steps an hour ahead, a minute after b's last sweep, a
+	// not having beaten since.
+	wallB.advance(time.Hour)
+	minute(false)
+	aLive("after b's clock stepped ahead")
+	// a's clock steps an hour back: it beats on.
+	wallA.advance(-2 * time.Hour)
+	for range int(processGoneAfter/time.Minute) + 2 {
+		minute(true)
+	}
+	aLive("after a's clock stepped back")
+}
