@@ -340,3 +340,43 @@ func TestReplicaBehindTheRulesDoesNotRescheduleTheirLongerDeadlines(t *testing.T
 		t.Fatalf("the replica behind the rules moved the item's deadline from %v to %v", item.Deadline, got[0].Deadline)
 	}
 }
+
+// TestEscalationJobLateForTheLockDoesNotRescheduleNewItems: the escalation
+// job's time is read as the job begins, before its transaction waits for
+// the writers' lock (another replica's commit, up to its lock_timeout) and
+// between its batches. An item posted meanwhile, by the clock as it is
+// then, is due further ahead of the job's time than the rules set any:
+// taken for the mark of a clock that went back, it was brought back by the
+// wait, escalated early, and audited as a clock step that never happened.
+func TestEscalationJobLateForTheLockDoesNotRescheduleNewItems(t *testing.T) {
+	ctx := context.Background()
+	_, st := storeInDir(t)
+	clock := &testClock{}
+	s, err := New(ctx, Config{Store: st, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobBegan := clock.now()
+	// While the job waits for the lock, 10 s pass and an item is posted.
+	clock.advance(10 * time.Second)
+	item, err := s.PostMessage(ctx, party.Principal{Party: "coalition"}, hotline.NewMessage{To: []string{"russia"}, Kind: hotline.KindRequest, Text: "confirm your track", Thread: "coalition/late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.escalate(ctx, jobBegan); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListMessages(ctx, party.Principal{Party: "russia"}, item.Thread, time.Time{}, 0)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("messages %+v %v", got, err)
+	}
+	if !got[0].Deadline.Equal(item.Deadline) {
+		t.Fatalf("the escalation job, begun before the item was posted, moved its deadline from %v to %v", item.Deadline, got[0].Deadline)
+	}
+}

@@ -88,7 +88,12 @@ func (s *Service) escalate(ctx context.Context, now time.Time) error {
 			if err != nil {
 				return err
 			}
-			back, _, err := hotline.Reschedule(tx, s.alog, rl, now, escalateBatch)
+			// The clock as the transaction runs, not as the job began:
+			// the job waited for the writers' lock (another replica's
+			// commit) and ran its batches meanwhile, and the items
+			// posted since are due further ahead of its time than the
+			// rules set any, with no clock step.
+			back, _, err := hotline.Reschedule(tx, s.alog, rl, latest(now, s.now()), escalateBatch)
 			if err != nil {
 				return err
 			}
@@ -104,6 +109,14 @@ func (s *Service) escalate(ctx context.Context, now time.Time) error {
 			return nil
 		}
 	}
+}
+
+// latest is the later of a and b.
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // storedRulesIn is the rules in force as tx reads them: the process's own,
