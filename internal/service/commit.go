@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -50,7 +51,12 @@ import (
 //     replica, which commits alerts of its own, and come back before this
 //     one settles (a take-over reconciles, but commits go on from the
 //     moment the lease is taken), so a key shared by the leaders could
-//     hold another's token over one that committed.
+//     hold another's token over one that committed. When the rows of
+//     this process were deleted meanwhile (another took it for ended:
+//     paused, or cut off from the store, for ten minutes; process.go),
+//     the token went with them: the commit's first event, whose id and
+//     content it kept, tells instead (firstEventIn), so that a commit in
+//     doubt does not hold back every alert after it for good.
 //   - Failed attempts are spaced by an exponential backoff (commitBackoff)
 //     and logged; the waiting callers and the periodic job retry until the
 //     commit succeeds or the service closes. Nothing is ever dropped,
@@ -101,6 +107,10 @@ type inDoubt struct {
 	// posted is what its transaction posted to the hotline, applied when
 	// it proves committed.
 	posted map[string]int
+	// first is the first event its transaction appended, id included:
+	// when the token's row was deleted with this process's other rows
+	// (settle), that event at that id says that it committed.
+	first store.Event
 }
 
 // errInDoubt wraps the failure of a commit whose outcome is not known:
@@ -407,6 +417,7 @@ func (s *Service) settle(ctx context.Context, d *inDoubt) (committed bool, err e
 	if !leads {
 		return false, ErrNotLeading
 	}
+	var swept bool
 	err = s.write(withoutStatement(ctx), func(tx store.Tx) error {
 		if fence != nil {
 			if err := fence(tx); err != nil {
@@ -417,7 +428,14 @@ func (s *Service) settle(ctx context.Context, d *inDoubt) (committed bool, err e
 		if errors.Is(err, store.ErrNotFound) {
 			// Not there because it was deleted (process.go), or
 			// because it did not commit.
-			return s.process.checkRegistered(tx)
+			err := s.process.checkRegistered(tx)
+			if errors.Is(err, errRowsSwept) {
+				// Deleted, perhaps with d's token in it: d's own
+				// first event tells.
+				swept = true
+				committed, err = d.firstEventIn(tx)
+			}
+			return err
 		}
 		// Another token: it did not commit (only this process writes
 		// the row, and a sweep only deletes it).
@@ -427,7 +445,30 @@ func (s *Service) settle(ctx context.Context, d *inDoubt) (committed bool, err e
 	if err != nil && !errors.Is(err, ErrNotLeading) {
 		err = fmt.Errorf("%w: reading it back: %w", errInDoubt, err)
 	}
+	if err == nil && swept {
+		s.log.Warn("this process's rows were deleted (it was taken for ended): a commit of alert transitions in doubt was settled by its first event",
+			"committed", committed, "transitions", len(d.qs))
+	}
 	return committed, err
+}
+
+// firstEventIn tells whether d committed when its token cannot (its row
+// was deleted with this process's other rows): its transaction appended
+// d.first at d.first.ID, and the event ids are given in the order of the
+// commits, without gaps, under the writers' lock. Had d not committed, the
+// id would have gone to the next commit to append an event, which is never
+// d's first event: only a commit of d's transitions writes it, and none is
+// tried before d is settled. It fails with errRowsSwept when d appended
+// nothing it can tell by (no commit of transitions does).
+func (d *inDoubt) firstEventIn(tx store.Events) (bool, error) {
+	if d.first.ID == 0 {
+		return false, errRowsSwept
+	}
+	evs, err := tx.EventsAfter(d.first.ID-1, 1)
+	if err != nil {
+		return false, err
+	}
+	return len(evs) == 1 && evs[0].ID == d.first.ID && evs[0].Kind == d.first.Kind && bytes.Equal(evs[0].Body, d.first.Body), nil
 }
 
 // committedUnacknowledged releases the transitions of d, a commit that
@@ -488,16 +529,18 @@ func (s *Service) commitGroup(ctx context.Context, qs []queued, fence func(store
 	// ready in time (a transaction waits for nothing but the store).
 	resolutions := s.resolutions(qs)
 	var posted map[string]int
+	var first store.Event
 	// The transitions are the service's, whichever signed batch caused
 	// them: its statement is recorded with the batch (recordBatchStatement).
 	err := s.write(withoutStatement(ctx), func(tx store.Tx) error {
-		posted = map[string]int{}
+		posted, first = map[string]int{}, store.Event{}
 		if fence != nil {
 			if err := fence(tx); err != nil {
 				return err
 			}
 		}
-		if err := s.persistTransitions(tx, trs, resolutions, posted); err != nil {
+		var err error
+		if first, err = s.persistTransitions(tx, trs, resolutions, posted); err != nil {
 			return err
 		}
 		return tx.PutMeta(t.alertCommitKey(), []byte(token))
@@ -512,7 +555,7 @@ func (s *Service) commitGroup(ctx context.Context, qs []queued, fence func(store
 	if !errors.Is(err, ErrOutcomeUnknown) {
 		return err // nothing was written
 	}
-	t.setInDoubt(&inDoubt{token: token, qs: qs, posted: posted})
+	t.setInDoubt(&inDoubt{token: token, qs: qs, posted: posted, first: first})
 	return fmt.Errorf("%w: %w", errInDoubt, err)
 }
 

@@ -243,8 +243,10 @@ func alertEventKind(state string) string { return "alert_" + state }
 // persistTransitions appends the events and audit records of transitions,
 // and posts the new alerts to the hotline. A transition with a resolution
 // (by alert id in resolutions) is one event per party of its aircraft,
-// each with that party's part of the resolution.
-func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, resolutions map[string]*Resolution, posted map[string]int) error {
+// each with that party's part of the resolution. It returns the first
+// event appended (its id set), by which a commit in doubt whose token was
+// deleted is recognised (settle).
+func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, resolutions map[string]*Resolution, posted map[string]int) (first store.Event, err error) {
 	rl := s.Rules()
 	for i := range trs {
 		a := &trs[i]
@@ -253,15 +255,19 @@ func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, resolu
 			now = s.now()
 		}
 		kind := alertEventKind(a.State)
-		if err := appendAlertEvents(tx, a, kind, now, resolutions[a.ID]); err != nil {
-			return err
+		e, err := appendAlertEvents(tx, a, kind, now, resolutions[a.ID])
+		if err != nil {
+			return store.Event{}, err
+		}
+		if i == 0 {
+			first = e
 		}
 		readers := audit.For(a.Parties()...)
 		if a.ForEveryone() {
 			readers = audit.Everyone
 		}
 		if err := s.audit(tx, "deconflict", kind, readers, a); err != nil {
-			return err
+			return store.Event{}, err
 		}
 		if _, seen := posted[a.ID]; !seen {
 			if lvl, ok := s.tac.posted[a.ID]; ok {
@@ -269,10 +275,10 @@ func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, resolu
 			}
 		}
 		if err := s.alertItem(tx, a, rl, posted); err != nil {
-			return err
+			return store.Event{}, err
 		}
 	}
-	return nil
+	return first, nil
 }
 
 // alertEvent is the data of an alert event: the alert, and for a raised
@@ -283,8 +289,9 @@ type alertEvent struct {
 }
 
 // appendAlertEvents appends the event of one transition: for everyone
-// concerned at once, or with a resolution one per party.
-func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, res *Resolution) error {
+// concerned at once, or with a resolution one per party. It returns the
+// first event appended, its id set.
+func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, res *Resolution) (store.Event, error) {
 	if res == nil {
 		audience := everyone
 		if !a.ForEveryone() {
@@ -292,22 +299,28 @@ func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, 
 		}
 		body, err := json.Marshal(a)
 		if err != nil {
-			return err
+			return store.Event{}, err
 		}
-		_, err = tx.AppendEvent(store.Event{Time: now.UTC(), Kind: kind, Audience: audience, Body: body})
-		return err
+		e := store.Event{Time: now.UTC(), Kind: kind, Audience: audience, Body: body}
+		e.ID, err = tx.AppendEvent(e)
+		return e, err
 	}
-	for _, p := range a.Parties() {
+	var first store.Event
+	for i, p := range a.Parties() {
 		part := res.forParty(p)
 		body, err := json.Marshal(alertEvent{Alert: a, Resolution: &part})
 		if err != nil {
-			return err
+			return store.Event{}, err
 		}
-		if _, err := tx.AppendEvent(store.Event{Time: now.UTC(), Kind: kind, Audience: []string{p}, Body: body}); err != nil {
-			return err
+		e := store.Event{Time: now.UTC(), Kind: kind, Audience: []string{p}, Body: body}
+		if e.ID, err = tx.AppendEvent(e); err != nil {
+			return store.Event{}, err
+		}
+		if i == 0 {
+			first = e
 		}
 	}
-	return nil
+	return first, nil
 }
 
 // resolutions collects, by alert id, the resolutions of the queued

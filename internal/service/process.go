@@ -36,7 +36,9 @@ import (
 // transaction, and one that finds the token's row and the registration
 // gone answers that the outcome is unknown rather than that the write did
 // not commit (a row holding another token says it did not: only the
-// process writes it, a sweep only deletes it). Such a process registers
+// process writes it, a sweep only deletes it); a commit of alert
+// transitions, which would hold back every alert after it, is told by its
+// first event instead (inDoubt.firstEventIn). Such a process registers
 // again at its next beat once nothing of it is in doubt (registerAgain):
 // a commit in doubt from before would find its lost row looking intact,
 // those after it are settled as any process's.
