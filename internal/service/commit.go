@@ -593,13 +593,20 @@ func byAlert(qs []queued) [][]queued {
 // queuedTransitions is how many transitions wait for their commit, those
 // of a commit in doubt included.
 func (t *tactical) queuedTransitions() int {
+	n, _ := t.uncommitted()
+	return n
+}
+
+// uncommitted is queuedTransitions, and whether a commit is in doubt (the
+// metrics).
+func (t *tactical) uncommitted() (int, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := len(t.pending)
 	if t.inDoubt != nil {
 		n += len(t.inDoubt.qs)
 	}
-	return n
+	return n, t.inDoubt != nil
 }
 
 // commitQueuedJob is the periodic retry of a failed commit whose callers

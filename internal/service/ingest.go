@@ -109,6 +109,7 @@ func (s *Service) newTactical(r rules.Rules) {
 	s.tac = &tactical{posted: map[string]int{}, instance: s.process.id}
 	s.tac.eng.Store(alert.NewEngine(r, conformance{s}))
 	s.m.tracks = func() int { return s.tac.eng.Load().Stats().Tracks }
+	s.m.alertCommit = s.tac.uncommitted
 	s.m.alerts = func() map[string]int {
 		out := map[string]int{}
 		for _, a := range s.tac.eng.Load().Alerts() {

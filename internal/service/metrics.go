@@ -35,6 +35,9 @@ type Metrics struct {
 	sseClients func() int
 	tracks     func() int
 	alerts     func() map[string]int
+	// alertCommit reads the alert transitions not committed yet (those
+	// of a commit in doubt included) and whether a commit is in doubt.
+	alertCommit func() (uncommitted int, inDoubt bool)
 }
 
 func newMetrics() *Metrics {
@@ -99,6 +102,30 @@ func newMetrics() *Metrics {
 			return 0
 		}
 		return float64(m.tracks())
+	}))
+	// A commit that keeps failing holds every alert after it back from
+	// the parties: the operator must see it without reading the logs.
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "deconflict_alert_transitions_uncommitted",
+		Help: "Alert transitions waiting for their commit to the store (retried until it succeeds); above 0 for long, the parties are not told of alerts.",
+	}, func() float64 {
+		if m.alertCommit == nil {
+			return 0
+		}
+		n, _ := m.alertCommit()
+		return float64(n)
+	}))
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "deconflict_alert_commit_in_doubt",
+		Help: "1 while a commit of alert transitions failed and whether it happened is not known yet: every later alert waits until it is settled.",
+	}, func() float64 {
+		if m.alertCommit == nil {
+			return 0
+		}
+		if _, inDoubt := m.alertCommit(); inDoubt {
+			return 1
+		}
+		return 0
 	}))
 	m.Registry.MustRegister(alertsCollector{m})
 	return m

@@ -156,3 +156,51 @@ func alertCommitInDoubtAfterRowsSwept(t *testing.T, st store.Store, peers Peers,
 		t.Fatal("a did not register again once the commit in doubt was settled")
 	}
 }
+
+// TestAlertCommitInDoubtIsInTheMetrics: while a commit of alert
+// transitions is in doubt (the store down as it committed), the metrics
+// tell the operator that alerts wait for their commit and that one is in
+// doubt; once it is settled and the alerts committed, they say so too.
+func TestAlertCommitInDoubtIsInTheMetrics(t *testing.T) {
+	s, f := newFaultyService(t)
+	gauges := func() map[string]float64 {
+		t.Helper()
+		mfs, err := s.Metrics().Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, mf := range mfs {
+			switch name := mf.GetName(); name {
+			case "deconflict_alert_transitions_uncommitted", "deconflict_alert_commit_in_doubt":
+				out[name] = mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return out
+	}
+	now := time.Now().UTC()
+	c1, r1 := closing("C1", "R1", 35, now)
+	if err := ingest(s, "russia", 10*time.Second, r1); err != nil {
+		t.Fatal(err)
+	}
+	if got := gauges(); got["deconflict_alert_transitions_uncommitted"] != 0 || got["deconflict_alert_commit_in_doubt"] != 0 {
+		t.Fatalf("metrics before any alert: %v, want both 0", got)
+	}
+	raised := `"state":"raised"`
+	f.downAfterLostAck.Store(true)
+	f.loseAck.Store(&raised)
+	if err := ingest(s, "coalition", 100*time.Millisecond, c1); err == nil {
+		t.Fatal("the batch was answered as committed while the store was down")
+	}
+	if !f.down.Load() {
+		t.Fatal("no acknowledgement was lost: the test injected nothing")
+	}
+	if got := gauges(); got["deconflict_alert_transitions_uncommitted"] < 1 || got["deconflict_alert_commit_in_doubt"] != 1 {
+		t.Errorf("metrics while a commit is in doubt: %v, want transitions uncommitted and a commit in doubt", got)
+	}
+	f.down.Store(false)
+	tickUntilCommitted(t, s)
+	if got := gauges(); got["deconflict_alert_transitions_uncommitted"] != 0 || got["deconflict_alert_commit_in_doubt"] != 0 {
+		t.Errorf("metrics once committed: %v, want both 0", got)
+	}
+}
