@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/volume"
 )
 
@@ -195,15 +196,14 @@ func TestAlternativesOfAHigherPriorityRefusal(t *testing.T) {
 // A party's searches of alternatives are counted against its budget of
 // checks (a search may make volume.MaxAlternativesChecks, a tenth of a
 // second of a core; at the request rate alone one party kept every core
-// busy): each reserves that bound and is charged what it made. Once the
-// budget does not hold a search, POST /v1/volumes/alternatives is refused
-// unread with 429 too-many-alternatives-checks and Retry-After, and a
-// volume write is still judged and answered, refused or accepted, without
-// its alternatives and saying so; the other parties search on.
+// busy): each reserves what it may cost among the volumes near it and is
+// charged what it made. Once the budget does not hold a search, POST
+// /v1/volumes/alternatives is refused with 429
+// too-many-alternatives-checks and Retry-After, and a volume write is
+// still judged and answered, refused or accepted, without its
+// alternatives and saying so; the other parties search on.
 func TestAlternativesBudgetCountsChecks(t *testing.T) {
-	// A whole search and less than a search's overhead more: the first
-	// search leaves less than a whole one.
-	e := newEnv(t, Options{AlternativesChecksPerSecond: 0.001, AlternativesChecksBurst: volume.MaxAlternativesChecks + 5_000})
+	e := newEnv(t, Options{AlternativesChecksPerSecond: 0.001})
 	var theirs wireVolume
 	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, "russian", nil), 201, &theirs)
 	mine := circleVolume(35, 36.02, "ours", nil)
@@ -213,6 +213,8 @@ func TestAlternativesBudgetCountsChecks(t *testing.T) {
 	if len(planned.Alternatives) == 0 {
 		t.Fatalf("first search: no alternatives")
 	}
+	// The budget left holds the reading of a request, not a search.
+	e.spendAlternativesBudget("coalition", 5_000)
 	code, body, hdr := e.do("POST", "/v1/volumes/alternatives", e.tokens["coalition"], mine)
 	var p Problem
 	_ = json.Unmarshal(body, &p)
@@ -255,5 +257,62 @@ func TestAlternativesBudgetCountsChecks(t *testing.T) {
 	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["russia"], circleVolume(35, 36.01, "again", nil), http.StatusOK, &russians)
 	if len(russians.Alternatives) == 0 {
 		t.Fatalf("russia's search: no alternatives")
+	}
+}
+
+// spendAlternativesBudget leaves party's budget of checks of alternatives
+// holding left (of a budget not spent yet, refilling too slowly to count).
+func (e *env) spendAlternativesBudget(party string, left float64) {
+	e.t.Helper()
+	l := e.handler.alternatives.limiter
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buckets[party] = &bucket{tokens: left, last: time.Now()}
+}
+
+// A search reserves what it may cost among the volumes near it, not the
+// bound of the largest search: with its budget holding a million checks,
+// far less than a search at its bound (20 million) and far more than a
+// search among one volume, a party searches; when its budget does not hold
+// even that, Retry-After is the time until it holds that search, not a
+// search at its bound (at a low --alternatives-checks-per-second, hours).
+func TestAlternativesBudgetReservesWhatASearchMayCost(t *testing.T) {
+	const checksPerS = 100
+	e := newEnv(t, Options{AlternativesChecksPerSecond: checksPerS})
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, "russian", nil), 201, nil)
+	mine := circleVolume(35, 36.02, "ours", nil)
+
+	e.spendAlternativesBudget("coalition", 1_000_000)
+	var planned struct{ Alternatives []wireAlternative }
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], mine, http.StatusOK, &planned)
+	if len(planned.Alternatives) == 0 {
+		t.Fatalf("no alternatives")
+	}
+	// A write's search likewise.
+	var refused struct {
+		Alternatives        []wireAlternative
+		AlternativesOmitted string `json:"alternatives_omitted"`
+	}
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], mine, http.StatusConflict, &refused)
+	if len(refused.Alternatives) == 0 || refused.AlternativesOmitted != "" {
+		t.Fatalf("a write's search with a million checks in the budget: %+v", refused)
+	}
+
+	// Less than a search among one volume may cost: refused, to be sent
+	// again once the budget holds that search.
+	e.spendAlternativesBudget("coalition", 5_000)
+	code, body, hdr := e.do("POST", "/v1/volumes/alternatives", e.tokens["coalition"], mine)
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("%d %s, want 429", code, body)
+	}
+	mostChecks := volume.AlternativesChecksBound(1) + service.AlternativesSearchOverheadChecks
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if !strings.Contains(p.Detail, strconv.Itoa(mostChecks)+" checks") {
+		t.Fatalf("the refusal does not name the %d checks the search may cost: %s", mostChecks, p.Detail)
+	}
+	wantMaxS := (mostChecks + checksPerS - 1) / checksPerS
+	if s, err := strconv.Atoi(hdr.Get("Retry-After")); err != nil || s < 1 || s > wantMaxS {
+		t.Fatalf("Retry-After %q, want 1 to %d s (a search at its bound would be %d s)", hdr.Get("Retry-After"), wantMaxS, service.MaxAlternativesSearchChecks/checksPerS)
 	}
 }

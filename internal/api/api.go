@@ -244,6 +244,8 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.AlternativesChecksBurst <= 0 {
 		opt.AlternativesChecksBurst = max(2*opt.AlternativesChecksPerSecond, DefaultAlternativesSearchesInBurst*volume.MaxAlternativesChecks)
 	}
+	// A search at its bound must fit, else it would never run.
+	opt.AlternativesChecksBurst = max(opt.AlternativesChecksBurst, service.MaxAlternativesSearchChecks)
 	if opt.HeartbeatEvery <= 0 {
 		opt.HeartbeatEvery = 15 * time.Second
 	}
@@ -272,10 +274,13 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		// file was parsed in 20 ms, what 20 items take to check.
 		previews: newCostBudget(opt.PreviewItemsPerSecond, opt.PreviewItemsBurst, MaxPreviewItems, 0, 100_000,
 			"too-many-preview-items", "Airspace preview budget spent", "preview items", "--preview-items-per-second"),
-		// A search reserves its bound. A request refused before it
-		// searched (an invalid volume) costs a check per byte read:
-		// decoding a volume takes about what a few checks take a byte.
-		alternatives: newCostBudget(opt.AlternativesChecksPerSecond, opt.AlternativesChecksBurst, volume.MaxAlternativesChecks, 0, 1,
+		// A search reserves what it may cost among the volumes near it
+		// (alternativesPayer). Reading the request to the alternatives
+		// endpoint costs a check per byte read, reserved by its
+		// Content-Length before it is read (a volume's body, 1 MiB, at
+		// most): decoding a volume takes about what a few checks take a
+		// byte.
+		alternatives: newCostBudget(opt.AlternativesChecksPerSecond, opt.AlternativesChecksBurst, volumeBody, 1, 1,
 			"too-many-alternatives-checks", "Alternatives search budget spent", "checks of alternatives", "--alternatives-checks-per-second"),
 		live:   newLive(opt.MaxStreamsPerParty),
 		log:    opt.Logger,

@@ -79,15 +79,31 @@ type reservation struct {
 // it.
 func (b *costBudget) reserve(party string, contentLength int64, now time.Time) (*reservation, error) {
 	held := b.mostCost(contentLength)
-	wait, ok := b.limiter.take(party, held, now)
+	res, wait, ok := b.reserveCost(party, held, now)
 	if ok {
-		return &reservation{b: b, party: party, held: held}, nil
+		return res, nil
 	}
+	return nil, b.refusal(wait, fmt.Sprintf("does not hold the %g one request may cost, which a request reserves before it is read (it is then charged what it holds); nothing of this one was read or applied", held))
+}
+
+// reserveCost takes held out of party's budget, all or none: when the
+// budget does not hold it, nothing, and how long until it does.
+func (b *costBudget) reserveCost(party string, held float64, now time.Time) (*reservation, time.Duration, bool) {
+	wait, ok := b.limiter.take(party, held, now)
+	if !ok {
+		return nil, wait, false
+	}
+	return &reservation{b: b, party: party, held: held}, 0, true
+}
+
+// refusal is the 429 of a request the budget does not hold: why says
+// what it did not hold and what was done of the request.
+func (b *costBudget) refusal(wait time.Duration, why string) *Problem {
 	pr := problem(http.StatusTooManyRequests, b.slug, b.title,
-		fmt.Sprintf("this party's budget of %g %s a second (burst %g, serve %s) does not hold the %g one request may cost, which a request reserves before it is read (it is then charged what it holds); nothing of this one was read or applied: send it again after the delay in Retry-After",
-			b.limiter.rate, b.unit, b.limiter.burst, b.flag, held))
+		fmt.Sprintf("this party's budget of %g %s a second on this replica (burst %g, serve %s) %s: send it again after the delay in Retry-After",
+			b.limiter.rate, b.unit, b.limiter.burst, b.flag, why))
 	pr.retryAfterS = max(1, int(math.Ceil(wait.Seconds())))
-	return nil, pr
+	return pr
 }
 
 // settle charges the request cost (at most the reservation) and gives the
@@ -133,31 +149,21 @@ func reservationOf(ctx context.Context) *reservation {
 }
 
 // alternativesPayer pays for the searches of alternatives of a request (a
-// volume write's, a preview item's) from its party's budget of checks,
-// each reserving the bound of a search when it begins
-// (service.AlternativesBudget).
+// volume write's, a preview item's, the alternatives endpoint's) from its
+// party's budget of checks, each reserving what it may cost among the
+// volumes near it when it begins (service.AlternativesBudget).
 type alternativesPayer struct{ b *costBudget }
 
-func (a alternativesPayer) Reserve(party string) (func(checks int), bool) {
-	res, err := a.b.reserve(party, -1, time.Now())
-	if err != nil {
-		return nil, false
+func (a alternativesPayer) Reserve(party string, checks int) (func(checks int), time.Duration, bool) {
+	res, wait, ok := a.b.reserveCost(party, float64(checks), time.Now())
+	if !ok {
+		return nil, wait, false
 	}
-	return res.settle, true
+	return res.settle, 0, true
 }
 
-// prepaidSearch pays for the one search of a request that reserved it
-// before it was read (POST /v1/volumes/alternatives); any further one is
-// paid by next.
-type prepaidSearch struct {
-	res  *reservation
-	used atomic.Bool
-	next service.AlternativesBudget
-}
-
-func (p *prepaidSearch) Reserve(party string) (func(checks int), bool) {
-	if p.res != nil && p.res.party == party && p.used.CompareAndSwap(false, true) {
-		return p.res.settle, true
-	}
-	return p.next.Reserve(party)
+// alternativesRefusal is the 429 of a search of alternatives its party's
+// budget did not hold.
+func (h *Handler) alternativesRefusal(e *service.AlternativesBudgetError) *Problem {
+	return h.alternatives.refusal(e.Wait, fmt.Sprintf("does not hold the %d checks this search may cost among the volumes near it (%d), which a search reserves before it runs (it is then charged the checks it made); nothing was searched", e.Checks, e.Near))
 }

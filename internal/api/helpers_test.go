@@ -26,6 +26,7 @@ type env struct {
 	st       store.Store
 	svc      *service.Service
 	srv      *httptest.Server
+	handler  *Handler
 	operator string
 	tokens   map[string]string // party -> token
 	checker  *schemaChecker
@@ -73,7 +74,8 @@ func newEnvConfig(t testing.TB, st store.Store, opt Options, configure func(*ser
 		t.Fatal(err)
 	}
 	e.svc, e.operator = svc, svc.OperatorToken
-	e.srv = httptest.NewServer(NewHandler(svc, opt))
+	e.handler = NewHandler(svc, opt)
+	e.srv = httptest.NewServer(e.handler)
 	t.Cleanup(func() {
 		svc.EndStreams()
 		e.srv.Close()

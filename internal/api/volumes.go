@@ -118,9 +118,13 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 	if err != nil {
 		return err
 	}
-	// Paid by what the request reserved before it was read.
-	ctx := service.WithAlternativesBudget(r.Context(), &prepaidSearch{res: reservationOf(r.Context()), next: alternativesPayer{h.alternatives}})
-	alts, err := h.svc.VolumeAlternatives(ctx, p, "", in)
+	// Paid from the party's budget of checks (the request's context), by
+	// what the search may cost among the volumes near it: refused with
+	// 429 when the budget does not hold that.
+	alts, err := h.svc.VolumeAlternatives(r.Context(), p, "", in)
+	if be := (*service.AlternativesBudgetError)(nil); errors.As(err, &be) {
+		return h.alternativesRefusal(be)
+	}
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/volume"
 )
@@ -12,20 +14,44 @@ import (
 // every conflicting volume write runs one: counted by request only, one
 // party writing or asking at the request rate kept every core busy. So
 // the caller (the API) may put in a request's context the party's budget
-// of searches: each search reserves the most it may cost before it runs
-// and settles what it cost.
+// of searches: each search reserves the most it can cost among the volumes
+// near it (volume.AlternativesChecksBound, plus
+// AlternativesSearchOverheadChecks) once it knows them and before it
+// checks anything, and settles what it cost. A search among a few volumes
+// reserves a few thousand checks, not the bound of the worst search: a
+// party whose searches are small is not refused as if each were the
+// largest, and none can take more than its budget holds.
 
 // AlternativesBudget pays for the searches of alternatives of a request.
 type AlternativesBudget interface {
-	// Reserve takes the most one search may cost out of the party's
-	// budget; false when the budget does not hold it (nothing taken).
-	// Settle then charges what the search cost, the rest given back.
-	Reserve(party string) (settle func(checks int), ok bool)
+	// Reserve takes checks out of the party's budget, all or none: when
+	// the budget does not hold them, ok is false, nothing is taken, and
+	// wait is how long until it holds them. Settle then charges what the
+	// search cost (at most checks), the rest given back.
+	Reserve(party string, checks int) (settle func(checks int), wait time.Duration, ok bool)
 }
 
 // ErrAlternativesBudget: the party's budget of searches of alternatives
-// does not hold another search now.
+// does not hold another search now (errors.Is of an
+// *AlternativesBudgetError).
 var ErrAlternativesBudget = errors.New("service: this party's budget of alternatives searches is spent")
+
+// AlternativesBudgetError is a search refused by the party's budget: what
+// it would have reserved and how long until the budget holds that.
+type AlternativesBudgetError struct {
+	// Checks is the most the search could have cost, which it reserves.
+	Checks int
+	// Near is how many volumes it would have searched among.
+	Near int
+	Wait time.Duration
+}
+
+func (e *AlternativesBudgetError) Error() string {
+	return fmt.Sprintf("service: this party's budget of alternatives searches does not hold the %d checks a search among %d volumes may cost", e.Checks, e.Near)
+}
+
+// Is makes an *AlternativesBudgetError an ErrAlternativesBudget.
+func (e *AlternativesBudgetError) Is(target error) bool { return target == ErrAlternativesBudget }
 
 // AlternativesOmittedBudget is what an answer without its alternatives
 // says in alternatives_omitted when the party's budget did not hold the
@@ -38,6 +64,10 @@ const AlternativesOmittedBudget = "budget"
 // checks, the time of some 10,000 checks (4 ns each).
 const AlternativesSearchOverheadChecks = 10_000
 
+// MaxAlternativesSearchChecks is the most one search reserves of a budget:
+// the bound of its checks and its overhead.
+const MaxAlternativesSearchChecks = volume.MaxAlternativesChecks + AlternativesSearchOverheadChecks
+
 type alternativesBudgetKey struct{}
 
 // WithAlternativesBudget makes b pay for the searches of alternatives of
@@ -46,18 +76,27 @@ func WithAlternativesBudget(ctx context.Context, b AlternativesBudget) context.C
 	return context.WithValue(ctx, alternativesBudgetKey{}, b)
 }
 
-// searchAlternatives runs search against the budget of ctx, if any.
-func searchAlternatives(ctx context.Context, party string, search func() ([]volume.Alternative, int, error)) ([]volume.Alternative, error) {
+// searchAlternatives runs search against the budget of ctx, if any:
+// search calls pay with the most it can cost before it checks anything.
+func searchAlternatives(ctx context.Context, party string, search func(pay func(near, mostChecks int) error) ([]volume.Alternative, int, error)) ([]volume.Alternative, error) {
 	b, _ := ctx.Value(alternativesBudgetKey{}).(AlternativesBudget)
 	if b == nil {
-		alts, _, err := search()
+		alts, _, err := search(nil)
 		return alts, err
 	}
-	settle, ok := b.Reserve(party)
-	if !ok {
-		return nil, ErrAlternativesBudget
+	var settle func(checks int)
+	pay := func(near, mostChecks int) error {
+		held := mostChecks + AlternativesSearchOverheadChecks
+		s, wait, ok := b.Reserve(party, held)
+		if !ok {
+			return &AlternativesBudgetError{Checks: held, Near: near, Wait: wait}
+		}
+		settle = s
+		return nil
 	}
-	alts, checks, err := search()
-	settle(checks + AlternativesSearchOverheadChecks)
+	alts, checks, err := search(pay)
+	if settle != nil {
+		settle(checks + AlternativesSearchOverheadChecks)
+	}
 	return alts, err
 }

@@ -85,6 +85,16 @@ type Alternative struct {
 // obstacle (at most MaxAlternativesChecks): what a budget of searches
 // charges. An invalid input is refused with the same error as the write.
 func (r *Registry) Alternatives(party, id string, in Input, rl rules.Rules, now time.Time, visible func(*Volume) bool) (alts []Alternative, checks int, err error) {
+	return r.AlternativesPaid(party, id, in, rl, now, visible, nil)
+}
+
+// AlternativesPaid is Alternatives paid for by pay (when not nil): once
+// the volumes the search is among are known, and before it makes a check,
+// pay is given how many they are and the most checks it can make among
+// them (AlternativesChecksBound); when pay refuses them, the search ends with
+// pay's error, nothing searched. A write that conflicts with nothing, or
+// is invalid, is answered without calling pay: no search is made.
+func (r *Registry) AlternativesPaid(party, id string, in Input, rl rules.Rules, now time.Time, visible func(*Volume) bool, pay func(near, mostChecks int) error) (alts []Alternative, checks int, err error) {
 	if party == "" {
 		return nil, 0, fielderr.Errorf("party", "missing")
 	}
@@ -128,9 +138,38 @@ func (r *Registry) Alternatives(party, id string, in Input, rl rules.Rules, now 
 			obstacles = append(obstacles, o)
 		}
 	}
-	s := &shifter{v: v, p: p, obstacles: obstacles, rl: rl, now: now, in: in, checksLeft: MaxAlternativesChecks}
+	bound := AlternativesChecksBound(len(obstacles))
+	if pay != nil {
+		if err := pay(len(obstacles), bound); err != nil {
+			return nil, 0, err
+		}
+	}
+	s := &shifter{v: v, p: p, obstacles: obstacles, rl: rl, now: now, in: in, checksLeft: bound}
 	out := s.alternatives()
-	return out, MaxAlternativesChecks - s.checksLeft, nil
+	return out, bound - s.checksLeft, nil
+}
+
+// settleTries is how many times settle checks one candidate at most (the
+// candidate, then moved outwards by a unit in the last place each time).
+const settleTries = 4
+
+// AlternativesChecksBound is the most checks a search of alternatives
+// among obstacles volumes can make, known before it searches: each of the
+// four directions tries its candidates (the volume's own position and an
+// edge of each obstacle, obstacles+1 at most), each of the four pairs of
+// directions its pairs of candidates beyond the current position
+// (obstacles² at most), every candidate settled in settleTries checks
+// against every obstacle at most; and never above MaxAlternativesChecks.
+// A budget of searches reserves it: a search among the few volumes of
+// real airspace reserves a few thousand checks, not the bound of the
+// worst search (a search among 108 or more reserves that bound).
+func AlternativesChecksBound(obstacles int) int {
+	n := obstacles
+	// Past the bound well before n³ overflows.
+	if n >= 1000 {
+		return MaxAlternativesChecks
+	}
+	return min(MaxAlternativesChecks, settleTries*n*(4*(n+1)+4*n*n))
 }
 
 // nearby returns the live volumes of other parties whose footprint is
@@ -159,7 +198,8 @@ type shifter struct {
 	rl        rules.Rules
 	now       time.Time
 	obstacles []*Volume
-	// checksLeft is what remains of MaxAlternativesChecks; exhausted is
+	// checksLeft is what remains of the search's bound
+	// (AlternativesChecksBound); exhausted is
 	// set once a variant could not be checked whole for want of it.
 	checksLeft int
 	exhausted  bool
@@ -227,7 +267,7 @@ func (s *shifter) free(c variant) bool {
 // outwards by the few units in the last place that take it out.
 func (s *shifter) settle(c variant) (variant, bool) {
 	l := s.v.AltLowerM
-	for range 4 {
+	for range settleTries {
 		if !s.allowed(c) {
 			return c, false
 		}

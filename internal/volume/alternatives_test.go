@@ -1,8 +1,10 @@
 package volume
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -266,5 +268,72 @@ func TestAlternativesSearchIsBounded(t *testing.T) {
 	// At the bound: what a budget of searches charges for it.
 	if checks != MaxAlternativesChecks {
 		t.Fatalf("the search reports %d checks, not the %d it may make at most, which it reached", checks, MaxAlternativesChecks)
+	}
+}
+
+// A search is paid for before it checks anything, by the most it can make
+// among the volumes near it (AlternativesChecksBound), which it never
+// exceeds: a search among a few volumes reserves little, not
+// MaxAlternativesChecks. A payer that refuses ends the search, nothing
+// searched.
+func TestAlternativesPaidByTheirBound(t *testing.T) {
+	rl := rules.Default()
+	r := NewRegistry(rl)
+	// Stacked over every altitude for a day, each with an edge in time and
+	// in altitude of its own: the search tries many candidates.
+	const stacked = 40
+	thickM := float64(MaxAltitudeM-MinAltitudeM) / stacked
+	for i := range stacked {
+		lo := MinAltitudeM + float64(i)*thickM
+		start := t0.Add(-time.Duration(i+1) * time.Minute)
+		r.idx.Put(mkVol(t, fmt.Sprintf("B%d", i), "b", input(circle(35, 36, 2000), lo, min(lo+thickM, MaxAltitudeM), start, start.Add(24*time.Hour))))
+	}
+	in := input(circle(35, 36.01, 2000), 1500, 1600, t0, t0.Add(time.Hour))
+	var asked []int
+	pay := func(near, mostChecks int) error {
+		if near != stacked {
+			t.Errorf("paid for a search among %d volumes, not %d", near, stacked)
+		}
+		asked = append(asked, mostChecks)
+		return nil
+	}
+	_, checks, err := r.AlternativesPaid("a", "", in, rl, t0.Add(-time.Hour), func(*Volume) bool { return true }, pay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := AlternativesChecksBound(stacked)
+	if len(asked) != 1 || asked[0] != bound {
+		t.Fatalf("paid %v, want once the bound among %d volumes, %d", asked, stacked, bound)
+	}
+	if bound >= MaxAlternativesChecks || checks > bound || checks == 0 {
+		t.Fatalf("%d checks against a bound of %d (at most %d)", checks, bound, MaxAlternativesChecks)
+	}
+	// The bound is the search's own: unpaid, it finds the same.
+	unpaid, uncheck, err := r.Alternatives("a", "", in, rl, t0.Add(-time.Hour), func(*Volume) bool { return true })
+	paid, _, _ := r.AlternativesPaid("a", "", in, rl, t0.Add(-time.Hour), func(*Volume) bool { return true }, pay)
+	if err != nil || uncheck != checks || !reflect.DeepEqual(unpaid, paid) {
+		t.Fatalf("unpaid: %d checks %+v, paid: %d %+v (%v)", uncheck, unpaid, checks, paid, err)
+	}
+
+	refused := errors.New("budget spent")
+	alts, checks, err := r.AlternativesPaid("a", "", in, rl, t0.Add(-time.Hour), func(*Volume) bool { return true }, func(int, int) error { return refused })
+	if !errors.Is(err, refused) || alts != nil || checks != 0 {
+		t.Fatalf("refused by its payer: %+v, %d checks, %v", alts, checks, err)
+	}
+	// Nothing to search: nothing paid.
+	asked = nil
+	clear := input(circle(10, 10, 2000), 1500, 1600, t0, t0.Add(time.Hour))
+	if _, _, err := r.AlternativesPaid("a", "", clear, rl, t0.Add(-time.Hour), func(*Volume) bool { return true }, pay); err != nil || len(asked) != 0 {
+		t.Fatalf("a write conflicting with nothing paid %v (%v)", asked, err)
+	}
+}
+
+// The bound grows with the cube of the volumes near, up to the bound of
+// any search.
+func TestAlternativesChecksBound(t *testing.T) {
+	for _, c := range []struct{ n, want int }{{0, 0}, {1, 48}, {10, 17_760}, {107, 19_785_584}, {108, MaxAlternativesChecks}, {999, MaxAlternativesChecks}, {1_000_000, MaxAlternativesChecks}} {
+		if got := AlternativesChecksBound(c.n); got != c.want {
+			t.Errorf("AlternativesChecksBound(%d) = %d, want %d", c.n, got, c.want)
+		}
 	}
 }
