@@ -42,9 +42,17 @@ type Options struct {
 	// ReportsPerSecond and ReportsBurst size each party's budget of
 	// position reports, which counts what a batch costs, its reports, not
 	// the request (default DefaultReportsPerSecond, burst twice that and
-	// at least MaxReportsPerRequest; budget.go).
+	// at least MaxReportsPerRequest; budget.go), on this replica: a
+	// floor, raised for a party whose fleet (service.MaxAircraftFor) at
+	// ReportsPerAircraftPerSecond each is more, in a burst of twice
+	// that.
 	ReportsPerSecond float64
 	ReportsBurst     float64
+	// ReportsPerAircraftPerSecond is the report rate of each aircraft of
+	// a party's fleet its budget of reports holds (default
+	// DefaultReportsPerAircraftPerSecond); below 0, none: the budget is
+	// ReportsPerSecond whatever the fleet.
+	ReportsPerAircraftPerSecond float64
 	// PreviewItemsPerSecond and PreviewItemsBurst size each party's budget
 	// of airspace preview items (default DefaultPreviewItemsPerSecond,
 	// burst twice that and at least two previews of MaxPreviewItems).
@@ -104,12 +112,28 @@ type Handler struct {
 // within it.
 const DefaultMaxStreamsPerParty = 32
 
-// DefaultReportsPerSecond is the default of Options.ReportsPerSecond: a
-// report a second of each of the live aircraft a party may have by
-// default (service.DefaultMaxAircraftPerParty). The request rate alone let
-// one party post 10,000 reports a request 1,000 times a second, all the
-// service's CPU, so that the others' alerts waited behind its batches.
-const DefaultReportsPerSecond = service.DefaultMaxAircraftPerParty
+// DefaultReportsPerSecond is the default of Options.ReportsPerSecond, the
+// floor of each party's budget of reports: a report a second
+// (DefaultReportsPerAircraftPerSecond) of each of the live aircraft a
+// party may have by default (service.DefaultMaxAircraftPerParty). The
+// request rate alone let one party post 10,000 reports a request 1,000
+// times a second, all the service's CPU, so that the others' alerts
+// waited behind its batches.
+const DefaultReportsPerSecond = service.DefaultMaxAircraftPerParty * DefaultReportsPerAircraftPerSecond
+
+// DefaultReportsPerAircraftPerSecond is the default of
+// Options.ReportsPerAircraftPerSecond: a party's budget of reports holds
+// a report a second of each aircraft of the fleet it may fly (the lower
+// of the rules' max_aircraft for it and serve --max-aircraft-per-party),
+// when that is above the floor: a fleet the parties agree beyond 50,000
+// then reports at 1 Hz unthrottled (a budget fixed at 50,000 a second held
+// back half of an agreed fleet of 100,000). 1 Hz is the rate of the
+// fastest of the usual sources, ADS-B as ASTERIX CAT021 and drones'
+// Remote ID (radar plots come every 4 to 12 s); a source that reports
+// faster for a while has the burst, twice the rate. The budget still
+// bounds a party: what it may send is what its agreed fleet sends, which
+// the other parties agreed to.
+const DefaultReportsPerAircraftPerSecond = 1
 
 // DefaultPreviewItemsPerSecond is the default of
 // Options.PreviewItemsPerSecond: an item (a conflict check, and the
@@ -232,6 +256,9 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.ReportsBurst <= 0 {
 		opt.ReportsBurst = 2 * opt.ReportsPerSecond
 	}
+	if opt.ReportsPerAircraftPerSecond == 0 {
+		opt.ReportsPerAircraftPerSecond = DefaultReportsPerAircraftPerSecond
+	}
 	if opt.PreviewItemsPerSecond <= 0 {
 		opt.PreviewItemsPerSecond = DefaultPreviewItemsPerSecond
 	}
@@ -286,6 +313,10 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		log:    opt.Logger,
 		start:  time.Now(),
 		nonces: httpsig.NewNonceCache(),
+	}
+	if opt.ReportsPerAircraftPerSecond > 0 {
+		h.reports.limiter.limitsOf = h.reportLimits
+		h.reports.rateSource = h.reportRateSource
 	}
 	for _, rt := range h.routes() {
 		h.mux.Handle(rt.method+" "+rt.path, h.wrap(rt))

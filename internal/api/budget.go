@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,9 @@ type costBudget struct {
 	// What the refusal says: its problem type and title, the unit of
 	// cost (plural) and the serve flag that sets the rate.
 	slug, title, unit, flag string
+	// rateSource, when not nil, says where a party's rate comes from,
+	// when not from the flag alone.
+	rateSource func(party string) string
 }
 
 func newCostBudget(rate, burst, maxCost float64, leastBytesPerUnit, bytesPerUnit int64, slug, title, unit, flag string) *costBudget {
@@ -83,7 +87,7 @@ func (b *costBudget) reserve(party string, contentLength int64, now time.Time) (
 	if ok {
 		return res, nil
 	}
-	return nil, b.refusal(wait, fmt.Sprintf("does not hold the %g one request may cost, which a request reserves before it is read (it is then charged what it holds); nothing of this one was read or applied", held))
+	return nil, b.refusal(party, wait, fmt.Sprintf("does not hold the %g one request may cost, which a request reserves before it is read (it is then charged what it holds); nothing of this one was read or applied", held))
 }
 
 // reserveCost takes held out of party's budget, all or none: when the
@@ -98,10 +102,15 @@ func (b *costBudget) reserveCost(party string, held float64, now time.Time) (*re
 
 // refusal is the 429 of a request the budget does not hold: why says
 // what it did not hold and what was done of the request.
-func (b *costBudget) refusal(wait time.Duration, why string) *Problem {
+func (b *costBudget) refusal(party string, wait time.Duration, why string) *Problem {
+	rate, burst := b.limiter.limits(party)
+	source := "serve " + b.flag
+	if b.rateSource != nil {
+		source = b.rateSource(party)
+	}
 	pr := problem(http.StatusTooManyRequests, b.slug, b.title,
-		fmt.Sprintf("this party's budget of %g %s a second on this replica (burst %g, serve %s) %s: send it again after the delay in Retry-After",
-			b.limiter.rate, b.unit, b.limiter.burst, b.flag, why))
+		fmt.Sprintf("this party's budget of %s %s a second on this replica (burst %s; %s) %s: send it again after the delay in Retry-After",
+			figure(rate), b.unit, figure(burst), source, why))
 	pr.retryAfterS = max(1, int(math.Ceil(wait.Seconds())))
 	return pr
 }
@@ -164,6 +173,29 @@ func (a alternativesPayer) Reserve(party string, checks int) (func(checks int), 
 
 // alternativesRefusal is the 429 of a search of alternatives its party's
 // budget did not hold.
-func (h *Handler) alternativesRefusal(e *service.AlternativesBudgetError) *Problem {
-	return h.alternatives.refusal(e.Wait, fmt.Sprintf("does not hold the %d checks this search may cost among the volumes near it (%d), which a search reserves before it runs (it is then charged the checks it made); nothing was searched", e.Checks, e.Near))
+func (h *Handler) alternativesRefusal(party string, e *service.AlternativesBudgetError) *Problem {
+	return h.alternatives.refusal(party, e.Wait, fmt.Sprintf("does not hold the %d checks this search may cost among the volumes near it (%d), which a search reserves before it runs (it is then charged the checks it made); nothing was searched", e.Checks, e.Near))
+}
+
+// figure writes a rate or a burst in full (160000000, 0.001), not in
+// exponent form.
+func figure(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+
+// reportLimits are party's rate and burst of reports: the floor
+// (Options.ReportsPerSecond and its burst), or a report rate
+// (Options.ReportsPerAircraftPerSecond) of each aircraft of the fleet the
+// party may fly, in a burst of twice that, when more.
+func (h *Handler) reportLimits(party string) (rate, burst float64) {
+	fleetRate := h.fleetReportRate(party)
+	return max(h.reports.limiter.rate, fleetRate), max(h.reports.limiter.burst, 2*fleetRate)
+}
+
+func (h *Handler) fleetReportRate(party string) float64 {
+	return float64(h.svc.MaxAircraftFor(party)) * h.opt.ReportsPerAircraftPerSecond
+}
+
+// reportRateSource says where party's rate of reports comes from.
+func (h *Handler) reportRateSource(party string) string {
+	return fmt.Sprintf("the more of serve %s, %s, and %s a second of each of the %d aircraft this party may fly",
+		h.reports.flag, figure(h.reports.limiter.rate), figure(h.opt.ReportsPerAircraftPerSecond), h.svc.MaxAircraftFor(party))
 }

@@ -222,7 +222,7 @@ func TestPositionsBoundThePartysAircraft(t *testing.T) {
 // reports 1,000 times a second and take every core the others' alerts
 // need.
 func TestPositionsBudgetCountsReports(t *testing.T) {
-	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: MaxReportsPerRequest})
+	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsPerAircraftPerSecond: -1, ReportsBurst: MaxReportsPerRequest})
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	// One request of the whole burst: two good reports and the rest
 	// without a latitude (rejected, but checked: they count).
@@ -329,7 +329,7 @@ func TestPositionsAgreedFleetBoundsTheAlertsAgainstOthers(t *testing.T) {
 // A burst configured below the largest batch the API takes is raised to
 // it: a batch of the largest size can always pass once the budget is full.
 func TestPositionsBudgetTakesTheLargestBatch(t *testing.T) {
-	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: 5})
+	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsPerAircraftPerSecond: -1, ReportsBurst: 5})
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	batch := make([]any, MaxReportsPerRequest)
 	for i := range batch {
@@ -346,7 +346,7 @@ func TestPositionsBudgetTakesTheLargestBatch(t *testing.T) {
 // of 10,000 fit in a budget of 20,005, and then a batch of one, but not
 // another of 10,000.
 func TestPositionsBudgetChargesWhatABatchHolds(t *testing.T) {
-	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: 2*MaxReportsPerRequest + 5})
+	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsPerAircraftPerSecond: -1, ReportsBurst: 2*MaxReportsPerRequest + 5})
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	tok := e.tokens["coalition"]
 	for i := range 5 {
@@ -368,7 +368,7 @@ func TestPositionsBudgetChargesWhatABatchHolds(t *testing.T) {
 // send. 1,000 bytes cost 10 of a budget of 10,005, and the budget then no
 // longer holds the largest batch (a small one still fits).
 func TestPositionsBudgetChargesAMalformedBatchItsBytes(t *testing.T) {
-	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: MaxReportsPerRequest + 5})
+	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsPerAircraftPerSecond: -1, ReportsBurst: MaxReportsPerRequest + 5})
 	tok := e.tokens["coalition"]
 	garbage := `{"reports":[` + strings.Repeat(" ", 1000-len(`{"reports":[`)-1) + `x`
 	e.mustDo("POST", "/v1/positions", tok, garbage, http.StatusBadRequest, nil)
@@ -388,7 +388,7 @@ func TestPositionsBudgetChargesAMalformedBatchItsBytes(t *testing.T) {
 // others been refused while the party was far within it. A body of
 // unknown length reserves a full batch.
 func TestPositionsBudgetReservesWhatABodyCanHold(t *testing.T) {
-	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsBurst: MaxReportsPerRequest})
+	e := newEnv(t, Options{ReportsPerSecond: 0.001, ReportsPerAircraftPerSecond: -1, ReportsBurst: MaxReportsPerRequest})
 	tok := e.tokens["coalition"]
 	budget := e.srv.Config.Handler.(*Handler).reports.limiter
 	tokensLeft := func() float64 {
@@ -460,5 +460,37 @@ func TestPositionsBudgetReservesWhatABodyCanHold(t *testing.T) {
 	f.w.Close()
 	if code := <-f.code; code != http.StatusTooManyRequests {
 		t.Fatalf("a batch of unknown length with less than a full batch left: status %d, want 429", code)
+	}
+}
+
+// A party's budget of reports rises with the fleet it may fly: a report a
+// second of each of its aircraft (DefaultReportsPerAircraftPerSecond),
+// when that is above the serve flag, which is a floor. Fixed at the flag,
+// a fleet of 100,000 the parties agreed reporting at 1 Hz was held back
+// at 50,000 reports a second. A party with a fleet of one has the floor.
+func TestPositionsBudgetRisesWithTheAgreedFleet(t *testing.T) {
+	e := newEnvConfig(t, openTestStore(t), Options{ReportsPerSecond: 0.001}, func(c *service.Config) { c.MaxAircraftPerParty = 200_000 })
+	e.agreeRules(map[string]any{"max_aircraft_by_party": map[string]int{"coalition": 100_000, "russia": 1}})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	// Each batch reserves the largest batch (10,000) and is charged its
+	// 4,000 reports (rejected, without a latitude: they count).
+	batch := make([]any, 4_000)
+	for i := range batch {
+		r := report(fmt.Sprintf("X%d", i), 35, 36, 6000, 100, now)
+		delete(r, "lat")
+		batch[i] = r
+	}
+	body := map[string]any{"reports": batch}
+	for i := range 5 {
+		if code, resp, _ := e.do("POST", "/v1/positions", e.tokens["coalition"], body); code != http.StatusAccepted {
+			t.Fatalf("coalition's batch %d (%d reports in all): %d %s; its fleet of 100,000 at 1 Hz holds 100,000 a second", i, 4_000*(i+1), code, resp)
+		}
+	}
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], body, http.StatusAccepted, nil)
+	code, resp, _ := e.do("POST", "/v1/positions", e.tokens["russia"], body)
+	var p Problem
+	_ = json.Unmarshal(resp, &p)
+	if code != http.StatusTooManyRequests || !strings.Contains(p.Detail, "--reports-per-second, 0.001") || !strings.Contains(p.Detail, "each of the 1 aircraft") {
+		t.Fatalf("russia's second batch: %d %s, want 429 saying its budget is the floor, its fleet being one aircraft", code, resp)
 	}
 }

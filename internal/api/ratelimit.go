@@ -10,6 +10,10 @@ import (
 // position budget); tokens refill at rate per second up to burst.
 type rateLimiter struct {
 	rate, burst float64
+	// limitsOf, when not nil, gives a party's own rate and burst (the
+	// report budget's, which grows with the party's agreed fleet), read
+	// at each take; else every party has rate and burst.
+	limitsOf func(party string) (rate, burst float64)
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -33,32 +37,43 @@ func (l *rateLimiter) allow(party string, now time.Time) (time.Duration, bool) {
 // bucket holds fewer, it takes nothing and says how long until it holds
 // cost (a cost above the burst never passes: the caller bounds it).
 func (l *rateLimiter) take(party string, cost float64, now time.Time) (time.Duration, bool) {
+	rate, burst := l.limits(party)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[party]
 	if !ok {
-		b = &bucket{tokens: l.burst, last: now}
+		b = &bucket{tokens: burst, last: now}
 		l.buckets[party] = b
 	}
 	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens = min(l.burst, b.tokens+el*l.rate)
+		b.tokens = min(burst, b.tokens+el*rate)
 		b.last = now
 	}
 	if b.tokens >= cost {
 		b.tokens -= cost
 		return 0, true
 	}
-	return time.Duration((cost - b.tokens) / l.rate * float64(time.Second)), false
+	return time.Duration((cost - b.tokens) / rate * float64(time.Second)), false
+}
+
+// limits are party's rate and burst. Read before the limiter's lock is
+// taken: limitsOf may read the service's rules.
+func (l *rateLimiter) limits(party string) (rate, burst float64) {
+	if l.limitsOf == nil {
+		return l.rate, l.burst
+	}
+	return l.limitsOf(party)
 }
 
 // refund gives n tokens back to party's bucket (up to burst).
 func (l *rateLimiter) refund(party string, n float64, now time.Time) {
+	rate, burst := l.limits(party)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if b, ok := l.buckets[party]; ok {
 		if el := now.Sub(b.last).Seconds(); el > 0 {
-			b.tokens, b.last = b.tokens+el*l.rate, now
+			b.tokens, b.last = b.tokens+el*rate, now
 		}
-		b.tokens = min(l.burst, b.tokens+n)
+		b.tokens = min(burst, b.tokens+n)
 	}
 }

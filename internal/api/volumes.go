@@ -123,7 +123,7 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 	// 429 when the budget does not hold that.
 	alts, err := h.svc.VolumeAlternatives(r.Context(), p, "", in)
 	if be := (*service.AlternativesBudgetError)(nil); errors.As(err, &be) {
-		return h.alternativesRefusal(be)
+		return h.alternativesRefusal(p.Party, be)
 	}
 	if err != nil {
 		return err
