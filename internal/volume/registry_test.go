@@ -838,3 +838,23 @@ func TestStoredBandWithoutHeightStillChangesState(t *testing.T) {
 		t.Fatalf("cancelling the stored volume without height: %v", err)
 	}
 }
+
+// A state change of another party's volume is refused before the stored
+// volume is decoded: decoding compiles its footprint (13 ms for a
+// corridor of 1,000 positions), work the party asking would make for a request
+// its budget of volume writes counts as one without a footprint. Here the
+// stored body cannot be decoded: the refusal is the owner's, not the
+// decoding's error.
+func TestSetStateOfAnotherPartysVolumeDecodesNothing(t *testing.T) {
+	fs := newFakeStore()
+	e := newEnv(t, fs)
+	v := e.mustCreate("b", input(circle(35, 36, 2000), 1000, 2000, t0, t0.Add(time.Hour)))
+	fs.mu.Lock()
+	rec := fs.state.volumes[v.ID]
+	rec.Body = []byte("{")
+	fs.state.volumes[v.ID] = rec
+	fs.mu.Unlock()
+	if _, err := e.setState("a", v, Cancelled); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("another party's state change: %v, want ErrForbidden before decoding", err)
+	}
+}
