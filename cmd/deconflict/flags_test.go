@@ -228,6 +228,17 @@ func TestServeRefusesNoAircraftPerParty(t *testing.T) {
 	}
 }
 
+// A budget of no volume positions is refused naming the flag: every
+// volume write would be refused.
+func TestServeRefusesNoVolumePositions(t *testing.T) {
+	for _, v := range []string{"0", "-1", "NaN"} {
+		code, _, stderr := runCmd("serve", "--data", t.TempDir(), "--volume-positions-per-second", v)
+		if code != 2 || !strings.Contains(stderr, "--volume-positions-per-second") {
+			t.Fatalf("%s: exit %d: %s", v, code, stderr)
+		}
+	}
+}
+
 // Every command creates its data directory, for its owner alone, when it
 // is missing, whatever the store (serve on PostgreSQL failed writing its
 // signing key into a missing directory).

@@ -60,14 +60,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	var sf storeFlags
 	sf.register(fs)
 	listen := fs.String("listen", envOr("DECONFLICT_LISTEN", "127.0.0.1:8080"), "address to listen on (env DECONFLICT_LISTEN)")
-	rate := fs.Float64("rate", envFloat("DECONFLICT_RATE", 1000), "requests per second allowed to each party (env DECONFLICT_RATE)")
+	rate := fs.Float64("rate", envFloat("DECONFLICT_RATE", 1000), "requests per second allowed to each party on this replica (env DECONFLICT_RATE)")
 	reportsPerS := fs.Float64("reports-per-second", envFloat("DECONFLICT_REPORTS_PER_SECOND", api.DefaultReportsPerSecond), "position reports per second allowed to each party on this replica (each replica keeps its own budgets: behind a load balancer a party may send this to each), counted by report (a batch of 1,000 costs 1,000), in a burst of twice that; a floor: a party whose fleet (the lower of the rules' max_aircraft for it and --max-aircraft-per-party) at a report a second each is more has that; a batch is served once the budget holds the most its body can hold (a report per 3 bytes of its Content-Length, at most 10,000; 10,000 when chunked), then charged its reports, else refused unread with 429 (env DECONFLICT_REPORTS_PER_SECOND)")
-	previewItemsPerS := fs.Float64("preview-items-per-second", envFloat("DECONFLICT_PREVIEW_ITEMS_PER_SECOND", api.DefaultPreviewItemsPerSecond), "airspace preview items per second allowed to each party, counted by item, in a burst of two whole previews; a preview is served once the budget holds a whole one, else refused with 429 (env DECONFLICT_PREVIEW_ITEMS_PER_SECOND)")
-	alternativesChecksPerS := fs.Float64("alternatives-checks-per-second", envFloat("DECONFLICT_ALTERNATIVES_CHECKS_PER_SECOND", api.DefaultAlternativesChecksPerSecond), "checks of alternatives per second allowed to each party (a search of the alternatives of a conflicting volume makes at most 20 million, a tenth of a second of a core; an ordinary one a few hundred, counted 10,000 more), in a burst of twice that and at least 8 whole searches; a search is made once the budget holds a whole one: else POST /v1/volumes/alternatives is refused unread with 429, and a volume write or preview item is answered without its alternatives, \"alternatives_omitted\":\"budget\" (env DECONFLICT_ALTERNATIVES_CHECKS_PER_SECOND)")
+	volumePositionsPerS := fs.Float64("volume-positions-per-second", envFloat("DECONFLICT_VOLUME_POSITIONS_PER_SECOND", api.DefaultVolumePositionsPerSecond), "positions of volume footprints per second allowed to each party on this replica, counted by what a write compiles and checks: POST and PUT /v1/volumes their footprint's positions, a state change its volume's, each 40 more (a circle costs 41, a polygon of 1,000 vertices 1,041), in a burst of twice that; a write is served once the budget holds the most its body can hold (a position per 6 bytes of its Content-Length, at most 2,041), then charged, else refused unread with 429 (env DECONFLICT_VOLUME_POSITIONS_PER_SECOND)")
+	previewItemsPerS := fs.Float64("preview-items-per-second", envFloat("DECONFLICT_PREVIEW_ITEMS_PER_SECOND", api.DefaultPreviewItemsPerSecond), "airspace preview items per second allowed to each party on this replica, counted by item, in a burst of two whole previews; a preview is served once the budget holds a whole one, else refused with 429 (env DECONFLICT_PREVIEW_ITEMS_PER_SECOND)")
+	alternativesChecksPerS := fs.Float64("alternatives-checks-per-second", envFloat("DECONFLICT_ALTERNATIVES_CHECKS_PER_SECOND", api.DefaultAlternativesChecksPerSecond), "checks of alternatives per second allowed to each party on this replica (a search of the alternatives of a conflicting volume makes at most 20 million, a tenth of a second of a core, among 108 volumes or more; an ordinary one a few hundred, counted 10,000 more), in a burst of twice that and at least 8 whole searches; a search is made once the budget holds the most it can cost among the volumes near it (10,048 checks near one volume, 27,760 near ten, 20,010,000 near 108 or more): else POST /v1/volumes/alternatives is refused with 429 and Retry-After until it does, and a volume write or preview item is answered without its alternatives, \"alternatives_omitted\":\"budget\" (env DECONFLICT_ALTERNATIVES_CHECKS_PER_SECOND)")
 	logLevel := fs.String("log-level", envOr("DECONFLICT_LOG_LEVEL", "info"), "debug, info, warn or error (env DECONFLICT_LOG_LEVEL)")
 	noConsole := fs.Bool("no-console", false, "do not serve the web console at /")
 	maxAircraft := fs.Int("max-aircraft-per-party", envInt("DECONFLICT_MAX_AIRCRAFT_PER_PARTY", service.DefaultMaxAircraftPerParty), "live aircraft each party may have at once; a report that would start one more is refused (env DECONFLICT_MAX_AIRCRAFT_PER_PARTY)")
-	maxStreams := fs.Int("max-streams", envInt("DECONFLICT_MAX_STREAMS", api.DefaultMaxStreamsPerParty), "event streams each party may have open at once; more are refused with 429 (env DECONFLICT_MAX_STREAMS)")
+	maxStreams := fs.Int("max-streams", envInt("DECONFLICT_MAX_STREAMS", api.DefaultMaxStreamsPerParty), "event streams each party may have open at once on this replica; more are refused with 429 (env DECONFLICT_MAX_STREAMS)")
 	metricsListen := fs.String("metrics-listen", envOr("DECONFLICT_METRICS_LISTEN", ""), "also serve /metrics without a token on this address (on --listen it needs the operator's token; env DECONFLICT_METRICS_LISTEN)")
 	publicURL := fs.String("public-url", "", "scheme and authority parties reach the API at, when not this listener's (a proxy or a load balancer in front of replicas): the target URI their signatures cover")
 	logOrigin := fs.String("log-origin", envOr("DECONFLICT_LOG_ORIGIN", ""), "name of the transparency log, first line of its checkpoints (default: derived from the data directory's signing key; env DECONFLICT_LOG_ORIGIN)")
@@ -93,6 +94,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if !(*alternativesChecksPerS > 0) {
 		return usagef("--alternatives-checks-per-second: must be above 0, got %g", *alternativesChecksPerS)
+	}
+	if !(*volumePositionsPerS > 0) {
+		return usagef("--volume-positions-per-second: must be above 0, got %g", *volumePositionsPerS)
 	}
 	if !(*reportsPerS > 0) {
 		return usagef("--reports-per-second: must be above 0, got %g", *reportsPerS)
@@ -120,7 +124,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		LogOrigin:           *logOrigin,
 		Listen:              *listen,
 		MetricsListen:       *metricsListen,
-		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, PreviewItemsPerSecond: *previewItemsPerS, AlternativesChecksPerSecond: *alternativesChecksPerS, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
+		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, PreviewItemsPerSecond: *previewItemsPerS, AlternativesChecksPerSecond: *alternativesChecksPerS, VolumePositionsPerSecond: *volumePositionsPerS, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
 		Logger:              log,
 		MaxAircraftPerParty: *maxAircraft,
 		Ready: func(base string, _ *service.Service) {

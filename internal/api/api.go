@@ -62,9 +62,21 @@ type Options struct {
 	// party's budget of searches of alternatives, counted in checks
 	// (volume.MaxAlternativesChecks; default
 	// DefaultAlternativesChecksPerSecond, burst twice that and at least
-	// DefaultAlternativesSearchesInBurst whole searches).
+	// DefaultAlternativesSearchesInBurst whole searches). A burst set
+	// below a whole search (service.MaxAlternativesSearchChecks) never
+	// holds the search among the most volumes (108 or more): it is never
+	// made. The burst is at least the largest body's reading (1 MiB, a
+	// check a byte).
 	AlternativesChecksPerSecond float64
 	AlternativesChecksBurst     float64
+	// VolumePositionsPerSecond and VolumePositionsBurst size each party's
+	// budget of volume writes (POST and PUT /v1/volumes, a volume's state
+	// changes), counted by the positions of the footprint each compiles
+	// and checks, plus VolumeWriteBasePositions a write (default
+	// DefaultVolumePositionsPerSecond, burst twice that and at least the
+	// largest write).
+	VolumePositionsPerSecond float64
+	VolumePositionsBurst     float64
 	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
 	HeartbeatEvery time.Duration
 	// StreamWriteTimeout is how long an event stream waits for its client
@@ -96,6 +108,9 @@ type Handler struct {
 	// reports and previews are the budgets of position reports and of
 	// preview items (Options.ReportsPerSecond, PreviewItemsPerSecond).
 	reports, previews *costBudget
+	// volumeWrites is the budget of volume writes, counted by the
+	// positions of their footprints (Options.VolumePositionsPerSecond).
+	volumeWrites *costBudget
 	// alternatives is the budget of searches of alternatives
 	// (Options.AlternativesChecksPerSecond): the alternatives endpoint's,
 	// and that of the alternatives of volume writes and preview items.
@@ -154,10 +169,33 @@ const DefaultPreviewItemsPerSecond = 100
 // lets a party write volumes that conflict.
 const DefaultAlternativesChecksPerSecond = volume.MaxAlternativesChecks
 
+// DefaultVolumePositionsPerSecond is the default of
+// Options.VolumePositionsPerSecond. Counted by request, one volume write
+// could cost thousands of another: compiling and checking a footprint took
+// 2 µs for a circle, 3.8 ms for a polygon of 1,000 vertices 300 km across
+// and 13.4 ms for a corridor of 1,000 positions, in empty airspace, and 39
+// to 90 ms among another party's volumes stacked at its limits (500
+// polygons of 1,000 vertices, or 50,000 circles); at the request rate one
+// party writing corridors kept 13 cores busy. 50,000 positions a second is
+// 50 writes of 1,000 positions (under a core in empty airspace) and more
+// than 1,000 small writes (the request rate binds them first).
+const DefaultVolumePositionsPerSecond = 50_000
+
+// VolumeWriteBasePositions is charged for every volume write on top of its
+// footprint's positions: what a write costs besides, its commit and its
+// record, 0.42 ms (BENCHMARKS.md, store), what some 40 positions take to
+// compile and check.
+const VolumeWriteBasePositions = 40
+
+// maxVolumeWritePositions is the most a volume write costs: the largest
+// footprint the rules can allow, and the base.
+const maxVolumeWritePositions = rules.MaxVerticesBound + 1 + VolumeWriteBasePositions
+
 // DefaultAlternativesSearchesInBurst is how many searches at their bound
-// the default burst holds: each search reserves the bound before it runs,
-// so this many may run at once (a console's write and its alternatives, an
-// import's writes in flight) before the next finds the budget short.
+// the default burst holds: a search among many volumes reserves the bound
+// before it runs, so this many of them may run at once (a console's write
+// and its alternatives, an import's writes in flight) before the next
+// finds the budget short; searches among few volumes reserve little.
 const DefaultAlternativesSearchesInBurst = 8
 
 // streamRetryAfterS is the Retry-After of a stream refused at the cap.
@@ -216,13 +254,13 @@ func (h *Handler) routes() []route {
 		{method: "GET", path: "/v1/tracks", auth: anyParty, h: h.getTracks},
 		{method: "GET", path: "/v1/alerts", auth: anyParty, h: h.getAlerts},
 		{method: "GET", path: "/v1/alerts/{id}/resolution", auth: anyParty, h: h.getResolution},
-		{method: "POST", path: "/v1/volumes", auth: anyParty, maxBody: volumeBody, idempotent: true, h: h.postVolume},
+		{method: "POST", path: "/v1/volumes", auth: anyParty, maxBody: volumeBody, budget: h.volumeWrites, idempotent: true, h: h.postVolume},
 		{method: "GET", path: "/v1/volumes", auth: anyParty, h: h.listVolumes},
 		{method: "POST", path: "/v1/volumes/preview", auth: anyParty, maxBody: importBody, budget: h.previews, h: h.previewVolumes},
 		{method: "POST", path: "/v1/volumes/alternatives", auth: anyParty, maxBody: volumeBody, budget: h.alternatives, h: h.postAlternatives},
 		{method: "GET", path: "/v1/volumes/{id}", auth: anyParty, h: h.getVolume},
-		{method: "PUT", path: "/v1/volumes/{id}", auth: anyParty, maxBody: volumeBody, idempotent: true, h: h.putVolume},
-		{method: "POST", path: "/v1/volumes/{id}/state", auth: anyParty, maxBody: smallBody, idempotent: true, h: h.postVolumeState},
+		{method: "PUT", path: "/v1/volumes/{id}", auth: anyParty, maxBody: volumeBody, budget: h.volumeWrites, idempotent: true, h: h.putVolume},
+		{method: "POST", path: "/v1/volumes/{id}/state", auth: anyParty, maxBody: smallBody, budget: h.volumeWrites, idempotent: true, h: h.postVolumeState},
 		{method: "POST", path: "/v1/hotline/messages", auth: anyParty, maxBody: smallBody, idempotent: true, h: h.postMessage},
 		{method: "GET", path: "/v1/hotline/messages", auth: anyParty, h: h.listMessages},
 		{method: "POST", path: "/v1/hotline/messages/{id}/ack", auth: anyParty, maxBody: smallBody, h: h.ackMessage},
@@ -271,8 +309,12 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.AlternativesChecksBurst <= 0 {
 		opt.AlternativesChecksBurst = max(2*opt.AlternativesChecksPerSecond, DefaultAlternativesSearchesInBurst*volume.MaxAlternativesChecks)
 	}
-	// A search at its bound must fit, else it would never run.
-	opt.AlternativesChecksBurst = max(opt.AlternativesChecksBurst, service.MaxAlternativesSearchChecks)
+	if opt.VolumePositionsPerSecond <= 0 {
+		opt.VolumePositionsPerSecond = DefaultVolumePositionsPerSecond
+	}
+	if opt.VolumePositionsBurst <= 0 {
+		opt.VolumePositionsBurst = 2 * opt.VolumePositionsPerSecond
+	}
 	if opt.HeartbeatEvery <= 0 {
 		opt.HeartbeatEvery = 15 * time.Second
 	}
@@ -309,6 +351,12 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		// byte.
 		alternatives: newCostBudget(opt.AlternativesChecksPerSecond, opt.AlternativesChecksBurst, volumeBody, 1, 1,
 			"too-many-alternatives-checks", "Alternatives search budget spent", "checks of alternatives", "--alternatives-checks-per-second"),
+		// A position of a footprint is at least "[0,0]" and a comma, 6
+		// bytes. A write refused before its footprint was counted
+		// (malformed, or for its signature) costs a position per 100
+		// bytes read: decoding is cheap beside compiling.
+		volumeWrites: newCostBudgetBase(opt.VolumePositionsPerSecond, opt.VolumePositionsBurst, maxVolumeWritePositions, VolumeWriteBasePositions, 6, 100,
+			"too-many-volume-positions", "Volume write budget spent", "positions of volume footprints", "--volume-positions-per-second"),
 		live:   newLive(opt.MaxStreamsPerParty),
 		log:    opt.Logger,
 		start:  time.Now(),

@@ -43,6 +43,9 @@ type costBudget struct {
 	// refused while the party is far within its budget.
 	leastBytesPerUnit int64
 	bytesPerUnit      int64
+	// baseCost is what every request costs besides its units (a volume
+	// write's commit), in units.
+	baseCost float64
 	// What the refusal says: its problem type and title, the unit of
 	// cost (plural) and the serve flag that sets the rate.
 	slug, title, unit, flag string
@@ -57,13 +60,21 @@ func newCostBudget(rate, burst, maxCost float64, leastBytesPerUnit, bytesPerUnit
 		slug: slug, title: title, unit: unit, flag: flag}
 }
 
+// newCostBudgetBase is newCostBudget with a cost of every request besides
+// its units.
+func newCostBudgetBase(rate, burst, maxCost, baseCost float64, leastBytesPerUnit, bytesPerUnit int64, slug, title, unit, flag string) *costBudget {
+	b := newCostBudget(rate, burst, maxCost, leastBytesPerUnit, bytesPerUnit, slug, title, unit, flag)
+	b.baseCost = baseCost
+	return b
+}
+
 // mostCost is the most a request whose body is contentLength bytes long
 // (below 0: unknown) can cost.
 func (b *costBudget) mostCost(contentLength int64) float64 {
 	if b.leastBytesPerUnit <= 0 || contentLength < 0 {
 		return b.maxCost
 	}
-	return min(b.maxCost, float64(contentLength/b.leastBytesPerUnit+1))
+	return min(b.maxCost, float64(contentLength/b.leastBytesPerUnit+1)+b.baseCost)
 }
 
 // reservation is what one request holds of its party's budget until it

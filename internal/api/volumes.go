@@ -26,8 +26,20 @@ func readVolumeInput(r *http.Request) (volume.Input, error) {
 	return volume.ParseInput(body)
 }
 
-func (h *Handler) postVolume(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+// readVolumeWrite reads the volume of a write and charges the party's
+// budget of volume writes its footprint's positions and the base (the
+// rest of what the write reserved by its length is given back).
+func readVolumeWrite(r *http.Request) (volume.Input, error) {
 	in, err := readVolumeInput(r)
+	if err != nil {
+		return in, err
+	}
+	reservationOf(r.Context()).settle(in.Footprint.Positions() + VolumeWriteBasePositions)
+	return in, nil
+}
+
+func (h *Handler) postVolume(w http.ResponseWriter, r *http.Request, p party.Principal) error {
+	in, err := readVolumeWrite(r)
 	if err != nil {
 		return err
 	}
@@ -138,7 +150,7 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 }
 
 func (h *Handler) putVolume(w http.ResponseWriter, r *http.Request, p party.Principal) error {
-	in, err := readVolumeInput(r)
+	in, err := readVolumeWrite(r)
 	if err != nil {
 		return err
 	}
@@ -161,6 +173,16 @@ func (h *Handler) postVolumeState(w http.ResponseWriter, r *http.Request, p part
 	}
 	if in.State == "" {
 		return badRequest("state", "state: required")
+	}
+	// The request is charged the base of a write; the footprint it
+	// compiles and checks is the stored volume's, whole, reserved first.
+	reservationOf(r.Context()).settle(VolumeWriteBasePositions)
+	if n := h.svc.OwnVolumePositions(p, r.PathValue("id")); n > 0 {
+		res, wait, ok := h.volumeWrites.reserveCost(p.Party, float64(n), time.Now())
+		if !ok {
+			return h.volumeWrites.refusal(p.Party, wait, fmt.Sprintf("does not hold the %d positions of the footprint this state change compiles and checks, which it reserves before it is made; nothing was changed", n))
+		}
+		res.settle(n)
 	}
 	service.RenderWith(r.Context(), func(result any) (int, []byte, error) {
 		v := result.(volume.Volume)

@@ -145,6 +145,10 @@ func (r Rules) MaxPriorityFor(party string) int { return r.PriorityMax[party] }
 // fleets, party by party, in MaxAircraftByParty.
 const DefaultMaxAircraft = 50_000
 
+// MaxVerticesBound is the most MaxVertices can be: a footprint holds at
+// most this many positions and one more (a polygon's ring closed).
+const MaxVerticesBound = maxVertices
+
 // MaxAircraftBound is the largest fleet the rules can agree: at about 3 KB
 // a track, 3 GB of the server's memory for one party.
 const MaxAircraftBound = 1_000_000

@@ -280,6 +280,18 @@ func (s *Service) SetVolumeState(ctx context.Context, p party.Principal, id, ver
 	return v, err
 }
 
+// OwnVolumePositions is the number of positions of the footprint of the
+// caller's own volume id, 0 when it holds none of that id (as this
+// replica knows it): what a state change of the volume compiles and
+// checks, which a budget of volume writes charges before it is made.
+func (s *Service) OwnVolumePositions(p party.Principal, id string) int {
+	v, err := s.volumes().Get(p.Party, id)
+	if err != nil || v.Party != p.Party {
+		return 0
+	}
+	return v.Footprint.Positions()
+}
+
 // GetVolume returns volume id as the caller may see it; a volume it may
 // not see (volume_visibility need_to_know) is not found, as if it did not
 // exist.
