@@ -223,17 +223,20 @@ func TestConsoleImportsDroppedFile(t *testing.T) {
 }
 
 // TestConsoleImportSaysAlternativesOmitted runs the service with a budget of
-// alternatives searches that one search spends for hours: the conflicting
-// airspace of a preview, and one refused with a 409 when declared, come
-// without alternatives ("alternatives_omitted":"budget"). The list says
+// alternatives searches that does not hold a search among 41 volumes (a
+// search reserves what it may cost among the volumes near it, 1,140,288
+// checks among 41, and the budget holds 1 MiB, refilled at a check a
+// second): the conflicting airspace of a preview, and one refused with a
+// 409 when declared, each over 41 volumes of airgroup, come without
+// alternatives ("alternatives_omitted":"budget"). The list says
 // plainly that they were not searched (not that none is free of conflict),
 // and its button asks again, showing the 429 and when to try again.
 func TestConsoleImportSaysAlternativesOmitted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	// One whole search's checks in the bucket, refilled at one check a
-	// second: after one search it holds less than a whole one for hours.
+	// The least burst, the reading of a 1 MiB body, refilled at one check
+	// a second: a search among 41 volumes waits for more than a day.
 	be := startBackendWith(t, api.Options{AlternativesChecksPerSecond: 1, AlternativesChecksBurst: 1})
 	front := httptestServer(t, newCutProxy(be.url))
 	browser := startBrowser(t)
@@ -243,20 +246,32 @@ func TestConsoleImportSaysAlternativesOmitted(t *testing.T) {
 		v["priority"], v["state"], v["key"] = 0, "accepted", []any{}
 		return v
 	}
-	be.call(t, airgroup, "POST", "/v1/volumes", window(map[string]any{
-		"footprint":   map[string]any{"type": "Circle", "center": []float64{37.8, 34.0}, "radius_m": 30000},
-		"alt_lower_m": 8000, "alt_upper_m": 12000,
-	}), nil)
-	// The coalition spends its budget on one search.
+	// 41 volumes of airgroup over a place, each conflicting with a write
+	// there: a search of its alternatives reserves more than the budget
+	// holds.
+	stack := func(lon, lat, lowerM, upperM float64) {
+		for range 41 {
+			be.call(t, airgroup, "POST", "/v1/volumes", window(map[string]any{
+				"footprint":   map[string]any{"type": "Circle", "center": []float64{lon, lat}, "radius_m": 30000},
+				"alt_lower_m": lowerM, "alt_upper_m": upperM,
+			}), nil)
+		}
+	}
+	stack(37.8, 34.0, 8000, 12000)
+	// A search near one volume of airgroup's is within the budget.
 	var searched struct {
 		Alternatives []any `json:"alternatives"`
 	}
+	be.call(t, airgroup, "POST", "/v1/volumes", window(map[string]any{
+		"footprint":   map[string]any{"type": "Circle", "center": []float64{30.0, 30.0}, "radius_m": 9000},
+		"alt_lower_m": 9000, "alt_upper_m": 10000,
+	}), nil)
 	be.call(t, coalition, "POST", "/v1/volumes/alternatives", window(map[string]any{
-		"footprint":   map[string]any{"type": "Circle", "center": []float64{37.8, 34.0}, "radius_m": 9000},
+		"footprint":   map[string]any{"type": "Circle", "center": []float64{30.0, 30.0}, "radius_m": 9000},
 		"alt_lower_m": 9000, "alt_upper_m": 10000,
 	}), &searched)
 	if len(searched.Alternatives) == 0 {
-		t.Fatal("the one search the budget holds found no alternatives")
+		t.Fatal("the search near one volume, which the budget holds, found no alternatives")
 	}
 
 	a := openTab(t, browser, coalition, false)
@@ -292,12 +307,9 @@ func TestConsoleImportSaysAlternativesOmitted(t *testing.T) {
 	}
 	a.screenshot(t, "import-alternatives-omitted.png")
 
-	// A volume of airgroup's over the free airspace since the preview:
+	// 41 volumes of airgroup's over the free airspace since the preview:
 	// declaring it is refused with a 409, its alternatives omitted too.
-	be.call(t, airgroup, "POST", "/v1/volumes", window(map[string]any{
-		"footprint":   map[string]any{"type": "Circle", "center": []float64{40.1, 35.1}, "radius_m": 5000},
-		"alt_lower_m": 2000, "alt_upper_m": 6000,
-	}), nil)
+	stack(40.1, 35.1, 2000, 6000)
 	a.click(t, "#import-declare")
 	a.waitFor(t, "the free airspace refused", `deconflict.snapshot().importItems[0].status === 'conflicting'`, 15*time.Second)
 	first := `#import-items li[data-item="0"]`
