@@ -23,7 +23,7 @@ import (
 // server holding 2,000 tracks (the full-size figure, 25,000 tracks, is
 // `deconflict bench --http`). It reports reports/s.
 func BenchmarkPositionsHTTP(b *testing.B) {
-	e := newEnv(b, Options{RatePerSecond: 1e6, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9})
+	e := newEnv(b, Options{RatePerSecond: 1e6, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9})
 	const tracks, batch = 2000, 1000
 	body := func(lo int, now time.Time) []byte {
 		var buf bytes.Buffer
@@ -125,8 +125,8 @@ func BenchmarkPositionsHostileBatches(b *testing.B) {
 	}
 	targets := make([]target, len(hostileBatches))
 	for i := range targets {
-		e := newEnv(b, Options{RatePerSecond: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9})
-		targets[i] = target{NewHandler(e.svc, Options{RatePerSecond: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9}), e.tokens["coalition"]}
+		e := newEnv(b, Options{RatePerSecond: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9})
+		targets[i] = target{NewHandler(e.svc, Options{RatePerSecond: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9}), e.tokens["coalition"]}
 	}
 	spent := make([]time.Duration, len(hostileBatches))
 	b.ResetTimer()
@@ -192,7 +192,7 @@ func BenchmarkFullHistoryStreams(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	e := newEnvOn(b, st, Options{RatePerSecond: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, HeartbeatEvery: time.Hour})
+	e := newEnvOn(b, st, Options{RatePerSecond: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9, HeartbeatEvery: time.Hour})
 	tokens := map[string]string{}
 	for _, p := range parties {
 		var out struct{ Token string }
@@ -237,7 +237,7 @@ func BenchmarkFullHistoryStreams(b *testing.B) {
 // of `deconflict bench --http` does, and sees its own and the few
 // disclosed to it. It reports the tracks answered.
 func BenchmarkTracksNeedToKnow(b *testing.B) {
-	e := newEnv(b, Options{RatePerSecond: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9})
+	e := newEnv(b, Options{RatePerSecond: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9})
 	e.addParty("observer")
 	now := time.Now()
 	reps, err := traffic.Generate("global", traffic.Options{Aircraft: 25_000, Parties: 2, Seed: 14, Time: now})
@@ -292,7 +292,7 @@ func BenchmarkTracksNeedToKnow(b *testing.B) {
 // the unsigned batch's CPU time (unsigned-cpu-ms/batch). `deconflict bench
 // --audit` measures the same from one client and from several at once.
 func BenchmarkSignedPositionsHTTP(b *testing.B) {
-	e := newEnv(b, Options{RatePerSecond: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9})
+	e := newEnv(b, Options{RatePerSecond: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9})
 	key, _ := partykey.Generate()
 	var tok struct{ Token string }
 	e.mustDo("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": []string{partykey.Format(partykey.Public(key))}}, 201, &tok)

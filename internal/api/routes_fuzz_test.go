@@ -22,7 +22,7 @@ import (
 // problem+json.
 func FuzzRoutes(f *testing.F) {
 	e := newEnv(f, Options{})
-	h := NewHandler(e.svc, Options{RatePerSecond: 1e9, RateBurst: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, RequestTimeout: time.Minute,
+	h := NewHandler(e.svc, Options{RatePerSecond: 1e9, RateBurst: 1e9, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9, RequestTimeout: time.Minute,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}) // a 5xx logs its cause
 	routes := e.routesOf()
 	tokens := []string{e.tokens["coalition"], e.tokens["russia"], e.operator, "", "not-a-token"}

@@ -113,7 +113,7 @@ func startDeployment(ctx context.Context, stores []store.Store, dataDir string, 
 			errs[i] = server.Run(ctx, server.Config{
 				Store: st, DataDir: dataDir, Listen: "127.0.0.1:0",
 				// The measurement is of the service, not the rate limiter.
-				API:               api.Options{RatePerSecond: 1e6, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9},
+				API:               api.Options{RatePerSecond: 1e6, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9},
 				WithoutNeedToKnow: o.withoutNeedToKnow,
 				WithoutResolution: o.withoutResolution,
 				// Nor of the bound on a party's aircraft: a fleet of

@@ -249,7 +249,7 @@ func signedIngest(o TrustOptions, clients int) (ingestRates, error) {
 		return ingestRates{}, err
 	}
 	defer svc.Close(ctx)
-	srv := httptest.NewServer(api.NewHandler(svc, api.Options{RatePerSecond: 1e6, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9}))
+	srv := httptest.NewServer(api.NewHandler(svc, api.Options{RatePerSecond: 1e6, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9}))
 	defer srv.Close()
 	op := party.Principal{Party: party.OperatorName, Operator: true}
 	key, _ := partykey.Generate()
@@ -419,7 +419,7 @@ func checkCatchUp(o TrustOptions, progress Progress) (wallS, cpuS float64, err e
 		return 0, 0, err
 	}
 	defer svc.Close(ctx)
-	srv := httptest.NewServer(api.NewHandler(svc, api.Options{RatePerSecond: 1e6, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9}))
+	srv := httptest.NewServer(api.NewHandler(svc, api.Options{RatePerSecond: 1e6, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9}))
 	defer srv.Close()
 	op := party.Principal{Party: party.OperatorName, Operator: true}
 	tok, err := svc.AddParty(ctx, op, "alpha")
