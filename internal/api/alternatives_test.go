@@ -316,3 +316,21 @@ func TestAlternativesBudgetReservesWhatASearchMayCost(t *testing.T) {
 		t.Fatalf("Retry-After %q, want 1 to %d s (a search at its bound would be %d s)", hdr.Get("Retry-After"), wantMaxS, service.MaxAlternativesSearchChecks/checksPerS)
 	}
 }
+
+// The alternatives endpoint compiles and checks the footprint asked as a
+// write does (13 ms for a corridor of 1,000 positions): it is paid from
+// the party's budget of volume writes by the footprint's positions, and
+// refused with 429 too-many-volume-positions when that does not hold them.
+func TestAlternativesPaysTheFootprintsPositions(t *testing.T) {
+	e := newEnv(t, Options{VolumePositionsPerSecond: 0.001, VolumePositionsBurst: 2_500})
+	big := polygonVolume(35, 36, 5_000, 999)
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big, http.StatusOK, nil) // 1,000 charged
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big, http.StatusOK, nil) // 500 left
+	code, body, _ := e.do("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big)
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-volume-positions" || !strings.Contains(p.Detail, "1000 positions") {
+		t.Fatalf("a third search for a footprint of 1,000 positions: %d %s, want 429 naming them", code, body)
+	}
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], circleVolume(35, 36, "small", nil), http.StatusOK, nil)
+}

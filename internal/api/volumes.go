@@ -126,6 +126,15 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 	if err != nil {
 		return err
 	}
+	// The footprint is compiled and checked as a write's is: paid from
+	// the budget of volume writes by its positions (no base: nothing is
+	// committed), reserved before.
+	positions := in.Footprint.Positions()
+	res, wait, ok := h.volumeWrites.reserveCost(p.Party, float64(positions), time.Now())
+	if !ok {
+		return h.volumeWrites.refusal(p.Party, wait, fmt.Sprintf("does not hold the %d positions of the footprint this request compiles and checks, which it reserves first; nothing was searched", positions))
+	}
+	res.settle(positions)
 	conflicts, err := h.svc.PreviewVolume(p, in)
 	if err != nil {
 		return err
