@@ -1,6 +1,9 @@
 package webtest
 
 import (
+	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -324,5 +327,70 @@ func TestConsoleImportSaysAlternativesOmitted(t *testing.T) {
 		if !strings.HasPrefix(f, "429 ") && !strings.HasPrefix(f, "409 ") {
 			t.Errorf("failed request: %q", f)
 		}
+	}
+}
+
+// TestConsoleImportWaitsForTheVolumeBudget declares a file of 14
+// airspaces of 200 vertices (241 positions a write, with the base) with a
+// budget of volume writes that holds 8 of them at once and refills at 200
+// positions a second, under one write a second: the writes refused with
+// 429 (nothing written) are sent again after their Retry-After, and every
+// airspace is declared. The console used to list the refused ones as
+// refused: a file of large footprints lost its last items.
+func TestConsoleImportWaitsForTheVolumeBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	be := startBackendWith(t, api.Options{VolumePositionsPerSecond: 200, VolumePositionsBurst: 1})
+	front := httptestServer(t, newCutProxy(be.url))
+	browser := startBrowser(t)
+	const airspaces, vertices = 14, 200
+	dms := func(deg float64) string {
+		s := int(math.Round(deg * 3600))
+		return fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	var file strings.Builder
+	for i := range airspaces {
+		lat, lon := 20+float64(i/7), 10+float64(i%7)
+		fmt.Fprintf(&file, "AC R\nAN AREA %d\nAL FL100\nAH FL150\n", i)
+		for k := range vertices + 1 {
+			a := 2 * math.Pi * float64(k%vertices) / vertices
+			fmt.Fprintf(&file, "DP %s N %s E\n", dms(lat+0.2*math.Sin(a)), "0"+dms(lon+0.2*math.Cos(a)))
+		}
+		file.WriteString("\n")
+	}
+	a := openTab(t, browser, coalition, false)
+	a.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(front.URL))
+	a.do(t, chromedp.SendKeys(chromedp.ID("token"), be.tokens[coalition]), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	a.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(coalition), 15*time.Second)
+	a.do(t, chromedp.Evaluate[chromedp.Void](`(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File([`+jsString(file.String())+`], 'areas.txt', { type: 'text/plain' }));
+		document.getElementById('map').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+	})()`))
+	a.waitFor(t, "the preview", `deconflict.snapshot().importItems.length === `+strconv.Itoa(airspaces)+` && deconflict.snapshot().importItems.every(it => it.status === 'ok')`, 15*time.Second)
+	a.click(t, "#import-declare")
+	a.waitFor(t, "every airspace declared", `deconflict.snapshot().importItems.every(it => it.status === 'declared')`, 60*time.Second)
+
+	refused := 0
+	for _, f := range a.failedRequests() {
+		if strings.HasPrefix(f, "429 ") {
+			refused++
+		} else {
+			t.Errorf("failed request: %q", f)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no write was refused for the budget: the test does not reach it")
+	}
+	var vs struct {
+		Volumes []struct{ Party string } `json:"volumes"`
+	}
+	be.call(t, coalition, "GET", "/v1/volumes", nil, &vs)
+	if len(vs.Volumes) != airspaces {
+		t.Fatalf("%d volumes declared, want %d", len(vs.Volumes), airspaces)
+	}
+	if errs := eval[[]string](t, a, `deconflict.snapshot().errors`); len(errs) > 0 {
+		t.Fatalf("page errors: %v", errs)
 	}
 }

@@ -17,12 +17,23 @@
 // were not searched (not that there is no conflict-free variant) and offers
 // to search again (POST /v1/volumes/alternatives), showing when to try
 // again if the budget is still spent (429, Retry-After).
+//
+// Declaring, a write refused with 429 (the party's budget of volume writes,
+// counted by footprint positions, or its request rate, on the replica that
+// answered: nothing was written) is sent again after its Retry-After, the
+// list saying it waits and until when, for at most MAX_WAIT_MS in all an
+// item: a file of large footprints spends the budget faster than it
+// refills, and its last items were refused.
 
 import { api } from './api.js';
 import { $, el } from './dom.js';
 import { formatDuration, formatTime } from './geo.js';
 
 const DEFAULT_WINDOW_MS = 2 * 3600 * 1000;
+
+// MAX_WAIT_MS bounds the waits on 429 of one item's write (as the command
+// line's import does): past it the item is refused with the 429.
+const MAX_WAIT_MS = 10 * 60 * 1000;
 
 export class ImportPanel {
   // map: the MapView; onDeclared: called once volumes were declared;
@@ -171,7 +182,7 @@ export class ImportPanel {
       const it = this.items[i];
       if (it.status !== 'ok') continue;
       try {
-        const v = await api.createVolume(it.input);
+        const v = await this.sendWaiting(i, () => api.createVolume(it.input));
         this.setResult(i, declaredResult(v, ''));
         declared++;
       } catch (err) {
@@ -183,6 +194,26 @@ export class ImportPanel {
     this.map.setPreview([]);
     this.render();
     if (declared) this.onDeclared();
+  }
+
+  // sendWaiting runs send, the write of item i, again after the
+  // Retry-After of each 429 (nothing was written), saying so in the list,
+  // until it is answered otherwise or the waits would pass MAX_WAIT_MS.
+  async sendWaiting(i, send) {
+    let waitedMs = 0;
+    for (;;) {
+      try {
+        return await send();
+      } catch (err) {
+        const waitMs = Math.max(1, err.retryAfterS || 0) * 1000;
+        if (err.status !== 429 || waitedMs + waitMs > MAX_WAIT_MS) throw err;
+        const why = (err.problem && err.problem.title) || err.message;
+        this.setResult(i, { status: 'waiting', detail: `Refused for now (HTTP 429, ${why}), nothing written: sending again at ${formatTime(Date.now() + waitMs)}` });
+        this.render();
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+        waitedMs += waitMs;
+      }
+    }
   }
 
   // alternativesList offers the alternatives of item i, each a button that
@@ -285,7 +316,7 @@ export class ImportPanel {
     delete input.climb_m;
     delete input.shift_s;
     try {
-      const v = await api.createVolume(input);
+      const v = await this.sendWaiting(i, () => api.createVolume(input));
       this.setResult(i, declaredResult(v, alternativeText(alt)));
       this.onDeclared();
     } catch (err) {
