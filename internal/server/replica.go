@@ -48,11 +48,8 @@ type replication struct {
 }
 
 // clearedKept is how long a takeover remembers that the store cleared an
-// alert: an engine that has it open still (the old leader's judged it
-// over from the same reports in another order) must not raise it again
-// under that id. Engines fed the same reports differ for a few seconds
-// (the hysteresis of a clear, the relay's delay), not hours.
-const clearedKept = time.Hour
+// alert (service.ClearedKept).
+const clearedKept = service.ClearedKept
 
 // newReplication prepares replication when the store is PostgreSQL.
 func newReplication(ctx context.Context, cfg Config) (*replication, error) {

@@ -123,6 +123,61 @@ type StoredAlerts struct {
 	Cleared map[string]bool
 }
 
+// ClearedKept is how long a takeover remembers that the store cleared an
+// alert: an engine that has it open still (another leader's judged it over
+// from the same reports in another order) must not raise it again under
+// that id. Engines fed the same reports differ for a few seconds (the
+// hysteresis of a clear, the relay's delay), not hours.
+const ClearedKept = time.Hour
+
+// ReadStoredAlerts reads the alerts open in st and those it cleared in the
+// ClearedKept before its last alert event, from its events.
+func ReadStoredAlerts(ctx context.Context, st store.Store) (StoredAlerts, error) {
+	out := StoredAlerts{Open: map[string][]byte{}, Cleared: map[string]bool{}}
+	clearedAt := map[string]time.Time{}
+	var after int64
+	var last time.Time
+	for {
+		var evs []store.Event
+		err := st.View(ctx, func(tx store.Tx) error {
+			var err error
+			evs, err = tx.EventsAfter(after, 1000)
+			return err
+		})
+		if err != nil {
+			return StoredAlerts{}, err
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for _, e := range evs {
+			after = e.ID
+			var a struct{ ID string }
+			switch e.Kind {
+			case alertEventKind(alert.StateRaised), alertEventKind(alert.StateUpdated):
+				if json.Unmarshal(e.Body, &a) == nil {
+					out.Open[a.ID] = e.Body
+					last = e.Time
+				}
+			case alertEventKind(alert.StateCleared):
+				if json.Unmarshal(e.Body, &a) == nil {
+					delete(out.Open, a.ID)
+					clearedAt[a.ID] = e.Time
+					last = e.Time
+				}
+			}
+		}
+		// A page at a time: a long history holds only the last hour of
+		// its clears.
+		forgetBefore := last.Add(-ClearedKept)
+		maps.DeleteFunc(clearedAt, func(_ string, at time.Time) bool { return at.Before(forgetBefore) })
+	}
+	for id := range clearedAt {
+		out.Cleared[id] = true
+	}
+	return out, nil
+}
+
 // ReconcileDetection is called when this replica has just taken the
 // detection lease. While another replica led, this engine's transitions
 // were dropped, and the leader may have died before committing its last

@@ -258,7 +258,38 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.settleProposals(ctx); err != nil {
 		return nil, fmt.Errorf("service: settling the rules proposals: %w", err)
 	}
+	if cfg.Peers == nil {
+		if err := s.takeUpStoredAlerts(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// takeUpStoredAlerts takes up, on the embedded store, the alerts a
+// previous process left open in the store (it crashed, or stopped with
+// alerts open): a start is a takeover from that process, whose engine is
+// gone. Without it they stayed open for ever (a console resuming after the
+// restart kept showing them, their hotline items waited, nothing cleared
+// them), and the same conflict found again was raised a second time under
+// a new id. As at a replica's takeover (ReconcileDetection), each is held
+// until its aircraft report again, and goes on under its id when the
+// engine finds it again, or is cleared as stale when they do not within
+// the stale limit of its last transition (at once when that has passed).
+// A commit that fails stays queued and is retried by the periodic job.
+func (s *Service) takeUpStoredAlerts(ctx context.Context) error {
+	stored, err := ReadStoredAlerts(ctx, s.st)
+	if err != nil {
+		return fmt.Errorf("service: reading the alerts open in the store: %w", err)
+	}
+	if len(stored.Open) == 0 {
+		return nil
+	}
+	err = s.ReconcileDetection(ctx, func(context.Context) (StoredAlerts, error) { return stored, nil })
+	if err != nil {
+		s.log.Error("taking up the alerts open in the store: retried by the periodic job", "open", len(stored.Open), "err", err)
+	}
+	return nil
 }
 
 // signingKey is the audit key of the data directory, or a key of this
