@@ -48,8 +48,8 @@ type replication struct {
 }
 
 // clearedKept is how long a takeover remembers that the store cleared an
-// alert (service.ClearedKept).
-const clearedKept = service.ClearedKept
+// alert (service.SpentIDsKept).
+const clearedKept = service.SpentIDsKept
 
 // newReplication prepares replication when the store is PostgreSQL.
 func newReplication(ctx context.Context, cfg Config) (*replication, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -389,9 +390,21 @@ func (s *Service) expireTracks(ctx context.Context, now time.Time) error {
 	return s.commitQueuedJob(ctx, now)
 }
 
-// Alerts returns the open tactical alerts concerning p.
+// Alerts returns the open tactical alerts concerning p: the engine's,
+// and those the store has open that it holds since a takeover (a start
+// on the embedded store), where this replica leads detection; otherwise
+// the store's, named as the leader named them (alertStory).
 func (s *Service) Alerts(p party.Principal) []alert.Alert {
-	all := s.tac.eng.Load().Alerts()
+	var all []alert.Alert
+	if s.leadsDetection() {
+		all = s.tac.eng.Load().Alerts()
+		if held := s.heldAlerts(); len(held) > 0 {
+			all = append(all, held...)
+			slices.SortFunc(all, func(x, y alert.Alert) int { return strings.Compare(x.ID, y.ID) })
+		}
+	} else {
+		all = s.story.alerts()
+	}
 	out := all[:0]
 	for _, a := range all {
 		if p.Operator || a.ForEveryone() || slices.Contains(a.Parties(), p.Party) {
@@ -399,6 +412,34 @@ func (s *Service) Alerts(p party.Principal) []alert.Alert {
 		}
 	}
 	return out
+}
+
+// heldAlerts returns the store's last transitions of the alerts held
+// since the takeover (ReconcileDetection).
+func (s *Service) heldAlerts() []alert.Alert {
+	t := s.tac
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]alert.Alert, 0, len(t.held))
+	for _, h := range t.held {
+		out = append(out, h.last)
+	}
+	return out
+}
+
+// openAlert returns the open alert of that id, as Alerts answers it.
+func (s *Service) openAlert(id string) (alert.Alert, bool) {
+	if !s.leadsDetection() {
+		return s.story.alert(id)
+	}
+	if a, ok := s.tac.eng.Load().Alert(id); ok {
+		return a, true
+	}
+	t := s.tac
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h, ok := t.held[id]
+	return h.last, ok
 }
 
 // retuneTactical replaces the tactical engine after a rules change (the

@@ -123,19 +123,19 @@ type StoredAlerts struct {
 	Cleared map[string]bool
 }
 
-// ClearedKept is how long a takeover remembers that the store cleared an
+// SpentIDsKept is how long a takeover remembers that the store cleared an
 // alert: an engine that has it open still (another leader's judged it over
 // from the same reports in another order) must not raise it again under
 // that id. Engines fed the same reports differ for a few seconds (the
 // hysteresis of a clear, the relay's delay), not hours.
-const ClearedKept = time.Hour
+const SpentIDsKept = time.Hour
 
-// ReadStoredAlerts reads the alerts open in st and those it cleared in the
-// ClearedKept before its last alert event, from its events.
-func ReadStoredAlerts(ctx context.Context, st store.Store) (StoredAlerts, error) {
+// readStoredAlerts reads the alerts open in st and those it cleared in the
+// SpentIDsKept before its last alert event, from its events; after is the
+// last event read.
+func readStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, after int64, _ error) {
 	out := StoredAlerts{Open: map[string][]byte{}, Cleared: map[string]bool{}}
 	clearedAt := map[string]time.Time{}
-	var after int64
 	var last time.Time
 	for {
 		var evs []store.Event
@@ -145,7 +145,7 @@ func ReadStoredAlerts(ctx context.Context, st store.Store) (StoredAlerts, error)
 			return err
 		})
 		if err != nil {
-			return StoredAlerts{}, err
+			return StoredAlerts{}, 0, err
 		}
 		if len(evs) == 0 {
 			break
@@ -169,13 +169,13 @@ func ReadStoredAlerts(ctx context.Context, st store.Store) (StoredAlerts, error)
 		}
 		// A page at a time: a long history holds only the last hour of
 		// its clears.
-		forgetBefore := last.Add(-ClearedKept)
+		forgetBefore := last.Add(-SpentIDsKept)
 		maps.DeleteFunc(clearedAt, func(_ string, at time.Time) bool { return at.Before(forgetBefore) })
 	}
 	for id := range clearedAt {
 		out.Cleared[id] = true
 	}
-	return out, nil
+	return out, after, nil
 }
 
 // ReconcileDetection is called when this replica has just taken the

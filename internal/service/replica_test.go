@@ -182,7 +182,7 @@ func TestFollowerKeepsThePictureAndTheLeaderWritesIt(t *testing.T) {
 	if len(peers.published) != 1 || peers.published[0].Aircraft != "C1" || peers.published[0].Party != "coalition" {
 		t.Fatalf("relayed to the peers: %+v, want the coalition report only (not the relayed one)", peers.published)
 	}
-	open := s.Alerts(party.Principal{Operator: true})
+	open := s.tac.eng.Load().Alerts()
 	if len(open) != 1 {
 		t.Fatalf("the follower's engine has %d alerts, want the conflict", len(open))
 	}
@@ -493,7 +493,7 @@ func TestTakeoverCommitsALevelChangedWithoutALeader(t *testing.T) {
 	oldPeers.leads.Store(false)
 	c, r = headOnPair(now.Add(time.Second))
 	ingest(next, c, r)
-	higher := next.Alerts(party.Principal{Operator: true})
+	higher := next.tac.eng.Load().Alerts()
 	if len(higher) != 1 || higher[0].Level == raised[0].Level {
 		t.Fatalf("the follower's alerts %+v, want the conflict at a level above %s", higher, raised[0].Level)
 	}
@@ -697,7 +697,7 @@ func (p *replicaPair) handOver(t *testing.T, i int) {
 // open is the ids of the alerts replica i's engine has open.
 func (p *replicaPair) open(i int) []string {
 	var ids []string
-	for _, a := range p.svc[i].Alerts(party.Principal{Operator: true}) {
+	for _, a := range p.svc[i].tac.eng.Load().Alerts() {
 		ids = append(ids, a.ID)
 	}
 	return ids

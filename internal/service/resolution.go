@@ -83,7 +83,7 @@ func (e *AlertClearedError) Error() string {
 // alert of that id concerns one of p's aircraft (open or cleared); an
 // *AlertClearedError when it concerned p and has cleared.
 func (s *Service) Resolution(p party.Principal, id string) (Resolution, error) {
-	a, open := s.tac.eng.Load().Alert(id)
+	a, open := s.openAlert(id)
 	found := &a
 	if !open {
 		if c, ok := s.cleared.get(id); ok && (p.Operator || slices.Contains(c.parties, p.Party)) {

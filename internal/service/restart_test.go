@@ -74,6 +74,11 @@ func TestRestartOnTheEmbeddedStoreEndsOrContinuesItsOpenAlerts(t *testing.T) {
 			}
 			s = open()
 			s.Tick(ctx)
+			// Until its aircraft report again, the store's alert is
+			// listed as the store has it.
+			if got := s.Alerts(party.Principal{Party: "russia"}); len(got) != 1 || got[0].ID != id {
+				t.Fatalf("right after the restart the service lists %+v, want the store's alert %s", got, id)
+			}
 			if got := alertEvents(t, st); !slices.Equal(got, raised) {
 				t.Fatalf("right after the restart the store has %v, want %v", got, raised)
 			}

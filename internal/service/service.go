@@ -143,6 +143,8 @@ type Service struct {
 	// the alerts that cleared lately (resolution.go).
 	resolvers atomic.Pointer[resolver]
 	cleared   clearedAlerts
+	// story is the alerts open as the store's events tell them (story.go).
+	story     alertStory
 	resolving chan struct{} // the pool computing resolutions, one token each
 
 	alog           *audit.Log
@@ -258,10 +260,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.settleProposals(ctx); err != nil {
 		return nil, fmt.Errorf("service: settling the rules proposals: %w", err)
 	}
+	// Read once the writes of New are done: they are in it, and every
+	// event delivered from now on is applied to it.
+	stored, after, err := readStoredAlerts(ctx, s.st)
+	if err != nil {
+		return nil, fmt.Errorf("service: reading the alerts open in the store: %w", err)
+	}
+	s.story.seed(stored.Open, after)
 	if cfg.Peers == nil {
-		if err := s.takeUpStoredAlerts(ctx); err != nil {
-			return nil, err
-		}
+		s.takeUpStoredAlerts(ctx, stored)
 	}
 	return s, nil
 }
@@ -277,19 +284,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // engine finds it again, or is cleared as stale when they do not within
 // the stale limit of its last transition (at once when that has passed).
 // A commit that fails stays queued and is retried by the periodic job.
-func (s *Service) takeUpStoredAlerts(ctx context.Context) error {
-	stored, err := ReadStoredAlerts(ctx, s.st)
-	if err != nil {
-		return fmt.Errorf("service: reading the alerts open in the store: %w", err)
-	}
+func (s *Service) takeUpStoredAlerts(ctx context.Context, stored StoredAlerts) {
 	if len(stored.Open) == 0 {
-		return nil
+		return
 	}
-	err = s.ReconcileDetection(ctx, func(context.Context) (StoredAlerts, error) { return stored, nil })
+	err := s.ReconcileDetection(ctx, func(context.Context) (StoredAlerts, error) { return stored, nil })
 	if err != nil {
 		s.log.Error("taking up the alerts open in the store: retried by the periodic job", "open", len(stored.Open), "err", err)
 	}
-	return nil
 }
 
 // signingKey is the audit key of the data directory, or a key of this
@@ -888,6 +890,9 @@ func (s *Service) CatchUpEvents(ctx context.Context) error {
 // deliver hands committed events, in id order, to the live streams (s.wmu
 // held), and acts on those that change credentials.
 func (s *Service) deliver(evs []store.Event) {
+	for _, a := range s.story.apply(evs) {
+		s.cleared.add(&a)
+	}
 	s.hub.publish(evs)
 	s.m.EventsPublished.Add(float64(len(evs)))
 	s.noticeCredentials(evs)
