@@ -466,6 +466,21 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 		t.mu.Unlock()
 		return err
 	}
+	// The new engine derives an alert's id from the reports that show it:
+	// an alert whose aircraft have not reported since it was raised is
+	// found again under the id it is cleared under here. It is reissued:
+	// the parties are never told that an id that ended is open again.
+	spent := make(map[string]bool, len(old))
+	for _, a := range old {
+		spent[a.ID] = true
+	}
+	for i := range raised {
+		if spent[raised[i].ID] {
+			if reissued, ok := eng.Reopen(&raised[i], now); ok {
+				raised[i] = reissued
+			}
+		}
+	}
 	trs := make([]alert.Transition, 0, len(old)+len(raised))
 	for _, a := range old {
 		a.State = alert.StateCleared
