@@ -7,8 +7,12 @@
 //   - Clear (reason resolved) only once the conflict has been absent for
 //     ClearAfterS seconds (default 5 s, a handful of 1 Hz reports); if it
 //     comes back before that, the same alert continues with the same id.
-//     A stale track clears its alerts at once (reason stale): there is no
-//     data left to wait for.
+//     A stale track clears its alerts at once (reason stale), marking its
+//     aircraft Stale: there is no data left to wait for, and what ended is
+//     the tracking, not the conflict. A pair whose newer report is more
+//     than the stale time after the older one is such a clear too (the
+//     older track is stale relative to the newer), before the periodic
+//     expiry drops the track.
 //   - Level: go up at once; go down only when the time to loss of
 //     separation is beyond the lower level's threshold by LevelMarginS
 //     (default 10 s).
@@ -95,6 +99,10 @@ type Aircraft struct {
 	VelEastMps  float64 `json:"vel_east_mps"`
 	VelNorthMps float64 `json:"vel_north_mps"`
 	VelUpMps    float64 `json:"vel_up_mps"`
+	// Stale is set, on a clear with reason stale, on the aircraft whose
+	// track went stale (no report within the rules' stale time): it is no
+	// longer tracked, which does not mean that it is no longer there.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // Key is the aircraft's track key.

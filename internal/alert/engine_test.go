@@ -209,3 +209,62 @@ func TestEngineRefusesUnknownClass(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestStaleClearNamesTheAircraftNoLongerTracked: an alert cleared because
+// a track went stale says which: the party of the aircraft still reporting
+// learns that the other is no longer tracked (it may be flying on,
+// unseen), not that the conflict was resolved, and the party whose feed
+// stopped learns that it was its own aircraft. When both went stale, both
+// are named.
+func TestStaleClearNamesTheAircraftNoLongerTracked(t *testing.T) {
+	r := rules.Default()
+	for _, tc := range []struct {
+		name      string
+		reporting []int // the aircraft of closing that report on
+	}{
+		{"red stops", []int{0}},
+		{"blue stops", []int{1}},
+		{"both stop", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewEngine(r, nil)
+			out, err := e.Ingest(closing(t0, 80_000), t0)
+			if err != nil || len(out) != 1 {
+				t.Fatalf("raise: %v %v", states(out), err)
+			}
+			id := out[0].ID
+			var cleared []Alert
+			at := t0
+			for s := 1; len(cleared) == 0 && s < 120; s++ {
+				at = t0.Add(time.Duration(s) * time.Second)
+				pair := closing(at, 80_000-400*float64(s))
+				var reports []track.Report
+				for _, i := range tc.reporting {
+					reports = append(reports, pair[i])
+				}
+				got, err := e.Ingest(reports, at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range got {
+					if a.State == StateCleared {
+						cleared = append(cleared, a)
+					}
+				}
+				cleared = append(cleared, e.Expire(at)...)
+			}
+			if len(cleared) != 1 || cleared[0].ID != id || cleared[0].State != StateCleared || cleared[0].Reason != ReasonStale {
+				t.Fatalf("at %v: %v, want the alert cleared stale", at.Sub(t0), states(cleared))
+			}
+			for i, ac := range cleared[0].Aircraft {
+				stopped := true
+				for _, j := range tc.reporting {
+					stopped = stopped && closing(t0, 0)[j].Aircraft != ac.Aircraft
+				}
+				if ac.Stale != stopped {
+					t.Fatalf("aircraft %d (%s) of the clear: stale %v, want %v", i, ac.Aircraft, ac.Stale, stopped)
+				}
+			}
+		})
+	}
+}

@@ -75,11 +75,11 @@ func (l *Lifecycle) Apply(dst []Alert, events []detect.Event, now time.Time) []A
 		case detect.ConflictPredicted:
 			dst = l.predicted(dst, &ev.Conflict, now)
 		case detect.ConflictEnded:
-			dst = l.conflictGone(dst, ev.Conflict.Key(), ev.Reason, now)
+			dst = gone(dst, l.conflicts, l.pendingConf, ev.Conflict.Key(), ev.Reason, ev.Stale, now)
 		case detect.Nonconforming:
 			dst = l.nonconforming(dst, &ev.Track)
 		case detect.Conforming:
-			dst = l.conforming(dst, ev.Track.Key(), ev.Reason, now)
+			dst = gone(dst, l.nonconf, l.pendingNC, ev.Track.Key(), ev.Reason, ev.Stale, now)
 		}
 	}
 	return l.Tick(dst, now)
@@ -237,7 +237,7 @@ func conflictAlert(c *detect.Conflict, idx int) Alert {
 }
 
 func (l *Lifecycle) conflictGone(dst []Alert, key detect.PairKey, reason string, now time.Time) []Alert {
-	return gone(dst, l.conflicts, l.pendingConf, key, reason, now)
+	return gone(dst, l.conflicts, l.pendingConf, key, reason, nil, now)
 }
 
 func (l *Lifecycle) nonconforming(dst []Alert, s *track.State) []Alert {
@@ -263,14 +263,11 @@ func (l *Lifecycle) nonconforming(dst []Alert, s *track.State) []Alert {
 	return append(dst, a)
 }
 
-func (l *Lifecycle) conforming(dst []Alert, key track.Key, reason string, now time.Time) []Alert {
-	return gone(dst, l.nonconf, l.pendingNC, key, reason, now)
-}
-
 // gone handles the end of what raised the open alert under key in open: a
-// stale track clears it at once; otherwise its clearing waits out the
-// hysteresis, from the first time it was seen gone, in pending.
-func gone[K comparable](dst []Alert, open map[K]*entry, pending map[K]struct{}, key K, reason string, now time.Time) []Alert {
+// stale track clears it at once, naming the aircraft whose tracks went
+// stale; otherwise its clearing waits out the hysteresis, from the first
+// time it was seen gone, in pending.
+func gone[K comparable](dst []Alert, open map[K]*entry, pending map[K]struct{}, key K, reason string, stale []track.Key, now time.Time) []Alert {
 	e, ok := open[key]
 	if !ok {
 		return dst
@@ -278,7 +275,14 @@ func gone[K comparable](dst []Alert, open map[K]*entry, pending map[K]struct{}, 
 	if reason == ReasonStale {
 		delete(open, key)
 		delete(pending, key)
-		return append(dst, cleared(e.pub, ReasonStale, now))
+		a := cleared(e.pub, ReasonStale, now)
+		// A copy: the published alert's aircraft are shared with the
+		// transitions before.
+		a.Aircraft = slices.Clone(a.Aircraft)
+		for i := range a.Aircraft {
+			a.Aircraft[i].Stale = slices.Contains(stale, a.Aircraft[i].Key())
+		}
+		return append(dst, a)
 	}
 	if e.absentSince.IsZero() {
 		e.absentSince = now

@@ -637,7 +637,20 @@ func (e *Engine) apply(dst []Event, r *track.Report, now time.Time) []Event {
 		}
 		old := e.conflicts[key]
 		delete(e.conflicts, key)
-		dst = append(dst, Event{Kind: ConflictEnded, Reason: ReasonResolved, Conflict: *old})
+		ended := Event{Kind: ConflictEnded, Reason: ReasonResolved, Conflict: *old}
+		// Not paired any more because one report is further than the
+		// stale time behind the other (mayPair): that track went stale,
+		// nothing was resolved. Said so at once, naming it, rather than
+		// as resolved once the hysteresis is over (before Expire drops
+		// the track, it would find the pair ended already).
+		if dt := time.Duration(e.kin[id].reportNs - e.kin[other].reportNs).Seconds(); math.Abs(dt) > e.params.MaxReportGapS {
+			older := o
+			if dt < 0 {
+				older = s
+			}
+			ended.Reason, ended.Stale = ReasonStale, []track.Key{older.Key()}
+		}
+		dst = append(dst, ended)
 		prev[n] = prev[len(prev)-1]
 		prev = prev[:len(prev)-1]
 		e.partners[other] = removeID(e.partners[other], id)
@@ -719,12 +732,18 @@ func (e *Engine) Expire(dst []Event, now time.Time) []Event {
 			c := e.conflicts[key]
 			delete(e.conflicts, key)
 			e.partners[other] = removeID(e.partners[other], id)
-			dst = append(dst, Event{Kind: ConflictEnded, Reason: ReasonStale, Conflict: *c})
+			// The partner goes stale in this call too when its last
+			// report is as old (its own turn finds the pair gone).
+			stale := []track.Key{s.Key()}
+			if o, ok := e.tracks.Get(other); ok && now.Sub(o.Time) > e.tracks.StaleAfter() {
+				stale = append(stale, o.Key())
+			}
+			dst = append(dst, Event{Kind: ConflictEnded, Reason: ReasonStale, Conflict: *c, Stale: stale})
 		}
 		e.partners[id] = e.partners[id][:0]
 		if e.nonconf[id] {
 			e.nonconf[id] = false
-			dst = append(dst, Event{Kind: Conforming, Reason: ReasonStale, Track: *s})
+			dst = append(dst, Event{Kind: Conforming, Reason: ReasonStale, Track: *s, Stale: []track.Key{s.Key()}})
 		}
 		for _, x := range e.index {
 			x.remove(id)

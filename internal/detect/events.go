@@ -56,6 +56,9 @@ type Event struct {
 	Conflict Conflict
 	// Track is set for the conformance kinds.
 	Track track.State
+	// Stale names, for an end with reason stale, the aircraft whose
+	// tracks went stale: one of a pair, or both.
+	Stale []track.Key
 }
 
 // Conformance tells whether an aircraft is where its party declared it
