@@ -197,8 +197,8 @@ func readStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, afte
 //
 // An alert only the store has is cleared (reason stale: nobody tracks it
 // any more) at once when this engine's picture of its aircraft is as
-// recent as the store's transition, or that transition is older than the
-// stale limit. Otherwise it is held: the reports that made the old leader
+// recent as the store's transition, or that transition and this process's
+// start are older than the stale limit. Otherwise it is held: the reports that made the old leader
 // raise it are relayed, and may reach this engine after the takeover (the
 // relay does not wait for the store). Clearing it then would raise it
 // again a moment later under the same id, and tell every party three
@@ -353,7 +353,13 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			continue
 		}
 		a := stored[id]
-		if until := a.Time.Add(rl.StaleAfter()); now.Before(until) && !eng.TracksSince(&a, a.Time) {
+		// Held from the later of its last transition and this process's
+		// start: a process that has just started (a restart on the
+		// embedded store, a replica started as the lease's only
+		// candidate) has no track yet, and a steady alert's last
+		// transition may lie long before, its aircraft reporting all
+		// along; they get the stale time from the start to report again.
+		if until := later(a.Time, s.started).Add(rl.StaleAfter()); now.Before(until) && !eng.TracksSince(&a, a.Time) {
 			if t.held == nil {
 				t.held = map[string]heldAlert{}
 			}
@@ -446,6 +452,14 @@ func (s *Service) reconcileQueue(pending []queued, inStore StoredAlerts, stored 
 		}
 	}
 	return kept
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // pairOf names what an alert is about: its kind and its aircraft. Two

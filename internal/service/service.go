@@ -143,6 +143,9 @@ type Service struct {
 	// the alerts that cleared lately (resolution.go).
 	resolvers atomic.Pointer[resolver]
 	cleared   clearedAlerts
+	// started is when New began: this engine has had reports since
+	// (ReconcileDetection).
+	started time.Time
 	// story is the alerts open as the store's events tell them (story.go).
 	story     alertStory
 	resolving chan struct{} // the pool computing resolutions, one token each
@@ -224,6 +227,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.cfg.ReplicaName = s.process.id
 	}
 	s.writes = newWriteTokens(s.process)
+	s.started = s.now()
 	s.alog = audit.NewLog(key, audit.DefaultEvery)
 	s.lastCheckpoint = s.now()
 	var last int64
@@ -282,7 +286,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // a new id. As at a replica's takeover (ReconcileDetection), each is held
 // until its aircraft report again, and goes on under its id when the
 // engine finds it again, or is cleared as stale when they do not within
-// the stale limit of its last transition (at once when that has passed).
+// the stale time from the start (a steady alert's last transition may lie
+// long before it, its aircraft reporting all along).
 // A commit that fails stays queued and is retried by the periodic job.
 func (s *Service) takeUpStoredAlerts(ctx context.Context, stored StoredAlerts) {
 	if len(stored.Open) == 0 {
