@@ -152,17 +152,16 @@ func readStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, afte
 		}
 		for _, e := range evs {
 			after = e.ID
-			var a struct{ ID string }
 			switch e.Kind {
 			case alertEventKind(alert.StateRaised), alertEventKind(alert.StateUpdated):
-				if json.Unmarshal(e.Body, &a) == nil {
-					out.Open[a.ID] = e.Body
+				if id, ok := alertIDOf(e.Body); ok {
+					out.Open[id] = e.Body
 					last = e.Time
 				}
 			case alertEventKind(alert.StateCleared):
-				if json.Unmarshal(e.Body, &a) == nil {
-					delete(out.Open, a.ID)
-					clearedAt[a.ID] = e.Time
+				if id, ok := alertIDOf(e.Body); ok {
+					delete(out.Open, id)
+					clearedAt[id] = e.Time
 					last = e.Time
 				}
 			}
