@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -128,12 +129,37 @@ func (e *Engine) TracksSince(a *Alert, since time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := range a.Aircraft {
-		s, ok := e.det.TrackOf(a.Aircraft[i].Key())
-		if !ok || s.Time.Before(since) {
+		if !e.trackedSince(a.Aircraft[i].Key(), since) {
 			return false
 		}
 	}
 	return true
+}
+
+// EndedAt returns a as cleared at now, for an alert whose end this engine
+// did not find itself (one the store has open and this engine does not):
+// resolved when it has a live track of every aircraft reported at or after
+// since (its picture of them is as recent, and it finds no alert), else
+// stale, with each aircraft it has no such track of marked Stale.
+func (e *Engine) EndedAt(a Alert, since, now time.Time) Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a.State, a.Time, a.Reason = StateCleared, now, ReasonResolved
+	a.Aircraft = slices.Clone(a.Aircraft)
+	for i := range a.Aircraft {
+		a.Aircraft[i].Stale = !e.trackedSince(a.Aircraft[i].Key(), since)
+		if a.Aircraft[i].Stale {
+			a.Reason = ReasonStale
+		}
+	}
+	return a
+}
+
+// trackedSince reports whether the engine has a live track of k reported
+// at or after since (e.mu held).
+func (e *Engine) trackedSince(k track.Key, since time.Time) bool {
+	s, ok := e.det.TrackOf(k)
+	return ok && !s.Time.Before(since)
 }
 
 // Conflicts returns the current conflict set, sorted by pair.

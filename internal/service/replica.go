@@ -194,10 +194,11 @@ func readStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, afte
 // under a new id when the engine still finds the conflict
 // (alert.Engine.Reopen).
 //
-// An alert only the store has is cleared (reason stale: nobody tracks it
-// any more) at once when this engine's picture of its aircraft is as
-// recent as the store's transition, or that transition and this process's
-// start are older than the stale limit. Otherwise it is held: the reports that made the old leader
+// An alert only the store has is cleared at once when this engine's
+// picture of its aircraft is as recent as the store's transition (reason
+// resolved: it tracks them and finds no conflict), or that transition and
+// this process's start are older than the stale limit (reason stale,
+// naming the aircraft it does not track: alert.Engine.EndedAt). Otherwise it is held: the reports that made the old leader
 // raise it are relayed, and may reach this engine after the takeover (the
 // relay does not wait for the store). Clearing it then would raise it
 // again a moment later under the same id, and tell every party three
@@ -368,10 +369,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			}
 			continue
 		}
-		a.State = alert.StateCleared
-		a.Reason = alert.ReasonStale
-		a.Time = now
-		trs = append(trs, a)
+		trs = append(trs, eng.EndedAt(a, a.Time, now))
 	}
 	if len(t.held) > 0 {
 		s.log.Info("taking over detection: alerts open in the store held until the engine has their aircraft", "alerts", len(t.held))
@@ -404,7 +402,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 // has open under another id (the same alert, as another leader named it);
 // a raise of an alert the store has open is no news; and what is kept
 // ends where the engine is now: with
-// a stale clear when the engine no longer has the alert, with an update
+// a clear when the engine no longer has the alert (EndedAt), with an update
 // when the engine's alert is news against the last queued (the releases
 // of the dropped are the waiters' as if committed by another leader).
 func (s *Service) reconcileQueue(pending []queued, inStore StoredAlerts, stored map[string]alert.Alert, engine []alert.Alert, now time.Time) []queued {
@@ -442,8 +440,7 @@ func (s *Service) reconcileQueue(pending []queued, inStore StoredAlerts, stored 
 		a, open := inEngine[id]
 		switch {
 		case !open:
-			tr.State, tr.Reason, tr.Time = alert.StateCleared, alert.ReasonStale, now
-			kept = append(kept, queued{tr: tr})
+			kept = append(kept, queued{tr: eng.EndedAt(tr, tr.Time, now)})
 		case a.Level != tr.Level || a.Time.After(tr.Time) && eng.NewsAgainst(&tr):
 			up := *a
 			up.State = alert.StateUpdated
@@ -556,7 +553,7 @@ func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommi
 	return all, toCommit
 }
 
-// clearHeldLocked queues the stale clear of each held alert the engine has
+// clearHeldLocked queues the clear (EndedAt) of each held alert the engine has
 // not raised by now although its picture of the alert's aircraft has
 // caught up with the store's transition, or whose stale limit has passed
 // (t.mu held). A replica that no longer leads lets go of them all: the
@@ -581,10 +578,7 @@ func (s *Service) clearHeldLocked(now time.Time) {
 			continue
 		}
 		delete(t.held, id)
-		a := h.last
-		a.State = alert.StateCleared
-		a.Reason = alert.ReasonStale
-		a.Time = now
+		a := eng.EndedAt(h.last, h.last.Time, now)
 		s.cleared.add(&a)
 		t.pending = append(t.pending, queued{tr: a})
 	}
