@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -444,8 +445,9 @@ func (s *Service) openAlert(id string) (alert.Alert, bool) {
 
 // retuneTactical replaces the tactical engine after a rules change (the
 // engine is built for one separation table): the live tracks are fed to a
-// new engine, the old engine's open alerts are cleared with reason
-// rules_changed, and the new engine's alerts raised, all committed
+// new engine, the old engine's open alerts (and those held since a
+// takeover) are cleared with reason rules_changed, and the new engine's
+// alerts raised, all committed
 // together. Tracks of a class the new rules no longer know are dropped
 // (their aircraft's next reports are refused naming the class).
 func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
@@ -454,6 +456,15 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	now := s.now()
 	states := t.eng.Load().Tracks(detect.World)
 	old := t.eng.Load().Alerts()
+	// The alerts held since a takeover are open too: ended with the rest,
+	// not continued under the new rules by the raise that would take
+	// them up (takeHeld).
+	var held []alert.Alert
+	for _, id := range slices.Sorted(maps.Keys(t.held)) {
+		held = append(held, t.held[id].last)
+	}
+	old = append(old, held...)
+	t.held = nil
 	eng := alert.NewEngine(r, conformance{s})
 	reports := make([]track.Report, 0, len(states))
 	for i := range states {
@@ -480,6 +491,20 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 				raised[i] = reissued
 			}
 		}
+	}
+	if len(held) > 0 {
+		// A held alert's reports, when they come, would raise it in the
+		// new engine under the id it is cleared under here (derived from
+		// them): that id is spent, as those the store had cleared at the
+		// takeover (takeHeld).
+		t.spent = maps.Clone(t.spent)
+		if t.spent == nil {
+			t.spent = map[string]bool{}
+		}
+		for _, a := range held {
+			t.spent[a.ID] = true
+		}
+		t.spentUntil = later(t.spentUntil, now.Add(2*r.StaleAfter()))
 	}
 	trs := make([]alert.Transition, 0, len(old)+len(raised))
 	for _, a := range old {

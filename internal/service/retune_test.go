@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
 // TestRulesChangeNeverRaisesAClearedIdAgain: new rules clear every open
@@ -41,5 +42,42 @@ func TestRulesChangeNeverRaisesAClearedIdAgain(t *testing.T) {
 	open := s.Alerts(party.Principal{Operator: true})
 	if len(open) != 1 || open[0].ID != again {
 		t.Fatalf("the engine has %+v open, want the alert %s", open, again)
+	}
+}
+
+// TestRulesChangeEndsTheAlertsHeldSinceATakeover: new rules clear every
+// open alert (reason rules_changed), those the leader holds since a
+// takeover (open in the store, their aircraft's reports not yet here)
+// too: such an alert was left open, and went on under the new rules, its
+// old id, as an update, while every other alert was ended and raised
+// again.
+func TestRulesChangeEndsTheAlertsHeldSinceATakeover(t *testing.T) {
+	ctx := context.Background()
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	_, id := p.raise(t, 0, c, r)
+	p.relay(t, 1, reportOf("coalition", c))
+	p.handOver(t, 1)
+	s := p.svc[1]
+	if open := s.Alerts(party.Principal{Operator: true}); len(open) != 1 || open[0].ID != id {
+		t.Fatalf("after the takeover the leader lists %+v, want the held alert %s", open, id)
+	}
+	next := s.Rules()
+	next.Version++
+	if err := s.retuneTactical(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	p.wantEvents(t, "after the rules change", "alert_raised "+id, "alert_cleared "+id)
+	if got := lastClear(t, p.st); got.Reason != "rules_changed" {
+		t.Fatalf("the held alert cleared with reason %q, want rules_changed", got.Reason)
+	}
+	// The russian report arrives: the conflict is raised under the new
+	// rules, under a new id.
+	if err := s.IngestRelayed(ctx, []track.Report{reportOf("russia", r)}); err != nil {
+		t.Fatal(err)
+	}
+	got := alertEvents(t, p.st)
+	if len(got) != 3 || !strings.HasPrefix(got[2], "alert_raised ") || got[2] == "alert_raised "+id {
+		t.Fatalf("once the russian report arrived the store has %v, want the conflict raised under a new id", got)
 	}
 }
