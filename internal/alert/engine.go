@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -33,6 +34,56 @@ func NewEngineWith(r rules.Rules, h Hysteresis, g detect.Grid, conf detect.Confo
 	det := detect.NewEngine(r, g, conf)
 	det.SetLevelMargin(h.LevelMarginS)
 	return &Engine{det: det, life: NewLifecycle(r, h)}
+}
+
+// DetectsAs reports whether an engine made for r (NewEngine) would judge
+// every report exactly as e does: then e can go on under r as it is, its
+// open alerts with it, and new rules that change something else (a
+// witness, a deadline, a fleet bound) need not end and raise them again.
+func (e *Engine) DetectsAs(r rules.Rules) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.life.h == DefaultHysteresis(r) && SameDetection(e.life.rules, r)
+}
+
+// SameDetection reports whether engines made for a and b take the same
+// inputs from them: what NewEngineWith and what it builds read of the
+// rules. The detection engine reads the separation table (ParamsFrom,
+// NewTable: the classes and the entry of each pair, their detectors,
+// lookaheads and levels, after FillTable, which builds the manned entry
+// of older rules from the top-level separation, lookahead and levels),
+// the stale time (the track table, the pairs' report gap) and whether
+// aircraft of one party alert each other; its index of near aircraft
+// reads each class's performance (nearCellsM); the lifecycle names a
+// nonconforming alert after the first of the top-level levels. The
+// top-level levels are compared whole, and the performance too: the
+// service ranks an alert's level by them (rules.LevelRank) and bounds
+// its resolutions by the performance.
+func SameDetection(a, b rules.Rules) bool {
+	return reflect.DeepEqual(detectionOf(a), detectionOf(b))
+}
+
+// detection is what of the rules an engine's judgement depends on
+// (SameDetection).
+type detection struct {
+	Classes         []string
+	Separation      []rules.Separation
+	Performance     []rules.Performance
+	Levels          []rules.Level
+	StaleAfterS     float64
+	SamePartyAlerts bool
+}
+
+func detectionOf(r rules.Rules) detection {
+	r.FillTable()
+	return detection{
+		Classes:         r.Classes,
+		Separation:      r.Separation,
+		Performance:     r.Performance,
+		Levels:          r.Levels,
+		StaleAfterS:     r.StaleAfterS,
+		SamePartyAlerts: r.SamePartyAlerts,
+	}
 }
 
 // Ingest applies a batch of reports at time now. A batch with an invalid

@@ -450,11 +450,25 @@ func (s *Service) openAlert(id string) (alert.Alert, bool) {
 // alerts raised, all committed
 // together. Tracks of a class the new rules no longer know are dropped
 // (their aircraft's next reports are refused naming the class).
+//
+// New rules that leave every input of detection as it was
+// (alert.Engine.DetectsAs: a witness, a deadline, a fleet bound, a
+// disclosure distance changed) keep the engine and its open alerts, held
+// ones included: the same ids go on, nothing is cleared or raised, and no
+// party is asked to acknowledge an alert again. Ending and raising them
+// anew would tell the parties of a change that concerns none of them,
+// each raise a hotline item to acknowledge, at every such change.
 func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	t := s.tac
 	t.mu.Lock()
 	now := s.now()
 	states := t.eng.Load().Tracks(detect.World)
+	if t.eng.Load().DetectsAs(r) {
+		// Need to know may have changed: the picture follows the rules.
+		s.rebuildPicture(r, states, t.eng.Load().Alerts(), now)
+		t.mu.Unlock()
+		return nil
+	}
 	old := t.eng.Load().Alerts()
 	// The alerts held since a takeover are open too: ended with the rest,
 	// not continued under the new rules by the raise that would take
