@@ -124,8 +124,13 @@ func TestRulesChangeRetunesDetection(t *testing.T) {
 	if first.Kind != "alert_raised" {
 		t.Fatalf("%s", first.Kind)
 	}
+	// A change of detection: the manned entry's vertical minimum
+	// lowered, still a conflict with both at 6000 m. (The top-level
+	// vertical_sep_m is the volumes' separation: a change of it alone
+	// keeps the alerts.)
 	r := rules.Default()
-	r.VerticalSepM = 100 // still a conflict: both at 6000 m
+	manned := r.SeparationFor(rules.ClassManned, rules.ClassManned)
+	manned.Detector = rules.Cylinder(rules.Param(manned.Detector.HorizontalM), 100)
 	e.agreeRules(r)
 	var kinds []string
 	var cleared struct{ ID, Reason string }
