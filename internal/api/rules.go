@@ -33,7 +33,33 @@ func (h *Handler) putRules(w http.ResponseWriter, r *http.Request, p party.Princ
 	if err != nil {
 		return err
 	}
+	h.setFindingsPending(w, r, prop)
 	return writeAnswer(w, r.Context(), http.StatusAccepted, prop)
+}
+
+// FindingsPendingHeader, on the answer of the request that brought rules
+// into force, is how many of what their activation found (volumes that
+// break them, pairs that conflict only under them) are still to be
+// announced: the request announces the first and answers, the periodic
+// job the rest (absent when none is left).
+const FindingsPendingHeader = "Findings-Pending"
+
+// setFindingsPending sets FindingsPendingHeader on the answer of a
+// request that brought prop into force.
+func (h *Handler) setFindingsPending(w http.ResponseWriter, r *http.Request, prop rules.Proposal) {
+	if prop.State != rules.ProposalActive {
+		return
+	}
+	n, err := h.svc.FindingsPending(r.Context())
+	if err != nil {
+		// The rules are in force and the answer says so; the count is
+		// for information only.
+		h.log.Warn("reading the findings still to be announced", "err", err)
+		return
+	}
+	if n > 0 {
+		w.Header().Set(FindingsPendingHeader, strconv.FormatInt(n, 10))
+	}
 }
 
 // amendRules reads a body of rules fields over base: each field given
@@ -85,6 +111,7 @@ func (h *Handler) acceptRules(w http.ResponseWriter, r *http.Request, p party.Pr
 	if err != nil {
 		return err
 	}
+	h.setFindingsPending(w, r, prop)
 	return writeAnswer(w, r.Context(), http.StatusOK, prop)
 }
 

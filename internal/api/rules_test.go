@@ -13,6 +13,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // restart stops the service and its HTTP server and starts new ones on the
@@ -277,5 +278,34 @@ func TestRulesProposalEscalates(t *testing.T) {
 	}
 	if code, _, _ := e.do("GET", "/v1/rules/proposals", e.tokens["coalition"], nil); code != http.StatusOK {
 		t.Fatal(code)
+	}
+}
+
+// TestActivationAnswerSaysHowManyFindingsWait: the answer of the
+// acceptance that brought rules into force carries Findings-Pending, the
+// findings its request left to the periodic job; a proposal still open
+// does not.
+func TestActivationAnswerSaysHowManyFindingsWait(t *testing.T) {
+	e := newEnv(t, Options{})
+	// Findings queued that cannot be announced (their batch unreadable):
+	// they wait, counted, whatever the request announces.
+	if err := e.st.Update(context.Background(), func(tx store.Tx) error {
+		if err := tx.PutMeta("rules/findings/0", []byte("{not json")); err != nil {
+			return err
+		}
+		return tx.PutMeta("rules/findings", []byte(`{"head":0,"tail":1,"findings":7}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var p rules.Proposal
+	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"ack_deadline_s": 100}, 202, &p)
+	path := "/v1/rules/" + strconv.FormatInt(p.Version, 10) + "/accept"
+	status, _, h := e.do("POST", path, e.tokens["coalition"], nil)
+	if status != 200 || h.Get(FindingsPendingHeader) != "" {
+		t.Fatalf("the first acceptance: %d, %s %q; want 200 without the header (nothing in force)", status, FindingsPendingHeader, h.Get(FindingsPendingHeader))
+	}
+	status, body, h := e.do("POST", path, e.tokens["russia"], nil)
+	if status != 200 || h.Get(FindingsPendingHeader) != "7" {
+		t.Fatalf("the acceptance that brought the rules into force: %d %s, %s %q; want 200 with 7", status, body, FindingsPendingHeader, h.Get(FindingsPendingHeader))
 	}
 }

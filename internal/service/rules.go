@@ -201,9 +201,11 @@ func (s *Service) adopt(ctx context.Context, ch *rulesChange) error {
 }
 
 // adoptAndAnnounce adopts the rules a committed transaction brought into
-// force, then announces what their activation found (findings.go). A
-// failure to announce is logged, not returned: the rules are in force,
-// and what is left queued is announced by the periodic job.
+// force, then announces the first of what their activation found
+// (findings.go), within the bound of findingsInRequestFor: the rest is
+// the periodic job's. A failure to announce is logged, not returned: the
+// rules are in force, and what is left queued is announced by the
+// periodic job.
 func (s *Service) adoptAndAnnounce(ctx context.Context, ch *rulesChange) error {
 	if ch.activated == nil {
 		return nil
@@ -211,7 +213,7 @@ func (s *Service) adoptAndAnnounce(ctx context.Context, ch *rulesChange) error {
 	if err := s.adopt(ctx, ch); err != nil {
 		return err
 	}
-	if err := s.announceFindings(ctx, 0); err != nil {
+	if err := s.announceFindingsWithin(ctx, findingsBatchesPerTick, findingsInRequestFor); err != nil {
 		s.log.Warn("the findings of new rules are left for the periodic job", "version", ch.activated.Version, "err", err)
 	}
 	return nil

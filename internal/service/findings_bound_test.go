@@ -1,0 +1,100 @@
+package service
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/volume"
+	"github.com/deconflict/deconflict/internal/volume/synth"
+)
+
+// findingsScene is a service whose next rules (returned) find many
+// volumes breaking them and many pairs conflicting only under them, one
+// finding a batch: coalition and russia alternate 20 km apart, each pair
+// of neighbours conflicts under 30 km only, and russia's windows of 3
+// hours break a 2-hour maximum. It returns the rules and how many
+// findings they make.
+func findingsScene(t *testing.T) (*Service, rules.Rules, int) {
+	t.Helper()
+	ctx := context.Background()
+	s, _ := newEmbedded(t)
+	s.findingsBatchSize = 1
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := s.now().UTC().Truncate(time.Second).Add(time.Hour)
+	const volumes = 12
+	for i := range volumes {
+		owner, hours := "coalition", 1
+		if i%2 == 1 {
+			owner, hours = "russia", 3
+		}
+		lat, lon := synth.Destination(35, 36, 90, float64(i)*20_000)
+		declare(t, s, owner, volume.Input{Footprint: synth.Circle(lat, lon, 2000), AltLowerM: 1000, AltUpperM: 2000,
+			Start: start, End: start.Add(time.Duration(hours) * time.Hour), State: volume.Accepted})
+	}
+	next := s.Rules()
+	next.HorizontalSepM = 30_000
+	next.MaxWindowS = 2 * 3600
+	return s, next, volumes/2 + volumes - 1
+}
+
+// TestActivatingRequestAnnouncesABoundedShareOfTheFindings: the request
+// whose answer brought rules into force announced every batch of what
+// they found before it answered (256 findings a transaction, up to the
+// request's 30 s), and a client with a shorter timeout took the
+// activation it had brought about for lost. It announces the first
+// batches, within a bound, and leaves the rest, counted, to the periodic
+// job.
+func TestActivatingRequestAnnouncesABoundedShareOfTheFindings(t *testing.T) {
+	ctx := context.Background()
+	s, next, findings := findingsScene(t)
+	if findings <= findingsBatchesPerTick {
+		t.Fatalf("%d findings of a batch each, want more than the %d batches a request announces", findings, findingsBatchesPerTick)
+	}
+	version := bringIntoForce(t, s, next, "coalition", "russia")
+	announced := len(findingEvents(t, s.st, version))
+	pending, err := s.FindingsPending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if announced < 1 || announced > findingsBatchesPerTick {
+		t.Fatalf("the activating request announced %d findings of %d, want 1 to %d batches of one", announced, findings, findingsBatchesPerTick)
+	}
+	if announced+int(pending) != findings {
+		t.Fatalf("%d findings announced and %d counted pending, want %d in all", announced, pending, findings)
+	}
+	// The periodic job announces the rest, the count going down to none.
+	for range findings {
+		if pending, err = s.FindingsPending(ctx); err != nil || pending == 0 {
+			break
+		}
+		if err := s.announceFindingsJob(ctx, s.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(findingEvents(t, s.st, version)); got != findings || pending != 0 {
+		t.Fatalf("after the periodic job %d findings announced and %d pending (%v), want %d and none", got, pending, err, findings)
+	}
+}
+
+// TestFindingsPendingCountsAQueueStoredWithoutItsCount: a queue stored
+// before the count was kept is counted a whole batch a batch, not as
+// empty.
+func TestFindingsPendingCountsAQueueStoredWithoutItsCount(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newEmbedded(t)
+	if err := s.st.Update(ctx, func(tx store.Tx) error {
+		return tx.PutMeta(findingsQueueKey, []byte(`{"head":3,"tail":5}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.FindingsPending(ctx); err != nil || n != 2*findingsBatchSize {
+		t.Fatalf("FindingsPending = %d, %v; want %d", n, err, 2*findingsBatchSize)
+	}
+}
