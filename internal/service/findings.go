@@ -20,15 +20,27 @@ package service
 // what a crash leaves queued is announced when the service runs again
 // (the periodic job, on any replica). Alert commits take the writers'
 // lock between two batches.
+//
+// The batches are announced in order, so one that fails holds every later
+// one back: each failure is counted (metrics), and from a few in a row
+// logged as an ERROR naming the batch. A batch whose own stored content
+// cannot be read (unreadableBatchError) would hold them back for ever: it
+// is set aside (kept in the store, audited to everyone, an ERROR, a
+// metric), never silently. A batch that fails otherwise is retried until
+// it is announced.
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
@@ -216,14 +228,19 @@ func (s *Service) announceFindingsWithin(ctx context.Context, maxBatches int, wi
 			return err
 		}
 		announced := false
+		head := int64(-1)
 		err := s.write(ctx, func(tx store.Tx) error {
 			var err error
-			announced, err = s.announceBatch(tx)
+			announced, err = s.announceBatch(tx, &head)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("service: announcing the findings of new rules: %w", err)
+			if setAside, err := s.batchFailed(ctx, head, err); err != nil || !setAside {
+				return err
+			}
+			continue
 		}
+		s.findingsFailures.reset()
 		if !announced {
 			return nil
 		}
@@ -231,23 +248,163 @@ func (s *Service) announceFindingsWithin(ctx context.Context, maxBatches int, wi
 	return nil
 }
 
+// findingsSetAsideAfter is how many failures in a row of a batch whose
+// content cannot be read (unreadableBatchError) set it aside: a few
+// ticks, so that a write to the store in the middle of it is not taken
+// for its content.
+const findingsSetAsideAfter = 3
+
+// findingsStuckAfter is how many failures in a row of a batch turn the
+// warning into an error naming it.
+const findingsStuckAfter = 3
+
+// findingsFailures counts the failures in a row of the batch at the head
+// of the queue, in this process.
+type findingsFailures struct {
+	mu     sync.Mutex
+	batch  int64
+	inRow  int
+	failed bool
+}
+
+// note counts a failure of batch i and returns the failures in a row.
+func (f *findingsFailures) note(i int64) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.failed || f.batch != i {
+		f.batch, f.inRow, f.failed = i, 0, true
+	}
+	f.inRow++
+	return f.inRow
+}
+
+func (f *findingsFailures) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batch, f.inRow, f.failed = 0, 0, false
+}
+
+func (f *findingsFailures) inARow() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.inRow
+}
+
+// batchFailed handles the failure err of announcing batch head (-1 when
+// the queue could not be read): counted (metrics), logged, and, when it
+// is the batch's own unreadable content, findingsSetAsideAfter times in
+// a row, the batch set aside (setAsideBatch), so that the later ones are
+// announced. It returns whether it was set aside, and the error to
+// return otherwise.
+func (s *Service) batchFailed(ctx context.Context, head int64, err error) (bool, error) {
+	err = fmt.Errorf("service: announcing the findings of new rules: %w", err)
+	s.m.FindingsBatchFailures.Inc()
+	if head < 0 {
+		return false, err
+	}
+	n := s.findingsFailures.note(head)
+	var unreadable *unreadableBatchError
+	if errors.As(err, &unreadable) && n >= findingsSetAsideAfter {
+		var setAside *setAsideBatch
+		werr := s.write(ctx, func(tx store.Tx) error {
+			var err error
+			setAside, err = s.setAsideBatch(tx, head)
+			return err
+		})
+		if werr != nil {
+			s.log.Error("a batch of findings of new rules that cannot be read could not be set aside: every later batch waits behind it", "batch", head, "failures", n, "err", err, "set_aside_err", werr)
+			return false, err
+		}
+		if setAside != nil {
+			s.m.FindingsBatchesSetAside.Inc()
+			s.findingsFailures.reset()
+			s.log.Error("a batch of findings of new rules that cannot be read was set aside unannounced, audited (rules_findings_set_aside) and kept in the store: the parties were not told of its findings; the later batches are announced",
+				"batch", head, "rules_version", setAside.RulesVersion, "findings", setAside.Findings, "kept_as", setAside.KeptAs, "sha256", setAside.SHA256, "err", err)
+			return true, nil
+		}
+		// Readable after all (written again meanwhile): tried again.
+		return true, nil
+	}
+	if n >= findingsStuckAfter {
+		s.log.Error("a batch of findings of new rules cannot be announced: every later batch waits behind it", "batch", head, "failures", n, "err", err)
+	}
+	return false, err
+}
+
+// setAsideBatch is the audit record of a batch set aside.
+type setAsideBatch struct {
+	Batch int64 `json:"batch"`
+	// RulesVersion and Findings, when its content says (0 otherwise).
+	RulesVersion int64  `json:"rules_version,omitempty"`
+	Findings     int    `json:"findings,omitempty"`
+	Error        string `json:"error"`
+	// KeptAs is the meta key its content is kept under, SHA256 the
+	// content's hash.
+	KeptAs string `json:"kept_as"`
+	SHA256 string `json:"sha256"`
+}
+
+// findingsSetAsidePrefix keys the batches set aside, by their content's
+// hash.
+const findingsSetAsidePrefix = "rules/findings-set-aside/"
+
+// setAsideBatch takes batch head off the queue, in tx, when it is still
+// the head and still cannot be read (unreadableBatchError): its content
+// kept under findingsSetAsidePrefix, an audit record to everyone (the
+// parties may miss notices of their volumes), the queue's count lowered
+// by its findings when it says how many. nil when there was nothing to
+// set aside.
+func (s *Service) setAsideBatch(tx store.Tx, head int64) (*setAsideBatch, error) {
+	q, err := readFindingsQueue(tx)
+	if err != nil || q.Head != head || q.Head >= q.Tail {
+		return nil, err
+	}
+	_, _, rerr := readBatch(tx, head)
+	var unreadable *unreadableBatchError
+	if !errors.As(rerr, &unreadable) {
+		return nil, rerr
+	}
+	raw, err := tx.GetMeta(findingsBatchKey(head))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	rec := &setAsideBatch{Batch: head, Error: unreadable.err.Error(), SHA256: hex.EncodeToString(sum[:])}
+	rec.KeptAs = findingsSetAsidePrefix + rec.SHA256
+	var partial struct {
+		RulesVersion int64             `json:"rules_version"`
+		Flags        []json.RawMessage `json:"flags"`
+		Pairs        []json.RawMessage `json:"pairs"`
+	}
+	if json.Unmarshal(raw, &partial) == nil {
+		rec.RulesVersion, rec.Findings = partial.RulesVersion, len(partial.Flags)+len(partial.Pairs)
+	}
+	if err := tx.PutMeta(rec.KeptAs, raw); err != nil {
+		return nil, err
+	}
+	if err := tx.DeleteMeta(findingsBatchKey(head)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if err := s.audit(tx, "deconflict", "rules_findings_set_aside", audit.Everyone, rec); err != nil {
+		return nil, err
+	}
+	q.Findings = max(q.Findings-int64(rec.Findings), 0)
+	if q.Head++; q.Head == q.Tail {
+		q = findingsQueue{}
+	}
+	return rec, putJSONMeta(tx, findingsQueueKey, q)
+}
+
 // announceBatch announces, in tx, the batch at the head of the queue and
 // takes it off; false when the queue is empty (another process took the
-// last one).
-func (s *Service) announceBatch(tx store.Tx) (bool, error) {
+// last one). head is the batch it tried.
+func (s *Service) announceBatch(tx store.Tx, head *int64) (bool, error) {
 	q, err := readFindingsQueue(tx)
 	if err != nil || q.Head >= q.Tail {
 		return false, err
 	}
-	raw, err := tx.GetMeta(findingsBatchKey(q.Head))
-	if err != nil {
-		return false, fmt.Errorf("service: batch %d of the findings: %w", q.Head, err)
-	}
-	var b findingsBatch
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return false, fmt.Errorf("service: batch %d of the findings: %w", q.Head, err)
-	}
-	rl, err := rulesOfVersion(tx, b.RulesVersion)
+	*head = q.Head
+	b, rl, err := readBatch(tx, q.Head)
 	if err != nil {
 		return false, err
 	}
@@ -275,27 +432,62 @@ func (s *Service) announceBatch(tx store.Tx) (bool, error) {
 	if err := tx.DeleteMeta(findingsBatchKey(q.Head)); err != nil {
 		return false, err
 	}
-	q.Findings = max(q.Findings-int64(len(b.Flags)+len(b.Pairs)), 0)
+	q.Findings = max(q.Findings-int64(b.count()), 0)
 	if q.Head++; q.Head == q.Tail {
 		q = findingsQueue{}
 	}
 	return true, putJSONMeta(tx, findingsQueueKey, q)
 }
 
-// rulesOfVersion is the rules of version as the process runs with them:
-// those of its proposal, by which every activation comes into force.
-func rulesOfVersion(tx store.Tx, version int64) (rules.Rules, error) {
-	rec, err := tx.GetRulesProposal(version)
+func (b *findingsBatch) count() int { return len(b.Flags) + len(b.Pairs) }
+
+// unreadableBatchError is the failure of a batch whose own stored
+// content keeps it from ever being announced: its row missing or not a
+// batch, or naming rules whose proposal the store does not hold. Only
+// such a batch is ever set aside (setAsideBatch); a batch whose
+// announcement fails otherwise (the store, a write refused) is tried
+// again, every later one waiting behind it.
+type unreadableBatchError struct {
+	batch int64
+	err   error
+}
+
+func (e *unreadableBatchError) Error() string {
+	return fmt.Sprintf("service: batch %d of the findings cannot be read: %v", e.batch, e.err)
+}
+
+func (e *unreadableBatchError) Unwrap() error { return e.err }
+
+// readBatch reads batch i of the queue and the rules it was found under,
+// as the process runs with them (those of its proposal, by which every
+// activation comes into force); an *unreadableBatchError when its content
+// is at fault.
+func readBatch(tx store.Tx, i int64) (findingsBatch, rules.Rules, error) {
+	var b findingsBatch
+	raw, err := tx.GetMeta(findingsBatchKey(i))
+	if errors.Is(err, store.ErrNotFound) {
+		return b, rules.Rules{}, &unreadableBatchError{i, errors.New("its row is missing")}
+	}
 	if err != nil {
-		return rules.Rules{}, fmt.Errorf("service: the proposal of rules version %d: %w", version, err)
+		return b, rules.Rules{}, fmt.Errorf("service: batch %d of the findings: %w", i, err)
+	}
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return b, rules.Rules{}, &unreadableBatchError{i, err}
+	}
+	rec, err := tx.GetRulesProposal(b.RulesVersion)
+	if errors.Is(err, store.ErrNotFound) {
+		return b, rules.Rules{}, &unreadableBatchError{i, fmt.Errorf("no proposal of its rules version %d", b.RulesVersion)}
+	}
+	if err != nil {
+		return b, rules.Rules{}, fmt.Errorf("service: the proposal of rules version %d: %w", b.RulesVersion, err)
 	}
 	p, err := decodeProposal(rec)
 	if err != nil {
-		return rules.Rules{}, err
+		return b, rules.Rules{}, &unreadableBatchError{i, err}
 	}
 	r := p.Rules
 	r.Version = p.Version
-	return inUse(r), nil
+	return b, inUse(r), nil
 }
 
 // findingsBatchesPerTick bounds what the periodic job announces at one

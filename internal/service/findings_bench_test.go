@@ -27,7 +27,7 @@ func BenchmarkActivationFindings(b *testing.B) {
 				}
 			}
 			// The proposal whose rules the items' deadlines follow
-			// (rulesOfVersion); left open.
+			// (readBatch); left open.
 			r := s.Rules()
 			r.HorizontalSepM += 1000
 			prop, err := s.ProposeRules(ctx, party.Principal{Party: party.OperatorName, Operator: true}, r)

@@ -2,11 +2,13 @@ package service
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
 	"github.com/deconflict/deconflict/internal/volume"
 	"github.com/deconflict/deconflict/internal/volume/synth"
 )
@@ -19,8 +21,23 @@ import (
 // findings they make.
 func findingsScene(t *testing.T) (*Service, rules.Rules, int) {
 	t.Helper()
+	return findingsSceneLogged(t, nil)
+}
+
+// findingsSceneLogged is findingsScene with the service logging to log
+// (nil: nowhere).
+func findingsSceneLogged(t *testing.T, log *slog.Logger) (*Service, rules.Rules, int) {
+	t.Helper()
 	ctx := context.Background()
-	s, _ := newEmbedded(t)
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s, err := New(ctx, Config{Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.findingsBatchSize = 1
 	for _, p := range []string{"coalition", "russia"} {
 		if _, err := s.CreateParty(ctx, p); err != nil {

@@ -31,6 +31,14 @@ type Metrics struct {
 	// ResolutionCPUSeconds is the CPU time the resolutions of alert
 	// transitions took (on systems that tell a thread's CPU time).
 	ResolutionCPUSeconds prometheus.Counter
+	// FindingsBatchFailures counts the failed attempts to announce a
+	// batch of the findings of new rules (findings.go); every later
+	// batch waits behind a batch that fails.
+	FindingsBatchFailures prometheus.Counter
+	// FindingsBatchesSetAside counts the batches of findings set aside
+	// because their own content keeps them from ever being announced
+	// (each audited, rules_findings_set_aside, and kept in the store).
+	FindingsBatchesSetAside prometheus.Counter
 
 	sseClients func() int
 	tracks     func() int
@@ -38,6 +46,8 @@ type Metrics struct {
 	// alertCommit reads the alert transitions not committed yet (those
 	// of a commit in doubt included) and whether a commit is in doubt.
 	alertCommit func() (uncommitted int, inDoubt bool)
+	// findingsFailuresInARow reads findingsFailures.
+	findingsFailuresInARow func() int
 }
 
 func newMetrics() *Metrics {
@@ -81,9 +91,17 @@ func newMetrics() *Metrics {
 		Name: "deconflict_resolution_cpu_seconds_total",
 		Help: "CPU time of the resolutions of alert transitions (on demand excluded).",
 	})
+	m.FindingsBatchFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "deconflict_findings_batch_failures_total",
+		Help: "Failed attempts to announce a batch of the findings of new rules (volumes that break them, pairs that conflict only under them); every later batch waits behind one that fails.",
+	})
+	m.FindingsBatchesSetAside = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "deconflict_findings_batches_set_aside_total",
+		Help: "Batches of findings of new rules set aside unannounced because their stored content cannot be read (each audited as rules_findings_set_aside and kept in the store): their findings never reached the parties.",
+	})
 	m.Escalations = hotline.NewEscalationsCounter()
 	m.Registry.MustRegister(m.Escalations, m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.ReportsOverAircraftLimit, m.EventsPublished,
-		m.Resolutions, m.ResolutionsLate, m.ResolutionCPUSeconds,
+		m.Resolutions, m.ResolutionsLate, m.ResolutionCPUSeconds, m.FindingsBatchFailures, m.FindingsBatchesSetAside,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deconflict_sse_clients",
@@ -126,6 +144,17 @@ func newMetrics() *Metrics {
 			return 1
 		}
 		return 0
+	}))
+	// A batch of findings that keeps failing holds every later one back
+	// from the parties, as a commit of alerts does.
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "deconflict_findings_batch_failures_in_a_row",
+		Help: "Failures in a row of the batch of findings of new rules at the head of the queue (0 once one is announced): above 0 for long, no later finding reaches the parties.",
+	}, func() float64 {
+		if m.findingsFailuresInARow == nil {
+			return 0
+		}
+		return float64(m.findingsFailuresInARow())
 	}))
 	m.Registry.MustRegister(alertsCollector{m})
 	return m

@@ -129,6 +129,9 @@ type Service struct {
 	// that announces batch i of the findings, after it wrote them: an
 	// error rolls the batch back and stops the announcement.
 	onFindingsBatch func(i int64) error
+	// findingsFailures counts the failures in a row of the batch of
+	// findings at the head of the queue (findings.go).
+	findingsFailures findingsFailures
 
 	// rules is the rules in force: as agreed, and as the process runs
 	// with them (setRules).
@@ -222,6 +225,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.m.findingsFailuresInARow = s.findingsFailures.inARow
 	s.process = newProcess()
 	if s.cfg.ReplicaName == "" {
 		s.cfg.ReplicaName = s.process.id

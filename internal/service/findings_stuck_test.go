@@ -1,0 +1,221 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// logBuffer collects a service's log, safe for its goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// errors lists the lines logged at level ERROR.
+func (b *logBuffer) errors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(b.buf.String(), "\n") {
+		if strings.Contains(line, "level=ERROR") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func newLogBuffer() (*logBuffer, *slog.Logger) {
+	b := &logBuffer{}
+	return b, slog.New(slog.NewTextHandler(b, nil))
+}
+
+// queueCorruptBatch puts a batch whose row is not a batch at the head of
+// the (empty) queue, as the store could hold it after a fault: every
+// later batch is queued behind it.
+func queueCorruptBatch(t *testing.T, s *Service, row string) {
+	t.Helper()
+	if err := s.st.Update(context.Background(), func(tx store.Tx) error {
+		if err := tx.PutMeta(findingsBatchKey(0), []byte(row)); err != nil {
+			return err
+		}
+		return putJSONMeta(tx, findingsQueueKey, findingsQueue{Head: 0, Tail: 1, Findings: 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUnreadableFindingsBatchIsSetAsideAuditedAndTold: a batch of
+// findings that could never be announced (its row corrupt) held every
+// later one back for good, and only a warning at each tick showed it: the
+// volumes breaking new rules and the pairs conflicting under them were
+// never told. The failures are counted (metrics), logged as errors
+// naming the batch, and after findingsSetAsideAfter in a row the batch
+// is set aside: kept in the store, audited to everyone, counted; the
+// later batches are announced.
+func TestUnreadableFindingsBatchIsSetAsideAuditedAndTold(t *testing.T) {
+	t.Run("corrupt row", func(t *testing.T) {
+		unreadableFindingsBatchIsSetAside(t, `{"rules_version":`, 0, 0)
+	})
+	// A batch naming rules whose proposal the store does not hold.
+	t.Run("rules gone", func(t *testing.T) {
+		unreadableFindingsBatchIsSetAside(t, `{"rules_version":999,"flags":[{"volume":{"id":"v","party":"coalition","version":"1"},"field":"max_window_s","reason":"r"}]}`, 999, 1)
+	})
+}
+
+func unreadableFindingsBatchIsSetAside(t *testing.T, corrupt string, wantVersion int64, wantFindings int) {
+	ctx := context.Background()
+	logs, log := newLogBuffer()
+	s, next, findings := findingsSceneLogged(t, log)
+	queueCorruptBatch(t, s, corrupt)
+	version := bringIntoForce(t, s, next, "coalition", "russia")
+	if got := len(findingEvents(t, s.st, version)); got != 0 {
+		t.Fatalf("%d findings announced behind the unreadable batch, want none yet", got)
+	}
+	for range findings + findingsSetAsideAfter {
+		if pending, err := s.FindingsPending(ctx); err != nil || pending == 0 {
+			break
+		}
+		_ = s.announceFindingsJob(ctx, s.now())
+	}
+	if got := len(findingEvents(t, s.st, version)); got != findings {
+		t.Fatalf("%d findings of %d announced after the unreadable batch, want every one", got, findings)
+	}
+	if n := counterValue(t, s.m.FindingsBatchFailures); n != findingsSetAsideAfter {
+		t.Errorf("%v failures counted, want %d", n, findingsSetAsideAfter)
+	}
+	if n := counterValue(t, s.m.FindingsBatchesSetAside); n != 1 {
+		t.Errorf("%v batches counted as set aside, want 1", n)
+	}
+	if n := s.findingsFailures.inARow(); n != 0 {
+		t.Errorf("%d failures in a row after the later batches were announced, want 0", n)
+	}
+	var named bool
+	for _, line := range logs.errors() {
+		named = named || (strings.Contains(line, "set aside") && strings.Contains(line, "batch=0"))
+	}
+	if !named {
+		t.Errorf("no error logged naming batch 0 set aside: %q", logs.errors())
+	}
+	// Audited to everyone, and kept as it was.
+	var rec setAsideBatch
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(0, 100000)
+		if err != nil {
+			return err
+		}
+		found := 0
+		for _, r := range recs {
+			if r.Kind == "rules_findings_set_aside" {
+				found++
+				var sealed struct {
+					Content setAsideBatch `json:"content"`
+					Readers []string      `json:"readers"`
+				}
+				if err := json.Unmarshal(r.Content, &sealed); err != nil {
+					return err
+				}
+				if len(sealed.Readers) != 1 || sealed.Readers[0] != "*" {
+					t.Errorf("the record is for %v, want everyone", sealed.Readers)
+				}
+				rec = sealed.Content
+			}
+		}
+		if found != 1 {
+			return errors.New("want one rules_findings_set_aside audit record")
+		}
+		kept, err := tx.GetMeta(rec.KeptAs)
+		if err != nil {
+			return err
+		}
+		if string(kept) != corrupt {
+			t.Errorf("kept %q, want %q", kept, corrupt)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Batch != 0 || rec.Error == "" || !strings.HasPrefix(rec.KeptAs, findingsSetAsidePrefix) || rec.RulesVersion != wantVersion || rec.Findings != wantFindings {
+		t.Errorf("audit record %+v, want batch 0, its error, where it is kept, rules version %d and %d findings", rec, wantVersion, wantFindings)
+	}
+}
+
+var errAnnouncementRefused = errors.New("test: the announcement's write refused")
+
+// TestFindingsBatchFailingOtherwiseIsNeverSetAside: a batch that can be
+// read but whose announcement fails (the store, a write refused) is not
+// set aside, however often it fails: its findings are tried again until
+// they are announced, every later batch waiting; the failures are
+// counted and, from findingsStuckAfter in a row, logged as errors naming
+// the batch.
+func TestFindingsBatchFailingOtherwiseIsNeverSetAside(t *testing.T) {
+	ctx := context.Background()
+	logs, log := newLogBuffer()
+	s, next, findings := findingsSceneLogged(t, log)
+	var refuse sync.Mutex
+	refusing := true
+	s.onFindingsBatch = func(i int64) error {
+		refuse.Lock()
+		defer refuse.Unlock()
+		if refusing && i == 0 {
+			return errAnnouncementRefused
+		}
+		return nil
+	}
+	version := bringIntoForce(t, s, next, "coalition", "russia")
+	const ticks = 3 * findingsSetAsideAfter
+	for range ticks {
+		if err := s.announceFindingsJob(ctx, s.now()); !errors.Is(err, errAnnouncementRefused) {
+			t.Fatalf("the job's error is %v, want the refusal", err)
+		}
+	}
+	if got := len(findingEvents(t, s.st, version)); got != 0 {
+		t.Fatalf("%d findings announced past the failing batch, want none", got)
+	}
+	if n := counterValue(t, s.m.FindingsBatchesSetAside); n != 0 {
+		t.Fatalf("%v batches set aside, want none", n)
+	}
+	if n := counterValue(t, s.m.FindingsBatchFailures); n != ticks+1 {
+		t.Errorf("%v failures counted, want %d (the request's and each tick's)", n, ticks+1)
+	}
+	if n := s.findingsFailures.inARow(); n != ticks+1 {
+		t.Errorf("%d failures in a row, want %d", n, ticks+1)
+	}
+	var named int
+	for _, line := range logs.errors() {
+		if strings.Contains(line, "batch=0") && strings.Contains(line, "cannot be announced") {
+			named++
+		}
+	}
+	if want := ticks + 1 - (findingsStuckAfter - 1); named != want {
+		t.Errorf("%d errors logged naming batch 0, want %d: %q", named, want, logs.errors())
+	}
+	refuse.Lock()
+	refusing = false
+	refuse.Unlock()
+	for range findings {
+		if pending, err := s.FindingsPending(ctx); err != nil || pending == 0 {
+			break
+		}
+		if err := s.announceFindingsJob(ctx, s.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(findingEvents(t, s.st, version)); got != findings {
+		t.Fatalf("%d findings of %d announced once the write went through, want every one", got, findings)
+	}
+}
