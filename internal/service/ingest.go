@@ -465,8 +465,10 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	states := t.eng.Load().Tracks(detect.World)
 	if t.eng.Load().DetectsAs(r) {
 		// Need to know may have changed: the picture follows the rules.
-		s.rebuildPicture(r, states, t.eng.Load().Alerts(), now)
+		open := t.eng.Load().Alerts()
+		s.rebuildPicture(r, states, open, now)
 		t.mu.Unlock()
+		s.log.Info("new rules leave detection as it was: the open alerts go on under their ids", "version", r.Version, "alerts", len(open))
 		return nil
 	}
 	old := t.eng.Load().Alerts()
