@@ -120,6 +120,10 @@ type Handler struct {
 	start        time.Time
 	// nonces refuses replayed signatures (signed.go).
 	nonces *httpsig.NonceCache
+	// startHook, when set (by tests), is called at the steps of the start
+	// of a stream with a snapshot: "subscribed" before the snapshot is
+	// read, "snapshot" after, before the backlog is.
+	startHook func(step string)
 }
 
 // DefaultMaxStreamsPerParty is the default cap on a party's open event

@@ -173,6 +173,7 @@ var eventDataSchema = map[string]string{
 	"volume_changed": "Volume", "volume_conflict": "VolumeConflict",
 	"message": "Message", "ack": "Message", "escalated": "Message",
 	"rules_changed": "Rules", "volume_flagged": "VolumeFlag", "credentials_changed": "CredentialsChange", "rules_proposed": "RulesProposal", "rules_answered": "RulesProposal",
+	"snapshot": "EventsSnapshot",
 }
 
 // sseEvent is one parsed event of a stream.
@@ -187,6 +188,20 @@ type stream struct {
 	resp   *http.Response
 	events chan sseEvent
 	cancel context.CancelFunc
+	// bytesRead counts the bytes of the stream read so far.
+	bytesRead atomic.Int64
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func (e *env) openStream(token string, lastID string) *stream {
@@ -230,7 +245,7 @@ func (e *env) tryStreamPath(token, path, lastID string) (*stream, int) {
 	s := &stream{resp: resp, events: make(chan sseEvent, 1024), cancel: cancel}
 	go func() {
 		defer close(s.events)
-		sc := bufio.NewScanner(resp.Body)
+		sc := bufio.NewScanner(countingReader{resp.Body, &s.bytesRead})
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		var cur sseEvent
 		for sc.Scan() {

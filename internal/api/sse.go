@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 )
 
@@ -40,12 +41,43 @@ func cursor(r *http.Request) (after int64, field string, ok bool, err error) {
 	return n, field, true, nil
 }
 
+// snapshotWanted reads ?snapshot=: whether the client takes a snapshot of
+// the state instead of a long backlog.
+func snapshotWanted(r *http.Request) (bool, error) {
+	q := r.URL.Query()
+	switch q.Get("snapshot") {
+	case "":
+		return false, nil
+	case "1", "true":
+		if q.Get("live") != "" {
+			return false, badRequest("live", "live and snapshot exclude each other: a snapshot is followed by every event after it")
+		}
+		return true, nil
+	}
+	return false, badRequest("snapshot", "must be 1 or true")
+}
+
+// snapshotBacklog is how many stored events of its party a stream with
+// ?snapshot=1 replays from its cursor at most; beyond, it sends a snapshot
+// instead (a console away for long starts from the present at once).
+const snapshotBacklog = 2000
+
 // events streams the events concerning the caller: first those stored after
 // the cursor, then live ones. The live subscription is taken before the
 // store is read, and live events at or below the last id sent are dropped,
 // so that nothing is lost between the two and nothing is sent twice.
+//
+// With ?snapshot=1 and no cursor, or a cursor more than snapshotBacklog of
+// the party's events behind, the stream opens with a snapshot event, the
+// state its events tell (service.EventsSnapshot), read after the
+// subscription was taken, and goes on with the events after it: those of
+// the backlog and the live ones, without those the snapshot holds already.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Principal) error {
 	after, field, given, err := cursor(r)
+	if err != nil {
+		return err
+	}
+	wantSnapshot, err := snapshotWanted(r)
 	if err != nil {
 		return err
 	}
@@ -72,6 +104,31 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 		// client that has just loaded a snapshot of the state).
 		after = sub.Start()
 	}
+	// The first page of the backlog when it was read to see how long it
+	// is; the snapshot that replaces a backlog too long, or none.
+	var readAhead []store.Event
+	var snap *service.EventsSnapshot
+	if wantSnapshot {
+		long := !given
+		if given {
+			readAhead, err = h.svc.EventsAfter(r.Context(), p, after, snapshotBacklog+1)
+			if err != nil {
+				return err
+			}
+			long = len(readAhead) > snapshotBacklog
+		}
+		if long {
+			h.hook("subscribed")
+			s, err := h.svc.Snapshot(r.Context(), p)
+			if err != nil {
+				return err
+			}
+			snap, readAhead, after = &s, nil, s.After()
+			h.hook("snapshot")
+		}
+	}
+	// covered tells the events the snapshot holds already.
+	covered := func(e store.Event) bool { return snap != nil && snap.Covers(e) }
 	// Without a cursor the stream starts at the first event: a client
 	// that has never seen anything misses nothing.
 	rc := http.NewResponseController(w)
@@ -109,11 +166,20 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 	if err := flush(); err != nil {
 		return nil
 	}
+	if snap != nil {
+		if err := writeSnapshot(bw, *snap, h.svc.Now()); err != nil {
+			return nil
+		}
+	}
 	// The backlog a page at a time: a stream holds one page at most,
 	// however long the history it replays.
 	var batch []store.Event
 	for {
-		batch, err = h.svc.EventsAfter(ctx, p, after, replayPage)
+		if readAhead != nil {
+			batch, readAhead = readAhead, nil
+		} else {
+			batch, err = h.svc.EventsAfter(ctx, p, after, replayPage)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("reading the event backlog", "err", err)
@@ -121,8 +187,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 			return nil
 		}
 		for _, e := range batch {
-			if err := writeEvent(bw, e); err != nil {
-				return nil
+			if !covered(e) {
+				if err := writeEvent(bw, e); err != nil {
+					return nil
+				}
 			}
 			after = e.ID
 		}
@@ -150,7 +218,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 			var open bool
 			batch, open = sub.Take(batch[:0])
 			for _, e := range batch {
-				if e.ID <= after {
+				if e.ID <= after || covered(e) {
 					continue
 				}
 				if err := writeEvent(bw, e); err != nil {
@@ -214,8 +282,33 @@ func (sw *streamWriter) finish() {
 	sw.finished = true
 }
 
+func (h *Handler) hook(step string) {
+	if h.startHook != nil {
+		h.startHook(step)
+	}
+}
+
 // replayPage is how many stored events a stream reads at a time.
 const replayPage = 200
+
+// writeSnapshot writes the snapshot event. It is no stored event and has
+// no id: line (its data's id is 0): a client cut off before the first
+// event after it has nothing to resume from, and starts with a snapshot
+// again.
+func writeSnapshot(w *bufio.Writer, s service.EventsSnapshot, now time.Time) error {
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(eventEnvelope{ID: 0, Kind: "snapshot", Time: now.UTC(), Data: body})
+	if err != nil {
+		return err
+	}
+	w.WriteString("event: snapshot\ndata: ")
+	w.Write(data)
+	_, err = w.WriteString("\n\n")
+	return err
+}
 
 func writeEvent(w *bufio.Writer, e store.Event) error {
 	body := e.Body

@@ -740,6 +740,37 @@ func List(tx store.Messages, party, thread string, since time.Time, limit int) (
 	return out, nil
 }
 
+// ListOpen returns the messages party sent or received that are still
+// open or escalated (some recipient has yet to acknowledge them), however
+// long ago they were created, oldest deadline first; it reads at most limit
+// open messages of every party to find them.
+func ListOpen(tx store.Messages, party string, limit int) ([]Message, error) {
+	if party == "" {
+		return nil, fielderr.New("party", "required (the store lists messages per party)")
+	}
+	recs, err := tx.OpenMessagesDue(openDeadlineBound, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []Message
+	for _, rec := range recs {
+		if rec.From != party && !slices.Contains(rec.To, party) {
+			continue
+		}
+		m, err := load(tx, rec)
+		if err != nil {
+			return nil, err
+		}
+		if m.involves(party) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// openDeadlineBound lies beyond every deadline the service sets.
+var openDeadlineBound = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // checkText refuses texts that are too long, blank when required, or hold
 // a control or invisible formatting character (printable.CheckText: line
 // feeds are allowed).

@@ -121,6 +121,9 @@ type StoredAlerts struct {
 	// Cleared holds the ids of the alerts the store has cleared, at
 	// least those cleared in the last hour.
 	Cleared map[string]bool
+	// parts is, for each open alert, the last event of it each party
+	// was sent (alertStory).
+	parts map[string]map[string]alertPart
 }
 
 // SpentIDsKept is how long a takeover remembers that the store cleared an
@@ -134,7 +137,7 @@ const SpentIDsKept = time.Hour
 // SpentIDsKept before its last alert event, from its events; after is the
 // last event read.
 func readStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, after int64, _ error) {
-	out := StoredAlerts{Open: map[string][]byte{}, Cleared: map[string]bool{}}
+	out := StoredAlerts{Open: map[string][]byte{}, Cleared: map[string]bool{}, parts: map[string]map[string]alertPart{}}
 	clearedAt := map[string]time.Time{}
 	var last time.Time
 	for {
@@ -156,11 +159,13 @@ func readStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, afte
 			case alertEventKind(alert.StateRaised), alertEventKind(alert.StateUpdated):
 				if id, ok := alertIDOf(e.Body); ok {
 					out.Open[id] = e.Body
+					out.parts[id] = putPart(out.parts[id], e)
 					last = e.Time
 				}
 			case alertEventKind(alert.StateCleared):
 				if id, ok := alertIDOf(e.Body); ok {
 					delete(out.Open, id)
+					delete(out.parts, id)
 					clearedAt[id] = e.Time
 					last = e.Time
 				}

@@ -274,7 +274,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service: reading the alerts open in the store: %w", err)
 	}
-	s.story.seed(stored.Open, after)
+	s.story.seed(stored.Open, stored.parts, after)
 	if cfg.Peers == nil {
 		s.takeUpStoredAlerts(ctx, stored)
 	}

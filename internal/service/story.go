@@ -27,16 +27,31 @@ type alertStory struct {
 	seeded bool
 	after  int64             // the last event applied
 	open   map[string][]byte // id -> the body of its last transition
+	// parts holds, for each open alert, the last event of it each party
+	// was sent (keyed by the party, or "*" for an event to everyone): a
+	// transition with a resolution is one event per party, each with that
+	// party's part only, and a snapshot gives a party its own.
+	parts map[string]map[string]alertPart
+}
+
+// alertPart is one event of an alert, as its audience was sent it.
+type alertPart struct {
+	id   int64
+	body []byte
 }
 
 // seed starts the story from the store's open alerts, read up to event
 // after.
-func (st *alertStory) seed(open map[string][]byte, after int64) {
+func (st *alertStory) seed(open map[string][]byte, parts map[string]map[string]alertPart, after int64) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.open = maps.Clone(open)
 	if st.open == nil {
 		st.open = map[string][]byte{}
+	}
+	st.parts = make(map[string]map[string]alertPart, len(parts))
+	for id, ps := range parts {
+		st.parts[id] = maps.Clone(ps)
 	}
 	st.after, st.seeded = after, true
 }
@@ -59,16 +74,53 @@ func (st *alertStory) apply(evs []store.Event) []alert.Alert {
 		case alertEventKind(alert.StateRaised), alertEventKind(alert.StateUpdated):
 			if id, ok := alertIDOf(e.Body); ok {
 				st.open[id] = e.Body
+				st.parts[id] = putPart(st.parts[id], e)
 			}
 		case alertEventKind(alert.StateCleared):
 			var a alert.Alert
 			if json.Unmarshal(e.Body, &a) == nil {
 				delete(st.open, a.ID)
+				delete(st.parts, a.ID)
 				cleared = append(cleared, a)
 			}
 		}
 	}
 	return cleared
+}
+
+// putPart records event e of an alert as the last its audience was sent.
+func putPart(ps map[string]alertPart, e store.Event) map[string]alertPart {
+	if ps == nil {
+		ps = make(map[string]alertPart, len(e.Audience))
+	}
+	for _, who := range e.Audience {
+		ps[who] = alertPart{id: e.ID, body: e.Body}
+	}
+	return ps
+}
+
+// snapshot returns the open alerts concerning party (every one for the
+// operator) as its own events told them, in id order: for each, the body
+// of the last event of it the party was sent (its part of a resolution,
+// never another party's), and the id of the last event applied, which the
+// answer is exactly the state of.
+func (st *alertStory) snapshot(party string, operator bool) (bodies []json.RawMessage, after int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ids := slices.Sorted(maps.Keys(st.parts))
+	bodies = make([]json.RawMessage, 0, len(ids))
+	for _, id := range ids {
+		var last alertPart
+		for who, p := range st.parts[id] {
+			if (operator || who == party || who == "*") && p.id > last.id {
+				last = p
+			}
+		}
+		if last.id > 0 {
+			bodies = append(bodies, json.RawMessage(last.body))
+		}
+	}
+	return bodies, st.after
 }
 
 // alerts returns the open alerts, in id order.

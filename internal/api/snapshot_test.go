@@ -1,0 +1,205 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/hotline"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// appendAlertHistory writes n events straight to the store, alerts of
+// coalition and russia raised and cleared long ago (the history of a busy
+// service), and has the service deliver them, as another replica's would be.
+func appendAlertHistory(t *testing.T, e *env, n int) {
+	t.Helper()
+	at := time.Now().Add(-72 * time.Hour).UTC()
+	const perTx = 5000
+	for done := 0; done < n; {
+		err := e.st.Update(context.Background(), func(tx store.Tx) error {
+			for i := 0; i < perTx && done+i < n; i++ {
+				state := alert.StateRaised
+				if i%2 == 1 {
+					state = alert.StateCleared
+				}
+				a := alert.Alert{ID: fmt.Sprintf("old-%d", (done+i)/2), Kind: alert.KindConflict, Level: "advisory", State: state, Time: at,
+					Aircraft: []alert.Aircraft{{Party: "coalition", Aircraft: "US-9", Callsign: "US-9", Class: "manned"}, {Party: "russia", Aircraft: "RF-9", Callsign: "RF-9", Class: "manned"}}}
+				body, err := json.Marshal(a)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.AppendEvent(store.Event{Time: at, Kind: "alert_" + state, Audience: []string{"coalition", "russia"}, Body: body}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = min(n, done+perTx)
+	}
+	if err := e.svc.CatchUpEvents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wireSnapshot is the data of a snapshot event, as far as the tests read it.
+type wireSnapshot struct {
+	Alerts []struct {
+		ID         string
+		Aircraft   []struct{ Party string }
+		Resolution *wireResolution
+	}
+	AlertsAfter int64 `json:"alerts_after"`
+	Messages    []struct {
+		ID, From, Text string
+		To             []string
+	}
+	MessagesAfter int64 `json:"messages_after"`
+}
+
+// TestEventsSnapshotStartsAtThePresent: a console starts its stream with
+// ?snapshot=1 on a party with a long history (50,000 events). The stream
+// opens with the state (the alert raised before the history, with the
+// party's own part of its resolution; its hotline items) and goes on with
+// what happens next, reading a few kilobytes instead of the history. An
+// event committed while the stream starts (after its subscription, before
+// the snapshot is read, by this process or by another writer of the store;
+// after the snapshot, before the backlog is) reaches
+// the client once, in the snapshot or as an event, never both, never
+// neither. A third party's snapshot holds nothing of the two's alert or
+// messages. (Without ?snapshot=1 the stream replayed the 50,000 events
+// first.)
+func TestEventsSnapshotStartsAtThePresent(t *testing.T) {
+	e := newEnv(t, Options{})
+	var bystander struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &bystander)
+
+	watch := e.openStreamPath(e.tokens["coalition"], "/v1/events?live=1", "")
+	now := time.Now()
+	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("RF-1", 35.0, 36.1, 6000, -200, now)}}, 202, nil)
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("US-1", 35.0, 35.88, 6000, 200, now)}}, 202, nil)
+	var raised struct{ ID string }
+	for raised.ID == "" {
+		if ev := watch.next(t); ev.Kind == "alert_raised" {
+			_ = json.Unmarshal(ev.Data.Data, &raised)
+		}
+	}
+	watch.close()
+	var note struct{ ID string }
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "before the history"}, 201, &note)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"bystander"}, "kind": "notice", "text": "russia to bystander"}, 201, nil)
+	const history = 50_000
+	appendAlertHistory(t, e, history)
+
+	// A message committed at each step of the start of the next stream.
+	var armed atomic.Bool
+	var mu sync.Mutex
+	duringStart := map[string]string{} // step -> message id
+	e.handler.startHook = func(step string) {
+		if !armed.Load() {
+			return
+		}
+		code, b, _ := e.do("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "at " + step})
+		var m struct{ ID string }
+		_ = json.Unmarshal(b, &m)
+		mu.Lock()
+		defer mu.Unlock()
+		if code == 201 {
+			duringStart[step] = m.ID
+		}
+		if step != "subscribed" {
+			return
+		}
+		// Another writer of the store (a replica, a command-line tool):
+		// its event is in the store, not yet delivered by this process,
+		// so that the snapshot's hotline part is ahead of its alerts'.
+		err := e.st.Update(context.Background(), func(tx store.Tx) error {
+			m, _, err := hotline.Post(tx, nil, e.svc.Rules(), "coalition", hotline.NewMessage{To: []string{"russia"}, Kind: "notice", Text: "another writer"}, time.Now())
+			duringStart["another writer"] = m.ID
+			return err
+		})
+		if err != nil {
+			delete(duringStart, "another writer")
+		}
+	}
+	armed.Store(true)
+	began := time.Now()
+	s := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", "")
+	first := s.next(t)
+	armed.Store(false)
+	if first.Kind != "snapshot" || first.ID != 0 {
+		t.Fatalf("the stream opened with %s (id %d), not a snapshot", first.Kind, first.ID)
+	}
+	t.Logf("snapshot after %v, %d bytes", time.Since(began), s.bytesRead.Load())
+	var snap wireSnapshot
+	if err := json.Unmarshal(first.Data.Data, &snap); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(duringStart) != 3 {
+		t.Fatalf("messages posted during the start: %v", duringStart)
+	}
+	mu.Unlock()
+	if snap.AlertsAfter < history || snap.MessagesAfter < history {
+		t.Fatalf("snapshot as of alerts %d, messages %d: before the history", snap.AlertsAfter, snap.MessagesAfter)
+	}
+	if len(snap.Alerts) != 1 || snap.Alerts[0].ID != raised.ID {
+		t.Fatalf("snapshot alerts %+v, want the open alert %s only", snap.Alerts, raised.ID)
+	}
+	checkOwnResolution(t, "coalition", snap.Alerts[0].Resolution)
+
+	// Each message once: in the snapshot, or as an event after it.
+	seen := map[string]int{}
+	for _, m := range snap.Messages {
+		seen[m.ID]++
+		if m.From != "coalition" && !slices.Contains(m.To, "coalition") {
+			t.Errorf("coalition's snapshot holds message %s of %s to %v", m.ID, m.From, m.To)
+		}
+	}
+	var live struct{ ID string }
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "text": "live"}, 201, &live)
+	for {
+		ev := s.next(t)
+		if ev.ID <= min(snap.AlertsAfter, snap.MessagesAfter) {
+			t.Fatalf("event %d (%s) after a snapshot as of %d, %d", ev.ID, ev.Kind, snap.AlertsAfter, snap.MessagesAfter)
+		}
+		if ev.Kind != "message" {
+			continue
+		}
+		var m struct{ ID string }
+		_ = json.Unmarshal(ev.Data.Data, &m)
+		seen[m.ID]++
+		if m.ID == live.ID {
+			break
+		}
+	}
+	for what, id := range map[string]string{"the message before the history": note.ID, "the message at subscription": duringStart["subscribed"], "the message after the snapshot": duringStart["snapshot"], "the message of another writer": duringStart["another writer"], "the live message": live.ID} {
+		if seen[id] != 1 {
+			t.Errorf("%s (%s) reached the client %d times", what, id, seen[id])
+		}
+	}
+	if n := s.bytesRead.Load(); n > 64<<10 {
+		t.Errorf("the start read %d bytes before the live event: the history's size", n)
+	}
+	t.Logf("live after %v, %d bytes", time.Since(began), s.bytesRead.Load())
+
+	// The bystander sees its own message, nothing of the others'.
+	b := e.openStreamPath(bystander.Token, "/v1/events?snapshot=1", "")
+	ev := b.next(t)
+	var bs wireSnapshot
+	if err := json.Unmarshal(ev.Data.Data, &bs); err != nil || ev.Kind != "snapshot" {
+		t.Fatalf("bystander: %s %v", ev.Kind, err)
+	}
+	if len(bs.Alerts) != 0 || len(bs.Messages) != 1 || bs.Messages[0].Text != "russia to bystander" {
+		t.Fatalf("bystander's snapshot: %+v", bs)
+	}
+}

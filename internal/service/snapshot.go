@@ -1,0 +1,116 @@
+package service
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/hotline"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// EventsSnapshot is the state a party's events tell, for a client that
+// starts (or cannot resume) its event stream without replaying the whole
+// history: the open alerts and the hotline items that matter, each part
+// with the id of the last event it is exactly the state of. A client
+// applies the alert events after AlertsAfter and the hotline events after
+// MessagesAfter, and nothing else of those kinds: the two parts are read
+// from different places (the alerts as this process delivered the store's
+// events, the hotline from the store), each consistent with its own id.
+type EventsSnapshot struct {
+	// Alerts are the open alerts concerning the party, in id order, each
+	// as the last event of it the party was sent says it (with the
+	// party's own part of its resolution, where it has one).
+	Alerts      []json.RawMessage `json:"alerts"`
+	AlertsAfter int64             `json:"alerts_after"`
+	// Messages are the party's hotline items created within
+	// SnapshotMessagesWindow of now, and those still open or escalated
+	// however old, oldest first (none for the operator, which has no
+	// hotline).
+	Messages      []hotline.Message `json:"messages"`
+	MessagesAfter int64             `json:"messages_after"`
+}
+
+// After is the id an event stream that follows the snapshot starts after:
+// the earlier of its two parts.
+func (s EventsSnapshot) After() int64 { return min(s.AlertsAfter, s.MessagesAfter) }
+
+// Covers reports whether the snapshot already holds what event e says (an
+// alert or hotline event at or before its part's id), so that a client
+// applying the snapshot and then the stream applies nothing twice.
+func (s EventsSnapshot) Covers(e store.Event) bool {
+	switch e.Kind {
+	case alertEventKind(alert.StateRaised), alertEventKind(alert.StateUpdated), alertEventKind(alert.StateCleared):
+		return e.ID <= s.AlertsAfter
+	case hotline.EventMessage, hotline.EventAck, hotline.EventEscalated:
+		return e.ID <= s.MessagesAfter
+	}
+	return false
+}
+
+// SnapshotMessagesWindow is how far back a snapshot lists every hotline
+// item of the party; older ones are listed while they are open.
+const SnapshotMessagesWindow = 24 * time.Hour
+
+// snapshotOpenScan bounds the open items (of every party) a snapshot reads
+// to find the party's.
+const snapshotOpenScan = 20 * hotline.MaxListLimit
+
+// Snapshot returns the state p's events tell now (EventsSnapshot). Its cost
+// is that of the open alerts and the recent and open hotline items, not of
+// the history.
+func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapshot, error) {
+	var out EventsSnapshot
+	out.Alerts, out.AlertsAfter = s.story.snapshot(p.Party, p.Operator)
+	if p.Operator {
+		// No hotline: the operator's stream brings its items from here on.
+		out.Messages, out.MessagesAfter = []hotline.Message{}, out.AlertsAfter
+		return out, nil
+	}
+	since := s.now().Add(-SnapshotMessagesWindow)
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		// One read transaction: the messages are those of the events up
+		// to this id, and of none after it.
+		last, err := tx.LastEventID()
+		if err != nil {
+			return err
+		}
+		recent, err := hotline.List(tx, p.Party, "", since, hotline.MaxListLimit)
+		if err != nil {
+			return err
+		}
+		open, err := hotline.ListOpen(tx, p.Party, snapshotOpenScan)
+		if err != nil {
+			return err
+		}
+		out.MessagesAfter = last
+		out.Messages = mergeMessages(recent, open)
+		return nil
+	})
+	if err != nil {
+		return EventsSnapshot{}, err
+	}
+	return out, nil
+}
+
+// mergeMessages lists the messages of both lists once, oldest first.
+func mergeMessages(a, b []hotline.Message) []hotline.Message {
+	seen := make(map[string]bool, len(a))
+	out := make([]hotline.Message, 0, len(a)+len(b))
+	for _, l := range [][]hotline.Message{a, b} {
+		for _, m := range l {
+			if !seen[m.ID] {
+				seen[m.ID] = true
+				out = append(out, m)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(x, y hotline.Message) int {
+		return cmp.Or(x.Created.Compare(y.Created), cmp.Compare(x.ID, y.ID))
+	})
+	return out
+}
