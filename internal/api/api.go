@@ -89,6 +89,11 @@ type Options struct {
 	// once (default DefaultMaxStreamsPerParty); beyond it one more is
 	// refused with 429 and Retry-After.
 	MaxStreamsPerParty int
+	// StreamStartHook, for tests only, is called at the steps of the start
+	// of an event stream that opens with a snapshot: "subscribed" before
+	// the snapshot is read, "snapshot" after it, before the backlog is,
+	// so that a test can commit an event in between.
+	StreamStartHook func(step string)
 	// Console is mounted at "/" when not nil.
 	Console http.Handler
 	Logger  *slog.Logger
@@ -120,9 +125,7 @@ type Handler struct {
 	start        time.Time
 	// nonces refuses replayed signatures (signed.go).
 	nonces *httpsig.NonceCache
-	// startHook, when set (by tests), is called at the steps of the start
-	// of a stream with a snapshot: "subscribed" before the snapshot is
-	// read, "snapshot" after, before the backlog is.
+	// startHook is Options.StreamStartHook.
 	startHook func(step string)
 }
 
@@ -365,6 +368,8 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		log:    opt.Logger,
 		start:  time.Now(),
 		nonces: httpsig.NewNonceCache(),
+
+		startHook: opt.StreamStartHook,
 	}
 	if opt.ReportsPerAircraftPerSecond > 0 {
 		h.reports.limiter.limitsOf = h.reportLimits

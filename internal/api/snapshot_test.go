@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -192,6 +193,19 @@ func TestEventsSnapshotStartsAtThePresent(t *testing.T) {
 	}
 	t.Logf("live after %v, %d bytes", time.Since(began), s.bytesRead.Load())
 
+	// A short reconnect resumes from its last event, without a snapshot;
+	// one from a cursor far behind gets a snapshot instead of the backlog.
+	short := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", strconv.FormatInt(snap.MessagesAfter, 10))
+	if ev := short.next(t); ev.Kind == "snapshot" || ev.ID <= snap.MessagesAfter {
+		t.Errorf("a stream resumed a few events back opened with %s %d", ev.Kind, ev.ID)
+	}
+	short.close()
+	far := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", "1")
+	if ev := far.next(t); ev.Kind != "snapshot" {
+		t.Errorf("a stream resumed %d events back opened with %s %d, not a snapshot", history, ev.Kind, ev.ID)
+	}
+	far.close()
+
 	// The bystander sees its own message, nothing of the others'.
 	b := e.openStreamPath(bystander.Token, "/v1/events?snapshot=1", "")
 	ev := b.next(t)
@@ -201,5 +215,19 @@ func TestEventsSnapshotStartsAtThePresent(t *testing.T) {
 	}
 	if len(bs.Alerts) != 0 || len(bs.Messages) != 1 || bs.Messages[0].Text != "russia to bystander" {
 		t.Fatalf("bystander's snapshot: %+v", bs)
+	}
+}
+
+// TestEventsSnapshotParameterRefused: ?snapshot= other than 1 or true, or
+// with ?live=1, is a 400 naming the field, and opens no stream.
+func TestEventsSnapshotParameterRefused(t *testing.T) {
+	e := newEnv(t, Options{})
+	for path, field := range map[string]string{"/v1/events?snapshot=yes": "snapshot", "/v1/events?snapshot=1&live=1": "live"} {
+		code, b, _ := e.do("GET", path, e.tokens["coalition"], nil)
+		var p struct{ Field string }
+		_ = json.Unmarshal(b, &p)
+		if code != 400 || p.Field != field {
+			t.Errorf("%s: %d %s, want 400 naming %s", path, code, b, field)
+		}
 	}
 }

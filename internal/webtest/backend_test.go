@@ -64,7 +64,7 @@ func startBackendWith(t testing.TB, opt api.Options, parties ...string) *backend
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not start within 30 s")
 	}
-	be := &backend{url: r.url, tokens: map[string]string{}, operator: r.svc.OperatorToken, svc: r.svc}
+	be := &backend{url: r.url, tokens: map[string]string{}, operator: r.svc.OperatorToken, svc: r.svc, st: st}
 	if len(parties) == 0 {
 		parties = []string{coalition, airgroup}
 	}

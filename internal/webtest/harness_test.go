@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/deconflict/deconflict/internal/service"
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -34,6 +35,7 @@ type backend struct {
 	tokens   map[string]string // party -> token
 	operator string            // the operator's token
 	svc      *service.Service
+	st       store.Store // the service's store, for a test to write a history into
 }
 
 // call makes one API request as a party, straight to the backend (not

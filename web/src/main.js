@@ -2,7 +2,9 @@
 // hotline in step with the service. Tracks are polled about once a second
 // (they are not in the durable event stream); alerts, messages,
 // acknowledgments, escalations and volume changes arrive on the event
-// stream, which resumes from the last event id after a lost connection.
+// stream, which opens with a snapshot of the state (GET /v1/events?snapshot=1,
+// however long the history) and resumes from the last event id after a lost
+// connection.
 // This file logs in, loads and streams into the shared ConsoleState
 // (state.js) and wires the panels: the map (map.js), the alerts (alerts.js),
 // the hotline (hotline.js), the proposals of the rules (rules.js), each of
@@ -47,7 +49,12 @@ let importer = null;
 let rulesPanel = null;
 let attention = null;
 let stream = null;
-let pending = null; // events that arrive while a snapshot loads
+// The event ids the last snapshot is the state of: the alert and hotline
+// events at or before them are in it already, and are not applied again
+// (on a stream resumed within the few events after it).
+let covered = { alerts: 0, messages: 0 };
+const ALERT_EVENTS = new Set(['alert_raised', 'alert_updated', 'alert_cleared']);
+const MESSAGE_EVENTS = new Set(['message', 'ack', 'escalated']);
 let trackTimer = 0;
 let refreshTimer = 0;
 let trackInFlight = false;
@@ -108,7 +115,9 @@ function start() {
   setInterval(tick, 1000);
   requestAnimationFrame(loop);
 
-  stream = new EventStream({ url: '/v1/events', onEvent: onEvent, onState: onStreamState });
+  // With no event to resume from, or one far behind, the server opens the
+  // stream with a snapshot of the state instead of replaying the history.
+  stream = new EventStream({ url: '/v1/events?snapshot=1', onEvent: onEvent, onState: onStreamState });
   stream.start();
 }
 
@@ -230,39 +239,44 @@ async function pollTracks() {
   trackTimer = setTimeout(pollTracks, TRACK_POLL_MS);
 }
 
-async function loadSnapshot() {
-  pending = [];
-  rulesPanel.load();
-  try {
-    const [alerts, messages] = await Promise.all([api.alerts(), api.messages()]);
-    state.alerts.clear();
-    for (const a of (alerts && alerts.alerts) || []) state.alerts.set(String(a.id), a);
-    state.clearMessages();
-    for (const m of (messages && messages.messages) || []) state.putMessage(m);
-  } catch {
-    // The stream keeps running; a later reconnect loads again.
+// applySnapshot replaces the alerts and the hotline items by the stream's
+// snapshot, the state as of the events it names; the rules and volumes,
+// which are not in it, are loaded again (a snapshot after the first comes
+// after a long absence or a server of another history).
+function applySnapshot(snap) {
+  state.snapshots++;
+  state.alerts.clear();
+  for (const a of snap.alerts || []) state.alerts.set(String(a.id), a);
+  state.clearMessages();
+  let newParty = false;
+  for (const m of snap.messages || []) {
+    state.putMessage(m);
+    for (const p of [m.from, ...(m.to || [])]) if (p !== 'deconflict') newParty = styles.see(p) || newParty;
   }
-  const queued = pending;
-  pending = null;
-  for (const [kind, ev] of queued) apply(kind, ev);
+  if (newParty) hotline.renderKnownParties();
+  covered = { alerts: snap.alerts_after || 0, messages: snap.messages_after || 0 };
+  if (state.snapshots > 1) {
+    rulesPanel.load();
+    loadRules();
+    loadVolumes();
+  }
   refresh();
 }
 
 function onStreamState(s, attempt) {
-  const wasLive = state.conn === 'live';
   state.conn = s;
   state.attempt = attempt;
   if (s === 'unauthorized') logout();
-  // Without an event id there is nothing to resume from, so load the picture.
-  if (s === 'live' && !wasLive && !stream.lastEventId) loadSnapshot();
   renderConn();
 }
 
 function onEvent(kind, ev) {
-  if (pending) {
-    pending.push([kind, ev]);
+  if (kind === 'snapshot') {
+    if (ev && ev.data) applySnapshot(ev.data);
     return;
   }
+  const id = ev && Number(ev.id);
+  if ((ALERT_EVENTS.has(kind) && id <= covered.alerts) || (MESSAGE_EVENTS.has(kind) && id <= covered.messages)) return;
   apply(kind, ev);
   // Events come in bursts: draw the lists once per burst.
   if (!refreshTimer) {
@@ -452,8 +466,9 @@ window.deconflict = {
       importItems: importer ? importer.items.map((it, i) => ({ name: it.name, status: (importer.results.get(i) || it).status, line: it.line })) : [],
       sliderMin: state.sliderMin,
       alerts: (alerts ? alerts.sorted() : []).map((a) => ({ id: a.id, level: a.level, kind: a.kind, aircraft: (a.aircraft || []).map((x) => x.aircraft) })),
-      messages: [...state.messages.values()].map((m) => ({ id: m.id, thread: m.thread, kind: m.kind, state: m.state, text: m.text, ref: m.ref, acks: (m.acks || []).map((k) => k.party) })),
+      messages: [...state.messages.values()].map((m) => ({ id: m.id, thread: m.thread, kind: m.kind, state: m.state, text: m.text, ref: m.ref, acks: (m.acks || []).map((k) => k.party), puts: state.messagePuts.get(m.id) })),
       eventsApplied: state.eventsApplied,
+      snapshots: state.snapshots,
       errors: pageErrors.slice(),
       title: document.title,
       waiting: attention ? attention.waiting() : 0,

@@ -2,7 +2,9 @@
 // header, and the token must not go in a URL, so the stream is read with a
 // ReadableStream and parsed here (the WHATWG event-stream format). After a
 // lost connection it reconnects with Last-Event-ID so that the server replays
-// everything that was missed.
+// everything that was missed (the console asks with ?snapshot=1: without an
+// id, or one far behind, the server sends the state as a first 'snapshot'
+// event, which has no id, instead of the history).
 
 import { savedToken } from './api.js';
 
@@ -62,7 +64,8 @@ export class EventStream {
     if (res.status === 400 && this.lastEventId) {
       // The server has no event of that id: its store is of another
       // history (restored from an older copy). Nothing can be resumed:
-      // start afresh, without a cursor, and load the picture again.
+      // start afresh, without a cursor (the stream then opens with a
+      // snapshot of the picture).
       this.lastEventId = '';
     }
     if (!res.ok || !res.body) throw new Error(`event stream: HTTP ${res.status}`);

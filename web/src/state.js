@@ -10,6 +10,7 @@ export class ConsoleState {
     this.alerts = new Map(); // alert id -> alert
     this.messages = new Map(); // message id -> message
     this.messageByAlert = new Map(); // alert id -> its newest hotline item
+    this.messagePuts = new Map(); // message id -> how many times it was stored (the tests: once per change)
     this.volumes = [];
     this.conn = 'offline';
     this.attempt = 0;
@@ -18,12 +19,14 @@ export class ConsoleState {
     this.selectedThread = '';
     this.threadChosen = false; // the operator picked selectedThread
     this.eventsApplied = 0;
+    this.snapshots = 0; // snapshots of the state the event stream opened with
   }
 
   // putMessage stores a message; an alert can have several hotline items (a
   // new one when its level rises), and the alert row shows the newest.
   putMessage(m) {
     this.messages.set(m.id, m);
+    this.messagePuts.set(m.id, (this.messagePuts.get(m.id) || 0) + 1);
     const ref = m.ref && m.ref.alert_id;
     if (ref === undefined || ref === null || ref === '') return;
     const prev = this.messageByAlert.get(String(ref));
@@ -33,6 +36,7 @@ export class ConsoleState {
   clearMessages() {
     this.messages.clear();
     this.messageByAlert.clear();
+    this.messagePuts.clear();
   }
 
   // alertMessage is the newest hotline item of alert a, or null.
