@@ -246,7 +246,7 @@ func (e *env) tryStreamPath(token, path, lastID string) (*stream, int) {
 	go func() {
 		defer close(s.events)
 		sc := bufio.NewScanner(countingReader{resp.Body, &s.bytesRead})
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		sc.Buffer(make([]byte, 1<<20), 16<<20) // a snapshot is one line
 		var cur sseEvent
 		for sc.Scan() {
 			line := sc.Text()

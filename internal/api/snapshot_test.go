@@ -13,6 +13,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/hotline"
+	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 )
 
@@ -229,5 +230,67 @@ func TestEventsSnapshotParameterRefused(t *testing.T) {
 		if code != 400 || p.Field != field {
 			t.Errorf("%s: %d %s, want 400 naming %s", path, code, b, field)
 		}
+	}
+}
+
+// TestEventsSnapshotListsTheNewestMessages: a party with more hotline items
+// in the last 24 hours than a list holds gets the newest in its snapshot
+// (the list is oldest first: it gave the oldest of the day, and not the
+// item just posted).
+func TestEventsSnapshotListsTheNewestMessages(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC()
+	const n = hotline.MaxListLimit + 1
+	err := e.st.Update(context.Background(), func(tx store.Tx) error {
+		for i := range n {
+			created := now.Add(-23 * time.Hour).Add(time.Duration(i) * 15 * time.Second)
+			text := "old"
+			if i == n-1 {
+				text = "newest"
+			}
+			body, _ := json.Marshal(map[string]any{"text": text, "ack_deadline": created.Add(time.Minute), "escalation_deadline": created.Add(2 * time.Minute)})
+			if err := tx.PutMessage(store.Message{ID: fmt.Sprintf("m-%05d", i), From: "russia", To: []string{"coalition"}, Thread: fmt.Sprintf("t-%05d", i), Kind: "notice",
+				State: hotline.StateAcknowledged, Created: created, Deadline: created.Add(time.Minute), Body: body}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", "")
+	ev := s.next(t)
+	var snap wireSnapshot
+	if err := json.Unmarshal(ev.Data.Data, &snap); err != nil || ev.Kind != "snapshot" {
+		t.Fatalf("%s: %v", ev.Kind, err)
+	}
+	if len(snap.Messages) == 0 || snap.Messages[len(snap.Messages)-1].Text != "newest" {
+		t.Fatalf("the snapshot's %d messages end with %+v, not the newest", len(snap.Messages), snap.Messages[len(snap.Messages)-1])
+	}
+}
+
+// TestEventsSnapshotKeepsOpenItemsHoweverOld: an item still waiting for an
+// acknowledgment is in the snapshot however long ago it was posted; one
+// acknowledged, older than the snapshot's window, is not.
+func TestEventsSnapshotKeepsOpenItemsHoweverOld(t *testing.T) {
+	e := newEnv(t, Options{})
+	var open, done struct{ ID string }
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "waiting"}, 201, &open)
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "acknowledged"}, 201, &done)
+	e.mustDo("POST", "/v1/hotline/messages/"+done.ID+"/ack", e.tokens["russia"], nil, 200, nil)
+	e.advance(service.SnapshotMessagesWindow + time.Hour)
+	s := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", "")
+	ev := s.next(t)
+	var snap wireSnapshot
+	if err := json.Unmarshal(ev.Data.Data, &snap); err != nil || ev.Kind != "snapshot" {
+		t.Fatalf("%s: %v", ev.Kind, err)
+	}
+	var ids []string
+	for _, m := range snap.Messages {
+		ids = append(ids, m.ID)
+	}
+	if !slices.Equal(ids, []string{open.ID}) {
+		t.Fatalf("snapshot messages %v, want the waiting one %s only", ids, open.ID)
 	}
 }

@@ -28,9 +28,11 @@ type EventsSnapshot struct {
 	Alerts      []json.RawMessage `json:"alerts"`
 	AlertsAfter int64             `json:"alerts_after"`
 	// Messages are the party's hotline items created within
-	// SnapshotMessagesWindow of now, and those still open or escalated
-	// however old, oldest first (none for the operator, which has no
-	// hotline).
+	// SnapshotMessagesWindow of now (a shorter window when that one holds
+	// more than hotline.MaxListLimit: the newest, messagesWindow), and
+	// those still open or
+	// escalated however old, oldest first (none for the operator, which
+	// has no hotline).
 	Messages      []hotline.Message `json:"messages"`
 	MessagesAfter int64             `json:"messages_after"`
 }
@@ -71,7 +73,7 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 		out.Messages, out.MessagesAfter = []hotline.Message{}, out.AlertsAfter
 		return out, nil
 	}
-	since := s.now().Add(-SnapshotMessagesWindow)
+	now := s.now()
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		// One read transaction: the messages are those of the events up
 		// to this id, and of none after it.
@@ -79,7 +81,11 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 		if err != nil {
 			return err
 		}
-		recent, err := hotline.List(tx, p.Party, "", since, hotline.MaxListLimit)
+		window, err := messagesWindow(tx, p.Party, now)
+		if err != nil {
+			return err
+		}
+		recent, err := hotline.List(tx, p.Party, "", now.Add(-window), hotline.MaxListLimit)
 		if err != nil {
 			return err
 		}
@@ -95,6 +101,34 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 		return EventsSnapshot{}, err
 	}
 	return out, nil
+}
+
+// messagesWindow is how far back from now a snapshot lists every item of
+// the party: SnapshotMessagesWindow, or when that holds more than a list
+// does (which is oldest first: it would list the oldest of the window, not
+// the newest), the longest window that holds fewer, to within 1/256 of it.
+func messagesWindow(tx store.Tx, party string, now time.Time) (time.Duration, error) {
+	fits := func(w time.Duration) (bool, error) {
+		recs, err := tx.MessagesFor(party, "", now.Add(-w), hotline.MaxListLimit)
+		return len(recs) < hotline.MaxListLimit, err
+	}
+	lo, hi := time.Duration(0), SnapshotMessagesWindow
+	if ok, err := fits(hi); ok || err != nil {
+		return hi, err
+	}
+	for range 8 {
+		mid := lo + (hi-lo)/2
+		ok, err := fits(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
 }
 
 // mergeMessages lists the messages of both lists once, oldest first.
