@@ -627,33 +627,40 @@ func (p *Picture) Visible(party string, k track.Key, now time.Time) bool {
 // (Visible of each), appended to dst: one turn of the lock for many,
 // so that a resolution that asks about every aircraft near an alert
 // does not wait for the ingest at each of them.
+//
+// The party's number is looked up once for all the keys, and of each key
+// the track's own disclosures (read by its id) before the open alerts'
+// (a look-up by key): a resolution near a manned aircraft over a city
+// asks about thousands of drones, and each look-up by key hashes two
+// strings.
 func (p *Picture) VisibleEach(dst []bool, party string, keys []track.Key, now time.Time) []bool {
 	nowNs := now.UnixNano()
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	pn, known := p.number[party]
 	for _, k := range keys {
-		dst = append(dst, k.Party == party || p.visibleLocked(party, k, nowNs))
+		dst = append(dst, k.Party == party || p.visibleOf(pn, known, k, nowNs))
 	}
 	return dst
 }
 
 // visibleLocked is Visible for another party's aircraft (lock held).
 func (p *Picture) visibleLocked(party string, k track.Key, nowNs int64) bool {
-	if p.alertedAll[k] > 0 {
+	pn, known := p.number[party]
+	return p.visibleOf(pn, known, k, nowNs)
+}
+
+// visibleOf is visibleLocked for the party of number pn (known false for
+// a party the picture does not know).
+func (p *Picture) visibleOf(pn int32, known bool, k track.Key, nowNs int64) bool {
+	if len(p.alertedAll) > 0 && p.alertedAll[k] > 0 {
 		return true
 	}
 	id, live := p.tracks.Lookup(k)
-	if live && p.allUntil[id] >= nowNs {
+	if live && (p.allUntil[id] >= nowNs || known && p.shownAt(id, pn, nowNs)) {
 		return true
 	}
-	pn, known := p.number[party]
-	if !known {
-		return false
-	}
-	if p.alerted[pn][k] > 0 {
-		return true
-	}
-	return live && p.shownAt(id, pn, nowNs)
+	return known && p.alerted[pn][k] > 0
 }
 
 // VolumeNear reports whether the volume (of another party) has been near

@@ -189,3 +189,48 @@ func benchmarkNearAlerts(b *testing.B, scenario string, aircraft int) {
 		}
 	}
 }
+
+// BenchmarkResolveGroups is the pool's work for the events
+// (startResolutions): groups of open conflict alerts, each searched in
+// one pass (nearAlertsMatter) and resolved with the bands of an aircraft
+// shared across the group (resolveShared), cycling over the open alerts
+// in the engine's order. The pool's groups hold some three alerts in
+// metro 25,000 (a task is the alerts of one chunk of reports;
+// BENCHMARKS.md): groups of 1, 3 and resolveGroup. CPU time of the
+// benchmark's thread per resolution in cpu-ns/resolution.
+func BenchmarkResolveGroups(b *testing.B) {
+	for _, sc := range []struct {
+		name     string
+		aircraft int
+	}{{"metro", 5_000}, {"metro", 25_000}} {
+		b.Run(fmt.Sprintf("%s-%d", sc.name, sc.aircraft), func(b *testing.B) {
+			s, open, now := trafficAlerts(b, sc.name, sc.aircraft)
+			rv := s.resolverFor(s.Rules())
+			ptrs := make([]*alert.Alert, len(open))
+			for i := range open {
+				ptrs[i] = &open[i]
+			}
+			for _, size := range []int{1, 3, resolveGroup} {
+				b.Run(fmt.Sprintf("of-%d", size), func(b *testing.B) {
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					cpu0 := threadCPUNs()
+					i, resolved := 0, 0
+					for b.Loop() {
+						start := (i * size) % len(ptrs)
+						group := ptrs[start:min(start+size, len(ptrs))]
+						group, _ = sharingAircraftTogether(group, make([]*pendingResolution, len(group)))
+						near, matter := s.nearAlertsMatter(rv, group, now)
+						shared := sharedBands{}
+						for n, a := range group {
+							s.resolveShared(rv, a, now, near[n], matter[n], shared)
+							resolved++
+						}
+						i++
+					}
+					b.ReportMetric(float64(threadCPUNs()-cpu0)/float64(resolved), "cpu-ns/resolution")
+				})
+			}
+		})
+	}
+}
