@@ -313,41 +313,42 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 	// (NearOf copies nothing itself): a manned aircraft's reach covers a
 	// whole city of drones, and testing each against every centre of
 	// the group under the lock held ingest up longer than ingest itself
-	// (BENCHMARKS.md). The copies are of the same moment as the alerts'
-	// own tracks.
-	var listed *[]track.State
+	// (BENCHMARKS.md); even the test of the distance to each centre
+	// alone, under the lock, held it longer than the copies it spares.
+	// The copies are of the same moment as the alerts' own tracks.
+	var sc *nearScratch
 	select {
-	case listed = <-nearListed:
+	case sc = <-nearScratches:
 	default:
-		listed = new([]track.State)
+		sc = new(nearScratch)
 	}
 	defer func() {
 		// The strings of the copies are not held on to.
-		clear(*listed)
-		*listed = (*listed)[:0]
+		clear(sc.listed)
+		sc.listed, sc.within, sc.found = sc.listed[:0], sc.within[:0], sc.found[:0]
 		select {
-		case nearListed <- listed:
+		case nearScratches <- sc:
 		default:
 		}
 	}()
 	read(keys, centresOf, func(st *track.State) {
-		*listed = append(*listed, *st)
+		sc.listed = append(sc.listed, *st)
 	})
 	// After the lock is released, the tracks within reach of a centre
 	// are found, with the centres that reach them
 	// (within[found[i].from:found[i].to]); then what each can matter to
 	// is worked out, and those that matter to something are copied
 	// again, each once for all the alerts it is near, into chunks that
-	// never move (the buffer listed goes back to nearListed on return).
+	// never move (the buffers go back to nearScratches on return).
 	// Copying only those: a manned aircraft's centres reach most of a
 	// city of drones, a few thousand of which can matter.
 	rv.withMatters(centres, own, now)
+	reachOf := centreReaches(centres, len(rv.table.Classes()))
 	var copies stateChunks
-	var found []foundTrack
-	var within []int32
+	within, found := sc.within, sc.found
 	lastClass, lastC, lastOK := "", uint8(0), false
-	for n := range *listed {
-		st := &(*listed)[n]
+	for n := range sc.listed {
+		st := &sc.listed[n]
 		if st.Class != lastClass || !lastOK {
 			lastClass = st.Class
 			lastC, lastOK = rv.table.Class(st.Class)
@@ -357,13 +358,14 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 		}
 		c := lastC
 		v := math.Sqrt(st.VelECEF[0]*st.VelECEF[0] + st.VelECEF[1]*st.VelECEF[1] + st.VelECEF[2]*st.VelECEF[2])
-		staleS := max(0, float64(nowNs-st.Time.UnixNano())/1e9)
+		ageS := float64(nowNs-st.Time.UnixNano()) / 1e9
+		staleS := max(0, ageS)
 		from := len(within)
 		known := false
 		var at [3]float64
-		for i := range centres {
-			ce := &centres[i]
-			r := ce.reachM[c] + v*(ce.perMps[c]+staleS)
+		for i := range reachOf[c] {
+			ce := &reachOf[c][i]
+			r := ce.reachM + v*(ce.perMps+staleS)
 			dx := st.ECEF[0] - ce.ecef[0]
 			if dx > r || dx < -r {
 				continue
@@ -373,16 +375,17 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 				continue
 			}
 			if !known {
-				at, known = st.ECEFAt(float64(nowNs-st.Time.UnixNano())/1e9), true
+				at, known = st.ECEFAt(ageS), true
 			}
-			if ce.reaches(c, &at, &st.VelECEF) {
+			if centres[i].reaches(c, &at, &st.VelECEF) {
 				within = append(within, int32(i))
 			}
 		}
 		if len(within) > from {
-			found = append(found, foundTrack{st: st, class: c, from: int32(from), to: int32(len(within))})
+			found = append(found, foundTrack{st: st, class: c, from: int32(from), to: int32(len(within)), at: at})
 		}
 	}
+	sc.within, sc.found = within, found
 	out := make([][]*track.State, len(as))
 	matter := make([][]matterBits, len(as))
 	// The alerts each track is near, and what it can matter to in each.
@@ -397,7 +400,7 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 		f := &found[n]
 		st, c := f.st, f.class
 		near, bits = near[:0], bits[:0]
-		rel := relMotion{at: st.ECEFAt(float64(nowNs-st.Time.UnixNano()) / 1e9), vel: geo.ECEF{XM: st.VelECEF[0], YM: st.VelECEF[1], ZM: st.VelECEF[2]}}
+		rel := relMotion{at: f.at, vel: geo.ECEF{XM: st.VelECEF[0], YM: st.VelECEF[1], ZM: st.VelECEF[2]}}
 		seq := uint32(n + 1)
 		for _, i := range within[f.from:f.to] {
 			ce := &centres[i]
@@ -438,11 +441,45 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 }
 
 // foundTrack is a track listed within reach of the centres
-// within[from:to], of class class.
+// within[from:to], of class class, at at now (earth-centred).
 type foundTrack struct {
 	st       *track.State
 	class    uint8
 	from, to int32
+	at       [3]float64
+}
+
+// centreReach is what the test of a track's distance to a centre
+// (nearCentre) reads, for tracks of one class: where the centre is, and
+// its reachM and perMps for the class. One slice per class
+// (centreReaches), in the order of the centres, so that the test of a
+// track against every centre of a group reads them one after the other.
+type centreReach struct {
+	ecef           [3]float64
+	reachM, perMps float64
+}
+
+// centreReaches is the centreReach of each centre, by class.
+func centreReaches(centres []nearCentre, classes int) [][]centreReach {
+	out := make([][]centreReach, classes)
+	for c := range out {
+		out[c] = make([]centreReach, len(centres))
+		for i := range centres {
+			ce := &centres[i]
+			out[c][i] = centreReach{ecef: ce.ecef, reachM: ce.reachM[c], perMps: ce.perMps[c]}
+		}
+	}
+	return out
+}
+
+// nearScratch is the buffers of one search (nearAlertsBy), kept from
+// one to the next: the copies of the tracks listed, made under the
+// engine's lock, the centres each is within reach of and the tracks
+// found within reach of one.
+type nearScratch struct {
+	listed []track.State
+	within []int32
+	found  []foundTrack
 }
 
 // stateChunks holds copies of tracks in chunks that never move once
@@ -461,13 +498,13 @@ func (c *stateChunks) add(st *track.State) *track.State {
 	return &c.chunk[len(c.chunk)-1]
 }
 
-// nearListed holds the buffers nearAlertsBy copies the tracks the
-// engine's index lists into under the engine's lock: grown once to the
-// traffic of a city, then reused without growing under the lock. Not a
-// sync.Pool, which drops its buffers at each collection: they would
-// grow again under the lock. As many as searches run at once (the pool
-// of resolutions and a few requests).
-var nearListed = make(chan *[]track.State, runtime.GOMAXPROCS(0)+2)
+// nearScratches holds the buffers of the searches (nearScratch): the
+// copies made under the engine's lock grow once to the traffic of a
+// city, then are reused without growing under the lock. Not a
+// sync.Pool, which drops its buffers at each collection: they would grow
+// again under the lock. As many as searches run at once (the pool of
+// resolutions and a few requests).
+var nearScratches = make(chan *nearScratch, runtime.GOMAXPROCS(0)+2)
 
 // relMotion is a track's position at the time of the resolutions and its
 // velocity, in earth-centred axes.
