@@ -739,14 +739,23 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 		keys[i] = a.Aircraft[i].Key()
 	}
 	own := make([]*track.State, len(keys))
+	// Buffers as long as near, kept from one resolution to the next: a
+	// manned aircraft's resolution goes through the thousands of drones
+	// that can matter to it, and zeroing fresh ones of that size cost
+	// more than filling them.
+	sc := resolveScratches.Get().(*resolveScratch)
+	defer resolveScratches.Put(sc)
 	// The class of each track near (ok false for one the rules no longer
 	// know, which nothing is separated from).
-	classes := make([]uint8, len(near))
-	known := make([]bool, len(near))
+	classes := grown(sc.classes, len(near))
+	known := grown(sc.known, len(near))
+	sc.classes, sc.known = classes, known
 	lastClass, lastC, lastOK := "", uint8(0), false
 	for i, st := range near {
+		// The alert's own tracks are among those that may matter to
+		// anything (withOwn).
 		for n, k := range keys {
-			if st.Party == k.Party && st.Aircraft == k.Aircraft {
+			if (matter == nil || matter[i] == matterAll) && st.Party == k.Party && st.Aircraft == k.Aircraft {
 				own[n] = st
 			}
 		}
@@ -765,20 +774,22 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 		return &rv.seps[rv.table.For(c, classes[i]).Index()]
 	}
 	classOf := func(st *track.State) (uint8, bool) { return rv.table.Class(st.Class) }
-	visible := s.visibleWhereMatters(near, matter, a, now)
+	visible := s.visibleWhereMattersIn(sc, near, matter, a, now)
 	// The suggestion of a conflict, in the frame of the pair's midpoint:
 	// each track converted once for both aircraft.
 	var sugg resolve.Suggestion
 	suggested := false
 	if a.Kind == alert.KindConflict && len(own) == 2 && own[0] != nil && own[1] != nil {
 		f := geo.NewFrame(midpoint(own[0], own[1], now))
-		inPair := make([]resolve.Aircraft, len(near))
-		converted := make([]bool, len(near))
+		inPair := grown(sc.inPair, len(near))
+		converted := grown(sc.converted, len(near))
+		clear(converted)
+		sc.inPair, sc.converted = inPair, converted
 		parties := [2]resolve.Party{}
 		for n := range 2 {
 			me, other := own[n], own[1-n]
 			parties[n].Aircraft = inFrame(f, me, now)
-			parties[n].Others = make([]resolve.Intruder, 0, len(near))
+			parties[n].Others = sc.others[n][:0]
 			c, ok := classOf(me)
 			for i, st := range near {
 				if st == me || st == other || matter != nil && !matter[i].has(suggestionOf(n)) || !visible(me.Party, i) {
@@ -798,6 +809,9 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 		_, kb := rv.limits(own[1].Class)
 		if sep := rv.separation(own[0], own[1]); sep != nil && ka != nil && kb != nil {
 			sugg, suggested = resolve.Suggest(&parties[0], &parties[1], sep, ka, kb)
+		}
+		for n := range 2 {
+			sc.others[n] = parties[n].Others[:0]
 		}
 	}
 	for n, ac := range a.Aircraft {
@@ -826,7 +840,7 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 		bands, done := shared[keys[n]]
 		if !done {
 			c, _ := classOf(me)
-			intruders := make([]resolve.Intruder, 0, len(near))
+			intruders := sc.intruders[:0]
 			for i, st := range near {
 				if st == me || matter != nil && !matter[i].has(bandsOf(n)) || !visible(me.Party, i) {
 					continue
@@ -834,6 +848,7 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 				intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: separation(c, i)})
 			}
 			bands = resolve.Compute(ownAc, intruders, cfg)
+			sc.intruders = intruders[:0]
 			if shared != nil {
 				shared[keys[n]] = bands
 			}
@@ -863,14 +878,20 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 // its aircraft (matter, by track; nil: every track): it answers false
 // for the others, which are not to be asked about.
 func (s *Service) visibleWhereMatters(near []*track.State, matter []matterBits, a *alert.Alert, now time.Time) func(party string, i int) bool {
+	return s.visibleWhereMattersIn(&resolveScratch{}, near, matter, a, now)
+}
+
+// visibleWhereMattersIn is visibleWhereMatters asking with the buffers
+// of sc (its answers are read from them: valid until sc is used again).
+func (s *Service) visibleWhereMattersIn(sc *resolveScratch, near []*track.State, matter []matterBits, a *alert.Alert, now time.Time) func(party string, i int) bool {
 	pic := s.picture()
 	if pic == nil {
 		return func(string, int) bool { return true }
 	}
 	byParty := map[string][]bool{}
-	var keys []track.Key
-	var asked []int
-	for _, ac := range a.Aircraft {
+	keys, asked := sc.keys[:0], sc.asked[:0]
+	defer func() { sc.keys, sc.asked = keys[:0], asked[:0] }()
+	for pi, ac := range a.Aircraft {
 		if _, ok := byParty[ac.Party]; ok {
 			continue
 		}
@@ -886,14 +907,48 @@ func (s *Service) visibleWhereMatters(near []*track.State, matter []matterBits, 
 				keys, asked = append(keys, near[i].Key()), append(asked, i)
 			}
 		}
-		seen := pic.VisibleEach(make([]bool, 0, len(keys)), ac.Party, keys, now)
-		visible := make([]bool, len(near))
+		sc.seen = pic.VisibleEach(sc.seen[:0], ac.Party, keys, now)
+		for len(sc.visible) <= pi {
+			sc.visible = append(sc.visible, nil)
+		}
+		visible := grown(sc.visible[pi], len(near))
+		clear(visible)
+		sc.visible[pi] = visible
 		for k, i := range asked {
-			visible[i] = seen[k]
+			visible[i] = sc.seen[k]
 		}
 		byParty[ac.Party] = visible
 	}
 	return func(party string, i int) bool { return byParty[party][i] }
+}
+
+// resolveScratch is the buffers of one resolution (resolveShared), kept
+// from one to the next (resolveScratches).
+type resolveScratch struct {
+	classes   []uint8
+	known     []bool
+	inPair    []resolve.Aircraft
+	converted []bool
+	others    [2][]resolve.Intruder
+	intruders []resolve.Intruder
+	// Need to know's (visibleWhereMattersIn): the keys asked about,
+	// their places in near, the answers, and the answers by place for
+	// the party of each aircraft of the alert.
+	keys    []track.Key
+	asked   []int
+	seen    []bool
+	visible [][]bool
+}
+
+var resolveScratches = sync.Pool{New: func() any { return new(resolveScratch) }}
+
+// grown is buf with length n, reallocated only when too short (its
+// values are what they were: the caller sets or clears them).
+func grown[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	return buf[:n]
 }
 
 // midpoint is the point halfway between two tracks at now.
