@@ -201,7 +201,8 @@ func (rv *resolver) separation(a, b *track.State) *resolve.Separation {
 // resolve computes the resolution of every aircraft of the alert at now.
 func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 	rv := s.resolverFor(s.Rules())
-	near, matter := s.nearAlertsMatter(rv, []*alert.Alert{a}, now)
+	near, matter, release := s.nearAlertsLent(rv, []*alert.Alert{a}, now)
+	defer release()
 	return s.resolveShared(rv, a, now, near[0], matter[0], nil)
 }
 
@@ -220,11 +221,20 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // under the lock; after it is released, it rules out most of them by
 // the reach of each centre and the first test of Matter (Matter.Reaches,
 // a few multiplications), runs the full tests of Matter on the others,
-// and keeps one copy of each that matters for all the alerts it is near
-// (a manned aircraft's reach covers a whole city of drones: copied per
-// alert, the copies cost more than the query).
+// and hands out the copy of each that matters to all the alerts it is
+// near (a manned aircraft's reach covers a whole city of drones: copied
+// per alert, the copies cost more than the query).
 func (s *Service) nearAlertsMatter(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, [][]matterBits) {
-	return s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
+	near, matter, _ := s.nearAlertsLent(rv, as, now)
+	return near, matter
+}
+
+// nearAlertsLent is nearAlertsMatter lending the tracks out of buffers
+// kept from one search to the next: they are valid until release is
+// called, which gives the buffers to the next search (never calling it
+// leaves them to the collector).
+func (s *Service) nearAlertsLent(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, [][]matterBits, func()) {
+	return s.nearAlertsSearch(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
 		s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
 	})
 }
@@ -277,6 +287,18 @@ type nearReader func(keys []track.Key, centresOf func(own []*track.State) ([][3]
 // bands of an aircraft in several of them) sees the same track of each
 // aircraft, its own or near.
 func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, read nearReader) ([][]*track.State, [][]matterBits) {
+	near, matter, _ := s.nearAlertsSearch(rv, as, now, read)
+	return near, matter
+}
+
+// nearAlertsSearch is nearAlertsBy lending the tracks out of the
+// buffers they were copied into under the engine's lock, kept from one
+// search to the next (nearScratches): they are valid until release is
+// called, which gives the buffers to the next search. Handed out as
+// they were copied, not copied again: a manned aircraft's resolution
+// has some 6,000 drones near, and copying them again (into fresh
+// memory, zeroed first) cost a tenth of its search.
+func (s *Service) nearAlertsSearch(rv *resolver, as []*alert.Alert, now time.Time, read nearReader) (near [][]*track.State, matter [][]matterBits, release func()) {
 	var keys []track.Key
 	for _, a := range as {
 		for i := range a.Aircraft {
@@ -322,7 +344,10 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 	default:
 		sc = new(nearScratch)
 	}
-	defer func() {
+	release = func() {
+		if sc == nil {
+			return
+		}
 		// The strings of the copies are not held on to.
 		clear(sc.listed)
 		sc.listed, sc.within, sc.found = sc.listed[:0], sc.within[:0], sc.found[:0]
@@ -330,21 +355,19 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 		case nearScratches <- sc:
 		default:
 		}
-	}()
+		sc = nil
+	}
 	read(keys, centresOf, func(st *track.State) {
 		sc.listed = append(sc.listed, *st)
 	})
 	// After the lock is released, the tracks within reach of a centre
 	// are found, with the centres that reach them
 	// (within[found[i].from:found[i].to]); then what each can matter to
-	// is worked out, and those that matter to something are copied
-	// again, each once for all the alerts it is near, into chunks that
-	// never move (the buffers go back to nearScratches on return).
-	// Copying only those: a manned aircraft's centres reach most of a
-	// city of drones, a few thousand of which can matter.
+	// is worked out, and those that matter to something are handed out,
+	// each once for all the alerts it is near (the copies, which stay
+	// where they are until release).
 	rv.withMatters(centres, own, now)
 	reachOf := centreReaches(centres, len(rv.table.Classes()))
-	var copies stateChunks
 	within, found := sc.within, sc.found
 	lastClass, lastC, lastOK := "", uint8(0), false
 	for n := range sc.listed {
@@ -387,9 +410,9 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 	}
 	sc.within, sc.found = within, found
 	out := make([][]*track.State, len(as))
-	matter := make([][]matterBits, len(as))
+	matter = make([][]matterBits, len(as))
 	// The alerts each track is near, and what it can matter to in each.
-	var near []int
+	var nearAlerts []int
 	var bits []matterBits
 	// Whether the track matters to the bands of the aircraft of centre
 	// i, known for the track when bandsSeen[i] is its number: an
@@ -399,7 +422,7 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 	for n := range found {
 		f := &found[n]
 		st, c := f.st, f.class
-		near, bits = near[:0], bits[:0]
+		nearAlerts, bits = nearAlerts[:0], bits[:0]
 		rel := relMotion{at: f.at, vel: geo.ECEF{XM: st.VelECEF[0], YM: st.VelECEF[1], ZM: st.VelECEF[2]}}
 		seq := uint32(n + 1)
 		for _, i := range within[f.from:f.to] {
@@ -418,18 +441,17 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 				continue
 			}
 			// The centres of an alert are one after the other.
-			if k := len(near); k > 0 && near[k-1] == ce.alert {
+			if k := len(nearAlerts); k > 0 && nearAlerts[k-1] == ce.alert {
 				bits[k-1] |= m
 				continue
 			}
-			near, bits = append(near, ce.alert), append(bits, m)
+			nearAlerts, bits = append(nearAlerts, ce.alert), append(bits, m)
 		}
-		if len(near) == 0 {
+		if len(nearAlerts) == 0 {
 			continue
 		}
-		kept := copies.add(st)
-		for k, a := range near {
-			out[a], matter[a] = append(out[a], kept), append(matter[a], bits[k])
+		for k, a := range nearAlerts {
+			out[a], matter[a] = append(out[a], st), append(matter[a], bits[k])
 		}
 	}
 	for a := range out {
@@ -437,7 +459,7 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 		// either: they are of the same moment.
 		out[a], matter[a] = withOwn(out[a], matter[a], own[a])
 	}
-	return out, matter
+	return out, matter, release
 }
 
 // foundTrack is a track listed within reach of the centres
@@ -480,22 +502,6 @@ type nearScratch struct {
 	listed []track.State
 	within []int32
 	found  []foundTrack
-}
-
-// stateChunks holds copies of tracks in chunks that never move once
-// allocated, so that a pointer to a copy stays valid as more are added.
-type stateChunks struct{ chunk []track.State }
-
-// stateChunk is the number of tracks of a chunk.
-const stateChunk = 256
-
-// add copies st and returns the copy.
-func (c *stateChunks) add(st *track.State) *track.State {
-	if len(c.chunk) == cap(c.chunk) {
-		c.chunk = make([]track.State, 0, stateChunk)
-	}
-	c.chunk = append(c.chunk, *st)
-	return &c.chunk[len(c.chunk)-1]
 }
 
 // nearScratches holds the buffers of the searches (nearScratch): the
@@ -1157,7 +1163,7 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 			// both short.
 			n := min(len(live), resolveGroup)
 			now := s.now()
-			near, matter := s.nearAlertsMatter(rv, live[:n], now)
+			near, matter, release := s.nearAlertsLent(rv, live[:n], now)
 			shared := sharedBands{}
 			for i, p := range livePending[:n] {
 				if !p.late.Load() && !p.superseded.Load() {
@@ -1170,6 +1176,9 @@ func (s *Service) startResolutions(trs []alert.Transition) []*pendingResolution 
 				countCPU()
 				close(p.done)
 			}
+			// The group's tracks go back to the next search only once
+			// every resolution of the group is done with them.
+			release()
 			live, livePending = live[n:], livePending[n:]
 		}
 	}()

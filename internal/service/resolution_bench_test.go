@@ -67,11 +67,12 @@ func benchmarkResolve(b *testing.B, s *Service, as []alert.Alert, now time.Time)
 	for b.Loop() {
 		a := &as[i%len(as)]
 		c0 := threadCPUNs()
-		found, matter := s.nearAlertsMatter(rv, []*alert.Alert{a}, now)
+		found, matter, release := s.nearAlertsLent(rv, []*alert.Alert{a}, now)
 		c1 := threadCPUNs()
 		s.resolveShared(rv, a, now, found[0], matter[0], nil)
-		searchNs, cpuNs = searchNs+c1-c0, cpuNs+threadCPUNs()-c0
 		near += len(found[0])
+		release()
+		searchNs, cpuNs = searchNs+c1-c0, cpuNs+threadCPUNs()-c0
 		i++
 	}
 	b.ReportMetric(float64(cpuNs)/float64(i), "cpu-ns/op")
@@ -220,12 +221,13 @@ func BenchmarkResolveGroups(b *testing.B) {
 						start := (i * size) % len(ptrs)
 						group := ptrs[start:min(start+size, len(ptrs))]
 						group, _ = sharingAircraftTogether(group, make([]*pendingResolution, len(group)))
-						near, matter := s.nearAlertsMatter(rv, group, now)
+						near, matter, release := s.nearAlertsLent(rv, group, now)
 						shared := sharedBands{}
 						for n, a := range group {
 							s.resolveShared(rv, a, now, near[n], matter[n], shared)
 							resolved++
 						}
+						release()
 						i++
 					}
 					b.ReportMetric(float64(threadCPUNs()-cpu0)/float64(resolved), "cpu-ns/resolution")

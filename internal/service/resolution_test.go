@@ -586,3 +586,29 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestEventResolutionsAreTheOnDemandOnes: the resolutions the pool
+// computes for the transitions of a commit (startResolutions: groups of
+// alerts searched in one pass, the tracks lent out of buffers the next
+// search reuses, the bands of an aircraft shared within a group) are
+// those asked for on demand of each alert alone, at the same time, in a
+// city's traffic.
+func TestEventResolutionsAreTheOnDemandOnes(t *testing.T) {
+	s, open, now := trafficAlerts(t, "metro", 1500)
+	now = now.Add(3 * time.Second)
+	s.now = func() time.Time { return now }
+	s.cfg.WithoutResolution = false
+	if len(open) < 3*resolveGroup {
+		t.Fatalf("only %d conflict alerts: too few for several groups", len(open))
+	}
+	ps := s.startResolutions(open)
+	for i, p := range ps {
+		<-p.done
+		if p.res == nil {
+			t.Fatalf("alert %s: no resolution computed", open[i].ID)
+		}
+		if want := s.resolve(&open[i], now); !reflect.DeepEqual(*p.res, want) {
+			t.Fatalf("alert %s: resolved for the event\n%+v\non demand\n%+v", open[i].ID, *p.res, want)
+		}
+	}
+}
