@@ -225,14 +225,17 @@ func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
 // near (a manned aircraft's reach covers a whole city of drones: copied
 // per alert, the copies cost more than the query).
 func (s *Service) nearAlertsMatter(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, [][]matterBits) {
-	near, matter, _ := s.nearAlertsLent(rv, as, now)
-	return near, matter
+	return s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
+		s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
+	})
 }
 
 // nearAlertsLent is nearAlertsMatter lending the tracks out of buffers
-// kept from one search to the next: they are valid until release is
-// called, which gives the buffers to the next search (never calling it
-// leaves them to the collector).
+// kept from one search to the next (nearAlertsSearch), not copying
+// them: they are valid until release is called, which gives the buffers
+// to the next search. What the pool and the requests on demand use; a
+// search whose buffers are never released leaves them to the collector,
+// and the next search grows its own under the engine's lock.
 func (s *Service) nearAlertsLent(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, [][]matterBits, func()) {
 	return s.nearAlertsSearch(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
 		s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
@@ -286,8 +289,24 @@ type nearReader func(keys []track.Key, centresOf func(own []*track.State) ([][3]
 // no report comes in between and every alert of a group (which share the
 // bands of an aircraft in several of them) sees the same track of each
 // aircraft, its own or near.
+//
+// The tracks are copies of their own, each once however many alerts it
+// is near: the buffers of the search go back to the next at once.
 func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, read nearReader) ([][]*track.State, [][]matterBits) {
-	near, matter, _ := s.nearAlertsSearch(rv, as, now, read)
+	near, matter, release := s.nearAlertsSearch(rv, as, now, read)
+	defer release()
+	copies := map[*track.State]*track.State{}
+	for _, tracks := range near {
+		for i, st := range tracks {
+			c, ok := copies[st]
+			if !ok {
+				c = new(track.State)
+				*c = *st
+				copies[st] = c
+			}
+			tracks[i] = c
+		}
+	}
 	return near, matter
 }
 

@@ -152,22 +152,31 @@ func benchmarkNearAlerts(b *testing.B, scenario string, aircraft int) {
 	for i := range open {
 		ptrs[i] = &open[i]
 	}
-	// nearLocked is nearAlerts adding to lockedNs the CPU time of the
-	// thread in the engine's NearOf, under its lock.
+	// index is the search as the pool and the requests on demand run
+	// it, its buffers released for the next; nearLocked the same adding
+	// to lockedNs the CPU time of the thread in the engine's NearOf,
+	// under its lock.
+	index := func(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, func()) {
+		near, _, release := s.nearAlertsLent(rv, as, now)
+		return near, release
+	}
 	var lockedNs int64
-	nearLocked := func(rv *resolver, as []*alert.Alert, now time.Time) [][]*track.State {
-		near, _ := s.nearAlertsBy(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
+	nearLocked := func(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, func()) {
+		near, _, release := s.nearAlertsSearch(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
 			c0 := threadCPUNs()
 			defer func() { lockedNs += threadCPUNs() - c0 }()
 			s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
 		})
-		return near
+		return near, release
+	}
+	fullPass := func(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, func()) {
+		return s.nearAlertsFullPass(rv, as, now), func() {}
 	}
 	for _, later := range []time.Duration{0, 20 * time.Second} {
 		for _, how := range []struct {
 			name string
-			near func(*resolver, []*alert.Alert, time.Time) [][]*track.State
-		}{{"index", s.nearAlerts}, {"full-pass", s.nearAlertsFullPass}, {"index-locked", nearLocked}} {
+			near func(*resolver, []*alert.Alert, time.Time) ([][]*track.State, func())
+		}{{"index", index}, {"full-pass", fullPass}, {"index-locked", nearLocked}} {
 			b.Run(fmt.Sprintf("after-%v/%s", later, how.name), func(b *testing.B) {
 				runtime.LockOSThread()
 				defer runtime.UnlockOSThread()
@@ -175,9 +184,11 @@ func benchmarkNearAlerts(b *testing.B, scenario string, aircraft int) {
 				i, found := 0, 0
 				for b.Loop() {
 					start := (i * resolveGroup) % len(ptrs)
-					for _, near := range how.near(rv, ptrs[start:min(start+resolveGroup, len(ptrs))], now.Add(later)) {
+					near, release := how.near(rv, ptrs[start:min(start+resolveGroup, len(ptrs))], now.Add(later))
+					for _, near := range near {
 						found += len(near)
 					}
+					release()
 					i++
 				}
 				b.ReportMetric(float64(threadCPUNs()-cpu0)/float64(i), "cpu-ns/op")
