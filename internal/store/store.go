@@ -60,6 +60,7 @@ type Tx interface {
 	Rules
 	Volumes
 	Events
+	Alerts
 	Audit
 	Messages
 	Meta
@@ -121,6 +122,44 @@ type Events interface {
 	// EventsAfter returns events with ID > afterID in id order, at most limit.
 	EventsAfter(afterID int64, limit int) ([]Event, error)
 	LastEventID() (int64, error)
+}
+
+// Alerts keeps what the event stream says of the alerts: those open (the
+// last event of each) and those cleared lately, so that a start or a
+// takeover reads them without reading the stream, at a cost that does not
+// grow with its length. The writer of an alert's events puts or clears it
+// in the same transaction, so that what is kept is what a scan of the
+// events up to LastEventID, read in the same transaction, would find. The
+// store does not read the bodies (opaque JSON of the writer); the
+// migration that brought this role in filled it once from the events of
+// the kinds "alert_raised", "alert_updated" and "alert_cleared", by the
+// "id" of their body.
+type Alerts interface {
+	// PutOpenAlert records a as open, replacing what was recorded of its
+	// ID as open; a clear recorded of it stays (ClearedAlerts).
+	PutOpenAlert(a StoredAlert) error
+	// ClearAlert records that the alert a.ID ended with the event
+	// a.EventID at a.Time: it is open no more, and ClearedAlerts lists it
+	// (with its last clear) until ForgetClearedAlerts. a.Body is not
+	// kept.
+	ClearAlert(a StoredAlert) error
+	// OpenAlerts returns the alerts open, in ID order.
+	OpenAlerts() ([]StoredAlert, error)
+	// ClearedAlerts returns the clears recorded, in ID order, without
+	// body.
+	ClearedAlerts() ([]StoredAlert, error)
+	// ForgetClearedAlerts deletes the clears recorded at a time before
+	// before, and returns how many there were.
+	ForgetClearedAlerts(before time.Time) (int64, error)
+}
+
+// StoredAlert is what Alerts keeps of one alert: its id and its last
+// event (for a cleared alert, the clear's, without body).
+type StoredAlert struct {
+	ID      string
+	EventID int64
+	Time    time.Time
+	Body    []byte
 }
 
 // Audit stores the audit record. The hash chain itself is computed by

@@ -123,11 +123,11 @@ func TestMigrateFromPrevious(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, aud := range storetest.MigrationAudiences {
+	for i, e := range storetest.MigrationEvents {
 		if _, err := conn.Exec(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'event'`); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := conn.Exec(ctx, `INSERT INTO events (id, time_ns, kind, audience, body) VALUES ($1, 0, 'k', $2, '')`, i+1, aud); err != nil {
+		if _, err := conn.Exec(ctx, `INSERT INTO events (id, time_ns, kind, audience, body) VALUES ($1, $2, $3, $4, $5)`, i+1, e.TimeNs, e.Kind, e.Audience, []byte(e.Body)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -90,11 +90,11 @@ func TestMigrateFromPrevious(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, aud := range storetest.MigrationAudiences {
+	for i, e := range storetest.MigrationEvents {
 		if _, err := db.Exec(`UPDATE counters SET value = value + 1 WHERE name = 'event'`); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Exec(`INSERT INTO events (id, time_ns, kind, audience, body) VALUES (?, 0, 'k', ?, x'')`, i+1, aud); err != nil {
+		if _, err := db.Exec(`INSERT INTO events (id, time_ns, kind, audience, body) VALUES (?, ?, ?, ?, ?)`, i+1, e.TimeNs, e.Kind, e.Audience, []byte(e.Body)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,8 +108,8 @@ func TestMigrateFromPrevious(t *testing.T) {
 	storetest.CheckMigrated(t, s, schemaVersions(t, s.Path()), sqlcore.Latest())
 	err = s.Update(ctx, func(tx store.Tx) error {
 		id, err := tx.AppendEvent(store.Event{Kind: "after", Audience: []string{"red"}})
-		if id != 4 {
-			t.Errorf("first event id after migration = %d, want 4", id)
+		if want := int64(len(storetest.MigrationEvents) + 1); id != want {
+			t.Errorf("first event id after migration = %d, want %d", id, want)
 		}
 		return err
 	})

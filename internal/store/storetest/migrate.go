@@ -3,20 +3,42 @@ package storetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/store"
 )
 
 // MigrationFrom is the schema version a backend's migration test starts
 // at: the last one without the event audience index, so that its backfill
-// is checked along with every later migration.
+// is checked along with every later migration (the alerts' among them).
 const MigrationFrom = 1
 
-// MigrationAudiences are the audiences of the events 1, 2 and 3 that a
-// backend's migration test writes, with the SQL of schema version
-// MigrationFrom, before it opens (and so migrates) the store;
-// CheckMigrated then checks the outcome.
-var MigrationAudiences = []string{`["blue"]`, `["red"]`, `["*"]`}
+// MigrationEvent is one event that a backend's migration test writes, with
+// the SQL of schema version MigrationFrom, before it opens (and so
+// migrates) the store; its id is its place in MigrationEvents, from 1.
+type MigrationEvent struct {
+	TimeNs   int64
+	Kind     string
+	Audience string // JSON
+	Body     string
+}
+
+// migrationBase is the time of the alerts of MigrationEvents.
+var migrationBase = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+
+// MigrationEvents are the events of a store written before the migrations
+// that CheckMigrated checks: audiences for the event audience index, and
+// alerts for the alerts' fill — one cleared two days before the rest (too
+// old to be kept), one raised and cleared, one raised and updated, and an
+// event of another kind whose body has an id too.
+var MigrationEvents = []MigrationEvent{
+	{migrationBase.Add(-48 * time.Hour).UnixNano(), "alert_cleared", `["*"]`, `{"id":"old"}`},
+	{migrationBase.UnixNano(), "alert_raised", `["blue"]`, `{"id":"a1","n":1}`},
+	{migrationBase.Add(time.Second).UnixNano(), "alert_raised", `["red"]`, `{"id":"a2","n":1}`},
+	{migrationBase.Add(2 * time.Second).UnixNano(), "alert_cleared", `["blue"]`, `{"id":"a1","n":2}`},
+	{migrationBase.Add(3 * time.Second).UnixNano(), "message", `["red"]`, `{"id":"a3"}`},
+	{migrationBase.Add(4 * time.Second).UnixNano(), "alert_updated", `["red"]`, `{"id":"a2","n":2}`},
+}
 
 // CheckSchemaVersions fails unless versions, the rows of a backend's
 // schema_migrations in order, are the migrations 1..latest once each.
@@ -32,10 +54,11 @@ func CheckSchemaVersions(t testing.TB, versions []int64, latest int) {
 	}
 }
 
-// CheckMigrated checks a store opened on the events of MigrationAudiences
-// written at schema version MigrationFrom: its schema_migrations (versions)
-// reach latest, and the audience of the old events is backfilled, so that
-// blue reads events 1 and 3.
+// CheckMigrated checks a store opened on MigrationEvents written at schema
+// version MigrationFrom: its schema_migrations (versions) reach latest, the
+// audience of the old events is backfilled, so that blue reads events 1, 2
+// and 4, and the alerts are filled: a2 open as event 6 left it, a1 cleared
+// by event 4, the clear of two days before not kept.
 func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 	t.Helper()
 	CheckSchemaVersions(t, versions, latest)
@@ -44,8 +67,24 @@ func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 		if err != nil {
 			return err
 		}
-		if len(got) != 2 || got[0].ID != 1 || got[1].ID != 3 {
-			t.Errorf("EventsAfterFor(blue) after migration = %+v, want events 1 and 3", got)
+		if len(got) != 3 || got[0].ID != 1 || got[1].ID != 2 || got[2].ID != 4 {
+			t.Errorf("EventsAfterFor(blue) after migration = %+v, want events 1, 2 and 4", got)
+		}
+		open, err := tx.OpenAlerts()
+		if err != nil {
+			return err
+		}
+		wantOpen := []store.StoredAlert{{ID: "a2", EventID: 6, Time: migrationBase.Add(4 * time.Second), Body: []byte(`{"id":"a2","n":2}`)}}
+		if !sameStoredAlerts(open, wantOpen) {
+			t.Errorf("OpenAlerts after migration = %s, want %s", showAlerts(open), showAlerts(wantOpen))
+		}
+		cleared, err := tx.ClearedAlerts()
+		if err != nil {
+			return err
+		}
+		wantCleared := []store.StoredAlert{{ID: "a1", EventID: 4, Time: migrationBase.Add(2 * time.Second)}}
+		if !sameStoredAlerts(cleared, wantCleared) {
+			t.Errorf("ClearedAlerts after migration = %s, want %s", showAlerts(cleared), showAlerts(wantCleared))
 		}
 		return nil
 	})

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"VolumesModel", testVolumesModel},
 		{"Events", testEvents},
 		{"EventsAfterFor", testEventsAfterFor},
+		{"Alerts", testAlerts},
 		{"RollbackLeavesNothing", testRollback},
 		{"PanicRollsBack", testPanic},
 		{"ConcurrentEventsGapFree", testConcurrentEvents},
@@ -1493,6 +1494,12 @@ func testViewRefusesWrites(t *testing.T, open func(*testing.T) store.Store) {
 			_, err := tx.ForgetNonces(base)
 			return err
 		},
+		"PutOpenAlert": func(tx store.Tx) error { return tx.PutOpenAlert(store.StoredAlert{ID: "x", Body: []byte("{}")}) },
+		"ClearAlert":   func(tx store.Tx) error { return tx.ClearAlert(store.StoredAlert{ID: "x"}) },
+		"ForgetClearedAlerts": func(tx store.Tx) error {
+			_, err := tx.ForgetClearedAlerts(base)
+			return err
+		},
 	}
 	for name, w := range writes {
 		err := s.View(ctx, w)
@@ -1522,6 +1529,12 @@ func testViewRefusesWrites(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		if _, err := tx.GetMeta("x"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("meta after refused writes: %v", err)
+		}
+		if as, err := tx.OpenAlerts(); err != nil || len(as) != 0 {
+			t.Errorf("open alerts after refused writes: %+v, %v", as, err)
+		}
+		if as, err := tx.ClearedAlerts(); err != nil || len(as) != 0 {
+			t.Errorf("cleared alerts after refused writes: %+v, %v", as, err)
 		}
 		return nil
 	})
@@ -1554,6 +1567,8 @@ func testInvalid(t *testing.T, open func(*testing.T) store.Store) {
 			{"message.To", func(tx store.Tx) error { return tx.PutMessage(message("m", "blue", []string{b}, "", base)) }},
 			{"ack.Party", func(tx store.Tx) error { _, err := tx.PutAck(store.Ack{MessageID: "m", Party: b}); return err }},
 			{"meta key", func(tx store.Tx) error { return tx.PutMeta(b, nil) }},
+			{"alert.ID", func(tx store.Tx) error { return tx.PutOpenAlert(store.StoredAlert{ID: b}) }},
+			{"alert.ID", func(tx store.Tx) error { return tx.ClearAlert(store.StoredAlert{ID: b}) }},
 		}
 		for _, w := range writes {
 			err := s.Update(ctx, w.fn)
@@ -1652,4 +1667,146 @@ func testReopen(t *testing.T, open func(*testing.T) store.Store) {
 		t.Fatalf("first event id after reopen = %d, want 3", ids[0])
 	}
 	checkGapFree(t, allEvents(t, s))
+}
+
+func sameStoredAlerts(a, b []store.StoredAlert) bool {
+	return slices.EqualFunc(a, b, func(x, y store.StoredAlert) bool {
+		return x.ID == y.ID && x.EventID == y.EventID && x.Time.Equal(y.Time) && bytes.Equal(x.Body, y.Body)
+	})
+}
+
+func showAlerts(as []store.StoredAlert) string {
+	var b strings.Builder
+	for _, a := range as {
+		fmt.Fprintf(&b, "{%s event %d at %s %s} ", a.ID, a.EventID, a.Time.Format(time.RFC3339Nano), a.Body)
+	}
+	return "[" + strings.TrimSpace(b.String()) + "]"
+}
+
+// testAlerts: an alert put is open with its last event until cleared; a
+// clear keeps its last clear until forgotten, also when the id is raised
+// again; only a transaction that commits changes them, and a read sees
+// them as of the event id it reads.
+func testAlerts(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	alerts := func() (openAlerts, cleared []store.StoredAlert, last int64) {
+		t.Helper()
+		view(t, s, func(tx store.Tx) error {
+			var err error
+			if openAlerts, err = tx.OpenAlerts(); err != nil {
+				return err
+			}
+			if cleared, err = tx.ClearedAlerts(); err != nil {
+				return err
+			}
+			last, err = tx.LastEventID()
+			return err
+		})
+		return openAlerts, cleared, last
+	}
+	check := func(what string, wantOpen, wantCleared []store.StoredAlert) {
+		t.Helper()
+		gotOpen, gotCleared, _ := alerts()
+		if !sameStoredAlerts(gotOpen, wantOpen) {
+			t.Errorf("%s: OpenAlerts = %s, want %s", what, showAlerts(gotOpen), showAlerts(wantOpen))
+		}
+		if !sameStoredAlerts(gotCleared, wantCleared) {
+			t.Errorf("%s: ClearedAlerts = %s, want %s", what, showAlerts(gotCleared), showAlerts(wantCleared))
+		}
+	}
+	check("empty store", nil, nil)
+	// Written as the service does: the event and the alert in one
+	// transaction.
+	write := func(kind string, a store.StoredAlert) store.StoredAlert {
+		t.Helper()
+		update(t, s, func(tx store.Tx) error {
+			var err error
+			if a.EventID, err = tx.AppendEvent(store.Event{Time: a.Time, Kind: kind, Audience: []string{"*"}, Body: a.Body}); err != nil {
+				return err
+			}
+			if kind == "alert_cleared" {
+				return tx.ClearAlert(a)
+			}
+			return tx.PutOpenAlert(a)
+		})
+		return a
+	}
+	b1 := write("alert_raised", store.StoredAlert{ID: "b", Time: base, Body: []byte(`{"id":"b","n":1}`)})
+	a1 := write("alert_raised", store.StoredAlert{ID: "a", Time: base.Add(time.Second), Body: []byte(`{"id":"a","n":1}`)})
+	check("two raised", []store.StoredAlert{a1, b1}, nil)
+	a2 := write("alert_updated", store.StoredAlert{ID: "a", Time: base.Add(2 * time.Second), Body: []byte(`{"id":"a","n":2}`)})
+	check("one updated", []store.StoredAlert{a2, b1}, nil)
+	b2 := write("alert_cleared", store.StoredAlert{ID: "b", Time: base.Add(3 * time.Second), Body: []byte(`{"id":"b","n":2}`)})
+	b2.Body = nil
+	check("one cleared", []store.StoredAlert{a2}, []store.StoredAlert{b2})
+	b3 := write("alert_raised", store.StoredAlert{ID: "b", Time: base.Add(4 * time.Second), Body: []byte(`{"id":"b","n":3}`)})
+	check("a cleared id raised again", []store.StoredAlert{a2, b3}, []store.StoredAlert{b2})
+	b4 := write("alert_cleared", store.StoredAlert{ID: "b", Time: base.Add(5 * time.Second)})
+	a3 := write("alert_cleared", store.StoredAlert{ID: "a", Time: base.Add(6 * time.Second)})
+	check("cleared again", nil, []store.StoredAlert{a3, b4})
+	// An alert cleared that was never recorded open (a store written by
+	// another program before): its clear is kept all the same.
+	c1 := write("alert_cleared", store.StoredAlert{ID: "c", Time: base.Add(7 * time.Second)})
+	check("a clear alone", nil, []store.StoredAlert{a3, b4, c1})
+
+	// A transaction that fails leaves them as they were.
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.PutOpenAlert(store.StoredAlert{ID: "d", EventID: 99, Time: base, Body: []byte("{}")}); err != nil {
+			return err
+		}
+		if err := tx.ClearAlert(store.StoredAlert{ID: "e", EventID: 99, Time: base}); err != nil {
+			return err
+		}
+		if _, err := tx.ForgetClearedAlerts(base.Add(time.Hour)); err != nil {
+			return err
+		}
+		return errors.New("rolled back")
+	})
+	if err == nil {
+		t.Fatal("the failing Update succeeded")
+	}
+	check("after a rollback", nil, []store.StoredAlert{a3, b4, c1})
+
+	// Forgetting: the clears before the time given, not those at it.
+	update(t, s, func(tx store.Tx) error {
+		n, err := tx.ForgetClearedAlerts(base.Add(6 * time.Second))
+		if err == nil && n != 1 {
+			t.Errorf("ForgetClearedAlerts(base+6s) = %d, want 1 (b's clear at base+5s)", n)
+		}
+		return err
+	})
+	check("after forgetting", nil, []store.StoredAlert{a3, c1})
+
+	// Each read sees them as of the event id it reads with them: a raise
+	// committed after a read began is not in it, nor its event.
+	_, _, lastBefore := alerts()
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.View(ctx, func(tx store.Tx) error {
+			if _, err := tx.LastEventID(); err != nil { // the read begins
+				return err
+			}
+			close(started)
+			<-release
+			got, err := tx.OpenAlerts()
+			if err != nil {
+				return err
+			}
+			last, err := tx.LastEventID()
+			if err != nil {
+				return err
+			}
+			if len(got) != 0 || last != lastBefore {
+				t.Errorf("a read begun before a raise sees %s as of event %d, want none as of %d", showAlerts(got), last, lastBefore)
+			}
+			return nil
+		})
+	}()
+	<-started
+	write("alert_raised", store.StoredAlert{ID: "f", Time: base.Add(8 * time.Second), Body: []byte(`{"id":"f"}`)})
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
