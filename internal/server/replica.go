@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"sync"
 	"time"
@@ -37,19 +35,7 @@ type replication struct {
 
 	smu       sync.Mutex
 	rulesSeen int64 // the store's rules version at the last sync
-
-	// The open alerts of the store, and when the store cleared the others
-	// (those of the last clearedKept), read incrementally at each
-	// takeover.
-	amu     sync.Mutex
-	cursor  int64
-	open    map[string][]byte
-	cleared map[string]time.Time
 }
-
-// clearedKept is how long a takeover remembers that the store cleared an
-// alert (service.SpentIDsKept).
-const clearedKept = service.SpentIDsKept
 
 // newReplication prepares replication when the store is PostgreSQL.
 func newReplication(ctx context.Context, cfg Config) (*replication, error) {
@@ -70,13 +56,11 @@ func newReplication(ctx context.Context, cfg Config) (*replication, error) {
 		return nil, err
 	}
 	r := &replication{
-		relay:   replica.NewRelay(pg.Pool(), name, cfg.Logger),
-		clock:   clock,
-		lease:   replica.NewLease(pg, "detect", name, DetectionLeaseTTL, nil),
-		log:     cfg.Logger,
-		st:      pg,
-		open:    map[string][]byte{},
-		cleared: map[string]time.Time{},
+		relay: replica.NewRelay(pg.Pool(), name, cfg.Logger),
+		clock: clock,
+		lease: replica.NewLease(pg, "detect", name, DetectionLeaseTTL, nil),
+		log:   cfg.Logger,
+		st:    pg,
 	}
 	r.syncClock(ctx)
 	return r, nil
@@ -210,9 +194,6 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 			if held {
 				// Not in the lease's goroutine: the renewals go on.
 				go func() {
-					// Most of the store's alerts are read before
-					// ReconcileDetection holds the commits back.
-					_, _ = r.openAlerts(ctx)
 					takeOver(ctx, r.lease.Held, func(ctx context.Context) error {
 						return svc.ReconcileDetection(ctx, r.openAlerts)
 					}, takeOverRetry, func(err error) { r.log.Error("taking over detection", "err", err) })
@@ -304,44 +285,9 @@ func (r *replication) sync(ctx context.Context, svc *service.Service) {
 }
 
 // openAlerts returns the alerts open in the store (id -> JSON of the last
-// transition) and those it cleared lately, reading the events appended
-// since the last call.
+// transition) and those it cleared lately, as the store keeps them with
+// their events: a takeover reads neither the events since the start nor
+// those since the last takeover.
 func (r *replication) openAlerts(ctx context.Context) (service.StoredAlerts, error) {
-	r.amu.Lock()
-	defer r.amu.Unlock()
-	for {
-		var evs []store.Event
-		err := r.st.View(ctx, func(tx store.Tx) error {
-			var err error
-			evs, err = tx.EventsAfter(r.cursor, 1000)
-			return err
-		})
-		if err != nil {
-			return service.StoredAlerts{}, err
-		}
-		if len(evs) == 0 {
-			cleared := make(map[string]bool, len(r.cleared))
-			for id := range r.cleared {
-				cleared[id] = true
-			}
-			return service.StoredAlerts{Open: maps.Clone(r.open), Cleared: cleared}, nil
-		}
-		for _, e := range evs {
-			r.cursor = e.ID
-			var a struct{ ID string }
-			switch e.Kind {
-			case "alert_raised", "alert_updated":
-				if err := json.Unmarshal(e.Body, &a); err == nil {
-					r.open[a.ID] = e.Body
-				}
-			case "alert_cleared":
-				if err := json.Unmarshal(e.Body, &a); err == nil {
-					delete(r.open, a.ID)
-					r.cleared[a.ID] = e.Time
-				}
-			}
-		}
-		forgetBefore := evs[len(evs)-1].Time.Add(-clearedKept)
-		maps.DeleteFunc(r.cleared, func(_ string, at time.Time) bool { return at.Before(forgetBefore) })
-	}
+	return service.ReadStoredAlerts(ctx, r.st)
 }

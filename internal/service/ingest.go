@@ -258,12 +258,15 @@ func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, resolu
 			now = s.now()
 		}
 		kind := alertEventKind(a.State)
-		e, err := appendAlertEvents(tx, a, kind, now, resolutions[a.ID])
+		e, last, err := appendAlertEvents(tx, a, kind, now, resolutions[a.ID])
 		if err != nil {
 			return store.Event{}, err
 		}
 		if i == 0 {
 			first = e
+		}
+		if err := recordAlert(tx, a.ID, kind, last); err != nil {
+			return store.Event{}, err
 		}
 		readers := audit.For(a.Parties()...)
 		if a.ForEveryone() {
@@ -293,8 +296,8 @@ type alertEvent struct {
 
 // appendAlertEvents appends the event of one transition: for everyone
 // concerned at once, or with a resolution one per party. It returns the
-// first event appended, its id set.
-func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, res *Resolution) (store.Event, error) {
+// first and the last event appended, their ids set.
+func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, res *Resolution) (first, last store.Event, err error) {
 	if res == nil {
 		audience := everyone
 		if !a.ForEveryone() {
@@ -302,28 +305,28 @@ func appendAlertEvents(tx store.Tx, a *alert.Alert, kind string, now time.Time, 
 		}
 		body, err := json.Marshal(a)
 		if err != nil {
-			return store.Event{}, err
+			return store.Event{}, store.Event{}, err
 		}
 		e := store.Event{Time: now.UTC(), Kind: kind, Audience: audience, Body: body}
 		e.ID, err = tx.AppendEvent(e)
-		return e, err
+		return e, e, err
 	}
-	var first store.Event
 	for i, p := range a.Parties() {
 		part := res.forParty(p)
 		body, err := json.Marshal(alertEvent{Alert: a, Resolution: &part})
 		if err != nil {
-			return store.Event{}, err
+			return store.Event{}, store.Event{}, err
 		}
 		e := store.Event{Time: now.UTC(), Kind: kind, Audience: []string{p}, Body: body}
 		if e.ID, err = tx.AppendEvent(e); err != nil {
-			return store.Event{}, err
+			return store.Event{}, store.Event{}, err
 		}
 		if i == 0 {
 			first = e
 		}
+		last = e
 	}
-	return first, nil
+	return first, last, nil
 }
 
 // resolutions collects, by alert id, the resolutions of the queued

@@ -133,55 +133,6 @@ type StoredAlerts struct {
 // hysteresis of a clear, the relay's delay), not hours.
 const SpentIDsKept = time.Hour
 
-// readStoredAlerts reads the alerts open in st and those it cleared in the
-// SpentIDsKept before its last alert event, from its events; after is the
-// last event read.
-func readStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, after int64, _ error) {
-	out := StoredAlerts{Open: map[string][]byte{}, Cleared: map[string]bool{}, parts: map[string]map[string]alertPart{}}
-	clearedAt := map[string]time.Time{}
-	var last time.Time
-	for {
-		var evs []store.Event
-		err := st.View(ctx, func(tx store.Tx) error {
-			var err error
-			evs, err = tx.EventsAfter(after, 1000)
-			return err
-		})
-		if err != nil {
-			return StoredAlerts{}, 0, err
-		}
-		if len(evs) == 0 {
-			break
-		}
-		for _, e := range evs {
-			after = e.ID
-			switch e.Kind {
-			case alertEventKind(alert.StateRaised), alertEventKind(alert.StateUpdated):
-				if id, ok := alertIDOf(e.Body); ok {
-					out.Open[id] = e.Body
-					out.parts[id] = putPart(out.parts[id], e)
-					last = e.Time
-				}
-			case alertEventKind(alert.StateCleared):
-				if id, ok := alertIDOf(e.Body); ok {
-					delete(out.Open, id)
-					delete(out.parts, id)
-					clearedAt[id] = e.Time
-					last = e.Time
-				}
-			}
-		}
-		// A page at a time: a long history holds only the last hour of
-		// its clears.
-		forgetBefore := last.Add(-SpentIDsKept)
-		maps.DeleteFunc(clearedAt, func(_ string, at time.Time) bool { return at.Before(forgetBefore) })
-	}
-	for id := range clearedAt {
-		out.Cleared[id] = true
-	}
-	return out, after, nil
-}
-
 // ReconcileDetection is called when this replica has just taken the
 // detection lease. While another replica led, this engine's transitions
 // were dropped, and the leader may have died before committing its last

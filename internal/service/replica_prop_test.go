@@ -36,7 +36,9 @@ type propAircraft struct {
 // once: per alert id raised, then updates, then at most a clear; never a
 // second alert open for a pair while one is; and once every report has
 // reached both replicas and the leader has reconciled, what the store has
-// open is what the leader's engine has open.
+// open is what the leader's engine has open. After each step, what the
+// store keeps of its alerts (store.Alerts) is what a scan of its events
+// finds.
 func TestTakeoversKeepOneHistoryPerPair(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) { takeovers(rt, false) })
 }
@@ -217,6 +219,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 			}
 		}
 		seen = checkPairHistories(rt, raw, seen)
+		checkStoredAlertsAsScanned(rt, raw)
 	}
 	// The store is back, reliable, and everything queued is committed
 	// (the commit's backoff runs on the wall clock).
@@ -254,6 +257,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 		rt.Fatalf("%d alert transitions still queued", n)
 	}
 	checkPairHistories(rt, raw, seen)
+	checkStoredAlertsAsScanned(rt, raw)
 	stored, err := openInStore(st)(ctx)
 	if err != nil {
 		rt.Fatal(err)

@@ -270,7 +270,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	// Read once the writes of New are done: they are in it, and every
 	// event delivered from now on is applied to it.
-	stored, after, err := readStoredAlerts(ctx, s.st)
+	stored, after, err := readStoredAlerts(ctx, s.st, true)
 	if err != nil {
 		return nil, fmt.Errorf("service: reading the alerts open in the store: %w", err)
 	}
