@@ -12,6 +12,8 @@ import (
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/pgtest"
+	"github.com/deconflict/deconflict/internal/store/postgres"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
@@ -146,12 +148,29 @@ func (t countingTx) EventsAfter(afterID int64, limit int) ([]store.Event, error)
 // does not grow with the history: a start read every event before, about
 // 6 s a million, and detection waited for it.
 func TestAStartReadsTheStoresAlertsNotItsHistory(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		st, err := sqlite.Open(context.Background(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		startAfterHistory(t, st, 100_000)
+	})
+	// Shorter: each event is a round trip to the database.
+	t.Run("postgres", func(t *testing.T) {
+		st, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		startAfterHistory(t, st, 20_000)
+	})
+}
+
+// startAfterHistory is TestAStartReadsTheStoresAlertsNotItsHistory on st,
+// with history events after the alerts.
+func startAfterHistory(t *testing.T, st store.Store, history int) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	clock := &testClock{}
 	first, err := New(ctx, Config{Store: st, Now: clock.now})
 	if err != nil {
@@ -191,10 +210,9 @@ func TestAStartReadsTheStoresAlertsNotItsHistory(t *testing.T) {
 		}
 	}
 	// The history after them.
-	const history = 100_000
 	for lo := 0; lo < history; lo += 10_000 {
 		err := st.Update(ctx, func(tx store.Tx) error {
-			for i := lo; i < lo+10_000; i++ {
+			for i := lo; i < min(lo+10_000, history); i++ {
 				body := fmt.Appendf(nil, `{"id":"m%d"}`, i)
 				if _, err := tx.AppendEvent(store.Event{Time: clock.now(), Kind: "message", Audience: []string{"coalition"}, Body: body}); err != nil {
 					return err

@@ -5,11 +5,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/deconflict/deconflict/internal/store"
@@ -301,5 +303,57 @@ func TestPutMessageFindsPartiesByIndex(t *testing.T) {
 	joined := strings.Join(plan, "; ")
 	if !strings.Contains(joined, "message_parties_message") {
 		t.Fatalf("query plan %q does not use the index on message_id", joined)
+	}
+}
+
+// BenchmarkOpenFillsTheAlertsOfAMillionEvents measures the opening of a
+// store written before the alerts were kept with their events (schema 8)
+// with a million events, one in a hundred of them an alert's: the
+// migration fills the alerts from them once. Run with -benchtime=1x.
+func BenchmarkOpenFillsTheAlertsOfAMillionEvents(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		if err := sqlite.MigrateTo(ctx, dir, 8); err != nil {
+			b.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", "file:"+dir+"/"+sqlite.FileName)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		const events = 1_000_000
+		for id := 1; id <= events; id++ {
+			kind, body := "message", fmt.Sprintf(`{"id":"m%d"}`, id)
+			if id%100 == 0 {
+				// Raised, and cleared a hundred events later.
+				kind, body = "alert_raised", fmt.Sprintf(`{"id":"a%d","level":"warning"}`, id/200)
+				if id%200 == 0 {
+					kind = "alert_cleared"
+				}
+			}
+			if _, err := tx.Exec(`INSERT INTO events (id, time_ns, kind, audience, body) VALUES (?, ?, ?, '["*"]', ?)`,
+				id, int64(id)*int64(time.Millisecond), kind, []byte(body)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := tx.Exec(`UPDATE counters SET value = ? WHERE name = 'event'`, events); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
+		b.StartTimer()
+		s, err := sqlite.Open(ctx, dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
 	}
 }
