@@ -20,7 +20,9 @@ import (
 // scanStoredAlerts is what a start read before the store kept the alerts:
 // every event of st, folded (the open alerts, the clears of the
 // SpentIDsKept before the last alert event); readStoredAlerts must find
-// the same.
+// the same. The clears are forgotten at the end here, where the start's
+// read forgot them a page at a time, against the last alert event so far:
+// the same while transition times grow with the event ids.
 func scanStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, after int64, _ error) {
 	out := StoredAlerts{Open: map[string][]byte{}, Cleared: map[string]bool{}, parts: map[string]map[string]alertPart{}}
 	clearedAt := map[string]time.Time{}
