@@ -33,7 +33,7 @@ func (h *Handler) putRules(w http.ResponseWriter, r *http.Request, p party.Princ
 	if err != nil {
 		return err
 	}
-	h.setFindingsPending(w, r, prop)
+	h.setFindingsPending(w, r, p, prop)
 	return writeAnswer(w, r.Context(), http.StatusAccepted, prop)
 }
 
@@ -45,12 +45,14 @@ func (h *Handler) putRules(w http.ResponseWriter, r *http.Request, p party.Princ
 const FindingsPendingHeader = "Findings-Pending"
 
 // setFindingsPending sets FindingsPendingHeader on the answer of a
-// request that brought prop into force.
-func (h *Handler) setFindingsPending(w http.ResponseWriter, r *http.Request, prop rules.Proposal) {
+// request of p that brought prop into force: the findings that concern p
+// (every one for the operator), never another party's, not even their
+// number (service.FindingsPendingFor).
+func (h *Handler) setFindingsPending(w http.ResponseWriter, r *http.Request, p party.Principal, prop rules.Proposal) {
 	if prop.State != rules.ProposalActive {
 		return
 	}
-	n, err := h.svc.FindingsPending(r.Context())
+	n, err := h.svc.FindingsPendingFor(r.Context(), p)
 	if err != nil {
 		// The rules are in force and the answer says so; the count is
 		// for information only.
@@ -111,7 +113,7 @@ func (h *Handler) acceptRules(w http.ResponseWriter, r *http.Request, p party.Pr
 	if err != nil {
 		return err
 	}
-	h.setFindingsPending(w, r, prop)
+	h.setFindingsPending(w, r, p, prop)
 	return writeAnswer(w, r.Context(), http.StatusOK, prop)
 }
 

@@ -293,7 +293,7 @@ func TestActivationAnswerSaysHowManyFindingsWait(t *testing.T) {
 		if err := tx.PutMeta("rules/findings/0", []byte("{not json")); err != nil {
 			return err
 		}
-		return tx.PutMeta("rules/findings", []byte(`{"head":0,"tail":1,"findings":7}`))
+		return tx.PutMeta("rules/findings", []byte(`{"head":0,"tail":1,"findings":9,"by_party":{"russia":7,"coalition":2}}`))
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -307,5 +307,39 @@ func TestActivationAnswerSaysHowManyFindingsWait(t *testing.T) {
 	status, body, h := e.do("POST", path, e.tokens["russia"], nil)
 	if status != 200 || h.Get(FindingsPendingHeader) != "7" {
 		t.Fatalf("the acceptance that brought the rules into force: %d %s, %s %q; want 200 with 7", status, body, FindingsPendingHeader, h.Get(FindingsPendingHeader))
+	}
+}
+
+// TestFindingsPendingCountsOnlyTheCallersFindings: Findings-Pending told
+// the party whose acceptance brought rules into force how many findings
+// wait of every party, its own and the others' (volumes of theirs that
+// break the rules, pairs of theirs that conflict), which it hears of by
+// no event. It counts the findings that concern the caller.
+func TestFindingsPendingCountsOnlyTheCallersFindings(t *testing.T) {
+	e := newEnv(t, Options{})
+	// Volumes of two hours, far apart: each breaks a one-hour maximum,
+	// one of coalition, three of russia.
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(35.0, 30.0, "a", nil), 201, nil)
+	for i := range 3 {
+		e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(40.0, 30.0+2*float64(i), "b", nil), 201, nil)
+	}
+	// A batch ahead of them that cannot be read holds them back: the
+	// request announces none of them, and they wait.
+	if err := e.st.Update(context.Background(), func(tx store.Tx) error {
+		if err := tx.PutMeta("rules/findings/0", []byte("{not json")); err != nil {
+			return err
+		}
+		return tx.PutMeta("rules/findings", []byte(`{"head":0,"tail":1,"findings":7}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var p rules.Proposal
+	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"max_window_s": 3600}, 202, &p)
+	path := "/v1/rules/" + strconv.FormatInt(p.Version, 10) + "/accept"
+	e.mustDo("POST", path, e.tokens["russia"], nil, 200, nil)
+	status, body, h := e.do("POST", path, e.tokens["coalition"], nil)
+	if status != 200 || h.Get(FindingsPendingHeader) != "1" {
+		t.Fatalf("coalition's acceptance that brought the rules into force: %d %s, %s %q; want 200 with 1 (its own volume; russia's three and the unreadable batch's seven are none of its business)",
+			status, body, FindingsPendingHeader, h.Get(FindingsPendingHeader))
 	}
 }

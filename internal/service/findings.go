@@ -36,12 +36,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/volume"
@@ -66,6 +68,29 @@ type findingsQueue struct {
 	// stored before it was counted: FindingsPending then counts each
 	// batch whole).
 	Findings int64 `json:"findings,omitempty"`
+	// ByParty counts, for each party, the findings of the queued batches
+	// that concern it (a volume of its that breaks the rules, a pair with
+	// a volume of its): what FindingsPendingFor tells it. A party hears
+	// of a finding only when it concerns it (the owners' events and audit
+	// records), so it is told of none of the others', not even their
+	// number. Nil in a queue stored before it was kept.
+	ByParty map[string]int64 `json:"by_party,omitempty"`
+}
+
+// countFor adds n to the count of each party of parties (each finding
+// once for a party, however many of its volumes it holds).
+func (q *findingsQueue) countFor(n int64, parties ...string) {
+	for i, p := range parties {
+		if slices.Contains(parties[:i], p) {
+			continue
+		}
+		if q.ByParty == nil {
+			q.ByParty = map[string]int64{}
+		}
+		if q.ByParty[p] += n; q.ByParty[p] <= 0 {
+			delete(q.ByParty, p)
+		}
+	}
 }
 
 // findingsBatch is one batch of an activation's findings, as found: the
@@ -142,6 +167,7 @@ func (s *Service) queueFindings(tx store.Tx, version int64, flags []volume.Flag,
 	}
 	for _, f := range flags {
 		b.Flags = append(b.Flags, pendingFlag{Volume: f.Volume.Ref(), Field: f.Reason.Field, Reason: f.Reason.Msg})
+		q.countFor(1, f.Volume.Party)
 		if len(b.Flags) == size {
 			if err := flush(); err != nil {
 				return err
@@ -150,6 +176,7 @@ func (s *Service) queueFindings(tx store.Tx, version int64, flags []volume.Flag,
 	}
 	for _, p := range pairs {
 		b.Pairs = append(b.Pairs, pendingPair{A: p.A.Reduced(), B: p.B.Reduced()})
+		q.countFor(1, p.A.Party, p.B.Party)
 		if len(b.Flags)+len(b.Pairs) == size {
 			if err := flush(); err != nil {
 				return err
@@ -189,6 +216,26 @@ func (s *Service) FindingsPending(ctx context.Context) (int64, error) {
 			// Queued before the count was kept.
 			n = (q.Tail - q.Head) * int64(findingsBatchSize)
 		}
+		return nil
+	})
+	return n, err
+}
+
+// FindingsPendingFor is FindingsPending as p may be told it: for the
+// operator, every finding; for a party, those that concern it, never the
+// others' (0 when the queue was stored before they were counted by
+// party, and for the findings of a batch set aside).
+func (s *Service) FindingsPendingFor(ctx context.Context, p party.Principal) (int64, error) {
+	if p.Operator {
+		return s.FindingsPending(ctx)
+	}
+	var n int64
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		q, err := readFindingsQueue(tx)
+		if err != nil || q.Head >= q.Tail {
+			return err
+		}
+		n = q.ByParty[p.Party]
 		return nil
 	})
 	return n, err
@@ -378,6 +425,19 @@ func (s *Service) setAsideBatch(tx store.Tx, head int64) (*setAsideBatch, error)
 	}
 	if json.Unmarshal(raw, &partial) == nil {
 		rec.RulesVersion, rec.Findings = partial.RulesVersion, len(partial.Flags)+len(partial.Pairs)
+		// Off the parties' counts, those whose owners it still tells.
+		for _, f := range partial.Flags {
+			var owner struct{ Volume struct{ Party string } }
+			if json.Unmarshal(f, &owner) == nil && owner.Volume.Party != "" {
+				q.countFor(-1, owner.Volume.Party)
+			}
+		}
+		for _, pr := range partial.Pairs {
+			var owners struct{ A, B struct{ Party string } }
+			if json.Unmarshal(pr, &owners) == nil && owners.A.Party != "" && owners.B.Party != "" {
+				q.countFor(-1, owners.A.Party, owners.B.Party)
+			}
+		}
 	}
 	if err := tx.PutMeta(rec.KeptAs, raw); err != nil {
 		return nil, err
@@ -433,6 +493,7 @@ func (s *Service) announceBatch(tx store.Tx, head *int64) (bool, error) {
 		return false, err
 	}
 	q.Findings = max(q.Findings-int64(b.count()), 0)
+	b.uncount(&q)
 	if q.Head++; q.Head == q.Tail {
 		q = findingsQueue{}
 	}
@@ -440,6 +501,16 @@ func (s *Service) announceBatch(tx store.Tx, head *int64) (bool, error) {
 }
 
 func (b *findingsBatch) count() int { return len(b.Flags) + len(b.Pairs) }
+
+// uncount takes the batch's findings off q's counts by party.
+func (b *findingsBatch) uncount(q *findingsQueue) {
+	for _, f := range b.Flags {
+		q.countFor(-1, f.Volume.Party)
+	}
+	for _, p := range b.Pairs {
+		q.countFor(-1, p.A.Party, p.B.Party)
+	}
+}
 
 // unreadableBatchError is the failure of a batch whose own stored
 // content keeps it from ever being announced: its row missing or not a

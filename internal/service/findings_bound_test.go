@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
@@ -113,5 +114,52 @@ func TestFindingsPendingCountsAQueueStoredWithoutItsCount(t *testing.T) {
 	}
 	if n, err := s.FindingsPending(ctx); err != nil || n != 2*findingsBatchSize {
 		t.Fatalf("FindingsPending = %d, %v; want %d", n, err, 2*findingsBatchSize)
+	}
+}
+
+// TestFindingsPendingForCountsAPartysOwn: a party is told how many of the
+// findings that concern it wait (its volumes that break the rules, the
+// pairs with a volume of its), down to none as they are announced; the
+// operator every one.
+func TestFindingsPendingForCountsAPartysOwn(t *testing.T) {
+	ctx := context.Background()
+	s, next, findings := findingsScene(t)
+	bringIntoForce(t, s, next, "coalition", "russia")
+	pendingOf := func(p party.Principal) int64 {
+		t.Helper()
+		n, err := s.FindingsPendingFor(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	op := party.Principal{Party: party.OperatorName, Operator: true}
+	coalition, russia := party.Principal{Party: "coalition"}, party.Principal{Party: "russia"}
+	// Russia's six volumes break the rules, and each of the eleven pairs
+	// holds a volume of each: the request announced the first flags.
+	announced := int64(len(findingEvents(t, s.st, 0)))
+	if got := pendingOf(op); got != int64(findings)-announced {
+		t.Fatalf("the operator is told %d pending, want %d", got, int64(findings)-announced)
+	}
+	if got := pendingOf(coalition); got != 11 {
+		t.Fatalf("coalition is told %d pending, want its 11 pairs", got)
+	}
+	if got := pendingOf(russia); got != 17-announced {
+		t.Fatalf("russia is told %d pending, want %d", got, 17-announced)
+	}
+	for range findings {
+		if pendingOf(op) == 0 {
+			break
+		}
+		if err := s.announceFindingsJob(ctx, s.now()); err != nil {
+			t.Fatal(err)
+		}
+		wantRussia := int64(findings) - int64(len(findingEvents(t, s.st, 0)))
+		if got := pendingOf(russia); got != wantRussia {
+			t.Fatalf("russia is told %d pending, want %d", got, wantRussia)
+		}
+	}
+	if c, r := pendingOf(coalition), pendingOf(russia); c != 0 || r != 0 {
+		t.Fatalf("once every finding is announced coalition is told %d, russia %d, want none", c, r)
 	}
 }
