@@ -334,3 +334,23 @@ func TestAlternativesPaysTheFootprintsPositions(t *testing.T) {
 	}
 	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], circleVolume(35, 36, "small", nil), http.StatusOK, nil)
 }
+
+// TestAlternativesOfTooLargeAFootprintIsRefusedFor400: a footprint of
+// more positions than the budget of volume writes can ever hold (more
+// than the rules allow a footprint) was refused with 429 and a
+// Retry-After, every time: a client waited and sent it again for ever
+// (the console's importer for ten minutes), and never heard what was
+// wrong with it. It is refused as a write of it is, 400 naming the
+// footprint, charged no more than the largest footprint.
+func TestAlternativesOfTooLargeAFootprintIsRefusedFor400(t *testing.T) {
+	e := newEnv(t, Options{VolumePositionsPerSecond: 1})
+	huge := polygonVolume(35, 36, 5_000, 3_000)
+	for path, who := range map[string]string{"/v1/volumes/alternatives": "coalition", "/v1/volumes": "russia"} {
+		code, body, _ := e.do("POST", path, e.tokens[who], huge)
+		var p Problem
+		_ = json.Unmarshal(body, &p)
+		if code != http.StatusBadRequest || !strings.HasPrefix(p.Field, "footprint") {
+			t.Fatalf("POST %s of a footprint of 3,001 positions: %d %s, want 400 naming the footprint", path, code, body)
+		}
+	}
+}

@@ -128,8 +128,11 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 	}
 	// The footprint is compiled and checked as a write's is: paid from
 	// the budget of volume writes by its positions (no base: nothing is
-	// committed), reserved before.
-	positions := in.Footprint.Positions()
+	// committed), reserved before. At most the largest footprint the
+	// rules can allow, which the burst holds: one beyond is refused as
+	// soon as its positions are counted (400 naming it), and reserving
+	// all of them would refuse it with 429 for ever.
+	positions := min(in.Footprint.Positions(), maxVolumeWritePositions)
 	res, wait, ok := h.volumeWrites.reserveCost(p.Party, float64(positions), time.Now())
 	if !ok {
 		return h.volumeWrites.refusal(p.Party, wait, fmt.Sprintf("does not hold the %d positions of the footprint this request compiles and checks, which it reserves first; nothing was searched", positions))
