@@ -163,3 +163,34 @@ func TestFindingsPendingForCountsAPartysOwn(t *testing.T) {
 		t.Fatalf("once every finding is announced coalition is told %d, russia %d, want none", c, r)
 	}
 }
+
+// TestSetAsideBatchLowersItsPartiesCounts: a batch set aside is taken off
+// the counts of the parties its content still names.
+func TestSetAsideBatchLowersItsPartiesCounts(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newEmbedded(t)
+	row := `{"rules_version":999,"flags":[{"volume":{"id":"v","party":"coalition","version":"1"},"field":"max_window_s","reason":"r"}],` +
+		`"pairs":[{"a":{"party":"coalition"},"b":{"party":"russia"}}]}`
+	if err := s.st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.PutMeta(findingsBatchKey(0), []byte(row)); err != nil {
+			return err
+		}
+		return putJSONMeta(tx, findingsQueueKey, findingsQueue{Head: 0, Tail: 2, Findings: 5, ByParty: map[string]int64{"coalition": 4, "russia": 2}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.write(ctx, func(tx store.Tx) error {
+		rec, err := s.setAsideBatch(tx, 0)
+		if err == nil && rec == nil {
+			t.Error("the batch was not set aside")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]int64{"coalition": 2, "russia": 1} {
+		if n, err := s.FindingsPendingFor(ctx, party.Principal{Party: p}); err != nil || n != want {
+			t.Errorf("%s is told %d pending (%v), want %d", p, n, err, want)
+		}
+	}
+}
