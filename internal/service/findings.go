@@ -282,6 +282,12 @@ func (s *Service) announceFindingsWithin(ctx context.Context, maxBatches int, wi
 			return err
 		})
 		if err != nil {
+			if ctx.Err() != nil {
+				// The caller is gone (an activating request whose
+				// client hung up): no failure of the batch, which the
+				// periodic job announces.
+				return fmt.Errorf("service: announcing the findings of new rules: %w", err)
+			}
 			if setAside, err := s.batchFailed(ctx, head, err); err != nil || !setAside {
 				return err
 			}

@@ -194,3 +194,45 @@ func TestSetAsideBatchLowersItsPartiesCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnouncingRequestGoneIsNoFailureOfTheBatch: the activating request
+// announces the first batches in its own context; a client that hung up
+// meanwhile (its context cancelled, the batch's transaction with it) was
+// counted as a failure of the batch (deconflict_findings_batch_failures,
+// and from three in a row an ERROR saying every later batch waits), an
+// alarm for the operator where nothing is wrong: the periodic job
+// announces the batch.
+func TestAnnouncingRequestGoneIsNoFailureOfTheBatch(t *testing.T) {
+	ctx := context.Background()
+	s, next, _ := findingsScene(t)
+	reqCtx, hangUp := context.WithCancel(ctx)
+	s.onFindingsBatch = func(int64) error {
+		// The client hangs up as the batch is written: the store's
+		// transaction fails with the request's context.
+		hangUp()
+		return reqCtx.Err()
+	}
+	version, err := s.ProposeRules(ctx, party.Principal{Party: party.OperatorName, Operator: true}, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "coalition"}, version.Version, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AnswerRules(reqCtx, party.Principal{Party: "russia"}, version.Version, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := counterValue(t, s.m.FindingsBatchFailures); n != 0 {
+		t.Errorf("%v failures of a batch counted for a request whose client hung up, want none", n)
+	}
+	if n := s.findingsFailures.inARow(); n != 0 {
+		t.Errorf("%d failures in a row counted, want none", n)
+	}
+	s.onFindingsBatch = nil
+	if err := s.announceFindingsJob(ctx, s.now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(findingEvents(t, s.st, version.Version)); got == 0 {
+		t.Fatal("the periodic job announced nothing after the request's client hung up")
+	}
+}
