@@ -526,3 +526,95 @@ func TestTokenWriteRetryAfterLostAnswer(t *testing.T) {
 		t.Errorf("the creation sent again after the window: %d %s, want 409 exists", code, body)
 	}
 }
+
+// TestTokenRetryAfterALaterRotation: the retry of a write that issued a
+// token, once a later rotation (another key, or none) has replaced that
+// token and its answer was delivered, must not revoke the later token: it
+// is 409 superseded naming Idempotency-Key and changes nothing. The retry
+// of a reissue whose answer was lost too is still a reissue.
+func TestTokenRetryAfterALaterRotation(t *testing.T) {
+	e := newEnv(t, Options{})
+	post := func(path, key string, body any) (int, []byte, http.Header) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", e.srv.URL+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+e.operator)
+		if key != "" {
+			withKey(req, key)
+		}
+		code, out, hdr := exchange(t, e, req)
+		e.checker.check("POST", path, &http.Response{StatusCode: code, Header: hdr}, out)
+		return code, out, hdr
+	}
+	tokenOf := func(body []byte) string {
+		t.Helper()
+		var a tokenAnswer
+		if err := json.Unmarshal(body, &a); err != nil || a.Token == "" {
+			t.Fatalf("answer %s holds no token: %v", body, err)
+		}
+		return a.Token
+	}
+	works := func(token string) bool {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		code, _, _ := exchange(t, e, req)
+		return code == http.StatusOK
+	}
+
+	for _, tc := range []struct {
+		name, path, key string
+		body            any
+		status          int
+		laterKey        string
+	}{
+		{"rotation superseded by a rotation under another key", "/v1/parties/russia/rotate", `"rotate-k1"`, struct{}{}, http.StatusOK, `"rotate-k2"`},
+		{"creation superseded by a rotation without a key", "/v1/parties", `"add-ukraine"`, map[string]string{"name": "ukraine"}, http.StatusCreated, ""},
+	} {
+		code, body, _ := post(tc.path, tc.key, tc.body)
+		if code != tc.status {
+			t.Fatalf("%s: %d %s", tc.name, code, body)
+		}
+		first := tokenOf(body)
+		name := "russia"
+		if tc.path == "/v1/parties" {
+			name = "ukraine"
+		}
+		code, body, _ = post("/v1/parties/"+name+"/rotate", tc.laterKey, struct{}{})
+		if code != http.StatusOK {
+			t.Fatalf("%s: the later rotation: %d %s", tc.name, code, body)
+		}
+		later := tokenOf(body) // delivered, handed out
+		reissuedBefore := recordsOf(t, e.st, party.OperatorName, "party_token_reissued")
+
+		code, body, hdr := post(tc.path, tc.key, tc.body)
+		var p Problem
+		_ = json.Unmarshal(body, &p)
+		if code != http.StatusConflict || p.Type != ProblemBase+"superseded" || p.Field != IdempotencyKeyHeader || hdr.Get(ReplayedHeader) != "" {
+			t.Errorf("%s: the first write sent again: %d %s, want 409 superseded naming %s", tc.name, code, body, IdempotencyKeyHeader)
+		}
+		if !works(later) || works(first) {
+			t.Errorf("%s: the later token works %v (want true), the first %v (want false)", tc.name, works(later), works(first))
+		}
+		if n := recordsOf(t, e.st, party.OperatorName, "party_token_reissued"); n != reissuedBefore {
+			t.Errorf("%s: %d party_token_reissued records, want %d", tc.name, n, reissuedBefore)
+		}
+	}
+
+	// Two answers lost in a row: the retry of the reissue reissues again.
+	code, body, _ := post("/v1/parties/russia/rotate", `"rotate-twice-lost"`, struct{}{})
+	if code != http.StatusOK {
+		t.Fatalf("rotation: %d %s", code, body)
+	}
+	lost := tokenOf(body)
+	for i := range 2 {
+		code, body, hdr := post("/v1/parties/russia/rotate", `"rotate-twice-lost"`, struct{}{})
+		if code != http.StatusOK || hdr.Get(ReplayedHeader) != "true" {
+			t.Fatalf("retry %d: %d %s (replayed %q), want 200 replayed", i+1, code, body, hdr.Get(ReplayedHeader))
+		}
+		got := tokenOf(body)
+		if works(lost) || !works(got) {
+			t.Errorf("retry %d: the lost token works %v, the new one %v; want only the new one", i+1, works(lost), works(got))
+		}
+		lost = got
+	}
+}

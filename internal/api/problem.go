@@ -128,6 +128,10 @@ func toProblem(err error) *Problem {
 		return problem(http.StatusConflict, "exists", "Already exists", err.Error())
 	case errors.Is(err, service.ErrRevokedSince):
 		return problem(http.StatusConflict, "revoked", "Party revoked since", err.Error())
+	case errors.Is(err, service.ErrTokenSuperseded):
+		p := problem(http.StatusConflict, "superseded", "Rotation superseded by a later one", err.Error())
+		p.Field = IdempotencyKeyHeader
+		return p
 	case errors.Is(err, party.ErrUnauthenticated):
 		return errUnauthenticated
 	case errors.Is(err, store.ErrConflict):

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
@@ -94,7 +95,14 @@ func (s *Service) RotateParty(ctx context.Context, actor party.Principal, name s
 // answer: a retry comes within seconds of the loss, and a key sent again
 // later is another request's mistake, judged as new (a second rotation,
 // or 409 exists). A party revoked since is not given access again by a
-// reissue (ErrRevokedSince), as a rotation would.
+// reissue (ErrRevokedSince), as a rotation would. Nor does a reissue
+// revoke a token the key did not issue: the key keeps the hash of the
+// token it issued last (the stored form of a token, which authenticates
+// no one), and a retry that finds it no longer the party's current token
+// (a later rotation, under another key or none, replaced it, and that
+// answer was delivered) changes nothing (ErrTokenSuperseded). A reissue
+// keeps the hash of its own token under the key, so that the retry of a
+// reissue whose answer was lost too is a reissue again.
 
 // TokenIdempotencyTTL is how long the idempotency key of a write that
 // issued a token makes its retry a reissue.
@@ -103,6 +111,11 @@ const TokenIdempotencyTTL = 10 * time.Minute
 // ErrRevokedSince: the retry of a write that issued a token finds the
 // party revoked since.
 var ErrRevokedSince = errors.New("service: the party was revoked after its token was issued under this idempotency key; rotate it (with a new key) to give it access again")
+
+// ErrTokenSuperseded: the retry of a write that issued a token finds the
+// party's tokens replaced since by another write (a later rotation), whose
+// token a reissue would revoke.
+var ErrTokenSuperseded = errors.New("service: the token issued under this idempotency key was superseded by a later rotation of the party; nothing was revoked (rotate it with a new key to replace the current token)")
 
 // issueToken runs issue, the write that issues a token of party name, in
 // a write of its own; with an idempotency key, as described above.
@@ -132,7 +145,7 @@ func (s *Service) issueToken(ctx context.Context, actor, name string, issue func
 			if token, err = issue(tx, now); err != nil {
 				return err
 			}
-			body, err := json.Marshal(tokenIssued{Party: name})
+			body, err := json.Marshal(tokenIssued{Party: name, TokenHash: party.HashToken(token)})
 			if err != nil {
 				return err
 			}
@@ -142,9 +155,15 @@ func (s *Service) issueToken(ctx context.Context, actor, name string, issue func
 		case !bytes.Equal(kept.Fingerprint, idem.Fingerprint):
 			return ErrIdempotencyKeyReused
 		}
+		var was tokenIssued
+		if err := json.Unmarshal(kept.Body, &was); err != nil {
+			return fmt.Errorf("service: what idempotency key %q keeps: %w", idem.Key, err)
+		}
+		if token, err = reissueToken(tx, actor, name, idem.Key, was.TokenHash, now); err != nil {
+			return err
+		}
 		reissued = true
-		token, err = reissueToken(tx, actor, name, idem.Key, now)
-		return err
+		return keepReissued(tx, kept, name, token)
 	})
 	idem.mu.Lock()
 	idem.reissued = err == nil && reissued
@@ -156,17 +175,52 @@ func (s *Service) issueToken(ctx context.Context, actor, name string, issue func
 // keeps: no token.
 type tokenIssued struct {
 	Party string `json:"party"`
+	// TokenHash is the hash (party.HashToken) of the token the key issued
+	// last; none in what a server before it kept, whose retry reissues
+	// as it did.
+	TokenHash []byte `json:"token_hash,omitempty"`
+}
+
+// keepReissued keeps the hash of token, reissued under kept's key, in
+// place of the one kept, with kept's creation and expiry: the window of
+// the key is not lengthened. The store has no update of a live answer, so
+// the answer is put as at its expiry, when the one kept is taken over
+// (store.Idempotency.PutIdempotent); the party keeps as many answers as
+// before, so its bounds are not checked again.
+func keepReissued(tx store.Tx, kept store.IdempotentAnswer, name, token string) error {
+	body, err := json.Marshal(tokenIssued{Party: name, TokenHash: party.HashToken(token)})
+	if err != nil {
+		return err
+	}
+	a := kept
+	a.Body = body
+	err = tx.PutIdempotent(a, kept.Expires)
+	if errors.Is(err, store.ErrConflict) {
+		// Another replica reissued under the key at the same time.
+		return fmt.Errorf("%w: %w", ErrIdempotencyInProgress, err)
+	}
+	return err
 }
 
 // reissueToken replaces the tokens of party name by a new one, the retry
-// of the write that issued a token under idempotency key key.
-func reissueToken(tx store.Tx, actor, name, key string, now time.Time) (string, error) {
+// of the write that issued a token under idempotency key key; issuedHash
+// is the hash of the token the key issued last (nil: not known).
+func reissueToken(tx store.Tx, actor, name, key string, issuedHash []byte, now time.Time) (string, error) {
 	p, err := tx.PartyByName(name)
 	if err != nil {
 		return "", err
 	}
 	if p.Disabled {
 		return "", ErrRevokedSince
+	}
+	if issuedHash != nil {
+		current, err := holdsToken(tx, name, issuedHash)
+		if err != nil {
+			return "", err
+		}
+		if !current {
+			return "", ErrTokenSuperseded
+		}
 	}
 	token, err := party.Rotate(tx, name, now)
 	if err != nil {
@@ -179,6 +233,21 @@ func reissueToken(tx store.Tx, actor, name, key string, now time.Time) (string, 
 	}
 	_, err = appendEvent(tx, EventCredentialsChanged, []string{name}, CredentialsChange{Party: name, Change: "rotated"}, now)
 	return token, err
+}
+
+// holdsToken reports whether the token of hash tokenHash is one of the
+// party's current (unrevoked) tokens.
+func holdsToken(tx store.Tx, name string, tokenHash []byte) (bool, error) {
+	creds, err := tx.ListCredentials(name)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range creds {
+		if !c.Revoked && bytes.Equal(c.TokenHash, tokenHash) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // TokenReissued reports whether the write of ctx's request, one that
