@@ -90,7 +90,7 @@ func runRules(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		printProposal(stdout, p)
+		printProposal(stdout, p.Proposal)
 		return nil
 	case "accept", "reject":
 		v, err := version()
@@ -101,7 +101,7 @@ func runRules(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		var p rules.Proposal
+		var p client.RulesAnswer
 		if verb == "accept" {
 			p, err = cl.AcceptRules(ctx, v)
 		} else {
@@ -110,7 +110,7 @@ func runRules(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		printProposal(stdout, p)
+		printProposal(stdout, p.Proposal)
 		return nil
 	}
 	return usagef("unknown verb %q\n%s", verb, rulesUsage)

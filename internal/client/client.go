@@ -342,6 +342,9 @@ func (c *Client) sendKeyedReplay(ctx context.Context, method, path string, body 
 		}
 		return &decodeError{fmt.Errorf("client: decoding answer of %s %s: %w", method, path, err)}
 	}
+	if hr, ok := out.(headerReader); ok {
+		hr.readHeader(resp.Header)
+	}
 	return nil
 }
 
@@ -536,13 +539,52 @@ func (c *Client) VolumesAs(ctx context.Context, format string) ([]byte, error) {
 	return c.readAll(resp.Body, "GET /v1/volumes")
 }
 
+// RulesAnswer is the answer of a write of the rules (a proposal, an
+// acceptance, a rejection): the proposal as the write left it and, when
+// the write brought it into force, how many findings are still to be
+// announced.
+type RulesAnswer struct {
+	rules.Proposal
+	// FindingsPending is the answer's Findings-Pending header: of what
+	// the activation of the rules found (volumes that break them, pairs
+	// that conflict only under them), how many the request left to the
+	// server's periodic job, which announces them (volume_flagged,
+	// volume_conflict) within seconds. 0 when the header is absent (or
+	// not a count):
+	// the write did not bring rules into force, or announced everything
+	// they found, or its answer was replayed from the one kept for its
+	// Idempotency-Key (ErrReplayed, or a send made again after a lost
+	// answer), which does not carry it.
+	FindingsPending int64
+}
+
+// headerReader is a result that also reads the header of the 2xx answer
+// decoded into it.
+type headerReader interface {
+	readHeader(h http.Header)
+}
+
+// findingsPendingHeader is internal/api.FindingsPendingHeader.
+const findingsPendingHeader = "Findings-Pending"
+
+// readHeader reads Findings-Pending. A value that is not a count (the
+// server writes none) reads as 0: the count is for information, and the
+// write it answers was done; failing the call would say otherwise.
+func (a *RulesAnswer) readHeader(h http.Header) {
+	a.FindingsPending = 0
+	if n, err := strconv.ParseInt(h.Get(findingsPendingHeader), 10, 64); err == nil && n > 0 {
+		a.FindingsPending = n
+	}
+}
+
 // ProposeRules proposes a change of the rules (the operator's token):
 // fields is a JSON object of the rules fields that change. The answer is
-// the proposal, which comes into force once every party accepted it.
-func (c *Client) ProposeRules(ctx context.Context, fields []byte) (rules.Proposal, error) {
-	var p rules.Proposal
-	err := c.sendOnce(ctx, http.MethodPut, "/v1/rules", fields, &p)
-	return p, err
+// the proposal, which comes into force once every party accepted it (at
+// once when there is no party to ask: see RulesAnswer.FindingsPending).
+func (c *Client) ProposeRules(ctx context.Context, fields []byte) (RulesAnswer, error) {
+	var a RulesAnswer
+	err := c.sendOnce(ctx, http.MethodPut, "/v1/rules", fields, &a)
+	return a, err
 }
 
 // RulesProposals lists the open proposals.
@@ -554,19 +596,21 @@ func (c *Client) RulesProposals(ctx context.Context) ([]rules.Proposal, error) {
 	return r.Proposals, err
 }
 
-// AcceptRules accepts the proposal of a version of the rules.
-func (c *Client) AcceptRules(ctx context.Context, version int64) (rules.Proposal, error) {
-	var p rules.Proposal
-	err := c.doOnce(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/accept", struct{}{}, &p)
-	return p, err
+// AcceptRules accepts the proposal of a version of the rules; the last
+// acceptance it waited for brings it into force (see
+// RulesAnswer.FindingsPending).
+func (c *Client) AcceptRules(ctx context.Context, version int64) (RulesAnswer, error) {
+	var a RulesAnswer
+	err := c.doOnce(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/accept", struct{}{}, &a)
+	return a, err
 }
 
 // RejectRules rejects the proposal of a version of the rules, which
 // closes it.
-func (c *Client) RejectRules(ctx context.Context, version int64, reason string) (rules.Proposal, error) {
-	var p rules.Proposal
-	err := c.doOnce(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/reject", map[string]string{"reason": reason}, &p)
-	return p, err
+func (c *Client) RejectRules(ctx context.Context, version int64, reason string) (RulesAnswer, error) {
+	var a RulesAnswer
+	err := c.doOnce(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/reject", map[string]string{"reason": reason}, &a)
+	return a, err
 }
 
 // TracksJSON returns GET /v1/tracks (query: its query string, "" for
