@@ -178,9 +178,11 @@ var eventDataSchema = map[string]string{
 
 // sseEvent is one parsed event of a stream.
 type sseEvent struct {
-	ID   int64
-	Kind string
-	Data eventEnvelope
+	ID int64
+	// HasID: the event had an id: line (ID is 0 without one).
+	HasID bool
+	Kind  string
+	Data  eventEnvelope
 }
 
 // stream is an open SSE connection.
@@ -258,6 +260,7 @@ func (e *env) tryStreamPath(token, path, lastID string) (*stream, int) {
 				cur = sseEvent{}
 			case strings.HasPrefix(line, "id: "):
 				cur.ID, _ = strconv.ParseInt(line[4:], 10, 64)
+				cur.HasID = true
 			case strings.HasPrefix(line, "event: "):
 				cur.Kind = line[7:]
 			case strings.HasPrefix(line, "data: "):

@@ -13,6 +13,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/hotline"
+	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 )
@@ -138,8 +139,8 @@ func TestEventsSnapshotStartsAtThePresent(t *testing.T) {
 	s := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", "")
 	first := s.next(t)
 	armed.Store(false)
-	if first.Kind != "snapshot" || first.ID != 0 {
-		t.Fatalf("the stream opened with %s (id %d), not a snapshot", first.Kind, first.ID)
+	if first.Kind != "snapshot" || first.Data.ID != 0 {
+		t.Fatalf("the stream opened with %s (data id %d), not a snapshot", first.Kind, first.Data.ID)
 	}
 	t.Logf("snapshot after %v, %d bytes", time.Since(began), s.bytesRead.Load())
 	var snap wireSnapshot
@@ -292,5 +293,98 @@ func TestEventsSnapshotKeepsOpenItemsHoweverOld(t *testing.T) {
 	}
 	if !slices.Equal(ids, []string{open.ID}) {
 		t.Fatalf("snapshot messages %v, want the waiting one %s only", ids, open.ID)
+	}
+}
+
+// TestEventsSnapshotResumedAfterItself: a quiet party's console cut off
+// right after the snapshot (before any event after it) resumes from the
+// snapshot's id: line, with no second snapshot, no event the snapshot
+// holds sent again and none after it missed; so does a party with no
+// event at all before the snapshot (id 0), and the operator. (The
+// snapshot had no id: line: the console reconnected without a cursor and
+// was sent a new snapshot every time.)
+func TestEventsSnapshotResumedAfterItself(t *testing.T) {
+	e := newEnv(t, Options{})
+	var quiet, silent struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "quiet"}, 201, &quiet)
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "silent"}, 201, &silent)
+	var before struct{ ID string }
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition", "quiet"}, "kind": "notice", "text": "before the snapshot"}, 201, &before)
+	// Events of coalition and russia, none of quiet's or silent's: their
+	// snapshot's id is that of their last event, far behind.
+	appendAlertHistory(t, e, 50)
+
+	for _, c := range []struct {
+		who, token, to string
+		p              party.Principal
+	}{
+		{"coalition", e.tokens["coalition"], "coalition", party.Principal{Party: "coalition"}},
+		{"a quiet party", quiet.Token, "quiet", party.Principal{Party: "quiet"}},
+		{"a party with no event", silent.Token, "silent", party.Principal{Party: "silent"}},
+		{"the operator", e.operator, "coalition", party.Principal{Party: party.OperatorName, Operator: true}},
+	} {
+		s := e.openStreamPath(c.token, "/v1/events?snapshot=1", "")
+		snap := s.next(t)
+		s.close()
+		if snap.Kind != "snapshot" || !snap.HasID {
+			t.Fatalf("%s: the stream opened with %s, id: line %v; want a snapshot with one", c.who, snap.Kind, snap.HasID)
+		}
+		var ws wireSnapshot
+		if err := json.Unmarshal(snap.Data.Data, &ws); err != nil {
+			t.Fatal(err)
+		}
+		if c.to != "silent" && !c.p.Operator && (len(ws.Messages) != 1 || ws.Messages[0].ID != before.ID) {
+			t.Fatalf("%s: the snapshot's messages %+v, want %s", c.who, ws.Messages, before.ID)
+		}
+
+		// Reconnecting at once, before anything of its own happened: the
+		// id is accepted (not refused as beyond its events).
+		if r, code := e.tryStreamPath(c.token, "/v1/events?snapshot=1", strconv.FormatInt(snap.ID, 10)); r == nil {
+			t.Fatalf("%s: resuming after the snapshot's id %d at once: %d", c.who, snap.ID, code)
+		} else {
+			r.close()
+		}
+		// While it is away, an event it is sent; then it reconnects
+		// with the snapshot's id.
+		e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{c.to}, "kind": "notice", "text": "while away"}, 201, nil)
+		r := e.openStreamPath(c.token, "/v1/events?snapshot=1", strconv.FormatInt(snap.ID, 10))
+		ev := r.next(t)
+		r.close()
+		if ev.Kind == "snapshot" {
+			t.Fatalf("%s: the stream resumed after the snapshot (id %d) opened with another snapshot", c.who, snap.ID)
+		}
+		if ev.ID <= max(ws.AlertsAfter, ws.MessagesAfter) {
+			t.Errorf("%s: the resumed stream's first event %s %d, which the snapshot (as of %d, %d) holds", c.who, ev.Kind, ev.ID, ws.AlertsAfter, ws.MessagesAfter)
+		}
+		// It is the first after the snapshot: none missed.
+		next, err := e.svc.EventsAfter(context.Background(), c.p, max(ws.AlertsAfter, ws.MessagesAfter), 1)
+		if err != nil || len(next) != 1 || next[0].ID != ev.ID {
+			t.Errorf("%s: the resumed stream's first event %s %d; the first after the snapshot %+v (%v)", c.who, ev.Kind, ev.ID, next, err)
+		}
+	}
+
+	// A message of coalition's from another writer of the store, not yet
+	// delivered by this process: the snapshot's hotline part holds it, its
+	// alerts' part is before it, and the stream after the snapshot starts
+	// before it. No id tells a resumed stream to leave it out and bring
+	// what follows: the snapshot has no id: line.
+	err := e.st.Update(context.Background(), func(tx store.Tx) error {
+		_, _, err := hotline.Post(tx, nil, e.svc.Rules(), "russia", hotline.NewMessage{To: []string{"coalition"}, Kind: "notice", Text: "another writer"}, time.Now())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", "")
+	snap := s.next(t)
+	s.close()
+	var ws wireSnapshot
+	if err := json.Unmarshal(snap.Data.Data, &ws); err != nil || snap.Kind != "snapshot" {
+		t.Fatalf("the stream opened with %s (%v), not a snapshot", snap.Kind, err)
+	}
+	// (Unless this process delivered the message first: then the two
+	// parts are of the same id, and the id: line resumes exactly.)
+	if ws.AlertsAfter < ws.MessagesAfter && snap.HasID {
+		t.Errorf("a snapshot as of alerts %d, messages %d, with coalition's message between, has the id: line %d", ws.AlertsAfter, ws.MessagesAfter, snap.ID)
 	}
 }

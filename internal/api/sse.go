@@ -291,10 +291,14 @@ func (h *Handler) hook(step string) {
 // replayPage is how many stored events a stream reads at a time.
 const replayPage = 200
 
-// writeSnapshot writes the snapshot event. It is no stored event and has
-// no id: line (its data's id is 0): a client cut off before the first
-// event after it has nothing to resume from, and starts with a snapshot
-// again.
+// writeSnapshot writes the snapshot event. It is no stored event (its
+// data's id is 0), but its id: line, when the snapshot has one
+// (service.EventsSnapshot.ResumeAfter), is the cursor a client cut off
+// before the first event after it resumes from, with no event the
+// snapshot holds sent again and none after it missed: a quiet party's
+// console is not sent a new snapshot on every reconnect. Without one (the
+// party has events between the snapshot's two ids, some of which it
+// holds), such a client starts with a snapshot again.
 func writeSnapshot(w *bufio.Writer, s service.EventsSnapshot, now time.Time) error {
 	body, err := json.Marshal(s)
 	if err != nil {
@@ -303,6 +307,11 @@ func writeSnapshot(w *bufio.Writer, s service.EventsSnapshot, now time.Time) err
 	data, err := json.Marshal(eventEnvelope{ID: 0, Kind: "snapshot", Time: now.UTC(), Data: body})
 	if err != nil {
 		return err
+	}
+	if s.Resumable {
+		w.WriteString("id: ")
+		w.WriteString(strconv.FormatInt(s.ResumeAfter, 10))
+		w.WriteString("\n")
 	}
 	w.WriteString("event: snapshot\ndata: ")
 	w.Write(data)

@@ -35,6 +35,18 @@ type EventsSnapshot struct {
 	// has no hotline).
 	Messages      []hotline.Message `json:"messages"`
 	MessagesAfter int64             `json:"messages_after"`
+	// ResumeAfter, when Resumable, is the id of an event of the party
+	// (0: none) that a stream resumed after it (Last-Event-ID) continues
+	// from exactly as the stream after the snapshot does: the party has
+	// no event after it up to the later of the two parts' ids, so that
+	// such a stream brings none the snapshot holds and misses none after
+	// it. An event of the party's own, not a bare id: a cursor is judged
+	// against the party's events (one beyond them is of another
+	// history). Not resumable when the party has events between the
+	// two parts' ids: the snapshot holds some of them and not others,
+	// and no one id tells which.
+	ResumeAfter int64 `json:"-"`
+	Resumable   bool  `json:"-"`
 }
 
 // After is the id an event stream that follows the snapshot starts after:
@@ -70,7 +82,9 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 	out.Alerts, out.AlertsAfter = s.story.snapshot(p.Party, p.Operator)
 	if p.Operator {
 		// No hotline: the operator's stream brings its items from here on.
+		// The operator is sent every event: the parts' id is its own.
 		out.Messages, out.MessagesAfter = []hotline.Message{}, out.AlertsAfter
+		out.ResumeAfter, out.Resumable = out.AlertsAfter, true
 		return out, nil
 	}
 	now := s.now()
@@ -95,6 +109,13 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 		}
 		out.MessagesAfter = last
 		out.Messages = mergeMessages(recent, open)
+		// Read in this transaction, which sees every event up to both
+		// parts' ids (the alerts' were delivered, so committed, before).
+		resume, err := store.LastEventIDFor(tx, p.Party, max(out.AlertsAfter, out.MessagesAfter))
+		if err != nil {
+			return err
+		}
+		out.ResumeAfter, out.Resumable = resume, resume <= out.After()
 		return nil
 	})
 	if err != nil {

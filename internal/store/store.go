@@ -302,6 +302,43 @@ func EventsAfterFor(tx Events, party string, afterID int64, limit int) ([]Event,
 	return out, nil
 }
 
+// PartyLastEventReader is implemented by the Tx of a backend that indexes
+// event audiences (both sqlite and postgres do), for the same reason as
+// PartyEventReader; call LastEventIDFor, which falls back to reading
+// EventsAfterFor.
+type PartyLastEventReader interface {
+	// LastEventIDFor returns the id of the last event with ID <=
+	// atOrBefore whose audience includes party or "*"; 0 when there is
+	// none.
+	LastEventIDFor(party string, atOrBefore int64) (int64, error)
+}
+
+// LastEventIDFor returns the id of the last event at or before atOrBefore
+// that concerns party (0 when none does), using the backend's audience
+// index when tx has one. The fallback reads the party's events from the
+// first.
+func LastEventIDFor(tx Events, party string, atOrBefore int64) (int64, error) {
+	if r, ok := tx.(PartyLastEventReader); ok {
+		return r.LastEventIDFor(party, atOrBefore)
+	}
+	var last int64
+	for {
+		page, err := EventsAfterFor(tx, party, last, 1000)
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range page {
+			if e.ID > atOrBefore {
+				return last, nil
+			}
+			last = e.ID
+		}
+		if len(page) < 1000 {
+			return last, nil
+		}
+	}
+}
+
 // Concerns reports whether e's audience includes party or "*".
 func Concerns(e Event, party string) bool {
 	for _, a := range e.Audience {

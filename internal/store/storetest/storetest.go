@@ -546,7 +546,7 @@ func testEventsAfterFor(t *testing.T, open func(*testing.T) store.Store) {
 			for _, c := range []struct {
 				after int64
 				limit int
-			}{{0, 1000}, {0, 3}, {13, 5}, {39, 5}} {
+			}{{0, 1000}, {0, 3}, {13, 5}, {39, 5}, {40, 5}, {41, 5}} {
 				var want []store.Event
 				for _, e := range all {
 					if e.ID > c.after && store.Concerns(e, party) && len(want) < c.limit {
@@ -556,6 +556,19 @@ func testEventsAfterFor(t *testing.T, open func(*testing.T) store.Store) {
 				got, err := store.EventsAfterFor(tx, party, c.after, c.limit)
 				if err != nil {
 					return err
+				}
+				var wantLast int64
+				for _, e := range all {
+					if e.ID <= c.after && store.Concerns(e, party) {
+						wantLast = e.ID
+					}
+				}
+				if last, err := store.LastEventIDFor(tx, party, c.after); err != nil || last != wantLast {
+					t.Errorf("LastEventIDFor(%s, %d) = %d, %v; want %d", party, c.after, last, err, wantLast)
+				}
+				// The fallback, on a Tx without the audience index.
+				if last, err := store.LastEventIDFor(struct{ store.Events }{tx}, party, c.after); err != nil || last != wantLast {
+					t.Errorf("LastEventIDFor(%s, %d) without the index = %d, %v; want %d", party, c.after, last, err, wantLast)
 				}
 				if len(got) != len(want) {
 					t.Fatalf("EventsAfterFor(%s, %d, %d) returned %d events, want %d", party, c.after, c.limit, len(got), len(want))

@@ -134,6 +134,25 @@ func (t *Tx) EventsAfterFor(party string, afterID int64, limit int) ([]store.Eve
 	return out, nil
 }
 
+func (t *Tx) LastEventIDFor(party string, atOrBefore int64) (int64, error) {
+	if !validText(party) {
+		return 0, nil
+	}
+	// One lookup of the primary key (party, event_id) for each of the
+	// party and "*", rather than a MAX over both that a planner may
+	// answer by scanning.
+	var last int64
+	for _, who := range []string{party, "*"} {
+		var id int64
+		if err := t.queryOne(`SELECT COALESCE(MAX(event_id), 0) FROM event_audience WHERE party = ? AND event_id <= ?`,
+			[]any{who, atOrBefore}, &id); err != nil {
+			return 0, fmt.Errorf("store: last event of %q at or before %d: %w", party, atOrBefore, err)
+		}
+		last = max(last, id)
+	}
+	return last, nil
+}
+
 func (t *Tx) LastEventID() (int64, error) {
 	var v int64
 	if err := t.queryOne(`SELECT value FROM counters WHERE name = 'event'`, nil, &v); err != nil {
