@@ -48,7 +48,7 @@ func TestRulesAnswerCarriesFindingsPending(t *testing.T) {
 		if err := tx.PutMeta("rules/findings/0", []byte("{not json")); err != nil {
 			return err
 		}
-		return tx.PutMeta("rules/findings", []byte(`{"head":0,"tail":1,"findings":7}`))
+		return tx.PutMeta("rules/findings", []byte(`{"head":0,"tail":1,"findings":9,"by_party":{"russia":7,"coalition":2}}`))
 	}); err != nil {
 		t.Fatal(err)
 	}
