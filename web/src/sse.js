@@ -4,7 +4,8 @@
 // lost connection it reconnects with Last-Event-ID so that the server replays
 // everything that was missed (the console asks with ?snapshot=1: without an
 // id, or one far behind, the server sends the state as a first 'snapshot'
-// event, which has no id, instead of the history).
+// event, instead of the history; the snapshot carries an id to resume from
+// when one id resumes after it exactly, and none otherwise).
 
 import { savedToken } from './api.js';
 
