@@ -14,6 +14,9 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -133,15 +136,17 @@ type Events interface {
 // store does not read the bodies (opaque JSON of the writer); the
 // migration that brought this role in filled it once from the events of
 // the kinds "alert_raised", "alert_updated" and "alert_cleared", by the
-// "id" of their body.
+// "id" of their body (and the one that brought Pair, RaisedAt and
+// ClearedAt in, by their "kind", "aircraft" and "time").
 type Alerts interface {
 	// PutOpenAlert records a as open, replacing what was recorded of its
-	// ID as open; a clear recorded of it stays (ClearedAlerts).
+	// ID as open but its RaisedAt; a clear recorded of it stays
+	// (ClearedAlerts). a.ClearedAt is not kept.
 	PutOpenAlert(a StoredAlert) error
 	// ClearAlert records that the alert a.ID ended with the event
 	// a.EventID at a.Time: it is open no more, and ClearedAlerts lists it
-	// (with its last clear) until ForgetClearedAlerts. a.Body is not
-	// kept.
+	// (with its last clear, its Pair, its RaisedAt as it was open, and
+	// a.ClearedAt) until ForgetClearedAlerts. a.Body is not kept.
 	ClearAlert(a StoredAlert) error
 	// OpenAlerts returns the alerts open, in ID order.
 	OpenAlerts() ([]StoredAlert, error)
@@ -154,12 +159,43 @@ type Alerts interface {
 }
 
 // StoredAlert is what Alerts keeps of one alert: its id and its last
-// event (for a cleared alert, the clear's, without body).
+// event (for a cleared alert, the clear's, without body), and what it is
+// about and when it was open, as its writer says (a takeover matches the
+// alerts its engine raised and cleared while no replica led with those of
+// the store by them).
 type StoredAlert struct {
 	ID      string
 	EventID int64
 	Time    time.Time
 	Body    []byte
+	// Pair is what the alert is about: AlertPair of its kind and
+	// aircraft.
+	Pair string
+	// RaisedAt is when the alert was raised, and ClearedAt when it was
+	// cleared (zero while it is open), as the times of its transitions
+	// say, which are not always those of its events (a transition
+	// recorded late). PutOpenAlert of an ID open keeps the RaisedAt
+	// recorded (an update does not know it), ClearAlert the one recorded
+	// while it was open (a.RaisedAt if it was not); zero is unknown.
+	RaisedAt, ClearedAt time.Time
+}
+
+// AlertAircraft is an aircraft of an alert: its party, and the party's
+// name for it.
+type AlertAircraft struct{ Party, Aircraft string }
+
+// AlertPair is the StoredAlert.Pair of an alert of kind about aircraft,
+// in any order: a text that names them unambiguously, the same whatever
+// their order. The migration that brought Pair in filled it from the
+// alert events' bodies ("kind", and "party" and "aircraft" of each of
+// "aircraft").
+func AlertPair(kind string, aircraft []AlertAircraft) string {
+	keys := make([]string, len(aircraft))
+	for i, ac := range aircraft {
+		keys[i] = strconv.Quote(ac.Party) + " " + strconv.Quote(ac.Aircraft)
+	}
+	slices.Sort(keys)
+	return strconv.Quote(kind) + " " + strings.Join(keys, " ")
 }
 
 // Audit stores the audit record. The hash chain itself is computed by

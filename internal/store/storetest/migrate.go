@@ -28,16 +28,19 @@ var migrationBase = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 
 // MigrationEvents are the events of a store written before the migrations
 // that CheckMigrated checks: audiences for the event audience index, and
-// alerts for the alerts' fill — one cleared two days before the rest (too
-// old to be kept), one raised and cleared, one raised and updated, and an
-// event of another kind whose body has an id too.
+// alerts for the alerts' fill and that of their spans — one cleared two
+// days before the rest (too old to be kept), one raised and cleared, one
+// raised and updated, one updated whose raise is not in the store, and an
+// event of another kind whose body has an id too. The times in the alerts'
+// bodies are half a minute before their events'.
 var MigrationEvents = []MigrationEvent{
 	{migrationBase.Add(-48 * time.Hour).UnixNano(), "alert_cleared", `["*"]`, `{"id":"old"}`},
-	{migrationBase.UnixNano(), "alert_raised", `["blue"]`, `{"id":"a1","n":1}`},
-	{migrationBase.Add(time.Second).UnixNano(), "alert_raised", `["red"]`, `{"id":"a2","n":1}`},
-	{migrationBase.Add(2 * time.Second).UnixNano(), "alert_cleared", `["blue"]`, `{"id":"a1","n":2}`},
+	{migrationBase.UnixNano(), "alert_raised", `["blue"]`, `{"id":"a1","kind":"nonconforming","time":"2026-03-14T08:59:30Z","aircraft":[{"party":"blue","aircraft":"b1"}],"n":1}`},
+	{migrationBase.Add(time.Second).UnixNano(), "alert_raised", `["red"]`, `{"id":"a2","kind":"conflict","time":"2026-03-14T08:59:31Z","aircraft":[{"party":"red","aircraft":"r1"},{"party":"blue","aircraft":"b1"}],"n":1}`},
+	{migrationBase.Add(2 * time.Second).UnixNano(), "alert_cleared", `["blue"]`, `{"id":"a1","kind":"nonconforming","time":"2026-03-14T08:59:32Z","aircraft":[{"party":"blue","aircraft":"b1"}],"n":2}`},
 	{migrationBase.Add(3 * time.Second).UnixNano(), "message", `["red"]`, `{"id":"a3"}`},
-	{migrationBase.Add(4 * time.Second).UnixNano(), "alert_updated", `["red"]`, `{"id":"a2","n":2}`},
+	{migrationBase.Add(4 * time.Second).UnixNano(), "alert_updated", `["red"]`, `{"id":"a2","kind":"conflict","time":"2026-03-14T08:59:34Z","aircraft":[{"party":"red","aircraft":"r1"},{"party":"blue","aircraft":"b1"}],"n":2}`},
+	{migrationBase.Add(5 * time.Second).UnixNano(), "alert_updated", `["red"]`, `{"id":"a4","kind":"nonconforming","time":"2026-03-14T08:59:35Z","aircraft":[{"party":"red","aircraft":"r2"}]}`},
 }
 
 // CheckSchemaVersions fails unless versions, the rows of a backend's
@@ -57,8 +60,9 @@ func CheckSchemaVersions(t testing.TB, versions []int64, latest int) {
 // CheckMigrated checks a store opened on MigrationEvents written at schema
 // version MigrationFrom: its schema_migrations (versions) reach latest, the
 // audience of the old events is backfilled, so that blue reads events 1, 2
-// and 4, and the alerts are filled: a2 open as event 6 left it, a1 cleared
-// by event 4, the clear of two days before not kept.
+// and 4, and the alerts are filled: a2 open as event 6 left it, a4 as
+// event 7 did, a1 cleared by event 4, the clear of two days before not
+// kept; with the pairs and the times their bodies say.
 func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 	t.Helper()
 	CheckSchemaVersions(t, versions, latest)
@@ -74,7 +78,15 @@ func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 		if err != nil {
 			return err
 		}
-		wantOpen := []store.StoredAlert{{ID: "a2", EventID: 6, Time: migrationBase.Add(4 * time.Second), Body: []byte(`{"id":"a2","n":2}`)}}
+		// The pairs and the times of the alerts are those of their
+		// bodies; a4's raise is not in the store.
+		bodyTime := func(s int) time.Time { return migrationBase.Add(time.Duration(s)*time.Second - 30*time.Second) }
+		wantOpen := []store.StoredAlert{
+			{ID: "a2", EventID: 6, Time: migrationBase.Add(4 * time.Second), Body: []byte(MigrationEvents[5].Body),
+				Pair: store.AlertPair("conflict", []store.AlertAircraft{{Party: "blue", Aircraft: "b1"}, {Party: "red", Aircraft: "r1"}}), RaisedAt: bodyTime(1)},
+			{ID: "a4", EventID: 7, Time: migrationBase.Add(5 * time.Second), Body: []byte(MigrationEvents[6].Body),
+				Pair: store.AlertPair("nonconforming", []store.AlertAircraft{{Party: "red", Aircraft: "r2"}})},
+		}
 		if !sameStoredAlerts(open, wantOpen) {
 			t.Errorf("OpenAlerts after migration = %s, want %s", showAlerts(open), showAlerts(wantOpen))
 		}
@@ -82,7 +94,8 @@ func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 		if err != nil {
 			return err
 		}
-		wantCleared := []store.StoredAlert{{ID: "a1", EventID: 4, Time: migrationBase.Add(2 * time.Second)}}
+		wantCleared := []store.StoredAlert{{ID: "a1", EventID: 4, Time: migrationBase.Add(2 * time.Second),
+			Pair: store.AlertPair("nonconforming", []store.AlertAircraft{{Party: "blue", Aircraft: "b1"}}), RaisedAt: bodyTime(0), ClearedAt: bodyTime(2)}}
 		if !sameStoredAlerts(cleared, wantCleared) {
 			t.Errorf("ClearedAlerts after migration = %s, want %s", showAlerts(cleared), showAlerts(wantCleared))
 		}

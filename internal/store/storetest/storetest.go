@@ -1582,6 +1582,8 @@ func testInvalid(t *testing.T, open func(*testing.T) store.Store) {
 			{"meta key", func(tx store.Tx) error { return tx.PutMeta(b, nil) }},
 			{"alert.ID", func(tx store.Tx) error { return tx.PutOpenAlert(store.StoredAlert{ID: b}) }},
 			{"alert.ID", func(tx store.Tx) error { return tx.ClearAlert(store.StoredAlert{ID: b}) }},
+			{"alert.Pair", func(tx store.Tx) error { return tx.PutOpenAlert(store.StoredAlert{ID: "x", Pair: b}) }},
+			{"alert.Pair", func(tx store.Tx) error { return tx.ClearAlert(store.StoredAlert{ID: "x", Pair: b}) }},
 		}
 		for _, w := range writes {
 			err := s.Update(ctx, w.fn)
@@ -1684,14 +1686,16 @@ func testReopen(t *testing.T, open func(*testing.T) store.Store) {
 
 func sameStoredAlerts(a, b []store.StoredAlert) bool {
 	return slices.EqualFunc(a, b, func(x, y store.StoredAlert) bool {
-		return x.ID == y.ID && x.EventID == y.EventID && x.Time.Equal(y.Time) && bytes.Equal(x.Body, y.Body)
+		return x.ID == y.ID && x.EventID == y.EventID && x.Time.Equal(y.Time) && bytes.Equal(x.Body, y.Body) &&
+			x.Pair == y.Pair && x.RaisedAt.Equal(y.RaisedAt) && x.ClearedAt.Equal(y.ClearedAt)
 	})
 }
 
 func showAlerts(as []store.StoredAlert) string {
 	var b strings.Builder
 	for _, a := range as {
-		fmt.Fprintf(&b, "{%s event %d at %s %s} ", a.ID, a.EventID, a.Time.Format(time.RFC3339Nano), a.Body)
+		fmt.Fprintf(&b, "{%s event %d at %s %s pair %s raised %s cleared %s} ", a.ID, a.EventID, a.Time.Format(time.RFC3339Nano), a.Body,
+			a.Pair, a.RaisedAt.Format(time.RFC3339Nano), a.ClearedAt.Format(time.RFC3339Nano))
 	}
 	return "[" + strings.TrimSpace(b.String()) + "]"
 }
@@ -1744,22 +1748,35 @@ func testAlerts(t *testing.T, open func(*testing.T) store.Store) {
 		})
 		return a
 	}
-	b1 := write("alert_raised", store.StoredAlert{ID: "b", Time: base, Body: []byte(`{"id":"b","n":1}`)})
-	a1 := write("alert_raised", store.StoredAlert{ID: "a", Time: base.Add(time.Second), Body: []byte(`{"id":"a","n":1}`)})
+	// The pair and the times of the alerts, as their writer says: the
+	// times of the transitions, here a minute before their events'.
+	pairA := store.AlertPair("conflict", []store.AlertAircraft{{Party: "red", Aircraft: "r1"}, {Party: "blue", Aircraft: "b1"}})
+	pairB := store.AlertPair("nonconforming", []store.AlertAircraft{{Party: "blue", Aircraft: "b1"}})
+	at := func(s int) time.Time { return base.Add(time.Duration(s)*time.Second - time.Minute) }
+	b1 := write("alert_raised", store.StoredAlert{ID: "b", Time: base, Body: []byte(`{"id":"b","n":1}`), Pair: pairB, RaisedAt: at(0)})
+	a1 := write("alert_raised", store.StoredAlert{ID: "a", Time: base.Add(time.Second), Body: []byte(`{"id":"a","n":1}`), Pair: pairA, RaisedAt: at(1)})
 	check("two raised", []store.StoredAlert{a1, b1}, nil)
-	a2 := write("alert_updated", store.StoredAlert{ID: "a", Time: base.Add(2 * time.Second), Body: []byte(`{"id":"a","n":2}`)})
+	// An update keeps the time of the raise, whatever it says.
+	a2 := write("alert_updated", store.StoredAlert{ID: "a", Time: base.Add(2 * time.Second), Body: []byte(`{"id":"a","n":2}`), Pair: pairA, RaisedAt: at(2)})
+	a2.RaisedAt = at(1)
 	check("one updated", []store.StoredAlert{a2, b1}, nil)
-	b2 := write("alert_cleared", store.StoredAlert{ID: "b", Time: base.Add(3 * time.Second), Body: []byte(`{"id":"b","n":2}`)})
-	b2.Body = nil
+	// A clear keeps its pair, the raise's time as it was open, and its
+	// own time, not its body.
+	b2 := write("alert_cleared", store.StoredAlert{ID: "b", Time: base.Add(3 * time.Second), Body: []byte(`{"id":"b","n":2}`), Pair: pairB, RaisedAt: at(3), ClearedAt: at(3)})
+	b2.Body, b2.RaisedAt = nil, at(0)
 	check("one cleared", []store.StoredAlert{a2}, []store.StoredAlert{b2})
-	b3 := write("alert_raised", store.StoredAlert{ID: "b", Time: base.Add(4 * time.Second), Body: []byte(`{"id":"b","n":3}`)})
+	b3 := write("alert_raised", store.StoredAlert{ID: "b", Time: base.Add(4 * time.Second), Body: []byte(`{"id":"b","n":3}`), Pair: pairB, RaisedAt: at(4), ClearedAt: at(4)})
+	b3.ClearedAt = time.Time{} // open: no clear
 	check("a cleared id raised again", []store.StoredAlert{a2, b3}, []store.StoredAlert{b2})
-	b4 := write("alert_cleared", store.StoredAlert{ID: "b", Time: base.Add(5 * time.Second)})
-	a3 := write("alert_cleared", store.StoredAlert{ID: "a", Time: base.Add(6 * time.Second)})
+	b4 := write("alert_cleared", store.StoredAlert{ID: "b", Time: base.Add(5 * time.Second), Pair: pairB, ClearedAt: at(5)})
+	b4.RaisedAt = at(4)
+	a3 := write("alert_cleared", store.StoredAlert{ID: "a", Time: base.Add(6 * time.Second), Pair: pairA, ClearedAt: at(6)})
+	a3.RaisedAt = at(1)
 	check("cleared again", nil, []store.StoredAlert{a3, b4})
 	// An alert cleared that was never recorded open (a store written by
-	// another program before): its clear is kept all the same.
-	c1 := write("alert_cleared", store.StoredAlert{ID: "c", Time: base.Add(7 * time.Second)})
+	// another program before): its clear is kept all the same, with the
+	// raise's time its writer gives.
+	c1 := write("alert_cleared", store.StoredAlert{ID: "c", Time: base.Add(7 * time.Second), Pair: pairA, RaisedAt: at(-10), ClearedAt: at(7)})
 	check("a clear alone", nil, []store.StoredAlert{a3, b4, c1})
 
 	// A transaction that fails leaves them as they were.

@@ -229,6 +229,24 @@ var Migrations = []Migration{
 		},
 		Go: backfillAlerts,
 	},
+	{
+		// What each alert kept is about and when it was open, as its
+		// transitions say (store.StoredAlert.Pair, RaisedAt,
+		// ClearedAt): a takeover records late an alert raised and
+		// cleared while no replica led unless the store has one of its
+		// pair open at the same time, and a clear keeps no body. Filled
+		// once from the alerts' events (backfillAlertSpans).
+		Version: 10,
+		Name:    "alert spans",
+		Statements: []string{
+			`ALTER TABLE open_alerts ADD COLUMN pair TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE open_alerts ADD COLUMN raised_ns BIGINT NOT NULL DEFAULT -9223372036854775808`,
+			`ALTER TABLE cleared_alerts ADD COLUMN pair TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE cleared_alerts ADD COLUMN raised_ns BIGINT NOT NULL DEFAULT -9223372036854775808`,
+			`ALTER TABLE cleared_alerts ADD COLUMN cleared_ns BIGINT NOT NULL DEFAULT -9223372036854775808`,
+		},
+		Go: backfillAlertSpans,
+	},
 }
 
 // Latest is the version a freshly opened store is at.
