@@ -22,20 +22,24 @@ import (
 // with the event ids (the times of reports, a clock set back).
 const clearedRecordKept = 2 * SpentIDsKept
 
-// recordAlert records in the store's alerts the transition of alert id
-// whose events (of kind) ended with last: open with it after a raise or an
-// update, cleared after a clear, the clears older than clearedRecordKept
-// before it forgotten.
-func recordAlert(tx store.Alerts, id, kind string, last store.Event) error {
-	a := store.StoredAlert{ID: id, EventID: last.ID, Time: last.Time, Body: last.Body}
+// recordAlert records in the store's alerts transition a, whose events
+// (of kind) ended with last: open with it after a raise or an update,
+// cleared after a clear, the clears older than clearedRecordKept before it
+// forgotten; with its pair and its time (the raise's, kept by the store
+// while it is open; the clear's), which are not its events' when it is
+// recorded late.
+func recordAlert(tx store.Alerts, a *alert.Transition, kind string, last store.Event) error {
+	sa := store.StoredAlert{ID: a.ID, EventID: last.ID, Time: last.Time, Body: last.Body, Pair: pairOf(a), RaisedAt: a.Time}
 	if kind != alertEventKind(alert.StateCleared) {
-		return tx.PutOpenAlert(a)
+		return tx.PutOpenAlert(sa)
 	}
-	a.Body = nil
-	if err := tx.ClearAlert(a); err != nil {
+	// The raise's time is the store's, unknown (zero) for an alert it
+	// does not have open.
+	sa.Body, sa.RaisedAt, sa.ClearedAt = nil, time.Time{}, a.Time
+	if err := tx.ClearAlert(sa); err != nil {
 		return err
 	}
-	_, err := tx.ForgetClearedAlerts(a.Time.Add(-clearedRecordKept))
+	_, err := tx.ForgetClearedAlerts(sa.Time.Add(-clearedRecordKept))
 	return err
 }
 

@@ -205,7 +205,7 @@ func startAfterHistory(t *testing.T, st store.Store, history int) {
 			if err != nil {
 				return err
 			}
-			return recordAlert(tx, tr.ID, kind, last)
+			return recordAlert(tx, &tr, kind, last)
 		})
 		if err != nil {
 			t.Fatal(err)

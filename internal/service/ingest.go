@@ -265,7 +265,7 @@ func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, resolu
 		if i == 0 {
 			first = e
 		}
-		if err := recordAlert(tx, a.ID, kind, last); err != nil {
+		if err := recordAlert(tx, a, kind, last); err != nil {
 			return store.Event{}, err
 		}
 		readers := audit.For(a.Parties()...)

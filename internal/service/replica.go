@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -415,14 +414,14 @@ func later(a, b time.Time) time.Time {
 }
 
 // pairOf names what an alert is about: its kind and its aircraft. Two
-// alerts of one pair are one alert under two ids.
+// alerts of one pair are one alert under two ids. It is the pair the
+// store keeps of an alert (store.AlertPair).
 func pairOf(a *alert.Alert) string {
-	keys := make([]string, 0, len(a.Aircraft)+1)
+	aircraft := make([]store.AlertAircraft, len(a.Aircraft))
 	for i := range a.Aircraft {
-		keys = append(keys, a.Aircraft[i].Party+"\x00"+a.Aircraft[i].Aircraft)
+		aircraft[i] = store.AlertAircraft{Party: a.Aircraft[i].Party, Aircraft: a.Aircraft[i].Aircraft}
 	}
-	slices.Sort(keys)
-	return a.Kind + "\x01" + strings.Join(keys, "\x01")
+	return store.AlertPair(a.Kind, aircraft)
 }
 
 // heldAlert is an alert open in the store, which this replica's engine did
