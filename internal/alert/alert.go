@@ -146,6 +146,13 @@ type Alert struct {
 	// by: the entry of the rules for the two classes, with the detector of
 	// the alert's level.
 	Separation *Separation `json:"separation,omitempty"`
+	// RecordedLate marks the transitions of an alert raised and cleared
+	// while no replica led detection (a leader dead, its lease not yet
+	// lapsed; the store down), which the replica that took over found in
+	// what its engine did meanwhile and the store had no trace of: they
+	// are committed at the takeover, their content (times included) as
+	// it was when they happened.
+	RecordedLate bool `json:"recorded_late,omitempty"`
 }
 
 // Separation is what an alert shows of the pair's entry in the rules'

@@ -25,17 +25,20 @@ const clearedRecordKept = 2 * SpentIDsKept
 // recordAlert records in the store's alerts transition a, whose events
 // (of kind) ended with last: open with it after a raise or an update,
 // cleared after a clear, the clears older than clearedRecordKept before it
-// forgotten; with its pair and its time (the raise's, kept by the store
-// while it is open; the clear's), which are not its events' when it is
-// recorded late.
+// forgotten; with its pair and its times (the raise's, which the store
+// keeps while it is open; the clear's), which are not its events' when it
+// is recorded late.
 func recordAlert(tx store.Alerts, a *alert.Transition, kind string, last store.Event) error {
-	sa := store.StoredAlert{ID: a.ID, EventID: last.ID, Time: last.Time, Body: last.Body, Pair: pairOf(a), RaisedAt: a.Time}
+	sa := store.StoredAlert{ID: a.ID, EventID: last.ID, Time: last.Time, Body: last.Body, Pair: pairOf(a)}
+	if kind == alertEventKind(alert.StateRaised) {
+		sa.RaisedAt = a.Time
+	}
+	// After an update or a clear the raise's time is the store's,
+	// unknown (zero) for an alert it does not have open.
 	if kind != alertEventKind(alert.StateCleared) {
 		return tx.PutOpenAlert(sa)
 	}
-	// The raise's time is the store's, unknown (zero) for an alert it
-	// does not have open.
-	sa.Body, sa.RaisedAt, sa.ClearedAt = nil, time.Time{}, a.Time
+	sa.Body, sa.ClearedAt = nil, a.Time
 	if err := tx.ClearAlert(sa); err != nil {
 		return err
 	}
@@ -54,8 +57,8 @@ func ReadStoredAlerts(ctx context.Context, st store.Store) (StoredAlerts, error)
 // the SpentIDsKept before its last alert event, and the last event id of
 // st they are as of: what a scan of every event up to it finds (the last
 // transition of each alert open; the clears at or after the time of the
-// last alert event, less SpentIDsKept), read in one transaction from the
-// store's alerts.
+// last alert event, less SpentIDsKept) and their spans, read in one
+// transaction from the store's alerts.
 //
 // withParts also reads, for each open alert, the events of its last
 // transition (StoredAlerts.parts, what each party was last sent of it:
@@ -83,7 +86,8 @@ func readStoredAlerts(ctx context.Context, st store.Store, withParts bool) (_ St
 	if err != nil {
 		return StoredAlerts{}, 0, err
 	}
-	out := StoredAlerts{Open: make(map[string][]byte, len(open)), Cleared: map[string]bool{}, parts: parts}
+	out := StoredAlerts{Open: make(map[string][]byte, len(open)), Cleared: map[string]bool{}, parts: parts,
+		Spans: make(map[string]AlertSpan, len(open)+len(cleared))}
 	// The last alert event: the latest of an alert open or cleared (the
 	// store keeps it: a clear is forgotten only after a later one).
 	var lastID int64
@@ -95,14 +99,17 @@ func readStoredAlerts(ctx context.Context, st store.Store, withParts bool) (_ St
 			}
 		}
 	}
-	for _, a := range open {
-		out.Open[a.ID] = a.Body
-	}
 	forgetBefore := last.Add(-SpentIDsKept)
 	for _, a := range cleared {
 		if !a.Time.Before(forgetBefore) {
 			out.Cleared[a.ID] = true
+			out.Spans[a.ID] = AlertSpan{Pair: a.Pair, From: a.RaisedAt, To: a.ClearedAt}
 		}
+	}
+	// An alert raised again after its clear is open.
+	for _, a := range open {
+		out.Open[a.ID] = a.Body
+		out.Spans[a.ID] = AlertSpan{Pair: a.Pair, From: a.RaisedAt}
 	}
 	return out, after, nil
 }

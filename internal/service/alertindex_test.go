@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,8 +25,28 @@ import (
 // read forgot them a page at a time, against the last alert event so far:
 // the same while transition times grow with the event ids.
 func scanStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, after int64, _ error) {
-	out := StoredAlerts{Open: map[string][]byte{}, Cleared: map[string]bool{}, parts: map[string]map[string]alertPart{}}
+	out := StoredAlerts{Open: map[string][]byte{}, Cleared: map[string]bool{}, parts: map[string]map[string]alertPart{}, Spans: map[string]AlertSpan{}}
 	clearedAt := map[string]time.Time{}
+	// The span of an alert from the times of its transitions: its raise
+	// starts it anew; an update of an alert not raised before leaves its
+	// raise unknown; a clear ends it.
+	span := func(e store.Event, raise, clear bool) {
+		var a alert.Alert
+		if json.Unmarshal(e.Body, &a) != nil {
+			return
+		}
+		sp, known := out.Spans[a.ID]
+		if !known || raise {
+			sp = AlertSpan{Pair: pairOf(&a)}
+		}
+		switch {
+		case raise:
+			sp.From = a.Time
+		case clear:
+			sp.To = a.Time
+		}
+		out.Spans[a.ID] = sp
+	}
 	var last time.Time
 	for {
 		var evs []store.Event
@@ -48,6 +69,7 @@ func scanStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, afte
 					out.Open[id] = e.Body
 					out.parts[id] = putPart(out.parts[id], e)
 					last = e.Time
+					span(e, e.Kind == alertEventKind(alert.StateRaised), false)
 				}
 			case alertEventKind(alert.StateCleared):
 				if id, ok := alertIDOf(e.Body); ok {
@@ -55,6 +77,7 @@ func scanStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, afte
 					delete(out.parts, id)
 					clearedAt[id] = e.Time
 					last = e.Time
+					span(e, false, true)
 				}
 			}
 		}
@@ -63,6 +86,11 @@ func scanStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, afte
 	for id, at := range clearedAt {
 		if !at.Before(forgetBefore) {
 			out.Cleared[id] = true
+		}
+	}
+	for id := range out.Spans {
+		if _, open := out.Open[id]; !open && !out.Cleared[id] {
+			delete(out.Spans, id)
 		}
 	}
 	return out, after, nil
@@ -93,6 +121,11 @@ func checkStoredAlertsAsScanned(t fataler, st store.Store) StoredAlerts {
 		t.Fatalf("the store keeps as of event %d open %v, cleared %v;\na scan of its events finds as of %d open %v, cleared %v",
 			keptAfter, slices.Sorted(maps.Keys(kept.Open)), slices.Sorted(maps.Keys(kept.Cleared)),
 			scannedAfter, slices.Sorted(maps.Keys(scanned.Open)), slices.Sorted(maps.Keys(scanned.Cleared)))
+	}
+	// What each alert is about and when it was open, as the times of its
+	// transitions say.
+	if !maps.EqualFunc(kept.Spans, scanned.Spans, func(a, b AlertSpan) bool { return a.Pair == b.Pair && a.From.Equal(b.From) && a.To.Equal(b.To) }) {
+		t.Fatalf("the store keeps the spans\n%v\na scan of its events finds\n%v", kept.Spans, scanned.Spans)
 	}
 	// What each party was last sent of each open alert (the snapshot's
 	// parts), read from the events of its last transition.

@@ -157,7 +157,12 @@ func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter
 			s.cleared.add(&trs[i])
 		}
 	}
-	if len(toCommit) == 0 || !s.leadsDetection() {
+	if !s.leadsDetection() {
+		// Nobody may commit them: kept for a takeover (late.go).
+		s.logUnled(trs)
+		return nil
+	}
+	if len(toCommit) == 0 {
 		return nil
 	}
 	trs = toCommit
@@ -507,6 +512,8 @@ func (s *Service) leftToLeader(qs []queued) {
 	t := s.tac
 	t.mu.Lock()
 	release(qs)
+	// The new leader's engine may not have them all (late.go).
+	s.logUnledQueued(qs)
 	t.mu.Unlock()
 }
 

@@ -70,6 +70,10 @@ type tactical struct {
 	spent map[string]bool
 	// spentUntil is when spent is let go (mu held).
 	spentUntil time.Time
+	// unled is what the engine produced that nobody commits, for a
+	// takeover to record what the store has no trace of (late.go; mu
+	// held).
+	unled unledLog
 
 	commitMu sync.Mutex
 	// posted is the alert level last posted to the hotline per open alert;
@@ -254,7 +258,9 @@ func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, resolu
 	for i := range trs {
 		a := &trs[i]
 		now := a.Time
-		if now.IsZero() {
+		if now.IsZero() || a.RecordedLate {
+			// An alert recorded late keeps its times in its content;
+			// its events are of now, in the order of the log.
 			now = s.now()
 		}
 		kind := alertEventKind(a.State)
@@ -274,6 +280,11 @@ func (s *Service) persistTransitions(tx store.Tx, trs []alert.Transition, resolu
 		}
 		if err := s.audit(tx, "deconflict", kind, readers, a); err != nil {
 			return store.Event{}, err
+		}
+		if a.RecordedLate {
+			// Over when it is recorded: no item asks to acknowledge
+			// it (late.go).
+			continue
 		}
 		if _, seen := posted[a.ID]; !seen {
 			if lvl, ok := s.tac.posted[a.ID]; ok {

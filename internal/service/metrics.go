@@ -39,6 +39,13 @@ type Metrics struct {
 	// because their own content keeps them from ever being announced
 	// (each audited, rules_findings_set_aside, and kept in the store).
 	FindingsBatchesSetAside prometheus.Counter
+	// AlertsRecordedLate counts the alerts raised and cleared while no
+	// replica led detection that a takeover recorded late (late.go).
+	AlertsRecordedLate prometheus.Counter
+	// UnledAlertsDropped counts the alerts a replica dropped from its log
+	// of those its engine raised while it did not lead, the log full: a
+	// takeover cannot record them late if the leader did not commit them.
+	UnledAlertsDropped prometheus.Counter
 
 	sseClients func() int
 	tracks     func() int
@@ -99,9 +106,18 @@ func newMetrics() *Metrics {
 		Name: "deconflict_findings_batches_set_aside_total",
 		Help: "Batches of findings of new rules set aside unannounced because their stored content cannot be read (each audited as rules_findings_set_aside and kept in the store): their findings never reached the parties.",
 	})
+	m.AlertsRecordedLate = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "deconflict_alerts_recorded_late_total",
+		Help: "Alerts raised and cleared while no replica led detection, recorded late (recorded_late) by the replica that took over.",
+	})
+	m.UnledAlertsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "deconflict_unled_alerts_dropped_total",
+		Help: "Alerts dropped from this replica's log of those its engine raised while it did not lead, the log full: a takeover cannot record them late if the leader did not commit them.",
+	})
 	m.Escalations = hotline.NewEscalationsCounter()
 	m.Registry.MustRegister(m.Escalations, m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.ReportsOverAircraftLimit, m.EventsPublished,
 		m.Resolutions, m.ResolutionsLate, m.ResolutionCPUSeconds, m.FindingsBatchFailures, m.FindingsBatchesSetAside,
+		m.AlertsRecordedLate, m.UnledAlertsDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deconflict_sse_clients",

@@ -123,6 +123,30 @@ type StoredAlerts struct {
 	// parts is, for each open alert, the last event of it each party
 	// was sent (alertStory).
 	parts map[string]map[string]alertPart
+	// Spans are, by id, the pair and the times of the alerts of Open and
+	// Cleared: a takeover records an alert raised and cleared while no
+	// replica led only when the store has no alert of its pair at the
+	// same time (recordLate).
+	Spans map[string]AlertSpan
+}
+
+// AlertSpan is when an alert of the store was open, as the times of its
+// transitions say (not when they were committed: an alert recorded late
+// has the times it happened), and what it is about.
+type AlertSpan struct {
+	// Pair is the alert's kind and aircraft (pairOf).
+	Pair string
+	// From is the time of its raise; zero when unknown (the store has no
+	// raise of it: its events began after it).
+	From time.Time
+	// To is the time of its clear; zero while it is open.
+	To time.Time
+}
+
+// overlaps reports whether the span was open at some moment from from
+// to to (both included).
+func (sp AlertSpan) overlaps(from, to time.Time) bool {
+	return !sp.From.After(to) && (sp.To.IsZero() || !sp.To.Before(from))
 }
 
 // SpentIDsKept is how long a takeover remembers that the store cleared an
@@ -184,6 +208,9 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 		t.mu.Lock()
 		t.inDoubt = nil
 		release(d.qs)
+		// An alert of it raised and cleared is open nowhere: recorded
+		// late when the store does not have it (late.go).
+		s.logUnledQueued(d.qs)
 		t.mu.Unlock()
 		for _, q := range d.qs {
 			delete(t.posted, q.tr.ID)
@@ -329,6 +356,13 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	if len(t.held) > 0 {
 		s.log.Info("taking over detection: alerts open in the store held until the engine has their aircraft", "alerts", len(t.held))
 	}
+	// The alerts raised and cleared while nobody led, which the store
+	// has no trace of: after the reconcile, which brings the store to
+	// what is open now; they are history.
+	trs = append(trs, s.recordLate(inStore, func(id string) bool {
+		_, open := stored[id]
+		return open || inStore.Cleared[id] || inQueue[id] || inEngine[id]
+	})...)
 	// After what is queued (the history of the alerts this replica's
 	// engine raised before, which reconcileQueue brought up to the engine:
 	// an alert of that history may have ended before the engine raised its

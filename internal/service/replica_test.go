@@ -128,29 +128,12 @@ func alertItems(t *testing.T, st store.Store) int {
 	return n
 }
 
-// openInStore is the open and the cleared alerts of the store, from its
-// events.
+// openInStore is the open and the cleared alerts of the store, with
+// their spans, from a scan of its events (scanStoredAlerts).
 func openInStore(st store.Store) func(context.Context) (StoredAlerts, error) {
 	return func(ctx context.Context) (StoredAlerts, error) {
-		in := StoredAlerts{Open: map[string][]byte{}, Cleared: map[string]bool{}}
-		err := st.View(ctx, func(tx store.Tx) error {
-			evs, err := tx.EventsAfter(0, 100000)
-			for _, e := range evs {
-				var a struct{ ID string }
-				if json.Unmarshal(e.Body, &a) != nil {
-					continue
-				}
-				switch e.Kind {
-				case "alert_raised", "alert_updated":
-					in.Open[a.ID] = e.Body
-				case "alert_cleared":
-					delete(in.Open, a.ID)
-					in.Cleared[a.ID] = true
-				}
-			}
-			return err
-		})
-		return in, err
+		scanned, _, err := scanStoredAlerts(ctx, st)
+		return scanned, err
 	}
 }
 

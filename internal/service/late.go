@@ -1,0 +1,248 @@
+package service
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+)
+
+// Alerts raised and cleared while no replica led detection.
+//
+// Every replica runs the engine; only the one that holds the detection
+// lease, and has reconciled in its tenure, commits what it produces. The
+// others drop it: the leader commits the same alerts from the same reports.
+// But for a while nobody leads: the lease of a leader that died lapses
+// only after its TTL (10 s), a leader cut off from the store loses it and
+// no replica can take it until the store is back, and a new leader commits
+// nothing until it has reconciled. A takeover reconciles what is open
+// (ReconcileDetection); an alert raised and cleared within such a gap is
+// open nowhere any more, and was lost.
+//
+// So each replica keeps the transitions it dropped (unledLog: those of
+// its engine while it did not lead, and those it had queued as the leader
+// and left to the next one), and a replica that takes over commits, after
+// its reconcile, each alert of its log that was raised and cleared there
+// and of which the store has no trace: no alert of that id, and none of
+// its pair open at any moment from its raise to its clear, give or take
+// the hysteresis of a clear (the old leader committed it, under the id its
+// own engine gave it, seeing it begin and end a little apart). Its raise, the
+// updates that changed its level, and its clear are committed as they
+// happened, their times those of the alert, marked recorded_late, with
+// their events to each party of the alert (everyone for a nonconforming
+// one) and their audit records, but no hotline item: an item asks its
+// recipients to acknowledge an alert in progress, with a deadline and
+// escalations, and this one is over; the events and the audit record are
+// the record that it happened.
+//
+// An alert raised in the gap and still open at the takeover is the
+// reconcile's: the engine has it open, and it is raised as the engine
+// has it now.
+
+// unledKept is how long a replica keeps an alert of its log after its
+// last transition was logged: far more than the lease's TTL and the
+// reconcile (seconds), so that a store down for minutes, during which no
+// replica can take the lease, loses nothing either. An alert still open
+// is kept until it clears (or the log is full).
+const unledKept = 5 * time.Minute
+
+// unledMax bounds the alerts of the log (about 1 KB each); past it the
+// oldest are dropped, and counted (Metrics.UnledAlertsDropped). A follower
+// logs every alert of its engine, those the leader commits too: 20,000 is
+// several times the alerts raised in unledKept in the benchmarks' busiest
+// airspace (about 600 open at a time).
+const unledMax = 20_000
+
+// unledLevelsKept bounds the updates of one alert kept: those that
+// changed its level.
+const unledLevelsKept = 8
+
+// unledLog is what a replica's engine produced that nobody committed, by
+// alert (tactical.mu held).
+type unledLog struct {
+	byID map[string]*unledAlert
+	// order holds the ids by their first logging, oldest first; an id
+	// deleted from byID since is skipped.
+	order []string
+	// swept is when the alerts past unledKept were last dropped: at most
+	// every unledKept/10, not at each batch of reports.
+	swept time.Time
+	// warned is when a drop for the bound was last logged.
+	warned time.Time
+}
+
+// unledAlert is what the log holds of one alert: the transitions in
+// the order of their states, whatever the order in which they were
+// logged (a transition a leader queued and left to the next one is
+// logged after those its engine produced later).
+type unledAlert struct {
+	raise  *alert.Transition
+	levels []alert.Transition // updates, by time once recorded
+	clear  *alert.Transition
+	at     time.Time // when its last transition was logged
+}
+
+// complete reports whether the alert was raised and cleared in the log.
+func (u *unledAlert) complete() bool { return u.raise != nil && u.clear != nil }
+
+// add logs transitions nobody commits, at now; it returns how many
+// alerts with a raise were dropped to keep the log bounded.
+func (l *unledLog) add(trs []alert.Transition, now time.Time) int {
+	if len(trs) == 0 {
+		return 0
+	}
+	if l.byID == nil {
+		l.byID = map[string]*unledAlert{}
+	}
+	for i := range trs {
+		tr := trs[i]
+		u := l.byID[tr.ID]
+		if u == nil {
+			u = &unledAlert{}
+			l.byID[tr.ID] = u
+			l.order = append(l.order, tr.ID)
+		}
+		u.at = now
+		switch tr.State {
+		case alert.StateRaised:
+			u.raise = &tr
+		case alert.StateCleared:
+			u.clear = &tr
+		default:
+			// Only what changes the level is kept: the rest of an
+			// update is the figures of a moment of an alert over.
+			last := u.raise
+			if n := len(u.levels); n > 0 {
+				last = &u.levels[n-1]
+			}
+			if len(u.levels) < unledLevelsKept && (last == nil || last.Level != tr.Level) {
+				u.levels = append(u.levels, tr)
+			}
+		}
+	}
+	return l.prune(now)
+}
+
+// prune drops the alerts whose last transition was logged more than
+// unledKept ago, unless they are open, and the oldest beyond unledMax; it
+// returns how many alerts with a raise it dropped for the bound.
+func (l *unledLog) prune(now time.Time) int {
+	dropped := 0
+	if now.Sub(l.swept) >= unledKept/10 || len(l.order) > 2*unledMax {
+		l.swept = now
+		keep := l.order[:0]
+		for _, id := range l.order {
+			u, ok := l.byID[id]
+			if !ok {
+				continue
+			}
+			open := u.raise != nil && u.clear == nil
+			if !open && now.Sub(u.at) > unledKept {
+				delete(l.byID, id)
+				continue
+			}
+			keep = append(keep, id)
+		}
+		clear(l.order[len(keep):])
+		l.order = keep
+	}
+	for len(l.byID) > unledMax {
+		id := l.order[0]
+		l.order = l.order[1:]
+		if u, ok := l.byID[id]; ok {
+			delete(l.byID, id)
+			if u.raise != nil {
+				dropped++
+			}
+		}
+	}
+	return dropped
+}
+
+// logUnled logs transitions nobody will commit (tactical.mu held).
+func (s *Service) logUnled(trs []alert.Transition) {
+	if s.cfg.Peers == nil || len(trs) == 0 {
+		return // the embedded store: a single process commits everything
+	}
+	l := &s.tac.unled
+	now := s.now()
+	if n := l.add(trs, now); n > 0 {
+		s.m.UnledAlertsDropped.Add(float64(n))
+		if now.Sub(l.warned) >= time.Minute {
+			l.warned = now
+			s.log.Warn("this replica's log of the alerts its engine raised while it did not lead is full: the oldest are dropped, and a takeover cannot record them if the leader did not",
+				"dropped", n, "kept", unledMax)
+		}
+	}
+}
+
+// logUnledQueued logs the transitions of queued.
+func (s *Service) logUnledQueued(qs []queued) {
+	trs := make([]alert.Transition, len(qs))
+	for i := range qs {
+		trs[i] = qs[i].tr
+	}
+	s.logUnled(trs)
+}
+
+// recordLate returns the transitions that record, as they happened, the
+// alerts of the log raised and cleared while nobody led, of which the
+// store has no trace (the doc comment above), and empties the log: what
+// is still open is the reconcile's (tactical.mu held). skip holds the ids
+// that the reconcile commits or the store has.
+func (s *Service) recordLate(inStore StoredAlerts, skip func(id string) bool) []alert.Transition {
+	t := s.tac
+	log := t.unled
+	t.unled = unledLog{}
+	if len(log.byID) == 0 {
+		return nil
+	}
+	// Two engines fed the same reports, in another order or later (the
+	// relay), see a conflict begin and end a few seconds apart: an alert
+	// of the store for the pair that ended or began within the hysteresis
+	// of a clear of the logged one is taken for the same.
+	margin := time.Duration(alert.DefaultHysteresis(s.Rules()).ClearAfterS * float64(time.Second))
+	byPair := map[string][]AlertSpan{}
+	for _, sp := range inStore.Spans {
+		byPair[sp.Pair] = append(byPair[sp.Pair], sp)
+	}
+	var out []alert.Transition
+	var late []*unledAlert
+	for _, id := range slices.Sorted(maps.Keys(log.byID)) {
+		u := log.byID[id]
+		if !u.complete() || skip(id) || inStore.Spans[id] != (AlertSpan{}) {
+			continue
+		}
+		from, to := u.raise.Time.Add(-margin), u.clear.Time.Add(margin)
+		traced := false
+		for _, sp := range byPair[pairOf(u.raise)] {
+			traced = traced || sp.overlaps(from, to)
+		}
+		if !traced {
+			late = append(late, u)
+		}
+	}
+	// In the order they were raised.
+	slices.SortStableFunc(late, func(x, y *unledAlert) int { return x.raise.Time.Compare(y.raise.Time) })
+	rl := s.Rules()
+	for _, u := range late {
+		trs := []alert.Transition{*u.raise}
+		slices.SortStableFunc(u.levels, func(x, y alert.Transition) int { return x.Time.Compare(y.Time) })
+		for _, up := range u.levels {
+			if rl.LevelRank(up.Level) != rl.LevelRank(trs[len(trs)-1].Level) {
+				trs = append(trs, up)
+			}
+		}
+		trs = append(trs, *u.clear)
+		for i := range trs {
+			trs[i].RecordedLate = true
+		}
+		out = append(out, trs...)
+	}
+	if len(late) > 0 {
+		s.m.AlertsRecordedLate.Add(float64(len(late)))
+		s.log.Warn("taking over detection: alerts raised and cleared while no replica led, not in the store, recorded late", "alerts", len(late))
+	}
+	return out
+}
