@@ -198,28 +198,12 @@ func (s *Service) recordLate(inStore StoredAlerts, skip func(id string) bool) []
 	if len(log.byID) == 0 {
 		return nil
 	}
-	// Two engines fed the same reports, in another order or later (the
-	// relay), see a conflict begin and end a few seconds apart: an alert
-	// of the store for the pair that ended or began within the hysteresis
-	// of a clear of the logged one is taken for the same.
-	margin := time.Duration(alert.DefaultHysteresis(s.Rules()).ClearAfterS * float64(time.Second))
-	byPair := map[string][]AlertSpan{}
-	for _, sp := range inStore.Spans {
-		byPair[sp.Pair] = append(byPair[sp.Pair], sp)
-	}
+	traced := s.tracedIn(inStore)
 	var out []alert.Transition
 	var late []*unledAlert
 	for _, id := range slices.Sorted(maps.Keys(log.byID)) {
 		u := log.byID[id]
-		if !u.complete() || skip(id) || inStore.Spans[id] != (AlertSpan{}) {
-			continue
-		}
-		from, to := u.raise.Time.Add(-margin), u.clear.Time.Add(margin)
-		traced := false
-		for _, sp := range byPair[pairOf(u.raise)] {
-			traced = traced || sp.overlaps(from, to)
-		}
-		if !traced {
+		if u.complete() && !skip(id) && !traced(id, pairOf(u.raise), u.raise.Time, u.clear.Time) {
 			late = append(late, u)
 		}
 	}
@@ -243,6 +227,74 @@ func (s *Service) recordLate(inStore StoredAlerts, skip func(id string) bool) []
 	if len(late) > 0 {
 		s.m.AlertsRecordedLate.Add(float64(len(late)))
 		s.log.Warn("taking over detection: alerts raised and cleared while no replica led, not in the store, recorded late", "alerts", len(late))
+	}
+	return out
+}
+
+// tracedIn returns the test of whether the store has a trace of an alert
+// of pair open from from to to, id if it recorded it: an alert of that id,
+// or one of its pair open at some moment of that time. Two engines fed
+// the same reports, in another order or later (the relay), see a conflict
+// begin and end a few seconds apart, and name it after another report: an
+// alert of the pair in the store that ended or began within the
+// hysteresis of a clear of it is taken for the same.
+func (s *Service) tracedIn(inStore StoredAlerts) func(id, pair string, from, to time.Time) bool {
+	margin := time.Duration(alert.DefaultHysteresis(s.Rules()).ClearAfterS * float64(time.Second))
+	byPair := map[string][]AlertSpan{}
+	for _, sp := range inStore.Spans {
+		byPair[sp.Pair] = append(byPair[sp.Pair], sp)
+	}
+	return func(id, pair string, from, to time.Time) bool {
+		if _, ok := inStore.Spans[id]; ok {
+			return true
+		}
+		for _, sp := range byPair[pair] {
+			if sp.overlaps(from.Add(-margin), to.Add(margin)) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// lateTraced returns the ids of the alerts recorded late in pending (at
+// an earlier takeover, their commit not done yet) of which the store now
+// has a trace (tracedIn): another leader recorded them meanwhile, under
+// the id its engine gave them.
+func (s *Service) lateTraced(pending []queued, inStore StoredAlerts) map[string]bool {
+	type span struct {
+		pair     string
+		from, to time.Time
+	}
+	var late map[string]*span
+	for _, q := range pending {
+		if !q.tr.RecordedLate {
+			continue
+		}
+		if late == nil {
+			late = map[string]*span{}
+		}
+		sp := late[q.tr.ID]
+		if sp == nil {
+			sp = &span{pair: pairOf(&q.tr), from: q.tr.Time, to: q.tr.Time}
+			late[q.tr.ID] = sp
+		}
+		if q.tr.Time.Before(sp.from) {
+			sp.from = q.tr.Time
+		}
+		if q.tr.Time.After(sp.to) {
+			sp.to = q.tr.Time
+		}
+	}
+	if late == nil {
+		return nil
+	}
+	traced := s.tracedIn(inStore)
+	out := map[string]bool{}
+	for id, sp := range late {
+		if traced(id, sp.pair, sp.from, sp.to) {
+			out[id] = true
+		}
 	}
 	return out
 }

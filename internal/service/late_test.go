@@ -18,6 +18,7 @@ import (
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
 	"github.com/deconflict/deconflict/internal/store/postgres"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
 	"github.com/deconflict/deconflict/internal/track"
 )
 
@@ -366,5 +367,106 @@ func TestAlertTheOldLeaderCommittedIsNotRecordedAgain(t *testing.T) {
 	}
 	if got := lateAlertEvents(t, r.st); len(got) != len(committed) {
 		t.Fatalf("after the takeover the store has %+v, want only the leader's alert", got)
+	}
+}
+
+// TestLateAlertQueuedThenRecordedByAnotherIsNotCommittedTwice: a replica
+// took over with an alert over in its log, and the commit of its late
+// record failed (the store went down); the lease went to another replica,
+// whose engine named the same alert after a later report and recorded it
+// late. When the first takes the lease back, the record it had queued is
+// dropped: the store has the pair's alert over the same time.
+func TestLateAlertQueuedThenRecordedByAnotherIsNotCommittedTwice(t *testing.T) {
+	ctx := context.Background()
+	raw, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	st := &flakyStore{Store: raw}
+	clock := &testClock{}
+	var peers [2]*testPeers
+	var svc [2]*Service
+	for i := range svc {
+		peers[i] = &testPeers{}
+		svc[i] = newReplicaServiceAt(t, st, peers[i], clock)
+	}
+	// Nobody leads. Replica 0 has every report; replica 1 misses the
+	// first of the russia aircraft, and raises the conflict a second
+	// later, under another id.
+	c, r := headOnPair(clock.now())
+	for i, step := range []time.Duration{0, time.Second, time.Second, 6 * time.Second, 6 * time.Second} {
+		clock.advance(step)
+		c.Time, r.Time = clock.now(), clock.now()
+		if step > time.Second {
+			c.VelEastMps, r.VelEastMps = -200, 200 // apart
+		}
+		from := len(peers[0].published)
+		if _, _, err := svc[0].IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc[0].IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+			t.Fatal(err)
+		}
+		relayed := peers[0].published[from:]
+		if i == 0 {
+			relayed = relayed[:1]
+		}
+		if err := svc[1].IngestRelayed(ctx, relayed); err != nil {
+			t.Fatal(err)
+		}
+		svc[0].Tick(ctx)
+		svc[1].Tick(ctx)
+	}
+	ids := [2]string{}
+	for i := range svc {
+		logged := completeUnled(svc[i])
+		if len(logged) != 1 {
+			t.Fatalf("replica %d logged %d alerts over, want the conflict", i, len(logged))
+		}
+		for id := range logged {
+			ids[i] = id
+		}
+	}
+	if ids[0] == ids[1] {
+		t.Fatalf("both engines named the alert %s: the test needs two ids", ids[0])
+	}
+	// Replica 0 takes over; the store goes down before its commit.
+	peers[0].leads.Store(true)
+	peers[0].tenure.Add(1)
+	st.down.Store(true)
+	if err := svc[0].ReconcileDetection(ctx, openInStore(raw)); err == nil {
+		t.Fatal("the takeover committed with the store down")
+	}
+	st.down.Store(false)
+	// Replica 1 takes the lease and records the alert late, as it named it.
+	peers[0].leads.Store(false)
+	peers[1].leads.Store(true)
+	peers[1].tenure.Add(1)
+	if err := svc[1].ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"alert_raised " + ids[1], "alert_cleared " + ids[1]}
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("after replica 1's takeover the store has %v, want %v", got, want)
+	}
+	// Replica 0 takes the lease back.
+	peers[1].leads.Store(false)
+	peers[0].leads.Store(true)
+	peers[0].tenure.Add(1)
+	if err := svc[0].ReconcileDetection(ctx, openInStore(st)); err != nil {
+		t.Fatal(err)
+	}
+	// What it queued is committed now, as the next attempt after the
+	// failure's backoff would.
+	tac := svc[0].tac
+	tac.commitMu.Lock()
+	_, err = svc[0].commitQueuedLocked(ctx, nil)
+	tac.commitMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("after replica 0 took the lease back the store has %v, want %v (the alert once)", got, want)
 	}
 }

@@ -388,7 +388,9 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 // another leader may have written the same alerts since. So, per alert:
 // nothing of an alert the store cleared is kept (its id is spent: the
 // engine's alert is judged as any other), nor of one whose pair the store
-// has open under another id (the same alert, as another leader named it);
+// has open under another id (the same alert, as another leader named it),
+// nor of an alert recorded late at an earlier takeover of which the store
+// now has a trace (another leader recorded it, late.go);
 // a raise of an alert the store has open is no news; and what is kept
 // ends where the engine is now: with
 // a clear when the engine no longer has the alert (EndedAt), with an update
@@ -405,10 +407,11 @@ func (s *Service) reconcileQueue(pending []queued, inStore StoredAlerts, stored 
 	kept := make([]queued, 0, len(pending))
 	var stale []queued
 	last := map[string]alert.Transition{}
+	lateTraced := s.lateTraced(pending, inStore)
 	for _, q := range pending {
 		_, open := stored[q.tr.ID]
 		other, pairOpen := openPairs[pairOf(&q.tr)]
-		if inStore.Cleared[q.tr.ID] || pairOpen && other != q.tr.ID || q.tr.State == alert.StateRaised && open {
+		if inStore.Cleared[q.tr.ID] || pairOpen && other != q.tr.ID || q.tr.State == alert.StateRaised && open || lateTraced[q.tr.ID] {
 			stale = append(stale, q)
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
@@ -98,11 +99,27 @@ func takeovers(rt *rapid.T, flaky bool) {
 	// store (a replica retries it every second).
 	reconciled := true
 	var seen int64 // the events logged so far
+	// The last event before each takeover: an alert recorded late must
+	// not overlap an alert of its pair the store had then.
+	var marks []int64
+	mark := func() {
+		err := raw.View(ctx, func(tx store.Tx) error {
+			last, err := tx.LastEventID()
+			marks = append(marks, last)
+			return err
+		})
+		if err != nil {
+			rt.Fatal(err)
+		}
+	}
 	reconcile := func(leader int) {
+		mark()
+		logged := completeUnled(svc[leader])
 		err := svc[leader].ReconcileDetection(ctx, openInStore(st))
 		switch {
 		case err == nil:
 			reconciled = true
+			checkUnledRecorded(rt, raw, logged)
 		case flaky:
 			reconciled = false
 		default:
@@ -173,7 +190,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 	}
 	steps := rapid.IntRange(4, 40).Draw(rt, "steps")
 	for range steps {
-		switch rapid.IntRange(0, 7).Draw(rt, "action") {
+		switch rapid.IntRange(0, 8).Draw(rt, "action") {
 		case 0, 1: // a report to a replica
 			at := rapid.IntRange(0, 1).Draw(rt, "replica")
 			j := rapid.IntRange(0, len(planes)-1).Draw(rt, "aircraft")
@@ -217,8 +234,28 @@ func takeovers(rt *rapid.T, flaky bool) {
 				rt.Logf("%s: the next commit's acknowledgement will be lost", clock.now().Format("05.000"))
 				st.loseNextAck.Store(true)
 			}
+		case 8:
+			// The leader dies and its lease has not lapsed yet: for a
+			// few seconds nobody leads, while the aircraft report, the
+			// relay brings the reports and the engines raise and clear
+			// alerts (the next takeover records those over).
+			peers[0].leads.Store(false)
+			peers[1].leads.Store(false)
+			rt.Logf("%s: nobody leads for a while", clock.now().Format("05.000"))
+			for range rapid.IntRange(1, 6).Draw(rt, "rounds without a leader") {
+				j := rapid.IntRange(0, len(planes)-1).Draw(rt, "aircraft")
+				if rapid.IntRange(0, 1).Draw(rt, "climb") == 0 {
+					climbed[j] = !climbed[j]
+				}
+				report(rapid.IntRange(0, 1).Draw(rt, "replica"), j)
+				deliver(0, rapid.IntRange(0, 4).Draw(rt, "relayed"))
+				deliver(1, rapid.IntRange(0, 4).Draw(rt, "relayed"))
+				clock.advance(time.Duration(rapid.IntRange(500, 3000).Draw(rt, "ms")) * time.Millisecond)
+				svc[0].Tick(ctx)
+				svc[1].Tick(ctx)
+			}
 		}
-		seen = checkPairHistories(rt, raw, seen)
+		seen = checkPairHistories(rt, raw, seen, marks)
 		checkStoredAlertsAsScanned(rt, raw)
 	}
 	// The store is back, reliable, and everything queued is committed
@@ -239,9 +276,12 @@ func takeovers(rt *rapid.T, flaky bool) {
 	deliver(1, 1<<30)
 	peers[leader].leads.Store(true)
 	peers[leader].tenure.Add(1)
+	mark()
+	logged := completeUnled(svc[leader])
 	if err := svc[leader].ReconcileDetection(ctx, openInStore(st)); err != nil {
 		rt.Fatal(err)
 	}
+	checkUnledRecorded(rt, raw, logged)
 	svc[0].Tick(ctx)
 	svc[1].Tick(ctx)
 	// What the backoff of the failures still holds back is committed
@@ -256,7 +296,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 	if n := t.queuedTransitions(); n > 0 {
 		rt.Fatalf("%d alert transitions still queued", n)
 	}
-	checkPairHistories(rt, raw, seen)
+	checkPairHistories(rt, raw, seen, marks)
 	checkStoredAlertsAsScanned(rt, raw)
 	stored, err := openInStore(st)(ctx)
 	if err != nil {
@@ -275,10 +315,15 @@ func takeovers(rt *rapid.T, flaky bool) {
 
 // checkPairHistories checks the store's alert events: per id raised,
 // updated, cleared in that order, the raise first and nothing after the
-// clear; per pair of aircraft at most one alert open at a time.
+// clear; per pair of aircraft at most one alert open at a time. An alert
+// recorded late (raised and cleared while nobody led) is history: all its
+// transitions are marked so, its raise first, and it was not open at the
+// same time as an alert of its pair that the store had at the takeover
+// that recorded it (the last of marks, the last event before each
+// takeover, before it).
 //
 // It logs the alert events after seen, and returns the last event's id.
-func checkPairHistories(rt *rapid.T, st store.Store, seen int64) int64 {
+func checkPairHistories(rt *rapid.T, st store.Store, seen int64, marks []int64) int64 {
 	var evs []store.Event
 	err := st.View(context.Background(), func(tx store.Tx) error {
 		var err error
@@ -291,7 +336,27 @@ func checkPairHistories(rt *rapid.T, st store.Store, seen int64) int64 {
 	type history struct {
 		pair  string
 		kinds []string
+		late  *alert.Alert // the raise of an alert recorded late
 	}
+	// The times of the alerts so far, by the times of their transitions,
+	// and the event that raised them.
+	type span struct {
+		pair     string
+		from, to time.Time
+		raisedBy int64
+	}
+	// before returns the last event before the takeover that committed
+	// event id.
+	before := func(id int64) int64 {
+		var m int64
+		for _, at := range marks {
+			if at < id {
+				m = max(m, at)
+			}
+		}
+		return m
+	}
+	spans := map[string]span{}
 	byID := map[string]*history{}
 	openOf := map[string]string{} // pair -> the open alert's id
 	var order []string
@@ -327,6 +392,41 @@ func checkPairHistories(rt *rapid.T, st store.Store, seen int64) int64 {
 		if e.ID > seen {
 			rt.Logf("  event %d: %s", e.ID, order[len(order)-1])
 		}
+		if a.RecordedLate {
+			// History: raised and cleared while nobody led, committed
+			// at a takeover. Complete, its times in order, and no
+			// alert of its pair in the store then at the same time.
+			if h.late == nil && kind == "raised" && len(h.kinds) == 1 {
+				h.late = &a
+			}
+			switch {
+			case h.late == nil || kind == "raised" && len(h.kinds) != 1:
+				rt.Fatalf("alert %s %s recorded late, not after its raise recorded late: %v\n%s", a.ID, kind, h.kinds, strings.Join(order, "\n"))
+			case a.Time.Before(h.late.Time):
+				rt.Fatalf("alert %s recorded late %s at %s, before its raise at %s", a.ID, kind, a.Time, h.late.Time)
+			case kind == "cleared":
+				// One engine may clear a pair's alert and raise the
+				// next at the same instant: they do not overlap.
+				for id, sp := range spans {
+					if id != a.ID && sp.pair == pair && sp.raisedBy <= before(e.ID) && sp.from.Before(a.Time) && (sp.to.IsZero() || sp.to.After(h.late.Time)) {
+						rt.Fatalf("alert %s recorded late, open from %s to %s, as %s of its pair\n%s", a.ID, h.late.Time, a.Time, id, strings.Join(order, "\n"))
+					}
+				}
+			}
+			if kind == "cleared" {
+				spans[a.ID] = span{pair: pair, from: h.late.Time, to: a.Time, raisedBy: e.ID}
+			}
+			continue
+		}
+		switch kind {
+		case "raised":
+			spans[a.ID] = span{pair: pair, from: a.Time, raisedBy: e.ID}
+		case "cleared":
+			if sp, ok := spans[a.ID]; ok {
+				sp.to = a.Time
+				spans[a.ID] = sp
+			}
+		}
 		switch {
 		case kind == "raised" && len(h.kinds) != 1:
 			rt.Fatalf("alert %s raised again: %v\n%s", a.ID, h.kinds, strings.Join(order, "\n"))
@@ -347,4 +447,48 @@ func checkPairHistories(rt *rapid.T, st store.Store, seen int64) int64 {
 		return evs[len(evs)-1].ID
 	}
 	return seen
+}
+
+// completeUnled returns the alerts of s's log of what nobody committed that
+// were raised and cleared there, by id: a takeover by s must leave each in
+// the store (checkUnledRecorded).
+func completeUnled(s *Service) map[string]*unledAlert {
+	t := s.tac
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]*unledAlert{}
+	for id, u := range t.unled.byID {
+		if u.complete() {
+			out[id] = u
+		}
+	}
+	return out
+}
+
+// checkUnledRecorded checks that the store has each alert of logged (the
+// alerts a replica's engine raised and cleared while nobody committed
+// them, before its takeover): under its id, or an alert of its pair open
+// at the same time, give or take the hysteresis of a clear.
+func checkUnledRecorded(rt *rapid.T, st store.Store, logged map[string]*unledAlert) {
+	if len(logged) == 0 {
+		return
+	}
+	stored, err := openInStore(st)(context.Background())
+	if err != nil {
+		rt.Fatal(err)
+	}
+	margin := time.Duration(alert.DefaultHysteresis(rules.Default()).ClearAfterS * float64(time.Second))
+	for _, id := range slices.Sorted(maps.Keys(logged)) {
+		u := logged[id]
+		if _, ok := stored.Spans[id]; ok {
+			continue
+		}
+		found := false
+		for _, sp := range stored.Spans {
+			found = found || sp.Pair == pairOf(u.raise) && sp.overlaps(u.raise.Time.Add(-margin), u.clear.Time.Add(margin))
+		}
+		if !found {
+			rt.Fatalf("alert %s raised at %s and cleared at %s while nobody led is not in the store after the takeover", id, u.raise.Time, u.clear.Time)
+		}
+	}
 }
