@@ -470,3 +470,59 @@ func TestLateAlertQueuedThenRecordedByAnotherIsNotCommittedTwice(t *testing.T) {
 		t.Fatalf("after replica 0 took the lease back the store has %v, want %v (the alert once)", got, want)
 	}
 }
+
+// TestUnledLogIsBounded: a follower's log of what nobody commits keeps at
+// most unledMax alerts, drops the oldest first and counts those dropped;
+// an alert over is let go unledKept after its last transition, one still
+// open is kept.
+func TestUnledLogIsBounded(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &testClock{}
+	s := newReplicaServiceAt(t, st, &testPeers{}, clock)
+	alertOf := func(i int, state string) alert.Transition {
+		return alert.Transition{ID: fmt.Sprintf("a%06d", i), Kind: alert.KindConflict, State: state, Time: clock.now(),
+			Aircraft: []alert.Aircraft{{Party: "coalition", Aircraft: fmt.Sprint("C", i)}, {Party: "russia", Aircraft: "R1"}}}
+	}
+	tac := s.tac
+	tac.mu.Lock()
+	// One alert open, then unledMax alerts over.
+	s.logUnled([]alert.Transition{alertOf(0, alert.StateRaised)})
+	for i := 1; i <= unledMax; i++ {
+		s.logUnled([]alert.Transition{alertOf(i, alert.StateRaised), alertOf(i, alert.StateCleared)})
+	}
+	n, first := len(tac.unled.byID), tac.unled.byID["a000000"]
+	tac.mu.Unlock()
+	if n != unledMax || first != nil {
+		t.Fatalf("the log holds %d alerts (the oldest: %v), want %d, the oldest dropped", n, first, unledMax)
+	}
+	if got := counterValue(t, s.Metrics().UnledAlertsDropped); got != 1 {
+		t.Fatalf("%v alerts counted dropped, want 1", got)
+	}
+	// Past unledKept, the alerts over are let go; one raised since, still
+	// open, stays.
+	clock.advance(unledKept + time.Second)
+	tac.mu.Lock()
+	s.logUnled([]alert.Transition{alertOf(unledMax+1, alert.StateRaised)})
+	_, open := tac.unled.byID[alertOf(unledMax+1, "").ID]
+	n = len(tac.unled.byID)
+	tac.mu.Unlock()
+	if n != 1 || !open {
+		t.Fatalf("past unledKept the log holds %d alerts (the open one: %v), want only the open one", n, open)
+	}
+	clock.advance(unledKept + time.Second)
+	tac.mu.Lock()
+	s.logUnled([]alert.Transition{alertOf(unledMax+2, alert.StateRaised)})
+	_, open = tac.unled.byID[alertOf(unledMax+1, "").ID]
+	tac.mu.Unlock()
+	if !open {
+		t.Fatal("an alert still open was let go of with the time")
+	}
+	if got := counterValue(t, s.Metrics().UnledAlertsDropped); got != 1 {
+		t.Fatalf("%v alerts counted dropped, want 1 (those over let go with the time are not)", got)
+	}
+}
