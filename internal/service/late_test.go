@@ -526,3 +526,41 @@ func TestUnledLogIsBounded(t *testing.T) {
 		t.Fatalf("%v alerts counted dropped, want 1 (those over let go with the time are not)", got)
 	}
 }
+
+// TestAlertRaisedWithoutALeaderAndOpenIsRaisedAtTheTakeover: an alert
+// raised while nobody led and still open at the takeover is the
+// reconcile's: raised once, as the engine published it (its raise's time
+// when nothing changed since), not marked late, with its hotline item.
+func TestAlertRaisedWithoutALeaderAndOpenIsRaisedAtTheTakeover(t *testing.T) {
+	r := newLateReplicas(t)
+	if !r.peers[0].takeLease(t, r.svc[0]) {
+		t.Fatal("replica 0 did not take the free lease")
+	}
+	if r.peers[1].takeLease(t, r.svc[1]) {
+		t.Fatal("replica 1 took the lease replica 0 holds")
+	}
+	// Replica 0 stops; replica 1's clients report the pair closing, and
+	// again two seconds later, the prediction the same.
+	r.leaseClock.advance(9 * time.Second)
+	raisedAt := r.clock.now()
+	c, ru := headOnPair(raisedAt)
+	r.ingest(t, 1, nil, c, ru)
+	r.clock.advance(2 * time.Second)
+	c.Time, ru.Time = r.clock.now(), r.clock.now()
+	c.LonDeg, ru.LonDeg = c.LonDeg+200*2/(111_320*0.8192), ru.LonDeg-200*2/(111_320*0.8192)
+	r.ingest(t, 1, nil, c, ru)
+	r.leaseClock.advance(2 * time.Second)
+	if !r.peers[1].takeLease(t, r.svc[1]) {
+		t.Fatal("replica 1 did not take the lapsed lease")
+	}
+	got := lateAlertEvents(t, r.st)
+	if len(got) != 1 || got[0].kind != "alert_raised" || got[0].alert.RecordedLate {
+		t.Fatalf("after the takeover the store has %+v, want the open alert raised, not marked late", got)
+	}
+	if !got[0].alert.Time.Equal(raisedAt) {
+		t.Errorf("the alert is raised with the time %s, want its raise's %s", got[0].alert.Time, raisedAt)
+	}
+	if n := alertItems(t, r.st); n != 1 {
+		t.Errorf("%d hotline items for the open alert, want 1", n)
+	}
+}
