@@ -58,6 +58,12 @@ func (p *leasePeers) FenceDetection() func(store.Meta) error {
 	}
 }
 
+// readsStoredAlerts reads the alerts the store keeps, as the server's
+// takeover does (ReadStoredAlerts).
+func readsStoredAlerts(st store.Store) func(context.Context) (StoredAlerts, error) {
+	return func(ctx context.Context) (StoredAlerts, error) { return ReadStoredAlerts(ctx, st) }
+}
+
 // takeLease tries the lease, as the replica's renewal does, and
 // reconciles when it holds it (as the server's takeover does).
 func (p *leasePeers) takeLease(t *testing.T, s *Service) bool {
@@ -68,7 +74,7 @@ func (p *leasePeers) takeLease(t *testing.T, s *Service) bool {
 		t.Fatal(err)
 	}
 	if held {
-		if err := s.ReconcileDetection(ctx, openInStore(s.st)); err != nil {
+		if err := s.ReconcileDetection(ctx, readsStoredAlerts(s.st)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -435,7 +441,7 @@ func TestLateAlertQueuedThenRecordedByAnotherIsNotCommittedTwice(t *testing.T) {
 	peers[0].leads.Store(true)
 	peers[0].tenure.Add(1)
 	st.down.Store(true)
-	if err := svc[0].ReconcileDetection(ctx, openInStore(raw)); err == nil {
+	if err := svc[0].ReconcileDetection(ctx, readsStoredAlerts(raw)); err == nil {
 		t.Fatal("the takeover committed with the store down")
 	}
 	st.down.Store(false)
@@ -443,7 +449,7 @@ func TestLateAlertQueuedThenRecordedByAnotherIsNotCommittedTwice(t *testing.T) {
 	peers[0].leads.Store(false)
 	peers[1].leads.Store(true)
 	peers[1].tenure.Add(1)
-	if err := svc[1].ReconcileDetection(ctx, openInStore(st)); err != nil {
+	if err := svc[1].ReconcileDetection(ctx, readsStoredAlerts(st)); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"alert_raised " + ids[1], "alert_cleared " + ids[1]}
@@ -454,7 +460,7 @@ func TestLateAlertQueuedThenRecordedByAnotherIsNotCommittedTwice(t *testing.T) {
 	peers[1].leads.Store(false)
 	peers[0].leads.Store(true)
 	peers[0].tenure.Add(1)
-	if err := svc[0].ReconcileDetection(ctx, openInStore(st)); err != nil {
+	if err := svc[0].ReconcileDetection(ctx, readsStoredAlerts(st)); err != nil {
 		t.Fatal(err)
 	}
 	// What it queued is committed now, as the next attempt after the
