@@ -222,6 +222,11 @@ type Messages interface {
 	// OpenMessagesDue lists messages in state open or escalated whose
 	// current deadline is at or before t.
 	OpenMessagesDue(t time.Time, limit int) ([]Message, error)
+	// OpenMessagesFor lists the messages whose sender or recipients
+	// include party in state open or escalated, earliest deadline first,
+	// at most limit; its cost is that of the party's open messages, not
+	// of every party's nor of its history.
+	OpenMessagesFor(party string, limit int) ([]Message, error)
 	// OpenMessagesAfter lists messages in state open or escalated whose
 	// current deadline is after t, at most limit: those whose deadline
 	// lies further ahead than any the rules set, because the clock that

@@ -131,6 +131,17 @@ func TestMigrateFromPrevious(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, m := range storetest.MigrationMessages {
+		if _, err := conn.Exec(ctx, `INSERT INTO messages (id, sender, recipients, thread, kind, state, created_ns, deadline_ns, body) VALUES ($1, $2, $3, 't', 'notice', $4, $5, $6, $7)`,
+			m.ID, m.Sender, m.Recipients, m.State, m.CreatedNs, m.DeadlineNs, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m.Parties {
+			if _, err := conn.Exec(ctx, `INSERT INTO message_parties (party, message_id, created_ns) VALUES ($1, $2, $3)`, p, m.ID, m.CreatedNs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	conn.Close(ctx)
 
 	s, err := postgres.Open(ctx, url)

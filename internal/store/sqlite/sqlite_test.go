@@ -100,6 +100,17 @@ func TestMigrateFromPrevious(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, m := range storetest.MigrationMessages {
+		if _, err := db.Exec(`INSERT INTO messages (id, sender, recipients, thread, kind, state, created_ns, deadline_ns, body) VALUES (?, ?, ?, 't', 'notice', ?, ?, ?, ?)`,
+			m.ID, m.Sender, m.Recipients, m.State, m.CreatedNs, m.DeadlineNs, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m.Parties {
+			if _, err := db.Exec(`INSERT INTO message_parties (party, message_id, created_ns) VALUES (?, ?, ?)`, p, m.ID, m.CreatedNs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	db.Close()
 
 	s, err := sqlite.Open(ctx, dir)
@@ -355,5 +366,47 @@ func BenchmarkOpenFillsTheAlertsOfAMillionEvents(b *testing.B) {
 		}
 		b.StopTimer()
 		s.Close()
+	}
+}
+
+// TestOpenMessagesForReadsThePartysOpenOnes: a party's open items (its
+// stream's snapshot, opened at the request rate) must be found through the
+// index of the state kept with each party, not by the party's whole
+// history (the primary key) nor every party's open items (messages_due).
+func TestOpenMessagesForReadsThePartysOpenOnes(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN SELECT m.id FROM message_parties p JOIN messages m ON m.id = p.message_id
+		WHERE p.party = ? AND p.state IN ('open', 'escalated') ORDER BY m.deadline_ns, m.id LIMIT ?`, "blue", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(plan, "; ")
+	if !strings.Contains(joined, "message_parties_state") {
+		t.Fatalf("query plan %q does not use the index of the parties' states", joined)
 	}
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,6 +44,25 @@ var MigrationEvents = []MigrationEvent{
 	{migrationBase.Add(5 * time.Second).UnixNano(), "alert_updated", `["red"]`, `{"id":"a4","kind":"nonconforming","time":"2026-03-14T08:59:35Z","aircraft":[{"party":"red","aircraft":"r2"}]}`},
 }
 
+// MigrationMessage is one hotline message that a backend's migration test
+// writes with the SQL of schema version MigrationFrom (a row of messages,
+// and one of message_parties for each of Parties), before it opens the
+// store.
+type MigrationMessage struct {
+	ID, Sender, Recipients, State string // Recipients: JSON
+	CreatedNs, DeadlineNs         int64
+	Parties                       []string
+}
+
+// MigrationMessages are the messages of a store written before the state
+// was kept with each party of a message: blue's open m1 and escalated m2,
+// its acknowledged m3.
+var MigrationMessages = []MigrationMessage{
+	{"m1", "red", `["blue"]`, "open", migrationBase.UnixNano(), migrationBase.Add(time.Minute).UnixNano(), []string{"blue", "red"}},
+	{"m2", "deconflict", `["blue","green"]`, "escalated", migrationBase.UnixNano(), migrationBase.Add(time.Second).UnixNano(), []string{"blue", "deconflict", "green"}},
+	{"m3", "blue", `["red"]`, "acknowledged", migrationBase.UnixNano(), migrationBase.UnixNano(), []string{"blue", "red"}},
+}
+
 // CheckSchemaVersions fails unless versions, the rows of a backend's
 // schema_migrations in order, are the migrations 1..latest once each.
 func CheckSchemaVersions(t testing.TB, versions []int64, latest int) {
@@ -58,11 +78,12 @@ func CheckSchemaVersions(t testing.TB, versions []int64, latest int) {
 }
 
 // CheckMigrated checks a store opened on MigrationEvents written at schema
-// version MigrationFrom: its schema_migrations (versions) reach latest, the
-// audience of the old events is backfilled, so that blue reads events 1, 2
-// and 4, and the alerts are filled: a2 open as event 6 left it, a4 as
-// event 7 did, a1 cleared by event 4, the clear of two days before not
-// kept; with the pairs and the times their bodies say.
+// version MigrationFrom, and MigrationMessages: its schema_migrations
+// (versions) reach latest, the audience of the old events is backfilled,
+// so that blue reads events 1, 2 and 4, and the alerts are filled: a2 open
+// as event 6 left it, a4 as event 7 did, a1 cleared by event 4, the clear
+// of two days before not kept; with the pairs and the times their bodies
+// say; and each party's open messages are found by its own.
 func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 	t.Helper()
 	CheckSchemaVersions(t, versions, latest)
@@ -98,6 +119,19 @@ func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 			Pair: store.AlertPair("nonconforming", []store.AlertAircraft{{Party: "blue", Aircraft: "b1"}}), RaisedAt: bodyTime(0), ClearedAt: bodyTime(2)}}
 		if !sameStoredAlerts(cleared, wantCleared) {
 			t.Errorf("ClearedAlerts after migration = %s, want %s", showAlerts(cleared), showAlerts(wantCleared))
+		}
+		for party, want := range map[string][]string{"blue": {"m2", "m1"}, "red": {"m1"}, "green": {"m2"}} {
+			got, err := tx.OpenMessagesFor(party, 10)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, m := range got {
+				ids = append(ids, m.ID)
+			}
+			if !slices.Equal(ids, want) {
+				t.Errorf("OpenMessagesFor(%s) after migration = %v, want %v", party, ids, want)
+			}
 		}
 		return nil
 	})

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Messages", testMessages},
 		{"OpenMessagesDue", testOpenMessagesDue},
 		{"OpenMessagesAfter", testOpenMessagesAfter},
+		{"OpenMessagesFor", testOpenMessagesFor},
 		{"OpenMessagesFromTo", testOpenMessagesFromTo},
 		{"Acks", testAcks},
 		{"Meta", testMeta},
@@ -1084,6 +1085,77 @@ func testOpenMessagesAfter(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		return nil
 	})
+}
+
+// testOpenMessagesFor: a party's open and escalated messages, sent or
+// received, earliest deadline first, however many other parties have open;
+// one acknowledged (put again with its new state) leaves the list.
+func testOpenMessagesFor(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	mk := func(id, from string, to []string, state string, deadline time.Duration) store.Message {
+		m := message(id, from, to, "", base)
+		m.State, m.Deadline = state, base.Add(deadline)
+		return m
+	}
+	msgs := []store.Message{
+		mk("a", "blue", []string{"red"}, "open", 30*time.Second),
+		mk("b", "red", []string{"green", "blue"}, "escalated", 10*time.Second),
+		mk("c", "blue", []string{"red"}, "acknowledged", 0),
+		mk("d", "deconflict", []string{"blue", "red"}, "open", time.Minute),
+		mk("e", "deconflict", []string{"blue"}, "open", 20*time.Second),
+	}
+	// Open messages of other parties, due before all of blue's: a scan
+	// of every party's open messages by deadline meets them first.
+	for i := range 20 {
+		msgs = append(msgs, mk(fmt.Sprintf("x%02d", i), "orange", []string{"green"}, "open", time.Duration(i)*time.Millisecond))
+	}
+	update(t, s, func(tx store.Tx) error {
+		for _, m := range msgs {
+			if err := tx.PutMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	check := func(party string, limit int, want []string) {
+		t.Helper()
+		view(t, s, func(tx store.Tx) error {
+			got, err := tx.OpenMessagesFor(party, limit)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, m := range got {
+				ids = append(ids, m.ID)
+				if i := slices.IndexFunc(msgs, func(w store.Message) bool { return w.ID == m.ID }); i < 0 || !sameMessage(m, msgs[i]) {
+					t.Errorf("OpenMessagesFor(%s) returned %+v, not as put", party, m)
+				}
+			}
+			if !slices.Equal(ids, want) {
+				t.Errorf("OpenMessagesFor(%s, %d) = %v, want %v", party, limit, ids, want)
+			}
+			return nil
+		})
+	}
+	check("blue", 100, []string{"b", "e", "a", "d"})
+	check("blue", 2, []string{"b", "e"})
+	check("blue", 0, nil)
+	check("red", 100, []string{"b", "a", "d"})
+	check("nobody", 100, nil)
+	check("", 100, nil)
+
+	// Acknowledged: put again with its new state, it is no longer open
+	// for any of its parties; escalated, it stays.
+	msgs[0].State = "acknowledged"
+	msgs[3].State = "escalated"
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.PutMessage(msgs[0]); err != nil {
+			return err
+		}
+		return tx.PutMessage(msgs[3])
+	})
+	check("blue", 100, []string{"b", "e", "d"})
+	check("red", 100, []string{"b", "d"})
 }
 
 func testOpenMessagesDue(t *testing.T, open func(*testing.T) store.Store) {

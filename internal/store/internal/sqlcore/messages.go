@@ -63,8 +63,8 @@ func (t *Tx) PutMessage(m store.Message) error {
 	parties := append([]string{m.From}, m.To...)
 	slices.Sort(parties)
 	for _, p := range slices.Compact(parties) {
-		if _, err := t.q.Exec(t.ctx, `INSERT INTO message_parties (party, message_id, created_ns) VALUES (?, ?, ?)`,
-			p, m.ID, created); err != nil {
+		if _, err := t.q.Exec(t.ctx, `INSERT INTO message_parties (party, message_id, created_ns, state) VALUES (?, ?, ?, ?)`,
+			p, m.ID, created, m.State); err != nil {
 			return fmt.Errorf("store: put message %q: %w", m.ID, err)
 		}
 	}
@@ -156,6 +156,18 @@ func (t *Tx) OpenMessagesDue(at time.Time, limit int) ([]store.Message, error) {
 	return t.messages("open messages due", `SELECT `+msgCols+` FROM messages m
 		WHERE m.state IN ('open', 'escalated') AND m.deadline_ns <= ? ORDER BY m.deadline_ns, m.id LIMIT ?`,
 		[]any{ts, int64(limit)})
+}
+
+// OpenMessagesFor reads the party's open items only (index
+// message_parties_state, the state kept with each party of an item),
+// ordered by deadline, then id: the most overdue first.
+func (t *Tx) OpenMessagesFor(party string, limit int) ([]store.Message, error) {
+	if limit <= 0 || !validText(party) {
+		return nil, nil
+	}
+	return t.messages("open messages for "+party, `SELECT `+msgCols+` FROM message_parties p JOIN messages m ON m.id = p.message_id
+		WHERE p.party = ? AND p.state IN ('open', 'escalated') ORDER BY m.deadline_ns, m.id LIMIT ?`,
+		[]any{party, int64(limit)})
 }
 
 // OpenMessagesAfter orders by deadline, latest first, then id (index

@@ -247,6 +247,21 @@ var Migrations = []Migration{
 		},
 		Go: backfillAlertSpans,
 	},
+	{
+		// A party's open hotline items (the snapshot of its event
+		// stream): the item's state kept with each of its parties, so
+		// that they are read from the party's own open items, not from
+		// the open items of every party (index messages_due) nor from
+		// the party's whole history. Filled from the messages of an
+		// existing store.
+		Version: 11,
+		Name:    "open messages by party",
+		Statements: []string{
+			`ALTER TABLE message_parties ADD COLUMN state TEXT NOT NULL DEFAULT ''`,
+			`UPDATE message_parties SET state = (SELECT m.state FROM messages m WHERE m.id = message_parties.message_id)`,
+			`CREATE INDEX message_parties_state ON message_parties (party, state)`,
+		},
+	},
 }
 
 // Latest is the version a freshly opened store is at.
