@@ -63,10 +63,11 @@ type wireSnapshot struct {
 	}
 	AlertsAfter int64 `json:"alerts_after"`
 	Messages    []struct {
-		ID, From, Text string
-		To             []string
+		ID, From, Text, State string
+		To                    []string
 	}
-	MessagesAfter int64 `json:"messages_after"`
+	MessagesAfter     int64 `json:"messages_after"`
+	MessagesTruncated bool  `json:"messages_truncated"`
 }
 
 // TestEventsSnapshotStartsAtThePresent: a console starts its stream with
@@ -386,5 +387,87 @@ func TestEventsSnapshotResumedAfterItself(t *testing.T) {
 	// parts are of the same id, and the id: line resumes exactly.)
 	if ws.AlertsAfter < ws.MessagesAfter && snap.HasID {
 		t.Errorf("a snapshot as of alerts %d, messages %d, with coalition's message between, has the id: line %d", ws.AlertsAfter, ws.MessagesAfter, snap.ID)
+	}
+}
+
+// TestEventsSnapshotHoldsEveryOpenItemOfTheParty: with other parties'
+// items open, more than a snapshot carries and due before the caller's,
+// the caller's snapshot holds each of its own items still open, a day
+// old; with one more than it carries it says so, and the one left out
+// reaches the stream with its next event. The operator's snapshot holds
+// every party's items open or escalated: its console shows the
+// escalations of before it started. (The snapshot read the open items of
+// every party by deadline, as many as it carries, and kept the caller's;
+// the operator's held none, and the events before it were left out.)
+func TestEventsSnapshotHoldsEveryOpenItemOfTheParty(t *testing.T) {
+	const carried = 3
+	e := newEnvConfig(t, openTestStore(t), Options{}, func(c *service.Config) { c.SnapshotOpenMessages = carried })
+	var bystander struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "bystander"}, 201, &bystander)
+	post := func(from, to string) string {
+		t.Helper()
+		var m struct{ ID string }
+		e.mustDo("POST", "/v1/hotline/messages", e.tokens[from], map[string]any{"to": []string{to}, "kind": "request", "text": "confirm"}, 201, &m)
+		e.advance(time.Second)
+		return m.ID
+	}
+	for range 3 * carried {
+		post("russia", "bystander")
+	}
+	var own []string
+	for range carried {
+		own = append(own, post("russia", "coalition"))
+	}
+	left := post("coalition", "russia")
+	e.advance(service.SnapshotMessagesWindow + time.Hour)
+
+	snapshotOf := func(token string) (*stream, wireSnapshot) {
+		t.Helper()
+		s := e.openStreamPath(token, "/v1/events?snapshot=1", "")
+		ev := s.next(t)
+		var snap wireSnapshot
+		if err := json.Unmarshal(ev.Data.Data, &snap); err != nil || ev.Kind != "snapshot" {
+			t.Fatalf("%s: %v", ev.Kind, err)
+		}
+		return s, snap
+	}
+	ids := func(snap wireSnapshot) []string {
+		var out []string
+		for _, m := range snap.Messages {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	s, snap := snapshotOf(e.tokens["coalition"])
+	if got := ids(snap); !slices.Equal(got, own) || !snap.MessagesTruncated {
+		t.Fatalf("coalition's snapshot holds %v (truncated %v), want its items due first %v, truncated", got, snap.MessagesTruncated, own)
+	}
+	e.mustDo("POST", "/v1/hotline/messages/"+left+"/ack", e.tokens["russia"], nil, 200, nil)
+	for {
+		ev := s.next(t)
+		var m struct{ ID string }
+		_ = json.Unmarshal(ev.Data.Data, &m)
+		if ev.Kind == "ack" && m.ID == left {
+			break
+		}
+	}
+	s.close()
+	s, snap = snapshotOf(e.tokens["coalition"])
+	if got := ids(snap); !slices.Equal(got, own) || snap.MessagesTruncated {
+		t.Fatalf("coalition's snapshot holds %v (truncated %v), want its open items %v", got, snap.MessagesTruncated, own)
+	}
+	s.close()
+
+	// The operator, once every item open escalated: as many as a
+	// snapshot carries, and it says there are more.
+	e.svc.Tick(context.Background())
+	_, snap = snapshotOf(e.operator)
+	if len(snap.Messages) != carried || !snap.MessagesTruncated {
+		t.Fatalf("the operator's snapshot holds %d items (truncated %v), want %d and truncated", len(snap.Messages), snap.MessagesTruncated, carried)
+	}
+	for _, m := range snap.Messages {
+		if m.State != "escalated" {
+			t.Errorf("the operator's snapshot holds %s %s, not escalated", m.ID, m.State)
+		}
 	}
 }

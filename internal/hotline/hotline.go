@@ -742,30 +742,36 @@ func List(tx store.Messages, party, thread string, since time.Time, limit int) (
 
 // ListOpen returns the messages party sent or received that are still
 // open or escalated (some recipient has yet to acknowledge them), however
-// long ago they were created, oldest deadline first; it reads at most limit
-// open messages of every party to find them.
-func ListOpen(tx store.Messages, party string, limit int) ([]Message, error) {
+// long ago they were created, earliest deadline first, at most limit (at
+// least 1); truncated reports that the party has more. It reads the
+// party's own open messages, limit+1 at most, not every party's. The
+// operator ("" here) lists every party's.
+func ListOpen(tx store.Messages, party string, limit int) (out []Message, truncated bool, err error) {
+	limit = max(limit, 1)
+	var recs []store.Message
 	if party == "" {
-		return nil, fielderr.New("party", "required (the store lists messages per party)")
+		recs, err = tx.OpenMessagesDue(openDeadlineBound, limit+1)
+	} else {
+		recs, err = tx.OpenMessagesFor(party, limit+1)
 	}
-	recs, err := tx.OpenMessagesDue(openDeadlineBound, limit)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var out []Message
+	if len(recs) > limit {
+		recs, truncated = recs[:limit], true
+	}
+	out = make([]Message, 0, len(recs))
 	for _, rec := range recs {
-		if rec.From != party && !slices.Contains(rec.To, party) {
-			continue
-		}
 		m, err := load(tx, rec)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if m.involves(party) {
-			out = append(out, m)
+		if party != "" && !m.involves(party) {
+			continue // never trust the index with a permission
 		}
+		out = append(out, m)
 	}
-	return out, nil
+	return out, truncated, nil
 }
 
 // openDeadlineBound lies beyond every deadline the service sets.

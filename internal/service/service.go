@@ -76,6 +76,11 @@ type Config struct {
 	// write beyond either is refused (volume.PartyLimits).
 	MaxVolumesPerParty   int
 	MaxPositionsPerParty int
+	// SnapshotOpenMessages bounds the hotline items open or escalated
+	// that the snapshot of an event stream carries (default
+	// DefaultSnapshotOpenMessages); a party with more gets those due
+	// first and is told so (EventsSnapshot.MessagesTruncated).
+	SnapshotOpenMessages int
 }
 
 // DefaultMaxVolumesPerParty is the default of Config.MaxVolumesPerParty:

@@ -18,9 +18,10 @@ import (
 // history: the open alerts and the hotline items that matter, each part
 // with the id of the last event it is exactly the state of. A client
 // applies the alert events after AlertsAfter and the hotline events after
-// MessagesAfter, and nothing else of those kinds: the two parts are read
-// from different places (the alerts as this process delivered the store's
-// events, the hotline from the store), each consistent with its own id.
+// MessagesAfter, and nothing else of those kinds (but see
+// MessagesTruncated): the two parts are read from different places (the
+// alerts as this process delivered the store's events, the hotline from
+// the store), each consistent with its own id.
 type EventsSnapshot struct {
 	// Alerts are the open alerts concerning the party, in id order, each
 	// as the last event of it the party was sent says it (with the
@@ -30,9 +31,9 @@ type EventsSnapshot struct {
 	// Messages are the party's hotline items created within
 	// SnapshotMessagesWindow of now (a shorter window when that one holds
 	// more than hotline.MaxListLimit: the newest, messagesWindow), and
-	// those still open or
-	// escalated however old, oldest first (none for the operator, which
-	// has no hotline).
+	// those still open or escalated however old, oldest first. The
+	// operator's are the items of every party still open or escalated
+	// (what may need its word), not the acknowledged ones of the day.
 	Messages      []hotline.Message `json:"messages"`
 	MessagesAfter int64             `json:"messages_after"`
 	// ResumeAfter, when Resumable, is the id of an event of the party
@@ -47,6 +48,16 @@ type EventsSnapshot struct {
 	// and no one id tells which.
 	ResumeAfter int64 `json:"-"`
 	Resumable   bool  `json:"-"`
+	// MessagesTruncated says that the party has more items open or
+	// escalated than a snapshot carries (Config.SnapshotOpenMessages):
+	// Messages holds those due first. The hotline events of the others
+	// are not covered by the snapshot, wherever they are: a client
+	// applies every hotline event of an item not in Messages, so that
+	// each of the others reaches it with its next event (its escalation
+	// at its deadline, at the latest).
+	MessagesTruncated bool `json:"messages_truncated"`
+	// carried holds the ids of Messages when MessagesTruncated.
+	carried map[string]bool
 }
 
 // After is the id an event stream that follows the snapshot starts after:
@@ -54,14 +65,26 @@ type EventsSnapshot struct {
 func (s EventsSnapshot) After() int64 { return min(s.AlertsAfter, s.MessagesAfter) }
 
 // Covers reports whether the snapshot already holds what event e says (an
-// alert or hotline event at or before its part's id), so that a client
-// applying the snapshot and then the stream applies nothing twice.
+// alert or hotline event at or before its part's id; when the hotline part
+// is truncated, a hotline event of an item it holds), so that a client
+// applying the snapshot and then the stream applies nothing twice, and
+// misses nothing the snapshot left out.
 func (s EventsSnapshot) Covers(e store.Event) bool {
 	switch e.Kind {
 	case alertEventKind(alert.StateRaised), alertEventKind(alert.StateUpdated), alertEventKind(alert.StateCleared):
 		return e.ID <= s.AlertsAfter
 	case hotline.EventMessage, hotline.EventAck, hotline.EventEscalated:
-		return e.ID <= s.MessagesAfter
+		if e.ID > s.MessagesAfter {
+			return false
+		}
+		if !s.MessagesTruncated {
+			return true
+		}
+		// The data of a hotline event is the item as it stands.
+		var item struct {
+			ID string `json:"id"`
+		}
+		return json.Unmarshal(e.Body, &item) == nil && s.carried[item.ID]
 	}
 	return false
 }
@@ -70,23 +93,18 @@ func (s EventsSnapshot) Covers(e store.Event) bool {
 // item of the party; older ones are listed while they are open.
 const SnapshotMessagesWindow = 24 * time.Hour
 
-// snapshotOpenScan bounds the open items (of every party) a snapshot reads
-// to find the party's.
-const snapshotOpenScan = 20 * hotline.MaxListLimit
+// DefaultSnapshotOpenMessages is the default of
+// Config.SnapshotOpenMessages.
+const DefaultSnapshotOpenMessages = hotline.MaxListLimit
 
 // Snapshot returns the state p's events tell now (EventsSnapshot). Its cost
-// is that of the open alerts and the recent and open hotline items, not of
-// the history.
+// is that of the open alerts and of the party's recent and open hotline
+// items (at most hotline.MaxListLimit and Config.SnapshotOpenMessages, read
+// by the party's own index), not of the history nor of the other parties'
+// items; the operator's, of every party's open items, as many at most.
 func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapshot, error) {
 	var out EventsSnapshot
 	out.Alerts, out.AlertsAfter = s.story.snapshot(p.Party, p.Operator)
-	if p.Operator {
-		// No hotline: the operator's stream brings its items from here on.
-		// The operator is sent every event: the parts' id is its own.
-		out.Messages, out.MessagesAfter = []hotline.Message{}, out.AlertsAfter
-		out.ResumeAfter, out.Resumable = out.AlertsAfter, true
-		return out, nil
-	}
 	now := s.now()
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		// One read transaction: the messages are those of the events up
@@ -94,6 +112,23 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 		last, err := tx.LastEventID()
 		if err != nil {
 			return err
+		}
+		if p.Operator {
+			// The operator has no hotline of its own, but it watches
+			// the escalations of every party's items: those open or
+			// escalated (before the snapshot, its stream replayed
+			// their events from the start).
+			open, truncated, err := hotline.ListOpen(tx, "", s.snapshotOpenMessages())
+			if err != nil {
+				return err
+			}
+			out.Messages = mergeMessages(open, nil)
+			out.MessagesAfter, out.MessagesTruncated = last, truncated
+			// The operator is sent every event: a stream resumed after
+			// the alerts' part continues exactly as the one after the
+			// snapshot when no event lies between the two parts.
+			out.ResumeAfter, out.Resumable = out.AlertsAfter, out.AlertsAfter >= out.MessagesAfter
+			return nil
 		}
 		window, err := messagesWindow(tx, p.Party, now)
 		if err != nil {
@@ -103,11 +138,11 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 		if err != nil {
 			return err
 		}
-		open, err := hotline.ListOpen(tx, p.Party, snapshotOpenScan)
+		open, truncated, err := hotline.ListOpen(tx, p.Party, s.snapshotOpenMessages())
 		if err != nil {
 			return err
 		}
-		out.MessagesAfter = last
+		out.MessagesAfter, out.MessagesTruncated = last, truncated
 		out.Messages = mergeMessages(recent, open)
 		// Read in this transaction, which sees every event up to both
 		// parts' ids (the alerts' were delivered, so committed, before).
@@ -121,7 +156,20 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 	if err != nil {
 		return EventsSnapshot{}, err
 	}
+	if out.MessagesTruncated {
+		out.carried = make(map[string]bool, len(out.Messages))
+		for _, m := range out.Messages {
+			out.carried[m.ID] = true
+		}
+	}
 	return out, nil
+}
+
+func (s *Service) snapshotOpenMessages() int {
+	if s.cfg.SnapshotOpenMessages > 0 {
+		return s.cfg.SnapshotOpenMessages
+	}
+	return DefaultSnapshotOpenMessages
 }
 
 // messagesWindow is how far back from now a snapshot lists every item of
