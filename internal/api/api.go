@@ -89,6 +89,16 @@ type Options struct {
 	// once (default DefaultMaxStreamsPerParty); beyond it one more is
 	// refused with 429 and Retry-After.
 	MaxStreamsPerParty int
+	// SnapshotsPerSecond and SnapshotsBurst size each party's budget of
+	// event streams that open with a snapshot (default
+	// DefaultSnapshotsPerSecond, burst MaxStreamsPerParty and at least
+	// twice the rate): a snapshot reads up to thousands of the party's
+	// hotline items, and a stream may be opened and closed at the
+	// request rate, which MaxStreamsPerParty does not bound. Beyond it
+	// a stream that would open with one is refused with 429 and
+	// Retry-After (a resumed one that replays its backlog is not).
+	SnapshotsPerSecond float64
+	SnapshotsBurst     float64
 	// StreamStartHook, for tests only, is called at the steps of the start
 	// of an event stream that opens with a snapshot: "subscribed" before
 	// the snapshot is read, "snapshot" after it, before the backlog is,
@@ -121,8 +131,11 @@ type Handler struct {
 	// and that of the alternatives of volume writes and preview items.
 	alternatives *costBudget
 	live         *live
-	log          *slog.Logger
-	start        time.Time
+	// snapshots is the budget of streams opening with a snapshot
+	// (Options.SnapshotsPerSecond).
+	snapshots *rateLimiter
+	log       *slog.Logger
+	start     time.Time
 	// nonces refuses replayed signatures (signed.go).
 	nonces *httpsig.NonceCache
 	// startHook is Options.StreamStartHook.
@@ -204,6 +217,11 @@ const maxVolumeWritePositions = rules.MaxVerticesBound + 1 + VolumeWriteBasePosi
 // and its alternatives, an import's writes in flight) before the next
 // finds the budget short; searches among few volumes reserve little.
 const DefaultAlternativesSearchesInBurst = 8
+
+// DefaultSnapshotsPerSecond is the default of Options.SnapshotsPerSecond:
+// every console of a party reconnecting once a few seconds, well above
+// what consoles that stay connected take.
+const DefaultSnapshotsPerSecond = 5
 
 // streamRetryAfterS is the Retry-After of a stream refused at the cap.
 const streamRetryAfterS = 10
@@ -331,14 +349,21 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.MaxStreamsPerParty <= 0 {
 		opt.MaxStreamsPerParty = DefaultMaxStreamsPerParty
 	}
+	if opt.SnapshotsPerSecond <= 0 {
+		opt.SnapshotsPerSecond = DefaultSnapshotsPerSecond
+	}
+	if opt.SnapshotsBurst <= 0 {
+		opt.SnapshotsBurst = max(float64(opt.MaxStreamsPerParty), 2*opt.SnapshotsPerSecond)
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		svc:  svc,
-		opt:  opt,
-		mux:  http.NewServeMux(),
-		rate: newRateLimiter(opt.RatePerSecond, opt.RateBurst),
+		svc:       svc,
+		opt:       opt,
+		mux:       http.NewServeMux(),
+		rate:      newRateLimiter(opt.RatePerSecond, opt.RateBurst),
+		snapshots: newRateLimiter(opt.SnapshotsPerSecond, opt.SnapshotsBurst),
 		// A malformed batch costs a report per 100 bytes read, about
 		// the least a report takes, and decoding is most of the work
 		// of a report refused at the edge.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -470,4 +473,55 @@ func TestEventsSnapshotHoldsEveryOpenItemOfTheParty(t *testing.T) {
 			t.Errorf("the operator's snapshot holds %s %s, not escalated", m.ID, m.State)
 		}
 	}
+}
+
+// TestEventsSnapshotsHaveABudget: streams that open with a snapshot (each
+// reads up to thousands of the party's items) are refused with 429 and
+// Retry-After beyond the party's budget of them, although the party's
+// request rate and its cap on open streams let them in (a stream opened
+// and closed at once frees its place); a stream resumed from a near
+// cursor, which takes no snapshot, is not refused, nor is another
+// party's.
+func TestEventsSnapshotsHaveABudget(t *testing.T) {
+	e := newEnv(t, Options{SnapshotsPerSecond: 0.001, SnapshotsBurst: 2})
+	var first sseEvent
+	for range 2 {
+		s := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", "")
+		if first = s.next(t); first.Kind != "snapshot" {
+			t.Fatalf("opened with %s", first.Kind)
+		}
+		s.close()
+	}
+	// Read only the status and headers: a stream let in never ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events?snapshot=1", nil)
+	req.Header.Set("Authorization", "Bearer "+e.tokens["coalition"])
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusTooManyRequests {
+		resp.Body.Close()
+		t.Fatalf("a snapshot beyond the budget: %d, want 429", resp.StatusCode)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var p struct{ Type string }
+	_ = json.Unmarshal(b, &p)
+	if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.HasSuffix(p.Type, "rate-limited") {
+		t.Fatalf("a snapshot beyond the budget: Retry-After %q %s", resp.Header.Get("Retry-After"), b)
+	}
+	var m struct{ ID string }
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "after"}, 201, &m)
+	resumed := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", "0")
+	if ev := resumed.next(t); ev.Kind == "snapshot" {
+		t.Fatalf("a stream resumed from a near cursor opened with a snapshot")
+	}
+	resumed.close()
+	other := e.openStreamPath(e.tokens["russia"], "/v1/events?snapshot=1", "")
+	if ev := other.next(t); ev.Kind != "snapshot" {
+		t.Fatalf("russia's stream opened with %s", ev.Kind)
+	}
+	other.close()
 }

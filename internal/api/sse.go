@@ -118,6 +118,12 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 			long = len(readAhead) > snapshotBacklog
 		}
 		if long {
+			if wait, ok := h.snapshots.allow(p.Party, time.Now()); !ok {
+				pr := problem(http.StatusTooManyRequests, "rate-limited", "Too many snapshots",
+					"this party opens event streams with a snapshot faster than its limit; retry after the delay in Retry-After, or resume with Last-Event-ID")
+				pr.retryAfterS = int(wait/time.Second) + 1
+				return pr
+			}
 			h.hook("subscribed")
 			s, err := h.svc.Snapshot(r.Context(), p)
 			if err != nil {
