@@ -51,8 +51,10 @@ let attention = null;
 let stream = null;
 // The event ids the last snapshot is the state of: the alert and hotline
 // events at or before them are in it already, and are not applied again
-// (on a stream resumed within the few events after it).
-let covered = { alerts: 0, messages: 0 };
+// (on a stream resumed within the few events after it). When the snapshot
+// could not carry every open item of the party (messages_truncated), only
+// the events of the items it holds (carried) are.
+let covered = { alerts: 0, messages: 0, carried: null };
 const ALERT_EVENTS = new Set(['alert_raised', 'alert_updated', 'alert_cleared']);
 const MESSAGE_EVENTS = new Set(['message', 'ack', 'escalated']);
 let trackTimer = 0;
@@ -254,7 +256,11 @@ function applySnapshot(snap) {
     for (const p of [m.from, ...(m.to || [])]) if (p !== 'deconflict') newParty = styles.see(p) || newParty;
   }
   if (newParty) hotline.renderKnownParties();
-  covered = { alerts: snap.alerts_after || 0, messages: snap.messages_after || 0 };
+  covered = {
+    alerts: snap.alerts_after || 0,
+    messages: snap.messages_after || 0,
+    carried: snap.messages_truncated ? new Set((snap.messages || []).map((m) => m.id)) : null,
+  };
   if (state.snapshots > 1) {
     rulesPanel.load();
     loadRules();
@@ -276,7 +282,8 @@ function onEvent(kind, ev) {
     return;
   }
   const id = ev && Number(ev.id);
-  if ((ALERT_EVENTS.has(kind) && id <= covered.alerts) || (MESSAGE_EVENTS.has(kind) && id <= covered.messages)) return;
+  if (ALERT_EVENTS.has(kind) && id <= covered.alerts) return;
+  if (MESSAGE_EVENTS.has(kind) && id <= covered.messages && (!covered.carried || covered.carried.has(ev.data && ev.data.id))) return;
   apply(kind, ev);
   // Events come in bursts: draw the lists once per burst.
   if (!refreshTimer) {
