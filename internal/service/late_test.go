@@ -570,3 +570,99 @@ func TestAlertRaisedWithoutALeaderAndOpenIsRaisedAtTheTakeover(t *testing.T) {
 		t.Errorf("%d hotline items for the open alert, want 1", n)
 	}
 }
+
+// TestLateAlertQueuedIsKeptWhenItsPairIsOpenAgain: a replica took over
+// with an alert over in its log, and the commit of its late record failed
+// (the store went down). Another replica took the lease, whose engine had
+// not seen that alert but raised the same pair a minute later, a new
+// conflict, and committed it. When the first takes the lease back, the
+// record it had queued is committed: the store has the pair open now, but
+// no alert of it over the time of the one recorded late (a later one is
+// another alert, not the same under another id).
+func TestLateAlertQueuedIsKeptWhenItsPairIsOpenAgain(t *testing.T) {
+	ctx := context.Background()
+	raw, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	st := &flakyStore{Store: raw}
+	clock := &testClock{}
+	var peers [2]*testPeers
+	var svc [2]*Service
+	for i := range svc {
+		peers[i] = &testPeers{}
+		svc[i] = newReplicaServiceAt(t, st, peers[i], clock)
+	}
+	// Nobody leads. Replica 0 alone has the reports of the pair: it
+	// raises and clears the conflict.
+	c, r := headOnPair(clock.now())
+	for _, step := range []time.Duration{0, time.Second, 6 * time.Second, 6 * time.Second} {
+		clock.advance(step)
+		c.Time, r.Time = clock.now(), clock.now()
+		if step > time.Second {
+			c.VelEastMps, r.VelEastMps = -200, 200 // apart
+		}
+		if _, _, err := svc[0].IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc[0].IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+			t.Fatal(err)
+		}
+		svc[0].Tick(ctx)
+	}
+	logged := completeUnled(svc[0])
+	if len(logged) != 1 {
+		t.Fatalf("replica 0 logged %d alerts over, want the conflict", len(logged))
+	}
+	var lateID string
+	for id := range logged {
+		lateID = id
+	}
+	// Replica 0 takes over; the store goes down before its commit.
+	peers[0].leads.Store(true)
+	peers[0].tenure.Add(1)
+	st.down.Store(true)
+	if err := svc[0].ReconcileDetection(ctx, readsStoredAlerts(raw)); err == nil {
+		t.Fatal("the takeover committed with the store down")
+	}
+	st.down.Store(false)
+	peers[0].leads.Store(false)
+	// A minute later the same aircraft close in again: replica 1 has
+	// the reports, takes the lease and raises the new conflict.
+	clock.advance(time.Minute)
+	c, r = headOnPair(clock.now())
+	if _, _, err := svc[1].IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc[1].IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+		t.Fatal(err)
+	}
+	peers[1].leads.Store(true)
+	peers[1].tenure.Add(1)
+	if err := svc[1].ReconcileDetection(ctx, readsStoredAlerts(st)); err != nil {
+		t.Fatal(err)
+	}
+	got := alertEvents(t, st)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "alert_raised ") || strings.HasSuffix(got[0], " "+lateID) {
+		t.Fatalf("after replica 1's takeover the store has %v, want the new conflict raised", got)
+	}
+	// Replica 0 takes the lease back.
+	peers[1].leads.Store(false)
+	peers[0].leads.Store(true)
+	peers[0].tenure.Add(1)
+	if err := svc[0].ReconcileDetection(ctx, readsStoredAlerts(st)); err != nil {
+		t.Fatal(err)
+	}
+	tac := svc[0].tac
+	tac.commitMu.Lock()
+	_, err = svc[0].commitQueuedLocked(ctx, nil)
+	tac.commitMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = alertEvents(t, st)
+	if !slices.Contains(got, "alert_raised "+lateID) || !slices.Contains(got, "alert_cleared "+lateID) {
+		t.Fatalf("after replica 0 took the lease back the store has %v: the alert %s over before the new conflict, which it had queued late, is lost", got, lateID)
+	}
+}

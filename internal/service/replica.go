@@ -390,7 +390,8 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 // engine's alert is judged as any other), nor of one whose pair the store
 // has open under another id (the same alert, as another leader named it),
 // nor of an alert recorded late at an earlier takeover of which the store
-// now has a trace (another leader recorded it, late.go);
+// now has a trace (another leader recorded it, late.go: judged by that
+// alone, an alert of its pair open now being a later conflict);
 // a raise of an alert the store has open is no news; and what is kept
 // ends where the engine is now: with
 // a clear when the engine no longer has the alert (EndedAt), with an update
@@ -411,6 +412,13 @@ func (s *Service) reconcileQueue(pending []queued, inStore StoredAlerts, stored 
 	for _, q := range pending {
 		_, open := stored[q.tr.ID]
 		other, pairOpen := openPairs[pairOf(&q.tr)]
+		if q.tr.RecordedLate {
+			// An alert over: the same as one of the store only when the
+			// store has one of its pair at the same time (lateTraced),
+			// not when it has one of its pair open now, which may be a
+			// later conflict of the same aircraft.
+			pairOpen = false
+		}
 		if inStore.Cleared[q.tr.ID] || pairOpen && other != q.tr.ID || q.tr.State == alert.StateRaised && open || lateTraced[q.tr.ID] {
 			stale = append(stale, q)
 			continue
