@@ -228,22 +228,7 @@ func TestTimelineOfFarPositions(t *testing.T) {
 // deadline.
 func TestTimelineShowsARescheduledDeadline(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clk := &fakeClock{t: t0}
-	svc, err := service.New(ctx, service.Config{Store: st, Now: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(ctx) })
-	for _, p := range []string{"coalition", "russia"} {
-		if _, err := svc.CreateParty(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	svc, clk := newHotlineService(t, t0)
 	clk.advance(24 * time.Hour) // the step forward
 	m, err := svc.PostMessage(ctx, party.Principal{Party: "coalition"}, hotlineNotice("russia", "", "confirm your track"))
 	if err != nil {
@@ -254,19 +239,7 @@ func TestTimelineShowsARescheduledDeadline(t *testing.T) {
 	now := clk.now()
 	clk.advance(time.Hour) // past the deadline brought back: it escalates
 	svc.Tick(ctx)
-	var export bytes.Buffer
-	if err := svc.ExportAudit(ctx, party.Principal{Party: "russia"}, &export, 1); err != nil {
-		t.Fatal(err)
-	}
-	e, err := Read(&export)
-	if err != nil {
-		t.Fatal(err)
-	}
-	picked, err := e.Pick("", m.Thread)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl := e.Build(picked)
+	tl := threadTimeline(t, svc, "russia", m.Thread)
 	want := []step{
 		{"coalition", "message", []string{"Notice from coalition to russia", "confirm your track"}, false, 0},
 		{"deconflict", "reschedule", []string{"Deadline brought back: the acknowledgment deadline of",
@@ -300,23 +273,8 @@ func TestTimelineShowsARescheduledDeadline(t *testing.T) {
 // 00:00:10Z is not read as earlier than the notice of 23:59:40Z.
 func TestTimelinePastMidnightCarriesDates(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	evening := time.Date(2026, 12, 7, 23, 59, 40, 0, time.UTC)
-	clk := &fakeClock{t: evening}
-	svc, err := service.New(ctx, service.Config{Store: st, Now: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { svc.Close(ctx) })
-	for _, p := range []string{"coalition", "russia"} {
-		if _, err := svc.CreateParty(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	svc, clk := newHotlineService(t, evening)
 	m, err := svc.PostMessage(ctx, party.Principal{Party: "coalition"}, hotlineNotice("russia", "", "confirm your track"))
 	if err != nil {
 		t.Fatal(err)
@@ -326,19 +284,7 @@ func TestTimelinePastMidnightCarriesDates(t *testing.T) {
 	}
 	clk.advance(m.Deadline.Sub(evening) + time.Second)
 	svc.Tick(ctx)
-	var export bytes.Buffer
-	if err := svc.ExportAudit(ctx, party.Principal{Party: "russia"}, &export, 1); err != nil {
-		t.Fatal(err)
-	}
-	e, err := Read(&export)
-	if err != nil {
-		t.Fatal(err)
-	}
-	picked, err := e.Pick("", m.Thread)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl := e.Build(picked)
+	tl := threadTimeline(t, svc, "russia", m.Thread)
 	deadline := m.Deadline.UTC()
 	want := []step{
 		{"coalition", "message", []string{"To acknowledge by " + deadline.Format("2006-01-02 15:04:05Z")}, false, 0},
@@ -373,4 +319,47 @@ func TestTimelinePastMidnightCarriesDates(t *testing.T) {
 			t.Errorf("the page lacks %q", h)
 		}
 	}
+}
+
+// newHotlineService is a service on a fresh store, on a clock starting at
+// start, with the parties coalition and russia.
+func newHotlineService(t *testing.T, start time.Time) (*service.Service, *fakeClock) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := &fakeClock{t: start}
+	svc, err := service.New(ctx, service.Config{Store: st, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(ctx) })
+	for _, p := range []string{"coalition", "russia"} {
+		if _, err := svc.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return svc, clk
+}
+
+// threadTimeline is the timeline of thread built from the audit export
+// viewer may read.
+func threadTimeline(t *testing.T, svc *service.Service, viewer, thread string) *Timeline {
+	t.Helper()
+	var export bytes.Buffer
+	if err := svc.ExportAudit(context.Background(), party.Principal{Party: viewer}, &export, 1); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Read(&export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	picked, err := e.Pick("", thread)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Build(picked)
 }
