@@ -129,10 +129,11 @@ func TestWCVAgreesWithSampling(t *testing.T) {
 				continue
 			}
 			inside := got.Conflict && ts >= got.TInS && ts <= got.TOutS
-			if in && !inside && tangent && !insideDTHR(w, add(r, v, ts)) {
+			if in && !inside && tangent && !strictlyInsideDTHR(w, add(r, v, ts)) {
 				// The path touches the DTHR circle (miss distance DTHR
 				// within rounding): the test at an instant holds on the
-				// modified-tau stretch before the touching point, but
+				// modified-tau stretch before the touching point and at
+				// the touching point itself, but
 				// DAIDALUS's interval leaves the circle at Theta_D of a
 				// tangent, which is NaN unless its discriminant is almost
 				// zero, and so reports none. We follow DAIDALUS: the
@@ -193,4 +194,8 @@ func snapZero(x float64) float64 {
 	return x
 }
 
-func insideDTHR(w WCV, s Vec3) bool { return math.Hypot(s.X, s.Y) <= w.DTHRM }
+// strictlyInsideDTHR reports whether s lies inside the DTHR circle by more
+// than rounding: a point on the circle within 1e-9·DTHR is a boundary.
+func strictlyInsideDTHR(w WCV, s Vec3) bool {
+	return math.Hypot(s.X, s.Y) < w.DTHRM*(1-1e-9)
+}
