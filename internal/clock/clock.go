@@ -16,7 +16,9 @@
 // time.Now, or a replica's estimate of the database server's clock) and a
 // monotonic clock, which nobody sets. Its invariants:
 //
-//   - It starts at the reference's time.
+//   - It starts at the reference's time, or off it by StartOffset (a
+//     replica started while others run takes their time, which is not
+//     the database's when they kept theirs across a step of it).
 //   - It advances with the monotonic clock, and never goes backward: of two
 //     readings, the one that began after the other returned is not earlier.
 //   - It follows the reference's small differences (a drift, NTP's small
@@ -95,6 +97,17 @@ type Config struct {
 	Monotonic func() time.Duration
 	// Logger receives the alarm (discarded when nil).
 	Logger *slog.Logger
+	// StartOffset is the guard's time at its start minus the reference's:
+	// zero starts it at the reference's time. A replica started while
+	// other replicas run takes their time (package server): after a step
+	// of the database's clock that they did not follow, it is that far off
+	// the reference, and beyond StepThreshold the guard raises the alarm
+	// at once, as theirs did.
+	StartOffset time.Duration
+	// Restart is the alarm's advice for when the reference is right and
+	// the service's time wrong ("restart the service to take its time"
+	// when empty): a replica restarted alone takes the others' time.
+	Restart string
 }
 
 // Status is the guard's alarm as its last reading found it.
@@ -117,6 +130,7 @@ type Guard struct {
 	hostNow bool
 	anchor  time.Time
 	name    string
+	restart string
 	log     *slog.Logger
 
 	mu       sync.Mutex
@@ -133,11 +147,16 @@ type Guard struct {
 	alarmOffset time.Duration
 }
 
-// New starts a guard at the reference's time.
+// New starts a guard at the reference's time plus cfg.StartOffset; one
+// started more than StepThreshold off it raises the alarm before it
+// returns.
 func New(cfg Config) *Guard {
-	g := &Guard{ref: cfg.Reference, mono: cfg.Monotonic, name: cfg.ReferenceName, log: cfg.Logger}
+	g := &Guard{ref: cfg.Reference, mono: cfg.Monotonic, name: cfg.ReferenceName, restart: cfg.Restart, log: cfg.Logger}
 	if g.name == "" {
 		g.name = "this host's clock"
+	}
+	if g.restart == "" {
+		g.restart = "restart the service to take its time"
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -154,7 +173,10 @@ func New(cfg Config) *Guard {
 		g.mono = func() time.Duration { return time.Since(anchor) }
 	}
 	ref, mono := g.read()
-	g.lastMono, g.lastNs = mono, ref.UnixNano()
+	g.lastMono, g.lastNs = mono, ref.UnixNano()+int64(cfg.StartOffset)
+	if cfg.StartOffset != 0 {
+		g.reading() // the alarm, at once
+	}
 	return g
 }
 
@@ -269,7 +291,7 @@ func (g *Guard) report(what alarm, st Status) {
 	case alarmRaised, alarmRepeated:
 		msg := "CLOCK STEP: " + g.name + " is " + off.String() + " " + dir + " the service's time; the service keeps its own time and does not follow it. " +
 			"Fix " + g.name + " (the alarm clears itself once it is back within " + StepThreshold.String() + "), " +
-			"or, if " + g.name + " is right and the service's time wrong, restart the service to take its time"
+			"or, if " + g.name + " is right and the service's time wrong, " + g.restart
 		if what == alarmRepeated {
 			msg = "still: " + msg
 		}

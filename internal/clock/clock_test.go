@@ -405,3 +405,46 @@ func BenchmarkNow(b *testing.B) {
 		})
 	})
 }
+
+// TestStartOffset: a guard started off its reference (a replica taking
+// the time of the replicas that kept theirs across a step of the
+// database's clock) tells that time, advancing with the monotonic clock;
+// more than StepThreshold off, it raises the alarm as it starts, with the
+// advice it was given; within it, it slews toward the reference without
+// an alarm.
+func TestStartOffset(t *testing.T) {
+	f := newFakeClocks()
+	logs := &logLines{}
+	g := New(Config{Reference: f.reference, Monotonic: f.monotonic, StartOffset: -time.Hour,
+		Restart: "stop every replica, then start them", Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	errs := logs.lines("ERROR")
+	if len(errs) != 1 || !strings.Contains(errs[0], "1h0m0s ahead") || !strings.Contains(errs[0], "stop every replica, then start them") {
+		t.Fatalf("the alarm as the guard starts an hour behind its reference: %q", errs)
+	}
+	for range 10 {
+		f.advance(time.Second)
+		if got, want := g.Now(), f.reference().Add(-time.Hour); !got.Equal(want) {
+			t.Fatalf("started an hour behind the reference: %v, want %v", got, want)
+		}
+	}
+	if st := g.Status(); !st.Stepped || st.ReferenceOffset != time.Hour {
+		t.Fatalf("status: %+v", st)
+	}
+	if n := len(logs.lines("ERROR")); n != 1 {
+		t.Fatalf("%d alarms, want 1", n)
+	}
+
+	f = newFakeClocks()
+	logs = &logLines{}
+	g = New(Config{Reference: f.reference, Monotonic: f.monotonic, StartOffset: time.Second, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if got, want := g.Now(), f.reference().Add(time.Second); !got.Equal(want) {
+		t.Fatalf("started a second ahead: %v, want %v", got, want)
+	}
+	f.advance(10 * time.Second)
+	if got, want := g.Now().Sub(f.reference()), time.Second-10*time.Second/SlewDivisor; got != want {
+		t.Fatalf("10 s after starting a second ahead: %v ahead of the reference, want %v (slewed)", got, want)
+	}
+	if errs := logs.lines("ERROR"); len(errs) != 0 {
+		t.Fatalf("a start within the threshold raised the alarm: %q", errs)
+	}
+}

@@ -1,0 +1,143 @@
+package clock
+
+import (
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// reportFeeds drives a ReportCheck: every second of the service's time,
+// each party sends a batch whose newest report is age old.
+type reportFeeds struct {
+	c   *ReportCheck
+	now time.Time
+}
+
+// run sends a batch of each party every 100 ms (sampled once a second)
+// for d, and checks at each second; it returns the statuses checked.
+func (r *reportFeeds) run(d time.Duration, ages map[string]time.Duration) []ReportStatus {
+	var out []ReportStatus
+	for step := time.Duration(0); step < d; step += 100 * time.Millisecond {
+		r.now = r.now.Add(100 * time.Millisecond)
+		for _, party := range slices.Sorted(func(yield func(string) bool) {
+			for p := range ages {
+				if !yield(p) {
+					return
+				}
+			}
+		}) {
+			if r.c.Due(party, r.now) {
+				r.c.Sample(party, r.now.Add(-ages[party]), r.now)
+			}
+		}
+		if r.now.UnixMilli()%1000 == 0 {
+			out = append(out, r.c.Check(r.now))
+		}
+	}
+	return out
+}
+
+// TestReportCheckRaisesTheAlarmOnTwoPartiesSustained: the service's time
+// an hour ahead of the reports of two parties raises the alarm once they
+// have said so for ReportSustain (not before), naming both parties and
+// the offset the nearer one gives; it clears once they agree with the
+// service again.
+func TestReportCheckRaisesTheAlarmOnTwoPartiesSustained(t *testing.T) {
+	logs := &logLines{}
+	r := &reportFeeds{c: NewReportCheck(slog.New(slog.NewTextHandler(logs, nil))), now: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}
+	off := map[string]time.Duration{"coalition": time.Hour + 500*time.Millisecond, "russia": time.Hour}
+	statuses := r.run(ReportSustain, off)
+	for i, st := range statuses {
+		if st.Alarm {
+			t.Fatalf("the alarm raised %d s after the reports began to disagree, before %v", i+1, ReportSustain)
+		}
+	}
+	if n := len(logs.lines("ERROR")); n != 0 {
+		t.Fatalf("%d alarms logged before %v", n, ReportSustain)
+	}
+	statuses = r.run(ReportMinSamples*time.Second, off)
+	st := statuses[len(statuses)-1]
+	if !st.Alarm || st.Offset != -time.Hour || !slices.Equal(st.Parties, []string{"coalition", "russia"}) {
+		t.Fatalf("status after the reports of two parties said for %v that the service is an hour ahead: %+v", ReportSustain+ReportMinSamples*time.Second, st)
+	}
+	errs := logs.lines("ERROR")
+	if len(errs) != 1 {
+		t.Fatalf("%d alarms logged, want 1: %q", len(errs), errs)
+	}
+	for _, want := range []string{"CLOCK WRONG", "at least 1h0m0s ahead of", "coalition, russia", "does not take its time from the parties"} {
+		if !strings.Contains(errs[0], want) {
+			t.Errorf("the alarm %q does not say %q", errs[0], want)
+		}
+	}
+
+	// The parties' reports agree with the service again (its clock was
+	// set right and the service restarted, or their feeds were): cleared
+	// once their medians come back.
+	statuses = r.run(ReportWindow, map[string]time.Duration{"coalition": 300 * time.Millisecond, "russia": 200 * time.Millisecond})
+	if st := statuses[len(statuses)-1]; st.Alarm || st.Offset != 0 {
+		t.Fatalf("status once the reports agree again: %+v", st)
+	}
+	if infos := logs.lines("INFO"); len(infos) != 1 || !strings.Contains(infos[0], "cleared") {
+		t.Fatalf("the clearing: %q", infos)
+	}
+}
+
+// TestReportCheckNeedsTwoPartiesThatAgree: one party whose feed is an
+// hour off, two that disagree on the direction, and two whose feeds'
+// latency is within StepThreshold, sustained for twice ReportSustain,
+// raise no alarm; the service's time behind two parties' does.
+func TestReportCheckNeedsTwoPartiesThatAgree(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ages  map[string]time.Duration
+		alarm bool
+	}{
+		{"one party off", map[string]time.Duration{"coalition": time.Hour, "russia": 0, "ukraine": time.Second}, false},
+		{"two disagree", map[string]time.Duration{"coalition": time.Hour, "russia": -time.Hour}, false},
+		{"latency within the threshold", map[string]time.Duration{"coalition": 1900 * time.Millisecond, "russia": StepThreshold}, false},
+		{"service behind", map[string]time.Duration{"coalition": -10 * time.Minute, "russia": -5 * time.Minute, "ukraine": 0}, true},
+	} {
+		logs := &logLines{}
+		r := &reportFeeds{c: NewReportCheck(slog.New(slog.NewTextHandler(logs, nil))), now: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}
+		statuses := r.run(2*ReportSustain, tc.ages)
+		st := statuses[len(statuses)-1]
+		if st.Alarm != tc.alarm || (len(logs.lines("ERROR")) == 1) != tc.alarm {
+			t.Errorf("%s: status %+v, alarms logged %q", tc.name, st, logs.lines("ERROR"))
+		}
+		if tc.alarm && (st.Offset != 5*time.Minute || !strings.Contains(logs.lines("ERROR")[0], "at least 5m0s behind")) {
+			t.Errorf("%s: offset %v, alarm %q; want the nearer party's 5m0s", tc.name, st.Offset, logs.lines("ERROR"))
+		}
+	}
+}
+
+// TestReportCheckSamplesOnceASecondAParty: batches far more frequent than
+// ReportSampleEvery are sampled once each ReportSampleEvery, and a few
+// reports far off among a party's samples move no median.
+func TestReportCheckSamplesOnceASecondAParty(t *testing.T) {
+	c := NewReportCheck(nil)
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	due := 0
+	for i := range 10000 {
+		now = now.Add(time.Millisecond)
+		if c.Due("coalition", now) {
+			due++
+			age := time.Hour
+			if i%3000 == 0 {
+				age = 0 // a few reports agree with the service
+			}
+			c.Sample("coalition", now.Add(-age), now)
+			c.Sample("russia", now.Add(-age), now)
+		}
+	}
+	if due != 10 {
+		t.Fatalf("10 s of batches every millisecond: %d sampled, want 10", due)
+	}
+	if n := c.parties["coalition"].n; n != 10 {
+		t.Fatalf("%d samples kept, want 10", n)
+	}
+	if st := c.Check(now); st.Offset != -time.Hour {
+		t.Fatalf("status: %+v, want the parties' medians an hour behind", st)
+	}
+}
