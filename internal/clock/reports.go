@@ -238,6 +238,6 @@ func (c *ReportCheck) report(what alarm, st ReportStatus) {
 		}
 		c.log.Error(msg, "reports_offset", st.Offset, "parties", st.Parties, "step_threshold", StepThreshold)
 	case alarmCleared:
-		c.log.Info("clock alarm of the position reports cleared: fewer than two parties' reports say the service's time is more than "+StepThreshold.String()+" off")
+		c.log.Info("clock alarm of the position reports cleared: fewer than two parties' reports say the service's time is more than " + StepThreshold.String() + " off")
 	}
 }
