@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/clock"
 	"github.com/deconflict/deconflict/internal/replica"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
@@ -35,6 +36,10 @@ type replication struct {
 
 	smu       sync.Mutex
 	rulesSeen int64 // the store's rules version at the last sync
+
+	// serviceNow is the service's clock, whose time the replica records
+	// for the replicas that start after it (recordTime).
+	serviceNow func() time.Time
 }
 
 // newReplication prepares replication when the store is PostgreSQL.
@@ -92,6 +97,56 @@ func (r *replication) clockName() string {
 		return "this host's clock"
 	}
 	return "the database server's clock (as this replica measures it)"
+}
+
+// restartAdvice is the clock alarm's advice for when the database's clock
+// is right and the service's time wrong.
+func (r *replication) restartAdvice() string {
+	if r == nil {
+		return ""
+	}
+	return "stop every replica of the service, then start them again, to take its time (a replica started while others run takes theirs)"
+}
+
+// peersTimeWatch bounds how long a starting replica watches the time the
+// others record: three of their periods (syncEvery).
+const peersTimeWatch = 3 * syncEvery
+
+// peersTime is the offset from the database's clock at which this replica
+// starts its service time: that of the live replicas when they agree with
+// each other within clock.StepThreshold (replica.WatchPeersTime), zero
+// without live replicas or when they disagree.
+func (r *replication) peersTime(ctx context.Context) (time.Duration, error) {
+	if r == nil {
+		return 0, nil
+	}
+	pt, err := replica.WatchPeersTime(ctx, r.st, r.name(), r.clock.Now, peersTimeWatch)
+	if err != nil {
+		return 0, err
+	}
+	if len(pt.Ended) > 0 {
+		r.log.Info("deleted the service time recorded by replicas that ended", "replicas", pt.Ended)
+	}
+	switch {
+	case len(pt.Peers) == 0:
+		return 0, nil
+	case pt.Spread > clock.StepThreshold:
+		r.log.Warn("the live replicas disagree on the service's time by more than "+clock.StepThreshold.String()+": this replica takes the database's time",
+			"replicas", pt.Peers, "spread", pt.Spread)
+		return 0, nil
+	}
+	r.log.Info("took the service's time from the live replicas", "replicas", pt.Peers, "offset_from_database", pt.Offset)
+	return pt.Offset, nil
+}
+
+// recordTime records the service's time now, for the replicas that start
+// after this one, and keeps now to record it at every sync (run).
+func (r *replication) recordTime(ctx context.Context, now func() time.Time) error {
+	if r == nil {
+		return nil
+	}
+	r.serviceNow = now
+	return replica.PutServiceTime(ctx, r.st, r.name(), now())
 }
 
 // clockWarnOffset is the offset from the database's clock past which a
@@ -184,6 +239,9 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 			case <-t.C:
 				r.sync(ctx, svc)
 				r.syncClock(ctx)
+				if err := replica.PutServiceTime(ctx, r.st, r.name(), r.serviceNow()); err != nil && ctx.Err() == nil {
+					r.log.Warn("recording the service's time for the replicas that start", "err", err)
+				}
 			}
 		}
 	}()
@@ -232,6 +290,9 @@ func (r *replication) release() {
 	defer cancel()
 	if err := r.lease.Release(rctx); err != nil {
 		r.log.Warn("releasing the detection lease", "err", err)
+	}
+	if err := replica.DeleteServiceTime(rctx, r.st, r.name()); err != nil {
+		r.log.Warn("deleting the service's time recorded for the replicas that start", "err", err)
 	}
 }
 

@@ -80,7 +80,18 @@ func Run(ctx context.Context, cfg Config) error {
 	// The service's clock follows the host's (or the database's) but not
 	// its steps (package clock): a clock set an hour ahead would otherwise
 	// make every track look an hour old and clear its alerts.
-	guard := clock.New(clock.Config{Reference: rep.now(cfg.Now), ReferenceName: rep.clockName(), Logger: cfg.Logger})
+	// A replica started while others run takes their time (peersTime):
+	// after a step of the database's clock that they kept theirs across,
+	// it would otherwise disagree with them by the step.
+	start, err := rep.peersTime(ctx)
+	if err != nil {
+		return err
+	}
+	guard := clock.New(clock.Config{Reference: rep.now(cfg.Now), ReferenceName: rep.clockName(), Restart: rep.restartAdvice(),
+		StartOffset: start, Logger: cfg.Logger})
+	if err := rep.recordTime(ctx, guard.Now); err != nil {
+		return err
+	}
 	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), ReplicaName: rep.name(), Now: guard.Now, WithoutNeedToKnow: cfg.WithoutNeedToKnow, WithoutResolution: cfg.WithoutResolution, MaxAircraftPerParty: cfg.MaxAircraftPerParty})
 	if err != nil {
 		return err
