@@ -263,6 +263,19 @@ func checkPositions(reports []positionReport, partyName string, now time.Time, r
 	return ok, index, rejected
 }
 
+// newestReportTime is the latest time a report of the batch holds, and
+// whether one holds a time: the age of a party's newest report is its
+// feed's latency alone.
+func newestReportTime(reports []positionReport) (time.Time, bool) {
+	var newest time.Time
+	for i := range reports {
+		if r := &reports[i]; r.timeErr == "" && r.Time.After(newest) {
+			newest = r.Time
+		}
+	}
+	return newest, !newest.IsZero()
+}
+
 func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.Principal) error {
 	if p.Operator {
 		return problem(http.StatusForbidden, "forbidden", "Forbidden", "the operator has no aircraft; post positions with a party's token")
@@ -283,7 +296,15 @@ func (h *Handler) postPositions(w http.ResponseWriter, r *http.Request, p party.
 	var ok []service.PositionReport
 	var index []int
 	var rejected []Rejection
-	check := func() { ok, index, rejected = checkPositions(reports, p.Party, h.svc.Now(), &rl) }
+	now := h.svc.Now()
+	// Before the reports are judged against the service's time: a service
+	// whose time is an hour off refuses them all, and they tell it.
+	if h.svc.ReportClockDue(p.Party, now) {
+		if newest, found := newestReportTime(reports); found {
+			h.svc.SampleReportTime(p.Party, newest, now)
+		}
+	}
+	check := func() { ok, index, rejected = checkPositions(reports, p.Party, now, &rl) }
 	ctx := r.Context()
 	if service.Signed(ctx) {
 		checked := make(chan struct{})

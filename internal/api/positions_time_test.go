@@ -1,14 +1,20 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/clock"
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/service"
 )
 
 // TestPositionTimesOutsideTheProfile: a report's time that Go's time.Parse
@@ -84,5 +90,53 @@ func TestTimesOutsideTheProfileAreA400NamingTheField(t *testing.T) {
 	e.mustDo("GET", "/v1/volumes?bbox=30,30,40,40&alt=0,20000", e.tokens["coalition"], nil, 200, &list)
 	if len(list.Volumes) != 0 {
 		t.Errorf("volumes written: %s", list.Volumes)
+	}
+}
+
+// TestAServiceClockWrongFromTheStartIsToldByTheReports: a single service
+// whose clock is an hour ahead from its start (nothing steps: the guard
+// has nothing to see) refuses every report timed true now as an hour
+// old; the reports of two parties, sampled before they are judged, raise
+// the operator's alarm once they have said so for clock.ReportSustain,
+// and the service's time stays its own. Before, nothing told the
+// operator.
+func TestAServiceClockWrongFromTheStartIsToldByTheReports(t *testing.T) {
+	var logs syncBuffer
+	e := newEnvConfig(t, openTestStore(t), Options{}, func(c *service.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	e.advance(time.Hour)
+	ctx := context.Background()
+	post := func(party, aircraft string) {
+		t.Helper()
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		var out struct {
+			Rejected []Rejection `json:"rejected"`
+		}
+		e.mustDo("POST", "/v1/positions", e.tokens[party], `{"reports":[{"aircraft":"`+aircraft+`","time":"`+now+`","lat":35,"lon":36,"alt_m":6000}]}`, http.StatusAccepted, &out)
+		if len(out.Rejected) != 1 || !strings.Contains(out.Rejected[0].Error, "old") {
+			t.Fatalf("a report timed now to a service an hour ahead: rejected %+v, want refused as too old", out.Rejected)
+		}
+	}
+	// A batch of each party every second of the service's time.
+	seconds := int((clock.ReportSustain + 2*clock.ReportMinSamples*clock.ReportSampleEvery) / time.Second)
+	for i := range seconds {
+		post("coalition", "C1")
+		post("russia", "R1")
+		e.advance(time.Second)
+		e.svc.Tick(ctx)
+		if i < int(clock.ReportSustain/time.Second) && e.svc.ReportClock().Alarm {
+			t.Fatalf("the alarm raised after %d s, before %v", i+1, clock.ReportSustain)
+		}
+	}
+	st := e.svc.ReportClock()
+	if !st.Alarm || (st.Offset+time.Hour).Abs() > 2*time.Minute || !slices.Equal(st.Parties, []string{"coalition", "russia"}) {
+		t.Fatalf("after %d s of reports of two parties an hour behind the service: %+v", seconds, st)
+	}
+	if log := logs.String(); !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "CLOCK WRONG: the service's time is at least 1h") {
+		t.Errorf("no alarm in the log:\n%s", log)
+	}
+	if off := time.Until(e.svc.Now()); off < time.Hour {
+		t.Errorf("the service's time moved toward the parties': %v ahead of the host's", off)
 	}
 }

@@ -139,7 +139,7 @@ func TestAStepOfTheHostsClockLosesNoAlert(t *testing.T) {
 	if len(raised) != 1 {
 		t.Fatalf("converging aircraft: alerts %q, want one", raised)
 	}
-	const quiet = "deconflict_clock_reference_offset_seconds=0 deconflict_clock_step_alarm=0"
+	const quiet = "deconflict_clock_reference_offset_seconds=0 deconflict_clock_reports_offset_seconds=0 deconflict_clock_step_alarm=0"
 	if got := alarm(); got != quiet {
 		t.Fatalf("metrics before the step: %s", got)
 	}
@@ -157,7 +157,7 @@ func TestAStepOfTheHostsClockLosesNoAlert(t *testing.T) {
 	if got := alertIDs(); len(got) != 1 || got[0] != raised[0] {
 		t.Errorf("after new reports: alerts %q, want %q", got, raised)
 	}
-	if got, want := alarm(), "deconflict_clock_reference_offset_seconds=3600 deconflict_clock_step_alarm=1"; got != want {
+	if got, want := alarm(), "deconflict_clock_reference_offset_seconds=3600 deconflict_clock_reports_offset_seconds=0 deconflict_clock_step_alarm=1"; got != want {
 		t.Errorf("metrics during the step: %s, want %s", got, want)
 	}
 	if log := logs.String(); !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "1h0m0s ahead") || !strings.Contains(log, "restart the service") {

@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	registerClockMetrics(svc.Metrics().Registry, guard)
+	registerClockMetrics(svc.Metrics().Registry, guard, svc.ReportClock)
 	if svc.OperatorToken != "" {
 		cfg.Logger.Info("created the operator party; its token is in operator.token of the data directory")
 	}
@@ -200,15 +200,17 @@ func Run(ctx context.Context, cfg Config) error {
 	return runErr
 }
 
-// registerClockMetrics exposes the clock guard's alarm to the operator's
-// scraper beside its log: 1 while the reference clock is stepped away from
-// the service's time, and by how much.
-func registerClockMetrics(reg *prometheus.Registry, guard *clock.Guard) {
+// registerClockMetrics exposes the clock alarms to the operator's scraper
+// beside their log: 1 while the reference clock is stepped away from the
+// service's time, or the parties' reports say that time is off
+// (clock.ReportCheck), and by how much each.
+func registerClockMetrics(reg *prometheus.Registry, guard *clock.Guard, reports func() clock.ReportStatus) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deconflict_clock_step_alarm",
-		Help: "1 while the host's clock (a replica's: the database's) is more than " + clock.StepThreshold.String() + " off the service's time, which does not follow the step: fix the clock (the alarm clears itself) or restart the service to take its time.",
+		Help: "1 while the host's clock (a replica's: the database's) is more than " + clock.StepThreshold.String() + " off the service's time, which does not follow the step: fix the clock (the alarm clears itself) or restart the service to take its time; " +
+			"1 also while the position reports of at least two parties have said for " + clock.ReportSustain.String() + " that the service's time is more than " + clock.StepThreshold.String() + " off theirs (deconflict_clock_reports_offset_seconds; the ERROR log says which).",
 	}, func() float64 {
-		if guard.Status().Stepped {
+		if guard.Status().Stepped || reports().Alarm {
 			return 1
 		}
 		return 0
@@ -217,4 +219,8 @@ func registerClockMetrics(reg *prometheus.Registry, guard *clock.Guard) {
 		Name: "deconflict_clock_reference_offset_seconds",
 		Help: "The host's clock (a replica's: the database's) minus the service's time; within " + clock.StepThreshold.String() + " the service slews toward it at 1 % of elapsed time.",
 	}, func() float64 { return guard.Status().ReferenceOffset.Seconds() }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "deconflict_clock_reports_offset_seconds",
+		Help: "The parties' time minus the service's, as the position reports of at least two parties that agree it is more than " + clock.StepThreshold.String() + " off tell it (the median age of each one's reports, the one nearest the service's time); 0 while fewer agree. The service does not take it.",
+	}, func() float64 { return reports().Offset.Seconds() }))
 }

@@ -67,6 +67,7 @@ func (s *Service) jobs() []job {
 		{"end expired volumes", s.endExpiredVolumes},
 		{"announce the findings of new rules", s.announceFindingsJob},
 		{"escalate hotline items", s.escalate},
+		{"check the service's time against the parties' reports", s.checkReportClock},
 		{"audit checkpoint", s.checkpointAudit},
 		{"forget expired nonces", s.forgetNonces},
 		{"forget expired idempotency keys", s.forgetIdempotent},

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/clock"
 	"github.com/deconflict/deconflict/internal/disclose"
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/httpsig"
@@ -176,6 +177,9 @@ type Service struct {
 	writes *writeTokens
 	// process is this process's registration (process.go).
 	process *process
+	// reportClock compares the service's time with the parties' reports'
+	// (reportclock.go).
+	reportClock *clock.ReportCheck
 
 	credMu        sync.Mutex
 	credListeners []func(partyName string)
@@ -232,6 +236,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.m.findingsFailuresInARow = s.findingsFailures.inARow
 	s.process = newProcess()
+	s.reportClock = clock.NewReportCheck(s.log)
 	if s.cfg.ReplicaName == "" {
 		s.cfg.ReplicaName = s.process.id
 	}
