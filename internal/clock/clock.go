@@ -43,6 +43,10 @@
 // time.Duration; the monotonic source is the time.Duration elapsed since an
 // anchor of its own choosing.
 //
+// A ReportCheck (reports.go) tells the operator of a time wrong from the
+// start, which a Guard cannot see: it compares the service's time with the
+// parties' report times, and never corrects it.
+//
 // A Guard is safe for concurrent use; a reading costs one reading of each
 // clock and an uncontended mutex (BenchmarkNow).
 package clock
