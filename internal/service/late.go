@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // Alerts raised and cleared while no replica led detection.
@@ -25,16 +26,37 @@ import (
 // and left to the next one), and a replica that takes over commits, after
 // its reconcile, each alert of its log that was raised and cleared there
 // and of which the store has no trace: no alert of that id, and none of
-// its pair open at any moment from its raise to its clear, give or take
-// the hysteresis of a clear (the old leader committed it, under the id its
-// own engine gave it, seeing it begin and end a little apart). Its raise, the
-// updates that changed its level, and its clear are committed as they
-// happened, their times those of the alert, marked recorded_late, with
+// its pair that is the same alert seen by another engine (sameAlert).
+// Its raise, the updates that changed its level, and its clear are
+// committed as they happened, their times those of the alert, marked recorded_late, with
 // their events to each party of the alert (everyone for a nonconforming
 // one) and their audit records, but no hotline item: an item asks its
 // recipients to acknowledge an alert in progress, with a deadline and
 // escalations, and this one is over; the events and the audit record are
 // the record that it happened.
+//
+// The same alert under another id. The old leader committed what its own
+// engine made of the same reports, in another order or later (the
+// relay), and an engine names an alert after the report that first
+// showed it: the ids differ when one engine had a report the other did
+// not have yet. The times say which is which. An engine raises an alert
+// at the time of the report that showed it and clears it, at the
+// earliest, the hysteresis of a clear (ClearAfterS, 5 s) after it last
+// found the conflict, on its own clock, which is never behind the reports'.
+// So two engines that found a conflict in a common report had their
+// alerts open together for at least ClearAfterS around it; whereas two
+// successive alerts of one pair are ClearAfterS of absence apart, and the
+// second can be open with the first (as the other engine had it) only for
+// as long as the report that raised it came late: the relay, a tick, the
+// feed's latency, a second or two at most. The alert of the log is
+// taken for a stored alert of its pair when they were open together for
+// at least half the hysteresis of a clear (sameAlertOverlap); one that
+// was raised after the stored one cleared, or cleared before it was
+// raised, however close, is another alert, and recorded. What this leaves
+// to chance: a second conflict raised by a report more than
+// sameAlertOverlap late is taken for the first (not recorded), and one
+// conflict that the two engines found in no common report, less than
+// sameAlertOverlap together, is recorded beside the stored alert.
 //
 // An alert raised in the gap and still open at the takeover is the
 // reconcile's: the engine has it open, and it is raised as the engine
@@ -233,13 +255,9 @@ func (s *Service) recordLate(inStore StoredAlerts, skip func(id string) bool) []
 
 // tracedIn returns the test of whether the store has a trace of an alert
 // of pair open from from to to, id if it recorded it: an alert of that id,
-// or one of its pair open at some moment of that time. Two engines fed
-// the same reports, in another order or later (the relay), see a conflict
-// begin and end a few seconds apart, and name it after another report: an
-// alert of the pair in the store that ended or began within the
-// hysteresis of a clear of it is taken for the same.
+// or the same alert under another id (sameAlert).
 func (s *Service) tracedIn(inStore StoredAlerts) func(id, pair string, from, to time.Time) bool {
-	margin := time.Duration(alert.DefaultHysteresis(s.Rules()).ClearAfterS * float64(time.Second))
+	overlap := sameAlertOverlap(s.Rules())
 	byPair := map[string][]AlertSpan{}
 	for _, sp := range inStore.Spans {
 		byPair[sp.Pair] = append(byPair[sp.Pair], sp)
@@ -249,12 +267,26 @@ func (s *Service) tracedIn(inStore StoredAlerts) func(id, pair string, from, to 
 			return true
 		}
 		for _, sp := range byPair[pair] {
-			if sp.overlaps(from.Add(-margin), to.Add(margin)) {
+			if sameAlert(sp, from, to, overlap) {
 				return true
 			}
 		}
 		return false
 	}
+}
+
+// sameAlertOverlap is how long an alert of the log and a stored alert of
+// its pair must have been open together to be one alert under two ids:
+// half the hysteresis of a clear (the doc comment above).
+func sameAlertOverlap(rl rules.Rules) time.Duration {
+	return time.Duration(alert.DefaultHysteresis(rl).ClearAfterS * float64(time.Second) / 2)
+}
+
+// sameAlert reports whether the stored alert sp of a pair is the alert of
+// that pair open from from to to as another engine had it: they were open
+// together for at least overlap (sameAlertOverlap).
+func sameAlert(sp AlertSpan, from, to time.Time, overlap time.Duration) bool {
+	return sp.openWith(from, to) >= overlap
 }
 
 // lateTraced returns the ids of the alerts recorded late in pending (at

@@ -666,3 +666,140 @@ func TestLateAlertQueuedIsKeptWhenItsPairIsOpenAgain(t *testing.T) {
 		t.Fatalf("after replica 0 took the lease back the store has %v: the alert %s over before the new conflict, which it had queued late, is lost", got, lateID)
 	}
 }
+
+// TestSameAlertIsOpenTogetherLongEnough: a logged alert is taken for a
+// stored alert of its pair under another id only when they were open
+// together for at least sameAlertOverlap; a second conflict of the pair
+// raised, or one cleared, a moment from the stored alert is another one.
+func TestSameAlertIsOpenTogetherLongEnough(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := newReplicaServiceAt(t, st, &testPeers{}, &testClock{})
+	at := func(s float64) time.Time { return time.Unix(1_000_000, 0).Add(time.Duration(s * float64(time.Second))) }
+	const pair = "conflict coalition/C1 russia/R1"
+	// The old leader's alert of the pair: raised at 10 s, cleared at 20 s.
+	stored := StoredAlerts{Spans: map[string]AlertSpan{
+		"stored":  {Pair: pair, From: at(10), To: at(20)},
+		"other":   {Pair: "conflict coalition/C2 russia/R1", From: at(0), To: at(100)},
+		"unknown": {Pair: "conflict coalition/C3 russia/R1", To: at(50)}, // its raise before the store's events
+	}}
+	traced := s.tracedIn(stored)
+	for _, c := range []struct {
+		name     string
+		id, pair string
+		from, to float64
+		want     bool
+	}{
+		{"the same id", "stored", pair, 40, 50, true},
+		{"the same alert, raised a report later", "a", pair, 11, 21, true},
+		{"the same alert, raised earlier and cleared before it", "a", pair, 9, 16, true},
+		{"the same alert, two alerts of the other engine as one", "a", pair, 5, 30, true},
+		{"a second conflict raised 2 s after its clear", "a", pair, 22, 30, false},
+		{"a second conflict raised as it cleared", "a", pair, 20, 30, false},
+		{"a second conflict raised by a report 1 s late", "a", pair, 19, 30, false},
+		{"a conflict cleared 2 s before its raise", "a", pair, 1, 8, false},
+		{"a conflict of another pair", "a", "conflict coalition/C9 russia/R1", 11, 21, false},
+		{"a conflict of a pair whose raise the store has not", "a", "conflict coalition/C3 russia/R1", 40, 48, true},
+		{"a conflict after one whose raise the store has not", "a", "conflict coalition/C3 russia/R1", 52, 60, false},
+	} {
+		if got := traced(c.id, c.pair, at(c.from), at(c.to)); got != c.want {
+			t.Errorf("%s (%s from %v s to %v s): traced %v, want %v", c.name, c.pair, c.from, c.to, got, c.want)
+		}
+	}
+}
+
+// TestSecondConflictRightAfterTheLeadersIsRecordedLate: the leader raised
+// and cleared a conflict, and stopped; a second later the same aircraft
+// closed in again, and the follower's engine raised and cleared that
+// second conflict while nobody led. Its takeover records it late: it began
+// after the stored alert of the pair ended, another alert.
+func TestSecondConflictRightAfterTheLeadersIsRecordedLate(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &testClock{}
+	var peers [2]*testPeers
+	var svc [2]*Service
+	for i := range svc {
+		peers[i] = &testPeers{}
+		svc[i] = newReplicaServiceAt(t, st, peers[i], clock)
+	}
+	peers[0].leads.Store(true)
+	peers[0].tenure.Add(1)
+	if err := svc[0].ReconcileDetection(ctx, readsStoredAlerts(st)); err != nil {
+		t.Fatal(err)
+	}
+	// conflict has the pair close in at replica at (relayed to the
+	// other replicas of to), turn away a second later, and waits out the
+	// hysteresis of the clear.
+	conflict := func(at int, to []int) {
+		c, r := headOnPair(clock.now())
+		for _, step := range []time.Duration{0, time.Second, 6 * time.Second} {
+			clock.advance(step)
+			c.Time, r.Time = clock.now(), clock.now()
+			if step > 0 {
+				c.VelEastMps, r.VelEastMps = -200, 200 // apart
+			}
+			p := peers[at]
+			p.mu.Lock()
+			from := len(p.published)
+			p.mu.Unlock()
+			if _, _, err := svc[at].IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := svc[at].IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+				t.Fatal(err)
+			}
+			p.mu.Lock()
+			relayed := slices.Clone(p.published[from:])
+			p.mu.Unlock()
+			for _, j := range to {
+				if err := svc[j].IngestRelayed(ctx, relayed); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, j := range append([]int{at}, to...) {
+				svc[j].Tick(ctx)
+			}
+		}
+	}
+	conflict(0, []int{1})
+	first := alertEvents(t, st)
+	if len(first) != 2 || !strings.HasPrefix(first[0], "alert_raised ") || !strings.HasPrefix(first[1], "alert_cleared ") {
+		t.Fatalf("the leader committed %v, want the conflict raised and cleared", first)
+	}
+	// The leader stops. A second after the clear the aircraft close in
+	// again, reporting to replica 1.
+	peers[0].leads.Store(false)
+	firstCleared := clock.now()
+	clock.advance(time.Second)
+	conflict(1, nil)
+	// Replica 1 logged it (and the first, under the leader's id, unless
+	// it forgot it on seeing it committed).
+	second := completeUnled(svc[1])
+	var id string
+	for logged := range second {
+		if !strings.HasSuffix(first[0], " "+logged) {
+			id = logged
+		}
+	}
+	if id == "" {
+		t.Fatalf("replica 1 logged %d alerts over, none the second conflict", len(second))
+	}
+	peers[1].leads.Store(true)
+	peers[1].tenure.Add(1)
+	if err := svc[1].ReconcileDetection(ctx, readsStoredAlerts(st)); err != nil {
+		t.Fatal(err)
+	}
+	want := append(slices.Clone(first), "alert_raised "+id, "alert_cleared "+id)
+	if got := alertEvents(t, st); !slices.Equal(got, want) {
+		t.Fatalf("after the takeover the store has %v, want %v: the second conflict, raised %s after the first cleared, is lost",
+			got, want, second[id].raise.Time.Sub(firstCleared))
+	}
+}

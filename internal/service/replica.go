@@ -125,8 +125,8 @@ type StoredAlerts struct {
 	parts map[string]map[string]alertPart
 	// Spans are, by id, the pair and the times of the alerts of Open and
 	// Cleared: a takeover records an alert raised and cleared while no
-	// replica led only when the store has no alert of its pair at the
-	// same time (recordLate).
+	// replica led only when the store has no alert of its pair open with
+	// it long enough to be the same alert (sameAlert, late.go).
 	Spans map[string]AlertSpan
 }
 
@@ -143,10 +143,19 @@ type AlertSpan struct {
 	To time.Time
 }
 
-// overlaps reports whether the span was open at some moment from from
-// to to (both included).
-func (sp AlertSpan) overlaps(from, to time.Time) bool {
-	return !sp.From.After(to) && (sp.To.IsZero() || !sp.To.Before(from))
+// openWith returns how long the span was open together with an alert
+// open from from to to: zero or less when they were never open at once
+// (one cleared when, or before, the other was raised). An unknown raise
+// (zero From) is taken as early as can be, and a span still open (zero
+// To) as open still.
+func (sp AlertSpan) openWith(from, to time.Time) time.Duration {
+	if !sp.From.IsZero() && sp.From.After(from) {
+		from = sp.From
+	}
+	if !sp.To.IsZero() && sp.To.Before(to) {
+		to = sp.To
+	}
+	return to.Sub(from)
 }
 
 // SpentIDsKept is how long a takeover remembers that the store cleared an

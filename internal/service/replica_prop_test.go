@@ -405,10 +405,11 @@ func checkPairHistories(rt *rapid.T, st store.Store, seen int64, marks []int64) 
 			case a.Time.Before(h.late.Time):
 				rt.Fatalf("alert %s recorded late %s at %s, before its raise at %s", a.ID, kind, a.Time, h.late.Time)
 			case kind == "cleared":
-				// One engine may clear a pair's alert and raise the
-				// next at the same instant: they do not overlap.
+				// Another alert of the pair is open with it for
+				// less than sameAlertOverlap: a report that came
+				// late (late.go).
 				for id, sp := range spans {
-					if id != a.ID && sp.pair == pair && sp.raisedBy <= before(e.ID) && sp.from.Before(a.Time) && (sp.to.IsZero() || sp.to.After(h.late.Time)) {
+					if id != a.ID && sp.pair == pair && sp.raisedBy <= before(e.ID) && (AlertSpan{From: sp.from, To: sp.to}).openWith(h.late.Time, a.Time) >= sameAlertOverlap(rules.Default()) {
 						rt.Fatalf("alert %s recorded late, open from %s to %s, as %s of its pair\n%s", a.ID, h.late.Time, a.Time, id, strings.Join(order, "\n"))
 					}
 				}
@@ -468,7 +469,7 @@ func completeUnled(s *Service) map[string]*unledAlert {
 // checkUnledRecorded checks that the store has each alert of logged (the
 // alerts a replica's engine raised and cleared while nobody committed
 // them, before its takeover): under its id, or an alert of its pair open
-// at the same time, give or take the hysteresis of a clear.
+// with it for at least sameAlertOverlap.
 func checkUnledRecorded(rt *rapid.T, st store.Store, logged map[string]*unledAlert) {
 	if len(logged) == 0 {
 		return
@@ -477,7 +478,6 @@ func checkUnledRecorded(rt *rapid.T, st store.Store, logged map[string]*unledAle
 	if err != nil {
 		rt.Fatal(err)
 	}
-	margin := time.Duration(alert.DefaultHysteresis(rules.Default()).ClearAfterS * float64(time.Second))
 	for _, id := range slices.Sorted(maps.Keys(logged)) {
 		u := logged[id]
 		if _, ok := stored.Spans[id]; ok {
@@ -485,7 +485,7 @@ func checkUnledRecorded(rt *rapid.T, st store.Store, logged map[string]*unledAle
 		}
 		found := false
 		for _, sp := range stored.Spans {
-			found = found || sp.Pair == pairOf(u.raise) && sp.overlaps(u.raise.Time.Add(-margin), u.clear.Time.Add(margin))
+			found = found || sp.Pair == pairOf(u.raise) && sp.openWith(u.raise.Time, u.clear.Time) >= sameAlertOverlap(rules.Default())
 		}
 		if !found {
 			rt.Fatalf("alert %s raised at %s and cleared at %s while nobody led is not in the store after the takeover", id, u.raise.Time, u.clear.Time)
