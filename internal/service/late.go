@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/rules"
@@ -58,6 +59,13 @@ import (
 // conflict that the two engines found in no common report, less than
 // sameAlertOverlap together, is recorded beside the stored alert.
 //
+// What the log holds. Each transition kept is the alert as it happened
+// (what the late record commits): measured on alerts of two aircraft
+// with their separation (TestUnledLogBytes), about 540 bytes a transition and 1.2 KB an alert raised and cleared, up to 5.4 KB
+// one with unledLevelsKept changes of level (108 MB had the count bound
+// alone been reached with such alerts). The log is bounded by count and
+// by bytes (unledMax, unledBytesMax).
+//
 // An alert raised in the gap and still open at the takeover is the
 // reconcile's: the engine has it open, and it is raised as the engine
 // has it now.
@@ -69,12 +77,17 @@ import (
 // is kept until it clears (or the log is full).
 const unledKept = 5 * time.Minute
 
-// unledMax bounds the alerts of the log (about 1 KB each); past it the
-// oldest are dropped, and counted (Metrics.UnledAlertsDropped). A follower
-// logs every alert of its engine, those the leader commits too: 20,000 is
-// several times the alerts raised in unledKept in the benchmarks' busiest
-// airspace (about 600 open at a time).
-const unledMax = 20_000
+// unledMax bounds the alerts of the log, and unledBytesMax what they
+// hold (unledAlert.bytes, about 1.2 KB an alert raised and cleared, 5.4 KB
+// one with unledLevelsKept changes of level): past either the oldest are
+// dropped, and counted (Metrics.UnledAlertsDropped). 20,000 is several
+// times the alerts raised in unledKept in the benchmarks' busiest
+// airspace (about 600 open at a time); 32 MiB holds 20,000 raised and
+// cleared (24 MB), or 6,000 with every change of level kept.
+const (
+	unledMax      = 20_000
+	unledBytesMax = 32 << 20
+)
 
 // unledLevelsKept bounds the updates of one alert kept: those that
 // changed its level.
@@ -87,6 +100,8 @@ type unledLog struct {
 	// order holds the ids by their first logging, oldest first; an id
 	// deleted from byID since is skipped.
 	order []string
+	// bytes is what the alerts of byID hold (unledAlert.bytes).
+	bytes int
 	// swept is when the alerts past unledKept were last dropped: at most
 	// every unledKept/10, not at each batch of reports.
 	swept time.Time
@@ -103,10 +118,37 @@ type unledAlert struct {
 	levels []alert.Transition // updates, by time once recorded
 	clear  *alert.Transition
 	at     time.Time // when its last transition was logged
+	bytes  int       // what it holds (unledAlertBytes)
 }
 
 // complete reports whether the alert was raised and cleared in the log.
 func (u *unledAlert) complete() bool { return u.raise != nil && u.clear != nil }
+
+// transitionBytes is what a transition kept in the log holds: the alert,
+// its aircraft, its separation and its id (the other strings are the
+// rules' and the tracks').
+func transitionBytes(tr *alert.Transition) int {
+	n := int(unsafe.Sizeof(*tr)) + len(tr.ID) + len(tr.Aircraft)*int(unsafe.Sizeof(alert.Aircraft{}))
+	if tr.Separation != nil {
+		n += int(unsafe.Sizeof(*tr.Separation))
+	}
+	return n
+}
+
+// unledAlertBytes is what an alert of the log holds: its transitions, its
+// record, and its places in the map and in the order.
+func unledAlertBytes(u *unledAlert) int {
+	n := int(unsafe.Sizeof(*u)) + 64
+	for _, tr := range []*alert.Transition{u.raise, u.clear} {
+		if tr != nil {
+			n += transitionBytes(tr)
+		}
+	}
+	for i := range u.levels {
+		n += transitionBytes(&u.levels[i])
+	}
+	return n
+}
 
 // add logs transitions nobody commits, at now; it returns how many
 // alerts with a raise were dropped to keep the log bounded.
@@ -142,13 +184,25 @@ func (l *unledLog) add(trs []alert.Transition, now time.Time) int {
 				u.levels = append(u.levels, tr)
 			}
 		}
+		was := u.bytes
+		u.bytes = unledAlertBytes(u)
+		l.bytes += u.bytes - was
 	}
 	return l.prune(now)
 }
 
+// forget drops the alert id from the log.
+func (l *unledLog) forget(id string) {
+	if u, ok := l.byID[id]; ok {
+		l.bytes -= u.bytes
+		delete(l.byID, id)
+	}
+}
+
 // prune drops the alerts whose last transition was logged more than
-// unledKept ago, unless they are open, and the oldest beyond unledMax; it
-// returns how many alerts with a raise it dropped for the bound.
+// unledKept ago, unless they are open, and the oldest beyond unledMax
+// alerts or unledBytesMax; it returns how many alerts with a raise it
+// dropped for the bounds.
 func (l *unledLog) prune(now time.Time) int {
 	dropped := 0
 	if now.Sub(l.swept) >= unledKept/10 || len(l.order) > 2*unledMax {
@@ -161,7 +215,7 @@ func (l *unledLog) prune(now time.Time) int {
 			}
 			open := u.raise != nil && u.clear == nil
 			if !open && now.Sub(u.at) > unledKept {
-				delete(l.byID, id)
+				l.forget(id)
 				continue
 			}
 			keep = append(keep, id)
@@ -169,11 +223,11 @@ func (l *unledLog) prune(now time.Time) int {
 		clear(l.order[len(keep):])
 		l.order = keep
 	}
-	for len(l.byID) > unledMax {
+	for (len(l.byID) > unledMax || l.bytes > unledBytesMax) && len(l.order) > 0 {
 		id := l.order[0]
 		l.order = l.order[1:]
 		if u, ok := l.byID[id]; ok {
-			delete(l.byID, id)
+			l.forget(id)
 			if u.raise != nil {
 				dropped++
 			}
@@ -189,13 +243,21 @@ func (s *Service) logUnled(trs []alert.Transition) {
 	}
 	l := &s.tac.unled
 	now := s.now()
-	if n := l.add(trs, now); n > 0 {
-		s.m.UnledAlertsDropped.Add(float64(n))
-		if now.Sub(l.warned) >= time.Minute {
-			l.warned = now
-			s.log.Warn("this replica's log of the alerts its engine raised while it did not lead is full: the oldest are dropped, and a takeover cannot record them if the leader did not",
-				"dropped", n, "kept", unledMax)
-		}
+	s.unledDropped(l.add(trs, now), now)
+}
+
+// unledDropped counts and logs the n alerts with a raise that the log
+// dropped for its bounds (tactical.mu held).
+func (s *Service) unledDropped(n int, now time.Time) {
+	if n == 0 {
+		return
+	}
+	l := &s.tac.unled
+	s.m.UnledAlertsDropped.Add(float64(n))
+	if now.Sub(l.warned) >= time.Minute {
+		l.warned = now
+		s.log.Warn("this replica's log of the alerts its engine raised while it did not lead is full: the oldest are dropped, and a takeover cannot record them if the leader did not",
+			"dropped", n, "kept", len(l.byID), "kept_bytes", l.bytes, "max", unledMax, "max_bytes", unledBytesMax)
 	}
 }
 

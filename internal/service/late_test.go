@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/replica"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
 	"github.com/deconflict/deconflict/internal/store/postgres"
@@ -802,4 +804,73 @@ func TestSecondConflictRightAfterTheLeadersIsRecordedLate(t *testing.T) {
 		t.Fatalf("after the takeover the store has %v, want %v: the second conflict, raised %s after the first cleared, is lost",
 			got, want, second[id].raise.Time.Sub(firstCleared))
 	}
+}
+
+// TestUnledLogBytes: a log of alerts of two aircraft with their
+// separation, each with every change of level it keeps, holds no more
+// than unledBytesMax (and what it counts, unledAlert.bytes, is what the
+// heap says it holds); the alerts dropped for it are counted and logged.
+func TestUnledLogBytes(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	logs, logger := newLogBuffer()
+	clock := &testClock{}
+	s, err := New(context.Background(), Config{Store: st, Peers: &testPeers{}, Now: clock.now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The separation of the rules, which every transition points into.
+	classes, detector := []string{rules.ClassManned, rules.ClassManned}, rules.Cylinder(9260, 300)
+	// As the engine makes them (alert.conflictAlert): the aircraft and
+	// the separation of each transition its own, the id of each alert.
+	levels := []string{"advisory", "caution", "warning"}
+	transition := func(id, state string, level int) alert.Transition {
+		return alert.Transition{ID: id, Kind: alert.KindConflict, State: state, Level: levels[level%len(levels)], Time: clock.now(),
+			TInS: 40, TOutS: 80, TCPAS: 60, DHCPAM: 500, DVCPAM: 100,
+			Aircraft: []alert.Aircraft{
+				{Party: "coalition", Aircraft: "C1", Callsign: "AFR1234", Class: "manned", LatDeg: 35, LonDeg: 36, AltM: 6000, VelEastMps: 200},
+				{Party: "russia", Aircraft: "R1", Callsign: "AFL5678", Class: "manned", LatDeg: 35, LonDeg: 36.2, AltM: 6000, VelEastMps: -200},
+			},
+			Separation: &alert.Separation{Classes: classes, Detector: detector, LookaheadS: 300},
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	tac := s.tac
+	tac.mu.Lock()
+	for i := range unledMax {
+		id := fmt.Sprintf("%024x", i)
+		trs := []alert.Transition{transition(id, alert.StateRaised, 0)}
+		for j := range unledLevelsKept {
+			trs = append(trs, transition(id, alert.StateUpdated, j+1))
+		}
+		s.logUnled(append(trs, transition(id, alert.StateCleared, unledLevelsKept)))
+	}
+	kept, keptBytes := len(tac.unled.byID), tac.unled.bytes
+	tac.mu.Unlock()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int(after.HeapAlloc) - int(before.HeapAlloc)
+	t.Logf("%d alerts kept, %d bytes counted, %d bytes held (%d an alert)", kept, keptBytes, held, held/max(kept, 1))
+	if held > unledBytesMax*5/4 {
+		t.Errorf("the log holds %d MB, want at most about %d MB", held>>20, unledBytesMax>>20)
+	}
+	if keptBytes < held*4/5 || keptBytes > held*5/4 {
+		t.Errorf("the log counts %d bytes, the heap says it holds %d", keptBytes, held)
+	}
+	dropped := counterValue(t, s.Metrics().UnledAlertsDropped)
+	if dropped == 0 || int(dropped) != unledMax-kept {
+		t.Errorf("%v alerts counted dropped, want the %d not kept", dropped, unledMax-kept)
+	}
+	logs.mu.Lock()
+	logged := logs.buf.String()
+	logs.mu.Unlock()
+	if !strings.Contains(logged, "log of the alerts its engine raised while it did not lead is full") {
+		t.Errorf("the drop was not logged: %s", logged)
+	}
+	runtime.KeepAlive(s)
 }
