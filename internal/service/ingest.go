@@ -74,6 +74,9 @@ type tactical struct {
 	// takeover to record what the store has no trace of (late.go; mu
 	// held).
 	unled unledLog
+	// delivered are the ids of the alerts this replica saw committed,
+	// for unled to forget (its own lock).
+	delivered deliveredAlerts
 
 	commitMu sync.Mutex
 	// posted is the alert level last posted to the hotline per open alert;
@@ -398,6 +401,7 @@ func (s *Service) expireTracks(ctx context.Context, now time.Time) error {
 	t.mu.Lock()
 	s.enqueueLocked(t.eng.Load().Expire(now), false)
 	s.clearHeldLocked(now)
+	s.forgetStoredLocked(now)
 	t.mu.Unlock()
 	if pic := s.picture(); pic != nil {
 		pic.Expire(now)

@@ -3,11 +3,14 @@ package service
 import (
 	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // Alerts raised and cleared while no replica led detection.
@@ -59,12 +62,18 @@ import (
 // conflict that the two engines found in no common report, less than
 // sameAlertOverlap together, is recorded beside the stored alert.
 //
-// What the log holds. Each transition kept is the alert as it happened
-// (what the late record commits): measured on alerts of two aircraft
-// with their separation (TestUnledLogBytes), about 540 bytes a transition and 1.2 KB an alert raised and cleared, up to 5.4 KB
-// one with unledLevelsKept changes of level (108 MB had the count bound
-// alone been reached with such alerts). The log is bounded by count and
-// by bytes (unledMax, unledBytesMax).
+// What the log holds. A follower logs every alert of its engine, most of
+// which the leader commits; it forgets those whose id it sees committed
+// (the events of the store it delivers to its live streams, forgetStored),
+// so that they do not crowd out those nobody committed. An alert of the
+// log under another id than the leader's stays until unledKept has passed
+// (a takeover judges it by sameAlert). Each transition kept is the alert
+// as it happened (what the late record commits): measured on alerts of
+// two aircraft with their separation (TestUnledLogBytes), about 540 bytes
+// a transition and 1.2 KB an alert raised and cleared, up to 5.4 KB one
+// with unledLevelsKept changes of level (108 MB had the count bound alone
+// been reached with such alerts). The log is bounded by count and by
+// bytes (unledMax, unledBytesMax).
 //
 // An alert raised in the gap and still open at the takeover is the
 // reconcile's: the engine has it open, and it is raised as the engine
@@ -89,6 +98,10 @@ const (
 	unledBytesMax = 32 << 20
 )
 
+// unledStoredKept bounds the ids of alerts the store has that the log
+// keeps (unledLog.stored), and those waiting for it (deliveredAlerts).
+const unledStoredKept = 2 * unledMax
+
 // unledLevelsKept bounds the updates of one alert kept: those that
 // changed its level.
 const unledLevelsKept = 8
@@ -102,6 +115,10 @@ type unledLog struct {
 	order []string
 	// bytes is what the alerts of byID hold (unledAlert.bytes).
 	bytes int
+	// stored are the ids of the alerts of which this replica delivered an
+	// event of the store (forgetStored), with when: a transition of one is
+	// not logged. Let go with the time, like the alerts.
+	stored map[string]time.Time
 	// swept is when the alerts past unledKept were last dropped: at most
 	// every unledKept/10, not at each batch of reports.
 	swept time.Time
@@ -161,6 +178,9 @@ func (l *unledLog) add(trs []alert.Transition, now time.Time) int {
 	}
 	for i := range trs {
 		tr := trs[i]
+		if _, ok := l.stored[tr.ID]; ok {
+			continue // the store has it: a takeover skips it by its id
+		}
 		u := l.byID[tr.ID]
 		if u == nil {
 			u = &unledAlert{}
@@ -199,6 +219,25 @@ func (l *unledLog) forget(id string) {
 	}
 }
 
+// forgetStored drops from the log the alerts of ids, of which the store
+// has events, and keeps their ids so that their later transitions are not
+// logged either, at now: a takeover skips them by their ids (the store
+// keeps the alerts it cleared for SpentIDsKept, far more than unledKept).
+func (l *unledLog) forgetStored(ids []string, now time.Time) {
+	if len(ids) == 0 {
+		return
+	}
+	if l.stored == nil || len(l.stored) > unledStoredKept {
+		// Past its bound between two sweeps: what is forgotten of it
+		// is logged again, and skipped by the takeover.
+		l.stored = map[string]time.Time{}
+	}
+	for _, id := range ids {
+		l.forget(id)
+		l.stored[id] = now
+	}
+}
+
 // prune drops the alerts whose last transition was logged more than
 // unledKept ago, unless they are open, and the oldest beyond unledMax
 // alerts or unledBytesMax; it returns how many alerts with a raise it
@@ -222,6 +261,11 @@ func (l *unledLog) prune(now time.Time) int {
 		}
 		clear(l.order[len(keep):])
 		l.order = keep
+		for id, at := range l.stored {
+			if now.Sub(at) > unledKept {
+				delete(l.stored, id)
+			}
+		}
 	}
 	for (len(l.byID) > unledMax || l.bytes > unledBytesMax) && len(l.order) > 0 {
 		id := l.order[0]
@@ -243,7 +287,21 @@ func (s *Service) logUnled(trs []alert.Transition) {
 	}
 	l := &s.tac.unled
 	now := s.now()
+	l.forgetStored(s.tac.delivered.take(), now)
 	s.unledDropped(l.add(trs, now), now)
+}
+
+// forgetStoredLocked drops from the log the alerts whose events this
+// replica delivered since, and those past unledKept (tactical.mu held):
+// the periodic job's, so that neither piles up while nothing is logged.
+func (s *Service) forgetStoredLocked(now time.Time) {
+	ids := s.tac.delivered.take()
+	if s.cfg.Peers == nil {
+		return
+	}
+	l := &s.tac.unled
+	l.forgetStored(ids, now)
+	s.unledDropped(l.prune(now), now)
 }
 
 // unledDropped counts and logs the n alerts with a raise that the log
@@ -268,6 +326,44 @@ func (s *Service) logUnledQueued(qs []queued) {
 		trs[i] = qs[i].tr
 	}
 	s.logUnled(trs)
+}
+
+// deliveredAlerts are the ids of the alerts of which this replica
+// delivered events of the store to its live streams (deliver, s.wmu held),
+// until the log forgets them (tactical.mu held): a lock of its own, so
+// that deliver takes none of the tactical state's.
+type deliveredAlerts struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+// note keeps the ids of the alerts of evs, committed events of the store.
+func (d *deliveredAlerts) note(evs []store.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range evs {
+		if !strings.HasPrefix(e.Kind, "alert_") {
+			continue
+		}
+		if id, ok := alertIDOf(e.Body); ok && (len(d.ids) == 0 || d.ids[len(d.ids)-1] != id) {
+			d.ids = append(d.ids, id)
+		}
+	}
+	if len(d.ids) > unledStoredKept {
+		// Nobody took them for long (the periodic job takes them
+		// every tick): the oldest are let go, and their alerts kept in
+		// the log, which a takeover skips by their ids.
+		d.ids = slices.Delete(d.ids, 0, len(d.ids)-unledStoredKept)
+	}
+}
+
+// take returns the ids noted since the last take.
+func (d *deliveredAlerts) take() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ids := d.ids
+	d.ids = nil
+	return ids
 }
 
 // recordLate returns the transitions that record, as they happened, the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -803,6 +804,68 @@ func TestSecondConflictRightAfterTheLeadersIsRecordedLate(t *testing.T) {
 	if got := alertEvents(t, st); !slices.Equal(got, want) {
 		t.Fatalf("after the takeover the store has %v, want %v: the second conflict, raised %s after the first cleared, is lost",
 			got, want, second[id].raise.Time.Sub(firstCleared))
+	}
+}
+
+// TestFollowerForgetsTheAlertsTheLeaderCommitted: a follower's log of
+// what nobody committed lets go of an alert once it has delivered the
+// leader's events of it, and logs none of its later transitions: they
+// would crowd out, in its bounds, the alerts that matter.
+func TestFollowerForgetsTheAlertsTheLeaderCommitted(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &testClock{}
+	var peers [2]*testPeers
+	var svc [2]*Service
+	for i := range svc {
+		peers[i] = &testPeers{}
+		svc[i] = newReplicaServiceAt(t, st, peers[i], clock)
+	}
+	peers[0].leads.Store(true)
+	if err := svc[0].ReconcileDetection(ctx, readsStoredAlerts(st)); err != nil {
+		t.Fatal(err)
+	}
+	// The leader raises the conflict and commits it; the follower
+	// delivers its events, then gets the reports by the relay (late).
+	c, r := headOnPair(clock.now())
+	for _, step := range []time.Duration{0, time.Second, 6 * time.Second} {
+		clock.advance(step)
+		c.Time, r.Time = clock.now(), clock.now()
+		if step > 0 {
+			c.VelEastMps, r.VelEastMps = -200, 200 // apart
+		}
+		from := len(peers[0].published)
+		if _, _, err := svc[0].IngestPositions(ctx, party.Principal{Party: "coalition"}, []PositionReport{c}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc[0].IngestPositions(ctx, party.Principal{Party: "russia"}, []PositionReport{r}); err != nil {
+			t.Fatal(err)
+		}
+		svc[0].Tick(ctx)
+		if err := svc[1].CatchUpEvents(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc[1].IngestRelayed(ctx, peers[0].published[from:]); err != nil {
+			t.Fatal(err)
+		}
+		svc[1].Tick(ctx)
+	}
+	if got := alertEvents(t, st); len(got) != 2 {
+		t.Fatalf("the leader committed %v, want the conflict raised and cleared", got)
+	}
+	if n := len(svc[1].tac.eng.Load().Alerts()); n != 0 {
+		t.Fatalf("the follower's engine has %d alerts, want the conflict cleared", n)
+	}
+	tac := svc[1].tac
+	tac.mu.Lock()
+	logged := maps.Clone(tac.unled.byID)
+	tac.mu.Unlock()
+	if len(logged) != 0 {
+		t.Fatalf("the follower's log holds %d alerts after the leader committed them, want none", len(logged))
 	}
 }
 

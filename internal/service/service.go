@@ -912,6 +912,11 @@ func (s *Service) deliver(evs []store.Event) {
 	for _, a := range s.story.apply(evs) {
 		s.cleared.add(&a)
 	}
+	if s.cfg.Peers != nil {
+		// The alerts the store has: this replica's log of what nobody
+		// committed forgets them (late.go).
+		s.tac.delivered.note(evs)
+	}
 	s.hub.publish(evs)
 	s.m.EventsPublished.Add(float64(len(evs)))
 	s.noticeCredentials(evs)
