@@ -380,6 +380,33 @@ func LastEventIDFor(tx Events, party string, atOrBefore int64) (int64, error) {
 	}
 }
 
+// PartyEventCounter is implemented by the Tx of a backend that indexes
+// event audiences (both sqlite and postgres do), for the same reason as
+// PartyEventReader; call CountEventsAfterFor, which falls back to reading
+// EventsAfterFor.
+type PartyEventCounter interface {
+	// CountEventsAfterFor counts the events with ID > afterID whose
+	// audience includes party or "*", up to limit (limit when there are
+	// more), from the audience index alone: no event is read.
+	CountEventsAfterFor(party string, afterID int64, limit int) (int, error)
+}
+
+// CountEventsAfterFor counts the events after afterID that concern party,
+// up to limit (limit when there are more): how long a party's backlog is,
+// judged without reading it. With the backend's audience index its cost is
+// that of limit index entries, not of limit events; the fallback reads the
+// events.
+func CountEventsAfterFor(tx Events, party string, afterID int64, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	if c, ok := tx.(PartyEventCounter); ok {
+		return c.CountEventsAfterFor(party, afterID, limit)
+	}
+	evs, err := EventsAfterFor(tx, party, afterID, limit)
+	return len(evs), err
+}
+
 // Concerns reports whether e's audience includes party or "*".
 func Concerns(e Event, party string) bool {
 	for _, a := range e.Audience {

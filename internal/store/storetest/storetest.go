@@ -543,7 +543,7 @@ func testEventsAfterFor(t *testing.T, open func(*testing.T) store.Store) {
 	appendEvents(t, s, events...)
 	all := allEvents(t, s)
 	view(t, s, func(tx store.Tx) error {
-		for _, party := range []string{"blue", "red", "green", "nobody"} {
+		for _, party := range []string{"blue", "red", "green", "nobody", "*"} {
 			for _, c := range []struct {
 				after int64
 				limit int
@@ -570,6 +570,18 @@ func testEventsAfterFor(t *testing.T, open func(*testing.T) store.Store) {
 				// The fallback, on a Tx without the audience index.
 				if last, err := store.LastEventIDFor(struct{ store.Events }{tx}, party, c.after); err != nil || last != wantLast {
 					t.Errorf("LastEventIDFor(%s, %d) without the index = %d, %v; want %d", party, c.after, last, err, wantLast)
+				}
+				// The length of the backlog, from the index alone
+				// (a stream judging whether to replay it), and
+				// by the fallback.
+				if _, ok := tx.(store.PartyEventCounter); !ok {
+					t.Fatalf("the backend's Tx does not count a party's events from its audience index (store.PartyEventCounter)")
+				}
+				if n, err := store.CountEventsAfterFor(tx, party, c.after, c.limit); err != nil || n != len(want) {
+					t.Errorf("CountEventsAfterFor(%s, %d, %d) = %d, %v; want %d", party, c.after, c.limit, n, err, len(want))
+				}
+				if n, err := store.CountEventsAfterFor(struct{ store.Events }{tx}, party, c.after, c.limit); err != nil || n != len(want) {
+					t.Errorf("CountEventsAfterFor(%s, %d, %d) without the index = %d, %v; want %d", party, c.after, c.limit, n, err, len(want))
 				}
 				if len(got) != len(want) {
 					t.Fatalf("EventsAfterFor(%s, %d, %d) returned %d events, want %d", party, c.after, c.limit, len(got), len(want))

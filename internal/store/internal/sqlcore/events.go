@@ -134,6 +134,37 @@ func (t *Tx) EventsAfterFor(party string, afterID int64, limit int) ([]store.Eve
 	return out, nil
 }
 
+// CountEventsAfterFor counts entries of the audience index and reads no
+// event: the first limit of the party's and the first limit of "*", each
+// a range of the primary key (party, event_id) in order, so that neither
+// planner counts, scans or sorts the whole backlog (a COUNT over the
+// whole range would go through it however long; a filter on both keys at
+// once was a scan of the table on PostgreSQL). An event is indexed under
+// "*" alone or under its parties (audienceKeys), so the two are apart,
+// and the sum of the two counts is at least limit exactly when the
+// party has limit events after afterID.
+func (t *Tx) CountEventsAfterFor(party string, afterID int64, limit int) (int, error) {
+	if limit <= 0 || !validText(party) {
+		return 0, nil
+	}
+	q := `SELECT COUNT(*) FROM (
+		SELECT event_id FROM (SELECT event_id FROM event_audience WHERE party = ? AND event_id > ? ORDER BY event_id LIMIT ?) AS own
+		UNION ALL
+		SELECT event_id FROM (SELECT event_id FROM event_audience WHERE party = '*' AND event_id > ? ORDER BY event_id LIMIT ?) AS everyone
+		) AS backlog`
+	args := []any{party, afterID, int64(limit), afterID, int64(limit)}
+	if party == "*" {
+		// Its own range is that of everyone's: counted once.
+		q = `SELECT COUNT(*) FROM (SELECT event_id FROM event_audience WHERE party = '*' AND event_id > ? ORDER BY event_id LIMIT ?) AS everyone`
+		args = []any{afterID, int64(limit)}
+	}
+	var n int64
+	if err := t.queryOne(q, args, &n); err != nil {
+		return 0, fmt.Errorf("store: counting the events of %q after %d: %w", party, afterID, err)
+	}
+	return int(min(n, int64(limit))), nil
+}
+
 func (t *Tx) LastEventIDFor(party string, atOrBefore int64) (int64, error) {
 	if !validText(party) {
 		return 0, nil
