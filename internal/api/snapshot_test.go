@@ -525,3 +525,81 @@ func TestEventsSnapshotsHaveABudget(t *testing.T) {
 	}
 	other.close()
 }
+
+// readCountingStore counts the events its transactions read (bodies and
+// all), whichever way they are read.
+type readCountingStore struct {
+	store.Store
+	eventsRead atomic.Int64
+}
+
+func (c *readCountingStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	return c.Store.View(ctx, func(tx store.Tx) error { return fn(readCountingTx{tx, c}) })
+}
+
+func (c *readCountingStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return c.Store.Update(ctx, func(tx store.Tx) error { return fn(readCountingTx{tx, c}) })
+}
+
+// readCountingTx passes the backend's audience index through (the
+// optional roles of store.Tx), counting the events it returns.
+type readCountingTx struct {
+	store.Tx
+	c *readCountingStore
+}
+
+func (t readCountingTx) EventsAfter(afterID int64, limit int) ([]store.Event, error) {
+	evs, err := t.Tx.EventsAfter(afterID, limit)
+	t.c.eventsRead.Add(int64(len(evs)))
+	return evs, err
+}
+
+func (t readCountingTx) EventsAfterFor(party string, afterID int64, limit int) ([]store.Event, error) {
+	evs, err := store.EventsAfterFor(t.Tx, party, afterID, limit)
+	t.c.eventsRead.Add(int64(len(evs)))
+	return evs, err
+}
+
+func (t readCountingTx) LastEventIDFor(party string, atOrBefore int64) (int64, error) {
+	return store.LastEventIDFor(t.Tx, party, atOrBefore)
+}
+
+func (t readCountingTx) CountEventsAfterFor(party string, afterID int64, limit int) (int, error) {
+	return store.CountEventsAfterFor(t.Tx, party, afterID, limit)
+}
+
+// TestEventsSnapshotJudgesTheBacklogWithoutReadingIt: a stream with
+// ?snapshot=1 and a cursor far behind read up to snapshotBacklog+1 whole
+// events of its backlog only to see that it was too long, and then sent
+// the snapshot instead: 2,001 events and their bodies for each console
+// coming back after a while. The backlog is counted from the audience
+// index, and so is the cursor's own check (an event of the party's at or
+// after it): no event is read to open such a stream, for a party nor for
+// the operator, and a cursor a few events back still replays them.
+func TestEventsSnapshotJudgesTheBacklogWithoutReadingIt(t *testing.T) {
+	st := &readCountingStore{Store: openTestStore(t)}
+	e := newEnvOn(t, st, Options{})
+	appendAlertHistory(t, e, snapshotBacklog+500)
+	last, err := e.svc.EventsAfter(context.Background(), party.Principal{Party: party.OperatorName, Operator: true}, 0, snapshotBacklog+1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastID := last[len(last)-1].ID
+	for _, c := range []struct{ who, token string }{{"coalition", e.tokens["coalition"]}, {"the operator", e.operator}} {
+		st.eventsRead.Store(0)
+		far := e.openStreamPath(c.token, "/v1/events?snapshot=1", "1")
+		if ev := far.next(t); ev.Kind != "snapshot" {
+			t.Fatalf("%s: a stream resumed %d events back opened with %s %d, not a snapshot", c.who, snapshotBacklog+500, ev.Kind, ev.ID)
+		}
+		far.close()
+		if n := st.eventsRead.Load(); n != 0 {
+			t.Errorf("%s: %d events read to open a stream with a snapshot instead of its backlog, want none", c.who, n)
+		}
+		// A few events back: replayed, without a snapshot.
+		short := e.openStreamPath(c.token, "/v1/events?snapshot=1", strconv.FormatInt(lastID-3, 10))
+		if ev := short.next(t); ev.Kind == "snapshot" || ev.ID != lastID-2 {
+			t.Errorf("%s: a stream resumed 3 events back opened with %s %d, want event %d", c.who, ev.Kind, ev.ID, lastID-2)
+		}
+		short.close()
+	}
+}

@@ -91,11 +91,12 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 		// party's own events, not the server's last id: a refusal that
 		// depended on that would tell a party, cursor by cursor, how
 		// many events the others have (their alerts and messages).
-		next, err := h.svc.EventsAfter(r.Context(), p, after-1, 1)
+		// Counted from the index: whether one is there, not its body.
+		next, err := h.svc.EventsBacklog(r.Context(), p, after-1, 1)
 		if err != nil {
 			return err
 		}
-		if len(next) == 0 {
+		if next == 0 {
 			return badRequest(field, fmt.Sprintf("event %d is beyond the last event of yours on this server: the cursor is of another history (a store restored from an older copy, or another server); resume without it, from a fresh snapshot", after))
 		}
 	}
@@ -104,18 +105,19 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 		// client that has just loaded a snapshot of the state).
 		after = sub.Start()
 	}
-	// The first page of the backlog when it was read to see how long it
-	// is; the snapshot that replaces a backlog too long, or none.
-	var readAhead []store.Event
+	// The snapshot that replaces a backlog too long, or none.
 	var snap *service.EventsSnapshot
 	if wantSnapshot {
 		long := !given
 		if given {
-			readAhead, err = h.svc.EventsAfter(r.Context(), p, after, snapshotBacklog+1)
+			// Counted, not read: a stream that replays its backlog
+			// reads it a page at a time below, and one that starts
+			// from a snapshot never reads it.
+			n, err := h.svc.EventsBacklog(r.Context(), p, after, snapshotBacklog+1)
 			if err != nil {
 				return err
 			}
-			long = len(readAhead) > snapshotBacklog
+			long = n > snapshotBacklog
 		}
 		if long {
 			if wait, ok := h.snapshots.allow(p.Party, time.Now()); !ok {
@@ -129,7 +131,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 			if err != nil {
 				return err
 			}
-			snap, readAhead, after = &s, nil, s.After()
+			snap, after = &s, s.After()
 			h.hook("snapshot")
 		}
 	}
@@ -181,11 +183,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 	// however long the history it replays.
 	var batch []store.Event
 	for {
-		if readAhead != nil {
-			batch, readAhead = readAhead, nil
-		} else {
-			batch, err = h.svc.EventsAfter(ctx, p, after, replayPage)
-		}
+		batch, err = h.svc.EventsAfter(ctx, p, after, replayPage)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("reading the event backlog", "err", err)

@@ -922,6 +922,26 @@ func (s *Service) deliver(evs []store.Event) {
 	s.noticeCredentials(evs)
 }
 
+// EventsBacklog counts the stored events concerning p with id > after, up
+// to limit (limit when there are more), without reading them: how far
+// behind a cursor is, judged at the cost of limit entries of an index at
+// most. Event ids have no gaps, so the operator's (every event) is the
+// difference of two ids.
+func (s *Service) EventsBacklog(ctx context.Context, p party.Principal, after int64, limit int) (int, error) {
+	var n int
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		if !p.Operator {
+			var err error
+			n, err = store.CountEventsAfterFor(tx, p.Party, after, limit)
+			return err
+		}
+		last, err := tx.LastEventID()
+		n = int(min(max(last-after, 0), int64(max(limit, 0))))
+		return err
+	})
+	return n, err
+}
+
 // EventsAfter returns up to limit stored events concerning p with id >
 // after, in id order.
 func (s *Service) EventsAfter(ctx context.Context, p party.Principal, after int64, limit int) ([]store.Event, error) {
