@@ -217,6 +217,13 @@ type Messages interface {
 	// optionally only one thread ("" = all), created at or after since, in
 	// creation order, at most limit.
 	MessagesFor(party, thread string, since time.Time, limit int) ([]Message, error)
+	// NewestMessagesFor lists the newest messages whose sender or
+	// recipients include party created at or after since, newest first
+	// (by creation time, then id, the reverse of MessagesFor), at most
+	// limit: the party's index of creation times read backwards, which
+	// stops after limit, not the party's messages since read whole and
+	// sorted (a planner may still do so when they are few).
+	NewestMessagesFor(party string, since time.Time, limit int) ([]Message, error)
 	// ThreadExists reports whether any message is in the thread.
 	ThreadExists(thread string) (bool, error)
 	// OpenMessagesDue lists messages in state open or escalated whose

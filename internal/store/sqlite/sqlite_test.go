@@ -410,3 +410,47 @@ func TestOpenMessagesForReadsThePartysOpenOnes(t *testing.T) {
 		t.Fatalf("query plan %q does not use the index of the parties' states", joined)
 	}
 }
+
+// TestNewestMessagesForReadsBackwardsByTheIndex: a party's newest items
+// (its stream's snapshot, a list of 5,000 out of its day's) must be read
+// backwards through the index of its items' creation times, which stops
+// after the limit, not all of its items since sorted (a temporary B-tree
+// for the whole ORDER BY): only items created at the same nanosecond are
+// sorted among themselves.
+func TestNewestMessagesForReadsBackwardsByTheIndex(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN SELECT m.id FROM message_parties p JOIN messages m ON m.id = p.message_id
+		WHERE p.party = ? AND p.created_ns >= ? ORDER BY p.created_ns DESC, p.message_id DESC LIMIT ?`, "blue", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(plan, "; ")
+	if !strings.Contains(joined, "message_parties_created") || strings.Contains(joined, "TEMP B-TREE FOR ORDER BY") {
+		t.Fatalf("query plan %q does not read the party's items in order of creation", joined)
+	}
+}

@@ -934,6 +934,8 @@ func testMessages(t *testing.T, open func(*testing.T) store.Store) {
 		message("m3", "red", []string{"green"}, "t2", base.Add(2*time.Second)),
 		message("m4", "green", []string{"blue", "red"}, "t2", base.Add(3*time.Second)),
 		message("m5", "blue", []string{"blue", "green"}, "", base.Add(4*time.Second)),
+		// At the same time as m5: after it by id.
+		message("m6", "green", []string{"blue"}, "", base.Add(4*time.Second)),
 	}
 	update(t, s, func(tx store.Tx) error {
 		for _, m := range msgs {
@@ -990,6 +992,28 @@ func testMessages(t *testing.T, open func(*testing.T) store.Store) {
 			for i := range got {
 				if !sameMessage(got[i], want[i]) {
 					t.Errorf("MessagesFor(%s, %q, %v, %d)[%d] = %s, want %s", c.party, c.thread, c.since, c.limit, i, got[i].ID, want[i].ID)
+				}
+			}
+			if c.thread != "" {
+				continue
+			}
+			// The newest of the same, newest first.
+			var wantNewest []store.Message
+			for _, m := range slices.Backward(msgs) {
+				if (m.From == c.party || slices.Contains(m.To, c.party)) && !m.Created.Before(c.since) && len(wantNewest) < c.limit {
+					wantNewest = append(wantNewest, m)
+				}
+			}
+			newest, err := tx.NewestMessagesFor(c.party, c.since, c.limit)
+			if err != nil {
+				return err
+			}
+			if len(newest) != len(wantNewest) {
+				t.Fatalf("NewestMessagesFor(%s, %v, %d) returned %d, want %d", c.party, c.since, c.limit, len(newest), len(wantNewest))
+			}
+			for i := range newest {
+				if !sameMessage(newest[i], wantNewest[i]) {
+					t.Errorf("NewestMessagesFor(%s, %v, %d)[%d] = %s, want %s", c.party, c.since, c.limit, i, newest[i].ID, wantNewest[i].ID)
 				}
 			}
 		}

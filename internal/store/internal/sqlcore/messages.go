@@ -128,6 +128,23 @@ func (t *Tx) MessagesFor(party, thread string, since time.Time, limit int) ([]st
 	return t.messages("messages for "+party, q, append(args, int64(limit)))
 }
 
+// NewestMessagesFor goes backwards through the party's messages by
+// creation time (index message_parties_created, party then created_ns):
+// one ordered, limited read, which stops after limit rows (the ids of
+// items created at the same nanosecond are sorted among themselves).
+func (t *Tx) NewestMessagesFor(party string, since time.Time, limit int) ([]store.Message, error) {
+	if limit <= 0 || !validText(party) {
+		return nil, nil
+	}
+	from, err := encTime("since", since)
+	if err != nil {
+		return nil, err
+	}
+	return t.messages("newest messages for "+party, `SELECT `+msgCols+` FROM message_parties p JOIN messages m ON m.id = p.message_id
+		WHERE p.party = ? AND p.created_ns >= ? ORDER BY p.created_ns DESC, p.message_id DESC LIMIT ?`,
+		[]any{party, from, int64(limit)})
+}
+
 // ThreadExists looks for one message of the thread (index messages_thread).
 func (t *Tx) ThreadExists(thread string) (bool, error) {
 	if !validText(thread) {
