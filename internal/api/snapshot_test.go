@@ -241,9 +241,13 @@ func TestEventsSnapshotParameterRefused(t *testing.T) {
 // TestEventsSnapshotListsTheNewestMessages: a party with more hotline items
 // in the last 24 hours than a list holds gets the newest in its snapshot
 // (the list is oldest first: it gave the oldest of the day, and not the
-// item just posted).
+// item just posted), read in one ordered read of its newest items: the
+// snapshot looked for the longest window holding fewer than a list by
+// halving it, up to 9 reads of 5,000 items each, and held fewer than the
+// newest 5,000 (the window to within 1/256 of a day).
 func TestEventsSnapshotListsTheNewestMessages(t *testing.T) {
-	e := newEnv(t, Options{})
+	st := &readCountingStore{Store: openTestStore(t)}
+	e := newEnvOn(t, st, Options{})
 	now := time.Now().UTC()
 	const n = hotline.MaxListLimit + 1
 	err := e.st.Update(context.Background(), func(tx store.Tx) error {
@@ -264,6 +268,7 @@ func TestEventsSnapshotListsTheNewestMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.messagesRead.Store(0)
 	s := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", "")
 	ev := s.next(t)
 	var snap wireSnapshot
@@ -272,6 +277,18 @@ func TestEventsSnapshotListsTheNewestMessages(t *testing.T) {
 	}
 	if len(snap.Messages) == 0 || snap.Messages[len(snap.Messages)-1].Text != "newest" {
 		t.Fatalf("the snapshot's %d messages end with %+v, not the newest", len(snap.Messages), snap.Messages[len(snap.Messages)-1])
+	}
+	// The newest hotline.MaxListLimit, oldest first: all but the first.
+	if len(snap.Messages) != hotline.MaxListLimit || snap.Messages[0].ID != "m-00001" {
+		t.Errorf("the snapshot holds %d messages from %s, want the newest %d, from m-00001", len(snap.Messages), snap.Messages[0].ID, hotline.MaxListLimit)
+	}
+	for i := 1; i < len(snap.Messages); i++ {
+		if snap.Messages[i-1].ID >= snap.Messages[i].ID {
+			t.Fatalf("the snapshot's messages are not oldest first: %s before %s", snap.Messages[i-1].ID, snap.Messages[i].ID)
+		}
+	}
+	if n := st.messagesRead.Load(); n > hotline.MaxListLimit {
+		t.Errorf("%d messages read by the snapshot, want at most the %d it lists", n, hotline.MaxListLimit)
 	}
 }
 
@@ -526,11 +543,11 @@ func TestEventsSnapshotsHaveABudget(t *testing.T) {
 	other.close()
 }
 
-// readCountingStore counts the events its transactions read (bodies and
-// all), whichever way they are read.
+// readCountingStore counts the events and the hotline messages its
+// transactions read (bodies and all), whichever way they are read.
 type readCountingStore struct {
 	store.Store
-	eventsRead atomic.Int64
+	eventsRead, messagesRead atomic.Int64
 }
 
 func (c *readCountingStore) View(ctx context.Context, fn func(store.Tx) error) error {
@@ -558,6 +575,18 @@ func (t readCountingTx) EventsAfterFor(party string, afterID int64, limit int) (
 	evs, err := store.EventsAfterFor(t.Tx, party, afterID, limit)
 	t.c.eventsRead.Add(int64(len(evs)))
 	return evs, err
+}
+
+func (t readCountingTx) MessagesFor(party, thread string, since time.Time, limit int) ([]store.Message, error) {
+	ms, err := t.Tx.MessagesFor(party, thread, since, limit)
+	t.c.messagesRead.Add(int64(len(ms)))
+	return ms, err
+}
+
+func (t readCountingTx) NewestMessagesFor(party string, since time.Time, limit int) ([]store.Message, error) {
+	ms, err := t.Tx.NewestMessagesFor(party, since, limit)
+	t.c.messagesRead.Add(int64(len(ms)))
+	return ms, err
 }
 
 func (t readCountingTx) LastEventIDFor(party string, atOrBefore int64) (int64, error) {

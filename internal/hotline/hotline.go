@@ -740,6 +740,36 @@ func List(tx store.Messages, party, thread string, since time.Time, limit int) (
 	return out, nil
 }
 
+// ListNewest returns the newest messages party sent or received created at
+// or after since, at most limit (capped at MaxListLimit), oldest first as
+// List does: List of a window that holds more than limit gives its
+// oldest, this its newest. It reads those it returns, newest first, in
+// one read of the party's own messages.
+func ListNewest(tx store.Messages, party string, since time.Time, limit int) ([]Message, error) {
+	if party == "" {
+		return nil, fielderr.New("party", "required (the store lists messages per party)")
+	}
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	recs, err := tx.NewestMessagesFor(party, since, min(limit, MaxListLimit))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, 0, len(recs))
+	for _, rec := range slices.Backward(recs) {
+		m, err := load(tx, rec)
+		if err != nil {
+			return nil, err
+		}
+		if !m.involves(party) {
+			continue // never trust the index with a permission
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
 // ListOpen returns the messages party sent or received that are still
 // open or escalated (some recipient has yet to acknowledge them), however
 // long ago they were created, earliest deadline first, at most limit (at

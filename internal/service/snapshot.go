@@ -29,9 +29,9 @@ type EventsSnapshot struct {
 	Alerts      []json.RawMessage `json:"alerts"`
 	AlertsAfter int64             `json:"alerts_after"`
 	// Messages are the party's hotline items created within
-	// SnapshotMessagesWindow of now (a shorter window when that one holds
-	// more than hotline.MaxListLimit: the newest, messagesWindow), and
-	// those still open or escalated however old, oldest first. The
+	// SnapshotMessagesWindow of now (the newest hotline.MaxListLimit of
+	// them when there are more), and those still open or escalated
+	// however old, oldest first. The
 	// operator's are the items of every party still open or escalated
 	// (what may need its word), not the acknowledged ones of the day.
 	Messages      []hotline.Message `json:"messages"`
@@ -130,11 +130,7 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 			out.ResumeAfter, out.Resumable = out.AlertsAfter, out.AlertsAfter >= out.MessagesAfter
 			return nil
 		}
-		window, err := messagesWindow(tx, p.Party, now)
-		if err != nil {
-			return err
-		}
-		recent, err := hotline.List(tx, p.Party, "", now.Add(-window), hotline.MaxListLimit)
+		recent, err := hotline.ListNewest(tx, p.Party, now.Add(-SnapshotMessagesWindow), hotline.MaxListLimit)
 		if err != nil {
 			return err
 		}
@@ -170,34 +166,6 @@ func (s *Service) snapshotOpenMessages() int {
 		return s.cfg.SnapshotOpenMessages
 	}
 	return DefaultSnapshotOpenMessages
-}
-
-// messagesWindow is how far back from now a snapshot lists every item of
-// the party: SnapshotMessagesWindow, or when that holds more than a list
-// does (which is oldest first: it would list the oldest of the window, not
-// the newest), the longest window that holds fewer, to within 1/256 of it.
-func messagesWindow(tx store.Tx, party string, now time.Time) (time.Duration, error) {
-	fits := func(w time.Duration) (bool, error) {
-		recs, err := tx.MessagesFor(party, "", now.Add(-w), hotline.MaxListLimit)
-		return len(recs) < hotline.MaxListLimit, err
-	}
-	lo, hi := time.Duration(0), SnapshotMessagesWindow
-	if ok, err := fits(hi); ok || err != nil {
-		return hi, err
-	}
-	for range 8 {
-		mid := lo + (hi-lo)/2
-		ok, err := fits(mid)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return lo, nil
 }
 
 // mergeMessages lists the messages of both lists once, oldest first.
