@@ -26,8 +26,10 @@ package service
 // logged as an ERROR naming the batch. A batch whose own stored content
 // cannot be read (unreadableBatchError) would hold them back for ever: it
 // is set aside (kept in the store, audited to everyone, an ERROR, a
-// metric), never silently. A batch that fails otherwise is retried until
-// it is announced.
+// metric), never silently; so is the queue's own row when it cannot be
+// read (unreadableQueueError), the queue rebuilt from the batches' rows
+// (setAsideQueue). A batch that fails otherwise is retried until it is
+// announced.
 
 import (
 	"context"
@@ -125,10 +127,26 @@ func readFindingsQueue(tx store.Meta) (findingsQueue, error) {
 		return q, err
 	}
 	if err := json.Unmarshal(b, &q); err != nil {
-		return q, fmt.Errorf("service: the queue of findings: %w", err)
+		return findingsQueue{}, &unreadableQueueError{err}
+	}
+	if q.Head < 0 || q.Tail < q.Head {
+		return findingsQueue{}, &unreadableQueueError{fmt.Errorf("head %d, tail %d", q.Head, q.Tail)}
 	}
 	return q, nil
 }
+
+// unreadableQueueError is the failure of every reader of the queue whose
+// own row is not a queue (corrupt, or its head and tail out of order): it
+// would fail every tick for ever, every batch queued behind it, and each
+// activation with findings. Only the periodic job sets it aside
+// (setAsideQueue), which rebuilds the queue from the batches' rows.
+type unreadableQueueError struct{ err error }
+
+func (e *unreadableQueueError) Error() string {
+	return fmt.Sprintf("service: the queue of findings cannot be read: %v", e.err)
+}
+
+func (e *unreadableQueueError) Unwrap() error { return e.err }
 
 func putJSONMeta(tx store.Meta, key string, v any) error {
 	b, err := json.Marshal(v)
@@ -271,12 +289,20 @@ func (s *Service) announceFindingsWithin(ctx context.Context, maxBatches int, wi
 		if n > 0 && within > 0 && time.Since(start) >= within {
 			return nil
 		}
-		if pending, err := s.findingsPending(ctx); err != nil || !pending {
+		pending, err := s.findingsPending(ctx)
+		var unreadable *unreadableQueueError
+		if errors.As(err, &unreadable) && ctx.Err() == nil {
+			if setAside, err := s.batchFailed(ctx, findingsQueueRow, err); err != nil || !setAside {
+				return err
+			}
+			continue
+		}
+		if err != nil || !pending {
 			return err
 		}
 		announced := false
 		head := int64(-1)
-		err := s.write(ctx, func(tx store.Tx) error {
+		err = s.write(ctx, func(tx store.Tx) error {
 			var err error
 			announced, err = s.announceBatch(tx, &head)
 			return err
@@ -343,15 +369,24 @@ func (f *findingsFailures) inARow() int {
 	return f.inRow
 }
 
+// findingsQueueRow stands for the queue's own row where batchFailed and
+// findingsFailures take a batch.
+const findingsQueueRow = -2
+
 // batchFailed handles the failure err of announcing batch head (-1 when
-// the queue could not be read): counted (metrics), logged, and, when it
-// is the batch's own unreadable content, findingsSetAsideAfter times in
-// a row, the batch set aside (setAsideBatch), so that the later ones are
-// announced. It returns whether it was set aside, and the error to
+// the queue could not be read for a reason of the store's,
+// findingsQueueRow when the queue's own row cannot be read): counted
+// (metrics), logged, and, when it is the batch's (or the queue's) own
+// unreadable content, findingsSetAsideAfter times in a row, the batch set
+// aside (setAsideBatch; the queue: setAsideQueue), so that the later ones
+// are announced. It returns whether it was set aside, and the error to
 // return otherwise.
 func (s *Service) batchFailed(ctx context.Context, head int64, err error) (bool, error) {
 	err = fmt.Errorf("service: announcing the findings of new rules: %w", err)
 	s.m.FindingsBatchFailures.Inc()
+	if head == findingsQueueRow {
+		return s.queueFailed(ctx, err)
+	}
 	if head < 0 {
 		return false, err
 	}
@@ -382,6 +417,148 @@ func (s *Service) batchFailed(ctx context.Context, head int64, err error) (bool,
 		s.log.Error("a batch of findings of new rules cannot be announced: every later batch waits behind it", "batch", head, "failures", n, "err", err)
 	}
 	return false, err
+}
+
+// queueFailed handles err, the queue's own row unreadable
+// (unreadableQueueError): from findingsSetAsideAfter failures in a row,
+// the queue is set aside and rebuilt from the batches' rows
+// (setAsideQueue), logged as an ERROR once and counted. It returns
+// whether it was, and the error to return otherwise.
+func (s *Service) queueFailed(ctx context.Context, err error) (bool, error) {
+	n := s.findingsFailures.note(findingsQueueRow)
+	if n < findingsSetAsideAfter {
+		return false, err
+	}
+	var rebuilt *setAsideQueue
+	werr := s.write(ctx, func(tx store.Tx) error {
+		var err error
+		rebuilt, err = s.setAsideQueue(tx)
+		return err
+	})
+	if werr != nil {
+		s.log.Error("the queue of findings of new rules cannot be read and could not be set aside: no batch is announced", "failures", n, "err", err, "set_aside_err", werr)
+		return false, err
+	}
+	s.findingsFailures.reset()
+	if rebuilt != nil {
+		s.m.FindingsQueuesSetAside.Inc()
+		s.log.Error("the queue of findings of new rules could not be read: set aside, audited (rules_findings_queue_set_aside) and kept in the store, and rebuilt from the batches queued; the batches are announced",
+			"kept_as", rebuilt.KeptAs, "sha256", rebuilt.SHA256, "head", rebuilt.Head, "tail", rebuilt.Tail, "batches", rebuilt.Batches, "findings", rebuilt.Findings, "err", err)
+	}
+	// Set aside, or readable after all (written again meanwhile): tried
+	// again.
+	return true, nil
+}
+
+// setAsideQueue is the audit record of a queue set aside and rebuilt.
+type setAsideQueue struct {
+	Error string `json:"error"`
+	// KeptAs is the meta key its row is kept under, SHA256 the row's
+	// hash.
+	KeptAs string `json:"kept_as"`
+	SHA256 string `json:"sha256"`
+	// Head and Tail are those of the queue rebuilt, Batches the batch
+	// rows found between them, Findings those their content tells of.
+	Head     int64 `json:"head"`
+	Tail     int64 `json:"tail"`
+	Batches  int   `json:"batches"`
+	Findings int64 `json:"findings"`
+}
+
+// findingsBatchPrefix begins the meta key of every queued batch
+// (findingsBatchKey).
+const findingsBatchPrefix = findingsQueueKey + "/"
+
+// setAsideQueue replaces, in tx, the queue's row when it still cannot be
+// read (unreadableQueueError): the row kept under findingsSetAsidePrefix,
+// the queue rebuilt from the batch rows in the store (from the first to
+// the last; one missing between them fails as a batch whose row is
+// missing, and is set aside in its turn), its counts from their content
+// as far as it can be read, an audit record to everyone. nil when there
+// was nothing to set aside.
+func (s *Service) setAsideQueue(tx store.Tx) (*setAsideQueue, error) {
+	_, rerr := readFindingsQueue(tx)
+	var unreadable *unreadableQueueError
+	if !errors.As(rerr, &unreadable) {
+		return nil, rerr
+	}
+	raw, err := tx.GetMeta(findingsQueueKey)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	rec := &setAsideQueue{Error: unreadable.err.Error(), SHA256: hex.EncodeToString(sum[:])}
+	rec.KeptAs = findingsSetAsidePrefix + "queue-" + rec.SHA256
+	rows, err := tx.MetaWithPrefix(findingsBatchPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var q findingsQueue
+	var batches []int64
+	for key := range rows {
+		i, err := strconv.ParseInt(key[len(findingsBatchPrefix):], 10, 64)
+		if err != nil || i < 0 || findingsBatchKey(i) != key {
+			continue // not a batch's row
+		}
+		batches = append(batches, i)
+	}
+	slices.Sort(batches)
+	if len(batches) > 0 {
+		q.Head, q.Tail = batches[0], batches[len(batches)-1]+1
+	}
+	for _, i := range batches {
+		c := readBatchCounts(rows[findingsBatchKey(i)])
+		q.Findings += int64(c.findings)
+		for _, owners := range c.owners {
+			q.countFor(1, owners...)
+		}
+	}
+	rec.Head, rec.Tail, rec.Batches, rec.Findings = q.Head, q.Tail, len(batches), q.Findings
+	if err := tx.PutMeta(rec.KeptAs, raw); err != nil {
+		return nil, err
+	}
+	if err := s.audit(tx, "deconflict", "rules_findings_queue_set_aside", audit.Everyone, rec); err != nil {
+		return nil, err
+	}
+	return rec, putJSONMeta(tx, findingsQueueKey, q)
+}
+
+// batchCounts is what a batch's row tells of its findings as far as it
+// can be read: its rules version, how many findings it holds, and the
+// owners of each finding whose owners it names (a flag's one, a pair's
+// two).
+type batchCounts struct {
+	rulesVersion int64
+	findings     int
+	owners       [][]string
+}
+
+// readBatchCounts reads raw, a batch's row, for its counts (zero when it
+// is not even a JSON object of a batch's fields).
+func readBatchCounts(raw []byte) batchCounts {
+	var c batchCounts
+	var partial struct {
+		RulesVersion int64             `json:"rules_version"`
+		Flags        []json.RawMessage `json:"flags"`
+		Pairs        []json.RawMessage `json:"pairs"`
+	}
+	if json.Unmarshal(raw, &partial) != nil {
+		return c
+	}
+	c.rulesVersion, c.findings = partial.RulesVersion, len(partial.Flags)+len(partial.Pairs)
+	for _, f := range partial.Flags {
+		var owner struct{ Volume struct{ Party string } }
+		if json.Unmarshal(f, &owner) == nil && owner.Volume.Party != "" {
+			c.owners = append(c.owners, []string{owner.Volume.Party})
+		}
+	}
+	for _, pr := range partial.Pairs {
+		var owners struct{ A, B struct{ Party string } }
+		if json.Unmarshal(pr, &owners) == nil && owners.A.Party != "" && owners.B.Party != "" {
+			c.owners = append(c.owners, []string{owners.A.Party, owners.B.Party})
+		}
+	}
+	return c
 }
 
 // setAsideBatch is the audit record of a batch set aside.
@@ -424,26 +601,11 @@ func (s *Service) setAsideBatch(tx store.Tx, head int64) (*setAsideBatch, error)
 	sum := sha256.Sum256(raw)
 	rec := &setAsideBatch{Batch: head, Error: unreadable.err.Error(), SHA256: hex.EncodeToString(sum[:])}
 	rec.KeptAs = findingsSetAsidePrefix + rec.SHA256
-	var partial struct {
-		RulesVersion int64             `json:"rules_version"`
-		Flags        []json.RawMessage `json:"flags"`
-		Pairs        []json.RawMessage `json:"pairs"`
-	}
-	if json.Unmarshal(raw, &partial) == nil {
-		rec.RulesVersion, rec.Findings = partial.RulesVersion, len(partial.Flags)+len(partial.Pairs)
-		// Off the parties' counts, those whose owners it still tells.
-		for _, f := range partial.Flags {
-			var owner struct{ Volume struct{ Party string } }
-			if json.Unmarshal(f, &owner) == nil && owner.Volume.Party != "" {
-				q.countFor(-1, owner.Volume.Party)
-			}
-		}
-		for _, pr := range partial.Pairs {
-			var owners struct{ A, B struct{ Party string } }
-			if json.Unmarshal(pr, &owners) == nil && owners.A.Party != "" && owners.B.Party != "" {
-				q.countFor(-1, owners.A.Party, owners.B.Party)
-			}
-		}
+	c := readBatchCounts(raw)
+	rec.RulesVersion, rec.Findings = c.rulesVersion, c.findings
+	// Off the parties' counts, those whose owners it still tells.
+	for _, owners := range c.owners {
+		q.countFor(-1, owners...)
 	}
 	if err := tx.PutMeta(rec.KeptAs, raw); err != nil {
 		return nil, err

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -217,5 +220,122 @@ func TestFindingsBatchFailingOtherwiseIsNeverSetAside(t *testing.T) {
 	}
 	if got := len(findingEvents(t, s.st, version)); got != findings {
 		t.Fatalf("%d findings of %d announced once the write went through, want every one", got, findings)
+	}
+}
+
+// TestUnreadableFindingsQueueIsSetAsideAndRebuilt: the queue's own row
+// corrupt (not a queue), every tick failed reading it, with only a
+// warning, for ever: no batch queued behind it was ever announced. From
+// findingsSetAsideAfter failures in a row the row is set aside (kept in
+// the store, audited to everyone, counted, one ERROR) and the queue
+// rebuilt from the batches' rows, as it was, and the batches go on.
+func TestUnreadableFindingsQueueIsSetAsideAndRebuilt(t *testing.T) {
+	ctx := context.Background()
+	logs, log := newLogBuffer()
+	s, next, findings := findingsSceneLogged(t, log)
+	// Every batch of the activation left queued.
+	s.onFindingsBatch = func(int64) error { return errAnnouncementRefused }
+	version := bringIntoForce(t, s, next, "coalition", "russia")
+	s.onFindingsBatch = nil
+	var queued findingsQueue
+	const corrupt = `{"head":0,"tail":`
+	if err := s.st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		if queued, err = readFindingsQueue(tx); err != nil {
+			return err
+		}
+		return tx.PutMeta(findingsQueueKey, []byte(corrupt))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if queued.Tail-queued.Head != int64(findings) || len(queued.ByParty) == 0 {
+		t.Fatalf("queued %+v, want %d batches of one finding, counted by party", queued, findings)
+	}
+	failuresBefore := counterValue(t, s.m.FindingsBatchFailures)
+	for i := range findingsSetAsideAfter - 1 {
+		var unreadable *unreadableQueueError
+		if err := s.announceFindings(ctx, 1); !errors.As(err, &unreadable) {
+			t.Fatalf("tick %d: %v, want the queue unreadable", i, err)
+		}
+	}
+	if len(logs.errors()) != 0 {
+		t.Fatalf("errors logged before the queue was set aside: %q", logs.errors())
+	}
+	if err := s.announceFindings(ctx, 1); err != nil {
+		t.Fatalf("the tick that sets the queue aside: %v", err)
+	}
+	if err := s.st.View(ctx, func(tx store.Tx) error {
+		rebuilt, err := readFindingsQueue(tx)
+		if err == nil && !reflect.DeepEqual(rebuilt, queued) {
+			t.Errorf("the queue rebuilt is %+v, want %+v as it was", rebuilt, queued)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range findings {
+		if pending, err := s.FindingsPending(ctx); err != nil || pending == 0 {
+			break
+		}
+		if err := s.announceFindingsJob(ctx, s.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := findingEvents(t, s.st, version); len(got) != findings || len(slices.Compact(slices.Sorted(slices.Values(got)))) != findings {
+		t.Fatalf("%d findings announced (%d distinct) after the queue was set aside, want each of %d once", len(got), len(slices.Compact(slices.Sorted(slices.Values(got)))), findings)
+	}
+	if n := counterValue(t, s.m.FindingsBatchFailures) - failuresBefore; n != findingsSetAsideAfter {
+		t.Errorf("%v failures counted, want %d", n, findingsSetAsideAfter)
+	}
+	if n := counterValue(t, s.m.FindingsQueuesSetAside); n != 1 {
+		t.Errorf("%v queues counted as set aside, want 1", n)
+	}
+	if n := counterValue(t, s.m.FindingsBatchesSetAside); n != 0 {
+		t.Errorf("%v batches set aside, want none", n)
+	}
+	if errs := logs.errors(); len(errs) != 1 || !strings.Contains(errs[0], "queue of findings") || !strings.Contains(errs[0], "set aside") {
+		t.Errorf("errors logged %q, want one saying the queue was set aside", errs)
+	}
+	// Audited to everyone, and kept as it was.
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(0, 100000)
+		if err != nil {
+			return err
+		}
+		var found []setAsideQueue
+		for _, r := range recs {
+			if r.Kind != "rules_findings_queue_set_aside" {
+				continue
+			}
+			var sealed struct {
+				Content setAsideQueue `json:"content"`
+				Readers []string      `json:"readers"`
+			}
+			if err := json.Unmarshal(r.Content, &sealed); err != nil {
+				return err
+			}
+			if len(sealed.Readers) != 1 || sealed.Readers[0] != "*" {
+				t.Errorf("the record is for %v, want everyone", sealed.Readers)
+			}
+			found = append(found, sealed.Content)
+		}
+		if len(found) != 1 {
+			return fmt.Errorf("%d rules_findings_queue_set_aside audit records, want one", len(found))
+		}
+		rec := found[0]
+		if rec.Error == "" || rec.Head != queued.Head || rec.Tail != queued.Tail || rec.Batches != findings || rec.Findings != queued.Findings {
+			t.Errorf("audit record %+v, want its error and the queue rebuilt (%+v)", rec, queued)
+		}
+		kept, err := tx.GetMeta(rec.KeptAs)
+		if err != nil {
+			return err
+		}
+		if string(kept) != corrupt {
+			t.Errorf("kept %q, want %q", kept, corrupt)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

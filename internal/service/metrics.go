@@ -39,6 +39,11 @@ type Metrics struct {
 	// because their own content keeps them from ever being announced
 	// (each audited, rules_findings_set_aside, and kept in the store).
 	FindingsBatchesSetAside prometheus.Counter
+	// FindingsQueuesSetAside counts the queues of findings whose own row
+	// could not be read, set aside and rebuilt from the batches' rows
+	// (each audited, rules_findings_queue_set_aside, and kept in the
+	// store).
+	FindingsQueuesSetAside prometheus.Counter
 	// AlertsRecordedLate counts the alerts raised and cleared while no
 	// replica led detection that a takeover recorded late (late.go).
 	AlertsRecordedLate prometheus.Counter
@@ -106,6 +111,10 @@ func newMetrics() *Metrics {
 		Name: "deconflict_findings_batches_set_aside_total",
 		Help: "Batches of findings of new rules set aside unannounced because their stored content cannot be read (each audited as rules_findings_set_aside and kept in the store): their findings never reached the parties.",
 	})
+	m.FindingsQueuesSetAside = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "deconflict_findings_queues_set_aside_total",
+		Help: "Queues of findings of new rules whose own row could not be read, set aside and rebuilt from the batches queued (each audited as rules_findings_queue_set_aside and kept in the store): no batch was announced meanwhile.",
+	})
 	m.AlertsRecordedLate = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "deconflict_alerts_recorded_late_total",
 		Help: "Alerts raised and cleared while no replica led detection, recorded late (recorded_late) by the replica that took over.",
@@ -116,7 +125,7 @@ func newMetrics() *Metrics {
 	})
 	m.Escalations = hotline.NewEscalationsCounter()
 	m.Registry.MustRegister(m.Escalations, m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.ReportsOverAircraftLimit, m.EventsPublished,
-		m.Resolutions, m.ResolutionsLate, m.ResolutionCPUSeconds, m.FindingsBatchFailures, m.FindingsBatchesSetAside,
+		m.Resolutions, m.ResolutionsLate, m.ResolutionCPUSeconds, m.FindingsBatchFailures, m.FindingsBatchesSetAside, m.FindingsQueuesSetAside,
 		m.AlertsRecordedLate, m.UnledAlertsDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
