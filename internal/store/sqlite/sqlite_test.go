@@ -454,3 +454,50 @@ func TestNewestMessagesForReadsBackwardsByTheIndex(t *testing.T) {
 		t.Fatalf("query plan %q does not read the party's items in order of creation", joined)
 	}
 }
+
+// TestEventsAfterForReadsAPageOfTheBacklog: a party's events after a
+// cursor (each page of its stream's backlog) must be read from the
+// audience index one key at a time, each range in order and limited (a
+// subquery of its own), not by a filter on both keys at once, which is no
+// range in event order: SQLite then read the party's whole backlog, every
+// event's body with it, and sorted it, for every page.
+func TestEventsAfterForReadsAPageOfTheBacklog(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+sqlcore.EventsAfterForSQL, "blue", 0, 10, 0, 10, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	readsIndex, readsAtTop := false, false
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+		if strings.Contains(detail, "event_audience") || strings.HasPrefix(detail, "SEARCH a ") || strings.HasPrefix(detail, "SCAN a") {
+			readsIndex = true
+			readsAtTop = readsAtTop || parent == 0
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !readsIndex || readsAtTop {
+		t.Fatalf("query plan %q does not read the audience index in limited subqueries only", strings.Join(plan, "; "))
+	}
+}

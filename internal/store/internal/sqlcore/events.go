@@ -112,6 +112,28 @@ func (t *Tx) EventsAfter(afterID int64, limit int) ([]store.Event, error) {
 	return out, nil
 }
 
+// EventsAfterForSQL reads the events of a party after an id (arguments:
+// the party, the id and the limit, then the id and the limit again, then
+// the limit). A filter on both audience keys at once (party IN (?, '*'))
+// is no range of the index in event order: SQLite read every event of
+// the party's backlog, body and all, and sorted them for each page (40
+// ms a page behind 100,000 events). Each key's range is read in order
+// here, at most limit of each, and only the first limit of both are read
+// from events.
+const EventsAfterForSQL = `SELECT e.id, e.time_ns, e.kind, e.audience, e.body FROM (
+	SELECT event_id FROM (
+		SELECT event_id FROM (SELECT event_id FROM event_audience WHERE party = ? AND event_id > ? ORDER BY event_id LIMIT ?) AS own
+		UNION ALL
+		SELECT event_id FROM (SELECT event_id FROM event_audience WHERE party = '*' AND event_id > ? ORDER BY event_id LIMIT ?) AS everyone
+	) AS candidates ORDER BY event_id LIMIT ?) AS ids
+	JOIN events e ON e.id = ids.event_id ORDER BY e.id`
+
+// eventsAfterForEveryoneSQL is EventsAfterForSQL for "*" itself, whose
+// own range is everyone's (arguments: the id and the limit).
+const eventsAfterForEveryoneSQL = `SELECT e.id, e.time_ns, e.kind, e.audience, e.body
+	FROM event_audience a JOIN events e ON e.id = a.event_id
+	WHERE a.party = '*' AND a.event_id > ? ORDER BY a.event_id LIMIT ?`
+
 func (t *Tx) EventsAfterFor(party string, afterID int64, limit int) ([]store.Event, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -119,15 +141,16 @@ func (t *Tx) EventsAfterFor(party string, afterID int64, limit int) ([]store.Eve
 	if !validText(party) {
 		return nil, nil
 	}
+	q, args := EventsAfterForSQL, []any{party, afterID, int64(limit), afterID, int64(limit), int64(limit)}
+	if party == "*" {
+		q, args = eventsAfterForEveryoneSQL, []any{afterID, int64(limit)}
+	}
 	out := make([]store.Event, 0, min(limit, 1024))
-	err := t.queryAll(`SELECT e.id, e.time_ns, e.kind, e.audience, e.body
-		FROM event_audience a JOIN events e ON e.id = a.event_id
-		WHERE a.party IN (?, '*') AND a.event_id > ? ORDER BY a.event_id LIMIT ?`,
-		[]any{party, afterID, int64(limit)}, func(r Rows) error {
-			e, err := scanEvent(r)
-			out = append(out, e)
-			return err
-		})
+	err := t.queryAll(q, args, func(r Rows) error {
+		e, err := scanEvent(r)
+		out = append(out, e)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: events of %q after %d: %w", party, afterID, err)
 	}
