@@ -618,3 +618,122 @@ func TestTokenRetryAfterALaterRotation(t *testing.T) {
 		lost = got
 	}
 }
+
+// heldStore holds, once armed, the next Update made for an HTTP request
+// before its transaction begins: the request waits there as for the
+// writers' lock another replica holds, until the test releases it.
+type heldStore struct {
+	store.Store
+	armed   atomic.Bool
+	waiting chan struct{}
+	release chan struct{}
+}
+
+func (h *heldStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if ctx.Value(http.ServerContextKey) != nil && h.armed.CompareAndSwap(true, false) {
+		h.waiting <- struct{}{}
+		<-h.release
+	}
+	return h.Store.Update(ctx, fn)
+}
+
+// TestTokenRetryServedBeforeItsFirst: a rotation sent with its
+// Idempotency-Key to replica A waits there (for the writers' lock); its
+// client gives up and sends it again to replica B, which rotates and
+// delivers the token. The first, once it runs, is 409 overtaken naming
+// Idempotency-Key and changes nothing: the delivered token keeps working.
+// Sent again after that (its answer lost too), the rotation is reissued.
+func TestTokenRetryServedBeforeItsFirst(t *testing.T) {
+	st := openTestStore(t)
+	held := &heldStore{Store: st, waiting: make(chan struct{}), release: make(chan struct{})}
+	e := newEnvOn(t, held, Options{}) // replica A
+	svcB, err := service.New(context.Background(), service.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvB := httptest.NewServer(NewHandler(svcB, Options{}))
+	t.Cleanup(func() {
+		svcB.EndStreams()
+		srvB.Close()
+		_ = svcB.Close(context.Background())
+	})
+	const path = "/v1/parties/russia/rotate"
+	rotate := func(base string) *http.Request {
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+e.operator)
+		req.Header.Set("Content-Type", "application/json")
+		return withKey(req, `"rotate-russia"`)
+	}
+	works := func(token string) bool {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		code, _, _ := exchange(t, e, req)
+		return code == http.StatusOK
+	}
+	tokenOf := func(body []byte) string {
+		t.Helper()
+		var a tokenAnswer
+		if err := json.Unmarshal(body, &a); err != nil || a.Token == "" {
+			t.Fatalf("answer %s holds no token: %v", body, err)
+		}
+		return a.Token
+	}
+
+	type answer struct {
+		resp *http.Response
+		body []byte
+		err  error
+	}
+	first := make(chan answer, 1)
+	held.armed.Store(true)
+	go func() {
+		resp, err := e.srv.Client().Do(rotate(e.srv.URL))
+		if err != nil {
+			first <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		first <- answer{resp, b, err}
+	}()
+	<-held.waiting
+
+	resp, err := srvB.Client().Do(rotate(srvB.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get(ReplayedHeader) != "" {
+		t.Fatalf("the retry, served first by replica B: %d %s (replayed %q), %v", resp.StatusCode, body, resp.Header.Get(ReplayedHeader), err)
+	}
+	delivered := tokenOf(body)
+	reissuedBefore := recordsOf(t, st, party.OperatorName, "party_token_reissued")
+
+	held.release <- struct{}{}
+	got := <-first
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	e.checker.check("POST", path, got.resp, got.body)
+	var p Problem
+	_ = json.Unmarshal(got.body, &p)
+	if got.resp.StatusCode != http.StatusConflict || p.Type != ProblemBase+"overtaken" || p.Field != IdempotencyKeyHeader {
+		t.Errorf("the first, served after its retry: %d %s, want 409 overtaken naming %s", got.resp.StatusCode, got.body, IdempotencyKeyHeader)
+	}
+	if !works(delivered) {
+		t.Error("the token the retry delivered was revoked by its first, served after it: the party is locked out")
+	}
+	if n := recordsOf(t, st, party.OperatorName, "party_token_reissued"); n != reissuedBefore {
+		t.Errorf("%d party_token_reissued records, want %d", n, reissuedBefore)
+	}
+
+	// That answer lost too: sent again, the rotation is reissued.
+	code, body, hdr := exchange(t, e, rotate(e.srv.URL))
+	if code != http.StatusOK || hdr.Get(ReplayedHeader) != "true" {
+		t.Fatalf("sent again: %d %s (replayed %q), want 200 replayed", code, body, hdr.Get(ReplayedHeader))
+	}
+	if again := tokenOf(body); works(delivered) || !works(again) {
+		t.Errorf("after the reissue the lost token works %v, the new one %v; want only the new one", works(delivered), works(again))
+	}
+}

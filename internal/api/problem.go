@@ -132,6 +132,10 @@ func toProblem(err error) *Problem {
 		p := problem(http.StatusConflict, "superseded", "Rotation superseded by a later one", err.Error())
 		p.Field = IdempotencyKeyHeader
 		return p
+	case errors.Is(err, service.ErrOvertaken):
+		p := problem(http.StatusConflict, "overtaken", "Another request under this Idempotency-Key was served first", err.Error())
+		p.Field = IdempotencyKeyHeader
+		return p
 	case errors.Is(err, party.ErrUnauthenticated):
 		return errUnauthenticated
 	case errors.Is(err, store.ErrConflict):

@@ -40,6 +40,7 @@ func TestSentinelsMapToStatuses(t *testing.T) {
 		{service.ErrIdempotencyKeyReused, http.StatusUnprocessableEntity},
 		{service.ErrIdempotencyInProgress, http.StatusConflict},
 		{service.ErrIdempotencyKeysExhausted, http.StatusTooManyRequests},
+		{service.ErrOvertaken, http.StatusConflict},
 		{errors.New("something else"), http.StatusInternalServerError},
 	} {
 		if got := toProblem(fmt.Errorf("ctx: %w", c.err)).Status; got != c.want {

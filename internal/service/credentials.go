@@ -103,6 +103,28 @@ func (s *Service) RotateParty(ctx context.Context, actor party.Principal, name s
 // answer was delivered) changes nothing (ErrTokenSuperseded). A reissue
 // keeps the hash of its own token under the key, so that the retry of a
 // reissue whose answer was lost too is a reissue again.
+//
+// A reissue is right only when the write kept under the key was done
+// before the request began: its answer was lost. A request that waited
+// (for the writers' lock another replica held, or a slow start) while its
+// client gave up and sent the retry to another replica, which issued the
+// token, kept the key and delivered its answer, must not reissue: it would
+// revoke the token the client holds, and answer the new one to a
+// connection nobody reads any more, the party locked out. So the request
+// notes, before anything it waits for, the head of the audit chain (the
+// sequence number of its last record, one cheap read), and the key keeps
+// the sequence number of the last audit record of the write that kept it
+// (every write that issues a token appends one). The chain's order is the
+// order of the writes' commits (the store refuses a sequence number that
+// is not one past the last, and writers take turns on every replica), so
+// a key kept by a write numbered past the head the request read was kept
+// after the request began, whatever the replicas' clocks say: the request
+// was overtaken by another under its key (its retry, or, seen from the
+// retry, its first), whose answer holds the token, and it changes nothing
+// (ErrOvertaken). Sent again later (that answer lost too) it is a reissue.
+// A request that reaches the service only after its retry was answered
+// cannot be told from a retry, and reissues; and what a server before
+// this kept (no sequence number) reissues as it did.
 
 // TokenIdempotencyTTL is how long the idempotency key of a write that
 // issued a token makes its retry a reissue.
@@ -117,6 +139,12 @@ var ErrRevokedSince = errors.New("service: the party was revoked after its token
 // token a reissue would revoke.
 var ErrTokenSuperseded = errors.New("service: the token issued under this idempotency key was superseded by a later rotation of the party; nothing was revoked (rotate it with a new key to replace the current token)")
 
+// ErrOvertaken: the request, one that issues a token with an idempotency
+// key, found the key kept by a write committed after it began: another
+// request under the key (its retry, sent while it waited) was served
+// first, and that answer holds the token.
+var ErrOvertaken = errors.New("service: another request under this idempotency key (a retry of this one, or the first) was served while this one waited, and its answer holds the token, which stays the party's; nothing was changed (if that answer was lost too, send the request again with the same key for a new token)")
+
 // issueToken runs issue, the write that issues a token of party name, in
 // a write of its own; with an idempotency key, as described above.
 func (s *Service) issueToken(ctx context.Context, actor, name string, issue func(tx store.Tx, now time.Time) (string, error)) (string, error) {
@@ -129,6 +157,16 @@ func (s *Service) issueToken(ctx context.Context, actor, name string, issue func
 			return err
 		})
 		return token, err
+	}
+	// Where the writes were when this request began: a key kept past it
+	// was kept by another request served while this one waited.
+	var began int64
+	if err := s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		began, err = auditHead(tx)
+		return err
+	}); err != nil {
+		return "", err
 	}
 	end, ok := s.inFlight.begin(idem.Party, idem.Key)
 	if !ok {
@@ -145,7 +183,7 @@ func (s *Service) issueToken(ctx context.Context, actor, name string, issue func
 			if token, err = issue(tx, now); err != nil {
 				return err
 			}
-			body, err := json.Marshal(tokenIssued{Party: name, TokenHash: party.HashToken(token)})
+			body, err := issuedBody(tx, name, token)
 			if err != nil {
 				return err
 			}
@@ -158,6 +196,9 @@ func (s *Service) issueToken(ctx context.Context, actor, name string, issue func
 		var was tokenIssued
 		if err := json.Unmarshal(kept.Body, &was); err != nil {
 			return fmt.Errorf("service: what idempotency key %q keeps: %w", idem.Key, err)
+		}
+		if was.AuditSeq > began {
+			return ErrOvertaken
 		}
 		if token, err = reissueToken(tx, actor, name, idem.Key, was.TokenHash, now); err != nil {
 			return err
@@ -179,16 +220,41 @@ type tokenIssued struct {
 	// last; none in what a server before it kept, whose retry reissues
 	// as it did.
 	TokenHash []byte `json:"token_hash,omitempty"`
+	// AuditSeq is the sequence number of the last audit record of the
+	// write that issued it: a request that began when the chain's head
+	// was below it was overtaken (ErrOvertaken). None (0) in what a
+	// server before it kept, whose retry reissues as it did.
+	AuditSeq int64 `json:"audit_seq,omitempty"`
 }
 
-// keepReissued keeps the hash of token, reissued under kept's key, in
-// place of the one kept, with kept's creation and expiry: the window of
-// the key is not lengthened. The store has no update of a live answer, so
-// the answer is put as at its expiry, when the one kept is taken over
+// issuedBody is what the key keeps for token, issued to party name in tx.
+func issuedBody(tx store.Tx, name, token string) ([]byte, error) {
+	seq, err := auditHead(tx)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(tokenIssued{Party: name, TokenHash: party.HashToken(token), AuditSeq: seq})
+}
+
+// auditHead is the sequence number of the last record of the audit chain
+// in tx (0: none yet).
+func auditHead(tx store.Audit) (int64, error) {
+	last, err := tx.LastAudit()
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	return last.Seq, err
+}
+
+// keepReissued keeps the hash of token, reissued under kept's key, and
+// the reissue's place in the audit chain, in place of the one kept, with
+// kept's creation and expiry: the window of the key is not lengthened.
+// The store has no update of a live answer, so the answer is put as at
+// its expiry, when the one kept is taken over
 // (store.Idempotency.PutIdempotent); the party keeps as many answers as
 // before, so its bounds are not checked again.
 func keepReissued(tx store.Tx, kept store.IdempotentAnswer, name, token string) error {
-	body, err := json.Marshal(tokenIssued{Party: name, TokenHash: party.HashToken(token)})
+	body, err := issuedBody(tx, name, token)
 	if err != nil {
 		return err
 	}
