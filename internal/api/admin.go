@@ -29,7 +29,8 @@ type tokenAnswer struct {
 // service.TokenIdempotencyTTL (its answer lost), the write is not done
 // again: the party's tokens are replaced by a new one, answered with
 // Idempotent-Replayed: true, and the token of the lost answer is revoked
-// unseen (service.issueToken).
+// unseen (service.issueToken); the first request, when it runs only after
+// such a retry was answered, changes nothing (409 overtaken).
 func writeToken(w http.ResponseWriter, r *http.Request, status int, name, token string) error {
 	if service.TokenReissued(r.Context()) {
 		w.Header().Set(ReplayedHeader, "true")
