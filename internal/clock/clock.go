@@ -96,8 +96,14 @@ type Config struct {
 	ReferenceName string
 	// Monotonic is the time elapsed since an anchor of its own, on a clock
 	// nobody sets; it must not go backward (a reading that does counts as
-	// no time elapsed). Nil: Go's monotonic clock since New; with a nil
-	// Reference both come from one time.Now.
+	// no time elapsed). Nil: the host's boot-time clock since New where
+	// there is one (Linux CLOCK_BOOTTIME), which runs on while the host
+	// is suspended, as the host's wall clock does; elsewhere Go's
+	// monotonic clock (with a nil Reference, both from one time.Now).
+	// Go's monotonic clock (Linux CLOCK_MONOTONIC) stops while the host
+	// is suspended: after a suspend the host's clock, right, would look
+	// stepped ahead by as long, and the guard would keep a time that
+	// much behind until a restart.
 	Monotonic func() time.Duration
 	// Logger receives the alarm (discarded when nil).
 	Logger *slog.Logger
@@ -151,6 +157,11 @@ type Guard struct {
 	alarmOffset time.Duration
 }
 
+// bootClock reads the host's boot-time clock (readBootClock; a test's
+// stand-in): the time since the host booted, its suspensions included;
+// false where there is none.
+var bootClock = readBootClock
+
 // New starts a guard at the reference's time plus cfg.StartOffset; one
 // started more than StepThreshold off it raises the alarm before it
 // returns.
@@ -166,6 +177,17 @@ func New(cfg Config) *Guard {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	g.anchor = time.Now()
+	if g.mono == nil {
+		if boot0, ok := bootClock(); ok {
+			g.mono = func() time.Duration {
+				boot, ok := bootClock()
+				if !ok {
+					return 0 // taken for no time elapsed (advance)
+				}
+				return boot - boot0
+			}
+		}
+	}
 	if g.ref == nil && g.mono == nil {
 		g.hostNow = true
 	}
