@@ -565,8 +565,12 @@ func readBatchCounts(raw []byte) batchCounts {
 type setAsideBatch struct {
 	Batch int64 `json:"batch"`
 	// RulesVersion and Findings, when its content says (0 otherwise).
+	// Findings is not in the record, which is to everyone: it counts the
+	// findings of every party's volumes in the batch, a number a party is
+	// told of its own only (FindingsPendingFor); the operator has it in
+	// the ERROR log.
 	RulesVersion int64  `json:"rules_version,omitempty"`
-	Findings     int    `json:"findings,omitempty"`
+	Findings     int    `json:"-"`
 	Error        string `json:"error"`
 	// KeptAs is the meta key its content is kept under, SHA256 the
 	// content's hash.

@@ -152,8 +152,17 @@ func unreadableFindingsBatchIsSetAside(t *testing.T, corrupt string, wantVersion
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Batch != 0 || rec.Error == "" || !strings.HasPrefix(rec.KeptAs, findingsSetAsidePrefix) || rec.RulesVersion != wantVersion || rec.Findings != wantFindings {
-		t.Errorf("audit record %+v, want batch 0, its error, where it is kept, rules version %d and %d findings", rec, wantVersion, wantFindings)
+	if rec.Batch != 0 || rec.Error == "" || !strings.HasPrefix(rec.KeptAs, findingsSetAsidePrefix) || rec.RulesVersion != wantVersion {
+		t.Errorf("audit record %+v, want batch 0, its error, where it is kept and rules version %d", rec, wantVersion)
+	}
+	// The count of its findings is the operator's (the record is to
+	// every party: TestSetAsideBatchTellsNoPartyHowManyFindingsOfOthers).
+	var counted bool
+	for _, line := range logs.errors() {
+		counted = counted || strings.Contains(line, "set aside") && strings.Contains(line, fmt.Sprintf("findings=%d", wantFindings))
+	}
+	if !counted {
+		t.Errorf("no error logged saying the batch held %d findings: %q", wantFindings, logs.errors())
 	}
 }
 
@@ -337,5 +346,63 @@ func TestUnreadableFindingsQueueIsSetAsideAndRebuilt(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSetAsideBatchTellsNoPartyHowManyFindingsOfOthers: the audit record
+// of a batch set aside is to everyone (any party may have missed notices
+// of its volumes), and it told every party how many findings the batch
+// held, of whichever parties' volumes: russia learnt that coalition had
+// three volumes breaking the new rules, a number a party is told of
+// nobody else's (FindingsPendingFor). The record says which batch, of
+// which rules, where it is kept and its hash; the count is the
+// operator's (the ERROR log, the queue's count).
+func TestSetAsideBatchTellsNoPartyHowManyFindingsOfOthers(t *testing.T) {
+	ctx := context.Background()
+	logs, log := newLogBuffer()
+	s, next, findings := findingsSceneLogged(t, log)
+	flag := `{"volume":{"id":"v%d","party":"coalition","version":"1"},"field":"max_window_s","reason":"r"}`
+	queueCorruptBatch(t, s, `{"rules_version":999,"flags":[`+fmt.Sprintf(flag, 1)+`,`+fmt.Sprintf(flag, 2)+`,`+fmt.Sprintf(flag, 3)+`]}`)
+	bringIntoForce(t, s, next, "coalition", "russia")
+	for range findings + findingsSetAsideAfter {
+		if pending, err := s.FindingsPending(ctx); err != nil || pending == 0 {
+			break
+		}
+		_ = s.announceFindingsJob(ctx, s.now())
+	}
+	if n := counterValue(t, s.m.FindingsBatchesSetAside); n != 1 {
+		t.Fatalf("%v batches set aside, want 1", n)
+	}
+	err := s.st.View(ctx, func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(0, 100000)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if r.Kind != "rules_findings_set_aside" {
+				continue
+			}
+			var sealed struct {
+				Content map[string]json.RawMessage `json:"content"`
+				Readers []string                   `json:"readers"`
+			}
+			if err := json.Unmarshal(r.Content, &sealed); err != nil {
+				return err
+			}
+			if _, told := sealed.Content["findings"]; told {
+				t.Errorf("the record to %v tells how many findings the batch held: %s", sealed.Readers, r.Content)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bool
+	for _, line := range logs.errors() {
+		logged = logged || strings.Contains(line, "set aside") && strings.Contains(line, "findings=3")
+	}
+	if !logged {
+		t.Errorf("the operator's log does not say the batch held 3 findings: %q", logs.errors())
 	}
 }
