@@ -246,10 +246,14 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	now := s.now()
 	rl := s.Rules()
 	stored := make(map[string]alert.Alert, len(inStore.Open))
-	for id, body := range inStore.Open {
+	for _, id := range slices.Sorted(maps.Keys(inStore.Open)) {
 		var a alert.Alert
-		if err := json.Unmarshal(body, &a); err != nil {
-			return 0, fmt.Errorf("service: stored alert %s: %w", id, err)
+		if err := json.Unmarshal(inStore.Open[id], &a); err != nil {
+			// Passed over, not the takeover's failure: a takeover that
+			// fails is tried again for ever, and no alert transition
+			// of any party is committed meanwhile.
+			s.log.Error("taking over detection: an alert open in the store cannot be read; it is left as it is, neither taken up nor ended", "alert", id, "err", err)
+			continue
 		}
 		stored[id] = a
 	}
