@@ -178,9 +178,10 @@ func New(cfg Config) *Guard {
 	}
 	g.anchor = time.Now()
 	if g.mono == nil {
-		if boot0, ok := bootClock(); ok {
+		read := bootClock
+		if boot0, ok := read(); ok {
 			g.mono = func() time.Duration {
-				boot, ok := bootClock()
+				boot, ok := read()
 				if !ok {
 					return 0 // taken for no time elapsed (advance)
 				}
