@@ -458,11 +458,14 @@ type setAsideQueue struct {
 	KeptAs string `json:"kept_as"`
 	SHA256 string `json:"sha256"`
 	// Head and Tail are those of the queue rebuilt, Batches the batch
-	// rows found between them, Findings those their content tells of.
-	Head     int64 `json:"head"`
-	Tail     int64 `json:"tail"`
-	Batches  int   `json:"batches"`
-	Findings int64 `json:"findings"`
+	// rows found between them, Findings those their content tells of:
+	// the operator's (the ERROR log), not in the record to everyone,
+	// since they count the findings of every party's volumes, which a
+	// party is told of its own only (FindingsPendingFor).
+	Head     int64 `json:"-"`
+	Tail     int64 `json:"-"`
+	Batches  int   `json:"-"`
+	Findings int64 `json:"-"`
 }
 
 // findingsBatchPrefix begins the meta key of every queued batch
