@@ -423,4 +423,6 @@ func TestPreviewBudgetCountsItems(t *testing.T) {
 	}
 	e.mustDo("POST", path, e.tokens["russia"], circlesOpenAir(5, 10, 10), 200, &got)
 	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{report("A", 35, 36, 6000, 100, time.Now())}}, 202, nil)
+	e.wantRefusals(budgetPreviews, "coalition", 1)
+	e.wantRefusals(budgetPreviews, "russia", 0)
 }

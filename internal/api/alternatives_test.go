@@ -224,6 +224,7 @@ func TestAlternativesBudgetCountsChecks(t *testing.T) {
 	if s, err := strconv.Atoi(hdr.Get("Retry-After")); err != nil || s < 1 {
 		t.Fatalf("Retry-After %q", hdr.Get("Retry-After"))
 	}
+	e.wantRefusals(budgetAlternatives, "coalition", 1)
 
 	// A write is judged as ever: refused for the missing key, without
 	// alternatives, saying why.
@@ -251,6 +252,8 @@ func TestAlternativesBudgetCountsChecks(t *testing.T) {
 		t.Fatalf("accepted with the budget spent: %+v", accepted)
 	}
 	e.mustDo("GET", "/v1/volumes/"+accepted.ID, e.tokens["coalition"], nil, http.StatusOK, nil)
+	// Each search omitted is a refusal too.
+	e.wantRefusals(budgetAlternatives, "coalition", 3)
 
 	// Another party's budget is its own.
 	var russians struct{ Alternatives []wireAlternative }
@@ -332,6 +335,7 @@ func TestAlternativesPaysTheFootprintsPositions(t *testing.T) {
 	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-volume-positions" || !strings.Contains(p.Detail, "1000 positions") {
 		t.Fatalf("a third search for a footprint of 1,000 positions: %d %s, want 429 naming them", code, body)
 	}
+	e.wantRefusals(budgetVolumes, "coalition", 1)
 	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], circleVolume(35, 36, "small", nil), http.StatusOK, nil)
 }
 

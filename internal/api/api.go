@@ -134,8 +134,10 @@ type Handler struct {
 	// snapshots is the budget of streams opening with a snapshot
 	// (Options.SnapshotsPerSecond).
 	snapshots *rateLimiter
-	log       *slog.Logger
-	start     time.Time
+	// refusals counts and logs the refusals by every budget above.
+	refusals *refusals
+	log      *slog.Logger
+	start    time.Time
 	// nonces refuses replayed signatures (signed.go).
 	nonces *httpsig.NonceCache
 	// startHook is Options.StreamStartHook.
@@ -313,6 +315,9 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.RateBurst <= 0 {
 		opt.RateBurst = 2 * opt.RatePerSecond
 	}
+	// A request takes one from the bucket: one that never holds one
+	// refuses every request with 429 for ever.
+	opt.RateBurst = max(opt.RateBurst, 1)
 	if opt.ReportsPerSecond <= 0 {
 		opt.ReportsPerSecond = DefaultReportsPerSecond
 	}
@@ -355,6 +360,7 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.SnapshotsBurst <= 0 {
 		opt.SnapshotsBurst = max(float64(opt.MaxStreamsPerParty), 2*opt.SnapshotsPerSecond)
 	}
+	opt.SnapshotsBurst = max(opt.SnapshotsBurst, 1)
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -395,6 +401,11 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		nonces: httpsig.NewNonceCache(),
 
 		startHook: opt.StreamStartHook,
+	}
+	h.refusals = newRefusals(svc.Metrics().BudgetRefusals, h.log)
+	for b, name := range map[*costBudget]string{h.reports: budgetReports, h.previews: budgetPreviews,
+		h.alternatives: budgetAlternatives, h.volumeWrites: budgetVolumes} {
+		b.name, b.refusals = name, h.refusals
 	}
 	if opt.ReportsPerAircraftPerSecond > 0 {
 		h.reports.limiter.limitsOf = h.reportLimits
@@ -508,9 +519,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		return errForbidden
 	}
 	if wait, ok := h.rate.allow(p.Party, time.Now()); !ok {
+		h.refusals.refused(budgetRequests, p.Party, "a request", time.Now())
 		pr := problem(http.StatusTooManyRequests, "rate-limited", "Too many requests",
 			"this party's request rate is above its limit; retry after the delay in Retry-After")
-		pr.retryAfterS = int(wait/time.Second) + 1
+		pr.retryAfterS = retryAfterSeconds(wait)
 		return pr
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
@@ -545,6 +557,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		body.end(cause, func() { _ = rc.SetReadDeadline(time.Now()) })
 	})
 	if !ok {
+		h.refusals.refused(budgetStreams, p.Party, "a long-lived request", time.Now())
 		pr := problem(http.StatusTooManyRequests, "too-many-streams", "Too many event streams",
 			fmt.Sprintf("this party has %d long-lived requests open (event streams and audit exports), its limit; close one or retry after the delay in Retry-After", h.opt.MaxStreamsPerParty))
 		pr.retryAfterS = streamRetryAfterS

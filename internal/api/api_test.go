@@ -205,6 +205,8 @@ func TestRateLimit(t *testing.T) {
 	}
 	// Another party has its own bucket.
 	e.mustDo("GET", "/v1/me", e.tokens["russia"], nil, 200, nil)
+	e.wantRefusals(budgetRequests, "coalition", 1)
+	e.wantRefusals(budgetRequests, "russia", 0)
 }
 
 func TestPartyRevokeAndRotate(t *testing.T) {

@@ -52,6 +52,10 @@ type costBudget struct {
 	// rateSource, when not nil, says where a party's rate comes from,
 	// when not from the flag alone.
 	rateSource func(party string) string
+	// name is the budget's in deconflict_budget_refusals_total; refusals
+	// counts and logs its refusals (set by NewHandler; nil: neither).
+	name     string
+	refusals *refusals
 }
 
 func newCostBudget(rate, burst, maxCost float64, leastBytesPerUnit, bytesPerUnit int64, slug, title, unit, flag string) *costBudget {
@@ -94,36 +98,67 @@ type reservation struct {
 // it.
 func (b *costBudget) reserve(party string, contentLength int64, now time.Time) (*reservation, error) {
 	held := b.mostCost(contentLength)
-	res, wait, ok := b.reserveCost(party, held, now)
-	if ok {
+	res, wait, beyond := b.reserveCost(party, held, now)
+	if res != nil {
 		return res, nil
+	}
+	if beyond {
+		// Not reached: the burst is at least maxCost.
+		return nil, b.beyondBudget(party, "", fmt.Sprintf("a request may cost %g, which it reserves before it is read", held))
 	}
 	return nil, b.refusal(party, wait, fmt.Sprintf("does not hold the %g one request may cost, which a request reserves before it is read (it is then charged what it holds); nothing of this one was read or applied", held))
 }
 
-// reserveCost takes held out of party's budget, all or none: when the
-// budget does not hold it, nothing, and how long until it does.
-func (b *costBudget) reserveCost(party string, held float64, now time.Time) (*reservation, time.Duration, bool) {
+// reserveCost takes held out of party's budget, all or none. When the
+// budget does not hold it, it takes nothing, counts the refusal, and says
+// how long until the budget holds it, or, beyond, that it never will:
+// held is more than the budget holds at most (its burst).
+func (b *costBudget) reserveCost(party string, held float64, now time.Time) (res *reservation, wait time.Duration, beyond bool) {
 	wait, ok := b.limiter.take(party, held, now)
-	if !ok {
-		return nil, wait, false
+	if ok {
+		return &reservation{b: b, party: party, held: held}, 0, false
 	}
-	return &reservation{b: b, party: party, held: held}, 0, true
+	_, burst := b.limiter.limits(party)
+	beyond = held > burst
+	why := "spent"
+	if beyond {
+		why = "beyond its burst"
+	}
+	if b.refusals != nil {
+		b.refusals.refused(b.name, party, fmt.Sprintf("%g %s, %s", held, b.unit, why), now)
+	}
+	return nil, wait, beyond
 }
 
 // refusal is the 429 of a request the budget does not hold: why says
 // what it did not hold and what was done of the request.
 func (b *costBudget) refusal(party string, wait time.Duration, why string) *Problem {
+	pr := problem(http.StatusTooManyRequests, b.slug, b.title,
+		fmt.Sprintf("this party's budget of %s %s: send it again after the delay in Retry-After (the seconds until the budget holds it, at most a day)", b.describe(party), why))
+	pr.retryAfterS = retryAfterSeconds(wait)
+	return pr
+}
+
+// beyondBudget is the 422 of a request that costs more than party's
+// budget ever holds (its burst): sent again, it would be refused again
+// however long it waited. field is the request's field that makes the
+// cost, why what it costs.
+func (b *costBudget) beyondBudget(party, field, why string) *Problem {
+	_, burst := b.limiter.limits(party)
+	pr := problem(http.StatusUnprocessableEntity, "beyond-budget", "Beyond this party's budget",
+		fmt.Sprintf("%s, more than this party's budget of %s ever holds at once (%s): it is never done; sending it again changes nothing, make it cost less (or the operator raises the burst)", why, b.describe(party), figure(burst)))
+	pr.Field = field
+	return pr
+}
+
+// describe names party's budget: its rate, burst and where they come from.
+func (b *costBudget) describe(party string) string {
 	rate, burst := b.limiter.limits(party)
 	source := "serve " + b.flag
 	if b.rateSource != nil {
 		source = b.rateSource(party)
 	}
-	pr := problem(http.StatusTooManyRequests, b.slug, b.title,
-		fmt.Sprintf("this party's budget of %s %s a second on this replica (burst %s; %s) %s: send it again after the delay in Retry-After",
-			figure(rate), b.unit, figure(burst), source, why))
-	pr.retryAfterS = max(1, int(math.Ceil(wait.Seconds())))
-	return pr
+	return fmt.Sprintf("%s %s a second on this replica (burst %s; %s)", figure(rate), b.unit, figure(burst), source)
 }
 
 // settle charges the request cost (at most the reservation) and gives the
@@ -175,16 +210,25 @@ func reservationOf(ctx context.Context) *reservation {
 type alternativesPayer struct{ b *costBudget }
 
 func (a alternativesPayer) Reserve(party string, checks int) (func(checks int), time.Duration, bool) {
-	res, wait, ok := a.b.reserveCost(party, float64(checks), time.Now())
-	if !ok {
+	res, wait, _ := a.b.reserveCost(party, float64(checks), time.Now())
+	if res == nil {
 		return nil, wait, false
 	}
 	return res.settle, 0, true
 }
 
-// alternativesRefusal is the 429 of a search of alternatives its party's
-// budget did not hold.
+func (a alternativesPayer) Most(party string) int {
+	_, burst := a.b.limiter.limits(party)
+	return int(min(burst, math.MaxInt32))
+}
+
+// alternativesRefusal is the refusal of a search of alternatives its
+// party's budget did not hold: 429, or 422 naming the footprint when the
+// budget never holds what the search may cost among the volumes near it.
 func (h *Handler) alternativesRefusal(party string, e *service.AlternativesBudgetError) *Problem {
+	if e.Beyond {
+		return h.alternatives.beyondBudget(party, "footprint", fmt.Sprintf("a search of alternatives among the %d volumes near this volume (in its footprint, band and window) may cost %d checks, which it reserves before it runs", e.Near, e.Checks))
+	}
 	return h.alternatives.refusal(party, e.Wait, fmt.Sprintf("does not hold the %d checks this search may cost among the volumes near it (%d), which a search reserves before it runs (it is then charged the checks it made); nothing was searched", e.Checks, e.Near))
 }
 

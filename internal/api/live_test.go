@@ -44,6 +44,7 @@ func TestStreamCapPerParty(t *testing.T) {
 		resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(b), "too-many-streams") {
 		t.Fatalf("a stream beyond the cap: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
 	}
+	e.wantRefusals(budgetStreams, "coalition", 1)
 	e.openStreamPath(e.tokens["russia"], "/v1/events?live=1", "").close()
 	open[0].close()
 	deadline := time.Now().Add(10 * time.Second)

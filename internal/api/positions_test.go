@@ -248,6 +248,7 @@ func TestPositionsBudgetCountsReports(t *testing.T) {
 	if s, err := strconv.Atoi(hdr.Get("Retry-After")); err != nil || s < 1 {
 		t.Fatalf("Retry-After %q", hdr.Get("Retry-After"))
 	}
+	e.wantRefusals(budgetReports, "coalition", 1)
 	// Nothing of the refused batch was applied; the other party's
 	// reports are its own budget's.
 	e.mustDo("POST", "/v1/positions", e.tokens["russia"], map[string]any{"reports": []any{report("D", 36, 36, 6000, 100, now)}}, 202, &out)

@@ -35,7 +35,9 @@ func (l *rateLimiter) allow(party string, now time.Time) (time.Duration, bool) {
 
 // take takes cost tokens for party at now, all of them or none: when the
 // bucket holds fewer, it takes nothing and says how long until it holds
-// cost (a cost above the burst never passes: the caller bounds it).
+// cost (a cost above the burst never passes: the caller bounds it, or
+// tells it apart). The wait is the longest Duration at most: at a rate of
+// 1e-12 a second it was more, and overflowed into a negative one.
 func (l *rateLimiter) take(party string, cost float64, now time.Time) (time.Duration, bool) {
 	rate, burst := l.limits(party)
 	l.mu.Lock()
@@ -53,7 +55,7 @@ func (l *rateLimiter) take(party string, cost float64, now time.Time) (time.Dura
 		b.tokens -= cost
 		return 0, true
 	}
-	return time.Duration((cost - b.tokens) / rate * float64(time.Second)), false
+	return durationOfSeconds((cost - b.tokens) / rate), false
 }
 
 // limits are party's rate and burst. Read before the limiter's lock is

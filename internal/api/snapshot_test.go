@@ -529,6 +529,7 @@ func TestEventsSnapshotsHaveABudget(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.HasSuffix(p.Type, "rate-limited") {
 		t.Fatalf("a snapshot beyond the budget: Retry-After %q %s", resp.Header.Get("Retry-After"), b)
 	}
+	e.wantRefusals(budgetSnapshots, "coalition", 1)
 	var m struct{ ID string }
 	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "after"}, 201, &m)
 	resumed := e.openStreamPath(e.tokens["coalition"], "/v1/events?snapshot=1", "0")

@@ -121,9 +121,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 		}
 		if long {
 			if wait, ok := h.snapshots.allow(p.Party, time.Now()); !ok {
+				h.refusals.refused(budgetSnapshots, p.Party, "an event stream opening with a snapshot", time.Now())
 				pr := problem(http.StatusTooManyRequests, "rate-limited", "Too many snapshots",
 					"this party opens event streams with a snapshot faster than its limit; retry after the delay in Retry-After, or resume with Last-Event-ID")
-				pr.retryAfterS = int(wait/time.Second) + 1
+				pr.retryAfterS = retryAfterSeconds(wait)
 				return pr
 			}
 			h.hook("subscribed")

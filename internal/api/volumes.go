@@ -133,8 +133,8 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 	// soon as its positions are counted (400 naming it), and reserving
 	// all of them would refuse it with 429 for ever.
 	positions := min(in.Footprint.Positions(), maxVolumeWritePositions)
-	res, wait, ok := h.volumeWrites.reserveCost(p.Party, float64(positions), time.Now())
-	if !ok {
+	res, wait, _ := h.volumeWrites.reserveCost(p.Party, float64(positions), time.Now())
+	if res == nil { // never beyond: the burst holds the largest footprint
 		return h.volumeWrites.refusal(p.Party, wait, fmt.Sprintf("does not hold the %d positions of the footprint this request compiles and checks, which it reserves first; nothing was searched", positions))
 	}
 	res.settle(positions)
@@ -190,8 +190,8 @@ func (h *Handler) postVolumeState(w http.ResponseWriter, r *http.Request, p part
 	// compiles and checks is the stored volume's, whole, reserved first.
 	reservationOf(r.Context()).settle(VolumeWriteBasePositions)
 	if n := h.svc.OwnVolumePositions(p, r.PathValue("id")); n > 0 {
-		res, wait, ok := h.volumeWrites.reserveCost(p.Party, float64(n), time.Now())
-		if !ok {
+		res, wait, _ := h.volumeWrites.reserveCost(p.Party, float64(n), time.Now())
+		if res == nil { // never beyond: the burst holds the largest footprint
 			return h.volumeWrites.refusal(p.Party, wait, fmt.Sprintf("does not hold the %d positions of the footprint this state change compiles and checks, which it reserves before it is made; nothing was changed", n))
 		}
 		res.settle(n)

@@ -276,6 +276,7 @@ func TestVolumeWritesBudgetCountsPositions(t *testing.T) {
 	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-volume-positions" || !strings.Contains(p.Detail, "1000 positions") {
 		t.Fatalf("a second state change of 1,000 positions: %d %s, want 429 naming them", code, body)
 	}
+	e.wantRefusals(budgetVolumes, "coalition", 2)
 	e.mustDo("GET", "/v1/volumes/"+first.ID, e.tokens["coalition"], nil, http.StatusOK, &list.Volumes[0])
 	if list.Volumes[0].Version != changed.Version {
 		t.Fatalf("the refused state change changed the volume: version %s, want %s", list.Volumes[0].Version, changed.Version)

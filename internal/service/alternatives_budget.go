@@ -29,6 +29,10 @@ type AlternativesBudget interface {
 	// wait is how long until it holds them. Settle then charges what the
 	// search cost (at most checks), the rest given back.
 	Reserve(party string, checks int) (settle func(checks int), wait time.Duration, ok bool)
+	// Most is the most checks the party's budget holds at once (its
+	// burst): a search that may cost more is never made, however long
+	// it waits.
+	Most(party string) int
 }
 
 // ErrAlternativesBudget: the party's budget of searches of alternatives
@@ -44,9 +48,15 @@ type AlternativesBudgetError struct {
 	// Near is how many volumes it would have searched among.
 	Near int
 	Wait time.Duration
+	// Beyond: Checks is more than the budget ever holds (Most), so that
+	// waiting is no use; Wait is then meaningless.
+	Beyond bool
 }
 
 func (e *AlternativesBudgetError) Error() string {
+	if e.Beyond {
+		return fmt.Sprintf("service: this party's budget of alternatives searches never holds the %d checks a search among %d volumes may cost", e.Checks, e.Near)
+	}
 	return fmt.Sprintf("service: this party's budget of alternatives searches does not hold the %d checks a search among %d volumes may cost", e.Checks, e.Near)
 }
 
@@ -89,7 +99,7 @@ func searchAlternatives(ctx context.Context, party string, search func(pay func(
 		held := mostChecks + AlternativesSearchOverheadChecks
 		s, wait, ok := b.Reserve(party, held)
 		if !ok {
-			return &AlternativesBudgetError{Checks: held, Near: near, Wait: wait}
+			return &AlternativesBudgetError{Checks: held, Near: near, Wait: wait, Beyond: held > b.Most(party)}
 		}
 		settle = s
 		return nil

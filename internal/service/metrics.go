@@ -51,6 +51,12 @@ type Metrics struct {
 	// of those its engine raised while it did not lead, the log full: a
 	// takeover cannot record them late if the leader did not commit them.
 	UnledAlertsDropped prometheus.Counter
+	// BudgetRefusals counts the work refused by a party's budgets, by
+	// budget and party (the API's: requests, reports, previews,
+	// alternatives, volumes, snapshots, streams): a 429, a search of
+	// alternatives omitted, or a request beyond what its budget ever
+	// holds. Parties are few and named by the operator.
+	BudgetRefusals *prometheus.CounterVec
 
 	sseClients func() int
 	tracks     func() int
@@ -123,10 +129,14 @@ func newMetrics() *Metrics {
 		Name: "deconflict_unled_alerts_dropped_total",
 		Help: "Alerts dropped from this replica's log of those its engine raised while it did not lead, the log full: a takeover cannot record them late if the leader did not commit them.",
 	})
+	m.BudgetRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "deconflict_budget_refusals_total",
+		Help: "Work refused by a party's budget, by budget (requests, reports, previews, alternatives, volumes, snapshots, streams) and party: a 429, a search of alternatives omitted for the budget, or a request beyond what the budget ever holds.",
+	}, []string{"budget", "party"})
 	m.Escalations = hotline.NewEscalationsCounter()
 	m.Registry.MustRegister(m.Escalations, m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.ReportsOverAircraftLimit, m.EventsPublished,
 		m.Resolutions, m.ResolutionsLate, m.ResolutionCPUSeconds, m.FindingsBatchFailures, m.FindingsBatchesSetAside, m.FindingsQueuesSetAside,
-		m.AlertsRecordedLate, m.UnledAlertsDropped,
+		m.AlertsRecordedLate, m.UnledAlertsDropped, m.BudgetRefusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deconflict_sse_clients",

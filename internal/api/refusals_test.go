@@ -1,0 +1,171 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// wantRefusals fails the test unless deconflict_budget_refusals_total of
+// budget and party is want (a series never counted is 0).
+func (e *env) wantRefusals(budget, party string, want int) {
+	e.t.Helper()
+	prefix := fmt.Sprintf("deconflict_budget_refusals_total{budget=%q,party=%q} ", budget, party)
+	got := 0.0
+	for line := range strings.Lines(e.metrics()) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+			var err error
+			if got, err = strconv.ParseFloat(v, 64); err != nil {
+				e.t.Fatalf("%s%s: %v", prefix, v, err)
+			}
+		}
+	}
+	if got != float64(want) {
+		e.t.Fatalf("%s= %g, want %d", prefix, got, want)
+	}
+}
+
+// The operator sees a party refused: each refusal is counted, and logged
+// at WARN at most once a minute for each party and budget, the next line
+// saying how many went unlogged, so that a party refused at its request
+// rate does not log a line a request.
+func TestRefusalsAreLoggedOnceAMinuteAPartyAndBudget(t *testing.T) {
+	var logged bytes.Buffer
+	counter := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "refusals"}, []string{"budget", "party"})
+	r := newRefusals(counter, slog.New(slog.NewJSONHandler(&logged, nil)))
+	lines := func() []map[string]any {
+		var out []map[string]any
+		for line := range strings.Lines(logged.String()) {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		r.refused(budgetReports, "coalition", "10000 position reports", at.Add(time.Duration(i)*time.Second))
+	}
+	r.refused(budgetVolumes, "coalition", "2041 positions", at)
+	r.refused(budgetReports, "russia", "10000 position reports", at)
+	if got := lines(); len(got) != 3 {
+		t.Fatalf("%d lines for 7 refusals of 3 parties and budgets in a minute, want 3:\n%s", len(got), logged.String())
+	}
+	r.refused(budgetReports, "coalition", "10000 position reports", at.Add(refusalLogEvery))
+	got := lines()
+	if len(got) != 4 {
+		t.Fatalf("%d lines a minute after the first, want 4:\n%s", len(got), logged.String())
+	}
+	if l := got[3]; l["level"] != "WARN" || l["budget"] != budgetReports || l["party"] != "coalition" || l["refused_unlogged_since_last_line"] != 4.0 {
+		t.Fatalf("the line a minute later: %v, want WARN of coalition's reports saying 4 went unlogged", l)
+	}
+	for _, c := range []struct {
+		budget, party string
+		want          float64
+	}{{budgetReports, "coalition", 6}, {budgetVolumes, "coalition", 1}, {budgetReports, "russia", 1}} {
+		var m dto.Metric
+		if err := counter.WithLabelValues(c.budget, c.party).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.GetCounter().GetValue(); got != c.want {
+			t.Errorf("refusals of %s by %s: %g, want %g", c.party, c.budget, got, c.want)
+		}
+	}
+}
+
+// A budget refilled at a rate as low as 1e-12 a second answered
+// Retry-After: 1 (the wait, 1e15 s, overflowed into a negative Duration),
+// and the request rate's none at all: a client sent its request again
+// every second for ever. Retry-After is the wait, in whole seconds rounded
+// up, and a day at most (MaxRetryAfter).
+func TestRetryAfterIsTheWaitUpToADay(t *testing.T) {
+	retryAfter := func(hdr http.Header) int {
+		t.Helper()
+		s, err := strconv.Atoi(hdr.Get("Retry-After"))
+		if err != nil {
+			t.Fatalf("Retry-After %q", hdr.Get("Retry-After"))
+		}
+		return s
+	}
+	day := int(MaxRetryAfter / time.Second)
+
+	e := newEnv(t, Options{RatePerSecond: 1e-12, RateBurst: 2, VolumePositionsPerSecond: 1e-12})
+	for range 2 {
+		e.mustDo("GET", "/v1/me", e.tokens["coalition"], nil, http.StatusOK, nil)
+	}
+	code, body, hdr := e.do("GET", "/v1/me", e.tokens["coalition"], nil)
+	if code != http.StatusTooManyRequests || retryAfter(hdr) != day {
+		t.Fatalf("a request at 1e-12 a second: %d Retry-After %q %s, want 429 and %d", code, hdr.Get("Retry-After"), body, day)
+	}
+	// The volume budget's burst is the largest write, 2,041: a write of
+	// 1,000 positions leaves 1,001, short of the next one's reservation.
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], polygonVolume(35, 36, 5_000, 999), http.StatusCreated, nil)
+	code, body, hdr = e.do("POST", "/v1/volumes", e.tokens["russia"], polygonVolume(36, 36, 5_000, 999))
+	if code != http.StatusTooManyRequests || retryAfter(hdr) != day || !strings.Contains(string(body), "at most a day") {
+		t.Fatalf("a write at 1e-12 positions a second: %d Retry-After %q %s, want 429 and %d", code, hdr.Get("Retry-After"), body, day)
+	}
+
+	// Within a day, the wait itself: 1,040 positions short at 0.1 a
+	// second, 10,400 s (less what refilled while the test ran).
+	e = newEnv(t, Options{VolumePositionsPerSecond: 0.1})
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], polygonVolume(35, 36, 5_000, 999), http.StatusCreated, nil)
+	_, _, hdr = e.do("POST", "/v1/volumes", e.tokens["russia"], polygonVolume(36, 36, 5_000, 999))
+	if s := retryAfter(hdr); s > 10_400 || s < 10_300 {
+		t.Fatalf("Retry-After %d s, want the 10,400 s until the budget holds the write", s)
+	}
+}
+
+func TestRetryAfterSeconds(t *testing.T) {
+	for _, c := range []struct {
+		wait time.Duration
+		want int
+	}{
+		{0, 1}, {time.Nanosecond, 1}, {time.Second, 1}, {time.Second + 1, 2}, {90 * time.Minute, 5400},
+		{MaxRetryAfter, 86400}, {math.MaxInt64, 86400}, {durationOfSeconds(1e16), 86400}, {durationOfSeconds(math.Inf(1)), 86400},
+	} {
+		if got := retryAfterSeconds(c.wait); got != c.want {
+			t.Errorf("retryAfterSeconds(%v) = %d, want %d", c.wait, got, c.want)
+		}
+	}
+}
+
+// A request beyond the most its budget ever holds, its burst, was refused
+// with 429 and a Retry-After, every time it was sent again, and never told
+// why: a search of alternatives among 40 volumes may cost 1,060,240
+// checks, more than a burst of 1 MiB of checks. It is refused with 422
+// beyond-budget naming the footprint (the volumes near it make the cost),
+// and counted as a refusal; a write's search is omitted as ever.
+func TestAlternativesBeyondTheBurstIsRefusedFor422(t *testing.T) {
+	e := newEnv(t, Options{AlternativesChecksBurst: 1})
+	for i := range 40 {
+		e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, fmt.Sprint("russian ", i), nil), http.StatusCreated, nil)
+	}
+	code, body, hdr := e.do("POST", "/v1/volumes/alternatives", e.tokens["coalition"], circleVolume(35, 36.02, "ours", nil))
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusUnprocessableEntity || p.Type != ProblemBase+"beyond-budget" || p.Field != "footprint" ||
+		!strings.Contains(p.Detail, "1060240 checks") || !strings.Contains(p.Detail, "--alternatives-checks-per-second") || hdr.Get("Retry-After") != "" {
+		t.Fatalf("a search beyond the burst: %d %s (Retry-After %q), want 422 beyond-budget naming the footprint and the checks", code, body, hdr.Get("Retry-After"))
+	}
+	e.wantRefusals(budgetAlternatives, "coalition", 1)
+}
+
+// A request takes a whole token of the request rate's bucket: a burst set
+// below one (--rate-burst 0.5) refused every request of every party with
+// 429 for ever. It is raised to one.
+func TestARateBurstBelowOneRequestIsRaisedToOne(t *testing.T) {
+	e := newEnv(t, Options{RatePerSecond: 1000, RateBurst: 0.5}) // the operator adds the parties
+	e.mustDo("GET", "/v1/me", e.tokens["coalition"], nil, http.StatusOK, nil)
+}
