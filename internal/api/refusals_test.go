@@ -163,9 +163,12 @@ func TestAlternativesBeyondTheBurstIsRefusedFor422(t *testing.T) {
 }
 
 // A request takes a whole token of the request rate's bucket: a burst set
-// below one (--rate-burst 0.5) refused every request of every party with
+// below one (Options.RateBurst 0.5) refused every request of every party with
 // 429 for ever. It is raised to one.
 func TestARateBurstBelowOneRequestIsRaisedToOne(t *testing.T) {
-	e := newEnv(t, Options{RatePerSecond: 1000, RateBurst: 0.5}) // the operator adds the parties
-	e.mustDo("GET", "/v1/me", e.tokens["coalition"], nil, http.StatusOK, nil)
+	e := newEnv(t, Options{})
+	h := NewHandler(e.svc, Options{RatePerSecond: 0.001, RateBurst: 0.5})
+	if wait, ok := h.rate.allow("coalition", time.Now()); !ok {
+		t.Fatalf("the first request of a party refused for %v with a burst of 0.5", wait)
+	}
 }
