@@ -79,3 +79,12 @@ func (l *rateLimiter) refund(party string, n float64, now time.Time) {
 		b.tokens = min(burst, b.tokens+n)
 	}
 }
+
+// charge takes n tokens out of party's bucket, below zero if it holds
+// fewer: work of a known cost above the burst, made with the bucket full,
+// is paid back at the rate before the party's next take passes.
+func (l *rateLimiter) charge(party string, n float64, now time.Time) {
+	if n > 0 {
+		l.refund(party, -n, now)
+	}
+}

@@ -162,6 +162,64 @@ func TestAlternativesBeyondTheBurstIsRefusedFor422(t *testing.T) {
 	e.wantRefusals(budgetAlternatives, "coalition", 1)
 }
 
+// A preview compiles and checks each item's footprint as a write does:
+// it pays their positions from the party's budget of volume writes, not an
+// item each alone (a corridor of 1,000 positions took 13 ms, a circle 2
+// µs). Refused with 429 too-many-volume-positions when the budget does not
+// hold them, no item checked; a file whose footprints hold more than the
+// burst is previewed with the budget full and leaves it owing the rest.
+func TestPreviewPaysItsFootprintsPositions(t *testing.T) {
+	e := newEnv(t, Options{VolumePositionsPerSecond: 0.001, VolumePositionsBurst: 3_000})
+	now := time.Now().UTC().Truncate(time.Second)
+	path := fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	two := polygonsOpenAir(2, 999) // 2,000 positions
+	var got struct {
+		Items []struct{ Status, Reason string }
+	}
+	e.mustDo("POST", path, e.tokens["coalition"], two, http.StatusOK, &got) // 1,000 left
+	if len(got.Items) != 2 || got.Items[0].Status != "ok" {
+		t.Fatalf("first preview: %+v", got)
+	}
+	code, body, hdr := e.do("POST", path, e.tokens["coalition"], two)
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-volume-positions" || !strings.Contains(p.Detail, "2000 positions") || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a second preview of 2,000 positions: %d %s, want 429 too-many-volume-positions naming them", code, body)
+	}
+	e.wantRefusals(budgetVolumes, "coalition", 1)
+	e.mustDo("POST", path, e.tokens["coalition"], circlesOpenAir(5, 10, 10), http.StatusOK, nil)
+
+	// 4,000 positions, beyond the burst: previewed with the budget full,
+	// and owing 1,000, so that even a circle waits.
+	e.mustDo("POST", path, e.tokens["russia"], polygonsOpenAir(4, 999), http.StatusOK, &got)
+	if len(got.Items) != 4 {
+		t.Fatalf("a preview beyond the burst: %+v", got)
+	}
+	code, body, _ = e.do("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, "small", nil))
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("a write after a preview beyond the burst: %d %s, want 429 until it is paid back", code, body)
+	}
+}
+
+// polygonsOpenAir is an OpenAir file of n polygons of vertices vertices
+// each (vertices+1 positions, the ring closed).
+func polygonsOpenAir(n, vertices int) string {
+	var b strings.Builder
+	dms := func(x float64) string {
+		s := int(math.Round(x * 3600))
+		return fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	for i := range n {
+		fmt.Fprintf(&b, "AC R\nAN P%d\nAL GND\nAH FL100\n", i)
+		for v := range vertices + 1 { // the last repeats the first
+			a := 2 * math.Pi * float64(v%vertices) / float64(vertices)
+			lat, lon := 10+float64(i)+0.3*math.Sin(a), 10+0.3*math.Cos(a)
+			fmt.Fprintf(&b, "DP %s N %s E\n", dms(lat), "0"+dms(lon))
+		}
+	}
+	return b.String()
+}
+
 // A request takes a whole token of the request rate's bucket: a burst set
 // below one (Options.RateBurst 0.5) refused every request of every party with
 // 429 for ever. It is raised to one.
