@@ -91,6 +91,9 @@ type Parties interface {
 type Rules interface {
 	PutRules(r RulesRecord) error
 	LatestRules() (RulesRecord, error) // ErrNotFound before the first version
+	// RulesHistory returns every version that came into force, in
+	// version order (none before the first).
+	RulesHistory() ([]RulesRecord, error)
 	// PutRulesProposal inserts or replaces the proposal of its version.
 	PutRulesProposal(p RulesProposal) error
 	// GetRulesProposal returns one proposal (ErrNotFound when absent).

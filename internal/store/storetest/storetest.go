@@ -238,6 +238,9 @@ func testRules(t *testing.T, open func(*testing.T) store.Store) {
 	view(t, s, func(tx store.Tx) error {
 		_, err := tx.LatestRules()
 		wantErr(t, "LatestRules before any", err, store.ErrNotFound)
+		if history, err := tx.RulesHistory(); err != nil || len(history) != 0 {
+			t.Errorf("RulesHistory before any = %+v, %v, want none", history, err)
+		}
 		return nil
 	})
 	// Versions in force rise, with gaps where proposals were rejected.
@@ -257,6 +260,20 @@ func testRules(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		if r.Version != 4 || r.Actor != "ops" || string(r.Body) != `{"v":4}` || !r.Created.Equal(base.Add(4*time.Hour)) {
 			t.Errorf("LatestRules = %+v, want version 4", r)
+		}
+		history, err := tx.RulesHistory()
+		if err != nil {
+			return err
+		}
+		var versions []int64
+		for _, h := range history {
+			versions = append(versions, h.Version)
+			if h.Actor != "ops" || string(h.Body) != fmt.Sprintf(`{"v":%d}`, h.Version) || !h.Created.Equal(base.Add(time.Duration(h.Version)*time.Hour)) {
+				t.Errorf("RulesHistory has %+v, want version %d as put", h, h.Version)
+			}
+		}
+		if !slices.Equal(versions, []int64{1, 2, 4}) {
+			t.Errorf("RulesHistory has versions %v, want 1, 2, 4 in order", versions)
 		}
 		return nil
 	})

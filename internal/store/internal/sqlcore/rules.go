@@ -50,6 +50,24 @@ func (t *Tx) LatestRules() (store.RulesRecord, error) {
 	return r, nil
 }
 
+func (t *Tx) RulesHistory() ([]store.RulesRecord, error) {
+	var out []store.RulesRecord
+	err := t.queryAll(`SELECT version, created_ns, actor, body FROM rules ORDER BY version`, nil, func(r Rows) error {
+		var rec store.RulesRecord
+		var created int64
+		if err := r.Scan(&rec.Version, &created, &rec.Actor, &rec.Body); err != nil {
+			return err
+		}
+		rec.Created = decTime(created)
+		out = append(out, rec)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: rules history: %w", err)
+	}
+	return out, nil
+}
+
 func (t *Tx) PutRulesProposal(p store.RulesProposal) error {
 	if err := t.writable("PutRulesProposal"); err != nil {
 		return err
