@@ -153,6 +153,14 @@ type Alert struct {
 	// are committed at the takeover, their content (times included) as
 	// it was when they happened.
 	RecordedLate bool `json:"recorded_late,omitempty"`
+	// RulesVersion is the version of the rules the alert was judged
+	// under as of this transition: that of the engine that raised or
+	// updated it (a clear keeps the one it was open under). A start or
+	// a takeover ends, with reason rules_changed, an alert the store has
+	// open under rules whose detection is not the engine's (new rules
+	// came into force, and the process died before it ended the alerts
+	// of the old ones). Zero in the events of a program before it.
+	RulesVersion int64 `json:"rules_version,omitempty"`
 }
 
 // Separation is what an alert shows of the pair's entry in the rules'

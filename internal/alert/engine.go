@@ -46,6 +46,23 @@ func (e *Engine) DetectsAs(r rules.Rules) bool {
 	return e.life.h == DefaultHysteresis(r) && SameDetection(e.life.rules, r)
 }
 
+// Relabel makes r, which detects as e's rules (DetectsAs), e's rules from
+// now on: the alerts it raises or updates name r's version. Those open
+// keep the version they were last published under until their next
+// transition.
+func (e *Engine) Relabel(r rules.Rules) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.life.rules = r
+}
+
+// RulesVersion is the version of e's rules, which its alerts name.
+func (e *Engine) RulesVersion() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.life.rules.Version
+}
+
 // SameDetection reports whether engines made for a and b take the same
 // inputs from them: what NewEngineWith and what it builds read of the
 // rules. The detection engine reads the separation table (ParamsFrom,

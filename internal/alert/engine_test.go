@@ -268,3 +268,55 @@ func TestStaleClearNamesTheAircraftNoLongerTracked(t *testing.T) {
 		})
 	}
 }
+
+// TestAlertsNameTheRulesTheyWereJudgedUnder: every transition names the
+// version of the engine's rules (a start or a takeover ends an alert the
+// store has open under rules that detect otherwise: it must know which);
+// rules relabelled onto the engine (they detect as its own) are named by
+// the transitions from then on, a clear keeping the version its alert
+// was open under.
+func TestAlertsNameTheRulesTheyWereJudgedUnder(t *testing.T) {
+	r := rules.Default()
+	r.Version = 3
+	e := NewEngine(r, nil)
+	out, err := e.Ingest(closing(t0, 80_000), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].RulesVersion != 3 {
+		t.Fatalf("raise: %+v, want one alert of rules version 3", out)
+	}
+	next := r
+	next.Version = 4
+	next.AckDeadlineS++
+	if !e.DetectsAs(next) {
+		t.Fatal("rules that change a deadline detect otherwise")
+	}
+	e.Relabel(next)
+	if got := e.RulesVersion(); got != 4 {
+		t.Fatalf("relabelled, the engine's rules are version %d, want 4", got)
+	}
+	if open := e.Alerts(); len(open) != 1 || open[0].RulesVersion != 3 {
+		t.Fatalf("open after the relabel: %+v, want the alert as published under version 3", open)
+	}
+	var updated bool
+	for s := 1; s <= 150 && !updated; s++ {
+		at := t0.Add(time.Duration(s) * time.Second)
+		if out, err = e.Ingest(closing(at, 80_000-400*float64(s)), at); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range out {
+			updated = true
+			if a.State != StateUpdated || a.RulesVersion != 4 {
+				t.Fatalf("second %d: %+v, want an update under rules version 4", s, a)
+			}
+		}
+	}
+	if !updated {
+		t.Fatal("the encounter was never updated")
+	}
+	out = e.Expire(t0.Add(150*time.Second + r.StaleAfter() + time.Second))
+	if len(out) != 1 || out[0].State != StateCleared || out[0].RulesVersion != 4 {
+		t.Fatalf("stale: %+v, want the clear of the alert last published under version 4", out)
+	}
+}

@@ -94,7 +94,7 @@ func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []
 	}
 	e, open := l.conflicts[key]
 	if !open {
-		a := conflictAlert(c, idx)
+		a := l.conflictAlert(c, idx)
 		a.ID = newID(KindConflict, []track.Key{key.A, key.B}, c.Time)
 		a.State = StateRaised
 		l.conflicts[key] = &entry{pub: a, sep: c.Sep, levelIdx: idx, pubRel: relMotionOf(c)}
@@ -112,7 +112,7 @@ func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []
 	if idx == e.levelIdx && e.sep == c.Sep && !l.movedMaterially(e, c) {
 		return dst
 	}
-	a := conflictAlert(c, idx)
+	a := l.conflictAlert(c, idx)
 	a.ID = e.pub.ID
 	a.State = StateUpdated
 	e.pub, e.sep, e.levelIdx, e.pubRel = a, c.Sep, idx, relMotionOf(c)
@@ -217,17 +217,18 @@ func (l *Lifecycle) momentMoved(pubS, nowS, sinceS, horizonS float64, soonerIsNe
 }
 
 // conflictAlert is the alert of a conflict at level idx of its entry.
-func conflictAlert(c *detect.Conflict, idx int) Alert {
+func (l *Lifecycle) conflictAlert(c *detect.Conflict, idx int) Alert {
 	return Alert{
-		Kind:     KindConflict,
-		Level:    c.Sep.Levels[idx].Name,
-		Time:     c.Time,
-		TInS:     c.TInS,
-		TOutS:    c.TOutS,
-		TCPAS:    c.TCPAS,
-		DHCPAM:   c.DHCPAM,
-		DVCPAM:   c.DVCPAM,
-		Aircraft: []Aircraft{AircraftOf(&c.A), AircraftOf(&c.B)},
+		RulesVersion: l.rules.Version,
+		Kind:         KindConflict,
+		Level:        c.Sep.Levels[idx].Name,
+		Time:         c.Time,
+		TInS:         c.TInS,
+		TOutS:        c.TOutS,
+		TCPAS:        c.TCPAS,
+		DHCPAM:       c.DHCPAM,
+		DVCPAM:       c.DVCPAM,
+		Aircraft:     []Aircraft{AircraftOf(&c.A), AircraftOf(&c.B)},
 		Separation: &Separation{
 			Classes:    c.Sep.Rule.Classes,
 			Detector:   c.Sep.Rule.LevelDetector(idx),
@@ -258,6 +259,8 @@ func (l *Lifecycle) nonconforming(dst []Alert, s *track.State) []Alert {
 		State:    StateRaised,
 		Time:     s.Time,
 		Aircraft: []Aircraft{AircraftOf(s)},
+
+		RulesVersion: l.rules.Version,
 	}
 	l.nonconf[key] = &entry{pub: a}
 	return append(dst, a)
