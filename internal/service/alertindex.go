@@ -58,7 +58,8 @@ func ReadStoredAlerts(ctx context.Context, st store.Store) (StoredAlerts, error)
 // st they are as of: what a scan of every event up to it finds (the last
 // transition of each alert open; the clears at or after the time of the
 // last alert event, less SpentIDsKept) and their spans, read in one
-// transaction from the store's alerts.
+// transaction from the store's alerts, with the history of the rules in
+// force.
 //
 // withParts also reads, for each open alert, the events of its last
 // transition (StoredAlerts.parts, what each party was last sent of it:
@@ -66,6 +67,7 @@ func ReadStoredAlerts(ctx context.Context, st store.Store) (StoredAlerts, error)
 // keeps the last one only).
 func readStoredAlerts(ctx context.Context, st store.Store, withParts bool) (_ StoredAlerts, after int64, _ error) {
 	var open, cleared []store.StoredAlert
+	var history []store.RulesRecord
 	var parts map[string]map[string]alertPart
 	err := st.View(ctx, func(tx store.Tx) error {
 		var err error
@@ -80,6 +82,9 @@ func readStoredAlerts(ctx context.Context, st store.Store, withParts bool) (_ St
 				return err
 			}
 		}
+		if history, err = tx.RulesHistory(); err != nil {
+			return err
+		}
 		after, err = tx.LastEventID()
 		return err
 	})
@@ -87,7 +92,7 @@ func readStoredAlerts(ctx context.Context, st store.Store, withParts bool) (_ St
 		return StoredAlerts{}, 0, err
 	}
 	out := StoredAlerts{Open: make(map[string][]byte, len(open)), Cleared: map[string]bool{}, parts: parts,
-		Spans: make(map[string]AlertSpan, len(open)+len(cleared))}
+		Spans: make(map[string]AlertSpan, len(open)+len(cleared)), RulesHistory: history}
 	// The last alert event: the latest of an alert open or cleared (the
 	// store keeps it: a clear is forgotten only after a later one).
 	var lastID int64

@@ -93,7 +93,12 @@ func scanStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, afte
 			delete(out.Spans, id)
 		}
 	}
-	return out, after, nil
+	err := st.View(ctx, func(tx store.Tx) error {
+		var err error
+		out.RulesHistory, err = tx.RulesHistory()
+		return err
+	})
+	return out, after, err
 }
 
 // fataler is what checkStoredAlertsAsScanned needs of a *testing.T or a

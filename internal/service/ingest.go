@@ -464,7 +464,9 @@ func (s *Service) openAlert(id string) (alert.Alert, bool) {
 // retuneTactical replaces the tactical engine after a rules change (the
 // engine is built for one separation table): the live tracks are fed to a
 // new engine, the old engine's open alerts (and those held since a
-// takeover) are cleared with reason rules_changed, and the new engine's
+// takeover) are cleared with reason rules_changed (clearedByRules: a start
+// or a takeover ends so the alerts the store has open under rules that
+// detect otherwise, endJudgedOtherwise), and the new engine's
 // alerts raised, all committed
 // together. Tracks of a class the new rules no longer know are dropped
 // (their aircraft's next reports are refused naming the class).
@@ -475,13 +477,16 @@ func (s *Service) openAlert(id string) (alert.Alert, bool) {
 // ones included: the same ids go on, nothing is cleared or raised, and no
 // party is asked to acknowledge an alert again. Ending and raising them
 // anew would tell the parties of a change that concerns none of them,
-// each raise a hotline item to acknowledge, at every such change.
+// each raise a hotline item to acknowledge, at every such change. The
+// engine's alerts name r's version from then on (alert.Engine.Relabel).
 func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	t := s.tac
 	t.mu.Lock()
 	now := s.now()
 	states := t.eng.Load().Tracks(detect.World)
 	if t.eng.Load().DetectsAs(r) {
+		// The alerts it raises or updates from now on name r's version.
+		t.eng.Load().Relabel(r)
 		// Need to know may have changed: the picture follows the rules.
 		open := t.eng.Load().Alerts()
 		s.rebuildPicture(r, states, open, now)
@@ -542,10 +547,7 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	}
 	trs := make([]alert.Transition, 0, len(old)+len(raised))
 	for _, a := range old {
-		a.State = alert.StateCleared
-		a.Reason = "rules_changed"
-		a.Time = now
-		trs = append(trs, a)
+		trs = append(trs, clearedByRules(a, now))
 	}
 	trs = append(trs, raised...)
 	t.eng.Store(eng)

@@ -128,6 +128,11 @@ type StoredAlerts struct {
 	// replica led only when the store has no alert of its pair open with
 	// it long enough to be the same alert (sameAlert, late.go).
 	Spans map[string]AlertSpan
+	// RulesHistory is every version of the rules that came into force
+	// (store.Rules.RulesHistory), for the alerts of Open to be judged
+	// under the rules they were judged under (judgedOtherwise). Empty,
+	// each is taken as judged under the engine's rules.
+	RulesHistory []store.RulesRecord
 }
 
 // AlertSpan is when an alert of the store was open, as the times of its
@@ -260,6 +265,12 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	eng := t.eng.Load()
+	// The alerts the store has open under rules this engine does not
+	// judge as they were judged are ended first, as a change of the rules
+	// ends them; from here on the store is taken to have them cleared:
+	// nothing queued of them is kept, and this engine's alert of the same
+	// id is raised under a new one.
+	inStore, trs := s.endJudgedOtherwise(eng, inStore, stored, now)
 	engine := eng.Alerts()
 	t.pending = s.reconcileQueue(t.pending, inStore, stored, engine, now)
 	// From here this replica commits in this tenure: what it queues from
@@ -283,7 +294,6 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			byPair[pairOf(&a)] = id
 		}
 	}
-	var trs []alert.Transition
 	var renamed []alert.Transition // for the disclosure picture
 	inEngine := map[string]bool{}
 	for _, a := range engine {

@@ -6,14 +6,17 @@ package service
 // of the last acceptance.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/hotline"
@@ -726,4 +729,122 @@ func nameWitness(tx store.Tx, actor string, w rules.Witness, now time.Time) (int
 		return 0, false, err
 	}
 	return p.Version, false, nil
+}
+
+// reasonRulesChanged is the reason of the clear of an alert that rules
+// judging otherwise than those it was judged under ended.
+const reasonRulesChanged = "rules_changed"
+
+// clearedByRules is the clear at now of the open alert a (as last
+// published) by rules under which detection is not what it was judged
+// under: the alerts of the old engine at a change of the rules
+// (retuneTactical), and those a start or a takeover finds open in the
+// store under such rules (endJudgedOtherwise). Each is ended, and what
+// the rules now find is raised under new ids: no alert spans two sets of
+// rules, and no party's acknowledgment of an alert judged under rules no
+// longer in force stands for one judged under the new.
+func clearedByRules(a alert.Alert, now time.Time) alert.Transition {
+	a.State = alert.StateCleared
+	a.Reason = reasonRulesChanged
+	a.Time = now
+	return a
+}
+
+// endJudgedOtherwise returns, for a start or a takeover (queueReconcile,
+// t.mu held), the clears by rules (clearedByRules) of the alerts of
+// stored that eng does not judge as they were judged (judgedOtherwise),
+// which it takes out of stored, and inStore as the store has it once
+// they are committed: those alerts cleared, at now. New rules that change
+// detection end every open alert when the retune after their activation
+// commits; a process that died between the activation's commit and that
+// one's left them open in the store, and its successor would otherwise
+// take them up, held, then go on under their ids, under rules that judge
+// otherwise.
+func (s *Service) endJudgedOtherwise(eng *alert.Engine, inStore StoredAlerts, stored map[string]alert.Alert, now time.Time) (StoredAlerts, []alert.Transition) {
+	ids := s.judgedOtherwise(eng, stored, inStore.RulesHistory)
+	if len(ids) == 0 {
+		return inStore, nil
+	}
+	// Copies: the caller's maps stay as it read them.
+	inStore.Cleared = maps.Clone(inStore.Cleared)
+	if inStore.Cleared == nil {
+		inStore.Cleared = map[string]bool{}
+	}
+	inStore.Spans = maps.Clone(inStore.Spans)
+	if inStore.Spans == nil {
+		inStore.Spans = map[string]AlertSpan{}
+	}
+	trs := make([]alert.Transition, 0, len(ids))
+	for _, id := range ids {
+		a := stored[id]
+		delete(stored, id)
+		tr := clearedByRules(a, now)
+		trs = append(trs, tr)
+		inStore.Cleared[id] = true
+		sp := inStore.Spans[id]
+		sp.Pair, sp.To = pairOf(&a), now
+		inStore.Spans[id] = sp
+	}
+	s.log.Info("the alerts open in the store under rules that detect otherwise than those in force are ended (rules_changed), and what the rules in force find raised anew",
+		"alerts", len(ids), "rules_version", eng.RulesVersion())
+	return inStore, trs
+}
+
+// judgedOtherwise returns, in id order, the ids of the alerts of stored
+// (each as last published) that eng would not judge as they were judged:
+// the rules they were judged under (alert.Alert.RulesVersion, found in
+// history) are not rules eng detects as (alert.Engine.DetectsAs, what a
+// change of the rules asks before it ends the open alerts:
+// retuneTactical). An alert of a program before RulesVersion (zero) is
+// taken as judged under the version in force at its time: the last that
+// came into force at or before it, or the first when it is older than all.
+// That is exact but for an alert whose transition's time (its reports',
+// not the commit's) lies within moments of an activation: one the old
+// rules judged from reports timed just after it is taken as judged under
+// the new, one the new rules raised from reports timed just before it is
+// ended and raised again. An alert naming a version the history does not
+// have, or whose rules cannot be read, is ended: under which rules it was
+// judged is unknown. An empty history (no rules read) ends none.
+func (s *Service) judgedOtherwise(eng *alert.Engine, stored map[string]alert.Alert, history []store.RulesRecord) []string {
+	if len(history) == 0 || len(stored) == 0 {
+		return nil
+	}
+	// By version: whether eng detects as the rules of that version.
+	same := map[int64]bool{}
+	sameAs := func(version int64) bool {
+		if v, ok := same[version]; ok {
+			return v
+		}
+		i, found := slices.BinarySearchFunc(history, version, func(rec store.RulesRecord, v int64) int { return cmp.Compare(rec.Version, v) })
+		v := false
+		if found {
+			r, err := rules.Decode(history[i].Body)
+			if err != nil {
+				s.log.Error("the rules an open alert was judged under cannot be read: it is ended as judged otherwise", "rules_version", version, "err", err)
+			} else {
+				r.Version = version
+				v = eng.DetectsAs(inUse(r))
+			}
+		}
+		same[version] = v
+		return v
+	}
+	var out []string
+	for _, id := range slices.Sorted(maps.Keys(stored)) {
+		a := stored[id]
+		version := a.RulesVersion
+		if version == 0 {
+			version = history[0].Version
+			for _, rec := range history[1:] {
+				if rec.Created.After(a.Time) {
+					break
+				}
+				version = rec.Version
+			}
+		}
+		if !sameAs(version) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
