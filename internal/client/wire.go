@@ -126,6 +126,9 @@ type AlertAircraft struct {
 	VelEastMps  float64 `json:"vel_east_mps"`
 	VelNorthMps float64 `json:"vel_north_mps"`
 	VelUpMps    float64 `json:"vel_up_mps"`
+	// Stale, in a clear with reason stale, marks the aircraft the server
+	// no longer tracks.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // Alert is a tactical or strategic alert.
@@ -150,6 +153,12 @@ type Alert struct {
 	// judged by, as the server shows it (classes, detector with its
 	// thresholds, lookahead_s).
 	Separation json.RawMessage `json:"separation,omitempty"`
+	// RecordedLate marks an alert raised and cleared while no replica
+	// led detection, committed afterwards with its original times.
+	RecordedLate bool `json:"recorded_late,omitempty"`
+	// RulesVersion is the version of the rules the alert was judged
+	// under as of this transition (0 from a server before it).
+	RulesVersion int64 `json:"rules_version,omitempty"`
 }
 
 // Resolution is the resolution of an alert for the caller's own aircraft
