@@ -33,6 +33,10 @@ import (
 // the holder's period runs out before a renewal (even one that then
 // succeeds), so that what was dropped meanwhile is reconciled as after a
 // takeover.
+//
+// A replica also keeps what its reads show of the others' holding:
+// OthersRenewedWithin says how recently another replica, by renewing or
+// releasing the lease, was seen alive as its holder.
 type Lease struct {
 	st     store.Store
 	key    string
@@ -46,6 +50,17 @@ type Lease struct {
 	heldUntil time.Time
 	// tenure counts this replica's tenures; the current one while held.
 	tenure int64
+	// read is the record as the last successful try read it, before any
+	// write of its own, and readStart when that try began (hasRead: there
+	// was one).
+	read      leaseRecord
+	readStart time.Time
+	hasRead   bool
+	// othersRenewedAfter is the earliest time at which another replica's
+	// last renewal (or release) that this one saw can have been written
+	// (othersRenewed: it saw one; OthersRenewedWithin).
+	othersRenewedAfter time.Time
+	othersRenewed      bool
 }
 
 // ErrLost is what a Fence check returns once the tenure it was taken in has
@@ -89,7 +104,7 @@ func (l *Lease) Try(ctx context.Context) (bool, error) {
 	l.mu.Lock()
 	seen, seenAt := l.seen, l.seenAt
 	l.mu.Unlock()
-	var rec leaseRecord
+	var rec, read leaseRecord
 	var took bool
 	err := l.st.Update(ctx, func(tx store.Tx) error {
 		took = false
@@ -98,6 +113,7 @@ func (l *Lease) Try(ctx context.Context) (bool, error) {
 		if err != nil {
 			return err
 		}
+		read = rec
 		lapsed := rec == seen && !seenAt.IsZero() && start.Sub(seenAt) >= l.ttl
 		if rec.Holder != l.holder && rec.Holder != "" && !lapsed {
 			return nil
@@ -113,6 +129,12 @@ func (l *Lease) Try(ctx context.Context) (bool, error) {
 	end := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.hasRead && renewedByAnother(l.read, read, l.holder) {
+		// Written after the last try's read of the record before it,
+		// which began at readStart.
+		l.othersRenewedAfter, l.othersRenewed = l.readStart, true
+	}
+	l.read, l.readStart, l.hasRead = read, start, true
 	if rec != l.seen {
 		l.seen, l.seenAt = rec, end
 	}
@@ -127,6 +149,36 @@ func (l *Lease) Try(ctx context.Context) (bool, error) {
 	}
 	l.heldUntil = start.Add(l.ttl * 4 / 5)
 	return end.Before(l.heldUntil), nil
+}
+
+// renewedByAnother reports whether the record cur, read after prev with
+// no read in between, was written by prev's holder, another replica than
+// self, which held the lease then: a renewal (its holder again, a later
+// term), or its release (free at the next term; only the holder frees the
+// record). A take by a third replica is not one: it says nothing of
+// whether the one that took it lived to lead.
+func renewedByAnother(prev, cur leaseRecord, self string) bool {
+	if prev.Holder == "" || prev.Holder == self || cur.Term <= prev.Term {
+		return false
+	}
+	return cur.Holder == prev.Holder || cur.Holder == "" && cur.Term == prev.Term+1
+}
+
+// OthersRenewedWithin returns how long ago, at the most, another replica
+// last renewed (or released) the lease as its holder, as this replica's
+// tries saw it: the record changed, by that holder's hand, after the start
+// of the try before the one that showed it. That replica was alive and
+// held the lease then; it may have died at once after. ok is false when
+// this replica saw no such renewal (it had not read the record before the
+// one it sees, or the lease was only ever its own, or taken by a third
+// replica it never saw renew).
+func (l *Lease) OthersRenewedWithin() (within time.Duration, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.othersRenewed {
+		return 0, false
+	}
+	return l.now().Sub(l.othersRenewedAfter), true
 }
 
 // Tenure returns the current tenure and whether this replica holds the

@@ -250,3 +250,66 @@ func TestLeaseLateRenewalStartsATenure(t *testing.T) {
 		t.Fatalf("the fence of the tenure before the lapse: %v, want ErrLost", err)
 	}
 }
+
+// TestLeaseOthersRenewedWithin: a replica dates another's holding by the
+// renewals and the release its own tries see, from the start of the try
+// before the one that showed each; not by a record it has read only once,
+// nor by a take, nor by its own renewals.
+func TestLeaseOthersRenewedWithin(t *testing.T) {
+	ctx := context.Background()
+	st := &metaStore{meta: map[string][]byte{}}
+	c := &clock{t: time.Unix(1e9, 0)}
+	const ttl = 10 * time.Second
+	a := NewLease(st, "detect", "a", ttl, c.now)
+	b := NewLease(st, "detect", "b", ttl, c.now)
+	x := NewLease(st, "detect", "x", ttl, c.now)
+	try := func(l *Lease, want bool) {
+		t.Helper()
+		if held, err := l.Try(ctx); err != nil || held != want {
+			t.Fatalf("%s's try: held %v (%v), want %v", l.holder, held, err, want)
+		}
+	}
+	within := func(l *Lease, want time.Duration, wantOK bool) {
+		t.Helper()
+		if got, ok := l.OthersRenewedWithin(); ok != wantOK || ok && got != want {
+			t.Fatalf("%s: others renewed within %v (%v), want %v (%v)", l.holder, got, ok, want, wantOK)
+		}
+	}
+	try(a, true)
+	try(b, false)
+	within(b, 0, false) // one read: the record may be old
+	c.t = c.t.Add(time.Second)
+	try(b, false)
+	within(b, 0, false) // unchanged
+	c.t = c.t.Add(time.Second)
+	try(a, true) // renews
+	c.t = c.t.Add(time.Second)
+	try(b, false)
+	// Written after b's try before, a second after the first.
+	within(b, 2*time.Second, true)
+	c.t = c.t.Add(5 * time.Second)
+	within(b, 7*time.Second, true)
+	try(b, false)
+	within(b, 7*time.Second, true) // unchanged since
+	// a releases: the last sign of it.
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(time.Second)
+	try(b, true) // takes the free lease
+	within(b, time.Second, true)
+	c.t = c.t.Add(time.Second)
+	try(b, true) // its own renewal is no sign of another
+	within(b, 2*time.Second, true)
+	// b stops; x, which read b's record once, then again unchanged,
+	// takes it when it has lapsed: it saw no renewal.
+	try(x, false)
+	c.t = c.t.Add(ttl)
+	try(x, true)
+	within(x, 0, false)
+	// a, whose last read was of its own record, now reads x's: neither
+	// is a renewal by another.
+	c.t = c.t.Add(time.Second)
+	try(a, false)
+	within(a, 0, false)
+}
