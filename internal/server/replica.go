@@ -200,6 +200,12 @@ func (r *replication) DetectionTenure() int64 {
 	return tenure
 }
 
+// OtherLeaderRenewedWithin is how recently the lease's tries saw another
+// replica renew it (replica.Lease.OthersRenewedWithin).
+func (r *replication) OtherLeaderRenewedWithin() (time.Duration, bool) {
+	return r.lease.OthersRenewedWithin()
+}
+
 // FenceDetection is the lease's fence, its ErrLost reported as the
 // service's ErrNotLeading.
 func (r *replication) FenceDetection() func(store.Meta) error {

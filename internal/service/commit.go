@@ -158,7 +158,8 @@ func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter
 		}
 	}
 	if !s.leadsDetection() {
-		// Nobody may commit them: kept for a takeover (late.go).
+		// Nobody may commit them: kept for a takeover, which records
+		// late those open while nobody led (late.go).
 		s.logUnled(trs)
 		return nil
 	}

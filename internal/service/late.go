@@ -39,6 +39,45 @@ import (
 // escalations, and this one is over; the events and the audit record are
 // the record that it happened.
 //
+// Only what was open in a gap. A follower's engine is not the leader's:
+// it had the reports of its own clients first and the others' by the
+// relay, it may have dropped one the leader kept, and it finds, at the
+// margins, conflicts the leader's engine does not (or not as long). While
+// a live leader commits, what its engine did not raise is its judgement,
+// not a loss; a follower that took over later and recorded such an alert
+// would publish a phantom, to both parties, claiming a gap that did not
+// happen, at every takeover (every deploy). So a takeover records late
+// only the alerts of its log open at some moment of the gap: cleared at
+// or after the gap began (unledGapFrom). The gap begins when the last
+// leader stopped committing, which no replica can see: a leader that
+// died stops at its death, its lease looking valid until the TTL lapses.
+// What a replica can see is the lease's record, which it reads at every
+// try (every TTL/5): a record that changed between two of its reads,
+// written by the holder of the first (a renewal, or its release at a
+// clean shutdown), shows that holder alive and holding the lease after
+// the start of the first read (replica.Lease.OthersRenewedWithin). The
+// gap is taken to begin there, at the earliest the last such renewal can
+// have been, not at the lapse: the leader may have died right after it.
+// A take by a third replica is no such sign (it may have died before it
+// reconciled), nor this replica's own renewals: with no renewal by
+// another seen (this replica started after it, or the lease was only its
+// own since), the gap is the whole log, as before this rule. Alerts this
+// replica queued as the leader and did not commit (left to the next
+// leader, a commit in doubt at the takeover) are recorded by the old rule
+// too: nobody committed them, and no other leader judged them.
+//
+// Its limits. The leader judged an alert cleared before the gap began
+// only if the relay brought it the reports that showed it: the clear
+// comes at least ClearAfterS after the last report that found the
+// conflict, and the relay takes well under a second, but a relay stalled
+// for longer than that (or down) around a leader's death loses such an
+// alert, which the old rule recorded. An alert open across the start of
+// the gap that the leader did not find is recorded: after its death
+// nobody judged it. The start of the gap is on the lease's (monotonic)
+// clock, taken to the service's by how long ago it was: the two run at
+// the same rate, but a host suspended since moves it later by the time
+// suspended.
+//
 // The same alert under another id. The old leader committed what its own
 // engine made of the same reports, in another order or later (the
 // relay), and an engine names an alert after the report that first
@@ -78,6 +117,21 @@ import (
 // An alert raised in the gap and still open at the takeover is the
 // reconcile's: the engine has it open, and it is raised as the engine
 // has it now.
+//
+// An alert the store has open (the old leader raised it) that this
+// engine saw end in the gap is ended by the reconcile at the time of the
+// log's clear, not at the takeover's (loggedClear): the log's alert of its
+// id (a follower keeps the clear of an alert whose raise it saw committed
+// while the store has it open, add), or the same alert under another id
+// (sameAlert); only when that clear is at or after both the store's last
+// transition of it (nothing the parties were told came after) and the
+// start of the gap (the old leader, alive then with the alert open,
+// judged it open). Otherwise it ends at the takeover, as before. An alert
+// the reconcile holds (this engine's picture of its aircraft is older
+// than the store's last transition: the relay may still bring reports
+// that show it) is ended when the periodic job judges it, at that time:
+// the log's clear was made from a picture older than what the store said
+// of it.
 
 // unledKept is how long a replica keeps an alert of its log after its
 // last transition was logged: far more than the lease's TTL and the
@@ -116,14 +170,23 @@ type unledLog struct {
 	// bytes is what the alerts of byID hold (unledAlert.bytes).
 	bytes int
 	// stored are the ids of the alerts of which this replica delivered an
-	// event of the store (forgetStored), with when: a transition of one is
-	// not logged. Let go with the time, like the alerts.
-	stored map[string]time.Time
+	// event of the store (forgetStored), with when and whether one was
+	// the clear: a transition of one is not logged, but for the clear of
+	// one the store has not cleared (add). Let go with the time, like the
+	// alerts.
+	stored map[string]storedAlert
 	// swept is when the alerts past unledKept were last dropped: at most
 	// every unledKept/10, not at each batch of reports.
 	swept time.Time
 	// warned is when a drop for the bound was last logged.
 	warned time.Time
+}
+
+// storedAlert is what the log keeps of an alert of which the store has
+// events: when it saw the last, and whether the store has it cleared.
+type storedAlert struct {
+	at      time.Time
+	cleared bool
 }
 
 // unledAlert is what the log holds of one alert: the transitions in
@@ -136,6 +199,10 @@ type unledAlert struct {
 	clear  *alert.Transition
 	at     time.Time // when its last transition was logged
 	bytes  int       // what it holds (unledAlertBytes)
+	// own: a transition of it was this replica's as the leader, queued
+	// and never committed (logUnledQueued), not only its engine's as a
+	// follower.
+	own bool
 }
 
 // complete reports whether the alert was raised and cleared in the log.
@@ -167,9 +234,10 @@ func unledAlertBytes(u *unledAlert) int {
 	return n
 }
 
-// add logs transitions nobody commits, at now; it returns how many
-// alerts with a raise were dropped to keep the log bounded.
-func (l *unledLog) add(trs []alert.Transition, now time.Time) int {
+// add logs transitions nobody commits, at now (own: this replica's as
+// the leader, queued); it returns how many alerts with a raise were
+// dropped to keep the log bounded.
+func (l *unledLog) add(trs []alert.Transition, now time.Time, own bool) int {
 	if len(trs) == 0 {
 		return 0
 	}
@@ -178,8 +246,14 @@ func (l *unledLog) add(trs []alert.Transition, now time.Time) int {
 	}
 	for i := range trs {
 		tr := trs[i]
-		if _, ok := l.stored[tr.ID]; ok {
-			continue // the store has it: a takeover skips it by its id
+		if st, ok := l.stored[tr.ID]; ok && (tr.State != alert.StateCleared || st.cleared) {
+			// The store has it: a takeover skips it by its id. Its
+			// clear, while the store has it open, is kept, alone: the
+			// leader commits its own (and the log forgets this one when
+			// it is delivered), unless it died first, when a takeover
+			// ends the alert the store has open at the time of this
+			// clear (loggedClear).
+			continue
 		}
 		u := l.byID[tr.ID]
 		if u == nil {
@@ -188,6 +262,7 @@ func (l *unledLog) add(trs []alert.Transition, now time.Time) int {
 			l.order = append(l.order, tr.ID)
 		}
 		u.at = now
+		u.own = u.own || own
 		switch tr.State {
 		case alert.StateRaised:
 			u.raise = &tr
@@ -219,22 +294,23 @@ func (l *unledLog) forget(id string) {
 	}
 }
 
-// forgetStored drops from the log the alerts of ids, of which the store
+// forgetStored drops from the log the alerts of evs, of which the store
 // has events, and keeps their ids so that their later transitions are not
-// logged either, at now: a takeover skips them by their ids (the store
-// keeps the alerts it cleared for SpentIDsKept, far more than unledKept).
-func (l *unledLog) forgetStored(ids []string, now time.Time) {
-	if len(ids) == 0 {
+// logged either (but a clear of one the store has open), at now: a
+// takeover skips them by their ids (the store keeps the alerts it cleared
+// for SpentIDsKept, far more than unledKept).
+func (l *unledLog) forgetStored(evs []deliveredAlert, now time.Time) {
+	if len(evs) == 0 {
 		return
 	}
 	if l.stored == nil || len(l.stored) > unledStoredKept {
 		// Past its bound between two sweeps: what is forgotten of it
 		// is logged again, and skipped by the takeover.
-		l.stored = map[string]time.Time{}
+		l.stored = map[string]storedAlert{}
 	}
-	for _, id := range ids {
-		l.forget(id)
-		l.stored[id] = now
+	for _, e := range evs {
+		l.forget(e.id)
+		l.stored[e.id] = storedAlert{at: now, cleared: e.cleared || l.stored[e.id].cleared}
 	}
 }
 
@@ -261,8 +337,8 @@ func (l *unledLog) prune(now time.Time) int {
 		}
 		clear(l.order[len(keep):])
 		l.order = keep
-		for id, at := range l.stored {
-			if now.Sub(at) > unledKept {
+		for id, st := range l.stored {
+			if now.Sub(st.at) > unledKept {
 				delete(l.stored, id)
 			}
 		}
@@ -280,15 +356,20 @@ func (l *unledLog) prune(now time.Time) int {
 	return dropped
 }
 
-// logUnled logs transitions nobody will commit (tactical.mu held).
-func (s *Service) logUnled(trs []alert.Transition) {
+// logUnled logs transitions of the engine that nobody will commit
+// (tactical.mu held).
+func (s *Service) logUnled(trs []alert.Transition) { s.logUnledAs(trs, false) }
+
+// logUnledAs logs transitions nobody will commit, own when this replica
+// queued them as the leader (tactical.mu held).
+func (s *Service) logUnledAs(trs []alert.Transition, own bool) {
 	if s.cfg.Peers == nil || len(trs) == 0 {
 		return // the embedded store: a single process commits everything
 	}
 	l := &s.tac.unled
 	now := s.now()
 	l.forgetStored(s.tac.delivered.take(), now)
-	s.unledDropped(l.add(trs, now), now)
+	s.unledDropped(l.add(trs, now, own), now)
 }
 
 // forgetStoredLocked drops from the log the alerts whose events this
@@ -319,13 +400,14 @@ func (s *Service) unledDropped(n int, now time.Time) {
 	}
 }
 
-// logUnledQueued logs the transitions of queued.
+// logUnledQueued logs the transitions of queued, this replica's as the
+// leader, which it did not commit.
 func (s *Service) logUnledQueued(qs []queued) {
 	trs := make([]alert.Transition, len(qs))
 	for i := range qs {
 		trs[i] = qs[i].tr
 	}
-	s.logUnled(trs)
+	s.logUnledAs(trs, true)
 }
 
 // deliveredAlerts are the ids of the alerts of which this replica
@@ -334,7 +416,14 @@ func (s *Service) logUnledQueued(qs []queued) {
 // that deliver takes none of the tactical state's.
 type deliveredAlerts struct {
 	mu  sync.Mutex
-	ids []string
+	ids []deliveredAlert
+}
+
+// deliveredAlert is an alert of which an event of the store was
+// delivered, and whether that event was its clear.
+type deliveredAlert struct {
+	id      string
+	cleared bool
 }
 
 // note keeps the ids of the alerts of evs, committed events of the store.
@@ -345,9 +434,16 @@ func (d *deliveredAlerts) note(evs []store.Event) {
 		if !strings.HasPrefix(e.Kind, "alert_") {
 			continue
 		}
-		if id, ok := alertIDOf(e.Body); ok && (len(d.ids) == 0 || d.ids[len(d.ids)-1] != id) {
-			d.ids = append(d.ids, id)
+		id, ok := alertIDOf(e.Body)
+		if !ok {
+			continue
 		}
+		cleared := e.Kind == alertEventKind(alert.StateCleared)
+		if n := len(d.ids); n > 0 && d.ids[n-1].id == id {
+			d.ids[n-1].cleared = d.ids[n-1].cleared || cleared
+			continue
+		}
+		d.ids = append(d.ids, deliveredAlert{id: id, cleared: cleared})
 	}
 	if len(d.ids) > unledStoredKept {
 		// Nobody took them for long (the periodic job takes them
@@ -357,8 +453,8 @@ func (d *deliveredAlerts) note(evs []store.Event) {
 	}
 }
 
-// take returns the ids noted since the last take.
-func (d *deliveredAlerts) take() []string {
+// take returns the alerts noted since the last take.
+func (d *deliveredAlerts) take() []deliveredAlert {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ids := d.ids
@@ -370,8 +466,10 @@ func (d *deliveredAlerts) take() []string {
 // alerts of the log raised and cleared while nobody led, of which the
 // store has no trace (the doc comment above), and empties the log: what
 // is still open is the reconcile's (tactical.mu held). skip holds the ids
-// that the reconcile commits or the store has.
-func (s *Service) recordLate(inStore StoredAlerts, skip func(id string) bool) []alert.Transition {
+// that the reconcile commits or the store has. gapFrom is when the gap
+// began (unledGapFrom): an alert of the engine's cleared before it was
+// the leader's to judge.
+func (s *Service) recordLate(inStore StoredAlerts, skip func(id string) bool, gapFrom time.Time) []alert.Transition {
 	t := s.tac
 	log := t.unled
 	t.unled = unledLog{}
@@ -381,11 +479,21 @@ func (s *Service) recordLate(inStore StoredAlerts, skip func(id string) bool) []
 	traced := s.tracedIn(inStore)
 	var out []alert.Transition
 	var late []*unledAlert
+	judged := 0
 	for _, id := range slices.Sorted(maps.Keys(log.byID)) {
 		u := log.byID[id]
-		if u.complete() && !skip(id) && !traced(id, pairOf(u.raise), u.raise.Time, u.clear.Time) {
-			late = append(late, u)
+		if !u.complete() || skip(id) || traced(id, pairOf(u.raise), u.raise.Time, u.clear.Time) {
+			continue
 		}
+		if !u.own && u.clear.Time.Before(gapFrom) {
+			judged++
+			continue
+		}
+		late = append(late, u)
+	}
+	if judged > 0 {
+		s.log.Info("taking over detection: alerts of this replica's engine over before the last leader's last renewal seen are that leader's to have judged, not recorded",
+			"alerts", judged, "gap_from", gapFrom)
 	}
 	// In the order they were raised.
 	slices.SortStableFunc(late, func(x, y *unledAlert) int { return x.raise.Time.Compare(y.raise.Time) })
@@ -409,6 +517,85 @@ func (s *Service) recordLate(inStore StoredAlerts, skip func(id string) bool) []
 		s.log.Warn("taking over detection: alerts raised and cleared while no replica led, not in the store, recorded late", "alerts", len(late))
 	}
 	return out
+}
+
+// unledGapFrom returns when the gap a takeover at now covers began, on
+// the service's clock: the earliest time at which the last renewal of
+// the lease by another replica that this one saw can have been written
+// (Peers.OtherLeaderRenewedWithin); zero, before anything of the log,
+// when it saw none.
+func (s *Service) unledGapFrom(now time.Time) time.Time {
+	if s.cfg.Peers == nil {
+		return time.Time{}
+	}
+	within, ok := s.cfg.Peers.OtherLeaderRenewedWithin()
+	if !ok {
+		return time.Time{}
+	}
+	return now.Add(-within)
+}
+
+// loggedClears finds, in the log, the clear of an alert the store has
+// open and the engine does not (tactical.mu held; loggedClear).
+type loggedClears struct {
+	log     *unledLog
+	gapFrom time.Time
+	overlap time.Duration
+	byPair  map[string][]*unledAlert // the complete alerts, built at the first look
+}
+
+// loggedClear returns the clear of a, open in the store as span, as this
+// replica's engine made it while nobody led: the log's clear of a's id,
+// or else that of the alert of its pair in the log raised first among
+// those that are a as another engine had it (sameAlert); when that clear
+// is at or after both the store's last transition of a (nothing the
+// parties were told of it came later) and gapFrom (the old leader, alive
+// at it with a open, judged it open then).
+func (c *loggedClears) loggedClear(a *alert.Alert, span AlertSpan) (alert.Transition, bool) {
+	usable := func(tr *alert.Transition) bool {
+		return tr != nil && !tr.Time.Before(a.Time) && !tr.Time.Before(c.gapFrom)
+	}
+	if u, ok := c.log.byID[a.ID]; ok {
+		if usable(u.clear) {
+			return *u.clear, true
+		}
+		return alert.Transition{}, false
+	}
+	if c.byPair == nil {
+		c.byPair = map[string][]*unledAlert{}
+		for _, id := range slices.Sorted(maps.Keys(c.log.byID)) {
+			if u := c.log.byID[id]; u.complete() {
+				c.byPair[pairOf(u.raise)] = append(c.byPair[pairOf(u.raise)], u)
+			}
+		}
+	}
+	var first *unledAlert
+	for _, u := range c.byPair[pairOf(a)] {
+		if sameAlert(span, u.raise.Time, u.clear.Time, c.overlap) && (first == nil || u.raise.Time.Before(first.raise.Time)) {
+			first = u
+		}
+	}
+	if first != nil && usable(first.clear) {
+		return *first.clear, true
+	}
+	return alert.Transition{}, false
+}
+
+// endedAsLogged returns a, the store's last transition of an alert, as
+// cleared by clear, the log's (loggedClear): at its time, for its reason,
+// the aircraft stale as it found them.
+func endedAsLogged(a alert.Alert, clear alert.Transition) alert.Transition {
+	a.State, a.Time, a.Reason = alert.StateCleared, clear.Time, clear.Reason
+	a.Aircraft = slices.Clone(a.Aircraft)
+	for i := range a.Aircraft {
+		a.Aircraft[i].Stale = false
+		for j := range clear.Aircraft {
+			if clear.Aircraft[j].Key() == a.Aircraft[i].Key() {
+				a.Aircraft[i].Stale = clear.Aircraft[j].Stale
+			}
+		}
+	}
+	return a
 }
 
 // tracedIn returns the test of whether the store has a trace of an alert

@@ -46,6 +46,10 @@ func (p *leasePeers) DetectionTenure() int64 {
 	return tenure
 }
 
+func (p *leasePeers) OtherLeaderRenewedWithin() (time.Duration, bool) {
+	return p.lease.OthersRenewedWithin()
+}
+
 func (p *leasePeers) FenceDetection() func(store.Meta) error {
 	fence := p.lease.Fence()
 	if fence == nil {

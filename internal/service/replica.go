@@ -44,6 +44,12 @@ type Peers interface {
 	// writes nothing after another replica took over and reconciled. It
 	// returns nil when this replica does not lead.
 	FenceDetection() func(store.Meta) error
+	// OtherLeaderRenewedWithin returns how long ago, at the most,
+	// another replica last renewed (or released) the detection lease as
+	// its holder, as this replica saw it: that replica led until then at
+	// least. ok is false when this replica saw no such renewal. A takeover
+	// records late only the alerts open since (late.go).
+	OtherLeaderRenewedWithin() (within time.Duration, ok bool)
 }
 
 // ErrNotLeading is what a detection fence fails with once this replica no
@@ -353,6 +359,11 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	// (clearHeldLocked), so that each batch does not look them up for the
 	// rest of the tenure.
 	t.spentUntil = now.Add(2 * rl.StaleAfter())
+	// The gap this takeover covers (late.go): what this engine saw end
+	// before it began was the old leader's to judge.
+	gapFrom := s.unledGapFrom(now)
+	clears := &loggedClears{log: &t.unled, gapFrom: gapFrom, overlap: sameAlertOverlap(rl)}
+	ended := false // inStore.Spans is a copy, changed by the alerts ended as logged
 	for _, id := range slices.Sorted(maps.Keys(stored)) {
 		if inEngine[id] || inQueue[id] {
 			continue
@@ -374,6 +385,19 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			}
 			continue
 		}
+		if clear, ok := clears.loggedClear(&a, inStore.Spans[id]); ok {
+			// This engine saw it end while nobody led: it ended then,
+			// not at the takeover. The span ends there too, so that a
+			// later alert of the pair in the log is not taken for it.
+			trs = append(trs, endedAsLogged(a, clear))
+			if !ended {
+				inStore.Spans, ended = maps.Clone(inStore.Spans), true
+			}
+			sp := inStore.Spans[id]
+			sp.To = clear.Time
+			inStore.Spans[id] = sp
+			continue
+		}
 		trs = append(trs, eng.EndedAt(a, a.Time, now))
 	}
 	if len(t.held) > 0 {
@@ -385,7 +409,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	trs = append(trs, s.recordLate(inStore, func(id string) bool {
 		_, open := stored[id]
 		return open || inStore.Cleared[id] || inQueue[id] || inEngine[id]
-	})...)
+	}, gapFrom)...)
 	// After what is queued (the history of the alerts this replica's
 	// engine raised before, which reconcileQueue brought up to the engine:
 	// an alert of that history may have ended before the engine raised its

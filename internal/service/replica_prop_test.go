@@ -112,6 +112,18 @@ func takeovers(rt *rapid.T, flaky bool) {
 			rt.Fatal(err)
 		}
 	}
+	// ledUntil is when each replica last stopped leading (zero: it never
+	// led), as the other's lease tells it (OtherLeaderRenewedWithin): a
+	// takeover records late only what was open since the other's.
+	var ledUntil [2]time.Time
+	stopLeading := func() {
+		for i := range peers {
+			if peers[i].leads.Load() {
+				ledUntil[i] = clock.now()
+			}
+			peers[i].leads.Store(false)
+		}
+	}
 	reconcile := func(leader int) {
 		mark()
 		logged := completeUnled(svc[leader])
@@ -119,7 +131,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 		switch {
 		case err == nil:
 			reconciled = true
-			checkUnledRecorded(rt, raw, logged)
+			checkUnledRecorded(rt, raw, logged, ledUntil[1-leader], marks[len(marks)-1])
 		case flaky:
 			reconciled = false
 		default:
@@ -127,7 +139,12 @@ func takeovers(rt *rapid.T, flaky bool) {
 		}
 	}
 	for i := range svc {
-		peers[i] = &testPeers{}
+		peers[i] = &testPeers{otherLed: func() (time.Duration, bool) {
+			if other := ledUntil[1-i]; !other.IsZero() {
+				return clock.now().Sub(other), true
+			}
+			return 0, false
+		}}
 		s, err := New(ctx, Config{Store: st, Peers: peers[i], Now: clock.now})
 		if err != nil {
 			rt.Fatal(err)
@@ -202,8 +219,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 			to := rapid.IntRange(0, 1).Draw(rt, "to")
 			deliver(to, rapid.IntRange(1, 4).Draw(rt, "relayed"))
 		case 3: // the lease changes hands, or lapses and is taken again
-			peers[0].leads.Store(false)
-			peers[1].leads.Store(false)
+			stopLeading()
 			leader = rapid.IntRange(0, 1).Draw(rt, "new leader")
 			if rapid.IntRange(0, 2).Draw(rt, "lapse") == 0 {
 				// Nobody leads for a while: the engines' transitions
@@ -239,8 +255,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 			// few seconds nobody leads, while the aircraft report, the
 			// relay brings the reports and the engines raise and clear
 			// alerts (the next takeover records those over).
-			peers[0].leads.Store(false)
-			peers[1].leads.Store(false)
+			stopLeading()
 			rt.Logf("%s: nobody leads for a while", clock.now().Format("05.000"))
 			for range rapid.IntRange(1, 6).Draw(rt, "rounds without a leader") {
 				j := rapid.IntRange(0, len(planes)-1).Draw(rt, "aircraft")
@@ -274,6 +289,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 	}
 	deliver(0, 1<<30)
 	deliver(1, 1<<30)
+	stopLeading()
 	peers[leader].leads.Store(true)
 	peers[leader].tenure.Add(1)
 	mark()
@@ -281,7 +297,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 	if err := svc[leader].ReconcileDetection(ctx, openInStore(st)); err != nil {
 		rt.Fatal(err)
 	}
-	checkUnledRecorded(rt, raw, logged)
+	checkUnledRecorded(rt, raw, logged, ledUntil[1-leader], marks[len(marks)-1])
 	svc[0].Tick(ctx)
 	svc[1].Tick(ctx)
 	// What the backoff of the failures still holds back is committed
@@ -466,11 +482,15 @@ func completeUnled(s *Service) map[string]*unledAlert {
 	return out
 }
 
-// checkUnledRecorded checks that the store has each alert of logged (the
-// alerts a replica's engine raised and cleared while nobody committed
-// them, before its takeover): under its id, or an alert of its pair open
-// with it for at least sameAlertOverlap.
-func checkUnledRecorded(rt *rapid.T, st store.Store, logged map[string]*unledAlert) {
+// checkUnledRecorded checks, after a takeover, the alerts of logged (the
+// alerts a replica's engine raised and cleared while it did not commit
+// them, before its takeover). Those open at or after gapFrom (when the
+// other replica last led; zero: it never did), or queued by this one as
+// the leader, were open while nobody committed: the store has each under
+// its id, or an alert of its pair open with it for at least
+// sameAlertOverlap. Those over before were the leader's to judge: the
+// takeover's events (after the event mark) record none of them late.
+func checkUnledRecorded(rt *rapid.T, st store.Store, logged map[string]*unledAlert, gapFrom time.Time, mark int64) {
 	if len(logged) == 0 {
 		return
 	}
@@ -478,8 +498,30 @@ func checkUnledRecorded(rt *rapid.T, st store.Store, logged map[string]*unledAle
 	if err != nil {
 		rt.Fatal(err)
 	}
+	var evs []store.Event
+	err = st.View(context.Background(), func(tx store.Tx) error {
+		var err error
+		evs, err = tx.EventsAfter(mark, 1_000_000)
+		return err
+	})
+	if err != nil {
+		rt.Fatal(err)
+	}
+	recordedLate := map[string]bool{}
+	for _, e := range evs {
+		var a alert.Alert
+		if strings.HasPrefix(e.Kind, "alert_") && json.Unmarshal(e.Body, &a) == nil && a.RecordedLate {
+			recordedLate[a.ID] = true
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(logged)) {
 		u := logged[id]
+		if !u.own && u.clear.Time.Before(gapFrom) {
+			if recordedLate[id] {
+				rt.Fatalf("alert %s raised at %s and cleared at %s, while the other replica led (until %s), recorded late", id, u.raise.Time, u.clear.Time, gapFrom)
+			}
+			continue
+		}
 		if _, ok := stored.Spans[id]; ok {
 			continue
 		}

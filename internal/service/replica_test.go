@@ -24,6 +24,18 @@ type testPeers struct {
 	holder    string // the name FenceDetection looks for ("": no check)
 	mu        sync.Mutex
 	published []track.Report
+	// otherLed, when set, answers OtherLeaderRenewedWithin: the other
+	// replica's last renewal seen, how long ago at most.
+	otherLed func() (time.Duration, bool)
+}
+
+// OtherLeaderRenewedWithin is otherLed's answer; none (every logged alert
+// taken as of a gap) unless the test set it.
+func (p *testPeers) OtherLeaderRenewedWithin() (time.Duration, bool) {
+	if p.otherLed == nil {
+		return 0, false
+	}
+	return p.otherLed()
 }
 
 func (p *testPeers) PublishPositions(r []track.Report) {
