@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"cmp"
 	"log/slog"
 	"slices"
 	"strings"
@@ -25,8 +26,10 @@ import (
 // view is the median age of its samples of the last ReportWindow, taken
 // once it has ReportMinSamples of them: a report replayed late, or a few
 // from a stalled feed, move no median. Of the parties that agree, the one
-// nearest the service's time gives the offset: every one of them says the
-// service is at least that far off, their feeds' latency included.
+// nearest the service's time gives the offset (every one of them says the
+// service is at least that far off, their feeds' latency included), or,
+// when three or more agree, the second nearest: one party alone sets it
+// neither below nor above what the others say.
 type ReportCheck struct {
 	log *slog.Logger
 
@@ -66,7 +69,8 @@ type ReportStatus struct {
 	// ReportSustain that the service's time is more than StepThreshold off.
 	Alarm bool
 	// Offset is the parties' time minus the service's, as the party of
-	// those agreeing nearest the service's time tells it (negative: the
+	// those agreeing nearest the service's time tells it (the second
+	// nearest when three or more agree: Check; negative: the
 	// service is ahead, their reports look old); zero when fewer than two
 	// parties agree that it is off.
 	Offset time.Duration
@@ -177,12 +181,21 @@ func (c *ReportCheck) Check(now time.Time) ReportStatus {
 	case len(young) >= 2 && len(old) < 2:
 		agree = young
 	}
+	// The nearest gives the offset when two agree; from three, the
+	// second nearest: one party alone, whose reports say the service is
+	// just past StepThreshold off, would otherwise set the offset the
+	// operator reads (2.5 s for a service an hour off, taken for a feed's
+	// latency). The second nearest lies between what two others say.
+	slices.SortFunc(agree, func(a, b partyView) int { return cmp.Compare(a.age.Abs(), b.age.Abs()) })
 	var offset time.Duration
+	switch {
+	case len(agree) >= 3:
+		offset = agree[1].age
+	case len(agree) > 0:
+		offset = agree[0].age
+	}
 	var parties []string
-	for i, v := range agree {
-		if i == 0 || v.age.Abs() < offset.Abs() {
-			offset = v.age
-		}
+	for _, v := range agree {
 		parties = append(parties, v.party)
 	}
 	offset = -offset // the parties' time minus the service's

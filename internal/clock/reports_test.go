@@ -141,3 +141,29 @@ func TestReportCheckSamplesOnceASecondAParty(t *testing.T) {
 		t.Fatalf("status: %+v, want the parties' medians an hour behind", st)
 	}
 }
+
+// TestReportCheckOffsetIsNotOneParty's: the service's time an hour ahead
+// of the reports of two parties, and a third party whose reports say it is
+// just past StepThreshold off (its feed stamped so on purpose): the
+// offset the operator reads stays the honest parties' hour, not the one
+// party's 2.5 s, which would have it taken for a feed's latency. With
+// three or more agreeing, one party alone moves the offset neither below
+// nor above what the others say.
+func TestReportCheckOffsetIsNotOneParty(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ages map[string]time.Duration
+		want time.Duration
+	}{
+		{"one says less", map[string]time.Duration{"coalition": time.Hour, "russia": time.Hour, "ukraine": 2500 * time.Millisecond}, -time.Hour},
+		{"one says more", map[string]time.Duration{"coalition": time.Hour, "russia": time.Hour, "ukraine": 100 * time.Hour}, -time.Hour},
+	} {
+		logs := &logLines{}
+		r := &reportFeeds{c: NewReportCheck(slog.New(slog.NewTextHandler(logs, nil))), now: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}
+		statuses := r.run(2*ReportSustain, tc.ages)
+		st := statuses[len(statuses)-1]
+		if !st.Alarm || st.Offset != tc.want || len(st.Parties) != 3 {
+			t.Errorf("%s: status %+v, want the alarm with offset %v", tc.name, st, tc.want)
+		}
+	}
+}

@@ -221,6 +221,6 @@ func registerClockMetrics(reg *prometheus.Registry, guard *clock.Guard, reports 
 	}, func() float64 { return guard.Status().ReferenceOffset.Seconds() }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deconflict_clock_reports_offset_seconds",
-		Help: "The parties' time minus the service's, as the position reports of at least two parties that agree it is more than " + clock.StepThreshold.String() + " off tell it (the median age of each one's reports, the one nearest the service's time); 0 while fewer agree. The service does not take it.",
+		Help: "The parties' time minus the service's, as the position reports of at least two parties that agree it is more than " + clock.StepThreshold.String() + " off tell it (the median age of each one's reports, the one nearest the service's time, the second nearest when three or more agree); 0 while fewer agree. The service does not take it.",
 	}, func() float64 { return reports().Offset.Seconds() }))
 }
