@@ -40,13 +40,19 @@ type serviceTimeRecord struct {
 	Time time.Time `json:"time"`
 }
 
-// PutServiceTime records that the service time of replica is t (now).
-func PutServiceTime(ctx context.Context, st store.Store, replica string, t time.Time) error {
-	b, err := json.Marshal(serviceTimeRecord{Time: t.UTC()})
-	if err != nil {
-		return err
-	}
-	return st.Update(ctx, func(tx store.Tx) error { return tx.PutMeta(serviceTimeMeta+replica, b) })
+// PutServiceTime records the service time of replica, now's, read in the
+// write's transaction: a replica that starts takes the record as written
+// between two of its reads, and a time read before the write waited its
+// turn (PostgreSQL's group commit, its retries) was older than that by
+// the wait.
+func PutServiceTime(ctx context.Context, st store.Store, replica string, now func() time.Time) error {
+	return st.Update(ctx, func(tx store.Tx) error {
+		b, err := json.Marshal(serviceTimeRecord{Time: now().UTC()})
+		if err != nil {
+			return err
+		}
+		return tx.PutMeta(serviceTimeMeta+replica, b)
+	})
 }
 
 // DeleteServiceTime deletes replica's record (at a clean shutdown).

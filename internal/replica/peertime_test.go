@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -35,7 +36,7 @@ func peerRecording(t *testing.T, st store.Store, name string, offset, period tim
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			if err := PutServiceTime(ctx, st, name, time.Now().Add(offset)); err != nil {
+			if err := PutServiceTime(ctx, st, name, func() time.Time { return time.Now().Add(offset) }); err != nil {
 				t.Error(err)
 				return
 			}
@@ -62,10 +63,10 @@ func TestWatchPeersTime(t *testing.T) {
 		t.Fatalf("without records: %+v, %v", got, err)
 	}
 
-	if err := PutServiceTime(ctx, st, "ended", time.Now()); err != nil {
+	if err := PutServiceTime(ctx, st, "ended", time.Now); err != nil {
 		t.Fatal(err)
 	}
-	if err := PutServiceTime(ctx, st, "self", time.Now()); err != nil {
+	if err := PutServiceTime(ctx, st, "self", time.Now); err != nil {
 		t.Fatal(err)
 	}
 	stopA := peerRecording(t, st, "a", -time.Hour, 20*time.Millisecond)
@@ -99,5 +100,39 @@ func TestWatchPeersTime(t *testing.T) {
 	}
 	if len(got.Peers) != 2 || (got.Spread-time.Hour).Abs() > 500*time.Millisecond {
 		t.Errorf("two live replicas an hour apart: %+v", got)
+	}
+}
+
+// waitingStore is a store whose writes wait their turn: each Update moves
+// the clock on by wait before it runs its function, as a write queued
+// behind others in PostgreSQL's group commit does.
+type waitingStore struct {
+	*metaStore
+	clock *clock
+	wait  time.Duration
+}
+
+func (s *waitingStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	s.clock.t = s.clock.t.Add(s.wait)
+	return s.metaStore.Update(ctx, fn)
+}
+
+// TestPutServiceTimeIsTheWritesTime: the time recorded is the service's
+// when the write runs, not when it was asked for: a starting replica takes
+// the record as written between two of its reads, and a time 3 s older
+// (the write queued behind others) would start it 3 s behind the replica
+// that wrote it.
+func TestPutServiceTimeIsTheWritesTime(t *testing.T) {
+	c := &clock{t: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}
+	st := &waitingStore{metaStore: &metaStore{meta: map[string][]byte{}}, clock: c, wait: 3 * time.Second}
+	if err := PutServiceTime(context.Background(), st, "a", c.now); err != nil {
+		t.Fatal(err)
+	}
+	var rec serviceTimeRecord
+	if err := json.Unmarshal(st.meta[serviceTimeMeta+"a"], &rec); err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Time.Equal(c.t) {
+		t.Fatalf("recorded %v, want the time of the write %v (the request was at %v)", rec.Time, c.t, c.t.Add(-st.wait))
 	}
 }

@@ -146,7 +146,7 @@ func (r *replication) recordTime(ctx context.Context, now func() time.Time) erro
 		return nil
 	}
 	r.serviceNow = now
-	return replica.PutServiceTime(ctx, r.st, r.name(), now())
+	return replica.PutServiceTime(ctx, r.st, r.name(), now)
 }
 
 // clockWarnOffset is the offset from the database's clock past which a
@@ -245,7 +245,7 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 			case <-t.C:
 				r.sync(ctx, svc)
 				r.syncClock(ctx)
-				if err := replica.PutServiceTime(ctx, r.st, r.name(), r.serviceNow()); err != nil && ctx.Err() == nil {
+				if err := replica.PutServiceTime(ctx, r.st, r.name(), r.serviceNow); err != nil && ctx.Err() == nil {
 					r.log.Warn("recording the service's time for the replicas that start", "err", err)
 				}
 			}
