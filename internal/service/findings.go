@@ -127,10 +127,10 @@ func readFindingsQueue(tx store.Meta) (findingsQueue, error) {
 		return q, err
 	}
 	if err := json.Unmarshal(b, &q); err != nil {
-		return findingsQueue{}, &unreadableQueueError{err}
+		return findingsQueue{}, &unreadableQueueError{"not JSON of a queue", err}
 	}
 	if q.Head < 0 || q.Tail < q.Head {
-		return findingsQueue{}, &unreadableQueueError{fmt.Errorf("head %d, tail %d", q.Head, q.Tail)}
+		return findingsQueue{}, &unreadableQueueError{"its head and tail out of order", fmt.Errorf("head %d, tail %d", q.Head, q.Tail)}
 	}
 	return q, nil
 }
@@ -140,7 +140,13 @@ func readFindingsQueue(tx store.Meta) (findingsQueue, error) {
 // would fail every tick for ever, every batch queued behind it, and each
 // activation with findings. Only the periodic job sets it aside
 // (setAsideQueue), which rebuilds the queue from the batches' rows.
-type unreadableQueueError struct{ err error }
+// what says how it is unreadable without its content (the audit record
+// to everyone: the row counts every party's findings), err with it (the
+// operator's log).
+type unreadableQueueError struct {
+	what string
+	err  error
+}
 
 func (e *unreadableQueueError) Error() string {
 	return fmt.Sprintf("service: the queue of findings cannot be read: %v", e.err)
@@ -490,7 +496,7 @@ func (s *Service) setAsideQueue(tx store.Tx) (*setAsideQueue, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(raw)
-	rec := &setAsideQueue{Error: unreadable.err.Error(), SHA256: hex.EncodeToString(sum[:])}
+	rec := &setAsideQueue{Error: "the queue's row is " + unreadable.what, SHA256: hex.EncodeToString(sum[:])}
 	rec.KeptAs = findingsSetAsidePrefix + "queue-" + rec.SHA256
 	rows, err := tx.MetaWithPrefix(findingsBatchPrefix)
 	if err != nil {

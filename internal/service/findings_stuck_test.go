@@ -424,3 +424,43 @@ func TestSetAsideBatchTellsNoPartyHowManyFindingsOfOthers(t *testing.T) {
 		t.Errorf("the operator's log does not say the batch held 3 findings: %q", logs.errors())
 	}
 }
+
+// TestSetAsideQueueRecordTellsNoCounts: the error in the record to
+// everyone of a queue set aside said the row's head and tail, the count
+// of every batch of findings ever queued; it says only how the row is
+// unreadable, and the operator's log says the rest.
+func TestSetAsideQueueRecordTellsNoCounts(t *testing.T) {
+	ctx := context.Background()
+	logs, log := newLogBuffer()
+	s, _, _ := findingsSceneLogged(t, log)
+	const head = 7654321
+	if err := s.st.Update(ctx, func(tx store.Tx) error {
+		return tx.PutMeta(findingsQueueKey, fmt.Appendf(nil, `{"head":%d,"tail":5}`, head))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range findingsSetAsideAfter {
+		_ = s.announceFindings(ctx, 1)
+	}
+	if n := counterValue(t, s.m.FindingsQueuesSetAside); n != 1 {
+		t.Fatalf("%v queues set aside, want 1", n)
+	}
+	var records []string
+	if err := s.st.View(ctx, func(tx store.Tx) error {
+		recs, err := tx.AuditFrom(0, 100000)
+		for _, r := range recs {
+			if r.Kind == "rules_findings_queue_set_aside" {
+				records = append(records, string(r.Content))
+			}
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != 1 || !strings.Contains(records[0], "head and tail out of order") || strings.Contains(records[0], fmt.Sprint(head)) {
+		t.Errorf("records to everyone %q, want one saying the head and tail are out of order, not what they are", records)
+	}
+	if errs := logs.errors(); len(errs) != 1 || !strings.Contains(errs[0], fmt.Sprint(head)) {
+		t.Errorf("the operator's log %q does not say the head and tail", errs)
+	}
+}
