@@ -230,6 +230,11 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 		return err
 	}
 	res.settle(len(items))
+	// A preview that stops before its last item (its client gone, or its
+	// answer too large) is charged for the items it checked only: the
+	// others, and their footprints' positions, are given back.
+	checked := 0
+	defer func() { h.refundUncheckedPreviewItems(p.Party, items[checked:]) }()
 	// The answer is encoded item by item, so that its size is known (and
 	// bounded) before it is all built.
 	var answer bytes.Buffer
@@ -239,6 +244,7 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		checked = n + 1
 		pi, err := h.previewItem(ctx, p, format, as[it.Index], it)
 		if err != nil {
 			return err
@@ -251,8 +257,8 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 			answer.WriteByte(',')
 		}
 		answer.Write(b)
-		if answer.Len() > MaxPreviewAnswerBytes {
-			return previewTooLarge(fmt.Sprintf("the answer for the first %d of its %d items is already more than %d bytes (the other parties' volumes each conflicts with, and its alternatives)", n+1, len(items), MaxPreviewAnswerBytes))
+		if answer.Len() > h.opt.previewAnswerBytes {
+			return previewTooLarge(fmt.Sprintf("the answer for the first %d of its %d items is already more than %d bytes (the other parties' volumes each conflicts with, and its alternatives)", n+1, len(items), h.opt.previewAnswerBytes))
 		}
 	}
 	answer.WriteString("]}\n")
@@ -262,18 +268,56 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 	return err
 }
 
-// payPreviewFootprints pays, from party's budget of volume writes, the
-// positions of the footprints the items compile and check (each as a
-// write's, no base: nothing is committed), before any is checked: counted
-// by item only, a preview of 5,000 corridors of 1,000 positions (13 ms
-// each) cost what 5,000 circles (2 µs each) did. The budget must hold
-// them all, or the preview is refused with 429, nothing checked (charged
-// what was read of its file). A file whose footprints hold more than the
-// budget ever holds (its burst) is checked once the budget is full, and
-// leaves it owing the rest: the party's later writes and previews wait
-// until the rate has paid it back, so that the party's average stays the
-// rate, and a large file is previewed rather than refused for ever.
+// payPreviewFootprints pays, from party's budget of previewed footprints
+// (Options.PreviewPositionsPerSecond), the positions of the footprints the
+// items compile and check (each as a write's, no base: nothing is
+// committed), before any is checked: counted by item only, a preview of
+// 5,000 corridors of 1,000 positions (13 ms each) cost what 5,000 circles
+// (2 µs each) did. The budget must hold them all, or the preview is
+// refused with 429, nothing checked (charged what was read of its file).
+// A file whose footprints hold more than the budget ever holds (its
+// burst) is checked once the budget is full, and leaves it owing the
+// rest: the party's later previews wait until the rate has paid it back,
+// so that the party's average stays the rate, and a large file is
+// previewed rather than refused for ever. The budget is not that of
+// volume writes: a preview writes nothing, and must never keep its party
+// from declaring or ending a volume.
 func (h *Handler) payPreviewFootprints(party string, items []airspace.Item) error {
+	positions := previewPositions(items)
+	if positions == 0 {
+		return nil
+	}
+	b := h.previewPositions
+	_, burst := b.limiter.limits(party)
+	held := min(positions, burst)
+	res, wait, _ := b.reserveCost(party, held, time.Now())
+	if res == nil {
+		return b.refusal(party, wait, fmt.Sprintf("does not hold the %s positions this preview reserves for the %s positions of the footprints it compiles and checks (all of them, or the burst when more), once its file is read; no item was checked", figure(held), figure(positions)))
+	}
+	b.limiter.charge(party, positions-held, time.Now())
+	return nil
+}
+
+// refundUncheckedPreviewItems gives back to party's budgets of preview
+// items and of previewed footprints what the items a preview stopped
+// before (unchecked) were charged: a preview is charged for the items it
+// checked, and one cut short (its client gone, or its answer too large)
+// was charged for all of them, the debt of a file beyond the burst
+// included.
+func (h *Handler) refundUncheckedPreviewItems(party string, unchecked []airspace.Item) {
+	if len(unchecked) == 0 {
+		return
+	}
+	now := time.Now()
+	h.previews.limiter.refund(party, float64(len(unchecked)), now)
+	if positions := previewPositions(unchecked); positions > 0 {
+		h.previewPositions.limiter.refund(party, positions, now)
+	}
+}
+
+// previewPositions are the positions of the footprints the items compile
+// and check.
+func previewPositions(items []airspace.Item) float64 {
 	positions := 0
 	for _, it := range items {
 		if it.Err == nil {
@@ -282,18 +326,7 @@ func (h *Handler) payPreviewFootprints(party string, items []airspace.Item) erro
 			positions += min(it.Input.Footprint.Positions(), rules.MaxVerticesBound+1)
 		}
 	}
-	if positions == 0 {
-		return nil
-	}
-	b := h.volumeWrites
-	_, burst := b.limiter.limits(party)
-	held := min(float64(positions), burst)
-	res, wait, _ := b.reserveCost(party, held, time.Now())
-	if res == nil {
-		return b.refusal(party, wait, fmt.Sprintf("does not hold the %g positions this preview reserves for the %d positions of the footprints it compiles and checks (all of them, or the burst when more), once its file is read; no item was checked", held, positions))
-	}
-	b.limiter.charge(party, float64(positions)-held, time.Now())
-	return nil
+	return float64(positions)
 }
 
 // previewItem is what the item it of the airspace a would become.

@@ -77,6 +77,17 @@ type Options struct {
 	// largest write).
 	VolumePositionsPerSecond float64
 	VolumePositionsBurst     float64
+	// PreviewPositionsPerSecond and PreviewPositionsBurst size each
+	// party's budget of the footprints airspace previews compile and
+	// check, counted by their positions as volume writes are, in a bucket
+	// of its own (default: VolumePositionsPerSecond and
+	// VolumePositionsBurst; a rate set without a burst, burst twice the
+	// rate; at least the largest footprint): a preview writes nothing,
+	// and paid from the budget of volume writes, one beyond the burst
+	// kept its party from declaring or ending a volume until the rate had
+	// paid it back.
+	PreviewPositionsPerSecond float64
+	PreviewPositionsBurst     float64
 	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
 	HeartbeatEvery time.Duration
 	// StreamWriteTimeout is how long an event stream waits for its client
@@ -104,6 +115,10 @@ type Options struct {
 	// the snapshot is read, "snapshot" after it, before the backlog is,
 	// so that a test can commit an event in between.
 	StreamStartHook func(step string)
+	// previewAnswerBytes, for tests only, bounds the answer of a preview
+	// (0: MaxPreviewAnswerBytes), so that a test cuts one short without
+	// 32 MiB of answer.
+	previewAnswerBytes int
 	// Console is mounted at "/" when not nil.
 	Console http.Handler
 	Logger  *slog.Logger
@@ -126,6 +141,11 @@ type Handler struct {
 	// volumeWrites is the budget of volume writes, counted by the
 	// positions of their footprints (Options.VolumePositionsPerSecond).
 	volumeWrites *costBudget
+	// previewPositions is the budget of the footprints previews compile
+	// and check, counted by their positions
+	// (Options.PreviewPositionsPerSecond): apart from volumeWrites, so
+	// that a preview never holds back a write.
+	previewPositions *costBudget
 	// alternatives is the budget of searches of alternatives
 	// (Options.AlternativesChecksPerSecond): the alternatives endpoint's,
 	// and that of the alternatives of volume writes and preview items.
@@ -345,6 +365,18 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.VolumePositionsBurst <= 0 {
 		opt.VolumePositionsBurst = 2 * opt.VolumePositionsPerSecond
 	}
+	switch {
+	case opt.PreviewPositionsPerSecond <= 0:
+		opt.PreviewPositionsPerSecond = opt.VolumePositionsPerSecond
+		if opt.PreviewPositionsBurst <= 0 {
+			opt.PreviewPositionsBurst = opt.VolumePositionsBurst
+		}
+	case opt.PreviewPositionsBurst <= 0:
+		opt.PreviewPositionsBurst = 2 * opt.PreviewPositionsPerSecond
+	}
+	if opt.previewAnswerBytes <= 0 {
+		opt.previewAnswerBytes = MaxPreviewAnswerBytes
+	}
 	if opt.HeartbeatEvery <= 0 {
 		opt.HeartbeatEvery = 15 * time.Second
 	}
@@ -395,6 +427,10 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		// bytes read: decoding is cheap beside compiling.
 		volumeWrites: newCostBudgetBase(opt.VolumePositionsPerSecond, opt.VolumePositionsBurst, maxVolumeWritePositions, VolumeWriteBasePositions, 6, 100,
 			"too-many-volume-positions", "Volume write budget spent", "positions of volume footprints", "--volume-positions-per-second"),
+		// Paid once a preview's file is read (payPreviewFootprints): the
+		// burst holds the largest footprint at least.
+		previewPositions: newCostBudget(opt.PreviewPositionsPerSecond, opt.PreviewPositionsBurst, rules.MaxVerticesBound+1, 0, 100,
+			"too-many-preview-positions", "Airspace preview positions budget spent", "positions of previewed footprints", "--preview-positions-per-second"),
 		live:   newLive(opt.MaxStreamsPerParty),
 		log:    opt.Logger,
 		start:  time.Now(),
@@ -404,7 +440,7 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	}
 	h.refusals = newRefusals(svc.Metrics().BudgetRefusals, h.log)
 	for b, name := range map[*costBudget]string{h.reports: budgetReports, h.previews: budgetPreviews,
-		h.alternatives: budgetAlternatives, h.volumeWrites: budgetVolumes} {
+		h.alternatives: budgetAlternatives, h.volumeWrites: budgetVolumes, h.previewPositions: budgetPreviewPositions} {
 		b.name, b.refusals = name, h.refusals
 	}
 	if opt.ReportsPerAircraftPerSecond > 0 {

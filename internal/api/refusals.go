@@ -11,13 +11,14 @@ import (
 
 // The budgets, as deconflict_budget_refusals_total names them.
 const (
-	budgetRequests     = "requests"     // the request rate (Options.RatePerSecond)
-	budgetReports      = "reports"      // position reports
-	budgetPreviews     = "previews"     // airspace preview items
-	budgetAlternatives = "alternatives" // checks of searches of alternatives
-	budgetVolumes      = "volumes"      // positions of volume footprints
-	budgetSnapshots    = "snapshots"    // event streams opening with a snapshot
-	budgetStreams      = "streams"      // long-lived requests open at once
+	budgetRequests         = "requests"          // the request rate (Options.RatePerSecond)
+	budgetReports          = "reports"           // position reports
+	budgetPreviews         = "previews"          // airspace preview items
+	budgetAlternatives     = "alternatives"      // checks of searches of alternatives
+	budgetVolumes          = "volumes"           // positions of volume footprints
+	budgetPreviewPositions = "preview_positions" // positions of previewed footprints
+	budgetSnapshots        = "snapshots"         // event streams opening with a snapshot
+	budgetStreams          = "streams"           // long-lived requests open at once
 )
 
 // refusalLogEvery is how often at most a party's refusals by one budget

@@ -2,16 +2,20 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/party"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -163,13 +167,14 @@ func TestAlternativesBeyondTheBurstIsRefusedFor422(t *testing.T) {
 }
 
 // A preview compiles and checks each item's footprint as a write does:
-// it pays their positions from the party's budget of volume writes, not an
-// item each alone (a corridor of 1,000 positions took 13 ms, a circle 2
-// µs). Refused with 429 too-many-volume-positions when the budget does not
-// hold them, no item checked; a file whose footprints hold more than the
-// burst is previewed with the budget full and leaves it owing the rest.
+// it pays their positions from the party's budget of previewed footprints,
+// not an item each alone (a corridor of 1,000 positions took 13 ms, a
+// circle 2 µs). Refused with 429 too-many-preview-positions when the
+// budget does not hold them, no item checked; a file whose footprints hold
+// more than the burst is previewed with the budget full and leaves it
+// owing the rest.
 func TestPreviewPaysItsFootprintsPositions(t *testing.T) {
-	e := newEnv(t, Options{VolumePositionsPerSecond: 0.001, VolumePositionsBurst: 3_000})
+	e := newEnv(t, Options{PreviewPositionsPerSecond: 0.001, PreviewPositionsBurst: 3_000})
 	now := time.Now().UTC().Truncate(time.Second)
 	path := fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
 	two := polygonsOpenAir(2, 999) // 2,000 positions
@@ -183,10 +188,10 @@ func TestPreviewPaysItsFootprintsPositions(t *testing.T) {
 	code, body, hdr := e.do("POST", path, e.tokens["coalition"], two)
 	var p Problem
 	_ = json.Unmarshal(body, &p)
-	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-volume-positions" || !strings.Contains(p.Detail, "2000 positions") || hdr.Get("Retry-After") == "" {
-		t.Fatalf("a second preview of 2,000 positions: %d %s, want 429 too-many-volume-positions naming them", code, body)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-preview-positions" || !strings.Contains(p.Detail, "2000 positions") || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a second preview of 2,000 positions: %d %s, want 429 too-many-preview-positions naming them", code, body)
 	}
-	e.wantRefusals(budgetVolumes, "coalition", 1)
+	e.wantRefusals(budgetPreviewPositions, "coalition", 1)
 	e.mustDo("POST", path, e.tokens["coalition"], circlesOpenAir(5, 10, 10), http.StatusOK, nil)
 
 	// 4,000 positions, beyond the burst: previewed with the budget full,
@@ -195,10 +200,95 @@ func TestPreviewPaysItsFootprintsPositions(t *testing.T) {
 	if len(got.Items) != 4 {
 		t.Fatalf("a preview beyond the burst: %+v", got)
 	}
-	code, body, _ = e.do("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, "small", nil))
+	code, body, _ = e.do("POST", path, e.tokens["russia"], circlesOpenAir(1, 10, 10))
 	if code != http.StatusTooManyRequests {
-		t.Fatalf("a write after a preview beyond the burst: %d %s, want 429 until it is paid back", code, body)
+		t.Fatalf("a preview after one beyond the burst: %d %s, want 429 until it is paid back", code, body)
 	}
+	e.wantRefusals(budgetVolumes, "coalition", 0)
+	e.wantRefusals(budgetVolumes, "russia", 0)
+}
+
+// A preview writes nothing: it must never keep its party from declaring
+// or ending a volume, which deconfliction needs. Paid from the budget of
+// volume writes, a preview beyond its burst left the budget owing the
+// rest, and the party's writes and state changes were refused with 429
+// until the rate had paid it back (100 s at the default rate, days at a
+// low one). Previews have their own budget of positions: they wait on
+// previews only.
+func TestPreviewNeverHoldsBackVolumeWrites(t *testing.T) {
+	e := newEnv(t, Options{VolumePositionsPerSecond: 0.001, VolumePositionsBurst: 3_000})
+	now := time.Now().UTC().Truncate(time.Second)
+	path := fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	// 4,000 positions, beyond the burst of either budget.
+	e.mustDo("POST", path, e.tokens["coalition"], polygonsOpenAir(4, 999), http.StatusOK, nil)
+	var v wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], circleVolume(35, 36, "declared", nil), http.StatusCreated, &v)
+	e.mustDo("POST", "/v1/volumes/"+v.ID+"/state", e.tokens["coalition"], map[string]any{"state": "ended", "version": v.Version}, http.StatusOK, nil)
+	e.wantRefusals(budgetVolumes, "coalition", 0)
+
+	// The next preview waits until the previews' budget has paid back
+	// what the first owes.
+	code, body, hdr := e.do("POST", path, e.tokens["coalition"], circlesOpenAir(1, 10, 10))
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-preview-positions" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a preview after one beyond the burst: %d %s, want 429 too-many-preview-positions", code, body)
+	}
+	e.wantRefusals(budgetPreviewPositions, "coalition", 1)
+	e.wantRefusals(budgetVolumes, "coalition", 0)
+}
+
+// A preview is charged for the items it checked: one cut short, its answer
+// too large or its client gone, was charged the positions of every item's
+// footprint, the debt of a file beyond the burst included, and the party's
+// next previews waited for items never checked. The unchecked items, and
+// their positions, are given back.
+func TestPreviewCutShortPaysForTheItemsChecked(t *testing.T) {
+	// An answer of one polygon of 1,000 vertices (some 40 KB: its
+	// footprint) passes, the second's does not.
+	e := newEnv(t, Options{PreviewPositionsPerSecond: 0.001, PreviewPositionsBurst: 3_000, PreviewItemsPerSecond: 0.001, previewAnswerBytes: 50_000})
+	now := time.Now().UTC().Truncate(time.Second)
+	path := fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	itemsBefore := e.previewItemsHeld("russia")
+	// 5,000 positions: 3,000 reserved, 2,000 owed; cut at the second
+	// item, the three after it unchecked.
+	var p Problem
+	e.mustDo("POST", path, e.tokens["russia"], polygonsOpenAir(5, 999), http.StatusRequestEntityTooLarge, &p)
+	if p.Type != ProblemBase+"preview-too-large" || !strings.Contains(p.Detail, "first 2 of its 5 items") {
+		t.Fatalf("a preview whose answer is too large at its second item: %+v", p)
+	}
+	// Charged 2,000: 1,000 left, a polygon's.
+	e.mustDo("POST", path, e.tokens["russia"], polygonsOpenAir(1, 999), http.StatusOK, nil)
+	e.wantRefusals(budgetPreviewPositions, "russia", 0)
+	// Charged the items checked, 2 then 1, not 5 then 1.
+	if used := itemsBefore - e.previewItemsHeld("russia"); used > 3.5 {
+		t.Fatalf("the budget of preview items was charged %g for the 3 items checked", used)
+	}
+
+	// A client gone before the first item: nothing checked, nothing
+	// charged (but the file's reading, paid by the items' reservation).
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequestWithContext(ctx, "POST", path, strings.NewReader(polygonsOpenAir(4, 999)))
+	err := e.handler.previewVolumes(httptest.NewRecorder(), r, party.Principal{Party: "coalition"})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a preview whose client is gone: %v, want it to stop", err)
+	}
+	// Owing 1,000 had it been charged.
+	e.mustDo("POST", path, e.tokens["coalition"], polygonsOpenAir(1, 999), http.StatusOK, nil)
+	e.wantRefusals(budgetPreviewPositions, "coalition", 0)
+}
+
+// previewItemsHeld is what party's budget of preview items holds.
+func (e *env) previewItemsHeld(party string) float64 {
+	e.t.Helper()
+	l := e.handler.previews.limiter
+	if _, ok := l.take(party, 0, time.Now()); !ok {
+		e.t.Fatal("the budget of preview items does not hold 0")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buckets[party].tokens
 }
 
 // polygonsOpenAir is an OpenAir file of n polygons of vertices vertices
