@@ -239,6 +239,23 @@ func TestServeRefusesNoVolumePositions(t *testing.T) {
 	}
 }
 
+// A budget of no preview positions is refused naming the flag, by flag or
+// by environment: every preview would be refused. Unset, it is the rate
+// of volume writes.
+func TestServeRefusesNoPreviewPositions(t *testing.T) {
+	for _, v := range []string{"0", "-1", "NaN"} {
+		code, _, stderr := runCmd("serve", "--data", t.TempDir(), "--preview-positions-per-second", v)
+		if code != 2 || !strings.Contains(stderr, "--preview-positions-per-second") {
+			t.Fatalf("%s: exit %d: %s", v, code, stderr)
+		}
+	}
+	t.Setenv("DECONFLICT_PREVIEW_POSITIONS_PER_SECOND", "0")
+	code, _, stderr := runCmd("serve", "--data", t.TempDir())
+	if code != 2 || !strings.Contains(stderr, "--preview-positions-per-second") {
+		t.Fatalf("DECONFLICT_PREVIEW_POSITIONS_PER_SECOND=0: exit %d: %s", code, stderr)
+	}
+}
+
 // Every command creates its data directory, for its owner alone, when it
 // is missing, whatever the store (serve on PostgreSQL failed writing its
 // signing key into a missing directory).

@@ -62,7 +62,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", envOr("DECONFLICT_LISTEN", "127.0.0.1:8080"), "address to listen on (env DECONFLICT_LISTEN)")
 	rate := fs.Float64("rate", envFloat("DECONFLICT_RATE", 1000), "requests per second allowed to each party on this replica (env DECONFLICT_RATE)")
 	reportsPerS := fs.Float64("reports-per-second", envFloat("DECONFLICT_REPORTS_PER_SECOND", api.DefaultReportsPerSecond), "position reports per second allowed to each party on this replica (each replica keeps its own budgets: behind a load balancer a party may send this to each), counted by report (a batch of 1,000 costs 1,000), in a burst of twice that; a floor: a party whose fleet (the lower of the rules' max_aircraft for it and --max-aircraft-per-party) at a report a second each is more has that; a batch is served once the budget holds the most its body can hold (a report per 3 bytes of its Content-Length, at most 10,000; 10,000 when chunked), then charged its reports, else refused unread with 429 (env DECONFLICT_REPORTS_PER_SECOND)")
-	volumePositionsPerS := fs.Float64("volume-positions-per-second", envFloat("DECONFLICT_VOLUME_POSITIONS_PER_SECOND", api.DefaultVolumePositionsPerSecond), "positions of volume footprints per second allowed to each party on this replica, counted by what a write compiles and checks: POST and PUT /v1/volumes their footprint's positions, a state change its volume's, each 40 more, POST /v1/volumes/alternatives its footprint's, POST /v1/volumes/preview its items' footprints' (a circle costs 41, a polygon of 1,000 vertices 1,041), in a burst of twice that; a write is served once the budget holds the most its body can hold (a position per 6 bytes of its Content-Length, at most 2,041), then charged, else refused unread with 429 (env DECONFLICT_VOLUME_POSITIONS_PER_SECOND)")
+	volumePositionsPerS := fs.Float64("volume-positions-per-second", envFloat("DECONFLICT_VOLUME_POSITIONS_PER_SECOND", api.DefaultVolumePositionsPerSecond), "positions of volume footprints per second allowed to each party on this replica, counted by what a write compiles and checks: POST and PUT /v1/volumes their footprint's positions, a state change its volume's, each 40 more, POST /v1/volumes/alternatives its footprint's (a circle costs 41, a polygon of 1,000 vertices 1,041), in a burst of twice that (previews pay their footprints from a budget of their own, --preview-positions-per-second); a write is served once the budget holds the most its body can hold (a position per 6 bytes of its Content-Length, at most 2,041), then charged, else refused unread with 429 (env DECONFLICT_VOLUME_POSITIONS_PER_SECOND)")
+	previewPositionsPerS := fs.Float64("preview-positions-per-second", 0, "positions of the footprints of airspace preview items per second allowed to each party on this replica (default: --volume-positions-per-second's), in a budget apart from that of volume writes, so that previews never hold back a write or a state change: POST /v1/volumes/preview costs its items' footprints' positions (a circle 1, a polygon of 1,000 vertices 1,001), reserved once its file is read, before any item is checked, else refused with 429 (a file beyond the burst, twice the rate, is previewed once the budget is full, and the next preview waits for the rest); a preview cut short is charged for the items it checked (env DECONFLICT_PREVIEW_POSITIONS_PER_SECOND)")
 	previewItemsPerS := fs.Float64("preview-items-per-second", envFloat("DECONFLICT_PREVIEW_ITEMS_PER_SECOND", api.DefaultPreviewItemsPerSecond), "airspace preview items per second allowed to each party on this replica, counted by item, in a burst of two whole previews; a preview is served once the budget holds a whole one, else refused with 429 (env DECONFLICT_PREVIEW_ITEMS_PER_SECOND)")
 	alternativesChecksPerS := fs.Float64("alternatives-checks-per-second", envFloat("DECONFLICT_ALTERNATIVES_CHECKS_PER_SECOND", api.DefaultAlternativesChecksPerSecond), "checks of alternatives per second allowed to each party on this replica (a search of the alternatives of a conflicting volume makes at most 20 million, a tenth of a second of a core, among 108 volumes or more; an ordinary one a few hundred, counted 10,000 more), in a burst of twice that and at least 8 whole searches; a search is made once the budget holds the most it can cost among the volumes near it (10,048 checks near one volume, 27,760 near ten, 20,010,000 near 108 or more): else POST /v1/volumes/alternatives is refused with 429 and Retry-After until it does, and a volume write or preview item is answered without its alternatives, \"alternatives_omitted\":\"budget\" (env DECONFLICT_ALTERNATIVES_CHECKS_PER_SECOND)")
 	logLevel := fs.String("log-level", envOr("DECONFLICT_LOG_LEVEL", "info"), "debug, info, warn or error (env DECONFLICT_LOG_LEVEL)")
@@ -98,6 +99,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if !(*volumePositionsPerS > 0) {
 		return usagef("--volume-positions-per-second: must be above 0, got %g", *volumePositionsPerS)
 	}
+	// Unset, previews have the rate of volume writes (in a bucket of
+	// their own); set, it must be a rate.
+	previewPositionsSet := false
+	fs.Visit(func(f *flag.Flag) {
+		previewPositionsSet = previewPositionsSet || f.Name == "preview-positions-per-second"
+	})
+	if previewPositionsSet && !(*previewPositionsPerS > 0) {
+		return usagef("--preview-positions-per-second: must be above 0, got %g", *previewPositionsPerS)
+	}
 	if !(*reportsPerS > 0) {
 		return usagef("--reports-per-second: must be above 0, got %g", *reportsPerS)
 	}
@@ -124,7 +134,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		LogOrigin:           *logOrigin,
 		Listen:              *listen,
 		MetricsListen:       *metricsListen,
-		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, PreviewItemsPerSecond: *previewItemsPerS, AlternativesChecksPerSecond: *alternativesChecksPerS, VolumePositionsPerSecond: *volumePositionsPerS, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
+		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, PreviewItemsPerSecond: *previewItemsPerS, AlternativesChecksPerSecond: *alternativesChecksPerS, VolumePositionsPerSecond: *volumePositionsPerS, PreviewPositionsPerSecond: *previewPositionsPerS, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
 		Logger:              log,
 		MaxAircraftPerParty: *maxAircraft,
 		Ready: func(base string, _ *service.Service) {
