@@ -23,6 +23,14 @@ func domainProblem(err error) *Problem {
 		p.Field = "thread"
 		return p
 	}
+	var ue *hotline.UnreadableError
+	if errors.As(err, &ue) {
+		// A fault of the store, not of the request: named, so that the
+		// operator can find the row, and told apart from a failure of
+		// the server that the same request would not meet again.
+		return problem(http.StatusInternalServerError, "message-unreadable", "Message unreadable",
+			"the stored message "+ue.ID+" cannot be read (its stored body does not decode); the operator is told of it in the server's log. Your other messages are listed as usual")
+	}
 	var tm *hotline.TooManyOpenError
 	if errors.As(err, &tm) {
 		p := problem(http.StatusTooManyRequests, "too-many-open-messages", "Too many messages awaiting acknowledgment", tm.Error())

@@ -158,7 +158,7 @@ func TestListIsExactlyOwnMessages(t *testing.T) {
 			}
 			var got []string
 			e.view(func(tx store.Tx) error {
-				ms, err := List(tx, p, thread, time.Time{}, 0)
+				ms, err := List(tx, p, thread, time.Time{}, 0, nil)
 				for _, m := range ms {
 					got = append(got, m.ID)
 				}

@@ -269,11 +269,48 @@ type Tx interface {
 	store.Volumes
 }
 
-// load reads a stored message and its acknowledgments.
+// UnreadableError is a stored message whose body or acknowledgments do not
+// decode (a fault of the store, or a row written by another version). A
+// read of one message by id fails with it; the lists and the escalation
+// pass over it (PassOver) rather than fail, so that one bad row hides no
+// other item: a list that failed on it would fail every time, and every
+// snapshot of its parties' event streams with it.
+type UnreadableError struct {
+	ID  string
+	Err error
+}
+
+func (e *UnreadableError) Error() string {
+	return fmt.Sprintf("hotline: stored message %s cannot be read: %v", e.ID, e.Err)
+}
+
+func (e *UnreadableError) Unwrap() error { return e.Err }
+
+// PassOver is told of each stored message a list or the escalation passes
+// over because it cannot be read; nil tells no one. The caller logs it and
+// counts it: the item is neither listed nor escalated while it stays so.
+type PassOver func(*UnreadableError)
+
+// readable loads rec, telling passOver and returning ok false when it
+// cannot be read; an error is the store's.
+func readable(tx store.Messages, rec store.Message, passOver PassOver) (m Message, ok bool, err error) {
+	m, err = load(tx, rec)
+	var ue *UnreadableError
+	if errors.As(err, &ue) {
+		if passOver != nil {
+			passOver(ue)
+		}
+		return Message{}, false, nil
+	}
+	return m, err == nil, err
+}
+
+// load reads a stored message and its acknowledgments: an
+// *UnreadableError when they do not decode.
 func load(tx store.Messages, rec store.Message) (Message, error) {
 	var b body
 	if err := json.Unmarshal(rec.Body, &b); err != nil {
-		return Message{}, fmt.Errorf("hotline: message %s: %w", rec.ID, err)
+		return Message{}, &UnreadableError{ID: rec.ID, Err: err}
 	}
 	m := Message{ID: rec.ID, From: rec.From, To: rec.To, Thread: rec.Thread, Kind: rec.Kind, Text: b.Text, Ref: b.Ref,
 		Subject: b.Subject, Level: b.Level, Created: rec.Created, Deadline: b.AckDeadline, EscalationDeadline: b.EscalationDeadline,
@@ -286,7 +323,7 @@ func load(tx store.Messages, rec store.Message) (Message, error) {
 		var ab ackBody
 		if len(a.Body) > 0 {
 			if err := json.Unmarshal(a.Body, &ab); err != nil {
-				return Message{}, fmt.Errorf("hotline: ack of %s by %s: %w", rec.ID, a.Party, err)
+				return Message{}, &UnreadableError{ID: rec.ID, Err: fmt.Errorf("acknowledgment by %s: %w", a.Party, err)}
 			}
 		}
 		m.Acks = append(m.Acks, Acknowledgment{Party: a.Party, Time: a.Time.UTC(), Reply: ab.Reply})
@@ -548,24 +585,22 @@ func allAcked(m *Message) bool {
 //
 // Count the escalations in a metric only after the transaction committed
 // (see NewEscalationsCounter): the store may run fn more than once.
-func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([]Message, []store.Event, error) {
+//
+// An item that cannot be read is passed over (told to passOver), and the
+// items due behind it are escalated all the same: it stays due, the most
+// overdue, and a job that failed on it, or took it for one of its limit,
+// would escalate nothing else for ever.
+func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int, passOver PassOver) ([]Message, []store.Event, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	due, err := tx.OpenMessagesDue(now, limit)
-	if err != nil {
-		return nil, nil, err
-	}
 	var out []Message
 	var evs []store.Event
-	for _, rec := range due {
-		m, err := load(tx, rec)
-		if err != nil {
-			return nil, nil, err
-		}
+	read := func(n int) ([]store.Message, error) { return tx.OpenMessagesDue(now, n) }
+	err := eachDue(tx, read, limit, passOver, func(rec store.Message, m Message) (bool, error) {
 		if allAcked(&m) {
 			// Defensive: an item whose acks are all in is acknowledged.
-			continue
+			return false, nil
 		}
 		passed := rec.Deadline
 		next := passed.Add(r.EscalationDeadline())
@@ -577,10 +612,10 @@ func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([
 		m.EscalationDeadline = next
 		stored, err := m.record()
 		if err != nil {
-			return nil, nil, err
+			return false, err
 		}
 		if err := tx.PutMessage(stored); err != nil {
-			return nil, nil, err
+			return false, err
 		}
 		var missing []string
 		for _, p := range m.To {
@@ -591,16 +626,64 @@ func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([
 		content := map[string]any{"id": m.ID, "escalations": m.Escalations, "deadline_passed": passed.UTC(),
 			"escalation_deadline": m.EscalationDeadline, "unacknowledged": missing}
 		if _, err := log.Append(tx, System, "message_escalated", audit.For(m.Parties()...), content, now); err != nil {
-			return nil, nil, err
+			return false, err
 		}
 		e, err := appendEvents(tx, &m, EventEscalated, now)
 		if err != nil {
-			return nil, nil, err
+			return false, err
 		}
 		out = append(out, m)
 		evs = append(evs, e...)
+		return true, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return out, evs, nil
+}
+
+// eachDue calls take on the readable messages read lists until take has
+// taken limit of them or none are left; read(n) lists at most n, in the
+// order they are due, and no longer lists a message take took (it moved
+// its deadline). The messages passed over (unreadable, told to passOver,
+// or not taken) stay in read's answer, so it reads again with n grown past
+// them: those behind them are reached in this call, not never.
+func eachDue(tx store.Messages, read func(n int) ([]store.Message, error), limit int, passOver PassOver, take func(store.Message, Message) (bool, error)) error {
+	seen := map[string]bool{}
+	taken, passed := 0, 0
+	for taken < limit {
+		want := limit - taken + passed
+		recs, err := read(want)
+		if err != nil {
+			return err
+		}
+		fresh := false
+		for _, rec := range recs {
+			if seen[rec.ID] || taken == limit {
+				continue
+			}
+			seen[rec.ID], fresh = true, true
+			m, ok, err := readable(tx, rec, passOver)
+			if err != nil {
+				return err
+			}
+			took := false
+			if ok {
+				if took, err = take(rec, m); err != nil {
+					return err
+				}
+			}
+			if took {
+				taken++
+			} else {
+				passed++
+			}
+		}
+		if !fresh || len(recs) < want {
+			return nil
+		}
+	}
+	return nil
 }
 
 // ClockStepTolerance is how far a stored deadline may lie beyond the
@@ -631,22 +714,20 @@ const ClockStepTolerance = 5 * time.Second
 // Run it in the transaction of the escalation, before Escalate: replicas
 // that run it at once serialise on the audit chain as they do for
 // Escalate, and the second finds the deadline already within the bound.
-func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) ([]Message, []store.Event, error) {
+//
+// An item that cannot be read is passed over (told to passOver), as
+// Escalate does.
+func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int, passOver PassOver) ([]Message, []store.Event, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
 	now = now.UTC()
-	ahead, err := tx.OpenMessagesAfter(now.Add(r.LongestDeadline()+ClockStepTolerance), limit)
-	if err != nil {
-		return nil, nil, err
-	}
 	var out []Message
 	var evs []store.Event
-	for _, rec := range ahead {
-		m, err := load(tx, rec)
-		if err != nil {
-			return nil, nil, err
-		}
+	read := func(n int) ([]store.Message, error) {
+		return tx.OpenMessagesAfter(now.Add(r.LongestDeadline()+ClockStepTolerance), n)
+	}
+	err := eachDue(tx, read, limit, passOver, func(rec store.Message, m Message) (bool, error) {
 		ackDeadlineWas := m.Deadline
 		if m.State == StateEscalated {
 			m.EscalationDeadline = now.Add(r.EscalationDeadline())
@@ -662,10 +743,10 @@ func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) 
 		}
 		stored, err := m.record()
 		if err != nil {
-			return nil, nil, err
+			return false, err
 		}
 		if err := tx.PutMessage(stored); err != nil {
-			return nil, nil, err
+			return false, err
 		}
 		content := map[string]any{"id": m.ID, "state": m.State, "deadline_was": rec.Deadline.UTC(), "deadline": stored.Deadline.UTC(),
 			"reason": fmt.Sprintf("the deadline lay more than %s ahead of the server's clock, further than the rules set one: the clock went back, or the rules shortened their deadlines", r.LongestDeadline()+ClockStepTolerance)}
@@ -673,20 +754,26 @@ func Reschedule(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int) 
 			content["ack_deadline_was"], content["ack_deadline"] = ackDeadlineWas.UTC(), m.Deadline.UTC()
 		}
 		if _, err := log.Append(tx, System, "message_rescheduled", audit.For(m.Parties()...), content, now); err != nil {
-			return nil, nil, err
+			return false, err
 		}
 		e, err := appendEvents(tx, &m, EventMessage, now)
 		if err != nil {
-			return nil, nil, err
+			return false, err
 		}
 		out = append(out, m)
 		evs = append(evs, e...)
+		return true, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return out, evs, nil
 }
 
 // Get returns message id as party may read it: ErrNotFound unless party
-// sent or received it. The operator ("" here) reads every message.
+// sent or received it. The operator ("" here) reads every message. A
+// message party may read that cannot be read is an *UnreadableError
+// naming it; to any other party it is not found, as another's message is.
 func Get(tx store.Messages, party, id string) (Message, error) {
 	rec, err := tx.GetMessage(id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -694,6 +781,11 @@ func Get(tx store.Messages, party, id string) (Message, error) {
 	}
 	if err != nil {
 		return Message{}, err
+	}
+	// Judged on the store's columns, before the body is decoded: whether
+	// another's message is readable is none of party's business.
+	if party != "" && !(Message{From: rec.From, To: rec.To}).involves(party) {
+		return Message{}, ErrNotFound
 	}
 	m, err := load(tx, rec)
 	if err != nil {
@@ -708,8 +800,10 @@ func Get(tx store.Messages, party, id string) (Message, error) {
 // List returns the messages party sent or received, optionally in one
 // thread ("" = all), created at or after since (zero = all), oldest first,
 // at most limit (DefaultListLimit when <= 0, capped at MaxListLimit).
-// A party never sees a message it is not part of, whatever the thread.
-func List(tx store.Messages, party, thread string, since time.Time, limit int) ([]Message, error) {
+// A party never sees a message it is not part of, whatever the thread. A
+// message that cannot be read is passed over (told to passOver): the
+// others are listed.
+func List(tx store.Messages, party, thread string, since time.Time, limit int, passOver PassOver) ([]Message, error) {
 	if party == "" {
 		return nil, fielderr.New("party", "required (the store lists messages per party)")
 	}
@@ -728,11 +822,11 @@ func List(tx store.Messages, party, thread string, since time.Time, limit int) (
 	}
 	out := make([]Message, 0, len(recs))
 	for _, rec := range recs {
-		m, err := load(tx, rec)
+		m, ok, err := readable(tx, rec, passOver)
 		if err != nil {
 			return nil, err
 		}
-		if !m.involves(party) {
+		if !ok || !m.involves(party) {
 			continue // never trust the index with a permission
 		}
 		out = append(out, m)
@@ -744,8 +838,9 @@ func List(tx store.Messages, party, thread string, since time.Time, limit int) (
 // or after since, at most limit (capped at MaxListLimit), oldest first as
 // List does: List of a window that holds more than limit gives its
 // oldest, this its newest. It reads those it returns, newest first, in
-// one read of the party's own messages.
-func ListNewest(tx store.Messages, party string, since time.Time, limit int) ([]Message, error) {
+// one read of the party's own messages. A message that cannot be read is
+// passed over (told to passOver), as List does.
+func ListNewest(tx store.Messages, party string, since time.Time, limit int, passOver PassOver) ([]Message, error) {
 	if party == "" {
 		return nil, fielderr.New("party", "required (the store lists messages per party)")
 	}
@@ -758,11 +853,11 @@ func ListNewest(tx store.Messages, party string, since time.Time, limit int) ([]
 	}
 	out := make([]Message, 0, len(recs))
 	for _, rec := range slices.Backward(recs) {
-		m, err := load(tx, rec)
+		m, ok, err := readable(tx, rec, passOver)
 		if err != nil {
 			return nil, err
 		}
-		if !m.involves(party) {
+		if !ok || !m.involves(party) {
 			continue // never trust the index with a permission
 		}
 		out = append(out, m)
@@ -775,8 +870,9 @@ func ListNewest(tx store.Messages, party string, since time.Time, limit int) ([]
 // long ago they were created, earliest deadline first, at most limit (at
 // least 1); truncated reports that the party has more. It reads the
 // party's own open messages, limit+1 at most, not every party's. The
-// operator ("" here) lists every party's.
-func ListOpen(tx store.Messages, party string, limit int) (out []Message, truncated bool, err error) {
+// operator ("" here) lists every party's. A message that cannot be read is
+// passed over (told to passOver), as List does.
+func ListOpen(tx store.Messages, party string, limit int, passOver PassOver) (out []Message, truncated bool, err error) {
 	limit = max(limit, 1)
 	var recs []store.Message
 	if party == "" {
@@ -792,11 +888,11 @@ func ListOpen(tx store.Messages, party string, limit int) (out []Message, trunca
 	}
 	out = make([]Message, 0, len(recs))
 	for _, rec := range recs {
-		m, err := load(tx, rec)
+		m, ok, err := readable(tx, rec, passOver)
 		if err != nil {
 			return nil, false, err
 		}
-		if party != "" && !m.involves(party) {
+		if !ok || party != "" && !m.involves(party) {
 			continue // never trust the index with a permission
 		}
 		out = append(out, m)

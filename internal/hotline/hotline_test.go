@@ -110,7 +110,7 @@ func (e *env) escalate(now time.Time) ([]Message, []store.Event) {
 	var evs []store.Event
 	e.update(func(tx store.Tx) error {
 		var err error
-		ms, evs, err = Escalate(tx, e.log, e.r, now, 0)
+		ms, evs, err = Escalate(tx, e.log, e.r, now, 0, nil)
 		return err
 	})
 	return ms, evs
@@ -196,7 +196,7 @@ func TestPostRefusesBadInput(t *testing.T) {
 	var ms []Message
 	e.view(func(tx store.Tx) error {
 		var err error
-		ms, err = List(tx, "alpha", "", time.Time{}, 0)
+		ms, err = List(tx, "alpha", "", time.Time{}, 0, nil)
 		return err
 	})
 	if len(ms) != 0 {
@@ -402,7 +402,7 @@ func TestAPartyReadsOnlyItsMessages(t *testing.T) {
 		var ms []Message
 		e.view(func(tx store.Tx) error {
 			var err error
-			ms, err = List(tx, party, thread, since, 0)
+			ms, err = List(tx, party, thread, since, 0, nil)
 			return err
 		})
 		return ids(ms)
@@ -615,7 +615,7 @@ func TestRescheduledEscalatedItemIsLate(t *testing.T) {
 	var back []Message
 	e.update(func(tx store.Tx) error {
 		var err error
-		back, _, err = Reschedule(tx, e.log, e.r, corrected, 0)
+		back, _, err = Reschedule(tx, e.log, e.r, corrected, 0, nil)
 		return err
 	})
 	if len(back) != 1 || back[0].State != StateEscalated {

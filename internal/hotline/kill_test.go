@@ -46,7 +46,7 @@ func TestKill9Child(t *testing.T) {
 		fmt.Printf("acked %s\n", m.ID)
 		if i%7 == 0 {
 			e.update(func(tx store.Tx) error {
-				_, _, err := Escalate(tx, e.log, e.r, now.Add(time.Hour), 0)
+				_, _, err := Escalate(tx, e.log, e.r, now.Add(time.Hour), 0, nil)
 				return err
 			})
 		}
@@ -89,7 +89,7 @@ func TestKill9(t *testing.T) {
 	}
 	defer st.Close()
 	err = st.View(context.Background(), func(tx store.Tx) error {
-		msgs, err := List(tx, "alpha", "", time.Time{}, MaxListLimit)
+		msgs, err := List(tx, "alpha", "", time.Time{}, MaxListLimit, nil)
 		if err != nil {
 			return err
 		}

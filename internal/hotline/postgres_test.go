@@ -59,7 +59,7 @@ func TestOnPostgresReplicas(t *testing.T) {
 			}
 			// Both replicas run the escalation job at the same moment.
 			err := e.st.Update(context.Background(), func(tx store.Tx) error {
-				_, _, err := Escalate(tx, e.log, e.r, t0.Add(time.Hour), 0)
+				_, _, err := Escalate(tx, e.log, e.r, t0.Add(time.Hour), 0, nil)
 				return err
 			})
 			if err != nil {
@@ -77,7 +77,7 @@ func TestOnPostgresReplicas(t *testing.T) {
 	var msgs []Message
 	e.view(func(tx store.Tx) error {
 		var err error
-		msgs, err = List(tx, "alpha", "", time.Time{}, 0)
+		msgs, err = List(tx, "alpha", "", time.Time{}, 0, nil)
 		return err
 	})
 	acks, escalations := 0, 0
@@ -140,10 +140,10 @@ func TestRescheduleOnPostgresReplicas(t *testing.T) {
 		for _, e := range replicas {
 			wg.Go(func() {
 				err := e.st.Update(context.Background(), func(tx store.Tx) error {
-					if _, _, err := Reschedule(tx, e.log, e.r, now, 0); err != nil {
+					if _, _, err := Reschedule(tx, e.log, e.r, now, 0, nil); err != nil {
 						return err
 					}
-					_, _, err := Escalate(tx, e.log, e.r, now, 0)
+					_, _, err := Escalate(tx, e.log, e.r, now, 0, nil)
 					return err
 				})
 				if err != nil {
@@ -157,7 +157,7 @@ func TestRescheduleOnPostgresReplicas(t *testing.T) {
 	count := func() (escalations int, msgs []Message) {
 		e.view(func(tx store.Tx) error {
 			var err error
-			msgs, err = List(tx, "alpha", "", time.Time{}, 0)
+			msgs, err = List(tx, "alpha", "", time.Time{}, 0, nil)
 			return err
 		})
 		for _, m := range msgs {

@@ -64,7 +64,7 @@ func (s *Service) ListMessages(ctx context.Context, p party.Principal, thread st
 	var out []hotline.Message
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		var err error
-		out, err = hotline.List(tx, p.Party, thread, since, limit)
+		out, err = hotline.List(tx, p.Party, thread, since, limit, s.passOverMessage)
 		return err
 	})
 	return out, err
@@ -93,11 +93,11 @@ func (s *Service) escalate(ctx context.Context, now time.Time) error {
 			// commit) and ran its batches meanwhile, and the items
 			// posted since are due further ahead of its time than the
 			// rules set any, with no clock step.
-			back, _, err := hotline.Reschedule(tx, s.alog, rl, latest(now, s.now()), escalateBatch)
+			back, _, err := hotline.Reschedule(tx, s.alog, rl, latest(now, s.now()), escalateBatch, s.passOverMessage)
 			if err != nil {
 				return err
 			}
-			ms, _, err := hotline.Escalate(tx, s.alog, rl, now, escalateBatch)
+			ms, _, err := hotline.Escalate(tx, s.alog, rl, now, escalateBatch, s.passOverMessage)
 			rescheduled, escalated = len(back), len(ms)
 			return err
 		})

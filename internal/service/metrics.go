@@ -57,6 +57,10 @@ type Metrics struct {
 	// alternatives omitted, or a request beyond what its budget ever
 	// holds. Parties are few and named by the operator.
 	BudgetRefusals *prometheus.CounterVec
+	// HotlineUnreadable counts the stored hotline messages this process
+	// found it cannot read (each once): passed over by the lists, the
+	// snapshots and the escalation (unreadable.go).
+	HotlineUnreadable prometheus.Counter
 
 	sseClients func() int
 	tracks     func() int
@@ -133,10 +137,14 @@ func newMetrics() *Metrics {
 		Name: "deconflict_budget_refusals_total",
 		Help: "Work refused by a party's budget, by budget (requests, reports, previews, preview_positions, alternatives, volumes, snapshots, streams) and party: a 429, a search of alternatives omitted for the budget, or a request beyond what the budget ever holds.",
 	}, []string{"budget", "party"})
+	m.HotlineUnreadable = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "deconflict_hotline_unreadable_messages_total",
+		Help: "Stored hotline messages this process found it cannot read (each counted once): passed over by the lists, the event streams' snapshots and the escalation, each named in an ERROR log.",
+	})
 	m.Escalations = hotline.NewEscalationsCounter()
 	m.Registry.MustRegister(m.Escalations, m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.ReportsOverAircraftLimit, m.EventsPublished,
 		m.Resolutions, m.ResolutionsLate, m.ResolutionCPUSeconds, m.FindingsBatchFailures, m.FindingsBatchesSetAside, m.FindingsQueuesSetAside,
-		m.AlertsRecordedLate, m.UnledAlertsDropped, m.BudgetRefusals,
+		m.AlertsRecordedLate, m.UnledAlertsDropped, m.BudgetRefusals, m.HotlineUnreadable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deconflict_sse_clients",

@@ -181,6 +181,10 @@ type Service struct {
 	// (reportclock.go).
 	reportClock *clock.ReportCheck
 
+	// unreadable remembers the stored hotline messages passed over
+	// because they cannot be read (unreadable.go).
+	unreadable unreadableMessages
+
 	credMu        sync.Mutex
 	credListeners []func(partyName string)
 

@@ -118,7 +118,7 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 			// the escalations of every party's items: those open or
 			// escalated (before the snapshot, its stream replayed
 			// their events from the start).
-			open, truncated, err := hotline.ListOpen(tx, "", s.snapshotOpenMessages())
+			open, truncated, err := hotline.ListOpen(tx, "", s.snapshotOpenMessages(), s.passOverMessage)
 			if err != nil {
 				return err
 			}
@@ -130,11 +130,11 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 			out.ResumeAfter, out.Resumable = out.AlertsAfter, out.AlertsAfter >= out.MessagesAfter
 			return nil
 		}
-		recent, err := hotline.ListNewest(tx, p.Party, now.Add(-SnapshotMessagesWindow), hotline.MaxListLimit)
+		recent, err := hotline.ListNewest(tx, p.Party, now.Add(-SnapshotMessagesWindow), hotline.MaxListLimit, s.passOverMessage)
 		if err != nil {
 			return err
 		}
-		open, truncated, err := hotline.ListOpen(tx, p.Party, s.snapshotOpenMessages())
+		open, truncated, err := hotline.ListOpen(tx, p.Party, s.snapshotOpenMessages(), s.passOverMessage)
 		if err != nil {
 			return err
 		}
