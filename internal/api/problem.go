@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -106,6 +107,13 @@ func toProblem(err error) *Problem {
 	}
 	if pp := idempotencyProblem(err); pp != nil {
 		return pp
+	}
+	var up *store.UpgradedError
+	if errors.As(err, &up) {
+		// Not retried here: this process stays fenced until it is
+		// replaced by the newer version (another replica may serve it).
+		return problem(http.StatusServiceUnavailable, "store-upgraded", "Store upgraded by a newer version",
+			fmt.Sprintf("the store's schema is at version %d, beyond this server's %d: a newer version of deconflict migrated it, and this server writes nothing more; send the request to a replica of the newer version", up.Stored, up.Known))
 	}
 	var ce *service.AlertClearedError
 	if errors.As(err, &ce) {

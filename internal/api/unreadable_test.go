@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -62,5 +63,17 @@ func TestUnreadableMessage(t *testing.T) {
 	e.mustDo("POST", "/v1/parties", e.operator, map[string]string{"name": "ukraine"}, http.StatusCreated, &third)
 	if code, body, _ := e.do("POST", "/v1/hotline/messages/"+bad.ID+"/ack", third.Token, map[string]any{}); code != http.StatusNotFound {
 		t.Errorf("a third party acknowledging the unreadable message: %d %s, want 404", code, body)
+	}
+}
+
+// TestStoreUpgradedProblem: a replica of an older version whose store a
+// newer one migrated refuses every write (store.UpgradedError); the
+// request is answered 503 store-upgraded naming both versions, not 500
+// internal, so that a client or a balancer sends it to another replica.
+func TestStoreUpgradedProblem(t *testing.T) {
+	p := toProblem(fmt.Errorf("service: %w", &store.UpgradedError{Stored: 12, Known: 11}))
+	if p.Status != http.StatusServiceUnavailable || p.Type != ProblemBase+"store-upgraded" ||
+		!strings.Contains(p.Detail, "12") || !strings.Contains(p.Detail, "11") {
+		t.Errorf("problem %+v, want 503 store-upgraded naming versions 12 and 11", p)
 	}
 }

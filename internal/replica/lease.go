@@ -99,7 +99,23 @@ func (l *Lease) Holder() string {
 // Try renews the lease when this replica holds it, takes it when it is free
 // or has lapsed, and otherwise notes what the record says. It reports
 // whether this replica holds the lease afterwards.
+//
+// A store that a newer version of the program has migrated beyond this
+// one's (store.SchemaFence) ends the lease here at once, before its
+// period: this replica stops leading, and the store refuses its writes.
 func (l *Lease) Try(ctx context.Context) (bool, error) {
+	if fence, ok := l.st.(store.SchemaFence); ok {
+		if err := fence.CheckSchema(ctx); err != nil {
+			var up *store.UpgradedError
+			if errors.As(err, &up) {
+				l.mu.Lock()
+				l.heldUntil = time.Time{}
+				l.mu.Unlock()
+				return false, fmt.Errorf("replica: lease %s given up: %w", l.key, err)
+			}
+			return l.Held(), fmt.Errorf("replica: lease %s: %w", l.key, err)
+		}
+	}
 	start := l.now()
 	l.mu.Lock()
 	seen, seenAt := l.seen, l.seenAt

@@ -181,6 +181,10 @@ type Service struct {
 	// (reportclock.go).
 	reportClock *clock.ReportCheck
 
+	// upgraded is set once the store was found migrated beyond this
+	// program (fence.go).
+	upgraded atomic.Bool
+
 	// unreadable remembers the stored hotline messages passed over
 	// because they cannot be read (unreadable.go).
 	unreadable unreadableMessages
@@ -203,6 +207,13 @@ var (
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("service: no store")
+	}
+	// A store opened before a newer version migrated it: this program
+	// would write it in the old way (fence.go).
+	if fence, ok := cfg.Store.(store.SchemaFence); ok {
+		if err := fence.CheckSchema(ctx); err != nil {
+			return nil, fmt.Errorf("service: %w", err)
+		}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -394,6 +405,14 @@ func (s *Service) Tick(ctx context.Context) { s.tick(ctx) }
 // tick runs each housekeeping job once; a failing job is logged and tried
 // again at the next tick.
 func (s *Service) tick(ctx context.Context) {
+	if err := s.checkSchema(ctx); err != nil {
+		var up *store.UpgradedError
+		if errors.As(err, &up) {
+			// Every job writes, and every write is refused.
+			return
+		}
+		s.log.Warn("periodic job failed", "job", "check the store's schema version", "err", err)
+	}
 	for _, job := range s.jobs() {
 		if err := job.fn(ctx, s.now()); err != nil && ctx.Err() == nil {
 			s.log.Warn("periodic job failed", "job", job.name, "err", err)

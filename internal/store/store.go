@@ -14,6 +14,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,32 @@ var (
 	// ErrReadOnly: a write method was called inside View.
 	ErrReadOnly = errors.New("store: write in a read-only transaction")
 )
+
+// UpgradedError: the store's schema is at a migration beyond the last this
+// program knows (Stored > Known). A newer version of the program migrated
+// it, and its migrations keep what this one does not (the open and
+// cleared alerts, each party's state of its messages...): a write in the
+// old way would leave them stale for the new version. Opening such a
+// store fails with it, and a store shared by replicas (SchemaFence) that
+// finds itself upgraded while running refuses every write with it from
+// then on.
+type UpgradedError struct {
+	Stored, Known int
+}
+
+func (e *UpgradedError) Error() string {
+	return fmt.Sprintf("store: the store's schema is at version %d, beyond this program's %d: a newer version of deconflict migrated it; this one writes nothing more to it (stop it and run the newer version)", e.Stored, e.Known)
+}
+
+// SchemaFence is implemented by the stores replicas share (PostgreSQL),
+// which a newer version may migrate while an older one still runs.
+// CheckSchema reads the store's schema version: beyond the program's, it
+// returns an *UpgradedError, and every Update from then on fails with it
+// without running. Call it at each renewal of a lease and at each beat of
+// the process.
+type SchemaFence interface {
+	CheckSchema(ctx context.Context) error
+}
 
 // Store is one durable store. Update runs fn in one transaction at
 // serializable isolation (or with the locks that make it equivalent): either

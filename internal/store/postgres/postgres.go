@@ -140,12 +140,18 @@ type Store struct {
 	group     *sqlcore.Group
 	closeOnce sync.Once
 	retries   atomic.Int64
+	// upgraded is set once CheckSchema found the schema beyond this
+	// program's migrations: every Update fails with it from then on.
+	upgraded atomic.Pointer[store.UpgradedError]
 }
 
 // maxBatch bounds how many Updates share one transaction.
 const maxBatch = 64
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.SchemaFence = (*Store)(nil)
+)
 
 // Open connects to url (postgres://...), migrates the schema to the latest
 // version, and returns the store.
@@ -250,8 +256,36 @@ func (s *Store) Close() error {
 // failures and deadlocks (see the package comment). When it gives up, the
 // error wraps the last *pgconn.PgError. fn must not call Update of the same
 // store: the writer is busy running it.
+//
+// Once CheckSchema found the store migrated beyond this program, Update
+// fails with the *store.UpgradedError without running fn.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if e := s.upgraded.Load(); e != nil {
+		return e
+	}
 	return s.group.Update(ctx, fn)
+}
+
+// CheckSchema reads the store's schema version (store.SchemaFence): beyond
+// the last migration this program knows, a newer version migrated the
+// store while this one ran, and from then on this store refuses every
+// write (Update) with the *store.UpgradedError it returns, rather than
+// write without keeping what the newer migrations keep. The fence stays
+// up: a schema does not go back.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	if e := s.upgraded.Load(); e != nil {
+		return e
+	}
+	var stored int64
+	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&stored); err != nil {
+		return fmt.Errorf("postgres: read the schema version: %w", err)
+	}
+	if int(stored) > sqlcore.Latest() {
+		e := &store.UpgradedError{Stored: int(stored), Known: sqlcore.Latest()}
+		s.upgraded.CompareAndSwap(nil, e)
+		return s.upgraded.Load()
+	}
+	return nil
 }
 
 // run answers one batch: first all together, then, if that hits a

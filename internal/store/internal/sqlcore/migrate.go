@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // Migration is one numbered step of the schema. Statements may use the
@@ -299,7 +301,7 @@ func Migrate(ctx context.Context, q Querier, d Dialect, upTo int) error {
 		return err
 	}
 	if cur > Latest() {
-		return fmt.Errorf("store schema is at version %d, newer than this program's %d", cur, Latest())
+		return &store.UpgradedError{Stored: cur, Known: Latest()}
 	}
 	for _, m := range Migrations {
 		if m.Version <= cur || m.Version > upTo {
