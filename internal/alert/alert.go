@@ -54,7 +54,10 @@
 // The same pair keeps its alert id for as long as the alert stays open; a
 // new alert for the pair after a clear gets a new id. Ids are derived from
 // the kind, the aircraft and the time of raising, so they are unique across
-// restarts without shared state.
+// restarts without shared state. An id once cleared is never raised again
+// by the same lifecycle: a raise that derives one (an alert renamed to the
+// id another replica's engine derived from a report this one had not had
+// yet, cleared here before that report came) gets a fresh id.
 package alert
 
 import (

@@ -52,6 +52,33 @@ type Lifecycle struct {
 	// ClearAfterS: kept apart so that a tick does not scan every alert.
 	pendingConf map[detect.PairKey]struct{}
 	pendingNC   map[track.Key]struct{}
+	// cleared holds the ids this lifecycle published cleared, until no
+	// report could raise an alert under one any more (clearedIDsKept): a
+	// raise under one gets a fresh id (raiseID). clearedOrder lists them
+	// by when they were cleared, oldest first, so that a tick lets go of
+	// those past their time without going through them all.
+	cleared      map[string]time.Time
+	clearedOrder []clearedID
+}
+
+// clearedID is an id published cleared, and when it may be let go.
+type clearedID struct {
+	id    string
+	until time.Time
+}
+
+// clearedIDsLead is how far ahead of the clock a report's time can be and
+// still be accepted: more than the service's bound (api.MaxFutureS, 10 s).
+const clearedIDsLead = time.Minute
+
+// clearedIDsKept is how long after its clear an id is kept: an id is
+// derived from a report's time, at most clearedIDsLead ahead of the clear
+// (an id taken from another replica, Rename, names a report that replica
+// had, which this lifecycle may get later), and a report older than the
+// stale time is refused (track.TooOld), so that none can derive it after
+// that.
+func (l *Lifecycle) clearedIDsKept() time.Duration {
+	return l.rules.StaleAfter() + clearedIDsLead
 }
 
 // NewLifecycle makes an empty lifecycle.
@@ -71,18 +98,79 @@ func NewLifecycle(r rules.Rules, h Hysteresis) *Lifecycle {
 func (l *Lifecycle) Apply(dst []Alert, events []detect.Event, now time.Time) []Alert {
 	for i := range events {
 		ev := &events[i]
+		from := len(dst)
 		switch ev.Kind {
 		case detect.ConflictPredicted:
 			dst = l.predicted(dst, &ev.Conflict, now)
 		case detect.ConflictEnded:
 			dst = gone(dst, l.conflicts, l.pendingConf, ev.Conflict.Key(), ev.Reason, ev.Stale, now)
 		case detect.Nonconforming:
-			dst = l.nonconforming(dst, &ev.Track)
+			dst = l.nonconforming(dst, &ev.Track, now)
 		case detect.Conforming:
 			dst = gone(dst, l.nonconf, l.pendingNC, ev.Track.Key(), ev.Reason, ev.Stale, now)
 		}
+		// At once: a later event of the batch may raise an alert of
+		// the pair again.
+		l.noteCleared(dst[from:], now)
 	}
 	return l.Tick(dst, now)
+}
+
+// raiseID is the id of an alert of kind about keys raised at now from a
+// report at reported: derived from them (newID), unless this lifecycle
+// published that id cleared, when it is reissued (as Reopen does). One
+// engine derives an id only once from its own reports (a report as old as
+// the last of a track is refused), but an alert renamed to the id another
+// replica's engine gave it (Rename), and cleared here, is derived again
+// when the report that raised it there reaches this engine: raised again
+// under it, its story in the store would read raised, cleared, raised.
+func (l *Lifecycle) raiseID(kind string, keys []track.Key, reported, now time.Time) string {
+	id := newID(kind, keys, reported)
+	for {
+		until, spent := l.cleared[id]
+		if !spent || now.After(until) {
+			return id
+		}
+		id = reissuedID(kind, keys, id, now)
+	}
+}
+
+// reissuedID is the new id of an alert whose id spent is spent, at now:
+// derived from both, so that it is neither the spent id nor the id of an
+// alert raised from a report at now.
+func reissuedID(kind string, keys []track.Key, spent string, now time.Time) string {
+	return newID(kind+"\x00reissued\x00"+spent, keys, now)
+}
+
+// letGoCleared lets go of the ids cleared that no report can derive any
+// more at now (clearedIDsKept).
+func (l *Lifecycle) letGoCleared(now time.Time) {
+	for len(l.clearedOrder) > 0 && now.After(l.clearedOrder[0].until) {
+		c := l.clearedOrder[0]
+		l.clearedOrder = l.clearedOrder[1:]
+		if l.cleared[c.id] == c.until {
+			delete(l.cleared, c.id)
+		}
+	}
+	if len(l.clearedOrder) == 0 {
+		l.clearedOrder = nil // let go of the array the slicing kept
+	}
+}
+
+// noteCleared keeps the ids of the clears in trs, published at now
+// (raiseID).
+func (l *Lifecycle) noteCleared(trs []Alert, now time.Time) {
+	for i := range trs {
+		if trs[i].State != StateCleared {
+			continue
+		}
+		if l.cleared == nil {
+			l.cleared = map[string]time.Time{}
+		}
+		until := now.Add(l.clearedIDsKept())
+		l.cleared[trs[i].ID] = until
+		l.clearedOrder = append(l.clearedOrder, clearedID{id: trs[i].ID, until: until})
+	}
 }
 
 func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []Alert {
@@ -95,7 +183,7 @@ func (l *Lifecycle) predicted(dst []Alert, c *detect.Conflict, now time.Time) []
 	e, open := l.conflicts[key]
 	if !open {
 		a := l.conflictAlert(c, idx)
-		a.ID = newID(KindConflict, []track.Key{key.A, key.B}, c.Time)
+		a.ID = l.raiseID(KindConflict, []track.Key{key.A, key.B}, c.Time, now)
 		a.State = StateRaised
 		l.conflicts[key] = &entry{pub: a, sep: c.Sep, levelIdx: idx, pubRel: relMotionOf(c)}
 		return append(dst, a)
@@ -241,7 +329,7 @@ func (l *Lifecycle) conflictGone(dst []Alert, key detect.PairKey, reason string,
 	return gone(dst, l.conflicts, l.pendingConf, key, reason, nil, now)
 }
 
-func (l *Lifecycle) nonconforming(dst []Alert, s *track.State) []Alert {
+func (l *Lifecycle) nonconforming(dst []Alert, s *track.State, now time.Time) []Alert {
 	key := s.Key()
 	if e, open := l.nonconf[key]; open {
 		// Still outside: the alert stands as raised; only a pending
@@ -253,7 +341,7 @@ func (l *Lifecycle) nonconforming(dst []Alert, s *track.State) []Alert {
 		return dst
 	}
 	a := Alert{
-		ID:       newID(KindNonconforming, []track.Key{key}, s.Time),
+		ID:       l.raiseID(KindNonconforming, []track.Key{key}, s.Time, now),
 		Kind:     KindNonconforming,
 		Level:    l.rules.Levels[0].Name,
 		State:    StateRaised,
@@ -303,6 +391,7 @@ func cleared(a Alert, reason string, now time.Time) Alert {
 
 // Tick appends the clears whose wait ended by now, in id order.
 func (l *Lifecycle) Tick(dst []Alert, now time.Time) []Alert {
+	l.letGoCleared(now)
 	if len(l.pendingConf) == 0 && len(l.pendingNC) == 0 {
 		return dst
 	}
@@ -324,6 +413,7 @@ func (l *Lifecycle) Tick(dst []Alert, now time.Time) []Alert {
 		}
 	}
 	slices.SortFunc(dst[start:], func(x, y Alert) int { return strings.Compare(x.ID, y.ID) })
+	l.noteCleared(dst[start:], now)
 	return dst
 }
 
@@ -434,7 +524,7 @@ func (l *Lifecycle) Reopen(a *Alert, now time.Time) (Alert, bool) {
 // spent one and now, so that it is neither the spent id nor the id of an
 // alert raised from a report at now, and returns it as raised.
 func (e *entry) reissue(kind string, keys []track.Key, now time.Time) Alert {
-	e.pub.ID = newID(kind+"\x00reissued\x00"+e.pub.ID, keys, now)
+	e.pub.ID = reissuedID(kind, keys, e.pub.ID, now)
 	e.pub.State = StateRaised
 	return e.pub
 }

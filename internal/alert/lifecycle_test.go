@@ -393,3 +393,45 @@ func TestFindIsOpen(t *testing.T) {
 		t.Fatal("found a cleared alert")
 	}
 }
+
+// TestNoRaiseUnderAClearedID: an alert renamed to the id another
+// replica's engine gave it (from a report this engine has not had yet)
+// and cleared here is raised, when that report comes, under a fresh id,
+// not again under the one cleared; the ids cleared are let go once no
+// report could derive them any more.
+func TestNoRaiseUnderAClearedID(t *testing.T) {
+	r := rules.Default()
+	l := NewLifecycle(r, DefaultHysteresis(r))
+	own := l.Apply(nil, []detect.Event{predicted(t0, 100, 130, 1000)}, t0)[0]
+	// The other engine raised the pair from a report 2 s later.
+	later := predicted(t0.Add(2*time.Second), 100, 130, 1000)
+	key := later.Conflict.Key()
+	theirs := newID(KindConflict, []track.Key{key.A, key.B}, later.Conflict.Time)
+	if !l.Rename(&own, theirs) {
+		t.Fatal("the open alert was not renamed")
+	}
+	out := l.Apply(nil, []detect.Event{ended(ReasonStale)}, t0.Add(3*time.Second))
+	if len(out) != 1 || out[0].State != StateCleared || out[0].ID != theirs {
+		t.Fatalf("clear: %v %v", states(out), out)
+	}
+	// The report that raised it there reaches this engine.
+	out = l.Apply(nil, []detect.Event{later}, t0.Add(3*time.Second))
+	if len(out) != 1 || out[0].State != StateRaised {
+		t.Fatalf("raise: %v", states(out))
+	}
+	if out[0].ID == theirs || out[0].ID == own.ID {
+		t.Fatalf("raised again under %s (cleared %s, first %s)", out[0].ID, theirs, own.ID)
+	}
+	// Its own id is spent once it clears too.
+	again := out[0].ID
+	l.Apply(nil, []detect.Event{ended(ReasonStale)}, t0.Add(4*time.Second))
+	if _, kept := l.cleared[again]; !kept {
+		t.Fatalf("the clear of %s is not kept", again)
+	}
+	// Past the stale time and any report's lead, no report derives them:
+	// let go.
+	l.Apply(nil, nil, t0.Add(4*time.Second+l.clearedIDsKept()+time.Second))
+	if len(l.cleared) != 0 || len(l.clearedOrder) != 0 {
+		t.Fatalf("ids kept after their time: %v", l.cleared)
+	}
+}
