@@ -1047,3 +1047,58 @@ func newEmbedded(t testing.TB) (*Service, store.Store) {
 	}
 	return s, st
 }
+
+// TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID: the store
+// has open an alert the other replica raised from a report this one has
+// not had yet; this replica's engine has the conflict open under its own
+// id, waiting out its clear (its picture is older), and the takeover
+// renames it to the store's id. The engine clears it at its next report;
+// then the relay brings the report the store's id was derived from, and
+// the engine finds the conflict again: raised under a new id, not again
+// under the one the parties were just told ended.
+func TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID(t *testing.T) {
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	raised, first := p.raise(t, 0, c, r)
+	// The coalition aircraft climbs 1,500 m: the first replica's engine
+	// waits out the clear of its alert.
+	p.clock.advance(time.Second)
+	climbed := eastM(c, 200)
+	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
+	p.ingest(t, 0, "coalition", climbed)
+	// The second replica has the climb, takes over and ends the alert.
+	p.relay(t, 1, reportOf("coalition", climbed), reportOf("russia", r))
+	p.handOver(t, 1)
+	want := append(raised, "alert_cleared "+first)
+	p.wantEvents(t, "after the second replica's takeover", want...)
+	// The russian aircraft climbs too, reported to the second replica:
+	// the conflict again, under an id derived from that report.
+	p.clock.advance(2 * time.Second)
+	rClimbed := eastM(r, -600)
+	rClimbed.Time, rClimbed.AltM = p.clock.now(), r.AltM+1500
+	p.ingest(t, 1, "russia", rClimbed)
+	evs := alertEvents(t, p.st)
+	if len(evs) != len(want)+1 || !strings.HasPrefix(evs[len(want)], "alert_raised ") {
+		t.Fatalf("after the russian climb the store has %v, want a raise after %v", evs, want)
+	}
+	second := strings.TrimPrefix(evs[len(want)], "alert_raised ")
+	want = evs
+	// The first replica takes over before the relay brings it that
+	// report: its alert, waiting out its clear, takes the store's id.
+	p.handOver(t, 0)
+	if open := p.open(0); len(open) != 1 || open[0] != second {
+		t.Fatalf("after the takeover the first replica's engine has %v, want %s", open, second)
+	}
+	// Its next tick ends the wait: cleared.
+	p.clock.advance(5 * time.Second)
+	p.svc[0].Tick(context.Background())
+	want = append(want, "alert_cleared "+second)
+	p.wantEvents(t, "after the first replica's next tick", want...)
+	// The relay brings the russian climb: the conflict again, a new alert.
+	p.relay(t, 0, reportOf("russia", rClimbed))
+	open := p.open(0)
+	if len(open) != 1 || open[0] == second || open[0] == first {
+		t.Fatalf("after the relayed climb the engine has %v, want the conflict under a new id (not %s nor %s)", open, first, second)
+	}
+	p.wantEvents(t, "after the relayed climb", append(want, "alert_raised "+open[0])...)
+}
