@@ -164,9 +164,15 @@ const unledLevelsKept = 8
 // alert (tactical.mu held).
 type unledLog struct {
 	byID map[string]*unledAlert
-	// order holds the ids by their first logging, oldest first; an id
-	// deleted from byID since is skipped.
-	order []string
+	// order holds the alerts by their first logging, oldest first; an
+	// entry whose alert was deleted from byID since is skipped, and so is
+	// one whose id was logged again after that (forgetStored, then the
+	// clear of an alert the store has open): by its seq, so that the
+	// count bound does not drop the alert logged again at the place of
+	// the one forgotten, ahead of older ones.
+	order []unledOrder
+	// seq numbers the alerts of byID as they are first logged.
+	seq uint64
 	// bytes is what the alerts of byID hold (unledAlert.bytes).
 	bytes int
 	// stored are the ids of the alerts of which this replica delivered an
@@ -180,6 +186,13 @@ type unledLog struct {
 	swept time.Time
 	// warned is when a drop for the bound was last logged.
 	warned time.Time
+}
+
+// unledOrder is an alert's place in unledLog.order: its id and the seq
+// of its first logging.
+type unledOrder struct {
+	id  string
+	seq uint64
 }
 
 // storedAlert is what the log keeps of an alert of which the store has
@@ -199,6 +212,7 @@ type unledAlert struct {
 	clear  *alert.Transition
 	at     time.Time // when its last transition was logged
 	bytes  int       // what it holds (unledAlertBytes)
+	seq    uint64    // its place in unledLog.order
 	// own: a transition of it was this replica's as the leader, queued
 	// and never committed (logUnledQueued), not only its engine's as a
 	// follower.
@@ -257,9 +271,10 @@ func (l *unledLog) add(trs []alert.Transition, now time.Time, own bool) int {
 		}
 		u := l.byID[tr.ID]
 		if u == nil {
-			u = &unledAlert{}
+			l.seq++
+			u = &unledAlert{seq: l.seq}
 			l.byID[tr.ID] = u
-			l.order = append(l.order, tr.ID)
+			l.order = append(l.order, unledOrder{id: tr.ID, seq: u.seq})
 		}
 		u.at = now
 		u.own = u.own || own
@@ -323,17 +338,17 @@ func (l *unledLog) prune(now time.Time) int {
 	if now.Sub(l.swept) >= unledKept/10 || len(l.order) > 2*unledMax {
 		l.swept = now
 		keep := l.order[:0]
-		for _, id := range l.order {
-			u, ok := l.byID[id]
-			if !ok {
+		for _, o := range l.order {
+			u, ok := l.byID[o.id]
+			if !ok || u.seq != o.seq {
 				continue
 			}
 			open := u.raise != nil && u.clear == nil
 			if !open && now.Sub(u.at) > unledKept {
-				l.forget(id)
+				l.forget(o.id)
 				continue
 			}
-			keep = append(keep, id)
+			keep = append(keep, o)
 		}
 		clear(l.order[len(keep):])
 		l.order = keep
@@ -344,10 +359,10 @@ func (l *unledLog) prune(now time.Time) int {
 		}
 	}
 	for (len(l.byID) > unledMax || l.bytes > unledBytesMax) && len(l.order) > 0 {
-		id := l.order[0]
+		o := l.order[0]
 		l.order = l.order[1:]
-		if u, ok := l.byID[id]; ok {
-			l.forget(id)
+		if u, ok := l.byID[o.id]; ok && u.seq == o.seq {
+			l.forget(o.id)
 			if u.raise != nil {
 				dropped++
 			}

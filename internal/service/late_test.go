@@ -540,6 +540,44 @@ func TestUnledLogIsBounded(t *testing.T) {
 	}
 }
 
+// TestUnledLogBoundDropsTheOldestAfterAForget: an alert the log forgot
+// (the store has its raise) and logged again (its clear, the store having
+// it open) takes a new place at the end of the log's order; past unledMax
+// the oldest alert is dropped, not that one at the place it had first.
+func TestUnledLogBoundDropsTheOldestAfterAForget(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &testClock{}
+	s := newReplicaServiceAt(t, st, &testPeers{}, clock)
+	alertOf := func(i int, state string) alert.Transition {
+		return alert.Transition{ID: fmt.Sprintf("a%06d", i), Kind: alert.KindConflict, State: state, Time: clock.now(),
+			Aircraft: []alert.Aircraft{{Party: "coalition", Aircraft: fmt.Sprint("C", i)}, {Party: "russia", Aircraft: "R1"}}}
+	}
+	tac := s.tac
+	tac.mu.Lock()
+	defer tac.mu.Unlock()
+	// Alert 0 raised, then alert 1 raised and cleared; the store's raise
+	// of alert 0 is delivered, and its clear logged (the store has it
+	// open).
+	s.logUnled([]alert.Transition{alertOf(0, alert.StateRaised)})
+	s.logUnled([]alert.Transition{alertOf(1, alert.StateRaised), alertOf(1, alert.StateCleared)})
+	tac.unled.forgetStored([]deliveredAlert{{id: alertOf(0, "").ID}}, clock.now())
+	s.logUnled([]alert.Transition{alertOf(0, alert.StateCleared)})
+	// Then unledMax-1 alerts more: one past the bound.
+	for i := 2; i <= unledMax; i++ {
+		s.logUnled([]alert.Transition{alertOf(i, alert.StateRaised), alertOf(i, alert.StateCleared)})
+	}
+	_, zero := tac.unled.byID[alertOf(0, "").ID]
+	_, one := tac.unled.byID[alertOf(1, "").ID]
+	if n := len(tac.unled.byID); n != unledMax || !zero || one {
+		t.Fatalf("the log holds %d alerts, alert 0's clear %v, alert 1 %v: want %d, alert 0's clear kept and alert 1, the oldest, dropped", n, zero, one, unledMax)
+	}
+}
+
 // TestAlertRaisedWithoutALeaderAndOpenIsRaisedAtTheTakeover: an alert
 // raised while nobody led and still open at the takeover is the
 // reconcile's: raised once, as the engine published it (its raise's time
