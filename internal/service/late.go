@@ -82,24 +82,42 @@ import (
 // engine made of the same reports, in another order or later (the
 // relay), and an engine names an alert after the report that first
 // showed it: the ids differ when one engine had a report the other did
-// not have yet. The times say which is which. An engine raises an alert
-// at the time of the report that showed it and clears it, at the
-// earliest, the hysteresis of a clear (ClearAfterS, 5 s) after it last
-// found the conflict, on its own clock, which is never behind the reports'.
-// So two engines that found a conflict in a common report had their
-// alerts open together for at least ClearAfterS around it; whereas two
-// successive alerts of one pair are ClearAfterS of absence apart, and the
-// second can be open with the first (as the other engine had it) only for
-// as long as the report that raised it came late: the relay, a tick, the
-// feed's latency, a second or two at most. The alert of the log is
-// taken for a stored alert of its pair when they were open together for
-// at least half the hysteresis of a clear (sameAlertOverlap); one that
-// was raised after the stored one cleared, or cleared before it was
-// raised, however close, is another alert, and recorded. What this leaves
-// to chance: a second conflict raised by a report more than
-// sameAlertOverlap late is taken for the first (not recorded), and one
-// conflict that the two engines found in no common report, less than
-// sameAlertOverlap together, is recorded beside the stored alert.
+// not have yet. The times say which is which, on the service's clock.
+// A raise carries the time of the report that showed the conflict (the
+// feed's clock, behind the service's by the feed's latency: a second or
+// two, more for a feed that lags), a clear the service's time when the
+// engine cleared it: at the earliest the hysteresis of a clear
+// (ClearAfterS, 5 s) after it first found the conflict gone. So the
+// alert of the log is taken as open from when this replica's engine
+// raised it (unledAlert.raisedAt, logged with the engine's batch), not
+// from its report's time; the stored alert from its raise's time (the
+// store keeps no other), at most its feed's latency before the old
+// leader's engine raised it. Two engines that found a conflict in a
+// common report had their alerts open together for at least ClearAfterS
+// less the difference of the relay's delays: each had it open when that
+// report reached it, and until ClearAfterS after a later one showed it
+// gone. Two successive alerts of one pair are ClearAfterS of absence
+// apart, and this engine raises the second only once its own first has
+// cleared: it is open with the stored first alert only for as long as
+// the old leader's engine cleared the first after this one did (the
+// relay's delay, the replicas' clocks: well under a second), however late
+// the feed that reported it. The alert of the log is taken for a stored
+// alert of its pair when they were open together for at least half the
+// hysteresis of a clear (sameAlertOverlap); one raised here after the
+// stored one cleared, or cleared before it was raised, however close, is
+// another alert, and recorded. What this leaves to chance: the two
+// engines' ends of one conflict more than sameAlertOverlap apart (a relay
+// stalled that long around it, or replicas' clocks that far apart) take a
+// second conflict for the first (not recorded), or record one conflict
+// that the two engines found in no common report beside the stored alert;
+// and the stored raise, on its report's time: when the old leader, after
+// this engine cleared an alert of the log, raised the pair's next
+// conflict from a report whose time is sameAlertOverlap or more before
+// that clear (its feed lagging that much more than the time from the
+// clear to the raise), the alert of the log is taken for that one; it is
+// lost only when the store has no alert of its own (the old leader, alive
+// then, did not find it). An alert this replica queued as the leader and
+// logged only at a takeover has no raisedAt: its report's time stands.
 //
 // What the log holds. A follower logs every alert of its engine, most of
 // which the leader commits; it forgets those whose id it sees committed
@@ -213,6 +231,12 @@ type unledAlert struct {
 	at     time.Time // when its last transition was logged
 	bytes  int       // what it holds (unledAlertBytes)
 	seq    uint64    // its place in unledLog.order
+	// raisedAt is when this replica's engine raised it, on the service's
+	// clock, as its clear's time is: the logging of its raise, which
+	// follows the engine's batch at once (enqueueLocked). Zero when its
+	// raise was logged only as queued by this replica as the leader,
+	// at a later takeover (logUnledQueued).
+	raisedAt time.Time
 	// own: a transition of it was this replica's as the leader, queued
 	// and never committed (logUnledQueued), not only its engine's as a
 	// follower.
@@ -221,6 +245,17 @@ type unledAlert struct {
 
 // complete reports whether the alert was raised and cleared in the log.
 func (u *unledAlert) complete() bool { return u.raise != nil && u.clear != nil }
+
+// openFrom is when the alert was open from, on the service's clock as its
+// clear is (sameAlert): when the engine raised it (raisedAt), not the
+// time of the report that raised it, which lags the service's clock by
+// the feed's latency; the raise's time when raisedAt is unknown.
+func (u *unledAlert) openFrom() time.Time {
+	if u.raisedAt.IsZero() {
+		return u.raise.Time
+	}
+	return u.raisedAt
+}
 
 // transitionBytes is what a transition kept in the log holds: the alert,
 // its aircraft, its separation and its id (the other strings are the
@@ -281,6 +316,9 @@ func (l *unledLog) add(trs []alert.Transition, now time.Time, own bool) int {
 		switch tr.State {
 		case alert.StateRaised:
 			u.raise = &tr
+			if !own && u.raisedAt.IsZero() {
+				u.raisedAt = now
+			}
 		case alert.StateCleared:
 			u.clear = &tr
 		default:
@@ -497,7 +535,7 @@ func (s *Service) recordLate(inStore StoredAlerts, skip func(id string) bool, ga
 	judged := 0
 	for _, id := range slices.Sorted(maps.Keys(log.byID)) {
 		u := log.byID[id]
-		if !u.complete() || skip(id) || traced(id, pairOf(u.raise), u.raise.Time, u.clear.Time) {
+		if !u.complete() || skip(id) || traced(id, pairOf(u.raise), u.openFrom(), u.clear.Time) {
 			continue
 		}
 		if !u.own && u.clear.Time.Before(gapFrom) {
@@ -586,7 +624,7 @@ func (c *loggedClears) loggedClear(a *alert.Alert, span AlertSpan) (alert.Transi
 	}
 	var first *unledAlert
 	for _, u := range c.byPair[pairOf(a)] {
-		if sameAlert(span, u.raise.Time, u.clear.Time, c.overlap) && (first == nil || u.raise.Time.Before(first.raise.Time)) {
+		if sameAlert(span, u.openFrom(), u.clear.Time, c.overlap) && (first == nil || u.openFrom().Before(first.openFrom())) {
 			first = u
 		}
 	}
@@ -643,8 +681,9 @@ func sameAlertOverlap(rl rules.Rules) time.Duration {
 }
 
 // sameAlert reports whether the stored alert sp of a pair is the alert of
-// that pair open from from to to as another engine had it: they were open
-// together for at least overlap (sameAlertOverlap).
+// that pair open from from to to (on the service's clock: openFrom) as
+// another engine had it: they were open together for at least overlap
+// (sameAlertOverlap).
 func sameAlert(sp AlertSpan, from, to time.Time, overlap time.Duration) bool {
 	return sp.openWith(from, to) >= overlap
 }

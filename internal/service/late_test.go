@@ -756,6 +756,51 @@ func TestSameAlertIsOpenTogetherLongEnough(t *testing.T) {
 	}
 }
 
+// TestSecondConflictFromALaggingFeedIsRecordedLate: the leader raised and
+// cleared a conflict, and died; right after its clear the follower's
+// engine raised the pair's second conflict from a report whose feed lags
+// 3 s (its time 2.5 s before the stored clear), and cleared it. Compared
+// on the service's clock, as the clears are (when the engine raised it,
+// not the report's time), it was never open with the stored alert: another
+// alert, recorded late. The same alert raised by the follower's engine a
+// second after the leader's is still taken for it.
+func TestSecondConflictFromALaggingFeedIsRecordedLate(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &testClock{}
+	s := newReplicaServiceAt(t, st, &testPeers{}, clock)
+	base := clock.now()
+	at := func(sec float64) time.Time { return base.Add(time.Duration(sec * float64(time.Second))) }
+	tr := func(id, state string, sec float64) alert.Transition {
+		return alert.Transition{ID: id, Kind: alert.KindConflict, State: state, Time: at(sec),
+			Aircraft: []alert.Aircraft{{Party: "coalition", Aircraft: "C1"}, {Party: "russia", Aircraft: "R1"}}}
+	}
+	pair := pairOf(new(tr("", "", 0)))
+	// The old leader's alert: raised at 10 s, cleared at 20 s.
+	stored := StoredAlerts{Spans: map[string]AlertSpan{"stored": {Pair: pair, From: at(10), To: at(20)}}}
+	for _, c := range []struct {
+		name             string
+		reportS, raisedS float64 // the raise's report time, and when the engine raised it
+		clearedS         float64
+		recorded         bool
+	}{
+		{"a second conflict from a report 3 s late", 17.5, 20.5, 30, true},
+		{"the same alert, raised from a report a second later", 11, 11.2, 24, false},
+	} {
+		s.tac.mu.Lock()
+		s.tac.unled.add([]alert.Transition{tr("logged", alert.StateRaised, c.reportS)}, at(c.raisedS), false)
+		s.tac.unled.add([]alert.Transition{tr("logged", alert.StateCleared, c.clearedS)}, at(c.clearedS), false)
+		out := s.recordLate(stored, func(string) bool { return false }, time.Time{})
+		s.tac.mu.Unlock()
+		if got := len(out) > 0; got != c.recorded {
+			t.Errorf("%s: recorded late %v (%d transitions), want %v", c.name, got, len(out), c.recorded)
+		}
+	}
+}
+
 // TestSecondConflictRightAfterTheLeadersIsRecordedLate: the leader raised
 // and cleared a conflict, and stopped; a second later the same aircraft
 // closed in again, and the follower's engine raised and cleared that

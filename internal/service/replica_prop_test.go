@@ -102,6 +102,17 @@ func takeovers(rt *rapid.T, flaky bool) {
 	// The last event before each takeover: an alert recorded late must
 	// not overlap an alert of its pair the store had then.
 	var marks []int64
+	// When the engine that recorded an alert late raised it, on the
+	// service's clock (unledAlert.raisedAt), by id: its raise's time is
+	// its report's, which may lag.
+	lateRaisedAt := map[string]time.Time{}
+	noteRaisedAt := func(logged map[string]*unledAlert) {
+		for id, u := range logged {
+			if !u.raisedAt.IsZero() {
+				lateRaisedAt[id] = u.raisedAt
+			}
+		}
+	}
 	mark := func() {
 		err := raw.View(ctx, func(tx store.Tx) error {
 			last, err := tx.LastEventID()
@@ -127,6 +138,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 	reconcile := func(leader int) {
 		mark()
 		logged := completeUnled(svc[leader])
+		noteRaisedAt(logged)
 		err := svc[leader].ReconcileDetection(ctx, openInStore(st))
 		switch {
 		case err == nil:
@@ -270,7 +282,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 				svc[1].Tick(ctx)
 			}
 		}
-		seen = checkPairHistories(rt, raw, seen, marks)
+		seen = checkPairHistories(rt, raw, seen, marks, lateRaisedAt)
 		checkStoredAlertsAsScanned(rt, raw)
 	}
 	// The store is back, reliable, and everything queued is committed
@@ -294,6 +306,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 	peers[leader].tenure.Add(1)
 	mark()
 	logged := completeUnled(svc[leader])
+	noteRaisedAt(logged)
 	if err := svc[leader].ReconcileDetection(ctx, openInStore(st)); err != nil {
 		rt.Fatal(err)
 	}
@@ -312,7 +325,7 @@ func takeovers(rt *rapid.T, flaky bool) {
 	if n := t.queuedTransitions(); n > 0 {
 		rt.Fatalf("%d alert transitions still queued", n)
 	}
-	checkPairHistories(rt, raw, seen, marks)
+	checkPairHistories(rt, raw, seen, marks, lateRaisedAt)
 	checkStoredAlertsAsScanned(rt, raw)
 	stored, err := openInStore(st)(ctx)
 	if err != nil {
@@ -336,10 +349,13 @@ func takeovers(rt *rapid.T, flaky bool) {
 // transitions are marked so, its raise first, and it was not open at the
 // same time as an alert of its pair that the store had at the takeover
 // that recorded it (the last of marks, the last event before each
-// takeover, before it).
+// takeover, before it): open from when the engine raised it (raisedAt, by
+// id, on the service's clock as the clears are; its raise's time when not
+// there), not from its report's time, which lags when the relay brought
+// the report late.
 //
 // It logs the alert events after seen, and returns the last event's id.
-func checkPairHistories(rt *rapid.T, st store.Store, seen int64, marks []int64) int64 {
+func checkPairHistories(rt *rapid.T, st store.Store, seen int64, marks []int64, raisedAt map[string]time.Time) int64 {
 	var evs []store.Event
 	err := st.View(context.Background(), func(tx store.Tx) error {
 		var err error
@@ -422,11 +438,15 @@ func checkPairHistories(rt *rapid.T, st store.Store, seen int64, marks []int64) 
 				rt.Fatalf("alert %s recorded late %s at %s, before its raise at %s", a.ID, kind, a.Time, h.late.Time)
 			case kind == "cleared":
 				// Another alert of the pair is open with it for
-				// less than sameAlertOverlap: a report that came
-				// late (late.go).
+				// less than sameAlertOverlap: the relay's delay
+				// (late.go).
+				from := h.late.Time
+				if at, ok := raisedAt[a.ID]; ok {
+					from = at
+				}
 				for id, sp := range spans {
-					if id != a.ID && sp.pair == pair && sp.raisedBy <= before(e.ID) && (AlertSpan{From: sp.from, To: sp.to}).openWith(h.late.Time, a.Time) >= sameAlertOverlap(rules.Default()) {
-						rt.Fatalf("alert %s recorded late, open from %s to %s, as %s of its pair\n%s", a.ID, h.late.Time, a.Time, id, strings.Join(order, "\n"))
+					if id != a.ID && sp.pair == pair && sp.raisedBy <= before(e.ID) && (AlertSpan{From: sp.from, To: sp.to}).openWith(from, a.Time) >= sameAlertOverlap(rules.Default()) {
+						rt.Fatalf("alert %s recorded late, open from %s to %s, as %s of its pair\n%s", a.ID, from, a.Time, id, strings.Join(order, "\n"))
 					}
 				}
 			}
@@ -487,9 +507,10 @@ func completeUnled(s *Service) map[string]*unledAlert {
 // them, before its takeover). Those open at or after gapFrom (when the
 // other replica last led; zero: it never did), or queued by this one as
 // the leader, were open while nobody committed: the store has each under
-// its id, or an alert of its pair open with it for at least
-// sameAlertOverlap. Those over before were the leader's to judge: the
-// takeover's events (after the event mark) record none of them late.
+// its id, or an alert of its pair open with it (from when the engine
+// raised it: openFrom) for at least sameAlertOverlap. Those over before
+// were the leader's to judge: the takeover's events (after the event
+// mark) record none of them late.
 func checkUnledRecorded(rt *rapid.T, st store.Store, logged map[string]*unledAlert, gapFrom time.Time, mark int64) {
 	if len(logged) == 0 {
 		return
@@ -527,7 +548,7 @@ func checkUnledRecorded(rt *rapid.T, st store.Store, logged map[string]*unledAle
 		}
 		found := false
 		for _, sp := range stored.Spans {
-			found = found || sp.Pair == pairOf(u.raise) && sp.openWith(u.raise.Time, u.clear.Time) >= sameAlertOverlap(rules.Default())
+			found = found || sp.Pair == pairOf(u.raise) && sp.openWith(u.openFrom(), u.clear.Time) >= sameAlertOverlap(rules.Default())
 		}
 		if !found {
 			rt.Fatalf("alert %s raised at %s and cleared at %s while nobody led is not in the store after the takeover", id, u.raise.Time, u.clear.Time)
