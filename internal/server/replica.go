@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/clock"
@@ -40,6 +41,24 @@ type replication struct {
 	// serviceNow is the service's clock, whose time the replica records
 	// for the replicas that start after it (recordTime).
 	serviceNow func() time.Time
+
+	// fencedWarned is set once a periodic write was refused because a
+	// newer version upgraded the store (warn).
+	fencedWarned atomic.Bool
+}
+
+// warn logs the failure of a periodic task at WARN; a refusal because a
+// newer version upgraded the store only the first time: every write is
+// refused from then on, every 2 s, and the service has logged the ERROR
+// that says what to do (service's fence.go).
+func (r *replication) warn(msg string, err error) {
+	if up := (*store.UpgradedError)(nil); errors.As(err, &up) {
+		if r.fencedWarned.Swap(true) {
+			return
+		}
+		msg += " (refused for the store's upgrade: logged once)"
+	}
+	r.log.Warn(msg, "err", err)
 }
 
 // newReplication prepares replication when the store is PostgreSQL.
@@ -246,14 +265,14 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 				r.sync(ctx, svc)
 				r.syncClock(ctx)
 				if err := replica.PutServiceTime(ctx, r.st, r.name(), r.serviceNow); err != nil && ctx.Err() == nil {
-					r.log.Warn("recording the service's time for the replicas that start", "err", err)
+					r.warn("recording the service's time for the replicas that start", err)
 				}
 			}
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		r.lease.Run(ctx, func(err error) { r.log.Warn("detection lease", "err", err) }, func(held bool) {
+		r.lease.Run(ctx, func(err error) { r.warn("detection lease", err) }, func(held bool) {
 			r.log.Info("detection lease", "held", held)
 			if held {
 				// Not in the lease's goroutine: the renewals go on.

@@ -238,6 +238,11 @@ func (s *Service) commitTransitions(ctx context.Context, w *commitWaiter) error 
 		if err == nil {
 			continue
 		}
+		if up := (*store.UpgradedError)(nil); errors.As(err, &up) {
+			// No retry can succeed: this process writes nothing more
+			// (fence.go). The transitions stay queued.
+			return fmt.Errorf("service: alert transitions not committed: %w", err)
+		}
 		select {
 		case <-w.done:
 			return nil
