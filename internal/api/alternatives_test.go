@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -322,25 +323,67 @@ func TestAlternativesBudgetReservesWhatASearchMayCost(t *testing.T) {
 
 // The alternatives endpoint compiles and checks the footprint asked as a
 // write does (13 ms for a corridor of 1,000 positions): it is paid from
-// the party's budget of volume writes by the footprint's positions, and
-// refused with 429 too-many-volume-positions when that does not hold them.
+// the party's planning budget, that of previewed footprints, by the
+// footprint's positions, and refused with 429 too-many-preview-positions
+// when that does not hold them.
 func TestAlternativesPaysTheFootprintsPositions(t *testing.T) {
-	e := newEnv(t, Options{VolumePositionsPerSecond: 0.001, VolumePositionsBurst: 2_500})
+	e := newEnv(t, Options{PreviewPositionsPerSecond: 0.001, PreviewPositionsBurst: 2_500})
 	big := polygonVolume(35, 36, 5_000, 999)
 	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big, http.StatusOK, nil) // 1,000 charged
 	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big, http.StatusOK, nil) // 500 left
-	code, body, _ := e.do("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big)
+	code, body, hdr := e.do("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big)
 	var p Problem
 	_ = json.Unmarshal(body, &p)
-	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-volume-positions" || !strings.Contains(p.Detail, "1000 positions") {
-		t.Fatalf("a third search for a footprint of 1,000 positions: %d %s, want 429 naming them", code, body)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-preview-positions" || !strings.Contains(p.Detail, "1000 positions") || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a third search for a footprint of 1,000 positions: %d %s, want 429 too-many-preview-positions naming them", code, body)
 	}
-	e.wantRefusals(budgetVolumes, "coalition", 1)
+	e.wantRefusals(budgetPreviewPositions, "coalition", 1)
+	e.wantRefusals(budgetVolumes, "coalition", 0)
 	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], circleVolume(35, 36, "small", nil), http.StatusOK, nil)
 }
 
+// A request for alternatives writes nothing: it must never keep its party
+// from declaring or ending a volume, which deconfliction needs. Paid from
+// the budget of volume writes, a party asking alternatives as fast as that
+// budget refilled was refused (429) its declarations and state changes.
+// It pays from the planning budget previews pay from: planning waits on
+// planning only, a preview's and a request for alternatives' alike.
+func TestAlternativesNeverHoldBackVolumeWrites(t *testing.T) {
+	e := newEnv(t, Options{VolumePositionsPerSecond: 0.001, VolumePositionsBurst: 3_000})
+	big := polygonVolume(35, 36, 5_000, 999) // 1,000 positions
+	for range 3 {                            // the planning budget's burst, spent
+		e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big, http.StatusOK, nil)
+	}
+	// The write of that footprint and the end of it, at once.
+	var v wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], big, http.StatusCreated, &v)
+	e.mustDo("POST", "/v1/volumes/"+v.ID+"/state", e.tokens["coalition"], map[string]any{"state": "ended", "version": v.Version}, http.StatusOK, nil)
+	code, body, hdr := e.do("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big)
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-preview-positions" || !strings.Contains(p.Detail, "--preview-positions-per-second") || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a request for alternatives with the planning budget spent: %d %s, want 429 too-many-preview-positions naming the flag", code, body)
+	}
+	e.wantRefusals(budgetVolumes, "coalition", 0)
+	e.wantRefusals(budgetPreviewPositions, "coalition", 1)
+
+	// A preview beyond the burst leaves the planning budget owing: the
+	// party's requests for alternatives wait for it too.
+	now := time.Now().UTC().Truncate(time.Second)
+	path := fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	e.mustDo("POST", path, e.tokens["russia"], polygonsOpenAir(4, 999), http.StatusOK, nil)
+	code, body, _ = e.do("POST", "/v1/volumes/alternatives", e.tokens["russia"], circleVolume(35, 36, "small", nil))
+	p = Problem{}
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-preview-positions" {
+		t.Fatalf("a request for alternatives after a preview beyond the burst: %d %s, want 429 too-many-preview-positions", code, body)
+	}
+	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], circleVolume(35, 36, "declared", nil), http.StatusCreated, nil)
+	e.wantRefusals(budgetVolumes, "russia", 0)
+}
+
 // TestAlternativesOfTooLargeAFootprintIsRefusedFor400: a footprint of
-// more positions than the budget of volume writes can ever hold (more
+// more positions than the budget it was paid from can ever hold (more
 // than the rules allow a footprint) was refused with 429 and a
 // Retry-After, every time: a client waited and sent it again for ever
 // (the console's importer for ten minutes), and never heard what was

@@ -78,14 +78,16 @@ type Options struct {
 	VolumePositionsPerSecond float64
 	VolumePositionsBurst     float64
 	// PreviewPositionsPerSecond and PreviewPositionsBurst size each
-	// party's budget of the footprints airspace previews compile and
-	// check, counted by their positions as volume writes are, in a bucket
-	// of its own (default: VolumePositionsPerSecond and
-	// VolumePositionsBurst; a rate set without a burst, burst twice the
-	// rate; at least the largest footprint): a preview writes nothing,
-	// and paid from the budget of volume writes, one beyond the burst
-	// kept its party from declaring or ending a volume until the rate had
-	// paid it back.
+	// party's budget of planning: the footprints airspace previews and
+	// the alternatives endpoint compile and check, counted by their
+	// positions as volume writes are, in a bucket of its own (default:
+	// VolumePositionsPerSecond and VolumePositionsBurst; a rate set
+	// without a burst, burst twice the rate; at least the largest
+	// footprint): they write nothing, and paid from the budget of volume
+	// writes, a preview beyond the burst, or a party asking alternatives
+	// as fast as the budget refilled, kept its party from declaring or
+	// ending a volume until the rate had paid it back. The alternatives a
+	// write answers with are the write's, paid with it.
 	PreviewPositionsPerSecond float64
 	PreviewPositionsBurst     float64
 	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
@@ -141,10 +143,10 @@ type Handler struct {
 	// volumeWrites is the budget of volume writes, counted by the
 	// positions of their footprints (Options.VolumePositionsPerSecond).
 	volumeWrites *costBudget
-	// previewPositions is the budget of the footprints previews compile
-	// and check, counted by their positions
+	// previewPositions is the budget of the footprints previews and the
+	// alternatives endpoint compile and check, counted by their positions
 	// (Options.PreviewPositionsPerSecond): apart from volumeWrites, so
-	// that a preview never holds back a write.
+	// that planning never holds back a write.
 	previewPositions *costBudget
 	// alternatives is the budget of searches of alternatives
 	// (Options.AlternativesChecksPerSecond): the alternatives endpoint's,
@@ -427,8 +429,9 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		// bytes read: decoding is cheap beside compiling.
 		volumeWrites: newCostBudgetBase(opt.VolumePositionsPerSecond, opt.VolumePositionsBurst, maxVolumeWritePositions, VolumeWriteBasePositions, 6, 100,
 			"too-many-volume-positions", "Volume write budget spent", "positions of volume footprints", "--volume-positions-per-second"),
-		// Paid once a preview's file is read (payPreviewFootprints): the
-		// burst holds the largest footprint at least.
+		// Paid once a preview's file is read (payPreviewFootprints), or
+		// the volume of a request for alternatives (postAlternatives):
+		// the burst holds the largest footprint at least.
 		previewPositions: newCostBudget(opt.PreviewPositionsPerSecond, opt.PreviewPositionsBurst, rules.MaxVerticesBound+1, 0, 100,
 			"too-many-preview-positions", "Airspace preview positions budget spent", "positions of previewed footprints", "--preview-positions-per-second"),
 		live:   newLive(opt.MaxStreamsPerParty),

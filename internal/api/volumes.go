@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/volume"
 	"github.com/deconflict/deconflict/internal/wiretime"
@@ -126,16 +127,19 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 	if err != nil {
 		return err
 	}
-	// The footprint is compiled and checked as a write's is: paid from
-	// the budget of volume writes by its positions (no base: nothing is
-	// committed), reserved before. At most the largest footprint the
-	// rules can allow, which the burst holds: one beyond is refused as
-	// soon as its positions are counted (400 naming it), and reserving
-	// all of them would refuse it with 429 for ever.
-	positions := min(in.Footprint.Positions(), maxVolumeWritePositions)
-	res, wait, _ := h.volumeWrites.reserveCost(p.Party, float64(positions), time.Now())
+	// The footprint is compiled and checked as a write's is: paid by its
+	// positions (no base: nothing is committed), reserved before, from
+	// the party's planning budget, that of previewed footprints
+	// (Options.PreviewPositionsPerSecond), not from that of volume
+	// writes: a request that writes nothing must never keep its party
+	// from declaring or ending a volume. At most the largest footprint
+	// the rules can allow, which the burst holds: one beyond is refused
+	// as soon as its positions are counted (400 naming it), and
+	// reserving all of them would refuse it with 429 for ever.
+	positions := min(in.Footprint.Positions(), rules.MaxVerticesBound+1)
+	res, wait, _ := h.previewPositions.reserveCost(p.Party, float64(positions), time.Now())
 	if res == nil { // never beyond: the burst holds the largest footprint
-		return h.volumeWrites.refusal(p.Party, wait, fmt.Sprintf("does not hold the %d positions of the footprint this request compiles and checks, which it reserves first; nothing was searched", positions))
+		return h.previewPositions.refusal(p.Party, wait, fmt.Sprintf("does not hold the %d positions of the footprint this request for alternatives compiles and checks, which it reserves first (previews and requests for alternatives share this budget, apart from that of volume writes); nothing was searched", positions))
 	}
 	res.settle(positions)
 	conflicts, err := h.svc.PreviewVolume(p, in)
