@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,10 +113,22 @@ const (
 	writersLockWait     = 10 * time.Second
 )
 
-// beginWriteSQL starts every write transaction: its timeouts, then the
-// writers' lock, in one round trip.
-var beginWriteSQL = fmt.Sprintf("SET LOCAL idle_in_transaction_session_timeout = %d; SET LOCAL lock_timeout = %d; %s",
-	pausedWriterTimeout.Milliseconds(), writersLockWait.Milliseconds(), writersLockSQL)
+// schemaVersionSQL reads the store's schema version: the last migration
+// recorded.
+const schemaVersionSQL = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+
+// beginWriteSQL starts every write transaction: its timeouts, the
+// writers' lock, then the schema's version, in one round trip. The version
+// is read once the lock is held (in READ COMMITTED each statement reads
+// what was committed before it began), so that a write never commits in
+// the old way after a newer version's migration that committed before it
+// took the lock: a write checked only by CheckSchema's polling, at a
+// tick or a renewal of the lease, went on for up to a tick's or a
+// renewal's time after the migration, its rows missing from what the
+// newer migrations keep (the open alerts, each party's state of its
+// messages).
+var beginWriteSQL = fmt.Sprintf("SET LOCAL idle_in_transaction_session_timeout = %d; SET LOCAL lock_timeout = %d; %s; %s",
+	pausedWriterTimeout.Milliseconds(), writersLockWait.Milliseconds(), writersLockSQL, schemaVersionSQL)
 
 // DefaultMaxAttempts bounds how many times Update runs fn.
 const DefaultMaxAttempts = 10
@@ -258,7 +271,9 @@ func (s *Store) Close() error {
 // store: the writer is busy running it.
 //
 // Once CheckSchema found the store migrated beyond this program, Update
-// fails with the *store.UpgradedError without running fn.
+// fails with the *store.UpgradedError without running fn; a write
+// transaction that finds the schema beyond it once it holds the writers'
+// lock raises the fence as CheckSchema does, and commits nothing.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if e := s.upgraded.Load(); e != nil {
 		return e
@@ -277,15 +292,23 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 		return e
 	}
 	var stored int64
-	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&stored); err != nil {
+	if err := s.pool.QueryRow(ctx, schemaVersionSQL).Scan(&stored); err != nil {
 		return fmt.Errorf("postgres: read the schema version: %w", err)
 	}
-	if int(stored) > sqlcore.Latest() {
-		e := &store.UpgradedError{Stored: int(stored), Known: sqlcore.Latest()}
-		s.upgraded.CompareAndSwap(nil, e)
-		return s.upgraded.Load()
+	if up := s.fenceAt(stored); up != nil {
+		return up
 	}
 	return nil
+}
+
+// fenceAt raises the fence when the schema version stored is beyond this
+// program's migrations, and returns it (nil below).
+func (s *Store) fenceAt(stored int64) *store.UpgradedError {
+	if int(stored) <= sqlcore.Latest() {
+		return nil
+	}
+	s.upgraded.CompareAndSwap(nil, &store.UpgradedError{Stored: int(stored), Known: sqlcore.Latest()})
+	return s.upgraded.Load()
 }
 
 // run answers one batch: first all together, then, if that hits a
@@ -347,11 +370,15 @@ func (s *Store) runOnce(batch []*sqlcore.Request) (results []sqlcore.Result, ret
 			_ = tx.Rollback(ctx)
 		}
 	}()
-	if err := live.exec(ctx, beginWriteSQL); err != nil {
+	version, err := live.execLastInt(ctx, beginWriteSQL)
+	if err != nil {
 		if retryable(err) {
 			return nil, err
 		}
 		return fail(fmt.Errorf("postgres: writers' lock: %w", err)), nil
+	}
+	if up := s.fenceAt(version); up != nil {
+		return fail(up), nil
 	}
 	// A batch of one needs no savepoint: its failure rolls back the
 	// whole transaction. In a batch, the release of one fn's savepoint
@@ -551,6 +578,28 @@ func (l *liveTx) exec(ctx context.Context, sql string) error {
 	defer l.mu.Unlock()
 	_, err := l.tx.Exec(ctx, sql)
 	return err
+}
+
+// execLastInt runs the statements of sql in one round trip and returns
+// the integer in the first column of the first row of the last one's
+// answer.
+func (l *liveTx) execLastInt(ctx context.Context, sql string) (int64, error) {
+	if err := l.lock(); err != nil {
+		return 0, err
+	}
+	defer l.mu.Unlock()
+	results, err := l.tx.Conn().PgConn().Exec(ctx, sql).ReadAll()
+	if err != nil {
+		return 0, err
+	}
+	if len(results) == 0 || len(results[len(results)-1].Rows) == 0 || len(results[len(results)-1].Rows[0]) == 0 {
+		return 0, errors.New("postgres: no answer to the last statement of the transaction's start")
+	}
+	v, err := strconv.ParseInt(string(results[len(results)-1].Rows[0][0]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: the answer to the last statement of the transaction's start: %w", err)
+	}
+	return v, nil
 }
 
 // commit ends the keep-alive and commits, unless the transaction has
