@@ -103,7 +103,11 @@ func (l *Lease) Holder() string {
 // A store that a newer version of the program has migrated beyond this
 // one's (store.SchemaFence) ends the lease here at once, before its
 // period: this replica stops leading, and the store refuses its writes.
+// A read of the version that fails says nothing of an upgrade: the lease
+// is tried all the same (the store fences its own writes), and the
+// failure is returned with its outcome.
 func (l *Lease) Try(ctx context.Context) (bool, error) {
+	var schemaErr error
 	if fence, ok := l.st.(store.SchemaFence); ok {
 		if err := fence.CheckSchema(ctx); err != nil {
 			var up *store.UpgradedError
@@ -113,9 +117,15 @@ func (l *Lease) Try(ctx context.Context) (bool, error) {
 				l.mu.Unlock()
 				return false, fmt.Errorf("replica: lease %s given up: %w", l.key, err)
 			}
-			return l.Held(), fmt.Errorf("replica: lease %s: %w", l.key, err)
+			schemaErr = fmt.Errorf("replica: lease %s: tried without the store's schema version: %w", l.key, err)
 		}
 	}
+	held, err := l.try(ctx)
+	return held, errors.Join(err, schemaErr)
+}
+
+// try renews or takes the lease, or notes what its record says (Try).
+func (l *Lease) try(ctx context.Context) (bool, error) {
 	start := l.now()
 	l.mu.Lock()
 	seen, seenAt := l.seen, l.seenAt
