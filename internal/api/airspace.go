@@ -231,10 +231,16 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 	}
 	res.settle(len(items))
 	// A preview that stops before its last item (its client gone, or its
-	// answer too large) is charged for the items it checked only: the
-	// others, and their footprints' positions, are given back.
+	// answer too large) is charged for the items it checked only, and at
+	// least for the reading of its file (readItems, what a preview
+	// refused before its items were known costs): the others, and their
+	// footprints' positions, are given back. Given back every item, a
+	// preview cut short at once cost nothing, its file read and parsed.
+	readItems := min(int((int64(len(body))+h.previews.bytesPerUnit-1)/h.previews.bytesPerUnit), len(items))
 	checked := 0
-	defer func() { h.refundUncheckedPreviewItems(p.Party, items[checked:]) }()
+	defer func() {
+		h.refundUncheckedPreviewItems(p.Party, len(items)-max(checked, readItems), items[checked:])
+	}()
 	// The answer is encoded item by item, so that its size is known (and
 	// bounded) before it is all built.
 	var answer bytes.Buffer
@@ -298,18 +304,20 @@ func (h *Handler) payPreviewFootprints(party string, items []airspace.Item) erro
 	return nil
 }
 
-// refundUncheckedPreviewItems gives back to party's budgets of preview
-// items and of previewed footprints what the items a preview stopped
-// before (unchecked) were charged: a preview is charged for the items it
-// checked, and one cut short (its client gone, or its answer too large)
-// was charged for all of them, the debt of a file beyond the burst
-// included.
-func (h *Handler) refundUncheckedPreviewItems(party string, unchecked []airspace.Item) {
+// refundUncheckedPreviewItems gives back to party's budget of preview
+// items the items it overpaid, and to its budget of previewed footprints
+// the positions of the items a preview stopped before (unchecked): a
+// preview is charged for the items it checked (and its file's reading),
+// and one cut short (its client gone, or its answer too large) was
+// charged for all of them, the debt of a file beyond the burst included.
+func (h *Handler) refundUncheckedPreviewItems(party string, overpaidItems int, unchecked []airspace.Item) {
 	if len(unchecked) == 0 {
 		return
 	}
 	now := time.Now()
-	h.previews.limiter.refund(party, float64(len(unchecked)), now)
+	if overpaidItems > 0 {
+		h.previews.limiter.refund(party, float64(overpaidItems), now)
+	}
 	if positions := previewPositions(unchecked); positions > 0 {
 		h.previewPositions.limiter.refund(party, positions, now)
 	}
