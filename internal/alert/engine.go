@@ -169,6 +169,21 @@ func (e *Engine) Alert(id string) (Alert, bool) {
 	return e.life.Find(id)
 }
 
+// KeepSpent makes e, made to replace old (new rules that change
+// detection), never raise an alert under an id old published cleared, nor
+// under the id of one of spent (old's open alerts, ended as e replaces
+// it), for as long as old would not have (Lifecycle.raiseID): an id old
+// took from another replica (Rename) and cleared is derived again by e
+// from the report it came from, when the relay brings it. Call it before
+// e takes any report.
+func (e *Engine) KeepSpent(old *Engine, spent []Alert, now time.Time) {
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.life.keepSpent(old.life, spent, now)
+}
+
 // Reopen is Lifecycle.Reopen under the engine's lock.
 func (e *Engine) Reopen(a *Alert, now time.Time) (Alert, bool) {
 	e.mu.Lock()

@@ -157,6 +157,33 @@ func (l *Lifecycle) letGoCleared(now time.Time) {
 	}
 }
 
+// keepSpent makes the ids from published cleared, still kept, and those
+// of spent, ended at now, spent in l too (Engine.KeepSpent).
+func (l *Lifecycle) keepSpent(from *Lifecycle, spent []Alert, now time.Time) {
+	from.letGoCleared(now)
+	for _, c := range from.clearedOrder {
+		if from.cleared[c.id] == c.until {
+			l.spend(c.id, c.until)
+		}
+	}
+	until := now.Add(l.clearedIDsKept())
+	for i := range spent {
+		l.spend(spent[i].ID, until)
+	}
+}
+
+// spend keeps id from being raised under until then.
+func (l *Lifecycle) spend(id string, until time.Time) {
+	if l.cleared == nil {
+		l.cleared = map[string]time.Time{}
+	}
+	if was, ok := l.cleared[id]; ok && !until.After(was) {
+		return
+	}
+	l.cleared[id] = until
+	l.clearedOrder = append(l.clearedOrder, clearedID{id: id, until: until})
+}
+
 // noteCleared keeps the ids of the clears in trs, published at now
 // (raiseID).
 func (l *Lifecycle) noteCleared(trs []Alert, now time.Time) {
@@ -164,12 +191,7 @@ func (l *Lifecycle) noteCleared(trs []Alert, now time.Time) {
 		if trs[i].State != StateCleared {
 			continue
 		}
-		if l.cleared == nil {
-			l.cleared = map[string]time.Time{}
-		}
-		until := now.Add(l.clearedIDsKept())
-		l.cleared[trs[i].ID] = until
-		l.clearedOrder = append(l.clearedOrder, clearedID{id: trs[i].ID, until: until})
+		l.spend(trs[i].ID, now.Add(l.clearedIDsKept()))
 	}
 }
 

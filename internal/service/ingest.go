@@ -505,6 +505,11 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	old = append(old, held...)
 	t.held = nil
 	eng := alert.NewEngine(r, conformance{s})
+	// The ids the old engine cleared, and those it ends now, stay spent:
+	// one it took from another replica at a takeover (Rename) is derived
+	// again by the new engine from the report it came from, when the
+	// relay brings it.
+	eng.KeepSpent(t.eng.Load(), old, now)
 	reports := make([]track.Report, 0, len(states))
 	for i := range states {
 		if r.HasClass(states[i].Class) {
