@@ -110,18 +110,27 @@ func (l *Lease) Try(ctx context.Context) (bool, error) {
 	var schemaErr error
 	if fence, ok := l.st.(store.SchemaFence); ok {
 		if err := fence.CheckSchema(ctx); err != nil {
-			var up *store.UpgradedError
-			if errors.As(err, &up) {
-				l.mu.Lock()
-				l.heldUntil = time.Time{}
-				l.mu.Unlock()
-				return false, fmt.Errorf("replica: lease %s given up: %w", l.key, err)
+			if up := (*store.UpgradedError)(nil); errors.As(err, &up) {
+				return l.giveUp(err)
 			}
 			schemaErr = fmt.Errorf("replica: lease %s: tried without the store's schema version: %w", l.key, err)
 		}
 	}
 	held, err := l.try(ctx)
+	if up := (*store.UpgradedError)(nil); errors.As(err, &up) {
+		// The store found the upgrade as the renewal wrote (a
+		// migration after the check above).
+		return l.giveUp(err)
+	}
 	return held, errors.Join(err, schemaErr)
+}
+
+// giveUp ends the lease here for the store's upgrade, err.
+func (l *Lease) giveUp(err error) (bool, error) {
+	l.mu.Lock()
+	l.heldUntil = time.Time{}
+	l.mu.Unlock()
+	return false, fmt.Errorf("replica: lease %s given up: %w", l.key, err)
 }
 
 // try renews or takes the lease, or notes what its record says (Try).

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,6 +15,16 @@ import (
 type schemaStore struct {
 	*metaStore
 	err error
+	// writeErr, when set, fails every Update, as a store that finds
+	// the upgrade in its write transaction does.
+	writeErr error
+}
+
+func (s *schemaStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if s.writeErr != nil {
+		return s.writeErr
+	}
+	return s.metaStore.Update(ctx, fn)
 }
 
 func (s *schemaStore) CheckSchema(context.Context) error { return s.err }
@@ -65,5 +76,27 @@ func TestLeaseRenewedWhenTheSchemaReadFails(t *testing.T) {
 	var up *store.UpgradedError
 	if held || l.Held() || !errors.As(err, &up) {
 		t.Errorf("after the store's upgrade: held %v (%v), err %v", held, l.Held(), err)
+	}
+}
+
+// TestLeaseGivenUpWhenTheRenewalFindsTheUpgrade: a newer version migrates
+// the store between the read of its schema version and the renewal, whose
+// write transaction finds it and is refused: the lease ends there, as it
+// does when the read finds it, not at the end of its period.
+func TestLeaseGivenUpWhenTheRenewalFindsTheUpgrade(t *testing.T) {
+	const ttl = 10 * time.Second
+	ctx := context.Background()
+	st := &schemaStore{metaStore: &metaStore{meta: map[string][]byte{}}}
+	c := &clock{t: time.Unix(1e9, 0)}
+	l := NewLease(st, "detect", "a", ttl, c.now)
+	if held, err := l.Try(ctx); !held || err != nil {
+		t.Fatalf("the lease was not taken: %v %v", held, err)
+	}
+	st.writeErr = fmt.Errorf("postgres: %w", &store.UpgradedError{Stored: 12, Known: 11})
+	c.t = c.t.Add(ttl / 5)
+	held, err := l.Try(ctx)
+	var up *store.UpgradedError
+	if held || l.Held() || !errors.As(err, &up) {
+		t.Errorf("after a renewal refused for the store's upgrade: held %v (%v), err %v", held, l.Held(), err)
 	}
 }
