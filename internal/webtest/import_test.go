@@ -233,7 +233,9 @@ func TestConsoleImportsDroppedFile(t *testing.T) {
 // 409 when declared, each over 41 volumes of airgroup, come without
 // alternatives ("alternatives_omitted":"budget"). The list says
 // plainly that they were not searched (not that none is free of conflict),
-// and its button asks again, showing the 429 and when to try again.
+// and its button asks again: the search costs more than the budget ever
+// holds, and the list says so (422 beyond-budget) and that asking again
+// will not help, the button disabled.
 func TestConsoleImportSaysAlternativesOmitted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -300,13 +302,17 @@ func TestConsoleImportSaysAlternativesOmitted(t *testing.T) {
 	}
 	checkAccessible(t, a, "import preview, alternatives omitted")
 
-	// Asking again: the budget is still spent, and the list says when to
-	// ask again.
+	// Asking again: the search among 41 volumes costs more than the
+	// budget ever holds (its burst), and the list says that asking again
+	// will not help, the button disabled.
 	a.click(t, conflicting+` button.search-again`)
 	a.waitFor(t, "the refusal of the search asked again", `!!document.querySelector('`+conflicting+` .search-refused')`, 10*time.Second)
 	refused := eval[string](t, a, `document.querySelector('`+conflicting+` .search-refused').textContent`)
-	if !strings.Contains(refused, "still spent (HTTP 429") || !strings.Contains(refused, "Ask again in ") || !strings.Contains(refused, " h (after ") {
-		t.Errorf("the search asked again does not say it was refused and when to ask again: %q", refused)
+	if !strings.Contains(refused, "ever holds (HTTP 422") || !strings.Contains(refused, "asking again will not help") || strings.Contains(refused, "Ask again in ") {
+		t.Errorf("the search asked again does not say it can never be done: %q", refused)
+	}
+	if !eval[bool](t, a, `document.querySelector('`+conflicting+` button.search-again').disabled`) {
+		t.Error("the button still offers a search that can never be done")
 	}
 	a.screenshot(t, "import-alternatives-omitted.png")
 
@@ -318,13 +324,13 @@ func TestConsoleImportSaysAlternativesOmitted(t *testing.T) {
 	first := `#import-items li[data-item="0"]`
 	a.waitFor(t, "the omitted alternatives of the refused write said", `!!document.querySelector('`+first+` .alternatives-omitted[data-omitted="budget"] button.search-again')`, 10*time.Second)
 	a.click(t, first+` button.search-again`)
-	a.waitFor(t, "the refusal of its search asked again", `/still spent \(HTTP 429/.test(document.querySelector('`+first+` .search-refused')?.textContent || '')`, 10*time.Second)
+	a.waitFor(t, "the refusal of its search asked again", `/ever holds \(HTTP 422/.test(document.querySelector('`+first+` .search-refused')?.textContent || '')`, 10*time.Second)
 
 	if errs := eval[[]string](t, a, `deconflict.snapshot().errors`); len(errs) > 0 {
 		t.Fatalf("page errors: %v", errs)
 	}
 	for _, f := range a.failedRequests() {
-		if !strings.HasPrefix(f, "429 ") && !strings.HasPrefix(f, "409 ") {
+		if !strings.HasPrefix(f, "422 ") && !strings.HasPrefix(f, "429 ") && !strings.HasPrefix(f, "409 ") {
 			t.Errorf("failed request: %q", f)
 		}
 	}

@@ -16,7 +16,9 @@
 // "alternatives_omitted":"budget": the list then says plainly that they
 // were not searched (not that there is no conflict-free variant) and offers
 // to search again (POST /v1/volumes/alternatives), showing when to try
-// again if the budget is still spent (429, Retry-After).
+// again if the budget is still spent (429, Retry-After), or that asking
+// again cannot help when the search costs more than the budget ever holds
+// (422 beyond-budget).
 //
 // Declaring, a write refused with 429 (the party's budget of volume writes,
 // counted by footprint positions, or its request rate, on the replica that
@@ -261,7 +263,7 @@ export class ImportPanel {
       { type: 'button', class: 'search-again', onclick: () => this.searchAgain(i, input) },
       search && search.busy ? 'Searching alternatives…' : 'Search alternatives again',
     );
-    again.disabled = !input || this.busy || Boolean(search && search.busy);
+    again.disabled = !input || this.busy || Boolean(search && (search.busy || search.beyond));
     let still = null;
     if (search && search.error) {
       const wait = search.retryAfterS ? ` Ask again in ${waitText(search.retryAfterS)} (after ${formatTime(search.askedAtMs + search.retryAfterS * 1000)}).` : '';
@@ -289,11 +291,16 @@ export class ImportPanel {
       search = { alternatives: (res && res.alternatives) || [] };
     } catch (err) {
       const spent = err.status === 429;
-      search = {
-        error: spent ? `Not searched: the party's search budget is still spent (HTTP 429, ${(err.problem && err.problem.title) || err.message})` : err.message,
-        retryAfterS: err.retryAfterS,
-        askedAtMs,
-      };
+      // 422 beyond-budget: the search costs more than the budget ever
+      // holds; asking again never helps, so the button is disabled.
+      const beyond = err.status === 422 && Boolean(err.problem && /\/beyond-budget$/.test(err.problem.type || ''));
+      let error = err.message;
+      if (spent) {
+        error = `Not searched: the party's search budget is still spent (HTTP 429, ${(err.problem && err.problem.title) || err.message})`;
+      } else if (beyond) {
+        error = `Not searched: this search costs more than the party's search budget ever holds (HTTP 422, ${(err.problem && err.problem.title) || err.message}); asking again will not help: make the volume's footprint, band or window smaller, or ask the operator to raise the budget`;
+      }
+      search = { error, beyond, retryAfterS: spent ? err.retryAfterS : 0, askedAtMs };
     }
     // The item may have been declared, or the file previewed again, meanwhile.
     if (this.searches.get(i) && this.searches.get(i).busy) this.searches.set(i, search);
