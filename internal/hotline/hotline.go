@@ -42,6 +42,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -820,16 +821,22 @@ func List(tx store.Messages, party, thread string, since time.Time, limit int, p
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Message, 0, len(recs))
+	return involving(tx, party, slices.All(recs), len(recs), passOver)
+}
+
+// involving reads the messages of recs that involve party, in the order of
+// recs: the index a store lists them by is never trusted with a
+// permission. A message that cannot be read is passed over (passOver).
+func involving(tx store.Messages, party string, recs iter.Seq2[int, store.Message], n int, passOver PassOver) ([]Message, error) {
+	out := make([]Message, 0, n)
 	for _, rec := range recs {
 		m, ok, err := readable(tx, rec, passOver)
 		if err != nil {
 			return nil, err
 		}
-		if !ok || !m.involves(party) {
-			continue // never trust the index with a permission
+		if ok && m.involves(party) {
+			out = append(out, m)
 		}
-		out = append(out, m)
 	}
 	return out, nil
 }
@@ -851,18 +858,7 @@ func ListNewest(tx store.Messages, party string, since time.Time, limit int, pas
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Message, 0, len(recs))
-	for _, rec := range slices.Backward(recs) {
-		m, ok, err := readable(tx, rec, passOver)
-		if err != nil {
-			return nil, err
-		}
-		if !ok || !m.involves(party) {
-			continue // never trust the index with a permission
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return involving(tx, party, slices.Backward(recs), len(recs), passOver)
 }
 
 // ListOpen returns the messages party sent or received that are still
