@@ -1057,6 +1057,36 @@ func newEmbedded(t testing.TB) (*Service, store.Store) {
 // the engine finds the conflict again: raised under a new id, not again
 // under the one the parties were just told ended.
 func TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID(t *testing.T) {
+	p, want, again := renamedClearedThenRelayed(t, nil)
+	p.wantEvents(t, "after the relayed climb", append(want, "alert_raised "+again)...)
+}
+
+// TestRenamedAlertClearedThenRulesChangedIsNotRaisedAgainUnderItsID: as
+// TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID, with new
+// rules that change detection between the clear and the relayed report:
+// the new engine did not know the ids the old one had cleared, derived
+// the store's id again from that report, and the store read raised,
+// cleared, raised under one id.
+func TestRenamedAlertClearedThenRulesChangedIsNotRaisedAgainUnderItsID(t *testing.T) {
+	renamedClearedThenRelayed(t, func(p *replicaPair, want []string) {
+		// New rules that change detection: a new engine.
+		if err := p.svc[0].retuneTactical(context.Background(), widerSeparation(p.svc[0].Rules())); err != nil {
+			t.Fatal(err)
+		}
+		p.wantEvents(t, "after the rules change", want...)
+	})
+}
+
+// renamedClearedThenRelayed plays the takeovers of the two tests above:
+// replica 0 raises a conflict, replica 1 takes over and ends it, then
+// raises it again from a report replica 0 has not had; replica 0 takes
+// over, its engine's alert renamed to that id, and clears it at its next
+// tick. between (nil: nothing) runs then, and the relay brings replica 0
+// the report the id came from. It checks that the conflict is open again
+// under a new id, and returns the pair, the store's alert events before
+// the relayed report and that new id.
+func renamedClearedThenRelayed(t *testing.T, between func(p *replicaPair, want []string)) (*replicaPair, []string, string) {
+	t.Helper()
 	p := newReplicaPair(t)
 	c, r := headOnPair(p.clock.now())
 	raised, first := p.raise(t, 0, c, r)
@@ -1094,61 +1124,14 @@ func TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID(t *testing.T) {
 	p.svc[0].Tick(context.Background())
 	want = append(want, "alert_cleared "+second)
 	p.wantEvents(t, "after the first replica's next tick", want...)
+	if between != nil {
+		between(p, want)
+	}
 	// The relay brings the russian climb: the conflict again, a new alert.
 	p.relay(t, 0, reportOf("russia", rClimbed))
 	open := p.open(0)
 	if len(open) != 1 || open[0] == second || open[0] == first {
 		t.Fatalf("after the relayed climb the engine has %v, want the conflict under a new id (not %s nor %s)", open, first, second)
 	}
-	p.wantEvents(t, "after the relayed climb", append(want, "alert_raised "+open[0])...)
-}
-
-// TestRenamedAlertClearedThenRulesChangedIsNotRaisedAgainUnderItsID: as
-// TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID, with new
-// rules that change detection between the clear and the relayed report:
-// the new engine did not know the ids the old one had cleared, derived
-// the store's id again from that report, and the store read raised,
-// cleared, raised under one id.
-func TestRenamedAlertClearedThenRulesChangedIsNotRaisedAgainUnderItsID(t *testing.T) {
-	ctx := context.Background()
-	p := newReplicaPair(t)
-	c, r := headOnPair(p.clock.now())
-	raised, first := p.raise(t, 0, c, r)
-	p.clock.advance(time.Second)
-	climbed := eastM(c, 200)
-	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
-	p.ingest(t, 0, "coalition", climbed)
-	p.relay(t, 1, reportOf("coalition", climbed), reportOf("russia", r))
-	p.handOver(t, 1)
-	want := append(raised, "alert_cleared "+first)
-	p.wantEvents(t, "after the second replica's takeover", want...)
-	p.clock.advance(2 * time.Second)
-	rClimbed := eastM(r, -600)
-	rClimbed.Time, rClimbed.AltM = p.clock.now(), r.AltM+1500
-	p.ingest(t, 1, "russia", rClimbed)
-	evs := alertEvents(t, p.st)
-	if len(evs) != len(want)+1 || !strings.HasPrefix(evs[len(want)], "alert_raised ") {
-		t.Fatalf("after the russian climb the store has %v, want a raise after %v", evs, want)
-	}
-	second := strings.TrimPrefix(evs[len(want)], "alert_raised ")
-	want = evs
-	p.handOver(t, 0)
-	if open := p.open(0); len(open) != 1 || open[0] != second {
-		t.Fatalf("after the takeover the first replica's engine has %v, want %s", open, second)
-	}
-	p.clock.advance(5 * time.Second)
-	p.svc[0].Tick(ctx)
-	want = append(want, "alert_cleared "+second)
-	p.wantEvents(t, "after the first replica's next tick", want...)
-	// New rules that change detection: a new engine.
-	if err := p.svc[0].retuneTactical(ctx, widerSeparation(p.svc[0].Rules())); err != nil {
-		t.Fatal(err)
-	}
-	p.wantEvents(t, "after the rules change", want...)
-	// The relay brings the russian climb: the conflict again, a new alert.
-	p.relay(t, 0, reportOf("russia", rClimbed))
-	open := p.open(0)
-	if len(open) != 1 || open[0] == second || open[0] == first {
-		t.Fatalf("after the relayed climb the engine has %v, want the conflict under a new id (not %s nor %s)", open, first, second)
-	}
+	return p, want, open[0]
 }
