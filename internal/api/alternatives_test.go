@@ -401,3 +401,46 @@ func TestAlternativesOfTooLargeAFootprintIsRefusedFor400(t *testing.T) {
 		}
 	}
 }
+
+// A request for alternatives refused by the planning budget is told so in
+// its own words: its title and detail said "Airspace preview positions
+// budget spent" and "positions of previewed footprints", to a client that
+// previewed nothing. The type stays too-many-preview-positions, the
+// budget's (documented in WIRE.md, counted as preview_positions), which
+// previews and requests for alternatives share; a preview's own refusal
+// keeps its words.
+func TestAlternativesRefusalNamesTheRequest(t *testing.T) {
+	e := newEnv(t, Options{PreviewPositionsPerSecond: 0.001, PreviewPositionsBurst: 2_500})
+	big := polygonVolume(35, 36, 5_000, 999) // 1,000 positions
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big, http.StatusOK, nil)
+	e.mustDo("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big, http.StatusOK, nil) // 500 left
+	code, body, _ := e.do("POST", "/v1/volumes/alternatives", e.tokens["coalition"], big)
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-preview-positions" {
+		t.Fatalf("a request for alternatives with the planning budget spent: %d %s, want 429 too-many-preview-positions", code, body)
+	}
+	for _, s := range []string{p.Title, p.Detail} {
+		if strings.Contains(strings.ToLower(s), "preview positions") || strings.Contains(s, "previewed footprints") {
+			t.Errorf("the refusal of a request for alternatives speaks of previews as what was spent: %q", s)
+		}
+	}
+	if !strings.Contains(p.Title, "lternatives") {
+		t.Errorf("title %q does not name the request for alternatives", p.Title)
+	}
+	for _, want := range []string{"request for alternatives", "1000 positions", "--preview-positions-per-second", "previews"} {
+		if !strings.Contains(p.Detail, want) {
+			t.Errorf("detail %q does not say %q", p.Detail, want)
+		}
+	}
+
+	// A preview's refusal by the same budget keeps a preview's words.
+	now := time.Now().UTC().Truncate(time.Second)
+	path := fmt.Sprintf("/v1/volumes/preview?format=openair&start=%s&end=%s", now.Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	code, body, _ = e.do("POST", path, e.tokens["coalition"], polygonsOpenAir(1, 999))
+	p = Problem{}
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-preview-positions" || !strings.Contains(p.Title, "preview") {
+		t.Fatalf("a preview with the planning budget spent: %d %s, want 429 too-many-preview-positions titled a preview's", code, body)
+	}
+}

@@ -146,8 +146,12 @@ type Handler struct {
 	// previewPositions is the budget of the footprints previews and the
 	// alternatives endpoint compile and check, counted by their positions
 	// (Options.PreviewPositionsPerSecond): apart from volumeWrites, so
-	// that planning never holds back a write.
-	previewPositions *costBudget
+	// that planning never holds back a write. alternativesPositions is
+	// the same budget (its bucket, its type, its name in the refusals
+	// metric) as the alternatives endpoint's refusal names it: a client
+	// asking alternatives, told "Airspace preview positions budget
+	// spent", previewed nothing.
+	previewPositions, alternativesPositions *costBudget
 	// alternatives is the budget of searches of alternatives
 	// (Options.AlternativesChecksPerSecond): the alternatives endpoint's,
 	// and that of the alternatives of volume writes and preview items.
@@ -446,6 +450,8 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		h.alternatives: budgetAlternatives, h.volumeWrites: budgetVolumes, h.previewPositions: budgetPreviewPositions} {
 		b.name, b.refusals = name, h.refusals
 	}
+	h.alternativesPositions = h.previewPositions.sharedAs("Alternatives request positions budget spent",
+		"positions of footprints planned")
 	if opt.ReportsPerAircraftPerSecond > 0 {
 		h.reports.limiter.limitsOf = h.reportLimits
 		h.reports.rateSource = h.reportRateSource

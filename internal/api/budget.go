@@ -72,6 +72,15 @@ func newCostBudgetBase(rate, burst, maxCost, baseCost float64, leastBytesPerUnit
 	return b
 }
 
+// sharedAs is b (its bucket, problem type, flag and name in the refusals
+// metric) as a refusal of another kind of request paying from it says:
+// its title and unit are that request's.
+func (b *costBudget) sharedAs(title, unit string) *costBudget {
+	shared := *b
+	shared.title, shared.unit = title, unit
+	return &shared
+}
+
 // mostCost is the most a request whose body is contentLength bytes long
 // (below 0: unknown) can cost.
 func (b *costBudget) mostCost(contentLength int64) float64 {

@@ -137,9 +137,11 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 	// as soon as its positions are counted (400 naming it), and
 	// reserving all of them would refuse it with 429 for ever.
 	positions := min(in.Footprint.Positions(), rules.MaxVerticesBound+1)
-	res, wait, _ := h.previewPositions.reserveCost(p.Party, float64(positions), time.Now())
+	// Its refusal names the request (alternativesPositions), not a
+	// preview; the type is the budget's, too-many-preview-positions.
+	res, wait, _ := h.alternativesPositions.reserveCost(p.Party, float64(positions), time.Now())
 	if res == nil { // never beyond: the burst holds the largest footprint
-		return h.previewPositions.refusal(p.Party, wait, fmt.Sprintf("does not hold the %d positions of the footprint this request for alternatives compiles and checks, which it reserves first (previews and requests for alternatives share this budget, apart from that of volume writes); nothing was searched", positions))
+		return h.alternativesPositions.refusal(p.Party, wait, fmt.Sprintf("does not hold the %d positions of the footprint this request for alternatives compiles and checks, which it reserves first (previews and requests for alternatives share this budget, apart from that of volume writes); nothing was searched", positions))
 	}
 	res.settle(positions)
 	conflicts, err := h.svc.PreviewVolume(p, in)
