@@ -29,7 +29,11 @@ import (
 // nearest the service's time gives the offset (every one of them says the
 // service is at least that far off, their feeds' latency included), or,
 // when three or more agree, the second nearest: one party alone sets it
-// neither below nor above what the others say.
+// neither below nor above what the others say. Two or more parties saying
+// it is off the other way do not hide the alarm (two colluding parties
+// would silence every other's): it is raised for the side of more
+// parties (of a tie, the side nearer the service's time) and names the
+// others (ReportStatus.Disagreeing).
 type ReportCheck struct {
 	log *slog.Logger
 
@@ -61,6 +65,15 @@ const (
 	// reportSamplesKept bounds the samples of a party: more than
 	// ReportWindow holds at one each ReportSampleEvery.
 	reportSamplesKept = 64
+
+	// reportAgeBound bounds the age of a sample either way: a report
+	// stamped in year 9999 or year 1 (times the wire accepts) is older
+	// or younger than a Duration holds, and its age saturated to
+	// math.MinInt64, whose negation (the offset) is itself: the alarm
+	// said the service was ahead of parties that said it was behind.
+	// A century is far beyond any clock error that matters, and twice
+	// it (a median's midpoint, an offset negated) still fits.
+	reportAgeBound = 100 * 365 * 24 * time.Hour
 )
 
 // ReportStatus is what the last Check found.
@@ -76,6 +89,10 @@ type ReportStatus struct {
 	Offset time.Duration
 	// Parties are the parties that agree, sorted.
 	Parties []string
+	// Disagreeing are the parties whose reports say, two or more of
+	// them, that the service's time is off the other way, sorted (none
+	// when fewer than two do).
+	Disagreeing []string
 }
 
 // reportSample is the age of a report (the service's time at receipt
@@ -124,7 +141,7 @@ func (c *ReportCheck) Sample(party string, reportTime, now time.Time) {
 		return
 	}
 	ps.last = now
-	ps.ring[ps.next] = reportSample{at: now, age: now.Sub(reportTime)}
+	ps.ring[ps.next] = reportSample{at: now, age: min(max(now.Sub(reportTime), -reportAgeBound), reportAgeBound)}
 	ps.next = (ps.next + 1) % reportSamplesKept
 	ps.n = min(ps.n+1, reportSamplesKept)
 }
@@ -174,32 +191,27 @@ func (c *ReportCheck) Check(now time.Time) ReportStatus {
 			young = append(young, partyView{party, median})
 		}
 	}
-	var agree []partyView
+	// Two parties that agree raise the alarm, whatever others say: two
+	// colluding parties saying the service is off the other way hid it
+	// (neither side was taken when both had two), the alarm of every
+	// other party silenced. With two sides, the alarm is of the side of
+	// more parties, and of a tie the side nearer the service's time (the
+	// least either says), and names the other.
+	agree, other := old, young
 	switch {
-	case len(old) >= 2 && len(young) < 2:
-		agree = old
-	case len(young) >= 2 && len(old) < 2:
-		agree = young
+	case len(agree) < 2 && len(other) < 2:
+		agree, other = nil, nil
+	case len(agree) < 2:
+		agree, other = other, nil
+	case len(other) < 2:
+		other = nil
+	case len(other) > len(agree) ||
+		len(other) == len(agree) && reportOffset(other).Abs() < reportOffset(agree).Abs():
+		agree, other = other, agree
 	}
-	// The nearest gives the offset when two agree; from three, the
-	// second nearest: one party alone, whose reports say the service is
-	// just past StepThreshold off, would otherwise set the offset the
-	// operator reads (2.5 s for a service an hour off, taken for a feed's
-	// latency). The second nearest lies between what two others say.
-	slices.SortFunc(agree, func(a, b partyView) int { return cmp.Compare(a.age.Abs(), b.age.Abs()) })
-	var offset time.Duration
-	switch {
-	case len(agree) >= 3:
-		offset = agree[1].age
-	case len(agree) > 0:
-		offset = agree[0].age
-	}
-	var parties []string
-	for _, v := range agree {
-		parties = append(parties, v.party)
-	}
-	offset = -offset // the parties' time minus the service's
-	slices.Sort(parties)
+	offset := -reportOffset(agree) // the parties' time minus the service's
+	parties := partiesOf(agree)
+	disagreeing := partiesOf(other)
 
 	what := alarmNone
 	if agree == nil {
@@ -223,12 +235,40 @@ func (c *ReportCheck) Check(now time.Time) ReportStatus {
 		if what != alarmNone {
 			c.alarmAt, c.alarmOffset = now, offset
 		}
-		c.status = ReportStatus{Alarm: alarm, Offset: offset, Parties: parties}
+		c.status = ReportStatus{Alarm: alarm, Offset: offset, Parties: parties, Disagreeing: disagreeing}
 	}
 	st := c.status
 	c.mu.Unlock()
 	c.report(what, st)
 	return st
+}
+
+// reportOffset is the age the views of parties that agree give, sorting
+// them nearest the service's time first: the nearest's when two agree;
+// from three, the second nearest's: one party alone, whose reports say
+// the service is just past StepThreshold off, would otherwise set the
+// offset the operator reads (2.5 s for a service an hour off, taken for a
+// feed's latency). The second nearest lies between what two others say.
+// Zero without views.
+func reportOffset(views []partyView) time.Duration {
+	slices.SortFunc(views, func(a, b partyView) int { return cmp.Compare(a.age.Abs(), b.age.Abs()) })
+	switch {
+	case len(views) >= 3:
+		return views[1].age
+	case len(views) > 0:
+		return views[0].age
+	}
+	return 0
+}
+
+// partiesOf are the parties of views, sorted (nil without views).
+func partiesOf(views []partyView) []string {
+	var parties []string
+	for _, v := range views {
+		parties = append(parties, v.party)
+	}
+	slices.Sort(parties)
+	return parties
 }
 
 // report logs the alarm's change.
@@ -246,10 +286,13 @@ func (c *ReportCheck) report(what alarm, st ReportStatus) {
 			strings.Join(st.Parties, ", ") + " (the median of each one's reports over the last " + ReportWindow.String() + ", for " + ReportSustain.String() + " now); " +
 			"the service does not take its time from the parties. Check the service's time against a trusted clock: if it is wrong, " +
 			"set the clock it follows right and restart the service to take its time; if it is right, those parties' feeds stamp wrong times"
+		if len(st.Disagreeing) > 0 {
+			msg += "; the reports of " + strings.Join(st.Disagreeing, ", ") + " say it is off the other way: some of these parties' feeds stamp wrong times, whichever is right"
+		}
 		if what == alarmRepeated {
 			msg = "still: " + msg
 		}
-		c.log.Error(msg, "reports_offset", st.Offset, "parties", st.Parties, "step_threshold", StepThreshold)
+		c.log.Error(msg, "reports_offset", st.Offset, "parties", st.Parties, "disagreeing", st.Disagreeing, "step_threshold", StepThreshold)
 	case alarmCleared:
 		c.log.Info("clock alarm of the position reports cleared: fewer than two parties' reports say the service's time is more than " + StepThreshold.String() + " off")
 	}

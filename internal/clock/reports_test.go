@@ -167,3 +167,84 @@ func TestReportCheckOffsetIsNotOneParty(t *testing.T) {
 		}
 	}
 }
+
+// TestReportCheckReportTimesBeyondADuration: two parties whose feeds
+// stamp times thousands of years off (year 9999, year 1: times the wire
+// accepts) make ages beyond a Duration, which saturate. Negated, the
+// saturated age of reports in the far future (math.MinInt64) stayed
+// negative: the alarm said the service was ahead of parties whose reports
+// say it is behind, by a negative time. The direction must be theirs.
+func TestReportCheckReportTimesBeyondADuration(t *testing.T) {
+	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name       string
+		reportTime time.Time
+		behind     bool // the service's time behind the parties'
+	}{
+		{"year 9999", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), true},
+		{"year 1", time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), false},
+	} {
+		logs := &logLines{}
+		c := NewReportCheck(slog.New(slog.NewTextHandler(logs, nil)))
+		now := start
+		var st ReportStatus
+		for range 2 * ReportSustain / time.Second {
+			now = now.Add(time.Second)
+			for _, party := range []string{"coalition", "russia"} {
+				c.Sample(party, tc.reportTime, now)
+			}
+			st = c.Check(now)
+		}
+		if !st.Alarm || (st.Offset > 0) != tc.behind || st.Offset == 0 {
+			t.Errorf("%s: status %+v, want the alarm with the service %s the parties", tc.name, st, map[bool]string{true: "behind", false: "ahead of"}[tc.behind])
+		}
+		errs := logs.lines("ERROR")
+		if len(errs) == 0 {
+			t.Errorf("%s: no alarm logged", tc.name)
+			continue
+		}
+		want := map[bool]string{true: " behind the times", false: " ahead of the times"}[tc.behind]
+		if !strings.Contains(errs[0], want) || strings.Contains(errs[0], "least -") {
+			t.Errorf("%s: the alarm %q does not say %q with a positive time", tc.name, errs[0], want)
+		}
+	}
+}
+
+// TestReportCheckTwoPartiesCannotHideTheAlarm: the service's time an hour
+// ahead of the reports of two parties, and two others colluding, their
+// feeds stamped an hour ahead of the service's. Two parties agree that
+// the service's time is off, which raises the alarm: the two others
+// saying it is off the other way hid it (neither side was taken when both
+// had two), and two colluding parties could silence the alarm of every
+// other. It is raised, and says who disagrees.
+func TestReportCheckTwoPartiesCannotHideTheAlarm(t *testing.T) {
+	logs := &logLines{}
+	r := &reportFeeds{c: NewReportCheck(slog.New(slog.NewTextHandler(logs, nil))), now: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}
+	statuses := r.run(2*ReportSustain, map[string]time.Duration{
+		"coalition": time.Hour, "russia": time.Hour, "ukraine": time.Hour, // honest: the service an hour ahead
+		"mallory": -time.Hour, "trudy": -time.Hour, // colluding
+	})
+	st := statuses[len(statuses)-1]
+	if !st.Alarm || st.Offset != -time.Hour || !slices.Equal(st.Parties, []string{"coalition", "russia", "ukraine"}) ||
+		!slices.Equal(st.Disagreeing, []string{"mallory", "trudy"}) {
+		t.Fatalf("status %+v, want the alarm of the three parties, an hour, the two others disagreeing", st)
+	}
+	errs := logs.lines("ERROR")
+	if len(errs) != 1 || !strings.Contains(errs[0], "mallory, trudy") {
+		t.Fatalf("alarms logged %q, want one naming the parties that disagree", errs)
+	}
+
+	// Two against two: the alarm is raised all the same (some clock is
+	// wrong, the service's or two feeds'), with the side nearer the
+	// service's time, the least either side says.
+	logs = &logLines{}
+	r = &reportFeeds{c: NewReportCheck(slog.New(slog.NewTextHandler(logs, nil))), now: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}
+	statuses = r.run(2*ReportSustain, map[string]time.Duration{
+		"coalition": time.Hour, "russia": time.Hour, "mallory": -time.Minute, "trudy": -time.Minute,
+	})
+	st = statuses[len(statuses)-1]
+	if !st.Alarm || st.Offset != time.Minute || !slices.Equal(st.Parties, []string{"mallory", "trudy"}) ||
+		!slices.Equal(st.Disagreeing, []string{"coalition", "russia"}) {
+		t.Fatalf("two against two: status %+v, want the alarm of the side nearer, a minute, the others disagreeing", st)
+	}
+}
