@@ -67,12 +67,16 @@ const (
 	reportSamplesKept = 64
 
 	// reportAgeBound bounds the age of a sample either way: a report
-	// stamped in year 9999 or year 1 (times the wire accepts) is older
-	// or younger than a Duration holds, and its age saturated to
+	// time more than 292 years off (year 9999, year 1) is older or
+	// younger than a Duration holds, and its age saturated to
 	// math.MinInt64, whose negation (the offset) is itself: the alarm
 	// said the service was ahead of parties that said it was behind.
-	// A century is far beyond any clock error that matters, and twice
-	// it (a median's midpoint, an offset negated) still fits.
+	// The API refuses report times outside 1970 to 2199 before it
+	// samples them (wiretime), so that only a caller that does not, or
+	// a service's time off by more than a century, reached it; the check
+	// does not rely on its caller. A century is far beyond any clock
+	// error that matters, and twice it (a median's midpoint, an offset
+	// negated) still fits.
 	reportAgeBound = 100 * 365 * 24 * time.Hour
 )
 

@@ -168,9 +168,10 @@ func TestReportCheckOffsetIsNotOneParty(t *testing.T) {
 	}
 }
 
-// TestReportCheckReportTimesBeyondADuration: two parties whose feeds
-// stamp times thousands of years off (year 9999, year 1: times the wire
-// accepts) make ages beyond a Duration, which saturate. Negated, the
+// TestReportCheckReportTimesBeyondADuration: report times thousands of
+// years off (year 9999, year 1; the API refuses them before it samples,
+// the check does not rely on it) make ages beyond a Duration, which
+// saturate. Negated, the
 // saturated age of reports in the far future (math.MinInt64) stayed
 // negative: the alarm said the service was ahead of parties whose reports
 // say it is behind, by a negative time. The direction must be theirs.
