@@ -33,7 +33,9 @@ import (
 // it is off the other way do not hide the alarm (two colluding parties
 // would silence every other's): it is raised for the side of more
 // parties (of a tie, the side nearer the service's time) and names the
-// others (ReportStatus.Disagreeing).
+// others (ReportStatus.Disagreeing). The alarm is logged again every
+// AlarmRepeat, and when its offset moved more than StepThreshold at most
+// once a ReportSustain: parties decide how their medians move.
 type ReportCheck struct {
 	log *slog.Logger
 
@@ -233,7 +235,12 @@ func (c *ReportCheck) Check(now time.Time) ReportStatus {
 		case !alarm:
 		case !c.status.Alarm:
 			what = alarmRaised
-		case now.Sub(c.alarmAt) >= AlarmRepeat || (offset-c.alarmOffset).Abs() > StepThreshold:
+		case now.Sub(c.alarmAt) >= AlarmRepeat:
+			what = alarmRepeated
+		case (offset-c.alarmOffset).Abs() > StepThreshold && now.Sub(c.alarmAt) >= ReportSustain:
+			// Moved: said again, but not at every check: two parties
+			// whose feeds drift their medians further at each one had
+			// it logged as an ERROR a second for as long as they liked.
 			what = alarmRepeated
 		}
 		if what != alarmNone {

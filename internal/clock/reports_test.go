@@ -249,3 +249,29 @@ func TestReportCheckTwoPartiesCannotHideTheAlarm(t *testing.T) {
 		t.Fatalf("two against two: status %+v, want the alarm of the side nearer, a minute, the others disagreeing", st)
 	}
 }
+
+// TestReportCheckAlarmIsNotLoggedEverySecond: two colluding parties whose
+// feeds stamp times drifting 10 s further off each second move their
+// medians by more than StepThreshold between two checks: the alarm was
+// logged again at every check, an ERROR a second for as long as they
+// liked. A change of the offset repeats it at most once a
+// ReportSustain; the status follows every check.
+func TestReportCheckAlarmIsNotLoggedEverySecond(t *testing.T) {
+	logs := &logLines{}
+	r := &reportFeeds{c: NewReportCheck(slog.New(slog.NewTextHandler(logs, nil))), now: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)}
+	age := time.Hour
+	var st ReportStatus
+	const seconds = 5 * 60
+	for range seconds {
+		age += 10 * time.Second
+		statuses := r.run(time.Second, map[string]time.Duration{"mallory": age, "trudy": age})
+		st = statuses[len(statuses)-1]
+	}
+	if !st.Alarm || st.Offset > -time.Hour-10*time.Minute {
+		t.Fatalf("status after %d s of drifting reports: %+v, want the alarm following their medians", seconds, st)
+	}
+	// Raised after ReportSustain, then at most once a ReportSustain.
+	if n, most := len(logs.lines("ERROR")), int(seconds*time.Second/ReportSustain); n > most {
+		t.Fatalf("%d alarms logged in %d s, want at most %d", n, seconds, most)
+	}
+}
