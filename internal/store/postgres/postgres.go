@@ -126,7 +126,10 @@ const schemaVersionSQL = "SELECT COALESCE(MAX(version), 0) FROM schema_migration
 // tick or a renewal of the lease, went on for up to a tick's or a
 // renewal's time after the migration, its rows missing from what the
 // newer migrations keep (the open alerts, each party's state of its
-// messages).
+// messages). A migration keeps the writers out while it runs
+// (migrationLockSQL), so a write that read the version below the newer
+// one commits before the migration reads the store, which then keeps it:
+// no write commits in the old way after the migration.
 var beginWriteSQL = fmt.Sprintf("SET LOCAL idle_in_transaction_session_timeout = %d; SET LOCAL lock_timeout = %d; %s; %s",
 	pausedWriterTimeout.Milliseconds(), writersLockWait.Milliseconds(), writersLockSQL, schemaVersionSQL)
 
@@ -222,16 +225,75 @@ func connect(ctx context.Context, url string, opt Options) (*Store, error) {
 	return &Store{pool: pool, opt: opt}, nil
 }
 
-// migrate applies the migrations in one serializable transaction. Replicas
-// starting together may race to create the same tables: the loser's
-// transaction fails with a duplicate or serialization error and is retried,
-// and then finds the schema already migrated.
+// migrate applies the migrations up to upTo (migrateSteps).
 func (s *Store) migrate(ctx context.Context, upTo int) error {
+	return s.migrateSteps(ctx, sqlcore.Migrations, upTo)
+}
+
+// migrationLockSQL keeps the writers out of a migration's transaction: it
+// takes the writers' table, counters, in a mode that conflicts with the
+// locks every write transaction takes on it first (ROW SHARE for its
+// writers' lock, SELECT ... FOR UPDATE; ROW EXCLUSIVE for the counters'
+// UPDATE) and with itself, while reads (ACCESS SHARE) go on.
+//
+// Without it a write of an older replica that read the schema's version
+// just before the migration committed (beginWriteSQL) went on to commit in
+// the old way after it, its rows missing from what the migration filled
+// in: the version's read and the migration were not serialized. With it,
+// a writer that holds the writers' lock commits before the migration
+// takes this one (and the migration, at READ COMMITTED, then reads that
+// write), and one that comes later waits here and then reads the new
+// version, and refuses to write (store.UpgradedError).
+//
+// Not the writers' row lock itself: a migration that altered counters
+// (ACCESS EXCLUSIVE) would then deadlock with the writers queued on the
+// row, who hold the table's ROW SHARE while they wait. The migration takes
+// this lock before any other, as the writers take theirs, so no cycle of
+// waits forms between them.
+//
+// A migration started while a replica writes continuously waits, in
+// PostgreSQL's queue, for the transactions holding the table to end (each
+// a batch of writes; pausedWriterTimeout ends a frozen one), and the
+// writes asked for after it wait behind it: it does not starve. Its waits
+// are bounded as the writers' are: lock_timeout = writersLockWait, then a
+// retry (55P03), up to Options.MaxAttempts attempts.
+const migrationLockSQL = "LOCK TABLE counters IN EXCLUSIVE MODE"
+
+// migrationStartSQL bounds every lock wait of a migration's transaction
+// (migrationLockSQL, and the tables its steps alter) as the writers' are.
+var migrationStartSQL = fmt.Sprintf("SET LOCAL lock_timeout = %d", writersLockWait.Milliseconds())
+
+// migrateSteps applies the migrations of steps up to upTo in one
+// transaction that holds the writers out (migrationLockSQL), at READ
+// COMMITTED: every statement after the lock reads what was committed
+// before it, the last write of every replica included. (It ran at
+// SERIALIZABLE, whose snapshot is taken at the first statement, before
+// the lock's wait ends: it would miss the very write it waited for, and
+// fill what it keeps without it.) Replicas starting together are
+// serialized by the same lock; on an empty database, which has no
+// writers' table yet, they race to create the same tables: the loser's
+// transaction fails with a duplicate error and is retried, and then finds
+// the schema already migrated.
+func (s *Store) migrateSteps(ctx context.Context, steps []sqlcore.Migration, upTo int) error {
 	var err error
 	for attempt := 1; attempt <= s.opt.MaxAttempts; attempt++ {
 		if _, err = s.pool.Exec(ctx, sqlcore.EnsureMigrationsTable); err == nil {
-			err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.Serializable}, func(tx pgx.Tx) error {
-				return sqlcore.Migrate(ctx, &querier{tx: tx}, sqlcore.Postgres, upTo)
+			err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, migrationStartSQL); err != nil {
+					return err
+				}
+				// On an empty database the writers' table does not
+				// exist yet, and no writer can run.
+				var writers bool
+				if err := tx.QueryRow(ctx, "SELECT to_regclass('counters') IS NOT NULL").Scan(&writers); err != nil {
+					return err
+				}
+				if writers {
+					if _, err := tx.Exec(ctx, migrationLockSQL); err != nil {
+						return err
+					}
+				}
+				return sqlcore.MigrateSteps(ctx, &querier{tx: tx}, sqlcore.Postgres, steps, upTo)
 			})
 		}
 		if err == nil || !(retryable(err) || hasCode(err, "42P07", "42710", "23505")) {

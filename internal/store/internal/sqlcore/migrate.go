@@ -296,14 +296,20 @@ func CurrentVersion(ctx context.Context, q Querier) (int, error) {
 // the current version up to and including upTo, and records each in
 // schema_migrations. It refuses a database newer than this binary.
 func Migrate(ctx context.Context, q Querier, d Dialect, upTo int) error {
+	return MigrateSteps(ctx, q, d, Migrations, upTo)
+}
+
+// MigrateSteps is Migrate with the history steps (in order) instead of
+// Migrations: the tests run a newer version's migration with it.
+func MigrateSteps(ctx context.Context, q Querier, d Dialect, steps []Migration, upTo int) error {
 	cur, err := CurrentVersion(ctx, q)
 	if err != nil {
 		return err
 	}
-	if cur > Latest() {
-		return &store.UpgradedError{Stored: cur, Known: Latest()}
+	if known := steps[len(steps)-1].Version; cur > known {
+		return &store.UpgradedError{Stored: cur, Known: known}
 	}
-	for _, m := range Migrations {
+	for _, m := range steps {
 		if m.Version <= cur || m.Version > upTo {
 			continue
 		}
