@@ -140,6 +140,13 @@ func MigrateTo(ctx context.Context, dir string, v int) error {
 	return migrate(ctx, db, v)
 }
 
+// migrate applies the migrations up to upTo in one transaction. db's
+// transactions begin IMMEDIATE (dsn's _txlock): the migration holds the
+// database's write lock from before its first read, so it is serialized
+// with every write transaction, of this process or another, which waits
+// for it (busy_timeout) and runs after it. (A process of an older version
+// still writing the migrated file is not fenced: the fence,
+// store.SchemaFence, is the shared PostgreSQL store's.)
 func migrate(ctx context.Context, db *sql.DB, upTo int) error {
 	if _, err := db.ExecContext(ctx, sqlcore.EnsureMigrationsTable); err != nil {
 		return fmt.Errorf("schema_migrations: %w", err)
