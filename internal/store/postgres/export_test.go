@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/store/internal/sqlcore"
 )
@@ -18,4 +19,11 @@ func MigrateSteps(ctx context.Context, url string, steps []sqlcore.Migration) er
 	}
 	defer s.pool.Close()
 	return s.migrateSteps(ctx, steps, steps[len(steps)-1].Version)
+}
+
+// SetMigrationIdleTimeout sets migrationIdleTimeout until the test ends.
+func SetMigrationIdleTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
+	was := migrationIdleTimeout
+	migrationIdleTimeout = d
+	t.Cleanup(func() { migrationIdleTimeout = was })
 }

@@ -259,9 +259,24 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 // retry (55P03), up to Options.MaxAttempts attempts.
 const migrationLockSQL = "LOCK TABLE counters IN EXCLUSIVE MODE"
 
+// migrationIdleTimeout ends a migration's transaction that waits on its
+// process that long between statements (a process frozen or paused in the
+// middle of a migration): it holds the writers out (migrationLockSQL), and
+// without a bound every replica's writes, the alerts' commits among them,
+// would wait for it until the connection dropped, hours later. The
+// migration is then rolled back, as if it had not started, and the writers
+// go on in the old way. A migration's statements follow each other without
+// a pause (a long ALTER is running, not idle), so the bound is the writers'
+// own wait for their lock. A variable for the tests.
+var migrationIdleTimeout = writersLockWait
+
 // migrationStartSQL bounds every lock wait of a migration's transaction
-// (migrationLockSQL, and the tables its steps alter) as the writers' are.
-var migrationStartSQL = fmt.Sprintf("SET LOCAL lock_timeout = %d", writersLockWait.Milliseconds())
+// (migrationLockSQL, and the tables its steps alter) as the writers' are,
+// and its idle time (migrationIdleTimeout).
+func migrationStartSQL() string {
+	return fmt.Sprintf("SET LOCAL lock_timeout = %d; SET LOCAL idle_in_transaction_session_timeout = %d",
+		writersLockWait.Milliseconds(), migrationIdleTimeout.Milliseconds())
+}
 
 // migrateSteps applies the migrations of steps up to upTo in one
 // transaction that holds the writers out (migrationLockSQL), at READ
@@ -279,7 +294,7 @@ func (s *Store) migrateSteps(ctx context.Context, steps []sqlcore.Migration, upT
 	for attempt := 1; attempt <= s.opt.MaxAttempts; attempt++ {
 		if _, err = s.pool.Exec(ctx, sqlcore.EnsureMigrationsTable); err == nil {
 			err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, migrationStartSQL); err != nil {
+				if _, err := tx.Exec(ctx, migrationStartSQL()); err != nil {
 					return err
 				}
 				// On an empty database the writers' table does not

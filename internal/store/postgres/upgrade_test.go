@@ -324,3 +324,54 @@ func TestMigrationWhileAReplicaWritesOn(t *testing.T) {
 	}
 	wantAllKept(t, url)
 }
+
+// TestFrozenMigrationLetsTheWritersGo: a newer version's migration stops
+// in the middle of its transaction (its process frozen or paused) while
+// it holds the writers out. The server ends it once idle for
+// migrationIdleTimeout, and the old replica's write, waiting for it, goes
+// on; it waited for as long as the connection lived, every replica's
+// alerts uncommitted.
+func TestFrozenMigrationLetsTheWritersGo(t *testing.T) {
+	postgres.SetMigrationIdleTimeout(t, 300*time.Millisecond)
+	url := pgtest.NewDatabase(t)
+	old, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	frozen, thaw := make(chan struct{}), make(chan struct{})
+	migrated := make(chan error, 1)
+	var once sync.Once
+	go func() {
+		migrated <- postgres.MigrateSteps(ctx, url, newerSteps(func() {
+			once.Do(func() { close(frozen) })
+			<-thaw
+		}))
+	}()
+	<-frozen
+	written := make(chan error, 1)
+	go func() {
+		written <- old.Update(ctx, func(tx store.Tx) error {
+			return tx.PutMeta("written", []byte("while the migration was frozen"))
+		})
+	}()
+	// Far beyond the idle bound and a write's own wait for its lock
+	// (10 s, then a retry): a liveness bound, not a measure of time.
+	select {
+	case err := <-written:
+		if err != nil {
+			t.Errorf("the write behind a frozen migration: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Error("the write still waits for a migration frozen a minute ago")
+	}
+	close(thaw)
+	<-migrated // it failed, its session ended, or was retried: either way no writer waits
+	var got []byte
+	if err := old.View(ctx, func(tx store.Tx) error {
+		got, err = tx.GetMeta("written")
+		return err
+	}); err != nil || string(got) != "while the migration was frozen" {
+		t.Errorf("the write: %q, %v", got, err)
+	}
+}
