@@ -191,6 +191,13 @@ func (e *Engine) Reopen(a *Alert, now time.Time) (Alert, bool) {
 	return e.life.Reopen(a, now)
 }
 
+// DropClearing is Lifecycle.DropClearing under the engine's lock.
+func (e *Engine) DropClearing(a *Alert) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.life.DropClearing(a)
+}
+
 // NewsAgainst is Lifecycle.NewsAgainst under the engine's lock.
 func (e *Engine) NewsAgainst(prev *Alert) bool {
 	e.mu.Lock()

@@ -522,6 +522,26 @@ func (l *Lifecycle) Rename(a *Alert, to string) bool {
 	return true
 }
 
+// DropClearing drops the open alert a (id a.ID) while its condition is
+// gone and its clear waits out the hysteresis, and reports whether it
+// did: a replica taking over detection whose engine judged the alert over
+// from a picture older than what another replica published of it since
+// leaves the alert to the store (the service holds it until its engine
+// has caught up), rather than clear it, raise it again under a new id
+// when the reports behind the store's reach it, and tell the parties of
+// an end that never was. Nothing is published of the alert dropped, and
+// its id is not spent: the engine raises the condition again, should the
+// reports show it, as a new alert, which the service matches with the
+// store's.
+func (l *Lifecycle) DropClearing(a *Alert) bool {
+	e, _, _, drop := l.lookUp(a)
+	if e == nil || e.absentSince.IsZero() {
+		return false
+	}
+	drop()
+	return true
+}
+
 // Reopen handles an open alert a whose id is spent: the parties were told
 // it cleared (a replica that led detection judged it over, and this
 // lifecycle, fed the same reports in another order, did not yet, or

@@ -435,3 +435,34 @@ func TestNoRaiseUnderAClearedID(t *testing.T) {
 		t.Fatalf("ids kept after their time: %v", l.cleared)
 	}
 }
+
+// TestDropClearing: an alert waiting out its clear is dropped, with
+// nothing published of it then or when its wait would have ended, and
+// the condition found again is raised as a new alert under the id its
+// report derives (the dropped id is not spent: it was never cleared); an
+// alert whose condition holds is not dropped.
+func TestDropClearing(t *testing.T) {
+	r := rules.Default()
+	l := NewLifecycle(r, DefaultHysteresis(r))
+	a := l.Apply(nil, []detect.Event{predicted(t0, 100, 130, 1000)}, t0)[0]
+	if l.DropClearing(&a) {
+		t.Fatal("dropped an alert whose condition holds")
+	}
+	l.Apply(nil, []detect.Event{ended(ReasonResolved)}, t0.Add(time.Second))
+	if !l.DropClearing(&a) {
+		t.Fatal("the alert waiting out its clear was not dropped")
+	}
+	if open := l.Open(); len(open) != 0 {
+		t.Fatalf("open after the drop: %v", states(open))
+	}
+	if out := l.Apply(nil, nil, t0.Add(time.Minute)); len(out) != 0 {
+		t.Fatalf("published after the drop: %v", states(out))
+	}
+	if l.DropClearing(&a) {
+		t.Fatal("dropped an alert no longer open")
+	}
+	out := l.Apply(nil, []detect.Event{predicted(t0, 100, 130, 1000)}, t0.Add(time.Minute))
+	if len(out) != 1 || out[0].State != StateRaised || out[0].ID != a.ID {
+		t.Fatalf("the condition found again: %v %v, want raised as %s", states(out), out, a.ID)
+	}
+}
