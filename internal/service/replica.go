@@ -193,6 +193,15 @@ const SpentIDsKept = time.Hour
 // under a new id when the engine still finds the conflict
 // (alert.Engine.Reopen).
 //
+// An alert the engine waits to clear (its condition gone, the hysteresis
+// not over) while the store has it open, by id or by pair, from a
+// transition later than the engine's picture of its aircraft, is dropped
+// from the engine (alert.Engine.DropClearing) and the store's alert held
+// as one only the store has (below): the old leader found the conflict
+// from reports this engine has not had yet, and a clear now would be
+// followed by a raise of the same conflict under another id when the
+// relay brings them.
+//
 // An alert only the store has is cleared at once when this engine's
 // picture of its aircraft is as recent as the store's transition (reason
 // resolved: it tracks them and finds no conflict), or that transition and
@@ -303,6 +312,33 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	var renamed []alert.Transition // for the disclosure picture
 	inEngine := map[string]bool{}
 	for _, a := range engine {
+		// The store's alert of the same id, or else of the same pair.
+		storedID, matched := a.ID, false
+		if _, ok := stored[a.ID]; ok {
+			matched = !inQueue[a.ID]
+		} else if !inQueue[a.ID] {
+			storedID, matched = byPair[pairOf(&a)]
+		}
+		if matched {
+			last := stored[storedID]
+			if _, hold := s.holdsStored(eng, &last, rl, now); hold && eng.DropClearing(&a) {
+				// The engine waits out the clear of an alert the store
+				// has open from reports it has not had all of yet:
+				// another replica found the conflict after this
+				// engine's picture. Cleared now, it would be raised
+				// again under a new id when those reports come, a
+				// moment later, and the parties would read an end
+				// that never was. The store's alert is held instead,
+				// as one the engine does not have (below), until the
+				// engine raises the conflict again or its picture has
+				// caught up with the store's.
+				delete(byPair, pairOf(&a))
+				spent := a
+				spent.State, spent.Reason, spent.Time = alert.StateCleared, alert.ReasonStale, now
+				renamed = append(renamed, spent)
+				continue
+			}
+		}
 		if _, ok := stored[a.ID]; !ok && !inQueue[a.ID] {
 			if id, ok := byPair[pairOf(&a)]; ok && eng.Rename(&a, id) {
 				delete(byPair, pairOf(&a))
@@ -369,13 +405,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			continue
 		}
 		a := stored[id]
-		// Held from the later of its last transition and this process's
-		// start: a process that has just started (a restart on the
-		// embedded store, a replica started as the lease's only
-		// candidate) has no track yet, and a steady alert's last
-		// transition may lie long before, its aircraft reporting all
-		// along; they get the stale time from the start to report again.
-		if until := later(a.Time, s.started).Add(rl.StaleAfter()); now.Before(until) && !eng.TracksSince(&a, a.Time) {
+		if until, hold := s.holdsStored(eng, &a, rl, now); hold {
 			if t.held == nil {
 				t.held = map[string]heldAlert{}
 			}
@@ -426,6 +456,20 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 		}
 	}
 	return len(trs), nil
+}
+
+// holdsStored reports whether a takeover at now holds the alert a that
+// the store has open, until when (ReconcileDetection): while it is not
+// stale and the engine's picture of its aircraft is older than the
+// store's last transition of it. Held from the later of that transition
+// and this process's start: a process that has just started (a restart
+// on the embedded store, a replica started as the lease's only candidate)
+// has no track yet, and a steady alert's last transition may lie long
+// before, its aircraft reporting all along; they get the stale time from
+// the start to report again.
+func (s *Service) holdsStored(eng *alert.Engine, a *alert.Alert, rl rules.Rules, now time.Time) (until time.Time, hold bool) {
+	until = later(a.Time, s.started).Add(rl.StaleAfter())
+	return until, now.Before(until) && !eng.TracksSince(a, a.Time)
 }
 
 // reconcileQueue brings the queue (t.mu held) in line with the store and

@@ -1051,11 +1051,12 @@ func newEmbedded(t testing.TB) (*Service, store.Store) {
 // TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID: the store
 // has open an alert the other replica raised from a report this one has
 // not had yet; this replica's engine has the conflict open under its own
-// id, waiting out its clear (its picture is older), and the takeover
-// renames it to the store's id. The engine clears it at its next report;
-// then the relay brings the report the store's id was derived from, and
-// the engine finds the conflict again: raised under a new id, not again
-// under the one the parties were just told ended.
+// id (its picture is older), and the takeover renames it to the store's
+// id. The relay brings the report that ends the conflict in this
+// engine's picture, and the engine clears the alert; then the relay
+// brings the report the store's id was derived from, and the engine finds
+// the conflict again: raised under a new id, not again under the one the
+// parties were just told ended.
 func TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID(t *testing.T) {
 	p, want, again := renamedClearedThenRelayed(t, nil)
 	p.wantEvents(t, "after the relayed climb", append(want, "alert_raised "+again)...)
@@ -1078,26 +1079,28 @@ func TestRenamedAlertClearedThenRulesChangedIsNotRaisedAgainUnderItsID(t *testin
 }
 
 // renamedClearedThenRelayed plays the takeovers of the two tests above:
-// replica 0 raises a conflict, replica 1 takes over and ends it, then
-// raises it again from a report replica 0 has not had; replica 0 takes
-// over, its engine's alert renamed to that id, and clears it at its next
-// tick. between (nil: nothing) runs then, and the relay brings replica 0
-// the report the id came from. It checks that the conflict is open again
-// under a new id, and returns the pair, the store's alert events before
-// the relayed report and that new id.
+// replica 0 raises a conflict, replica 1 takes over with the coalition
+// aircraft's climb, which replica 0 has not had yet, and ends it, then
+// raises it again from a report replica 0 has not had either; replica 0
+// takes over, its engine's alert (the conflict holds in its picture)
+// renamed to that id; the relay brings it the climb, and it clears the
+// alert at its next tick. between (nil: nothing) runs then, and the relay
+// brings replica 0 the report the id came from. It checks that the
+// conflict is open again under a new id, and returns the pair, the
+// store's alert events before the relayed report and that new id.
 func renamedClearedThenRelayed(t *testing.T, between func(p *replicaPair, want []string)) (*replicaPair, []string, string) {
 	t.Helper()
 	p := newReplicaPair(t)
 	c, r := headOnPair(p.clock.now())
 	raised, first := p.raise(t, 0, c, r)
-	// The coalition aircraft climbs 1,500 m: the first replica's engine
-	// waits out the clear of its alert.
+	// The coalition aircraft climbs 1,500 m, reported to the second
+	// replica, which has the russian report too: it takes over and ends
+	// the alert.
 	p.clock.advance(time.Second)
 	climbed := eastM(c, 200)
 	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
-	p.ingest(t, 0, "coalition", climbed)
-	// The second replica has the climb, takes over and ends the alert.
-	p.relay(t, 1, reportOf("coalition", climbed), reportOf("russia", r))
+	p.relay(t, 1, reportOf("russia", r))
+	p.ingest(t, 1, "coalition", climbed)
 	p.handOver(t, 1)
 	want := append(raised, "alert_cleared "+first)
 	p.wantEvents(t, "after the second replica's takeover", want...)
@@ -1113,13 +1116,16 @@ func renamedClearedThenRelayed(t *testing.T, between func(p *replicaPair, want [
 	}
 	second := strings.TrimPrefix(evs[len(want)], "alert_raised ")
 	want = evs
-	// The first replica takes over before the relay brings it that
-	// report: its alert, waiting out its clear, takes the store's id.
+	// The first replica takes over before the relay brings it either
+	// climb: its alert, the conflict still in its picture, takes the
+	// store's id.
 	p.handOver(t, 0)
 	if open := p.open(0); len(open) != 1 || open[0] != second {
 		t.Fatalf("after the takeover the first replica's engine has %v, want %s", open, second)
 	}
-	// Its next tick ends the wait: cleared.
+	// The relay brings the coalition climb: the engine waits out the
+	// clear, and its next tick ends the wait: cleared.
+	p.relay(t, 0, reportOf("coalition", climbed))
 	p.clock.advance(5 * time.Second)
 	p.svc[0].Tick(context.Background())
 	want = append(want, "alert_cleared "+second)

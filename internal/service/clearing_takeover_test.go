@@ -1,0 +1,143 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/store"
+)
+
+// clearingAtTakeover plays the takeover of the tests below: replica 0
+// raises a conflict; the coalition aircraft climbs away, which both
+// replicas have, and replica 1 takes over and ends the alert; the russian
+// aircraft climbs too, reported to replica 1 only: the conflict again,
+// raised under an id derived from that report. Replica 0 takes the lease
+// back before the relay brings it that report: its engine has the
+// conflict under the first id, waiting out its clear (its picture is
+// older than the store's raise). It returns the pair, the store's alert
+// events after the takeover, the id the store has open, and the russian
+// climb.
+func clearingAtTakeover(t *testing.T) (p *replicaPair, events []string, open string, rClimbed PositionReport) {
+	t.Helper()
+	p = newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	raised, first := p.raise(t, 0, c, r)
+	p.clock.advance(time.Second)
+	climbed := eastM(c, 200)
+	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
+	p.ingest(t, 0, "coalition", climbed)
+	p.relay(t, 1, reportOf("coalition", climbed), reportOf("russia", r))
+	p.handOver(t, 1)
+	p.wantEvents(t, "after the second replica's takeover", append(raised, "alert_cleared "+first)...)
+	p.clock.advance(2 * time.Second)
+	rClimbed = eastM(r, -600)
+	rClimbed.Time, rClimbed.AltM = p.clock.now(), r.AltM+1500
+	p.ingest(t, 1, "russia", rClimbed)
+	events = alertEvents(t, p.st)
+	if len(events) != 3 || events[2][:len("alert_raised ")] != "alert_raised " {
+		t.Fatalf("after the russian climb the store has %v, want a raise, its clear and a raise", events)
+	}
+	open = events[2][len("alert_raised "):]
+	if got := p.open(0); !slices.Equal(got, []string{first}) {
+		t.Fatalf("before its takeover the first replica's engine has %v, want %s waiting out its clear", got, first)
+	}
+	p.handOver(t, 0)
+	p.wantEvents(t, "after the first replica's takeover", events...)
+	return p, events, open, rClimbed
+}
+
+// listed is the ids of the alerts replica i lists to the operator.
+func (p *replicaPair) listed(i int) []string {
+	var ids []string
+	for _, a := range p.svc[i].Alerts(party.Principal{Operator: true}) {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// TestTakeoverDoesNotClearAnAlertOnAnOlderPicture: the new leader's
+// engine waits out the clear of a conflict the store has open from a
+// report it has not had yet. It does not clear the store's alert when
+// the wait ends (the relay brings the report a moment later, and the
+// conflict would be raised again under another id: the parties would read
+// an end that never was); the alert stays open, listed, and the report,
+// when it comes, is the store's alert: nothing to tell.
+func TestTakeoverDoesNotClearAnAlertOnAnOlderPicture(t *testing.T) {
+	p, events, open, rClimbed := clearingAtTakeover(t)
+	if got := p.listed(0); !slices.Equal(got, []string{open}) {
+		t.Fatalf("after the takeover the new leader lists %v, want the store's %s", got, open)
+	}
+	// The engine's wait would have ended.
+	p.clock.advance(5 * time.Second)
+	p.svc[0].Tick(context.Background())
+	p.wantEvents(t, "once the engine's wait would have ended", events...)
+	if got := p.listed(0); !slices.Equal(got, []string{open}) {
+		t.Fatalf("once the engine's wait would have ended the new leader lists %v, want the store's %s", got, open)
+	}
+	// The relay brings the russian climb: the same conflict.
+	p.relay(t, 0, reportOf("russia", rClimbed))
+	p.svc[0].Tick(context.Background())
+	p.wantEvents(t, "after the relayed climb", events...)
+	if got := p.open(0); !slices.Equal(got, []string{open}) {
+		t.Fatalf("after the relayed climb the engine has %v, want the store's %s", got, open)
+	}
+}
+
+// TestTakeoverClearsAnAlertOnceItsPictureCaughtUp: as
+// TestTakeoverDoesNotClearAnAlertOnAnOlderPicture, but the russian
+// aircraft came back down, and the relay brings reports of both aircraft
+// after the store's raise that show no conflict: the store's alert is
+// cleared then, resolved, once, and the conflict is not raised again.
+func TestTakeoverClearsAnAlertOnceItsPictureCaughtUp(t *testing.T) {
+	p, events, open, rClimbed := clearingAtTakeover(t)
+	p.clock.advance(time.Second)
+	down := eastM(rClimbed, -200)
+	down.Time, down.AltM = p.clock.now(), rClimbed.AltM-1500
+	c, _ := headOnPair(down.Time)
+	c = eastM(c, 800)
+	c.AltM += 1500
+	p.relay(t, 0, reportOf("coalition", c), reportOf("russia", down))
+	p.clock.advance(5 * time.Second)
+	p.svc[0].Tick(context.Background())
+	p.wantEvents(t, "once the picture caught up", append(events, "alert_cleared "+open)...)
+	if got := p.open(0); len(got) != 0 {
+		t.Fatalf("once the picture caught up the engine has %v open, want nothing", got)
+	}
+	var reason string
+	for _, a := range storedAlertTransitions(t, p, open) {
+		reason = a.Reason
+	}
+	if reason != alert.ReasonResolved {
+		t.Fatalf("the alert cleared %q, want %q", reason, alert.ReasonResolved)
+	}
+}
+
+// storedAlertTransitions is the store's transitions of alert id, in
+// order (one per transition: the events of one for each party count once).
+func storedAlertTransitions(t *testing.T, p *replicaPair, id string) []alert.Alert {
+	t.Helper()
+	var out []alert.Alert
+	err := p.st.View(context.Background(), func(tx store.Tx) error {
+		evs, err := tx.EventsAfter(0, 100000)
+		for _, e := range evs {
+			var a alert.Alert
+			if strings.HasPrefix(e.Kind, "alert_") && json.Unmarshal(e.Body, &a) == nil && a.ID == id {
+				if n := len(out); n > 0 && out[n-1].State == a.State && out[n-1].Time.Equal(a.Time) {
+					continue
+				}
+				out = append(out, a)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
