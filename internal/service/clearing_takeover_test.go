@@ -141,3 +141,45 @@ func storedAlertTransitions(t *testing.T, p *replicaPair, id string) []alert.Ale
 	}
 	return out
 }
+
+// TestTakeoverDoesNotClearAnAlertOfItsIDOnAnOlderPicture: as
+// TestTakeoverDoesNotClearAnAlertOnAnOlderPicture, with the engine's alert
+// under the store's id: both replicas raised the conflict from the same
+// reports and had the coalition aircraft's climb; the leader then had the
+// russian aircraft's climb and turn (the conflict again, an update), and
+// the other replica takes over before the relay brings it. Its engine
+// waits out the clear of the alert: not cleared, and the relayed climb is
+// the store's alert.
+func TestTakeoverDoesNotClearAnAlertOfItsIDOnAnOlderPicture(t *testing.T) {
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	_, id := p.raise(t, 0, c, r)
+	p.relay(t, 1, reportOf("coalition", c), reportOf("russia", r))
+	p.clock.advance(time.Second)
+	climbed := eastM(c, 200)
+	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
+	p.ingest(t, 0, "coalition", climbed)
+	p.relay(t, 1, reportOf("coalition", climbed))
+	p.clock.advance(2 * time.Second)
+	rClimbed := eastM(r, -600)
+	rClimbed.Time, rClimbed.AltM, rClimbed.VelEastMps = p.clock.now(), r.AltM+1500, -100
+	p.ingest(t, 0, "russia", rClimbed)
+	events := []string{"alert_raised " + id, "alert_updated " + id}
+	p.wantEvents(t, "after the russian climb", events...)
+	if got := p.open(1); !slices.Equal(got, []string{id}) {
+		t.Fatalf("before its takeover the second replica's engine has %v, want %s waiting out its clear", got, id)
+	}
+	p.handOver(t, 1)
+	p.clock.advance(5 * time.Second)
+	p.svc[1].Tick(context.Background())
+	p.wantEvents(t, "once the engine's wait would have ended", events...)
+	if got := p.listed(1); !slices.Equal(got, []string{id}) {
+		t.Fatalf("once the engine's wait would have ended the new leader lists %v, want the store's %s", got, id)
+	}
+	p.relay(t, 1, reportOf("russia", rClimbed))
+	p.svc[1].Tick(context.Background())
+	p.wantEvents(t, "after the relayed climb", events...)
+	if got := p.open(1); !slices.Equal(got, []string{id}) {
+		t.Fatalf("after the relayed climb the engine has %v, want the store's %s", got, id)
+	}
+}
