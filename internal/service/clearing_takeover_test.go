@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
 // clearingAtTakeover plays the takeover of the tests below: replica 0
@@ -181,5 +183,47 @@ func TestTakeoverDoesNotClearAnAlertOfItsIDOnAnOlderPicture(t *testing.T) {
 	p.wantEvents(t, "after the relayed climb", events...)
 	if got := p.open(1); !slices.Equal(got, []string{id}) {
 		t.Fatalf("after the relayed climb the engine has %v, want the store's %s", got, id)
+	}
+}
+
+// TestTakeoverClearsARenamedAlertOnceItsPictureCaughtUp: as
+// TestTakeoverDoesNotClearARenamedAlertOnAnOlderPicture, but the russian
+// aircraft came back down, and the relay brings reports of both aircraft
+// after the store's raise that show no conflict, before the engine's wait
+// ends or after it: the store's alert is cleared, resolved, once, and the
+// conflict is not raised again.
+func TestTakeoverClearsARenamedAlertOnceItsPictureCaughtUp(t *testing.T) {
+	for _, caughtUpFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("caught up before the wait ended %v", caughtUpFirst), func(t *testing.T) {
+			p, events, ids, climbs := renamedAtTakeover(t)
+			p.relay(t, 0, reportOf("coalition", climbs[0]))
+			p.clock.advance(time.Second)
+			down := eastM(climbs[1], -200)
+			down.Time, down.AltM = p.clock.now(), climbs[1].AltM-1500
+			c := eastM(climbs[0], 600)
+			c.Time = down.Time
+			caughtUp := []track.Report{reportOf("coalition", c), reportOf("russia", down)}
+			if caughtUpFirst {
+				p.relay(t, 0, caughtUp...)
+			}
+			p.clock.advance(5 * time.Second)
+			p.svc[0].Tick(context.Background())
+			if !caughtUpFirst {
+				p.wantEvents(t, "once the engine's wait ended", events...)
+				p.relay(t, 0, caughtUp...)
+				p.svc[0].Tick(context.Background())
+			}
+			p.wantEvents(t, "once the picture caught up", append(events, "alert_cleared "+ids[1])...)
+			if got := p.open(0); len(got) != 0 {
+				t.Fatalf("once the picture caught up the engine has %v open, want nothing", got)
+			}
+			if got := p.listed(0); len(got) != 0 {
+				t.Fatalf("once the picture caught up the new leader lists %v, want nothing", got)
+			}
+			trs := storedAlertTransitions(t, p, ids[1])
+			if last := trs[len(trs)-1]; last.Reason != alert.ReasonResolved {
+				t.Fatalf("the alert cleared %q, want %q", last.Reason, alert.ReasonResolved)
+			}
+		})
 	}
 }

@@ -144,7 +144,7 @@ func commitBackoff(failures int) time.Duration {
 func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter {
 	t := s.tac
 	toCommit := trs
-	if (len(t.held) > 0 || len(t.spent) > 0) && s.leadsDetection() {
+	if (len(t.held) > 0 || len(t.behind) > 0 || len(t.spent) > 0) && s.leadsDetection() {
 		trs, toCommit = t.takeHeld(trs, s.now())
 	}
 	// The disclosure picture takes them first, on every replica, leading

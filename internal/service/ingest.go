@@ -65,6 +65,12 @@ type tactical struct {
 	// did not have when it took the detection lease, and that it may yet
 	// raise (mu held): see ReconcileDetection.
 	held map[string]heldAlert
+	// behind are the alerts open in the store that the engine took up at
+	// the takeover (by id, or renamed to the store's) from a picture of
+	// their aircraft older than the store's last transition (mu held): a
+	// clear of one before its picture has caught up holds it instead
+	// (takeHeld).
+	behind map[string]heldAlert
 	// spent are the ids of the alerts the store had cleared at the last
 	// takeover (mu held): see takeHeld.
 	spent map[string]bool
@@ -503,7 +509,7 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 		held = append(held, t.held[id].last)
 	}
 	old = append(old, held...)
-	t.held = nil
+	t.held, t.behind = nil, nil
 	eng := alert.NewEngine(r, conformance{s})
 	// The ids the old engine cleared, and those it ends now, stay spent:
 	// one it took from another replica at a takeover (Rename) is derived

@@ -200,7 +200,10 @@ const SpentIDsKept = time.Hour
 // as one only the store has (below): the old leader found the conflict
 // from reports this engine has not had yet, and a clear now would be
 // followed by a raise of the same conflict under another id when the
-// relay brings them.
+// relay brings them. One the engine still finds takes the store's alert
+// up (by id, or renamed), but its clear is not committed before the
+// engine's picture has caught up with the store's transition: until then
+// the store's alert is held instead (tactical.behind, takeHeld).
 //
 // An alert only the store has is cleared at once when this engine's
 // picture of its aircraft is as recent as the store's transition (reason
@@ -311,6 +314,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	}
 	var renamed []alert.Transition // for the disclosure picture
 	inEngine := map[string]bool{}
+	t.behind = nil // a takeover judges afresh what the store has open
 	for _, a := range engine {
 		// The store's alert of the same id, or else of the same pair.
 		storedID, matched := a.ID, false
@@ -321,7 +325,8 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 		}
 		if matched {
 			last := stored[storedID]
-			if _, hold := s.holdsStored(eng, &last, rl, now); hold && eng.DropClearing(&a) {
+			until, hold := s.holdsStored(eng, &last, rl, now)
+			if hold && eng.DropClearing(&a) {
 				// The engine waits out the clear of an alert the store
 				// has open from reports it has not had all of yet:
 				// another replica found the conflict after this
@@ -337,6 +342,16 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 				spent.State, spent.Reason, spent.Time = alert.StateCleared, alert.ReasonStale, now
 				renamed = append(renamed, spent)
 				continue
+			}
+			if hold {
+				// The conflict holds in the engine's picture: it
+				// takes the store's alert up (renamed below), but
+				// not its end before its picture has caught up
+				// (takeHeld).
+				if t.behind == nil {
+					t.behind = map[string]heldAlert{}
+				}
+				t.behind[storedID] = heldAlert{last: last, until: until, since: last.Time}
 			}
 		}
 		if _, ok := stored[a.ID]; !ok && !inQueue[a.ID] {
@@ -362,6 +377,10 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			if !inQueue[a.ID] && (a.Level != last.Level || a.Time.After(last.Time) && eng.NewsAgainst(&last)) {
 				a.State = alert.StateUpdated
 				trs = append(trs, a)
+				if b, ok := t.behind[a.ID]; ok {
+					b.last = a // what the store has of it once committed
+					t.behind[a.ID] = b
+				}
 			}
 			continue
 		}
@@ -409,7 +428,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			if t.held == nil {
 				t.held = map[string]heldAlert{}
 			}
-			t.held[id] = heldAlert{last: a, until: until}
+			t.held[id] = heldAlert{last: a, until: until, since: a.Time}
 			if _, seen := t.posted[id]; !seen {
 				t.posted[id] = rl.LevelRank(a.Level)
 			}
@@ -561,10 +580,15 @@ func pairOf(a *alert.Alert) string {
 }
 
 // heldAlert is an alert open in the store, which this replica's engine did
-// not have when it took the detection lease (ReconcileDetection).
+// not have when it took the detection lease (ReconcileDetection), or had
+// from a picture older than the store's (tactical.behind).
 type heldAlert struct {
 	last  alert.Alert // the store's last transition of it
-	until time.Time   // when it is stale: the last transition plus the stale limit
+	until time.Time   // when it is stale: the last transition at the takeover plus the stale limit
+	// since is the time of the store's last transition at the takeover:
+	// the alert is over once the engine's picture of its aircraft is as
+	// recent and it does not have it.
+	since time.Time
 }
 
 // takeHeld matches the engine's transitions with what the store has of
@@ -574,7 +598,10 @@ type heldAlert struct {
 // another report: it is renamed to the store's id), is the alert the
 // store has open: it is committed as updated when it is news against the
 // store's (another level, a prediction moved: NewsAgainst), not at all
-// otherwise. It returns the
+// otherwise. The engine's clear (resolved) of an alert it took up at the
+// takeover from a picture older than the store's (tactical.behind),
+// before that picture has caught up, holds the store's alert instead of
+// being committed. It returns the
 // transitions as the engine now names them (for the disclosure picture)
 // and those to commit, and lets go of the alerts matched.
 func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommit []alert.Transition) {
@@ -586,6 +613,23 @@ func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommi
 	for _, tr := range trs {
 		if to, ok := renamedTo[tr.ID]; ok {
 			tr.ID = to
+		}
+		if b, ok := t.behind[tr.ID]; ok && tr.State == alert.StateCleared {
+			delete(t.behind, tr.ID)
+			if tr.Reason == alert.ReasonResolved && now.Before(b.until) && !t.eng.Load().TracksSince(&b.last, b.since) {
+				// The engine judged the alert it took up at the
+				// takeover over from a picture older than the store's
+				// (tactical.behind): held as the store has it, as if
+				// the engine had not had it, rather than cleared and
+				// raised again when the reports behind the store's
+				// reach it.
+				if t.held == nil {
+					t.held = map[string]heldAlert{}
+				}
+				t.held[tr.ID] = b
+				all = append(all, tr)
+				continue
+			}
 		}
 		if tr.State == alert.StateRaised && t.spent[tr.ID] {
 			// An id the store cleared (another leader judged the alert
@@ -625,6 +669,10 @@ func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommi
 		}
 		all = append(all, tr)
 		if !ok {
+			if b, behind := t.behind[tr.ID]; behind && tr.State == alert.StateUpdated {
+				b.last = tr // what the store has of it once committed
+				t.behind[tr.ID] = b
+			}
 			toCommit = append(toCommit, tr)
 			continue
 		}
@@ -655,21 +703,26 @@ func (s *Service) clearHeldLocked(now time.Time) {
 	if t.spent != nil && now.After(t.spentUntil) {
 		t.spent = nil
 	}
-	if len(t.held) == 0 {
+	if len(t.held) == 0 && len(t.behind) == 0 {
 		return
 	}
 	if !s.leadsDetection() {
-		t.held = nil
+		t.held, t.behind = nil, nil
 		return
 	}
 	eng := t.eng.Load()
+	for id, b := range t.behind {
+		if !now.Before(b.until) || eng.TracksSince(&b.last, b.since) {
+			delete(t.behind, id) // caught up: the engine judges it alone
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(t.held)) {
 		h := t.held[id]
-		if now.Before(h.until) && !eng.TracksSince(&h.last, h.last.Time) {
+		if now.Before(h.until) && !eng.TracksSince(&h.last, h.since) {
 			continue
 		}
 		delete(t.held, id)
-		a := eng.EndedAt(h.last, h.last.Time, now)
+		a := eng.EndedAt(h.last, h.since, now)
 		s.cleared.add(&a)
 		t.pending = append(t.pending, queued{tr: a})
 	}

@@ -1048,96 +1048,90 @@ func newEmbedded(t testing.TB) (*Service, store.Store) {
 	return s, st
 }
 
-// TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID: the store
-// has open an alert the other replica raised from a report this one has
-// not had yet; this replica's engine has the conflict open under its own
-// id (its picture is older), and the takeover renames it to the store's
-// id. The relay brings the report that ends the conflict in this
-// engine's picture, and the engine clears the alert; then the relay
-// brings the report the store's id was derived from, and the engine finds
-// the conflict again: raised under a new id, not again under the one the
-// parties were just told ended.
-func TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID(t *testing.T) {
-	p, want, again := renamedClearedThenRelayed(t, nil)
-	p.wantEvents(t, "after the relayed climb", append(want, "alert_raised "+again)...)
+// TestTakeoverDoesNotClearARenamedAlertOnAnOlderPicture: the store has
+// open an alert the other replica raised from a report this one has not
+// had yet; this replica's engine has the conflict open under its own id
+// (its picture is older), and the takeover renames it to the store's id.
+// The relay brings the report that ends the conflict in this engine's
+// picture, but not yet the one the store's alert came from: the engine's
+// clear at the end of its wait is not committed (the relay brings that
+// report a moment later, and the conflict would be raised again under a
+// new id: an end that never was); the alert stays open, listed as the
+// store has it, and the report, when it comes, is the store's alert.
+func TestTakeoverDoesNotClearARenamedAlertOnAnOlderPicture(t *testing.T) {
+	p, want, ids, climbs := renamedAtTakeover(t)
+	p.relay(t, 0, reportOf("coalition", climbs[0]))
+	p.clock.advance(5 * time.Second)
+	p.svc[0].Tick(context.Background())
+	p.wantEvents(t, "once the engine's wait ended", want...)
+	if got := p.listed(0); !slices.Equal(got, []string{ids[1]}) {
+		t.Fatalf("once the engine's wait ended the new leader lists %v, want the store's %s", got, ids[1])
+	}
+	p.relay(t, 0, reportOf("russia", climbs[1]))
+	p.svc[0].Tick(context.Background())
+	p.wantEvents(t, "after the relayed russian climb", want...)
+	if got := p.open(0); !slices.Equal(got, []string{ids[1]}) {
+		t.Fatalf("after the relayed russian climb the engine has %v, want the store's %s", got, ids[1])
+	}
 }
 
-// TestRenamedAlertClearedThenRulesChangedIsNotRaisedAgainUnderItsID: as
-// TestTakeoverRenamedAlertClearedIsNotRaisedAgainUnderItsID, with new
-// rules that change detection between the clear and the relayed report:
-// the new engine did not know the ids the old one had cleared, derived
-// the store's id again from that report, and the store read raised,
-// cleared, raised under one id.
-func TestRenamedAlertClearedThenRulesChangedIsNotRaisedAgainUnderItsID(t *testing.T) {
-	renamedClearedThenRelayed(t, func(p *replicaPair, want []string) {
-		// New rules that change detection: a new engine.
-		if err := p.svc[0].retuneTactical(context.Background(), widerSeparation(p.svc[0].Rules())); err != nil {
-			t.Fatal(err)
-		}
-		p.wantEvents(t, "after the rules change", want...)
-	})
+// TestRenamedAlertEndedByRulesIsNotRaisedAgainUnderItsID: as
+// TestTakeoverDoesNotClearARenamedAlertOnAnOlderPicture, with new rules
+// that change detection after the relayed coalition climb: they end the
+// alert under the store's id, and the new engine, which did not know the
+// ids the old one had ended, derived that id again from the russian
+// climb when the relay brought it, and the store read raised, cleared,
+// raised under one id. The conflict is raised under a new id.
+func TestRenamedAlertEndedByRulesIsNotRaisedAgainUnderItsID(t *testing.T) {
+	p, want, ids, climbs := renamedAtTakeover(t)
+	p.relay(t, 0, reportOf("coalition", climbs[0]))
+	if err := p.svc[0].retuneTactical(context.Background(), widerSeparation(p.svc[0].Rules())); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "alert_cleared "+ids[1])
+	p.wantEvents(t, "after the rules change", want...)
+	p.relay(t, 0, reportOf("russia", climbs[1]))
+	open := p.open(0)
+	if len(open) != 1 || slices.Contains(ids, open[0]) {
+		t.Fatalf("after the relayed russian climb the engine has %v, want the conflict under a new id (not one of %v)", open, ids)
+	}
+	p.wantEvents(t, "after the relayed russian climb", append(want, "alert_raised "+open[0])...)
 }
 
-// renamedClearedThenRelayed plays the takeovers of the two tests above:
-// replica 0 raises a conflict, replica 1 takes over with the coalition
-// aircraft's climb, which replica 0 has not had yet, and ends it, then
-// raises it again from a report replica 0 has not had either; replica 0
-// takes over, its engine's alert (the conflict holds in its picture)
-// renamed to that id; the relay brings it the climb, and it clears the
-// alert at its next tick. between (nil: nothing) runs then, and the relay
-// brings replica 0 the report the id came from. It checks that the
-// conflict is open again under a new id, and returns the pair, the
-// store's alert events before the relayed report and that new id.
-func renamedClearedThenRelayed(t *testing.T, between func(p *replicaPair, want []string)) (*replicaPair, []string, string) {
+// renamedAtTakeover plays the takeovers of the two tests above: replica 0
+// raises a conflict (ids[0]); the coalition aircraft climbs (climbs[0]),
+// reported to replica 1, which takes over and ends the alert; the russian
+// aircraft climbs too (climbs[1]), reported to replica 1, which raises the
+// conflict again (ids[1]) from that report. Replica 0 takes over before
+// the relay brings it either climb: its engine's alert, the conflict
+// still in its picture, is renamed to ids[1]. It returns the pair and the
+// store's alert events.
+func renamedAtTakeover(t *testing.T) (p *replicaPair, events, ids []string, climbs [2]PositionReport) {
 	t.Helper()
-	p := newReplicaPair(t)
+	p = newReplicaPair(t)
 	c, r := headOnPair(p.clock.now())
 	raised, first := p.raise(t, 0, c, r)
-	// The coalition aircraft climbs 1,500 m, reported to the second
-	// replica, which has the russian report too: it takes over and ends
-	// the alert.
 	p.clock.advance(time.Second)
-	climbed := eastM(c, 200)
-	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
+	climbs[0] = eastM(c, 200)
+	climbs[0].Time, climbs[0].AltM = p.clock.now(), c.AltM+1500
 	p.relay(t, 1, reportOf("russia", r))
-	p.ingest(t, 1, "coalition", climbed)
+	p.ingest(t, 1, "coalition", climbs[0])
 	p.handOver(t, 1)
 	want := append(raised, "alert_cleared "+first)
 	p.wantEvents(t, "after the second replica's takeover", want...)
-	// The russian aircraft climbs too, reported to the second replica:
-	// the conflict again, under an id derived from that report.
 	p.clock.advance(2 * time.Second)
-	rClimbed := eastM(r, -600)
-	rClimbed.Time, rClimbed.AltM = p.clock.now(), r.AltM+1500
-	p.ingest(t, 1, "russia", rClimbed)
-	evs := alertEvents(t, p.st)
-	if len(evs) != len(want)+1 || !strings.HasPrefix(evs[len(want)], "alert_raised ") {
-		t.Fatalf("after the russian climb the store has %v, want a raise after %v", evs, want)
+	climbs[1] = eastM(r, -600)
+	climbs[1].Time, climbs[1].AltM = p.clock.now(), r.AltM+1500
+	p.ingest(t, 1, "russia", climbs[1])
+	events = alertEvents(t, p.st)
+	if len(events) != len(want)+1 || !strings.HasPrefix(events[len(want)], "alert_raised ") {
+		t.Fatalf("after the russian climb the store has %v, want a raise after %v", events, want)
 	}
-	second := strings.TrimPrefix(evs[len(want)], "alert_raised ")
-	want = evs
-	// The first replica takes over before the relay brings it either
-	// climb: its alert, the conflict still in its picture, takes the
-	// store's id.
+	second := strings.TrimPrefix(events[len(want)], "alert_raised ")
 	p.handOver(t, 0)
 	if open := p.open(0); len(open) != 1 || open[0] != second {
 		t.Fatalf("after the takeover the first replica's engine has %v, want %s", open, second)
 	}
-	// The relay brings the coalition climb: the engine waits out the
-	// clear, and its next tick ends the wait: cleared.
-	p.relay(t, 0, reportOf("coalition", climbed))
-	p.clock.advance(5 * time.Second)
-	p.svc[0].Tick(context.Background())
-	want = append(want, "alert_cleared "+second)
-	p.wantEvents(t, "after the first replica's next tick", want...)
-	if between != nil {
-		between(p, want)
-	}
-	// The relay brings the russian climb: the conflict again, a new alert.
-	p.relay(t, 0, reportOf("russia", rClimbed))
-	open := p.open(0)
-	if len(open) != 1 || open[0] == second || open[0] == first {
-		t.Fatalf("after the relayed climb the engine has %v, want the conflict under a new id (not %s nor %s)", open, first, second)
-	}
-	return p, want, open[0]
+	p.wantEvents(t, "after the first replica's takeover", events...)
+	return p, events, []string{first, second}, climbs
 }
