@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -37,8 +38,14 @@ func (l *rateLimiter) allow(party string, now time.Time) (time.Duration, bool) {
 // bucket holds fewer, it takes nothing and says how long until it holds
 // cost (a cost above the burst never passes: the caller bounds it, or
 // tells it apart). The wait is the longest Duration at most: at a rate of
-// 1e-12 a second it was more, and overflowed into a negative one.
+// 1e-12 a second it was more, and overflowed into a negative one. A cost
+// below zero, or NaN, is no number of tokens: it never passes and takes
+// nothing (subtracted, a negative cost credited the bucket above its
+// burst; a NaN one made its tokens NaN, and no take passed again).
 func (l *rateLimiter) take(party string, cost float64, now time.Time) (time.Duration, bool) {
+	if !(cost >= 0) {
+		return math.MaxInt64, false
+	}
 	rate, burst := l.limits(party)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -67,8 +74,17 @@ func (l *rateLimiter) limits(party string) (rate, burst float64) {
 	return l.limitsOf(party)
 }
 
-// refund gives n tokens back to party's bucket (up to burst).
+// refund gives n tokens back to party's bucket (up to burst). An n
+// below zero, or NaN, gives nothing back: it is no refund (charge takes).
 func (l *rateLimiter) refund(party string, n float64, now time.Time) {
+	if n > 0 {
+		l.add(party, n, now)
+	}
+}
+
+// add adds n tokens (taken when below zero) to party's bucket, refilled
+// to now first, and holding at most burst.
+func (l *rateLimiter) add(party string, n float64, now time.Time) {
 	rate, burst := l.limits(party)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -82,9 +98,10 @@ func (l *rateLimiter) refund(party string, n float64, now time.Time) {
 
 // charge takes n tokens out of party's bucket, below zero if it holds
 // fewer: work of a known cost above the burst, made with the bucket full,
-// is paid back at the rate before the party's next take passes.
+// is paid back at the rate before the party's next take passes. An n
+// below zero, or NaN, charges nothing.
 func (l *rateLimiter) charge(party string, n float64, now time.Time) {
 	if n > 0 {
-		l.refund(party, -n, now)
+		l.add(party, -n, now)
 	}
 }
