@@ -135,7 +135,11 @@ func (r *reader) f64(field string) float64 {
 	return v
 }
 
-// DecodePositions parses one payload of EncodePositions.
+// DecodePositions parses one payload of EncodePositions. Each report must
+// pass track.Report.Validate, as the replica that sent it checked: the
+// channel is anyone's who may NOTIFY on the database, and a report the
+// engine refuses (a NaN latitude) would still reach the picture the
+// parties are shown. A payload holding one is refused whole, naming it.
 func DecodePositions(s string) (origin string, reports []track.Report, err error) {
 	b, err := enc.DecodeString(s)
 	if err != nil {
@@ -170,6 +174,9 @@ func DecodePositions(s string) (origin string, reports []track.Report, err error
 			return "", nil, fmt.Errorf("replica: position payload: reports[%d].%w", len(reports), r.err)
 		}
 		t.Time = time.Unix(0, nanos).UTC()
+		if err := t.Validate(); err != nil {
+			return "", nil, fmt.Errorf("replica: position payload: reports[%d].%w", len(reports), err)
+		}
 		reports = append(reports, t)
 	}
 	if r.err != nil {

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,8 @@ import (
 func genReport(t *rapid.T) track.Report {
 	return track.Report{
 		Party:     rapid.StringMatching(`[a-z]{1,12}`).Draw(t, "party"),
-		Aircraft:  rapid.String().Draw(t, "aircraft"),
-		Callsign:  rapid.StringN(0, 8, -1).Draw(t, "callsign"),
+		Aircraft:  rapid.StringMatching(`[A-Za-z0-9 ._-]{1,64}`).Draw(t, "aircraft"),
+		Callsign:  rapid.StringMatching(`[A-Z0-9 ]{0,16}`).Draw(t, "callsign"),
 		AltSource: rapid.SampledFrom([]string{"", track.AltGeometric, track.AltBarometric}).Draw(t, "alt_source"),
 		Class:     rapid.SampledFrom([]string{"", "manned", "uas"}).Draw(t, "class"),
 		Pos: geo.LLA{
@@ -88,12 +89,26 @@ func TestDecodePositionsNamesTheField(t *testing.T) {
 		{enc.EncodeToString([]byte{codecVersion, 0}), "origin: missing"},
 		{enc.EncodeToString([]byte{4, 1, 'a'}), "version"},
 		{"not base64!", "position payload"},
+		{encodeUnchecked(track.Report{Party: "p", Aircraft: "x", Pos: geo.LLA{LatDeg: math.NaN()}, Time: time.Unix(1, 0)}), "reports[0].lat: "},
+		{encodeUnchecked(track.Report{Party: "p", Aircraft: "x", Pos: geo.LLA{AltM: math.Inf(1)}, Time: time.Unix(1, 0)}), "reports[0].alt_m: "},
+		{encodeUnchecked(track.Report{Party: "p", Aircraft: "x", VelUpMps: math.NaN(), Time: time.Unix(1, 0)}), "reports[0].vel_up_mps: "},
+		{encodeUnchecked(track.Report{Party: "p", Aircraft: "", Time: time.Unix(1, 0)}), "reports[0].aircraft: "},
+		{encodeUnchecked(track.Report{Party: "p", Aircraft: "x\u202e", Time: time.Unix(1, 0)}), "reports[0].aircraft: "},
 	} {
 		_, _, err := DecodePositions(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("DecodePositions(%q) = %v, want an error mentioning %q", tc.in, err, tc.want)
 		}
 	}
+}
+
+// encodeUnchecked is the payload of one report, whatever it holds.
+func encodeUnchecked(r track.Report) string {
+	p, err := EncodePositions("a", []track.Report{r})
+	if err != nil {
+		panic(err)
+	}
+	return p[0]
 }
 
 // TestDecodePositionsOlderVersions: payloads of replicas not yet upgraded
@@ -127,10 +142,23 @@ func FuzzDecodePositions(f *testing.F) {
 	f.Add(enc.EncodeToString([]byte{codecVersion, 1, 'a'}))
 	f.Add(enc.EncodeToString([]byte{codecVersion, 1, 'a', 200}))
 	f.Add("")
+	nan, _ := EncodePositions("a", []track.Report{{Party: "p", Aircraft: "x", Pos: geo.LLA{LatDeg: math.NaN(), LonDeg: math.Inf(1)}, Time: time.Unix(1, 5)}})
+	f.Add(nan[0])
 	f.Fuzz(func(t *testing.T, s string) {
 		origin, reports, err := DecodePositions(s)
 		if err != nil {
+			if !strings.HasPrefix(err.Error(), "replica: position payload: ") {
+				t.Fatalf("error %q does not say what it refused", err)
+			}
 			return
+		}
+		// A payload is from a peer, or from anyone who may NOTIFY the
+		// channel: what decodes is a report the engine takes (finite,
+		// in range), never one it refuses while the picture keeps it.
+		for i := range reports {
+			if err := reports[i].Validate(); err != nil {
+				t.Fatalf("decoded report %d, which does not validate: %v: %+v", i, err, reports[i])
+			}
 		}
 		// What decodes re-encodes to payloads that decode to the same.
 		payloads, err := EncodePositions(origin, reports)
