@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"testing"
 
 	"github.com/deconflict/deconflict/internal/store"
@@ -87,17 +89,28 @@ func FuzzParseLine(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"checkpoint":{}}`))
 	f.Add([]byte(`{"head":null}`))
+	f.Add([]byte(`{"log_checkpoint":"deconflict.example/log\n1\nAAAA\n"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ln, err := ParseLine(b)
 		if err != nil {
 			return
 		}
+		// Every kind of line, written back as Export writes it.
 		var again []byte
 		switch {
 		case ln.Record != nil:
 			again, err = marshal(exportLine(*ln.Record, ""))
-		case ln.Checkpoint != nil, ln.Head != nil:
-			return
+		case ln.Checkpoint != nil:
+			c := ln.Checkpoint
+			again, err = marshal(checkpointLine{checkpointBody{Seq: c.Seq, Hash: hex.EncodeToString(c.Hash), Signature: base64.StdEncoding.EncodeToString(c.Signature)}})
+		case ln.Head != nil:
+			h := ln.Head
+			again, err = marshal(headLine{headBody{From: h.From, Seq: h.Seq, Hash: hex.EncodeToString(h.Hash), Checkpoints: h.Checkpoints,
+				Time: h.Time.Format(timeLayout), Viewer: h.Viewer, Signature: base64.StdEncoding.EncodeToString(h.Signature)}})
+		case ln.LogCheckpoint != nil:
+			again, err = marshal(logCheckpointLine{LogCheckpoint: string(*ln.LogCheckpoint)})
+		default:
+			t.Fatalf("%q parsed into no line", b)
 		}
 		if err != nil || !bytes.Equal(again, b) {
 			t.Fatalf("accepted a non-canonical line:\n%s\n%s", b, again)
