@@ -368,6 +368,24 @@ func FuzzReadGeoJSON(f *testing.F) {
 		if !json.Valid(out) {
 			t.Fatal("invalid JSON written")
 		}
+		// What was read is written in a form read back to the same
+		// airspaces: each one, named and limited as it was.
+		back, err := ReadGeoJSON(out)
+		if err != nil {
+			t.Fatalf("reading back what was written: %v\n%s", err, out)
+		}
+		if len(back) != len(valid) {
+			t.Fatalf("%d airspaces back, wrote %d", len(back), len(valid))
+		}
+		for i, b := range back {
+			a := valid[i]
+			if b.Err != nil {
+				t.Fatalf("airspace %d written as a feature refused: %v\n%s", i, b.Err, out)
+			}
+			if b.Name != a.Name || b.Class != a.Class || b.Lower != a.Lower || b.Upper != a.Upper {
+				t.Fatalf("airspace %d read back as %q %q %+v %+v, was %q %q %+v %+v", i, b.Name, b.Class, b.Lower, b.Upper, a.Name, a.Class, a.Lower, a.Upper)
+			}
+		}
 	})
 }
 
