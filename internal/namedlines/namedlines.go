@@ -16,9 +16,12 @@ import (
 // entry's 1-based line number. An error of fn stops the reading and is
 // returned prefixed with "line N: ", so that the operator can find the
 // entry at fault.
+// A line the scanner cannot read (longer than its 64 KiB) is an error
+// naming that line too.
 func Each(r io.Reader, fn func(fields []string) error) error {
 	sc := bufio.NewScanner(r)
-	for line := 1; sc.Scan(); line++ {
+	line := 1
+	for ; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
@@ -27,5 +30,8 @@ func Each(r io.Reader, fn func(fields []string) error) error {
 			return fmt.Errorf("line %d: %w", line, err)
 		}
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("line %d: %w", line, err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package namedlines
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"reflect"
@@ -37,9 +38,9 @@ func TestEachNamesTheLineAtFault(t *testing.T) {
 }
 
 func TestEachReportsAnOverlongLine(t *testing.T) {
-	err := Each(strings.NewReader(strings.Repeat("x", 1<<17)), func([]string) error { return nil })
-	if err == nil {
-		t.Fatal("a line past the scanner's limit was accepted")
+	err := Each(strings.NewReader("a b\n\n"+strings.Repeat("x", 1<<17)), func([]string) error { return nil })
+	if !errors.Is(err, bufio.ErrTooLong) || !strings.HasPrefix(err.Error(), "line 3: ") {
+		t.Fatalf("error %v, want line 3 wrapping %v", err, bufio.ErrTooLong)
 	}
 }
 
@@ -61,9 +62,10 @@ func ExampleEach() {
 func FuzzEach(f *testing.F) {
 	f.Add("coalition ed25519:AAAA\n# c\n\nrussia t\n")
 	f.Add("\x00 \t\r\n#\n a\u00a0b \n")
+	f.Add("a\n" + strings.Repeat("x", 1<<16))
 	f.Fuzz(func(t *testing.T, in string) {
 		entries := 0
-		_ = Each(strings.NewReader(in), func(fields []string) error {
+		err := Each(strings.NewReader(in), func(fields []string) error {
 			entries++
 			if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
 				t.Fatalf("entry %q from %q", fields, in)
@@ -77,6 +79,11 @@ func FuzzEach(f *testing.F) {
 		})
 		if lines := strings.Count(in, "\n") + 1; entries > lines {
 			t.Fatalf("%d entries from %d lines", entries, lines)
+		}
+		// fn refuses nothing: the only error is a line too long to read,
+		// named, so that the operator finds it.
+		if err != nil && (!errors.Is(err, bufio.ErrTooLong) || !strings.HasPrefix(err.Error(), "line ")) {
+			t.Fatalf("error %v from %d bytes", err, len(in))
 		}
 	})
 }
