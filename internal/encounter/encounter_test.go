@@ -399,7 +399,34 @@ func FuzzRunBands(f *testing.F) {
 		}
 		var out bytes.Buffer
 		rows, err := RunBands(strings.NewReader(in), &out, frame)
-		outputLines(t, rows, err, out.String(), DO365Header+","+BandsColumns)
+		for _, l := range outputLines(t, rows, err, out.String(), DO365Header+","+BandsColumns) {
+			fs := strings.Split(l, ",")
+			if len(fs) != 12 {
+				t.Fatalf("output line %q has %d fields, want 12", l, len(fs))
+			}
+			// Each band column is low:high:REGION items, finite, each
+			// low at most its high, in ascending order; tracks within
+			// [0, 360] degrees.
+			for c, col := range fs[8:] {
+				if col == "" {
+					continue
+				}
+				prevHigh := math.Inf(-1)
+				for _, item := range strings.Split(col, ";") {
+					parts := strings.Split(item, ":")
+					if len(parts) != 3 || parts[2] == "" || strings.Trim(parts[2], "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != "" {
+						t.Fatalf("band item %q in %q", item, l)
+					}
+					low, lerr := strconv.ParseFloat(parts[0], 64)
+					high, herr := strconv.ParseFloat(parts[1], 64)
+					if lerr != nil || herr != nil || math.IsInf(low, 0) || math.IsInf(high, 0) || math.IsNaN(low) || math.IsNaN(high) ||
+						low > high || low < prevHigh-1e-6 || (c == 0 && (low < 0 || high > 360)) {
+						t.Fatalf("band item %q (after %g) in column %d of %q", item, prevHigh, c, l)
+					}
+					prevHigh = high
+				}
+			}
+		}
 	})
 }
 
