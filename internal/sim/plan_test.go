@@ -8,11 +8,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
 func builtinPlan(t *testing.T, seed uint64) *Plan {
@@ -407,8 +409,16 @@ func FuzzLoad(f *testing.F) {
 		for _, fl := range p.Flights {
 			for _, ts := range []float64{fl.StartS, (fl.StartS + fl.EndS) / 2, fl.EndS} {
 				st, ok := fl.At(ts)
-				if !ok || math.IsNaN(st.Pos.LatDeg) || math.IsNaN(st.Pos.AltM) || math.IsNaN(st.VelEastMps) {
-					t.Fatalf("%s at %v: %+v %v", fl.ID, ts, st, ok)
+				if !ok {
+					t.Fatalf("%s not airborne at %v, within its %v..%v", fl.ID, ts, fl.StartS, fl.EndS)
+				}
+				// What the runner posts of a scenario that validated
+				// is a report the server takes: finite, in range, its
+				// names printable and within their bounds.
+				r := track.Report{Party: fl.Party, Aircraft: fl.ID, Callsign: fl.Callsign, Class: fl.Class, Time: time.Unix(1_767_225_600, 0),
+					Pos: st.Pos, VelEastMps: st.VelEastMps, VelNorthMps: st.VelNorthMps, VelUpMps: st.VelUpMps}
+				if err := r.Validate(); err != nil {
+					t.Fatalf("%s at %v: a report the server refuses: %v: %+v", fl.ID, ts, err, st)
 				}
 			}
 		}
