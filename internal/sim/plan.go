@@ -69,6 +69,10 @@ type knot struct{ tS, altM float64 }
 const (
 	minSpeedFactor = 0.55
 	maxSpeedFactor = 1.6
+	// minCruiseJitter and maxCruiseJitter bound the factor the seed
+	// gives an untimed sortie's cruise speed.
+	minCruiseJitter = 0.97
+	maxCruiseJitter = 1.03
 	// sampleEveryS is the step used to cover a path with volumes.
 	sampleEveryS = 20.0
 )
@@ -132,6 +136,15 @@ func hashID(id string) uint64 {
 	return h.Sum64()
 }
 
+// topSpeedMps is the fastest a timed leg of the type may be flown: its
+// max_mps, or maxSpeedFactor times its cruise.
+func (t AircraftType) topSpeedMps() float64 {
+	if t.MaxSpeedMps > 0 {
+		return t.MaxSpeedMps
+	}
+	return maxSpeedFactor * t.CruiseMps
+}
+
 func planFlight(so Sortie, id, callsign string, offsetS float64, t AircraftType, bases map[string]Base, rng *rand.Rand) (*Flight, error) {
 	home := bases[so.Base]
 	land := home
@@ -149,13 +162,10 @@ func planFlight(so Sortie, id, callsign string, offsetS float64, t AircraftType,
 	}
 	if !so.Fixed && !timed {
 		start += rng.Float64() * 300
-		cruise *= 0.97 + 0.06*rng.Float64()
+		cruise *= minCruiseJitter + (maxCruiseJitter-minCruiseJitter)*rng.Float64()
 		phase = rng.Float64()
 	}
-	maxSpeed := t.MaxSpeedMps
-	if maxSpeed <= 0 {
-		maxSpeed = maxSpeedFactor * t.CruiseMps
-	}
+	maxSpeed := t.topSpeedMps()
 	f := &Flight{ID: id, Sortie: so.ID, Callsign: callsign, Party: so.Party, Type: so.Type, Class: t.Class, StartS: start, Volume: so.Volume}
 	if f.Callsign == "" {
 		f.Callsign = id

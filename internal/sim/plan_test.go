@@ -319,6 +319,50 @@ func TestLoadNamesTheFieldAtFault(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesWhatTheServerRefuses: a scenario whose flights would
+// send reports the server refuses (an altitude or speed beyond a report's
+// bounds, an aircraft id or callsign too long or unprintable, a party
+// name the server does not take) is refused when loaded, naming the
+// field; it loaded, and the run's reports were refused one by one.
+func TestLoadRefusesWhatTheServerRefuses(t *testing.T) {
+	good := strings.Replace(unreportableScenarios[0].doc, "1e7", "10000", 2)
+	if _, err := Load(strings.NewReader(good)); err != nil {
+		t.Fatalf("the scenario within the bounds: %v", err)
+	}
+	for _, c := range unreportableScenarios {
+		_, err := Load(strings.NewReader(c.doc))
+		var fe *fielderr.Error
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: err %v, want one naming %s", c.doc, err, c.field)
+		}
+	}
+}
+
+// unreportableScenarios are scenarios whose flights report what the
+// server refuses, with the field Load names.
+var unreportableScenarios = func() []struct{ doc, field string } {
+	doc := func(party, elev, ceiling, cruise, climb, maxMps, alt, id, callsign, repeat string) string {
+		return `{"name":"x","report_every_s":5,"parties":[{"name":` + party + `},{"name":"b"}],"bases":[{"name":"B","party":` + party + `,"lat":35,"lon":36,"elev_m":` + elev + `}],` +
+			`"aircraft_types":[{"name":"t","cruise_mps":` + cruise + `,"climb_mps":` + climb + `,"ceiling_m":` + ceiling + `,"max_mps":` + maxMps + `}],` +
+			`"sorties":[{"id":` + id + `,"callsign":` + callsign + `,"party":` + party + `,"type":"t","base":"B","start_s":10,"alt_m":` + alt + repeat + `,"waypoints":[{"lat":35.5,"lon":36.5}]}]}`
+	}
+	long := func(n int) string { return `"` + strings.Repeat("x", n) + `"` }
+	return []struct{ doc, field string }{
+		{doc(`"a"`, "0", "1e7", "200", "20", "0", "1e7", `"s"`, `""`, ""), "aircraft_types[0].ceiling_m"},
+		{doc(`"a"`, "1e6", "10000", "200", "20", "0", "5000", `"s"`, `""`, ""), "bases[0].elev_m"},
+		{doc(`"a"`, "0", "10000", "5000", "20", "0", "5000", `"s"`, `""`, ""), "aircraft_types[0].cruise_mps"},
+		{doc(`"a"`, "0", "10000", "200", "5000", "0", "5000", `"s"`, `""`, ""), "aircraft_types[0].cruise_mps"},
+		{doc(`"a"`, "0", "10000", "200", "20", "4000", "5000", `"s"`, `""`, ""), "aircraft_types[0].max_mps"},
+		{doc(`"a"`, "0", "10000", "200", "20", "0", "5000", long(65), `"C"`, ""), "sorties[0].id"},
+		{doc(`"a"`, "0", "10000", "200", "20", "0", "5000", long(62), `"C"`, `,"repeat":{"count":10,"every_s":60}`), "sorties[0].id"},
+		{doc(`"a"`, "0", "10000", "200", "20", "0", "5000", `"s\u202e"`, `"C"`, ""), "sorties[0].id"},
+		{doc(`"a"`, "0", "10000", "200", "20", "0", "5000", long(17), `""`, ""), "sorties[0].callsign"},
+		{doc(`"a"`, "0", "10000", "200", "20", "0", "5000", `"s"`, long(16), `,"repeat":{"count":2,"every_s":60}`), "sorties[0].callsign"},
+		{doc(`"a"`, "0", "10000", "200", "20", "0", "5000", `"s"`, `"C\u0000"`, ""), "sorties[0].callsign"},
+		{doc(`"A"`, "0", "10000", "200", "20", "0", "5000", `"s"`, `""`, ""), "parties[0].name"},
+	}
+}()
+
 // TestLoadRefusesEndlessTime: a report interval that does not advance the
 // time, or flights that land ages from now, would keep a run (its steps,
 // the sampling of the volumes) looping without end; they are refused,
@@ -397,6 +441,9 @@ func FuzzLoad(f *testing.F) {
 		`"sorties":[{"id":"s","party":"a","type":"t","base":"B","start_s":0,"alt_m":5000,"duration_s":3600,"orbit":{"lat":89.5,"lon":-179.5,"axis_deg":10,"length_m":0,"width_m":2000}}]}`)
 	f.Add(`{"name":""}`)
 	f.Add(`[]`)
+	for _, c := range unreportableScenarios {
+		f.Add(c.doc)
+	}
 	f.Fuzz(func(t *testing.T, doc string) {
 		s, err := Load(strings.NewReader(doc))
 		if err != nil {

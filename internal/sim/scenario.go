@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/rules"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
 // Scenario is one scenario file. See the package doc for the format.
@@ -230,6 +233,11 @@ func (s *Scenario) Validate() error {
 		if p.Name == "" || parties[p.Name] {
 			return fieldErr(fmt.Sprintf("parties[%d].name", i), "empty or duplicate")
 		}
+		// The runner acts as each party: a name the server refuses
+		// would have every report of it refused.
+		if err := party.ValidateName(p.Name); err != nil {
+			return fieldErr(fmt.Sprintf("parties[%d].name", i), "%s", err.(*fielderr.Error).Msg)
+		}
 		parties[p.Name] = true
 	}
 	if len(parties) < 2 {
@@ -247,6 +255,9 @@ func (s *Scenario) Validate() error {
 		}
 		if err := checkLatLon(f, b.LatDeg, b.LonDeg); err != nil {
 			return err
+		}
+		if !finite(b.ElevM) || b.ElevM < track.MinAltM || b.ElevM > track.MaxAltM {
+			return fieldErr(f+".elev_m", "must be within [%d, %d] m, the altitudes a report may carry", track.MinAltM, track.MaxAltM)
 		}
 	}
 	types := map[string]AircraftType{}
@@ -266,6 +277,22 @@ func (s *Scenario) Validate() error {
 				return fieldErr(f+"."+v.name, "must be above zero")
 			}
 		}
+		if t.CeilingM > track.MaxAltM {
+			return fieldErr(f+".ceiling_m", "must be at most %d m, the highest altitude a report may carry", track.MaxAltM)
+		}
+		if !finite(t.MaxSpeedMps) || t.MaxSpeedMps < 0 {
+			return fieldErr(f+".max_mps", "must be zero (absent) or more")
+		}
+		// The fastest the plan flies it (a timed leg at its top speed, or
+		// the cruise jittered up), climbing at its rate, is a speed a
+		// report may carry.
+		if top := math.Hypot(max(t.topSpeedMps(), maxCruiseJitter*t.CruiseMps), t.ClimbMps); !(top <= track.MaxSpeedMps) {
+			field := "cruise_mps"
+			if t.MaxSpeedMps > 0 {
+				field = "max_mps"
+			}
+			return fieldErr(f+"."+field, "with climb_mps, a speed of %.0f m/s, above the %d m/s a report may carry", top, track.MaxSpeedMps)
+		}
 		types[t.Name] = t
 	}
 	ids := map[string]bool{}
@@ -277,6 +304,9 @@ func (s *Scenario) Validate() error {
 		ids[so.ID] = true
 		if !parties[so.Party] {
 			return fieldErr(f+".party", "unknown party %q", so.Party)
+		}
+		if err := checkNames(f, so); err != nil {
+			return err
 		}
 		t, ok := types[so.Type]
 		if !ok {
@@ -381,6 +411,33 @@ const (
 	minReportEveryS = 0.1
 	maxScenarioS    = 7 * 86400
 )
+
+// checkNames checks that the aircraft ids and callsigns of a sortie's
+// flights (with the suffixes of its repeats; the id is the callsign when
+// it has none) are ones a report may carry.
+func checkNames(field string, so Sortie) error {
+	id, callsign := so.ID, so.Callsign
+	if so.Repeat != nil && so.Repeat.Count > 0 {
+		id = fmt.Sprintf("%s-%d", so.ID, so.Repeat.Count)
+		callsign = fmt.Sprintf("%s%d", so.Callsign, so.Repeat.Count)
+	}
+	if err := printable.Check(so.ID); err != nil {
+		return fieldErr(field+".id", "%s", err)
+	}
+	if len(id) > track.MaxIDBytes {
+		return fieldErr(field+".id", "an aircraft id of %d bytes (with the repeat's suffix), above the %d a report may carry", len(id), track.MaxIDBytes)
+	}
+	if callsign == "" {
+		callsign = id
+	}
+	if err := printable.Check(so.Callsign); err != nil {
+		return fieldErr(field+".callsign", "%s", err)
+	}
+	if len(callsign) > track.MaxCallsignLen {
+		return fieldErr(field+".callsign", "a callsign of %d bytes (the id when absent, with the repeat's suffix), above the %d a report may carry", len(callsign), track.MaxCallsignLen)
+	}
+	return nil
+}
 
 func checkLatLon(field string, lat, lon float64) error {
 	if !finite(lat) || lat < -90 || lat > 90 {
