@@ -241,13 +241,26 @@ func planFlight(so Sortie, id, callsign string, offsetS float64, t AircraftType,
 		pos = racetrack(*o, s0+cruise*(leave-now)).Pos
 		now = leave
 	}
-	// Home: cruise back, then descend so as to touch down on arrival.
+	// Home: cruise back, then descend so as to touch down on arrival, at
+	// the type's rate: begun before the flight home when that is too
+	// short for it (after the last climb or descent ended), and refused
+	// when even that is too short. The descent was squeezed into the
+	// flight home: down thousands of meters a second after a last
+	// waypoint near the base, every report of it refused by the server.
 	to := geo.LLA{LatDeg: land.LatDeg, LonDeg: land.LonDeg}
 	d := geo.GeodesicM(pos, to)
 	end := now + d/cruise
-	descent := (alt - land.ElevM) / t.ClimbMps
-	topOfDescent := max(now, end-descent, f.alt[len(f.alt)-1].tS)
-	f.alt = append(f.alt, knot{topOfDescent, alt}, knot{max(end, topOfDescent), land.ElevM})
+	descentS := math.Abs(alt-land.ElevM) / t.ClimbMps
+	topOfDescent := max(end-descentS, f.alt[len(f.alt)-1].tS)
+	if end-topOfDescent < descentS*(1-1e-9) {
+		field := "orbit"
+		if so.Orbit == nil {
+			field = fmt.Sprintf("waypoints[%d]", len(so.Waypoints)-1)
+		}
+		return nil, fieldErr(field, "too near the landing base: the last climb or descent ends %.0f s before landing, and the %.0f m down to the base take %.0f s at climb_mps",
+			end-topOfDescent, math.Abs(alt-land.ElevM), descentS)
+	}
+	f.alt = append(f.alt, knot{topOfDescent, alt}, knot{end, land.ElevM})
 	f.legs = append(f.legs, greatCircle(now, end, pos, to, d, cruise))
 	f.EndS = end
 	if so.DurationS > 0 && so.Orbit == nil && end-start > so.DurationS*1.5 {

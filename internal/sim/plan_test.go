@@ -360,8 +360,40 @@ var unreportableScenarios = func() []struct{ doc, field string } {
 		{doc(`"a"`, "0", "10000", "200", "20", "0", "5000", `"s"`, long(16), `,"repeat":{"count":2,"every_s":60}`), "sorties[0].callsign"},
 		{doc(`"a"`, "0", "10000", "200", "20", "0", "5000", `"s"`, `"C\u0000"`, ""), "sorties[0].callsign"},
 		{doc(`"A"`, "0", "10000", "200", "20", "0", "5000", `"s"`, `""`, ""), "parties[0].name"},
+		// The last waypoint 50 m from the base, reached still climbing
+		// (at 5 m/s, to 3,500 m): the descent was squeezed into a
+		// quarter of a second.
+		{strings.Replace(doc(`"a"`, "0", "10000", "200", "5", "0", "5000", `"s"`, `""`, ""), `{"lat":35.5,"lon":36.5}`, `{"lat":35.5,"lon":36.5},{"lat":35.0005,"lon":36}`, 1), "sorties[0].waypoints[1]"},
 	}
 }()
+
+// TestDescentAtTheTypesRate: a flight home shorter than the descent
+// begins the descent before it (on the last waypoint's leg), at the
+// type's rate: no report of the flight descends faster than climb_mps.
+func TestDescentAtTheTypesRate(t *testing.T) {
+	const doc = `{"name":"x","report_every_s":5,"parties":[{"name":"a"},{"name":"b"}],"bases":[{"name":"B","party":"a","lat":35,"lon":36}],` +
+		`"aircraft_types":[{"name":"t","cruise_mps":200,"climb_mps":20,"ceiling_m":10000}],` +
+		`"sorties":[{"id":"s","party":"a","type":"t","base":"B","start_s":10,"alt_m":5000,"fixed":true,"waypoints":[{"lat":36,"lon":36},{"lat":35.05,"lon":36}]}]}`
+	s, err := Load(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Plan(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := p.Flights[0]
+	last, _ := fl.At(fl.EndS)
+	for ts := fl.StartS; ts <= fl.EndS; ts += 0.5 {
+		st, _ := fl.At(ts)
+		if math.Abs(st.VelUpMps) > 20*(1+1e-9) {
+			t.Fatalf("at %.1f s of %.1f..%.1f: %.1f m/s up, the type climbs and descends at 20", ts, fl.StartS, fl.EndS, st.VelUpMps)
+		}
+	}
+	if last.Pos.AltM != 0 {
+		t.Fatalf("lands at %.1f m, the base is at 0", last.Pos.AltM)
+	}
+}
 
 // TestLoadRefusesEndlessTime: a report interval that does not advance the
 // time, or flights that land ages from now, would keep a run (its steps,
