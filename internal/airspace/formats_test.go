@@ -336,7 +336,16 @@ func FuzzParseOpenAir(f *testing.F) {
 			valid = append(valid, a)
 		}
 		as = valid
-		writeReadOpenAir(t, as)
+		// Written out, each reads back as it was: names, limits,
+		// activations (the writer's promise).
+		for i, b := range writeReadOpenAir(t, as) {
+			a := as[i]
+			if b.Name != a.Name || b.Class != a.Class || b.Type != a.Type || b.Lower != a.Lower || b.Upper != a.Upper ||
+				b.ByNOTAM != a.ByNOTAM || len(b.Activations) != len(a.Activations) {
+				t.Fatalf("airspace %d read back as %q %q %q %+v %+v %v %d, was %q %q %q %+v %+v %v %d", i,
+					b.Name, b.Class, b.Type, b.Lower, b.Upper, b.ByNOTAM, len(b.Activations), a.Name, a.Class, a.Type, a.Lower, a.Upper, a.ByNOTAM, len(a.Activations))
+			}
+		}
 	})
 }
 
