@@ -3,8 +3,8 @@ package web
 import (
 	"bytes"
 	"net/http"
-	"regexp"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 )
