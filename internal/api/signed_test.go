@@ -460,3 +460,27 @@ func TestPartyKeysRefused(t *testing.T) {
 		t.Fatalf("an unknown key retired: %d %+v", code, p)
 	}
 }
+
+// A key under which anyone can sign anything (the identity point of the
+// curve verifies one fixed signature on every message) is refused, at a
+// party's creation and when a party adds it, naming the field: a party
+// that registered one could disown every statement it signed.
+func TestSmallOrderKeysRefused(t *testing.T) {
+	e := newEnv(t, Options{})
+	identity := partykey.Format(append([]byte{1}, make([]byte, 31)...))
+	key, _ := partykey.Generate()
+	k := partykey.Format(partykey.Public(key))
+	code, body, _ := e.do("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": []string{k, identity}})
+	var p Problem
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusBadRequest || p.Field != "public_keys[1]" || !strings.Contains(string(body), "small order") {
+		t.Fatalf("a small-order key at a party's creation: %d %s", code, body)
+	}
+	var tok struct{ Token string }
+	e.mustDo("POST", "/v1/parties", e.operator, map[string]any{"name": "delta", "public_keys": []string{k}}, 201, &tok)
+	add, _ := json.Marshal(map[string]string{"public_key": identity})
+	code, p = send(t, e, signedRequest(t, e, key, "POST", "/v1/parties/delta/keys", tok.Token, add))
+	if code != http.StatusBadRequest || p.Field != "public_key" {
+		t.Fatalf("a small-order key added: %d %+v", code, p)
+	}
+}

@@ -35,7 +35,7 @@ func (k Key) Current() bool { return k.Retired == nil }
 
 // Public is the key's bytes.
 func (k Key) Public() ed25519.PublicKey {
-	pub, _ := partykey.Parse(k.PublicKey)
+	pub, _ := partykey.ParseText(k.PublicKey)
 	return pub
 }
 

@@ -2,14 +2,16 @@ package partykey
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"strings"
 	"testing"
 	"unicode/utf8"
 )
 
 // FuzzParse: a public key's text parses only in the one spelling Format
-// gives it, so that one key never has two names; an error names the
-// text clipped and printable, whatever was sent.
+// gives it, so that one key never has two names, and only as a key no
+// signature forged without its private half verifies under; an error
+// names the text clipped and printable, whatever was sent.
 func FuzzParse(f *testing.F) {
 	key, err := Generate()
 	if err != nil {
@@ -22,6 +24,12 @@ func FuzzParse(f *testing.F) {
 	f.Add(strings.Replace(good, "ed25519:", "ED25519:", 1))
 	f.Add("ed25519:" + strings.Repeat("A", 4000))
 	f.Add("ed25519:\x00\x1b[31m")
+	for _, b := range weakKeys {
+		f.Add(Format(b))
+	}
+	// R = the identity, S = 0: a signature of every message under the
+	// identity key, and of some under the other small-order keys.
+	forged := append([]byte{1}, make([]byte, 63)...)
 	f.Fuzz(func(t *testing.T, s string) {
 		pub, err := Parse(s)
 		if err != nil {
@@ -33,6 +41,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if again := Format(pub); again != s {
 			t.Fatalf("%q parses, but its key is spelled %q", s, again)
+		}
+		// No accepted key verifies what no one signed.
+		for _, msg := range []string{"", "a", "statement"} {
+			if ed25519.Verify(pub, []byte(msg), forged) {
+				t.Fatalf("%q parses, and verifies a forged signature of %q", s, msg)
+			}
 		}
 	})
 }

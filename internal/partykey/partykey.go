@@ -7,6 +7,7 @@
 package partykey
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
@@ -16,6 +17,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"filippo.io/edwards25519"
 )
 
 // Prefix starts the text form of a public key.
@@ -113,8 +116,31 @@ func Format(pub ed25519.PublicKey) string {
 }
 
 // Parse reads the text form written by Format. It accepts only that exact
-// spelling, so that one key has one text form.
+// spelling, so that one key has one text form, and only a key someone can
+// hold: a point of the curve in its canonical encoding, not of small
+// order. Under a small-order key anyone signs anything (the identity
+// point verifies one fixed signature on every message), so a party that
+// registered one could disown every statement it signed.
 func Parse(s string) (ed25519.PublicKey, error) {
+	pub, err := ParseText(s)
+	if err != nil {
+		return nil, err
+	}
+	p, err := new(edwards25519.Point).SetBytes(pub)
+	if err != nil || !bytes.Equal(p.Bytes(), pub) {
+		return nil, fmt.Errorf("public key %q: not a point of the Ed25519 curve in its canonical encoding", clip(s))
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return nil, fmt.Errorf("public key %q: a point of small order, under which anyone can sign anything", clip(s))
+	}
+	return pub, nil
+}
+
+// ParseText reads the text form written by Format, in that exact
+// spelling, without Parse's check of the point: for a key's text the
+// service stored when it was registered (a key registered before the
+// check still reads as the 32 bytes it was).
+func ParseText(s string) (ed25519.PublicKey, error) {
 	b64, ok := strings.CutPrefix(s, Prefix)
 	if !ok {
 		return nil, fmt.Errorf("public key %q: want %s<base64>", clip(s), Prefix)

@@ -123,3 +123,45 @@ console.log(JSON.stringify({pem: privateKey.export({type: 'pkcs8', format: 'pem'
 		t.Fatal("node's PKCS#8 key decodes to another public key")
 	}
 }
+
+// weakKeys are 32-byte texts Parse refuses as keys no one holds: the
+// small-order points (the identity; y = -1, of order 2; y = 0, of order
+// 4), a non-canonical encoding of the identity (y = p + 1), and a y with
+// no point of the curve.
+var weakKeys = map[string][]byte{
+	"identity":      append([]byte{1}, make([]byte, 31)...),
+	"order 2":       append(append([]byte{0xec}, bytes.Repeat([]byte{0xff}, 30)...), 0x7f),
+	"order 4":       make([]byte, 32),
+	"non-canonical": append(append([]byte{0xee}, bytes.Repeat([]byte{0xff}, 30)...), 0x7f),
+	"not a point":   append([]byte{2}, make([]byte, 31)...),
+}
+
+// TestParseRefusesWeakKeys: a key under which anyone can sign anything
+// (the identity verifies one fixed signature on every message) is refused,
+// saying why; ParseText still reads its text, as a stored key's.
+func TestParseRefusesWeakKeys(t *testing.T) {
+	forged := append([]byte{1}, make([]byte, 63)...) // R = identity, S = 0
+	for _, msg := range []string{"a", "a statement the party never made"} {
+		if !ed25519.Verify(weakKeys["identity"], []byte(msg), forged) {
+			t.Fatalf("the identity key does not verify the forged signature on %q: the case is moot", msg)
+		}
+	}
+	for name, b := range weakKeys {
+		text := Format(b)
+		_, err := Parse(text)
+		if err == nil || !strings.Contains(err.Error(), "public key") ||
+			!strings.Contains(err.Error(), "small order") && !strings.Contains(err.Error(), "canonical encoding") {
+			t.Errorf("%s %s: %v, want a refusal saying why", name, text, err)
+		}
+		if pub, err := ParseText(text); err != nil || !bytes.Equal(pub, b) {
+			t.Errorf("%s: ParseText %x, %v", name, pub, err)
+		}
+	}
+	key, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(Format(Public(key))); err != nil {
+		t.Fatalf("a generated key: %v", err)
+	}
+}

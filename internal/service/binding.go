@@ -413,8 +413,8 @@ func bindKeyAdded(r audit.Record, args []string, body []byte) error {
 	if err := json.Unmarshal(body, &in); err != nil {
 		return fmt.Errorf("the signed body: %v", err)
 	}
-	got, err1 := partykey.Parse(c.PublicKey)
-	asked, err2 := partykey.Parse(in.PublicKey)
+	got, err1 := partykey.ParseText(c.PublicKey)
+	asked, err2 := partykey.ParseText(in.PublicKey)
 	if err1 != nil || err2 != nil || !got.Equal(asked) {
 		return mismatch("public_key", c.PublicKey, in.PublicKey)
 	}
