@@ -126,14 +126,24 @@ func Parse(s string) (ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := new(edwards25519.Point).SetBytes(pub)
-	if err != nil || !bytes.Equal(p.Bytes(), pub) {
-		return nil, fmt.Errorf("public key %q: not a point of the Ed25519 curve in its canonical encoding", clip(s))
-	}
-	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
-		return nil, fmt.Errorf("public key %q: a point of small order, under which anyone can sign anything", clip(s))
+	if err := CheckPoint(pub); err != nil {
+		return nil, fmt.Errorf("public key %q: %w", clip(s), err)
 	}
 	return pub, nil
+}
+
+// CheckPoint says whether the 32 bytes of an Ed25519 public key are a key
+// someone can hold (see Parse): any signed-note key (a log's, a
+// witness's) too.
+func CheckPoint(pub []byte) error {
+	p, err := new(edwards25519.Point).SetBytes(pub)
+	if err != nil || !bytes.Equal(p.Bytes(), pub) {
+		return errors.New("not a point of the Ed25519 curve in its canonical encoding")
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return errors.New("a point of small order, under which anyone can sign anything")
+	}
+	return nil
 }
 
 // ParseText reads the text form written by Format, in that exact

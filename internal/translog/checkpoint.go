@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/partykey"
 	"github.com/transparency-dev/formats/log"
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
@@ -120,22 +121,45 @@ type Cosignature struct {
 func sigLine(s note.Signature) string { return "— " + s.Name + " " + s.Base64 + "\n" }
 
 // WitnessVerifier reads a witness's verifier key: a cosignature/v1 key
-// (type 0x04), or a plain Ed25519 note key used for cosignatures.
+// (type 0x04), or a plain Ed25519 note key used for cosignatures. A key
+// no one holds (partykey.CheckPoint) is refused: under a small-order key
+// anyone, the log's operator too, could make the witness's cosignatures.
 func WitnessVerifier(vkey string) (note.Verifier, error) {
 	v, err := fnote.NewVerifierForCosignatureV1(vkey)
+	if err == nil {
+		err = checkVKeyPoint(vkey)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("translog: witness key %q: %w", clip(vkey), err)
 	}
 	return v, nil
 }
 
-// LogVerifier reads a log's signed-note verifier key.
+// LogVerifier reads a log's signed-note verifier key; a key no one holds
+// is refused, as WitnessVerifier refuses one.
 func LogVerifier(vkey string) (note.Verifier, error) {
 	v, err := note.NewVerifier(vkey)
+	if err == nil {
+		err = checkVKeyPoint(vkey)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("translog: log key %q: %w", clip(vkey), err)
 	}
 	return v, nil
+}
+
+// checkVKeyPoint checks the Ed25519 key of a verifier key the note
+// package read ("<name>+<hash>+<base64 of the type byte and the key>").
+func checkVKeyPoint(vkey string) error {
+	fields := strings.SplitN(vkey, "+", 3) // the name has no '+', the base64 may
+	if len(fields) != 3 {
+		return errors.New("not a verifier key")
+	}
+	b, err := base64.StdEncoding.DecodeString(fields[2])
+	if err != nil || len(b) != 1+ed25519.PublicKeySize {
+		return errors.New("not an Ed25519 verifier key")
+	}
+	return partykey.CheckPoint(b[1:])
 }
 
 // SignatureLines are the signature lines of a signed note (each ending in

@@ -2,7 +2,10 @@ package translog
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +163,36 @@ func TestDefaultOriginStable(t *testing.T) {
 	pub2, _, _ := ed25519.GenerateKey(nil)
 	if DefaultOrigin(pub2) == a {
 		t.Fatal("two keys, one origin")
+	}
+}
+
+// smallOrderVKey is the verifier key of the identity point named name, of
+// the signed-note key type alg (0x01 Ed25519, 0x04 cosignature/v1).
+func smallOrderVKey(name string, alg byte) string {
+	key := append([]byte{alg, 1}, make([]byte, 31)...)
+	h := sha256.Sum256(append([]byte(name+"\n"), key...))
+	return fmt.Sprintf("%s+%08x+%s", name, binary.BigEndian.Uint32(h[:4]), base64.StdEncoding.EncodeToString(key))
+}
+
+// TestVerifierKeysOfSmallOrderRefused: a witness's or a log's key under
+// which anyone can sign anything (the identity point) is refused, saying
+// why: a witness's cosignatures under it could be made by the log's
+// operator itself.
+func TestVerifierKeysOfSmallOrderRefused(t *testing.T) {
+	if _, err := note.NewVerifier(smallOrderVKey("log.example", 1)); err != nil {
+		t.Fatalf("the note package refuses the key itself (%v): the case is moot", err)
+	}
+	if _, err := WitnessVerifier(smallOrderVKey("w.example", 4)); err == nil || !strings.Contains(err.Error(), "small order") {
+		t.Errorf("a small-order witness key: %v", err)
+	}
+	if _, err := WitnessVerifier(smallOrderVKey("w.example", 1)); err == nil || !strings.Contains(err.Error(), "small order") {
+		t.Errorf("a small-order plain witness key: %v", err)
+	}
+	if _, err := LogVerifier(smallOrderVKey("log.example", 1)); err == nil || !strings.Contains(err.Error(), "small order") {
+		t.Errorf("a small-order log key: %v", err)
+	}
+	_, good := newWitness(t, "w.example")
+	if _, err := WitnessVerifier(good); err != nil {
+		t.Errorf("a witness's key: %v", err)
 	}
 }
