@@ -66,8 +66,9 @@ type tactical struct {
 	// raise (mu held): see ReconcileDetection.
 	held map[string]heldAlert
 	// behind are the alerts open in the store that the engine took up at
-	// the takeover (by id, or renamed to the store's) from a picture of
-	// their aircraft older than the store's last transition (mu held): a
+	// the takeover (by id, or renamed to the store's), or raised while
+	// held, from a picture of their aircraft older than the store's last
+	// transition at the takeover (mu held): a
 	// clear of one before its picture has caught up holds it instead
 	// (takeHeld).
 	behind map[string]heldAlert

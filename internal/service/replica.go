@@ -348,10 +348,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 				// takes the store's alert up (renamed below), but
 				// not its end before its picture has caught up
 				// (takeHeld).
-				if t.behind == nil {
-					t.behind = map[string]heldAlert{}
-				}
-				t.behind[storedID] = heldAlert{last: last, until: until, since: last.Time}
+				t.keepBehind(storedID, heldAlert{last: last, until: until, since: last.Time})
 			}
 		}
 		if _, ok := stored[a.ID]; !ok && !inQueue[a.ID] {
@@ -601,7 +598,8 @@ type heldAlert struct {
 // otherwise. The engine's clear (resolved) of an alert it took up at the
 // takeover from a picture older than the store's (tactical.behind),
 // before that picture has caught up, holds the store's alert instead of
-// being committed. It returns the
+// being committed; so does that of a held alert the engine took up
+// (raised) from a picture older than the store's. It returns the
 // transitions as the engine now names them (for the disclosure picture)
 // and those to commit, and lets go of the alerts matched.
 func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommit []alert.Transition) {
@@ -677,19 +675,42 @@ func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommi
 			continue
 		}
 		delete(t.held, tr.ID)
+		// Taken up from a picture still older than the store's
+		// transition, the alert is behind as one taken up at the
+		// takeover is: its clear before that picture has caught up
+		// would be followed by a raise of the same conflict under a new
+		// id when the reports behind the store's reach the engine.
+		behind := tr.State == alert.StateRaised && now.Before(h.until) && !t.eng.Load().TracksSince(&h.last, h.since)
 		if tr.State == alert.StateRaised {
 			// Raised from a later report than the store's, it is news
 			// only when it tells something the store's does not, as at a
 			// takeover: two engines fed the same reports in another order
 			// publish the same alert moments apart.
 			if tr.Level == h.last.Level && (!tr.Time.After(h.last.Time) || !t.eng.Load().NewsAgainst(&h.last)) {
+				if behind {
+					t.keepBehind(tr.ID, h)
+				}
 				continue
 			}
 			tr.State = alert.StateUpdated
 		}
+		if behind {
+			h.last = tr // what the store has of it once committed
+			t.keepBehind(tr.ID, h)
+		}
 		toCommit = append(toCommit, tr)
 	}
 	return all, toCommit
+}
+
+// keepBehind records the store's alert id, which the engine has taken
+// up from a picture older than the store's last transition of it
+// (tactical.behind; t.mu held).
+func (t *tactical) keepBehind(id string, b heldAlert) {
+	if t.behind == nil {
+		t.behind = map[string]heldAlert{}
+	}
+	t.behind[id] = b
 }
 
 // clearHeldLocked queues the clear (EndedAt) of each held alert the engine has
