@@ -145,7 +145,7 @@ func (s *Service) enqueueLocked(trs []alert.Transition, wait bool) *commitWaiter
 	t := s.tac
 	toCommit := trs
 	if (len(t.held) > 0 || len(t.behind) > 0 || len(t.spent) > 0) && s.leadsDetection() {
-		trs, toCommit = t.takeHeld(trs, s.now())
+		trs, toCommit = t.takeHeld(trs, s.Rules().LevelRank, s.now())
 	}
 	// The disclosure picture takes them first, on every replica, leading
 	// or not.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // TestHeldAlertTakenUpOnAnOlderPictureIsNotClearedOnIt: as
@@ -80,4 +82,87 @@ func TestHeldAlertWhoseAircraftStopReportingEndsStaleOnce(t *testing.T) {
 	if l := p.listed(0); len(l) != 0 {
 		t.Fatalf("a minute later the leader lists %v", l)
 	}
+}
+
+// TestTakeoverDoesNotDowngradeAnAlertOnAnOlderPicture: the leader raised
+// a conflict at the lowest level and updated it to a higher one from a
+// russian report (the aircraft sped up) that the other replica has not
+// had yet when it takes over. Its engine has the alert at the lower
+// level, from a picture older than the store's update: the takeover does
+// not commit it (a downgrade that never was, its time before the store's
+// update's), and the relayed report, when it comes, is the store's alert.
+func TestTakeoverDoesNotDowngradeAnAlertOnAnOlderPicture(t *testing.T) {
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	r.LonDeg = eastM(c, 89_000).LonDeg
+	_, id := p.raise(t, 0, c, r)
+	p.relay(t, 1, reportOf("coalition", c), reportOf("russia", r))
+	first := storedAlertTransitions(t, p, id)[0]
+	p.clock.advance(time.Second)
+	faster := r
+	faster.LonDeg, faster.Time = eastM(c, 45_000).LonDeg, p.clock.now()
+	p.ingest(t, 0, "russia", faster)
+	events := alertEvents(t, p.st)
+	trs := storedAlertTransitions(t, p, id)
+	if len(trs) != 2 || trs[1].Level == first.Level {
+		t.Fatalf("after the russian speed-up the store has %v, want the alert raised and updated to a higher level", events)
+	}
+	// The events of one alert in a row read as one (alertEvents): its
+	// transitions are compared.
+	levels := func(when string) {
+		t.Helper()
+		p.wantEvents(t, when, events...)
+		var got []string
+		for _, a := range storedAlertTransitions(t, p, id) {
+			got = append(got, a.State+" "+a.Level)
+		}
+		if want := []string{"raised " + first.Level, "updated " + trs[1].Level}; !slices.Equal(got, want) {
+			t.Fatalf("%s the store has the alert %v, want %v", when, got, want)
+		}
+	}
+	p.handOver(t, 1)
+	p.svc[1].Tick(context.Background())
+	levels("after the takeover")
+	if l := p.svc[1].Alerts(party.Principal{Operator: true}); len(l) != 1 || l[0].ID != id || l[0].Level != trs[1].Level {
+		t.Fatalf("after the takeover the new leader lists %+v, want %s at %s", l, id, trs[1].Level)
+	}
+	// The relay brings the coalition's report of the time of the
+	// store's update, then the russian one the update came from: the
+	// picture has caught up, on the store's alert.
+	n := storeEventCount(t, p)
+	cThen := eastM(c, 200)
+	cThen.Time = faster.Time
+	p.relay(t, 1, reportOf("coalition", cThen))
+	p.svc[1].Tick(context.Background())
+	levels("after the relayed coalition report")
+	p.relay(t, 1, reportOf("russia", faster))
+	p.svc[1].Tick(context.Background())
+	levels("after the relayed report")
+	// Both aircraft report on, as the store has them: the picture has
+	// caught up, and there is nothing to tell.
+	p.clock.advance(time.Second)
+	c2, r2 := eastM(c, 400), eastM(faster, -200)
+	c2.Time, r2.Time = p.clock.now(), p.clock.now()
+	p.ingest(t, 1, "coalition", c2)
+	p.ingest(t, 1, "russia", r2)
+	p.svc[1].Tick(context.Background())
+	levels("once the picture caught up")
+	if got := storeEventCount(t, p); got != n {
+		t.Fatalf("the reports the store's update came from, and those after, wrote %d events", got-n)
+	}
+}
+
+// storeEventCount is how many events the store has.
+func storeEventCount(t *testing.T, p *replicaPair) int {
+	t.Helper()
+	var n int
+	err := p.st.View(context.Background(), func(tx store.Tx) error {
+		evs, err := tx.EventsAfter(0, 100000)
+		n = len(evs)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -424,6 +424,7 @@ func (s *Service) Alerts(p party.Principal) []alert.Alert {
 	var all []alert.Alert
 	if s.leadsDetection() {
 		all = s.tac.eng.Load().Alerts()
+		s.asTheStoreHasBehind(all)
 		if held := s.heldAlerts(); len(held) > 0 {
 			all = append(all, held...)
 			slices.SortFunc(all, func(x, y alert.Alert) int { return strings.Compare(x.ID, y.ID) })
@@ -453,13 +454,33 @@ func (s *Service) heldAlerts() []alert.Alert {
 	return out
 }
 
+// asTheStoreHasBehind replaces, in the engine's alerts all, those it
+// took up from a picture older than the store's (tactical.behind) with
+// what the store has of them: what the parties were told, which the
+// engine's older picture does not overrule before it has caught up.
+func (s *Service) asTheStoreHasBehind(all []alert.Alert) {
+	t := s.tac
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.behind) == 0 {
+		return
+	}
+	for i := range all {
+		if b, ok := t.behind[all[i].ID]; ok {
+			all[i] = b.last
+		}
+	}
+}
+
 // openAlert returns the open alert of that id, as Alerts answers it.
 func (s *Service) openAlert(id string) (alert.Alert, bool) {
 	if !s.leadsDetection() {
 		return s.story.alert(id)
 	}
 	if a, ok := s.tac.eng.Load().Alert(id); ok {
-		return a, true
+		one := []alert.Alert{a}
+		s.asTheStoreHasBehind(one)
+		return one[0], true
 	}
 	t := s.tac
 	t.mu.Lock()

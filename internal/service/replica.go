@@ -203,7 +203,12 @@ const SpentIDsKept = time.Hour
 // relay brings them. One the engine still finds takes the store's alert
 // up (by id, or renamed), but its clear is not committed before the
 // engine's picture has caught up with the store's transition: until then
-// the store's alert is held instead (tactical.behind, takeHeld).
+// the store's alert is held instead (tactical.behind, takeHeld). Nor is
+// an update of it from that older picture, unless to a higher level: a
+// lower level, or a prediction moved, is older news than what the parties
+// were told (an alert downgraded, then upgraded again when the reports
+// came); what the engine has of it once its picture has caught up is
+// committed when it is news against the store's (clearHeldLocked).
 //
 // An alert only the store has is cleared at once when this engine's
 // picture of its aircraft is as recent as the store's transition (reason
@@ -372,6 +377,14 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			// commit): the update is committed now, when it is news
 			// against what the parties were told.
 			if !inQueue[a.ID] && (a.Level != last.Level || a.Time.After(last.Time) && eng.NewsAgainst(&last)) {
+				if _, behind := t.behind[a.ID]; behind && rl.LevelRank(a.Level) <= rl.LevelRank(last.Level) {
+					// Judged from a picture older than the store's
+					// transition: a lower level, or a prediction
+					// moved, is older news than what the parties were
+					// told. It is judged once the picture has caught
+					// up (clearHeldLocked).
+					continue
+				}
 				a.State = alert.StateUpdated
 				trs = append(trs, a)
 				if b, ok := t.behind[a.ID]; ok {
@@ -602,7 +615,7 @@ type heldAlert struct {
 // (raised) from a picture older than the store's. It returns the
 // transitions as the engine now names them (for the disclosure picture)
 // and those to commit, and lets go of the alerts matched.
-func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommit []alert.Transition) {
+func (t *tactical) takeHeld(trs []alert.Transition, rank func(level string) int, now time.Time) (all, toCommit []alert.Transition) {
 	all = make([]alert.Transition, 0, len(trs))
 	toCommit = make([]alert.Transition, 0, len(trs))
 	// The engine produced the transitions after a raise renamed here under
@@ -668,6 +681,17 @@ func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommi
 		all = append(all, tr)
 		if !ok {
 			if b, behind := t.behind[tr.ID]; behind && tr.State == alert.StateUpdated {
+				caughtUp := !now.Before(b.until) || t.eng.Load().TracksSince(&b.last, b.since)
+				if !caughtUp && rank(tr.Level) <= rank(b.last.Level) {
+					// From a picture older than the store's, a lower
+					// level or a prediction moved is older news than
+					// what the parties were told: judged once the
+					// picture has caught up (clearHeldLocked).
+					continue
+				}
+				if tr.Level == b.last.Level && (!tr.Time.After(b.last.Time) || !t.eng.Load().NewsAgainst(&b.last)) {
+					continue // what the store has: no news
+				}
 				b.last = tr // what the store has of it once committed
 				t.behind[tr.ID] = b
 			}
@@ -686,7 +710,11 @@ func (t *tactical) takeHeld(trs []alert.Transition, now time.Time) (all, toCommi
 			// only when it tells something the store's does not, as at a
 			// takeover: two engines fed the same reports in another order
 			// publish the same alert moments apart.
-			if tr.Level == h.last.Level && (!tr.Time.After(h.last.Time) || !t.eng.Load().NewsAgainst(&h.last)) {
+			noNews := tr.Level == h.last.Level && (!tr.Time.After(h.last.Time) || !t.eng.Load().NewsAgainst(&h.last))
+			if noNews || behind && rank(tr.Level) <= rank(h.last.Level) {
+				// From a picture older than the store's, a lower
+				// level is older news: judged once it has caught up
+				// (clearHeldLocked).
 				if behind {
 					t.keepBehind(tr.ID, h)
 				}
@@ -732,9 +760,19 @@ func (s *Service) clearHeldLocked(now time.Time) {
 		return
 	}
 	eng := t.eng.Load()
-	for id, b := range t.behind {
-		if !now.Before(b.until) || eng.TracksSince(&b.last, b.since) {
-			delete(t.behind, id) // caught up: the engine judges it alone
+	for _, id := range slices.Sorted(maps.Keys(t.behind)) {
+		b := t.behind[id]
+		if now.Before(b.until) && !eng.TracksSince(&b.last, b.since) {
+			continue
+		}
+		// Caught up: the engine judges it alone, and what it has of it
+		// now, held back while its picture was older than the store's
+		// (takeHeld), is committed when it is news against what the
+		// store has.
+		delete(t.behind, id)
+		if a, ok := eng.Alert(id); ok && (a.Level != b.last.Level || a.Time.After(b.last.Time) && eng.NewsAgainst(&b.last)) {
+			a.State = alert.StateUpdated
+			s.enqueueLocked([]alert.Transition{a}, false)
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(t.held)) {
