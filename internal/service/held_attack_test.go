@@ -2,13 +2,18 @@ package service
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
 
 // TestHeldAlertTakenUpOnAnOlderPictureIsNotClearedOnIt: as
@@ -165,4 +170,133 @@ func storeEventCount(t *testing.T, p *replicaPair) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// newReplicaPairWith is newReplicaPair on a store whose rules in force are
+// r (version 1).
+func newReplicaPairWith(t *testing.T, r rules.Rules) *replicaPair {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r.Version = 1
+	body, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(context.Background(), func(tx store.Tx) error {
+		return tx.PutRules(store.RulesRecord{Version: 1, Created: time.Now().UTC(), Actor: "test", Body: body})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &replicaPair{st: st, clock: &testClock{}}
+	for i := range p.svc {
+		p.peers[i] = &testPeers{}
+		p.svc[i] = newReplicaServiceAt(t, st, p.peers[i], p.clock)
+	}
+	p.peers[0].leads.Store(true)
+	return p
+}
+
+// TestHeldAlertDisclosesItsAircraft: an alert discloses its aircraft to
+// the parties it concerns while it is open (need to know). The new
+// leader's engine waits out the clear of the store's alert from an older
+// picture, and the takeover holds the store's alert: listed to the
+// parties, open, it discloses the other party's aircraft to each as long
+// as it is held, however short the linger after a clear (the rules here:
+// a second, and no disclosure by proximity a conflict would give), and
+// no longer once it has ended (or the replica lost the lease).
+func TestHeldAlertDisclosesItsAircraft(t *testing.T) {
+	for _, leaseLost := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lease lost %v", leaseLost), func(t *testing.T) { heldAlertDisclosesItsAircraft(t, leaseLost) })
+	}
+}
+
+// heldAlertDisclosesItsAircraft plays TestHeldAlertDisclosesItsAircraft;
+// with leaseLost, the replica that holds the alert loses the lease before
+// the engine's wait ends.
+func heldAlertDisclosesItsAircraft(t *testing.T, leaseLost bool) {
+	r := rules.Default()
+	r.DiscloseWithinM, r.DiscloseWithinAltM, r.DiscloseLingerS = 1000, 300, 1
+	p := newReplicaPairWith(t, r)
+	c, rr := headOnPair(p.clock.now())
+	_, id := p.raise(t, 0, c, rr)
+	p.relay(t, 1, reportOf("coalition", c), reportOf("russia", rr))
+	p.clock.advance(time.Second)
+	climbed := eastM(c, 200)
+	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
+	p.ingest(t, 0, "coalition", climbed)
+	p.relay(t, 1, reportOf("coalition", climbed))
+	p.clock.advance(2 * time.Second)
+	rClimbed := eastM(rr, -600)
+	rClimbed.Time, rClimbed.AltM, rClimbed.VelEastMps = p.clock.now(), rr.AltM+1500, -100
+	p.ingest(t, 0, "russia", rClimbed)
+	p.handOver(t, 1)
+	sees := func(when string) {
+		t.Helper()
+		if l := p.listed(1); !slices.Equal(l, []string{id}) {
+			t.Fatalf("%s the new leader lists %v, want the store's %s", when, l, id)
+		}
+		var seen []string
+		for _, s := range p.svc[1].Tracks(party.Principal{Party: "coalition"}, detect.World) {
+			seen = append(seen, s.Party+"/"+s.Aircraft)
+		}
+		if !slices.Contains(seen, "russia/R1") {
+			t.Fatalf("%s the coalition, whose alert %s with the russian aircraft is open, sees %v", when, id, seen)
+		}
+	}
+	sees("after the takeover")
+	if leaseLost {
+		// The held alert is the new leader's to judge: it ends in this
+		// replica's picture, which follows its engine, where the
+		// conflict is over; nothing discloses the russian aircraft
+		// once the linger has passed.
+		p.handOver(t, 0)
+		p.svc[1].Tick(context.Background())
+		p.clock.advance(2 * time.Second)
+		p.svc[1].Tick(context.Background())
+		for _, s := range p.svc[1].Tracks(party.Principal{Party: "coalition"}, detect.World) {
+			if s.Party == "russia" {
+				t.Fatalf("the coalition sees the russian aircraft %s on the replica that held the alert and lost the lease", s.Aircraft)
+			}
+		}
+		return
+	}
+	p.clock.advance(5 * time.Second)
+	p.svc[1].Tick(context.Background())
+	sees("once the engine's wait would have ended")
+	p.clock.advance(5 * time.Second)
+	p.svc[1].Tick(context.Background())
+	sees("after the linger of a clear")
+	// The relay brings the russian climb (the store's alert again, taken
+	// up), then the two report apart in height: the conflict ends, the
+	// alert clears, and the russian aircraft is no longer disclosed once
+	// the linger has passed.
+	p.relay(t, 1, reportOf("russia", rClimbed))
+	start := rClimbed.Time.Add(-3 * time.Second)
+	report := func() {
+		at := p.clock.now()
+		s := at.Sub(start).Seconds()
+		cNow, rNow := eastM(c, 200*s), eastM(rClimbed, -100*(s-3))
+		cNow.Time, rNow.Time = at, at
+		p.ingest(t, 1, "coalition", cNow)
+		p.ingest(t, 1, "russia", rNow)
+		p.svc[1].Tick(context.Background())
+	}
+	report()
+	for range 4 {
+		p.clock.advance(2 * time.Second)
+		report()
+	}
+	if got := alertEvents(t, p.st); got[len(got)-1] != "alert_cleared "+id {
+		t.Fatalf("once the aircraft reported apart the store has %v, want %s cleared", got, id)
+	}
+	for _, s := range p.svc[1].Tracks(party.Principal{Party: "coalition"}, detect.World) {
+		if s.Party == "russia" {
+			t.Fatalf("the coalition sees the russian aircraft %s after its alert cleared and the linger passed", s.Aircraft)
+		}
+	}
 }

@@ -516,7 +516,11 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 		// The alerts it raises or updates from now on name r's version.
 		t.eng.Load().Relabel(r)
 		// Need to know may have changed: the picture follows the rules.
+		// The held alerts are open, and disclose their aircraft, too.
 		open := t.eng.Load().Alerts()
+		for _, id := range slices.Sorted(maps.Keys(t.held)) {
+			open = append(open, t.held[id].last)
+		}
 		s.rebuildPicture(r, states, open, now)
 		t.mu.Unlock()
 		s.log.Info("new rules leave detection as it was: the open alerts go on under their ids", "version", r.Version, "alerts", len(open))

@@ -343,9 +343,13 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 				// engine raises the conflict again or its picture has
 				// caught up with the store's.
 				delete(byPair, pairOf(&a))
-				spent := a
-				spent.State, spent.Reason, spent.Time = alert.StateCleared, alert.ReasonStale, now
-				renamed = append(renamed, spent)
+				if a.ID != storedID {
+					// The store's alert, held, takes its place in
+					// the disclosure picture (below).
+					spent := a
+					spent.State, spent.Reason, spent.Time = alert.StateCleared, alert.ReasonStale, now
+					renamed = append(renamed, spent)
+				}
 				continue
 			}
 			if hold {
@@ -415,6 +419,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	if pic := s.picture(); pic != nil && len(renamed) > 0 {
 		pic.Alerts(renamed, now)
 	}
+	wasHeld := t.held
 	t.held = nil // a takeover judges afresh what the store has open
 	// The ids the store cleared: the relay may bring this engine the
 	// reports that raise one of them again after the takeover (takeHeld).
@@ -461,6 +466,21 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	}
 	if len(t.held) > 0 {
 		s.log.Info("taking over detection: alerts open in the store held until the engine has their aircraft", "alerts", len(t.held))
+	}
+	// A held alert is open: it discloses its aircraft to the parties it
+	// concerns, as the engine's alerts do; one held before and no longer
+	// ends there (unless the engine has it).
+	var disclosed []alert.Transition
+	for _, id := range slices.Sorted(maps.Keys(wasHeld)) {
+		if _, still := t.held[id]; !still && !inEngine[id] {
+			disclosed = append(disclosed, heldEnded(wasHeld[id].last, now))
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(t.held)) {
+		disclosed = append(disclosed, t.held[id].last)
+	}
+	if pic := s.picture(); pic != nil && len(disclosed) > 0 {
+		pic.Alerts(disclosed, now)
 	}
 	// The alerts raised and cleared while nobody led, which the store
 	// has no trace of: after the reconcile, which brings the store to
@@ -589,6 +609,14 @@ func pairOf(a *alert.Alert) string {
 	return store.AlertPair(a.Kind, aircraft)
 }
 
+// heldEnded is the held alert last as ended at now in the disclosure
+// picture, which needs only its id and state: what the store is told of
+// it is another leader's, or the clearHeldLocked's.
+func heldEnded(last alert.Alert, now time.Time) alert.Transition {
+	last.State, last.Time = alert.StateCleared, now
+	return last
+}
+
 // heldAlert is an alert open in the store, which this replica's engine did
 // not have when it took the detection lease (ReconcileDetection), or had
 // from a picture older than the store's (tactical.behind).
@@ -634,11 +662,12 @@ func (t *tactical) takeHeld(trs []alert.Transition, rank func(level string) int,
 				// the engine had not had it, rather than cleared and
 				// raised again when the reports behind the store's
 				// reach it.
+				// Open still: in the disclosure picture too (not
+				// in all).
 				if t.held == nil {
 					t.held = map[string]heldAlert{}
 				}
 				t.held[tr.ID] = b
-				all = append(all, tr)
 				continue
 			}
 		}
@@ -755,7 +784,15 @@ func (s *Service) clearHeldLocked(now time.Time) {
 	if len(t.held) == 0 && len(t.behind) == 0 {
 		return
 	}
+	pic := s.picture()
 	if !s.leadsDetection() {
+		// The held alerts end in the disclosure picture, where the
+		// engine does not have them: the new leader judges them.
+		for _, id := range slices.Sorted(maps.Keys(t.held)) {
+			if _, open := t.eng.Load().Alert(id); !open && pic != nil {
+				pic.Alerts([]alert.Transition{heldEnded(t.held[id].last, now)}, now)
+			}
+		}
 		t.held, t.behind = nil, nil
 		return
 	}
@@ -783,6 +820,9 @@ func (s *Service) clearHeldLocked(now time.Time) {
 		delete(t.held, id)
 		a := eng.EndedAt(h.last, h.since, now)
 		s.cleared.add(&a)
+		if pic != nil {
+			pic.Alerts([]alert.Transition{a}, now)
+		}
 		t.pending = append(t.pending, queued{tr: a})
 	}
 }
