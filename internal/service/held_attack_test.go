@@ -300,3 +300,60 @@ func heldAlertDisclosesItsAircraft(t *testing.T, leaseLost bool) {
 		}
 	}
 }
+
+// TestHeldAlertThroughTwoTakeovers: the store's alert held by the first
+// replica (its engine waited out the clear on an older picture) goes
+// through the lease passing to the second replica and back before the
+// relay brings the first the report behind the store's alert, and while
+// its engine's wait would end: nothing is cleared or raised, and the
+// relayed report is the store's alert.
+func TestHeldAlertThroughTwoTakeovers(t *testing.T) {
+	p, events, open, rClimbed := clearingAtTakeover(t)
+	p.clock.advance(2 * time.Second)
+	p.svc[0].Tick(context.Background())
+	p.handOver(t, 1)
+	p.svc[1].Tick(context.Background())
+	p.wantEvents(t, "after the lease passed to the second replica", events...)
+	p.clock.advance(2 * time.Second)
+	p.handOver(t, 0)
+	p.clock.advance(5 * time.Second)
+	p.svc[0].Tick(context.Background())
+	p.wantEvents(t, "after the lease came back", events...)
+	if got := p.listed(0); !slices.Equal(got, []string{open}) {
+		t.Fatalf("after the lease came back the leader lists %v, want the store's %s", got, open)
+	}
+	p.relay(t, 0, reportOf("russia", rClimbed))
+	p.svc[0].Tick(context.Background())
+	p.wantEvents(t, "after the relayed climb", events...)
+	if got := p.open(0); !slices.Equal(got, []string{open}) {
+		t.Fatalf("after the relayed climb the engine has %v, want the store's %s", got, open)
+	}
+}
+
+// TestHeldAlertEndedByRulesIsNotRaisedAgainUnderItsID: new rules that
+// change detection end the store's alert held at the takeover (reason
+// rules_changed); the relay then brings the report it came from, and the
+// new engine, which derives the held alert's id from it, raises the
+// conflict under a new id, not under the one the parties were told ended.
+func TestHeldAlertEndedByRulesIsNotRaisedAgainUnderItsID(t *testing.T) {
+	p, events, open, rClimbed := clearingAtTakeover(t)
+	if err := p.svc[0].retuneTactical(context.Background(), widerSeparation(p.svc[0].Rules())); err != nil {
+		t.Fatal(err)
+	}
+	events = append(events, "alert_cleared "+open)
+	p.wantEvents(t, "after the rules change", events...)
+	trs := storedAlertTransitions(t, p, open)
+	if last := trs[len(trs)-1]; last.Reason != reasonRulesChanged {
+		t.Fatalf("the held alert ended %q, want %q", last.Reason, reasonRulesChanged)
+	}
+	p.relay(t, 0, reportOf("russia", rClimbed))
+	p.svc[0].Tick(context.Background())
+	got := p.open(0)
+	if len(got) != 1 || got[0] == open {
+		t.Fatalf("after the relayed climb the engine has %v, want the conflict under a new id (not %s)", got, open)
+	}
+	p.wantEvents(t, "after the relayed climb", append(events, "alert_raised "+got[0])...)
+	if l := p.listed(0); !slices.Equal(l, got) {
+		t.Fatalf("after the relayed climb the leader lists %v, want %v", l, got)
+	}
+}
