@@ -357,3 +357,28 @@ func TestHeldAlertEndedByRulesIsNotRaisedAgainUnderItsID(t *testing.T) {
 		t.Fatalf("after the relayed climb the leader lists %v, want %v", l, got)
 	}
 }
+
+// TestBehindAlertThroughALostLease: the first replica took the store's
+// alert up at the takeover from an older picture (renamed) and loses the
+// lease; as a follower its engine clears the alert on that picture, then
+// raises the conflict again when the relay brings the report behind the
+// store's. The lease comes back: the store's alert goes on, nothing
+// cleared, nothing raised under another id.
+func TestBehindAlertThroughALostLease(t *testing.T) {
+	p, events, ids, climbs := renamedAtTakeover(t)
+	p.handOver(t, 1)
+	p.relay(t, 0, reportOf("coalition", climbs[0]))
+	p.clock.advance(5 * time.Second)
+	p.svc[0].Tick(context.Background())
+	p.svc[1].Tick(context.Background())
+	if got := p.open(0); len(got) != 0 {
+		t.Fatalf("the follower's engine has %v, want the alert cleared on its older picture", got)
+	}
+	p.relay(t, 0, reportOf("russia", climbs[1]))
+	p.handOver(t, 0)
+	p.svc[0].Tick(context.Background())
+	p.wantEvents(t, "after the lease came back", events...)
+	if got := p.listed(0); !slices.Equal(got, []string{ids[1]}) {
+		t.Fatalf("after the lease came back the leader lists %v, want the store's %s", got, ids[1])
+	}
+}
