@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
+	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/track"
@@ -107,13 +108,32 @@ func (s *Service) publishPositions(reports []track.Report) {
 // live picture. When this replica leads detection it queues the
 // transitions they cause and tries their commit once; a failed commit is
 // retried by the periodic job, so that the relay never waits on the store.
+//
+// A report this engine refuses (one of a class its rules do not know yet,
+// while a change of the rules reaches the replicas one after the other)
+// is left out, logged, and the rest of its chunk applied: the engine
+// refuses a chunk whole, and the others' positions were lost with it. Only
+// what the engine applied goes to the disclosure picture, as at the
+// replica that took the reports: a party was shown an aircraft that
+// detection did not track.
 func (s *Service) IngestRelayed(ctx context.Context, reports []track.Report) error {
 	for lo := 0; lo < len(reports); lo += ingestChunk {
-		hi := min(lo+ingestChunk, len(reports))
-		if _, _, _, err := s.applyChunk(reports[lo:hi], false, alert.EveryAircraft); err != nil {
-			s.log.Warn("relayed position reports refused", "err", err)
+		chunk := reports[lo:min(lo+ingestChunk, len(reports))]
+		for len(chunk) > 0 {
+			applied, _, _, err := s.applyChunk(chunk, false, alert.EveryAircraft)
+			if err == nil {
+				s.disclosePositions(applied)
+				break
+			}
+			var refused *detect.ReportError
+			if !errors.As(err, &refused) || refused.Index < 0 || refused.Index >= len(chunk) {
+				s.log.Warn("relayed position reports refused", "reports", len(chunk), "err", err)
+				break
+			}
+			r := &chunk[refused.Index]
+			s.log.Warn("a relayed position report refused", "party", r.Party, "aircraft", r.Aircraft, "err", refused.Err)
+			chunk = slices.Delete(slices.Clone(chunk), refused.Index, refused.Index+1)
 		}
-		s.disclosePositions(reports[lo:hi])
 	}
 	return s.commitQueuedJob(ctx, s.now())
 }
