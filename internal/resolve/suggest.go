@@ -750,10 +750,10 @@ func (s *suggester) clearOfEvery(sd *side, path path) verdict {
 // flown is the path of p flying manoeuvre m as its Kinematics say.
 func (s *suggester) flown(p *Party, m Manoeuvre) path {
 	k := s.kinematics(p)
-	// Room for every piece: the start, a chord per 10° of a turn and its
-	// end, or the climb and the level flight after it; taken from the
-	// pieces of the Suggest's paths, a few allocations for them all.
-	room := 3 + int(m.TurnDeg/10)
+	// Room for every piece: the start, a chord per turnChordDeg of a turn
+	// and its end, or the climb and the level flight after it; taken from
+	// the pieces of the Suggest's paths, a few allocations for them all.
+	room := 3 + int(m.TurnDeg/turnChordDeg)
 	if cap(s.pieces)-len(s.pieces) < room {
 		s.pieces = make([]segment, 0, max(room, 2*cap(s.pieces), 32))
 	}
@@ -767,19 +767,26 @@ func (s *suggester) flown(p *Party, m Manoeuvre) path {
 	}
 	switch {
 	case m.Kind == KindTurn:
-		gs := math.Hypot(p.Vel.X, p.Vel.Y)
-		heading := math.Atan2(p.Vel.X, p.Vel.Y) * 180 / math.Pi
-		t := k.ReactionS
+		// The whole arc, from where the turn starts: each chord joins
+		// two of its points.
+		startS := k.ReactionS
+		arc := segment{t: startS, pos: at(startS), vel: p.Vel, turnRadPerS: k.TurnRateDegPerS * math.Pi / 180,
+			headingRad: math.Atan2(p.Vel.X, p.Vel.Y), gsMps: math.Hypot(p.Vel.X, p.Vel.Y)}
 		for done := 0.0; done < m.TurnDeg; {
-			chunk := min(10, m.TurnDeg-done)
-			mid := (heading + done + chunk/2) * math.Pi / 180
-			sin, cos := math.Sincos(mid)
-			segs = append(segs, segment{t: t, pos: at(t), vel: detect.Vec3{X: gs * sin, Y: gs * cos, Z: p.Vel.Z}})
+			chunk := min(turnChordDeg, m.TurnDeg-done)
+			t, next := startS+done/k.TurnRateDegPerS, startS+(done+chunk)/k.TurnRateDegPerS
+			from, _ := arc.arcAt(t)
+			to, _ := arc.arcAt(next)
+			chord := segment{t: t, pos: from, turnRadPerS: arc.turnRadPerS, headingRad: arc.headingRad + done*math.Pi/180, gsMps: arc.gsMps}
+			chord.vel = detect.Vec3{X: (to.X - from.X) / (next - t), Y: (to.Y - from.Y) / (next - t), Z: p.Vel.Z}
+			segs = append(segs, chord)
 			done += chunk
-			t += chunk / k.TurnRateDegPerS
 		}
-		sin, cos := math.Sincos((heading + m.TurnDeg) * math.Pi / 180)
-		segs = append(segs, segment{t: t, pos: at(t), vel: detect.Vec3{X: gs * sin, Y: gs * cos, Z: p.Vel.Z}})
+		endS := startS + m.TurnDeg/k.TurnRateDegPerS
+		end, vel := arc.arcAt(endS)
+		sin, cos := math.Sincos(arc.headingRad + m.TurnDeg*math.Pi/180)
+		vel.X, vel.Y = arc.gsMps*sin, arc.gsMps*cos
+		segs = append(segs, segment{t: endS, pos: end, vel: vel})
 	case m.Kind == KindClimb || m.Kind == KindDescend:
 		t := k.ReactionS
 		start := at(t)
@@ -795,26 +802,57 @@ func (s *suggester) flown(p *Party, m Manoeuvre) path {
 	return segs
 }
 
-// segment is a straight piece of a path from time t on.
+// turnChordDeg is the largest turn of one chord of a flown turn.
+const turnChordDeg = 10
+
+// segment is a piece of a path from time t on: straight from pos at vel;
+// or, on a turn (turnRadPerS not zero), the chord of the arc flown from
+// pos at heading headingRad (clockwise from north) and ground speed
+// gsMps, turning at turnRadPerS (positive to the right): vel joins pos
+// to the arc's point where the next piece starts, so that the chords
+// meet the arc at their ends and the path after the turn is the arc's.
 type segment struct {
-	t        float64
-	pos, vel detect.Vec3
+	t                              float64
+	pos, vel                       detect.Vec3
+	turnRadPerS, headingRad, gsMps float64
 }
 
-// path is an aircraft's simulated flight: straight pieces in time order,
-// the last one flown on for ever.
+// arcAt is the position and velocity at time t on the arc of the turning
+// segment s.
+func (s *segment) arcAt(t float64) (pos, vel detect.Vec3) {
+	dt := t - s.t
+	sinH, cosH := math.Sincos(s.headingRad + s.turnRadPerS*dt)
+	sin0, cos0 := math.Sincos(s.headingRad)
+	// The signed radius: the heading h turns at the rate ω, the velocity
+	// is gs·(sin h, cos h), and its integral gs/ω·(−cos h, sin h).
+	r := s.gsMps / s.turnRadPerS
+	return detect.Vec3{X: s.pos.X + r*(cos0-cosH), Y: s.pos.Y + r*(sinH-sin0), Z: s.pos.Z + s.vel.Z*dt},
+		detect.Vec3{X: s.gsMps * sinH, Y: s.gsMps * cosH, Z: s.vel.Z}
+}
+
+// path is an aircraft's simulated flight: pieces in time order, the last
+// one flown on for ever.
 type path []segment
 
 // straight is the path of an aircraft flying on.
 func straight(a Aircraft) path { return path{{pos: a.Pos, vel: a.Vel}} }
 
-// state is the position and velocity on the path at time t.
-func (p path) state(t float64) (detect.Vec3, detect.Vec3) {
+// pieceAt is the index of the piece of p flown at time t.
+func (p path) pieceAt(t float64) int {
 	i := len(p) - 1
 	for i > 0 && p[i].t > t {
 		i--
 	}
-	s := p[i]
+	return i
+}
+
+// state is the position and velocity on the path's pieces (a turn's
+// chords) at time t.
+func (p path) state(t float64) (detect.Vec3, detect.Vec3) { return p[p.pieceAt(t)].along(t) }
+
+// along is the position and velocity at time t on the straight piece s
+// (on a turn, its chord).
+func (s *segment) along(t float64) (detect.Vec3, detect.Vec3) {
 	dt := t - s.t
 	return detect.Vec3{X: s.pos.X + s.vel.X*dt, Y: s.pos.Y + s.vel.Y*dt, Z: s.pos.Z + s.vel.Z*dt}, s.vel
 }
@@ -891,11 +929,16 @@ func lastBend(p path, look float64) float64 {
 }
 
 // pieceConflicts reports whether the detectors find a loss of the
-// relative motion of paths a and b over [t0, t1], straight pieces of
-// both.
+// relative motion of paths a and b over [t0, t1], pieces of both: on
+// straight pieces the relative motion is straight; while either turns,
+// the arc is judged (turnConflicts).
 func pieceConflicts(a, b path, t0, t1 float64, dets []detect.Detector) bool {
-	pa, va := a.state(t0)
-	pb, vb := b.state(t0)
+	sa, sb := &a[a.pieceAt(t0)], &b[b.pieceAt(t0)]
+	if sa.turnRadPerS != 0 || sb.turnRadPerS != 0 {
+		return turnConflicts(sa, sb, t0, t1, dets, 0)
+	}
+	pa, va := sa.along(t0)
+	pb, vb := sb.along(t0)
 	rp, rv := pb.Sub(pa), vb.Sub(va)
 	for _, d := range dets {
 		if d.Loss(rp, rv, 0, t1-t0).Conflict {

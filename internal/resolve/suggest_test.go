@@ -53,21 +53,9 @@ func (f *flight) step(t, dt float64, k *resolve.Kinematics) {
 // violated is a loss of separation now under any level of sep: inside a
 // cylinder (shrunk by the flown path's difference from straight pieces,
 // a few meters: 30 m, or a tenth of a small cylinder) or inside well
-// clear (shrunk alike).
-//
-// While either aircraft is turning, well clear is judged by its distances
-// alone (inside DTHR and ZTHR, shrunk alike), not by its times (modified
-// tau, TTHR; time to co-altitude, TCOA) nor the horizontal miss distance:
-// those depend on the velocity, and Suggest flies a turn as chords of at
-// most 10°, each at the heading of its middle, so a chord's velocity is
-// up to 5° off the arc's. At 3.4 km that moves the projected miss
-// distance by some 300 m and the modified tau by most of a second: a
-// suggestion whose chords end a turn 0.014 s of tau short of DO-365's
-// TTHR (35 s) lost well clear on the arc for 0.2 s just before the
-// roll-out (TestSuggestTurnRollsOutNearTTHR), outside DTHR all along.
-// Once both fly straight again the chords and the arcs have the same
-// velocity and positions a few meters apart, and the whole test is
-// judged.
+// clear (shrunk alike), all of it, turning or not: its distances, its
+// times (modified tau, TTHR; time to co-altitude, TCOA) and its
+// horizontal miss distance.
 func violated(a, b *flight, sep *resolve.Separation) bool {
 	rp, rv := b.pos.Sub(a.pos), b.vel.Sub(a.vel)
 	for _, l := range sep.Alerter.Levels {
@@ -79,11 +67,6 @@ func violated(a, b *flight, sep *resolve.Separation) bool {
 		case detect.WCV:
 			d.DTHRM -= 30
 			d.ZTHRM--
-			if a.turning || b.turning {
-				// With no time thresholds, only the distances are
-				// tested (within DTHR or ZTHR).
-				d.TTHRS, d.TCOAS = 0, 0
-			}
 			if d.Violation(rp, rv) {
 				return true
 			}
@@ -226,14 +209,14 @@ func TestSuggestionsSimulated(t *testing.T) {
 }
 
 // TestSuggestTurnRollsOutNearTTHR is the draw of TestSuggestionsSimulated
-// that found the chords' velocity off the arc's (violated): DO-365 well
-// clear, a at 120 m/s and b at 70.75 m/s both climbing at 1 m/s, b 1 m
-// above and meeting a 1 m off at 60.125 s. Suggest has a turn 18° and b
-// 5°; on the chords the pair ends a's turn at a modified tau of 35.014 s
-// with DTHR 1,222 m and passes 1,242 m apart after it, so the suggestion
-// is clear; on the arc it is within modified tau 15.6 to 15.8 s, 3.4 km
-// apart, just before a rolls out. Flown, the pair keeps its distances all
-// along and the whole of well clear once both fly straight.
+// that found the chords of a turn off its arc: DO-365 well clear, a at
+// 120 m/s and b at 70.75 m/s both climbing at 1 m/s, b 1 m above and
+// meeting a 1 m off at 60.125 s. Judged on chords of 10° flown at the
+// heading of their middle, a turning 18° and b 5° was clear: the pair
+// ended a's turn at a modified tau of 35.014 s; flown on the arc, it is
+// within modified tau 15.6 to 15.8 s, 3.4 km apart, just before a rolls
+// out. Judged on the arc (turnConflicts), b turns 7°, and the pair flown
+// keeps all of well clear all along.
 func TestSuggestTurnRollsOutNearTTHR(t *testing.T) {
 	k := resolve.DefaultKinematics()
 	sep := resolve.DO365()
@@ -249,11 +232,18 @@ func TestSuggestTurnRollsOutNearTTHR(t *testing.T) {
 		t.Fatalf("b at %+v, not where the draw had it", b.Pos)
 	}
 	sg, ok := resolve.Suggest(&resolve.Party{Aircraft: a}, &resolve.Party{Aircraft: b}, &sep, &k, &k)
-	if !ok || sg.A.Kind != resolve.KindTurn || sg.A.TurnDeg != 18 || sg.B.Kind != resolve.KindTurn || sg.B.TurnDeg != 5 {
-		t.Fatalf("%+v (%v), want a to turn 18° and b 5°", sg, ok)
+	if !ok || sg.A.Kind != resolve.KindTurn || sg.A.TurnDeg != 18 || sg.B.Kind != resolve.KindTurn || sg.B.TurnDeg != 7 {
+		t.Fatalf("%+v (%v), want a to turn 18° and b 7°", sg, ok)
 	}
 	if lost := simulatePair(a, b, sg.A, sg.B, &sep, &k); lost >= 0 {
 		t.Fatalf("%+v: the pair loses separation at %.1f s", sg, lost)
+	}
+	// What the chords called clear is not, on the arc.
+	chords := sg.B
+	chords.TurnDeg -= 2
+	chords.TrackDeg -= 2
+	if lost := simulatePair(a, b, sg.A, chords, &sep, &k); lost < 0 {
+		t.Fatalf("%+v and %+v: the pair keeps well clear, as the chords had it", sg.A, chords)
 	}
 }
 
