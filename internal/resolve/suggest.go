@@ -772,21 +772,29 @@ func (s *suggester) flown(p *Party, m Manoeuvre) path {
 		startS := k.ReactionS
 		arc := segment{t: startS, pos: at(startS), vel: p.Vel, turnRadPerS: k.TurnRateDegPerS * math.Pi / 180,
 			headingRad: math.Atan2(p.Vel.X, p.Vel.Y), gsMps: math.Hypot(p.Vel.X, p.Vel.Y)}
+		arc.sinHeading, arc.cosHeading = math.Sincos(arc.headingRad)
+		// Consecutive chords share their ends, and every whole chord its
+		// errors.
+		from, sinFrom, cosFrom := arc.pos, arc.sinHeading, arc.cosHeading
+		wholeS := turnChordDeg / k.TurnRateDegPerS
+		wholePosErrM, wholeVelErrMps := chordError(arc.gsMps, arc.turnRadPerS, wholeS)
 		for done := 0.0; done < m.TurnDeg; {
 			chunk := min(turnChordDeg, m.TurnDeg-done)
 			t, next := startS+done/k.TurnRateDegPerS, startS+(done+chunk)/k.TurnRateDegPerS
-			from, _ := arc.arcAt(t)
-			to, _ := arc.arcAt(next)
-			chord := segment{t: t, pos: from, turnRadPerS: arc.turnRadPerS, headingRad: arc.headingRad + done*math.Pi/180, gsMps: arc.gsMps}
+			to, sinTo, cosTo := arc.arcPoint(next)
+			chord := segment{t: t, pos: from, turnRadPerS: arc.turnRadPerS, headingRad: arc.headingRad + done*math.Pi/180, gsMps: arc.gsMps,
+				sinHeading: sinFrom, cosHeading: cosFrom, posErrM: wholePosErrM, velErrMps: wholeVelErrMps}
 			chord.vel = detect.Vec3{X: (to.X - from.X) / (next - t), Y: (to.Y - from.Y) / (next - t), Z: p.Vel.Z}
+			if chunk != turnChordDeg {
+				chord.posErrM, chord.velErrMps = chordError(arc.gsMps, arc.turnRadPerS, next-t)
+			}
 			segs = append(segs, chord)
 			done += chunk
+			from, sinFrom, cosFrom = to, sinTo, cosTo
 		}
+		// Straight on from the arc's end at its heading.
 		endS := startS + m.TurnDeg/k.TurnRateDegPerS
-		end, vel := arc.arcAt(endS)
-		sin, cos := math.Sincos(arc.headingRad + m.TurnDeg*math.Pi/180)
-		vel.X, vel.Y = arc.gsMps*sin, arc.gsMps*cos
-		segs = append(segs, segment{t: endS, pos: end, vel: vel})
+		segs = append(segs, segment{t: endS, pos: from, vel: detect.Vec3{X: arc.gsMps * sinFrom, Y: arc.gsMps * cosFrom, Z: p.Vel.Z}})
 	case m.Kind == KindClimb || m.Kind == KindDescend:
 		t := k.ReactionS
 		start := at(t)
@@ -807,27 +815,36 @@ const turnChordDeg = 10
 
 // segment is a piece of a path from time t on: straight from pos at vel;
 // or, on a turn (turnRadPerS not zero), the chord of the arc flown from
-// pos at heading headingRad (clockwise from north) and ground speed
-// gsMps, turning at turnRadPerS (positive to the right): vel joins pos
-// to the arc's point where the next piece starts, so that the chords
-// meet the arc at their ends and the path after the turn is the arc's.
+// pos at heading headingRad (clockwise from north; its sine and cosine
+// worked out once) and ground speed gsMps, turning at turnRadPerS
+// (positive to the right): vel joins pos to the arc's point where the
+// next piece starts, so that the chords meet the arc at their ends and
+// the path after the turn is the arc's; the arc is within posErrM and
+// velErrMps of the chord all along it (chordError).
 type segment struct {
 	t                              float64
 	pos, vel                       detect.Vec3
 	turnRadPerS, headingRad, gsMps float64
+	sinHeading, cosHeading         float64
+	posErrM, velErrMps             float64
 }
 
 // arcAt is the position and velocity at time t on the arc of the turning
 // segment s.
 func (s *segment) arcAt(t float64) (pos, vel detect.Vec3) {
+	pos, sinH, cosH := s.arcPoint(t)
+	return pos, detect.Vec3{X: s.gsMps * sinH, Y: s.gsMps * cosH, Z: s.vel.Z}
+}
+
+// arcPoint is the position at time t on the arc of the turning segment
+// s, and the sine and cosine of the heading there.
+func (s *segment) arcPoint(t float64) (pos detect.Vec3, sinH, cosH float64) {
 	dt := t - s.t
-	sinH, cosH := math.Sincos(s.headingRad + s.turnRadPerS*dt)
-	sin0, cos0 := math.Sincos(s.headingRad)
+	sinH, cosH = math.Sincos(s.headingRad + s.turnRadPerS*dt)
 	// The signed radius: the heading h turns at the rate ω, the velocity
 	// is gs·(sin h, cos h), and its integral gs/ω·(−cos h, sin h).
 	r := s.gsMps / s.turnRadPerS
-	return detect.Vec3{X: s.pos.X + r*(cos0-cosH), Y: s.pos.Y + r*(sinH-sin0), Z: s.pos.Z + s.vel.Z*dt},
-		detect.Vec3{X: s.gsMps * sinH, Y: s.gsMps * cosH, Z: s.vel.Z}
+	return detect.Vec3{X: s.pos.X + r*(s.cosHeading-cosH), Y: s.pos.Y + r*(sinH-s.sinHeading), Z: s.pos.Z + s.vel.Z*dt}, sinH, cosH
 }
 
 // path is an aircraft's simulated flight: pieces in time order, the last

@@ -89,16 +89,22 @@ func (s *segment) flownAt(t float64) (detect.Vec3, detect.Vec3) {
 
 // turnConflicts reports whether the detectors find a loss over [t0, t1]
 // between the paths flown on segments sa and sb, either of them a turn
-// (the file's comment), halved times times already.
+// (the file's comment), halved times times already. Unhalved, the piece
+// is judged on the segments' own chords, whose errors hold all along
+// them; halved, on the chords of its arcs.
 func turnConflicts(sa, sb *segment, t0, t1 float64, dets []detect.Detector, halved int) bool {
-	pa, va, pea, vea := sa.chordOver(t0, t1)
-	pb, vb, peb, veb := sb.chordOver(t0, t1)
+	pa, va := sa.along(t0)
+	pb, vb := sb.along(t0)
+	pea, vea, peb, veb := sa.posErrM, sa.velErrMps, sb.posErrM, sb.velErrMps
+	if halved > 0 {
+		pa, va, pea, vea = sa.chordOver(t0, t1)
+		pb, vb, peb, veb = sb.chordOver(t0, t1)
+	}
 	rp, rv := pb.Sub(pa), vb.Sub(va)
 	posErrM, velErrMps := pea+peb, vea+veb
 	durS := t1 - t0
 	for _, d := range dets {
-		wide, byM, ok := widened(d, rp, rv, durS, posErrM, velErrMps)
-		loss := wide.Loss(rp, rv, 0, durS)
+		loss, byM, ok := widenedLoss(d, rp, rv, durS, posErrM, velErrMps)
 		if !loss.Conflict {
 			continue
 		}
@@ -106,11 +112,15 @@ func turnConflicts(sa, sb *segment, t0, t1 float64, dets []detect.Detector, halv
 			return true
 		}
 		// A loss on the arc itself, in the middle of the widened one?
-		at := t0 + (loss.TInS+loss.TOutS)/2
-		fa, fva := sa.flownAt(at)
-		fb, fvb := sb.flownAt(at)
-		if violatedAt(d, fb.Sub(fa), fvb.Sub(fva)) {
-			return true
+		if own := d.Loss(rp, rv, 0, durS); own.Conflict {
+			loss = own
+		}
+		for _, at := range [...]float64{(loss.TInS + loss.TOutS) / 2, loss.TOutS, loss.TInS} {
+			fa, fva := sa.flownAt(t0 + at)
+			fb, fvb := sb.flownAt(t0 + at)
+			if violatedAt(d, fb.Sub(fa), fvb.Sub(fva)) {
+				return true
+			}
 		}
 		mid := t0 + durS/2
 		return turnConflicts(sa, sb, t0, mid, dets, halved+1) || turnConflicts(sa, sb, mid, t1, dets, halved+1)
@@ -152,19 +162,47 @@ func turnConflicts(sa, sb *segment, t0, t1 float64, dets []detect.Detector, halv
 func widened(d detect.Detector, rp, rv detect.Vec3, durS, posErrM, velErrMps float64) (wide detect.Detector, byM float64, ok bool) {
 	switch d := d.(type) {
 	case detect.Cylinder:
-		d.HorizontalM += posErrM
-		return d, posErrM, true
+		c := widenedCylinder(d, posErrM)
+		return c, c.HorizontalM - d.HorizontalM, true
 	case detect.WCV:
-		p, v, dm, ts := posErrM, velErrMps, d.DTHRM, d.TTHRS
-		w := math.Hypot(rv.X, rv.Y) + v
-		farM := max(math.Hypot(rp.X, rp.Y), math.Hypot(rp.X+rv.X*durS, rp.Y+rv.Y*durS))
-		u := min(farM+p, dm+w*ts)
-		wideM := max(dm+p+v*ts, math.Sqrt(dm*dm+2*p*u+p*p+ts*(p*w+u*v+p*v)))
-		byM = wideM - dm
-		d.DTHRM = wideM
-		return d, byM, true
+		w := widenedWCV(d, rp, rv, durS, posErrM, velErrMps)
+		return w, w.DTHRM - d.DTHRM, true
 	}
 	return d, 0, false
+}
+
+// widenedLoss is the loss of the widened detector d (widened) of the
+// relative motion rp + rv·t over [0, durS], without putting it in an
+// interface (a heap allocation a piece).
+func widenedLoss(d detect.Detector, rp, rv detect.Vec3, durS, posErrM, velErrMps float64) (loss detect.Loss, byM float64, ok bool) {
+	switch d := d.(type) {
+	case detect.Cylinder:
+		c := widenedCylinder(d, posErrM)
+		return c.Loss(rp, rv, 0, durS), c.HorizontalM - d.HorizontalM, true
+	case detect.WCV:
+		w := widenedWCV(d, rp, rv, durS, posErrM, velErrMps)
+		return w.Loss(rp, rv, 0, durS), w.DTHRM - d.DTHRM, true
+	}
+	return d.Loss(rp, rv, 0, durS), 0, false
+}
+
+// widenedCylinder and widenedWCV are widened of a cylinder and of well
+// clear.
+func widenedCylinder(c detect.Cylinder, posErrM float64) detect.Cylinder {
+	c.HorizontalM += posErrM
+	return c
+}
+
+func widenedWCV(d detect.WCV, rp, rv detect.Vec3, durS, posErrM, velErrMps float64) detect.WCV {
+	p, v, dm, ts := posErrM, velErrMps, d.DTHRM, d.TTHRS
+	// Square roots of sums of squares: no overflow at these magnitudes,
+	// and Hypot costs more than the loss itself.
+	w := math.Sqrt(rv.X*rv.X+rv.Y*rv.Y) + v
+	ex, ey := rp.X+rv.X*durS, rp.Y+rv.Y*durS
+	farM := math.Sqrt(max(rp.X*rp.X+rp.Y*rp.Y, ex*ex+ey*ey))
+	u := min(farM+p, dm+w*ts)
+	d.DTHRM = max(dm+p+v*ts, math.Sqrt(dm*dm+2*p*u+p*p+ts*(p*w+u*v+p*v)))
+	return d
 }
 
 // violatedAt reports whether the relative state rp, rv loses detector

@@ -22,6 +22,7 @@ func TestChordErrorBoundsTheArc(t *testing.T) {
 		}
 		arc := segment{t: 10, pos: detect.Vec3{X: 100, Y: -50, Z: 300}, vel: detect.Vec3{Z: 2}, turnRadPerS: rate,
 			headingRad: rapid.Float64Range(-math.Pi, math.Pi).Draw(t, "heading_rad"), gsMps: gs}
+		arc.sinHeading, arc.cosHeading = math.Sincos(arc.headingRad)
 		turnDeg := rapid.Float64Range(1e-6, 10).Draw(t, "turn_deg")
 		t0 := arc.t + rapid.Float64Range(0, 20).Draw(t, "from_s")
 		t1 := t0 + turnDeg*math.Pi/180/math.Abs(rate)
@@ -37,6 +38,44 @@ func TestChordErrorBoundsTheArc(t *testing.T) {
 			}
 			if d := v.Sub(vel); math.Hypot(d.X, d.Y) > velErrMps*(1+1e-9)+1e-10/(t1-t0) || d.Z != 0 {
 				t.Fatalf("at %g s the arc's velocity is %+v off its chord's, beyond %g m/s", at, d, velErrMps)
+			}
+		}
+	})
+}
+
+// TestFlownChordsBoundTheArc: on every chord of a flown turn, the arc is
+// within the chord's errors (posErrM, velErrMps) of it all along, and
+// the path after the turn is the arc's: the chords end on it.
+func TestFlownChordsBoundTheArc(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		k := DefaultKinematics()
+		k.TurnRateDegPerS = rapid.Float64Range(1, 20).Draw(t, "rate_deg_per_s")
+		gs := rapid.Float64Range(1, 300).Draw(t, "gs_mps")
+		tr := rapid.Float64Range(0, 2*math.Pi).Draw(t, "track_rad")
+		p := &Party{Aircraft: Aircraft{Pos: detect.Vec3{X: 3000, Y: -2000, Z: 100}, Vel: detect.Vec3{X: gs * math.Sin(tr), Y: gs * math.Cos(tr), Z: 1}}}
+		turnDeg := float64(rapid.IntRange(1, 90).Draw(t, "turn_deg"))
+		s := &suggester{a: p, b: p, ka: &k, kb: &k}
+		fp := s.flown(p, Manoeuvre{Kind: KindTurn, TurnDeg: turnDeg})
+		arc := segment{t: k.ReactionS, pos: fp[1].pos, vel: p.Vel, turnRadPerS: fp[1].turnRadPerS, headingRad: tr, gsMps: gs}
+		arc.sinHeading, arc.cosHeading = math.Sincos(arc.headingRad)
+		end := k.ReactionS + turnDeg/k.TurnRateDegPerS
+		for i := 0; i <= 2000; i++ {
+			at := k.ReactionS + (end+30-k.ReactionS)*float64(i)/2000
+			seg := &fp[fp.pieceAt(at)]
+			cp, cv := seg.along(at)
+			ap, av := arc.arcAt(at)
+			if at > end {
+				// Straight on from the arc's end.
+				ap, av = arc.arcAt(end)
+				ap = detect.Vec3{X: ap.X + av.X*(at-end), Y: ap.Y + av.Y*(at-end), Z: ap.Z + av.Z*(at-end)}
+			}
+			if d := ap.Sub(cp); math.Hypot(d.X, d.Y) > seg.posErrM+1e-6 || math.Abs(d.Z) > 1e-6 {
+				t.Fatalf("at %g s the arc is %+v off its chord %+v, beyond %g m", at, d, *seg, seg.posErrM)
+			}
+			if at <= end {
+				if d := av.Sub(cv); math.Hypot(d.X, d.Y) > seg.velErrMps+1e-9 {
+					t.Fatalf("at %g s the arc's velocity is %+v off its chord's %+v, beyond %g m/s", at, d, *seg, seg.velErrMps)
+				}
 			}
 		}
 	})
