@@ -22,10 +22,14 @@ import (
 // then straight and level), the pair is conflict-free over its lookahead
 // and neither aircraft comes into conflict with any of its other
 // intruders it was clear of. The check simulates both paths: each is cut
-// into straight pieces (turns into chords of at most 10°) and the pair's
-// detectors are run piece by piece on the relative motion, which is exact
-// for the simulated paths since every detector decides from the relative
-// position and velocity at each instant.
+// into pieces, straight or, on a turn, arcs of at most 10°, and the
+// pair's detectors are run piece by piece on the relative motion. While
+// both fly straight that is exact, since every detector decides from the
+// relative position and velocity at each instant; while either turns,
+// the arc is judged through its chord with each detector widened by what
+// the arc can differ from it (suggest_arc.go): never clear where the arc
+// is not, and lost at most turnSlackM (a quarter meter) beyond the
+// detectors' separation.
 
 // Kinematics is how suggestions are flown and how large they may be.
 type Kinematics struct {
