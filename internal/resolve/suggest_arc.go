@@ -12,9 +12,10 @@ import (
 // widened by what the arc can differ from the chord (widened): the arc
 // loses the detector's separation at an instant only if the chord loses
 // the widened one's then. A chord clear of the widened detectors is
-// clear on the arc. Where it is not, the arc is tried at an instant of
-// that loss with the detector itself, which proves a loss on the arc;
-// failing that the piece is halved and each half judged on its own,
+// clear on the arc. Where it is not, the arc is tried with the detector
+// itself at the middle, end and start of that loss (of the chord's loss
+// of the detector itself, if it has one: nearer the arc's), any of which
+// proves a loss on the arc; failing that the piece is halved and each half judged on its own,
 // shorter chord, whose widening is about half as large (the velocity's)
 // or a quarter (the position's), until it is at most turnSlackM: then
 // the widened loss is taken for a loss. A loss is never missed, and a
@@ -111,7 +112,7 @@ func turnConflicts(sa, sb *segment, t0, t1 float64, dets []detect.Detector, halv
 		if !ok || byM <= turnSlackM || halved >= maxTurnHalvings {
 			return true
 		}
-		// A loss on the arc itself, in the middle of the widened one?
+		// A loss on the arc itself, within the chord's?
 		if own := d.Loss(rp, rv, 0, durS); own.Conflict {
 			loss = own
 		}
