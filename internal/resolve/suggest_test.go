@@ -18,9 +18,6 @@ import (
 type flight struct {
 	pos, vel detect.Vec3
 	m        resolve.Manoeuvre
-	// turning is set while the aircraft is still turning toward its
-	// track (violated).
-	turning bool
 }
 
 func (f *flight) step(t, dt float64, k *resolve.Kinematics) {
@@ -34,10 +31,6 @@ func (f *flight) step(t, dt float64, k *resolve.Kinematics) {
 				left -= 360
 			}
 			turn := math.Copysign(min(math.Abs(left), k.TurnRateDegPerS*dt), left)
-			// The roll-out leaves a remainder of rounding (the heading
-			// read back from the velocity): a turn of under 1e-9° still
-			// to go is over.
-			f.turning = math.Abs(left-turn) > 1e-9
 			s, c := math.Sincos((heading + turn) * math.Pi / 180)
 			f.vel.X, f.vel.Y = gs*s, gs*c
 		case resolve.KindClimb, resolve.KindDescend:
@@ -55,7 +48,8 @@ func (f *flight) step(t, dt float64, k *resolve.Kinematics) {
 // a few meters: 30 m, or a tenth of a small cylinder) or inside well
 // clear (shrunk alike), all of it, turning or not: its distances, its
 // times (modified tau, TTHR; time to co-altitude, TCOA) and its
-// horizontal miss distance.
+// horizontal miss distance. TestSuggestionsOnTheArc checks the same on
+// the exact arc, unshrunk.
 func violated(a, b *flight, sep *resolve.Separation) bool {
 	rp, rv := b.pos.Sub(a.pos), b.vel.Sub(a.vel)
 	for _, l := range sep.Alerter.Levels {
