@@ -263,11 +263,12 @@ func (c *computation) classify() {
 			if !c.unpruned {
 				if pl.reach != lastReach {
 					lastReach = pl.reach
-					beyond = beyondReachNow(rp, rv, in.Sep.Alerter.LookaheadS, inf.reaches[pl.reach])
+					beyond = beyondReachNow(rp, rv, inf.horizonS, inf.reaches[pl.reach])
 				}
 				if beyond {
-					// No loss: most of a busy airspace, spared its
-					// detection.
+					// No loss starting within the level's alerting
+					// time, which is all Holds looks at: most of a busy
+					// airspace, spared its detection.
 					continue
 				}
 			}
@@ -404,11 +405,12 @@ func (c *computation) memberList(d dim, r Region, lo, hi float64) []member {
 // reachMasks sets c.keep: for each intruder, bit d when it matters to
 // the bands of dimension d within the dimension's domain: a conflict
 // aircraft of some region, or one that some candidate may conflict with
-// over the whole lookahead under the detector of a level painting a region
-// (members tests the others over shorter horizons, which only finds
-// less). One pass by the detectors' Reach for all dimensions, each
-// distinct reach of a separation once, so that the passes of each region
-// go over the few intruders of a busy airspace that can matter.
+// under the detector of a level painting a region within the longest
+// alerting time of those levels (sepInfo.horizonS: members tests the
+// others over their level's, which only finds less). One pass by the
+// detectors' Reach for all dimensions, each distinct reach of a
+// separation once, so that the passes of each region go over the few
+// intruders of a busy airspace that can matter.
 func (c *computation) reachMasks() {
 	var lo, hi [numDims]float64
 	for d := range numDims {
@@ -432,8 +434,9 @@ func (c *computation) reachMasks() {
 			c.keep[i] = all
 			continue
 		}
-		t := test{pos: in.Pos, vel: in.Vel, toS: in.Sep.Alerter.LookaheadS}
-		for _, reach := range c.info(in.Sep).reaches {
+		inf := c.info(in.Sep)
+		t := test{pos: in.Pos, vel: in.Vel, toS: inf.horizonS}
+		for _, reach := range inf.reaches {
 			keep |= all &^ c.own.beyondMask(&lo, &hi, &t, reach)
 			if keep == all {
 				break
@@ -451,6 +454,11 @@ type sepInfo struct {
 	sep     *Separation
 	reaches []detect.Reach
 	levels  []paintLevel
+	// horizonS is the longest alerting time of those levels within the
+	// lookahead: a conflict aircraft's loss starts within it
+	// (detect.AlertLevel.Holds), and any other intruder is a member of a
+	// region only by a conflict within it (memberOf).
+	horizonS float64
 }
 
 // paintLevel is a level of a separation painting a region: the first
@@ -484,6 +492,7 @@ func (c *computation) info(sep *Separation) *sepInfo {
 			inf.reaches = append(inf.reaches, reach)
 		}
 		inf.levels = append(inf.levels, paintLevel{level: li, region: r, reach: k})
+		inf.horizonS = max(inf.horizonS, min(sep.Alerter.Levels[li].AlertingTimeS, sep.Alerter.LookaheadS))
 	}
 	c.infos = append(c.infos, inf)
 	c.lastInfo = inf

@@ -81,6 +81,10 @@ func drawEdgeScene(r *rand.Rand) (edgeScene, bool) {
 // loss region, for a relative velocity rv.
 func edgeRel(r *rand.Rand, sep *Separation, rv detect.Vec3) detect.Vec3 {
 	reach, lineM, _ := alerterReach(sep)
+	if r.IntN(2) == 0 {
+		// The edge of what the bands look at: the painting levels'.
+		reach, lineM, _ = bandsReach(sep)
+	}
 	vh := math.Hypot(rv.X, rv.Y)
 	edge := func() float64 { return 1 + (r.Float64()-0.5)*0.02 }
 	var h, v float64
@@ -107,8 +111,9 @@ func edgeRel(r *rand.Rand, sep *Separation, rv detect.Vec3) detect.Vec3 {
 }
 
 // anyCandidateConflicts: is x a conflict aircraft now, or does some candidate of
-// some dimension conflict with it under a painting level over the
-// lookahead (red, and a grid of candidates).
+// some dimension conflict with it under a painting level within the
+// level's alerting time (memberOf's horizon for an intruder that is not a
+// conflict aircraft; red, and a grid of candidates).
 func anyCandidateConflicts(own Aircraft, cfg *Config, x Intruder) (bool, string) {
 	c := &computation{cfg: cfg, own: newOwnship(own.Pos, own.Vel, cfg.MinAirspeedMps), traffic: []Intruder{x}, unpruned: true}
 	c.classify()
@@ -126,7 +131,7 @@ func anyCandidateConflicts(own Aircraft, cfg *Config, x Intruder) (bool, string)
 				continue
 			}
 			lvl := &sep.Alerter.Levels[li]
-			t := test{det: lvl.Detector, pos: x.Pos, vel: x.Vel, toS: look}
+			t := test{det: lvl.Detector, pos: x.Pos, vel: x.Vel, toS: min(look, lvl.AlertingTimeS)}
 			if red := c.own.red(nil, &c.sc, d, lo, hi, &t, cfg.Samples); len(red) > 0 {
 				return true, fmt.Sprintf("dim %d red %v", d, red)
 			}
@@ -206,9 +211,14 @@ func TestMatterBandsAtTheEdge(t *testing.T) {
 		}
 		op, ov := c.own.state(d, v)
 		look := s.sep.Alerter.LookaheadS
+		_, _, horizon := bandsReach(s.sep)
 		tau := r.Float64() * look
-		if r.IntN(4) == 0 {
-			tau = []float64{0, look}[r.IntN(2)]
+		switch r.IntN(4) {
+		case 0:
+			tau = []float64{0, look, horizon}[r.IntN(3)]
+		case 1:
+			// About the end of the bands' horizon.
+			tau = horizon * (1 + (r.Float64()-0.5)*0.04)
 		}
 		iv := edgeClassVel(r, intManned)
 		rel := edgeRel(r, s.sep, iv.Sub(ov))

@@ -14,8 +14,11 @@ import (
 // and altitude candidates, which keep its ground track).
 //
 // Each test is conservative: false only when no candidate can bring the
-// pair within the reach (detect.Reach) of any level of its alerter over
-// the lookahead, so that leaving the intruder out changes nothing. What
+// pair within the reach (detect.Reach) of a level of its alerter that
+// can change the answer, so that leaving the intruder out changes
+// nothing: for a suggestion any level over the lookahead; for the bands
+// only the levels that paint a region, within the longest of their
+// alerting times (bandsReach). What
 // a manoeuvre keeps of the ownship's straight flight is tested exactly
 // (the vertical motion of track and ground-speed candidates and of
 // turns, the horizontal motion of vertical-speed and altitude candidates
@@ -37,6 +40,11 @@ type Matter struct {
 	own         Aircraft
 	reach       detect.Reach
 	lineM, look float64
+	// bandsReach, bandsLineM and bandsLookS are what Bands tests with
+	// (the function bandsReach): only the levels that paint a region,
+	// within the longest of their alerting times.
+	bandsReach             detect.Reach
+	bandsLineM, bandsLookS float64
 	// The bands' candidates: trackSpeed is the ground speed of a track
 	// candidate, gLo and gHi bound those of a ground-speed candidate
 	// along the current track (ux, uy), fastest the fastest of them.
@@ -55,6 +63,7 @@ func NewMatter(own Aircraft, sep *Separation, cfg *Config, k *Kinematics) Matter
 		return m
 	}
 	m.reach, m.lineM, m.look = alerterReach(sep)
+	m.bandsReach, m.bandsLineM, m.bandsLookS = bandsReach(sep)
 	c := computation{cfg: cfg, own: newOwnship(own.Pos, own.Vel, cfg.MinAirspeedMps)}
 	m.gs = math.Sqrt(own.Vel.X*own.Vel.X + own.Vel.Y*own.Vel.Y)
 	m.trackSpeed = c.own.trackSpeed
@@ -72,13 +81,14 @@ func NewMatter(own Aircraft, sep *Separation, cfg *Config, k *Kinematics) Matter
 // ownship (Compute with the Config of NewMatter): false only when it is
 // not a conflict aircraft now and no candidate of any dimension within
 // the configuration's domain can come into conflict with it under any
-// level of its alerter over the lookahead, so that it is no member of
-// any region (nor of recovery, which searches among the members).
+// level of its alerter that paints a region, within the longest alerting
+// time of those levels (bandsReach), so that it is no member of any
+// region (nor of recovery, which searches among the members).
 func (m *Matter) Bands(in Aircraft) bool {
 	if m.sep == nil {
 		return false
 	}
-	reach := &m.reach
+	reach := &m.bandsReach
 	rel := in.Pos.Sub(m.own.Pos)
 	w := in.Vel
 
@@ -88,7 +98,7 @@ func (m *Matter) Bands(in Aircraft) bool {
 	// below a manned aircraft).
 	relVz := w.Z - m.own.Vel.Z
 	vBound := reach.VerticalM + math.Abs(relVz)*reach.VerticalS + matterSlackM
-	if t0, t1, ok := withinAbsIf(rel.Z, relVz, vBound, m.look); ok {
+	if t0, t1, ok := withinAbsIf(rel.Z, relVz, vBound, m.bandsLookS); ok {
 		intH := math.Sqrt(w.X*w.X + w.Y*w.Y)
 		// Track: the ownship flies from its position at trackSpeed in
 		// any direction, so it is within trackSpeed·t of it at t; the
@@ -106,7 +116,7 @@ func (m *Matter) Bands(in Aircraft) bool {
 		bound := reach.HorizontalM + (intH+m.fastest)*reach.HorizontalS + matterSlackM
 		// The distance across the track's line, (−uy, ux)·(rel + w·t).
 		across := nearestAbs(-m.uy*rel.X+m.ux*rel.Y, -m.uy*w.X+m.ux*w.Y, t0, t1)
-		if near-m.fastest*t1 <= bound && across <= bound && missWithin(rel.X, rel.Y, w.X, w.Y, m.ux, m.uy, m.gLo, m.gHi, m.lineM+matterSlackM) {
+		if near-m.fastest*t1 <= bound && across <= bound && missWithin(rel.X, rel.Y, w.X, w.Y, m.ux, m.uy, m.gLo, m.gHi, m.bandsLineM+matterSlackM) {
 			return true
 		}
 	}
@@ -116,8 +126,8 @@ func (m *Matter) Bands(in Aircraft) bool {
 	// the domain: the vertical test of a vertical speed is left out (it
 	// would spare only what altitude candidates keep).
 	relVx, relVy := w.X-m.own.Vel.X, w.Y-m.own.Vel.Y
-	return missWithin(rel.X, rel.Y, relVx, relVy, 0, 0, 0, 0, m.lineM+matterSlackM) &&
-		nearWithin(rel.X, rel.Y, relVx, relVy, reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS+matterSlackM, m.look)
+	return missWithin(rel.X, rel.Y, relVx, relVy, 0, 0, 0, 0, m.bandsLineM+matterSlackM) &&
+		nearWithin(rel.X, rel.Y, relVx, relVy, reach.HorizontalM+math.Sqrt(relVx*relVx+relVy*relVy)*reach.HorizontalS+matterSlackM, m.bandsLookS)
 }
 
 // Suggestion reports whether the intruder in, one of the others of the
@@ -199,6 +209,36 @@ func alerterReach(sep *Separation) (reach detect.Reach, lineM, lookaheadS float6
 		lineM = max(lineM, lineReach(l.Detector))
 	}
 	return reach, lineM, sep.Alerter.LookaheadS
+}
+
+// bandsReach is what can bring an intruder into the bands (Compute):
+// the union of the reaches of the levels of sep's alerter that paint a
+// region, the largest of their lineReach, and the longest of their
+// alerting times within the lookahead. Compute tests nothing else: a
+// level painting no region (DO-365's preventive, whose vertical threshold
+// is 700 ft against the corrective's 450) never makes a member nor a
+// conflict aircraft; an intruder other than a conflict aircraft is a
+// member of a region only by a conflict within its level's alerting time
+// (memberOf); and a conflict aircraft is one by a loss of its current
+// state that starts within that time (detect.AlertLevel.Holds), the
+// current state being a ground-speed candidate. So a manned aircraft's
+// bands against drones look 55 s ahead, not the 180 s of their
+// lookahead, which its suggestions still do.
+func bandsReach(sep *Separation) (reach detect.Reach, lineM, horizonS float64) {
+	for li, r := range sep.Regions {
+		if r == RegionNone || r >= RegionRecovery || sep.levelFor(r) != li || li >= len(sep.Alerter.Levels) {
+			continue
+		}
+		l := &sep.Alerter.Levels[li]
+		lr := l.Detector.Reach()
+		reach.HorizontalM = max(reach.HorizontalM, lr.HorizontalM)
+		reach.VerticalM = max(reach.VerticalM, lr.VerticalM)
+		reach.HorizontalS = max(reach.HorizontalS, lr.HorizontalS)
+		reach.VerticalS = max(reach.VerticalS, lr.VerticalS)
+		lineM = max(lineM, lineReach(l.Detector))
+		horizonS = max(horizonS, min(l.AlertingTimeS, sep.Alerter.LookaheadS))
+	}
+	return reach, lineM, horizonS
 }
 
 // lineReach bounds the horizontal miss distance of a relative motion

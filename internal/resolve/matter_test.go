@@ -166,17 +166,18 @@ func resolveScene(sc *matterScene, filter func(n int, traffic []Intruder, bands 
 // aircraft among drones), the bands of each aircraft and the pair's
 // suggestion computed against only the traffic Matter says may matter
 // are those computed against all of it. The check can fail: with the
-// reaches Matter works with shrunk by a third, some scene's resolution
-// changes.
+// reaches Matter works with shrunk by a third, or the bands' horizon
+// (the longest alerting time of a painting level), some scene's
+// resolution changes.
 func TestMatterIsExact(t *testing.T) {
-	var left, kept, tightCaught int
+	var left, kept, tightCaught, shortCaught int
 	defer func() {
-		t.Logf("%d intruders left out, %d kept; a filter too tight changed %d scenes", left, kept, tightCaught)
+		t.Logf("%d intruders left out, %d kept; a filter too tight changed %d scenes, the bands' horizon too short %d", left, kept, tightCaught, shortCaught)
 		if left == 0 || kept == 0 {
 			t.Errorf("%d intruders left out and %d kept: nothing tested", left, kept)
 		}
-		if !t.Failed() && tightCaught == 0 {
-			t.Errorf("a filter too tight changed no scene: the test cannot fail")
+		if !t.Failed() && (tightCaught == 0 || shortCaught == 0) {
+			t.Errorf("a filter too tight changed %d scenes, a horizon too short %d: the test cannot fail", tightCaught, shortCaught)
 		}
 	}()
 	rapid.Check(t, func(t *rapid.T) {
@@ -219,9 +220,16 @@ func TestMatterIsExact(t *testing.T) {
 			m.reach.HorizontalM *= 2.0 / 3
 			m.reach.VerticalM *= 2.0 / 3
 			m.lineM *= 2.0 / 3
+			m.bandsReach.HorizontalM *= 2.0 / 3
+			m.bandsReach.VerticalM *= 2.0 / 3
+			m.bandsLineM *= 2.0 / 3
 		})
 		if b, s, ok := resolveScene(&sc, tight); !reflect.DeepEqual(b, wantBands) || s != wantSugg || ok != wantOK {
 			tightCaught++
+		}
+		short := filtered(func(m *Matter) { m.bandsLookS *= 2.0 / 3 })
+		if b, _, _ := resolveScene(&sc, short); !reflect.DeepEqual(b, wantBands) {
+			shortCaught++
 		}
 	})
 }

@@ -11,6 +11,15 @@ func (c *computation) reachableOracle(d dim, lo, hi float64) []int {
 			continue
 		}
 		keep := false
+		// The longest alerting time of a painting level, within the
+		// lookahead: no member's conflict, nor a conflict aircraft's
+		// loss, starts later.
+		horizon := 0.0
+		for li, r := range in.Sep.Regions {
+			if r != RegionNone && r < RegionRecovery && in.Sep.levelFor(r) == li {
+				horizon = max(horizon, min(in.Sep.Alerter.Levels[li].AlertingTimeS, in.Sep.Alerter.LookaheadS))
+			}
+		}
 		for li, r := range in.Sep.Regions {
 			if r == RegionNone || r >= RegionRecovery || in.Sep.levelFor(r) != li {
 				continue
@@ -19,7 +28,7 @@ func (c *computation) reachableOracle(d dim, lo, hi float64) []int {
 				keep = true
 				break
 			}
-			t := test{det: in.Sep.Alerter.Levels[li].Detector, pos: in.Pos, vel: in.Vel, toS: in.Sep.Alerter.LookaheadS}
+			t := test{det: in.Sep.Alerter.Levels[li].Detector, pos: in.Pos, vel: in.Vel, toS: horizon}
 			if !c.own.beyondReach(d, lo, hi, &t) {
 				keep = true
 				break
