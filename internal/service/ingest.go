@@ -72,6 +72,11 @@ type tactical struct {
 	// clear of one before its picture has caught up holds it instead
 	// (takeHeld).
 	behind map[string]heldAlert
+	// heldOrBehind is len(held) + len(behind), stored under mu at each
+	// change (noteHeld): the listings of open alerts and the resolutions
+	// on demand read it without mu, which ingest holds through each
+	// chunk's apply, and take mu only when there is something to read.
+	heldOrBehind atomic.Int64
 	// spent are the ids of the alerts the store had cleared at the last
 	// takeover (mu held): see takeHeld.
 	spent map[string]bool
@@ -445,6 +450,9 @@ func (s *Service) Alerts(p party.Principal) []alert.Alert {
 // since the takeover (ReconcileDetection).
 func (s *Service) heldAlerts() []alert.Alert {
 	t := s.tac
+	if t.heldOrBehind.Load() == 0 {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]alert.Alert, 0, len(t.held))
@@ -460,6 +468,9 @@ func (s *Service) heldAlerts() []alert.Alert {
 // engine's older picture does not overrule before it has caught up.
 func (s *Service) asTheStoreHasBehind(all []alert.Alert) {
 	t := s.tac
+	if t.heldOrBehind.Load() == 0 {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.behind) == 0 {
@@ -483,6 +494,9 @@ func (s *Service) openAlert(id string) (alert.Alert, bool) {
 		return one[0], true
 	}
 	t := s.tac
+	if t.heldOrBehind.Load() == 0 {
+		return alert.Alert{}, false
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	h, ok := t.held[id]
@@ -536,6 +550,7 @@ func (s *Service) retuneTactical(ctx context.Context, r rules.Rules) error {
 	}
 	old = append(old, held...)
 	t.held, t.behind = nil, nil
+	t.noteHeld()
 	eng := alert.NewEngine(r, conformance{s})
 	// The ids the old engine cleared, and those it ends now, stay spent:
 	// one it took from another replica at a takeover (Rename) is derived

@@ -307,6 +307,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	defer t.noteHeld()
 	eng := t.eng.Load()
 	// The alerts the store has open under rules this engine does not
 	// judge as they were judged are ended first, as a change of the rules
@@ -664,6 +665,7 @@ type heldAlert struct {
 // transitions as the engine now names them (for the disclosure picture)
 // and those to commit, and lets go of the alerts matched.
 func (t *tactical) takeHeld(trs []alert.Transition, rank func(level string) int, now time.Time) (all, toCommit []alert.Transition) {
+	defer t.noteHeld()
 	all = make([]alert.Transition, 0, len(trs))
 	toCommit = make([]alert.Transition, 0, len(trs))
 	// The engine produced the transitions after a raise renamed here under
@@ -780,6 +782,12 @@ func (t *tactical) takeHeld(trs []alert.Transition, rank func(level string) int,
 	return all, toCommit
 }
 
+// noteHeld stores how many alerts are held or behind (t.mu held), for
+// the readers that look without the lock first (heldOrBehind).
+func (t *tactical) noteHeld() {
+	t.heldOrBehind.Store(int64(len(t.held) + len(t.behind)))
+}
+
 // keepBehind records the store's alert id, which the engine has taken
 // up from a picture older than the store's last transition of it
 // (tactical.behind; t.mu held).
@@ -797,6 +805,7 @@ func (t *tactical) keepBehind(id string, b heldAlert) {
 // new leader reconciles. The ids the store had cleared at the takeover are
 // let go once no report that could raise one is fresh any more.
 func (s *Service) clearHeldLocked(now time.Time) {
+	defer s.tac.noteHeld()
 	t := s.tac
 	if t.spent != nil && now.After(t.spentUntil) {
 		t.spent = nil
