@@ -83,10 +83,19 @@ func TestTakeoverDoesNotClearAnAlertOnAnOlderPicture(t *testing.T) {
 		t.Fatalf("once the engine's wait would have ended the new leader lists %v, want the store's %s", got, open)
 	}
 	// The relay brings the russian climb: the same conflict.
-	p.relay(t, 0, reportOf("russia", rClimbed))
-	p.svc[0].Tick(context.Background())
+	p.relayedClimbIsTheStoresAlert(t, 0, events, open, rClimbed)
+}
+
+// relayedClimbIsTheStoresAlert has the relay bring replica i, which
+// leads, the russian climb behind the store's alert open: it is the same
+// conflict, so the store has nothing more than events and the engine has
+// the store's alert open, under its id.
+func (p *replicaPair) relayedClimbIsTheStoresAlert(t *testing.T, i int, events []string, open string, rClimbed PositionReport) {
+	t.Helper()
+	p.relay(t, i, reportOf("russia", rClimbed))
+	p.svc[i].Tick(context.Background())
 	p.wantEvents(t, "after the relayed climb", events...)
-	if got := p.open(0); !slices.Equal(got, []string{open}) {
+	if got := p.open(i); !slices.Equal(got, []string{open}) {
 		t.Fatalf("after the relayed climb the engine has %v, want the store's %s", got, open)
 	}
 }
@@ -178,12 +187,7 @@ func TestTakeoverDoesNotClearAnAlertOfItsIDOnAnOlderPicture(t *testing.T) {
 	if got := p.listed(1); !slices.Equal(got, []string{id}) {
 		t.Fatalf("once the engine's wait would have ended the new leader lists %v, want the store's %s", got, id)
 	}
-	p.relay(t, 1, reportOf("russia", rClimbed))
-	p.svc[1].Tick(context.Background())
-	p.wantEvents(t, "after the relayed climb", events...)
-	if got := p.open(1); !slices.Equal(got, []string{id}) {
-		t.Fatalf("after the relayed climb the engine has %v, want the store's %s", got, id)
-	}
+	p.relayedClimbIsTheStoresAlert(t, 1, events, id, rClimbed)
 }
 
 // TestTakeoverClearsARenamedAlertOnceItsPictureCaughtUp: as

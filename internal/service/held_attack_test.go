@@ -322,12 +322,7 @@ func TestHeldAlertThroughTwoTakeovers(t *testing.T) {
 	if got := p.listed(0); !slices.Equal(got, []string{open}) {
 		t.Fatalf("after the lease came back the leader lists %v, want the store's %s", got, open)
 	}
-	p.relay(t, 0, reportOf("russia", rClimbed))
-	p.svc[0].Tick(context.Background())
-	p.wantEvents(t, "after the relayed climb", events...)
-	if got := p.open(0); !slices.Equal(got, []string{open}) {
-		t.Fatalf("after the relayed climb the engine has %v, want the store's %s", got, open)
-	}
+	p.relayedClimbIsTheStoresAlert(t, 0, events, open, rClimbed)
 }
 
 // TestHeldAlertEndedByRulesIsNotRaisedAgainUnderItsID: new rules that
