@@ -39,8 +39,8 @@ type Reach struct {
 	HorizontalS, VerticalS float64
 }
 
-// union is the smallest reach that holds both.
-func (r Reach) union(o Reach) Reach {
+// Union is the smallest reach that holds both.
+func (r Reach) Union(o Reach) Reach {
 	return Reach{max(r.HorizontalM, o.HorizontalM), max(r.VerticalM, o.VerticalM), max(r.HorizontalS, o.HorizontalS), max(r.VerticalS, o.VerticalS)}
 }
 

@@ -91,7 +91,7 @@ func NewTable(r rules.Rules) (*Table, error) {
 			if k < 0 {
 				k = len(e.detectors)
 				e.detectors = append(e.detectors, d)
-				e.reach = e.reach.union(d.Reach())
+				e.reach = e.reach.Union(d.Reach())
 			}
 			e.levelDet = append(e.levelDet, uint8(k))
 			e.Levels = append(e.Levels, AlertLevel{Name: s.Levels[li].Name, Detector: d, AlertingTimeS: s.Levels[li].MaxTimeToLoSS, Inclusive: inclusive})

@@ -201,11 +201,7 @@ func (m *Matter) Reaches(relZ, relVz, crossH, relVh2 float64) bool {
 // the alerter's lookahead.
 func alerterReach(sep *Separation) (reach detect.Reach, lineM, lookaheadS float64) {
 	for _, l := range sep.Alerter.Levels {
-		r := l.Detector.Reach()
-		reach.HorizontalM = max(reach.HorizontalM, r.HorizontalM)
-		reach.VerticalM = max(reach.VerticalM, r.VerticalM)
-		reach.HorizontalS = max(reach.HorizontalS, r.HorizontalS)
-		reach.VerticalS = max(reach.VerticalS, r.VerticalS)
+		reach = reach.Union(l.Detector.Reach())
 		lineM = max(lineM, lineReach(l.Detector))
 	}
 	return reach, lineM, sep.Alerter.LookaheadS
@@ -230,11 +226,7 @@ func bandsReach(sep *Separation) (reach detect.Reach, lineM, horizonS float64) {
 			continue
 		}
 		l := &sep.Alerter.Levels[li]
-		lr := l.Detector.Reach()
-		reach.HorizontalM = max(reach.HorizontalM, lr.HorizontalM)
-		reach.VerticalM = max(reach.VerticalM, lr.VerticalM)
-		reach.HorizontalS = max(reach.HorizontalS, lr.HorizontalS)
-		reach.VerticalS = max(reach.VerticalS, lr.VerticalS)
+		reach = reach.Union(l.Detector.Reach())
 		lineM = max(lineM, lineReach(l.Detector))
 		horizonS = max(horizonS, min(l.AlertingTimeS, sep.Alerter.LookaheadS))
 	}
