@@ -72,18 +72,23 @@ func (p *replicaPair) listed(i int) []string {
 // when it comes, is the store's alert: nothing to tell.
 func TestTakeoverDoesNotClearAnAlertOnAnOlderPicture(t *testing.T) {
 	p, events, open, rClimbed := clearingAtTakeover(t)
-	if got := p.listed(0); !slices.Equal(got, []string{open}) {
-		t.Fatalf("after the takeover the new leader lists %v, want the store's %s", got, open)
-	}
+	p.wantListsTheStores(t, 0, "after the takeover", open)
 	// The engine's wait would have ended.
 	p.clock.advance(5 * time.Second)
 	p.svc[0].Tick(context.Background())
 	p.wantEvents(t, "once the engine's wait would have ended", events...)
-	if got := p.listed(0); !slices.Equal(got, []string{open}) {
-		t.Fatalf("once the engine's wait would have ended the new leader lists %v, want the store's %s", got, open)
-	}
+	p.wantListsTheStores(t, 0, "once the engine's wait would have ended", open)
 	// The relay brings the russian climb: the same conflict.
 	p.relayedClimbIsTheStoresAlert(t, 0, events, open, rClimbed)
+}
+
+// wantListsTheStores checks that replica i, which leads, lists the
+// store's alert open and nothing else: the takeover held it.
+func (p *replicaPair) wantListsTheStores(t *testing.T, i int, when, open string) {
+	t.Helper()
+	if got := p.listed(i); !slices.Equal(got, []string{open}) {
+		t.Fatalf("%s the leader lists %v, want the store's %s", when, got, open)
+	}
 }
 
 // relayedClimbIsTheStoresAlert has the relay bring replica i, which
@@ -184,9 +189,7 @@ func TestTakeoverDoesNotClearAnAlertOfItsIDOnAnOlderPicture(t *testing.T) {
 	p.clock.advance(5 * time.Second)
 	p.svc[1].Tick(context.Background())
 	p.wantEvents(t, "once the engine's wait would have ended", events...)
-	if got := p.listed(1); !slices.Equal(got, []string{id}) {
-		t.Fatalf("once the engine's wait would have ended the new leader lists %v, want the store's %s", got, id)
-	}
+	p.wantListsTheStores(t, 1, "once the engine's wait would have ended", id)
 	p.relayedClimbIsTheStoresAlert(t, 1, events, id, rClimbed)
 }
 

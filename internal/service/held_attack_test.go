@@ -319,9 +319,7 @@ func TestHeldAlertThroughTwoTakeovers(t *testing.T) {
 	p.clock.advance(5 * time.Second)
 	p.svc[0].Tick(context.Background())
 	p.wantEvents(t, "after the lease came back", events...)
-	if got := p.listed(0); !slices.Equal(got, []string{open}) {
-		t.Fatalf("after the lease came back the leader lists %v, want the store's %s", got, open)
-	}
+	p.wantListsTheStores(t, 0, "after the lease came back", open)
 	p.relayedClimbIsTheStoresAlert(t, 0, events, open, rClimbed)
 }
 
