@@ -523,6 +523,11 @@ func (h *Handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		var body *finishedBody
+		if r.Body != nil && r.Body != http.NoBody {
+			body = &finishedBody{ReadCloser: r.Body}
+			r.Body = body
+		}
 		defer func() {
 			code := sw.code
 			if code == 0 {
@@ -539,10 +544,38 @@ func (h *Handler) wrap(rt route) http.Handler {
 				h.log.Error("request failed", "route", pattern, "err", err)
 			}
 			if sw.code == 0 {
+				if body != nil && !body.finished.Load() {
+					// Refused before the body was read to its end: the
+					// server reads the rest (up to 256 KiB) before it
+					// answers, so that a client sending it whole reads
+					// the refusal instead of a reset. A client that sends
+					// no more (slow, stalled, or its token just rotated
+					// out) is answered after refusedBodyGrace all the
+					// same, and its connection closed.
+					_ = http.NewResponseController(sw).SetReadDeadline(time.Now().Add(refusedBodyGrace))
+				}
 				writeProblem(sw, p)
 			}
 		}
 	})
+}
+
+// refusedBodyGrace bounds how long a refusal waits for the rest of a
+// request body its handler did not read.
+const refusedBodyGrace = 2 * time.Second
+
+// finishedBody tells whether the request body was read to its end.
+type finishedBody struct {
+	io.ReadCloser
+	finished atomic.Bool
+}
+
+func (b *finishedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.finished.Store(true)
+	}
+	return n, err
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {

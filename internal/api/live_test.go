@@ -231,3 +231,39 @@ func TestRotationEndsStreamsWhenTheTokenCannotBeChecked(t *testing.T) {
 	ended(t, s, "a stream whose token could not be checked after a rotation")
 	st.fail.Store(false)
 }
+
+// TestRefusalDoesNotWaitForTheBody: a request refused before its handler
+// reads the body (here: its token was rotated out before it arrived) is
+// answered while its client is still sending, not after the rest of the
+// body, which may never come.
+func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
+	e := newEnv(t, Options{})
+	old := e.tokens["russia"]
+	e.mustDo("POST", "/v1/parties/russia/rotate", e.operator, nil, 200, nil)
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/positions", pr)
+	req.Header.Set("Authorization", "Bearer "+old)
+	answered := make(chan int, 1)
+	go func() {
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			answered <- -1
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	if _, err := pw.Write([]byte(`{"reports":[`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-answered:
+		if code != http.StatusUnauthorized {
+			t.Fatalf("a request of a rotated token was answered %d", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the refusal waits for the rest of the body")
+	}
+}
