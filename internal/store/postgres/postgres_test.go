@@ -132,8 +132,8 @@ func TestMigrateFromPrevious(t *testing.T) {
 		}
 	}
 	for _, m := range storetest.MigrationMessages {
-		if _, err := conn.Exec(ctx, `INSERT INTO messages (id, sender, recipients, thread, kind, state, created_ns, deadline_ns, body) VALUES ($1, $2, $3, 't', 'notice', $4, $5, $6, $7)`,
-			m.ID, m.Sender, m.Recipients, m.State, m.CreatedNs, m.DeadlineNs, []byte(`{}`)); err != nil {
+		if _, err := conn.Exec(ctx, `INSERT INTO messages (id, sender, recipients, thread, kind, state, created_ns, deadline_ns, body) VALUES ($1, $2, $3, $4, 'notice', $5, $6, $7, $8)`,
+			m.ID, m.Sender, m.Recipients, m.Thread, m.State, m.CreatedNs, m.DeadlineNs, []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range m.Parties {

@@ -101,8 +101,8 @@ func TestMigrateFromPrevious(t *testing.T) {
 		}
 	}
 	for _, m := range storetest.MigrationMessages {
-		if _, err := db.Exec(`INSERT INTO messages (id, sender, recipients, thread, kind, state, created_ns, deadline_ns, body) VALUES (?, ?, ?, 't', 'notice', ?, ?, ?, ?)`,
-			m.ID, m.Sender, m.Recipients, m.State, m.CreatedNs, m.DeadlineNs, []byte(`{}`)); err != nil {
+		if _, err := db.Exec(`INSERT INTO messages (id, sender, recipients, thread, kind, state, created_ns, deadline_ns, body) VALUES (?, ?, ?, ?, 'notice', ?, ?, ?, ?)`,
+			m.ID, m.Sender, m.Recipients, m.Thread, m.State, m.CreatedNs, m.DeadlineNs, []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range m.Parties {
@@ -452,6 +452,50 @@ func TestNewestMessagesForReadsBackwardsByTheIndex(t *testing.T) {
 	joined := strings.Join(plan, "; ")
 	if !strings.Contains(joined, "message_parties_created") || strings.Contains(joined, "TEMP B-TREE FOR ORDER BY") {
 		t.Fatalf("query plan %q does not read the party's items in order of creation", joined)
+	}
+}
+
+// TestMessagesInThreadForReadsThePartysThread: a party's messages in one
+// thread (asked at every post, whether the sender is a member of the
+// thread) must be read from the index of the party's messages by thread,
+// in its order and stopping at the limit, not from the party's whole
+// history with each message looked up to test its thread: a post into a
+// new thread read all of it.
+func TestMessagesInThreadForReadsThePartysThread(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+sqlcore.MessagesInThreadForSQL, "blue", "t-1", 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(plan, "; ")
+	if !strings.Contains(joined, "message_parties_thread (party=? AND thread=?") || strings.Contains(joined, "SCAN") ||
+		strings.Contains(joined, "TEMP B-TREE") {
+		t.Fatalf("query plan %q does not read the party's messages in the thread by their index, in order", joined)
 	}
 }
 

@@ -49,18 +49,19 @@ var MigrationEvents = []MigrationEvent{
 // and one of message_parties for each of Parties), before it opens the
 // store.
 type MigrationMessage struct {
-	ID, Sender, Recipients, State string // Recipients: JSON
-	CreatedNs, DeadlineNs         int64
-	Parties                       []string
+	ID, Sender, Recipients, Thread, State string // Recipients: JSON
+	CreatedNs, DeadlineNs                 int64
+	Parties                               []string
 }
 
 // MigrationMessages are the messages of a store written before the state
-// was kept with each party of a message: blue's open m1 and escalated m2,
-// its acknowledged m3.
+// and the thread were kept with each party of a message: blue's open m1
+// and escalated m2, its acknowledged m3; m1 and m3 in one thread, m2 in
+// another.
 var MigrationMessages = []MigrationMessage{
-	{"m1", "red", `["blue"]`, "open", migrationBase.UnixNano(), migrationBase.Add(time.Minute).UnixNano(), []string{"blue", "red"}},
-	{"m2", "deconflict", `["blue","green"]`, "escalated", migrationBase.UnixNano(), migrationBase.Add(time.Second).UnixNano(), []string{"blue", "deconflict", "green"}},
-	{"m3", "blue", `["red"]`, "acknowledged", migrationBase.UnixNano(), migrationBase.UnixNano(), []string{"blue", "red"}},
+	{"m1", "red", `["blue"]`, "red/t", "open", migrationBase.UnixNano(), migrationBase.Add(time.Minute).UnixNano(), []string{"blue", "red"}},
+	{"m2", "deconflict", `["blue","green"]`, "alert:a2", "escalated", migrationBase.UnixNano(), migrationBase.Add(time.Second).UnixNano(), []string{"blue", "deconflict", "green"}},
+	{"m3", "blue", `["red"]`, "red/t", "acknowledged", migrationBase.UnixNano(), migrationBase.UnixNano(), []string{"blue", "red"}},
 }
 
 // CheckSchemaVersions fails unless versions, the rows of a backend's
@@ -83,7 +84,8 @@ func CheckSchemaVersions(t testing.TB, versions []int64, latest int) {
 // so that blue reads events 1, 2 and 4, and the alerts are filled: a2 open
 // as event 6 left it, a4 as event 7 did, a1 cleared by event 4, the clear
 // of two days before not kept; with the pairs and the times their bodies
-// say; and each party's open messages are found by its own.
+// say; and each party's open messages are found by its own, and its
+// messages in a thread by the thread.
 func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 	t.Helper()
 	CheckSchemaVersions(t, versions, latest)
@@ -131,6 +133,25 @@ func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 			}
 			if !slices.Equal(ids, want) {
 				t.Errorf("OpenMessagesFor(%s) after migration = %v, want %v", party, ids, want)
+			}
+		}
+		for _, c := range []struct {
+			party, thread string
+			want          []string
+		}{
+			{"blue", "red/t", []string{"m1", "m3"}}, {"red", "red/t", []string{"m1", "m3"}}, {"blue", "alert:a2", []string{"m2"}},
+			{"green", "alert:a2", []string{"m2"}}, {"green", "red/t", nil}, {"red", "alert:a2", nil},
+		} {
+			got, err := tx.MessagesFor(c.party, c.thread, time.Time{}, 10)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, m := range got {
+				ids = append(ids, m.ID)
+			}
+			if !slices.Equal(ids, c.want) {
+				t.Errorf("MessagesFor(%s, %s) after migration = %v, want %v", c.party, c.thread, ids, c.want)
 			}
 		}
 		return nil

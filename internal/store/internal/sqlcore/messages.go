@@ -63,8 +63,8 @@ func (t *Tx) PutMessage(m store.Message) error {
 	parties := append([]string{m.From}, m.To...)
 	slices.Sort(parties)
 	for _, p := range slices.Compact(parties) {
-		if _, err := t.q.Exec(t.ctx, `INSERT INTO message_parties (party, message_id, created_ns, state) VALUES (?, ?, ?, ?)`,
-			p, m.ID, created, m.State); err != nil {
+		if _, err := t.q.Exec(t.ctx, `INSERT INTO message_parties (party, message_id, created_ns, state, thread) VALUES (?, ?, ?, ?, ?)`,
+			p, m.ID, created, m.State, m.Thread); err != nil {
 			return fmt.Errorf("store: put message %q: %w", m.ID, err)
 		}
 	}
@@ -105,7 +105,8 @@ func (t *Tx) messages(op, query string, args []any) ([]store.Message, error) {
 }
 
 // MessagesFor orders by creation time, then id, so equal times keep a
-// stable order.
+// stable order. In a thread it reads the party's messages in that thread
+// alone (MessagesInThreadForSQL).
 func (t *Tx) MessagesFor(party, thread string, since time.Time, limit int) ([]store.Message, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -117,16 +118,21 @@ func (t *Tx) MessagesFor(party, thread string, since time.Time, limit int) ([]st
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT ` + msgCols + ` FROM message_parties p JOIN messages m ON m.id = p.message_id
-		WHERE p.party = ? AND p.created_ns >= ?`
-	args := []any{party, from}
 	if thread != "" {
-		q += ` AND m.thread = ?`
-		args = append(args, thread)
+		return t.messages("messages for "+party+" in "+thread, MessagesInThreadForSQL, []any{party, thread, from, int64(limit)})
 	}
-	q += ` ORDER BY p.created_ns, m.id LIMIT ?`
-	return t.messages("messages for "+party, q, append(args, int64(limit)))
+	return t.messages("messages for "+party, `SELECT `+msgCols+` FROM message_parties p JOIN messages m ON m.id = p.message_id
+		WHERE p.party = ? AND p.created_ns >= ? ORDER BY p.created_ns, m.id LIMIT ?`, []any{party, from, int64(limit)})
 }
+
+// MessagesInThreadForSQL reads a party's messages in one thread created at
+// or after a time (arguments: party, thread, created_ns, limit), in order
+// of creation, then id: through the index message_parties_thread (party,
+// thread, created_ns, message_id), in its order, which stops after limit
+// rows. Filtering the party's messages by messages.thread instead read
+// its whole history for every post into a new thread.
+const MessagesInThreadForSQL = `SELECT ` + msgCols + ` FROM message_parties p JOIN messages m ON m.id = p.message_id
+	WHERE p.party = ? AND p.thread = ? AND p.created_ns >= ? ORDER BY p.created_ns, p.message_id LIMIT ?`
 
 // NewestMessagesFor goes backwards through the party's messages by
 // creation time (index message_parties_created, party then created_ns):

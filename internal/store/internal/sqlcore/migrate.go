@@ -264,6 +264,24 @@ var Migrations = []Migration{
 			`CREATE INDEX message_parties_state ON message_parties (party, state)`,
 		},
 	},
+	{
+		// A party's messages in one thread (MessagesFor with a thread:
+		// whether the sender is a member of the thread, at every post,
+		// and the list of a thread): the thread kept with each party of
+		// a message, indexed in order of creation, so that they are
+		// read from the party's own messages in that thread, not from
+		// its whole history, each row looked up in messages to test
+		// its thread (a post into a new thread read all of it: 0.4 s
+		// with 100k messages). Filled from the messages of an existing
+		// store.
+		Version: 12,
+		Name:    "message threads by party",
+		Statements: []string{
+			`ALTER TABLE message_parties ADD COLUMN thread TEXT NOT NULL DEFAULT ''`,
+			`UPDATE message_parties SET thread = (SELECT m.thread FROM messages m WHERE m.id = message_parties.message_id)`,
+			`CREATE INDEX message_parties_thread ON message_parties (party, thread, created_ns, message_id)`,
+		},
+	},
 }
 
 // Latest is the version a freshly opened store is at.
