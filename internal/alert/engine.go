@@ -213,13 +213,15 @@ func (e *Engine) Rename(a *Alert, to string) bool {
 }
 
 // TracksSince reports whether the engine has a live track of every
-// aircraft of a whose last report is at or after since: its picture of
-// them is then at least as recent as one taken at since.
-func (e *Engine) TracksSince(a *Alert, since time.Time) bool {
+// aircraft of a whose last report is at or after since, or after[its
+// key] when later (nil: none): its picture of them is then at least as
+// recent as one taken at those times.
+func (e *Engine) TracksSince(a *Alert, since time.Time, after map[track.Key]time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := range a.Aircraft {
-		if !e.trackedSince(a.Aircraft[i].Key(), since) {
+		k := a.Aircraft[i].Key()
+		if !e.trackedSince(k, laterOf(since, after[k])) {
 			return false
 		}
 	}
@@ -229,15 +231,17 @@ func (e *Engine) TracksSince(a *Alert, since time.Time) bool {
 // EndedAt returns a as cleared at now, for an alert whose end this engine
 // did not find itself (one the store has open and this engine does not):
 // resolved when it has a live track of every aircraft reported at or after
-// since (its picture of them is as recent, and it finds no alert), else
-// stale, with each aircraft it has no such track of marked Stale.
-func (e *Engine) EndedAt(a Alert, since, now time.Time) Alert {
+// since, or after[its key] when later (its picture of them is as recent,
+// and it finds no alert), else stale, with each aircraft it has no such
+// track of marked Stale.
+func (e *Engine) EndedAt(a Alert, since time.Time, after map[track.Key]time.Time, now time.Time) Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	a.State, a.Time, a.Reason = StateCleared, now, ReasonResolved
 	a.Aircraft = slices.Clone(a.Aircraft)
 	for i := range a.Aircraft {
-		a.Aircraft[i].Stale = !e.trackedSince(a.Aircraft[i].Key(), since)
+		k := a.Aircraft[i].Key()
+		a.Aircraft[i].Stale = !e.trackedSince(k, laterOf(since, after[k]))
 		if a.Aircraft[i].Stale {
 			a.Reason = ReasonStale
 		}
@@ -245,11 +249,33 @@ func (e *Engine) EndedAt(a Alert, since, now time.Time) Alert {
 	return a
 }
 
+// LastReports returns the time of the last report of each of the
+// aircraft that the engine has a live track of.
+func (e *Engine) LastReports(aircraft []track.Key) map[track.Key]time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[track.Key]time.Time, len(aircraft))
+	for _, k := range aircraft {
+		if s, ok := e.det.TrackOf(k); ok {
+			out[k] = s.Time
+		}
+	}
+	return out
+}
+
 // trackedSince reports whether the engine has a live track of k reported
 // at or after since (e.mu held).
 func (e *Engine) trackedSince(k track.Key, since time.Time) bool {
 	s, ok := e.det.TrackOf(k)
 	return ok && !s.Time.Before(since)
+}
+
+// laterOf returns the later of two times.
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // Conflicts returns the current conflict set, sorted by pair.

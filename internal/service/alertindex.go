@@ -6,6 +6,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
 // The store keeps the alerts open and those cleared lately with their
@@ -69,9 +70,13 @@ func readStoredAlerts(ctx context.Context, st store.Store, withParts bool) (_ St
 	var open, cleared []store.StoredAlert
 	var history []store.RulesRecord
 	var parts map[string]map[string]alertPart
+	var reportTimes map[track.Key]time.Time
 	err := st.View(ctx, func(tx store.Tx) error {
 		var err error
 		if open, err = tx.OpenAlerts(); err != nil {
+			return err
+		}
+		if reportTimes, err = readReportTimes(tx); err != nil {
 			return err
 		}
 		if cleared, err = tx.ClearedAlerts(); err != nil {
@@ -92,7 +97,7 @@ func readStoredAlerts(ctx context.Context, st store.Store, withParts bool) (_ St
 		return StoredAlerts{}, 0, err
 	}
 	out := StoredAlerts{Open: make(map[string][]byte, len(open)), Cleared: map[string]bool{}, parts: parts,
-		Spans: make(map[string]AlertSpan, len(open)+len(cleared)), RulesHistory: history}
+		Spans: make(map[string]AlertSpan, len(open)+len(cleared)), RulesHistory: history, ReportTimes: reportTimes}
 	// The last alert event: the latest of an alert open or cleared (the
 	// store keeps it: a clear is forgotten only after a later one).
 	var lastID int64

@@ -95,7 +95,10 @@ func scanStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, afte
 	}
 	err := st.View(ctx, func(tx store.Tx) error {
 		var err error
-		out.RulesHistory, err = tx.RulesHistory()
+		if out.RulesHistory, err = tx.RulesHistory(); err != nil {
+			return err
+		}
+		out.ReportTimes, err = readReportTimes(tx)
 		return err
 	})
 	return out, after, err

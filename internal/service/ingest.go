@@ -94,6 +94,10 @@ type tactical struct {
 	// posted is the alert level last posted to the hotline per open alert;
 	// read and written only with commitMu held.
 	posted map[string]int
+	// reportTimesRecorded is what this replica last recorded of its
+	// engine's report times in this tenure (recordReportTimes; commitMu
+	// held); nil: nothing yet.
+	reportTimesRecorded map[track.Key]time.Time
 	// failures counts the failed commit attempts in a row, and retryAt is
 	// when the next may start (commitMu held).
 	failures int

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -64,6 +65,7 @@ func (s *Service) sweep(ctx context.Context, now time.Time, last *time.Time, eve
 func (s *Service) jobs() []job {
 	return []job{
 		{"expire tracks", s.expireTracks},
+		{"record the report times of the alerts' aircraft", s.recordReportTimes},
 		{"end expired volumes", s.endExpiredVolumes},
 		{"announce the findings of new rules", s.announceFindingsJob},
 		{"escalate hotline items", s.escalate},
@@ -134,10 +136,14 @@ func (s *Service) shutdownJobs(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
+	// The lease is still held: the next leader takes over from this
+	// engine's picture. A failure does not keep the audit's last
+	// checkpoint from being signed.
+	recorded := s.recordReportTimes(ctx, s.now())
 	if err := s.signAudit(ctx, s.now()); err != nil {
-		return err
+		return errors.Join(recorded, err)
 	}
 	// The last records get a checkpoint too; the witnesses have until ctx
 	// ends to cosign it.
-	return s.PublishLog(ctx)
+	return errors.Join(recorded, s.PublishLog(ctx))
 }

@@ -159,6 +159,12 @@ type StoredAlerts struct {
 	// under the rules they were judged under (judgedOtherwise). Empty,
 	// each is taken as judged under the engine's rules.
 	RulesHistory []store.RulesRecord
+	// ReportTimes is the time of the last report of each aircraft of
+	// the alerts the last leader had open, as its engine had it when it
+	// last recorded them (recordReportTimes): its picture was that
+	// recent, though a report that changed nothing published committed
+	// no transition. Empty, the store's transitions alone tell.
+	ReportTimes map[track.Key]time.Time
 }
 
 // AlertSpan is when an alert of the store was open, as the times of its
@@ -255,6 +261,9 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	if err != nil {
 		return err
 	}
+	// The record is another leader's now: written afresh in this
+	// tenure, merged with it.
+	t.reportTimesRecorded = nil
 	if d := t.inDoubt; d != nil {
 		// A commit of the lease this replica held before, which nobody
 		// could tell committed: whatever it wrote is in the store just
@@ -351,7 +360,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 		}
 		if matched {
 			last := stored[storedID]
-			until, hold := s.holdsStored(eng, &last, rl, now)
+			until, hold := s.holdsStored(eng, &last, inStore.ReportTimes, rl, now)
 			if hold && eng.DropClearing(&a) {
 				// The engine waits out the clear of an alert the store
 				// has open from reports it has not had all of yet:
@@ -378,7 +387,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 				// takes the store's alert up (renamed below), but
 				// not its end before its picture has caught up
 				// (takeHeld).
-				t.keepBehind(storedID, heldAlert{last: last, until: until, since: last.Time})
+				t.keepBehind(storedID, newHeldAlert(last, until, inStore.ReportTimes))
 			}
 		}
 		if _, ok := stored[a.ID]; !ok && !inQueue[a.ID] {
@@ -460,11 +469,11 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			continue
 		}
 		a := stored[id]
-		if until, hold := s.holdsStored(eng, &a, rl, now); hold {
+		if until, hold := s.holdsStored(eng, &a, inStore.ReportTimes, rl, now); hold {
 			if t.held == nil {
 				t.held = map[string]heldAlert{}
 			}
-			t.held[id] = heldAlert{last: a, until: until, since: a.Time}
+			t.held[id] = newHeldAlert(a, until, inStore.ReportTimes)
 			if _, seen := t.posted[id]; !seen {
 				t.posted[id] = rl.LevelRank(a.Level)
 			}
@@ -483,7 +492,7 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 			inStore.Spans[id] = sp
 			continue
 		}
-		trs = append(trs, eng.EndedAt(a, a.Time, now))
+		trs = append(trs, eng.EndedAt(a, a.Time, inStore.ReportTimes, now))
 	}
 	if len(t.held) > 0 {
 		s.log.Info("taking over detection: alerts open in the store held until the engine has their aircraft", "alerts", len(t.held))
@@ -531,15 +540,21 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 // holdsStored reports whether a takeover at now holds the alert a that
 // the store has open, until when (ReconcileDetection): while it is not
 // stale and the engine's picture of its aircraft is older than the
-// store's last transition of it. Held from the later of that transition
-// and this process's start: a process that has just started (a restart
-// on the embedded store, a replica started as the lease's only candidate)
-// has no track yet, and a steady alert's last transition may lie long
-// before, its aircraft reporting all along; they get the stale time from
-// the start to report again.
-func (s *Service) holdsStored(eng *alert.Engine, a *alert.Alert, rl rules.Rules, now time.Time) (until time.Time, hold bool) {
-	until = later(a.Time, s.started).Add(rl.StaleAfter())
-	return until, now.Before(until) && !eng.TracksSince(a, a.Time)
+// store's last transition of it, or than the last leader's picture of
+// them as it recorded it (seen: StoredAlerts.ReportTimes; the reports
+// that changed nothing published committed nothing). Held from the latest
+// of those times and this process's start: a process that has just
+// started (a restart on the embedded store, a replica started as the
+// lease's only candidate) has no track yet, and a steady alert's last
+// transition may lie long before, its aircraft reporting all along; they
+// get the stale time from the start to report again.
+func (s *Service) holdsStored(eng *alert.Engine, a *alert.Alert, seen map[track.Key]time.Time, rl rules.Rules, now time.Time) (until time.Time, hold bool) {
+	from := later(a.Time, s.started)
+	for i := range a.Aircraft {
+		from = later(from, seen[a.Aircraft[i].Key()])
+	}
+	until = from.Add(rl.StaleAfter())
+	return until, now.Before(until) && !eng.TracksSince(a, a.Time, seen)
 }
 
 // reconcileQueue brings the queue (t.mu held) in line with the store and
@@ -601,7 +616,7 @@ func (s *Service) reconcileQueue(pending []queued, inStore StoredAlerts, stored 
 		a, open := inEngine[id]
 		switch {
 		case !open:
-			kept = append(kept, queued{tr: eng.EndedAt(tr, tr.Time, now)})
+			kept = append(kept, queued{tr: eng.EndedAt(tr, tr.Time, nil, now)})
 		case a.Level != tr.Level || a.Time.After(tr.Time) && eng.NewsAgainst(&tr):
 			up := *a
 			up.State = alert.StateUpdated
@@ -643,11 +658,42 @@ func heldEnded(last alert.Alert, now time.Time) alert.Transition {
 // from a picture older than the store's (tactical.behind).
 type heldAlert struct {
 	last  alert.Alert // the store's last transition of it
-	until time.Time   // when it is stale: the last transition at the takeover plus the stale limit
-	// since is the time of the store's last transition at the takeover:
-	// the alert is over once the engine's picture of its aircraft is as
-	// recent and it does not have it.
+	until time.Time   // when it is stale: see holdsStored
+	// since is the time of the store's last transition at the takeover,
+	// and seen the last leader's report times of its aircraft that are
+	// later (StoredAlerts.ReportTimes): the alert is over once the
+	// engine's picture of each aircraft is as recent as the later of
+	// the two and it does not have it.
 	since time.Time
+	seen  map[track.Key]time.Time
+}
+
+// newHeldAlert is the store's alert last held until until, with the last
+// leader's report times of its aircraft (StoredAlerts.ReportTimes).
+func newHeldAlert(last alert.Alert, until time.Time, reportTimes map[track.Key]time.Time) heldAlert {
+	h := heldAlert{last: last, until: until, since: last.Time}
+	for i := range last.Aircraft {
+		k := last.Aircraft[i].Key()
+		if at, ok := reportTimes[k]; ok && at.After(last.Time) {
+			if h.seen == nil {
+				h.seen = map[track.Key]time.Time{}
+			}
+			h.seen[k] = at
+		}
+	}
+	return h
+}
+
+// caughtUp reports whether eng's picture of the held alert's aircraft has
+// caught up with what the store and the last leader had of them, or the
+// alert is stale at now: the engine alone judges it from then on.
+func (h *heldAlert) caughtUp(eng *alert.Engine, now time.Time) bool {
+	return !now.Before(h.until) || eng.TracksSince(&h.last, h.since, h.seen)
+}
+
+// endedAt is the held alert cleared by eng at now (alert.Engine.EndedAt).
+func (h *heldAlert) endedAt(eng *alert.Engine, now time.Time) alert.Alert {
+	return eng.EndedAt(h.last, h.since, h.seen, now)
 }
 
 // takeHeld matches the engine's transitions with what the store has of
@@ -677,7 +723,7 @@ func (t *tactical) takeHeld(trs []alert.Transition, rank func(level string) int,
 		}
 		if b, ok := t.behind[tr.ID]; ok && tr.State == alert.StateCleared {
 			delete(t.behind, tr.ID)
-			if tr.Reason == alert.ReasonResolved && now.Before(b.until) && !t.eng.Load().TracksSince(&b.last, b.since) {
+			if tr.Reason == alert.ReasonResolved && !b.caughtUp(t.eng.Load(), now) {
 				// The engine judged the alert it took up at the
 				// takeover over from a picture older than the store's
 				// (tactical.behind): held as the store has it, as if
@@ -732,7 +778,7 @@ func (t *tactical) takeHeld(trs []alert.Transition, rank func(level string) int,
 		all = append(all, tr)
 		if !ok {
 			if b, behind := t.behind[tr.ID]; behind && tr.State == alert.StateUpdated {
-				caughtUp := !now.Before(b.until) || t.eng.Load().TracksSince(&b.last, b.since)
+				caughtUp := b.caughtUp(t.eng.Load(), now)
 				if !caughtUp && rank(tr.Level) <= rank(b.last.Level) {
 					// From a picture older than the store's, a lower
 					// level or a prediction moved is older news than
@@ -755,7 +801,7 @@ func (t *tactical) takeHeld(trs []alert.Transition, rank func(level string) int,
 		// takeover is: its clear before that picture has caught up
 		// would be followed by a raise of the same conflict under a new
 		// id when the reports behind the store's reach the engine.
-		behind := tr.State == alert.StateRaised && now.Before(h.until) && !t.eng.Load().TracksSince(&h.last, h.since)
+		behind := tr.State == alert.StateRaised && !h.caughtUp(t.eng.Load(), now)
 		if tr.State == alert.StateRaised {
 			// Raised from a later report than the store's, it is news
 			// only when it tells something the store's does not, as at a
@@ -828,7 +874,7 @@ func (s *Service) clearHeldLocked(now time.Time) {
 	eng := t.eng.Load()
 	for _, id := range slices.Sorted(maps.Keys(t.behind)) {
 		b := t.behind[id]
-		if now.Before(b.until) && !eng.TracksSince(&b.last, b.since) {
+		if !b.caughtUp(eng, now) {
 			continue
 		}
 		// Caught up: the engine judges it alone, and what it has of it
@@ -843,11 +889,11 @@ func (s *Service) clearHeldLocked(now time.Time) {
 	}
 	for _, id := range slices.Sorted(maps.Keys(t.held)) {
 		h := t.held[id]
-		if now.Before(h.until) && !eng.TracksSince(&h.last, h.since) {
+		if !h.caughtUp(eng, now) {
 			continue
 		}
 		delete(t.held, id)
-		a := eng.EndedAt(h.last, h.since, now)
+		a := h.endedAt(eng, now)
 		s.cleared.add(&a)
 		if pic != nil {
 			pic.Alerts([]alert.Transition{a}, now)

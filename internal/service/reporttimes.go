@@ -1,0 +1,143 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/track"
+)
+
+// A takeover holds an alert the store has open, rather than clearing it,
+// while the new leader's picture of its aircraft is older than the old
+// leader's (ReconcileDetection): cleared on the older picture, the same
+// conflict would be raised again under a new id when the relay brings the
+// reports the old leader had, and the parties would read an end that never
+// was. The store's last transition of an alert tells how recent the old
+// leader's picture was when it last changed the alert, not since: a report
+// that changed nothing published (the conflict found again, with nothing
+// new to tell) commits nothing. So the leader records, at each tick and at
+// its shutdown, the time of the last report of each aircraft of the alerts
+// it has open as its engine has them (reportTimesMeta), and a takeover
+// holds an alert until its picture of each aircraft is as recent as the
+// later of the store's transition and that record.
+//
+// What the leader saw after its last record and before it stopped leading
+// (a tick at most, when it died) is not known: the relay has usually
+// brought those reports to the new leader by the time the lease has lapsed.
+
+// reportTimesMeta is the meta key of the leader's record of its report
+// times.
+const reportTimesMeta = "alert/report-times"
+
+// reportTime is one entry of the record: an aircraft and the time of its
+// last report as the leader's engine had it.
+type reportTime struct {
+	Party    string    `json:"party"`
+	Aircraft string    `json:"aircraft"`
+	Time     time.Time `json:"time"`
+}
+
+// readReportTimes reads the record; none is no error.
+func readReportTimes(tx store.Meta) (map[track.Key]time.Time, error) {
+	raw, err := tx.GetMeta(reportTimesMeta)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rs []reportTime
+	if err := json.Unmarshal(raw, &rs); err != nil {
+		// Only this program writes it: a record it cannot read is
+		// taken as none, as a takeover judged before it was kept.
+		return nil, nil
+	}
+	out := make(map[track.Key]time.Time, len(rs))
+	for _, r := range rs {
+		out[track.Key{Party: r.Party, Aircraft: r.Aircraft}] = r.Time
+	}
+	return out, nil
+}
+
+// recordReportTimes is the periodic job (and the shutdown's last step) of
+// the leader that records the time of the last report of each aircraft of
+// the alerts it has open, its engine's and those it holds for the store.
+// An aircraft's time recorded before (by an earlier leader, whose picture
+// may have been ahead of this engine's) is kept when later, as long as an
+// alert of it is open here; the others are let go. Nothing is written
+// while the engine's times are those last recorded.
+func (s *Service) recordReportTimes(ctx context.Context, _ time.Time) error {
+	t := s.tac
+	// The fence's tenure does not change while commitMu is held
+	// (detectionFence).
+	t.commitMu.Lock()
+	defer t.commitMu.Unlock()
+	fence, leads := s.detectionFence()
+	if !leads {
+		t.reportTimesRecorded = nil
+		return nil
+	}
+	t.mu.Lock()
+	eng := t.eng.Load()
+	keys := map[track.Key]bool{}
+	for _, a := range eng.Alerts() {
+		for i := range a.Aircraft {
+			keys[a.Aircraft[i].Key()] = true
+		}
+	}
+	for _, h := range t.held {
+		for i := range h.last.Aircraft {
+			keys[h.last.Aircraft[i].Key()] = true
+		}
+	}
+	t.mu.Unlock()
+	aircraft := slices.Collect(maps.Keys(keys))
+	own := eng.LastReports(aircraft)
+	if t.reportTimesRecorded != nil && maps.EqualFunc(own, t.reportTimesRecorded, time.Time.Equal) {
+		return nil
+	}
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		if fence != nil {
+			if err := fence(tx); err != nil {
+				return err
+			}
+		}
+		before, err := readReportTimes(tx)
+		if err != nil {
+			return err
+		}
+		var rs []reportTime
+		for _, k := range aircraft {
+			at := later(own[k], before[k])
+			if !at.IsZero() {
+				rs = append(rs, reportTime{Party: k.Party, Aircraft: k.Aircraft, Time: at.UTC()})
+			}
+		}
+		if len(rs) == 0 {
+			return tx.DeleteMeta(reportTimesMeta)
+		}
+		slices.SortFunc(rs, func(a, b reportTime) int {
+			return strings.Compare(a.Party+"\x00"+a.Aircraft, b.Party+"\x00"+b.Aircraft)
+		})
+		raw, err := json.Marshal(rs)
+		if err != nil {
+			return err
+		}
+		return tx.PutMeta(reportTimesMeta, raw)
+	})
+	if errors.Is(err, ErrNotLeading) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("service: recording the report times of the alerts' aircraft: %w", err)
+	}
+	t.reportTimesRecorded = own
+	return nil
+}
