@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -16,8 +17,17 @@ import (
 // the same (it lacks the climb): the other replica, taking over, does not
 // clear the alert when its engine's wait ends, and the relayed climb is
 // the store's alert, under its id — not an end that never was followed by
-// the same conflict raised under a new id.
+// the same conflict raised under a new id. The leader recorded what it
+// saw by its periodic job, or at its shutdown.
 func TestTakeoverDoesNotClearAnAlertOnAPictureOlderThanTheLeadersNoNews(t *testing.T) {
+	for _, shutdown := range []bool{false, true} {
+		t.Run(fmt.Sprintf("leader shut down %v", shutdown), func(t *testing.T) { noNewsTakeover(t, shutdown) })
+	}
+}
+
+// noNewsTakeover plays
+// TestTakeoverDoesNotClearAnAlertOnAPictureOlderThanTheLeadersNoNews.
+func noNewsTakeover(t *testing.T, shutdown bool) {
 	p := newReplicaPair(t)
 	c, r := headOnPair(p.clock.now())
 	raised, id := p.raise(t, 0, c, r)
@@ -38,8 +48,13 @@ func TestTakeoverDoesNotClearAnAlertOnAPictureOlderThanTheLeadersNoNews(t *testi
 	if got := p.open(1); !slices.Equal(got, []string{id}) {
 		t.Fatalf("before its takeover the second replica's engine has %v, want %s waiting out its clear", got, id)
 	}
-	// The leader's periodic job runs before it stops leading.
-	p.svc[0].Tick(context.Background())
+	if shutdown {
+		if err := p.svc[0].Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		p.svc[0].Tick(context.Background())
+	}
 	p.handOver(t, 1)
 	p.clock.advance(5 * time.Second)
 	p.svc[1].Tick(context.Background())
