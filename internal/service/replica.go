@@ -330,8 +330,10 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 	// now on follows what is queued here.
 	s.reconciledTenure.Store(tenure)
 	inQueue := map[string]bool{}
+	lastQueued := map[string]alert.Transition{}
 	for _, q := range t.pending {
 		inQueue[q.tr.ID] = true
+		lastQueued[q.tr.ID] = q.tr
 	}
 	// The alerts open in the store that no engine alert has by id, by
 	// pair: an engine fed the same reports in another order may have
@@ -388,6 +390,18 @@ func (s *Service) queueReconcile(inStore StoredAlerts, tenure int64) (int, error
 				// not its end before its picture has caught up
 				// (takeHeld).
 				t.keepBehind(storedID, newHeldAlert(last, until, inStore.ReportTimes))
+			}
+		} else if last, open := stored[a.ID]; open && inQueue[a.ID] && lastQueued[a.ID].State != alert.StateCleared {
+			// Queued already (by a takeover whose commit failed and is
+			// tried again, or while this replica led before): the
+			// engine took it up as it is, and what is queued of it is
+			// what the store will have; but from a picture older than
+			// the store's last transition, its end is not committed
+			// before that picture has caught up, as above.
+			if until, hold := s.holdsStored(eng, &last, inStore.ReportTimes, rl, now); hold {
+				b := newHeldAlert(last, until, inStore.ReportTimes)
+				b.last = lastQueued[a.ID]
+				t.keepBehind(a.ID, b)
 			}
 		}
 		if _, ok := stored[a.ID]; !ok && !inQueue[a.ID] {
