@@ -221,7 +221,9 @@ const SpentIDsKept = time.Hour
 //
 // An alert the engine waits to clear (its condition gone, the hysteresis
 // not over) while the store has it open, by id or by pair, from a
-// transition later than the engine's picture of its aircraft, is dropped
+// transition later than the engine's picture of its aircraft (or while
+// the old leader's picture of them, as it recorded it, was later:
+// StoredAlerts.ReportTimes, reporttimes.go), is dropped
 // from the engine (alert.Engine.DropClearing) and the store's alert held
 // as one only the store has (below): the old leader found the conflict
 // from reports this engine has not had yet, and a clear now would be
@@ -229,7 +231,9 @@ const SpentIDsKept = time.Hour
 // relay brings them. One the engine still finds takes the store's alert
 // up (by id, or renamed), but its clear is not committed before the
 // engine's picture has caught up with the store's transition: until then
-// the store's alert is held instead (tactical.behind, takeHeld). Nor is
+// the store's alert is held instead (tactical.behind, takeHeld); so is
+// one of an alert queued already (a takeover whose commit failed, tried
+// again). Nor is
 // an update of it from that older picture, unless to a higher level: a
 // lower level, or a prediction moved, is older news than what the parties
 // were told (an alert downgraded, then upgraded again when the reports
@@ -237,7 +241,8 @@ const SpentIDsKept = time.Hour
 // committed when it is news against the store's (clearHeldLocked).
 //
 // An alert only the store has is cleared at once when this engine's
-// picture of its aircraft is as recent as the store's transition (reason
+// picture of its aircraft is as recent as the store's transition and the
+// old leader's recorded picture (reason
 // resolved: it tracks them and finds no conflict), or that transition and
 // this process's start are older than the stale limit (reason stale,
 // naming the aircraft it does not track: alert.Engine.EndedAt). Otherwise it is held: the reports that made the old leader
