@@ -2,10 +2,15 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
 // TestTakeoverDoesNotClearAnAlertOnAPictureOlderThanTheLeadersNoNews: as
@@ -61,4 +66,62 @@ func noNewsTakeover(t *testing.T, shutdown bool) {
 	p.wantEvents(t, "once the engine's wait would have ended", raised...)
 	p.wantListsTheStores(t, 1, "once the engine's wait would have ended", id)
 	p.relayedClimbIsTheStoresAlert(t, 1, raised, id, rClimbed)
+}
+
+// TestLeaderKeepsTheLaterReportTimesRecorded: a leader records its report
+// times of the aircraft of its open alerts, keeping a time recorded before
+// (by a leader whose picture was ahead of its engine's) when it is later,
+// and letting go of the aircraft of no alert open: a third leader taking
+// over from this one's older picture learns what the first had seen.
+func TestLeaderKeepsTheLaterReportTimesRecorded(t *testing.T) {
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	p.raise(t, 0, c, r)
+	ahead := c.Time.Add(3 * time.Second)
+	gone := track.Key{Party: "navy", Aircraft: "N1"}
+	before := map[track.Key]time.Time{{Party: "russia", Aircraft: r.Aircraft}: ahead, gone: ahead}
+	putReportTimes(t, p.st, before)
+	p.clock.advance(time.Second)
+	moved := eastM(c, 200)
+	moved.Time = p.clock.now()
+	p.ingest(t, 0, "coalition", moved)
+	p.svc[0].Tick(context.Background())
+	want := map[track.Key]time.Time{
+		{Party: "coalition", Aircraft: c.Aircraft}: moved.Time,
+		{Party: "russia", Aircraft: r.Aircraft}:    ahead,
+	}
+	if got := readReportTimesOf(t, p.st); !maps.EqualFunc(got, want, time.Time.Equal) {
+		t.Fatalf("the leader recorded %v, want %v", got, want)
+	}
+}
+
+// putReportTimes writes the leader's record of its report times.
+func putReportTimes(t *testing.T, st store.Store, times map[track.Key]time.Time) {
+	t.Helper()
+	var rs []reportTime
+	for k, at := range times {
+		rs = append(rs, reportTime{Party: k.Party, Aircraft: k.Aircraft, Time: at})
+	}
+	raw, err := json.Marshal(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(context.Background(), func(tx store.Tx) error { return tx.PutMeta(reportTimesMeta, raw) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readReportTimesOf reads the leader's record of its report times.
+func readReportTimesOf(t *testing.T, st store.Store) map[track.Key]time.Time {
+	t.Helper()
+	var out map[track.Key]time.Time
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		var err error
+		out, err = readReportTimes(tx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
