@@ -98,6 +98,10 @@ type tactical struct {
 	// engine's report times in this tenure (recordReportTimes; commitMu
 	// held); nil: nothing yet.
 	reportTimesRecorded map[track.Key]time.Time
+	// reportTimesWritten is the record as this replica last wrote it in
+	// this tenure, merged with the last leader's (commitMu held); nil:
+	// not yet, it is read from the store.
+	reportTimesWritten map[track.Key]time.Time
 	// failures counts the failed commit attempts in a row, and retryAt is
 	// when the next may start (commitMu held).
 	failures int

@@ -268,7 +268,7 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	}
 	// The record is another leader's now: written afresh in this
 	// tenure, merged with it.
-	t.reportTimesRecorded = nil
+	t.reportTimesRecorded, t.reportTimesWritten = nil, nil
 	if d := t.inDoubt; d != nil {
 		// A commit of the lease this replica held before, which nobody
 		// could tell committed: whatever it wrote is in the store just

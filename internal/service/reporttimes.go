@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,17 +74,14 @@ func readReportTimes(tx store.Meta) (map[track.Key]time.Time, error) {
 // may have been ahead of this engine's) is kept when later, as long as an
 // alert of it is open here; the others are let go. Nothing is written
 // while the engine's times are those last recorded.
+//
+// In a city of drones the record holds some ten thousand aircraft and
+// changes at every tick: what it is made of is gathered before the
+// commit's lock is taken, and what this tenure wrote last is kept
+// (tactical.reportTimesWritten) rather than read back, so that the lock is
+// held only for the write.
 func (s *Service) recordReportTimes(ctx context.Context, _ time.Time) error {
 	t := s.tac
-	// The fence's tenure does not change while commitMu is held
-	// (detectionFence).
-	t.commitMu.Lock()
-	defer t.commitMu.Unlock()
-	fence, leads := s.detectionFence()
-	if !leads {
-		t.reportTimesRecorded = nil
-		return nil
-	}
 	t.mu.Lock()
 	eng := t.eng.Load()
 	keys := map[track.Key]bool{}
@@ -98,34 +96,49 @@ func (s *Service) recordReportTimes(ctx context.Context, _ time.Time) error {
 		}
 	}
 	t.mu.Unlock()
-	aircraft := slices.Collect(maps.Keys(keys))
+	aircraft := slices.SortedFunc(maps.Keys(keys), compareKeys)
 	own := eng.LastReports(aircraft)
+
+	// The fence's tenure does not change while commitMu is held
+	// (detectionFence).
+	t.commitMu.Lock()
+	defer t.commitMu.Unlock()
+	fence, leads := s.detectionFence()
+	if !leads {
+		t.reportTimesRecorded, t.reportTimesWritten = nil, nil
+		return nil
+	}
 	if t.reportTimesRecorded != nil && maps.EqualFunc(own, t.reportTimesRecorded, time.Time.Equal) {
 		return nil
 	}
+	var written map[track.Key]time.Time
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		if fence != nil {
 			if err := fence(tx); err != nil {
 				return err
 			}
 		}
-		before, err := readReportTimes(tx)
-		if err != nil {
-			return err
+		before := t.reportTimesWritten
+		if before == nil {
+			// The first record of this tenure: merged with the last
+			// leader's.
+			var err error
+			if before, err = readReportTimes(tx); err != nil {
+				return err
+			}
 		}
-		var rs []reportTime
+		written = make(map[track.Key]time.Time, len(aircraft))
+		rs := make([]reportTime, 0, len(aircraft))
 		for _, k := range aircraft {
 			at := later(own[k], before[k])
 			if !at.IsZero() {
+				written[k] = at
 				rs = append(rs, reportTime{Party: k.Party, Aircraft: k.Aircraft, Time: at.UTC()})
 			}
 		}
 		if len(rs) == 0 {
 			return tx.DeleteMeta(reportTimesMeta)
 		}
-		slices.SortFunc(rs, func(a, b reportTime) int {
-			return strings.Compare(a.Party+"\x00"+a.Aircraft, b.Party+"\x00"+b.Aircraft)
-		})
 		raw, err := json.Marshal(rs)
 		if err != nil {
 			return err
@@ -138,6 +151,11 @@ func (s *Service) recordReportTimes(ctx context.Context, _ time.Time) error {
 	if err != nil {
 		return fmt.Errorf("service: recording the report times of the alerts' aircraft: %w", err)
 	}
-	t.reportTimesRecorded = own
+	t.reportTimesRecorded, t.reportTimesWritten = own, written
 	return nil
+}
+
+// compareKeys orders aircraft by party, then name.
+func compareKeys(a, b track.Key) int {
+	return cmp.Or(strings.Compare(a.Party, b.Party), strings.Compare(a.Aircraft, b.Aircraft))
 }
