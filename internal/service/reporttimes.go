@@ -82,7 +82,6 @@ func readReportTimes(tx store.Meta) (map[track.Key]time.Time, error) {
 // held only for the write.
 func (s *Service) recordReportTimes(ctx context.Context, _ time.Time) error {
 	t := s.tac
-	t.mu.Lock()
 	eng := t.eng.Load()
 	keys := map[track.Key]bool{}
 	for _, a := range eng.Alerts() {
@@ -90,6 +89,7 @@ func (s *Service) recordReportTimes(ctx context.Context, _ time.Time) error {
 			keys[a.Aircraft[i].Key()] = true
 		}
 	}
+	t.mu.Lock()
 	for _, h := range t.held {
 		for i := range h.last.Aircraft {
 			keys[h.last.Aircraft[i].Key()] = true
