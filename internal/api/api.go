@@ -90,6 +90,19 @@ type Options struct {
 	// write answers with are the write's, paid with it.
 	PreviewPositionsPerSecond float64
 	PreviewPositionsBurst     float64
+	// ResolutionWorkPerSecond and ResolutionWorkBurst size each party's
+	// budget of resolutions on demand (GET /v1/alerts/{id}/resolution),
+	// counted in units of work (resolutionCost: ResolutionBaseWork a
+	// resolution, a unit a track its search lists,
+	// ResolutionWorkPerTested a track its bands or suggestion are
+	// computed against; default DefaultResolutionWorkPerSecond, burst
+	// twice the rate and at least ResolutionBaseWork). The
+	// resolutions of alerts' events are charged to no party.
+	ResolutionWorkPerSecond float64
+	ResolutionWorkBurst     float64
+	// resolutionWaitHook, for tests only, is called when a resolution on
+	// demand waits for its party's previous one (resolutionSlots).
+	resolutionWaitHook func(party string)
 	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
 	HeartbeatEvery time.Duration
 	// StreamWriteTimeout is how long an event stream waits for its client
@@ -156,7 +169,12 @@ type Handler struct {
 	// (Options.AlternativesChecksPerSecond): the alternatives endpoint's,
 	// and that of the alternatives of volume writes and preview items.
 	alternatives *costBudget
-	live         *live
+	// resolutions is the budget of resolutions on demand, counted in
+	// units of work (Options.ResolutionWorkPerSecond), and
+	// resolutionSlots has each party's computed one at a time.
+	resolutions     *costBudget
+	resolutionSlots *resolutionSlots
+	live            *live
 	// snapshots is the budget of streams opening with a snapshot
 	// (Options.SnapshotsPerSecond).
 	snapshots *rateLimiter
@@ -380,6 +398,12 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	case opt.PreviewPositionsBurst <= 0:
 		opt.PreviewPositionsBurst = 2 * opt.PreviewPositionsPerSecond
 	}
+	if opt.ResolutionWorkPerSecond <= 0 {
+		opt.ResolutionWorkPerSecond = DefaultResolutionWorkPerSecond
+	}
+	if opt.ResolutionWorkBurst <= 0 {
+		opt.ResolutionWorkBurst = 2 * opt.ResolutionWorkPerSecond
+	}
 	if opt.previewAnswerBytes <= 0 {
 		opt.previewAnswerBytes = MaxPreviewAnswerBytes
 	}
@@ -438,16 +462,22 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		// the burst holds the largest footprint at least.
 		previewPositions: newCostBudget(opt.PreviewPositionsPerSecond, opt.PreviewPositionsBurst, rules.MaxVerticesBound+1, 0, 100,
 			"too-many-preview-positions", "Airspace preview positions budget spent", "positions of previewed footprints", "--preview-positions-per-second"),
-		live:   newLive(opt.MaxStreamsPerParty),
-		log:    opt.Logger,
-		start:  time.Now(),
-		nonces: httpsig.NewNonceCache(),
+		// Charged once computed (resolutionOnDemand): what it takes
+		// before is ResolutionBaseWork, which the burst holds at least.
+		resolutions: newCostBudget(opt.ResolutionWorkPerSecond, opt.ResolutionWorkBurst, ResolutionBaseWork, 0, 1,
+			"too-many-resolutions", "Resolution budget spent", "units of work of resolutions on demand", "--resolution-work-per-second"),
+		resolutionSlots: &resolutionSlots{waiting: opt.resolutionWaitHook},
+		live:            newLive(opt.MaxStreamsPerParty),
+		log:             opt.Logger,
+		start:           time.Now(),
+		nonces:          httpsig.NewNonceCache(),
 
 		startHook: opt.StreamStartHook,
 	}
 	h.refusals = newRefusals(svc.Metrics().BudgetRefusals, h.log)
 	for b, name := range map[*costBudget]string{h.reports: budgetReports, h.previews: budgetPreviews,
-		h.alternatives: budgetAlternatives, h.volumeWrites: budgetVolumes, h.previewPositions: budgetPreviewPositions} {
+		h.alternatives: budgetAlternatives, h.volumeWrites: budgetVolumes, h.previewPositions: budgetPreviewPositions,
+		h.resolutions: budgetResolutions} {
 		b.name, b.refusals = name, h.refusals
 	}
 	h.alternativesPositions = h.previewPositions.sharedAs("Alternatives request positions budget spent",

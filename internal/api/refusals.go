@@ -17,6 +17,7 @@ const (
 	budgetAlternatives     = "alternatives"      // checks of searches of alternatives
 	budgetVolumes          = "volumes"           // positions of volume footprints
 	budgetPreviewPositions = "preview_positions" // positions of previewed footprints
+	budgetResolutions      = "resolutions"       // units of work of resolutions on demand
 	budgetSnapshots        = "snapshots"         // event streams opening with a snapshot
 	budgetStreams          = "streams"           // long-lived requests open at once
 )

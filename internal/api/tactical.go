@@ -64,9 +64,11 @@ func (h *Handler) getAlerts(w http.ResponseWriter, r *http.Request, p party.Prin
 
 // getResolution answers the resolution of an alert for the caller: the
 // bands and suggestion of its own aircraft in it. 404 when no alert of
-// that id concerns one of its aircraft, 410 with the time when it cleared.
+// that id concerns one of its aircraft, 410 with the time when it cleared;
+// 429 when its party's budget of resolutions does not hold one
+// (resolutionbudget.go).
 func (h *Handler) getResolution(w http.ResponseWriter, r *http.Request, p party.Principal) error {
-	res, err := h.svc.Resolution(p, r.PathValue("id"))
+	res, err := h.resolutionOnDemand(r.Context(), p, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

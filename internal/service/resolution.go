@@ -83,22 +83,47 @@ func (e *AlertClearedError) Error() string {
 // alert of that id concerns one of p's aircraft (open or cleared); an
 // *AlertClearedError when it concerned p and has cleared.
 func (s *Service) Resolution(p party.Principal, id string) (Resolution, error) {
+	res, _, err := s.ResolutionWork(p, id)
+	return res, err
+}
+
+// ResolutionWork is Resolution with the work it made (none when it
+// computed nothing: an error), what the API charges a party's budget of
+// resolutions on demand.
+func (s *Service) ResolutionWork(p party.Principal, id string) (Resolution, ResolutionWork, error) {
 	a, open := s.openAlert(id)
 	found := &a
 	if !open {
 		if c, ok := s.cleared.get(id); ok && (p.Operator || slices.Contains(c.parties, p.Party)) {
-			return Resolution{}, &AlertClearedError{ClearedAt: c.at}
+			return Resolution{}, ResolutionWork{}, &AlertClearedError{ClearedAt: c.at}
 		}
-		return Resolution{}, ErrNotFound
+		return Resolution{}, ResolutionWork{}, ErrNotFound
 	}
 	if !p.Operator && !slices.Contains(found.Parties(), p.Party) {
-		return Resolution{}, ErrNotFound
+		return Resolution{}, ResolutionWork{}, ErrNotFound
 	}
-	res := s.resolve(found, s.now())
+	var work ResolutionWork
+	res := s.resolveWork(found, s.now(), &work)
 	if !p.Operator {
 		res = res.forParty(p.Party)
 	}
-	return res, nil
+	return res, work, nil
+}
+
+// ResolutionWork counts the work of a resolution, which its CPU time
+// follows (BENCHMARKS.md): the tracks its search listed near the
+// alert's aircraft (copied out of the engine's index, then tested
+// against the reach of each aircraft), and the tracks its bands and its
+// suggestion were computed against (each asked about by need to know
+// first). A drone's alert in a city lists some 5,000 tracks and tests a
+// few hundred; a manned aircraft's lists the whole city, 22,000, and
+// tests some 10,000.
+type ResolutionWork struct {
+	Listed int `json:"listed"`
+	// Tested sums the intruders of the bands of each aircraft
+	// (resolve.Compute) and the others of each party of the suggestion
+	// (resolve.Suggest).
+	Tested int `json:"tested"`
 }
 
 // forParty keeps the aircraft of party.
@@ -200,10 +225,16 @@ func (rv *resolver) separation(a, b *track.State) *resolve.Separation {
 
 // resolve computes the resolution of every aircraft of the alert at now.
 func (s *Service) resolve(a *alert.Alert, now time.Time) Resolution {
+	return s.resolveWork(a, now, nil)
+}
+
+// resolveWork is resolve adding the work it makes to work (nil: not
+// counted).
+func (s *Service) resolveWork(a *alert.Alert, now time.Time, work *ResolutionWork) Resolution {
 	rv := s.resolverFor(s.Rules())
-	near, matter, release := s.nearAlertsLent(rv, []*alert.Alert{a}, now)
+	near, matter, release := s.nearAlertsSearchWork(rv, []*alert.Alert{a}, now, s.readNear(now), work)
 	defer release()
-	return s.resolveShared(rv, a, now, near[0], matter[0], nil)
+	return s.resolveSharedWork(rv, a, now, near[0], matter[0], nil, work)
 }
 
 // nearAlertsMatter returns, for each alert, the live tracks that can
@@ -237,9 +268,15 @@ func (s *Service) nearAlertsMatter(rv *resolver, as []*alert.Alert, now time.Tim
 // search whose buffers are never released leaves them to the collector,
 // and the next search grows its own under the engine's lock.
 func (s *Service) nearAlertsLent(rv *resolver, as []*alert.Alert, now time.Time) ([][]*track.State, [][]matterBits, func()) {
-	return s.nearAlertsSearch(rv, as, now, func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
+	return s.nearAlertsSearch(rv, as, now, s.readNear(now))
+}
+
+// readNear reads the tracks near the centres at now from the engine's
+// index.
+func (s *Service) readNear(now time.Time) nearReader {
+	return func(keys []track.Key, centresOf func([]*track.State) ([][3]float64, radiusFunc), keep func(*track.State)) {
 		s.tac.eng.Load().NearOf(keys, now, centresOf, keep)
-	})
+	}
 }
 
 // matterBits tells what a track near an alert can matter to: bit 2n the
@@ -318,6 +355,12 @@ func (s *Service) nearAlertsBy(rv *resolver, as []*alert.Alert, now time.Time, r
 // has some 6,000 drones near, and copying them again (into fresh
 // memory, zeroed first) cost a tenth of its search.
 func (s *Service) nearAlertsSearch(rv *resolver, as []*alert.Alert, now time.Time, read nearReader) (near [][]*track.State, matter [][]matterBits, release func()) {
+	return s.nearAlertsSearchWork(rv, as, now, read, nil)
+}
+
+// nearAlertsSearchWork is nearAlertsSearch adding the tracks it listed
+// to work (nil: not counted).
+func (s *Service) nearAlertsSearchWork(rv *resolver, as []*alert.Alert, now time.Time, read nearReader, work *ResolutionWork) (near [][]*track.State, matter [][]matterBits, release func()) {
 	var keys []track.Key
 	for _, a := range as {
 		for i := range a.Aircraft {
@@ -379,6 +422,9 @@ func (s *Service) nearAlertsSearch(rv *resolver, as []*alert.Alert, now time.Tim
 	read(keys, centresOf, func(st *track.State) {
 		sc.listed = append(sc.listed, *st)
 	})
+	if work != nil {
+		work.Listed += len(sc.listed)
+	}
 	// After the lock is released, the tracks within reach of a centre
 	// are found, with the centres that reach them
 	// (within[found[i].from:found[i].to]); then what each can matter to
@@ -758,6 +804,12 @@ type sharedBands map[track.Key]resolve.Bands
 // bands of an aircraft from shared when they are there, and putting
 // there those it computes (shared nil: none shared).
 func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, near []*track.State, matter []matterBits, shared sharedBands) Resolution {
+	return s.resolveSharedWork(rv, a, now, near, matter, shared, nil)
+}
+
+// resolveSharedWork is resolveShared adding the tracks its bands and
+// suggestion are computed against to work (nil: not counted).
+func (s *Service) resolveSharedWork(rv *resolver, a *alert.Alert, now time.Time, near []*track.State, matter []matterBits, shared sharedBands, work *ResolutionWork) Resolution {
 	res := Resolution{AlertID: a.ID, Time: now.UTC()}
 	keys := make([]track.Key, len(a.Aircraft))
 	for i := range a.Aircraft {
@@ -835,6 +887,9 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 		if sep := rv.separation(own[0], own[1]); sep != nil && ka != nil && kb != nil {
 			sugg, suggested = resolve.Suggest(&parties[0], &parties[1], sep, ka, kb)
 		}
+		if work != nil {
+			work.Tested += len(parties[0].Others) + len(parties[1].Others)
+		}
 		for n := range 2 {
 			sc.others[n] = parties[n].Others[:0]
 		}
@@ -873,6 +928,9 @@ func (s *Service) resolveShared(rv *resolver, a *alert.Alert, now time.Time, nea
 				intruders = append(intruders, resolve.Intruder{Aircraft: inFrame(f, st, now), Sep: separation(c, i)})
 			}
 			bands = resolve.Compute(ownAc, intruders, cfg)
+			if work != nil {
+				work.Tested += len(intruders)
+			}
 			sc.intruders = intruders[:0]
 			if shared != nil {
 				shared[keys[n]] = bands
