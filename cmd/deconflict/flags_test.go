@@ -239,6 +239,22 @@ func TestServeRefusesNoVolumePositions(t *testing.T) {
 	}
 }
 
+// A budget of no resolution work is refused naming the flag, by flag or
+// by environment: every resolution on demand would be refused.
+func TestServeRefusesNoResolutionWork(t *testing.T) {
+	for _, v := range []string{"0", "-1", "NaN"} {
+		code, _, stderr := runCmd("serve", "--data", t.TempDir(), "--resolution-work-per-second", v)
+		if code != 2 || !strings.Contains(stderr, "--resolution-work-per-second") {
+			t.Fatalf("%s: exit %d: %s", v, code, stderr)
+		}
+	}
+	t.Setenv("DECONFLICT_RESOLUTION_WORK_PER_SECOND", "0")
+	code, _, stderr := runCmd("serve", "--data", t.TempDir())
+	if code != 2 || !strings.Contains(stderr, "--resolution-work-per-second") {
+		t.Fatalf("DECONFLICT_RESOLUTION_WORK_PER_SECOND=0: exit %d: %s", code, stderr)
+	}
+}
+
 // A budget of no preview positions is refused naming the flag, by flag or
 // by environment: every preview would be refused. Unset, it is the rate
 // of volume writes.

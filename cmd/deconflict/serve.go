@@ -66,6 +66,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	previewPositionsPerS := fs.Float64("preview-positions-per-second", 0, "positions of the footprints of airspace preview items and of requests for alternatives per second allowed to each party on this replica (default: --volume-positions-per-second's), in a budget of planning apart from that of volume writes, so that planning never holds back a write or a state change: POST /v1/volumes/preview costs its items' footprints' positions (a circle 1, a polygon of 1,000 vertices 1,001), reserved once its file is read, before any item is checked, POST /v1/volumes/alternatives its volume's footprint's, reserved once it is read, before it is checked (its search is paid from --alternatives-checks-per-second), else refused with 429 (a file beyond the burst, twice the rate, is previewed once the budget is full, and the next preview waits for the rest); a preview cut short is charged for the items it checked (env DECONFLICT_PREVIEW_POSITIONS_PER_SECOND)")
 	previewItemsPerS := fs.Float64("preview-items-per-second", envFloat("DECONFLICT_PREVIEW_ITEMS_PER_SECOND", api.DefaultPreviewItemsPerSecond), "airspace preview items per second allowed to each party on this replica, counted by item, in a burst of two whole previews; a preview is served once the budget holds a whole one, else refused with 429 (env DECONFLICT_PREVIEW_ITEMS_PER_SECOND)")
 	alternativesChecksPerS := fs.Float64("alternatives-checks-per-second", envFloat("DECONFLICT_ALTERNATIVES_CHECKS_PER_SECOND", api.DefaultAlternativesChecksPerSecond), "checks of alternatives per second allowed to each party on this replica (a search of the alternatives of a conflicting volume makes at most 20 million, a tenth of a second of a core, among 108 volumes or more; an ordinary one a few hundred, counted 10,000 more), in a burst of twice that and at least 8 whole searches; a search is made once the budget holds the most it can cost among the volumes near it (10,048 checks near one volume, 27,760 near ten, 20,010,000 near 108 or more): else POST /v1/volumes/alternatives is refused with 429 and Retry-After until it does, and a volume write or preview item is answered without its alternatives, \"alternatives_omitted\":\"budget\" (env DECONFLICT_ALTERNATIVES_CHECKS_PER_SECOND)")
+	resolutionWorkPerS := fs.Float64("resolution-work-per-second", envFloat("DECONFLICT_RESOLUTION_WORK_PER_SECOND", api.DefaultResolutionWorkPerSecond), "units of work of resolutions on demand (GET /v1/alerts/{id}/resolution) per second allowed to each party on this replica, the operator included, in a burst of twice that: a resolution costs 1,000, plus a unit a track its search lists near the alert's aircraft and 8 a track its bands or suggestion are computed against (in a city of 25,000 aircraft some 10,000 for two drones' alert, 57,000 for a manned aircraft's; a unit is 75-150 ns of a core, so the default 2 million is a fifth to a third of a core); a party's resolutions are computed one at a time, each once the budget holds 1,000, then charged what it cost (which may take the budget below 0), else refused with 429 and Retry-After; the resolutions of alerts' events are charged to no party (env DECONFLICT_RESOLUTION_WORK_PER_SECOND)")
 	logLevel := fs.String("log-level", envOr("DECONFLICT_LOG_LEVEL", "info"), "debug, info, warn or error (env DECONFLICT_LOG_LEVEL)")
 	noConsole := fs.Bool("no-console", false, "do not serve the web console at /")
 	maxAircraft := fs.Int("max-aircraft-per-party", envInt("DECONFLICT_MAX_AIRCRAFT_PER_PARTY", service.DefaultMaxAircraftPerParty), "live aircraft each party may have at once; a report that would start one more is refused (env DECONFLICT_MAX_AIRCRAFT_PER_PARTY)")
@@ -95,6 +96,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if !(*alternativesChecksPerS > 0) {
 		return usagef("--alternatives-checks-per-second: must be above 0, got %g", *alternativesChecksPerS)
+	}
+	if !(*resolutionWorkPerS > 0) {
+		return usagef("--resolution-work-per-second: must be above 0, got %g", *resolutionWorkPerS)
 	}
 	if !(*volumePositionsPerS > 0) {
 		return usagef("--volume-positions-per-second: must be above 0, got %g", *volumePositionsPerS)
@@ -134,7 +138,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		LogOrigin:           *logOrigin,
 		Listen:              *listen,
 		MetricsListen:       *metricsListen,
-		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, PreviewItemsPerSecond: *previewItemsPerS, AlternativesChecksPerSecond: *alternativesChecksPerS, VolumePositionsPerSecond: *volumePositionsPerS, PreviewPositionsPerSecond: *previewPositionsPerS, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
+		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, PreviewItemsPerSecond: *previewItemsPerS, AlternativesChecksPerSecond: *alternativesChecksPerS, VolumePositionsPerSecond: *volumePositionsPerS, PreviewPositionsPerSecond: *previewPositionsPerS, ResolutionWorkPerSecond: *resolutionWorkPerS, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
 		Logger:              log,
 		MaxAircraftPerParty: *maxAircraft,
 		Ready: func(base string, _ *service.Service) {
