@@ -276,6 +276,7 @@ func runBenchResolution(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Scenes, "scenes", 500, "aircraft whose bands are computed")
 	fs.IntVar(&o.Intruders, "intruders", 20, "nearest aircraft each one's bands are computed against")
 	fs.DurationVar(&o.OnDemandEvery, "on-demand-every", 5*time.Second, "during the ingest with resolutions, ask for each open alert's resolution this often (0: events only)")
+	fs.Float64Var(&o.ResolutionWorkPerSecond, "resolution-work-per-second", 0, "each party's budget of resolutions on demand on the servers, as serve's flag (0: serve's default); the on-demand client's requests refused by it are counted and reported")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parseFlags(fs, args); err != nil {
@@ -283,6 +284,9 @@ func runBenchResolution(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := checkLoad(o.LoadOptions); err != nil {
 		return err
+	}
+	if !(o.ResolutionWorkPerSecond >= 0) {
+		return usagef("--resolution-work-per-second: must be 0 (the default) or above, got %g", o.ResolutionWorkPerSecond)
 	}
 	if o.Scenes < 1 || o.Intruders < 1 || o.Intruders >= o.Aircraft {
 		return usagef("--scenes >= 1, --intruders >= 1 and below --aircraft")

@@ -159,6 +159,7 @@ func TestResolutionTextSaysWhatWasAsked(t *testing.T) {
 		{ResolutionResult{OnDemandEvery: "0s", OpenAlerts: 7, ResolutionsPerS: 12, ResolutionsLate: 3}, "on demand during ingest: none asked (7 open alerts)"},
 		{ResolutionResult{OnDemandEvery: "5s", OnDemand: 40, OnDemandP50Ms: 1.5, OnDemandRounds: 2, OpenAlerts: 7, ResolutionsPerS: 12, ResolutionsLate: 3}, "every 5s): 40 resolutions, p50 1.5 ms"},
 		{ResolutionResult{OnDemandEvery: "5s", OnDemand: 40, OnDemandP50Ms: 1.5, OnDemandRounds: 3, OnDemandBehind: 2, OpenAlerts: 7, ResolutionsPerS: 12, ResolutionsLate: 3}, "fell behind: 2 of 3 rounds over the open alerts took longer than 5s"},
+		{ResolutionResult{OnDemandEvery: "5s", OnDemand: 40, OnDemandP50Ms: 1.5, OnDemandRounds: 2, OnDemandRefused: 9, OnDemandRefusedWaitS: 11, OpenAlerts: 7, ResolutionsPerS: 12, ResolutionsLate: 3}, "refused by the party's budget of resolutions (the default): 9 requests (429), waited 11.0 s"},
 	} {
 		var b strings.Builder
 		if err := tc.res.WriteText(&b); err != nil {

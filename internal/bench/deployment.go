@@ -85,6 +85,10 @@ type deploymentOptions struct {
 	withoutResolution bool
 	// parties are created besides coalition and russia.
 	parties []string
+	// resolutionWorkPerSecond is each party's budget of resolutions on
+	// demand (api.Options.ResolutionWorkPerSecond; 0: the server's
+	// default).
+	resolutionWorkPerSecond float64
 }
 
 // startDeployment runs one in-process server per store until ctx ends: the
@@ -113,7 +117,12 @@ func startDeployment(ctx context.Context, stores []store.Store, dataDir string, 
 			errs[i] = server.Run(ctx, server.Config{
 				Store: st, DataDir: dataDir, Listen: "127.0.0.1:0",
 				// The measurement is of the service, not the rate limiter.
-				API:               api.Options{RatePerSecond: 1e6, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9},
+				// The budget of resolutions on demand is the server's
+				// default unless set: it bounds the work of the on-demand
+				// client (bench --resolution), which reports what it
+				// refused.
+				API: api.Options{RatePerSecond: 1e6, ReportsPerSecond: 1e9, PreviewItemsPerSecond: 1e9, VolumePositionsPerSecond: 1e9,
+					ResolutionWorkPerSecond: o.resolutionWorkPerSecond},
 				WithoutNeedToKnow: o.withoutNeedToKnow,
 				WithoutResolution: o.withoutResolution,
 				// Nor of the bound on a party's aircraft: a fleet of

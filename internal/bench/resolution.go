@@ -10,16 +10,19 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/cputime"
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
@@ -39,6 +42,10 @@ type ResolutionOptions struct {
 	// asked for during the ingest with resolutions, as consoles showing
 	// them would; 0 leaves them out (events only).
 	OnDemandEvery time.Duration
+	// ResolutionWorkPerSecond is each party's budget of resolutions on
+	// demand on the servers (serve --resolution-work-per-second; 0: its
+	// default), which the on-demand client's requests are paid from.
+	ResolutionWorkPerSecond float64
 	// CPUProfile, when set, receives a CPU profile of the whole run.
 	CPUProfile string
 }
@@ -93,7 +100,19 @@ type ResolutionResult struct {
 	// asked for.
 	OnDemandRounds int `json:"on_demand_rounds"`
 	OnDemandBehind int `json:"on_demand_rounds_behind"`
-	OpenAlerts     int `json:"open_alerts_at_end"`
+	// OnDemandRefused counts the requests refused with 429 (the party's
+	// budget of resolutions on demand spent), not among OnDemand, and
+	// OnDemandRefusedWaitS the seconds the client waited after them, as
+	// their Retry-After said, before asking for the next.
+	OnDemandRefused      int64   `json:"on_demand_refused"`
+	OnDemandRefusedWaitS float64 `json:"on_demand_refused_wait_s"`
+	// OnDemandFailed counts the requests answered otherwise (404 or 410:
+	// the alert cleared since the client listed it).
+	OnDemandFailed int64 `json:"on_demand_failed"`
+	// ResolutionWorkPerSecond is the servers' budget of resolutions on
+	// demand a party (0: the default, api.DefaultResolutionWorkPerSecond).
+	ResolutionWorkPerSecond float64 `json:"resolution_work_per_s"`
+	OpenAlerts              int     `json:"open_alerts_at_end"`
 	// What the servers counted of the resolutions of alert transitions
 	// (for their events, on demand excluded) during the measured ingest
 	// with resolutions: computed, skipped (superseded or given up on
@@ -114,7 +133,7 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 		return ResolutionResult{}, err
 	}
 	defer stopProfile()
-	res := ResolutionResult{Scenario: o.Scenario, Aircraft: o.Aircraft, Scenes: o.Scenes, Intruders: o.Intruders, Batch: o.Batch, Clients: o.Clients, OnDemandEvery: o.OnDemandEvery.String()}
+	res := ResolutionResult{Scenario: o.Scenario, Aircraft: o.Aircraft, Scenes: o.Scenes, Intruders: o.Intruders, Batch: o.Batch, Clients: o.Clients, OnDemandEvery: o.OnDemandEvery.String(), ResolutionWorkPerSecond: o.ResolutionWorkPerSecond}
 	progress("bands of %d aircraft of %s traffic, each against its %d nearest", o.Scenes, o.Scenario, o.Intruders)
 	if err := res.measureBands(o); err != nil {
 		return res, err
@@ -132,7 +151,7 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 	var work resolutionWork
 	for range 2 {
 		for i, without := range []bool{true, false} {
-			d, done, err := startWarm(ctx, deploymentOptions{withoutResolution: without}, byParty, o.Clients, o.Batch, o.Duration/2)
+			d, done, err := startWarm(ctx, deploymentOptions{withoutResolution: without, resolutionWorkPerSecond: o.ResolutionWorkPerSecond}, byParty, o.Clients, o.Batch, o.Duration/2)
 			if err != nil {
 				return res, err
 			}
@@ -151,6 +170,8 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 			}
 			p := <-polled
 			onDemand, rounds, behind = append(onDemand, p.times...), rounds+p.rounds, behind+p.behind
+			res.OnDemandRefused, res.OnDemandFailed = res.OnDemandRefused+p.refused, res.OnDemandFailed+p.failed
+			res.OnDemandRefusedWaitS += p.waited.Seconds()
 			if !without {
 				if alerts, aerr := d.replica("coalition", 0).Alerts(ctx); aerr == nil {
 					res.OpenAlerts = len(alerts)
@@ -193,6 +214,11 @@ func Resolution(ctx context.Context, o ResolutionOptions, progress Progress) (Re
 type onDemandPoll struct {
 	times          []time.Duration
 	rounds, behind int
+	// refused counts the requests refused with 429, and waited the time
+	// waited after them as their Retry-After said; failed those answered
+	// with any other error.
+	refused, failed int64
+	waited          time.Duration
 }
 
 // pollResolutions asks, one request at a time until ctx ends, for the
@@ -212,8 +238,26 @@ func pollResolutions(ctx context.Context, d *deployment, period time.Duration) o
 				continue
 			}
 			t0 := time.Now()
-			if _, err := c.AlertResolution(ctx, a.ID); err == nil {
+			_, err := c.AlertResolution(ctx, a.ID)
+			var prob *client.Problem
+			switch {
+			case err == nil:
 				p.times = append(p.times, time.Since(t0))
+			case errors.As(err, &prob) && prob.Status == http.StatusTooManyRequests:
+				// The party's budget of resolutions is spent: asked again
+				// at once, the next would be refused too. The client
+				// waits as long as the server said (at least a second),
+				// then goes on with the next alert.
+				p.refused++
+				wait := max(prob.RetryAfter, time.Second)
+				waitStart := time.Now()
+				select {
+				case <-ctx.Done():
+				case <-time.After(wait):
+				}
+				p.waited += time.Since(waitStart)
+			case ctx.Err() == nil:
+				p.failed++
 			}
 		}
 		// A round the end of the phase cut short counts only when it
@@ -416,6 +460,13 @@ func (res ResolutionResult) WriteText(w io.Writer) error {
 		return err
 	}
 	if _, err := fmt.Fprintf(w, "  on demand during ingest (each open alert every %s): %d resolutions, p50 %.1f ms, p99 %.1f ms (%d open alerts)\n", res.OnDemandEvery, res.OnDemand, res.OnDemandP50Ms, res.OnDemandP99Ms, res.OpenAlerts); err != nil {
+		return err
+	}
+	budget := "the default"
+	if res.ResolutionWorkPerSecond > 0 {
+		budget = fmt.Sprintf("%g units of work/s", res.ResolutionWorkPerSecond)
+	}
+	if _, err := fmt.Fprintf(w, "    refused by the party's budget of resolutions (%s): %d requests (429), waited %.1f s as Retry-After said; %d answered otherwise (cleared)\n", budget, res.OnDemandRefused, res.OnDemandRefusedWaitS, res.OnDemandFailed); err != nil {
 		return err
 	}
 	if res.OnDemandBehind == 0 {
