@@ -36,36 +36,38 @@ import (
 // to the operator's own budget, like any party's.
 
 // ResolutionBaseWork is what every resolution on demand costs besides the
-// tracks it goes through, in units of work: what the least of them cost
-// (about 0.1-0.15 ms, the intercept of the fit below: its frames and
-// tests, need to know, the answer), and what the budget must hold for
-// one to be computed. A request answered 404 or 410 costs this.
-const ResolutionBaseWork = 1000
+// tracks it goes through, and what the budget must hold for one to be
+// computed (service.ResolutionBaseUnits); a request answered 404 or 410,
+// which computed nothing, costs this.
+const ResolutionBaseWork = service.ResolutionBaseUnits
 
-// ResolutionWorkPerTested is what a track the bands and suggestion are
-// computed against costs, in units of work, beside a track the search
-// lists (a unit): fitted, with ResolutionBaseWork, by least squares to the
-// CPU time of every open alert's resolution in metro 25,000 and 5,000
-// (8.3 and 8.6), which the cost then follows within a sixth for both
-// drones' alerts and a manned aircraft's.
-const ResolutionWorkPerTested = 8
+// ResolutionWorkPerTested is what a track the bands or suggestion are
+// computed against costs, a track the search lists costing a unit
+// (service.ResolutionUnitsPerTested).
+const ResolutionWorkPerTested = service.ResolutionUnitsPerTested
 
 // DefaultResolutionWorkPerSecond is the default of
-// Options.ResolutionWorkPerSecond: a unit of work took 150 ns of a core
-// on a loaded machine (75-100 ns at a low load), so 2 million units a
-// second is a fifth to a third of a core for one party. That is some 35
-// resolutions a second of a manned aircraft's alert in metro 25,000
-// (57,000 units), or 200 of two drones' (10,000): an operations centre
-// asking for the resolutions of a dozen open alerts, one of them with a
-// manned aircraft over a city, three times a second (some 450,000 a
-// second) is never refused.
-const DefaultResolutionWorkPerSecond = 2_000_000
+// Options.ResolutionWorkPerSecond: a quarter of a core for one party. A
+// unit of work took 139-189 ns of a core, whatever the alert
+// (BenchmarkResolve's cpu-ns/unit at a load average of 13 on 2 cores,
+// 2026-12-07 18:03-18:05 UTC: global 25,000 189, metro 5,000 174, metro
+// 25,000 two drones' 139 and a manned aircraft's 164-189; at a lower
+// load the same resolutions have measured cheaper, BENCHMARKS.md), so 1.5
+// million units a second is 0.21-0.28 of a core, less at a lower load. That is
+// some 26 resolutions a second of a manned aircraft's alert over a city
+// of 25,000 (57,000 units, 9.4-10.8 ms), or 145 of two drones' (10,300
+// units, 1.4 ms): an operations centre asking for the resolutions of a
+// dozen open alerts, one of them with a manned aircraft over that city,
+// three times a second (some 500,000 units a second) is never refused,
+// nor a console asking for one alert's ten times a second. The burst,
+// twice the rate, holds the resolutions of some 50 manned aircraft's
+// alerts asked for at once.
+const DefaultResolutionWorkPerSecond = 1_500_000
 
 // resolutionCost is what a resolution on demand that made work cost, in
-// units of work.
-func resolutionCost(work service.ResolutionWork) float64 {
-	return ResolutionBaseWork + float64(work.Listed) + ResolutionWorkPerTested*float64(work.Tested)
-}
+// units of work (service.ResolutionWork.Units), ResolutionBaseWork when it
+// computed nothing.
+func resolutionCost(work service.ResolutionWork) float64 { return work.Units() }
 
 // resolutionSlots lets each party have one resolution on demand computed
 // at a time.

@@ -126,6 +126,32 @@ type ResolutionWork struct {
 	Tested int `json:"tested"`
 }
 
+// ResolutionBaseUnits is what every resolution costs besides the tracks
+// it goes through, in units of work (ResolutionWork.Units): what the
+// least of them cost (0.1-0.15 ms of a core, the intercept of the fit
+// below: the frames and tests of its aircraft, need to know's picture,
+// its answer).
+const ResolutionBaseUnits = 1000
+
+// ResolutionUnitsPerTested is what a track a resolution's bands or
+// suggestion are computed against costs, in units of work, beside a
+// track its search lists (a unit). Fitted, with ResolutionBaseUnits, by
+// least squares to the CPU time of the resolution of each open alert in
+// metro 25,000 and 5,000 (8.3 and 8.6 a listed track's cost), which the
+// units then follow within a sixth for two drones' alerts and a manned
+// aircraft's (BenchmarkResolve's cpu-ns/unit): a drone's cost is mostly
+// its search's listing (some 5,900 tracks in metro 25,000, 380 tested),
+// a manned aircraft's both (the whole city, 25,200, listed and 3,800
+// tested).
+const ResolutionUnitsPerTested = 8
+
+// Units is what the work costs, in units of work: a unit is about what a
+// track the search lists costs, 140-190 ns of a core at a load average of
+// 13 on 2 cores (BenchmarkResolve's cpu-ns/unit).
+func (w ResolutionWork) Units() float64 {
+	return ResolutionBaseUnits + float64(w.Listed) + ResolutionUnitsPerTested*float64(w.Tested)
+}
+
 // forParty keeps the aircraft of party.
 func (r Resolution) forParty(party string) Resolution {
 	out := r

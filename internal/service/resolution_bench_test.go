@@ -26,7 +26,8 @@ import (
 // alerts are taken apart by the classes of their aircraft: two drones
 // (drones), or a manned aircraft among them (manned), whose reach covers
 // a city of drones; search-cpu-ns/op is the search's part and near/op
-// the tracks it keeps.
+// the tracks it keeps; units/op is what it is charged on demand
+// (ResolutionWork.Units), cpu-ns/unit the CPU of a unit.
 func BenchmarkResolve(b *testing.B) {
 	for _, sc := range []struct {
 		name     string
@@ -63,21 +64,29 @@ func benchmarkResolve(b *testing.B, s *Service, as []alert.Alert, now time.Time)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var searchNs, cpuNs int64
+	var units float64
 	i, near := 0, 0
 	for b.Loop() {
 		a := &as[i%len(as)]
+		var work ResolutionWork
 		c0 := threadCPUNs()
-		found, matter, release := s.nearAlertsLent(rv, []*alert.Alert{a}, now)
+		found, matter, release := s.nearAlertsSearchWork(rv, []*alert.Alert{a}, now, s.readNear(now), &work)
 		c1 := threadCPUNs()
-		s.resolveShared(rv, a, now, found[0], matter[0], nil)
+		s.resolveSharedWork(rv, a, now, found[0], matter[0], nil, &work)
 		near += len(found[0])
 		release()
 		searchNs, cpuNs = searchNs+c1-c0, cpuNs+threadCPUNs()-c0
+		units += work.Units()
 		i++
 	}
 	b.ReportMetric(float64(cpuNs)/float64(i), "cpu-ns/op")
 	b.ReportMetric(float64(searchNs)/float64(i), "search-cpu-ns/op")
 	b.ReportMetric(float64(near)/float64(i), "near/op")
+	// What a party's budget of resolutions on demand is charged (the
+	// API's), and the CPU of a unit: the same for every kind of alert
+	// when the units follow the CPU.
+	b.ReportMetric(units/float64(i), "units/op")
+	b.ReportMetric(float64(cpuNs)/units, "cpu-ns/unit")
 }
 
 // trafficAlerts is a service with a scenario's traffic of two parties
