@@ -51,17 +51,19 @@ const ResolutionWorkPerTested = service.ResolutionUnitsPerTested
 // unit of work took 139-189 ns of a core, whatever the alert
 // (BenchmarkResolve's cpu-ns/unit at a load average of 13 on 2 cores,
 // 2026-12-07 18:03-18:05 UTC: global 25,000 189, metro 5,000 174, metro
-// 25,000 two drones' 139 and a manned aircraft's 164-189; at a lower
-// load the same resolutions have measured cheaper, BENCHMARKS.md), so 1.5
-// million units a second is 0.21-0.28 of a core, less at a lower load. That is
-// some 26 resolutions a second of a manned aircraft's alert over a city
-// of 25,000 (57,000 units, 9.4-10.8 ms), or 145 of two drones' (10,300
-// units, 1.4 ms): an operations centre asking for the resolutions of a
-// dozen open alerts, one of them with a manned aircraft over that city,
-// three times a second (some 500,000 units a second) is never refused,
-// nor a console asking for one alert's ten times a second. The burst,
-// twice the rate, holds the resolutions of some 50 manned aircraft's
-// alerts asked for at once.
+// 25,000 two drones' 139 and a manned aircraft's 164-189; at a lower load
+// the same resolutions have measured cheaper, BENCHMARKS.md), so 1.5
+// million units a second is 0.21-0.28 of a core, less at a lower load.
+// That is some 26 resolutions a second of a manned aircraft's alert over a
+// city of 25,000 (57,000 units, 9.4-10.8 ms), or 145 of two drones'
+// (10,300 units, 1.4 ms): an operations centre asking for the resolutions
+// of a dozen open alerts, one of them with a manned aircraft over that
+// city, three times a second (some 500,000 units a second) is never
+// refused, nor a program asking for one alert's ten times a second. The
+// web console asks for at most four alerts' every 5 s (web/src/alerts.js),
+// some 46,000 units a second at most: thirty consoles of one party fit.
+// The burst, twice the rate, holds the resolutions of some 50 manned
+// aircraft's alerts asked for at once.
 const DefaultResolutionWorkPerSecond = 1_500_000
 
 // resolutionCost is what a resolution on demand that made work cost, in
