@@ -103,6 +103,9 @@ type Options struct {
 	// resolutionWaitHook, for tests only, is called when a resolution on
 	// demand waits for its party's previous one (resolutionSlots).
 	resolutionWaitHook func(party string)
+	// refusedBodyGrace, for tests only, replaces refusedBodyGrace (0:
+	// that).
+	refusedBodyGrace time.Duration
 	// HeartbeatEvery is the period of SSE comment lines (default 15 s).
 	HeartbeatEvery time.Duration
 	// StreamWriteTimeout is how long an event stream waits for its client
@@ -555,6 +558,16 @@ func (h *Handler) wrap(rt route) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		var body *finishedBody
 		if r.Body != nil && r.Body != http.NoBody {
+			// The server looks at the request's Body once the handler
+			// has returned (this r is its request): its own, it closes
+			// the connection of a client still waiting for 100
+			// Continue, or with more left than it reads after a
+			// handler, rather than read a body it would not use. Any
+			// other, it reads up to 256 KiB of it before it answers.
+			// So the body it gave is given back, whatever this
+			// handler (finishedBody) and serve (countedBody,
+			// watchedBody) put in its place.
+			defer func(given io.ReadCloser) { r.Body = given }(r.Body)
 			body = &finishedBody{ReadCloser: r.Body}
 			r.Body = body
 		}
@@ -582,7 +595,11 @@ func (h *Handler) wrap(rt route) http.Handler {
 					// no more (slow, stalled, or its token just rotated
 					// out) is answered after refusedBodyGrace all the
 					// same, and its connection closed.
-					_ = http.NewResponseController(sw).SetReadDeadline(time.Now().Add(refusedBodyGrace))
+					grace := refusedBodyGrace
+					if h.opt.refusedBodyGrace > 0 {
+						grace = h.opt.refusedBodyGrace
+					}
+					_ = http.NewResponseController(sw).SetReadDeadline(time.Now().Add(grace))
 				}
 				writeProblem(sw, p)
 			}

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -265,5 +267,55 @@ func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the refusal waits for the rest of the body")
+	}
+}
+
+// TestRefusalReadsNoBodyTheServerWouldNot: a request refused before its
+// body was read is answered at once, reading none of it, when the server
+// would not read it anyway: its client waits for 100 Continue before it
+// sends the body (curl does, for a body over 1 KiB), or its body is
+// longer than the server ever reads after a handler (256 KiB), and the
+// connection is closed. The wrapper that tells whether the body was read
+// hid the server's own body from it (it looks at the request's Body), and
+// the server waited for a body the client was not sending, up to the
+// refusal's grace, or read 256 KiB of an unauthenticated client's body.
+func TestRefusalReadsNoBodyTheServerWouldNot(t *testing.T) {
+	for _, c := range []struct {
+		name, headers string
+	}{
+		{"expect 100-continue", "Expect: 100-continue\r\nContent-Length: 2048\r\n"},
+		{"body longer than the server reads", "Content-Length: 10485760\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// A grace longer than the test may wait: answered
+			// within it, the refusal waited for nothing.
+			e := newEnv(t, Options{refusedBodyGrace: time.Hour})
+			conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, "POST /v1/positions HTTP/1.1\r\nHost: deconflict\r\n"+
+				"Authorization: Bearer not-a-token\r\nContent-Type: application/json\r\n"+c.headers+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			answered := make(chan *http.Response, 1)
+			go func() {
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					answered <- nil
+					return
+				}
+				answered <- resp
+			}()
+			select {
+			case resp := <-answered:
+				if resp == nil || resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+					t.Fatalf("a refused request whose body was not sent was answered %+v, want 401 and the connection closed", resp)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the refusal waits for a body the server does not read")
+			}
+		})
 	}
 }
