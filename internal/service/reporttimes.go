@@ -82,6 +82,13 @@ func readReportTimes(tx store.Meta) (map[track.Key]time.Time, error) {
 // held only for the write.
 func (s *Service) recordReportTimes(ctx context.Context, _ time.Time) error {
 	t := s.tac
+	if !s.leadsDetection() {
+		// A follower records nothing (checked again below, under the
+		// commit's lock): what it gathered would be thrown away at
+		// every tick. What it wrote when it led is forgotten at its
+		// next takeover (ReconcileDetection).
+		return nil
+	}
 	eng := t.eng.Load()
 	keys := map[track.Key]bool{}
 	for _, a := range eng.Alerts() {
