@@ -120,15 +120,20 @@ func TestWidenedHoldsEveryNearbyState(t *testing.T) {
 		// its velocity turned off the path's or slower to close.
 		e, f := polar("e", 0, posErrM), polar("f", 0, velErrMps)
 		if rapid.Bool().Draw(t, "worst") {
-			n := math.Hypot(u.X, u.Y)
-			e = detect.Vec3{X: -posErrM * u.X / n, Y: -posErrM * u.Y / n}
+			// Along u, or (u on the vertical axis, every direction
+			// alike) along y: no division by zero.
+			ux, uy, n := 0.0, 1.0, math.Hypot(u.X, u.Y)
+			if n > 0 {
+				ux, uy = u.X/n, u.Y/n
+			}
+			e = detect.Vec3{X: -posErrM * ux, Y: -posErrM * uy}
 			side := 1.0
 			if rapid.Bool().Draw(t, "other_side") {
 				side = -1
 			}
 			// Across the line from the chord to the path, or away.
 			out := rapid.Float64Range(0, 1).Draw(t, "slower")
-			f = detect.Vec3{X: side*u.Y/n*(1-out) + u.X/n*out, Y: -side*u.X/n*(1-out) + u.Y/n*out}
+			f = detect.Vec3{X: side*uy*(1-out) + ux*out, Y: -side*ux*(1-out) + uy*out}
 			if fn := math.Hypot(f.X, f.Y); fn > 0 {
 				f.X, f.Y = f.X*velErrMps/fn, f.Y*velErrMps/fn
 			}
