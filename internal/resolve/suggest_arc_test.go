@@ -89,6 +89,25 @@ func TestFlownChordsBoundTheArc(t *testing.T) {
 // that the chord keeps, without widening.
 func TestWidenedHoldsEveryNearbyState(t *testing.T) {
 	var lost, onlyNearby int
+	// About one drawn state in a hundred loses separation where its
+	// chord keeps it: a round of rapid's checks (100 by default) finds
+	// none in about one run in eight. Rounds, each of a fresh seed, are
+	// checked until one is found (20 rounds all without: about 1e-18),
+	// so that the count below tells a generator that never reaches them,
+	// not bad luck.
+	for round := 0; round < 20 && onlyNearby == 0; round++ {
+		checkWidenedHoldsEveryNearbyState(t, &lost, &onlyNearby)
+	}
+	t.Logf("%d nearby states lost separation, %d of them where the chord kept it", lost, onlyNearby)
+	if onlyNearby == 0 {
+		t.Fatalf("vacuous: %d lost, none where the chord kept separation", lost)
+	}
+}
+
+// checkWidenedHoldsEveryNearbyState is a round of
+// TestWidenedHoldsEveryNearbyState, counting the states that lose
+// separation, and those of them whose chord keeps it.
+func checkWidenedHoldsEveryNearbyState(t *testing.T, lost, onlyNearby *int) {
 	rapid.Check(t, func(t *rapid.T) {
 		var d detect.Detector = detect.DO365PhaseICorrective()
 		if rapid.IntRange(0, 3).Draw(t, "cylinder") == 0 {
@@ -151,18 +170,14 @@ func TestWidenedHoldsEveryNearbyState(t *testing.T) {
 		if !violatedAt(d, u, w) {
 			return
 		}
-		lost++
+		*lost++
 		if !violatedAt(d, s, rv) {
-			onlyNearby++
+			*onlyNearby++
 		}
 		if !violatedAt(wide, s, rv) {
 			t.Fatalf("%+v loses %+v at %+v, %+v; the chord at %+v, %+v keeps %+v", d, d, u, w, s, rv, wide)
 		}
 	})
-	t.Logf("%d nearby states lost separation, %d of them where the chord kept it", lost, onlyNearby)
-	if onlyNearby == 0 {
-		t.Fatalf("vacuous: %d lost, none where the chord kept separation", lost)
-	}
 }
 
 // TestSuggestionsOnTheArc: a coordinated suggestion (DO-365 well clear
