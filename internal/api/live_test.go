@@ -49,7 +49,8 @@ func TestStreamCapPerParty(t *testing.T) {
 	e.wantRefusals(budgetStreams, "coalition", 1)
 	e.openStreamPath(e.tokens["russia"], "/v1/events?live=1", "").close()
 	open[0].close()
-	deadline := time.Now().Add(10 * time.Second)
+	// A minute only guards against a hang: a loaded -race run is slow.
+	deadline := time.Now().Add(time.Minute)
 	for {
 		resp := e.getEvents(e.tokens["coalition"])
 		if resp.StatusCode == http.StatusOK {
@@ -186,7 +187,7 @@ func TestBodyEndedBeforeItsFirstRead(t *testing.T) {
 		if !errors.Is(err, errCredentialsChanged) {
 			t.Fatalf("read after the end: %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("a read after the end blocked")
 	}
 
@@ -202,7 +203,7 @@ func TestBodyEndedBeforeItsFirstRead(t *testing.T) {
 	b2.end(errCredentialsChanged, func() { close(called); pr2.CloseWithError(errCredentialsChanged) })
 	select {
 	case <-called:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("a blocked read was not unblocked")
 	}
 }
