@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"testing"
+
+	"github.com/deconflict/deconflict/internal/store"
 )
 
 // BenchmarkRecordReportTimes is the leader's record of its report times
@@ -22,4 +24,14 @@ func BenchmarkRecordReportTimes(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	var size int
+	if err := s.st.View(ctx, func(tx store.Tx) error {
+		raw, err := tx.GetMeta(reportTimesMeta)
+		size = len(raw)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(size), "record-bytes")
+	b.ReportMetric(float64(len(s.tac.reportTimesWritten)), "aircraft")
 }
