@@ -281,37 +281,7 @@ func BenchmarkFsyncBaseline(b *testing.B) {
 // must find them through an index, not by scanning every message's
 // parties (which made busy traffic quadratic).
 func TestPutMessageFindsPartiesByIndex(t *testing.T) {
-	s, err := sqlite.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := s.Path()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`EXPLAIN QUERY PLAN DELETE FROM message_parties WHERE message_id = ?`, "m1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	joined := strings.Join(plan, "; ")
+	joined := joinedPlan(queryPlan(t, `DELETE FROM message_parties WHERE message_id = ?`, "m1"))
 	if !strings.Contains(joined, "message_parties_message") {
 		t.Fatalf("query plan %q does not use the index on message_id", joined)
 	}
@@ -374,38 +344,8 @@ func BenchmarkOpenFillsTheAlertsOfAMillionEvents(b *testing.B) {
 // index of the state kept with each party, not by the party's whole
 // history (the primary key) nor every party's open items (messages_due).
 func TestOpenMessagesForReadsThePartysOpenOnes(t *testing.T) {
-	s, err := sqlite.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := s.Path()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`EXPLAIN QUERY PLAN SELECT m.id FROM message_parties p JOIN messages m ON m.id = p.message_id
-		WHERE p.party = ? AND p.state IN ('open', 'escalated') ORDER BY m.deadline_ns, m.id LIMIT ?`, "blue", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	joined := strings.Join(plan, "; ")
+	joined := joinedPlan(queryPlan(t, `SELECT m.id FROM message_parties p JOIN messages m ON m.id = p.message_id
+		WHERE p.party = ? AND p.state IN ('open', 'escalated') ORDER BY m.deadline_ns, m.id LIMIT ?`, "blue", 10))
 	if !strings.Contains(joined, "message_parties_state") {
 		t.Fatalf("query plan %q does not use the index of the parties' states", joined)
 	}
@@ -418,38 +358,8 @@ func TestOpenMessagesForReadsThePartysOpenOnes(t *testing.T) {
 // for the whole ORDER BY): only items created at the same nanosecond are
 // sorted among themselves.
 func TestNewestMessagesForReadsBackwardsByTheIndex(t *testing.T) {
-	s, err := sqlite.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := s.Path()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`EXPLAIN QUERY PLAN SELECT m.id FROM message_parties p JOIN messages m ON m.id = p.message_id
-		WHERE p.party = ? AND p.created_ns >= ? ORDER BY p.created_ns DESC, p.message_id DESC LIMIT ?`, "blue", 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	joined := strings.Join(plan, "; ")
+	joined := joinedPlan(queryPlan(t, `SELECT m.id FROM message_parties p JOIN messages m ON m.id = p.message_id
+		WHERE p.party = ? AND p.created_ns >= ? ORDER BY p.created_ns DESC, p.message_id DESC LIMIT ?`, "blue", 0, 10))
 	if !strings.Contains(joined, "message_parties_created") || strings.Contains(joined, "TEMP B-TREE FOR ORDER BY") {
 		t.Fatalf("query plan %q does not read the party's items in order of creation", joined)
 	}
@@ -462,37 +372,7 @@ func TestNewestMessagesForReadsBackwardsByTheIndex(t *testing.T) {
 // history with each message looked up to test its thread: a post into a
 // new thread read all of it.
 func TestMessagesInThreadForReadsThePartysThread(t *testing.T) {
-	s, err := sqlite.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := s.Path()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_query_only=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`EXPLAIN QUERY PLAN `+sqlcore.MessagesInThreadForSQL, "blue", "t-1", 0, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	joined := strings.Join(plan, "; ")
+	joined := joinedPlan(queryPlan(t, sqlcore.MessagesInThreadForSQL, "blue", "t-1", 0, 1))
 	if !strings.Contains(joined, "message_parties_thread (party=? AND thread=?") || strings.Contains(joined, "SCAN") ||
 		strings.Contains(joined, "TEMP B-TREE") {
 		t.Fatalf("query plan %q does not read the party's messages in the thread by their index, in order", joined)
@@ -506,6 +386,30 @@ func TestMessagesInThreadForReadsThePartysThread(t *testing.T) {
 // range in event order: SQLite then read the party's whole backlog, every
 // event's body with it, and sorted it, for every page.
 func TestEventsAfterForReadsAPageOfTheBacklog(t *testing.T) {
+	plan := queryPlan(t, sqlcore.EventsAfterForSQL, "blue", 0, 10, 0, 10, 10)
+	readsIndex, readsAtTop := false, false
+	for _, step := range plan {
+		if strings.Contains(step.detail, "event_audience") || strings.HasPrefix(step.detail, "SEARCH a ") || strings.HasPrefix(step.detail, "SCAN a") {
+			readsIndex = true
+			readsAtTop = readsAtTop || step.parent == 0
+		}
+	}
+	if !readsIndex || readsAtTop {
+		t.Fatalf("query plan %q does not read the audience index in limited subqueries only", joinedPlan(plan))
+	}
+}
+
+// planStep is a step of SQLite's plan of a query (EXPLAIN QUERY PLAN):
+// the id of the step it is part of (0: the top) and what it does.
+type planStep struct {
+	parent int
+	detail string
+}
+
+// queryPlan is SQLite's plan of query, with args, on the schema of a new
+// store.
+func queryPlan(t *testing.T, query string, args ...any) []planStep {
+	t.Helper()
 	s, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -519,29 +423,31 @@ func TestEventsAfterForReadsAPageOfTheBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`EXPLAIN QUERY PLAN `+sqlcore.EventsAfterForSQL, "blue", 0, 10, 0, 10, 10)
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var plan []string
-	readsIndex, readsAtTop := false, false
+	var plan []planStep
 	for rows.Next() {
 		var id, parent, unused int
 		var detail string
 		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
 			t.Fatal(err)
 		}
-		plan = append(plan, detail)
-		if strings.Contains(detail, "event_audience") || strings.HasPrefix(detail, "SEARCH a ") || strings.HasPrefix(detail, "SCAN a") {
-			readsIndex = true
-			readsAtTop = readsAtTop || parent == 0
-		}
+		plan = append(plan, planStep{parent: parent, detail: detail})
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if !readsIndex || readsAtTop {
-		t.Fatalf("query plan %q does not read the audience index in limited subqueries only", strings.Join(plan, "; "))
+	return plan
+}
+
+// joinedPlan is the plan's steps, one after the other.
+func joinedPlan(plan []planStep) string {
+	details := make([]string, len(plan))
+	for i, step := range plan {
+		details[i] = step.detail
 	}
+	return strings.Join(details, "; ")
 }
