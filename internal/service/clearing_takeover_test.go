@@ -94,6 +94,20 @@ func (p *replicaPair) wantListsTheStores(t *testing.T, i int, when, open string)
 // relayedClimbIsTheStoresAlert has the relay bring replica i, which
 // leads, the russian climb behind the store's alert open: it is the same
 // conflict, so the store has nothing more than events and the engine has
+// takesOverAndKeepsTheStores hands the lease to replica i and lets the
+// time of the engine's wait for a clear pass: the parties have read
+// nothing more than events, the new leader lists the store's alert open
+// alone, and the relayed climb it lacked is that alert's, not a new one's.
+func (p *replicaPair) takesOverAndKeepsTheStores(t *testing.T, i int, when string, events []string, open string, rClimbed PositionReport) {
+	t.Helper()
+	p.handOver(t, i)
+	p.clock.advance(5 * time.Second)
+	p.svc[i].Tick(context.Background())
+	p.wantEvents(t, when, events...)
+	p.wantListsTheStores(t, i, when, open)
+	p.relayedClimbIsTheStoresAlert(t, i, events, open, rClimbed)
+}
+
 // the store's alert open, under its id.
 func (p *replicaPair) relayedClimbIsTheStoresAlert(t *testing.T, i int, events []string, open string, rClimbed PositionReport) {
 	t.Helper()
@@ -185,12 +199,7 @@ func TestTakeoverDoesNotClearAnAlertOfItsIDOnAnOlderPicture(t *testing.T) {
 	if got := p.open(1); !slices.Equal(got, []string{id}) {
 		t.Fatalf("before its takeover the second replica's engine has %v, want %s waiting out its clear", got, id)
 	}
-	p.handOver(t, 1)
-	p.clock.advance(5 * time.Second)
-	p.svc[1].Tick(context.Background())
-	p.wantEvents(t, "once the engine's wait would have ended", events...)
-	p.wantListsTheStores(t, 1, "once the engine's wait would have ended", id)
-	p.relayedClimbIsTheStoresAlert(t, 1, events, id, rClimbed)
+	p.takesOverAndKeepsTheStores(t, 1, "once the engine's wait would have ended", events, id, rClimbed)
 }
 
 // TestTakeoverClearsARenamedAlertOnceItsPictureCaughtUp: as

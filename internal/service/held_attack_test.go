@@ -315,12 +315,7 @@ func TestHeldAlertThroughTwoTakeovers(t *testing.T) {
 	p.svc[1].Tick(context.Background())
 	p.wantEvents(t, "after the lease passed to the second replica", events...)
 	p.clock.advance(2 * time.Second)
-	p.handOver(t, 0)
-	p.clock.advance(5 * time.Second)
-	p.svc[0].Tick(context.Background())
-	p.wantEvents(t, "after the lease came back", events...)
-	p.wantListsTheStores(t, 0, "after the lease came back", open)
-	p.relayedClimbIsTheStoresAlert(t, 0, events, open, rClimbed)
+	p.takesOverAndKeepsTheStores(t, 0, "after the lease came back", events, open, rClimbed)
 }
 
 // TestHeldAlertEndedByRulesIsNotRaisedAgainUnderItsID: new rules that

@@ -60,12 +60,7 @@ func noNewsTakeover(t *testing.T, shutdown bool) {
 	} else {
 		p.svc[0].Tick(context.Background())
 	}
-	p.handOver(t, 1)
-	p.clock.advance(5 * time.Second)
-	p.svc[1].Tick(context.Background())
-	p.wantEvents(t, "once the engine's wait would have ended", raised...)
-	p.wantListsTheStores(t, 1, "once the engine's wait would have ended", id)
-	p.relayedClimbIsTheStoresAlert(t, 1, raised, id, rClimbed)
+	p.takesOverAndKeepsTheStores(t, 1, "once the engine's wait would have ended", raised, id, rClimbed)
 }
 
 // TestLeaderKeepsTheLaterReportTimesRecorded: a leader records its report
