@@ -54,6 +54,32 @@ func clearingAtTakeover(t *testing.T) (p *replicaPair, events []string, open str
 	return p, events, open, rClimbed
 }
 
+// leaderAloneHasTheRussianClimb plays the start of the takeovers on an
+// older picture: replica 0 raises the head-on conflict of a pair; both
+// replicas have the pair and, a second later, the coalition aircraft's
+// climb out of it; 2 s later replica 0 alone has the russian aircraft's
+// climb back into it (flying east at turnEastMps, when not 0). It returns
+// the raise's events, the alert's id and the russian climb.
+func (p *replicaPair) leaderAloneHasTheRussianClimb(t *testing.T, turnEastMps float64) (raised []string, id string, rClimbed PositionReport) {
+	t.Helper()
+	c, r := headOnPair(p.clock.now())
+	raised, id = p.raise(t, 0, c, r)
+	p.relay(t, 1, reportOf("coalition", c), reportOf("russia", r))
+	p.clock.advance(time.Second)
+	climbed := eastM(c, 200)
+	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
+	p.ingest(t, 0, "coalition", climbed)
+	p.relay(t, 1, reportOf("coalition", climbed))
+	p.clock.advance(2 * time.Second)
+	rClimbed = eastM(r, -600)
+	rClimbed.Time, rClimbed.AltM = p.clock.now(), r.AltM+1500
+	if turnEastMps != 0 {
+		rClimbed.VelEastMps = turnEastMps
+	}
+	p.ingest(t, 0, "russia", rClimbed)
+	return raised, id, rClimbed
+}
+
 // listed is the ids of the alerts replica i lists to the operator.
 func (p *replicaPair) listed(i int) []string {
 	var ids []string
@@ -182,18 +208,7 @@ func storedAlertTransitions(t *testing.T, p *replicaPair, id string) []alert.Ale
 // the store's alert.
 func TestTakeoverDoesNotClearAnAlertOfItsIDOnAnOlderPicture(t *testing.T) {
 	p := newReplicaPair(t)
-	c, r := headOnPair(p.clock.now())
-	_, id := p.raise(t, 0, c, r)
-	p.relay(t, 1, reportOf("coalition", c), reportOf("russia", r))
-	p.clock.advance(time.Second)
-	climbed := eastM(c, 200)
-	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
-	p.ingest(t, 0, "coalition", climbed)
-	p.relay(t, 1, reportOf("coalition", climbed))
-	p.clock.advance(2 * time.Second)
-	rClimbed := eastM(r, -600)
-	rClimbed.Time, rClimbed.AltM, rClimbed.VelEastMps = p.clock.now(), r.AltM+1500, -100
-	p.ingest(t, 0, "russia", rClimbed)
+	_, id, rClimbed := p.leaderAloneHasTheRussianClimb(t, -100)
 	events := []string{"alert_raised " + id, "alert_updated " + id}
 	p.wantEvents(t, "after the russian climb", events...)
 	if got := p.open(1); !slices.Equal(got, []string{id}) {

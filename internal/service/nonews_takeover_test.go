@@ -34,18 +34,7 @@ func TestTakeoverDoesNotClearAnAlertOnAPictureOlderThanTheLeadersNoNews(t *testi
 // TestTakeoverDoesNotClearAnAlertOnAPictureOlderThanTheLeadersNoNews.
 func noNewsTakeover(t *testing.T, shutdown bool) {
 	p := newReplicaPair(t)
-	c, r := headOnPair(p.clock.now())
-	raised, id := p.raise(t, 0, c, r)
-	p.relay(t, 1, reportOf("coalition", c), reportOf("russia", r))
-	p.clock.advance(time.Second)
-	climbed := eastM(c, 200)
-	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
-	p.ingest(t, 0, "coalition", climbed)
-	p.relay(t, 1, reportOf("coalition", climbed))
-	p.clock.advance(2 * time.Second)
-	rClimbed := eastM(r, -600)
-	rClimbed.Time, rClimbed.AltM = p.clock.now(), r.AltM+1500
-	p.ingest(t, 0, "russia", rClimbed)
+	raised, id, rClimbed := p.leaderAloneHasTheRussianClimb(t, 0)
 	p.wantEvents(t, "after the russian climb (no news)", raised...)
 	if got := p.open(0); !slices.Equal(got, []string{id}) {
 		t.Fatalf("after the russian climb the leader's engine has %v, want %s", got, id)
