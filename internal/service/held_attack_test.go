@@ -222,18 +222,8 @@ func heldAlertDisclosesItsAircraft(t *testing.T, leaseLost bool) {
 	r := rules.Default()
 	r.DiscloseWithinM, r.DiscloseWithinAltM, r.DiscloseLingerS = 1000, 300, 1
 	p := newReplicaPairWith(t, r)
-	c, rr := headOnPair(p.clock.now())
-	_, id := p.raise(t, 0, c, rr)
-	p.relay(t, 1, reportOf("coalition", c), reportOf("russia", rr))
-	p.clock.advance(time.Second)
-	climbed := eastM(c, 200)
-	climbed.Time, climbed.AltM = p.clock.now(), c.AltM+1500
-	p.ingest(t, 0, "coalition", climbed)
-	p.relay(t, 1, reportOf("coalition", climbed))
-	p.clock.advance(2 * time.Second)
-	rClimbed := eastM(rr, -600)
-	rClimbed.Time, rClimbed.AltM, rClimbed.VelEastMps = p.clock.now(), rr.AltM+1500, -100
-	p.ingest(t, 0, "russia", rClimbed)
+	c, _ := headOnPair(p.clock.now()) // the coalition's report of the raise below
+	_, id, rClimbed := p.leaderAloneHasTheRussianClimb(t, -100)
 	p.handOver(t, 1)
 	sees := func(when string) {
 		t.Helper()
