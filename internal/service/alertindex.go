@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/alert"
@@ -71,12 +72,17 @@ func readStoredAlerts(ctx context.Context, st store.Store, withParts bool) (_ St
 	var history []store.RulesRecord
 	var parts map[string]map[string]alertPart
 	var reportTimes map[track.Key]time.Time
+	var reportTimesUnreadable error
 	err := st.View(ctx, func(tx store.Tx) error {
 		var err error
 		if open, err = tx.OpenAlerts(); err != nil {
 			return err
 		}
-		if reportTimes, err = readReportTimes(tx); err != nil {
+		reportTimes, err = readReportTimes(tx)
+		if errors.Is(err, errReportTimesUnreadable) {
+			reportTimesUnreadable, err = err, nil
+		}
+		if err != nil {
 			return err
 		}
 		if cleared, err = tx.ClearedAlerts(); err != nil {
@@ -97,7 +103,8 @@ func readStoredAlerts(ctx context.Context, st store.Store, withParts bool) (_ St
 		return StoredAlerts{}, 0, err
 	}
 	out := StoredAlerts{Open: make(map[string][]byte, len(open)), Cleared: map[string]bool{}, parts: parts,
-		Spans: make(map[string]AlertSpan, len(open)+len(cleared)), RulesHistory: history, ReportTimes: reportTimes}
+		Spans: make(map[string]AlertSpan, len(open)+len(cleared)), RulesHistory: history, ReportTimes: reportTimes,
+		reportTimesUnreadable: reportTimesUnreadable}
 	// The last alert event: the latest of an alert open or cleared (the
 	// store keeps it: a clear is forgotten only after a later one).
 	var lastID int64

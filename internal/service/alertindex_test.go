@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -99,6 +100,9 @@ func scanStoredAlerts(ctx context.Context, st store.Store) (_ StoredAlerts, afte
 			return err
 		}
 		out.ReportTimes, err = readReportTimes(tx)
+		if errors.Is(err, errReportTimesUnreadable) {
+			out.reportTimesUnreadable, err = err, nil
+		}
 		return err
 	})
 	return out, after, err

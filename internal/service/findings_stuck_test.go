@@ -464,3 +464,10 @@ func TestSetAsideQueueRecordTellsNoCounts(t *testing.T) {
 		t.Errorf("the operator's log %q does not say the head and tail", errs)
 	}
 }
+
+// String is all that was logged.
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

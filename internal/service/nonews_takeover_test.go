@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +109,43 @@ func readReportTimesOf(t *testing.T, st store.Store) map[track.Key]time.Time {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestUnreadableReportTimesAreSaid: a record of report times in the store
+// that cannot be decoded is taken as none, by a takeover (which then
+// judges the store's alerts from their transitions alone) and by the
+// leader's next record (which overwrites it), and the log says so both
+// times: a takeover that quietly lost what the last leader had seen would
+// clear on an older picture with nobody knowing why.
+func TestUnreadableReportTimesAreSaid(t *testing.T) {
+	p := newReplicaPair(t)
+	c, r := headOnPair(p.clock.now())
+	_, id := p.raise(t, 0, c, r)
+	p.relay(t, 1, reportOf("coalition", c), reportOf("russia", r))
+	p.svc[0].Tick(context.Background())
+	err := p.st.Update(context.Background(), func(tx store.Tx) error {
+		return tx.PutMeta(reportTimesMeta, []byte(`{"not":"a list"`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, logger := newLogBuffer()
+	p.svc[1].log = logger
+	p.handOver(t, 1)
+	p.clock.advance(time.Second)
+	p.svc[1].Tick(context.Background())
+	p.wantListsTheStores(t, 1, "after the takeover", id)
+	said := logs.String()
+	for _, want := range []string{"taking over detection: the alerts open in the store are judged from their transitions alone",
+		"recording the report times of the alerts' aircraft: the last record is overwritten"} {
+		if !strings.Contains(said, "level=WARN") || !strings.Contains(said, want) {
+			t.Errorf("the log does not say %q:\n%s", want, said)
+		}
+	}
+	if err := p.st.View(context.Background(), func(tx store.Tx) error {
+		_, err := readReportTimes(tx)
+		return err
+	}); err != nil {
+		t.Fatalf("the record after the new leader's tick: %v", err)
+	}
 }

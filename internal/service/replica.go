@@ -165,6 +165,10 @@ type StoredAlerts struct {
 	// recent, though a report that changed nothing published committed
 	// no transition. Empty, the store's transitions alone tell.
 	ReportTimes map[track.Key]time.Time
+	// reportTimesUnreadable, when not nil, says that the store had a
+	// record of report times that could not be decoded
+	// (errReportTimesUnreadable): ReportTimes is empty.
+	reportTimesUnreadable error
 }
 
 // AlertSpan is when an alert of the store was open, as the times of its
@@ -265,6 +269,9 @@ func (s *Service) ReconcileDetection(ctx context.Context, openInStore func(conte
 	stored, err := openInStore(ctx)
 	if err != nil {
 		return err
+	}
+	if stored.reportTimesUnreadable != nil {
+		s.log.Warn("taking over detection: the alerts open in the store are judged from their transitions alone", "err", stored.reportTimesUnreadable)
 	}
 	// The record is another leader's now: written afresh in this
 	// tenure, merged with it.

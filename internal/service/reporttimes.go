@@ -45,7 +45,15 @@ type reportTime struct {
 	Time     time.Time `json:"time"`
 }
 
-// readReportTimes reads the record; none is no error.
+// errReportTimesUnreadable is a record in the store that cannot be decoded.
+// Only this program writes it (a bug wrote it, or a hand on the store): it
+// is taken as none, as a takeover judged before it was kept, and the
+// log says so, since a takeover then judges from the store's transitions
+// alone.
+var errReportTimesUnreadable = errors.New("service: the record of the leader's report times cannot be read; taken as none")
+
+// readReportTimes reads the record; none is no error, one that cannot be
+// decoded is errReportTimesUnreadable.
 func readReportTimes(tx store.Meta) (map[track.Key]time.Time, error) {
 	raw, err := tx.GetMeta(reportTimesMeta)
 	if errors.Is(err, store.ErrNotFound) {
@@ -56,9 +64,7 @@ func readReportTimes(tx store.Meta) (map[track.Key]time.Time, error) {
 	}
 	var rs []reportTime
 	if err := json.Unmarshal(raw, &rs); err != nil {
-		// Only this program writes it: a record it cannot read is
-		// taken as none, as a takeover judged before it was kept.
-		return nil, nil
+		return nil, fmt.Errorf("%w: %v", errReportTimesUnreadable, err)
 	}
 	out := make(map[track.Key]time.Time, len(rs))
 	for _, r := range rs {
@@ -130,7 +136,12 @@ func (s *Service) recordReportTimes(ctx context.Context, _ time.Time) error {
 			// The first record of this tenure: merged with the last
 			// leader's.
 			var err error
-			if before, err = readReportTimes(tx); err != nil {
+			before, err = readReportTimes(tx)
+			if errors.Is(err, errReportTimesUnreadable) {
+				s.log.Warn("recording the report times of the alerts' aircraft: the last record is overwritten", "err", err)
+				before, err = nil, nil
+			}
+			if err != nil {
 				return err
 			}
 		}
