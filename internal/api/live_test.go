@@ -111,23 +111,7 @@ func TestRevocationEndsStreamsAndRequests(t *testing.T) {
 	other := e.openStreamPath(e.tokens["coalition"], "/v1/events?live=1", "")
 
 	// A request of the old token whose body is still coming.
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/positions", pr)
-	req.Header.Set("Authorization", "Bearer "+old)
-	slow := make(chan int, 1)
-	go func() {
-		resp, err := e.srv.Client().Do(req)
-		if err != nil {
-			slow <- -1
-			return
-		}
-		resp.Body.Close()
-		slow <- resp.StatusCode
-	}()
-	if _, err := pw.Write([]byte(`{"reports":[`)); err != nil {
-		t.Fatal(err)
-	}
+	slow := e.postStalled(t, old)
 
 	var rot struct{ Token string }
 	e.mustDo("POST", "/v1/parties/russia/rotate", e.operator, nil, 200, &rot)
@@ -235,19 +219,15 @@ func TestRotationEndsStreamsWhenTheTokenCannotBeChecked(t *testing.T) {
 	st.fail.Store(false)
 }
 
-// TestRefusalDoesNotWaitForTheBody: a request refused before its handler
-// reads the body (here: its token was rotated out before it arrived) is
-// answered while its client is still sending, not after the rest of the
-// body, which may never come.
-func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
-	e := newEnv(t, Options{})
-	old := e.tokens["russia"]
-	e.mustDo("POST", "/v1/parties/russia/rotate", e.operator, nil, 200, nil)
-
+// postStalled posts positions with token whose body stops after its
+// first bytes (its writer is closed when the test ends); the channel gets
+// the answer's status, -1 when the request failed without one.
+func (e *env) postStalled(t *testing.T, token string) <-chan int {
+	t.Helper()
 	pr, pw := io.Pipe()
-	defer pw.Close()
+	t.Cleanup(func() { pw.Close() })
 	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/positions", pr)
-	req.Header.Set("Authorization", "Bearer "+old)
+	req.Header.Set("Authorization", "Bearer "+token)
 	answered := make(chan int, 1)
 	go func() {
 		resp, err := e.srv.Client().Do(req)
@@ -261,6 +241,19 @@ func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
 	if _, err := pw.Write([]byte(`{"reports":[`)); err != nil {
 		t.Fatal(err)
 	}
+	return answered
+}
+
+// TestRefusalDoesNotWaitForTheBody: a request refused before its handler
+// reads the body (here: its token was rotated out before it arrived) is
+// answered while its client is still sending, not after the rest of the
+// body, which may never come.
+func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
+	e := newEnv(t, Options{})
+	old := e.tokens["russia"]
+	e.mustDo("POST", "/v1/parties/russia/rotate", e.operator, nil, 200, nil)
+
+	answered := e.postStalled(t, old)
 	select {
 	case code := <-answered:
 		if code != http.StatusUnauthorized {
