@@ -255,6 +255,22 @@ func TestServeRefusesNoResolutionWork(t *testing.T) {
 	}
 }
 
+// No resolution on demand at once is refused naming the flag, by flag or
+// by environment: every one would wait for ever.
+func TestServeRefusesNoResolutionsAtOnce(t *testing.T) {
+	for _, v := range []string{"0", "-1"} {
+		code, _, stderr := runCmd("serve", "--data", t.TempDir(), "--resolutions-at-once", v)
+		if code != 2 || !strings.Contains(stderr, "--resolutions-at-once") {
+			t.Fatalf("%s: exit %d: %s", v, code, stderr)
+		}
+	}
+	t.Setenv("DECONFLICT_RESOLUTIONS_AT_ONCE", "0")
+	code, _, stderr := runCmd("serve", "--data", t.TempDir())
+	if code != 2 || !strings.Contains(stderr, "--resolutions-at-once") {
+		t.Fatalf("DECONFLICT_RESOLUTIONS_AT_ONCE=0: exit %d: %s", code, stderr)
+	}
+}
+
 // A budget of no preview positions is refused naming the flag, by flag or
 // by environment: every preview would be refused. Unset, it is the rate
 // of volume writes.

@@ -103,6 +103,14 @@ type Options struct {
 	// resolutionWaitHook, for tests only, is called when a resolution on
 	// demand waits for its party's previous one (resolutionSlots).
 	resolutionWaitHook func(party string)
+	// ResolutionsAtOnce is how many resolutions on demand are computed at
+	// once, all parties together (default DefaultResolutionsAtOnce: half
+	// the cores); the others wait their turn.
+	ResolutionsAtOnce int
+	// resolutionSharedWaitHook, for tests only, is called when a
+	// resolution on demand waits for a turn among all parties'
+	// (ResolutionsAtOnce).
+	resolutionSharedWaitHook func(party string)
 	// refusedBodyGrace, for tests only, replaces refusedBodyGrace (0:
 	// that).
 	refusedBodyGrace time.Duration
@@ -174,7 +182,8 @@ type Handler struct {
 	alternatives *costBudget
 	// resolutions is the budget of resolutions on demand, counted in
 	// units of work (Options.ResolutionWorkPerSecond), and
-	// resolutionSlots has each party's computed one at a time.
+	// resolutionSlots has each party's computed one at a time, and at
+	// most Options.ResolutionsAtOnce of all parties'.
 	resolutions     *costBudget
 	resolutionSlots *resolutionSlots
 	live            *live
@@ -404,6 +413,9 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.ResolutionWorkPerSecond <= 0 {
 		opt.ResolutionWorkPerSecond = DefaultResolutionWorkPerSecond
 	}
+	if opt.ResolutionsAtOnce <= 0 {
+		opt.ResolutionsAtOnce = DefaultResolutionsAtOnce()
+	}
 	if opt.ResolutionWorkBurst <= 0 {
 		opt.ResolutionWorkBurst = 2 * opt.ResolutionWorkPerSecond
 	}
@@ -469,7 +481,7 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		// before is ResolutionBaseWork, which the burst holds at least.
 		resolutions: newCostBudget(opt.ResolutionWorkPerSecond, opt.ResolutionWorkBurst, ResolutionBaseWork, 0, 1,
 			"too-many-resolutions", "Resolution budget spent", "units of work of resolutions on demand", "--resolution-work-per-second"),
-		resolutionSlots: &resolutionSlots{waiting: opt.resolutionWaitHook},
+		resolutionSlots: newResolutionSlots(opt.ResolutionsAtOnce, opt.resolutionWaitHook, opt.resolutionSharedWaitHook),
 		live:            newLive(opt.MaxStreamsPerParty),
 		log:             opt.Logger,
 		start:           time.Now(),

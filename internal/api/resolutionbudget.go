@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -30,7 +31,9 @@ import (
 // another still being computed (a hundred sent at once would all find
 // the base there), a party's resolutions are computed one at a time
 // (resolutionSlots): a request waits, holding nothing of the budget,
-// until the party's previous one has been charged. The resolutions
+// until the party's previous one has been charged; and all parties'
+// together are computed at most Options.ResolutionsAtOnce at a time, so
+// that many parties, each within its budget, do not take every core. The resolutions
 // computed for alerts' events (the service's pool) are no party's
 // request and are charged to none. The operator's requests are charged
 // to the operator's own budget, like any party's.
@@ -72,17 +75,34 @@ const DefaultResolutionWorkPerSecond = 1_500_000
 func resolutionCost(work service.ResolutionWork) float64 { return work.Units() }
 
 // resolutionSlots lets each party have one resolution on demand computed
-// at a time.
+// at a time, and all parties together at most cap(shared): a party's
+// budget bounds what it takes, but not what many take together (thirty
+// drone operators over a city, each at its quarter of a core, would take
+// every core, and ingest and alerts would wait behind them). A request
+// takes its party's slot first, then a shared one, so that at most one a
+// party waits for the shared slots and they are handed out in turn
+// (a channel's waiting senders proceed in the order they came).
 type resolutionSlots struct {
-	mu    sync.Mutex
-	slots map[string]chan struct{}
+	mu     sync.Mutex
+	slots  map[string]chan struct{}
+	shared chan struct{}
 	// waiting, for tests only, is called when a request waits for its
-	// party's slot.
-	waiting func(party string)
+	// party's slot; waitingShared when it waits for a shared one.
+	waiting, waitingShared func(party string)
 }
 
-// acquire waits for party's slot, or until ctx ends (its error). release
-// gives the slot back.
+// DefaultResolutionsAtOnce is the default of Options.ResolutionsAtOnce:
+// half the cores the process may use, at least one, so that resolutions
+// on demand leave the rest to ingest and alerts whatever the number of
+// parties asking.
+func DefaultResolutionsAtOnce() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+func newResolutionSlots(atOnce int, waiting, waitingShared func(party string)) *resolutionSlots {
+	return &resolutionSlots{shared: make(chan struct{}, atOnce), waiting: waiting, waitingShared: waitingShared}
+}
+
+// acquire waits for party's slot, then for a shared one, or until ctx
+// ends (its error). release gives both back.
 func (s *resolutionSlots) acquire(ctx context.Context, party string) (release func(), err error) {
 	s.mu.Lock()
 	if s.slots == nil {
@@ -94,19 +114,32 @@ func (s *resolutionSlots) acquire(ctx context.Context, party string) (release fu
 		s.slots[party] = slot
 	}
 	s.mu.Unlock()
+	if err := take(ctx, slot, party, s.waiting); err != nil {
+		return nil, err
+	}
+	if err := take(ctx, s.shared, party, s.waitingShared); err != nil {
+		<-slot
+		return nil, err
+	}
+	return func() { <-s.shared; <-slot }, nil
+}
+
+// take puts a token in slots, waiting while it is full (calling waiting
+// first, when not nil) until ctx ends.
+func take(ctx context.Context, slots chan struct{}, party string, waiting func(party string)) error {
 	select {
-	case slot <- struct{}{}:
-		return func() { <-slot }, nil
+	case slots <- struct{}{}:
+		return nil
 	default:
 	}
-	if s.waiting != nil {
-		s.waiting(party)
+	if waiting != nil {
+		waiting(party)
 	}
 	select {
-	case slot <- struct{}{}:
-		return func() { <-slot }, nil
+	case slots <- struct{}{}:
+		return nil
 	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+		return context.Cause(ctx)
 	}
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -157,7 +158,7 @@ func TestResolutionsOnDemandBeyondTheBudgetAreRefused(t *testing.T) {
 // take many cores before any is charged. Another party's does not wait.
 func TestResolutionsOnDemandOfAPartyWaitForItsPrevious(t *testing.T) {
 	waiting := make(chan string, 4)
-	e := newEnv(t, Options{resolutionWaitHook: func(party string) { waiting <- party }})
+	e := newEnv(t, Options{ResolutionsAtOnce: 2, resolutionWaitHook: func(party string) { waiting <- party }})
 	_, mannedID := resolutionScene(t, e)
 	path := "/v1/alerts/" + mannedID + "/resolution"
 	// The coalition's previous resolution is being computed.
@@ -193,4 +194,68 @@ func TestResolutionsOnDemandOfAPartyWaitForItsPrevious(t *testing.T) {
 	if code := <-answered; code != http.StatusOK {
 		t.Fatalf("answered %d once the previous one was done", code)
 	}
+}
+
+// All parties' resolutions on demand together are computed at most
+// Options.ResolutionsAtOnce at a time, each party's budget bounding only
+// its own: one sent while another party's takes the only turn waits for
+// it, then is answered.
+func TestResolutionsOnDemandOfAllPartiesTakeTurns(t *testing.T) {
+	waitingShared := make(chan string, 4)
+	e := newEnv(t, Options{ResolutionsAtOnce: 1, resolutionSharedWaitHook: func(party string) { waitingShared <- party }})
+	_, mannedID := resolutionScene(t, e)
+	// Russia's resolution is being computed, in the only turn.
+	release, err := e.handler.resolutionSlots.acquire(t.Context(), "russia")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/alerts/"+mannedID+"/resolution", nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["coalition"])
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	select {
+	case p := <-waitingShared:
+		if p != "coalition" {
+			t.Fatalf("%s waited", p)
+		}
+	case code := <-answered:
+		t.Fatalf("answered %d while another party's resolution took the only turn", code)
+	}
+	if _, ok := e.resolutionTokens("coalition"); ok {
+		t.Fatal("the waiting request took from the budget")
+	}
+	release()
+	if code := <-answered; code != http.StatusOK {
+		t.Fatalf("answered %d once the turn was free", code)
+	}
+}
+
+// A request that gives up while waiting for a turn among all parties'
+// gives its party's slot back: the party's next one is not kept waiting
+// by it.
+func TestResolutionWaitingForATurnGivesUp(t *testing.T) {
+	s := newResolutionSlots(1, nil, nil)
+	release, err := s.acquire(t.Context(), "russia")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.acquire(ctx, "coalition"); err == nil {
+		t.Fatal("acquired a turn that another party holds")
+	}
+	release()
+	again, err := s.acquire(ctx, "coalition")
+	if err != nil {
+		t.Fatalf("the coalition's slot was kept by the request that gave up: %v", err)
+	}
+	again()
 }
