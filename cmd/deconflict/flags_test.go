@@ -255,19 +255,19 @@ func TestServeRefusesNoResolutionWork(t *testing.T) {
 	}
 }
 
-// No resolution on demand at once is refused naming the flag, by flag or
+// No work on demand at once is refused naming the flag, by flag or
 // by environment: every one would wait for ever.
-func TestServeRefusesNoResolutionsAtOnce(t *testing.T) {
+func TestServeRefusesNoWorkOnDemandAtOnce(t *testing.T) {
 	for _, v := range []string{"0", "-1"} {
-		code, _, stderr := runCmd("serve", "--data", t.TempDir(), "--resolutions-at-once", v)
-		if code != 2 || !strings.Contains(stderr, "--resolutions-at-once") {
+		code, _, stderr := runCmd("serve", "--data", t.TempDir(), "--on-demand-at-once", v)
+		if code != 2 || !strings.Contains(stderr, "--on-demand-at-once") {
 			t.Fatalf("%s: exit %d: %s", v, code, stderr)
 		}
 	}
-	t.Setenv("DECONFLICT_RESOLUTIONS_AT_ONCE", "0")
+	t.Setenv("DECONFLICT_ON_DEMAND_AT_ONCE", "0")
 	code, _, stderr := runCmd("serve", "--data", t.TempDir())
-	if code != 2 || !strings.Contains(stderr, "--resolutions-at-once") {
-		t.Fatalf("DECONFLICT_RESOLUTIONS_AT_ONCE=0: exit %d: %s", code, stderr)
+	if code != 2 || !strings.Contains(stderr, "--on-demand-at-once") {
+		t.Fatalf("DECONFLICT_ON_DEMAND_AT_ONCE=0: exit %d: %s", code, stderr)
 	}
 }
 

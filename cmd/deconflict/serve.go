@@ -67,7 +67,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	previewItemsPerS := fs.Float64("preview-items-per-second", envFloat("DECONFLICT_PREVIEW_ITEMS_PER_SECOND", api.DefaultPreviewItemsPerSecond), "airspace preview items per second allowed to each party on this replica, counted by item, in a burst of two whole previews; a preview is served once the budget holds a whole one, else refused with 429 (env DECONFLICT_PREVIEW_ITEMS_PER_SECOND)")
 	alternativesChecksPerS := fs.Float64("alternatives-checks-per-second", envFloat("DECONFLICT_ALTERNATIVES_CHECKS_PER_SECOND", api.DefaultAlternativesChecksPerSecond), "checks of alternatives per second allowed to each party on this replica (a search of the alternatives of a conflicting volume makes at most 20 million, a tenth of a second of a core, among 108 volumes or more; an ordinary one a few hundred, counted 10,000 more), in a burst of twice that and at least 8 whole searches; a search is made once the budget holds the most it can cost among the volumes near it (10,048 checks near one volume, 27,760 near ten, 20,010,000 near 108 or more): else POST /v1/volumes/alternatives is refused with 429 and Retry-After until it does, and a volume write or preview item is answered without its alternatives, \"alternatives_omitted\":\"budget\" (env DECONFLICT_ALTERNATIVES_CHECKS_PER_SECOND)")
 	resolutionWorkPerS := fs.Float64("resolution-work-per-second", envFloat("DECONFLICT_RESOLUTION_WORK_PER_SECOND", api.DefaultResolutionWorkPerSecond), "units of work of resolutions on demand (GET /v1/alerts/{id}/resolution) per second allowed to each party on this replica, the operator included, in a burst of twice that: a resolution costs 1,000, plus a unit a track its search lists near the alert's aircraft and 8 a track its bands or suggestion are computed against (in a city of 25,000 aircraft some 10,000 for two drones' alert, 57,000 for a manned aircraft's; a unit is 140-190 ns of a core, so the default 1.5 million is a quarter of a core); a party's resolutions are computed one at a time, each once the budget holds 1,000, then charged what it cost (which may take the budget below 0), else refused with 429 and Retry-After; the resolutions of alerts' events are charged to no party (env DECONFLICT_RESOLUTION_WORK_PER_SECOND)")
-	resolutionsAtOnce := fs.Int("resolutions-at-once", envInt("DECONFLICT_RESOLUTIONS_AT_ONCE", api.DefaultResolutionsAtOnce()), "resolutions on demand computed at once on this replica, all parties together (default half the cores, at least 1), so that however many parties ask, each within its budget (--resolution-work-per-second), ingest and alerts keep the other cores; the others wait their turn, one a party, in the order they came (env DECONFLICT_RESOLUTIONS_AT_ONCE)")
+	onDemandAtOnce := fs.Int("on-demand-at-once", envInt("DECONFLICT_ON_DEMAND_AT_ONCE", service.DefaultOnDemandAtOnce()), "resolutions on demand and searches of alternatives computed at once on this replica, all parties together (default half the cores, at least 1), so that however many parties ask, each within its budgets (--resolution-work-per-second, --alternatives-checks-per-second), ingest and alerts keep the other cores; the others wait their turn in the order they came, a party's resolutions one at a time (env DECONFLICT_ON_DEMAND_AT_ONCE)")
 	logLevel := fs.String("log-level", envOr("DECONFLICT_LOG_LEVEL", "info"), "debug, info, warn or error (env DECONFLICT_LOG_LEVEL)")
 	noConsole := fs.Bool("no-console", false, "do not serve the web console at /")
 	maxAircraft := fs.Int("max-aircraft-per-party", envInt("DECONFLICT_MAX_AIRCRAFT_PER_PARTY", service.DefaultMaxAircraftPerParty), "live aircraft each party may have at once; a report that would start one more is refused (env DECONFLICT_MAX_AIRCRAFT_PER_PARTY)")
@@ -101,8 +101,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if !(*resolutionWorkPerS > 0) {
 		return usagef("--resolution-work-per-second: must be above 0, got %g", *resolutionWorkPerS)
 	}
-	if *resolutionsAtOnce < 1 {
-		return usagef("--resolutions-at-once: must be 1 or more, got %d", *resolutionsAtOnce)
+	if *onDemandAtOnce < 1 {
+		return usagef("--on-demand-at-once: must be 1 or more, got %d", *onDemandAtOnce)
 	}
 	if !(*volumePositionsPerS > 0) {
 		return usagef("--volume-positions-per-second: must be above 0, got %g", *volumePositionsPerS)
@@ -142,9 +142,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		LogOrigin:           *logOrigin,
 		Listen:              *listen,
 		MetricsListen:       *metricsListen,
-		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, PreviewItemsPerSecond: *previewItemsPerS, AlternativesChecksPerSecond: *alternativesChecksPerS, VolumePositionsPerSecond: *volumePositionsPerS, PreviewPositionsPerSecond: *previewPositionsPerS, ResolutionWorkPerSecond: *resolutionWorkPerS, ResolutionsAtOnce: *resolutionsAtOnce, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
+		API:                 api.Options{RatePerSecond: *rate, ReportsPerSecond: *reportsPerS, PreviewItemsPerSecond: *previewItemsPerS, AlternativesChecksPerSecond: *alternativesChecksPerS, VolumePositionsPerSecond: *volumePositionsPerS, PreviewPositionsPerSecond: *previewPositionsPerS, ResolutionWorkPerSecond: *resolutionWorkPerS, MaxStreamsPerParty: *maxStreams, PublicURL: *publicURL},
 		Logger:              log,
 		MaxAircraftPerParty: *maxAircraft,
+		OnDemandAtOnce:      *onDemandAtOnce,
 		Ready: func(base string, _ *service.Service) {
 			fmt.Fprintf(stdout, "deconflict serving on %s\n", base)
 		},

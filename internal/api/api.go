@@ -103,14 +103,10 @@ type Options struct {
 	// resolutionWaitHook, for tests only, is called when a resolution on
 	// demand waits for its party's previous one (resolutionSlots).
 	resolutionWaitHook func(party string)
-	// ResolutionsAtOnce is how many resolutions on demand are computed at
-	// once, all parties together (default DefaultResolutionsAtOnce: half
-	// the cores); the others wait their turn.
-	ResolutionsAtOnce int
-	// resolutionSharedWaitHook, for tests only, is called when a
-	// resolution on demand waits for a turn among all parties'
-	// (ResolutionsAtOnce).
-	resolutionSharedWaitHook func(party string)
+	// resolutionTurnWaitHook, for tests only, is called when a
+	// resolution on demand waits for a turn of the service's work on
+	// demand (service.OnDemandTurn).
+	resolutionTurnWaitHook func(party string)
 	// refusedBodyGrace, for tests only, replaces refusedBodyGrace (0:
 	// that).
 	refusedBodyGrace time.Duration
@@ -182,8 +178,8 @@ type Handler struct {
 	alternatives *costBudget
 	// resolutions is the budget of resolutions on demand, counted in
 	// units of work (Options.ResolutionWorkPerSecond), and
-	// resolutionSlots has each party's computed one at a time, and at
-	// most Options.ResolutionsAtOnce of all parties'.
+	// resolutionSlots has each party's computed one at a time, in turns
+	// of the service's work on demand.
 	resolutions     *costBudget
 	resolutionSlots *resolutionSlots
 	live            *live
@@ -413,9 +409,6 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	if opt.ResolutionWorkPerSecond <= 0 {
 		opt.ResolutionWorkPerSecond = DefaultResolutionWorkPerSecond
 	}
-	if opt.ResolutionsAtOnce <= 0 {
-		opt.ResolutionsAtOnce = DefaultResolutionsAtOnce()
-	}
 	if opt.ResolutionWorkBurst <= 0 {
 		opt.ResolutionWorkBurst = 2 * opt.ResolutionWorkPerSecond
 	}
@@ -481,7 +474,7 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		// before is ResolutionBaseWork, which the burst holds at least.
 		resolutions: newCostBudget(opt.ResolutionWorkPerSecond, opt.ResolutionWorkBurst, ResolutionBaseWork, 0, 1,
 			"too-many-resolutions", "Resolution budget spent", "units of work of resolutions on demand", "--resolution-work-per-second"),
-		resolutionSlots: newResolutionSlots(opt.ResolutionsAtOnce, opt.resolutionWaitHook, opt.resolutionSharedWaitHook),
+		resolutionSlots: &resolutionSlots{turn: svc.OnDemandTurn, waiting: opt.resolutionWaitHook, waitingTurn: opt.resolutionTurnWaitHook},
 		live:            newLive(opt.MaxStreamsPerParty),
 		log:             opt.Logger,
 		start:           time.Now(),

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
@@ -32,8 +31,9 @@ import (
 // the base there), a party's resolutions are computed one at a time
 // (resolutionSlots): a request waits, holding nothing of the budget,
 // until the party's previous one has been charged; and all parties'
-// together are computed at most Options.ResolutionsAtOnce at a time, so
-// that many parties, each within its budget, do not take every core. The resolutions
+// together take turns with the searches of alternatives
+// (service.OnDemandTurn), so that many parties, each within its budget,
+// do not take every core. The resolutions
 // computed for alerts' events (the service's pool) are no party's
 // request and are charged to none. The operator's requests are charged
 // to the operator's own budget, like any party's.
@@ -75,34 +75,21 @@ const DefaultResolutionWorkPerSecond = 1_500_000
 func resolutionCost(work service.ResolutionWork) float64 { return work.Units() }
 
 // resolutionSlots lets each party have one resolution on demand computed
-// at a time, and all parties together at most cap(shared): a party's
-// budget bounds what it takes, but not what many take together (thirty
-// drone operators over a city, each at its quarter of a core, would take
-// every core, and ingest and alerts would wait behind them). A request
-// takes its party's slot first, then a shared one, so that at most one a
-// party waits for the shared slots and they are handed out in turn
-// (a channel's waiting senders proceed in the order they came).
+// at a time, each in a turn of the service's work on demand (turn:
+// service.OnDemandTurn), which bounds all parties' together. A request
+// takes its party's slot first, then a turn, so that at most one a party
+// waits for the turns and they go to the parties in turn.
 type resolutionSlots struct {
-	mu     sync.Mutex
-	slots  map[string]chan struct{}
-	shared chan struct{}
+	mu    sync.Mutex
+	slots map[string]chan struct{}
+	turn  func(ctx context.Context, waiting func()) (release func(), err error)
 	// waiting, for tests only, is called when a request waits for its
-	// party's slot; waitingShared when it waits for a shared one.
-	waiting, waitingShared func(party string)
+	// party's slot; waitingTurn when it waits for a turn.
+	waiting, waitingTurn func(party string)
 }
 
-// DefaultResolutionsAtOnce is the default of Options.ResolutionsAtOnce:
-// half the cores the process may use, at least one, so that resolutions
-// on demand leave the rest to ingest and alerts whatever the number of
-// parties asking.
-func DefaultResolutionsAtOnce() int { return max(1, runtime.GOMAXPROCS(0)/2) }
-
-func newResolutionSlots(atOnce int, waiting, waitingShared func(party string)) *resolutionSlots {
-	return &resolutionSlots{shared: make(chan struct{}, atOnce), waiting: waiting, waitingShared: waitingShared}
-}
-
-// acquire waits for party's slot, then for a shared one, or until ctx
-// ends (its error). release gives both back.
+// acquire waits for party's slot, then for a turn, or until ctx ends (its
+// error). release gives both back.
 func (s *resolutionSlots) acquire(ctx context.Context, party string) (release func(), err error) {
 	s.mu.Lock()
 	if s.slots == nil {
@@ -114,33 +101,28 @@ func (s *resolutionSlots) acquire(ctx context.Context, party string) (release fu
 		s.slots[party] = slot
 	}
 	s.mu.Unlock()
-	if err := take(ctx, slot, party, s.waiting); err != nil {
-		return nil, err
+	select {
+	case slot <- struct{}{}:
+	default:
+		if s.waiting != nil {
+			s.waiting(party)
+		}
+		select {
+		case slot <- struct{}{}:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
 	}
-	if err := take(ctx, s.shared, party, s.waitingShared); err != nil {
+	var waitingTurn func()
+	if s.waitingTurn != nil {
+		waitingTurn = func() { s.waitingTurn(party) }
+	}
+	done, err := s.turn(ctx, waitingTurn)
+	if err != nil {
 		<-slot
 		return nil, err
 	}
-	return func() { <-s.shared; <-slot }, nil
-}
-
-// take puts a token in slots, waiting while it is full (calling waiting
-// first, when not nil) until ctx ends.
-func take(ctx context.Context, slots chan struct{}, party string, waiting func(party string)) error {
-	select {
-	case slots <- struct{}{}:
-		return nil
-	default:
-	}
-	if waiting != nil {
-		waiting(party)
-	}
-	select {
-	case slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return func() { done(); <-slot }, nil
 }
 
 // resolutionOnDemand computes the resolution of alert id for p, paid from

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/service"
 )
 
 // resolutionTokens is what party's budget of resolutions on demand holds
@@ -158,7 +159,8 @@ func TestResolutionsOnDemandBeyondTheBudgetAreRefused(t *testing.T) {
 // take many cores before any is charged. Another party's does not wait.
 func TestResolutionsOnDemandOfAPartyWaitForItsPrevious(t *testing.T) {
 	waiting := make(chan string, 4)
-	e := newEnv(t, Options{ResolutionsAtOnce: 2, resolutionWaitHook: func(party string) { waiting <- party }})
+	e := newEnvConfig(t, openTestStore(t), Options{resolutionWaitHook: func(party string) { waiting <- party }},
+		func(c *service.Config) { c.OnDemandAtOnce = 2 })
 	_, mannedID := resolutionScene(t, e)
 	path := "/v1/alerts/" + mannedID + "/resolution"
 	// The coalition's previous resolution is being computed.
@@ -196,13 +198,14 @@ func TestResolutionsOnDemandOfAPartyWaitForItsPrevious(t *testing.T) {
 	}
 }
 
-// All parties' resolutions on demand together are computed at most
-// Options.ResolutionsAtOnce at a time, each party's budget bounding only
-// its own: one sent while another party's takes the only turn waits for
-// it, then is answered.
+// All parties' resolutions on demand together take turns of the
+// service's work on demand (service.Config.OnDemandAtOnce), each party's
+// budget bounding only its own: one sent while another party's takes the
+// only turn waits for it, then is answered.
 func TestResolutionsOnDemandOfAllPartiesTakeTurns(t *testing.T) {
-	waitingShared := make(chan string, 4)
-	e := newEnv(t, Options{ResolutionsAtOnce: 1, resolutionSharedWaitHook: func(party string) { waitingShared <- party }})
+	waitingTurn := make(chan string, 4)
+	e := newEnvConfig(t, openTestStore(t), Options{resolutionTurnWaitHook: func(party string) { waitingTurn <- party }},
+		func(c *service.Config) { c.OnDemandAtOnce = 1 })
 	_, mannedID := resolutionScene(t, e)
 	// Russia's resolution is being computed, in the only turn.
 	release, err := e.handler.resolutionSlots.acquire(t.Context(), "russia")
@@ -222,7 +225,7 @@ func TestResolutionsOnDemandOfAllPartiesTakeTurns(t *testing.T) {
 		answered <- resp.StatusCode
 	}()
 	select {
-	case p := <-waitingShared:
+	case p := <-waitingTurn:
 		if p != "coalition" {
 			t.Fatalf("%s waited", p)
 		}
@@ -238,11 +241,11 @@ func TestResolutionsOnDemandOfAllPartiesTakeTurns(t *testing.T) {
 	}
 }
 
-// A request that gives up while waiting for a turn among all parties'
-// gives its party's slot back: the party's next one is not kept waiting
-// by it.
+// A request that gives up while waiting for a turn gives its party's slot
+// back: the party's next one is not kept waiting by it.
 func TestResolutionWaitingForATurnGivesUp(t *testing.T) {
-	s := newResolutionSlots(1, nil, nil)
+	e := newEnvConfig(t, openTestStore(t), Options{}, func(c *service.Config) { c.OnDemandAtOnce = 1 })
+	s := e.handler.resolutionSlots
 	release, err := s.acquire(t.Context(), "russia")
 	if err != nil {
 		t.Fatal(err)

@@ -56,6 +56,10 @@ type Config struct {
 	// MaxAircraftPerParty bounds the live tracks of one party
 	// (service.Config.MaxAircraftPerParty; 0: its default).
 	MaxAircraftPerParty int
+	// OnDemandAtOnce bounds the resolutions on demand and searches of
+	// alternatives computed at once, all parties together
+	// (service.Config.OnDemandAtOnce; 0: its default).
+	OnDemandAtOnce int
 	// Now is the host's wall clock (time.Now when nil; tests may set it
 	// off, or step it). On a shared PostgreSQL the service keeps the
 	// database's time instead, measured against it (replica.Clock).
@@ -92,7 +96,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := rep.recordTime(ctx, guard.Now); err != nil {
 		return err
 	}
-	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), ReplicaName: rep.name(), Now: guard.Now, WithoutNeedToKnow: cfg.WithoutNeedToKnow, WithoutResolution: cfg.WithoutResolution, MaxAircraftPerParty: cfg.MaxAircraftPerParty})
+	svc, err := service.New(ctx, service.Config{Store: cfg.Store, DataDir: cfg.DataDir, LogOrigin: cfg.LogOrigin, Logger: cfg.Logger, Peers: rep.peers(), ReplicaName: rep.name(), Now: guard.Now, WithoutNeedToKnow: cfg.WithoutNeedToKnow, WithoutResolution: cfg.WithoutResolution, MaxAircraftPerParty: cfg.MaxAircraftPerParty, OnDemandAtOnce: cfg.OnDemandAtOnce})
 	if err != nil {
 		return err
 	}

@@ -86,25 +86,32 @@ func WithAlternativesBudget(ctx context.Context, b AlternativesBudget) context.C
 	return context.WithValue(ctx, alternativesBudgetKey{}, b)
 }
 
-// searchAlternatives runs search against the budget of ctx, if any:
-// search calls pay with the most it can cost before it checks anything.
-func searchAlternatives(ctx context.Context, party string, search func(pay func(near, mostChecks int) error) ([]volume.Alternative, int, error)) ([]volume.Alternative, error) {
+// searchAlternatives runs search against the budget of ctx, if any, in
+// a turn of work on demand (OnDemandTurn): search calls pay with the most
+// it can cost before it checks anything, which reserves that much of the
+// budget, then waits for the turn (holding the reservation, so that a
+// party's searches waiting for turns never hold more than its budget).
+func (s *Service) searchAlternatives(ctx context.Context, party string, search func(pay func(near, mostChecks int) error) ([]volume.Alternative, int, error)) ([]volume.Alternative, error) {
 	b, _ := ctx.Value(alternativesBudgetKey{}).(AlternativesBudget)
-	if b == nil {
-		alts, _, err := search(nil)
-		return alts, err
-	}
 	var settle func(checks int)
+	var release func()
 	pay := func(near, mostChecks int) error {
-		held := mostChecks + AlternativesSearchOverheadChecks
-		s, wait, ok := b.Reserve(party, held)
-		if !ok {
-			return &AlternativesBudgetError{Checks: held, Near: near, Wait: wait, Beyond: held > b.Most(party)}
+		if b != nil {
+			held := mostChecks + AlternativesSearchOverheadChecks
+			paid, wait, ok := b.Reserve(party, held)
+			if !ok {
+				return &AlternativesBudgetError{Checks: held, Near: near, Wait: wait, Beyond: held > b.Most(party)}
+			}
+			settle = paid
 		}
-		settle = s
-		return nil
+		var err error
+		release, err = s.OnDemandTurn(ctx, s.onDemandWait)
+		return err
 	}
 	alts, checks, err := search(pay)
+	if release != nil {
+		release()
+	}
 	if settle != nil {
 		settle(checks + AlternativesSearchOverheadChecks)
 	}

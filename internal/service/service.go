@@ -82,6 +82,10 @@ type Config struct {
 	// DefaultSnapshotOpenMessages); a party with more gets those due
 	// first and is told so (EventsSnapshot.MessagesTruncated).
 	SnapshotOpenMessages int
+	// OnDemandAtOnce is how many resolutions on demand and searches of
+	// alternatives, all parties' together, are computed at once (default
+	// DefaultOnDemandAtOnce; ondemand.go): the others wait their turn.
+	OnDemandAtOnce int
 }
 
 // DefaultMaxVolumesPerParty is the default of Config.MaxVolumesPerParty:
@@ -158,6 +162,12 @@ type Service struct {
 	// story is the alerts open as the store's events tell them (story.go).
 	story     alertStory
 	resolving chan struct{} // the pool computing resolutions, one token each
+	// onDemand holds a token for each resolution on demand or search of
+	// alternatives being computed (OnDemandTurn).
+	onDemand chan struct{}
+	// onDemandWait, when set (tests), is called when a search of
+	// alternatives waits for its turn.
+	onDemandWait func()
 
 	alog           *audit.Log
 	lastCheckpoint time.Time // touched by the periodic job only
@@ -230,6 +240,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.MaxPositionsPerParty <= 0 {
 		cfg.MaxPositionsPerParty = DefaultMaxPositionsPerParty
 	}
+	if cfg.OnDemandAtOnce <= 0 {
+		cfg.OnDemandAtOnce = DefaultOnDemandAtOnce()
+	}
 	if cfg.TickEvery <= 0 {
 		cfg.TickEvery = time.Second
 	}
@@ -244,6 +257,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		idemBounds:        defaultIdempotencyBounds,
 		findingsBatchSize: findingsBatchSize,
 		resolving:         make(chan struct{}, runtime.GOMAXPROCS(0)),
+		onDemand:          make(chan struct{}, cfg.OnDemandAtOnce),
 	}
 	key, err := signingKey(cfg.DataDir)
 	if err != nil {

@@ -175,7 +175,7 @@ func (s *Service) VolumeAlternatives(ctx context.Context, p party.Principal, id 
 		return nil, ErrForbidden
 	}
 	rl, now := s.Rules(), s.now()
-	return searchAlternatives(ctx, p.Party, func(pay func(near, mostChecks int) error) ([]volume.Alternative, int, error) {
+	return s.searchAlternatives(ctx, p.Party, func(pay func(near, mostChecks int) error) ([]volume.Alternative, int, error) {
 		return s.volumes().AlternativesPaid(p.Party, id, in, rl, now, s.visibility(p, rl, now), pay)
 	})
 }
