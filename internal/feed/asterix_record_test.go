@@ -13,6 +13,7 @@ import (
 	"github.com/deconflict/deconflict/internal/asterix"
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/printable"
 )
 
 // The tests of this file build CAT062 records item by item (edition 1.18,
@@ -29,6 +30,9 @@ type cat062Track struct {
 	vxMps, vyMps    *float64 // I062/185
 	geoAltFt        *float64 // I062/130
 	verticalRateFpm *float64 // I062/220
+	// fplCallsign is the 7 octets of I062/390 subfield CSN, as sent
+	// (empty: absent).
+	fplCallsign string
 }
 
 func ptr(v float64) *float64 { return &v }
@@ -86,6 +90,11 @@ func (tr cat062Track) record() []byte {
 	}
 	if tr.verticalRateFpm != nil {
 		items[20] = binary.BigEndian.AppendUint16(nil, uint16(int16(math.Round(*tr.verticalRateFpm/asterix.VerticalRateLSB))))
+	}
+	if tr.fplCallsign != "" {
+		// Compound I062/390: primary subfield with CSN (the second) only.
+		csn := []byte(tr.fplCallsign + "       ")[:7]
+		items[21] = append([]byte{0x40}, csn...)
 	}
 	frns := make([]int, 0, len(items))
 	for frn := range items {
@@ -270,5 +279,39 @@ func TestASTERIXReplayMapsTimesOfDayOntoThePresent(t *testing.T) {
 	}
 	if !reps[0].Time.Equal(wall0) {
 		t.Errorf("first report at %v, want %v", reps[0].Time, wall0)
+	}
+}
+
+// TestASTERIXFlightPlanCallsignIsPrintable: the flight plan callsign of
+// I062/390 is octets copied as sent. A control character or a byte that
+// is not UTF-8 among them must not reach the report: the server refuses
+// a whole batch for such a callsign, the reports of every other aircraft
+// in it too. A printable one is the report's callsign.
+func TestASTERIXFlightPlanCallsignIsPrintable(t *testing.T) {
+	now := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	for _, csn := range []string{"BAW\x1b[2J", "AB\xffCD", "\x00\x00\x00\x00\x00\x00\x01", "RYR\x7f12"} {
+		d := NewASTERIXDecoder(nil)
+		var got []client.Report
+		tr := cat062Track{address: 0x4ca123, fplCallsign: csn, latDeg: ptr(53), lonDeg: ptr(-6),
+			vxMps: ptr(100), vyMps: ptr(0), geoAltFt: ptr(10000)}
+		if err := d.Live(cat062Block(tr), now, func(r client.Report) error { got = append(got, r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 {
+			t.Fatalf("CSN %q: %d reports, want 1: %s", csn, len(got), d)
+		}
+		if err := printable.Check(got[0].Callsign); err != nil {
+			t.Errorf("CSN %q: the report's callsign %q: %v", csn, got[0].Callsign, err)
+		}
+	}
+	d := NewASTERIXDecoder(nil)
+	var got []client.Report
+	tr := cat062Track{address: 0x4ca123, fplCallsign: "EZY12AB", latDeg: ptr(53), lonDeg: ptr(-6),
+		vxMps: ptr(100), vyMps: ptr(0), geoAltFt: ptr(10000)}
+	if err := d.Live(cat062Block(tr), now, func(r client.Report) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Callsign != "EZY12AB" {
+		t.Fatalf("reports %+v, want one with the callsign EZY12AB", got)
 	}
 }
