@@ -135,6 +135,22 @@ func sixBitChars(dst *[8]byte, b []byte) {
 	}
 }
 
+// asciiChars copies the ASCII characters of a callsign (I062/390 CSN)
+// from b to dst. Octets that are not printable ASCII (controls, DEL, the
+// upper half) are not characters of a callsign and read as blanks, as
+// sixBitChars reads its codes that are no characters: the callsign
+// becomes a report's, and a control character or a byte that is not UTF-8
+// there makes the server refuse the whole batch it travels in.
+func asciiChars(dst, b []byte) {
+	for i := range dst {
+		c := b[i]
+		if c < ' ' || c > '~' {
+			c = ' '
+		}
+		dst[i] = c
+	}
+}
+
 // set reads the value of one item the Record keeps; v holds exactly the
 // item's octets.
 func (rec *Record) set(f *uapField, v []byte) {
@@ -181,7 +197,7 @@ func (rec *Record) set(f *uapField, v []byte) {
 		}
 	case i062FlightPlan:
 		if cs := f.f.subfield(v, 1); cs != nil {
-			copy(rec.CallsignFPL[:], cs)
+			asciiChars(rec.CallsignFPL[:], cs)
 		}
 	case i062TrackStatus:
 		// Sixth octet, bit 5: SFC, "surface target" (edition 1.17 on).
