@@ -236,6 +236,26 @@ func TestAssemblerWithholdsWithoutAltitudeOrOnGround(t *testing.T) {
 	}
 }
 
+// TestAssemblerRefusesAnAltitudeFromTheFuture: messages may come out of
+// the order of their times (a recorded file merged from receivers, ASTERIX
+// records stamped with their own times of day). An altitude whose time is
+// more than MaxAltitudeAge after the position's is no more the
+// position's altitude than one as much before it, as for the velocity.
+func TestAssemblerRefusesAnAltitudeFromTheFuture(t *testing.T) {
+	a := NewAssembler()
+	t0 := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	a.Add(mustSBS(t, sbsLine(4, "CCCCCC", map[int]string{sbsGroundSpeed: "250", sbsTrack: "10"})), t0)
+	a.Add(mustSBS(t, sbsLine(5, "CCCCCC", map[int]string{sbsAltitude: "35000"})), t0.Add(time.Minute))
+	if r, ok := a.Add(mustSBS(t, sbsLine(3, "CCCCCC", map[int]string{sbsLat: "35", sbsLon: "36"})), t0); ok {
+		t.Errorf("report with the altitude of a minute later: %+v", r)
+	}
+	// Within the limit either way, the altitude is used.
+	a.Add(mustSBS(t, sbsLine(5, "CCCCCC", map[int]string{sbsAltitude: "34000"})), t0.Add(time.Second))
+	if _, ok := a.Add(mustSBS(t, sbsLine(3, "CCCCCC", map[int]string{sbsLat: "35", sbsLon: "36"})), t0); !ok {
+		t.Error("an altitude a second after the position was not used")
+	}
+}
+
 // formatSBS writes a message back as a line, the inverse of ParseSBS for
 // what it keeps.
 func formatSBS(m SBSMessage) string {
