@@ -33,8 +33,9 @@ const (
 // When a report is emitted: on every update with a position, if the
 // aircraft is not flagged on the ground (ground traffic is not deconflicted),
 // its altitude is known (in the update, or from another at most
-// MaxAltitudeAge older), and a velocity is known:
-//   - the latest velocity, if it is at most MaxVelocityAge older than the
+// MaxAltitudeAge older or newer: messages may come out of the order of
+// their times), and a velocity is known:
+//   - the latest velocity, if it is at most MaxVelocityAge older or newer than the
 //     position; otherwise
 //   - a velocity derived from the previous position, if that one is at most
 //     MaxDeriveGap older (and not older than a stale velocity would be);
@@ -154,7 +155,7 @@ func (a *Assembler) Update(u Update, at time.Time) (client.Report, bool) {
 		return client.Report{}, false
 	}
 	prevLat, prevLon, prevAlt, prevAt := s.latDeg, s.lonDeg, s.posAltM, s.posAt
-	altKnown := !s.altAt.IsZero() && at.Sub(s.altAt) <= a.MaxAltitudeAge
+	altKnown := !s.altAt.IsZero() && at.Sub(s.altAt).Abs() <= a.MaxAltitudeAge
 	s.latDeg, s.lonDeg = u.LatDeg, u.LonDeg
 	if altKnown {
 		s.posAltM, s.posAt = s.altM, at
