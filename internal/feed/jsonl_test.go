@@ -61,6 +61,25 @@ func TestParseJSONLineErrorsNameTheField(t *testing.T) {
 	}
 }
 
+// TestParseJSONLineKeepsTheAltitudeSource: a line of the items of POST
+// /v1/positions may say what its altitude is; the report sent says it too
+// (it was dropped: a barometric altitude reached the server as one of
+// unknown source), and a source the server does not know is refused
+// naming alt_source.
+func TestParseJSONLineKeepsTheAltitudeSource(t *testing.T) {
+	for _, src := range []string{"geometric", "barometric"} {
+		r, err := ParseJSONLine([]byte(`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1,"alt_source":"` + src + `"}`))
+		if err != nil || r.AltSource != src {
+			t.Errorf("alt_source %q: report %+v, err %v", src, r, err)
+		}
+	}
+	_, err := ParseJSONLine([]byte(`{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1,"alt_source":"radar"}`))
+	var fe *fielderr.Error
+	if !errors.As(err, &fe) || fe.Field != "alt_source" {
+		t.Errorf("alt_source radar: err %v, want a *fielderr.Error on alt_source", err)
+	}
+}
+
 func FuzzParseJSONLine(f *testing.F) {
 	f.Add(`{"aircraft":"RF-101","callsign":"SU24-1","time":"2026-11-24T07:00:00Z","lat":35.4,"lon":35.95,"alt_m":6000,"vel_east_mps":200,"vel_north_mps":0,"vel_up_mps":0}`)
 	f.Add(`{"aircraft":"4CA2D6","time":"2026-11-24T07:00:00.123456+02:00","lat":-90,"lon":180,"alt_m":-10}`)
