@@ -16,8 +16,9 @@ import (
 // ParseJSONLine reads one line holding one position report in the schema of
 // the items of POST /v1/positions. Unknown fields are allowed (the wire
 // shapes may grow); missing required fields, impossible coordinates,
-// non-finite numbers and an aircraft id or callsign with a control or
-// invisible formatting character are errors naming the field.
+// non-finite numbers, an altitude source the server does not know and an
+// aircraft id or callsign with a control or invisible formatting character
+// are errors naming the field.
 func ParseJSONLine(line []byte) (client.Report, error) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
@@ -32,6 +33,7 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		Lat         *float64 `json:"lat"`
 		Lon         *float64 `json:"lon"`
 		AltM        *float64 `json:"alt_m"`
+		AltSource   string   `json:"alt_source"`
 		VelEastMps  float64  `json:"vel_east_mps"`
 		VelNorthMps float64  `json:"vel_north_mps"`
 		VelUpMps    float64  `json:"vel_up_mps"`
@@ -60,6 +62,8 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		return client.Report{}, fielderr.New("lon", "required")
 	case in.AltM == nil:
 		return client.Report{}, fielderr.New("alt_m", "required")
+	case in.AltSource != "" && in.AltSource != AltGeometric && in.AltSource != AltBarometric:
+		return client.Report{}, fielderr.Errorf("alt_source", "must be %q or %q (or absent)", AltGeometric, AltBarometric)
 	}
 	// The server refuses a whole batch for one such text: the line is
 	// skipped here instead, so that it sinks no other report.
@@ -71,7 +75,7 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 	}
 	r := client.Report{
 		Aircraft: *in.Aircraft, Callsign: in.Callsign, Class: in.Class,
-		LatDeg: *in.Lat, LonDeg: *in.Lon, AltM: *in.AltM,
+		LatDeg: *in.Lat, LonDeg: *in.Lon, AltM: *in.AltM, AltSource: in.AltSource,
 		VelEastMps: in.VelEastMps, VelNorthMps: in.VelNorthMps, VelUpMps: in.VelUpMps,
 	}
 	// The profile the server reads (wiretime): a line whose time the
