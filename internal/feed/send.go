@@ -89,6 +89,10 @@ const (
 	// DefaultMaxAge: the server refuses reports older than 60 s on its
 	// clock; a report this old is dropped instead of retried forever.
 	DefaultMaxAge = 55 * time.Second
+	// DefaultPostTimeout: a POST of a full batch takes milliseconds; one
+	// unanswered this long is given up and sent again while its reports
+	// are fresh.
+	DefaultPostTimeout = 20 * time.Second
 )
 
 // Sender batches reports and posts them, retrying with backoff while the
@@ -102,8 +106,11 @@ type Sender struct {
 	FlushEvery time.Duration
 	// MaxAge: reports older than this (by their Time against Now) are not
 	// retried any more and count as undeliverable.
-	MaxAge  time.Duration
-	Backoff client.Backoff
+	MaxAge time.Duration
+	// PostTimeout bounds one POST (DefaultPostTimeout when 0): a server
+	// that takes a batch and stops answering must not hold the feed.
+	PostTimeout time.Duration
+	Backoff     client.Backoff
 	// Now is the wall clock (time.Now when nil).
 	Now func() time.Time
 }

@@ -210,3 +210,57 @@ func TestReadLinesCountsOverlongAsMalformed(t *testing.T) {
 		t.Error("the head of an over-long line parsed")
 	}
 }
+
+// TestSenderGivesUpOnAServerThatStopsAnswering: a server that takes a
+// POST and stops answering in the middle of its answer must not hold the
+// feed for ever. Each POST is bounded by PostTimeout; one that runs out is
+// sent again, as after a dropped connection (the server takes a report it
+// already holds as a duplicate), while the reports are fresh.
+func TestSenderGivesUpOnAServerThatStopsAnswering(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	release := make(chan struct{})
+	defer close(release)
+	flaky := &flakyServer{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			// Half an answer, then nothing until the client gives up.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprint(w, `{"accepted":`)
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		flaky.ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+	cl := client.New(hs.URL, "tok")
+	post := func(ctx context.Context, reports []client.Report) (client.PositionsResult, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("a POST without a deadline: a server that stops answering holds the feed for ever")
+			return client.PositionsResult{}, &client.Problem{Status: http.StatusBadRequest}
+		}
+		return cl.PostPositions(ctx, reports)
+	}
+	stats := &Stats{}
+	s := &Sender{Post: post, Stats: stats, MaxBatch: 3, Backoff: fastBackoff, PostTimeout: 50 * time.Millisecond}
+	in := make(chan client.Report, 3)
+	for _, r := range reportsAt(time.Now(), "A", "B", "C") {
+		in <- r
+	}
+	close(in)
+	if err := s.Run(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if stats.Sent.Load() != 3 || stats.Undeliverable.Load() != 0 || stats.Retries.Load() != 1 {
+		t.Errorf("stats %s, want the 3 reports sent after 1 retry", stats)
+	}
+}
