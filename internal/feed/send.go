@@ -125,6 +125,9 @@ func (s *Sender) defaults() {
 	if s.MaxAge <= 0 {
 		s.MaxAge = DefaultMaxAge
 	}
+	if s.PostTimeout <= 0 {
+		s.PostTimeout = DefaultPostTimeout
+	}
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -167,17 +170,23 @@ func (s *Sender) Run(ctx context.Context, in <-chan client.Report) error {
 	}
 }
 
-// send posts one batch until it is delivered, refused, too old, or ctx ends.
+// send posts one batch until it is delivered, refused, too old, or ctx
+// ends; a POST unanswered for PostTimeout is sent again.
 func (s *Sender) send(ctx context.Context, batch []client.Report) {
 	pending := batch
 	for attempt := 0; ; attempt++ {
-		res, err := s.Post(ctx, pending)
+		pctx, cancel := context.WithTimeout(ctx, s.PostTimeout)
+		res, err := s.Post(pctx, pending)
+		// Unanswered within PostTimeout: sent again, as after a dropped
+		// connection (client.Retryable takes a deadline for the caller's).
+		timedOut := err != nil && pctx.Err() != nil && ctx.Err() == nil
+		cancel()
 		if err == nil {
 			s.Stats.Sent.Add(int64(res.Accepted))
 			s.Stats.Undeliverable.Add(int64(len(pending) - res.Accepted))
 			return
 		}
-		if !client.Retryable(err) || ctx.Err() != nil {
+		if !(client.Retryable(err) || timedOut) || ctx.Err() != nil {
 			s.Stats.Undeliverable.Add(int64(len(pending)))
 			return
 		}
