@@ -315,3 +315,29 @@ func TestASTERIXFlightPlanCallsignIsPrintable(t *testing.T) {
 		t.Fatalf("reports %+v, want one with the callsign EZY12AB", got)
 	}
 }
+
+// TestASTERIXReplayIgnoresATimeOfDayBeyondTheDay: a time of day of 24 h or
+// more (the items hold up to 36 h) is no time of day. In a replay it must
+// not move the recording's clock: read on the nearest day, one such
+// record made the replay wait hours, and every record after it was
+// stamped that far in the past. The record takes its frame's time, as a
+// record without a time of day does.
+func TestASTERIXReplayIgnoresATimeOfDayBeyondTheDay(t *testing.T) {
+	wall0 := time.Date(2026, 7, 1, 9, 30, 0, 0, time.UTC)
+	track := func(todS, lat float64) cat062Track {
+		return cat062Track{todS: todS, address: 0x3c0001, latDeg: ptr(lat), lonDeg: ptr(8), vxMps: ptr(0), vyMps: ptr(200), geoAltFt: ptr(20000)}
+	}
+	var data []byte
+	data = append(data, finalFrames(100, cat062Block(track(100, 50)))...)
+	data = append(data, finalFrames(101, cat062Block(track(100_000, 50.01)))...)
+	data = append(data, finalFrames(102, cat062Block(track(102, 50.02)))...)
+	reps := replayPaced(t, data, asterix.FramingFinal, 1, wall0)
+	if len(reps) != 3 {
+		t.Fatalf("%d reports, want 3", len(reps))
+	}
+	for i, offS := range []float64{0, 1, 2} {
+		if want := wall0.Add(time.Duration(offS * float64(time.Second))); !reps[i].Time.Equal(want) {
+			t.Errorf("report %d at %v, want %v", i, reps[i].Time, want)
+		}
+	}
+}
