@@ -174,16 +174,25 @@ func PolarToWGS84(radar geo.LLA, rangeM, azimuthDeg float64, targetAltM *float64
 	return p
 }
 
-// reportTime turns a record's time of day into an absolute source time.
-func recordTimeOfDay(r *asterix.Record) (time.Duration, bool) {
+// recordTimeOfDay is a record's time of day: of its position, else of the
+// record; ok is false when it has none.
+func recordTimeOfDay(r *asterix.Record) (tod time.Duration, ok bool) {
 	switch {
 	case r.PositionTimeItem != 0:
-		return time.Duration(r.PositionTime) * time.Second / 128, true
+		tod = time.Duration(r.PositionTime) * time.Second / 128
 	case r.TimeOfDayItem != 0:
-		return time.Duration(r.TimeOfDay) * time.Second / 128, true
+		tod = time.Duration(r.TimeOfDay) * time.Second / 128
+	default:
+		return 0, false
 	}
-	return 0, false
+	return tod, isTimeOfDay(tod)
 }
+
+// isTimeOfDay reports whether tod is within a day. The items hold up to
+// 36 h (24 bits of 1/128 s; a FINAL frame's 24 bits of 10 ms, 46 h): a
+// value of a day or more is no time of day, and is taken as none. Read on
+// the nearest day, it moved a replay's clock by up to 12 h.
+func isTimeOfDay(tod time.Duration) bool { return tod >= 0 && tod < 24*time.Hour }
 
 // onNearestDay places a UTC time of day on the day that puts it nearest to
 // ref (a time of day just before midnight, received just after, belongs to
@@ -264,7 +273,7 @@ func (d *ASTERIXDecoder) Replay(ctx context.Context, fr asterix.FrameReader, pac
 				return src(tod)
 			}
 			switch {
-			case b.Frame.HasTimeOfDay:
+			case b.Frame.HasTimeOfDay && isTimeOfDay(b.Frame.TimeOfDay):
 				return src(b.Frame.TimeOfDay)
 			case !b.Frame.Time.IsZero():
 				return src(b.Frame.Time.Sub(b.Frame.Time.Truncate(24 * time.Hour)))
