@@ -185,3 +185,28 @@ func TestSkippedSummary(t *testing.T) {
 		t.Errorf("%q, want %q", got, want)
 	}
 }
+
+// TestReplaySkipsAnOverlongLineWhateverItsHead: a line longer than maxLine
+// is malformed, whatever its head holds. Its head was passed on as the
+// line, and the head of a line of 22 BaseStation fields whose last one
+// (on the ground: -1) is padded past maxLine parsed, without that flag:
+// an aircraft on the ground was reported airborne.
+func TestReplaySkipsAnOverlongLineWhateverItsHead(t *testing.T) {
+	file := strings.Join([]string{
+		"MSG,4,1,1,4CA2D6,1,2015/10/07,06:00:00.200,2015/10/07,06:00:00.200,,,450,90,,,0,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:00.500,2015/10/07,06:00:00.500,,30000,,,36.0,37.0,,,0,0,0," + strings.Repeat(" ", maxLine) + "-1",
+	}, "\n")
+	clk := &fakeClock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}
+	stats := &Stats{}
+	out := make(chan client.Report, 10)
+	if err := Replay(context.Background(), strings.NewReader(file), &Pacer{Speed: 1, Now: clk.Now, Sleep: clk.Sleep}, stats, out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	for r := range out {
+		t.Errorf("report %+v of an over-long line", r)
+	}
+	if stats.Skipped.Load() != 1 {
+		t.Errorf("%d lines skipped, want 1: %s", stats.Skipped.Load(), stats.SkippedSummary())
+	}
+}
