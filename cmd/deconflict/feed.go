@@ -212,7 +212,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		// JSON lines keep their own times: the producer is live.
 		err = withInput(*file, func(r io.Reader) error {
-			return feed.ReadLines(ctx, r, func(line string) error {
+			return feed.ReadLines(ctx, r, stats, func(line string) error {
 				if strings.TrimSpace(line) == "" {
 					return nil
 				}

@@ -17,10 +17,16 @@ import (
 // maxLine bounds one input line; longer lines are malformed.
 const maxLine = 64 * 1024
 
+// SkipOverlong is the reason (Stats.Skip) of the lines longer than
+// maxLine.
+const SkipOverlong = "longer than 64 KiB"
+
 // ReadLines calls fn with each line of r (without its line ending) until r
-// ends, fn returns an error, or ctx is done. Over-long lines are passed as
-// truncated, so that the caller counts them as malformed.
-func ReadLines(ctx context.Context, r io.Reader, fn func(line string) error) error {
+// ends, fn returns an error, or ctx is done. Over-long lines are not
+// passed on but counted in stats as skipped (SkipOverlong): their head
+// may well parse (22 BaseStation fields, the last cut short), as
+// something the line does not say.
+func ReadLines(ctx context.Context, r io.Reader, stats *Stats, fn func(line string) error) error {
 	br := bufio.NewReaderSize(r, maxLine)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -28,11 +34,12 @@ func ReadLines(ctx context.Context, r io.Reader, fn func(line string) error) err
 		}
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			// Keep the head (it will not parse) and swallow the rest.
-			line = bytes.Clone(line[:256])
+			// Swallow the rest of the line.
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = br.ReadSlice('\n')
 			}
+			stats.Skip(SkipOverlong)
+			line = nil
 		}
 		if len(line) > 0 {
 			if ferr := fn(string(bytes.TrimRight(line, "\r\n"))); ferr != nil {
@@ -64,7 +71,7 @@ func FollowTCP(ctx context.Context, addr string, b client.Backoff, stats *Stats,
 		if err == nil {
 			got := false
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
-			err = ReadLines(ctx, conn, func(line string) error {
+			err = ReadLines(ctx, conn, stats, func(line string) error {
 				got = true
 				return fn(line)
 			})
@@ -277,7 +284,7 @@ func Replay(ctx context.Context, r io.Reader, pacer *Pacer, stats *Stats, out ch
 	format, detected := FormatSBS, false
 	sbs := NewSBSDecoder(stats)
 	sbs.Now = pacer.Now // a file without times is read on the pacer's clock
-	return ReadLines(ctx, r, func(line string) error {
+	return ReadLines(ctx, r, stats, func(line string) error {
 		if strings.TrimSpace(line) == "" {
 			return nil
 		}
