@@ -49,6 +49,8 @@ func TestFeedASTERIXFile(t *testing.T) {
 		{"asterix", "--file", "x", "--radar", "91,0,0", "--token", "t"},
 		{"asterix", "--file", "x", "--radar", "45,16", "--token", "t"},
 		{"asterix", "--file", "x", "--speed", "-1", "--token", "t"},
+		// NaN passed both bounds: every report was stamped centuries ago.
+		{"asterix", "--file", filepath.Join(reference.ASTERIX(t), "fj_cat062.ast"), "--speed", "NaN", "--server", srv.URL, "--token", "t"},
 		{"asterix", "--file", "/etc/hostname", "--server", srv.URL, "--token", "t"},
 	} {
 		var e bytes.Buffer

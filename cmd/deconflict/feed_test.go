@@ -240,6 +240,10 @@ func TestReplayAsFastAsPossibleStaysInTheWindow(t *testing.T) {
 	if err := replayMain(context.Background(), []string{file, "--speed", "-1", "--token", "t"}, &out, &errOut); err == nil {
 		t.Error("negative speed accepted")
 	}
+	// NaN passed every bound: every report was stamped centuries ago.
+	if err := replayMain(context.Background(), []string{file, "--speed", "NaN", "--token", "t"}, &out, &errOut); err == nil {
+		t.Error("speed NaN accepted")
+	}
 	if err := replayMain(context.Background(), []string{"--token", "t"}, &out, &errOut); err == nil {
 		t.Error("replay without a file accepted")
 	}
