@@ -69,7 +69,7 @@ func feedASTERIX(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *udp != "" && framing != asterix.FramingAuto {
 		return usagef("--framing and --pcap are for --file: a UDP source carries data blocks")
 	}
-	if *speed < 0 || *speed > 1000 {
+	if !(*speed >= 0 && *speed <= 1000) { // NaN too
 		return usagef("--speed must be within 0..1000")
 	}
 	var radarPos *geo.LLA

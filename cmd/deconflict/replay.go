@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"math"
 	"strconv"
 
 	"github.com/deconflict/deconflict/internal/feed"
@@ -42,7 +41,7 @@ func (s *speedFlag) Set(v string) error {
 		return nil
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f <= 0 || math.IsInf(f, 0) || f > 1e6 {
+	if err != nil || !(f > 0 && f <= 1e6) { // NaN and Inf too
 		return errors.New("want a factor above zero (e.g. 10) or max")
 	}
 	*s = speedFlag(f)
