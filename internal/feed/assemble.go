@@ -2,6 +2,7 @@ package feed
 
 import (
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/client"
@@ -19,6 +20,9 @@ const (
 	DefaultMaxDeriveGap = 30 * time.Second
 	// forgetAfter drops an aircraft's state when nothing was heard from it.
 	forgetAfter = 5 * time.Minute
+	// DefaultMaxAircraft is far more aircraft than any airspace holds
+	// (about 30 MB of state).
+	DefaultMaxAircraft = 100_000
 )
 
 // Assembler turns a stream of messages, each about one part of an
@@ -50,6 +54,12 @@ type Assembler struct {
 	MaxVelocityAge time.Duration
 	MaxAltitudeAge time.Duration
 	MaxDeriveGap   time.Duration
+	// MaxAircraft bounds the aircraft kept (DefaultMaxAircraft when 0): a
+	// message of a new aircraft beyond it is refused, counted in Full.
+	MaxAircraft int
+	// Full counts the messages of new aircraft refused for MaxAircraft.
+	// Safe to read while the assembler runs.
+	Full atomic.Int64
 
 	aircraft map[string]*aircraftState
 	adds     int

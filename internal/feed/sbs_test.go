@@ -256,6 +256,34 @@ func TestAssemblerRefusesAnAltitudeFromTheFuture(t *testing.T) {
 	}
 }
 
+// TestAssemblerKeepsAtMostMaxAircraft: a source that names ever new
+// aircraft (ASTERIX datagrams anyone on the network can send, each record
+// a new track number) must not grow the assembler without bound: beyond
+// MaxAircraft, a message of a new aircraft is refused and counted, while
+// the aircraft already kept are still assembled.
+func TestAssemblerKeepsAtMostMaxAircraft(t *testing.T) {
+	a := NewAssembler()
+	a.MaxAircraft = 3
+	t0 := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		a.Update(Update{Aircraft: fmt.Sprintf("TRK062-1-1-%d", i), HasAlt: true, AltM: 3000}, t0)
+	}
+	if a.Aircraft() != 3 || a.Full.Load() != 7 {
+		t.Fatalf("%d aircraft kept, %d refused; want 3 and 7", a.Aircraft(), a.Full.Load())
+	}
+	a.Update(Update{Aircraft: "TRK062-1-1-0", HasVelocity: true, VelEastMps: 100}, t0)
+	if _, ok := a.Update(Update{Aircraft: "TRK062-1-1-0", HasPosition: true, LatDeg: 35, LonDeg: 36}, t0.Add(time.Second)); !ok {
+		t.Error("an aircraft kept was not assembled")
+	}
+	// Those not heard for forgetAfter make room.
+	for i := range 4096 {
+		a.Update(Update{Aircraft: fmt.Sprintf("NEW%d", i)}, t0.Add(forgetAfter+time.Minute))
+	}
+	if _, kept := a.aircraft["TRK062-1-1-0"]; kept || a.Aircraft() != 3 {
+		t.Errorf("%d aircraft kept (the first still: %v) after it was forgotten, want 3 new ones", a.Aircraft(), kept)
+	}
+}
+
 // formatSBS writes a message back as a line, the inverse of ParseSBS for
 // what it keeps.
 func formatSBS(m SBSMessage) string {
