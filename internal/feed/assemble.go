@@ -144,6 +144,16 @@ func (a *Assembler) Update(u Update, at time.Time) (client.Report, bool) {
 	}
 	s := a.aircraft[u.Aircraft]
 	if s == nil {
+		maxAircraft := a.MaxAircraft
+		if maxAircraft <= 0 {
+			maxAircraft = DefaultMaxAircraft
+		}
+		if len(a.aircraft) >= maxAircraft {
+			// Those kept are still assembled; room is made as they are
+			// forgotten.
+			a.Full.Add(1)
+			return client.Report{}, false
+		}
 		s = &aircraftState{}
 		a.aircraft[u.Aircraft] = s
 	}
