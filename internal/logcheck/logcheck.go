@@ -81,6 +81,9 @@ type Checker struct {
 
 const checkDir = "check"
 
+// ErrAnswerTooLarge is an answer of the server longer than maxAnswer.
+var ErrAnswerTooLarge = errors.New("logcheck: the server's answer is larger than any of its kind")
+
 func (c *Checker) path(name string) string { return filepath.Join(c.Dir, checkDir, name) }
 
 func (c *Checker) get(ctx context.Context, path string) ([]byte, error) {
