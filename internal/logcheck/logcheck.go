@@ -81,10 +81,16 @@ type Checker struct {
 
 const checkDir = "check"
 
-// ErrAnswerTooLarge is an answer of the server longer than maxAnswer.
+// ErrAnswerTooLarge is an answer of the server longer than maxAnswer: a
+// failure to check, as a server that cannot be reached.
 var ErrAnswerTooLarge = errors.New("logcheck: the server's answer is larger than any of its kind")
 
 func (c *Checker) path(name string) string { return filepath.Join(c.Dir, checkDir, name) }
+
+// maxAnswer bounds the answers get reads: a log key, the rules, a
+// checkpoint, a consistency proof, all far smaller. The server is not
+// trusted: an answer without end must not fill the party's memory.
+const maxAnswer = 8 << 20
 
 func (c *Checker) get(ctx context.Context, path string) ([]byte, error) {
 	body, err := c.open(ctx, path)
@@ -92,7 +98,14 @@ func (c *Checker) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	defer body.Close()
-	return io.ReadAll(body)
+	b, err := io.ReadAll(io.LimitReader(body, maxAnswer+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxAnswer {
+		return nil, fmt.Errorf("GET %s: %w (more than %d bytes)", path, ErrAnswerTooLarge, maxAnswer)
+	}
+	return b, nil
 }
 
 // open GETs path and returns the body of a 200 answer to read as it comes.
