@@ -214,6 +214,11 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 	pinned, err := os.ReadFile(c.path("log.vkey"))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		// Only a verifier key is pinned: one pinned that is none made
+		// every later check, with the log's real key, a key changed.
+		if _, err := translog.LogVerifier(key.VKey); err != nil {
+			return Result{}, fmt.Errorf("the log's key served at the first check: %w", err)
+		}
 		if err := os.WriteFile(c.path("log.vkey"), []byte(key.VKey+"\n"), 0o600); err != nil {
 			return Result{}, err
 		}
