@@ -6,13 +6,18 @@
 // clicked alert is highlighted on the map, the rest dimmed (Escape ends it).
 // A conflict alert of the party's own aircraft shows its resolution: the
 // suggestion and the bands of each own aircraft (resolution.js), from the
-// alert's events or, when they carry none or it is old, asked for.
+// alert's events or, when they carry none or it is old, asked for. When the
+// service refuses for now (429, its budget of resolutions on demand or the
+// request rate), the row says the resolution is busy and when it is asked
+// again (busy.js); when it cannot be had, the row says that and why; a
+// resolution shown while a newer one is delayed says how old it is.
 
 import { $, el, reconcile, levelIcon } from './dom.js';
 import { level, classLabel } from './palette.js';
 import { formatDuration, formatClock, formatDistance } from './geo.js';
 import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
 import { resolutionView, resolutionSignature } from './resolution.js';
+import { askPatiently, busyAttrs, nowMs } from './busy.js';
 
 // The list shows the most urgent alerts; a flood (a misconfigured feed can
 // make thousands nonconforming) must not freeze the page.
@@ -94,7 +99,8 @@ export class AlertsPanel {
     this.map = map;
     this.acknowledge = acknowledge;
     this.askResolution = resolution;
-    this.resolutions = new Map(); // alert id -> { res, at, pending, done }
+    // alert id -> { res, at, pending, done, waitUntilMs, error }
+    this.resolutions = new Map();
     this.resolved = new Set(); // ids of the alerts whose resolution is shown
     this.selected = '';
     $('alerts').addEventListener('keydown', (e) => this.onKey(e));
@@ -188,33 +194,75 @@ export class AlertsPanel {
 
   // refreshResolutions asks for the resolution of each listed alert of
   // the party's own aircraft whose resolution is missing or aged.
+  // A refusal for now (429) is waited out before asking again (busy.js),
+  // the row saying so; after any other failure the row says it, and the
+  // resolution is asked again RESOLUTION_REFRESH_MS later.
   refreshResolutions(alerts) {
     if (!this.askResolution) return;
-    const now = Date.now();
+    const now = nowMs();
     for (const id of this.resolutions.keys()) if (!this.state.alerts.has(id)) this.resolutions.delete(id);
     for (const a of alerts) {
       const id = String(a.id);
       if (!this.resolved.has(id)) continue;
       const r = this.resolutions.get(id) || {};
+      if (r.pending || r.done) continue;
       const known = this.resolution(a);
-      if (r.pending || r.done || (known && now - Math.max(r.at || 0, Date.parse(known.time) || 0) < RESOLUTION_REFRESH_MS)) continue;
+      const last = Math.max(r.at || 0, (known && Date.parse(known.time)) || 0);
+      if ((known || r.error) && now - last < RESOLUTION_REFRESH_MS) continue;
       r.pending = true;
       r.at = now;
       this.resolutions.set(id, r);
-      this.askResolution(id)
+      askPatiently('resolutions', () => this.askResolution(id), {
+        wanted: () => this.resolved.has(id) && this.state.alerts.has(id),
+        onWait: (untilMs) => {
+          r.waitUntilMs = untilMs;
+          this.render();
+        },
+      })
         .then((res) => {
           r.res = res;
+          r.error = '';
         })
         .catch((err) => {
+          if (err.noLongerWanted) return;
           // 404 or 410: the alert is gone or no longer the party's.
           if (err.status === 404 || err.status === 410) r.done = true;
+          else r.error = err.message || String(err);
         })
         .finally(() => {
           r.pending = false;
-          r.at = Date.now();
+          r.waitUntilMs = 0;
+          r.at = nowMs();
           this.render();
         });
     }
+  }
+
+  // resolutionNote says what keeps alert a's resolution from being shown
+  // or current: one busy (429) and when it is asked again, one that could
+  // not be had and why, and one being asked for the first time; null when
+  // the resolution shown is the newest that could be had.
+  resolutionNote(a) {
+    const r = this.resolutions.get(String(a.id));
+    const shown = this.resolution(a);
+    const asOf = shown && shown.time ? ` (the one shown is of ${formatClock(Date.parse(shown.time))})` : '';
+    if (r && r.waitUntilMs) {
+      return el('p', { class: 'resolution-note', 'data-resolution': 'busy' }, el('span', busyAttrs(`${shown ? 'Newer resolution' : 'Resolution'} busy`, r.waitUntilMs)), asOf);
+    }
+    // A failure is old news once the alert's events carried a newer one.
+    if (r && r.error && !(shown && Date.parse(shown.time) > r.at)) {
+      return el('p', { class: 'resolution-note', 'data-resolution': 'failed', text: `${shown ? 'Newer resolution' : 'Resolution'} not available: ${r.error}${asOf}; asking again shortly` });
+    }
+    if (!shown && r && r.pending) return el('p', { class: 'resolution-note', 'data-resolution': 'asking', text: 'Asking for the resolution…' });
+    return null;
+  }
+
+  // noteSignature changes when what resolutionNote shows changes (the
+  // countdown aside, which tickWaits keeps current).
+  noteSignature(a) {
+    const r = this.resolutions.get(String(a.id));
+    const shown = this.resolution(a);
+    return r ? [r.waitUntilMs || 0, r.error || '', Boolean(r.pending), Boolean(shown && Date.parse(shown.time) > r.at)] : null;
   }
 
   // resolvedOf picks the alerts whose resolution is shown: the most
@@ -248,7 +296,8 @@ export class AlertsPanel {
       (a) => {
         const m = state.alertMessage(a);
         const res = this.resolved.has(String(a.id)) ? this.resolution(a) : null;
-        return JSON.stringify([a.level, a.kind, alertPair(a), separationText(a), m && m.id, m && m.state, m && m.escalations, ackSummary(m), state.mustAck(m), resolutionSignature(res)]);
+        const note = this.resolved.has(String(a.id)) ? this.noteSignature(a) : null;
+        return JSON.stringify([a.level, a.kind, alertPair(a), separationText(a), m && m.id, m && m.state, m && m.escalations, ackSummary(m), state.mustAck(m), resolutionSignature(res), note]);
       },
       (a) => {
         const lv = level(a.level);
@@ -273,13 +322,15 @@ export class AlertsPanel {
         const deadline = d ? el('span', deadlineAttrs(d)) : null;
         if (deadline) renderDeadline(deadline, Date.now());
         const selected = String(a.id) === this.selected;
-        const res = this.resolved.has(String(a.id)) ? this.resolution(a) : null;
+        const resolved = this.resolved.has(String(a.id));
+        const res = resolved ? this.resolution(a) : null;
         return el(
           'li',
           { class: `alert level-${a.level}${escalated ? ' escalated' : ''}${selected ? ' selected' : ''}`, 'data-alert-id': String(a.id), ...(selected ? { 'aria-current': 'true' } : {}) },
           main,
           a.kind === 'conflict' && a.separation ? el('div', { class: 'alert-sep', text: separationText(a) }) : null,
           res && res.aircraft && res.aircraft.length ? resolutionView(res) : null,
+          resolved ? this.resolutionNote(a) : null,
           el('div', { class: 'alert-ack' }, el('span', { class: 'ack-state', text: ackSummary(m) }), deadline, ackBtn),
         );
       },

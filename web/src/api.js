@@ -4,6 +4,7 @@
 // imported (sign.js).
 
 import { keyOf, signatureHeaders } from './sign.js';
+import { retryAfterSeconds } from './busy.js';
 
 const TOKEN_KEY = 'deconflict.token';
 
@@ -27,8 +28,9 @@ export function signAs(party) {
 }
 
 export class APIError extends Error {
-  // retryAfterS: the seconds of a Retry-After header (a 429 or 503), else 0.
-  constructor(status, problem, retryAfterS = 0) {
+  // retryAfterS: the seconds of a Retry-After header (a 429 or 503), else
+  // null (busy.js reads it and decides how long to wait).
+  constructor(status, problem, retryAfterS = null) {
     const detail = problem && (problem.detail || problem.title);
     super(detail ? `${detail}${problem.field ? ` (${problem.field})` : ''}` : `HTTP ${status}`);
     this.status = status;
@@ -68,15 +70,6 @@ export async function request(path, { method = 'GET', body, text: raw, signal } 
   return data;
 }
 
-// retryAfterSeconds reads a Retry-After header in seconds (the service
-// sends seconds; an HTTP date is read too); 0 when absent or unreadable.
-function retryAfterSeconds(v) {
-  if (!v) return 0;
-  if (/^\d+$/.test(v.trim())) return Number(v.trim());
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? 0 : Math.max(0, Math.ceil((at - Date.now()) / 1000));
-}
-
 // requestText GETs a text/plain resource (a signed note).
 export async function requestText(path) {
   const res = await fetch(path, {
@@ -85,7 +78,7 @@ export async function requestText(path) {
     credentials: 'omit',
   });
   const text = await res.text();
-  if (!res.ok) throw new APIError(res.status, null);
+  if (!res.ok) throw new APIError(res.status, null, retryAfterSeconds(res.headers.get('Retry-After')));
   return text;
 }
 

@@ -1,7 +1,9 @@
 // The hotline panel: threads named for people and ordered with what needs
 // action first (threads.js), done ones collapsed; the messages of the
 // selected thread with who has acknowledged them and the time left to each
-// deadline; acknowledging, and writing a message.
+// deadline; acknowledging, and writing a message. A write refused for now
+// (429: nothing was written) is sent again after its Retry-After, the panel
+// saying so, for at most HOTLINE_MAX_WAIT_MS (busy.js).
 
 import { api } from './api.js';
 import { $, el, reconcile } from './dom.js';
@@ -9,8 +11,22 @@ import { level } from './palette.js';
 import { formatClock } from './geo.js';
 import { threadKey, threadName, threadStatus, orderThreads, itemText } from './threads.js';
 import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
+import { askPatiently, busyAttrs } from './busy.js';
 
 const MAX_THREADS = 100;
+
+// HOTLINE_MAX_WAIT_MS bounds the waits of one write refused for now: past
+// it the panel says it was not sent, and the operator decides.
+const HOTLINE_MAX_WAIT_MS = 2 * 60 * 1000;
+
+// sendPatiently sends a hotline write, waiting out refusals for now and
+// saying so as what.
+function sendPatiently(what, send) {
+  return askPatiently('hotline-writes', send, {
+    maxTotalWaitMs: HOTLINE_MAX_WAIT_MS,
+    onWait: (untilMs) => $('compose-error').replaceChildren(el('span', busyAttrs(`${what} busy: nothing sent yet`, untilMs))),
+  });
+}
 
 export class HotlinePanel {
   // state is the ConsoleState, styles the PartyStyles, and refresh redraws
@@ -172,8 +188,10 @@ export class HotlinePanel {
 
   async acknowledge(id) {
     try {
-      const m = await api.ack(id);
+      const m = await sendPatiently('Acknowledgment', () => api.ack(id));
       if (m && m.id !== undefined) this.state.putMessage(m);
+      // The busy note of this write, not an error of another one.
+      if ($('compose-error').querySelector('[data-retry-at]')) $('compose-error').textContent = '';
       this.refresh();
     } catch (err) {
       $('compose-error').textContent = `Acknowledge failed: ${err.message}`;
@@ -192,7 +210,7 @@ export class HotlinePanel {
     if (!$('compose-thread-row').hidden && thread && me && !thread.startsWith(`${me}/`)) thread = `${me}/${thread}`;
     const msg = { to, kind: f.kind.value, thread, text: f.text.value };
     try {
-      const m = await api.send(msg);
+      const m = await sendPatiently('Message', () => api.send(msg));
       if (m && m.id !== undefined) this.state.putMessage(m);
       this.state.selectedThread = m && m.id !== undefined ? threadKey(m) : msg.thread;
       this.state.threadChosen = true;

@@ -15,21 +15,24 @@
 // judges the write as ever but omits the alternatives, saying
 // "alternatives_omitted":"budget": the list then says plainly that they
 // were not searched (not that there is no conflict-free variant) and offers
-// to search again (POST /v1/volumes/alternatives), showing when to try
-// again if the budget is still spent (429, Retry-After), or that asking
-// again cannot help when the search costs more than the budget ever holds
-// (422 beyond-budget).
+// to search again (POST /v1/volumes/alternatives), asking again by itself
+// after the Retry-After while the budget is still spent (429), the list
+// saying so and when, or saying that asking again cannot help when the
+// search costs more than the budget ever holds (422 beyond-budget).
 //
 // Declaring, a write refused with 429 (the party's budget of volume writes,
 // counted by footprint positions, or its request rate, on the replica that
 // answered: nothing was written) is sent again after its Retry-After, the
 // list saying it waits and until when, for at most MAX_WAIT_MS in all an
 // item: a file of large footprints spends the budget faster than it
-// refills, and its last items were refused.
+// refills, and its last items were refused. A preview refused with 429 is
+// asked again after its Retry-After too, while its file is the one shown.
+// The waits are busy.js's, as every read of the console's.
 
 import { api } from './api.js';
 import { $, el } from './dom.js';
 import { formatDuration, formatTime } from './geo.js';
+import { askPatiently, busyAttrs } from './busy.js';
 
 const DEFAULT_WINDOW_MS = 2 * 3600 * 1000;
 
@@ -48,7 +51,7 @@ export class ImportPanel {
     this.items = [];
     this.results = new Map(); // item index in this.items -> { status, detail, alternatives, omitted, input }
     // item index -> a search of alternatives asked again:
-    // { busy, alternatives, error, retryAfterS, askedAtMs }
+    // { busy, waitUntilMs, refusal, alternatives, error, beyond }
     this.searches = new Map();
     this.busy = false;
     this.bind();
@@ -111,10 +114,17 @@ export class ImportPanel {
     this.searches.clear();
     $('import-title').textContent = `Import ${this.file.name}`;
     $('import-error').textContent = '';
+    const file = this.file;
+    const query = this.window();
     try {
-      const res = await api.preview(this.file.format, this.window(), this.file.text);
+      const res = await askPatiently('previews', () => api.preview(file.format, query, file.text), {
+        wanted: () => this.file === file,
+        onWait: (untilMs) => $('import-error').replaceChildren(el('span', busyAttrs('Preview busy', untilMs))),
+      });
+      $('import-error').textContent = '';
       this.items = (res && res.items) || [];
     } catch (err) {
+      if (err.noLongerWanted) return;
       this.items = [];
       $('import-error').textContent = err.problem && err.problem.line ? `Line ${err.problem.line}: ${err.message}` : err.message;
     }
@@ -202,20 +212,15 @@ export class ImportPanel {
   // Retry-After of each 429 (nothing was written), saying so in the list,
   // until it is answered otherwise or the waits would pass MAX_WAIT_MS.
   async sendWaiting(i, send) {
-    let waitedMs = 0;
-    for (;;) {
-      try {
-        return await send();
-      } catch (err) {
-        const waitMs = Math.max(1, err.retryAfterS || 0) * 1000;
-        if (err.status !== 429 || waitedMs + waitMs > MAX_WAIT_MS) throw err;
-        const why = (err.problem && err.problem.title) || err.message;
-        this.setResult(i, { status: 'waiting', detail: `Refused for now (HTTP 429, ${why}), nothing written: sending again at ${formatTime(Date.now() + waitMs)}` });
+    return askPatiently('volume-writes', send, {
+      maxS: MAX_WAIT_MS / 1000,
+      maxTotalWaitMs: MAX_WAIT_MS,
+      onWait: (untilMs, err) => {
+        const why = err ? (err.problem && err.problem.title) || err.message : 'a write before it was';
+        this.setResult(i, { status: 'waiting', detail: `Refused for now (HTTP 429, ${why}), nothing written: sending again at ${formatTime(untilMs)}` });
         this.render();
-        await new Promise((resolve) => setTimeout(resolve, waitMs));
-        waitedMs += waitMs;
-      }
-    }
+      },
+    });
   }
 
   // alternativesList offers the alternatives of item i, each a button that
@@ -265,9 +270,10 @@ export class ImportPanel {
     );
     again.disabled = !input || this.busy || Boolean(search && (search.busy || search.beyond));
     let still = null;
-    if (search && search.error) {
-      const wait = search.retryAfterS ? ` Ask again in ${waitText(search.retryAfterS)} (after ${formatTime(search.askedAtMs + search.retryAfterS * 1000)}).` : '';
-      still = el('p', { class: 'search-refused', role: 'alert', text: `${search.error.replace(/\.$/, '')}.${wait}` });
+    if (search && search.waitUntilMs) {
+      still = el('p', { class: 'search-refused', role: 'alert' }, el('span', busyAttrs(`Not searched yet: the party's search budget is still spent (HTTP 429, ${search.refusal})`, search.waitUntilMs)));
+    } else if (search && search.error) {
+      still = el('p', { class: 'search-refused', role: 'alert', text: `${search.error.replace(/\.$/, '')}.` });
     }
     return el(
       'div',
@@ -282,28 +288,35 @@ export class ImportPanel {
   async searchAgain(i, input) {
     const prev = this.searches.get(i);
     if (!input || (prev && prev.busy)) return;
-    this.searches.set(i, { busy: true });
+    const asked = { busy: true };
+    this.searches.set(i, asked);
     this.render();
-    const askedAtMs = Date.now();
+    // The item may be declared, or the file previewed again, meanwhile:
+    // then the search is no longer wanted.
+    const wanted = () => this.searches.get(i) === asked;
     let search;
     try {
-      const res = await api.alternatives(input);
+      const res = await askPatiently('alternatives', () => api.alternatives(input), {
+        wanted,
+        onWait: (untilMs, err) => {
+          asked.waitUntilMs = untilMs;
+          asked.refusal = err ? (err.problem && err.problem.title) || err.message : 'asked before';
+          this.render();
+        },
+      });
       search = { alternatives: (res && res.alternatives) || [] };
     } catch (err) {
-      const spent = err.status === 429;
+      if (err.noLongerWanted) return;
       // 422 beyond-budget: the search costs more than the budget ever
       // holds; asking again never helps, so the button is disabled.
       const beyond = err.status === 422 && Boolean(err.problem && /\/beyond-budget$/.test(err.problem.type || ''));
       let error = err.message;
-      if (spent) {
-        error = `Not searched: the party's search budget is still spent (HTTP 429, ${(err.problem && err.problem.title) || err.message})`;
-      } else if (beyond) {
+      if (beyond) {
         error = `Not searched: this search costs more than the party's search budget ever holds (HTTP 422, ${(err.problem && err.problem.title) || err.message}); asking again will not help: make the volume's footprint, band or window smaller, or ask the operator to raise the budget`;
       }
-      search = { error, beyond, retryAfterS: spent ? err.retryAfterS : 0, askedAtMs };
+      search = { error, beyond };
     }
-    // The item may have been declared, or the file previewed again, meanwhile.
-    if (this.searches.get(i) && this.searches.get(i).busy) this.searches.set(i, search);
+    if (wanted()) this.searches.set(i, search);
     this.render();
   }
 
@@ -364,13 +377,6 @@ export function omittedText(why) {
   return why === 'budget'
     ? "Alternatives not searched: this party's budget of alternatives searches was spent"
     : `Alternatives not searched (${why})`;
-}
-
-// waitText says a wait of s seconds for people.
-function waitText(s) {
-  if (s < 120) return `${s} s`;
-  if (s < 7200) return `${Math.ceil(s / 60)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
 }
 
 const meters = (x) => `${Math.round(x).toLocaleString('en-US')} m`;

@@ -10,6 +10,14 @@
 // the hotline (hotline.js), the proposals of the rules (rules.js), each of
 // which renders from that state, and the import of airspace files
 // (importer.js).
+//
+// Every read goes through busy.js's askPatiently: a refusal for now (429)
+// is waited out as its Retry-After says before the same thing is asked
+// again, and the page says what is delayed and until when (the
+// connection's line for the tracks and the event stream, the delays line
+// for the volumes, the rules and the record, the alert's row for its
+// resolution); a read that failed otherwise says so beside what is still
+// shown, and when that was loaded.
 
 import { api, savedToken, saveToken, forgetToken, signAs } from './api.js';
 import { importKey, keyOf } from './sign.js';
@@ -26,6 +34,7 @@ import { tickDeadlines, runningDeadline, countdown } from './deadline.js';
 import { $, el, levelIcon, markIcon } from './dom.js';
 import { PartyStyles, LEVELS } from './palette.js';
 import { formatDuration, formatTime, formatClock, projX, projY, unprojX, unprojY } from './geo.js';
+import { askPatiently, busyAttrs, tickWaits, useManualClock, waitText, delayed, failed, waitMsOf, retryAfterSeconds } from './busy.js';
 
 const TRACK_POLL_MS = 1000;
 const REFRESH_MS = 150;
@@ -66,7 +75,9 @@ let trackInFlight = false;
 async function login(token) {
   saveToken(token);
   try {
-    const me = await api.me();
+    const me = await askPatiently('me', () => api.me(), {
+      onWait: (untilMs) => $('login-error').replaceChildren(el('span', busyAttrs('The service is busy: logging in', untilMs))),
+    });
     if (!me || !me.party) throw new Error('the service did not say which party this token is');
     state.me = me;
   } catch (err) {
@@ -137,6 +148,7 @@ async function loadAtlas() {
 
 const LOG_POLL_MS = 5000;
 let lastRecordCheck = null;
+let logLoading = false;
 
 // loadLogStatus shows who cosigned the latest checkpoint of the record and
 // a red banner for each party whose witness has not verified it, as this
@@ -144,13 +156,23 @@ let lastRecordCheck = null;
 // pinned here, each witness's cosignature with the key the agreed rules
 // give it, fresh within the rules' witness_max_age_s.
 async function loadLogStatus() {
+  if (logLoading) return;
+  logLoading = true;
   let key;
   let note;
   try {
-    [key, note] = await Promise.all([api.logKey(), api.logCheckpoint()]);
-    if (!state.rules) state.rules = await api.rules();
-  } catch {
+    [key, note] = await askPatiently('record', () => Promise.all([api.logKey(), api.logCheckpoint()]), { onWait: (untilMs) => delayed('record', 'Record check', untilMs) });
+    delayed('record', '');
+    if (!state.rules) {
+      state.rules = await askPatiently('rules', () => api.rules(), { onWait: (untilMs) => delayed('rules', 'Rules', untilMs) });
+      delayed('rules', '');
+    }
+  } catch (err) {
+    // The line shown stays, said to be of its time.
+    failed('record', lastRecordCheck ? `Record check of ${formatClock(lastRecordCheck.checkedAtMs)}` : 'Record check', err);
     return;
+  } finally {
+    logLoading = false;
   }
   const witnesses = (state.rules && state.rules.witnesses) || [];
   const maxAgeS = (state.rules && state.rules.witness_max_age_s) || 600;
@@ -160,7 +182,7 @@ async function loadLogStatus() {
   } else {
     res = await verifyCheckpoint(note, key.vkey, witnesses, maxAgeS, Date.now());
   }
-  lastRecordCheck = res;
+  lastRecordCheck = { ...res, checkedAtMs: Date.now() };
   const line = $('record-status');
   line.hidden = false;
   if (!res.ok) {
@@ -192,26 +214,54 @@ async function onKeyFile(ev) {
 
 async function loadRules() {
   try {
-    state.rules = await api.rules();
+    state.rules = await askPatiently('rules', () => api.rules(), { onWait: (untilMs) => delayed('rules', 'Rules', untilMs) });
+    delayed('rules', '');
     $('rules-version').textContent = `v${state.rules.version}`;
   } catch (err) {
-    $('rules-version').textContent = 'unknown';
+    if (!state.rules) $('rules-version').textContent = 'unknown';
+    failed('rules', 'Rules', err);
   }
 }
 
 // ---- data -----------------------------------------------------------------
 
+// volumesLoading: a load runs (or waits out a refusal); volumesAgain: one
+// was asked for meanwhile, and runs after it (a change it may not show).
+let volumesLoading = false;
+let volumesAgain = false;
+let volumesAtMs = 0;
+
 async function loadVolumes() {
-  const now = Date.now();
-  const from = new Date(now - SLIDER_BACK_MIN * 60000).toISOString();
-  const to = new Date(now + SLIDER_AHEAD_MIN * 60000).toISOString();
+  if (volumesLoading) {
+    volumesAgain = true;
+    return;
+  }
+  volumesLoading = true;
   try {
-    const res = await api.volumes(from, to);
+    const res = await askPatiently(
+      'volumes',
+      () => {
+        const now = Date.now();
+        const from = new Date(now - SLIDER_BACK_MIN * 60000).toISOString();
+        const to = new Date(now + SLIDER_AHEAD_MIN * 60000).toISOString();
+        return api.volumes(from, to);
+      },
+      { onWait: (untilMs) => delayed('volumes', volumesAtMs ? `Volumes of ${formatClock(volumesAtMs)} shown, newer` : 'Volumes', untilMs) },
+    );
     state.volumes = (res && res.volumes) || [];
+    volumesAtMs = Date.now();
+    delayed('volumes', '');
     for (const v of state.volumes) if (styles.see(v.party)) renderLegend();
     map.setVolumes(state.volumes, sliderTime());
-  } catch {
-    // Kept as it was; the next poll tries again.
+  } catch (err) {
+    // Kept as it was, said to be of its time; the next poll tries again.
+    failed('volumes', volumesAtMs ? `Volumes of ${formatClock(volumesAtMs)} shown, newer` : 'Volumes', err);
+  } finally {
+    volumesLoading = false;
+  }
+  if (volumesAgain) {
+    volumesAgain = false;
+    loadVolumes();
   }
 }
 
@@ -220,7 +270,12 @@ async function pollTracks() {
   if (!trackInFlight) {
     trackInFlight = true;
     try {
-      const res = await api.tracks(map.viewBBox());
+      const res = await askPatiently('tracks', () => api.tracks(map.viewBBox()), {
+        onWait: (untilMs) => {
+          state.tracksWaitUntilMs = untilMs;
+          renderConn();
+        },
+      });
       const list = (res && res.tracks) || [];
       map.setTracks(list);
       let newParty = false;
@@ -235,6 +290,7 @@ async function pollTracks() {
       if (err.status === 401) logout();
     } finally {
       trackInFlight = false;
+      state.tracksWaitUntilMs = 0;
       renderConn();
     }
   }
@@ -269,9 +325,10 @@ function applySnapshot(snap) {
   refresh();
 }
 
-function onStreamState(s, attempt) {
+function onStreamState(s, attempt, untilMs = 0) {
   state.conn = s;
   state.attempt = attempt;
+  state.streamWaitUntilMs = untilMs;
   if (s === 'unauthorized') logout();
   renderConn();
 }
@@ -346,20 +403,34 @@ function refresh() {
 
 // ---- connection -------------------------------------------------------------
 
+// renderConn says how live the page is: the event stream, and the tracks.
+// A wait of a refusal (429) is counted down (busy.js's tickWaits).
 function renderConn() {
   let s = state.conn;
-  if (s === 'live' && !state.trackPollOK) s = 'degraded';
-  const text = {
+  if (s === 'live' && (!state.trackPollOK || state.tracksWaitUntilMs)) s = 'degraded';
+  if (s === 'reconnecting' && state.streamWaitUntilMs) s = 'busy';
+  const what = {
     connecting: 'Connecting…',
     live: 'Live',
-    degraded: 'Live events, tracks delayed',
+    degraded: state.tracksWaitUntilMs ? 'Live events, tracks busy' : 'Live events, tracks delayed',
     reconnecting: `Connection lost, reconnecting${state.attempt > 1 ? ` (attempt ${state.attempt})` : ''}…`,
+    busy: 'Events busy',
     unauthorized: 'Logged out',
     offline: 'Not connected',
   }[s];
+  const untilMs = s === 'degraded' ? state.tracksWaitUntilMs : s === 'busy' ? state.streamWaitUntilMs : 0;
   const c = $('conn');
   if (c.dataset.state !== s) c.dataset.state = s;
-  if ($('conn-text').textContent !== text) $('conn-text').textContent = text;
+  const t = $('conn-text');
+  const text = untilMs ? `${what}, ${waitText(untilMs)}` : what;
+  if (untilMs) {
+    t.dataset.retryAt = String(untilMs);
+    t.dataset.retryWhat = what;
+  } else {
+    delete t.dataset.retryAt;
+    delete t.dataset.retryWhat;
+  }
+  if (t.textContent !== text) t.textContent = text;
 }
 
 // ---- controls, legend, loop -----------------------------------------------------
@@ -455,6 +526,20 @@ function percentile(xs, p) {
 }
 
 window.deconflict = {
+  // useManualClock makes the waits of refusals (busy.js) run on a clock
+  // that moves only by advanceClock(ms), so that a test proves what is
+  // asked before and after a Retry-After without timing; refresh draws the
+  // lists again (as an event would).
+  useManualClock() {
+    const advance = useManualClock();
+    this.advanceClock = (ms) => {
+      advance(ms);
+      tickWaits(document);
+    };
+  },
+  refresh: () => refresh(),
+  // The wait after a 429 with a Retry-After header (null: none).
+  retryWaitMs: (header) => waitMsOf({ status: 429, retryAfterS: retryAfterSeconds(header) }),
   // verifyCheckpoint is record.js's check, for the tests to compare with
   // the Go verifier; recordCheck the console's latest result.
   verifyCheckpoint,
@@ -604,5 +689,7 @@ $('login-form').addEventListener('submit', (e) => {
 });
 $('logout').addEventListener('click', logout);
 $('key-file').addEventListener('change', onKeyFile);
+// The waits of refusals shown anywhere (the login's too) count down.
+setInterval(() => tickWaits(document), 1000);
 
 if (savedToken()) login(savedToken());

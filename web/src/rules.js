@@ -4,6 +4,7 @@
 // comes into force only when every party has accepted it (docs/WIRE.md).
 
 import { api } from './api.js';
+import { askPatiently, delayed, failed } from './busy.js';
 import { $, el, reconcile } from './dom.js';
 import { formatClock } from './geo.js';
 
@@ -23,11 +24,13 @@ export class RulesPanel {
 
   async load() {
     try {
-      const res = await api.proposals();
+      const res = await askPatiently('proposals', () => api.proposals(), { onWait: (untilMs) => delayed('proposals', 'Proposals of rules', untilMs) });
+      delayed('proposals', '');
       this.proposals.clear();
       for (const p of (res && res.proposals) || []) this.proposals.set(p.version, p);
-    } catch {
-      // Kept as it was; the next event or login loads again.
+    } catch (err) {
+      // Kept as it was, and said; the next event or login loads again.
+      failed('proposals', 'Proposals of rules', err);
     }
     this.render();
   }

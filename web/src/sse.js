@@ -8,6 +8,7 @@
 // when one id resumes after it exactly, and none otherwise).
 
 import { savedToken } from './api.js';
+import { askPatiently, retryAfterSeconds } from './busy.js';
 
 const SILENCE_MS = 45000;
 
@@ -41,8 +42,14 @@ export class EventStream {
     while (!this.stopped) {
       this.onState(this.attempt === 0 ? 'connecting' : 'reconnecting', this.attempt);
       this.controller = new AbortController();
+      const signal = this.controller.signal;
       try {
-        await this.connect(this.controller.signal);
+        // Refused for now (429: the party's streams at their cap, or its
+        // snapshots over their rate): asked again after Retry-After.
+        await askPatiently('events', () => this.connect(signal), {
+          wanted: () => !this.stopped && !signal.aborted,
+          onWait: (untilMs) => this.onState('reconnecting', this.attempt, untilMs),
+        });
       } catch (err) {
         if (err && err.status === 401) {
           this.onState('unauthorized', this.attempt);
@@ -62,6 +69,9 @@ export class EventStream {
     if (this.lastEventId) headers['Last-Event-ID'] = this.lastEventId;
     const res = await fetch(this.url, { headers, signal, cache: 'no-store', credentials: 'omit' });
     if (res.status === 401) throw Object.assign(new Error('unauthorized'), { status: 401 });
+    if (res.status === 429) {
+      throw Object.assign(new Error('event stream: HTTP 429'), { status: 429, retryAfterS: retryAfterSeconds(res.headers.get('Retry-After')) });
+    }
     if (res.status === 400 && this.lastEventId) {
       // The server has no event of that id: its store is of another
       // history (restored from an older copy). Nothing can be resumed:

@@ -15,6 +15,8 @@ export class ConsoleState {
     this.conn = 'offline';
     this.attempt = 0;
     this.trackPollOK = true;
+    this.tracksWaitUntilMs = 0; // the tracks are refused for now (429) until then
+    this.streamWaitUntilMs = 0; // the event stream is refused for now (429) until then
     this.sliderMin = 0;
     this.selectedThread = '';
     this.threadChosen = false; // the operator picked selectedThread

@@ -1,0 +1,200 @@
+package webtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/deconflict/deconflict/internal/web"
+)
+
+// busyAPI stands in for the service in front of the console: a party with
+// two conflict alerts of its own aircraft in the stream's snapshot; the
+// resolution of "busy" is refused once with 429 too-many-resolutions and
+// Retry-After: 2, then answered; that of "broken" always fails with 500.
+// It counts the requests for each resolution.
+type busyAPI struct {
+	mu    sync.Mutex
+	asked map[string]int // alert id -> resolution requests
+}
+
+func (b *busyAPI) resolutions(id string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.asked[id]
+}
+
+func (b *busyAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	ac := func(party, id string, lon float64) map[string]any {
+		return map[string]any{"party": party, "aircraft": id, "callsign": strings.ToUpper(id), "lat": 34.0, "lon": lon, "alt_m": 9000.0}
+	}
+	alert := func(id string, lon float64) map[string]any {
+		return map[string]any{
+			"id": id, "kind": "conflict", "level": "warning", "time": now, "t_in_s": 90.0, "d_h_cpa_m": 200.0, "d_v_cpa_m": 0.0,
+			"aircraft": []any{ac(coalition, "own-"+id, lon), ac(airgroup, "their-"+id, lon+0.02)},
+		}
+	}
+	answer := func(code int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	switch p := r.URL.Path; {
+	case p == "/v1/me":
+		answer(200, map[string]any{"party": coalition})
+	case p == "/v1/rules":
+		answer(200, map[string]any{"version": 1})
+	case p == "/v1/rules/proposals":
+		answer(200, map[string]any{"proposals": []any{}})
+	case p == "/v1/volumes":
+		answer(200, map[string]any{"volumes": []any{}})
+	case p == "/v1/tracks":
+		answer(200, map[string]any{"tracks": []any{}})
+	case p == "/v1/events":
+		w.Header().Set("Content-Type", "text/event-stream")
+		snap, _ := json.Marshal(map[string]any{"id": 0, "time": now, "data": map[string]any{
+			"alerts": []any{alert("busy", 37.0), alert("broken", 38.0)}, "messages": []any{}, "alerts_after": 0, "messages_after": 0,
+		}})
+		fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", snap)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	case strings.HasPrefix(p, "/v1/alerts/") && strings.HasSuffix(p, "/resolution"):
+		id := strings.TrimSuffix(strings.TrimPrefix(p, "/v1/alerts/"), "/resolution")
+		b.mu.Lock()
+		b.asked[id]++
+		n := b.asked[id]
+		b.mu.Unlock()
+		switch {
+		case id == "broken":
+			answer(500, map[string]any{"type": "https://deconflict.dev/problems/internal", "title": "Internal error", "status": 500, "detail": "the resolver failed"})
+		case n == 1:
+			w.Header().Set("Retry-After", "2")
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"type":"https://deconflict.dev/problems/too-many-resolutions","title":"Resolution budget spent","status":429}`))
+		default:
+			answer(200, map[string]any{"alert_id": id, "time": now, "aircraft": []any{map[string]any{
+				"party": coalition, "aircraft": "own-" + id, "callsign": "OWN-" + strings.ToUpper(id),
+				"intruder":   map[string]any{"party": airgroup, "aircraft": "their-" + id},
+				"suggestion": map[string]any{"kind": "climb", "climb_m": 300.0, "alt_m": 9300.0},
+				"bands": map[string]any{
+					"track_deg": []any{map[string]any{"low": 0.0, "high": 360.0, "region": "NONE"}},
+					"alt_m":     []any{map[string]any{"low": 8000.0, "high": 9200.0, "region": "NEAR"}, map[string]any{"low": 9200.0, "high": 12000.0, "region": "NONE"}},
+				},
+			}}})
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// A resolution refused with 429 and Retry-After: 2 is not asked for again
+// before the 2 s have passed (on the page's clock, which the test moves:
+// no timing), the alert's row says meanwhile that it is busy and when it
+// is asked again, and then shows the resolution. A resolution that cannot
+// be had (500) is said so, not left blank. The console used to ask again at
+// once, at every redraw, and to show nothing.
+func TestConsoleWaitsOutARefusedResolution(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	fake := &busyAPI{asked: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", fake)
+	mux.Handle("/", web.Handler())
+	srv := httptestServer(t, mux)
+	page := openTab(t, startBrowser(t), coalition, false)
+	page.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(srv.URL))
+
+	// The page's own record of what it asked, taken as it asks (fetch is
+	// called at once when a request is made), and its waits on a clock
+	// that moves only when the test says.
+	page.do(t, chromedp.Evaluate[chromedp.Void](`(() => {
+		deconflict.useManualClock();
+		window.askedResolutions = (id) => window.asked.filter((u) => u.endsWith('/v1/alerts/' + id + '/resolution')).length;
+		window.asked = [];
+		const f = window.fetch.bind(window);
+		window.fetch = (u, o) => { window.asked.push(String(u)); return f(u, o); };
+	})()`))
+	page.do(t, chromedp.SendKeys(chromedp.ID("token"), "any-token"), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+
+	busy := `li[data-alert-id="busy"]`
+	broken := `li[data-alert-id="broken"]`
+	page.waitFor(t, "the busy resolution said", `document.querySelector('`+busy+` .resolution-note[data-resolution="busy"]')?.textContent === 'Resolution busy, retrying in 2 s'`, 15*time.Second)
+	page.waitFor(t, "the failed resolution said", `/^Resolution not available: the resolver failed/.test(document.querySelector('`+broken+` .resolution-note[data-resolution="failed"]')?.textContent || '')`, 15*time.Second)
+
+	// Redraws (as events make them) and the clock up to just before the
+	// Retry-After: nothing is asked again. Each step lets the page run
+	// what it queued before looking.
+	settle := `new Promise((resolve) => setTimeout(resolve, 0))`
+	for _, step := range []string{`deconflict.refresh()`, `deconflict.advanceClock(1000)`, `deconflict.refresh()`, `deconflict.advanceClock(999)`, `deconflict.refresh()`} {
+		if n := eval[int](t, page, `(async () => { `+step+`; await `+settle+`; await `+settle+`; return askedResolutions('busy'); })()`); n != 1 {
+			t.Fatalf("after %s (within 2 s of the 429 on the page's clock): the resolution was asked for %d times, want once", step, n)
+		}
+	}
+	if got := eval[string](t, page, `document.querySelector('`+busy+` .resolution-note').textContent`); got != "Resolution busy, retrying in 1 s" {
+		t.Errorf("1.999 s after the refusal the row says %q", got)
+	}
+	if n := eval[int](t, page, `askedResolutions('broken')`); n != 1 {
+		t.Errorf("the failed resolution was asked for %d times within 2 s, want once", n)
+	}
+
+	// The Retry-After has passed: asked again, once, and shown.
+	page.do(t, chromedp.Evaluate[chromedp.Void](`deconflict.advanceClock(1)`))
+	page.waitFor(t, "the resolution after the wait", `!!document.querySelector('`+busy+` .resolution-aircraft[data-aircraft="own-busy"] .suggestion')`, 15*time.Second)
+	if got := eval[string](t, page, `document.querySelector('`+busy+` .suggestion').textContent`); !strings.Contains(got, "Climb 300 m to 9,300 m") {
+		t.Errorf("the resolution shown: %q", got)
+	}
+	if eval[bool](t, page, `!!document.querySelector('`+busy+` .resolution-note')`) {
+		t.Errorf("the row still says %q with the resolution shown", eval[string](t, page, `document.querySelector('`+busy+` .resolution-note').textContent`))
+	}
+	if n := fake.resolutions("busy"); n != 2 {
+		t.Errorf("the service was asked for the resolution %d times, want 2 (refused, then answered)", n)
+	}
+	if errs := eval[[]string](t, page, `deconflict.snapshot().errors`); len(errs) > 0 {
+		t.Fatalf("page errors: %v", errs)
+	}
+}
+
+// The wait after a refusal: Retry-After in seconds or as an HTTP date,
+// capped at a minute, at least a second, 5 s when missing or unreadable.
+func TestConsoleRetryAfterWaits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	srv := httptestServer(t, web.Handler())
+	page := openTab(t, startBrowser(t), "nobody", false)
+	page.do(t, chromedp.Navigate(srv.URL))
+	in := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(http.TimeFormat) }
+	for header, want := range map[string]int{
+		"2":                    2000,
+		" 7 ":                  7000,
+		"0":                    1000,
+		"86400":                60000,
+		"99999999999999999999": 60000,
+		in(30 * time.Second):   30000,
+		in(-time.Hour):         1000,
+		in(48 * time.Hour):     60000,
+		"":                     5000,
+		"soon":                 5000,
+		"-3":                   5000,
+	} {
+		arg := jsString(header)
+		if header == "" {
+			arg = "null"
+		}
+		got := eval[int](t, page, `deconflict.retryWaitMs(`+arg+`)`)
+		// An HTTP date is read against the clock and rounded up to whole
+		// seconds: a second either way.
+		if got != want && !(strings.Contains(header, "GMT") && got >= want-1000 && got <= want+1000) {
+			t.Errorf("Retry-After %q: waits %d ms, want %d", header, got, want)
+		}
+	}
+}
