@@ -18,10 +18,15 @@ import (
 // two conflict alerts of its own aircraft in the stream's snapshot; the
 // resolution of "busy" is refused once with 429 too-many-resolutions and
 // Retry-After: 2, then answered; that of "broken" always fails with 500.
-// It counts the requests for each resolution.
+// It counts the requests for each resolution. With rateLimitTracks, the
+// first request for the tracks is refused with 429 rate-limited (the
+// party's request rate) and Retry-After: 3.
 type busyAPI struct {
-	mu    sync.Mutex
-	asked map[string]int // alert id -> resolution requests
+	rateLimitTracks bool
+
+	mu     sync.Mutex
+	asked  map[string]int // alert id -> resolution requests
+	tracks int            // requests for the tracks
 }
 
 func (b *busyAPI) resolutions(id string) int {
@@ -56,6 +61,15 @@ func (b *busyAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/v1/volumes":
 		answer(200, map[string]any{"volumes": []any{}})
 	case p == "/v1/tracks":
+		b.mu.Lock()
+		b.tracks++
+		n := b.tracks
+		b.mu.Unlock()
+		if b.rateLimitTracks && n == 1 {
+			w.Header().Set("Retry-After", "3")
+			answer(http.StatusTooManyRequests, map[string]any{"type": "https://deconflict.dev/problems/rate-limited", "title": "Too many requests", "status": 429})
+			return
+		}
 		answer(200, map[string]any{"tracks": []any{}})
 	case p == "/v1/events":
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -106,24 +120,7 @@ func TestConsoleWaitsOutARefusedResolution(t *testing.T) {
 		t.Skip("browser test")
 	}
 	fake := &busyAPI{asked: map[string]int{}}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", fake)
-	mux.Handle("/", web.Handler())
-	srv := httptestServer(t, mux)
-	page := openTab(t, startBrowser(t), coalition, false)
-	page.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(srv.URL))
-
-	// The page's own record of what it asked, taken as it asks (fetch is
-	// called at once when a request is made), and its waits on a clock
-	// that moves only when the test says.
-	page.do(t, chromedp.Evaluate[chromedp.Void](`(() => {
-		deconflict.useManualClock();
-		window.askedResolutions = (id) => window.asked.filter((u) => u.endsWith('/v1/alerts/' + id + '/resolution')).length;
-		window.asked = [];
-		const f = window.fetch.bind(window);
-		window.fetch = (u, o) => { window.asked.push(String(u)); return f(u, o); };
-	})()`))
-	page.do(t, chromedp.SendKeys(chromedp.ID("token"), "any-token"), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	page := openBusyConsole(t, fake)
 
 	busy := `li[data-alert-id="busy"]`
 	broken := `li[data-alert-id="broken"]`
@@ -158,6 +155,65 @@ func TestConsoleWaitsOutARefusedResolution(t *testing.T) {
 	if n := fake.resolutions("busy"); n != 2 {
 		t.Errorf("the service was asked for the resolution %d times, want 2 (refused, then answered)", n)
 	}
+	if errs := eval[[]string](t, page, `deconflict.snapshot().errors`); len(errs) > 0 {
+		t.Fatalf("page errors: %v", errs)
+	}
+}
+
+// openBusyConsole logs a page in to the console in front of fake, the
+// page recording what it asks (window.asked, the URLs given to fetch, which
+// is called as a request is made) and its waits of refusals on a clock
+// that moves only when the test says (deconflict.advanceClock).
+func openBusyConsole(t *testing.T, fake *busyAPI) *tab {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", fake)
+	mux.Handle("/", web.Handler())
+	srv := httptestServer(t, mux)
+	page := openTab(t, startBrowser(t), coalition, false)
+	page.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(srv.URL))
+	page.do(t, chromedp.Evaluate[chromedp.Void](`(() => {
+		deconflict.useManualClock();
+		window.askedResolutions = (id) => window.asked.filter((u) => u.endsWith('/v1/alerts/' + id + '/resolution')).length;
+		window.askedTracks = () => window.asked.filter((u) => u.startsWith('/v1/tracks?')).length;
+		window.asked = [];
+		const f = window.fetch.bind(window);
+		window.fetch = (u, o) => { window.asked.push(String(u)); return f(u, o); };
+	})()`))
+	page.do(t, chromedp.SendKeys(chromedp.ID("token"), "any-token"), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	return page
+}
+
+// The tracks, polled every second, refused with 429 rate-limited and
+// Retry-After: 3: not polled again before the 3 s have passed (on the
+// page's clock), the connection's line saying meanwhile that the tracks
+// are busy and when they are asked again, then live again. The console
+// used to poll on every second and say only "tracks delayed".
+func TestConsoleWaitsOutARefusedTrackPoll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	fake := &busyAPI{asked: map[string]int{}, rateLimitTracks: true}
+	page := openBusyConsole(t, fake)
+	page.waitFor(t, "the busy tracks said", `document.getElementById('conn-text').textContent === 'Live events, tracks busy, retrying in 3 s'`, 15*time.Second)
+	// A refusal of the party's request rate holds every request: the
+	// resolutions of the alerts (some may have been asked before the
+	// refusal came) are not asked meanwhile either.
+	resolutions := `askedResolutions('busy') + askedResolutions('broken')`
+	before := eval[int](t, page, resolutions)
+	settle := `new Promise((resolve) => setTimeout(resolve, 0))`
+	for _, step := range []string{`deconflict.advanceClock(1000)`, `deconflict.advanceClock(1000)`, `deconflict.advanceClock(999)`} {
+		if n := eval[int](t, page, `(async () => { `+step+`; await `+settle+`; await `+settle+`; return askedTracks(); })()`); n != 1 {
+			t.Fatalf("after %s (within 3 s of the 429 on the page's clock): the tracks were asked for %d times, want once", step, n)
+		}
+	}
+	if got := eval[string](t, page, `document.getElementById('conn-text').textContent`); got != "Live events, tracks busy, retrying in 1 s" {
+		t.Errorf("2.999 s after the refusal the connection's line says %q", got)
+	}
+	if n := eval[int](t, page, resolutions); n != before {
+		t.Errorf("%d resolutions asked for while the request rate refused", n-before)
+	}
+	page.do(t, chromedp.Evaluate[chromedp.Void](`deconflict.advanceClock(1)`))
+	page.waitFor(t, "the tracks live again", `document.getElementById('conn-text').textContent === 'Live'`, 15*time.Second)
 	if errs := eval[[]string](t, page, `deconflict.snapshot().errors`); len(errs) > 0 {
 		t.Fatalf("page errors: %v", errs)
 	}
