@@ -238,31 +238,37 @@ export class AlertsPanel {
     }
   }
 
-  // resolutionNote says what keeps alert a's resolution from being shown
-  // or current: one busy (429) and when it is asked again, one that could
-  // not be had and why, and one being asked for the first time; null when
-  // the resolution shown is the newest that could be had.
-  resolutionNote(a) {
+  // noteOf is what keeps alert a's resolution from being shown or current:
+  // { kind: 'busy', untilMs } refused for now (429) and asked again then,
+  // { kind: 'failed', error } not had and why, { kind: 'asking' } asked
+  // for the first time; with shownTime, that of the resolution shown
+  // meanwhile; null when the one shown is the newest that could be had.
+  noteOf(a) {
     const r = this.resolutions.get(String(a.id));
+    if (!r) return null;
     const shown = this.resolution(a);
-    const asOf = shown && shown.time ? ` (the one shown is of ${formatClock(Date.parse(shown.time))})` : '';
-    if (r && r.waitUntilMs) {
-      return el('p', { class: 'resolution-note', 'data-resolution': 'busy' }, el('span', busyAttrs(`${shown ? 'Newer resolution' : 'Resolution'} busy`, r.waitUntilMs)), asOf);
-    }
+    const shownTime = (shown && shown.time) || '';
+    if (r.waitUntilMs) return { kind: 'busy', untilMs: r.waitUntilMs, shownTime };
     // A failure is old news once the alert's events carried a newer one.
-    if (r && r.error && !(shown && Date.parse(shown.time) > r.at)) {
-      return el('p', { class: 'resolution-note', 'data-resolution': 'failed', text: `${shown ? 'Newer resolution' : 'Resolution'} not available: ${r.error}${asOf}; asking again shortly` });
-    }
-    if (!shown && r && r.pending) return el('p', { class: 'resolution-note', 'data-resolution': 'asking', text: 'Asking for the resolution…' });
+    if (r.error && !(shown && Date.parse(shown.time) > r.at)) return { kind: 'failed', error: r.error, shownTime };
+    if (!shown && r.pending) return { kind: 'asking' };
     return null;
   }
 
-  // noteSignature changes when what resolutionNote shows changes (the
-  // countdown aside, which tickWaits keeps current).
-  noteSignature(a) {
-    const r = this.resolutions.get(String(a.id));
-    const shown = this.resolution(a);
-    return r ? [r.waitUntilMs || 0, r.error || '', Boolean(r.pending), Boolean(shown && Date.parse(shown.time) > r.at)] : null;
+  // resolutionNote says noteOf(a) under the alert.
+  resolutionNote(a) {
+    const n = this.noteOf(a);
+    if (!n) return null;
+    const what = n.shownTime ? 'Newer resolution' : 'Resolution';
+    const asOf = n.shownTime ? ` (the one shown is of ${formatClock(Date.parse(n.shownTime))})` : '';
+    switch (n.kind) {
+      case 'busy':
+        return el('p', { class: 'resolution-note', 'data-resolution': 'busy' }, el('span', busyAttrs(`${what} busy`, n.untilMs)), asOf);
+      case 'failed':
+        return el('p', { class: 'resolution-note', 'data-resolution': 'failed', text: `${what} not available: ${n.error}${asOf}; asking again shortly` });
+      default:
+        return el('p', { class: 'resolution-note', 'data-resolution': 'asking', text: 'Asking for the resolution…' });
+    }
   }
 
   // resolvedOf picks the alerts whose resolution is shown: the most
@@ -296,7 +302,8 @@ export class AlertsPanel {
       (a) => {
         const m = state.alertMessage(a);
         const res = this.resolved.has(String(a.id)) ? this.resolution(a) : null;
-        const note = this.resolved.has(String(a.id)) ? this.noteSignature(a) : null;
+        // The note's countdown aside, which tickWaits keeps current.
+        const note = this.resolved.has(String(a.id)) ? this.noteOf(a) : null;
         return JSON.stringify([a.level, a.kind, alertPair(a), separationText(a), m && m.id, m && m.state, m && m.escalations, ackSummary(m), state.mustAck(m), resolutionSignature(res), note]);
       },
       (a) => {
