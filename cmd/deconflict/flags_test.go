@@ -242,50 +242,20 @@ func TestServeRefusesNoVolumePositions(t *testing.T) {
 // A budget of no resolution work is refused naming the flag, by flag or
 // by environment: every resolution on demand would be refused.
 func TestServeRefusesNoResolutionWork(t *testing.T) {
-	for _, v := range []string{"0", "-1", "NaN"} {
-		code, _, stderr := runCmd("serve", "--data", t.TempDir(), "--resolution-work-per-second", v)
-		if code != 2 || !strings.Contains(stderr, "--resolution-work-per-second") {
-			t.Fatalf("%s: exit %d: %s", v, code, stderr)
-		}
-	}
-	t.Setenv("DECONFLICT_RESOLUTION_WORK_PER_SECOND", "0")
-	code, _, stderr := runCmd("serve", "--data", t.TempDir())
-	if code != 2 || !strings.Contains(stderr, "--resolution-work-per-second") {
-		t.Fatalf("DECONFLICT_RESOLUTION_WORK_PER_SECOND=0: exit %d: %s", code, stderr)
-	}
+	wantServeRefuses(t, "--resolution-work-per-second", "DECONFLICT_RESOLUTION_WORK_PER_SECOND", "0", "-1", "NaN")
 }
 
 // No work on demand at once is refused naming the flag, by flag or
 // by environment: every one would wait for ever.
 func TestServeRefusesNoWorkOnDemandAtOnce(t *testing.T) {
-	for _, v := range []string{"0", "-1"} {
-		code, _, stderr := runCmd("serve", "--data", t.TempDir(), "--on-demand-at-once", v)
-		if code != 2 || !strings.Contains(stderr, "--on-demand-at-once") {
-			t.Fatalf("%s: exit %d: %s", v, code, stderr)
-		}
-	}
-	t.Setenv("DECONFLICT_ON_DEMAND_AT_ONCE", "0")
-	code, _, stderr := runCmd("serve", "--data", t.TempDir())
-	if code != 2 || !strings.Contains(stderr, "--on-demand-at-once") {
-		t.Fatalf("DECONFLICT_ON_DEMAND_AT_ONCE=0: exit %d: %s", code, stderr)
-	}
+	wantServeRefuses(t, "--on-demand-at-once", "DECONFLICT_ON_DEMAND_AT_ONCE", "0", "-1")
 }
 
 // A budget of no preview positions is refused naming the flag, by flag or
 // by environment: every preview would be refused. Unset, it is the rate
 // of volume writes.
 func TestServeRefusesNoPreviewPositions(t *testing.T) {
-	for _, v := range []string{"0", "-1", "NaN"} {
-		code, _, stderr := runCmd("serve", "--data", t.TempDir(), "--preview-positions-per-second", v)
-		if code != 2 || !strings.Contains(stderr, "--preview-positions-per-second") {
-			t.Fatalf("%s: exit %d: %s", v, code, stderr)
-		}
-	}
-	t.Setenv("DECONFLICT_PREVIEW_POSITIONS_PER_SECOND", "0")
-	code, _, stderr := runCmd("serve", "--data", t.TempDir())
-	if code != 2 || !strings.Contains(stderr, "--preview-positions-per-second") {
-		t.Fatalf("DECONFLICT_PREVIEW_POSITIONS_PER_SECOND=0: exit %d: %s", code, stderr)
-	}
+	wantServeRefuses(t, "--preview-positions-per-second", "DECONFLICT_PREVIEW_POSITIONS_PER_SECOND", "0", "-1", "NaN")
 }
 
 // Every command creates its data directory, for its owner alone, when it
@@ -350,5 +320,22 @@ func TestAuditKeyCreatesDataDirectory(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "none.pem")
 	if code, _, stderr := runCmd("audit", "key", "--signing-key", missing); code == 0 || !strings.Contains(stderr, missing) {
 		t.Errorf("audit key --signing-key %s: %d %s", missing, code, stderr)
+	}
+}
+
+// wantServeRefuses checks that serve refuses each of values for flag, and
+// 0 in the environment variable env, with exit status 2 naming the flag.
+func wantServeRefuses(t *testing.T, flag, env string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		code, _, stderr := runCmd("serve", "--data", t.TempDir(), flag, v)
+		if code != 2 || !strings.Contains(stderr, flag) {
+			t.Fatalf("%s %s: exit %d: %s", flag, v, code, stderr)
+		}
+	}
+	t.Setenv(env, "0")
+	code, _, stderr := runCmd("serve", "--data", t.TempDir())
+	if code != 2 || !strings.Contains(stderr, flag) {
+		t.Fatalf("%s=0: exit %d: %s", env, code, stderr)
 	}
 }

@@ -168,18 +168,7 @@ func TestResolutionsOnDemandOfAPartyWaitForItsPrevious(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	answered := make(chan int, 1)
-	go func() {
-		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+e.tokens["coalition"])
-		resp, err := e.srv.Client().Do(req)
-		if err != nil {
-			answered <- 0
-			return
-		}
-		resp.Body.Close()
-		answered <- resp.StatusCode
-	}()
+	answered := e.getInBackground(path, "coalition")
 	select {
 	case p := <-waiting:
 		if p != "coalition" {
@@ -212,18 +201,7 @@ func TestResolutionsOnDemandOfAllPartiesTakeTurns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	answered := make(chan int, 1)
-	go func() {
-		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/alerts/"+mannedID+"/resolution", nil)
-		req.Header.Set("Authorization", "Bearer "+e.tokens["coalition"])
-		resp, err := e.srv.Client().Do(req)
-		if err != nil {
-			answered <- 0
-			return
-		}
-		resp.Body.Close()
-		answered <- resp.StatusCode
-	}()
+	answered := e.getInBackground("/v1/alerts/"+mannedID+"/resolution", "coalition")
 	select {
 	case p := <-waitingTurn:
 		if p != "coalition" {
@@ -261,4 +239,22 @@ func TestResolutionWaitingForATurnGivesUp(t *testing.T) {
 		t.Fatalf("the coalition's slot was kept by the request that gave up: %v", err)
 	}
 	again()
+}
+
+// getInBackground GETs path as party in a goroutine, the answer's status
+// (0: no answer) sent on the channel it returns.
+func (e *env) getInBackground(path, party string) <-chan int {
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens[party])
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	return answered
 }

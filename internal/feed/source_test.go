@@ -72,6 +72,28 @@ func TestPacerAsFastAsPossibleStaysInTheServerWindow(t *testing.T) {
 	}
 }
 
+// replayFile replays file at speed on a fake clock starting at
+// replayWall0, returning the reports it sent in order and its stats.
+func replayFile(t *testing.T, file string, speed float64) ([]client.Report, *Stats) {
+	t.Helper()
+	clk := &fakeClock{now: replayWall0}
+	stats := &Stats{}
+	out := make(chan client.Report, 10)
+	err := Replay(context.Background(), strings.NewReader(file), &Pacer{Speed: speed, Now: clk.Now, Sleep: clk.Sleep}, stats, out)
+	close(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []client.Report
+	for r := range out {
+		got = append(got, r)
+	}
+	return got, stats
+}
+
+// replayWall0 is the fake wall clock's time as replayFile starts.
+var replayWall0 = time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+
 func TestReplaySBSFileRestampsOntoTheWallClock(t *testing.T) {
 	// Two aircraft; the file's clock starts at 06:00:00.
 	file := strings.Join([]string{
@@ -83,19 +105,8 @@ func TestReplaySBSFileRestampsOntoTheWallClock(t *testing.T) {
 		"MSG,3,1,1,71BE01,1,2015/10/07,06:00:02.500,2015/10/07,06:00:02.500,,20000,,,35.0,36.0,,,0,0,0,0",
 		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:10.500,2015/10/07,06:00:10.500,,30000,,,36.0,37.03,,,0,0,0,0",
 	}, "\n")
-	clk := &fakeClock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}
-	wall0 := clk.now
-	stats := &Stats{}
-	out := make(chan client.Report, 10)
-	err := Replay(context.Background(), strings.NewReader(file), &Pacer{Speed: 2, Now: clk.Now, Sleep: clk.Sleep}, stats, out)
-	close(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []client.Report
-	for r := range out {
-		got = append(got, r)
-	}
+	got, stats := replayFile(t, file, 2)
+	wall0 := replayWall0
 	if len(got) != 3 || stats.Skipped.Load() != 1 {
 		t.Fatalf("%d reports, %d skipped; want 3 and 1", len(got), stats.Skipped.Load())
 	}
@@ -117,16 +128,10 @@ func TestReplayJSONLines(t *testing.T) {
 
 {"aircraft":"A","time":"bad","lat":35.1,"lon":36,"alt_m":5000}
 `
-	clk := &fakeClock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}
-	stats := &Stats{}
-	out := make(chan client.Report, 10)
-	if err := Replay(context.Background(), strings.NewReader(file), &Pacer{Speed: 10, Now: clk.Now, Sleep: clk.Sleep}, stats, out); err != nil {
-		t.Fatal(err)
-	}
-	close(out)
+	got, stats := replayFile(t, file, 10)
 	var stamps []time.Duration
-	for r := range out {
-		stamps = append(stamps, r.Time.Sub(time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)))
+	for _, r := range got {
+		stamps = append(stamps, r.Time.Sub(replayWall0))
 	}
 	if len(stamps) != 2 || stamps[0] != 0 || stamps[1] != 3*time.Second || stats.Skipped.Load() != 1 {
 		t.Errorf("stamps %v skipped %d", stamps, stats.Skipped.Load())
@@ -147,18 +152,12 @@ func TestReplaySBSWithoutTimes(t *testing.T) {
 		"MSG,3,1,1,4CA2D6,1,,,,,,30000,,,36.0,37.03,,,0,0,0,0",
 		"MSG,3,1,1,ZZZZZZ,1,,,,,,30000,,,36.0,37.03,,,0,0,0,0",
 	}, "\n")
-	clk := &fakeClock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}
-	stats := &Stats{}
-	out := make(chan client.Report, 10)
-	if err := Replay(context.Background(), strings.NewReader(file), &Pacer{Speed: 1, Now: clk.Now, Sleep: clk.Sleep}, stats, out); err != nil {
-		t.Fatal(err)
-	}
-	close(out)
+	reports, stats := replayFile(t, file, 1)
 	var got []string
-	for r := range out {
+	for _, r := range reports {
 		got = append(got, r.Aircraft)
-		if !r.Time.Equal(clk.now) {
-			t.Errorf("%s stamped %v, want the time of reading %v", r.Aircraft, r.Time, clk.now)
+		if !r.Time.Equal(replayWall0) {
+			t.Errorf("%s stamped %v, want the time of reading %v", r.Aircraft, r.Time, replayWall0)
 		}
 	}
 	if strings.Join(got, ",") != "4CA2D6,71BE01,4CA2D6" {
@@ -196,14 +195,8 @@ func TestReplaySkipsAnOverlongLineWhateverItsHead(t *testing.T) {
 		"MSG,4,1,1,4CA2D6,1,2015/10/07,06:00:00.200,2015/10/07,06:00:00.200,,,450,90,,,0,,0,0,0,0",
 		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:00.500,2015/10/07,06:00:00.500,,30000,,,36.0,37.0,,,0,0,0," + strings.Repeat(" ", maxLine) + "-1",
 	}, "\n")
-	clk := &fakeClock{now: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)}
-	stats := &Stats{}
-	out := make(chan client.Report, 10)
-	if err := Replay(context.Background(), strings.NewReader(file), &Pacer{Speed: 1, Now: clk.Now, Sleep: clk.Sleep}, stats, out); err != nil {
-		t.Fatal(err)
-	}
-	close(out)
-	for r := range out {
+	reports, stats := replayFile(t, file, 1)
+	for _, r := range reports {
 		t.Errorf("report %+v of an over-long line", r)
 	}
 	if stats.Skipped.Load() != 1 {
