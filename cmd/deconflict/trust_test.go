@@ -258,10 +258,7 @@ func TestOperatorEditsStoredAck(t *testing.T) {
 	if code != 3 || !strings.HasPrefix(out, "INCONSISTENT: ") || !strings.Contains(out, fmt.Sprintf("record %d", seq)) {
 		t.Fatalf("check after the edit of record %d: exit %d\n%s", seq, code, out)
 	}
-	ev, _ := filepath.Glob(filepath.Join(e.wstate, "check", "evidence", "*"))
-	if len(ev) == 0 {
-		t.Fatal("no evidence kept")
-	}
+	e.wantEvidence(fmt.Sprintf("\n{\"seq\":%d,", seq))
 	// While it lasts, the coalition's witness cosigns nothing: every
 	// party sees in the published checkpoint that the coalition does not
 	// verify the record.
@@ -404,6 +401,8 @@ func TestOperatorRecordsUnsignedStatement(t *testing.T) {
 	if code2 != 3 || !strings.HasPrefix(out, "INCONSISTENT: ") || !strings.Contains(out, fmt.Sprintf("record %d", forged)) || !strings.Contains(out, "without coalition's signature") {
 		t.Fatalf("check after the forged record %d: exit %d\n%s", forged, code2, out)
 	}
+	// The evidence holds the export, the forged record with it.
+	e.wantEvidence(fmt.Sprintf("\n{\"seq\":%d,", forged))
 	// From now on the coalition's witness withholds its cosignatures.
 	e.exchange("two")
 	e.withheld()
@@ -633,5 +632,25 @@ func TestAuditExportChecksCosignatures(t *testing.T) {
 	}
 	if code, out := verify(unknown, "--witness-keys", wkeys); code != 2 || !strings.Contains(out, "no key") {
 		t.Fatalf("audit verify --witness-keys with no key in the file: exit %d\n%s", code, out)
+	}
+}
+
+// wantEvidence checks that the coalition's check kept one evidence file,
+// holding want, and no copy of an export beside it.
+func (e *trustEnv) wantEvidence(want string) {
+	e.t.Helper()
+	ev, _ := filepath.Glob(filepath.Join(e.wstate, "check", "evidence", "*"))
+	if len(ev) != 1 {
+		e.t.Fatalf("evidence files %v, want one", ev)
+	}
+	b, err := os.ReadFile(ev[0])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !strings.Contains(string(b), want) {
+		e.t.Fatalf("the evidence does not hold %q:\n%.2000s", want, b)
+	}
+	if left, _ := filepath.Glob(filepath.Join(e.wstate, "check", "export-*")); len(left) != 0 {
+		e.t.Fatalf("copies of exports left behind: %v", left)
 	}
 }

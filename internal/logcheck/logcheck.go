@@ -14,6 +14,7 @@
 package logcheck
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -169,6 +170,25 @@ func (c *Checker) evidence(kind string, parts ...string) string {
 	_ = os.WriteFile(name, []byte(strings.Join(parts, "\n")), 0o600)
 	return name
 }
+
+// evidenceWith is evidence whose last part is the export kept in f,
+// copied from the file.
+func (c *Checker) evidenceWith(kind, what string, f *os.File) string {
+	name := c.evidence(kind, what, "")
+	out, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return name
+	}
+	defer out.Close()
+	if _, err := f.Seek(0, io.SeekStart); err == nil {
+		_, _ = io.Copy(out, f)
+	}
+	return name
+}
+
+// maxEvidenceTail bounds what is kept of an export after the record that
+// did not verify.
+const maxEvidenceTail = 64 << 20
 
 // Check runs one check. A *Finding is a detected fault; any other error is
 // a failure to check (server unreachable, bad state directory). An
@@ -412,23 +432,38 @@ func (c *Checker) records(ctx context.Context, cp translog.Checkpoint, signed []
 	defer body.Close()
 	// The chain: every hash recomputed, every link, the signed head; the
 	// verification gives the records' leaf hashes too. It reads the export
-	// as the server writes it (a copy is kept for the evidence), so that
-	// on two cores the server's export and the check run side by side.
-	var kept bytes.Buffer
-	sum, err := audit.VerifyWith(io.TeeReader(body, &kept), pub, audit.VerifyOptions{PartyKeys: c.PartyKeys, Bind: c.Bind})
+	// as the server writes it, so that on two cores the server's export
+	// and the check run side by side. A copy is kept for the evidence, in
+	// a file: a record of hotline traffic exports as some 700-900 bytes,
+	// so catching up with a million records is most of a gigabyte, which
+	// a party's witness host need not hold in memory.
+	kept, err := os.CreateTemp(c.path(""), "export-*.jsonl")
 	if err != nil {
-		if _, cerr := io.Copy(&kept, body); cerr != nil {
+		return Result{}, err
+	}
+	defer func() {
+		kept.Close()
+		os.Remove(kept.Name())
+	}()
+	keep := bufio.NewWriterSize(kept, 1<<16)
+	sum, err := audit.VerifyWith(io.TeeReader(body, keep), pub, audit.VerifyOptions{PartyKeys: c.PartyKeys, Bind: c.Bind})
+	if err != nil {
+		// The rest of the export is evidence too, up to a bound: an export
+		// that does not verify may not end either.
+		if _, cerr := io.Copy(keep, io.LimitReader(body, maxEvidenceTail)); cerr != nil {
 			return Result{}, fmt.Errorf("reading the export: %w", cerr)
 		}
 	}
-	export := kept.Bytes()
+	if ferr := keep.Flush(); ferr != nil {
+		return Result{}, fmt.Errorf("keeping a copy of the export: %w", ferr)
+	}
 	if err != nil {
 		var ae *audit.Error
 		what := "the export does not verify: " + err.Error()
 		if errors.As(err, &ae) && ae.Seq > 0 {
 			what = fmt.Sprintf("record %d: %s", ae.Seq, ae.Problem)
 		}
-		return Result{}, &Finding{Kind: Inconsistent, What: what, Evidence: c.evidence(Inconsistent, what, string(export))}
+		return Result{}, &Finding{Kind: Inconsistent, What: what, Evidence: c.evidenceWith(Inconsistent, what, kept)}
 	}
 	// The leaves, in order, up to the checkpoint's size.
 	if sum.Records > 0 && sum.FirstSeq != checked+1 {
@@ -466,7 +501,11 @@ func (c *Checker) records(ctx context.Context, cp translog.Checkpoint, signed []
 		_ = tree.Truncate(checked)
 		seq := lo + 1
 		what := fmt.Sprintf("record %d as exported is not the record the cosigned checkpoint of size %d commits to (altered after it was logged)", seq, cp.Size)
-		return Result{}, &Finding{Kind: Inconsistent, What: what, Evidence: c.evidence(Inconsistent, what, "record: "+string(recordLine(export, seq)), "checkpoint:", string(signed))}
+		line, err := recordLine(kept, seq)
+		if err != nil {
+			return Result{}, fmt.Errorf("reading the copy of the export: %w", err)
+		}
+		return Result{}, &Finding{Kind: Inconsistent, What: what, Evidence: c.evidence(Inconsistent, what, "record: "+string(line), "checkpoint:", string(signed))}
 	}
 	if err := fh.Sync(); err != nil {
 		return Result{}, err
@@ -475,13 +514,24 @@ func (c *Checker) records(ctx context.Context, cp translog.Checkpoint, signed []
 	return res, nil
 }
 
-// recordLine is the line of record seq in an export (nil when none).
-func recordLine(export []byte, seq int64) []byte {
+// recordLine is the line of record seq in the export kept in f (nil when
+// none).
+func recordLine(f *os.File, seq int64) ([]byte, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
 	prefix := []byte(`{"seq":` + strconv.FormatInt(seq, 10) + `,`)
-	for _, line := range bytes.Split(export, []byte("\n")) {
+	r := bufio.NewReaderSize(f, 1<<16)
+	for {
+		line, err := r.ReadBytes('\n')
 		if bytes.HasPrefix(line, prefix) {
-			return line
+			return bytes.TrimSuffix(line, []byte("\n")), nil
+		}
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
-	return nil
 }
