@@ -267,3 +267,60 @@ func TestSenderGivesUpOnAServerThatStopsAnswering(t *testing.T) {
 		t.Errorf("stats %s, want the 3 reports sent after 1 retry", stats)
 	}
 }
+
+// TestFollowTCPDropsASilentSource: a source that accepts the connection
+// and then sends nothing is dropped after the idle timeout, said in the
+// log, and connected again. The follower waited on it for ever, saying
+// nothing.
+func TestFollowTCPDropsASilentSource(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // held open, sending nothing
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stats := &Stats{}
+	var mu sync.Mutex
+	var logged []string
+	src := &TCPSource{Addr: ln.Addr().String(), Backoff: fastBackoff, Stats: stats, IdleTimeout: 20 * time.Millisecond,
+		Logf: func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			logged = append(logged, fmt.Sprintf(format, args...))
+		}}
+	done := make(chan error, 1)
+	go func() {
+		done <- src.Follow(ctx, func(string) error { return nil })
+	}()
+	for i := range 2 {
+		select {
+		case c := <-accepted:
+			defer c.Close()
+		case <-ctx.Done():
+			t.Fatalf("connection %d never made: the follower still waits on a source that sends nothing", i+1)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logged) == 0 || !strings.Contains(logged[0], "sent nothing for 0.02 s") || !strings.Contains(logged[0], ln.Addr().String()) {
+		t.Errorf("logged %q, want the source named and its silence of 0.02 s said", logged)
+	}
+	if stats.Reconnects.Load() < 1 {
+		t.Errorf("reconnects = %d, want at least 1", stats.Reconnects.Load())
+	}
+}

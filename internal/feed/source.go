@@ -55,23 +55,48 @@ func ReadLines(ctx context.Context, r io.Reader, stats *Stats, fn func(line stri
 	}
 }
 
-// FollowTCP connects to addr (a BaseStation port such as dump1090's 30003)
-// and calls fn for each line received. Whenever the connection cannot be
-// made, breaks or ends, it reconnects with backoff (reset once a connection
-// delivered data), counting reconnects in stats. It returns only when ctx
-// is done, or with fn's error.
+// DefaultIdleTimeout is how long a live TCP source may send nothing
+// before its connection is taken for dead: dump1090 and readsb send
+// several lines a second while any aircraft is in range.
+const DefaultIdleTimeout = 30 * time.Second
+
+// TCPSource is a live line source over TCP (a BaseStation port such as
+// dump1090's 30003).
+type TCPSource struct {
+	Addr    string
+	Backoff client.Backoff
+	// IdleTimeout bounds how long a connection may deliver nothing
+	// (DefaultIdleTimeout when 0): a source that stays connected but
+	// stops sending is dropped and connected again, said in Logf.
+	IdleTimeout time.Duration
+	// Logf says what happened to the connection (nil: nothing is said).
+	Logf  func(format string, args ...any)
+	Stats *Stats
+}
+
+// FollowTCP follows addr as a TCPSource with the default idle timeout,
+// saying nothing.
 func FollowTCP(ctx context.Context, addr string, b client.Backoff, stats *Stats, fn func(line string) error) error {
+	return (&TCPSource{Addr: addr, Backoff: b, Stats: stats}).Follow(ctx, fn)
+}
+
+// Follow connects to the source and calls fn for each line received.
+// Whenever the connection cannot be made, breaks or ends, it reconnects
+// with backoff (reset once a connection delivered data), counting
+// reconnects in Stats. It returns only when ctx is done, or with fn's
+// error.
+func (s *TCPSource) Follow(ctx context.Context, fn func(line string) error) error {
 	var d net.Dialer
 	failures := 0
 	for first := true; ; first = false {
 		if !first {
-			stats.Reconnects.Add(1)
+			s.Stats.Reconnects.Add(1)
 		}
-		conn, err := d.DialContext(ctx, "tcp", addr)
+		conn, err := d.DialContext(ctx, "tcp", s.Addr)
 		if err == nil {
 			got := false
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
-			err = ReadLines(ctx, conn, stats, func(line string) error {
+			err = ReadLines(ctx, conn, s.Stats, func(line string) error {
 				got = true
 				return fn(line)
 			})
@@ -87,7 +112,7 @@ func FollowTCP(ctx context.Context, addr string, b client.Backoff, stats *Stats,
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := b.Sleep(ctx, failures); err != nil {
+		if err := s.Backoff.Sleep(ctx, failures); err != nil {
 			return nil
 		}
 		failures++
