@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -86,6 +87,14 @@ func FollowTCP(ctx context.Context, addr string, b client.Backoff, stats *Stats,
 // reconnects in Stats. It returns only when ctx is done, or with fn's
 // error.
 func (s *TCPSource) Follow(ctx context.Context, fn func(line string) error) error {
+	idle := s.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	logf := s.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	var d net.Dialer
 	failures := 0
 	for first := true; ; first = false {
@@ -96,12 +105,15 @@ func (s *TCPSource) Follow(ctx context.Context, fn func(line string) error) erro
 		if err == nil {
 			got := false
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
-			err = ReadLines(ctx, conn, s.Stats, func(line string) error {
+			err = ReadLines(ctx, idleReader{conn, idle}, s.Stats, func(line string) error {
 				got = true
 				return fn(line)
 			})
 			stop()
 			conn.Close()
+			if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+				logf("source %s sent nothing for %g s: dropping the connection and connecting again", s.Addr, idle.Seconds())
+			}
 			if err != nil && ctx.Err() == nil && !isNetErr(err) {
 				return err // the handler's own error
 			}
@@ -117,6 +129,20 @@ func (s *TCPSource) Follow(ctx context.Context, fn func(line string) error) erro
 		}
 		failures++
 	}
+}
+
+// idleReader reads a connection, each read bounded by idle: a source that
+// sends nothing for that long fails the read with os.ErrDeadlineExceeded.
+type idleReader struct {
+	conn net.Conn
+	idle time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	if err := r.conn.SetReadDeadline(time.Now().Add(r.idle)); err != nil {
+		return 0, err
+	}
+	return r.conn.Read(p)
 }
 
 func isNetErr(err error) bool {
