@@ -441,3 +441,62 @@ func TestFeedLiveOfferKeepsTheNewest(t *testing.T) {
 		t.Fatalf("queued %v with %d undeliverable, want %v and 2", got, p.stats.Undeliverable.Load(), want)
 	}
 }
+
+// TestFeedSBSConnectDropsASilentSource: a BaseStation source that accepts
+// the connection and then sends nothing is said to have gone silent after
+// --idle-timeout, dropped and connected again. The feed waited on it for
+// ever, saying nothing. An idle timeout of 0 or less is refused, naming
+// the flag.
+func TestFeedSBSConnectDropsASilentSource(t *testing.T) {
+	fake := &apiFake{party: "coalition"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // held open, sending nothing
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- feedMain(ctx, []string{"sbs", "--connect", ln.Addr().String(), "--idle-timeout", "50ms", "--party", "coalition",
+			"--server", srv.URL, "--token", "t", "--status", "0"}, &out, &errOut)
+	}()
+	for i := range 2 {
+		select {
+		case c := <-accepted:
+			defer c.Close()
+		case err := <-done:
+			t.Fatalf("the feed ended: %v\n%s", err, errOut.String())
+		case <-ctx.Done():
+			t.Fatalf("connection %d never made: the feed still waits on a source that sends nothing", i+1)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if want := "source " + ln.Addr().String() + " sent nothing for 0.05 s"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr %q, want %q", errOut.String(), want)
+	}
+	for _, idle := range []string{"0", "-1s"} {
+		err := feedMain(context.Background(), []string{"sbs", "--connect", ln.Addr().String(), "--idle-timeout", idle,
+			"--party", "coalition", "--server", srv.URL, "--token", "t"}, &out, &errOut)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--idle-timeout") {
+			t.Errorf("--idle-timeout %s: err %v, want a usage error naming --idle-timeout", idle, err)
+		}
+	}
+}
