@@ -166,7 +166,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return feedASTERIX(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || (args[0] != "sbs" && args[0] != "jsonl") {
-		fmt.Fprintln(stderr, "usage: deconflict feed sbs (--connect HOST:PORT | --file FILE) --party NAME --server URL (--token T | --token-file F) [--key FILE]")
+		fmt.Fprintln(stderr, "usage: deconflict feed sbs (--connect HOST:PORT [--idle-timeout D] | --file FILE) --party NAME --server URL (--token T | --token-file F) [--key FILE]")
 		fmt.Fprintln(stderr, "       deconflict feed jsonl --file FILE|- --party NAME --server URL (--token T | --token-file F) [--key FILE]")
 		fmt.Fprintln(stderr, "       "+feedASTERIXUsage)
 		return usagef("feed: the format (sbs, jsonl or asterix) comes first")
@@ -177,6 +177,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cf clientFlags
 	cf.register(fs)
 	connect := fs.String("connect", "", "BaseStation source HOST:PORT (sbs only; e.g. dump1090's port 30003)")
+	idleTimeout := fs.Duration("idle-timeout", feed.DefaultIdleTimeout, "with --connect: a source that sends nothing for this long is said to have gone silent, dropped and connected again")
 	file := fs.String("file", "", "read from FILE ('-' for standard input)")
 	var pf pipelineFlags
 	pf.register(fs)
@@ -189,6 +190,9 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*connect == "") == (*file == "") || (format == "jsonl" && *connect != "") {
 		return usagef("give exactly one source: --file, or --connect for sbs")
 	}
+	if *idleTimeout <= 0 {
+		return usagef("--idle-timeout must be above zero (e.g. 30s)")
+	}
 	p, err := pf.start(ctx, &cf, stdout, stderr, "feed")
 	if err != nil {
 		return err
@@ -197,7 +201,9 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch {
 	case *connect != "":
 		dec := feed.NewSBSDecoder(stats)
-		err = feed.FollowTCP(ctx, *connect, client.Backoff{}, stats, func(line string) error {
+		src := &feed.TCPSource{Addr: *connect, IdleTimeout: *idleTimeout, Stats: stats,
+			Logf: func(format string, args ...any) { fmt.Fprintf(stderr, "feed sbs: "+format+"\n", args...) }}
+		err = src.Follow(ctx, func(line string) error {
 			if r, ok := dec.Live(line, time.Now()); ok {
 				p.offer(r)
 			}
