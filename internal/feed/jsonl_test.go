@@ -3,11 +3,15 @@ package feed
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/printable"
+	"github.com/deconflict/deconflict/internal/track"
 	"github.com/deconflict/deconflict/internal/wiretime"
 )
 
@@ -77,6 +81,64 @@ func TestParseJSONLineKeepsTheAltitudeSource(t *testing.T) {
 	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "alt_source" {
 		t.Errorf("alt_source radar: err %v, want a *fielderr.Error on alt_source", err)
+	}
+}
+
+// TestParseJSONLineTakesTheServersLimits: a line is checked with the
+// server's own limits (track.Report.Validate), each accepted at its edge
+// and skipped just beyond it, naming the field and counted by it in the
+// skipped summary. The feed's own were looser (a callsign of 64 bytes, an
+// altitude of 100 km, any class): such a line was sent, refused by the
+// server and counted undeliverable without a reason. One was tighter (a
+// vertical speed of 1000 m/s, where the server bounds the speed over all
+// three components): a line the server takes was skipped.
+func TestParseJSONLineTakesTheServersLimits(t *testing.T) {
+	line := func(field, value string) string {
+		fields := map[string]string{"aircraft": `"A"`, "time": `"2026-11-24T07:00:00Z"`, "lat": "1", "lon": "1", "alt_m": "1"}
+		fields[field] = value
+		var parts []string
+		for _, k := range []string{"aircraft", "callsign", "class", "time", "lat", "lon", "alt_m", "vel_east_mps", "vel_north_mps", "vel_up_mps"} {
+			if v, ok := fields[k]; ok {
+				parts = append(parts, fmt.Sprintf("%q:%s", k, v))
+			}
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+	text := func(n int, c string) string { return fmt.Sprintf("%q", strings.Repeat(c, n)) }
+	number := func(v float64) string { return fmt.Sprint(v) }
+	cases := []struct {
+		field, atLimit, beyond string
+		skippedAs              string // the field named; the same as field unless blamed on another
+	}{
+		{"aircraft", text(track.MaxIDBytes, "A"), text(track.MaxIDBytes+1, "A"), "aircraft"},
+		{"callsign", text(track.MaxCallsignLen, "C"), text(track.MaxCallsignLen+1, "C"), "callsign"},
+		{"class", text(track.MaxClassBytes, "u"), text(track.MaxClassBytes+1, "u"), "class"},
+		{"class", `"uas-2_b"`, `"UAS"`, "class"},
+		{"alt_m", number(track.MaxAltM), number(math.Nextafter(track.MaxAltM, math.Inf(1))), "alt_m"},
+		{"alt_m", number(track.MinAltM), number(math.Nextafter(track.MinAltM, math.Inf(-1))), "alt_m"},
+		{"vel_up_mps", number(track.MaxSpeedMps), number(math.Nextafter(track.MaxSpeedMps, math.Inf(1))), "vel_up_mps"},
+		{"vel_east_mps", number(-track.MaxSpeedMps), number(math.Nextafter(-track.MaxSpeedMps, math.Inf(-1))), "vel_east_mps"},
+	}
+	for _, c := range cases {
+		if _, err := ParseJSONLine([]byte(line(c.field, c.atLimit))); err != nil {
+			t.Errorf("%s %s, at the server's limit: %v", c.field, c.atLimit, err)
+		}
+		_, err := ParseJSONLine([]byte(line(c.field, c.beyond)))
+		var fe *fielderr.Error
+		if !errors.As(err, &fe) || fe.Field != c.skippedAs {
+			t.Errorf("%s %s, beyond the server's limit: err %v, want a *fielderr.Error on %q", c.field, c.beyond, err, c.skippedAs)
+		}
+	}
+	// The speed over all three components, each within the limit.
+	over := `{"aircraft":"A","time":"2026-11-24T07:00:00Z","lat":1,"lon":1,"alt_m":1,"vel_east_mps":3000,"vel_north_mps":1}`
+	if _, err := ParseJSONLine([]byte(over)); err == nil {
+		t.Errorf("%s, above the server's %d m/s: accepted", over, track.MaxSpeedMps)
+	}
+	// Counted by the field in the skipped summary.
+	file := line("callsign", text(track.MaxCallsignLen, "C")) + "\n" + line("callsign", text(track.MaxCallsignLen+1, "C")) + "\n"
+	got, stats := replayFile(t, file, 1)
+	if want := "skipped 1 lines: 1 bad callsign"; len(got) != 1 || stats.SkippedSummary() != want {
+		t.Errorf("%d reports, summary %q; want 1 and %q", len(got), stats.SkippedSummary(), want)
 	}
 }
 
