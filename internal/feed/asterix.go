@@ -13,12 +13,13 @@ import (
 	"github.com/deconflict/deconflict/internal/asterix"
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
-// Altitude sources of a report (client.Report.AltSource).
+// Altitude sources of a report (client.Report.AltSource): the server's.
 const (
-	AltGeometric  = "geometric"
-	AltBarometric = "barometric"
+	AltGeometric  = track.AltGeometric
+	AltBarometric = track.AltBarometric
 )
 
 // ASTERIXStats counts what the ASTERIX feed did with the records it

@@ -5,20 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/fielderr"
-	"github.com/deconflict/deconflict/internal/printable"
+	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/track"
 	"github.com/deconflict/deconflict/internal/wiretime"
 )
 
 // ParseJSONLine reads one line holding one position report in the schema of
 // the items of POST /v1/positions. Unknown fields are allowed (the wire
-// shapes may grow); missing required fields, impossible coordinates,
-// non-finite numbers, an altitude source the server does not know and an
-// aircraft id or callsign with a control or invisible formatting character
-// are errors naming the field.
+// shapes may grow); missing required fields are errors naming the field,
+// and so is whatever the server would refuse of the report itself, by its
+// own rule (track.Report.Validate: the lengths of the aircraft id,
+// callsign and class, the class's syntax, coordinates, altitude and speed
+// within their limits, an altitude source it knows, printable texts): the
+// line is skipped here, saying why, instead of sent to be refused without
+// a reason. Whether the rules know the class is the server's to say.
 func ParseJSONLine(line []byte) (client.Report, error) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
@@ -48,12 +51,6 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 	switch {
 	case in.Aircraft == nil || *in.Aircraft == "":
 		return client.Report{}, fielderr.New("aircraft", "required")
-	case len(*in.Aircraft) > 64:
-		return client.Report{}, fielderr.New("aircraft", "longer than 64 bytes")
-	case len(in.Callsign) > 64:
-		return client.Report{}, fielderr.New("callsign", "longer than 64 bytes")
-	case len(in.Class) > 32:
-		return client.Report{}, fielderr.New("class", "longer than 32 bytes")
 	case in.Time == nil:
 		return client.Report{}, fielderr.New("time", "required")
 	case in.Lat == nil:
@@ -62,16 +59,6 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		return client.Report{}, fielderr.New("lon", "required")
 	case in.AltM == nil:
 		return client.Report{}, fielderr.New("alt_m", "required")
-	case in.AltSource != "" && in.AltSource != AltGeometric && in.AltSource != AltBarometric:
-		return client.Report{}, fielderr.Errorf("alt_source", "must be %q or %q (or absent)", AltGeometric, AltBarometric)
-	}
-	// The server refuses a whole batch for one such text: the line is
-	// skipped here instead, so that it sinks no other report.
-	if err := printable.Check(*in.Aircraft); err != nil {
-		return client.Report{}, fielderr.New("aircraft", err.Error())
-	}
-	if err := printable.Check(in.Callsign); err != nil {
-		return client.Report{}, fielderr.New("callsign", err.Error())
 	}
 	r := client.Report{
 		Aircraft: *in.Aircraft, Callsign: in.Callsign, Class: in.Class,
@@ -86,27 +73,13 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		return client.Report{}, err
 	}
 	r.Time = t
-	if r.LatDeg < -90 || r.LatDeg > 90 {
-		return client.Report{}, fielderr.Errorf("lat", "%g outside [-90, 90]", r.LatDeg)
-	}
-	if r.LonDeg < -180 || r.LonDeg > 180 {
-		return client.Report{}, fielderr.Errorf("lon", "%g outside [-180, 180]", r.LonDeg)
-	}
-	// encoding/json already refuses NaN and Inf literals; the bounds keep
-	// absurd magnitudes out.
-	for _, f := range []struct {
-		name  string
-		v, lo float64
-		hi    float64
-	}{
-		{"alt_m", r.AltM, -1000, 100_000},
-		{"vel_east_mps", r.VelEastMps, -3000, 3000},
-		{"vel_north_mps", r.VelNorthMps, -3000, 3000},
-		{"vel_up_mps", r.VelUpMps, -1000, 1000},
-	} {
-		if math.IsNaN(f.v) || f.v < f.lo || f.v > f.hi {
-			return client.Report{}, fielderr.Errorf(f.name, "%g outside [%g, %g]", f.v, f.lo, f.hi)
-		}
+	// The server's rule for the report. The party is the token's, which
+	// the server fills in: any valid name stands for it here.
+	tr := track.Report{Party: "feed", Aircraft: r.Aircraft, Callsign: r.Callsign, Class: r.Class, Time: r.Time,
+		Pos: geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg, AltM: r.AltM}, AltSource: r.AltSource,
+		VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps}
+	if err := tr.Validate(); err != nil {
+		return client.Report{}, err
 	}
 	return r, nil
 }
