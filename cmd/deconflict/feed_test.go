@@ -167,7 +167,7 @@ func TestFeedSBSConnectSurvivesSourceAndServerOutages(t *testing.T) {
 	}
 	final := out.String()
 	if !strings.Contains(final, fmt.Sprintf("sent=%d skipped=0 undeliverable=0 retries=2", connections)) ||
-		strings.Contains(final, "reconnects=0") {
+		strings.Contains(final, "reconnects=0") || !strings.Contains(final, "aircraft_full=0") {
 		t.Errorf("final status %q", final)
 	}
 }
@@ -497,6 +497,37 @@ func TestFeedSBSConnectDropsASilentSource(t *testing.T) {
 		var ue usageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--idle-timeout") {
 			t.Errorf("--idle-timeout %s: err %v, want a usage error naming --idle-timeout", idle, err)
+		}
+	}
+}
+
+// TestFeedSBSStatusSaysTheAircraftRefused: the status lines of a
+// BaseStation feed and replay say how many messages of new aircraft the
+// assembler refused, holding MaxAircraft already (aircraft_full), as the
+// ASTERIX feed's do: they did not, and a source naming ever new aircraft
+// silently lost every new one.
+func TestFeedSBSStatusSaysTheAircraftRefused(t *testing.T) {
+	fake := &apiFake{party: "coalition"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	file := writeFile(t, "rec.sbs", strings.Join([]string{
+		"MSG,4,1,1,4CA2D6,1,2015/10/07,06:00:00.100,2015/10/07,06:00:00.100,,,450,90,,,0,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:00.200,2015/10/07,06:00:00.200,,30000,,,36.0,37.0,,,0,0,0,0",
+	}, "\n"))
+	for _, run := range []struct {
+		name string
+		main func(context.Context, []string, io.Writer, io.Writer) error
+		args []string
+	}{
+		{"feed sbs --file", feedMain, []string{"sbs", "--file", file, "--party", "coalition"}},
+		{"replay", replayMain, []string{file, "--speed", "max"}},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run.main(context.Background(), append(run.args, "--server", srv.URL, "--token", "t", "--status", "0"), &out, &errOut); err != nil {
+			t.Fatalf("%s: %v\n%s", run.name, err, errOut.String())
+		}
+		if !strings.Contains(out.String(), "sent=1 ") || !strings.Contains(out.String(), " aircraft_full=0") {
+			t.Errorf("%s: final status %q, want the aircraft refused counted (aircraft_full)", run.name, out.String())
 		}
 	}
 }
