@@ -193,14 +193,19 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *idleTimeout <= 0 {
 		return usagef("--idle-timeout must be above zero (e.g. 30s)")
 	}
-	p, err := pf.start(ctx, &cf, stdout, stderr, "feed")
+	var more []fmt.Stringer
+	dec := feed.NewSBSDecoder(nil)
+	if format == "sbs" {
+		more = append(more, dec)
+	}
+	p, err := pf.start(ctx, &cf, stdout, stderr, "feed", more...)
 	if err != nil {
 		return err
 	}
 	stats := p.stats
+	dec.Stats = stats
 	switch {
 	case *connect != "":
-		dec := feed.NewSBSDecoder(stats)
 		src := &feed.TCPSource{Addr: *connect, IdleTimeout: *idleTimeout, Stats: stats,
 			Logf: func(format string, args ...any) { fmt.Fprintf(stderr, "feed sbs: "+format+"\n", args...) }}
 		err = src.Follow(ctx, func(line string) error {
@@ -213,7 +218,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// A recorded BaseStation file plays at its own pace, re-stamped
 		// onto the wall clock, as if it were live.
 		err = withInput(*file, func(r io.Reader) error {
-			return feed.Replay(ctx, r, &feed.Pacer{Speed: 1}, stats, p.in)
+			return dec.Replay(ctx, r, &feed.Pacer{Speed: 1}, p.in)
 		})
 	default:
 		// JSON lines keep their own times: the producer is live.

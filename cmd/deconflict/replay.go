@@ -77,12 +77,14 @@ func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(pos) != 1 {
 		return usagef("usage: deconflict replay FILE [--speed N|max] --server URL (--token T | --token-file F) [--key FILE] [--party P]")
 	}
-	p, err := pf.start(ctx, &cf, stdout, stderr, "replay")
+	dec := feed.NewSBSDecoder(nil)
+	p, err := pf.start(ctx, &cf, stdout, stderr, "replay", dec)
 	if err != nil {
 		return err
 	}
+	dec.Stats = p.stats
 	err = withInput(pos[0], func(r io.Reader) error {
-		return feed.Replay(ctx, r, &feed.Pacer{Speed: float64(speed)}, p.stats, p.in)
+		return dec.Replay(ctx, r, &feed.Pacer{Speed: float64(speed)}, p.in)
 	})
 	return p.finish(err)
 }

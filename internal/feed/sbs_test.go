@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/geo"
 )
 
@@ -281,6 +283,29 @@ func TestAssemblerKeepsAtMostMaxAircraft(t *testing.T) {
 	}
 	if _, kept := a.aircraft["TRK062-1-1-0"]; kept || a.Aircraft() != 3 {
 		t.Errorf("%d aircraft kept (the first still: %v) after it was forgotten, want 3 new ones", a.Aircraft(), kept)
+	}
+}
+
+// TestSBSDecoderStatusSaysAircraftFull: the BaseStation decoder's status
+// says how many messages of new aircraft its assembler refused, live and
+// in a replay, as the ASTERIX decoder's does.
+func TestSBSDecoderStatusSaysAircraftFull(t *testing.T) {
+	d := NewSBSDecoder(&Stats{})
+	d.Assembler.MaxAircraft = 1
+	now := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	for _, icao := range []string{"4CA2D6", "71BE01", "71BE02"} {
+		d.Live(sbsLine(4, icao, map[int]string{sbsGroundSpeed: "420", sbsTrack: "45"}), now)
+	}
+	if got := d.String(); got != "aircraft_full=2" {
+		t.Errorf("live: status %q, want aircraft_full=2", got)
+	}
+	file := sbsLine(8, "4CA2D6", nil) + "\n" + sbsLine(8, "71BE03", nil) + "\n"
+	clk := &fakeClock{now: replayWall0}
+	if err := d.Replay(context.Background(), strings.NewReader(file), &Pacer{Speed: 1, Now: clk.Now, Sleep: clk.Sleep}, make(chan client.Report, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.String(); got != "aircraft_full=3" {
+		t.Errorf("after a replay: status %q, want aircraft_full=3", got)
 	}
 }
 

@@ -243,6 +243,13 @@ func (d *SBSDecoder) Recorded(line string) (client.Report, bool) {
 	return d.Assembler.Add(m, d.last)
 }
 
+// String is the status line of the BaseStation part of a feed, as the
+// ASTERIX decoder's says it: the messages of new aircraft the assembler
+// refused, holding MaxAircraft already.
+func (d *SBSDecoder) String() string {
+	return fmt.Sprintf("aircraft_full=%d", d.Assembler.Full.Load())
+}
+
 func (d *SBSDecoder) parse(line string) (SBSMessage, bool) {
 	if strings.TrimSpace(line) == "" {
 		return SBSMessage{}, false
@@ -332,9 +339,15 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 // sends it on out. Malformed lines are counted in stats and skipped. It
 // returns at the end of r or when ctx is done.
 func Replay(ctx context.Context, r io.Reader, pacer *Pacer, stats *Stats, out chan<- client.Report) error {
+	return NewSBSDecoder(stats).Replay(ctx, r, pacer, out)
+}
+
+// Replay is the package's Replay with d decoding the BaseStation lines
+// (counting into d.Stats).
+func (d *SBSDecoder) Replay(ctx context.Context, r io.Reader, pacer *Pacer, out chan<- client.Report) error {
 	format, detected := FormatSBS, false
-	sbs := NewSBSDecoder(stats)
-	sbs.Now = pacer.Now // a file without times is read on the pacer's clock
+	d.Now = pacer.Now // a file without times is read on the pacer's clock
+	stats := d.Stats
 	return ReadLines(ctx, r, stats, func(line string) error {
 		if strings.TrimSpace(line) == "" {
 			return nil
@@ -352,7 +365,7 @@ func Replay(ctx context.Context, r io.Reader, pacer *Pacer, stats *Stats, out ch
 			}
 		default:
 			var ok bool
-			if rep, ok = sbs.Recorded(line); !ok {
+			if rep, ok = d.Recorded(line); !ok {
 				return nil
 			}
 		}
