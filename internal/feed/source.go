@@ -282,6 +282,16 @@ func sbsSkipReason(err error) string {
 // 0 means as fast as possible.
 type Pacer struct {
 	Speed float64
+	// MaxGap bounds the step of source time the pacer waits out
+	// (DefaultMaxGap when 0): a time more than MaxGap after the one before
+	// it (a gap in the recording, a line dated a year on) is stamped now,
+	// without waiting, and so is a time that would be stamped more than
+	// maxStampBack before the one before it (recordings joined out of
+	// order, a receiver's clock set back): the source's clock is
+	// re-anchored on the wall clock from there, and the jump said in Logf.
+	MaxGap time.Duration
+	// Logf says when the source's time jumps (nil: nothing is said).
+	Logf func(format string, args ...any)
 	// Now and Sleep are the wall clock (time.Now and a timer when nil).
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -290,6 +300,15 @@ type Pacer struct {
 	src0, wall0 time.Time
 	lastStamp   time.Time
 }
+
+// DefaultMaxGap is the longest step of a recording's time that a replay
+// waits out: a longer one is a gap in the recording, not traffic.
+const DefaultMaxGap = 10 * time.Minute
+
+// maxStampBack is how far before the report before it a step back of the
+// source's time may stamp a report (records of several sensors come a
+// little out of order), well inside the minute a server accepts.
+const maxStampBack = 10 * time.Second
 
 // maxLead is how far ahead of the wall clock an as-fast-as-possible replay
 // may stamp (the server accepts reports up to 10 s in the future).

@@ -2,6 +2,8 @@ package feed
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +203,60 @@ func TestReplaySkipsAnOverlongLineWhateverItsHead(t *testing.T) {
 	}
 	if stats.Skipped.Load() != 1 {
 		t.Errorf("%d lines skipped, want 1: %s", stats.Skipped.Load(), stats.SkippedSummary())
+	}
+}
+
+// TestReplayDoesNotFollowAJumpOfTheFilesTime: a recorded BaseStation file
+// is replayed at its own pace, except where its time jumps: a line dated a
+// year on is not waited for (the replay slept a year), and a line dated
+// back is stamped now, not in the past (every later report was refused
+// by the server as too old); each jump is said. A small step back (records
+// a little out of order) is followed.
+func TestReplayDoesNotFollowAJumpOfTheFilesTime(t *testing.T) {
+	at := func(date, clock string) []string {
+		return []string{
+			"MSG,4,1,1,4CA2D6,1," + date + "," + clock + "," + date + "," + clock + ",,,450,90,,,0,,0,0,0,0",
+			"MSG,3,1,1,4CA2D6,1," + date + "," + clock + "," + date + "," + clock + ",,30000,,,36.0,37.0,,,0,0,0,0",
+		}
+	}
+	var lines []string
+	for _, l := range [][]string{
+		at("2015/10/07", "06:00:00.000"),
+		at("2015/10/07", "06:00:01.000"),
+		at("2016/10/07", "06:00:01.000"), // a year on
+		at("2016/10/07", "06:00:02.000"),
+		at("2015/10/07", "05:00:00.000"), // a year and an hour back
+		at("2015/10/07", "05:00:01.000"),
+		at("2015/10/07", "05:00:00.500"), // half a second back
+		at("2015/10/07", "05:00:02.000"),
+	} {
+		lines = append(lines, l...)
+	}
+	clk := &fakeClock{now: replayWall0}
+	var logged []string
+	pacer := &Pacer{Speed: 1, Now: clk.Now, Sleep: clk.Sleep,
+		Logf: func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }}
+	out := make(chan client.Report, 10)
+	if err := Replay(context.Background(), strings.NewReader(strings.Join(lines, "\n")), pacer, &Stats{}, out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	var stamps []time.Duration
+	for r := range out {
+		stamps = append(stamps, r.Time.Sub(replayWall0))
+	}
+	want := []time.Duration{0, time.Second, time.Second, 2 * time.Second, 2 * time.Second, 3 * time.Second, 2500 * time.Millisecond, 4 * time.Second}
+	if !slices.Equal(stamps, want) {
+		t.Errorf("stamps %v, want %v", stamps, want)
+	}
+	var slept time.Duration
+	for _, d := range clk.slept {
+		slept += d
+	}
+	if slept != 4*time.Second {
+		t.Errorf("slept %v in all (%v), want the 4 s of the file's time between its jumps", slept, clk.slept)
+	}
+	if len(logged) != 2 || !strings.Contains(logged[0], "ahead") || !strings.Contains(logged[1], "back") {
+		t.Errorf("logged %q, want the jump ahead and the jump back said", logged)
 	}
 }
