@@ -298,6 +298,7 @@ type Pacer struct {
 
 	started     bool
 	src0, wall0 time.Time
+	lastSrc     time.Time
 	lastStamp   time.Time
 }
 
@@ -315,10 +316,12 @@ const maxStampBack = 10 * time.Second
 const maxLead = 5 * time.Second
 
 // Stamp waits until the wall time that corresponds to source time src and
-// returns it. At Speed 0 it does not wait but returns strictly increasing
-// wall times (a microsecond apart when the clock has not moved), pausing
-// only if that would run more than a few seconds ahead of the wall clock,
-// so every stamp stays within the window a server accepts.
+// returns it; where the source's time jumps (see MaxGap), it re-anchors
+// the source's clock on now and returns now. At Speed 0 it does not wait
+// but returns strictly increasing wall times (a microsecond apart when the
+// clock has not moved), pausing only if that would run more than a few
+// seconds ahead of the wall clock, so every stamp stays within the window
+// a server accepts.
 func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 	if p.Now == nil {
 		p.Now = time.Now
@@ -328,7 +331,7 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 	}
 	now := p.Now()
 	if !p.started {
-		p.started, p.src0, p.wall0 = true, src, now
+		p.started, p.src0, p.wall0, p.lastSrc = true, src, now, src
 	}
 	if p.Speed <= 0 {
 		stamp := now
@@ -343,6 +346,7 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 		p.lastStamp = stamp
 		return stamp, nil
 	}
+	p.followJump(src, now)
 	target := p.wall0.Add(time.Duration(float64(src.Sub(p.src0)) / p.Speed))
 	if d := target.Sub(now); d > 0 {
 		if err := p.Sleep(ctx, d); err != nil {
@@ -351,6 +355,32 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 	}
 	p.lastStamp = target
 	return target, nil
+}
+
+// followJump re-anchors the source's clock at src on now when src jumps
+// from the source time before it: ahead by more than MaxGap, or back by
+// more than would stamp it maxStampBack before the report before it.
+func (p *Pacer) followJump(src, now time.Time) {
+	prev := p.lastSrc
+	p.lastSrc = src
+	maxGap := p.MaxGap
+	if maxGap <= 0 {
+		maxGap = DefaultMaxGap
+	}
+	ahead, back := src.Sub(prev), prev.Sub(src) // each saturates rather than overflows
+	var jump string
+	switch {
+	case ahead > maxGap:
+		jump = fmt.Sprintf("%v ahead, from %s to %s: not waited for, the replay goes on at once", ahead, prev.Format(time.RFC3339Nano), src.Format(time.RFC3339Nano))
+	case back > 0 && float64(back)/p.Speed > float64(maxStampBack):
+		jump = fmt.Sprintf("%v back, from %s to %s: the replay goes on from now", back, prev.Format(time.RFC3339Nano), src.Format(time.RFC3339Nano))
+	default:
+		return
+	}
+	p.src0, p.wall0 = src, now
+	if p.Logf != nil {
+		p.Logf("the source's time jumps %s", jump)
+	}
 }
 
 // Replay reads a recorded feed (SBS or JSON lines, detected from the first
