@@ -531,3 +531,37 @@ func TestFeedSBSStatusSaysTheAircraftRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedSBSFileSaysAJumpOfItsTime: where a recorded BaseStation file's
+// time jumps (here a year on), feed sbs --file and replay go on at once
+// and say so on stderr, naming the jump.
+func TestFeedSBSFileSaysAJumpOfItsTime(t *testing.T) {
+	fake := &apiFake{party: "coalition"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	file := writeFile(t, "jump.sbs", strings.Join([]string{
+		"MSG,4,1,1,4CA2D6,1,2015/10/07,06:00:00.000,2015/10/07,06:00:00.000,,,450,90,,,0,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:00.100,2015/10/07,06:00:00.100,,30000,,,36.0,37.0,,,0,0,0,0",
+		"MSG,4,1,1,4CA2D6,1,2016/10/07,06:00:00.100,2016/10/07,06:00:00.100,,,450,90,,,0,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,1,2016/10/07,06:00:00.200,2016/10/07,06:00:00.200,,30000,,,36.0,37.01,,,0,0,0,0",
+	}, "\n"))
+	for _, run := range []struct {
+		name string
+		main func(context.Context, []string, io.Writer, io.Writer) error
+		args []string
+	}{
+		{"feed sbs --file", feedMain, []string{"sbs", "--file", file, "--party", "coalition"}},
+		{"replay", replayMain, []string{file}},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run.main(context.Background(), append(run.args, "--server", srv.URL, "--token", "t", "--status", "0"), &out, &errOut); err != nil {
+			t.Fatalf("%s: %v\n%s", run.name, err, errOut.String())
+		}
+		if want := "the source's time jumps 8784h0m0s ahead, from 2015-10-07T06:00:00.1Z to 2016-10-07T06:00:00.2Z"; !strings.Contains(errOut.String(), want) {
+			t.Errorf("%s: stderr %q, want %q", run.name, errOut.String(), want)
+		}
+		if !strings.Contains(out.String(), "sent=2 ") {
+			t.Errorf("%s: final status %q, want both reports sent", run.name, out.String())
+		}
+	}
+}
