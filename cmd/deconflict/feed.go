@@ -178,7 +178,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cf.register(fs)
 	connect := fs.String("connect", "", "BaseStation source HOST:PORT (sbs only; e.g. dump1090's port 30003)")
 	idleTimeout := fs.Duration("idle-timeout", feed.DefaultIdleTimeout, "with --connect: a source that sends nothing for this long is said to have gone silent, dropped and connected again")
-	file := fs.String("file", "", "read from FILE ('-' for standard input)")
+	file := fs.String("file", "", "read from FILE ('-' for standard input); an sbs recording plays at its own pace, "+jumpHelp)
 	var pf pipelineFlags
 	pf.register(fs)
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -218,7 +218,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// A recorded BaseStation file plays at its own pace, re-stamped
 		// onto the wall clock, as if it were live.
 		err = withInput(*file, func(r io.Reader) error {
-			return dec.Replay(ctx, r, &feed.Pacer{Speed: 1}, p.in)
+			return dec.Replay(ctx, r, replayPacer(1, stderr, "feed sbs"), p.in)
 		})
 	default:
 		// JSON lines keep their own times: the producer is live.
@@ -238,6 +238,19 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 	}
 	return p.finish(err)
+}
+
+// jumpHelp says, in a flag's help, what a replay does where a recording's
+// time jumps.
+var jumpHelp = fmt.Sprintf("except where its time jumps: a gap of more than %v is not waited for, and a step back that would stamp reports over %v before the last is replayed from now, each said on stderr",
+	feed.DefaultMaxGap, feed.MaxStampBack)
+
+// replayPacer paces a recording at speed (0: as fast as the server
+// takes), saying on stderr, after name, where the recording's time jumps.
+func replayPacer(speed float64, stderr io.Writer, name string) *feed.Pacer {
+	return &feed.Pacer{Speed: speed, Logf: func(format string, args ...any) {
+		fmt.Fprintf(stderr, name+": "+format+"\n", args...)
+	}}
 }
 
 func withInput(name string, fn func(io.Reader) error) error {

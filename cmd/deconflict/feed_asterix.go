@@ -39,7 +39,7 @@ func feedASTERIX(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	pcap := fs.Bool("pcap", false, "the recording is a pcap capture (same as --framing pcap)")
 	framingName := fs.String("framing", "auto", "framing of the recording: auto (detect), raw, pcap, final or gps")
 	radar := fs.String("radar", "", "position of the radar of CAT048 records: LAT,LON,ALT_M (degrees, degrees, meters above sea level)")
-	speed := fs.Float64("speed", 1, "replay speed: N times the recorded pace (0: as fast as the server takes)")
+	speed := fs.Float64("speed", 1, "replay speed: N times the recorded pace (0: as fast as the server takes), "+jumpHelp)
 	var pf pipelineFlags
 	pf.register(fs)
 	statusSet := false
@@ -109,7 +109,7 @@ func feedASTERIX(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			if ferr != nil {
 				return usagef("--file %s: %v", *file, ferr)
 			}
-			return dec.Replay(ctx, fr, &feed.Pacer{Speed: *speed}, p.in)
+			return dec.Replay(ctx, fr, replayPacer(*speed, stderr, "feed asterix"), p.in)
 		})
 	}
 	return p.finish(err)

@@ -557,7 +557,7 @@ func TestFeedSBSFileSaysAJumpOfItsTime(t *testing.T) {
 		if err := run.main(context.Background(), append(run.args, "--server", srv.URL, "--token", "t", "--status", "0"), &out, &errOut); err != nil {
 			t.Fatalf("%s: %v\n%s", run.name, err, errOut.String())
 		}
-		if want := "the source's time jumps 8784h0m0s ahead, from 2015-10-07T06:00:00.1Z to 2016-10-07T06:00:00.2Z"; !strings.Contains(errOut.String(), want) {
+		if want := "the source's time jumps 8784h0m0.1s ahead, from 2015-10-07T06:00:00.1Z to 2016-10-07T06:00:00.2Z"; !strings.Contains(errOut.String(), want) {
 			t.Errorf("%s: stderr %q, want %q", run.name, errOut.String(), want)
 		}
 		if !strings.Contains(out.String(), "sent=2 ") {

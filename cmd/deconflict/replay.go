@@ -67,7 +67,7 @@ func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var cf clientFlags
 	cf.register(fs)
 	speed := speedFlag(1)
-	fs.Var(&speed, "speed", "file seconds per wall-clock second, or max")
+	fs.Var(&speed, "speed", "file seconds per wall-clock second, or max; the file plays at its own pace "+jumpHelp)
 	var pf pipelineFlags
 	pf.register(fs)
 	pos, err := parseInterspersed(fs, args)
@@ -84,7 +84,7 @@ func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	dec.Stats = p.stats
 	err = withInput(pos[0], func(r io.Reader) error {
-		return dec.Replay(ctx, r, &feed.Pacer{Speed: float64(speed)}, p.in)
+		return dec.Replay(ctx, r, replayPacer(float64(speed), stderr, "replay"), p.in)
 	})
 	return p.finish(err)
 }

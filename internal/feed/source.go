@@ -286,7 +286,7 @@ type Pacer struct {
 	// (DefaultMaxGap when 0): a time more than MaxGap after the one before
 	// it (a gap in the recording, a line dated a year on) is stamped now,
 	// without waiting, and so is a time that would be stamped more than
-	// maxStampBack before the one before it (recordings joined out of
+	// MaxStampBack before the one before it (recordings joined out of
 	// order, a receiver's clock set back): the source's clock is
 	// re-anchored on the wall clock from there, and the jump said in Logf.
 	MaxGap time.Duration
@@ -306,10 +306,10 @@ type Pacer struct {
 // waits out: a longer one is a gap in the recording, not traffic.
 const DefaultMaxGap = 10 * time.Minute
 
-// maxStampBack is how far before the report before it a step back of the
-// source's time may stamp a report (records of several sensors come a
+// MaxStampBack is how far before the report before it a step back of the
+// source's time may stamp a report (further, the Pacer re-anchors) (records of several sensors come a
 // little out of order), well inside the minute a server accepts.
-const maxStampBack = 10 * time.Second
+const MaxStampBack = 10 * time.Second
 
 // maxLead is how far ahead of the wall clock an as-fast-as-possible replay
 // may stamp (the server accepts reports up to 10 s in the future).
@@ -359,7 +359,7 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 
 // followJump re-anchors the source's clock at src on now when src jumps
 // from the source time before it: ahead by more than MaxGap, or back by
-// more than would stamp it maxStampBack before the report before it.
+// more than would stamp it MaxStampBack before the report before it.
 func (p *Pacer) followJump(src, now time.Time) {
 	prev := p.lastSrc
 	p.lastSrc = src
@@ -372,7 +372,7 @@ func (p *Pacer) followJump(src, now time.Time) {
 	switch {
 	case ahead > maxGap:
 		jump = fmt.Sprintf("%v ahead, from %s to %s: not waited for, the replay goes on at once", ahead, prev.Format(time.RFC3339Nano), src.Format(time.RFC3339Nano))
-	case back > 0 && float64(back)/p.Speed > float64(maxStampBack):
+	case back > 0 && float64(back)/p.Speed > float64(MaxStampBack):
 		jump = fmt.Sprintf("%v back, from %s to %s: the replay goes on from now", back, prev.Format(time.RFC3339Nano), src.Format(time.RFC3339Nano))
 	default:
 		return
