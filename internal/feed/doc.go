@@ -13,12 +13,16 @@
 // A recorded BaseStation file is read in its own time (the "generated"
 // timestamps), or, when its lines carry no time (some receivers and
 // libraries leave those fields empty), in order at the time of reading.
+// A replay follows a recording's time except where it jumps (Pacer.MaxGap):
+// a gap is not waited for, and a step back is not stamped in the past.
 //
 // Nothing in a feed is fatal: a malformed line is counted by reason
 // (Stats.Skip; the feed ends with one line of the counts by reason) and
 // skipped, a malformed ASTERIX block counted per reason
-// (asterix.Stats) and skipped; a source that goes away is reconnected with capped, jittered
-// exponential backoff; a server that goes away (or refuses the party's
+// (asterix.Stats) and skipped; a report the server would refuse of a JSON
+// line is skipped naming its field; a source that goes away, or stays
+// connected but sends nothing for its IdleTimeout, is reconnected with
+// capped, jittered exponential backoff; a server that goes away (or refuses the party's
 // reports for its budget, 429) is retried until the reports are too old for
 // it to accept, while a live source is read on, each report stamped when it
 // arrives, and what the queue to the server has no room for is dropped
