@@ -324,3 +324,74 @@ func TestFollowTCPDropsASilentSource(t *testing.T) {
 		t.Errorf("reconnects = %d, want at least 1", stats.Reconnects.Load())
 	}
 }
+
+// TestFollowTCPSkipsALineCutOffByTheConnectionsEnd: a line a live source
+// had not ended (no line feed) when its connection ended, closed or gone
+// silent, is cut off, whatever its head holds: it is counted as skipped,
+// not handed on. Its head was handed on as the line, and the head of a
+// BaseStation line cut before its last field (on the ground: -1) parsed:
+// an aircraft on the ground was reported airborne.
+func TestFollowTCPSkipsALineCutOffByTheConnectionsEnd(t *testing.T) {
+	whole := "MSG,4,1,1,4CA2D6,1,,,,,,,450,90,,,0,,0,0,0,0"
+	head := "MSG,3,1,1,4CA2D6,1,,,,,,30000,,,36.0,37.0,,,0,0,0,"
+	for _, end := range []string{"closed", "silent"} {
+		t.Run(end, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			// The second connection is made once the first was read to
+			// its end.
+			reconnected := make(chan struct{})
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				fmt.Fprint(c, whole+"\r\n"+head)
+				if end == "closed" {
+					c.Close()
+				} else {
+					defer c.Close() // held open, sending nothing more
+				}
+				if c2, err := ln.Accept(); err == nil {
+					defer c2.Close()
+					close(reconnected)
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			stats := &Stats{}
+			lines := make(chan string, 4)
+			src := &TCPSource{Addr: ln.Addr().String(), Backoff: fastBackoff, Stats: stats, IdleTimeout: 20 * time.Millisecond}
+			done := make(chan error, 1)
+			go func() {
+				done <- src.Follow(ctx, func(line string) error {
+					lines <- line
+					return nil
+				})
+			}()
+			select {
+			case <-reconnected:
+			case <-ctx.Done():
+				t.Fatal("the follower never connected again")
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			close(lines)
+			var got []string
+			for l := range lines {
+				got = append(got, l)
+			}
+			if len(got) != 1 || got[0] != whole {
+				t.Errorf("lines %q, want only the whole one", got)
+			}
+			if want := "skipped 1 lines: 1 " + SkipCutOff; stats.SkippedSummary() != want {
+				t.Errorf("summary %q, want %q", stats.SkippedSummary(), want)
+			}
+		})
+	}
+}

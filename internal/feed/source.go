@@ -22,6 +22,10 @@ const maxLine = 64 * 1024
 // maxLine.
 const SkipOverlong = "longer than 64 KiB"
 
+// SkipCutOff is the reason (Stats.Skip) of the lines a live source had not
+// ended when its connection ended.
+const SkipCutOff = "cut off by the end of the connection"
+
 // ReadLines calls fn with each line of r (without its line ending) until r
 // ends, fn returns an error, or ctx is done. Over-long lines are not
 // passed on but counted in stats as skipped (SkipOverlong): their head
