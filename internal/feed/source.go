@@ -32,6 +32,15 @@ const SkipCutOff = "cut off by the end of the connection"
 // may well parse (22 BaseStation fields, the last cut short), as
 // something the line does not say.
 func ReadLines(ctx context.Context, r io.Reader, stats *Stats, fn func(line string) error) error {
+	return readLines(ctx, r, stats, false, fn)
+}
+
+// readLines is ReadLines; with unendedCutOff, a last line without its line
+// feed is cut off, skipped as SkipCutOff: a live source ends every line it
+// sends, and one it had not ended when the connection ended is a head
+// (which may parse, as something the line does not say), whereas a file's
+// last line may well have no line feed.
+func readLines(ctx context.Context, r io.Reader, stats *Stats, unendedCutOff bool, fn func(line string) error) error {
 	br := bufio.NewReaderSize(r, maxLine)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -44,6 +53,10 @@ func ReadLines(ctx context.Context, r io.Reader, stats *Stats, fn func(line stri
 				_, err = br.ReadSlice('\n')
 			}
 			stats.Skip(SkipOverlong)
+			line = nil
+		}
+		if unendedCutOff && len(line) > 0 && line[len(line)-1] != '\n' {
+			stats.Skip(SkipCutOff)
 			line = nil
 		}
 		if len(line) > 0 {
@@ -109,7 +122,7 @@ func (s *TCPSource) Follow(ctx context.Context, fn func(line string) error) erro
 		if err == nil {
 			got := false
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
-			err = ReadLines(ctx, idleReader{conn, idle}, s.Stats, func(line string) error {
+			err = readLines(ctx, idleReader{conn, idle}, s.Stats, true, func(line string) error {
 				got = true
 				return fn(line)
 			})
