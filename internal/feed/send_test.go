@@ -395,3 +395,84 @@ func TestFollowTCPSkipsALineCutOffByTheConnectionsEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowTCPSaysWhatBecomesOfTheConnection: the follower says when it
+// connects, when the source closes the connection, and when the source
+// cannot be reached, once while it stays so (the attempts are counted in
+// Reconnects): a feed whose source is away said nothing but a growing
+// count of reconnects in its status lines.
+func TestFollowTCPSaysWhatBecomesOfTheConnection(t *testing.T) {
+	var mu sync.Mutex
+	var logged []string
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		logged = append(logged, fmt.Sprintf(format, args...))
+	}
+	said := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(logged, "\n")
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	reconnected := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		fmt.Fprint(c, "line 0\n")
+		c.Close()
+		if c2, err := ln.Accept(); err == nil {
+			defer c2.Close()
+			close(reconnected)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- (&TCPSource{Addr: addr, Backoff: fastBackoff, Stats: &Stats{}, Logf: logf}).Follow(ctx, func(string) error { return nil })
+	}()
+	select {
+	case <-reconnected:
+	case <-ctx.Done():
+		t.Fatal("the follower never connected again")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	for _, want := range []string{"connected to " + addr, "source " + addr + " closed the connection"} {
+		if !strings.Contains(said(), want) {
+			t.Errorf("said %q, want %q", said(), want)
+		}
+	}
+
+	// Nobody listens any more: the source cannot be reached, said once.
+	mu.Lock()
+	logged = nil
+	mu.Unlock()
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stats := &Stats{}
+	go func() {
+		done <- (&TCPSource{Addr: addr, Backoff: fastBackoff, Stats: stats, Logf: logf}).Follow(ctx, func(string) error { return nil })
+	}()
+	for stats.Reconnects.Load() < 3 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := said(); strings.Count(got, "cannot connect to "+addr) != 1 {
+		t.Errorf("said %q after %d attempts, want the source unreachable said once", got, stats.Reconnects.Load()+1)
+	}
+}
