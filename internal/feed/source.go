@@ -114,11 +114,21 @@ func (s *TCPSource) Follow(ctx context.Context, fn func(line string) error) erro
 	}
 	var d net.Dialer
 	failures := 0
+	unreachableSaid := false
 	for first := true; ; first = false {
 		if !first {
 			s.Stats.Reconnects.Add(1)
 		}
 		conn, err := d.DialContext(ctx, "tcp", s.Addr)
+		switch {
+		case err != nil && ctx.Err() == nil && !unreachableSaid:
+			// Said once while it stays so: the attempts are counted.
+			logf("cannot connect to %s (%v): trying again, with backoff, until it answers", s.Addr, err)
+			unreachableSaid = true
+		case err == nil:
+			logf("connected to %s", s.Addr)
+			unreachableSaid = false
+		}
 		if err == nil {
 			got := false
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -128,8 +138,14 @@ func (s *TCPSource) Follow(ctx context.Context, fn func(line string) error) erro
 			})
 			stop()
 			conn.Close()
-			if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+			switch {
+			case ctx.Err() != nil:
+			case errors.Is(err, os.ErrDeadlineExceeded):
 				logf("source %s sent nothing for %g s: dropping the connection and connecting again", s.Addr, idle.Seconds())
+			case err == nil:
+				logf("source %s closed the connection: connecting again", s.Addr)
+			case isNetErr(err):
+				logf("connection to %s broken (%v): connecting again", s.Addr, err)
 			}
 			if err != nil && ctx.Err() == nil && !isNetErr(err) {
 				return err // the handler's own error
