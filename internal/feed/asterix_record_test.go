@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -338,6 +339,36 @@ func TestASTERIXReplayIgnoresATimeOfDayBeyondTheDay(t *testing.T) {
 	for i, offS := range []float64{0, 1, 2} {
 		if want := wall0.Add(time.Duration(offS * float64(time.Second))); !reps[i].Time.Equal(want) {
 			t.Errorf("report %d at %v, want %v", i, reps[i].Time, want)
+		}
+	}
+}
+
+// TestASTERIXReportBeyondTheServersLimitsIsCountedNotSent: a record's
+// items reach beyond what the server takes of a report (I062/130 up to
+// 62 km, I062/185 up to 8 km/s); such a report is not sent but counted
+// in the status line naming its field (beyond_limits_<field>), by the
+// server's own rule. It was sent, refused by the server and counted
+// undeliverable without a reason.
+func TestASTERIXReportBeyondTheServersLimitsIsCountedNotSent(t *testing.T) {
+	d := NewASTERIXDecoder(nil)
+	now := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	var got []client.Report
+	emit := func(r client.Report) error { got = append(got, r); return nil }
+	for i, tr := range []cat062Track{
+		{address: 0x4ca001, latDeg: ptr(53), lonDeg: ptr(-6), geoAltFt: ptr(150_000), vxMps: ptr(100), vyMps: ptr(0)},
+		{address: 0x4ca002, latDeg: ptr(53), lonDeg: ptr(-6), geoAltFt: ptr(10_000), vxMps: ptr(4000), vyMps: ptr(0)},
+		{address: 0x4ca003, latDeg: ptr(53), lonDeg: ptr(-6), geoAltFt: ptr(10_000), vxMps: ptr(100), vyMps: ptr(0)},
+	} {
+		if err := d.Live(cat062Block(tr), now.Add(time.Duration(i)*time.Second), emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 1 || got[0].Aircraft != "4CA003" {
+		t.Errorf("reports %+v, want only that of 4CA003, within the server's limits", got)
+	}
+	for _, want := range []string{" beyond_limits_alt_m=1", " beyond_limits_vel_east_mps=1"} {
+		if !strings.Contains(d.String(), want) {
+			t.Errorf("status %q, want %q", d.String(), want)
 		}
 	}
 }

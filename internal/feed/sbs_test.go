@@ -12,6 +12,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/track"
 )
 
 // Lines as dump1090 writes them on port 30003 (one per transmission type).
@@ -374,4 +375,29 @@ func FuzzParseSBS(f *testing.F) {
 			t.Fatalf("report with NaN: %+v", r)
 		}
 	})
+}
+
+// TestSBSReportBeyondTheServersLimitsIsCountedNotSent: a velocity derived
+// from two positions a second and a degree apart (a position decoded
+// wrong, as receivers sometimes do) is far beyond what the server takes
+// of a report: it is not sent but counted in the status line naming its
+// field, by the server's own rule. It was sent, refused by the server and
+// counted undeliverable without a reason.
+func TestSBSReportBeyondTheServersLimitsIsCountedNotSent(t *testing.T) {
+	d := NewSBSDecoder(&Stats{})
+	now := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	pos := func(lat string) string {
+		return sbsLine(3, "4CA2D6", map[int]string{sbsAltitude: "30000", sbsLat: lat, sbsLon: "37.0"})
+	}
+	d.Live(pos("36.0"), now)
+	if r, ok := d.Live(pos("37.0"), now.Add(time.Second)); ok {
+		t.Errorf("report %+v sent, its speed beyond the server's %d m/s", r, track.MaxSpeedMps)
+	}
+	if want := "beyond_limits_vel_north_mps=1"; !strings.Contains(d.String(), want) {
+		t.Errorf("status %q, want %q", d.String(), want)
+	}
+	// A derived velocity within the limits is sent.
+	if _, ok := d.Live(pos("37.001"), now.Add(2*time.Second)); !ok {
+		t.Error("a report within the server's limits was not sent")
+	}
 }
