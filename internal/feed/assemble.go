@@ -1,11 +1,18 @@
 package feed
 
 import (
+	"errors"
+	"fmt"
+	"maps"
 	"math"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/geo"
 )
 
@@ -44,7 +51,10 @@ const (
 //   - a velocity derived from the previous position, if that one is at most
 //     MaxDeriveGap older (and not older than a stale velocity would be);
 //     otherwise no report: an aircraft with no velocity cannot be predicted,
-//     and pretending it hovers would hide conflicts.
+//     and pretending it hovers would hide conflicts;
+//
+// and the server would take the report (CheckReport): one beyond its
+// limits is not made but counted by the field named (BeyondLimitsStatus).
 //
 // Times are whatever the caller passes (the message's own time for a
 // recorded file, the time of receipt for a live source); only differences
@@ -60,6 +70,9 @@ type Assembler struct {
 	// Full counts the messages of new aircraft refused for MaxAircraft.
 	// Safe to read while the assembler runs.
 	Full atomic.Int64
+	// beyond counts the reports assembled but not made, the server
+	// refusing them (CheckReport), by the field it would name.
+	beyond fieldCounts
 
 	aircraft map[string]*aircraftState
 	adds     int
@@ -207,7 +220,52 @@ func (a *Assembler) Update(u Update, at time.Time) (client.Report, bool) {
 	default:
 		return client.Report{}, false
 	}
+	// Items that reach beyond what the server takes (an ASTERIX altitude
+	// of 62 km, a velocity derived from a position decoded wrong): sent,
+	// the report would be refused, counted undeliverable with no reason.
+	if err := CheckReport(r); err != nil {
+		field := "report"
+		var fe *fielderr.Error
+		if errors.As(err, &fe) {
+			field = fe.Field
+		}
+		a.beyond.add(field)
+		return client.Report{}, false
+	}
 	return r, true
+}
+
+// BeyondLimitsStatus is the part of a status line that counts the
+// reports not made because the server refuses them, one
+// beyond_limits_<field>=N per field it names; "" when there were none.
+// Safe to call while the assembler runs.
+func (a *Assembler) BeyondLimitsStatus() string { return a.beyond.status("beyond_limits_") }
+
+// fieldCounts counts by field name. Safe for concurrent use.
+type fieldCounts struct {
+	mu      sync.Mutex
+	byField map[string]int64
+}
+
+func (c *fieldCounts) add(field string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byField == nil {
+		c.byField = map[string]int64{}
+	}
+	c.byField[field]++
+}
+
+// status is " <prefix><field>=N" for each field, in the order of their
+// names.
+func (c *fieldCounts) status(prefix string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	for _, f := range slices.Sorted(maps.Keys(c.byField)) {
+		fmt.Fprintf(&b, " %s%s=%d", prefix, f, c.byField[f])
+	}
+	return b.String()
 }
 
 // Aircraft returns how many aircraft the assembler currently tracks.

@@ -82,9 +82,9 @@ func NewASTERIXDecoder(radar *geo.LLA) *ASTERIXDecoder {
 
 // String is the status line of the ASTERIX part of a feed.
 func (d *ASTERIXDecoder) String() string {
-	return fmt.Sprintf("%s service_skipped=%d no_identity=%d no_radar=%d clock_off=%d aircraft_full=%d",
+	return fmt.Sprintf("%s service_skipped=%d no_identity=%d no_radar=%d clock_off=%d aircraft_full=%d%s",
 		&d.Stream.Stats, d.Stats.Service.Load(), d.Stats.NoIdentity.Load(), d.Stats.NoRadar.Load(), d.Stats.ClockOff.Load(),
-		d.Assembler.Full.Load())
+		d.Assembler.Full.Load(), d.Assembler.BeyondLimitsStatus())
 }
 
 // update maps one record to an Update (see the type's doc); ok is false

@@ -19,8 +19,9 @@
 // Nothing in a feed is fatal: a malformed line is counted by reason
 // (Stats.Skip; the feed ends with one line of the counts by reason) and
 // skipped, a malformed ASTERIX block counted per reason
-// (asterix.Stats) and skipped; a report the server would refuse of a JSON
-// line is skipped naming its field; a source that goes away, or stays
+// (asterix.Stats) and skipped; a report the server would refuse is not
+// sent: a JSON line's is skipped naming its field, an assembled one counted
+// by its field (Assembler.BeyondLimitsStatus); a source that goes away, or stays
 // connected but sends nothing for its IdleTimeout, is reconnected with
 // capped, jittered exponential backoff; a server that goes away (or refuses the party's
 // reports for its budget, 429) is retried until the reports are too old for

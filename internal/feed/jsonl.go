@@ -73,15 +73,23 @@ func ParseJSONLine(line []byte) (client.Report, error) {
 		return client.Report{}, err
 	}
 	r.Time = t
-	// The server's rule for the report. The party is the token's, which
-	// the server fills in: any valid name stands for it here.
-	tr := track.Report{Party: "feed", Aircraft: r.Aircraft, Callsign: r.Callsign, Class: r.Class, Time: r.Time,
-		Pos: geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg, AltM: r.AltM}, AltSource: r.AltSource,
-		VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps}
-	if err := tr.Validate(); err != nil {
+	if err := CheckReport(r); err != nil {
 		return client.Report{}, err
 	}
 	return r, nil
+}
+
+// CheckReport returns a *fielderr.Error naming the first field of r that
+// the server refuses, by its own rule for a report (track.Report.Validate):
+// a report it would refuse is not sent but skipped, saying why. Whether
+// the rules know r's class is the server's to say.
+func CheckReport(r client.Report) error {
+	// The party is the token's, which the server fills in: any valid name
+	// stands for it here.
+	tr := track.Report{Party: "feed", Aircraft: r.Aircraft, Callsign: r.Callsign, Class: r.Class, Time: r.Time,
+		Pos: geo.LLA{LatDeg: r.LatDeg, LonDeg: r.LonDeg, AltM: r.AltM}, AltSource: r.AltSource,
+		VelEastMps: r.VelEastMps, VelNorthMps: r.VelNorthMps, VelUpMps: r.VelUpMps}
+	return tr.Validate()
 }
 
 // JSONSkipReason names why a JSON line was skipped, the same for every

@@ -278,9 +278,10 @@ func (d *SBSDecoder) Recorded(line string) (client.Report, bool) {
 
 // String is the status line of the BaseStation part of a feed, as the
 // ASTERIX decoder's says it: the messages of new aircraft the assembler
-// refused, holding MaxAircraft already.
+// refused, holding MaxAircraft already, and the reports not made because
+// the server refuses them, by field.
 func (d *SBSDecoder) String() string {
-	return fmt.Sprintf("aircraft_full=%d", d.Assembler.Full.Load())
+	return fmt.Sprintf("aircraft_full=%d%s", d.Assembler.Full.Load(), d.Assembler.BeyondLimitsStatus())
 }
 
 func (d *SBSDecoder) parse(line string) (SBSMessage, bool) {
