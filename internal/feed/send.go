@@ -24,7 +24,8 @@ type Stats struct {
 	// Undeliverable counts reports that never reached the server: refused
 	// by it (4xx, or rejected one by one), or given up after retries once
 	// they were too old for the server to accept, or dropped by a live
-	// source while the queue to the server was full.
+	// source while the queue to the server was full; Undeliver counts
+	// them by reason too.
 	Undeliverable atomic.Int64
 	// Retries counts failed POSTs that were tried again.
 	Retries atomic.Int64
@@ -33,6 +34,70 @@ type Stats struct {
 
 	mu       sync.Mutex
 	byReason map[string]int64
+	// undeliverable counts by reason, with the server's first word on it
+	// (when it said one).
+	undeliverable map[string]*undeliverableCount
+}
+
+type undeliverableCount struct {
+	n     int64
+	first string
+}
+
+// Reasons (Stats.Undeliver) of reports that never reached the server.
+const (
+	UndeliverableQueueFull = "dropped while the queue to the server was full"
+	UndeliverableTooOld    = "too old to be sent again while the server was away"
+	UndeliverableStopped   = "still to be sent when the feed stopped"
+)
+
+// Undeliver counts n reports that never reached the server, for reason (a
+// short, stable phrase: the reports undeliverable for the same cause
+// share it); said is what the server said of the first of them ("" when
+// it said nothing).
+func (s *Stats) Undeliver(n int, reason, said string) {
+	if n <= 0 {
+		return
+	}
+	s.Undeliverable.Add(int64(n))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.undeliverable == nil {
+		s.undeliverable = map[string]*undeliverableCount{}
+	}
+	c := s.undeliverable[reason]
+	if c == nil {
+		c = &undeliverableCount{first: said}
+		s.undeliverable[reason] = c
+	}
+	c.n += int64(n)
+}
+
+// UndeliverableSummary is one line saying why reports never reached the
+// server, counts by reason, the most frequent first, each with the
+// server's first word on it; "" when none was lost.
+func (s *Stats) UndeliverableSummary() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.undeliverable) == 0 {
+		return ""
+	}
+	reasons := slices.Collect(maps.Keys(s.undeliverable))
+	slices.SortFunc(reasons, func(a, b string) int {
+		if c := cmp.Compare(s.undeliverable[b].n, s.undeliverable[a].n); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		c := s.undeliverable[r]
+		parts[i] = fmt.Sprintf("%d %s", c.n, r)
+		if c.first != "" {
+			parts[i] += fmt.Sprintf(" (the first: %q)", c.first)
+		}
+	}
+	return fmt.Sprintf("undeliverable %d reports: %s", s.Undeliverable.Load(), strings.Join(parts, ", "))
 }
 
 // Skip counts one input line dropped for reason (a short, stable phrase:

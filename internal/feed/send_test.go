@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -474,5 +475,71 @@ func TestFollowTCPSaysWhatBecomesOfTheConnection(t *testing.T) {
 	}
 	if got := said(); strings.Count(got, "cannot connect to "+addr) != 1 {
 		t.Errorf("said %q after %d attempts, want the source unreachable said once", got, stats.Reconnects.Load()+1)
+	}
+}
+
+// rejectingServer accepts every report of POST /v1/positions but those
+// whose aircraft is a key of why, which it rejects one by one saying why
+// (as the server does, "reports[i].field: ..."); with refuseWhole, it
+// refuses the whole batch with a 400 problem instead.
+type rejectingServer struct {
+	why         map[string]string
+	refuseWhole bool
+}
+
+func (s *rejectingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.refuseWhole {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(client.Problem{Title: "bad request", Status: http.StatusBadRequest, Detail: "reports[0].callsign: a control character", Field: "reports[0].callsign"})
+		return
+	}
+	var body struct{ Reports []client.Report }
+	json.NewDecoder(r.Body).Decode(&body)
+	res := client.PositionsResult{Rejected: []client.Rejection{}}
+	for i, rep := range body.Reports {
+		if why, ok := s.why[rep.Aircraft]; ok {
+			res.Rejected = append(res.Rejected, client.Rejection{Index: i, Error: fmt.Sprintf("reports[%d].%s", i, why)})
+			continue
+		}
+		res.Accepted++
+	}
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(res)
+}
+
+// TestSenderSaysWhyReportsAreUndeliverable: the reports that never reach
+// the server are counted by reason, with the server's first word on each:
+// rejected one by one naming a field, refused whole, or too old to be sent
+// again. They were counted undeliverable, and why was said nowhere.
+func TestSenderSaysWhyReportsAreUndeliverable(t *testing.T) {
+	now := time.Now()
+	rejected := runSender(t, &rejectingServer{why: map[string]string{
+		"LATE1": "time: more than 60 s old", "LATE2": "time: more than 60 s old", "DRONE": `class: unknown class "drone" (the rules know manned, uas)`,
+	}}, reportsAt(now, "A1", "LATE1", "LATE2", "DRONE"), time.Now)
+	// The index of a report in its batch depends on how the batches fell.
+	anyIndex := regexp.MustCompile(`reports\[\d+\]`)
+	if got, want := anyIndex.ReplaceAllString(rejected.UndeliverableSummary(), "reports[i]"), `undeliverable 3 reports: 2 refused by the server naming time (the first: "reports[i].time: more than 60 s old"), `+
+		`1 refused by the server naming class (the first: "reports[i].class: unknown class \"drone\" (the rules know manned, uas)")`; got != want {
+		t.Errorf("rejected one by one: summary\n%s\nwant\n%s", got, want)
+	}
+	whole := runSender(t, &rejectingServer{refuseWhole: true}, reportsAt(now, "A1", "A2"), time.Now)
+	if got := whole.UndeliverableSummary(); !strings.HasPrefix(got, "undeliverable 2 reports: 2 refused whole by the server (HTTP 400) (the first: ") ||
+		!strings.Contains(got, "reports[0].callsign: a control character") {
+		t.Errorf("refused whole: summary %q", got)
+	}
+	// The server stays away; the sender's clock says the reports are old
+	// after the first failure.
+	var mu sync.Mutex
+	calls := 0
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return now.Add(time.Duration(calls) * time.Minute)
+	}
+	aged := runSender(t, &flakyServer{fail: 1000, status: http.StatusBadGateway}, reportsAt(now, "A1", "A2"), clock)
+	if got, want := aged.UndeliverableSummary(), "undeliverable 2 reports: 2 "+UndeliverableTooOld; got != want {
+		t.Errorf("server away: summary %q, want %q", got, want)
 	}
 }
