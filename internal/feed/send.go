@@ -3,6 +3,7 @@ package feed
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -51,6 +52,9 @@ const (
 	UndeliverableStopped   = "still to be sent when the feed stopped"
 )
 
+// maxSaid bounds what the server said that a summary repeats.
+const maxSaid = 200
+
 // Undeliver counts n reports that never reached the server, for reason (a
 // short, stable phrase: the reports undeliverable for the same cause
 // share it); said is what the server said of the first of them ("" when
@@ -67,6 +71,9 @@ func (s *Stats) Undeliver(n int, reason, said string) {
 	}
 	c := s.undeliverable[reason]
 	if c == nil {
+		if len(said) > maxSaid {
+			said = strings.ToValidUTF8(said[:maxSaid], "") + "..."
+		}
 		c = &undeliverableCount{first: said}
 		s.undeliverable[reason] = c
 	}
@@ -218,7 +225,7 @@ func (s *Sender) Run(ctx context.Context, in <-chan client.Report) error {
 	for {
 		select {
 		case <-ctx.Done():
-			s.Stats.Undeliverable.Add(int64(len(batch)))
+			s.Stats.Undeliver(len(batch), UndeliverableStopped, "")
 			return ctx.Err()
 		case r, ok := <-in:
 			if !ok {
@@ -248,16 +255,25 @@ func (s *Sender) send(ctx context.Context, batch []client.Report) {
 		cancel()
 		if err == nil {
 			s.Stats.Sent.Add(int64(res.Accepted))
-			s.Stats.Undeliverable.Add(int64(len(pending) - res.Accepted))
+			s.rejected(len(pending)-res.Accepted, res.Rejected)
 			return
 		}
-		if !(client.Retryable(err) || timedOut) || ctx.Err() != nil {
-			s.Stats.Undeliverable.Add(int64(len(pending)))
+		if ctx.Err() != nil {
+			s.Stats.Undeliver(len(pending), UndeliverableStopped, "")
+			return
+		}
+		if !(client.Retryable(err) || timedOut) {
+			reason := "refused whole by the server"
+			var prob *client.Problem
+			if errors.As(err, &prob) && prob.Status != 0 {
+				reason = fmt.Sprintf("%s (HTTP %d)", reason, prob.Status)
+			}
+			s.Stats.Undeliver(len(pending), reason, err.Error())
 			return
 		}
 		s.Stats.Retries.Add(1)
 		if client.Sleep(ctx, s.Backoff.After(attempt, err)) != nil {
-			s.Stats.Undeliverable.Add(int64(len(pending)))
+			s.Stats.Undeliver(len(pending), UndeliverableStopped, "")
 			return
 		}
 		// Keep only what the server would still take.
@@ -268,10 +284,40 @@ func (s *Sender) send(ctx context.Context, batch []client.Report) {
 				fresh = append(fresh, r)
 			}
 		}
-		s.Stats.Undeliverable.Add(int64(len(pending) - len(fresh)))
+		s.Stats.Undeliver(len(pending)-len(fresh), UndeliverableTooOld, "")
 		if len(fresh) == 0 {
 			return
 		}
 		pending = fresh
 	}
+}
+
+// rejected counts the n reports of a batch the server did not accept,
+// each by the field its rejection names ("reports[i].field: why").
+func (s *Sender) rejected(n int, rejections []client.Rejection) {
+	for _, r := range rejections {
+		if n == 0 {
+			return
+		}
+		reason := "refused by the server"
+		if field := rejectedField(r.Error); field != "" {
+			reason += " naming " + field
+		}
+		s.Stats.Undeliver(1, reason, r.Error)
+		n--
+	}
+	s.Stats.Undeliver(n, "refused by the server", "")
+}
+
+// rejectedField is the field a rejection of the server names (the
+// "field" of "reports[3].field: why"), "" when it names none.
+func rejectedField(msg string) string {
+	if _, rest, ok := strings.Cut(msg, "]."); ok && strings.HasPrefix(msg, "reports[") {
+		msg = rest
+	}
+	field, _, ok := strings.Cut(msg, ":")
+	if !ok || field == "" || strings.ContainsAny(field, " \t") {
+		return ""
+	}
+	return field
 }
