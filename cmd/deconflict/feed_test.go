@@ -423,6 +423,9 @@ func TestFeedSBSConnectKeepsReadingWhileTheServerStalls(t *testing.T) {
 	if !strings.Contains(out.String(), "undeliverable=") || strings.Contains(out.String(), "undeliverable=0 ") {
 		t.Errorf("final status %q: the reports dropped are not counted", out.String())
 	}
+	if !strings.Contains(out.String(), "\nfeed undeliverable ") || !strings.Contains(out.String(), " "+feed.UndeliverableQueueFull) {
+		t.Errorf("final status %q: why reports were dropped is not said", out.String())
+	}
 }
 
 // A live source's report offered to a full queue takes the place of the
@@ -439,6 +442,9 @@ func TestFeedLiveOfferKeepsTheNewest(t *testing.T) {
 	}
 	if want := []string{"A2", "A3", "A4"}; !slices.Equal(got, want) || p.stats.Undeliverable.Load() != 2 {
 		t.Fatalf("queued %v with %d undeliverable, want %v and 2", got, p.stats.Undeliverable.Load(), want)
+	}
+	if got, want := p.stats.UndeliverableSummary(), "undeliverable 2 reports: 2 "+feed.UndeliverableQueueFull; got != want {
+		t.Errorf("summary %q, want %q", got, want)
 	}
 }
 
