@@ -367,11 +367,11 @@ func (p *pipeline) offer(r client.Report) {
 		}
 		select {
 		case <-p.in:
-			p.stats.Undeliverable.Add(1)
+			p.stats.Undeliver(1, feed.UndeliverableQueueFull, "")
 		default:
 		}
 	}
-	p.stats.Undeliverable.Add(1)
+	p.stats.Undeliver(1, feed.UndeliverableQueueFull, "")
 }
 
 func (p *pipeline) send(ctx context.Context, r client.Report) error {
@@ -384,7 +384,8 @@ func (p *pipeline) send(ctx context.Context, r client.Report) error {
 }
 
 // finish flushes what is queued (giving up after 10 s), prints the final
-// counters and returns err, the reading's, unless it is the cancellation
+// counters, why lines were skipped and why reports were undeliverable, and
+// returns err, the reading's, unless it is the cancellation
 // that ended it.
 func (p *pipeline) finish(err error) error {
 	close(p.in)
@@ -394,8 +395,10 @@ func (p *pipeline) finish(err error) error {
 	timer.Stop()
 	p.cancel()
 	fmt.Fprintf(p.out, "%s done: %s\n", p.name, p.status())
-	if why := p.stats.SkippedSummary(); why != "" {
-		fmt.Fprintf(p.out, "%s %s\n", p.name, why)
+	for _, why := range []string{p.stats.SkippedSummary(), p.stats.UndeliverableSummary()} {
+		if why != "" {
+			fmt.Fprintf(p.out, "%s %s\n", p.name, why)
+		}
 	}
 	if errors.Is(err, context.Canceled) {
 		return nil
