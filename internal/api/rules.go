@@ -85,11 +85,16 @@ func (h *Handler) listRulesProposals(w http.ResponseWriter, r *http.Request, p p
 	return writeJSON(w, http.StatusOK, map[string]any{"proposals": ps})
 }
 
-// proposalVersion reads the {version} of the path.
+// proposalVersion reads the {version} of the path, spelled only as the
+// service writes it (decimal, no sign, no leading zero): the record binds
+// a signed answer to its proposal by the version its path spells, and
+// "02" or "+2", answered as 2, left a genuine signed answer that no
+// longer verified.
 func proposalVersion(r *http.Request) (int64, error) {
-	v, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
-	if err != nil || v < 1 {
-		return 0, badRequest("version", "must be a rules version, 1 or more")
+	s := r.PathValue("version")
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 1 || strconv.FormatInt(v, 10) != s {
+		return 0, badRequest("version", "must be a rules version, 1 or more, in decimal without sign or leading zero")
 	}
 	return v, nil
 }
