@@ -247,6 +247,7 @@ const (
 	maxDiscloseWithinM    = 1_000_000
 	maxDiscloseWithinAltM = 50_000
 	maxWitnesses          = 64
+	maxURLBytes           = 2048
 )
 
 // MaxTimeBuffer is the largest time buffer Validate accepts.
@@ -370,6 +371,16 @@ func (r Rules) ValidateWitnesses() error {
 		f := fmt.Sprintf("witnesses[%d]", i)
 		if err := checkPartyName(f+".party", w.Party); err != nil {
 			return err
+		}
+		if len(w.URL) > maxURLBytes {
+			return fielderr.Errorf(f+".url", "%d bytes, at most %d", len(w.URL), maxURLBytes)
+		}
+		// Every party reads the URL to check that the witness is the
+		// one it runs: one that shows another (an override reversing
+		// part of the host, an invisible character) sends its
+		// checkpoints elsewhere unseen.
+		if err := printable.Check(w.URL); err != nil {
+			return fielderr.New(f+".url", err.Error())
 		}
 		u, err := url.Parse(w.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

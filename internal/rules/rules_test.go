@@ -256,6 +256,21 @@ func TestNamesArePlain(t *testing.T) {
 		{"witnesses[0].vkey", func(r *Rules) {
 			r.Witnesses = []Witness{{Party: "coalition", URL: "https://w.example/", VKey: vkey("w\u200b1")}}
 		}},
+		// The witness's URL is what a party checks it is its own witness
+		// by: one that reads as another, reordered or with an invisible
+		// character, would send its checkpoints elsewhere unseen.
+		{"witnesses[0].url", func(r *Rules) {
+			r.Witnesses = []Witness{{Party: "coalition", URL: "https://w.coalition\u202egro.example/", VKey: vkey("w1")}}
+		}},
+		{"witnesses[0].url", func(r *Rules) {
+			r.Witnesses = []Witness{{Party: "coalition", URL: "https://w.coali\u200btion.example/", VKey: vkey("w1")}}
+		}},
+		{"witnesses[0].url", func(r *Rules) {
+			r.Witnesses = []Witness{{Party: "coalition", URL: "https://w.example/\u0085add", VKey: vkey("w1")}}
+		}},
+		{"witnesses[0].url", func(r *Rules) {
+			r.Witnesses = []Witness{{Party: "coalition", URL: "https://w.example/" + strings.Repeat("a", 4096), VKey: vkey("w1")}}
+		}},
 	}
 	for _, c := range cases {
 		r := Default()
