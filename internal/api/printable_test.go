@@ -84,3 +84,33 @@ func TestControlCharactersRefusedAtTheEdge(t *testing.T) {
 		t.Fatalf("reply with an isolate: %d %s", code, b)
 	}
 }
+
+// TestInvalidUTF8RefusedAtTheEdge: a hotline text, a reply or a reason
+// that is not valid UTF-8 is refused with a 400 naming the field and
+// changes nothing. encoding/json read each invalid byte as U+FFFD: the
+// message was stored and shown to its recipient otherwise than its
+// sender sent and signed it.
+func TestInvalidUTF8RefusedAtTheEdge(t *testing.T) {
+	e := newEnv(t, Options{})
+	var m wireMessage
+	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "request", "text": "climb to FL200"}, 201, &m)
+	var p struct{ Version int64 }
+	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"time_buffer_s": 45}, 202, &p)
+	before := fingerprint(t, e.st)
+	for _, c := range []struct {
+		path, token, body, field string
+	}{
+		{"/v1/hotline/messages", e.tokens["coalition"], "{\"to\":[\"russia\"],\"kind\":\"notice\",\"text\":\"climb \xffFL200\"}", "text"},
+		{"/v1/hotline/messages", e.tokens["coalition"], "{\"to\":[\"russia\"],\"kind\":\"notice\",\"text\":\"caf\xc3\"}", "text"},
+		{"/v1/hotline/messages/" + m.ID + "/ack", e.tokens["russia"], "{\"reply\":\"wil\xedco\"}", "reply"},
+		{answerPath(p.Version, "reject"), e.tokens["russia"], "{\"reason\":\"too \xf0\x9f short\"}", "reason"},
+	} {
+		code, b, hdr := e.do("POST", c.path, c.token, []byte(c.body))
+		if code != 400 || hdr.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(b), `"field":"`+c.field+`"`) {
+			t.Errorf("%s %q: %d %s, want 400 naming %s", c.path, c.body, code, b, c.field)
+		}
+	}
+	if after := fingerprint(t, e.st); after != before {
+		t.Fatal("a refused request changed the store")
+	}
+}

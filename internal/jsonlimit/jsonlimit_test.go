@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 )
@@ -22,6 +23,13 @@ func TestCheck(t *testing.T) {
 		{`{"a\"":` + nested(MaxDepth) + `}`, `a\"`},
 		{nested(MaxDepth + 1), "body"},
 		{nested(MaxDepth), ""},
+		// Not UTF-8: encoding/json would read U+FFFD for the byte.
+		{"{\"to\":[\"russia\"],\"text\":\"climb\xff now\"}", "text"},
+		{"{\"text\":\"ok\",\"ref\":{\"volume_id\":\"v\xc3\"}}", "ref"},
+		{"{\"text\":\"ok\",\"te\xffxt\":\"x\"}", "body"},
+		{"[\"\xe2\x80\"]", "body"},
+		{"\"\xed\xa0\x80\"", "body"}, // a surrogate half
+		{"{\"text\":\"caf\xc3\xa9 \u00e9 \xf0\x9f\x9b\xa9\"}", ""},
 	}
 	for _, c := range cases {
 		err := Check([]byte(c.body))
@@ -35,7 +43,8 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// FuzzCheck: Check agrees with the depth of what encoding/json decodes.
+// FuzzCheck: Check agrees with the depth of what encoding/json decodes,
+// and refuses what is not UTF-8.
 func FuzzCheck(f *testing.F) {
 	f.Add([]byte(`{"a":[1,{"b":"]"}]}`))
 	f.Add([]byte(nested(MaxDepth + 1)))
@@ -46,8 +55,8 @@ func FuzzCheck(f *testing.F) {
 			_ = Check(b) // never panics on anything
 			return
 		}
-		if got, want := Check(b) == nil, depthOf(v) <= MaxDepth; got != want {
-			t.Fatalf("Check accepts %v, depth %d", got, depthOf(v))
+		if got, want := Check(b) == nil, depthOf(v) <= MaxDepth && utf8.Valid(b); got != want {
+			t.Fatalf("Check accepts %v, depth %d, UTF-8 %v", got, depthOf(v), utf8.Valid(b))
 		}
 	})
 }
