@@ -227,3 +227,27 @@ func TestHotlineBoundsOpenMessagesPerRecipient(t *testing.T) {
 	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "thread": "russia/t0", "text": "now there is room"}, 201, nil)
 	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "thread": "russia/t0", "text": "and no more"}, http.StatusTooManyRequests, nil)
 }
+
+// TestHotlineRefusesAMemberGivenTwice: a message that gives its text, its
+// recipients or a member of its reference twice is refused with a 400
+// naming the field, and changes nothing. encoding/json took the last, and
+// stored and delivered it, while the body the party signed reads as the
+// first to a reader that takes the first, and as nothing to one that
+// refuses it: what the party said was a matter of who read it.
+func TestHotlineRefusesAMemberGivenTwice(t *testing.T) {
+	e := newEnv(t, Options{})
+	before := fingerprint(t, e.st)
+	for _, c := range []struct{ body, field string }{
+		{`{"to":["russia"],"kind":"request","text":"climb to FL200","text":"descend to FL100"}`, "text"},
+		{`{"to":["russia"],"kind":"request","text":"climb","to":["coalition2"]}`, "to"},
+		{`{"to":["russia"],"kind":"request","text":"climb","ref":{"rules_version":1,"rules_version":2}}`, "ref"},
+	} {
+		code, b, hdr := e.do("POST", "/v1/hotline/messages", e.tokens["coalition"], c.body)
+		if code != 400 || hdr.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(b), `"field":"`+c.field+`"`) {
+			t.Errorf("%s: %d %s, want 400 naming %s", c.body, code, b, c.field)
+		}
+	}
+	if after := fingerprint(t, e.st); after != before {
+		t.Fatal("a refused message changed the store")
+	}
+}

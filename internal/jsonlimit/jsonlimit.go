@@ -11,6 +11,8 @@
 package jsonlimit
 
 import (
+	"bytes"
+	"encoding/json"
 	"unicode/utf8"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
@@ -22,24 +24,26 @@ import (
 const MaxDepth = 32
 
 // Check refuses b when its objects and arrays nest deeper than MaxDepth,
-// or when it is not valid UTF-8, naming the member of the top-level object
-// the nesting or the invalid byte is in (the body when it is not in one,
-// or is in a member's name). It only counts brackets outside strings; the
-// syntax is the decoder's to check.
+// when it is not valid UTF-8, or when an object names a member twice,
+// naming the member of the top-level object the nesting, the invalid byte
+// or the object is in (the body when it is not in one, or when the byte
+// is in a member's name). It only counts brackets and names outside
+// strings; the syntax is the decoder's to check.
 func Check(b []byte) error {
 	invalidAt := -1
 	if !utf8.Valid(b) {
 		invalidAt = firstInvalid(b)
 	}
-	depth := 0
+	// The objects and arrays open around the byte read, the outermost
+	// first.
+	var open []frame
 	inString, escaped := false, false
-	// inName: the string being read is the name of a top-level member
-	// (nameNext: the next string at depth 1 is one).
-	inName, nameNext := false, false
-	var lastString, member string
+	// inName: the string being read is the name of a member.
+	inName := false
+	var member string // of the top-level object
 	start := 0
 	field := func() string {
-		if member == "" || inName {
+		if member == "" || inName && len(open) == 1 {
 			return "body"
 		}
 		return member
@@ -55,9 +59,26 @@ func Check(b []byte) error {
 			case c == '\\':
 				escaped = true
 			case c == '"':
-				inString, inName = false, false
-				if depth == 1 {
-					lastString = string(b[start:i])
+				inString = false
+				if inName {
+					inName = false
+					// Named as written; compared as read.
+					raw := b[start:i]
+					name := unquote(raw)
+					top := &open[len(open)-1]
+					if len(open) == 1 {
+						member = string(raw)
+					}
+					if top.names[name] {
+						if len(open) == 1 {
+							return fielderr.Errorf(name, "given twice in the body: which one counts would depend on who reads it")
+						}
+						return fielderr.Errorf(member, "an object in it names %q twice: which one counts would depend on who reads it", name)
+					}
+					if top.names == nil {
+						top.names = map[string]bool{}
+					}
+					top.names[name] = true
 				}
 			}
 			continue
@@ -65,24 +86,49 @@ func Check(b []byte) error {
 		switch c {
 		case '"':
 			inString, start = true, i+1
-			inName = depth == 1 && nameNext
+			inName = len(open) > 0 && open[len(open)-1].nameNext
 		case ':':
-			if depth == 1 {
-				member, nameNext = lastString, false
+			if len(open) > 0 {
+				open[len(open)-1].nameNext = false
 			}
 		case ',':
-			nameNext = depth == 1
+			if len(open) > 0 {
+				top := &open[len(open)-1]
+				top.nameNext = top.object
+			}
 		case '{', '[':
-			depth++
-			nameNext = depth == 1 && c == '{'
-			if depth > MaxDepth {
+			open = append(open, frame{object: c == '{', nameNext: c == '{'})
+			if len(open) > MaxDepth {
 				return fielderr.Errorf(field(), "nested more than %d levels deep", MaxDepth)
 			}
 		case '}', ']':
-			depth--
+			if len(open) > 0 {
+				open = open[:len(open)-1]
+			}
 		}
 	}
 	return nil
+}
+
+// frame is an object or array open in a body: for an object, whether a
+// member's name comes next and the names it gave.
+type frame struct {
+	object   bool
+	nameNext bool
+	names    map[string]bool
+}
+
+// unquote is the string a JSON string's contents (between the quotes)
+// stand for: raw as it is when it holds no escape.
+func unquote(raw []byte) string {
+	if !bytes.Contains(raw, []byte{'\\'}) {
+		return string(raw)
+	}
+	var s string
+	if err := json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &s); err != nil {
+		return string(raw) // not JSON: the decoder says so
+	}
+	return s
 }
 
 // firstInvalid is the offset of the first byte of b that is not valid

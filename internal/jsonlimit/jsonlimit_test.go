@@ -1,6 +1,7 @@
 package jsonlimit
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -30,6 +31,14 @@ func TestCheck(t *testing.T) {
 		{"[\"\xe2\x80\"]", "body"},
 		{"\"\xed\xa0\x80\"", "body"}, // a surrogate half
 		{"{\"text\":\"caf\xc3\xa9 \u00e9 \xf0\x9f\x9b\xa9\"}", ""},
+		// A member given twice: which one a reader takes depends on the
+		// reader (encoding/json the last, others the first, or none).
+		{`{"text":"climb","to":["russia"],"text":"descend"}`, "text"},
+		{`{"text":"climb","t\u0065xt":"descend"}`, "text"},
+		{`{"to":["russia"],"ref":{"alert_id":"a","volume_id":"v","alert_id":"b"}}`, "ref"},
+		{`{"details":{"a":[{"x":1,"y":{"x":2}},{"x":3}]},"ref":{"x":1}}`, ""},
+		{`[{"a":1},{"a":2}]`, ""},
+		{`{"a":"a","b":{"a":"b"},"c":"a"}`, ""},
 	}
 	for _, c := range cases {
 		err := Check([]byte(c.body))
@@ -55,8 +64,9 @@ func FuzzCheck(f *testing.F) {
 			_ = Check(b) // never panics on anything
 			return
 		}
-		if got, want := Check(b) == nil, depthOf(v) <= MaxDepth && utf8.Valid(b); got != want {
-			t.Fatalf("Check accepts %v, depth %d, UTF-8 %v", got, depthOf(v), utf8.Valid(b))
+		dup := duplicateNames(b)
+		if got, want := Check(b) == nil, depthOf(v) <= MaxDepth && utf8.Valid(b) && !dup; got != want {
+			t.Fatalf("Check accepts %v, depth %d, UTF-8 %v, a member twice %v", got, depthOf(v), utf8.Valid(b), dup)
 		}
 	})
 }
@@ -76,4 +86,51 @@ func depthOf(v any) int {
 		return d + 1
 	}
 	return 0
+}
+
+// duplicateNames reports whether an object of the JSON b (which decodes)
+// names a member twice, read by encoding/json's tokens.
+func duplicateNames(b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		object  bool
+		names   map[string]bool
+		nameNow bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch x := tok.(type) {
+		case json.Delim:
+			switch x {
+			case '{', '[':
+				if top != nil && top.object {
+					top.nameNow = true
+				}
+				stack = append(stack, &frame{object: x == '{', names: map[string]bool{}, nameNow: true})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		case string:
+			if top != nil && top.object && top.nameNow {
+				if top.names[x] {
+					return true
+				}
+				top.names[x] = true
+				top.nameNow = false
+				continue
+			}
+		}
+		if top != nil && top.object {
+			top.nameNow = true
+		}
+	}
 }
