@@ -16,6 +16,7 @@
 //	open --(every recipient acknowledged)--> acknowledged
 //	open --(ack deadline passed)--> escalated --(every recipient acknowledged)--> acknowledged
 //	escalated --(escalation deadline passed)--> escalated again, with a new escalation deadline
+//	open, escalated --(deadline passed; a proposal's item, the proposal closed, waiting for revoked recipients alone)--> acknowledged (settled)
 //
 // The acknowledgment deadline comes from the rules (rules.AckDeadline of
 // the item's alert level; plain messages use the default). Each escalation
@@ -268,6 +269,7 @@ type Tx interface {
 	store.Audit
 	store.Parties
 	store.Volumes
+	store.Rules
 }
 
 // UnreadableError is a stored message whose body or acknowledgments do not
@@ -575,6 +577,66 @@ func allAcked(m *Message) bool {
 	return true
 }
 
+// settledProposalItem reports, for a due item, whether it is the item of
+// a proposal of the rules that is no longer open and that waits only for
+// recipients since revoked, and names those: nothing is left to answer,
+// and no one who could acknowledge it has not. Such an item escalated for
+// ever to parties that had done all they could (the item of a proposal
+// every remaining party accepted, in force since the last waiting party
+// was revoked). Any other item waits on for a revoked recipient (it may
+// be given access again, and must find what it did not acknowledge).
+func settledProposalItem(tx Tx, m *Message) ([]string, bool, error) {
+	if m.Kind != KindRulesProposal || m.Ref == nil {
+		return nil, false, nil
+	}
+	var revoked []string
+	for _, p := range m.To {
+		if m.AckedBy(p) {
+			continue
+		}
+		pt, err := tx.PartyByName(p)
+		if errors.Is(err, store.ErrNotFound) || err == nil && !pt.Disabled {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		revoked = append(revoked, p)
+	}
+	if len(revoked) == 0 {
+		return nil, false, nil
+	}
+	prop, err := tx.GetRulesProposal(m.Ref.RulesVersion)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return revoked, prop.State != rules.ProposalOpen, nil
+}
+
+// settle makes m acknowledged in tx without the acknowledgments of the
+// recipients revoked (settledProposalItem): stored, an audit record
+// message_settled naming them, and a message event, the item as it now
+// stands, to its parties.
+func settle(tx Tx, log *audit.Log, m *Message, revoked []string, now time.Time) ([]store.Event, error) {
+	m.State = StateAcknowledged
+	stored, err := m.record()
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.PutMessage(stored); err != nil {
+		return nil, err
+	}
+	content := map[string]any{"id": m.ID, "state": m.State, "revoked": revoked,
+		"reason": fmt.Sprintf("the proposal of the rules %d is no longer open, and the recipients that did not answer it were revoked", m.Ref.RulesVersion)}
+	if _, err := log.Append(tx, System, "message_settled", audit.For(m.Parties()...), content, now); err != nil {
+		return nil, err
+	}
+	return appendEvents(tx, m, EventMessage, now)
+}
+
 // Escalate escalates every item whose running deadline is at or before now
 // without every recipient's acknowledgment (at most limit of them, most
 // overdue first; run it again while it returns limit items): state
@@ -591,6 +653,12 @@ func allAcked(m *Message) bool {
 // items due behind it are escalated all the same: it stays due, the most
 // overdue, and a job that failed on it, or took it for one of its limit,
 // would escalate nothing else for ever.
+//
+// The item of a proposal of the rules that is no longer open and waits
+// only for recipients since revoked is settled instead of escalated
+// (settledProposalItem): acknowledged, with an audit record
+// message_settled naming them and a message event. Any other item waits
+// on for a revoked recipient, escalating.
 func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int, passOver PassOver) ([]Message, []store.Event, error) {
 	if limit <= 0 {
 		limit = 1000
@@ -602,6 +670,16 @@ func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int, pa
 		if allAcked(&m) {
 			// Defensive: an item whose acks are all in is acknowledged.
 			return false, nil
+		}
+		revoked, settled, err := settledProposalItem(tx, &m)
+		if err != nil {
+			return false, err
+		}
+		if settled {
+			// Not escalated, and not counted: it leaves what is due.
+			e, err := settle(tx, log, &m, revoked, now)
+			evs = append(evs, e...)
+			return false, err
 		}
 		passed := rec.Deadline
 		next := passed.Add(r.EscalationDeadline())
