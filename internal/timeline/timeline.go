@@ -92,6 +92,15 @@ type escalationContent struct {
 	Unacknowledged     []string  `json:"unacknowledged"`
 }
 
+// settleContent is a message_settled record: the item of a closed
+// proposal of the rules waited for revoked recipients alone, and became
+// acknowledged without them.
+type settleContent struct {
+	ID      string   `json:"id"`
+	Revoked []string `json:"revoked"`
+	Reason  string   `json:"reason"`
+}
+
 // rescheduleContent is a message_rescheduled record: the item's running
 // deadline lay further ahead than the rules set one (a clock stepped
 // back), and the escalation job brought it back.
@@ -204,7 +213,7 @@ func (e *Export) add(r audit.Record) error {
 		e.messages[m.ID] = m
 		e.threads[m.Thread] = append(e.threads[m.Thread], m)
 		e.msgRecs[m.ID] = append(e.msgRecs[m.ID], i)
-	case r.Kind == "message_acked" || r.Kind == "message_escalated" || r.Kind == "message_rescheduled":
+	case r.Kind == "message_acked" || r.Kind == "message_escalated" || r.Kind == "message_rescheduled" || r.Kind == "message_settled":
 		var ref struct {
 			ID string `json:"id"`
 		}
@@ -482,7 +491,7 @@ type Step struct {
 	Time time.Time
 	// Who did it: a party, or "deconflict" for the service.
 	Who string
-	// Kind: alert, message, ack, escalation, reschedule or volume.
+	// Kind: alert, message, ack, escalation, reschedule, settle or volume.
 	Kind string
 	// What happened, in one sentence, and the details beside it.
 	What  string
@@ -600,6 +609,12 @@ func (e *Export) steps(kind, id string) []Step {
 				continue
 			}
 			st = rescheduleStep(r, x, msgs[x.ID])
+		case r.Kind == "message_settled":
+			var x settleContent
+			if json.Unmarshal(r.Content, &x) != nil {
+				continue
+			}
+			st = settleStep(r, x, msgs[x.ID])
 		default:
 			v, err := volumeOf(r)
 			if err != nil {
@@ -684,6 +699,17 @@ func escalationStep(r audit.Record, x escalationContent, m *message) *Step {
 	st.What = fmt.Sprintf("ESCALATED (%s time): %s not acknowledged by %s before %s", ordinal(x.Escalations), itemName(m, r.Time),
 		strings.Join(x.Unacknowledged, ", "), clockOn(x.DeadlinePassed, r.Time))
 	st.Notes = append(st.Notes, "Next escalation at "+clockOn(x.EscalationDeadline, r.Time)+" unless acknowledged")
+	return st
+}
+
+// settleStep says that an item became acknowledged without its revoked
+// recipients, naming them, and why.
+func settleStep(r audit.Record, x settleContent, m *message) *Step {
+	st := &Step{Kind: "settle", Level: m.Level}
+	st.What = fmt.Sprintf("Settled: %s is acknowledged without %s, revoked", itemName(m, r.Time), strings.Join(x.Revoked, ", "))
+	if x.Reason != "" {
+		st.Notes = append(st.Notes, "Why: "+x.Reason)
+	}
 	return st
 }
 

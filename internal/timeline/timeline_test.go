@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
@@ -362,4 +363,60 @@ func threadTimeline(t *testing.T, svc *service.Service, viewer, thread string) *
 		t.Fatal(err)
 	}
 	return e.Build(picked)
+}
+
+// TestTimelineShowsASettledProposalItem: a proposal waits for coalition,
+// russia and drones; coalition and russia accept and drones is revoked,
+// which brings it into force; at its deadline its item, waiting for drones
+// alone, is settled (message_settled). The thread's timeline shows that
+// step, naming drones and why: it showed the two acceptances and nothing
+// after, and the item seemed to wait for ever.
+func TestTimelineShowsASettledProposalItem(t *testing.T) {
+	ctx := context.Background()
+	svc, clk := newHotlineService(t, t0)
+	if _, err := svc.CreateParty(ctx, "drones"); err != nil {
+		t.Fatal(err)
+	}
+	operator := party.Principal{Party: party.OperatorName, Operator: true}
+	r := svc.Rules()
+	r.TimeBufferS = 45
+	p, err := svc.ProposeRules(ctx, operator, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"coalition", "russia"} {
+		if _, err := svc.AnswerRules(ctx, party.Principal{Party: name}, p.Version, true, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.RevokeParty(ctx, operator, "drones"); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(svc.Rules().AckDeadline("") + time.Second)
+	svc.Tick(ctx)
+	tl := threadTimeline(t, svc, "coalition", hotline.RulesThread(p.Version))
+	want := []step{
+		{"deconflict", "message", nil, false, 0},
+		{"coalition", "ack", []string{"coalition acknowledged"}, false, 0},
+		{"russia", "ack", []string{"russia acknowledged"}, false, 0},
+		{"deconflict", "settle", []string{"is acknowledged without drones, revoked", "Why: the proposal of the rules 2 is no longer open"}, false, 0},
+	}
+	if len(tl.Steps) != len(want) {
+		for _, st := range tl.Steps {
+			t.Logf("%s %s %s %v", st.Who, st.Kind, st.What, st.Notes)
+		}
+		t.Fatalf("%d steps, want %d", len(tl.Steps), len(want))
+	}
+	for i, w := range want {
+		st := tl.Steps[i]
+		text := st.What + " | " + strings.Join(st.Notes, " | ")
+		if st.Who != w.who || st.Kind != w.kind {
+			t.Errorf("step %d: %s %s: %s", i, st.Who, st.Kind, text)
+		}
+		for _, h := range w.has {
+			if !strings.Contains(text, h) {
+				t.Errorf("step %d lacks %q: %s", i, h, text)
+			}
+		}
+	}
 }
