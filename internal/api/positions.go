@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/deconflict/deconflict/internal/geo"
 	"github.com/deconflict/deconflict/internal/party"
@@ -219,6 +221,11 @@ func decodePositions(r io.Reader) ([]positionReport, error) {
 	}
 	reports, fast := decodeBatchFast(body)
 	if !fast {
+		// The fast path reads ASCII alone; encoding/json would read each
+		// invalid byte as U+FFFD, a text other than the one sent.
+		if !utf8.Valid(body) {
+			return nil, invalidUTF8(body)
+		}
 		if reports, err = decodeBatch(body); err != nil {
 			return nil, err
 		}
@@ -230,6 +237,28 @@ func decodePositions(r io.Reader) ([]positionReport, error) {
 		return nil, err
 	}
 	return reports, nil
+}
+
+// invalidUTF8 refuses a batch that is not valid UTF-8, naming the member
+// that holds an invalid byte in the first report with one (the first such
+// in the order of their names), or the body when no report's member does
+// (the byte is in a name or outside the reports, or the batch is no JSON).
+func invalidUTF8(body []byte) error {
+	var raw struct {
+		Reports []map[string]json.RawMessage `json:"reports"`
+	}
+	if json.Unmarshal(body, &raw) == nil {
+		for i, r := range raw.Reports {
+			names := slices.Sorted(maps.Keys(r))
+			for _, name := range names {
+				if !utf8.Valid(r[name]) {
+					field := fmt.Sprintf("reports[%d].%s", i, name)
+					return badRequest(field, field+": not valid UTF-8; nothing of the batch was accepted")
+				}
+			}
+		}
+	}
+	return badRequest("", "the body is not valid UTF-8; nothing of the batch was accepted")
 }
 
 // checkPositions splits a decoded batch into the reports to ingest and the

@@ -114,3 +114,43 @@ func TestInvalidUTF8RefusedAtTheEdge(t *testing.T) {
 		t.Fatal("a refused request changed the store")
 	}
 }
+
+// TestPositionsInvalidUTF8RefusedAsAWhole: a position batch whose
+// aircraft id or callsign is not valid UTF-8 is refused as a whole, 400
+// naming the report's field, and changes nothing, as the wire promises.
+// encoding/json, which reads a batch that is not plain ASCII, read each
+// invalid byte as U+FFFD, and the track was stored under another id than
+// the one sent.
+func TestPositionsInvalidUTF8RefusedAsAWhole(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now().UTC()
+	clean, err := json.Marshal(report("C-1", 35, 36, 6000, 100, now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A callsign of plain UTF-8 beyond ASCII (the slow path) is fine.
+	accented := report("C-2", 35, 36.1, 6000, 100, now)
+	accented["callsign"] = "CAFÉ1"
+	var out positionsAnswer
+	e.mustDo("POST", "/v1/positions", e.tokens["coalition"], map[string]any{"reports": []any{accented}}, 202, &out)
+	if out.Accepted != 1 {
+		t.Fatalf("a callsign of valid UTF-8: %+v", out)
+	}
+	before := fingerprint(t, e.st)
+	for _, c := range []struct{ bad, field string }{
+		{`{"aircraft":"C-` + "\xff" + `3","time":"` + now.Format(time.RFC3339Nano) + `","lat":35,"lon":36.2,"alt_m":6000}`, "reports[1].aircraft"},
+		{`{"aircraft":"C-4","callsign":"SU` + "\xc3" + `","time":"` + now.Format(time.RFC3339Nano) + `","lat":35,"lon":36.3,"alt_m":6000}`, "reports[1].callsign"},
+		{`{"aircraft":"C-5","cl` + "\xff" + `ass":"uas","time":"` + now.Format(time.RFC3339Nano) + `","lat":35,"lon":36.4,"alt_m":6000}`, ""},
+	} {
+		body := `{"reports":[` + string(clean) + `,` + c.bad + `]}`
+		code, b, hdr := e.do("POST", "/v1/positions", e.tokens["coalition"], []byte(body))
+		var p Problem
+		_ = json.Unmarshal(b, &p)
+		if code != 400 || hdr.Get("Content-Type") != "application/problem+json" || p.Field != c.field || !strings.Contains(p.Detail, "UTF-8") {
+			t.Errorf("%q: %d %s, want 400 naming %q", c.bad, code, b, c.field)
+		}
+	}
+	if after := fingerprint(t, e.st); after != before {
+		t.Fatal("a refused batch changed the store")
+	}
+}
