@@ -386,6 +386,12 @@ func (r Rules) ValidateWitnesses() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			return fielderr.New(f+".url", "must be an http or https URL without query (the witness's submission prefix)")
 		}
+		// Every party reads the rules: a password or token in the URL
+		// is published to them all, and a bare "name@" before the host
+		// reads as a host it is not.
+		if u.User != nil {
+			return fielderr.New(f+".url", "must not carry user information (user:password@ before the host): every party reads the rules; authenticate the witness otherwise")
+		}
 		v, err := fnote.NewVerifierForCosignatureV1(w.VKey)
 		if err != nil {
 			return fielderr.Errorf(f+".vkey", "not a cosignature verifier key (<name>+<hash>+<base64>): %v", err)

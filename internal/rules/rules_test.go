@@ -367,3 +367,31 @@ func TestMaxAircraftFor(t *testing.T) {
 		}
 	}
 }
+
+// A witness's URL is read by every party in the rules: one with userinfo
+// (https://user:password@host/) publishes a credential to them all, and
+// one with a bare "user@" reads as a host it is not ("w.coalition@evil").
+func TestWitnessURLWithUserinfoIsRefused(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, vkey, err := witness.CosignerKeys("w1", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{
+		"https://user:password@w.example/",
+		"https://token@w.example/",
+		"https://w.coalition.example@w.other.example/",
+		"https://:secret@w.example/",
+		"http://@w.example/",
+	} {
+		r := Default()
+		r.Witnesses = []Witness{{Party: "coalition", URL: u, VKey: vkey}}
+		var fe *fielderr.Error
+		if err := r.Validate(); !errors.As(err, &fe) || fe.Field != "witnesses[0].url" || !strings.Contains(fe.Msg, "user") {
+			t.Errorf("%s: got %v, want a refusal of witnesses[0].url naming the user information", u, err)
+		}
+	}
+}
