@@ -38,6 +38,49 @@ var (
 	ErrAnswerRequired = errors.New("service: this item is acknowledged by answering the proposal")
 )
 
+// MaxOpenProposals bounds the proposals of the rules open at once: each
+// is a hotline item to every party that escalates until the party
+// answers it, so that without a bound an operator proposing without end
+// would bury every party's alerts under them.
+const MaxOpenProposals = 4
+
+// TooManyProposalsError refuses a proposal while MaxOpenProposals are
+// open: one of them must close first (answered, or superseded).
+type TooManyProposalsError struct {
+	Open  []int64 // the versions open, in order
+	Limit int
+}
+
+func (e *TooManyProposalsError) Error() string {
+	vs := make([]string, len(e.Open))
+	for i, v := range e.Open {
+		vs[i] = fmt.Sprint(v)
+	}
+	return fmt.Sprintf("%d proposals of the rules are open (versions %s), at most %d at once: each asks every party for an answer; wait for one to close (every party's answer, a rejection, or another coming into force)",
+		len(e.Open), strings.Join(vs, ", "), e.Limit)
+}
+
+// openProposals returns the versions of the proposals still open, as
+// settled against asked and the version in force (a stored open one that
+// a revocation would close is not counted).
+func openProposals(tx store.Rules, asked []string, inForce int64, now time.Time) ([]int64, error) {
+	recs, err := tx.RulesProposals(rules.ProposalOpen)
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, rec := range recs {
+		p, err := decodeProposal(rec)
+		if err != nil {
+			return nil, err
+		}
+		if p.Settle(asked, inForce, now); p.State == rules.ProposalOpen {
+			out = append(out, p.Version)
+		}
+	}
+	return out, nil
+}
+
 // inForce reads the rules in force from the store.
 func inForce(tx store.Rules) (rules.Rules, error) {
 	rec, err := tx.LatestRules()
@@ -244,15 +287,22 @@ func (s *Service) ProposeRules(ctx context.Context, actor party.Principal, r rul
 		if err != nil {
 			return err
 		}
+		asked, err := airspaceParties(tx)
+		if err != nil {
+			return err
+		}
+		open, err := openProposals(tx, asked, base.Version, now)
+		if err != nil {
+			return err
+		}
+		if len(open) >= MaxOpenProposals {
+			return &TooManyProposalsError{Open: open, Limit: MaxOpenProposals}
+		}
 		version, err := nextRulesVersion(tx, base.Version)
 		if err != nil {
 			return err
 		}
 		if p, err = rules.Propose(version, base, r, actor.Party, now); err != nil {
-			return err
-		}
-		asked, err := airspaceParties(tx)
-		if err != nil {
 			return err
 		}
 		p.Settle(asked, base.Version, now)
