@@ -31,6 +31,10 @@ func domainProblem(err error) *Problem {
 		return problem(http.StatusInternalServerError, "message-unreadable", "Message unreadable",
 			"the stored message "+ue.ID+" cannot be read (its stored body does not decode); the operator is told of it in the server's log. Your other messages are listed as usual")
 	}
+	var se *hotline.SettledError
+	if errors.As(err, &se) {
+		return problem(http.StatusConflict, "message-settled", "Message settled", se.Error())
+	}
 	var tm *hotline.TooManyOpenError
 	if errors.As(err, &tm) {
 		p := problem(http.StatusTooManyRequests, "too-many-open-messages", "Too many messages awaiting acknowledgment", tm.Error())

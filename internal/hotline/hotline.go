@@ -16,7 +16,16 @@
 //	open --(every recipient acknowledged)--> acknowledged
 //	open --(ack deadline passed)--> escalated --(every recipient acknowledged)--> acknowledged
 //	escalated --(escalation deadline passed)--> escalated again, with a new escalation deadline
-//	open, escalated --(deadline passed; a proposal's item, the proposal closed, waiting for revoked recipients alone)--> acknowledged (settled)
+//	open, escalated --(the proposal of the rules it asks about closed: rejected, superseded, in force)--> acknowledged (settled)
+//
+// A proposal's item is settled when the proposal closes (SettleProposal):
+// there is nothing left to answer, so it escalates no more, and it says
+// why (Message.Settled, an audit record message_settled naming the
+// recipients that never answered it); an acknowledgment of it after is
+// refused (*SettledError), so that no plain acknowledgment reads as an
+// answer to a proposal that no longer exists. Every other item waits for
+// a revoked recipient too, escalating: it may be given access again, and
+// must find what it did not acknowledge.
 //
 // The acknowledgment deadline comes from the rules (rules.AckDeadline of
 // the item's alert level; plain messages use the default). Each escalation
@@ -204,6 +213,40 @@ type Message struct {
 	State              string           `json:"state"`
 	Escalations        int              `json:"escalations"`
 	Acks               []Acknowledgment `json:"acks"`
+	// Settled says why an item is acknowledged without every recipient's
+	// acknowledgment (nil for any other item).
+	Settled *Settlement `json:"settled,omitempty"`
+}
+
+// Settlement is why an item became acknowledged without the
+// acknowledgments of some recipients: the proposal of the rules it asked
+// them to answer closed (rejected, superseded, in force), and nothing is
+// left to answer.
+type Settlement struct {
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason"`
+	// Unanswered are the recipients that had not acknowledged it, and
+	// Revoked those of them revoked by then.
+	Unanswered []string `json:"unanswered"`
+	Revoked    []string `json:"revoked,omitempty"`
+}
+
+// SettledError refuses the acknowledgment of an item that was settled
+// (Settlement) without the party's: there is nothing left to acknowledge,
+// and an acknowledgment recorded after would read as the party's answer
+// to a proposal that no longer exists.
+type SettledError struct {
+	ID      string
+	State   string
+	Settled *Settlement // nil for an item settled before the reason was kept
+}
+
+func (e *SettledError) Error() string {
+	if e.Settled == nil {
+		return fmt.Sprintf("message %s is %s: it was settled without this party's acknowledgment, and there is nothing left to acknowledge", e.ID, e.State)
+	}
+	return fmt.Sprintf("message %s is %s: it was settled at %s without the acknowledgment of %s, because %s; there is nothing left to acknowledge",
+		e.ID, e.State, e.Settled.Time.Format(time.RFC3339), strings.Join(e.Settled.Unanswered, ", "), e.Settled.Reason)
 }
 
 // Parties returns the sender (unless System) and the recipients.
@@ -232,13 +275,14 @@ func (m Message) AckedBy(party string) bool {
 
 // body is the stored JSON of a message beside the store's columns.
 type body struct {
-	Text               string    `json:"text"`
-	Ref                *Ref      `json:"ref,omitempty"`
-	Subject            *Subject  `json:"subject,omitempty"`
-	Level              string    `json:"level,omitempty"`
-	AckDeadline        time.Time `json:"ack_deadline"`
-	EscalationDeadline time.Time `json:"escalation_deadline"`
-	Escalations        int       `json:"escalations"`
+	Text               string      `json:"text"`
+	Ref                *Ref        `json:"ref,omitempty"`
+	Subject            *Subject    `json:"subject,omitempty"`
+	Level              string      `json:"level,omitempty"`
+	AckDeadline        time.Time   `json:"ack_deadline"`
+	EscalationDeadline time.Time   `json:"escalation_deadline"`
+	Escalations        int         `json:"escalations"`
+	Settled            *Settlement `json:"settled,omitempty"`
 }
 
 type ackBody struct {
@@ -247,7 +291,7 @@ type ackBody struct {
 
 func (m *Message) record() (store.Message, error) {
 	b, err := json.Marshal(body{Text: m.Text, Ref: m.Ref, Subject: m.Subject, Level: m.Level, AckDeadline: m.Deadline,
-		EscalationDeadline: m.EscalationDeadline, Escalations: m.Escalations})
+		EscalationDeadline: m.EscalationDeadline, Escalations: m.Escalations, Settled: m.Settled})
 	if err != nil {
 		return store.Message{}, err
 	}
@@ -317,7 +361,7 @@ func load(tx store.Messages, rec store.Message) (Message, error) {
 	}
 	m := Message{ID: rec.ID, From: rec.From, To: rec.To, Thread: rec.Thread, Kind: rec.Kind, Text: b.Text, Ref: b.Ref,
 		Subject: b.Subject, Level: b.Level, Created: rec.Created, Deadline: b.AckDeadline, EscalationDeadline: b.EscalationDeadline,
-		State: rec.State, Escalations: b.Escalations, Acks: []Acknowledgment{}}
+		State: rec.State, Escalations: b.Escalations, Acks: []Acknowledgment{}, Settled: b.Settled}
 	acks, err := tx.AcksFor(rec.ID)
 	if err != nil {
 		return Message{}, err
@@ -533,6 +577,10 @@ func Ack(tx Tx, log *audit.Log, id, party, reply string, now time.Time) (Message
 	if m.AckedBy(party) {
 		return m, nil, nil
 	}
+	if m.State == StateAcknowledged {
+		// Acknowledged without this party's acknowledgment: settled.
+		return Message{}, nil, &SettledError{ID: m.ID, State: m.State, Settled: m.Settled}
+	}
 	ab, err := json.Marshal(ackBody{Reply: reply})
 	if err != nil {
 		return Message{}, nil, err
@@ -577,51 +625,79 @@ func allAcked(m *Message) bool {
 	return true
 }
 
-// settledProposalItem reports, for a due item, whether it is the item of
-// a proposal of the rules that is no longer open and that waits only for
-// recipients since revoked, and names those: nothing is left to answer,
-// and no one who could acknowledge it has not. Such an item escalated for
-// ever to parties that had done all they could (the item of a proposal
-// every remaining party accepted, in force since the last waiting party
-// was revoked). Any other item waits on for a revoked recipient (it may
-// be given access again, and must find what it did not acknowledge).
-func settledProposalItem(tx Tx, m *Message) ([]string, bool, error) {
-	if m.Kind != KindRulesProposal || m.Ref == nil {
-		return nil, false, nil
+// proposalClosed returns why the proposal of the rules of version is no
+// longer open, in the words of the items that asked about it (rejected by
+// whom, superseded by which version, in force); "" while it is open or
+// when there is no such proposal.
+func proposalClosed(tx Tx, version int64) (string, error) {
+	rec, err := tx.GetRulesProposal(version)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
 	}
-	var revoked []string
+	if err != nil {
+		return "", err
+	}
+	if rec.State == rules.ProposalOpen {
+		return "", nil
+	}
+	var p rules.Proposal
+	if err := json.Unmarshal(rec.Body, &p); err != nil {
+		// The state is the store's column: it is closed all the same.
+		return fmt.Sprintf("the proposal of the rules version %d is %s: nothing is left to answer", version, rec.State), nil
+	}
+	switch rec.State {
+	case rules.ProposalRejected:
+		var by []string
+		for _, a := range p.Answers {
+			if !a.Accepted {
+				by = append(by, a.Party)
+			}
+		}
+		return fmt.Sprintf("the proposal of the rules version %d was rejected by %s: nothing is left to answer", version, strings.Join(by, ", ")), nil
+	case rules.ProposalSuperseded:
+		history, err := tx.RulesHistory()
+		if err != nil {
+			return "", err
+		}
+		// The first version in force after the one it was made against.
+		for _, h := range history {
+			if h.Version > p.Base {
+				return fmt.Sprintf("the proposal of the rules version %d was superseded by version %d, which came into force first (it was made against version %d): nothing is left to answer",
+					version, h.Version, p.Base), nil
+			}
+		}
+		return fmt.Sprintf("the proposal of the rules version %d was superseded (version %d, which it was made against, is no longer in force): nothing is left to answer", version, p.Base), nil
+	case rules.ProposalActive:
+		return fmt.Sprintf("the proposal of the rules version %d came into force, accepted by %s: nothing is left to answer", version, strings.Join(p.AcceptedBy, ", ")), nil
+	}
+	return fmt.Sprintf("the proposal of the rules version %d is %s: nothing is left to answer", version, rec.State), nil
+}
+
+// settle makes m acknowledged in tx without the acknowledgments still
+// missing, for reason (the proposal it asked about closed): stored with
+// its Settlement, an audit record message_settled naming the recipients
+// that had not acknowledged it (and those of them revoked) and why, and
+// a message event, the item as it now stands, to its parties.
+func settle(tx Tx, log *audit.Log, m *Message, reason string, now time.Time) ([]store.Event, error) {
+	unanswered, revoked := []string{}, []string{}
 	for _, p := range m.To {
 		if m.AckedBy(p) {
 			continue
 		}
+		unanswered = append(unanswered, p)
 		pt, err := tx.PartyByName(p)
-		if errors.Is(err, store.ErrNotFound) || err == nil && !pt.Disabled {
-			return nil, false, nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
 		}
-		if err != nil {
-			return nil, false, err
+		if err == nil && pt.Disabled {
+			revoked = append(revoked, p)
 		}
-		revoked = append(revoked, p)
 	}
-	if len(revoked) == 0 {
-		return nil, false, nil
-	}
-	prop, err := tx.GetRulesProposal(m.Ref.RulesVersion)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return revoked, prop.State != rules.ProposalOpen, nil
-}
-
-// settle makes m acknowledged in tx without the acknowledgments of the
-// recipients revoked (settledProposalItem): stored, an audit record
-// message_settled naming them, and a message event, the item as it now
-// stands, to its parties.
-func settle(tx Tx, log *audit.Log, m *Message, revoked []string, now time.Time) ([]store.Event, error) {
 	m.State = StateAcknowledged
+	m.Settled = &Settlement{Time: now.UTC(), Reason: reason, Unanswered: unanswered}
+	if len(revoked) > 0 {
+		m.Settled.Revoked = revoked
+	}
 	stored, err := m.record()
 	if err != nil {
 		return nil, err
@@ -629,12 +705,63 @@ func settle(tx Tx, log *audit.Log, m *Message, revoked []string, now time.Time) 
 	if err := tx.PutMessage(stored); err != nil {
 		return nil, err
 	}
-	content := map[string]any{"id": m.ID, "state": m.State, "revoked": revoked,
-		"reason": fmt.Sprintf("the proposal of the rules %d is no longer open, and the recipients that did not answer it were revoked", m.Ref.RulesVersion)}
+	content := map[string]any{"id": m.ID, "state": m.State, "unanswered": unanswered, "revoked": revoked, "reason": reason}
 	if _, err := log.Append(tx, System, "message_settled", audit.For(m.Parties()...), content, now); err != nil {
 		return nil, err
 	}
 	return appendEvents(tx, m, EventMessage, now)
+}
+
+// SettleProposal settles in tx, once the proposal of the rules of version
+// is closed (rejected, superseded, in force: call it in the transaction
+// that closed it), every item asking about it that still waits for a
+// recipient (settle), so that none escalates about a question that no
+// longer exists nor takes an acknowledgment that would read as an answer
+// to it. While the proposal is open it does nothing. An item that cannot
+// be read is passed over (told to passOver); the escalation settles it
+// at its deadline once it reads again.
+func SettleProposal(tx Tx, log *audit.Log, version int64, now time.Time, passOver PassOver) ([]store.Event, error) {
+	reason, err := proposalClosed(tx, version)
+	if err != nil || reason == "" {
+		return nil, err
+	}
+	parties, err := tx.ListParties()
+	if err != nil {
+		return nil, err
+	}
+	thread := RulesThread(version)
+	seen := map[string]bool{}
+	var evs []store.Event
+	// The items of a proposal: the one to every party asked when it was
+	// made, and one to each party created while it was open.
+	for _, pt := range parties {
+		if pt.Operator {
+			continue
+		}
+		recs, err := tx.MessagesFor(pt.Name, thread, time.Time{}, MaxListLimit)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range recs {
+			if seen[rec.ID] || rec.From != System || rec.Kind != KindRulesProposal || rec.State == StateAcknowledged {
+				continue
+			}
+			seen[rec.ID] = true
+			m, ok, err := readable(tx, rec, passOver)
+			if err != nil {
+				return nil, err
+			}
+			if !ok || allAcked(&m) {
+				continue
+			}
+			e, err := settle(tx, log, &m, reason, now)
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, e...)
+		}
+	}
+	return evs, nil
 }
 
 // Escalate escalates every item whose running deadline is at or before now
@@ -654,11 +781,12 @@ func settle(tx Tx, log *audit.Log, m *Message, revoked []string, now time.Time) 
 // overdue, and a job that failed on it, or took it for one of its limit,
 // would escalate nothing else for ever.
 //
-// The item of a proposal of the rules that is no longer open and waits
-// only for recipients since revoked is settled instead of escalated
-// (settledProposalItem): acknowledged, with an audit record
-// message_settled naming them and a message event. Any other item waits
-// on for a revoked recipient, escalating.
+// The item of a proposal of the rules that is no longer open is settled
+// instead of escalated (settle): one the transaction that closed the
+// proposal did not settle (SettleProposal), stored before items were
+// settled so, or whose proposal closed when its last waiting party was
+// revoked under a program that did not. Any other item waits on for a
+// revoked recipient, escalating.
 func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int, passOver PassOver) ([]Message, []store.Event, error) {
 	if limit <= 0 {
 		limit = 1000
@@ -671,15 +799,17 @@ func Escalate(tx Tx, log *audit.Log, r rules.Rules, now time.Time, limit int, pa
 			// Defensive: an item whose acks are all in is acknowledged.
 			return false, nil
 		}
-		revoked, settled, err := settledProposalItem(tx, &m)
-		if err != nil {
-			return false, err
-		}
-		if settled {
-			// Not escalated, and not counted: it leaves what is due.
-			e, err := settle(tx, log, &m, revoked, now)
-			evs = append(evs, e...)
-			return false, err
+		if m.Kind == KindRulesProposal && m.Ref != nil {
+			reason, err := proposalClosed(tx, m.Ref.RulesVersion)
+			if err != nil {
+				return false, err
+			}
+			if reason != "" {
+				// Not escalated, and not counted: it leaves what is due.
+				e, err := settle(tx, log, &m, reason, now)
+				evs = append(evs, e...)
+				return false, err
+			}
 		}
 		passed := rec.Deadline
 		next := passed.Add(r.EscalationDeadline())

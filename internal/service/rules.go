@@ -416,12 +416,17 @@ func (s *Service) activate(tx store.Tx, p rules.Proposal, asked []string, ch *ru
 			return err
 		}
 	}
+	// Its items that wait only for parties revoked since it was made.
+	if _, err := hotline.SettleProposal(tx, s.alog, p.Version, now, s.passOverMessage); err != nil {
+		return err
+	}
 	ch.activated = &r
 	return nil
 }
 
 // recordSettled stores a proposal whose state Settle changed, with its
-// audit record and event, and brings it into force when it became active.
+// audit record and event, and brings it into force when it became active;
+// its hotline items still waiting for a party are settled (closeItems).
 func (s *Service) recordSettled(tx store.Tx, p rules.Proposal, asked []string, ch *rulesChange, now time.Time) error {
 	if err := putProposal(tx, p); err != nil {
 		return err
@@ -435,7 +440,17 @@ func (s *Service) recordSettled(tx store.Tx, p rules.Proposal, asked []string, c
 	if p.State == rules.ProposalActive {
 		return s.activate(tx, p, asked, ch, now)
 	}
-	return nil
+	return s.closeItems(tx, p, now)
+}
+
+// closeItems settles the hotline items of p, stored closed in tx, that
+// still wait for a party's answer (hotline.SettleProposal): they would
+// escalate about a question that no longer exists, and a plain
+// acknowledgment of one would read as an answer to it. activate does so
+// for the proposal it brings into force.
+func (s *Service) closeItems(tx store.Tx, p rules.Proposal, now time.Time) error {
+	_, err := hotline.SettleProposal(tx, s.alog, p.Version, now, s.passOverMessage)
+	return err
 }
 
 // AnswerRules records the calling party's answer to the proposal of a
@@ -509,8 +524,11 @@ func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version in
 		if _, err := appendEvent(tx, "rules_answered", everyone, prop, now); err != nil {
 			return err
 		}
-		if settled && prop.State == rules.ProposalActive {
+		switch {
+		case settled && prop.State == rules.ProposalActive:
 			return s.activate(tx, prop, asked, ch, now)
+		case settled:
+			return s.closeItems(tx, prop, now)
 		}
 		return nil
 	}, nil, func() any { return prop })
@@ -561,8 +579,9 @@ func (s *Service) ackRulesItem(tx store.Tx, party string, version int64, accept 
 // item asks for the answer, and an acknowledgment without it would end the
 // item's escalation while the proposal still waits for the party (and the
 // answer, when it comes, would no longer be the item's reply). A closed
-// proposal has nothing left to answer, and its items are acknowledged
-// plainly.
+// proposal has nothing left to answer: its items were settled when it
+// closed (closeItems), and hotline.Ack refuses an acknowledgment of one
+// (*hotline.SettledError).
 func checkRulesItemAck(tx store.Tx, party string, m hotline.Message) error {
 	if m.Kind != hotline.KindRulesProposal || m.Ref == nil || m.AckedBy(party) || !slices.Contains(m.To, party) {
 		return nil

@@ -17,10 +17,12 @@ import (
 // party's answer: a plain acknowledgment while the proposal waits for the
 // party's answer is refused (ErrAnswerRequired) and changes nothing, so
 // that the item keeps escalating until the party answers and its
-// acknowledgment carries the answer. Once the party answered, or the
-// proposal closed without its answer (another party rejected it), there is
-// nothing left to answer: the item is acknowledged (by the answer), or a
-// plain acknowledgment ends it.
+// acknowledgment carries the answer. Once the party answered, the item
+// is acknowledged by the answer; once the proposal closed without its
+// answer (another party rejected it), there is nothing left to answer:
+// the item is settled at the close, saying so, and a plain acknowledgment
+// after is refused (*hotline.SettledError), so that none reads as an
+// answer to a proposal that no longer exists.
 func TestRulesItemIsAcknowledgedByTheAnswer(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newEmbedded(t)
@@ -68,15 +70,23 @@ func TestRulesItemIsAcknowledgedByTheAnswer(t *testing.T) {
 		t.Fatalf("after the answer the item has acks %+v", got.Acks)
 	}
 	// Closed by another's rejection: turkey has nothing left to answer,
-	// and acknowledges its item plainly.
+	// and its item is settled.
 	if _, err := s.AnswerRules(ctx, party.Principal{Party: "russia"}, prop.Version, false, "no"); err != nil {
 		t.Fatal(err)
 	}
 	if p, err := s.RulesProposal(ctx, prop.Version); err != nil || p.State != rules.ProposalRejected {
 		t.Fatalf("proposal after a rejection: %+v %v", p, err)
 	}
-	if got, err := s.AckMessage(ctx, party.Principal{Party: "turkey"}, item("turkey").ID, ""); err != nil || got.State != hotline.StateAcknowledged {
-		t.Fatalf("plain acknowledgment of a closed proposal's item: %+v %v", got, err)
+	settled := item("turkey")
+	if settled.State != hotline.StateAcknowledged || settled.Settled == nil || !strings.Contains(settled.Settled.Reason, "rejected by russia") {
+		t.Fatalf("turkey's item of the rejected proposal: %+v, settled %+v", settled, settled.Settled)
+	}
+	var se *hotline.SettledError
+	if _, err := s.AckMessage(ctx, party.Principal{Party: "turkey"}, settled.ID, ""); !errors.As(err, &se) {
+		t.Fatalf("plain acknowledgment of a closed proposal's settled item: %v, want a *hotline.SettledError", err)
+	}
+	if got := item("turkey"); got.AckedBy("turkey") {
+		t.Fatalf("the refused acknowledgment was recorded: %+v", got.Acks)
 	}
 }
 
