@@ -92,13 +92,16 @@ type escalationContent struct {
 	Unacknowledged     []string  `json:"unacknowledged"`
 }
 
-// settleContent is a message_settled record: the item of a closed
-// proposal of the rules waited for revoked recipients alone, and became
-// acknowledged without them.
+// settleContent is a message_settled record: the proposal of the rules
+// an item asked about closed, and the item became acknowledged without
+// the recipients that had not acknowledged it (Unanswered; Revoked, those
+// of them revoked). A record of an older version names only Revoked,
+// which were then all of them.
 type settleContent struct {
-	ID      string   `json:"id"`
-	Revoked []string `json:"revoked"`
-	Reason  string   `json:"reason"`
+	ID         string   `json:"id"`
+	Unanswered []string `json:"unanswered"`
+	Revoked    []string `json:"revoked"`
+	Reason     string   `json:"reason"`
 }
 
 // rescheduleContent is a message_rescheduled record: the item's running
@@ -702,11 +705,23 @@ func escalationStep(r audit.Record, x escalationContent, m *message) *Step {
 	return st
 }
 
-// settleStep says that an item became acknowledged without its revoked
-// recipients, naming them, and why.
+// settleStep says that an item became acknowledged without the
+// recipients that had not acknowledged it, naming them (and which of them
+// were revoked), and why.
 func settleStep(r audit.Record, x settleContent, m *message) *Step {
 	st := &Step{Kind: "settle", Level: m.Level}
-	st.What = fmt.Sprintf("Settled: %s is acknowledged without %s, revoked", itemName(m, r.Time), strings.Join(x.Revoked, ", "))
+	without := x.Unanswered
+	if len(without) == 0 {
+		without = x.Revoked
+	}
+	names := make([]string, len(without))
+	for i, p := range without {
+		names[i] = p
+		if slices.Contains(x.Revoked, p) {
+			names[i] += " (revoked)"
+		}
+	}
+	st.What = fmt.Sprintf("Settled: %s is acknowledged without %s", itemName(m, r.Time), strings.Join(names, ", "))
 	if x.Reason != "" {
 		st.Notes = append(st.Notes, "Why: "+x.Reason)
 	}

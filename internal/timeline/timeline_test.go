@@ -367,8 +367,8 @@ func threadTimeline(t *testing.T, svc *service.Service, viewer, thread string) *
 
 // TestTimelineShowsASettledProposalItem: a proposal waits for coalition,
 // russia and drones; coalition and russia accept and drones is revoked,
-// which brings it into force; at its deadline its item, waiting for drones
-// alone, is settled (message_settled). The thread's timeline shows that
+// which brings it into force; its item, waiting for drones alone, is
+// settled then (message_settled). The thread's timeline shows that
 // step, naming drones and why: it showed the two acceptances and nothing
 // after, and the item seemed to wait for ever.
 func TestTimelineShowsASettledProposalItem(t *testing.T) {
@@ -399,7 +399,7 @@ func TestTimelineShowsASettledProposalItem(t *testing.T) {
 		{"deconflict", "message", nil, false, 0},
 		{"coalition", "ack", []string{"coalition acknowledged"}, false, 0},
 		{"russia", "ack", []string{"russia acknowledged"}, false, 0},
-		{"deconflict", "settle", []string{"is acknowledged without drones, revoked", "Why: the proposal of the rules 2 is no longer open"}, false, 0},
+		{"deconflict", "settle", []string{"is acknowledged without drones (revoked)", "Why: the proposal of the rules version 2 came into force"}, false, 0},
 	}
 	if len(tl.Steps) != len(want) {
 		for _, st := range tl.Steps {
@@ -418,5 +418,41 @@ func TestTimelineShowsASettledProposalItem(t *testing.T) {
 				t.Errorf("step %d lacks %q: %s", i, h, text)
 			}
 		}
+	}
+}
+
+// TestTimelineShowsARejectedProposalItemSettled: russia rejects a
+// proposal that coalition and drones never answered; its item is settled
+// at the rejection. The thread's timeline names the two it no longer
+// waits for, and why, without calling them revoked: it read "without ,
+// revoked" for a settlement that revoked no one.
+func TestTimelineShowsARejectedProposalItemSettled(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newHotlineService(t, t0)
+	if _, err := svc.CreateParty(ctx, "drones"); err != nil {
+		t.Fatal(err)
+	}
+	operator := party.Principal{Party: party.OperatorName, Operator: true}
+	r := svc.Rules()
+	r.TimeBufferS = 45
+	p, err := svc.ProposeRules(ctx, operator, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AnswerRules(ctx, party.Principal{Party: "russia"}, p.Version, false, "no"); err != nil {
+		t.Fatal(err)
+	}
+	tl := threadTimeline(t, svc, "coalition", hotline.RulesThread(p.Version))
+	if len(tl.Steps) != 3 {
+		for _, st := range tl.Steps {
+			t.Logf("%s %s %s %v", st.Who, st.Kind, st.What, st.Notes)
+		}
+		t.Fatalf("%d steps, want 3 (message, russia's answer, settle)", len(tl.Steps))
+	}
+	st := tl.Steps[2]
+	text := st.What + " | " + strings.Join(st.Notes, " | ")
+	if st.Kind != "settle" || !strings.Contains(text, "is acknowledged without coalition, drones") || strings.Contains(text, "revoked") ||
+		!strings.Contains(text, "Why: the proposal of the rules version 2 was rejected by russia") {
+		t.Errorf("the settle step: %s %s", st.Kind, text)
 	}
 }
