@@ -642,6 +642,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		if got := eval[string](t, a, `document.getElementById('rules-version').textContent`); got != fmt.Sprintf("v%d", version+1) {
 			t.Errorf("rules version after the rejection: %s, want v%d", got, version+1)
 		}
+		// Coalition never answered it: its item was settled at the
+		// rejection, says why, and asks nothing more of it (it offered
+		// the answer of a proposal that no longer existed).
+		settledThread := fmt.Sprintf(`#threads-done-list button[data-thread="rules:%d"]`, prop.Version)
+		a.waitFor(t, "the rejected proposal's thread, done", `document.querySelector('`+settledThread+`') !== null`, 10*time.Second)
+		eval[bool](t, a, `(() => { document.getElementById('threads-done').open = true; document.querySelector('`+settledThread+`').click(); return true; })()`)
+		a.waitFor(t, "the settled item says why and asks nothing", `(() => { const li = [...document.querySelectorAll('#messages li.message')].find(li => li.textContent.includes('rules_proposal')); return li && li.querySelector('.msg-answer') === null && li.querySelector('button.ack') === null && li.querySelector('.acks .settled') !== null && (li.querySelector('.msg-settled') || {textContent: ''}).textContent.includes('rejected by `+airgroup+`'); })()`, 10*time.Second)
+		eval[bool](t, a, `(() => { document.getElementById('threads-done').open = false; return true; })()`)
 	})
 
 	t.Run("escalated items stand out", func(t *testing.T) {

@@ -124,22 +124,24 @@ export class HotlinePanel {
     $('compose-new-thread').hidden = !replying;
     const context = replying ? `Replying in “${current.name}”` : 'Starting a new thread: name it below.';
     if ($('compose-context').textContent !== context) $('compose-context').textContent = context;
-    const messageSig = (m) => JSON.stringify([m.state, m.escalations, m.text, m.to, m.acks, mustAck(m)]);
+    const messageSig = (m) => JSON.stringify([m.state, m.escalations, m.text, m.to, m.acks, m.settled, mustAck(m)]);
     reconcile($('messages'), msgs, (m) => m.id, messageSig, (m) => {
       const acks = el(
         'ul',
         { class: 'acks', 'aria-label': 'Acknowledgments' },
         ...(m.to || []).map((p) => {
           const ack = (m.acks || []).find((k) => k.party === p);
+          // Settled without this recipient: nothing is left to answer.
+          const settled = !ack && m.state === 'acknowledged';
           const late = !ack && m.state === 'escalated';
           const d = ack ? null : runningDeadline(m, state.rules);
           const deadline = d ? el('span', deadlineAttrs(d)) : null;
           if (deadline) renderDeadline(deadline, Date.now());
           return el(
             'li',
-            { class: ack ? 'acked' : late ? 'late' : 'waiting' },
-            el('span', { class: 'ack-mark', 'aria-hidden': 'true', text: ack ? '✓' : late ? '!' : '…' }),
-            `${p}: ${ack ? `acknowledged ${formatClock(Date.parse(ack.time))}${ack.reply ? ` — “${ack.reply}”` : ''}` : late ? 'not acknowledged, escalated' : 'waiting'}`,
+            { class: ack ? 'acked' : settled ? 'settled' : late ? 'late' : 'waiting' },
+            el('span', { class: 'ack-mark', 'aria-hidden': 'true', text: ack ? '✓' : settled ? '–' : late ? '!' : '…' }),
+            `${p}: ${ack ? `acknowledged ${formatClock(Date.parse(ack.time))}${ack.reply ? ` — “${ack.reply}”` : ''}` : settled ? 'did not answer; settled' : late ? 'not acknowledged, escalated' : 'waiting'}`,
             deadline ? ' · ' : null,
             deadline,
           );
@@ -166,6 +168,9 @@ export class HotlinePanel {
         el('p', { class: 'msg-text', text: itemText(m) || m.text || '' }),
         itemText(m) ? el('details', { class: 'msg-record' }, el('summary', { text: 'As recorded' }), el('p', { text: m.text || '' })) : null,
         acks,
+        // Why it is acknowledged without some recipients: the proposal
+        // it asked them to answer closed.
+        m.settled ? el('p', { class: 'msg-settled', text: `Settled ${formatClock(Date.parse(m.settled.time))}: ${m.settled.reason}` }) : null,
         ackBtn,
       );
     });

@@ -46,8 +46,10 @@ export class ConsoleState {
     return this.messageByAlert.get(String(a.id)) || null;
   }
 
-  // mustAck tells whether the party logged in has yet to acknowledge m.
+  // mustAck tells whether the party logged in has yet to acknowledge m:
+  // an acknowledged item asks nothing more, even of a recipient whose
+  // acknowledgment it lacks (settled: the proposal it asked about closed).
   mustAck(m) {
-    return m && this.me && (m.to || []).includes(this.me.party) && !(m.acks || []).some((k) => k.party === this.me.party);
+    return m && this.me && m.state !== 'acknowledged' && (m.to || []).includes(this.me.party) && !(m.acks || []).some((k) => k.party === this.me.party);
   }
 }

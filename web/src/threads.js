@@ -138,7 +138,8 @@ export function threadStatus(msgs, me, mustAck) {
     label = `Waiting for ${who || 'acknowledgment'}`;
   } else {
     key = 'done';
-    label = 'Done: everyone acknowledged';
+    // Settled items are done without every acknowledgment.
+    label = msgs.some((m) => m.settled) ? 'Done: settled, nothing left to answer' : 'Done: everyone acknowledged';
   }
   const running = (mine.length ? mine : pending).map((m) => ({ m, at: Date.parse(m.state === 'escalated' ? m.escalation_deadline : m.deadline) }));
   running.sort((a, b) => a.at - b.at);
