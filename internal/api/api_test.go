@@ -70,7 +70,9 @@ func TestPutRulesOperatorOnlyAndAnnounced(t *testing.T) {
 		}
 	}
 
-	// Invalid rules name the field and change nothing.
+	// Invalid rules name the field and change nothing (sent with the
+	// version in force, as read: another is refused on version).
+	r.Version = got.Version
 	r.VerticalSepM = -1
 	code, body, _ = e.do("PUT", "/v1/rules", e.operator, r)
 	var p Problem

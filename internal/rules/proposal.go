@@ -236,8 +236,19 @@ func (p *Proposal) Settle(asked []string, inForce int64, now time.Time) bool {
 // Amend returns base with the given fields (JSON values by JSON name)
 // replacing its own, each as a whole: how a proposal names only what it
 // changes. An unknown field or a value of the wrong type is a
-// *fielderr.Error naming it. The result is not validated.
+// *fielderr.Error naming it. A "version" may be given only as base's: the
+// rules of GET /v1/rules sent back as they are, which name the version in
+// force; the service numbers the proposals, and any other was ignored, so
+// that a proposal sent as version 7, or meant against a version since
+// replaced, was answered as made against the one in force. The result is
+// not validated.
 func Amend(base Rules, fields map[string]json.RawMessage) (Rules, error) {
+	if v, ok := fields["version"]; ok {
+		var n int64
+		if err := json.Unmarshal(v, &n); err != nil || v == nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) || n != base.Version {
+			return Rules{}, fielderr.Errorf("version", "%s is not the version in force (%d): the service numbers the proposals, and a proposal is made against the rules in force; leave version out, or send the one in force", v, base.Version)
+		}
+	}
 	b, err := json.Marshal(base)
 	if err != nil {
 		return Rules{}, err
