@@ -562,7 +562,10 @@ func appendEvents(tx store.Events, m *Message, kind string, now time.Time) ([]st
 // Ack records party's acknowledgment of message id, with an optional reply.
 // Acknowledging twice is harmless: the second call returns the message as
 // it is, records nothing and appends no event. When the last recipient
-// acknowledges, the item becomes acknowledged (and stops escalating).
+// acknowledges, the item becomes acknowledged (and stops escalating). An
+// item acknowledged without party's acknowledgment was settled (the
+// proposal it asked about closed): its acknowledgment is refused with a
+// *SettledError and records nothing.
 func Ack(tx Tx, log *audit.Log, id, party, reply string, now time.Time) (Message, []store.Event, error) {
 	if err := checkText("reply", reply, false); err != nil {
 		return Message{}, nil, err
