@@ -23,24 +23,36 @@ var visibilityT0 = time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
 var visibilityParties = []string{"alpha", "bravo", "charlie"}
 
 // newVisibilityService opens a service on a new store in dir, at
-// visibilityT0, with visibilityParties.
-func newVisibilityService(tb testing.TB, dir string) *Service {
+// visibilityT0, with visibilityParties. closeAll closes the service, then
+// its store, which Service.Close leaves to its owner: a property test
+// opens one per check, and left open they ran the process out of file
+// descriptors.
+func newVisibilityService(tb testing.TB, dir string) (s *Service, closeAll func()) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(ctx, Config{Store: st, Now: func() time.Time { return visibilityT0 }})
+	s, err = New(ctx, Config{Store: st, Now: func() time.Time { return visibilityT0 }})
 	if err != nil {
 		st.Close()
 		tb.Fatal(err)
 	}
+	closeAll = func() {
+		if err := s.Close(ctx); err != nil {
+			tb.Error(err)
+		}
+		if err := st.Close(); err != nil {
+			tb.Error(err)
+		}
+	}
 	for _, p := range visibilityParties {
 		if _, err := s.CreateParty(ctx, p); err != nil {
+			closeAll()
 			tb.Fatal(err)
 		}
 	}
-	return s
+	return s, closeAll
 }
 
 // declareWithKey writes in for p, completing its awareness key with whatever the
@@ -85,8 +97,8 @@ func TestVisibilityIsVolumeVisible(t *testing.T) {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			rt.Fatal(err)
 		}
-		s := newVisibilityService(t, dir)
-		defer s.Close(context.Background())
+		s, closeAll := newVisibilityService(t, dir)
+		defer closeAll()
 		for i := range rapid.IntRange(2, 14).Draw(rt, "volumes") {
 			p := rapid.SampledFrom(visibilityParties).Draw(rt, fmt.Sprint("v", i, "_party"))
 			if _, err := declareWithKey(s, p, drawVisibilityInput(rt, fmt.Sprint("v", i))); err != nil {
