@@ -15,7 +15,8 @@ import (
 // resolution or search), it waits, then searches; a search whose request
 // ends while it waits searches nothing.
 func TestAlternativesTakeTurnsOfWorkOnDemand(t *testing.T) {
-	s := newVisibilityService(t, t.TempDir())
+	s, closeAll := newVisibilityService(t, t.TempDir())
+	defer closeAll()
 	s.onDemand = make(chan struct{}, 1)
 	waiting := make(chan struct{}, 4)
 	s.onDemandWait = func() { waiting <- struct{}{} }
