@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/testutil/silentsource"
+
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/feed"
 )
@@ -457,27 +459,13 @@ func TestFeedSBSConnectDropsASilentSource(t *testing.T) {
 	fake := &apiFake{party: "coalition"}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c // held open, sending nothing
-		}
-	}()
+	addr, accepted := silentsource.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- feedMain(ctx, []string{"sbs", "--connect", ln.Addr().String(), "--idle-timeout", "50ms", "--party", "coalition",
+		done <- feedMain(ctx, []string{"sbs", "--connect", addr, "--idle-timeout", "50ms", "--party", "coalition",
 			"--server", srv.URL, "--token", "t", "--status", "0"}, &out, &errOut)
 	}()
 	for i := range 2 {
@@ -494,11 +482,11 @@ func TestFeedSBSConnectDropsASilentSource(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
-	if want := "source " + ln.Addr().String() + " sent nothing for 0.05 s"; !strings.Contains(errOut.String(), want) {
+	if want := "source " + addr + " sent nothing for 0.05 s"; !strings.Contains(errOut.String(), want) {
 		t.Errorf("stderr %q, want %q", errOut.String(), want)
 	}
 	for _, idle := range []string{"0", "-1s"} {
-		err := feedMain(context.Background(), []string{"sbs", "--connect", ln.Addr().String(), "--idle-timeout", idle,
+		err := feedMain(context.Background(), []string{"sbs", "--connect", addr, "--idle-timeout", idle,
 			"--party", "coalition", "--server", srv.URL, "--token", "t"}, &out, &errOut)
 		var ue usageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--idle-timeout") {
@@ -520,22 +508,11 @@ func TestFeedSBSStatusSaysTheAircraftRefused(t *testing.T) {
 		"MSG,4,1,1,4CA2D6,1,2015/10/07,06:00:00.100,2015/10/07,06:00:00.100,,,450,90,,,0,,0,0,0,0",
 		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:00.200,2015/10/07,06:00:00.200,,30000,,,36.0,37.0,,,0,0,0,0",
 	}, "\n"))
-	for _, run := range []struct {
-		name string
-		main func(context.Context, []string, io.Writer, io.Writer) error
-		args []string
-	}{
-		{"feed sbs --file", feedMain, []string{"sbs", "--file", file, "--party", "coalition"}},
-		{"replay", replayMain, []string{file, "--speed", "max"}},
-	} {
-		var out, errOut bytes.Buffer
-		if err := run.main(context.Background(), append(run.args, "--server", srv.URL, "--token", "t", "--status", "0"), &out, &errOut); err != nil {
-			t.Fatalf("%s: %v\n%s", run.name, err, errOut.String())
+	feedAndReplay(t, srv.URL, file, []string{"--speed", "max"}, func(name, out, _ string) {
+		if !strings.Contains(out, "sent=1 ") || !strings.Contains(out, " aircraft_full=0") {
+			t.Errorf("%s: final status %q, want the aircraft refused counted (aircraft_full)", name, out)
 		}
-		if !strings.Contains(out.String(), "sent=1 ") || !strings.Contains(out.String(), " aircraft_full=0") {
-			t.Errorf("%s: final status %q, want the aircraft refused counted (aircraft_full)", run.name, out.String())
-		}
-	}
+	})
 }
 
 // TestFeedSBSFileSaysAJumpOfItsTime: where a recorded BaseStation file's
@@ -551,23 +528,33 @@ func TestFeedSBSFileSaysAJumpOfItsTime(t *testing.T) {
 		"MSG,4,1,1,4CA2D6,1,2016/10/07,06:00:00.100,2016/10/07,06:00:00.100,,,450,90,,,0,,0,0,0,0",
 		"MSG,3,1,1,4CA2D6,1,2016/10/07,06:00:00.200,2016/10/07,06:00:00.200,,30000,,,36.0,37.01,,,0,0,0,0",
 	}, "\n"))
+	feedAndReplay(t, srv.URL, file, nil, func(name, out, errOut string) {
+		if want := "the source's time jumps 8784h0m0.1s ahead, from 2015-10-07T06:00:00.1Z to 2016-10-07T06:00:00.2Z"; !strings.Contains(errOut, want) {
+			t.Errorf("%s: stderr %q, want %q", name, errOut, want)
+		}
+		if !strings.Contains(out, "sent=2 ") {
+			t.Errorf("%s: final status %q, want both reports sent", name, out)
+		}
+	})
+}
+
+// feedAndReplay runs feed sbs --file and replay (with replayArgs) of the
+// BaseStation file against server, calling check with each one's name,
+// standard output and standard error.
+func feedAndReplay(t *testing.T, server, file string, replayArgs []string, check func(name, out, errOut string)) {
+	t.Helper()
 	for _, run := range []struct {
 		name string
 		main func(context.Context, []string, io.Writer, io.Writer) error
 		args []string
 	}{
 		{"feed sbs --file", feedMain, []string{"sbs", "--file", file, "--party", "coalition"}},
-		{"replay", replayMain, []string{file}},
+		{"replay", replayMain, append([]string{file}, replayArgs...)},
 	} {
 		var out, errOut bytes.Buffer
-		if err := run.main(context.Background(), append(run.args, "--server", srv.URL, "--token", "t", "--status", "0"), &out, &errOut); err != nil {
+		if err := run.main(context.Background(), append(run.args, "--server", server, "--token", "t", "--status", "0"), &out, &errOut); err != nil {
 			t.Fatalf("%s: %v\n%s", run.name, err, errOut.String())
 		}
-		if want := "the source's time jumps 8784h0m0.1s ahead, from 2015-10-07T06:00:00.1Z to 2016-10-07T06:00:00.2Z"; !strings.Contains(errOut.String(), want) {
-			t.Errorf("%s: stderr %q, want %q", run.name, errOut.String(), want)
-		}
-		if !strings.Contains(out.String(), "sent=2 ") {
-			t.Errorf("%s: final status %q, want both reports sent", run.name, out.String())
-		}
+		check(run.name, out.String(), errOut.String())
 	}
 }

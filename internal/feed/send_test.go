@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/testutil/silentsource"
+
 	"github.com/deconflict/deconflict/internal/client"
 )
 
@@ -61,7 +63,13 @@ func runSender(t *testing.T, srv http.Handler, reports []client.Report, now func
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	stats := &Stats{}
-	s := &Sender{Post: client.New(hs.URL, "tok").PostPositions, Stats: stats, MaxBatch: 3, Backoff: fastBackoff, Now: now}
+	sendAll(t, &Sender{Post: client.New(hs.URL, "tok").PostPositions, Stats: stats, MaxBatch: 3, Backoff: fastBackoff, Now: now}, reports)
+	return stats
+}
+
+// sendAll runs s until it has sent, or given up on, every one of reports.
+func sendAll(t *testing.T, s *Sender, reports []client.Report) {
+	t.Helper()
 	in := make(chan client.Report)
 	done := make(chan error)
 	go func() { done <- s.Run(context.Background(), in) }()
@@ -72,7 +80,6 @@ func runSender(t *testing.T, srv http.Handler, reports []client.Report, now func
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	return stats
 }
 
 func reportsAt(now time.Time, names ...string) []client.Report {
@@ -255,15 +262,7 @@ func TestSenderGivesUpOnAServerThatStopsAnswering(t *testing.T) {
 		return cl.PostPositions(ctx, reports)
 	}
 	stats := &Stats{}
-	s := &Sender{Post: post, Stats: stats, MaxBatch: 3, Backoff: fastBackoff, PostTimeout: 50 * time.Millisecond}
-	in := make(chan client.Report, 3)
-	for _, r := range reportsAt(time.Now(), "A", "B", "C") {
-		in <- r
-	}
-	close(in)
-	if err := s.Run(context.Background(), in); err != nil {
-		t.Fatal(err)
-	}
+	sendAll(t, &Sender{Post: post, Stats: stats, MaxBatch: 3, Backoff: fastBackoff, PostTimeout: 50 * time.Millisecond}, reportsAt(time.Now(), "A", "B", "C"))
 	if stats.Sent.Load() != 3 || stats.Undeliverable.Load() != 0 || stats.Retries.Load() != 1 {
 		t.Errorf("stats %s, want the 3 reports sent after 1 retry", stats)
 	}
@@ -274,27 +273,13 @@ func TestSenderGivesUpOnAServerThatStopsAnswering(t *testing.T) {
 // log, and connected again. The follower waited on it for ever, saying
 // nothing.
 func TestFollowTCPDropsASilentSource(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c // held open, sending nothing
-		}
-	}()
+	addr, accepted := silentsource.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	stats := &Stats{}
 	var mu sync.Mutex
 	var logged []string
-	src := &TCPSource{Addr: ln.Addr().String(), Backoff: fastBackoff, Stats: stats, IdleTimeout: 20 * time.Millisecond,
+	src := &TCPSource{Addr: addr, Backoff: fastBackoff, Stats: stats, IdleTimeout: 20 * time.Millisecond,
 		Logf: func(format string, args ...any) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -318,7 +303,7 @@ func TestFollowTCPDropsASilentSource(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if said := strings.Join(logged, "\n"); !strings.Contains(said, "source "+ln.Addr().String()+" sent nothing for 0.02 s") {
+	if said := strings.Join(logged, "\n"); !strings.Contains(said, "source "+addr+" sent nothing for 0.02 s") {
 		t.Errorf("logged %q, want the source named and its silence of 0.02 s said", logged)
 	}
 	if stats.Reconnects.Load() < 1 {

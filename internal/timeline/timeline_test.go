@@ -23,6 +23,30 @@ type step struct {
 	aircraft  int // in the scene
 }
 
+// wantSteps checks that tl has the steps of want, each by whom and of what
+// kind, holding what it has in its What or notes.
+func wantSteps(t *testing.T, tl *Timeline, want []step) {
+	t.Helper()
+	if len(tl.Steps) != len(want) {
+		for _, st := range tl.Steps {
+			t.Logf("%s %s %s %v", st.Who, st.Kind, st.What, st.Notes)
+		}
+		t.Fatalf("%d steps, want %d", len(tl.Steps), len(want))
+	}
+	for i, w := range want {
+		st := tl.Steps[i]
+		text := st.What + " | " + strings.Join(st.Notes, " | ")
+		if st.Who != w.who || st.Kind != w.kind {
+			t.Errorf("step %d: %s %s: %s", i, st.Who, st.Kind, text)
+		}
+		for _, h := range w.has {
+			if !strings.Contains(text, h) {
+				t.Errorf("step %d lacks %q: %s", i, h, text)
+			}
+		}
+	}
+}
+
 func TestTimelineOfAnEscalatedAlert(t *testing.T) {
 	rec := runScenario(t)
 	for _, c := range []struct {
@@ -248,24 +272,7 @@ func TestTimelineShowsARescheduledDeadline(t *testing.T) {
 			"Why: the deadline lay more than"}, false, 0},
 		{"deconflict", "escalation", []string{"ESCALATED (1st time)"}, false, 0},
 	}
-	if len(tl.Steps) != len(want) {
-		for _, st := range tl.Steps {
-			t.Logf("%s %s %s %v", st.Who, st.Kind, st.What, st.Notes)
-		}
-		t.Fatalf("%d steps, want %d", len(tl.Steps), len(want))
-	}
-	for i, w := range want {
-		st := tl.Steps[i]
-		text := st.What + " | " + strings.Join(st.Notes, " | ")
-		if st.Who != w.who || st.Kind != w.kind {
-			t.Errorf("step %d: %s %s: %s", i, st.Who, st.Kind, text)
-		}
-		for _, h := range w.has {
-			if !strings.Contains(text, h) {
-				t.Errorf("step %d lacks %q: %s", i, h, text)
-			}
-		}
-	}
+	wantSteps(t, tl, want)
 }
 
 // TestTimelinePastMidnightCarriesDates: a thread that runs past midnight
@@ -401,24 +408,7 @@ func TestTimelineShowsASettledProposalItem(t *testing.T) {
 		{"russia", "ack", []string{"russia acknowledged"}, false, 0},
 		{"deconflict", "settle", []string{"is acknowledged without drones (revoked)", "Why: the proposal of the rules version 2 came into force"}, false, 0},
 	}
-	if len(tl.Steps) != len(want) {
-		for _, st := range tl.Steps {
-			t.Logf("%s %s %s %v", st.Who, st.Kind, st.What, st.Notes)
-		}
-		t.Fatalf("%d steps, want %d", len(tl.Steps), len(want))
-	}
-	for i, w := range want {
-		st := tl.Steps[i]
-		text := st.What + " | " + strings.Join(st.Notes, " | ")
-		if st.Who != w.who || st.Kind != w.kind {
-			t.Errorf("step %d: %s %s: %s", i, st.Who, st.Kind, text)
-		}
-		for _, h := range w.has {
-			if !strings.Contains(text, h) {
-				t.Errorf("step %d lacks %q: %s", i, h, text)
-			}
-		}
-	}
+	wantSteps(t, tl, want)
 }
 
 // TestTimelineShowsARejectedProposalItemSettled: russia rejects a
