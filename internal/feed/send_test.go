@@ -110,15 +110,7 @@ func TestSenderGivesUpOnRefusalAndOnAge(t *testing.T) {
 	// The server stays away; the sender's clock says the reports are old
 	// after the first failure: they are dropped, not retried forever.
 	t0 := time.Now()
-	var mu sync.Mutex
-	calls := 0
-	clock := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		calls++
-		return t0.Add(time.Duration(calls) * time.Minute)
-	}
-	aged := runSender(t, &flakyServer{fail: 1000, status: http.StatusBadGateway}, reportsAt(t0, "A1", "A2"), clock)
+	aged := runSender(t, &flakyServer{fail: 1000, status: http.StatusBadGateway}, reportsAt(t0, "A1", "A2"), minuteEachCall(t0))
 	if aged.Sent.Load() != 0 || aged.Undeliverable.Load() != 2 || aged.Retries.Load() != 1 {
 		t.Errorf("server away: %s", aged)
 	}
@@ -515,16 +507,21 @@ func TestSenderSaysWhyReportsAreUndeliverable(t *testing.T) {
 	}
 	// The server stays away; the sender's clock says the reports are old
 	// after the first failure.
+	aged := runSender(t, &flakyServer{fail: 1000, status: http.StatusBadGateway}, reportsAt(now, "A1", "A2"), minuteEachCall(now))
+	if got, want := aged.UndeliverableSummary(), "undeliverable 2 reports: 2 "+UndeliverableTooOld; got != want {
+		t.Errorf("server away: summary %q, want %q", got, want)
+	}
+}
+
+// minuteEachCall is a clock a minute later at each call after t0: a
+// sender's reports grow old between its tries.
+func minuteEachCall(t0 time.Time) func() time.Time {
 	var mu sync.Mutex
 	calls := 0
-	clock := func() time.Time {
+	return func() time.Time {
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
-		return now.Add(time.Duration(calls) * time.Minute)
-	}
-	aged := runSender(t, &flakyServer{fail: 1000, status: http.StatusBadGateway}, reportsAt(now, "A1", "A2"), clock)
-	if got, want := aged.UndeliverableSummary(), "undeliverable 2 reports: 2 "+UndeliverableTooOld; got != want {
-		t.Errorf("server away: summary %q, want %q", got, want)
+		return t0.Add(time.Duration(calls) * time.Minute)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store/sqlite"
 )
@@ -381,22 +382,13 @@ func threadTimeline(t *testing.T, svc *service.Service, viewer, thread string) *
 func TestTimelineShowsASettledProposalItem(t *testing.T) {
 	ctx := context.Background()
 	svc, clk := newHotlineService(t, t0)
-	if _, err := svc.CreateParty(ctx, "drones"); err != nil {
-		t.Fatal(err)
-	}
-	operator := party.Principal{Party: party.OperatorName, Operator: true}
-	r := svc.Rules()
-	r.TimeBufferS = 45
-	p, err := svc.ProposeRules(ctx, operator, r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := proposeToThree(t, svc)
 	for _, name := range []string{"coalition", "russia"} {
 		if _, err := svc.AnswerRules(ctx, party.Principal{Party: name}, p.Version, true, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := svc.RevokeParty(ctx, operator, "drones"); err != nil {
+	if err := svc.RevokeParty(ctx, party.Principal{Party: party.OperatorName, Operator: true}, "drones"); err != nil {
 		t.Fatal(err)
 	}
 	clk.advance(svc.Rules().AckDeadline("") + time.Second)
@@ -419,16 +411,7 @@ func TestTimelineShowsASettledProposalItem(t *testing.T) {
 func TestTimelineShowsARejectedProposalItemSettled(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := newHotlineService(t, t0)
-	if _, err := svc.CreateParty(ctx, "drones"); err != nil {
-		t.Fatal(err)
-	}
-	operator := party.Principal{Party: party.OperatorName, Operator: true}
-	r := svc.Rules()
-	r.TimeBufferS = 45
-	p, err := svc.ProposeRules(ctx, operator, r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := proposeToThree(t, svc)
 	if _, err := svc.AnswerRules(ctx, party.Principal{Party: "russia"}, p.Version, false, "no"); err != nil {
 		t.Fatal(err)
 	}
@@ -445,4 +428,22 @@ func TestTimelineShowsARejectedProposalItemSettled(t *testing.T) {
 		!strings.Contains(text, "Why: the proposal of the rules version 2 was rejected by russia") {
 		t.Errorf("the settle step: %s %s", st.Kind, text)
 	}
+}
+
+// proposeToThree adds the party drones and has the operator propose new
+// rules (a time buffer of 45 s), which wait for coalition, russia and
+// drones.
+func proposeToThree(t *testing.T, svc *service.Service) rules.Proposal {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := svc.CreateParty(ctx, "drones"); err != nil {
+		t.Fatal(err)
+	}
+	r := svc.Rules()
+	r.TimeBufferS = 45
+	p, err := svc.ProposeRules(ctx, party.Principal{Party: party.OperatorName, Operator: true}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
