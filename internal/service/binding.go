@@ -381,7 +381,10 @@ func bindRulesAnswer(accept bool) func(audit.Record, []string, []byte) error {
 		if err := content(r, &c); err != nil {
 			return err
 		}
-		if strconv.FormatInt(c.Version, 10) != args[0] {
+		// Read as the server read the path when it answered: before it
+		// refused them, "02" and "+2" were answered as version 2, and the
+		// records of such answers hold 2 under a statement that says "02".
+		if asked, err := strconv.ParseInt(args[0], 10, 64); err != nil || asked != c.Version {
 			return mismatch("version", c.Version, args[0])
 		}
 		if !accept && body != nil {
