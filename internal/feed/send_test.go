@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -523,5 +524,68 @@ func minuteEachCall(t0 time.Time) func() time.Time {
 		defer mu.Unlock()
 		calls++
 		return t0.Add(time.Duration(calls) * time.Minute)
+	}
+}
+
+// TestFollowTCPGivesUpADialThatIsNotAnswered: a source whose address
+// swallows the connection attempt (a blackholed host) is given up after
+// DialTimeout, said, and tried again with backoff, instead of each
+// attempt waiting out the system's connect timeout (some two minutes)
+// with nothing said. The dial here never answers: it returns only when
+// its context is done.
+func TestFollowTCPGivesUpADialThatIsNotAnswered(t *testing.T) {
+	const dialTimeout = 20 * time.Millisecond
+	var mu sync.Mutex
+	var logged []string
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		logged = append(logged, fmt.Sprintf(format, args...))
+	}
+	dialed := make(chan error, 8)
+	blackhole := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			dialed <- errors.New("dialled without a deadline: a blackholed address holds the attempt for the system's connect timeout")
+			return nil, errors.New("no deadline")
+		}
+		if left := time.Until(deadline); left > dialTimeout {
+			dialed <- fmt.Errorf("dialled with %v left, want at most the DialTimeout %v", left, dialTimeout)
+			return nil, errors.New("deadline too far")
+		}
+		<-ctx.Done()
+		dialed <- nil
+		return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+	}
+	// No deadline on the follower's own context: the one the dial sees
+	// can only be the DialTimeout's.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stats := &Stats{}
+	const addr = "192.0.2.1:30003" // TEST-NET-1: never dialled here
+	done := make(chan error, 1)
+	go func() {
+		done <- (&TCPSource{Addr: addr, Backoff: fastBackoff, Stats: stats, Logf: logf,
+			DialTimeout: dialTimeout, Dial: blackhole}).Follow(ctx, func(string) error { return nil })
+	}()
+	for range 2 {
+		select {
+		case err := <-dialed:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the dial was never given up")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := strings.Join(logged, "\n")
+	mu.Unlock()
+	if strings.Count(got, "cannot connect to "+addr) != 1 {
+		t.Errorf("said %q, want the unanswered source said once", got)
 	}
 }

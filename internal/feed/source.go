@@ -78,6 +78,12 @@ func readLines(ctx context.Context, r io.Reader, stats *Stats, unendedCutOff boo
 // several lines a second while any aircraft is in range.
 const DefaultIdleTimeout = 30 * time.Second
 
+// DefaultDialTimeout is how long a connection attempt to a live TCP
+// source may go unanswered: a receiver on the local network answers in
+// milliseconds, and without a bound of its own an attempt on a blackholed
+// address lasts the system's connect timeout, some two minutes.
+const DefaultDialTimeout = 10 * time.Second
+
 // TCPSource is a live line source over TCP (a BaseStation port such as
 // dump1090's 30003).
 type TCPSource struct {
@@ -90,6 +96,13 @@ type TCPSource struct {
 	// Logf says what happened to the connection (nil: nothing is said).
 	Logf  func(format string, args ...any)
 	Stats *Stats
+	// DialTimeout bounds each connection attempt (DefaultDialTimeout
+	// when 0): an address that swallows the attempt is given up, said in
+	// Logf, and tried again with backoff.
+	DialTimeout time.Duration
+	// Dial makes the connection (a net.Dialer's DialContext when nil);
+	// tests put a source that never answers in its place.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // FollowTCP follows addr as a TCPSource with the default idle timeout,
@@ -112,14 +125,18 @@ func (s *TCPSource) Follow(ctx context.Context, fn func(line string) error) erro
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	var d net.Dialer
+	dial := s.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
 	failures := 0
 	unreachableSaid := false
 	for first := true; ; first = false {
 		if !first {
 			s.Stats.Reconnects.Add(1)
 		}
-		conn, err := d.DialContext(ctx, "tcp", s.Addr)
+		conn, err := dial(ctx, "tcp", s.Addr)
 		switch {
 		case err != nil && ctx.Err() == nil && !unreachableSaid:
 			// Said once while it stays so: the attempts are counted.
