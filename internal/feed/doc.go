@@ -21,7 +21,8 @@
 // skipped, a malformed ASTERIX block counted per reason
 // (asterix.Stats) and skipped; a report the server would refuse is not
 // sent: a JSON line's is skipped naming its field, an assembled one counted
-// by its field (Assembler.BeyondLimitsStatus); a source that goes away, or stays
+// by its field (Assembler.BeyondLimitsStatus); a source that goes away,
+// does not answer a connection attempt within its DialTimeout, or stays
 // connected but sends nothing for its IdleTimeout, is reconnected with
 // capped, jittered exponential backoff; a server that goes away (or refuses the party's
 // reports for its budget, 429) is retried until the reports are too old for

@@ -125,6 +125,10 @@ func (s *TCPSource) Follow(ctx context.Context, fn func(line string) error) erro
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	dialTimeout := s.DialTimeout
+	if dialTimeout <= 0 {
+		dialTimeout = DefaultDialTimeout
+	}
 	dial := s.Dial
 	if dial == nil {
 		var d net.Dialer
@@ -136,7 +140,9 @@ func (s *TCPSource) Follow(ctx context.Context, fn func(line string) error) erro
 		if !first {
 			s.Stats.Reconnects.Add(1)
 		}
-		conn, err := dial(ctx, "tcp", s.Addr)
+		dialCtx, cancelDial := context.WithTimeout(ctx, dialTimeout)
+		conn, err := dial(dialCtx, "tcp", s.Addr)
+		cancelDial() // bounds only the attempt, not the connection made
 		switch {
 		case err != nil && ctx.Err() == nil && !unreachableSaid:
 			// Said once while it stays so: the attempts are counted.
