@@ -225,6 +225,8 @@ func TestRulesByAgreement(t *testing.T) {
 	}{
 		{"PUT", "/v1/rules", map[string]any{"disclose_within_m": -5}, 400, "disclose_within_m"},
 		{"PUT", "/v1/rules", map[string]any{"volume_visibility": "everyone"}, 400, "volume_visibility"},
+		{"PUT", "/v1/rules", map[string]any{"levels": []any{map[string]any{"name": "advisory", "max_time_to_los_s": 200},
+			map[string]any{"name": "warning", "max_time_to_los_s": 1e-300}}}, 400, "levels[1].max_time_to_los_s"},
 		{"PUT", "/v1/rules", map[string]any{"disclose_withn_m": 5}, 400, "disclose_withn_m"},
 		{"PUT", "/v1/rules", "[]", 400, ""},
 		{"POST", "/v1/rules/x/accept", nil, 400, "version"},

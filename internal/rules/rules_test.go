@@ -66,6 +66,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		"levels[1].max_time_to_los_s": func(r *Rules) { r.Levels[1].MaxTimeToLoSS = 400 },
 		"levels[2].name":              func(r *Rules) { r.Levels[2].Name = "advisory" },
 		"levels[0].max_time_to_los_s": func(r *Rules) { r.Levels[0].MaxTimeToLoSS = 301 },
+		"levels[2].max_time_to_los_s": func(r *Rules) { r.Levels[2].MaxTimeToLoSS = 1e-300 },
 	}
 	for field, mutate := range cases {
 		r := Default()

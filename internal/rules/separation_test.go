@@ -139,6 +139,10 @@ func TestTableValidationNamesTheField(t *testing.T) {
 		{"separation[2].levels[1].name", "duplicate", func(r *Rules) { r.Separation[2].Levels[1].Name = "advisory" }},
 		{"separation[2].levels[0].max_time_to_los_s", "lookahead", func(r *Rules) { r.Separation[2].Levels[0].MaxTimeToLoSS = 61 }},
 		{"separation[2].levels[2].max_time_to_los_s", "ordered", func(r *Rules) { r.Separation[2].Levels[2].MaxTimeToLoSS = 31 }},
+		// An alerting time below a second alerts no sooner than the loss
+		// itself: no time a person or a surveillance source can work to.
+		{"separation[2].levels[2].max_time_to_los_s", "at least 1 s", func(r *Rules) { r.Separation[2].Levels[2].MaxTimeToLoSS = 1e-300 }},
+		{"separation[1].levels[2].max_time_to_los_s", "at least 1 s", func(r *Rules) { r.Separation[1].Levels[2].MaxTimeToLoSS = 0.5 }},
 		{"separation[1].levels[0].detector.kind", "entry's kind", func(r *Rules) {
 			c := Cylinder(10, 10)
 			r.Separation[1].Levels[0].Detector = &c
