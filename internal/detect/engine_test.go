@@ -237,7 +237,7 @@ func drawTable(t *rapid.T) rules.Rules {
 		s.Detector = det()
 		s.Levels = nil
 		for k := range rapid.IntRange(1, 3).Draw(t, "levels") {
-			l := rules.SeparationLevel{Name: fmt.Sprint("l", k), MaxTimeToLoSS: s.LookaheadS / float64(k+1)}
+			l := rules.SeparationLevel{Name: fmt.Sprint("l", k), MaxTimeToLoSS: max(1, s.LookaheadS/float64(k+1))}
 			if rapid.Bool().Draw(t, "own detector") {
 				d := det()
 				l.Detector = &d

@@ -66,8 +66,8 @@ func seeds() []string {
 			`{"class": "uas", "min_ground_speed_mps": 0, "max_ground_speed_mps": 1e-300, "min_vertical_speed_mps": -0, "max_vertical_speed_mps": 1e-300, "min_alt_m": 0, "max_alt_m": 1e-300, "alt_step_m": 1e-300, "turn_rate_deg_per_s": 180, "vertical_rate_mps": 300, "max_climb_m": 1e-300}]}`,
 		`{"performance": null, "classes": ["manned", "uas", "heavy"], "separation": [` +
 			`{"classes": ["manned", "manned"], "detector": {"kind": "cylinder", "horizontal_m": 200000, "vertical_m": 5000}, "lookahead_s": 600, "levels": [{"name": "a", "max_time_to_los_s": 600}]},` +
-			`{"classes": ["manned", "uas"], "detector": {"kind": "do365_wcv", "dthr_m": 1e-300, "zthr_m": 1e-300, "tthr_s": 300, "tcoa_s": 300}, "lookahead_s": 600, "levels": [{"name": "a", "max_time_to_los_s": 1e-300}]},` +
-			`{"classes": ["uas", "uas"], "detector": {"kind": "cylinder", "horizontal_m": 1e-300, "vertical_m": 1e-300}, "lookahead_s": 1, "levels": [{"name": "a", "max_time_to_los_s": 1e-300}]},` +
+			`{"classes": ["manned", "uas"], "detector": {"kind": "do365_wcv", "dthr_m": 1e-300, "zthr_m": 1e-300, "tthr_s": 300, "tcoa_s": 300}, "lookahead_s": 600, "levels": [{"name": "a", "max_time_to_los_s": 1}]},` +
+			`{"classes": ["uas", "uas"], "detector": {"kind": "cylinder", "horizontal_m": 1e-300, "vertical_m": 1e-300}, "lookahead_s": 1, "levels": [{"name": "a", "max_time_to_los_s": 1}]},` +
 			`{"classes": ["heavy", "manned"], "detector": {"kind": "do365_wcv", "dthr_m": 200000, "zthr_m": 5000, "tthr_s": 0, "tcoa_s": 0}, "lookahead_s": 600, "levels": [{"name": "a", "max_time_to_los_s": 600}]},` +
 			`{"classes": ["heavy", "uas"], "detector": {"kind": "cylinder", "horizontal_m": 1, "vertical_m": 1}, "lookahead_s": 1, "levels": [{"name": "a", "max_time_to_los_s": 1}]},` +
 			`{"classes": ["heavy", "heavy"], "detector": {"kind": "cylinder", "horizontal_m": 1, "vertical_m": 1}, "lookahead_s": 1, "levels": [{"name": "a", "max_time_to_los_s": 1}]}]}`,

@@ -314,8 +314,8 @@ func (r Rules) Validate() error {
 			return fielderr.New(f+".name", "duplicate level name "+l.Name)
 		}
 		seen[l.Name] = true
-		if math.IsNaN(l.MaxTimeToLoSS) || l.MaxTimeToLoSS <= 0 || l.MaxTimeToLoSS > r.LookaheadS {
-			return fielderr.New(f+".max_time_to_los_s", "must be above zero and at most lookahead_s")
+		if err := checkAlertingTime(f+".max_time_to_los_s", l.MaxTimeToLoSS, r.LookaheadS, "lookahead_s"); err != nil {
+			return err
 		}
 		if i > 0 && l.MaxTimeToLoSS >= r.Levels[i-1].MaxTimeToLoSS {
 			return fielderr.New(f+".max_time_to_los_s", "levels must be ordered from least to most severe (decreasing time)")

@@ -261,8 +261,8 @@ func (s *Separation) validate(f string, classes []string) error {
 				return fielderr.New(lf+".name", "duplicate level name "+l.Name)
 			}
 		}
-		if math.IsNaN(l.MaxTimeToLoSS) || l.MaxTimeToLoSS <= 0 || l.MaxTimeToLoSS > s.LookaheadS {
-			return fielderr.New(lf+".max_time_to_los_s", "must be above zero and at most the entry's lookahead_s")
+		if err := checkAlertingTime(lf+".max_time_to_los_s", l.MaxTimeToLoSS, s.LookaheadS, "the entry's lookahead_s"); err != nil {
+			return err
 		}
 		if i > 0 && l.MaxTimeToLoSS > s.Levels[i-1].MaxTimeToLoSS {
 			return fielderr.New(lf+".max_time_to_los_s", "levels must be ordered from least to most severe (time not increasing)")
@@ -341,7 +341,8 @@ func checkBounded(field string, v float64, zeroOK bool, maxValue float64) error 
 }
 
 // minDurationS is the shortest duration of the rules that must be above
-// zero: a lookahead, a staleness, a deadline, a window, a witness's age.
+// zero: a lookahead, a staleness, a deadline, a window, a witness's age,
+// a level's alerting time.
 // Below a second a figure means no time at all where it is counted in
 // whole units, and no time a person or a surveillance source can work
 // to: a deadline of 1e-10 s converted to 0 ns, and every hotline item
@@ -349,6 +350,24 @@ func checkBounded(field string, v float64, zeroOK bool, maxValue float64) error 
 // jobs, each time with an audit record and an event. A second is what
 // the demo scales its deadlines down to at most.
 const minDurationS = 1
+
+// checkAlertingTime refuses a level's alerting time (max_time_to_los_s)
+// that is not finite, below minDurationS or beyond the lookahead it is
+// looked for in (named by lookaheadName). A level is a warning ahead of a
+// loss of separation: one of 1e-300 s holds no sooner than the loss
+// itself, no time a person or a surveillance source (a report a second at
+// best) can work to.
+func checkAlertingTime(field string, v, lookaheadS float64, lookaheadName string) error {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fielderr.New(field, "must be a finite number")
+	case v < minDurationS:
+		return fielderr.Errorf(field, "must be at least %d s", minDurationS)
+	case v > lookaheadS:
+		return fielderr.Errorf(field, "must be at most %s", lookaheadName)
+	}
+	return nil
+}
 
 // checkDuration refuses a duration in seconds that is not finite, below
 // minDurationS or above max.
