@@ -252,6 +252,21 @@ type Message struct {
 	EscalationDeadline time.Time   `json:"escalation_deadline"`
 	State              string      `json:"state"`
 	Acks               []Ack       `json:"acks"`
+	// Settled says why the item is acknowledged without the
+	// acknowledgments of some recipients (nil for any other item).
+	Settled *Settlement `json:"settled,omitempty"`
+}
+
+// Settlement is why a hotline item became acknowledged without the
+// acknowledgments of some recipients: the proposal of the rules it asked
+// them to answer closed (rejected, superseded, in force), and nothing is
+// left to answer. Unanswered are the recipients that had not
+// acknowledged it, Revoked those of them revoked by then.
+type Settlement struct {
+	Time       time.Time `json:"time"`
+	Reason     string    `json:"reason"`
+	Unanswered []string  `json:"unanswered"`
+	Revoked    []string  `json:"revoked,omitempty"`
 }
 
 // AckedBy reports whether party has acknowledged the message.
