@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/sim"
 )
 
@@ -225,4 +227,38 @@ func drone(sc *sim.Scenario, sortie string) bool {
 		}
 	}
 	return false
+}
+
+// TestDemoSaysWhyAnItemWasSettled: the demo prints what becomes of the
+// hotline; an item settled without some recipients' acknowledgments (the
+// proposal of the rules it asked them to answer closed) is printed once,
+// with why and whom it no longer waits for, as the escalations are,
+// rather than ending its story unsaid.
+func TestDemoSaysWhyAnItemWasSettled(t *testing.T) {
+	var out bytes.Buffer
+	p := &eventPrinter{out: &out, seen: map[string]bool{}, level: map[string]string{}}
+	m := client.Message{ID: "m1", From: "deconflict", To: []string{"coalition", "russia", "delta"}, Thread: "rules:4",
+		Kind: "rules_proposal", State: "acknowledged", Acks: []client.Ack{{Party: "russia"}},
+		Settled: &client.Settlement{Reason: "the proposal of the rules version 4 was rejected by russia",
+			Unanswered: []string{"coalition", "delta"}, Revoked: []string{"delta"}}}
+	data, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every recipient receives the event: it is said once.
+	for _, party := range m.To {
+		p.print(party, client.Event{Kind: "message", Data: data})
+	}
+	// An item as it stands before it is settled says nothing.
+	open := m
+	open.ID, open.State, open.Settled = "m2", "open", nil
+	if data, err = json.Marshal(open); err != nil {
+		t.Fatal(err)
+	}
+	p.print("coalition", client.Event{Kind: "message", Data: data})
+	got := out.String()
+	want := "SETTLED rules_proposal rules:4: the proposal of the rules version 4 was rejected by russia; no longer waits for coalition, delta (revoked)"
+	if strings.Count(got, "SETTLED") != 1 || !strings.Contains(got, want) {
+		t.Errorf("printed %q, want one line with %q", got, want)
+	}
 }
