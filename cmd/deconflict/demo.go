@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -338,8 +339,8 @@ func verifyAudit(ctx context.Context, st store.Store, dir string, partyKeys audi
 	return audit.VerifyWithPartyKeys(&buf, key.Public().(ed25519.PublicKey), partyKeys)
 }
 
-// eventPrinter prints each alert change, escalation and strategic conflict
-// once (both parties receive most of them), as one readable line.
+// eventPrinter prints each alert change, escalation, settled hotline item
+// and strategic conflict once (both parties receive most of them), as one readable line.
 type eventPrinter struct {
 	out    io.Writer
 	plan   *sim.Plan
@@ -369,6 +370,19 @@ func (p *eventPrinter) line(s string) {
 		clock = p.plan.Scenario.Epoch.Add(time.Duration(t * float64(time.Second))).UTC().Format("15:04:05")
 	}
 	fmt.Fprintf(p.out, "%s %s\n", clock, s)
+}
+
+// describeUnanswered names the recipients a settled item no longer waits
+// for, marking those revoked by then.
+func describeUnanswered(s client.Settlement) string {
+	names := make([]string, 0, len(s.Unanswered))
+	for _, party := range s.Unanswered {
+		if slices.Contains(s.Revoked, party) {
+			party += " (revoked)"
+		}
+		names = append(names, party)
+	}
+	return strings.Join(names, ", ")
 }
 
 // levelChanged keeps the alert lines to what matters: raised, a change of
@@ -435,6 +449,12 @@ func (p *eventPrinter) print(_ string, ev client.Event) {
 			}
 		}
 		p.line(fmt.Sprintf("ESCALATED %s %s: not acknowledged in time by %s", m.Kind, about, strings.Join(missing, ", ")))
+	case "message":
+		var m client.Message
+		if json.Unmarshal(ev.Data, &m) != nil || m.Settled == nil || !p.once("settled/"+m.ID) {
+			return
+		}
+		p.line(fmt.Sprintf("SETTLED %s %s: %s; no longer waits for %s", m.Kind, m.Thread, m.Settled.Reason, describeUnanswered(*m.Settled)))
 	case "volume_conflict":
 		var vols []client.Volume
 		if json.Unmarshal(ev.Data, &vols) != nil {
