@@ -339,27 +339,13 @@ func TestFollowTCPSkipsALineCutOffByTheConnectionsEnd(t *testing.T) {
 					close(reconnected)
 				}
 			}()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
 			stats := &Stats{}
 			lines := make(chan string, 4)
-			src := &TCPSource{Addr: ln.Addr().String(), Backoff: fastBackoff, Stats: stats, IdleTimeout: 20 * time.Millisecond}
-			done := make(chan error, 1)
-			go func() {
-				done <- src.Follow(ctx, func(line string) error {
+			followUntilReconnected(t, &TCPSource{Addr: ln.Addr().String(), Backoff: fastBackoff, Stats: stats, IdleTimeout: 20 * time.Millisecond},
+				func(line string) error {
 					lines <- line
 					return nil
-				})
-			}()
-			select {
-			case <-reconnected:
-			case <-ctx.Done():
-				t.Fatal("the follower never connected again")
-			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
+				}, reconnected)
 			close(lines)
 			var got []string
 			for l := range lines {
@@ -412,21 +398,7 @@ func TestFollowTCPSaysWhatBecomesOfTheConnection(t *testing.T) {
 			close(reconnected)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- (&TCPSource{Addr: addr, Backoff: fastBackoff, Stats: &Stats{}, Logf: logf}).Follow(ctx, func(string) error { return nil })
-	}()
-	select {
-	case <-reconnected:
-	case <-ctx.Done():
-		t.Fatal("the follower never connected again")
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	followUntilReconnected(t, &TCPSource{Addr: addr, Backoff: fastBackoff, Stats: &Stats{}, Logf: logf}, func(string) error { return nil }, reconnected)
 	ln.Close()
 	for _, want := range []string{"connected to " + addr, "source " + addr + " closed the connection"} {
 		if !strings.Contains(said(), want) {
@@ -438,9 +410,10 @@ func TestFollowTCPSaysWhatBecomesOfTheConnection(t *testing.T) {
 	mu.Lock()
 	logged = nil
 	mu.Unlock()
-	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	stats := &Stats{}
+	done := make(chan error, 1)
 	go func() {
 		done <- (&TCPSource{Addr: addr, Backoff: fastBackoff, Stats: stats, Logf: logf}).Follow(ctx, func(string) error { return nil })
 	}()
@@ -587,5 +560,25 @@ func TestFollowTCPGivesUpADialThatIsNotAnswered(t *testing.T) {
 	mu.Unlock()
 	if strings.Count(got, "cannot connect to "+addr) != 1 {
 		t.Errorf("said %q, want the unanswered source said once", got)
+	}
+}
+
+// followUntilReconnected follows src, handing its lines to onLine, until
+// reconnected is closed (the source saw it connect again), then stops it;
+// the test fails if that takes 30 s or the follower fails.
+func followUntilReconnected(t *testing.T, src *TCPSource, onLine func(string) error, reconnected <-chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- src.Follow(ctx, onLine) }()
+	select {
+	case <-reconnected:
+	case <-ctx.Done():
+		t.Fatal("the follower never connected again")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -358,12 +358,10 @@ const minDurationS = 1
 // itself, no time a person or a surveillance source (a report a second at
 // best) can work to.
 func checkAlertingTime(field string, v, lookaheadS float64, lookaheadName string) error {
-	switch {
-	case math.IsNaN(v) || math.IsInf(v, 0):
-		return fielderr.New(field, "must be a finite number")
-	case v < minDurationS:
-		return fielderr.Errorf(field, "must be at least %d s", minDurationS)
-	case v > lookaheadS:
+	if err := checkDuration(field, v, math.Inf(1)); err != nil {
+		return err
+	}
+	if v > lookaheadS {
 		return fielderr.Errorf(field, "must be at most %s", lookaheadName)
 	}
 	return nil
