@@ -127,6 +127,28 @@ const (
 	maxAltCandidates    = 1_000
 )
 
+// Lower bounds of the performance limits (see minSepM): below them a
+// figure above zero is no manoeuvre, and the times derived from it (a
+// turn's or a climb's duration is its size over the rate) run to 1e300 s.
+//
+//   - minAltStepM: no altimeter or GNSS tells altitudes a metre apart, and
+//     a step of 1e-300 m suggested altitudes the float could not tell from
+//     the aircraft's own (DAIDALUS steps by 100 ft, the drones by 5 m);
+//   - minTurnRateDegPerS: a full circle in 12 minutes, beyond the longest
+//     lookahead; a heavy jet at its ceiling turns at about 1°/s;
+//   - minVerticalSpeedMps: about 100 fpm, DAIDALUS's step of vertical
+//     speed: the vertical rate a change of altitude is flown at, and each
+//     limit of vertical speed unless zero (the class does not climb, or
+//     does not descend);
+//   - minMaxGroundSpeedMps: 3.6 km/h, a walk: what cannot fly as fast as
+//     that is no aircraft.
+const (
+	minAltStepM          = 1
+	minTurnRateDegPerS   = 0.5
+	minVerticalSpeedMps  = 0.5
+	minMaxGroundSpeedMps = 1
+)
+
 // validatePerformance checks that every class has exactly one entry and
 // that each entry's limits are finite, ordered and within bounds.
 func (r *Rules) validatePerformance() error {
@@ -181,6 +203,12 @@ func (p *Performance) validate(f string) error {
 		}
 	}
 	switch {
+	case p.MaxGroundSpeedMps < minMaxGroundSpeedMps:
+		return fielderr.Errorf(f+".max_ground_speed_mps", "must be at least %g", float64(minMaxGroundSpeedMps))
+	case p.MinVerticalSpeedMps < 0 && p.MinVerticalSpeedMps > -minVerticalSpeedMps:
+		return fielderr.Errorf(f+".min_vertical_speed_mps", "must be zero or at most %g", -minVerticalSpeedMps)
+	case p.MaxVerticalSpeedMps > 0 && p.MaxVerticalSpeedMps < minVerticalSpeedMps:
+		return fielderr.Errorf(f+".max_vertical_speed_mps", "must be zero or at least %g", minVerticalSpeedMps)
 	case p.MaxGroundSpeedMps <= p.MinGroundSpeedMps:
 		return fielderr.New(f+".max_ground_speed_mps", "must be above min_ground_speed_mps")
 	case p.MaxVerticalSpeedMps <= p.MinVerticalSpeedMps:
@@ -188,16 +216,18 @@ func (p *Performance) validate(f string) error {
 	case p.MaxAltM <= p.MinAltM:
 		return fielderr.New(f+".max_alt_m", "must be above min_alt_m")
 	}
-	if err := checkBounded(f+".alt_step_m", p.AltStepM, false, p.MaxAltM-p.MinAltM); err != nil {
+	if err := checkBounded(f+".alt_step_m", p.AltStepM, false, minAltStepM, p.MaxAltM-p.MinAltM); err != nil {
 		return err
 	}
-	if err := checkBounded(f+".turn_rate_deg_per_s", p.TurnRateDegPerS, false, maxTurnRateDegPerS); err != nil {
+	if err := checkBounded(f+".turn_rate_deg_per_s", p.TurnRateDegPerS, false, minTurnRateDegPerS, maxTurnRateDegPerS); err != nil {
 		return err
 	}
-	if err := checkBounded(f+".vertical_rate_mps", p.VerticalRateMps, false, maxVerticalSpeedMps); err != nil {
+	if err := checkBounded(f+".vertical_rate_mps", p.VerticalRateMps, false, minVerticalSpeedMps, maxVerticalSpeedMps); err != nil {
 		return err
 	}
-	if err := checkBounded(f+".max_climb_m", p.MaxClimbM, true, p.MaxAltM-p.MinAltM); err != nil {
+	// A largest change of altitude below one step suggests none: zero
+	// says so.
+	if err := checkBounded(f+".max_climb_m", p.MaxClimbM, true, p.AltStepM, p.MaxAltM-p.MinAltM); err != nil {
 		return err
 	}
 	if p.MaxClimbM/p.AltStepM > maxAltCandidates {

@@ -101,13 +101,13 @@ func TestPerformanceValidationNamesTheField(t *testing.T) {
 		}},
 		{"performance[1].min_alt_m", "from -1000", func(r *Rules) { r.Performance[1].MinAltM = -1e6 }},
 		{"performance[1].max_alt_m", "above min_alt_m", func(r *Rules) { r.Performance[1].MaxAltM = 30 }},
-		{"performance[1].alt_step_m", "above zero", func(r *Rules) { r.Performance[1].AltStepM = 0 }},
+		{"performance[1].alt_step_m", "at least 1", func(r *Rules) { r.Performance[1].AltStepM = 0 }},
 		{"performance[1].alt_step_m", "at most", func(r *Rules) { r.Performance[1].AltStepM = 1000 }},
-		{"performance[1].turn_rate_deg_per_s", "above zero", func(r *Rules) { r.Performance[1].TurnRateDegPerS = 0 }},
+		{"performance[1].turn_rate_deg_per_s", "at least 0.5", func(r *Rules) { r.Performance[1].TurnRateDegPerS = 0 }},
 		{"performance[1].vertical_rate_mps", "at most", func(r *Rules) { r.Performance[1].VerticalRateMps = 1e9 }},
 		{"performance[1].max_climb_m", "zero or more", func(r *Rules) { r.Performance[1].MaxClimbM = -5 }},
 		{"performance[1].max_climb_m", "at most", func(r *Rules) { r.Performance[1].MaxClimbM = 1000 }},
-		{"performance[0].max_climb_m", "steps of alt_step_m", func(r *Rules) { r.Performance[0].AltStepM = 1e-6 }},
+		{"performance[0].max_climb_m", "steps of alt_step_m", func(r *Rules) { r.Performance[0].AltStepM = 1 }},
 		{"performance[0].max_climb_m", "at most 1000 steps", func(r *Rules) { r.Performance[0].AltStepM = 3 }},
 	}
 	for _, c := range cases {

@@ -250,6 +250,24 @@ const (
 	maxURLBytes           = 2048
 )
 
+// The lower bounds of the rules: a figure above zero but below them is as
+// good as zero where it is used, and reads as a figure where it is shown.
+// A separation of 1e-300 m passed "above zero": every pair of aircraft
+// was separated by nothing, and every party reviewing the proposal read a
+// separation.
+//
+// minSepM is the smallest length of the rules (a separation minimum, a
+// detector's threshold, a limit on the size of declarations, a reach of
+// need to know): no aircraft is smaller than a metre, and no
+// surveillance source places one closer than that (GNSS to a few metres,
+// ADS-B's best accuracy category 3 m), so that a separation below it
+// decides on the noise of the reports. Durations are at least
+// minDurationS (separation.go), and a figure that may be zero (a time
+// buffer, a linger, a tau threshold, a reach of need to know) is zero or
+// at least its minimum: a buffer of 1e-300 s is no buffer, and must read
+// as none.
+const minSepM = 1
+
 // MaxTimeBuffer is the largest time buffer Validate accepts.
 const MaxTimeBuffer = maxTimeS * time.Second
 
@@ -257,23 +275,23 @@ const MaxTimeBuffer = maxTimeS * time.Second
 // by its JSON name.
 func (r Rules) Validate() error {
 	bounded := []struct {
-		name     string
-		v        float64
-		zeroOK   bool
-		maxValue float64
+		name               string
+		v                  float64
+		zeroOK             bool
+		minValue, maxValue float64
 	}{
-		{"horizontal_sep_m", r.HorizontalSepM, false, maxSepM},
-		{"vertical_sep_m", r.VerticalSepM, false, maxVSepM},
-		{"time_buffer_s", r.TimeBufferS, true, maxTimeS},
-		{"max_footprint_m", r.MaxFootprintM, false, maxWidthM},
-		{"max_footprint_area_m2", r.MaxFootprintAreaM2, false, maxAreaM2},
-		{"max_alt_range_m", r.MaxAltRangeM, false, maxAltRangeM},
-		{"disclose_within_m", r.DiscloseWithinM, true, maxDiscloseWithinM},
-		{"disclose_within_alt_m", r.DiscloseWithinAltM, true, maxDiscloseWithinAltM},
-		{"disclose_linger_s", r.DiscloseLingerS, true, maxTimeS},
+		{"horizontal_sep_m", r.HorizontalSepM, false, minSepM, maxSepM},
+		{"vertical_sep_m", r.VerticalSepM, false, minSepM, maxVSepM},
+		{"time_buffer_s", r.TimeBufferS, true, minDurationS, maxTimeS},
+		{"max_footprint_m", r.MaxFootprintM, false, minSepM, maxWidthM},
+		{"max_footprint_area_m2", r.MaxFootprintAreaM2, false, minSepM * minSepM, maxAreaM2},
+		{"max_alt_range_m", r.MaxAltRangeM, false, minSepM, maxAltRangeM},
+		{"disclose_within_m", r.DiscloseWithinM, true, minSepM, maxDiscloseWithinM},
+		{"disclose_within_alt_m", r.DiscloseWithinAltM, true, minSepM, maxDiscloseWithinAltM},
+		{"disclose_linger_s", r.DiscloseLingerS, true, minDurationS, maxTimeS},
 	}
 	for _, b := range bounded {
-		if err := checkBounded(b.name, b.v, b.zeroOK, b.maxValue); err != nil {
+		if err := checkBounded(b.name, b.v, b.zeroOK, b.minValue, b.maxValue); err != nil {
 			return err
 		}
 	}

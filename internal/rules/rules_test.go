@@ -396,3 +396,69 @@ func TestWitnessURLWithUserinfoIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// Every figure has a lower bound too: a separation of 1e-300 m, a
+// detector's threshold of 0.001 m or a step of altitude of 1e-9 m passed
+// "above zero" and made separation meaningless while the proposal read
+// as one. A figure that may be zero is zero or at least its minimum.
+func TestEveryFieldHasALowerBound(t *testing.T) {
+	p := func(v float64) *float64 { return &v }
+	set := map[string]func(*Rules, float64){
+		"horizontal_sep_m":                        func(r *Rules, v float64) { r.HorizontalSepM = v },
+		"vertical_sep_m":                          func(r *Rules, v float64) { r.VerticalSepM = v },
+		"time_buffer_s":                           func(r *Rules, v float64) { r.TimeBufferS = v },
+		"max_footprint_m":                         func(r *Rules, v float64) { r.MaxFootprintM = v },
+		"max_footprint_area_m2":                   func(r *Rules, v float64) { r.MaxFootprintAreaM2 = v },
+		"max_alt_range_m":                         func(r *Rules, v float64) { r.MaxAltRangeM = v },
+		"disclose_within_m":                       func(r *Rules, v float64) { r.DiscloseWithinM = v },
+		"disclose_within_alt_m":                   func(r *Rules, v float64) { r.DiscloseWithinAltM = v },
+		"disclose_linger_s":                       func(r *Rules, v float64) { r.DiscloseLingerS = v },
+		"separation[0].detector.horizontal_m":     func(r *Rules, v float64) { r.Separation[0].Detector.HorizontalM = p(v) },
+		"separation[2].detector.vertical_m":       func(r *Rules, v float64) { r.Separation[2].Detector.VerticalM = p(v) },
+		"separation[1].detector.dthr_m":           func(r *Rules, v float64) { r.Separation[1].Detector.DTHRM = p(v) },
+		"separation[1].detector.zthr_m":           func(r *Rules, v float64) { r.Separation[1].Detector.ZTHRM = p(v) },
+		"separation[1].detector.tthr_s":           func(r *Rules, v float64) { r.Separation[1].Detector.TTHRS = p(v) },
+		"separation[1].detector.tcoa_s":           func(r *Rules, v float64) { r.Separation[1].Detector.TCOAS = p(v) },
+		"separation[1].levels[0].detector.zthr_m": func(r *Rules, v float64) { r.Separation[1].Levels[0].Detector.ZTHRM = p(v) },
+		"performance[1].alt_step_m":               func(r *Rules, v float64) { r.Performance[1].AltStepM = v },
+		"performance[0].turn_rate_deg_per_s":      func(r *Rules, v float64) { r.Performance[0].TurnRateDegPerS = v },
+		"performance[1].vertical_rate_mps":        func(r *Rules, v float64) { r.Performance[1].VerticalRateMps = v },
+		"performance[1].max_climb_m":              func(r *Rules, v float64) { r.Performance[1].MaxClimbM = v },
+		"performance[1].max_vertical_speed_mps":   func(r *Rules, v float64) { r.Performance[1].MaxVerticalSpeedMps = v },
+		"performance[1].min_vertical_speed_mps":   func(r *Rules, v float64) { r.Performance[1].MinVerticalSpeedMps = -v },
+		"performance[1].max_ground_speed_mps": func(r *Rules, v float64) {
+			r.Performance[1].MinGroundSpeedMps, r.Performance[1].MaxGroundSpeedMps = 0, v
+		},
+	}
+	for field, mutate := range set {
+		for _, v := range []float64{5e-324, 1e-300, 1e-9, 0.001, 0.4} {
+			r := Default()
+			mutate(&r, v)
+			var fe *fielderr.Error
+			if err := r.Validate(); !errors.As(err, &fe) || fe.Field != field {
+				t.Errorf("%s = %g: got %v", field, v, err)
+			}
+		}
+	}
+	// Every figure at its lower bound is accepted; zero where zero means
+	// none, negative zero too.
+	r := Default()
+	r.HorizontalSepM, r.VerticalSepM, r.MaxFootprintM, r.MaxFootprintAreaM2, r.MaxAltRangeM = 1, 1, 1, 1, 1
+	r.DiscloseWithinM, r.DiscloseWithinAltM, r.TimeBufferS, r.DiscloseLingerS = 1, 1, 1, 1
+	r.Separation[0].Detector = Cylinder(1, 1)
+	r.Separation[1].Detector = DO365WCV(1, 1, 1, 1)
+	r.Separation[1].Levels[0].Detector = nil
+	r.Performance[1].AltStepM, r.Performance[1].MaxClimbM, r.Performance[1].TurnRateDegPerS = 1, 1, 0.5
+	r.Performance[1].VerticalRateMps, r.Performance[1].MinVerticalSpeedMps, r.Performance[1].MaxVerticalSpeedMps = 0.5, -0.5, 0.5
+	r.Performance[1].MinGroundSpeedMps, r.Performance[1].MaxGroundSpeedMps = 0, 1
+	if err := r.Validate(); err != nil {
+		t.Errorf("rules at their lower bounds: %v", err)
+	}
+	negZero := math.Copysign(0, -1)
+	r.DiscloseWithinM, r.DiscloseWithinAltM, r.TimeBufferS, r.DiscloseLingerS = 0, negZero, negZero, 0
+	r.Separation[1].Detector = DO365WCV(1, 1, negZero, 0)
+	r.Performance[1].MaxClimbM, r.Performance[1].MinVerticalSpeedMps = negZero, negZero
+	if err := r.Validate(); err != nil {
+		t.Errorf("rules with zero (and negative zero) where zero means none: %v", err)
+	}
+}

@@ -281,19 +281,22 @@ func (s *Separation) validate(f string, classes []string) error {
 
 // detectorParam is one parameter of a detector kind with its bounds.
 type detectorParam struct {
-	name   string
-	get    func(*Detector) *float64
-	zeroOK bool
-	max    float64
+	name     string
+	get      func(*Detector) *float64
+	zeroOK   bool
+	min, max float64
 }
 
+// The thresholds of a detector are at least minSepM and its times zero or
+// at least minDurationS (see minSepM): DO-365's are 0.66 NM and 450 ft,
+// 35 s and 0 s.
 var detectorParams = []detectorParam{
-	{"horizontal_m", func(d *Detector) *float64 { return d.HorizontalM }, false, maxSepM},
-	{"vertical_m", func(d *Detector) *float64 { return d.VerticalM }, false, maxVSepM},
-	{"dthr_m", func(d *Detector) *float64 { return d.DTHRM }, false, maxSepM},
-	{"zthr_m", func(d *Detector) *float64 { return d.ZTHRM }, false, maxVSepM},
-	{"tthr_s", func(d *Detector) *float64 { return d.TTHRS }, true, maxTauS},
-	{"tcoa_s", func(d *Detector) *float64 { return d.TCOAS }, true, maxTauS},
+	{"horizontal_m", func(d *Detector) *float64 { return d.HorizontalM }, false, minSepM, maxSepM},
+	{"vertical_m", func(d *Detector) *float64 { return d.VerticalM }, false, minSepM, maxVSepM},
+	{"dthr_m", func(d *Detector) *float64 { return d.DTHRM }, false, minSepM, maxSepM},
+	{"zthr_m", func(d *Detector) *float64 { return d.ZTHRM }, false, minSepM, maxVSepM},
+	{"tthr_s", func(d *Detector) *float64 { return d.TTHRS }, true, minDurationS, maxTauS},
+	{"tcoa_s", func(d *Detector) *float64 { return d.TCOAS }, true, minDurationS, maxTauS},
 }
 
 // kindParams lists the parameters of each kind.
@@ -316,7 +319,7 @@ func (d *Detector) validate(f string) error {
 		case mine && v == nil:
 			return fielderr.Errorf(f+"."+p.name, "required by the %s detector", d.Kind)
 		case mine:
-			if err := checkBounded(f+"."+p.name, *v, p.zeroOK, p.max); err != nil {
+			if err := checkBounded(f+"."+p.name, *v, p.zeroOK, p.min, p.max); err != nil {
 				return err
 			}
 		}
@@ -324,16 +327,19 @@ func (d *Detector) validate(f string) error {
 	return nil
 }
 
-// checkBounded refuses a figure that is not finite, not above zero (or
-// negative, when zero is allowed), or above max.
-func checkBounded(field string, v float64, zeroOK bool, maxValue float64) error {
+// checkBounded refuses a figure that is not finite, below minValue (when
+// zero is allowed: negative, or above zero and below minValue), or above
+// maxValue. Negative zero is zero.
+func checkBounded(field string, v float64, zeroOK bool, minValue, maxValue float64) error {
 	switch {
 	case math.IsNaN(v) || math.IsInf(v, 0):
 		return fielderr.New(field, "must be a finite number")
 	case zeroOK && v < 0:
 		return fielderr.New(field, "must be zero or more")
-	case !zeroOK && v <= 0:
-		return fielderr.New(field, "must be above zero")
+	case zeroOK && v > 0 && v < minValue:
+		return fielderr.Errorf(field, "must be zero or at least %g", minValue)
+	case !zeroOK && v < minValue:
+		return fielderr.Errorf(field, "must be at least %g", minValue)
 	case v > maxValue:
 		return fielderr.Errorf(field, "must be at most %g", maxValue)
 	}

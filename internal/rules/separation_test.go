@@ -131,7 +131,7 @@ func TestTableValidationNamesTheField(t *testing.T) {
 		{"separation[0].detector.dthr_m", "not a parameter", func(r *Rules) { r.Separation[0].Detector.DTHRM = f(1000) }},
 		{"separation[1].detector.tthr_s", "zero or more", func(r *Rules) { r.Separation[1].Detector.TTHRS = f(-1) }},
 		{"separation[1].detector.tcoa_s", "at most", func(r *Rules) { r.Separation[1].Detector.TCOAS = f(1e9) }},
-		{"separation[1].detector.dthr_m", "above zero", func(r *Rules) { r.Separation[1].Detector.DTHRM = f(0) }},
+		{"separation[1].detector.dthr_m", "at least 1", func(r *Rules) { r.Separation[1].Detector.DTHRM = f(0) }},
 		{"separation[1].detector.zthr_m", "finite", func(r *Rules) { r.Separation[1].Detector.ZTHRM = f(math.NaN()) }},
 		{"separation[2].detector.horizontal_m", "at most", func(r *Rules) { r.Separation[2].Detector.HorizontalM = f(1e7) }},
 		{"separation[2].lookahead_s", "at most", func(r *Rules) { r.Separation[2].LookaheadS = 1e9 }},
