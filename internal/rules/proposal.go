@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -269,6 +270,15 @@ func Amend(base Rules, fields map[string]json.RawMessage) (Rules, error) {
 	if err := dec.Decode(&out); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
+			// A number refused as a number's type (1e309, beyond
+			// float64; 1.5 or 1e20 for an integer) is out of range,
+			// not of the wrong type: say which.
+			if number, ok := strings.CutPrefix(te.Value, "number "); ok {
+				if kind := te.Type.Kind(); kind == reflect.Float64 || kind == reflect.Float32 {
+					return Rules{}, fielderr.Errorf(te.Field, "%s is beyond the largest number (about 1.8e308); the bounds of the field are far smaller", number)
+				}
+				return Rules{}, fielderr.Errorf(te.Field, "%s is not a whole number within the range of the field", number)
+			}
 			return Rules{}, fielderr.Errorf(te.Field, "wrong type: expected %s", te.Type)
 		}
 		if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,12 +105,36 @@ func TestAmend(t *testing.T) {
 	if base.PriorityMax["a"] != 3 || len(base.PriorityMax) != 1 {
 		t.Errorf("Amend changed its base: %+v", base.PriorityMax)
 	}
-	for body, field := range map[string]string{`{"lookahead":1}`: "lookahead", `{"lookahead_s":"x"}`: "lookahead_s"} {
+	for body, field := range map[string]string{`{"lookahead":1}`: "lookahead", `{"lookahead_s":"x"}`: "lookahead_s",
+		`{"horizontal_sep_m":1e309}`: "horizontal_sep_m", `{"max_vertices":1e3}`: "max_vertices"} {
 		var m map[string]json.RawMessage
 		_ = json.Unmarshal([]byte(body), &m)
 		var fe *fielderr.Error
 		if _, err := Amend(base, m); !errors.As(err, &fe) || fe.Field != field {
 			t.Errorf("Amend(%s): %v", body, err)
+		}
+	}
+}
+
+// A number beyond float64 (1e309: JSON has no NaN or infinity, so this is
+// how one is sent) or not whole for an integer is named as out of range,
+// not as of the wrong type, which a party reading the refusal took for a
+// string where a number belonged.
+func TestAmendSaysANumberIsOutOfRange(t *testing.T) {
+	for body, c := range map[string]struct{ field, msg string }{
+		`{"horizontal_sep_m":1e309}`:  {"horizontal_sep_m", "1e309 is beyond the largest number"},
+		`{"vertical_sep_m":-1e309}`:   {"vertical_sep_m", "-1e309 is beyond the largest number"},
+		`{"max_vertices":1.5}`:        {"max_vertices", "1.5 is not a whole number"},
+		`{"max_aircraft":1e20}`:       {"max_aircraft", "1e20 is not a whole number"},
+		`{"horizontal_sep_m":"5000"}`: {"horizontal_sep_m", "wrong type: expected float64"},
+	} {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		var fe *fielderr.Error
+		if _, err := Amend(Default(), m); !errors.As(err, &fe) || fe.Field != c.field || !strings.Contains(fe.Msg, c.msg) {
+			t.Errorf("Amend(%s): %v, want %s named with %q", body, err, c.field, c.msg)
 		}
 	}
 }
