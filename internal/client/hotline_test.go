@@ -29,6 +29,9 @@ func TestMessageReadsEveryFieldTheServerSends(t *testing.T) {
 		{reflect.TypeFor[hotline.Ref](), reflect.TypeFor[MessageRef]()},
 		{reflect.TypeFor[hotline.Acknowledgment](), reflect.TypeFor[Ack]()},
 		{reflect.TypeFor[hotline.Settlement](), reflect.TypeFor[Settlement]()},
+		{reflect.TypeFor[hotline.Subject](), reflect.TypeFor[MessageSubject]()},
+		{reflect.TypeFor[hotline.SubjectAircraft](), reflect.TypeFor[SubjectAircraft]()},
+		{reflect.TypeFor[hotline.SubjectVolume](), reflect.TypeFor[SubjectVolume]()},
 	} {
 		have := jsonNames(c.client)
 		for name := range jsonNames(c.server) {
@@ -107,6 +110,9 @@ func TestMessagesReadTheServersAnswer(t *testing.T) {
 		t.Fatalf("Messages = %+v, %v", read, err)
 	}
 	m := read[0]
+	if m.Level == "" || m.Escalations != 1 || m.Subject == nil || len(m.Subject.Aircraft) != 2 {
+		t.Errorf("the client read level %q, %d escalations, subject %+v", m.Level, m.Escalations, m.Subject)
+	}
 	again, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)

@@ -240,21 +240,55 @@ type Ack struct {
 // Message is a hotline item: a message between parties, or an alert or
 // volume conflict posted by the service itself (From "deconflict").
 type Message struct {
-	ID                 string      `json:"id"`
-	From               string      `json:"from"`
-	To                 []string    `json:"to"`
-	Thread             string      `json:"thread"`
-	Kind               string      `json:"kind"`
-	Text               string      `json:"text"`
-	Ref                *MessageRef `json:"ref,omitempty"`
-	Created            time.Time   `json:"created"`
-	Deadline           time.Time   `json:"deadline"`
-	EscalationDeadline time.Time   `json:"escalation_deadline"`
-	State              string      `json:"state"`
-	Acks               []Ack       `json:"acks"`
+	ID     string      `json:"id"`
+	From   string      `json:"from"`
+	To     []string    `json:"to"`
+	Thread string      `json:"thread"`
+	Kind   string      `json:"kind"`
+	Text   string      `json:"text"`
+	Ref    *MessageRef `json:"ref,omitempty"`
+	// Subject names what a system item is about for people (nil for a
+	// party's message); Level is the alert level of an alert's item.
+	Subject            *MessageSubject `json:"subject,omitempty"`
+	Level              string          `json:"level,omitempty"`
+	Created            time.Time       `json:"created"`
+	Deadline           time.Time       `json:"deadline"`
+	EscalationDeadline time.Time       `json:"escalation_deadline"`
+	State              string          `json:"state"`
+	// Escalations counts how many times the item escalated.
+	Escalations int   `json:"escalations"`
+	Acks        []Ack `json:"acks"`
 	// Settled says why the item is acknowledged without the
 	// acknowledgments of some recipients (nil for any other item).
 	Settled *Settlement `json:"settled,omitempty"`
+}
+
+// MessageSubject names what a system item is about in the words of the
+// people who read it: the callsigns of an alert's aircraft, or the
+// volumes of a strategic conflict (the one its thread is about first),
+// so that a thread can be named after the alert or the volume is gone.
+type MessageSubject struct {
+	Aircraft []SubjectAircraft `json:"aircraft,omitempty"`
+	Volumes  []SubjectVolume   `json:"volumes,omitempty"`
+}
+
+// SubjectAircraft is one aircraft of an alert, as its party reports it.
+type SubjectAircraft struct {
+	Party    string `json:"party"`
+	Aircraft string `json:"aircraft"`
+	Callsign string `json:"callsign,omitempty"`
+}
+
+// SubjectVolume is one volume of a strategic conflict: whose, at which
+// version, its altitude band and its window.
+type SubjectVolume struct {
+	ID        string    `json:"id"`
+	Party     string    `json:"party"`
+	Version   string    `json:"version"`
+	AltLowerM float64   `json:"alt_lower_m"`
+	AltUpperM float64   `json:"alt_upper_m"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
 }
 
 // Settlement is why a hotline item became acknowledged without the
