@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -166,7 +167,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return feedASTERIX(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || (args[0] != "sbs" && args[0] != "jsonl") {
-		fmt.Fprintln(stderr, "usage: deconflict feed sbs (--connect HOST:PORT [--idle-timeout D] | --file FILE) --party NAME --server URL (--token T | --token-file F) [--key FILE]")
+		fmt.Fprintln(stderr, "usage: deconflict feed sbs (--connect HOST:PORT [--dial-timeout D] [--idle-timeout D] | --file FILE) --party NAME --server URL (--token T | --token-file F) [--key FILE]")
 		fmt.Fprintln(stderr, "       deconflict feed jsonl --file FILE|- --party NAME --server URL (--token T | --token-file F) [--key FILE]")
 		fmt.Fprintln(stderr, "       "+feedASTERIXUsage)
 		return usagef("feed: the format (sbs, jsonl or asterix) comes first")
@@ -178,6 +179,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cf.register(fs)
 	connect := fs.String("connect", "", "BaseStation source HOST:PORT (sbs only; e.g. dump1090's port 30003)")
 	idleTimeout := fs.Duration("idle-timeout", feed.DefaultIdleTimeout, "with --connect: a source that sends nothing for this long is said to have gone silent, dropped and connected again")
+	dialTimeout := fs.Duration("dial-timeout", feed.DefaultDialTimeout, fmt.Sprintf("with --connect: a connection attempt unanswered for this long is given up, said, and tried again with backoff (%v to %v)", feed.MinDialTimeout, feed.MaxDialTimeout))
 	file := fs.String("file", "", "read from FILE ('-' for standard input); an sbs recording plays at its own pace, "+jumpHelp)
 	var pf pipelineFlags
 	pf.register(fs)
@@ -193,6 +195,9 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *idleTimeout <= 0 {
 		return usagef("--idle-timeout must be above zero (e.g. 30s)")
 	}
+	if err := feed.CheckDialTimeout(*dialTimeout); err != nil {
+		return usagef("--dial-timeout %v", err)
+	}
 	var more []fmt.Stringer
 	dec := feed.NewSBSDecoder(nil)
 	if format == "sbs" {
@@ -206,7 +211,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dec.Stats = stats
 	switch {
 	case *connect != "":
-		src := &feed.TCPSource{Addr: *connect, IdleTimeout: *idleTimeout, Stats: stats,
+		src := &feed.TCPSource{Addr: *connect, IdleTimeout: *idleTimeout, DialTimeout: *dialTimeout, Dial: dialSource, Stats: stats,
 			Logf: func(format string, args ...any) { fmt.Fprintf(stderr, "feed sbs: "+format+"\n", args...) }}
 		err = src.Follow(ctx, func(line string) error {
 			if r, ok := dec.Live(line, time.Now()); ok {
@@ -239,6 +244,10 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	return p.finish(err)
 }
+
+// dialSource connects to a live source (a net.Dialer's when nil): tests
+// put a source that never answers in its place.
+var dialSource func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // jumpHelp says, in a flag's help, what a replay does where a recording's
 // time jumps.

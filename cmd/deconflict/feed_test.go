@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -556,5 +557,73 @@ func feedAndReplay(t *testing.T, server, file string, replayArgs []string, check
 			t.Fatalf("%s: %v\n%s", run.name, err, errOut.String())
 		}
 		check(run.name, out.String(), errOut.String())
+	}
+}
+
+// TestFeedSBSConnectDialTimeout: --dial-timeout bounds each connection
+// attempt to a BaseStation source (it was a fixed 10 s: a source across a
+// slow link could not be given longer, nor a dead one on the local network
+// given up sooner), and a value that is not a dial timeout (zero,
+// negative, below 10 ms, beyond the system's own connect timeout) is
+// refused naming the flag.
+func TestFeedSBSConnectDialTimeout(t *testing.T) {
+	fake := &apiFake{party: "coalition"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	args := func(more ...string) []string {
+		return append([]string{"sbs", "--connect", "192.0.2.1:30003", "--party", "coalition", "--server", srv.URL, "--token", "t", "--status", "0"}, more...)
+	}
+	for _, d := range []string{"0", "-1s", "1ns", "9ms", "2m1s", "1h"} {
+		var out, errOut bytes.Buffer
+		err := feedMain(context.Background(), args("--dial-timeout", d), &out, &errOut)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--dial-timeout") {
+			t.Errorf("--dial-timeout %s: err %v, want a usage error naming --dial-timeout", d, err)
+		}
+	}
+
+	// The time each attempt is given, as the source's dial sees it: the
+	// flag's, not the default's (10 s lies between the two).
+	left := make(chan time.Duration, 1)
+	dialSource = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = time.Now().Add(time.Duration(math.MaxInt64))
+		}
+		select {
+		case left <- time.Until(deadline):
+		default:
+		}
+		return nil, errors.New("refused by the test")
+	}
+	defer func() { dialSource = nil }()
+	for _, c := range []struct {
+		flag     string
+		min, max time.Duration
+	}{
+		{"2m", feed.DefaultDialTimeout + time.Second, 2 * time.Minute},
+		{"50ms", 0, 50 * time.Millisecond}, // no least: the clock runs on
+
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		var out, errOut bytes.Buffer
+		go func() { done <- feedMain(ctx, args("--dial-timeout", c.flag), &out, &errOut) }()
+		var got time.Duration
+		select {
+		case got = <-left:
+		case err := <-done:
+			t.Fatalf("--dial-timeout %s: the feed ended without dialling: %v", c.flag, err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("--dial-timeout %s: %v\n%s", c.flag, err, errOut.String())
+		}
+		if got > c.max || (c.min > 0 && got <= c.min) {
+			t.Errorf("--dial-timeout %s: an attempt was given %v, want more than %v and at most %v", c.flag, got, c.min, c.max)
+		}
+		if !strings.Contains(errOut.String(), "cannot connect to 192.0.2.1:30003 (refused by the test)") {
+			t.Errorf("--dial-timeout %s: stderr %q does not say the source cannot be reached", c.flag, errOut.String())
+		}
 	}
 }

@@ -84,6 +84,27 @@ const DefaultIdleTimeout = 30 * time.Second
 // address lasts the system's connect timeout, some two minutes.
 const DefaultDialTimeout = 10 * time.Second
 
+// MinDialTimeout and MaxDialTimeout bound the dial timeout an operator
+// may give (deconflict feed sbs --dial-timeout): below 10 ms not even a
+// receiver on the local network answers every attempt in time (a
+// handshake is a round trip, milliseconds over Wi-Fi), and every attempt
+// would fail; beyond two minutes the system's own connect timeout (some
+// 130 s on Linux) ends the attempt first, so that the figure would say
+// what never happens.
+const (
+	MinDialTimeout = 10 * time.Millisecond
+	MaxDialTimeout = 2 * time.Minute
+)
+
+// CheckDialTimeout refuses a dial timeout outside MinDialTimeout to
+// MaxDialTimeout.
+func CheckDialTimeout(d time.Duration) error {
+	if d < MinDialTimeout || d > MaxDialTimeout {
+		return fmt.Errorf("must be from %v to %v (a connection attempt is given up after it), not %v", MinDialTimeout, MaxDialTimeout, d)
+	}
+	return nil
+}
+
 // TCPSource is a live line source over TCP (a BaseStation port such as
 // dump1090's 30003).
 type TCPSource struct {
