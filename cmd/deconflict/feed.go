@@ -200,7 +200,11 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var more []fmt.Stringer
 	dec := feed.NewSBSDecoder(nil)
-	if format == "sbs" {
+	pacer := replayPacer(1, stderr, "feed sbs")
+	switch {
+	case format == "sbs" && *file != "":
+		more = replayStatus(pacer, dec)
+	case format == "sbs":
 		more = append(more, dec)
 	}
 	p, err := pf.start(ctx, &cf, stdout, stderr, "feed", more...)
@@ -223,7 +227,7 @@ func feedMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// A recorded BaseStation file plays at its own pace, re-stamped
 		// onto the wall clock, as if it were live.
 		err = withInput(*file, func(r io.Reader) error {
-			return dec.Replay(ctx, r, replayPacer(1, stderr, "feed sbs"), p.in)
+			return dec.Replay(ctx, r, pacer, p.in)
 		})
 	default:
 		// JSON lines keep their own times: the producer is live.
@@ -251,8 +255,8 @@ var dialSource func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // jumpHelp says, in a flag's help, what a replay does where a recording's
 // time jumps.
-var jumpHelp = fmt.Sprintf("except where its time jumps: a gap of more than %v is not waited for, and a step back that would stamp reports over %v before the last is replayed from now, each said on stderr",
-	feed.DefaultMaxGap, feed.MaxStampBack)
+var jumpHelp = fmt.Sprintf("except where its time jumps: a gap of more than %v is not waited for, and a step back that would stamp reports over %v before the last is replayed from now, each said on stderr; a replay that falls over %v behind its pace stamps its reports now, not in the past, said on stderr and counted (fell_behind)",
+	feed.DefaultMaxGap, feed.MaxStampBack, feed.DefaultMaxLag)
 
 // replayPacer paces a recording at speed (0: as fast as the server
 // takes), saying on stderr, after name, where the recording's time jumps.
@@ -260,6 +264,16 @@ func replayPacer(speed float64, stderr io.Writer, name string) *feed.Pacer {
 	return &feed.Pacer{Speed: speed, Logf: func(format string, args ...any) {
 		fmt.Fprintf(stderr, name+": "+format+"\n", args...)
 	}}
+}
+
+// replayStatus is what the status lines of a replay paced by pacer say
+// after the feed's counters: dec's, and, when it is paced, how often and
+// how far it fell behind the recording's pace.
+func replayStatus(pacer *feed.Pacer, dec fmt.Stringer) []fmt.Stringer {
+	if pacer.Speed > 0 {
+		return []fmt.Stringer{dec, pacer}
+	}
+	return []fmt.Stringer{dec}
 }
 
 func withInput(name string, fn func(io.Reader) error) error {

@@ -94,7 +94,12 @@ func feedASTERIX(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		defer conn.Close()
 	}
-	p, err := pf.start(ctx, &cf, stdout, stderr, "feed asterix", dec)
+	more := []fmt.Stringer{dec}
+	pacer := replayPacer(*speed, stderr, "feed asterix")
+	if conn == nil {
+		more = replayStatus(pacer, dec)
+	}
+	p, err := pf.start(ctx, &cf, stdout, stderr, "feed asterix", more...)
 	if err != nil {
 		return err
 	}
@@ -109,7 +114,7 @@ func feedASTERIX(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			if ferr != nil {
 				return usagef("--file %s: %v", *file, ferr)
 			}
-			return dec.Replay(ctx, fr, replayPacer(*speed, stderr, "feed asterix"), p.in)
+			return dec.Replay(ctx, fr, pacer, p.in)
 		})
 	}
 	return p.finish(err)

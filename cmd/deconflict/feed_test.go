@@ -627,3 +627,30 @@ func TestFeedSBSConnectDialTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestPacedReplayStatusSaysItFellBehind: the status lines of a paced
+// replay (feed sbs --file, replay) say how often and how far it fell
+// behind the recording's pace, its reports then stamped now rather than
+// in the past (feed.Pacer.MaxLag); one as fast as the server takes
+// cannot fall behind and does not say it.
+func TestPacedReplayStatusSaysItFellBehind(t *testing.T) {
+	fake := &apiFake{party: "coalition"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	file := writeFile(t, "rec.sbs", strings.Join([]string{
+		"MSG,4,1,1,4CA2D6,1,2015/10/07,06:00:00.100,2015/10/07,06:00:00.100,,,450,90,,,0,,0,0,0,0",
+		"MSG,3,1,1,4CA2D6,1,2015/10/07,06:00:00.200,2015/10/07,06:00:00.200,,30000,,,36.0,37.0,,,0,0,0,0",
+	}, "\n"))
+	feedAndReplay(t, srv.URL, file, nil, func(name, out, _ string) {
+		if !strings.Contains(out, " fell_behind=") || !strings.Contains(out, " fell_behind_s=") {
+			t.Errorf("%s: final status %q, want how often and how far it fell behind", name, out)
+		}
+	})
+	var out, errOut bytes.Buffer
+	if err := replayMain(context.Background(), []string{file, "--speed", "max", "--server", srv.URL, "--token", "t", "--status", "0"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "fell_behind") {
+		t.Errorf("replay --speed max: final status %q says it fell behind", out.String())
+	}
+}

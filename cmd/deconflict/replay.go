@@ -78,13 +78,14 @@ func replayMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usagef("usage: deconflict replay FILE [--speed N|max] --server URL (--token T | --token-file F) [--key FILE] [--party P]")
 	}
 	dec := feed.NewSBSDecoder(nil)
-	p, err := pf.start(ctx, &cf, stdout, stderr, "replay", dec)
+	pacer := replayPacer(float64(speed), stderr, "replay")
+	p, err := pf.start(ctx, &cf, stdout, stderr, "replay", replayStatus(pacer, dec)...)
 	if err != nil {
 		return err
 	}
 	dec.Stats = p.stats
 	err = withInput(pos[0], func(r io.Reader) error {
-		return dec.Replay(ctx, r, replayPacer(float64(speed), stderr, "replay"), p.in)
+		return dec.Replay(ctx, r, pacer, p.in)
 	})
 	return p.finish(err)
 }

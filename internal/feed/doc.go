@@ -14,7 +14,9 @@
 // timestamps), or, when its lines carry no time (some receivers and
 // libraries leave those fields empty), in order at the time of reading.
 // A replay follows a recording's time except where it jumps (Pacer.MaxGap):
-// a gap is not waited for, and a step back is not stamped in the past.
+// a gap is not waited for, and a step back is not stamped in the past;
+// nor is a report of a replay that fell behind the recording's pace
+// (Pacer.MaxLag): it is stamped now, and the replay goes on from there.
 //
 // Nothing in a feed is fatal: a malformed line is counted by reason
 // (Stats.Skip; the feed ends with one line of the counts by reason) and

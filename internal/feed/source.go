@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/client"
@@ -368,7 +369,16 @@ type Pacer struct {
 	// order, a receiver's clock set back): the source's clock is
 	// re-anchored on the wall clock from there, and the jump said in Logf.
 	MaxGap time.Duration
-	// Logf says when the source's time jumps (nil: nothing is said).
+	// MaxLag bounds how far behind the recording's pace a replay may
+	// stamp (DefaultMaxLag when 0). A replay falls behind when the
+	// machine does not keep up or the sender waits on a slow server:
+	// beyond MaxLag, the report is stamped now rather than in the past,
+	// the replay goes on at its pace from there, and Logf says so (at
+	// most every slipSayEvery, each line with the totals, which String
+	// gives too).
+	MaxLag time.Duration
+	// Logf says when the source's time jumps or the replay falls behind
+	// (nil: nothing is said).
 	Logf func(format string, args ...any)
 	// Now and Sleep are the wall clock (time.Now and a timer when nil).
 	Now   func() time.Time
@@ -377,7 +387,33 @@ type Pacer struct {
 	started     bool
 	src0, wall0 time.Time
 	lastSrc     time.Time
-	lastStamp   time.Time
+	// maxSrc is the furthest source time since the last anchor: a
+	// replay is behind by how far the wall clock is past its stamp, not
+	// that of a report a little out of order.
+	maxSrc    time.Time
+	lastStamp time.Time
+	// slips counts the times the replay fell behind, slippedNs how far in
+	// all (read by String from another goroutine); slipSaid is when Logf
+	// last said it.
+	slips, slippedNs atomic.Int64
+	slipSaid         time.Time
+}
+
+// DefaultMaxLag is how far behind the recording's pace a replay stamps
+// before it is taken to have fallen behind: about the latency of a live
+// feed, ADS-B's report interval, and far inside the stale time past which
+// the server ignores a report (30 s by default), which it still answers
+// accepted.
+const DefaultMaxLag = time.Second
+
+// slipSayEvery is how often at most a replay that keeps falling behind
+// says so: each line has the totals.
+const slipSayEvery = 10 * time.Second
+
+// String is the status of the pacing: how many times the replay fell
+// behind the recording's pace, and by how much in all.
+func (p *Pacer) String() string {
+	return fmt.Sprintf("fell_behind=%d fell_behind_s=%.1f", p.slips.Load(), time.Duration(p.slippedNs.Load()).Seconds())
 }
 
 // DefaultMaxGap is the longest step of a recording's time that a replay
@@ -409,7 +445,7 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 	}
 	now := p.Now()
 	if !p.started {
-		p.started, p.src0, p.wall0, p.lastSrc = true, src, now, src
+		p.started, p.src0, p.wall0, p.lastSrc, p.maxSrc = true, src, now, src, src
 	}
 	if p.Speed <= 0 {
 		stamp := now
@@ -425,6 +461,10 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 		return stamp, nil
 	}
 	p.followJump(src, now)
+	if src.After(p.maxSrc) {
+		p.maxSrc = src
+	}
+	p.keepUp(now)
 	target := p.wall0.Add(time.Duration(float64(src.Sub(p.src0)) / p.Speed))
 	if d := target.Sub(now); d > 0 {
 		if err := p.Sleep(ctx, d); err != nil {
@@ -433,6 +473,31 @@ func (p *Pacer) Stamp(ctx context.Context, src time.Time) (time.Time, error) {
 	}
 	p.lastStamp = target
 	return target, nil
+}
+
+// keepUp re-anchors the source's clock so that the furthest source time
+// is stamped now when the wall clock is more than MaxLag past its stamp:
+// the replay fell behind, and the report is stamped now, not in the past.
+func (p *Pacer) keepUp(now time.Time) {
+	maxLag := p.MaxLag
+	if maxLag <= 0 {
+		maxLag = DefaultMaxLag
+	}
+	paced := p.wall0.Add(time.Duration(float64(p.maxSrc.Sub(p.src0)) / p.Speed))
+	lag := now.Sub(paced)
+	if lag <= maxLag {
+		return
+	}
+	p.src0, p.wall0 = p.maxSrc, now
+	n, all := p.slips.Add(1), time.Duration(p.slippedNs.Add(int64(lag)))
+	if p.Logf != nil && (n == 1 || now.Sub(p.slipSaid) >= slipSayEvery) {
+		p.slipSaid = now
+		times := "times"
+		if n == 1 {
+			times = "time"
+		}
+		p.Logf("the replay fell %v behind the recording's pace (this machine or the server does not keep up): its reports are stamped now, not in the past, and it goes on at its pace from there; %d %s, %v in all", lag.Round(time.Millisecond), n, times, all.Round(time.Millisecond))
+	}
 }
 
 // followJump re-anchors the source's clock at src on now when src jumps
@@ -455,7 +520,7 @@ func (p *Pacer) followJump(src, now time.Time) {
 	default:
 		return
 	}
-	p.src0, p.wall0 = src, now
+	p.src0, p.wall0, p.maxSrc = src, now, src
 	if p.Logf != nil {
 		p.Logf("the source's time jumps %s", jump)
 	}

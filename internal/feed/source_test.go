@@ -260,3 +260,76 @@ func TestReplayDoesNotFollowAJumpOfTheFilesTime(t *testing.T) {
 		t.Errorf("logged %q, want the jump ahead and the jump back said", logged)
 	}
 }
+
+// TestPacerFallingBehindStampsNow: a paced replay that falls behind the
+// recording's pace (the machine does not keep up, or the sender waits on
+// a slow server) stamped its reports in the past, as far behind as it
+// fell: the server takes a report up to a minute old but ignores one
+// older than the rules' stale time (30 s by default) although it
+// answers it accepted, so that the replay went on sending positions
+// nobody tracked, and said nothing. Beyond MaxLag it now stamps the
+// report now, goes on at the recording's pace from there, says so on
+// Logf (at most once per slipSayEvery, each line with the totals) and
+// counts it in String.
+func TestPacerFallingBehindStampsNow(t *testing.T) {
+	ctx := context.Background()
+	wall0 := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+	src0 := time.Date(2015, 10, 7, 6, 0, 0, 0, time.UTC)
+	clk := &fakeClock{now: wall0}
+	var logged []string
+	p := &Pacer{Speed: 1, Now: clk.Now, Sleep: clk.Sleep,
+		Logf: func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }}
+	stamp := func(srcS float64) time.Duration {
+		t.Helper()
+		s, err := p.Stamp(ctx, src0.Add(time.Duration(srcS*float64(time.Second))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Sub(wall0)
+	}
+	stall := func(d time.Duration) { clk.now = clk.now.Add(d) }
+
+	steps := []struct {
+		stall time.Duration // the wall clock runs on before the report
+		srcS  float64
+		want  time.Duration // the stamp, after wall0
+		says  int           // lines said so far
+	}{
+		{0, 0, 0, 0},
+		{0, 1, time.Second, 0},
+		// Half a second behind: within MaxLag, stamped at the
+		// recording's pace.
+		{1500 * time.Millisecond, 2, 2 * time.Second, 0},
+		// 40 s behind (the clock at 42.5 s for the recording's 3 s):
+		// stamped now, said.
+		{40 * time.Second, 3, 42500 * time.Millisecond, 1},
+		// The recording's pace from there.
+		{0, 4, 43500 * time.Millisecond, 1},
+		// A step back of half a second (sensors a little out of order) is no
+		// falling behind: stamped before the last, as before.
+		{0, 3.5, 43 * time.Second, 1},
+		// Behind again 5 s later: stamped now, counted, not said again
+		// within slipSayEvery.
+		{5 * time.Second, 5, 48500 * time.Millisecond, 1},
+		// Behind again after slipSayEvery: said, with the totals.
+		{slipSayEvery, 6, 48500*time.Millisecond + slipSayEvery, 2},
+	}
+	for i, s := range steps {
+		stall(s.stall)
+		if got := stamp(s.srcS); got != s.want || len(logged) != s.says {
+			t.Fatalf("step %d (source +%gs, clock +%v): stamp +%v with %d lines said %q, want +%v and %d", i, s.srcS, clk.now.Sub(wall0), got, len(logged), logged, s.want, s.says)
+		}
+		if lag := clk.now.Sub(wall0.Add(s.want)); lag > DefaultMaxLag+MaxStampBack {
+			t.Fatalf("step %d: stamped %v in the past", i, lag)
+		}
+	}
+	if !strings.Contains(logged[0], "39.5s behind") || !strings.Contains(logged[0], "stamped now") {
+		t.Errorf("the first line %q does not say how far behind the replay fell and what it does", logged[0])
+	}
+	if want := "3 times, 52.5s in all"; !strings.Contains(logged[1], want) {
+		t.Errorf("the second line %q does not say %q", logged[1], want)
+	}
+	if got, want := p.String(), "fell_behind=3 fell_behind_s=52.5"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
