@@ -228,6 +228,12 @@ func TestRulesByAgreement(t *testing.T) {
 		{"PUT", "/v1/rules", map[string]any{"levels": []any{map[string]any{"name": "advisory", "max_time_to_los_s": 200},
 			map[string]any{"name": "warning", "max_time_to_los_s": 1e-300}}}, 400, "levels[1].max_time_to_los_s"},
 		{"PUT", "/v1/rules", map[string]any{"disclose_withn_m": 5}, 400, "disclose_withn_m"},
+		// Figures above zero that mean nothing, and a number beyond float64.
+		{"PUT", "/v1/rules", map[string]any{"horizontal_sep_m": 1e-300}, 400, "horizontal_sep_m"},
+		{"PUT", "/v1/rules", map[string]any{"performance": []any{map[string]any{"class": "manned", "min_ground_speed_mps": 5, "max_ground_speed_mps": 360,
+			"min_vertical_speed_mps": -30, "max_vertical_speed_mps": 30, "min_alt_m": 30, "max_alt_m": 15000, "alt_step_m": 0.001,
+			"turn_rate_deg_per_s": 3, "vertical_rate_mps": 7, "max_climb_m": 0}}}, 400, "performance[0].alt_step_m"},
+		{"PUT", "/v1/rules", `{"vertical_sep_m": 1e309}`, 400, "vertical_sep_m"},
 		{"PUT", "/v1/rules", "[]", 400, ""},
 		{"POST", "/v1/rules/x/accept", nil, 400, "version"},
 		{"POST", "/v1/rules/999/accept", nil, 404, ""},

@@ -72,6 +72,15 @@ func seeds() []string {
 			`{"classes": ["heavy", "uas"], "detector": {"kind": "cylinder", "horizontal_m": 1, "vertical_m": 1}, "lookahead_s": 1, "levels": [{"name": "a", "max_time_to_los_s": 1}]},` +
 			`{"classes": ["heavy", "heavy"], "detector": {"kind": "cylinder", "horizontal_m": 1, "vertical_m": 1}, "lookahead_s": 1, "levels": [{"name": "a", "max_time_to_los_s": 1}]}]}`,
 		widest(),
+		// Every figure at its lower bound (and the most altitude steps),
+		// but the height of a volume, which volumes below needs at 100 m.
+		`{"horizontal_sep_m": 1, "vertical_sep_m": 1, "time_buffer_s": 1, "max_footprint_m": 1, "max_footprint_area_m2": 1, "max_alt_range_m": 100,` +
+			`"disclose_within_m": 1, "disclose_within_alt_m": 1, "disclose_linger_s": 1, "lookahead_s": 1, "stale_after_s": 1, "levels": [{"name": "a", "max_time_to_los_s": 1}],` +
+			`"separation": [{"classes": ["manned", "manned"], "detector": {"kind": "cylinder", "horizontal_m": 1, "vertical_m": 1}, "lookahead_s": 1, "levels": [{"name": "a", "max_time_to_los_s": 1}]},` +
+			`{"classes": ["manned", "uas"], "detector": {"kind": "do365_wcv", "dthr_m": 1, "zthr_m": 1, "tthr_s": 1, "tcoa_s": 1}, "lookahead_s": 1, "levels": [{"name": "a", "max_time_to_los_s": 1}]},` +
+			`{"classes": ["uas", "uas"], "detector": {"kind": "cylinder", "horizontal_m": 1, "vertical_m": 1}, "lookahead_s": 1, "levels": [{"name": "a", "max_time_to_los_s": 1}]}],` +
+			`"performance": [{"class": "manned", "min_ground_speed_mps": 0, "max_ground_speed_mps": 1, "min_vertical_speed_mps": -0.5, "max_vertical_speed_mps": 0.5, "min_alt_m": -1000, "max_alt_m": 30500, "alt_step_m": 1, "turn_rate_deg_per_s": 0.5, "vertical_rate_mps": 0.5, "max_climb_m": 1000},` +
+			`{"class": "uas", "min_ground_speed_mps": 0, "max_ground_speed_mps": 1000, "min_vertical_speed_mps": -300, "max_vertical_speed_mps": 300, "min_alt_m": 0, "max_alt_m": 1, "alt_step_m": 1, "turn_rate_deg_per_s": 0.5, "vertical_rate_mps": 0.5, "max_climb_m": 1}]}`,
 	}
 }
 
