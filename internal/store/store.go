@@ -150,6 +150,10 @@ type Volumes interface {
 
 // Events stores the event stream: ids are global, start at 1, and have no
 // gaps (one counter in the store, incremented inside the transaction).
+// Global ids are the store's and the operator's: a party is shown its own
+// numbering of the events that concern it (PartySeqReader), since the gaps
+// between its events' global ids would tell it how many events the other
+// parties get.
 type Events interface {
 	AppendEvent(e Event) (id int64, err error)
 	// EventsAfter returns events with ID > afterID in id order, at most limit.
@@ -442,6 +446,95 @@ func CountEventsAfterFor(tx Events, party string, afterID int64, limit int) (int
 	}
 	evs, err := EventsAfterFor(tx, party, afterID, limit)
 	return len(evs), err
+}
+
+// PartySeqReader is implemented by the Tx of a backend that numbers each
+// party's events (both sqlite and postgres do), for the same reason as
+// PartyEventReader; call PartySeqAt, PartyEventAt and PartySeqBase, which
+// fall back to reading EventsAfterFor.
+//
+// A party's sequence numbers its events (those whose audience holds the
+// party or "*") 1, 2, 3... in id order, without gaps whatever the other
+// parties get: what a party sees of the event stream tells it nothing of
+// how busy the others are.
+type PartySeqReader interface {
+	// PartySeqAt returns how many events with ID <= id concern party:
+	// the number, in the party's sequence, of its last event at or
+	// before id (0 when there is none).
+	PartySeqAt(party string, id int64) (int64, error)
+	// PartyEventAt returns the ID of the event numbered seq (>= 1) in
+	// party's sequence; ErrNotFound when the party has fewer events.
+	PartyEventAt(party string, seq int64) (int64, error)
+	// PartySeqBase returns the last event id of the store when it began
+	// numbering each party's events (the migration that brought the
+	// numbers in): 0 for a store that always did. A client that was
+	// sent global ids before holds one at most this high.
+	PartySeqBase() (int64, error)
+}
+
+// PartySeqAt returns the number, in party's own sequence, of its last
+// event at or before id (0 when none), using the backend's numbers when tx
+// has them; the fallback counts the party's events from the first.
+func PartySeqAt(tx Events, party string, id int64) (int64, error) {
+	if r, ok := tx.(PartySeqReader); ok {
+		return r.PartySeqAt(party, id)
+	}
+	var n, after int64
+	for {
+		page, err := EventsAfterFor(tx, party, after, 1000)
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range page {
+			if e.ID > id {
+				return n, nil
+			}
+			n++
+		}
+		if len(page) < 1000 {
+			return n, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// PartyEventAt returns the ID of the event numbered seq in party's own
+// sequence (ErrNotFound when the party has fewer events), using the
+// backend's numbers when tx has them; the fallback reads the party's
+// events from the first.
+func PartyEventAt(tx Events, party string, seq int64) (int64, error) {
+	if seq < 1 {
+		return 0, ErrNotFound
+	}
+	if r, ok := tx.(PartySeqReader); ok {
+		return r.PartyEventAt(party, seq)
+	}
+	var n, after int64
+	for {
+		page, err := EventsAfterFor(tx, party, after, 1000)
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range page {
+			if n++; n == seq {
+				return e.ID, nil
+			}
+		}
+		if len(page) < 1000 {
+			return 0, ErrNotFound
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// PartySeqBase returns the last event id of the store when it began
+// numbering each party's events (PartySeqReader.PartySeqBase); 0 when tx
+// does not number them.
+func PartySeqBase(tx Events) (int64, error) {
+	if r, ok := tx.(PartySeqReader); ok {
+		return r.PartySeqBase()
+	}
+	return 0, nil
 }
 
 // Concerns reports whether e's audience includes party or "*".

@@ -150,6 +150,7 @@ func TestMigrateFromPrevious(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.CheckMigrated(t, s, schemaVersions(t, url), sqlcore.Latest())
+	storetest.CheckNumbersGoOn(t, s)
 }
 
 // replicas opens n stores on one database, as n replicas would.

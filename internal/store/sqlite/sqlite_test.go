@@ -129,6 +129,7 @@ func TestMigrateFromPrevious(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	storetest.CheckNumbersGoOn(t, s)
 }
 
 func BenchmarkStore(b *testing.B) {

@@ -42,6 +42,9 @@ var MigrationEvents = []MigrationEvent{
 	{migrationBase.Add(3 * time.Second).UnixNano(), "message", `["red"]`, `{"id":"a3"}`},
 	{migrationBase.Add(4 * time.Second).UnixNano(), "alert_updated", `["red"]`, `{"id":"a2","kind":"conflict","time":"2026-03-14T08:59:34Z","aircraft":[{"party":"red","aircraft":"r1"},{"party":"blue","aircraft":"b1"}],"n":2}`},
 	{migrationBase.Add(5 * time.Second).UnixNano(), "alert_updated", `["red"]`, `{"id":"a4","kind":"nonconforming","time":"2026-03-14T08:59:35Z","aircraft":[{"party":"red","aircraft":"r2"}]}`},
+	{migrationBase.Add(6 * time.Second).UnixNano(), "message", `["blue","red"]`, `{"id":"m8"}`},
+	{migrationBase.Add(7 * time.Second).UnixNano(), "rules_changed", `["*"]`, `{}`},
+	{migrationBase.Add(8 * time.Second).UnixNano(), "message", `["red"]`, `{"id":"m10"}`},
 }
 
 // MigrationMessage is one hotline message that a backend's migration test
@@ -81,7 +84,8 @@ func CheckSchemaVersions(t testing.TB, versions []int64, latest int) {
 // CheckMigrated checks a store opened on MigrationEvents written at schema
 // version MigrationFrom, and MigrationMessages: its schema_migrations
 // (versions) reach latest, the audience of the old events is backfilled,
-// so that blue reads events 1, 2 and 4, and the alerts are filled: a2 open
+// so that blue reads events 1, 2, 4, 8 and 9, each party's events are
+// numbered in its own sequence, and the alerts are filled: a2 open
 // as event 6 left it, a4 as event 7 did, a1 cleared by event 4, the clear
 // of two days before not kept; with the pairs and the times their bodies
 // say; and each party's open messages are found by its own, and its
@@ -94,8 +98,27 @@ func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 		if err != nil {
 			return err
 		}
-		if len(got) != 3 || got[0].ID != 1 || got[1].ID != 2 || got[2].ID != 4 {
-			t.Errorf("EventsAfterFor(blue) after migration = %+v, want events 1, 2 and 4", got)
+		if len(got) != 5 || got[0].ID != 1 || got[1].ID != 2 || got[2].ID != 4 || got[3].ID != 8 || got[4].ID != 9 {
+			t.Errorf("EventsAfterFor(blue) after migration = %+v, want events 1, 2, 4, 8 and 9", got)
+		}
+		// Each party's numbers, filled in id order: blue's five events
+		// 1 to 5 though red had twice as many; the ids a party was sent
+		// before are those up to the base.
+		for _, c := range []struct {
+			party string
+			ids   []int64
+		}{{"blue", []int64{1, 2, 4, 8, 9}}, {"red", []int64{1, 3, 5, 6, 7, 8, 9, 10}}, {"green", []int64{1, 9}}} {
+			for i, id := range c.ids {
+				if got, err := store.PartyEventAt(tx, c.party, int64(i+1)); err != nil || got != id {
+					t.Errorf("PartyEventAt(%s, %d) after migration = %d, %v; want %d", c.party, i+1, got, err, id)
+				}
+				if got, err := store.PartySeqAt(tx, c.party, id); err != nil || got != int64(i+1) {
+					t.Errorf("PartySeqAt(%s, %d) after migration = %d, %v; want %d", c.party, id, got, err, i+1)
+				}
+			}
+		}
+		if b, err := store.PartySeqBase(tx); err != nil || b != int64(len(MigrationEvents)) {
+			t.Errorf("PartySeqBase after migration = %d, %v; want %d, the last id before", b, err, len(MigrationEvents))
 		}
 		open, err := tx.OpenAlerts()
 		if err != nil {
@@ -159,4 +182,23 @@ func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// CheckNumbersGoOn appends events to a store CheckMigrated checked and
+// checks that each party's numbers go on from those the migration filled,
+// without gaps.
+func CheckNumbersGoOn(t testing.TB, s store.Store) {
+	t.Helper()
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		for _, aud := range [][]string{{"blue"}, {"*"}, {"blue", "red"}, {"green"}, {"blue"}} {
+			if _, err := tx.AppendEvent(store.Event{Time: migrationBase, Kind: "after", Audience: aud}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckPartySeqs(t, s, "blue", "red", "green", "nobody")
 }

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"VolumesModel", testVolumesModel},
 		{"Events", testEvents},
 		{"EventsAfterFor", testEventsAfterFor},
+		{"PartySeqs", testPartySeqs},
 		{"Alerts", testAlerts},
 		{"RollbackLeavesNothing", testRollback},
 		{"PanicRollsBack", testPanic},
@@ -612,6 +613,121 @@ func testEventsAfterFor(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		return nil
 	})
+}
+
+// testPartySeqs checks each party's own numbering of its events: 1, 2,
+// 3... in id order without gaps, however many events the other parties
+// get (blue gets most of them here), through writes undone and writes
+// sharing a commit, and that each number leads to its event and back.
+func testPartySeqs(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	view(t, s, func(tx store.Tx) error {
+		if _, ok := tx.(store.PartySeqReader); !ok {
+			t.Fatalf("the backend's Tx does not number each party's events (store.PartySeqReader)")
+		}
+		if b, err := store.PartySeqBase(tx); err != nil || b != 0 {
+			t.Errorf("PartySeqBase of a new store = %d, %v; want 0", b, err)
+		}
+		return nil
+	})
+	audiences := [][]string{{"blue"}, {"blue"}, {"blue"}, {"red"}, {"*"}, {"blue"}, {"blue", "red"}, {"blue"}, {"green"}, {"red", "*"}, {}, {"blue", "blue"}, {"blue"}}
+	for round := range 3 {
+		var events []store.Event
+		for i := range 20 {
+			events = append(events, store.Event{Time: base, Kind: "x", Audience: audiences[(i+round)%len(audiences)]})
+		}
+		appendEvents(t, s, events...)
+		// Undone: numbers nothing.
+		err := s.Update(ctx, func(tx store.Tx) error {
+			for _, aud := range audiences {
+				if _, err := tx.AppendEvent(store.Event{Time: base, Kind: "undone", Audience: aud}); err != nil {
+					return err
+				}
+			}
+			return errBoom
+		})
+		wantErr(t, "a write undone", err, errBoom)
+		// Writes at once, which a backend may commit together.
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				err := s.Update(ctx, func(tx store.Tx) error {
+					for i := range 3 {
+						if _, err := tx.AppendEvent(store.Event{Time: base, Kind: "c", Audience: audiences[(w*3+i)%len(audiences)]}); err != nil {
+							return err
+						}
+					}
+					if w == 2 {
+						return errBoom
+					}
+					return nil
+				})
+				if err != nil && !errors.Is(err, errBoom) {
+					t.Errorf("Update: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	checkGapFree(t, allEvents(t, s))
+	CheckPartySeqs(t, s, "blue", "red", "green", "nobody")
+}
+
+// CheckPartySeqs checks the numbers of each of parties' events in s (and
+// the fallbacks' on a Tx without them) against the events read whole:
+// the party's events numbered 1, 2, 3... in id order, each number leading
+// to its event, each id to the number of the party's last event at or
+// before it.
+func CheckPartySeqs(t testing.TB, s store.Store, parties ...string) {
+	t.Helper()
+	var all []store.Event
+	err := s.View(ctx, func(tx store.Tx) error {
+		var err error
+		all, err = tx.EventsAfter(0, 1<<30)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	if len(all) > 0 {
+		last = all[len(all)-1].ID
+	}
+	err = s.View(ctx, func(tx store.Tx) error {
+		for _, party := range parties {
+			var ids []int64
+			for _, e := range all {
+				if store.Concerns(e, party) {
+					ids = append(ids, e.ID)
+				}
+			}
+			for _, tx := range []store.Events{tx, struct{ store.Events }{tx}} {
+				for i, id := range ids {
+					if got, err := store.PartyEventAt(tx, party, int64(i+1)); err != nil || got != id {
+						t.Errorf("PartyEventAt(%s, %d) = %d, %v; want %d", party, i+1, got, err, id)
+					}
+				}
+				for _, seq := range []int64{0, -1, int64(len(ids) + 1), int64(len(ids) + 7)} {
+					if got, err := store.PartyEventAt(tx, party, seq); !errors.Is(err, store.ErrNotFound) {
+						t.Errorf("PartyEventAt(%s, %d) = %d, %v; want ErrNotFound (%s has %d events)", party, seq, got, err, party, len(ids))
+					}
+				}
+				var n int64
+				for id := int64(0); id <= last+1; id++ {
+					if n < int64(len(ids)) && ids[n] == id {
+						n++
+					}
+					if got, err := store.PartySeqAt(tx, party, id); err != nil || got != n {
+						t.Fatalf("PartySeqAt(%s, %d) = %d, %v; want %d", party, id, got, err, n)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 var errBoom = errors.New("storetest: fn failed on purpose")

@@ -5,6 +5,7 @@ package sqlcore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,10 +77,142 @@ func (t *Tx) AppendEvent(e store.Event) (int64, error) {
 		id, ts, e.Kind, encList(e.Audience), nz(e.Body)); err != nil {
 		return 0, fmt.Errorf("store: append event: %w", err)
 	}
-	if err := insertAudience(t.ctx, t.q, id, e.Audience); err != nil {
+	if err := t.insertNumberedAudience(id, e.Audience); err != nil {
 		return 0, err
 	}
 	return id, nil
+}
+
+// The numbers of each party's events (store.PartySeqReader) are kept in
+// the audience index, with each entry (migration 13):
+//
+//   - seq: for an entry of "*", how many events to everyone there are up
+//     to this one (its number in everyone's sequence); for an entry of a
+//     party, the event's number in that party's sequence: the party's own
+//     events up to this one plus the events to everyone before it.
+//   - everyone: how many events to everyone there are up to this one (for
+//     "*", seq itself), so that seq - everyone is how many of the party's
+//     own events there are up to this one.
+//
+// An event is indexed under "*" alone or under its parties
+// (audienceKeys), so a party's number of an event to everyone is the
+// party's own events before it plus the event's seq under "*". The
+// numbers are read from the entries before the new one, in the writer's
+// transaction (writers take turns): a transaction rolled back leaves no
+// gap.
+const (
+	// lastEveryoneSQL: how many events to everyone there are (argument:
+	// none), 0 when none.
+	lastEveryoneSQL = `SELECT seq FROM event_audience WHERE party = '*' ORDER BY event_id DESC LIMIT 1`
+	// lastOwnSQL: how many events of a party's own there are (argument:
+	// the party).
+	lastOwnSQL = `SELECT seq - everyone FROM event_audience WHERE party = ? ORDER BY event_id DESC LIMIT 1`
+)
+
+// insertNumberedAudience indexes the audience of event id with the
+// numbers of each of its keys.
+func (t *Tx) insertNumberedAudience(id int64, aud []string) error {
+	keys := audienceKeys(aud)
+	if len(keys) == 0 {
+		return nil
+	}
+	everyone, err := t.counted(lastEveryoneSQL)
+	if err != nil {
+		return fmt.Errorf("store: event %d audience: %w", id, err)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO event_audience (party, event_id, seq, everyone) VALUES `)
+	args := make([]any, 0, 4*len(keys))
+	for i, p := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?)")
+		if p == "*" {
+			args = append(args, p, id, everyone+1, everyone+1)
+			continue
+		}
+		own, err := t.counted(lastOwnSQL, p)
+		if err != nil {
+			return fmt.Errorf("store: event %d audience: %w", id, err)
+		}
+		args = append(args, p, id, own+1+everyone, everyone)
+	}
+	if _, err := t.q.Exec(t.ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("store: event %d audience: %w", id, err)
+	}
+	return nil
+}
+
+// counted runs a query of one number, 0 when it finds no row.
+func (t *Tx) counted(query string, args ...any) (int64, error) {
+	var n int64
+	if err := t.queryOne(query, args, &n); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, err
+	}
+	return n, nil
+}
+
+// PartySeqAt adds the party's own events up to id and the events to
+// everyone up to id, each one lookup of the primary key (party,
+// event_id) backwards.
+func (t *Tx) PartySeqAt(party string, id int64) (int64, error) {
+	if !validText(party) {
+		return 0, nil
+	}
+	everyone, err := t.counted(`SELECT seq FROM event_audience WHERE party = '*' AND event_id <= ? ORDER BY event_id DESC LIMIT 1`, id)
+	if err != nil {
+		return 0, fmt.Errorf("store: number of %q's event at %d: %w", party, id, err)
+	}
+	if party == "*" {
+		return everyone, nil
+	}
+	own, err := t.counted(`SELECT seq - everyone FROM event_audience WHERE party = ? AND event_id <= ? ORDER BY event_id DESC LIMIT 1`, party, id)
+	if err != nil {
+		return 0, fmt.Errorf("store: number of %q's event at %d: %w", party, id, err)
+	}
+	return own + everyone, nil
+}
+
+// PartyEventAt finds the party's own entry numbered seq, or else the last
+// one before it, after which the party's events up to seq are all events
+// to everyone: the one numbered seq is the event to everyone whose number
+// there is seq less the party's own events up to that entry. Two lookups
+// of the index (party, seq).
+func (t *Tx) PartyEventAt(party string, seq int64) (int64, error) {
+	if seq < 1 || !validText(party) {
+		return 0, store.ErrNotFound
+	}
+	var own int64
+	if party != "*" {
+		var id, at, everyone int64
+		err := t.queryOne(`SELECT event_id, seq, everyone FROM event_audience WHERE party = ? AND seq <= ? ORDER BY seq DESC LIMIT 1`,
+			[]any{party, seq}, &id, &at, &everyone)
+		switch {
+		case err == nil && at == seq:
+			return id, nil
+		case err == nil:
+			own = at - everyone
+		case !errors.Is(err, store.ErrNotFound):
+			return 0, fmt.Errorf("store: %q's event numbered %d: %w", party, seq, err)
+		}
+	}
+	var id int64
+	err := t.queryOne(`SELECT event_id FROM event_audience WHERE party = '*' AND seq = ?`, []any{seq - own}, &id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("store: %q's event numbered %d: %w", party, seq, err)
+	}
+	return id, err
+}
+
+// PartySeqBase is kept in the counters by the migration that brought the
+// numbers in.
+func (t *Tx) PartySeqBase() (int64, error) {
+	var v int64
+	if err := t.queryOne(`SELECT value FROM counters WHERE name = 'event_seq_base'`, nil, &v); err != nil {
+		return 0, fmt.Errorf("store: the last event id before each party's numbers: %w", err)
+	}
+	return v, nil
 }
 
 func scanEvent(r Rows) (store.Event, error) {

@@ -282,6 +282,34 @@ var Migrations = []Migration{
 			`CREATE INDEX message_parties_thread ON message_parties (party, thread, created_ns, message_id)`,
 		},
 	},
+	{
+		// Each party's own numbers of its events (store.PartySeqReader):
+		// the global ids a party was sent told it, by their gaps, how
+		// many events the others get. Kept with each entry of the
+		// audience index (insertNumberedAudience says what seq and
+		// everyone are), filled for the events of an existing store in
+		// id order; the last event id of the store then is kept as the
+		// base of the ids a party is shown, so that a cursor a client
+		// holds from before (a global id, at most the base) still says
+		// where it stands. An event is indexed under "*" alone or under
+		// its parties, never both, so the running count of the entries
+		// of "*" in id order is everyone's number at every entry.
+		Version: 13,
+		Name:    "event numbers per party",
+		Statements: []string{
+			`ALTER TABLE event_audience ADD COLUMN seq BIGINT NOT NULL DEFAULT 0`,
+			`ALTER TABLE event_audience ADD COLUMN everyone BIGINT NOT NULL DEFAULT 0`,
+			`UPDATE event_audience SET seq = n.own, everyone = n.everyone FROM (
+				SELECT party, event_id,
+					ROW_NUMBER() OVER (PARTITION BY party ORDER BY event_id) AS own,
+					SUM(CASE WHEN party = '*' THEN 1 ELSE 0 END) OVER (ORDER BY event_id, party ROWS UNBOUNDED PRECEDING) AS everyone
+				FROM event_audience) AS n
+				WHERE event_audience.party = n.party AND event_audience.event_id = n.event_id`,
+			`UPDATE event_audience SET seq = seq + everyone WHERE party <> '*'`,
+			`CREATE UNIQUE INDEX event_audience_seq ON event_audience (party, seq)`,
+			`INSERT INTO counters (name, value) SELECT 'event_seq_base', value FROM counters WHERE name = 'event'`,
+		},
+	},
 }
 
 // Latest is the version a freshly opened store is at.

@@ -60,9 +60,17 @@ var (
 		Name:           "postgres",
 		BytesType:      "BYTEA",
 		LockVolumesSQL: "SELECT name FROM locks WHERE name = 'volumes' FOR UPDATE",
+		// The numbers of the audience entries as insertNumberedAudience
+		// gives them: read from the entries before this statement's.
 		AppendEventSQL: `WITH c AS (UPDATE counters SET value = value + 1 WHERE name = 'event' RETURNING value),
 			e AS (INSERT INTO events (id, time_ns, kind, audience, body) SELECT value, ?, ?, ?, ? FROM c RETURNING id),
-			a AS (INSERT INTO event_audience (party, event_id) SELECT p, e.id FROM e CROSS JOIN unnest(?::TEXT[]) AS p)
+			s AS (SELECT COALESCE((` + lastEveryoneSQL + `), 0) AS everyone),
+			a AS (INSERT INTO event_audience (party, event_id, seq, everyone)
+				SELECT k.p, e.id,
+					CASE WHEN k.p = '*' THEN s.everyone + 1
+					ELSE s.everyone + 1 + COALESCE((SELECT x.seq - x.everyone FROM event_audience x WHERE x.party = k.p ORDER BY x.event_id DESC LIMIT 1), 0) END,
+					CASE WHEN k.p = '*' THEN s.everyone + 1 ELSE s.everyone END
+				FROM e CROSS JOIN s CROSS JOIN unnest(?::TEXT[]) AS k(p))
 			SELECT id FROM e`,
 	}
 )

@@ -23,6 +23,7 @@ type Tx struct {
 var (
 	_ store.Tx               = (*Tx)(nil)
 	_ store.PartyEventReader = (*Tx)(nil)
+	_ store.PartySeqReader   = (*Tx)(nil)
 )
 
 // NewTx wraps q, which must be inside an open transaction. A read-only Tx
