@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -67,6 +68,11 @@ const snapshotBacklog = 2000
 // store is read, and live events at or below the last id sent are dropped,
 // so that nothing is lost between the two and nothing is sent twice.
 //
+// Inside, the stream goes by the store's global ids; a party is shown its
+// own numbers of its events (service.StreamIDs, eventids.go): the cursor
+// it sends is translated into the global id it stands for, and each event
+// it is sent is numbered as it goes.
+//
 // With ?snapshot=1 and no cursor, or a cursor more than snapshotBacklog of
 // the party's events behind, the stream opens with a snapshot event, the
 // state its events tell (service.EventsSnapshot), read after the
@@ -91,13 +97,13 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 		// party's own events, not the server's last id: a refusal that
 		// depended on that would tell a party, cursor by cursor, how
 		// many events the others have (their alerts and messages).
-		// Counted from the index: whether one is there, not its body.
-		next, err := h.svc.EventsBacklog(r.Context(), p, after-1, 1)
+		shown := after
+		after, err = h.svc.ResumeAfter(r.Context(), p, shown)
+		if errors.Is(err, service.ErrCursorBeyond) {
+			return badRequest(field, fmt.Sprintf("event %d is beyond the last event of yours on this server: the cursor is of another history (a store restored from an older copy, or another server); resume without it, from a fresh snapshot", shown))
+		}
 		if err != nil {
 			return err
-		}
-		if next == 0 {
-			return badRequest(field, fmt.Sprintf("event %d is beyond the last event of yours on this server: the cursor is of another history (a store restored from an older copy, or another server); resume without it, from a fresh snapshot", after))
 		}
 	}
 	if !given && r.URL.Query().Get("live") != "" {
@@ -138,6 +144,11 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 	}
 	// covered tells the events the snapshot holds already.
 	covered := func(e store.Event) bool { return snap != nil && snap.Covers(e) }
+	// The ids shown of the events after the stream's start.
+	ids, err := h.svc.StreamIDs(r.Context(), p, after)
+	if err != nil {
+		return err
+	}
 	// Without a cursor the stream starts at the first event: a client
 	// that has never seen anything misses nothing.
 	rc := http.NewResponseController(w)
@@ -192,8 +203,11 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 			return nil
 		}
 		for _, e := range batch {
+			// Numbered whether sent or not: a party's ids count its
+			// events.
+			id := ids.Next(e)
 			if !covered(e) {
-				if err := writeEvent(bw, e); err != nil {
+				if err := writeEvent(bw, e, id); err != nil {
 					return nil
 				}
 			}
@@ -223,13 +237,17 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 			var open bool
 			batch, open = sub.Take(batch[:0])
 			for _, e := range batch {
-				if e.ID <= after || covered(e) {
+				if e.ID <= after {
 					continue
 				}
-				if err := writeEvent(bw, e); err != nil {
+				after = e.ID
+				id := ids.Next(e)
+				if covered(e) {
+					continue
+				}
+				if err := writeEvent(bw, e, id); err != nil {
 					return nil
 				}
-				after = e.ID
 			}
 			if err := flush(); err != nil || !open {
 				// Cut off (too slow) or shutting down: the client resumes.
@@ -324,17 +342,18 @@ func writeSnapshot(w *bufio.Writer, s service.EventsSnapshot, now time.Time) err
 	return err
 }
 
-func writeEvent(w *bufio.Writer, e store.Event) error {
+// writeEvent writes e under id, the id its reader is shown.
+func writeEvent(w *bufio.Writer, e store.Event, id int64) error {
 	body := e.Body
 	if len(body) == 0 {
 		body = json.RawMessage("null")
 	}
-	data, err := json.Marshal(eventEnvelope{ID: e.ID, Kind: e.Kind, Time: e.Time.UTC(), Data: body})
+	data, err := json.Marshal(eventEnvelope{ID: id, Kind: e.Kind, Time: e.Time.UTC(), Data: body})
 	if err != nil {
 		return err
 	}
 	w.WriteString("id: ")
-	w.WriteString(strconv.FormatInt(e.ID, 10))
+	w.WriteString(strconv.FormatInt(id, 10))
 	w.WriteString("\nevent: ")
 	w.WriteString(e.Kind)
 	w.WriteString("\ndata: ")

@@ -109,6 +109,9 @@ type Service struct {
 	auth *party.Authenticator
 	hub  *hub
 	m    *Metrics
+	// eventIDBase is the base of the ids a party is shown of its events
+	// (eventids.go): the store's, fixed by its migration.
+	eventIDBase int64
 
 	// wmu serialises writes so that events reach the hub in id order.
 	wmu sync.Mutex
@@ -276,7 +279,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	var last int64
 	err = s.st.View(ctx, func(tx store.Tx) error {
 		var err error
-		last, err = tx.LastEventID()
+		if last, err = tx.LastEventID(); err != nil {
+			return err
+		}
+		s.eventIDBase, err = store.PartySeqBase(tx)
 		return err
 	})
 	if err != nil {

@@ -21,22 +21,31 @@ import (
 // MessagesAfter, and nothing else of those kinds (but see
 // MessagesTruncated): the two parts are read from different places (the
 // alerts as this process delivered the store's events, the hotline from
-// the store), each consistent with its own id.
+// the store), each consistent with its own id. The ids are those the
+// principal is shown (eventids.go): a party's own numbers of its events,
+// the operator's the global ones.
 type EventsSnapshot struct {
 	// Alerts are the open alerts concerning the party, in id order, each
 	// as the last event of it the party was sent says it (with the
 	// party's own part of its resolution, where it has one).
-	Alerts      []json.RawMessage `json:"alerts"`
-	AlertsAfter int64             `json:"alerts_after"`
+	Alerts []json.RawMessage `json:"alerts"`
+	// AlertsAfter is the id shown of the principal's last event at or
+	// before the global id alertsAfter (0: none).
+	AlertsAfter int64 `json:"alerts_after"`
 	// Messages are the party's hotline items created within
 	// SnapshotMessagesWindow of now (the newest hotline.MaxListLimit of
 	// them when there are more), and those still open or escalated
 	// however old, oldest first. The
 	// operator's are the items of every party still open or escalated
 	// (what may need its word), not the acknowledged ones of the day.
-	Messages      []hotline.Message `json:"messages"`
-	MessagesAfter int64             `json:"messages_after"`
-	// ResumeAfter, when Resumable, is the id of an event of the party
+	Messages []hotline.Message `json:"messages"`
+	// MessagesAfter is the id shown of the principal's last event at or
+	// before the global id messagesAfter (0: none).
+	MessagesAfter int64 `json:"messages_after"`
+	// alertsAfter and messagesAfter are the global ids each part is the
+	// state of.
+	alertsAfter, messagesAfter int64
+	// ResumeAfter, when Resumable, is the id shown of an event of the party
 	// (0: none) that a stream resumed after it (Last-Event-ID) continues
 	// from exactly as the stream after the snapshot does: the party has
 	// no event after it up to the later of the two parts' ids, so that
@@ -60,9 +69,9 @@ type EventsSnapshot struct {
 	carried map[string]bool
 }
 
-// After is the id an event stream that follows the snapshot starts after:
-// the earlier of its two parts.
-func (s EventsSnapshot) After() int64 { return min(s.AlertsAfter, s.MessagesAfter) }
+// After is the global id an event stream that follows the snapshot starts
+// after: the earlier of its two parts.
+func (s EventsSnapshot) After() int64 { return min(s.alertsAfter, s.messagesAfter) }
 
 // Covers reports whether the snapshot already holds what event e says (an
 // alert or hotline event at or before its part's id; when the hotline part
@@ -72,9 +81,9 @@ func (s EventsSnapshot) After() int64 { return min(s.AlertsAfter, s.MessagesAfte
 func (s EventsSnapshot) Covers(e store.Event) bool {
 	switch e.Kind {
 	case alertEventKind(alert.StateRaised), alertEventKind(alert.StateUpdated), alertEventKind(alert.StateCleared):
-		return e.ID <= s.AlertsAfter
+		return e.ID <= s.alertsAfter
 	case hotline.EventMessage, hotline.EventAck, hotline.EventEscalated:
-		if e.ID > s.MessagesAfter {
+		if e.ID > s.messagesAfter {
 			return false
 		}
 		if !s.MessagesTruncated {
@@ -104,7 +113,7 @@ const DefaultSnapshotOpenMessages = hotline.MaxListLimit
 // items; the operator's, of every party's open items, as many at most.
 func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapshot, error) {
 	var out EventsSnapshot
-	out.Alerts, out.AlertsAfter = s.story.snapshot(p.Party, p.Operator)
+	out.Alerts, out.alertsAfter = s.story.snapshot(p.Party, p.Operator)
 	now := s.now()
 	err := s.st.View(ctx, func(tx store.Tx) error {
 		// One read transaction: the messages are those of the events up
@@ -123,11 +132,13 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 				return err
 			}
 			out.Messages = mergeMessages(open, nil)
-			out.MessagesAfter, out.MessagesTruncated = last, truncated
-			// The operator is sent every event: a stream resumed after
-			// the alerts' part continues exactly as the one after the
-			// snapshot when no event lies between the two parts.
-			out.ResumeAfter, out.Resumable = out.AlertsAfter, out.AlertsAfter >= out.MessagesAfter
+			out.messagesAfter, out.MessagesTruncated = last, truncated
+			// The operator is sent every event, under the global
+			// ids: a stream resumed after the alerts' part continues
+			// exactly as the one after the snapshot when no event lies
+			// between the two parts.
+			out.AlertsAfter, out.MessagesAfter = out.alertsAfter, out.messagesAfter
+			out.ResumeAfter, out.Resumable = out.alertsAfter, out.alertsAfter >= out.messagesAfter
 			return nil
 		}
 		recent, err := hotline.ListNewest(tx, p.Party, now.Add(-SnapshotMessagesWindow), hotline.MaxListLimit, s.passOverMessage)
@@ -138,15 +149,20 @@ func (s *Service) Snapshot(ctx context.Context, p party.Principal) (EventsSnapsh
 		if err != nil {
 			return err
 		}
-		out.MessagesAfter, out.MessagesTruncated = last, truncated
+		out.messagesAfter, out.MessagesTruncated = last, truncated
 		out.Messages = mergeMessages(recent, open)
 		// Read in this transaction, which sees every event up to both
 		// parts' ids (the alerts' were delivered, so committed, before).
-		resume, err := store.LastEventIDFor(tx, p.Party, max(out.AlertsAfter, out.MessagesAfter))
+		resume, err := store.LastEventIDFor(tx, p.Party, max(out.alertsAfter, out.messagesAfter))
 		if err != nil {
 			return err
 		}
-		out.ResumeAfter, out.Resumable = resume, resume <= out.After()
+		out.Resumable = resume <= out.After()
+		shown, err := s.shownIDsAt(tx, p, out.alertsAfter, out.messagesAfter, resume)
+		if err != nil {
+			return err
+		}
+		out.AlertsAfter, out.MessagesAfter, out.ResumeAfter = shown[0], shown[1], shown[2]
 		return nil
 	})
 	if err != nil {
