@@ -190,9 +190,9 @@ func TestEventIDsAreEachPartysOwn(t *testing.T) {
 // events were numbered (schema 12: global ids only) and migrated. A client
 // that stayed connected over the upgrade holds a global id; resumed with
 // it, its stream brings exactly the events after that id, none lost, none
-// twice, and shows them under ids above every global id of before (the
-// base, the store's last id at the upgrade, plus the party's numbers), so
-// that a client dropping the ids it has seen already drops none of them.
+// twice, and shows them under ids above every global id (the base, 2^40,
+// plus the party's numbers), so that a client dropping the ids it has seen
+// already drops none of them.
 func TestEventCursorFromBeforeTheUpgrade(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -237,17 +237,22 @@ func TestEventCursorFromBeforeTheUpgrade(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	e := newEnvOn(t, st, Options{})
-	base := int64(len(audiences))
+	base := store.UpgradedSeqBase
 	if e.svc.EventIDBase() != base {
-		t.Fatalf("the base of the ids shown is %d, want %d, the last id before the upgrade", e.svc.EventIDBase(), base)
+		t.Fatalf("the base of the ids shown is %d, want %d", e.svc.EventIDBase(), base)
 	}
 	coalition := party.Principal{Party: "coalition"}
-	e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "text": "after the upgrade"}, http.StatusCreated, nil)
+	for _, text := range []string{"after the upgrade", "later"} {
+		e.mustDo("POST", "/v1/hotline/messages", e.tokens["russia"], map[string]any{"to": []string{"coalition"}, "kind": "notice", "text": text}, http.StatusCreated, nil)
+	}
 	evs := partyEvents(t, e, coalition)
 
 	// coalition held the global id of one of its events, or of none of
-	// them (a snapshot's alerts_after, say).
-	for _, old := range []int64{3, 5, 6, 8, 10} {
+	// them (a snapshot's alerts_after, say); or, from a replica of the
+	// older version still running after the upgrade, the global id of
+	// the first message after it.
+	afterUpgrade := evs[len(evs)-2].ID
+	for _, old := range []int64{3, 5, 6, 8, 10, afterUpgrade} {
 		var rest []store.Event
 		var seq int64
 		for _, ev := range evs {

@@ -21,16 +21,16 @@ import (
 // which is sent every event, is shown the global ids: its sequence has no
 // gaps either, and there is nobody it must not learn of.
 //
-// A store that numbered only globally before its migration keeps the last
-// global id then as a base (store.PartySeqBase): a party's event numbered
-// n is shown as base + n, so that every id shown after the upgrade is
-// above every global id a client held before it. A cursor at or below the
-// base is such an id from before (a console or a client that stayed
-// connected over the upgrade) and resumes after that global id, losing
-// nothing; one above it is a number of the party's own. The base tells a
-// party how many events the store held at its upgrade, which the global
-// ids it was sent until then told it already. On a store created since,
-// the base is 0.
+// A store that had events when it began numbering each party's (its
+// migration) keeps a base (store.PartySeqBase, store.UpgradedSeqBase,
+// 2^40): a party's event numbered n is shown as base + n, above every
+// global id a client may hold. A cursor at or below the base is such a
+// global id (a console or a client that stayed connected over the upgrade,
+// or that was following a replica of the older version still running
+// after it) and resumes after that global id, losing nothing; one above it
+// is a number of the party's own. The base is a constant, so it tells
+// nothing of how many events the store held. On a store created since, the
+// base is 0.
 
 // shownID is the id a party is shown for its event numbered seq (0: none).
 func (s *Service) shownID(seq int64) int64 {

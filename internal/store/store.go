@@ -465,12 +465,21 @@ type PartySeqReader interface {
 	// PartyEventAt returns the ID of the event numbered seq (>= 1) in
 	// party's sequence; ErrNotFound when the party has fewer events.
 	PartyEventAt(party string, seq int64) (int64, error)
-	// PartySeqBase returns the last event id of the store when it began
+	// PartySeqBase returns the base of the ids a party is shown of its
+	// events: UpgradedSeqBase for a store that had events when it began
 	// numbering each party's events (the migration that brought the
-	// numbers in): 0 for a store that always did. A client that was
-	// sent global ids before holds one at most this high.
+	// numbers in), 0 for one that had none.
 	PartySeqBase() (int64, error)
 }
+
+// UpgradedSeqBase is the base of the ids a party is shown of its events
+// (its event numbered n shown as base + n) on a store that showed global
+// ids before: 2^40, above every global id that a store can reach, so that
+// a cursor a client holds from before (sent before the upgrade, or by a
+// replica of the older version still running after it) is told from the
+// new ids by its size alone. A constant, not the store's last id at the
+// upgrade, which would tell every party how many events the store held.
+const UpgradedSeqBase int64 = 1 << 40
 
 // PartySeqAt returns the number, in party's own sequence, of its last
 // event at or before id (0 when none), using the backend's numbers when tx
@@ -527,9 +536,8 @@ func PartyEventAt(tx Events, party string, seq int64) (int64, error) {
 	}
 }
 
-// PartySeqBase returns the last event id of the store when it began
-// numbering each party's events (PartySeqReader.PartySeqBase); 0 when tx
-// does not number them.
+// PartySeqBase returns the base of the ids a party is shown of its events
+// (PartySeqReader.PartySeqBase); 0 when tx does not number them.
 func PartySeqBase(tx Events) (int64, error) {
 	if r, ok := tx.(PartySeqReader); ok {
 		return r.PartySeqBase()

@@ -102,8 +102,8 @@ func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 			t.Errorf("EventsAfterFor(blue) after migration = %+v, want events 1, 2, 4, 8 and 9", got)
 		}
 		// Each party's numbers, filled in id order: blue's five events
-		// 1 to 5 though red had twice as many; the ids a party was sent
-		// before are those up to the base.
+		// 1 to 5 though red had twice as many; the ids shown above a
+		// base above every global id.
 		for _, c := range []struct {
 			party string
 			ids   []int64
@@ -117,8 +117,8 @@ func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 				}
 			}
 		}
-		if b, err := store.PartySeqBase(tx); err != nil || b != int64(len(MigrationEvents)) {
-			t.Errorf("PartySeqBase after migration = %d, %v; want %d, the last id before", b, err, len(MigrationEvents))
+		if b, err := store.PartySeqBase(tx); err != nil || b != store.UpgradedSeqBase {
+			t.Errorf("PartySeqBase after migration = %d, %v; want %d", b, err, store.UpgradedSeqBase)
 		}
 		open, err := tx.OpenAlerts()
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -288,12 +289,14 @@ var Migrations = []Migration{
 		// many events the others get. Kept with each entry of the
 		// audience index (insertNumberedAudience says what seq and
 		// everyone are), filled for the events of an existing store in
-		// id order; the last event id of the store then is kept as the
-		// base of the ids a party is shown, so that a cursor a client
-		// holds from before (a global id, at most the base) still says
-		// where it stands. An event is indexed under "*" alone or under
-		// its parties, never both, so the running count of the entries
-		// of "*" in id order is everyone's number at every entry.
+		// id order. A store that has events keeps store.UpgradedSeqBase
+		// as the base of the ids a party is shown, so that a cursor a
+		// client holds from before (a global id, below the base, sent
+		// before the upgrade or by an old replica still running after
+		// it) still says where it stands; a new one keeps 0. An event
+		// is indexed under "*" alone or under its parties, never both,
+		// so the running count of the entries of "*" in id order is
+		// everyone's number at every entry.
 		Version: 13,
 		Name:    "event numbers per party",
 		Statements: []string{
@@ -307,10 +310,13 @@ var Migrations = []Migration{
 				WHERE event_audience.party = n.party AND event_audience.event_id = n.event_id`,
 			`UPDATE event_audience SET seq = seq + everyone WHERE party <> '*'`,
 			`CREATE UNIQUE INDEX event_audience_seq ON event_audience (party, seq)`,
-			`INSERT INTO counters (name, value) SELECT 'event_seq_base', value FROM counters WHERE name = 'event'`,
+			`INSERT INTO counters (name, value) SELECT 'event_seq_base', CASE WHEN value > 0 THEN ` + upgradedSeqBase + ` ELSE 0 END FROM counters WHERE name = 'event'`,
 		},
 	},
 }
+
+// upgradedSeqBase is store.UpgradedSeqBase in SQL.
+var upgradedSeqBase = strconv.FormatInt(store.UpgradedSeqBase, 10)
 
 // Latest is the version a freshly opened store is at.
 func Latest() int { return Migrations[len(Migrations)-1].Version }
