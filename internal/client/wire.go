@@ -322,6 +322,11 @@ type Me struct {
 // Event is one server-sent event of /v1/events. Data is the payload whose
 // shape depends on Kind (an alert, a message, a volume, ...).
 type Event struct {
+	// ID is the event's id as the caller is shown it: a party's own
+	// number of its event (its events numbered without gaps, whatever the
+	// other parties get), the operator's the store's global id. It orders
+	// the caller's events and resumes its stream; it says nothing of
+	// another caller's ids for the same event.
 	ID   int64           `json:"id"`
 	Kind string          `json:"kind"`
 	Time time.Time       `json:"time"`
