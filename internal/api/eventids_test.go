@@ -248,11 +248,8 @@ func TestEventCursorFromBeforeTheUpgrade(t *testing.T) {
 	evs := partyEvents(t, e, coalition)
 
 	// coalition held the global id of one of its events, or of none of
-	// them (a snapshot's alerts_after, say); or, from a replica of the
-	// older version still running after the upgrade, the global id of
-	// the first message after it.
-	afterUpgrade := evs[len(evs)-2].ID
-	for _, old := range []int64{3, 5, 6, 8, 10, afterUpgrade} {
+	// them (a snapshot's alerts_after, say).
+	for _, old := range []int64{3, 5, 6, 8, 10, int64(len(audiences))} {
 		var rest []store.Event
 		var seq int64
 		for _, ev := range evs {
@@ -265,6 +262,22 @@ func TestEventCursorFromBeforeTheUpgrade(t *testing.T) {
 		s := e.openStream(e.tokens["coalition"], strconv.FormatInt(old, 10))
 		checkShown(t, fmt.Sprintf("coalition resumed at the global id %d of before", old), readN(t, s, len(rest)), rest, base+seq+1)
 		s.close()
+	}
+	// A global id beyond the store's last at the upgrade (the first
+	// message after it, as a replica of the older version still
+	// streaming would have shown it, or any id a party tries) is no
+	// cursor of before: refused as of another history, whether or not
+	// coalition has an event after it, so that the answers tell it
+	// nothing of where its events stand among the others'. A client
+	// refused so starts again from a snapshot.
+	afterUpgrade := evs[len(evs)-2].ID
+	for _, probe := range []int64{afterUpgrade, afterUpgrade + 1, 1000, base} {
+		if s, code := e.tryStreamPath(e.tokens["coalition"], "/v1/events", strconv.FormatInt(probe, 10)); s != nil {
+			s.close()
+			t.Errorf("the global id %d from after the upgrade: a stream, want 400", probe)
+		} else if code != http.StatusBadRequest {
+			t.Errorf("the global id %d from after the upgrade: %d, want 400", probe, code)
+		}
 	}
 	// From the start: every event, numbered after the base.
 	s := e.openStream(e.tokens["coalition"], "")

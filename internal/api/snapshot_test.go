@@ -617,6 +617,8 @@ func (t readCountingTx) PartyEventAt(party string, seq int64) (int64, error) {
 
 func (t readCountingTx) PartySeqBase() (int64, error) { return store.PartySeqBase(t.Tx) }
 
+func (t readCountingTx) LegacyCursorMax() (int64, error) { return store.LegacyCursorMax(t.Tx) }
+
 // TestEventsSnapshotJudgesTheBacklogWithoutReadingIt: a stream with
 // ?snapshot=1 and a cursor far behind read up to snapshotBacklog+1 whole
 // events of its backlog only to see that it was too long, and then sent

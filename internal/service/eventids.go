@@ -25,12 +25,18 @@ import (
 // migration) keeps a base (store.PartySeqBase, store.UpgradedSeqBase,
 // 2^40): a party's event numbered n is shown as base + n, above every
 // global id a client may hold. A cursor at or below the base is such a
-// global id (a console or a client that stayed connected over the upgrade,
-// or that was following a replica of the older version still running
-// after it) and resumes after that global id, losing nothing; one above it
-// is a number of the party's own. The base is a constant, so it tells
-// nothing of how many events the store held. On a store created since, the
-// base is 0.
+// global id (a console or a client that stayed connected over the upgrade)
+// and resumes after that global id, losing nothing; one above it is a
+// number of the party's own. Only a global id up to the last of the store
+// at the upgrade (store.LegacyCursorMax) is taken: the events after it
+// were never a party's by global id but on a replica of the older version
+// still streaming after the upgrade (it writes nothing more), whose
+// clients are refused as of another history and start again from a
+// snapshot. Answering such a cursor, refused when the party has no event
+// at or after it, would let a party find its own events' places in the
+// global order, and so, again, how many events the others get. The base
+// is a constant, so it tells nothing of how many events the store held.
+// On a store created since, the base is 0.
 
 // shownID is the id a party is shown for its event numbered seq (0: none).
 func (s *Service) shownID(seq int64) int64 {
@@ -53,11 +59,16 @@ var ErrCursorBeyond = errors.New("service: the cursor is beyond the last event o
 // for an id from before the store numbered each party's events (at most
 // the base), else that of p's event numbered shown - base. ErrCursorBeyond
 // when p has no such event (for an id from before, no event at or after
-// it): the test is of p's own events, so that a refusal tells nothing of
-// the others'.
+// it), and for an id below the base beyond the last of before: the test
+// is of p's own events, and of ids p could have been shown, so that a
+// refusal tells nothing of the others'.
 func (s *Service) ResumeAfter(ctx context.Context, p party.Principal, shown int64) (int64, error) {
 	if shown <= 0 {
 		return 0, nil
+	}
+	if !p.Operator && shown <= s.eventIDBase && shown > s.legacyCursorMax {
+		// Below the base, and yet no id of before.
+		return 0, ErrCursorBeyond
 	}
 	var global int64
 	err := s.st.View(ctx, func(tx store.Tx) error {

@@ -112,6 +112,9 @@ type Service struct {
 	// eventIDBase is the base of the ids a party is shown of its events
 	// (eventids.go): the store's, fixed by its migration.
 	eventIDBase int64
+	// legacyCursorMax is the last global id a party could have been
+	// shown before the store numbered each party's events (eventids.go).
+	legacyCursorMax int64
 
 	// wmu serialises writes so that events reach the hub in id order.
 	wmu sync.Mutex
@@ -282,7 +285,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if last, err = tx.LastEventID(); err != nil {
 			return err
 		}
-		s.eventIDBase, err = store.PartySeqBase(tx)
+		if s.eventIDBase, err = store.PartySeqBase(tx); err != nil {
+			return err
+		}
+		s.legacyCursorMax, err = store.LegacyCursorMax(tx)
 		return err
 	})
 	if err != nil {

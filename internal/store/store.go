@@ -470,6 +470,10 @@ type PartySeqReader interface {
 	// numbering each party's events (the migration that brought the
 	// numbers in), 0 for one that had none.
 	PartySeqBase() (int64, error)
+	// LegacyCursorMax returns the last global id of the store when it
+	// began numbering each party's events (0 for a store that had
+	// none): the largest cursor from before that a party can hold.
+	LegacyCursorMax() (int64, error)
 }
 
 // UpgradedSeqBase is the base of the ids a party is shown of its events
@@ -541,6 +545,16 @@ func PartyEventAt(tx Events, party string, seq int64) (int64, error) {
 func PartySeqBase(tx Events) (int64, error) {
 	if r, ok := tx.(PartySeqReader); ok {
 		return r.PartySeqBase()
+	}
+	return 0, nil
+}
+
+// LegacyCursorMax returns the last global id of the store when it began
+// numbering each party's events (PartySeqReader.LegacyCursorMax); 0 when
+// tx does not number them.
+func LegacyCursorMax(tx Events) (int64, error) {
+	if r, ok := tx.(PartySeqReader); ok {
+		return r.LegacyCursorMax()
 	}
 	return 0, nil
 }

@@ -120,6 +120,15 @@ func CheckMigrated(t testing.TB, s store.Store, versions []int64, latest int) {
 		if b, err := store.PartySeqBase(tx); err != nil || b != store.UpgradedSeqBase {
 			t.Errorf("PartySeqBase after migration = %d, %v; want %d", b, err, store.UpgradedSeqBase)
 		}
+		// The last cursor of before is the store's last id at the
+		// migration, none of the events appended since.
+		last, err := tx.LastEventID()
+		if err != nil {
+			return err
+		}
+		if m, err := store.LegacyCursorMax(tx); err != nil || m != last || last == 0 {
+			t.Errorf("LegacyCursorMax after migration = %d, %v; want the last id %d", m, err, last)
+		}
 		open, err := tx.OpenAlerts()
 		if err != nil {
 			return err

@@ -628,6 +628,9 @@ func testPartySeqs(t *testing.T, open func(*testing.T) store.Store) {
 		if b, err := store.PartySeqBase(tx); err != nil || b != 0 {
 			t.Errorf("PartySeqBase of a new store = %d, %v; want 0", b, err)
 		}
+		if m, err := store.LegacyCursorMax(tx); err != nil || m != 0 {
+			t.Errorf("LegacyCursorMax of a new store = %d, %v; want 0", m, err)
+		}
 		return nil
 	})
 	audiences := [][]string{{"blue"}, {"blue"}, {"blue"}, {"red"}, {"*"}, {"blue"}, {"blue", "red"}, {"blue"}, {"green"}, {"red", "*"}, {}, {"blue", "blue"}, {"blue"}}

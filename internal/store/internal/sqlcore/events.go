@@ -210,6 +210,16 @@ func (t *Tx) PartyEventAt(party string, seq int64) (int64, error) {
 func (t *Tx) PartySeqBase() (int64, error) {
 	var v int64
 	if err := t.queryOne(`SELECT value FROM counters WHERE name = 'event_seq_base'`, nil, &v); err != nil {
+		return 0, fmt.Errorf("store: the base of the ids shown: %w", err)
+	}
+	return v, nil
+}
+
+// LegacyCursorMax is kept in the counters by the migration that brought
+// the numbers in.
+func (t *Tx) LegacyCursorMax() (int64, error) {
+	var v int64
+	if err := t.queryOne(`SELECT value FROM counters WHERE name = 'event_seq_legacy_last'`, nil, &v); err != nil {
 		return 0, fmt.Errorf("store: the last event id before each party's numbers: %w", err)
 	}
 	return v, nil

@@ -311,6 +311,12 @@ var Migrations = []Migration{
 			`UPDATE event_audience SET seq = seq + everyone WHERE party <> '*'`,
 			`CREATE UNIQUE INDEX event_audience_seq ON event_audience (party, seq)`,
 			`INSERT INTO counters (name, value) SELECT 'event_seq_base', CASE WHEN value > 0 THEN ` + upgradedSeqBase + ` ELSE 0 END FROM counters WHERE name = 'event'`,
+			// The last global id a party could have been shown: a
+			// cursor beyond it, below the base, is no id of before, and
+			// answering it would let a party find, by its own events'
+			// places in the global order, how many events the others
+			// get since.
+			`INSERT INTO counters (name, value) SELECT 'event_seq_legacy_last', value FROM counters WHERE name = 'event'`,
 		},
 	},
 }
