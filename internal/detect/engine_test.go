@@ -224,8 +224,11 @@ func drawTable(t *rapid.T) rules.Rules {
 			if s.Detector.Kind == rules.DetectorCylinder {
 				return rules.Cylinder(rapid.Float64Range(1, 20_000).Draw(t, "D"), rapid.Float64Range(1, 1_000).Draw(t, "H"))
 			}
+			// TTHR and TCOA are zero or at least a second, as the rules
+			// take them.
+			zeroOrFrom1 := rapid.OneOf(rapid.Just(0.0), rapid.Float64Range(1, 120))
 			return rules.DO365WCV(rapid.Float64Range(1, 5_000).Draw(t, "DTHR"), rapid.Float64Range(1, 500).Draw(t, "ZTHR"),
-				rapid.Float64Range(0, 120).Draw(t, "TTHR"), rapid.Float64Range(0, 120).Draw(t, "TCOA"))
+				zeroOrFrom1.Draw(t, "TTHR"), zeroOrFrom1.Draw(t, "TCOA"))
 		}
 		if rapid.Bool().Draw(t, "switch kind") {
 			if s.Detector.Kind == rules.DetectorCylinder {
