@@ -23,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/deconflict/deconflict/internal/translog"
 	fnote "github.com/transparency-dev/formats/note"
@@ -68,7 +67,6 @@ type Server struct {
 	vkey   string
 	logs   map[string]note.Verifier // by origin
 	dir    string
-	now    func() time.Time
 
 	mu sync.Mutex // check-and-persist is atomic, as the spec requires
 }
@@ -81,7 +79,7 @@ func NewServer(name string, key ed25519.PrivateKey, dir string, logVKeys []strin
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{signer: signer, vkey: vkey, logs: map[string]note.Verifier{}, dir: dir, now: time.Now}
+	s := &Server{signer: signer, vkey: vkey, logs: map[string]note.Verifier{}, dir: dir}
 	for _, k := range logVKeys {
 		v, err := translog.LogVerifier(k)
 		if err != nil {
@@ -314,14 +312,14 @@ func (s *Server) add(body []byte) (int, string) {
 		return http.StatusConflict, fmt.Sprintf("%d\n", held.Size)
 	}
 	if req.OldSize == cp.Size && held.Root != cp.Root {
-		s.keepEvidence(origin, "same-size-different-root", req.Checkpoint)
+		s.keepEvidence(origin, "same-size-different-root", n)
 		return http.StatusConflict, fmt.Sprintf("%d\n", held.Size)
 	}
 	if req.OldSize == 0 && len(req.Proof) != 0 {
 		return http.StatusUnprocessableEntity, "a consistency proof from size 0 must be empty\n"
 	}
 	if err := translog.VerifyConsistency(held.Size, held.Root, cp.Size, cp.Root, req.Proof); err != nil {
-		s.keepEvidence(origin, "inconsistent", req.Checkpoint)
+		s.keepEvidence(origin, "inconsistent", n)
 		return http.StatusUnprocessableEntity, fmt.Sprintf("the checkpoint of size %d is not consistent with the one of size %d cosigned before: %v\n", cp.Size, held.Size, err)
 	}
 	cosigned, err := note.Sign(&note.Note{Text: n.Text}, s.signer)
@@ -347,11 +345,22 @@ func logOnly(n *note.Note) []byte {
 }
 
 // keepEvidence stores a checkpoint the log signed that the witness
-// refused: with the one it holds, it proves the log forked.
-func (s *Server) keepEvidence(origin, why string, signed []byte) {
+// refused: with the one it holds, it proves the log forked. Only the log's
+// own signed checkpoint is kept (other signature lines, which anyone can
+// add, are not the log's), under a name given by it alone, once: whoever
+// can reach the witness can post the log's checkpoints with a bad proof
+// and junk signature lines, and kept whole under a name of the time and
+// the body's hash each such request filled the witness's disk with a file
+// of up to 64 KiB. So there is at most one file of each kind a checkpoint
+// the log signed.
+func (s *Server) keepEvidence(origin, why string, n *note.Note) {
+	signed := logOnly(n)
 	sum := sha256.Sum256(signed)
-	name := fmt.Sprintf("%s-%s-%s.checkpoint", s.now().UTC().Format("20060102T150405Z"), why, hex.EncodeToString(sum[:6]))
-	_ = writeFileAtomic(filepath.Join(s.dir, "evidence", name), signed)
+	path := filepath.Join(s.dir, "evidence", fmt.Sprintf("%s-%s.checkpoint", why, hex.EncodeToString(sum[:12])))
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	_ = writeFileAtomic(path, signed)
 }
 
 // writeFileAtomic writes b to path through a synced temporary file and a

@@ -1,8 +1,10 @@
 package witness
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -376,5 +378,57 @@ func TestPushBoundsWhatAWitnessSends(t *testing.T) {
 				t.Errorf("round %d: status %+v", round, st)
 			}
 		}
+	}
+}
+
+// Anyone who can reach a witness can post the log's checkpoints (every
+// party reads them) with a bad consistency proof: the witness refuses
+// them and keeps the checkpoint as evidence. Posted again and again, each
+// time with other junk signature lines and another bad proof, it must not
+// keep a file each time (it kept the whole body under a name of the time
+// and the body's hash: 200 posts of 62 KB filled 13 MB), nor keep lines
+// that are not the log's.
+func TestWitnessEvidenceIsBoundedByWhatTheLogSigned(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	lg := newTestLog(t, priv)
+	w, hs := newWitnessServer(t, "coalition.example/witness", lg.key.VerifierKey())
+	signed, size := lg.grow(t, "leaf", 4)
+	post := func(body []byte) int {
+		resp, err := http.Post(hs.URL+"/add-checkpoint", "text/plain", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := post(Request{Checkpoint: signed}.Body()); status != 200 {
+		t.Fatalf("first checkpoint: %d", status)
+	}
+	signed2, _ := lg.grow(t, "leaf", 3)
+	for i := range 20 {
+		junk := bytes.Clone(signed2)
+		for j := range 10 {
+			sig := make([]byte, 68)
+			sig[0], sig[1], sig[2] = byte(i), byte(j), 0xee
+			junk = append(junk, fmt.Sprintf("— attacker%d %s\n", j, base64.StdEncoding.EncodeToString(sig))...)
+		}
+		proof := []translog.Hash{{byte(i), 1}}
+		if status := post(Request{OldSize: size, Proof: proof, Checkpoint: junk}.Body()); status != 422 {
+			t.Fatalf("post %d: %d, want 422", i, status)
+		}
+	}
+	ev, err := os.ReadDir(filepath.Join(w.dir, "evidence"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev) != 1 {
+		t.Fatalf("%d evidence files for one checkpoint the log signed, want 1", len(ev))
+	}
+	kept, err := os.ReadFile(filepath.Join(w.dir, "evidence", ev[0].Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(kept, signed2) {
+		t.Fatalf("evidence kept %q, want the log's checkpoint alone %q", kept, signed2)
 	}
 }
