@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
+	"github.com/deconflict/deconflict/internal/printable"
+	"github.com/deconflict/deconflict/internal/rules"
 	"github.com/deconflict/deconflict/internal/translog"
 	"github.com/deconflict/deconflict/internal/witness"
 )
@@ -136,7 +138,12 @@ type statusError struct {
 	body   string
 }
 
-func (e *statusError) Error() string { return fmt.Sprintf("GET %s: %d %s", e.path, e.status, e.body) }
+// Error shows the server's body escaped (printable.Escape): the server is
+// not trusted, and what it answers ends up in the party's terminal and in
+// the finding its witness serves back.
+func (e *statusError) Error() string {
+	return fmt.Sprintf("GET %s: %d %s", e.path, e.status, printable.Escape(e.body))
+}
 
 // refused reports whether the answer refuses the request for what it asks
 // (a 4xx), not for now: a 408, 429 (the party's own rate limit) or 5xx (a
@@ -198,6 +205,15 @@ func (c *Checker) Check(ctx context.Context) (Result, error) {
 	res, err := c.check(ctx)
 	withheld := filepath.Join(c.Dir, witness.WithheldFile)
 	var f *Finding
+	if errors.As(err, &f) {
+		// What a finding says quotes what the server served (a key, an
+		// answer, a record's fields), and is shown in the party's
+		// terminal, kept for the witness and served by it to the log:
+		// control and invisible formatting characters in it are escaped,
+		// so that no one can make it read otherwise than it is (a
+		// carriage return and "OK: ..." over the finding, a bidi override).
+		f.What = printable.Escape(f.What)
+	}
 	switch {
 	case err == nil:
 		if rerr := os.Remove(withheld); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
@@ -339,7 +355,7 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 	// A fresh cosignature of the party's own witness: on the published
 	// checkpoint, or (while a new checkpoint is being cosigned) on the one
 	// the witness holds, which the published one was just shown to extend.
-	maxAge := time.Duration(rules.WitnessMaxAgeS * float64(time.Second))
+	maxAge := witnessMaxAge(rules.WitnessMaxAgeS)
 	co, onPublished := cosigs[wv.Name()]
 	last := co.Time
 	if !onPublished && holds {
@@ -372,6 +388,21 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 	}
 	res.Witness, res.CosignedAt = wv.Name(), last
 	return res, nil
+}
+
+// witnessMaxAge is the age a cosignature of the party's witness may have,
+// from the witness_max_age_s the server serves, within the rules' bounds
+// (1 s to rules.MaxWitnessMaxAgeS): the rules come from the server the
+// check does not trust, and one that served a year (or 9e9 s) as the
+// agreed age kept a log that stopped showing the party its new records
+// from ever being found STALE.
+func witnessMaxAge(servedS float64) time.Duration {
+	s := servedS
+	if !(s >= 1) { // NaN too
+		s = 1
+	}
+	s = min(s, rules.MaxWitnessMaxAgeS)
+	return time.Duration(s * float64(time.Second))
 }
 
 func (c *Checker) consistency(ctx context.Context, from, size int64) ([]translog.Hash, error) {

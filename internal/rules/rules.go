@@ -227,6 +227,12 @@ func Decode(body []byte) (Rules, error) {
 // of one against every edge of the other, under the lock every writer of
 // volumes waits for, and two of 10,000 vertices (the former bound) took
 // 0.7 s where two of 2,000 take 30 ms.
+// MaxWitnessMaxAgeS is the most witness_max_age_s can be (a day): the
+// rules refuse more, and the service clamps rules agreed under wider
+// bounds to it. A party's check of the record, which reads the rules from
+// the server it checks, takes no more than this whatever the server says.
+const MaxWitnessMaxAgeS = maxTimeS
+
 const (
 	maxSepM       = 200_000 // 108 NM
 	maxVSepM      = 5_000
