@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/httpsig"
@@ -143,7 +144,23 @@ type statements struct {
 	hidden   []int64
 	nonces   map[string]int64
 	verified int
+	// fromStart is set when the export starts at the first record, so
+	// that every key's party_key_added record is in it; added and retired
+	// are the seqs of the records that added and retired each key, by
+	// party and key id ("party keyid").
+	fromStart bool
+	added     map[string]int64
+	retired   map[string]int64
 }
+
+// maxStatementSkew is how far the time of a statement's record, or of a
+// record it covers, may be from the time its signature was created: the
+// server accepts a signature only within httpsig.MaxSkew of its clock, and
+// records the write at once (a write lasts far less than another MaxSkew).
+// A record stamped further was not written when the signature was
+// accepted: an operator who holds back a party's signed acknowledgment and
+// records it an hour earlier (acknowledged in time) or later.
+const maxStatementSkew = httpsig.NonceWindow
 
 type recentRecord struct {
 	rec      Record
@@ -156,7 +173,8 @@ const (
 )
 
 func newStatements(keys PartyKeys, bind Binder) *statements {
-	return &statements{keys: keys, bind: bind, enforced: map[string]bool{}, recent: map[string][]recentRecord{}, nonces: map[string]int64{}}
+	return &statements{keys: keys, bind: bind, enforced: map[string]bool{}, recent: map[string][]recentRecord{}, nonces: map[string]int64{},
+		added: map[string]int64{}, retired: map[string]int64{}}
 }
 
 // take checks one record and returns what is wrong ("" when nothing) and
@@ -172,6 +190,7 @@ func (s *statements) take(r *Record) (int64, string) {
 func (s *statements) check(r *Record) (int64, string) {
 	if !s.started {
 		s.started = true
+		s.fromStart = r.Seq == 1
 		if r.Seq > 1 {
 			// The export starts after the keys were registered: every
 			// listed party signs from its first record on.
@@ -211,6 +230,19 @@ func (s *statements) check(r *Record) (int64, string) {
 	if err := c.Statement.Verify(pub); err != nil {
 		return 0, fmt.Sprintf("statement of %s does not verify with its key %s: %v", r.Actor, c.Statement.KeyID, err)
 	}
+	key := r.Actor + " " + c.Statement.KeyID
+	// The statement of the retirement itself may be signed with the key
+	// it retires.
+	if at, ok := s.retired[key]; ok && (c.Covers.From == 0 || at < c.Covers.From || at > c.Covers.To) {
+		return 0, fmt.Sprintf("statement of %s signed with its key %s, which record %d retired before", r.Actor, c.Statement.KeyID, at)
+	}
+	if _, ok := s.added[key]; s.fromStart && !ok {
+		return 0, fmt.Sprintf("statement of %s signed with its key %s before any record added that key", r.Actor, c.Statement.KeyID)
+	}
+	created := time.Unix(c.Statement.Created, 0)
+	if problem := skewed(r, created); problem != "" {
+		return 0, problem
+	}
 	id := c.Statement.KeyID + " " + c.Statement.Nonce
 	if first, seen := s.nonces[id]; seen {
 		return 0, fmt.Sprintf("statement of %s replays the signature of record %d (same keyid and nonce)", r.Actor, first)
@@ -226,6 +258,9 @@ func (s *statements) check(r *Record) (int64, string) {
 				return p.rec.Seq, s.unsigned(p.rec.Seq, r.Actor)
 			}
 			continue
+		}
+		if problem := skewed(&p.rec, created); problem != "" {
+			return p.rec.Seq, problem
 		}
 		b.Records = append(b.Records, p.rec)
 	}
@@ -285,6 +320,18 @@ func (s *statements) body(r *Record, c *statementContent, b *Bound) string {
 	return ""
 }
 
+// skewed says what is wrong when record r, a statement's or one it covers,
+// is stamped further than maxStatementSkew from the time the statement's
+// signature was created ("" when it is not).
+func skewed(r *Record, created time.Time) string {
+	d := r.Time.Sub(created)
+	if d <= maxStatementSkew && d >= -maxStatementSkew {
+		return ""
+	}
+	return fmt.Sprintf("record %d of %s is stamped %s, %s from when the statement of %s covering it was signed (%s): the server records a signed write when it accepts it, within %s of the signature",
+		r.Seq, r.Actor, r.Time.UTC().Format(time.RFC3339), d.Round(time.Second), r.Actor, created.UTC().Format(time.RFC3339), maxStatementSkew)
+}
+
 func (s *statements) unsigned(seq int64, actor string) string {
 	return fmt.Sprintf("record %d of %s is covered by no signed statement of %s: it was recorded without %s's signature", seq, actor, actor, actor)
 }
@@ -308,13 +355,25 @@ func (s *statements) end() (int64, string) {
 // noteKeys starts enforcing signatures for a party once a key of it is
 // registered.
 func (s *statements) noteKeys(r *Record) {
-	if r.Kind != "party_key_added" {
+	if r.Kind != "party_key_added" && r.Kind != "party_key_retired" {
 		return
 	}
 	var c struct {
 		Party string `json:"party"`
+		KeyID string `json:"keyid"`
 	}
-	if json.Unmarshal(r.Content, &c) == nil && c.Party != "" {
-		s.enforced[c.Party] = true
+	if json.Unmarshal(r.Content, &c) != nil || c.Party == "" {
+		return
+	}
+	key := c.Party + " " + c.KeyID
+	if r.Kind == "party_key_retired" {
+		if _, ok := s.retired[key]; !ok {
+			s.retired[key] = r.Seq
+		}
+		return
+	}
+	s.enforced[c.Party] = true
+	if _, ok := s.added[key]; !ok {
+		s.added[key] = r.Seq
 	}
 }
