@@ -144,7 +144,14 @@ func TestStatementKeyMustBeInForce(t *testing.T) {
 		if err := d.verify(t); err != nil {
 			t.Fatalf("before the forgery: %v", err)
 		}
-		d.forgeAck(t, d.key, time.Now(), time.Now())
+		// Signed before the retirement's second, it is a request that
+		// raced the retirement (the server verified it before the
+		// retirement committed).
+		d.forgeAck(t, d.key, time.Now().Add(-2*time.Second), time.Now())
+		if err := d.verify(t); err != nil {
+			t.Fatalf("an acknowledgment signed before the retirement, recorded after it: %v", err)
+		}
+		d.forgeAck(t, d.key, time.Now().Add(2*time.Second), time.Now().Add(2*time.Second))
 		if err := d.verify(t); err == nil || !strings.Contains(err.Error(), "retired") {
 			t.Fatalf("an acknowledgment signed with a retired key: %v, want it named", err)
 		}

@@ -146,11 +146,17 @@ type statements struct {
 	verified int
 	// fromStart is set when the export starts at the first record, so
 	// that every key's party_key_added record is in it; added and retired
-	// are the seqs of the records that added and retired each key, by
-	// party and key id ("party keyid").
+	// are the records that added and retired each key, by party and key
+	// id ("party keyid").
 	fromStart bool
 	added     map[string]int64
-	retired   map[string]int64
+	retired   map[string]keyRetired
+}
+
+// keyRetired is the record that retired a key.
+type keyRetired struct {
+	seq  int64
+	time time.Time
 }
 
 // maxStatementSkew is how far the time of a statement's record, or of a
@@ -174,7 +180,7 @@ const (
 
 func newStatements(keys PartyKeys, bind Binder) *statements {
 	return &statements{keys: keys, bind: bind, enforced: map[string]bool{}, recent: map[string][]recentRecord{}, nonces: map[string]int64{},
-		added: map[string]int64{}, retired: map[string]int64{}}
+		added: map[string]int64{}, retired: map[string]keyRetired{}}
 }
 
 // take checks one record and returns what is wrong ("" when nothing) and
@@ -231,15 +237,23 @@ func (s *statements) check(r *Record) (int64, string) {
 		return 0, fmt.Sprintf("statement of %s does not verify with its key %s: %v", r.Actor, c.Statement.KeyID, err)
 	}
 	key := r.Actor + " " + c.Statement.KeyID
-	// The statement of the retirement itself may be signed with the key
-	// it retires.
-	if at, ok := s.retired[key]; ok && (c.Covers.From == 0 || at < c.Covers.From || at > c.Covers.To) {
-		return 0, fmt.Sprintf("statement of %s signed with its key %s, which record %d retired before", r.Actor, c.Statement.KeyID, at)
+	created := time.Unix(c.Statement.Created, 0)
+	// Signed after the second its key was retired in. One signed before
+	// may be recorded after the retirement: the server checks the
+	// signature before the write's transaction, which a retirement's can
+	// precede (two requests at once, a replica's cache of the keys), and
+	// the statement of the retirement itself may be signed with the key
+	// it retires; the stamp check below bounds how much later.
+	if ret, ok := s.retired[key]; ok && c.Statement.Created > ret.time.Unix() {
+		return 0, fmt.Sprintf("statement of %s signed at %s with its key %s, which record %d retired at %s", r.Actor,
+			created.UTC().Format(time.RFC3339), c.Statement.KeyID, ret.seq, ret.time.UTC().Format(time.RFC3339))
 	}
+	// The keys a party signs with are those the store holds when its
+	// request is verified, so a key is added by a record before the
+	// first statement it signs.
 	if _, ok := s.added[key]; s.fromStart && !ok {
 		return 0, fmt.Sprintf("statement of %s signed with its key %s before any record added that key", r.Actor, c.Statement.KeyID)
 	}
-	created := time.Unix(c.Statement.Created, 0)
 	if problem := skewed(r, created); problem != "" {
 		return 0, problem
 	}
@@ -368,7 +382,7 @@ func (s *statements) noteKeys(r *Record) {
 	key := c.Party + " " + c.KeyID
 	if r.Kind == "party_key_retired" {
 		if _, ok := s.retired[key]; !ok {
-			s.retired[key] = r.Seq
+			s.retired[key] = keyRetired{seq: r.Seq, time: r.Time}
 		}
 		return
 	}
