@@ -158,6 +158,25 @@ func (s *Service) openTransLog(ctx context.Context, key ed25519.PrivateKey, orig
 	if err := s.syncTree(ctx); err != nil {
 		return err
 	}
+	// The tree's file against the checkpoint the store keeps: a file
+	// whose stored hashes were damaged (a bit flipped on the disk, a
+	// stray write) gives roots the records never had, and the log signed
+	// them, a fork signed by its own key that the witnesses refuse and
+	// the parties' checks report, for ever, as SyncTree checks only the
+	// last leaf.
+	var stored translog.Checkpoint
+	err = s.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		_, stored, err = s.storedCheckpoint(tx)
+		return err
+	})
+	if err != nil {
+		s.log.Warn("reading the stored log checkpoint", "err", err)
+	} else if stored.Size > 0 {
+		if err := s.treeExtends(ctx, stored, "the stored checkpoint"); err != nil {
+			return err
+		}
+	}
 	// A checkpoint from the start, so one is always published; the first
 	// tick pushes it to the witnesses. A replica that does not lead
 	// publishes the store's latest, when there is one, and signs one of
@@ -330,6 +349,51 @@ func (s *Service) syncTree(ctx context.Context) error {
 	return err
 }
 
+// treeExtends checks that the tree, as its stored hashes give it, extends
+// cp (a checkpoint of this log the records made), by the consistency proof
+// the tree itself gives (a proof read from damaged hashes does not prove
+// the root cp has). When it does not, the tree is rebuilt from the records.
+// If the rebuilt tree does not extend cp either, the records are no longer
+// those cp commits to (a store restored from an older copy, or edited):
+// that is said, and the tree is kept as the records make it, which is
+// what the log signs and the witnesses judge.
+func (s *Service) treeExtends(ctx context.Context, cp translog.Checkpoint, what string) error {
+	tree := s.tlog.tree
+	extends := func() error {
+		size := tree.Size()
+		if size < cp.Size {
+			return nil // the records are fewer: SyncTree's to judge
+		}
+		root, err := tree.Root(size)
+		if err != nil {
+			return err
+		}
+		proof, err := tree.ConsistencyProof(cp.Size, size)
+		if err != nil {
+			return err
+		}
+		return translog.VerifyConsistency(cp.Size, cp.Root, size, root, proof)
+	}
+	err := extends()
+	if err == nil {
+		return nil
+	}
+	s.log.Error("transparency log: the tree's stored hashes do not extend "+what+"; rebuilding the tree from the records", "size", cp.Size, "err", err)
+	s.tlog.syncMu.Lock()
+	err = tree.Truncate(0)
+	s.tlog.syncMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := s.syncTree(ctx); err != nil {
+		return err
+	}
+	if err := extends(); err != nil {
+		s.log.Error("transparency log: the records do not make "+what+": they changed since it was signed", "size", cp.Size, "err", err)
+	}
+	return nil
+}
+
 // publishLog is the periodic job: catch the tree up, sign a checkpoint
 // when it grew, and push it to the witnesses in the background. The
 // checkpoint is published once the witnesses answered (or failed), so what
@@ -372,6 +436,16 @@ func (s *Service) publishLog(ctx context.Context, now time.Time) error {
 	signed, cp := bytes.Clone(tl.published), tl.cp
 	tl.mu.Unlock()
 	if grew {
+		// The last checkpoint signed must be a prefix of the tree about
+		// to be signed: a tree whose file was damaged since is rebuilt
+		// from the records first, rather than signed.
+		if cp.Size > 0 {
+			if err := s.treeExtends(ctx, cp, "the last checkpoint signed"); err != nil {
+				tl.endPush(done)
+				return err
+			}
+			size = tl.tree.Size()
+		}
 		root, err := tl.tree.Root(size)
 		if err != nil {
 			tl.endPush(done)

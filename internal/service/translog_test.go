@@ -16,6 +16,7 @@ import (
 	"github.com/deconflict/deconflict/internal/translog"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // TestTreeRepairedAtStartupAfterACrash: the server crashed after records
@@ -231,5 +232,118 @@ func appendBehindTheService(t *testing.T, dir string, st store.Store, n, round i
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// recordsRoot is the root of the tree the store's first size records make,
+// built apart from the service's tree and its file.
+func recordsRoot(t *testing.T, st store.Store, size int64) translog.Hash {
+	t.Helper()
+	var recs []store.AuditRecord
+	err := st.View(context.Background(), func(tx store.Tx) (err error) {
+		recs, err = tx.AuditFrom(1, int(size))
+		return err
+	})
+	if err != nil || int64(len(recs)) != size {
+		t.Fatalf("%d records of %d: %v", len(recs), size, err)
+	}
+	tree, _ := translog.NewTree(&translog.MemHashes{})
+	for _, r := range recs {
+		leaf, err := audit.LeafHash(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tree.AppendLeafHashes([]translog.Hash{leaf}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := tree.Root(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// damageTreeFile flips a byte of the stored hash of the largest complete
+// subtree at the left of the tree of size leaves: the hash every later
+// root is made from, which the check of the last leaf never reads.
+func damageTreeFile(t *testing.T, dir string, size int64) {
+	t.Helper()
+	level := 0
+	for int64(1)<<(level+1) <= size {
+		level++
+	}
+	f, err := os.OpenFile(filepath.Join(dir, TreeFile), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	off := tlog.StoredHashIndex(level, 0) * 32
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamagedTreeFileIsNotSigned: a byte of the tree's file flips (a bad
+// disk, a stray write) while the server is stopped, or while it runs. The
+// log must not sign the root the damaged hashes give: that is a checkpoint
+// of a tree the records never made, a fork signed by the log's own key,
+// which every witness refuses and every party's check reports, for ever
+// (only the last leaf was checked against its record). The tree is rebuilt
+// from the records, and the log signs their root.
+func TestDamagedTreeFileIsNotSigned(t *testing.T) {
+	ctx := context.Background()
+	dir, st := storeInDir(t)
+	s, err := New(ctx, Config{Store: st, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"coalition", "russia", "delta", "echo"} {
+		if _, err := s.CreateParty(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := logCheckpoint(t, s)
+	if before.Size < 4 {
+		t.Fatalf("size %d", before.Size)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Stopped.
+	damageTreeFile(t, dir, before.Size)
+	s, err = New(ctx, Config{Store: st, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	cp := logCheckpoint(t, s)
+	if want := recordsRoot(t, st, cp.Size); cp.Root != want {
+		t.Fatalf("after the file was damaged while stopped, the log signed root %x for size %d; the records make %x", cp.Root[:8], cp.Size, want[:8])
+	}
+
+	// Running: the next checkpoint.
+	damageTreeFile(t, dir, cp.Size)
+	if _, err := s.CreateParty(ctx, "foxtrot"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PublishLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := logCheckpoint(t, s)
+	if next.Size <= cp.Size {
+		t.Fatalf("no new checkpoint: size %d", next.Size)
+	}
+	if want := recordsRoot(t, st, next.Size); next.Root != want {
+		t.Fatalf("after the file was damaged while running, the log signed root %x for size %d; the records make %x", next.Root[:8], next.Size, want[:8])
 	}
 }
