@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/translog"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -38,8 +39,11 @@ type StatusError struct {
 	Body   string
 }
 
+// Error shows the witness's explanation escaped (printable.Escape): a
+// witness is another party's, and what it answers is shown to every party
+// (GET /v1/log/witnesses, the console) and in the log's own log.
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("witness answered %d: %s", e.Status, strings.TrimSpace(e.Body))
+	return fmt.Sprintf("witness answered %d: %s", e.Status, printable.Escape(strings.TrimSpace(e.Body)))
 }
 
 // Client talks to one witness.
@@ -87,7 +91,13 @@ func (c *Client) AddCheckpoint(ctx context.Context, logVerifier note.Verifier, o
 	if err != nil {
 		return nil, err
 	}
-	switch resp.StatusCode {
+	return c.readAnswer(resp.StatusCode, answer, logVerifier, signed)
+}
+
+// readAnswer reads the witness's answer (status, body) to the push of
+// signed: its cosignature lines that verify, a *ConflictError, or why not.
+func (c *Client) readAnswer(status int, answer []byte, logVerifier note.Verifier, signed []byte) ([]string, error) {
+	switch status {
 	case http.StatusOK:
 	case http.StatusConflict:
 		n, err := parseSize(strings.TrimSuffix(string(answer), "\n"))
@@ -96,7 +106,7 @@ func (c *Client) AddCheckpoint(ctx context.Context, logVerifier note.Verifier, o
 		}
 		return nil, &ConflictError{Size: n}
 	default:
-		return nil, &StatusError{Status: resp.StatusCode, Body: clip(string(answer))}
+		return nil, &StatusError{Status: status, Body: clip(string(answer))}
 	}
 	lines := translog.SignatureLines(append([]byte("x\n\n"), answer...))
 	// Keep the lines that verify as this witness's cosignature on signed.

@@ -2,9 +2,12 @@ package witness
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"testing"
 
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/translog"
 )
 
@@ -107,6 +110,62 @@ func FuzzAddCheckpoint(f *testing.F) {
 			}
 			if err := os.WriteFile(s.statePath(lg.key.Origin()), held, 0o600); err != nil {
 				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// FuzzClientAnswer: what a witness answers a push is read by the log
+// (Client.readAnswer), and a witness is another party's. Whatever it
+// answers, reading it never panics; every line returned is a cosignature
+// of that witness that verifies on the checkpoint pushed; a
+// *ConflictError is an answer 409 of one decimal size and a newline; any
+// other error shows no control or invisible character.
+func FuzzClientAnswer(f *testing.F) {
+	key := newKey(f)
+	lg := newTestLog(f, key)
+	signed, size := lg.grow(f, "leaf", 3)
+	s, err := NewServer("coalition.example/witness", newKey(f), f.TempDir(), []string{lg.key.VerifierKey()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	status, good := s.add(Request{Checkpoint: signed}.Body())
+	if status != 200 {
+		f.Fatalf("cosigning: %d %s", status, good)
+	}
+	c, err := NewClient(Endpoint{URL: "http://witness.invalid", VKey: s.VerifierKey()}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(200, []byte(good))
+	f.Add(200, []byte(good+good))
+	f.Add(200, []byte("— coalition.example/witness AAAA\n"))
+	f.Add(409, []byte(fmt.Sprintf("%d\n", size)))
+	f.Add(409, []byte("007\n"))
+	f.Add(403, []byte("\x1b[2Kwithheld\u202e\n"))
+	f.Fuzz(func(t *testing.T, status int, answer []byte) {
+		lines, err := c.readAnswer(status, answer, lg.key.Verifier(), signed)
+		var conflict *ConflictError
+		switch {
+		case err == nil:
+			if status != 200 || len(lines) == 0 {
+				t.Fatalf("%d %q read as %q", status, answer, lines)
+			}
+			for _, l := range lines {
+				if _, cosigs, err := translog.Open(translog.AddSignatures(signed, l), lg.key.Origin(), lg.key.Verifier(), c.Verifier()); err != nil || len(cosigs) != 1 {
+					t.Fatalf("line %q of %q read as the witness's cosignature: %v", l, answer, err)
+				}
+			}
+		case errors.As(err, &conflict):
+			if status != 409 || string(answer) != fmt.Sprintf("%d\n", conflict.Size) {
+				t.Fatalf("%d %q read as a conflict at size %d", status, answer, conflict.Size)
+			}
+		default:
+			if lines != nil {
+				t.Fatalf("%d %q: lines %q with the error %v", status, answer, lines, err)
+			}
+			if perr := printable.Check(err.Error()); perr != nil {
+				t.Fatalf("%d %q: the error %q %v", status, answer, err, perr)
 			}
 		}
 	})

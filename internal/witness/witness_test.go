@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/translog"
 )
 
@@ -430,5 +431,33 @@ func TestWitnessEvidenceIsBoundedByWhatTheLogSigned(t *testing.T) {
 	}
 	if !bytes.Equal(kept, signed2) {
 		t.Fatalf("evidence kept %q, want the log's checkpoint alone %q", kept, signed2)
+	}
+}
+
+// TestPushStatusShowsNoControlCharacters: a witness is another party's,
+// and what it answers to a refused push is shown to every party (GET
+// /v1/log/witnesses, the console) and in the log's own log. A witness
+// answering with a terminal escape, a carriage return and a bidi override
+// must not make that read otherwise than it is.
+func TestPushStatusShowsNoControlCharacters(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	lg := newTestLog(t, priv)
+	_, hostileKey, _ := CosignerKeys("hostile.example/witness", newKey(t))
+	hostile := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "\x1b[32m\rall cosigned \u202egnihton\u202c\xff", http.StatusForbidden)
+	}))
+	defer hostile.Close()
+	p, err := NewPusher(lg.key.Verifier(), lg.tree.ConsistencyProof, []Endpoint{{Party: "a", URL: hostile.URL, VKey: hostileKey}}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, size := lg.grow(t, "leaf", 2)
+	p.Push(context.Background(), signed, size)
+	st := p.Status()[0]
+	if !strings.Contains(st.Failing, "all cosigned") {
+		t.Fatalf("the status %q does not show what the witness answered", st.Failing)
+	}
+	if err := printable.Check(st.Failing); err != nil {
+		t.Errorf("the status %q %v", st.Failing, err)
 	}
 }
