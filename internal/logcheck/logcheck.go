@@ -406,12 +406,18 @@ func witnessMaxAge(servedS float64) time.Duration {
 }
 
 func (c *Checker) consistency(ctx context.Context, from, size int64) ([]translog.Hash, error) {
-	var out struct {
-		Proof []string `json:"proof"`
-	}
 	b, err := c.get(ctx, "/v1/log/proof/consistency?from="+strconv.FormatInt(from, 10)+"&size="+strconv.FormatInt(size, 10))
 	if err != nil {
 		return nil, err
+	}
+	return parseProof(b)
+}
+
+// parseProof reads the server's answer of a consistency proof,
+// {"proof":["<hex>",..]}; anything else is a *notAProofError.
+func parseProof(b []byte) ([]translog.Hash, error) {
+	var out struct {
+		Proof []string `json:"proof"`
 	}
 	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, &notAProofError{fmt.Errorf("consistency proof: %w", err)}
@@ -420,6 +426,9 @@ func (c *Checker) consistency(ctx context.Context, from, size int64) ([]translog
 	for i, s := range out.Proof {
 		b, err := hex.DecodeString(s)
 		if err != nil || len(b) != len(translog.Hash{}) {
+			if len(s) > 2*len(translog.Hash{})+1 {
+				s = s[:2*len(translog.Hash{})+1] + "..." // 8 MiB of it is no help
+			}
 			return nil, &notAProofError{fmt.Errorf("consistency proof: %q is not a hash", s)}
 		}
 		proof[i] = translog.Hash(b)
