@@ -14,6 +14,7 @@ import (
 	"github.com/deconflict/deconflict/internal/client"
 	"github.com/deconflict/deconflict/internal/httpsig"
 	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 )
@@ -49,6 +50,12 @@ func newSignedDelta(t *testing.T) *signedDelta {
 // at recordedAt, in one transaction.
 func (d *signedDelta) forgeAck(t *testing.T, key ed25519.PrivateKey, signedAt, recordedAt time.Time) {
 	t.Helper()
+	d.forgeAckOf(t, d.msg.ID, key, signedAt, recordedAt)
+}
+
+// forgeAckOf is forgeAck with a record that names the message id instead.
+func (d *signedDelta) forgeAckOf(t *testing.T, id string, key ed25519.PrivateKey, signedAt, recordedAt time.Time) {
+	t.Helper()
 	body := []byte(`{}`)
 	req := signedRequest(t, d.e, key, "POST", "/v1/hotline/messages/"+d.msg.ID+"/ack", d.token, body)
 	// Signed at signedAt: sign again with that time.
@@ -63,7 +70,7 @@ func (d *signedDelta) forgeAck(t *testing.T, key ed25519.PrivateKey, signedAt, r
 		t.Fatal(err)
 	}
 	err = d.e.st.Update(context.Background(), func(tx store.Tx) error {
-		content := map[string]any{"id": d.msg.ID, "party": "delta", "state": "acknowledged", "late": false}
+		content := map[string]any{"id": id, "party": "delta", "state": "acknowledged", "late": false}
 		rec, err := audit.Append(tx, "delta", "message_acked", audit.For("delta", "russia"), content, recordedAt)
 		if err != nil {
 			return err
@@ -165,4 +172,22 @@ func TestStatementKeyMustBeInForce(t *testing.T) {
 			t.Fatalf("an acknowledgment signed with a key no record added: %v, want it named", err)
 		}
 	})
+}
+
+// TestVerifyErrorShowsNoControlCharacters: the operator re-attaches
+// delta's genuine signed acknowledgment to a record naming a message id of
+// its own making, holding a terminal escape, a carriage return, "OK: ..."
+// and a bidi override. The verification names the record, and its error,
+// which audit verify prints and a party's check keeps, shows none of those
+// characters as they are.
+func TestVerifyErrorShowsNoControlCharacters(t *testing.T) {
+	d := newSignedDelta(t)
+	d.forgeAckOf(t, "x\x1b[2K\rOK: 12 records verified \u202egnihton", d.key, time.Now(), time.Now())
+	err := d.verify(t)
+	if err == nil || !strings.Contains(err.Error(), "OK: 12 records verified") {
+		t.Fatalf("an acknowledgment re-attached to another message: %v, want it named", err)
+	}
+	if perr := printable.Check(err.Error()); perr != nil {
+		t.Errorf("the error %q %v", err, perr)
+	}
 }

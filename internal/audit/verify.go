@@ -63,7 +63,11 @@ type Summary struct {
 }
 
 // Error is the first fault found in an export: the record (Seq) it
-// concerns, the line it was found on, and what is wrong.
+// concerns, the line it was found on, and what is wrong. Problem may
+// quote what the export holds (a record's fields, through the Binder),
+// which whoever made the export chose: it is shown escaped
+// (printable.Escape), so that a control or bidi character in a record
+// cannot make the report read otherwise than it is.
 type Error struct {
 	Seq     int64 // 0 when no record can be named
 	Line    int
@@ -72,9 +76,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Seq > 0 {
-		return fmt.Sprintf("record %d (line %d): %s", e.Seq, e.Line, e.Problem)
+		return fmt.Sprintf("record %d (line %d): %s", e.Seq, e.Line, printable.Escape(e.Problem))
 	}
-	return fmt.Sprintf("line %d: %s", e.Line, e.Problem)
+	return fmt.Sprintf("line %d: %s", e.Line, printable.Escape(e.Problem))
 }
 
 // maxLine bounds one line of an export; a volume with the largest
