@@ -107,8 +107,10 @@ func (h *Handler) volumeAnswer(ctx context.Context, p party.Principal, v volume.
 }
 
 // renderVolume renders the answer to a volume write of a request with an
-// idempotency key in the write's transaction: the alternatives then are
-// those of the volumes as the write found them, as after its commit.
+// idempotency key in the write's transaction, so that it is kept with
+// the write. Its alternatives were searched just before the transaction
+// (service.VolumeAlternatives answers those of the request): a search,
+// and its wait for a turn of work on demand, holds no writer back.
 func (h *Handler) renderVolume(ctx context.Context, status int, p party.Principal, in volume.Input) {
 	service.RenderWith(ctx, func(result any) (int, []byte, error) {
 		out, err := h.volumeAnswer(ctx, p, result.(volume.Volume), in)

@@ -106,6 +106,9 @@ type idempotent struct {
 	// reissued: the write, one that issues a token, was done already
 	// under the key, and its token was reissued (issueToken).
 	reissued bool
+	// alternatives are those of the request's volume write, searched
+	// before its transaction (searchBeforeWrite), nil when none was.
+	alternatives *searchedAlternatives
 }
 
 type idempotencyKey struct{}

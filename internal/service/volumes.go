@@ -157,6 +157,9 @@ func (s *Service) CreateVolume(ctx context.Context, p party.Principal, in volume
 	if p.Operator {
 		return volume.Volume{}, ErrForbidden
 	}
+	if err := s.searchBeforeWrite(ctx, p, "", in); err != nil {
+		return volume.Volume{}, err
+	}
 	v, err := s.commitVolume(ctx, p.Party, "volume_created", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Create(tx, p.Party, in, rl, now)
 	})
@@ -174,10 +177,93 @@ func (s *Service) VolumeAlternatives(ctx context.Context, p party.Principal, id 
 	if p.Operator {
 		return nil, ErrForbidden
 	}
+	if i := idempotencyOf(ctx); i != nil {
+		i.mu.Lock()
+		searched := i.alternatives
+		i.mu.Unlock()
+		if searched != nil {
+			return searched.alts, searched.err
+		}
+	}
+	alts, _, err := s.volumeAlternatives(ctx, p, id, in, nil)
+	return alts, err
+}
+
+// volumeAlternatives is VolumeAlternatives, searched now; searched says
+// whether a search was asked for (the write conflicts). before, when not
+// nil, is asked first: its error ends the search, nothing paid.
+func (s *Service) volumeAlternatives(ctx context.Context, p party.Principal, id string, in volume.Input, before func() error) (alts []volume.Alternative, searched bool, err error) {
 	rl, now := s.Rules(), s.now()
-	return s.searchAlternatives(ctx, p.Party, func(pay func(near, mostChecks int) error) ([]volume.Alternative, int, error) {
-		return s.volumes().AlternativesPaid(p.Party, id, in, rl, now, s.visibility(p, rl, now), pay)
+	alts, err = s.searchAlternatives(ctx, p.Party, func(pay func(near, mostChecks int) error) ([]volume.Alternative, int, error) {
+		return s.volumes().AlternativesPaid(p.Party, id, in, rl, now, s.visibility(p, rl, now), func(near, mostChecks int) error {
+			searched = true
+			if before != nil {
+				if err := before(); err != nil {
+					return err
+				}
+			}
+			return pay(near, mostChecks)
+		})
 	})
+	return alts, searched, err
+}
+
+// errKeptAlready ends the search of searchBeforeWrite for a request
+// whose answer is kept already.
+var errKeptAlready = errors.New("service: the answer to this request is kept already")
+
+// searchedAlternatives are the alternatives of a request's volume write
+// searched before its transaction, or why they were not (err).
+type searchedAlternatives struct {
+	alts []volume.Alternative
+	err  error
+}
+
+// searchBeforeWrite searches, before the transaction of a volume write
+// whose request carries an idempotency key, the alternatives its answer
+// gives, which that answer, rendered and kept in the transaction, then
+// takes from the request (VolumeAlternatives). Searched in the
+// transaction, they held every writer of the process (and on PostgreSQL
+// of every replica: the writers' lock), the commits of alerts included,
+// for the search, and for as long as the search waited for a turn of
+// work on demand behind other parties' resolutions and searches. A
+// write that conflicts with nothing as the registry stands now is
+// searched for in its transaction if it conflicts there (a volume
+// committed meanwhile by another replica), as before. A search that
+// could not be made for the request (it ended while the search waited
+// for its turn) ends the write before it is made; the budget's refusal
+// is an answer (alternatives omitted). A request whose key is kept
+// already is answered from the store (its transaction replays it):
+// nothing is searched for it.
+func (s *Service) searchBeforeWrite(ctx context.Context, p party.Principal, id string, in volume.Input) error {
+	i := idempotencyOf(ctx)
+	if i == nil {
+		return nil
+	}
+	alts, searched, err := s.volumeAlternatives(ctx, p, id, in, func() error {
+		return s.st.View(ctx, func(tx store.Tx) error {
+			_, err := tx.GetIdempotent(i.Party, i.Key, s.now())
+			if err == nil {
+				return errKeptAlready
+			}
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		})
+	})
+	if errors.Is(err, errKeptAlready) || !searched {
+		// Answered from the store, invalid (the write refuses it), or
+		// conflicting with nothing.
+		return nil
+	}
+	if err != nil && !errors.Is(err, ErrAlternativesBudget) {
+		return err
+	}
+	i.mu.Lock()
+	i.alternatives = &searchedAlternatives{alts: alts, err: err}
+	i.mu.Unlock()
+	return nil
 }
 
 // withAlternatives adds the alternatives of the write to a refusal for a
@@ -249,6 +335,9 @@ func (s *Service) UpdateVolume(ctx context.Context, p party.Principal, id string
 	if in.Version == "" {
 		return volume.Volume{}, fielderr.New("version", "the version being replaced is required")
 	}
+	if err := s.searchBeforeWrite(ctx, p, id, in); err != nil {
+		return volume.Volume{}, err
+	}
 	v, err := s.commitVolume(ctx, p.Party, "volume_updated", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Update(tx, p.Party, id, in, rl, now)
 	})
@@ -263,6 +352,11 @@ func (s *Service) SetVolumeState(ctx context.Context, p party.Principal, id, ver
 	if version == "" {
 		return volume.Volume{}, fielderr.New("version", "the current version is required")
 	}
+	if cur, gerr := s.volumes().Get(p.Party, id); gerr == nil && cur.Party == p.Party && state.Live() {
+		if err := s.searchBeforeWrite(ctx, p, id, inState(cur, state)); err != nil {
+			return volume.Volume{}, err
+		}
+	}
 	v, err := s.commitVolume(ctx, p.Party, "volume_state", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().SetState(tx, p.Party, id, version, state, key, rl, now)
 	})
@@ -271,13 +365,17 @@ func (s *Service) SetVolumeState(ctx context.Context, p party.Principal, id, ver
 		return v, err
 	}
 	if cur, gerr := s.volumes().Get(p.Party, id); gerr == nil && cur.Party == p.Party {
-		// The volume as it is, in the state asked for.
-		err = s.withAlternatives(ctx, p, id, volume.Input{
-			Footprint: cur.Footprint, AltLowerM: cur.AltLowerM, AltUpperM: cur.AltUpperM,
-			Start: cur.Start, End: cur.End, Priority: cur.Priority, State: state, Details: cur.Details,
-		}, err)
+		err = s.withAlternatives(ctx, p, id, inState(cur, state), err)
 	}
 	return v, err
+}
+
+// inState is the write of the volume cur as it is, in state.
+func inState(cur volume.Volume, state volume.State) volume.Input {
+	return volume.Input{
+		Footprint: cur.Footprint, AltLowerM: cur.AltLowerM, AltUpperM: cur.AltUpperM,
+		Start: cur.Start, End: cur.End, Priority: cur.Priority, State: state, Details: cur.Details,
+	}
 }
 
 // OwnVolumePositions is the number of positions of the footprint of the
