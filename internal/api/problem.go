@@ -115,6 +115,13 @@ func toProblem(err error) *Problem {
 		return problem(http.StatusServiceUnavailable, "store-upgraded", "Store upgraded by a newer version",
 			fmt.Sprintf("the store's schema is at version %d, beyond this server's %d: a newer version of deconflict migrated it, and this server writes nothing more; send the request to a replica of the newer version", up.Stored, up.Known))
 	}
+	var nr *service.NewerRulesError
+	if errors.As(err, &nr) {
+		// As store-upgraded: this process stays behind until it is
+		// replaced by the newer version.
+		return problem(http.StatusServiceUnavailable, "rules-of-newer-version", "Rules written by a newer version",
+			nr.Error()+"; send the request to a replica of the newer version")
+	}
 	var tp *service.TooManyProposalsError
 	if errors.As(err, &tp) {
 		return problem(http.StatusConflict, "too-many-open-proposals", "Too many proposals of the rules open", tp.Error())

@@ -138,11 +138,10 @@ func (s *Service) storedRulesIn(tx store.Tx) (rules.Rules, error) {
 	if rec.Version <= rl.Version {
 		return rl, nil
 	}
-	agreed, err := rules.Decode(rec.Body)
+	agreed, err := decodeRules(rec)
 	if err != nil {
-		return rules.Rules{}, fmt.Errorf("service: rules version %d: %w", rec.Version, err)
+		return rules.Rules{}, err
 	}
-	agreed.Version = rec.Version
 	inUse, _ := agreed.InUse()
 	return inUse, nil
 }

@@ -1014,11 +1014,10 @@ func (s *Service) adoptRulesRecord(ctx context.Context, rec store.RulesRecord) e
 	if rec.Version <= cur.inUse.Version {
 		return nil
 	}
-	r, err := rules.Decode(rec.Body)
+	r, err := decodeRules(rec)
 	if err != nil {
-		return fmt.Errorf("service: rules version %d: %w", rec.Version, err)
+		return err
 	}
-	r.Version = rec.Version
 	in := s.prepareRules(r)
 	if !s.rules.CompareAndSwap(cur, in) {
 		return nil // changed meanwhile: look again next time

@@ -6,6 +6,7 @@ package service
 // of the last acceptance.
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -87,12 +88,67 @@ func inForce(tx store.Rules) (rules.Rules, error) {
 	if err != nil {
 		return rules.Rules{}, err
 	}
+	return decodeRules(rec)
+}
+
+// Replicas of two versions of the program may share one store for a
+// while (an upgrade replaces them one by one), and a new version may add
+// a field to the rules without a migration of the store's schema, which
+// alone fences the older replicas (fence.go). Read by the older version,
+// such rules lost the field without a word: it ran detection, volume
+// checks and deadlines under rules no party agreed to (a separation
+// table, a fleet, a performance entry left out), and when it settled a
+// proposal written by the newer one it stored it again without the
+// field, so that the rules the parties accepted never came into force.
+// So every stored version of the rules and every proposal is read
+// strictly: a field this program does not know refuses it
+// (*NewerRulesError), and the program keeps the rules it runs with, writes
+// no volume and answers no proposal until it is replaced by the newer
+// version.
+
+// NewerRulesError: a stored version of the rules (or a proposal of them)
+// holds a field this program does not know, written by a newer version of
+// deconflict.
+type NewerRulesError struct {
+	// What is "rules" or "rules proposal"; Version its version.
+	What    string
+	Version int64
+	// Field is the first field not known, as the JSON decoder names it.
+	Field string
+}
+
+func (e *NewerRulesError) Error() string {
+	return fmt.Sprintf("service: %s version %d hold the field %q, which this version of deconflict does not know: a newer version wrote them; this one does not apply or settle them without it (run the newer version)", e.What, e.Version, e.Field)
+}
+
+// decodeRules reads a stored version of the rules (rules.Decode),
+// refusing one with a field this program does not know.
+func decodeRules(rec store.RulesRecord) (rules.Rules, error) {
+	if err := knownFields("rules", rec.Version, rec.Body, &rules.Rules{}); err != nil {
+		return rules.Rules{}, err
+	}
 	r, err := rules.Decode(rec.Body)
 	if err != nil {
 		return rules.Rules{}, fmt.Errorf("service: rules version %d: %w", rec.Version, err)
 	}
 	r.Version = rec.Version
 	return r, nil
+}
+
+// knownFields returns a *NewerRulesError when body, decoded into into,
+// holds a field that into's type does not know (at any depth); other
+// faults are left to the decoding proper.
+func knownFields(what string, version int64, body []byte, into any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(into)
+	if err == nil {
+		return nil
+	}
+	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
+		return &NewerRulesError{What: what, Version: version, Field: strings.TrimSuffix(name, `"`)}
+	}
+	return nil
 }
 
 // inUse is r as the process runs with it (rules.InUse): what every
@@ -104,6 +160,9 @@ func inUse(r rules.Rules) rules.Rules {
 
 func decodeProposal(rec store.RulesProposal) (rules.Proposal, error) {
 	var p rules.Proposal
+	if err := knownFields("rules proposal", rec.Version, rec.Body, &rules.Proposal{}); err != nil {
+		return rules.Proposal{}, err
+	}
 	if err := json.Unmarshal(rec.Body, &p); err != nil {
 		return rules.Proposal{}, fmt.Errorf("service: rules proposal %d: %w", rec.Version, err)
 	}
@@ -887,11 +946,10 @@ func (s *Service) judgedOtherwise(eng *alert.Engine, stored map[string]alert.Ale
 		i, found := slices.BinarySearchFunc(history, version, func(rec store.RulesRecord, v int64) int { return cmp.Compare(rec.Version, v) })
 		v := false
 		if found {
-			r, err := rules.Decode(history[i].Body)
+			r, err := decodeRules(history[i])
 			if err != nil {
 				s.log.Error("the rules an open alert was judged under cannot be read: it is ended as judged otherwise", "rules_version", version, "err", err)
 			} else {
-				r.Version = version
 				v = eng.DetectsAs(inUse(r))
 			}
 		}

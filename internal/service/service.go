@@ -864,11 +864,8 @@ func (s *Service) loadRules(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if r, err = rules.Decode(rec.Body); err != nil {
-			return fmt.Errorf("rules version %d: %w", rec.Version, err)
-		}
-		r.Version = rec.Version
-		return nil
+		r, err = decodeRules(rec)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("service: loading the rules: %w", err)
