@@ -104,7 +104,9 @@ func inForce(tx store.Rules) (rules.Rules, error) {
 // strictly: a field this program does not know refuses it
 // (*NewerRulesError), and the program keeps the rules it runs with, writes
 // no volume and answers no proposal until it is replaced by the newer
-// version.
+// version. The other way round, a field of the rules is never removed
+// (no json-tagged field ever was): the versions stored before would no
+// longer be read; keep one that is no longer used, ignored.
 
 // NewerRulesError: a stored version of the rules (or a proposal of them)
 // holds a field this program does not know, written by a newer version of
