@@ -734,6 +734,12 @@ func readBatch(tx store.Tx, i int64) (findingsBatch, rules.Rules, error) {
 		return b, rules.Rules{}, fmt.Errorf("service: the proposal of rules version %d: %w", b.RulesVersion, err)
 	}
 	p, err := decodeProposal(rec)
+	if ne := (*NewerRulesError)(nil); errors.As(err, &ne) {
+		// Not the batch's fault: a newer version of the program reads
+		// it, and announces it. Set aside here, its findings would
+		// never be told.
+		return b, rules.Rules{}, fmt.Errorf("service: batch %d of the findings: %w", i, err)
+	}
 	if err != nil {
 		return b, rules.Rules{}, &unreadableBatchError{i, err}
 	}

@@ -166,3 +166,37 @@ func TestProposalOfANewerVersionIsNotSettledWithoutItsFields(t *testing.T) {
 		t.Errorf("the proposal is %s, want it open", kept.State)
 	}
 }
+
+// A batch of findings of rules a newer version proposed is not this
+// batch's fault where an older replica cannot read it: that replica
+// never sets it aside (its findings untold to every party for good), it
+// leaves it for the newer version, failing meanwhile.
+func TestFindingsOfANewerVersionAreNotSetAsideByAnOlderOne(t *testing.T) {
+	ctx := context.Background()
+	_, log := newLogBuffer()
+	s, _, _ := findingsSceneLogged(t, log)
+	const version = 999
+	body, err := json.Marshal(rules.Proposal{Version: version, State: rules.ProposalActive, ProposedBy: party.OperatorName, Rules: rules.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = withFutureField(t, body, "rules")
+	if err := s.st.Update(ctx, func(tx store.Tx) error {
+		return tx.PutRulesProposal(store.RulesProposal{Version: version, Created: time.Now().UTC(), Actor: party.OperatorName, State: rules.ProposalActive, Body: body})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	queueCorruptBatch(t, s, `{"rules_version":999,"flags":[{"volume":{"id":"v","party":"coalition","version":"1"},"field":"max_window_s","reason":"r"}]}`)
+	var ne *NewerRulesError
+	for i := range 2 * findingsSetAsideAfter {
+		if err := s.announceFindingsJob(ctx, s.now()); !errors.As(err, &ne) {
+			t.Fatalf("the job's error at its run %d is %v, want a NewerRulesError", i+1, err)
+		}
+	}
+	if n := counterValue(t, s.m.FindingsBatchesSetAside); n != 0 {
+		t.Errorf("%v batches set aside by a replica older than their rules, want none", n)
+	}
+	if pending, err := s.FindingsPending(ctx); err != nil || pending == 0 {
+		t.Errorf("%d findings pending (%v), want the batch kept for the newer version", pending, err)
+	}
+}
