@@ -384,3 +384,42 @@ func TestAlternativesPayForEveryCandidate(t *testing.T) {
 		}
 	}
 }
+
+// TestAlternativesTestOnlyFootprintsTheyCount: the footprints a search
+// tests against the write's (the dearest part of choosing its obstacles)
+// are only those of the volumes it counts, the writer's conflicts and
+// the volumes it may see: tested first, every volume listed around the
+// write over the horizon was, 50,000 a party may hold that the writer
+// may not see taking a quarter of a second, while the search reserved
+// what it may cost among the one it counted.
+func TestAlternativesTestOnlyFootprintsTheyCount(t *testing.T) {
+	rl := rules.Default()
+	r := NewRegistry(rl)
+	now := t0.Add(-time.Hour)
+	conflicting := mkVol(t, "b-conflicting", "b", input(circle(35, 36, 3000), 9000, 9100, t0, t0.Add(time.Hour)))
+	r.idx.Put(conflicting)
+	for i := range 50 {
+		// Below the write's band, beyond the separation, over the days
+		// of the horizon: near it, none in conflict.
+		lower := float64(i) * 100
+		start := t0.Add(time.Duration(i%7) * 24 * time.Hour)
+		r.idx.Put(mkVol(t, fmt.Sprintf("b%03d", i), "b", input(circle(35, 36.01, 3000), lower, lower+50, start, start.Add(time.Hour))))
+	}
+	var tested []string
+	r.onGeometryTest = func(o *Volume) { tested = append(tested, o.ID) }
+	in := input(circle(35, 36, 3000), 9000, 9100, t0, t0.Add(time.Hour))
+	var counted int
+	alts, _, err := r.AlternativesPaid("a", "", in, rl, now, func(*Volume) bool { return false }, func(near, _ int) error {
+		counted = near
+		return nil
+	})
+	if err != nil || len(alts) == 0 {
+		t.Fatalf("Alternatives = %d alternatives, %v; want some", len(alts), err)
+	}
+	if counted != 1 {
+		t.Errorf("the search counted %d volumes, want the 1 it conflicts with", counted)
+	}
+	if len(tested) != 1 || tested[0] != conflicting.ID {
+		t.Errorf("the footprints of %d volumes were tested (%v), want only that of %s, the one counted", len(tested), tested, conflicting.ID)
+	}
+}

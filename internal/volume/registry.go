@@ -29,6 +29,9 @@ type Registry struct {
 	// livePositions counts the positions of their footprints by party.
 	limits        PartyLimits
 	livePositions map[string]int
+	// onGeometryTest, when set (tests), is told each volume whose
+	// footprint a search of alternatives tests against the write's.
+	onGeometryTest func(*Volume)
 }
 
 // NewRegistry returns an empty registry; call Load to fill it from the store.
