@@ -235,6 +235,12 @@ func (a alternativesPayer) Most(party string) int {
 // party's budget did not hold: 429, or 422 naming the footprint when the
 // budget never holds what the search may cost among the volumes near it.
 func (h *Handler) alternativesRefusal(party string, e *service.AlternativesBudgetError) *Problem {
+	if e.Listing && e.Beyond {
+		return h.alternatives.beyondBudget(party, "footprint", fmt.Sprintf("listing the volumes around this volume (its footprint, over its window and a week either side) may cost %d checks, which a search of alternatives reserves before it lists them", e.Checks))
+	}
+	if e.Listing {
+		return h.alternatives.refusal(party, e.Wait, fmt.Sprintf("does not hold the %d checks that listing the volumes around this volume (its footprint, over its window and a week either side) costs, which a search reserves before it lists them; nothing was searched", e.Checks))
+	}
 	if e.Beyond {
 		return h.alternatives.beyondBudget(party, "footprint", fmt.Sprintf("a search of alternatives among the %d volumes near this volume (in its footprint, band and window) may cost %d checks, which it reserves before it runs", e.Near, e.Checks))
 	}

@@ -51,9 +51,16 @@ type AlternativesBudgetError struct {
 	// Beyond: Checks is more than the budget ever holds (Most), so that
 	// waiting is no use; Wait is then meaningless.
 	Beyond bool
+	// Listing: Checks is what listing the volumes around the write over
+	// the horizon costs (volume.AlternativesListingChecks a listing),
+	// reserved before they are listed; Near is not known then.
+	Listing bool
 }
 
 func (e *AlternativesBudgetError) Error() string {
+	if e.Listing {
+		return fmt.Sprintf("service: this party's budget of alternatives searches does not hold the %d checks that listing the volumes around the write costs", e.Checks)
+	}
 	if e.Beyond {
 		return fmt.Sprintf("service: this party's budget of alternatives searches never holds the %d checks a search among %d volumes may cost", e.Checks, e.Near)
 	}
@@ -87,30 +94,51 @@ func WithAlternativesBudget(ctx context.Context, b AlternativesBudget) context.C
 }
 
 // searchAlternatives runs search against the budget of ctx, if any, in
-// a turn of work on demand (OnDemandTurn): search calls pay with the most
-// it can cost before it checks anything, which reserves that much of the
-// budget, then waits for the turn (holding the reservation, so that a
-// party's searches waiting for turns never hold more than its budget).
-func (s *Service) searchAlternatives(ctx context.Context, party string, search func(pay func(near, mostChecks int) error) ([]volume.Alternative, int, error)) ([]volume.Alternative, error) {
+// a turn of work on demand (OnDemandTurn). search calls payListing with
+// what listing the volumes around the write costs
+// (volume.Registry.AlternativesPaidListed), before it lists them, which
+// reserves that much of the budget, then waits for the turn (holding the
+// reservation, so that a party's searches waiting for turns never hold
+// more than its budget): the listing and the search run in the turn, so
+// that however many parties search, ingest and alerts keep the other
+// cores. Then search calls pay with the most the search can cost among
+// the volumes it counts before it checks anything, which reserves that
+// much more. The listing is charged what it was reserved, the search the
+// checks it made and AlternativesSearchOverheadChecks.
+func (s *Service) searchAlternatives(ctx context.Context, party string, search func(payListing func(checks int) error, pay func(near, mostChecks int) error) ([]volume.Alternative, int, error)) ([]volume.Alternative, error) {
 	b, _ := ctx.Value(alternativesBudgetKey{}).(AlternativesBudget)
-	var settle func(checks int)
+	var settleListing, settle func(checks int)
+	listed := 0
 	var release func()
-	pay := func(near, mostChecks int) error {
+	payListing := func(checks int) error {
 		if b != nil {
-			held := mostChecks + AlternativesSearchOverheadChecks
-			paid, wait, ok := b.Reserve(party, held)
+			paid, wait, ok := b.Reserve(party, checks)
 			if !ok {
-				return &AlternativesBudgetError{Checks: held, Near: near, Wait: wait, Beyond: held > b.Most(party)}
+				return &AlternativesBudgetError{Checks: checks, Listing: true, Wait: wait, Beyond: checks > b.Most(party)}
 			}
-			settle = paid
+			settleListing, listed = paid, checks
 		}
 		var err error
 		release, err = s.OnDemandTurn(ctx, s.onDemandWait)
 		return err
 	}
-	alts, checks, err := search(pay)
+	pay := func(near, mostChecks int) error {
+		if b != nil {
+			held := mostChecks + AlternativesSearchOverheadChecks
+			paid, wait, ok := b.Reserve(party, held)
+			if !ok {
+				return &AlternativesBudgetError{Checks: held, Near: near, Wait: wait, Beyond: listed+held > b.Most(party)}
+			}
+			settle = paid
+		}
+		return nil
+	}
+	alts, checks, err := search(payListing, pay)
 	if release != nil {
 		release()
+	}
+	if settleListing != nil {
+		settleListing(listed)
 	}
 	if settle != nil {
 		settle(checks + AlternativesSearchOverheadChecks)

@@ -194,16 +194,16 @@ func (s *Service) VolumeAlternatives(ctx context.Context, p party.Principal, id 
 // nil, is asked first: its error ends the search, nothing paid.
 func (s *Service) volumeAlternatives(ctx context.Context, p party.Principal, id string, in volume.Input, before func() error) (alts []volume.Alternative, searched bool, err error) {
 	rl, now := s.Rules(), s.now()
-	alts, err = s.searchAlternatives(ctx, p.Party, func(pay func(near, mostChecks int) error) ([]volume.Alternative, int, error) {
-		return s.volumes().AlternativesPaid(p.Party, id, in, rl, now, s.visibility(p, rl, now), func(near, mostChecks int) error {
+	alts, err = s.searchAlternatives(ctx, p.Party, func(payListing func(checks int) error, pay func(near, mostChecks int) error) ([]volume.Alternative, int, error) {
+		return s.volumes().AlternativesPaidListed(p.Party, id, in, rl, now, s.visibility(p, rl, now), func(checks int) error {
 			searched = true
 			if before != nil {
 				if err := before(); err != nil {
 					return err
 				}
 			}
-			return pay(near, mostChecks)
-		})
+			return payListing(checks)
+		}, pay)
 	})
 	return alts, searched, err
 }

@@ -423,3 +423,47 @@ func TestAlternativesTestOnlyFootprintsTheyCount(t *testing.T) {
 		t.Errorf("the footprints of %d volumes were tested (%v), want only that of %s, the one counted", len(tested), tested, conflicting.ID)
 	}
 }
+
+// TestAlternativesPayForTheirListingFirst: the listing of the volumes
+// around a write over the horizon is paid for before it is made, at
+// AlternativesListingChecks a listing (a volume is listed in each hour
+// bucket its window meets, in each cell of the write's covering that
+// lists it); refused, nothing is listed or searched; a write that
+// conflicts with nothing pays for nothing.
+func TestAlternativesPayForTheirListingFirst(t *testing.T) {
+	rl := rules.Default()
+	r := NewRegistry(rl)
+	for i := range 20 {
+		lower := float64(i) * 500
+		r.idx.Put(mkVol(t, fmt.Sprintf("b%02d", i), "b", input(circle(35, 36, 2000), lower, lower+100, t0, t0.Add(time.Hour))))
+	}
+	in := input(circle(35, 36.01, 2000), 0, 100, t0, t0.Add(time.Hour))
+	var order []string
+	var listing int
+	payListing := func(checks int) error { order, listing = append(order, "listing"), checks; return nil }
+	pay := func(int, int) error { order = append(order, "search"); return nil }
+	r.onGeometryTest = func(*Volume) { order = append(order, "listed") }
+	if _, _, err := r.AlternativesPaidListed("a", "", in, rl, t0.Add(-time.Hour), func(*Volume) bool { return true }, payListing, pay); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) < 3 || order[0] != "listing" || order[len(order)-1] != "search" {
+		t.Fatalf("paid and listed in the order %v, want the listing paid first, the search last", order)
+	}
+	v := mkVol(t, "(new)", "a", in)
+	from, to := grownWindowNs(v, r.idx.p.bufNs+AlternativesHorizon.Nanoseconds())
+	// Each volume's window grown by the buffer meets 3 hour buckets.
+	if want := AlternativesListingChecks * r.idx.listings(r.idx.covering(v.shape), from, to); listing != want || listing < AlternativesListingChecks*20*3 {
+		t.Errorf("the listing was paid %d checks, want %d: %d a listing, 20 volumes listed in 3 hour buckets of each cell that lists them", listing, want, AlternativesListingChecks)
+	}
+
+	refused := errors.New("budget spent")
+	order = nil
+	alts, checks, err := r.AlternativesPaidListed("a", "", in, rl, t0.Add(-time.Hour), func(*Volume) bool { return true }, func(int) error { return refused }, pay)
+	if !errors.Is(err, refused) || alts != nil || checks != 0 || len(order) != 0 {
+		t.Fatalf("the listing refused: %d alternatives, %d checks, %v, and %v done", len(alts), checks, err, order)
+	}
+	clear := input(circle(10, 10, 2000), 0, 100, t0, t0.Add(time.Hour))
+	if _, _, err := r.AlternativesPaidListed("a", "", clear, rl, t0.Add(-time.Hour), func(*Volume) bool { return true }, payListing, pay); err != nil || len(order) != 0 {
+		t.Fatalf("a write conflicting with nothing: %v, and %v done", err, order)
+	}
+}

@@ -452,6 +452,30 @@ func (x *Index) candidates(cover []s2.CellID, fromNs, toNs int64, pre func(*entr
 	return out
 }
 
+// listings returns how many listings candidates visits over cover and
+// [fromNs, toNs], without visiting them: what listing the volumes there
+// costs, known beforehand.
+func (x *Index) listings(cover []s2.CellID, fromNs, toNs int64) int {
+	first, last := bucketRange(fromNs, toNs)
+	n := 0
+	for _, c := range cover {
+		inner := x.buckets[c]
+		n += len(inner[longBucket])
+		if int64(len(inner)) < last-first+1 {
+			for b, list := range inner {
+				if first <= b && b <= last {
+					n += len(list)
+				}
+			}
+			continue
+		}
+		for b := first; b <= last; b++ {
+			n += len(inner[b])
+		}
+	}
+	return n
+}
+
 // Conflicts returns the live volumes of other parties that conflict with v,
 // sorted by id. v itself (same id) is never returned.
 func (x *Index) Conflicts(v *Volume) []*Volume {
