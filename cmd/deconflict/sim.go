@@ -50,7 +50,7 @@ func loadScenario(name string) (*sim.Scenario, error) {
 	defer f.Close()
 	s, err := sim.Load(f)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usagef("--scenario %s: %v", name, err)
 	}
 	return s, nil
 }

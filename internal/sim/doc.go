@@ -24,8 +24,11 @@
 //
 // All *_s fields are seconds from the epoch, lengths meters, speeds m/s,
 // angles degrees. Every flight must have landed within a week of the
-// epoch. Unknown fields are errors; every error names its field (e.g.
-// "sorties[3].waypoints[1].at_s").
+// epoch; a scenario flies at most 10,000 flights (with the repeats), for
+// at most 64 parties, in a file of at most 4 MiB. Unknown fields are
+// errors; every error names its field (e.g.
+// "sorties[3].waypoints[1].at_s"), or, for a fault of the JSON, its line
+// and column.
 //
 // # Kinematics
 //

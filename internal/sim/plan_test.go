@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -535,5 +536,81 @@ func TestDronesAmongCrewedAircraft(t *testing.T) {
 	}
 	if !mixed {
 		t.Fatal("no designed encounter between a drone and a crewed aircraft")
+	}
+}
+
+// TestLoadBoundsTheScenario: a scenario that would fly a million
+// aircraft, follow thousands of parties' event streams or start its demo
+// years away, or a file larger than any scenario, is refused naming the
+// field (or the size) before anything is planned; it was planned (a
+// million flights took seconds and 600 MB) and then driven.
+func TestLoadBoundsTheScenario(t *testing.T) {
+	head := `{"name":"x","report_every_s":5,"demo_start_s":0,"parties":[{"name":"a"},{"name":"b"}],"bases":[{"name":"B","party":"a","lat":35,"lon":36}],` +
+		`"aircraft_types":[{"name":"t","cruise_mps":200,"climb_mps":20,"ceiling_m":10000}],"sorties":[`
+	sortie := func(i, repeat int) string {
+		return fmt.Sprintf(`{"id":"s%d","party":"a","type":"t","base":"B","start_s":10,"alt_m":5000,"waypoints":[{"lat":35.5,"lon":36.5}],"repeat":{"count":%d,"every_s":60}}`, i, repeat)
+	}
+	doc := func(sorties, repeat int) string {
+		var b strings.Builder
+		b.WriteString(head)
+		for i := range sorties {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(sortie(i, repeat))
+		}
+		b.WriteString("]}")
+		return b.String()
+	}
+	if _, err := Load(strings.NewReader(doc(100, 100))); err != nil {
+		t.Fatalf("10,000 flights: %v", err)
+	}
+	parties := `"parties":[`
+	for i := range maxParties + 1 {
+		parties += fmt.Sprintf(`{"name":"p%d"},`, i)
+	}
+	parties += `{"name":"a"},{"name":"b"}]`
+	for _, c := range []struct{ doc, field string }{
+		{doc(101, 100), "sorties[100]"},
+		{doc(10_001, 1), "sorties[10000]"},
+		{strings.Replace(doc(1, 1), `"repeat":{"count":1,`, `"repeat":{"count":9223372036854775807,`, 1), "sorties[0]"},
+		{strings.Replace(doc(1, 1), `"parties":[{"name":"a"},{"name":"b"}]`, parties, 1), "parties"},
+		{strings.Replace(doc(1, 1), `"demo_start_s":0`, `"demo_start_s":3e9`, 1), "demo_start_s"},
+	} {
+		_, err := Load(strings.NewReader(c.doc))
+		var fe *fielderr.Error
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%.80s...: err %v, want one naming %s", c.doc, err, c.field)
+		}
+	}
+	huge := doc(1, 1) + strings.Repeat(" ", MaxScenarioBytes)
+	if _, err := Load(strings.NewReader(huge)); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("a file of %d bytes: %v", len(huge), err)
+	}
+}
+
+// TestLoadNamesLineAndColumn: a scenario file that is not one JSON
+// document says where: the line and column of the fault, the data after
+// the document (which was ignored), the end of a file cut short, or that
+// it is empty. A byte order mark is read as nothing.
+func TestLoadNamesLineAndColumn(t *testing.T) {
+	good, err := builtin.ReadFile("scenarios/syria-2015.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(bytes.NewReader(append([]byte("\ufeff"), good...))); err != nil {
+		t.Fatalf("with a byte order mark: %v", err)
+	}
+	for _, c := range []struct{ doc, want string }{
+		{"{\"name\":\"x\",\n  \"report_every_s\": x5}", "line 2, column 21: invalid character 'x'"},
+		{"{\"name\":\"x\",\n  \"report_every_s\": \"5\"}", "line 2, column 23: "},
+		{string(good) + "\n{}", fmt.Sprintf("line %d, column 1: data after", bytes.Count(good, []byte("\n"))+2)},
+		{"{\"name\":\"x\",\n", "line 2, column 1: unexpected EOF"},
+		{" \n", "empty"},
+	} {
+		_, err := Load(strings.NewReader(c.doc))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%.60q: err %v, want %q", c.doc, err, c.want)
+		}
 	}
 }

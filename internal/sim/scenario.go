@@ -185,19 +185,70 @@ func Builtin(name string) (*Scenario, error) {
 	return Load(bytes.NewReader(b))
 }
 
-// Load reads and validates a scenario file (JSON). Unknown fields are
-// errors: a typo in a scenario should not silently change the flight.
+// MaxScenarioBytes bounds a scenario file: the built-in day is 12 KB, and
+// a file is read whole before it is checked, so a huge one (or a device
+// that never ends) must not take the memory.
+const MaxScenarioBytes = 4 << 20
+
+// Load reads and validates a scenario file (JSON): one document, nothing
+// after it but white space, at most MaxScenarioBytes. Unknown fields are
+// errors: a typo in a scenario should not silently change the flight. A
+// fault of the JSON names its line and column.
 func Load(r io.Reader) (*Scenario, error) {
-	dec := json.NewDecoder(r)
+	data, err := io.ReadAll(io.LimitReader(r, MaxScenarioBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if len(data) > MaxScenarioBytes {
+		return nil, fmt.Errorf("scenario: longer than %d bytes", MaxScenarioBytes)
+	}
+	// An editor's byte order mark is not part of the document.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("scenario: empty: expected a JSON document")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var s Scenario
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, fmt.Errorf("scenario: %s%w", jsonPosition(data, err, dec.InputOffset()), err)
+	}
+	end := dec.InputOffset()
+	if rest := bytes.TrimLeft(data[end:], " \t\r\n"); len(rest) > 0 {
+		return nil, fmt.Errorf("scenario: %sdata after the scenario's JSON document", position(data, int64(len(data)-len(rest))))
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// jsonPosition is "line L, column C: " of a decoding error: the last byte
+// read for a syntax or type error (the decoder's offsets count it), the
+// end of the file for one that ends inside the document, else where the
+// decoder stopped.
+func jsonPosition(data []byte, err error, stopped int64) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return position(data, syntax.Offset-1)
+	case errors.As(err, &typ):
+		return position(data, typ.Offset-1)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return position(data, int64(len(data)))
+	}
+	return position(data, stopped)
+}
+
+// position is "line L, column C: " (1-based, the column in bytes) of the
+// byte at offset off of data.
+func position(data []byte, off int64) string {
+	off = min(max(off, 0), int64(len(data)))
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := len(before) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("line %d, column %d: ", line, col)
 }
 
 // Validate checks references, ranges and that every timed waypoint can be
@@ -212,8 +263,23 @@ func (s *Scenario) Validate() error {
 	if !finite(s.ReportEveryS) || s.ReportEveryS < minReportEveryS || s.ReportEveryS > 30 {
 		return fieldErr("report_every_s", "must be within [%g, 30]", minReportEveryS)
 	}
-	if !finite(s.DemoStartS) || s.DemoStartS < 0 {
-		return fieldErr("demo_start_s", "must be zero or more")
+	if !finite(s.DemoStartS) || s.DemoStartS < 0 || s.DemoStartS > maxScenarioS {
+		return fieldErr("demo_start_s", "must be within [0, %d]", maxScenarioS)
+	}
+	if len(s.Parties) > maxParties {
+		return fieldErr("parties", "%d parties, above the %d a scenario may have (a run follows an event stream per party)", len(s.Parties), maxParties)
+	}
+	flights := 0
+	for i, so := range s.Sorties {
+		n := 1
+		if so.Repeat != nil {
+			n = max(so.Repeat.Count, 1)
+		}
+		// Counted before the repeats are checked, so a count beyond
+		// theirs is bounded here too.
+		if flights += min(n, maxFlights+1); flights > maxFlights {
+			return fieldErr(fmt.Sprintf("sorties[%d]", i), "the scenario flies more than %d flights (with the repeats) by this sortie: more than a run drives", maxFlights)
+		}
 	}
 	if len(s.Rules) > 0 {
 		r, err := rules.Amend(rules.Default(), s.Rules)
@@ -410,6 +476,16 @@ func (s *Scenario) Validate() error {
 const (
 	minReportEveryS = 0.1
 	maxScenarioS    = 7 * 86400
+)
+
+// Bounds of a scenario's size. A run drives every flight through the
+// server's API, declares each one's volumes and follows an event stream
+// per party: the built-in day has 69 flights and 4 parties; ten thousand
+// flights is a theatre at its busiest (the whole-airspace benchmarks go
+// beyond through the API's batches, not through a scenario).
+const (
+	maxFlights = 10_000
+	maxParties = 64
 )
 
 // checkNames checks that the aircraft ids and callsigns of a sortie's
