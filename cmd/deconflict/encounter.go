@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -69,21 +70,67 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 		return usagef("--in: %v", err)
 	}
 	defer src.Close()
-
-	if *out == "" {
-		_, err := run(src, stdout)
-		return encounterError(*in, err)
+	if *out != "" {
+		if err := checkEncounterOut(src, *in, *out); err != nil {
+			return err
+		}
 	}
-	return encounterToFile(src, *in, *out, run)
+
+	var rows int
+	if *out == "" {
+		rows, err = run(src, stdout)
+		if err != nil {
+			return encounterError(*in, err)
+		}
+	} else if rows, err = encounterToFile(src, *in, *out, run); err != nil {
+		return err
+	}
+	// The analyst learns what was done; stdout, when it holds the
+	// results, stays only the results.
+	to := *out
+	if to == "" {
+		to = "standard output"
+	}
+	if rows == 0 {
+		fmt.Fprintf(stderr, "deconflict encounter: %s has a header and no encounters: wrote only the header to %s\n", *in, to)
+	} else {
+		fmt.Fprintf(stderr, "deconflict encounter: %d encounters from %s written to %s\n", rows, *in, to)
+	}
+	return nil
+}
+
+// checkEncounterOut refuses, before any work, an --out that is the input
+// itself (the results would replace the analyst's encounters) or a
+// directory (the rename would fail once every row was done).
+func checkEncounterOut(src *os.File, inName, out string) error {
+	st, err := os.Stat(out)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return usagef("--out %s: %v", out, err)
+	}
+	if st.IsDir() {
+		return usagef("--out %s is a directory: name the output file", out)
+	}
+	if in, err := src.Stat(); err == nil && os.SameFile(in, st) {
+		return usagef("--out %s is the input file %s: the results would replace the encounters; write them elsewhere", out, inName)
+	}
+	return nil
 }
 
 // encounterToFile writes to a temporary file beside out and renames it into
 // place only when every row succeeded, so that a bad row leaves no partial
 // output (and an existing file untouched).
-func encounterToFile(src io.Reader, inName, out string, run func(io.Reader, io.Writer) (int, error)) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+func encounterToFile(src io.Reader, inName, out string, run func(io.Reader, io.Writer) (int, error)) (rows int, err error) {
+	dir := filepath.Dir(out)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".*.tmp")
 	if err != nil {
-		return fmt.Errorf("--out: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return 0, fmt.Errorf("--out %s: cannot write in %s: %w", out, dir, err)
 	}
 	defer func() {
 		if err != nil {
@@ -91,16 +138,24 @@ func encounterToFile(src io.Reader, inName, out string, run func(io.Reader, io.W
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := run(src, tmp); err != nil {
-		return encounterError(inName, err)
+	if rows, err = run(src, tmp); err != nil {
+		return 0, encounterError(inName, err)
 	}
 	if err := tmp.Chmod(0o644); err != nil {
-		return err
+		return 0, err
+	}
+	// On disk before the name: a crash leaves the old file or the whole
+	// new one, never a short one under the name.
+	if err := tmp.Sync(); err != nil {
+		return 0, fmt.Errorf("--out %s: %w", out, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return 0, fmt.Errorf("--out %s: %w", out, err)
 	}
-	return os.Rename(tmp.Name(), out)
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return 0, fmt.Errorf("--out %s: %w", out, err)
+	}
+	return rows, nil
 }
 
 // encounterError makes faults in the input usage errors (exit status 2);

@@ -176,3 +176,79 @@ func TestEncounterErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestEncounterOutRefusedBeforeWork: an --out that is the input itself
+// (named again, or through a link) would replace the analyst's encounters
+// with the results; one that is a directory failed only after every row
+// was done, with the temporary file's name; one in a folder that does not
+// exist named the temporary file. Each is refused first, naming --out as
+// given, with the input untouched.
+func TestEncounterOutRefusedBeforeWork(t *testing.T) {
+	const header = "id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"
+	// A bad third line: a run that does the work first reports it.
+	const input = header + "1,0,0,1000,100,0,0,20000,0,1000,-100,0,0,9260,304.8,300\n2,x\n"
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	if err := os.WriteFile(in, []byte(input), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.csv")
+	if err := os.Symlink(in, link); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "results")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		out  string
+		code int
+		want string
+	}{
+		{in, 2, "is the input file"},
+		{filepath.Join(dir, ".", "in.csv"), 2, "is the input file"},
+		{link, 2, "is the input file"},
+		{sub, 2, "is a directory"},
+		{filepath.Join(dir, "nope", "out.csv"), 1, "cannot write in " + filepath.Join(dir, "nope")},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := runMain([]string{"encounter", "--in", in, "--out", c.out}, &stdout, &stderr)
+		if code != c.code || !strings.Contains(stderr.String(), "--out "+c.out) || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("--out %s: exit %d, stderr %q; want exit %d naming --out %s, %q", c.out, code, stderr.String(), c.code, c.out, c.want)
+		}
+		if b, _ := os.ReadFile(in); string(b) != input {
+			t.Fatalf("--out %s: the input became %q", c.out, b)
+		}
+	}
+	if entries, _ := os.ReadDir(sub); len(entries) != 0 {
+		t.Fatalf("left in the directory: %v", entries)
+	}
+}
+
+// TestEncounterSaysWhatItDid: on success the analyst reads, on stderr, how
+// many encounters went where, and is told when the input held none (a
+// header alone gave a results file of a header, silently).
+func TestEncounterSaysWhatItDid(t *testing.T) {
+	in, _ := reference.DAIDALUSDO365(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.csv")
+	var stdout, stderr bytes.Buffer
+	if code := runMain([]string{"encounter", "--detector", "do365_wcv", "--in", in, "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if want := "400 encounters from " + in + " written to " + out; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q lacks %q", stderr.String(), want)
+	}
+	empty := filepath.Join(dir, "empty.csv")
+	if err := os.WriteFile(empty, []byte("id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := runMain([]string{"encounter", "--detector", "do365_wcv", "--in", empty}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if stdout.String() != encounter.DO365Header+"\n" || !strings.Contains(stderr.String(), "no encounters") {
+		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+}
