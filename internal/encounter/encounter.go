@@ -21,6 +21,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/resolve"
 )
 
@@ -223,7 +224,8 @@ const maxLineBytes = 1 << 20
 // in both own_vx_mps, own_vy_mps, own_vz_mps, int_vx_mps, int_vy_mps,
 // int_vz_mps (east, north, up), and for the Cylinder detector D_m, H_m,
 // T_s. Other columns are ignored, in any order. Fields are plain: no
-// quoting.
+// quoting. Ids are printable (package printable): they are written back
+// as they are, so the output needs no quoting either.
 type Reader struct {
 	sc      *bufio.Scanner
 	line    int
@@ -343,11 +345,21 @@ func (r *Reader) parse(text string, line int, fields []string, e *Encounter) ([]
 	if e.ID == "" {
 		return fields, &InputError{Line: line, Column: "id", Err: errors.New("empty")}
 	}
+	// The id is written back as it is: a control character (a lone
+	// carriage return, an escape sequence) would break the output's lines
+	// for the programs that read it, or what a terminal shows.
+	if err := printable.Check(e.ID); err != nil {
+		return fields, &InputError{Line: line, Column: "id", Err: err}
+	}
 	for i := range r.cols {
 		c := &r.cols[i]
 		s := strings.TrimSpace(fields[c.index])
 		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
+		if errors.Is(err, strconv.ErrRange) && math.IsInf(v, 0) {
+			// 1e309: a number, beyond any float64.
+			return fields, &InputError{Line: line, Column: c.name, Err: fmt.Errorf("%s is beyond ±%g", s, maxMagnitude)}
+		}
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return fields, &InputError{Line: line, Column: c.name, Err: fmt.Errorf("%q is not a number", s)}
 		}
 		if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -208,6 +208,14 @@ func TestReaderErrors(t *testing.T) {
 		{"NaN", replace("own_z_m", "NaN"), Local, 3, "own_z_m", "not a finite number"},
 		{"infinity", replace("int_x_m", "-Inf"), Local, 3, "int_x_m", "not a finite number"},
 		{"huge", replace("own_vx_mps", "1e300"), Local, 3, "own_vx_mps", "beyond"},
+		// A number beyond any float64 is said to be beyond the bound,
+		// not "not a number".
+		{"beyond float64", replace("own_z_m", "1e309"), Local, 3, "own_z_m", "1e309 is beyond ±1e+09"},
+		{"beyond float64, negative", replace("D_m", "-1e400"), Local, 3, "D_m", "beyond"},
+		// The id is written back as it is: a control character in it
+		// would break the output's lines or a terminal's display.
+		{"id with an escape", replace("id", "a\x1b[2Jb"), Local, 3, "id", "U+001B"},
+		{"id with a lone carriage return", replace("id", "a\rb"), Local, 3, "id", "U+000D"},
 		{"negative D", replace("D_m", "-1"), Local, 3, "D_m", "must not be negative"},
 		{"negative H", replace("H_m", "-0.5"), Local, 3, "H_m", "must not be negative"},
 		{"negative T", replace("T_s", "-300"), Local, 3, "T_s", "must not be negative"},
