@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -67,5 +68,46 @@ func TestReferencePresent(t *testing.T) {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestComparisonsCannotPassEmpty: a comparison of no rows (an output and a
+// reference both cut to their header, as when a run read nothing), or one
+// where most rows are excepted as boundary sensitive, fails: it would
+// check nothing and pass.
+func TestComparisonsCannotPassEmpty(t *testing.T) {
+	const results = "id,conflict,t_in_s,t_out_s,t_cpa_s,d_h_cpa_m,d_v_cpa_m\n"
+	const do365 = "id,corrective_conflict,corrective_t_in_s,corrective_t_out_s,preventive_conflict,preventive_t_in_s,preventive_t_out_s,alert_level\n"
+	const row = "a,0,,,0,,,0\n"
+	all := map[string]bool{"a": true, "b": true}
+	for name, compare := range map[string]func(testing.TB){
+		"CompareResults, no rows": func(tb testing.TB) { CompareResults(tb, results, results+"\r\n", 1e-3) },
+		"CompareDO365, no rows":   func(tb testing.TB) { CompareDO365(tb, do365, do365, 1e-3, nil) },
+		"CompareDO365, every row excepted": func(tb testing.TB) {
+			CompareDO365(tb, do365+row+"b,1,0.000000,1.000000,1,0.000000,1.000000,3\n", do365+row+"b,0,,,0,,,0\n", 1e-3, all)
+		},
+		"CompareDO365Bands, every row excepted": func(tb testing.TB) {
+			_, expected := DAIDALUSDO365(tb)
+			want := string(ReadFile(tb, expected))
+			ids := map[string]bool{}
+			for _, l := range strings.Split(strings.TrimSpace(want), "\n")[1:] {
+				id, _, _ := strings.Cut(l, ",")
+				ids[id] = true
+			}
+			// DAIDALUS's own bands, which agree: only the exceptions fail.
+			CompareDO365Bands(tb, want, ids)
+		},
+	} {
+		r := &recorder{TB: t}
+		compare(r)
+		if want := map[bool]string{true: "either way", false: "no rows"}[strings.Contains(name, "excepted")]; !strings.Contains(r.fatal, want) {
+			t.Errorf("%s: failed with %q, want a failure saying %q", name, r.fatal, want)
+		}
+	}
+	// The same comparisons with rows and few exceptions pass.
+	r := &recorder{TB: t}
+	CompareDO365(r, do365+row+"b,1,0.000000,1.000000,1,0.000000,1.000000,3\n", do365+row+"b,1,0.000000,1.000000,1,0.000000,1.000000,3\n", 1e-3, map[string]bool{"x": true})
+	if r.fatal != "" {
+		t.Errorf("equal rows: %s", r.fatal)
 	}
 }
