@@ -189,7 +189,10 @@ func Read(r io.Reader) (*Export, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("line %d: longer than %d bytes", n+1, maxLineBytes)
+		}
+		return nil, fmt.Errorf("reading line %d: %w", n+1, err)
 	}
 	if len(e.Records) == 0 && e.Hidden == 0 {
 		return nil, errors.New("no audit record in the export")
