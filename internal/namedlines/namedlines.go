@@ -1,7 +1,8 @@
 // Package namedlines reads the small text files operators keep beside the
 // service: one entry per line, whitespace-separated fields (for example
 // "PARTY ed25519:<base64>" or "PARTY TOKEN"), with blank lines and lines
-// starting with # skipped. It owns only that layout; what a field means is
+// starting with # skipped; a byte order mark before the first line is
+// not part of it. It owns only that layout; what a field means is
 // the caller's.
 package namedlines
 
@@ -22,7 +23,13 @@ func Each(r io.Reader, fn func(fields []string) error) error {
 	sc := bufio.NewScanner(r)
 	line := 1
 	for ; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
+		text := sc.Text()
+		if line == 1 {
+			// An editor's byte order mark is not part of the first
+			// entry's name.
+			text = strings.TrimPrefix(text, "\ufeff")
+		}
+		text = strings.TrimSpace(text)
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}

@@ -86,3 +86,19 @@ func FuzzEach(f *testing.F) {
 		}
 	})
 }
+
+// TestEachSkipsAByteOrderMark: a file saved by an editor that starts it
+// with a byte order mark names its first party as written; the mark was
+// glued to the name, and the entry refused as an unknown party.
+func TestEachSkipsAByteOrderMark(t *testing.T) {
+	var got [][]string
+	if err := Each(strings.NewReader("\ufeffcoalition s3cret\r\nrussia t0ken\r\n"), func(f []string) error {
+		got = append(got, f)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"coalition", "s3cret"}, {"russia", "t0ken"}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("entries %q, want %q", got, want)
+	}
+}
