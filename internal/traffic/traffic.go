@@ -59,20 +59,29 @@ func Generate(scenario string, o Options) ([]track.Report, error) {
 	if !ok {
 		return nil, fmt.Errorf("scenario: unknown %q (want one of %v)", scenario, Scenarios())
 	}
-	if o.Aircraft < 0 {
-		return nil, fmt.Errorf("aircraft: must not be negative")
+	if o.Aircraft < 0 || o.Aircraft > MaxAircraft {
+		return nil, fmt.Errorf("aircraft: %d, must be within [0, %d]", o.Aircraft, MaxAircraft)
 	}
 	if o.Parties <= 0 {
 		o.Parties = 4
 	}
-	if o.Hubs < 0 || o.Hubs == 1 {
-		return nil, fmt.Errorf("hubs: must be 0 (default) or at least 2")
+	if o.Hubs < 0 || o.Hubs == 1 || o.Hubs > MaxHubs {
+		return nil, fmt.Errorf("hubs: %d, must be 0 (default) or within [2, %d]", o.Hubs, MaxHubs)
 	}
 	if o.Time.IsZero() {
 		return nil, fmt.Errorf("time: must be set")
 	}
 	return gen(o, rand.New(rand.NewPCG(o.Seed, 0x7aff1c))), nil
 }
+
+// Bounds of a picture: the pictures are built whole in memory (some
+// 200 bytes a report), so a count from a flag cannot ask for more than
+// the machine holds (or more than a slice may, which panicked). A million
+// aircraft is ten times the largest benchmark; a hub per ten of them.
+const (
+	MaxAircraft = 1_000_000
+	MaxHubs     = 100_000
+)
 
 func partyOf(i, parties int) string { return fmt.Sprintf("p%d", i%parties+1) }
 

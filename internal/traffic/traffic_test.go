@@ -3,6 +3,7 @@ package traffic
 import (
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +179,26 @@ func TestMetroLooksLikeACity(t *testing.T) {
 	}
 	if shared < n/10 {
 		t.Errorf("only %d of %d drones share a 100 m square: not route-like", shared, n)
+	}
+}
+
+// TestGenerateBoundsThePicture: a count of aircraft or hubs beyond what a
+// picture built in memory may hold is refused naming the option; it
+// panicked allocating the slice (or took all memory below that).
+func TestGenerateBoundsThePicture(t *testing.T) {
+	for _, sc := range Scenarios() {
+		for _, o := range []Options{
+			{Aircraft: math.MaxInt, Time: t0},
+			{Aircraft: MaxAircraft + 1, Time: t0},
+			{Aircraft: 1, Hubs: math.MaxInt, Time: t0},
+		} {
+			field := "aircraft"
+			if o.Hubs != 0 {
+				field = "hubs"
+			}
+			if _, err := Generate(sc, o); err == nil || !strings.HasPrefix(err.Error(), field+": ") {
+				t.Errorf("%s with %d aircraft and %d hubs: %v, want an error naming %s", sc, o.Aircraft, o.Hubs, err, field)
+			}
+		}
 	}
 }
