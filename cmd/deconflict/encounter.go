@@ -78,7 +78,13 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 
 	var rows int
 	if *out == "" {
-		rows, err = run(src, stdout)
+		written := &countingWriter{w: stdout}
+		rows, err = run(src, written)
+		if err != nil && written.n > 0 {
+			// What went out cannot be taken back: say that it is
+			// not the results, lest it be taken for them.
+			fmt.Fprintf(stderr, "deconflict encounter: INCOMPLETE: standard output holds the header and the results of the first %d encounters only; discard it\n", rows)
+		}
 		if err != nil {
 			return encounterError(*in, err)
 		}
@@ -166,4 +172,16 @@ func encounterError(inName string, err error) error {
 		return usagef("%s: %v", inName, err)
 	}
 	return err
+}
+
+// countingWriter counts the bytes that went through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -250,5 +251,43 @@ func TestEncounterSaysWhatItDid(t *testing.T) {
 	}
 	if stdout.String() != encounter.DO365Header+"\n" || !strings.Contains(stderr.String(), "no encounters") {
 		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+}
+
+// TestEncounterStdoutSaysItIsIncomplete: results streamed to standard
+// output cannot be taken back when a later row is bad; stderr says that
+// what went out is incomplete and how many results it holds, whole lines
+// each. A fault in the header, before anything went out, says only the
+// fault.
+func TestEncounterStdoutSaysItIsIncomplete(t *testing.T) {
+	const header = "id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n"
+	var b strings.Builder
+	b.WriteString(header)
+	for i := range 3000 {
+		fmt.Fprintf(&b, "%d,0,0,1000,100,0,0,%d,0,1000,-100,0,0,9260,304.8,300\n", i, 20_000+i)
+	}
+	b.WriteString("bad,x\n")
+	in := filepath.Join(t.TempDir(), "in.csv")
+	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := runMain([]string{"encounter", "--in", in}, &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	rows := strings.Count(stdout.String(), "\n") - 1
+	if !strings.HasSuffix(stdout.String(), "\n") || rows <= 0 ||
+		!strings.Contains(stderr.String(), fmt.Sprintf("INCOMPLETE: standard output holds the header and the results of the first %d encounters only", rows)) ||
+		!strings.Contains(stderr.String(), "line 3002") {
+		t.Fatalf("%d rows out; stderr %q", rows, stderr.String())
+	}
+
+	if err := os.WriteFile(in, []byte("id,own_x_m\n1,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := runMain([]string{"encounter", "--in", in}, &stdout, &stderr); code != 2 || stdout.Len() != 0 || strings.Contains(stderr.String(), "INCOMPLETE") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 }

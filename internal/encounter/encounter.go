@@ -507,8 +507,9 @@ type batch struct {
 // Run reads encounters from in and writes one result line per row of
 // detector d to out, in input order, after its header (Header or
 // DO365Header). It returns the number of rows. On an *InputError (the
-// first bad row in input order) the output is incomplete: callers writing
-// a file discard it.
+// first bad row in input order) the output is incomplete: it holds the
+// header and the whole lines of the rows counted (the batches before the
+// fault's), and callers writing a file discard it.
 func Run(in io.Reader, out io.Writer, f Frame, d Detector) (rows int, err error) {
 	return run(in, out, f, d, false)
 }
@@ -625,6 +626,11 @@ func run(in io.Reader, out io.Writer, f Frame, d Detector, bands bool) (rows int
 		// A bad row or read error ends the run; the rows parsed before it
 		// in this batch would only make a partial output longer.
 		if b.err != nil {
+			// The rows before are written whole, so that rows
+			// counts exactly what the output holds.
+			if err := w.Flush(); err != nil {
+				return rows, err
+			}
 			return rows, b.err
 		}
 		if _, err := w.Write(b.out); err != nil {

@@ -342,10 +342,17 @@ func TestRunReportsFirstBadRowAcrossBatches(t *testing.T) {
 		fmt.Fprintf(&b, "%d,0,0,1000,100,0,0,%d,0,1000,-100,0,0,9260,%s,300\n", i, 20_000+i, h)
 	}
 	var out bytes.Buffer
-	_, err := Run(strings.NewReader(b.String()), &out, Local, Cylinder)
+	written, err := Run(strings.NewReader(b.String()), &out, Local, Cylinder)
 	var ie *InputError
 	if !errors.As(err, &ie) || ie.Line != 2500 || ie.Column != "H_m" {
 		t.Fatalf("error %v, want line 2500, column H_m", err)
+	}
+	// What went out before the fault is the header and whole lines of
+	// the rows counted, the rows of the batches before the fault's, so
+	// that a caller can say exactly what the output holds.
+	if lines := strings.Split(out.String(), "\n"); written != 2*batchRows || len(lines) != written+2 || lines[written+1] != "" ||
+		!strings.HasPrefix(lines[written], strconv.Itoa(written-1)+",") {
+		t.Fatalf("%d rows counted; the output has %d lines, ending %q", written, len(lines), out.String()[max(0, out.Len()-80):])
 	}
 
 	// Without the bad rows every row comes back, in order.
