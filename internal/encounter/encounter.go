@@ -253,9 +253,18 @@ func NewReader(r io.Reader, f Frame, d Detector) (*Reader, error) {
 		return nil, &InputError{Line: 1, Err: errors.New("quoted fields are not supported")}
 	}
 	names := strings.Split(header, ",")
+	wanted := map[string]bool{"id": true}
+	for _, c := range rd.cols {
+		wanted[c.name] = true
+	}
 	at := make(map[string]int, len(names))
 	for i, n := range names {
 		n = strings.TrimSpace(n)
+		if !wanted[n] {
+			// A column nobody reads, named or not (a spreadsheet's
+			// trailing comma), may come any number of times.
+			continue
+		}
 		if _, dup := at[n]; dup {
 			return nil, &InputError{Line: 1, Column: n, Err: errors.New("appears twice in the header")}
 		}
@@ -272,7 +281,13 @@ func NewReader(r io.Reader, f Frame, d Detector) (*Reader, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, &InputError{Line: 1, Err: fmt.Errorf("missing columns for frame %s and detector %s: %s", f, d, strings.Join(missing, ", "))}
+		hint := ""
+		if len(missing) == len(rd.cols)+1 {
+			// Not one name known: a file without its header, or
+			// separated by something other than commas.
+			hint = " (the first line must be the header, its names separated by commas)"
+		}
+		return nil, &InputError{Line: 1, Err: fmt.Errorf("missing columns for frame %s and detector %s: %s%s", f, d, strings.Join(missing, ", "), hint)}
 	}
 	rd.nFields = len(names)
 	rd.fields = make([]string, 0, len(names))

@@ -203,6 +203,10 @@ func TestReaderErrors(t *testing.T) {
 		{"missing columns", "id,own_x_m\n" + good, Local, 1, "", "missing columns for frame local and detector cylinder: own_vx_mps"},
 		{"local file read as wgs84", header + good, WGS84, 1, "", "own_lat"},
 		{"duplicate column", strings.Replace(header, "kind", "D_m", 1) + good, Local, 1, "D_m", "twice"},
+		// A file without its header, or separated by semicolons, is
+		// told so.
+		{"no header", good + good, Local, 1, "", "the first line must be the header"},
+		{"semicolons", strings.ReplaceAll(header, ",", ";") + good, Local, 1, "", "the first line must be the header"},
 		{"not a number", replace("own_y_m", "abc"), Local, 3, "own_y_m", `"abc" is not a number`},
 		{"empty number", replace("int_vz_mps", ""), Local, 3, "int_vz_mps", "not a number"},
 		{"NaN", replace("own_z_m", "NaN"), Local, 3, "own_z_m", "not a finite number"},
@@ -268,6 +272,15 @@ func TestReaderAcceptsVariants(t *testing.T) {
 	// Both rows are evaluated, not just echoed: the first is head on.
 	if !strings.Contains(a.String(), "\na,1,") || !strings.Contains(a.String(), "\nb,0,,,") {
 		t.Fatalf("unexpected results:\n%s", a.String())
+	}
+	// Unnamed columns (a spreadsheet's trailing commas) are extra
+	// columns too; they were refused as appearing twice, naming none.
+	b.Reset()
+	unnamed := strings.ReplaceAll(strings.ReplaceAll(plain, ",own_x_m,", ",,own_x_m,"), "\n", ",,\n")
+	unnamed = strings.ReplaceAll(unnamed, "a,0,", "a,,0,")
+	unnamed = strings.ReplaceAll(unnamed, "b,0,", "b,,0,")
+	if _, err := Run(strings.NewReader(unnamed), &b, Local, Cylinder); err != nil || a.String() != b.String() {
+		t.Fatalf("with unnamed columns: %v\n%s", err, b.String())
 	}
 }
 
