@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/encounter"
 )
@@ -59,11 +60,16 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 	if *bands && det != encounter.DO365WCV {
 		return usagef("--bands needs --detector do365_wcv")
 	}
-	run := func(src io.Reader, dst io.Writer) (int, error) {
-		if *bands {
-			return encounter.RunBands(src, dst, frame)
+	// A long file says how far it is, now and then, on stderr.
+	lastProgress := time.Now()
+	progress := func(rows int) {
+		if now := time.Now(); now.Sub(lastProgress) >= encounterProgressEvery {
+			lastProgress = now
+			fmt.Fprintf(stderr, "deconflict encounter: %d encounters so far\n", rows)
 		}
-		return encounter.Run(src, dst, frame, det)
+	}
+	run := func(src io.Reader, dst io.Writer) (int, error) {
+		return encounter.RunWithProgress(src, dst, frame, det, *bands, progress)
 	}
 	src, err := os.Open(*in)
 	if err != nil {
@@ -104,6 +110,10 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// encounterProgressEvery is the least wall time between two lines of
+// progress of a run (a million rows take seconds, with the bands longer).
+var encounterProgressEvery = 5 * time.Second
 
 // checkEncounterOut refuses, before any work, an --out that is the input
 // itself (the results would replace the analyst's encounters) or a

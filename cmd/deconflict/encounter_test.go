@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/encounter"
 	"github.com/deconflict/deconflict/internal/testutil/reference"
@@ -289,5 +290,23 @@ func TestEncounterStdoutSaysItIsIncomplete(t *testing.T) {
 	stderr.Reset()
 	if code := runMain([]string{"encounter", "--in", in}, &stdout, &stderr); code != 2 || stdout.Len() != 0 || strings.Contains(stderr.String(), "INCOMPLETE") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+}
+
+// TestEncounterShowsProgress: a long run says now and then on stderr how
+// many encounters are done (here after every batch, the interval set to
+// nothing), then the total.
+func TestEncounterShowsProgress(t *testing.T) {
+	defer func(every time.Duration) { encounterProgressEvery = every }(encounterProgressEvery)
+	encounterProgressEvery = 0
+	in, _ := reference.Encounters(t)
+	var stdout, stderr bytes.Buffer
+	if code := runMain([]string{"encounter", "--in", in}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"1024 encounters so far\n", "2048 encounters so far\n", "3000 encounters so far\n", "3000 encounters from " + in} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr %q lacks %q", stderr.String(), want)
+		}
 	}
 }

@@ -526,22 +526,34 @@ type batch struct {
 // header and the whole lines of the rows counted (the batches before the
 // fault's), and callers writing a file discard it.
 func Run(in io.Reader, out io.Writer, f Frame, d Detector) (rows int, err error) {
-	return run(in, out, f, d, false)
+	return run(in, out, f, d, false, nil)
 }
 
 // RunBands is Run with the DO365WCV detector and the ownship's bands: the
 // columns of DO365Header, then BandsColumns.
 func RunBands(in io.Reader, out io.Writer, f Frame) (rows int, err error) {
-	return run(in, out, f, DO365WCV, true)
+	return run(in, out, f, DO365WCV, true, nil)
 }
 
-// run is Run, with the bands columns when bands is set.
+// RunWithProgress is Run (RunBands when bands is set) that calls progress,
+// from the caller's goroutine, with the number of rows written so far
+// after each batch of rows (some thousand): a long file's run can show
+// how far it is.
+func RunWithProgress(in io.Reader, out io.Writer, f Frame, d Detector, bands bool, progress func(rows int)) (rows int, err error) {
+	if bands && d != DO365WCV {
+		return 0, errors.New("encounter: bands need the do365_wcv detector")
+	}
+	return run(in, out, f, d, bands, progress)
+}
+
+// run is Run, with the bands columns when bands is set, calling progress
+// (when not nil) after each batch written.
 //
 // Parsing dominates the cost, so batches of rows are parsed and evaluated
 // by one worker per CPU while a single producer reads lines and the caller's
 // goroutine writes the batches back in order. At most a few batches per
 // worker are in flight: memory stays flat whatever the input size.
-func run(in io.Reader, out io.Writer, f Frame, d Detector, bands bool) (rows int, err error) {
+func run(in io.Reader, out io.Writer, f Frame, d Detector, bands bool, progress func(rows int)) (rows int, err error) {
 	rd, err := NewReader(in, f, d)
 	if err != nil {
 		return 0, err
@@ -652,6 +664,9 @@ func run(in io.Reader, out io.Writer, f Frame, d Detector, bands bool) (rows int
 			return rows, err
 		}
 		rows += len(b.lines)
+		if progress != nil {
+			progress(rows)
+		}
 		select {
 		case free <- b:
 		default:

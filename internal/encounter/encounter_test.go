@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -475,4 +476,30 @@ func outputLines(t *testing.T, rows int, err error, out, header string) []string
 		t.Fatalf("%d rows but output %q", rows, out)
 	}
 	return lines[1:]
+}
+
+// TestRunWithProgress: progress hears, after each batch written, how many
+// rows are out, growing to the last row; a long run can show how far it
+// is.
+func TestRunWithProgress(t *testing.T) {
+	const n = 3*batchRows + 7
+	var b strings.Builder
+	b.WriteString("id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps\n")
+	for i := range n {
+		fmt.Fprintf(&b, "%d,0,0,1000,100,0,0,%d,0,1000,-100,0,0\n", i, 2_000+i)
+	}
+	var heard []int
+	var out bytes.Buffer
+	rows, err := RunWithProgress(strings.NewReader(b.String()), &out, Local, DO365WCV, true, func(rows int) {
+		heard = append(heard, rows)
+	})
+	if err != nil || rows != n {
+		t.Fatalf("%d rows, %v", rows, err)
+	}
+	if want := []int{batchRows, 2 * batchRows, 3 * batchRows, n}; !slices.Equal(heard, want) {
+		t.Fatalf("heard %v, want %v", heard, want)
+	}
+	if _, err := RunWithProgress(strings.NewReader(b.String()), io.Discard, Local, Cylinder, true, nil); err == nil {
+		t.Fatal("bands of the cylinder detector accepted")
+	}
 }
