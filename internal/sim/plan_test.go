@@ -486,6 +486,9 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			t.Fatalf("a scenario that validated does not plan: %v", err)
 		}
+		if len(p.Flights) > maxFlights || len(s.Parties) > maxParties {
+			t.Fatalf("a scenario of %d flights and %d parties validated", len(p.Flights), len(s.Parties))
+		}
 		for _, fl := range p.Flights {
 			for _, ts := range []float64{fl.StartS, (fl.StartS + fl.EndS) / 2, fl.EndS} {
 				st, ok := fl.At(ts)
