@@ -503,10 +503,16 @@ func (e *Encounter) local(f Frame) (own, intr resolve.Aircraft) {
 		resolve.Aircraft{Pos: detect.Vec3{X: r.X, Y: r.Y, Z: r.Z + base.Z}, Vel: detect.Vec3{X: v.X + e.OwnVel.X, Y: v.Y + e.OwnVel.Y, Z: v.Z + e.OwnVel.Z}}
 }
 
-// batchRows is the number of rows handed to a worker at once: large
-// enough to amortise the channel operations, small enough that the rows
-// in flight stay a few megabytes.
-const batchRows = 1024
+// A batch of rows handed to a worker at once holds batchRows rows, or
+// fewer that reach batchBytes of text: large enough to amortise the
+// channel operations, small enough that the rows in flight stay a few
+// megabytes, however long each row (up to maxLineBytes: 1024 rows of a
+// megabyte each made a gigabyte a batch, and the run's memory grew with
+// the file).
+const (
+	batchRows  = 1024
+	batchBytes = 1 << 20
+)
 
 // batch is a run of consecutive rows, parsed and evaluated by one worker.
 type batch struct {
@@ -590,13 +596,15 @@ func run(in io.Reader, out io.Writer, f Frame, d Detector, bands bool, progress 
 			var b *batch
 			select {
 			case b = <-free:
+				// The old rows' text goes with them.
+				clear(b.lines)
 				b.lines, b.lineNos, b.out = b.lines[:0], b.lineNos[:0], b.out[:0]
 			default:
 				b = &batch{}
 			}
 			b.done = make(chan struct{})
 			var readErr error
-			for len(b.lines) < batchRows {
+			for size := 0; len(b.lines) < batchRows && size < batchBytes; {
 				text, line, err := rd.next()
 				if err != nil {
 					readErr = err
@@ -604,6 +612,7 @@ func run(in io.Reader, out io.Writer, f Frame, d Detector, bands bool, progress 
 				}
 				b.lines = append(b.lines, text)
 				b.lineNos = append(b.lineNos, line)
+				size += len(text)
 			}
 			if readErr != io.EOF {
 				b.err = readErr

@@ -503,3 +503,31 @@ func TestRunWithProgress(t *testing.T) {
 		t.Fatal("bands of the cylinder detector accepted")
 	}
 }
+
+// TestBatchesAreBoundedInBytes: rows near the longest a line may be (an
+// extra column of notes) are handed to the workers a megabyte or so at a
+// time, not batchRows at a time: 1024 rows of a megabyte made a gigabyte
+// a batch, a few batches in flight, and memory grew with the file. The
+// batches are what progress hears.
+func TestBatchesAreBoundedInBytes(t *testing.T) {
+	const rowBytes = 300 << 10
+	var b strings.Builder
+	b.WriteString("id,own_x_m,own_y_m,own_z_m,own_vx_mps,own_vy_mps,own_vz_mps,int_x_m,int_y_m,int_z_m,int_vx_mps,int_vy_mps,int_vz_mps,note\n")
+	note := strings.Repeat("n", rowBytes)
+	const n = 40
+	for i := range n {
+		fmt.Fprintf(&b, "%d,0,0,1000,100,0,0,%d,0,1000,-100,0,0,%s\n", i, 2_000+i, note)
+	}
+	var heard []int
+	rows, err := RunWithProgress(strings.NewReader(b.String()), io.Discard, Local, DO365WCV, false, func(rows int) { heard = append(heard, rows) })
+	if err != nil || rows != n {
+		t.Fatalf("%d rows, %v", rows, err)
+	}
+	prev := 0
+	for _, h := range heard {
+		if (h-prev)*rowBytes > batchBytes+rowBytes {
+			t.Fatalf("a batch of %d rows of %d bytes (batches %v)", h-prev, rowBytes, heard)
+		}
+		prev = h
+	}
+}
