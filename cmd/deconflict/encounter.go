@@ -76,20 +76,36 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 		return usagef("--in: %v", err)
 	}
 	defer src.Close()
+	// The results go to stream as they come, or, when nil, to a file
+	// renamed into place at the end.
+	stream, to := stdout, "standard output"
 	if *out != "" {
-		if err := checkEncounterOut(src, *in, *out); err != nil {
+		stream, to = nil, *out
+		st, err := checkEncounterOut(src, *in, *out)
+		if err != nil {
 			return err
+		}
+		if st != nil && !st.Mode().IsRegular() {
+			// A device or a pipe (/dev/stdout, /dev/null, a FIFO) is
+			// written as standard output is: renaming a file over it
+			// replaced the device or the pipe with a file.
+			f, err := os.OpenFile(*out, os.O_WRONLY, 0)
+			if err != nil {
+				return fmt.Errorf("--out %s: %w", *out, err)
+			}
+			defer f.Close()
+			stream = f
 		}
 	}
 
 	var rows int
-	if *out == "" {
-		written := &countingWriter{w: stdout}
+	if stream != nil {
+		written := &countingWriter{w: stream}
 		rows, err = run(src, written)
 		if err != nil && written.n > 0 {
 			// What went out cannot be taken back: say that it is
 			// not the results, lest it be taken for them.
-			fmt.Fprintf(stderr, "deconflict encounter: INCOMPLETE: standard output holds the header and the results of the first %d encounters only; discard it\n", rows)
+			fmt.Fprintf(stderr, "deconflict encounter: INCOMPLETE: %s holds the header and the results of the first %d encounters only; discard it\n", to, rows)
 		}
 		if err != nil {
 			return encounterError(*in, err)
@@ -99,10 +115,6 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 	}
 	// The analyst learns what was done; stdout, when it holds the
 	// results, stays only the results.
-	to := *out
-	if to == "" {
-		to = "standard output"
-	}
 	if rows == 0 {
 		fmt.Fprintf(stderr, "deconflict encounter: %s has a header and no encounters: wrote only the header to %s\n", *in, to)
 	} else {
@@ -117,22 +129,23 @@ var encounterProgressEvery = 5 * time.Second
 
 // checkEncounterOut refuses, before any work, an --out that is the input
 // itself (the results would replace the analyst's encounters) or a
-// directory (the rename would fail once every row was done).
-func checkEncounterOut(src *os.File, inName, out string) error {
+// directory (the rename would fail once every row was done). It returns
+// what --out is, nil when it does not exist yet.
+func checkEncounterOut(src *os.File, inName, out string) (fs.FileInfo, error) {
 	st, err := os.Stat(out)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return usagef("--out %s: %v", out, err)
+		return nil, usagef("--out %s: %v", out, err)
 	}
 	if st.IsDir() {
-		return usagef("--out %s is a directory: name the output file", out)
+		return nil, usagef("--out %s is a directory: name the output file", out)
 	}
 	if in, err := src.Stat(); err == nil && os.SameFile(in, st) {
-		return usagef("--out %s is the input file %s: the results would replace the encounters; write them elsewhere", out, inName)
+		return nil, usagef("--out %s is the input file %s: the results would replace the encounters; write them elsewhere", out, inName)
 	}
-	return nil
+	return st, nil
 }
 
 // encounterToFile writes to a temporary file beside out and renames it into
