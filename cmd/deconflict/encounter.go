@@ -110,8 +110,16 @@ func runEncounter(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return encounterError(*in, err)
 		}
-	} else if rows, err = encounterToFile(src, *in, *out, run); err != nil {
-		return err
+	} else {
+		// Through a link, the file it names gets the results: renaming
+		// over the link replaced it with a file, the target left stale.
+		target := *out
+		if resolved, err := filepath.EvalSymlinks(*out); err == nil {
+			target = resolved
+		}
+		if rows, err = encounterToFile(src, *in, target, run); err != nil {
+			return err
+		}
 	}
 	// The analyst learns what was done; stdout, when it holds the
 	// results, stays only the results.

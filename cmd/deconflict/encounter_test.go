@@ -310,3 +310,28 @@ func TestEncounterShowsProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestEncounterOutThroughALink: an --out that is a link to a file writes
+// the file it names, and the link stays a link; the rename replaced the
+// link with a file and left the file it named stale.
+func TestEncounterOutThroughALink(t *testing.T) {
+	in, _ := reference.DAIDALUSDO365(t)
+	dir := t.TempDir()
+	file, link := filepath.Join(dir, "real.csv"), filepath.Join(dir, "latest.csv")
+	if err := os.WriteFile(file, []byte("old results\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real.csv", link); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := runMain([]string{"encounter", "--detector", "do365_wcv", "--in", in, "--out", link}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link is now %v (%v)", st.Mode(), err)
+	}
+	if b, err := os.ReadFile(file); err != nil || !strings.HasPrefix(string(b), encounter.DO365Header+"\n") || strings.Count(string(b), "\n") != 401 {
+		t.Fatalf("the file the link names holds %.100q (%v)", b, err)
+	}
+}
