@@ -178,7 +178,13 @@ func encounterToFile(src io.Reader, inName, out string, run func(io.Reader, io.W
 	if rows, err = run(src, tmp); err != nil {
 		return 0, encounterError(inName, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	// A file replaced keeps its permissions: results kept private stay
+	// private.
+	mode := fs.FileMode(0o644)
+	if st, err := os.Stat(out); err == nil {
+		mode = st.Mode().Perm()
+	}
+	if err := tmp.Chmod(mode); err != nil {
 		return 0, err
 	}
 	// On disk before the name: a crash leaves the old file or the whole

@@ -335,3 +335,21 @@ func TestEncounterOutThroughALink(t *testing.T) {
 		t.Fatalf("the file the link names holds %.100q (%v)", b, err)
 	}
 }
+
+// TestEncounterOutKeepsItsPermissions: results written over a file the
+// analyst keeps private (0600) stay private; they were made readable by
+// all (0644).
+func TestEncounterOutKeepsItsPermissions(t *testing.T) {
+	in, _ := reference.DAIDALUSDO365(t)
+	out := filepath.Join(t.TempDir(), "private.csv")
+	if err := os.WriteFile(out, []byte("old results\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := runMain([]string{"encounter", "--detector", "do365_wcv", "--in", in, "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o600 || st.Size() < 1000 {
+		t.Fatalf("%v, %v", st, err)
+	}
+}
