@@ -592,6 +592,33 @@ func TestLoadBoundsTheScenario(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesAmbiguousJSON: a member given twice (the last one
+// silently counted: a second sorties list dropped the first one's
+// flights) or text that is not UTF-8 (read as U+FFFD) is refused naming
+// the member of the scenario it is in.
+func TestLoadRefusesAmbiguousJSON(t *testing.T) {
+	good, err := builtin.ReadFile("scenarios/syria-2015.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.TrimSpace(string(good))
+	// Each loaded, one way or the other.
+	for _, c := range []struct{ doc, field string }{
+		{strings.Replace(body, `"report_every_s": 5,`, `"report_every_s": 5, "report_every_s": 10,`, 1), "report_every_s"},
+		{strings.Replace(body, `"callsign": "VIPER11"`, `"callsign": "VIPER11", "callsign": "VIPER12"`, 1), "sorties"},
+		{strings.Replace(body, `"description": "A day`, "\"description\": \"\xff day", 1), "description"},
+	} {
+		if c.doc == body {
+			t.Fatalf("case %s does not apply", c.field)
+		}
+		_, err := Load(strings.NewReader(c.doc))
+		var fe *fielderr.Error
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: err %v, want one naming %s", c.field, err, c.field)
+		}
+	}
+}
+
 // TestLoadNamesLineAndColumn: a scenario file that is not one JSON
 // document says where: the line and column of the fault, the data after
 // the document (which was ignored), the end of a file cut short, or that

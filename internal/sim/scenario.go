@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/fielderr"
+	"github.com/deconflict/deconflict/internal/jsonlimit"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/rules"
@@ -206,6 +207,12 @@ func Load(r io.Reader) (*Scenario, error) {
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("scenario: empty: expected a JSON document")
+	}
+	// A member given twice (a second "sorties" silently replaced the
+	// first), text that is not UTF-8 (its bytes read as U+FFFD), or
+	// nesting no scenario has, is refused naming the member.
+	if err := jsonlimit.Check(data); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
