@@ -87,6 +87,10 @@ type demoSummary struct {
 	Scenario  *sim.Scenario
 }
 
+// minDemoSpeed is the slowest the demo runs: a day of the scenario in
+// ten, and deadlines to acknowledge ten times their agreed length.
+const minDemoSpeed = 0.1
+
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -107,6 +111,12 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	if speed == 0 {
 		return usagef("--speed: the demo needs a factor (deadlines are scaled by it), not max")
+	}
+	if speed < minDemoSpeed {
+		// The deadlines to acknowledge are scaled by it: far slower
+		// than real time, they went beyond what the rules take, and the
+		// demo failed once its server was up, naming a rule.
+		return usagef("--speed %g: at least %g (ten times slower than real time); the deadlines to acknowledge are scaled by it", float64(speed), minDemoSpeed)
 	}
 	opt.Speed = float64(speed)
 	if opt.For < 0 {

@@ -262,3 +262,17 @@ func TestDemoSaysWhyAnItemWasSettled(t *testing.T) {
 		t.Errorf("printed %q, want one line with %q", got, want)
 	}
 }
+
+// TestDemoRefusesACrawl: a speed far below real time is refused naming
+// the flag before anything starts; the deadlines scaled by it went beyond
+// what the rules take, and the demo failed with its server up, naming
+// ack_deadline_s.
+func TestDemoRefusesACrawl(t *testing.T) {
+	for _, speed := range []string{"0.000001", "0.05"} {
+		var stdout, stderr bytes.Buffer
+		code := runMain([]string{"demo", "--speed", speed, "--for", "1s", "--listen", "127.0.0.1:0"}, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--speed ") || !strings.Contains(stderr.String(), ": at least 0.1") || stdout.Len() != 0 {
+			t.Errorf("--speed %s: exit %d, stdout %q, stderr %q", speed, code, stdout.String(), stderr.String())
+		}
+	}
+}
