@@ -17,7 +17,7 @@ import { level, classLabel } from './palette.js';
 import { formatDuration, formatClock, formatDistance } from './geo.js';
 import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
 import { resolutionView, resolutionSignature } from './resolution.js';
-import { askPatiently, busyAttrs, nowMs } from './busy.js';
+import { askPatiently, busyNote, nowMs } from './busy.js';
 
 // The list shows the most urgent alerts; a flood (a misconfigured feed can
 // make thousands nonconforming) must not freeze the page.
@@ -263,7 +263,7 @@ export class AlertsPanel {
     const asOf = n.shownTime ? ` (the one shown is of ${formatClock(Date.parse(n.shownTime))})` : '';
     switch (n.kind) {
       case 'busy':
-        return el('p', { class: 'resolution-note', 'data-resolution': 'busy' }, el('span', busyAttrs(`${what} busy`, n.untilMs)), asOf);
+        return el('p', { class: 'resolution-note', 'data-resolution': 'busy' }, busyNote(`${what} busy`, n.untilMs), asOf);
       case 'failed':
         return el('p', { class: 'resolution-note', 'data-resolution': 'failed', text: `${what} not available: ${n.error}${asOf}; asking again shortly` });
       default:
@@ -304,7 +304,7 @@ export class AlertsPanel {
         const res = this.resolved.has(String(a.id)) ? this.resolution(a) : null;
         // The note's countdown aside, which tickWaits keeps current.
         const note = this.resolved.has(String(a.id)) ? this.noteOf(a) : null;
-        return JSON.stringify([a.level, a.kind, alertPair(a), separationText(a), m && m.id, m && m.state, m && m.escalations, ackSummary(m), state.mustAck(m), resolutionSignature(res), note]);
+        return JSON.stringify([a.level, a.kind, alertPair(a), separationText(a), m && m.id, m && m.state, m && m.escalations, ackSummary(m), state.mustAck(m), Boolean(m && state.acking.has(m.id)), resolutionSignature(res), note]);
       },
       (a) => {
         const lv = level(a.level);
@@ -323,7 +323,11 @@ export class AlertsPanel {
           el('span', { class: 'visually-hidden', text: 'Show on map' }),
         );
         const ackBtn = state.mustAck(m)
-          ? el('button', { type: 'button', class: 'ack', 'aria-label': `Acknowledge ${lv.label} alert ${pair}`, onclick: () => this.acknowledge(m.id) }, 'Acknowledge')
+          ? el(
+              'button',
+              { type: 'button', class: 'ack', 'aria-label': `Acknowledge ${lv.label} alert ${pair}`, onclick: () => this.acknowledge(m.id), ...(state.acking.has(m.id) ? { disabled: '' } : {}) },
+              state.acking.has(m.id) ? 'Acknowledging…' : 'Acknowledge',
+            )
           : null;
         const d = runningDeadline(m, state.rules);
         const deadline = d ? el('span', deadlineAttrs(d)) : null;

@@ -39,25 +39,48 @@ export class APIError extends Error {
   }
 }
 
-// request sends body as JSON, or text as it is (an uploaded file).
-export async function request(path, { method = 'GET', body, text: raw, signal } = {}) {
+// AnswerLost is a request whose answer never came whole (the connection
+// dropped, the network failed): the service may or may not have done it.
+export class AnswerLost extends Error {
+  constructor(cause) {
+    super(`no answer from the service (${(cause && cause.message) || cause})`);
+    this.answerLost = true;
+  }
+}
+
+// exchange sends body as JSON, or text as it is (an uploaded file), with
+// the Idempotency-Key idempotencyKey when one is given (the writes of
+// docs/WIRE.md "Idempotent retries"), and returns the answer's data and
+// whether it was kept from an earlier request with the same key
+// (Idempotent-Replayed: true).
+async function exchange(path, { method = 'GET', body, text: raw, signal, idempotencyKey = '' } = {}) {
   const headers = { Authorization: `Bearer ${savedToken()}`, Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (raw !== undefined) headers['Content-Type'] = 'text/plain';
+  // An sf-string: a random UUID needs no escaping.
+  if (idempotencyKey) headers['Idempotency-Key'] = `"${idempotencyKey}"`;
   const payload = raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body);
   if (method !== 'GET' && signingParty) {
     const key = await keyOf(signingParty);
-    if (key) Object.assign(headers, await signatureHeaders(key, method, new URL(path, location.href).href, payload));
+    if (key) Object.assign(headers, await signatureHeaders(key, method, new URL(path, location.href).href, payload, headers['Idempotency-Key'] || ''));
   }
-  const res = await fetch(path, {
-    method,
-    headers,
-    body: payload,
-    signal,
-    cache: 'no-store',
-    credentials: 'omit',
-  });
-  const text = await res.text();
+  let res;
+  let text;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: payload,
+      signal,
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+    text = await res.text();
+  } catch (err) {
+    // A request the page aborted is not an answer lost.
+    if (err && err.name === 'AbortError') throw err;
+    throw new AnswerLost(err);
+  }
   let data = null;
   if (text) {
     try {
@@ -67,7 +90,13 @@ export async function request(path, { method = 'GET', body, text: raw, signal } 
     }
   }
   if (!res.ok) throw new APIError(res.status, data, retryAfterSeconds(res.headers.get('Retry-After')));
-  return data;
+  return { data, replayed: res.headers.get('Idempotent-Replayed') === 'true' };
+}
+
+// request sends body as JSON, or text as it is (an uploaded file), and
+// returns the answer's data.
+export async function request(path, options = {}) {
+  return (await exchange(path, options)).data;
 }
 
 // requestText GETs a text/plain resource (a signed note).
@@ -86,8 +115,11 @@ export const api = {
   me: () => request('/v1/me'),
   rules: () => request('/v1/rules'),
   proposals: () => request('/v1/rules/proposals'),
-  acceptRules: (version) => request(`/v1/rules/${encodeURIComponent(version)}/accept`, { method: 'POST', body: {} }),
-  rejectRules: (version, reason) => request(`/v1/rules/${encodeURIComponent(version)}/reject`, { method: 'POST', body: reason ? { reason } : {} }),
+  // The writes that take an Idempotency-Key take it as their last
+  // argument (writes.js gives one per action) and answer {data, replayed}.
+  acceptRules: (version, key) => exchange(`/v1/rules/${encodeURIComponent(version)}/accept`, { method: 'POST', body: {}, idempotencyKey: key }),
+  rejectRules: (version, reason, key) =>
+    exchange(`/v1/rules/${encodeURIComponent(version)}/reject`, { method: 'POST', body: reason ? { reason } : {}, idempotencyKey: key }),
   tracks: (bbox, signal) => request(`/v1/tracks?bbox=${bbox.map((v) => v.toFixed(4)).join(',')}`, { signal }),
   volumes: (from, to) =>
     request(`/v1/volumes?bbox=-180,-85,180,85&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`),
@@ -95,14 +127,14 @@ export const api = {
   // query holds start and end. Nothing is written.
   preview: (format, query, text) =>
     request(`/v1/volumes/preview?${new URLSearchParams({ format, ...query })}`, { method: 'POST', text }),
-  createVolume: (input) => request('/v1/volumes', { method: 'POST', body: input }),
+  createVolume: (input, key) => exchange('/v1/volumes', { method: 'POST', body: input, idempotencyKey: key }),
   alerts: () => request('/v1/alerts'),
   // The bands and suggestions of the party's own aircraft in an alert.
   resolution: (id) => request(`/v1/alerts/${encodeURIComponent(id)}/resolution`),
   // The nearest conflict-free variants of a volume write; nothing is written.
   alternatives: (input) => request('/v1/volumes/alternatives', { method: 'POST', body: input }),
   messages: () => request('/v1/hotline/messages'),
-  send: (msg) => request('/v1/hotline/messages', { method: 'POST', body: msg }),
+  send: (msg, key) => exchange('/v1/hotline/messages', { method: 'POST', body: msg, idempotencyKey: key }),
   logStatus: () => request('/v1/log/witnesses'),
   logKey: () => request('/v1/log/key'),
   logCheckpoint: () => requestText('/v1/log/checkpoint'),

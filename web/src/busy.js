@@ -17,6 +17,7 @@
 // test proves "no second request before Retry-After" without timing.
 
 import { $, el } from './dom.js';
+import { say } from './live.js';
 
 export const RETRY_AFTER_DEFAULT_S = 5;
 export const RETRY_AFTER_MIN_S = 1;
@@ -32,6 +33,11 @@ let clock = realClock;
 // nowMs is the time of the clock the waits run on.
 export function nowMs() {
   return clock.now();
+}
+
+// sleepMs waits ms on the clock the waits run on.
+export function sleepMs(ms) {
+  return clock.sleep(ms);
 }
 
 // useManualClock makes the waits run on a clock that moves only when told
@@ -143,10 +149,19 @@ export function waitText(untilMs, now = nowMs()) {
   return s > 0 ? `retrying in ${s} s` : 'retrying now';
 }
 
-// busyAttrs are the attributes of an element saying "what, retrying in N
-// s" (tickWaits keeps N current).
-export function busyAttrs(what, untilMs) {
-  return { class: 'busy', 'data-retry-at': String(untilMs), 'data-retry-what': what, text: `${what}, ${waitText(untilMs)}` };
+// busyNote is an element saying "what, retrying in N s": what in a span
+// of its own (class busy-what) and the countdown in another (class
+// busy-wait, data-retry-at), which tickWaits keeps current. The countdown
+// changes every second, so it is never put inside a live region (a screen
+// reader would read every second of it): the start of a wait is said once
+// (live.js's say) instead.
+export function busyNote(what, untilMs, tag = 'span', props = {}) {
+  return el(
+    tag,
+    { class: 'busy', ...props },
+    el('span', { class: 'busy-what', text: what }),
+    el('span', { class: 'busy-wait', 'data-retry-at': String(untilMs), text: `, ${waitText(untilMs)}` }),
+  );
 }
 
 // The reads of the page's own panels delayed or failed, shown on the
@@ -154,33 +169,46 @@ export function busyAttrs(what, untilMs) {
 // waited out, { what, error } after a failure, until the thing comes.
 const delays = new Map();
 
+// stem is what a delay is of: "Volumes" of "Volumes busy".
+const stem = (d) => d.what.replace(/ (busy|not loaded)$/, '');
+
 // delayed says that what (of key) is refused for now and asked again at
-// untilMs; what '' says that it came.
+// untilMs; what '' says that it came. A wait that starts and one that
+// ends are said (live.js); the countdown between is only shown.
 export function delayed(key, what, untilMs) {
-  if (what) delays.set(key, { what: `${what} busy`, untilMs });
-  else delays.delete(key);
+  const prev = delays.get(key);
+  if (what) {
+    const d = { what: `${what} busy`, untilMs };
+    delays.set(key, d);
+    if (!prev || prev.what !== d.what || !prev.untilMs) say(`${d.what}, ${waitText(untilMs)}`);
+  } else {
+    delays.delete(key);
+    if (prev) say(`${stem(prev)} loaded`);
+  }
   renderDelays();
 }
 
-// failed says that what (of key) could not be had, and why.
+// failed says that what (of key) could not be had, and why; said once
+// while it stays the same.
 export function failed(key, what, err) {
-  delays.set(key, { what: `${what} not loaded`, error: (err && err.message) || String(err) });
+  const prev = delays.get(key);
+  const d = { what: `${what} not loaded`, error: (err && err.message) || String(err) };
+  delays.set(key, d);
+  if (!prev || prev.what !== d.what || prev.error !== d.error) say(`${d.what}: ${d.error}`);
   renderDelays();
 }
 
 function renderDelays() {
   const line = $('delays');
   if (!line) return;
-  line.replaceChildren(
-    ...[...delays.values()].map((d) => (d.untilMs ? el('span', busyAttrs(d.what, d.untilMs)) : el('span', { class: 'failed', text: `${d.what}: ${d.error}` }))),
-  );
+  line.replaceChildren(...[...delays.values()].map((d) => (d.untilMs ? busyNote(d.what, d.untilMs) : el('span', { class: 'failed', text: `${d.what}: ${d.error}` }))));
   line.hidden = delays.size === 0;
 }
 
 // tickWaits counts the waits shown in root down, once a second.
 export function tickWaits(root, now = nowMs()) {
   for (const e of root.querySelectorAll('[data-retry-at]')) {
-    const text = `${e.dataset.retryWhat}, ${waitText(Number(e.dataset.retryAt), now)}`;
+    const text = `, ${waitText(Number(e.dataset.retryAt), now)}`;
     if (e.textContent !== text) e.textContent = text;
   }
 }

@@ -3,15 +3,21 @@
 // selected thread with who has acknowledged them and the time left to each
 // deadline; acknowledging, and writing a message. A write refused for now
 // (429: nothing was written) is sent again after its Retry-After, the panel
-// saying so, for at most HOTLINE_MAX_WAIT_MS (busy.js).
+// saying so, for at most HOTLINE_MAX_WAIT_MS (busy.js). A message is sent
+// once however often it is sent again (writes.js: one Idempotency-Key per
+// Send, its button disabled while it is in flight); an acknowledgment,
+// which changes nothing when sent again, needs no key, and its button too
+// is disabled while it is in flight.
 
 import { api } from './api.js';
 import { $, el, reconcile } from './dom.js';
 import { level } from './palette.js';
 import { formatClock } from './geo.js';
-import { threadKey, threadName, threadStatus, orderThreads, itemText } from './threads.js';
+import { threadKey, threadName, threadStatus, orderThreads, itemText, excerpt } from './threads.js';
 import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
-import { askPatiently, busyAttrs } from './busy.js';
+import { askPatiently, busyNote, waitText } from './busy.js';
+import { writeOnce, ActionKeys, answerLost } from './writes.js';
+import { say } from './live.js';
 
 const MAX_THREADS = 100;
 
@@ -19,12 +25,20 @@ const MAX_THREADS = 100;
 // it the panel says it was not sent, and the operator decides.
 const HOTLINE_MAX_WAIT_MS = 2 * 60 * 1000;
 
-// sendPatiently sends a hotline write, waiting out refusals for now and
+// showWait shows that a hotline write of what waits until untilMs (the
+// countdown out of any live region) and says once that it does.
+function showWait(what, untilMs) {
+  const text = `${what} busy: nothing sent yet`;
+  $('compose-note').replaceChildren(busyNote(text, untilMs));
+  say(`${text}, ${waitText(untilMs)}`);
+}
+
+// sendPatiently sends an acknowledgment, waiting out refusals for now and
 // saying so as what.
 function sendPatiently(what, send) {
   return askPatiently('hotline-writes', send, {
     maxTotalWaitMs: HOTLINE_MAX_WAIT_MS,
-    onWait: (untilMs) => $('compose-error').replaceChildren(el('span', busyAttrs(`${what} busy: nothing sent yet`, untilMs))),
+    onWait: (untilMs) => showWait(what, untilMs),
   });
 }
 
@@ -35,6 +49,29 @@ export class HotlinePanel {
     this.state = state;
     this.styles = styles;
     this.refresh = refresh;
+    this.sending = false; // a message is in flight
+    this.keys = new ActionKeys(); // the keys of messages whose answer was lost
+  }
+
+  // newsOf is what to say of hotline item m, which was prev before (null:
+  // new), for the party logged in: a new item from another party, an
+  // escalation, another party's acknowledgment; '' when nothing matters.
+  newsOf(prev, m) {
+    const me = this.state.me && this.state.me.party;
+    const what = `${m.kind} from ${m.from}`;
+    if (!prev) {
+      if (m.from === me) return '';
+      return `New hotline ${what}${this.state.mustAck(m) ? ', to acknowledge' : ''}: ${excerpt(itemText(m) || m.text, 120)}`;
+    }
+    const news = [];
+    if ((m.state === 'escalated' && prev.state !== 'escalated') || (m.escalations || 0) > (prev.escalations || 0)) {
+      news.push(`Escalated${m.escalations > 1 ? ` ${m.escalations} times` : ''}: ${what}`);
+    }
+    for (const k of m.acks || []) {
+      if (k.party !== me && !(prev.acks || []).some((p) => p.party === k.party)) news.push(`${k.party} acknowledged the ${what}`);
+    }
+    if (m.settled && !prev.settled) news.push(`Settled: ${what}`);
+    return news.join('. ');
   }
 
   // threads lists the threads ({key, name, msgs, status}), messages in
@@ -124,7 +161,7 @@ export class HotlinePanel {
     $('compose-new-thread').hidden = !replying;
     const context = replying ? `Replying in “${current.name}”` : 'Starting a new thread: name it below.';
     if ($('compose-context').textContent !== context) $('compose-context').textContent = context;
-    const messageSig = (m) => JSON.stringify([m.state, m.escalations, m.text, m.to, m.acks, m.settled, mustAck(m)]);
+    const messageSig = (m) => JSON.stringify([m.state, m.escalations, m.text, m.to, m.acks, m.settled, mustAck(m), state.acking.has(m.id)]);
     reconcile($('messages'), msgs, (m) => m.id, messageSig, (m) => {
       const acks = el(
         'ul',
@@ -154,7 +191,11 @@ export class HotlinePanel {
         ? null
         : m.kind === 'rules_proposal'
           ? el('p', { class: 'msg-answer', text: 'Answer it under Rules proposals (accept or reject): the answer acknowledges it.' })
-          : el('button', { type: 'button', class: 'ack', 'data-message-id': m.id, 'aria-label': `Acknowledge message from ${m.from}`, onclick: () => this.acknowledge(m.id) }, 'Acknowledge');
+          : el(
+              'button',
+              { type: 'button', class: 'ack', 'data-message-id': m.id, 'aria-label': `Acknowledge message from ${m.from}`, onclick: () => this.acknowledge(m.id), ...(state.acking.has(m.id) ? { disabled: '' } : {}) },
+              state.acking.has(m.id) ? 'Acknowledging…' : 'Acknowledge',
+            );
       return el(
         'li',
         { class: `message state-${m.state}`, 'data-message-id': m.id },
@@ -191,20 +232,34 @@ export class HotlinePanel {
     dl.replaceChildren(...this.styles.order.filter((p) => me && p !== me.party).map((p) => el('option', { value: p })));
   }
 
+  // acknowledge sends the acknowledgment of item id, once at a time: its
+  // buttons (here and in the alerts) are disabled while it is in flight.
   async acknowledge(id) {
+    const state = this.state;
+    if (state.acking.has(id)) return;
+    state.acking.add(id);
+    this.refresh();
     try {
       const m = await sendPatiently('Acknowledgment', () => api.ack(id));
-      if (m && m.id !== undefined) this.state.putMessage(m);
-      // The busy note of this write, not an error of another one.
-      if ($('compose-error').querySelector('[data-retry-at]')) $('compose-error').textContent = '';
-      this.refresh();
+      if (m && m.id !== undefined) state.putMessage(m);
+      // The busy note of this write, not another's.
+      if ($('compose-note').querySelector('[data-retry-at]')) $('compose-note').textContent = '';
+      say('Acknowledged');
     } catch (err) {
       $('compose-error').textContent = `Acknowledge failed: ${err.message}`;
+    } finally {
+      state.acking.delete(id);
+      this.refresh();
     }
   }
 
+  // compose sends the message of the form, once: the Send button is
+  // disabled while it is in flight (a double click sends it once), and
+  // every send of it carries the same Idempotency-Key (writes.js), the
+  // form sent again unchanged after a lost answer too.
   async compose(e) {
     e.preventDefault();
+    if (this.sending) return;
     const f = e.target;
     const to = f.to.value.split(',').map((s) => s.trim()).filter(Boolean);
     let thread = f.thread.value.trim();
@@ -214,16 +269,42 @@ export class HotlinePanel {
     const me = this.state.me && this.state.me.party;
     if (!$('compose-thread-row').hidden && thread && me && !thread.startsWith(`${me}/`)) thread = `${me}/${thread}`;
     const msg = { to, kind: f.kind.value, thread, text: f.text.value };
+    const fingerprint = JSON.stringify(msg);
+    const key = this.keys.keyFor(fingerprint);
+    this.sending = true;
+    $('compose-send').disabled = true;
+    $('compose-error').textContent = '';
+    $('compose-note').textContent = 'Sending…';
     try {
-      const m = await sendPatiently('Message', () => api.send(msg));
+      const res = await writeOnce('hotline-writes', (k) => api.send(msg, k), {
+        key,
+        maxTotalWaitMs: HOTLINE_MAX_WAIT_MS,
+        onWait: (untilMs) => showWait('Message', untilMs),
+        onLost: () => {
+          $('compose-note').textContent = 'No answer yet: sending again (it is written once)…';
+        },
+      });
+      this.keys.settled(fingerprint, key);
+      const m = res.data;
       if (m && m.id !== undefined) this.state.putMessage(m);
       this.state.selectedThread = m && m.id !== undefined ? threadKey(m) : msg.thread;
       this.state.threadChosen = true;
       f.text.value = '';
-      $('compose-error').textContent = '';
+      // Answered from the first send's kept answer: it had arrived, and
+      // is not written twice. That is a success.
+      const done = res.replayed ? 'Sent: the first send had arrived; it was not sent twice.' : 'Sent.';
+      $('compose-note').textContent = done;
+      say(done);
       this.refresh();
     } catch (err) {
-      $('compose-error').textContent = `Not sent: ${err.message}`;
+      this.keys.settled(fingerprint, key, err);
+      $('compose-note').textContent = '';
+      $('compose-error').textContent = answerLost(err)
+        ? `Not known whether it was sent: ${err.message}. Sending it again unchanged cannot send it twice.`
+        : `Not sent: ${err.message}`;
+    } finally {
+      this.sending = false;
+      $('compose-send').disabled = false;
     }
   }
 }

@@ -28,11 +28,19 @@
 // refills, and its last items were refused. A preview refused with 429 is
 // asked again after its Retry-After too, while its file is the one shown.
 // The waits are busy.js's, as every read of the console's.
+//
+// Each write of a volume (an item of the file, or an alternative) carries
+// an Idempotency-Key of its own, the same at every send of it (writes.js):
+// after a refusal for now, a lost answer, or while the first is still
+// served. A volume is declared once however often it is sent; the buttons
+// that declare are disabled while a declaration is in flight.
 
 import { api } from './api.js';
 import { $, el } from './dom.js';
 import { formatDuration, formatTime } from './geo.js';
-import { askPatiently, busyAttrs } from './busy.js';
+import { askPatiently, busyNote, waitText } from './busy.js';
+import { writeOnce } from './writes.js';
+import { say } from './live.js';
 
 const DEFAULT_WINDOW_MS = 2 * 3600 * 1000;
 
@@ -119,12 +127,17 @@ export class ImportPanel {
     try {
       const res = await askPatiently('previews', () => api.preview(file.format, query, file.text), {
         wanted: () => this.file === file,
-        onWait: (untilMs) => $('import-error').replaceChildren(el('span', busyAttrs('Preview busy', untilMs))),
+        onWait: (untilMs) => {
+          $('import-wait').replaceChildren(busyNote('Preview busy', untilMs));
+          say(`Preview busy, ${waitText(untilMs)}`);
+        },
       });
+      $('import-wait').textContent = '';
       $('import-error').textContent = '';
       this.items = (res && res.items) || [];
     } catch (err) {
       if (err.noLongerWanted) return;
+      $('import-wait').textContent = '';
       this.items = [];
       $('import-error').textContent = err.problem && err.problem.line ? `Line ${err.problem.line}: ${err.message}` : err.message;
     }
@@ -194,8 +207,8 @@ export class ImportPanel {
       const it = this.items[i];
       if (it.status !== 'ok') continue;
       try {
-        const v = await this.sendWaiting(i, () => api.createVolume(it.input));
-        this.setResult(i, declaredResult(v, ''));
+        const res = await this.sendWaiting(i, (key) => api.createVolume(it.input, key));
+        this.setResult(i, declaredResult(res, ''));
         declared++;
       } catch (err) {
         this.setResult(i, refusedResult(err, it.input));
@@ -205,19 +218,29 @@ export class ImportPanel {
     this.busy = false;
     this.map.setPreview([]);
     this.render();
+    say(`Import: ${$('import-summary').textContent}`);
     if (declared) this.onDeclared();
   }
 
-  // sendWaiting runs send, the write of item i, again after the
-  // Retry-After of each 429 (nothing was written), saying so in the list,
-  // until it is answered otherwise or the waits would pass MAX_WAIT_MS.
-  async sendWaiting(i, send) {
-    return askPatiently('volume-writes', send, {
+  // sendWaiting runs write(key), the write of item i with its
+  // Idempotency-Key, again after the Retry-After of each 429 (nothing was
+  // written), saying so in the list, until it is answered otherwise or the
+  // waits would pass MAX_WAIT_MS; and again, with the same key, after a
+  // lost answer (writes.js). Its answer: {data, replayed}.
+  async sendWaiting(i, write) {
+    return writeOnce('volume-writes', write, {
       maxS: MAX_WAIT_MS / 1000,
       maxTotalWaitMs: MAX_WAIT_MS,
       onWait: (untilMs, err) => {
         const why = err ? (err.problem && err.problem.title) || err.message : 'a write before it was';
-        this.setResult(i, { status: 'waiting', detail: `Refused for now (HTTP 429, ${why}), nothing written: sending again at ${formatTime(untilMs)}` });
+        const detail = `Refused for now (HTTP 429, ${why}), nothing written: sending again at ${formatTime(untilMs)}`;
+        const prev = this.results.get(i);
+        if (!prev || prev.status !== 'waiting') say(`${this.items[i].name || 'An airspace'} waits: ${detail}`);
+        this.setResult(i, { status: 'waiting', detail });
+        this.render();
+      },
+      onLost: () => {
+        this.setResult(i, { status: 'sending', detail: 'No answer yet: sending again (it is declared once)' });
         this.render();
       },
     });
@@ -241,6 +264,7 @@ export class ImportPanel {
               class: 'alternative',
               'data-change': alt.change,
               onclick: () => this.declareAlternative(i, alt),
+              ...(this.busy ? { disabled: '' } : {}),
               onmouseenter: show(alt),
               onfocus: show(alt),
               onmouseleave: () => this.showAlternative(null),
@@ -271,7 +295,8 @@ export class ImportPanel {
     again.disabled = !input || this.busy || Boolean(search && (search.busy || search.beyond));
     let still = null;
     if (search && search.waitUntilMs) {
-      still = el('p', { class: 'search-refused', role: 'alert' }, el('span', busyAttrs(`Not searched yet: the party's search budget is still spent (HTTP 429, ${search.refusal})`, search.waitUntilMs)));
+      // A countdown: not a live region (the wait was said when it began).
+      still = busyNote(`Not searched yet: the party's search budget is still spent (HTTP 429, ${search.refusal})`, search.waitUntilMs, 'p', { class: 'busy search-refused' });
     } else if (search && search.error) {
       still = el('p', { class: 'search-refused', role: 'alert', text: `${search.error.replace(/\.$/, '')}.` });
     }
@@ -301,6 +326,7 @@ export class ImportPanel {
         onWait: (untilMs, err) => {
           asked.waitUntilMs = untilMs;
           asked.refusal = err ? (err.problem && err.problem.title) || err.message : 'asked before';
+          say(`Alternatives not searched yet: the party's search budget is still spent, ${waitText(untilMs)}`);
           this.render();
         },
       });
@@ -331,13 +357,14 @@ export class ImportPanel {
   async declareAlternative(i, alt) {
     if (this.busy) return;
     this.busy = true;
+    this.render();
     const input = { ...alt };
     delete input.change;
     delete input.climb_m;
     delete input.shift_s;
     try {
-      const v = await this.sendWaiting(i, () => api.createVolume(input));
-      this.setResult(i, declaredResult(v, alternativeText(alt)));
+      const res = await this.sendWaiting(i, (key) => api.createVolume(input, key));
+      this.setResult(i, declaredResult(res, alternativeText(alt)));
       this.onDeclared();
     } catch (err) {
       this.setResult(i, refusedResult(err, input));
@@ -345,6 +372,7 @@ export class ImportPanel {
     this.busy = false;
     this.map.setAlternative(null);
     this.render();
+    say(`${this.items[i].name || 'The airspace'}: ${this.results.get(i).status}`);
   }
 
   close() {
@@ -357,10 +385,11 @@ export class ImportPanel {
   }
 }
 
-// declaredResult is what a declared volume v became; what: the alternative
-// declared, if one was.
-function declaredResult(v, what) {
-  let detail = `${v.id} (${v.state})${what ? `, ${what}` : ''}`;
+// declaredResult is what a volume declared with the answer {data: v,
+// replayed} became; what: the alternative declared, if one was. An answer
+// replayed (the first send had arrived, its answer lost) is a success.
+function declaredResult({ data: v, replayed }, what) {
+  let detail = `${v.id} (${v.state})${what ? `, ${what}` : ''}${replayed ? ', declared once: the first send had arrived' : ''}`;
   if (v.conflicts && v.conflicts.length) detail += `, accepted though it conflicts with ${v.conflicts.map((c) => `${c.party} ${c.id}`).join(', ')}`;
   return { status: 'declared', detail, omitted: v.alternatives_omitted || '' };
 }

@@ -34,7 +34,8 @@ import { tickDeadlines, runningDeadline, countdown } from './deadline.js';
 import { $, el, levelIcon, markIcon } from './dom.js';
 import { PartyStyles, LEVELS } from './palette.js';
 import { formatDuration, formatTime, formatClock, projX, projY, unprojX, unprojY } from './geo.js';
-import { askPatiently, busyAttrs, tickWaits, useManualClock, waitText, delayed, failed, waitMsOf, retryAfterSeconds } from './busy.js';
+import { askPatiently, busyNote, tickWaits, useManualClock, waitText, delayed, failed, waitMsOf, retryAfterSeconds } from './busy.js';
+import { say, said } from './live.js';
 
 const TRACK_POLL_MS = 1000;
 const REFRESH_MS = 150;
@@ -76,16 +77,21 @@ async function login(token) {
   saveToken(token);
   try {
     const me = await askPatiently('me', () => api.me(), {
-      onWait: (untilMs) => $('login-error').replaceChildren(el('span', busyAttrs('The service is busy: logging in', untilMs))),
+      onWait: (untilMs) => {
+        $('login-wait').replaceChildren(busyNote('The service is busy: logging in', untilMs));
+        say(`The service is busy: logging in, ${waitText(untilMs)}`);
+      },
     });
     if (!me || !me.party) throw new Error('the service did not say which party this token is');
     state.me = me;
   } catch (err) {
     forgetToken();
+    $('login-wait').textContent = '';
     $('login-error').textContent = err.status === 401 ? 'This token is not valid.' : `Cannot log in: ${err.message}`;
     return;
   }
   $('login-error').textContent = '';
+  $('login-wait').textContent = '';
   $('token').value = '';
   start();
 }
@@ -148,6 +154,7 @@ async function loadAtlas() {
 
 const LOG_POLL_MS = 5000;
 let lastRecordCheck = null;
+let recordWasUnverified = false;
 let logLoading = false;
 
 // loadLogStatus shows who cosigned the latest checkpoint of the record and
@@ -183,21 +190,29 @@ async function loadLogStatus() {
     res = await verifyCheckpoint(note, key.vkey, witnesses, maxAgeS, Date.now());
   }
   lastRecordCheck = { ...res, checkedAtMs: Date.now() };
+  // The line changes with the record's size and time: it is not a live
+  // region. The banner is (role=alert), so it is written only when what
+  // it says changes: written again, the same words would be read again.
   const line = $('record-status');
   line.hidden = false;
+  let status;
   if (!res.ok) {
-    line.textContent = `record not verified: ${res.error}`;
+    status = `record not verified: ${res.error}`;
   } else if (res.cosigned.length) {
     const latest = Math.max(...res.cosigned.map((c) => c.timeMs));
-    line.textContent = `record cosigned by ${res.cosigned.map((c) => c.party).join(', ')} at size ${res.size}, ${formatClock(latest)}`;
+    status = `record cosigned by ${res.cosigned.map((c) => c.party).join(', ')} at size ${res.size}, ${formatClock(latest)}`;
   } else {
-    line.textContent = `record at size ${res.size}, cosigned by no witness`;
+    status = `record at size ${res.size}, cosigned by no witness`;
   }
+  if (line.textContent !== status) line.textContent = status;
   const banner = $('record-banner');
-  banner.hidden = res.unverified.length === 0 && res.ok;
-  banner.textContent = res.unverified.length
-    ? res.unverified.map((p) => `record not verified by ${p}`).join(' · ')
-    : `record not verified: ${res.error}`;
+  const bannerHidden = res.unverified.length === 0 && res.ok;
+  const bannerText = bannerHidden ? '' : res.unverified.length ? res.unverified.map((p) => `record not verified by ${p}`).join(' · ') : `record not verified: ${res.error}`;
+  if (!bannerHidden && banner.hidden) banner.textContent = '';
+  if (banner.hidden !== bannerHidden) banner.hidden = bannerHidden;
+  if (banner.textContent !== bannerText) banner.textContent = bannerText;
+  if (bannerHidden && recordWasUnverified) say('The record is verified again');
+  recordWasUnverified = !bannerHidden;
 }
 
 async function onKeyFile(ev) {
@@ -370,6 +385,9 @@ function apply(kind, ev) {
     case 'ack':
     case 'escalated':
       if (data && data.id !== undefined) {
+        const prev = state.messages.get(data.id) || null;
+        // A stream resumed from long ago replays history, which is not news.
+        if (!(Date.parse(ev.time) < attention.since)) say(hotline.newsOf(prev, data));
         state.putMessage(data);
         for (const p of [data.from, ...(data.to || [])]) if (p !== 'deconflict' && styles.see(p)) hotline.renderKnownParties();
       }
@@ -421,16 +439,15 @@ function renderConn() {
   const untilMs = s === 'degraded' ? state.tracksWaitUntilMs : s === 'busy' ? state.streamWaitUntilMs : 0;
   const c = $('conn');
   if (c.dataset.state !== s) c.dataset.state = s;
+  // The line is not a live region: its countdown changes every second.
+  // What it says is said once when it changes.
   const t = $('conn-text');
-  const text = untilMs ? `${what}, ${waitText(untilMs)}` : what;
-  if (untilMs) {
-    t.dataset.retryAt = String(untilMs);
-    t.dataset.retryWhat = what;
-  } else {
-    delete t.dataset.retryAt;
-    delete t.dataset.retryWhat;
+  if (t.dataset.what !== what || Number(t.dataset.until || 0) !== untilMs) {
+    if (t.dataset.what !== what && t.dataset.what !== undefined) say(untilMs ? `${what}, ${waitText(untilMs)}` : what);
+    t.dataset.what = what;
+    t.dataset.until = String(untilMs);
+    t.replaceChildren(untilMs ? busyNote(what, untilMs) : what);
   }
-  if (t.textContent !== text) t.textContent = text;
 }
 
 // ---- controls, legend, loop -----------------------------------------------------
@@ -440,8 +457,9 @@ function sliderTime() {
 }
 
 function renderSlider() {
-  $('time-label').textContent = state.sliderMin === 0 ? 'now' : `${formatTime(sliderTime())} (${state.sliderMin > 0 ? '+' : ''}${formatDuration(state.sliderMin * 60)} h)`;
-  $('time-slider').setAttribute('aria-valuetext', $('time-label').textContent);
+  const text = state.sliderMin === 0 ? 'now' : `${formatTime(sliderTime())} (${state.sliderMin > 0 ? '+' : ''}${formatDuration(state.sliderMin * 60)} h)`;
+  if ($('time-label').textContent !== text) $('time-label').textContent = text;
+  if ($('time-slider').getAttribute('aria-valuetext') !== text) $('time-slider').setAttribute('aria-valuetext', text);
 }
 
 // showVolumesAt moves the time slider to a moment (the slider's own steps
@@ -562,6 +580,7 @@ window.deconflict = {
       eventsApplied: state.eventsApplied,
       snapshots: state.snapshots,
       errors: pageErrors.slice(),
+      said: said(),
       title: document.title,
       waiting: attention ? attention.waiting() : 0,
       announced: attention ? attention.announced.slice() : [],

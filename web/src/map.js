@@ -13,6 +13,7 @@ import { projX, projY, unprojX, unprojY, worldVelocity, footprintRings, formatAl
 import { level, markPath, isDrone, classLabel, MARK_RADIUS, DRONE_MARK_RADIUS } from './palette.js';
 import { LabelPlacer, aroundPoint, aroundRing } from './labels.js';
 import { volumeText } from './threads.js';
+import { say } from './live.js';
 
 const TRAIL_POINTS = 8;
 const HEADING_S = 60;
@@ -437,6 +438,10 @@ export class MapView {
     const vols = tr ? [] : this.volumesAt(sx, sy);
     this.picked = tr ? { kind: 'track', key: tr.key } : vols.length ? { kind: 'volume', id: vols[vols.length - 1].v.id } : null;
     this.renderDetails();
+    // The details change with every report: they are not a live region,
+    // and what was picked is said once.
+    const picked = this.details && !this.details.hidden ? this.details.querySelector('.details-text').textContent.split('\n')[0] : '';
+    if (picked) say(`Selected: ${picked}`);
     this.baseDirty = true;
   }
 

@@ -2,9 +2,13 @@
 // each changes field by field (old -> new), who has answered, who is
 // awaited, and, for a party that is awaited, Accept and Reject. A proposal
 // comes into force only when every party has accepted it (docs/WIRE.md).
+// An answer is sent once: its buttons are disabled while it is in flight,
+// and every send of it carries the same Idempotency-Key (writes.js).
 
 import { api } from './api.js';
 import { askPatiently, delayed, failed } from './busy.js';
+import { writeOnce, ActionKeys } from './writes.js';
+import { say } from './live.js';
 import { $, el, reconcile } from './dom.js';
 import { formatClock } from './geo.js';
 
@@ -20,6 +24,8 @@ export class RulesPanel {
     this.state = state;
     this.proposals = new Map(); // version -> open proposal
     this.errors = new Map(); // version -> the last refusal of an answer
+    this.answering = new Set(); // versions whose answer is in flight
+    this.keys = new ActionKeys(); // the keys of answers whose outcome is unknown
   }
 
   async load() {
@@ -49,13 +55,24 @@ export class RulesPanel {
   }
 
   async answer(version, accept) {
+    if (this.answering.has(version)) return;
     const reasonInput = document.getElementById(`rules-reason-${version}`);
+    const reason = reasonInput ? reasonInput.value.trim() : '';
+    const fingerprint = JSON.stringify([version, accept, accept ? '' : reason]);
+    const key = this.keys.keyFor(fingerprint);
+    this.answering.add(version);
+    this.render();
     try {
-      const p = accept ? await api.acceptRules(version) : await api.rejectRules(version, reasonInput ? reasonInput.value.trim() : '');
+      const res = await writeOnce('rules-answers', (k) => (accept ? api.acceptRules(version, k) : api.rejectRules(version, reason, k)), { key, maxTotalWaitMs: 2 * 60 * 1000 });
+      this.keys.settled(fingerprint, key);
       this.errors.delete(version);
-      this.put(p);
+      this.put(res.data);
+      say(`${accept ? 'Accepted' : 'Rejected'} version ${version}${res.replayed ? ' (the first send had arrived; answered once)' : ''}`);
     } catch (err) {
+      this.keys.settled(fingerprint, key, err);
       this.errors.set(version, err.message);
+    } finally {
+      this.answering.delete(version);
     }
     this.render();
   }
@@ -68,7 +85,7 @@ export class RulesPanel {
       $('proposals'),
       list,
       (p) => p.version,
-      (p) => JSON.stringify([p.answers, p.waiting_for, this.awaited(p), this.errors.get(p.version) || '']),
+      (p) => JSON.stringify([p.answers, p.waiting_for, this.awaited(p), this.errors.get(p.version) || '', this.answering.has(p.version)]),
       (p) => {
         const changes = el(
           'table',
@@ -89,14 +106,15 @@ export class RulesPanel {
           ),
           ...(p.waiting_for || []).map((w) => el('li', { class: 'waiting', text: `${w}: waiting` })),
         );
+        const inFlight = this.answering.has(p.version) ? { disabled: '' } : {};
         const actions = this.awaited(p)
           ? el(
               'div',
               { class: 'rules-actions' },
-              el('button', { type: 'button', class: 'ack', 'data-accept': String(p.version), onclick: () => this.answer(p.version, true) }, `Accept version ${p.version}`),
+              el('button', { type: 'button', class: 'ack', 'data-accept': String(p.version), onclick: () => this.answer(p.version, true), ...inFlight }, `Accept version ${p.version}`),
               el('label', { for: `rules-reason-${p.version}`, class: 'visually-hidden', text: 'Reason for rejecting' }),
               el('input', { id: `rules-reason-${p.version}`, placeholder: 'reason (optional)' }),
-              el('button', { type: 'button', 'data-reject': String(p.version), onclick: () => this.answer(p.version, false) }, `Reject version ${p.version}`),
+              el('button', { type: 'button', 'data-reject': String(p.version), onclick: () => this.answer(p.version, false), ...inFlight }, `Reject version ${p.version}`),
             )
           : null;
         const err = this.errors.get(p.version);

@@ -82,8 +82,12 @@ export async function forgetKey(party) {
 
 // signatureHeaders signs a write: Content-Digest (sha-256) when there is
 // a body, and Signature-Input / Signature covering "@method",
-// "@target-uri" and "content-digest", with created, keyid and a nonce.
-export async function signatureHeaders({ key, keyid }, method, url, body) {
+// "@target-uri", "content-digest" and, when the write carries one, the
+// Idempotency-Key field (its value as sent, idempotencyKeyField: the
+// server refuses a signed write whose key the signature does not cover,
+// since the key decides whether a retry writes anything), with created,
+// keyid and a nonce.
+export async function signatureHeaders({ key, keyid }, method, url, body, idempotencyKeyField = '') {
   const components = ['"@method"', '"@target-uri"'];
   const lines = [`"@method": ${method}`, `"@target-uri": ${url}`];
   const headers = {};
@@ -92,6 +96,10 @@ export async function signatureHeaders({ key, keyid }, method, url, body) {
     headers['Content-Digest'] = digest;
     components.push('"content-digest"');
     lines.push(`"content-digest": ${digest}`);
+  }
+  if (idempotencyKeyField) {
+    components.push('"idempotency-key"');
+    lines.push(`"idempotency-key": ${idempotencyKeyField.trim()}`);
   }
   const nonce = b64url(crypto.getRandomValues(new Uint8Array(16)));
   const created = Math.floor(Date.now() / 1000);

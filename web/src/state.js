@@ -11,6 +11,7 @@ export class ConsoleState {
     this.messages = new Map(); // message id -> message
     this.messageByAlert = new Map(); // alert id -> its newest hotline item
     this.messagePuts = new Map(); // message id -> how many times it was stored (the tests: once per change)
+    this.acking = new Set(); // ids of the messages whose acknowledgment is in flight
     this.volumes = [];
     this.conn = 'offline';
     this.attempt = 0;

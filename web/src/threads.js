@@ -68,7 +68,8 @@ export function threadKey(m) {
   return m.thread || (m.ref && m.ref.alert_id ? `${ALERT_PREFIX}${m.ref.alert_id}` : `message:${m.id}`);
 }
 
-function excerpt(text, n = 48) {
+// excerpt is text on one line, cut to n characters.
+export function excerpt(text, n = 48) {
   const s = String(text || '').replace(/\s+/g, ' ').trim();
   return s.length > n ? `${s.slice(0, n - 1).trimEnd()}…` : s;
 }
