@@ -12,7 +12,7 @@
 // again (busy.js); when it cannot be had, the row says that and why; a
 // resolution shown while a newer one is delayed says how old it is.
 
-import { $, el, reconcile, levelIcon } from './dom.js';
+import { $, el, bdi, reconcile, levelIcon } from './dom.js';
 import { level, classLabel } from './palette.js';
 import { formatDuration, formatClock, formatDistance } from './geo.js';
 import { runningDeadline, deadlineAttrs, renderDeadline } from './deadline.js';
@@ -79,6 +79,20 @@ function ackSummary(m) {
 
 function alertPair(a) {
   return (a.aircraft || []).map(aircraftLabel).join(' ↔ ') || (a.volumes || []).map((v) => `${v.id} (${v.party})`).join(' ↔ ');
+}
+
+// pairNodes is alertPair as nodes, each aircraft's callsign or id and
+// party isolated (dom.js): another party's callsign cannot move the
+// words around it, nor pass one aircraft for the other.
+function pairNodes(a) {
+  const sep = (i) => (i ? [' ↔ '] : []);
+  if ((a.aircraft || []).length) {
+    return a.aircraft.flatMap((ac, i) => {
+      const c = classLabel(ac);
+      return [...sep(i), bdi(ac.callsign || ac.aircraft), `${c ? ` ${c}` : ''} (`, bdi(ac.party), ')'];
+    });
+  }
+  return (a.volumes || []).flatMap((v, i) => [...sep(i), bdi(v.id), ' (', bdi(v.party), ')']);
 }
 
 // describeAlert names an alert for people, as it is announced.
@@ -316,7 +330,7 @@ export class AlertsPanel {
           'button',
           { type: 'button', class: 'alert-main', onclick: () => this.focus(a.id) },
           badge,
-          el('span', { class: 'pair', text: pair }),
+          el('span', { class: 'pair' }, ...pairNodes(a)),
           el('span', { class: 'los', 'data-alert-los': String(a.id), text: losText(a) }),
           a.kind === 'conflict' ? el('span', { class: 'cpa', text: cpaText(a) }) : null,
           escalated ? el('span', { class: 'escalated-flag', text: 'ESCALATED' }) : null,

@@ -4,7 +4,7 @@
 // turned it on, with a sound. The sound is off by default: a console that
 // beeps by itself is turned off by the first person it annoys.
 
-import { $ } from './dom.js';
+import { $, visible } from './dom.js';
 import { level } from './palette.js';
 
 const SOUND_KEY = 'deconflict.sound';
@@ -68,7 +68,8 @@ export class Attention {
     this.announce(`${level(a.level).label}: ${this.describe(a)}`);
   }
 
-  announce(text) {
+  announce(said) {
+    const text = visible(said, 300);
     const region = $('announcer');
     // The same text twice in a row must be read twice: clear first.
     region.textContent = '';

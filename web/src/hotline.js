@@ -10,7 +10,7 @@
 // is disabled while it is in flight.
 
 import { api } from './api.js';
-import { $, el, reconcile } from './dom.js';
+import { $, el, bdi, reconcile, setText } from './dom.js';
 import { level } from './palette.js';
 import { formatClock } from './geo.js';
 import { threadKey, threadName, threadStatus, orderThreads, itemText, excerpt } from './threads.js';
@@ -151,8 +151,12 @@ export class HotlinePanel {
 
     const current = all.find((t) => t.key === state.selectedThread);
     const msgs = current ? current.msgs : [];
-    const title = current ? `Thread: ${current.name}` : 'No thread selected';
-    if ($('thread-title').textContent !== title) $('thread-title').textContent = title;
+    // The name holds other parties' strings: isolated after "Thread: ".
+    const titleSig = current ? `Thread: ${current.name}` : 'No thread selected';
+    if ($('thread-title').dataset.sig !== titleSig) {
+      $('thread-title').dataset.sig = titleSig;
+      $('thread-title').replaceChildren(...(current ? ['Thread: ', bdi(current.name)] : ['No thread selected']));
+    }
     // Replying in the thread picked, named for people; its key stays in
     // the form, out of sight. Otherwise the form starts a thread.
     const replying = state.threadChosen && current;
@@ -160,7 +164,10 @@ export class HotlinePanel {
     $('compose-thread-row').hidden = Boolean(replying);
     $('compose-new-thread').hidden = !replying;
     const context = replying ? `Replying in “${current.name}”` : 'Starting a new thread: name it below.';
-    if ($('compose-context').textContent !== context) $('compose-context').textContent = context;
+    if ($('compose-context').dataset.sig !== context) {
+      $('compose-context').dataset.sig = context;
+      $('compose-context').replaceChildren(...(replying ? ['Replying in “', bdi(current.name), '”'] : [context]));
+    }
     const messageSig = (m) => JSON.stringify([m.state, m.escalations, m.text, m.to, m.acks, m.settled, mustAck(m), state.acking.has(m.id)]);
     reconcile($('messages'), msgs, (m) => m.id, messageSig, (m) => {
       const acks = el(
@@ -178,7 +185,9 @@ export class HotlinePanel {
             'li',
             { class: ack ? 'acked' : settled ? 'settled' : late ? 'late' : 'waiting' },
             el('span', { class: 'ack-mark', 'aria-hidden': 'true', text: ack ? '✓' : settled ? '–' : late ? '!' : '…' }),
-            `${p}: ${ack ? `acknowledged ${formatClock(Date.parse(ack.time))}${ack.reply ? ` — “${ack.reply}”` : ''}` : settled ? 'did not answer; settled' : late ? 'not acknowledged, escalated' : 'waiting'}`,
+            bdi(p),
+            `: ${ack ? `acknowledged ${formatClock(Date.parse(ack.time))}` : settled ? 'did not answer; settled' : late ? 'not acknowledged, escalated' : 'waiting'}`,
+            ...(ack && ack.reply ? [' — “', bdi(ack.reply), '”'] : []),
             deadline ? ' · ' : null,
             deadline,
           );
@@ -202,12 +211,17 @@ export class HotlinePanel {
         el(
           'p',
           { class: 'msg-head' },
-          el('strong', { text: m.from, colour: m.from === 'deconflict' ? '' : this.styles.colour(m.from) }),
-          ` → ${(m.to || []).join(', ')} · ${m.kind} · ${formatClock(Date.parse(m.created))}`,
+          el('strong', { class: 'msg-from', colour: m.from === 'deconflict' ? '' : this.styles.colour(m.from) }, bdi(m.from)),
+          ' → ',
+          ...(m.to || []).flatMap((p, i) => (i ? [', ', bdi(p)] : [bdi(p)])),
+          ' · ',
+          bdi(m.kind),
+          ` · ${formatClock(Date.parse(m.created))}`,
           m.state === 'escalated' ? el('span', { class: 'escalated-flag', text: 'ESCALATED' }) : null,
         ),
-        el('p', { class: 'msg-text', text: itemText(m) || m.text || '' }),
-        itemText(m) ? el('details', { class: 'msg-record' }, el('summary', { text: 'As recorded' }), el('p', { text: m.text || '' })) : null,
+        // Its own paragraph, its direction its own (dir=auto isolates it).
+        el('p', { class: 'msg-text', dir: 'auto', text: itemText(m) || m.text || '' }),
+        itemText(m) ? el('details', { class: 'msg-record' }, el('summary', { text: 'As recorded' }), el('p', { dir: 'auto', text: m.text || '' })) : null,
         acks,
         // Why it is acknowledged without some recipients: the proposal
         // it asked them to answer closed.
@@ -246,7 +260,7 @@ export class HotlinePanel {
       if ($('compose-note').querySelector('[data-retry-at]')) $('compose-note').textContent = '';
       say('Acknowledged');
     } catch (err) {
-      $('compose-error').textContent = `Acknowledge failed: ${err.message}`;
+      setText($('compose-error'), `Acknowledge failed: ${err.message}`);
     } finally {
       state.acking.delete(id);
       this.refresh();
@@ -299,9 +313,10 @@ export class HotlinePanel {
     } catch (err) {
       this.keys.settled(fingerprint, key, err);
       $('compose-note').textContent = '';
-      $('compose-error').textContent = answerLost(err)
-        ? `Not known whether it was sent: ${err.message}. Sending it again unchanged cannot send it twice.`
-        : `Not sent: ${err.message}`;
+      setText(
+        $('compose-error'),
+        answerLost(err) ? `Not known whether it was sent: ${err.message}. Sending it again unchanged cannot send it twice.` : `Not sent: ${err.message}`,
+      );
     } finally {
       this.sending = false;
       $('compose-send').disabled = false;

@@ -36,7 +36,7 @@
 // that declare are disabled while a declaration is in flight.
 
 import { api } from './api.js';
-import { $, el } from './dom.js';
+import { $, el, bdi, setText } from './dom.js';
 import { formatDuration, formatTime } from './geo.js';
 import { askPatiently, busyNote, waitText } from './busy.js';
 import { writeOnce } from './writes.js';
@@ -120,7 +120,7 @@ export class ImportPanel {
     if (!this.file) return;
     this.results.clear();
     this.searches.clear();
-    $('import-title').textContent = `Import ${this.file.name}`;
+    $('import-title').replaceChildren('Import ', bdi(this.file.name));
     $('import-error').textContent = '';
     const file = this.file;
     const query = this.window();
@@ -139,7 +139,7 @@ export class ImportPanel {
       if (err.noLongerWanted) return;
       $('import-wait').textContent = '';
       this.items = [];
-      $('import-error').textContent = err.problem && err.problem.line ? `Line ${err.problem.line}: ${err.message}` : err.message;
+      setText($('import-error'), err.problem && err.problem.line ? `Line ${err.problem.line}: ${err.message}` : err.message);
     }
     this.map.setPreview(this.items);
     if (this.items.some((it) => it.input)) this.fitPreview();
@@ -174,7 +174,7 @@ export class ImportPanel {
         'li',
         { class: `import-item status-${status.replace(' ', '-')}`, 'data-item': String(i) },
         el('span', { class: 'where', text: where }),
-        el('strong', { text: it.name || '(no name)' }),
+        el('strong', {}, it.name ? bdi(it.name) : '(no name)'),
         el('span', { class: 'status', text: status }),
         el('span', { class: 'detail', text: detail }),
         alts.length ? this.alternativesList(i, alts) : null,

@@ -6,7 +6,7 @@
 // change every second, which a live region would read every second.
 // Warnings are announced at once, assertively, by attention.js.
 
-import { $ } from './dom.js';
+import { $, visible } from './dom.js';
 
 // MAX_AT_ONCE bounds what is said of one burst (a flood of events).
 const MAX_AT_ONCE = 3;
@@ -19,6 +19,7 @@ const kept = []; // what was said, newest last (for the tests)
 // say has text said once, with whatever else is said in the same turn.
 export function say(text) {
   if (!text) return;
+  text = visible(text, 300);
   queue.push(text);
   kept.push(text);
   if (kept.length > MAX_KEPT) kept.shift();

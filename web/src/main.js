@@ -31,7 +31,7 @@ import { RulesPanel } from './rules.js';
 import { ConsoleState } from './state.js';
 import { Attention } from './attention.js';
 import { tickDeadlines, runningDeadline, countdown } from './deadline.js';
-import { $, el, levelIcon, markIcon } from './dom.js';
+import { $, el, bdi, levelIcon, markIcon, setText } from './dom.js';
 import { PartyStyles, LEVELS } from './palette.js';
 import { formatDuration, formatTime, formatClock, projX, projY, unprojX, unprojY } from './geo.js';
 import { askPatiently, busyNote, tickWaits, useManualClock, waitText, delayed, failed, waitMsOf, retryAfterSeconds } from './busy.js';
@@ -87,7 +87,7 @@ async function login(token) {
   } catch (err) {
     forgetToken();
     $('login-wait').textContent = '';
-    $('login-error').textContent = err.status === 401 ? 'This token is not valid.' : `Cannot log in: ${err.message}`;
+    setText($('login-error'), err.status === 401 ? 'This token is not valid.' : `Cannot log in: ${err.message}`);
     return;
   }
   $('login-error').textContent = '';
@@ -204,13 +204,13 @@ async function loadLogStatus() {
   } else {
     status = `record at size ${res.size}, cosigned by no witness`;
   }
-  if (line.textContent !== status) line.textContent = status;
+  setText(line, status);
   const banner = $('record-banner');
   const bannerHidden = res.unverified.length === 0 && res.ok;
   const bannerText = bannerHidden ? '' : res.unverified.length ? res.unverified.map((p) => `record not verified by ${p}`).join(' · ') : `record not verified: ${res.error}`;
   if (!bannerHidden && banner.hidden) banner.textContent = '';
   if (banner.hidden !== bannerHidden) banner.hidden = bannerHidden;
-  if (banner.textContent !== bannerText) banner.textContent = bannerText;
+  setText(banner, bannerText);
   if (bannerHidden && recordWasUnverified) say('The record is verified again');
   recordWasUnverified = !bannerHidden;
 }
@@ -222,7 +222,7 @@ async function onKeyFile(ev) {
     const keyid = await importKey(state.me.party, await file.text());
     $('key-status').textContent = `keyid ${keyid.slice(0, 10)}…`;
   } catch (err) {
-    $('key-status').textContent = `not an Ed25519 PKCS#8 key: ${err.message}`;
+    setText($('key-status'), `not an Ed25519 PKCS#8 key: ${err.message}`);
   }
   ev.target.value = '';
 }
@@ -505,7 +505,7 @@ function renderLegend() {
   const items = [];
   for (const p of styles.order) {
     const c = markIcon(styles.shape(p), styles.colour(p), 8, 5);
-    items.push(el('li', {}, c, el('span', { text: p === styles.own ? `${p} (you)` : p })));
+    items.push(el('li', {}, c, el('span', {}, bdi(p), p === styles.own ? ' (you)' : null)));
   }
   for (const name of Object.keys(LEVELS)) items.push(el('li', {}, levelIcon(name), el('span', { text: LEVELS[name].label.toLowerCase() })));
   ul.replaceChildren(...items);

@@ -14,6 +14,7 @@ import { level, markPath, isDrone, classLabel, MARK_RADIUS, DRONE_MARK_RADIUS } 
 import { LabelPlacer, aroundPoint, aroundRing } from './labels.js';
 import { volumeText } from './threads.js';
 import { say } from './live.js';
+import { visible } from './dom.js';
 
 const TRAIL_POINTS = 8;
 const HEADING_S = 60;
@@ -455,7 +456,8 @@ export class MapView {
     const body = this.details.querySelector('.details-text');
     this.details.hidden = !lines;
     const text = lines ? lines.join('\n') : '';
-    if (body.textContent !== text) body.textContent = text;
+    const shown = visible(text);
+    if (body.textContent !== shown) body.textContent = shown;
   }
 
   unpick() {
@@ -473,7 +475,7 @@ export class MapView {
       this.hideTooltip();
       return;
     }
-    this.tooltip.textContent = lines.join('\n');
+    this.tooltip.textContent = visible(lines.join('\n'));
     this.tooltip.hidden = false;
     const x = Math.min(sx + 14, this.width - 260);
     const y = Math.min(sy + 14, this.height - 90);
@@ -649,7 +651,7 @@ export class MapView {
       if (p.rings.length && p.rings[0].length) {
         const [sx, sy] = this.toScreen(p.rings[0][0][0], p.rings[0][0][1]);
         ctx.fillStyle = colour;
-        ctx.fillText(`${p.it.name}${conflicting ? ' (conflict)' : ''}`, sx + 4, sy + 14);
+        ctx.fillText(visible(`${p.it.name}${conflicting ? ' (conflict)' : ''}`, 200), sx + 4, sy + 14);
       }
       n++;
     }
@@ -859,7 +861,7 @@ export class MapView {
     if (w === undefined) {
       if (this.textWidths.size > 5000) this.textWidths.clear();
       ctx.font = font;
-      w = ctx.measureText(text).width;
+      w = ctx.measureText(visible(text, 200)).width;
       this.textWidths.set(k, w);
     }
     return w;
@@ -880,9 +882,10 @@ export class MapView {
       ctx.lineJoin = 'round';
       ctx.lineWidth = 3;
       ctx.strokeStyle = '#0b1620';
-      ctx.strokeText(text, x, y);
+      const shown = visible(text, 200);
+      ctx.strokeText(shown, x, y);
       ctx.fillStyle = colour;
-      ctx.fillText(text, x, y);
+      ctx.fillText(shown, x, y);
     };
     ctx.textBaseline = 'top';
     const conflictFont = 'bold 13px system-ui, sans-serif';
@@ -893,7 +896,7 @@ export class MapView {
       ctx.fillRect(at.x, at.y, at.w, at.h);
       ctx.font = conflictFont;
       ctx.fillStyle = c.colour;
-      ctx.fillText(at.text, at.x + at.pad, at.y + at.pad);
+      ctx.fillText(visible(at.text, 200), at.x + at.pad, at.y + at.pad);
     }
     if (few) {
       const trackFont = '11px system-ui, sans-serif';

@@ -32,8 +32,11 @@ export function classLabel(t) {
   return t.class && t.class !== 'manned' ? t.class.toUpperCase() : '';
 }
 
+// level is the style of an alert level; one it does not know (a level of
+// newer rules, or a name such as "constructor" that an object inherits)
+// is drawn as advisory.
 export function level(name) {
-  return LEVELS[name] || LEVELS.advisory;
+  return Object.hasOwn(LEVELS, name) ? LEVELS[name] : LEVELS.advisory;
 }
 
 export class PartyStyles {

@@ -6,7 +6,7 @@
 // the alert level their conflict would have) with the free ranges in words,
 // so that nothing depends on colour alone.
 
-import { el } from './dom.js';
+import { el, bdi } from './dom.js';
 
 // The regions of a band, DAIDALUS's names, as the alert levels they mean.
 const REGIONS = {
@@ -18,7 +18,7 @@ const REGIONS = {
 };
 
 function region(name) {
-  return REGIONS[name] || REGIONS.NEAR;
+  return Object.hasOwn(REGIONS, name) ? REGIONS[name] : REGIONS.NEAR;
 }
 
 const deg = (x) => `${String(Math.round(((x % 360) + 360) % 360)).padStart(3, '0')}°`;
@@ -91,9 +91,9 @@ export function resolutionView(res) {
       el(
         'p',
         { class: 'suggestion', 'data-kind': ac.suggestion ? ac.suggestion.kind : 'none' },
-        el('strong', { text: `${ac.callsign || ac.aircraft}: ` }),
+        el('strong', {}, bdi(ac.callsign || ac.aircraft), ': '),
         suggestionText(ac.suggestion),
-        ac.intruder ? el('span', { class: 'intruder', text: ` (intruder ${ac.intruder.callsign || ac.intruder.aircraft}, ${ac.intruder.party})` }) : null,
+        ac.intruder ? el('span', { class: 'intruder' }, ' (intruder ', bdi(ac.intruder.callsign || ac.intruder.aircraft), ', ', bdi(ac.intruder.party), ')') : null,
       ),
       strip('Track', b.track_deg, 0, 360, deg),
       strip('Altitude', b.alt_m, altLo, altHi, meters),

@@ -9,7 +9,7 @@ import { api } from './api.js';
 import { askPatiently, delayed, failed } from './busy.js';
 import { writeOnce, ActionKeys } from './writes.js';
 import { say } from './live.js';
-import { $, el, reconcile } from './dom.js';
+import { $, el, bdi, reconcile } from './dom.js';
 import { formatClock } from './geo.js';
 
 // show renders a field's JSON value compactly.
@@ -95,16 +95,22 @@ export class RulesPanel {
           el(
             'tbody',
             {},
-            ...(p.changes || []).map((c) => el('tr', { 'data-field': c.field }, el('th', { scope: 'row', text: c.field }), el('td', { class: 'old', text: show(c.old) }), el('td', { class: 'new', text: `→ ${show(c.new)}` }))),
+            ...(p.changes || []).map((c) => el('tr', { 'data-field': c.field }, el('th', { scope: 'row' }, bdi(c.field)), el('td', { class: 'old' }, bdi(show(c.old))), el('td', { class: 'new' }, '→ ', bdi(show(c.new))))),
           ),
         );
         const answers = el(
           'ul',
           { class: 'answers', 'aria-label': 'Answers' },
           ...(p.answers || []).map((a) =>
-            el('li', { class: a.accepted ? 'accepted' : 'rejected', text: `${a.party}: ${a.accepted ? 'accepted' : 'rejected'} ${formatClock(Date.parse(a.time))}${a.reason ? ` — “${a.reason}”` : ''}` }),
+            el(
+              'li',
+              { class: a.accepted ? 'accepted' : 'rejected' },
+              bdi(a.party),
+              `: ${a.accepted ? 'accepted' : 'rejected'} ${formatClock(Date.parse(a.time))}`,
+              ...(a.reason ? [' — “', bdi(a.reason), '”'] : []),
+            ),
           ),
-          ...(p.waiting_for || []).map((w) => el('li', { class: 'waiting', text: `${w}: waiting` })),
+          ...(p.waiting_for || []).map((w) => el('li', { class: 'waiting' }, bdi(w), ': waiting')),
         );
         const inFlight = this.answering.has(p.version) ? { disabled: '' } : {};
         const actions = this.awaited(p)
@@ -121,7 +127,7 @@ export class RulesPanel {
         return el(
           'li',
           { class: 'proposal', 'data-version': String(p.version) },
-          el('p', { class: 'msg-head' }, el('strong', { text: `Version ${p.version}` }), ` proposed by ${p.proposed_by} against v${p.base_version} · ${formatClock(Date.parse(p.created))}`),
+          el('p', { class: 'msg-head' }, el('strong', { text: `Version ${p.version}` }), ' proposed by ', bdi(p.proposed_by), ` against v${p.base_version} · ${formatClock(Date.parse(p.created))}`),
           changes,
           answers,
           actions,
