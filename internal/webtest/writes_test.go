@@ -2,6 +2,7 @@ package webtest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -90,6 +91,13 @@ func (p *writeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.add(rec)
+}
+
+// dropNext loses the answer of the next write to path.
+func (p *writeProxy) dropNext(path string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drop[path] = true
 }
 
 func (p *writeProxy) add(w proxiedWrite) {
@@ -297,6 +305,30 @@ func TestConsoleSendsAgainWithTheSameKeyAfterALostAnswer(t *testing.T) {
 	vw := proxy.writesTo("/v1/volumes")
 	if len(vw) != 2 || !vw[0].dropped || vw[0].key == "" || vw[1].key != vw[0].key || !vw[1].replayed {
 		t.Errorf("the sends of the volume: %+v", vw)
+	}
+
+	// An answer to a proposal of the rules, its answer lost: accepted
+	// once, and said so. Sent again without its key, the answer would be
+	// refused as given already.
+	var r map[string]any
+	be.call(t, "operator", "GET", "/v1/rules", nil, &r)
+	r["lookahead_s"] = r["lookahead_s"].(float64) + 60
+	var proposal struct {
+		Version int64 `json:"version"`
+	}
+	be.call(t, "operator", "PUT", "/v1/rules", r, &proposal)
+	accept := fmt.Sprintf("/v1/rules/%d/accept", proposal.Version)
+	proxy.dropNext(accept)
+	button := fmt.Sprintf(`#proposals button[data-accept="%d"]`, proposal.Version)
+	a.waitFor(t, "the proposal", `!!document.querySelector(`+jsString(button)+`)`, 15*time.Second)
+	a.click(t, button)
+	a.waitFor(t, "the answer said", `deconflict.snapshot().said.some((s) => s.startsWith('Accepted version `+strconv.FormatInt(proposal.Version, 10)+` (the first send had arrived'))`, 20*time.Second)
+	if e := eval[string](t, a, `[...document.querySelectorAll('#proposals .error')].map((e) => e.textContent).join(' ')`); e != "" {
+		t.Errorf("the proposal says %q of an answer given", e)
+	}
+	aw := proxy.writesTo(accept)
+	if len(aw) != 2 || !aw[0].dropped || aw[0].status != http.StatusOK || aw[0].key == "" || aw[1].key != aw[0].key || !aw[1].replayed {
+		t.Errorf("the sends of the answer: %+v", aw)
 	}
 	if errs := eval[[]string](t, a, `deconflict.snapshot().errors`); len(errs) > 0 {
 		t.Fatalf("page errors: %v", errs)
