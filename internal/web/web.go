@@ -25,9 +25,13 @@ var dist embed.FS
 
 // ContentSecurityPolicy allows the page nothing but its own origin: no
 // external scripts, styles, fonts, images or connections, no inline script,
-// no framing.
+// no framing. And no string is ever parsed as HTML or script (Trusted
+// Types, with no policy allowed): the console shows other parties' strings
+// as text only, and an assignment to innerHTML, outerHTML,
+// insertAdjacentHTML or document.write would throw rather than parse one.
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; " +
+	"require-trusted-types-for 'script'; trusted-types 'none'"
 
 type asset struct {
 	body        []byte

@@ -213,6 +213,13 @@ func TestConsoleShowsHostileStringsAsText(t *testing.T) {
 	if errs := eval[[]string](t, page, `deconflict.snapshot().errors`); len(errs) > 0 {
 		t.Fatalf("page errors: %v", errs)
 	}
+
+	// Nor can any string be parsed as markup: the page's policy (Trusted
+	// Types, no policy allowed) makes every HTML sink throw. (Last: the
+	// page records the attempt as a violation.)
+	if got := eval[string](t, page, `(() => { try { document.createElement('div').innerHTML = '<img src=x>'; return 'parsed'; } catch (e) { return e.name; } })()`); got != "TypeError" {
+		t.Errorf("a string given to innerHTML: %s, want refused (TypeError)", got)
+	}
 }
 
 // scanHostile checks that no hidden character is shown as itself on the
