@@ -23,6 +23,7 @@ const (
 	hostileText     = "Climb now\u202e ,noitilaoc morf\u0007\u200b\u2066 " + hostileMarkup
 	hostileReply    = "wilco\u202e — coalition: acknowledged"
 	hugeLen         = 200000
+	floodLen        = 3000
 )
 
 // hostileAPI serves coalition's page an alert with airgroup's aircraft
@@ -73,16 +74,26 @@ func (h *hostileAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		mine := msg("m-mine", coalition, []string{airgroup}, coalition+"/ops", "Keep FL240 clear")
 		mine["acks"] = []any{map[string]any{"party": airgroup, "time": ts(-time.Second), "reply": hostileReply}}
+		// A thread flooded with acknowledged messages, after one that
+		// still waits for the coalition's acknowledgment.
+		flood := []any{msg("m-flood-open", airgroup, []string{coalition}, airgroup+"/flood", "the one that waits")}
+		for i := range floodLen {
+			m := msg(fmt.Sprintf("m-flood-%d", i), airgroup, []string{coalition}, airgroup+"/flood", fmt.Sprintf("noise %d", i))
+			m["created"], m["state"] = ts(time.Duration(i-floodLen)*time.Millisecond), "acknowledged"
+			m["acks"] = []any{map[string]any{"party": coalition, "time": ts(0)}}
+			flood = append(flood, m)
+		}
+		flood[0].(map[string]any)["created"] = ts(-time.Hour)
 		snap, _ := json.Marshal(map[string]any{"id": 0, "time": now, "data": map[string]any{
 			"alerts": []any{alert, map[string]any{
 				"id": "a2", "kind": "nonconforming", "level": "advisory", "time": ts(0),
 				"aircraft": []any{map[string]any{"party": airgroup, "aircraft": strings.Repeat("W", hugeLen), "lat": 35.5, "lon": 36.5, "alt_m": 9000.0}},
 			}},
-			"messages": []any{
+			"messages": append([]any{
 				msg("m-1", airgroup, []string{coalition}, airgroup+"/ops", hostileText),
 				msg("m-huge", airgroup, []string{coalition}, airgroup+"/huge", strings.Repeat("A", hugeLen)),
 				mine,
-			},
+			}, flood...),
 			"alerts_after": 0, "messages_after": 0,
 		}})
 		fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", snap)
@@ -209,6 +220,20 @@ func TestConsoleShowsHostileStringsAsText(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	scanHostile(t, page, "the tooltip")
+
+	// A thread of 3,001 messages shows the one that waits and the newest
+	// others, and says how many it leaves out.
+	page.click(t, `#threads button[data-thread="airgroup/flood"]`)
+	page.waitFor(t, "the flooded thread", `!!document.querySelector('#messages li[data-message-id="m-flood-open"] button.ack')`, 10*time.Second)
+	if n := eval[int](t, page, `document.querySelectorAll('#messages > li').length`); n > 200 {
+		t.Errorf("a thread of %d messages shows %d of them, want at most 200", floodLen+1, n)
+	}
+	if got := eval[string](t, page, `document.getElementById('messages-more').textContent`); got != "2,801 earlier acknowledged messages not shown." {
+		t.Errorf("the flooded thread says %q", got)
+	}
+	if !eval[bool](t, page, `!!document.querySelector('#messages li[data-message-id="m-flood-2999"]')`) {
+		t.Error("the newest message of the flooded thread is not shown")
+	}
 
 	if errs := eval[[]string](t, page, `deconflict.snapshot().errors`); len(errs) > 0 {
 		t.Fatalf("page errors: %v", errs)

@@ -21,6 +21,22 @@ import { say } from './live.js';
 
 const MAX_THREADS = 100;
 
+// MAX_THREAD_MESSAGES bounds the messages of the thread shown: those that
+// wait for an acknowledgment are always shown, then the newest of the
+// others up to this many. A thread another party floods with thousands of
+// messages must not freeze the page, nor push what waits out of sight.
+const MAX_THREAD_MESSAGES = 200;
+
+// shownMessages is what of msgs (oldest first) the thread shows, in
+// order, and how many earlier ones it leaves out.
+export function shownMessages(msgs, max = MAX_THREAD_MESSAGES) {
+  if (msgs.length <= max) return { shown: msgs, left: 0 };
+  const keep = new Set(msgs.filter((m) => m.state !== 'acknowledged'));
+  for (let i = msgs.length - 1; i >= 0 && keep.size < max; i--) keep.add(msgs[i]);
+  const shown = msgs.filter((m) => keep.has(m));
+  return { shown, left: msgs.length - shown.length };
+}
+
 // HOTLINE_MAX_WAIT_MS bounds the waits of one write refused for now: past
 // it the panel says it was not sent, and the operator decides.
 const HOTLINE_MAX_WAIT_MS = 2 * 60 * 1000;
@@ -150,7 +166,9 @@ export class HotlinePanel {
     $('threads-empty').hidden = active.length > 0;
 
     const current = all.find((t) => t.key === state.selectedThread);
-    const msgs = current ? current.msgs : [];
+    const { shown: msgs, left } = shownMessages(current ? current.msgs : []);
+    const more = left ? `${left.toLocaleString('en-US')} earlier acknowledged messages not shown.` : '';
+    if ($('messages-more').textContent !== more) $('messages-more').textContent = more;
     // The name holds other parties' strings: isolated after "Thread: ".
     const titleSig = current ? `Thread: ${current.name}` : 'No thread selected';
     if ($('thread-title').dataset.sig !== titleSig) {
