@@ -2,6 +2,7 @@ package webtest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+
+	"github.com/deconflict/deconflict/internal/web"
 )
 
 // writeProxy stands between the browser and the backend, recording the
@@ -329,6 +332,121 @@ func TestConsoleSendsAgainWithTheSameKeyAfterALostAnswer(t *testing.T) {
 	aw := proxy.writesTo(accept)
 	if len(aw) != 2 || !aw[0].dropped || aw[0].status != http.StatusOK || aw[0].key == "" || aw[1].key != aw[0].key || !aw[1].replayed {
 		t.Errorf("the sends of the answer: %+v", aw)
+	}
+	if errs := eval[[]string](t, a, `deconflict.snapshot().errors`); len(errs) > 0 {
+		t.Fatalf("page errors: %v", errs)
+	}
+}
+
+// writesAPI answers coalition's page as a service would in trouble: the
+// first message is answered 503 outcome-unknown (done or not, the service
+// cannot tell), the next send 409 idempotency-in-progress (the first is
+// still being served), the next with the message it kept, replayed. A
+// message of the thread "exhausted" is refused 429
+// idempotency-keys-exhausted while it carries a key. It records the
+// Idempotency-Key of every send.
+type writesAPI struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (f *writesAPI) sent() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.keys...)
+}
+
+func (f *writesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	answer := func(code int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	problem := func(code int, slug string) {
+		answer(code, map[string]any{"type": "https://deconflict.dev/problems/" + slug, "title": slug, "status": code, "detail": slug})
+	}
+	switch p := r.URL.Path; {
+	case p == "/v1/me":
+		answer(200, map[string]any{"party": coalition})
+	case p == "/v1/rules":
+		answer(200, map[string]any{"version": 1})
+	case p == "/v1/rules/proposals":
+		answer(200, map[string]any{"proposals": []any{}})
+	case p == "/v1/volumes":
+		answer(200, map[string]any{"volumes": []any{}})
+	case p == "/v1/tracks":
+		answer(200, map[string]any{"tracks": []any{}})
+	case p == "/v1/events":
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "event: snapshot\ndata: {\"id\":0,\"data\":{\"alerts\":[],\"messages\":[]}}\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	case p == "/v1/hotline/messages" && r.Method == "POST":
+		body, _ := io.ReadAll(r.Body)
+		var msg map[string]any
+		_ = json.Unmarshal(body, &msg)
+		key := r.Header.Get("Idempotency-Key")
+		f.mu.Lock()
+		f.keys = append(f.keys, key)
+		n := len(f.keys)
+		f.mu.Unlock()
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		kept := map[string]any{"id": fmt.Sprintf("m-%d", n), "from": coalition, "to": msg["to"], "thread": msg["thread"], "kind": msg["kind"], "text": msg["text"],
+			"created": now, "deadline": now, "state": "open", "acks": []any{}}
+		if msg["thread"] == coalition+"/exhausted" {
+			if key != "" {
+				problem(http.StatusTooManyRequests, "idempotency-keys-exhausted")
+				return
+			}
+			answer(201, kept)
+			return
+		}
+		switch n {
+		case 1:
+			problem(http.StatusServiceUnavailable, "outcome-unknown")
+		case 2:
+			problem(http.StatusConflict, "idempotency-in-progress")
+		default:
+			w.Header().Set("Idempotent-Replayed", "true")
+			answer(201, kept)
+		}
+	default:
+		problem(http.StatusNotFound, "not-found")
+	}
+}
+
+// A message answered 503 outcome-unknown is sent again with its key, and
+// again, a second later, while the first is still served (409
+// idempotency-in-progress); the kept answer, replayed, is its success.
+// When the party's kept keys are exhausted, the message is sent without
+// one, as the Go client does.
+func TestConsoleSendsAgainWhileTheOutcomeIsUnknown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	fake := &writesAPI{}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", fake)
+	mux.Handle("/", web.Handler())
+	srv := httptestServer(t, mux)
+	a := openTab(t, startBrowser(t), coalition, false)
+	a.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(srv.URL))
+	a.do(t, chromedp.SendKeys(chromedp.ID("token"), "any-token"), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	a.waitFor(t, "the party name", `document.getElementById('party-name').textContent === `+jsString(coalition), 15*time.Second)
+
+	fillCompose(t, a, "unknown", "sent while the service could not tell")
+	a.click(t, `#compose button[type=submit]`)
+	a.waitFor(t, "the message said sent", `document.getElementById('compose-note').textContent === 'Sent: the first send had arrived; it was not sent twice.'`, 20*time.Second)
+	keys := fake.sent()
+	if len(keys) != 3 || keys[0] == "" || keys[1] != keys[0] || keys[2] != keys[0] {
+		t.Errorf("the sends' Idempotency-Keys: %q, want three sends with one key", keys)
+	}
+
+	fillCompose(t, a, "exhausted", "sent without a key")
+	a.click(t, `#compose button[type=submit]`)
+	a.waitFor(t, "the message sent", `document.getElementById('compose-note').textContent === 'Sent.'`, 20*time.Second)
+	if keys := fake.sent()[3:]; len(keys) != 2 || keys[0] == "" || keys[1] != "" {
+		t.Errorf("the sends' Idempotency-Keys once the keys are exhausted: %q, want one with a key, then one without", keys)
 	}
 	if errs := eval[[]string](t, a, `deconflict.snapshot().errors`); len(errs) > 0 {
 		t.Fatalf("page errors: %v", errs)
