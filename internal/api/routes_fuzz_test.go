@@ -146,6 +146,13 @@ func FuzzRoutes(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req.WithContext(ctx))
+		if rt.path == "/v1/events" && ctx.Err() != nil && rec.Code == http.StatusServiceUnavailable && bytes.Contains(rec.Body.Bytes(), []byte(`/problems/timeout"`)) {
+			// The client left before the stream's start (its cursor read
+			// from the store) was done: on a loaded machine, under -race,
+			// 20 ms is not always enough, and the answer to a client gone
+			// is the time limit's.
+			return
+		}
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s: %d %s", rt.method, target, rec.Code, rec.Body.Bytes())
 		}
