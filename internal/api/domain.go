@@ -41,6 +41,12 @@ func domainProblem(err error) *Problem {
 		p.Field = tm.Field
 		return p
 	}
+	var tc *hotline.TooManyConflictsError
+	if errors.As(err, &tc) {
+		p := problem(http.StatusUnprocessableEntity, "too-many-conflicts", "Conflicts with too many volumes", tc.Error())
+		p.Field = "key"
+		return p
+	}
 	var mk *volume.MissingKeyError
 	if errors.As(err, &mk) {
 		p := problem(http.StatusConflict, "missing-key", "Awareness key incomplete",

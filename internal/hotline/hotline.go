@@ -453,6 +453,145 @@ func PostVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, written, other Sub
 	return postVolumeConflict(tx, log, r, written, other, "", now)
 }
 
+// MaxVolumeConflictsPerWrite bounds the other parties' volumes one volume
+// write may be accepted in conflict with: each is told to its owner on
+// the hotline (PostVolumeConflicts), and the items that tell them are
+// written in the write's transaction, under the writers' lock.
+const MaxVolumeConflictsPerWrite = 2000
+
+// TooManyConflictsError refuses a volume write that would be accepted in
+// conflict with more than MaxVolumeConflictsPerWrite volumes of other
+// parties; nothing is written.
+type TooManyConflictsError struct {
+	Conflicts int
+	Limit     int
+}
+
+func (e *TooManyConflictsError) Error() string {
+	return fmt.Sprintf("the write conflicts with %d volumes of other parties, more than the %d a volume write may conflict with (each is told to its owner on the hotline, to acknowledge); declare the volume in smaller parts", e.Conflicts, e.Limit)
+}
+
+// openConflictItemsCompared is how many of the open volume-conflict items
+// of a volume's thread with a party PostVolumeConflicts compares a write
+// with, newest first.
+const openConflictItemsCompared = 16
+
+// PostVolumeConflicts raises the items of the strategic conflicts found
+// when written (the volume just written) was checked against conflicts
+// (the other parties' volumes): one item per other party, to the writer
+// and that party, on thread "volume:<written.ID>", naming the count of
+// its volumes in conflict and each of them (the text as many as fit, the
+// subject every one: written first, then them), rather than one item per
+// pair, which a write in conflict with thousands of one party's volumes
+// posted by the thousand, each for its staff to acknowledge. No item is
+// posted to a party that has an item of this thread still open (open or
+// escalated) telling it of the same conflicts: the same volumes at the
+// same versions, of a volume of the same band and window (a volume sent
+// again unchanged, or changed elsewhere than where it conflicts); what
+// changed is told by the write's volume_conflict events and audit record
+// all the same. More than MaxVolumeConflictsPerWrite conflicts is a
+// *TooManyConflictsError, and nothing is posted.
+func PostVolumeConflicts(tx Tx, log *audit.Log, r rules.Rules, written SubjectVolume, conflicts []SubjectVolume, now time.Time) ([]Message, []store.Event, error) {
+	if len(conflicts) > MaxVolumeConflictsPerWrite {
+		return nil, nil, &TooManyConflictsError{Conflicts: len(conflicts), Limit: MaxVolumeConflictsPerWrite}
+	}
+	var parties []string
+	byParty := map[string][]SubjectVolume{}
+	for _, c := range conflicts {
+		if _, ok := byParty[c.Party]; !ok {
+			parties = append(parties, c.Party)
+		}
+		byParty[c.Party] = append(byParty[c.Party], c)
+	}
+	var msgs []Message
+	var evs []store.Event
+	for _, p := range parties {
+		others := byParty[p]
+		told, err := toldAlready(tx, written, others)
+		if err != nil {
+			return nil, nil, err
+		}
+		if told {
+			continue
+		}
+		m, e, err := PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{written.Party, p}, Text: conflictsText(written, others),
+			Ref: Ref{VolumeID: written.ID, VolumeVersion: written.Version}, Subject: &Subject{Volumes: append([]SubjectVolume{written}, others...)}}, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		msgs, evs = append(msgs, m), append(evs, e...)
+	}
+	return msgs, evs, nil
+}
+
+// toldAlready reports whether an item of written's thread still open
+// tells the owner of others (all one party's) of exactly these conflicts
+// of a volume of written's id, band and window (PostVolumeConflicts).
+func toldAlready(tx Tx, written SubjectVolume, others []SubjectVolume) (bool, error) {
+	open, err := tx.OpenMessagesInThreadFor(others[0].Party, volumeThreadPrefix+written.ID, KindVolumeConflict, openConflictItemsCompared)
+	if err != nil {
+		return false, err
+	}
+	want := make(map[[2]string]bool, len(others))
+	for _, o := range others {
+		want[[2]string{o.ID, o.Version}] = true
+	}
+	for _, rec := range open {
+		var b body
+		if rec.From != System || !slices.Contains(rec.To, written.Party) || json.Unmarshal(rec.Body, &b) != nil || b.Subject == nil {
+			continue
+		}
+		vs := b.Subject.Volumes
+		if len(vs) != len(others)+1 || !sameConflictSide(vs[0], written) {
+			continue
+		}
+		same := true
+		for _, v := range vs[1:] {
+			if v.Party != others[0].Party || !want[[2]string{v.ID, v.Version}] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// sameConflictSide reports whether a and b are the same volume (of
+// whatever version) with the same band and window.
+func sameConflictSide(a, b SubjectVolume) bool {
+	return a.ID == b.ID && a.Party == b.Party && a.AltLowerM == b.AltLowerM && a.AltUpperM == b.AltUpperM &&
+		a.Start.Equal(b.Start) && a.End.Equal(b.End)
+}
+
+// conflictsText is the text of the item telling the owner of others (all
+// one party's) of their conflicts with written: as many of them as fit a
+// hotline text, and how many more the subject names.
+func conflictsText(written SubjectVolume, others []SubjectVolume) string {
+	if len(others) == 1 {
+		o := others[0]
+		return fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s)",
+			written.ID, written.Party, written.Version, o.ID, o.Party, o.Version)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "volume %s of %s (version %s) conflicts with %d volumes of %s:", written.ID, written.Party, written.Version, len(others), others[0].Party)
+	for i, o := range others {
+		entry := fmt.Sprintf(" %s (version %s)", o.ID, o.Version)
+		if i < len(others)-1 {
+			entry += ","
+		}
+		// Room left for the tail naming the ones not listed.
+		if b.Len()+len(entry)+80 > MaxTextBytes {
+			fmt.Fprintf(&b, " and %d more, every one named in the item's subject", len(others)-i)
+			break
+		}
+		b.WriteString(entry)
+	}
+	return b.String()
+}
+
 // PostVolumeConflictUnderRules raises the item of a strategic conflict
 // that the rules r, just come into force, make between two stored volumes
 // (a separation or time buffer raised), as PostVolumeConflict does for one

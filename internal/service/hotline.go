@@ -146,16 +146,23 @@ func (s *Service) storedRulesIn(tx store.Tx) (rules.Rules, error) {
 	return inUse, nil
 }
 
-// volumeConflictItems raises the hotline item of each conflict a volume
-// write was accepted with, for both owners to acknowledge.
+// volumeConflictItems raises the hotline items of the conflicts a volume
+// write was accepted with, for both owners to acknowledge: one per other
+// party, naming each of its volumes in conflict, and none to a party
+// still to acknowledge an item of the same conflicts
+// (hotline.PostVolumeConflicts). A write in conflict with more volumes
+// than hotline.MaxVolumeConflictsPerWrite is refused
+// (*hotline.TooManyConflictsError), and its transaction writes nothing.
 func (s *Service) volumeConflictItems(tx store.Tx, res volume.Result, rl rules.Rules, now time.Time) error {
-	written := subjectVolume(&res.Volume)
-	for i := range res.Conflicts {
-		if _, _, err := hotline.PostVolumeConflict(tx, s.alog, rl, written, subjectVolume(&res.Conflicts[i]), now); err != nil {
-			return err
-		}
+	if len(res.Conflicts) == 0 {
+		return nil
 	}
-	return nil
+	conflicts := make([]hotline.SubjectVolume, len(res.Conflicts))
+	for i := range res.Conflicts {
+		conflicts[i] = subjectVolume(&res.Conflicts[i])
+	}
+	_, _, err := hotline.PostVolumeConflicts(tx, s.alog, rl, subjectVolume(&res.Volume), conflicts, now)
+	return err
 }
 
 // subjectVolume is what a volume conflict's item says of a volume for

@@ -85,6 +85,10 @@ func (s *Service) commitVolume(ctx context.Context, actor, kind string, op func(
 		if err != nil {
 			return err
 		}
+		if n := len(res.Conflicts); n > hotline.MaxVolumeConflictsPerWrite {
+			// Refused before its thousands of events are written.
+			return &hotline.TooManyConflictsError{Conflicts: n, Limit: hotline.MaxVolumeConflictsPerWrite}
+		}
 		if err := s.recordVolume(tx, actor, kind, res, rl, now); err != nil {
 			return err
 		}

@@ -276,6 +276,11 @@ type Messages interface {
 	// OpenMessagesFromTo counts the messages of sender to recipient in
 	// state open or escalated that recipient has not acknowledged.
 	OpenMessagesFromTo(sender, recipient string) (int, error)
+	// OpenMessagesInThreadFor lists the messages of kind in thread whose
+	// sender or recipients include party, in state open or escalated,
+	// newest first, at most limit; its cost is that of the party's
+	// messages in the thread, not of its history.
+	OpenMessagesInThreadFor(party, thread, kind string, limit int) ([]Message, error)
 	// PutAck records one party's acknowledgment; inserted is false (and
 	// nothing changes) when that party had already acknowledged it.
 	PutAck(a Ack) (inserted bool, err error)

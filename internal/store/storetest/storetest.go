@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OpenMessagesDue", testOpenMessagesDue},
 		{"OpenMessagesAfter", testOpenMessagesAfter},
 		{"OpenMessagesFor", testOpenMessagesFor},
+		{"OpenMessagesInThreadFor", testOpenMessagesInThreadFor},
 		{"OpenMessagesFromTo", testOpenMessagesFromTo},
 		{"Acks", testAcks},
 		{"Meta", testMeta},
@@ -1257,6 +1258,56 @@ func testOpenMessagesAfter(t *testing.T, open func(*testing.T) store.Store) {
 		}
 		return nil
 	})
+}
+
+// testOpenMessagesInThreadFor: a party's open and escalated messages of a
+// kind in one thread, newest first, and no others.
+func testOpenMessagesInThreadFor(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	mk := func(id string, to []string, thread, kind, state string, created time.Duration) store.Message {
+		m := message(id, "deconflict", to, thread, base.Add(created))
+		m.Kind, m.State = kind, state
+		return m
+	}
+	msgs := []store.Message{
+		mk("a", []string{"blue", "red"}, "volume:v1", "volume_conflict", "open", 1),
+		mk("b", []string{"blue", "red"}, "volume:v1", "volume_conflict", "escalated", 2),
+		mk("c", []string{"blue", "red"}, "volume:v1", "volume_conflict", "acknowledged", 3),
+		mk("d", []string{"blue", "red"}, "volume:v1", "notice", "open", 4),
+		mk("e", []string{"blue", "green"}, "volume:v1", "volume_conflict", "open", 5),
+		mk("f", []string{"blue", "red"}, "volume:v2", "volume_conflict", "open", 6),
+		mk("g", []string{"blue", "red"}, "volume:v1", "volume_conflict", "open", 7),
+	}
+	update(t, s, func(tx store.Tx) error {
+		for _, m := range msgs {
+			if err := tx.PutMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	check := func(party, thread string, limit int, want []string) {
+		t.Helper()
+		view(t, s, func(tx store.Tx) error {
+			got, err := tx.OpenMessagesInThreadFor(party, thread, "volume_conflict", limit)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, m := range got {
+				ids = append(ids, m.ID)
+			}
+			if !slices.Equal(ids, want) {
+				t.Errorf("OpenMessagesInThreadFor(%s, %s, %d) = %v, want %v", party, thread, limit, ids, want)
+			}
+			return nil
+		})
+	}
+	check("red", "volume:v1", 100, []string{"g", "b", "a"})
+	check("red", "volume:v1", 2, []string{"g", "b"})
+	check("green", "volume:v1", 100, []string{"e"})
+	check("red", "volume:v3", 100, nil)
+	check("red", "volume:v1", 0, nil)
 }
 
 // testOpenMessagesFor: a party's open and escalated messages, sent or

@@ -225,6 +225,18 @@ func (t *Tx) OpenMessagesFromTo(sender, recipient string) (int, error) {
 	return int(n), nil
 }
 
+// OpenMessagesInThreadFor reads the party's messages in the thread by the
+// index message_parties_thread (party, thread, ...), keeping the open
+// ones of kind.
+func (t *Tx) OpenMessagesInThreadFor(party, thread, kind string, limit int) ([]store.Message, error) {
+	if limit <= 0 || !validText(party) || !validText(thread) || !validText(kind) {
+		return nil, nil
+	}
+	return t.messages("open messages for "+party+" in "+thread, `SELECT `+msgCols+` FROM message_parties p JOIN messages m ON m.id = p.message_id
+		WHERE p.party = ? AND p.thread = ? AND p.state IN ('open', 'escalated') AND m.kind = ?
+		ORDER BY p.created_ns DESC, p.message_id DESC LIMIT ?`, []any{party, thread, kind, int64(limit)})
+}
+
 func (t *Tx) PutAck(a store.Ack) (bool, error) {
 	if err := t.writable("PutAck"); err != nil {
 		return false, err
