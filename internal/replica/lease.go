@@ -61,6 +61,30 @@ type Lease struct {
 	// (othersRenewed: it saw one; OthersRenewedWithin).
 	othersRenewedAfter time.Time
 	othersRenewed      bool
+	// standDown, when set, says why this replica must not hold the
+	// lease now (StandDown); stoodDown is its last answer.
+	standDown func() error
+	stoodDown error
+}
+
+// StandDown sets check, asked at each Try: while it returns an error
+// (such as rules in force written by a newer version of the program,
+// which this replica cannot read), the lease is given up at once, freed
+// for another replica to take at its next try, and not taken again; Try
+// then reports false and no error (the caller tells why, once). Call it
+// before Run.
+func (l *Lease) StandDown(check func() error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.standDown = check
+}
+
+// StoodDown is why the last Try stood down (StandDown), nil when it did
+// not.
+func (l *Lease) StoodDown() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stoodDown
 }
 
 // ErrLost is what a Fence check returns once the tenure it was taken in has
@@ -107,6 +131,23 @@ func (l *Lease) Holder() string {
 // is tried all the same (the store fences its own writes), and the
 // failure is returned with its outcome.
 func (l *Lease) Try(ctx context.Context) (bool, error) {
+	l.mu.Lock()
+	check := l.standDown
+	l.mu.Unlock()
+	if check != nil {
+		why := check()
+		l.mu.Lock()
+		l.stoodDown = why
+		l.mu.Unlock()
+		if why != nil {
+			// Freed, not left to lapse: a replica that may hold it takes
+			// it at its next try rather than after the TTL.
+			if err := l.Release(ctx); err != nil {
+				return false, fmt.Errorf("replica: lease %s given up (%v), and freeing it failed: %w", l.key, why, err)
+			}
+			return false, nil
+		}
+	}
 	var schemaErr error
 	if fence, ok := l.st.(store.SchemaFence); ok {
 		if err := fence.CheckSchema(ctx); err != nil {

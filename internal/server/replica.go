@@ -270,10 +270,18 @@ func (r *replication) run(ctx context.Context, svc *service.Service) {
 			}
 		}
 	}()
+	// A replica that cannot read the rules in force (a newer version
+	// wrote them) would lead detection under the rules before them: it
+	// gives the lease up, for a replica of that version.
+	r.lease.StandDown(svc.DetectionStandDown)
 	go func() {
 		defer wg.Done()
 		r.lease.Run(ctx, func(err error) { r.warn("detection lease", err) }, func(held bool) {
-			r.log.Info("detection lease", "held", held)
+			if why := r.lease.StoodDown(); !held && why != nil {
+				r.log.Warn("detection lease given up, and not taken while the rules in force are of a newer version", "held", held, "why", why)
+			} else {
+				r.log.Info("detection lease", "held", held)
+			}
 			if held {
 				// Not in the lease's goroutine: the renewals go on.
 				go func() {

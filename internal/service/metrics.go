@@ -61,6 +61,10 @@ type Metrics struct {
 	// found it cannot read (each once): passed over by the lists, the
 	// snapshots and the escalation (unreadable.go).
 	HotlineUnreadable prometheus.Counter
+	// DetectionStoodDown is 1 while this replica gives up (and does not
+	// take) the detection lease because the rules in force are of a
+	// newer version of the program, which it cannot read.
+	DetectionStoodDown prometheus.Gauge
 
 	sseClients func() int
 	tracks     func() int
@@ -141,10 +145,14 @@ func newMetrics() *Metrics {
 		Name: "deconflict_hotline_unreadable_messages_total",
 		Help: "Stored hotline messages this process found it cannot read (each counted once): passed over by the lists, the event streams' snapshots and the escalation, each named in an ERROR log.",
 	})
+	m.DetectionStoodDown = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "deconflict_detection_stood_down",
+		Help: "1 while this replica gives up and does not take the detection lease because the rules in force are of a newer version of deconflict, which it cannot read (a replica of that version leads); 0 otherwise.",
+	})
 	m.Escalations = hotline.NewEscalationsCounter()
 	m.Registry.MustRegister(m.Escalations, m.Requests, m.RequestSeconds, m.ReportsAccepted, m.ReportsRejected, m.ReportsOverAircraftLimit, m.EventsPublished,
 		m.Resolutions, m.ResolutionsLate, m.ResolutionCPUSeconds, m.FindingsBatchFailures, m.FindingsBatchesSetAside, m.FindingsQueuesSetAside,
-		m.AlertsRecordedLate, m.UnledAlertsDropped, m.BudgetRefusals, m.HotlineUnreadable,
+		m.AlertsRecordedLate, m.UnledAlertsDropped, m.BudgetRefusals, m.HotlineUnreadable, m.DetectionStoodDown,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "deconflict_sse_clients",

@@ -62,7 +62,45 @@ var ErrNotLeading = errors.New("service: this replica no longer leads detection"
 // engine in this tenure.
 func (s *Service) leadsDetection() bool {
 	p := s.cfg.Peers
-	return p == nil || p.LeadsDetection() && p.DetectionTenure() == s.reconciledTenure.Load()
+	return p == nil || p.LeadsDetection() && p.DetectionTenure() == s.reconciledTenure.Load() && s.newerRules.Load() == nil
+}
+
+// DetectionStandDown returns, while the rules in force in the store are
+// of a newer version of the program (they hold a field this one does not
+// know, *NewerRulesError), why this replica must not lead detection: it
+// would judge the alerts under the rules before them, no longer in force.
+// The detection lease gives itself up and is not taken while it returns
+// an error (replica.Lease.StandDown), so that a replica that can read the
+// rules leads; nil otherwise. The embedded store has no replica of
+// another version, and no lease.
+func (s *Service) DetectionStandDown() error {
+	if ne := s.newerRules.Load(); ne != nil {
+		return ne
+	}
+	return nil
+}
+
+// noteRulesInForce keeps whether rec, the rules in force in the store, are
+// of a newer version of the program than this one (DetectionStandDown),
+// saying so in the log and the metrics when that changes.
+func (s *Service) noteRulesInForce(rec store.RulesRecord) {
+	if s.cfg.Peers == nil {
+		return // one process, no lease: nobody else could lead
+	}
+	var ne *NewerRulesError
+	if rec.Version > s.Rules().Version {
+		_ = errors.As(knownFields("rules", rec.Version, rec.Body, &rules.Rules{}), &ne)
+	}
+	was := s.newerRules.Swap(ne)
+	switch {
+	case ne != nil && was == nil:
+		s.m.DetectionStoodDown.Set(1)
+		s.log.Error("the rules in force are of a newer version of deconflict, which this replica cannot read: it gives up the detection lease and leads no detection while they are in force, so that a replica of the newer version leads (replace this one by it)",
+			"rules_version", ne.Version, "unknown_field", ne.Field, "running_rules_version", s.Rules().Version)
+	case ne == nil && was != nil:
+		s.m.DetectionStoodDown.Set(0)
+		s.log.Info("the rules in force are readable by this replica again: it may lead detection", "rules_version", rec.Version)
+	}
 }
 
 // detectionFence returns the check of commitGroup's transaction (nil:
@@ -983,6 +1021,7 @@ func (s *Service) SyncFromStore(ctx context.Context, adoptUpTo int64) (int64, er
 	if err != nil {
 		return 0, err
 	}
+	s.noteRulesInForce(rec)
 	if rec.Version > adoptUpTo {
 		return rec.Version, nil
 	}

@@ -189,6 +189,10 @@ type Service struct {
 
 	// rulesSeen is the store's rules version at the last syncFromStore.
 	rulesSeen atomic.Int64
+	// newerRules is set while the rules in force in the store are of a
+	// newer version of the program (hold a field this one does not
+	// know): this replica leads no detection (DetectionStandDown).
+	newerRules atomic.Pointer[NewerRulesError]
 	// writes recognise a write whose acknowledgement was lost (writeThen).
 	writes *writeTokens
 	// process is this process's registration (process.go).
