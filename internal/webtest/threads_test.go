@@ -2,6 +2,7 @@ package webtest
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -188,4 +189,34 @@ func TestThreadNamesInBrowser(t *testing.T) {
 func jsonNumber(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestConflictItemNamesEveryVolumeInBrowser: the item of a volume write in
+// conflict with many of another party's volumes (one item for all of
+// them) reads, in the console, how many and each of them, not as a
+// conflict with the first alone.
+func TestConflictItemNamesEveryVolumeInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	srv := httptestServer(t, web.Handler())
+	page := openTab(t, startBrowser(t), "nobody", false)
+	page.do(t, chromedp.Navigate(srv.URL))
+	t0 := time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
+	vol := func(id, party string, lowerFL, upperFL float64) map[string]any {
+		return map[string]any{"id": id, "party": party, "version": "v1", "alt_lower_m": lowerFL * 30.48, "alt_upper_m": upperFL * 30.48, "start": at(0), "end": at(2 * time.Hour)}
+	}
+	vs := []map[string]any{vol("a1", "coalition", 220, 240)}
+	for i := range 3 {
+		vs = append(vs, vol(fmt.Sprintf("r%d", i), "russia", float64(230+10*i), float64(250+10*i)))
+	}
+	m, _ := json.Marshal(map[string]any{"id": "m1", "thread": "volume:a1", "from": "deconflict", "to": []string{"coalition", "russia"},
+		"kind": "volume_conflict", "text": "x", "state": "open", "created": at(0), "deadline": at(time.Minute), "escalation_deadline": at(3 * time.Minute),
+		"acks": []any{}, "subject": map[string]any{"volumes": vs}})
+	got := eval[string](t, page, `deconflict.itemText(`+string(m)+`, Date.parse(`+jsString(at(0))+`))`)
+	want := "Volume coalition FL220–FL240 06:00–08:00Z conflicts with 3 volumes of russia: russia FL230–FL250 06:00–08:00Z; russia FL240–FL260 06:00–08:00Z; russia FL250–FL270 06:00–08:00Z."
+	if got != want {
+		t.Errorf("the item reads\n%q\nwant\n%q", got, want)
+	}
 }

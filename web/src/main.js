@@ -36,6 +36,7 @@ import { PartyStyles, LEVELS } from './palette.js';
 import { formatDuration, formatTime, formatClock, projX, projY, unprojX, unprojY } from './geo.js';
 import { askPatiently, busyNote, tickWaits, useManualClock, waitText, delayed, failed, waitMsOf, retryAfterSeconds } from './busy.js';
 import { say, said } from './live.js';
+import { itemText } from './threads.js';
 
 const TRACK_POLL_MS = 1000;
 const REFRESH_MS = 150;
@@ -672,6 +673,8 @@ window.deconflict = {
     const panel = new HotlinePanel({ state: s, styles, refresh() {} });
     return panel.threads(nowMs).map((t) => ({ key: t.key, name: t.name, state: t.status.key, label: t.status.label }));
   },
+  // What a person reads of hotline item m (null: its recorded text).
+  itemText: (m, nowMs = Date.now()) => itemText(m, nowMs),
   // The countdown to message m's running deadline at nowMs.
   countdown(m, rules, nowMs) {
     const d = runningDeadline(m, rules);

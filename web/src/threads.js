@@ -173,9 +173,16 @@ export function orderThreads(threads) {
 
 // itemText is what a person reads of a system item that has a better
 // wording than its recorded text (which names volumes by id): a volume
-// conflict from its subject. null keeps the recorded text.
+// conflict from its subject, which names the written volume and every
+// volume of the other party it conflicts with (one item tells of all of
+// them, however many: each one is named, none left out). null keeps the
+// recorded text.
 export function itemText(m, nowMs = Date.now()) {
   const vs = m.subject && m.subject.volumes;
   if (m.kind !== 'volume_conflict' || !vs || vs.length < 2) return null;
-  return `Volume ${volumeText(vs[0], nowMs)} conflicts with ${volumeText(vs[1], nowMs)}.`;
+  const head = volumeText(vs[0], nowMs);
+  if (vs.length === 2) return `Volume ${head} conflicts with ${volumeText(vs[1], nowMs)}.`;
+  const others = vs.slice(1);
+  const parties = [...new Set(others.map((v) => v.party))].join(', ');
+  return `Volume ${head} conflicts with ${others.length} volumes of ${parties}: ${others.map((v) => volumeText(v, nowMs)).join('; ')}.`;
 }
