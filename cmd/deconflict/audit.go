@@ -15,6 +15,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/party"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 )
@@ -244,7 +245,19 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("BAD: %w", err)
 	}
-	viewer := sum.Viewer
+	printVerifyReport(stdout, sum, partyKeys != nil)
+	return nil
+}
+
+// printVerifyReport prints what audit verify found. The viewer, the
+// cosigning parties' names and the notes come from the export (its head,
+// its rules, its log checkpoint), which whoever made it chose: they are
+// shown escaped (printable.Escape), so that a control or bidi character in
+// them can neither drive the terminal nor make an OK line read otherwise
+// than it is.
+func printVerifyReport(stdout io.Writer, sum audit.Summary, partyKeys bool) {
+	esc := printable.Escape
+	viewer := esc(sum.Viewer)
 	if viewer == "" {
 		viewer = "the operator"
 	}
@@ -255,7 +268,7 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 	case sum.LogVerified:
 		fmt.Fprintf(stdout, "OK: the records rebuild the transparency log checkpoint of size %d that ends the export (%d cosignatures on it)\n", sum.LogSize, sum.LogSignatures)
 	case sum.LogSize > 0:
-		fmt.Fprintf(stdout, "note: %s\n", sum.LogNote)
+		fmt.Fprintf(stdout, "note: %s\n", esc(sum.LogNote))
 	default:
 		fmt.Fprintln(stdout, "note: the export does not end with a transparency log checkpoint")
 	}
@@ -265,17 +278,23 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "note: no witness keys (none given with --witness-keys, none in the rules of the export): the cosignatures were not checked")
 	default:
 		fmt.Fprintf(stdout, "OK: every cosignature on the log checkpoint is of a witness the %s keys name and verifies: cosigned by %s\n",
-			map[string]string{"given": "--witness-keys", "rules": "export's rules"}[sum.WitnessKeysFrom], orNone(sum.LogCosignedBy))
+			map[string]string{"given": "--witness-keys", "rules": "export's rules"}[sum.WitnessKeysFrom], esc(orNone(sum.LogCosignedBy)))
 	}
-	if partyKeys != nil {
+	if partyKeys {
 		fmt.Fprintf(stdout, "OK: %d signed statements verified with the parties' keys, each bound to what its records say, and every record of a party with a key follows one\n", sum.Statements)
 	}
 	if sum.Anchor != nil {
 		fmt.Fprintf(stdout, "note: the export starts at record %d; its link to record %d (prev_hash %x) is not checked here: compare it with that record's hash in an earlier export\n",
 			sum.FirstSeq, sum.FirstSeq-1, sum.Anchor)
 	}
-	return nil
 }
+
+// escapedError shows an error that may quote what an export or a server
+// holds with printable.Escape, keeping what it wraps for errors.As.
+type escapedError struct{ err error }
+
+func (e escapedError) Error() string { return printable.Escape(e.err.Error()) }
+func (e escapedError) Unwrap() error { return e.err }
 
 // publicKeyArg reads --key: a file when one exists at that path, else the
 // base64 key itself.

@@ -73,7 +73,7 @@ func runAuditTimeline(args []string, stdout, stderr io.Writer) error {
 	}
 	exp, err := timeline.Read(bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
+		return fmt.Errorf("%s: %w", *file, escapedError{err})
 	}
 	// The ids, names and levels come from the export, which anyone may
 	// have edited (it is checked only with --key): escaped, a control

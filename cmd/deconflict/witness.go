@@ -16,6 +16,7 @@ import (
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/logcheck"
 	"github.com/deconflict/deconflict/internal/partykey"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/witness"
 )
@@ -167,9 +168,18 @@ func runWitnessCheck(args []string, stdout, stderr io.Writer) error {
 		return exitError{code: 3, err: f}
 	}
 	if err != nil {
-		return err
+		// A failure to check may quote the server's answer.
+		return escapedError{err}
 	}
-	fmt.Fprintf(stdout, "OK: checkpoint of size %d cosigned by %s at %s; %d new records verified (from %d)\n",
-		res.Size, res.Witness, res.CosignedAt.UTC().Format(time.RFC3339), res.NewRecords, res.CheckedSince)
+	printWitnessCheck(stdout, res)
 	return nil
+}
+
+// printWitnessCheck prints a check that passed. The witness's name comes
+// from the party's witness state and the server's answers: it is shown
+// escaped (printable.Escape), as the findings are, so that a control or
+// bidi character in it cannot make the OK line read otherwise than it is.
+func printWitnessCheck(stdout io.Writer, res logcheck.Result) {
+	fmt.Fprintf(stdout, "OK: checkpoint of size %d cosigned by %s at %s; %d new records verified (from %d)\n",
+		res.Size, printable.Escape(res.Witness), res.CosignedAt.UTC().Format(time.RFC3339), res.NewRecords, res.CheckedSince)
 }
