@@ -21,6 +21,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/detect"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/lineend"
 	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/resolve"
 )
@@ -238,6 +239,12 @@ type Reader struct {
 // NewReader reads the header and returns a Reader positioned at the first
 // row.
 func NewReader(r io.Reader, f Frame, d Detector) (*Reader, error) {
+	// A file saved with CR-only line endings read as one header line
+	// naming no known column, or one too long to read, with no hint why.
+	r, crOnly := lineend.Peek(r)
+	if crOnly {
+		return nil, &InputError{Line: 1, Err: lineend.ErrCROnly}
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
 	rd := &Reader{sc: sc, cols: columns(f, d)}

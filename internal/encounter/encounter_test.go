@@ -228,6 +228,11 @@ func TestReaderErrors(t *testing.T) {
 		{"too few fields", header + good + "8,x,1,2\n", Local, 3, "", "4 fields, the header has 17"},
 		{"too many fields", header + good + strings.TrimSpace(good) + ",1,2\n", Local, 3, "", "more than 17 fields"},
 		{"quoted", header + `"7",` + good[2:], Local, 2, "", "quoted"},
+		// Old Mac line endings: the file read as one header line that
+		// named no column, or (past a megabyte) as a line too long, with
+		// no hint why.
+		{"CR-only line endings", strings.ReplaceAll(header+good+good, "\n", "\r"), Local, 1, "", "line endings are CR only"},
+		{"CR-only line endings, long", strings.ReplaceAll(header+strings.Repeat(good, 20_000), "\n", "\r"), Local, 1, "", "line endings are CR only"},
 		{"latitude", "id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n" +
 			"1,91,0,0,0,0,0,0,0,0,0,0,0,1,1,1\n", WGS84, 2, "own_lat", "within [-90, 90]"},
 		{"longitude", "id,own_lat,own_lon,own_alt_m,own_vx_mps,own_vy_mps,own_vz_mps,int_lat,int_lon,int_alt_m,int_vx_mps,int_vy_mps,int_vz_mps,D_m,H_m,T_s\n" +

@@ -631,12 +631,20 @@ func TestLoadNamesLineAndColumn(t *testing.T) {
 	if _, err := Load(bytes.NewReader(append([]byte("\ufeff"), good...))); err != nil {
 		t.Fatalf("with a byte order mark: %v", err)
 	}
+	// JSON reads a carriage return as white space: a scenario saved with
+	// CR-only line endings loads.
+	if _, err := Load(bytes.NewReader(bytes.ReplaceAll(good, []byte("\n"), []byte("\r")))); err != nil {
+		t.Fatalf("with CR-only line endings: %v", err)
+	}
 	for _, c := range []struct{ doc, want string }{
 		{"{\"name\":\"x\",\n  \"report_every_s\": x5}", "line 2, column 21: invalid character 'x'"},
 		{"{\"name\":\"x\",\n  \"report_every_s\": \"5\"}", "line 2, column 23: "},
 		{string(good) + "\n{}", fmt.Sprintf("line %d, column 1: data after", bytes.Count(good, []byte("\n"))+2)},
 		{"{\"name\":\"x\",\n", "line 2, column 1: unexpected EOF"},
 		{" \n", "empty"},
+		// Old Mac line endings: the fault was on "line 1, column 30"
+		// of a file an editor shows as two lines, with no hint why.
+		{"{\"name\":\"x\",\r  \"report_every_s\": x5}\r", "line 2, column 21 (the line endings are CR only"},
 	} {
 		_, err := Load(strings.NewReader(c.doc))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/fielderr"
 	"github.com/deconflict/deconflict/internal/jsonlimit"
+	"github.com/deconflict/deconflict/internal/lineend"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/rules"
@@ -249,13 +250,21 @@ func jsonPosition(data []byte, err error, stopped int64) string {
 }
 
 // position is "line L, column C: " (1-based, the column in bytes) of the
-// byte at offset off of data.
+// byte at offset off of data. In a file saved with CR-only line endings
+// (which JSON reads as white space, so that the file loads) the lines are
+// counted at its carriage returns, and the position says so: counted at
+// line feeds, every fault was on "line 1" of a file the editor shows as
+// many lines.
 func position(data []byte, off int64) string {
 	off = min(max(off, 0), int64(len(data)))
 	before := data[:off]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := len(before) - bytes.LastIndexByte(before, '\n')
-	return fmt.Sprintf("line %d, column %d: ", line, col)
+	end, note := byte('\n'), ""
+	if lineend.CROnly(data) {
+		end, note = '\r', " ("+lineend.ErrCROnly.Error()+")"
+	}
+	line := bytes.Count(before, []byte{end}) + 1
+	col := len(before) - bytes.LastIndexByte(before, end)
+	return fmt.Sprintf("line %d, column %d%s: ", line, col, note)
 }
 
 // Validate checks references, ranges and that every timed waypoint can be

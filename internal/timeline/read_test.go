@@ -26,3 +26,18 @@ func TestReadNamesTheLineItCouldNotRead(t *testing.T) {
 		t.Errorf("a read error: %v", err)
 	}
 }
+
+// TestReadSaysTheLineEndingsAreCROnly: an export saved with old Mac line
+// endings read as one line, refused as altered or too long with no hint
+// why; it is refused saying what its line endings are.
+func TestReadSaysTheLineEndingsAreCROnly(t *testing.T) {
+	rec := runScenario(t)
+	if _, err := Read(bytes.NewReader(rec.exportAll)); err != nil {
+		t.Fatal(err)
+	}
+	cr := bytes.ReplaceAll(rec.exportAll, []byte("\n"), []byte("\r"))
+	if _, err := Read(bytes.NewReader(cr)); err == nil || !strings.HasPrefix(err.Error(), "line 1: the line endings are CR only") {
+		t.Errorf("with CR-only line endings: %v", err)
+	}
+
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/geo"
+	"github.com/deconflict/deconflict/internal/lineend"
 	"github.com/deconflict/deconflict/internal/volume"
 )
 
@@ -165,6 +166,12 @@ func revealed(r audit.Record, raw json.RawMessage, out any) bool {
 func Read(r io.Reader) (*Export, error) {
 	e := &Export{alerts: map[string][]int{}, messages: map[string]*message{}, threads: map[string][]*message{},
 		msgRecs: map[string][]int{}, volumes: map[string][]int{}}
+	// An export saved with CR-only line endings read as one line, refused
+	// as not canonical or too long, with no hint why.
+	r, crOnly := lineend.Peek(r)
+	if crOnly {
+		return nil, fmt.Errorf("line 1: %w", lineend.ErrCROnly)
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
 	n := 0
