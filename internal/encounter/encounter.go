@@ -225,8 +225,10 @@ const maxLineBytes = 1 << 20
 // in both own_vx_mps, own_vy_mps, own_vz_mps, int_vx_mps, int_vy_mps,
 // int_vz_mps (east, north, up), and for the Cylinder detector D_m, H_m,
 // T_s. Other columns are ignored, in any order. Fields are plain: no
-// quoting. Ids are printable (package printable): they are written back
-// as they are, so the output needs no quoting either.
+// quoting. Ids are printable (package printable) and do not start as a
+// spreadsheet formula does (=, +, -, @): they are written back as they
+// are, so the output needs no quoting either, and opened in a spreadsheet
+// runs nothing.
 type Reader struct {
 	sc      *bufio.Scanner
 	line    int
@@ -373,6 +375,9 @@ func (r *Reader) parse(text string, line int, fields []string, e *Encounter) ([]
 	if err := printable.Check(e.ID); err != nil {
 		return fields, &InputError{Line: line, Column: "id", Err: err}
 	}
+	if err := checkNotFormula(e.ID); err != nil {
+		return fields, &InputError{Line: line, Column: "id", Err: err}
+	}
 	for i := range r.cols {
 		c := &r.cols[i]
 		s := strings.TrimSpace(fields[c.index])
@@ -398,6 +403,24 @@ func (r *Reader) parse(text string, line int, fields []string, e *Encounter) ([]
 		c.set(e, v)
 	}
 	return fields, nil
+}
+
+// formulaStarts are the first characters that make a spreadsheet read a
+// cell as a formula (OWASP's list for CSV injection; tab and carriage
+// return are refused as control characters already).
+const formulaStarts = "=+-@\t\r"
+
+// checkNotFormula refuses an id a spreadsheet would run as a formula when
+// an analyst opens the output ("=HYPERLINK(...)", "@SUM(...)", "-2+3"):
+// the id is written back as it is, unquoted, so that the output reads
+// back as the input gave it; escaping it instead (a leading apostrophe)
+// would change the id tools read back. Such an id is refused naming its
+// line and column, for the analyst to rename (a letter before the sign).
+func checkNotFormula(id string) error {
+	if id != "" && strings.IndexByte(formulaStarts, id[0]) >= 0 {
+		return fmt.Errorf("%q starts with %q, which makes a spreadsheet opening the output run it as a formula: start the id with a letter or a digit", id, id[:1])
+	}
+	return nil
 }
 
 // countFields describes a wrong field count; the split stops one past the

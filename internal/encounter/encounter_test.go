@@ -221,6 +221,13 @@ func TestReaderErrors(t *testing.T) {
 		// would break the output's lines or a terminal's display.
 		{"id with an escape", replace("id", "a\x1b[2Jb"), Local, 3, "id", "U+001B"},
 		{"id with a lone carriage return", replace("id", "a\rb"), Local, 3, "id", "U+000D"},
+		// The id is written back unquoted: one a spreadsheet reads as a
+		// formula would run when an analyst opens the output.
+		{"id as a formula", replace("id", "=1+2"), Local, 3, "id", "run it as a formula"},
+		{"id as a formula after spaces", replace("id", "  =cmd|' /C calc'!A0"), Local, 3, "id", "formula"},
+		{"id starting with plus", replace("id", "+1+2"), Local, 3, "id", "formula"},
+		{"id starting with minus", replace("id", "-2+3"), Local, 3, "id", "formula"},
+		{"id starting with at", replace("id", "@SUM(A1:A2)"), Local, 3, "id", "formula"},
 		{"negative D", replace("D_m", "-1"), Local, 3, "D_m", "must not be negative"},
 		{"negative H", replace("H_m", "-0.5"), Local, 3, "H_m", "must not be negative"},
 		{"negative T", replace("T_s", "-300"), Local, 3, "T_s", "must not be negative"},
