@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deconflict/deconflict/internal/audit"
 )
@@ -131,4 +134,63 @@ func exportedAuditData(t *testing.T, n int) (dir, tmp, export string) {
 		t.Fatalf("export: %d %s", code, stderr)
 	}
 	return dir, tmp, export
+}
+
+// TestAuditTimelineStreams: the export is read a line at a time, once per
+// pass (verification, index, the subject's records), saying how far it is
+// on stderr; standard input is read as a file is; and an export that
+// changes between two passes is refused, lest the page show other records
+// than those verified.
+func TestAuditTimelineStreams(t *testing.T) {
+	dir, tmp, export := exportedAuditData(t, 5)
+	key := filepath.Join(dir, audit.KeyFile)
+	defer func(every time.Duration) { timelineProgressEvery = every }(timelineProgressEvery)
+	timelineProgressEvery = 0
+
+	page := filepath.Join(tmp, "file.html")
+	code, _, stderr := runCmd("audit", "timeline", "--file", export, "--html", page, "--key", key)
+	if code != 0 {
+		t.Fatalf("timeline: exit %d %s", code, stderr)
+	}
+	for _, pass := range []string{"verifying: ", "indexing: ", "reading the records of thread t-"} {
+		if !strings.Contains(stderr, "deconflict audit timeline: "+pass) {
+			t.Errorf("stderr says nothing of %q:\n%s", pass, stderr)
+		}
+	}
+
+	in, err := os.Open(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	defer func(stdin *os.File) { os.Stdin = stdin }(os.Stdin)
+	os.Stdin = in
+	fromStdin := filepath.Join(tmp, "stdin.html")
+	if code, _, stderr := runCmd("audit", "timeline", "--file", "-", "--html", fromStdin, "--key", key); code != 0 {
+		t.Fatalf("timeline of standard input: exit %d %s", code, stderr)
+	}
+	a, _ := os.ReadFile(page)
+	b, _ := os.ReadFile(fromStdin)
+	strip := regexp.MustCompile(`(?s)<footer.*</footer>|From the audit export [^,]*,`) // when, and the file's name
+	if len(a) == 0 || !bytes.Equal(strip.ReplaceAll(a, nil), strip.ReplaceAll(b, nil)) {
+		t.Errorf("the page of standard input differs from the file's")
+	}
+
+	ex, err := openTimelineExport(export, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err }
+	if err := ex.pass("first", drain); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(export, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("\n")
+	f.Close()
+	if err := ex.pass("second", drain); err == nil || !strings.Contains(err.Error(), "changed while it was read") {
+		t.Fatalf("an export changed between passes: %v", err)
+	}
 }

@@ -162,15 +162,63 @@ func revealed(r audit.Record, raw json.RawMessage, out any) bool {
 }
 
 // Read parses an export (the JSON lines of `deconflict audit export` or
-// GET /v1/audit) and indexes what a timeline is made of.
+// GET /v1/audit) and indexes what a timeline is made of. It holds every
+// readable record: for an export of any size, Scan it first and read the
+// records of one subject with ReadSubject.
 func Read(r io.Reader) (*Export, error) {
-	e := &Export{alerts: map[string][]int{}, messages: map[string]*message{}, threads: map[string][]*message{},
+	e, err := read(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(e.Records) == 0 && e.Hidden == 0 {
+		return nil, errNoRecord
+	}
+	return e, nil
+}
+
+var errNoRecord = errors.New("no audit record in the export")
+
+func newExport() *Export {
+	return &Export{alerts: map[string][]int{}, messages: map[string]*message{}, threads: map[string][]*message{},
 		msgRecs: map[string][]int{}, volumes: map[string][]int{}}
+}
+
+// read is Read keeping only the records keep accepts (every one when keep
+// is nil); every record is parsed, so that an export is refused for the
+// same fault at the same line whatever is kept.
+func read(r io.Reader, keep func(*entry) bool) (*Export, error) {
+	e := newExport()
+	err := scan(r, func(n int, line audit.Line) error {
+		switch {
+		case line.Head != nil:
+			e.Viewer, e.HeadTime = line.Head.Viewer, line.Head.Time
+		case line.Record != nil && line.Record.Hidden():
+			e.Hidden++
+		case line.Record != nil:
+			en, err := readEntry(*line.Record)
+			if err != nil {
+				return fmt.Errorf("line %d (seq %d): %w", n, line.Record.Seq, err)
+			}
+			if keep == nil || keep(&en) {
+				e.add(&en)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// scan calls fn with each line of an export and its number, one line in
+// memory at a time.
+func scan(r io.Reader, fn func(n int, line audit.Line) error) error {
 	// An export saved with CR-only line endings read as one line, refused
 	// as not canonical or too long, with no hint why.
 	r, crOnly := lineend.Peek(r)
 	if crOnly {
-		return nil, fmt.Errorf("line 1: %w", lineend.ErrCROnly)
+		return fmt.Errorf("line 1: %w", lineend.ErrCROnly)
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
@@ -182,68 +230,97 @@ func Read(r io.Reader) (*Export, error) {
 		}
 		line, err := audit.ParseLine(sc.Bytes())
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			return fmt.Errorf("line %d: %w", n, err)
 		}
-		switch {
-		case line.Head != nil:
-			e.Viewer, e.HeadTime = line.Head.Viewer, line.Head.Time
-		case line.Record != nil && line.Record.Hidden():
-			e.Hidden++
-		case line.Record != nil:
-			if err := e.add(*line.Record); err != nil {
-				return nil, fmt.Errorf("line %d (seq %d): %w", n, line.Record.Seq, err)
-			}
+		if err := fn(n, line); err != nil {
+			return err
 		}
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line %d: longer than %d bytes", n+1, maxLineBytes)
+			return fmt.Errorf("line %d: longer than %d bytes", n+1, maxLineBytes)
 		}
-		return nil, fmt.Errorf("reading line %d: %w", n+1, err)
+		return fmt.Errorf("reading line %d: %w", n+1, err)
 	}
-	if len(e.Records) == 0 && e.Hidden == 0 {
-		return nil, errors.New("no audit record in the export")
-	}
-	return e, nil
+	return nil
 }
 
-func (e *Export) add(r audit.Record) error {
-	i := len(e.Records)
-	e.Records = append(e.Records, r)
+// entry is a readable record and what a timeline reads of it.
+type entry struct {
+	rec audit.Record
+	// alert is the alert of an alert_ record.
+	alert *alert.Alert
+	// msg is the item of a message_posted record.
+	msg *message
+	// msgID is the item a message_ record is about (posting included).
+	msgID string
+	// vol is the volume of a volume write.
+	vol *volumeContent
+}
+
+// readEntry parses what a timeline reads of a record.
+func readEntry(r audit.Record) (entry, error) {
+	en := entry{rec: r}
 	switch {
 	case strings.HasPrefix(r.Kind, "alert_"):
 		var a alert.Alert
 		if err := json.Unmarshal(r.Content, &a); err != nil {
-			return fmt.Errorf("%s: %w", r.Kind, err)
+			return en, fmt.Errorf("%s: %w", r.Kind, err)
 		}
-		e.alerts[a.ID] = append(e.alerts[a.ID], i)
+		en.alert = &a
 	case r.Kind == "message_posted":
 		m := &message{seq: r.Seq}
 		if err := json.Unmarshal(r.Content, m); err != nil {
-			return fmt.Errorf("%s: %w", r.Kind, err)
+			return en, fmt.Errorf("%s: %w", r.Kind, err)
 		}
 		m.text = clear(r, m.Text)
-		e.messages[m.ID] = m
-		e.threads[m.Thread] = append(e.threads[m.Thread], m)
-		e.msgRecs[m.ID] = append(e.msgRecs[m.ID], i)
-	case r.Kind == "message_acked" || r.Kind == "message_escalated" || r.Kind == "message_rescheduled" || r.Kind == "message_settled":
+		en.msg, en.msgID = m, m.ID
+	case isMessageEvent(r.Kind):
 		var ref struct {
 			ID string `json:"id"`
 		}
 		if err := json.Unmarshal(r.Content, &ref); err != nil {
-			return fmt.Errorf("%s: %w", r.Kind, err)
+			return en, fmt.Errorf("%s: %w", r.Kind, err)
 		}
-		e.msgRecs[ref.ID] = append(e.msgRecs[ref.ID], i)
-	case strings.HasPrefix(r.Kind, "volume_") && r.Kind != "volume_flagged" && r.Kind != "volume_conflict":
-		// A flag and a conflict brought by a rules change name volumes
-		// without being one of their states.
+		en.msgID = ref.ID
+	case isVolumeWrite(r.Kind):
 		v, err := volumeOf(r)
 		if err != nil {
-			return fmt.Errorf("%s: %w", r.Kind, err)
+			return en, fmt.Errorf("%s: %w", r.Kind, err)
 		}
-		e.volumes[v.Volume.ID] = append(e.volumes[v.Volume.ID], i)
+		en.vol = &v
 	}
-	return nil
+	return en, nil
+}
+
+// isMessageEvent is true of the records about a posted item.
+func isMessageEvent(kind string) bool {
+	return kind == "message_acked" || kind == "message_escalated" || kind == "message_rescheduled" || kind == "message_settled"
+}
+
+// isVolumeWrite is true of the records of a volume's states. A flag and a
+// conflict brought by a rules change name volumes without being one of
+// their states.
+func isVolumeWrite(kind string) bool {
+	return strings.HasPrefix(kind, "volume_") && kind != "volume_flagged" && kind != "volume_conflict"
+}
+
+func (e *Export) add(en *entry) {
+	i := len(e.Records)
+	e.Records = append(e.Records, en.rec)
+	switch {
+	case en.alert != nil:
+		e.alerts[en.alert.ID] = append(e.alerts[en.alert.ID], i)
+	case en.msg != nil:
+		m := en.msg
+		e.messages[m.ID] = m
+		e.threads[m.Thread] = append(e.threads[m.Thread], m)
+		e.msgRecs[m.ID] = append(e.msgRecs[m.ID], i)
+	case isMessageEvent(en.rec.Kind):
+		e.msgRecs[en.msgID] = append(e.msgRecs[en.msgID], i)
+	case en.vol != nil:
+		e.volumes[en.vol.Volume.ID] = append(e.volumes[en.vol.Volume.ID], i)
+	}
 }
 
 // clear is a text of a record in clear: as it is, or the sealed details
@@ -365,7 +442,13 @@ func (e *Export) Pick(alertID, thread string) (Subject, error) {
 		}
 		return e.subject("thread", thread), nil
 	}
-	all := e.Subjects()
+	return pickBest(e.Subjects())
+}
+
+// pickBest is the subject an investigation would start from: the one
+// that escalated most, then the one that reached the highest level, then
+// the one with most steps, then the earliest.
+func pickBest(all []Subject) (Subject, error) {
 	if len(all) == 0 {
 		return Subject{}, errors.New("the export holds no alert and no hotline thread its viewer may read")
 	}
