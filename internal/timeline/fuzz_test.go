@@ -12,7 +12,8 @@ import (
 // signatures are checked only with --key) and draws the timeline of each
 // of its first subjects: a bad export is an error, never a panic, and
 // whatever the records hold, the page stays self-contained and inert (no
-// script, no fetch, no embedded page), as the real one is checked to be.
+// script, no fetch, no embedded page), as the real one is checked to be;
+// and Scan with ReadSubject give what Read gives.
 func FuzzExport(f *testing.F) {
 	rec := runScenario(f)
 	f.Add(rec.exportAll)
@@ -26,6 +27,9 @@ func FuzzExport(f *testing.F) {
 	}
 	unsafe := regexp.MustCompile(`(?i)<script|\s(src|href|action|srcset|on[a-z]+)=|url\(|@import|<(iframe|object|embed|link|img|base|form)\b`)
 	f.Fuzz(func(t *testing.T, export []byte) {
+		// The streaming reading refuses, lists, picks and draws as
+		// reading the whole export does.
+		sameAsRead(t, export)
 		e, err := Read(bytes.NewReader(export))
 		if err != nil {
 			return

@@ -90,10 +90,17 @@ type itemRef struct {
 // named as conflicting (a step names the other volume as it was then).
 type volumeSummary struct {
 	span
-	name      string
-	conflicts []volume.Ref
-	everNamed map[string]bool
+	// known is whether name and conflicts are set: from the last record
+	// before any beyond latestSeq, as Export.volumeAt reads them.
+	known, beyond bool
+	name          string
+	conflicts     []volume.Ref
+	everNamed     map[string]bool
 }
+
+// latestSeq is the seq up to which Export.volumeAt reads a volume's
+// latest state.
+const latestSeq = 1 << 62
 
 // Scan reads an export once (the JSON lines of `deconflict audit export`
 // or GET /v1/audit), one line in memory at a time, and indexes its
@@ -165,7 +172,9 @@ func (ix *Index) add(en *entry) {
 			ix.volumes[id] = v
 		}
 		v.add(at, r.Time, false, "")
-		v.name, v.conflicts = VolumeName(en.vol.Volume), en.vol.Conflicts
+		if v.beyond = v.beyond || r.Seq > latestSeq; !v.beyond {
+			v.known, v.name, v.conflicts = true, VolumeName(en.vol.Volume), en.vol.Conflicts
+		}
 		for _, c := range en.vol.Conflicts {
 			v.everNamed[c.ID] = true
 		}
@@ -228,7 +237,7 @@ func (ix *Index) parts(kind, id string) parts {
 	}
 	if vid, ok := strings.CutPrefix(p.thread, "volume:"); ok {
 		p.volumes[vid] = true
-		if v := ix.volumes[vid]; v != nil {
+		if v := ix.volumes[vid]; v != nil && v.known {
 			for _, c := range v.conflicts {
 				p.volumes[c.ID] = true
 			}
@@ -300,12 +309,12 @@ func (ix *Index) name(kind, id string) string {
 
 func (ix *Index) volumeThreadName(id string) string {
 	v := ix.volumes[id]
-	if v == nil {
+	if v == nil || !v.known {
 		return "Volume thread " + id
 	}
 	var others []string
 	for _, c := range v.conflicts {
-		if o := ix.volumes[c.ID]; o != nil {
+		if o := ix.volumes[c.ID]; o != nil && o.known {
 			others = append(others, o.name)
 		} else {
 			others = append(others, "a volume of "+c.Party)

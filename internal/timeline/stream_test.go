@@ -104,6 +104,13 @@ func TestScanMatchesRead(t *testing.T) {
 		t.Fatalf("the export with the conflict resolved: %v", err)
 	}
 	sameAsRead(t, withResolved)
+	// A seq beyond any log's, which Export.volumeAt stops at.
+	beyond := regexp.MustCompile(`^\{"seq":\d+,"leaf_index":\d+,`).ReplaceAll(conflicting, []byte(`{"seq":4611686018427387905,"leaf_index":4611686018427387904,`))
+	withBeyond := bytes.Replace(rec.exportAll, conflicting, beyond, 1)
+	if _, err := Read(bytes.NewReader(withBeyond)); err != nil || bytes.Equal(withBeyond, rec.exportAll) {
+		t.Fatalf("the export with a seq beyond: %v", err)
+	}
+	sameAsRead(t, withBeyond)
 
 	// Each record alone, and the export without each one.
 	lines := bytes.SplitAfter(rec.exportAll, []byte("\n"))

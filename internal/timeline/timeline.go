@@ -503,14 +503,14 @@ func (e *Export) name(kind, id string) string {
 }
 
 func (e *Export) volumeThreadName(id string) string {
-	v, ok := e.volumeAt(id, 1<<62)
+	v, ok := e.volumeAt(id, latestSeq)
 	if !ok {
 		return "Volume thread " + id
 	}
 	name := "Volume " + VolumeName(v.Volume)
 	var others []string
 	for _, c := range v.Conflicts {
-		if o, ok := e.volumeAt(c.ID, 1<<62); ok {
+		if o, ok := e.volumeAt(c.ID, latestSeq); ok {
 			others = append(others, VolumeName(o.Volume))
 		} else {
 			others = append(others, "a volume of "+c.Party)
@@ -646,7 +646,7 @@ func (e *Export) steps(kind, id string) []Step {
 	vols := map[string]bool{}
 	if vid, ok := strings.CutPrefix(thread, "volume:"); ok {
 		vols[vid] = true
-		if v, ok := e.volumeAt(vid, 1<<62); ok {
+		if v, ok := e.volumeAt(vid, latestSeq); ok {
 			for _, c := range v.Conflicts {
 				vols[c.ID] = true
 			}
