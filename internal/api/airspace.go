@@ -246,14 +246,20 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 	var answer bytes.Buffer
 	answer.WriteString(`{"items":[`)
 	ctx := r.Context()
+	// The probes of items that show other parties' volumes hidden from
+	// the party, paid for and recorded before the answer is sent.
+	var probes []service.Probe
 	for n, it := range items {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		checked = n + 1
-		pi, err := h.previewItem(ctx, p, format, as[it.Index], it)
+		pi, probe, err := h.previewItem(ctx, p, format, as[it.Index], it)
 		if err != nil {
 			return err
+		}
+		if len(probe.Revealed) > 0 {
+			probes = append(probes, probe)
 		}
 		b, err := json.Marshal(pi)
 		if err != nil {
@@ -268,6 +274,9 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 		}
 	}
 	answer.WriteString("]}\n")
+	if err := h.svc.RecordProbes(ctx, p, service.ProbeViaPreview, probes); err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, err = w.Write(answer.Bytes())
@@ -338,8 +347,10 @@ func previewPositions(items []airspace.Item) float64 {
 }
 
 // previewItem is what the item it of the airspace a would become.
-func (h *Handler) previewItem(ctx context.Context, p party.Principal, format string, a airspace.Airspace, it airspace.Item) (previewItem, error) {
-	pi := previewItem{Index: it.Index, Line: it.Line, Name: it.Name}
+// The probe names the other parties' volumes hidden from p that the item
+// shows (clipped).
+func (h *Handler) previewItem(ctx context.Context, p party.Principal, format string, a airspace.Airspace, it airspace.Item) (pi previewItem, probe service.Probe, err error) {
+	pi = previewItem{Index: it.Index, Line: it.Line, Name: it.Name}
 	if format == "geojson" {
 		f := it.Line
 		pi.Line, pi.Feature = 0, &f
@@ -349,12 +360,12 @@ func (h *Handler) previewItem(ctx context.Context, p party.Principal, format str
 		if le := (*airspace.LineError)(nil); errors.As(it.Err, &le) && le.Line > 0 {
 			pi.Line = le.Line
 		}
-		return pi, nil
+		return pi, probe, nil
 	}
 	in := it.Input
 	pi.Input = &volumeWrite{Footprint: in.Footprint, AltLowerM: in.AltLowerM, AltUpperM: in.AltUpperM,
 		Start: in.Start, End: in.End, Priority: in.Priority, State: in.State, Details: rawJSON(in.Details)}
-	conflicts, err := h.svc.PreviewVolume(p, in)
+	conflicts, probe, err := h.svc.PreviewVolume(p, in)
 	var fe *fielderr.Error
 	switch {
 	case errors.As(err, &fe):
@@ -366,7 +377,7 @@ func (h *Handler) previewItem(ctx context.Context, p party.Principal, format str
 			pi.Line = a.LineOf(fe.Field)
 		}
 	case err != nil:
-		return pi, err
+		return pi, probe, err
 	case len(conflicts) > 0:
 		pi.Status, pi.Conf = "conflicting", conflicts
 		pi.Alternatives, err = h.svc.VolumeAlternatives(ctx, p, "", in)
@@ -374,12 +385,12 @@ func (h *Handler) previewItem(ctx context.Context, p party.Principal, format str
 			pi.AlternativesOmitted, err = service.AlternativesOmittedBudget, nil
 		}
 		if err != nil {
-			return pi, err
+			return pi, probe, err
 		}
 	default:
 		pi.Status = "ok"
 	}
-	return pi, nil
+	return pi, probe, nil
 }
 
 // rawJSON keeps details as JSON when re-encoded, nil when absent.

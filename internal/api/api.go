@@ -90,6 +90,17 @@ type Options struct {
 	// write answers with are the write's, paid with it.
 	PreviewPositionsPerSecond float64
 	PreviewPositionsBurst     float64
+	// VolumeRevealsPerSecond and VolumeRevealsBurst size each party's
+	// budget of revealed volumes: under volume_visibility need_to_know,
+	// each volume of another party that the party may not see otherwise
+	// and that the answer to one of its probes shows (a preview item, a
+	// request for alternatives, a volume write refused for a conflict;
+	// service.RecordProbes) counts one (default
+	// DefaultVolumeRevealsPerSecond, burst DefaultVolumeRevealsBurst).
+	// A probe beyond it is refused whole with 429 too-many-volume-reveals,
+	// showing nothing.
+	VolumeRevealsPerSecond float64
+	VolumeRevealsBurst     float64
 	// ResolutionWorkPerSecond and ResolutionWorkBurst size each party's
 	// budget of resolutions on demand (GET /v1/alerts/{id}/resolution),
 	// counted in units of work (resolutionCost: ResolutionBaseWork a
@@ -172,6 +183,9 @@ type Handler struct {
 	// asking alternatives, told "Airspace preview positions budget
 	// spent", previewed nothing.
 	previewPositions, alternativesPositions *costBudget
+	// reveals is the budget of the other parties' volumes hidden from a
+	// party that its probes show (Options.VolumeRevealsPerSecond).
+	reveals *costBudget
 	// alternatives is the budget of searches of alternatives
 	// (Options.AlternativesChecksPerSecond): the alternatives endpoint's,
 	// and that of the alternatives of volume writes and preview items.
@@ -232,6 +246,18 @@ const DefaultReportsPerAircraftPerSecond = 1
 // previews a whole file of 5,000 items every 50 s, with about a tenth of
 // a core.
 const DefaultPreviewItemsPerSecond = 100
+
+// DefaultVolumeRevealsPerSecond and DefaultVolumeRevealsBurst are the
+// defaults of Options.VolumeRevealsPerSecond and VolumeRevealsBurst: 360
+// volumes an hour, 100 at once. A party planning near another's hidden
+// volumes reveals a few with each plan (one request for alternatives
+// answers the nearest conflict-free variants at once); a party sweeping
+// probes over another's airspace to map it reveals one a probe, and is
+// held to a few hundred an hour, each recorded and told to the owner.
+const (
+	DefaultVolumeRevealsPerSecond = 0.1
+	DefaultVolumeRevealsBurst     = 100
+)
 
 // DefaultAlternativesChecksPerSecond is the default of
 // Options.AlternativesChecksPerSecond: a search of alternatives at its
@@ -406,6 +432,12 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	case opt.PreviewPositionsBurst <= 0:
 		opt.PreviewPositionsBurst = 2 * opt.PreviewPositionsPerSecond
 	}
+	if opt.VolumeRevealsPerSecond <= 0 {
+		opt.VolumeRevealsPerSecond = DefaultVolumeRevealsPerSecond
+	}
+	if opt.VolumeRevealsBurst <= 0 {
+		opt.VolumeRevealsBurst = DefaultVolumeRevealsBurst
+	}
 	if opt.ResolutionWorkPerSecond <= 0 {
 		opt.ResolutionWorkPerSecond = DefaultResolutionWorkPerSecond
 	}
@@ -470,6 +502,10 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 		// the burst holds the largest footprint at least.
 		previewPositions: newCostBudget(opt.PreviewPositionsPerSecond, opt.PreviewPositionsBurst, rules.MaxVerticesBound+1, 0, 100,
 			"too-many-preview-positions", "Airspace preview positions budget spent", "positions of previewed footprints", "--preview-positions-per-second"),
+		// Charged before a probe's answer shows the hidden volumes it
+		// counts (revealPayer): nothing is read on credit.
+		reveals: newCostBudget(opt.VolumeRevealsPerSecond, opt.VolumeRevealsBurst, 1, 0, 1,
+			"too-many-volume-reveals", "Volume reveal budget spent", "volumes of other parties hidden from this party that its probes (previews, requests for alternatives, writes refused for a conflict) may show", "--volume-reveals-per-second"),
 		// Charged once computed (resolutionOnDemand): what it takes
 		// before is ResolutionBaseWork, which the burst holds at least.
 		resolutions: newCostBudget(opt.ResolutionWorkPerSecond, opt.ResolutionWorkBurst, ResolutionBaseWork, 0, 1,
@@ -485,7 +521,7 @@ func NewHandler(svc *service.Service, opt Options) *Handler {
 	h.refusals = newRefusals(svc.Metrics().BudgetRefusals, h.log)
 	for b, name := range map[*costBudget]string{h.reports: budgetReports, h.previews: budgetPreviews,
 		h.alternatives: budgetAlternatives, h.volumeWrites: budgetVolumes, h.previewPositions: budgetPreviewPositions,
-		h.resolutions: budgetResolutions} {
+		h.resolutions: budgetResolutions, h.reveals: budgetReveals} {
 		b.name, b.refusals = name, h.refusals
 	}
 	h.alternativesPositions = h.previewPositions.sharedAs("Alternatives request positions budget spent",
@@ -661,6 +697,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 	// when the party's budget holds a search (else omitted); those of the
 	// alternatives endpoint are paid by its reservation (postAlternatives).
 	ctx = service.WithAlternativesBudget(ctx, alternativesPayer{h.alternatives})
+	// The hidden volumes a probe shows are paid before it answers.
+	ctx = service.WithRevealBudget(ctx, revealPayer{h.reveals})
 	if rt.budget != nil {
 		res, err := rt.budget.reserve(p.Party, r.ContentLength, time.Now())
 		if err != nil {

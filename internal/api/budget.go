@@ -231,6 +231,27 @@ func (a alternativesPayer) Most(party string) int {
 	return int(min(burst, math.MaxInt32))
 }
 
+// revealPayer pays for the other parties' volumes hidden from a party
+// that the answers to its probes show (service.RevealBudget), from its
+// budget of revealed volumes, before they are shown: 429 when the budget
+// does not hold them, 422 when it never will.
+type revealPayer struct{ b *costBudget }
+
+func (r revealPayer) Pay(party, via string, volumes int) error {
+	res, wait, beyond := r.b.reserveCost(party, float64(volumes), time.Now())
+	if res != nil {
+		return nil
+	}
+	field, what := "footprint", "this probe"
+	if via == service.ProbeViaPreview {
+		field, what = "file", "this preview"
+	}
+	if beyond {
+		return r.b.beyondBudget(party, field, fmt.Sprintf("%s would show %d volumes of other parties that this party may not see otherwise (under volume_visibility need_to_know), each counted once", what, volumes))
+	}
+	return r.b.refusal(party, wait, fmt.Sprintf("does not hold the %d volumes of other parties, hidden from this party under volume_visibility need_to_know, that %s would show (each probe that shows one is recorded for its owner); nothing of them was shown", volumes, what))
+}
+
 // alternativesRefusal is the refusal of a search of alternatives its
 // party's budget did not hold: 429, or 422 naming the footprint when the
 // budget never holds what the search may cost among the volumes near it.

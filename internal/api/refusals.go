@@ -20,6 +20,7 @@ const (
 	budgetResolutions      = "resolutions"       // units of work of resolutions on demand
 	budgetSnapshots        = "snapshots"         // event streams opening with a snapshot
 	budgetStreams          = "streams"           // long-lived requests open at once
+	budgetReveals          = "volume_reveals"    // hidden volumes shown by probes
 )
 
 // refusalLogEvery is how often at most a party's refusals by one budget

@@ -146,7 +146,7 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 		return h.alternativesPositions.refusal(p.Party, wait, fmt.Sprintf("does not hold the %d positions of the footprint this request for alternatives compiles and checks, which it reserves first (previews and requests for alternatives share this budget, apart from that of volume writes); nothing was searched", positions))
 	}
 	res.settle(positions)
-	conflicts, err := h.svc.PreviewVolume(p, in)
+	conflicts, probe, err := h.svc.PreviewVolume(p, in)
 	if err != nil {
 		return err
 	}
@@ -158,6 +158,11 @@ func (h *Handler) postAlternatives(w http.ResponseWriter, r *http.Request, p par
 		return h.alternativesRefusal(p.Party, be)
 	}
 	if err != nil {
+		return err
+	}
+	// The other parties' volumes hidden from the party that the answer
+	// shows (clipped) are paid for and recorded first.
+	if err := h.svc.RecordProbes(r.Context(), p, service.ProbeViaAlternatives, []service.Probe{probe}); err != nil {
 		return err
 	}
 	if conflicts == nil {

@@ -167,7 +167,8 @@ func (s *Service) CreateVolume(ctx context.Context, p party.Principal, in volume
 	v, err := s.commitVolume(ctx, p.Party, "volume_created", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Create(tx, p.Party, in, rl, now)
 	})
-	return v, s.withAlternatives(ctx, p, "", in, s.viewConflicts(p, err))
+	err = s.probedByRefusal(ctx, p, in, s.viewConflicts(p, err))
+	return v, s.withAlternatives(ctx, p, "", in, err)
 }
 
 // VolumeAlternatives returns the nearest conflict-free variants of the
@@ -345,7 +346,8 @@ func (s *Service) UpdateVolume(ctx context.Context, p party.Principal, id string
 	v, err := s.commitVolume(ctx, p.Party, "volume_updated", func(tx store.Tx, rl rules.Rules, now time.Time) (volume.Result, error) {
 		return s.volumes().Update(tx, p.Party, id, in, rl, now)
 	})
-	return v, s.withAlternatives(ctx, p, id, in, s.viewConflicts(p, s.hideForeign(p, id, err)))
+	err = s.probedByRefusal(ctx, p, in, s.viewConflicts(p, s.hideForeign(p, id, err)))
+	return v, s.withAlternatives(ctx, p, id, in, err)
 }
 
 // SetVolumeState moves the caller's volume id (at version) to state.
@@ -369,7 +371,11 @@ func (s *Service) SetVolumeState(ctx context.Context, p party.Principal, id, ver
 		return v, err
 	}
 	if cur, gerr := s.volumes().Get(p.Party, id); gerr == nil && cur.Party == p.Party {
-		err = s.withAlternatives(ctx, p, id, inState(cur, state), err)
+		in := inState(cur, state)
+		if err = s.probedByRefusal(ctx, p, in, err); !errors.Is(err, volume.ErrMissingKey) && !errors.Is(err, volume.ErrHigherPriority) {
+			return v, err
+		}
+		err = s.withAlternatives(ctx, p, id, in, err)
 	}
 	return v, err
 }
@@ -621,12 +627,16 @@ func (s *Service) loadVolumes(ctx context.Context, rl rules.Rules) error {
 
 // PreviewVolume reports, without writing, whether the caller's would-be
 // volume passes validation and which other parties' volumes it would
-// conflict with (reduced): the dry run of an import.
-func (s *Service) PreviewVolume(p party.Principal, in volume.Input) ([]volume.Volume, error) {
+// conflict with (reduced; those the caller may not see otherwise
+// clipped to the probe, see probes.go): the dry run of an import, and of
+// a request for alternatives. The probe names the volumes it clipped:
+// the caller pays for and records them (RecordProbes) before it shows
+// them.
+func (s *Service) PreviewVolume(p party.Principal, in volume.Input) ([]volume.Volume, Probe, error) {
 	if p.Operator {
-		return nil, ErrForbidden
+		return nil, Probe{}, ErrForbidden
 	}
 	vs, err := s.volumes().Preview(p.Party, in, s.Rules())
 	s.viewOthers(p, vs)
-	return vs, err
+	return vs, s.clipHidden(p, in, vs), err
 }

@@ -109,6 +109,10 @@ type Volume struct {
 	// owner's: another party sees only those of its own volumes
 	// (ViewFor), never the others (Reduced).
 	Conflicts []Ref `json:"conflicts"`
+	// Clipped: this is another party's volume as a probe's answer shows
+	// it to a party that may not see it (ClippedTo): its footprint is the
+	// probe's, its band and window cut to where they meet the probe's.
+	Clipped bool `json:"clipped,omitempty"`
 	// ChangeSeq is the store's sequence number of the last write.
 	ChangeSeq int64 `json:"-"`
 
