@@ -172,7 +172,7 @@ var eventDataSchema = map[string]string{
 	"alert_raised": "Alert", "alert_updated": "Alert", "alert_cleared": "Alert",
 	"volume_changed": "Volume", "volume_conflict": "VolumeConflict",
 	"message": "Message", "ack": "Message", "escalated": "Message",
-	"rules_changed": "Rules", "volume_flagged": "VolumeFlag", "credentials_changed": "CredentialsChange", "rules_proposed": "RulesProposal", "rules_answered": "RulesProposal",
+	"rules_changed": "Rules", "volume_flagged": "VolumeFlag", "volumes_probed": "VolumesProbed", "credentials_changed": "CredentialsChange", "rules_proposed": "RulesProposal", "rules_answered": "RulesProposal",
 	"snapshot": "EventsSnapshot",
 }
 

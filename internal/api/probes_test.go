@@ -158,6 +158,7 @@ func TestProbeOfAPreviewAndARefusedWriteIsClippedAndRecorded(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.agreeRules(map[string]any{"volume_visibility": "need_to_know"})
 	sr := e.openRawStream(e.tokens["russia"])
+	sv := e.openStream(e.tokens["russia"], "")
 	start := time.Now().UTC().Truncate(time.Second)
 	var hidden wireVolume
 	e.mustDo("POST", "/v1/volumes", e.tokens["russia"], hiddenPolygon(start), 201, &hidden)
@@ -202,6 +203,19 @@ func TestProbeOfAPreviewAndARefusedWriteIsClippedAndRecorded(t *testing.T) {
 
 	e.mustDo("POST", "/v1/hotline/messages", e.tokens["coalition"], map[string]any{"to": []string{"russia"}, "kind": "notice", "text": "end-of-probes"}, 201, nil)
 	raw := sr.waitFor(t, "end-of-probes")
+	// As the OpenAPI document describes them (the stream checks each
+	// event's data against its schema).
+	var probed []string
+	for ev := sv.next(t); !bytes.Contains(ev.Data.Data, []byte("end-of-probes")); ev = sv.next(t) {
+		if ev.Kind == "volumes_probed" {
+			var data struct{ Party, Via string }
+			_ = json.Unmarshal(ev.Data.Data, &data)
+			probed = append(probed, data.Party+" via "+data.Via)
+		}
+	}
+	if fmt.Sprint(probed) != "[coalition via preview coalition via write]" {
+		t.Errorf("russia's events volumes_probed: %v", probed)
+	}
 	if got := bytes.Count(raw, []byte("event: volumes_probed")); got != 2 {
 		t.Errorf("russia's stream has %d volumes_probed events, want 2 (the preview and the refused write):\n%s", got, raw)
 	}
