@@ -139,7 +139,7 @@ func newMetrics() *Metrics {
 	})
 	m.BudgetRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "deconflict_budget_refusals_total",
-		Help: "Work refused by a party's budget, by budget (requests, reports, previews, preview_positions, alternatives, volumes, snapshots, streams) and party: a 429, a search of alternatives omitted for the budget, or a request beyond what the budget ever holds.",
+		Help: "Work refused by a party's budget, by budget (requests, reports, previews, preview_positions, alternatives, volumes, volume_reveals, snapshots, streams) and party: a 429, a search of alternatives omitted for the budget, or a request beyond what the budget ever holds.",
 	}, []string{"budget", "party"})
 	m.HotlineUnreadable = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "deconflict_hotline_unreadable_messages_total",
