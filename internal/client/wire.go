@@ -112,6 +112,12 @@ type Volume struct {
 	End       time.Time       `json:"end"`
 	Details   json.RawMessage `json:"details,omitempty"`
 	Conflicts []VolumeRef     `json:"conflicts,omitempty"`
+	// Clipped: another party's volume the caller may not see (under
+	// need to know), as the answer to a probe of it (a preview, a
+	// request for alternatives, a write refused for a conflict) shows
+	// it: its footprint is the probe's, its band and window cut to
+	// where they meet the probe's (docs/WIRE.md, Need to know).
+	Clipped bool `json:"clipped,omitempty"`
 }
 
 // AlertAircraft is one aircraft of an alert with its state at the alert.
