@@ -148,8 +148,8 @@ func TestProbeSweepIsClippedAndRecordedForTheProbed(t *testing.T) {
 }
 
 // TestProbeOfAPreviewAndARefusedWriteIsClippedAndRecorded: an airspace
-// preview's item and a write refused with 409 missing-key are probes
-// too: each shows russia's hidden volume clipped, and is recorded for
+// preview's item and a write refused with 409 missing-key (a creation, a
+// volume moved) are probes too: each shows russia's hidden volume clipped, and is recorded for
 // russia (via preview, via write). The 409 still names the volume's id
 // and version, which the key needs, and the write with that key
 // declares; once declared, the volume conflicts with coalition's own and
@@ -192,6 +192,19 @@ func TestProbeOfAPreviewAndARefusedWriteIsClippedAndRecorded(t *testing.T) {
 	}
 	checkClipped(t, "the 409", probe, refused.Missing[0], b)
 
+	// A volume of coalition's moved onto it: the same.
+	var far wireVolume
+	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], probeAt(30, 30, start), 201, &far)
+	moved := probeAt(35, 37, start)
+	moved["version"] = far.Version
+	code, b, _ = e.do("PUT", "/v1/volumes/"+far.ID, e.tokens["coalition"], moved)
+	refused.Missing = nil
+	_ = json.Unmarshal(b, &refused)
+	if code != http.StatusConflict || len(refused.Missing) != 1 || refused.Missing[0].ID != hidden.ID {
+		t.Fatalf("the volume moved onto russia's: %d %s", code, b)
+	}
+	checkClipped(t, "the 409 of the move", moved, refused.Missing[0], b)
+
 	probe["key"] = []map[string]string{{"id": hidden.ID, "version": hidden.Version}}
 	e.mustDo("POST", "/v1/volumes", e.tokens["coalition"], probe, 201, nil)
 	// Visible now: shown whole, not recorded.
@@ -213,11 +226,11 @@ func TestProbeOfAPreviewAndARefusedWriteIsClippedAndRecorded(t *testing.T) {
 			probed = append(probed, data.Party+" via "+data.Via)
 		}
 	}
-	if fmt.Sprint(probed) != "[coalition via preview coalition via write]" {
+	if fmt.Sprint(probed) != "[coalition via preview coalition via write coalition via write]" {
 		t.Errorf("russia's events volumes_probed: %v", probed)
 	}
-	if got := bytes.Count(raw, []byte("event: volumes_probed")); got != 2 {
-		t.Errorf("russia's stream has %d volumes_probed events, want 2 (the preview and the refused write):\n%s", got, raw)
+	if got := bytes.Count(raw, []byte("event: volumes_probed")); got != 3 {
+		t.Errorf("russia's stream has %d volumes_probed events, want 3 (the preview and the refused writes):\n%s", got, raw)
 	}
 	for _, via := range []string{`"via":"preview"`, `"via":"write"`} {
 		if !bytes.Contains(raw, []byte(via)) {
