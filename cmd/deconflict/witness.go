@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +40,7 @@ const witnessUsage = `usage:
       KEY: an Ed25519 PKCS#8 PEM file (deconflict key new). The witness's
       verifier key, which the agreed rules name, is printed at start.
   deconflict witness check --server URL --token-file F --state DIR [--party P] [--party-keys KEYS]
+      [--witness PARTY=VKEY ...] [--witness-keys WKEYS]
       one check of the server's record by the party whose token F holds, beside
       its witness (same DIR): the published checkpoint is signed by the log's
       key (pinned at the first check), cosigned by the party's witness within
@@ -46,8 +48,15 @@ const witnessUsage = `usage:
       the records since the last check rebuild exactly its tree with an intact
       hash chain; with KEYS ('NAME ed25519:<base64>' lines, the party's own keys),
       every record of the party is covered by a statement it signed, and says
-      what the signed request asked. Exit 0 when all hold; exit 3 with a line starting with
-      INCONSISTENT: or STALE: naming the evidence, which is kept in DIR/check.`
+      what the signed request asked. The checkpoint must also be cosigned by the
+      witness of every other party, each under the key pinned here (--witness,
+      repeatable, or WKEYS: lines 'PARTY VKEY'), learned from that party itself:
+      the rules the server serves must name no witness whose key is not pinned,
+      and every pinned one is required whatever they name; a witness that has
+      not cosigned the newest checkpoint yet is allowed witness_max_age_s since
+      its latest cosignature of one this one extends. Exit 0 when all hold;
+      exit 3 with a line starting with INCONSISTENT:, STALE: or UNCOSIGNED:
+      naming the evidence, which is kept in DIR/check.`
 
 // stringList is a repeatable flag.
 type stringList []string
@@ -132,6 +141,9 @@ func runWitnessCheck(args []string, stdout, stderr io.Writer) error {
 	partyName := fs.String("party", "", "the party whose token to take from --token-file")
 	state := fs.String("state", "", "the party's witness state directory")
 	partyKeysFile := fs.String("party-keys", "", "file of lines 'NAME ed25519:<base64>' (the party's own keys): each of its records must be covered by a statement it signed")
+	var pinned stringList
+	fs.Var(&pinned, "witness", "PARTY=VKEY: the cosignature key of another party's witness, learned from that party (repeatable): the checkpoint must carry its cosignature")
+	witnessKeysFile := fs.String("witness-keys", "", "file of lines 'PARTY VKEY' (the other parties' witness keys, as --witness)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -159,6 +171,9 @@ func runWitnessCheck(args []string, stdout, stderr io.Writer) error {
 			return usagef("--party-keys %s: %v", *partyKeysFile, err)
 		}
 	}
+	if c.WitnessKeys, err = pinnedWitnessKeys(pinned, *witnessKeysFile); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := c.Check(ctx)
@@ -175,11 +190,52 @@ func runWitnessCheck(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// printWitnessCheck prints a check that passed. The witness's name comes
-// from the party's witness state and the server's answers: it is shown
-// escaped (printable.Escape), as the findings are, so that a control or
-// bidi character in it cannot make the OK line read otherwise than it is.
+// printWitnessCheck prints a check that passed. The names come from the
+// party's witness state and the server's answers: they are shown escaped
+// (printable.Escape), as the findings are, so that a control or bidi
+// character in one cannot make the OK lines read otherwise than they are.
 func printWitnessCheck(stdout io.Writer, res logcheck.Result) {
 	fmt.Fprintf(stdout, "OK: checkpoint of size %d cosigned by %s at %s; %d new records verified (from %d)\n",
 		res.Size, printable.Escape(res.Witness), res.CosignedAt.UTC().Format(time.RFC3339), res.NewRecords, res.CheckedSince)
+	for _, o := range res.Others {
+		on := "it"
+		if o.Graced {
+			on = fmt.Sprintf("size %d, which it extends (within witness_max_age_s)", o.Size)
+		}
+		fmt.Fprintf(stdout, "witness of %s (%s): cosigned %s at %s\n", printable.Escape(o.Party), printable.Escape(o.Name), on, o.CosignedAt.UTC().Format(time.RFC3339))
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintln(stdout, "note: "+printable.Escape(n))
+	}
+}
+
+// pinnedWitnessKeys reads the other parties' witness keys the party
+// pinned: flags "PARTY=VKEY" and the lines "PARTY VKEY" of file, checked
+// together as audit verify checks its --witness-keys (a party or a
+// witness name twice is refused).
+func pinnedWitnessKeys(flags []string, file string) (map[string]string, error) {
+	var lines strings.Builder
+	for _, f := range flags {
+		p, k, ok := strings.Cut(f, "=")
+		if !ok || strings.ContainsAny(f, " \t\n") {
+			return nil, usagef("--witness %q: want PARTY=VKEY", f)
+		}
+		lines.WriteString(p + " " + k + "\n")
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		lines.Write(b)
+		lines.WriteString("\n")
+	}
+	if lines.Len() == 0 {
+		return nil, nil
+	}
+	keys, err := audit.ParseWitnessKeys(strings.NewReader(lines.String()))
+	if err != nil {
+		return nil, usagef("--witness / --witness-keys: %v", err)
+	}
+	return keys, nil
 }

@@ -40,11 +40,17 @@ import (
 const (
 	Inconsistent = "INCONSISTENT"
 	Stale        = "STALE"
+	// Uncosigned: the checkpoint lacks the cosignature of another
+	// party's witness, and that witness's latest cosignature the check
+	// knows of (on a checkpoint this one extends) is older than the rules
+	// allow, or there is none: the log may be showing this party a view
+	// the other parties' witnesses have not seen (a split view).
+	Uncosigned = "UNCOSIGNED"
 )
 
 // Finding is what a failed check found.
 type Finding struct {
-	Kind     string // Inconsistent or Stale
+	Kind     string // Inconsistent, Stale or Uncosigned
 	What     string
 	Evidence string // file in the state directory holding the evidence
 }
@@ -64,6 +70,23 @@ type Result struct {
 	Witness      string
 	CosignedAt   time.Time
 	CheckedSince int64 // the tree size the previous check had reached
+	// Others are the other parties' witnesses the check required, by
+	// party, sorted: each cosigned the checkpoint verified, or (Graced) a
+	// checkpoint it extends, at CosignedAt, within the rules' age.
+	Others []OtherWitness
+	// Notes are what the check saw that is no fault of the record but
+	// that the party should know: a witness key served in the rules that
+	// is not the one the party pinned.
+	Notes []string
+}
+
+// OtherWitness is another party's witness as a check that passed found it.
+type OtherWitness struct {
+	Party      string
+	Name       string // the witness's name in its cosignatures
+	CosignedAt time.Time
+	Size       int64 // the size of the checkpoint it cosigned at CosignedAt
+	Graced     bool  // not on the checkpoint verified, but on one it extends, recently enough
 }
 
 // Checker checks one server's log.
@@ -80,6 +103,17 @@ type Checker struct {
 	// Bind, with PartyKeys, checks that the records each statement covers
 	// say what its request asked (service.BindStatement).
 	Bind audit.Binder
+	// WitnessKeys are the cosignature verifier keys of the other parties'
+	// witnesses, by party, as the party pinned them in its own
+	// configuration (learned from each party, not from the server). The
+	// checkpoint the check accepts must be cosigned by each of them and
+	// by the witness of every party the served rules name, whose key must
+	// be pinned here (the check fails otherwise). A witness that is just
+	// slow is allowed the rules' witness_max_age_s since its latest
+	// cosignature of a checkpoint the accepted one extends. Keys served by
+	// the operator are never used to verify: an operator showing each
+	// party its own fork would serve keys it holds for the others.
+	WitnessKeys map[string]string
 }
 
 const checkDir = "check"
@@ -276,16 +310,19 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var rules struct {
-		WitnessMaxAgeS float64 `json:"witness_max_age_s"`
-	}
+	var rules servedRules
 	if err := c.getJSON(ctx, "/v1/rules", &rules); err != nil {
+		return Result{}, err
+	}
+	others, notes, err := c.requiredWitnesses(wv, rules.Witnesses)
+	if err != nil {
 		return Result{}, err
 	}
 	signed, err := c.get(ctx, "/v1/log/checkpoint")
 	if err != nil {
 		return Result{}, err
 	}
+	published := signed
 	cp, cosigs, err := translog.Open(signed, key.Origin, logV, wv)
 	if err != nil {
 		return Result{}, &Finding{Kind: Inconsistent, What: "the published checkpoint does not verify with the log's key: " + err.Error(),
@@ -386,7 +423,17 @@ func (c *Checker) check(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res.Witness, res.CosignedAt = wv.Name(), last
+	// The records rebuild the checkpoint's tree: it is the one this party
+	// would accept, if every other party's witness saw it too.
+	res.Others, err = c.othersCosigned(key.Origin, logV, others, cp, signed, published, maxAge)
+	var f *Finding
+	if errors.As(err, &f) && f.Kind == Uncosigned && len(notes) > 0 {
+		f.What += " (" + strings.Join(notes, "; ") + ")"
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	res.Witness, res.CosignedAt, res.Notes = wv.Name(), last, notes
 	return res, nil
 }
 
