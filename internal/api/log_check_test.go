@@ -18,19 +18,22 @@ import (
 	"github.com/deconflict/deconflict/internal/witness"
 )
 
-// witnessedLog is a server whose rules name two witnesses: coalition's, a
-// real one whose directory the party's check reads (down: it answers 503
-// meanwhile), and russia's, which answers 503 and, while hold is set,
-// holds each push until letGo (arrived tells one arrived).
+// witnessedLog is a server whose rules name two witnesses, both real:
+// coalition's, whose directory the party's check reads (down: it answers
+// 503 meanwhile), and russia's (russiaDown: it answers 503), which, while
+// hold is set, holds each push until letGo (arrived tells one arrived)
+// and then answers 503. Coalition's check pins russia's witness key.
 type witnessedLog struct {
-	e    *env
-	key  struct{ Origin, VKey string }
-	ws   *witness.Server
-	wdir string
+	e           *env
+	key         struct{ Origin, VKey string }
+	ws          *witness.Server
+	wdir        string
+	russiaVKey  string
+	russiaState string
 
-	down, hold atomic.Bool
-	arrived    chan struct{}
-	letGo      func()
+	down, hold, russiaDown atomic.Bool
+	arrived                chan struct{}
+	letGo                  func()
 }
 
 func newWitnessedLog(t *testing.T) *witnessedLog {
@@ -51,7 +54,13 @@ func newWitnessedLog(t *testing.T) *witnessedLog {
 		ws.ServeHTTP(w, r)
 	}))
 	t.Cleanup(good.Close)
-	_, russiaKey, _ := witness.CosignerKeys("russia.test/witness", wpriv)
+	_, rpriv, _ := ed25519.GenerateKey(nil)
+	l.russiaState = t.TempDir()
+	rws, err := witness.NewServer("russia.test/witness", rpriv, l.russiaState, []string{l.key.VKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.russiaVKey = rws.VerifierKey()
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if l.hold.Load() {
@@ -63,15 +72,21 @@ func newWitnessedLog(t *testing.T) *witnessedLog {
 			case <-release:
 			case <-r.Context().Done():
 			}
+			http.Error(w, "not now", http.StatusServiceUnavailable)
+			return
 		}
-		http.Error(w, "not now", http.StatusServiceUnavailable)
+		if l.russiaDown.Load() {
+			http.Error(w, "not now", http.StatusServiceUnavailable)
+			return
+		}
+		rws.ServeHTTP(w, r)
 	}))
 	t.Cleanup(slow.Close)
 	// Whatever happens, a held push is let go before the servers close.
 	l.letGo = sync.OnceFunc(func() { close(release) })
 	t.Cleanup(l.letGo)
 	r := l.e.svc.Rules()
-	r.Witnesses = []rules.Witness{{Party: "coalition", URL: good.URL, VKey: ws.VerifierKey()}, {Party: "russia", URL: slow.URL, VKey: russiaKey}}
+	r.Witnesses = []rules.Witness{{Party: "coalition", URL: good.URL, VKey: ws.VerifierKey()}, {Party: "russia", URL: slow.URL, VKey: l.russiaVKey}}
 	l.e.agreeRules(r)
 	if err := l.e.svc.PublishLog(context.Background()); err != nil {
 		t.Fatal(err)
@@ -81,7 +96,8 @@ func newWitnessedLog(t *testing.T) *witnessedLog {
 
 // checker is coalition's check of the log, through server.
 func (l *witnessedLog) checker(server *httptest.Server) *logcheck.Checker {
-	return &logcheck.Checker{Server: server.URL, Token: l.e.tokens["coalition"], Dir: l.wdir, HTTP: server.Client()}
+	return &logcheck.Checker{Server: server.URL, Token: l.e.tokens["coalition"], Dir: l.wdir, HTTP: server.Client(),
+		WitnessKeys: map[string]string{"russia": l.russiaVKey}}
 }
 
 // proofsAnswered is the log as the party sees it: every answer the
