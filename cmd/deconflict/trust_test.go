@@ -206,9 +206,9 @@ func (e *trustEnv) waitLog(auditToken, what string, done func(st logStatus, reco
 
 // check runs `deconflict witness check` and returns its exit status and
 // output.
-func (e *trustEnv) check() (int, string) {
+func (e *trustEnv) check(extra ...string) (int, string) {
 	e.t.Helper()
-	args := []string{"witness", "check", "--server", e.srv.base, "--token-file", e.tokenFile, "--state", e.wstate}
+	args := append([]string{"witness", "check", "--server", e.srv.base, "--token-file", e.tokenFile, "--state", e.wstate}, extra...)
 	if e.partyKeys != "" {
 		args = append(args, "--party-keys", e.partyKeys)
 	}
