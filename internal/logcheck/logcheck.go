@@ -5,10 +5,14 @@
 // with what that witness holds, and the records exported since the last
 // check rebuild exactly the tree the checkpoint commits to, with an intact
 // hash chain and, given the party's keys, every record of the party covered
-// by a statement it signed. A failure is a Finding: INCONSISTENT (with the evidence,
-// kept in the state directory: the conflicting checkpoints or the first
-// record that differs) or STALE (no fresh cosignature for longer than the
-// rules allow). While an INCONSISTENT finding lasts, the party's witness
+// by a statement it signed; and it is cosigned by the witness of every other
+// party too, under keys the party pinned (Checker.WitnessKeys), so that no
+// party accepts a checkpoint the others' witnesses have not also cosigned
+// (one log for everyone: not a fork of its own shown to each). A failure is
+// a Finding: INCONSISTENT (with the evidence, kept in the state directory:
+// the conflicting checkpoints or the first record that differs), STALE (no
+// fresh cosignature of the party's own witness for longer than the rules
+// allow) or UNCOSIGNED (none of another party's witness for as long). While an INCONSISTENT finding lasts, the party's witness
 // cosigns nothing (witness.WithheldFile), so that every party sees in the
 // published checkpoints that this one does not verify the record.
 package logcheck
