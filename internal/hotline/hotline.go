@@ -450,7 +450,8 @@ type SystemItem struct {
 // subject is both volumes, which the volume_conflict event shows both
 // owners anyway.
 func PostVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, written, other SubjectVolume, now time.Time) (Message, []store.Event, error) {
-	return postVolumeConflict(tx, log, r, written, other, "", now)
+	return PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{written.Party, other.Party}, Text: conflictsText(written, []SubjectVolume{other}, ""),
+		Ref: Ref{VolumeID: written.ID, VolumeVersion: written.Version}, Subject: &Subject{Volumes: []SubjectVolume{written, other}}}, now)
 }
 
 // MaxVolumeConflictsPerWrite bounds the other parties' volumes one volume
@@ -495,6 +496,20 @@ func PostVolumeConflicts(tx Tx, log *audit.Log, r rules.Rules, written SubjectVo
 	if len(conflicts) > MaxVolumeConflictsPerWrite {
 		return nil, nil, &TooManyConflictsError{Conflicts: len(conflicts), Limit: MaxVolumeConflictsPerWrite}
 	}
+	return postVolumeConflicts(tx, log, r, written, conflicts, "", now)
+}
+
+// MaxVolumeConflictsPerItem bounds the volumes one volume-conflict item
+// names besides its thread's: the most a write may conflict with, so that
+// a write's conflicts with one party are always one item.
+const MaxVolumeConflictsPerItem = MaxVolumeConflictsPerWrite
+
+// GroupVolumeConflicts groups one volume's conflicts (other parties'
+// volumes) as PostVolumeConflicts and PostVolumeConflictsUnderRules tell
+// them, one item per group: by party, in the order each party first
+// appears, each party's volumes in their order, a party with more than
+// MaxVolumeConflictsPerItem in as many groups of at most that many.
+func GroupVolumeConflicts(conflicts []SubjectVolume) [][]SubjectVolume {
 	var parties []string
 	byParty := map[string][]SubjectVolume{}
 	for _, c := range conflicts {
@@ -503,10 +518,38 @@ func PostVolumeConflicts(tx Tx, log *audit.Log, r rules.Rules, written SubjectVo
 		}
 		byParty[c.Party] = append(byParty[c.Party], c)
 	}
+	var groups [][]SubjectVolume
+	for _, p := range parties {
+		for vs := byParty[p]; len(vs) > 0; {
+			n := min(len(vs), MaxVolumeConflictsPerItem)
+			groups = append(groups, vs[:n:n])
+			vs = vs[n:]
+		}
+	}
+	return groups
+}
+
+// PostVolumeConflictsUnderRules raises the items of the strategic
+// conflicts that the rules r, just come into force, make between the
+// stored volume first and others (a separation or time buffer raised), as
+// PostVolumeConflicts does for those found at a write: one item per group
+// of GroupVolumeConflicts (per other party, of at most
+// MaxVolumeConflictsPerItem of its volumes), on thread "volume:<first.ID>",
+// its text saying under which rules, and none to a party still to
+// acknowledge an item of the same conflicts. An activation that makes a
+// volume conflict with thousands is told in a few items, not thousands;
+// there is no bound on the conflicts, which the rules made, not a write.
+func PostVolumeConflictsUnderRules(tx Tx, log *audit.Log, r rules.Rules, first SubjectVolume, conflicts []SubjectVolume, now time.Time) ([]Message, []store.Event, error) {
+	return postVolumeConflicts(tx, log, r, first, conflicts, fmt.Sprintf(" under the rules of version %d", r.Version), now)
+}
+
+// postVolumeConflicts posts the items of written's conflicts, one per
+// group of GroupVolumeConflicts not told already; cause, when not empty,
+// says in the text why they conflict (" under the rules of version 4").
+func postVolumeConflicts(tx Tx, log *audit.Log, r rules.Rules, written SubjectVolume, conflicts []SubjectVolume, cause string, now time.Time) ([]Message, []store.Event, error) {
 	var msgs []Message
 	var evs []store.Event
-	for _, p := range parties {
-		others := byParty[p]
+	for _, others := range GroupVolumeConflicts(conflicts) {
 		told, err := toldAlready(tx, written, others)
 		if err != nil {
 			return nil, nil, err
@@ -514,7 +557,7 @@ func PostVolumeConflicts(tx Tx, log *audit.Log, r rules.Rules, written SubjectVo
 		if told {
 			continue
 		}
-		m, e, err := PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{written.Party, p}, Text: conflictsText(written, others),
+		m, e, err := PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{written.Party, others[0].Party}, Text: conflictsText(written, others, cause),
 			Ref: Ref{VolumeID: written.ID, VolumeVersion: written.Version}, Subject: &Subject{Volumes: append([]SubjectVolume{written}, others...)}}, now)
 		if err != nil {
 			return nil, nil, err
@@ -568,15 +611,16 @@ func sameConflictSide(a, b SubjectVolume) bool {
 
 // conflictsText is the text of the item telling the owner of others (all
 // one party's) of their conflicts with written: as many of them as fit a
-// hotline text, and how many more the subject names.
-func conflictsText(written SubjectVolume, others []SubjectVolume) string {
+// hotline text, and how many more the subject names; cause (may be
+// empty) says why they conflict.
+func conflictsText(written SubjectVolume, others []SubjectVolume, cause string) string {
 	if len(others) == 1 {
 		o := others[0]
-		return fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s)",
-			written.ID, written.Party, written.Version, o.ID, o.Party, o.Version)
+		return fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s)%s",
+			written.ID, written.Party, written.Version, o.ID, o.Party, o.Version, cause)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "volume %s of %s (version %s) conflicts with %d volumes of %s:", written.ID, written.Party, written.Version, len(others), others[0].Party)
+	fmt.Fprintf(&b, "volume %s of %s (version %s) conflicts with %d volumes of %s%s:", written.ID, written.Party, written.Version, len(others), others[0].Party, cause)
 	for i, o := range others {
 		entry := fmt.Sprintf(" %s (version %s)", o.ID, o.Version)
 		if i < len(others)-1 {
@@ -590,21 +634,6 @@ func conflictsText(written SubjectVolume, others []SubjectVolume) string {
 		b.WriteString(entry)
 	}
 	return b.String()
-}
-
-// PostVolumeConflictUnderRules raises the item of a strategic conflict
-// that the rules r, just come into force, make between two stored volumes
-// (a separation or time buffer raised), as PostVolumeConflict does for one
-// found at a write, on thread "volume:<first.ID>".
-func PostVolumeConflictUnderRules(tx Tx, log *audit.Log, r rules.Rules, first, second SubjectVolume, now time.Time) (Message, []store.Event, error) {
-	return postVolumeConflict(tx, log, r, first, second, fmt.Sprintf(" under the rules of version %d", r.Version), now)
-}
-
-func postVolumeConflict(tx Tx, log *audit.Log, r rules.Rules, written, other SubjectVolume, cause string, now time.Time) (Message, []store.Event, error) {
-	text := fmt.Sprintf("volume %s of %s (version %s) conflicts with volume %s of %s (version %s)%s",
-		written.ID, written.Party, written.Version, other.ID, other.Party, other.Version, cause)
-	return PostSystem(tx, log, r, SystemItem{Kind: KindVolumeConflict, To: []string{written.Party, other.Party}, Text: text,
-		Ref: Ref{VolumeID: written.ID, VolumeVersion: written.Version}, Subject: &Subject{Volumes: []SubjectVolume{written, other}}}, now)
 }
 
 // PostRulesProposal asks parties to answer the proposal of the rules'

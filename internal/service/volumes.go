@@ -583,11 +583,13 @@ type RulesConflict struct {
 
 // reportNewConflicts tells, in tx, both owners of every pair of live
 // volumes that conflicts under rl but did not under the rules before it
-// (pairs, volume.Registry.AfterScan): a volume_conflict
-// event, an audit record (for the two owners, who alone hear of it through
-// the API) and a hotline item each, as a write that found the conflict
-// would have. The volumes stay as they are.
-func (s *Service) reportNewConflicts(tx store.Tx, pairs []volume.Pair, rl rules.Rules, now time.Time) error {
+// (pairs, volume.Registry.AfterScan): a volume_conflict event and an
+// audit record (for the two owners, who alone hear of it through the
+// API) each, as a write that found the conflict would have; and posts
+// items, the hotline items that tell them grouped (conflictItems: this
+// batch's pairs and earlier ones'), none to a party still to acknowledge
+// an item of the same conflicts. The volumes stay as they are.
+func (s *Service) reportNewConflicts(tx store.Tx, pairs []volume.Pair, items []pendingItem, rl rules.Rules, now time.Time) error {
 	for _, p := range pairs {
 		data := RulesConflict{Volumes: []volume.Volume{p.A.Reduced(), p.B.Reduced()}, RulesVersion: rl.Version}
 		owners := []string{p.A.Party, p.B.Party}
@@ -597,7 +599,9 @@ func (s *Service) reportNewConflicts(tx store.Tx, pairs []volume.Pair, rl rules.
 		if err := s.audit(tx, "deconflict", "volume_conflict", audit.For(owners...), data); err != nil {
 			return err
 		}
-		if _, _, err := hotline.PostVolumeConflictUnderRules(tx, s.alog, rl, subjectVolume(p.A), subjectVolume(p.B), now); err != nil {
+	}
+	for _, it := range items {
+		if _, _, err := hotline.PostVolumeConflictsUnderRules(tx, s.alog, rl, it.Volume, it.Conflicts, now); err != nil {
 			return err
 		}
 	}
