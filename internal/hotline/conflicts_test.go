@@ -121,3 +121,49 @@ func TestVolumeConflictsOneItemPerOtherParty(t *testing.T) {
 		t.Errorf("%d conflicts: %d items (%v), want one with a text of at most %d bytes", MaxVolumeConflictsPerWrite, len(ms), err, MaxTextBytes)
 	}
 }
+
+// The conflicts new rules make are told as a write's, one item per other
+// party, saying under which rules, with no bound: beyond
+// MaxVolumeConflictsPerItem of one party's, in items of at most that
+// many, each text within MaxTextBytes; posted again unchanged while
+// they are open, none.
+func TestVolumeConflictsUnderRulesGroupedWithoutBound(t *testing.T) {
+	e := newEnv(t, "")
+	e.r.Version = 7
+	first := SubjectVolume{ID: "va", Party: "alpha", Version: "1", AltLowerM: 1500, AltUpperM: 2500, Start: t0, End: t0.Add(time.Hour)}
+	bravo, charlie := conflictVolumes("bravo", MaxVolumeConflictsPerItem+500, "1"), conflictVolumes("charlie", 1, "1")
+	conflicts := append(append([]SubjectVolume{}, bravo...), charlie...)
+	post := func() ([]Message, error) {
+		var ms []Message
+		err := e.st.Update(context.Background(), func(tx store.Tx) error {
+			var err error
+			ms, _, err = PostVolumeConflictsUnderRules(tx, e.log, e.r, first, conflicts, t0)
+			return err
+		})
+		return ms, err
+	}
+	ms, err := post()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 3 {
+		t.Fatalf("%d items, want 3: bravo's %d conflicts in 2, charlie's in 1", len(ms), len(bravo))
+	}
+	named := 0
+	for _, m := range ms[:2] {
+		named += len(m.Subject.Volumes) - 1
+		if m.Subject.Volumes[0] != first || m.To[1] != "bravo" || len(m.Text) > MaxTextBytes ||
+			!strings.Contains(m.Text, fmt.Sprintf("conflicts with %d volumes of bravo under the rules of version 7: vbravo-", len(m.Subject.Volumes)-1)) {
+			t.Errorf("item to %v (%d bytes) reads %q", m.To, len(m.Text), m.Text)
+		}
+	}
+	if named != len(bravo) || len(ms[0].Subject.Volumes)-1 != MaxVolumeConflictsPerItem {
+		t.Errorf("bravo's items name %d volumes (the first %d), want %d (the first %d)", named, len(ms[0].Subject.Volumes)-1, len(bravo), MaxVolumeConflictsPerItem)
+	}
+	if want := "volume va of alpha (version 1) conflicts with volume vcharlie-0 of charlie (version 1) under the rules of version 7"; ms[2].Text != want {
+		t.Errorf("charlie's item reads %q, want %q", ms[2].Text, want)
+	}
+	if again, err := post(); err != nil || len(again) != 0 {
+		t.Errorf("the same conflicts again while told: %d items (%v), want none", len(again), err)
+	}
+}
