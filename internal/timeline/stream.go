@@ -3,13 +3,10 @@ package timeline
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/deconflict/deconflict/internal/alert"
 	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/volume"
 )
@@ -24,8 +21,9 @@ import (
 // megabytes. ReadSubject then reads the export again for the records of
 // one subject.
 //
-// It lists, names and picks exactly as Export does (the tests compare
-// them on every subject).
+// It lists, names and picks with the functions Export uses (subjects.go),
+// from its summaries instead of the records (the tests compare them on
+// every subject).
 type Index struct {
 	// Viewer, Hidden and HeadTime are as in Export.
 	Viewer   string
@@ -108,24 +106,11 @@ const latestSeq = 1 << 62
 func Scan(r io.Reader) (*Index, error) {
 	ix := &Index{alerts: map[string]*alertSummary{}, threads: map[string]*threadSummary{}, msgs: map[string]*span{},
 		volumes: map[string]*volumeSummary{}}
-	err := scan(r, func(n int, line audit.Line) error {
-		switch {
-		case line.Head != nil:
-			ix.Viewer, ix.HeadTime = line.Head.Viewer, line.Head.Time
-		case line.Record != nil && line.Record.Hidden():
-			ix.Hidden++
-		case line.Record != nil:
-			en, err := readEntry(*line.Record)
-			if err != nil {
-				return fmt.Errorf("line %d (seq %d): %w", n, line.Record.Seq, err)
-			}
-			ix.add(&en)
-		}
-		return nil
-	})
+	h, err := scanEntries(r, ix.add)
 	if err != nil {
 		return nil, err
 	}
+	ix.Viewer, ix.HeadTime, ix.Hidden = h.Viewer, h.HeadTime, h.Hidden
 	if ix.Records == 0 && ix.Hidden == 0 {
 		return nil, errNoRecord
 	}
@@ -142,7 +127,7 @@ func (ix *Index) add(en *entry) {
 	case en.alert != nil:
 		a := ix.alerts[en.alert.ID]
 		if a == nil {
-			a = &alertSummary{name: alertName(*en.alert)}
+			a = &alertSummary{name: nameOfAlert(*en.alert)}
 			ix.alerts[en.alert.ID] = a
 		}
 		a.add(at, r.Time, false, en.alert.Level)
@@ -150,7 +135,7 @@ func (ix *Index) add(en *entry) {
 		m := en.msg
 		th := ix.threads[m.Thread]
 		if th == nil {
-			th = &threadSummary{items: map[string]itemRef{}, firstItem: fmt.Sprintf("%s from %s: %s", m.Kind, m.From, excerpt(m.text, 60))}
+			th = &threadSummary{items: map[string]itemRef{}, firstItem: nameOfFirstItem(m)}
 			ix.threads[m.Thread] = th
 		}
 		ref := itemRef{level: m.Level}
@@ -204,18 +189,6 @@ func eventReadable(r audit.Record) bool {
 		dst = &settleContent{}
 	}
 	return json.Unmarshal(r.Content, dst) == nil
-}
-
-// alertName is Export.name of an alert from its first record.
-func alertName(a alert.Alert) string {
-	var names []string
-	for _, ac := range a.Aircraft {
-		names = append(names, aircraftName(ac))
-	}
-	if a.Kind == alert.KindNonconforming && len(names) == 1 {
-		return "Outside its volumes: " + names[0]
-	}
-	return "Conflict " + strings.Join(names, " ↔ ")
 }
 
 // parts are the alert, items and volumes whose records make the steps of
@@ -288,89 +261,14 @@ func (ix *Index) subject(kind, id string) Subject {
 var rankLevel = map[int]string{1: "advisory", 2: "caution", 3: "warning"}
 
 // name is Export.name.
-func (ix *Index) name(kind, id string) string {
-	if kind == "thread" {
-		if vid, ok := strings.CutPrefix(id, "volume:"); ok {
-			return ix.volumeThreadName(vid)
-		}
-		if v, ok := strings.CutPrefix(id, "rules:"); ok {
-			return "Rules proposal v" + v
-		}
-		if th := ix.threads[id]; th != nil && strings.HasPrefix(id, "t-") {
-			return th.firstItem
-		}
-		return "Thread " + id
-	}
-	if a := ix.alerts[id]; a != nil {
-		return a.name
-	}
-	return "Alert " + id
-}
-
-func (ix *Index) volumeThreadName(id string) string {
-	v := ix.volumes[id]
-	if v == nil || !v.known {
-		return "Volume thread " + id
-	}
-	var others []string
-	for _, c := range v.conflicts {
-		if o := ix.volumes[c.ID]; o != nil && o.known {
-			others = append(others, o.name)
-		} else {
-			others = append(others, "a volume of "+c.Party)
-		}
-	}
-	if len(others) > 0 {
-		return "Volume conflict: " + v.name + " ↔ " + strings.Join(others, ", ")
-	}
-	return "Volume " + v.name
-}
+func (ix *Index) name(kind, id string) string { return subjectName(ix, kind, id) }
 
 // Subjects is Export.Subjects.
-func (ix *Index) Subjects() []Subject {
-	var out []Subject
-	for id := range ix.alerts {
-		out = append(out, ix.subject("alert", id))
-	}
-	for th := range ix.threads {
-		if id, ok := strings.CutPrefix(th, alertThreadPrefix); ok {
-			if _, known := ix.alerts[id]; known {
-				continue
-			}
-		}
-		out = append(out, ix.subject("thread", th))
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].First.Equal(out[j].First) {
-			return out[i].First.Before(out[j].First)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
-}
+func (ix *Index) Subjects() []Subject { return listSubjects(ix) }
 
 // Pick is Export.Pick.
 func (ix *Index) Pick(alertID, thread string) (Subject, error) {
-	switch {
-	case alertID != "" && thread != "":
-		return Subject{}, errors.New("an alert or a thread, not both")
-	case alertID != "":
-		if _, ok := ix.alerts[alertID]; !ok {
-			if _, ok := ix.threads[alertThreadPrefix+alertID]; !ok {
-				return Subject{}, fmt.Errorf("no alert %q in the export (or none its viewer may read)", alertID)
-			}
-		}
-		return ix.subject("alert", alertID), nil
-	case thread != "":
-		if id, ok := strings.CutPrefix(thread, alertThreadPrefix); ok {
-			return ix.Pick(id, "")
-		}
-		if _, ok := ix.threads[thread]; !ok {
-			return Subject{}, fmt.Errorf("no thread %q in the export (or none its viewer may read)", thread)
-		}
-		return ix.subject("thread", thread), nil
-	}
-	return pickBest(ix.Subjects())
+	return pickSubject(ix, alertID, thread)
 }
 
 // ErrChanged says that an export read twice was not the same both times.

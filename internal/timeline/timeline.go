@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -188,26 +187,15 @@ func newExport() *Export {
 // same fault at the same line whatever is kept.
 func read(r io.Reader, keep func(*entry) bool) (*Export, error) {
 	e := newExport()
-	err := scan(r, func(n int, line audit.Line) error {
-		switch {
-		case line.Head != nil:
-			e.Viewer, e.HeadTime = line.Head.Viewer, line.Head.Time
-		case line.Record != nil && line.Record.Hidden():
-			e.Hidden++
-		case line.Record != nil:
-			en, err := readEntry(*line.Record)
-			if err != nil {
-				return fmt.Errorf("line %d (seq %d): %w", n, line.Record.Seq, err)
-			}
-			if keep == nil || keep(&en) {
-				e.add(&en)
-			}
+	h, err := scanEntries(r, func(en *entry) {
+		if keep == nil || keep(en) {
+			e.add(en)
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	e.Viewer, e.HeadTime, e.Hidden = h.Viewer, h.HeadTime, h.Hidden
 	return e, nil
 }
 
@@ -373,27 +361,7 @@ const alertThreadPrefix = "alert:"
 
 // Subjects lists every alert and every thread other than an alert's, in
 // order of their first record.
-func (e *Export) Subjects() []Subject {
-	var out []Subject
-	for id := range e.alerts {
-		out = append(out, e.subject("alert", id))
-	}
-	for th := range e.threads {
-		if id, ok := strings.CutPrefix(th, alertThreadPrefix); ok {
-			if _, known := e.alerts[id]; known {
-				continue
-			}
-		}
-		out = append(out, e.subject("thread", th))
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].First.Equal(out[j].First) {
-			return out[i].First.Before(out[j].First)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
-}
+func (e *Export) Subjects() []Subject { return listSubjects(e) }
 
 func (e *Export) subject(kind, id string) Subject {
 	s := Subject{Kind: kind, ID: id, Name: e.name(kind, id)}
@@ -423,26 +391,7 @@ func levelRank(l string) int {
 // one that escalated most, then the one that reached the highest level,
 // then the one with most steps, then the earliest.
 func (e *Export) Pick(alertID, thread string) (Subject, error) {
-	switch {
-	case alertID != "" && thread != "":
-		return Subject{}, errors.New("an alert or a thread, not both")
-	case alertID != "":
-		if _, ok := e.alerts[alertID]; !ok {
-			if _, ok := e.threads[alertThreadPrefix+alertID]; !ok {
-				return Subject{}, fmt.Errorf("no alert %q in the export (or none its viewer may read)", alertID)
-			}
-		}
-		return e.subject("alert", alertID), nil
-	case thread != "":
-		if id, ok := strings.CutPrefix(thread, alertThreadPrefix); ok {
-			return e.Pick(id, "")
-		}
-		if _, ok := e.threads[thread]; !ok {
-			return Subject{}, fmt.Errorf("no thread %q in the export (or none its viewer may read)", thread)
-		}
-		return e.subject("thread", thread), nil
-	}
-	return pickBest(e.Subjects())
+	return pickSubject(e, alertID, thread)
 }
 
 // pickBest is the subject an investigation would start from: the one
@@ -470,57 +419,8 @@ func pickBest(all []Subject) (Subject, error) {
 	return best, nil
 }
 
-// name says what an alert or a thread is about, as the console names its
-// threads: callsigns of an alert's aircraft, a volume's party, band and
-// window.
-func (e *Export) name(kind, id string) string {
-	if kind == "thread" {
-		if vid, ok := strings.CutPrefix(id, "volume:"); ok {
-			return e.volumeThreadName(vid)
-		}
-		if v, ok := strings.CutPrefix(id, "rules:"); ok {
-			return "Rules proposal v" + v
-		}
-		if ms := e.threads[id]; len(ms) > 0 && strings.HasPrefix(id, "t-") {
-			return fmt.Sprintf("%s from %s: %s", ms[0].Kind, ms[0].From, excerpt(ms[0].text, 60))
-		}
-		return "Thread " + id
-	}
-	idx := e.alerts[id]
-	if len(idx) == 0 {
-		return "Alert " + id
-	}
-	var a alert.Alert
-	_ = json.Unmarshal(e.Records[idx[0]].Content, &a)
-	var names []string
-	for _, ac := range a.Aircraft {
-		names = append(names, aircraftName(ac))
-	}
-	if a.Kind == alert.KindNonconforming && len(names) == 1 {
-		return "Outside its volumes: " + names[0]
-	}
-	return "Conflict " + strings.Join(names, " ↔ ")
-}
-
-func (e *Export) volumeThreadName(id string) string {
-	v, ok := e.volumeAt(id, latestSeq)
-	if !ok {
-		return "Volume thread " + id
-	}
-	name := "Volume " + VolumeName(v.Volume)
-	var others []string
-	for _, c := range v.Conflicts {
-		if o, ok := e.volumeAt(c.ID, latestSeq); ok {
-			others = append(others, VolumeName(o.Volume))
-		} else {
-			others = append(others, "a volume of "+c.Party)
-		}
-	}
-	if len(others) > 0 {
-		name = "Volume conflict: " + VolumeName(v.Volume) + " ↔ " + strings.Join(others, ", ")
-	}
-	return name
-}
+// name says what an alert or a thread is about (subjectName).
+func (e *Export) name(kind, id string) string { return subjectName(e, kind, id) }
 
 // volumeAt is the latest record of volume id at or before seq.
 func (e *Export) volumeAt(id string, seq int64) (volumeContent, bool) {
