@@ -57,6 +57,18 @@ func putNewerRules(t *testing.T, st store.Store) int64 {
 	return version
 }
 
+// coalitionReplica is a replica of a service where coalition is a party,
+// on an embedded store in a fresh directory closed when the test ends.
+func coalitionReplica(t *testing.T) (*Service, *sqlite.Store) {
+	t.Helper()
+	_, st := storeInDir(t)
+	s := newReplicaService(t, st, &testPeers{})
+	if _, err := s.CreateParty(context.Background(), "coalition"); err != nil {
+		t.Fatal(err)
+	}
+	return s, st
+}
+
 // An older replica beside a newer one that added a field to the rules
 // (without a migration of the store, which alone fences it) neither starts
 // on those rules, nor adopts them as they come into force, nor writes a
@@ -64,15 +76,7 @@ func putNewerRules(t *testing.T, st store.Store) int64 {
 // rules no party agreed to.
 func TestRulesOfANewerVersionAreNotAppliedWithoutTheirFields(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := newReplicaService(t, st, &testPeers{})
-	if _, err := s.CreateParty(ctx, "coalition"); err != nil {
-		t.Fatal(err)
-	}
+	s, st := coalitionReplica(t)
 	before := s.Rules().Version
 	newer := putNewerRules(t, st)
 
@@ -95,7 +99,7 @@ func TestRulesOfANewerVersionAreNotAppliedWithoutTheirFields(t *testing.T) {
 		t.Errorf("a volume write beside rules of a newer version returned %v, want a NewerRulesError", err)
 	}
 	var declared []store.Volume
-	if err := st.View(ctx, func(tx store.Tx) error { declared, err = tx.VolumesChangedSince(0, 10); return err }); err != nil {
+	if err := st.View(ctx, func(tx store.Tx) (err error) { declared, err = tx.VolumesChangedSince(0, 10); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if len(declared) != 0 {
@@ -112,15 +116,7 @@ func TestRulesOfANewerVersionAreNotAppliedWithoutTheirFields(t *testing.T) {
 // not know, the rules the parties accepted would never come into force.
 func TestProposalOfANewerVersionIsNotSettledWithoutItsFields(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := newReplicaService(t, st, &testPeers{})
-	if _, err := s.CreateParty(ctx, "coalition"); err != nil {
-		t.Fatal(err)
-	}
+	s, st := coalitionReplica(t)
 	r := s.Rules()
 	r.HorizontalSepM *= 2
 	p, err := s.ProposeRules(ctx, party.Principal{Party: party.OperatorName, Operator: true}, r)
