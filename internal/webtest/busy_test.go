@@ -35,6 +35,15 @@ func (b *busyAPI) resolutions(id string) int {
 	return b.asked[id]
 }
 
+// trackRequest counts a request for the tracks and returns how many
+// there were.
+func (b *busyAPI) trackRequest() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tracks++
+	return b.tracks
+}
+
 func (b *busyAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	ac := func(party, id string, lon float64) map[string]any {
@@ -46,39 +55,16 @@ func (b *busyAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"aircraft": []any{ac(coalition, "own-"+id, lon), ac(airgroup, "their-"+id, lon+0.02)},
 		}
 	}
-	answer := func(code int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(v)
-	}
+	answer := func(code int, v any) { answerJSON(w, code, v) }
 	switch p := r.URL.Path; {
-	case p == "/v1/me":
-		answer(200, map[string]any{"party": coalition})
-	case p == "/v1/rules":
-		answer(200, map[string]any{"version": 1})
-	case p == "/v1/rules/proposals":
-		answer(200, map[string]any{"proposals": []any{}})
-	case p == "/v1/volumes":
-		answer(200, map[string]any{"volumes": []any{}})
-	case p == "/v1/tracks":
-		b.mu.Lock()
-		b.tracks++
-		n := b.tracks
-		b.mu.Unlock()
-		if b.rateLimitTracks && n == 1 {
-			w.Header().Set("Retry-After", "3")
-			answer(http.StatusTooManyRequests, map[string]any{"type": "https://deconflict.dev/problems/rate-limited", "title": "Too many requests", "status": 429})
-			return
-		}
-		answer(200, map[string]any{"tracks": []any{}})
+	case p == "/v1/tracks" && b.trackRequest() == 1 && b.rateLimitTracks:
+		w.Header().Set("Retry-After", "3")
+		answer(http.StatusTooManyRequests, map[string]any{"type": "https://deconflict.dev/problems/rate-limited", "title": "Too many requests", "status": 429})
 	case p == "/v1/events":
-		w.Header().Set("Content-Type", "text/event-stream")
 		snap, _ := json.Marshal(map[string]any{"id": 0, "time": now, "data": map[string]any{
 			"alerts": []any{alert("busy", 37.0), alert("broken", 38.0)}, "messages": []any{}, "alerts_after": 0, "messages_after": 0,
 		}})
-		fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", snap)
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
+		serveEvents(w, r, snap, nil)
 	case strings.HasPrefix(p, "/v1/alerts/") && strings.HasSuffix(p, "/resolution"):
 		id := strings.TrimSuffix(strings.TrimPrefix(p, "/v1/alerts/"), "/resolution")
 		b.mu.Lock()
@@ -105,7 +91,9 @@ func (b *busyAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}}})
 		}
 	default:
-		http.NotFound(w, r)
+		if !answerQuiet(w, r) {
+			http.NotFound(w, r)
+		}
 	}
 }
 
@@ -165,12 +153,7 @@ func TestConsoleWaitsOutARefusedResolution(t *testing.T) {
 // is called as a request is made) and its waits of refusals on a clock
 // that moves only when the test says (deconflict.advanceClock).
 func openBusyConsole(t *testing.T, fake *busyAPI) *tab {
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", fake)
-	mux.Handle("/", web.Handler())
-	srv := httptestServer(t, mux)
-	page := openTab(t, startBrowser(t), coalition, false)
-	page.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(srv.URL))
+	page := openConsoleOn(t, fake)
 	page.do(t, chromedp.Evaluate[chromedp.Void](`(() => {
 		deconflict.useManualClock();
 		window.askedResolutions = (id) => window.asked.filter((u) => u.endsWith('/v1/alerts/' + id + '/resolution')).length;
@@ -179,7 +162,7 @@ func openBusyConsole(t *testing.T, fake *busyAPI) *tab {
 		const f = window.fetch.bind(window);
 		window.fetch = (u, o) => { window.asked.push(String(u)); return f(u, o); };
 	})()`))
-	page.do(t, chromedp.SendKeys(chromedp.ID("token"), "any-token"), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	page.logInAnyToken(t)
 	return page
 }
 

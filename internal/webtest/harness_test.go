@@ -23,6 +23,7 @@ import (
 
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
+	"github.com/deconflict/deconflict/internal/web"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -494,4 +495,71 @@ func (tb *tab) screenshot(t testing.TB, name string) {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// openConsoleOn opens coalition's console in a fresh browser, its API
+// answered by fake (a test's stand-in for the service), at the login form.
+func openConsoleOn(t testing.TB, fake http.Handler) *tab {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", fake)
+	mux.Handle("/", web.Handler())
+	srv := httptestServer(t, mux)
+	page := openTab(t, startBrowser(t), coalition, false)
+	page.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(srv.URL))
+	return page
+}
+
+// logInAnyToken logs the page in with a token that a fake API does not
+// check.
+func (tb *tab) logInAnyToken(t testing.TB) {
+	tb.do(t, chromedp.SendKeys(chromedp.ID("token"), "any-token"), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+}
+
+// answerJSON answers v as JSON, with status code.
+func answerJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// answerQuiet answers the reads the console makes on logging in as a
+// quiet service would, for a fake API: coalition's party, the rules'
+// version 1, and no proposal, volume or track. It is false, answering
+// nothing, for any other request.
+func answerQuiet(w http.ResponseWriter, r *http.Request) bool {
+	var v any
+	switch r.URL.Path {
+	case "/v1/me":
+		v = map[string]any{"party": coalition}
+	case "/v1/rules":
+		v = map[string]any{"version": 1}
+	case "/v1/rules/proposals":
+		v = map[string]any{"proposals": []any{}}
+	case "/v1/volumes":
+		v = map[string]any{"volumes": []any{}}
+	case "/v1/tracks":
+		v = map[string]any{"tracks": []any{}}
+	default:
+		return false
+	}
+	answerJSON(w, http.StatusOK, v)
+	return true
+}
+
+// serveEvents answers a request for the event stream as a fake API: the
+// snapshot, then each event sent on events (none when it is nil) until
+// the page goes.
+func serveEvents(w http.ResponseWriter, r *http.Request, snapshot []byte, events <-chan string) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", snapshot)
+	w.(http.Flusher).Flush()
+	for {
+		select {
+		case ev := <-events:
+			fmt.Fprint(w, ev)
+			w.(http.Flusher).Flush()
+		case <-r.Context().Done():
+			return
+		}
+	}
 }

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/deconflict/deconflict/internal/web"
 )
 
 // Strings another party controls, as a server that does not check them
@@ -37,19 +35,12 @@ type hostileAPI struct {
 func (h *hostileAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
 	ts := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339Nano) }
-	answer := func(v any) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(v)
-	}
+	answer := func(v any) { answerJSON(w, http.StatusOK, v) }
 	msg := func(id, from string, to []string, thread, text string) map[string]any {
 		return map[string]any{"id": id, "from": from, "to": to, "thread": thread, "kind": "request", "text": text,
 			"created": ts(-time.Minute), "deadline": ts(4 * time.Minute), "escalation_deadline": ts(9 * time.Minute), "state": "open", "acks": []any{}}
 	}
 	switch p := r.URL.Path; {
-	case p == "/v1/me":
-		answer(map[string]any{"party": coalition})
-	case p == "/v1/rules":
-		answer(map[string]any{"version": 1})
 	case p == "/v1/rules/proposals":
 		answer(map[string]any{"proposals": []any{map[string]any{
 			"version": 2, "base_version": 1, "state": "proposed", "proposed_by": airgroup, "created": ts(-time.Minute),
@@ -57,14 +48,11 @@ func (h *hostileAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"answers":     []any{map[string]any{"party": airgroup, "accepted": false, "time": ts(-time.Second), "reason": hostileReply}},
 			"waiting_for": []string{coalition},
 		}}})
-	case p == "/v1/volumes":
-		answer(map[string]any{"volumes": []any{}})
 	case p == "/v1/tracks":
 		answer(map[string]any{"tracks": []any{
 			map[string]any{"party": airgroup, "aircraft": "ag-1", "callsign": hostileCallsign, "time": ts(0), "lat": 35.0, "lon": 36.0, "alt_m": 9000.0},
 		}})
 	case p == "/v1/events":
-		w.Header().Set("Content-Type", "text/event-stream")
 		alert := map[string]any{
 			"id": "a1", "kind": "conflict", "level": "constructor", "time": ts(0), "t_in_s": 100.0, "d_h_cpa_m": 900.0,
 			"aircraft": []any{
@@ -96,21 +84,11 @@ func (h *hostileAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}, flood...),
 			"alerts_after": 0, "messages_after": 0,
 		}})
-		fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", snap)
-		w.(http.Flusher).Flush()
-		for {
-			select {
-			case ev := <-h.events:
-				fmt.Fprint(w, ev)
-				w.(http.Flusher).Flush()
-			case <-r.Context().Done():
-				return
-			}
-		}
+		serveEvents(w, r, snap, h.events)
 	default:
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(404)
-		_, _ = w.Write([]byte(`{"type":"https://deconflict.dev/problems/not-found","title":"Not found","status":404}`))
+		if !answerQuiet(w, r) {
+			answerJSON(w, http.StatusNotFound, map[string]any{"type": "https://deconflict.dev/problems/not-found", "title": "Not found", "status": 404})
+		}
 	}
 }
 
@@ -132,13 +110,8 @@ func TestConsoleShowsHostileStringsAsText(t *testing.T) {
 		t.Skip("browser test")
 	}
 	fake := &hostileAPI{events: make(chan string)}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", fake)
-	mux.Handle("/", web.Handler())
-	srv := httptestServer(t, mux)
-	page := openTab(t, startBrowser(t), coalition, false)
-	page.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(srv.URL))
-	page.do(t, chromedp.SendKeys(chromedp.ID("token"), "any-token"), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	page := openConsoleOn(t, fake)
+	page.logInAnyToken(t)
 	page.waitFor(t, "the alert", `!!document.querySelector('#alerts li[data-alert-id="a1"]')`, 15*time.Second)
 	page.waitFor(t, "the proposal", `!!document.querySelector('#proposals li[data-version="2"]')`, 15*time.Second)
 	page.waitFor(t, "the hostile thread", `!!document.querySelector('#threads button[data-thread="airgroup/ops"]')`, 15*time.Second)

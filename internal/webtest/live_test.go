@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/deconflict/deconflict/internal/web"
 )
 
 // liveAPI stands in for the service: coalition's page opens on an alert of
@@ -45,34 +43,15 @@ func liveMessage(id, state string, escalations int, now time.Time) map[string]an
 
 func (l *liveAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
-	answer := func(code int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(v)
-	}
 	busy := func(slug string) {
 		w.Header().Set("Retry-After", "30")
-		answer(http.StatusTooManyRequests, map[string]any{"type": "https://deconflict.dev/problems/" + slug, "title": "Busy", "status": 429})
+		answerJSON(w, http.StatusTooManyRequests, map[string]any{"type": "https://deconflict.dev/problems/" + slug, "title": "Busy", "status": 429})
 	}
 	switch p := r.URL.Path; {
-	case p == "/v1/me":
-		answer(200, map[string]any{"party": coalition})
-	case p == "/v1/rules":
-		answer(200, map[string]any{"version": 1})
-	case p == "/v1/rules/proposals":
-		answer(200, map[string]any{"proposals": []any{}})
-	case p == "/v1/volumes":
-		if l.count(&l.vols) == 1 {
-			busy("too-many-volume-reads")
-			return
-		}
-		answer(200, map[string]any{"volumes": []any{}})
-	case p == "/v1/tracks":
-		if l.count(&l.tracks) == 1 {
-			busy("too-many-track-reads")
-			return
-		}
-		answer(200, map[string]any{"tracks": []any{}})
+	case p == "/v1/volumes" && l.count(&l.vols) == 1:
+		busy("too-many-volume-reads")
+	case p == "/v1/tracks" && l.count(&l.tracks) == 1:
+		busy("too-many-track-reads")
 	case p == "/v1/hotline/messages" && r.Method == "POST":
 		if l.count(&l.posts) == 1 {
 			busy("too-many-open-messages")
@@ -80,9 +59,8 @@ func (l *liveAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		m := liveMessage("m-mine", "open", 0, now)
 		m["from"], m["to"], m["thread"], m["text"] = coalition, []string{airgroup}, coalition+"/new", "sent after the wait"
-		answer(201, m)
+		answerJSON(w, http.StatusCreated, m)
 	case p == "/v1/events":
-		w.Header().Set("Content-Type", "text/event-stream")
 		alert := map[string]any{
 			"id": "a1", "kind": "conflict", "level": "caution", "time": now.Format(time.RFC3339Nano), "t_in_s": 100.0, "d_h_cpa_m": 900.0,
 			"aircraft": []any{
@@ -96,19 +74,11 @@ func (l *liveAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		snap, _ := json.Marshal(map[string]any{"id": 0, "time": now, "data": map[string]any{
 			"alerts": []any{alert}, "messages": []any{liveMessage("m-1", "open", 0, now), item}, "alerts_after": 0, "messages_after": 0,
 		}})
-		fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", snap)
-		w.(http.Flusher).Flush()
-		for {
-			select {
-			case ev := <-l.events:
-				fmt.Fprint(w, ev)
-				w.(http.Flusher).Flush()
-			case <-r.Context().Done():
-				return
-			}
-		}
+		serveEvents(w, r, snap, l.events)
 	default:
-		answer(404, map[string]any{"type": "https://deconflict.dev/problems/not-found", "title": "Not found", "status": 404})
+		if !answerQuiet(w, r) {
+			answerJSON(w, http.StatusNotFound, map[string]any{"type": "https://deconflict.dev/problems/not-found", "title": "Not found", "status": 404})
+		}
 	}
 }
 
@@ -155,14 +125,9 @@ func TestConsoleLiveRegionsSayChangesNotSeconds(t *testing.T) {
 		t.Skip("browser test")
 	}
 	fake := &liveAPI{events: make(chan string)}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", fake)
-	mux.Handle("/", web.Handler())
-	srv := httptestServer(t, mux)
-	page := openTab(t, startBrowser(t), coalition, false)
-	page.do(t, chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(srv.URL))
+	page := openConsoleOn(t, fake)
 	page.do(t, chromedp.Evaluate[chromedp.Void](`deconflict.useManualClock(); `+liveRegionJS))
-	page.do(t, chromedp.SendKeys(chromedp.ID("token"), "any-token"), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	page.logInAnyToken(t)
 
 	page.waitFor(t, "the busy tracks", `document.getElementById('conn').textContent.includes('tracks busy, retrying in 30 s')`, 15*time.Second)
 	page.waitFor(t, "the busy volumes", `document.getElementById('delays').textContent.includes('Volumes busy, retrying in 30 s')`, 15*time.Second)
