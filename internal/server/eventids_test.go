@@ -15,7 +15,6 @@ import (
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
-	"github.com/deconflict/deconflict/internal/store/postgres"
 )
 
 // shownEvent is one event of a stream as its reader is shown it.
@@ -108,17 +107,9 @@ func TestEventIDsOnEveryReplica(t *testing.T) {
 	}
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	open := func() store.Store {
-		st, err := postgres.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
 	dir := t.TempDir()
-	st := open()
-	bases := []string{started(t, open(), dir, nil), started(t, open(), dir, nil)}
+	st := openPostgres(t, url)
+	bases := []string{started(t, openPostgres(t, url), dir, nil), started(t, openPostgres(t, url), dir, nil)}
 	tokens := map[string]string{}
 	for _, p := range []string{"coalition", "russia", "ally"} {
 		tok, err := service.AddParty(ctx, st, "operator", p, false, time.Now())

@@ -9,7 +9,6 @@ import (
 
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
-	"github.com/deconflict/deconflict/internal/store/postgres"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -88,14 +87,9 @@ func TestAReplicaStartedAfterAStepOfTheDatabasesClockTakesTheOthersTime(t *testi
 	}
 	url := pgtest.NewDatabase(t)
 	stepDatabaseClock := fakeDatabaseClock(t, url)
-	ctx := context.Background()
 	dir := t.TempDir()
 	start := func(logs *syncBuffer) *service.Service {
-		st, err := postgres.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := openPostgres(t, url)
 		var svc *service.Service
 		startedWith(t, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(logs, nil))},
 			func(s *service.Service) { svc = s })

@@ -29,6 +29,19 @@ func started(t *testing.T, st store.Store, dir string, ready func(*service.Servi
 	return startedWith(t, Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0"}, ready)
 }
 
+// openPostgres opens the PostgreSQL store at url (one of pgtest's
+// databases), closed when the test ends (after the servers started on it
+// have stopped).
+func openPostgres(t *testing.T, url string) store.Store {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // startedWith is started with the configuration cfg (its API options and
 // Ready replaced).
 func startedWith(t *testing.T, cfg Config, ready func(*service.Service)) string {
@@ -149,16 +162,8 @@ func TestRevocationEndsStreamsOnEveryReplica(t *testing.T) {
 	}
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	open := func() store.Store {
-		st, err := postgres.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
 	dir := t.TempDir()
-	stA, stB := open(), open()
+	stA, stB := openPostgres(t, url), openPostgres(t, url)
 	baseA := started(t, stA, dir, nil)
 	baseB := started(t, stB, dir, nil)
 	token, err := service.AddParty(ctx, stA, "operator", "coalition", false, time.Now())
@@ -212,21 +217,13 @@ func TestReplicasKeepTheDatabasesTime(t *testing.T) {
 		svc  *service.Service
 	}
 	runs := []*replicaRun{{skew: 30 * time.Second}, {skew: -30 * time.Second}}
-	open := func() store.Store {
-		st, err := postgres.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
 	for _, r := range runs {
-		st := open()
+		st := openPostgres(t, url)
 		cfg := Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0", Now: func() time.Time { return time.Now().Add(r.skew) }}
 		r.base = startedWith(t, cfg, func(svc *service.Service) { r.svc = svc })
 	}
 	const tolerance = 5 * time.Second // against a skew of 30 s
-	st := open()
+	st := openPostgres(t, url)
 	coalition, err := service.AddParty(ctx, st, "operator", "coalition", false, time.Now())
 	if err != nil {
 		t.Fatal(err)

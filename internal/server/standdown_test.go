@@ -6,34 +6,13 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/service"
 	"github.com/deconflict/deconflict/internal/store"
 	"github.com/deconflict/deconflict/internal/store/pgtest"
-	"github.com/deconflict/deconflict/internal/store/postgres"
 )
-
-// syncedLog is a log written by the replicas' goroutines and read by the
-// test.
-type syncedLog struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *syncedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *syncedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // leaseHolder is the replica the detection lease's record names ("" when
 // free).
@@ -71,17 +50,12 @@ func TestReplicasThatCannotReadTheRulesInForceGiveUpTheDetectionLease(t *testing
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	var logs syncedLog
+	var logs syncBuffer
 	var svcs []*service.Service
 	var st store.Store
 	for range 2 {
-		s, err := postgres.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		st = s
-		cfg := Config{Store: s, DataDir: dir, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+		st = openPostgres(t, url)
+		cfg := Config{Store: st, DataDir: dir, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 		startedWith(t, cfg, func(svc *service.Service) { svcs = append(svcs, svc) })
 	}
 	deadline := time.Now().Add(2 * DetectionLeaseTTL)
