@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/deconflict/deconflict/internal/web"
 )
 
 // busyAPI stands in for the service in front of the console: a party with
@@ -208,9 +206,7 @@ func TestConsoleRetryAfterWaits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	srv := httptestServer(t, web.Handler())
-	page := openTab(t, startBrowser(t), "nobody", false)
-	page.do(t, chromedp.Navigate(srv.URL))
+	page := openConsoleAlone(t)
 	// An HTTP date is made in the page, from its clock, in the same
 	// script that reads it: to the whole second below, so that it reads
 	// as up to a second less.

@@ -497,6 +497,15 @@ func jsString(s string) string {
 	return string(b)
 }
 
+// openConsoleAlone opens the console's page in a fresh browser, served
+// without an API: for tests that give its functions data themselves.
+func openConsoleAlone(t testing.TB) *tab {
+	srv := httptestServer(t, web.Handler())
+	page := openTab(t, startBrowser(t), "nobody", false)
+	page.do(t, chromedp.Navigate(srv.URL))
+	return page
+}
+
 // openConsoleOn opens coalition's console in a fresh browser, its API
 // answered by fake (a test's stand-in for the service), at the login form.
 func openConsoleOn(t testing.TB, fake http.Handler) *tab {

@@ -5,10 +5,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/chromedp/chromedp"
-
-	"github.com/deconflict/deconflict/internal/web"
 )
 
 // streamEvent is one event as the page's parser emits it.
@@ -28,9 +24,7 @@ func TestEventStreamParserInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	srv := httptestServer(t, web.Handler())
-	page := openTab(t, startBrowser(t), "nobody", false)
-	page.do(t, chromedp.Navigate(srv.URL))
+	page := openConsoleAlone(t)
 
 	stream := ": stream of coalition\nretry: 1000\n\n" +
 		"id: 41\r\nevent: alert_raised\r\ndata: {\"id\":41}\r\n\r\n" +

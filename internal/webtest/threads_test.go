@@ -6,10 +6,6 @@ import (
 	"regexp"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
-
-	"github.com/deconflict/deconflict/internal/web"
 )
 
 // idLike is what a thread must never be called in the console: the id of
@@ -30,9 +26,7 @@ func TestThreadNamesInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	srv := httptestServer(t, web.Handler())
-	page := openTab(t, startBrowser(t), "nobody", false)
-	page.do(t, chromedp.Navigate(srv.URL))
+	page := openConsoleAlone(t)
 
 	t0 := time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
@@ -199,9 +193,7 @@ func TestConflictItemNamesEveryVolumeInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	srv := httptestServer(t, web.Handler())
-	page := openTab(t, startBrowser(t), "nobody", false)
-	page.do(t, chromedp.Navigate(srv.URL))
+	page := openConsoleAlone(t)
 	t0 := time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
 	vol := func(id, party string, lowerFL, upperFL float64) map[string]any {
