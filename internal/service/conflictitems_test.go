@@ -9,7 +9,6 @@ import (
 	"github.com/deconflict/deconflict/internal/hotline"
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/store"
-	"github.com/deconflict/deconflict/internal/store/sqlite"
 	"github.com/deconflict/deconflict/internal/volume"
 )
 
@@ -33,11 +32,7 @@ func (s *timedStore) Update(ctx context.Context, fn func(store.Tx) error) error 
 func conflictItemsScene(t *testing.T, n int) (*Service, *timedStore, volume.Input) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	_, st := storeInDir(t)
 	timed := &timedStore{Store: st}
 	s, err := New(ctx, Config{Store: timed, Now: func() time.Time { return visibilityT0 }})
 	if err != nil {
