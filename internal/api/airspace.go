@@ -57,7 +57,11 @@ func previewTooLarge(detail string) *Problem {
 
 // volumeFormat checks the format query parameter of GET /v1/volumes.
 func volumeFormat(r *http.Request) (string, error) {
-	switch f := r.URL.Query().Get("format"); f {
+	f, err := queryParam(r, "format")
+	if err != nil {
+		return "", err
+	}
+	switch f {
 	case "", "json", "geojson", "kml", "openair":
 		return f, nil
 	default:
@@ -174,8 +178,10 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 	// A preview costs its items (settled below, once they are known);
 	// one refused before, what was read of its file (budget.go).
 	res := reservationOf(r.Context())
-	q := r.URL.Query()
-	format := q.Get("format")
+	format, err := queryParam(r, "format")
+	if err != nil {
+		return err
+	}
 	if format != "openair" && format != "geojson" {
 		return badRequest("format", "format: must be openair or geojson")
 	}
@@ -184,7 +190,11 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 		name string
 		dst  *time.Time
 	}{{"start", &opt.Start}, {"end", &opt.End}} {
-		if s := q.Get(t.name); s != "" {
+		s, err := queryParam(r, t.name)
+		if err != nil {
+			return err
+		}
+		if s != "" {
 			v, err := wiretime.Parse(t.name, s)
 			if err != nil {
 				return err
@@ -196,7 +206,11 @@ func (h *Handler) previewVolumes(w http.ResponseWriter, r *http.Request, p party
 		name string
 		dst  *float64
 	}{{"ground_m", &opt.GroundM}, {"unlimited_m", &opt.UnlimitedM}} {
-		if s := q.Get(f.name); s != "" {
+		s, err := queryParam(r, f.name)
+		if err != nil {
+			return err
+		}
+		if s != "" {
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > 1e5 {
 				return badRequest(f.name, f.name+": must be a number of meters")

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/hex"
 	"net/http"
-	"strconv"
 
 	"github.com/deconflict/deconflict/internal/party"
 	"github.com/deconflict/deconflict/internal/translog"
@@ -27,28 +26,6 @@ func (h *Handler) getLogCheckpoint(w http.ResponseWriter, r *http.Request, _ par
 
 func (h *Handler) getLogStatus(w http.ResponseWriter, r *http.Request, _ party.Principal) error {
 	return writeJSON(w, http.StatusOK, h.svc.LogStatus(r.Context()))
-}
-
-// queryInt reads a required non-negative integer query parameter, given
-// once and spelled canonically: decimal digits without a sign or a leading
-// zero. A proof is evidence a witness or an auditor keeps and compares:
-// "01", "+1" or a parameter given twice with two values would make two
-// requests for one proof, or leave which value was meant to the server's
-// choice, so they are refused rather than read one way.
-func queryInt(r *http.Request, name string, min int64) (int64, error) {
-	vs := r.URL.Query()[name]
-	if len(vs) > 1 {
-		return 0, badRequest(name, name+": given "+strconv.Itoa(len(vs))+" times: give it once")
-	}
-	s := ""
-	if len(vs) == 1 {
-		s = vs[0]
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < min || strconv.FormatInt(n, 10) != s {
-		return 0, badRequest(name, name+": must be an integer, "+strconv.FormatInt(min, 10)+" or more, in decimal digits without a sign or a leading zero")
-	}
-	return n, nil
 }
 
 func hexes(hs []translog.Hash) []string {

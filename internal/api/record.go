@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/deconflict/deconflict/internal/hotline"
@@ -17,13 +16,9 @@ import (
 // records, checkpoints and a signed head line; other parties' private
 // details appear only as their hash.
 func (h *Handler) getAudit(w http.ResponseWriter, r *http.Request, p party.Principal) error {
-	from := int64(1)
-	if s := r.URL.Query().Get("from"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 1 {
-			return badRequest("from", "from: must be a sequence number, 1 or more")
-		}
-		from = n
+	from, _, err := queryOptionalInt(r, "from", 1, 1)
+	if err != nil {
+		return err
 	}
 	// An export lasts as long as its client takes to read it: not the
 	// server's write timeout, but each write within the stream's.
@@ -51,24 +46,27 @@ func (h *Handler) postMessage(w http.ResponseWriter, r *http.Request, p party.Pr
 }
 
 func (h *Handler) listMessages(w http.ResponseWriter, r *http.Request, p party.Principal) error {
-	q := r.URL.Query()
+	thread, err := queryParam(r, "thread")
+	if err != nil {
+		return err
+	}
 	var since time.Time
-	if s := q.Get("since"); s != "" {
+	s, err := queryParam(r, "since")
+	if err != nil {
+		return err
+	}
+	if s != "" {
 		t, err := wiretime.Parse("since", s)
 		if err != nil {
 			return err
 		}
 		since = t
 	}
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return badRequest("limit", "limit: must be a positive integer")
-		}
-		limit = n
+	limit, _, err := queryOptionalInt(r, "limit", 1, 0)
+	if err != nil {
+		return err
 	}
-	ms, err := h.svc.ListMessages(r.Context(), p, q.Get("thread"), since, limit)
+	ms, err := h.svc.ListMessages(r.Context(), p, thread, since, int(limit))
 	if err != nil {
 		return err
 	}

@@ -26,36 +26,43 @@ type eventEnvelope struct {
 
 // cursor is where a stream resumes: the Last-Event-ID header, else the
 // after query parameter (field names which); ok is false when neither is
-// given.
+// given. The parameter is read, and refused given twice or spelled
+// otherwise than canonically, even when the header is given: an
+// EventSource resuming sends the header with the URL it was opened with,
+// and the header is the later cursor.
 func cursor(r *http.Request) (after int64, field string, ok bool, err error) {
-	v, field := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
-	if v == "" {
-		v, field = r.URL.Query().Get("after"), "after"
+	fromQuery, inQuery, err := queryOptionalInt(r, "after", 0, 0)
+	if err != nil {
+		return 0, "after", false, err
 	}
+	v := r.Header.Get("Last-Event-ID")
 	if v == "" {
-		return 0, "", false, nil
+		if !inQuery {
+			return 0, "", false, nil
+		}
+		return fromQuery, "after", true, nil
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil || n < 0 {
-		return 0, field, false, badRequest(field, "must be a non-negative event id")
+		return 0, "Last-Event-ID", false, badRequest("Last-Event-ID", "must be a non-negative event id")
 	}
-	return n, field, true, nil
+	return n, "Last-Event-ID", true, nil
 }
 
-// snapshotWanted reads ?snapshot=: whether the client takes a snapshot of
-// the state instead of a long backlog.
-func snapshotWanted(r *http.Request) (bool, error) {
-	q := r.URL.Query()
-	switch q.Get("snapshot") {
-	case "":
-		return false, nil
-	case "1", "true":
-		if q.Get("live") != "" {
-			return false, badRequest("live", "live and snapshot exclude each other: a snapshot is followed by every event after it")
-		}
-		return true, nil
+// streamStart reads ?snapshot= (whether the client takes a snapshot of
+// the state instead of a long backlog) and ?live= (without a cursor,
+// whether it starts from the next event), each 1 or true when set.
+func streamStart(r *http.Request) (snapshot, live bool, err error) {
+	if snapshot, err = queryFlag(r, "snapshot"); err != nil {
+		return false, false, err
 	}
-	return false, badRequest("snapshot", "must be 1 or true")
+	if live, err = queryFlag(r, "live"); err != nil {
+		return false, false, err
+	}
+	if snapshot && live {
+		return false, false, badRequest("live", "live and snapshot exclude each other: a snapshot is followed by every event after it")
+	}
+	return snapshot, live, nil
 }
 
 // snapshotBacklog is how many stored events of its party a stream with
@@ -83,7 +90,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 	if err != nil {
 		return err
 	}
-	wantSnapshot, err := snapshotWanted(r)
+	wantSnapshot, wantLive, err := streamStart(r)
 	if err != nil {
 		return err
 	}
@@ -106,7 +113,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p party.Princip
 			return err
 		}
 	}
-	if !given && r.URL.Query().Get("live") != "" {
+	if !given && wantLive {
 		// ?live=1 without a cursor: only what happens from now on (a
 		// client that has just loaded a snapshot of the state).
 		after = sub.Start()

@@ -27,12 +27,19 @@ type wireTrack struct {
 }
 
 func (h *Handler) getTracks(w http.ResponseWriter, r *http.Request, p party.Principal) error {
-	format := r.URL.Query().Get("format")
+	format, err := queryParam(r, "format")
+	if err != nil {
+		return err
+	}
 	if format != "" && format != "json" && format != "geojson" {
 		return badRequest("format", "format: "+strconv.Quote(format)+" is not json or geojson")
 	}
+	bbox, err := queryParam(r, "bbox")
+	if err != nil {
+		return err
+	}
 	box := detect.World
-	if s := r.URL.Query().Get("bbox"); s != "" {
+	if s := bbox; s != "" {
 		b, err := parseBBox(s)
 		if err != nil {
 			return err

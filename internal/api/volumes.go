@@ -247,21 +247,28 @@ var (
 )
 
 func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Principal) error {
-	q := r.URL.Query()
 	format, err := volumeFormat(r)
 	if err != nil {
 		return err
 	}
+	bbox, err := queryParam(r, "bbox")
+	if err != nil {
+		return err
+	}
 	var box *volume.Box
-	if s := q.Get("bbox"); s != "" {
+	if s := bbox; s != "" {
 		b, err := parseBBox(s)
 		if err != nil {
 			return err
 		}
 		box = &b
 	}
+	alt, err := queryParam(r, "alt")
+	if err != nil {
+		return err
+	}
 	lower, upper := math.Inf(-1), math.Inf(1)
-	if s := q.Get("alt"); s != "" {
+	if s := alt; s != "" {
 		v, err := parseFloats(s, 2, "alt")
 		if err != nil {
 			return err
@@ -276,7 +283,11 @@ func (h *Handler) listVolumes(w http.ResponseWriter, r *http.Request, p party.Pr
 		name string
 		dst  *time.Time
 	}{{"from", &from}, {"to", &to}} {
-		if s := q.Get(t.name); s != "" {
+		s, err := queryParam(r, t.name)
+		if err != nil {
+			return err
+		}
+		if s != "" {
 			v, err := wiretime.Parse(t.name, s)
 			if err != nil {
 				return err
