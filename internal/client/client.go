@@ -503,10 +503,19 @@ func (c *Client) Rules(ctx context.Context) (rules.Rules, error) {
 // PreviewVolumes sends an airspace file (format "openair" or "geojson") to
 // POST /v1/volumes/preview with the query (start, end, ground_m,
 // unlimited_m) and returns what each airspace would become; nothing is
-// written.
+// written. A query that holds a parameter more than once, or format
+// (which the argument gives), is refused before anything is sent: the
+// server refuses a parameter given twice, and which of two values was
+// meant is not the client's to choose.
 func (c *Client) PreviewVolumes(ctx context.Context, format string, query url.Values, file []byte) ([]PreviewItem, error) {
 	q := url.Values{}
 	for k, v := range query {
+		switch {
+		case k == "format":
+			return nil, fmt.Errorf("client: preview: format is given as the format argument, not in the query")
+		case len(v) > 1:
+			return nil, fmt.Errorf("client: preview: query parameter %q given %d times: give it once", k, len(v))
+		}
 		q[k] = v
 	}
 	q.Set("format", format)

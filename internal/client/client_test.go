@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -511,5 +512,35 @@ func TestRetryAfterBeyondADuration(t *testing.T) {
 	var p *Problem
 	if !errors.As(err, &p) || p.Status != 429 || p.RetryAfter < 100*365*24*time.Hour {
 		t.Fatalf("429 with Retry-After %s: err = %v, RetryAfter %v, want a century at least", seconds, err, p.RetryAfter)
+	}
+}
+
+// TestPreviewSendsEachParameterOnce: PreviewVolumes copied the caller's
+// query as it was, so that start given twice was sent twice (the server
+// took the first), and a format in the query was replaced by the
+// argument in silence. Both are refused before anything is sent.
+func TestPreviewSendsEachParameterOnce(t *testing.T) {
+	var sent []string
+	c := New("http://deconflict.test", "t").WithHTTPClient(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = append(sent, r.URL.RawQuery)
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(`{"items":[]}`)), Request: r}, nil
+	})})
+	ctx := context.Background()
+	for _, q := range []url.Values{
+		{"start": {"2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"}},
+		{"format": {"geojson"}},
+	} {
+		if _, err := c.PreviewVolumes(ctx, "openair", q, nil); err == nil {
+			t.Errorf("query %v: no error", q)
+		}
+	}
+	if len(sent) != 0 {
+		t.Fatalf("sent %v", sent)
+	}
+	if _, err := c.PreviewVolumes(ctx, "openair", url.Values{"start": {"2026-01-01T00:00:00Z"}, "end": nil}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := "format=openair&start=2026-01-01T00%3A00%3A00Z"; len(sent) != 1 || sent[0] != want {
+		t.Fatalf("sent %v, want %s", sent, want)
 	}
 }
