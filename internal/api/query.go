@@ -2,7 +2,9 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 )
 
 // Query parameters. Every parameter a route reads goes through queryParam
@@ -15,9 +17,14 @@ import (
 // rather than read as 1, so that a request is spelled one way.
 
 // queryParam returns the value of the query parameter name, "" when it is
-// absent, and refuses it given more than once.
+// absent, and refuses it given more than once, or a query that does not
+// parse.
 func queryParam(r *http.Request, name string) (string, error) {
-	vs := r.URL.Query()[name]
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "", malformedQuery(r.URL.RawQuery)
+	}
+	vs := q[name]
 	switch len(vs) {
 	case 0:
 		return "", nil
@@ -76,4 +83,30 @@ func queryFlag(r *http.Request, name string) (bool, error) {
 		return true, nil
 	}
 	return false, badRequest(name, name+": must be 1 or true")
+}
+
+// malformedQuery refuses a query that does not parse, naming the first
+// parameter that does not: url.Values drops such a pair in silence, so
+// that ?after=5;after=9 (a ';' is no separator) or ?from=%zz was read as
+// if the parameter were absent: a stream from the first event, an export
+// from the first record.
+func malformedQuery(raw string) *Problem {
+	for pair := range strings.SplitSeq(raw, "&") {
+		if _, err := url.ParseQuery(pair); err == nil {
+			continue
+		}
+		name, _, _ := strings.Cut(pair, "=")
+		name, _, _ = strings.Cut(name, ";")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		if name == "" || len(name) > 100 {
+			name = "query"
+		}
+		if len(pair) > 100 {
+			pair = pair[:100] + "..."
+		}
+		return badRequest(name, name+": "+strconv.Quote(pair)+" does not parse: separate parameters with & (not ;) and escape % as %25")
+	}
+	return badRequest("query", "the query does not parse")
 }

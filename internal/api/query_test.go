@@ -166,7 +166,9 @@ func documentedQueryParams(t *testing.T) map[string][]string {
 // TestQueryIntegersAreCanonical: ?from= of the audit export, ?limit= of
 // the hotline and ?after= of the events read "01" and "+1" as 1 (and
 // after, " 1"): one request spelled several ways. Each is refused with a
-// 400 naming the parameter; live read any value, "0" too, as set.
+// 400 naming the parameter; live read any value, "0" too, as set. A pair
+// that does not parse (a ';', a bad escape) was dropped, the parameter
+// read as absent: ?after=5;after=9 streamed from the first event.
 func TestQueryIntegersAreCanonical(t *testing.T) {
 	e := newEnv(t, Options{})
 	for _, c := range []struct{ path, field string }{
@@ -180,6 +182,10 @@ func TestQueryIntegersAreCanonical(t *testing.T) {
 		{"/v1/events?after=%2B0", "after"},
 		{"/v1/events?after=%200", "after"},
 		{"/v1/events?after=-0", "after"},
+		{"/v1/events?after=5;after=9", "after"},
+		{"/v1/events?snapshot=1&after=%zz", "after"},
+		{"/v1/audit?from=2;x=1", "from"},
+		{"/v1/hotline/messages?thread=%", "thread"},
 		{"/v1/events?live=0", "live"},
 		{"/v1/events?live=yes", "live"},
 	} {
