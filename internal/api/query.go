@@ -30,10 +30,17 @@ func queryParam(r *http.Request, name string) (string, error) {
 		return "", nil
 	case 1:
 		return vs[0], nil
-	case 2:
-		return "", badRequest(name, name+": given twice: give it once")
 	}
-	return "", badRequest(name, name+": given "+strconv.Itoa(len(vs))+" times: give it once")
+	return "", givenMoreThanOnce(name, len(vs))
+}
+
+// givenMoreThanOnce refuses a parameter (or header) given n times, n > 1.
+func givenMoreThanOnce(name string, n int) *Problem {
+	times := "twice"
+	if n > 2 {
+		times = strconv.Itoa(n) + " times"
+	}
+	return badRequest(name, name+": given "+times+": give it once")
 }
 
 // queryInt reads a required integer query parameter, min or more, given

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -200,5 +201,36 @@ func TestQueryIntegersAreCanonical(t *testing.T) {
 		if code, b, _ := e.do("GET", path, e.tokens["coalition"], nil); code != http.StatusOK {
 			t.Errorf("%s: %d %s, want 200", path, code, b)
 		}
+	}
+}
+
+// TestLastEventIDGivenOnceAndCanonical: the header that stands for ?after=
+// was read as its first value when given twice, and "00" or "+0" as 0.
+// It is held to the parameter's rules: 400 naming it.
+func TestLastEventIDGivenOnceAndCanonical(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, values := range [][]string{{"00"}, {"+0"}, {" 0x"}, {"0", "0"}, {"0", "1"}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["coalition"])
+		req.Header["Last-Event-Id"] = values
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		var p Problem
+		if resp.StatusCode == http.StatusBadRequest {
+			_ = json.NewDecoder(resp.Body).Decode(&p)
+		}
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode != http.StatusBadRequest || p.Field != "Last-Event-ID" {
+			t.Errorf("Last-Event-ID %q: %d %+v; want 400 naming Last-Event-ID", values, resp.StatusCode, p)
+		}
+	}
+	// Given once, canonically, it resumes as ever.
+	if s, code := e.tryStreamPath(e.tokens["coalition"], "/v1/events", "0"); s == nil {
+		t.Fatalf("Last-Event-ID 0: %d", code)
 	}
 }

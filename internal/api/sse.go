@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,18 +34,21 @@ func cursor(r *http.Request) (after int64, field string, ok bool, err error) {
 	if err != nil {
 		return 0, "after", false, err
 	}
-	v := r.Header.Get("Last-Event-ID")
-	if v == "" {
-		if !inQuery {
-			return 0, "", false, nil
-		}
-		return fromQuery, "after", true, nil
+	// The header is held to the rules of the parameter: given once (two
+	// were read as the first), in the spelling of the id: line it
+	// echoes.
+	const header = "Last-Event-ID"
+	switch vs := r.Header.Values(header); {
+	case len(vs) > 1:
+		return 0, header, false, givenMoreThanOnce(header, len(vs))
+	case len(vs) == 1 && vs[0] != "":
+		n, err := canonicalInt(header, vs[0], 0)
+		return n, header, err == nil, err
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || n < 0 {
-		return 0, "Last-Event-ID", false, badRequest("Last-Event-ID", "must be a non-negative event id")
+	if !inQuery {
+		return 0, "", false, nil
 	}
-	return n, "Last-Event-ID", true, nil
+	return fromQuery, "after", true, nil
 }
 
 // streamStart reads ?snapshot= (whether the client takes a snapshot of
