@@ -107,7 +107,8 @@ func malformedQuery(raw string) *Problem {
 		if n, err := url.QueryUnescape(name); err == nil {
 			name = n
 		}
-		if name == "" || len(name) > 100 {
+		// A name to show as it is: short, printable, nothing to escape.
+		if name == "" || len(name) > 100 || strconv.Quote(name) != `"`+name+`"` {
 			name = "query"
 		}
 		if len(pair) > 100 {
