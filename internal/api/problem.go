@@ -122,6 +122,12 @@ func toProblem(err error) *Problem {
 		return problem(http.StatusServiceUnavailable, "rules-of-newer-version", "Rules written by a newer version",
 			nr.Error()+"; send the request to a replica of the newer version")
 	}
+	var rc *service.RulesContentError
+	if errors.As(err, &rc) {
+		p := problem(http.StatusConflict, "rules-content-differs", "The acceptance names other rules than those proposed", rc.Error())
+		p.Field = "rules_sha256"
+		return p
+	}
 	var tp *service.TooManyProposalsError
 	if errors.As(err, &tp) {
 		return problem(http.StatusConflict, "too-many-open-proposals", "Too many proposals of the rules open", tp.Error())

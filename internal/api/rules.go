@@ -104,17 +104,23 @@ func (h *Handler) acceptRules(w http.ResponseWriter, r *http.Request, p party.Pr
 	if err != nil {
 		return err
 	}
-	// The body is optional: nothing, or an empty object.
+	// The body names the content accepted: {"rules_sha256": "<hex>"},
+	// the digest of the proposal's rules the party read. Signed with the
+	// body (Content-Digest), it binds the acceptance to that content,
+	// where the version of the path alone could be read, in a rewritten
+	// record, as the acceptance of other rules under the same number.
+	var in struct {
+		RulesSHA256 string `json:"rules_sha256"`
+	}
 	if b, err := io.ReadAll(r.Body); err != nil {
 		return jsonProblem(err)
 	} else if len(bytes.TrimSpace(b)) > 0 {
-		var in struct{}
 		if err := decodeFrom(bytes.NewReader(b), &in); err != nil {
 			return err
 		}
 	}
 	service.RenderWith(r.Context(), jsonAnswer(http.StatusOK))
-	prop, err := h.svc.AnswerRules(r.Context(), p, v, true, "")
+	prop, err := h.svc.AnswerRules(r.Context(), p, v, true, "", in.RulesSHA256)
 	if err != nil {
 		return err
 	}
@@ -138,7 +144,7 @@ func (h *Handler) rejectRules(w http.ResponseWriter, r *http.Request, p party.Pr
 		}
 	}
 	service.RenderWith(r.Context(), jsonAnswer(http.StatusOK))
-	prop, err := h.svc.AnswerRules(r.Context(), p, v, false, in.Reason)
+	prop, err := h.svc.AnswerRules(r.Context(), p, v, false, in.Reason, "")
 	if err != nil {
 		return err
 	}

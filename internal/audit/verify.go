@@ -46,6 +46,13 @@ type Summary struct {
 	WitnessKeysFrom string
 	// Statements counts the signed statements verified (VerifyWithPartyKeys).
 	Statements int
+	// RulesAcceptancesBound counts the acceptances of the rules that name
+	// the digest of the rules they accept, each checked against the rules
+	// the export records for its version (rulesdigest.go);
+	// RulesAcceptancesUnbound those recorded before acceptances named it,
+	// verified by their version alone.
+	RulesAcceptancesBound   int
+	RulesAcceptancesUnbound int
 	// Redacted counts sealed details shown by their hash only.
 	Redacted int
 	// Hidden counts the records shown by their commitment only: those the
@@ -172,7 +179,7 @@ func VerifyWith(r io.Reader, pub ed25519.PublicKey, opts VerifyOptions) (Summary
 	if opts.PartyKeys != nil {
 		stmts = newStatements(opts.PartyKeys, opts.Bind)
 	}
-	v := verifier{pub: pub, stmts: stmts, witnessKeys: opts.WitnessKeys}
+	v := verifier{pub: pub, stmts: stmts, witnessKeys: opts.WitnessKeys, acceptances: newRulesAcceptances()}
 	if opts.WitnessKeys != nil {
 		v.sum.WitnessKeysFrom = "given"
 	}
@@ -180,7 +187,7 @@ func VerifyWith(r io.Reader, pub ed25519.PublicKey, opts VerifyOptions) (Summary
 }
 
 func verify(r io.Reader, pub ed25519.PublicKey, stmts *statements) (Summary, error) {
-	v := verifier{pub: pub, stmts: stmts}
+	v := verifier{pub: pub, stmts: stmts, acceptances: newRulesAcceptances()}
 	return v.run(r)
 }
 
@@ -229,12 +236,16 @@ func (v *verifier) run(r io.Reader) (Summary, error) {
 			return Summary{}, v.fail(seq, "%s", problem)
 		}
 	}
+	if seq, problem := v.acceptances.end(); problem != "" {
+		return Summary{}, v.fail(seq, "%s", problem)
+	}
 	if v.logCheckpoint != nil {
 		if ferr := v.checkLog(); ferr != nil {
 			return Summary{}, ferr
 		}
 	}
 	s := v.sum
+	s.RulesAcceptancesBound, s.RulesAcceptancesUnbound = v.acceptances.bound, v.acceptances.unbound
 	s.LastSeq = v.lastSeq
 	s.Leaves = v.leaves
 	if s.Records > 0 {
@@ -254,6 +265,8 @@ type verifier struct {
 	// leaves are the records' leaf hashes, to check the log checkpoint.
 	leaves        []translog.Hash
 	logCheckpoint []byte
+	// acceptances checks the digests the acceptances of the rules name.
+	acceptances *rulesAcceptances
 	// witnessKeys are the witnesses' keys by party: given, or from the
 	// latest rules in the export.
 	witnessKeys map[string]string
@@ -337,6 +350,9 @@ func (v *verifier) record(r *Record) *Error {
 			return v.fail(seq, "%s", problem)
 		}
 		v.sum.Statements = v.stmts.verified
+	}
+	if seq, problem := v.acceptances.take(r); problem != "" {
+		return v.fail(seq, "%s", problem)
 	}
 	if r.Kind == "rules_changed" && v.sum.WitnessKeysFrom != "given" {
 		v.noteWitnesses(r)

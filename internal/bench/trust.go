@@ -446,7 +446,7 @@ func checkCatchUp(o TrustOptions, progress Progress) (wallS, cpuS float64, err e
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, err := svc.AnswerRules(ctx, party.Principal{Party: "alpha"}, prop.Version, true, ""); err != nil {
+	if _, err := svc.AnswerRules(ctx, party.Principal{Party: "alpha"}, prop.Version, true, "", prop.RulesSHA256); err != nil {
 		return 0, 0, err
 	}
 	if err := svc.PublishLog(ctx); err != nil {

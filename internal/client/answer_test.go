@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/deconflict/deconflict/internal/rules"
 )
 
 // An answer larger than the client's bound ends the request with
@@ -44,7 +46,7 @@ func TestAnswersAreBounded(t *testing.T) {
 	// A write's answer over the bound is not taken for a lost answer and
 	// sent again.
 	calls.Store(0)
-	if _, err := c.AcceptRules(ctx, 1); !errors.Is(err, ErrAnswerTooLarge) || calls.Load() != 1 {
+	if _, err := c.AcceptProposal(ctx, rules.Proposal{Version: 1, Rules: rules.Default()}); !errors.Is(err, ErrAnswerTooLarge) || calls.Load() != 1 {
 		t.Fatalf("a write's answer over the bound: %v after %d sends", err, calls.Load())
 	}
 

@@ -30,6 +30,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -605,12 +606,48 @@ func (c *Client) RulesProposals(ctx context.Context) ([]rules.Proposal, error) {
 	return r.Proposals, err
 }
 
-// AcceptRules accepts the proposal of a version of the rules; the last
-// acceptance it waited for brings it into force (see
-// RulesAnswer.FindingsPending).
+// AcceptRules accepts the open proposal of a version of the rules as it
+// reads it now (GET /v1/rules/proposals): AcceptProposal of it. The last
+// acceptance the proposal waited for brings it into force (see
+// RulesAnswer.FindingsPending). A version that is not open is
+// ErrNoOpenProposal.
 func (c *Client) AcceptRules(ctx context.Context, version int64) (RulesAnswer, error) {
+	open, err := c.RulesProposals(ctx)
+	if err != nil {
+		return RulesAnswer{}, err
+	}
+	i := slices.IndexFunc(open, func(p rules.Proposal) bool { return p.Version == version })
+	if i < 0 {
+		return RulesAnswer{}, fmt.Errorf("%w: version %d", ErrNoOpenProposal, version)
+	}
+	return c.AcceptProposal(ctx, open[i])
+}
+
+// ErrNoOpenProposal: AcceptRules found no open proposal of the version.
+var ErrNoOpenProposal = errors.New("client: no open proposal of the rules of that version")
+
+// ErrProposalDigest: the digest a proposal states is not that of its rules
+// as this client reads them (a field it does not know, or an answer
+// altered): accepting it would accept content the caller did not see.
+var ErrProposalDigest = errors.New("client: the proposal's rules_sha256 is not the digest of its rules as read")
+
+// AcceptProposal accepts proposal p, naming the content accepted: the
+// digest of p's rules computed here (rules.ContentSHA256), sent as the
+// body's rules_sha256 (signed with it, when the client signs), so that the
+// acceptance binds the rules the caller read, not only the version number.
+// The server refuses it (409 rules-content-differs) when it holds other
+// rules under that version; a proposal whose stated digest differs from
+// the computed one is ErrProposalDigest, sent nowhere.
+func (c *Client) AcceptProposal(ctx context.Context, p rules.Proposal) (RulesAnswer, error) {
+	digest, err := rules.ContentSHA256(p.Rules)
+	if err != nil {
+		return RulesAnswer{}, fmt.Errorf("client: %w", err)
+	}
+	if p.RulesSHA256 != "" && p.RulesSHA256 != digest {
+		return RulesAnswer{}, fmt.Errorf("%w: version %d states %s, its rules read as %s", ErrProposalDigest, p.Version, p.RulesSHA256, digest)
+	}
 	var a RulesAnswer
-	err := c.doOnce(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(version, 10)+"/accept", struct{}{}, &a)
+	err = c.doOnce(ctx, http.MethodPost, "/v1/rules/"+strconv.FormatInt(p.Version, 10)+"/accept", map[string]string{"rules_sha256": digest}, &a)
 	return a, err
 }
 

@@ -19,6 +19,8 @@ package rules
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -26,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deconflict/deconflict/internal/audit"
 	"github.com/deconflict/deconflict/internal/fielderr"
 )
 
@@ -60,10 +63,15 @@ type Proposal struct {
 	ProposedBy string    `json:"proposed_by"`
 	Created    time.Time `json:"created"`
 	// Base is the version in force when it was proposed.
-	Base    int64    `json:"base_version"`
-	Rules   Rules    `json:"rules"`
-	Changes []Change `json:"changes"`
-	Answers []Answer `json:"answers"`
+	Base  int64 `json:"base_version"`
+	Rules Rules `json:"rules"`
+	// RulesSHA256 is ContentSHA256 of Rules (derived: Propose, and the
+	// service on every read): what a party's acceptance names, so that
+	// its signed acceptance binds the content it accepted, not only the
+	// version number.
+	RulesSHA256 string   `json:"rules_sha256,omitempty"`
+	Changes     []Change `json:"changes"`
+	Answers     []Answer `json:"answers"`
 	// AcceptedBy and WaitingFor are derived (Settle): the parties that
 	// accepted, and those that still must answer, each sorted.
 	AcceptedBy []string `json:"accepted_by"`
@@ -151,6 +159,21 @@ func orderedFields(b []byte) ([]string, map[string]json.RawMessage, error) {
 	return keys, m, nil
 }
 
+// ContentSHA256 is the content digest of rules r that an acceptance names:
+// the lowercase hex SHA-256 of the canonical JSON of r (audit.Canonical:
+// compact, object keys sorted, no HTML escaping), version included. The
+// same digest of the "rules" of a rules_proposed or rules_changed record
+// of the audit log is computed from the record's JSON alone (audit
+// verify), without this package.
+func ContentSHA256(r Rules) (string, error) {
+	canon, err := audit.Canonical(r)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:]), nil
+}
+
 // Propose makes the proposal of r as version, against base (the rules in
 // force), by proposer at now. r must be valid (Validate).
 func Propose(version int64, base, r Rules, proposer string, now time.Time) (Proposal, error) {
@@ -159,9 +182,13 @@ func Propose(version int64, base, r Rules, proposer string, now time.Time) (Prop
 	if err != nil {
 		return Proposal{}, err
 	}
+	digest, err := ContentSHA256(r)
+	if err != nil {
+		return Proposal{}, err
+	}
 	return Proposal{
 		Version: version, State: ProposalOpen, ProposedBy: proposer, Created: now.UTC(),
-		Base: base.Version, Rules: r, Changes: changes, Answers: []Answer{},
+		Base: base.Version, Rules: r, RulesSHA256: digest, Changes: changes, Answers: []Answer{},
 		AcceptedBy: []string{}, WaitingFor: []string{},
 	}, nil
 }

@@ -29,7 +29,8 @@ import (
 //	POST /v1/hotline/messages                 one message_posted of the body's to, kind, thread, ref, text
 //	POST /v1/hotline/messages/{id}/ack        at most one message_acked of {id}, with the body's reply
 //	POST /v1/rules/{version}/accept|reject    at most one rules_accepted|rules_rejected of {version},
-//	                                          and the acknowledgments of the proposal's items
+//	                                          an acceptance with the body's rules_sha256, and the
+//	                                          acknowledgments of the proposal's items
 //	POST /v1/parties/{name}/keys              one party_key_added of {name}, with the body's key
 //	POST /v1/parties/{name}/keys/{keyid}/retire  one party_key_retired of {name} and {keyid}
 //
@@ -340,7 +341,8 @@ func bindAck(r audit.Record, args []string, body []byte) error {
 func bindRulesAnswer(accept bool) func(audit.Record, []string, []byte) error {
 	return func(r audit.Record, args []string, body []byte) error {
 		var in struct {
-			Reason string `json:"reason"`
+			Reason      string `json:"reason"`
+			RulesSHA256 string `json:"rules_sha256"`
 		}
 		if body != nil && len(bytes.TrimSpace(body)) > 0 {
 			if err := json.Unmarshal(body, &in); err != nil {
@@ -375,8 +377,9 @@ func bindRulesAnswer(accept bool) func(audit.Record, []string, []byte) error {
 			return nil
 		}
 		var c struct {
-			Version int64           `json:"version"`
-			Reason  json.RawMessage `json:"reason"`
+			Version     int64           `json:"version"`
+			Reason      json.RawMessage `json:"reason"`
+			RulesSHA256 string          `json:"rules_sha256"`
 		}
 		if err := content(r, &c); err != nil {
 			return err
@@ -386,6 +389,13 @@ func bindRulesAnswer(accept bool) func(audit.Record, []string, []byte) error {
 		// records of such answers hold 2 under a statement that says "02".
 		if asked, err := strconv.ParseInt(args[0], 10, 64); err != nil || asked != c.Version {
 			return mismatch("version", c.Version, args[0])
+		}
+		// The digest of the content accepted is the one the party
+		// signed (an acceptance recorded before it existed names none,
+		// and its body none either); audit verify checks it against
+		// the rules recorded for the version.
+		if accept && body != nil && c.RulesSHA256 != in.RulesSHA256 {
+			return mismatch("rules_sha256", c.RulesSHA256, in.RulesSHA256)
 		}
 		if !accept && body != nil {
 			if t, ok := revealed(r, c.Reason); ok && !sameJSON(t, in.Reason) {

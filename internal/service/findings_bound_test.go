@@ -216,10 +216,10 @@ func TestAnnouncingRequestGoneIsNoFailureOfTheBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AnswerRules(ctx, party.Principal{Party: "coalition"}, version.Version, true, ""); err != nil {
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "coalition"}, version.Version, true, "", version.RulesSHA256); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AnswerRules(reqCtx, party.Principal{Party: "russia"}, version.Version, true, ""); err != nil {
+	if _, err := s.AnswerRules(reqCtx, party.Principal{Party: "russia"}, version.Version, true, "", version.RulesSHA256); err != nil {
 		t.Fatal(err)
 	}
 	if n := counterValue(t, s.m.FindingsBatchFailures); n != 0 {

@@ -249,14 +249,14 @@ func TestSignedActivationAnnouncesItsFindings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AnswerRules(ctx, party.Principal{Party: "russia"}, prop.Version, true, ""); err != nil {
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "russia"}, prop.Version, true, "", prop.RulesSHA256); err != nil {
 		t.Fatal(err)
 	}
 	sig := httpsig.Statement{Method: "POST", TargetURI: "http://deconflict.test/v1/rules/2/accept", ContentDigest: "sha-256=:AAAA:",
 		SignatureInput: `("@method" "@target-uri" "content-digest");created=1;keyid="k1";nonce="n-findings"`,
 		Signature:      "c2ln", KeyID: "k1", Created: time.Now().Unix(), Nonce: "n-findings"}
 	signed := WithStatement(ctx, "coalition", sig, []byte(`{}`))
-	if _, err := s.AnswerRules(signed, party.Principal{Party: "coalition"}, prop.Version, true, ""); err != nil {
+	if _, err := s.AnswerRules(signed, party.Principal{Party: "coalition"}, prop.Version, true, "", prop.RulesSHA256); err != nil {
 		t.Fatalf("signed answer: %v", err)
 	}
 	if got := s.Rules().Version; got != prop.Version {

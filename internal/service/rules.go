@@ -168,6 +168,15 @@ func decodeProposal(rec store.RulesProposal) (rules.Proposal, error) {
 	if err := json.Unmarshal(rec.Body, &p); err != nil {
 		return rules.Proposal{}, fmt.Errorf("service: rules proposal %d: %w", rec.Version, err)
 	}
+	// Computed again, not read: the digest of the rules as this program
+	// holds them is that of the rules it would bring into force
+	// (activate), which a proposal stored before the digest existed
+	// lacks.
+	digest, err := rules.ContentSHA256(p.Rules)
+	if err != nil {
+		return rules.Proposal{}, fmt.Errorf("service: rules proposal %d: %w", rec.Version, err)
+	}
+	p.RulesSHA256 = digest
 	return p, nil
 }
 
@@ -514,13 +523,35 @@ func (s *Service) closeItems(tx store.Tx, p rules.Proposal, now time.Time) error
 	return err
 }
 
+// RulesContentError refuses an acceptance that names other rules than
+// those the proposal of its version holds: the party accepted content it
+// was shown, and the record must not read it as an acceptance of other
+// content under the same version number.
+type RulesContentError struct {
+	Version int64
+	// Sent is the rules_sha256 of the acceptance, Held the digest of the
+	// proposal's rules (rules.ContentSHA256).
+	Sent, Held string
+}
+
+func (e *RulesContentError) Error() string {
+	return fmt.Sprintf("rules_sha256 %q is not the digest of the rules proposed as version %d (%s): read the proposal again (GET /v1/rules/proposals), check what it holds, and accept that", e.Sent, e.Version, e.Held)
+}
+
 // AnswerRules records the calling party's answer to the proposal of a
-// version: accepting it, or rejecting it (which closes it). The party's
-// hotline item about the proposal is acknowledged with the answer. The
-// acceptance that completes the proposal brings it into force.
-func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version int64, accept bool, reason string) (rules.Proposal, error) {
+// version: accepting it, or rejecting it (which closes it). An acceptance
+// names the content it accepts, rulesSHA256 (rules.ContentSHA256 of the
+// proposal's rules as the party read them); one without it, or naming
+// other content, is refused and changes nothing (*fielderr.Error,
+// *RulesContentError), and the digest is recorded with the acceptance.
+// The party's hotline item about the proposal is acknowledged with the
+// answer. The acceptance that completes the proposal brings it into force.
+func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version int64, accept bool, reason, rulesSHA256 string) (rules.Proposal, error) {
 	if p.Operator {
 		return rules.Proposal{}, fmt.Errorf("%w: the operator proposes; the parties answer", ErrForbidden)
+	}
+	if accept && rulesSHA256 == "" {
+		return rules.Proposal{}, fielderr.New("rules_sha256", "required: an acceptance names the content it accepts, the rules_sha256 of the proposal (the SHA-256 of the canonical JSON of its rules)")
 	}
 	if err := hotline.CheckReply("reason", reason); err != nil {
 		return rules.Proposal{}, err
@@ -553,6 +584,9 @@ func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version in
 		if err != nil {
 			return err
 		}
+		if accept && rulesSHA256 != prop.RulesSHA256 {
+			return &RulesContentError{Version: version, Sent: rulesSHA256, Held: prop.RulesSHA256}
+		}
 		changed, err := prop.Answer(p.Party, accept, reason, asked, now)
 		switch {
 		case errors.Is(err, rules.ErrNotAsked):
@@ -567,8 +601,9 @@ func (s *Service) AnswerRules(ctx context.Context, p party.Principal, version in
 			prop.Settle(asked, cur.Version, now)
 			return nil
 		}
-		kind, content := "rules_accepted", map[string]any{"version": version, "party": p.Party}
+		kind, content := "rules_accepted", map[string]any{"version": version, "party": p.Party, "rules_sha256": rulesSHA256}
 		if !accept {
+			delete(content, "rules_sha256")
 			kind = "rules_rejected"
 			content["reason"] = audit.Seal(reason, asked...)
 		}

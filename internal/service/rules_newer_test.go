@@ -137,7 +137,7 @@ func TestProposalOfANewerVersionIsNotSettledWithoutItsFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ne *NewerRulesError
-	if _, err := s.AnswerRules(ctx, party.Principal{Party: "coalition"}, p.Version, true, ""); !errors.As(err, &ne) || ne.Version != p.Version {
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "coalition"}, p.Version, true, "", p.RulesSHA256); !errors.As(err, &ne) || ne.Version != p.Version {
 		t.Errorf("accepting a proposal of a newer version: %v, want a NewerRulesError naming version %d", err, p.Version)
 	}
 	var inForce store.RulesRecord

@@ -37,7 +37,7 @@ func bringIntoForce(t *testing.T, s *Service, r rules.Rules, parties ...string) 
 		t.Fatal(err)
 	}
 	for _, p := range parties {
-		if _, err := s.AnswerRules(ctx, party.Principal{Party: p}, prop.Version, true, ""); err != nil {
+		if _, err := s.AnswerRules(ctx, party.Principal{Party: p}, prop.Version, true, "", prop.RulesSHA256); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -63,7 +63,7 @@ func TestRulesItemIsAcknowledgedByTheAnswer(t *testing.T) {
 	}
 	// The answer acknowledges it, with the answer as reply (the item is
 	// the one every party asked got: it waits for the others).
-	if _, err := s.AnswerRules(ctx, coalition, prop.Version, true, ""); err != nil {
+	if _, err := s.AnswerRules(ctx, coalition, prop.Version, true, "", prop.RulesSHA256); err != nil {
 		t.Fatal(err)
 	}
 	if got := item("coalition"); len(got.Acks) != 1 || got.Acks[0].Party != "coalition" || got.Acks[0].Reply != "accepted" {
@@ -71,7 +71,7 @@ func TestRulesItemIsAcknowledgedByTheAnswer(t *testing.T) {
 	}
 	// Closed by another's rejection: turkey has nothing left to answer,
 	// and its item is settled.
-	if _, err := s.AnswerRules(ctx, party.Principal{Party: "russia"}, prop.Version, false, "no"); err != nil {
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "russia"}, prop.Version, false, "no", ""); err != nil {
 		t.Fatal(err)
 	}
 	if p, err := s.RulesProposal(ctx, prop.Version); err != nil || p.State != rules.ProposalRejected {
@@ -110,13 +110,13 @@ func TestLongestRejectionReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	coalition := party.Principal{Party: "coalition"}
-	_, err = s.AnswerRules(ctx, coalition, prop.Version, false, strings.Repeat("x", hotline.MaxTextBytes))
+	_, err = s.AnswerRules(ctx, coalition, prop.Version, false, strings.Repeat("x", hotline.MaxTextBytes), "")
 	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "reason" {
 		t.Fatalf("a reason of %d bytes: %v, want a refusal of field reason", hotline.MaxTextBytes, err)
 	}
 	reason := strings.Repeat("x", hotline.MaxTextBytes-len("rejected: "))
-	if _, err := s.AnswerRules(ctx, coalition, prop.Version, false, reason); err != nil {
+	if _, err := s.AnswerRules(ctx, coalition, prop.Version, false, reason, ""); err != nil {
 		t.Fatalf("the longest reason that fits: %v", err)
 	}
 	ms, err := s.ListMessages(ctx, coalition, hotline.RulesThread(prop.Version), time.Time{}, 0)

@@ -105,7 +105,7 @@ func TestActivationTimedAfterTheScanAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AnswerRules(ctx, party.Principal{Party: "coalition"}, prop.Version, true, ""); err != nil {
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "coalition"}, prop.Version, true, "", prop.RulesSHA256); err != nil {
 		t.Fatal(err)
 	}
 	const scanTook = 20 * time.Second
@@ -119,7 +119,7 @@ func TestActivationTimedAfterTheScanAhead(t *testing.T) {
 		clock.Add(int64(scanTook))
 	})
 	before := s.now()
-	if _, err := s.AnswerRules(ctx, party.Principal{Party: "russia"}, prop.Version, true, ""); err != nil {
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "russia"}, prop.Version, true, "", prop.RulesSHA256); err != nil {
 		t.Fatal(err)
 	}
 	if !ahead {

@@ -40,7 +40,7 @@ func TestSignedActivationAfterTheScanAhead(t *testing.T) {
 		SignatureInput: `("@method" "@target-uri" "content-digest");created=1;keyid="k1";nonce="n1"`,
 		Signature:      "c2ln", KeyID: "k1", Created: time.Now().Unix(), Nonce: "n1"}
 	signed := WithStatement(ctx, "coalition", sig, []byte(`{"accept":true}`))
-	if _, err := s.AnswerRules(signed, party.Principal{Party: "coalition"}, prop.Version, true, ""); err != nil {
+	if _, err := s.AnswerRules(signed, party.Principal{Party: "coalition"}, prop.Version, true, "", prop.RulesSHA256); err != nil {
 		t.Fatalf("signed answer: %v", err)
 	}
 	if scansAhead == 0 {
@@ -65,7 +65,7 @@ func TestSignedActivationAfterTheScanAhead(t *testing.T) {
 	if statements != 1 {
 		t.Errorf("%d statement records of the nonce, want 1", statements)
 	}
-	_, err = s.AnswerRules(signed, party.Principal{Party: "coalition"}, prop.Version, true, "")
+	_, err = s.AnswerRules(signed, party.Principal{Party: "coalition"}, prop.Version, true, "", prop.RulesSHA256)
 	var se *httpsig.Error
 	if !errors.As(err, &se) || se.Field != httpsig.FieldNonce {
 		t.Errorf("the same signed answer again: %v, want a refusal naming the nonce", err)

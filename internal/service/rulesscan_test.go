@@ -178,7 +178,7 @@ func activationChecksVolumesWithoutTheWritersLock(t *testing.T, st store.Store) 
 		t.Fatal(err)
 	}
 	for _, p := range []string{"coalition", "russia"} {
-		if _, err := s.AnswerRules(ctx, party.Principal{Party: p}, prop.Version, true, ""); err != nil {
+		if _, err := s.AnswerRules(ctx, party.Principal{Party: p}, prop.Version, true, "", prop.RulesSHA256); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -310,7 +310,7 @@ func TestVolumeIndexRebuiltWithoutTheWritersLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AnswerRules(ctx, party.Principal{Party: "coalition"}, prop.Version, true, ""); err != nil {
+	if _, err := s.AnswerRules(ctx, party.Principal{Party: "coalition"}, prop.Version, true, "", prop.RulesSHA256); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Rules(); got.Version != prop.Version {

@@ -152,7 +152,7 @@ func runScenario(t testing.TB) *recorded {
 		t.Fatal(err)
 	}
 	for _, p := range []party.Principal{co, ru} {
-		if _, err := svc.AnswerRules(ctx, p, prop.Version, true, ""); err != nil {
+		if _, err := svc.AnswerRules(ctx, p, prop.Version, true, "", prop.RulesSHA256); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -384,7 +384,7 @@ func TestTimelineShowsASettledProposalItem(t *testing.T) {
 	svc, clk := newHotlineService(t, t0)
 	p := proposeToThree(t, svc)
 	for _, name := range []string{"coalition", "russia"} {
-		if _, err := svc.AnswerRules(ctx, party.Principal{Party: name}, p.Version, true, ""); err != nil {
+		if _, err := svc.AnswerRules(ctx, party.Principal{Party: name}, p.Version, true, "", p.RulesSHA256); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -412,7 +412,7 @@ func TestTimelineShowsARejectedProposalItemSettled(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := newHotlineService(t, t0)
 	p := proposeToThree(t, svc)
-	if _, err := svc.AnswerRules(ctx, party.Principal{Party: "russia"}, p.Version, false, "no"); err != nil {
+	if _, err := svc.AnswerRules(ctx, party.Principal{Party: "russia"}, p.Version, false, "no", ""); err != nil {
 		t.Fatal(err)
 	}
 	tl := threadTimeline(t, svc, "coalition", hotline.RulesThread(p.Version))
