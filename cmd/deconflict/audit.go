@@ -283,6 +283,12 @@ func printVerifyReport(stdout io.Writer, sum audit.Summary, partyKeys bool) {
 	if partyKeys {
 		fmt.Fprintf(stdout, "OK: %d signed statements verified with the parties' keys, each bound to what its records say, and every record of a party with a key follows one\n", sum.Statements)
 	}
+	if sum.RulesAcceptancesBound > 0 {
+		fmt.Fprintf(stdout, "OK: %d acceptances of the rules name the digest of the rules they accept, each that of the rules the export records for its version\n", sum.RulesAcceptancesBound)
+	}
+	if sum.RulesAcceptancesUnbound > 0 {
+		fmt.Fprintf(stdout, "note: %d acceptances of the rules were recorded before acceptances named the content accepted (rules_sha256): they bind their version only, and were verified as before\n", sum.RulesAcceptancesUnbound)
+	}
 	if sum.Anchor != nil {
 		fmt.Fprintf(stdout, "note: the export starts at record %d; its link to record %d (prev_hash %x) is not checked here: compare it with that record's hash in an earlier export\n",
 			sum.FirstSeq, sum.FirstSeq-1, sum.Anchor)

@@ -52,7 +52,7 @@ func authzExtraCases(e *env, f authzFixture) []matrixCase {
 			return map[string]any{"reply": "confirmed"}
 		}, owner: "russia", ownerStatus: 200, otherStatus: 403},
 		{name: "rules proposals", method: "GET", path: "/v1/rules/proposals", owner: "any", ownerStatus: 200, otherStatus: 200},
-		{name: "accept rules", method: "POST", path: "/v1/rules/" + f.extra["accept"] + "/accept", owner: "any", ownerStatus: 200, otherStatus: 200},
+		{name: "accept rules", method: "POST", path: "/v1/rules/" + f.extra["accept"] + "/accept", body: func() any { v, _ := strconv.ParseInt(f.extra["accept"], 10, 64); return e.acceptBody(v) }, owner: "any", ownerStatus: 200, otherStatus: 200},
 		// The first rejection closes the proposal: the second answer is
 		// a conflict.
 		{name: "reject rules", method: "POST", path: "/v1/rules/" + f.extra["reject"] + "/reject", body: func() any {

@@ -157,7 +157,7 @@ func (e *env) agreeRules(body any, tokens ...string) rules.Proposal {
 		}
 	}
 	for _, tok := range tokens {
-		e.mustDo("POST", "/v1/rules/"+strconv.FormatInt(p.Version, 10)+"/accept", tok, nil, 200, &p)
+		e.mustDo("POST", "/v1/rules/"+strconv.FormatInt(p.Version, 10)+"/accept", tok, map[string]string{"rules_sha256": p.RulesSHA256}, 200, &p)
 	}
 	var r rules.Rules
 	e.mustDo("GET", "/v1/rules", e.operator, nil, 200, &r)

@@ -28,7 +28,7 @@ func TestProposalItemOfARevokedPartySettles(t *testing.T) {
 	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"time_buffer_s": 40}, 202, &rejected)
 	e.mustDo("POST", answerPath(rejected.Version, "reject"), e.tokens["russia"], nil, 200, nil)
 	for _, party := range []string{"coalition", "russia"} {
-		e.mustDo("POST", answerPath(active.Version, "accept"), e.tokens[party], nil, 200, nil)
+		e.mustDo("POST", answerPath(active.Version, "accept"), e.tokens[party], e.acceptBody(active.Version), 200, nil)
 	}
 	e.mustDo("POST", "/v1/parties/drones/revoke", e.operator, nil, 200, nil)
 	if r := e.rulesInForce(); r.Version != active.Version {

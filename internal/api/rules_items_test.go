@@ -48,9 +48,9 @@ func TestClosedProposalItemsSettle(t *testing.T) {
 	var kept, superseded rules.Proposal
 	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"time_buffer_s": 45}, 202, &kept)
 	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"time_buffer_s": 50}, 202, &superseded)
-	e.mustDo("POST", answerPath(superseded.Version, "accept"), e.tokens["russia"], nil, 200, nil)
+	e.mustDo("POST", answerPath(superseded.Version, "accept"), e.tokens["russia"], e.acceptBody(superseded.Version), 200, nil)
 	for _, p := range []string{"coalition", "russia", "drones"} {
-		e.mustDo("POST", answerPath(kept.Version, "accept"), e.tokens[p], nil, 200, nil)
+		e.mustDo("POST", answerPath(kept.Version, "accept"), e.tokens[p], e.acceptBody(kept.Version), 200, nil)
 	}
 	if r := e.rulesInForce(); r.Version != kept.Version {
 		t.Fatalf("rules in force: version %d, want %d", r.Version, kept.Version)
@@ -75,7 +75,7 @@ func TestClosedProposalItemsSettle(t *testing.T) {
 	var inForce rules.Proposal
 	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"time_buffer_s": 55}, 202, &inForce)
 	for _, p := range []string{"coalition", "russia"} {
-		e.mustDo("POST", answerPath(inForce.Version, "accept"), e.tokens[p], nil, 200, nil)
+		e.mustDo("POST", answerPath(inForce.Version, "accept"), e.tokens[p], e.acceptBody(inForce.Version), 200, nil)
 	}
 	e.mustDo("POST", "/v1/parties/drones/revoke", e.operator, nil, 200, nil)
 	if r := e.rulesInForce(); r.Version != inForce.Version {

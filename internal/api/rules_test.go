@@ -115,15 +115,15 @@ func TestRulesByAgreement(t *testing.T) {
 		t.Errorf("a plain acknowledgment of the unanswered proposal's item: %d %s", code, b)
 	}
 	// The operator proposes; it does not answer.
-	if code, b, _ := e.do("POST", answerPath(2, "accept"), e.operator, nil); code != 403 {
+	if code, b, _ := e.do("POST", answerPath(2, "accept"), e.operator, e.acceptBody(2)); code != 403 {
 		t.Errorf("the operator accepting: %d %s", code, b)
 	}
-	e.mustDo("POST", answerPath(2, "accept"), e.tokens["coalition"], nil, 200, &p)
+	e.mustDo("POST", answerPath(2, "accept"), e.tokens["coalition"], e.acceptBody(2), 200, &p)
 	if !slices.Equal(p.AcceptedBy, []string{"coalition"}) || !slices.Equal(p.WaitingFor, []string{"russia"}) || p.State != rules.ProposalOpen {
 		t.Fatalf("after coalition accepted: %+v", p)
 	}
 	// Accepting twice changes nothing; rejecting after accepting is refused.
-	e.mustDo("POST", answerPath(2, "accept"), e.tokens["coalition"], map[string]any{}, 200, nil)
+	e.mustDo("POST", answerPath(2, "accept"), e.tokens["coalition"], e.acceptBody(2), 200, nil)
 	if code, _, _ := e.do("POST", answerPath(2, "reject"), e.tokens["coalition"], map[string]any{"reason": "changed my mind"}); code != 409 {
 		t.Errorf("rejecting after accepting: %d, want 409", code)
 	}
@@ -140,7 +140,7 @@ func TestRulesByAgreement(t *testing.T) {
 	sr := e.openStream(e.tokens["russia"], "")
 	for ev := sr.next(t); ev.Kind != "rules_answered"; ev = sr.next(t) {
 	}
-	e.mustDo("POST", answerPath(2, "accept"), e.tokens["russia"], nil, 200, &p)
+	e.mustDo("POST", answerPath(2, "accept"), e.tokens["russia"], e.acceptBody(2), 200, &p)
 	if p.State != rules.ProposalActive || p.Closed == nil {
 		t.Fatalf("after every party accepted: %+v", p)
 	}
@@ -168,7 +168,7 @@ func TestRulesByAgreement(t *testing.T) {
 	if p.State != rules.ProposalRejected || len(p.Answers) != 1 || p.Answers[0].Reason != "too short for our tankers" {
 		t.Fatalf("after a rejection: %+v", p)
 	}
-	if code, _, _ := e.do("POST", answerPath(3, "accept"), e.tokens["coalition"], nil); code != 409 {
+	if code, _, _ := e.do("POST", answerPath(3, "accept"), e.tokens["coalition"], e.acceptBody(3)); code != 409 {
 		t.Errorf("accepting a rejected proposal: %d, want 409", code)
 	}
 	if r := e.rulesInForce(); r.Version != 2 {
@@ -178,9 +178,9 @@ func TestRulesByAgreement(t *testing.T) {
 	// 4. A party created while a proposal is open must answer it too; it
 	// joined under the rules in force.
 	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"disclose_linger_s": 30}, 202, &p)
-	e.mustDo("POST", answerPath(p.Version, "accept"), e.tokens["coalition"], nil, 200, nil)
+	e.mustDo("POST", answerPath(p.Version, "accept"), e.tokens["coalition"], e.acceptBody(p.Version), 200, nil)
 	e.addParty("drones")
-	e.mustDo("POST", answerPath(p.Version, "accept"), e.tokens["russia"], nil, 200, &p)
+	e.mustDo("POST", answerPath(p.Version, "accept"), e.tokens["russia"], e.acceptBody(p.Version), 200, &p)
 	if p.State != rules.ProposalOpen || !slices.Equal(p.WaitingFor, []string{"drones"}) {
 		t.Fatalf("with a newcomer: %+v", p)
 	}
@@ -199,9 +199,9 @@ func TestRulesByAgreement(t *testing.T) {
 	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"disclose_linger_s": 20}, 202, &a)
 	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"disclose_linger_s": 10}, 202, &b)
 	for _, party := range []string{"coalition", "russia"} {
-		e.mustDo("POST", answerPath(b.Version, "accept"), e.tokens[party], nil, 200, nil)
+		e.mustDo("POST", answerPath(b.Version, "accept"), e.tokens[party], e.acceptBody(b.Version), 200, nil)
 	}
-	if code, body, _ := e.do("POST", answerPath(a.Version, "accept"), e.tokens["coalition"], nil); code != 409 || !strings.Contains(string(body), "closed") {
+	if code, body, _ := e.do("POST", answerPath(a.Version, "accept"), e.tokens["coalition"], e.acceptBody(a.Version)); code != 409 || !strings.Contains(string(body), "closed") {
 		t.Errorf("accepting a superseded proposal: %d %s", code, body)
 	}
 	if r := e.rulesInForce(); r.Version != b.Version || r.DiscloseLingerS != 10 {
@@ -236,7 +236,7 @@ func TestRulesByAgreement(t *testing.T) {
 		{"PUT", "/v1/rules", `{"vertical_sep_m": 1e309}`, 400, "vertical_sep_m"},
 		{"PUT", "/v1/rules", "[]", 400, ""},
 		{"POST", "/v1/rules/x/accept", nil, 400, "version"},
-		{"POST", "/v1/rules/999/accept", nil, 404, ""},
+		{"POST", "/v1/rules/999/accept", map[string]any{"rules_sha256": strings.Repeat("0", 64)}, 404, ""},
 		{"POST", answerPath(b.Version, "reject"), map[string]any{"reason": "bad\u0007bell"}, 400, "reason"},
 	} {
 		tok := e.tokens["coalition"]
@@ -271,7 +271,7 @@ func TestRulesProposalEscalates(t *testing.T) {
 	e := newEnv(t, Options{})
 	var p rules.Proposal
 	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"disclose_linger_s": 30}, 202, &p)
-	e.mustDo("POST", answerPath(p.Version, "accept"), e.tokens["coalition"], nil, 200, nil)
+	e.mustDo("POST", answerPath(p.Version, "accept"), e.tokens["coalition"], e.acceptBody(p.Version), 200, nil)
 	e.advance(rules.Default().AckDeadline("") + time.Second)
 	e.svc.Tick(context.Background())
 	for party, want := range map[string]string{"russia": "escalated"} {
@@ -308,11 +308,11 @@ func TestActivationAnswerSaysHowManyFindingsWait(t *testing.T) {
 	var p rules.Proposal
 	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"ack_deadline_s": 100}, 202, &p)
 	path := "/v1/rules/" + strconv.FormatInt(p.Version, 10) + "/accept"
-	status, _, h := e.do("POST", path, e.tokens["coalition"], nil)
+	status, _, h := e.do("POST", path, e.tokens["coalition"], e.acceptBody(p.Version))
 	if status != 200 || h.Get(FindingsPendingHeader) != "" {
 		t.Fatalf("the first acceptance: %d, %s %q; want 200 without the header (nothing in force)", status, FindingsPendingHeader, h.Get(FindingsPendingHeader))
 	}
-	status, body, h := e.do("POST", path, e.tokens["russia"], nil)
+	status, body, h := e.do("POST", path, e.tokens["russia"], e.acceptBody(p.Version))
 	if status != 200 || h.Get(FindingsPendingHeader) != "7" {
 		t.Fatalf("the acceptance that brought the rules into force: %d %s, %s %q; want 200 with 7", status, body, FindingsPendingHeader, h.Get(FindingsPendingHeader))
 	}
@@ -344,10 +344,21 @@ func TestFindingsPendingCountsOnlyTheCallersFindings(t *testing.T) {
 	var p rules.Proposal
 	e.mustDo("PUT", "/v1/rules", e.operator, map[string]any{"max_window_s": 3600}, 202, &p)
 	path := "/v1/rules/" + strconv.FormatInt(p.Version, 10) + "/accept"
-	e.mustDo("POST", path, e.tokens["russia"], nil, 200, nil)
-	status, body, h := e.do("POST", path, e.tokens["coalition"], nil)
+	e.mustDo("POST", path, e.tokens["russia"], e.acceptBody(p.Version), 200, nil)
+	status, body, h := e.do("POST", path, e.tokens["coalition"], e.acceptBody(p.Version))
 	if status != 200 || h.Get(FindingsPendingHeader) != "1" {
 		t.Fatalf("coalition's acceptance that brought the rules into force: %d %s, %s %q; want 200 with 1 (its own volume; russia's three and the unreadable batch's seven are none of its business)",
 			status, body, FindingsPendingHeader, h.Get(FindingsPendingHeader))
 	}
+}
+
+// acceptBody is the body of an acceptance of the proposal of version: the
+// digest of its rules as the service holds them.
+func (e *env) acceptBody(version int64) map[string]string {
+	e.t.Helper()
+	p, err := e.svc.RulesProposal(context.Background(), version)
+	if err != nil {
+		e.t.Fatalf("reading proposal %d: %v", version, err)
+	}
+	return map[string]string{"rules_sha256": p.RulesSHA256}
 }

@@ -44,7 +44,7 @@ func TestRulesVersionIsSpelledOneWay(t *testing.T) {
 		t.Fatalf("after the refused answers: %+v", ps)
 	}
 	// The canonical spelling answers, and the record verifies.
-	if code, pr := send(t, e, signedRequest(t, e, key, "POST", "/v1/rules/"+v+"/accept", tok.Token, nil)); code != http.StatusOK {
+	if code, pr := send(t, e, signedRequest(t, e, key, "POST", "/v1/rules/"+v+"/accept", tok.Token, []byte(`{"rules_sha256":"`+p.RulesSHA256+`"}`))); code != http.StatusOK {
 		t.Fatalf("accepting version %s: %d %+v", v, code, pr)
 	}
 	var export bytes.Buffer

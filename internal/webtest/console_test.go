@@ -659,10 +659,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		be.call(t, coalition, "GET", "/v1/rules", nil, &r)
 		r["ack_deadline_s"], r["ack_deadline_highest_s"], r["escalation_deadline_s"] = 1, 1, 1
 		// Proposed by the operator, accepted by both parties.
-		var prop struct{ Version int64 }
+		var prop struct {
+			Version     int64
+			RulesSHA256 string `json:"rules_sha256"`
+		}
 		be.call(t, "operator", "PUT", "/v1/rules", r, &prop)
 		for _, party := range []string{coalition, airgroup} {
-			be.call(t, party, "POST", fmt.Sprintf("/v1/rules/%d/accept", prop.Version), nil, nil)
+			be.call(t, party, "POST", fmt.Sprintf("/v1/rules/%d/accept", prop.Version), map[string]string{"rules_sha256": prop.RulesSHA256}, nil)
 		}
 		for _, tb := range []*tab{a, b} {
 			tb.waitFor(t, "the new rules version", fmt.Sprintf(`document.getElementById('rules-version').textContent === 'v%d'`, prop.Version), 10*time.Second)

@@ -117,7 +117,7 @@ export const api = {
   proposals: () => request('/v1/rules/proposals'),
   // The writes that take an Idempotency-Key take it as their last
   // argument (writes.js gives one per action) and answer {data, replayed}.
-  acceptRules: (version, key) => exchange(`/v1/rules/${encodeURIComponent(version)}/accept`, { method: 'POST', body: {}, idempotencyKey: key }),
+  acceptRules: (version, rulesSHA256, key) => exchange(`/v1/rules/${encodeURIComponent(version)}/accept`, { method: 'POST', body: { rules_sha256: rulesSHA256 }, idempotencyKey: key }),
   rejectRules: (version, reason, key) =>
     exchange(`/v1/rules/${encodeURIComponent(version)}/reject`, { method: 'POST', body: reason ? { reason } : {}, idempotencyKey: key }),
   tracks: (bbox, signal) => request(`/v1/tracks?bbox=${bbox.map((v) => v.toFixed(4)).join(',')}`, { signal }),

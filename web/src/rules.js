@@ -54,16 +54,23 @@ export class RulesPanel {
     return me && !me.operator && (p.waiting_for || []).includes(me.party);
   }
 
-  async answer(version, accept) {
+  // answer accepts or rejects the proposal p as shown. An acceptance names
+  // the content it accepts: the rules_sha256 of the proposal shown, which
+  // the server checks against the rules it holds under that version (409
+  // rules-content-differs when they changed since), so that the signed
+  // acceptance binds what the party saw, not only the version number.
+  async answer(p, accept) {
+    const version = p.version;
     if (this.answering.has(version)) return;
     const reasonInput = document.getElementById(`rules-reason-${version}`);
     const reason = reasonInput ? reasonInput.value.trim() : '';
-    const fingerprint = JSON.stringify([version, accept, accept ? '' : reason]);
+    const digest = p.rules_sha256 || '';
+    const fingerprint = JSON.stringify([version, accept, accept ? digest : reason]);
     const key = this.keys.keyFor(fingerprint);
     this.answering.add(version);
     this.render();
     try {
-      const res = await writeOnce('rules-answers', (k) => (accept ? api.acceptRules(version, k) : api.rejectRules(version, reason, k)), { key, maxTotalWaitMs: 2 * 60 * 1000 });
+      const res = await writeOnce('rules-answers', (k) => (accept ? api.acceptRules(version, digest, k) : api.rejectRules(version, reason, k)), { key, maxTotalWaitMs: 2 * 60 * 1000 });
       this.keys.settled(fingerprint, key);
       this.errors.delete(version);
       this.put(res.data);
@@ -85,7 +92,7 @@ export class RulesPanel {
       $('proposals'),
       list,
       (p) => p.version,
-      (p) => JSON.stringify([p.answers, p.waiting_for, this.awaited(p), this.errors.get(p.version) || '', this.answering.has(p.version)]),
+      (p) => JSON.stringify([p.rules_sha256, p.answers, p.waiting_for, this.awaited(p), this.errors.get(p.version) || '', this.answering.has(p.version)]),
       (p) => {
         const changes = el(
           'table',
@@ -117,10 +124,10 @@ export class RulesPanel {
           ? el(
               'div',
               { class: 'rules-actions' },
-              el('button', { type: 'button', class: 'ack', 'data-accept': String(p.version), onclick: () => this.answer(p.version, true), ...inFlight }, `Accept version ${p.version}`),
+              el('button', { type: 'button', class: 'ack', 'data-accept': String(p.version), onclick: () => this.answer(p, true), ...inFlight }, `Accept version ${p.version}`),
               el('label', { for: `rules-reason-${p.version}`, class: 'visually-hidden', text: 'Reason for rejecting' }),
               el('input', { id: `rules-reason-${p.version}`, placeholder: 'reason (optional)' }),
-              el('button', { type: 'button', 'data-reject': String(p.version), onclick: () => this.answer(p.version, false), ...inFlight }, `Reject version ${p.version}`),
+              el('button', { type: 'button', 'data-reject': String(p.version), onclick: () => this.answer(p, false), ...inFlight }, `Reject version ${p.version}`),
             )
           : null;
         const err = this.errors.get(p.version);
@@ -129,6 +136,7 @@ export class RulesPanel {
           { class: 'proposal', 'data-version': String(p.version) },
           el('p', { class: 'msg-head' }, el('strong', { text: `Version ${p.version}` }), ' proposed by ', bdi(p.proposed_by), ` against v${p.base_version} · ${formatClock(Date.parse(p.created))}`),
           changes,
+          p.rules_sha256 ? el('p', { class: 'rules-digest', title: 'SHA-256 of the canonical JSON of the proposed rules: what an acceptance names' }, 'Content ', el('code', { text: p.rules_sha256 })) : null,
           answers,
           actions,
           err ? el('p', { class: 'error', role: 'alert', text: err }) : null,
