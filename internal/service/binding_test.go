@@ -26,3 +26,29 @@ func TestRulesAnswerBindsTheVersionAsTheServerReadIt(t *testing.T) {
 		}
 	}
 }
+
+// A signed acceptance binds to its record only when the record names the
+// digest of the rules the party signed in its body: a record of the
+// acceptance of other content (or of none) is not the party's. An
+// acceptance recorded before the digest existed (no digest in the body
+// nor in the record) binds as before.
+func TestRulesAcceptanceBindsTheDigestSigned(t *testing.T) {
+	const a, b = "aa11", "bb22"
+	for _, c := range []struct {
+		record, body string
+		binds        bool
+	}{
+		{`{"version":2,"rules_sha256":"` + a + `"}`, `{"rules_sha256":"` + a + `"}`, true},
+		{`{"version":2,"rules_sha256":"` + b + `"}`, `{"rules_sha256":"` + a + `"}`, false},
+		{`{"version":2}`, `{"rules_sha256":"` + a + `"}`, false},
+		{`{"version":2,"rules_sha256":"` + a + `"}`, `{}`, false},
+		{`{"version":2}`, `{}`, true},
+		{`{"version":2}`, ``, true},
+	} {
+		rec := audit.Record{Kind: "rules_accepted", Content: json.RawMessage(c.record)}
+		err := bindRulesAnswer(true)(rec, []string{"2"}, []byte(c.body))
+		if (err == nil) != c.binds {
+			t.Errorf("record %s, signed body %q: %v, want binding %v", c.record, c.body, err, c.binds)
+		}
+	}
+}
