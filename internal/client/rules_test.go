@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"testing"
 
@@ -56,6 +57,25 @@ func TestRulesAnswerCarriesFindingsPending(t *testing.T) {
 	prop, err := New(srv.URL, svc.OperatorToken).ProposeRules(ctx, []byte(`{"ack_deadline_s":100}`))
 	if err != nil || prop.State != rules.ProposalOpen || prop.FindingsPending != 0 {
 		t.Fatalf("ProposeRules = %+v, %v; want proposed, 0 findings pending", prop, err)
+	}
+	// An acceptance names the content it accepts: the rules the caller
+	// read. Of other rules under the same version, the server refuses it
+	// and the proposal waits as it did; a proposal whose stated digest is
+	// not that of its rules is sent nowhere.
+	other := prop.Proposal
+	other.Rules.AckDeadlineS = 101
+	other.RulesSHA256 = ""
+	var pr *Problem
+	if _, err := New(srv.URL, tokens["coalition"]).AcceptProposal(ctx, other); !errors.As(err, &pr) || pr.Status != 409 || pr.Field != "rules_sha256" {
+		t.Fatalf("accepting other rules under version %d: %v, want 409 naming rules_sha256", prop.Version, err)
+	}
+	stated := prop.Proposal
+	stated.Rules.AckDeadlineS = 101
+	if _, err := New(srv.URL, tokens["coalition"]).AcceptProposal(ctx, stated); !errors.Is(err, ErrProposalDigest) {
+		t.Fatalf("accepting rules that are not those of the digest stated: %v, want ErrProposalDigest", err)
+	}
+	if open, err := New(srv.URL, tokens["coalition"]).RulesProposals(ctx); err != nil || len(open) != 1 || len(open[0].Answers) != 0 {
+		t.Fatalf("after the refused acceptances: %+v, %v", open, err)
 	}
 	first, err := New(srv.URL, tokens["coalition"]).AcceptRules(ctx, prop.Version)
 	if err != nil || first.State != rules.ProposalOpen || first.FindingsPending != 0 {
