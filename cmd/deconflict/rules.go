@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deconflict/deconflict/internal/client"
+	"github.com/deconflict/deconflict/internal/printable"
 	"github.com/deconflict/deconflict/internal/rules"
 )
 
@@ -149,6 +150,10 @@ func printProposal(w io.Writer, p rules.Proposal) {
 	}
 	if len(p.Changes) == 0 {
 		fmt.Fprintln(w, "  (no field changes)")
+	}
+	if p.RulesSHA256 != "" {
+		// What an acceptance names: the digest of the rules proposed.
+		fmt.Fprintf(w, "  content rules_sha256 %s\n", printable.Escape(p.RulesSHA256))
 	}
 	for _, a := range p.Answers {
 		verdict := "accepted"

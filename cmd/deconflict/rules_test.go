@@ -69,7 +69,7 @@ func TestRulesCommand(t *testing.T) {
 		t.Fatalf("propose printed:\n%s", out)
 	}
 	out = run(0, "rules", "accept", "2", "--party", "coalition")
-	if !strings.Contains(out, "coalition accepted") || !strings.Contains(out, "waiting for russia") {
+	if !strings.Contains(out, "coalition accepted") || !strings.Contains(out, "content rules_sha256 ") || !strings.Contains(out, "waiting for russia") {
 		t.Fatalf("accept printed:\n%s", out)
 	}
 	out = run(0, "rules", "show", "--party", "russia")
