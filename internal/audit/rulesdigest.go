@@ -22,7 +22,9 @@ import (
 // So an acceptance signed for one content cannot be read, in a rewritten
 // or forked record, as the acceptance of other rules of the same version,
 // and the rules in force (the witness keys every party agreed to among
-// them) are those every acceptance named.
+// them) are those every acceptance named. In an export from seq 1, each
+// party a rules_changed record names in accepted_by must have an
+// acceptance of that version recorded before it.
 //
 // An acceptance that matches no rules_proposed record is held until the
 // end: the rules_changed record of its version may still vindicate it (a
@@ -57,6 +59,12 @@ type rulesAcceptances struct {
 	proposed  map[int64]string
 	accepted  map[int64][]acceptance
 	unmatched map[int64][]acceptance
+	// answered are the parties with an acceptance of each version
+	// recorded (naming a digest or not); fromStart is set when the
+	// export starts at seq 1, so that every acceptance is in it.
+	answered  map[int64]map[string]bool
+	started   bool
+	fromStart bool
 	// bound counts the acceptances naming a digest, unbound those
 	// recorded before the digest existed.
 	bound   int
@@ -64,12 +72,15 @@ type rulesAcceptances struct {
 }
 
 func newRulesAcceptances() *rulesAcceptances {
-	return &rulesAcceptances{proposed: map[int64]string{}, accepted: map[int64][]acceptance{}, unmatched: map[int64][]acceptance{}}
+	return &rulesAcceptances{proposed: map[int64]string{}, accepted: map[int64][]acceptance{}, unmatched: map[int64][]acceptance{}, answered: map[int64]map[string]bool{}}
 }
 
 // take checks one record; it returns the seq of a faulty record and what
 // is wrong ("" when nothing).
 func (a *rulesAcceptances) take(r *Record) (int64, string) {
+	if !a.started {
+		a.started, a.fromStart = true, r.Seq == 1
+	}
 	if r.Hidden() {
 		return 0, ""
 	}
@@ -97,6 +108,10 @@ func (a *rulesAcceptances) take(r *Record) (int64, string) {
 		if err := json.Unmarshal(r.Content, &c); err != nil {
 			return r.Seq, "rules_accepted: unreadable: " + err.Error()
 		}
+		if a.answered[c.Version] == nil {
+			a.answered[c.Version] = map[string]bool{}
+		}
+		a.answered[c.Version][c.Party] = true
 		if c.Digest == "" {
 			a.unbound++
 			return 0, ""
@@ -109,7 +124,8 @@ func (a *rulesAcceptances) take(r *Record) (int64, string) {
 		}
 	case "rules_changed":
 		var c struct {
-			Rules json.RawMessage `json:"rules"`
+			Rules      json.RawMessage `json:"rules"`
+			AcceptedBy []string        `json:"accepted_by"`
 		}
 		if json.Unmarshal(r.Content, &c) != nil || len(c.Rules) == 0 {
 			// The first shape: the content is the rules, accepted by no
@@ -130,6 +146,15 @@ func (a *rulesAcceptances) take(r *Record) (int64, string) {
 			if x.digest != d {
 				return x.seq, fmt.Sprintf("the acceptance of rules version %d by %s names rules_sha256 %s, but record %d brought into force rules of that version whose digest is %s: the party accepted other content",
 					v.Version, x.party, x.digest, r.Seq, d)
+			}
+		}
+		// Every party the rules came into force as accepted by
+		// accepted them in the record (when the export holds it all).
+		if a.fromStart {
+			for _, p := range c.AcceptedBy {
+				if !a.answered[v.Version][p] {
+					return r.Seq, fmt.Sprintf("rules_changed brings rules version %d into force as accepted by %s, but no acceptance of that version by %s is recorded before it", v.Version, p, p)
+				}
 			}
 		}
 		delete(a.accepted, v.Version)

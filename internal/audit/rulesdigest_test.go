@@ -45,8 +45,11 @@ func TestAcceptanceDigestsAreCheckedAgainstTheRecordedRules(t *testing.T) {
 		}
 		return rec{"rules_accepted", c}
 	}
-	changed := func(r any) rec {
-		return rec{"rules_changed", map[string]any{"rules": r, "accepted_by": []string{"alpha", "bravo"}}}
+	changed := func(r any, by ...string) rec {
+		if by == nil {
+			by = []string{"alpha", "bravo"}
+		}
+		return rec{"rules_changed", map[string]any{"rules": r, "accepted_by": by}}
 	}
 	for _, c := range []struct {
 		name           string
@@ -64,7 +67,9 @@ func TestAcceptanceDigestsAreCheckedAgainstTheRecordedRules(t *testing.T) {
 		{name: "rules proposed and brought into force alike, accepted as other",
 			records: []rec{proposed(forged), accepted("alpha", digest(forged)), accepted("bravo", digest(agreed)), changed(forged)}, fault: "bravo", faultSeq: 3},
 		{name: "a proposal recorded by an older program, brought into force as accepted",
-			records: []rec{proposed(agreed), accepted("alpha", digest(grown)), changed(grown)}, bound: 1},
+			records: []rec{proposed(agreed), accepted("alpha", digest(grown)), changed(grown, "alpha")}, bound: 1},
+		{name: "rules brought into force as accepted by a party that did not accept them",
+			records: []rec{proposed(agreed), accepted("alpha", digest(agreed)), changed(agreed)}, fault: "no acceptance of that version by bravo", faultSeq: 3},
 		{name: "acceptances recorded before the digest existed",
 			records: []rec{proposed(agreed), accepted("alpha", ""), accepted("bravo", ""), changed(forged)}, unbound: 2},
 	} {
