@@ -484,9 +484,8 @@ type PartySeqReader interface {
 // UpgradedSeqBase is the base of the ids a party is shown of its events
 // (its event numbered n shown as base + n) on a store that showed global
 // ids before: 2^40, above every global id that a store can reach, so that
-// a cursor a client holds from before (sent before the upgrade, or by a
-// replica of the older version still running after it) is told from the
-// new ids by its size alone. A constant, not the store's last id at the
+// a cursor a client holds from before the upgrade (a global id, at most
+// LegacyCursorMax) is told from the new ids by its size alone. A constant, not the store's last id at the
 // upgrade, which would tell every party how many events the store held.
 const UpgradedSeqBase int64 = 1 << 40
 
@@ -497,23 +496,15 @@ func PartySeqAt(tx Events, party string, id int64) (int64, error) {
 	if r, ok := tx.(PartySeqReader); ok {
 		return r.PartySeqAt(party, id)
 	}
-	var n, after int64
-	for {
-		page, err := EventsAfterFor(tx, party, after, 1000)
-		if err != nil {
-			return 0, err
+	var n int64
+	err := countPartyEvents(tx, party, func(seq int64, e Event) bool {
+		if e.ID > id {
+			return false
 		}
-		for _, e := range page {
-			if e.ID > id {
-				return n, nil
-			}
-			n++
-		}
-		if len(page) < 1000 {
-			return n, nil
-		}
-		after = page[len(page)-1].ID
-	}
+		n = seq
+		return true
+	})
+	return n, err
 }
 
 // PartyEventAt returns the ID of the event numbered seq in party's own
@@ -527,19 +518,37 @@ func PartyEventAt(tx Events, party string, seq int64) (int64, error) {
 	if r, ok := tx.(PartySeqReader); ok {
 		return r.PartyEventAt(party, seq)
 	}
+	var id int64
+	err := countPartyEvents(tx, party, func(n int64, e Event) bool {
+		if n == seq {
+			id = e.ID
+			return false
+		}
+		return true
+	})
+	if err == nil && id == 0 {
+		err = ErrNotFound
+	}
+	return id, err
+}
+
+// countPartyEvents passes the party's events in id order, each with its
+// number in the party's sequence, to fn until fn returns false: the
+// fallback of a Tx that does not number them (PartySeqReader).
+func countPartyEvents(tx Events, party string, fn func(seq int64, e Event) bool) error {
 	var n, after int64
 	for {
 		page, err := EventsAfterFor(tx, party, after, 1000)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		for _, e := range page {
-			if n++; n == seq {
-				return e.ID, nil
+			if n++; !fn(n, e) {
+				return nil
 			}
 		}
 		if len(page) < 1000 {
-			return 0, ErrNotFound
+			return nil
 		}
 		after = page[len(page)-1].ID
 	}
